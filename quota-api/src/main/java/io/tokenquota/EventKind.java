@@ -1,0 +1,35 @@
+package io.tokenquota;
+
+/**
+ * Kinds of ledger events. The first group is also stored in the append-only event log; the last two
+ * are derived notifications for listeners only.
+ */
+public enum EventKind {
+    /** A hold was granted. */
+    RESERVED,
+    /** A hold (or a one-step consume) was charged; {@code tokens} is the charged amount. */
+    COMMITTED,
+    /** A hold was returned without charge. */
+    RELEASED,
+    /** A hold passed its TTL and was returned. */
+    EXPIRED,
+    /** A hold was refused for lack of tokens; {@code tokens} is the amount asked for. */
+    REJECTED,
+    /** Granted tokens were credited (completed purchase, bonus, refund credit, top-up). */
+    CREDITED,
+    /** A refunded purchase was debited; {@code overage} carries the part already spent. */
+    DEBITED,
+    /** A purchase was recorded as pending or failed (no balance change). */
+    PURCHASE_RECORDED,
+    /** The subject's plan allocation changed. */
+    PLAN_CHANGED,
+    /** Listener only: usage crossed the policy's warning threshold. */
+    THRESHOLD_CROSSED,
+    /** Listener only: nothing is available any more. */
+    EXHAUSTED;
+
+    /** Whether events of this kind are written to the event log. */
+    public boolean logged() {
+        return this != THRESHOLD_CROSSED && this != EXHAUSTED;
+    }
+}

@@ -1,0 +1,55 @@
+package io.tokenquota;
+
+import java.math.BigDecimal;
+import java.time.Instant;
+import java.time.LocalDate;
+import java.time.YearMonth;
+import java.util.List;
+
+/**
+ * Read-only statistics computed from the accounts and the event log (SPEC section 8). A
+ * {@code null} subject means all subjects. Days and months are in the policy's zone. Thread-safe.
+ */
+public interface QuotaStatistics {
+
+    /**
+     * One entry per day from {@code from} to {@code to} inclusive (days without events included,
+     * with zeros), oldest first. At most 366 days.
+     */
+    List<DailyUsage> dailyUsage(String subject, LocalDate from, LocalDate to);
+
+    /** Subjects with the most tokens used in {@code month}, highest first, at most {@code limit}. */
+    List<ConsumerUsage> topConsumers(YearMonth month, int limit);
+
+    /** Granted holds vs refused holds in {@code month}. */
+    BlockStats blockStats(String subject, YearMonth month);
+
+    /** The subject's pace this month and when, at that pace, its tokens run out. */
+    UsageForecast forecast(String subject);
+
+    /** Completed (and refunded) purchases of {@code month} by type and currency. */
+    List<PurchaseTotal> purchaseTotals(YearMonth month);
+
+    /** @param used tokens charged that day; {@code requests} holds granted; {@code rejected} holds refused */
+    record DailyUsage(LocalDate day, long used, long requests, long rejected) {
+    }
+
+    record ConsumerUsage(String subject, long used, long limit) {
+    }
+
+    /** @param ratio {@code rejected / (granted + rejected)}, 0 when there were none */
+    record BlockStats(long granted, long rejected, double ratio) {
+    }
+
+    /**
+     * @param tokensPerDay      used this month divided by the days elapsed (fractional days count)
+     * @param projectedExhaustion when {@code available} reaches 0 at that pace; {@code null} when
+     *                          the pace is 0 or the month resets first
+     */
+    record UsageForecast(String subject, YearMonth month, long used, long available, double tokensPerDay,
+                         Instant projectedExhaustion, Instant resetAt) {
+    }
+
+    record PurchaseTotal(PurchaseType type, Currency currency, long count, long tokens, BigDecimal amount) {
+    }
+}

@@ -1,0 +1,11 @@
+package io.tokenquota;
+
+/**
+ * Estimates how many model tokens a text costs, before the model says. Implementations must be
+ * thread-safe. {@link DefaultTokenEstimator} needs no dependency.
+ */
+@FunctionalInterface
+public interface TokenEstimator {
+    /** Estimated tokens for {@code text}; 0 for an empty text, never negative. */
+    long estimate(CharSequence text);
+}
