@@ -1,0 +1,867 @@
+package io.tokenquota.memory;
+
+import io.tokenquota.Currency;
+import io.tokenquota.ErrorCode;
+import io.tokenquota.EventKind;
+import io.tokenquota.LedgerEvent;
+import io.tokenquota.OverrunPolicy;
+import io.tokenquota.Purchase;
+import io.tokenquota.PurchaseRequest;
+import io.tokenquota.PurchaseStatus;
+import io.tokenquota.PurchaseType;
+import io.tokenquota.QuotaAccount;
+import io.tokenquota.QuotaException;
+import io.tokenquota.QuotaExceededException;
+import io.tokenquota.QuotaListener;
+import io.tokenquota.QuotaPolicy;
+import io.tokenquota.QuotaStore;
+import io.tokenquota.Reservation;
+import io.tokenquota.ReservationState;
+import io.tokenquota.Validation;
+import io.tokenquota.internal.Listeners;
+import java.math.BigDecimal;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.LocalDate;
+import java.time.YearMonth;
+import java.time.temporal.ChronoUnit;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.TreeMap;
+import java.util.UUID;
+import java.util.function.Function;
+
+/**
+ * The reference implementation of {@link QuotaStore}: everything in memory, one lock around every
+ * operation. It is the model the property tests compare the database stores against, and a store
+ * hosts can use in their own unit tests. It keeps every event and finished reservation for its
+ * lifetime, so it is not meant for long-running production use.
+ *
+ * <p>Thread-safe: every operation runs under one lock; listeners are called after the lock is
+ * released, on the calling thread.
+ */
+public final class InMemoryQuotaStore implements QuotaStore {
+    private static final long MILLIS_PER_DAY = 86_400_000L;
+    private static final long MIN_ELAPSED_MILLIS = 3_600_000L;
+    private static final int MAX_DAYS = 366;
+    private static final int MAX_TOP = 1000;
+
+    private final QuotaPolicy policy;
+    private final Listeners listeners = new Listeners();
+    private final Object lock = new Object();
+
+    // All fields below are guarded by lock.
+    private final Map<String, TreeMap<YearMonth, Account>> accounts = new HashMap<>();
+    private final Map<String, Long> plans = new HashMap<>();
+    private final Map<String, Hold> holds = new LinkedHashMap<>();
+    private final Map<String, Map<String, Hold>> holdsByKey = new HashMap<>();
+    private final Map<String, Credit> purchases = new LinkedHashMap<>();
+    private final List<LedgerEvent> events = new ArrayList<>();
+    private long purchaseSequence;
+
+    /** A store with {@link QuotaPolicy#defaults()}. */
+    public InMemoryQuotaStore() {
+        this(QuotaPolicy.defaults());
+    }
+
+    public InMemoryQuotaStore(QuotaPolicy policy) {
+        this.policy = Objects.requireNonNull(policy, "policy");
+    }
+
+    @Override
+    public QuotaPolicy policy() {
+        return policy;
+    }
+
+    @Override
+    public void addListener(QuotaListener listener) {
+        listeners.add(listener);
+    }
+
+    // ---------------------------------------------------------------- ledger
+
+    @Override
+    public Reservation reserve(String subject, long tokens, String idempotencyKey, Duration ttl, String endpoint) {
+        Validation.subject(subject);
+        Validation.positiveTokens(tokens, "tokens");
+        Validation.optionalKey(idempotencyKey, "idempotency_key");
+        Duration holdTtl = ttl == null ? policy.holdTtl() : Validation.ttl(ttl);
+        Validation.text(endpoint, "endpoint", Validation.MAX_ENDPOINT_LENGTH);
+        return write(tx -> {
+            Account account = tx.currentAccount(subject);
+            expireSubject(tx, subject);
+            Hold existing = idempotentHold(subject, idempotencyKey);
+            if (existing != null) {
+                if (!existing.consume && existing.held == tokens) {
+                    return existing.snapshot();
+                }
+                throw conflict(idempotencyKey);
+            }
+            if (account.available() < tokens) {
+                throw reject(tx, account, tokens, endpoint);
+            }
+            tx.touch(account);
+            account.reserved += tokens;
+            account.updatedAt = tx.now;
+            Hold hold = newHold(tx, subject, account.month, tokens, idempotencyKey, endpoint, false);
+            hold.expiresAt = tx.now.plus(holdTtl);
+            tx.log(account, EventKind.RESERVED, tokens, 0, hold.id, null, endpoint);
+            return hold.snapshot();
+        });
+    }
+
+    @Override
+    public Reservation commit(String reservationId, long actualTokens) {
+        Validation.nonNegativeTokens(actualTokens, "actual_tokens");
+        Validation.key(reservationId, "reservation_id");
+        return write(tx -> {
+            Hold hold = findHold(reservationId);
+            expireIfStale(tx, hold);
+            switch (hold.state) {
+                case EXPIRED:
+                    throw new QuotaException(ErrorCode.RESERVATION_EXPIRED,
+                            "reservation " + reservationId + " expired at " + hold.expiresAt);
+                case COMMITTED:
+                    if (hold.actual != null && hold.actual == actualTokens) {
+                        return hold.snapshot();
+                    }
+                    throw new QuotaException(ErrorCode.RESERVATION_STATE_CONFLICT,
+                            "reservation " + reservationId + " was already committed with " + hold.actual + " tokens");
+                case RELEASED:
+                    throw new QuotaException(ErrorCode.RESERVATION_STATE_CONFLICT,
+                            "reservation " + reservationId + " was released");
+                default:
+                    break;
+            }
+            long charged = policy.overrunPolicy() == OverrunPolicy.CHARGE_ACTUAL
+                    ? actualTokens : Math.min(actualTokens, hold.held);
+            long overage = Math.max(0, actualTokens - hold.held);
+            Account account = accountOf(hold);
+            tx.touch(account);
+            account.used += charged;
+            account.reserved -= hold.held;
+            account.updatedAt = tx.now;
+            hold.state = ReservationState.COMMITTED;
+            hold.actual = actualTokens;
+            hold.charged = charged;
+            hold.overage = overage;
+            hold.finishedAt = tx.now;
+            tx.log(account, EventKind.COMMITTED, charged, overage, hold.id, null, hold.endpoint);
+            return hold.snapshot();
+        });
+    }
+
+    @Override
+    public Reservation release(String reservationId) {
+        Validation.key(reservationId, "reservation_id");
+        return write(tx -> {
+            Hold hold = findHold(reservationId);
+            expireIfStale(tx, hold);
+            switch (hold.state) {
+                case RELEASED:
+                case EXPIRED:
+                    return hold.snapshot();
+                case COMMITTED:
+                    throw new QuotaException(ErrorCode.RESERVATION_STATE_CONFLICT,
+                            "reservation " + reservationId + " was already committed");
+                default:
+                    break;
+            }
+            Account account = accountOf(hold);
+            tx.touch(account);
+            account.reserved -= hold.held;
+            account.updatedAt = tx.now;
+            hold.state = ReservationState.RELEASED;
+            hold.finishedAt = tx.now;
+            tx.log(account, EventKind.RELEASED, hold.held, 0, hold.id, null, hold.endpoint);
+            return hold.snapshot();
+        });
+    }
+
+    @Override
+    public Reservation consume(String subject, long tokens, String idempotencyKey, String endpoint) {
+        Validation.subject(subject);
+        Validation.positiveTokens(tokens, "tokens");
+        Validation.optionalKey(idempotencyKey, "idempotency_key");
+        Validation.text(endpoint, "endpoint", Validation.MAX_ENDPOINT_LENGTH);
+        return write(tx -> {
+            Account account = tx.currentAccount(subject);
+            // A one-step consume is a reserve followed by a commit, so stale holds are returned first
+            // exactly as reserve does; otherwise an abandoned hold could block a consume that fits.
+            expireSubject(tx, subject);
+            Hold existing = idempotentHold(subject, idempotencyKey);
+            if (existing != null) {
+                if (existing.consume && existing.held == tokens) {
+                    return existing.snapshot();
+                }
+                throw conflict(idempotencyKey);
+            }
+            if (account.available() < tokens) {
+                throw reject(tx, account, tokens, endpoint);
+            }
+            tx.touch(account);
+            account.used += tokens;
+            account.updatedAt = tx.now;
+            Hold hold = newHold(tx, subject, account.month, tokens, idempotencyKey, endpoint, true);
+            hold.expiresAt = tx.now;
+            hold.state = ReservationState.COMMITTED;
+            hold.actual = tokens;
+            hold.charged = tokens;
+            hold.finishedAt = tx.now;
+            tx.log(account, EventKind.COMMITTED, tokens, 0, hold.id, null, endpoint);
+            return hold.snapshot();
+        });
+    }
+
+    @Override
+    public int expireStale() {
+        return write(tx -> {
+            int count = 0;
+            for (Hold hold : holds.values()) {
+                if (expireIfStale(tx, hold)) {
+                    count++;
+                }
+            }
+            return count;
+        });
+    }
+
+    @Override
+    public Optional<Reservation> reservation(String reservationId) {
+        Validation.key(reservationId, "reservation_id");
+        synchronized (lock) {
+            return Optional.ofNullable(holds.get(reservationId)).map(Hold::snapshot);
+        }
+    }
+
+    @Override
+    public QuotaAccount account(String subject) {
+        Validation.subject(subject);
+        return write(tx -> tx.currentAccount(subject).snapshot());
+    }
+
+    @Override
+    public Optional<QuotaAccount> account(String subject, YearMonth month) {
+        Validation.subject(subject);
+        readableMonth(month);
+        synchronized (lock) {
+            TreeMap<YearMonth, Account> months = accounts.get(subject);
+            return Optional.ofNullable(months == null ? null : months.get(month)).map(Account::snapshot);
+        }
+    }
+
+    @Override
+    public List<QuotaAccount> history(String subject, int months) {
+        Validation.subject(subject);
+        Validation.months(months, policy.historyMonths());
+        return write(tx -> {
+            Account current = tx.currentAccount(subject);
+            YearMonth oldest = current.month.minusMonths(months - 1L);
+            List<QuotaAccount> result = new ArrayList<>();
+            for (Account a : accounts.get(subject).descendingMap().values()) {
+                if (!a.month.isAfter(current.month) && !a.month.isBefore(oldest)) {
+                    result.add(a.snapshot());
+                }
+            }
+            return result;
+        });
+    }
+
+    @Override
+    public QuotaAccount setPlan(String subject, long monthlyAllocation) {
+        Validation.subject(subject);
+        Validation.nonNegativeTokens(monthlyAllocation, "allocation");
+        if (monthlyAllocation > policy.maxQuota()) {
+            throw new QuotaException(ErrorCode.MAX_QUOTA_EXCEEDED,
+                    "allocation " + monthlyAllocation + " exceeds the max quota " + policy.maxQuota());
+        }
+        return write(tx -> {
+            Account account = tx.currentAccount(subject);
+            plans.put(subject, monthlyAllocation);
+            tx.touch(account);
+            // The allocation at which available is exactly 0: never go below it, so a plan change
+            // cannot create an overdraft; an account already overdrawn keeps its allocation unless
+            // the new plan is higher (a lower plan must not wipe out the overrun either).
+            long floor = account.used + account.reserved - account.granted - account.carried;
+            account.allocated = Math.max(monthlyAllocation, Math.min(account.allocated, floor));
+            account.updatedAt = tx.now;
+            tx.log(account, EventKind.PLAN_CHANGED, account.allocated, 0, null, null, null);
+            return account.snapshot();
+        });
+    }
+
+    // ---------------------------------------------------------------- purchases
+
+    @Override
+    public Purchase recordPending(PurchaseRequest request) {
+        requireRequest(request);
+        return write(tx -> {
+            Credit existing = purchases.get(request.transactionId());
+            if (existing != null) {
+                return replay(existing, request);
+            }
+            Credit credit = newCredit(tx, request, PurchaseStatus.PENDING);
+            tx.log(request.subject(), policy.monthOf(tx.now), EventKind.PURCHASE_RECORDED, request.tokens(), 0,
+                    null, request.transactionId(), request.reason());
+            return credit.snapshot();
+        });
+    }
+
+    @Override
+    public Purchase complete(String transactionId) {
+        Validation.key(transactionId, "transaction_id");
+        return write(tx -> {
+            Credit credit = findCredit(transactionId);
+            Account account = tx.currentAccount(credit.request.subject());
+            switch (credit.status) {
+                case COMPLETED:
+                    return credit.snapshot();
+                case FAILED:
+                case REFUNDED:
+                    throw purchaseConflict(credit, "completed");
+                default:
+                    break;
+            }
+            credit(tx, account, credit);
+            return credit.snapshot();
+        });
+    }
+
+    @Override
+    public Purchase fail(String transactionId) {
+        Validation.key(transactionId, "transaction_id");
+        return write(tx -> {
+            Credit credit = findCredit(transactionId);
+            switch (credit.status) {
+                case FAILED:
+                    return credit.snapshot();
+                case COMPLETED:
+                case REFUNDED:
+                    throw purchaseConflict(credit, "failed");
+                default:
+                    break;
+            }
+            credit.status = PurchaseStatus.FAILED;
+            credit.processedAt = tx.now;
+            tx.log(credit.request.subject(), policy.monthOf(tx.now), EventKind.PURCHASE_RECORDED,
+                    credit.request.tokens(), 0, null, transactionId, credit.request.reason());
+            return credit.snapshot();
+        });
+    }
+
+    @Override
+    public Purchase refund(String transactionId) {
+        Validation.key(transactionId, "transaction_id");
+        return write(tx -> {
+            Credit credit = findCredit(transactionId);
+            Account account = tx.currentAccount(credit.request.subject());
+            switch (credit.status) {
+                case REFUNDED:
+                    return credit.snapshot();
+                case PENDING:
+                case FAILED:
+                    throw purchaseConflict(credit, "refunded");
+                default:
+                    break;
+            }
+            long tokens = credit.request.tokens();
+            // Burn-down order spends the allowance first, so what is left of granted + carried
+            // (and no more than is available) is what can still be taken back; the rest was spent.
+            long debit = Math.min(tokens,
+                    Math.min(Math.max(0, account.granted + account.carried), Math.max(0, account.available())));
+            tx.touch(account);
+            account.granted -= debit;
+            account.updatedAt = tx.now;
+            credit.status = PurchaseStatus.REFUNDED;
+            credit.unrecovered = tokens - debit;
+            credit.processedAt = tx.now;
+            tx.log(account, EventKind.DEBITED, debit, credit.unrecovered, null, transactionId, credit.request.reason());
+            return credit.snapshot();
+        });
+    }
+
+    @Override
+    public Purchase grant(PurchaseRequest request) {
+        requireRequest(request);
+        return write(tx -> {
+            Account account = tx.currentAccount(request.subject());
+            Credit existing = purchases.get(request.transactionId());
+            if (existing != null) {
+                return replay(existing, request);
+            }
+            checkMaxQuota(account, request.tokens());
+            Credit credit = newCredit(tx, request, PurchaseStatus.PENDING);
+            credit(tx, account, credit);
+            return credit.snapshot();
+        });
+    }
+
+    @Override
+    public Optional<Purchase> purchase(String transactionId) {
+        Validation.key(transactionId, "transaction_id");
+        synchronized (lock) {
+            return Optional.ofNullable(purchases.get(transactionId)).map(Credit::snapshot);
+        }
+    }
+
+    @Override
+    public List<Purchase> purchases(String subject, YearMonth month) {
+        Validation.subject(subject);
+        readableMonth(month);
+        synchronized (lock) {
+            return purchases.values().stream()
+                    .filter(c -> c.request.subject().equals(subject) && policy.monthOf(c.createdAt).equals(month))
+                    .sorted(Comparator.comparing((Credit c) -> c.createdAt).thenComparingLong(c -> c.sequence).reversed())
+                    .map(Credit::snapshot)
+                    .toList();
+        }
+    }
+
+    // ---------------------------------------------------------------- statistics
+
+    @Override
+    public List<DailyUsage> dailyUsage(String subject, LocalDate from, LocalDate to) {
+        if (subject != null) {
+            Validation.subject(subject);
+        }
+        if (from == null || to == null) {
+            throw new QuotaException(ErrorCode.INVALID_ARGUMENT, "from and to are required");
+        }
+        if (to.isBefore(from)) {
+            throw new QuotaException(ErrorCode.INVALID_ARGUMENT, "to " + to + " is before from " + from);
+        }
+        long days = ChronoUnit.DAYS.between(from, to) + 1;
+        if (days > MAX_DAYS) {
+            throw new QuotaException(ErrorCode.INVALID_ARGUMENT, "at most " + MAX_DAYS + " days, asked for " + days);
+        }
+        long[][] sums = new long[(int) days][3];
+        synchronized (lock) {
+            for (LedgerEvent e : events) {
+                if (subject != null && !subject.equals(e.subject())) {
+                    continue;
+                }
+                LocalDate day = policy.dayOf(e.at());
+                if (day.isBefore(from) || day.isAfter(to)) {
+                    continue;
+                }
+                long[] row = sums[(int) ChronoUnit.DAYS.between(from, day)];
+                if (e.kind() == EventKind.COMMITTED) {
+                    row[0] += e.tokens();
+                }
+                if (isGrantedHold(e)) {
+                    row[1]++;
+                }
+                if (e.kind() == EventKind.REJECTED) {
+                    row[2]++;
+                }
+            }
+        }
+        List<DailyUsage> result = new ArrayList<>((int) days);
+        for (int i = 0; i < days; i++) {
+            result.add(new DailyUsage(from.plusDays(i), sums[i][0], sums[i][1], sums[i][2]));
+        }
+        return result;
+    }
+
+    @Override
+    public List<ConsumerUsage> topConsumers(YearMonth month, int limit) {
+        readableMonth(month);
+        if (limit < 1 || limit > MAX_TOP) {
+            throw new QuotaException(ErrorCode.INVALID_ARGUMENT, "limit must be between 1 and " + MAX_TOP + ", was " + limit);
+        }
+        synchronized (lock) {
+            return accounts.values().stream()
+                    .map(m -> m.get(month))
+                    .filter(Objects::nonNull)
+                    .sorted(Comparator.comparingLong((Account a) -> a.used).reversed().thenComparing(a -> a.subject))
+                    .limit(limit)
+                    .map(a -> new ConsumerUsage(a.subject, a.used, a.limit()))
+                    .toList();
+        }
+    }
+
+    @Override
+    public BlockStats blockStats(String subject, YearMonth month) {
+        if (subject != null) {
+            Validation.subject(subject);
+        }
+        readableMonth(month);
+        long granted = 0;
+        long rejected = 0;
+        synchronized (lock) {
+            for (LedgerEvent e : events) {
+                if (!e.month().equals(month) || (subject != null && !subject.equals(e.subject()))) {
+                    continue;
+                }
+                if (isGrantedHold(e)) {
+                    granted++;
+                } else if (e.kind() == EventKind.REJECTED) {
+                    rejected++;
+                }
+            }
+        }
+        double ratio = granted + rejected == 0 ? 0.0 : (double) rejected / (granted + rejected);
+        return new BlockStats(granted, rejected, ratio);
+    }
+
+    @Override
+    public UsageForecast forecast(String subject) {
+        Validation.subject(subject);
+        return write(tx -> {
+            Account account = tx.currentAccount(subject);
+            Instant resetAt = policy.resetOf(account.month);
+            long elapsedMillis = Math.max(MIN_ELAPSED_MILLIS,
+                    Duration.between(policy.startOf(account.month), tx.now).toMillis());
+            double tokensPerDay = account.used / ((double) elapsedMillis / MILLIS_PER_DAY);
+            long available = account.available();
+            Instant exhaustion;
+            if (available <= 0) {
+                exhaustion = tx.now;
+            } else if (tokensPerDay == 0) {
+                exhaustion = null;
+            } else {
+                double millis = available / tokensPerDay * MILLIS_PER_DAY;
+                long untilReset = Duration.between(tx.now, resetAt).toMillis();
+                exhaustion = millis >= untilReset ? null : tx.now.plusMillis((long) millis);
+            }
+            return new UsageForecast(subject, account.month, account.used, available, tokensPerDay, exhaustion, resetAt);
+        });
+    }
+
+    @Override
+    public List<PurchaseTotal> purchaseTotals(YearMonth month) {
+        readableMonth(month);
+        // Keyed by wire names so the order is the one a SQL ORDER BY type, currency gives.
+        TreeMap<String, TreeMap<String, long[]>> counts = new TreeMap<>();
+        TreeMap<String, TreeMap<String, BigDecimal>> amounts = new TreeMap<>();
+        synchronized (lock) {
+            for (Credit c : purchases.values()) {
+                if (!month.equals(c.month)
+                        || (c.status != PurchaseStatus.COMPLETED && c.status != PurchaseStatus.REFUNDED)) {
+                    continue;
+                }
+                String type = c.request.type().wireName();
+                String currency = c.request.currency().name();
+                long[] n = counts.computeIfAbsent(type, k -> new TreeMap<>()).computeIfAbsent(currency, k -> new long[2]);
+                n[0]++;
+                n[1] += c.request.tokens();
+                BigDecimal amount = c.request.amount() == null ? BigDecimal.ZERO : c.request.amount();
+                amounts.computeIfAbsent(type, k -> new TreeMap<>()).merge(currency, amount, BigDecimal::add);
+            }
+        }
+        List<PurchaseTotal> result = new ArrayList<>();
+        counts.forEach((type, byCurrency) -> byCurrency.forEach((currency, n) -> result.add(new PurchaseTotal(
+                PurchaseType.parse(type), Currency.parse(currency), n[0], n[1],
+                amounts.get(type).get(currency).setScale(2)))));
+        return result;
+    }
+
+    @Override
+    public List<LedgerEvent> events(String subject, YearMonth month) {
+        Validation.subject(subject);
+        readableMonth(month);
+        synchronized (lock) {
+            return events.stream().filter(e -> e.subject().equals(subject) && e.month().equals(month)).toList();
+        }
+    }
+
+    // ---------------------------------------------------------------- internals (callers hold lock)
+
+    /** Runs {@code body} under the lock, then notifies listeners of what it logged, even when it threw. */
+    private <T> T write(Function<Tx, T> body) {
+        Tx tx = new Tx(policy.now());
+        try {
+            synchronized (lock) {
+                try {
+                    return body.apply(tx);
+                } finally {
+                    tx.seal();
+                }
+            }
+        } finally {
+            listeners.fire(tx.logged);
+            for (QuotaAccount[] change : tx.changes) {
+                listeners.fireCrossings(change[0], change[1], policy);
+            }
+        }
+    }
+
+    private Account account(String subject, YearMonth month, Instant now) {
+        TreeMap<YearMonth, Account> months = accounts.computeIfAbsent(subject, s -> new TreeMap<>());
+        Account account = months.get(month);
+        if (account == null) {
+            account = new Account(subject, month, now);
+            account.allocated = plans.getOrDefault(subject, policy.defaultAllocation());
+            if (policy.rolloverPurchased()) {
+                Map.Entry<YearMonth, Account> previous = months.lowerEntry(month);
+                account.carried = previous == null ? 0 : previous.getValue().snapshot().unusedGranted();
+            }
+            months.put(month, account);
+        }
+        return account;
+    }
+
+    private Account accountOf(Hold hold) {
+        return accounts.get(hold.subject).get(hold.month);
+    }
+
+    private Hold findHold(String reservationId) {
+        Hold hold = holds.get(reservationId);
+        if (hold == null) {
+            throw new QuotaException(ErrorCode.RESERVATION_NOT_FOUND, "no reservation " + reservationId);
+        }
+        return hold;
+    }
+
+    private Hold idempotentHold(String subject, String key) {
+        if (key == null) {
+            return null;
+        }
+        Map<String, Hold> keys = holdsByKey.get(subject);
+        return keys == null ? null : keys.get(key);
+    }
+
+    private Hold newHold(Tx tx, String subject, YearMonth month, long tokens, String key, String endpoint, boolean consume) {
+        Hold hold = new Hold(UUID.randomUUID().toString(), subject, month, tokens, key, endpoint, tx.now, consume);
+        holds.put(hold.id, hold);
+        if (key != null) {
+            holdsByKey.computeIfAbsent(subject, s -> new HashMap<>()).put(key, hold);
+        }
+        return hold;
+    }
+
+    private void expireSubject(Tx tx, String subject) {
+        for (Hold hold : holds.values()) {
+            if (hold.subject.equals(subject)) {
+                expireIfStale(tx, hold);
+            }
+        }
+    }
+
+    /** Expires a held reservation whose TTL has passed ({@code expiresAt <= now}); returns whether it did. */
+    private boolean expireIfStale(Tx tx, Hold hold) {
+        if (hold.state != ReservationState.HELD || hold.expiresAt.isAfter(tx.now)) {
+            return false;
+        }
+        Account account = accountOf(hold);
+        tx.touch(account);
+        account.reserved -= hold.held;
+        account.updatedAt = tx.now;
+        hold.state = ReservationState.EXPIRED;
+        hold.finishedAt = tx.now;
+        tx.log(account, EventKind.EXPIRED, hold.held, 0, hold.id, null, hold.endpoint);
+        return true;
+    }
+
+    private QuotaExceededException reject(Tx tx, Account account, long tokens, String endpoint) {
+        tx.log(account, EventKind.REJECTED, tokens, 0, null, null, endpoint);
+        return new QuotaExceededException(account.subject, tokens, account.limit(), account.available(),
+                policy.resetOf(account.month));
+    }
+
+    private static QuotaException conflict(String key) {
+        return new QuotaException(ErrorCode.IDEMPOTENCY_CONFLICT,
+                "idempotency key " + key + " was already used with different parameters");
+    }
+
+    private static void requireRequest(PurchaseRequest request) {
+        if (request == null) {
+            throw new QuotaException(ErrorCode.INVALID_ARGUMENT, "purchase request is required");
+        }
+    }
+
+    private static Purchase replay(Credit existing, PurchaseRequest request) {
+        if (existing.request.equals(request)) {
+            return existing.snapshot();
+        }
+        throw new QuotaException(ErrorCode.IDEMPOTENCY_CONFLICT,
+                "transaction " + request.transactionId() + " was already recorded with different parameters");
+    }
+
+    private Credit findCredit(String transactionId) {
+        Credit credit = purchases.get(transactionId);
+        if (credit == null) {
+            throw new QuotaException(ErrorCode.PURCHASE_NOT_FOUND, "no purchase " + transactionId);
+        }
+        return credit;
+    }
+
+    private Credit newCredit(Tx tx, PurchaseRequest request, PurchaseStatus status) {
+        Credit credit = new Credit(request, status, tx.now, ++purchaseSequence);
+        purchases.put(request.transactionId(), credit);
+        return credit;
+    }
+
+    private void checkMaxQuota(Account account, long tokens) {
+        if (account.limit() + tokens > policy.maxQuota()) {
+            throw new QuotaException(ErrorCode.MAX_QUOTA_EXCEEDED, "crediting " + tokens + " tokens would take "
+                    + account.subject + "'s " + account.month + " limit past the max quota " + policy.maxQuota());
+        }
+    }
+
+    private void credit(Tx tx, Account account, Credit credit) {
+        long tokens = credit.request.tokens();
+        checkMaxQuota(account, tokens);
+        tx.touch(account);
+        account.granted += tokens;
+        account.updatedAt = tx.now;
+        credit.status = PurchaseStatus.COMPLETED;
+        credit.month = account.month;
+        credit.processedAt = tx.now;
+        tx.log(account, EventKind.CREDITED, tokens, 0, null, credit.request.transactionId(), credit.request.reason());
+    }
+
+    private static QuotaException purchaseConflict(Credit credit, String target) {
+        return new QuotaException(ErrorCode.PURCHASE_STATE_CONFLICT, "purchase " + credit.request.transactionId()
+                + " is " + credit.status.wireName() + " and cannot be " + target);
+    }
+
+    private boolean isGrantedHold(LedgerEvent e) {
+        if (e.kind() == EventKind.RESERVED) {
+            return true;
+        }
+        if (e.kind() != EventKind.COMMITTED) {
+            return false;
+        }
+        Hold hold = holds.get(e.reservationId());
+        return hold != null && hold.consume;
+    }
+
+    private void readableMonth(YearMonth month) {
+        if (month == null) {
+            throw new QuotaException(ErrorCode.INVALID_ARGUMENT, "month is required");
+        }
+        policy.checkReadableMonth(month);
+    }
+
+    /** One operation's clock reading, logged events and touched accounts. */
+    private final class Tx {
+        final Instant now;
+        final List<LedgerEvent> logged = new ArrayList<>();
+        final Map<Account, QuotaAccount> before = new LinkedHashMap<>();
+        final List<QuotaAccount[]> changes = new ArrayList<>();
+
+        Tx(Instant now) {
+            this.now = now;
+        }
+
+        Account currentAccount(String subject) {
+            return account(subject, policy.monthOf(now), now);
+        }
+
+        void touch(Account account) {
+            before.computeIfAbsent(account, Account::snapshot);
+        }
+
+        void log(Account account, EventKind kind, long tokens, long overage, String reservationId,
+                 String transactionId, String detail) {
+            log(account.subject, account.month, kind, tokens, overage, reservationId, transactionId, detail);
+        }
+
+        void log(String subject, YearMonth month, EventKind kind, long tokens, long overage, String reservationId,
+                 String transactionId, String detail) {
+            LedgerEvent event = new LedgerEvent(events.size() + 1L, subject, month, kind, tokens, overage,
+                    reservationId, transactionId, detail, now);
+            events.add(event);
+            logged.add(event);
+        }
+
+        void seal() {
+            before.forEach((account, snapshot) -> changes.add(new QuotaAccount[] {snapshot, account.snapshot()}));
+        }
+    }
+
+    private static final class Account {
+        final String subject;
+        final YearMonth month;
+        final Instant createdAt;
+        long allocated;
+        long granted;
+        long carried;
+        long used;
+        long reserved;
+        Instant updatedAt;
+
+        Account(String subject, YearMonth month, Instant now) {
+            this.subject = subject;
+            this.month = month;
+            this.createdAt = now;
+            this.updatedAt = now;
+        }
+
+        long limit() {
+            return allocated + granted + carried;
+        }
+
+        long available() {
+            return limit() - used - reserved;
+        }
+
+        QuotaAccount snapshot() {
+            return new QuotaAccount(subject, month, allocated, granted, carried, used, reserved, createdAt, updatedAt);
+        }
+    }
+
+    private static final class Hold {
+        final String id;
+        final String subject;
+        final YearMonth month;
+        final long held;
+        final String key;
+        final String endpoint;
+        final Instant createdAt;
+        final boolean consume;
+        ReservationState state = ReservationState.HELD;
+        long charged;
+        Long actual;
+        long overage;
+        Instant expiresAt;
+        Instant finishedAt;
+
+        Hold(String id, String subject, YearMonth month, long held, String key, String endpoint, Instant createdAt,
+             boolean consume) {
+            this.id = id;
+            this.subject = subject;
+            this.month = month;
+            this.held = held;
+            this.key = key;
+            this.endpoint = endpoint;
+            this.createdAt = createdAt;
+            this.consume = consume;
+        }
+
+        Reservation snapshot() {
+            return new Reservation(id, subject, month, held, state, charged, actual, overage, key, endpoint,
+                    createdAt, expiresAt, finishedAt);
+        }
+    }
+
+    private static final class Credit {
+        final PurchaseRequest request;
+        final Instant createdAt;
+        final long sequence;
+        PurchaseStatus status;
+        YearMonth month;
+        long unrecovered;
+        Instant processedAt;
+
+        Credit(PurchaseRequest request, PurchaseStatus status, Instant createdAt, long sequence) {
+            this.request = request;
+            this.status = status;
+            this.createdAt = createdAt;
+            this.sequence = sequence;
+        }
+
+        Purchase snapshot() {
+            PurchaseRequest r = request;
+            return new Purchase(r.transactionId(), r.subject(), r.tokens(), r.type(), status, r.paymentMethod(),
+                    r.amount(), r.currency(), r.reason(), month, unrecovered, createdAt, processedAt);
+        }
+    }
+}

@@ -1,0 +1,1412 @@
+package io.tokenquota.testkit;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.tokenquota.Currency;
+import io.tokenquota.ErrorCode;
+import io.tokenquota.EventKind;
+import io.tokenquota.LedgerEvent;
+import io.tokenquota.OverrunPolicy;
+import io.tokenquota.Purchase;
+import io.tokenquota.PurchaseRequest;
+import io.tokenquota.PurchaseStatus;
+import io.tokenquota.PurchaseType;
+import io.tokenquota.QuotaAccount;
+import io.tokenquota.QuotaException;
+import io.tokenquota.QuotaExceededException;
+import io.tokenquota.QuotaPolicy;
+import io.tokenquota.QuotaStatistics.BlockStats;
+import io.tokenquota.QuotaStatistics.ConsumerUsage;
+import io.tokenquota.QuotaStatistics.DailyUsage;
+import io.tokenquota.QuotaStatistics.PurchaseTotal;
+import io.tokenquota.QuotaStatistics.UsageForecast;
+import io.tokenquota.QuotaStore;
+import io.tokenquota.Reservation;
+import io.tokenquota.ReservationState;
+import io.tokenquota.Validation;
+import java.math.BigDecimal;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.LocalDate;
+import java.time.YearMonth;
+import java.time.ZoneOffset;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.UUID;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.UnaryOperator;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.function.Executable;
+
+/**
+ * The behaviour every {@link QuotaStore} must show, outcome by outcome, as written in the lead's
+ * ledger semantics (SPEC sections 3, 4 and 7). Subclass it and implement {@link #newStore}.
+ *
+ * <p>Every test builds its own store, works on subjects with a per-test random prefix, and runs its
+ * clock in a month no other test of this JVM uses, so tests can share one database schema: global
+ * statistics (all subjects of a month) only ever see the test's own rows. Not thread-safe; JUnit
+ * creates one instance per test.
+ */
+public abstract class QuotaStoreContract {
+    /** Months apart between the clocks of two tests, more than any test moves its clock. */
+    private static final int MONTHS_PER_TEST = 36;
+    private static final AtomicInteger SLOT = new AtomicInteger(ThreadLocalRandom.current().nextInt(1500));
+    private static final String SQL_SUBJECT = "'; DROP TABLE quota_accounts;--";
+
+    /** A store of the implementation under test, using {@code policy} (and its clock) for everything. */
+    protected abstract QuotaStore newStore(QuotaPolicy policy);
+
+    protected MutableClock clock;
+    /** The month the clock starts in: the 10th, 12:00 UTC. */
+    protected YearMonth month;
+    /** Every event listeners were told about, in order. */
+    protected final List<LedgerEvent> heard = new CopyOnWriteArrayList<>();
+    private String prefix;
+
+    @BeforeEach
+    void startClock() {
+        month = YearMonth.of(2200, 1).plusMonths((long) SLOT.getAndIncrement() * MONTHS_PER_TEST);
+        clock = MutableClock.at(month, 10, 12);
+        prefix = "c" + UUID.randomUUID().toString().substring(0, 13) + "-";
+    }
+
+    /** A store with the default policy on the test clock, listened to by {@link #heard}. */
+    protected QuotaStore store() {
+        return store(b -> b);
+    }
+
+    protected QuotaStore store(UnaryOperator<QuotaPolicy.Builder> customize) {
+        QuotaStore store = newStore(customize.apply(QuotaPolicy.builder().clock(clock)).build());
+        store.addListener(heard::add);
+        return store;
+    }
+
+    /** A subject id unique to this test. */
+    protected String subject(String name) {
+        return prefix + name;
+    }
+
+    protected static QuotaException assertCode(ErrorCode code, Executable call) {
+        QuotaException e = assertThrows(QuotaException.class, call);
+        assertEquals(code, e.code(), () -> "wrong error code, message: " + e.getMessage());
+        return e;
+    }
+
+    /** What a failed call must leave untouched: the account, its event log, listeners, the month's accounts. */
+    private record Snapshot(QuotaAccount account, List<LedgerEvent> events, int heard, List<ConsumerUsage> month,
+                            List<Purchase> purchases) {
+    }
+
+    private Snapshot snapshot(QuotaStore store, String subject) {
+        YearMonth current = store.policy().currentMonth();
+        QuotaAccount account = store.account(subject);
+        return new Snapshot(account, store.events(subject, current), heard.size(),
+                store.topConsumers(current, 1000), store.purchases(subject, current));
+    }
+
+    /** Asserts the call fails with {@code code} and changes nothing visible through {@code subject}. */
+    protected void assertRefused(QuotaStore store, String subject, ErrorCode code, Executable call) {
+        Snapshot before = snapshot(store, subject);
+        assertCode(code, call);
+        assertEquals(before, snapshot(store, subject), "a refused call changed the ledger");
+    }
+
+    private static PurchaseRequest purchase(String tx, String subject, long tokens) {
+        return new PurchaseRequest(tx, subject, tokens, PurchaseType.PURCHASE, "card", new BigDecimal("12.50"),
+                Currency.USD, "top-up");
+    }
+
+    private static List<EventKind> kinds(List<LedgerEvent> events) {
+        return events.stream().map(LedgerEvent::kind).toList();
+    }
+
+    private static void assertBalances(QuotaAccount a, long allocated, long granted, long carried, long used,
+                                       long reserved) {
+        assertEquals(List.of(allocated, granted, carried, used, reserved),
+                List.of(a.allocated(), a.granted(), a.carried(), a.used(), a.reserved()),
+                "allocated, granted, carried, used, reserved of " + a);
+    }
+
+    // ================================================================ reserve
+
+    @Test
+    void reserveHoldsTokensAndLogsTheHold() {
+        QuotaStore store = store();
+        String s = subject("alice");
+        Reservation r = store.reserve(s, 1_500, "req-1", null, "/api/v1/ai/chat");
+        assertEquals(ReservationState.HELD, r.state());
+        assertEquals(s, r.subject());
+        assertEquals(month, r.month());
+        assertEquals(1_500, r.held());
+        assertEquals(0, r.charged());
+        assertNull(r.actual());
+        assertEquals("req-1", r.idempotencyKey());
+        assertEquals("/api/v1/ai/chat", r.endpoint());
+        assertEquals(clock.instant(), r.createdAt());
+        assertEquals(clock.instant().plus(Duration.ofMinutes(5)), r.expiresAt());
+        assertNull(r.finishedAt());
+        assertEquals(Optional.of(r), store.reservation(r.id()));
+
+        QuotaAccount a = store.account(s);
+        assertBalances(a, 10_000, 0, 0, 0, 1_500);
+        assertEquals(8_500, a.available());
+        List<LedgerEvent> events = store.events(s, month);
+        assertEquals(List.of(EventKind.RESERVED), kinds(events));
+        LedgerEvent e = events.get(0);
+        assertEquals(1_500, e.tokens());
+        assertEquals(r.id(), e.reservationId());
+        assertEquals("/api/v1/ai/chat", e.detail());
+        assertEquals(month, e.month());
+        assertEquals(clock.instant(), e.at());
+    }
+
+    @Test
+    void reserveUsesTheGivenTtl() {
+        QuotaStore store = store();
+        Reservation r = store.reserve(subject("a"), 10, null, Duration.ofSeconds(30), null);
+        assertEquals(clock.instant().plusSeconds(30), r.expiresAt());
+        assertNull(r.idempotencyKey());
+    }
+
+    @Test
+    void reserveIsGrantedExactlyWhenAvailableCoversIt() {
+        QuotaStore store = store();
+        String s = subject("edge");
+        store.reserve(s, 9_999, null);
+        Reservation last = store.reserve(s, 1, null);
+        assertEquals(ReservationState.HELD, last.state());
+        assertEquals(0, store.account(s).available());
+        heard.clear();
+        Snapshot before = snapshot(store, s);
+        QuotaExceededException e = assertThrows(QuotaExceededException.class, () -> store.reserve(s, 1, "k", null, "/x"));
+        assertEquals(ErrorCode.QUOTA_EXCEEDED, e.code());
+        assertEquals(s, e.subject());
+        assertEquals(1, e.requested());
+        assertEquals(10_000, e.limit());
+        assertEquals(0, e.available());
+        assertEquals(month.plusMonths(1).atDay(1).atStartOfDay().toInstant(ZoneOffset.UTC), e.resetAt());
+        QuotaAccount after = store.account(s);
+        assertEquals(before.account(), after, "a refusal changes no balance");
+        List<LedgerEvent> events = store.events(s, month);
+        LedgerEvent rejected = events.get(events.size() - 1);
+        assertEquals(EventKind.REJECTED, rejected.kind());
+        assertEquals(1, rejected.tokens());
+        assertEquals("/x", rejected.detail());
+        assertNull(rejected.reservationId());
+        assertEquals(List.of(EventKind.REJECTED), kinds(heard));
+    }
+
+    @Test
+    void refusedIdempotencyKeyIsNotStoredSoARetryIsEvaluatedAfresh() {
+        QuotaStore store = store();
+        String s = subject("retry");
+        Reservation big = store.reserve(s, 9_000, null);
+        assertThrows(QuotaExceededException.class, () -> store.reserve(s, 2_000, "retry-key"));
+        store.release(big.id());
+        Reservation retried = store.reserve(s, 2_000, "retry-key");
+        assertEquals(ReservationState.HELD, retried.state());
+        assertEquals(2_000, store.account(s).reserved());
+    }
+
+    @Test
+    void reserveReplayReturnsTheFirstHoldAndChangesNothing() {
+        QuotaStore store = store();
+        String s = subject("replay");
+        Reservation first = store.reserve(s, 700, "same");
+        QuotaAccount account = store.account(s);
+        int events = store.events(s, month).size();
+        Reservation again = store.reserve(s, 700, "same", Duration.ofMinutes(1), "/other");
+        assertEquals(first, again);
+        assertEquals(account, store.account(s));
+        assertEquals(events, store.events(s, month).size());
+
+        store.commit(first.id(), 650);
+        Reservation afterCommit = store.reserve(s, 700, "same");
+        assertEquals(first.id(), afterCommit.id());
+        assertEquals(ReservationState.COMMITTED, afterCommit.state(), "a replay answers the hold as it is now");
+        assertEquals(650, store.account(s).used());
+        assertEquals(0, store.account(s).reserved());
+    }
+
+    @Test
+    void reserveWithAKnownKeyAndOtherParametersIsAConflict() {
+        QuotaStore store = store();
+        String s = subject("conflict");
+        store.reserve(s, 700, "key-1");
+        assertRefused(store, s, ErrorCode.IDEMPOTENCY_CONFLICT, () -> store.reserve(s, 701, "key-1"));
+        store.consume(s, 5, "consumed-key");
+        assertRefused(store, s, ErrorCode.IDEMPOTENCY_CONFLICT, () -> store.reserve(s, 5, "consumed-key"));
+    }
+
+    @Test
+    void idempotencyKeysArePerSubject() {
+        QuotaStore store = store();
+        Reservation a = store.reserve(subject("a"), 100, "shared-key");
+        Reservation b = store.reserve(subject("b"), 200, "shared-key");
+        assertNotEquals(a.id(), b.id());
+        assertEquals(100, store.account(subject("a")).reserved());
+        assertEquals(200, store.account(subject("b")).reserved());
+    }
+
+    // ================================================================ commit
+
+    @Test
+    void commitChargesTheActualAmountAndFreesTheHold() {
+        QuotaStore store = store();
+        String s = subject("commit");
+        Reservation r = store.reserve(s, 1_000, "k", null, "/e");
+        clock.advance(Duration.ofSeconds(20));
+        Reservation c = store.commit(r.id(), 640);
+        assertEquals(ReservationState.COMMITTED, c.state());
+        assertEquals(640, c.charged());
+        assertEquals(640L, c.actual());
+        assertEquals(0, c.overage());
+        assertEquals(1_000, c.held());
+        assertEquals(clock.instant(), c.finishedAt());
+        assertBalances(store.account(s), 10_000, 0, 0, 640, 0);
+        LedgerEvent e = store.events(s, month).get(1);
+        assertEquals(EventKind.COMMITTED, e.kind());
+        assertEquals(640, e.tokens());
+        assertEquals(0, e.overage());
+        assertEquals(r.id(), e.reservationId());
+        assertEquals(clock.instant(), e.at());
+    }
+
+    @Test
+    void commitOfZeroActualTokensChargesNothing() {
+        QuotaStore store = store();
+        String s = subject("zero");
+        Reservation r = store.reserve(s, 300, null);
+        Reservation c = store.commit(r, 0);
+        assertEquals(ReservationState.COMMITTED, c.state());
+        assertEquals(0, c.charged());
+        assertBalances(store.account(s), 10_000, 0, 0, 0, 0);
+    }
+
+    @Test
+    void commitReplayReturnsTheCommittedHoldAndAnotherAmountConflicts() {
+        QuotaStore store = store();
+        String s = subject("commit-replay");
+        Reservation r = store.reserve(s, 1_000, null);
+        Reservation first = store.commit(r.id(), 900);
+        clock.advance(Duration.ofMinutes(30));
+        int events = store.events(s, month).size();
+        assertEquals(first, store.commit(r.id(), 900));
+        assertEquals(900, store.account(s).used(), "a replayed commit charges once");
+        assertEquals(events, store.events(s, month).size());
+        assertRefused(store, s, ErrorCode.RESERVATION_STATE_CONFLICT, () -> store.commit(r.id(), 901));
+        assertRefused(store, s, ErrorCode.RESERVATION_STATE_CONFLICT, () -> store.release(r.id()));
+    }
+
+    @Test
+    void commitOfAReleasedHoldConflicts() {
+        QuotaStore store = store();
+        String s = subject("released");
+        Reservation r = store.reserve(s, 100, null);
+        store.release(r.id());
+        assertRefused(store, s, ErrorCode.RESERVATION_STATE_CONFLICT, () -> store.commit(r.id(), 100));
+    }
+
+    @Test
+    void commitOfAnUnknownReservationIsNotFound() {
+        QuotaStore store = store();
+        String s = subject("unknown");
+        assertRefused(store, s, ErrorCode.RESERVATION_NOT_FOUND, () -> store.commit(UUID.randomUUID().toString(), 1));
+        assertRefused(store, s, ErrorCode.RESERVATION_NOT_FOUND, () -> store.release(UUID.randomUUID().toString()));
+        assertRefused(store, s, ErrorCode.RESERVATION_NOT_FOUND, () -> store.commit("not-a-uuid", 1));
+        assertRefused(store, s, ErrorCode.RESERVATION_NOT_FOUND, () -> store.release(SQL_SUBJECT));
+        assertEquals(Optional.empty(), store.reservation(UUID.randomUUID().toString()));
+        assertEquals(Optional.empty(), store.reservation(SQL_SUBJECT));
+    }
+
+    @Test
+    void commitAfterTheTtlExpiresTheHoldAndFails() {
+        QuotaStore store = store();
+        String s = subject("late");
+        Reservation r = store.reserve(s, 2_000, null, Duration.ofSeconds(60), "/late");
+        clock.advance(Duration.ofSeconds(59));
+        assertEquals(ReservationState.HELD, store.reservation(r.id()).orElseThrow().state());
+        clock.advance(Duration.ofSeconds(1));
+        heard.clear();
+        assertCode(ErrorCode.RESERVATION_EXPIRED, () -> store.commit(r.id(), 2_000));
+        Reservation expired = store.reservation(r.id()).orElseThrow();
+        assertEquals(ReservationState.EXPIRED, expired.state());
+        assertEquals(clock.instant(), expired.finishedAt());
+        assertEquals(0, expired.charged());
+        assertBalances(store.account(s), 10_000, 0, 0, 0, 0);
+        assertEquals(List.of(EventKind.RESERVED, EventKind.EXPIRED), kinds(store.events(s, month)));
+        assertEquals(2_000, store.events(s, month).get(1).tokens());
+        assertEquals(List.of(EventKind.EXPIRED), kinds(heard));
+        assertRefused(store, s, ErrorCode.RESERVATION_EXPIRED, () -> store.commit(r.id(), 2_000));
+    }
+
+    @Test
+    void overrunIsChargedInFullUnderChargeActual() {
+        QuotaStore store = store(b -> b.overrunPolicy(OverrunPolicy.CHARGE_ACTUAL));
+        String s = subject("overrun");
+        Reservation r = store.reserve(s, 9_000, null);
+        Reservation c = store.commit(r.id(), 12_000);
+        assertEquals(12_000, c.charged());
+        assertEquals(3_000, c.overage());
+        QuotaAccount a = store.account(s);
+        assertBalances(a, 10_000, 0, 0, 12_000, 0);
+        assertEquals(-2_000, a.available());
+        LedgerEvent committed = store.events(s, month).get(1);
+        assertEquals(12_000, committed.tokens());
+        assertEquals(3_000, committed.overage());
+        QuotaExceededException e = assertThrows(QuotaExceededException.class, () -> store.reserve(s, 1, null));
+        assertEquals(-2_000, e.available());
+        assertThrows(QuotaExceededException.class, () -> store.consume(s, 1, null));
+    }
+
+    @Test
+    void overrunIsCappedAtTheHoldUnderCapAtHold() {
+        QuotaStore store = store(b -> b.overrunPolicy(OverrunPolicy.CAP_AT_HOLD));
+        String s = subject("cap");
+        Reservation r = store.reserve(s, 9_000, null);
+        Reservation c = store.commit(r.id(), 12_000);
+        assertEquals(9_000, c.charged());
+        assertEquals(3_000, c.overage());
+        assertEquals(12_000L, c.actual());
+        QuotaAccount a = store.account(s);
+        assertBalances(a, 10_000, 0, 0, 9_000, 0);
+        assertEquals(1_000, a.available());
+        LedgerEvent committed = store.events(s, month).get(1);
+        assertEquals(9_000, committed.tokens());
+        assertEquals(3_000, committed.overage());
+        assertEquals(c, store.commit(r.id(), 12_000));
+        Reservation under = store.commit(store.reserve(s, 500, null).id(), 400);
+        assertEquals(400, under.charged());
+        assertEquals(0, under.overage());
+    }
+
+    @Test
+    void aHoldIsChargedToItsOwnMonthWhenCommittedAfterTheMonthEnds() {
+        clock.set(month.atEndOfMonth().atTime(23, 58).toInstant(ZoneOffset.UTC));
+        QuotaStore store = store();
+        String s = subject("boundary");
+        Reservation r = store.reserve(s, 1_000, null, Duration.ofMinutes(10), null);
+        clock.advance(Duration.ofMinutes(3));
+        YearMonth next = month.plusMonths(1);
+        assertEquals(next, store.policy().currentMonth());
+        QuotaAccount nextAccount = store.account(s);
+        assertEquals(next, nextAccount.month());
+        Reservation c = store.commit(r.id(), 800);
+        assertEquals(month, c.month());
+        assertBalances(store.account(s, month).orElseThrow(), 10_000, 0, 0, 800, 0);
+        assertBalances(store.account(s), 10_000, 0, 0, 0, 0);
+        assertEquals(List.of(EventKind.RESERVED, EventKind.COMMITTED), kinds(store.events(s, month)));
+        assertEquals(List.of(), store.events(s, next));
+    }
+
+    // ================================================================ release
+
+    @Test
+    void releaseFreesTheHoldAndIsIdempotent() {
+        QuotaStore store = store();
+        String s = subject("release");
+        Reservation r = store.reserve(s, 1_200, null, null, "/r");
+        clock.advance(Duration.ofSeconds(5));
+        Reservation released = store.release(r);
+        assertEquals(ReservationState.RELEASED, released.state());
+        assertEquals(0, released.charged());
+        assertEquals(clock.instant(), released.finishedAt());
+        assertBalances(store.account(s), 10_000, 0, 0, 0, 0);
+        List<LedgerEvent> events = store.events(s, month);
+        assertEquals(List.of(EventKind.RESERVED, EventKind.RELEASED), kinds(events));
+        assertEquals(1_200, events.get(1).tokens());
+        clock.advance(Duration.ofMinutes(10));
+        assertEquals(released, store.release(r.id()));
+        assertEquals(2, store.events(s, month).size());
+    }
+
+    @Test
+    void releaseOfAStaleHoldExpiresItAndReturnsIt() {
+        QuotaStore store = store();
+        String s = subject("release-stale");
+        Reservation r = store.reserve(s, 1_200, null);
+        clock.advance(Duration.ofMinutes(5));
+        Reservation expired = store.release(r.id());
+        assertEquals(ReservationState.EXPIRED, expired.state());
+        assertEquals(List.of(EventKind.RESERVED, EventKind.EXPIRED), kinds(store.events(s, month)));
+        assertEquals(expired, store.release(r.id()));
+        assertEquals(0, store.account(s).reserved());
+    }
+
+    @Test
+    void releaseOfACommittedHoldConflicts() {
+        QuotaStore store = store();
+        String s = subject("release-committed");
+        Reservation r = store.reserve(s, 100, null);
+        store.commit(r.id(), 80);
+        assertRefused(store, s, ErrorCode.RESERVATION_STATE_CONFLICT, () -> store.release(r.id()));
+        Reservation consumed = store.consume(s, 10, null);
+        assertRefused(store, s, ErrorCode.RESERVATION_STATE_CONFLICT, () -> store.release(consumed.id()));
+    }
+
+    // ================================================================ consume
+
+    @Test
+    void consumeChargesInOneStepWithOneEvent() {
+        QuotaStore store = store();
+        String s = subject("consume");
+        Reservation c = store.consume(s, 300, "c-1", "/embed");
+        assertEquals(ReservationState.COMMITTED, c.state());
+        assertEquals(300, c.held());
+        assertEquals(300, c.charged());
+        assertEquals(300L, c.actual());
+        assertEquals(0, c.overage());
+        assertEquals(c.createdAt(), c.expiresAt());
+        assertEquals(clock.instant(), c.finishedAt());
+        assertEquals("/embed", c.endpoint());
+        assertBalances(store.account(s), 10_000, 0, 0, 300, 0);
+        List<LedgerEvent> events = store.events(s, month);
+        assertEquals(List.of(EventKind.COMMITTED), kinds(events));
+        assertEquals(300, events.get(0).tokens());
+        assertEquals(c.id(), events.get(0).reservationId());
+        assertEquals(c, store.commit(c.id(), 300), "committing a consume with its amount is a replay");
+    }
+
+    @Test
+    void consumeReplayAndConflicts() {
+        QuotaStore store = store();
+        String s = subject("consume-replay");
+        Reservation first = store.consume(s, 300, "c-1");
+        clock.advance(Duration.ofHours(1));
+        assertEquals(first, store.consume(s, 300, "c-1"));
+        assertEquals(300, store.account(s).used());
+        assertEquals(1, store.events(s, month).size());
+        assertRefused(store, s, ErrorCode.IDEMPOTENCY_CONFLICT, () -> store.consume(s, 301, "c-1"));
+        store.reserve(s, 50, "held-key");
+        assertRefused(store, s, ErrorCode.IDEMPOTENCY_CONFLICT, () -> store.consume(s, 50, "held-key"));
+    }
+
+    @Test
+    void consumeIsRefusedWhenItDoesNotFit() {
+        QuotaStore store = store();
+        String s = subject("consume-refused");
+        store.consume(s, 9_500, null);
+        Snapshot before = snapshot(store, s);
+        QuotaExceededException e = assertThrows(QuotaExceededException.class, () -> store.consume(s, 501, "k", "/p"));
+        assertEquals(500, e.available());
+        assertEquals(10_000, e.limit());
+        assertEquals(before.account(), store.account(s));
+        List<LedgerEvent> events = store.events(s, month);
+        assertEquals(EventKind.REJECTED, events.get(events.size() - 1).kind());
+        assertEquals(501, events.get(events.size() - 1).tokens());
+        assertEquals(ReservationState.COMMITTED, store.consume(s, 500, "k").state(), "a refused key is not stored");
+    }
+
+    // ================================================================ expiry
+
+    @Test
+    void expireStaleReturnsEveryHoldPastItsTtlInFull() {
+        QuotaStore store = store();
+        String s = subject("sweep");
+        String t = subject("sweep-2");
+        Reservation a = store.reserve(s, 1_000, null, Duration.ofSeconds(10), null);
+        Reservation b = store.reserve(s, 2_000, null, Duration.ofSeconds(20), null);
+        Reservation c = store.reserve(t, 3_000, null, Duration.ofSeconds(10), null);
+        clock.advance(Duration.ofSeconds(10));
+        // >= rather than ==: a shared database may hold other tests' stale holds, which also expire
+        assertTrue(store.expireStale() >= 2);
+        assertEquals(ReservationState.EXPIRED, store.reservation(a.id()).orElseThrow().state());
+        assertEquals(ReservationState.HELD, store.reservation(b.id()).orElseThrow().state());
+        assertEquals(ReservationState.EXPIRED, store.reservation(c.id()).orElseThrow().state());
+        assertBalances(store.account(s), 10_000, 0, 0, 0, 2_000);
+        assertBalances(store.account(t), 10_000, 0, 0, 0, 0);
+        assertEquals(0, store.expireStale());
+        List<LedgerEvent> events = store.events(t, month);
+        assertEquals(List.of(EventKind.RESERVED, EventKind.EXPIRED), kinds(events));
+        assertEquals(3_000, events.get(1).tokens());
+        clock.advance(Duration.ofSeconds(10));
+        assertEquals(1, store.expireStale());
+        assertBalances(store.account(s), 10_000, 0, 0, 0, 0);
+    }
+
+    @Test
+    void reserveLazilyExpiresTheSubjectsStaleHolds() {
+        QuotaStore store = store();
+        String s = subject("lazy");
+        Reservation all = store.reserve(s, 10_000, null);
+        clock.advance(Duration.ofMinutes(5));
+        Reservation next = store.reserve(s, 4_000, null);
+        assertEquals(ReservationState.HELD, next.state());
+        assertEquals(ReservationState.EXPIRED, store.reservation(all.id()).orElseThrow().state());
+        assertBalances(store.account(s), 10_000, 0, 0, 0, 4_000);
+        assertEquals(List.of(EventKind.RESERVED, EventKind.EXPIRED, EventKind.RESERVED), kinds(store.events(s, month)));
+    }
+
+    @Test
+    void consumeLazilyExpiresTheSubjectsStaleHolds() {
+        QuotaStore store = store();
+        String s = subject("lazy-consume");
+        Reservation all = store.reserve(s, 10_000, null);
+        clock.advance(Duration.ofMinutes(6));
+        assertEquals(ReservationState.COMMITTED, store.consume(s, 4_000, null).state());
+        assertEquals(ReservationState.EXPIRED, store.reservation(all.id()).orElseThrow().state());
+        assertBalances(store.account(s), 10_000, 0, 0, 4_000, 0);
+    }
+
+    @Test
+    void reserveReplayOfAStaleHoldAnswersItExpired() {
+        QuotaStore store = store();
+        String s = subject("stale-replay");
+        Reservation r = store.reserve(s, 500, "k");
+        clock.advance(Duration.ofMinutes(5));
+        Reservation replay = store.reserve(s, 500, "k");
+        assertEquals(r.id(), replay.id());
+        assertEquals(ReservationState.EXPIRED, replay.state());
+        assertEquals(0, store.account(s).reserved());
+    }
+
+    // ================================================================ months, history, plans
+
+    @Test
+    void aNewMonthStartsFromTheAllocationPlusUnusedPurchasedTokens() {
+        QuotaStore store = store();
+        String s = subject("rollover");
+        store.grant(PurchaseRequest.grant(subject("tx-1"), s, 3_000, PurchaseType.BONUS, "welcome"));
+        store.consume(s, 11_000, null);
+        QuotaAccount january = store.account(s);
+        assertEquals(2_000, january.unusedGranted());
+        clock.advanceMonths(1, 1, 0);
+        QuotaAccount february = store.account(s);
+        assertEquals(month.plusMonths(1), february.month());
+        assertBalances(february, 10_000, 0, 2_000, 0, 0);
+        assertEquals(12_000, february.available());
+        assertEquals(january, store.account(s, month).orElseThrow(), "a past month is read-only");
+        clock.advanceMonths(1, 1, 0);
+        assertBalances(store.account(s), 10_000, 0, 2_000, 0, 0);
+    }
+
+    @Test
+    void purchasedTokensSurviveSkippedMonths() {
+        QuotaStore store = store();
+        String s = subject("skip");
+        store.grant(PurchaseRequest.grant(subject("tx-skip"), s, 500, PurchaseType.PURCHASE, null));
+        store.consume(s, 9_000, null);
+        clock.advanceMonths(3, 15, 8);
+        assertBalances(store.account(s), 10_000, 0, 500, 0, 0);
+        assertEquals(Optional.empty(), store.account(s, month.plusMonths(1)));
+        assertEquals(Optional.empty(), store.account(s, month.plusMonths(2)));
+    }
+
+    @Test
+    void nothingCarriesOverWithRolloverOff() {
+        QuotaStore store = store(b -> b.rolloverPurchased(false));
+        String s = subject("no-rollover");
+        store.grant(PurchaseRequest.grant(subject("tx-nr"), s, 500, PurchaseType.BONUS, null));
+        clock.advanceMonths(1, 2, 0);
+        assertBalances(store.account(s), 10_000, 0, 0, 0, 0);
+    }
+
+    @Test
+    void carriedTokensAreNotCappedByMaxQuota() {
+        QuotaStore store = store(b -> b.defaultAllocation(1_000).maxQuota(5_000));
+        String s = subject("carry-cap");
+        store.grant(PurchaseRequest.grant(subject("tx-cc"), s, 4_000, PurchaseType.PURCHASE, null));
+        store.setPlan(s, 5_000);
+        clock.advanceMonths(1, 1, 0);
+        QuotaAccount next = store.account(s);
+        assertBalances(next, 5_000, 0, 4_000, 0, 0);
+        assertEquals(9_000, next.limit(), "purchased tokens are never lost, even past max quota");
+        assertRefused(store, s, ErrorCode.MAX_QUOTA_EXCEEDED,
+                () -> store.grant(PurchaseRequest.grant(subject("tx-cc2"), s, 1, PurchaseType.BONUS, null)));
+    }
+
+    @Test
+    void overrunDebtDoesNotCarryOver() {
+        QuotaStore store = store();
+        String s = subject("debt");
+        Reservation r = store.reserve(s, 10_000, null);
+        store.commit(r.id(), 15_000);
+        clock.advanceMonths(1, 1, 0);
+        assertBalances(store.account(s), 10_000, 0, 0, 0, 0);
+    }
+
+    @Test
+    void historyListsExistingMonthsNewestFirst() {
+        QuotaStore store = store();
+        String s = subject("history");
+        store.consume(s, 100, null);
+        clock.advanceMonths(2, 3, 0);
+        store.consume(s, 200, null);
+        clock.advanceMonths(1, 3, 0);
+        List<QuotaAccount> history = store.history(s, 12);
+        assertEquals(List.of(month.plusMonths(3), month.plusMonths(2), month),
+                history.stream().map(QuotaAccount::month).toList());
+        assertEquals(List.of(0L, 200L, 100L), history.stream().map(QuotaAccount::used).toList());
+        assertEquals(List.of(month.plusMonths(3), month.plusMonths(2)),
+                store.history(s, 2).stream().map(QuotaAccount::month).toList());
+        assertEquals(1, store.history(s, 1).size());
+        assertRefused(store, s, ErrorCode.INVALID_ARGUMENT, () -> store.history(s, 0));
+        assertRefused(store, s, ErrorCode.INVALID_ARGUMENT, () -> store.history(s, 25));
+        assertRefused(store, s, ErrorCode.INVALID_ARGUMENT, () -> store.history(s, -1));
+        assertEquals(3, store.history(s, 24).size());
+    }
+
+    @Test
+    void historyCreatesTheCurrentAccount() {
+        QuotaStore store = store();
+        String s = subject("history-new");
+        assertEquals(Optional.empty(), store.account(s, month));
+        List<QuotaAccount> history = store.history(s, 3);
+        assertEquals(1, history.size());
+        assertBalances(history.get(0), 10_000, 0, 0, 0, 0);
+        assertTrue(store.account(s, month).isPresent());
+    }
+
+    @Test
+    void accountOfAMonthReadsWithoutCreatingAndChecksTheRange() {
+        QuotaStore store = store(b -> b.historyMonths(6));
+        String s = subject("range");
+        assertEquals(Optional.empty(), store.account(s, month));
+        assertEquals(Optional.empty(), store.account(s, month.minusMonths(5)));
+        assertRefused(store, s, ErrorCode.MONTH_OUT_OF_RANGE, () -> store.account(s, month.plusMonths(1)));
+        assertRefused(store, s, ErrorCode.MONTH_OUT_OF_RANGE, () -> store.account(s, month.minusMonths(6)));
+        assertRefused(store, s, ErrorCode.MONTH_OUT_OF_RANGE, () -> store.events(s, month.plusMonths(1)));
+        assertRefused(store, s, ErrorCode.MONTH_OUT_OF_RANGE, () -> store.purchases(s, month.plusYears(1)));
+        assertRefused(store, s, ErrorCode.MONTH_OUT_OF_RANGE, () -> store.purchases(s, month.minusYears(1)));
+        assertRefused(store, s, ErrorCode.MONTH_OUT_OF_RANGE, () -> store.topConsumers(month.plusMonths(1), 10));
+        assertRefused(store, s, ErrorCode.MONTH_OUT_OF_RANGE, () -> store.blockStats(s, month.minusMonths(6)));
+        assertRefused(store, s, ErrorCode.MONTH_OUT_OF_RANGE, () -> store.purchaseTotals(month.plusMonths(1)));
+        assertRefused(store, s, ErrorCode.MONTH_OUT_OF_RANGE, () -> store.account(s, YearMonth.of(1970, 1)));
+        assertRefused(store, s, ErrorCode.MONTH_OUT_OF_RANGE, () -> store.account(s, YearMonth.of(999_999, 12)));
+    }
+
+    @Test
+    void setPlanAppliesAtOnceAndToLaterMonths() {
+        QuotaStore store = store();
+        String s = subject("plan");
+        QuotaAccount a = store.setPlan(s, 50_000);
+        assertBalances(a, 50_000, 0, 0, 0, 0);
+        assertEquals(a, store.account(s));
+        LedgerEvent e = store.events(s, month).get(0);
+        assertEquals(EventKind.PLAN_CHANGED, e.kind());
+        assertEquals(50_000, e.tokens());
+        clock.advanceMonths(1, 1, 0);
+        assertBalances(store.account(s), 50_000, 0, 0, 0, 0);
+        assertBalances(store.setPlan(s, 0), 0, 0, 0, 0, 0);
+        assertThrows(QuotaExceededException.class, () -> store.reserve(s, 1, null));
+    }
+
+    @Test
+    void setPlanNeverLowersBelowWhatTheMonthSpentOrHolds() {
+        QuotaStore store = store();
+        String s = subject("plan-floor");
+        store.grant(PurchaseRequest.grant(subject("tx-pf"), s, 1_000, PurchaseType.BONUS, null));
+        store.consume(s, 6_000, null);
+        store.reserve(s, 2_000, null);
+        QuotaAccount a = store.setPlan(s, 1_000);
+        assertEquals(7_000, a.allocated(), "used + reserved - granted - carried");
+        assertEquals(0, a.available());
+        assertEquals(7_000, store.events(s, month).get(store.events(s, month).size() - 1).tokens());
+        clock.advanceMonths(1, 1, 0);
+        assertEquals(1_000, store.account(s).allocated(), "the plan itself is stored as asked");
+    }
+
+    @Test
+    void setPlanOnAnOverdrawnAccountOnlyRaises() {
+        QuotaStore store = store();
+        String s = subject("plan-overdrawn");
+        store.commit(store.reserve(s, 10_000, null).id(), 13_000);
+        assertEquals(10_000, store.setPlan(s, 5_000).allocated());
+        assertEquals(-3_000, store.account(s).available());
+        assertEquals(12_000, store.setPlan(s, 12_000).allocated());
+        assertEquals(-1_000, store.account(s).available());
+    }
+
+    @Test
+    void setPlanAboveMaxQuotaOrNegativeIsRefused() {
+        QuotaStore store = store(b -> b.maxQuota(100_000));
+        String s = subject("plan-max");
+        assertRefused(store, s, ErrorCode.MAX_QUOTA_EXCEEDED, () -> store.setPlan(s, 100_001));
+        assertRefused(store, s, ErrorCode.INVALID_AMOUNT, () -> store.setPlan(s, -1));
+        assertRefused(store, s, ErrorCode.INVALID_AMOUNT, () -> store.setPlan(s, Long.MIN_VALUE));
+        assertRefused(store, s, ErrorCode.INVALID_AMOUNT, () -> store.setPlan(s, Long.MAX_VALUE));
+        assertEquals(100_000, store.setPlan(s, 100_000).allocated());
+    }
+
+    // ================================================================ purchases
+
+    @Test
+    void recordPendingStoresThePurchaseWithoutCrediting() {
+        QuotaStore store = store();
+        String s = subject("pending");
+        String tx = subject("pay-1");
+        Purchase p = store.recordPending(purchase(tx, s, 5_000));
+        assertEquals(PurchaseStatus.PENDING, p.status());
+        assertEquals(tx, p.transactionId());
+        assertEquals(s, p.subject());
+        assertEquals(5_000, p.tokens());
+        assertEquals(PurchaseType.PURCHASE, p.type());
+        assertEquals("card", p.paymentMethod());
+        assertEquals(0, new BigDecimal("12.50").compareTo(p.amount()));
+        assertEquals(Currency.USD, p.currency());
+        assertEquals("top-up", p.reason());
+        assertNull(p.month());
+        assertEquals(0, p.unrecovered());
+        assertEquals(clock.instant(), p.createdAt());
+        assertNull(p.processedAt());
+        assertBalances(store.account(s), 10_000, 0, 0, 0, 0);
+        List<LedgerEvent> events = store.events(s, month);
+        assertEquals(List.of(EventKind.PURCHASE_RECORDED), kinds(events));
+        assertEquals(tx, events.get(0).transactionId());
+        assertEquals(Optional.of(p), store.purchase(tx));
+        clock.advance(Duration.ofMinutes(1));
+        assertEquals(p, store.recordPending(purchase(tx, s, 5_000)));
+        assertEquals(1, store.events(s, month).size());
+        assertRefused(store, s, ErrorCode.IDEMPOTENCY_CONFLICT, () -> store.recordPending(purchase(tx, s, 5_001)));
+        assertRefused(store, s, ErrorCode.IDEMPOTENCY_CONFLICT, () -> store.recordPending(
+                new PurchaseRequest(tx, s, 5_000, PurchaseType.PURCHASE, "card", new BigDecimal("12.50"), Currency.KRW,
+                        "top-up")));
+        assertRefused(store, s, ErrorCode.IDEMPOTENCY_CONFLICT, () -> store.grant(purchase(tx, s, 5_001)));
+    }
+
+    @Test
+    void completeCreditsOnceAndReplaysUnchanged() {
+        QuotaStore store = store();
+        String s = subject("complete");
+        String tx = subject("pay-2");
+        store.recordPending(purchase(tx, s, 5_000));
+        clock.advance(Duration.ofMinutes(2));
+        Purchase done = store.complete(tx);
+        assertEquals(PurchaseStatus.COMPLETED, done.status());
+        assertEquals(month, done.month());
+        assertEquals(clock.instant(), done.processedAt());
+        QuotaAccount a = store.account(s);
+        assertBalances(a, 10_000, 5_000, 0, 0, 0);
+        List<LedgerEvent> events = store.events(s, month);
+        LedgerEvent credited = events.get(events.size() - 1);
+        assertEquals(EventKind.CREDITED, credited.kind());
+        assertEquals(5_000, credited.tokens());
+        assertEquals(tx, credited.transactionId());
+        assertEquals("top-up", credited.detail());
+        clock.advance(Duration.ofMinutes(2));
+        assertEquals(done, store.complete(tx));
+        assertEquals(a, store.account(s), "a replayed callback credits once");
+        assertEquals(events.size(), store.events(s, month).size());
+        assertEquals(done, store.recordPending(purchase(tx, s, 5_000)), "replaying the request answers it as it is now");
+        assertRefused(store, s, ErrorCode.PURCHASE_STATE_CONFLICT, () -> store.fail(tx));
+    }
+
+    @Test
+    void failMarksAPendingPurchaseAndBlocksCompletion() {
+        QuotaStore store = store();
+        String s = subject("fail");
+        String tx = subject("pay-3");
+        store.recordPending(purchase(tx, s, 5_000));
+        Purchase failed = store.fail(tx);
+        assertEquals(PurchaseStatus.FAILED, failed.status());
+        assertEquals(clock.instant(), failed.processedAt());
+        assertNull(failed.month());
+        assertBalances(store.account(s), 10_000, 0, 0, 0, 0);
+        assertEquals(List.of(EventKind.PURCHASE_RECORDED, EventKind.PURCHASE_RECORDED), kinds(store.events(s, month)));
+        clock.advance(Duration.ofSeconds(1));
+        assertEquals(failed, store.fail(tx));
+        assertRefused(store, s, ErrorCode.PURCHASE_STATE_CONFLICT, () -> store.complete(tx));
+        assertRefused(store, s, ErrorCode.PURCHASE_STATE_CONFLICT, () -> store.refund(tx));
+    }
+
+    @Test
+    void unknownTransactionsAreNotFound() {
+        QuotaStore store = store();
+        String s = subject("no-tx");
+        assertRefused(store, s, ErrorCode.PURCHASE_NOT_FOUND, () -> store.complete(subject("nope")));
+        assertRefused(store, s, ErrorCode.PURCHASE_NOT_FOUND, () -> store.fail(subject("nope")));
+        assertRefused(store, s, ErrorCode.PURCHASE_NOT_FOUND, () -> store.refund(subject("nope")));
+        assertRefused(store, s, ErrorCode.PURCHASE_NOT_FOUND, () -> store.refund(SQL_SUBJECT + UUID.randomUUID()));
+        assertEquals(Optional.empty(), store.purchase(subject("nope")));
+    }
+
+    @Test
+    void refundOfAnUnspentPurchaseDebitsItInFull() {
+        QuotaStore store = store();
+        String s = subject("refund");
+        String tx = subject("pay-4");
+        store.recordPending(purchase(tx, s, 5_000));
+        store.complete(tx);
+        store.consume(s, 4_000, null);
+        clock.advance(Duration.ofHours(1));
+        Purchase refunded = store.refund(tx);
+        assertEquals(PurchaseStatus.REFUNDED, refunded.status());
+        assertEquals(0, refunded.unrecovered());
+        assertEquals(clock.instant(), refunded.processedAt());
+        assertEquals(month, refunded.month());
+        assertBalances(store.account(s), 10_000, 0, 0, 4_000, 0);
+        List<LedgerEvent> events = store.events(s, month);
+        LedgerEvent debited = events.get(events.size() - 1);
+        assertEquals(EventKind.DEBITED, debited.kind());
+        assertEquals(5_000, debited.tokens());
+        assertEquals(0, debited.overage());
+        assertEquals(tx, debited.transactionId());
+        clock.advance(Duration.ofHours(1));
+        assertEquals(refunded, store.refund(tx));
+        assertEquals(events.size(), store.events(s, month).size());
+        assertRefused(store, s, ErrorCode.PURCHASE_STATE_CONFLICT, () -> store.complete(tx));
+        assertRefused(store, s, ErrorCode.PURCHASE_STATE_CONFLICT, () -> store.fail(tx));
+    }
+
+    @Test
+    void refundOfAPartlySpentPurchaseRecordsTheUnrecoveredPart() {
+        QuotaStore store = store();
+        String s = subject("refund-spent");
+        String tx = subject("pay-5");
+        store.grant(purchase(tx, s, 5_000));
+        store.consume(s, 12_000, null);
+        Purchase refunded = store.refund(tx);
+        assertEquals(2_000, refunded.unrecovered(), "allowance first: 2,000 of the purchase were spent");
+        QuotaAccount a = store.account(s);
+        assertBalances(a, 10_000, 2_000, 0, 12_000, 0);
+        assertEquals(0, a.available());
+        List<LedgerEvent> events = store.events(s, month);
+        LedgerEvent debited = events.get(events.size() - 1);
+        assertEquals(3_000, debited.tokens());
+        assertEquals(2_000, debited.overage());
+    }
+
+    @Test
+    void refundTakesNothingBackFromAnOverdrawnMonth() {
+        QuotaStore store = store();
+        String s = subject("refund-overdrawn");
+        String tx = subject("pay-6");
+        store.grant(purchase(tx, s, 1_000));
+        store.commit(store.reserve(s, 11_000, null).id(), 14_000);
+        Purchase refunded = store.refund(tx);
+        assertEquals(1_000, refunded.unrecovered());
+        assertBalances(store.account(s), 10_000, 1_000, 0, 14_000, 0);
+    }
+
+    @Test
+    void refundOfAPendingPurchaseConflicts() {
+        QuotaStore store = store();
+        String s = subject("refund-pending");
+        String tx = subject("pay-7");
+        store.recordPending(purchase(tx, s, 1_000));
+        assertRefused(store, s, ErrorCode.PURCHASE_STATE_CONFLICT, () -> store.refund(tx));
+        assertEquals(PurchaseStatus.PENDING, store.purchase(tx).orElseThrow().status());
+    }
+
+    @Test
+    void refundDebitsTheCurrentMonthAndCanReachCarriedTokens() {
+        QuotaStore store = store();
+        String s = subject("refund-carried");
+        String tx = subject("pay-8");
+        store.grant(purchase(tx, s, 3_000));
+        clock.advanceMonths(1, 1, 0);
+        assertBalances(store.account(s), 10_000, 0, 3_000, 0, 0);
+        Purchase refunded = store.refund(tx);
+        assertEquals(0, refunded.unrecovered());
+        assertEquals(month, refunded.month(), "month stays the credited month");
+        QuotaAccount a = store.account(s);
+        assertBalances(a, 10_000, -3_000, 3_000, 0, 0);
+        assertEquals(0, a.unusedGranted());
+    }
+
+    @Test
+    void grantCreditsAtOnceAndIsIdempotent() {
+        QuotaStore store = store();
+        String s = subject("grant");
+        String tx = subject("bonus-1");
+        PurchaseRequest request = PurchaseRequest.grant(tx, s, 2_500, PurchaseType.BONUS, "welcome bonus");
+        Purchase p = store.grant(request);
+        assertEquals(PurchaseStatus.COMPLETED, p.status());
+        assertEquals(month, p.month());
+        assertEquals(clock.instant(), p.createdAt());
+        assertEquals(clock.instant(), p.processedAt());
+        assertEquals(Currency.KRW, p.currency());
+        assertNull(p.amount());
+        assertBalances(store.account(s), 10_000, 2_500, 0, 0, 0);
+        assertEquals(List.of(EventKind.CREDITED), kinds(store.events(s, month)));
+        assertEquals("welcome bonus", store.events(s, month).get(0).detail());
+        clock.advance(Duration.ofMinutes(1));
+        assertEquals(p, store.grant(request));
+        assertEquals(2_500, store.account(s).granted());
+        assertRefused(store, s, ErrorCode.IDEMPOTENCY_CONFLICT,
+                () -> store.grant(PurchaseRequest.grant(tx, s, 2_500, PurchaseType.BONUS, "other reason")));
+        // another subject's request: the conflict may create that subject's (empty) account, nothing more
+        QuotaAccount before = store.account(s);
+        assertCode(ErrorCode.IDEMPOTENCY_CONFLICT,
+                () -> store.grant(PurchaseRequest.grant(tx, subject("other"), 2_500, PurchaseType.BONUS, "welcome bonus")));
+        assertEquals(before, store.account(s));
+        assertBalances(store.account(subject("other")), 10_000, 0, 0, 0, 0);
+        assertEquals(p, store.purchase(tx).orElseThrow());
+    }
+
+    @Test
+    void creditsPastMaxQuotaAreRefused() {
+        QuotaStore store = store(b -> b.maxQuota(20_000));
+        String s = subject("max");
+        store.grant(PurchaseRequest.grant(subject("g-1"), s, 10_000, PurchaseType.BONUS, null));
+        String tx = subject("g-2");
+        assertRefused(store, s, ErrorCode.MAX_QUOTA_EXCEEDED,
+                () -> store.grant(PurchaseRequest.grant(tx, s, 1, PurchaseType.BONUS, null)));
+        assertEquals(Optional.empty(), store.purchase(tx), "a refused grant is not recorded");
+        String pending = subject("p-1");
+        store.recordPending(purchase(pending, s, 1));
+        assertRefused(store, s, ErrorCode.MAX_QUOTA_EXCEEDED, () -> store.complete(pending));
+        assertEquals(PurchaseStatus.PENDING, store.purchase(pending).orElseThrow().status());
+        store.consume(s, 5_000, null);
+        assertRefused(store, s, ErrorCode.MAX_QUOTA_EXCEEDED, () -> store.complete(pending));
+    }
+
+    @Test
+    void creditsCannotOverflowTheCounters() {
+        QuotaStore store = store(b -> b.maxQuota(Validation.MAX_TOKENS));
+        String s = subject("overflow");
+        store.grant(PurchaseRequest.grant(subject("big-1"), s, Validation.MAX_TOKENS - 10_000, PurchaseType.BONUS, null));
+        assertEquals(Validation.MAX_TOKENS, store.account(s).limit());
+        assertRefused(store, s, ErrorCode.MAX_QUOTA_EXCEEDED, () -> store.grant(
+                PurchaseRequest.grant(subject("big-2"), s, Validation.MAX_TOKENS, PurchaseType.BONUS, null)));
+        Reservation r = store.reserve(s, Validation.MAX_TOKENS, null);
+        store.commit(r.id(), Validation.MAX_TOKENS);
+        assertEquals(0, store.account(s).available());
+    }
+
+    @Test
+    void purchasesOfAMonthAreListedNewestFirst() {
+        QuotaStore store = store();
+        String s = subject("list");
+        store.recordPending(purchase(subject("l-1"), s, 100));
+        clock.advance(Duration.ofMinutes(1));
+        store.grant(purchase(subject("l-2"), s, 200));
+        clock.advance(Duration.ofMinutes(1));
+        store.recordPending(purchase(subject("l-3"), s, 300));
+        store.fail(subject("l-3"));
+        store.recordPending(purchase(subject("other-subject"), subject("other"), 300));
+        assertEquals(List.of(subject("l-3"), subject("l-2"), subject("l-1")),
+                store.purchases(s, month).stream().map(Purchase::transactionId).toList());
+        clock.advanceMonths(1, 1, 0);
+        assertEquals(3, store.purchases(s, month).size());
+        assertEquals(List.of(), store.purchases(s, month.plusMonths(1)));
+    }
+
+    // ================================================================ statistics
+
+    @Test
+    void dailyUsageCountsChargesRequestsAndRejectionsPerDay() {
+        QuotaStore store = store();
+        String s = subject("daily");
+        String t = subject("daily-2");
+        LocalDate day1 = month.atDay(10);
+        store.consume(s, 300, null);
+        Reservation r = store.reserve(s, 1_000, null, Duration.ofDays(2), null);
+        clock.advance(Duration.ofDays(1));
+        store.commit(r.id(), 700);
+        store.reserve(s, 100, null);
+        assertThrows(QuotaExceededException.class, () -> store.reserve(s, 50_000, null));
+        store.consume(t, 5, null);
+        clock.advance(Duration.ofDays(2));
+        List<DailyUsage> days = store.dailyUsage(s, day1.minusDays(1), day1.plusDays(3));
+        assertEquals(List.of(
+                new DailyUsage(day1.minusDays(1), 0, 0, 0),
+                new DailyUsage(day1, 300, 2, 0),
+                new DailyUsage(day1.plusDays(1), 700, 1, 1),
+                new DailyUsage(day1.plusDays(2), 0, 0, 0),
+                new DailyUsage(day1.plusDays(3), 0, 0, 0)), days);
+        List<DailyUsage> all = store.dailyUsage(null, day1, day1.plusDays(1));
+        assertEquals(List.of(new DailyUsage(day1, 300, 2, 0), new DailyUsage(day1.plusDays(1), 705, 2, 1)), all);
+        assertEquals(1, store.dailyUsage(s, day1, day1).size());
+        assertEquals(366, store.dailyUsage(s, day1, day1.plusDays(365)).size());
+        assertRefused(store, s, ErrorCode.INVALID_ARGUMENT, () -> store.dailyUsage(s, day1, day1.minusDays(1)));
+        assertRefused(store, s, ErrorCode.INVALID_ARGUMENT, () -> store.dailyUsage(s, day1, day1.plusDays(366)));
+        assertRefused(store, s, ErrorCode.INVALID_SUBJECT, () -> store.dailyUsage("", day1, day1));
+    }
+
+    @Test
+    void topConsumersAreOrderedByUseThenSubject() {
+        QuotaStore store = store();
+        store.consume(subject("b"), 500, null);
+        store.consume(subject("a"), 500, null);
+        store.consume(subject("c"), 900, null);
+        store.setPlan(subject("c"), 20_000);
+        store.account(subject("d"));
+        assertEquals(List.of(
+                new ConsumerUsage(subject("c"), 900, 20_000),
+                new ConsumerUsage(subject("a"), 500, 10_000),
+                new ConsumerUsage(subject("b"), 500, 10_000)), store.topConsumers(month, 3));
+        assertEquals(4, store.topConsumers(month, 1000).size());
+        assertEquals(1, store.topConsumers(month, 1).size());
+        String s = subject("a");
+        assertRefused(store, s, ErrorCode.INVALID_ARGUMENT, () -> store.topConsumers(month, 0));
+        assertRefused(store, s, ErrorCode.INVALID_ARGUMENT, () -> store.topConsumers(month, 1001));
+        assertEquals(List.of(), store.topConsumers(month.minusMonths(1), 10));
+    }
+
+    @Test
+    void blockStatsCompareGrantedAndRefusedHolds() {
+        QuotaStore store = store();
+        String s = subject("block");
+        String t = subject("block-2");
+        assertEquals(new BlockStats(0, 0, 0.0), store.blockStats(s, month));
+        store.reserve(s, 9_000, null);
+        store.consume(s, 500, null);
+        store.commit(store.reserve(s, 100, null).id(), 100);
+        assertThrows(QuotaExceededException.class, () -> store.reserve(s, 5_000, null));
+        store.consume(t, 10, null);
+        BlockStats stats = store.blockStats(s, month);
+        assertEquals(3, stats.granted());
+        assertEquals(1, stats.rejected());
+        assertEquals(0.25, stats.ratio(), 1e-9);
+        BlockStats all = store.blockStats(null, month);
+        assertEquals(4, all.granted());
+        assertEquals(1, all.rejected());
+        assertEquals(0.2, all.ratio(), 1e-9);
+        assertEquals(new BlockStats(0, 0, 0.0), store.blockStats(s, month.minusMonths(1)));
+    }
+
+    @Test
+    void forecastProjectsExhaustionAtThePaceSoFar() {
+        clock.set(month.atDay(11).atStartOfDay().toInstant(ZoneOffset.UTC));
+        QuotaStore store = store();
+        String s = subject("forecast");
+        UsageForecast idle = store.forecast(s);
+        assertEquals(0.0, idle.tokensPerDay());
+        assertNull(idle.projectedExhaustion());
+        assertEquals(month, idle.month());
+        assertEquals(10_000, idle.available());
+        assertEquals(month.plusMonths(1).atDay(1).atStartOfDay().toInstant(ZoneOffset.UTC), idle.resetAt());
+
+        store.consume(s, 5_000, null);
+        UsageForecast f = store.forecast(s);
+        assertEquals(s, f.subject());
+        assertEquals(5_000, f.used());
+        assertEquals(5_000, f.available());
+        assertEquals(500.0, f.tokensPerDay(), 1e-9);
+        assertNotNull(f.projectedExhaustion());
+        Instant expected = clock.instant().plus(Duration.ofDays(10));
+        assertTrue(Math.abs(Duration.between(expected, f.projectedExhaustion()).toMillis()) <= 1_000,
+                () -> "expected about " + expected + ", was " + f.projectedExhaustion());
+
+        String slow = subject("forecast-slow");
+        store.consume(slow, 1_000, null);
+        UsageForecast later = store.forecast(slow);
+        assertEquals(100.0, later.tokensPerDay(), 1e-9);
+        assertNull(later.projectedExhaustion(), "at 100 a day the month resets before 9,000 are used");
+
+        String done = subject("forecast-done");
+        store.consume(done, 10_000, null);
+        assertEquals(clock.instant(), store.forecast(done).projectedExhaustion());
+    }
+
+    @Test
+    void forecastAtTheStartOfAMonthUsesAtLeastAnHour() {
+        clock.set(month.atDay(1).atStartOfDay().toInstant(ZoneOffset.UTC));
+        QuotaStore store = store();
+        String s = subject("forecast-start");
+        store.consume(s, 100, null);
+        UsageForecast f = store.forecast(s);
+        assertEquals(2_400.0, f.tokensPerDay(), 1e-6);
+    }
+
+    @Test
+    void purchaseTotalsGroupCreditedPurchasesByTypeAndCurrency() {
+        QuotaStore store = store();
+        String s = subject("totals");
+        store.grant(new PurchaseRequest(subject("t1"), s, 1_000, PurchaseType.PURCHASE, "card", new BigDecimal("10.00"),
+                Currency.USD, null));
+        store.grant(new PurchaseRequest(subject("t2"), s, 2_000, PurchaseType.PURCHASE, "card", new BigDecimal("5.25"),
+                Currency.USD, null));
+        store.grant(new PurchaseRequest(subject("t3"), s, 3_000, PurchaseType.PURCHASE, "card", new BigDecimal("4000"),
+                Currency.KRW, null));
+        store.grant(PurchaseRequest.grant(subject("t4"), s, 500, PurchaseType.BONUS, "promo"));
+        store.refund(subject("t2"));
+        store.recordPending(new PurchaseRequest(subject("t5"), s, 9_000, PurchaseType.PURCHASE, "card",
+                new BigDecimal("99.00"), Currency.USD, null));
+        store.recordPending(new PurchaseRequest(subject("t6"), s, 9_000, PurchaseType.PURCHASE, "card",
+                new BigDecimal("99.00"), Currency.EUR, null));
+        store.fail(subject("t6"));
+        List<PurchaseTotal> totals = store.purchaseTotals(month);
+        assertEquals(3, totals.size());
+        assertEquals(List.of(PurchaseType.BONUS, PurchaseType.PURCHASE, PurchaseType.PURCHASE),
+                totals.stream().map(PurchaseTotal::type).toList());
+        assertEquals(List.of(Currency.KRW, Currency.KRW, Currency.USD),
+                totals.stream().map(PurchaseTotal::currency).toList());
+        assertEquals(List.of(1L, 1L, 2L), totals.stream().map(PurchaseTotal::count).toList());
+        assertEquals(List.of(500L, 3_000L, 3_000L), totals.stream().map(PurchaseTotal::tokens).toList());
+        assertEquals(0, BigDecimal.ZERO.compareTo(totals.get(0).amount()));
+        assertEquals(0, new BigDecimal("4000.00").compareTo(totals.get(1).amount()));
+        assertEquals(0, new BigDecimal("15.25").compareTo(totals.get(2).amount()));
+        assertEquals(List.of(), store.purchaseTotals(month.minusMonths(1)));
+    }
+
+    // ================================================================ listeners
+
+    @Test
+    void listenersHearEveryLoggedEventInOrder() {
+        QuotaStore store = store();
+        String s = subject("listen");
+        Reservation r = store.reserve(s, 100, null);
+        store.commit(r.id(), 90);
+        store.release(store.reserve(s, 10, null).id());
+        store.grant(PurchaseRequest.grant(subject("lg"), s, 10, PurchaseType.BONUS, null));
+        store.setPlan(s, 12_000);
+        List<LedgerEvent> logged = store.events(s, month);
+        assertEquals(List.of(EventKind.RESERVED, EventKind.COMMITTED, EventKind.RESERVED, EventKind.RELEASED,
+                EventKind.CREDITED, EventKind.PLAN_CHANGED), kinds(logged));
+        assertEquals(kinds(logged), kinds(heard));
+        for (int i = 0; i < logged.size(); i++) {
+            LedgerEvent a = logged.get(i);
+            LedgerEvent b = heard.get(i);
+            assertEquals(List.of(a.subject(), a.month(), a.kind(), a.tokens(), a.overage(), a.at()),
+                    List.of(b.subject(), b.month(), b.kind(), b.tokens(), b.overage(), b.at()));
+        }
+        for (int i = 1; i < logged.size(); i++) {
+            assertTrue(logged.get(i - 1).id() < logged.get(i).id(), "events are oldest first");
+        }
+    }
+
+    @Test
+    void thresholdAndExhaustionFireOnceOnTheCrossingChange() {
+        QuotaStore store = store();
+        String s = subject("threshold");
+        store.consume(s, 7_000, null);
+        assertFalse(kinds(heard).contains(EventKind.THRESHOLD_CROSSED));
+        Reservation r = store.reserve(s, 1_000, null);
+        List<EventKind> afterHold = kinds(heard);
+        assertEquals(List.of(EventKind.COMMITTED, EventKind.RESERVED, EventKind.THRESHOLD_CROSSED), afterHold);
+        LedgerEvent crossing = heard.get(2);
+        assertEquals(s, crossing.subject());
+        assertEquals(8_000, crossing.tokens());
+        store.commit(r.id(), 1_000);
+        store.consume(s, 500, null);
+        assertEquals(1, kinds(heard).stream().filter(EventKind.THRESHOLD_CROSSED::equals).count());
+        assertFalse(kinds(heard).contains(EventKind.EXHAUSTED));
+        store.consume(s, 1_500, null);
+        assertEquals(EventKind.EXHAUSTED, heard.get(heard.size() - 1).kind());
+        assertThrows(QuotaExceededException.class, () -> store.consume(s, 1, null));
+        assertEquals(1, kinds(heard).stream().filter(EventKind.EXHAUSTED::equals).count());
+        assertEquals(EventKind.REJECTED, heard.get(heard.size() - 1).kind());
+        assertFalse(store.events(s, month).stream().anyMatch(e -> !e.kind().logged()),
+                "derived notifications are not logged");
+    }
+
+    @Test
+    void aFailingListenerNeitherBlocksNorUndoesTheChange() {
+        QuotaStore store = store();
+        store.addListener(e -> {
+            throw new IllegalStateException("listener broke");
+        });
+        List<LedgerEvent> later = new CopyOnWriteArrayList<>();
+        store.addListener(later::add);
+        String s = subject("bad-listener");
+        Reservation r = store.reserve(s, 100, null);
+        assertEquals(ReservationState.HELD, r.state());
+        assertEquals(100, store.account(s).reserved());
+        assertEquals(1, heard.size());
+        assertEquals(List.of(EventKind.RESERVED), kinds(later), "listeners after the failing one still hear the event");
+    }
+
+    // ================================================================ bad input (SPEC section 7)
+
+    private static final long[] BAD_POSITIVE = {0, -1, -10_000, Long.MIN_VALUE, Long.MAX_VALUE,
+        Validation.MAX_TOKENS + 1, Integer.MIN_VALUE};
+
+    @Test
+    void badTokenAmountsAreRefusedAndChangeNothing() {
+        QuotaStore store = store();
+        String s = subject("amounts");
+        Reservation r = store.reserve(s, 100, null);
+        for (long bad : BAD_POSITIVE) {
+            assertRefused(store, s, ErrorCode.INVALID_AMOUNT, () -> store.reserve(s, bad, "k-" + bad));
+            assertRefused(store, s, ErrorCode.INVALID_AMOUNT, () -> store.consume(s, bad, "c-" + bad));
+            if (bad != 0) {
+                assertRefused(store, s, ErrorCode.INVALID_AMOUNT, () -> store.commit(r.id(), bad));
+                assertRefused(store, s, ErrorCode.INVALID_AMOUNT, () -> store.setPlan(s, bad));
+            }
+            assertCode(ErrorCode.INVALID_AMOUNT, () -> PurchaseRequest.grant("tx", s, bad, PurchaseType.BONUS, null));
+        }
+        assertEquals(ReservationState.HELD, store.reservation(r.id()).orElseThrow().state());
+        QuotaExceededException e = assertThrows(QuotaExceededException.class,
+                () -> store.reserve(s, Validation.MAX_TOKENS, null));
+        assertEquals(9_900, e.available());
+    }
+
+    /** Subjects SPEC section 3 forbids: empty, too long, control characters, unpaired surrogates, blank. */
+    protected static List<String> badSubjects() {
+        List<String> bad = new ArrayList<>();
+        bad.add(null);
+        bad.add("");
+        bad.add("x".repeat(129));
+        bad.add("\uD83D\uDE00".repeat(129));
+        bad.add("user\u0000");
+        bad.add("user\nname");
+        bad.add("user\tname");
+        bad.add("\u0007bell");
+        bad.add("\u007F");
+        bad.add("\u0085next-line");
+        bad.add("a\u2028b");
+        bad.add("high\uD800");
+        bad.add("\uDC00low");
+        bad.add("\uD800\uD800");
+        bad.add(" ");
+        bad.add("   \u3000 ");
+        return bad;
+    }
+
+    @Test
+    void badSubjectsAreRefusedEverywhereAndCreateNothing() {
+        QuotaStore store = store();
+        String witness = subject("witness");
+        store.reserve(witness, 10, null);
+        for (String bad : badSubjects()) {
+            String label = bad == null ? "null" : bad.codePoints().mapToObj(Integer::toHexString).toList().toString();
+            List<Executable> calls = new ArrayList<>(List.of(
+                    () -> store.reserve(bad, 10, null),
+                    () -> store.reserve(bad, 10, "k", Duration.ofMinutes(1), "/e"),
+                    () -> store.consume(bad, 10, null),
+                    () -> store.account(bad),
+                    () -> store.account(bad, month),
+                    () -> store.history(bad, 1),
+                    () -> store.setPlan(bad, 1),
+                    () -> store.events(bad, month),
+                    () -> store.purchases(bad, month),
+                    () -> store.forecast(bad),
+                    () -> PurchaseRequest.grant("tx-1", bad, 10, PurchaseType.BONUS, null)));
+            if (bad != null) {
+                // a null subject asks the statistics for all subjects
+                calls.add(() -> store.blockStats(bad, month));
+                calls.add(() -> store.dailyUsage(bad, month.atDay(1), month.atDay(2)));
+            }
+            for (Executable call : calls) {
+                Snapshot before = snapshot(store, witness);
+                QuotaException e = assertThrows(QuotaException.class, call, label);
+                assertEquals(ErrorCode.INVALID_SUBJECT, e.code(), label + ": " + e.getMessage());
+                assertEquals(before, snapshot(store, witness), label);
+            }
+        }
+    }
+
+    @Test
+    void subjectsAtTheLimitsAreAccepted() {
+        QuotaStore store = store();
+        List<String> good = List.of(
+                prefix + "x".repeat(128 - prefix.length()),
+                prefix + "\uD83D\uDE00".repeat(128 - prefix.length()),
+                prefix + "사용자-한글",
+                prefix + " padded ",
+                "42" + prefix);
+        for (String s : good) {
+            Reservation r = store.reserve(s, 10, "k");
+            assertEquals(s, r.subject());
+            assertEquals(s, store.account(s).subject());
+            assertEquals(10, store.account(s, month).orElseThrow().reserved());
+        }
+    }
+
+    /** Text that means something to SQL, LIKE or shells: ordinary printable ids that must be stored verbatim. */
+    protected static List<String> metacharacterIds() {
+        return List.of("'; DROP TABLE quota_accounts;--", "\" OR 1=1 --", "a%", "a_", "\\", "' OR ''='",
+                "$1; SELECT pg_sleep(10)", "`rm -rf /`", "NULL", "%' --", "x'); DELETE FROM purchases; --");
+    }
+
+    @Test
+    void sqlMetacharactersAreOrdinaryIdsStoredVerbatim() {
+        QuotaStore store = store();
+        String plain = subject("a");
+        store.consume(plain + "b", 7, null);
+        for (String raw : metacharacterIds()) {
+            String s = subject(raw);
+            String key = raw + "-key";
+            String tx = subject("tx" + raw);
+            Reservation r = store.reserve(s, 100, key, null, raw);
+            assertEquals(s, r.subject());
+            assertEquals(key, r.idempotencyKey());
+            assertEquals(raw, r.endpoint());
+            assertEquals(r, store.reserve(s, 100, key, null, raw));
+            store.commit(r.id(), 60);
+            store.consume(s, 5, raw);
+            Purchase p = store.grant(new PurchaseRequest(tx, s, 1_000, PurchaseType.BONUS, raw, null, null, raw));
+            assertEquals(tx, p.transactionId());
+            assertEquals(raw, p.reason());
+            assertEquals(raw, p.paymentMethod());
+            assertEquals(Optional.of(p), store.purchase(tx));
+            assertEquals(List.of(p), store.purchases(s, month));
+            QuotaAccount a = store.account(s);
+            assertEquals(s, a.subject());
+            assertBalances(a, 10_000, 1_000, 0, 65, 0);
+            List<LedgerEvent> events = store.events(s, month);
+            assertEquals(List.of(EventKind.RESERVED, EventKind.COMMITTED, EventKind.COMMITTED, EventKind.CREDITED),
+                    kinds(events));
+            assertEquals(raw, events.get(0).detail());
+            assertEquals(raw, events.get(3).detail());
+            assertEquals(tx, events.get(3).transactionId());
+            assertTrue(events.stream().allMatch(e -> e.subject().equals(s)));
+            assertEquals(1, store.history(s, 3).size());
+        }
+        // LIKE wildcards must not match other subjects
+        assertEquals(List.of(), store.events(subject("a%"), month).stream()
+                .filter(e -> !e.subject().equals(subject("a%"))).toList());
+        assertEquals(7, store.account(plain + "b").used());
+        assertEquals(List.of(EventKind.COMMITTED), kinds(store.events(plain + "b", month)));
+        assertEquals(Optional.empty(), store.account(plain, month));
+        assertEquals(metacharacterIds().size() + 1, store.topConsumers(month, 1000).size());
+    }
+
+    @Test
+    void badKeysAreRefusedAndChangeNothing() {
+        QuotaStore store = store();
+        String s = subject("keys");
+        Reservation r = store.reserve(s, 100, null);
+        List<String> badKeys = List.of("", "k".repeat(129), "key\u0000", "key\n", " ", "\uDBFF");
+        for (String bad : badKeys) {
+            assertRefused(store, s, ErrorCode.INVALID_KEY, () -> store.reserve(s, 10, bad));
+            assertRefused(store, s, ErrorCode.INVALID_KEY, () -> store.consume(s, 10, bad));
+            assertRefused(store, s, ErrorCode.INVALID_KEY, () -> store.commit(bad, 10));
+            assertRefused(store, s, ErrorCode.INVALID_KEY, () -> store.release(bad));
+            assertRefused(store, s, ErrorCode.INVALID_KEY, () -> store.complete(bad));
+            assertRefused(store, s, ErrorCode.INVALID_KEY, () -> store.fail(bad));
+            assertRefused(store, s, ErrorCode.INVALID_KEY, () -> store.refund(bad));
+            assertCode(ErrorCode.INVALID_KEY, () -> PurchaseRequest.grant(bad, s, 10, PurchaseType.BONUS, null));
+        }
+        assertRefused(store, s, ErrorCode.INVALID_KEY, () -> store.commit((String) null, 10));
+        assertRefused(store, s, ErrorCode.INVALID_KEY, () -> store.release((String) null));
+        assertRefused(store, s, ErrorCode.INVALID_KEY, () -> store.complete(null));
+        assertEquals(ReservationState.HELD, store.reservation(r.id()).orElseThrow().state());
+        Reservation longest = store.reserve(s, 10, "k".repeat(128));
+        assertEquals("k".repeat(128), longest.idempotencyKey());
+    }
+
+    @Test
+    void badTtlsAndEndpointsAreRefusedAndChangeNothing() {
+        QuotaStore store = store();
+        String s = subject("ttl");
+        for (Duration bad : List.of(Duration.ZERO, Duration.ofMillis(999), Duration.ofSeconds(-5), Duration.ofDays(32))) {
+            assertRefused(store, s, ErrorCode.INVALID_ARGUMENT, () -> store.reserve(s, 10, "k", bad, null));
+        }
+        assertRefused(store, s, ErrorCode.INVALID_ARGUMENT, () -> store.reserve(s, 10, "k", null, "e".repeat(257)));
+        assertRefused(store, s, ErrorCode.INVALID_ARGUMENT, () -> store.reserve(s, 10, "k", null, "/path\u0000"));
+        assertRefused(store, s, ErrorCode.INVALID_ARGUMENT, () -> store.consume(s, 10, "k", "e".repeat(257)));
+        assertEquals(Duration.ofDays(31), Duration.between(clock.instant(),
+                store.reserve(s, 10, "k", Duration.ofDays(31), "e".repeat(256)).expiresAt()));
+    }
+
+    @Test
+    void badPurchaseRequestsNeverReachTheStore() {
+        QuotaStore store = store();
+        String s = subject("requests");
+        assertRefused(store, s, ErrorCode.INVALID_ARGUMENT, () -> store.recordPending(null));
+        assertRefused(store, s, ErrorCode.INVALID_ARGUMENT, () -> store.grant(null));
+        assertCode(ErrorCode.INVALID_PURCHASE_TYPE, () -> new PurchaseRequest("tx", s, 1, null, null, null, null, null));
+        assertCode(ErrorCode.INVALID_PURCHASE_TYPE, () -> PurchaseType.parse("gift"));
+        assertCode(ErrorCode.INVALID_CURRENCY, () -> Currency.parse("GBP"));
+        assertCode(ErrorCode.INVALID_STATUS, () -> PurchaseStatus.parse("done"));
+        assertCode(ErrorCode.INVALID_MONEY, () -> new PurchaseRequest("tx", s, 1, PurchaseType.PURCHASE, null,
+                new BigDecimal("-0.01"), null, null));
+        assertCode(ErrorCode.INVALID_MONEY, () -> new PurchaseRequest("tx", s, 1, PurchaseType.PURCHASE, null,
+                new BigDecimal("1.001"), null, null));
+        assertCode(ErrorCode.INVALID_ARGUMENT, () -> new PurchaseRequest("tx", s, 1, PurchaseType.PURCHASE, null,
+                null, null, "r".repeat(501)));
+    }
+}

@@ -1,0 +1,63 @@
+package io.tokenquota;
+
+/**
+ * Every way a quota operation can fail, with a stable machine-readable name.
+ *
+ * <p>The {@link #type()} is the last segment of the problem+json {@code type} URI the HTTP layer
+ * answers with, and {@link #httpStatus()} the status it uses. Both are part of the public contract:
+ * they do not change once released. The README's error table is generated from this enum's order.
+ */
+public enum ErrorCode {
+    /** Subject id empty, longer than 128 characters, or containing control characters. */
+    INVALID_SUBJECT(400),
+    /** Token amount zero or negative where a positive one is needed, or above {@link Validation#MAX_TOKENS}. */
+    INVALID_AMOUNT(400),
+    /** Idempotency key or transaction id empty, too long, or containing control characters. */
+    INVALID_KEY(400),
+    /** Unknown purchase type. */
+    INVALID_PURCHASE_TYPE(400),
+    /** Unknown purchase status. */
+    INVALID_STATUS(400),
+    /** Currency other than KRW, USD, EUR, JPY. */
+    INVALID_CURRENCY(400),
+    /** Money amount negative, with more than 2 decimal places, or too large. */
+    INVALID_MONEY(400),
+    /** A month in the future or further back than the policy's history window. */
+    MONTH_OUT_OF_RANGE(400),
+    /** Any other argument out of its documented range (a TTL, a month count, a text too long). */
+    INVALID_ARGUMENT(400),
+    /** Not enough tokens available for the hold; see {@link QuotaExceededException}. */
+    QUOTA_EXCEEDED(429),
+    /** A credit would take {@code allocated + granted + carried} past the policy's max quota. */
+    MAX_QUOTA_EXCEEDED(422),
+    /** The idempotency key or transaction id was used before with different parameters. */
+    IDEMPOTENCY_CONFLICT(409),
+    /** No reservation with that id. */
+    RESERVATION_NOT_FOUND(404),
+    /** The reservation already finished in a different way (committed with another amount, released...). */
+    RESERVATION_STATE_CONFLICT(409),
+    /** The hold passed its TTL and was returned; it can no longer be committed. */
+    RESERVATION_EXPIRED(409),
+    /** No purchase with that transaction id. */
+    PURCHASE_NOT_FOUND(404),
+    /** The purchase's status does not allow the transition (refund of a non-completed purchase...). */
+    PURCHASE_STATE_CONFLICT(409),
+    /** The store could not be reached or gave up after bounded retries. */
+    STORE_UNAVAILABLE(503);
+
+    private final int httpStatus;
+
+    ErrorCode(int httpStatus) {
+        this.httpStatus = httpStatus;
+    }
+
+    /** The HTTP status the servlet layer maps this error to. */
+    public int httpStatus() {
+        return httpStatus;
+    }
+
+    /** Stable kebab-case name, used as the last segment of problem+json {@code type} URIs. */
+    public String type() {
+        return name().toLowerCase(java.util.Locale.ROOT).replace('_', '-');
+    }
+}

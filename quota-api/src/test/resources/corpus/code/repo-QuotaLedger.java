@@ -1,0 +1,107 @@
+package io.tokenquota;
+
+import java.time.Duration;
+import java.time.YearMonth;
+import java.util.List;
+import java.util.Optional;
+
+/**
+ * The token ledger: hold before an AI call, charge what it really used after, or release.
+ *
+ * <p>Typical use around any AI call:
+ * <pre>{@code
+ * Reservation hold = ledger.reserve("user-42", 1_500, requestId);   // QuotaExceededException -> 429
+ * try {
+ *     long used = callModel();
+ *     ledger.commit(hold.id(), used);
+ * } catch (RuntimeException e) {
+ *     ledger.release(hold.id());
+ *     throw e;
+ * }
+ * }</pre>
+ *
+ * <p>Every mutating call is idempotent: {@code reserve}/{@code consume} on their idempotency key
+ * (per subject), {@code commit}/{@code release} on the reservation id. Repeating a call with the
+ * same parameters returns the first result and changes nothing; the same key with different
+ * parameters fails with {@link ErrorCode#IDEMPOTENCY_CONFLICT} (or
+ * {@link ErrorCode#RESERVATION_STATE_CONFLICT} for a reservation that finished differently).
+ *
+ * <p>All failures are {@link QuotaException}s with an {@link ErrorCode}; invalid input is rejected
+ * before storage is touched. Implementations are thread-safe.
+ */
+public interface QuotaLedger {
+
+    /**
+     * Holds {@code tokens} of the subject's current month, granted only if that many are available.
+     *
+     * @param idempotencyKey optional (may be {@code null}); unique per subject
+     * @param ttl            how long the hold lives; {@code null} means the policy's hold TTL
+     * @param endpoint       optional label stored on the events (a path, a job name)
+     * @throws QuotaExceededException when fewer than {@code tokens} are available
+     */
+    Reservation reserve(String subject, long tokens, String idempotencyKey, Duration ttl, String endpoint);
+
+    /** {@link #reserve(String, long, String, Duration, String)} with the policy's TTL and no endpoint. */
+    default Reservation reserve(String subject, long tokens, String idempotencyKey) {
+        return reserve(subject, tokens, idempotencyKey, null, null);
+    }
+
+    /**
+     * Charges the actual amount and frees the hold. When {@code actualTokens} exceeds the hold, the
+     * policy's {@link OverrunPolicy} decides what is charged.
+     *
+     * @throws QuotaException {@code RESERVATION_NOT_FOUND}, {@code RESERVATION_EXPIRED}, or
+     *                        {@code RESERVATION_STATE_CONFLICT} when it finished another way
+     */
+    Reservation commit(String reservationId, long actualTokens);
+
+    default Reservation commit(Reservation reservation, long actualTokens) {
+        return commit(reservation.id(), actualTokens);
+    }
+
+    /** Frees the hold without charge (the upstream call failed). Releasing an expired hold returns it as is. */
+    Reservation release(String reservationId);
+
+    default Reservation release(Reservation reservation) {
+        return release(reservation.id());
+    }
+
+    /** Reserve and commit in one step: granted only if {@code tokens} are available, then charged. */
+    Reservation consume(String subject, long tokens, String idempotencyKey, String endpoint);
+
+    default Reservation consume(String subject, long tokens, String idempotencyKey) {
+        return consume(subject, tokens, idempotencyKey, null);
+    }
+
+    /** Returns every hold past its TTL as {@code EXPIRED}; run it from a scheduler. Returns how many. */
+    int expireStale();
+
+    Optional<Reservation> reservation(String reservationId);
+
+    /** The subject's current-month account, created from the policy on first touch. */
+    QuotaAccount account(String subject);
+
+    /**
+     * A stored account of an earlier (or the current) month, without creating one.
+     *
+     * @throws QuotaException {@code MONTH_OUT_OF_RANGE} for a future month or one beyond the history window
+     */
+    Optional<QuotaAccount> account(String subject, YearMonth month);
+
+    /**
+     * The last {@code months} months (current month first, which is created on first touch); months
+     * without an account are left out.
+     *
+     * @param months 1..{@link QuotaPolicy#historyMonths()}
+     */
+    List<QuotaAccount> history(String subject, int months);
+
+    /**
+     * Sets the subject's monthly plan allocation (the host's user sync). Accounts created from now
+     * on start from it; the current month's account takes it at once, except that it is never
+     * lowered below what the month has already spent or holds.
+     */
+    QuotaAccount setPlan(String subject, long monthlyAllocation);
+
+    QuotaPolicy policy();
+}

@@ -1,0 +1,146 @@
+package io.tokenquota;
+
+import java.math.BigDecimal;
+import java.time.Duration;
+
+/**
+ * The input rules of SPEC section 7, in one place. Every implementation calls these before it
+ * touches storage, so bad input fails with a specific {@link ErrorCode} and changes nothing.
+ * Thread-safe (stateless).
+ */
+public final class Validation {
+    /** Longest subject id, idempotency key or transaction id, in code points. */
+    public static final int MAX_ID_LENGTH = 128;
+    /**
+     * Largest token amount accepted in one call (10^15). Far above any real request, and small
+     * enough that sums of many such amounts cannot overflow a 64-bit counter.
+     */
+    public static final long MAX_TOKENS = 1_000_000_000_000_000L;
+    /** Largest money amount of a purchase (fits DECIMAL(14,2)). */
+    public static final BigDecimal MAX_MONEY = new BigDecimal("999999999999.99");
+    /** Longest free-text reason. */
+    public static final int MAX_REASON_LENGTH = 500;
+    /** Longest payment method name (the seed's VARCHAR(50)). */
+    public static final int MAX_PAYMENT_METHOD_LENGTH = 50;
+    /** Longest endpoint label stored on an event. */
+    public static final int MAX_ENDPOINT_LENGTH = 256;
+    /** Shortest and longest hold TTL. */
+    public static final Duration MIN_TTL = Duration.ofSeconds(1);
+    public static final Duration MAX_TTL = Duration.ofDays(31);
+
+    private Validation() {
+    }
+
+    /** 1..128 printable characters: no control characters, no unpaired surrogates, not blank. */
+    public static String subject(String subject) {
+        return id(subject, "subject", ErrorCode.INVALID_SUBJECT);
+    }
+
+    /** Same rules as a subject, for idempotency keys and transaction ids. */
+    public static String key(String key, String name) {
+        return id(key, name, ErrorCode.INVALID_KEY);
+    }
+
+    /** Like {@link #key} but {@code null} is allowed (no idempotency requested). */
+    public static String optionalKey(String key, String name) {
+        return key == null ? null : key(key, name);
+    }
+
+    /** A token amount that must be positive: a hold, a consume, a credit. */
+    public static long positiveTokens(long tokens, String name) {
+        if (tokens <= 0 || tokens > MAX_TOKENS) {
+            throw new QuotaException(ErrorCode.INVALID_AMOUNT,
+                    name + " must be between 1 and " + MAX_TOKENS + ", was " + tokens);
+        }
+        return tokens;
+    }
+
+    /** A token amount that may be zero: the actual usage of a committed request, a plan allocation. */
+    public static long nonNegativeTokens(long tokens, String name) {
+        if (tokens < 0 || tokens > MAX_TOKENS) {
+            throw new QuotaException(ErrorCode.INVALID_AMOUNT,
+                    name + " must be between 0 and " + MAX_TOKENS + ", was " + tokens);
+        }
+        return tokens;
+    }
+
+    public static Duration ttl(Duration ttl) {
+        if (ttl == null || ttl.compareTo(MIN_TTL) < 0 || ttl.compareTo(MAX_TTL) > 0) {
+            throw new QuotaException(ErrorCode.INVALID_ARGUMENT,
+                    "hold TTL must be between " + MIN_TTL + " and " + MAX_TTL + ", was " + ttl);
+        }
+        return ttl;
+    }
+
+    /** Non-negative, at most 2 decimal places, at most {@link #MAX_MONEY}; {@code null} allowed. */
+    public static BigDecimal money(BigDecimal amount) {
+        if (amount == null) {
+            return null;
+        }
+        if (amount.signum() < 0 || amount.compareTo(MAX_MONEY) > 0
+                || amount.stripTrailingZeros().scale() > 2) {
+            throw new QuotaException(ErrorCode.INVALID_MONEY,
+                    "amount must be between 0 and " + MAX_MONEY + " with at most 2 decimal places");
+        }
+        return amount.setScale(2);
+    }
+
+    /** Optional free text with a length limit; control characters other than tab and newline rejected. */
+    public static String text(String value, String name, int maxLength) {
+        if (value == null) {
+            return null;
+        }
+        if (value.codePointCount(0, value.length()) > maxLength) {
+            throw new QuotaException(ErrorCode.INVALID_ARGUMENT, name + " is longer than " + maxLength + " characters");
+        }
+        for (int i = 0; i < value.length(); i++) {
+            char c = value.charAt(i);
+            if (Character.isISOControl(c) && c != '\t' && c != '\n' && c != '\r') {
+                throw new QuotaException(ErrorCode.INVALID_ARGUMENT, name + " contains control characters");
+            }
+        }
+        return value;
+    }
+
+    /** Number of months of history asked for: 1..maxMonths. */
+    public static int months(int months, int maxMonths) {
+        if (months < 1 || months > maxMonths) {
+            throw new QuotaException(ErrorCode.INVALID_ARGUMENT,
+                    "months must be between 1 and " + maxMonths + ", was " + months);
+        }
+        return months;
+    }
+
+    private static String id(String value, String name, ErrorCode code) {
+        if (value == null || value.isEmpty()) {
+            throw new QuotaException(code, name + " is required");
+        }
+        int codePoints = 0;
+        boolean blank = true;
+        for (int i = 0; i < value.length(); i++) {
+            char c = value.charAt(i);
+            if (Character.isHighSurrogate(c)) {
+                if (i + 1 >= value.length() || !Character.isLowSurrogate(value.charAt(i + 1))) {
+                    throw new QuotaException(code, name + " contains an unpaired surrogate");
+                }
+                i++;
+                blank = false;
+            } else if (Character.isLowSurrogate(c)) {
+                throw new QuotaException(code, name + " contains an unpaired surrogate");
+            } else if (Character.isISOControl(c) || Character.getType(c) == Character.LINE_SEPARATOR
+                    || Character.getType(c) == Character.PARAGRAPH_SEPARATOR) {
+                throw new QuotaException(code, name + " contains control characters");
+            } else if (!Character.isWhitespace(c)) {
+                blank = false;
+            }
+            codePoints++;
+        }
+        if (blank) {
+            throw new QuotaException(code, name + " is blank");
+        }
+        if (codePoints > MAX_ID_LENGTH) {
+            throw new QuotaException(code, name + " is longer than " + MAX_ID_LENGTH + " characters");
+        }
+        return value;
+    }
+}
