@@ -1,0 +1,75 @@
+package io.tokenquota.jdbi.internal;
+
+import java.sql.SQLException;
+import java.sql.SQLTransientConnectionException;
+import java.sql.SQLNonTransientConnectionException;
+
+/**
+ * Sorts database failures into the three ways the store reacts: retry the transaction (a
+ * serialization failure, a deadlock victim, a lock wait that timed out), report the store as
+ * unavailable (no connection), or treat as a duplicate key (an idempotency key or transaction id
+ * seen before). Not API. Thread-safe (stateless).
+ */
+final class Failures {
+    private static final String UNIQUE_VIOLATION = "23505";
+    /** H2: lock wait timed out (LOCK_TIMEOUT_1) and a concurrent update of the same row (CONCURRENT_UPDATE_1). */
+    private static final int H2_LOCK_TIMEOUT = 50200;
+    private static final int H2_CONCURRENT_UPDATE = 90131;
+    /** H2: the database was closed or the connection broken. */
+    private static final int H2_DATABASE_CLOSED = 90098;
+    private static final int H2_CONNECTION_BROKEN = 90067;
+
+    private Failures() {
+    }
+
+    static SQLException sqlCause(Throwable failure) {
+        for (Throwable t = failure; t != null; t = t.getCause()) {
+            if (t instanceof SQLException) {
+                return (SQLException) t;
+            }
+            if (t.getCause() == t) {
+                break;
+            }
+        }
+        return null;
+    }
+
+    static boolean isUniqueViolation(Throwable failure) {
+        SQLException e = sqlCause(failure);
+        return e != null && UNIQUE_VIOLATION.equals(e.getSQLState());
+    }
+
+    /** SQLSTATE class 40 (serialization failure, deadlock) and H2's lock timeouts: worth running again. */
+    static boolean isRetryable(Throwable failure) {
+        for (SQLException e = sqlCause(failure); e != null; e = e.getNextException()) {
+            String state = e.getSQLState();
+            if (state != null && state.startsWith("40")) {
+                return true;
+            }
+            if (e.getErrorCode() == H2_LOCK_TIMEOUT || e.getErrorCode() == H2_CONCURRENT_UPDATE) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** Connection-level failures: SQLSTATE class 08, 57P (server shutting down), pool timeouts. */
+    static boolean isUnavailable(Throwable failure) {
+        for (Throwable t = failure; t != null && t.getCause() != t; t = t.getCause()) {
+            if (t instanceof SQLTransientConnectionException || t instanceof SQLNonTransientConnectionException) {
+                return true;
+            }
+            if (t instanceof SQLException) {
+                SQLException e = (SQLException) t;
+                String state = e.getSQLState();
+                if (state != null && (state.startsWith("08") || state.startsWith("57P"))) {
+                    return true;
+                }
+                if (e.getErrorCode() == H2_DATABASE_CLOSED || e.getErrorCode() == H2_CONNECTION_BROKEN) {
+                    return true;
+                }
+            }
+        }
+        return false;
+    }
+}

@@ -1,0 +1,125 @@
+package io.tokenquota.jdbi.internal;
+
+import io.tokenquota.Currency;
+import io.tokenquota.EventKind;
+import io.tokenquota.LedgerEvent;
+import io.tokenquota.Purchase;
+import io.tokenquota.PurchaseStatus;
+import io.tokenquota.PurchaseType;
+import io.tokenquota.QuotaAccount;
+import io.tokenquota.Reservation;
+import io.tokenquota.ReservationState;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Types;
+import java.time.Instant;
+import java.time.OffsetDateTime;
+import java.time.YearMonth;
+import java.time.ZoneOffset;
+import org.jdbi.v3.core.argument.Argument;
+import org.jdbi.v3.core.mapper.RowMapper;
+
+/**
+ * Row mappers and argument binders shared by both dialects. Instants travel as
+ * {@link OffsetDateTime} in UTC, which both drivers map to {@code TIMESTAMP WITH TIME ZONE} without
+ * consulting the JVM's default zone. Not API. Thread-safe (stateless).
+ */
+final class Rows {
+    static final String ACCOUNT_COLUMNS =
+            "subject, plan_month, allocated, granted, carried, used, reserved, created_at, updated_at";
+    static final String RESERVATION_COLUMNS = "id, subject, plan_month, held, state, charged, actual, overage,"
+            + " idempotency_key, endpoint, is_consume, created_at, expires_at, finished_at";
+    static final String PURCHASE_COLUMNS = "transaction_id, subject, tokens, purchase_type, status, payment_method,"
+            + " amount, currency, reason, plan_month, unrecovered, created_at, processed_at";
+    static final String EVENT_COLUMNS = "id, subject, plan_month, kind, tokens, overage, reservation_id,"
+            + " transaction_id, detail, occurred_at";
+
+    static final RowMapper<QuotaAccount> ACCOUNT = (rs, ctx) -> new QuotaAccount(
+            rs.getString("subject"),
+            month(rs, "plan_month"),
+            rs.getLong("allocated"),
+            rs.getLong("granted"),
+            rs.getLong("carried"),
+            rs.getLong("used"),
+            rs.getLong("reserved"),
+            instant(rs, "created_at"),
+            instant(rs, "updated_at"));
+
+    /** A stored reservation and whether it was a one-step consume (idempotent replays must tell them apart). */
+    record StoredReservation(Reservation reservation, boolean consume) {
+    }
+
+    static final RowMapper<StoredReservation> RESERVATION = (rs, ctx) -> new StoredReservation(new Reservation(
+            rs.getString("id"),
+            rs.getString("subject"),
+            month(rs, "plan_month"),
+            rs.getLong("held"),
+            ReservationState.valueOf(rs.getString("state")),
+            rs.getLong("charged"),
+            nullableLong(rs, "actual"),
+            rs.getLong("overage"),
+            rs.getString("idempotency_key"),
+            rs.getString("endpoint"),
+            instant(rs, "created_at"),
+            instant(rs, "expires_at"),
+            instant(rs, "finished_at")),
+            rs.getBoolean("is_consume"));
+
+    static final RowMapper<Purchase> PURCHASE = (rs, ctx) -> new Purchase(
+            rs.getString("transaction_id"),
+            rs.getString("subject"),
+            rs.getLong("tokens"),
+            PurchaseType.parse(rs.getString("purchase_type")),
+            PurchaseStatus.parse(rs.getString("status")),
+            rs.getString("payment_method"),
+            rs.getBigDecimal("amount"),
+            Currency.parse(rs.getString("currency").trim()),
+            rs.getString("reason"),
+            month(rs, "plan_month"),
+            rs.getLong("unrecovered"),
+            instant(rs, "created_at"),
+            instant(rs, "processed_at"));
+
+    static final RowMapper<LedgerEvent> EVENT = (rs, ctx) -> new LedgerEvent(
+            rs.getLong("id"),
+            rs.getString("subject"),
+            month(rs, "plan_month"),
+            EventKind.valueOf(rs.getString("kind")),
+            rs.getLong("tokens"),
+            rs.getLong("overage"),
+            rs.getString("reservation_id"),
+            rs.getString("transaction_id"),
+            rs.getString("detail"),
+            instant(rs, "occurred_at"));
+
+    private Rows() {
+    }
+
+    /** Binds an instant (or SQL NULL) as a UTC timestamp with time zone. */
+    static Argument timestamp(Instant instant) {
+        if (instant == null) {
+            return (position, statement, ctx) -> statement.setNull(position, Types.TIMESTAMP_WITH_TIMEZONE);
+        }
+        OffsetDateTime value = instant.atOffset(ZoneOffset.UTC);
+        return (position, statement, ctx) -> statement.setObject(position, value);
+    }
+
+    static Instant instant(ResultSet rs, String column) throws SQLException {
+        OffsetDateTime value = rs.getObject(column, OffsetDateTime.class);
+        return value == null ? null : value.toInstant();
+    }
+
+    static String month(YearMonth month) {
+        return month == null ? null : month.toString();
+    }
+
+    private static YearMonth month(ResultSet rs, String column) throws SQLException {
+        String value = rs.getString(column);
+        return value == null ? null : YearMonth.parse(value.trim());
+    }
+
+    private static Long nullableLong(ResultSet rs, String column) throws SQLException {
+        long value = rs.getLong(column);
+        return rs.wasNull() ? null : value;
+    }
+}

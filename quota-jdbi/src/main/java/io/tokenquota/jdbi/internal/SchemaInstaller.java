@@ -1,0 +1,96 @@
+package io.tokenquota.jdbi.internal;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.time.Instant;
+import java.time.temporal.ChronoUnit;
+import java.util.ArrayList;
+import java.util.List;
+import org.jdbi.v3.core.Handle;
+import org.jdbi.v3.core.Jdbi;
+import org.jdbi.v3.core.JdbiException;
+
+/**
+ * Applies the versioned migration files of a dialect, recording each applied version in
+ * {@code tq_schema_version}; a version already recorded is skipped, so installing twice is a
+ * no-op. The files themselves are {@code IF NOT EXISTS} throughout, so a host that runs them
+ * through Flyway or Liquibase and later calls the installer loses nothing either. Not API.
+ * Thread-safe (stateless).
+ */
+public final class SchemaInstaller {
+    /** Migration files in order; a new schema version appends {@code V2__...sql} here and in both dialects. */
+    private static final List<String> VERSIONS = List.of("V1__token_quota.sql");
+
+    private SchemaInstaller() {
+    }
+
+    /** Installs every version not yet recorded; returns how many were applied now. */
+    public static int install(Jdbi jdbi, Dialect dialect) {
+        return jdbi.withHandle(h -> {
+            h.execute("CREATE TABLE IF NOT EXISTS tq_schema_version ("
+                    + " version INTEGER NOT NULL PRIMARY KEY,"
+                    + " script VARCHAR(200) NOT NULL,"
+                    + " installed_at TIMESTAMP WITH TIME ZONE NOT NULL)");
+            int applied = 0;
+            for (int i = 0; i < VERSIONS.size(); i++) {
+                int version = i + 1;
+                if (isInstalled(h, version)) {
+                    continue;
+                }
+                String script = VERSIONS.get(i);
+                for (String statement : statements(read(dialect.schemaResource(script)))) {
+                    h.execute(statement);
+                }
+                try {
+                    h.createUpdate("INSERT INTO tq_schema_version (version, script, installed_at)"
+                                    + " VALUES (:version, :script, :now)")
+                            .bind("version", version).bind("script", script)
+                            .bind("now", Rows.timestamp(Instant.now().truncatedTo(ChronoUnit.MICROS)))
+                            .execute();
+                    applied++;
+                } catch (JdbiException e) {
+                    // another installer recorded the same version meanwhile; its statements equal ours
+                    if (!Failures.isUniqueViolation(e)) {
+                        throw e;
+                    }
+                }
+            }
+            return applied;
+        });
+    }
+
+    private static boolean isInstalled(Handle h, int version) {
+        return h.createQuery("SELECT COUNT(*) FROM tq_schema_version WHERE version = :version")
+                .bind("version", version).mapTo(Integer.class).one() > 0;
+    }
+
+    /** Splits a migration file into statements: drops {@code --} comment lines, splits at {@code ;}. */
+    static List<String> statements(String script) {
+        StringBuilder code = new StringBuilder();
+        for (String line : script.split("\n")) {
+            if (!line.strip().startsWith("--")) {
+                code.append(line).append('\n');
+            }
+        }
+        List<String> statements = new ArrayList<>();
+        for (String statement : code.toString().split(";")) {
+            if (!statement.isBlank()) {
+                statements.add(statement.strip());
+            }
+        }
+        return statements;
+    }
+
+    private static String read(String resource) {
+        try (InputStream in = SchemaInstaller.class.getResourceAsStream(resource)) {
+            if (in == null) {
+                throw new IllegalStateException("missing schema resource " + resource);
+            }
+            return new String(in.readAllBytes(), StandardCharsets.UTF_8);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+}

@@ -1,0 +1,160 @@
+package io.tokenquota.jdbi.internal;
+
+import static io.tokenquota.jdbi.internal.Rows.ACCOUNT_COLUMNS;
+import static io.tokenquota.jdbi.internal.Rows.EVENT_COLUMNS;
+import static io.tokenquota.jdbi.internal.Rows.PURCHASE_COLUMNS;
+import static io.tokenquota.jdbi.internal.Rows.RESERVATION_COLUMNS;
+
+/**
+ * Every SQL statement the store runs, for one dialect, named after what it does. The two dialects
+ * differ only in how an {@code UPDATE} hands back the row it changed ({@code RETURNING} on
+ * PostgreSQL, {@code FINAL TABLE} on H2), how a row is inserted if absent, and collation.
+ *
+ * <p>Lock discipline: every statement that changes a balance is one conditional {@code UPDATE} of
+ * one {@code tq_account} row, and it is the last statement of its transaction, so the row lock is
+ * held from that statement to the commit and never across a round trip to the application.
+ * Not API. Immutable.
+ */
+final class Sql {
+    private static final String ACCOUNT_KEY = " WHERE subject = :subject AND plan_month = :month";
+    private static final String HAS_AVAILABLE = " AND allocated + granted + carried - used - reserved >= :tokens";
+
+    final Dialect dialect;
+
+    // ---- accounts
+    final String selectAccount = "SELECT " + ACCOUNT_COLUMNS + " FROM tq_account" + ACCOUNT_KEY;
+    final String selectLatestAccountBefore = "SELECT " + ACCOUNT_COLUMNS + " FROM tq_account"
+            + " WHERE subject = :subject AND plan_month < :month ORDER BY plan_month DESC FETCH FIRST 1 ROWS ONLY";
+    final String selectHistory = "SELECT " + ACCOUNT_COLUMNS + " FROM tq_account"
+            + " WHERE subject = :subject AND plan_month >= :oldest AND plan_month <= :month ORDER BY plan_month DESC";
+    final String insertAccountIfAbsent;
+    /** Grants a hold only if that many tokens are available at this instant. */
+    final String reserveIfAvailable;
+    /** Charges a one-step consume only if that many tokens are available at this instant. */
+    final String consumeIfAvailable;
+    /** Charges a committed hold to the hold's own month and frees it. */
+    final String chargeHold;
+    /** Frees a released or expired hold. */
+    final String returnHold;
+    /** Credits granted tokens unless the month's limit would pass the max quota. */
+    final String creditIfUnderMaxQuota;
+    /** Debits a refund; compare-and-set on the two sums the debit was computed from. */
+    final String debitIfUnchanged;
+    /** Sets the month's allocation; compare-and-set on the values the new allocation was computed from. */
+    final String allocateIfUnchanged;
+    final String selectTopConsumers;
+
+    // ---- plans
+    final String selectPlan = "SELECT allocated FROM tq_plan WHERE subject = :subject";
+    final String upsertPlan;
+
+    // ---- reservations
+    final String insertReservation = "INSERT INTO tq_reservation (id, subject, plan_month, held, state, charged,"
+            + " actual, overage, idempotency_key, endpoint, is_consume, created_at, expires_at, finished_at)"
+            + " VALUES (:id, :subject, :month, :held, :state, :charged, :actual, 0, :key, :endpoint, :consume,"
+            + " :now, :expiresAt, :finishedAt)";
+    final String selectReservation = "SELECT " + RESERVATION_COLUMNS + " FROM tq_reservation WHERE id = :id";
+    final String selectReservationByKey = "SELECT " + RESERVATION_COLUMNS + " FROM tq_reservation"
+            + " WHERE subject = :subject AND idempotency_key = :key";
+    final String selectStaleHoldsOfSubject = "SELECT " + RESERVATION_COLUMNS + " FROM tq_reservation"
+            + " WHERE subject = :subject AND state = 'HELD' AND expires_at <= :now";
+    final String selectStaleHolds = "SELECT " + RESERVATION_COLUMNS + " FROM tq_reservation"
+            + " WHERE state = 'HELD' AND expires_at <= :now";
+    final String finishHoldCommitted = "UPDATE tq_reservation SET state = 'COMMITTED', charged = :charged,"
+            + " actual = :actual, overage = :overage, finished_at = :now"
+            + " WHERE id = :id AND state = 'HELD' AND expires_at > :now";
+    final String finishHoldReleased = "UPDATE tq_reservation SET state = 'RELEASED', finished_at = :now"
+            + " WHERE id = :id AND state = 'HELD' AND expires_at > :now";
+    final String finishHoldExpired = "UPDATE tq_reservation SET state = 'EXPIRED', finished_at = :now"
+            + " WHERE id = :id AND state = 'HELD' AND expires_at <= :now";
+
+    // ---- event log (append-only)
+    final String insertEvent;
+    final String selectEvents = "SELECT " + EVENT_COLUMNS + " FROM tq_event"
+            + " WHERE subject = :subject AND plan_month = :month ORDER BY id";
+    final String selectRequestEvents = "SELECT kind, tokens, is_consume, occurred_at FROM tq_event"
+            + " WHERE occurred_at >= :from AND occurred_at < :to AND kind IN ('RESERVED', 'COMMITTED', 'REJECTED')";
+    final String selectRequestEventsOfSubject = selectRequestEvents + " AND subject = :subject";
+    final String countBlocks = "SELECT"
+            + " COALESCE(SUM(CASE WHEN kind = 'RESERVED' OR (kind = 'COMMITTED' AND is_consume) THEN 1 ELSE 0 END), 0)"
+            + " AS granted_holds,"
+            + " COALESCE(SUM(CASE WHEN kind = 'REJECTED' THEN 1 ELSE 0 END), 0) AS rejected_holds"
+            + " FROM tq_event WHERE plan_month = :month";
+    final String countBlocksOfSubject = countBlocks + " AND subject = :subject";
+
+    // ---- purchases
+    final String insertPurchase = "INSERT INTO tq_purchase (transaction_id, subject, tokens, purchase_type, status,"
+            + " payment_method, amount, currency, reason, plan_month, unrecovered, created_at, processed_at)"
+            + " VALUES (:tx, :subject, :tokens, :type, :status, :paymentMethod, :amount, :currency, :reason, :month, 0,"
+            + " :now, :processedAt)";
+    final String selectPurchase = "SELECT " + PURCHASE_COLUMNS + " FROM tq_purchase WHERE transaction_id = :tx";
+    final String selectPurchasesCreatedBetween = "SELECT " + PURCHASE_COLUMNS + " FROM tq_purchase"
+            + " WHERE subject = :subject AND created_at >= :from AND created_at < :to ORDER BY created_at DESC, seq DESC";
+    final String completePendingPurchase = "UPDATE tq_purchase SET status = 'completed', plan_month = :month,"
+            + " processed_at = :now WHERE transaction_id = :tx AND status = 'pending'";
+    final String failPendingPurchase = "UPDATE tq_purchase SET status = 'failed', processed_at = :now"
+            + " WHERE transaction_id = :tx AND status = 'pending'";
+    final String refundCompletedPurchase = "UPDATE tq_purchase SET status = 'refunded', unrecovered = :unrecovered,"
+            + " processed_at = :now WHERE transaction_id = :tx AND status = 'completed'";
+    final String sumPurchasesOfMonth = "SELECT purchase_type, currency, COUNT(*) AS purchases,"
+            + " SUM(tokens) AS tokens, SUM(COALESCE(amount, 0)) AS amount FROM tq_purchase"
+            + " WHERE plan_month = :month AND status IN ('completed', 'refunded') GROUP BY purchase_type, currency";
+
+    Sql(Dialect dialect) {
+        this.dialect = dialect;
+        String insertAccount = "INSERT INTO tq_account (subject, plan_month, allocated, granted, carried, used,"
+                + " reserved, created_at, updated_at) VALUES (:subject, :month, :allocated, 0, :carried, 0, 0, :now, :now)";
+        String insertEventRow = "INSERT INTO tq_event (subject, plan_month, kind, tokens, overage, reservation_id,"
+                + " transaction_id, detail, is_consume, occurred_at) VALUES (:subject, :month, :kind, :tokens, :overage,"
+                + " :reservationId, :tx, :detail, :consume, :now)";
+        String touched = ", updated_at = :now";
+        reserveIfAvailable = returning("UPDATE tq_account SET reserved = reserved + :tokens" + touched
+                + ACCOUNT_KEY + HAS_AVAILABLE);
+        consumeIfAvailable = returning("UPDATE tq_account SET used = used + :tokens" + touched
+                + ACCOUNT_KEY + HAS_AVAILABLE);
+        chargeHold = returning("UPDATE tq_account SET used = used + :charged, reserved = reserved - :held" + touched
+                + ACCOUNT_KEY);
+        returnHold = returning("UPDATE tq_account SET reserved = reserved - :held" + touched + ACCOUNT_KEY);
+        creditIfUnderMaxQuota = returning("UPDATE tq_account SET granted = granted + :tokens" + touched
+                + ACCOUNT_KEY + " AND allocated + granted + carried + :tokens <= :maxQuota");
+        debitIfUnchanged = returning("UPDATE tq_account SET granted = granted - :debit" + touched + ACCOUNT_KEY
+                + " AND granted + carried = :credit AND allocated + granted + carried - used - reserved = :available");
+        allocateIfUnchanged = returning("UPDATE tq_account SET allocated = :allocated" + touched + ACCOUNT_KEY
+                + " AND allocated = :oldAllocated AND used + reserved - granted - carried = :floor");
+        switch (dialect) {
+            case POSTGRESQL:
+                insertAccountIfAbsent = insertAccount + " ON CONFLICT (subject, plan_month) DO NOTHING";
+                upsertPlan = "INSERT INTO tq_plan (subject, allocated, updated_at) VALUES (:subject, :allocated, :now)"
+                        + " ON CONFLICT (subject) DO UPDATE SET allocated = EXCLUDED.allocated,"
+                        + " updated_at = EXCLUDED.updated_at";
+                insertEvent = insertEventRow + " RETURNING id";
+                // byte order of UTF-8 is code point order, close to Java's String order whatever the database locale
+                selectTopConsumers = "SELECT subject, used, allocated + granted + carried AS month_limit FROM tq_account"
+                        + " WHERE plan_month = :month ORDER BY used DESC, subject COLLATE \"C\" ASC"
+                        + " FETCH FIRST :limit ROWS ONLY";
+                break;
+            case H2:
+                // a duplicate key from a concurrent first touch is caught and ignored by the caller
+                insertAccountIfAbsent = insertAccount;
+                upsertPlan = "MERGE INTO tq_plan (subject, allocated, updated_at) KEY (subject)"
+                        + " VALUES (:subject, :allocated, :now)";
+                insertEvent = "SELECT id FROM FINAL TABLE (" + insertEventRow + ")";
+                selectTopConsumers = "SELECT subject, used, allocated + granted + carried AS month_limit FROM tq_account"
+                        + " WHERE plan_month = :month ORDER BY used DESC, subject ASC FETCH FIRST :limit ROWS ONLY";
+                break;
+            default:
+                throw new IllegalArgumentException("unsupported dialect " + dialect);
+        }
+    }
+
+    /** Whether an account insert can race into a duplicate-key error the caller must swallow. */
+    boolean insertAccountMayCollide() {
+        return dialect == Dialect.H2;
+    }
+
+    private String returning(String update) {
+        return dialect == Dialect.POSTGRESQL
+                ? update + " RETURNING " + ACCOUNT_COLUMNS
+                : "SELECT " + ACCOUNT_COLUMNS + " FROM FINAL TABLE (" + update + ")";
+    }
+}

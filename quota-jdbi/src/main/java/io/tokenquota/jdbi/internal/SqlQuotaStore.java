@@ -1,0 +1,1023 @@
+package io.tokenquota.jdbi.internal;
+
+import io.tokenquota.Currency;
+import io.tokenquota.ErrorCode;
+import io.tokenquota.EventKind;
+import io.tokenquota.LedgerEvent;
+import io.tokenquota.OverrunPolicy;
+import io.tokenquota.Purchase;
+import io.tokenquota.PurchaseRequest;
+import io.tokenquota.PurchaseStatus;
+import io.tokenquota.PurchaseType;
+import io.tokenquota.QuotaAccount;
+import io.tokenquota.QuotaException;
+import io.tokenquota.QuotaExceededException;
+import io.tokenquota.QuotaListener;
+import io.tokenquota.QuotaPolicy;
+import io.tokenquota.QuotaStore;
+import io.tokenquota.Reservation;
+import io.tokenquota.ReservationState;
+import io.tokenquota.Validation;
+import io.tokenquota.internal.Listeners;
+import io.tokenquota.jdbi.internal.Rows.StoredReservation;
+import java.math.BigDecimal;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.LocalDate;
+import java.time.YearMonth;
+import java.time.temporal.ChronoUnit;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.UUID;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.LockSupport;
+import org.jdbi.v3.core.Handle;
+import org.jdbi.v3.core.HandleCallback;
+import org.jdbi.v3.core.Jdbi;
+import org.jdbi.v3.core.JdbiException;
+import org.jdbi.v3.core.statement.Query;
+import org.jdbi.v3.core.statement.Update;
+
+/**
+ * The ledger over SQL: the semantics of {@code InMemoryQuotaStore}, one short READ COMMITTED
+ * transaction per balance change. Not API: use {@code JdbiQuotaStore}. Thread-safe (holds no
+ * mutable state besides the listener list).
+ *
+ * <p>Shape of every balance change: reads and the account's insert-if-absent happen first, in
+ * autocommit; then one transaction inserts or updates the non-account rows (the reservation or
+ * purchase, whose unique constraints enforce idempotency, and the event) and ends with one
+ * conditional {@code UPDATE} of the account row, then commits. The account row lock is therefore
+ * held for one statement plus the commit. Transactions touch at most one account row and always
+ * last, so they cannot deadlock on accounts.
+ */
+public final class SqlQuotaStore implements QuotaStore {
+    private static final long MILLIS_PER_DAY = 86_400_000L;
+    private static final long MIN_ELAPSED_MILLIS = 3_600_000L;
+    private static final int MAX_DAYS = 366;
+    private static final int MAX_TOP = 1000;
+    /** Compare-and-set updates (refund, plan change) re-read and retry this often under contention. */
+    private static final int MAX_CAS_ATTEMPTS = 200;
+
+    private final Jdbi jdbi;
+    private final Sql sql;
+    private final QuotaPolicy policy;
+    private final int maxRetries;
+    private final Listeners listeners = new Listeners();
+
+    public SqlQuotaStore(Jdbi jdbi, Dialect dialect, QuotaPolicy policy, int maxRetries) {
+        this.jdbi = Objects.requireNonNull(jdbi, "jdbi");
+        this.sql = new Sql(Objects.requireNonNull(dialect, "dialect"));
+        this.policy = Objects.requireNonNull(policy, "policy");
+        if (maxRetries < 0) {
+            throw new IllegalArgumentException("maxRetries must be >= 0, was " + maxRetries);
+        }
+        this.maxRetries = maxRetries;
+    }
+
+    @Override
+    public QuotaPolicy policy() {
+        return policy;
+    }
+
+    @Override
+    public void addListener(QuotaListener listener) {
+        listeners.add(listener);
+    }
+
+    // ---------------------------------------------------------------- ledger
+
+    @Override
+    public Reservation reserve(String subject, long tokens, String idempotencyKey, Duration ttl, String endpoint) {
+        Validation.subject(subject);
+        Validation.positiveTokens(tokens, "tokens");
+        Validation.optionalKey(idempotencyKey, "idempotency_key");
+        Duration holdTtl = ttl == null ? policy.holdTtl() : Validation.ttl(ttl);
+        Validation.text(endpoint, "endpoint", Validation.MAX_ENDPOINT_LENGTH);
+        return operation("reserve", op -> take(op, subject, tokens, idempotencyKey, endpoint, holdTtl));
+    }
+
+    @Override
+    public Reservation consume(String subject, long tokens, String idempotencyKey, String endpoint) {
+        Validation.subject(subject);
+        Validation.positiveTokens(tokens, "tokens");
+        Validation.optionalKey(idempotencyKey, "idempotency_key");
+        Validation.text(endpoint, "endpoint", Validation.MAX_ENDPOINT_LENGTH);
+        return operation("consume", op -> take(op, subject, tokens, idempotencyKey, endpoint, null));
+    }
+
+    /** A hold ({@code ttl != null}) or a one-step consume ({@code ttl == null}). */
+    private Reservation take(Op op, String subject, long tokens, String key, String endpoint, Duration ttl) {
+        boolean consume = ttl == null;
+        YearMonth month = policy.monthOf(op.now);
+        currentAccount(op, subject);
+        expireStaleOf(op, subject);
+        if (key != null) {
+            Optional<StoredReservation> existing = reservationByKey(op, subject, key);
+            if (existing.isPresent()) {
+                return replay(existing.get(), tokens, consume, key);
+            }
+        }
+        String id = UUID.randomUUID().toString();
+        Instant expiresAt = consume ? op.now : op.now.plus(ttl);
+        Reservation granted = new Reservation(id, subject, month, tokens,
+                consume ? ReservationState.COMMITTED : ReservationState.HELD, consume ? tokens : 0,
+                consume ? Long.valueOf(tokens) : null, 0, key, endpoint, op.now, expiresAt, consume ? op.now : null);
+        EventKind kind = consume ? EventKind.COMMITTED : EventKind.RESERVED;
+        Optional<Committed> done;
+        try {
+            done = transaction(op, h -> {
+                update(h, sql.insertReservation)
+                        .bind("id", id).bind("subject", subject).bind("month", Rows.month(month))
+                        .bind("held", tokens).bind("state", granted.state().name()).bind("charged", granted.charged())
+                        .bind("actual", granted.actual()).bind("key", key).bind("endpoint", endpoint)
+                        .bind("consume", consume).bind("now", Rows.timestamp(op.now))
+                        .bind("expiresAt", Rows.timestamp(expiresAt)).bind("finishedAt", Rows.timestamp(granted.finishedAt()))
+                        .execute();
+                long eventId = insertEvent(h, subject, month, kind, tokens, 0, id, null, endpoint, consume, op.now);
+                Optional<QuotaAccount> after = accountQuery(h, consume ? sql.consumeIfAvailable : sql.reserveIfAvailable,
+                        subject, month, op.now).bind("tokens", tokens).map(Rows.ACCOUNT).findOne();
+                if (after.isEmpty()) {
+                    throw Rollback.INSTANCE;
+                }
+                return Optional.of(new Committed(eventId, after.get()));
+            });
+        } catch (Rollback refused) {
+            done = Optional.empty();
+        } catch (JdbiException e) {
+            if (key != null && Failures.isUniqueViolation(e)) {
+                // a concurrent call with the same key won the insert; answer as its replay
+                // (if it is gone again, that call rolled back: run this one again)
+                StoredReservation existing = reservationByKey(op, subject, key).orElseThrow(() -> new Conflict(e));
+                return replay(existing, tokens, consume, key);
+            }
+            throw e;
+        }
+        if (done.isEmpty()) {
+            throw reject(op, subject, month, tokens, endpoint);
+        }
+        QuotaAccount after = done.get().account;
+        QuotaAccount before = consume ? adjust(after, -tokens, 0, 0) : adjust(after, 0, -tokens, 0);
+        op.logged(new LedgerEvent(done.get().eventId, subject, month, kind, tokens, 0, id, null, endpoint, op.now));
+        op.changed(before, after);
+        return granted;
+    }
+
+    private Reservation replay(StoredReservation existing, long tokens, boolean consume, String key) {
+        if (existing.consume() == consume && existing.reservation().held() == tokens) {
+            return existing.reservation();
+        }
+        throw new QuotaException(ErrorCode.IDEMPOTENCY_CONFLICT,
+                "idempotency key " + key + " was already used with different parameters");
+    }
+
+    private QuotaExceededException reject(Op op, String subject, YearMonth month, long tokens, String endpoint) {
+        long eventId = op.with(h -> insertEvent(h, subject, month, EventKind.REJECTED, tokens, 0, null, null,
+                endpoint, false, op.now));
+        op.logged(new LedgerEvent(eventId, subject, month, EventKind.REJECTED, tokens, 0, null, null, endpoint, op.now));
+        QuotaAccount account = storedAccount(op, subject, month).orElseThrow();
+        return new QuotaExceededException(subject, tokens, account.limit(), account.available(), policy.resetOf(month));
+    }
+
+    @Override
+    public Reservation commit(String reservationId, long actualTokens) {
+        Validation.nonNegativeTokens(actualTokens, "actual_tokens");
+        Validation.key(reservationId, "reservation_id");
+        return operation("commit", op -> {
+            while (true) {
+                Reservation hold = current(op, reservationId);
+                switch (hold.state()) {
+                    case EXPIRED:
+                        throw new QuotaException(ErrorCode.RESERVATION_EXPIRED,
+                                "reservation " + reservationId + " expired at " + hold.expiresAt());
+                    case COMMITTED:
+                        if (hold.actual() != null && hold.actual() == actualTokens) {
+                            return hold;
+                        }
+                        throw new QuotaException(ErrorCode.RESERVATION_STATE_CONFLICT,
+                                "reservation " + reservationId + " was already committed with " + hold.actual() + " tokens");
+                    case RELEASED:
+                        throw new QuotaException(ErrorCode.RESERVATION_STATE_CONFLICT,
+                                "reservation " + reservationId + " was released");
+                    default:
+                        break;
+                }
+                long charged = policy.overrunPolicy() == OverrunPolicy.CHARGE_ACTUAL
+                        ? actualTokens : Math.min(actualTokens, hold.held());
+                long overage = Math.max(0, actualTokens - hold.held());
+                Optional<Committed> done = finishHold(op, hold, EventKind.COMMITTED, charged, overage, h ->
+                        update(h, sql.finishHoldCommitted).bind("charged", charged).bind("actual", actualTokens)
+                                .bind("overage", overage));
+                if (done.isPresent()) {
+                    op.changed(adjust(done.get().account, -charged, hold.held(), 0), done.get().account);
+                    return new Reservation(hold.id(), hold.subject(), hold.month(), hold.held(), ReservationState.COMMITTED,
+                            charged, actualTokens, overage, hold.idempotencyKey(), hold.endpoint(), hold.createdAt(),
+                            hold.expiresAt(), op.now);
+                }
+                // another call finished the hold between our read and our update: answer from its outcome
+            }
+        });
+    }
+
+    @Override
+    public Reservation release(String reservationId) {
+        Validation.key(reservationId, "reservation_id");
+        return operation("release", op -> {
+            while (true) {
+                Reservation hold = current(op, reservationId);
+                switch (hold.state()) {
+                    case RELEASED:
+                    case EXPIRED:
+                        return hold;
+                    case COMMITTED:
+                        throw new QuotaException(ErrorCode.RESERVATION_STATE_CONFLICT,
+                                "reservation " + reservationId + " was already committed");
+                    default:
+                        break;
+                }
+                Optional<Committed> done = finishHold(op, hold, EventKind.RELEASED, hold.held(), 0,
+                        h -> update(h, sql.finishHoldReleased));
+                if (done.isPresent()) {
+                    op.changed(adjust(done.get().account, 0, hold.held(), 0), done.get().account);
+                    return new Reservation(hold.id(), hold.subject(), hold.month(), hold.held(), ReservationState.RELEASED,
+                            0, null, 0, hold.idempotencyKey(), hold.endpoint(), hold.createdAt(), hold.expiresAt(), op.now);
+                }
+            }
+        });
+    }
+
+    /** The reservation as stored, after expiring it if its TTL has passed. */
+    private Reservation current(Op op, String reservationId) {
+        Reservation hold = reservationById(op, reservationId).map(StoredReservation::reservation).orElseThrow(() ->
+                new QuotaException(ErrorCode.RESERVATION_NOT_FOUND, "no reservation " + reservationId));
+        if (hold.state() == ReservationState.HELD && !hold.expiresAt().isAfter(op.now)) {
+            expire(op, hold);
+            return reservationById(op, reservationId).orElseThrow().reservation();
+        }
+        return hold;
+    }
+
+    /**
+     * Moves a HELD reservation to its final state, logs the event and returns the hold to the
+     * account of its own month; empty when the hold was no longer HELD (a concurrent call won).
+     */
+    private Optional<Committed> finishHold(Op op, Reservation hold, EventKind kind, long tokens, long overage,
+                                           java.util.function.Function<Handle, Update> finish) {
+        Optional<Committed> done = transaction(op, h -> {
+            if (finish.apply(h).bind("id", hold.id()).bind("now", Rows.timestamp(op.now)).execute() == 0) {
+                return Optional.empty();
+            }
+            long eventId = insertEvent(h, hold.subject(), hold.month(), kind, tokens, overage, hold.id(), null,
+                    hold.endpoint(), false, op.now);
+            String accountUpdate = kind == EventKind.COMMITTED ? sql.chargeHold : sql.returnHold;
+            Query query = accountQuery(h, accountUpdate, hold.subject(), hold.month(), op.now).bind("held", hold.held());
+            if (kind == EventKind.COMMITTED) {
+                query.bind("charged", tokens);
+            }
+            QuotaAccount after = query.map(Rows.ACCOUNT).one();
+            return Optional.of(new Committed(eventId, after));
+        });
+        done.ifPresent(c -> op.logged(new LedgerEvent(c.eventId, hold.subject(), hold.month(), kind, tokens, overage,
+                hold.id(), null, hold.endpoint(), op.now)));
+        return done;
+    }
+
+    /** Expires one stale hold; false when another call finished it first. */
+    private boolean expire(Op op, Reservation hold) {
+        Optional<Committed> done = finishHold(op, hold, EventKind.EXPIRED, hold.held(), 0,
+                h -> update(h, sql.finishHoldExpired));
+        done.ifPresent(c -> op.changed(adjust(c.account, 0, hold.held(), 0), c.account));
+        return done.isPresent();
+    }
+
+    private void expireStaleOf(Op op, String subject) {
+        List<Reservation> stale = op.with(h -> h.createQuery(sql.selectStaleHoldsOfSubject)
+                .bind("subject", subject).bind("now", Rows.timestamp(op.now))
+                .map(Rows.RESERVATION).map(StoredReservation::reservation).list());
+        for (Reservation hold : stale) {
+            expire(op, hold);
+        }
+    }
+
+    @Override
+    public int expireStale() {
+        return operation("expireStale", op -> {
+            List<Reservation> stale = op.with(h -> h.createQuery(sql.selectStaleHolds)
+                    .bind("now", Rows.timestamp(op.now))
+                    .map(Rows.RESERVATION).map(StoredReservation::reservation).list());
+            int expired = 0;
+            for (Reservation hold : stale) {
+                if (expire(op, hold)) {
+                    expired++;
+                }
+            }
+            return expired;
+        });
+    }
+
+    @Override
+    public Optional<Reservation> reservation(String reservationId) {
+        Validation.key(reservationId, "reservation_id");
+        return operation("reservation", op -> reservationById(op, reservationId).map(StoredReservation::reservation));
+    }
+
+    @Override
+    public QuotaAccount account(String subject) {
+        Validation.subject(subject);
+        return operation("account", op -> currentAccount(op, subject));
+    }
+
+    @Override
+    public Optional<QuotaAccount> account(String subject, YearMonth month) {
+        Validation.subject(subject);
+        readableMonth(month);
+        return operation("account", op -> storedAccount(op, subject, month));
+    }
+
+    @Override
+    public List<QuotaAccount> history(String subject, int months) {
+        Validation.subject(subject);
+        Validation.months(months, policy.historyMonths());
+        return operation("history", op -> {
+            QuotaAccount current = currentAccount(op, subject);
+            return op.with(h -> h.createQuery(sql.selectHistory).bind("subject", subject)
+                    .bind("oldest", Rows.month(current.month().minusMonths(months - 1L)))
+                    .bind("month", Rows.month(current.month()))
+                    .map(Rows.ACCOUNT).list());
+        });
+    }
+
+    @Override
+    public QuotaAccount setPlan(String subject, long monthlyAllocation) {
+        Validation.subject(subject);
+        Validation.nonNegativeTokens(monthlyAllocation, "allocation");
+        if (monthlyAllocation > policy.maxQuota()) {
+            throw new QuotaException(ErrorCode.MAX_QUOTA_EXCEEDED,
+                    "allocation " + monthlyAllocation + " exceeds the max quota " + policy.maxQuota());
+        }
+        return operation("setPlan", op -> {
+            QuotaAccount account = currentAccount(op, subject);
+            for (int attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
+                QuotaAccount before = account;
+                // never below the allocation at which available is 0, so a plan change cannot overdraw;
+                // an account already overdrawn keeps its allocation unless the new plan is higher
+                long floor = before.used() + before.reserved() - before.granted() - before.carried();
+                long allocated = Math.max(monthlyAllocation, Math.min(before.allocated(), floor));
+                Optional<Committed> done = optionalTransaction(op, h -> {
+                    update(h, sql.upsertPlan).bind("subject", subject).bind("allocated", monthlyAllocation)
+                            .bind("now", Rows.timestamp(op.now)).execute();
+                    long eventId = insertEvent(h, subject, before.month(), EventKind.PLAN_CHANGED, allocated, 0, null,
+                            null, null, false, op.now);
+                    return accountQuery(h, sql.allocateIfUnchanged, subject, before.month(), op.now)
+                            .bind("allocated", allocated).bind("oldAllocated", before.allocated()).bind("floor", floor)
+                            .map(Rows.ACCOUNT).findOne().map(after -> new Committed(eventId, after));
+                });
+                if (done.isPresent()) {
+                    op.logged(new LedgerEvent(done.get().eventId, subject, before.month(), EventKind.PLAN_CHANGED,
+                            allocated, 0, null, null, null, op.now));
+                    op.changed(before, done.get().account);
+                    return done.get().account;
+                }
+                account = storedAccount(op, subject, before.month()).orElseThrow();
+            }
+            throw contended("setPlan", subject);
+        });
+    }
+
+    // ---------------------------------------------------------------- purchases
+
+    @Override
+    public Purchase recordPending(PurchaseRequest request) {
+        requireRequest(request);
+        return operation("recordPending", op -> {
+            Optional<Purchase> existing = purchaseById(op, request.transactionId());
+            if (existing.isPresent()) {
+                return replay(existing.get(), request);
+            }
+            YearMonth month = policy.monthOf(op.now);
+            long eventId;
+            try {
+                eventId = transaction(op, h -> {
+                    insertPurchase(h, request, PurchaseStatus.PENDING, null, op.now);
+                    return insertEvent(h, request.subject(), month, EventKind.PURCHASE_RECORDED, request.tokens(), 0,
+                            null, request.transactionId(), request.reason(), false, op.now);
+                });
+            } catch (JdbiException e) {
+                if (Failures.isUniqueViolation(e)) {
+                    return replay(purchaseById(op, request.transactionId()).orElseThrow(() -> new Conflict(e)), request);
+                }
+                throw e;
+            }
+            op.logged(new LedgerEvent(eventId, request.subject(), month, EventKind.PURCHASE_RECORDED, request.tokens(),
+                    0, null, request.transactionId(), request.reason(), op.now));
+            return purchaseById(op, request.transactionId()).orElseThrow();
+        });
+    }
+
+    @Override
+    public Purchase complete(String transactionId) {
+        Validation.key(transactionId, "transaction_id");
+        return operation("complete", op -> {
+            while (true) {
+                Purchase purchase = findPurchase(op, transactionId);
+                QuotaAccount account = currentAccount(op, purchase.subject());
+                switch (purchase.status()) {
+                    case COMPLETED:
+                        return purchase;
+                    case FAILED:
+                    case REFUNDED:
+                        throw purchaseConflict(purchase, "completed");
+                    default:
+                        break;
+                }
+                Optional<Committed> done;
+                try {
+                    done = optionalTransaction(op, h -> {
+                        int changed = update(h, sql.completePendingPurchase).bind("tx", transactionId)
+                                .bind("month", Rows.month(account.month())).bind("now", Rows.timestamp(op.now)).execute();
+                        if (changed == 0) {
+                            return Optional.empty();
+                        }
+                        return Optional.of(credit(h, op, account.month(), purchase));
+                    });
+                } catch (OverMaxQuota overQuota) {
+                    throw maxQuotaExceeded(purchase.subject(), account.month(), purchase.tokens());
+                }
+                if (done.isPresent()) {
+                    creditDone(op, account.month(), purchase, done.get());
+                    return purchaseById(op, transactionId).orElseThrow();
+                }
+            }
+        });
+    }
+
+    @Override
+    public Purchase grant(PurchaseRequest request) {
+        requireRequest(request);
+        return operation("grant", op -> {
+            QuotaAccount account = currentAccount(op, request.subject());
+            Optional<Purchase> existing = purchaseById(op, request.transactionId());
+            if (existing.isPresent()) {
+                return replay(existing.get(), request);
+            }
+            Purchase pending = new Purchase(request.transactionId(), request.subject(), request.tokens(), request.type(),
+                    PurchaseStatus.PENDING, request.paymentMethod(), request.amount(), request.currency(),
+                    request.reason(), null, 0, op.now, null);
+            Committed done;
+            try {
+                done = transaction(op, h -> {
+                    insertPurchase(h, request, PurchaseStatus.COMPLETED, account.month(), op.now);
+                    return credit(h, op, account.month(), pending);
+                });
+            } catch (OverMaxQuota overQuota) {
+                throw maxQuotaExceeded(request.subject(), account.month(), request.tokens());
+            } catch (JdbiException e) {
+                if (Failures.isUniqueViolation(e)) {
+                    return replay(purchaseById(op, request.transactionId()).orElseThrow(() -> new Conflict(e)), request);
+                }
+                throw e;
+            }
+            creditDone(op, account.month(), pending, done);
+            return purchaseById(op, request.transactionId()).orElseThrow();
+        });
+    }
+
+    /** Logs the credit and adds it to {@code granted}, last in the transaction; rolls back past the max quota. */
+    private Committed credit(Handle h, Op op, YearMonth month, Purchase purchase) {
+        long eventId = insertEvent(h, purchase.subject(), month, EventKind.CREDITED, purchase.tokens(), 0, null,
+                purchase.transactionId(), purchase.reason(), false, op.now);
+        QuotaAccount after = accountQuery(h, sql.creditIfUnderMaxQuota, purchase.subject(), month, op.now)
+                .bind("tokens", purchase.tokens()).bind("maxQuota", policy.maxQuota())
+                .map(Rows.ACCOUNT).findOne().orElseThrow(() -> OverMaxQuota.INSTANCE);
+        return new Committed(eventId, after);
+    }
+
+    private void creditDone(Op op, YearMonth month, Purchase purchase, Committed done) {
+        op.logged(new LedgerEvent(done.eventId, purchase.subject(), month, EventKind.CREDITED, purchase.tokens(), 0,
+                null, purchase.transactionId(), purchase.reason(), op.now));
+        op.changed(adjust(done.account, 0, 0, -purchase.tokens()), done.account);
+    }
+
+    private QuotaException maxQuotaExceeded(String subject, YearMonth month, long tokens) {
+        return new QuotaException(ErrorCode.MAX_QUOTA_EXCEEDED, "crediting " + tokens + " tokens would take "
+                + subject + "'s " + month + " limit past the max quota " + policy.maxQuota());
+    }
+
+    @Override
+    public Purchase fail(String transactionId) {
+        Validation.key(transactionId, "transaction_id");
+        return operation("fail", op -> {
+            while (true) {
+                Purchase purchase = findPurchase(op, transactionId);
+                switch (purchase.status()) {
+                    case FAILED:
+                        return purchase;
+                    case COMPLETED:
+                    case REFUNDED:
+                        throw purchaseConflict(purchase, "failed");
+                    default:
+                        break;
+                }
+                YearMonth month = policy.monthOf(op.now);
+                Optional<Long> eventId = optionalTransaction(op, h -> {
+                    if (update(h, sql.failPendingPurchase).bind("tx", transactionId)
+                            .bind("now", Rows.timestamp(op.now)).execute() == 0) {
+                        return Optional.empty();
+                    }
+                    return Optional.of(insertEvent(h, purchase.subject(), month, EventKind.PURCHASE_RECORDED,
+                            purchase.tokens(), 0, null, transactionId, purchase.reason(), false, op.now));
+                });
+                if (eventId.isPresent()) {
+                    op.logged(new LedgerEvent(eventId.get(), purchase.subject(), month, EventKind.PURCHASE_RECORDED,
+                            purchase.tokens(), 0, null, transactionId, purchase.reason(), op.now));
+                    return purchaseById(op, transactionId).orElseThrow();
+                }
+            }
+        });
+    }
+
+    @Override
+    public Purchase refund(String transactionId) {
+        Validation.key(transactionId, "transaction_id");
+        return operation("refund", op -> {
+            for (int attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
+                Purchase purchase = findPurchase(op, transactionId);
+                QuotaAccount before = currentAccount(op, purchase.subject());
+                switch (purchase.status()) {
+                    case REFUNDED:
+                        return purchase;
+                    case PENDING:
+                    case FAILED:
+                        throw purchaseConflict(purchase, "refunded");
+                    default:
+                        break;
+                }
+                long tokens = purchase.tokens();
+                long credit = before.granted() + before.carried();
+                // burn-down order spends the allowance first, so what is left of granted + carried (and
+                // no more than is available) can still be taken back; the rest was spent
+                long debit = Math.min(tokens, Math.min(Math.max(0, credit), Math.max(0, before.available())));
+                long unrecovered = tokens - debit;
+                Optional<Committed> done = optionalTransaction(op, h -> {
+                    if (update(h, sql.refundCompletedPurchase).bind("tx", transactionId)
+                            .bind("unrecovered", unrecovered).bind("now", Rows.timestamp(op.now)).execute() == 0) {
+                        return Optional.empty();
+                    }
+                    long eventId = insertEvent(h, purchase.subject(), before.month(), EventKind.DEBITED, debit,
+                            unrecovered, null, transactionId, purchase.reason(), false, op.now);
+                    return accountQuery(h, sql.debitIfUnchanged, purchase.subject(), before.month(), op.now)
+                            .bind("debit", debit).bind("credit", credit).bind("available", before.available())
+                            .map(Rows.ACCOUNT).findOne().map(after -> new Committed(eventId, after))
+                            // the balance moved since it was read: undo and compute the debit again
+                            .or(() -> {
+                                throw Rollback.INSTANCE;
+                            });
+                });
+                if (done.isPresent()) {
+                    op.logged(new LedgerEvent(done.get().eventId, purchase.subject(), before.month(), EventKind.DEBITED,
+                            debit, unrecovered, null, transactionId, purchase.reason(), op.now));
+                    op.changed(before, done.get().account);
+                    return purchaseById(op, transactionId).orElseThrow();
+                }
+            }
+            throw contended("refund", transactionId);
+        });
+    }
+
+    @Override
+    public Optional<Purchase> purchase(String transactionId) {
+        Validation.key(transactionId, "transaction_id");
+        return operation("purchase", op -> purchaseById(op, transactionId));
+    }
+
+    @Override
+    public List<Purchase> purchases(String subject, YearMonth month) {
+        Validation.subject(subject);
+        readableMonth(month);
+        return operation("purchases", op -> op.with(h -> h.createQuery(sql.selectPurchasesCreatedBetween)
+                .bind("subject", subject)
+                .bind("from", Rows.timestamp(policy.startOf(month)))
+                .bind("to", Rows.timestamp(policy.resetOf(month)))
+                .map(Rows.PURCHASE).list()));
+    }
+
+    private Purchase findPurchase(Op op, String transactionId) {
+        return purchaseById(op, transactionId).orElseThrow(() ->
+                new QuotaException(ErrorCode.PURCHASE_NOT_FOUND, "no purchase " + transactionId));
+    }
+
+    private static Purchase replay(Purchase existing, PurchaseRequest request) {
+        PurchaseRequest stored = new PurchaseRequest(existing.transactionId(), existing.subject(), existing.tokens(),
+                existing.type(), existing.paymentMethod(), existing.amount(), existing.currency(), existing.reason());
+        if (stored.equals(request)) {
+            return existing;
+        }
+        throw new QuotaException(ErrorCode.IDEMPOTENCY_CONFLICT,
+                "transaction " + request.transactionId() + " was already recorded with different parameters");
+    }
+
+    private static QuotaException purchaseConflict(Purchase purchase, String target) {
+        return new QuotaException(ErrorCode.PURCHASE_STATE_CONFLICT, "purchase " + purchase.transactionId()
+                + " is " + purchase.status().wireName() + " and cannot be " + target);
+    }
+
+    private static void requireRequest(PurchaseRequest request) {
+        if (request == null) {
+            throw new QuotaException(ErrorCode.INVALID_ARGUMENT, "purchase request is required");
+        }
+    }
+
+    // ---------------------------------------------------------------- statistics
+
+    @Override
+    public List<DailyUsage> dailyUsage(String subject, LocalDate from, LocalDate to) {
+        if (subject != null) {
+            Validation.subject(subject);
+        }
+        if (from == null || to == null) {
+            throw new QuotaException(ErrorCode.INVALID_ARGUMENT, "from and to are required");
+        }
+        if (to.isBefore(from)) {
+            throw new QuotaException(ErrorCode.INVALID_ARGUMENT, "to " + to + " is before from " + from);
+        }
+        long days = ChronoUnit.DAYS.between(from, to) + 1;
+        if (days > MAX_DAYS) {
+            throw new QuotaException(ErrorCode.INVALID_ARGUMENT, "at most " + MAX_DAYS + " days, asked for " + days);
+        }
+        long[][] sums = new long[(int) days][3];
+        operation("dailyUsage", op -> op.with(h -> {
+            Query query = h.createQuery(subject == null ? sql.selectRequestEvents : sql.selectRequestEventsOfSubject)
+                    .bind("from", Rows.timestamp(from.atStartOfDay(policy.zone()).toInstant()))
+                    .bind("to", Rows.timestamp(to.plusDays(1).atStartOfDay(policy.zone()).toInstant()));
+            if (subject != null) {
+                query.bind("subject", subject);
+            }
+            // bucketed here rather than in SQL: a day is a calendar day in the policy's zone, which
+            // the two databases would each need their own time zone arithmetic for
+            query.map((rs, ctx) -> {
+                LocalDate day = policy.dayOf(Rows.instant(rs, "occurred_at"));
+                long[] row = sums[(int) ChronoUnit.DAYS.between(from, day)];
+                String kind = rs.getString("kind");
+                if ("COMMITTED".equals(kind)) {
+                    row[0] += rs.getLong("tokens");
+                }
+                if ("RESERVED".equals(kind) || ("COMMITTED".equals(kind) && rs.getBoolean("is_consume"))) {
+                    row[1]++;
+                }
+                if ("REJECTED".equals(kind)) {
+                    row[2]++;
+                }
+                return Boolean.TRUE;
+            }).forEach(ignored -> { });
+            return null;
+        }));
+        List<DailyUsage> result = new ArrayList<>((int) days);
+        for (int i = 0; i < days; i++) {
+            result.add(new DailyUsage(from.plusDays(i), sums[i][0], sums[i][1], sums[i][2]));
+        }
+        return result;
+    }
+
+    @Override
+    public List<ConsumerUsage> topConsumers(YearMonth month, int limit) {
+        readableMonth(month);
+        if (limit < 1 || limit > MAX_TOP) {
+            throw new QuotaException(ErrorCode.INVALID_ARGUMENT, "limit must be between 1 and " + MAX_TOP + ", was " + limit);
+        }
+        return operation("topConsumers", op -> op.with(h -> h.createQuery(sql.selectTopConsumers)
+                .bind("month", Rows.month(month)).bind("limit", limit)
+                .map((rs, ctx) -> new ConsumerUsage(rs.getString("subject"), rs.getLong("used"), rs.getLong("month_limit")))
+                .list()));
+    }
+
+    @Override
+    public BlockStats blockStats(String subject, YearMonth month) {
+        if (subject != null) {
+            Validation.subject(subject);
+        }
+        readableMonth(month);
+        return operation("blockStats", op -> op.with(h -> {
+            Query query = h.createQuery(subject == null ? sql.countBlocks : sql.countBlocksOfSubject)
+                    .bind("month", Rows.month(month));
+            if (subject != null) {
+                query.bind("subject", subject);
+            }
+            return query.map((rs, ctx) -> {
+                long granted = rs.getLong("granted_holds");
+                long rejected = rs.getLong("rejected_holds");
+                double ratio = granted + rejected == 0 ? 0.0 : (double) rejected / (granted + rejected);
+                return new BlockStats(granted, rejected, ratio);
+            }).one();
+        }));
+    }
+
+    @Override
+    public UsageForecast forecast(String subject) {
+        Validation.subject(subject);
+        return operation("forecast", op -> {
+            QuotaAccount account = currentAccount(op, subject);
+            Instant resetAt = policy.resetOf(account.month());
+            long elapsedMillis = Math.max(MIN_ELAPSED_MILLIS,
+                    Duration.between(policy.startOf(account.month()), op.now).toMillis());
+            double tokensPerDay = account.used() / ((double) elapsedMillis / MILLIS_PER_DAY);
+            long available = account.available();
+            Instant exhaustion;
+            if (available <= 0) {
+                exhaustion = op.now;
+            } else if (tokensPerDay == 0) {
+                exhaustion = null;
+            } else {
+                double millis = available / tokensPerDay * MILLIS_PER_DAY;
+                long untilReset = Duration.between(op.now, resetAt).toMillis();
+                exhaustion = millis >= untilReset ? null : op.now.plusMillis((long) millis);
+            }
+            return new UsageForecast(subject, account.month(), account.used(), available, tokensPerDay, exhaustion,
+                    resetAt);
+        });
+    }
+
+    @Override
+    public List<PurchaseTotal> purchaseTotals(YearMonth month) {
+        readableMonth(month);
+        List<PurchaseTotal> totals = operation("purchaseTotals", op -> op.with(h ->
+                h.createQuery(sql.sumPurchasesOfMonth).bind("month", Rows.month(month))
+                        .map((rs, ctx) -> {
+                            BigDecimal amount = rs.getBigDecimal("amount");
+                            return new PurchaseTotal(PurchaseType.parse(rs.getString("purchase_type")),
+                                    Currency.parse(rs.getString("currency").trim()), rs.getLong("purchases"),
+                                    rs.getLong("tokens"), (amount == null ? BigDecimal.ZERO : amount).setScale(2));
+                        }).list()));
+        // the order of wire names, whatever the database's collation
+        List<PurchaseTotal> sorted = new ArrayList<>(totals);
+        sorted.sort(Comparator.comparing((PurchaseTotal t) -> t.type().wireName())
+                .thenComparing(t -> t.currency().name()));
+        return sorted;
+    }
+
+    @Override
+    public List<LedgerEvent> events(String subject, YearMonth month) {
+        Validation.subject(subject);
+        readableMonth(month);
+        return operation("events", op -> op.with(h -> h.createQuery(sql.selectEvents)
+                .bind("subject", subject).bind("month", Rows.month(month))
+                .map(Rows.EVENT).list()));
+    }
+
+    private void readableMonth(YearMonth month) {
+        if (month == null) {
+            throw new QuotaException(ErrorCode.INVALID_ARGUMENT, "month is required");
+        }
+        policy.checkReadableMonth(month);
+    }
+
+    // ---------------------------------------------------------------- accounts
+
+    /**
+     * The subject's account of the current month, created from the policy on first touch. Created
+     * outside any locking transaction with an insert that does nothing when a concurrent call
+     * created the row first, so no lock is ever taken on a row that may not exist.
+     */
+    private QuotaAccount currentAccount(Op op, String subject) {
+        YearMonth month = policy.monthOf(op.now);
+        Optional<QuotaAccount> existing = storedAccount(op, subject, month);
+        if (existing.isPresent()) {
+            return existing.get();
+        }
+        op.use(h -> {
+            long allocated = h.createQuery(sql.selectPlan).bind("subject", subject).mapTo(Long.class).findOne()
+                    .orElse(policy.defaultAllocation());
+            long carried = !policy.rolloverPurchased() ? 0 : h.createQuery(sql.selectLatestAccountBefore)
+                    .bind("subject", subject).bind("month", Rows.month(month))
+                    .map(Rows.ACCOUNT).findOne().map(QuotaAccount::unusedGranted).orElse(0L);
+            try {
+                update(h, sql.insertAccountIfAbsent).bind("subject", subject).bind("month", Rows.month(month))
+                        .bind("allocated", allocated).bind("carried", carried).bind("now", Rows.timestamp(op.now))
+                        .execute();
+            } catch (JdbiException e) {
+                if (!(sql.insertAccountMayCollide() && Failures.isUniqueViolation(e))) {
+                    throw e;
+                }
+            }
+        });
+        return storedAccount(op, subject, month).orElseThrow();
+    }
+
+    private Optional<QuotaAccount> storedAccount(Op op, String subject, YearMonth month) {
+        return op.with(h -> h.createQuery(sql.selectAccount)
+                .bind("subject", subject).bind("month", Rows.month(month))
+                .map(Rows.ACCOUNT).findOne());
+    }
+
+    private Optional<StoredReservation> reservationById(Op op, String id) {
+        return op.with(h -> h.createQuery(sql.selectReservation).bind("id", id).map(Rows.RESERVATION).findOne());
+    }
+
+    private Optional<StoredReservation> reservationByKey(Op op, String subject, String key) {
+        return op.with(h -> h.createQuery(sql.selectReservationByKey)
+                .bind("subject", subject).bind("key", key).map(Rows.RESERVATION).findOne());
+    }
+
+    private Optional<Purchase> purchaseById(Op op, String transactionId) {
+        return op.with(h -> h.createQuery(sql.selectPurchase).bind("tx", transactionId)
+                .map(Rows.PURCHASE).findOne());
+    }
+
+    private Query accountQuery(Handle h, String statement, String subject, YearMonth month, Instant now) {
+        return h.createQuery(statement).bind("subject", subject).bind("month", Rows.month(month))
+                .bind("now", Rows.timestamp(now));
+    }
+
+    private static Update update(Handle h, String statement) {
+        return h.createUpdate(statement);
+    }
+
+    private long insertEvent(Handle h, String subject, YearMonth month, EventKind kind, long tokens, long overage,
+                             String reservationId, String transactionId, String detail, boolean consume, Instant now) {
+        return h.createQuery(sql.insertEvent)
+                .bind("subject", subject).bind("month", Rows.month(month)).bind("kind", kind.name())
+                .bind("tokens", tokens).bind("overage", overage).bind("reservationId", reservationId)
+                .bind("tx", transactionId).bind("detail", detail).bind("consume", consume)
+                .bind("now", Rows.timestamp(now))
+                .mapTo(Long.class).one();
+    }
+
+    private void insertPurchase(Handle h, PurchaseRequest request, PurchaseStatus status, YearMonth month, Instant now) {
+        update(h, sql.insertPurchase)
+                .bind("tx", request.transactionId()).bind("subject", request.subject()).bind("tokens", request.tokens())
+                .bind("type", request.type().wireName()).bind("status", status.wireName())
+                .bind("paymentMethod", request.paymentMethod()).bind("amount", request.amount())
+                .bind("currency", request.currency().name()).bind("reason", request.reason())
+                .bind("month", Rows.month(month)).bind("now", Rows.timestamp(now))
+                .bind("processedAt", Rows.timestamp(status == PurchaseStatus.PENDING ? null : now))
+                .execute();
+    }
+
+    /** {@code account} with {@code used}, {@code reserved} and {@code granted} moved by the deltas. */
+    private static QuotaAccount adjust(QuotaAccount a, long used, long reserved, long granted) {
+        return new QuotaAccount(a.subject(), a.month(), a.allocated(), a.granted() + granted, a.carried(),
+                a.used() + used, a.reserved() + reserved, a.createdAt(), a.updatedAt());
+    }
+
+    private static QuotaException contended(String operation, String id) {
+        return new QuotaException(ErrorCode.STORE_UNAVAILABLE,
+                operation + " of " + id + " kept losing to concurrent changes; try again");
+    }
+
+    // ---------------------------------------------------------------- transactions, retries, listeners
+
+    private static <T> T transaction(Op op, HandleCallback<T, RuntimeException> body) {
+        return op.handle().inTransaction(body);
+    }
+
+    /** A transaction whose body signals "undo and report nothing" by returning empty or throwing Rollback. */
+    private static <T> Optional<T> optionalTransaction(Op op, HandleCallback<Optional<T>, RuntimeException> body) {
+        try {
+            return op.handle().inTransaction(h -> {
+                Optional<T> result = body.withHandle(h);
+                if (result.isEmpty()) {
+                    h.rollback();
+                }
+                return result;
+            });
+        } catch (Rollback undone) {
+            return Optional.empty();
+        }
+    }
+
+    /**
+     * Runs one public operation on one handle of its own (never one the host has open on this
+     * thread, so the store's transactions are always its own): retries it when the database reports
+     * a serialization failure, a deadlock or a lock timeout (each attempt is whole: earlier attempts
+     * rolled back), at most {@code maxRetries} times, with the earlier failures attached as
+     * suppressed exceptions; turns any other database failure into {@code STORE_UNAVAILABLE}; and
+     * fires the listeners for what committed, even when the operation ends in a domain error (a
+     * rejection is logged, then thrown).
+     */
+    private <T> T operation(String name, java.util.function.Function<Op, T> body) {
+        List<Throwable> earlier = new ArrayList<>();
+        for (int attempt = 0; ; attempt++) {
+            // the database keeps microseconds (PostgreSQL's precision), so the store reasons in them too
+            Op op = new Op(policy.now().truncatedTo(ChronoUnit.MICROS));
+            try {
+                return body.apply(op);
+            } catch (QuotaException e) {
+                throw e;
+            } catch (JdbiException | Conflict e) {
+                boolean retry = (e instanceof Conflict || Failures.isRetryable(e)) && attempt < maxRetries;
+                if (retry) {
+                    earlier.add(e);
+                    backOff(attempt);
+                    continue;
+                }
+                String reason = Failures.isUnavailable(e) ? "cannot reach the database"
+                        : Failures.isRetryable(e) ? "gave up after " + (attempt + 1) + " attempts" : "database error";
+                QuotaException failure = new QuotaException(ErrorCode.STORE_UNAVAILABLE,
+                        name + " failed: " + reason + ": " + e.getMessage(), e);
+                earlier.forEach(failure::addSuppressed);
+                throw failure;
+            } finally {
+                op.close();
+                op.fire();
+            }
+        }
+    }
+
+    private static void backOff(int attempt) {
+        // short random pause so two transactions that just collided do not collide again in lockstep
+        long maxMicros = 500L << Math.min(attempt, 6);
+        LockSupport.parkNanos(TimeUnit.MICROSECONDS.toNanos(ThreadLocalRandom.current().nextLong(maxMicros)));
+    }
+
+    /** One attempt of one operation: its clock reading, its handle, and what to tell the listeners afterwards. */
+    private final class Op {
+        final Instant now;
+        private Handle handle;
+        private final List<LedgerEvent> logged = new ArrayList<>();
+        private final Map<String, QuotaAccount[]> changes = new LinkedHashMap<>();
+
+        Op(Instant now) {
+            this.now = now;
+        }
+
+        /** The operation's handle, opened on first use so that validation failures never take a connection. */
+        Handle handle() {
+            if (handle == null) {
+                handle = jdbi.open();
+            }
+            return handle;
+        }
+
+        <T> T with(HandleCallback<T, RuntimeException> body) {
+            return body.withHandle(handle());
+        }
+
+        void use(java.util.function.Consumer<Handle> body) {
+            body.accept(handle());
+        }
+
+        void logged(LedgerEvent event) {
+            logged.add(event);
+        }
+
+        void changed(QuotaAccount before, QuotaAccount after) {
+            changes.merge(before.subject() + '\n' + before.month(), new QuotaAccount[] {before, after},
+                    (first, next) -> new QuotaAccount[] {first[0], next[1]});
+        }
+
+        void close() {
+            if (handle != null) {
+                try {
+                    handle.close();
+                } catch (JdbiException e) {
+                    // a broken connection: the pool discards it; the operation's outcome stands
+                } finally {
+                    handle = null;
+                }
+            }
+        }
+
+        void fire() {
+            listeners.fire(logged);
+            for (QuotaAccount[] change : changes.values()) {
+                listeners.fireCrossings(change[0], change[1], policy);
+            }
+        }
+    }
+
+    private record Committed(long eventId, QuotaAccount account) {
+    }
+
+    /** A credit would pass the max quota: rolls the transaction back, then becomes MAX_QUOTA_EXCEEDED. */
+    private static final class OverMaxQuota extends RuntimeException {
+        private static final long serialVersionUID = 1L;
+        static final OverMaxQuota INSTANCE = new OverMaxQuota();
+
+        private OverMaxQuota() {
+            super("over the max quota", null, false, false);
+        }
+    }
+
+    /** A duplicate key whose row vanished (its transaction rolled back): the operation runs again. */
+    private static final class Conflict extends RuntimeException {
+        private static final long serialVersionUID = 1L;
+
+        Conflict(Throwable cause) {
+            super("duplicate key of a transaction that rolled back", cause);
+        }
+    }
+
+    /** Thrown inside a transaction to roll it back without an error: a refused hold, a lost compare-and-set. */
+    private static final class Rollback extends RuntimeException {
+        private static final long serialVersionUID = 1L;
+        static final Rollback INSTANCE = new Rollback();
+
+        private Rollback() {
+            super("rolled back", null, false, false);
+        }
+    }
+}

@@ -1,0 +1,29 @@
+package io.tokenquota.jdbi;
+
+import io.tokenquota.QuotaPolicy;
+import io.tokenquota.QuotaStore;
+import io.tokenquota.jdbi.testing.PostgresExtension;
+import io.tokenquota.testkit.ConcurrencyContract;
+import org.junit.jupiter.api.extension.RegisterExtension;
+
+/** SPEC 4.5 on Postgres: 16 and 32 threads on one hot subject and on many subjects. */
+class PostgresConcurrencyTest extends ConcurrencyContract {
+    @RegisterExtension
+    static final PostgresExtension DB = new PostgresExtension();
+
+    @Override
+    protected QuotaStore newStore(QuotaPolicy policy) {
+        return JdbiQuotaStore.builder().dataSource(DB.dataSource()).policy(policy).installSchema(true).build();
+    }
+
+    // fewer rounds and operations than the in-memory run: each is a real transaction on 2 shared cores
+    @Override
+    protected int rounds() {
+        return 4;
+    }
+
+    @Override
+    protected int operationsPerThread() {
+        return 60;
+    }
+}

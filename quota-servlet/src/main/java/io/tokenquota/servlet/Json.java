@@ -1,0 +1,126 @@
+package io.tokenquota.servlet;
+
+import com.fasterxml.jackson.core.JsonFactory;
+import com.fasterxml.jackson.core.JsonGenerator;
+import com.fasterxml.jackson.core.StreamReadConstraints;
+import com.fasterxml.jackson.core.StreamReadFeature;
+import io.tokenquota.Purchase;
+import io.tokenquota.QuotaAccount;
+import jakarta.servlet.http.HttpServletResponse;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.math.BigDecimal;
+import java.math.RoundingMode;
+import java.time.Instant;
+import java.time.YearMonth;
+
+/** JSON output shared by the filter and the API: one configured factory, the snake_case shapes. Stateless. */
+final class Json {
+    /**
+     * Request bodies: duplicate keys are an error (a second {@code token_amount} must not silently
+     * win), numbers longer than 64 digits and nesting deeper than 64 levels are refused early.
+     */
+    static final JsonFactory STRICT = JsonFactory.builder()
+            .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION)
+            .streamReadConstraints(StreamReadConstraints.builder()
+                    .maxNumberLength(64).maxNestingDepth(64).maxStringLength(1_000_000).build())
+            .build();
+
+    /** Bodies of AI requests and responses that are only scanned: lenient, bounded. */
+    static final JsonFactory SCAN = JsonFactory.builder()
+            .streamReadConstraints(StreamReadConstraints.builder()
+                    .maxNumberLength(1_000).maxNestingDepth(500).maxStringLength(8_000_000).build())
+            .build();
+
+    static final String JSON = "application/json";
+    static final String PROBLEM_JSON = "application/problem+json";
+
+    private Json() {
+    }
+
+    @FunctionalInterface
+    interface Body {
+        void write(JsonGenerator g) throws IOException;
+    }
+
+    static byte[] bytes(Body body) {
+        ByteArrayOutputStream out = new ByteArrayOutputStream(512);
+        try (JsonGenerator g = SCAN.createGenerator(out)) {
+            body.write(g);
+        } catch (IOException e) {
+            throw new IllegalStateException("writing JSON to memory failed", e);
+        }
+        return out.toByteArray();
+    }
+
+    static void send(HttpServletResponse response, int status, String contentType, Body body) throws IOException {
+        byte[] bytes = bytes(body);
+        response.setStatus(status);
+        response.setContentType(contentType);
+        response.setCharacterEncoding("UTF-8");
+        response.setHeader("Cache-Control", "no-store");
+        response.setContentLength(bytes.length);
+        response.getOutputStream().write(bytes);
+    }
+
+    static String instant(Instant instant) {
+        return instant == null ? null : instant.toString();
+    }
+
+    static String planMonth(YearMonth month) {
+        return month == null ? null : month.atDay(1).toString();
+    }
+
+    static double twoDecimals(double value) {
+        return BigDecimal.valueOf(value).setScale(2, RoundingMode.HALF_UP).doubleValue();
+    }
+
+    static void stringOrNull(JsonGenerator g, String field, String value) throws IOException {
+        if (value == null) {
+            g.writeNullField(field);
+        } else {
+            g.writeStringField(field, value);
+        }
+    }
+
+    /** The seed's quota shape plus reserved, carried and total. */
+    static void quota(JsonGenerator g, QuotaAccount a) throws IOException {
+        g.writeStartObject();
+        g.writeStringField("user_id", a.subject());
+        g.writeStringField("plan_month", planMonth(a.month()));
+        g.writeNumberField("allocated_quota", a.allocated());
+        g.writeNumberField("used_tokens", a.used());
+        g.writeNumberField("remaining_tokens", Math.max(0, a.available()));
+        g.writeNumberField("purchased_tokens", a.granted());
+        g.writeNumberField("reserved_tokens", a.reserved());
+        g.writeNumberField("carried_tokens", a.carried());
+        g.writeNumberField("total_quota", a.limit());
+        g.writeNumberField("usage_percentage", twoDecimals(a.usagePercentage()));
+        g.writeBooleanField("is_quota_exceeded", a.exhausted());
+        stringOrNull(g, "created_at", instant(a.createdAt()));
+        stringOrNull(g, "updated_at", instant(a.updatedAt()));
+        g.writeEndObject();
+    }
+
+    static void purchase(JsonGenerator g, Purchase p) throws IOException {
+        g.writeStartObject();
+        g.writeStringField("transaction_id", p.transactionId());
+        g.writeStringField("user_id", p.subject());
+        g.writeNumberField("token_amount", p.tokens());
+        g.writeStringField("purchase_type", p.type().wireName());
+        g.writeStringField("status", p.status().wireName());
+        stringOrNull(g, "payment_method", p.paymentMethod());
+        if (p.amount() == null) {
+            g.writeNullField("amount");
+        } else {
+            g.writeNumberField("amount", p.amount());
+        }
+        g.writeStringField("currency", p.currency().name());
+        stringOrNull(g, "reason", p.reason());
+        stringOrNull(g, "plan_month", planMonth(p.month()));
+        g.writeNumberField("unrecovered_tokens", p.unrecovered());
+        stringOrNull(g, "created_at", instant(p.createdAt()));
+        stringOrNull(g, "processed_at", instant(p.processedAt()));
+        g.writeEndObject();
+    }
+}

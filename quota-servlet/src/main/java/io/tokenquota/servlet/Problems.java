@@ -1,0 +1,86 @@
+package io.tokenquota.servlet;
+
+import io.tokenquota.ErrorCode;
+import io.tokenquota.QuotaException;
+import io.tokenquota.QuotaExceededException;
+import jakarta.servlet.http.HttpServletResponse;
+import java.io.IOException;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.Locale;
+
+/**
+ * RFC 9457 {@code application/problem+json} answers. The {@code type} URIs are part of the public
+ * contract: {@code https://tokenquota.io/problems/<slug>}, where the slug is an {@link ErrorCode#type()}
+ * or one of the servlet-level slugs below. Never a stack trace. Stateless.
+ */
+final class Problems {
+    static final String BASE = "https://tokenquota.io/problems/";
+
+    static final String UNAUTHENTICATED = "unauthenticated";
+    static final String FORBIDDEN = "forbidden";
+    static final String BAD_SIGNATURE = "bad-signature";
+    static final String MALFORMED_JSON = "malformed-json";
+    static final String BODY_TOO_LARGE = "body-too-large";
+    static final String METHOD_NOT_ALLOWED = "method-not-allowed";
+    static final String NOT_FOUND = "not-found";
+    static final String STORE_UNAVAILABLE = ErrorCode.STORE_UNAVAILABLE.type();
+    static final String INTERNAL_ERROR = "internal-error";
+
+    private Problems() {
+    }
+
+    static String title(String slug) {
+        String words = slug.replace('-', ' ');
+        return words.substring(0, 1).toUpperCase(Locale.ROOT) + words.substring(1);
+    }
+
+    static void send(HttpServletResponse response, int status, String slug, String detail) throws IOException {
+        if (response.isCommitted()) {
+            return;
+        }
+        response.resetBuffer();
+        Json.send(response, status, Json.PROBLEM_JSON, g -> {
+            g.writeStartObject();
+            g.writeStringField("type", BASE + slug);
+            g.writeStringField("title", title(slug));
+            g.writeNumberField("status", status);
+            g.writeStringField("detail", detail);
+            g.writeEndObject();
+        });
+    }
+
+    static void send(HttpServletResponse response, QuotaException e) throws IOException {
+        if (e instanceof QuotaExceededException exceeded) {
+            exceeded(response, exceeded, Instant.now());
+            return;
+        }
+        send(response, e.code().httpStatus(), e.code().type(), e.getMessage());
+    }
+
+    /** 429 with the quota headers, {@code Retry-After} (whole seconds until the month resets) and the numbers. */
+    static void exceeded(HttpServletResponse response, QuotaExceededException e, Instant now) throws IOException {
+        if (response.isCommitted()) {
+            return;
+        }
+        long retryAfter = Math.max(1, (Duration.between(now, e.resetAt()).toMillis() + 999) / 1000);
+        long available = Math.max(0, e.available());
+        response.setHeader("Retry-After", Long.toString(retryAfter));
+        QuotaHeaders.set(response, e.limit(), available, e.resetAt(), null);
+        response.resetBuffer();
+        int status = ErrorCode.QUOTA_EXCEEDED.httpStatus();
+        Json.send(response, status, Json.PROBLEM_JSON, g -> {
+            g.writeStartObject();
+            g.writeStringField("type", BASE + ErrorCode.QUOTA_EXCEEDED.type());
+            g.writeStringField("title", title(ErrorCode.QUOTA_EXCEEDED.type()));
+            g.writeNumberField("status", status);
+            g.writeStringField("detail", "requested " + e.requested() + " tokens but only " + available
+                    + " of " + e.limit() + " are available until " + e.resetAt());
+            g.writeNumberField("limit", e.limit());
+            g.writeNumberField("available", available);
+            g.writeNumberField("requested", e.requested());
+            g.writeStringField("reset", e.resetAt().toString());
+            g.writeEndObject();
+        });
+    }
+}

@@ -1,0 +1,453 @@
+package io.tokenquota.servlet;
+
+import io.tokenquota.DefaultTokenEstimator;
+import io.tokenquota.ErrorCode;
+import io.tokenquota.QuotaAccount;
+import io.tokenquota.QuotaException;
+import io.tokenquota.QuotaExceededException;
+import io.tokenquota.QuotaLedger;
+import io.tokenquota.Reservation;
+import io.tokenquota.ReservationState;
+import io.tokenquota.TokenEstimator;
+import io.tokenquota.Validation;
+import jakarta.servlet.DispatcherType;
+import jakarta.servlet.Filter;
+import jakarta.servlet.FilterChain;
+import jakarta.servlet.ServletException;
+import jakarta.servlet.ServletRequest;
+import jakarta.servlet.ServletResponse;
+import jakarta.servlet.http.HttpServletRequest;
+import jakarta.servlet.http.HttpServletResponse;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.temporal.ChronoUnit;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Objects;
+import java.util.concurrent.atomic.AtomicLong;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A Jakarta Servlet 6 filter that puts a token quota in front of AI endpoints: it holds the request's
+ * estimated tokens before the endpoint runs, answers 429 when the subject has too few left, and
+ * charges what the call really used afterwards (or releases the hold when the call failed).
+ *
+ * <p>For a request whose path ({@code servletPath + pathInfo}, decoded and normalised by the
+ * container, so {@code %2e%2e} tricks cannot skip it) starts with a protected prefix:
+ * <ol>
+ *   <li>the {@link SubjectResolver} names the subject; none: 401 problem+json;</li>
+ *   <li>a JSON (or untyped) body is read, at most {@link Builder#maxBodyBytes} bytes (413 past that,
+ *       checked against {@code Content-Length} first and counted while reading), its text fields are
+ *       estimated and the requested output budget ({@code max_tokens}, {@code max_completion_tokens},
+ *       {@code max_output_tokens}, capped) is added, else the endpoint's default output budget; a body
+ *       that is not JSON, or broken, costs the endpoint's fallback estimate. Other media types
+ *       (multipart audio uploads) are not read at all and cost the fallback estimate;</li>
+ *   <li>the estimate is reserved, with the {@code Idempotency-Key} header when present; quota exceeded:
+ *       429 problem+json with {@code Retry-After} (seconds until the month resets);</li>
+ *   <li>{@code X-Quota-Limit}, {@code X-Quota-Remaining} (after the hold), {@code X-Quota-Reset} (an
+ *       ISO-8601 instant) and, past the policy's warning threshold, {@code X-Quota-Warning} are set
+ *       before the chain runs, because a streamed response commits its headers with the first byte;</li>
+ *   <li>the chain runs with the body replayed intact; afterwards the hold is committed with the actual
+ *       tokens: {@link #ACTUAL_TOKENS_ATTRIBUTE} or the {@code X-Quota-Actual-Tokens} response header
+ *       (not sent to the client), else the {@code usage} the JSON or {@code text/event-stream} response
+ *       reported (read on the side, every byte and flush passed through at once), else the estimate.
+ *       A 5xx status or an exception releases it instead ({@link Builder#releaseOnError}). Async
+ *       requests are settled once when the async cycle completes, times out or fails (client gone).</li>
+ * </ol>
+ * When the ledger is unreachable the filter answers 503 (fail-closed, the default) or lets the request
+ * through uncharged with a logged warning, counted by {@link #failOpenCount()} (fail-open).
+ *
+ * <p>Register it for the {@code REQUEST} dispatcher with async support on. Immutable and thread-safe.
+ */
+public final class QuotaFilter implements Filter {
+    /** Request attribute (a {@link Number}) a downstream handler sets to report the actual tokens used. */
+    public static final String ACTUAL_TOKENS_ATTRIBUTE = "io.tokenquota.actualTokens";
+    /** Response header a downstream handler may set instead of the attribute; it is not sent to the client. */
+    public static final String ACTUAL_TOKENS_HEADER = QuotaResponse.ACTUAL_TOKENS_HEADER;
+    /** Request header carrying the client's idempotency key for the hold. */
+    public static final String IDEMPOTENCY_KEY_HEADER = "Idempotency-Key";
+    /** The AI path prefixes of the seed service: an example for {@link Builder#protect(String...)}. */
+    public static final List<String> SEED_PREFIXES = List.of("/api/v1/agents/", "/api/v1/board-ai/",
+            "/api/v1/collect/v1/clipper/", "/api/v1/embedding/", "/api/v1/ai/", "/audio/", "/api/v1/clipper/",
+            "/api/v1/content/");
+
+    private static final Logger LOG = LoggerFactory.getLogger(QuotaFilter.class);
+    private static final String HANDLED = QuotaFilter.class.getName() + ".handled";
+
+    private final QuotaLedger ledger;
+    private final List<String> prefixes;
+    private final SubjectResolver subjects;
+    private final RequestEstimator estimator;
+    private final long maxBodyBytes;
+    private final long outputBudgetCap;
+    private final Map<String, Long> fallbackEstimates;
+    private final long defaultFallbackEstimate;
+    private final Map<String, Long> outputBudgets;
+    private final long defaultOutputBudget;
+    private final boolean failOpen;
+    private final boolean releaseOnError;
+    private final Duration holdTtl;
+    private final AtomicLong failOpenCount = new AtomicLong();
+
+    private QuotaFilter(Builder b) {
+        this.ledger = b.ledger;
+        this.prefixes = List.copyOf(b.prefixes);
+        this.subjects = b.subjects;
+        this.estimator = new RequestEstimator(b.estimator);
+        this.maxBodyBytes = b.maxBodyBytes;
+        this.outputBudgetCap = b.outputBudgetCap;
+        this.fallbackEstimates = Map.copyOf(b.fallbackEstimates);
+        this.defaultFallbackEstimate = b.defaultFallbackEstimate;
+        this.outputBudgets = Map.copyOf(b.outputBudgets);
+        this.defaultOutputBudget = b.defaultOutputBudget;
+        this.failOpen = b.failOpen;
+        this.releaseOnError = b.releaseOnError;
+        this.holdTtl = b.holdTtl;
+    }
+
+    public static Builder builder(QuotaLedger ledger) {
+        return new Builder(ledger);
+    }
+
+    /** How many requests went through uncharged because the ledger was unreachable (fail-open). */
+    public long failOpenCount() {
+        return failOpenCount.get();
+    }
+
+    @Override
+    public void doFilter(ServletRequest req, ServletResponse res, FilterChain chain) throws IOException, ServletException {
+        if (!(req instanceof HttpServletRequest request) || !(res instanceof HttpServletResponse response)
+                || req.getDispatcherType() != DispatcherType.REQUEST || req.getAttribute(HANDLED) != null) {
+            chain.doFilter(req, res);
+            return;
+        }
+        String path = pathOf(request);
+        String prefix = match(path);
+        if (prefix == null || "OPTIONS".equals(request.getMethod())) {
+            chain.doFilter(req, res);
+            return;
+        }
+        request.setAttribute(HANDLED, Boolean.TRUE);
+        filter(request, response, chain, path, prefix);
+    }
+
+    private void filter(HttpServletRequest request, HttpServletResponse response, FilterChain chain,
+                        String path, String prefix) throws IOException, ServletException {
+        String subject = subjects.resolve(request);
+        if (subject == null) {
+            Problems.send(response, 401, Problems.UNAUTHENTICATED, "the request carries no authenticated subject");
+            return;
+        }
+        byte[] body = null;
+        long estimate;
+        if (readsBody(request)) {
+            if (request.getContentLengthLong() > maxBodyBytes) {
+                tooLarge(response);
+                return;
+            }
+            body = readBounded(request.getInputStream(), maxBodyBytes);
+            if (body == null) {
+                tooLarge(response);
+                return;
+            }
+            estimate = estimateOf(body, prefix);
+        } else {
+            estimate = longestPrefix(fallbackEstimates, prefix, defaultFallbackEstimate);
+        }
+        HttpServletRequest forward = body == null ? request : new BufferedRequest(request, body);
+
+        String key = request.getHeader(IDEMPOTENCY_KEY_HEADER);
+        // stores may keep timestamps at millisecond precision; a hold older than this was not made now
+        Instant before = ledger.policy().now().truncatedTo(ChronoUnit.MILLIS).minusMillis(1);
+        Reservation hold;
+        try {
+            hold = ledger.reserve(subject, estimate, key, holdTtl, label(path));
+        } catch (QuotaExceededException e) {
+            Problems.exceeded(response, e, ledger.policy().now());
+            return;
+        } catch (QuotaException e) {
+            if (e.code() == ErrorCode.STORE_UNAVAILABLE) {
+                unavailable(forward, response, chain, subject, e);
+            } else {
+                Problems.send(response, e);
+            }
+            return;
+        } catch (RuntimeException e) {
+            unavailable(forward, response, chain, subject, e);
+            return;
+        }
+        if (key != null && (hold.state() != ReservationState.HELD || hold.createdAt().isBefore(before))) {
+            // a replayed key must not buy a second free call: the first request owns the hold
+            Problems.send(response, ErrorCode.IDEMPOTENCY_CONFLICT.httpStatus(), ErrorCode.IDEMPOTENCY_CONFLICT.type(),
+                    "Idempotency-Key was already used by a request that is " + hold.state().name().toLowerCase(Locale.ROOT));
+            return;
+        }
+
+        Runnable headers = quotaHeaders(response, subject);
+        headers.run();
+        UsageSniffer sniffer = new UsageSniffer();
+        QuotaResponse wrapped = new QuotaResponse(response, sniffer, headers);
+        Settlement settlement = new Settlement(ledger, hold, estimate, releaseOnError, request, wrapped, sniffer);
+        boolean returned = false;
+        try {
+            chain.doFilter(forward, wrapped);
+            returned = true;
+        } finally {
+            if (!returned) {
+                settlement.settle(true, false);
+            } else if (request.isAsyncStarted()) {
+                try {
+                    request.getAsyncContext().addListener(settlement);
+                } catch (IllegalStateException e) {
+                    // the async cycle already ended on another thread
+                    settlement.completed();
+                }
+            } else {
+                settlement.completed();
+            }
+        }
+    }
+
+    /** Sets the quota headers from the account as it is now (after the hold). */
+    private Runnable quotaHeaders(HttpServletResponse response, String subject) {
+        QuotaAccount account;
+        try {
+            account = ledger.account(subject);
+        } catch (RuntimeException e) {
+            LOG.warn("quota headers left out: could not read the account of {}", subject, e);
+            return () -> { };
+        }
+        return () -> QuotaHeaders.set(response, account, ledger.policy());
+    }
+
+    private void unavailable(HttpServletRequest request, HttpServletResponse response, FilterChain chain,
+                             String subject, RuntimeException e) throws IOException, ServletException {
+        if (failOpen) {
+            long n = failOpenCount.incrementAndGet();
+            LOG.warn("quota ledger unavailable, letting the request of {} through uncharged (fail-open, {} so far): {}",
+                    subject, n, e.toString());
+            chain.doFilter(request, response);
+        } else {
+            LOG.warn("quota ledger unavailable, refusing the request of {} (fail-closed): {}", subject, e.toString());
+            Problems.send(response, 503, Problems.STORE_UNAVAILABLE, "the quota ledger is unavailable; try again later");
+        }
+    }
+
+    private void tooLarge(HttpServletResponse response) throws IOException {
+        Problems.send(response, 413, Problems.BODY_TOO_LARGE, "the request body is larger than " + maxBodyBytes + " bytes");
+    }
+
+    long estimateOf(byte[] body, String prefix) {
+        RequestEstimator.Estimate e = estimator.estimate(body);
+        if (e == null) {
+            return Math.max(1, longestPrefix(fallbackEstimates, prefix, defaultFallbackEstimate));
+        }
+        long output = e.outputBudget() >= 0 ? Math.min(e.outputBudget(), outputBudgetCap)
+                : longestPrefix(outputBudgets, prefix, defaultOutputBudget);
+        long total = e.inputTokens() + output;
+        if (total < 0 || total > Validation.MAX_TOKENS) {
+            total = Validation.MAX_TOKENS;
+        }
+        return Math.max(1, total);
+    }
+
+    private static boolean readsBody(HttpServletRequest request) {
+        String type = request.getContentType();
+        if (type == null) {
+            return request.getContentLengthLong() != 0;
+        }
+        return type.toLowerCase(Locale.ROOT).contains("json");
+    }
+
+    /** Reads the whole body, or returns {@code null} as soon as it passes {@code limit} bytes. */
+    private static byte[] readBounded(InputStream in, long limit) throws IOException {
+        ByteArrayOutputStream out = new ByteArrayOutputStream(8192);
+        byte[] buffer = new byte[8192];
+        long total = 0;
+        int n;
+        while ((n = in.read(buffer)) != -1) {
+            total += n;
+            if (total > limit) {
+                return null;
+            }
+            out.write(buffer, 0, n);
+        }
+        return out.toByteArray();
+    }
+
+    static String pathOf(HttpServletRequest request) {
+        String servletPath = request.getServletPath();
+        String pathInfo = request.getPathInfo();
+        return (servletPath == null ? "" : servletPath) + (pathInfo == null ? "" : pathInfo);
+    }
+
+    private String match(String path) {
+        for (String p : prefixes) {
+            if (path.startsWith(p)) {
+                return p;
+            }
+        }
+        return null;
+    }
+
+    private static long longestPrefix(Map<String, Long> byPrefix, String path, long otherwise) {
+        String best = null;
+        for (String p : byPrefix.keySet()) {
+            if (path.startsWith(p) && (best == null || p.length() > best.length())) {
+                best = p;
+            }
+        }
+        return best == null ? otherwise : byPrefix.get(best);
+    }
+
+    /** The path as an event label: control characters replaced, cut to the label limit. */
+    private static String label(String path) {
+        StringBuilder sb = new StringBuilder(Math.min(path.length(), Validation.MAX_ENDPOINT_LENGTH));
+        path.codePoints().limit(Validation.MAX_ENDPOINT_LENGTH)
+                .forEach(c -> sb.appendCodePoint(Character.isISOControl(c) ? '?' : c));
+        return sb.toString();
+    }
+
+    /**
+     * Configures a {@link QuotaFilter}. Every setting is checked when it is set or at {@link #build()};
+     * the filter it builds is immutable. The builder itself is not thread-safe.
+     */
+    public static final class Builder {
+        private final QuotaLedger ledger;
+        private final List<String> prefixes = new ArrayList<>();
+        private SubjectResolver subjects;
+        private TokenEstimator estimator;
+        private long maxBodyBytes = 1 << 20;
+        private long outputBudgetCap = 16_384;
+        private final Map<String, Long> fallbackEstimates = new LinkedHashMap<>();
+        private long defaultFallbackEstimate = 1_000;
+        private final Map<String, Long> outputBudgets = new LinkedHashMap<>();
+        private long defaultOutputBudget = 1_000;
+        private boolean failOpen;
+        private boolean releaseOnError = true;
+        private Duration holdTtl;
+
+        private Builder(QuotaLedger ledger) {
+            this.ledger = Objects.requireNonNull(ledger, "ledger");
+        }
+
+        /**
+         * Adds protected path prefixes, matched against the decoded {@code servletPath + pathInfo}
+         * (context path excluded), e.g. {@code protect(QuotaFilter.SEED_PREFIXES.toArray(String[]::new))}.
+         * Longer prefixes are tried first.
+         */
+        public Builder protect(String... pathPrefixes) {
+            for (String p : pathPrefixes) {
+                Objects.requireNonNull(p, "path prefix");
+                if (!p.startsWith("/")) {
+                    throw new IllegalArgumentException("a path prefix starts with '/': " + p);
+                }
+                prefixes.add(p);
+            }
+            return this;
+        }
+
+        /** Required: who the request belongs to. */
+        public Builder subjectResolver(SubjectResolver resolver) {
+            this.subjects = Objects.requireNonNull(resolver, "resolver");
+            return this;
+        }
+
+        /** Estimates text tokens; default {@link DefaultTokenEstimator}. */
+        public Builder estimator(TokenEstimator estimator) {
+            this.estimator = Objects.requireNonNull(estimator, "estimator");
+            return this;
+        }
+
+        /** Largest request body read for estimating (default 1 MiB); larger bodies get 413. */
+        public Builder maxBodyBytes(long bytes) {
+            this.maxBodyBytes = positive(bytes, "maxBodyBytes");
+            return this;
+        }
+
+        /** Cap on the output budget a client may ask for with {@code max_tokens} and friends (default 16,384). */
+        public Builder outputBudgetCap(long tokens) {
+            this.outputBudgetCap = nonNegative(tokens, "outputBudgetCap");
+            return this;
+        }
+
+        /** Output budget added to a JSON request that names none (default 1,000). */
+        public Builder defaultOutputBudget(long tokens) {
+            this.defaultOutputBudget = nonNegative(tokens, "defaultOutputBudget");
+            return this;
+        }
+
+        /** Output budget for JSON requests under {@code pathPrefix} that name none (longest prefix wins). */
+        public Builder defaultOutputBudget(String pathPrefix, long tokens) {
+            outputBudgets.put(Objects.requireNonNull(pathPrefix, "pathPrefix"), nonNegative(tokens, "defaultOutputBudget"));
+            return this;
+        }
+
+        /** Whole estimate of a request whose body is not JSON, broken, or not read (default 1,000). */
+        public Builder fallbackEstimate(long tokens) {
+            this.defaultFallbackEstimate = positive(tokens, "fallbackEstimate");
+            return this;
+        }
+
+        /** Fallback estimate for requests under {@code pathPrefix} (longest prefix wins). */
+        public Builder fallbackEstimate(String pathPrefix, long tokens) {
+            fallbackEstimates.put(Objects.requireNonNull(pathPrefix, "pathPrefix"), positive(tokens, "fallbackEstimate"));
+            return this;
+        }
+
+        /** {@code true}: let requests through uncharged when the ledger is down. Default {@code false} (503). */
+        public Builder failOpen(boolean failOpen) {
+            this.failOpen = failOpen;
+            return this;
+        }
+
+        /** Whether a 5xx or an exception releases the hold (default) or charges it. */
+        public Builder releaseOnError(boolean releaseOnError) {
+            this.releaseOnError = releaseOnError;
+            return this;
+        }
+
+        /** How long a hold lives if never settled (a crashed node); default: the policy's hold TTL. */
+        public Builder holdTtl(Duration ttl) {
+            this.holdTtl = ttl == null ? null : Validation.ttl(ttl);
+            return this;
+        }
+
+        /** @throws IllegalStateException without a subject resolver or a protected prefix */
+        public QuotaFilter build() {
+            if (subjects == null) {
+                throw new IllegalStateException("a subject resolver is required");
+            }
+            if (prefixes.isEmpty()) {
+                throw new IllegalStateException("at least one protected path prefix is required");
+            }
+            if (estimator == null) {
+                estimator = new DefaultTokenEstimator();
+            }
+            prefixes.sort(Comparator.comparingInt(String::length).reversed());
+            return new QuotaFilter(this);
+        }
+
+        private static long positive(long value, String name) {
+            if (value <= 0 || value > Validation.MAX_TOKENS) {
+                throw new IllegalArgumentException(name + " must be positive, was " + value);
+            }
+            return value;
+        }
+
+        private static long nonNegative(long value, String name) {
+            if (value < 0 || value > Validation.MAX_TOKENS) {
+                throw new IllegalArgumentException(name + " must not be negative, was " + value);
+            }
+            return value;
+        }
+    }
+}

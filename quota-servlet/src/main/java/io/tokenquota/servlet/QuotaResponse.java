@@ -1,0 +1,210 @@
+package io.tokenquota.servlet;
+
+import jakarta.servlet.ServletOutputStream;
+import jakarta.servlet.WriteListener;
+import jakarta.servlet.http.HttpServletResponse;
+import jakarta.servlet.http.HttpServletResponseWrapper;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.io.Writer;
+import java.nio.charset.StandardCharsets;
+
+/**
+ * Passes every byte and every flush straight to the real response (nothing is held back, so
+ * server-sent events reach the client as they are written) and shows a copy to a
+ * {@link UsageSniffer}. Captures the {@code X-Quota-Actual-Tokens} header instead of sending it.
+ * Writes may come from an async servlet's own thread; the sniffer synchronises.
+ */
+final class QuotaResponse extends HttpServletResponseWrapper {
+    static final String ACTUAL_TOKENS_HEADER = "X-Quota-Actual-Tokens";
+
+    private final UsageSniffer sniffer;
+    private final Runnable quotaHeaders;
+    private volatile String actualTokens;
+    private volatile boolean clientGone;
+    private ServletOutputStream stream;
+    private PrintWriter writer;
+
+    QuotaResponse(HttpServletResponse response, UsageSniffer sniffer, Runnable quotaHeaders) {
+        super(response);
+        this.sniffer = sniffer;
+        this.quotaHeaders = quotaHeaders;
+    }
+
+    /** Whether writing to the client failed: it went away in the middle of the response. */
+    boolean clientGone() {
+        return clientGone;
+    }
+
+    /** The value the downstream handler gave {@code X-Quota-Actual-Tokens}, or {@code null}. */
+    String actualTokensHeader() {
+        return actualTokens;
+    }
+
+    @Override
+    public void setHeader(String name, String value) {
+        if (ACTUAL_TOKENS_HEADER.equalsIgnoreCase(name)) {
+            actualTokens = value;
+        } else {
+            super.setHeader(name, value);
+        }
+    }
+
+    @Override
+    public void addHeader(String name, String value) {
+        if (ACTUAL_TOKENS_HEADER.equalsIgnoreCase(name)) {
+            actualTokens = value;
+        } else {
+            super.addHeader(name, value);
+        }
+    }
+
+    @Override
+    public void setIntHeader(String name, int value) {
+        setHeader(name, Integer.toString(value));
+    }
+
+    @Override
+    public void addIntHeader(String name, int value) {
+        addHeader(name, Integer.toString(value));
+    }
+
+    @Override
+    public String getHeader(String name) {
+        return ACTUAL_TOKENS_HEADER.equalsIgnoreCase(name) ? actualTokens : super.getHeader(name);
+    }
+
+    @Override
+    public boolean containsHeader(String name) {
+        return ACTUAL_TOKENS_HEADER.equalsIgnoreCase(name) ? actualTokens != null : super.containsHeader(name);
+    }
+
+    @Override
+    public void reset() {
+        super.reset();
+        // a downstream reset() must not strip the quota headers the client is promised
+        quotaHeaders.run();
+    }
+
+    @Override
+    public synchronized ServletOutputStream getOutputStream() throws IOException {
+        if (writer != null) {
+            throw new IllegalStateException("getWriter() was already called");
+        }
+        if (stream == null) {
+            stream = new TeeStream(super.getOutputStream());
+        }
+        return stream;
+    }
+
+    @Override
+    public synchronized PrintWriter getWriter() throws IOException {
+        if (stream != null) {
+            throw new IllegalStateException("getOutputStream() was already called");
+        }
+        if (writer == null) {
+            // the container's writer does the encoding; PrintWriter(Writer) adds no buffer of its own
+            writer = new PrintWriter(new TeeWriter(super.getWriter()));
+        }
+        return writer;
+    }
+
+    private void beginSniffing() {
+        if (!sniffer.started()) {
+            sniffer.begin(getContentType(), super.getHeader("Content-Encoding"));
+        }
+    }
+
+    private void sniff(byte[] b, int off, int len) {
+        beginSniffing();
+        sniffer.feed(b, off, len);
+    }
+
+    private final class TeeStream extends ServletOutputStream {
+        private final ServletOutputStream out;
+
+        TeeStream(ServletOutputStream out) {
+            this.out = out;
+        }
+
+        @Override
+        public void write(int b) throws IOException {
+            try {
+                out.write(b);
+            } catch (IOException e) {
+                clientGone = true;
+                throw e;
+            }
+            sniff(new byte[] {(byte) b}, 0, 1);
+        }
+
+        @Override
+        public void write(byte[] b, int off, int len) throws IOException {
+            try {
+                out.write(b, off, len);
+            } catch (IOException e) {
+                clientGone = true;
+                throw e;
+            }
+            sniff(b, off, len);
+        }
+
+        @Override
+        public void flush() throws IOException {
+            try {
+                out.flush();
+            } catch (IOException e) {
+                clientGone = true;
+                throw e;
+            }
+        }
+
+        @Override
+        public void close() throws IOException {
+            out.close();
+        }
+
+        @Override
+        public boolean isReady() {
+            return out.isReady();
+        }
+
+        @Override
+        public void setWriteListener(WriteListener listener) {
+            out.setWriteListener(listener);
+        }
+    }
+
+    private final class TeeWriter extends Writer {
+        private final PrintWriter out;
+
+        TeeWriter(PrintWriter out) {
+            this.out = out;
+        }
+
+        @Override
+        public void write(char[] cbuf, int off, int len) {
+            out.write(cbuf, off, len);
+            // usage fields are ASCII; a surrogate pair split across two writes only garbles string content
+            byte[] bytes = new String(cbuf, off, len).getBytes(StandardCharsets.UTF_8);
+            sniff(bytes, 0, bytes.length);
+        }
+
+        @Override
+        public void write(String s, int off, int len) {
+            out.write(s, off, len);
+            byte[] bytes = s.substring(off, off + len).getBytes(StandardCharsets.UTF_8);
+            sniff(bytes, 0, bytes.length);
+        }
+
+        @Override
+        public void flush() {
+            out.flush();
+        }
+
+        @Override
+        public void close() {
+            out.close();
+        }
+    }
+}

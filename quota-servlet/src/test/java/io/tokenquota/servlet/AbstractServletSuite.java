@@ -1,0 +1,660 @@
+package io.tokenquota.servlet;
+
+import static io.tokenquota.servlet.Fixture.API;
+import static io.tokenquota.servlet.Fixture.newSubject;
+import static io.tokenquota.servlet.testing.TestHttp.get;
+import static io.tokenquota.servlet.testing.TestHttp.json;
+import static io.tokenquota.servlet.testing.TestHttp.post;
+import static io.tokenquota.servlet.testing.TestHttp.put;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.tokenquota.EventKind;
+import io.tokenquota.LedgerEvent;
+import io.tokenquota.Purchase;
+import io.tokenquota.PurchaseStatus;
+import io.tokenquota.QuotaAccount;
+import io.tokenquota.servlet.testing.ContainerKind;
+import io.tokenquota.servlet.testing.TestHttp;
+import java.io.BufferedReader;
+import java.io.ByteArrayInputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.InputStreamReader;
+import java.io.OutputStream;
+import java.net.Socket;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+
+/**
+ * The servlet module's behaviour over real HTTP, run once per embedded container (subclasses pick
+ * Jetty 12 or Tomcat 11). Every test works on its own subject, so tests share one container and store.
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+abstract class AbstractServletSuite {
+    Fixture fx;
+
+    protected abstract ContainerKind container();
+
+    @BeforeAll
+    void start() {
+        fx = new Fixture(container());
+    }
+
+    @AfterAll
+    void stop() {
+        if (fx != null) {
+            fx.close();
+        }
+    }
+
+    java.net.URI uri(String path) {
+        return fx.container.uri(path);
+    }
+
+    HttpResponse<String> ai(String path, String subject, String body, String... headers) {
+        String[] all = new String[headers.length + 4];
+        all[0] = "x-user-id";
+        all[1] = subject;
+        all[2] = "Content-Type";
+        all[3] = "application/json";
+        System.arraycopy(headers, 0, all, 4, headers.length);
+        return post(uri(path), body, all);
+    }
+
+    static String chat(String userText, int maxTokens) {
+        return "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"" + userText + "\"}],\"max_tokens\":" + maxTokens + "}";
+    }
+
+    // ---------------------------------------------------------------- the filter
+
+    @Test
+    void reservesTheEstimateAndChargesTheOpenAiUsage() {
+        String subject = newSubject();
+        String text = "a".repeat(40); // 10 tokens with the quarter estimator
+        HttpResponse<String> r = ai("/ai/openai", subject, chat(text, 50));
+        assertEquals(200, r.statusCode());
+        assertEquals(FakeModelServlet.OPENAI_BODY, r.body(), "the response passes through byte for byte");
+        assertEquals("10000", header(r, "X-Quota-Limit"));
+        assertEquals(Long.toString(10_000 - 60), header(r, "X-Quota-Remaining"), "remaining reflects the hold");
+        assertEquals(fx.policy.resetOf(fx.policy.currentMonth()).toString(), header(r, "X-Quota-Reset"));
+        assertNull(header(r, "X-Quota-Warning"));
+        QuotaAccount a = fx.awaitSettled(subject);
+        assertEquals(42, a.used());
+        List<LedgerEvent> events = fx.events(subject);
+        assertEquals(List.of(EventKind.RESERVED, EventKind.COMMITTED), events.stream().map(LedgerEvent::kind).toList());
+        assertEquals(60, events.get(0).tokens());
+        assertEquals("/ai/openai", events.get(0).detail());
+        assertEquals(42, events.get(1).tokens());
+    }
+
+    @Test
+    void chargesAnthropicUsageWrittenThroughTheWriter() {
+        String subject = newSubject();
+        assertEquals(200, ai("/ai/anthropic", subject, chat("hi", 10)).statusCode());
+        assertEquals(42, fx.awaitSettled(subject).used());
+    }
+
+    @Test
+    void chargesPromptPlusCompletionWithoutATotal() {
+        String subject = newSubject();
+        assertEquals(200, ai("/ai/openai-split", subject, chat("hi", 10)).statusCode());
+        assertEquals(11, fx.awaitSettled(subject).used());
+    }
+
+    @Test
+    void theHandlersHeaderWinsAndIsNotSentToTheClient() {
+        String subject = newSubject();
+        HttpResponse<String> r = ai("/ai/header", subject, chat("hi", 10));
+        assertEquals(200, r.statusCode());
+        assertNull(header(r, QuotaFilter.ACTUAL_TOKENS_HEADER));
+        assertEquals(77, fx.awaitSettled(subject).used());
+    }
+
+    @Test
+    void theHandlersAttributeWinsOverTheResponseUsage() {
+        String subject = newSubject();
+        assertEquals(200, ai("/ai/attribute", subject, chat("hi", 10)).statusCode());
+        assertEquals(88, fx.awaitSettled(subject).used());
+    }
+
+    @Test
+    void withoutReportedUsageTheEstimateIsCharged() {
+        String subject = newSubject();
+        String text = "b".repeat(80); // 20 tokens
+        assertEquals(200, ai("/ai/plain", subject, chat(text, 30)).statusCode());
+        assertEquals(50, fx.awaitSettled(subject).used());
+        // no output budget in the body: the endpoint default is added
+        String other = newSubject();
+        assertEquals(200, ai("/ai/plain", other, "{\"prompt\":\"" + text + "\"}").statusCode());
+        assertEquals(20 + Fixture.OUTPUT_DEFAULT, fx.awaitSettled(other).used());
+    }
+
+    @Test
+    void theRequestedOutputBudgetIsCapped() {
+        String subject = newSubject();
+        String body = "{\"input\":[\"abcd\",\"efgh\"],\"max_output_tokens\":999999999999999999999}";
+        assertEquals(200, ai("/ai/plain", subject, body).statusCode());
+        assertEquals(2 + Fixture.OUTPUT_CAP, fx.awaitSettled(subject).used());
+    }
+
+    @Test
+    void brokenOrNonJsonBodiesCostTheFallbackEstimate() {
+        String broken = newSubject();
+        assertEquals(200, ai("/ai/plain", broken, "{\"messages\":[{\"content\":\"unterminated").statusCode());
+        assertEquals(Fixture.FALLBACK, fx.awaitSettled(broken).used());
+        String text = newSubject();
+        HttpResponse<String> r = post(uri("/ai/plain"), "just words", "x-user-id", text, "Content-Type", "text/plain");
+        assertEquals(200, r.statusCode());
+        assertEquals(Fixture.FALLBACK, fx.awaitSettled(text).used());
+    }
+
+    @Test
+    void theBodyIsReplayedIntactToTheStreamAndTheReader() {
+        String body = "{\"prompt\":\"h\u00e9llo w\u00f6rld \u4f60\u597d \ud83d\ude00\",\"n\":1," + "\"pad\":\"" + "z".repeat(20_000) + "\"}";
+        for (String via : List.of("stream", "reader")) {
+            String subject = newSubject();
+            HttpResponse<String> r = ai("/ai/echo?via=" + via, subject, body);
+            assertEquals(200, r.statusCode(), via);
+            assertEquals(body, r.body(), "downstream read the whole body through the " + via);
+            fx.awaitSettled(subject);
+        }
+    }
+
+    @Test
+    void aServerErrorReleasesTheHold() {
+        String subject = newSubject();
+        assertEquals(502, ai("/ai/fail", subject, chat("hi", 10)).statusCode());
+        QuotaAccount a = fx.awaitSettled(subject);
+        assertEquals(0, a.used());
+        assertEquals(List.of(EventKind.RESERVED, EventKind.RELEASED), fx.kinds(subject));
+    }
+
+    @Test
+    void anExceptionReleasesTheHold() {
+        String subject = newSubject();
+        assertEquals(500, ai("/ai/throw", subject, chat("hi", 10)).statusCode());
+        assertEquals(0, fx.awaitSettled(subject).used());
+        assertEquals(List.of(EventKind.RESERVED, EventKind.RELEASED), fx.kinds(subject));
+    }
+
+    @Test
+    void serverSentEventsStreamThroughAndTheFinalUsageIsChargedOnce() throws Exception {
+        String subject = newSubject();
+        String testId = "sse-" + subject;
+        CountDownLatch firstRead = new CountDownLatch(1);
+        FakeModelServlet.FIRST_EVENT_READ.put(testId, firstRead);
+        HttpRequest request = TestHttp.request(uri("/ai/sse"), "x-user-id", subject, "X-Test-Id", testId,
+                        "Content-Type", "application/json")
+                .POST(HttpRequest.BodyPublishers.ofString("{\"stream\":true,\"messages\":[{\"content\":\"hey\"}]}")).build();
+        HttpResponse<InputStream> r = TestHttp.client().send(request, HttpResponse.BodyHandlers.ofInputStream());
+        assertEquals(200, r.statusCode());
+        assertTrue(r.headers().firstValue("Content-Type").orElse("").startsWith("text/event-stream"));
+        assertTrue(r.headers().firstValue("X-Quota-Remaining").isPresent());
+        try (BufferedReader in = new BufferedReader(new InputStreamReader(r.body(), StandardCharsets.UTF_8))) {
+            String first = in.readLine();
+            assertTrue(first.contains("Hel"), first);
+            // the servlet is blocked until now: this line arrived before the stream ended
+            firstRead.countDown();
+            StringBuilder rest = new StringBuilder();
+            String line;
+            while ((line = in.readLine()) != null) {
+                rest.append(line).append('\n');
+            }
+            assertTrue(rest.toString().contains("first-event-read"), rest.toString());
+            assertTrue(rest.toString().contains("[DONE]"));
+        }
+        assertEquals(23, fx.awaitSettled(subject).used());
+        assertEquals(1, fx.kinds(subject).stream().filter(k -> k == EventKind.COMMITTED).count());
+    }
+
+    @Test
+    void anAsyncServletIsSettledOnceWhenItCompletes() {
+        String subject = newSubject();
+        HttpResponse<String> r = ai("/ai/async", subject, chat("hi", 10));
+        assertEquals(200, r.statusCode());
+        assertEquals(33, fx.awaitSettled(subject).used());
+        assertEquals(List.of(EventKind.RESERVED, EventKind.COMMITTED), fx.kinds(subject));
+    }
+
+    @Test
+    void anAsyncStreamIsSettledOnceWhenTheClientDisconnects() throws Exception {
+        String subject = newSubject();
+        String testId = "gone-" + subject;
+        CountDownLatch closed = new CountDownLatch(1);
+        FakeModelServlet.FIRST_EVENT_READ.put(testId, closed);
+        CountDownLatch seen = new CountDownLatch(1);
+        FakeModelServlet.DISCONNECT_SEEN.put(testId, seen);
+        byte[] body = chat("c".repeat(40), 50).getBytes(StandardCharsets.UTF_8);
+        try (Socket socket = new Socket("127.0.0.1", fx.container.port())) {
+            OutputStream out = socket.getOutputStream();
+            out.write(("POST /ai/async-disconnect HTTP/1.1\r\nHost: 127.0.0.1\r\nx-user-id: " + subject
+                    + "\r\nX-Test-Id: " + testId + "\r\nContent-Type: application/json\r\nContent-Length: " + body.length
+                    + "\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+            out.write(body);
+            out.flush();
+            InputStream in = socket.getInputStream();
+            String received = readUntil(in, "first");
+            assertTrue(received.startsWith("HTTP/1.1 200"), received);
+            socket.setSoLinger(true, 0); // reset, as a client killed mid-stream does
+        }
+        closed.countDown();
+        assertTrue(seen.await(30, TimeUnit.SECONDS), "the servlet saw the broken connection");
+        QuotaAccount a = fx.awaitSettled(subject);
+        List<EventKind> kinds = fx.kinds(subject);
+        assertEquals(EventKind.RESERVED, kinds.get(0));
+        assertEquals(2, kinds.size(), "settled exactly once: " + kinds);
+        // hanging up mid-stream does not make the call free: the hold (the estimate) is charged
+        assertEquals(EventKind.COMMITTED, kinds.get(1));
+        assertEquals(60, a.used());
+    }
+
+    private static String readUntil(InputStream in, String marker) throws IOException {
+        StringBuilder sb = new StringBuilder();
+        byte[] buffer = new byte[1024];
+        while (!sb.toString().contains(marker)) {
+            int n = in.read(buffer);
+            if (n < 0) {
+                break;
+            }
+            sb.append(new String(buffer, 0, n, StandardCharsets.ISO_8859_1));
+        }
+        return sb.toString();
+    }
+
+    @Test
+    void anOversizedBodyGets413BeforeAnythingIsHeld() {
+        String subject = newSubject();
+        String big = "{\"prompt\":\"" + "x".repeat(Fixture.SMALL_BODY_LIMIT) + "\"}";
+        HttpResponse<String> r = post(uri("/small/plain"), big, "x-user-id", subject, "Content-Type", "application/json");
+        assertProblem(r, 413, "body-too-large");
+        // without Content-Length (chunked): counted while reading
+        HttpRequest chunked = TestHttp.request(uri("/small/plain"), "x-user-id", subject, "Content-Type", "application/json")
+                .POST(HttpRequest.BodyPublishers.ofInputStream(() -> new ByteArrayInputStream(big.getBytes(StandardCharsets.UTF_8))))
+                .build();
+        assertProblem(TestHttp.send(chunked), 413, "body-too-large");
+        assertEquals(List.of(), fx.events(subject));
+        // just under the limit passes
+        String fits = "{\"prompt\":\"" + "x".repeat(Fixture.SMALL_BODY_LIMIT - 20) + "\"}";
+        assertEquals(200, post(uri("/small/plain"), fits, "x-user-id", subject, "Content-Type", "application/json").statusCode());
+    }
+
+    @Test
+    void noSubjectGets401() {
+        HttpResponse<String> r = post(uri("/ai/openai"), chat("hi", 10), "Content-Type", "application/json");
+        assertProblem(r, 401, "unauthenticated");
+    }
+
+    @Test
+    void aForgedIdentityHeaderFromAnUntrustedAddressIsNeverBelieved() {
+        String victim = newSubject();
+        HttpResponse<String> r = post(uri("/untrusted/openai"), chat("hi", 10), "x-user-id", victim,
+                "Content-Type", "application/json");
+        assertProblem(r, 401, "unauthenticated");
+        assertEquals(List.of(), fx.events(victim));
+        r = get(uri(API + "/quota"), "x-user-id", victim, "X-Forwarded-For", "127.0.0.1");
+        assertEquals(200, r.statusCode(), "the same header is believed from the trusted loopback proxy");
+    }
+
+    @Test
+    void anExhaustedSubjectGets429WithRetryAfterAndTheNumbers() {
+        String subject = newSubject();
+        fx.store.setPlan(subject, 100);
+        HttpResponse<String> r = ai("/ai/openai", subject, chat("d".repeat(400), 200));
+        assertProblem(r, 429, "quota-exceeded");
+        Map<String, Object> p = json(r);
+        assertEquals(100L, p.get("limit"));
+        assertEquals(100L, p.get("available"));
+        assertEquals(300L, p.get("requested"));
+        Instant reset = fx.policy.resetOf(fx.policy.currentMonth());
+        assertEquals(reset.toString(), p.get("reset"));
+        long retryAfter = Long.parseLong(header(r, "Retry-After"));
+        long expected = Duration.between(Instant.now(), reset).getSeconds();
+        assertTrue(Math.abs(retryAfter - expected) <= 5, retryAfter + " vs " + expected);
+        assertEquals("100", header(r, "X-Quota-Limit"));
+        assertEquals("100", header(r, "X-Quota-Remaining"));
+        assertEquals(reset.toString(), header(r, "X-Quota-Reset"));
+        assertEquals(List.of(EventKind.PLAN_CHANGED, EventKind.REJECTED), fx.kinds(subject));
+        assertEquals(0, fx.account(subject).used());
+    }
+
+    @Test
+    void theWarningHeaderAppearsPastTheThreshold() {
+        String subject = newSubject();
+        fx.store.setPlan(subject, 1_000);
+        HttpResponse<String> low = ai("/ai/plain", subject, chat("e".repeat(40), 90)); // 100 held: 10 %
+        assertNull(header(low, "X-Quota-Warning"));
+        fx.awaitSettled(subject);
+        HttpResponse<String> high = ai("/ai/plain", subject, chat("e".repeat(40), 740)); // 100 used + 750 held
+        assertEquals(200, high.statusCode());
+        assertTrue(header(high, "X-Quota-Warning").startsWith("85.0%"), header(high, "X-Quota-Warning"));
+    }
+
+    @Test
+    void aReplayedIdempotencyKeyIsChargedOnceAndRefusedAfterwards() {
+        String subject = newSubject();
+        assertEquals(200, ai("/ai/openai", subject, chat("hi", 10), "Idempotency-Key", "req-1").statusCode());
+        fx.awaitSettled(subject);
+        HttpResponse<String> replay = ai("/ai/openai", subject, chat("hi", 10), "Idempotency-Key", "req-1");
+        assertProblem(replay, 409, "idempotency-conflict");
+        assertEquals(42, fx.account(subject).used());
+        HttpResponse<String> changed = ai("/ai/openai", subject, chat("a longer question now", 10), "Idempotency-Key", "req-1");
+        assertProblem(changed, 409, "idempotency-conflict");
+    }
+
+    @Test
+    void anUnreachableLedgerFailsClosedWith503() {
+        HttpResponse<String> r = ai("/closed/openai", newSubject(), chat("hi", 10));
+        assertProblem(r, 503, "store-unavailable");
+    }
+
+    @Test
+    void failOpenLetsTheRequestThroughUnchargedAndCountsIt() {
+        long before = fx.openFilter.failOpenCount();
+        HttpResponse<String> r = ai("/open/echo", newSubject(), "{\"prompt\":\"still served\"}");
+        assertEquals(200, r.statusCode());
+        assertEquals("{\"prompt\":\"still served\"}", r.body());
+        assertNull(header(r, "X-Quota-Limit"));
+        assertEquals(before + 1, fx.openFilter.failOpenCount());
+    }
+
+    @Test
+    void unprotectedPathsAndPreflightsPassUntouched() {
+        String subject = newSubject();
+        HttpRequest options = TestHttp.request(uri("/ai/openai"), "x-user-id", subject)
+                .method("OPTIONS", HttpRequest.BodyPublishers.noBody()).build();
+        TestHttp.send(options);
+        assertEquals(List.of(), fx.events(subject));
+    }
+
+    // ---------------------------------------------------------------- the API
+
+    @Test
+    void quotaShowsTheSeedFieldsForTheResolvedSubject() {
+        String subject = newSubject();
+        fx.store.consume(subject, 1_500, null);
+        HttpResponse<String> r = get(uri(API + "/quota"), "x-user-id", subject);
+        assertEquals(200, r.statusCode());
+        assertTrue(header(r, "Content-Type").startsWith("application/json"));
+        Map<String, Object> q = json(r);
+        assertEquals(List.of("user_id", "plan_month", "allocated_quota", "used_tokens", "remaining_tokens",
+                "purchased_tokens", "reserved_tokens", "carried_tokens", "total_quota", "usage_percentage",
+                "is_quota_exceeded", "created_at", "updated_at"), List.copyOf(q.keySet()));
+        assertEquals(subject, q.get("user_id"));
+        assertEquals(fx.policy.currentMonth().atDay(1).toString(), q.get("plan_month"));
+        assertEquals(10_000L, q.get("allocated_quota"));
+        assertEquals(1_500L, q.get("used_tokens"));
+        assertEquals(8_500L, q.get("remaining_tokens"));
+        assertEquals(15.0, q.get("usage_percentage"));
+        assertEquals(false, q.get("is_quota_exceeded"));
+        Instant.parse((String) q.get("created_at"));
+        assertProblem(get(uri(API + "/quota")), 401, "unauthenticated");
+    }
+
+    @Test
+    void usageHistoryChecksItsBoundsAndSummarises() {
+        String subject = newSubject();
+        fx.store.consume(subject, 2_500, null);
+        for (String bad : List.of("0", "25", "-1", "abc", "99999999999")) {
+            assertProblem(get(uri(API + "/usage-history?months=" + bad), "x-user-id", subject), 400, "invalid-argument");
+        }
+        Map<String, Object> h = json(get(uri(API + "/usage-history?months=24"), "x-user-id", subject));
+        assertEquals(subject, h.get("user_id"));
+        assertEquals(1L, h.get("total_months"));
+        assertEquals(1, ((List<?>) h.get("usage_history")).size());
+        @SuppressWarnings("unchecked")
+        Map<String, Object> summary = (Map<String, Object>) h.get("summary");
+        assertEquals(10_000L, summary.get("total_allocated"));
+        assertEquals(2_500L, summary.get("total_used"));
+        assertEquals(0L, summary.get("total_purchased"));
+        assertEquals(25.0, summary.get("average_usage_percentage"));
+        assertEquals(200, get(uri(API + "/usage-history"), "x-user-id", subject).statusCode());
+    }
+
+    @Test
+    void dailyUsageListsEveryDayEndingToday() {
+        String subject = newSubject();
+        fx.store.consume(subject, 700, null);
+        assertProblem(get(uri(API + "/daily-usage?days=0"), "x-user-id", subject), 400, "invalid-argument");
+        assertProblem(get(uri(API + "/daily-usage?days=367"), "x-user-id", subject), 400, "invalid-argument");
+        Map<String, Object> d = json(get(uri(API + "/daily-usage?days=7"), "x-user-id", subject));
+        List<?> days = (List<?>) d.get("daily_usage");
+        assertEquals(7, days.size());
+        @SuppressWarnings("unchecked")
+        Map<String, Object> today = (Map<String, Object>) days.get(6);
+        assertEquals(fx.policy.dayOf(fx.policy.now()).toString(), today.get("date"));
+        assertEquals(700L, today.get("used_tokens"));
+        assertEquals(1L, today.get("requests"));
+        assertEquals(700L, d.get("total_used"));
+    }
+
+    @Test
+    void addTokensIsDeniedByDefault() {
+        String subject = newSubject();
+        String body = "{\"user_id\":\"" + subject + "\",\"token_amount\":5000,\"purchase_type\":\"bonus\"}";
+        HttpResponse<String> anonymous = post(uri(Fixture.DEFAULT_API + "/add-tokens"), body, "x-user-id", subject);
+        assertProblem(anonymous, 401, "unauthenticated");
+        HttpResponse<String> withToken = post(uri(Fixture.DEFAULT_API + "/add-tokens"), body,
+                "Authorization", "Bearer " + Fixture.ADMIN_TOKEN);
+        assertProblem(withToken, 403, "forbidden");
+        HttpResponse<String> wrongToken = post(uri(API + "/add-tokens"), body, "Authorization", "Bearer not-the-token");
+        assertProblem(wrongToken, 403, "forbidden");
+        assertEquals(0, fx.account(subject).granted());
+    }
+
+    @Test
+    void addTokensWithTheAdminTokenCreditsOncePerIdempotencyKey() {
+        String subject = newSubject();
+        String body = "{\"user_id\":\"" + subject + "\",\"token_amount\":5000,\"purchase_type\":\"bonus\","
+                + "\"reason\":\"Customer service compensation\",\"idempotency_key\":\"cs-" + subject + "\"}";
+        for (int i = 0; i < 3; i++) {
+            HttpResponse<String> r = post(uri(API + "/add-tokens"), body, "Authorization", "Bearer " + Fixture.ADMIN_TOKEN);
+            assertEquals(200, r.statusCode(), r.body());
+            Map<String, Object> j = json(r);
+            assertEquals(true, j.get("success"));
+            assertEquals("Tokens added successfully", j.get("message"));
+            @SuppressWarnings("unchecked")
+            Map<String, Object> quota = (Map<String, Object>) j.get("user_quota");
+            assertEquals(5_000L, quota.get("purchased_tokens"));
+            @SuppressWarnings("unchecked")
+            Map<String, Object> purchase = (Map<String, Object>) j.get("purchase_record");
+            assertEquals("completed", purchase.get("status"));
+            assertEquals("bonus", purchase.get("purchase_type"));
+        }
+        assertEquals(5_000, fx.account(subject).granted());
+        assertEquals(1, fx.kinds(subject).stream().filter(k -> k == EventKind.CREDITED).count());
+    }
+
+    @Test
+    void replayedPaymentCallbacksCreditOnceAndRefundsDebit() {
+        String subject = newSubject();
+        String tx = "pay-" + subject;
+        byte[] completed = payment(tx, subject, 3_000, "completed");
+        for (int i = 0; i < 4; i++) {
+            HttpResponse<String> r = signedCallback(completed);
+            assertEquals(200, r.statusCode(), r.body());
+        }
+        assertEquals(3_000, fx.account(subject).granted());
+        assertEquals(1, fx.kinds(subject).stream().filter(k -> k == EventKind.CREDITED).count());
+        Purchase p = fx.store.purchase(tx).orElseThrow();
+        assertEquals(PurchaseStatus.COMPLETED, p.status());
+        assertEquals(new java.math.BigDecimal("9900.00"), p.amount());
+
+        HttpResponse<String> refund = signedCallback(payment(tx, subject, 3_000, "refunded"));
+        assertEquals(200, refund.statusCode(), refund.body());
+        assertEquals(0, fx.account(subject).granted());
+        assertEquals(PurchaseStatus.REFUNDED, fx.store.purchase(tx).orElseThrow().status());
+        assertEquals(200, signedCallback(payment(tx, subject, 3_000, "refunded")).statusCode(), "a replayed refund is harmless");
+        assertEquals(0, fx.account(subject).granted());
+
+        String failedTx = "fail-" + subject;
+        assertEquals(200, signedCallback(payment(failedTx, subject, 1_000, "failed")).statusCode());
+        assertEquals(PurchaseStatus.FAILED, fx.store.purchase(failedTx).orElseThrow().status());
+        assertProblem(signedCallback(payment("nope-" + subject, subject, 1_000, "refunded")), 404, "purchase-not-found");
+        assertEquals(0, fx.account(subject).granted());
+    }
+
+    @Test
+    void aPaymentCallbackWithABadOrMissingSignatureChangesNothing() {
+        String subject = newSubject();
+        byte[] body = payment("sig-" + subject, subject, 3_000, "completed");
+        assertProblem(post(uri(API + "/payment-callback"), body), 401, "bad-signature");
+        assertProblem(post(uri(API + "/payment-callback"), body, "X-Signature", "sha256=zz"), 401, "bad-signature");
+        byte[] tampered = payment("sig-" + subject, subject, 300_000, "completed");
+        assertProblem(post(uri(API + "/payment-callback"), tampered, "X-Signature", TestHttp.signature(Fixture.PAYMENT_SECRET, body)),
+                401, "bad-signature");
+        assertProblem(post(uri(API + "/payment-callback"), body,
+                "X-Signature", TestHttp.signature("another-secret-entirely".getBytes(StandardCharsets.UTF_8), body)), 401, "bad-signature");
+        assertTrue(fx.store.purchase("sig-" + subject).isEmpty());
+        assertEquals(List.of(), fx.events(subject));
+    }
+
+    @Test
+    void thePlanEndpointSetsTheMonthlyAllocation() {
+        String subject = newSubject();
+        HttpResponse<String> r = put(uri(API + "/users/" + subject + "/plan"), "{\"monthly_allocation\":25000}",
+                "Authorization", "Bearer " + Fixture.ADMIN_TOKEN);
+        assertEquals(200, r.statusCode(), r.body());
+        assertEquals(25_000L, json(r).get("allocated_quota"));
+        assertEquals(25_000, fx.account(subject).allocated());
+        assertProblem(put(uri(API + "/users/" + subject + "/plan"), "{\"monthly_allocation\":1}"), 401, "unauthenticated");
+        assertEquals(25_000, fx.account(subject).allocated());
+    }
+
+    @Test
+    void adminOverviewAndUserQuota() {
+        String subject = newSubject();
+        fx.store.consume(subject, 9_999, null);
+        HttpResponse<String> r = get(uri(API + "/admin/overview?limit=1000"), "Authorization", "Bearer " + Fixture.ADMIN_TOKEN);
+        assertEquals(200, r.statusCode(), r.body());
+        Map<String, Object> o = json(r);
+        assertEquals(fx.policy.currentMonth().toString(), o.get("month"));
+        assertTrue(((List<?>) o.get("top_consumers")).stream().anyMatch(c -> subject.equals(((Map<?, ?>) c).get("user_id"))));
+        assertProblem(get(uri(API + "/admin/overview")), 401, "unauthenticated");
+        assertProblem(get(uri(API + "/admin/overview?month=2999-01"), "Authorization", "Bearer " + Fixture.ADMIN_TOKEN),
+                400, "month-out-of-range");
+        HttpResponse<String> q = get(uri(API + "/admin/users/" + subject + "/quota"), "Authorization", "Bearer " + Fixture.ADMIN_TOKEN);
+        assertEquals(9_999L, json(q).get("used_tokens"));
+    }
+
+    @Test
+    void unknownPathsAndWrongMethodsAreProblems() {
+        assertProblem(get(uri(API + "/nothing-here"), "x-user-id", "u1"), 404, "not-found");
+        HttpResponse<String> r = post(uri(API + "/quota"), "{}", "x-user-id", "u1");
+        assertProblem(r, 405, "method-not-allowed");
+        assertEquals("GET", header(r, "Allow"));
+    }
+
+    @Test
+    void badBodiesGet400AndLeaveTheLedgerUnchanged() {
+        String subject = newSubject();
+        fx.store.consume(subject, 10, null);
+        QuotaAccount before = fx.account(subject);
+        int eventsBefore = fx.events(subject).size();
+        String admin = "Bearer " + Fixture.ADMIN_TOKEN;
+        String u = "\"user_id\":\"" + subject + "\"";
+        Map<String, String> addTokens = new java.util.LinkedHashMap<>();
+        addTokens.put("", "malformed-json");
+        addTokens.put("{", "malformed-json");
+        addTokens.put("[]", "malformed-json");
+        addTokens.put("{" + u + ",\"token_amount\":5}{}", "malformed-json");
+        addTokens.put("{" + u + ",\"token_amount\":5,\"token_amount\":6}", "malformed-json");
+        addTokens.put("{" + u + ",\"token_amount\":\"5000\"}", "invalid-amount");
+        addTokens.put("{" + u + ",\"token_amount\":50.5}", "invalid-amount");
+        addTokens.put("{" + u + ",\"token_amount\":99999999999999999999}", "invalid-amount");
+        addTokens.put("{" + u + ",\"token_amount\":" + "9".repeat(100) + "}", "malformed-json");
+        addTokens.put("{" + u + ",\"token_amount\":-5}", "invalid-amount");
+        addTokens.put("{" + u + ",\"token_amount\":0}", "invalid-amount");
+        addTokens.put("{" + u + "}", "invalid-amount");
+        addTokens.put("{" + u + ",\"token_amount\":{\"n\":5}}", "invalid-amount");
+        addTokens.put("{" + u + ",\"token_amount\":5,\"purchase_type\":\"gift\"}", "invalid-purchase-type");
+        addTokens.put("{" + u + ",\"token_amount\":5,\"purchase_type\":7}", "invalid-purchase-type");
+        addTokens.put("{" + u + ",\"token_amount\":5,\"tokens\":5}", "invalid-argument");
+        addTokens.put("{\"user_id\":true,\"token_amount\":5}", "invalid-subject");
+        addTokens.put("{\"user_id\":\"a'; DROP TABLE quota_account;--\\u0000\",\"token_amount\":5}", "invalid-subject");
+        addTokens.put("{" + u + ",\"token_amount\":5,\"idempotency_key\":\"\"}", "invalid-key");
+        addTokens.forEach((body, type) -> assertProblem(
+                post(uri(API + "/add-tokens"), body, "Authorization", admin), 400, type, body));
+
+        Map<String, String> plans = Map.of(
+                "{\"monthly_allocation\":\"100\"}", "invalid-amount",
+                "{\"monthly_allocation\":1e3}", "invalid-amount",
+                "{\"monthly_allocation\":18446744073709551616}", "invalid-amount",
+                "{\"monthly_allocation\":-1}", "invalid-amount",
+                "{\"monthly_allocation\":100,\"email\":\"x@y\"}", "invalid-argument",
+                "not json", "malformed-json");
+        plans.forEach((body, type) -> assertProblem(
+                put(uri(API + "/users/" + subject + "/plan"), body, "Authorization", admin), 400, type, body));
+
+        String tx = "\"transaction_id\":\"bad-" + subject + "\"";
+        Map<String, String> callbacks = new java.util.LinkedHashMap<>();
+        callbacks.put("{" + tx + "," + u + ",\"token_amount\":9223372036854775808,\"status\":\"completed\"}", "invalid-amount");
+        callbacks.put("{" + tx + "," + u + ",\"token_amount\":100,\"status\":\"done\"}", "invalid-status");
+        callbacks.put("{" + tx + "," + u + ",\"token_amount\":100,\"status\":\"completed\",\"currency\":\"GBP\"}", "invalid-currency");
+        callbacks.put("{" + tx + "," + u + ",\"token_amount\":100,\"status\":\"completed\",\"amount\":12.345}", "invalid-money");
+        callbacks.put("{" + tx + "," + u + ",\"token_amount\":100,\"status\":\"completed\",\"amount\":\"12\"}", "invalid-money");
+        callbacks.put("{" + tx + "," + u + ",\"token_amount\":100,\"status\":\"completed\",\"amount\":1e400}", "invalid-money");
+        callbacks.put("{" + u + ",\"token_amount\":100,\"status\":\"completed\"}", "invalid-key");
+        callbacks.put("{" + tx + "," + u + ",\"token_amount\":100,\"status\":\"completed\",\"status\":\"completed\"}", "malformed-json");
+        callbacks.put("{" + tx + "," + u + ",\"token_amount\":100,\"status\":[\"completed\"]}", "invalid-status");
+        callbacks.forEach((body, type) -> {
+            byte[] raw = body.getBytes(StandardCharsets.UTF_8);
+            assertProblem(post(uri(API + "/payment-callback"), raw, "X-Signature", TestHttp.signature(Fixture.PAYMENT_SECRET, raw)),
+                    400, type, body);
+        });
+
+        assertEquals(before, fx.account(subject));
+        assertEquals(eventsBefore, fx.events(subject).size());
+        assertTrue(fx.store.purchase("bad-" + subject).isEmpty());
+    }
+
+    @Test
+    void anOversizedApiBodyGets413() {
+        String body = "{\"reason\":\"" + "r".repeat(QuotaApiServlet.MAX_BODY_BYTES) + "\"}";
+        assertProblem(post(uri(API + "/add-tokens"), body, "Authorization", "Bearer " + Fixture.ADMIN_TOKEN), 413, "body-too-large");
+    }
+
+    // ---------------------------------------------------------------- helpers
+
+    byte[] payment(String tx, String subject, long tokens, String status) {
+        return ("{\"transaction_id\":\"" + tx + "\",\"user_id\":\"" + subject + "\",\"token_amount\":" + tokens
+                + ",\"amount\":9900.00,\"currency\":\"KRW\",\"payment_method\":\"card\",\"status\":\"" + status
+                + "\",\"provider_event\":\"evt_1\"}").getBytes(StandardCharsets.UTF_8);
+    }
+
+    HttpResponse<String> signedCallback(byte[] body) {
+        return post(uri(API + "/payment-callback"), body, "X-Signature", TestHttp.signature(Fixture.PAYMENT_SECRET, body));
+    }
+
+    static String header(HttpResponse<?> r, String name) {
+        return r.headers().firstValue(name).orElse(null);
+    }
+
+    static void assertProblem(HttpResponse<String> r, int status, String slug) {
+        assertProblem(r, status, slug, "");
+    }
+
+    static void assertProblem(HttpResponse<String> r, int status, String slug, String context) {
+        assertEquals(status, r.statusCode(), context + " -> " + r.body());
+        assertTrue(header(r, "Content-Type").startsWith("application/problem+json"), context + " " + header(r, "Content-Type"));
+        Map<String, Object> p = json(r);
+        assertEquals("https://tokenquota.io/problems/" + slug, p.get("type"), context + " -> " + r.body());
+        assertEquals((long) status, p.get("status"));
+        assertTrue(p.get("title") instanceof String);
+        assertTrue(p.get("detail") instanceof String);
+        assertFalse(r.body().contains("Exception") || r.body().contains("\tat "), "no stack trace: " + r.body());
+    }
+}

@@ -1,0 +1,75 @@
+package io.tokenquota.servlet;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+
+import java.nio.charset.StandardCharsets;
+import org.junit.jupiter.api.Test;
+
+/** Which fields of an AI request count, with an estimator that makes the numbers easy: 1 token per character. */
+final class RequestEstimatorTest {
+    private final RequestEstimator estimator = new RequestEstimator(CharSequence::length);
+
+    private RequestEstimator.Estimate estimate(String json) {
+        return estimator.estimate(json.getBytes(StandardCharsets.UTF_8));
+    }
+
+    @Test
+    void countsChatMessagesIncludingContentParts() {
+        RequestEstimator.Estimate e = estimate("""
+                {"model":"gpt-4o","messages":[
+                  {"role":"system","content":"abc"},
+                  {"role":"user","content":[{"type":"text","text":"defg"},{"type":"image_url","image_url":{"url":"http://x"}}]},
+                  {"role":"assistant","content":null,"name":"bot"}],
+                 "max_completion_tokens":70,"temperature":0.2}""");
+        assertEquals(7, e.inputTokens());
+        assertEquals(70, e.outputBudget());
+    }
+
+    @Test
+    void countsAnthropicSystemBlocksAndPromptInputTextQuery() {
+        assertEquals(5, estimate("{\"system\":[{\"type\":\"text\",\"text\":\"ab\"}],\"messages\":[{\"content\":\"cde\"}]}").inputTokens());
+        assertEquals(6, estimate("{\"input\":[\"ab\",\"cd\"],\"prompt\":\"e\",\"query\":\"f\"}").inputTokens());
+        assertEquals(4, estimate("{\"text\":\"abcd\",\"model\":\"ignored-model-name\"}").inputTokens());
+        assertEquals(3, estimate("{\"input\":\"abc\",\"dimensions\":256}").inputTokens());
+        assertEquals(2, estimate("{\"input\":[[\"a\",\"b\"]],\"user\":\"not-counted\"}").inputTokens());
+    }
+
+    @Test
+    void takesTheLargestTopLevelOutputBudget() {
+        assertEquals(300, estimate("{\"max_tokens\":100,\"max_output_tokens\":300}").outputBudget());
+        assertEquals(-1, estimate("{\"prompt\":\"x\"}").outputBudget());
+        assertEquals(-1, estimate("{\"options\":{\"max_tokens\":100}}").outputBudget(), "nested budgets are not the request's");
+        assertEquals(Long.MAX_VALUE, estimate("{\"max_tokens\":123456789012345678901234567890}").outputBudget());
+        assertEquals(0, estimate("{\"max_tokens\":-5}").outputBudget());
+    }
+
+    @Test
+    void brokenOrNonObjectBodiesHaveNoEstimate() {
+        assertNull(estimate(""));
+        assertNull(estimate("[1,2]"));
+        assertNull(estimate("\"text\""));
+        assertNull(estimate("{\"prompt\":\"abc\""));
+        assertNull(estimate("{\"prompt\":\"abc\"} trailing"));
+        assertNull(estimate("{'prompt':'single quotes'}"));
+        assertNull(estimate("not json at all"));
+        assertNull(estimate("[".repeat(10_000)));
+    }
+
+    @Test
+    void theFilterAddsTheBudgetOrTheDefaultsAndCaps() {
+        QuotaFilter filter = QuotaFilter.builder(new io.tokenquota.memory.InMemoryQuotaStore()).protect("/ai/")
+                .subjectResolver(r -> "x").estimator(CharSequence::length)
+                .fallbackEstimate(500).fallbackEstimate("/ai/audio/", 2_000)
+                .defaultOutputBudget(50).defaultOutputBudget("/ai/embed/", 0).outputBudgetCap(1_000).build();
+        byte[] withBudget = "{\"prompt\":\"abcd\",\"max_tokens\":5000}".getBytes(StandardCharsets.UTF_8);
+        byte[] withoutBudget = "{\"prompt\":\"abcd\"}".getBytes(StandardCharsets.UTF_8);
+        byte[] broken = "{\"prompt\"".getBytes(StandardCharsets.UTF_8);
+        assertEquals(1_004, filter.estimateOf(withBudget, "/ai/chat"));
+        assertEquals(54, filter.estimateOf(withoutBudget, "/ai/chat"));
+        assertEquals(4, filter.estimateOf(withoutBudget, "/ai/embed/"));
+        assertEquals(500, filter.estimateOf(broken, "/ai/chat"));
+        assertEquals(2_000, filter.estimateOf(broken, "/ai/audio/"));
+        assertEquals(1, filter.estimateOf("{}".getBytes(StandardCharsets.UTF_8), "/ai/embed/"), "a hold is never empty");
+    }
+}

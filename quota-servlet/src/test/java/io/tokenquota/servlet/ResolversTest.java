@@ -1,0 +1,97 @@
+package io.tokenquota.servlet;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import jakarta.servlet.http.HttpServletRequest;
+import java.lang.reflect.Proxy;
+import java.security.Principal;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+/** Subject resolvers and the bearer-token authorizer, on a minimal request stand-in. */
+final class ResolversTest {
+
+    /** A request with only a remote address, headers, attributes and a principal. */
+    private static HttpServletRequest request(String remote, Map<String, String> headers, Map<String, Object> attributes,
+                                              Principal principal) {
+        return (HttpServletRequest) Proxy.newProxyInstance(ResolversTest.class.getClassLoader(),
+                new Class<?>[] {HttpServletRequest.class}, (proxy, method, args) -> switch (method.getName()) {
+                    case "getRemoteAddr" -> remote;
+                    case "getHeader" -> values(headers, (String) args[0]).stream().findFirst().orElse(null);
+                    case "getHeaders" -> java.util.Collections.enumeration(values(headers, (String) args[0]));
+                    case "getAttribute" -> attributes.get((String) args[0]);
+                    case "getUserPrincipal" -> principal;
+                    default -> throw new UnsupportedOperationException(method.getName());
+                });
+    }
+
+    /** Header values by case-insensitive name; a value containing a line feed stands for a repeated header. */
+    private static java.util.List<String> values(Map<String, String> headers, String name) {
+        return headers.entrySet().stream().filter(e -> e.getKey().equalsIgnoreCase(name))
+                .flatMap(e -> java.util.Arrays.stream(e.getValue().split("\n", -1))).toList();
+    }
+
+    private static HttpServletRequest from(String remote, String userId) {
+        return request(remote, userId == null ? Map.of() : Map.of("x-user-id", userId), Map.of(), null);
+    }
+
+    @Test
+    void theHeaderIsBelievedOnlyFromTrustedProxies() {
+        SubjectResolver r = SubjectResolver.trustedHeader("x-user-id", "10.0.0.0/8", "192.168.1.7", "::1", "fd00::/8");
+        assertEquals("42", r.resolve(from("10.200.3.4", " 42 ")));
+        assertEquals("42", r.resolve(from("192.168.1.7", "42")));
+        assertEquals("42", r.resolve(from("0:0:0:0:0:0:0:1", "42")));
+        assertEquals("42", r.resolve(from("fd12:3456::1", "42")));
+        assertNull(r.resolve(from("192.168.1.8", "42")));
+        assertNull(r.resolve(from("11.0.0.1", "42")));
+        assertNull(r.resolve(from("fe80::1", "42")));
+        assertNull(r.resolve(from("not-an-address", "42")));
+        assertNull(r.resolve(from("10.0.0.1", null)));
+        assertNull(r.resolve(from("10.0.0.1", "   ")));
+    }
+
+    @Test
+    void aRepeatedIdentityHeaderIsNeverBelieved() {
+        SubjectResolver r = SubjectResolver.trustedHeader("x-user-id", "127.0.0.1");
+        assertEquals("alice", r.resolve(from("127.0.0.1", "alice")));
+        assertNull(r.resolve(from("127.0.0.1", "alice\nmallory")));
+        assertNull(r.resolve(from("127.0.0.1", "alice\nalice")));
+    }
+
+    @Test
+    void trustedAddressesMustBeLiteralsOrCidrBlocks() {
+        assertThrows(IllegalArgumentException.class, () -> SubjectResolver.trustedHeader("x-user-id"));
+        assertThrows(IllegalArgumentException.class, () -> SubjectResolver.trustedHeader("x-user-id", "proxy.example.com"));
+        assertThrows(IllegalArgumentException.class, () -> SubjectResolver.trustedHeader("x-user-id", "10.0.0.0/33"));
+        assertThrows(IllegalArgumentException.class, () -> SubjectResolver.trustedHeader("x-user-id", "10.0.0"));
+    }
+
+    @Test
+    void principalAttributeAndFallback() {
+        Principal alice = () -> "alice";
+        assertEquals("alice", SubjectResolver.principal().resolve(request("1.2.3.4", Map.of(), Map.of(), alice)));
+        assertNull(SubjectResolver.principal().resolve(request("1.2.3.4", Map.of(), Map.of(), null)));
+        SubjectResolver attr = SubjectResolver.requestAttribute("uid");
+        assertEquals("7", attr.resolve(request("1.2.3.4", Map.of(), Map.of("uid", 7L), null)));
+        assertEquals("bob", attr.resolve(request("1.2.3.4", Map.of(), Map.of("uid", "bob"), null)));
+        assertNull(attr.resolve(request("1.2.3.4", Map.of(), Map.of("uid", new Object()), null)));
+        SubjectResolver chain = SubjectResolver.principal().orElse(attr);
+        assertEquals("bob", chain.resolve(request("1.2.3.4", Map.of(), Map.of("uid", "bob"), null)));
+    }
+
+    @Test
+    void bearerTokenComparesTheWholeToken() {
+        AdminAuthorizer admin = AdminAuthorizer.bearerToken("0123456789abcdef-secret");
+        assertTrue(admin.allows(request("1.2.3.4", Map.of("Authorization", "Bearer 0123456789abcdef-secret"), Map.of(), null)));
+        assertTrue(admin.allows(request("1.2.3.4", Map.of("Authorization", "bearer 0123456789abcdef-secret"), Map.of(), null)));
+        assertFalse(admin.allows(request("1.2.3.4", Map.of("Authorization", "Bearer 0123456789abcdef-secre"), Map.of(), null)));
+        assertFalse(admin.allows(request("1.2.3.4", Map.of("Authorization", "Basic 0123456789abcdef-secret"), Map.of(), null)));
+        assertFalse(admin.allows(request("1.2.3.4", Map.of(), Map.of(), null)));
+        assertFalse(AdminAuthorizer.denyAll().allows(request("1.2.3.4", Map.of("Authorization", "Bearer x"), Map.of(), null)));
+        assertThrows(IllegalArgumentException.class, () -> AdminAuthorizer.bearerToken("short"));
+    }
+}

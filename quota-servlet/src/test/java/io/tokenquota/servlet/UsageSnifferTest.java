@@ -1,0 +1,82 @@
+package io.tokenquota.servlet;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+
+import java.nio.charset.StandardCharsets;
+import net.jqwik.api.ForAll;
+import net.jqwik.api.Property;
+import net.jqwik.api.constraints.IntRange;
+import org.junit.jupiter.api.Test;
+
+/** Usage found in responses fed in pieces, as a servlet writes them. */
+final class UsageSnifferTest {
+
+    private static Long sniff(String contentType, String body, int pieceSize) {
+        UsageSniffer s = new UsageSniffer();
+        s.begin(contentType, null);
+        byte[] bytes = body.getBytes(StandardCharsets.UTF_8);
+        for (int i = 0; i < bytes.length; i += pieceSize) {
+            s.feed(bytes, i, Math.min(pieceSize, bytes.length - i));
+        }
+        s.finish();
+        return s.usage();
+    }
+
+    @Property(tries = 60)
+    void openAiUsageIsFoundWhateverTheChunking(@ForAll @IntRange(min = 1, max = 64) int pieceSize) {
+        assertEquals(42L, sniff("application/json", FakeModelServlet.OPENAI_BODY, pieceSize));
+    }
+
+    @Property(tries = 60)
+    void streamedUsageIsFoundWhateverTheChunking(@ForAll @IntRange(min = 1, max = 64) int pieceSize) {
+        String stream = "event: message_start\r\ndata: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":25,\"output_tokens\":1}}}\r\n\r\n"
+                + "data: {\"type\":\"content_block_delta\",\"delta\":{\"text\":\"usage\"}}\n\n"
+                + ": a comment line\n"
+                + "data: {\"type\":\"message_delta\",\"usage\":{\"output_tokens\":15}}\n\n"
+                + "data: [DONE]\n\n";
+        assertEquals(40L, sniff("text/event-stream; charset=utf-8", stream, pieceSize));
+    }
+
+    @Test
+    void theLastOpenAiStreamUsageWinsAndALastEventWithoutBlankLineCounts() {
+        String stream = "data: {\"usage\":null}\n\ndata: {\"usage\":{\"total_tokens\":10}}\n\ndata: {\"usage\":{\"total_tokens\":12}}";
+        assertEquals(12L, sniff("text/event-stream", stream, 5));
+    }
+
+    @Test
+    void multiLineDataIsOneEvent() {
+        assertEquals(9L, sniff("text/event-stream", "data: {\"usage\":\ndata: {\"total_tokens\":9}}\n\n", 3));
+    }
+
+    @Test
+    void geminiUsageMetadata() {
+        assertEquals(30L, sniff("application/json", "{\"usageMetadata\":{\"promptTokenCount\":10,\"candidatesTokenCount\":20}}", 4));
+    }
+
+    @Test
+    void nothingIsFoundInOtherMediaTypesBrokenJsonOrCompressedBodies() {
+        assertNull(sniff("text/plain", "{\"usage\":{\"total_tokens\":5}}", 4));
+        assertNull(sniff("application/json", "{\"usage\":{\"total_tokens\":\"5\"}}", 4));
+        assertNull(sniff("application/json", "{\"usage\":{\"total_tokens\":-5}}", 4));
+        assertNull(sniff("application/json", "nope {\"usage\":{\"total_tokens\":5}}", 4));
+        UsageSniffer gz = new UsageSniffer();
+        gz.begin("application/json", "gzip");
+        byte[] b = "{\"usage\":{\"total_tokens\":5}}".getBytes(StandardCharsets.UTF_8);
+        gz.feed(b, 0, b.length);
+        gz.finish();
+        assertNull(gz.usage());
+    }
+
+    @Test
+    void usageBeforeBrokenJsonIsKept() {
+        assertEquals(5L, sniff("application/json", "{\"usage\":{\"total_tokens\":5}, oops", 4));
+    }
+
+    @Test
+    void anOversizedEventIsSkippedWithoutHoldingIt() {
+        String huge = "data: {\"text\":\"" + "x".repeat(UsageSniffer.MAX_EVENT_BYTES + 10) + "\",\"usage\":{\"total_tokens\":99}}\n\n";
+        String stream = huge + "data: {\"usage\":{\"total_tokens\":7}}\n\n";
+        assertEquals(7L, sniff("text/event-stream", stream, 8192));
+    }
+}

@@ -1,0 +1,72 @@
+package io.tokenquota.servlet.testing;
+
+import jakarta.servlet.DispatcherType;
+import jakarta.servlet.Filter;
+import jakarta.servlet.Servlet;
+import java.util.EnumSet;
+import org.eclipse.jetty.ee10.servlet.FilterHolder;
+import org.eclipse.jetty.ee10.servlet.ServletContextHandler;
+import org.eclipse.jetty.ee10.servlet.ServletHolder;
+import org.eclipse.jetty.server.Server;
+import org.eclipse.jetty.server.ServerConnector;
+
+/** Embedded Jetty 12 with an ee10 {@link ServletContextHandler} at the root context. */
+public final class JettyContainer implements EmbeddedContainer {
+    private final Server server;
+    private final int port;
+
+    private JettyContainer(Server server, int port) {
+        this.server = server;
+        this.port = port;
+    }
+
+    public static JettyContainer start(Deployment deployment) {
+        Server server = new Server();
+        ServerConnector connector = new ServerConnector(server);
+        connector.setHost("127.0.0.1");
+        connector.setPort(0);
+        server.addConnector(connector);
+        ServletContextHandler context = new ServletContextHandler("/");
+        for (Deployment.Mapping<Filter> f : deployment.filters()) {
+            FilterHolder holder = new FilterHolder(f.component());
+            holder.setName(f.name());
+            holder.setAsyncSupported(true);
+            for (String pattern : f.urlPatterns()) {
+                context.addFilter(holder, pattern, EnumSet.of(DispatcherType.REQUEST));
+            }
+        }
+        for (Deployment.Mapping<Servlet> s : deployment.servlets()) {
+            ServletHolder holder = new ServletHolder(s.name(), s.component());
+            holder.setAsyncSupported(true);
+            for (String pattern : s.urlPatterns()) {
+                context.addServlet(holder, pattern);
+            }
+        }
+        server.setHandler(context);
+        try {
+            server.start();
+        } catch (Exception e) {
+            throw new IllegalStateException("Jetty did not start", e);
+        }
+        return new JettyContainer(server, connector.getLocalPort());
+    }
+
+    @Override
+    public ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+
+    @Override
+    public int port() {
+        return port;
+    }
+
+    @Override
+    public void close() {
+        try {
+            server.stop();
+        } catch (Exception e) {
+            throw new IllegalStateException("Jetty did not stop", e);
+        }
+    }
+}

@@ -1,0 +1,86 @@
+package io.tokenquota.servlet.testing;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.security.GeneralSecurityException;
+import java.time.Duration;
+import java.util.HexFormat;
+import java.util.Map;
+import javax.crypto.Mac;
+import javax.crypto.spec.SecretKeySpec;
+
+/**
+ * Small {@link HttpClient} helpers for tests: every call has a timeout and returns the body as a
+ * string. Thread-safe (one shared HTTP/1.1 client).
+ */
+public final class TestHttp {
+    private static final Duration TIMEOUT = Duration.ofSeconds(30);
+    private static final HttpClient CLIENT = HttpClient.newBuilder()
+            .version(HttpClient.Version.HTTP_1_1)
+            .connectTimeout(Duration.ofSeconds(10))
+            .build();
+
+    private TestHttp() {
+    }
+
+    public static HttpClient client() {
+        return CLIENT;
+    }
+
+    /** A request builder with the timeout and the given headers (name, value, name, value...). */
+    public static HttpRequest.Builder request(URI uri, String... headers) {
+        HttpRequest.Builder b = HttpRequest.newBuilder(uri).timeout(TIMEOUT);
+        for (int i = 0; i < headers.length; i += 2) {
+            b.header(headers[i], headers[i + 1]);
+        }
+        return b;
+    }
+
+    public static HttpResponse<String> get(URI uri, String... headers) {
+        return send(request(uri, headers).GET().build());
+    }
+
+    public static HttpResponse<String> post(URI uri, String body, String... headers) {
+        return send(request(uri, headers).POST(HttpRequest.BodyPublishers.ofString(body, StandardCharsets.UTF_8)).build());
+    }
+
+    public static HttpResponse<String> post(URI uri, byte[] body, String... headers) {
+        return send(request(uri, headers).POST(HttpRequest.BodyPublishers.ofByteArray(body)).build());
+    }
+
+    public static HttpResponse<String> put(URI uri, String body, String... headers) {
+        return send(request(uri, headers).PUT(HttpRequest.BodyPublishers.ofString(body, StandardCharsets.UTF_8)).build());
+    }
+
+    public static HttpResponse<String> send(HttpRequest request) {
+        try {
+            return CLIENT.send(request, HttpResponse.BodyHandlers.ofString(StandardCharsets.UTF_8));
+        } catch (IOException e) {
+            throw new UncheckedIOException(request.method() + " " + request.uri() + " failed", e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted", e);
+        }
+    }
+
+    /** The response body as a JSON object. */
+    public static Map<String, Object> json(HttpResponse<String> response) {
+        return JsonTree.object(response.body());
+    }
+
+    /** {@code sha256=<hex HMAC-SHA256(body, secret)>}, the payment-callback signature. */
+    public static String signature(byte[] secret, byte[] body) {
+        try {
+            Mac mac = Mac.getInstance("HmacSHA256");
+            mac.init(new SecretKeySpec(secret, "HmacSHA256"));
+            return "sha256=" + HexFormat.of().formatHex(mac.doFinal(body));
+        } catch (GeneralSecurityException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+}

@@ -1,0 +1,93 @@
+package io.tokenquota.servlet.testing;
+
+import jakarta.servlet.DispatcherType;
+import jakarta.servlet.Filter;
+import jakarta.servlet.Servlet;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Comparator;
+import java.util.stream.Stream;
+import org.apache.catalina.Context;
+import org.apache.catalina.LifecycleException;
+import org.apache.catalina.Wrapper;
+import org.apache.catalina.startup.Tomcat;
+import org.apache.tomcat.util.descriptor.web.FilterDef;
+import org.apache.tomcat.util.descriptor.web.FilterMap;
+
+/** Embedded Tomcat 11 with one root context, no web.xml, no default servlet. */
+public final class TomcatContainer implements EmbeddedContainer {
+    private final Tomcat tomcat;
+    private final Path baseDir;
+    private final int port;
+
+    private TomcatContainer(Tomcat tomcat, Path baseDir, int port) {
+        this.tomcat = tomcat;
+        this.baseDir = baseDir;
+        this.port = port;
+    }
+
+    public static TomcatContainer start(Deployment deployment) {
+        Path base;
+        try {
+            base = Files.createTempDirectory("tq-tomcat");
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        Tomcat tomcat = new Tomcat();
+        tomcat.setBaseDir(base.toString());
+        tomcat.setPort(0);
+        tomcat.getConnector().setProperty("address", "127.0.0.1");
+        Context context = tomcat.addContext("", base.toString());
+        for (Deployment.Mapping<Filter> f : deployment.filters()) {
+            FilterDef def = new FilterDef();
+            def.setFilterName(f.name());
+            def.setFilter(f.component());
+            def.setAsyncSupported("true");
+            context.addFilterDef(def);
+            FilterMap map = new FilterMap();
+            map.setFilterName(f.name());
+            f.urlPatterns().forEach(map::addURLPattern);
+            map.setDispatcher(DispatcherType.REQUEST.name());
+            context.addFilterMap(map);
+        }
+        for (Deployment.Mapping<Servlet> s : deployment.servlets()) {
+            Wrapper wrapper = Tomcat.addServlet(context, s.name(), s.component());
+            wrapper.setAsyncSupported(true);
+            s.urlPatterns().forEach(p -> context.addServletMapping(p, s.name()));
+        }
+        try {
+            tomcat.start();
+        } catch (LifecycleException e) {
+            throw new IllegalStateException("Tomcat did not start", e);
+        }
+        return new TomcatContainer(tomcat, base, tomcat.getConnector().getLocalPort());
+    }
+
+    @Override
+    public ContainerKind kind() {
+        return ContainerKind.TOMCAT;
+    }
+
+    @Override
+    public int port() {
+        return port;
+    }
+
+    @Override
+    public void close() {
+        try {
+            tomcat.stop();
+            tomcat.destroy();
+        } catch (LifecycleException e) {
+            throw new IllegalStateException("Tomcat did not stop", e);
+        } finally {
+            try (Stream<Path> files = Files.walk(baseDir)) {
+                files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+            } catch (IOException e) {
+                // a leftover temp directory is harmless
+            }
+        }
+    }
+}
