@@ -3,8 +3,10 @@ package io.tokenquota.servlet;
 import io.tokenquota.ErrorCode;
 import io.tokenquota.QuotaException;
 import io.tokenquota.QuotaExceededException;
+import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
+import java.io.InputStream;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.Locale;
@@ -27,7 +29,38 @@ final class Problems {
     static final String STORE_UNAVAILABLE = ErrorCode.STORE_UNAVAILABLE.type();
     static final String INTERNAL_ERROR = "internal-error";
 
+    /** How much of an over-limit body is read and thrown away so the client can read its 413. */
+    static final long DRAIN_LIMIT = 16L << 20;
+
     private Problems() {
+    }
+
+    /**
+     * Answers 413 for a body over {@code limit}. A client still uploading when the server closes the
+     * connection often never sees the answer (the unread bytes make TCP reset it), so what is left of the
+     * body is read and discarded first, up to {@link #DRAIN_LIMIT} bytes, never kept; past that the
+     * connection is closed.
+     */
+    static void bodyTooLarge(HttpServletRequest request, HttpServletResponse response, long limit) throws IOException {
+        boolean drained = request.getContentLengthLong() <= DRAIN_LIMIT;
+        if (drained) {
+            try {
+                InputStream in = request.getInputStream();
+                byte[] buffer = new byte[8192];
+                long left = DRAIN_LIMIT;
+                int n;
+                while (left > 0 && (n = in.read(buffer, 0, (int) Math.min(buffer.length, left))) != -1) {
+                    left -= n;
+                }
+                drained = left > 0;
+            } catch (IOException | IllegalStateException e) {
+                drained = false;
+            }
+        }
+        if (!drained && !response.isCommitted()) {
+            response.setHeader("Connection", "close");
+        }
+        send(response, 413, BODY_TOO_LARGE, "the request body is larger than " + limit + " bytes");
     }
 
     static String title(String slug) {

@@ -97,7 +97,11 @@ public final class QuotaApiServlet extends HttpServlet {
             if (e.header != null && !response.isCommitted()) {
                 response.setHeader(e.header, e.headerValue);
             }
-            Problems.send(response, e.status, e.slug, e.getMessage());
+            if (e.status == 413) {
+                Problems.bodyTooLarge(request, response, MAX_BODY_BYTES);
+            } else {
+                Problems.send(response, e.status, e.slug, e.getMessage());
+            }
         } catch (RuntimeException e) {
             LOG.error("quota API {} {} failed", method, path, e);
             Problems.send(response, 500, Problems.INTERNAL_ERROR, "the request could not be processed");
@@ -461,14 +465,14 @@ public final class QuotaApiServlet extends HttpServlet {
         }
         ByteArrayOutputStream out = new ByteArrayOutputStream(1024);
         byte[] buffer = new byte[8192];
-        try (InputStream in = request.getInputStream()) {
-            int n;
-            while ((n = in.read(buffer)) != -1) {
-                if (out.size() + n > MAX_BODY_BYTES) {
-                    throw new ApiError(413, Problems.BODY_TOO_LARGE, "the request body is larger than " + MAX_BODY_BYTES + " bytes");
-                }
-                out.write(buffer, 0, n);
+        // not closed here: an over-limit body is drained from the same stream before the 413 goes out
+        InputStream in = request.getInputStream();
+        int n;
+        while ((n = in.read(buffer)) != -1) {
+            if (out.size() + n > MAX_BODY_BYTES) {
+                throw new ApiError(413, Problems.BODY_TOO_LARGE, "the request body is larger than " + MAX_BODY_BYTES + " bytes");
             }
+            out.write(buffer, 0, n);
         }
         return out.toByteArray();
     }

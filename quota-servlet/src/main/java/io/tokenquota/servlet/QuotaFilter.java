@@ -150,12 +150,12 @@ public final class QuotaFilter implements Filter {
         long estimate;
         if (readsBody(request)) {
             if (request.getContentLengthLong() > maxBodyBytes) {
-                tooLarge(response);
+                tooLarge(request, response);
                 return;
             }
             body = readBounded(request.getInputStream(), maxBodyBytes);
             if (body == null) {
-                tooLarge(response);
+                tooLarge(request, response);
                 return;
             }
             estimate = estimateOf(body, prefix);
@@ -241,8 +241,8 @@ public final class QuotaFilter implements Filter {
         }
     }
 
-    private void tooLarge(HttpServletResponse response) throws IOException {
-        Problems.send(response, 413, Problems.BODY_TOO_LARGE, "the request body is larger than " + maxBodyBytes + " bytes");
+    private void tooLarge(HttpServletRequest request, HttpServletResponse response) throws IOException {
+        Problems.bodyTooLarge(request, response, maxBodyBytes);
     }
 
     long estimateOf(byte[] body, String prefix) {
