@@ -1,0 +1,322 @@
+package io.tokenquota.examples;
+
+import io.tokenquota.servlet.QuotaFilter;
+
+import java.security.SecureRandom;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.format.DateTimeParseException;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Set;
+import javax.sql.DataSource;
+
+/**
+ * How the demo service is wired: port, storage, secrets, policy and the protected paths. Immutable
+ * and thread-safe; build one with {@link #builder()} or read it from the environment with
+ * {@link #fromEnv(Map)}.
+ *
+ * <p>Tests and the benchmark/fault harnesses use the builder with {@code port(0)} (an ephemeral
+ * port), an in-memory H2 URL or their own {@link DataSource}, and a settable {@link Clock}.
+ */
+public final class DemoConfig {
+    /**
+     * The seed service's AI path prefixes (the library's {@link QuotaFilter#SEED_PREFIXES}): every
+     * request under one of them is checked and charged. The mock model answers under {@code /api/v1/ai/};
+     * the others answer 404 and are charged nothing.
+     */
+    public static final List<String> SEED_AI_PREFIXES = QuotaFilter.SEED_PREFIXES;
+    /** Where the quota HTTP API is mounted (the seed's prefix). */
+    public static final String QUOTA_API_PREFIX = "/api/v1/user-quota";
+    /**
+     * Default storage: an H2 file database under {@code ./data}, kept across restarts. {@code WRITE_DELAY=0}
+     * writes each commit to the file at once (H2's default 500 ms delay loses the last charges when the
+     * process is killed); {@code DB_CLOSE_ON_EXIT=FALSE} leaves closing to the demo's shutdown hook.
+     */
+    public static final String DEFAULT_JDBC_URL = "jdbc:h2:file:./data/token-quota;WRITE_DELAY=0;DB_CLOSE_ON_EXIT=FALSE";
+    /**
+     * Only requests from these addresses may name their user in the {@code x-user-id} header: the
+     * demo plays the part of a service behind a trusted reverse proxy on the same machine.
+     */
+    public static final Set<String> LOOPBACK = Set.of("127.0.0.1", "::1", "0:0:0:0:0:0:0:1");
+
+    private final int port;
+    private final String host;
+    private final String jdbcUrl;
+    private final String jdbcUser;
+    private final String jdbcPassword;
+    private final DataSource dataSource;
+    private final String adminToken;
+    private final boolean adminTokenGenerated;
+    private final String paymentSecret;
+    private final boolean paymentSecretGenerated;
+    private final Duration holdTtl;
+    private final long defaultAllocation;
+    private final Clock clock;
+    private final List<String> protectedPrefixes;
+    private final Set<String> trustedProxies;
+    private final Duration sweepInterval;
+
+    private DemoConfig(Builder b) {
+        this.port = b.port;
+        this.host = b.host;
+        this.jdbcUrl = b.jdbcUrl;
+        this.jdbcUser = b.jdbcUser;
+        this.jdbcPassword = b.jdbcPassword;
+        this.dataSource = b.dataSource;
+        this.adminTokenGenerated = b.adminToken == null;
+        this.adminToken = adminTokenGenerated ? randomSecret() : b.adminToken;
+        this.paymentSecretGenerated = b.paymentSecret == null;
+        this.paymentSecret = paymentSecretGenerated ? randomSecret() : b.paymentSecret;
+        this.holdTtl = b.holdTtl;
+        this.defaultAllocation = b.defaultAllocation;
+        this.clock = b.clock;
+        this.protectedPrefixes = List.copyOf(b.protectedPrefixes);
+        this.trustedProxies = Set.copyOf(b.trustedProxies);
+        this.sweepInterval = b.sweepInterval;
+    }
+
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /**
+     * Reads {@code PORT}, {@code QUOTA_JDBC_URL}, {@code QUOTA_JDBC_USER}, {@code QUOTA_JDBC_PASSWORD},
+     * {@code QUOTA_ADMIN_TOKEN}, {@code QUOTA_PAYMENT_SECRET}, {@code QUOTA_HOLD_TTL},
+     * {@code QUOTA_SWEEP_INTERVAL} and {@code QUOTA_DEFAULT_ALLOCATION}; unset or blank means the default.
+     *
+     * @throws IllegalArgumentException naming the variable whose value cannot be used
+     */
+    public static DemoConfig fromEnv(Map<String, String> env) {
+        Builder b = builder();
+        set(env, "PORT", v -> b.port(Integer.parseInt(v)));
+        String url = get(env, "QUOTA_JDBC_URL");
+        if (url != null) {
+            b.jdbc(url, get(env, "QUOTA_JDBC_USER"), get(env, "QUOTA_JDBC_PASSWORD"));
+        }
+        set(env, "QUOTA_ADMIN_TOKEN", b::adminToken);
+        set(env, "QUOTA_PAYMENT_SECRET", b::paymentSecret);
+        set(env, "QUOTA_HOLD_TTL", v -> b.holdTtl(Duration.parse(v)));
+        set(env, "QUOTA_SWEEP_INTERVAL", v -> b.sweepInterval(Duration.parse(v)));
+        set(env, "QUOTA_DEFAULT_ALLOCATION", v -> b.defaultAllocation(Long.parseLong(v)));
+        return b.build();
+    }
+
+    private static String get(Map<String, String> env, String name) {
+        String v = env.get(name);
+        return v == null || v.isBlank() ? null : v.trim();
+    }
+
+    /** Applies a set variable; any unusable value fails naming the variable, so the user knows what to fix. */
+    private static void set(Map<String, String> env, String name, java.util.function.Consumer<String> setter) {
+        String value = get(env, name);
+        if (value == null) {
+            return;
+        }
+        try {
+            setter.accept(value);
+        } catch (IllegalArgumentException | DateTimeParseException e) {
+            String shown = name.contains("TOKEN") || name.contains("SECRET") ? "(hidden)" : value;
+            throw new IllegalArgumentException(name + " has an unusable value " + shown + ": " + e.getMessage(), e);
+        }
+    }
+
+    private static String randomSecret() {
+        byte[] bytes = new byte[24];
+        new SecureRandom().nextBytes(bytes);
+        return HexFormat.of().formatHex(bytes);
+    }
+
+    /** The port to listen on; 0 picks a free one (see {@link DemoApp#port()}). */
+    public int port() {
+        return port;
+    }
+
+    /** The address to bind, or {@code null} for all interfaces. */
+    public String host() {
+        return host;
+    }
+
+    public String jdbcUrl() {
+        return jdbcUrl;
+    }
+
+    public String jdbcUser() {
+        return jdbcUser;
+    }
+
+    public String jdbcPassword() {
+        return jdbcPassword;
+    }
+
+    /** A caller-owned data source that replaces the JDBC URL, or {@code null}. */
+    public DataSource dataSource() {
+        return dataSource;
+    }
+
+    /** Bearer token for admin calls (top-ups, plans, the dashboard's statistics). */
+    public String adminToken() {
+        return adminToken;
+    }
+
+    /** Whether {@link #adminToken()} was generated because none was configured (so it must be printed). */
+    public boolean adminTokenGenerated() {
+        return adminTokenGenerated;
+    }
+
+    /** Shared secret of the payment callback's HMAC-SHA256 signature. */
+    public String paymentSecret() {
+        return paymentSecret;
+    }
+
+    public boolean paymentSecretGenerated() {
+        return paymentSecretGenerated;
+    }
+
+    public Duration holdTtl() {
+        return holdTtl;
+    }
+
+    public long defaultAllocation() {
+        return defaultAllocation;
+    }
+
+    public Clock clock() {
+        return clock;
+    }
+
+    public List<String> protectedPrefixes() {
+        return protectedPrefixes;
+    }
+
+    public Set<String> trustedProxies() {
+        return trustedProxies;
+    }
+
+    /** How often the background sweep returns expired holds. */
+    public Duration sweepInterval() {
+        return sweepInterval;
+    }
+
+    @Override
+    public String toString() {
+        // never the secrets
+        return "DemoConfig{port=" + port + ", jdbcUrl=" + (dataSource != null ? "<DataSource>" : jdbcUrl)
+                + ", holdTtl=" + holdTtl + ", defaultAllocation=" + defaultAllocation
+                + ", protectedPrefixes=" + protectedPrefixes + ", trustedProxies=" + trustedProxies
+                + ", sweepInterval=" + sweepInterval + '}';
+    }
+
+    /** Mutable builder; not thread-safe. */
+    public static final class Builder {
+        private int port = 8080;
+        private String host;
+        private String jdbcUrl = DEFAULT_JDBC_URL;
+        private String jdbcUser = "sa";
+        private String jdbcPassword = "";
+        private DataSource dataSource;
+        private String adminToken;
+        private String paymentSecret;
+        private Duration holdTtl = Duration.ofMinutes(5);
+        private long defaultAllocation = 10_000;
+        private Clock clock = Clock.systemUTC();
+        private List<String> protectedPrefixes = SEED_AI_PREFIXES;
+        private Set<String> trustedProxies = LOOPBACK;
+        private Duration sweepInterval = Duration.ofSeconds(30);
+
+        private Builder() {
+        }
+
+        public Builder port(int port) {
+            if (port < 0 || port > 65_535) {
+                throw new IllegalArgumentException("port must be between 0 and 65535: " + port);
+            }
+            this.port = port;
+            return this;
+        }
+
+        public Builder host(String host) {
+            this.host = host;
+            return this;
+        }
+
+        /** A JDBC URL (H2 or PostgreSQL) and its credentials; {@code null} credentials mean none. */
+        public Builder jdbc(String url, String user, String password) {
+            this.jdbcUrl = Objects.requireNonNull(url, "url");
+            this.jdbcUser = user;
+            this.jdbcPassword = password;
+            this.dataSource = null;
+            return this;
+        }
+
+        /** Use the caller's data source (the caller closes it). */
+        public Builder dataSource(DataSource dataSource) {
+            this.dataSource = Objects.requireNonNull(dataSource, "dataSource");
+            return this;
+        }
+
+        /** {@code null} generates a random one. */
+        public Builder adminToken(String token) {
+            if (token != null && token.length() < 8) {
+                throw new IllegalArgumentException("the admin token must have at least 8 characters");
+            }
+            this.adminToken = token;
+            return this;
+        }
+
+        /** {@code null} generates a random one. */
+        public Builder paymentSecret(String secret) {
+            if (secret != null && secret.length() < 8) {
+                throw new IllegalArgumentException("the payment secret must have at least 8 characters");
+            }
+            this.paymentSecret = secret;
+            return this;
+        }
+
+        public Builder holdTtl(Duration ttl) {
+            if (ttl.isNegative() || ttl.isZero()) {
+                throw new IllegalArgumentException("the hold TTL must be positive: " + ttl);
+            }
+            this.holdTtl = ttl;
+            return this;
+        }
+
+        public Builder defaultAllocation(long tokens) {
+            if (tokens < 0) {
+                throw new IllegalArgumentException("the default allocation must not be negative: " + tokens);
+            }
+            this.defaultAllocation = tokens;
+            return this;
+        }
+
+        public Builder clock(Clock clock) {
+            this.clock = Objects.requireNonNull(clock, "clock");
+            return this;
+        }
+
+        public Builder protectedPrefixes(List<String> prefixes) {
+            this.protectedPrefixes = List.copyOf(prefixes);
+            return this;
+        }
+
+        public Builder trustedProxies(Set<String> addresses) {
+            this.trustedProxies = Set.copyOf(addresses);
+            return this;
+        }
+
+        public Builder sweepInterval(Duration interval) {
+            if (interval.isNegative() || interval.isZero()) {
+                throw new IllegalArgumentException("the sweep interval must be positive: " + interval);
+            }
+            this.sweepInterval = interval;
+            return this;
+        }
+
+        /** Seals the configuration; each setter has already refused values it cannot use ({@link IllegalArgumentException}). */
+        public DemoConfig build() {
+            return new DemoConfig(this);
+        }
+    }
+}

@@ -1,0 +1,116 @@
+package io.tokenquota.examples.bench;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Set;
+
+/**
+ * What a benchmark run does, from the command line. Immutable.
+ *
+ * @param sections    which parts run: ledger, designs, filter, estimator, memory
+ * @param backends    h2, pg (embedded), pg-durable (embedded with fsync and synchronous commit on), url
+ * @param pgUrl       a PostgreSQL JDBC URL to run on as well (needs CREATEDB), or null
+ * @param rounds      alternating rounds per cell; a cell reports each design's best round
+ * @param drainSubjects subjects per design in the overspend run, each with {@link #drainAllowance} tokens
+ */
+record Settings(Duration warmup, Duration measure, List<Integer> threads, int subjects, double zipfExponent,
+                Set<String> sections, Set<String> backends, String pgUrl, String pgUser, String pgPassword,
+                Path corpus, Path out, int drainSubjects, long drainAllowance, int filterRequestsKb,
+                boolean jmh, int memoryHolds, int rounds) {
+
+    static final String USAGE = """
+            usage: BenchMain [--quick | --full | --smoke] [--sections=ledger,designs,filter,estimator,memory]
+                             [--backends=h2,pg,pg-durable] [--pg-url=jdbc:postgresql://host/db --pg-user=u --pg-password=p]
+                             [--threads=1,4,16,64] [--subjects=100000] [--warmup-ms=N] [--measure-ms=N] [--rounds=N]
+                             [--corpus=quota-api/src/test/resources/corpus] [--out=quota-examples/target/bench-results.md] [--no-jmh]
+              env: TQ_BENCH_PG_URL, TQ_BENCH_PG_USER, TQ_BENCH_PG_PASSWORD add a PostgreSQL given by URL
+            """;
+
+    static Settings parse(String... args) {
+        Duration warmup = Duration.ofMillis(500);
+        Duration measure = Duration.ofMillis(1000);
+        List<Integer> threads = List.of(1, 4, 16, 64);
+        int subjects = 100_000;
+        Set<String> sections = new LinkedHashSet<>(List.of("ledger", "designs", "filter", "estimator", "memory"));
+        Set<String> backends = new LinkedHashSet<>(List.of("h2", "pg", "pg-durable"));
+        String pgUrl = System.getenv("TQ_BENCH_PG_URL");
+        String pgUser = env("TQ_BENCH_PG_USER", "postgres");
+        String pgPassword = env("TQ_BENCH_PG_PASSWORD", "");
+        Path corpus = Path.of("quota-api/src/test/resources/corpus");
+        Path out = Path.of("quota-examples", "target", "bench-results.md");
+        int drainSubjects = 30;
+        int filterKb = 1024;
+        boolean jmh = true;
+        int memoryHolds = 10_000;
+        int rounds = 2;
+        for (String arg : args) {
+            String value = arg.contains("=") ? arg.substring(arg.indexOf('=') + 1) : "";
+            String key = arg.contains("=") ? arg.substring(0, arg.indexOf('=')) : arg;
+            switch (key) {
+                case "--quick" -> {
+                    // the defaults
+                }
+                case "--full" -> {
+                    warmup = Duration.ofSeconds(3);
+                    measure = Duration.ofSeconds(10);
+                    drainSubjects = 100;
+                    rounds = 3;
+                }
+                case "--smoke" -> {
+                    warmup = Duration.ofMillis(100);
+                    measure = Duration.ofMillis(200);
+                    threads = List.of(2);
+                    subjects = 1_000;
+                    backends = new LinkedHashSet<>(List.of("h2"));
+                    drainSubjects = 3;
+                    filterKb = 64;
+                    jmh = false;
+                    memoryHolds = 1_000;
+                    rounds = 1;
+                    pgUrl = null;
+                }
+                case "--sections" -> sections = new LinkedHashSet<>(Arrays.asList(value.split(",")));
+                case "--backends" -> backends = new LinkedHashSet<>(Arrays.asList(value.split(",")));
+                case "--pg-url" -> pgUrl = value;
+                case "--pg-user" -> pgUser = value;
+                case "--pg-password" -> pgPassword = value;
+                case "--threads" -> {
+                    List<Integer> t = new ArrayList<>();
+                    for (String s : value.split(",")) {
+                        t.add(Integer.parseInt(s.trim()));
+                    }
+                    threads = List.copyOf(t);
+                }
+                case "--subjects" -> subjects = Integer.parseInt(value);
+                case "--warmup-ms" -> warmup = Duration.ofMillis(Long.parseLong(value));
+                case "--measure-ms" -> measure = Duration.ofMillis(Long.parseLong(value));
+                case "--corpus" -> corpus = Path.of(value);
+                case "--out" -> out = Path.of(value);
+                case "--no-jmh" -> jmh = false;
+                case "--rounds" -> rounds = Integer.parseInt(value);
+                default -> throw new IllegalArgumentException("unknown option " + arg + "\n" + USAGE);
+            }
+        }
+        if (pgUrl != null && !pgUrl.isBlank()) {
+            backends.add("url");
+        } else {
+            pgUrl = null;
+            backends.remove("url");
+        }
+        return new Settings(warmup, measure, threads, subjects, 0.99, sections, backends, pgUrl, pgUser,
+                pgPassword, corpus, out, drainSubjects, 10_000, filterKb, jmh, memoryHolds, rounds);
+    }
+
+    private static String env(String name, String fallback) {
+        String v = System.getenv(name);
+        return v == null ? fallback : v;
+    }
+
+    int maxThreads() {
+        return threads.stream().mapToInt(Integer::intValue).max().orElse(1);
+    }
+}
