@@ -36,24 +36,49 @@ final class CpuClock {
         return !serverPids.isEmpty();
     }
 
-    /** CPU nanoseconds used so far by {@code workers} and the server processes. */
-    long sample(Thread[] workers) {
-        var threads = ManagementFactory.getThreadMXBean();
+    /**
+     * CPU nanoseconds used so far, one entry per server process (-1 when it is gone) and the load
+     * threads' total ({@code threadCpu}, one reading per thread) last; {@link #between} turns two samples into the CPU spent between them.
+     */
+    long[] sample(long[] threadCpu) {
+        long[] out = new long[serverPids.size() + 1];
+        for (int i = 0; i < serverPids.size(); i++) {
+            out[i] = -1;
+            try {
+                String s = Files.readString(Path.of("/proc", Long.toString(serverPids.get(i)), "stat"));
+                // after the command name (which may hold spaces): state ppid ... utime(12th) stime(13th)
+                String[] f = s.substring(s.lastIndexOf(')') + 2).trim().split(" ");
+                out[i] = (Long.parseLong(f[11]) + Long.parseLong(f[12])) * NANOS_PER_TICK;
+            } catch (IOException | RuntimeException e) {
+                // the backend ended (the pool replaced a connection): left out of this window
+            }
+        }
         long total = 0;
-        for (Thread t : workers) {
-            long cpu = threads.getThreadCpuTime(t.getId());
+        for (long cpu : threadCpu) {
             if (cpu > 0) {
                 total += cpu;
             }
         }
-        for (long pid : serverPids) {
-            try {
-                String s = Files.readString(Path.of("/proc", Long.toString(pid), "stat"));
-                // after the command name (which may hold spaces): state ppid ... utime(12th) stime(13th)
-                String[] f = s.substring(s.lastIndexOf(')') + 2).trim().split(" ");
-                total += (Long.parseLong(f[11]) + Long.parseLong(f[12])) * NANOS_PER_TICK;
-            } catch (IOException | RuntimeException e) {
-                // the backend ended (the pool replaced a connection): its time is lost, a small undercount
+        out[serverPids.size()] = total;
+        return out;
+    }
+
+    /** The CPU time of each live thread (-1 for one that has ended). */
+    static long[] threadCpu(Thread[] workers) {
+        var threads = ManagementFactory.getThreadMXBean();
+        long[] out = new long[workers.length];
+        for (int i = 0; i < workers.length; i++) {
+            out[i] = threads.getThreadCpuTime(workers[i].getId());
+        }
+        return out;
+    }
+
+    /** CPU spent between two samples, counting only the processes present in both. */
+    static long between(long[] before, long[] after) {
+        long total = 0;
+        for (int i = 0; i < before.length; i++) {
+            if (before[i] >= 0 && after[i] >= before[i]) {
+                total += after[i] - before[i];
             }
         }
         return total;

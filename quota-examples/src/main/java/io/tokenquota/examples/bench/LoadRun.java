@@ -79,6 +79,7 @@ final class LoadRun {
             latencies.add(recordLatency ? new long[1 << 14] : new long[0]);
         }
         AtomicReference<Throwable> firstError = new AtomicReference<>();
+        long[] cpuAtStop = new long[threads];
         CountDownLatch started = new CountDownLatch(threads);
         CountDownLatch done = new CountDownLatch(threads);
         Thread[] workers = new Thread[threads];
@@ -118,6 +119,8 @@ final class LoadRun {
                         }
                     }
                 } finally {
+                    // a finished thread has no CPU time to ask for, so each one reads its own on the way out
+                    cpuAtStop[thread] = java.lang.management.ManagementFactory.getThreadMXBean().getCurrentThreadCpuTime();
                     done.countDown();
                 }
             }, "bench-load-" + t);
@@ -126,7 +129,7 @@ final class LoadRun {
         }
         started.await();
         sleep(warmup);
-        long cpuBegin = cpu == null ? 0 : cpu.sample(workers);
+        long[] cpuBegin = cpu == null ? null : cpu.sample(CpuClock.threadCpu(workers));
         long begin = System.nanoTime();
         phase = PHASE_MEASURE;
         sleep(measure);
@@ -138,7 +141,7 @@ final class LoadRun {
         phase = PHASE_STOP;
         double seconds = (System.nanoTime() - begin) / 1e9;
         done.await();
-        long cpuNanos = cpu == null ? -1 : cpu.sample(workers) - cpuBegin;
+        long cpuNanos = cpu == null ? -1 : CpuClock.between(cpuBegin, cpu.sample(cpuAtStop));
         long ops = 0;
         long refused = 0;
         long errors = 0;
