@@ -25,6 +25,7 @@ import java.time.Duration;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -153,7 +154,7 @@ public final class QuotaFilter implements Filter {
                 tooLarge(request, response);
                 return;
             }
-            body = readBounded(request.getInputStream(), maxBodyBytes);
+            body = readBounded(request.getInputStream(), request.getContentLengthLong(), maxBodyBytes);
             if (body == null) {
                 tooLarge(request, response);
                 return;
@@ -211,6 +212,8 @@ public final class QuotaFilter implements Filter {
                     settlement.completed();
                 }
             } else {
+                // the client gets the whole response before the ledger round trips of the settlement
+                wrapped.finishForClient();
                 settlement.completed();
             }
         }
@@ -267,9 +270,22 @@ public final class QuotaFilter implements Filter {
         return type.toLowerCase(Locale.ROOT).contains("json");
     }
 
-    /** Reads the whole body, or returns {@code null} as soon as it passes {@code limit} bytes. */
-    private static byte[] readBounded(InputStream in, long limit) throws IOException {
-        ByteArrayOutputStream out = new ByteArrayOutputStream(8192);
+    /**
+     * Reads the whole body, or returns {@code null} as soon as it passes {@code limit} bytes. A known
+     * {@code Content-Length} (at most {@code limit}) sizes the array exactly; a body longer than it
+     * declared is treated as too large, a shorter one is returned as it came.
+     */
+    private static byte[] readBounded(InputStream in, long contentLength, long limit) throws IOException {
+        if (contentLength >= 0 && contentLength <= limit && contentLength <= Integer.MAX_VALUE - 8) {
+            // the three-argument readNBytes fills the array in place; the one-argument form collects chunks and copies
+            byte[] body = new byte[(int) contentLength];
+            int read = in.readNBytes(body, 0, body.length);
+            if (read < body.length) {
+                return Arrays.copyOf(body, read);
+            }
+            return in.read() == -1 ? body : null;
+        }
+        ExposedBuffer out = new ExposedBuffer(8192);
         byte[] buffer = new byte[8192];
         long total = 0;
         int n;
@@ -280,7 +296,18 @@ public final class QuotaFilter implements Filter {
             }
             out.write(buffer, 0, n);
         }
-        return out.toByteArray();
+        return out.bytes();
+    }
+
+    /** Hands out its array without the copy {@code toByteArray()} makes when it is exactly full. */
+    private static final class ExposedBuffer extends ByteArrayOutputStream {
+        ExposedBuffer(int size) {
+            super(size);
+        }
+
+        byte[] bytes() {
+            return count == buf.length ? buf : toByteArray();
+        }
     }
 
     static String pathOf(HttpServletRequest request) {

@@ -41,6 +41,39 @@ final class QuotaResponse extends HttpServletResponseWrapper {
         return actualTokens;
     }
 
+    /**
+     * Ends the body for the client when the handler returned a non-error response it wrote a body for,
+     * so the client does not wait for the ledger to settle. Closing, not {@code flushBuffer()}: a flush
+     * alone commits the response without a length and switches it to chunked framing, whose last chunk
+     * still goes out only after the filter returns. Error statuses are left to the container, which may
+     * still render an error page for them. A client that went away is recorded, not thrown: the hold is
+     * settled either way.
+     */
+    void finishForClient() {
+        ServletOutputStream s;
+        PrintWriter w;
+        synchronized (this) {
+            s = stream;
+            w = writer;
+        }
+        if (getStatus() >= 400 || (s == null && w == null)) {
+            return;
+        }
+        if (w != null) {
+            // PrintWriter keeps I/O errors to itself; checkError() reports them
+            w.close();
+            if (w.checkError()) {
+                clientGone = true;
+            }
+            return;
+        }
+        try {
+            s.close();
+        } catch (IOException e) {
+            clientGone = true;
+        }
+    }
+
     @Override
     public void setHeader(String name, String value) {
         if (ACTUAL_TOKENS_HEADER.equalsIgnoreCase(name)) {

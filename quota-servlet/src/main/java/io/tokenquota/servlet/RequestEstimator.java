@@ -4,6 +4,7 @@ import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonToken;
 import io.tokenquota.TokenEstimator;
 import java.io.IOException;
+import java.nio.CharBuffer;
 import java.util.ArrayDeque;
 import java.util.Deque;
 import java.util.Set;
@@ -56,7 +57,9 @@ final class RequestEstimator {
                     case END_OBJECT, END_ARRAY -> stack.pop();
                     case VALUE_STRING -> {
                         if (TEXT_FIELDS.contains(top.valueName())) {
-                            input = saturatingAdd(input, estimator.estimate(p.getText()));
+                            // a view of the parser's buffer, not a String copy: the estimator reads it only during the call
+                            CharBuffer text = CharBuffer.wrap(p.getTextCharacters(), p.getTextOffset(), p.getTextLength());
+                            input = saturatingAdd(input, estimator.estimate(text));
                         }
                     }
                     case VALUE_NUMBER_INT -> {

@@ -102,6 +102,19 @@ abstract class AbstractServletSuite {
     }
 
     @Test
+    void theClientHasTheWholeResponseBeforeTheChargeIsCommitted() {
+        String subject = newSubject();
+        // the gate stays closed until the client has read the full body: the commit must not delay it
+        HttpResponse<String> r = ai("/slowcommit/openai", subject, chat("a".repeat(40), 50));
+        assertEquals(200, r.statusCode());
+        assertEquals(FakeModelServlet.OPENAI_BODY, r.body());
+        assertEquals(60, fx.account(subject).reserved(), "still held: the charge has not landed yet");
+        fx.commitGate.countDown();
+        QuotaAccount a = fx.awaitSettled(subject);
+        assertEquals(42, a.used());
+    }
+
+    @Test
     void chargesAnthropicUsageWrittenThroughTheWriter() {
         String subject = newSubject();
         assertEquals(200, ai("/ai/anthropic", subject, chat("hi", 10)).statusCode());

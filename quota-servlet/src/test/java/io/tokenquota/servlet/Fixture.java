@@ -41,6 +41,8 @@ final class Fixture implements AutoCloseable {
     final QuotaPolicy policy = QuotaPolicy.defaults();
     final QuotaStore store;
     final QuotaFilter openFilter;
+    /** Holds every commit made through the {@code /slowcommit/} filter until it is counted down. */
+    final java.util.concurrent.CountDownLatch commitGate = new java.util.concurrent.CountDownLatch(1);
     final EmbeddedContainer container;
     private final TestDatabase database;
 
@@ -60,6 +62,8 @@ final class Fixture implements AutoCloseable {
                 .subjectResolver(SubjectResolver.trustedHeader("x-user-id", "203.0.113.7", "10.0.0.0/8")).build();
         QuotaFilter small = QuotaFilter.builder(store).protect("/small/").subjectResolver(loopback).estimator(QUARTER)
                 .maxBodyBytes(SMALL_BODY_LIMIT).build();
+        QuotaFilter slowCommit = QuotaFilter.builder(gatedCommits(store, commitGate)).protect("/slowcommit/")
+                .subjectResolver(loopback).estimator(QUARTER).build();
         QuotaFilter closed = QuotaFilter.builder(broken).protect("/closed/").subjectResolver(loopback).build();
         openFilter = QuotaFilter.builder(broken).protect("/open/").subjectResolver(loopback).failOpen(true).build();
         QuotaApiServlet api = QuotaApiServlet.builder(store).subjectResolver(loopback)
@@ -69,9 +73,11 @@ final class Fixture implements AutoCloseable {
                 .filter("quota", main, "/ai/*")
                 .filter("untrusted", untrusted, "/untrusted/*")
                 .filter("small", small, "/small/*")
+                .filter("slowcommit", slowCommit, "/slowcommit/*")
                 .filter("closed", closed, "/closed/*")
                 .filter("open", openFilter, "/open/*")
-                .servlet("model", new FakeModelServlet(), "/ai/*", "/untrusted/*", "/small/*", "/closed/*", "/open/*")
+                .servlet("model", new FakeModelServlet(), "/ai/*", "/untrusted/*", "/small/*", "/slowcommit/*", "/closed/*",
+                        "/open/*")
                 .servlet("api", api, API + "/*")
                 .servlet("default-api", defaults, DEFAULT_API + "/*");
         container = kind.start(deployment);
@@ -112,6 +118,21 @@ final class Fixture implements AutoCloseable {
                 throw new AssertionError("interrupted waiting for: " + what, e);
             }
         }
+    }
+
+    /** The store, except that commit waits (bounded) for {@code gate}: a ledger slow to charge. */
+    static QuotaStore gatedCommits(QuotaStore store, java.util.concurrent.CountDownLatch gate) {
+        return (QuotaStore) Proxy.newProxyInstance(Fixture.class.getClassLoader(), new Class<?>[] {QuotaStore.class},
+                (proxy, method, args) -> {
+                    if (method.getName().equals("commit") && !gate.await(30, java.util.concurrent.TimeUnit.SECONDS)) {
+                        throw new AssertionError("commit gate never opened");
+                    }
+                    try {
+                        return method.invoke(store, args);
+                    } catch (java.lang.reflect.InvocationTargetException e) {
+                        throw e.getCause();
+                    }
+                });
     }
 
     /** A store whose every call fails as an unreachable database would. */

@@ -60,6 +60,18 @@ final class Sql {
             + " WHERE subject = :subject AND state = 'HELD' AND expires_at <= :now";
     final String selectStaleHolds = "SELECT " + RESERVATION_COLUMNS + " FROM tq_reservation"
             + " WHERE state = 'HELD' AND expires_at <= :now";
+    /**
+     * What {@code reserve}/{@code consume} must do before their transaction, in one round trip:
+     * whether the subject's account of the month exists, and whether the subject has stale holds.
+     */
+    final String probeSubject = "SELECT"
+            + " (SELECT COUNT(*) FROM tq_account" + ACCOUNT_KEY + ") AS has_account,"
+            + " (SELECT COUNT(*) FROM tq_reservation"
+            + " WHERE subject = :subject AND state = 'HELD' AND expires_at <= :now) AS stale";
+    /** Commits a live hold and hands back the row; no row when the hold is gone, finished or expired. */
+    final String commitLiveHold;
+    /** Releases a live hold and hands back the row; no row when the hold is gone, finished or expired. */
+    final String releaseLiveHold;
     final String finishHoldCommitted = "UPDATE tq_reservation SET state = 'COMMITTED', charged = :charged,"
             + " actual = :actual, overage = :overage, finished_at = :now"
             + " WHERE id = :id AND state = 'HELD' AND expires_at > :now";
@@ -121,6 +133,14 @@ final class Sql {
                 + " AND granted + carried = :credit AND allocated + granted + carried - used - reserved = :available");
         allocateIfUnchanged = returning("UPDATE tq_account SET allocated = :allocated" + touched + ACCOUNT_KEY
                 + " AND allocated = :oldAllocated AND used + reserved - granted - carried = :floor");
+        String live = " WHERE id = :id AND state = 'HELD' AND expires_at > :now";
+        // :capAtHeld is the overrun policy (1: charge at most the hold, 0: charge the actual tokens)
+        commitLiveHold = returningReservation("UPDATE tq_reservation SET state = 'COMMITTED',"
+                + " charged = CASE WHEN :capAtHeld = 1 AND :actual > held THEN held ELSE :actual END,"
+                + " actual = :actual, overage = CASE WHEN :actual > held THEN :actual - held ELSE 0 END,"
+                + " finished_at = :now" + live);
+        releaseLiveHold = returningReservation("UPDATE tq_reservation SET state = 'RELEASED', finished_at = :now"
+                + live);
         switch (dialect) {
             case POSTGRESQL:
                 insertAccountIfAbsent = insertAccount + " ON CONFLICT (subject, plan_month) DO NOTHING";
@@ -150,6 +170,12 @@ final class Sql {
     /** Whether an account insert can race into a duplicate-key error the caller must swallow. */
     boolean insertAccountMayCollide() {
         return dialect == Dialect.H2;
+    }
+
+    private String returningReservation(String update) {
+        return dialect == Dialect.POSTGRESQL
+                ? update + " RETURNING " + RESERVATION_COLUMNS
+                : "SELECT " + RESERVATION_COLUMNS + " FROM FINAL TABLE (" + update + ")";
     }
 
     private String returning(String update) {

@@ -115,8 +115,16 @@ public final class SqlQuotaStore implements QuotaStore {
     private Reservation take(Op op, String subject, long tokens, String key, String endpoint, Duration ttl) {
         boolean consume = ttl == null;
         YearMonth month = policy.monthOf(op.now);
-        currentAccount(op, subject);
-        expireStaleOf(op, subject);
+        // one read tells whether the first-touch create and the stale-hold sweep have anything to do
+        long[] probe = op.with(h -> h.createQuery(sql.probeSubject)
+                .bind("subject", subject).bind("month", Rows.month(month)).bind("now", Rows.timestamp(op.now))
+                .map((rs, ctx) -> new long[] {rs.getLong("has_account"), rs.getLong("stale")}).one());
+        if (probe[0] == 0) {
+            currentAccount(op, subject);
+        }
+        if (probe[1] > 0) {
+            expireStaleOf(op, subject);
+        }
         if (key != null) {
             Optional<StoredReservation> existing = reservationByKey(op, subject, key);
             if (existing.isPresent()) {
@@ -189,6 +197,13 @@ public final class SqlQuotaStore implements QuotaStore {
         Validation.nonNegativeTokens(actualTokens, "actual_tokens");
         Validation.key(reservationId, "reservation_id");
         return operation("commit", op -> {
+            Optional<Reservation> live = finishLiveHold(op, reservationId, EventKind.COMMITTED, h ->
+                    h.createQuery(sql.commitLiveHold).bind("actual", actualTokens)
+                            .bind("capAtHeld", policy.overrunPolicy() == OverrunPolicy.CHARGE_ACTUAL ? 0 : 1));
+            if (live.isPresent()) {
+                return live.get();
+            }
+            // not a live hold (gone, finished or expired): read it and answer as before
             while (true) {
                 Reservation hold = current(op, reservationId);
                 switch (hold.state()) {
@@ -228,6 +243,11 @@ public final class SqlQuotaStore implements QuotaStore {
     public Reservation release(String reservationId) {
         Validation.key(reservationId, "reservation_id");
         return operation("release", op -> {
+            Optional<Reservation> live = finishLiveHold(op, reservationId, EventKind.RELEASED,
+                    h -> h.createQuery(sql.releaseLiveHold));
+            if (live.isPresent()) {
+                return live.get();
+            }
             while (true) {
                 Reservation hold = current(op, reservationId);
                 switch (hold.state()) {
@@ -249,6 +269,42 @@ public final class SqlQuotaStore implements QuotaStore {
                 }
             }
         });
+    }
+
+    /**
+     * Commits or releases a hold in one transaction that starts with the conditional update of the
+     * hold itself, so a live hold costs no read before it; empty (and nothing changed) when the hold
+     * is not live, and the caller then reads it to explain why.
+     */
+    private Optional<Reservation> finishLiveHold(Op op, String reservationId, EventKind kind,
+                                                 java.util.function.Function<Handle, Query> finish) {
+        Optional<Finished> done = optionalTransaction(op, h -> {
+            Optional<Reservation> finished = finish.apply(h).bind("id", reservationId).bind("now", Rows.timestamp(op.now))
+                    .map(Rows.RESERVATION).map(StoredReservation::reservation).findOne();
+            if (finished.isEmpty()) {
+                return Optional.empty();
+            }
+            Reservation r = finished.get();
+            long tokens = kind == EventKind.COMMITTED ? r.charged() : r.held();
+            long eventId = insertEvent(h, r.subject(), r.month(), kind, tokens, r.overage(), r.id(), null,
+                    r.endpoint(), false, op.now);
+            String accountUpdate = kind == EventKind.COMMITTED ? sql.chargeHold : sql.returnHold;
+            Query query = accountQuery(h, accountUpdate, r.subject(), r.month(), op.now).bind("held", r.held());
+            if (kind == EventKind.COMMITTED) {
+                query.bind("charged", tokens);
+            }
+            return Optional.of(new Finished(r, new Committed(eventId, query.map(Rows.ACCOUNT).one())));
+        });
+        // told to the listeners only once the transaction committed, as finishHold does
+        done.ifPresent(f -> {
+            Reservation r = f.reservation;
+            long tokens = kind == EventKind.COMMITTED ? r.charged() : r.held();
+            QuotaAccount after = f.committed.account;
+            op.logged(new LedgerEvent(f.committed.eventId, r.subject(), r.month(), kind, tokens, r.overage(), r.id(),
+                    null, r.endpoint(), op.now));
+            op.changed(adjust(after, kind == EventKind.COMMITTED ? -tokens : 0, r.held(), 0), after);
+        });
+        return done.map(Finished::reservation);
     }
 
     /** The reservation as stored, after expiring it if its TTL has passed. */
@@ -990,6 +1046,9 @@ public final class SqlQuotaStore implements QuotaStore {
     }
 
     private record Committed(long eventId, QuotaAccount account) {
+    }
+
+    private record Finished(Reservation reservation, Committed committed) {
     }
 
     /** A credit would pass the max quota: rolls the transaction back, then becomes MAX_QUOTA_EXCEEDED. */
