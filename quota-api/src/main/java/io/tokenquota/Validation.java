@@ -46,6 +46,18 @@ public final class Validation {
         return key == null ? null : key(key, name);
     }
 
+    /**
+     * The arguments every hold and one-step consume share: subject, a positive token amount, an
+     * optional idempotency key and an optional endpoint label. Checked in this order, so the first bad
+     * argument names the error.
+     */
+    public static void holdRequest(String subject, long tokens, String idempotencyKey, String endpoint) {
+        subject(subject);
+        positiveTokens(tokens, "tokens");
+        optionalKey(idempotencyKey, "idempotency_key");
+        text(endpoint, "endpoint", MAX_ENDPOINT_LENGTH);
+    }
+
     /** A token amount that must be positive: a hold, a consume, a credit. */
     public static long positiveTokens(long tokens, String name) {
         if (tokens <= 0 || tokens > MAX_TOKENS) {

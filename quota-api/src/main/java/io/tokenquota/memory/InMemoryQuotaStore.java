@@ -88,11 +88,8 @@ public final class InMemoryQuotaStore implements QuotaStore {
 
     @Override
     public Reservation reserve(String subject, long tokens, String idempotencyKey, Duration ttl, String endpoint) {
-        Validation.subject(subject);
-        Validation.positiveTokens(tokens, "tokens");
-        Validation.optionalKey(idempotencyKey, "idempotency_key");
+        Validation.holdRequest(subject, tokens, idempotencyKey, endpoint);
         Duration holdTtl = ttl == null ? policy.holdTtl() : Validation.ttl(ttl);
-        Validation.text(endpoint, "endpoint", Validation.MAX_ENDPOINT_LENGTH);
         return write(tx -> {
             Account account = tx.currentAccount(subject);
             expireSubject(tx, subject);
@@ -186,10 +183,7 @@ public final class InMemoryQuotaStore implements QuotaStore {
 
     @Override
     public Reservation consume(String subject, long tokens, String idempotencyKey, String endpoint) {
-        Validation.subject(subject);
-        Validation.positiveTokens(tokens, "tokens");
-        Validation.optionalKey(idempotencyKey, "idempotency_key");
-        Validation.text(endpoint, "endpoint", Validation.MAX_ENDPOINT_LENGTH);
+        Validation.holdRequest(subject, tokens, idempotencyKey, endpoint);
         return write(tx -> {
             Account account = tx.currentAccount(subject);
             // A one-step consume is a reserve followed by a commit, so stale holds are returned first

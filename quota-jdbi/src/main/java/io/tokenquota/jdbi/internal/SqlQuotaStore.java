@@ -94,20 +94,14 @@ public final class SqlQuotaStore implements QuotaStore {
 
     @Override
     public Reservation reserve(String subject, long tokens, String idempotencyKey, Duration ttl, String endpoint) {
-        Validation.subject(subject);
-        Validation.positiveTokens(tokens, "tokens");
-        Validation.optionalKey(idempotencyKey, "idempotency_key");
+        Validation.holdRequest(subject, tokens, idempotencyKey, endpoint);
         Duration holdTtl = ttl == null ? policy.holdTtl() : Validation.ttl(ttl);
-        Validation.text(endpoint, "endpoint", Validation.MAX_ENDPOINT_LENGTH);
         return operation("reserve", op -> take(op, subject, tokens, idempotencyKey, endpoint, holdTtl));
     }
 
     @Override
     public Reservation consume(String subject, long tokens, String idempotencyKey, String endpoint) {
-        Validation.subject(subject);
-        Validation.positiveTokens(tokens, "tokens");
-        Validation.optionalKey(idempotencyKey, "idempotency_key");
-        Validation.text(endpoint, "endpoint", Validation.MAX_ENDPOINT_LENGTH);
+        Validation.holdRequest(subject, tokens, idempotencyKey, endpoint);
         return operation("consume", op -> take(op, subject, tokens, idempotencyKey, endpoint, null));
     }
 
