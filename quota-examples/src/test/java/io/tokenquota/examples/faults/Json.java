@@ -1,5 +1,10 @@
 package io.tokenquota.examples.faults;
 
+import com.fasterxml.jackson.core.JsonFactory;
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonToken;
+import com.fasterxml.jackson.core.StreamReadFeature;
+import java.io.IOException;
 import java.math.BigDecimal;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -7,26 +12,29 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * A strict little JSON reader for the tests' own checks of response bodies (objects become
- * {@code Map}, arrays {@code List}, numbers {@code BigDecimal}). Kept separate from the library's
- * parser on purpose: a test must not trust the code it checks. Stateless, thread-safe.
+ * Reads response bodies for the tests' own checks: objects become {@code Map}, arrays {@code List},
+ * numbers {@code BigDecimal}. Strict (duplicate keys and trailing content fail). Thread-safe.
  */
 final class Json {
-    private final String text;
-    private int pos;
+    private static final JsonFactory FACTORY = JsonFactory.builder()
+            .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION).build();
 
-    private Json(String text) {
-        this.text = text;
+    private Json() {
     }
 
     static Object parse(String text) {
-        Json reader = new Json(text);
-        Object value = reader.value();
-        reader.skipSpace();
-        if (reader.pos != text.length()) {
-            throw reader.error("trailing characters");
+        try (JsonParser p = FACTORY.createParser(text)) {
+            if (p.nextToken() == null) {
+                throw new IllegalArgumentException("empty JSON text");
+            }
+            Object value = value(p);
+            if (p.nextToken() != null) {
+                throw new IllegalArgumentException("trailing characters after JSON value: " + abbreviate(text));
+            }
+            return value;
+        } catch (IOException e) {
+            throw new IllegalArgumentException("malformed JSON: " + e.getMessage() + " in " + abbreviate(text), e);
         }
-        return value;
     }
 
     @SuppressWarnings("unchecked")
@@ -64,162 +72,41 @@ final class Json {
         return s.length() <= 600 ? s : s.substring(0, 600) + "...(" + s.length() + " chars)";
     }
 
-    private Object value() {
-        skipSpace();
-        if (pos >= text.length()) {
-            throw error("unexpected end");
-        }
-        char c = text.charAt(pos);
-        switch (c) {
-            case '{':
-                return object();
-            case '[':
-                return array();
-            case '"':
-                return string();
-            case 't':
-                return literal("true", Boolean.TRUE);
-            case 'f':
-                return literal("false", Boolean.FALSE);
-            case 'n':
-                return literal("null", null);
-            default:
-                return number();
-        }
-    }
-
-    private Map<String, Object> object() {
-        Map<String, Object> map = new LinkedHashMap<>();
-        pos++;
-        skipSpace();
-        if (peek() == '}') {
-            pos++;
-            return map;
-        }
-        while (true) {
-            skipSpace();
-            if (peek() != '"') {
-                throw error("expected a key");
-            }
-            String key = string();
-            skipSpace();
-            expect(':');
-            if (map.containsKey(key)) {
-                throw error("duplicate key " + key);
-            }
-            map.put(key, value());
-            skipSpace();
-            char c = next();
-            if (c == '}') {
+    private static Object value(JsonParser p) throws IOException {
+        JsonToken t = p.currentToken();
+        switch (t) {
+            case START_OBJECT -> {
+                Map<String, Object> map = new LinkedHashMap<>();
+                while (p.nextToken() == JsonToken.FIELD_NAME) {
+                    String name = p.currentName();
+                    p.nextToken();
+                    map.put(name, value(p));
+                }
                 return map;
             }
-            if (c != ',') {
-                throw error("expected , or }");
-            }
-        }
-    }
-
-    private List<Object> array() {
-        List<Object> list = new ArrayList<>();
-        pos++;
-        skipSpace();
-        if (peek() == ']') {
-            pos++;
-            return list;
-        }
-        while (true) {
-            list.add(value());
-            skipSpace();
-            char c = next();
-            if (c == ']') {
+            case START_ARRAY -> {
+                List<Object> list = new ArrayList<>();
+                while (p.nextToken() != JsonToken.END_ARRAY) {
+                    list.add(value(p));
+                }
                 return list;
             }
-            if (c != ',') {
-                throw error("expected , or ]");
+            case VALUE_STRING -> {
+                return p.getText();
             }
-        }
-    }
-
-    private String string() {
-        pos++;
-        StringBuilder sb = new StringBuilder();
-        while (true) {
-            char c = next();
-            if (c == '"') {
-                return sb.toString();
+            case VALUE_NUMBER_INT, VALUE_NUMBER_FLOAT -> {
+                return p.getDecimalValue();
             }
-            if (c == '\\') {
-                char e = next();
-                switch (e) {
-                    case 'n': sb.append('\n'); break;
-                    case 't': sb.append('\t'); break;
-                    case 'r': sb.append('\r'); break;
-                    case 'b': sb.append('\b'); break;
-                    case 'f': sb.append('\f'); break;
-                    case 'u':
-                        if (pos + 4 > text.length()) {
-                            throw error("bad escape");
-                        }
-                        sb.append((char) Integer.parseInt(text.substring(pos, pos + 4), 16));
-                        pos += 4;
-                        break;
-                    default: sb.append(e);
-                }
-            } else if (c < 0x20) {
-                throw error("control character in string");
-            } else {
-                sb.append(c);
+            case VALUE_TRUE -> {
+                return Boolean.TRUE;
             }
+            case VALUE_FALSE -> {
+                return Boolean.FALSE;
+            }
+            case VALUE_NULL -> {
+                return null;
+            }
+            default -> throw new IllegalArgumentException("unexpected JSON token " + t);
         }
-    }
-
-    private BigDecimal number() {
-        int start = pos;
-        while (pos < text.length() && "+-0123456789.eE".indexOf(text.charAt(pos)) >= 0) {
-            pos++;
-        }
-        if (start == pos) {
-            throw error("unexpected character '" + text.charAt(pos) + "'");
-        }
-        try {
-            return new BigDecimal(text.substring(start, pos));
-        } catch (NumberFormatException e) {
-            throw error("bad number");
-        }
-    }
-
-    private Object literal(String word, Object value) {
-        if (!text.startsWith(word, pos)) {
-            throw error("bad literal");
-        }
-        pos += word.length();
-        return value;
-    }
-
-    private void skipSpace() {
-        while (pos < text.length() && " \t\r\n".indexOf(text.charAt(pos)) >= 0) {
-            pos++;
-        }
-    }
-
-    private char peek() {
-        return pos < text.length() ? text.charAt(pos) : '\0';
-    }
-
-    private char next() {
-        if (pos >= text.length()) {
-            throw error("unexpected end");
-        }
-        return text.charAt(pos++);
-    }
-
-    private void expect(char c) {
-        if (next() != c) {
-            throw error("expected " + c);
-        }
-    }
-
-    private IllegalArgumentException error(String message) {
-        return new IllegalArgumentException(message + " at " + pos + " in " + abbreviate(text));
     }
 }
