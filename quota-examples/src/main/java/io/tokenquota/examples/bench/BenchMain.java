@@ -68,7 +68,7 @@ public final class BenchMain {
                 }
                 for (Backend backend : backends) {
                     if (backend.dialect() == Backend.Dialect.POSTGRES && !backend.name().contains("fsync on")) {
-                        section(report, "gap attribution on " + backend.name(), () -> ledger.attribution(backend));
+                        section(report, "one statement vs transaction on " + backend.name(), () -> ledger.attribution(backend));
                     }
                 }
             }

@@ -65,6 +65,26 @@ final class Rows {
             instant(rs, "finished_at")),
             rs.getBoolean("is_consume"));
 
+    /** A hold finished in one statement, the account as that statement left it, and the event it logged. */
+    record FinishedHold(Reservation reservation, QuotaAccount account, long eventId) {
+    }
+
+    /** Reads what {@code Sql.commitInOneStatement}/{@code releaseInOneStatement} return. */
+    static final RowMapper<FinishedHold> FINISHED_HOLD = (rs, ctx) -> {
+        Reservation hold = RESERVATION.map(rs, ctx).reservation();
+        return new FinishedHold(hold, new QuotaAccount(
+                hold.subject(),
+                hold.month(),
+                rs.getLong("account_allocated"),
+                rs.getLong("account_granted"),
+                rs.getLong("account_carried"),
+                rs.getLong("account_used"),
+                rs.getLong("account_reserved"),
+                instant(rs, "account_created_at"),
+                instant(rs, "account_updated_at")),
+                rs.getLong("event_id"));
+    };
+
     static final RowMapper<Purchase> PURCHASE = (rs, ctx) -> new Purchase(
             rs.getString("transaction_id"),
             rs.getString("subject"),
@@ -118,7 +138,7 @@ final class Rows {
         return value == null ? null : YearMonth.parse(value.trim());
     }
 
-    private static Long nullableLong(ResultSet rs, String column) throws SQLException {
+    static Long nullableLong(ResultSet rs, String column) throws SQLException {
         long value = rs.getLong(column);
         return rs.wasNull() ? null : value;
     }

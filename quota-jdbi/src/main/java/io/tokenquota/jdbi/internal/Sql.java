@@ -18,6 +18,12 @@ import static io.tokenquota.jdbi.internal.Rows.RESERVATION_COLUMNS;
 final class Sql {
     private static final String ACCOUNT_KEY = " WHERE subject = :subject AND plan_month = :month";
     private static final String HAS_AVAILABLE = " AND allocated + granted + carried - used - reserved >= :tokens";
+    /**
+     * A reserve or consume goes ahead only when the subject has no hold past its TTL; otherwise it
+     * changes nothing, and the store sweeps those holds (returning their tokens) and tries again.
+     */
+    private static final String NO_STALE_HOLD = " AND NOT EXISTS (SELECT 1 FROM tq_reservation AS stale"
+            + " WHERE stale.subject = :subject AND stale.state = 'HELD' AND stale.expires_at <= :now)";
 
     final Dialect dialect;
 
@@ -61,17 +67,30 @@ final class Sql {
     final String selectStaleHolds = "SELECT " + RESERVATION_COLUMNS + " FROM tq_reservation"
             + " WHERE state = 'HELD' AND expires_at <= :now";
     /**
-     * What {@code reserve}/{@code consume} must do before their transaction, in one round trip:
-     * whether the subject's account of the month exists, and whether the subject has stale holds.
+     * Why a reserve/consume changed nothing, in one round trip: the account's available tokens
+     * (NULL when the month's account does not exist yet), and how many stale holds the subject has.
      */
     final String probeSubject = "SELECT"
-            + " (SELECT COUNT(*) FROM tq_account" + ACCOUNT_KEY + ") AS has_account,"
+            + " (SELECT allocated + granted + carried - used - reserved FROM tq_account" + ACCOUNT_KEY + ") AS available,"
             + " (SELECT COUNT(*) FROM tq_reservation"
             + " WHERE subject = :subject AND state = 'HELD' AND expires_at <= :now) AS stale";
     /** Commits a live hold and hands back the row; no row when the hold is gone, finished or expired. */
     final String commitLiveHold;
     /** Releases a live hold and hands back the row; no row when the hold is gone, finished or expired. */
     final String releaseLiveHold;
+    /**
+     * PostgreSQL only ({@code null} on H2, whose {@code WITH} cannot change data): a whole reserve,
+     * consume, commit or release as one statement in autocommit, so the common case is one round
+     * trip. A reserve/consume starts with the account's conditional update and inserts the hold and
+     * its event from the row it returns, so nothing is written when it is refused; a commit/release
+     * starts with the hold's conditional update and moves the account and logs the event from the row
+     * it returns. Either way the account row lock is held to the end of the statement, which is its
+     * own commit.
+     */
+    final String reserveInOneStatement;
+    final String consumeInOneStatement;
+    final String commitInOneStatement;
+    final String releaseInOneStatement;
     final String finishHoldCommitted = "UPDATE tq_reservation SET state = 'COMMITTED', charged = :charged,"
             + " actual = :actual, overage = :overage, finished_at = :now"
             + " WHERE id = :id AND state = 'HELD' AND expires_at > :now";
@@ -120,10 +139,12 @@ final class Sql {
                 + " transaction_id, detail, is_consume, occurred_at) VALUES (:subject, :month, :kind, :tokens, :overage,"
                 + " :reservationId, :tx, :detail, :consume, :now)";
         String touched = ", updated_at = :now";
-        reserveIfAvailable = returning("UPDATE tq_account SET reserved = reserved + :tokens" + touched
-                + ACCOUNT_KEY + HAS_AVAILABLE);
-        consumeIfAvailable = returning("UPDATE tq_account SET used = used + :tokens" + touched
-                + ACCOUNT_KEY + HAS_AVAILABLE);
+        String reserveUpdate = "UPDATE tq_account SET reserved = reserved + :tokens" + touched
+                + ACCOUNT_KEY + HAS_AVAILABLE + NO_STALE_HOLD;
+        String consumeUpdate = "UPDATE tq_account SET used = used + :tokens" + touched
+                + ACCOUNT_KEY + HAS_AVAILABLE + NO_STALE_HOLD;
+        reserveIfAvailable = returning(reserveUpdate);
+        consumeIfAvailable = returning(consumeUpdate);
         chargeHold = returning("UPDATE tq_account SET used = used + :charged, reserved = reserved - :held" + touched
                 + ACCOUNT_KEY);
         returnHold = returning("UPDATE tq_account SET reserved = reserved - :held" + touched + ACCOUNT_KEY);
@@ -135,14 +156,21 @@ final class Sql {
                 + " AND allocated = :oldAllocated AND used + reserved - granted - carried = :floor");
         String live = " WHERE id = :id AND state = 'HELD' AND expires_at > :now";
         // :capAtHeld is the overrun policy (1: charge at most the hold, 0: charge the actual tokens)
-        commitLiveHold = returningReservation("UPDATE tq_reservation SET state = 'COMMITTED',"
+        String commitHold = "UPDATE tq_reservation SET state = 'COMMITTED',"
                 + " charged = CASE WHEN :capAtHeld = 1 AND :actual > held THEN held ELSE :actual END,"
                 + " actual = :actual, overage = CASE WHEN :actual > held THEN :actual - held ELSE 0 END,"
-                + " finished_at = :now" + live);
-        releaseLiveHold = returningReservation("UPDATE tq_reservation SET state = 'RELEASED', finished_at = :now"
-                + live);
+                + " finished_at = :now" + live;
+        String releaseHold = "UPDATE tq_reservation SET state = 'RELEASED', finished_at = :now" + live;
+        commitLiveHold = returningReservation(commitHold);
+        releaseLiveHold = returningReservation(releaseHold);
         switch (dialect) {
             case POSTGRESQL:
+                reserveInOneStatement = takeInOneStatement(reserveUpdate);
+                consumeInOneStatement = takeInOneStatement(consumeUpdate);
+                commitInOneStatement = finishInOneStatement(commitHold, "COMMITTED", "hold.charged",
+                        "used = a.used + hold.charged, reserved = a.reserved - hold.held");
+                releaseInOneStatement = finishInOneStatement(releaseHold, "RELEASED", "hold.held",
+                        "reserved = a.reserved - hold.held");
                 insertAccountIfAbsent = insertAccount + " ON CONFLICT (subject, plan_month) DO NOTHING";
                 upsertPlan = "INSERT INTO tq_plan (subject, allocated, updated_at) VALUES (:subject, :allocated, :now)"
                         + " ON CONFLICT (subject) DO UPDATE SET allocated = EXCLUDED.allocated,"
@@ -154,6 +182,10 @@ final class Sql {
                         + " FETCH FIRST :limit ROWS ONLY";
                 break;
             case H2:
+                reserveInOneStatement = null;
+                consumeInOneStatement = null;
+                commitInOneStatement = null;
+                releaseInOneStatement = null;
                 // a duplicate key from a concurrent first touch is caught and ignored by the caller
                 insertAccountIfAbsent = insertAccount;
                 upsertPlan = "MERGE INTO tq_plan (subject, allocated, updated_at) KEY (subject)"
@@ -165,6 +197,42 @@ final class Sql {
             default:
                 throw new IllegalArgumentException("unsupported dialect " + dialect);
         }
+    }
+
+    /** Whether reserve, consume, commit and release each run as one statement (else as a transaction). */
+    boolean oneStatementPerChange() {
+        return reserveInOneStatement != null;
+    }
+
+    /** The hold and its event are inserted only from the row the account's conditional update returns. */
+    private static String takeInOneStatement(String accountUpdate) {
+        return "WITH account AS (" + accountUpdate + " RETURNING " + ACCOUNT_COLUMNS + "),"
+                + " hold AS (INSERT INTO tq_reservation (" + RESERVATION_COLUMNS + ")"
+                + " SELECT :id, :subject, :month, :tokens, :state, :charged, CAST(:actual AS BIGINT), 0,"
+                + " CAST(:key AS VARCHAR), CAST(:endpoint AS VARCHAR), :consume, :now, :expiresAt,"
+                + " CAST(:finishedAt AS TIMESTAMPTZ) FROM account),"
+                + " event AS (INSERT INTO tq_event (subject, plan_month, kind, tokens, overage, reservation_id,"
+                + " transaction_id, detail, is_consume, occurred_at) SELECT :subject, :month, :kind, :tokens, 0, :id,"
+                + " NULL, CAST(:endpoint AS VARCHAR), :consume, :now FROM account RETURNING id)"
+                + " SELECT " + ACCOUNT_COLUMNS + ", event.id AS event_id FROM account, event";
+    }
+
+    /**
+     * The account is moved and the event logged only from the row the hold's conditional update
+     * returns; the account's columns come back prefixed {@code account_} next to the hold's.
+     */
+    private static String finishInOneStatement(String holdUpdate, String kind, String tokens, String accountChange) {
+        return "WITH hold AS (" + holdUpdate + " RETURNING " + RESERVATION_COLUMNS + "),"
+                + " account AS (UPDATE tq_account AS a SET " + accountChange + ", updated_at = :now FROM hold"
+                + " WHERE a.subject = hold.subject AND a.plan_month = hold.plan_month RETURNING"
+                + " a.allocated AS account_allocated, a.granted AS account_granted, a.carried AS account_carried,"
+                + " a.used AS account_used, a.reserved AS account_reserved, a.created_at AS account_created_at,"
+                + " a.updated_at AS account_updated_at),"
+                + " event AS (INSERT INTO tq_event (subject, plan_month, kind, tokens, overage, reservation_id,"
+                + " transaction_id, detail, is_consume, occurred_at) SELECT hold.subject, hold.plan_month, '" + kind
+                + "', " + tokens + ", hold.overage, hold.id, NULL, hold.endpoint, FALSE, :now FROM hold JOIN account"
+                + " ON TRUE RETURNING id)"
+                + " SELECT hold.*, account.*, event.id AS event_id FROM hold, account, event";
     }
 
     /** Whether an account insert can race into a duplicate-key error the caller must swallow. */

@@ -49,12 +49,16 @@ import org.jdbi.v3.core.statement.Update;
  * transaction per balance change. Not API: use {@code JdbiQuotaStore}. Thread-safe (holds no
  * mutable state besides the listener list).
  *
- * <p>Shape of every balance change: reads and the account's insert-if-absent happen first, in
- * autocommit; then one transaction inserts or updates the non-account rows (the reservation or
- * purchase, whose unique constraints enforce idempotency, and the event) and ends with one
- * conditional {@code UPDATE} of the account row, then commits. The account row lock is therefore
- * held for one statement plus the commit. Transactions touch at most one account row and always
- * last, so they cannot deadlock on accounts.
+ * <p>Shape of every balance change: one transaction inserts or updates the non-account rows (the
+ * reservation or purchase, whose unique constraints enforce idempotency, and the event) and one
+ * conditional {@code UPDATE} of the account row, then commits; reads (and the account's
+ * insert-if-absent on first touch) happen before it, in autocommit. The account row lock is held
+ * from that {@code UPDATE} to the commit and never across a round trip to Java: on H2 the
+ * {@code UPDATE} is the transaction's last statement; on PostgreSQL reserve, consume, commit and
+ * release are each one statement in autocommit ({@code Sql.reserveInOneStatement} and siblings).
+ * The hot path reads nothing first: reserve/consume try the change and read only when it matched no
+ * row. Transactions touch at most one account row, and lock a hold before its account, so they
+ * cannot deadlock on accounts.
  */
 public final class SqlQuotaStore implements QuotaStore {
     private static final long MILLIS_PER_DAY = 86_400_000L;
@@ -63,6 +67,8 @@ public final class SqlQuotaStore implements QuotaStore {
     private static final int MAX_TOP = 1000;
     /** Compare-and-set updates (refund, plan change) re-read and retry this often under contention. */
     private static final int MAX_CAS_ATTEMPTS = 200;
+    /** A reserve/consume tries at most this often: once, and again after creating the account or sweeping stale holds. */
+    private static final int MAX_TAKE_ATTEMPTS = 3;
 
     private final Jdbi jdbi;
     private final Sql sql;
@@ -105,69 +111,102 @@ public final class SqlQuotaStore implements QuotaStore {
         return operation("consume", op -> take(op, subject, tokens, idempotencyKey, endpoint, null));
     }
 
-    /** A hold ({@code ttl != null}) or a one-step consume ({@code ttl == null}). */
+    /**
+     * A hold ({@code ttl != null}) or a one-step consume ({@code ttl == null}). The common case
+     * (account exists, no stale hold, tokens available) is one attempt; anything else makes the
+     * attempt change nothing, and only then does the store read to find out why: a replayed key,
+     * the month's first touch (create the account), stale holds (expire them), or a refusal.
+     */
     private Reservation take(Op op, String subject, long tokens, String key, String endpoint, Duration ttl) {
         boolean consume = ttl == null;
         YearMonth month = policy.monthOf(op.now);
-        // one read tells whether the first-touch create and the stale-hold sweep have anything to do
-        long[] probe = op.with(h -> h.createQuery(sql.probeSubject)
-                .bind("subject", subject).bind("month", Rows.month(month)).bind("now", Rows.timestamp(op.now))
-                .map((rs, ctx) -> new long[] {rs.getLong("has_account"), rs.getLong("stale")}).one());
-        if (probe[0] == 0) {
-            currentAccount(op, subject);
-        }
-        if (probe[1] > 0) {
-            expireStaleOf(op, subject);
-        }
-        if (key != null) {
-            Optional<StoredReservation> existing = reservationByKey(op, subject, key);
-            if (existing.isPresent()) {
-                return replay(existing.get(), tokens, consume, key);
-            }
-        }
         String id = UUID.randomUUID().toString();
         Instant expiresAt = consume ? op.now : op.now.plus(ttl);
         Reservation granted = new Reservation(id, subject, month, tokens,
                 consume ? ReservationState.COMMITTED : ReservationState.HELD, consume ? tokens : 0,
                 consume ? Long.valueOf(tokens) : null, 0, key, endpoint, op.now, expiresAt, consume ? op.now : null);
         EventKind kind = consume ? EventKind.COMMITTED : EventKind.RESERVED;
-        Optional<Committed> done;
-        try {
-            done = transaction(op, h -> {
-                update(h, sql.insertReservation)
-                        .bind("id", id).bind("subject", subject).bind("month", Rows.month(month))
-                        .bind("held", tokens).bind("state", granted.state().name()).bind("charged", granted.charged())
-                        .bind("actual", granted.actual()).bind("key", key).bind("endpoint", endpoint)
-                        .bind("consume", consume).bind("now", Rows.timestamp(op.now))
-                        .bind("expiresAt", Rows.timestamp(expiresAt)).bind("finishedAt", Rows.timestamp(granted.finishedAt()))
-                        .execute();
-                long eventId = insertEvent(h, subject, month, kind, tokens, 0, id, null, endpoint, consume, op.now);
-                Optional<QuotaAccount> after = accountQuery(h, consume ? sql.consumeIfAvailable : sql.reserveIfAvailable,
-                        subject, month, op.now).bind("tokens", tokens).map(Rows.ACCOUNT).findOne();
-                if (after.isEmpty()) {
-                    throw Rollback.INSTANCE;
+        for (int attempt = 1; ; attempt++) {
+            Optional<Committed> done;
+            try {
+                done = tryTake(op, granted, consume, kind);
+            } catch (JdbiException e) {
+                if (key != null && Failures.isUniqueViolation(e)) {
+                    // the key was used before, or a concurrent call with it won the insert: answer as its
+                    // replay (if it is gone again, that call rolled back: run this one again), after the
+                    // first touch and the sweep any reserve does (a stale hold's replay answers it EXPIRED)
+                    currentAccount(op, subject);
+                    expireStaleOf(op, subject);
+                    StoredReservation existing = reservationByKey(op, subject, key).orElseThrow(() -> new Conflict(e));
+                    return replay(existing, tokens, consume, key);
                 }
-                return Optional.of(new Committed(eventId, after.get()));
-            });
-        } catch (Rollback refused) {
-            done = Optional.empty();
-        } catch (JdbiException e) {
-            if (key != null && Failures.isUniqueViolation(e)) {
-                // a concurrent call with the same key won the insert; answer as its replay
-                // (if it is gone again, that call rolled back: run this one again)
-                StoredReservation existing = reservationByKey(op, subject, key).orElseThrow(() -> new Conflict(e));
-                return replay(existing, tokens, consume, key);
+                throw e;
             }
-            throw e;
-        }
-        if (done.isEmpty()) {
+            if (done.isPresent()) {
+                QuotaAccount after = done.get().account;
+                QuotaAccount before = consume ? adjust(after, -tokens, 0, 0) : adjust(after, 0, -tokens, 0);
+                op.logged(new LedgerEvent(done.get().eventId, subject, month, kind, tokens, 0, id, null, endpoint,
+                        op.now));
+                op.changed(before, after);
+                return granted;
+            }
+            // it changed nothing: find out why, fixing what is ours to fix, then try again or refuse
+            Probe probe = op.with(h -> h.createQuery(sql.probeSubject)
+                    .bind("subject", subject).bind("month", Rows.month(month)).bind("now", Rows.timestamp(op.now))
+                    .map((rs, ctx) -> new Probe(Rows.nullableLong(rs, "available"), rs.getLong("stale"))).one());
+            boolean canRetry = attempt < MAX_TAKE_ATTEMPTS;
+            if (probe.available == null && canRetry) {
+                currentAccount(op, subject);
+                continue;
+            }
+            if (probe.stale > 0 && canRetry) {
+                // the replay of a stale hold's key must answer it EXPIRED, so the sweep comes first
+                expireStaleOf(op, subject);
+                continue;
+            }
+            if (key != null) {
+                Optional<StoredReservation> existing = reservationByKey(op, subject, key);
+                if (existing.isPresent()) {
+                    return replay(existing.get(), tokens, consume, key);
+                }
+            }
+            // enough again by now (a concurrent first touch, release or credit): the refusal was stale
+            if (probe.available != null && probe.available >= tokens && canRetry) {
+                continue;
+            }
             throw reject(op, subject, month, tokens, endpoint);
         }
-        QuotaAccount after = done.get().account;
-        QuotaAccount before = consume ? adjust(after, -tokens, 0, 0) : adjust(after, 0, -tokens, 0);
-        op.logged(new LedgerEvent(done.get().eventId, subject, month, kind, tokens, 0, id, null, endpoint, op.now));
-        op.changed(before, after);
-        return granted;
+    }
+
+    /** One attempt at granting {@code hold}; empty, with nothing changed, when the conditional update matched no row. */
+    private Optional<Committed> tryTake(Op op, Reservation hold, boolean consume, EventKind kind) {
+        String month = Rows.month(hold.month());
+        if (sql.oneStatementPerChange()) {
+            return op.with(h -> h.createQuery(consume ? sql.consumeInOneStatement : sql.reserveInOneStatement)
+                    .bind("id", hold.id()).bind("subject", hold.subject()).bind("month", month)
+                    .bind("tokens", hold.held()).bind("state", hold.state().name()).bind("charged", hold.charged())
+                    .bind("actual", hold.actual()).bind("key", hold.idempotencyKey()).bind("endpoint", hold.endpoint())
+                    .bind("consume", consume).bind("now", Rows.timestamp(hold.createdAt()))
+                    .bind("expiresAt", Rows.timestamp(hold.expiresAt()))
+                    .bind("finishedAt", Rows.timestamp(hold.finishedAt())).bind("kind", kind.name())
+                    .map((rs, ctx) -> new Committed(rs.getLong("event_id"), Rows.ACCOUNT.map(rs, ctx))).findOne());
+        }
+        // the account's update comes last, so its row lock is held for one statement and the commit
+        return optionalTransaction(op, h -> {
+            update(h, sql.insertReservation)
+                    .bind("id", hold.id()).bind("subject", hold.subject()).bind("month", month)
+                    .bind("held", hold.held()).bind("state", hold.state().name()).bind("charged", hold.charged())
+                    .bind("actual", hold.actual()).bind("key", hold.idempotencyKey()).bind("endpoint", hold.endpoint())
+                    .bind("consume", consume).bind("now", Rows.timestamp(hold.createdAt()))
+                    .bind("expiresAt", Rows.timestamp(hold.expiresAt()))
+                    .bind("finishedAt", Rows.timestamp(hold.finishedAt()))
+                    .execute();
+            long eventId = insertEvent(h, hold.subject(), hold.month(), kind, hold.held(), 0, hold.id(), null,
+                    hold.endpoint(), consume, hold.createdAt());
+            return accountQuery(h, consume ? sql.consumeIfAvailable : sql.reserveIfAvailable,
+                    hold.subject(), hold.month(), hold.createdAt()).bind("tokens", hold.held())
+                    .map(Rows.ACCOUNT).findOne().map(after -> new Committed(eventId, after));
+        });
     }
 
     private Reservation replay(StoredReservation existing, long tokens, boolean consume, String key) {
@@ -191,8 +230,8 @@ public final class SqlQuotaStore implements QuotaStore {
         Validation.nonNegativeTokens(actualTokens, "actual_tokens");
         Validation.key(reservationId, "reservation_id");
         return operation("commit", op -> {
-            Optional<Reservation> live = finishLiveHold(op, reservationId, EventKind.COMMITTED, h ->
-                    h.createQuery(sql.commitLiveHold).bind("actual", actualTokens)
+            Optional<Reservation> live = finishLiveHold(op, reservationId, EventKind.COMMITTED, query ->
+                    query.bind("actual", actualTokens)
                             .bind("capAtHeld", policy.overrunPolicy() == OverrunPolicy.CHARGE_ACTUAL ? 0 : 1));
             if (live.isPresent()) {
                 return live.get();
@@ -237,8 +276,7 @@ public final class SqlQuotaStore implements QuotaStore {
     public Reservation release(String reservationId) {
         Validation.key(reservationId, "reservation_id");
         return operation("release", op -> {
-            Optional<Reservation> live = finishLiveHold(op, reservationId, EventKind.RELEASED,
-                    h -> h.createQuery(sql.releaseLiveHold));
+            Optional<Reservation> live = finishLiveHold(op, reservationId, EventKind.RELEASED, query -> query);
             if (live.isPresent()) {
                 return live.get();
             }
@@ -266,30 +304,42 @@ public final class SqlQuotaStore implements QuotaStore {
     }
 
     /**
-     * Commits or releases a hold in one transaction that starts with the conditional update of the
-     * hold itself, so a live hold costs no read before it; empty (and nothing changed) when the hold
-     * is not live, and the caller then reads it to explain why.
+     * Commits or releases a hold with a first statement that is the conditional update of the hold
+     * itself, so a live hold costs no read before it (on PostgreSQL the whole change is that one
+     * statement); empty, and nothing changed, when the hold is not live, and the caller then reads
+     * it to explain why.
      */
     private Optional<Reservation> finishLiveHold(Op op, String reservationId, EventKind kind,
-                                                 java.util.function.Function<Handle, Query> finish) {
-        Optional<Finished> done = optionalTransaction(op, h -> {
-            Optional<Reservation> finished = finish.apply(h).bind("id", reservationId).bind("now", Rows.timestamp(op.now))
-                    .map(Rows.RESERVATION).map(StoredReservation::reservation).findOne();
-            if (finished.isEmpty()) {
-                return Optional.empty();
-            }
-            Reservation r = finished.get();
-            long tokens = kind == EventKind.COMMITTED ? r.charged() : r.held();
-            long eventId = insertEvent(h, r.subject(), r.month(), kind, tokens, r.overage(), r.id(), null,
-                    r.endpoint(), false, op.now);
-            String accountUpdate = kind == EventKind.COMMITTED ? sql.chargeHold : sql.returnHold;
-            Query query = accountQuery(h, accountUpdate, r.subject(), r.month(), op.now).bind("held", r.held());
-            if (kind == EventKind.COMMITTED) {
-                query.bind("charged", tokens);
-            }
-            return Optional.of(new Finished(r, new Committed(eventId, query.map(Rows.ACCOUNT).one())));
-        });
-        // told to the listeners only once the transaction committed, as finishHold does
+                                                 java.util.function.UnaryOperator<Query> finish) {
+        Optional<Finished> done;
+        if (sql.oneStatementPerChange()) {
+            String statement = kind == EventKind.COMMITTED ? sql.commitInOneStatement : sql.releaseInOneStatement;
+            done = op.with(h -> finish.apply(h.createQuery(statement))
+                    .bind("id", reservationId).bind("now", Rows.timestamp(op.now))
+                    .map(Rows.FINISHED_HOLD).findOne()
+                    .map(f -> new Finished(f.reservation(), new Committed(f.eventId(), f.account()))));
+        } else {
+            String statement = kind == EventKind.COMMITTED ? sql.commitLiveHold : sql.releaseLiveHold;
+            done = optionalTransaction(op, h -> {
+                Optional<Reservation> finished = finish.apply(h.createQuery(statement))
+                        .bind("id", reservationId).bind("now", Rows.timestamp(op.now))
+                        .map(Rows.RESERVATION).map(StoredReservation::reservation).findOne();
+                if (finished.isEmpty()) {
+                    return Optional.empty();
+                }
+                Reservation r = finished.get();
+                long tokens = kind == EventKind.COMMITTED ? r.charged() : r.held();
+                long eventId = insertEvent(h, r.subject(), r.month(), kind, tokens, r.overage(), r.id(), null,
+                        r.endpoint(), false, op.now);
+                String accountUpdate = kind == EventKind.COMMITTED ? sql.chargeHold : sql.returnHold;
+                Query query = accountQuery(h, accountUpdate, r.subject(), r.month(), op.now).bind("held", r.held());
+                if (kind == EventKind.COMMITTED) {
+                    query.bind("charged", tokens);
+                }
+                return Optional.of(new Finished(r, new Committed(eventId, query.map(Rows.ACCOUNT).one())));
+            });
+        }
+        // told to the listeners only once the change committed, as finishHold does
         done.ifPresent(f -> {
             Reservation r = f.reservation;
             long tokens = kind == EventKind.COMMITTED ? r.charged() : r.held();
@@ -1040,6 +1090,10 @@ public final class SqlQuotaStore implements QuotaStore {
     }
 
     private record Committed(long eventId, QuotaAccount account) {
+    }
+
+    /** What a refused reserve/consume reads: the account's available tokens ({@code null}: no account yet), stale holds. */
+    private record Probe(Long available, long stale) {
     }
 
     private record Finished(Reservation reservation, Committed committed) {
