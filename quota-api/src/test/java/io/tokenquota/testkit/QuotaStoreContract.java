@@ -29,6 +29,7 @@ import io.tokenquota.QuotaStatistics.UsageForecast;
 import io.tokenquota.QuotaStore;
 import io.tokenquota.Reservation;
 import io.tokenquota.ReservationState;
+import io.tokenquota.Reserved;
 import io.tokenquota.Validation;
 import java.math.BigDecimal;
 import java.time.Duration;
@@ -568,6 +569,28 @@ public abstract class QuotaStoreContract {
         assertEquals(r.id(), replay.id());
         assertEquals(ReservationState.EXPIRED, replay.state());
         assertEquals(0, store.account(s).reserved());
+    }
+
+    @Test
+    void reserveWithAccountReturnsTheAccountAsTheHoldLeftIt() {
+        QuotaStore store = store();
+        String s = subject("with-account");
+        store.consume(s, 1_000, null);
+        Reserved first = store.reserveWithAccount(s, 2_500, "k", null, "/ai");
+        assertEquals(store.account(s), first.account());
+        assertEquals(1_000, first.account().used());
+        assertEquals(2_500, first.account().reserved());
+        assertEquals(store.reservation(first.reservation().id()).orElseThrow(), first.reservation());
+
+        store.commit(first.reservation().id(), 2_000);
+        Reserved replay = store.reserveWithAccount(s, 2_500, "k", null, "/ai");
+        assertEquals(first.reservation().id(), replay.reservation().id(), "a replayed key answers the first hold");
+        assertEquals(ReservationState.COMMITTED, replay.reservation().state());
+        assertEquals(store.account(s), replay.account(), "and the account as it is now");
+
+        QuotaExceededException refused = assertThrows(QuotaExceededException.class,
+                () -> store.reserveWithAccount(s, 1_000_000, null, null, null));
+        assertEquals(7_000, refused.available());
     }
 
     // ================================================================ months, history, plans

@@ -12,6 +12,7 @@ import io.tokenquota.QuotaListener;
 import io.tokenquota.QuotaPolicy;
 import io.tokenquota.QuotaStore;
 import io.tokenquota.Reservation;
+import io.tokenquota.Reserved;
 import io.tokenquota.jdbi.internal.Dialect;
 import io.tokenquota.jdbi.internal.SchemaInstaller;
 import io.tokenquota.jdbi.internal.SqlQuotaStore;
@@ -89,6 +90,12 @@ public final class JdbiQuotaStore implements QuotaStore, AutoCloseable {
     @Override
     public Reservation release(String reservationId) {
         return store.release(reservationId);
+    }
+
+    @Override
+    public Reserved reserveWithAccount(String subject, long tokens, String idempotencyKey, Duration ttl,
+                                       String endpoint) {
+        return store.reserveWithAccount(subject, tokens, idempotencyKey, ttl, endpoint);
     }
 
     @Override

@@ -8,6 +8,7 @@ import io.tokenquota.QuotaExceededException;
 import io.tokenquota.QuotaLedger;
 import io.tokenquota.Reservation;
 import io.tokenquota.ReservationState;
+import io.tokenquota.Reserved;
 import io.tokenquota.TokenEstimator;
 import io.tokenquota.Validation;
 import jakarta.servlet.DispatcherType;
@@ -169,8 +170,11 @@ public final class QuotaFilter implements Filter {
         // stores may keep timestamps at millisecond precision; a hold older than this was not made now
         Instant before = ledger.policy().now().truncatedTo(ChronoUnit.MILLIS).minusMillis(1);
         Reservation hold;
+        QuotaAccount account;
         try {
-            hold = ledger.reserve(subject, estimate, key, holdTtl, label(path));
+            Reserved reserved = ledger.reserveWithAccount(subject, estimate, key, holdTtl, label(path));
+            hold = reserved.reservation();
+            account = reserved.account();
         } catch (QuotaExceededException e) {
             Problems.exceeded(response, e, ledger.policy().now());
             return;
@@ -192,7 +196,8 @@ public final class QuotaFilter implements Filter {
             return;
         }
 
-        Runnable headers = quotaHeaders(response, subject);
+        // the account as the hold left it, from the reserve itself: no second read on the request path
+        Runnable headers = () -> QuotaHeaders.set(response, account, ledger.policy());
         headers.run();
         UsageSniffer sniffer = new UsageSniffer();
         QuotaResponse wrapped = new QuotaResponse(response, sniffer, headers);
@@ -217,18 +222,6 @@ public final class QuotaFilter implements Filter {
                 settlement.completed();
             }
         }
-    }
-
-    /** Sets the quota headers from the account as it is now (after the hold). */
-    private Runnable quotaHeaders(HttpServletResponse response, String subject) {
-        QuotaAccount account;
-        try {
-            account = ledger.account(subject);
-        } catch (RuntimeException e) {
-            LOG.warn("quota headers left out: could not read the account of {}", subject, e);
-            return () -> { };
-        }
-        return () -> QuotaHeaders.set(response, account, ledger.policy());
     }
 
     private void unavailable(HttpServletRequest request, HttpServletResponse response, FilterChain chain,

@@ -123,10 +123,13 @@ public final class BenchMain {
 
     /** Runs one part; a failure is written into the report and the run goes on with the next part. */
     private static void section(Report report, String name, Section section) {
+        long start = System.nanoTime();
         try {
             section.run();
         } catch (Exception | AssertionError e) {
             report.failure(name, e);
+        } finally {
+            System.err.printf("%s: %.1f s%n", name, (System.nanoTime() - start) / 1e9);
         }
     }
 

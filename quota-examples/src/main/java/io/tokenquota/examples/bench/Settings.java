@@ -61,8 +61,8 @@ record Settings(Duration warmup, Duration measure, List<Integer> threads, int su
                     rounds = 3;
                 }
                 case "--smoke" -> {
-                    warmup = Duration.ofMillis(50);
-                    measure = Duration.ofMillis(100);
+                    warmup = Duration.ofMillis(20);
+                    measure = Duration.ofMillis(50);
                     threads = List.of(2);
                     subjects = 1_000;
                     backends = new LinkedHashSet<>(List.of("h2"));

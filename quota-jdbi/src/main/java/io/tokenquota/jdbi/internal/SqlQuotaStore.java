@@ -16,6 +16,7 @@ import io.tokenquota.QuotaListener;
 import io.tokenquota.QuotaPolicy;
 import io.tokenquota.QuotaStore;
 import io.tokenquota.Reservation;
+import io.tokenquota.Reserved;
 import io.tokenquota.ReservationState;
 import io.tokenquota.Validation;
 import io.tokenquota.internal.Listeners;
@@ -100,6 +101,12 @@ public final class SqlQuotaStore implements QuotaStore {
 
     @Override
     public Reservation reserve(String subject, long tokens, String idempotencyKey, Duration ttl, String endpoint) {
+        return reserveWithAccount(subject, tokens, idempotencyKey, ttl, endpoint).reservation();
+    }
+
+    @Override
+    public Reserved reserveWithAccount(String subject, long tokens, String idempotencyKey, Duration ttl,
+                                       String endpoint) {
         Validation.holdRequest(subject, tokens, idempotencyKey, endpoint);
         Duration holdTtl = ttl == null ? policy.holdTtl() : Validation.ttl(ttl);
         return operation("reserve", op -> take(op, subject, tokens, idempotencyKey, endpoint, holdTtl));
@@ -108,7 +115,7 @@ public final class SqlQuotaStore implements QuotaStore {
     @Override
     public Reservation consume(String subject, long tokens, String idempotencyKey, String endpoint) {
         Validation.holdRequest(subject, tokens, idempotencyKey, endpoint);
-        return operation("consume", op -> take(op, subject, tokens, idempotencyKey, endpoint, null));
+        return operation("consume", op -> take(op, subject, tokens, idempotencyKey, endpoint, null)).reservation();
     }
 
     /**
@@ -117,7 +124,7 @@ public final class SqlQuotaStore implements QuotaStore {
      * attempt change nothing, and only then does the store read to find out why: a replayed key,
      * the month's first touch (create the account), stale holds (expire them), or a refusal.
      */
-    private Reservation take(Op op, String subject, long tokens, String key, String endpoint, Duration ttl) {
+    private Reserved take(Op op, String subject, long tokens, String key, String endpoint, Duration ttl) {
         boolean consume = ttl == null;
         YearMonth month = policy.monthOf(op.now);
         String id = UUID.randomUUID().toString();
@@ -138,7 +145,7 @@ public final class SqlQuotaStore implements QuotaStore {
                     currentAccount(op, subject);
                     expireStaleOf(op, subject);
                     StoredReservation existing = reservationByKey(op, subject, key).orElseThrow(() -> new Conflict(e));
-                    return replay(existing, tokens, consume, key);
+                    return new Reserved(replay(existing, tokens, consume, key), currentAccount(op, subject));
                 }
                 throw e;
             }
@@ -148,7 +155,7 @@ public final class SqlQuotaStore implements QuotaStore {
                 op.logged(new LedgerEvent(done.get().eventId, subject, month, kind, tokens, 0, id, null, endpoint,
                         op.now));
                 op.changed(before, after);
-                return granted;
+                return new Reserved(granted, after);
             }
             // it changed nothing: find out why, fixing what is ours to fix, then try again or refuse
             Probe probe = op.with(h -> h.createQuery(sql.probeSubject)
@@ -167,7 +174,7 @@ public final class SqlQuotaStore implements QuotaStore {
             if (key != null) {
                 Optional<StoredReservation> existing = reservationByKey(op, subject, key);
                 if (existing.isPresent()) {
-                    return replay(existing.get(), tokens, consume, key);
+                    return new Reserved(replay(existing.get(), tokens, consume, key), currentAccount(op, subject));
                 }
             }
             // enough again by now (a concurrent first touch, release or credit): the refusal was stale
