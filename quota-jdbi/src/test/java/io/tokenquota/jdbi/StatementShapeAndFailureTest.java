@@ -26,6 +26,11 @@ import java.time.YearMonth;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.concurrent.CyclicBarrier;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
@@ -251,6 +256,37 @@ class StatementShapeAndFailureTest {
             assertEquals(before, dump(db));
             assertEquals(1, count(db, "SELECT COUNT(*) FROM tq_schema_version"));
             assertEquals(10, store.account("schema").used());
+        }
+    }
+
+    /** Several instances starting at once against an empty database (found by SeveralInstancesIT). */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("databases")
+    void concurrentInstallersOnAnEmptyDatabaseAllSucceed(Supplier<TestDatabase> database) throws Exception {
+        for (int attempt = 0; attempt < 3; attempt++) {
+            try (TestDatabase db = database.get()) {
+                int installers = 8;
+                CyclicBarrier start = new CyclicBarrier(installers);
+                ExecutorService pool = Executors.newFixedThreadPool(installers);
+                try {
+                    List<Future<?>> done = new ArrayList<>();
+                    for (int i = 0; i < installers; i++) {
+                        done.add(pool.submit(() -> {
+                            start.await();
+                            JdbiQuotaStore.installSchema(db.dataSource());
+                            return null;
+                        }));
+                    }
+                    for (Future<?> f : done) {
+                        f.get(60, TimeUnit.SECONDS);
+                    }
+                } finally {
+                    pool.shutdownNow();
+                }
+                assertEquals(1, count(db, "SELECT COUNT(*) FROM tq_schema_version"));
+                JdbiQuotaStore store = JdbiQuotaStore.builder().dataSource(db.dataSource()).build();
+                assertEquals(10, store.consume("installed", 10, null).charged());
+            }
         }
     }
 

@@ -22,43 +22,74 @@ import org.jdbi.v3.core.JdbiException;
 public final class SchemaInstaller {
     /** Migration files in order; a new schema version appends {@code V2__...sql} here and in both dialects. */
     private static final List<String> VERSIONS = List.of("V1__token_quota.sql");
+    /** The advisory lock installers of one PostgreSQL database take turns on (any fixed number; "tq" in ASCII). */
+    private static final long INSTALL_LOCK_KEY = 0x7471L;
+    private static final Object H2_INSTALL_LOCK = new Object();
+    private static final int H2_INSTALL_ATTEMPTS = 3;
 
     private SchemaInstaller() {
     }
 
-    /** Installs every version not yet recorded; returns how many were applied now. */
+    /**
+     * Installs every version not yet recorded; returns how many were applied now. On PostgreSQL the
+     * whole install is one transaction that first takes an advisory lock, because
+     * {@code CREATE ... IF NOT EXISTS} is not safe against a concurrent identical {@code CREATE}
+     * (several instances starting at once): installers take turns, and the later ones find every
+     * version recorded. H2 commits each DDL statement itself and has no such lock: installers in one
+     * JVM take turns on a lock of this class, and one that still loses a race to another process
+     * (the object it creates appeared meanwhile) runs again, finding more already there.
+     */
     public static int install(Jdbi jdbi, Dialect dialect) {
-        return jdbi.withHandle(h -> {
-            h.execute("CREATE TABLE IF NOT EXISTS tq_schema_version ("
-                    + " version INTEGER NOT NULL PRIMARY KEY,"
-                    + " script VARCHAR(200) NOT NULL,"
-                    + " installed_at TIMESTAMP WITH TIME ZONE NOT NULL)");
-            int applied = 0;
-            for (int i = 0; i < VERSIONS.size(); i++) {
-                int version = i + 1;
-                if (isInstalled(h, version)) {
-                    continue;
-                }
-                String script = VERSIONS.get(i);
-                for (String statement : statements(read(dialect.schemaResource(script)))) {
-                    h.execute(statement);
-                }
+        if (dialect == Dialect.POSTGRESQL) {
+            return jdbi.inTransaction(h -> {
+                h.createQuery("SELECT pg_advisory_xact_lock(:key)").bind("key", INSTALL_LOCK_KEY)
+                        .map((rs, ctx) -> Boolean.TRUE).one();
+                return installVersions(h, dialect);
+            });
+        }
+        synchronized (H2_INSTALL_LOCK) {
+            for (int attempt = 1; ; attempt++) {
                 try {
-                    h.createUpdate("INSERT INTO tq_schema_version (version, script, installed_at)"
-                                    + " VALUES (:version, :script, :now)")
-                            .bind("version", version).bind("script", script)
-                            .bind("now", Rows.timestamp(Instant.now().truncatedTo(ChronoUnit.MICROS)))
-                            .execute();
-                    applied++;
+                    return jdbi.withHandle(h -> installVersions(h, dialect));
                 } catch (JdbiException e) {
-                    // another installer recorded the same version meanwhile; its statements equal ours
-                    if (!Failures.isUniqueViolation(e)) {
+                    if (attempt >= H2_INSTALL_ATTEMPTS) {
                         throw e;
                     }
                 }
             }
-            return applied;
-        });
+        }
+    }
+
+    private static int installVersions(Handle h, Dialect dialect) {
+        h.execute("CREATE TABLE IF NOT EXISTS tq_schema_version ("
+                + " version INTEGER NOT NULL PRIMARY KEY,"
+                + " script VARCHAR(200) NOT NULL,"
+                + " installed_at TIMESTAMP WITH TIME ZONE NOT NULL)");
+        int applied = 0;
+        for (int i = 0; i < VERSIONS.size(); i++) {
+            int version = i + 1;
+            if (isInstalled(h, version)) {
+                continue;
+            }
+            String script = VERSIONS.get(i);
+            for (String statement : statements(read(dialect.schemaResource(script)))) {
+                h.execute(statement);
+            }
+            try {
+                h.createUpdate("INSERT INTO tq_schema_version (version, script, installed_at)"
+                                + " VALUES (:version, :script, :now)")
+                        .bind("version", version).bind("script", script)
+                        .bind("now", Rows.timestamp(Instant.now().truncatedTo(ChronoUnit.MICROS)))
+                        .execute();
+                applied++;
+            } catch (JdbiException e) {
+                // (H2) another installer recorded the same version meanwhile; its statements equal ours
+                if (!Failures.isUniqueViolation(e)) {
+                    throw e;
+                }
+            }
+        }
+        return applied;
     }
 
     private static boolean isInstalled(Handle h, int version) {
