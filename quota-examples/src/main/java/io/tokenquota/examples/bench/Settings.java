@@ -46,7 +46,7 @@ record Settings(Duration warmup, Duration measure, List<Integer> threads, int su
         int filterKb = 1024;
         boolean jmh = true;
         int memoryHolds = 10_000;
-        int rounds = 2;
+        int rounds = 3;
         for (String arg : args) {
             String value = arg.contains("=") ? arg.substring(arg.indexOf('=') + 1) : "";
             String key = arg.contains("=") ? arg.substring(0, arg.indexOf('=')) : arg;
