@@ -199,6 +199,21 @@ final class Sql {
         }
     }
 
+    /** The hot path's statements, parsed into JDBC's positional form (the one-statement ones null on H2). */
+    record Hot(Positional reserveInOneStatement, Positional consumeInOneStatement, Positional commitInOneStatement,
+               Positional releaseInOneStatement, Positional insertReservation, Positional insertEvent,
+               Positional reserveIfAvailable, Positional consumeIfAvailable, Positional commitLiveHold,
+               Positional releaseLiveHold, Positional chargeHold, Positional returnHold) {
+    }
+
+    Hot hot() {
+        return new Hot(Positional.of(reserveInOneStatement), Positional.of(consumeInOneStatement),
+                Positional.of(commitInOneStatement), Positional.of(releaseInOneStatement),
+                Positional.of(insertReservation), Positional.of(insertEvent), Positional.of(reserveIfAvailable),
+                Positional.of(consumeIfAvailable), Positional.of(commitLiveHold), Positional.of(releaseLiveHold),
+                Positional.of(chargeHold), Positional.of(returnHold));
+    }
+
     /** Whether reserve, consume, commit and release each run as one statement (else as a transaction). */
     boolean oneStatementPerChange() {
         return reserveInOneStatement != null;

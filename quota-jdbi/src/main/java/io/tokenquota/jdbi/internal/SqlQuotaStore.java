@@ -22,6 +22,10 @@ import io.tokenquota.Validation;
 import io.tokenquota.internal.Listeners;
 import io.tokenquota.jdbi.internal.Rows.StoredReservation;
 import java.math.BigDecimal;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.LocalDate;
@@ -44,6 +48,7 @@ import org.jdbi.v3.core.HandleCallback;
 import org.jdbi.v3.core.Jdbi;
 import org.jdbi.v3.core.JdbiException;
 import org.jdbi.v3.core.statement.Query;
+import org.jdbi.v3.core.statement.UnableToExecuteStatementException;
 import org.jdbi.v3.core.statement.Update;
 
 /**
@@ -75,6 +80,8 @@ public final class SqlQuotaStore implements QuotaStore {
 
     private final Jdbi jdbi;
     private final Sql sql;
+    /** The statements of reserve, consume, commit and release, in JDBC's positional form. */
+    private final Sql.Hot hot;
     private final QuotaPolicy policy;
     private final int maxRetries;
     private final Listeners listeners = new Listeners();
@@ -89,6 +96,7 @@ public final class SqlQuotaStore implements QuotaStore {
     public SqlQuotaStore(Jdbi jdbi, Dialect dialect, QuotaPolicy policy, int maxRetries) {
         this.jdbi = Objects.requireNonNull(jdbi, "jdbi");
         this.sql = new Sql(Objects.requireNonNull(dialect, "dialect"));
+        this.hot = sql.hot();
         this.policy = Objects.requireNonNull(policy, "policy");
         if (maxRetries < 0) {
             throw new IllegalArgumentException("maxRetries must be >= 0, was " + maxRetries);
@@ -208,35 +216,75 @@ public final class SqlQuotaStore implements QuotaStore {
         }
     }
 
-    /** One attempt at granting {@code hold}; empty, with nothing changed, when the conditional update matched no row. */
+    /**
+     * One attempt at granting {@code hold}; empty, with nothing changed, when the conditional update
+     * matched no row. Bound by position on the handle's connection (see {@link Positional}).
+     */
     private Optional<Committed> tryTake(Op op, Reservation hold, boolean consume, EventKind kind) {
-        String month = Rows.month(hold.month());
-        if (sql.oneStatementPerChange()) {
-            return op.with(h -> h.createQuery(consume ? sql.consumeInOneStatement : sql.reserveInOneStatement)
-                    .bind("id", hold.id()).bind("subject", hold.subject()).bind("month", month)
-                    .bind("tokens", hold.held()).bind("state", hold.state().name()).bind("charged", hold.charged())
-                    .bind("actual", hold.actual()).bind("key", hold.idempotencyKey()).bind("endpoint", hold.endpoint())
-                    .bind("consume", consume).bind("now", Rows.timestamp(hold.createdAt()))
-                    .bind("expiresAt", Rows.timestamp(hold.expiresAt()))
-                    .bind("finishedAt", Rows.timestamp(hold.finishedAt())).bind("kind", kind.name())
-                    .map((rs, ctx) -> new Committed(rs.getLong("event_id"), Rows.ACCOUNT.map(rs, ctx))).findOne());
+        Object[] values = {"id", hold.id(), "subject", hold.subject(), "month", Rows.month(hold.month()),
+            "tokens", hold.held(), "held", hold.held(), "state", hold.state().name(), "charged", hold.charged(),
+            "actual", hold.actual(), "key", hold.idempotencyKey(), "endpoint", hold.endpoint(), "consume", consume,
+            "now", hold.createdAt(), "expiresAt", hold.expiresAt(), "finishedAt", hold.finishedAt(),
+            "kind", kind.name(), "overage", 0L, "reservationId", hold.id(), "tx", null, "detail", hold.endpoint()};
+        Connection c = op.handle().getConnection();
+        try {
+            if (sql.oneStatementPerChange()) {
+                try (PreparedStatement ps = (consume ? hot.consumeInOneStatement() : hot.reserveInOneStatement())
+                        .prepare(c, values); ResultSet rs = ps.executeQuery()) {
+                    return rs.next() ? Optional.of(new Committed(rs.getLong("event_id"), Rows.ACCOUNT.map(rs, null)))
+                            : Optional.empty();
+                }
+            }
+            // the account's update comes last, so its row lock is held for one statement and the commit
+            return inTransaction(c, () -> {
+                try (PreparedStatement ps = hot.insertReservation().prepare(c, values)) {
+                    ps.executeUpdate();
+                }
+                long eventId = eventId(c, values);
+                try (PreparedStatement ps = (consume ? hot.consumeIfAvailable() : hot.reserveIfAvailable())
+                        .prepare(c, values); ResultSet rs = ps.executeQuery()) {
+                    return rs.next() ? Optional.of(new Committed(eventId, Rows.ACCOUNT.map(rs, null)))
+                            : Optional.empty();
+                }
+            });
+        } catch (SQLException e) {
+            throw new UnableToExecuteStatementException(e, null);
         }
-        // the account's update comes last, so its row lock is held for one statement and the commit
-        return optionalTransaction(op, h -> {
-            update(h, sql.insertReservation)
-                    .bind("id", hold.id()).bind("subject", hold.subject()).bind("month", month)
-                    .bind("held", hold.held()).bind("state", hold.state().name()).bind("charged", hold.charged())
-                    .bind("actual", hold.actual()).bind("key", hold.idempotencyKey()).bind("endpoint", hold.endpoint())
-                    .bind("consume", consume).bind("now", Rows.timestamp(hold.createdAt()))
-                    .bind("expiresAt", Rows.timestamp(hold.expiresAt()))
-                    .bind("finishedAt", Rows.timestamp(hold.finishedAt()))
-                    .execute();
-            long eventId = insertEvent(h, hold.subject(), hold.month(), kind, hold.held(), 0, hold.id(), null,
-                    hold.endpoint(), consume, hold.createdAt());
-            return accountQuery(h, consume ? sql.consumeIfAvailable : sql.reserveIfAvailable,
-                    hold.subject(), hold.month(), hold.createdAt()).bind("tokens", hold.held())
-                    .map(Rows.ACCOUNT).findOne().map(after -> new Committed(eventId, after));
-        });
+    }
+
+    private long eventId(Connection c, Object[] values) throws SQLException {
+        try (PreparedStatement ps = hot.insertEvent().prepare(c, values); ResultSet rs = ps.executeQuery()) {
+            rs.next();
+            return rs.getLong(1);
+        }
+    }
+
+    /** A body that returns empty to undo what it did; on the raw connection, restored to autocommit after. */
+    private static <T> Optional<T> inTransaction(Connection c, SqlBody<Optional<T>> body) throws SQLException {
+        c.setAutoCommit(false);
+        try {
+            Optional<T> result = body.run();
+            if (result.isPresent()) {
+                c.commit();
+            } else {
+                c.rollback();
+            }
+            return result;
+        } catch (SQLException | RuntimeException e) {
+            try {
+                c.rollback();
+            } catch (SQLException suppressed) {
+                e.addSuppressed(suppressed);
+            }
+            throw e;
+        } finally {
+            c.setAutoCommit(true);
+        }
+    }
+
+    @FunctionalInterface
+    private interface SqlBody<T> {
+        T run() throws SQLException;
     }
 
     private Reservation replay(StoredReservation existing, long tokens, boolean consume, String key) {
@@ -260,9 +308,8 @@ public final class SqlQuotaStore implements QuotaStore {
         Validation.nonNegativeTokens(actualTokens, "actual_tokens");
         Validation.key(reservationId, "reservation_id");
         return operation("commit", op -> {
-            Optional<Reservation> live = finishLiveHold(op, reservationId, EventKind.COMMITTED, query ->
-                    query.bind("actual", actualTokens)
-                            .bind("capAtHeld", policy.overrunPolicy() == OverrunPolicy.CHARGE_ACTUAL ? 0 : 1));
+            Optional<Reservation> live = finishLiveHold(op, reservationId, EventKind.COMMITTED, "actual", actualTokens,
+                    "capAtHeld", policy.overrunPolicy() == OverrunPolicy.CHARGE_ACTUAL ? 0 : 1);
             if (live.isPresent()) {
                 return live.get();
             }
@@ -306,7 +353,7 @@ public final class SqlQuotaStore implements QuotaStore {
     public Reservation release(String reservationId) {
         Validation.key(reservationId, "reservation_id");
         return operation("release", op -> {
-            Optional<Reservation> live = finishLiveHold(op, reservationId, EventKind.RELEASED, query -> query);
+            Optional<Reservation> live = finishLiveHold(op, reservationId, EventKind.RELEASED);
             if (live.isPresent()) {
                 return live.get();
             }
@@ -337,37 +384,51 @@ public final class SqlQuotaStore implements QuotaStore {
      * Commits or releases a hold with a first statement that is the conditional update of the hold
      * itself, so a live hold costs no read before it (on PostgreSQL the whole change is that one
      * statement); empty, and nothing changed, when the hold is not live, and the caller then reads
-     * it to explain why.
+     * it to explain why. {@code bindings} are the commit's own (name, value, ...).
      */
-    private Optional<Reservation> finishLiveHold(Op op, String reservationId, EventKind kind,
-                                                 java.util.function.UnaryOperator<Query> finish) {
+    private Optional<Reservation> finishLiveHold(Op op, String reservationId, EventKind kind, Object... bindings) {
+        boolean committed = kind == EventKind.COMMITTED;
+        Object[] values = new Object[bindings.length + 4];
+        System.arraycopy(bindings, 0, values, 0, bindings.length);
+        values[bindings.length] = "id";
+        values[bindings.length + 1] = reservationId;
+        values[bindings.length + 2] = "now";
+        values[bindings.length + 3] = op.now;
+        Connection c = op.handle().getConnection();
         Optional<Finished> done;
-        if (sql.oneStatementPerChange()) {
-            String statement = kind == EventKind.COMMITTED ? sql.commitInOneStatement : sql.releaseInOneStatement;
-            done = op.with(h -> finish.apply(h.createQuery(statement))
-                    .bind("id", reservationId).bind("now", Rows.timestamp(op.now))
-                    .map(Rows.FINISHED_HOLD).findOne()
-                    .map(f -> new Finished(f.reservation(), new Committed(f.eventId(), f.account()))));
-        } else {
-            String statement = kind == EventKind.COMMITTED ? sql.commitLiveHold : sql.releaseLiveHold;
-            done = optionalTransaction(op, h -> {
-                Optional<Reservation> finished = finish.apply(h.createQuery(statement))
-                        .bind("id", reservationId).bind("now", Rows.timestamp(op.now))
-                        .map(Rows.RESERVATION).map(StoredReservation::reservation).findOne();
-                if (finished.isEmpty()) {
-                    return Optional.empty();
+        try {
+            if (sql.oneStatementPerChange()) {
+                try (PreparedStatement ps = (committed ? hot.commitInOneStatement() : hot.releaseInOneStatement())
+                        .prepare(c, values); ResultSet rs = ps.executeQuery()) {
+                    done = rs.next() ? Optional.of(Rows.FINISHED_HOLD.map(rs, null))
+                            .map(f -> new Finished(f.reservation(), new Committed(f.eventId(), f.account())))
+                            : Optional.empty();
                 }
-                Reservation r = finished.get();
-                long tokens = kind == EventKind.COMMITTED ? r.charged() : r.held();
-                long eventId = insertEvent(h, r.subject(), r.month(), kind, tokens, r.overage(), r.id(), null,
-                        r.endpoint(), false, op.now);
-                String accountUpdate = kind == EventKind.COMMITTED ? sql.chargeHold : sql.returnHold;
-                Query query = accountQuery(h, accountUpdate, r.subject(), r.month(), op.now).bind("held", r.held());
-                if (kind == EventKind.COMMITTED) {
-                    query.bind("charged", tokens);
-                }
-                return Optional.of(new Finished(r, new Committed(eventId, query.map(Rows.ACCOUNT).one())));
-            });
+            } else {
+                done = inTransaction(c, () -> {
+                    Reservation r;
+                    try (PreparedStatement ps = (committed ? hot.commitLiveHold() : hot.releaseLiveHold()).prepare(c, values);
+                         ResultSet rs = ps.executeQuery()) {
+                        if (!rs.next()) {
+                            return Optional.empty();
+                        }
+                        r = Rows.RESERVATION.map(rs, null).reservation();
+                    }
+                    long tokens = committed ? r.charged() : r.held();
+                    long eventId = eventId(c, new Object[] {"subject", r.subject(), "month", Rows.month(r.month()),
+                        "kind", kind.name(), "tokens", tokens, "overage", r.overage(), "reservationId", r.id(),
+                        "tx", null, "detail", r.endpoint(), "consume", false, "now", op.now});
+                    try (PreparedStatement ps = (committed ? hot.chargeHold() : hot.returnHold()).prepare(c, "subject",
+                            r.subject(), "month", Rows.month(r.month()), "now", op.now, "held", r.held(),
+                            "charged", r.charged());
+                         ResultSet rs = ps.executeQuery()) {
+                        rs.next();
+                        return Optional.of(new Finished(r, new Committed(eventId, Rows.ACCOUNT.map(rs, null))));
+                    }
+                });
+            }
+        } catch (SQLException e) {
+            throw new UnableToExecuteStatementException(e, null);
         }
         // told to the listeners only once the change committed, as finishHold does
         done.ifPresent(f -> {
