@@ -86,10 +86,11 @@ public final class SqlQuotaStore implements QuotaStore {
     private final int maxRetries;
     private final Listeners listeners = new Listeners();
     /**
-     * Reserves and consumes of one subject in this JVM take turns here instead of queueing on the
-     * account's row lock: the database still decides, but a hot subject keeps one backend busy rather
-     * than a queue of backends that each wake, re-check the row and go back to waiting. Striped, so
-     * unrelated subjects rarely share a lock; only ever held around one reserve or consume.
+     * On PostgreSQL, reserves and consumes of one subject in this JVM take turns here instead of
+     * queueing on the account's row lock, which their one statement holds from its first part to its
+     * end: the database still decides, but a hot subject keeps one backend busy rather than a queue of
+     * backends that each wake, re-check the row and go back to waiting. Striped, so unrelated subjects
+     * rarely share a lock; only ever held around one reserve or consume.
      */
     private final ReentrantLock[] subjectStripes = new ReentrantLock[SUBJECT_STRIPES];
 
@@ -145,6 +146,11 @@ public final class SqlQuotaStore implements QuotaStore {
      * the month's first touch (create the account), stale holds (expire them), or a refusal.
      */
     private Reserved take(Op op, String subject, long tokens, String key, String endpoint, Duration ttl) {
+        if (!sql.oneStatementPerChange()) {
+            // H2's transaction locks the row only for its last statement; queueing the whole take would
+            // serialize the inserts that can run side by side
+            return takeInTurn(op, subject, tokens, key, endpoint, ttl);
+        }
         // taken before the operation's connection is, so no thread waits for it while holding one
         ReentrantLock stripe = subjectStripes[Math.floorMod(subject.hashCode(), SUBJECT_STRIPES)];
         stripe.lock();
