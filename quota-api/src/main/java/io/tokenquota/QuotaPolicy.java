@@ -133,10 +133,13 @@ public final class QuotaPolicy {
 
     /**
      * Checks that {@code month} can be read: not after the current month, not older than
-     * {@link #historyMonths()}. Otherwise {@link ErrorCode#MONTH_OUT_OF_RANGE}.
+     * {@link #historyMonths()}. Otherwise {@link ErrorCode#MONTH_OUT_OF_RANGE}; no month at all is
+     * {@link ErrorCode#INVALID_ARGUMENT}.
      */
     public YearMonth checkReadableMonth(YearMonth month) {
-        Objects.requireNonNull(month, "month");
+        if (month == null) {
+            throw new QuotaException(ErrorCode.INVALID_ARGUMENT, "month is required");
+        }
         YearMonth current = currentMonth();
         if (month.isAfter(current)) {
             throw new QuotaException(ErrorCode.MONTH_OUT_OF_RANGE, "month " + month + " is in the future");

@@ -2,6 +2,8 @@ package io.tokenquota;
 
 import java.math.BigDecimal;
 import java.time.Duration;
+import java.time.LocalDate;
+import java.time.temporal.ChronoUnit;
 
 /**
  * The input rules of SPEC section 7, in one place. Every implementation calls these before it
@@ -27,6 +29,10 @@ public final class Validation {
     /** Shortest and longest hold TTL. */
     public static final Duration MIN_TTL = Duration.ofSeconds(1);
     public static final Duration MAX_TTL = Duration.ofDays(31);
+    /** Most days one daily-usage query may cover. */
+    public static final int MAX_DAYS = 366;
+    /** Most rows one top-consumers query may return. */
+    public static final int MAX_TOP = 1000;
 
     private Validation() {
     }
@@ -121,6 +127,34 @@ public final class Validation {
                     "months must be between 1 and " + maxMonths + ", was " + months);
         }
         return months;
+    }
+
+    /** A day range for daily usage, both ends included; returns how many days it covers (1..{@link #MAX_DAYS}). */
+    public static int dayRange(LocalDate from, LocalDate to) {
+        if (from == null || to == null) {
+            throw new QuotaException(ErrorCode.INVALID_ARGUMENT, "from and to are required");
+        }
+        if (to.isBefore(from)) {
+            throw new QuotaException(ErrorCode.INVALID_ARGUMENT, "to " + to + " is before from " + from);
+        }
+        long days = ChronoUnit.DAYS.between(from, to) + 1;
+        if (days > MAX_DAYS) {
+            throw new QuotaException(ErrorCode.INVALID_ARGUMENT, "at most " + MAX_DAYS + " days, asked for " + days);
+        }
+        return (int) days;
+    }
+
+    /** How many top consumers to list: 1..{@link #MAX_TOP}. */
+    public static int topLimit(int limit) {
+        if (limit < 1 || limit > MAX_TOP) {
+            throw new QuotaException(ErrorCode.INVALID_ARGUMENT, "limit must be between 1 and " + MAX_TOP + ", was " + limit);
+        }
+        return limit;
+    }
+
+    /** A subject filter of the statistics: {@code null} means every subject. */
+    public static String optionalSubject(String subject) {
+        return subject == null ? null : subject(subject);
     }
 
     private static String id(String value, String name, ErrorCode code) {

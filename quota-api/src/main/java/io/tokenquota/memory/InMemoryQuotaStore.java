@@ -18,13 +18,13 @@ import io.tokenquota.QuotaStore;
 import io.tokenquota.Reservation;
 import io.tokenquota.ReservationState;
 import io.tokenquota.Validation;
+import io.tokenquota.internal.DailyTally;
 import io.tokenquota.internal.Listeners;
 import java.math.BigDecimal;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.LocalDate;
 import java.time.YearMonth;
-import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.HashMap;
@@ -49,8 +49,6 @@ import java.util.function.Function;
 public final class InMemoryQuotaStore implements QuotaStore {
     private static final long MILLIS_PER_DAY = 86_400_000L;
     private static final long MIN_ELAPSED_MILLIS = 3_600_000L;
-    private static final int MAX_DAYS = 366;
-    private static final int MAX_TOP = 1000;
 
     private final QuotaPolicy policy;
     private final Listeners listeners = new Listeners();
@@ -243,7 +241,7 @@ public final class InMemoryQuotaStore implements QuotaStore {
     @Override
     public Optional<QuotaAccount> account(String subject, YearMonth month) {
         Validation.subject(subject);
-        readableMonth(month);
+        policy.checkReadableMonth(month);
         synchronized (lock) {
             TreeMap<YearMonth, Account> months = accounts.get(subject);
             return Optional.ofNullable(months == null ? null : months.get(month)).map(Account::snapshot);
@@ -407,7 +405,7 @@ public final class InMemoryQuotaStore implements QuotaStore {
     @Override
     public List<Purchase> purchases(String subject, YearMonth month) {
         Validation.subject(subject);
-        readableMonth(month);
+        policy.checkReadableMonth(month);
         synchronized (lock) {
             return purchases.values().stream()
                     .filter(c -> c.request.subject().equals(subject) && policy.monthOf(c.createdAt).equals(month))
@@ -421,54 +419,22 @@ public final class InMemoryQuotaStore implements QuotaStore {
 
     @Override
     public List<DailyUsage> dailyUsage(String subject, LocalDate from, LocalDate to) {
-        if (subject != null) {
-            Validation.subject(subject);
-        }
-        if (from == null || to == null) {
-            throw new QuotaException(ErrorCode.INVALID_ARGUMENT, "from and to are required");
-        }
-        if (to.isBefore(from)) {
-            throw new QuotaException(ErrorCode.INVALID_ARGUMENT, "to " + to + " is before from " + from);
-        }
-        long days = ChronoUnit.DAYS.between(from, to) + 1;
-        if (days > MAX_DAYS) {
-            throw new QuotaException(ErrorCode.INVALID_ARGUMENT, "at most " + MAX_DAYS + " days, asked for " + days);
-        }
-        long[][] sums = new long[(int) days][3];
+        Validation.optionalSubject(subject);
+        DailyTally tally = new DailyTally(from, to);
         synchronized (lock) {
             for (LedgerEvent e : events) {
-                if (subject != null && !subject.equals(e.subject())) {
-                    continue;
-                }
-                LocalDate day = policy.dayOf(e.at());
-                if (day.isBefore(from) || day.isAfter(to)) {
-                    continue;
-                }
-                long[] row = sums[(int) ChronoUnit.DAYS.between(from, day)];
-                if (e.kind() == EventKind.COMMITTED) {
-                    row[0] += e.tokens();
-                }
-                if (isGrantedHold(e)) {
-                    row[1]++;
-                }
-                if (e.kind() == EventKind.REJECTED) {
-                    row[2]++;
+                if (subject == null || subject.equals(e.subject())) {
+                    tally.add(policy.dayOf(e.at()), e.kind(), e.tokens(), isGrantedHold(e));
                 }
             }
         }
-        List<DailyUsage> result = new ArrayList<>((int) days);
-        for (int i = 0; i < days; i++) {
-            result.add(new DailyUsage(from.plusDays(i), sums[i][0], sums[i][1], sums[i][2]));
-        }
-        return result;
+        return tally.days();
     }
 
     @Override
     public List<ConsumerUsage> topConsumers(YearMonth month, int limit) {
-        readableMonth(month);
-        if (limit < 1 || limit > MAX_TOP) {
-            throw new QuotaException(ErrorCode.INVALID_ARGUMENT, "limit must be between 1 and " + MAX_TOP + ", was " + limit);
-        }
+        policy.checkReadableMonth(month);
+        Validation.topLimit(limit);
         synchronized (lock) {
             return accounts.values().stream()
                     .map(m -> m.get(month))
@@ -482,10 +448,8 @@ public final class InMemoryQuotaStore implements QuotaStore {
 
     @Override
     public BlockStats blockStats(String subject, YearMonth month) {
-        if (subject != null) {
-            Validation.subject(subject);
-        }
-        readableMonth(month);
+        Validation.optionalSubject(subject);
+        policy.checkReadableMonth(month);
         long granted = 0;
         long rejected = 0;
         synchronized (lock) {
@@ -530,7 +494,7 @@ public final class InMemoryQuotaStore implements QuotaStore {
 
     @Override
     public List<PurchaseTotal> purchaseTotals(YearMonth month) {
-        readableMonth(month);
+        policy.checkReadableMonth(month);
         // Keyed by wire names so the order is the one a SQL ORDER BY type, currency gives.
         TreeMap<String, TreeMap<String, long[]>> counts = new TreeMap<>();
         TreeMap<String, TreeMap<String, BigDecimal>> amounts = new TreeMap<>();
@@ -559,7 +523,7 @@ public final class InMemoryQuotaStore implements QuotaStore {
     @Override
     public List<LedgerEvent> events(String subject, YearMonth month) {
         Validation.subject(subject);
-        readableMonth(month);
+        policy.checkReadableMonth(month);
         synchronized (lock) {
             return events.stream().filter(e -> e.subject().equals(subject) && e.month().equals(month)).toList();
         }
@@ -725,13 +689,6 @@ public final class InMemoryQuotaStore implements QuotaStore {
         }
         Hold hold = holds.get(e.reservationId());
         return hold != null && hold.consume;
-    }
-
-    private void readableMonth(YearMonth month) {
-        if (month == null) {
-            throw new QuotaException(ErrorCode.INVALID_ARGUMENT, "month is required");
-        }
-        policy.checkReadableMonth(month);
     }
 
     /** One operation's clock reading, logged events and touched accounts. */

@@ -19,6 +19,7 @@ import io.tokenquota.Reservation;
 import io.tokenquota.ReservationState;
 import io.tokenquota.Reserved;
 import io.tokenquota.Validation;
+import io.tokenquota.internal.DailyTally;
 import io.tokenquota.internal.Listeners;
 import io.tokenquota.jdbi.internal.Rows.StoredReservation;
 import java.math.BigDecimal;
@@ -70,8 +71,6 @@ import org.jdbi.v3.core.statement.Update;
 public final class SqlQuotaStore implements QuotaStore {
     private static final long MILLIS_PER_DAY = 86_400_000L;
     private static final long MIN_ELAPSED_MILLIS = 3_600_000L;
-    private static final int MAX_DAYS = 366;
-    private static final int MAX_TOP = 1000;
     /** Compare-and-set updates (refund, plan change) re-read and retry this often under contention. */
     private static final int MAX_CAS_ATTEMPTS = 200;
     /** A reserve/consume tries at most this often: once, and again after creating the account or sweeping stale holds. */
@@ -532,7 +531,7 @@ public final class SqlQuotaStore implements QuotaStore {
     @Override
     public Optional<QuotaAccount> account(String subject, YearMonth month) {
         Validation.subject(subject);
-        readableMonth(month);
+        policy.checkReadableMonth(month);
         return operation("account", op -> storedAccount(op, subject, month));
     }
 
@@ -795,7 +794,7 @@ public final class SqlQuotaStore implements QuotaStore {
     @Override
     public List<Purchase> purchases(String subject, YearMonth month) {
         Validation.subject(subject);
-        readableMonth(month);
+        policy.checkReadableMonth(month);
         return operation("purchases", op -> op.with(h -> h.createQuery(sql.selectPurchasesCreatedBetween)
                 .bind("subject", subject)
                 .bind("from", Rows.timestamp(policy.startOf(month)))
@@ -833,20 +832,8 @@ public final class SqlQuotaStore implements QuotaStore {
 
     @Override
     public List<DailyUsage> dailyUsage(String subject, LocalDate from, LocalDate to) {
-        if (subject != null) {
-            Validation.subject(subject);
-        }
-        if (from == null || to == null) {
-            throw new QuotaException(ErrorCode.INVALID_ARGUMENT, "from and to are required");
-        }
-        if (to.isBefore(from)) {
-            throw new QuotaException(ErrorCode.INVALID_ARGUMENT, "to " + to + " is before from " + from);
-        }
-        long days = ChronoUnit.DAYS.between(from, to) + 1;
-        if (days > MAX_DAYS) {
-            throw new QuotaException(ErrorCode.INVALID_ARGUMENT, "at most " + MAX_DAYS + " days, asked for " + days);
-        }
-        long[][] sums = new long[(int) days][3];
+        Validation.optionalSubject(subject);
+        DailyTally tally = new DailyTally(from, to);
         operation("dailyUsage", op -> op.with(h -> {
             Query query = h.createQuery(subject == null ? sql.selectRequestEvents : sql.selectRequestEventsOfSubject)
                     .bind("from", Rows.timestamp(from.atStartOfDay(policy.zone()).toInstant()))
@@ -857,35 +844,19 @@ public final class SqlQuotaStore implements QuotaStore {
             // bucketed here rather than in SQL: a day is a calendar day in the policy's zone, which
             // the two databases would each need their own time zone arithmetic for
             query.map((rs, ctx) -> {
-                LocalDate day = policy.dayOf(Rows.instant(rs, "occurred_at"));
-                long[] row = sums[(int) ChronoUnit.DAYS.between(from, day)];
-                String kind = rs.getString("kind");
-                if ("COMMITTED".equals(kind)) {
-                    row[0] += rs.getLong("tokens");
-                }
-                if ("RESERVED".equals(kind) || ("COMMITTED".equals(kind) && rs.getBoolean("is_consume"))) {
-                    row[1]++;
-                }
-                if ("REJECTED".equals(kind)) {
-                    row[2]++;
-                }
+                tally.add(policy.dayOf(Rows.instant(rs, "occurred_at")), EventKind.valueOf(rs.getString("kind")),
+                        rs.getLong("tokens"), rs.getBoolean("is_consume"));
                 return Boolean.TRUE;
             }).forEach(ignored -> { });
             return null;
         }));
-        List<DailyUsage> result = new ArrayList<>((int) days);
-        for (int i = 0; i < days; i++) {
-            result.add(new DailyUsage(from.plusDays(i), sums[i][0], sums[i][1], sums[i][2]));
-        }
-        return result;
+        return tally.days();
     }
 
     @Override
     public List<ConsumerUsage> topConsumers(YearMonth month, int limit) {
-        readableMonth(month);
-        if (limit < 1 || limit > MAX_TOP) {
-            throw new QuotaException(ErrorCode.INVALID_ARGUMENT, "limit must be between 1 and " + MAX_TOP + ", was " + limit);
-        }
+        policy.checkReadableMonth(month);
+        Validation.topLimit(limit);
         return operation("topConsumers", op -> op.with(h -> h.createQuery(sql.selectTopConsumers)
                 .bind("month", Rows.month(month)).bind("limit", limit)
                 .map((rs, ctx) -> new ConsumerUsage(rs.getString("subject"), rs.getLong("used"), rs.getLong("month_limit")))
@@ -894,10 +865,8 @@ public final class SqlQuotaStore implements QuotaStore {
 
     @Override
     public BlockStats blockStats(String subject, YearMonth month) {
-        if (subject != null) {
-            Validation.subject(subject);
-        }
-        readableMonth(month);
+        Validation.optionalSubject(subject);
+        policy.checkReadableMonth(month);
         return operation("blockStats", op -> op.with(h -> {
             Query query = h.createQuery(subject == null ? sql.countBlocks : sql.countBlocksOfSubject)
                     .bind("month", Rows.month(month));
@@ -940,7 +909,7 @@ public final class SqlQuotaStore implements QuotaStore {
 
     @Override
     public List<PurchaseTotal> purchaseTotals(YearMonth month) {
-        readableMonth(month);
+        policy.checkReadableMonth(month);
         List<PurchaseTotal> totals = operation("purchaseTotals", op -> op.with(h ->
                 h.createQuery(sql.sumPurchasesOfMonth).bind("month", Rows.month(month))
                         .map((rs, ctx) -> {
@@ -959,17 +928,10 @@ public final class SqlQuotaStore implements QuotaStore {
     @Override
     public List<LedgerEvent> events(String subject, YearMonth month) {
         Validation.subject(subject);
-        readableMonth(month);
+        policy.checkReadableMonth(month);
         return operation("events", op -> op.with(h -> h.createQuery(sql.selectEvents)
                 .bind("subject", subject).bind("month", Rows.month(month))
                 .map(Rows.EVENT).list()));
-    }
-
-    private void readableMonth(YearMonth month) {
-        if (month == null) {
-            throw new QuotaException(ErrorCode.INVALID_ARGUMENT, "month is required");
-        }
-        policy.checkReadableMonth(month);
     }
 
     // ---------------------------------------------------------------- accounts
