@@ -177,11 +177,13 @@ public final class SqlQuotaStore implements QuotaStore {
                 if (key != null && Failures.isUniqueViolation(e)) {
                     // the key was used before, or a concurrent call with it won the insert: answer as its
                     // replay (if it is gone again, that call rolled back: run this one again), after the
-                    // sweep and the first touch any reserve does (a stale hold's replay answers it EXPIRED)
+                    // first touch and the sweep any reserve does, in that order: a new month's account
+                    // carries over what the old month had before its stale holds are returned, and a
+                    // stale hold's replay answers it EXPIRED
+                    currentAccount(op, subject);
                     expireStaleOf(op, subject);
-                    QuotaAccount account = currentAccount(op, subject);
                     StoredReservation existing = reservationByKey(op, subject, key).orElseThrow(() -> new Conflict(e));
-                    return new Reserved(replay(existing, tokens, consume, key), account);
+                    return new Reserved(replay(existing, tokens, consume, key), currentAccount(op, subject));
                 }
                 throw e;
             }
