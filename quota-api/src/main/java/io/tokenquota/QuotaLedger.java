@@ -49,16 +49,14 @@ public interface QuotaLedger {
     /**
      * {@link #reserve(String, long, String, Duration, String)}, also returning the subject's account
      * as the hold left it: for callers that show the balance with every call (the servlet filter's
-     * {@code X-Quota-*} headers). The default reserves, then reads the account; the JDBI store takes
-     * the account from the hold's own statement, saving a round trip.
+     * {@code X-Quota-*} headers), and saying whether the call was a replay of an earlier one with the
+     * same idempotency key: of concurrent calls sharing a key, exactly one is not a replay (the servlet
+     * filter lets only that one reach the model). The JDBI store takes the account from the hold's own
+     * statement, saving a round trip.
      *
      * @throws QuotaExceededException when fewer than {@code tokens} are available
      */
-    default Reserved reserveWithAccount(String subject, long tokens, String idempotencyKey, Duration ttl,
-                                        String endpoint) {
-        Reservation hold = reserve(subject, tokens, idempotencyKey, ttl, endpoint);
-        return new Reserved(hold, account(subject));
-    }
+    Reserved reserveWithAccount(String subject, long tokens, String idempotencyKey, Duration ttl, String endpoint);
 
     /**
      * Charges the actual amount and frees the hold. When {@code actualTokens} exceeds the hold, the

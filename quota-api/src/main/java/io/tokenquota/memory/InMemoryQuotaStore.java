@@ -17,6 +17,7 @@ import io.tokenquota.QuotaPolicy;
 import io.tokenquota.QuotaStore;
 import io.tokenquota.Reservation;
 import io.tokenquota.ReservationState;
+import io.tokenquota.Reserved;
 import io.tokenquota.Validation;
 import io.tokenquota.internal.DailyTally;
 import io.tokenquota.internal.Listeners;
@@ -86,6 +87,12 @@ public final class InMemoryQuotaStore implements QuotaStore {
 
     @Override
     public Reservation reserve(String subject, long tokens, String idempotencyKey, Duration ttl, String endpoint) {
+        return reserveWithAccount(subject, tokens, idempotencyKey, ttl, endpoint).reservation();
+    }
+
+    @Override
+    public Reserved reserveWithAccount(String subject, long tokens, String idempotencyKey, Duration ttl,
+                                       String endpoint) {
         Validation.holdRequest(subject, tokens, idempotencyKey, endpoint);
         Duration holdTtl = ttl == null ? policy.holdTtl() : Validation.ttl(ttl);
         return write(tx -> {
@@ -94,7 +101,7 @@ public final class InMemoryQuotaStore implements QuotaStore {
             Hold existing = idempotentHold(subject, idempotencyKey);
             if (existing != null) {
                 if (!existing.consume && existing.held == tokens) {
-                    return existing.snapshot();
+                    return new Reserved(existing.snapshot(), account.snapshot(), true);
                 }
                 throw conflict(idempotencyKey);
             }
@@ -107,7 +114,7 @@ public final class InMemoryQuotaStore implements QuotaStore {
             Hold hold = newHold(tx, subject, account.month, tokens, idempotencyKey, endpoint, false);
             hold.expiresAt = tx.now.plus(holdTtl);
             tx.log(account, EventKind.RESERVED, tokens, 0, hold.id, null, endpoint);
-            return hold.snapshot();
+            return new Reserved(hold.snapshot(), account.snapshot(), false);
         });
     }
 

@@ -13,6 +13,7 @@ import io.tokenquota.QuotaPolicy;
 import io.tokenquota.QuotaStore;
 import io.tokenquota.Reservation;
 import io.tokenquota.ReservationState;
+import io.tokenquota.Reserved;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.LocalDate;
@@ -81,6 +82,12 @@ public final class NaiveCheckThenUpdateStore implements QuotaStore {
         holds.put(r.id(), r);
         log(subject, c.month, EventKind.RESERVED, tokens, r.id());
         return r;
+    }
+
+    @Override
+    public Reserved reserveWithAccount(String subject, long tokens, String idempotencyKey, Duration ttl,
+                                       String endpoint) {
+        return new Reserved(reserve(subject, tokens, idempotencyKey, ttl, endpoint), account(subject), false);
     }
 
     @Override

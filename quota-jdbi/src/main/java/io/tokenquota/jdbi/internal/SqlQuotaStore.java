@@ -183,7 +183,7 @@ public final class SqlQuotaStore implements QuotaStore {
                     currentAccount(op, subject);
                     expireStaleOf(op, subject);
                     StoredReservation existing = reservationByKey(op, subject, key).orElseThrow(() -> new Conflict(e));
-                    return new Reserved(replay(existing, tokens, consume, key), currentAccount(op, subject));
+                    return new Reserved(replay(existing, tokens, consume, key), currentAccount(op, subject), true);
                 }
                 throw e;
             }
@@ -193,7 +193,7 @@ public final class SqlQuotaStore implements QuotaStore {
                 op.logged(new LedgerEvent(done.get().eventId, subject, month, kind, tokens, 0, id, null, endpoint,
                         op.now));
                 op.changed(before, after);
-                return new Reserved(granted, after);
+                return new Reserved(granted, after, false);
             }
             // it changed nothing: find out why, fixing what is ours to fix, then try again or refuse
             Probe probe = op.with(h -> h.createQuery(sql.probeSubject)
@@ -212,7 +212,7 @@ public final class SqlQuotaStore implements QuotaStore {
             if (key != null) {
                 Optional<StoredReservation> existing = reservationByKey(op, subject, key);
                 if (existing.isPresent()) {
-                    return new Reserved(replay(existing.get(), tokens, consume, key), currentAccount(op, subject));
+                    return new Reserved(replay(existing.get(), tokens, consume, key), currentAccount(op, subject), true);
                 }
             }
             // enough again by now (a concurrent first touch, release or credit): the refusal was stale
