@@ -85,6 +85,8 @@ final class Sql {
     final String lockReservation = "SELECT " + RESERVATION_COLUMNS + " FROM tq_reservation WHERE id = :id" + FOR_UPDATE;
     final String selectStaleHoldsOfSubject = "SELECT " + RESERVATION_COLUMNS + " FROM tq_reservation"
             + " WHERE subject = :subject AND state = 'HELD' AND expires_at <= :dbNow";
+    /** Served by the partial index of open holds. */
+    final String countOpenHolds = "SELECT COUNT(*) FROM tq_reservation WHERE state = 'HELD'";
     final String selectStaleHolds = "SELECT " + RESERVATION_COLUMNS + " FROM tq_reservation"
             + " WHERE state = 'HELD' AND expires_at <= :dbNow";
     /**
