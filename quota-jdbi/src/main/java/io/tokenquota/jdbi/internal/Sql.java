@@ -10,9 +10,12 @@ import static io.tokenquota.jdbi.internal.Rows.RESERVATION_COLUMNS;
  * differ only in how an {@code UPDATE} hands back the row it changed ({@code RETURNING} on
  * PostgreSQL, {@code FINAL TABLE} on H2), how a row is inserted if absent, and collation.
  *
- * <p>Lock discipline: every statement that changes a balance is one conditional {@code UPDATE} of
- * one {@code tq_account} row, and it is the last statement of its transaction, so the row lock is
- * held from that statement to the commit and never across a round trip to the application.
+ * <p>Lock discipline: on the hot path every statement that changes a balance is one conditional
+ * {@code UPDATE} of one {@code tq_account} row, and it is the last statement of its transaction, so
+ * the row lock is held from that statement to the commit and never across a round trip to the
+ * application. The {@code lock...} statements serve the rare changes that span months (a first touch,
+ * a hold finished after its month, a refund), which lock a hold or purchase, then accounts by month
+ * ascending (see {@code SqlQuotaStore}).
  * Not API. Immutable.
  */
 final class Sql {

@@ -56,20 +56,31 @@ import org.jdbi.v3.core.statement.UnableToExecuteStatementException;
 import org.jdbi.v3.core.statement.Update;
 
 /**
- * The ledger over SQL: the semantics of {@code InMemoryQuotaStore}, one short READ COMMITTED
- * transaction per balance change. Not API: use {@code JdbiQuotaStore}. Thread-safe (holds no
- * mutable state besides the listener list).
+ * The ledger over SQL: the semantics of {@code InMemoryQuotaStore} (the arithmetic is
+ * {@link LedgerRules}'), short READ COMMITTED transactions. Not API: use {@code JdbiQuotaStore}.
+ * Thread-safe (holds no mutable state besides the listener list).
  *
- * <p>Shape of every balance change: one transaction inserts or updates the non-account rows (the
- * reservation or purchase, whose unique constraints enforce idempotency, and the event) and one
- * conditional {@code UPDATE} of the account row, then commits; reads (and the account's
- * insert-if-absent on first touch) happen before it, in autocommit. The account row lock is held
- * from that {@code UPDATE} to the commit and never across a round trip to Java: on H2 the
- * {@code UPDATE} is the transaction's last statement; on PostgreSQL reserve, consume, commit and
- * release are each one statement in autocommit ({@code Sql.reserveInOneStatement} and siblings).
- * The hot path reads nothing first: reserve/consume try the change and read only when it matched no
- * row. Transactions touch at most one account row, and lock a hold before its account, so they
- * cannot deadlock on accounts.
+ * <p>The common changes (a reserve or consume, a commit or release of a hold of the subject's latest
+ * month, a credit, a plan change, the expiry of a hold of the latest month): one transaction inserts or
+ * updates the non-account rows (the reservation or purchase, whose unique constraints enforce
+ * idempotency, and the event) and one conditional {@code UPDATE} of the account row, then commits;
+ * reads (and the month's first touch) happen before it. The account row lock is held from that
+ * {@code UPDATE} to the commit and never across a round trip to Java: on H2 the {@code UPDATE} is the
+ * transaction's last statement; on PostgreSQL reserve, consume, commit and release are each one
+ * statement in autocommit ({@code Sql.reserveInOneStatement} and siblings). The hot path reads nothing
+ * first: it tries the change and reads only when it matched no row.
+ *
+ * <p>The rare changes that span months or need several rows' values lock what they read, in one order:
+ * a hold or purchase first, then accounts by month ascending. A month's first touch locks the account
+ * it carries from, then inserts the new one; finishing a hold of a closed month (commit, release,
+ * expiry, late commit) locks the hold, its month's account, then the latest account it moves
+ * purchased tokens to; a refund locks the purchase, then the accounts it may take from. One order
+ * means they cannot deadlock each other or the hot path, which locks one hold, then one account.
+ *
+ * <p>Residual: a PostgreSQL one-statement commit/release that is already running when a first touch
+ * of the next month commits, at the month's turn, sees no later month in its snapshot; it then
+ * finishes the hold as a hold of the latest month, and the unused purchased tokens it returns stay in
+ * the closed month. (Closing that would take a lock before the hot statement, costing every commit.)
  */
 public final class SqlQuotaStore implements QuotaStore {
     /** A plan change's compare-and-set update re-reads and retries this often under contention. */
@@ -917,7 +928,8 @@ public final class SqlQuotaStore implements QuotaStore {
         long left = tokens - fromCurrent;
         List<QuotaAccount[]> changes = new ArrayList<>();
         List<long[]> closedTakes = new ArrayList<>();
-        for (int i = accounts.size() - 2; i >= 0 && left > 0; i--) {
+        // with rollover off a closed month's purchased tokens lapsed with it: nothing there to take back
+        for (int i = accounts.size() - 2; policy.rolloverPurchased() && i >= 0 && left > 0; i--) {
             QuotaAccount closed = accounts.get(i);
             long take = Math.min(left, LedgerRules.purchasedHeld(closed));
             if (take <= 0) {
