@@ -16,6 +16,7 @@ import io.tokenquota.Reserved;
 import io.tokenquota.jdbi.internal.Dialect;
 import io.tokenquota.jdbi.internal.SchemaInstaller;
 import io.tokenquota.jdbi.internal.SqlQuotaStore;
+import io.tokenquota.jdbi.internal.StoreConnections;
 import java.time.Duration;
 import java.time.LocalDate;
 import java.time.YearMonth;
@@ -47,6 +48,10 @@ import org.jdbi.v3.core.JdbiException;
  * H2 lock timeouts are retried up to {@link Builder#maxRetries(int)} times; a database that cannot
  * be reached is {@link ErrorCode#STORE_UNAVAILABLE}.
  *
+ * <p>The store sets autocommit on and READ COMMITTED on every connection it takes and restores the
+ * connection's own settings before giving it back, so a host pool configured with
+ * {@code autoCommit=false} or a stricter isolation level works unchanged.
+ *
  * <p>Thread-safe. Built from a JDBC URL, the store owns a HikariCP pool that {@link #close()}
  * closes; built from the host's {@code DataSource} or {@code Jdbi}, it closes nothing.
  */
@@ -69,7 +74,7 @@ public final class JdbiQuotaStore implements QuotaStore, AutoCloseable {
      * Flyway or Liquibase use the migration files under {@code io/tokenquota/jdbi/schema/} instead.
      */
     public static void installSchema(DataSource dataSource) {
-        Jdbi jdbi = Jdbi.create(Objects.requireNonNull(dataSource, "dataSource"));
+        Jdbi jdbi = StoreConnections.over(Objects.requireNonNull(dataSource, "dataSource"));
         try {
             SchemaInstaller.install(jdbi, detect(jdbi));
         } catch (JdbiException e) {
@@ -275,7 +280,10 @@ public final class JdbiQuotaStore implements QuotaStore, AutoCloseable {
             return this;
         }
 
-        /** The host's Jdbi; the store never closes it or changes its configuration. */
+        /**
+         * The host's Jdbi; the store opens one of its handles per operation and runs its own transactions
+         * on the handle's connection; it never closes the Jdbi or changes its configuration.
+         */
         public Builder jdbi(Jdbi jdbi) {
             this.jdbi = Objects.requireNonNull(jdbi, "jdbi");
             return this;
@@ -324,12 +332,16 @@ public final class JdbiQuotaStore implements QuotaStore, AutoCloseable {
             }
             HikariDataSource pool = null;
             try {
-                Jdbi target = jdbi;
+                // every connection the store takes is set to autocommit and READ COMMITTED and given back as
+                // it came, whatever the host's pool is configured with (see StoreConnections)
+                Jdbi target;
                 if (jdbcUrl != null) {
                     pool = pool();
-                    target = Jdbi.create(pool);
+                    target = StoreConnections.over(pool);
                 } else if (dataSource != null) {
-                    target = Jdbi.create(dataSource);
+                    target = StoreConnections.over(dataSource);
+                } else {
+                    target = StoreConnections.over(jdbi);
                 }
                 Dialect dialect = detect(target);
                 if (installSchema) {

@@ -12,6 +12,10 @@ import java.sql.SQLNonTransientConnectionException;
  */
 final class Failures {
     private static final String UNIQUE_VIOLATION = "23505";
+    private static final String NUMERIC_OUT_OF_RANGE = "22003";
+    /** PostgreSQL's check_violation is 23514, H2's CHECK_CONSTRAINT_VIOLATED_1 23513. */
+    private static final String CHECK_VIOLATION_PREFIX = "2351";
+    private static final String USED_RESERVED_FIT = "tq_account_used_reserved_fit";
     /** H2: lock wait timed out (LOCK_TIMEOUT_1) and a concurrent update of the same row (CONCURRENT_UPDATE_1). */
     private static final int H2_LOCK_TIMEOUT = 50200;
     private static final int H2_CONCURRENT_UPDATE = 90131;
@@ -37,6 +41,27 @@ final class Failures {
     static boolean isUniqueViolation(Throwable failure) {
         SQLException e = sqlCause(failure);
         return e != null && UNIQUE_VIOLATION.equals(e.getSQLState());
+    }
+
+    /**
+     * A change that would take a 64-bit counter past its range: SQLSTATE 22003 (numeric value out of
+     * range, from either database's BIGINT arithmetic) or a violation of the account's
+     * {@code tq_account_used_reserved_fit} CHECK (23514 on PostgreSQL, 23513 on H2), told by its name.
+     * The statement failed, so nothing it did was written.
+     */
+    static boolean isOverflow(Throwable failure) {
+        for (SQLException e = sqlCause(failure); e != null; e = e.getNextException()) {
+            String state = e.getSQLState();
+            if (NUMERIC_OUT_OF_RANGE.equals(state)) {
+                return true;
+            }
+            String message = e.getMessage();
+            if (state != null && state.startsWith(CHECK_VIOLATION_PREFIX) && message != null
+                    && message.toLowerCase(java.util.Locale.ROOT).contains(USED_RESERVED_FIT)) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /** SQLSTATE class 40 (serialization failure, deadlock) and H2's lock timeouts: worth running again. */

@@ -12,6 +12,7 @@ import io.tokenquota.ReservationState;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Types;
+import java.time.Duration;
 import java.time.Instant;
 import java.time.OffsetDateTime;
 import java.time.YearMonth;
@@ -49,41 +50,49 @@ final class Rows {
     record StoredReservation(Reservation reservation, boolean consume) {
     }
 
-    static final RowMapper<StoredReservation> RESERVATION = (rs, ctx) -> new StoredReservation(new Reservation(
-            rs.getString("id"),
-            rs.getString("subject"),
-            month(rs, "plan_month"),
-            rs.getLong("held"),
-            ReservationState.valueOf(rs.getString("state")),
-            rs.getLong("charged"),
-            nullableLong(rs, "actual"),
-            rs.getLong("overage"),
-            rs.getString("idempotency_key"),
-            rs.getString("endpoint"),
-            instant(rs, "created_at"),
-            instant(rs, "expires_at"),
-            instant(rs, "finished_at")),
-            rs.getBoolean("is_consume"));
+    /**
+     * Reads reservations whose {@code expires_at} is stored in the database's clock, which is
+     * {@code dbOffset} ahead of the policy's; every instant the store hands out is in the policy's clock.
+     */
+    static RowMapper<StoredReservation> reservations(Duration dbOffset) {
+        return (rs, ctx) -> new StoredReservation(new Reservation(
+                rs.getString("id"),
+                rs.getString("subject"),
+                month(rs, "plan_month"),
+                rs.getLong("held"),
+                ReservationState.valueOf(rs.getString("state")),
+                rs.getLong("charged"),
+                nullableLong(rs, "actual"),
+                rs.getLong("overage"),
+                rs.getString("idempotency_key"),
+                rs.getString("endpoint"),
+                instant(rs, "created_at"),
+                instant(rs, "expires_at").minus(dbOffset),
+                instant(rs, "finished_at")),
+                rs.getBoolean("is_consume"));
+    }
 
     /** A hold finished in one statement, the account as that statement left it, and the event it logged. */
     record FinishedHold(Reservation reservation, QuotaAccount account, long eventId) {
     }
 
     /** Reads what {@code Sql.commitInOneStatement}/{@code releaseInOneStatement} return. */
-    static final RowMapper<FinishedHold> FINISHED_HOLD = (rs, ctx) -> {
-        Reservation hold = RESERVATION.map(rs, ctx).reservation();
-        return new FinishedHold(hold, new QuotaAccount(
-                hold.subject(),
-                hold.month(),
-                rs.getLong("account_allocated"),
-                rs.getLong("account_granted"),
-                rs.getLong("account_carried"),
-                rs.getLong("account_used"),
-                rs.getLong("account_reserved"),
-                instant(rs, "account_created_at"),
-                instant(rs, "account_updated_at")),
-                rs.getLong("event_id"));
-    };
+    static RowMapper<FinishedHold> finishedHolds(RowMapper<StoredReservation> reservations) {
+        return (rs, ctx) -> {
+            Reservation hold = reservations.map(rs, ctx).reservation();
+            return new FinishedHold(hold, new QuotaAccount(
+                    hold.subject(),
+                    hold.month(),
+                    rs.getLong("account_allocated"),
+                    rs.getLong("account_granted"),
+                    rs.getLong("account_carried"),
+                    rs.getLong("account_used"),
+                    rs.getLong("account_reserved"),
+                    instant(rs, "account_created_at"),
+                    instant(rs, "account_updated_at")),
+                    rs.getLong("event_id"));
+        };
+    }
 
     static final RowMapper<Purchase> PURCHASE = (rs, ctx) -> new Purchase(
             rs.getString("transaction_id"),

@@ -10,9 +10,12 @@ import static io.tokenquota.jdbi.internal.Rows.RESERVATION_COLUMNS;
  * differ only in how an {@code UPDATE} hands back the row it changed ({@code RETURNING} on
  * PostgreSQL, {@code FINAL TABLE} on H2), how a row is inserted if absent, and collation.
  *
- * <p>Lock discipline: every statement that changes a balance is one conditional {@code UPDATE} of
- * one {@code tq_account} row, and it is the last statement of its transaction, so the row lock is
- * held from that statement to the commit and never across a round trip to the application.
+ * <p>Lock discipline: on the hot path every statement that changes a balance is one conditional
+ * {@code UPDATE} of one {@code tq_account} row, and it is the last statement of its transaction, so
+ * the row lock is held from that statement to the commit and never across a round trip to the
+ * application. The {@code lock...} statements serve the rare changes that span months (a first touch,
+ * a hold finished after its month, a refund), which lock a hold or purchase, then accounts by month
+ * ascending (see {@code SqlQuotaStore}).
  * Not API. Immutable.
  */
 final class Sql {
@@ -23,14 +26,36 @@ final class Sql {
      * changes nothing, and the store sweeps those holds (returning their tokens) and tries again.
      */
     private static final String NO_STALE_HOLD = " AND NOT EXISTS (SELECT 1 FROM tq_reservation AS stale"
-            + " WHERE stale.subject = :subject AND stale.state = 'HELD' AND stale.expires_at <= :now)";
+            + " WHERE stale.subject = :subject AND stale.state = 'HELD' AND stale.expires_at <= :dbNow)";
+    /**
+     * The fast way to finish a hold applies only to a hold of the current month that is its subject's
+     * latest account: finishing any other hold moves purchased tokens to the latest account, which
+     * {@code SqlQuotaStore} does in a transaction that locks both months.
+     */
+    private static final String OF_LATEST_MONTH = " AND plan_month = :month AND NOT EXISTS (SELECT 1 FROM tq_account"
+            + " AS later WHERE later.subject = tq_reservation.subject AND later.plan_month > tq_reservation.plan_month)";
+    private static final String FOR_UPDATE = " FOR UPDATE";
 
     final Dialect dialect;
 
     // ---- accounts
     final String selectAccount = "SELECT " + ACCOUNT_COLUMNS + " FROM tq_account" + ACCOUNT_KEY;
-    final String selectLatestAccountBefore = "SELECT " + ACCOUNT_COLUMNS + " FROM tq_account"
-            + " WHERE subject = :subject AND plan_month < :month ORDER BY plan_month DESC FETCH FIRST 1 ROWS ONLY";
+    /** A month's first touch locks the account it carries from, so a late finish cannot change it meanwhile. */
+    final String lockLatestAccountBefore = "SELECT " + ACCOUNT_COLUMNS + " FROM tq_account"
+            + " WHERE subject = :subject AND plan_month < :month ORDER BY plan_month DESC FETCH FIRST 1 ROWS ONLY"
+            + FOR_UPDATE;
+    /** The account a late finish of a hold of {@code :month} moves purchased tokens to, locked; none if it is the latest. */
+    final String lockLatestAccountAfter = "SELECT " + ACCOUNT_COLUMNS + " FROM tq_account"
+            + " WHERE subject = :subject AND plan_month > :month ORDER BY plan_month DESC FETCH FIRST 1 ROWS ONLY"
+            + FOR_UPDATE;
+    final String lockAccount = "SELECT " + ACCOUNT_COLUMNS + " FROM tq_account" + ACCOUNT_KEY + FOR_UPDATE;
+    /** A refund's accounts, locked in month order: the current month and the closed months that still hold tokens. */
+    final String lockRefundableAccounts = "SELECT " + ACCOUNT_COLUMNS + " FROM tq_account WHERE subject = :subject"
+            + " AND (plan_month = :month OR (plan_month < :month AND reserved > 0)) ORDER BY plan_month" + FOR_UPDATE;
+    /** Writes a locked account's balance as computed by {@code LedgerRules}. */
+    final String setAccountBalance;
+    /** Moves purchased tokens to or from a locked account's {@code carried}. */
+    final String addCarried;
     final String selectHistory = "SELECT " + ACCOUNT_COLUMNS + " FROM tq_account"
             + " WHERE subject = :subject AND plan_month >= :oldest AND plan_month <= :month ORDER BY plan_month DESC";
     final String insertAccountIfAbsent;
@@ -38,14 +63,12 @@ final class Sql {
     final String reserveIfAvailable;
     /** Charges a one-step consume only if that many tokens are available at this instant. */
     final String consumeIfAvailable;
-    /** Charges a committed hold to the hold's own month and frees it. */
+    /** Charges a committed hold of the latest month to it and frees the hold. */
     final String chargeHold;
     /** Frees a released or expired hold. */
     final String returnHold;
     /** Credits granted tokens unless the month's limit would pass the max quota. */
     final String creditIfUnderMaxQuota;
-    /** Debits a refund; compare-and-set on the two sums the debit was computed from. */
-    final String debitIfUnchanged;
     /** Sets the month's allocation; compare-and-set on the values the new allocation was computed from. */
     final String allocateIfUnchanged;
     final String selectTopConsumers;
@@ -62,12 +85,13 @@ final class Sql {
     final String selectReservation = "SELECT " + RESERVATION_COLUMNS + " FROM tq_reservation WHERE id = :id";
     final String selectReservationByKey = "SELECT " + RESERVATION_COLUMNS + " FROM tq_reservation"
             + " WHERE subject = :subject AND idempotency_key = :key";
+    final String lockReservation = "SELECT " + RESERVATION_COLUMNS + " FROM tq_reservation WHERE id = :id" + FOR_UPDATE;
     final String selectStaleHoldsOfSubject = "SELECT " + RESERVATION_COLUMNS + " FROM tq_reservation"
-            + " WHERE subject = :subject AND state = 'HELD' AND expires_at <= :now";
+            + " WHERE subject = :subject AND state = 'HELD' AND expires_at <= :dbNow";
     /** Served by the partial index of open holds. */
     final String countOpenHolds = "SELECT COUNT(*) FROM tq_reservation WHERE state = 'HELD'";
     final String selectStaleHolds = "SELECT " + RESERVATION_COLUMNS + " FROM tq_reservation"
-            + " WHERE state = 'HELD' AND expires_at <= :now";
+            + " WHERE state = 'HELD' AND expires_at <= :dbNow";
     /**
      * Why a reserve/consume changed nothing, in one round trip: the account's available tokens
      * (NULL when the month's account does not exist yet), and how many stale holds the subject has.
@@ -75,10 +99,10 @@ final class Sql {
     final String probeSubject = "SELECT"
             + " (SELECT allocated + granted + carried - used - reserved FROM tq_account" + ACCOUNT_KEY + ") AS available,"
             + " (SELECT COUNT(*) FROM tq_reservation"
-            + " WHERE subject = :subject AND state = 'HELD' AND expires_at <= :now) AS stale";
-    /** Commits a live hold and hands back the row; no row when the hold is gone, finished or expired. */
+            + " WHERE subject = :subject AND state = 'HELD' AND expires_at <= :dbNow) AS stale";
+    /** Commits a held hold of the latest month and hands back the row; no row for any other hold. */
     final String commitLiveHold;
-    /** Releases a live hold and hands back the row; no row when the hold is gone, finished or expired. */
+    /** Releases a held hold of the latest month and hands back the row; no row for any other hold. */
     final String releaseLiveHold;
     /**
      * PostgreSQL only ({@code null} on H2, whose {@code WITH} cannot change data): a whole reserve,
@@ -93,20 +117,20 @@ final class Sql {
     final String consumeInOneStatement;
     final String commitInOneStatement;
     final String releaseInOneStatement;
-    final String finishHoldCommitted = "UPDATE tq_reservation SET state = 'COMMITTED', charged = :charged,"
-            + " actual = :actual, overage = :overage, finished_at = :now"
-            + " WHERE id = :id AND state = 'HELD' AND expires_at > :now";
-    final String finishHoldReleased = "UPDATE tq_reservation SET state = 'RELEASED', finished_at = :now"
-            + " WHERE id = :id AND state = 'HELD' AND expires_at > :now";
-    final String finishHoldExpired = "UPDATE tq_reservation SET state = 'EXPIRED', finished_at = :now"
-            + " WHERE id = :id AND state = 'HELD' AND expires_at <= :now";
+    /** Expires a stale hold of the latest month; no row for any other hold (see {@code OF_LATEST_MONTH}). */
+    final String expireHoldOfLatestMonth = "UPDATE tq_reservation SET state = 'EXPIRED', finished_at = :now"
+            + " WHERE id = :id AND state = 'HELD' AND expires_at <= :dbNow" + OF_LATEST_MONTH;
+    /** Finishes a hold locked by {@link #lockReservation} as {@code SqlQuotaStore} computed. */
+    final String finishLockedHold = "UPDATE tq_reservation SET state = :state, charged = :charged,"
+            + " actual = CAST(:actual AS BIGINT), overage = :overage, finished_at = :now WHERE id = :id";
 
     // ---- event log (append-only)
     final String insertEvent;
     final String selectEvents = "SELECT " + EVENT_COLUMNS + " FROM tq_event"
             + " WHERE subject = :subject AND plan_month = :month ORDER BY id";
     final String selectRequestEvents = "SELECT kind, tokens, is_consume, occurred_at FROM tq_event"
-            + " WHERE occurred_at >= :from AND occurred_at < :to AND kind IN ('RESERVED', 'COMMITTED', 'REJECTED')";
+            + " WHERE occurred_at >= :from AND occurred_at < :to"
+            + " AND kind IN ('RESERVED', 'COMMITTED', 'LATE_COMMITTED', 'REJECTED')";
     final String selectRequestEventsOfSubject = selectRequestEvents + " AND subject = :subject";
     final String countBlocks = "SELECT"
             + " COALESCE(SUM(CASE WHEN kind = 'RESERVED' OR (kind = 'COMMITTED' AND is_consume) THEN 1 ELSE 0 END), 0)"
@@ -127,6 +151,8 @@ final class Sql {
             + " processed_at = :now WHERE transaction_id = :tx AND status = 'pending'";
     final String failPendingPurchase = "UPDATE tq_purchase SET status = 'failed', processed_at = :now"
             + " WHERE transaction_id = :tx AND status = 'pending'";
+    final String lockCompletedPurchase = "SELECT transaction_id FROM tq_purchase"
+            + " WHERE transaction_id = :tx AND status = 'completed'" + FOR_UPDATE;
     final String refundCompletedPurchase = "UPDATE tq_purchase SET status = 'refunded', unrecovered = :unrecovered,"
             + " processed_at = :now WHERE transaction_id = :tx AND status = 'completed'";
     final String sumPurchasesOfMonth = "SELECT purchase_type, currency, COUNT(*) AS purchases,"
@@ -152,11 +178,14 @@ final class Sql {
         returnHold = returning("UPDATE tq_account SET reserved = reserved - :held" + touched + ACCOUNT_KEY);
         creditIfUnderMaxQuota = returning("UPDATE tq_account SET granted = granted + :tokens" + touched
                 + ACCOUNT_KEY + " AND allocated + granted + carried + :tokens <= :maxQuota");
-        debitIfUnchanged = returning("UPDATE tq_account SET granted = granted - :debit" + touched + ACCOUNT_KEY
-                + " AND granted + carried = :credit AND allocated + granted + carried - used - reserved = :available");
         allocateIfUnchanged = returning("UPDATE tq_account SET allocated = :allocated" + touched + ACCOUNT_KEY
-                + " AND allocated = :oldAllocated AND used + reserved - granted - carried = :floor");
-        String live = " WHERE id = :id AND state = 'HELD' AND expires_at > :now";
+                + " AND allocated = :oldAllocated AND used = :used AND reserved = :reserved"
+                + " AND granted + carried = :credit");
+        setAccountBalance = returning("UPDATE tq_account SET granted = :granted, used = :used, reserved = :reserved"
+                + touched + ACCOUNT_KEY);
+        addCarried = returning("UPDATE tq_account SET carried = carried + :transfer" + touched + ACCOUNT_KEY);
+        // a held hold commits or releases whatever its TTL says until a sweep has expired it
+        String live = " WHERE id = :id AND state = 'HELD'" + OF_LATEST_MONTH;
         // :capAtHeld is the overrun policy (1: charge at most the hold, 0: charge the actual tokens)
         String commitHold = "UPDATE tq_reservation SET state = 'COMMITTED',"
                 + " charged = CASE WHEN :capAtHeld = 1 AND :actual > held THEN held ELSE :actual END,"

@@ -20,6 +20,7 @@ import io.tokenquota.ReservationState;
 import io.tokenquota.Reserved;
 import io.tokenquota.Validation;
 import io.tokenquota.internal.DailyTally;
+import io.tokenquota.internal.LedgerRules;
 import io.tokenquota.internal.Listeners;
 import io.tokenquota.jdbi.internal.Rows.StoredReservation;
 import java.math.BigDecimal;
@@ -30,6 +31,7 @@ import java.sql.SQLException;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.LocalDate;
+import java.time.OffsetDateTime;
 import java.time.YearMonth;
 import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
@@ -48,30 +50,40 @@ import org.jdbi.v3.core.Handle;
 import org.jdbi.v3.core.HandleCallback;
 import org.jdbi.v3.core.Jdbi;
 import org.jdbi.v3.core.JdbiException;
+import org.jdbi.v3.core.mapper.RowMapper;
 import org.jdbi.v3.core.statement.Query;
 import org.jdbi.v3.core.statement.UnableToExecuteStatementException;
 import org.jdbi.v3.core.statement.Update;
 
 /**
- * The ledger over SQL: the semantics of {@code InMemoryQuotaStore}, one short READ COMMITTED
- * transaction per balance change. Not API: use {@code JdbiQuotaStore}. Thread-safe (holds no
- * mutable state besides the listener list).
+ * The ledger over SQL: the semantics of {@code InMemoryQuotaStore} (the arithmetic is
+ * {@link LedgerRules}'), short READ COMMITTED transactions. Not API: use {@code JdbiQuotaStore}.
+ * Thread-safe (holds no mutable state besides the listener list).
  *
- * <p>Shape of every balance change: one transaction inserts or updates the non-account rows (the
- * reservation or purchase, whose unique constraints enforce idempotency, and the event) and one
- * conditional {@code UPDATE} of the account row, then commits; reads (and the account's
- * insert-if-absent on first touch) happen before it, in autocommit. The account row lock is held
- * from that {@code UPDATE} to the commit and never across a round trip to Java: on H2 the
- * {@code UPDATE} is the transaction's last statement; on PostgreSQL reserve, consume, commit and
- * release are each one statement in autocommit ({@code Sql.reserveInOneStatement} and siblings).
- * The hot path reads nothing first: reserve/consume try the change and read only when it matched no
- * row. Transactions touch at most one account row, and lock a hold before its account, so they
- * cannot deadlock on accounts.
+ * <p>The common changes (a reserve or consume, a commit or release of a hold of the subject's latest
+ * month, a credit, a plan change, the expiry of a hold of the latest month): one transaction inserts or
+ * updates the non-account rows (the reservation or purchase, whose unique constraints enforce
+ * idempotency, and the event) and one conditional {@code UPDATE} of the account row, then commits;
+ * reads (and the month's first touch) happen before it. The account row lock is held from that
+ * {@code UPDATE} to the commit and never across a round trip to Java: on H2 the {@code UPDATE} is the
+ * transaction's last statement; on PostgreSQL reserve, consume, commit and release are each one
+ * statement in autocommit ({@code Sql.reserveInOneStatement} and siblings). The hot path reads nothing
+ * first: it tries the change and reads only when it matched no row.
+ *
+ * <p>The rare changes that span months or need several rows' values lock what they read, in one order:
+ * a hold or purchase first, then accounts by month ascending. A month's first touch locks the account
+ * it carries from, then inserts the new one; finishing a hold of a closed month (commit, release,
+ * expiry, late commit) locks the hold, its month's account, then the latest account it moves
+ * purchased tokens to; a refund locks the purchase, then the accounts it may take from. One order
+ * means they cannot deadlock each other or the hot path, which locks one hold, then one account.
+ *
+ * <p>Residual: a PostgreSQL one-statement commit/release that is already running when a first touch
+ * of the next month commits, at the month's turn, sees no later month in its snapshot; it then
+ * finishes the hold as a hold of the latest month, and the unused purchased tokens it returns stay in
+ * the closed month. (Closing that would take a lock before the hot statement, costing every commit.)
  */
 public final class SqlQuotaStore implements QuotaStore {
-    private static final long MILLIS_PER_DAY = 86_400_000L;
-    private static final long MIN_ELAPSED_MILLIS = 3_600_000L;
-    /** Compare-and-set updates (refund, plan change) re-read and retry this often under contention. */
+    /** A plan change's compare-and-set update re-reads and retries this often under contention. */
     private static final int MAX_CAS_ATTEMPTS = 200;
     /** A reserve/consume tries at most this often: once, and again after creating the account or sweeping stale holds. */
     private static final int MAX_TAKE_ATTEMPTS = 3;
@@ -83,6 +95,16 @@ public final class SqlQuotaStore implements QuotaStore {
     private final Sql.Hot hot;
     private final QuotaPolicy policy;
     private final int maxRetries;
+    /**
+     * How far the database's clock ({@code CURRENT_TIMESTAMP}) is ahead of the policy's, measured once
+     * when the store is built. Holds expire by the database's clock: {@code expires_at} is stored in it
+     * and compared with {@link Op#dbNow}, so instances whose clocks differ never expire each other's
+     * live holds early; a test clock that moves still moves the expiry with it.
+     */
+    private final Duration dbOffset;
+    /** Reads reservations back into the policy's clock. */
+    private final RowMapper<StoredReservation> reservations;
+    private final RowMapper<Rows.FinishedHold> finishedHolds;
     private final Listeners listeners = new Listeners();
     /**
      * On PostgreSQL, reserves and consumes of one subject in this JVM take turns here instead of
@@ -105,6 +127,19 @@ public final class SqlQuotaStore implements QuotaStore {
         for (int i = 0; i < SUBJECT_STRIPES; i++) {
             subjectStripes[i] = new ReentrantLock();
         }
+        this.dbOffset = measureDbOffset(jdbi, policy);
+        this.reservations = Rows.reservations(dbOffset);
+        this.finishedHolds = Rows.finishedHolds(reservations);
+    }
+
+    private static Duration measureDbOffset(Jdbi jdbi, QuotaPolicy policy) {
+        return jdbi.withHandle(h -> {
+            Instant policyNow = policy.now();
+            Instant dbNow = h.createQuery("SELECT CURRENT_TIMESTAMP")
+                    .map((rs, ctx) -> rs.getObject(1, OffsetDateTime.class).toInstant()).one();
+            // whole microseconds, the databases' precision, so converting an instant back and forth is exact
+            return Duration.between(policyNow, dbNow).truncatedTo(ChronoUnit.MICROS);
+        });
     }
 
     @Override
@@ -172,7 +207,7 @@ public final class SqlQuotaStore implements QuotaStore {
         for (int attempt = 1; ; attempt++) {
             Optional<Committed> done;
             try {
-                done = tryTake(op, granted, consume, kind);
+                done = tryTake(op, granted, consume, kind, op.dbNow);
             } catch (JdbiException e) {
                 if (key != null && Failures.isUniqueViolation(e)) {
                     // the key was used before, or a concurrent call with it won the insert: answer as its
@@ -183,7 +218,8 @@ public final class SqlQuotaStore implements QuotaStore {
                     currentAccount(op, subject);
                     expireStaleOf(op, subject);
                     StoredReservation existing = reservationByKey(op, subject, key).orElseThrow(() -> new Conflict(e));
-                    return new Reserved(replay(existing, tokens, consume, key), currentAccount(op, subject), true);
+                    return new Reserved(replay(existing, tokens, consume, ttl, endpoint), currentAccount(op, subject),
+                            true);
                 }
                 throw e;
             }
@@ -197,7 +233,8 @@ public final class SqlQuotaStore implements QuotaStore {
             }
             // it changed nothing: find out why, fixing what is ours to fix, then try again or refuse
             Probe probe = op.with(h -> h.createQuery(sql.probeSubject)
-                    .bind("subject", subject).bind("month", Rows.month(month)).bind("now", Rows.timestamp(op.now))
+                    .bind("subject", subject).bind("month", Rows.month(month))
+                    .bind("dbNow", Rows.timestamp(op.dbNow))
                     .map((rs, ctx) -> new Probe(Rows.nullableLong(rs, "available"), rs.getLong("stale"))).one());
             boolean canRetry = attempt < MAX_TAKE_ATTEMPTS;
             if (probe.available == null && canRetry) {
@@ -212,7 +249,8 @@ public final class SqlQuotaStore implements QuotaStore {
             if (key != null) {
                 Optional<StoredReservation> existing = reservationByKey(op, subject, key);
                 if (existing.isPresent()) {
-                    return new Reserved(replay(existing.get(), tokens, consume, key), currentAccount(op, subject), true);
+                    return new Reserved(replay(existing.get(), tokens, consume, ttl, endpoint),
+                            currentAccount(op, subject), true);
                 }
             }
             // enough again by now (a concurrent first touch, release or credit): the refusal was stale
@@ -227,11 +265,12 @@ public final class SqlQuotaStore implements QuotaStore {
      * One attempt at granting {@code hold}; empty, with nothing changed, when the conditional update
      * matched no row. Bound by position on the handle's connection (see {@link Positional}).
      */
-    private Optional<Committed> tryTake(Op op, Reservation hold, boolean consume, EventKind kind) {
+    private Optional<Committed> tryTake(Op op, Reservation hold, boolean consume, EventKind kind, Instant dbNow) {
         Object[] values = {"id", hold.id(), "subject", hold.subject(), "month", Rows.month(hold.month()),
             "tokens", hold.held(), "held", hold.held(), "state", hold.state().name(), "charged", hold.charged(),
             "actual", hold.actual(), "key", hold.idempotencyKey(), "endpoint", hold.endpoint(), "consume", consume,
-            "now", hold.createdAt(), "expiresAt", hold.expiresAt(), "finishedAt", hold.finishedAt(),
+            "now", hold.createdAt(), "expiresAt", hold.expiresAt().plus(dbOffset), "dbNow", dbNow,
+            "finishedAt", hold.finishedAt(),
             "kind", kind.name(), "overage", 0L, "reservationId", hold.id(), "tx", null, "detail", hold.endpoint()};
         Connection c = op.handle().getConnection();
         try {
@@ -243,7 +282,7 @@ public final class SqlQuotaStore implements QuotaStore {
                 }
             }
             // the account's update comes last, so its row lock is held for one statement and the commit
-            return inTransaction(c, () -> {
+            return rawTransaction(op, () -> {
                 try (PreparedStatement ps = hot.insertReservation().prepare(c, values)) {
                     ps.executeUpdate();
                 }
@@ -266,27 +305,18 @@ public final class SqlQuotaStore implements QuotaStore {
         }
     }
 
-    /** A body that returns empty to undo what it did; on the raw connection, restored to autocommit after. */
-    private static <T> Optional<T> inTransaction(Connection c, SqlBody<Optional<T>> body) throws SQLException {
-        c.setAutoCommit(false);
-        try {
-            Optional<T> result = body.run();
-            if (result.isPresent()) {
-                c.commit();
-            } else {
-                c.rollback();
-            }
-            return result;
-        } catch (SQLException | RuntimeException e) {
+    /**
+     * A body that works on the handle's raw connection (see {@link Positional}) inside one of the
+     * handle's transactions, so JDBI begins, commits and rolls back; returning empty undoes it.
+     */
+    private static <T> Optional<T> rawTransaction(Op op, SqlBody<Optional<T>> body) {
+        return optionalTransaction(op, h -> {
             try {
-                c.rollback();
-            } catch (SQLException suppressed) {
-                e.addSuppressed(suppressed);
+                return body.run();
+            } catch (SQLException e) {
+                throw new UnableToExecuteStatementException(e, null);
             }
-            throw e;
-        } finally {
-            c.setAutoCommit(true);
-        }
+        });
     }
 
     @FunctionalInterface
@@ -294,12 +324,11 @@ public final class SqlQuotaStore implements QuotaStore {
         T run() throws SQLException;
     }
 
-    private Reservation replay(StoredReservation existing, long tokens, boolean consume, String key) {
-        if (existing.consume() == consume && existing.reservation().held() == tokens) {
-            return existing.reservation();
-        }
-        throw new QuotaException(ErrorCode.IDEMPOTENCY_CONFLICT,
-                "idempotency key " + key + " was already used with different parameters");
+    /** The first call's hold, if the replay asks for the same thing (TTLs compared in the policy's clock). */
+    private static Reservation replay(StoredReservation existing, long tokens, boolean consume, Duration ttl,
+                                      String endpoint) {
+        LedgerRules.checkReplay(existing.reservation(), existing.consume(), consume, tokens, ttl, endpoint);
+        return existing.reservation();
     }
 
     private QuotaExceededException reject(Op op, String subject, YearMonth month, long tokens, String endpoint) {
@@ -320,38 +349,22 @@ public final class SqlQuotaStore implements QuotaStore {
             if (live.isPresent()) {
                 return live.get();
             }
-            // not a live hold (gone, finished or expired): read it and answer as before
+            // not a held hold of the latest month: a hold of an earlier month, a finished one, or none
             while (true) {
-                Reservation hold = current(op, reservationId);
-                switch (hold.state()) {
-                    case EXPIRED:
-                        throw new QuotaException(ErrorCode.RESERVATION_EXPIRED,
-                                "reservation " + reservationId + " expired at " + hold.expiresAt());
-                    case COMMITTED:
-                        if (hold.actual() != null && hold.actual() == actualTokens) {
-                            return hold;
-                        }
-                        throw new QuotaException(ErrorCode.RESERVATION_STATE_CONFLICT,
-                                "reservation " + reservationId + " was already committed with " + hold.actual() + " tokens");
-                    case RELEASED:
-                        throw new QuotaException(ErrorCode.RESERVATION_STATE_CONFLICT,
-                                "reservation " + reservationId + " was released");
-                    default:
-                        break;
+                Reservation hold = stored(op, reservationId);
+                Finish finish = Finish.COMMIT;
+                if (hold.state() != ReservationState.HELD) {
+                    Reservation answer = LedgerRules.commitOfFinished(hold, actualTokens);
+                    if (answer != null) {
+                        return answer;
+                    }
+                    finish = Finish.LATE_COMMIT;
                 }
-                long charged = policy.overrunPolicy() == OverrunPolicy.CHARGE_ACTUAL
-                        ? actualTokens : Math.min(actualTokens, hold.held());
-                long overage = Math.max(0, actualTokens - hold.held());
-                Optional<Committed> done = finishHold(op, hold, EventKind.COMMITTED, charged, overage, h ->
-                        update(h, sql.finishHoldCommitted).bind("charged", charged).bind("actual", actualTokens)
-                                .bind("overage", overage));
+                Optional<Reservation> done = finishLocked(op, reservationId, finish, actualTokens);
                 if (done.isPresent()) {
-                    op.changed(adjust(done.get().account, -charged, hold.held(), 0), done.get().account);
-                    return new Reservation(hold.id(), hold.subject(), hold.month(), hold.held(), ReservationState.COMMITTED,
-                            charged, actualTokens, overage, hold.idempotencyKey(), hold.endpoint(), hold.createdAt(),
-                            hold.expiresAt(), op.now);
+                    return done.get();
                 }
-                // another call finished the hold between our read and our update: answer from its outcome
+                // another call finished the hold between our read and our lock: answer from its outcome
             }
         });
     }
@@ -365,61 +378,53 @@ public final class SqlQuotaStore implements QuotaStore {
                 return live.get();
             }
             while (true) {
-                Reservation hold = current(op, reservationId);
-                switch (hold.state()) {
-                    case RELEASED:
-                    case EXPIRED:
-                        return hold;
-                    case COMMITTED:
-                        throw new QuotaException(ErrorCode.RESERVATION_STATE_CONFLICT,
-                                "reservation " + reservationId + " was already committed");
-                    default:
-                        break;
+                Reservation hold = stored(op, reservationId);
+                if (hold.state() != ReservationState.HELD) {
+                    return LedgerRules.releaseOfFinished(hold);
                 }
-                Optional<Committed> done = finishHold(op, hold, EventKind.RELEASED, hold.held(), 0,
-                        h -> update(h, sql.finishHoldReleased));
+                Optional<Reservation> done = finishLocked(op, reservationId, Finish.RELEASE, 0);
                 if (done.isPresent()) {
-                    op.changed(adjust(done.get().account, 0, hold.held(), 0), done.get().account);
-                    return new Reservation(hold.id(), hold.subject(), hold.month(), hold.held(), ReservationState.RELEASED,
-                            0, null, 0, hold.idempotencyKey(), hold.endpoint(), hold.createdAt(), hold.expiresAt(), op.now);
+                    return done.get();
                 }
             }
         });
     }
 
     /**
-     * Commits or releases a hold with a first statement that is the conditional update of the hold
-     * itself, so a live hold costs no read before it (on PostgreSQL the whole change is that one
-     * statement); empty, and nothing changed, when the hold is not live, and the caller then reads
-     * it to explain why. {@code bindings} are the commit's own (name, value, ...).
+     * Commits or releases a held hold of the subject's latest month (the common case) with a first
+     * statement that is the conditional update of the hold itself, so it costs no read before it (on
+     * PostgreSQL the whole change is that one statement); empty, and nothing changed, for any other
+     * hold, which the caller then reads to decide. {@code bindings} are the commit's own (name, value, ...).
      */
     private Optional<Reservation> finishLiveHold(Op op, String reservationId, EventKind kind, Object... bindings) {
         boolean committed = kind == EventKind.COMMITTED;
-        Object[] values = new Object[bindings.length + 4];
+        Object[] values = new Object[bindings.length + 6];
         System.arraycopy(bindings, 0, values, 0, bindings.length);
         values[bindings.length] = "id";
         values[bindings.length + 1] = reservationId;
         values[bindings.length + 2] = "now";
         values[bindings.length + 3] = op.now;
+        values[bindings.length + 4] = "month";
+        values[bindings.length + 5] = Rows.month(policy.monthOf(op.now));
         Connection c = op.handle().getConnection();
         Optional<Finished> done;
         try {
             if (sql.oneStatementPerChange()) {
                 try (PreparedStatement ps = (committed ? hot.commitInOneStatement() : hot.releaseInOneStatement())
                         .prepare(c, values); ResultSet rs = ps.executeQuery()) {
-                    done = rs.next() ? Optional.of(Rows.FINISHED_HOLD.map(rs, null))
+                    done = rs.next() ? Optional.of(finishedHolds.map(rs, null))
                             .map(f -> new Finished(f.reservation(), new Committed(f.eventId(), f.account())))
                             : Optional.empty();
                 }
             } else {
-                done = inTransaction(c, () -> {
+                done = rawTransaction(op, () -> {
                     Reservation r;
                     try (PreparedStatement ps = (committed ? hot.commitLiveHold() : hot.releaseLiveHold()).prepare(c, values);
                          ResultSet rs = ps.executeQuery()) {
                         if (!rs.next()) {
                             return Optional.empty();
                         }
-                        r = Rows.RESERVATION.map(rs, null).reservation();
+                        r = reservations.map(rs, null).reservation();
                     }
                     long tokens = committed ? r.charged() : r.held();
                     long eventId = eventId(c, new Object[] {"subject", r.subject(), "month", Rows.month(r.month()),
@@ -437,7 +442,7 @@ public final class SqlQuotaStore implements QuotaStore {
         } catch (SQLException e) {
             throw new UnableToExecuteStatementException(e, null);
         }
-        // told to the listeners only once the change committed, as finishHold does
+        // told to the listeners only once the change committed
         done.ifPresent(f -> {
             Reservation r = f.reservation;
             long tokens = kind == EventKind.COMMITTED ? r.charged() : r.held();
@@ -449,35 +454,149 @@ public final class SqlQuotaStore implements QuotaStore {
         return done.map(Finished::reservation);
     }
 
-    /** The reservation as stored, after expiring it if its TTL has passed. */
-    private Reservation current(Op op, String reservationId) {
-        Reservation hold = reservationById(op, reservationId).map(StoredReservation::reservation).orElseThrow(() ->
+    /** The reservation as stored. */
+    private Reservation stored(Op op, String reservationId) {
+        return reservationById(op, reservationId).map(StoredReservation::reservation).orElseThrow(() ->
                 new QuotaException(ErrorCode.RESERVATION_NOT_FOUND, "no reservation " + reservationId));
-        if (hold.state() == ReservationState.HELD && !hold.expiresAt().isAfter(op.now)) {
-            expire(op, hold);
-            return reservationById(op, reservationId).orElseThrow().reservation();
+    }
+
+    /** How {@link #finishLocked} finishes a hold. */
+    private enum Finish {
+        COMMIT(ReservationState.HELD, ReservationState.COMMITTED, EventKind.COMMITTED),
+        LATE_COMMIT(ReservationState.EXPIRED, ReservationState.COMMITTED, EventKind.LATE_COMMITTED),
+        RELEASE(ReservationState.HELD, ReservationState.RELEASED, EventKind.RELEASED),
+        EXPIRE(ReservationState.HELD, ReservationState.EXPIRED, EventKind.EXPIRED);
+
+        final ReservationState from;
+        final ReservationState to;
+        final EventKind kind;
+
+        Finish(ReservationState from, ReservationState to, EventKind kind) {
+            this.from = from;
+            this.to = to;
+            this.kind = kind;
         }
-        return hold;
+
+        boolean charges() {
+            return kind.charges();
+        }
     }
 
     /**
-     * Moves a HELD reservation to its final state, logs the event and returns the hold to the
-     * account of its own month; empty when the hold was no longer HELD (a concurrent call won).
+     * Finishes a hold in a transaction that locks it, then its month's account, then the subject's
+     * latest account if that is a later month (months ascending, as a first touch locks them, so the
+     * two cannot deadlock): the slow path of a hold of a closed month, a late commit, and a hold the
+     * fast path did not match. The hold's month is charged as {@link LedgerRules} says, and the change
+     * in its purchased consumption moves to the latest account ({@link LedgerRules#lateTransfer}).
+     * Empty when the hold was no longer in the state {@code finish} starts from (a concurrent call won).
+     */
+    private Optional<Reservation> finishLocked(Op op, String reservationId, Finish finish, long actual) {
+        Optional<LockedFinish> done = optionalTransaction(op, h -> {
+            Reservation hold = h.createQuery(sql.lockReservation).bind("id", reservationId).map(reservations)
+                    .findOne().map(StoredReservation::reservation).orElse(null);
+            if (hold == null || hold.state() != finish.from
+                    || (finish == Finish.EXPIRE && hold.expiresAt().isAfter(op.now))) {
+                return Optional.empty();
+            }
+            QuotaAccount before = lockAccount(h, hold.subject(), hold.month());
+            long charged = 0;
+            long overage = 0;
+            long used = before.used();
+            long reserved = before.reserved();
+            if (finish == Finish.COMMIT || finish == Finish.LATE_COMMIT) {
+                LedgerRules.Charge charge = finish == Finish.COMMIT
+                        ? LedgerRules.charge(policy.overrunPolicy(), hold.held(), actual)
+                        : LedgerRules.lateCharge(policy.overrunPolicy(), hold.held(), actual, before.available());
+                charged = charge.charged();
+                overage = charge.overage();
+                used = LedgerRules.add(used, charged);
+            }
+            if (finish != Finish.LATE_COMMIT) {
+                // a late commit's tokens were returned when the hold expired
+                reserved -= hold.held();
+            }
+            LedgerRules.checkFits(used, reserved);
+            update(h, sql.finishLockedHold).bind("id", reservationId).bind("state", finish.to.name())
+                    .bind("charged", charged).bind("actual", finish.charges() ? actual : null)
+                    .bind("overage", overage).bind("now", Rows.timestamp(op.now)).execute();
+            QuotaAccount after = setBalance(h, before, before.granted(), used, reserved, op.now);
+            long tokens = finish.charges() ? charged : hold.held();
+            long eventId = insertEvent(h, hold.subject(), hold.month(), finish.kind, tokens, overage, hold.id(), null,
+                    hold.endpoint(), false, op.now);
+            List<QuotaAccount[]> changes = new ArrayList<>();
+            changes.add(new QuotaAccount[] {before, after});
+            QuotaAccount latest = lockLatestAfter(h, hold.subject(), hold.month());
+            if (latest != null) {
+                long transfer = LedgerRules.lateTransfer(before, after, latest, policy);
+                if (transfer != 0) {
+                    QuotaAccount latestAfter = accountQuery(h, sql.addCarried, hold.subject(), latest.month(), op.now)
+                            .bind("transfer", transfer).map(Rows.ACCOUNT).one();
+                    changes.add(new QuotaAccount[] {latest, latestAfter});
+                }
+            }
+            Reservation finished = new Reservation(hold.id(), hold.subject(), hold.month(), hold.held(), finish.to,
+                    charged, finish.charges() ? Long.valueOf(actual) : null, overage, hold.idempotencyKey(),
+                    hold.endpoint(), hold.createdAt(), hold.expiresAt(), op.now);
+            LedgerEvent event = new LedgerEvent(eventId, hold.subject(), hold.month(), finish.kind, tokens, overage,
+                    hold.id(), null, hold.endpoint(), op.now);
+            return Optional.of(new LockedFinish(finished, event, changes));
+        });
+        done.ifPresent(f -> {
+            op.logged(f.event);
+            f.changes.forEach(change -> op.changed(change[0], change[1]));
+        });
+        return done.map(LockedFinish::reservation);
+    }
+
+    private record LockedFinish(Reservation reservation, LedgerEvent event, List<QuotaAccount[]> changes) {
+    }
+
+    private QuotaAccount lockAccount(Handle h, String subject, YearMonth month) {
+        return h.createQuery(sql.lockAccount).bind("subject", subject).bind("month", Rows.month(month))
+                .map(Rows.ACCOUNT).one();
+    }
+
+    /**
+     * The subject's latest account if it is later than {@code month}, locked; {@code null} when
+     * {@code month} is the latest. A first touch of a newer month may commit while this waits for the
+     * lock, so it looks again until nothing newer exists: a first touch locks the account it carries
+     * from before it creates the next, so once the newest is locked no newer one can appear.
+     */
+    private QuotaAccount lockLatestAfter(Handle h, String subject, YearMonth month) {
+        QuotaAccount latest = null;
+        YearMonth after = month;
+        while (true) {
+            Optional<QuotaAccount> newer = h.createQuery(sql.lockLatestAccountAfter).bind("subject", subject)
+                    .bind("month", Rows.month(after)).map(Rows.ACCOUNT).findOne();
+            if (newer.isEmpty()) {
+                return latest;
+            }
+            latest = newer.get();
+            after = latest.month();
+        }
+    }
+
+    private QuotaAccount setBalance(Handle h, QuotaAccount before, long granted, long used, long reserved,
+                                    Instant now) {
+        return accountQuery(h, sql.setAccountBalance, before.subject(), before.month(), now)
+                .bind("granted", granted).bind("used", used).bind("reserved", reserved).map(Rows.ACCOUNT).one();
+    }
+
+    /**
+     * Moves a HELD reservation of the latest month to its final state, logs the event and returns
+     * the hold to its account; empty when the update matched nothing (another call finished the hold,
+     * or it is a hold of a closed month, which {@link #finishLocked} finishes).
      */
     private Optional<Committed> finishHold(Op op, Reservation hold, EventKind kind, long tokens, long overage,
                                            java.util.function.Function<Handle, Update> finish) {
-        Optional<Committed> done = transaction(op, h -> {
+        Optional<Committed> done = optionalTransaction(op, h -> {
             if (finish.apply(h).bind("id", hold.id()).bind("now", Rows.timestamp(op.now)).execute() == 0) {
                 return Optional.empty();
             }
             long eventId = insertEvent(h, hold.subject(), hold.month(), kind, tokens, overage, hold.id(), null,
                     hold.endpoint(), false, op.now);
-            String accountUpdate = kind == EventKind.COMMITTED ? sql.chargeHold : sql.returnHold;
-            Query query = accountQuery(h, accountUpdate, hold.subject(), hold.month(), op.now).bind("held", hold.held());
-            if (kind == EventKind.COMMITTED) {
-                query.bind("charged", tokens);
-            }
-            QuotaAccount after = query.map(Rows.ACCOUNT).one();
+            QuotaAccount after = accountQuery(h, sql.returnHold, hold.subject(), hold.month(), op.now)
+                    .bind("held", hold.held()).map(Rows.ACCOUNT).one();
             return Optional.of(new Committed(eventId, after));
         });
         done.ifPresent(c -> op.logged(new LedgerEvent(c.eventId, hold.subject(), hold.month(), kind, tokens, overage,
@@ -488,26 +607,35 @@ public final class SqlQuotaStore implements QuotaStore {
     /** Expires one stale hold; false when another call finished it first. */
     private boolean expire(Op op, Reservation hold) {
         Optional<Committed> done = finishHold(op, hold, EventKind.EXPIRED, hold.held(), 0,
-                h -> update(h, sql.finishHoldExpired));
-        done.ifPresent(c -> op.changed(adjust(c.account, 0, hold.held(), 0), c.account));
-        return done.isPresent();
+                h -> update(h, sql.expireHoldOfLatestMonth).bind("month", Rows.month(hold.month()))
+                        .bind("dbNow", Rows.timestamp(op.dbNow)));
+        if (done.isPresent()) {
+            op.changed(adjust(done.get().account, 0, hold.held(), 0), done.get().account);
+            return true;
+        }
+        return finishLocked(op, hold.id(), Finish.EXPIRE, 0).isPresent();
     }
 
-    private void expireStaleOf(Op op, String subject) {
+    /** Expires the subject's holds past their TTL; how many. Cheap when there are none (one indexed read). */
+    private int expireStaleOf(Op op, String subject) {
         List<Reservation> stale = op.with(h -> h.createQuery(sql.selectStaleHoldsOfSubject)
-                .bind("subject", subject).bind("now", Rows.timestamp(op.now))
-                .map(Rows.RESERVATION).map(StoredReservation::reservation).list());
+                .bind("subject", subject).bind("dbNow", Rows.timestamp(op.dbNow))
+                .map(reservations).map(StoredReservation::reservation).list());
+        int expired = 0;
         for (Reservation hold : stale) {
-            expire(op, hold);
+            if (expire(op, hold)) {
+                expired++;
+            }
         }
+        return expired;
     }
 
     @Override
     public int expireStale() {
         return operation("expireStale", op -> {
             List<Reservation> stale = op.with(h -> h.createQuery(sql.selectStaleHolds)
-                    .bind("now", Rows.timestamp(op.now))
-                    .map(Rows.RESERVATION).map(StoredReservation::reservation).list());
+                    .bind("dbNow", Rows.timestamp(op.dbNow))
+                    .map(reservations).map(StoredReservation::reservation).list());
             int expired = 0;
             for (Reservation hold : stale) {
                 if (expire(op, hold)) {
@@ -527,7 +655,13 @@ public final class SqlQuotaStore implements QuotaStore {
     @Override
     public QuotaAccount account(String subject) {
         Validation.subject(subject);
-        return operation("account", op -> currentAccount(op, subject));
+        return operation("account", op -> freshAccount(op, subject));
+    }
+
+    /** The current month's account without holds past their TTL: a read never counts them as reserved. */
+    private QuotaAccount freshAccount(Op op, String subject) {
+        QuotaAccount account = currentAccount(op, subject);
+        return expireStaleOf(op, subject) == 0 ? account : storedAccount(op, subject, account.month()).orElseThrow();
     }
 
     @Override
@@ -542,7 +676,7 @@ public final class SqlQuotaStore implements QuotaStore {
         Validation.subject(subject);
         Validation.months(months, policy.historyMonths());
         return operation("history", op -> {
-            QuotaAccount current = currentAccount(op, subject);
+            QuotaAccount current = freshAccount(op, subject);
             return op.with(h -> h.createQuery(sql.selectHistory).bind("subject", subject)
                     .bind("oldest", Rows.month(current.month().minusMonths(months - 1L)))
                     .bind("month", Rows.month(current.month()))
@@ -562,17 +696,17 @@ public final class SqlQuotaStore implements QuotaStore {
             QuotaAccount account = currentAccount(op, subject);
             for (int attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
                 QuotaAccount before = account;
-                // never below the allocation at which available is 0, so a plan change cannot overdraw;
-                // an account already overdrawn keeps its allocation unless the new plan is higher
-                long floor = before.used() + before.reserved() - before.granted() - before.carried();
-                long allocated = Math.max(monthlyAllocation, Math.min(before.allocated(), floor));
+                long allocated = LedgerRules.planAllocation(before, monthlyAllocation, policy);
                 Optional<Committed> done = optionalTransaction(op, h -> {
                     update(h, sql.upsertPlan).bind("subject", subject).bind("allocated", monthlyAllocation)
                             .bind("now", Rows.timestamp(op.now)).execute();
                     long eventId = insertEvent(h, subject, before.month(), EventKind.PLAN_CHANGED, allocated, 0, null,
                             null, null, false, op.now);
                     return accountQuery(h, sql.allocateIfUnchanged, subject, before.month(), op.now)
-                            .bind("allocated", allocated).bind("oldAllocated", before.allocated()).bind("floor", floor)
+                            // compare-and-set on every value the allocation was computed from
+                            .bind("allocated", allocated).bind("oldAllocated", before.allocated())
+                            .bind("used", before.used()).bind("reserved", before.reserved())
+                            .bind("credit", before.granted() + before.carried())
                             .map(Rows.ACCOUNT).findOne().map(after -> new Committed(eventId, after));
                 });
                 if (done.isPresent()) {
@@ -633,6 +767,7 @@ public final class SqlQuotaStore implements QuotaStore {
                     default:
                         break;
                 }
+                LedgerRules.checkCredit(account, purchase.tokens(), policy);
                 Optional<Committed> done;
                 try {
                     done = optionalTransaction(op, h -> {
@@ -663,6 +798,7 @@ public final class SqlQuotaStore implements QuotaStore {
             if (existing.isPresent()) {
                 return replay(existing.get(), request);
             }
+            LedgerRules.checkCredit(account, request.tokens(), policy);
             Purchase pending = new Purchase(request.transactionId(), request.subject(), request.tokens(), request.type(),
                     PurchaseStatus.PENDING, request.paymentMethod(), request.amount(), request.currency(),
                     request.reason(), null, 0, op.now, null);
@@ -685,7 +821,10 @@ public final class SqlQuotaStore implements QuotaStore {
         });
     }
 
-    /** Logs the credit and adds it to {@code granted}, last in the transaction; rolls back past the max quota. */
+    /**
+     * Logs the credit and adds it to {@code granted}, last in the transaction; rolls back past the max
+     * quota (checked before by {@link LedgerRules#checkCredit}; the condition catches a concurrent credit).
+     */
     private Committed credit(Handle h, Op op, YearMonth month, Purchase purchase) {
         long eventId = insertEvent(h, purchase.subject(), month, EventKind.CREDITED, purchase.tokens(), 0, null,
                 purchase.transactionId(), purchase.reason(), false, op.now);
@@ -743,9 +882,8 @@ public final class SqlQuotaStore implements QuotaStore {
     public Purchase refund(String transactionId) {
         Validation.key(transactionId, "transaction_id");
         return operation("refund", op -> {
-            for (int attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
+            while (true) {
                 Purchase purchase = findPurchase(op, transactionId);
-                QuotaAccount before = currentAccount(op, purchase.subject());
                 switch (purchase.status()) {
                     case REFUNDED:
                         return purchase;
@@ -755,36 +893,77 @@ public final class SqlQuotaStore implements QuotaStore {
                     default:
                         break;
                 }
-                long tokens = purchase.tokens();
-                long credit = before.granted() + before.carried();
-                // burn-down order spends the allowance first, so what is left of granted + carried (and
-                // no more than is available) can still be taken back; the rest was spent
-                long debit = Math.min(tokens, Math.min(Math.max(0, credit), Math.max(0, before.available())));
-                long unrecovered = tokens - debit;
-                Optional<Committed> done = optionalTransaction(op, h -> {
-                    if (update(h, sql.refundCompletedPurchase).bind("tx", transactionId)
-                            .bind("unrecovered", unrecovered).bind("now", Rows.timestamp(op.now)).execute() == 0) {
-                        return Optional.empty();
-                    }
-                    long eventId = insertEvent(h, purchase.subject(), before.month(), EventKind.DEBITED, debit,
-                            unrecovered, null, transactionId, purchase.reason(), false, op.now);
-                    return accountQuery(h, sql.debitIfUnchanged, purchase.subject(), before.month(), op.now)
-                            .bind("debit", debit).bind("credit", credit).bind("available", before.available())
-                            .map(Rows.ACCOUNT).findOne().map(after -> new Committed(eventId, after))
-                            // the balance moved since it was read: undo and compute the debit again
-                            .or(() -> {
-                                throw Rollback.INSTANCE;
-                            });
-                });
+                YearMonth month = currentAccount(op, purchase.subject()).month();
+                Optional<Debits> done = optionalTransaction(op, h -> debit(h, op, purchase, month));
                 if (done.isPresent()) {
-                    op.logged(new LedgerEvent(done.get().eventId, purchase.subject(), before.month(), EventKind.DEBITED,
-                            debit, unrecovered, null, transactionId, purchase.reason(), op.now));
-                    op.changed(before, done.get().account);
+                    done.get().events.forEach(op::logged);
+                    done.get().changes.forEach(change -> op.changed(change[0], change[1]));
                     return purchaseById(op, transactionId).orElseThrow();
                 }
+                // another call refunded it between our read and our lock: answer as it is now
             }
-            throw contended("refund", transactionId);
         });
+    }
+
+    /**
+     * A refund's debit, in a transaction that locks the purchase, then the accounts it may take from in
+     * month order: the purchased tokens the current month has not spent (held ones included), then those
+     * closed months still hold for open holds, newest first. A closed month's {@code granted} drops so
+     * that its purchased tokens are only what its consumption minus the refund's take still needs, so
+     * finishing those holds later gives nothing of the refund back ({@link LedgerRules#lateTransfer}).
+     * One {@code DEBITED} event per month taken from; the current month's always, with the part already
+     * spent ({@code unrecovered}) as its overage. Empty when the purchase is no longer completed.
+     */
+    private Optional<Debits> debit(Handle h, Op op, Purchase purchase, YearMonth month) {
+        String subject = purchase.subject();
+        if (h.createQuery(sql.lockCompletedPurchase).bind("tx", purchase.transactionId()).mapTo(String.class)
+                .findOne().isEmpty()) {
+            return Optional.empty();
+        }
+        List<QuotaAccount> accounts = h.createQuery(sql.lockRefundableAccounts).bind("subject", subject)
+                .bind("month", Rows.month(month)).map(Rows.ACCOUNT).list();
+        QuotaAccount current = accounts.get(accounts.size() - 1);
+        long tokens = purchase.tokens();
+        long fromCurrent = LedgerRules.refundable(current, tokens);
+        long left = tokens - fromCurrent;
+        List<QuotaAccount[]> changes = new ArrayList<>();
+        List<long[]> closedTakes = new ArrayList<>();
+        // with rollover off a closed month's purchased tokens lapsed with it: nothing there to take back
+        for (int i = accounts.size() - 2; policy.rolloverPurchased() && i >= 0 && left > 0; i--) {
+            QuotaAccount closed = accounts.get(i);
+            long take = Math.min(left, LedgerRules.purchasedHeld(closed));
+            if (take <= 0) {
+                continue;
+            }
+            long lower = closed.granted() + closed.carried() - LedgerRules.purchasedConsumed(closed) + take;
+            changes.add(new QuotaAccount[] {closed,
+                setBalance(h, closed, closed.granted() - lower, closed.used(), closed.reserved(), op.now)});
+            closedTakes.add(new long[] {i, take});
+            left -= take;
+        }
+        long unrecovered = left;
+        if (fromCurrent > 0) {
+            changes.add(new QuotaAccount[] {current,
+                setBalance(h, current, current.granted() - fromCurrent, current.used(), current.reserved(), op.now)});
+        }
+        update(h, sql.refundCompletedPurchase).bind("tx", purchase.transactionId()).bind("unrecovered", unrecovered)
+                .bind("now", Rows.timestamp(op.now)).execute();
+        List<LedgerEvent> events = new ArrayList<>();
+        long currentEvent = insertEvent(h, subject, month, EventKind.DEBITED, fromCurrent, unrecovered, null,
+                purchase.transactionId(), purchase.reason(), false, op.now);
+        events.add(new LedgerEvent(currentEvent, subject, month, EventKind.DEBITED, fromCurrent, unrecovered, null,
+                purchase.transactionId(), purchase.reason(), op.now));
+        for (long[] take : closedTakes) {
+            YearMonth closedMonth = accounts.get((int) take[0]).month();
+            long eventId = insertEvent(h, subject, closedMonth, EventKind.DEBITED, take[1], 0, null,
+                    purchase.transactionId(), purchase.reason(), false, op.now);
+            events.add(new LedgerEvent(eventId, subject, closedMonth, EventKind.DEBITED, take[1], 0, null,
+                    purchase.transactionId(), purchase.reason(), op.now));
+        }
+        return Optional.of(new Debits(events, changes));
+    }
+
+    private record Debits(List<LedgerEvent> events, List<QuotaAccount[]> changes) {
     }
 
     @Override
@@ -887,26 +1066,7 @@ public final class SqlQuotaStore implements QuotaStore {
     @Override
     public UsageForecast forecast(String subject) {
         Validation.subject(subject);
-        return operation("forecast", op -> {
-            QuotaAccount account = currentAccount(op, subject);
-            Instant resetAt = policy.resetOf(account.month());
-            long elapsedMillis = Math.max(MIN_ELAPSED_MILLIS,
-                    Duration.between(policy.startOf(account.month()), op.now).toMillis());
-            double tokensPerDay = account.used() / ((double) elapsedMillis / MILLIS_PER_DAY);
-            long available = account.available();
-            Instant exhaustion;
-            if (available <= 0) {
-                exhaustion = op.now;
-            } else if (tokensPerDay == 0) {
-                exhaustion = null;
-            } else {
-                double millis = available / tokensPerDay * MILLIS_PER_DAY;
-                long untilReset = Duration.between(op.now, resetAt).toMillis();
-                exhaustion = millis >= untilReset ? null : op.now.plusMillis((long) millis);
-            }
-            return new UsageForecast(subject, account.month(), account.used(), available, tokensPerDay, exhaustion,
-                    resetAt);
-        });
+        return operation("forecast", op -> LedgerRules.forecast(freshAccount(op, subject), op.now, policy));
     }
 
     @Override
@@ -944,9 +1104,12 @@ public final class SqlQuotaStore implements QuotaStore {
     // ---------------------------------------------------------------- accounts
 
     /**
-     * The subject's account of the current month, created from the policy on first touch. Created
-     * outside any locking transaction with an insert that does nothing when a concurrent call
-     * created the row first, so no lock is ever taken on a row that may not exist.
+     * The subject's account of the current month, created from the policy (or the subject's plan) on
+     * first touch, carrying what {@link LedgerRules#carriedInto} says from the subject's latest earlier
+     * account. That account is locked first, in the same transaction as the insert: a late finish of
+     * one of its holds either commits before the carried amount is read, or waits and then finds the new
+     * month as the latest account and moves its tokens there. Never a lock on a row that may not exist:
+     * the new row is inserted if absent (a concurrent first touch may win).
      */
     private QuotaAccount currentAccount(Op op, String subject) {
         YearMonth month = policy.monthOf(op.now);
@@ -954,21 +1117,24 @@ public final class SqlQuotaStore implements QuotaStore {
         if (existing.isPresent()) {
             return existing.get();
         }
-        op.use(h -> {
+        transaction(op, h -> {
             long allocated = h.createQuery(sql.selectPlan).bind("subject", subject).mapTo(Long.class).findOne()
                     .orElse(policy.defaultAllocation());
-            long carried = !policy.rolloverPurchased() ? 0 : h.createQuery(sql.selectLatestAccountBefore)
+            QuotaAccount previous = h.createQuery(sql.lockLatestAccountBefore)
                     .bind("subject", subject).bind("month", Rows.month(month))
-                    .map(Rows.ACCOUNT).findOne().map(QuotaAccount::unusedGranted).orElse(0L);
+                    .map(Rows.ACCOUNT).findOne().orElse(null);
+            long carried = LedgerRules.carriedInto(previous, policy);
             try {
                 update(h, sql.insertAccountIfAbsent).bind("subject", subject).bind("month", Rows.month(month))
                         .bind("allocated", allocated).bind("carried", carried).bind("now", Rows.timestamp(op.now))
                         .execute();
             } catch (JdbiException e) {
+                // (H2) a concurrent first touch inserted it; the failed statement undid only itself
                 if (!(sql.insertAccountMayCollide() && Failures.isUniqueViolation(e))) {
                     throw e;
                 }
             }
+            return null;
         });
         return storedAccount(op, subject, month).orElseThrow();
     }
@@ -980,12 +1146,12 @@ public final class SqlQuotaStore implements QuotaStore {
     }
 
     private Optional<StoredReservation> reservationById(Op op, String id) {
-        return op.with(h -> h.createQuery(sql.selectReservation).bind("id", id).map(Rows.RESERVATION).findOne());
+        return op.with(h -> h.createQuery(sql.selectReservation).bind("id", id).map(reservations).findOne());
     }
 
     private Optional<StoredReservation> reservationByKey(Op op, String subject, String key) {
         return op.with(h -> h.createQuery(sql.selectReservationByKey)
-                .bind("subject", subject).bind("key", key).map(Rows.RESERVATION).findOne());
+                .bind("subject", subject).bind("key", key).map(reservations).findOne());
     }
 
     private Optional<Purchase> purchaseById(Op op, String transactionId) {
@@ -1074,6 +1240,10 @@ public final class SqlQuotaStore implements QuotaStore {
             } catch (QuotaException e) {
                 throw e;
             } catch (JdbiException | Conflict e) {
+                if (Failures.isOverflow(e)) {
+                    // the statement failed, and with it its transaction: nothing was written
+                    throw LedgerRules.overflow();
+                }
                 boolean retry = (e instanceof Conflict || Failures.isRetryable(e)) && attempt < maxRetries;
                 if (retry) {
                     earlier.add(e);
@@ -1102,12 +1272,15 @@ public final class SqlQuotaStore implements QuotaStore {
     /** One attempt of one operation: its clock reading, its handle, and what to tell the listeners afterwards. */
     private final class Op {
         final Instant now;
+        /** {@link #now} in the database's clock, for comparing with {@code expires_at}. */
+        final Instant dbNow;
         private Handle handle;
         private final List<LedgerEvent> logged = new ArrayList<>();
         private final Map<String, QuotaAccount[]> changes = new LinkedHashMap<>();
 
         Op(Instant now) {
             this.now = now;
+            this.dbNow = now.plus(dbOffset);
         }
 
         /** The operation's handle, opened on first use so that validation failures never take a connection. */

@@ -13,7 +13,10 @@ CREATE TABLE IF NOT EXISTS tq_plan (
 );
 
 -- One row per (subject, month). available = allocated + granted + carried - used - reserved is
--- derived, never stored; it may go below 0 only through a CHARGE_ACTUAL overrun, so no CHECK on it.
+-- derived, never stored; it may go below 0 through a CHARGE_ACTUAL overrun or a refund of held tokens,
+-- so no CHECK on it. carried may go below 0 too (a late charge of a closed month takes purchased tokens
+-- from the latest month), but never granted + carried. used + reserved must fit 64 bits, so available
+-- is always representable: the store maps a violation of tq_account_used_reserved_fit to AMOUNT_OVERFLOW.
 CREATE TABLE IF NOT EXISTS tq_account (
     subject     VARCHAR(128) NOT NULL,
     plan_month  VARCHAR(7)     NOT NULL,
@@ -26,16 +29,18 @@ CREATE TABLE IF NOT EXISTS tq_account (
     updated_at  TIMESTAMPTZ  NOT NULL,
     CONSTRAINT tq_account_pk PRIMARY KEY (subject, plan_month),
     CONSTRAINT tq_account_allocated_nonnegative CHECK (allocated >= 0),
-    CONSTRAINT tq_account_carried_nonnegative CHECK (carried >= 0),
     CONSTRAINT tq_account_credit_nonnegative CHECK (granted + carried >= 0),
     CONSTRAINT tq_account_used_nonnegative CHECK (used >= 0),
-    CONSTRAINT tq_account_reserved_nonnegative CHECK (reserved >= 0)
+    CONSTRAINT tq_account_reserved_nonnegative CHECK (reserved >= 0),
+    CONSTRAINT tq_account_used_reserved_fit CHECK (used <= 9223372036854775807 - reserved)
 );
 -- topConsumers: the month's accounts by usage
 CREATE INDEX IF NOT EXISTS tq_account_month_used ON tq_account (plan_month, used);
 
 -- Holds and one-step consumes. A consume is stored COMMITTED with is_consume = TRUE.
 -- The unique (subject, idempotency_key) is what makes a retried reserve/consume idempotent.
+-- expires_at is in the database's clock (CURRENT_TIMESTAMP), so instances whose clocks differ expire
+-- holds by one clock; created_at and finished_at are in the policy's clock, like every other instant.
 CREATE TABLE IF NOT EXISTS tq_reservation (
     id               VARCHAR(36)  NOT NULL PRIMARY KEY,
     subject          VARCHAR(128) NOT NULL,
@@ -102,7 +107,7 @@ CREATE TABLE IF NOT EXISTS tq_event (
     detail          VARCHAR(500),
     is_consume      BOOLEAN       NOT NULL DEFAULT FALSE,
     occurred_at     TIMESTAMPTZ   NOT NULL,
-    CONSTRAINT tq_event_kind CHECK (kind IN ('RESERVED', 'COMMITTED', 'RELEASED', 'EXPIRED', 'REJECTED',
+    CONSTRAINT tq_event_kind CHECK (kind IN ('RESERVED', 'COMMITTED', 'LATE_COMMITTED', 'RELEASED', 'EXPIRED', 'REJECTED',
         'CREDITED', 'DEBITED', 'PURCHASE_RECORDED', 'PLAN_CHANGED')),
     CONSTRAINT tq_event_tokens_nonnegative CHECK (tokens >= 0),
     CONSTRAINT tq_event_overage_nonnegative CHECK (overage >= 0)

@@ -1,0 +1,136 @@
+package io.tokenquota.jdbi.internal;
+
+import java.sql.Connection;
+import java.sql.SQLException;
+import java.util.Collections;
+import java.util.IdentityHashMap;
+import java.util.Map;
+import java.util.Objects;
+import javax.sql.DataSource;
+import org.jdbi.v3.core.ConnectionFactory;
+import org.jdbi.v3.core.Handle;
+import org.jdbi.v3.core.Jdbi;
+import org.jdbi.v3.core.statement.Cleanable;
+
+/**
+ * The store's connections, taken from the host's data source or {@code Jdbi}: each one is switched to
+ * autocommit and READ COMMITTED before the store's {@code Jdbi} builds a handle on it, and given back
+ * with the settings it came with.
+ *
+ * <p>Why here, before the handle exists: JDBI's {@code LocalTransactionHandler} reads the connection's
+ * autocommit flag when the handle is created, and treats a connection that arrives with autocommit off
+ * as enrolled in a transaction its owner manages: it neither commits nor rolls back, so on a pool
+ * configured {@code autoCommit=false} (Spring's common setting) every write would be rolled back when
+ * the pool takes the connection back, after the store reported success. The ledger's conditional
+ * updates are written for READ COMMITTED (each statement sees the latest committed row), and at
+ * REPEATABLE READ or SERIALIZABLE they would fail where they should wait. So the handle only ever sees
+ * a connection in the state the store's statements assume. Not API. Thread-safe.
+ */
+public final class StoreConnections implements ConnectionFactory {
+    private final Opener opener;
+    /** What each open connection came with, until it is given back; keyed by identity (pools proxy connections). */
+    private final Map<Connection, Original> originals = Collections.synchronizedMap(new IdentityHashMap<>());
+
+    private StoreConnections(Opener opener) {
+        this.opener = opener;
+    }
+
+    /** Connections from a data source (a host's pool, or the pool the store built). */
+    public static Jdbi over(DataSource dataSource) {
+        Objects.requireNonNull(dataSource, "dataSource");
+        return Jdbi.create(new StoreConnections(() -> new Borrowed(dataSource.getConnection(), null)));
+    }
+
+    /**
+     * Connections from the host's {@code Jdbi}: the store opens one of its handles per operation and
+     * closes it after, and runs its own transactions on the connection; the host's configuration is
+     * neither used nor changed.
+     */
+    public static Jdbi over(Jdbi host) {
+        Objects.requireNonNull(host, "jdbi");
+        return Jdbi.create(new StoreConnections(() -> {
+            Handle handle = host.open();
+            return new Borrowed(handle.getConnection(), handle);
+        }));
+    }
+
+    @Override
+    public Connection openConnection() throws SQLException {
+        Borrowed borrowed = opener.open();
+        Connection c = borrowed.connection;
+        try {
+            boolean autoCommit = c.getAutoCommit();
+            int isolation = c.getTransactionIsolation();
+            if (!autoCommit) {
+                // a connection just taken from a pool has no work of the store's pending, so nothing is committed here
+                c.setAutoCommit(true);
+            }
+            if (isolation != Connection.TRANSACTION_READ_COMMITTED) {
+                c.setTransactionIsolation(Connection.TRANSACTION_READ_COMMITTED);
+            }
+            originals.put(c, new Original(autoCommit, isolation, borrowed.hostHandle));
+            return c;
+        } catch (SQLException | RuntimeException e) {
+            giveBack(c, borrowed.hostHandle, e);
+            throw e;
+        }
+    }
+
+    @Override
+    public void closeConnection(Connection c) throws SQLException {
+        Original original = originals.remove(c);
+        if (original == null) {
+            c.close();
+            return;
+        }
+        SQLException failure = null;
+        try {
+            // isolation first: a driver may refuse to change it once a transaction is open, and with
+            // autocommit still on none is
+            if (original.isolation != Connection.TRANSACTION_READ_COMMITTED) {
+                c.setTransactionIsolation(original.isolation);
+            }
+            if (!original.autoCommit) {
+                c.setAutoCommit(false);
+            }
+        } catch (SQLException e) {
+            failure = e;
+        }
+        giveBack(c, original.hostHandle, failure);
+        if (failure != null) {
+            throw failure;
+        }
+    }
+
+    @Override
+    public Cleanable getCleanableFor(Connection connection) {
+        return () -> closeConnection(connection);
+    }
+
+    private static void giveBack(Connection c, Handle hostHandle, Exception failure) throws SQLException {
+        try {
+            if (hostHandle != null) {
+                hostHandle.close();
+            } else {
+                c.close();
+            }
+        } catch (SQLException | RuntimeException e) {
+            if (failure == null) {
+                throw e;
+            }
+            failure.addSuppressed(e);
+        }
+    }
+
+    @FunctionalInterface
+    private interface Opener {
+        Borrowed open() throws SQLException;
+    }
+
+    /** A connection and, when it came from the host's {@code Jdbi}, the host handle that owns it. */
+    private record Borrowed(Connection connection, Handle hostHandle) {
+    }
+
+    private record Original(boolean autoCommit, int isolation, Handle hostHandle) {
+    }
+}
