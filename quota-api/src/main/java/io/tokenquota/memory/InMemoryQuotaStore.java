@@ -227,10 +227,12 @@ public final class InMemoryQuotaStore implements QuotaStore {
     public Optional<QuotaAccount> account(String subject, YearMonth month) {
         Validation.subject(subject);
         policy.checkReadableMonth(month);
-        synchronized (lock) {
+        return write(tx -> {
+            // a read never counts holds already past their TTL
+            expireSubject(tx, subject);
             TreeMap<YearMonth, Account> months = accounts.get(subject);
             return Optional.ofNullable(months == null ? null : months.get(month)).map(Account::snapshot);
-        }
+        });
     }
 
     @Override
@@ -293,7 +295,6 @@ public final class InMemoryQuotaStore implements QuotaStore {
         Validation.key(transactionId, "transaction_id");
         return write(tx -> {
             Credit credit = findCredit(transactionId);
-            Account account = tx.currentAccount(credit.request.subject());
             switch (credit.status) {
                 case COMPLETED:
                     return credit.snapshot();
@@ -303,7 +304,7 @@ public final class InMemoryQuotaStore implements QuotaStore {
                 default:
                     break;
             }
-            credit(tx, account, credit);
+            credit(tx, tx.currentAccount(credit.request.subject()), credit);
             return credit.snapshot();
         });
     }
@@ -335,7 +336,6 @@ public final class InMemoryQuotaStore implements QuotaStore {
         Validation.key(transactionId, "transaction_id");
         return write(tx -> {
             Credit credit = findCredit(transactionId);
-            Account account = tx.currentAccount(credit.request.subject());
             switch (credit.status) {
                 case REFUNDED:
                     return credit.snapshot();
@@ -345,6 +345,7 @@ public final class InMemoryQuotaStore implements QuotaStore {
                 default:
                     break;
             }
+            Account account = tx.currentAccount(credit.request.subject());
             long tokens = credit.request.tokens();
             long debit = LedgerRules.refundable(account.snapshot(), tokens);
             tx.touch(account);

@@ -668,7 +668,11 @@ public final class SqlQuotaStore implements QuotaStore {
     public Optional<QuotaAccount> account(String subject, YearMonth month) {
         Validation.subject(subject);
         policy.checkReadableMonth(month);
-        return operation("account", op -> storedAccount(op, subject, month));
+        return operation("account", op -> {
+            // a read never counts holds already past their TTL
+            expireStaleOf(op, subject);
+            return storedAccount(op, subject, month);
+        });
     }
 
     @Override
@@ -757,7 +761,6 @@ public final class SqlQuotaStore implements QuotaStore {
         return operation("complete", op -> {
             while (true) {
                 Purchase purchase = findPurchase(op, transactionId);
-                QuotaAccount account = currentAccount(op, purchase.subject());
                 switch (purchase.status()) {
                     case COMPLETED:
                         return purchase;
@@ -767,6 +770,7 @@ public final class SqlQuotaStore implements QuotaStore {
                     default:
                         break;
                 }
+                QuotaAccount account = currentAccount(op, purchase.subject());
                 LedgerRules.checkCredit(account, purchase.tokens(), policy);
                 Optional<Committed> done;
                 try {
