@@ -480,6 +480,13 @@ public final class InMemoryQuotaStore implements QuotaStore {
     }
 
     @Override
+    public long openHolds() {
+        synchronized (lock) {
+            return holds.values().stream().filter(h -> h.state == ReservationState.HELD).count();
+        }
+    }
+
+    @Override
     public List<PurchaseTotal> purchaseTotals(YearMonth month) {
         policy.checkReadableMonth(month);
         // Keyed by wire names so the order is the one a SQL ORDER BY type, currency gives.
