@@ -35,4 +35,9 @@ class H2InvariantPropertiesTest extends LedgerInvariantProperties {
     protected int tries() {
         return 50;
     }
+
+    @Override
+    protected int orderTries() {
+        return 30;
+    }
 }

@@ -35,4 +35,9 @@ class PostgresInvariantPropertiesTest extends LedgerInvariantProperties {
     protected int tries() {
         return 50;
     }
+
+    @Override
+    protected int orderTries() {
+        return 30;
+    }
 }
