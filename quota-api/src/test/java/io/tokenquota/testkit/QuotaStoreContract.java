@@ -226,8 +226,8 @@ public abstract class QuotaStoreContract {
         Reservation first = store.reserve(s, 700, "same");
         QuotaAccount account = store.account(s);
         int events = store.events(s, month).size();
-        Reservation again = store.reserve(s, 700, "same", Duration.ofMinutes(1), "/other");
-        assertEquals(first, again);
+        Reservation again = store.reserve(s, 700, "same", Duration.ofMinutes(5), null);
+        assertEquals(first, again, "the policy's TTL given explicitly is the same request");
         assertEquals(account, store.account(s));
         assertEquals(events, store.events(s, month).size());
 
@@ -331,7 +331,23 @@ public abstract class QuotaStoreContract {
     }
 
     @Test
-    void commitAfterTheTtlExpiresTheHoldAndFails() {
+    void commitOfAHoldPastItsTtlThatNoSweepExpiredIsAnOrdinaryCommit() {
+        QuotaStore store = store();
+        String s = subject("past-ttl");
+        Reservation r = store.reserve(s, 2_000, null, Duration.ofSeconds(60), "/late");
+        clock.advance(Duration.ofSeconds(90));
+        heard.clear();
+        Reservation c = store.commit(r.id(), 2_500);
+        assertEquals(ReservationState.COMMITTED, c.state());
+        assertEquals(2_500, c.charged());
+        assertEquals(500, c.overage());
+        assertBalances(store.account(s), 10_000, 0, 0, 2_500, 0);
+        assertEquals(List.of(EventKind.RESERVED, EventKind.COMMITTED), kinds(store.events(s, month)));
+        assertEquals(store.events(s, month).subList(1, 2), heard);
+    }
+
+    @Test
+    void commitAfterTheHoldExpiredChargesTheUsageAsALateCommit() {
         QuotaStore store = store();
         String s = subject("late");
         Reservation r = store.reserve(s, 2_000, null, Duration.ofSeconds(60), "/late");
@@ -339,16 +355,69 @@ public abstract class QuotaStoreContract {
         assertEquals(ReservationState.HELD, store.reservation(r.id()).orElseThrow().state());
         clock.advance(Duration.ofSeconds(1));
         heard.clear();
-        assertCode(ErrorCode.RESERVATION_EXPIRED, () -> store.commit(r.id(), 2_000));
-        Reservation expired = store.reservation(r.id()).orElseThrow();
-        assertEquals(ReservationState.EXPIRED, expired.state());
-        assertEquals(clock.instant(), expired.finishedAt());
-        assertEquals(0, expired.charged());
-        assertBalances(store.account(s), 10_000, 0, 0, 0, 0);
-        assertEquals(List.of(EventKind.RESERVED, EventKind.EXPIRED), kinds(store.events(s, month)));
-        assertEquals(2_000, store.events(s, month).get(1).tokens());
-        assertEquals(List.of(EventKind.EXPIRED), kinds(heard));
-        assertRefused(store, s, ErrorCode.RESERVATION_EXPIRED, () -> store.commit(r.id(), 2_000));
+        assertEquals(0, store.account(s).reserved(), "a read expires the subject's holds past their TTL");
+        assertEquals(ReservationState.EXPIRED, store.reservation(r.id()).orElseThrow().state());
+        Reservation late = store.commit(r.id(), 1_500);
+        assertEquals(ReservationState.COMMITTED, late.state(), "an expired hold becomes COMMITTED when committed late");
+        assertEquals(1_500, late.charged());
+        assertEquals(1_500L, late.actual());
+        assertEquals(0, late.overage());
+        assertEquals(clock.instant(), late.finishedAt());
+        assertEquals(Optional.of(late), store.reservation(r.id()));
+        assertBalances(store.account(s), 10_000, 0, 0, 1_500, 0);
+        List<LedgerEvent> events = store.events(s, month);
+        assertEquals(List.of(EventKind.RESERVED, EventKind.EXPIRED, EventKind.LATE_COMMITTED), kinds(events));
+        assertEquals(2_000, events.get(1).tokens());
+        LedgerEvent charged = events.get(2);
+        assertEquals(1_500, charged.tokens());
+        assertEquals(0, charged.overage());
+        assertEquals(r.id(), charged.reservationId());
+        assertEquals(List.of(EventKind.EXPIRED, EventKind.LATE_COMMITTED), kinds(heard));
+        clock.advance(Duration.ofMinutes(1));
+        assertEquals(late, store.commit(r.id(), 1_500), "a retried late commit charges once");
+        assertEquals(1_500, store.account(s).used());
+        assertRefused(store, s, ErrorCode.RESERVATION_STATE_CONFLICT, () -> store.commit(r.id(), 1_501));
+        assertRefused(store, s, ErrorCode.RESERVATION_STATE_CONFLICT, () -> store.release(r.id()));
+    }
+
+    @Test
+    void commitOfAnExpiredHoldThatASweepReturnedChargesTheActualTokensUnderChargeActual() {
+        QuotaStore store = store(b -> b.overrunPolicy(OverrunPolicy.CHARGE_ACTUAL));
+        String s = subject("late-sweep");
+        Reservation r = store.reserve(s, 8_000, null, Duration.ofSeconds(30), null);
+        clock.advance(Duration.ofSeconds(31));
+        assertTrue(store.expireStale() >= 1);
+        assertEquals(ReservationState.EXPIRED, store.reservation(r.id()).orElseThrow().state());
+        store.reserve(s, 9_000, null);
+        Reservation late = store.commit(r.id(), 8_500);
+        assertEquals(8_500, late.charged());
+        assertEquals(500, late.overage());
+        QuotaAccount a = store.account(s);
+        assertBalances(a, 10_000, 0, 0, 8_500, 9_000);
+        assertEquals(-7_500, a.available(), "a late commit may overdraw under CHARGE_ACTUAL");
+        LedgerEvent e = store.events(s, month).get(store.events(s, month).size() - 1);
+        assertEquals(EventKind.LATE_COMMITTED, e.kind());
+        assertEquals(8_500, e.tokens());
+        assertEquals(500, e.overage());
+    }
+
+    @Test
+    void aLateCommitUnderCapAtHoldChargesAtMostWhatTheMonthHasAvailable() {
+        QuotaStore store = store(b -> b.overrunPolicy(OverrunPolicy.CAP_AT_HOLD));
+        String s = subject("late-cap");
+        Reservation r = store.reserve(s, 8_000, null, Duration.ofSeconds(30), null);
+        clock.advance(Duration.ofSeconds(31));
+        store.reserve(s, 9_000, null);
+        assertEquals(ReservationState.EXPIRED, store.reservation(r.id()).orElseThrow().state());
+        Reservation late = store.commit(r.id(), 8_000);
+        assertEquals(ReservationState.COMMITTED, late.state());
+        assertEquals(1_000, late.charged(), "at most the 1,000 the month still had");
+        assertEquals(7_000, late.overage());
+        assertEquals(8_000L, late.actual());
+        QuotaAccount a = store.account(s);
+        assertBalances(a, 10_000, 0, 0, 1_000, 9_000);
+        assertEquals(0, a.available());
+        assertTrue(a.used() <= a.limit());
     }
 
     @Test
@@ -432,15 +501,22 @@ public abstract class QuotaStoreContract {
     }
 
     @Test
-    void releaseOfAStaleHoldExpiresItAndReturnsIt() {
+    void releaseOfAHoldPastItsTtlReleasesItAndAfterASweepReturnsItAsExpired() {
         QuotaStore store = store();
         String s = subject("release-stale");
         Reservation r = store.reserve(s, 1_200, null);
         clock.advance(Duration.ofMinutes(5));
-        Reservation expired = store.release(r.id());
+        Reservation released = store.release(r.id());
+        assertEquals(ReservationState.RELEASED, released.state(), "a held hold no sweep expired yet is still held");
+        assertEquals(List.of(EventKind.RESERVED, EventKind.RELEASED), kinds(store.events(s, month)));
+        Reservation other = store.reserve(s, 800, null);
+        clock.advance(Duration.ofMinutes(5));
+        assertTrue(store.expireStale() >= 1);
+        Reservation expired = store.release(other.id());
         assertEquals(ReservationState.EXPIRED, expired.state());
-        assertEquals(List.of(EventKind.RESERVED, EventKind.EXPIRED), kinds(store.events(s, month)));
-        assertEquals(expired, store.release(r.id()));
+        assertEquals(expired, store.release(other.id()));
+        assertEquals(List.of(EventKind.RESERVED, EventKind.RELEASED, EventKind.RESERVED, EventKind.EXPIRED),
+                kinds(store.events(s, month)));
         assertEquals(0, store.account(s).reserved());
     }
 
@@ -595,7 +671,7 @@ public abstract class QuotaStoreContract {
 
     /** Found by the invariant properties on H2, where the replayed key is seen before the month's first touch. */
     @Test
-    void aReplayedKeyInANewMonthCarriesWhatTheOldMonthHadBeforeItsStaleHoldsReturn() {
+    void aReplayedKeyInANewMonthCarriesThePurchasedTokensItsStaleHoldReturns() {
         QuotaStore store = store();
         String s = subject("replay-rollover");
         store.grant(PurchaseRequest.grant(subject("tx-carry"), s, 1, PurchaseType.BONUS, null));
@@ -603,7 +679,7 @@ public abstract class QuotaStoreContract {
         YearMonth first = store.account(s).month();
         clock.advanceMonths(1, 1, 0);
         assertCode(ErrorCode.IDEMPOTENCY_CONFLICT, () -> store.consume(s, 1, "k"));
-        assertEquals(0, store.account(s).carried(), "nothing was unused when the new month began");
+        assertEquals(1, store.account(s).carried(), "the purchased token the stale hold held comes to the new month");
         assertEquals(0, store.account(s, first).orElseThrow().reserved(), "the stale hold was returned");
     }
 
@@ -649,17 +725,18 @@ public abstract class QuotaStoreContract {
     }
 
     @Test
-    void carriedTokensAreNotCappedByMaxQuota() {
+    void carriedTokensStayWhenAPlanRaiseWouldPassMaxQuota() {
         QuotaStore store = store(b -> b.defaultAllocation(1_000).maxQuota(5_000));
         String s = subject("carry-cap");
         store.grant(PurchaseRequest.grant(subject("tx-cc"), s, 4_000, PurchaseType.PURCHASE, null));
-        store.setPlan(s, 5_000);
         clock.advanceMonths(1, 1, 0);
-        QuotaAccount next = store.account(s);
-        assertBalances(next, 5_000, 0, 4_000, 0, 0);
-        assertEquals(9_000, next.limit(), "purchased tokens are never lost, even past max quota");
+        assertBalances(store.account(s), 1_000, 0, 4_000, 0, 0);
+        assertRefused(store, s, ErrorCode.MAX_QUOTA_EXCEEDED, () -> store.setPlan(s, 1_001));
         assertRefused(store, s, ErrorCode.MAX_QUOTA_EXCEEDED,
                 () -> store.grant(PurchaseRequest.grant(subject("tx-cc2"), s, 1, PurchaseType.BONUS, null)));
+        assertBalances(store.setPlan(s, 1_000), 1_000, 0, 4_000, 0, 0);
+        assertBalances(store.setPlan(s, 500), 500, 0, 4_000, 0, 0);
+        assertEquals(4_500, store.account(s).available());
     }
 
     @Test
@@ -1178,30 +1255,581 @@ public abstract class QuotaStoreContract {
         assertEquals(List.of(), store.purchaseTotals(month.minusMonths(1)));
     }
 
+    // ================================================================ month boundaries, late holds, limits (issue 10)
+
+    /** Moves the clock to {@code hour:minute} of the last day of the test's month. */
+    private Instant lastDayOfMonthAt(int hour, int minute) {
+        Instant at = month.atEndOfMonth().atTime(hour, minute).toInstant(ZoneOffset.UTC);
+        clock.set(at);
+        return at;
+    }
+
+    /** Moves the clock to {@code hour:minute} of the first day of the month after the test's month. */
+    private Instant nextMonthAt(int hour, int minute) {
+        Instant at = month.plusMonths(1).atDay(1).atTime(hour, minute).toInstant(ZoneOffset.UTC);
+        clock.set(at);
+        return at;
+    }
+
+    /**
+     * The issue's opening scenario at 23:50 on the month's last day: 5,000 purchased tokens, the
+     * allowance spent, and a hold on {@code held} tokens, which therefore are all purchased tokens.
+     */
+    private Reservation purchasedOnHoldAtMonthEnd(QuotaStore store, String s, long held, Duration ttl) {
+        lastDayOfMonthAt(23, 50);
+        store.grant(purchase(subject("tx-" + s.substring(prefix.length())), s, 5_000));
+        store.consume(s, 10_000, null);
+        Reservation r = store.reserve(s, held, null, ttl, "/month-end");
+        QuotaAccount a = store.account(s);
+        assertBalances(a, 10_000, 5_000, 0, 10_000, held);
+        assertEquals(5_000 - held, a.unusedGranted());
+        return r;
+    }
+
+    @Test
+    void purchasedTokensOnHoldAtMonthEndAreCarriedWhenTheSweepRunsBeforeTheFirstRequest() {
+        QuotaStore store = store();
+        String s = subject("sweep-first");
+        Reservation r = purchasedOnHoldAtMonthEnd(store, s, 5_000, Duration.ofMinutes(5));
+        nextMonthAt(0, 10);
+        assertTrue(store.expireStale() >= 1);
+        assertEquals(ReservationState.EXPIRED, store.reservation(r.id()).orElseThrow().state());
+        QuotaAccount february = store.account(s);
+        assertBalances(february, 10_000, 0, 5_000, 0, 0);
+        assertEquals(15_000, february.available());
+        assertBalances(store.account(s, month).orElseThrow(), 10_000, 5_000, 0, 10_000, 0);
+    }
+
+    @Test
+    void purchasedTokensOnHoldAtMonthEndAreCarriedWhenTheFirstRequestComesBeforeTheSweep() {
+        QuotaStore store = store();
+        String s = subject("request-first");
+        Reservation r = purchasedOnHoldAtMonthEnd(store, s, 5_000, Duration.ofMinutes(5));
+        nextMonthAt(0, 10);
+        Reservation next = store.reserve(s, 1, null);
+        assertEquals(month.plusMonths(1), next.month());
+        store.expireStale();
+        assertEquals(ReservationState.EXPIRED, store.reservation(r.id()).orElseThrow().state());
+        QuotaAccount february = store.account(s);
+        assertBalances(february, 10_000, 0, 5_000, 0, 1);
+        assertEquals(14_999, february.available());
+        assertBalances(store.account(s, month).orElseThrow(), 10_000, 5_000, 0, 10_000, 0);
+    }
+
+    @Test
+    void purchasedTokensOfAHoldStillLiveAtTheNewMonthsFirstTouchComeToTheNewMonthWhenItExpires() {
+        QuotaStore store = store();
+        String s = subject("live-at-touch");
+        Reservation r = purchasedOnHoldAtMonthEnd(store, s, 5_000, Duration.ofHours(1));
+        nextMonthAt(0, 10);
+        assertBalances(store.account(s), 10_000, 0, 0, 0, 0);
+        clock.advance(Duration.ofHours(1));
+        assertTrue(store.expireStale() >= 1);
+        assertEquals(ReservationState.EXPIRED, store.reservation(r.id()).orElseThrow().state());
+        assertBalances(store.account(s), 10_000, 0, 5_000, 0, 0);
+        assertBalances(store.account(s, month).orElseThrow(), 10_000, 5_000, 0, 10_000, 0);
+        assertEquals(List.of(EventKind.CREDITED, EventKind.COMMITTED, EventKind.RESERVED, EventKind.EXPIRED),
+                kinds(store.events(s, month)), "the hold's events stay in its own month");
+        clock.advanceMonths(1, 1, 0);
+        assertBalances(store.account(s), 10_000, 0, 5_000, 0, 0);
+    }
+
+    @Test
+    void aLateReleaseGivesTheHeldPurchasedTokensToTheNewMonth() {
+        QuotaStore store = store();
+        String s = subject("late-release");
+        Reservation r = purchasedOnHoldAtMonthEnd(store, s, 5_000, Duration.ofHours(1));
+        nextMonthAt(0, 10);
+        assertBalances(store.account(s), 10_000, 0, 0, 0, 0);
+        Reservation released = store.release(r.id());
+        assertEquals(ReservationState.RELEASED, released.state());
+        assertEquals(month, released.month());
+        assertBalances(store.account(s), 10_000, 0, 5_000, 0, 0);
+        assertBalances(store.account(s, month).orElseThrow(), 10_000, 5_000, 0, 10_000, 0);
+        assertEquals(released, store.release(r.id()), "a repeated release returns nothing twice");
+        assertBalances(store.account(s), 10_000, 0, 5_000, 0, 0);
+    }
+
+    @Test
+    void aLateCommitForLessThanHeldGivesTheUnusedPurchasedTokensToTheNewMonth() {
+        QuotaStore store = store();
+        String s = subject("late-less");
+        Reservation r = purchasedOnHoldAtMonthEnd(store, s, 5_000, Duration.ofHours(1));
+        nextMonthAt(0, 10);
+        assertBalances(store.account(s), 10_000, 0, 0, 0, 0);
+        Reservation c = store.commit(r.id(), 2_000);
+        assertEquals(ReservationState.COMMITTED, c.state());
+        assertEquals(2_000, c.charged());
+        assertBalances(store.account(s, month).orElseThrow(), 10_000, 5_000, 0, 12_000, 0);
+        assertBalances(store.account(s), 10_000, 0, 3_000, 0, 0);
+        LedgerEvent committed = store.events(s, month).get(store.events(s, month).size() - 1);
+        assertEquals(EventKind.COMMITTED, committed.kind());
+        assertEquals(month, committed.month());
+        assertEquals(List.of(), store.events(s, month.plusMonths(1)));
+    }
+
+    @Test
+    void aLateCommitOfAnExpiredHoldForLessThanHeldTakesBackOnlyWhatItCharges() {
+        QuotaStore store = store();
+        String s = subject("late-expired-less");
+        Reservation r = purchasedOnHoldAtMonthEnd(store, s, 5_000, Duration.ofMinutes(5));
+        nextMonthAt(0, 10);
+        store.expireStale();
+        assertBalances(store.account(s), 10_000, 0, 5_000, 0, 0);
+        Reservation late = store.commit(r.id(), 2_000);
+        assertEquals(ReservationState.COMMITTED, late.state());
+        assertEquals(2_000, late.charged());
+        assertBalances(store.account(s, month).orElseThrow(), 10_000, 5_000, 0, 12_000, 0);
+        assertBalances(store.account(s), 10_000, 0, 3_000, 0, 0);
+        List<LedgerEvent> events = store.events(s, month);
+        assertEquals(EventKind.LATE_COMMITTED, events.get(events.size() - 1).kind());
+        assertEquals(2_000, events.get(events.size() - 1).tokens());
+    }
+
+    /** The issue's case: 5,000 bought, 5,000 spent in January, and February must not still carry 4,000. */
+    @Test
+    void aLateCommitForMoreThanHeldTakesThePurchasedTokensTheNewMonthCarried() {
+        QuotaStore store = store(b -> b.overrunPolicy(OverrunPolicy.CHARGE_ACTUAL));
+        String s = subject("late-more");
+        Reservation r = purchasedOnHoldAtMonthEnd(store, s, 1_000, Duration.ofHours(1));
+        nextMonthAt(0, 10);
+        assertBalances(store.account(s), 10_000, 0, 4_000, 0, 0);
+        Reservation c = store.commit(r.id(), 6_000);
+        assertEquals(6_000, c.charged());
+        assertEquals(5_000, c.overage());
+        assertBalances(store.account(s, month).orElseThrow(), 10_000, 5_000, 0, 16_000, 0);
+        assertBalances(store.account(s), 10_000, 0, 0, 0, 0);
+        assertEquals(10_000, store.account(s).available());
+    }
+
+    @Test
+    void aLateCommitOfAnExpiredHoldForMoreThanHeldTakesBackWhatTheExpiryReturned() {
+        QuotaStore store = store(b -> b.overrunPolicy(OverrunPolicy.CHARGE_ACTUAL));
+        String s = subject("late-expired-more");
+        Reservation r = purchasedOnHoldAtMonthEnd(store, s, 1_000, Duration.ofMinutes(5));
+        nextMonthAt(0, 10);
+        assertBalances(store.account(s), 10_000, 0, 5_000, 0, 0);
+        Reservation late = store.commit(r.id(), 6_000);
+        assertEquals(ReservationState.COMMITTED, late.state());
+        assertEquals(6_000, late.charged());
+        assertEquals(5_000, late.overage());
+        assertBalances(store.account(s, month).orElseThrow(), 10_000, 5_000, 0, 16_000, 0);
+        assertBalances(store.account(s), 10_000, 0, 0, 0, 0);
+    }
+
+    @Test
+    void aLateChargeTakesThePurchasedTokensTheLatestMonthAlreadySpentAndMayOverdrawIt() {
+        QuotaStore store = store(b -> b.overrunPolicy(OverrunPolicy.CHARGE_ACTUAL));
+        String s = subject("late-beyond");
+        Reservation r = purchasedOnHoldAtMonthEnd(store, s, 1_000, Duration.ofHours(1));
+        nextMonthAt(0, 10);
+        store.consume(s, 12_000, null);
+        assertBalances(store.account(s), 10_000, 0, 4_000, 12_000, 0);
+        store.commit(r.id(), 9_000);
+        // January now spends all its 5,000 purchased tokens: the 4,000 February carried go back
+        assertBalances(store.account(s), 10_000, 0, 0, 12_000, 0);
+        assertEquals(-2_000, store.account(s).available());
+        assertBalances(store.account(s, month).orElseThrow(), 10_000, 5_000, 0, 19_000, 0);
+        clock.advanceMonths(1, 1, 0);
+        assertBalances(store.account(s), 10_000, 0, 0, 0, 0);
+    }
+
+    @Test
+    void aCreditCompletedAfterTheMonthTurnGoesToTheNewMonth() {
+        QuotaStore store = store();
+        String s = subject("credit-turn");
+        String tx = subject("pay-turn");
+        Reservation r = purchasedOnHoldAtMonthEnd(store, s, 3_000, Duration.ofHours(1));
+        lastDayOfMonthAt(23, 59);
+        store.recordPending(purchase(tx, s, 2_000));
+        nextMonthAt(0, 1);
+        assertBalances(store.account(s), 10_000, 0, 2_000, 0, 0);
+        Purchase done = store.complete(tx);
+        assertEquals(month.plusMonths(1), done.month());
+        assertBalances(store.account(s), 10_000, 2_000, 2_000, 0, 0);
+        assertBalances(store.account(s, month).orElseThrow(), 10_000, 5_000, 0, 10_000, 3_000);
+        store.release(r.id());
+        assertBalances(store.account(s), 10_000, 2_000, 5_000, 0, 0);
+        assertEquals(17_000, store.account(s).available());
+        clock.advanceMonths(1, 1, 0);
+        assertBalances(store.account(s), 10_000, 0, 7_000, 0, 0);
+    }
+
+    @Test
+    void aGrantJustBeforeMidnightIsCarriedAndAHoldFinishedAfterItAddsItsUnusedPurchasedTokens() {
+        QuotaStore store = store();
+        String s = subject("grant-midnight");
+        lastDayOfMonthAt(23, 59);
+        store.grant(PurchaseRequest.grant(subject("g-midnight-1"), s, 700, PurchaseType.BONUS, null));
+        store.consume(s, 10_000, null);
+        Reservation r = store.reserve(s, 500, null, Duration.ofMinutes(30), null);
+        clock.advance(Duration.ofSeconds(59));
+        store.grant(PurchaseRequest.grant(subject("g-midnight-2"), s, 300, PurchaseType.BONUS, null));
+        assertBalances(store.account(s), 10_000, 1_000, 0, 10_000, 500);
+        clock.advance(Duration.ofSeconds(1));
+        assertBalances(store.account(s), 10_000, 0, 500, 0, 0);
+        store.commit(r.id(), 100);
+        assertBalances(store.account(s), 10_000, 0, 900, 0, 0);
+        assertBalances(store.account(s, month).orElseThrow(), 10_000, 1_000, 0, 10_100, 0);
+    }
+
+    @Test
+    void refundOfTokensOnHoldThenReleaseLeavesTheUserNone() {
+        QuotaStore store = store();
+        String s = subject("refund-held");
+        String tx = subject("pay-held");
+        store.grant(purchase(tx, s, 5_000));
+        store.consume(s, 10_000, null);
+        Reservation r = store.reserve(s, 3_000, null);
+        Purchase refunded = store.refund(tx);
+        assertEquals(0, refunded.unrecovered(), "held tokens are not spent");
+        QuotaAccount a = store.account(s);
+        assertBalances(a, 10_000, 0, 0, 10_000, 3_000);
+        assertEquals(-3_000, a.available(), "the hold outlives the refund");
+        LedgerEvent debited = store.events(s, month).get(store.events(s, month).size() - 1);
+        assertEquals(EventKind.DEBITED, debited.kind());
+        assertEquals(5_000, debited.tokens());
+        assertEquals(0, debited.overage());
+        store.release(r.id());
+        a = store.account(s);
+        assertEquals(0, a.available());
+        assertEquals(0, a.unusedGranted());
+        assertThrows(QuotaExceededException.class, () -> store.reserve(s, 1, null));
+        clock.advanceMonths(1, 1, 0);
+        assertBalances(store.account(s), 10_000, 0, 0, 0, 0);
+    }
+
+    @Test
+    void refundOfTokensOnHoldThenCommitChargesTheAllowanceOverdraft() {
+        QuotaStore store = store();
+        String s = subject("refund-held-commit");
+        String tx = subject("pay-held-commit");
+        store.grant(purchase(tx, s, 5_000));
+        store.consume(s, 10_000, null);
+        Reservation r = store.reserve(s, 3_000, null);
+        store.refund(tx);
+        store.commit(r.id(), 3_000);
+        QuotaAccount a = store.account(s);
+        assertBalances(a, 10_000, 0, 0, 13_000, 0);
+        assertEquals(-3_000, a.available());
+    }
+
+    @Test
+    void refundReachingAClosedMonthsHoldThenItsReleaseLeavesTheUserNone() {
+        QuotaStore store = store();
+        String s = subject("refund-closed-hold");
+        String tx = subject("pay-closed-hold");
+        lastDayOfMonthAt(23, 50);
+        store.grant(purchase(tx, s, 5_000));
+        store.consume(s, 9_000, null);
+        Reservation r = store.reserve(s, 3_000, null, Duration.ofHours(1), null);
+        // 1,000 allowance and 2,000 purchased tokens on hold, 3,000 purchased tokens unused
+        assertEquals(3_000, store.account(s).unusedGranted());
+        nextMonthAt(0, 10);
+        assertBalances(store.account(s), 10_000, 0, 3_000, 0, 0);
+        Purchase refunded = store.refund(tx);
+        assertEquals(0, refunded.unrecovered(), "none of the purchase was spent");
+        assertEquals(0, store.account(s).unusedGranted());
+        store.release(r.id());
+        QuotaAccount february = store.account(s);
+        assertEquals(0, february.unusedGranted(), "the refunded tokens the hold held must not come back: " + february);
+        assertEquals(10_000, february.available());
+        clock.advanceMonths(1, 1, 0);
+        assertEquals(0, store.account(s).carried());
+    }
+
+    /**
+     * Fills {@code month}'s {@code used} of {@code subject} to at least {@code used} tokens. This
+     * default charges 10^15-token overruns on 1-token holds (thousands of calls: fast in memory); a
+     * SQL backend may override it with one UPDATE.
+     */
+    protected void fillUsed(QuotaStore store, String subject, YearMonth month, long used) {
+        long calls = used / Validation.MAX_TOKENS + (used % Validation.MAX_TOKENS == 0 ? 0 : 1);
+        List<Reservation> holds = new ArrayList<>();
+        for (long i = 0; i < calls; i++) {
+            holds.add(store.reserve(subject, 1, null, Duration.ofDays(1), null));
+        }
+        for (Reservation r : holds) {
+            store.commit(r.id(), Validation.MAX_TOKENS);
+        }
+    }
+
+    @Test
+    void aChargeThatWouldOverflow64BitsIsRefusedAndChangesNothing() {
+        QuotaStore store = store(b -> b.overrunPolicy(OverrunPolicy.CHARGE_ACTUAL));
+        String s = subject("overflow-used");
+        Reservation r = store.reserve(s, 1, null, Duration.ofDays(1), null);
+        long filled = 9_223L * Validation.MAX_TOKENS;
+        fillUsed(store, s, month, filled);
+        QuotaAccount before = store.account(s);
+        assertTrue(before.used() >= filled && before.used() > Long.MAX_VALUE - Validation.MAX_TOKENS - before.reserved(),
+                "the next 10^15-token charge must not fit: used " + before.used());
+        heard.clear();
+        assertRefused(store, s, ErrorCode.AMOUNT_OVERFLOW, () -> store.commit(r.id(), Validation.MAX_TOKENS));
+        assertEquals(List.of(), heard, "a refused change is told to no listener");
+        assertEquals(ReservationState.HELD, store.reservation(r.id()).orElseThrow().state());
+        assertTrue(store.account(s).used() > 0, "used did not wrap");
+        Reservation c = store.commit(r.id(), 5);
+        assertEquals(before.used() + 5, store.account(s).used());
+        assertEquals(ReservationState.COMMITTED, c.state());
+    }
+
+    @Test
+    void freeTextWithUnpairedSurrogatesIsRefusedAndNothingIsWritten() {
+        QuotaStore store = store();
+        String s = subject("surrogates");
+        store.reserve(s, 10, "k0", null, "/first");
+        for (String bad : List.of("/chat\uD800", "\uDC00", "a\uDBFFb", "\uDC00\uD800")) {
+            assertRefused(store, s, ErrorCode.INVALID_ARGUMENT, () -> store.reserve(s, 10, "k1", null, bad));
+            assertRefused(store, s, ErrorCode.INVALID_ARGUMENT, () -> store.reserveWithAccount(s, 10, "k1", null, bad));
+            assertRefused(store, s, ErrorCode.INVALID_ARGUMENT, () -> store.consume(s, 10, "k2", bad));
+            assertCode(ErrorCode.INVALID_ARGUMENT,
+                    () -> PurchaseRequest.grant(subject("tx-sur"), s, 10, PurchaseType.BONUS, bad));
+            assertCode(ErrorCode.INVALID_ARGUMENT, () -> new PurchaseRequest(subject("tx-sur"), s, 10,
+                    PurchaseType.PURCHASE, bad, null, null, null));
+        }
+        assertEquals(Optional.empty(), store.purchase(subject("tx-sur")));
+        // paired surrogates (an emoji) are text like any other and replay exactly
+        String emoji = "gift \uD83C\uDF81 \uD83D\uDE00";
+        PurchaseRequest request = PurchaseRequest.grant(subject("tx-emoji"), s, 10, PurchaseType.BONUS, emoji);
+        Purchase p = store.grant(request);
+        assertEquals(emoji, p.reason());
+        assertEquals(p, store.grant(request), "an exact replay matches its first call");
+        Reservation r = store.reserve(s, 10, "k3", null, "/" + emoji);
+        assertEquals("/" + emoji, r.endpoint());
+        assertEquals(r, store.reserve(s, 10, "k3", null, "/" + emoji));
+        List<LedgerEvent> events = store.events(s, month);
+        assertEquals("/" + emoji, events.get(events.size() - 1).detail());
+    }
+
+    @Test
+    void aReplayedReserveWithAnotherTtlOrEndpointIsAConflict() {
+        QuotaStore store = store();
+        String s = subject("replay-params");
+        Reservation first = store.reserve(s, 700, "k", Duration.ofMinutes(2), "/a");
+        assertRefused(store, s, ErrorCode.IDEMPOTENCY_CONFLICT, () -> store.reserve(s, 700, "k", Duration.ofMinutes(3), "/a"));
+        assertRefused(store, s, ErrorCode.IDEMPOTENCY_CONFLICT, () -> store.reserve(s, 700, "k", null, "/a"));
+        assertRefused(store, s, ErrorCode.IDEMPOTENCY_CONFLICT, () -> store.reserve(s, 700, "k", Duration.ofMinutes(2), "/b"));
+        assertRefused(store, s, ErrorCode.IDEMPOTENCY_CONFLICT, () -> store.reserve(s, 700, "k", Duration.ofMinutes(2), null));
+        assertRefused(store, s, ErrorCode.IDEMPOTENCY_CONFLICT,
+                () -> store.reserveWithAccount(s, 700, "k", Duration.ofMinutes(2), "/b"));
+        clock.advance(Duration.ofSeconds(30));
+        assertEquals(first, store.reserve(s, 700, "k", Duration.ofMinutes(2), "/a"));
+        Reserved again = store.reserveWithAccount(s, 700, "k", Duration.ofMinutes(2), "/a");
+        assertEquals(first, again.reservation());
+        assertTrue(again.replayed());
+        store.consume(s, 5, "c", "/x");
+        assertRefused(store, s, ErrorCode.IDEMPOTENCY_CONFLICT, () -> store.consume(s, 5, "c", "/y"));
+        assertRefused(store, s, ErrorCode.IDEMPOTENCY_CONFLICT, () -> store.consume(s, 5, "c", null));
+        assertEquals(705, store.account(s).used() + store.account(s).reserved());
+    }
+
+    @Test
+    void aPlanRaisePastMaxQuotaIsRefused() {
+        QuotaStore store = store(b -> b.maxQuota(20_000));
+        String s = subject("plan-raise");
+        store.grant(PurchaseRequest.grant(subject("tx-raise"), s, 5_000, PurchaseType.BONUS, null));
+        assertRefused(store, s, ErrorCode.MAX_QUOTA_EXCEEDED, () -> store.setPlan(s, 15_001));
+        QuotaAccount a = store.setPlan(s, 15_000);
+        assertEquals(20_000, a.limit());
+        clock.advanceMonths(1, 1, 0);
+        assertBalances(store.account(s), 15_000, 0, 5_000, 0, 0);
+        assertRefused(store, s, ErrorCode.MAX_QUOTA_EXCEEDED, () -> store.setPlan(s, 15_001));
+        assertEquals(10_000, store.setPlan(s, 10_000).allocated(), "lowering the plan is never refused");
+    }
+
+    @Test
+    void readsDoNotCountHoldsPastTheirTtl() {
+        QuotaStore store = store();
+        String s = subject("stale-read");
+        Reservation r = store.reserve(s, 2_000, null, Duration.ofSeconds(60), null);
+        store.reserve(s, 1_000, null, Duration.ofMinutes(10), null);
+        clock.advance(Duration.ofSeconds(60));
+        assertEquals(9_000, store.forecast(s).available());
+        assertEquals(1_000, store.history(s, 1).get(0).reserved());
+        assertEquals(9_000, store.account(s).available());
+        assertEquals(1_000, store.account(s).reserved());
+        assertEquals(ReservationState.EXPIRED, store.reservation(r.id()).orElseThrow().state());
+    }
+
+    @Test
+    void aReadOfAGivenMonthDoesNotCountHoldsPastTheirTtl() {
+        QuotaStore store = store();
+        String s = subject("stale-read-month");
+        store.reserve(s, 2_000, null, Duration.ofSeconds(60), null);
+        store.reserve(s, 1_000, null, Duration.ofMinutes(10), null);
+        clock.advance(Duration.ofSeconds(60));
+        assertEquals(1_000, store.account(s, month).orElseThrow().reserved());
+    }
+
+    @Test
+    void theNewMonthsFirstReadReturnsTheClosedMonthsHoldsPastTheirTtl() {
+        QuotaStore store = store();
+        String s = subject("stale-read-old");
+        purchasedOnHoldAtMonthEnd(store, s, 2_000, Duration.ofMinutes(5));
+        nextMonthAt(0, 10);
+        assertBalances(store.account(s), 10_000, 0, 5_000, 0, 0);
+        assertBalances(store.account(s, month).orElseThrow(), 10_000, 5_000, 0, 10_000, 0);
+    }
+
     // ================================================================ listeners
 
     @Test
-    void listenersHearEveryLoggedEventInOrder() {
+    void listenersHearExactlyTheLoggedEventsWithTheirLogIds() {
         QuotaStore store = store();
         String s = subject("listen");
-        Reservation r = store.reserve(s, 100, null);
+        String bonus = subject("lg-1");
+        String paid = subject("lg-2");
+        String failed = subject("lg-3");
+        Reservation r = store.reserve(s, 100, "k", null, "/a");
         store.commit(r.id(), 90);
-        store.release(store.reserve(s, 10, null).id());
-        store.grant(PurchaseRequest.grant(subject("lg"), s, 10, PurchaseType.BONUS, null));
+        Reservation r2 = store.reserve(s, 10, null);
+        store.release(r2.id());
+        Reservation c = store.consume(s, 20, null, "/c");
+        store.grant(PurchaseRequest.grant(bonus, s, 10, PurchaseType.BONUS, "bonus"));
+        store.recordPending(purchase(paid, s, 500));
+        store.complete(paid);
+        store.recordPending(purchase(failed, s, 5));
+        store.fail(failed);
+        store.refund(paid);
         store.setPlan(s, 12_000);
+        Reservation r3 = store.reserve(s, 30, null, Duration.ofSeconds(10), null);
+        clock.advance(Duration.ofSeconds(11));
+        assertTrue(store.expireStale() >= 1);
+        store.commit(r3.id(), 25);
+
         List<LedgerEvent> logged = store.events(s, month);
         assertEquals(List.of(EventKind.RESERVED, EventKind.COMMITTED, EventKind.RESERVED, EventKind.RELEASED,
-                EventKind.CREDITED, EventKind.PLAN_CHANGED), kinds(logged));
-        assertEquals(kinds(logged), kinds(heard));
+                EventKind.COMMITTED, EventKind.CREDITED, EventKind.PURCHASE_RECORDED, EventKind.CREDITED,
+                EventKind.PURCHASE_RECORDED, EventKind.PURCHASE_RECORDED, EventKind.DEBITED, EventKind.PLAN_CHANGED,
+                EventKind.RESERVED, EventKind.EXPIRED, EventKind.LATE_COMMITTED), kinds(logged));
+        assertEquals(logged, heard, "listeners hear each logged event as the log has it, ids included, in order");
+        List<List<Object>> expected = List.of(
+                List.of(100L, 0L, r.id()), List.of(90L, 0L, r.id()), List.of(10L, 0L, r2.id()),
+                List.of(10L, 0L, r2.id()), List.of(20L, 0L, c.id()), List.of(10L, 0L, bonus),
+                List.of(paid), List.of(500L, 0L, paid), List.of(failed), List.of(failed), List.of(500L, 0L, paid),
+                List.of(12_000L, 0L), List.of(30L, 0L, r3.id()), List.of(30L, 0L, r3.id()), List.of(25L, 0L, r3.id()));
         for (int i = 0; i < logged.size(); i++) {
-            LedgerEvent a = logged.get(i);
-            LedgerEvent b = heard.get(i);
-            assertEquals(List.of(a.subject(), a.month(), a.kind(), a.tokens(), a.overage(), a.at()),
-                    List.of(b.subject(), b.month(), b.kind(), b.tokens(), b.overage(), b.at()));
+            LedgerEvent e = logged.get(i);
+            assertEquals(s, e.subject());
+            assertEquals(month, e.month());
+            assertNotEquals(0, e.id(), "a logged event has its log id: " + e);
+            if (i > 0) {
+                assertTrue(logged.get(i - 1).id() < e.id(), "events are oldest first");
+            }
+            List<Object> want = expected.get(i);
+            List<Object> got = new ArrayList<>();
+            if (want.size() > 1) {
+                got.add(e.tokens());
+                got.add(e.overage());
+            }
+            if (want.size() != 2) {
+                got.add(e.reservationId() != null ? e.reservationId() : e.transactionId());
+            }
+            assertEquals(want, got, "event " + i + ": " + e);
         }
-        for (int i = 1; i < logged.size(); i++) {
-            assertTrue(logged.get(i - 1).id() < logged.get(i).id(), "events are oldest first");
+        assertNull(logged.get(0).transactionId());
+        assertNull(logged.get(5).reservationId());
+    }
+
+    @Test
+    void listenersHearOverageAndUnrecoveredTokensAsLogged() {
+        QuotaStore store = store(b -> b.overrunPolicy(OverrunPolicy.CAP_AT_HOLD));
+        String s = subject("listen-overage");
+        String tx = subject("lo-1");
+        store.grant(purchase(tx, s, 2_000));
+        store.commit(store.reserve(s, 1_000, null).id(), 1_600);
+        store.consume(s, 10_500, null);
+        store.refund(tx);
+        List<LedgerEvent> logged = store.events(s, month);
+        assertEquals(logged, heard.stream().filter(e -> e.kind().logged()).toList());
+        LedgerEvent committed = logged.get(2);
+        assertEquals(List.of(EventKind.COMMITTED, 1_000L, 600L), List.of(committed.kind(), committed.tokens(),
+                committed.overage()));
+        LedgerEvent debited = logged.get(logged.size() - 1);
+        assertEquals(List.of(EventKind.DEBITED, 500L, 1_500L, tx), List.of(debited.kind(), debited.tokens(),
+                debited.overage(), debited.transactionId()));
+    }
+
+    @Test
+    void refusedInvalidAndReplayedCallsAreToldNothingButARejection() {
+        QuotaStore store = store(b -> b.maxQuota(20_000));
+        String s = subject("listen-refused");
+        String tx = subject("lr-1");
+        String pending = subject("lr-2");
+        Reservation r = store.reserve(s, 9_000, "k");
+        Reservation released = store.reserve(s, 10, null);
+        store.release(released.id());
+        Reservation done = store.consume(s, 500, "c");
+        store.grant(PurchaseRequest.grant(tx, s, 1_000, PurchaseType.BONUS, "b"));
+        store.recordPending(purchase(pending, s, 100));
+        heard.clear();
+        int logged = store.events(s, month).size();
+
+        assertThrows(QuotaExceededException.class, () -> store.reserve(s, 5_000, null, null, "/big"));
+        assertThrows(QuotaExceededException.class, () -> store.consume(s, 5_000, null));
+        List<LedgerEvent> events = store.events(s, month);
+        assertEquals(events.subList(logged, events.size()), heard, "each refusal is heard as its logged REJECTED event");
+        assertEquals(List.of(EventKind.REJECTED, EventKind.REJECTED), kinds(heard));
+        assertTrue(heard.stream().allMatch(e -> e.id() != 0));
+        heard.clear();
+
+        List<Executable> toldNothing = List.of(
+                () -> store.reserve(s, 0, null),
+                () -> store.reserve(s, 9_001, "k"),
+                () -> store.reserve(s, 9_000, "k"),
+                () -> store.consume(s, 500, "c"),
+                () -> store.consume(s, 501, "c"),
+                () -> store.commit(UUID.randomUUID().toString(), 1),
+                () -> store.commit(released.id(), 10),
+                () -> store.release(released.id()),
+                () -> store.release(done.id()),
+                () -> store.commit(done.id(), 500),
+                () -> store.commit(r.id(), -1),
+                () -> store.grant(PurchaseRequest.grant(tx, s, 1_000, PurchaseType.BONUS, "b")),
+                () -> store.grant(PurchaseRequest.grant(tx, s, 1_001, PurchaseType.BONUS, "b")),
+                () -> store.grant(PurchaseRequest.grant(subject("lr-3"), s, 19_000, PurchaseType.BONUS, null)),
+                () -> store.complete(subject("lr-none")),
+                () -> store.refund(pending),
+                () -> store.setPlan(s, 20_001),
+                () -> store.reserve(s, 10, "k2", null, "/x\uD800"),
+                () -> store.account(s),
+                () -> store.history(s, 2),
+                () -> store.forecast(s));
+        for (Executable call : toldNothing) {
+            try {
+                call.execute();
+            } catch (QuotaException expected) {
+                // refused: the point is what listeners heard
+            } catch (Throwable t) {
+                throw new AssertionError(t);
+            }
         }
+        assertEquals(List.of(), heard, "refused, invalid, replayed calls and reads are told nothing");
+        assertEquals(logged + 2, store.events(s, month).size(), "and log nothing");
+        assertEquals(ReservationState.HELD, store.reservation(r.id()).orElseThrow().state());
+    }
+
+    @Test
+    void aLateCommitOrExpiryAfterTheMonthTurnIsHeardWithTheHoldsMonth() {
+        QuotaStore store = store();
+        String s = subject("listen-late");
+        lastDayOfMonthAt(23, 50);
+        Reservation a = store.reserve(s, 1_000, null, Duration.ofHours(1), null);
+        Reservation b = store.reserve(s, 2_000, null, Duration.ofMinutes(5), null);
+        heard.clear();
+        nextMonthAt(0, 10);
+        store.account(s);
+        assertEquals(ReservationState.EXPIRED, store.reservation(b.id()).orElseThrow().state());
+        store.commit(a.id(), 800);
+        List<LedgerEvent> january = store.events(s, month);
+        assertEquals(List.of(EventKind.RESERVED, EventKind.RESERVED, EventKind.EXPIRED, EventKind.COMMITTED),
+                kinds(january));
+        assertEquals(january.subList(2, 4), heard, "the expiry and the late commit, heard as January logged them");
+        assertEquals(b.id(), heard.get(0).reservationId());
+        assertEquals(List.of(a.id(), 800L, month), List.of(heard.get(1).reservationId(), heard.get(1).tokens(),
+                heard.get(1).month()));
+        assertEquals(List.of(), store.events(s, month.plusMonths(1)));
     }
 
     @Test
@@ -1215,13 +1843,18 @@ public abstract class QuotaStoreContract {
         assertEquals(List.of(EventKind.COMMITTED, EventKind.RESERVED, EventKind.THRESHOLD_CROSSED), afterHold);
         LedgerEvent crossing = heard.get(2);
         assertEquals(s, crossing.subject());
+        assertEquals(month, crossing.month());
         assertEquals(8_000, crossing.tokens());
+        assertEquals(store.events(s, month), heard.subList(0, 2), "the logged events are heard as logged, ids included");
         store.commit(r.id(), 1_000);
         store.consume(s, 500, null);
         assertEquals(1, kinds(heard).stream().filter(EventKind.THRESHOLD_CROSSED::equals).count());
         assertFalse(kinds(heard).contains(EventKind.EXHAUSTED));
         store.consume(s, 1_500, null);
-        assertEquals(EventKind.EXHAUSTED, heard.get(heard.size() - 1).kind());
+        LedgerEvent exhausted = heard.get(heard.size() - 1);
+        assertEquals(List.of(EventKind.EXHAUSTED, s, month, 10_000L),
+                List.of(exhausted.kind(), exhausted.subject(), exhausted.month(), exhausted.tokens()));
+        assertEquals(EventKind.COMMITTED, heard.get(heard.size() - 2).kind(), "after the change that crossed the line");
         assertThrows(QuotaExceededException.class, () -> store.consume(s, 1, null));
         assertEquals(1, kinds(heard).stream().filter(EventKind.EXHAUSTED::equals).count());
         assertEquals(EventKind.REJECTED, heard.get(heard.size() - 1).kind());
@@ -1424,6 +2057,7 @@ public abstract class QuotaStoreContract {
         }
         assertRefused(store, s, ErrorCode.INVALID_ARGUMENT, () -> store.reserve(s, 10, "k", null, "e".repeat(257)));
         assertRefused(store, s, ErrorCode.INVALID_ARGUMENT, () -> store.reserve(s, 10, "k", null, "/path\u0000"));
+        assertRefused(store, s, ErrorCode.INVALID_ARGUMENT, () -> store.reserve(s, 10, "k", null, "/path\uD800"));
         assertRefused(store, s, ErrorCode.INVALID_ARGUMENT, () -> store.consume(s, 10, "k", "e".repeat(257)));
         assertEquals(Duration.ofDays(31), Duration.between(clock.instant(),
                 store.reserve(s, 10, "k", Duration.ofDays(31), "e".repeat(256)).expiresAt()));
