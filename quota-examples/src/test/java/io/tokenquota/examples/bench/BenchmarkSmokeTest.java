@@ -32,7 +32,7 @@ class BenchmarkSmokeTest {
                 () -> assertPositive(v, "ledger." + h2 + ".reserve+commit.hot/1.2.ceiling"),
                 () -> assertPositive(v, "ledger." + h2 + ".reserve+commit.uniform/1000.2.ledger"),
                 () -> assertPositive(v, "ledger." + h2 + ".consume.zipf(0.99)/1000.2.ledger"),
-                () -> assertPositive(v, "designs." + h2 + ".naive read-then-update (seed).opsPerSecond"),
+                () -> assertPositive(v, "designs." + h2 + "." + JdbcDesigns.NAIVE + ".opsPerSecond"),
                 () -> assertEquals(0.0, v.get("designs." + h2 + ".our ledger (conditional UPDATE).overspent")),
                 () -> assertEquals(0.0, v.get("designs." + h2 + ".our ledger (conditional UPDATE).overspentInDb")),
                 () -> assertEquals(0.0, v.get("designs." + h2 + ".plain JDBC ceiling.overspent")),
