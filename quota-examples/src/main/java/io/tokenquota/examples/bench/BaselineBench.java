@@ -395,7 +395,7 @@ final class BaselineBench {
          */
         static Footprint read(HikariDataSource ds) throws SQLException, InterruptedException {
             ds.getHikariPoolMXBean().softEvictConnections();
-            Thread.sleep(1_500);
+            Thread.sleep(1_000);
             try (Connection c = ds.getConnection(); Statement s = c.createStatement()) {
                 s.execute("SELECT pg_stat_clear_snapshot()");
                 long bytes;
