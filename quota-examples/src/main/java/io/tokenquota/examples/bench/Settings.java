@@ -28,11 +28,11 @@ record Settings(Duration warmup, Duration measure, List<Integer> threads, int su
 
     static final String USAGE = """
             usage: java -jar quota-examples/target/quota-bench.jar [--quick | --full | --smoke]
-                             [--sections=baselines,storage,ledger,designs,filter,estimator,memory]
-                             [--backends=h2,pg,pg-durable] [--pg-url=jdbc:postgresql://host/db --pg-user=u --pg-password=p]
-                             [--baseline-threads=1,16,64] [--baseline-subjects=10000] [--storage-calls=N]
-                             [--threads=1,4,16,64] [--subjects=100000] [--warmup-ms=N] [--measure-ms=N] [--rounds=N]
-                             [--corpus=quota-api/src/test/resources/corpus] [--out=quota-examples/target/bench-results.md] [--no-jmh]
+                [--sections=baselines,storage,ledger,designs,filter,estimator,memory]
+                [--backends=h2,pg,pg-durable] [--pg-url=jdbc:postgresql://host/db --pg-user=u --pg-password=p]
+                [--baseline-threads=1,16,64] [--baseline-subjects=10000] [--storage-calls=N]
+                [--threads=1,4,16,64] [--subjects=100000] [--warmup-ms=N] [--measure-ms=N] [--rounds=N]
+                [--corpus=quota-api/src/test/resources/corpus] [--out=quota-examples/target/bench-results.md] [--no-jmh]
               env: TQ_BENCH_PG_URL, TQ_BENCH_PG_USER, TQ_BENCH_PG_PASSWORD add a PostgreSQL given by URL
             """;
 
