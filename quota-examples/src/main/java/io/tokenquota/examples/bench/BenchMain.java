@@ -10,10 +10,10 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * Runs the benchmarks of issue 5 and writes their results as Markdown (see BENCHMARKS.md):
+ * Runs the benchmarks and writes their results as Markdown (see BENCHMARKS.md), from the repository root:
  * <pre>
- * mvn -B -q -pl quota-examples -am package -DskipTests
- * java -cp quota-examples/target/quota-demo.jar io.tokenquota.examples.bench.BenchMain --quick
+ * mvn -B -q -DskipTests package
+ * java -jar quota-examples/target/quota-bench.jar --quick
  * </pre>
  * Every number is reported next to a baseline measured in the same run, as a ratio.
  */
@@ -57,6 +57,20 @@ public final class BenchMain {
                     case "url" -> backends.add(Backend.externalPostgres(settings.pgUrl(), settings.pgUser(),
                             settings.pgPassword()));
                     default -> throw new IllegalArgumentException("unknown backend " + b);
+                }
+            }
+            BaselineBench baselines = new BaselineBench(settings, report, factory);
+            if (settings.sections().contains("baselines")) {
+                for (Backend backend : backends) {
+                    section(report, "against the ceiling on " + backend.name(), () -> baselines.throughput(backend));
+                }
+            }
+            if (settings.sections().contains("storage")) {
+                for (Backend backend : backends) {
+                    // bytes on disk do not depend on when the WAL is flushed
+                    if (backend.dialect() == Backend.Dialect.POSTGRES && !backend.name().contains("fsync on")) {
+                        section(report, "storage per call on " + backend.name(), () -> baselines.storage(backend));
+                    }
                 }
             }
             LedgerBench ledger = new LedgerBench(settings, report, factory);
@@ -136,6 +150,9 @@ public final class BenchMain {
     private static List<String> commandLine(Settings settings) {
         return List.of("BenchMain", "--sections=" + String.join(",", settings.sections()),
                 "--backends=" + String.join(",", settings.backends()),
+                "--baseline-threads=" + settings.baselineThreads().toString().replaceAll("[\\[\\] ]", ""),
+                "--baseline-subjects=" + settings.baselineSubjects(), "--storage-calls=" + settings.storageCalls(),
+                "--rounds=" + settings.rounds(),
                 "--threads=" + settings.threads().toString().replaceAll("[\\[\\] ]", ""),
                 "--subjects=" + settings.subjects(), "--warmup-ms=" + settings.warmup().toMillis(),
                 "--measure-ms=" + settings.measure().toMillis());

@@ -21,13 +21,17 @@ import java.util.UUID;
  *       the conditional {@code UPDATE ... WHERE available >= n};</li>
  *   <li>{@link #transaction}: the same conditional {@code UPDATE} as the last of four statements
  *       (insert, insert, update, COMMIT): what the one-statement form saves on PostgreSQL;</li>
- *   <li>{@link #naive}: the seed's design, read the balance, then update it, in separate steps;</li>
+ *   <li>{@link #naive}: the original Python/FastAPI service's design: read the balance, then update it,
+ *       in separate steps;</li>
  *   <li>{@link #forUpdate}: {@code SELECT ... FOR UPDATE}, check in Java, {@code UPDATE}, as
  *       Bucket4j's JDBC backends do.</li>
  * </ul>
  * All run at READ COMMITTED. Thread-safe.
  */
 final class JdbcDesigns {
+    /** The name of the original Python/FastAPI service's design in every table. */
+    static final String NAIVE = "naive read-then-write (original service)";
+
     static final String AVAILABLE = "allocated + granted + carried - used - reserved";
 
     static final String INSERT_RESERVATION = "INSERT INTO tq_reservation (id, subject, plan_month, held, state,"
@@ -282,15 +286,15 @@ final class JdbcDesigns {
     }
 
     static Design naive(DataSource ds, YearMonth month) {
-        return new ConsumeOnly("naive read-then-update (seed)", ds, month) {
+        return new ConsumeOnly(NAIVE, ds, month) {
             @Override
             public boolean consume(String subject, long tokens) throws SQLException {
                 try (Connection c = ds.getConnection()) {
-                    // step 1, as the seed's middleware: is there enough?
+                    // step 1, as the original service's middleware: is there enough?
                     if (readAvailable(c, subject, false) < tokens) {
                         return false;
                     }
-                    // step 2, as the seed's consume_tokens: charge it, unconditionally
+                    // step 2, as the original service's consume_tokens: charge it, unconditionally
                     return charge(c, subject, tokens, true);
                 }
             }

@@ -11,22 +11,28 @@ import java.util.Set;
 /**
  * What a benchmark run does, from the command line. Immutable.
  *
- * @param sections    which parts run: ledger, designs, filter, estimator, memory
+ * @param sections    which parts run: baselines, storage, ledger, designs, filter, estimator, memory
  * @param backends    h2, pg (embedded), pg-durable (embedded with fsync and synchronous commit on), url
  * @param pgUrl       a PostgreSQL JDBC URL to run on as well (needs CREATEDB), or null
  * @param rounds      alternating rounds per cell; a cell reports each design's best round
  * @param drainSubjects subjects per design in the overspend run, each with {@link #drainAllowance} tokens
+ * @param baselineThreads  thread counts of the baseline comparison (the ceiling, Bucket4j, the ledger)
+ * @param baselineSubjects subjects the baseline comparison spreads over (Zipf or uniform)
+ * @param storageCalls     calls per design whose growth on disk the storage part divides
  */
 record Settings(Duration warmup, Duration measure, List<Integer> threads, int subjects, double zipfExponent,
                 Set<String> sections, Set<String> backends, String pgUrl, String pgUser, String pgPassword,
                 Path corpus, Path out, int drainSubjects, long drainAllowance, int filterRequestsKb,
-                boolean jmh, int memoryHolds, int rounds) {
+                boolean jmh, int memoryHolds, int rounds, List<Integer> baselineThreads, int baselineSubjects,
+                int storageCalls) {
 
     static final String USAGE = """
-            usage: BenchMain [--quick | --full | --smoke] [--sections=ledger,designs,filter,estimator,memory]
-                             [--backends=h2,pg,pg-durable] [--pg-url=jdbc:postgresql://host/db --pg-user=u --pg-password=p]
-                             [--threads=1,4,16,64] [--subjects=100000] [--warmup-ms=N] [--measure-ms=N] [--rounds=N]
-                             [--corpus=quota-api/src/test/resources/corpus] [--out=quota-examples/target/bench-results.md] [--no-jmh]
+            usage: java -jar quota-examples/target/quota-bench.jar [--quick | --full | --smoke]
+                [--sections=baselines,storage,ledger,designs,filter,estimator,memory]
+                [--backends=h2,pg,pg-durable] [--pg-url=jdbc:postgresql://host/db --pg-user=u --pg-password=p]
+                [--baseline-threads=1,16,64] [--baseline-subjects=10000] [--storage-calls=N]
+                [--threads=1,4,16,64] [--subjects=100000] [--warmup-ms=N] [--measure-ms=N] [--rounds=N]
+                [--corpus=quota-api/src/test/resources/corpus] [--out=quota-examples/target/bench-results.md] [--no-jmh]
               env: TQ_BENCH_PG_URL, TQ_BENCH_PG_USER, TQ_BENCH_PG_PASSWORD add a PostgreSQL given by URL
             """;
 
@@ -35,7 +41,11 @@ record Settings(Duration warmup, Duration measure, List<Integer> threads, int su
         Duration measure = Duration.ofMillis(1000);
         List<Integer> threads = List.of(1, 4, 16, 64);
         int subjects = 100_000;
-        Set<String> sections = new LinkedHashSet<>(List.of("ledger", "designs", "filter", "estimator", "memory"));
+        Set<String> sections = new LinkedHashSet<>(List.of("baselines", "storage", "ledger", "designs", "filter",
+                "estimator", "memory"));
+        List<Integer> baselineThreads = List.of(1, 16, 64);
+        int baselineSubjects = 10_000;
+        int storageCalls = 10_000;
         Set<String> backends = new LinkedHashSet<>(List.of("h2", "pg", "pg-durable"));
         String pgUrl = System.getenv("TQ_BENCH_PG_URL");
         String pgUser = env("TQ_BENCH_PG_USER", "postgres");
@@ -59,12 +69,16 @@ record Settings(Duration warmup, Duration measure, List<Integer> threads, int su
                     measure = Duration.ofSeconds(10);
                     drainSubjects = 100;
                     rounds = 3;
+                    storageCalls = 50_000;
                 }
                 case "--smoke" -> {
                     warmup = Duration.ofMillis(20);
                     measure = Duration.ofMillis(50);
                     threads = List.of(2);
+                    baselineThreads = List.of(2);
                     subjects = 1_000;
+                    baselineSubjects = 100;
+                    storageCalls = 200;
                     backends = new LinkedHashSet<>(List.of("h2"));
                     drainSubjects = 3;
                     filterKb = 64;
@@ -78,14 +92,11 @@ record Settings(Duration warmup, Duration measure, List<Integer> threads, int su
                 case "--pg-url" -> pgUrl = value;
                 case "--pg-user" -> pgUser = value;
                 case "--pg-password" -> pgPassword = value;
-                case "--threads" -> {
-                    List<Integer> t = new ArrayList<>();
-                    for (String s : value.split(",")) {
-                        t.add(Integer.parseInt(s.trim()));
-                    }
-                    threads = List.copyOf(t);
-                }
+                case "--threads" -> threads = ints(value);
                 case "--subjects" -> subjects = Integer.parseInt(value);
+                case "--baseline-threads" -> baselineThreads = ints(value);
+                case "--baseline-subjects" -> baselineSubjects = Integer.parseInt(value);
+                case "--storage-calls" -> storageCalls = Integer.parseInt(value);
                 case "--warmup-ms" -> warmup = Duration.ofMillis(Long.parseLong(value));
                 case "--measure-ms" -> measure = Duration.ofMillis(Long.parseLong(value));
                 case "--corpus" -> corpus = Path.of(value);
@@ -102,7 +113,16 @@ record Settings(Duration warmup, Duration measure, List<Integer> threads, int su
             backends.remove("url");
         }
         return new Settings(warmup, measure, threads, subjects, 0.99, sections, backends, pgUrl, pgUser,
-                pgPassword, corpus, out, drainSubjects, 10_000, filterKb, jmh, memoryHolds, rounds);
+                pgPassword, corpus, out, drainSubjects, 10_000, filterKb, jmh, memoryHolds, rounds, baselineThreads,
+                baselineSubjects, storageCalls);
+    }
+
+    private static List<Integer> ints(String csv) {
+        List<Integer> out = new ArrayList<>();
+        for (String s : csv.split(",")) {
+            out.add(Integer.parseInt(s.trim()));
+        }
+        return List.copyOf(out);
     }
 
     private static String env(String name, String fallback) {
@@ -112,5 +132,9 @@ record Settings(Duration warmup, Duration measure, List<Integer> threads, int su
 
     int maxThreads() {
         return threads.stream().mapToInt(Integer::intValue).max().orElse(1);
+    }
+
+    int maxBaselineThreads() {
+        return baselineThreads.stream().mapToInt(Integer::intValue).max().orElse(1);
     }
 }
