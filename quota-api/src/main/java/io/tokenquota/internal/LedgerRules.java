@@ -139,7 +139,7 @@ public final class LedgerRules {
 
     /**
      * Whether a replayed reserve/consume (same subject and idempotency key) asks for the same thing
-     * as the first call: same kind (hold or consume), tokens, TTL and endpoint label. A replay that
+     * as the first call: same kind (hold or consume), tokens, TTL (to the millisecond) and endpoint label. A replay that
      * differs is an {@code IDEMPOTENCY_CONFLICT}: a retry must not quietly get a hold it did not ask for.
      *
      * @param ttl the TTL asked for (the policy's when the caller gave none); {@code null} for a consume
@@ -148,11 +148,19 @@ public final class LedgerRules {
                                    Duration ttl, String endpoint) {
         boolean same = firstWasConsume == consume && first.held() == tokens
                 && java.util.Objects.equals(first.endpoint(), endpoint)
-                && (consume || Duration.between(first.createdAt(), first.expiresAt()).equals(ttl));
+                && (consume || sameTtl(Duration.between(first.createdAt(), first.expiresAt()), ttl));
         if (!same) {
             throw new QuotaException(ErrorCode.IDEMPOTENCY_CONFLICT, "idempotency key " + first.idempotencyKey()
                     + " was already used with different parameters");
         }
+    }
+
+    /**
+     * TTLs are compared to the millisecond: stores keep instants to the microsecond at best, and a
+     * retry that computes its TTL at run time must still be a replay.
+     */
+    private static boolean sameTtl(Duration stored, Duration asked) {
+        return asked != null && Math.abs(stored.minus(asked).toNanos()) < 1_000_000L;
     }
 
     // ---------------------------------------------------------------- months and purchased tokens

@@ -704,8 +704,17 @@ public final class InMemoryQuotaStore implements QuotaStore {
             this.now = now;
         }
 
+        /**
+         * The account the subject's writes land in: the current month's, or the subject's latest when
+         * that is later (a clock stepped back must not reopen a month the next one has carried from).
+         */
         Account currentAccount(String subject) {
-            return account(subject, policy.monthOf(now), now);
+            YearMonth month = policy.monthOf(now);
+            TreeMap<YearMonth, Account> months = accounts.get(subject);
+            if (months != null && !months.isEmpty() && months.lastKey().isAfter(month)) {
+                month = months.lastKey();
+            }
+            return account(subject, month, now);
         }
 
         void touch(Account account) {

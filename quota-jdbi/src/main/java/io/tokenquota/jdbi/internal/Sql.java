@@ -34,12 +34,22 @@ final class Sql {
      */
     private static final String OF_LATEST_MONTH = " AND plan_month = :month AND NOT EXISTS (SELECT 1 FROM tq_account"
             + " AS later WHERE later.subject = tq_reservation.subject AND later.plan_month > tq_reservation.plan_month)";
+    /**
+     * A subject's months never go backwards: a reserve or consume of a month that is no longer the
+     * subject's latest (an instance whose clock lags behind the one that opened the next month)
+     * changes nothing, and the store retries it in the latest month.
+     */
+    private static final String NO_LATER_MONTH = " AND NOT EXISTS (SELECT 1 FROM tq_account AS later"
+            + " WHERE later.subject = :subject AND later.plan_month > :month)";
     private static final String FOR_UPDATE = " FOR UPDATE";
 
     final Dialect dialect;
 
     // ---- accounts
     final String selectAccount = "SELECT " + ACCOUNT_COLUMNS + " FROM tq_account" + ACCOUNT_KEY;
+    /** The subject's account of {@code :month} or of a later month, the latest: where its writes land. */
+    final String selectLatestAccountFrom = "SELECT " + ACCOUNT_COLUMNS + " FROM tq_account"
+            + " WHERE subject = :subject AND plan_month >= :month ORDER BY plan_month DESC FETCH FIRST 1 ROWS ONLY";
     /** A month's first touch locks the account it carries from, so a late finish cannot change it meanwhile. */
     final String lockLatestAccountBefore = "SELECT " + ACCOUNT_COLUMNS + " FROM tq_account"
             + " WHERE subject = :subject AND plan_month < :month ORDER BY plan_month DESC FETCH FIRST 1 ROWS ONLY"
@@ -98,6 +108,7 @@ final class Sql {
      */
     final String probeSubject = "SELECT"
             + " (SELECT allocated + granted + carried - used - reserved FROM tq_account" + ACCOUNT_KEY + ") AS available,"
+            + " (SELECT MAX(plan_month) FROM tq_account WHERE subject = :subject AND plan_month > :month) AS later_month,"
             + " (SELECT COUNT(*) FROM tq_reservation"
             + " WHERE subject = :subject AND state = 'HELD' AND expires_at <= :dbNow) AS stale";
     /** Commits a held hold of the latest month and hands back the row; no row for any other hold. */
@@ -168,9 +179,9 @@ final class Sql {
                 + " :reservationId, :tx, :detail, :consume, :now)";
         String touched = ", updated_at = :now";
         String reserveUpdate = "UPDATE tq_account SET reserved = reserved + :tokens" + touched
-                + ACCOUNT_KEY + HAS_AVAILABLE + NO_STALE_HOLD;
+                + ACCOUNT_KEY + HAS_AVAILABLE + NO_STALE_HOLD + NO_LATER_MONTH;
         String consumeUpdate = "UPDATE tq_account SET used = used + :tokens" + touched
-                + ACCOUNT_KEY + HAS_AVAILABLE + NO_STALE_HOLD;
+                + ACCOUNT_KEY + HAS_AVAILABLE + NO_STALE_HOLD + NO_LATER_MONTH;
         reserveIfAvailable = returning(reserveUpdate);
         consumeIfAvailable = returning(consumeUpdate);
         chargeHold = returning("UPDATE tq_account SET used = used + :charged, reserved = reserved - :held" + touched

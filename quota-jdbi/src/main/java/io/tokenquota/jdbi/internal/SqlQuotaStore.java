@@ -86,7 +86,7 @@ public final class SqlQuotaStore implements QuotaStore {
     /** A plan change's compare-and-set update re-reads and retries this often under contention. */
     private static final int MAX_CAS_ATTEMPTS = 200;
     /** A reserve/consume tries at most this often: once, and again after creating the account or sweeping stale holds. */
-    private static final int MAX_TAKE_ATTEMPTS = 3;
+    private static final int MAX_TAKE_ATTEMPTS = 4;
     private static final int SUBJECT_STRIPES = 4096;
 
     private final Jdbi jdbi;
@@ -200,11 +200,11 @@ public final class SqlQuotaStore implements QuotaStore {
         YearMonth month = policy.monthOf(op.now);
         String id = UUID.randomUUID().toString();
         Instant expiresAt = consume ? op.now : op.now.plus(ttl);
-        Reservation granted = new Reservation(id, subject, month, tokens,
-                consume ? ReservationState.COMMITTED : ReservationState.HELD, consume ? tokens : 0,
-                consume ? Long.valueOf(tokens) : null, 0, key, endpoint, op.now, expiresAt, consume ? op.now : null);
         EventKind kind = consume ? EventKind.COMMITTED : EventKind.RESERVED;
         for (int attempt = 1; ; attempt++) {
+            Reservation granted = new Reservation(id, subject, month, tokens,
+                    consume ? ReservationState.COMMITTED : ReservationState.HELD, consume ? tokens : 0,
+                    consume ? Long.valueOf(tokens) : null, 0, key, endpoint, op.now, expiresAt, consume ? op.now : null);
             Optional<Committed> done;
             try {
                 done = tryTake(op, granted, consume, kind, op.dbNow);
@@ -232,11 +232,18 @@ public final class SqlQuotaStore implements QuotaStore {
                 return new Reserved(granted, after, false);
             }
             // it changed nothing: find out why, fixing what is ours to fix, then try again or refuse
+            YearMonth probed = month;
             Probe probe = op.with(h -> h.createQuery(sql.probeSubject)
-                    .bind("subject", subject).bind("month", Rows.month(month))
+                    .bind("subject", subject).bind("month", Rows.month(probed))
                     .bind("dbNow", Rows.timestamp(op.dbNow))
-                    .map((rs, ctx) -> new Probe(Rows.nullableLong(rs, "available"), rs.getLong("stale"))).one());
+                    .map((rs, ctx) -> new Probe(Rows.nullableLong(rs, "available"), rs.getString("later_month"),
+                            rs.getLong("stale"))).one());
             boolean canRetry = attempt < MAX_TAKE_ATTEMPTS;
+            if (probe.laterMonth != null && canRetry) {
+                // another instance, whose clock is ahead, opened the next month: write there, never behind it
+                month = YearMonth.parse(probe.laterMonth);
+                continue;
+            }
             if (probe.available == null && canRetry) {
                 currentAccount(op, subject);
                 continue;
@@ -1115,9 +1122,15 @@ public final class SqlQuotaStore implements QuotaStore {
      * month as the latest account and moves its tokens there. Never a lock on a row that may not exist:
      * the new row is inserted if absent (a concurrent first touch may win).
      */
+    /**
+     * The account the subject's writes land in: the current month's, or a later month's when an
+     * instance whose clock is ahead already opened it (a subject's months never go backwards).
+     * Created on first touch.
+     */
     private QuotaAccount currentAccount(Op op, String subject) {
         YearMonth month = policy.monthOf(op.now);
-        Optional<QuotaAccount> existing = storedAccount(op, subject, month);
+        Optional<QuotaAccount> existing = op.with(h -> h.createQuery(sql.selectLatestAccountFrom)
+                .bind("subject", subject).bind("month", Rows.month(month)).map(Rows.ACCOUNT).findOne());
         if (existing.isPresent()) {
             return existing.get();
         }
@@ -1336,7 +1349,7 @@ public final class SqlQuotaStore implements QuotaStore {
     }
 
     /** What a refused reserve/consume reads: the account's available tokens ({@code null}: no account yet), stale holds. */
-    private record Probe(Long available, long stale) {
+    private record Probe(Long available, String laterMonth, long stale) {
     }
 
     private record Finished(Reservation reservation, Committed committed) {
