@@ -30,13 +30,21 @@ public enum ErrorCode {
     QUOTA_EXCEEDED(429),
     /** A credit would take {@code allocated + granted + carried} past the policy's max quota. */
     MAX_QUOTA_EXCEEDED(422),
+    /**
+     * The change would take an account's {@code used + reserved} past 64 bits (about 9.2 * 10^18
+     * tokens); refused before anything is written.
+     */
+    AMOUNT_OVERFLOW(422),
     /** The idempotency key or transaction id was used before with different parameters. */
     IDEMPOTENCY_CONFLICT(409),
     /** No reservation with that id. */
     RESERVATION_NOT_FOUND(404),
     /** The reservation already finished in a different way (committed with another amount, released...). */
     RESERVATION_STATE_CONFLICT(409),
-    /** The hold passed its TTL and was returned; it can no longer be committed. */
+    /**
+     * Not raised by the stores any more (a commit after expiry is charged as a late commit); kept so the
+     * HTTP problem type stays stable for clients that know it.
+     */
     RESERVATION_EXPIRED(409),
     /** No purchase with that transaction id. */
     PURCHASE_NOT_FOUND(404),

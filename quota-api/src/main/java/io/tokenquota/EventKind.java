@@ -9,6 +9,12 @@ public enum EventKind {
     RESERVED,
     /** A hold (or a one-step consume) was charged; {@code tokens} is the charged amount. */
     COMMITTED,
+    /**
+     * A hold that had already expired (its tokens returned) was committed: the actual usage is charged
+     * to the hold's month anyway, since the model did the work; {@code tokens} is the charged amount,
+     * {@code overage} what the actual usage exceeded it by. Counted in {@code used} like {@link #COMMITTED}.
+     */
+    LATE_COMMITTED,
     /** A hold was returned without charge. */
     RELEASED,
     /** A hold passed its TTL and was returned. */
@@ -31,5 +37,10 @@ public enum EventKind {
     /** Whether events of this kind are written to the event log. */
     public boolean logged() {
         return this != THRESHOLD_CROSSED && this != EXHAUSTED;
+    }
+
+    /** Whether events of this kind add their {@code tokens} to the month's {@code used}. */
+    public boolean charges() {
+        return this == COMMITTED || this == LATE_COMMITTED;
     }
 }

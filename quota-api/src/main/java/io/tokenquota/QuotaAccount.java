@@ -8,7 +8,7 @@ import java.time.YearMonth;
  *
  * <p>{@code available = allocated + granted + carried - used - reserved} is derived, never stored.
  * Conservation ({@code limit() == used + reserved + available()}) holds by construction; the stores
- * guarantee the rest of SPEC section 4 (non-negative {@code used} and {@code reserved}, {@code reserved}
+ * guarantee the rest (non-negative {@code used} and {@code reserved}, {@code reserved}
  * equal to the open holds, {@code available >= 0} except after a {@code CHARGE_ACTUAL} overrun).
  *
  * @param allocated the month's plan allowance
@@ -49,11 +49,14 @@ public record QuotaAccount(
     }
 
     /**
-     * The part of granted and carried tokens not yet spent, given the burn-down order (allowance
-     * first, then carried, then granted): {@code min(granted + carried, max(0, available))}. With
-     * rollover on it becomes the next month's {@code carried}.
+     * The purchased tokens (granted and carried) the month has neither spent nor put on hold, given
+     * the burn-down order (allowance first): {@code granted + carried - clamp(used + reserved - allocated,
+     * 0, granted + carried)}. With rollover on it is what the next month starts with as {@code carried};
+     * the purchased part of holds still open comes back to the subject's latest month when they finish.
      */
     public long unusedGranted() {
-        return Math.max(0, Math.min(granted + carried, Math.max(0, available())));
+        long purchased = Math.max(0, granted + carried);
+        long consumed = used > Long.MAX_VALUE - reserved ? Long.MAX_VALUE : used + reserved;
+        return purchased - Math.max(0, Math.min(consumed - allocated, purchased));
     }
 }

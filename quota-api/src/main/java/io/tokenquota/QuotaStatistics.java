@@ -30,6 +30,12 @@ public interface QuotaStatistics {
     /** Completed (and refunded) purchases of {@code month} by type and currency. */
     List<PurchaseTotal> purchaseTotals(YearMonth month);
 
+    /**
+     * How many holds are open ({@code HELD}) across all subjects right now, including any past their
+     * TTL that no sweep has expired yet: what a metrics gauge of open holds shows.
+     */
+    long openHolds();
+
     /** @param used tokens charged that day; {@code requests} holds granted; {@code rejected} holds refused */
     record DailyUsage(LocalDate day, long used, long requests, long rejected) {
     }

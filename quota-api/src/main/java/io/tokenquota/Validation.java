@@ -103,7 +103,11 @@ public final class Validation {
         return amount.setScale(2);
     }
 
-    /** Optional free text with a length limit; control characters other than tab and newline rejected. */
+    /**
+     * Optional free text with a length limit; control characters other than tab and newline, and
+     * unpaired UTF-16 surrogates (which no database stores faithfully, so an exact replay could not
+     * match), are rejected.
+     */
     public static String text(String value, String name, int maxLength) {
         if (value == null) {
             return null;
@@ -113,7 +117,11 @@ public final class Validation {
         }
         for (int i = 0; i < value.length(); i++) {
             char c = value.charAt(i);
-            if (Character.isISOControl(c) && c != '\t' && c != '\n' && c != '\r') {
+            if (Character.isHighSurrogate(c) && i + 1 < value.length() && Character.isLowSurrogate(value.charAt(i + 1))) {
+                i++;
+            } else if (Character.isSurrogate(c)) {
+                throw new QuotaException(ErrorCode.INVALID_ARGUMENT, name + " contains an unpaired surrogate");
+            } else if (Character.isISOControl(c) && c != '\t' && c != '\n' && c != '\r') {
                 throw new QuotaException(ErrorCode.INVALID_ARGUMENT, name + " contains control characters");
             }
         }

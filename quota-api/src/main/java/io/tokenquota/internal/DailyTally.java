@@ -31,7 +31,7 @@ public final class DailyTally {
             return;
         }
         long[] row = sums[(int) ChronoUnit.DAYS.between(from, day)];
-        if (kind == EventKind.COMMITTED) {
+        if (kind.charges()) {
             row[0] += tokens;
         }
         if (kind == EventKind.RESERVED || (kind == EventKind.COMMITTED && consume)) {

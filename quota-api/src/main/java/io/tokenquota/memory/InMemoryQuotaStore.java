@@ -4,7 +4,6 @@ import io.tokenquota.Currency;
 import io.tokenquota.ErrorCode;
 import io.tokenquota.EventKind;
 import io.tokenquota.LedgerEvent;
-import io.tokenquota.OverrunPolicy;
 import io.tokenquota.Purchase;
 import io.tokenquota.PurchaseRequest;
 import io.tokenquota.PurchaseStatus;
@@ -20,6 +19,7 @@ import io.tokenquota.ReservationState;
 import io.tokenquota.Reserved;
 import io.tokenquota.Validation;
 import io.tokenquota.internal.DailyTally;
+import io.tokenquota.internal.LedgerRules;
 import io.tokenquota.internal.Listeners;
 import java.math.BigDecimal;
 import java.time.Duration;
@@ -48,9 +48,6 @@ import java.util.function.Function;
  * released, on the calling thread.
  */
 public final class InMemoryQuotaStore implements QuotaStore {
-    private static final long MILLIS_PER_DAY = 86_400_000L;
-    private static final long MIN_ELAPSED_MILLIS = 3_600_000L;
-
     private final QuotaPolicy policy;
     private final Listeners listeners = new Listeners();
     private final Object lock = new Object();
@@ -100,16 +97,14 @@ public final class InMemoryQuotaStore implements QuotaStore {
             expireSubject(tx, subject);
             Hold existing = idempotentHold(subject, idempotencyKey);
             if (existing != null) {
-                if (!existing.consume && existing.held == tokens) {
-                    return new Reserved(existing.snapshot(), account.snapshot(), true);
-                }
-                throw conflict(idempotencyKey);
+                LedgerRules.checkReplay(existing.snapshot(), existing.consume, false, tokens, holdTtl, endpoint);
+                return new Reserved(existing.snapshot(), account.snapshot(), true);
             }
             if (account.available() < tokens) {
                 throw reject(tx, account, tokens, endpoint);
             }
             tx.touch(account);
-            account.reserved += tokens;
+            account.setReserved(LedgerRules.add(account.reserved, tokens));
             account.updatedAt = tx.now;
             Hold hold = newHold(tx, subject, account.month, tokens, idempotencyKey, endpoint, false);
             hold.expiresAt = tx.now.plus(holdTtl);
@@ -124,37 +119,28 @@ public final class InMemoryQuotaStore implements QuotaStore {
         Validation.key(reservationId, "reservation_id");
         return write(tx -> {
             Hold hold = findHold(reservationId);
-            expireIfStale(tx, hold);
-            switch (hold.state) {
-                case EXPIRED:
-                    throw new QuotaException(ErrorCode.RESERVATION_EXPIRED,
-                            "reservation " + reservationId + " expired at " + hold.expiresAt);
-                case COMMITTED:
-                    if (hold.actual != null && hold.actual == actualTokens) {
-                        return hold.snapshot();
-                    }
-                    throw new QuotaException(ErrorCode.RESERVATION_STATE_CONFLICT,
-                            "reservation " + reservationId + " was already committed with " + hold.actual + " tokens");
-                case RELEASED:
-                    throw new QuotaException(ErrorCode.RESERVATION_STATE_CONFLICT,
-                            "reservation " + reservationId + " was released");
-                default:
-                    break;
+            if (hold.state != ReservationState.HELD) {
+                Reservation answer = LedgerRules.commitOfFinished(hold.snapshot(), actualTokens);
+                if (answer != null) {
+                    return answer;
+                }
+                // expired: the model did the work, so the usage is charged anyway (a late commit)
+                Account account = accountOf(hold);
+                LedgerRules.Charge charge = LedgerRules.lateCharge(policy.overrunPolicy(), hold.held, actualTokens,
+                        account.available());
+                finish(tx, hold, a -> a.setUsed(LedgerRules.add(a.used, charge.charged())));
+                hold.commit(actualTokens, charge, tx.now);
+                tx.log(account, EventKind.LATE_COMMITTED, charge.charged(), charge.overage(), hold.id, null,
+                        hold.endpoint);
+                return hold.snapshot();
             }
-            long charged = policy.overrunPolicy() == OverrunPolicy.CHARGE_ACTUAL
-                    ? actualTokens : Math.min(actualTokens, hold.held);
-            long overage = Math.max(0, actualTokens - hold.held);
-            Account account = accountOf(hold);
-            tx.touch(account);
-            account.used += charged;
-            account.reserved -= hold.held;
-            account.updatedAt = tx.now;
-            hold.state = ReservationState.COMMITTED;
-            hold.actual = actualTokens;
-            hold.charged = charged;
-            hold.overage = overage;
-            hold.finishedAt = tx.now;
-            tx.log(account, EventKind.COMMITTED, charged, overage, hold.id, null, hold.endpoint);
+            LedgerRules.Charge charge = LedgerRules.charge(policy.overrunPolicy(), hold.held, actualTokens);
+            Account account = finish(tx, hold, a -> {
+                a.setUsed(LedgerRules.add(a.used, charge.charged()));
+                a.setReserved(a.reserved - hold.held);
+            });
+            hold.commit(actualTokens, charge, tx.now);
+            tx.log(account, EventKind.COMMITTED, charge.charged(), charge.overage(), hold.id, null, hold.endpoint);
             return hold.snapshot();
         });
     }
@@ -164,21 +150,10 @@ public final class InMemoryQuotaStore implements QuotaStore {
         Validation.key(reservationId, "reservation_id");
         return write(tx -> {
             Hold hold = findHold(reservationId);
-            expireIfStale(tx, hold);
-            switch (hold.state) {
-                case RELEASED:
-                case EXPIRED:
-                    return hold.snapshot();
-                case COMMITTED:
-                    throw new QuotaException(ErrorCode.RESERVATION_STATE_CONFLICT,
-                            "reservation " + reservationId + " was already committed");
-                default:
-                    break;
+            if (hold.state != ReservationState.HELD) {
+                return LedgerRules.releaseOfFinished(hold.snapshot());
             }
-            Account account = accountOf(hold);
-            tx.touch(account);
-            account.reserved -= hold.held;
-            account.updatedAt = tx.now;
+            Account account = finish(tx, hold, a -> a.setReserved(a.reserved - hold.held));
             hold.state = ReservationState.RELEASED;
             hold.finishedAt = tx.now;
             tx.log(account, EventKind.RELEASED, hold.held, 0, hold.id, null, hold.endpoint);
@@ -196,16 +171,14 @@ public final class InMemoryQuotaStore implements QuotaStore {
             expireSubject(tx, subject);
             Hold existing = idempotentHold(subject, idempotencyKey);
             if (existing != null) {
-                if (existing.consume && existing.held == tokens) {
-                    return existing.snapshot();
-                }
-                throw conflict(idempotencyKey);
+                LedgerRules.checkReplay(existing.snapshot(), existing.consume, true, tokens, null, endpoint);
+                return existing.snapshot();
             }
             if (account.available() < tokens) {
                 throw reject(tx, account, tokens, endpoint);
             }
             tx.touch(account);
-            account.used += tokens;
+            account.setUsed(LedgerRules.add(account.used, tokens));
             account.updatedAt = tx.now;
             Hold hold = newHold(tx, subject, account.month, tokens, idempotencyKey, endpoint, true);
             hold.expiresAt = tx.now;
@@ -242,7 +215,12 @@ public final class InMemoryQuotaStore implements QuotaStore {
     @Override
     public QuotaAccount account(String subject) {
         Validation.subject(subject);
-        return write(tx -> tx.currentAccount(subject).snapshot());
+        return write(tx -> {
+            Account account = tx.currentAccount(subject);
+            // a read never counts holds already past their TTL
+            expireSubject(tx, subject);
+            return account.snapshot();
+        });
     }
 
     @Override
@@ -261,6 +239,7 @@ public final class InMemoryQuotaStore implements QuotaStore {
         Validation.months(months, policy.historyMonths());
         return write(tx -> {
             Account current = tx.currentAccount(subject);
+            expireSubject(tx, subject);
             YearMonth oldest = current.month.minusMonths(months - 1L);
             List<QuotaAccount> result = new ArrayList<>();
             for (Account a : accounts.get(subject).descendingMap().values()) {
@@ -282,13 +261,10 @@ public final class InMemoryQuotaStore implements QuotaStore {
         }
         return write(tx -> {
             Account account = tx.currentAccount(subject);
+            long allocated = LedgerRules.planAllocation(account.snapshot(), monthlyAllocation, policy);
             plans.put(subject, monthlyAllocation);
             tx.touch(account);
-            // The allocation at which available is exactly 0: never go below it, so a plan change
-            // cannot create an overdraft; an account already overdrawn keeps its allocation unless
-            // the new plan is higher (a lower plan must not wipe out the overrun either).
-            long floor = account.used + account.reserved - account.granted - account.carried;
-            account.allocated = Math.max(monthlyAllocation, Math.min(account.allocated, floor));
+            account.allocated = allocated;
             account.updatedAt = tx.now;
             tx.log(account, EventKind.PLAN_CHANGED, account.allocated, 0, null, null, null);
             return account.snapshot();
@@ -370,17 +346,35 @@ public final class InMemoryQuotaStore implements QuotaStore {
                     break;
             }
             long tokens = credit.request.tokens();
-            // Burn-down order spends the allowance first, so what is left of granted + carried
-            // (and no more than is available) is what can still be taken back; the rest was spent.
-            long debit = Math.min(tokens,
-                    Math.min(Math.max(0, account.granted + account.carried), Math.max(0, account.available())));
+            long debit = LedgerRules.refundable(account.snapshot(), tokens);
             tx.touch(account);
             account.granted -= debit;
             account.updatedAt = tx.now;
+            long rest = tokens - debit;
+            Map<Account, Long> takes = new LinkedHashMap<>();
+            if (policy.rolloverPurchased()) {
+                // purchased tokens that holds of closed months still hold are not spent either
+                for (Account closed : accounts.get(account.subject).headMap(account.month, false).descendingMap().values()) {
+                    long take = Math.min(rest, LedgerRules.purchasedHeld(closed.snapshot()));
+                    if (take > 0) {
+                        takes.put(closed, take);
+                        rest -= take;
+                    }
+                }
+            }
             credit.status = PurchaseStatus.REFUNDED;
-            credit.unrecovered = tokens - debit;
+            credit.unrecovered = rest;
             credit.processedAt = tx.now;
             tx.log(account, EventKind.DEBITED, debit, credit.unrecovered, null, transactionId, credit.request.reason());
+            takes.forEach((closed, take) -> {
+                QuotaAccount before = closed.snapshot();
+                // what the month did not consume already lives in a later month's carried: lower granted
+                // by that too, so finishing its holds gives back nothing of the refund
+                tx.touch(closed);
+                closed.granted -= before.granted() + before.carried() - LedgerRules.purchasedConsumed(before) + take;
+                closed.updatedAt = tx.now;
+                tx.log(closed, EventKind.DEBITED, take, 0, null, transactionId, credit.request.reason());
+            });
             return credit.snapshot();
         });
     }
@@ -394,7 +388,7 @@ public final class InMemoryQuotaStore implements QuotaStore {
             if (existing != null) {
                 return replay(existing, request);
             }
-            checkMaxQuota(account, request.tokens());
+            LedgerRules.checkCredit(account.snapshot(), request.tokens(), policy);
             Credit credit = newCredit(tx, request, PurchaseStatus.PENDING);
             credit(tx, account, credit);
             return credit.snapshot();
@@ -480,23 +474,16 @@ public final class InMemoryQuotaStore implements QuotaStore {
         Validation.subject(subject);
         return write(tx -> {
             Account account = tx.currentAccount(subject);
-            Instant resetAt = policy.resetOf(account.month);
-            long elapsedMillis = Math.max(MIN_ELAPSED_MILLIS,
-                    Duration.between(policy.startOf(account.month), tx.now).toMillis());
-            double tokensPerDay = account.used / ((double) elapsedMillis / MILLIS_PER_DAY);
-            long available = account.available();
-            Instant exhaustion;
-            if (available <= 0) {
-                exhaustion = tx.now;
-            } else if (tokensPerDay == 0) {
-                exhaustion = null;
-            } else {
-                double millis = available / tokensPerDay * MILLIS_PER_DAY;
-                long untilReset = Duration.between(tx.now, resetAt).toMillis();
-                exhaustion = millis >= untilReset ? null : tx.now.plusMillis((long) millis);
-            }
-            return new UsageForecast(subject, account.month, account.used, available, tokensPerDay, exhaustion, resetAt);
+            expireSubject(tx, subject);
+            return LedgerRules.forecast(account.snapshot(), tx.now, policy);
         });
+    }
+
+    @Override
+    public long openHolds() {
+        synchronized (lock) {
+            return holds.values().stream().filter(h -> h.state == ReservationState.HELD).count();
+        }
     }
 
     @Override
@@ -563,10 +550,8 @@ public final class InMemoryQuotaStore implements QuotaStore {
         if (account == null) {
             account = new Account(subject, month, now);
             account.allocated = plans.getOrDefault(subject, policy.defaultAllocation());
-            if (policy.rolloverPurchased()) {
-                Map.Entry<YearMonth, Account> previous = months.lowerEntry(month);
-                account.carried = previous == null ? 0 : previous.getValue().snapshot().unusedGranted();
-            }
+            Map.Entry<YearMonth, Account> previous = months.lowerEntry(month);
+            account.carried = LedgerRules.carriedInto(previous == null ? null : previous.getValue().snapshot(), policy);
             months.put(month, account);
         }
         return account;
@@ -574,6 +559,30 @@ public final class InMemoryQuotaStore implements QuotaStore {
 
     private Account accountOf(Hold hold) {
         return accounts.get(hold.subject).get(hold.month);
+    }
+
+    /**
+     * Applies {@code change} to the hold's month and, when that month is no longer the subject's
+     * latest, moves the change in its purchased consumption to the latest month's carried (see
+     * {@link LedgerRules#lateTransfer}). Returns the hold's account.
+     */
+    private Account finish(Tx tx, Hold hold, java.util.function.Consumer<Account> change) {
+        Account account = accountOf(hold);
+        QuotaAccount before = account.snapshot();
+        Account scratch = account.copy();
+        change.accept(scratch);   // refuses an overflow before anything is written
+        Account latest = accounts.get(hold.subject).lastEntry().getValue();
+        long transfer = latest == account ? 0
+                : LedgerRules.lateTransfer(before, scratch.snapshot(), latest.snapshot(), policy);
+        tx.touch(account);
+        change.accept(account);
+        account.updatedAt = tx.now;
+        if (transfer != 0) {
+            tx.touch(latest);
+            latest.carried += transfer;
+            latest.updatedAt = tx.now;
+        }
+        return account;
     }
 
     private Hold findHold(String reservationId) {
@@ -614,10 +623,7 @@ public final class InMemoryQuotaStore implements QuotaStore {
         if (hold.state != ReservationState.HELD || hold.expiresAt.isAfter(tx.now)) {
             return false;
         }
-        Account account = accountOf(hold);
-        tx.touch(account);
-        account.reserved -= hold.held;
-        account.updatedAt = tx.now;
+        Account account = finish(tx, hold, a -> a.setReserved(a.reserved - hold.held));
         hold.state = ReservationState.EXPIRED;
         hold.finishedAt = tx.now;
         tx.log(account, EventKind.EXPIRED, hold.held, 0, hold.id, null, hold.endpoint);
@@ -628,11 +634,6 @@ public final class InMemoryQuotaStore implements QuotaStore {
         tx.log(account, EventKind.REJECTED, tokens, 0, null, null, endpoint);
         return new QuotaExceededException(account.subject, tokens, account.limit(), account.available(),
                 policy.resetOf(account.month));
-    }
-
-    private static QuotaException conflict(String key) {
-        return new QuotaException(ErrorCode.IDEMPOTENCY_CONFLICT,
-                "idempotency key " + key + " was already used with different parameters");
     }
 
     private static void requireRequest(PurchaseRequest request) {
@@ -663,16 +664,9 @@ public final class InMemoryQuotaStore implements QuotaStore {
         return credit;
     }
 
-    private void checkMaxQuota(Account account, long tokens) {
-        if (account.limit() + tokens > policy.maxQuota()) {
-            throw new QuotaException(ErrorCode.MAX_QUOTA_EXCEEDED, "crediting " + tokens + " tokens would take "
-                    + account.subject + "'s " + account.month + " limit past the max quota " + policy.maxQuota());
-        }
-    }
-
     private void credit(Tx tx, Account account, Credit credit) {
         long tokens = credit.request.tokens();
-        checkMaxQuota(account, tokens);
+        LedgerRules.checkCredit(account.snapshot(), tokens, policy);
         tx.touch(account);
         account.granted += tokens;
         account.updatedAt = tx.now;
@@ -757,6 +751,27 @@ public final class InMemoryQuotaStore implements QuotaStore {
             return allocated + granted + carried;
         }
 
+        void setUsed(long value) {
+            LedgerRules.checkFits(value, reserved);
+            used = value;
+        }
+
+        void setReserved(long value) {
+            LedgerRules.checkFits(used, value);
+            reserved = value;
+        }
+
+        Account copy() {
+            Account copy = new Account(subject, month, createdAt);
+            copy.allocated = allocated;
+            copy.granted = granted;
+            copy.carried = carried;
+            copy.used = used;
+            copy.reserved = reserved;
+            copy.updatedAt = updatedAt;
+            return copy;
+        }
+
         long available() {
             return limit() - used - reserved;
         }
@@ -792,6 +807,14 @@ public final class InMemoryQuotaStore implements QuotaStore {
             this.endpoint = endpoint;
             this.createdAt = createdAt;
             this.consume = consume;
+        }
+
+        void commit(long actualTokens, LedgerRules.Charge charge, Instant now) {
+            state = ReservationState.COMMITTED;
+            actual = actualTokens;
+            charged = charge.charged();
+            overage = charge.overage();
+            finishedAt = now;
         }
 
         Reservation snapshot() {

@@ -234,6 +234,11 @@ public final class NaiveCheckThenUpdateStore implements QuotaStore {
     }
 
     @Override
+    public long openHolds() {
+        throw new UnsupportedOperationException("not needed by the over-spend check");
+    }
+
+    @Override
     public List<PurchaseTotal> purchaseTotals(YearMonth month) {
         throw new UnsupportedOperationException("not needed by the over-spend check");
     }

@@ -194,6 +194,11 @@ public final class JdbiQuotaStore implements QuotaStore, AutoCloseable {
     }
 
     @Override
+    public long openHolds() {
+        return store.openHolds();
+    }
+
+    @Override
     public List<PurchaseTotal> purchaseTotals(YearMonth month) {
         return store.purchaseTotals(month);
     }

@@ -64,6 +64,8 @@ final class Sql {
             + " WHERE subject = :subject AND idempotency_key = :key";
     final String selectStaleHoldsOfSubject = "SELECT " + RESERVATION_COLUMNS + " FROM tq_reservation"
             + " WHERE subject = :subject AND state = 'HELD' AND expires_at <= :now";
+    /** Served by the partial index of open holds. */
+    final String countOpenHolds = "SELECT COUNT(*) FROM tq_reservation WHERE state = 'HELD'";
     final String selectStaleHolds = "SELECT " + RESERVATION_COLUMNS + " FROM tq_reservation"
             + " WHERE state = 'HELD' AND expires_at <= :now";
     /**

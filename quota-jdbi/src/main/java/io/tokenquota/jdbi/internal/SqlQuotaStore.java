@@ -910,6 +910,11 @@ public final class SqlQuotaStore implements QuotaStore {
     }
 
     @Override
+    public long openHolds() {
+        return operation("openHolds", op -> op.with(h -> h.createQuery(sql.countOpenHolds).mapTo(Long.class).one()));
+    }
+
+    @Override
     public List<PurchaseTotal> purchaseTotals(YearMonth month) {
         policy.checkReadableMonth(month);
         List<PurchaseTotal> totals = operation("purchaseTotals", op -> op.with(h ->

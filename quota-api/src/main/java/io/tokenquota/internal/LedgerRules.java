@@ -1,0 +1,276 @@
+package io.tokenquota.internal;
+
+import io.tokenquota.ErrorCode;
+import io.tokenquota.OverrunPolicy;
+import io.tokenquota.QuotaAccount;
+import io.tokenquota.QuotaException;
+import io.tokenquota.QuotaPolicy;
+import io.tokenquota.QuotaStatistics.UsageForecast;
+import io.tokenquota.Reservation;
+import java.time.Duration;
+import java.time.Instant;
+
+/**
+ * The ledger's arithmetic and answers, written once: every store (in memory, SQL) calls these and
+ * keeps only its own storage mechanics. Not API: the {@code internal} package may change in any
+ * release. Stateless, thread-safe.
+ *
+ * <h2>The month model</h2>
+ * A month's account spends its allowance ({@code allocated}) first, then purchased tokens
+ * ({@code granted + carried}). Tokens held by a reservation count as consumed for that order, so
+ * the purchased tokens a month has consumed are
+ * {@code clamp(used + reserved - allocated, 0, granted + carried)} ({@link #purchasedConsumed}).
+ * The rest of the purchased tokens ({@link QuotaAccount#unusedGranted()}) is what the next month
+ * carries. When a hold of a closed month finishes later (commit, release, expiry, late commit), the
+ * change of that month's purchased consumption moves to the subject's latest account
+ * ({@link #lateTransfer}), so the carried amount never depends on whether the sweep, the new month's
+ * first touch or the late call came first.
+ */
+public final class LedgerRules {
+    private static final long MILLIS_PER_DAY = 86_400_000L;
+    /** The forecast's pace is measured over at least an hour, so a month's first call does not project wildly. */
+    private static final long MIN_ELAPSED_MILLIS = 3_600_000L;
+
+    private LedgerRules() {
+    }
+
+    // ---------------------------------------------------------------- 64-bit arithmetic
+
+    /**
+     * {@code a + b}, refused with {@link ErrorCode#AMOUNT_OVERFLOW} instead of wrapping; stores call it
+     * before they write anything.
+     */
+    public static long add(long a, long b) {
+        try {
+            return Math.addExact(a, b);
+        } catch (ArithmeticException e) {
+            throw overflow();
+        }
+    }
+
+    /**
+     * Refuses a balance change whose {@code used + reserved} would pass 64 bits (so {@code available}
+     * is always representable): the check every store runs on the account it is about to write.
+     */
+    public static void checkFits(long used, long reserved) {
+        if (used < 0 || reserved < 0 || used > Long.MAX_VALUE - reserved) {
+            throw overflow();
+        }
+    }
+
+    public static QuotaException overflow() {
+        return new QuotaException(ErrorCode.AMOUNT_OVERFLOW,
+                "the change would take the account's used + reserved tokens past 2^63 - 1; nothing was written");
+    }
+
+    // ---------------------------------------------------------------- commit and release
+
+    /** What a commit charges and records as overage. */
+    public record Charge(long charged, long overage) {
+    }
+
+    /**
+     * The charge of a commit of a live hold: {@code CHARGE_ACTUAL} charges the actual tokens (the
+     * overage is the part beyond the hold), {@code CAP_AT_HOLD} at most the hold (the overage is the
+     * uncharged rest).
+     */
+    public static Charge charge(OverrunPolicy policy, long held, long actual) {
+        long charged = policy == OverrunPolicy.CHARGE_ACTUAL ? actual : Math.min(actual, held);
+        return new Charge(charged, Math.max(0, actual - held));
+    }
+
+    /**
+     * The charge of a late commit (its hold expired first, so its tokens are no longer held):
+     * {@code CHARGE_ACTUAL} charges the actual tokens, possibly overdrawing the month;
+     * {@code CAP_AT_HOLD} at most the hold and at most what the hold's month still has available, so
+     * under that policy {@code used} never passes the month's limit. The overage is what the actual
+     * tokens exceed the charge by (under {@code CHARGE_ACTUAL}: beyond the hold).
+     *
+     * @param available the hold's month's available tokens right now
+     */
+    public static Charge lateCharge(OverrunPolicy policy, long held, long actual, long available) {
+        if (policy == OverrunPolicy.CHARGE_ACTUAL) {
+            return new Charge(actual, Math.max(0, actual - held));
+        }
+        long charged = Math.min(Math.min(actual, held), Math.max(0, available));
+        return new Charge(charged, actual - charged);
+    }
+
+    /**
+     * What a commit of a hold that is no longer {@code HELD} answers: the hold itself when it was
+     * committed with the same actual tokens (an idempotent retry), {@code null} when it expired (the
+     * caller then charges it as a late commit), else a {@code RESERVATION_STATE_CONFLICT}.
+     */
+    public static Reservation commitOfFinished(Reservation hold, long actual) {
+        switch (hold.state()) {
+            case EXPIRED:
+                return null;
+            case COMMITTED:
+                if (hold.actual() != null && hold.actual() == actual) {
+                    return hold;
+                }
+                throw new QuotaException(ErrorCode.RESERVATION_STATE_CONFLICT,
+                        "reservation " + hold.id() + " was already committed with " + hold.actual() + " tokens");
+            case RELEASED:
+                throw new QuotaException(ErrorCode.RESERVATION_STATE_CONFLICT,
+                        "reservation " + hold.id() + " was released");
+            default:
+                throw new IllegalStateException("reservation " + hold.id() + " is still held");
+        }
+    }
+
+    /**
+     * What a release of a hold that is no longer {@code HELD} answers: the hold itself when it was
+     * released or expired (nothing more to return), a {@code RESERVATION_STATE_CONFLICT} when it was
+     * committed.
+     */
+    public static Reservation releaseOfFinished(Reservation hold) {
+        switch (hold.state()) {
+            case RELEASED:
+            case EXPIRED:
+                return hold;
+            case COMMITTED:
+                throw new QuotaException(ErrorCode.RESERVATION_STATE_CONFLICT,
+                        "reservation " + hold.id() + " was already committed");
+            default:
+                throw new IllegalStateException("reservation " + hold.id() + " is still held");
+        }
+    }
+
+    /**
+     * Whether a replayed reserve/consume (same subject and idempotency key) asks for the same thing
+     * as the first call: same kind (hold or consume), tokens, TTL and endpoint label. A replay that
+     * differs is an {@code IDEMPOTENCY_CONFLICT}: a retry must not quietly get a hold it did not ask for.
+     *
+     * @param ttl the TTL asked for (the policy's when the caller gave none); {@code null} for a consume
+     */
+    public static void checkReplay(Reservation first, boolean firstWasConsume, boolean consume, long tokens,
+                                   Duration ttl, String endpoint) {
+        boolean same = firstWasConsume == consume && first.held() == tokens
+                && java.util.Objects.equals(first.endpoint(), endpoint)
+                && (consume || Duration.between(first.createdAt(), first.expiresAt()).equals(ttl));
+        if (!same) {
+            throw new QuotaException(ErrorCode.IDEMPOTENCY_CONFLICT, "idempotency key " + first.idempotencyKey()
+                    + " was already used with different parameters");
+        }
+    }
+
+    // ---------------------------------------------------------------- months and purchased tokens
+
+    /**
+     * Purchased tokens the month has consumed, spent or held: {@code clamp(used + reserved - allocated,
+     * 0, granted + carried)}, the allowance being spent first.
+     */
+    public static long purchasedConsumed(QuotaAccount a) {
+        long purchased = Math.max(0, a.granted() + a.carried());
+        long consumed = saturatedSum(a.used(), a.reserved());
+        return clamp(consumed - a.allocated(), purchased);
+    }
+
+    /** Purchased tokens the month has spent (charged), not counting those only on hold. */
+    public static long purchasedSpent(QuotaAccount a) {
+        return clamp(a.used() - a.allocated(), Math.max(0, a.granted() + a.carried()));
+    }
+
+    /** Purchased tokens the month holds for its open reservations. */
+    public static long purchasedHeld(QuotaAccount a) {
+        return purchasedConsumed(a) - purchasedSpent(a);
+    }
+
+    /** What a new month starts with as {@code carried}, from the subject's latest earlier account. */
+    public static long carriedInto(QuotaAccount previous, QuotaPolicy policy) {
+        return previous == null || !policy.rolloverPurchased() ? 0 : previous.unusedGranted();
+    }
+
+    /**
+     * How many tokens a change to a closed month's account moves to the subject's latest account's
+     * {@code carried}: the purchased tokens the change gave back (positive: a hold released, expired or
+     * committed for less), or took (negative: a late charge beyond the hold). What a late charge takes
+     * is at most what the latest account still has ({@code granted + carried} stays non-negative);
+     * beyond that it stays the closed month's overdraft, as an overdraft in a month ends with it.
+     * Zero with rollover off: a closed month's purchased tokens lapsed with it.
+     */
+    public static long lateTransfer(QuotaAccount closedBefore, QuotaAccount closedAfter, QuotaAccount latest,
+                                    QuotaPolicy policy) {
+        if (!policy.rolloverPurchased()) {
+            return 0;
+        }
+        long delta = purchasedConsumed(closedBefore) - purchasedConsumed(closedAfter);
+        return delta >= 0 ? delta : Math.max(delta, -Math.max(0, latest.granted() + latest.carried()));
+    }
+
+    /**
+     * How much of a refunded purchase the latest account can take back: its purchased tokens not yet
+     * spent, tokens on hold included (held tokens are not spent: once the hold is released the user
+     * keeps none of them). What this leaves of the refund is taken from the purchased tokens closed
+     * months still hold ({@link #purchasedHeld}), then recorded as already spent ({@code unrecovered}).
+     */
+    public static long refundable(QuotaAccount latest, long tokens) {
+        long unspent = Math.max(0, latest.granted() + latest.carried()) - purchasedSpent(latest);
+        return Math.min(tokens, Math.max(0, unspent));
+    }
+
+    /**
+     * The allocation a plan change gives the current month: the new plan, except that it is never
+     * lowered below the allocation at which {@code available} is 0 (a plan change cannot create an
+     * overdraft), and an account already overdrawn keeps its allocation unless the plan is higher.
+     *
+     * @throws QuotaException {@code MAX_QUOTA_EXCEEDED} when the month's limit would pass the max quota
+     */
+    public static long planAllocation(QuotaAccount a, long plan, QuotaPolicy policy) {
+        long floor = saturatedSum(a.used(), a.reserved()) - a.granted() - a.carried();
+        long allocated = Math.max(plan, Math.min(a.allocated(), floor));
+        if (allocated > a.allocated() && allocated > policy.maxQuota() - (a.granted() + a.carried())) {
+            throw new QuotaException(ErrorCode.MAX_QUOTA_EXCEEDED, "a plan of " + plan + " tokens would take "
+                    + a.subject() + "'s " + a.month() + " limit past the max quota " + policy.maxQuota());
+        }
+        return allocated;
+    }
+
+    /**
+     * Refuses a credit that would take the month's {@code allocated + granted + carried} past the
+     * policy's max quota.
+     */
+    public static void checkCredit(QuotaAccount a, long tokens, QuotaPolicy policy) {
+        if (tokens > policy.maxQuota() - a.limit()) {
+            throw new QuotaException(ErrorCode.MAX_QUOTA_EXCEEDED, "crediting " + tokens + " tokens would take "
+                    + a.subject() + "'s " + a.month() + " limit past the max quota " + policy.maxQuota());
+        }
+    }
+
+    // ---------------------------------------------------------------- statistics
+
+    /**
+     * The month's pace and when it runs out at that pace: tokens per day since the month began
+     * (measured over at least an hour), and the instant {@code available} reaches 0, {@code now} when
+     * it already has, {@code null} when it will not before the month resets.
+     */
+    public static UsageForecast forecast(QuotaAccount account, Instant now, QuotaPolicy policy) {
+        Instant resetAt = policy.resetOf(account.month());
+        long elapsedMillis = Math.max(MIN_ELAPSED_MILLIS,
+                Duration.between(policy.startOf(account.month()), now).toMillis());
+        double tokensPerDay = account.used() / ((double) elapsedMillis / MILLIS_PER_DAY);
+        long available = account.available();
+        Instant exhaustion;
+        if (available <= 0) {
+            exhaustion = now;
+        } else if (tokensPerDay == 0) {
+            exhaustion = null;
+        } else {
+            double millis = available / tokensPerDay * MILLIS_PER_DAY;
+            long untilReset = Duration.between(now, resetAt).toMillis();
+            exhaustion = millis >= untilReset ? null : now.plusMillis((long) millis);
+        }
+        return new UsageForecast(account.subject(), account.month(), account.used(), available, tokensPerDay,
+                exhaustion, resetAt);
+    }
+
+    private static long clamp(long value, long max) {
+        return Math.max(0, Math.min(value, max));
+    }
+
+    private static long saturatedSum(long a, long b) {
+        long sum = a + b;
+        return ((a ^ sum) & (b ^ sum)) < 0 ? Long.MAX_VALUE : sum;
+    }
+}

@@ -1,0 +1,172 @@
+package io.tokenquota.servlet.spring;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import org.springframework.boot.context.properties.ConfigurationProperties;
+
+/**
+ * The filter's and the HTTP API's {@code quota.filter.*} and {@code quota.api.*} properties for
+ * Spring Boot. Mutable (Spring binds it), not thread-safe; read once at startup.
+ */
+@ConfigurationProperties(prefix = "quota")
+public class QuotaWebProperties {
+    private final Filter filter = new Filter();
+    private final Api api = new Api();
+
+    public Filter getFilter() {
+        return filter;
+    }
+
+    public Api getApi() {
+        return api;
+    }
+
+    /** Where the subject of a request comes from. */
+    public enum Identity {
+        /** {@code request.getUserPrincipal()}: the container's login or Spring Security's {@code Authentication}. */
+        PRINCIPAL,
+        /** A header, believed only from the trusted proxies. */
+        HEADER,
+        /** A request attribute the host's own authentication filter sets. */
+        ATTRIBUTE
+    }
+
+    /** The quota filter in front of AI endpoints. */
+    public static class Filter {
+        /** Path prefixes the filter protects (e.g. /api/v1/ai/); without any, no filter is registered. */
+        private List<String> prefixes = new ArrayList<>();
+        /** Filter order; the default 0 runs after Spring Security's filter chain (-100), so its Authentication names the subject. */
+        private int order = 0;
+        /** Let requests through uncharged (logged, counted) when the ledger is unreachable, instead of 503. */
+        private boolean failOpen = false;
+        /** Hold TTL of filtered requests; the policy's (quota.hold-ttl) when not set. */
+        private Duration holdTtl;
+        /** Largest request body read for the estimate; larger bodies get 413. */
+        private long maxBodyBytes = 1 << 20;
+        /** Where the subject comes from. */
+        private Identity identity = Identity.PRINCIPAL;
+        /** The header holding the subject, for identity=header. */
+        private String identityHeader = "x-user-id";
+        /** IP literals or CIDR blocks of the proxies whose identity header is believed, for identity=header. */
+        private List<String> trustedProxies = new ArrayList<>();
+        /** The request attribute holding the subject, for identity=attribute. */
+        private String identityAttribute = "userId";
+
+        public List<String> getPrefixes() {
+            return prefixes;
+        }
+
+        public void setPrefixes(List<String> prefixes) {
+            this.prefixes = prefixes;
+        }
+
+        public int getOrder() {
+            return order;
+        }
+
+        public void setOrder(int order) {
+            this.order = order;
+        }
+
+        public boolean isFailOpen() {
+            return failOpen;
+        }
+
+        public void setFailOpen(boolean failOpen) {
+            this.failOpen = failOpen;
+        }
+
+        public Duration getHoldTtl() {
+            return holdTtl;
+        }
+
+        public void setHoldTtl(Duration holdTtl) {
+            this.holdTtl = holdTtl;
+        }
+
+        public long getMaxBodyBytes() {
+            return maxBodyBytes;
+        }
+
+        public void setMaxBodyBytes(long maxBodyBytes) {
+            this.maxBodyBytes = maxBodyBytes;
+        }
+
+        public Identity getIdentity() {
+            return identity;
+        }
+
+        public void setIdentity(Identity identity) {
+            this.identity = identity;
+        }
+
+        public String getIdentityHeader() {
+            return identityHeader;
+        }
+
+        public void setIdentityHeader(String identityHeader) {
+            this.identityHeader = identityHeader;
+        }
+
+        public List<String> getTrustedProxies() {
+            return trustedProxies;
+        }
+
+        public void setTrustedProxies(List<String> trustedProxies) {
+            this.trustedProxies = trustedProxies;
+        }
+
+        public String getIdentityAttribute() {
+            return identityAttribute;
+        }
+
+        public void setIdentityAttribute(String identityAttribute) {
+            this.identityAttribute = identityAttribute;
+        }
+    }
+
+    /** The quota HTTP API (quota, history, top-ups, payment callbacks, plan sync). */
+    public static class Api {
+        /** Whether the API servlet is registered. */
+        private boolean enabled = true;
+        /** Where the API is mounted. */
+        private String prefix = "/api/v1/user-quota";
+        /** Bearer token of the admin endpoints (add-tokens, plan sync); without one they answer 403. */
+        private String adminToken;
+        /** Shared HMAC secret of payment callbacks (at least 16 bytes); without one /payment-callback answers 404. */
+        private String paymentSecret;
+
+        public boolean isEnabled() {
+            return enabled;
+        }
+
+        public void setEnabled(boolean enabled) {
+            this.enabled = enabled;
+        }
+
+        public String getPrefix() {
+            return prefix;
+        }
+
+        public void setPrefix(String prefix) {
+            this.prefix = prefix;
+        }
+
+        public String getAdminToken() {
+            return adminToken;
+        }
+
+        public void setAdminToken(String adminToken) {
+            this.adminToken = adminToken;
+        }
+
+        public String getPaymentSecret() {
+            return paymentSecret;
+        }
+
+        public void setPaymentSecret(String paymentSecret) {
+            this.paymentSecret = paymentSecret;
+        }
+    }
+}

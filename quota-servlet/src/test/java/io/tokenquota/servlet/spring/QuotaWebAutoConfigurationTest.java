@@ -1,0 +1,78 @@
+package io.tokenquota.servlet.spring;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import io.tokenquota.QuotaStore;
+import io.tokenquota.memory.InMemoryQuotaStore;
+import io.tokenquota.servlet.QuotaApiServlet;
+import io.tokenquota.servlet.QuotaFilter;
+import io.tokenquota.servlet.SubjectResolver;
+import io.tokenquota.servlet.metrics.QuotaMetrics;
+import io.micrometer.core.instrument.binder.MeterBinder;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.springframework.boot.autoconfigure.AutoConfigurations;
+import org.springframework.boot.test.context.runner.WebApplicationContextRunner;
+import org.springframework.boot.web.servlet.FilterRegistrationBean;
+import org.springframework.boot.web.servlet.ServletRegistrationBean;
+
+class QuotaWebAutoConfigurationTest {
+    private final InMemoryQuotaStore store = new InMemoryQuotaStore();
+    private final WebApplicationContextRunner runner = new WebApplicationContextRunner()
+            .withConfiguration(AutoConfigurations.of(QuotaWebAutoConfiguration.class))
+            .withBean(QuotaStore.class, () -> store);
+
+    @Test
+    void prefixesGiveAFilterAfterSpringSecurityAndTheApiUnderItsPrefix() {
+        runner.withPropertyValues("quota.filter.prefixes[0]=/api/v1/ai/", "quota.filter.prefixes[1]=/audio/",
+                        "quota.api.prefix=/quota-api")
+                .run(context -> {
+                    FilterRegistrationBean<?> filter = context.getBean("quotaFilterRegistration", FilterRegistrationBean.class);
+                    assertTrue(filter.getFilter() instanceof QuotaFilter);
+                    assertEquals(0, filter.getOrder(), "after Spring Security's filter chain (-100)");
+                    ServletRegistrationBean<?> api = context.getBean("quotaApiServletRegistration",
+                            ServletRegistrationBean.class);
+                    assertTrue(api.getServlet() instanceof QuotaApiServlet);
+                    assertEquals(List.of("/quota-api/*"), List.copyOf(api.getUrlMappings()));
+                });
+    }
+
+    @Test
+    void withoutPrefixesThereIsNoFilterButStillTheApi() {
+        runner.run(context -> {
+            assertTrue(context.getBeansOfType(QuotaFilter.class).isEmpty());
+            assertEquals(1, context.getBeansOfType(QuotaApiServlet.class).size());
+        });
+    }
+
+    @Test
+    void theHostsOwnResolverIsUsed() {
+        SubjectResolver own = request -> "fixed";
+        runner.withPropertyValues("quota.filter.prefixes[0]=/ai/")
+                .withBean(SubjectResolver.class, () -> own)
+                .run(context -> assertSame(own, context.getBean(SubjectResolver.class)));
+    }
+
+    @Test
+    void metricsCountTheStoresEventsWithoutASubjectTag() {
+        runner.withPropertyValues("quota.filter.prefixes[0]=/ai/")
+                .withBean(MeterRegistry.class, SimpleMeterRegistry::new)
+                .run(context -> {
+                    MeterRegistry registry = context.getBean(MeterRegistry.class);
+                    context.getBean(QuotaMetrics.class).bindTo(registry);
+                    context.getBeansOfType(MeterBinder.class).values().forEach(b -> b.bindTo(registry));
+                    store.commit(store.reserve("metrics-user", 100, null), 80);
+                    store.consume("metrics-user", 20, null);
+                    assertEquals(1.0, registry.get("tokenquota.holds").counter().count());
+                    assertEquals(2.0, registry.get("tokenquota.charges").tag("late", "false").counter().count());
+                    assertEquals(100.0, registry.get("tokenquota.tokens.charged").counter().count());
+                    assertEquals(0.0, registry.get("tokenquota.holds.open").gauge().value());
+                    assertEquals(0.0, registry.get("tokenquota.filter.fail.open").functionCounter().count());
+                    registry.getMeters().forEach(m -> assertTrue(m.getId().getTag("subject") == null));
+                });
+    }
+}
