@@ -62,7 +62,9 @@ final class Fixture implements AutoCloseable {
             store = JdbiQuotaStore.builder().dataSource(database.dataSource()).policy(policy).installSchema(true).build();
         }
         clockedDatabase = TestDatabases.h2();
-        clockedStore = JdbiQuotaStore.builder().dataSource(clockedDatabase.dataSource())
+        clockedStore = "memory".equals(System.getProperty("tq.servlet.clockedStore"))
+                ? new InMemoryQuotaStore(QuotaPolicy.builder().clock(clock).build())
+                : JdbiQuotaStore.builder().dataSource(clockedDatabase.dataSource())
                 .policy(QuotaPolicy.builder().clock(clock).build()).installSchema(true).build();
         QuotaStore broken = unavailableStore(policy);
         SubjectResolver loopback = SubjectResolver.trustedHeader("x-user-id", "127.0.0.1", "::1");
