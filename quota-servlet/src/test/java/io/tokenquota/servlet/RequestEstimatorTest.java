@@ -36,6 +36,33 @@ final class RequestEstimatorTest {
     }
 
     @Test
+    void countsResponsesInstructionsInputItemsAndToolDefinitions() {
+        RequestEstimator.Estimate responses = estimate("""
+                {"model":"gpt-4.1","instructions":"abcde","input":[
+                  {"role":"user","content":[{"type":"input_text","text":"fg"}]},
+                  {"type":"function_call","call_id":"c1","name":"lookup","arguments":"{\\"q\\":1}"},
+                  {"type":"function_call_output","call_id":"c1","output":"hij"}],
+                 "max_output_tokens":9}""");
+        assertEquals(5 + 2 + 7 + 3, responses.inputTokens());
+        assertEquals(9, responses.outputBudget());
+        // every name and string of a tool definition is serialised into the prompt: 30 for the names, 14 for the strings
+        assertEquals(44, estimate("""
+                {"tools":[{"type":"function","name":"f","description":"abcd","parameters":{"q":"x"}}]}""").inputTokens());
+    }
+
+    @Test
+    void countsGeminiContentsAndItsOutputBudget() {
+        RequestEstimator.Estimate e = estimate("""
+                {"systemInstruction":{"parts":[{"text":"ab"}]},
+                 "contents":[{"role":"user","parts":[{"text":"cde"}]}],
+                 "generationConfig":{"temperature":0.1,"maxOutputTokens":777}}""");
+        assertEquals(5, e.inputTokens());
+        assertEquals(777, e.outputBudget());
+        assertEquals(-1, estimate("{\"contents\":[],\"other\":{\"maxOutputTokens\":5}}").outputBudget(),
+                "only generationConfig names Gemini's budget");
+    }
+
+    @Test
     void takesTheLargestTopLevelOutputBudget() {
         assertEquals(300, estimate("{\"max_tokens\":100,\"max_output_tokens\":300}").outputBudget());
         assertEquals(-1, estimate("{\"prompt\":\"x\"}").outputBudget());
