@@ -624,6 +624,28 @@ abstract class AbstractServletSuite {
         assertEquals(new java.math.BigDecimal("0.10"), fx.store.purchase(precise).orElseThrow().amount());
     }
 
+    // ---------------------------------------------------------------- the providers' own clients
+
+    @Test
+    void theOfficialOpenAiClientIsChargedWhatItParsed() {
+        for (boolean stream : List.of(false, true)) {
+            String subject = newSubject();
+            long parsed = ProviderSdkClients.openAi(uri("/ai/sdk/openai/v1"), subject, stream);
+            assertEquals(stream ? 33 : 26, parsed, "the SDK's own reading");
+            assertEquals(parsed, fx.awaitSettled(subject).used(), "stream=" + stream);
+        }
+    }
+
+    @Test
+    void theOfficialAnthropicClientIsChargedWhatItParsedCacheTokensIncluded() {
+        for (boolean stream : List.of(false, true)) {
+            String subject = newSubject();
+            long parsed = ProviderSdkClients.anthropic(uri("/ai/sdk/anthropic"), subject, stream);
+            assertEquals(21 + 13 + 100 + 2_000, parsed, "the SDK's own reading");
+            assertEquals(parsed, fx.awaitSettled(subject).used(), "stream=" + stream);
+        }
+    }
+
     // ---------------------------------------------------------------- the API
 
     @Test

@@ -99,6 +99,7 @@ final class Fixture implements AutoCloseable {
                 .filter("open", openFilter, "/open/*")
                 .servlet("model", new FakeModelServlet(), "/ai/*", "/untrusted/*", "/small/*", "/slowcommit/*", "/closed/*",
                         "/open/*", "/clocked/*", "/seg/*")
+                .servlet("sdk-models", new SdkModelServlet(), "/ai/sdk/*")
                 .servlet("api", api, API + "/*")
                 .servlet("default-api", defaults, DEFAULT_API + "/*");
         container = kind.start(deployment);
