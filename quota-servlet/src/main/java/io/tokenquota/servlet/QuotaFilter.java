@@ -47,26 +47,31 @@ import org.slf4j.LoggerFactory;
  * charges what the call really used afterwards (or releases the hold when the call failed).
  *
  * <p>For a request whose path ({@code servletPath + pathInfo}, decoded and normalised by the
- * container, so {@code %2e%2e} tricks cannot skip it) starts with a protected prefix:
+ * container, so {@code %2e%2e} tricks cannot skip it) lies under a protected prefix, on path-segment
+ * boundaries ({@code /api/ai} covers {@code /api/ai} and {@code /api/ai/chat}, not {@code /api/ai-admin}):
  * <ol>
- *   <li>the {@link SubjectResolver} names the subject; none: 401 problem+json;</li>
- *   <li>a JSON (or untyped) body is read, at most {@link Builder#maxBodyBytes} bytes (413 past that,
- *       checked against {@code Content-Length} first and counted while reading), its text fields are
- *       estimated and the requested output budget ({@code max_tokens}, {@code max_completion_tokens},
- *       {@code max_output_tokens}, capped) is added, else the endpoint's default output budget; a body
- *       that is not JSON, or broken, costs the endpoint's fallback estimate. Other media types
- *       (multipart audio uploads) are not read at all and cost the fallback estimate;</li>
+ *   <li>the {@link SubjectResolver} names the subject; none: 401 problem+json; an unknown request
+ *       charset: 415;</li>
+ *   <li>the body is read whatever its {@code Content-Type} says, at most {@link Builder#maxBodyBytes}
+ *       bytes (413 past that, checked against {@code Content-Length} first and counted while reading),
+ *       because most model endpoints parse JSON without looking at the label. A JSON object body costs
+ *       its text fields plus the requested output budget ({@code max_tokens}, {@code max_completion_tokens},
+ *       {@code max_output_tokens}, Gemini's {@code generationConfig.maxOutputTokens}, capped), else the
+ *       endpoint's default output budget; other text costs its characters, at least the endpoint's
+ *       fallback estimate; binary bodies cost the fallback. Multipart bodies are read through the
+ *       container's own parts;</li>
  *   <li>the estimate is reserved, with the {@code Idempotency-Key} header when present; quota exceeded:
- *       429 problem+json with {@code Retry-After} (seconds until the month resets);</li>
- *   <li>{@code X-Quota-Limit}, {@code X-Quota-Remaining} (after the hold), {@code X-Quota-Reset} (an
- *       ISO-8601 instant) and, past the policy's warning threshold, {@code X-Quota-Warning} are set
- *       before the chain runs, because a streamed response commits its headers with the first byte;</li>
- *   <li>the chain runs with the body replayed intact; afterwards the hold is committed with the actual
- *       tokens: {@link #ACTUAL_TOKENS_ATTRIBUTE} or the {@code X-Quota-Actual-Tokens} response header
- *       (not sent to the client), else the {@code usage} the JSON or {@code text/event-stream} response
- *       reported (read on the side, every byte and flush passed through at once), else the estimate.
- *       A 5xx status or an exception releases it instead ({@link Builder#releaseOnError}). Async
- *       requests are settled once when the async cycle completes, times out or fails (client gone).</li>
+ *       429 problem+json with {@code Retry-After}; a key already used (by a finished or a still running
+ *       request): 409, so a key buys at most one model call;</li>
+ *   <li>{@code X-Quota-Limit}, {@code X-Quota-Remaining} (after the hold), {@code X-Quota-Reset},
+ *       {@code RateLimit-Policy}, {@code RateLimit} and, past the policy's warning threshold,
+ *       {@code X-Quota-Warning} are set before the chain runs, because a streamed response commits its
+ *       headers with the first byte;</li>
+ *   <li>the chain runs with the body replayed intact; afterwards the hold is settled by the rules of
+ *       {@link Settlement#decide}: the handler's own figure, else the usage the response reported where
+ *       its provider puts it (also after an exception, an async timeout, a hang-up or the hold's expiry),
+ *       else nothing for a refusal (3xx/4xx) or a 5xx ({@link Builder#releaseOnError}), else the estimate.
+ *       Async requests are settled once when the async cycle completes, times out or fails.</li>
  * </ol>
  * When the ledger is unreachable the filter answers 503 (fail-closed, the default) or lets the request
  * through uncharged with a logged warning, counted by {@link #failOpenCount()} (fail-open).
