@@ -624,6 +624,33 @@ abstract class AbstractServletSuite {
         assertEquals(new java.math.BigDecimal("0.10"), fx.store.purchase(precise).orElseThrow().amount());
     }
 
+    @Test
+    void aMultipartUploadStillHasItsPartsAndItsTextFieldsCount() {
+        String subject = newSubject();
+        String boundary = "----tq" + subject;
+        byte[] audio = new byte[3_000];
+        for (int i = 0; i < audio.length; i++) {
+            audio[i] = (byte) (i * 31);
+        }
+        java.io.ByteArrayOutputStream body = new java.io.ByteArrayOutputStream();
+        body.writeBytes(("--" + boundary + "\r\nContent-Disposition: form-data; name=\"prompt\"\r\n\r\n" + "x".repeat(4_000)
+                + "\r\n--" + boundary + "\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.wav\"\r\n"
+                + "Content-Type: audio/wav\r\n\r\n").getBytes(StandardCharsets.UTF_8));
+        body.writeBytes(audio);
+        body.writeBytes(("\r\n--" + boundary + "--\r\n").getBytes(StandardCharsets.UTF_8));
+        HttpResponse<String> r = post(uri("/ai/upload/transcribe"), body.toByteArray(), "x-user-id", subject,
+                "Content-Type", "multipart/form-data; boundary=" + boundary);
+        assertEquals(200, r.statusCode(), r.body());
+        assertEquals("prompt=4000;file=3000 file;", r.body(), "the endpoint still gets its parts");
+        assertEquals(1_001, fx.awaitSettled(subject).used(), "the text field counts (4,000 characters and a newline)");
+        String big = newSubject();
+        byte[] tooLarge = ("--" + boundary + "\r\nContent-Disposition: form-data; name=\"prompt\"\r\n\r\n"
+                + "y".repeat(Fixture.SMALL_BODY_LIMIT * 300) + "\r\n--" + boundary + "--\r\n").getBytes(StandardCharsets.UTF_8);
+        assertProblem(post(uri("/ai/upload/transcribe"), tooLarge, "x-user-id", big,
+                "Content-Type", "multipart/form-data; boundary=" + boundary), 413, "body-too-large");
+        assertEquals(List.of(), fx.events(big));
+    }
+
     // ---------------------------------------------------------------- the providers' own clients
 
     @Test

@@ -100,6 +100,7 @@ final class Fixture implements AutoCloseable {
                 .servlet("model", new FakeModelServlet(), "/ai/*", "/untrusted/*", "/small/*", "/slowcommit/*", "/closed/*",
                         "/open/*", "/clocked/*", "/seg/*")
                 .servlet("sdk-models", new SdkModelServlet(), "/ai/sdk/*")
+                .multipartServlet("uploads", new UploadServlet(), new jakarta.servlet.MultipartConfigElement(""), "/ai/upload/*")
                 .servlet("api", api, API + "/*")
                 .servlet("default-api", defaults, DEFAULT_API + "/*");
         container = kind.start(deployment);
