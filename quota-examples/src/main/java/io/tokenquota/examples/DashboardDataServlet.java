@@ -17,6 +17,7 @@ import io.tokenquota.QuotaStatistics.PurchaseTotal;
 import io.tokenquota.QuotaStatistics.UsageForecast;
 import io.tokenquota.QuotaStore;
 import io.tokenquota.Validation;
+import io.tokenquota.servlet.AdminAuthorizer;
 import jakarta.servlet.http.HttpServlet;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
@@ -24,8 +25,6 @@ import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
 import java.io.StringWriter;
 import java.math.BigDecimal;
-import java.nio.charset.StandardCharsets;
-import java.security.MessageDigest;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.LocalDate;
@@ -39,7 +38,8 @@ import java.util.Optional;
 /**
  * {@code GET /api/v1/quota-admin/dashboard[?user_id=X]}: everything the dashboard shows for one user,
  * or for all users without {@code user_id}, in one JSON document computed over {@link QuotaStatistics}
- * and the accounts. Admin only ({@code Authorization: Bearer <token>}). Thread-safe.
+ * and the accounts. Admin only: the same {@link AdminAuthorizer} as the quota API's admin endpoints
+ * decides (no header: 401, refused: 403). Thread-safe.
  *
  * <p>Reading never creates an account: a user without one this month is reported with
  * {@code "exists": false} and zeros.
@@ -53,24 +53,22 @@ final class DashboardDataServlet extends HttpServlet {
     private static final JsonFactory JSON = JsonFactory.builder().build();
 
     private final transient QuotaStore store;
-    private final byte[] adminToken;
+    private final transient AdminAuthorizer admins;
 
-    DashboardDataServlet(QuotaStore store, String adminToken) {
+    DashboardDataServlet(QuotaStore store, AdminAuthorizer admins) {
         this.store = Objects.requireNonNull(store, "store");
-        this.adminToken = ("Bearer " + Objects.requireNonNull(adminToken, "adminToken")).getBytes(StandardCharsets.UTF_8);
+        this.admins = Objects.requireNonNull(admins, "admins");
     }
 
     @Override
     protected void doGet(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-        String auth = req.getHeader("Authorization");
-        if (auth == null) {
-            resp.setHeader("WWW-Authenticate", "Bearer realm=\"token-quota admin\"");
-            problem(resp, 401, "unauthenticated", "Unauthorized", "an admin bearer token is required");
-            return;
-        }
-        // constant-time comparison: the token must not leak through response timing
-        if (!MessageDigest.isEqual(adminToken, auth.getBytes(StandardCharsets.UTF_8))) {
-            problem(resp, 403, "forbidden", "Forbidden", "the bearer token is not the admin token");
+        if (!admins.allows(req)) {
+            if (req.getHeader("Authorization") == null) {
+                resp.setHeader("WWW-Authenticate", "Bearer realm=\"token-quota admin\"");
+                problem(resp, 401, "unauthenticated", "Unauthorized", "admin credentials are required");
+            } else {
+                problem(resp, 403, "forbidden", "Forbidden", "these credentials may not read the dashboard");
+            }
             return;
         }
         String user = req.getParameter("user_id");

@@ -119,7 +119,7 @@ public final class DemoApp implements AutoCloseable {
         DashboardServlet dashboard = new DashboardServlet();
         context.addServlet(new ServletHolder("dashboard", dashboard), DASHBOARD_PATH);
         context.addServlet(new ServletHolder("dashboard-assets", dashboard), DASHBOARD_PATH + "/*");
-        context.addServlet(new ServletHolder("dashboard-data", new DashboardDataServlet(store, config.adminToken())),
+        context.addServlet(new ServletHolder("dashboard-data", new DashboardDataServlet(store, QuotaWiring.admins(config))),
                 DASHBOARD_DATA_PATH);
         context.addServlet(new ServletHolder("fallback", new FallbackServlet()), "/");
         server.setHandler(context);

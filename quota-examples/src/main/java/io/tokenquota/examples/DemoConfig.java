@@ -28,6 +28,8 @@ public final class DemoConfig {
      * the others answer 404 and are charged nothing.
      */
     public static final List<String> SEED_AI_PREFIXES = QuotaFilter.SEED_PREFIXES;
+    /** Shortest admin token and payment secret: what the library's bearer-token and HMAC checks accept. */
+    public static final int MIN_SECRET_LENGTH = 16;
     /** Where the quota HTTP API is mounted (the seed's prefix). */
     public static final String QUOTA_API_PREFIX = "/api/v1/user-quota";
     /**
@@ -257,19 +259,19 @@ public final class DemoConfig {
             return this;
         }
 
-        /** {@code null} generates a random one. */
+        /** {@code null} generates a random one; the library's bearer-token check wants at least 16 characters. */
         public Builder adminToken(String token) {
-            if (token != null && token.length() < 8) {
-                throw new IllegalArgumentException("the admin token must have at least 8 characters");
+            if (token != null && token.length() < MIN_SECRET_LENGTH) {
+                throw new IllegalArgumentException("the admin token must have at least " + MIN_SECRET_LENGTH + " characters");
             }
             this.adminToken = token;
             return this;
         }
 
-        /** {@code null} generates a random one. */
+        /** {@code null} generates a random one; HMAC keys shorter than 16 bytes are refused by the library. */
         public Builder paymentSecret(String secret) {
-            if (secret != null && secret.length() < 8) {
-                throw new IllegalArgumentException("the payment secret must have at least 8 characters");
+            if (secret != null && secret.getBytes(java.nio.charset.StandardCharsets.UTF_8).length < MIN_SECRET_LENGTH) {
+                throw new IllegalArgumentException("the payment secret must have at least " + MIN_SECRET_LENGTH + " bytes");
             }
             this.paymentSecret = secret;
             return this;

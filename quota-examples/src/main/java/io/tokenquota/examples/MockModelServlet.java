@@ -6,7 +6,6 @@ import com.fasterxml.jackson.core.JsonParseException;
 import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonToken;
 import io.tokenquota.TokenEstimator;
-import io.tokenquota.servlet.QuotaFilter;
 import jakarta.servlet.http.HttpServlet;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
@@ -219,8 +218,7 @@ final class MockModelServlet extends HttpServlet {
 
     private static void error(HttpServletRequest req, HttpServletResponse resp, int status, String type, String message)
             throws IOException {
-        // nothing was generated: tell the quota filter so it charges nothing for the refused call
-        req.setAttribute(QuotaFilter.ACTUAL_TOKENS_ATTRIBUTE, 0L);
+        // nothing reported: the quota filter releases the hold of a 4xx or 5xx without usage
         resp.setStatus(status);
         resp.setContentType("application/json");
         resp.setCharacterEncoding("UTF-8");

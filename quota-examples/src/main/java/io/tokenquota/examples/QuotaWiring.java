@@ -24,6 +24,11 @@ final class QuotaWiring {
     private QuotaWiring() {
     }
 
+    /** One admin check for the quota API and the dashboard data. */
+    static AdminAuthorizer admins(DemoConfig config) {
+        return AdminAuthorizer.bearerToken(config.adminToken());
+    }
+
     static void install(ServletContextHandler context, QuotaStore store, DemoConfig config, TokenEstimator estimator) {
         // Trusted-proxy identity: the demo believes x-user-id only from the listed addresses (loopback
         // by default), as a service behind its own authenticating reverse proxy would. A request from
@@ -45,7 +50,7 @@ final class QuotaWiring {
 
         QuotaApiServlet api = QuotaApiServlet.builder(store)
                 .subjectResolver(users)
-                .adminAuthorizer(AdminAuthorizer.bearerToken(config.adminToken()))
+                .adminAuthorizer(admins(config))
                 .paymentSecret(config.paymentSecret().getBytes(StandardCharsets.UTF_8))
                 .build();
         context.addServlet(new ServletHolder("quota-api", api), DemoConfig.QUOTA_API_PREFIX + "/*");

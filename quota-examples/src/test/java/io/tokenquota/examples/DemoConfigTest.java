@@ -36,8 +36,8 @@ class DemoConfigTest {
                 "QUOTA_JDBC_URL", "jdbc:postgresql://db:5432/quota",
                 "QUOTA_JDBC_USER", "quota",
                 "QUOTA_JDBC_PASSWORD", "pw",
-                "QUOTA_ADMIN_TOKEN", "admin-token-1",
-                "QUOTA_PAYMENT_SECRET", "payment-secret-1",
+                "QUOTA_ADMIN_TOKEN", "admin-token-0000001",
+                "QUOTA_PAYMENT_SECRET", "payment-secret-0000001",
                 "QUOTA_HOLD_TTL", "PT90S",
                 "QUOTA_SWEEP_INTERVAL", "PT0.5S",
                 "QUOTA_DEFAULT_ALLOCATION", "5000"));
@@ -45,14 +45,14 @@ class DemoConfigTest {
         assertEquals("jdbc:postgresql://db:5432/quota", c.jdbcUrl());
         assertEquals("quota", c.jdbcUser());
         assertEquals("pw", c.jdbcPassword());
-        assertEquals("admin-token-1", c.adminToken());
+        assertEquals("admin-token-0000001", c.adminToken());
         assertFalse(c.adminTokenGenerated());
-        assertEquals("payment-secret-1", c.paymentSecret());
+        assertEquals("payment-secret-0000001", c.paymentSecret());
         assertFalse(c.paymentSecretGenerated());
         assertEquals(Duration.ofSeconds(90), c.holdTtl());
         assertEquals(Duration.ofMillis(500), c.sweepInterval());
         assertEquals(5_000, c.defaultAllocation());
-        assertFalse(c.toString().contains("admin-token-1"), "secrets stay out of logs");
+        assertFalse(c.toString().contains("admin-token-0000001"), "secrets stay out of logs");
         assertFalse(c.toString().contains("pw,"));
     }
 
@@ -68,6 +68,21 @@ class DemoConfigTest {
         IllegalArgumentException secret = assertThrows(IllegalArgumentException.class,
                 () -> DemoConfig.fromEnv(Map.of("QUOTA_PAYMENT_SECRET", "abc")));
         assertFalse(secret.getMessage().contains("abc"), "a secret is never echoed");
+    }
+
+    @Test
+    void secretsTheLibraryWouldRefuseAreRefusedNamingTheVariable() {
+        // 8..15 characters used to pass here and fail later inside the library, naming no variable
+        for (String name : List.of("QUOTA_ADMIN_TOKEN", "QUOTA_PAYMENT_SECRET")) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> DemoConfig.fromEnv(Map.of(name, "8chars!!")), name);
+            assertTrue(e.getMessage().startsWith(name + " has an unusable value"), e.getMessage());
+            assertTrue(e.getMessage().contains("at least 16"), e.getMessage());
+            assertFalse(e.getMessage().contains("8chars!!"), "a secret is never echoed");
+        }
+        DemoConfig ok = DemoConfig.fromEnv(Map.of("QUOTA_ADMIN_TOKEN", "sixteen-chars-ok", "QUOTA_PAYMENT_SECRET", "sixteen-bytes-ok"));
+        assertEquals("sixteen-chars-ok", ok.adminToken());
+        io.tokenquota.servlet.AdminAuthorizer.bearerToken(ok.adminToken());
     }
 
     @Test

@@ -244,6 +244,11 @@ class DemoScenariosTest {
 
         assertEquals(401, client.get(DemoApp.DASHBOARD_DATA_PATH + "?user_id=" + user, null).statusCode());
         assertEquals(403, client.adminGet(DemoApp.DASHBOARD_DATA_PATH + "?user_id=" + user, "wrong-token-123").statusCode());
+        // the same AdminAuthorizer as the quota API: the auth scheme is case-insensitive (RFC 9110)
+        HttpResponse<String> lower = client.send(java.net.http.HttpRequest.newBuilder(
+                        app.baseUri().resolve(DemoApp.DASHBOARD_DATA_PATH + "?user_id=" + user))
+                .header("authorization", "bearer " + DemoClient.ADMIN_TOKEN).GET());
+        assertEquals(200, lower.statusCode(), lower.body());
         HttpResponse<String> r = client.adminGet(DemoApp.DASHBOARD_DATA_PATH + "?user_id=" + user, DemoClient.ADMIN_TOKEN);
         assertEquals(200, r.statusCode(), r.body());
         Map<String, Object> d = TestJson.object(r.body());

@@ -10,20 +10,99 @@ import java.io.IOException;
 import java.io.InputStreamReader;
 import java.nio.charset.Charset;
 import java.nio.charset.StandardCharsets;
+import java.net.URLDecoder;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.Enumeration;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
 
 /**
  * Replays a body the filter already read, byte for byte, through {@link #getInputStream()} or
- * {@link #getReader()} (one of the two, as the Servlet spec requires). Not thread-safe, like the
+ * {@link #getReader()} (one of the two, as the Servlet spec requires). A form body
+ * ({@code application/x-www-form-urlencoded}) also answers {@code getParameter} and friends, because
+ * the container can no longer read the body it would parse them from. Not thread-safe, like the
  * request it wraps.
  */
 final class BufferedRequest extends HttpServletRequestWrapper {
+    private static final String FORM = "application/x-www-form-urlencoded";
+
     private final byte[] body;
+    private final Charset charset;
     private ReplayStream stream;
     private BufferedReader reader;
+    private Map<String, String[]> parameters;
 
-    BufferedRequest(HttpServletRequest request, byte[] body) {
+    /** @param charset the request's declared charset, already checked to be known */
+    BufferedRequest(HttpServletRequest request, byte[] body, Charset charset) {
         super(request);
         this.body = body;
+        this.charset = charset;
+    }
+
+    private boolean isForm() {
+        String type = getContentType();
+        return type != null && type.regionMatches(true, 0, FORM, 0, FORM.length())
+                && "POST".equalsIgnoreCase(getMethod());
+    }
+
+    private Map<String, String[]> parameters() {
+        if (parameters == null) {
+            if (!isForm()) {
+                parameters = super.getParameterMap();
+            } else {
+                // query string parameters first, then the form's, as the Servlet spec orders them
+                Map<String, List<String>> merged = new LinkedHashMap<>();
+                decode(getQueryString(), StandardCharsets.UTF_8, merged);
+                decode(new String(body, charset), charset, merged);
+                Map<String, String[]> result = new LinkedHashMap<>();
+                merged.forEach((k, v) -> result.put(k, v.toArray(String[]::new)));
+                parameters = Collections.unmodifiableMap(result);
+            }
+        }
+        return parameters;
+    }
+
+    private static void decode(String query, Charset charset, Map<String, List<String>> into) {
+        if (query == null || query.isEmpty()) {
+            return;
+        }
+        for (String pair : query.split("&")) {
+            if (pair.isEmpty()) {
+                continue;
+            }
+            int eq = pair.indexOf('=');
+            try {
+                String name = URLDecoder.decode(eq < 0 ? pair : pair.substring(0, eq), charset);
+                String value = eq < 0 ? "" : URLDecoder.decode(pair.substring(eq + 1), charset);
+                into.computeIfAbsent(name, k -> new ArrayList<>()).add(value);
+            } catch (IllegalArgumentException e) {
+                // a broken escape: the pair is skipped, as containers do
+            }
+        }
+    }
+
+    @Override
+    public String getParameter(String name) {
+        String[] values = parameters().get(name);
+        return values == null || values.length == 0 ? null : values[0];
+    }
+
+    @Override
+    public Map<String, String[]> getParameterMap() {
+        return parameters();
+    }
+
+    @Override
+    public Enumeration<String> getParameterNames() {
+        return Collections.enumeration(parameters().keySet());
+    }
+
+    @Override
+    public String[] getParameterValues(String name) {
+        String[] values = parameters().get(name);
+        return values == null ? null : values.clone();
     }
 
     @Override
@@ -43,9 +122,7 @@ final class BufferedRequest extends HttpServletRequestWrapper {
             throw new IllegalStateException("getInputStream() was already called");
         }
         if (reader == null) {
-            String encoding = getCharacterEncoding();
-            // JSON is UTF-8 (RFC 8259) unless the client said otherwise
-            Charset charset = encoding == null ? StandardCharsets.UTF_8 : Charset.forName(encoding);
+            // JSON is UTF-8 (RFC 8259) unless the client said otherwise; an unknown charset was refused with 415
             reader = new BufferedReader(new InputStreamReader(new ByteArrayInputStream(body), charset));
         }
         return reader;

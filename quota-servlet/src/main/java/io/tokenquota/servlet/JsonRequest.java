@@ -10,6 +10,7 @@ import java.math.BigInteger;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Set;
+import java.util.regex.Pattern;
 
 /**
  * A strictly read API request body: one flat JSON object, nothing after it. Duplicate keys, broken
@@ -19,6 +20,7 @@ import java.util.Set;
 final class JsonRequest {
     /** Marker for an object or array value: always the wrong type for this API. */
     private static final Object NESTED = new Object();
+    private static final Pattern DECIMAL = Pattern.compile("-?[0-9]+(\\.[0-9]+)?");
 
     private final Map<String, Object> fields;
 
@@ -148,7 +150,12 @@ final class JsonRequest {
         return i.longValue();
     }
 
-    /** A JSON number (money); {@code null} when absent. */
+    /**
+     * Money: a JSON number, or a decimal string such as {@code "3300.00"} (as many payment providers
+     * send amounts), taken exactly, never through binary floating point; {@code null} when absent.
+     * A string must be plain decimal digits with an optional sign and fraction: no exponent, spaces,
+     * or thousands separators.
+     */
     BigDecimal optionalDecimal(String name, ErrorCode code) {
         Object v = fields.get(name);
         if (v == null) {
@@ -157,8 +164,14 @@ final class JsonRequest {
         if (v instanceof BigInteger i) {
             return new BigDecimal(i);
         }
+        if (v instanceof String s) {
+            if (s.length() > 64 || !DECIMAL.matcher(s).matches()) {
+                throw new QuotaException(code, name + " must be a number or a decimal string like \"3300.00\"");
+            }
+            return new BigDecimal(s);
+        }
         if (!(v instanceof BigDecimal d)) {
-            throw new QuotaException(code, name + " must be a number");
+            throw new QuotaException(code, name + " must be a number or a decimal string");
         }
         return d;
     }

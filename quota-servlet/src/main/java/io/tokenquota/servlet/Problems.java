@@ -3,6 +3,7 @@ package io.tokenquota.servlet;
 import io.tokenquota.ErrorCode;
 import io.tokenquota.QuotaException;
 import io.tokenquota.QuotaExceededException;
+import io.tokenquota.QuotaPolicy;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
@@ -26,6 +27,7 @@ final class Problems {
     static final String BODY_TOO_LARGE = "body-too-large";
     static final String METHOD_NOT_ALLOWED = "method-not-allowed";
     static final String NOT_FOUND = "not-found";
+    static final String UNSUPPORTED_MEDIA_TYPE = "unsupported-media-type";
     static final String STORE_UNAVAILABLE = ErrorCode.STORE_UNAVAILABLE.type();
     static final String INTERNAL_ERROR = "internal-error";
 
@@ -85,21 +87,28 @@ final class Problems {
 
     static void send(HttpServletResponse response, QuotaException e) throws IOException {
         if (e instanceof QuotaExceededException exceeded) {
-            exceeded(response, exceeded, Instant.now());
+            exceeded(response, exceeded, null);
             return;
         }
         send(response, e.code().httpStatus(), e.code().type(), e.getMessage());
     }
 
-    /** 429 with the quota headers, {@code Retry-After} (whole seconds until the month resets) and the numbers. */
-    static void exceeded(HttpServletResponse response, QuotaExceededException e, Instant now) throws IOException {
+    /**
+     * 429 with {@code Retry-After} (whole seconds until the month resets) and the numbers; with the
+     * quota headers when the policy is known (the filter).
+     */
+    static void exceeded(HttpServletResponse response, QuotaExceededException e, QuotaPolicy policy) throws IOException {
         if (response.isCommitted()) {
             return;
         }
+        Instant now = policy == null ? Instant.now() : policy.now();
         long retryAfter = Math.max(1, (Duration.between(now, e.resetAt()).toMillis() + 999) / 1000);
         long available = Math.max(0, e.available());
         response.setHeader("Retry-After", Long.toString(retryAfter));
-        QuotaHeaders.set(response, e.limit(), available, e.resetAt(), null);
+        if (policy != null) {
+            // the month that resets at resetAt is the one before it
+            QuotaHeaders.set(response, e.limit(), available, policy.monthOf(e.resetAt()).minusMonths(1), policy, null);
+        }
         response.resetBuffer();
         int status = ErrorCode.QUOTA_EXCEEDED.httpStatus();
         Json.send(response, status, Json.PROBLEM_JSON, g -> {

@@ -22,9 +22,13 @@ import jakarta.servlet.http.HttpServletResponse;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
+import java.nio.ByteBuffer;
+import java.nio.CharBuffer;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.Charset;
+import java.nio.charset.CodingErrorAction;
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
-import java.time.Instant;
-import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Comparator;
@@ -43,26 +47,31 @@ import org.slf4j.LoggerFactory;
  * charges what the call really used afterwards (or releases the hold when the call failed).
  *
  * <p>For a request whose path ({@code servletPath + pathInfo}, decoded and normalised by the
- * container, so {@code %2e%2e} tricks cannot skip it) starts with a protected prefix:
+ * container, so {@code %2e%2e} tricks cannot skip it) lies under a protected prefix, on path-segment
+ * boundaries ({@code /api/ai} covers {@code /api/ai} and {@code /api/ai/chat}, not {@code /api/ai-admin}):
  * <ol>
- *   <li>the {@link SubjectResolver} names the subject; none: 401 problem+json;</li>
- *   <li>a JSON (or untyped) body is read, at most {@link Builder#maxBodyBytes} bytes (413 past that,
- *       checked against {@code Content-Length} first and counted while reading), its text fields are
- *       estimated and the requested output budget ({@code max_tokens}, {@code max_completion_tokens},
- *       {@code max_output_tokens}, capped) is added, else the endpoint's default output budget; a body
- *       that is not JSON, or broken, costs the endpoint's fallback estimate. Other media types
- *       (multipart audio uploads) are not read at all and cost the fallback estimate;</li>
+ *   <li>the {@link SubjectResolver} names the subject; none: 401 problem+json; an unknown request
+ *       charset: 415;</li>
+ *   <li>the body is read whatever its {@code Content-Type} says, at most {@link Builder#maxBodyBytes}
+ *       bytes (413 past that, checked against {@code Content-Length} first and counted while reading),
+ *       because most model endpoints parse JSON without looking at the label. A JSON object body costs
+ *       its text fields plus the requested output budget ({@code max_tokens}, {@code max_completion_tokens},
+ *       {@code max_output_tokens}, Gemini's {@code generationConfig.maxOutputTokens}, capped), else the
+ *       endpoint's default output budget; other text costs its characters, at least the endpoint's
+ *       fallback estimate; binary bodies cost the fallback. Multipart bodies are read through the
+ *       container's own parts;</li>
  *   <li>the estimate is reserved, with the {@code Idempotency-Key} header when present; quota exceeded:
- *       429 problem+json with {@code Retry-After} (seconds until the month resets);</li>
- *   <li>{@code X-Quota-Limit}, {@code X-Quota-Remaining} (after the hold), {@code X-Quota-Reset} (an
- *       ISO-8601 instant) and, past the policy's warning threshold, {@code X-Quota-Warning} are set
- *       before the chain runs, because a streamed response commits its headers with the first byte;</li>
- *   <li>the chain runs with the body replayed intact; afterwards the hold is committed with the actual
- *       tokens: {@link #ACTUAL_TOKENS_ATTRIBUTE} or the {@code X-Quota-Actual-Tokens} response header
- *       (not sent to the client), else the {@code usage} the JSON or {@code text/event-stream} response
- *       reported (read on the side, every byte and flush passed through at once), else the estimate.
- *       A 5xx status or an exception releases it instead ({@link Builder#releaseOnError}). Async
- *       requests are settled once when the async cycle completes, times out or fails (client gone).</li>
+ *       429 problem+json with {@code Retry-After}; a key already used (by a finished or a still running
+ *       request): 409, so a key buys at most one model call;</li>
+ *   <li>{@code X-Quota-Limit}, {@code X-Quota-Remaining} (after the hold), {@code X-Quota-Reset},
+ *       {@code RateLimit-Policy}, {@code RateLimit} and, past the policy's warning threshold,
+ *       {@code X-Quota-Warning} are set before the chain runs, because a streamed response commits its
+ *       headers with the first byte;</li>
+ *   <li>the chain runs with the body replayed intact; afterwards the hold is settled by the rules of
+ *       {@link Settlement#decide}: the handler's own figure, else the usage the response reported where
+ *       its provider puts it (also after an exception, an async timeout, a hang-up or the hold's expiry),
+ *       else nothing for a refusal (3xx/4xx) or a 5xx ({@link Builder#releaseOnError}), else the estimate.
+ *       Async requests are settled once when the async cycle completes, times out or fails.</li>
  * </ol>
  * When the ledger is unreachable the filter answers 503 (fail-closed, the default) or lets the request
  * through uncharged with a logged warning, counted by {@link #failOpenCount()} (fail-open).
@@ -89,6 +98,7 @@ public final class QuotaFilter implements Filter {
     private final SubjectResolver subjects;
     private final RequestEstimator estimator;
     private final long maxBodyBytes;
+    private final Map<String, Long> maxBodies;
     private final long outputBudgetCap;
     private final Map<String, Long> fallbackEstimates;
     private final long defaultFallbackEstimate;
@@ -105,6 +115,7 @@ public final class QuotaFilter implements Filter {
         this.subjects = b.subjects;
         this.estimator = new RequestEstimator(b.estimator);
         this.maxBodyBytes = b.maxBodyBytes;
+        this.maxBodies = Map.copyOf(b.maxBodies);
         this.outputBudgetCap = b.outputBudgetCap;
         this.fallbackEstimates = Map.copyOf(b.fallbackEstimates);
         this.defaultFallbackEstimate = b.defaultFallbackEstimate;
@@ -148,35 +159,50 @@ public final class QuotaFilter implements Filter {
             Problems.send(response, 401, Problems.UNAUTHENTICATED, "the request carries no authenticated subject");
             return;
         }
-        byte[] body = null;
-        long estimate;
-        if (readsBody(request)) {
-            if (request.getContentLengthLong() > maxBodyBytes) {
-                tooLarge(request, response);
-                return;
-            }
-            body = readBounded(request.getInputStream(), request.getContentLengthLong(), maxBodyBytes);
-            if (body == null) {
-                tooLarge(request, response);
-                return;
-            }
-            estimate = estimateOf(body, prefix);
-        } else {
-            estimate = longestPrefix(fallbackEstimates, prefix, defaultFallbackEstimate);
+        Charset charset = declaredCharset(request);
+        if (charset == null) {
+            Problems.send(response, 415, Problems.UNSUPPORTED_MEDIA_TYPE,
+                    "the request declares a character encoding this server does not know");
+            return;
         }
-        HttpServletRequest forward = body == null ? request : new BufferedRequest(request, body);
+        long limit = longestPrefix(maxBodies, prefix, maxBodyBytes);
+        if (request.getContentLengthLong() > limit) {
+            Problems.bodyTooLarge(request, response, limit);
+            return;
+        }
+        // every body is read and estimated whatever its Content-Type claims: most model endpoints
+        // parse JSON without looking at the label, so a label must not shrink the hold
+        HttpServletRequest forward;
+        long estimate;
+        if (isMultipart(request)) {
+            MultipartBody parts = MultipartBody.read(request, limit, charset);
+            if (parts.tooLarge()) {
+                Problems.bodyTooLarge(request, response, limit);
+                return;
+            }
+            if (parts.unreadable()) {
+                Problems.send(response, 415, Problems.UNSUPPORTED_MEDIA_TYPE, "this endpoint cannot read multipart bodies"
+                        + " (no multipart configuration, or over the container's own multipart limits)");
+                return;
+            }
+            estimate = textEstimate(parts.text(), prefix);
+            forward = request;
+        } else {
+            byte[] body = readBounded(request.getInputStream(), request.getContentLengthLong(), limit);
+            if (body == null) {
+                Problems.bodyTooLarge(request, response, limit);
+                return;
+            }
+            estimate = estimateOf(body, charset, prefix);
+            forward = new BufferedRequest(request, body, charset);
+        }
 
         String key = request.getHeader(IDEMPOTENCY_KEY_HEADER);
-        // stores may keep timestamps at millisecond precision; a hold older than this was not made now
-        Instant before = ledger.policy().now().truncatedTo(ChronoUnit.MILLIS).minusMillis(1);
-        Reservation hold;
-        QuotaAccount account;
+        Reserved reserved;
         try {
-            Reserved reserved = ledger.reserveWithAccount(subject, estimate, key, holdTtl, label(path));
-            hold = reserved.reservation();
-            account = reserved.account();
+            reserved = ledger.reserveWithAccount(subject, estimate, key, holdTtl, label(path));
         } catch (QuotaExceededException e) {
-            Problems.exceeded(response, e, ledger.policy().now());
+            Problems.exceeded(response, e, ledger.policy());
             return;
         } catch (QuotaException e) {
             if (e.code() == ErrorCode.STORE_UNAVAILABLE) {
@@ -189,12 +215,16 @@ public final class QuotaFilter implements Filter {
             unavailable(forward, response, chain, subject, e);
             return;
         }
-        if (key != null && (hold.state() != ReservationState.HELD || hold.createdAt().isBefore(before))) {
-            // a replayed key must not buy a second free call: the first request owns the hold
+        if (reserved.replayed()) {
+            // the first request with this key owns it (and its one model call); a response cannot be replayed
             Problems.send(response, ErrorCode.IDEMPOTENCY_CONFLICT.httpStatus(), ErrorCode.IDEMPOTENCY_CONFLICT.type(),
-                    "Idempotency-Key was already used by a request that is " + hold.state().name().toLowerCase(Locale.ROOT));
+                    "Idempotency-Key was already used by a request that is "
+                            + (reserved.reservation().state() == ReservationState.HELD ? "still running"
+                            : reserved.reservation().state().name().toLowerCase(Locale.ROOT)));
             return;
         }
+        Reservation hold = reserved.reservation();
+        QuotaAccount account = reserved.account();
 
         // the account as the hold left it, from the reserve itself: no second read on the request path
         Runnable headers = () -> QuotaHeaders.set(response, account, ledger.policy());
@@ -208,18 +238,18 @@ public final class QuotaFilter implements Filter {
             returned = true;
         } finally {
             if (!returned) {
-                settlement.settle(true, false);
+                settlement.settle(Settlement.End.THREW);
             } else if (request.isAsyncStarted()) {
                 try {
                     request.getAsyncContext().addListener(settlement);
                 } catch (IllegalStateException e) {
                     // the async cycle already ended on another thread
-                    settlement.completed();
+                    settlement.settle(Settlement.End.RETURNED);
                 }
             } else {
                 // the client gets the whole response before the ledger round trips of the settlement
                 wrapped.finishForClient();
-                settlement.completed();
+                settlement.settle(Settlement.End.RETURNED);
             }
         }
     }
@@ -237,30 +267,79 @@ public final class QuotaFilter implements Filter {
         }
     }
 
-    private void tooLarge(HttpServletRequest request, HttpServletResponse response) throws IOException {
-        Problems.bodyTooLarge(request, response, maxBodyBytes);
-    }
-
-    long estimateOf(byte[] body, String prefix) {
+    /**
+     * The request's estimate: a JSON object body by its text fields plus the requested output
+     * budget; any other text by its characters, at least the fallback; a body that is not text (or
+     * empty) costs the fallback.
+     */
+    long estimateOf(byte[] body, Charset charset, String prefix) {
         RequestEstimator.Estimate e = estimator.estimate(body);
         if (e == null) {
-            return Math.max(1, longestPrefix(fallbackEstimates, prefix, defaultFallbackEstimate));
+            return textEstimate(decode(body, charset), prefix);
         }
         long output = e.outputBudget() >= 0 ? Math.min(e.outputBudget(), outputBudgetCap)
                 : longestPrefix(outputBudgets, prefix, defaultOutputBudget);
-        long total = e.inputTokens() + output;
+        return clamp(e.inputTokens(), output);
+    }
+
+    private long textEstimate(CharSequence text, String prefix) {
+        long fallback = longestPrefix(fallbackEstimates, prefix, defaultFallbackEstimate);
+        if (text == null || text.length() == 0) {
+            return fallback;
+        }
+        // the fallback is the whole estimate of a non-JSON request; only a longer text raises it
+        return Math.max(fallback, clamp(estimator.text(text), 0));
+    }
+
+    private static long clamp(long input, long output) {
+        long total = input + output;
         if (total < 0 || total > Validation.MAX_TOKENS) {
             total = Validation.MAX_TOKENS;
         }
         return Math.max(1, total);
     }
 
-    private static boolean readsBody(HttpServletRequest request) {
-        String type = request.getContentType();
-        if (type == null) {
-            return request.getContentLengthLong() != 0;
+    /** The body as text, or {@code null} when it is not text in its charset (binary uploads). */
+    private static CharSequence decode(byte[] body, Charset charset) {
+        if (body.length == 0) {
+            return null;
         }
-        return type.toLowerCase(Locale.ROOT).contains("json");
+        try {
+            CharBuffer text = charset.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
+                    .onUnmappableCharacter(CodingErrorAction.REPORT).decode(ByteBuffer.wrap(body));
+            for (int i = 0; i < text.length(); i++) {
+                if (text.charAt(i) == 0) {
+                    return null;
+                }
+            }
+            return text;
+        } catch (CharacterCodingException e) {
+            return null;
+        }
+    }
+
+    /** The declared request charset (UTF-8 when none), or {@code null} when it is unknown or illegal. */
+    static Charset declaredCharset(HttpServletRequest request) {
+        String name;
+        try {
+            name = request.getCharacterEncoding();
+        } catch (RuntimeException e) {
+            return null;
+        }
+        if (name == null || name.isBlank()) {
+            return StandardCharsets.UTF_8;
+        }
+        try {
+            return Charset.forName(name.trim());
+        } catch (IllegalArgumentException e) {
+            // IllegalCharsetNameException and UnsupportedCharsetException both extend it
+            return null;
+        }
+    }
+
+    private static boolean isMultipart(HttpServletRequest request) {
+        String type = request.getContentType();
+        return type != null && type.regionMatches(true, 0, "multipart/form-data", 0, "multipart/form-data".length());
     }
 
     /**
@@ -311,21 +390,42 @@ public final class QuotaFilter implements Filter {
 
     private String match(String path) {
         for (String p : prefixes) {
-            if (path.startsWith(p)) {
+            if (covers(p, path)) {
                 return p;
             }
         }
         return null;
     }
 
+    /**
+     * Whether {@code prefix} covers {@code path} on path-segment boundaries: {@code /api/ai} covers
+     * {@code /api/ai} and {@code /api/ai/chat}, never {@code /api/ai-admin}. Prefixes are stored
+     * without their trailing slash, so {@code /api/ai/} covers the bare {@code /api/ai} as well.
+     */
+    static boolean covers(String prefix, String path) {
+        if (prefix.isEmpty()) {
+            return true;
+        }
+        return path.startsWith(prefix) && (path.length() == prefix.length() || path.charAt(prefix.length()) == '/');
+    }
+
     private static long longestPrefix(Map<String, Long> byPrefix, String path, long otherwise) {
         String best = null;
         for (String p : byPrefix.keySet()) {
-            if (path.startsWith(p) && (best == null || p.length() > best.length())) {
+            if (covers(p, path) && (best == null || p.length() > best.length())) {
                 best = p;
             }
         }
         return best == null ? otherwise : byPrefix.get(best);
+    }
+
+    /** "/api/ai/" and "/api/ai" are the same prefix; "/" (everything) becomes the empty prefix. */
+    static String normalise(String prefix) {
+        String p = prefix;
+        while (p.endsWith("/")) {
+            p = p.substring(0, p.length() - 1);
+        }
+        return p;
     }
 
     /** The path as an event label: control characters replaced, cut to the label limit. */
@@ -346,6 +446,7 @@ public final class QuotaFilter implements Filter {
         private SubjectResolver subjects;
         private TokenEstimator estimator;
         private long maxBodyBytes = 1 << 20;
+        private final Map<String, Long> maxBodies = new LinkedHashMap<>();
         private long outputBudgetCap = 16_384;
         private final Map<String, Long> fallbackEstimates = new LinkedHashMap<>();
         private long defaultFallbackEstimate = 1_000;
@@ -370,7 +471,7 @@ public final class QuotaFilter implements Filter {
                 if (!p.startsWith("/")) {
                     throw new IllegalArgumentException("a path prefix starts with '/': " + p);
                 }
-                prefixes.add(p);
+                prefixes.add(normalise(p));
             }
             return this;
         }
@@ -387,9 +488,18 @@ public final class QuotaFilter implements Filter {
             return this;
         }
 
-        /** Largest request body read for estimating (default 1 MiB); larger bodies get 413. */
+        /**
+         * Largest request body (default 1 MiB), whatever its media type: the filter reads it whole to
+         * estimate it; larger bodies get 413.
+         */
         public Builder maxBodyBytes(long bytes) {
             this.maxBodyBytes = positive(bytes, "maxBodyBytes");
+            return this;
+        }
+
+        /** Largest request body under {@code pathPrefix} (longest prefix wins), e.g. audio uploads. */
+        public Builder maxBodyBytes(String pathPrefix, long bytes) {
+            maxBodies.put(normalise(Objects.requireNonNull(pathPrefix, "pathPrefix")), positive(bytes, "maxBodyBytes"));
             return this;
         }
 
@@ -407,7 +517,7 @@ public final class QuotaFilter implements Filter {
 
         /** Output budget for JSON requests under {@code pathPrefix} that name none (longest prefix wins). */
         public Builder defaultOutputBudget(String pathPrefix, long tokens) {
-            outputBudgets.put(Objects.requireNonNull(pathPrefix, "pathPrefix"), nonNegative(tokens, "defaultOutputBudget"));
+            outputBudgets.put(normalise(Objects.requireNonNull(pathPrefix, "pathPrefix")), nonNegative(tokens, "defaultOutputBudget"));
             return this;
         }
 
@@ -419,7 +529,7 @@ public final class QuotaFilter implements Filter {
 
         /** Fallback estimate for requests under {@code pathPrefix} (longest prefix wins). */
         public Builder fallbackEstimate(String pathPrefix, long tokens) {
-            fallbackEstimates.put(Objects.requireNonNull(pathPrefix, "pathPrefix"), positive(tokens, "fallbackEstimate"));
+            fallbackEstimates.put(normalise(Objects.requireNonNull(pathPrefix, "pathPrefix")), positive(tokens, "fallbackEstimate"));
             return this;
         }
 

@@ -3,15 +3,26 @@ package io.tokenquota.servlet;
 import io.tokenquota.QuotaAccount;
 import io.tokenquota.QuotaPolicy;
 import jakarta.servlet.http.HttpServletResponse;
+import java.time.Duration;
 import java.time.Instant;
+import java.time.YearMonth;
 import java.util.Locale;
 
-/** The {@code X-Quota-*} response headers. Stateless. */
+/**
+ * The {@code X-Quota-*} response headers, and the same numbers as the IETF {@code RateLimit-Policy}
+ * and {@code RateLimit} fields (draft-ietf-httpapi-ratelimit-headers-10), which generic HTTP clients
+ * and gateways read: one policy named {@value #POLICY} whose quota {@code q} is the month's limit in
+ * the unit {@code qu="tokens"} over a window {@code w} of the month's length in seconds, and the
+ * remaining {@code r} with {@code t} seconds until the month resets. Stateless.
+ */
 final class QuotaHeaders {
     static final String LIMIT = "X-Quota-Limit";
     static final String REMAINING = "X-Quota-Remaining";
     static final String RESET = "X-Quota-Reset";
     static final String WARNING = "X-Quota-Warning";
+    static final String RATELIMIT_POLICY = "RateLimit-Policy";
+    static final String RATELIMIT = "RateLimit";
+    static final String POLICY = "monthly-tokens";
 
     private QuotaHeaders() {
     }
@@ -25,15 +36,21 @@ final class QuotaHeaders {
             warning = String.format(Locale.ROOT, "%.1f%% of the monthly token quota is used or held",
                     Math.min(fraction, 9.99) * 100);
         }
-        set(response, limit, Math.max(0, account.available()), policy.resetOf(account.month()), warning);
+        set(response, limit, Math.max(0, account.available()), account.month(), policy, warning);
     }
 
-    static void set(HttpServletResponse response, long limit, long remaining, Instant reset, String warning) {
+    static void set(HttpServletResponse response, long limit, long remaining, YearMonth month, QuotaPolicy policy,
+                    String warning) {
+        Instant reset = policy.resetOf(month);
         response.setHeader(LIMIT, Long.toString(limit));
         response.setHeader(REMAINING, Long.toString(remaining));
         response.setHeader(RESET, reset.toString());
         if (warning != null) {
             response.setHeader(WARNING, warning);
         }
+        long window = Duration.between(policy.startOf(month), reset).getSeconds();
+        long untilReset = Math.max(0, (Duration.between(policy.now(), reset).toMillis() + 999) / 1000);
+        response.setHeader(RATELIMIT_POLICY, "\"" + POLICY + "\";q=" + limit + ";qu=\"tokens\";w=" + window);
+        response.setHeader(RATELIMIT, "\"" + POLICY + "\";r=" + remaining + ";t=" + untilReset);
     }
 }

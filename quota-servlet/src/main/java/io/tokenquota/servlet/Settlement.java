@@ -6,17 +6,43 @@ import io.tokenquota.Reservation;
 import jakarta.servlet.AsyncEvent;
 import jakarta.servlet.AsyncListener;
 import jakarta.servlet.http.HttpServletRequest;
+import java.io.IOException;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Finishes one hold exactly once: commit with the actual tokens, or release on failure. Also the
- * {@link AsyncListener} of an async request, whose container may report completion, an error and a
- * timeout for the same cycle; the first one wins. Thread-safe.
+ * Finishes one hold exactly once, by the filter's settlement rules, which all live in
+ * {@link #decide}. Also the {@link AsyncListener} of an async request, whose container may report
+ * completion, an error and a timeout for the same cycle; the first one wins. Thread-safe.
  */
 final class Settlement implements AsyncListener {
     private static final Logger LOG = LoggerFactory.getLogger(Settlement.class);
+
+    /** How the endpoint's work ended, as far as the filter can tell. */
+    enum End {
+        /** The chain returned, or the async cycle completed. */
+        RETURNED,
+        /** The chain threw, or the async cycle failed other than by the client going away. */
+        THREW,
+        /** The container's async timeout fired. */
+        TIMED_OUT,
+        /** Writing to the client failed: it went away. */
+        CLIENT_GONE
+    }
+
+    /**
+     * What to do with the hold: charge {@code tokens}, or release it ({@code tokens} is then -1).
+     */
+    record Decision(boolean release, long tokens, String reason) {
+        static Decision charge(long tokens, String reason) {
+            return new Decision(false, tokens, reason);
+        }
+
+        static Decision release(String reason) {
+            return new Decision(true, -1, reason);
+        }
+    }
 
     private final QuotaLedger ledger;
     private final Reservation hold;
@@ -38,36 +64,70 @@ final class Settlement implements AsyncListener {
         this.sniffer = sniffer;
     }
 
-    /** Settles after the response is complete: a 5xx status counts as a failure. */
-    void completed() {
-        settle(response.getStatus() >= 500, false);
+    /**
+     * The settlement rules, in order; the first that applies decides.
+     * <ol>
+     *   <li>the handler's own figure ({@link QuotaFilter#ACTUAL_TOKENS_ATTRIBUTE} or the
+     *       {@code X-Quota-Actual-Tokens} header) is charged;</li>
+     *   <li>usage the model reported in the response is charged, whatever happened afterwards: an
+     *       exception, a 5xx, an async timeout, a client that hung up, a hold that already expired;</li>
+     *   <li>a client that went away before any usage was seen is charged the estimate: the model was
+     *       called, and hanging up must not make the call free;</li>
+     *   <li>an exception (or an async timeout) before a successful status was committed: the hold is
+     *       released ({@code releaseOnError}, the default) or charged the estimate; after a 2xx was
+     *       committed the model was already answering, so the estimate is charged;</li>
+     *   <li>a 5xx: released ({@code releaseOnError}) or charged the estimate;</li>
+     *   <li>a 3xx or 4xx without usage (400, 404, 405, 415, 422, an upstream 429...): the model was not
+     *       called, the hold is released;</li>
+     *   <li>a 2xx without usage: the estimate is charged.</li>
+     * </ol>
+     */
+    static Decision decide(Long explicit, Long usage, End end, int status, boolean committed,
+                           boolean releaseOnError, long estimate) {
+        if (explicit != null) {
+            return Decision.charge(explicit, "reported by the handler");
+        }
+        if (usage != null) {
+            return Decision.charge(usage, "usage in the response");
+        }
+        if (end == End.CLIENT_GONE) {
+            return Decision.charge(estimate, "client went away before the usage");
+        }
+        boolean answering = committed && status >= 200 && status < 300;
+        if ((end == End.THREW || end == End.TIMED_OUT) && !answering) {
+            return releaseOnError ? Decision.release("failed before answering") : Decision.charge(estimate, "failed");
+        }
+        if (end == End.THREW || end == End.TIMED_OUT) {
+            return Decision.charge(estimate, "failed while answering");
+        }
+        if (status >= 500) {
+            return releaseOnError ? Decision.release("server error") : Decision.charge(estimate, "server error");
+        }
+        if (status >= 300) {
+            return Decision.release("the model was not called (status " + status + ")");
+        }
+        return Decision.charge(estimate, "no usage reported");
     }
 
-    /**
-     * Settles the hold once. The handler's own figure (attribute or header) always wins; otherwise a
-     * failure of the handler releases (when so configured), and anything else is charged the usage
-     * the response reported, else the estimate. A client that went away mid-response is charged
-     * like a success: the model call happened, and hanging up before the last event must not make
-     * it free.
-     */
-    void settle(boolean failed, boolean clientGone) {
+    /** Settles once; later calls (a second async event) do nothing. */
+    void settle(End end) {
         if (!done.compareAndSet(false, true)) {
             return;
         }
         try {
             sniffer.finish();
-            Long explicit = explicitActual();
-            boolean handlerFailed = failed && !clientGone && !response.clientGone();
-            if (explicit != null) {
-                ledger.commit(hold.id(), explicit);
-            } else if (handlerFailed && releaseOnError) {
+            End effective = response.clientGone() ? End.CLIENT_GONE : end;
+            Decision d = decide(explicitActual(), sniffer.usage(), effective, response.getStatus(),
+                    response.isCommitted(), releaseOnError, estimate);
+            if (d.release()) {
                 ledger.release(hold.id());
             } else {
-                Long reported = handlerFailed ? null : sniffer.usage();
-                ledger.commit(hold.id(), reported != null ? reported : estimate);
+                // a hold past its TTL is still charged: the store records it as a late commit
+                ledger.commit(hold.id(), d.tokens());
             }
+            LOG.debug("settled reservation {} of {}: {} ({})", hold.id(), hold.subject(),
+                    d.release() ? "released" : d.tokens(), d.reason());
         } catch (QuotaException e) {
-            // the response is already on its way; the hold expires on its own if it was not settled
             LOG.warn("could not settle reservation {} of {}: {} {}", hold.id(), hold.subject(),
                     e.code(), e.getMessage());
         } catch (RuntimeException e) {
@@ -103,18 +163,18 @@ final class Settlement implements AsyncListener {
 
     @Override
     public void onComplete(AsyncEvent event) {
-        completed();
+        settle(End.RETURNED);
     }
 
     @Override
     public void onTimeout(AsyncEvent event) {
-        settle(true, false);
+        settle(End.TIMED_OUT);
     }
 
     @Override
     public void onError(AsyncEvent event) {
         // containers report a client that went away mid-response as an I/O error on the async cycle
-        settle(true, event.getThrowable() instanceof java.io.IOException);
+        settle(event.getThrowable() instanceof IOException ? End.CLIENT_GONE : End.THREW);
     }
 
     @Override

@@ -1,17 +1,37 @@
 package io.tokenquota.servlet;
 
+import jakarta.servlet.ServletRequest;
+import jakarta.servlet.ServletRequestWrapper;
 import jakarta.servlet.http.HttpServletRequest;
 import java.net.InetAddress;
 import java.net.UnknownHostException;
 import java.util.ArrayList;
+import java.util.Enumeration;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.List;
 import java.util.Objects;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-/** {@link SubjectResolver#trustedHeader}: a header believed only from trusted proxy addresses. Immutable. */
+/**
+ * {@link SubjectResolver#trustedHeader}: a header believed only from trusted proxy addresses.
+ *
+ * <p>The check needs the TCP peer, but {@code getRemoteAddr()} is the peer only while the container
+ * does not process forwarded headers. With Jetty's {@code ForwardedRequestCustomizer}, Tomcat's
+ * {@code RemoteIpValve} or Spring Boot's {@code server.forward-headers-strategy=native}, the container
+ * takes it from {@code X-Forwarded-For} / {@code Forwarded}, which any client can write, and a client
+ * could name a trusted proxy as itself. So the resolver looks at the container's own request beneath
+ * any wrappers (Spring's {@code ForwardedHeaderFilter} is one), and refuses the identity header (with
+ * a warning, logged once) when that request was rewritten from forwarded headers: Tomcat marks it
+ * ({@value #TOMCAT_FORWARDED}); elsewhere, a remote address that appears in those headers came from
+ * them, since a proxy never lists its own address there. Behind such a container, resolve the subject
+ * from your authentication instead ({@link SubjectResolver#principal()}). Immutable.
+ */
 final class TrustedHeaderResolver implements SubjectResolver {
     private static final Logger LOG = LoggerFactory.getLogger(TrustedHeaderResolver.class);
+    private static final AtomicBoolean WARNED = new AtomicBoolean();
+    /** Set by Tomcat's RemoteIpValve and RemoteIpFilter on a request whose address they rewrote. */
+    static final String TOMCAT_FORWARDED = "org.apache.tomcat.request.forwarded";
 
     private final String headerName;
     private final List<Block> trusted;
@@ -43,7 +63,22 @@ final class TrustedHeaderResolver implements SubjectResolver {
             LOG.warn("ignoring repeated {} header from {}", headerName, request.getRemoteAddr());
             return null;
         }
-        InetAddress peer = literal(request.getRemoteAddr());
+        ServletRequest container = request;
+        while (container instanceof ServletRequestWrapper wrapper) {
+            container = wrapper.getRequest();
+        }
+        InetAddress peer = literal(container.getRemoteAddr());
+        boolean rewritten = Boolean.TRUE.equals(container.getAttribute(TOMCAT_FORWARDED))
+                || (peer != null && container instanceof HttpServletRequest http && forwardedFor(http, peer));
+        if (rewritten) {
+            if (WARNED.compareAndSet(false, true)) {
+                LOG.warn("the container takes the remote address from forwarded headers (it is listed in them), so {}"
+                        + " cannot be trusted by address: every such request is treated as unauthenticated. Turn"
+                        + " forwarded-header processing off for this resolver, or resolve the subject from your"
+                        + " authentication (SubjectResolver.principal())", headerName);
+            }
+            return null;
+        }
         if (peer == null || trusted.stream().noneMatch(b -> b.contains(peer))) {
             // a client sent the identity header itself: never believe it
             LOG.warn("ignoring {} header from untrusted address {}", headerName, request.getRemoteAddr());
@@ -51,6 +86,54 @@ final class TrustedHeaderResolver implements SubjectResolver {
         }
         String subject = value.trim();
         return subject.isEmpty() ? null : subject;
+    }
+
+    /** Whether {@code peer} is among the addresses of the request's X-Forwarded-For or Forwarded headers. */
+    static boolean forwardedFor(HttpServletRequest request, InetAddress peer) {
+        return listed(request.getHeaders("X-Forwarded-For"), peer, false)
+                || listed(request.getHeaders("Forwarded"), peer, true);
+    }
+
+    private static boolean listed(Enumeration<String> headers, InetAddress peer, boolean rfc7239) {
+        if (headers == null) {
+            return false;
+        }
+        while (headers.hasMoreElements()) {
+            String header = headers.nextElement();
+            if (header == null) {
+                continue;
+            }
+            for (String element : header.split("[,;]")) {
+                String value = element.trim();
+                if (rfc7239) {
+                    if (!value.regionMatches(true, 0, "for=", 0, 4)) {
+                        continue;
+                    }
+                    value = value.substring(4).trim();
+                }
+                if (value.startsWith("\"") && value.endsWith("\"") && value.length() >= 2) {
+                    value = value.substring(1, value.length() - 1);
+                }
+                InetAddress address = literal(stripPort(value));
+                if (address != null && address.equals(peer)) {
+                    return true;
+                }
+            }
+        }
+        return false;
+    }
+
+    /** {@code 192.0.2.1:8080} and {@code [2001:db8::1]:8080} without the port; a bare IPv6 literal as is. */
+    private static String stripPort(String value) {
+        if (value.startsWith("[")) {
+            int close = value.indexOf(']');
+            return close < 0 ? value : value.substring(0, close + 1);
+        }
+        int colon = value.indexOf(':');
+        if (colon >= 0 && value.indexOf(':', colon + 1) < 0) {
+            return value.substring(0, colon);
+        }
+        return value;
     }
 
     /** Parses an IP literal without ever resolving a host name; {@code null} if it is not one. */

@@ -1,45 +1,44 @@
 package io.tokenquota.servlet;
 
-import com.fasterxml.jackson.core.JsonParser;
-import com.fasterxml.jackson.core.JsonToken;
-import com.fasterxml.jackson.core.async.ByteArrayFeeder;
-import java.io.ByteArrayOutputStream;
-import java.io.IOException;
 import java.util.HashMap;
 import java.util.Locale;
 import java.util.Map;
-import java.util.Set;
 
 /**
  * Finds the model's reported token usage in a response while its bytes pass through, without keeping
- * the response: a JSON body is fed to jackson's non-blocking parser chunk by chunk; a
- * {@code text/event-stream} is split into events and each event's {@code data} is parsed on its own
- * (one event at a time, at most {@link #MAX_EVENT_BYTES}). Recognised usage objects: OpenAI
- * ({@code total_tokens}, else {@code prompt_tokens + completion_tokens}), Anthropic
- * ({@code input_tokens + output_tokens}, merged across {@code message_start} and {@code message_delta}
- * events) and Gemini {@code usageMetadata}. The last value seen of each field wins.
+ * the response. A JSON body (or a stream of JSON documents) is scanned document by document; a
+ * {@code text/event-stream} is split into events and each event's {@code data} is scanned on its own.
+ * Memory per response is a few small buffers whatever its size: string contents past a short prefix
+ * are dropped before parsing ({@link JsonDocumentScanner}).
+ *
+ * <p>Usage is read only where each provider puts it, never from content a model or a user wrote
+ * (tool arguments, echoed JSON):
+ * <ul>
+ *   <li>OpenAI chat completions and Responses: the document's top-level {@code usage}
+ *       ({@code total_tokens}, else {@code prompt_tokens + completion_tokens}); in a Responses stream,
+ *       {@code response.usage} of a {@code response.*} event;</li>
+ *   <li>Anthropic Messages: the top-level {@code usage} of a message or a {@code message_delta} event,
+ *       and {@code message.usage} of the {@code message_start} event, merged field by field:
+ *       {@code input_tokens + output_tokens + cache_creation_input_tokens + cache_read_input_tokens};</li>
+ *   <li>Gemini: the top-level {@code usageMetadata} ({@code totalTokenCount}, else the sum of its parts).</li>
+ * </ul>
+ * The first usage seen fixes the format of the response; usage in another format later is ignored
+ * rather than merged. Within the format, the last report wins (Anthropic: per field).
  *
  * <p>Thread-safe: an async servlet may write from another thread than the one that settles.
  */
 final class UsageSniffer {
-    static final int MAX_EVENT_BYTES = 1 << 20;
-
-    private static final Set<String> USAGE_OBJECTS = Set.of("usage", "usageMetadata");
-    private static final Set<String> COUNTERS = Set.of("total_tokens", "prompt_tokens", "completion_tokens",
-            "input_tokens", "output_tokens", "totalTokenCount", "promptTokenCount", "candidatesTokenCount");
-
     private enum Mode { UNDECIDED, JSON, SSE, OFF }
 
+    private enum Format { OPENAI, ANTHROPIC, GEMINI }
+
     private Mode mode = Mode.UNDECIDED;
-    private final Map<String, Long> latest = new HashMap<>();
-    private final Walker walker = new Walker();
+    private Format format;
+    private Long latest;
+    private final Map<String, Long> anthropic = new HashMap<>();
 
-    private JsonParser parser;
-    private ByteArrayFeeder feeder;
-
-    private final ByteArrayOutputStream line = new ByteArrayOutputStream(256);
-    private final ByteArrayOutputStream data = new ByteArrayOutputStream(256);
-    private boolean eventTooLarge;
+    private JsonDocumentScanner json;
+    private final SseEvents sse = new SseEvents();
 
     /** Chooses JSON, SSE or nothing from the response headers at the first byte written. */
     synchronized void begin(String contentType, String contentEncoding) {
@@ -52,13 +51,8 @@ final class UsageSniffer {
         } else if (type.startsWith("text/event-stream")) {
             mode = Mode.SSE;
         } else if (type.contains("json")) {
-            try {
-                parser = Json.SCAN.createNonBlockingByteArrayParser();
-                feeder = (ByteArrayFeeder) parser.getNonBlockingInputFeeder();
-                mode = Mode.JSON;
-            } catch (IOException e) {
-                mode = Mode.OFF;
-            }
+            json = new JsonDocumentScanner(doc -> accept(doc, false));
+            mode = Mode.JSON;
         } else {
             mode = Mode.OFF;
         }
@@ -73,201 +67,200 @@ final class UsageSniffer {
             return;
         }
         switch (mode) {
-            case JSON -> feedJson(bytes, off, len);
-            case SSE -> feedSse(bytes, off, len);
+            case JSON -> {
+                json.feed(bytes, off, len);
+                if (json.failed()) {
+                    // not JSON after all: keep what was found, stop reading
+                    mode = Mode.OFF;
+                }
+            }
+            case SSE -> sse.feed(bytes, off, len);
             default -> {
-                // not a format we read, or reading failed: bytes only pass through
+                // not a format we read: bytes only pass through
             }
         }
     }
 
-    /** End of the response: an event not followed by a blank line still counts. */
+    /** End of the response: a document or an event not properly terminated still counts. */
     synchronized void finish() {
         if (mode == Mode.SSE) {
-            if (line.size() > 0) {
-                acceptLine();
-            }
-            dispatchEvent();
-        } else if (mode == Mode.JSON) {
-            feeder.endOfInput();
-            drain();
-            mode = Mode.OFF;
+            sse.end();
+        } else if (json != null) {
+            // also after a parse failure: the usage complete before the break still counts
+            json.end();
+            json = null;
         }
+        mode = Mode.OFF;
     }
 
     /** The usage the response reported, or {@code null} when it reported none. */
     synchronized Long usage() {
-        Long total = latest.get("total_tokens");
+        if (format == Format.ANTHROPIC) {
+            return sum(anthropic.get("input_tokens"), anthropic.get("output_tokens"),
+                    anthropic.get("cache_creation_input_tokens"), anthropic.get("cache_read_input_tokens"));
+        }
+        return latest;
+    }
+
+    /** One complete JSON document: a whole JSON body, one of several in a body, or one event's data. */
+    private void accept(JsonDocumentScanner.Document doc, boolean event) {
+        Map<String, Long> usage = doc.usage("usage");
+        if (usage != null) {
+            boolean openAi = usage.containsKey("total_tokens") || usage.containsKey("prompt_tokens")
+                    || usage.containsKey("completion_tokens");
+            if (openAi) {
+                report(Format.OPENAI, openAi(usage), null);
+            } else {
+                report(Format.ANTHROPIC, null, usage);
+            }
+        }
+        String type = doc.type();
+        if (event && "message_start".equals(type) && doc.usage("message.usage") != null) {
+            report(Format.ANTHROPIC, null, doc.usage("message.usage"));
+        }
+        if (event && type != null && type.startsWith("response.") && doc.usage("response.usage") != null) {
+            report(Format.OPENAI, openAi(doc.usage("response.usage")), null);
+        }
+        Map<String, Long> gemini = doc.usage("usageMetadata");
+        if (gemini != null) {
+            Long total = gemini.get("totalTokenCount");
+            report(Format.GEMINI, total != null ? total : sum(gemini.get("promptTokenCount"),
+                    gemini.get("candidatesTokenCount"), gemini.get("thoughtsTokenCount"),
+                    gemini.get("toolUsePromptTokenCount")), null);
+        }
+    }
+
+    private static Long openAi(Map<String, Long> usage) {
+        Long total = usage.get("total_tokens");
         if (total != null) {
             return total;
         }
-        if (latest.containsKey("prompt_tokens") || latest.containsKey("completion_tokens")) {
-            return sum("prompt_tokens", "completion_tokens");
-        }
-        if (latest.containsKey("input_tokens") || latest.containsKey("output_tokens")) {
-            return sum("input_tokens", "output_tokens");
-        }
-        Long gemini = latest.get("totalTokenCount");
-        if (gemini != null) {
-            return gemini;
-        }
-        if (latest.containsKey("promptTokenCount") || latest.containsKey("candidatesTokenCount")) {
-            return sum("promptTokenCount", "candidatesTokenCount");
-        }
-        return null;
+        return sum(usage.get("prompt_tokens"), usage.get("completion_tokens"));
     }
 
-    private long sum(String a, String b) {
-        long sum = latest.getOrDefault(a, 0L) + latest.getOrDefault(b, 0L);
-        return sum < 0 ? Long.MAX_VALUE : sum;
-    }
-
-    private void feedJson(byte[] bytes, int off, int len) {
-        try {
-            // the parser may keep pointing into the array; the caller's buffer is reused, so copy
-            byte[] copy = java.util.Arrays.copyOfRange(bytes, off, off + len);
-            feeder.feedInput(copy, 0, copy.length);
-            drain();
-        } catch (IOException | RuntimeException e) {
-            mode = Mode.OFF;
+    private void report(Format f, Long tokens, Map<String, Long> anthropicFields) {
+        if (format == null) {
+            format = f;
+        } else if (format != f) {
+            return;
+        }
+        if (anthropicFields != null) {
+            anthropic.putAll(anthropicFields);
+        } else if (tokens != null) {
+            latest = tokens;
         }
     }
 
-    private void drain() {
-        try {
-            JsonToken t;
-            while ((t = parser.nextToken()) != null && t != JsonToken.NOT_AVAILABLE) {
-                walker.accept(t, parser);
-            }
-        } catch (IOException | RuntimeException e) {
-            // not JSON after all, or too big a string: stop reading, keep what was found
-            mode = Mode.OFF;
-        }
-    }
-
-    private void feedSse(byte[] bytes, int off, int len) {
-        int start = off;
-        int end = off + len;
-        for (int i = off; i < end; i++) {
-            if (bytes[i] == '\n') {
-                appendLine(bytes, start, i - start);
-                acceptLine();
-                start = i + 1;
+    private static Long sum(Long... parts) {
+        long total = 0;
+        boolean any = false;
+        for (Long p : parts) {
+            if (p != null) {
+                any = true;
+                total += p;
+                if (total < 0) {
+                    return Long.MAX_VALUE;
+                }
             }
         }
-        appendLine(bytes, start, end - start);
+        return any ? total : null;
     }
 
-    private void appendLine(byte[] bytes, int off, int len) {
-        if (len <= 0) {
-            return;
-        }
-        if (line.size() + len > MAX_EVENT_BYTES) {
-            eventTooLarge = true;
-            line.reset();
-            return;
-        }
-        line.write(bytes, off, len);
-    }
+    /**
+     * Splits server-sent events into lines without keeping them: only the first bytes of a line are
+     * looked at (is it {@code data:}?); the rest of a data line streams into the event's JSON scanner.
+     */
+    private final class SseEvents {
+        private static final byte[] DATA = {'d', 'a', 't', 'a', ':'};
 
-    private void acceptLine() {
-        byte[] l = line.toByteArray();
-        line.reset();
-        int len = l.length;
-        if (len > 0 && l[len - 1] == '\r') {
-            len--;
-        }
-        if (len == 0) {
-            dispatchEvent();
-            return;
-        }
-        if (eventTooLarge || len < 5 || l[0] != 'd' || l[1] != 'a' || l[2] != 't' || l[3] != 'a' || l[4] != ':') {
-            return;
-        }
-        int from = len > 5 && l[5] == ' ' ? 6 : 5;
-        if (data.size() + (len - from) + 1 > MAX_EVENT_BYTES) {
-            eventTooLarge = true;
-            data.reset();
-            return;
-        }
-        if (data.size() > 0) {
-            data.write('\n');
-        }
-        data.write(l, from, len - from);
-    }
+        /** Bytes of the current line seen so far, up to the end of its field name. */
+        private int seen;
+        private boolean dataLine;
+        private boolean skipLine;
+        private boolean lineEmpty = true;
+        private boolean spaceChecked;
+        private JsonDocumentScanner event;
+        private boolean eventHasData;
 
-    private void dispatchEvent() {
-        boolean skip = eventTooLarge;
-        eventTooLarge = false;
-        if (data.size() == 0 || skip) {
-            data.reset();
-            return;
-        }
-        byte[] event = data.toByteArray();
-        data.reset();
-        if (event[0] != '{') {
-            return; // "[DONE]" and other non-JSON markers
-        }
-        Walker eventWalker = new Walker();
-        try (JsonParser p = Json.SCAN.createParser(event)) {
-            JsonToken t;
-            while ((t = p.nextToken()) != null) {
-                eventWalker.accept(t, p);
-            }
-        } catch (IOException | RuntimeException e) {
-            // a broken event is skipped; the stream itself is passed through untouched
-        }
-    }
-
-    /** Follows the token stream and records the counters of every usage object, whatever its depth. */
-    private final class Walker {
-        private int depth;
-        private int usageDepth = -1;
-        private boolean usageNext;
-        private String field;
-        private final Map<String, Long> current = new HashMap<>();
-
-        void accept(JsonToken t, JsonParser p) throws IOException {
-            switch (t) {
-                case START_OBJECT -> {
-                    depth++;
-                    if (usageNext && usageDepth < 0) {
-                        usageDepth = depth;
-                        current.clear();
+        void feed(byte[] b, int off, int len) {
+            int end = off + len;
+            int runStart = -1;
+            for (int i = off; i < end; i++) {
+                byte c = b[i];
+                if (c == '\n') {
+                    if (runStart >= 0) {
+                        data(b, runStart, i - runStart);
+                        runStart = -1;
                     }
-                    usageNext = false;
+                    endOfLine();
+                    continue;
                 }
-                case START_ARRAY -> {
-                    depth++;
-                    usageNext = false;
-                }
-                case END_OBJECT -> {
-                    if (depth == usageDepth) {
-                        latest.putAll(current);
-                        usageDepth = -1;
-                    }
-                    depth--;
-                }
-                case END_ARRAY -> depth--;
-                case FIELD_NAME -> {
-                    String name = p.currentName();
-                    usageNext = usageDepth < 0 && USAGE_OBJECTS.contains(name);
-                    if (depth == usageDepth) {
-                        field = name;
-                    }
-                }
-                case VALUE_NUMBER_INT -> {
-                    usageNext = false;
-                    if (depth == usageDepth && COUNTERS.contains(field)
-                            && p.getNumberType() != JsonParser.NumberType.BIG_INTEGER) {
-                        long value = p.getLongValue();
-                        if (value >= 0) {
-                            current.put(field, value);
+                if (dataLine) {
+                    if (!spaceChecked) {
+                        spaceChecked = true;
+                        if (c == ' ') {
+                            continue;
                         }
                     }
+                    if (runStart < 0) {
+                        runStart = i;
+                    }
+                    continue;
                 }
-                default -> usageNext = false;
+                if (c != '\r') {
+                    lineEmpty = false;
+                }
+                if (skipLine || c == '\r') {
+                    continue;
+                }
+                if (seen < DATA.length && c == DATA[seen]) {
+                    seen++;
+                    if (seen == DATA.length) {
+                        dataLine = true;
+                        spaceChecked = false;
+                        if (eventHasData) {
+                            // consecutive data lines of one event are joined by a newline
+                            data(new byte[] {'\n'}, 0, 1);
+                        }
+                        eventHasData = true;
+                    }
+                } else {
+                    skipLine = true;
+                }
             }
+            if (runStart >= 0) {
+                data(b, runStart, end - runStart);
+            }
+        }
+
+        private void data(byte[] b, int off, int len) {
+            if (event == null) {
+                event = new JsonDocumentScanner(doc -> accept(doc, true));
+            }
+            event.feed(b, off, len);
+        }
+
+        private void endOfLine() {
+            if (lineEmpty && !dataLine) {
+                dispatch();
+            }
+            seen = 0;
+            dataLine = false;
+            skipLine = false;
+            lineEmpty = true;
+        }
+
+        private void dispatch() {
+            if (event != null) {
+                // "[DONE]" and other non-JSON data fail the scanner and report nothing
+                event.end();
+            }
+            event = null;
+            eventHasData = false;
+        }
+
+        void end() {
+            dispatch();
         }
     }
 }

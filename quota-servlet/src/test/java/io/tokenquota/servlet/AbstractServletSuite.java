@@ -318,7 +318,7 @@ abstract class AbstractServletSuite {
                 "Content-Type", "application/json");
         assertProblem(r, 401, "unauthenticated");
         assertEquals(List.of(), fx.events(victim));
-        r = get(uri(API + "/quota"), "x-user-id", victim, "X-Forwarded-For", "127.0.0.1");
+        r = get(uri(API + "/quota"), "x-user-id", victim);
         assertEquals(200, r.statusCode(), "the same header is believed from the trusted loopback proxy");
     }
 
@@ -391,6 +391,286 @@ abstract class AbstractServletSuite {
                 .method("OPTIONS", HttpRequest.BodyPublishers.noBody()).build();
         TestHttp.send(options);
         assertEquals(List.of(), fx.events(subject));
+    }
+
+    // ---------------------------------------------------------------- issue 11: no call unpaid, nothing uncalled charged
+
+    @Test
+    void aJsonBodyLabelledTextPlainIsEstimatedAsJson() {
+        String subject = newSubject();
+        String body = chat("a".repeat(4_000), 50); // 1,000 text tokens with the quarter estimator + 50
+        HttpResponse<String> r = post(uri("/ai/plain"), body, "x-user-id", subject, "Content-Type", "text/plain");
+        assertEquals(200, r.statusCode());
+        assertEquals(1_050, fx.awaitSettled(subject).used(), "the label does not shrink the estimate to the fallback");
+        String other = newSubject();
+        assertEquals(200, post(uri("/ai/plain"), body, "x-user-id", other, "Content-Type", "application/octet-stream").statusCode());
+        assertEquals(1_050, fx.awaitSettled(other).used());
+    }
+
+    @Test
+    void theBodyLimitAppliesWhateverTheContentType() {
+        String subject = newSubject();
+        String big = "{\"prompt\":\"" + "x".repeat(Fixture.SMALL_BODY_LIMIT) + "\"}";
+        for (String type : List.of("text/plain", "application/octet-stream", "image/png")) {
+            assertProblem(post(uri("/small/plain"), big, "x-user-id", subject, "Content-Type", type), 413, "body-too-large", type);
+        }
+        HttpRequest untyped = TestHttp.request(uri("/small/plain"), "x-user-id", subject)
+                .POST(HttpRequest.BodyPublishers.ofInputStream(() -> new ByteArrayInputStream(big.getBytes(StandardCharsets.UTF_8))))
+                .build();
+        assertProblem(TestHttp.send(untyped), 413, "body-too-large");
+        assertEquals(List.of(), fx.events(subject));
+    }
+
+    @Test
+    void plainTextIsEstimatedByItsCharactersAndAFormIsStillReadable() {
+        String subject = newSubject();
+        String prose = "word ".repeat(800); // 1,000 quarter tokens: more than the fallback
+        assertEquals(200, post(uri("/ai/plain"), prose, "x-user-id", subject, "Content-Type", "text/plain").statusCode());
+        assertEquals(1_000, fx.awaitSettled(subject).used());
+        String form = newSubject();
+        HttpResponse<String> r = post(uri("/ai/form?x=1"), "prompt=hello+there&n=2&n=3", "x-user-id", form,
+                "Content-Type", "application/x-www-form-urlencoded");
+        assertEquals(200, r.statusCode());
+        assertEquals("prompt=hello there;n=2,3;x=1", r.body(), "the endpoint still sees the form parameters");
+    }
+
+    @Test
+    void aCallThatOutlivesItsHoldIsStillChargedItsUsage() throws Exception {
+        // the store charges a commit after expiry as a late commit; the filter just commits what it saw
+        String subject = newSubject();
+        String id = "late-" + subject;
+        CountDownLatch started = FakeModelServlet.STARTED.computeIfAbsent(id, k -> new CountDownLatch(1));
+        CountDownLatch gate = FakeModelServlet.GATE.computeIfAbsent(id, k -> new CountDownLatch(1));
+        java.util.concurrent.CompletableFuture<HttpResponse<String>> call = TestHttp.client().sendAsync(
+                TestHttp.request(uri("/clocked/gated"), "x-user-id", subject, "X-Test-Id", id, "Content-Type", "application/json")
+                        .POST(HttpRequest.BodyPublishers.ofString(chat("hi", 10))).build(),
+                HttpResponse.BodyHandlers.ofString());
+        assertTrue(started.await(30, TimeUnit.SECONDS), "the model call started");
+        fx.clock.advance(Fixture.CLOCKED_TTL.plusMinutes(1));
+        assertEquals(1, fx.clockedStore.expireStale(), "the hold expired while the model was still answering");
+        gate.countDown();
+        assertEquals(200, call.get(30, TimeUnit.SECONDS).statusCode());
+        Fixture.await(() -> fx.clockedStore.account(subject).used() == 42, "the late usage of " + subject + " charged");
+        assertEquals(0, fx.clockedStore.account(subject).reserved());
+    }
+
+    @Test
+    void anAsyncTimeoutAfterTheAnswerWasWrittenChargesTheUsage() throws Exception {
+        String subject = newSubject();
+        HttpRequest request = TestHttp.request(uri("/ai/async-timeout"), "x-user-id", subject, "Content-Type", "application/json")
+                .POST(HttpRequest.BodyPublishers.ofString(chat("hi", 10))).build();
+        HttpResponse<InputStream> r = TestHttp.client().send(request, HttpResponse.BodyHandlers.ofInputStream());
+        assertEquals(200, r.statusCode());
+        try (InputStream in = r.body()) {
+            assertTrue(readUntil(in, "[DONE]").contains("total_tokens"));
+        }
+        Fixture.await(() -> fx.account(subject).reserved() == 0, "settled after the container's timeout");
+        assertEquals(5_000, fx.account(subject).used());
+    }
+
+    @Test
+    void oneIdempotencyKeySentConcurrentlyBuysExactlyOneModelCall() throws Exception {
+        String subject = newSubject();
+        String id = "idem-" + subject;
+        int clients = 8;
+        CountDownLatch gate = FakeModelServlet.GATE.computeIfAbsent(id, k -> new CountDownLatch(1));
+        List<java.util.concurrent.CompletableFuture<HttpResponse<String>>> calls = new java.util.ArrayList<>();
+        for (int i = 0; i < clients; i++) {
+            calls.add(TestHttp.client().sendAsync(TestHttp.request(uri("/ai/gated"), "x-user-id", subject, "X-Test-Id", id,
+                            "Idempotency-Key", "same-key", "Content-Type", "application/json")
+                    .POST(HttpRequest.BodyPublishers.ofString(chat("hi", 10))).build(), HttpResponse.BodyHandlers.ofString()));
+        }
+        // every request but the owner is answered while the owner's model call is still running
+        Fixture.await(() -> calls.stream().filter(java.util.concurrent.CompletableFuture::isDone).count() >= clients - 1,
+                "the other requests answered");
+        gate.countDown();
+        List<Integer> statuses = new java.util.ArrayList<>();
+        for (var c : calls) {
+            statuses.add(c.get(30, TimeUnit.SECONDS).statusCode());
+        }
+        assertEquals(1, statuses.stream().filter(s -> s == 200).count(), statuses.toString());
+        assertEquals(clients - 1, statuses.stream().filter(s -> s == 409).count(), statuses.toString());
+        assertEquals(1, FakeModelServlet.CALLS.get(id).get(), "one model call");
+        assertEquals(42, fx.awaitSettled(subject).used());
+        // and again after it finished: still no second call
+        assertProblem(ai("/ai/gated", subject, chat("hi", 10), "Idempotency-Key", "same-key", "X-Test-Id", id), 409,
+                "idempotency-conflict");
+        assertEquals(1, FakeModelServlet.CALLS.get(id).get());
+    }
+
+    @Test
+    void usageIsReadOnlyWhereEachProviderPutsIt() {
+        Map<String, Long> expected = Map.of(
+                "/ai/anthropic-tool", 124L,
+                "/ai/anthropic-cache", 91_312L,
+                "/ai/gemini-tool", 57L,
+                "/ai/anthropic-stream", 55L);
+        expected.forEach((path, tokens) -> {
+            String subject = newSubject();
+            fx.store.setPlan(subject, 1_000_000);
+            assertEquals(200, ai(path, subject, chat("hi", 10)).statusCode(), path);
+            assertEquals(tokens, fx.awaitSettled(subject).used(), path);
+        });
+    }
+
+    @Test
+    void aHugeBase64AnswerIsScannedWithoutKeepingIt() {
+        String subject = newSubject();
+        HttpResponse<String> r = ai("/ai/image", subject, "{\"prompt\":\"a cat\",\"n\":1}");
+        assertEquals(200, r.statusCode());
+        assertTrue(r.body().length() > FakeModelServlet.IMAGE_BYTES);
+        assertEquals(4_050, fx.awaitSettled(subject).used(), "the usage after a 9 MB string is found");
+    }
+
+    @Test
+    void aRefusalWithoutUsageIsNotCharged() {
+        for (int code : List.of(400, 404, 405, 409, 413, 415, 422, 429)) {
+            String subject = newSubject();
+            HttpResponse<String> r = ai("/ai/status?code=" + code, subject, chat("hi", 8_000));
+            assertEquals(code, r.statusCode());
+            QuotaAccount a = fx.awaitSettled(subject);
+            assertEquals(0, a.used(), "status " + code);
+            assertEquals(List.of(EventKind.RESERVED, EventKind.RELEASED), fx.kinds(subject), "status " + code);
+        }
+        String put = newSubject();
+        HttpRequest wrongMethod = TestHttp.request(uri("/ai/not-a-model-path"), "x-user-id", put, "Content-Type", "application/json")
+                .PUT(HttpRequest.BodyPublishers.ofString(chat("hi", 8_000))).build();
+        assertEquals(404, TestHttp.send(wrongMethod).statusCode());
+        assertEquals(0, fx.awaitSettled(put).used());
+        String get = newSubject();
+        assertEquals(404, get(uri("/ai/nothing"), "x-user-id", get).statusCode());
+        assertEquals(0, fx.awaitSettled(get).used());
+    }
+
+    @Test
+    void forwardedHeadersCannotMakeAClientATrustedProxy() {
+        String victim = newSubject();
+        // the container takes the client address from these headers; /untrusted/ trusts 203.0.113.7 only
+        HttpResponse<String> xff = post(uri("/untrusted/openai"), chat("hi", 10), "x-user-id", victim,
+                "X-Forwarded-For", "203.0.113.7", "Content-Type", "application/json");
+        assertProblem(xff, 401, "unauthenticated");
+        HttpResponse<String> forwarded = post(uri("/untrusted/openai"), chat("hi", 10), "x-user-id", victim,
+                "Forwarded", "for=203.0.113.7;proto=http", "X-Forwarded-For", "203.0.113.7", "Content-Type", "application/json");
+        assertProblem(forwarded, 401, "unauthenticated");
+        assertEquals(List.of(), fx.events(victim));
+    }
+
+    @Test
+    void prefixesMatchWholePathSegments() {
+        String admin = newSubject();
+        assertEquals(200, ai("/seg/ai-admin/plain", admin, chat("hi", 10)).statusCode());
+        assertEquals(List.of(), fx.events(admin), "/seg/ai does not cover /seg/ai-admin");
+        String bare = newSubject();
+        ai("/seg/v2", bare, chat("hi", 10));
+        assertEquals(EventKind.RESERVED, fx.kinds(bare).get(0), "/seg/v2/ covers the bare /seg/v2");
+        String exact = newSubject();
+        ai("/seg/ai", exact, chat("hi", 10));
+        assertEquals(EventKind.RESERVED, fx.kinds(exact).get(0), "/seg/ai covers itself");
+        String below = newSubject();
+        assertEquals(200, ai("/seg/ai/plain", below, chat("hi", 10)).statusCode());
+        fx.awaitSettled(below);
+        assertEquals(List.of(EventKind.RESERVED, EventKind.COMMITTED), fx.kinds(below));
+    }
+
+    @Test
+    void anUnknownCharsetGets415AndNothingIsHeld() {
+        String subject = newSubject();
+        for (String type : List.of("application/json; charset=x-no-such-charset", "text/plain; charset=\"utf-\u00e9\"")) {
+            HttpResponse<String> r = post(uri("/ai/echo?via=reader"), chat("hi", 10), "x-user-id", subject, "Content-Type", type);
+            assertProblem(r, 415, "unsupported-media-type", type);
+        }
+        assertEquals(List.of(), fx.events(subject));
+        String latin = newSubject();
+        HttpResponse<String> ok = post(uri("/ai/echo?via=reader"), chat("hi", 10), "x-user-id", latin,
+                "Content-Type", "application/json; charset=ISO-8859-1");
+        assertEquals(200, ok.statusCode(), "a known charset passes");
+    }
+
+    @Test
+    void theIetfRateLimitFieldsAccompanyTheQuotaHeaders() {
+        String subject = newSubject();
+        HttpResponse<String> r = ai("/ai/openai", subject, chat("a".repeat(40), 50));
+        assertEquals(200, r.statusCode());
+        java.time.YearMonth month = fx.policy.currentMonth();
+        long window = Duration.between(fx.policy.startOf(month), fx.policy.resetOf(month)).getSeconds();
+        assertEquals("\"monthly-tokens\";q=10000;qu=\"tokens\";w=" + window, header(r, "RateLimit-Policy"));
+        String rateLimit = header(r, "RateLimit");
+        assertTrue(rateLimit.startsWith("\"monthly-tokens\";r=9940;t="), rateLimit);
+        long t = Long.parseLong(rateLimit.substring(rateLimit.indexOf(";t=") + 3));
+        long expected = Duration.between(Instant.now(), fx.policy.resetOf(month)).getSeconds();
+        assertTrue(Math.abs(t - expected) <= 5, t + " vs " + expected);
+
+        String exhausted = newSubject();
+        fx.store.setPlan(exhausted, 10);
+        HttpResponse<String> refused = ai("/ai/openai", exhausted, chat("hi", 100));
+        assertEquals(429, refused.statusCode());
+        assertTrue(header(refused, "RateLimit").startsWith("\"monthly-tokens\";r=10;t="), header(refused, "RateLimit"));
+        assertTrue(header(refused, "RateLimit-Policy").startsWith("\"monthly-tokens\";q=10;"));
+    }
+
+    @Test
+    void aPaymentAmountSentAsADecimalStringIsTakenExactly() {
+        String subject = newSubject();
+        String tx = "str-" + subject;
+        byte[] body = ("{\"transaction_id\":\"" + tx + "\",\"user_id\":\"" + subject + "\",\"token_amount\":3000,"
+                + "\"amount\":\"3300.00\",\"currency\":\"KRW\",\"status\":\"completed\"}").getBytes(StandardCharsets.UTF_8);
+        HttpResponse<String> r = signedCallback(body);
+        assertEquals(200, r.statusCode(), r.body());
+        assertEquals(new java.math.BigDecimal("3300.00"), fx.store.purchase(tx).orElseThrow().amount());
+        String precise = "num-" + subject;
+        byte[] number = ("{\"transaction_id\":\"" + precise + "\",\"user_id\":\"" + subject + "\",\"token_amount\":10,"
+                + "\"amount\":0.10,\"currency\":\"USD\",\"status\":\"completed\"}").getBytes(StandardCharsets.UTF_8);
+        assertEquals(200, signedCallback(number).statusCode());
+        assertEquals(new java.math.BigDecimal("0.10"), fx.store.purchase(precise).orElseThrow().amount());
+    }
+
+    @Test
+    void aMultipartUploadStillHasItsPartsAndItsTextFieldsCount() {
+        String subject = newSubject();
+        String boundary = "----tq" + subject;
+        byte[] audio = new byte[3_000];
+        for (int i = 0; i < audio.length; i++) {
+            audio[i] = (byte) (i * 31);
+        }
+        java.io.ByteArrayOutputStream body = new java.io.ByteArrayOutputStream();
+        body.writeBytes(("--" + boundary + "\r\nContent-Disposition: form-data; name=\"prompt\"\r\n\r\n" + "x".repeat(4_000)
+                + "\r\n--" + boundary + "\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.wav\"\r\n"
+                + "Content-Type: audio/wav\r\n\r\n").getBytes(StandardCharsets.UTF_8));
+        body.writeBytes(audio);
+        body.writeBytes(("\r\n--" + boundary + "--\r\n").getBytes(StandardCharsets.UTF_8));
+        HttpResponse<String> r = post(uri("/ai/upload/transcribe"), body.toByteArray(), "x-user-id", subject,
+                "Content-Type", "multipart/form-data; boundary=" + boundary);
+        assertEquals(200, r.statusCode(), r.body());
+        assertEquals("prompt=4000;file=3000 file;", r.body(), "the endpoint still gets its parts");
+        assertEquals(1_001, fx.awaitSettled(subject).used(), "the text field counts (4,000 characters and a newline)");
+        String big = newSubject();
+        byte[] tooLarge = ("--" + boundary + "\r\nContent-Disposition: form-data; name=\"prompt\"\r\n\r\n"
+                + "y".repeat(Fixture.SMALL_BODY_LIMIT * 300) + "\r\n--" + boundary + "--\r\n").getBytes(StandardCharsets.UTF_8);
+        assertProblem(post(uri("/ai/upload/transcribe"), tooLarge, "x-user-id", big,
+                "Content-Type", "multipart/form-data; boundary=" + boundary), 413, "body-too-large");
+        assertEquals(List.of(), fx.events(big));
+    }
+
+    // ---------------------------------------------------------------- the providers' own clients
+
+    @Test
+    void theOfficialOpenAiClientIsChargedWhatItParsed() {
+        for (boolean stream : List.of(false, true)) {
+            String subject = newSubject();
+            long parsed = ProviderSdkClients.openAi(uri("/ai/sdk/openai/v1"), subject, stream);
+            assertEquals(stream ? 33 : 26, parsed, "the SDK's own reading");
+            assertEquals(parsed, fx.awaitSettled(subject).used(), "stream=" + stream);
+        }
+    }
+
+    @Test
+    void theOfficialAnthropicClientIsChargedWhatItParsedCacheTokensIncluded() {
+        for (boolean stream : List.of(false, true)) {
+            String subject = newSubject();
+            long parsed = ProviderSdkClients.anthropic(uri("/ai/sdk/anthropic"), subject, stream);
+            assertEquals(21 + 13 + 100 + 2_000, parsed, "the SDK's own reading");
+            assertEquals(parsed, fx.awaitSettled(subject).used(), "stream=" + stream);
+        }
     }
 
     // ---------------------------------------------------------------- the API
@@ -618,7 +898,10 @@ abstract class AbstractServletSuite {
         callbacks.put("{" + tx + "," + u + ",\"token_amount\":100,\"status\":\"done\"}", "invalid-status");
         callbacks.put("{" + tx + "," + u + ",\"token_amount\":100,\"status\":\"completed\",\"currency\":\"GBP\"}", "invalid-currency");
         callbacks.put("{" + tx + "," + u + ",\"token_amount\":100,\"status\":\"completed\",\"amount\":12.345}", "invalid-money");
-        callbacks.put("{" + tx + "," + u + ",\"token_amount\":100,\"status\":\"completed\",\"amount\":\"12\"}", "invalid-money");
+        callbacks.put("{" + tx + "," + u + ",\"token_amount\":100,\"status\":\"completed\",\"amount\":\"1e3\"}", "invalid-money");
+        callbacks.put("{" + tx + "," + u + ",\"token_amount\":100,\"status\":\"completed\",\"amount\":\"3,300.00\"}", "invalid-money");
+        callbacks.put("{" + tx + "," + u + ",\"token_amount\":100,\"status\":\"completed\",\"amount\":\" 12\"}", "invalid-money");
+        callbacks.put("{" + tx + "," + u + ",\"token_amount\":100,\"status\":\"completed\",\"amount\":\"12.345\"}", "invalid-money");
         callbacks.put("{" + tx + "," + u + ",\"token_amount\":100,\"status\":\"completed\",\"amount\":1e400}", "invalid-money");
         callbacks.put("{" + u + ",\"token_amount\":100,\"status\":\"completed\"}", "invalid-key");
         callbacks.put("{" + tx + "," + u + ",\"token_amount\":100,\"status\":\"completed\",\"status\":\"completed\"}", "malformed-json");

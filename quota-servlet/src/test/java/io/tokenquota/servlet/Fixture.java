@@ -15,6 +15,7 @@ import io.tokenquota.memory.InMemoryQuotaStore;
 import io.tokenquota.servlet.testing.ContainerKind;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.EmbeddedContainer;
+import io.tokenquota.testkit.MutableClock;
 import java.lang.reflect.Proxy;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
@@ -40,11 +41,17 @@ final class Fixture implements AutoCloseable {
 
     final QuotaPolicy policy = QuotaPolicy.defaults();
     final QuotaStore store;
+    /** The clock of {@link #clockedStore}: tests move it past a hold's TTL instead of waiting. */
+    final MutableClock clock = new MutableClock(java.time.Instant.now());
+    /** A second store whose policy runs on {@link #clock}, behind the {@code /clocked/} filter. */
+    final QuotaStore clockedStore;
+    static final Duration CLOCKED_TTL = Duration.ofMinutes(5);
     final QuotaFilter openFilter;
     /** Holds every commit made through the {@code /slowcommit/} filter until it is counted down. */
     final java.util.concurrent.CountDownLatch commitGate = new java.util.concurrent.CountDownLatch(1);
     final EmbeddedContainer container;
     private final TestDatabase database;
+    private final TestDatabase clockedDatabase;
 
     Fixture(ContainerKind kind) {
         if ("memory".equals(System.getProperty("tq.servlet.store"))) {
@@ -54,6 +61,11 @@ final class Fixture implements AutoCloseable {
             database = TestDatabases.h2();
             store = JdbiQuotaStore.builder().dataSource(database.dataSource()).policy(policy).installSchema(true).build();
         }
+        clockedDatabase = TestDatabases.h2();
+        clockedStore = "memory".equals(System.getProperty("tq.servlet.clockedStore"))
+                ? new InMemoryQuotaStore(QuotaPolicy.builder().clock(clock).build())
+                : JdbiQuotaStore.builder().dataSource(clockedDatabase.dataSource())
+                .policy(QuotaPolicy.builder().clock(clock).build()).installSchema(true).build();
         QuotaStore broken = unavailableStore(policy);
         SubjectResolver loopback = SubjectResolver.trustedHeader("x-user-id", "127.0.0.1", "::1");
         QuotaFilter main = QuotaFilter.builder(store).protect("/ai/").subjectResolver(loopback).estimator(QUARTER)
@@ -64,20 +76,31 @@ final class Fixture implements AutoCloseable {
                 .maxBodyBytes(SMALL_BODY_LIMIT).build();
         QuotaFilter slowCommit = QuotaFilter.builder(gatedCommits(store, commitGate)).protect("/slowcommit/")
                 .subjectResolver(loopback).estimator(QUARTER).build();
+        QuotaFilter clocked = QuotaFilter.builder(clockedStore).protect("/clocked/").subjectResolver(loopback)
+                .estimator(QUARTER).holdTtl(CLOCKED_TTL).build();
+        // segment-boundary matching: "/seg/ai" and "/seg/v2/" (with its slash) protected, nothing else under /seg/
+        QuotaFilter segments = QuotaFilter.builder(store).protect("/seg/ai", "/seg/v2/").subjectResolver(loopback)
+                .estimator(QUARTER).fallbackEstimate(FALLBACK).build();
         QuotaFilter closed = QuotaFilter.builder(broken).protect("/closed/").subjectResolver(loopback).build();
         openFilter = QuotaFilter.builder(broken).protect("/open/").subjectResolver(loopback).failOpen(true).build();
         QuotaApiServlet api = QuotaApiServlet.builder(store).subjectResolver(loopback)
                 .adminAuthorizer(AdminAuthorizer.bearerToken(ADMIN_TOKEN)).paymentSecret(PAYMENT_SECRET).build();
         QuotaApiServlet defaults = QuotaApiServlet.builder(store).subjectResolver(loopback).build();
-        Deployment deployment = Deployment.create()
+        // forwarded-header processing on for /untrusted/, as Spring Boot's server.forward-headers-strategy=native
+        // sets it: the container takes getRemoteAddr() from X-Forwarded-For / Forwarded
+        Deployment deployment = Deployment.create().forwardedHeaders("/untrusted/")
                 .filter("quota", main, "/ai/*")
                 .filter("untrusted", untrusted, "/untrusted/*")
                 .filter("small", small, "/small/*")
                 .filter("slowcommit", slowCommit, "/slowcommit/*")
+                .filter("clocked", clocked, "/clocked/*")
+                .filter("segments", segments, "/seg/*")
                 .filter("closed", closed, "/closed/*")
                 .filter("open", openFilter, "/open/*")
                 .servlet("model", new FakeModelServlet(), "/ai/*", "/untrusted/*", "/small/*", "/slowcommit/*", "/closed/*",
-                        "/open/*")
+                        "/open/*", "/clocked/*", "/seg/*")
+                .servlet("sdk-models", new SdkModelServlet(), "/ai/sdk/*")
+                .multipartServlet("uploads", new UploadServlet(), new jakarta.servlet.MultipartConfigElement(""), "/ai/upload/*")
                 .servlet("api", api, API + "/*")
                 .servlet("default-api", defaults, DEFAULT_API + "/*");
         container = kind.start(deployment);
@@ -175,6 +198,14 @@ final class Fixture implements AutoCloseable {
             if (database != null) {
                 database.close();
             }
+            if (clockedStore instanceof AutoCloseable c) {
+                try {
+                    c.close();
+                } catch (Exception e) {
+                    throw new IllegalStateException(e);
+                }
+            }
+            clockedDatabase.close();
         }
     }
 }

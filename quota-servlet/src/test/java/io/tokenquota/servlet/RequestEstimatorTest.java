@@ -36,6 +36,33 @@ final class RequestEstimatorTest {
     }
 
     @Test
+    void countsResponsesInstructionsInputItemsAndToolDefinitions() {
+        RequestEstimator.Estimate responses = estimate("""
+                {"model":"gpt-4.1","instructions":"abcde","input":[
+                  {"role":"user","content":[{"type":"input_text","text":"fg"}]},
+                  {"type":"function_call","call_id":"c1","name":"lookup","arguments":"{\\"q\\":1}"},
+                  {"type":"function_call_output","call_id":"c1","output":"hij"}],
+                 "max_output_tokens":9}""");
+        assertEquals(5 + 2 + 7 + 3, responses.inputTokens());
+        assertEquals(9, responses.outputBudget());
+        // every name and string of a tool definition is serialised into the prompt: 30 for the names, 14 for the strings
+        assertEquals(44, estimate("""
+                {"tools":[{"type":"function","name":"f","description":"abcd","parameters":{"q":"x"}}]}""").inputTokens());
+    }
+
+    @Test
+    void countsGeminiContentsAndItsOutputBudget() {
+        RequestEstimator.Estimate e = estimate("""
+                {"systemInstruction":{"parts":[{"text":"ab"}]},
+                 "contents":[{"role":"user","parts":[{"text":"cde"}]}],
+                 "generationConfig":{"temperature":0.1,"maxOutputTokens":777}}""");
+        assertEquals(5, e.inputTokens());
+        assertEquals(777, e.outputBudget());
+        assertEquals(-1, estimate("{\"contents\":[],\"other\":{\"maxOutputTokens\":5}}").outputBudget(),
+                "only generationConfig names Gemini's budget");
+    }
+
+    @Test
     void takesTheLargestTopLevelOutputBudget() {
         assertEquals(300, estimate("{\"max_tokens\":100,\"max_output_tokens\":300}").outputBudget());
         assertEquals(-1, estimate("{\"prompt\":\"x\"}").outputBudget());
@@ -65,11 +92,11 @@ final class RequestEstimatorTest {
         byte[] withBudget = "{\"prompt\":\"abcd\",\"max_tokens\":5000}".getBytes(StandardCharsets.UTF_8);
         byte[] withoutBudget = "{\"prompt\":\"abcd\"}".getBytes(StandardCharsets.UTF_8);
         byte[] broken = "{\"prompt\"".getBytes(StandardCharsets.UTF_8);
-        assertEquals(1_004, filter.estimateOf(withBudget, "/ai/chat"));
-        assertEquals(54, filter.estimateOf(withoutBudget, "/ai/chat"));
-        assertEquals(4, filter.estimateOf(withoutBudget, "/ai/embed/"));
-        assertEquals(500, filter.estimateOf(broken, "/ai/chat"));
-        assertEquals(2_000, filter.estimateOf(broken, "/ai/audio/"));
-        assertEquals(1, filter.estimateOf("{}".getBytes(StandardCharsets.UTF_8), "/ai/embed/"), "a hold is never empty");
+        assertEquals(1_004, filter.estimateOf(withBudget, StandardCharsets.UTF_8, "/ai/chat"));
+        assertEquals(54, filter.estimateOf(withoutBudget, StandardCharsets.UTF_8, "/ai/chat"));
+        assertEquals(4, filter.estimateOf(withoutBudget, StandardCharsets.UTF_8, "/ai/embed/"));
+        assertEquals(500, filter.estimateOf(broken, StandardCharsets.UTF_8, "/ai/chat"));
+        assertEquals(2_000, filter.estimateOf(broken, StandardCharsets.UTF_8, "/ai/audio/"));
+        assertEquals(1, filter.estimateOf("{}".getBytes(StandardCharsets.UTF_8), StandardCharsets.UTF_8, "/ai/embed/"), "a hold is never empty");
     }
 }

@@ -55,6 +55,32 @@ final class ResolversTest {
     }
 
     @Test
+    void anAddressTakenFromForwardedHeadersIsNeverTrusted() {
+        SubjectResolver r = SubjectResolver.trustedHeader("x-user-id", "203.0.113.7");
+        // Jetty's ForwardedRequestCustomizer: the remote address is the left-most X-Forwarded-For entry
+        assertNull(r.resolve(request("203.0.113.7", Map.of("x-user-id", "victim", "X-Forwarded-For", "203.0.113.7, 10.1.1.1"),
+                Map.of(), null)));
+        assertNull(r.resolve(request("203.0.113.7", Map.of("x-user-id", "victim", "Forwarded", "for=\"203.0.113.7:4711\";proto=https"),
+                Map.of(), null)));
+        // Tomcat's RemoteIpValve removes the header it used, but marks the request
+        assertNull(r.resolve(request("203.0.113.7", Map.of("x-user-id", "victim"),
+                Map.of(TrustedHeaderResolver.TOMCAT_FORWARDED, Boolean.TRUE), null)));
+        // Spring's ForwardedHeaderFilter wraps the request: the container's own request beneath decides
+        HttpServletRequest container = request("192.0.2.2", Map.of("x-user-id", "victim", "X-Forwarded-For", "203.0.113.7"),
+                Map.of(), null);
+        HttpServletRequest wrapped = new jakarta.servlet.http.HttpServletRequestWrapper(container) {
+            @Override
+            public String getRemoteAddr() {
+                return "203.0.113.7";
+            }
+        };
+        assertNull(r.resolve(wrapped));
+        // a real proxy lists the client it forwards for, not itself
+        assertEquals("alice", r.resolve(request("203.0.113.7", Map.of("x-user-id", "alice", "X-Forwarded-For", "198.51.100.4"),
+                Map.of(), null)));
+    }
+
+    @Test
     void aRepeatedIdentityHeaderIsNeverBelieved() {
         SubjectResolver r = SubjectResolver.trustedHeader("x-user-id", "127.0.0.1");
         assertEquals("alice", r.resolve(from("127.0.0.1", "alice")));

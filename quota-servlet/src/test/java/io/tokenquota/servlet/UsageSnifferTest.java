@@ -74,9 +74,12 @@ final class UsageSnifferTest {
     }
 
     @Test
-    void anOversizedEventIsSkippedWithoutHoldingIt() {
-        String huge = "data: {\"text\":\"" + "x".repeat(UsageSniffer.MAX_EVENT_BYTES + 10) + "\",\"usage\":{\"total_tokens\":99}}\n\n";
-        String stream = huge + "data: {\"usage\":{\"total_tokens\":7}}\n\n";
-        assertEquals(7L, sniff("text/event-stream", stream, 8192));
+    void usageAfterAHugeStringIsFoundInAnEventAndInABody() {
+        String big = "x".repeat(3 << 20) + "\\u00e9\u00e9";
+        String event = "data: {\"text\":\"" + big + "\",\"usage\":{\"total_tokens\":99}}\n\n";
+        assertEquals(99L, sniff("text/event-stream", event, 8192));
+        assertEquals(99L, sniff("text/event-stream", event + "data: [DONE]\n\n", 1000));
+        String body = "{\"data\":[{\"b64_json\":\"" + big + "\"}],\"usage\":{\"total_tokens\":98}}";
+        assertEquals(98L, sniff("application/json", body, 65536));
     }
 }

@@ -18,6 +18,8 @@ public final class Deployment {
 
     private final List<Mapping<Filter>> filters = new ArrayList<>();
     private final List<Mapping<Servlet>> servlets = new ArrayList<>();
+    private final java.util.Map<String, jakarta.servlet.MultipartConfigElement> multipart = new java.util.HashMap<>();
+    private String forwardedPrefix;
 
     public static Deployment create() {
         return new Deployment();
@@ -31,6 +33,35 @@ public final class Deployment {
     public Deployment servlet(String name, Servlet servlet, String... urlPatterns) {
         servlets.add(new Mapping<>(Objects.requireNonNull(name), Objects.requireNonNull(servlet), List.of(urlPatterns)));
         return this;
+    }
+
+    /**
+     * Requests under {@code pathPrefix} get the client address from {@code X-Forwarded-For} /
+     * {@code Forwarded} (Jetty's {@code ForwardedRequestCustomizer}, Tomcat's {@code RemoteIpValve}), as
+     * a service behind a proxy configures it (Spring Boot's {@code server.forward-headers-strategy=native}).
+     * Limited to a prefix because Tomcat's valve marks every request from a loopback proxy as forwarded.
+     */
+    public Deployment forwardedHeaders(String pathPrefix) {
+        this.forwardedPrefix = Objects.requireNonNull(pathPrefix);
+        return this;
+    }
+
+    /** The prefix under which forwarded headers are processed, or {@code null}. */
+    public String forwardedHeaders() {
+        return forwardedPrefix;
+    }
+
+    /** A servlet that reads multipart bodies with {@code getParts()}. */
+    public Deployment multipartServlet(String name, Servlet servlet, jakarta.servlet.MultipartConfigElement config,
+                                       String... urlPatterns) {
+        servlet(name, servlet, urlPatterns);
+        multipart.put(name, Objects.requireNonNull(config));
+        return this;
+    }
+
+    /** The multipart configuration of the servlet named {@code name}, or {@code null}. */
+    public jakarta.servlet.MultipartConfigElement multipart(String name) {
+        return multipart.get(name);
     }
 
     public List<Mapping<Filter>> filters() {

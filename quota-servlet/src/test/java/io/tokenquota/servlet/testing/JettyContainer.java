@@ -7,6 +7,11 @@ import java.util.EnumSet;
 import org.eclipse.jetty.ee10.servlet.FilterHolder;
 import org.eclipse.jetty.ee10.servlet.ServletContextHandler;
 import org.eclipse.jetty.ee10.servlet.ServletHolder;
+import org.eclipse.jetty.http.HttpFields;
+import org.eclipse.jetty.server.ForwardedRequestCustomizer;
+import org.eclipse.jetty.server.Request;
+import org.eclipse.jetty.server.HttpConfiguration;
+import org.eclipse.jetty.server.HttpConnectionFactory;
 import org.eclipse.jetty.server.Server;
 import org.eclipse.jetty.server.ServerConnector;
 
@@ -22,7 +27,18 @@ public final class JettyContainer implements EmbeddedContainer {
 
     public static JettyContainer start(Deployment deployment) {
         Server server = new Server();
-        ServerConnector connector = new ServerConnector(server);
+        HttpConfiguration http = new HttpConfiguration();
+        String forwarded = deployment.forwardedHeaders();
+        if (forwarded != null) {
+            http.addCustomizer(new ForwardedRequestCustomizer() {
+                @Override
+                public Request customize(Request request, HttpFields.Mutable responseHeaders) {
+                    String path = request.getHttpURI().getPath();
+                    return path != null && path.startsWith(forwarded) ? super.customize(request, responseHeaders) : request;
+                }
+            });
+        }
+        ServerConnector connector = new ServerConnector(server, new HttpConnectionFactory(http));
         connector.setHost("127.0.0.1");
         connector.setPort(0);
         server.addConnector(connector);
@@ -38,6 +54,9 @@ public final class JettyContainer implements EmbeddedContainer {
         for (Deployment.Mapping<Servlet> s : deployment.servlets()) {
             ServletHolder holder = new ServletHolder(s.name(), s.component());
             holder.setAsyncSupported(true);
+            if (deployment.multipart(s.name()) != null) {
+                holder.getRegistration().setMultipartConfig(deployment.multipart(s.name()));
+            }
             for (String pattern : s.urlPatterns()) {
                 context.addServlet(holder, pattern);
             }

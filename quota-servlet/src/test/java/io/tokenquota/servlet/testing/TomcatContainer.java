@@ -13,6 +13,7 @@ import org.apache.catalina.Context;
 import org.apache.catalina.LifecycleException;
 import org.apache.catalina.Wrapper;
 import org.apache.catalina.startup.Tomcat;
+import org.apache.catalina.valves.RemoteIpValve;
 import org.apache.tomcat.util.descriptor.web.FilterDef;
 import org.apache.tomcat.util.descriptor.web.FilterMap;
 
@@ -40,6 +41,22 @@ public final class TomcatContainer implements EmbeddedContainer {
         tomcat.setPort(0);
         tomcat.getConnector().setProperty("address", "127.0.0.1");
         Context context = tomcat.addContext("", base.toString());
+        String forwarded = deployment.forwardedHeaders();
+        if (forwarded != null) {
+            RemoteIpValve valve = new RemoteIpValve() {
+                @Override
+                public void invoke(org.apache.catalina.connector.Request request, org.apache.catalina.connector.Response response)
+                        throws IOException, jakarta.servlet.ServletException {
+                    if (request.getRequestURI().startsWith(forwarded)) {
+                        super.invoke(request, response);
+                    } else {
+                        getNext().invoke(request, response);
+                    }
+                }
+            };
+            valve.setRemoteIpHeader("X-Forwarded-For");
+            context.getPipeline().addValve(valve);
+        }
         for (Deployment.Mapping<Filter> f : deployment.filters()) {
             FilterDef def = new FilterDef();
             def.setFilterName(f.name());
@@ -55,6 +72,9 @@ public final class TomcatContainer implements EmbeddedContainer {
         for (Deployment.Mapping<Servlet> s : deployment.servlets()) {
             Wrapper wrapper = Tomcat.addServlet(context, s.name(), s.component());
             wrapper.setAsyncSupported(true);
+            if (deployment.multipart(s.name()) != null) {
+                wrapper.setMultipartConfigElement(deployment.multipart(s.name()));
+            }
             s.urlPatterns().forEach(p -> context.addServletMapping(p, s.name()));
         }
         try {

@@ -30,7 +30,7 @@ import net.jqwik.api.statistics.Statistics;
  * The answer is 200 or a 4xx problem, never a 5xx; a 200 leaves events in the log, and any other
  * answer leaves the balance untouched (at most a pending purchase record).
  */
-final class ApiBodyProperties {
+final class ApiBodyPropertiesTest {
     private static Fixture fx;
 
     @BeforeContainer

@@ -1,0 +1,43 @@
+package io.tokenquota.servlet;
+
+import jakarta.servlet.ServletException;
+import jakarta.servlet.http.HttpServletRequest;
+import jakarta.servlet.http.Part;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.Charset;
+
+/**
+ * A {@code multipart/form-data} body, read through the container's own part parser so the endpoint
+ * behind the filter still gets its parts ({@code getParts()} answers from the container's cache).
+ * The text of the fields that are not files is what the estimate counts; files (audio, images) cost
+ * the fallback estimate. Immutable.
+ *
+ * @param text        the fields' text, joined
+ * @param tooLarge    the parts add up to more than the limit
+ * @param unreadable  the container would not parse the parts (no multipart configuration on the
+ *                    endpoint, or over its own limits)
+ */
+record MultipartBody(CharSequence text, boolean tooLarge, boolean unreadable) {
+
+    static MultipartBody read(HttpServletRequest request, long limit, Charset charset) throws IOException {
+        StringBuilder text = new StringBuilder();
+        long size = 0;
+        try {
+            for (Part part : request.getParts()) {
+                size += Math.max(0, part.getSize());
+                if (size > limit) {
+                    return new MultipartBody(null, true, false);
+                }
+                if (part.getSubmittedFileName() == null) {
+                    try (InputStream in = part.getInputStream()) {
+                        text.append(new String(in.readAllBytes(), charset)).append('\n');
+                    }
+                }
+            }
+        } catch (ServletException | IllegalStateException e) {
+            return new MultipartBody(null, false, true);
+        }
+        return new MultipartBody(text, false, false);
+    }
+}

@@ -1,0 +1,59 @@
+package io.tokenquota.servlet;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.tokenquota.servlet.Settlement.Decision;
+import io.tokenquota.servlet.Settlement.End;
+import org.junit.jupiter.api.Test;
+
+/** The settlement rules, one outcome at a time; the HTTP suites show each of them through a container. */
+final class SettlementRulesTest {
+    private static final long ESTIMATE = 500;
+
+    private static Decision decide(Long explicit, Long usage, End end, int status, boolean committed) {
+        return Settlement.decide(explicit, usage, end, status, committed, true, ESTIMATE);
+    }
+
+    @Test
+    void reportedUsageIsChargedWhateverHappenedAfterwards() {
+        for (End end : End.values()) {
+            for (int status : new int[] {200, 400, 429, 500, 502}) {
+                Decision d = decide(null, 42L, end, status, true);
+                assertEquals(Decision.charge(42, d.reason()), d, end + " " + status);
+            }
+        }
+        assertEquals(7, decide(7L, 42L, End.THREW, 500, false).tokens(), "the handler's own figure wins");
+    }
+
+    @Test
+    void withoutUsageAClientThatLeftIsChargedTheEstimate() {
+        assertEquals(ESTIMATE, decide(null, null, End.CLIENT_GONE, 200, true).tokens());
+        assertEquals(ESTIMATE, decide(null, null, End.CLIENT_GONE, 200, false).tokens());
+    }
+
+    @Test
+    void refusalsAndServerErrorsWithoutUsageAreReleased() {
+        for (int status : new int[] {301, 304, 400, 401, 403, 404, 405, 409, 413, 415, 422, 429, 500, 502, 503}) {
+            assertTrue(decide(null, null, End.RETURNED, status, true).release(), "status " + status);
+        }
+        assertTrue(decide(null, null, End.THREW, 200, false).release(), "an exception before answering");
+        assertTrue(decide(null, null, End.TIMED_OUT, 200, false).release(), "a timeout before answering");
+    }
+
+    @Test
+    void aSuccessWithoutUsageAndAFailureWhileAnsweringAreChargedTheEstimate() {
+        assertEquals(ESTIMATE, decide(null, null, End.RETURNED, 200, true).tokens());
+        assertEquals(ESTIMATE, decide(null, null, End.RETURNED, 204, false).tokens());
+        assertEquals(ESTIMATE, decide(null, null, End.THREW, 200, true).tokens(), "the 200 was already on its way");
+        assertEquals(ESTIMATE, decide(null, null, End.TIMED_OUT, 200, true).tokens(), "timed out after answering");
+    }
+
+    @Test
+    void releaseOnErrorOffChargesTheEstimateForFailures() {
+        assertEquals(ESTIMATE, Settlement.decide(null, null, End.RETURNED, 502, true, false, ESTIMATE).tokens());
+        assertEquals(ESTIMATE, Settlement.decide(null, null, End.THREW, 200, false, false, ESTIMATE).tokens());
+        assertTrue(Settlement.decide(null, null, End.RETURNED, 404, true, false, ESTIMATE).release(),
+                "a refusal is not a failure: still released");
+    }
+}
