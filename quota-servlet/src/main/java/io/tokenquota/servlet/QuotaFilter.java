@@ -108,6 +108,7 @@ public final class QuotaFilter implements Filter {
     private final boolean releaseOnError;
     private final Duration holdTtl;
     private final AtomicLong failOpenCount = new AtomicLong();
+    private final AtomicLong settleFailureCount = new AtomicLong();
 
     private QuotaFilter(Builder b) {
         this.ledger = b.ledger;
@@ -133,6 +134,15 @@ public final class QuotaFilter implements Filter {
     /** How many requests went through uncharged because the ledger was unreachable (fail-open). */
     public long failOpenCount() {
         return failOpenCount.get();
+    }
+
+    /**
+     * How many settlements failed since the filter was built: the ledger refused or could not be
+     * reached when the hold was to be charged or released (logged; the hold then expires). A
+     * metrics system should alert on it: those calls may have gone uncharged.
+     */
+    public long settleFailureCount() {
+        return settleFailureCount.get();
     }
 
     @Override
@@ -231,7 +241,8 @@ public final class QuotaFilter implements Filter {
         headers.run();
         UsageSniffer sniffer = new UsageSniffer();
         QuotaResponse wrapped = new QuotaResponse(response, sniffer, headers);
-        Settlement settlement = new Settlement(ledger, hold, estimate, releaseOnError, request, wrapped, sniffer);
+        Settlement settlement = new Settlement(ledger, hold, estimate, releaseOnError, request, wrapped, sniffer,
+                settleFailureCount);
         boolean returned = false;
         try {
             chain.doFilter(forward, wrapped);

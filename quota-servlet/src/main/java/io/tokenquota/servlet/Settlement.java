@@ -8,6 +8,7 @@ import jakarta.servlet.AsyncListener;
 import jakarta.servlet.http.HttpServletRequest;
 import java.io.IOException;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -52,9 +53,12 @@ final class Settlement implements AsyncListener {
     private final QuotaResponse response;
     private final UsageSniffer sniffer;
     private final AtomicBoolean done = new AtomicBoolean();
+    /** The filter's count of settlements that failed (a ledger outage after the answer was sent). */
+    private final AtomicLong failures;
 
     Settlement(QuotaLedger ledger, Reservation hold, long estimate, boolean releaseOnError,
-               HttpServletRequest request, QuotaResponse response, UsageSniffer sniffer) {
+               HttpServletRequest request, QuotaResponse response, UsageSniffer sniffer, AtomicLong failures) {
+        this.failures = failures;
         this.ledger = ledger;
         this.hold = hold;
         this.estimate = estimate;
@@ -128,9 +132,11 @@ final class Settlement implements AsyncListener {
             LOG.debug("settled reservation {} of {}: {} ({})", hold.id(), hold.subject(),
                     d.release() ? "released" : d.tokens(), d.reason());
         } catch (QuotaException e) {
+            failures.incrementAndGet();
             LOG.warn("could not settle reservation {} of {}: {} {}", hold.id(), hold.subject(),
                     e.code(), e.getMessage());
         } catch (RuntimeException e) {
+            failures.incrementAndGet();
             LOG.warn("could not settle reservation {} of {}", hold.id(), hold.subject(), e);
         }
     }

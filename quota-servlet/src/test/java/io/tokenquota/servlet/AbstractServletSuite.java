@@ -385,6 +385,14 @@ abstract class AbstractServletSuite {
     }
 
     @Test
+    void aSettlementTheLedgerRefusesIsCountedForMonitoring() {
+        long before = fx.failingSettlements.settleFailureCount();
+        HttpResponse<String> r = ai("/unsettled/openai", newSubject(), chat("hi", 10));
+        assertEquals(200, r.statusCode(), "the client already has its answer when the charge fails");
+        Fixture.await(() -> fx.failingSettlements.settleFailureCount() == before + 1, "the failed settlement counted");
+    }
+
+    @Test
     void unprotectedPathsAndPreflightsPassUntouched() {
         String subject = newSubject();
         HttpRequest options = TestHttp.request(uri("/ai/openai"), "x-user-id", subject)

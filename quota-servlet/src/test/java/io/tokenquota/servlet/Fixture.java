@@ -47,6 +47,8 @@ final class Fixture implements AutoCloseable {
     final QuotaStore clockedStore;
     static final Duration CLOCKED_TTL = Duration.ofMinutes(5);
     final QuotaFilter openFilter;
+    /** Reserves on the store; every commit and release then fails as if the database had gone away. */
+    final QuotaFilter failingSettlements;
     /** Holds every commit made through the {@code /slowcommit/} filter until it is counted down. */
     final java.util.concurrent.CountDownLatch commitGate = new java.util.concurrent.CountDownLatch(1);
     final EmbeddedContainer container;
@@ -83,6 +85,8 @@ final class Fixture implements AutoCloseable {
                 .estimator(QUARTER).fallbackEstimate(FALLBACK).build();
         QuotaFilter closed = QuotaFilter.builder(broken).protect("/closed/").subjectResolver(loopback).build();
         openFilter = QuotaFilter.builder(broken).protect("/open/").subjectResolver(loopback).failOpen(true).build();
+        failingSettlements = QuotaFilter.builder(unsettleable(store)).protect("/unsettled/").subjectResolver(loopback)
+                .estimator(QUARTER).build();
         QuotaApiServlet api = QuotaApiServlet.builder(store).subjectResolver(loopback)
                 .adminAuthorizer(AdminAuthorizer.bearerToken(ADMIN_TOKEN)).paymentSecret(PAYMENT_SECRET).build();
         QuotaApiServlet defaults = QuotaApiServlet.builder(store).subjectResolver(loopback).build();
@@ -97,8 +101,9 @@ final class Fixture implements AutoCloseable {
                 .filter("segments", segments, "/seg/*")
                 .filter("closed", closed, "/closed/*")
                 .filter("open", openFilter, "/open/*")
+                .filter("unsettled", failingSettlements, "/unsettled/*")
                 .servlet("model", new FakeModelServlet(), "/ai/*", "/untrusted/*", "/small/*", "/slowcommit/*", "/closed/*",
-                        "/open/*", "/clocked/*", "/seg/*")
+                        "/open/*", "/clocked/*", "/seg/*", "/unsettled/*")
                 .servlet("sdk-models", new SdkModelServlet(), "/ai/sdk/*")
                 .multipartServlet("uploads", new UploadServlet(), new jakarta.servlet.MultipartConfigElement(""), "/ai/upload/*")
                 .servlet("api", api, API + "/*")
@@ -144,6 +149,20 @@ final class Fixture implements AutoCloseable {
     }
 
     /** The store, except that commit waits (bounded) for {@code gate}: a ledger slow to charge. */
+    static QuotaStore unsettleable(QuotaStore store) {
+        return (QuotaStore) Proxy.newProxyInstance(Fixture.class.getClassLoader(), new Class<?>[] {QuotaStore.class},
+                (proxy, method, args) -> {
+                    if (method.getName().equals("commit") || method.getName().equals("release")) {
+                        throw new io.tokenquota.QuotaException(io.tokenquota.ErrorCode.STORE_UNAVAILABLE, "database gone");
+                    }
+                    try {
+                        return method.invoke(store, args);
+                    } catch (java.lang.reflect.InvocationTargetException e) {
+                        throw e.getCause();
+                    }
+                });
+    }
+
     static QuotaStore gatedCommits(QuotaStore store, java.util.concurrent.CountDownLatch gate) {
         return (QuotaStore) Proxy.newProxyInstance(Fixture.class.getClassLoader(), new Class<?>[] {QuotaStore.class},
                 (proxy, method, args) -> {

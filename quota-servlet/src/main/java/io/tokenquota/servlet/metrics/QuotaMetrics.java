@@ -27,7 +27,8 @@ import java.util.Objects;
  *   <li>{@code tokenquota.holds}, {@code .releases}, {@code .expiries}, {@code .refusals} (a refused
  *       hold: an HTTP 429 in the filter), {@code .charges} (tag {@code late}: whether the hold had
  *       expired first), {@code .tokens.charged}: counters of the store's events;</li>
- *   <li>{@code tokenquota.filter.fail.open}: requests let through while the ledger was down
+ *   <li>{@code tokenquota.filter.fail.open} and {@code tokenquota.filter.settle.failures}: requests
+ *       let through while the ledger was down, and charges or releases that failed after the answer
  *       ({@link #filterMeters});</li>
  *   <li>{@code tokenquota.ledger.calls} (tags {@code operation}, {@code outcome}): a timer of the ledger calls;</li>
  *   <li>{@code tokenquota.holds.open}: a gauge of the holds open now, read from the store.</li>
@@ -49,11 +50,15 @@ public final class QuotaMetrics implements MeterBinder, QuotaListener {
         this.store = Objects.requireNonNull(store, "store");
     }
 
-    /** The filter's own meters: {@code tokenquota.filter.fail.open}. */
+    /** The filter's own meters: {@code tokenquota.filter.fail.open} and {@code tokenquota.filter.settle.failures}. */
     public static MeterBinder filterMeters(QuotaFilter filter) {
         Objects.requireNonNull(filter, "filter");
-        return registry -> FunctionCounter.builder("tokenquota.filter.fail.open", filter, QuotaFilter::failOpenCount)
-                .description("requests let through uncharged while the ledger was unreachable").register(registry);
+        return registry -> {
+            FunctionCounter.builder("tokenquota.filter.fail.open", filter, QuotaFilter::failOpenCount)
+                    .description("requests let through uncharged while the ledger was unreachable").register(registry);
+            FunctionCounter.builder("tokenquota.filter.settle.failures", filter, QuotaFilter::settleFailureCount)
+                    .description("charges or releases the filter could not make after answering").register(registry);
+        };
     }
 
     @Override

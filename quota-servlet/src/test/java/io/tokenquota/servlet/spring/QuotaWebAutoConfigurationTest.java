@@ -72,6 +72,7 @@ class QuotaWebAutoConfigurationTest {
                     assertEquals(100.0, registry.get("tokenquota.tokens.charged").counter().count());
                     assertEquals(0.0, registry.get("tokenquota.holds.open").gauge().value());
                     assertEquals(0.0, registry.get("tokenquota.filter.fail.open").functionCounter().count());
+                    assertEquals(0.0, registry.get("tokenquota.filter.settle.failures").functionCounter().count());
                     registry.getMeters().forEach(m -> assertTrue(m.getId().getTag("subject") == null));
                 });
     }
