@@ -5,7 +5,8 @@ package io.tokenquota;
  *
  * <p>The {@link #type()} is the last segment of the problem+json {@code type} URI the HTTP layer
  * answers with, and {@link #httpStatus()} the status it uses. Both are part of the public contract:
- * they do not change once released. The README's error table is generated from this enum's order.
+ * they do not change once released. The README's error table lists the codes in this order with
+ * these statuses, and a test compares the two.
  */
 public enum ErrorCode {
     /** Subject id empty, longer than 128 characters, or containing control characters. */
