@@ -23,6 +23,12 @@ import java.util.function.Consumer;
  */
 final class JsonDocumentScanner {
     static final int KEPT_STRING_BYTES = 256;
+    /**
+     * Usage sits at most three levels deep; what a model nests deeper (tool arguments) is dropped
+     * before the parser, down to an empty {@code {}} or {@code []}, so no nesting a model can produce
+     * makes the parse fail before the usage that follows it.
+     */
+    static final int KEPT_DEPTH = 8;
     private static final int SLICE = 8192;
     private static final Set<String> USAGE_PARENTS = Set.of("message", "response");
     private static final Set<String> TOP_LEVEL_USAGE = Set.of("usage", "usageMetadata");
@@ -46,9 +52,11 @@ final class JsonDocumentScanner {
     private int hexLeft;
     private int kept;
     private boolean eliding;
+    private int structDepth;
 
     // structure of the current root document
     private int depth;
+    private boolean inRootArray;
     private final boolean[] objectAt = new boolean[4];
     private String field1;
     private String field2;
@@ -107,15 +115,43 @@ final class JsonDocumentScanner {
         depth = 0;
     }
 
-    /** Whether a byte goes to the parser: everything but string contents past the kept prefix. */
+    /**
+     * Whether a byte goes to the parser: everything but string contents past the kept prefix and
+     * the contents of values nested deeper than {@link #KEPT_DEPTH}.
+     */
     private boolean keep(byte b) {
         if (!inString) {
-            if (b == '"') {
-                inString = true;
-                kept = 0;
-                eliding = false;
+            switch (b) {
+                case '"' -> {
+                    inString = true;
+                    kept = 0;
+                    eliding = false;
+                    return structDepth <= KEPT_DEPTH;
+                }
+                case '{', '[' -> {
+                    structDepth++;
+                    return structDepth <= KEPT_DEPTH + 1;
+                }
+                case '}', ']' -> {
+                    boolean keptBracket = structDepth <= KEPT_DEPTH + 1;
+                    structDepth--;
+                    return keptBracket;
+                }
+                default -> {
+                    return structDepth <= KEPT_DEPTH;
+                }
             }
-            return true;
+        }
+        if (structDepth > KEPT_DEPTH) {
+            // a string inside a dropped value: follow it to its end, keep none of it
+            if (afterBackslash) {
+                afterBackslash = false;
+            } else if (b == '\\') {
+                afterBackslash = true;
+            } else if (b == '"') {
+                inString = false;
+            }
+            return false;
         }
         boolean boundary = !afterBackslash && hexLeft == 0 && (b & 0xC0) != 0x80;
         if (afterBackslash) {
@@ -165,6 +201,12 @@ final class JsonDocumentScanner {
     private void accept(JsonToken t) throws IOException {
         switch (t) {
             case START_OBJECT, START_ARRAY -> {
+                if (depth == 0 && t == JsonToken.START_ARRAY && !inRootArray) {
+                    // a stream of documents sent as one JSON array (Gemini's streamGenerateContent
+                    // without alt=sse): each element is a root document of its own
+                    inRootArray = true;
+                    return;
+                }
                 depth++;
                 boolean object = t == JsonToken.START_OBJECT;
                 if (depth < objectAt.length) {
@@ -180,6 +222,10 @@ final class JsonDocumentScanner {
                 }
             }
             case END_OBJECT, END_ARRAY -> {
+                if (depth == 0 && inRootArray) {
+                    inRootArray = false;
+                    return;
+                }
                 if (collecting != null && depth == collectDepth) {
                     usages.put(collecting, counters);
                     collecting = null;

@@ -53,6 +53,8 @@ final class Settlement implements AsyncListener {
     private final QuotaResponse response;
     private final UsageSniffer sniffer;
     private final AtomicBoolean done = new AtomicBoolean();
+    /** How an async cycle ended before it completed (timeout, error); settled on completion. */
+    private volatile End asyncEnd;
     /** The filter's count of settlements that failed (a ledger outage after the answer was sent). */
     private final AtomicLong failures;
 
@@ -167,20 +169,29 @@ final class Settlement implements AsyncListener {
         }
     }
 
+    /**
+     * Settles when the async cycle has completed, never earlier: after a timeout or an error the
+     * application's own listener may still dispatch and write the model's answer (Spring's
+     * {@code DeferredResult} does), and that answer's usage must be charged. The container calls
+     * {@code onComplete} after every timeout and error.
+     */
     @Override
     public void onComplete(AsyncEvent event) {
-        settle(End.RETURNED);
+        End end = asyncEnd;
+        settle(end == null ? End.RETURNED : end);
     }
 
     @Override
     public void onTimeout(AsyncEvent event) {
-        settle(End.TIMED_OUT);
+        if (asyncEnd == null) {
+            asyncEnd = End.TIMED_OUT;
+        }
     }
 
     @Override
     public void onError(AsyncEvent event) {
         // containers report a client that went away mid-response as an I/O error on the async cycle
-        settle(event.getThrowable() instanceof IOException ? End.CLIENT_GONE : End.THREW);
+        asyncEnd = event.getThrowable() instanceof IOException ? End.CLIENT_GONE : End.THREW;
     }
 
     @Override
