@@ -71,7 +71,8 @@ import org.slf4j.LoggerFactory;
  *       {@link Settlement#decide}: the handler's own figure, else the usage the response reported where
  *       its provider puts it (also after an exception, an async timeout, a hang-up or the hold's expiry),
  *       else nothing for a refusal (3xx/4xx) or a 5xx ({@link Builder#releaseOnError}), else the estimate.
- *       Async requests are settled once when the async cycle completes, times out or fails.</li>
+ *       Async requests are settled once, when the async cycle completes (also after a timeout or an
+ *       error, whose listener may still dispatch and write the answer).</li>
  * </ol>
  * When the ledger is unreachable the filter answers 503 (fail-closed, the default) or lets the request
  * through uncharged with a logged warning, counted by {@link #failOpenCount()} (fail-open).
