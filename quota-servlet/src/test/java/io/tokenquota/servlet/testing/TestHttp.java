@@ -59,13 +59,26 @@ public final class TestHttp {
 
     public static HttpResponse<String> send(HttpRequest request) {
         try {
-            return CLIENT.send(request, HttpResponse.BodyHandlers.ofString(StandardCharsets.UTF_8));
+            try {
+                return CLIENT.send(request, HttpResponse.BodyHandlers.ofString(StandardCharsets.UTF_8));
+            } catch (IOException e) {
+                if (!staleConnection(e)) {
+                    throw e;
+                }
+                // the pooled connection had been closed by the server (after a test that made it close
+                // one) before this request got a single byte back: the request never ran, send it anew
+                return CLIENT.send(request, HttpResponse.BodyHandlers.ofString(StandardCharsets.UTF_8));
+            }
         } catch (IOException e) {
             throw new UncheckedIOException(request.method() + " " + request.uri() + " failed", e);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new IllegalStateException("interrupted", e);
         }
+    }
+
+    private static boolean staleConnection(IOException e) {
+        return String.valueOf(e.getMessage()).contains("header parser received no bytes");
     }
 
     /** The response body as a JSON object. */
