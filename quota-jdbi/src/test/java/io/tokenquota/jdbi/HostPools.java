@@ -3,17 +3,10 @@ package io.tokenquota.jdbi;
 import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
 import io.tokenquota.jdbi.testing.TestDatabase;
-import java.io.PrintWriter;
-import java.sql.Connection;
-import java.sql.DriverManager;
-import java.sql.SQLException;
-import java.sql.SQLFeatureNotSupportedException;
-import java.util.logging.Logger;
-import javax.sql.DataSource;
 
 /**
- * Pools as a host application configures them, and a plain connection source for checking what a
- * database really holds. Test support; thread-safe.
+ * Pools as a host application configures them, and a separate pool for checking what a database
+ * really holds. Test support; thread-safe.
  */
 final class HostPools {
     private HostPools() {
@@ -40,51 +33,21 @@ final class HostPools {
         return new HikariDataSource(config);
     }
 
-    /** Every {@link #getConnection()} opens a new physical connection in autocommit: no pool in between. */
-    static DataSource freshConnections(TestDatabase db) {
-        return new DataSource() {
-            @Override
-            public Connection getConnection() throws SQLException {
-                return DriverManager.getConnection(db.jdbcUrl(), db.user(), db.password());
-            }
-
-            @Override
-            public Connection getConnection(String user, String password) throws SQLException {
-                return DriverManager.getConnection(db.jdbcUrl(), user, password);
-            }
-
-            @Override
-            public PrintWriter getLogWriter() {
-                return null;
-            }
-
-            @Override
-            public void setLogWriter(PrintWriter out) {
-            }
-
-            @Override
-            public void setLoginTimeout(int seconds) {
-            }
-
-            @Override
-            public int getLoginTimeout() {
-                return 0;
-            }
-
-            @Override
-            public Logger getParentLogger() throws SQLFeatureNotSupportedException {
-                throw new SQLFeatureNotSupportedException();
-            }
-
-            @Override
-            public <T> T unwrap(Class<T> iface) throws SQLException {
-                throw new SQLException("not a wrapper");
-            }
-
-            @Override
-            public boolean isWrapperFor(Class<?> iface) {
-                return false;
-            }
-        };
+    /**
+     * A pool of its own in autocommit at READ COMMITTED, for reading back what the database holds: it
+     * shares no connection with the host pool, so it sees only what was committed.
+     */
+    static HikariDataSource committedReader(TestDatabase db) {
+        HikariConfig config = new HikariConfig();
+        config.setJdbcUrl(db.jdbcUrl());
+        config.setUsername(db.user());
+        config.setPassword(db.password());
+        config.setPoolName(db.name() + "-reader");
+        config.setAutoCommit(true);
+        config.setTransactionIsolation("TRANSACTION_READ_COMMITTED");
+        config.setMaximumPoolSize(2);
+        config.setMinimumIdle(1);
+        config.setConnectionTimeout(10_000);
+        return new HikariDataSource(config);
     }
 }
