@@ -90,6 +90,28 @@ public final class DefaultTokenEstimator implements TokenEstimator {
     private static final short[] HANGUL_AFTER_PUNCT = {0, 1760, 2610, 3670, 4000, 4600, 5200, 5800};
     private static final int HANGUL_EXTRA_PER_SYLLABLE = 700;
 
+    // Han ideographs and kana, per character; Chinese is nearly all ideographs, Japanese mostly kana.
+    private static final int HAN_MILLI = 830;
+    private static final int KANA_MILLI = 720;
+    // Cyrillic words: base and per letter, after a space and otherwise.
+    private static final int CYR_SPACE_BASE = 235;
+    private static final int CYR_SPACE_PER = 235;
+    private static final int CYR_BARE_BASE = 375;
+    private static final int CYR_BARE_PER = 290;
+    /*
+     * The Latin tables fit English. German and French words split into more pieces; their accents
+     * tell them apart without a dictionary. Each gain (thousandths) applies in full once that
+     * language's marks reach the given share of Latin letters (in ten-thousandths), pro rata below.
+     */
+    private static final int GERMAN_GAIN = 280;
+    private static final int GERMAN_FULL = 100;
+    private static final int FRENCH_GAIN = 140;
+    private static final int FRENCH_FULL = 200;
+
+    private static final int MARK_NONE = 0;
+    private static final int MARK_GERMAN = 1;
+    private static final int MARK_FRENCH = 2;
+
     /** Creates the estimator; it holds no state. */
     public DefaultTokenEstimator() {
         // stateless
@@ -103,6 +125,11 @@ public final class DefaultTokenEstimator implements TokenEstimator {
             return 0;
         }
         long milli = 0;
+        // Latin words are summed apart: the text's diacritics decide at the end how much they weigh
+        long latinMilli = 0;
+        long latinLetters = 0;
+        int germanMarks = 0; // ä ö ü ß: German words split more than English ones
+        int frenchMarks = 0; // é è à ç and the other French accents
 
         // whitespace run state
         int spaces = 0; // spaces and tabs since the last non-space or line break
@@ -118,6 +145,7 @@ public final class DefaultTokenEstimator implements TokenEstimator {
         int segLen = 0;
         int segUpper = 0;
         int segNonAscii = 0;
+        int segKana = 0; // kana in a CJK segment: cheaper than ideographs
         int segLead = LEAD_NONE;
 
         // digits and punctuation runs
@@ -151,7 +179,12 @@ public final class DefaultTokenEstimator implements TokenEstimator {
                 int script = cp < 128 ? SCRIPT_LATIN : script(cp);
                 if (inWord && cls == C_UPPER && lastLowerClass) {
                     // camelCase boundary: o200k starts a new pre-token, without a lead
-                    milli += segmentCost(segScript, segLen, segUpper, segNonAscii, segLead);
+                    if (segScript == SCRIPT_LATIN) {
+                        latinMilli += segmentCost(segScript, segLen, segUpper, segNonAscii, segKana, segLead);
+                        latinLetters += segLen;
+                    } else {
+                        milli += segmentCost(segScript, segLen, segUpper, segNonAscii, segKana, segLead);
+                    }
                     segLen = 0;
                     segLead = LEAD_NONE;
                 } else if (!inWord) {
@@ -184,7 +217,12 @@ public final class DefaultTokenEstimator implements TokenEstimator {
                     segLen = 0;
                 }
                 if (segLen > 0 && script != segScript) {
-                    milli += segmentCost(segScript, segLen, segUpper, segNonAscii, segLead);
+                    if (segScript == SCRIPT_LATIN) {
+                        latinMilli += segmentCost(segScript, segLen, segUpper, segNonAscii, segKana, segLead);
+                        latinLetters += segLen;
+                    } else {
+                        milli += segmentCost(segScript, segLen, segUpper, segNonAscii, segKana, segLead);
+                    }
                     segLen = 0;
                     segLead = LEAD_NONE;
                 }
@@ -192,13 +230,24 @@ public final class DefaultTokenEstimator implements TokenEstimator {
                     segScript = script;
                     segUpper = 0;
                     segNonAscii = 0;
+                    segKana = 0;
                 }
                 segLen++;
                 if (cls == C_UPPER) {
                     segUpper++;
                 }
-                if (cp >= 128 && script == SCRIPT_LATIN) {
-                    segNonAscii++;
+                if (cp >= 128) {
+                    if (script == SCRIPT_LATIN) {
+                        segNonAscii++;
+                        int mark = latinMark(cp);
+                        if (mark == MARK_GERMAN) {
+                            germanMarks++;
+                        } else if (mark == MARK_FRENCH) {
+                            frenchMarks++;
+                        }
+                    } else if (script == SCRIPT_HAN_KANA && cp >= 0x3040 && cp <= 0x30FF) {
+                        segKana++;
+                    }
                 }
                 lastLowerClass = cls != C_UPPER;
                 // fast path: the rest of a lower-case or Hangul word needs none of the checks above
@@ -231,7 +280,12 @@ public final class DefaultTokenEstimator implements TokenEstimator {
 
             // anything else ends a word
             if (inWord) {
-                milli += segmentCost(segScript, segLen, segUpper, segNonAscii, segLead);
+                if (segScript == SCRIPT_LATIN) {
+                        latinMilli += segmentCost(segScript, segLen, segUpper, segNonAscii, segKana, segLead);
+                        latinLetters += segLen;
+                    } else {
+                        milli += segmentCost(segScript, segLen, segUpper, segNonAscii, segKana, segLead);
+                    }
                 inWord = false;
                 segLen = 0;
             }
@@ -324,7 +378,12 @@ public final class DefaultTokenEstimator implements TokenEstimator {
         }
 
         if (inWord) {
-            milli += segmentCost(segScript, segLen, segUpper, segNonAscii, segLead);
+            if (segScript == SCRIPT_LATIN) {
+                        latinMilli += segmentCost(segScript, segLen, segUpper, segNonAscii, segKana, segLead);
+                        latinLetters += segLen;
+                    } else {
+                        milli += segmentCost(segScript, segLen, segUpper, segNonAscii, segKana, segLead);
+                    }
         }
         if (digits > 0) {
             milli += digitCost(digits);
@@ -335,6 +394,7 @@ public final class DefaultTokenEstimator implements TokenEstimator {
         if (spaces > 0) {
             milli += spaceCost(spaceUnits);
         }
+        milli += latinMilli * latinScale(latinLetters, germanMarks, frenchMarks) / MILLI;
         long tokens = (milli + MILLI / 2) / MILLI;
         return Math.max(1, tokens);
     }
@@ -389,7 +449,7 @@ public final class DefaultTokenEstimator implements TokenEstimator {
         return MILLI; // arrows, check marks, dingbats, math symbols
     }
 
-    private static long segmentCost(int script, int len, int upper, int nonAscii, int lead) {
+    private static long segmentCost(int script, int len, int upper, int nonAscii, int kana, int lead) {
         long cost;
         switch (script) {
             case SCRIPT_LATIN:
@@ -409,10 +469,10 @@ public final class DefaultTokenEstimator implements TokenEstimator {
                         : lead == LEAD_OTHER ? HANGUL_AFTER_PUNCT : HANGUL_BARE, len, HANGUL_EXTRA_PER_SYLLABLE);
                 break;
             case SCRIPT_HAN_KANA:
-                cost = 780L * len + (lead == LEAD_OTHER ? 300 : 0);
+                cost = (long) HAN_MILLI * (len - kana) + (long) KANA_MILLI * kana + (lead == LEAD_OTHER ? 300 : 0);
                 break;
             case SCRIPT_CYRILLIC:
-                cost = lead == LEAD_SPACE ? 250L + 250L * len : 400L + 310L * len;
+                cost = lead == LEAD_SPACE ? CYR_SPACE_BASE + (long) CYR_SPACE_PER * len : CYR_BARE_BASE + (long) CYR_BARE_PER * len;
                 break;
             case SCRIPT_GREEK:
                 cost = lead == LEAD_SPACE ? 300L + 330L * len : 500L + 420L * len;
@@ -426,6 +486,28 @@ public final class DefaultTokenEstimator implements TokenEstimator {
                 break;
         }
         return Math.max(MILLI, cost);
+    }
+
+    private static int latinMark(int cp) {
+        switch (cp) {
+            case 0xE4: case 0xF6: case 0xFC: case 0xDF: case 0xC4: case 0xD6: case 0xDC: case 0x1E9E:
+                return MARK_GERMAN;
+            case 0xE9: case 0xE8: case 0xEA: case 0xE0: case 0xE7: case 0xF9: case 0xE2: case 0xEE: case 0xF4:
+            case 0xFB: case 0xEB: case 0xEF: case 0x153: case 0xC9: case 0xC8: case 0xCA: case 0xC0: case 0xC7:
+                return MARK_FRENCH;
+            default:
+                return MARK_NONE;
+        }
+    }
+
+    /** Thousandths by which the Latin words' cost is multiplied, from the share of accents. */
+    private static long latinScale(long letters, int german, int french) {
+        if (letters == 0) {
+            return MILLI;
+        }
+        long germanShare = Math.min(MILLI, german * 10_000L * MILLI / (letters * GERMAN_FULL));
+        long frenchShare = Math.min(MILLI, french * 10_000L * MILLI / (letters * FRENCH_FULL));
+        return MILLI + (GERMAN_GAIN * germanShare + FRENCH_GAIN * frenchShare) / MILLI;
     }
 
     private static long tabulated(short[] table, int len, int extraPerUnit) {
