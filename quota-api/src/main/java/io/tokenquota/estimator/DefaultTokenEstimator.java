@@ -21,8 +21,9 @@ import java.util.Objects;
  * held-out part; the test suite holds each language to within 10% of {@code o200k_base} in aggregate.
  * Single short texts can be further off; it is an estimate for quota holds, not a tokenizer.
  *
- * <p>The scan allocates nothing and runs in time linear in the text's length. Instances are
- * stateless and therefore thread-safe; one instance can serve a whole application.
+ * <p>Each call scans with one small state object of its own (no buffers, no copies of the text) and
+ * runs in time linear in the text's length. Instances are stateless and therefore thread-safe; one
+ * instance can serve a whole application.
  */
 public final class DefaultTokenEstimator implements TokenEstimator {
 
@@ -124,247 +125,233 @@ public final class DefaultTokenEstimator implements TokenEstimator {
     @Override
     public long estimate(CharSequence text) {
         Objects.requireNonNull(text, "text");
-        final int length = text.length();
-        if (length == 0) {
+        if (text.length() == 0) {
             return 0;
         }
-        long milli = 0;
-        // Latin words are summed apart: the text's diacritics decide at the end how much they weigh
-        long latinMilli = 0;
-        long latinLetters = 0;
-        int germanMarks = 0; // ä ö ü ß: German words split more than English ones
-        int frenchMarks = 0; // é è à ç and the other French accents
+        return new Scan(text).run();
+    }
+
+    /**
+     * The state of one estimate: where the text stands in o200k_base's pre-tokenization (a word, a
+     * digit group, a punctuation run, whitespace or line breaks) and the cost so far. One per call,
+     * so the estimator itself stays stateless; each pending piece is charged by one {@code flush}
+     * step when the next character shows it has ended.
+     */
+    private static final class Scan {
+        private final CharSequence text;
+        private final int length;
+        private int i;
+        private long milli;
+
+        // Latin words are summed apart: the text's accents decide at the end how much they weigh
+        private long latinMilli;
+        private long latinLetters;
+        private int germanMarks; // ä ö ü ß: German words split more than English ones
+        private int frenchMarks; // é è à ç and the other French accents
 
         // whitespace run state
-        int spaces = 0; // spaces and tabs since the last non-space or line break
-        long spaceUnits = 0; // the same, weighted: o200k has one token for up to 128 spaces or 16 tabs
-        int breaks = 0; // line-break characters in the open line-break piece
-        boolean inBreak = false; // a counted line-break piece is open (more breaks join it)
-        boolean absorbBreaks = false; // a punctuation run just ended: o200k glues [\r\n/]* onto it
+        private int spaces; // spaces and tabs since the last non-space or line break
+        private long spaceUnits; // the same, weighted: o200k has one token for up to 128 spaces or 16 tabs
+        private int breaks; // line-break characters in the open line-break piece
+        private boolean inBreak; // a counted line-break piece is open (more breaks join it)
+        private boolean absorbBreaks; // a punctuation run just ended: o200k glues [\r\n/]* onto it
 
         // word state: a word is a pre-token of letters, possibly with segments of several scripts
-        boolean inWord = false;
-        boolean lastLowerClass = false;
-        int segScript = 0;
-        int segLen = 0;
-        int segUpper = 0;
-        int segNonAscii = 0;
-        int segKana = 0; // kana in a CJK segment: cheaper than ideographs
-        int segLead = LEAD_NONE;
+        private boolean inWord;
+        private boolean lastLowerClass;
+        private int segScript;
+        private int segLen;
+        private int segUpper;
+        private int segNonAscii;
+        private int segKana; // kana in a CJK segment: cheaper than ideographs
+        private int segLead = LEAD_NONE;
 
         // digits and punctuation runs
-        int digits = 0;
-        int punct = 0; // punctuation characters in the run that tokenize like ASCII punctuation
-        long symbolMilli = 0; // emoji and other symbols in the run, charged one by one
-        boolean punctLeadSpace = false;
-        boolean punctSingle = false; // the run is exactly one punctuation mark: may lead a word
-        int punctFirst = 0;
-        boolean punctSame = false; // "=====" and "-----" rules merge into few tokens
+        private int digits;
+        private int punct; // punctuation characters in the run that tokenize like ASCII punctuation
+        private long symbolMilli; // emoji and other symbols in the run, charged one by one
+        private boolean punctLeadSpace;
+        private boolean punctSingle; // the run is exactly one punctuation mark: may lead a word
+        private int punctFirst;
+        private boolean punctSame; // "=====" and "-----" rules merge into few tokens
 
-        int i = 0;
-        while (i < length) {
-            char ch = text.charAt(i++);
-            int cp = ch;
-            int cls;
-            if (ch < 128) {
-                cls = ASCII[ch];
-            } else {
-                if (Character.isHighSurrogate(ch) && i < length && Character.isLowSurrogate(text.charAt(i))) {
-                    cp = Character.toCodePoint(ch, text.charAt(i++));
+        Scan(CharSequence text) {
+            this.text = text;
+            this.length = text.length();
+        }
+
+        long run() {
+            while (i < length) {
+                char ch = text.charAt(i++);
+                int cp = ch;
+                int cls;
+                if (ch < 128) {
+                    cls = ASCII[ch];
+                } else {
+                    if (Character.isHighSurrogate(ch) && i < length && Character.isLowSurrogate(text.charAt(i))) {
+                        cp = Character.toCodePoint(ch, text.charAt(i++));
+                    }
+                    // an unpaired surrogate stays a code point of its own and counts as a symbol
+                    cls = classify(cp);
+                    if (cls == C_IGNORED) {
+                        continue;
+                    }
                 }
-                // an unpaired surrogate stays a code point of its own and counts as a symbol
-                cls = classify(cp);
-                if (cls == C_IGNORED) {
+                if (cls == C_LOWER || cls == C_UPPER || cls == C_OTHER_LETTER) {
+                    letter(cp, cls);
                     continue;
                 }
+                if (inWord) { // anything else ends a word
+                    flushSegment();
+                    inWord = false;
+                }
+                if (cls == C_DIGIT) {
+                    digit();
+                    continue;
+                }
+                flushDigits();
+                if (cls == C_SPACE) {
+                    space(cp);
+                } else if (cls == C_NEWLINE) {
+                    lineBreak();
+                } else {
+                    punctuation(cp); // punctuation, symbols, emoji, controls, unpaired surrogates
+                }
             }
+            return total();
+        }
 
-            if (cls == C_LOWER || cls == C_UPPER || cls == C_OTHER_LETTER) {
-                int script = cp < 128 ? SCRIPT_LATIN : script(cp);
-                if (inWord && cls == C_UPPER && lastLowerClass) {
-                    // camelCase boundary: o200k starts a new pre-token, without a lead
-                    if (segScript == SCRIPT_LATIN) {
-                        latinMilli += segmentCost(segScript, segLen, segUpper, segNonAscii, segKana, segLead);
-                        latinLetters += segLen;
-                    } else {
-                        milli += segmentCost(segScript, segLen, segUpper, segNonAscii, segKana, segLead);
-                    }
-                    segLen = 0;
-                    segLead = LEAD_NONE;
-                } else if (!inWord) {
-                    int lead = LEAD_NONE;
-                    if (digits > 0) {
-                        milli += digitCost(digits);
-                        digits = 0;
-                    } else if (punct > 0 || symbolMilli > 0) {
-                        if (punctSingle && !punctLeadSpace) {
-                            lead = LEAD_OTHER; // "(word", "_name", ".method": one pre-token
-                        } else {
-                            milli += punctCost(punct, symbolMilli, punctSame);
-                        }
-                        punct = 0;
-                        symbolMilli = 0;
-                        punctSingle = false;
-                        punctLeadSpace = false;
-                    } else if (spaces > 0) {
-                        if (spaces > 1) {
-                            milli += spaceCost(spaceUnits); // all but the last space form their own piece
-                        }
-                        lead = LEAD_SPACE;
-                    }
-                    spaces = 0;
-                    spaceUnits = 0;
-                    inBreak = false;
-                    absorbBreaks = false;
-                    inWord = true;
-                    segLead = lead;
-                    segLen = 0;
-                }
-                if (segLen > 0 && script != segScript) {
-                    if (segScript == SCRIPT_LATIN) {
-                        latinMilli += segmentCost(segScript, segLen, segUpper, segNonAscii, segKana, segLead);
-                        latinLetters += segLen;
-                    } else {
-                        milli += segmentCost(segScript, segLen, segUpper, segNonAscii, segKana, segLead);
-                    }
-                    segLen = 0;
-                    segLead = LEAD_NONE;
-                }
-                if (segLen == 0) {
-                    segScript = script;
-                    segUpper = 0;
-                    segNonAscii = 0;
-                    segKana = 0;
-                }
-                segLen++;
-                if (cls == C_UPPER) {
-                    segUpper++;
-                }
-                if (cp >= 128) {
-                    if (script == SCRIPT_LATIN) {
-                        segNonAscii++;
-                        int mark = latinMark(cp);
-                        if (mark == MARK_GERMAN) {
-                            germanMarks++;
-                        } else if (mark == MARK_FRENCH) {
-                            frenchMarks++;
-                        }
-                    } else if (script == SCRIPT_HAN_KANA && cp >= 0x3040 && cp <= 0x30FF) {
-                        segKana++;
-                    }
-                }
-                lastLowerClass = cls != C_UPPER;
-                // fast path: the rest of a lower-case or Hangul word needs none of the checks above
+        private void letter(int cp, int cls) {
+            int script = cp < 128 ? SCRIPT_LATIN : script(cp);
+            if (inWord && cls == C_UPPER && lastLowerClass) {
+                flushSegment(); // camelCase boundary: o200k starts a new pre-token, without a lead
+            } else if (!inWord) {
+                startWord();
+            }
+            if (segLen > 0 && script != segScript) {
+                flushSegment();
+            }
+            if (segLen == 0) {
+                segScript = script;
+                segUpper = 0;
+                segNonAscii = 0;
+                segKana = 0;
+            }
+            segLen++;
+            if (cls == C_UPPER) {
+                segUpper++;
+            }
+            if (cp >= 128) {
                 if (script == SCRIPT_LATIN) {
-                    int start = i;
-                    while (i < length) {
-                        char next = text.charAt(i);
-                        if (next < 'a' || next > 'z') {
-                            break;
-                        }
-                        i++;
+                    segNonAscii++;
+                    int mark = latinMark(cp);
+                    if (mark == MARK_GERMAN) {
+                        germanMarks++;
+                    } else if (mark == MARK_FRENCH) {
+                        frenchMarks++;
                     }
-                    if (i > start) {
-                        segLen += i - start;
-                        lastLowerClass = true;
+                } else if (script == SCRIPT_HAN_KANA && cp >= 0x3040 && cp <= 0x30FF) {
+                    segKana++;
+                }
+            }
+            lastLowerClass = cls != C_UPPER;
+            // fast path: the rest of a lower-case or Hangul word needs none of the checks above
+            if (script == SCRIPT_LATIN) {
+                int start = i;
+                while (i < length) {
+                    char next = text.charAt(i);
+                    if (next < 'a' || next > 'z') {
+                        break;
                     }
-                } else if (script == SCRIPT_HANGUL) {
-                    int start = i;
-                    while (i < length) {
-                        char next = text.charAt(i);
-                        if (next < 0xAC00 || next > 0xD7A3) {
-                            break;
-                        }
-                        i++;
-                    }
+                    i++;
+                }
+                if (i > start) {
                     segLen += i - start;
+                    lastLowerClass = true;
                 }
-                continue;
-            }
-
-            // anything else ends a word
-            if (inWord) {
-                if (segScript == SCRIPT_LATIN) {
-                        latinMilli += segmentCost(segScript, segLen, segUpper, segNonAscii, segKana, segLead);
-                        latinLetters += segLen;
-                    } else {
-                        milli += segmentCost(segScript, segLen, segUpper, segNonAscii, segKana, segLead);
+            } else if (script == SCRIPT_HANGUL) {
+                int start = i;
+                while (i < length) {
+                    char next = text.charAt(i);
+                    if (next < 0xAC00 || next > 0xD7A3) {
+                        break;
                     }
-                inWord = false;
-                segLen = 0;
-            }
-
-            if (cls == C_DIGIT) {
-                if (punct > 0 || symbolMilli > 0) {
-                    milli += punctCost(punct, symbolMilli, punctSame);
-                    punct = 0;
-                    symbolMilli = 0;
-                    punctSingle = false;
-                    punctLeadSpace = false;
-                } else if (spaces > 0) {
-                    // digits take no leading space: one piece, or two when the run is longer
-                    milli += spaceCost(spaceUnits) + (spaces > 1 ? MILLI : 0);
+                    i++;
                 }
-                spaces = 0;
-                spaceUnits = 0;
-                inBreak = false;
-                absorbBreaks = false;
-                digits++;
-                continue;
+                segLen += i - start;
             }
+        }
+
+        /** A word begins: the piece before it ends, or becomes its lead (a space, one punctuation mark). */
+        private void startWord() {
+            int lead = LEAD_NONE;
             if (digits > 0) {
-                milli += digitCost(digits);
-                digits = 0;
-            }
-
-            if (cls == C_SPACE) {
-                if (punct > 0 || symbolMilli > 0) {
-                    milli += punctCost(punct, symbolMilli, punctSame);
-                    punct = 0;
-                    symbolMilli = 0;
-                    punctSingle = false;
-                    punctLeadSpace = false;
+                flushDigits();
+            } else if (inPunct()) {
+                if (punctSingle && !punctLeadSpace) {
+                    lead = LEAD_OTHER; // "(word", "_name", ".method": one pre-token
+                    clearPunct();
+                } else {
+                    flushPunct();
                 }
-                absorbBreaks = false;
-                inBreak = false;
-                spaces++;
-                spaceUnits += cp == '\t' ? 8 : 1;
-                continue;
-            }
-
-            if (cls == C_NEWLINE) {
-                if (punct > 0 || symbolMilli > 0) {
-                    milli += punctCost(punct, symbolMilli, punctSame);
-                    punct = 0;
-                    symbolMilli = 0;
-                    punctSingle = false;
-                    punctLeadSpace = false;
-                    absorbBreaks = true;
-                } else if (!absorbBreaks && !inBreak) {
-                    milli += MILLI; // trailing spaces before the break join this piece
-                    inBreak = true;
-                    breaks = 0;
+            } else if (spaces > 0) {
+                if (spaces > 1) {
+                    milli += spaceCost(spaceUnits); // all but the last space form their own piece
                 }
-                if (inBreak && ++breaks % 16 == 0) {
-                    milli += MILLI; // long runs of blank lines
-                }
-                spaces = 0;
-                spaceUnits = 0;
-                continue;
+                lead = LEAD_SPACE;
             }
+            clearSpaces();
+            inWord = true;
+            segLead = lead;
+            segLen = 0;
+        }
 
-            // punctuation, symbols, emoji, controls, unpaired surrogates
-            if (punct == 0 && symbolMilli == 0) {
+        private void digit() {
+            if (inPunct()) {
+                flushPunct();
+            } else if (spaces > 0) {
+                // digits take no leading space: one piece, or two when the run is longer
+                milli += spaceCost(spaceUnits) + (spaces > 1 ? MILLI : 0);
+            }
+            clearSpaces();
+            digits++;
+        }
+
+        private void space(int cp) {
+            if (inPunct()) {
+                flushPunct();
+            }
+            absorbBreaks = false;
+            inBreak = false;
+            spaces++;
+            spaceUnits += cp == '\t' ? 8 : 1;
+        }
+
+        private void lineBreak() {
+            if (inPunct()) {
+                flushPunct();
+                absorbBreaks = true;
+            } else if (!absorbBreaks && !inBreak) {
+                milli += MILLI; // trailing spaces before the break join this piece
+                inBreak = true;
+                breaks = 0;
+            }
+            if (inBreak && ++breaks % 16 == 0) {
+                milli += MILLI; // long runs of blank lines
+            }
+            spaces = 0;
+            spaceUnits = 0;
+        }
+
+        private void punctuation(int cp) {
+            if (!inPunct()) {
                 if (spaces > 0) {
                     if (spaces > 1) {
                         milli += spaceCost(spaceUnits);
                     }
                     punctLeadSpace = true;
                 }
-                spaces = 0;
-                spaceUnits = 0;
-                inBreak = false;
-                absorbBreaks = false;
+                clearSpaces();
                 punctSingle = true;
                 punctFirst = cp;
                 punctSame = true;
@@ -381,26 +368,64 @@ public final class DefaultTokenEstimator implements TokenEstimator {
             }
         }
 
-        if (inWord) {
+        private long total() {
+            if (inWord) {
+                flushSegment();
+            }
+            flushDigits();
+            if (inPunct()) {
+                flushPunct();
+            }
+            if (spaces > 0) {
+                milli += spaceCost(spaceUnits);
+            }
+            milli += latinMilli * latinScale(latinLetters, germanMarks, frenchMarks) / MILLI;
+            long tokens = (milli + MILLI / 2) / MILLI;
+            return Math.max(1, tokens);
+        }
+
+        /** Charges the open segment of a word; the next one, if any, starts without a lead. */
+        private void flushSegment() {
+            long cost = segmentCost(segScript, segLen, segUpper, segNonAscii, segKana, segLead);
             if (segScript == SCRIPT_LATIN) {
-                        latinMilli += segmentCost(segScript, segLen, segUpper, segNonAscii, segKana, segLead);
-                        latinLetters += segLen;
-                    } else {
-                        milli += segmentCost(segScript, segLen, segUpper, segNonAscii, segKana, segLead);
-                    }
+                latinMilli += cost;
+                latinLetters += segLen;
+            } else {
+                milli += cost;
+            }
+            segLen = 0;
+            segLead = LEAD_NONE;
         }
-        if (digits > 0) {
-            milli += digitCost(digits);
+
+        private void flushDigits() {
+            if (digits > 0) {
+                milli += digitCost(digits);
+                digits = 0;
+            }
         }
-        if (punct > 0 || symbolMilli > 0) {
+
+        private boolean inPunct() {
+            return punct > 0 || symbolMilli > 0;
+        }
+
+        private void flushPunct() {
             milli += punctCost(punct, symbolMilli, punctSame);
+            clearPunct();
         }
-        if (spaces > 0) {
-            milli += spaceCost(spaceUnits);
+
+        private void clearPunct() {
+            punct = 0;
+            symbolMilli = 0;
+            punctSingle = false;
+            punctLeadSpace = false;
         }
-        milli += latinMilli * latinScale(latinLetters, germanMarks, frenchMarks) / MILLI;
-        long tokens = (milli + MILLI / 2) / MILLI;
-        return Math.max(1, tokens);
+
+        private void clearSpaces() {
+            spaces = 0;
+            spaceUnits = 0;
+            inBreak = false;
+            absorbBreaks = false;
+        }
     }
 
     private static long digitCost(int digits) {
