@@ -21,7 +21,7 @@ import java.nio.file.Path;
  */
 @State(Scope.Benchmark)
 public class EstimatorBenchmark {
-    @Param({"english", "code", "korean", "json"})
+    @Param({"english", "german", "french", "russian", "korean", "japanese", "chinese", "code", "json"})
     public String category;
 
     private String text;
