@@ -2,7 +2,6 @@ package io.tokenquota.estimator;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.tokenquota.DefaultTokenEstimator;
 import io.tokenquota.TokenEstimator;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -12,12 +11,13 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /**
- * Holds {@link DefaultTokenEstimator} to within 15% of o200k_base (jtokkit) per text category, in
- * aggregate over the corpus, both over all of it and over the files that did not tune it.
+ * Holds {@link DefaultTokenEstimator} to within 10% of o200k_base (jtokkit) per language or text
+ * category, in aggregate over the category's held-out ("check") files, which did not tune its
+ * constants, and over all of its files.
  */
 class DefaultTokenEstimatorAccuracyTest {
 
-    private static final double TOLERANCE = 0.15;
+    private static final double TOLERANCE = 0.10;
 
     private static final Map<String, Totals> ALL = new LinkedHashMap<>();
     private static final Map<String, Totals> CHECK = new LinkedHashMap<>();
@@ -92,6 +92,31 @@ class DefaultTokenEstimatorAccuracyTest {
     }
 
     @Test
+    void germanProseWithinTolerance() {
+        assertWithinTolerance("german");
+    }
+
+    @Test
+    void frenchProseWithinTolerance() {
+        assertWithinTolerance("french");
+    }
+
+    @Test
+    void russianProseWithinTolerance() {
+        assertWithinTolerance("russian");
+    }
+
+    @Test
+    void japaneseProseWithinTolerance() {
+        assertWithinTolerance("japanese");
+    }
+
+    @Test
+    void chineseProseWithinTolerance() {
+        assertWithinTolerance("chinese");
+    }
+
+    @Test
     void jsonChatRequestsWithinTolerance() {
         assertWithinTolerance("json");
     }
@@ -111,7 +136,8 @@ class DefaultTokenEstimatorAccuracyTest {
         assertTrue(Math.abs(all.error()) <= TOLERANCE, () -> String.format(Locale.ROOT,
                 "%s: estimated %d vs o200k %d (%+.1f%%)", category, all.estimated, all.reference, 100 * all.error()));
         Totals check = CHECK.get(category);
-        assertTrue(check != null && Math.abs(check.error()) <= TOLERANCE, () -> category + " check files: "
+        assertTrue(check != null && check.documents >= 3, () -> "too few held-out " + category + " documents");
+        assertTrue(Math.abs(check.error()) <= TOLERANCE, () -> category + " check files: "
                 + (check == null ? "none" : String.format(Locale.ROOT, "%+.1f%%", 100 * check.error())));
     }
 

@@ -4,7 +4,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.tokenquota.DefaultTokenEstimator;
 import io.tokenquota.TokenEstimator;
 import java.nio.CharBuffer;
 import java.util.ArrayList;
@@ -62,6 +61,8 @@ class DefaultTokenEstimatorTest {
         "日本語のテキストと漢字",
         "中文文本的估计",
         "Привет, мир! Это проверка.",
+        "Die Konfigurationsdatei wurde nicht gefunden; überprüfen Sie die Einstellungen.",
+        "Impossible d'ouvrir le fichier de configuration spécifié : accès refusé.",
         "Hello 세계, 世界 and мир 🌍!",
         "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"안녕하세요\"}]}",
     })

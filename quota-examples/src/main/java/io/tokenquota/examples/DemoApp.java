@@ -1,9 +1,9 @@
 package io.tokenquota.examples;
 
-import io.tokenquota.DefaultTokenEstimator;
 import io.tokenquota.QuotaPolicy;
 import io.tokenquota.QuotaStore;
 import io.tokenquota.TokenEstimator;
+import io.tokenquota.estimator.DefaultTokenEstimator;
 import io.tokenquota.jdbi.JdbiQuotaStore;
 import org.eclipse.jetty.ee10.servlet.ServletContextHandler;
 import org.eclipse.jetty.ee10.servlet.ServletHolder;

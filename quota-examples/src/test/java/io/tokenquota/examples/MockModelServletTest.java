@@ -1,7 +1,7 @@
 package io.tokenquota.examples;
 
-import io.tokenquota.DefaultTokenEstimator;
 import io.tokenquota.TokenEstimator;
+import io.tokenquota.estimator.DefaultTokenEstimator;
 import org.junit.jupiter.api.Test;
 
 import java.io.ByteArrayInputStream;

@@ -1,6 +1,5 @@
 package io.tokenquota.servlet;
 
-import io.tokenquota.DefaultTokenEstimator;
 import io.tokenquota.ErrorCode;
 import io.tokenquota.QuotaAccount;
 import io.tokenquota.QuotaException;
@@ -11,6 +10,7 @@ import io.tokenquota.ReservationState;
 import io.tokenquota.Reserved;
 import io.tokenquota.TokenEstimator;
 import io.tokenquota.Validation;
+import io.tokenquota.estimator.DefaultTokenEstimator;
 import jakarta.servlet.DispatcherType;
 import jakarta.servlet.Filter;
 import jakarta.servlet.FilterChain;

@@ -12,15 +12,17 @@ import java.util.stream.Stream;
 
 /**
  * The estimator corpus of quota-api's tests, read from the file system: one folder per category
- * (english, code, korean, json) and a {@code manifest.tsv} that marks each file "fit" (used to tune the
- * estimator) or "check" (held out). Immutable.
+ * (english, german, french, russian, korean, japanese, chinese, code, json) and a
+ * {@code manifest.tsv} that marks each file "fit" (used to tune the estimator) or "check" (held
+ * out). Immutable.
  */
 record Corpus(Map<String, List<Doc>> byCategory) {
 
     record Doc(String category, String split, String name, String text) {
     }
 
-    static final List<String> CATEGORIES = List.of("english", "code", "korean", "json");
+    static final List<String> CATEGORIES =
+            List.of("english", "german", "french", "russian", "korean", "japanese", "chinese", "code", "json");
 
     static Corpus load(Path root) throws IOException {
         if (!Files.isDirectory(root)) {

@@ -3,8 +3,8 @@ package io.tokenquota.examples.bench;
 import com.knuddels.jtokkit.Encodings;
 import com.knuddels.jtokkit.api.Encoding;
 import com.knuddels.jtokkit.api.EncodingType;
-import io.tokenquota.DefaultTokenEstimator;
 import io.tokenquota.TokenEstimator;
+import io.tokenquota.estimator.DefaultTokenEstimator;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.Param;
 import org.openjdk.jmh.annotations.Scope;
@@ -21,7 +21,7 @@ import java.nio.file.Path;
  */
 @State(Scope.Benchmark)
 public class EstimatorBenchmark {
-    @Param({"english", "code", "korean", "json"})
+    @Param({"english", "german", "french", "russian", "korean", "japanese", "chinese", "code", "json"})
     public String category;
 
     private String text;
