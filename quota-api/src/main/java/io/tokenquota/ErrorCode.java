@@ -10,7 +10,7 @@ package io.tokenquota;
 public enum ErrorCode {
     /** Subject id empty, longer than 128 characters, or containing control characters. */
     INVALID_SUBJECT(400),
-    /** Token amount zero or negative where a positive one is needed, or above {@link Validation#MAX_TOKENS}. */
+    /** Token amount zero or negative where a positive one is needed, or above {@link Limits#MAX_TOKENS}. */
     INVALID_AMOUNT(400),
     /** Idempotency key or transaction id empty, too long, or containing control characters. */
     INVALID_KEY(400),

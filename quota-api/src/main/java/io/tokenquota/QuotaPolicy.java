@@ -1,5 +1,6 @@
 package io.tokenquota;
 
+import io.tokenquota.internal.Validation;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;

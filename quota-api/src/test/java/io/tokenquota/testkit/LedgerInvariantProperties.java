@@ -3,6 +3,7 @@ package io.tokenquota.testkit;
 import io.tokenquota.ErrorCode;
 import io.tokenquota.EventKind;
 import io.tokenquota.LedgerEvent;
+import io.tokenquota.Limits;
 import io.tokenquota.OverrunPolicy;
 import io.tokenquota.Purchase;
 import io.tokenquota.PurchaseRequest;
@@ -15,7 +16,7 @@ import io.tokenquota.QuotaStatistics.UsageForecast;
 import io.tokenquota.QuotaStore;
 import io.tokenquota.Reservation;
 import io.tokenquota.ReservationState;
-import io.tokenquota.Validation;
+import io.tokenquota.internal.Validation;
 import io.tokenquota.internal.LedgerRules;
 import io.tokenquota.memory.InMemoryQuotaStore;
 import java.math.BigDecimal;
@@ -729,7 +730,7 @@ public abstract class LedgerInvariantProperties {
             return switch (b.kind()) {
                 case 0 -> store.reserve(s, 0, null);
                 case 1 -> store.reserve(s, Long.MIN_VALUE, "k");
-                case 2 -> store.consume(s, Validation.MAX_TOKENS + 1, null);
+                case 2 -> store.consume(s, Limits.MAX_TOKENS + 1, null);
                 case 3 -> store.reserve(s + "\u0000", 10, null);
                 case 4 -> store.commit(ids.isEmpty() ? "x" : ids.get(0), -1);
                 case 5 -> store.setPlan(s, 60_001);

@@ -12,6 +12,7 @@ import io.tokenquota.Currency;
 import io.tokenquota.ErrorCode;
 import io.tokenquota.EventKind;
 import io.tokenquota.LedgerEvent;
+import io.tokenquota.Limits;
 import io.tokenquota.OverrunPolicy;
 import io.tokenquota.Purchase;
 import io.tokenquota.PurchaseRequest;
@@ -30,7 +31,7 @@ import io.tokenquota.QuotaStore;
 import io.tokenquota.Reservation;
 import io.tokenquota.ReservationState;
 import io.tokenquota.Reserved;
-import io.tokenquota.Validation;
+import io.tokenquota.internal.Validation;
 import java.math.BigDecimal;
 import java.time.Duration;
 import java.time.Instant;
@@ -1077,14 +1078,14 @@ public abstract class QuotaStoreContract {
 
     @Test
     void creditsCannotOverflowTheCounters() {
-        QuotaStore store = store(b -> b.maxQuota(Validation.MAX_TOKENS));
+        QuotaStore store = store(b -> b.maxQuota(Limits.MAX_TOKENS));
         String s = subject("overflow");
-        store.grant(PurchaseRequest.grant(subject("big-1"), s, Validation.MAX_TOKENS - 10_000, PurchaseType.BONUS, null));
-        assertEquals(Validation.MAX_TOKENS, store.account(s).limit());
+        store.grant(PurchaseRequest.grant(subject("big-1"), s, Limits.MAX_TOKENS - 10_000, PurchaseType.BONUS, null));
+        assertEquals(Limits.MAX_TOKENS, store.account(s).limit());
         assertRefused(store, s, ErrorCode.MAX_QUOTA_EXCEEDED, () -> store.grant(
-                PurchaseRequest.grant(subject("big-2"), s, Validation.MAX_TOKENS, PurchaseType.BONUS, null)));
-        Reservation r = store.reserve(s, Validation.MAX_TOKENS, null);
-        store.commit(r.id(), Validation.MAX_TOKENS);
+                PurchaseRequest.grant(subject("big-2"), s, Limits.MAX_TOKENS, PurchaseType.BONUS, null)));
+        Reservation r = store.reserve(s, Limits.MAX_TOKENS, null);
+        store.commit(r.id(), Limits.MAX_TOKENS);
         assertEquals(0, store.account(s).available());
     }
 
@@ -1544,13 +1545,13 @@ public abstract class QuotaStoreContract {
      * SQL backend may override it with one UPDATE.
      */
     protected void fillUsed(QuotaStore store, String subject, YearMonth month, long used) {
-        long calls = used / Validation.MAX_TOKENS + (used % Validation.MAX_TOKENS == 0 ? 0 : 1);
+        long calls = used / Limits.MAX_TOKENS + (used % Limits.MAX_TOKENS == 0 ? 0 : 1);
         List<Reservation> holds = new ArrayList<>();
         for (long i = 0; i < calls; i++) {
             holds.add(store.reserve(subject, 1, null, Duration.ofDays(1), null));
         }
         for (Reservation r : holds) {
-            store.commit(r.id(), Validation.MAX_TOKENS);
+            store.commit(r.id(), Limits.MAX_TOKENS);
         }
     }
 
@@ -1559,13 +1560,13 @@ public abstract class QuotaStoreContract {
         QuotaStore store = store(b -> b.overrunPolicy(OverrunPolicy.CHARGE_ACTUAL));
         String s = subject("overflow-used");
         Reservation r = store.reserve(s, 1, null, Duration.ofDays(1), null);
-        long filled = 9_223L * Validation.MAX_TOKENS;
+        long filled = 9_223L * Limits.MAX_TOKENS;
         fillUsed(store, s, month, filled);
         QuotaAccount before = store.account(s);
-        assertTrue(before.used() >= filled && before.used() > Long.MAX_VALUE - Validation.MAX_TOKENS - before.reserved(),
+        assertTrue(before.used() >= filled && before.used() > Long.MAX_VALUE - Limits.MAX_TOKENS - before.reserved(),
                 "the next 10^15-token charge must not fit: used " + before.used());
         heard.clear();
-        assertRefused(store, s, ErrorCode.AMOUNT_OVERFLOW, () -> store.commit(r.id(), Validation.MAX_TOKENS));
+        assertRefused(store, s, ErrorCode.AMOUNT_OVERFLOW, () -> store.commit(r.id(), Limits.MAX_TOKENS));
         assertEquals(List.of(), heard, "a refused change is told to no listener");
         assertEquals(ReservationState.HELD, store.reservation(r.id()).orElseThrow().state());
         assertTrue(store.account(s).used() > 0, "used did not wrap");
@@ -1881,7 +1882,7 @@ public abstract class QuotaStoreContract {
     // ================================================================ bad input (SPEC section 7)
 
     private static final long[] BAD_POSITIVE = {0, -1, -10_000, Long.MIN_VALUE, Long.MAX_VALUE,
-        Validation.MAX_TOKENS + 1, Integer.MIN_VALUE};
+        Limits.MAX_TOKENS + 1, Integer.MIN_VALUE};
 
     @Test
     void badTokenAmountsAreRefusedAndChangeNothing() {
@@ -1899,7 +1900,7 @@ public abstract class QuotaStoreContract {
         }
         assertEquals(ReservationState.HELD, store.reservation(r.id()).orElseThrow().state());
         QuotaExceededException e = assertThrows(QuotaExceededException.class,
-                () -> store.reserve(s, Validation.MAX_TOKENS, null));
+                () -> store.reserve(s, Limits.MAX_TOKENS, null));
         assertEquals(9_900, e.available());
     }
 

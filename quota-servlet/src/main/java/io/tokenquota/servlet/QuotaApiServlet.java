@@ -10,7 +10,7 @@ import io.tokenquota.QuotaAccount;
 import io.tokenquota.QuotaException;
 import io.tokenquota.QuotaStatistics;
 import io.tokenquota.QuotaStore;
-import io.tokenquota.Validation;
+import io.tokenquota.internal.Validation;
 import jakarta.servlet.http.HttpServlet;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;

@@ -2,6 +2,7 @@ package io.tokenquota.servlet;
 
 import io.tokenquota.DefaultTokenEstimator;
 import io.tokenquota.ErrorCode;
+import io.tokenquota.Limits;
 import io.tokenquota.QuotaAccount;
 import io.tokenquota.QuotaException;
 import io.tokenquota.QuotaExceededException;
@@ -10,7 +11,7 @@ import io.tokenquota.Reservation;
 import io.tokenquota.ReservationState;
 import io.tokenquota.Reserved;
 import io.tokenquota.TokenEstimator;
-import io.tokenquota.Validation;
+import io.tokenquota.internal.Validation;
 import jakarta.servlet.DispatcherType;
 import jakarta.servlet.Filter;
 import jakarta.servlet.FilterChain;
@@ -293,8 +294,8 @@ public final class QuotaFilter implements Filter {
 
     private static long clamp(long input, long output) {
         long total = input + output;
-        if (total < 0 || total > Validation.MAX_TOKENS) {
-            total = Validation.MAX_TOKENS;
+        if (total < 0 || total > Limits.MAX_TOKENS) {
+            total = Limits.MAX_TOKENS;
         }
         return Math.max(1, total);
     }
@@ -430,8 +431,8 @@ public final class QuotaFilter implements Filter {
 
     /** The path as an event label: control characters replaced, cut to the label limit. */
     private static String label(String path) {
-        StringBuilder sb = new StringBuilder(Math.min(path.length(), Validation.MAX_ENDPOINT_LENGTH));
-        path.codePoints().limit(Validation.MAX_ENDPOINT_LENGTH)
+        StringBuilder sb = new StringBuilder(Math.min(path.length(), Limits.MAX_ENDPOINT_LENGTH));
+        path.codePoints().limit(Limits.MAX_ENDPOINT_LENGTH)
                 .forEach(c -> sb.appendCodePoint(Character.isISOControl(c) ? '?' : c));
         return sb.toString();
     }
@@ -567,14 +568,14 @@ public final class QuotaFilter implements Filter {
         }
 
         private static long positive(long value, String name) {
-            if (value <= 0 || value > Validation.MAX_TOKENS) {
+            if (value <= 0 || value > Limits.MAX_TOKENS) {
                 throw new IllegalArgumentException(name + " must be positive, was " + value);
             }
             return value;
         }
 
         private static long nonNegative(long value, String name) {
-            if (value < 0 || value > Validation.MAX_TOKENS) {
+            if (value < 0 || value > Limits.MAX_TOKENS) {
                 throw new IllegalArgumentException(name + " must not be negative, was " + value);
             }
             return value;
