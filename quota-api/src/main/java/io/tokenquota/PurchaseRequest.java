@@ -12,7 +12,7 @@ import java.math.BigDecimal;
  * @param tokens        1..{@link Limits#MAX_TOKENS}
  * @param paymentMethod optional, up to 50 chars
  * @param amount        optional money amount, 0..{@link Limits#MAX_MONEY}, 2 decimal places
- * @param currency      defaults to KRW (the seed's default) when {@code null}
+ * @param currency      defaults to KRW (the original Python/FastAPI service's default) when {@code null}
  * @param reason        optional, up to 500 chars
  */
 public record PurchaseRequest(

@@ -324,7 +324,7 @@ public abstract class LedgerInvariantProperties {
     record Read(int subject, int months) implements Op {
     }
 
-    /** Bad input of SPEC section 7; both stores must refuse it with the same code and change nothing. */
+    /** Bad input (the ErrorCode INVALID_* rules and io.tokenquota.Limits); both stores must refuse it with the same code and change nothing. */
     record Bad(int kind, int subject) implements Op {
     }
 

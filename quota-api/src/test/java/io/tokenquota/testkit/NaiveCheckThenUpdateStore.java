@@ -27,7 +27,7 @@ import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
- * A deliberately BROKEN store with the seed service's design: it reads what is available, and
+ * A deliberately BROKEN store with the original Python/FastAPI service's design: it reads what is available, and
  * only then, in a separate step, adds the hold without re-checking. Every single counter update is
  * atomic, so the only defect is the gap between the check and the update: concurrent requests can
  * all pass the check and together overspend. It exists so {@code NaiveStoreIsCaughtTest} can prove
@@ -73,7 +73,7 @@ public final class NaiveCheckThenUpdateStore implements QuotaStore {
         if (available < tokens) {
             throw new QuotaExceededException(subject, tokens, c.allocated, available, policy.resetOf(c.month));
         }
-        // the window between "SELECT remaining" and "UPDATE ... SET used = used + n" of the seed
+        // the window between "SELECT remaining" and "UPDATE ... SET used = used + n" of the original Python/FastAPI service
         Thread.yield();
         c.reserved.addAndGet(tokens);
         Instant now = policy.now();

@@ -51,8 +51,8 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.function.Executable;
 
 /**
- * The behaviour every {@link QuotaStore} must show, outcome by outcome, as written in the lead's
- * ledger semantics (SPEC sections 3, 4 and 7). Subclass it and implement {@link #newStore}.
+ * The behaviour every {@link QuotaStore} must show, outcome by outcome, as the ledger's
+ * semantics state them (docs/semantics.md, and the errors of {@link ErrorCode}). Subclass it and implement {@link #newStore}.
  *
  * <p>Every test builds its own store, works on subjects with a per-test random prefix, and runs its
  * clock in a month no other test of this JVM uses, so tests can share one database schema: global
@@ -1879,7 +1879,7 @@ public abstract class QuotaStoreContract {
         assertEquals(List.of(EventKind.RESERVED), kinds(later), "listeners after the failing one still hear the event");
     }
 
-    // ================================================================ bad input (SPEC section 7)
+    // ================================================================ bad input (ErrorCode INVALID_*, Limits)
 
     private static final long[] BAD_POSITIVE = {0, -1, -10_000, Long.MIN_VALUE, Long.MAX_VALUE,
         Limits.MAX_TOKENS + 1, Integer.MIN_VALUE};
@@ -1904,7 +1904,7 @@ public abstract class QuotaStoreContract {
         assertEquals(9_900, e.available());
     }
 
-    /** Subjects SPEC section 3 forbids: empty, too long, control characters, unpaired surrogates, blank. */
+    /** Subjects the id rules forbid: empty, too long, control characters, unpaired surrogates, blank. */
     protected static List<String> badSubjects() {
         List<String> bad = new ArrayList<>();
         bad.add(null);

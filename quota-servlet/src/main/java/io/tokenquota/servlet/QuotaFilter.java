@@ -11,7 +11,6 @@ import io.tokenquota.Reservation;
 import io.tokenquota.ReservationState;
 import io.tokenquota.Reserved;
 import io.tokenquota.TokenEstimator;
-import io.tokenquota.internal.Validation;
 import jakarta.servlet.DispatcherType;
 import jakarta.servlet.Filter;
 import jakarta.servlet.FilterChain;
@@ -86,10 +85,6 @@ public final class QuotaFilter implements Filter {
     public static final String ACTUAL_TOKENS_HEADER = QuotaResponse.ACTUAL_TOKENS_HEADER;
     /** Request header carrying the client's idempotency key for the hold. */
     public static final String IDEMPOTENCY_KEY_HEADER = "Idempotency-Key";
-    /** The AI path prefixes of the seed service: an example for {@link Builder#protect(String...)}. */
-    public static final List<String> SEED_PREFIXES = List.of("/api/v1/agents/", "/api/v1/board-ai/",
-            "/api/v1/collect/v1/clipper/", "/api/v1/embedding/", "/api/v1/ai/", "/audio/", "/api/v1/clipper/",
-            "/api/v1/content/");
 
     private static final Logger LOG = LoggerFactory.getLogger(QuotaFilter.class);
     private static final String HANDLED = QuotaFilter.class.getName() + ".handled";
@@ -463,7 +458,7 @@ public final class QuotaFilter implements Filter {
 
         /**
          * Adds protected path prefixes, matched against the decoded {@code servletPath + pathInfo}
-         * (context path excluded), e.g. {@code protect(QuotaFilter.SEED_PREFIXES.toArray(String[]::new))}.
+         * (context path excluded), e.g. {@code protect("/api/v1/ai/", "/api/v1/agents/")}.
          * Longer prefixes are tried first.
          */
         public Builder protect(String... pathPrefixes) {
@@ -546,9 +541,18 @@ public final class QuotaFilter implements Filter {
             return this;
         }
 
-        /** How long a hold lives if never settled (a crashed node); default: the policy's hold TTL. */
+        /**
+         * How long a hold lives if never settled (a crashed node); {@code null} (the default) means the
+         * policy's hold TTL.
+         *
+         * @throws IllegalArgumentException outside {@link Limits#MIN_TTL}..{@link Limits#MAX_TTL}
+         */
         public Builder holdTtl(Duration ttl) {
-            this.holdTtl = ttl == null ? null : Validation.ttl(ttl);
+            if (ttl != null && (ttl.compareTo(Limits.MIN_TTL) < 0 || ttl.compareTo(Limits.MAX_TTL) > 0)) {
+                throw new IllegalArgumentException("holdTtl must be between " + Limits.MIN_TTL + " and "
+                        + Limits.MAX_TTL + ", was " + ttl);
+            }
+            this.holdTtl = ttl;
             return this;
         }
 
@@ -569,14 +573,14 @@ public final class QuotaFilter implements Filter {
 
         private static long positive(long value, String name) {
             if (value <= 0 || value > Limits.MAX_TOKENS) {
-                throw new IllegalArgumentException(name + " must be positive, was " + value);
+                throw new IllegalArgumentException(name + " must be between 1 and " + Limits.MAX_TOKENS + ", was " + value);
             }
             return value;
         }
 
         private static long nonNegative(long value, String name) {
             if (value < 0 || value > Limits.MAX_TOKENS) {
-                throw new IllegalArgumentException(name + " must not be negative, was " + value);
+                throw new IllegalArgumentException(name + " must be between 0 and " + Limits.MAX_TOKENS + ", was " + value);
             }
             return value;
         }

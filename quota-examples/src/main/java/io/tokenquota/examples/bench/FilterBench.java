@@ -101,7 +101,7 @@ final class FilterBench implements AutoCloseable {
                 + text + "\"}]}").getBytes(StandardCharsets.UTF_8);
     }
 
-    /** One POST; false unless the answer is 200 (a 429 would mean the seeded allowance ran out). */
+    /** One POST; false unless the answer is 200 (a 429 would mean the allowance created up front ran out). */
     boolean post(String path, String subject, byte[] body) throws IOException, InterruptedException {
         HttpRequest request = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path))
                 .header("content-type", "application/json")
@@ -148,7 +148,7 @@ final class FilterBench implements AutoCloseable {
             throws Exception {
         var ds = backend.newDatabase(16);
         factory.installSchema(ds);
-        Schema.seedAccounts(ds, backend.dialect(), "u", settings.subjects(), LedgerBench.HUGE,
+        Schema.createAccounts(ds, backend.dialect(), "u", settings.subjects(), LedgerBench.HUGE,
                 LedgerBench.unlimitedPolicy().currentMonth());
         QuotaStore store = factory.open(ds, LedgerBench.unlimitedPolicy());
         Subjects subjects = Subjects.uniform(settings.subjects());
