@@ -10,11 +10,13 @@ import static io.tokenquota.Limits.MAX_TTL;
 import static io.tokenquota.Limits.MIN_TTL;
 
 import io.tokenquota.ErrorCode;
+import io.tokenquota.HoldRequest;
 import io.tokenquota.QuotaException;
 import java.math.BigDecimal;
 import java.time.Duration;
 import java.time.LocalDate;
 import java.time.temporal.ChronoUnit;
+import java.util.Objects;
 
 /**
  * The input rules of every store, in one place: each implementation calls these before it touches
@@ -51,6 +53,18 @@ public final class Validation {
         positiveTokens(tokens, "tokens");
         optionalKey(idempotencyKey, "idempotency_key");
         text(endpoint, "endpoint", MAX_ENDPOINT_LENGTH);
+    }
+
+    /**
+     * The request of a one-step consume: a consume holds nothing, so a TTL on it is a mistake the
+     * caller should hear about rather than a setting silently dropped.
+     */
+    public static HoldRequest consumeRequest(HoldRequest request) {
+        Objects.requireNonNull(request, "request");
+        if (request.ttl() != null) {
+            throw new QuotaException(ErrorCode.INVALID_ARGUMENT, "a consume holds nothing, so it takes no ttl");
+        }
+        return request;
     }
 
     /** A token amount that must be positive: a hold, a consume, a credit. */

@@ -2,6 +2,7 @@ package io.tokenquota.testkit;
 
 import io.tokenquota.ErrorCode;
 import io.tokenquota.EventKind;
+import io.tokenquota.HoldRequest;
 import io.tokenquota.LedgerEvent;
 import io.tokenquota.Purchase;
 import io.tokenquota.PurchaseRequest;
@@ -67,7 +68,10 @@ public final class NaiveCheckThenUpdateStore implements QuotaStore {
     }
 
     @Override
-    public Reservation reserve(String subject, long tokens, String idempotencyKey, Duration ttl, String endpoint) {
+    public Reserved reserve(HoldRequest request) {
+        String subject = request.subject();
+        long tokens = request.tokens();
+        Duration ttl = request.ttl();
         Counters c = counters(subject);
         long available = c.allocated - c.used.get() - c.reserved.get();
         if (available < tokens) {
@@ -78,16 +82,11 @@ public final class NaiveCheckThenUpdateStore implements QuotaStore {
         c.reserved.addAndGet(tokens);
         Instant now = policy.now();
         Reservation r = new Reservation(UUID.randomUUID().toString(), subject, c.month, tokens, ReservationState.HELD,
-                0, null, 0, idempotencyKey, endpoint, now, now.plus(ttl == null ? policy.holdTtl() : ttl), null);
+                0, null, 0, request.idempotencyKey(), request.endpoint(), now,
+                now.plus(ttl == null ? policy.holdTtl() : ttl), null);
         holds.put(r.id(), r);
         log(subject, c.month, EventKind.RESERVED, tokens, r.id());
-        return r;
-    }
-
-    @Override
-    public Reserved reserveWithAccount(String subject, long tokens, String idempotencyKey, Duration ttl,
-                                       String endpoint) {
-        return new Reserved(reserve(subject, tokens, idempotencyKey, ttl, endpoint), account(subject), false);
+        return new Reserved(r, account(subject), false);
     }
 
     @Override
@@ -154,7 +153,7 @@ public final class NaiveCheckThenUpdateStore implements QuotaStore {
     }
 
     @Override
-    public Reservation consume(String subject, long tokens, String idempotencyKey, String endpoint) {
+    public Reservation consume(HoldRequest request) {
         throw new UnsupportedOperationException("not needed by the over-spend check");
     }
 

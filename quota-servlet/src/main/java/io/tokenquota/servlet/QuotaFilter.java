@@ -2,6 +2,7 @@ package io.tokenquota.servlet;
 
 import io.tokenquota.DefaultTokenEstimator;
 import io.tokenquota.ErrorCode;
+import io.tokenquota.HoldRequest;
 import io.tokenquota.Limits;
 import io.tokenquota.QuotaAccount;
 import io.tokenquota.QuotaException;
@@ -196,7 +197,8 @@ public final class QuotaFilter implements Filter {
         String key = request.getHeader(IDEMPOTENCY_KEY_HEADER);
         Reserved reserved;
         try {
-            reserved = ledger.reserveWithAccount(subject, estimate, key, holdTtl, label(path));
+            reserved = ledger.reserve(HoldRequest.of(subject, estimate).idempotencyKey(key).ttl(holdTtl)
+                    .endpoint(label(path)).build());
         } catch (QuotaExceededException e) {
             Problems.exceeded(response, e, ledger.policy());
             return;

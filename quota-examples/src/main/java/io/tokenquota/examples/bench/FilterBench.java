@@ -1,5 +1,6 @@
 package io.tokenquota.examples.bench;
 
+import io.tokenquota.HoldRequest;
 import io.tokenquota.QuotaStore;
 import io.tokenquota.Reservation;
 import io.tokenquota.servlet.QuotaFilter;
@@ -166,8 +167,8 @@ final class FilterBench implements AutoCloseable {
         try (FilterBench bench = new FilterBench(store, 2 << 20)) {
             java.util.function.Function<String, LoadRun.Op> op = path -> path.equals(direct)
                     ? (thread, random) -> {
-                        Reservation hold = store.reserveWithAccount(subjects.pick(random), 300, null, null,
-                                FILTERED).reservation();
+                        Reservation hold = store.reserve(HoldRequest.of(subjects.pick(random), 300).endpoint(FILTERED)
+                                .build()).reservation();
                         store.commit(hold.id(), 50);
                         return true;
                     }
