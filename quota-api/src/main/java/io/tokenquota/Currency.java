@@ -1,6 +1,6 @@
 package io.tokenquota;
 
-/** The currencies the seed accepts. Anything else is {@link ErrorCode#INVALID_CURRENCY}. */
+/** The currencies a purchase may be paid in (those of the original Python/FastAPI service). Anything else is {@link ErrorCode#INVALID_CURRENCY}. */
 public enum Currency {
     KRW, USD, EUR, JPY;
 

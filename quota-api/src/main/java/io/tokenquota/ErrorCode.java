@@ -9,11 +9,11 @@ package io.tokenquota;
  * these statuses, and a test compares the two.
  */
 public enum ErrorCode {
-    /** Subject id empty, longer than 128 characters, or containing control characters. */
+    /** Subject id empty, blank, longer than {@link Limits#MAX_ID_LENGTH} characters, or with control characters. */
     INVALID_SUBJECT(400),
-    /** Token amount zero or negative where a positive one is needed, or above {@link Validation#MAX_TOKENS}. */
+    /** Token amount zero or negative where a positive one is needed, or above {@link Limits#MAX_TOKENS}. */
     INVALID_AMOUNT(400),
-    /** Idempotency key or transaction id empty, too long, or containing control characters. */
+    /** Idempotency key, transaction id or reservation id malformed like a bad {@link #INVALID_SUBJECT subject}. */
     INVALID_KEY(400),
     /** Unknown purchase type. */
     INVALID_PURCHASE_TYPE(400),
@@ -21,11 +21,16 @@ public enum ErrorCode {
     INVALID_STATUS(400),
     /** Currency other than KRW, USD, EUR, JPY. */
     INVALID_CURRENCY(400),
-    /** Money amount negative, with more than 2 decimal places, or too large. */
+    /** Money amount negative, with more than 2 decimal places, or above {@link Limits#MAX_MONEY}. */
     INVALID_MONEY(400),
     /** A month in the future or further back than the policy's history window. */
     MONTH_OUT_OF_RANGE(400),
-    /** Any other argument out of its documented range (a TTL, a month count, a text too long). */
+    /**
+     * Any other argument of a call out of its documented range: a TTL outside
+     * {@link Limits#MIN_TTL}..{@link Limits#MAX_TTL}, a month count, more than {@link Limits#MAX_DAYS} days,
+     * text longer than its limit or with control characters. Configuration (a policy, a builder) is never
+     * refused with it: that is an {@link IllegalArgumentException} or {@link IllegalStateException}.
+     */
     INVALID_ARGUMENT(400),
     /** Not enough tokens available for the hold; see {@link QuotaExceededException}. */
     QUOTA_EXCEEDED(429),

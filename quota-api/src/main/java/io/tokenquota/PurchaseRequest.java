@@ -1,5 +1,6 @@
 package io.tokenquota;
 
+import io.tokenquota.internal.Validation;
 import java.math.BigDecimal;
 
 /**
@@ -7,12 +8,12 @@ import java.math.BigDecimal;
  * never reaches a store. Two requests with the same transaction id are "the same parameters" when
  * they are {@link #equals equal}.
  *
- * @param transactionId external id, the idempotency key of the purchase (1..128 printable chars)
- * @param tokens        1..{@link Validation#MAX_TOKENS}
- * @param paymentMethod optional, up to 50 chars
- * @param amount        optional money amount, 0..{@link Validation#MAX_MONEY}, 2 decimal places
- * @param currency      defaults to KRW (the seed's default) when {@code null}
- * @param reason        optional, up to 500 chars
+ * @param transactionId external id, the purchase's idempotency key (1..{@link Limits#MAX_ID_LENGTH} printable chars)
+ * @param tokens        1..{@link Limits#MAX_TOKENS}
+ * @param paymentMethod optional, up to {@link Limits#MAX_PAYMENT_METHOD_LENGTH} chars
+ * @param amount        optional money amount, 0..{@link Limits#MAX_MONEY}, 2 decimal places
+ * @param currency      defaults to KRW (the original Python/FastAPI service's default) when {@code null}
+ * @param reason        optional, up to {@link Limits#MAX_REASON_LENGTH} chars
  */
 public record PurchaseRequest(
         String transactionId,
@@ -31,10 +32,10 @@ public record PurchaseRequest(
         if (type == null) {
             throw new QuotaException(ErrorCode.INVALID_PURCHASE_TYPE, "purchase_type is required");
         }
-        Validation.text(paymentMethod, "payment_method", Validation.MAX_PAYMENT_METHOD_LENGTH);
+        Validation.text(paymentMethod, "payment_method", Limits.MAX_PAYMENT_METHOD_LENGTH);
         amount = Validation.money(amount);
         currency = currency == null ? Currency.KRW : currency;
-        Validation.text(reason, "reason", Validation.MAX_REASON_LENGTH);
+        Validation.text(reason, "reason", Limits.MAX_REASON_LENGTH);
     }
 
     /** A bonus or admin top-up without money attached. */

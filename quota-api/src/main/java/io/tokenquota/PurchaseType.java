@@ -2,7 +2,7 @@ package io.tokenquota;
 
 import java.util.Locale;
 
-/** The seed's purchase types; the wire name is the lower-case constant name. */
+/** The kinds of credit a purchase records (those of the original Python/FastAPI service); the wire name is the lower-case constant name. */
 public enum PurchaseType {
     PURCHASE, BONUS, REFUND;
 

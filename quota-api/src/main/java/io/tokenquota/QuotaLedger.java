@@ -1,6 +1,5 @@
 package io.tokenquota;
 
-import java.time.Duration;
 import java.time.YearMonth;
 import java.util.List;
 import java.util.Optional;
@@ -32,31 +31,28 @@ import java.util.Optional;
 public interface QuotaLedger {
 
     /**
-     * Holds {@code tokens} of the subject's current month, granted only if that many are available.
+     * Holds {@code request.tokens()} of the subject's current month, granted only if that many are
+     * available, and returns the hold with the subject's account as the hold left it: for callers
+     * that show the balance with every call (the servlet filter's {@code X-Quota-*} headers). It also
+     * says whether the call was a replay of an earlier one with the same idempotency key: of
+     * concurrent calls sharing a key, exactly one is not a replay (the servlet filter lets only that
+     * one reach the model). The JDBI store takes the account from the hold's own statement, so the
+     * account costs no extra round trip.
      *
-     * @param idempotencyKey optional (may be {@code null}); unique per subject
-     * @param ttl            how long the hold lives; {@code null} means the policy's hold TTL
-     * @param endpoint       optional label stored on the events (a path, a job name)
-     * @throws QuotaExceededException when fewer than {@code tokens} are available
+     * @throws QuotaExceededException when fewer than {@code request.tokens()} are available
+     * @throws NullPointerException   when {@code request} is {@code null}
      */
-    Reservation reserve(String subject, long tokens, String idempotencyKey, Duration ttl, String endpoint);
-
-    /** {@link #reserve(String, long, String, Duration, String)} with the policy's TTL and no endpoint. */
-    default Reservation reserve(String subject, long tokens, String idempotencyKey) {
-        return reserve(subject, tokens, idempotencyKey, null, null);
-    }
+    Reserved reserve(HoldRequest request);
 
     /**
-     * {@link #reserve(String, long, String, Duration, String)}, also returning the subject's account
-     * as the hold left it: for callers that show the balance with every call (the servlet filter's
-     * {@code X-Quota-*} headers), and saying whether the call was a replay of an earlier one with the
-     * same idempotency key: of concurrent calls sharing a key, exactly one is not a replay (the servlet
-     * filter lets only that one reach the model). The JDBI store takes the account from the hold's own
-     * statement, saving a round trip.
+     * A hold of {@code tokens} with the policy's TTL and no endpoint label.
      *
+     * @param idempotencyKey optional (may be {@code null}); unique per subject
      * @throws QuotaExceededException when fewer than {@code tokens} are available
      */
-    Reserved reserveWithAccount(String subject, long tokens, String idempotencyKey, Duration ttl, String endpoint);
+    default Reservation reserve(String subject, long tokens, String idempotencyKey) {
+        return reserve(HoldRequest.of(subject, tokens).idempotencyKey(idempotencyKey).build()).reservation();
+    }
 
     /**
      * Charges the actual amount and frees the hold. When {@code actualTokens} exceeds the hold, the
@@ -78,11 +74,19 @@ public interface QuotaLedger {
         return release(reservation.id());
     }
 
-    /** Reserve and commit in one step: granted only if {@code tokens} are available, then charged. */
-    Reservation consume(String subject, long tokens, String idempotencyKey, String endpoint);
+    /**
+     * Reserve and commit in one step: granted only if {@code request.tokens()} are available, then
+     * charged. A consume holds nothing, so a request with a {@link HoldRequest#ttl() TTL} is refused with
+     * {@link ErrorCode#INVALID_ARGUMENT}.
+     *
+     * @throws QuotaExceededException when fewer than {@code request.tokens()} are available
+     * @throws NullPointerException   when {@code request} is {@code null}
+     */
+    Reservation consume(HoldRequest request);
 
+    /** {@link #consume(HoldRequest)} without an endpoint label; {@code idempotencyKey} may be {@code null}. */
     default Reservation consume(String subject, long tokens, String idempotencyKey) {
-        return consume(subject, tokens, idempotencyKey, null);
+        return consume(HoldRequest.of(subject, tokens).idempotencyKey(idempotencyKey).build());
     }
 
     /** Returns every hold past its TTL as {@code EXPIRED}; run it from a scheduler. Returns how many. */

@@ -219,19 +219,41 @@ public final class QuotaPolicy {
             return this;
         }
 
-        /** Validates and seals the policy; invalid values fail with {@link ErrorCode#INVALID_ARGUMENT}. */
+        /**
+         * Validates and seals the policy. A policy is configuration, not a caller's request, so a bad
+         * value fails here with an {@link IllegalArgumentException}, never with an HTTP-mapped
+         * {@link QuotaException}.
+         *
+         * @throws IllegalArgumentException {@code defaultAllocation} outside 0..{@link Limits#MAX_TOKENS},
+         *                                  {@code maxQuota} outside 1..{@link Limits#MAX_TOKENS} or below
+         *                                  {@code defaultAllocation}, {@code warningThreshold} outside (0, 1],
+         *                                  {@code holdTtl} {@code null} or outside
+         *                                  {@link Limits#MIN_TTL}..{@link Limits#MAX_TTL}, {@code historyMonths}
+         *                                  outside 1..{@link Limits#MAX_HISTORY_MONTHS}
+         */
         public QuotaPolicy build() {
-            Validation.nonNegativeTokens(defaultAllocation, "defaultAllocation");
-            Validation.positiveTokens(maxQuota, "maxQuota");
+            if (defaultAllocation < 0 || defaultAllocation > Limits.MAX_TOKENS) {
+                throw new IllegalArgumentException("defaultAllocation must be between 0 and " + Limits.MAX_TOKENS
+                        + ", was " + defaultAllocation);
+            }
+            if (maxQuota < 1 || maxQuota > Limits.MAX_TOKENS) {
+                throw new IllegalArgumentException("maxQuota must be between 1 and " + Limits.MAX_TOKENS
+                        + ", was " + maxQuota);
+            }
             if (defaultAllocation > maxQuota) {
-                throw new QuotaException(ErrorCode.INVALID_ARGUMENT, "defaultAllocation exceeds maxQuota");
+                throw new IllegalArgumentException("defaultAllocation " + defaultAllocation
+                        + " exceeds maxQuota " + maxQuota);
             }
             if (!(warningThreshold > 0 && warningThreshold <= 1)) {
-                throw new QuotaException(ErrorCode.INVALID_ARGUMENT, "warningThreshold must be in (0, 1]");
+                throw new IllegalArgumentException("warningThreshold must be in (0, 1], was " + warningThreshold);
             }
-            Validation.ttl(holdTtl);
-            if (historyMonths < 1 || historyMonths > 120) {
-                throw new QuotaException(ErrorCode.INVALID_ARGUMENT, "historyMonths must be between 1 and 120");
+            if (holdTtl == null || holdTtl.compareTo(Limits.MIN_TTL) < 0 || holdTtl.compareTo(Limits.MAX_TTL) > 0) {
+                throw new IllegalArgumentException("holdTtl must be between " + Limits.MIN_TTL + " and "
+                        + Limits.MAX_TTL + ", was " + holdTtl);
+            }
+            if (historyMonths < 1 || historyMonths > Limits.MAX_HISTORY_MONTHS) {
+                throw new IllegalArgumentException("historyMonths must be between 1 and "
+                        + Limits.MAX_HISTORY_MONTHS + ", was " + historyMonths);
             }
             return new QuotaPolicy(this);
         }

@@ -7,7 +7,7 @@ import java.time.YearMonth;
 import java.util.List;
 
 /**
- * Read-only statistics computed from the accounts and the event log (SPEC section 8). A
+ * Read-only statistics computed from the accounts and the event log. A
  * {@code null} subject means all subjects. Days and months are in the policy's zone. Thread-safe.
  */
 public interface QuotaStatistics {

@@ -1,7 +1,7 @@
 package io.tokenquota;
 
 /**
- * What {@link QuotaLedger#reserveWithAccount} returns: the hold, and the subject's account as the
+ * What {@link QuotaLedger#reserve(HoldRequest)} returns: the hold, and the subject's account as the
  * hold left it. An immutable snapshot.
  *
  * @param reservation the hold (for a replayed idempotency key, the first call's hold)

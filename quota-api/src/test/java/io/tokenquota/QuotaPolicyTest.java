@@ -21,8 +21,14 @@ class QuotaPolicyTest {
         assertEquals(code, e.code(), e.getMessage());
     }
 
+    /** A policy is configuration: a bad value is an IllegalArgumentException naming the setting, not an HTTP error. */
+    private static void assertRefused(String setting, org.junit.jupiter.api.function.Executable call) {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, call);
+        assertTrue(e.getMessage().contains(setting), e.getMessage());
+    }
+
     @Test
-    void defaultsAreTheSeedsAndTheSpecs() {
+    void defaultsAreTenThousandTokensRolloverChargeActualFiveMinuteHoldsUtcAndTwoYearsOfHistory() {
         QuotaPolicy p = QuotaPolicy.defaults();
         assertEquals(10_000, p.defaultAllocation());
         assertEquals(0.8, p.warningThreshold());
@@ -35,17 +41,24 @@ class QuotaPolicyTest {
     }
 
     @Test
-    void invalidSettingsAreRefusedWhenSealed() {
-        assertCode(ErrorCode.INVALID_AMOUNT, () -> QuotaPolicy.builder().defaultAllocation(-1).build());
-        assertCode(ErrorCode.INVALID_AMOUNT, () -> QuotaPolicy.builder().maxQuota(0).build());
-        assertCode(ErrorCode.INVALID_ARGUMENT, () -> QuotaPolicy.builder().defaultAllocation(200).maxQuota(100).build());
-        assertCode(ErrorCode.INVALID_ARGUMENT, () -> QuotaPolicy.builder().warningThreshold(0).build());
-        assertCode(ErrorCode.INVALID_ARGUMENT, () -> QuotaPolicy.builder().warningThreshold(1.01).build());
-        assertCode(ErrorCode.INVALID_ARGUMENT, () -> QuotaPolicy.builder().warningThreshold(Double.NaN).build());
-        assertCode(ErrorCode.INVALID_ARGUMENT, () -> QuotaPolicy.builder().holdTtl(Duration.ZERO).build());
-        assertCode(ErrorCode.INVALID_ARGUMENT, () -> QuotaPolicy.builder().holdTtl(null).build());
-        assertCode(ErrorCode.INVALID_ARGUMENT, () -> QuotaPolicy.builder().historyMonths(0).build());
-        assertCode(ErrorCode.INVALID_ARGUMENT, () -> QuotaPolicy.builder().historyMonths(121).build());
+    void invalidSettingsAreConfigurationErrorsRefusedWhenSealed() {
+        assertRefused("defaultAllocation", () -> QuotaPolicy.builder().defaultAllocation(-1).build());
+        assertRefused("defaultAllocation", () -> QuotaPolicy.builder().defaultAllocation(Limits.MAX_TOKENS + 1)
+                .maxQuota(Limits.MAX_TOKENS).build());
+        assertRefused("maxQuota", () -> QuotaPolicy.builder().maxQuota(0).build());
+        assertRefused("maxQuota", () -> QuotaPolicy.builder().maxQuota(Limits.MAX_TOKENS + 1).build());
+        assertRefused("exceeds maxQuota", () -> QuotaPolicy.builder().defaultAllocation(200).maxQuota(100).build());
+        assertRefused("warningThreshold", () -> QuotaPolicy.builder().warningThreshold(0).build());
+        assertRefused("warningThreshold", () -> QuotaPolicy.builder().warningThreshold(1.01).build());
+        assertRefused("warningThreshold", () -> QuotaPolicy.builder().warningThreshold(Double.NaN).build());
+        assertRefused("holdTtl", () -> QuotaPolicy.builder().holdTtl(Duration.ZERO).build());
+        assertRefused("holdTtl", () -> QuotaPolicy.builder().holdTtl(Limits.MAX_TTL.plusSeconds(1)).build());
+        assertRefused("holdTtl", () -> QuotaPolicy.builder().holdTtl(null).build());
+        assertRefused("historyMonths", () -> QuotaPolicy.builder().historyMonths(0).build());
+        assertRefused("historyMonths", () -> QuotaPolicy.builder().historyMonths(Limits.MAX_HISTORY_MONTHS + 1).build());
+        assertEquals(Limits.MAX_TTL, QuotaPolicy.builder().holdTtl(Limits.MAX_TTL).build().holdTtl());
+        assertEquals(Limits.MAX_HISTORY_MONTHS,
+                QuotaPolicy.builder().historyMonths(Limits.MAX_HISTORY_MONTHS).build().historyMonths());
         assertThrows(NullPointerException.class, () -> QuotaPolicy.builder().zone(null));
         assertEquals(1.0, QuotaPolicy.builder().warningThreshold(1).build().warningThreshold());
     }

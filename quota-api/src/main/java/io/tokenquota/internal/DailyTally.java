@@ -2,7 +2,6 @@ package io.tokenquota.internal;
 
 import io.tokenquota.EventKind;
 import io.tokenquota.QuotaStatistics.DailyUsage;
-import io.tokenquota.Validation;
 import java.time.LocalDate;
 import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;

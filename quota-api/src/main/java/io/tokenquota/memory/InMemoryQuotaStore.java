@@ -3,6 +3,7 @@ package io.tokenquota.memory;
 import io.tokenquota.Currency;
 import io.tokenquota.ErrorCode;
 import io.tokenquota.EventKind;
+import io.tokenquota.HoldRequest;
 import io.tokenquota.LedgerEvent;
 import io.tokenquota.Purchase;
 import io.tokenquota.PurchaseRequest;
@@ -17,7 +18,7 @@ import io.tokenquota.QuotaStore;
 import io.tokenquota.Reservation;
 import io.tokenquota.ReservationState;
 import io.tokenquota.Reserved;
-import io.tokenquota.Validation;
+import io.tokenquota.internal.Validation;
 import io.tokenquota.internal.DailyTally;
 import io.tokenquota.internal.LedgerRules;
 import io.tokenquota.internal.Listeners;
@@ -83,15 +84,13 @@ public final class InMemoryQuotaStore implements QuotaStore {
     // ---------------------------------------------------------------- ledger
 
     @Override
-    public Reservation reserve(String subject, long tokens, String idempotencyKey, Duration ttl, String endpoint) {
-        return reserveWithAccount(subject, tokens, idempotencyKey, ttl, endpoint).reservation();
-    }
-
-    @Override
-    public Reserved reserveWithAccount(String subject, long tokens, String idempotencyKey, Duration ttl,
-                                       String endpoint) {
-        Validation.holdRequest(subject, tokens, idempotencyKey, endpoint);
-        Duration holdTtl = ttl == null ? policy.holdTtl() : Validation.ttl(ttl);
+    public Reserved reserve(HoldRequest request) {
+        // a HoldRequest is validated when built, so nothing is checked again on the hot path
+        String subject = request.subject();
+        long tokens = request.tokens();
+        String idempotencyKey = request.idempotencyKey();
+        String endpoint = request.endpoint();
+        Duration holdTtl = request.ttl() == null ? policy.holdTtl() : request.ttl();
         return write(tx -> {
             Account account = tx.currentAccount(subject);
             expireSubject(tx, subject);
@@ -162,8 +161,12 @@ public final class InMemoryQuotaStore implements QuotaStore {
     }
 
     @Override
-    public Reservation consume(String subject, long tokens, String idempotencyKey, String endpoint) {
-        Validation.holdRequest(subject, tokens, idempotencyKey, endpoint);
+    public Reservation consume(HoldRequest request) {
+        Validation.consumeRequest(request);
+        String subject = request.subject();
+        long tokens = request.tokens();
+        String idempotencyKey = request.idempotencyKey();
+        String endpoint = request.endpoint();
         return write(tx -> {
             Account account = tx.currentAccount(subject);
             // A one-step consume is a reserve followed by a commit, so stale holds are returned first

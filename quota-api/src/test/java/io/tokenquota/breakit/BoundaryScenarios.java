@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import io.tokenquota.ErrorCode;
+import io.tokenquota.HoldRequest;
 import io.tokenquota.LedgerEvent;
 import io.tokenquota.OverrunPolicy;
 import io.tokenquota.Purchase;
@@ -100,7 +101,7 @@ public abstract class BoundaryScenarios {
         MutableClock clock = MutableClock.at(JAN, 10, 12);
         QuotaStore store = store(clock);
         store.grant(buy("r1-tx", "r1", 5_000));
-        Reservation hold = store.reserve("r1", 6_000, null, Duration.ofHours(1), null);
+        Reservation hold = store.reserve(HoldRequest.of("r1", 6_000).ttl(Duration.ofHours(1)).build()).reservation();
         Purchase refunded = store.refund("r1-tx");
         assertEquals(0, refunded.unrecovered(), "held tokens are not spent");
         store.release(hold);
@@ -115,7 +116,7 @@ public abstract class BoundaryScenarios {
         MutableClock clock = MutableClock.at(JAN, 31, 20);
         QuotaStore store = store(clock);
         store.grant(buy("r2-tx", "r2", 5_000));
-        Reservation hold = store.reserve("r2", 6_000, null, Duration.ofDays(1), null);
+        Reservation hold = store.reserve(HoldRequest.of("r2", 6_000).ttl(Duration.ofDays(1)).build()).reservation();
         clock.advanceMonths(1, 1, 1);
         balances(store.account("r2"), 1_000, 0, 0, 0, 0);
         Purchase refunded = store.refund("r2-tx");
@@ -135,7 +136,7 @@ public abstract class BoundaryScenarios {
         MutableClock clock = MutableClock.at(JAN, 31, 23);
         QuotaStore store = store(clock);
         store.grant(buy("r3-tx", "r3", 5_000));
-        store.reserve("r3", 6_000, null, Duration.ofHours(2), null);
+        store.reserve(HoldRequest.of("r3", 6_000).ttl(Duration.ofHours(2)).build()).reservation();
         clock.advanceMonths(1, 1, 0);
         Purchase refunded = store.refund("r3-tx");
         assertEquals(0, refunded.unrecovered());
@@ -159,7 +160,8 @@ public abstract class BoundaryScenarios {
         for (int i = 0; i < subjects.length; i++) {
             store.grant(buy("tx-" + subjects[i], subjects[i], 5_000));
             store.consume(subjects[i], 1_000, null);
-            holds[i] = store.reserve(subjects[i], 5_000, null, Duration.ofMinutes(60), null);
+            holds[i] = store.reserve(HoldRequest.of(subjects[i], 5_000).ttl(Duration.ofMinutes(60))
+                    .build()).reservation();
         }
         clock.advanceMonths(1, 1, 0); // 00:00, holds live until 00:00 + ... (taken at 23:00, 60 min) -> expire at 00:00
         clock.set(FEB.atDay(1).atStartOfDay().toInstant(java.time.ZoneOffset.UTC).minusSeconds(1800));
@@ -193,7 +195,7 @@ public abstract class BoundaryScenarios {
         QuotaStore store = store(clock);
         store.grant(buy("skip-tx", "skip", 5_000));
         store.consume("skip", 1_000, null);
-        Reservation hold = store.reserve("skip", 5_000, null, Duration.ofDays(30), null);
+        Reservation hold = store.reserve(HoldRequest.of("skip", 5_000).ttl(Duration.ofDays(30)).build()).reservation();
         clock.advanceMonths(1, 5, 0);
         balances(store.account("skip"), 1_000, 0, 0, 0, 0);
         clock.advanceMonths(1, 1, 0);
@@ -214,7 +216,7 @@ public abstract class BoundaryScenarios {
         QuotaStore store = store(clock);
         store.grant(buy("ov-tx", "ov", 5_000));
         store.consume("ov", 1_000, null);
-        Reservation hold = store.reserve("ov", 1_000, null, Duration.ofDays(1), null);
+        Reservation hold = store.reserve(HoldRequest.of("ov", 1_000).ttl(Duration.ofDays(1)).build()).reservation();
         clock.advanceMonths(1, 1, 0);
         QuotaAccount feb = store.account("ov");
         assertEquals(4_000, feb.carried());
@@ -233,7 +235,7 @@ public abstract class BoundaryScenarios {
     void readsNeverCountHoldsPastTheirTtl() {
         MutableClock clock = MutableClock.at(JAN, 10, 12);
         QuotaStore store = store(clock);
-        store.reserve("dead", 800, null, Duration.ofMinutes(1), null);
+        store.reserve(HoldRequest.of("dead", 800).ttl(Duration.ofMinutes(1)).build()).reservation();
         clock.advance(Duration.ofMinutes(2));
         assertEquals(0, store.history("dead", 1).get(0).reserved(), "history");
         assertEquals(1_000, store.forecast("dead").available(), "forecast");
@@ -245,7 +247,7 @@ public abstract class BoundaryScenarios {
     void aReadOfAClosedMonthNeverCountsItsDeadHolds() {
         MutableClock clock = MutableClock.at(JAN, 31, 20);
         QuotaStore store = store(clock);
-        store.reserve("dead-jan", 800, null, Duration.ofHours(1), null);
+        store.reserve(HoldRequest.of("dead-jan", 800).ttl(Duration.ofHours(1)).build()).reservation();
         clock.advanceMonths(1, 2, 0);
         assertEquals(0, store.account("dead-jan", JAN).orElseThrow().reserved());
         assertEquals(0, store.history("dead-jan", 2).get(store.history("dead-jan", 2).size() - 1).reserved());
@@ -258,8 +260,10 @@ public abstract class BoundaryScenarios {
         MutableClock clock = MutableClock.at(JAN, 10, 12);
         QuotaStore store = store(clock);
         Duration ttl = Duration.ofSeconds(90).plusNanos(1);
-        Reservation first = store.reserve("nano", 100, "k1", ttl, "/x");
-        Reservation again = store.reserve("nano", 100, "k1", ttl, "/x");
+        Reservation first = store.reserve(HoldRequest.of("nano", 100).idempotencyKey("k1").ttl(ttl).endpoint("/x")
+                .build()).reservation();
+        Reservation again = store.reserve(HoldRequest.of("nano", 100).idempotencyKey("k1").ttl(ttl).endpoint("/x")
+                .build()).reservation();
         assertEquals(first.id(), again.id());
         assertEquals(100, store.account("nano").reserved());
     }
@@ -269,9 +273,11 @@ public abstract class BoundaryScenarios {
         MutableClock clock = new MutableClock(JAN.atDay(10).atTime(12, 0, 0, 123_456_789)
                 .toInstant(java.time.ZoneOffset.UTC));
         QuotaStore store = store(clock);
-        Reservation first = store.reserve("nano2", 100, "k1", Duration.ofSeconds(90), "/x");
+        Reservation first = store.reserve(HoldRequest.of("nano2", 100).idempotencyKey("k1").ttl(Duration.ofSeconds(90))
+                .endpoint("/x").build()).reservation();
         clock.advance(Duration.ofNanos(333));
-        Reservation again = store.reserve("nano2", 100, "k1", Duration.ofSeconds(90), "/x");
+        Reservation again = store.reserve(HoldRequest.of("nano2", 100).idempotencyKey("k1").ttl(Duration.ofSeconds(90))
+                .endpoint("/x").build()).reservation();
         assertEquals(first.id(), again.id());
     }
 
@@ -279,15 +285,19 @@ public abstract class BoundaryScenarios {
     void aReplayWithAnotherTtlOrEndpointIsAConflict() {
         MutableClock clock = MutableClock.at(JAN, 10, 12);
         QuotaStore store = store(clock);
-        store.reserve("rp", 100, "k1", Duration.ofSeconds(90), "/x");
+        store.reserve(HoldRequest.of("rp", 100).idempotencyKey("k1").ttl(Duration.ofSeconds(90)).endpoint("/x")
+                .build()).reservation();
         assertEquals(ErrorCode.IDEMPOTENCY_CONFLICT, assertThrows(QuotaException.class,
-                () -> store.reserve("rp", 100, "k1", Duration.ofSeconds(91), "/x")).code());
+                () -> store.reserve(HoldRequest.of("rp", 100).idempotencyKey("k1").ttl(Duration.ofSeconds(91))
+                        .endpoint("/x").build()).reservation()).code());
         assertEquals(ErrorCode.IDEMPOTENCY_CONFLICT, assertThrows(QuotaException.class,
-                () -> store.reserve("rp", 100, "k1", Duration.ofSeconds(90), "/y")).code());
+                () -> store.reserve(HoldRequest.of("rp", 100).idempotencyKey("k1").ttl(Duration.ofSeconds(90))
+                        .endpoint("/y").build()).reservation()).code());
         assertEquals(ErrorCode.IDEMPOTENCY_CONFLICT, assertThrows(QuotaException.class,
-                () -> store.reserve("rp", 100, "k1", Duration.ofSeconds(90), null)).code());
+                () -> store.reserve(HoldRequest.of("rp", 100).idempotencyKey("k1").ttl(Duration.ofSeconds(90))
+                        .build()).reservation()).code());
         assertEquals(ErrorCode.IDEMPOTENCY_CONFLICT, assertThrows(QuotaException.class,
-                () -> store.consume("rp", 100, "k1", "/x")).code());
+                () -> store.consume(HoldRequest.of("rp", 100).idempotencyKey("k1").endpoint("/x").build())).code());
         assertEquals(100, store.account("rp").reserved());
     }
 
@@ -298,15 +308,17 @@ public abstract class BoundaryScenarios {
         MutableClock clock = MutableClock.at(JAN, 10, 12);
         QuotaStore store = store(clock);
         assertEquals(ErrorCode.INVALID_ARGUMENT, assertThrows(QuotaException.class,
-                () -> store.reserve("txt", 10, null, null, "/a\ud800")).code());
+                () -> store.reserve(HoldRequest.of("txt", 10).endpoint("/a\ud800").build()).reservation()).code());
         assertEquals(ErrorCode.INVALID_ARGUMENT, assertThrows(QuotaException.class,
                 () -> PurchaseRequest.grant("t-txt", "txt", 10, PurchaseType.PURCHASE, "\udc00 lone")).code());
         PurchaseRequest ok = new PurchaseRequest("t-txt2", "txt", 10, PurchaseType.PURCHASE, "카드 \ud83d\ude00",
                 new java.math.BigDecimal("1.50"), io.tokenquota.Currency.USD, "reason \ud83d\ude00\r\n\tend");
         Purchase first = store.grant(ok);
         assertEquals(first, store.grant(ok), "an exact replay returns the first record");
-        Reservation hold = store.reserve("txt", 10, "k", null, "/\ud83d\ude00 \u00e9");
-        assertEquals(hold.id(), store.reserve("txt", 10, "k", null, "/\ud83d\ude00 \u00e9").id());
+        Reservation hold = store.reserve(HoldRequest.of("txt", 10).idempotencyKey("k").endpoint("/\ud83d\ude00 \u00e9")
+                .build()).reservation();
+        assertEquals(hold.id(), store.reserve(HoldRequest.of("txt", 10).idempotencyKey("k")
+                .endpoint("/\ud83d\ude00 \u00e9").build()).reservation().id());
     }
 
     // ------------------------------------------------------------------ item 7: setPlan and maxQuota

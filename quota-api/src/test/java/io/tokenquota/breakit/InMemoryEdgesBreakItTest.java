@@ -3,6 +3,7 @@ package io.tokenquota.breakit;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import io.tokenquota.ErrorCode;
+import io.tokenquota.HoldRequest;
 import io.tokenquota.OverrunPolicy;
 import io.tokenquota.PurchaseRequest;
 import io.tokenquota.PurchaseType;
@@ -33,7 +34,7 @@ class InMemoryEdgesBreakItTest {
                 .defaultAllocation(10_000).overrunPolicy(OverrunPolicy.CHARGE_ACTUAL).build());
         List<Reservation> holds = new ArrayList<>();
         for (int i = 0; i < 9_300; i++) {
-            holds.add(store.reserve("wrap", 1, null, Duration.ofDays(1), null));
+            holds.add(store.reserve(HoldRequest.of("wrap", 1).ttl(Duration.ofDays(1)).build()).reservation());
         }
         QuotaException refused = null;
         int commits = 0;

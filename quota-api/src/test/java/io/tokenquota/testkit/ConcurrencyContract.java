@@ -38,7 +38,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /**
- * SPEC section 4, invariant 5: many threads on one hot subject (and on many subjects) never get a
+ * The ledger's no-overspend invariant (docs/semantics.md): many threads on one hot subject (and on many subjects) never get a
  * hold granted beyond the limit, and the balances are exact afterwards. Subclass it and implement
  * {@link #newStore}. The over-spend check itself is {@link #overspendViolations}, which
  * {@code NaiveStoreIsCaughtTest} runs against a deliberately broken store to prove it can fail.
@@ -194,7 +194,7 @@ public abstract class ConcurrencyContract {
     @ParameterizedTest(name = "{0} threads")
     @ValueSource(ints = {16, 32})
     void aHotSubjectGrantsExactlyTheHoldsThatFit(int threads) throws Exception {
-        // 10,000 tokens, holds of 2,500: exactly 4 holds under any interleaving (SPEC section 4.5)
+        // 10,000 tokens, holds of 2,500: exactly 4 holds under any interleaving (a hold is granted only if available >= tokens at that instant)
         List<String> violations = overspendViolations(store(), r -> subject("hot4-" + threads + "-" + r), threads,
                 rounds(), 2_500);
         assertEquals(List.of(), violations);

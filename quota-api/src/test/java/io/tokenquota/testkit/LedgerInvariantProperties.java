@@ -2,7 +2,9 @@ package io.tokenquota.testkit;
 
 import io.tokenquota.ErrorCode;
 import io.tokenquota.EventKind;
+import io.tokenquota.HoldRequest;
 import io.tokenquota.LedgerEvent;
+import io.tokenquota.Limits;
 import io.tokenquota.OverrunPolicy;
 import io.tokenquota.Purchase;
 import io.tokenquota.PurchaseRequest;
@@ -15,7 +17,7 @@ import io.tokenquota.QuotaStatistics.UsageForecast;
 import io.tokenquota.QuotaStore;
 import io.tokenquota.Reservation;
 import io.tokenquota.ReservationState;
-import io.tokenquota.Validation;
+import io.tokenquota.internal.Validation;
 import io.tokenquota.internal.LedgerRules;
 import io.tokenquota.memory.InMemoryQuotaStore;
 import java.math.BigDecimal;
@@ -220,8 +222,9 @@ public abstract class LedgerInvariantProperties {
         List<Reservation> holds = new ArrayList<>();
         for (HoldPlan plan : turn.holds()) {
             boolean fits = plan.tokens() <= store.account(s).available();
-            holds.add(fits ? store.reserve(s, plan.tokens(), null,
-                    plan.outlivesMidnight() ? Duration.ofHours(2) : Duration.ofMinutes(10), null) : null);
+            holds.add(fits ? store.reserve(HoldRequest.of(s, plan.tokens())
+                    .ttl(plan.outlivesMidnight() ? Duration.ofHours(2) : Duration.ofMinutes(10))
+                    .build()).reservation() : null);
         }
         clock.set(january.plusMonths(1).atDay(1).atTime(0, 30).toInstant(java.time.ZoneOffset.UTC));
         for (int step : turn.order()) {
@@ -229,7 +232,7 @@ public abstract class LedgerInvariantProperties {
                 case 0 -> store.expireStale();
                 case 1 -> {
                     if (turn.touchByReserve()) {
-                        store.reserve(s, 1, null, Duration.ofHours(3), null);
+                        store.reserve(HoldRequest.of(s, 1).ttl(Duration.ofHours(3)).build()).reservation();
                     } else {
                         store.account(s);
                     }
@@ -323,7 +326,7 @@ public abstract class LedgerInvariantProperties {
     record Read(int subject, int months) implements Op {
     }
 
-    /** Bad input of SPEC section 7; both stores must refuse it with the same code and change nothing. */
+    /** Bad input (the ErrorCode INVALID_* rules and io.tokenquota.Limits); both stores must refuse it with the same code and change nothing. */
     record Bad(int kind, int subject) implements Op {
     }
 
@@ -663,10 +666,12 @@ public abstract class LedgerInvariantProperties {
         private Object call(Op op, QuotaStore store, boolean isSut) {
             List<String> ids = isSut ? sutIds : modelIds;
             if (op instanceof Reserve r) {
-                return store.reserve(subjects[r.subject()], r.tokens(), key(r.key()),
-                        r.ttlSeconds() == 0 ? null : Duration.ofSeconds(r.ttlSeconds()), "/ep/" + r.subject());
+                return store.reserve(HoldRequest.of(subjects[r.subject()], r.tokens()).idempotencyKey(key(r.key()))
+                        .ttl(r.ttlSeconds() == 0 ? null : Duration.ofSeconds(r.ttlSeconds()))
+                        .endpoint("/ep/" + r.subject()).build()).reservation();
             } else if (op instanceof Consume c) {
-                return store.consume(subjects[c.subject()], c.tokens(), key(c.key()), "/consume");
+                return store.consume(HoldRequest.of(subjects[c.subject()], c.tokens()).idempotencyKey(key(c.key()))
+                        .endpoint("/consume").build());
             } else if (op instanceof Commit c) {
                 if (ids.isEmpty()) {
                     return store.commit(UUID.randomUUID().toString(), 1);
@@ -729,7 +734,7 @@ public abstract class LedgerInvariantProperties {
             return switch (b.kind()) {
                 case 0 -> store.reserve(s, 0, null);
                 case 1 -> store.reserve(s, Long.MIN_VALUE, "k");
-                case 2 -> store.consume(s, Validation.MAX_TOKENS + 1, null);
+                case 2 -> store.consume(s, Limits.MAX_TOKENS + 1, null);
                 case 3 -> store.reserve(s + "\u0000", 10, null);
                 case 4 -> store.commit(ids.isEmpty() ? "x" : ids.get(0), -1);
                 case 5 -> store.setPlan(s, 60_001);

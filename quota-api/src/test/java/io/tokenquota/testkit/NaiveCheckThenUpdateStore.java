@@ -2,6 +2,7 @@ package io.tokenquota.testkit;
 
 import io.tokenquota.ErrorCode;
 import io.tokenquota.EventKind;
+import io.tokenquota.HoldRequest;
 import io.tokenquota.LedgerEvent;
 import io.tokenquota.Purchase;
 import io.tokenquota.PurchaseRequest;
@@ -27,7 +28,7 @@ import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
- * A deliberately BROKEN store with the seed service's design: it reads what is available, and
+ * A deliberately BROKEN store with the original Python/FastAPI service's design: it reads what is available, and
  * only then, in a separate step, adds the hold without re-checking. Every single counter update is
  * atomic, so the only defect is the gap between the check and the update: concurrent requests can
  * all pass the check and together overspend. It exists so {@code NaiveStoreIsCaughtTest} can prove
@@ -67,27 +68,25 @@ public final class NaiveCheckThenUpdateStore implements QuotaStore {
     }
 
     @Override
-    public Reservation reserve(String subject, long tokens, String idempotencyKey, Duration ttl, String endpoint) {
+    public Reserved reserve(HoldRequest request) {
+        String subject = request.subject();
+        long tokens = request.tokens();
+        Duration ttl = request.ttl();
         Counters c = counters(subject);
         long available = c.allocated - c.used.get() - c.reserved.get();
         if (available < tokens) {
             throw new QuotaExceededException(subject, tokens, c.allocated, available, policy.resetOf(c.month));
         }
-        // the window between "SELECT remaining" and "UPDATE ... SET used = used + n" of the seed
+        // the window between "SELECT remaining" and "UPDATE ... SET used = used + n" of the original Python/FastAPI service
         Thread.yield();
         c.reserved.addAndGet(tokens);
         Instant now = policy.now();
         Reservation r = new Reservation(UUID.randomUUID().toString(), subject, c.month, tokens, ReservationState.HELD,
-                0, null, 0, idempotencyKey, endpoint, now, now.plus(ttl == null ? policy.holdTtl() : ttl), null);
+                0, null, 0, request.idempotencyKey(), request.endpoint(), now,
+                now.plus(ttl == null ? policy.holdTtl() : ttl), null);
         holds.put(r.id(), r);
         log(subject, c.month, EventKind.RESERVED, tokens, r.id());
-        return r;
-    }
-
-    @Override
-    public Reserved reserveWithAccount(String subject, long tokens, String idempotencyKey, Duration ttl,
-                                       String endpoint) {
-        return new Reserved(reserve(subject, tokens, idempotencyKey, ttl, endpoint), account(subject), false);
+        return new Reserved(r, account(subject), false);
     }
 
     @Override
@@ -154,7 +153,7 @@ public final class NaiveCheckThenUpdateStore implements QuotaStore {
     }
 
     @Override
-    public Reservation consume(String subject, long tokens, String idempotencyKey, String endpoint) {
+    public Reservation consume(HoldRequest request) {
         throw new UnsupportedOperationException("not needed by the over-spend check");
     }
 

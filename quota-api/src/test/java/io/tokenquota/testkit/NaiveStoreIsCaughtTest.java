@@ -13,8 +13,8 @@ import java.util.UUID;
 import org.junit.jupiter.api.Test;
 
 /**
- * Proves the over-spend check of {@link ConcurrencyContract} can fail: run against the seed's
- * check-then-update design it must report an overspend, and against the reference store it must not.
+ * Proves the over-spend check of {@link ConcurrencyContract} can fail: run against the original
+ * Python/FastAPI service's check-then-update design it must report an overspend, and against the reference store it must not.
  */
 class NaiveStoreIsCaughtTest {
     /** Upper bound on rounds; detection normally happens in the first few. */

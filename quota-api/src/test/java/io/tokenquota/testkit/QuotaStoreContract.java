@@ -11,7 +11,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.tokenquota.Currency;
 import io.tokenquota.ErrorCode;
 import io.tokenquota.EventKind;
+import io.tokenquota.HoldRequest;
 import io.tokenquota.LedgerEvent;
+import io.tokenquota.Limits;
 import io.tokenquota.OverrunPolicy;
 import io.tokenquota.Purchase;
 import io.tokenquota.PurchaseRequest;
@@ -30,7 +32,7 @@ import io.tokenquota.QuotaStore;
 import io.tokenquota.Reservation;
 import io.tokenquota.ReservationState;
 import io.tokenquota.Reserved;
-import io.tokenquota.Validation;
+import io.tokenquota.internal.Validation;
 import java.math.BigDecimal;
 import java.time.Duration;
 import java.time.Instant;
@@ -50,8 +52,8 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.function.Executable;
 
 /**
- * The behaviour every {@link QuotaStore} must show, outcome by outcome, as written in the lead's
- * ledger semantics (SPEC sections 3, 4 and 7). Subclass it and implement {@link #newStore}.
+ * The behaviour every {@link QuotaStore} must show, outcome by outcome, as the ledger's
+ * semantics state them (docs/semantics.md, and the errors of {@link ErrorCode}). Subclass it and implement {@link #newStore}.
  *
  * <p>Every test builds its own store, works on subjects with a per-test random prefix, and runs its
  * clock in a month no other test of this JVM uses, so tests can share one database schema: global
@@ -144,7 +146,8 @@ public abstract class QuotaStoreContract {
     void reserveHoldsTokensAndLogsTheHold() {
         QuotaStore store = store();
         String s = subject("alice");
-        Reservation r = store.reserve(s, 1_500, "req-1", null, "/api/v1/ai/chat");
+        Reservation r = store.reserve(HoldRequest.of(s, 1_500).idempotencyKey("req-1").endpoint("/api/v1/ai/chat")
+                .build()).reservation();
         assertEquals(ReservationState.HELD, r.state());
         assertEquals(s, r.subject());
         assertEquals(month, r.month());
@@ -174,7 +177,8 @@ public abstract class QuotaStoreContract {
     @Test
     void reserveUsesTheGivenTtl() {
         QuotaStore store = store();
-        Reservation r = store.reserve(subject("a"), 10, null, Duration.ofSeconds(30), null);
+        Reservation r = store.reserve(HoldRequest.of(subject("a"), 10).ttl(Duration.ofSeconds(30))
+                .build()).reservation();
         assertEquals(clock.instant().plusSeconds(30), r.expiresAt());
         assertNull(r.idempotencyKey());
     }
@@ -189,7 +193,8 @@ public abstract class QuotaStoreContract {
         assertEquals(0, store.account(s).available());
         heard.clear();
         Snapshot before = snapshot(store, s);
-        QuotaExceededException e = assertThrows(QuotaExceededException.class, () -> store.reserve(s, 1, "k", null, "/x"));
+        QuotaExceededException e = assertThrows(QuotaExceededException.class, () -> store.reserve(HoldRequest.of(s, 1)
+                .idempotencyKey("k").endpoint("/x").build()).reservation());
         assertEquals(ErrorCode.QUOTA_EXCEEDED, e.code());
         assertEquals(s, e.subject());
         assertEquals(1, e.requested());
@@ -226,7 +231,8 @@ public abstract class QuotaStoreContract {
         Reservation first = store.reserve(s, 700, "same");
         QuotaAccount account = store.account(s);
         int events = store.events(s, month).size();
-        Reservation again = store.reserve(s, 700, "same", Duration.ofMinutes(5), null);
+        Reservation again = store.reserve(HoldRequest.of(s, 700).idempotencyKey("same").ttl(Duration.ofMinutes(5))
+                .build()).reservation();
         assertEquals(first, again, "the policy's TTL given explicitly is the same request");
         assertEquals(account, store.account(s));
         assertEquals(events, store.events(s, month).size());
@@ -265,7 +271,8 @@ public abstract class QuotaStoreContract {
     void commitChargesTheActualAmountAndFreesTheHold() {
         QuotaStore store = store();
         String s = subject("commit");
-        Reservation r = store.reserve(s, 1_000, "k", null, "/e");
+        Reservation r = store.reserve(HoldRequest.of(s, 1_000).idempotencyKey("k").endpoint("/e")
+                .build()).reservation();
         clock.advance(Duration.ofSeconds(20));
         Reservation c = store.commit(r.id(), 640);
         assertEquals(ReservationState.COMMITTED, c.state());
@@ -334,7 +341,8 @@ public abstract class QuotaStoreContract {
     void commitOfAHoldPastItsTtlThatNoSweepExpiredIsAnOrdinaryCommit() {
         QuotaStore store = store();
         String s = subject("past-ttl");
-        Reservation r = store.reserve(s, 2_000, null, Duration.ofSeconds(60), "/late");
+        Reservation r = store.reserve(HoldRequest.of(s, 2_000).ttl(Duration.ofSeconds(60)).endpoint("/late")
+                .build()).reservation();
         clock.advance(Duration.ofSeconds(90));
         heard.clear();
         Reservation c = store.commit(r.id(), 2_500);
@@ -350,7 +358,8 @@ public abstract class QuotaStoreContract {
     void commitAfterTheHoldExpiredChargesTheUsageAsALateCommit() {
         QuotaStore store = store();
         String s = subject("late");
-        Reservation r = store.reserve(s, 2_000, null, Duration.ofSeconds(60), "/late");
+        Reservation r = store.reserve(HoldRequest.of(s, 2_000).ttl(Duration.ofSeconds(60)).endpoint("/late")
+                .build()).reservation();
         clock.advance(Duration.ofSeconds(59));
         assertEquals(ReservationState.HELD, store.reservation(r.id()).orElseThrow().state());
         clock.advance(Duration.ofSeconds(1));
@@ -384,7 +393,7 @@ public abstract class QuotaStoreContract {
     void commitOfAnExpiredHoldThatASweepReturnedChargesTheActualTokensUnderChargeActual() {
         QuotaStore store = store(b -> b.overrunPolicy(OverrunPolicy.CHARGE_ACTUAL));
         String s = subject("late-sweep");
-        Reservation r = store.reserve(s, 8_000, null, Duration.ofSeconds(30), null);
+        Reservation r = store.reserve(HoldRequest.of(s, 8_000).ttl(Duration.ofSeconds(30)).build()).reservation();
         clock.advance(Duration.ofSeconds(31));
         assertTrue(store.expireStale() >= 1);
         assertEquals(ReservationState.EXPIRED, store.reservation(r.id()).orElseThrow().state());
@@ -405,7 +414,7 @@ public abstract class QuotaStoreContract {
     void aLateCommitUnderCapAtHoldChargesAtMostWhatTheMonthHasAvailable() {
         QuotaStore store = store(b -> b.overrunPolicy(OverrunPolicy.CAP_AT_HOLD));
         String s = subject("late-cap");
-        Reservation r = store.reserve(s, 8_000, null, Duration.ofSeconds(30), null);
+        Reservation r = store.reserve(HoldRequest.of(s, 8_000).ttl(Duration.ofSeconds(30)).build()).reservation();
         clock.advance(Duration.ofSeconds(31));
         store.reserve(s, 9_000, null);
         assertEquals(ReservationState.EXPIRED, store.reservation(r.id()).orElseThrow().state());
@@ -465,7 +474,7 @@ public abstract class QuotaStoreContract {
         clock.set(month.atEndOfMonth().atTime(23, 58).toInstant(ZoneOffset.UTC));
         QuotaStore store = store();
         String s = subject("boundary");
-        Reservation r = store.reserve(s, 1_000, null, Duration.ofMinutes(10), null);
+        Reservation r = store.reserve(HoldRequest.of(s, 1_000).ttl(Duration.ofMinutes(10)).build()).reservation();
         clock.advance(Duration.ofMinutes(3));
         YearMonth next = month.plusMonths(1);
         assertEquals(next, store.policy().currentMonth());
@@ -485,7 +494,7 @@ public abstract class QuotaStoreContract {
     void releaseFreesTheHoldAndIsIdempotent() {
         QuotaStore store = store();
         String s = subject("release");
-        Reservation r = store.reserve(s, 1_200, null, null, "/r");
+        Reservation r = store.reserve(HoldRequest.of(s, 1_200).endpoint("/r").build()).reservation();
         clock.advance(Duration.ofSeconds(5));
         Reservation released = store.release(r);
         assertEquals(ReservationState.RELEASED, released.state());
@@ -537,7 +546,7 @@ public abstract class QuotaStoreContract {
     void consumeChargesInOneStepWithOneEvent() {
         QuotaStore store = store();
         String s = subject("consume");
-        Reservation c = store.consume(s, 300, "c-1", "/embed");
+        Reservation c = store.consume(HoldRequest.of(s, 300).idempotencyKey("c-1").endpoint("/embed").build());
         assertEquals(ReservationState.COMMITTED, c.state());
         assertEquals(300, c.held());
         assertEquals(300, c.charged());
@@ -569,12 +578,47 @@ public abstract class QuotaStoreContract {
     }
 
     @Test
+    void oneHoldRequestNamesItsPartsAndReplaysAsItself() {
+        QuotaStore store = store();
+        String s = subject("hold-request");
+        HoldRequest request = HoldRequest.of(s, 400).idempotencyKey("req-1").ttl(Duration.ofMinutes(2))
+                .endpoint("/api/v1/ai/chat").build();
+        Reserved first = store.reserve(request);
+        assertFalse(first.replayed());
+        assertEquals("req-1", first.reservation().idempotencyKey());
+        assertEquals("/api/v1/ai/chat", first.reservation().endpoint());
+        assertEquals(first.reservation().createdAt().plus(Duration.ofMinutes(2)), first.reservation().expiresAt());
+        assertEquals(400, first.account().reserved());
+        Reserved again = store.reserve(request);
+        assertTrue(again.replayed());
+        assertEquals(first.reservation(), again.reservation());
+        // the key and the label are different parts: the same key with another label is another request
+        assertRefused(store, s, ErrorCode.IDEMPOTENCY_CONFLICT, () -> store.reserve(HoldRequest.of(s, 400)
+                .idempotencyKey("req-1").ttl(Duration.ofMinutes(2)).endpoint("/api/v1/ai/other").build()));
+    }
+
+    @Test
+    void aConsumeTakesNoTtl() {
+        QuotaStore store = store();
+        String s = subject("consume-ttl");
+        store.account(s);
+        assertRefused(store, s, ErrorCode.INVALID_ARGUMENT,
+                () -> store.consume(HoldRequest.of(s, 10).ttl(Duration.ofMinutes(1)).build()));
+        Reservation done = store.consume(HoldRequest.of(s, 10).idempotencyKey("c-ttl").endpoint("job").build());
+        assertEquals(ReservationState.COMMITTED, done.state());
+        assertEquals("job", done.endpoint());
+        assertThrows(NullPointerException.class, () -> store.consume(null));
+        assertThrows(NullPointerException.class, () -> store.reserve((HoldRequest) null));
+    }
+
+    @Test
     void consumeIsRefusedWhenItDoesNotFit() {
         QuotaStore store = store();
         String s = subject("consume-refused");
         store.consume(s, 9_500, null);
         Snapshot before = snapshot(store, s);
-        QuotaExceededException e = assertThrows(QuotaExceededException.class, () -> store.consume(s, 501, "k", "/p"));
+        QuotaExceededException e = assertThrows(QuotaExceededException.class,
+                () -> store.consume(HoldRequest.of(s, 501).idempotencyKey("k").endpoint("/p").build()));
         assertEquals(500, e.available());
         assertEquals(10_000, e.limit());
         assertEquals(before.account(), store.account(s));
@@ -591,9 +635,9 @@ public abstract class QuotaStoreContract {
         QuotaStore store = store();
         String s = subject("sweep");
         String t = subject("sweep-2");
-        Reservation a = store.reserve(s, 1_000, null, Duration.ofSeconds(10), null);
-        Reservation b = store.reserve(s, 2_000, null, Duration.ofSeconds(20), null);
-        Reservation c = store.reserve(t, 3_000, null, Duration.ofSeconds(10), null);
+        Reservation a = store.reserve(HoldRequest.of(s, 1_000).ttl(Duration.ofSeconds(10)).build()).reservation();
+        Reservation b = store.reserve(HoldRequest.of(s, 2_000).ttl(Duration.ofSeconds(20)).build()).reservation();
+        Reservation c = store.reserve(HoldRequest.of(t, 3_000).ttl(Duration.ofSeconds(10)).build()).reservation();
         clock.advance(Duration.ofSeconds(10));
         // >= rather than ==: a shared database may hold other tests' stale holds, which also expire
         assertTrue(store.expireStale() >= 2);
@@ -648,24 +692,24 @@ public abstract class QuotaStoreContract {
     }
 
     @Test
-    void reserveWithAccountReturnsTheAccountAsTheHoldLeftIt() {
+    void reserveReturnsTheAccountAsTheHoldLeftIt() {
         QuotaStore store = store();
         String s = subject("with-account");
         store.consume(s, 1_000, null);
-        Reserved first = store.reserveWithAccount(s, 2_500, "k", null, "/ai");
+        Reserved first = store.reserve(HoldRequest.of(s, 2_500).idempotencyKey("k").endpoint("/ai").build());
         assertEquals(store.account(s), first.account());
         assertEquals(1_000, first.account().used());
         assertEquals(2_500, first.account().reserved());
         assertEquals(store.reservation(first.reservation().id()).orElseThrow(), first.reservation());
 
         store.commit(first.reservation().id(), 2_000);
-        Reserved replay = store.reserveWithAccount(s, 2_500, "k", null, "/ai");
+        Reserved replay = store.reserve(HoldRequest.of(s, 2_500).idempotencyKey("k").endpoint("/ai").build());
         assertEquals(first.reservation().id(), replay.reservation().id(), "a replayed key answers the first hold");
         assertEquals(ReservationState.COMMITTED, replay.reservation().state());
         assertEquals(store.account(s), replay.account(), "and the account as it is now");
 
         QuotaExceededException refused = assertThrows(QuotaExceededException.class,
-                () -> store.reserveWithAccount(s, 1_000_000, null, null, null));
+                () -> store.reserve(HoldRequest.of(s, 1_000_000).build()));
         assertEquals(7_000, refused.available());
     }
 
@@ -1077,14 +1121,14 @@ public abstract class QuotaStoreContract {
 
     @Test
     void creditsCannotOverflowTheCounters() {
-        QuotaStore store = store(b -> b.maxQuota(Validation.MAX_TOKENS));
+        QuotaStore store = store(b -> b.maxQuota(Limits.MAX_TOKENS));
         String s = subject("overflow");
-        store.grant(PurchaseRequest.grant(subject("big-1"), s, Validation.MAX_TOKENS - 10_000, PurchaseType.BONUS, null));
-        assertEquals(Validation.MAX_TOKENS, store.account(s).limit());
+        store.grant(PurchaseRequest.grant(subject("big-1"), s, Limits.MAX_TOKENS - 10_000, PurchaseType.BONUS, null));
+        assertEquals(Limits.MAX_TOKENS, store.account(s).limit());
         assertRefused(store, s, ErrorCode.MAX_QUOTA_EXCEEDED, () -> store.grant(
-                PurchaseRequest.grant(subject("big-2"), s, Validation.MAX_TOKENS, PurchaseType.BONUS, null)));
-        Reservation r = store.reserve(s, Validation.MAX_TOKENS, null);
-        store.commit(r.id(), Validation.MAX_TOKENS);
+                PurchaseRequest.grant(subject("big-2"), s, Limits.MAX_TOKENS, PurchaseType.BONUS, null)));
+        Reservation r = store.reserve(s, Limits.MAX_TOKENS, null);
+        store.commit(r.id(), Limits.MAX_TOKENS);
         assertEquals(0, store.account(s).available());
     }
 
@@ -1115,7 +1159,7 @@ public abstract class QuotaStoreContract {
         String t = subject("daily-2");
         LocalDate day1 = month.atDay(10);
         store.consume(s, 300, null);
-        Reservation r = store.reserve(s, 1_000, null, Duration.ofDays(2), null);
+        Reservation r = store.reserve(HoldRequest.of(s, 1_000).ttl(Duration.ofDays(2)).build()).reservation();
         clock.advance(Duration.ofDays(1));
         store.commit(r.id(), 700);
         store.reserve(s, 100, null);
@@ -1279,7 +1323,7 @@ public abstract class QuotaStoreContract {
         lastDayOfMonthAt(23, 50);
         store.grant(purchase(subject("tx-" + s.substring(prefix.length())), s, 5_000));
         store.consume(s, 10_000, null);
-        Reservation r = store.reserve(s, held, null, ttl, "/month-end");
+        Reservation r = store.reserve(HoldRequest.of(s, held).ttl(ttl).endpoint("/month-end").build()).reservation();
         QuotaAccount a = store.account(s);
         assertBalances(a, 10_000, 5_000, 0, 10_000, held);
         assertEquals(5_000 - held, a.unusedGranted());
@@ -1462,7 +1506,7 @@ public abstract class QuotaStoreContract {
         lastDayOfMonthAt(23, 59);
         store.grant(PurchaseRequest.grant(subject("g-midnight-1"), s, 700, PurchaseType.BONUS, null));
         store.consume(s, 10_000, null);
-        Reservation r = store.reserve(s, 500, null, Duration.ofMinutes(30), null);
+        Reservation r = store.reserve(HoldRequest.of(s, 500).ttl(Duration.ofMinutes(30)).build()).reservation();
         clock.advance(Duration.ofSeconds(59));
         store.grant(PurchaseRequest.grant(subject("g-midnight-2"), s, 300, PurchaseType.BONUS, null));
         assertBalances(store.account(s), 10_000, 1_000, 0, 10_000, 500);
@@ -1522,7 +1566,7 @@ public abstract class QuotaStoreContract {
         lastDayOfMonthAt(23, 50);
         store.grant(purchase(tx, s, 5_000));
         store.consume(s, 9_000, null);
-        Reservation r = store.reserve(s, 3_000, null, Duration.ofHours(1), null);
+        Reservation r = store.reserve(HoldRequest.of(s, 3_000).ttl(Duration.ofHours(1)).build()).reservation();
         // 1,000 allowance and 2,000 purchased tokens on hold, 3,000 purchased tokens unused
         assertEquals(3_000, store.account(s).unusedGranted());
         nextMonthAt(0, 10);
@@ -1544,13 +1588,13 @@ public abstract class QuotaStoreContract {
      * SQL backend may override it with one UPDATE.
      */
     protected void fillUsed(QuotaStore store, String subject, YearMonth month, long used) {
-        long calls = used / Validation.MAX_TOKENS + (used % Validation.MAX_TOKENS == 0 ? 0 : 1);
+        long calls = used / Limits.MAX_TOKENS + (used % Limits.MAX_TOKENS == 0 ? 0 : 1);
         List<Reservation> holds = new ArrayList<>();
         for (long i = 0; i < calls; i++) {
-            holds.add(store.reserve(subject, 1, null, Duration.ofDays(1), null));
+            holds.add(store.reserve(HoldRequest.of(subject, 1).ttl(Duration.ofDays(1)).build()).reservation());
         }
         for (Reservation r : holds) {
-            store.commit(r.id(), Validation.MAX_TOKENS);
+            store.commit(r.id(), Limits.MAX_TOKENS);
         }
     }
 
@@ -1558,14 +1602,14 @@ public abstract class QuotaStoreContract {
     void aChargeThatWouldOverflow64BitsIsRefusedAndChangesNothing() {
         QuotaStore store = store(b -> b.overrunPolicy(OverrunPolicy.CHARGE_ACTUAL));
         String s = subject("overflow-used");
-        Reservation r = store.reserve(s, 1, null, Duration.ofDays(1), null);
-        long filled = 9_223L * Validation.MAX_TOKENS;
+        Reservation r = store.reserve(HoldRequest.of(s, 1).ttl(Duration.ofDays(1)).build()).reservation();
+        long filled = 9_223L * Limits.MAX_TOKENS;
         fillUsed(store, s, month, filled);
         QuotaAccount before = store.account(s);
-        assertTrue(before.used() >= filled && before.used() > Long.MAX_VALUE - Validation.MAX_TOKENS - before.reserved(),
+        assertTrue(before.used() >= filled && before.used() > Long.MAX_VALUE - Limits.MAX_TOKENS - before.reserved(),
                 "the next 10^15-token charge must not fit: used " + before.used());
         heard.clear();
-        assertRefused(store, s, ErrorCode.AMOUNT_OVERFLOW, () -> store.commit(r.id(), Validation.MAX_TOKENS));
+        assertRefused(store, s, ErrorCode.AMOUNT_OVERFLOW, () -> store.commit(r.id(), Limits.MAX_TOKENS));
         assertEquals(List.of(), heard, "a refused change is told to no listener");
         assertEquals(ReservationState.HELD, store.reservation(r.id()).orElseThrow().state());
         assertTrue(store.account(s).used() > 0, "used did not wrap");
@@ -1578,11 +1622,14 @@ public abstract class QuotaStoreContract {
     void freeTextWithUnpairedSurrogatesIsRefusedAndNothingIsWritten() {
         QuotaStore store = store();
         String s = subject("surrogates");
-        store.reserve(s, 10, "k0", null, "/first");
+        store.reserve(HoldRequest.of(s, 10).idempotencyKey("k0").endpoint("/first").build()).reservation();
         for (String bad : List.of("/chat\uD800", "\uDC00", "a\uDBFFb", "\uDC00\uD800")) {
-            assertRefused(store, s, ErrorCode.INVALID_ARGUMENT, () -> store.reserve(s, 10, "k1", null, bad));
-            assertRefused(store, s, ErrorCode.INVALID_ARGUMENT, () -> store.reserveWithAccount(s, 10, "k1", null, bad));
-            assertRefused(store, s, ErrorCode.INVALID_ARGUMENT, () -> store.consume(s, 10, "k2", bad));
+            assertRefused(store, s, ErrorCode.INVALID_ARGUMENT, () -> store.reserve(HoldRequest.of(s, 10)
+                    .idempotencyKey("k1").endpoint(bad).build()).reservation());
+            assertRefused(store, s, ErrorCode.INVALID_ARGUMENT, () -> store.reserve(HoldRequest.of(s, 10)
+                    .idempotencyKey("k1").endpoint(bad).build()));
+            assertRefused(store, s, ErrorCode.INVALID_ARGUMENT, () -> store.consume(HoldRequest.of(s, 10)
+                    .idempotencyKey("k2").endpoint(bad).build()));
             assertCode(ErrorCode.INVALID_ARGUMENT,
                     () -> PurchaseRequest.grant(subject("tx-sur"), s, 10, PurchaseType.BONUS, bad));
             assertCode(ErrorCode.INVALID_ARGUMENT, () -> new PurchaseRequest(subject("tx-sur"), s, 10,
@@ -1595,9 +1642,11 @@ public abstract class QuotaStoreContract {
         Purchase p = store.grant(request);
         assertEquals(emoji, p.reason());
         assertEquals(p, store.grant(request), "an exact replay matches its first call");
-        Reservation r = store.reserve(s, 10, "k3", null, "/" + emoji);
+        Reservation r = store.reserve(HoldRequest.of(s, 10).idempotencyKey("k3").endpoint("/" + emoji)
+                .build()).reservation();
         assertEquals("/" + emoji, r.endpoint());
-        assertEquals(r, store.reserve(s, 10, "k3", null, "/" + emoji));
+        assertEquals(r, store.reserve(HoldRequest.of(s, 10).idempotencyKey("k3").endpoint("/" + emoji)
+                .build()).reservation());
         List<LedgerEvent> events = store.events(s, month);
         assertEquals("/" + emoji, events.get(events.size() - 1).detail());
     }
@@ -1606,21 +1655,31 @@ public abstract class QuotaStoreContract {
     void aReplayedReserveWithAnotherTtlOrEndpointIsAConflict() {
         QuotaStore store = store();
         String s = subject("replay-params");
-        Reservation first = store.reserve(s, 700, "k", Duration.ofMinutes(2), "/a");
-        assertRefused(store, s, ErrorCode.IDEMPOTENCY_CONFLICT, () -> store.reserve(s, 700, "k", Duration.ofMinutes(3), "/a"));
-        assertRefused(store, s, ErrorCode.IDEMPOTENCY_CONFLICT, () -> store.reserve(s, 700, "k", null, "/a"));
-        assertRefused(store, s, ErrorCode.IDEMPOTENCY_CONFLICT, () -> store.reserve(s, 700, "k", Duration.ofMinutes(2), "/b"));
-        assertRefused(store, s, ErrorCode.IDEMPOTENCY_CONFLICT, () -> store.reserve(s, 700, "k", Duration.ofMinutes(2), null));
+        Reservation first = store.reserve(HoldRequest.of(s, 700).idempotencyKey("k").ttl(Duration.ofMinutes(2))
+                .endpoint("/a").build()).reservation();
+        assertRefused(store, s, ErrorCode.IDEMPOTENCY_CONFLICT, () -> store.reserve(HoldRequest.of(s, 700)
+                .idempotencyKey("k").ttl(Duration.ofMinutes(3)).endpoint("/a").build()).reservation());
+        assertRefused(store, s, ErrorCode.IDEMPOTENCY_CONFLICT, () -> store.reserve(HoldRequest.of(s, 700)
+                .idempotencyKey("k").endpoint("/a").build()).reservation());
+        assertRefused(store, s, ErrorCode.IDEMPOTENCY_CONFLICT, () -> store.reserve(HoldRequest.of(s, 700)
+                .idempotencyKey("k").ttl(Duration.ofMinutes(2)).endpoint("/b").build()).reservation());
+        assertRefused(store, s, ErrorCode.IDEMPOTENCY_CONFLICT, () -> store.reserve(HoldRequest.of(s, 700)
+                .idempotencyKey("k").ttl(Duration.ofMinutes(2)).build()).reservation());
         assertRefused(store, s, ErrorCode.IDEMPOTENCY_CONFLICT,
-                () -> store.reserveWithAccount(s, 700, "k", Duration.ofMinutes(2), "/b"));
+                () -> store.reserve(HoldRequest.of(s, 700).idempotencyKey("k").ttl(Duration.ofMinutes(2))
+                        .endpoint("/b").build()));
         clock.advance(Duration.ofSeconds(30));
-        assertEquals(first, store.reserve(s, 700, "k", Duration.ofMinutes(2), "/a"));
-        Reserved again = store.reserveWithAccount(s, 700, "k", Duration.ofMinutes(2), "/a");
+        assertEquals(first, store.reserve(HoldRequest.of(s, 700).idempotencyKey("k").ttl(Duration.ofMinutes(2))
+                .endpoint("/a").build()).reservation());
+        Reserved again = store.reserve(HoldRequest.of(s, 700).idempotencyKey("k").ttl(Duration.ofMinutes(2))
+                .endpoint("/a").build());
         assertEquals(first, again.reservation());
         assertTrue(again.replayed());
-        store.consume(s, 5, "c", "/x");
-        assertRefused(store, s, ErrorCode.IDEMPOTENCY_CONFLICT, () -> store.consume(s, 5, "c", "/y"));
-        assertRefused(store, s, ErrorCode.IDEMPOTENCY_CONFLICT, () -> store.consume(s, 5, "c", null));
+        store.consume(HoldRequest.of(s, 5).idempotencyKey("c").endpoint("/x").build());
+        assertRefused(store, s, ErrorCode.IDEMPOTENCY_CONFLICT, () -> store.consume(HoldRequest.of(s, 5)
+                .idempotencyKey("c").endpoint("/y").build()));
+        assertRefused(store, s, ErrorCode.IDEMPOTENCY_CONFLICT, () -> store.consume(HoldRequest.of(s, 5)
+                .idempotencyKey("c").build()));
         assertEquals(705, store.account(s).used() + store.account(s).reserved());
     }
 
@@ -1642,8 +1701,8 @@ public abstract class QuotaStoreContract {
     void readsDoNotCountHoldsPastTheirTtl() {
         QuotaStore store = store();
         String s = subject("stale-read");
-        Reservation r = store.reserve(s, 2_000, null, Duration.ofSeconds(60), null);
-        store.reserve(s, 1_000, null, Duration.ofMinutes(10), null);
+        Reservation r = store.reserve(HoldRequest.of(s, 2_000).ttl(Duration.ofSeconds(60)).build()).reservation();
+        store.reserve(HoldRequest.of(s, 1_000).ttl(Duration.ofMinutes(10)).build()).reservation();
         clock.advance(Duration.ofSeconds(60));
         assertEquals(9_000, store.forecast(s).available());
         assertEquals(1_000, store.history(s, 1).get(0).reserved());
@@ -1656,8 +1715,8 @@ public abstract class QuotaStoreContract {
     void aReadOfAGivenMonthDoesNotCountHoldsPastTheirTtl() {
         QuotaStore store = store();
         String s = subject("stale-read-month");
-        store.reserve(s, 2_000, null, Duration.ofSeconds(60), null);
-        store.reserve(s, 1_000, null, Duration.ofMinutes(10), null);
+        store.reserve(HoldRequest.of(s, 2_000).ttl(Duration.ofSeconds(60)).build()).reservation();
+        store.reserve(HoldRequest.of(s, 1_000).ttl(Duration.ofMinutes(10)).build()).reservation();
         clock.advance(Duration.ofSeconds(60));
         assertEquals(1_000, store.account(s, month).orElseThrow().reserved());
     }
@@ -1681,11 +1740,11 @@ public abstract class QuotaStoreContract {
         String bonus = subject("lg-1");
         String paid = subject("lg-2");
         String failed = subject("lg-3");
-        Reservation r = store.reserve(s, 100, "k", null, "/a");
+        Reservation r = store.reserve(HoldRequest.of(s, 100).idempotencyKey("k").endpoint("/a").build()).reservation();
         store.commit(r.id(), 90);
         Reservation r2 = store.reserve(s, 10, null);
         store.release(r2.id());
-        Reservation c = store.consume(s, 20, null, "/c");
+        Reservation c = store.consume(HoldRequest.of(s, 20).endpoint("/c").build());
         store.grant(PurchaseRequest.grant(bonus, s, 10, PurchaseType.BONUS, "bonus"));
         store.recordPending(purchase(paid, s, 500));
         store.complete(paid);
@@ -1693,7 +1752,7 @@ public abstract class QuotaStoreContract {
         store.fail(failed);
         store.refund(paid);
         store.setPlan(s, 12_000);
-        Reservation r3 = store.reserve(s, 30, null, Duration.ofSeconds(10), null);
+        Reservation r3 = store.reserve(HoldRequest.of(s, 30).ttl(Duration.ofSeconds(10)).build()).reservation();
         clock.advance(Duration.ofSeconds(11));
         assertTrue(store.expireStale() >= 1);
         store.commit(r3.id(), 25);
@@ -1766,7 +1825,8 @@ public abstract class QuotaStoreContract {
         heard.clear();
         int logged = store.events(s, month).size();
 
-        assertThrows(QuotaExceededException.class, () -> store.reserve(s, 5_000, null, null, "/big"));
+        assertThrows(QuotaExceededException.class, () -> store.reserve(HoldRequest.of(s, 5_000).endpoint("/big")
+                .build()).reservation());
         assertThrows(QuotaExceededException.class, () -> store.consume(s, 5_000, null));
         List<LedgerEvent> events = store.events(s, month);
         assertEquals(events.subList(logged, events.size()), heard, "each refusal is heard as its logged REJECTED event");
@@ -1792,7 +1852,8 @@ public abstract class QuotaStoreContract {
                 () -> store.complete(subject("lr-none")),
                 () -> store.refund(pending),
                 () -> store.setPlan(s, 20_001),
-                () -> store.reserve(s, 10, "k2", null, "/x\uD800"),
+                () -> store.reserve(HoldRequest.of(s, 10).idempotencyKey("k2").endpoint("/x\uD800")
+                        .build()).reservation(),
                 () -> store.account(s),
                 () -> store.history(s, 2),
                 () -> store.forecast(s));
@@ -1815,8 +1876,8 @@ public abstract class QuotaStoreContract {
         QuotaStore store = store();
         String s = subject("listen-late");
         lastDayOfMonthAt(23, 50);
-        Reservation a = store.reserve(s, 1_000, null, Duration.ofHours(1), null);
-        Reservation b = store.reserve(s, 2_000, null, Duration.ofMinutes(5), null);
+        Reservation a = store.reserve(HoldRequest.of(s, 1_000).ttl(Duration.ofHours(1)).build()).reservation();
+        Reservation b = store.reserve(HoldRequest.of(s, 2_000).ttl(Duration.ofMinutes(5)).build()).reservation();
         heard.clear();
         nextMonthAt(0, 10);
         store.account(s);
@@ -1878,10 +1939,10 @@ public abstract class QuotaStoreContract {
         assertEquals(List.of(EventKind.RESERVED), kinds(later), "listeners after the failing one still hear the event");
     }
 
-    // ================================================================ bad input (SPEC section 7)
+    // ================================================================ bad input (ErrorCode INVALID_*, Limits)
 
     private static final long[] BAD_POSITIVE = {0, -1, -10_000, Long.MIN_VALUE, Long.MAX_VALUE,
-        Validation.MAX_TOKENS + 1, Integer.MIN_VALUE};
+        Limits.MAX_TOKENS + 1, Integer.MIN_VALUE};
 
     @Test
     void badTokenAmountsAreRefusedAndChangeNothing() {
@@ -1899,11 +1960,11 @@ public abstract class QuotaStoreContract {
         }
         assertEquals(ReservationState.HELD, store.reservation(r.id()).orElseThrow().state());
         QuotaExceededException e = assertThrows(QuotaExceededException.class,
-                () -> store.reserve(s, Validation.MAX_TOKENS, null));
+                () -> store.reserve(s, Limits.MAX_TOKENS, null));
         assertEquals(9_900, e.available());
     }
 
-    /** Subjects SPEC section 3 forbids: empty, too long, control characters, unpaired surrogates, blank. */
+    /** Subjects the id rules forbid: empty, too long, control characters, unpaired surrogates, blank. */
     protected static List<String> badSubjects() {
         List<String> bad = new ArrayList<>();
         bad.add(null);
@@ -1934,7 +1995,8 @@ public abstract class QuotaStoreContract {
             String label = bad == null ? "null" : bad.codePoints().mapToObj(Integer::toHexString).toList().toString();
             List<Executable> calls = new ArrayList<>(List.of(
                     () -> store.reserve(bad, 10, null),
-                    () -> store.reserve(bad, 10, "k", Duration.ofMinutes(1), "/e"),
+                    () -> store.reserve(HoldRequest.of(bad, 10).idempotencyKey("k").ttl(Duration.ofMinutes(1))
+                            .endpoint("/e").build()).reservation(),
                     () -> store.consume(bad, 10, null),
                     () -> store.account(bad),
                     () -> store.account(bad, month),
@@ -1990,11 +2052,13 @@ public abstract class QuotaStoreContract {
             String s = subject(raw);
             String key = raw + "-key";
             String tx = subject("tx" + raw);
-            Reservation r = store.reserve(s, 100, key, null, raw);
+            Reservation r = store.reserve(HoldRequest.of(s, 100).idempotencyKey(key).endpoint(raw)
+                    .build()).reservation();
             assertEquals(s, r.subject());
             assertEquals(key, r.idempotencyKey());
             assertEquals(raw, r.endpoint());
-            assertEquals(r, store.reserve(s, 100, key, null, raw));
+            assertEquals(r, store.reserve(HoldRequest.of(s, 100).idempotencyKey(key).endpoint(raw)
+                    .build()).reservation());
             store.commit(r.id(), 60);
             store.consume(s, 5, raw);
             Purchase p = store.grant(new PurchaseRequest(tx, s, 1_000, PurchaseType.BONUS, raw, null, null, raw));
@@ -2053,14 +2117,20 @@ public abstract class QuotaStoreContract {
         QuotaStore store = store();
         String s = subject("ttl");
         for (Duration bad : List.of(Duration.ZERO, Duration.ofMillis(999), Duration.ofSeconds(-5), Duration.ofDays(32))) {
-            assertRefused(store, s, ErrorCode.INVALID_ARGUMENT, () -> store.reserve(s, 10, "k", bad, null));
+            assertRefused(store, s, ErrorCode.INVALID_ARGUMENT, () -> store.reserve(HoldRequest.of(s, 10)
+                    .idempotencyKey("k").ttl(bad).build()).reservation());
         }
-        assertRefused(store, s, ErrorCode.INVALID_ARGUMENT, () -> store.reserve(s, 10, "k", null, "e".repeat(257)));
-        assertRefused(store, s, ErrorCode.INVALID_ARGUMENT, () -> store.reserve(s, 10, "k", null, "/path\u0000"));
-        assertRefused(store, s, ErrorCode.INVALID_ARGUMENT, () -> store.reserve(s, 10, "k", null, "/path\uD800"));
-        assertRefused(store, s, ErrorCode.INVALID_ARGUMENT, () -> store.consume(s, 10, "k", "e".repeat(257)));
+        assertRefused(store, s, ErrorCode.INVALID_ARGUMENT, () -> store.reserve(HoldRequest.of(s, 10)
+                .idempotencyKey("k").endpoint("e".repeat(257)).build()).reservation());
+        assertRefused(store, s, ErrorCode.INVALID_ARGUMENT, () -> store.reserve(HoldRequest.of(s, 10)
+                .idempotencyKey("k").endpoint("/path\u0000").build()).reservation());
+        assertRefused(store, s, ErrorCode.INVALID_ARGUMENT, () -> store.reserve(HoldRequest.of(s, 10)
+                .idempotencyKey("k").endpoint("/path\uD800").build()).reservation());
+        assertRefused(store, s, ErrorCode.INVALID_ARGUMENT, () -> store.consume(HoldRequest.of(s, 10)
+                .idempotencyKey("k").endpoint("e".repeat(257)).build()));
         assertEquals(Duration.ofDays(31), Duration.between(clock.instant(),
-                store.reserve(s, 10, "k", Duration.ofDays(31), "e".repeat(256)).expiresAt()));
+                store.reserve(HoldRequest.of(s, 10).idempotencyKey("k").ttl(Duration.ofDays(31))
+                        .endpoint("e".repeat(256)).build()).reservation().expiresAt()));
     }
 
     @Test

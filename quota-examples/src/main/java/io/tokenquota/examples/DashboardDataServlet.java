@@ -16,7 +16,7 @@ import io.tokenquota.QuotaStatistics.DailyUsage;
 import io.tokenquota.QuotaStatistics.PurchaseTotal;
 import io.tokenquota.QuotaStatistics.UsageForecast;
 import io.tokenquota.QuotaStore;
-import io.tokenquota.Validation;
+import io.tokenquota.internal.Validation;
 import io.tokenquota.servlet.AdminAuthorizer;
 import jakarta.servlet.http.HttpServlet;
 import jakarta.servlet.http.HttpServletRequest;

@@ -23,14 +23,17 @@ import javax.sql.DataSource;
  */
 public final class DemoConfig {
     /**
-     * The seed service's AI path prefixes (the library's {@link QuotaFilter#SEED_PREFIXES}): every
-     * request under one of them is checked and charged. The mock model answers under {@code /api/v1/ai/};
-     * the others answer 404 and are charged nothing.
+     * The AI path prefixes of the original Python/FastAPI service, the demo's default for
+     * {@link QuotaFilter.Builder#protect(String...)}: every request under one of
+     * them is checked and charged. The mock model answers under {@code /api/v1/ai/}; the others answer
+     * 404 and are charged nothing.
      */
-    public static final List<String> SEED_AI_PREFIXES = QuotaFilter.SEED_PREFIXES;
+    public static final List<String> ORIGINAL_SERVICE_PREFIXES = List.of("/api/v1/agents/", "/api/v1/board-ai/",
+            "/api/v1/collect/v1/clipper/", "/api/v1/embedding/", "/api/v1/ai/", "/audio/", "/api/v1/clipper/",
+            "/api/v1/content/");
     /** Shortest admin token and payment secret: what the library's bearer-token and HMAC checks accept. */
     public static final int MIN_SECRET_LENGTH = 16;
-    /** Where the quota HTTP API is mounted (the seed's prefix). */
+    /** Where the quota HTTP API is mounted (the original Python/FastAPI service's prefix). */
     public static final String QUOTA_API_PREFIX = "/api/v1/user-quota";
     /**
      * Default storage: an H2 file database under {@code ./data}, kept across restarts. {@code WRITE_DELAY=0}
@@ -224,7 +227,7 @@ public final class DemoConfig {
         private Duration holdTtl = Duration.ofMinutes(5);
         private long defaultAllocation = 10_000;
         private Clock clock = Clock.systemUTC();
-        private List<String> protectedPrefixes = SEED_AI_PREFIXES;
+        private List<String> protectedPrefixes = ORIGINAL_SERVICE_PREFIXES;
         private Set<String> trustedProxies = LOOPBACK;
         private Duration sweepInterval = Duration.ofSeconds(30);
 

@@ -104,7 +104,7 @@ final class MockModelServlet extends HttpServlet {
                 promptTokens, text.isEmpty() ? 0 : estimator.estimate(text));
     }
 
-    /** Words picked from the seed until the estimator says the target is reached, never past it. */
+    /** Words chosen by the prompt's checksum until the estimator says the target is reached, never past it. */
     private String generate(long seed, long target) {
         List<String> words = new ArrayList<>();
         long budget = 0;

@@ -21,7 +21,7 @@ class DemoConfigTest {
         assertEquals(DemoConfig.DEFAULT_JDBC_URL, c.jdbcUrl());
         assertEquals(Duration.ofMinutes(5), c.holdTtl());
         assertEquals(10_000, c.defaultAllocation());
-        assertEquals(DemoConfig.SEED_AI_PREFIXES, c.protectedPrefixes());
+        assertEquals(DemoConfig.ORIGINAL_SERVICE_PREFIXES, c.protectedPrefixes());
         assertTrue(c.adminTokenGenerated());
         assertTrue(c.paymentSecretGenerated());
         assertEquals(48, c.adminToken().length());

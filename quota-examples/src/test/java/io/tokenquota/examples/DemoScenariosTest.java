@@ -27,7 +27,7 @@ import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * The seed's four scenarios over real HTTP against the demo's wiring (embedded Jetty, quota filter,
+ * The original Python/FastAPI service's four scenarios over real HTTP against the demo's wiring (embedded Jetty, quota filter,
  * quota API, mock model, JDBI store on H2), each with its own users so they do not interfere.
  */
 class DemoScenariosTest {
@@ -61,7 +61,7 @@ class DemoScenariosTest {
         return role + "-" + UUID.randomUUID().toString().substring(0, 8);
     }
 
-    /** Seed scenario 1: the first AI request of a new user creates the month's quota and succeeds. */
+    /** Scenario 1: the first AI request of a new user creates the month's quota and succeeds. */
     @Test
     void newUsersFirstRequestCreatesTheQuotaAndSucceeds() throws Exception {
         String user = user("new");
@@ -87,7 +87,7 @@ class DemoScenariosTest {
         assertEquals(Boolean.FALSE, q.get("is_quota_exceeded"));
     }
 
-    /** Seed scenario 2: every request is charged exactly the usage the model reported, streaming included. */
+    /** Scenario 2: every request is charged exactly the usage the model reported, streaming included. */
     @Test
     void normalRequestsAreChargedTheirUsage() throws Exception {
         String user = user("normal");
@@ -122,7 +122,7 @@ class DemoScenariosTest {
     }
 
     /**
-     * Seed scenario 3: a user who runs out gets 429 with Retry-After until the month resets; an admin
+     * Scenario 3: a user who runs out gets 429 with Retry-After until the month resets; an admin
      * top-up, then a signed payment callback, let requests through again.
      */
     @Test
@@ -183,7 +183,7 @@ class DemoScenariosTest {
         assertEquals(200, afterPayment.statusCode(), afterPayment.body());
     }
 
-    /** Seed scenario 4: a power user firing 20 requests at once is never charged past the quota. */
+    /** Scenario 4: a power user firing 20 requests at once is never charged past the quota. */
     @Test
     void powerUserWithTwentyConcurrentRequestsNeverOverspends() throws Exception {
         powerUserNeverOverspends(client, user("power"));

@@ -3,6 +3,7 @@ package io.tokenquota.jdbi;
 import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
 import io.tokenquota.ErrorCode;
+import io.tokenquota.HoldRequest;
 import io.tokenquota.LedgerEvent;
 import io.tokenquota.Purchase;
 import io.tokenquota.PurchaseRequest;
@@ -17,7 +18,6 @@ import io.tokenquota.jdbi.internal.Dialect;
 import io.tokenquota.jdbi.internal.SchemaInstaller;
 import io.tokenquota.jdbi.internal.SqlQuotaStore;
 import io.tokenquota.jdbi.internal.StoreConnections;
-import java.time.Duration;
 import java.time.LocalDate;
 import java.time.YearMonth;
 import java.util.List;
@@ -83,8 +83,8 @@ public final class JdbiQuotaStore implements QuotaStore, AutoCloseable {
     }
 
     @Override
-    public Reservation reserve(String subject, long tokens, String idempotencyKey, Duration ttl, String endpoint) {
-        return store.reserve(subject, tokens, idempotencyKey, ttl, endpoint);
+    public Reserved reserve(HoldRequest request) {
+        return store.reserve(request);
     }
 
     @Override
@@ -98,14 +98,8 @@ public final class JdbiQuotaStore implements QuotaStore, AutoCloseable {
     }
 
     @Override
-    public Reserved reserveWithAccount(String subject, long tokens, String idempotencyKey, Duration ttl,
-                                       String endpoint) {
-        return store.reserveWithAccount(subject, tokens, idempotencyKey, ttl, endpoint);
-    }
-
-    @Override
-    public Reservation consume(String subject, long tokens, String idempotencyKey, String endpoint) {
-        return store.consume(subject, tokens, idempotencyKey, endpoint);
+    public Reservation consume(HoldRequest request) {
+        return store.consume(request);
     }
 
     @Override

@@ -6,7 +6,7 @@ import io.tokenquota.jdbi.testing.H2Extension;
 import io.tokenquota.testkit.ConcurrencyContract;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
-/** SPEC 4.5 on H2: 16 and 32 threads on one hot subject and on many subjects. */
+/** The no-overspend invariant on H2: 16 and 32 threads on one hot subject and on many subjects. */
 class H2ConcurrencyTest extends ConcurrencyContract {
     @RegisterExtension
     static final H2Extension DB = new H2Extension();

@@ -9,7 +9,7 @@ import net.jqwik.api.lifecycle.AfterContainer;
 import net.jqwik.api.lifecycle.BeforeContainer;
 
 /**
- * SPEC section 4 invariants as jqwik stateful properties on H2, compared step by step with the
+ * The ledger's invariants (docs/semantics.md) as jqwik stateful properties on H2, compared step by step with the
  * in-memory model. All tries share one database (the properties isolate by random subject ids).
  */
 class H2InvariantPropertiesTest extends LedgerInvariantProperties {

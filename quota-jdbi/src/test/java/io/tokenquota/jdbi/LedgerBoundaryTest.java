@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.tokenquota.ErrorCode;
 import io.tokenquota.EventKind;
+import io.tokenquota.HoldRequest;
 import io.tokenquota.LedgerEvent;
 import io.tokenquota.OverrunPolicy;
 import io.tokenquota.PurchaseRequest;
@@ -80,7 +81,7 @@ class LedgerBoundaryTest {
             for (String s : List.of("touch-first", "sweep-first")) {
                 store.grant(PurchaseRequest.grant("tx-" + s, s, 5_000, PurchaseType.PURCHASE, null));
                 store.consume(s, 1_000, null);
-                store.reserve(s, 5_000, null, Duration.ofHours(1), null);
+                store.reserve(HoldRequest.of(s, 5_000).ttl(Duration.ofHours(1)).build()).reservation();
             }
             clock.advanceMonths(1, 1, 0);
             QuotaAccount touchFirst = store.account("touch-first");
@@ -104,7 +105,8 @@ class LedgerBoundaryTest {
             JdbiQuotaStore store = store(db, clock);
             store.grant(PurchaseRequest.grant("tx-1", "late", 5_000, PurchaseType.PURCHASE, null));
             store.consume("late", 1_000, null);
-            Reservation hold = store.reserve("late", 3_000, null, Duration.ofDays(1), null);
+            Reservation hold = store.reserve(HoldRequest.of("late", 3_000).ttl(Duration.ofDays(1))
+                    .build()).reservation();
             clock.advanceMonths(1, 1, 0);
             assertBalances(store.account("late"), 1_000, 0, 2_000, 0, 0);
 
@@ -128,7 +130,8 @@ class LedgerBoundaryTest {
             store.addListener(heard::add);
             store.grant(PurchaseRequest.grant("tx-1", "expired", 5_000, PurchaseType.PURCHASE, null));
             store.consume("expired", 1_000, null);
-            Reservation hold = store.reserve("expired", 3_000, null, Duration.ofHours(1), null);
+            Reservation hold = store.reserve(HoldRequest.of("expired", 3_000).ttl(Duration.ofHours(1))
+                    .build()).reservation();
             clock.advanceMonths(1, 1, 0);
             // the read expires the stale hold: its purchased tokens move to February
             assertBalances(store.account("expired"), 1_000, 0, 5_000, 0, 0);
@@ -159,7 +162,8 @@ class LedgerBoundaryTest {
         try (TestDatabase db = database.get()) {
             MutableClock clock = MutableClock.at(JAN, 10, 12);
             JdbiQuotaStore store = store(db, clock);
-            Reservation hold = store.reserve("slow", 500, null, Duration.ofSeconds(5), null);
+            Reservation hold = store.reserve(HoldRequest.of("slow", 500).ttl(Duration.ofSeconds(5))
+                    .build()).reservation();
             clock.advance(Duration.ofMinutes(1));
             Reservation committed = store.commit(hold.id(), 400);
             assertEquals(ReservationState.COMMITTED, committed.state());
@@ -218,7 +222,8 @@ class LedgerBoundaryTest {
             MutableClock clock = MutableClock.at(JAN, 10, 12);
             JdbiQuotaStore slow = store(db, clock);
             JdbiQuotaStore fast = store(db, Clock.offset(clock, Duration.ofMinutes(2)));
-            Reservation hold = slow.reserve("two-clocks", 100, null, Duration.ofMinutes(1), null);
+            Reservation hold = slow.reserve(HoldRequest.of("two-clocks", 100).ttl(Duration.ofMinutes(1))
+                    .build()).reservation();
             assertEquals(hold.expiresAt(), slow.reservation(hold.id()).orElseThrow().expiresAt(),
                     "expiresAt is handed out in the policy's clock");
 

@@ -6,7 +6,7 @@ import io.tokenquota.jdbi.testing.PostgresExtension;
 import io.tokenquota.testkit.ConcurrencyContract;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
-/** SPEC 4.5 on Postgres: 16 and 32 threads on one hot subject and on many subjects. */
+/** The no-overspend invariant on Postgres: 16 and 32 threads on one hot subject and on many subjects. */
 class PostgresConcurrencyTest extends ConcurrencyContract {
     @RegisterExtension
     static final PostgresExtension DB = new PostgresExtension();

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.tokenquota.ErrorCode;
 import io.tokenquota.EventKind;
+import io.tokenquota.HoldRequest;
 import io.tokenquota.LedgerEvent;
 import io.tokenquota.PurchaseRequest;
 import io.tokenquota.PurchaseType;
@@ -108,7 +109,8 @@ class StatementShapeAndFailureTest {
             store.grant(PurchaseRequest.grant("tx-1", "shape", 700, PurchaseType.BONUS, "welcome"));
             store.refund("tx-1");
             store.setPlan("shape", 20_000);
-            Reservation stale = store.reserve("shape", 200, null, Duration.ofSeconds(5), null);
+            Reservation stale = store.reserve(HoldRequest.of("shape", 200).ttl(Duration.ofSeconds(5))
+                    .build()).reservation();
             clock.advance(Duration.ofSeconds(5));
             assertEquals(1, store.expireStale());
 
@@ -317,8 +319,8 @@ class StatementShapeAndFailureTest {
                     () -> store.reserve("alice", -5, null),
                     () -> store.reserve("alice", Long.MAX_VALUE, null),
                     () -> store.reserve("alice", 10, "k\n"),
-                    () -> store.reserve("alice", 10, null, Duration.ZERO, null),
-                    () -> store.consume("alice", 10, null, "e".repeat(257)),
+                    () -> store.reserve(HoldRequest.of("alice", 10).ttl(Duration.ZERO).build()).reservation(),
+                    () -> store.consume(HoldRequest.of("alice", 10).endpoint("e".repeat(257)).build()),
                     () -> store.commit(hold.id(), -1),
                     () -> store.commit("", 10),
                     () -> store.setPlan("alice", -1),
@@ -357,8 +359,10 @@ class StatementShapeAndFailureTest {
             JdbiQuotaStore store = store(new RecordingDataSource(db.dataSource()), MutableClock.at(MONTH, 10, 12), 5);
             String subject = "x'); DELETE FROM tq_account; --";
             String key = "k' OR '1'='1";
-            Reservation r = store.reserve(subject, 10, key, null, "/path?q=';DROP TABLE tq_event;--");
-            assertEquals(r, store.reserve(subject, 10, key, null, "/path?q=';DROP TABLE tq_event;--"),
+            Reservation r = store.reserve(HoldRequest.of(subject, 10).idempotencyKey(key)
+                    .endpoint("/path?q=';DROP TABLE tq_event;--").build()).reservation();
+            assertEquals(r, store.reserve(HoldRequest.of(subject, 10).idempotencyKey(key)
+                    .endpoint("/path?q=';DROP TABLE tq_event;--").build()).reservation(),
                     "the key matched verbatim");
             assertEquals(subject, store.account(subject).subject());
             assertEquals(1, count(db, "SELECT COUNT(*) FROM tq_account"));

@@ -8,7 +8,7 @@ import java.util.Objects;
 
 /**
  * Decides whether a request may use the admin endpoints of {@link QuotaApiServlet} (add tokens, set
- * plans, overview). The default is {@link #denyAll()}: the seed let any user add tokens to
+ * plans, overview). The default is {@link #denyAll()}: the original Python/FastAPI service let any user add tokens to
  * themselves. When it says no, the API answers 401 if the request has no {@code Authorization}
  * header and 403 if it has one. Implementations must be thread-safe.
  */

@@ -83,7 +83,7 @@ final class Json {
         }
     }
 
-    /** The seed's quota shape plus reserved, carried and total. */
+    /** The original Python/FastAPI service's quota shape plus reserved, carried and total. */
     static void quota(JsonGenerator g, QuotaAccount a) throws IOException {
         g.writeStartObject();
         g.writeStringField("user_id", a.subject());

@@ -120,7 +120,7 @@ final class JsonRequest {
         return s;
     }
 
-    /** A user id: a string, or an integer (the seed's numeric ids), as its decimal text. */
+    /** A user id: a string, or an integer (the original Python/FastAPI service's numeric ids), as its decimal text. */
     String subject(String name) {
         Object v = fields.get(name);
         if (v == null) {

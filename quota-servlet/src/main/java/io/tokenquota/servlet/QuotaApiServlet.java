@@ -10,7 +10,7 @@ import io.tokenquota.QuotaAccount;
 import io.tokenquota.QuotaException;
 import io.tokenquota.QuotaStatistics;
 import io.tokenquota.QuotaStore;
-import io.tokenquota.Validation;
+import io.tokenquota.internal.Validation;
 import jakarta.servlet.http.HttpServlet;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
@@ -35,7 +35,7 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The quota HTTP API, mounted under a prefix such as {@code /api/v1/user-quota/*}. JSON in snake_case
- * with the seed's field names; every error is {@code application/problem+json} with a stable
+ * with the original Python/FastAPI service's field names; every error is {@code application/problem+json} with a stable
  * {@code type} and no stack trace.
  *
  * <table>

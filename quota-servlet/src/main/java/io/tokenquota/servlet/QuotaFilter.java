@@ -1,6 +1,8 @@
 package io.tokenquota.servlet;
 
 import io.tokenquota.ErrorCode;
+import io.tokenquota.HoldRequest;
+import io.tokenquota.Limits;
 import io.tokenquota.QuotaAccount;
 import io.tokenquota.QuotaException;
 import io.tokenquota.QuotaExceededException;
@@ -9,7 +11,6 @@ import io.tokenquota.Reservation;
 import io.tokenquota.ReservationState;
 import io.tokenquota.Reserved;
 import io.tokenquota.TokenEstimator;
-import io.tokenquota.Validation;
 import io.tokenquota.estimator.DefaultTokenEstimator;
 import jakarta.servlet.DispatcherType;
 import jakarta.servlet.Filter;
@@ -86,10 +87,6 @@ public final class QuotaFilter implements Filter {
     public static final String ACTUAL_TOKENS_HEADER = QuotaResponse.ACTUAL_TOKENS_HEADER;
     /** Request header carrying the client's idempotency key for the hold. */
     public static final String IDEMPOTENCY_KEY_HEADER = "Idempotency-Key";
-    /** The AI path prefixes of the seed service: an example for {@link Builder#protect(String...)}. */
-    public static final List<String> SEED_PREFIXES = List.of("/api/v1/agents/", "/api/v1/board-ai/",
-            "/api/v1/collect/v1/clipper/", "/api/v1/embedding/", "/api/v1/ai/", "/audio/", "/api/v1/clipper/",
-            "/api/v1/content/");
 
     private static final Logger LOG = LoggerFactory.getLogger(QuotaFilter.class);
     private static final String HANDLED = QuotaFilter.class.getName() + ".handled";
@@ -211,7 +208,8 @@ public final class QuotaFilter implements Filter {
         String key = request.getHeader(IDEMPOTENCY_KEY_HEADER);
         Reserved reserved;
         try {
-            reserved = ledger.reserveWithAccount(subject, estimate, key, holdTtl, label(path));
+            reserved = ledger.reserve(HoldRequest.of(subject, estimate).idempotencyKey(key).ttl(holdTtl)
+                    .endpoint(label(path)).build());
         } catch (QuotaExceededException e) {
             Problems.exceeded(response, e, ledger.policy());
             return;
@@ -305,8 +303,8 @@ public final class QuotaFilter implements Filter {
 
     private static long clamp(long input, long output) {
         long total = input + output;
-        if (total < 0 || total > Validation.MAX_TOKENS) {
-            total = Validation.MAX_TOKENS;
+        if (total < 0 || total > Limits.MAX_TOKENS) {
+            total = Limits.MAX_TOKENS;
         }
         return Math.max(1, total);
     }
@@ -442,8 +440,8 @@ public final class QuotaFilter implements Filter {
 
     /** The path as an event label: control characters replaced, cut to the label limit. */
     private static String label(String path) {
-        StringBuilder sb = new StringBuilder(Math.min(path.length(), Validation.MAX_ENDPOINT_LENGTH));
-        path.codePoints().limit(Validation.MAX_ENDPOINT_LENGTH)
+        StringBuilder sb = new StringBuilder(Math.min(path.length(), Limits.MAX_ENDPOINT_LENGTH));
+        path.codePoints().limit(Limits.MAX_ENDPOINT_LENGTH)
                 .forEach(c -> sb.appendCodePoint(Character.isISOControl(c) ? '?' : c));
         return sb.toString();
     }
@@ -474,7 +472,7 @@ public final class QuotaFilter implements Filter {
 
         /**
          * Adds protected path prefixes, matched against the decoded {@code servletPath + pathInfo}
-         * (context path excluded), e.g. {@code protect(QuotaFilter.SEED_PREFIXES.toArray(String[]::new))}.
+         * (context path excluded), e.g. {@code protect("/api/v1/ai/", "/api/v1/agents/")}.
          * Longer prefixes are tried first.
          */
         public Builder protect(String... pathPrefixes) {
@@ -557,9 +555,18 @@ public final class QuotaFilter implements Filter {
             return this;
         }
 
-        /** How long a hold lives if never settled (a crashed node); default: the policy's hold TTL. */
+        /**
+         * How long a hold lives if never settled (a crashed node); {@code null} (the default) means the
+         * policy's hold TTL.
+         *
+         * @throws IllegalArgumentException outside {@link Limits#MIN_TTL}..{@link Limits#MAX_TTL}
+         */
         public Builder holdTtl(Duration ttl) {
-            this.holdTtl = ttl == null ? null : Validation.ttl(ttl);
+            if (ttl != null && (ttl.compareTo(Limits.MIN_TTL) < 0 || ttl.compareTo(Limits.MAX_TTL) > 0)) {
+                throw new IllegalArgumentException("holdTtl must be between " + Limits.MIN_TTL + " and "
+                        + Limits.MAX_TTL + ", was " + ttl);
+            }
+            this.holdTtl = ttl;
             return this;
         }
 
@@ -579,15 +586,15 @@ public final class QuotaFilter implements Filter {
         }
 
         private static long positive(long value, String name) {
-            if (value <= 0 || value > Validation.MAX_TOKENS) {
-                throw new IllegalArgumentException(name + " must be positive, was " + value);
+            if (value <= 0 || value > Limits.MAX_TOKENS) {
+                throw new IllegalArgumentException(name + " must be between 1 and " + Limits.MAX_TOKENS + ", was " + value);
             }
             return value;
         }
 
         private static long nonNegative(long value, String name) {
-            if (value < 0 || value > Validation.MAX_TOKENS) {
-                throw new IllegalArgumentException(name + " must not be negative, was " + value);
+            if (value < 0 || value > Limits.MAX_TOKENS) {
+                throw new IllegalArgumentException(name + " must be between 0 and " + Limits.MAX_TOKENS + ", was " + value);
             }
             return value;
         }

@@ -10,7 +10,7 @@ import java.util.Objects;
  *
  * <p>The subject must come from something the host has already authenticated: the container's
  * principal, a request attribute its own auth filter sets, or a header added by a proxy the host
- * trusts. A client-supplied header is never trusted on its own (the seed service read
+ * trusts. A client-supplied header is never trusted on its own (the original Python/FastAPI service read
  * {@code x-user-id} from anyone, so any caller could spend or inspect anyone's quota).
  */
 @FunctionalInterface

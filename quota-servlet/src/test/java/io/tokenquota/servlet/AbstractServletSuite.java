@@ -684,7 +684,7 @@ abstract class AbstractServletSuite {
     // ---------------------------------------------------------------- the API
 
     @Test
-    void quotaShowsTheSeedFieldsForTheResolvedSubject() {
+    void quotaShowsTheOriginalServiceFieldsForTheResolvedSubject() {
         String subject = newSubject();
         fx.store.consume(subject, 1_500, null);
         HttpResponse<String> r = get(uri(API + "/quota"), "x-user-id", subject);

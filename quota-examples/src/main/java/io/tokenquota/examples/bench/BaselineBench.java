@@ -43,12 +43,12 @@ final class BaselineBench {
 
     /** Gives {@code prefix0 .. prefix(n-1)} accounts of {@code allowance} tokens in a candidate's tables. */
     @FunctionalInterface
-    private interface Seeder {
-        void seed(String prefix, int n, long allowance) throws Exception;
+    private interface AccountFactory {
+        void create(String prefix, int n, long allowance) throws Exception;
     }
 
     /** One row of the tables: a design and the operation it is measured with. */
-    private record Candidate(String name, Design design, boolean reserveAndCommit, Seeder seeder) {
+    private record Candidate(String name, Design design, boolean reserveAndCommit, AccountFactory accounts) {
         LoadRun.Op op(Subjects subjects) {
             return (thread, random) -> call(subjects.pick(random));
         }
@@ -72,8 +72,8 @@ final class BaselineBench {
     /** Every design this backend can run, over tables that {@link #install} created. */
     private List<Candidate> candidates(DataSource ds, Backend backend, QuotaLedger ledger) throws SQLException {
         Backend.Dialect dialect = backend.dialect();
-        Seeder ceilingTable = (prefix, n, allowance) -> Baselines.seedCeiling(ds, dialect, prefix, n, allowance);
-        Seeder ledgerTable = (prefix, n, allowance) -> Schema.seedAccounts(ds, dialect, prefix, n, allowance, month);
+        AccountFactory ceilingTable = (prefix, n, allowance) -> Baselines.createCeilingRows(ds, dialect, prefix, n, allowance);
+        AccountFactory ledgerTable = (prefix, n, allowance) -> Schema.createAccounts(ds, dialect, prefix, n, allowance, month);
         List<Candidate> out = new ArrayList<>();
         out.add(new Candidate(CEILING, Baselines.ceiling(ds), false, ceilingTable));
         Design audit = Baselines.ceilingWithAudit(ds, dialect);
@@ -111,12 +111,12 @@ final class BaselineBench {
         install(ds);
         QuotaLedger ledger = factory.open(ds, policy);
         List<Candidate> candidates = candidates(ds, backend, ledger);
-        // the ceiling's table and the ledger's serve two designs each: seeded once, here
-        Baselines.seedCeiling(ds, backend.dialect(), "u", n, HUGE);
-        Schema.seedAccounts(ds, backend.dialect(), "u", n, HUGE, month);
+        // the ceiling's table and the ledger's serve two designs each: filled once, here
+        Baselines.createCeilingRows(ds, backend.dialect(), "u", n, HUGE);
+        Schema.createAccounts(ds, backend.dialect(), "u", n, HUGE, month);
         for (Candidate c : candidates) {
             if (c.design() instanceof Baselines.Bucket4jDesign) {
-                c.seeder().seed("u", n, HUGE);
+                c.accounts().create("u", n, HUGE);
             }
         }
         List<Subjects> distributions = List.of(Subjects.hot(), Subjects.zipf(n, settings.zipfExponent()),
@@ -211,7 +211,7 @@ final class BaselineBench {
         for (int i = 0; i < candidates.size(); i++) {
             Candidate c = candidates.get(i);
             String prefix = "x" + i + "-";
-            c.seeder().seed(prefix, EXACT_SUBJECTS, allowance);
+            c.accounts().create(prefix, EXACT_SUBJECTS, allowance);
             long[] granted = drain(c, prefix, threads);
             long over = 0;
             long under = 0;
@@ -301,7 +301,7 @@ final class BaselineBench {
                     Design design = kind.equals("audit") ? Baselines.ceilingWithAudit(ds, backend.dialect())
                             : Baselines.ceiling(ds);
                     candidate = new Candidate(design.name(), design, false,
-                            (prefix, k, allowance) -> Baselines.seedCeiling(ds, backend.dialect(), prefix, k, allowance));
+                            (prefix, k, allowance) -> Baselines.createCeilingRows(ds, backend.dialect(), prefix, k, allowance));
                 }
                 case "bucket4j" -> {
                     Baselines.Bucket4jDesign b = Baselines.bucket4j(ds, Baselines.Bucket4jLock.SELECT_FOR_UPDATE);
@@ -316,11 +316,11 @@ final class BaselineBench {
                     boolean holds = kind.equals("reserve+commit");
                     candidate = new Candidate(holds ? "our reserve + commit (JdbiQuotaStore)"
                             : "our consume (JdbiQuotaStore)", new LedgerDesign("our ledger", ledger), holds,
-                            (prefix, k, allowance) -> Schema.seedAccounts(ds, backend.dialect(), prefix, k, allowance,
+                            (prefix, k, allowance) -> Schema.createAccounts(ds, backend.dialect(), prefix, k, allowance,
                                     month));
                 }
             }
-            candidate.seeder().seed("u", n, HUGE);
+            candidate.accounts().create("u", n, HUGE);
             try (Connection c = ds.getConnection(); Statement s = c.createStatement()) {
                 s.execute("VACUUM ANALYZE");
             }

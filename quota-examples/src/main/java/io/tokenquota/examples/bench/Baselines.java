@@ -61,7 +61,7 @@ final class Baselines {
     }
 
     /** Creates {@code prefix0 .. prefix(n-1)} with {@code allowance} tokens each, in one statement. */
-    static void seedCeiling(DataSource ds, Backend.Dialect dialect, String prefix, int n, long allowance)
+    static void createCeilingRows(DataSource ds, Backend.Dialect dialect, String prefix, int n, long allowance)
             throws SQLException {
         String range = dialect == Backend.Dialect.H2
                 ? "SELECT X AS g FROM SYSTEM_RANGE(0, " + (n - 1) + ")"

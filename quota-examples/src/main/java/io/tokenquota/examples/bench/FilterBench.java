@@ -1,5 +1,6 @@
 package io.tokenquota.examples.bench;
 
+import io.tokenquota.HoldRequest;
 import io.tokenquota.QuotaStore;
 import io.tokenquota.Reservation;
 import io.tokenquota.servlet.QuotaFilter;
@@ -101,7 +102,7 @@ final class FilterBench implements AutoCloseable {
                 + text + "\"}]}").getBytes(StandardCharsets.UTF_8);
     }
 
-    /** One POST; false unless the answer is 200 (a 429 would mean the seeded allowance ran out). */
+    /** One POST; false unless the answer is 200 (a 429 would mean the allowance created up front ran out). */
     boolean post(String path, String subject, byte[] body) throws IOException, InterruptedException {
         HttpRequest request = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path))
                 .header("content-type", "application/json")
@@ -148,7 +149,7 @@ final class FilterBench implements AutoCloseable {
             throws Exception {
         var ds = backend.newDatabase(16);
         factory.installSchema(ds);
-        Schema.seedAccounts(ds, backend.dialect(), "u", settings.subjects(), LedgerBench.HUGE,
+        Schema.createAccounts(ds, backend.dialect(), "u", settings.subjects(), LedgerBench.HUGE,
                 LedgerBench.unlimitedPolicy().currentMonth());
         QuotaStore store = factory.open(ds, LedgerBench.unlimitedPolicy());
         Subjects subjects = Subjects.uniform(settings.subjects());
@@ -166,8 +167,8 @@ final class FilterBench implements AutoCloseable {
         try (FilterBench bench = new FilterBench(store, 2 << 20)) {
             java.util.function.Function<String, LoadRun.Op> op = path -> path.equals(direct)
                     ? (thread, random) -> {
-                        Reservation hold = store.reserveWithAccount(subjects.pick(random), 300, null, null,
-                                FILTERED).reservation();
+                        Reservation hold = store.reserve(HoldRequest.of(subjects.pick(random), 300).endpoint(FILTERED)
+                                .build()).reservation();
                         store.commit(hold.id(), 50);
                         return true;
                     }

@@ -57,7 +57,7 @@ final class LedgerBench {
     void throughput(Backend backend, boolean hotVsSpreadOnly) throws Exception {
         HikariDataSource ds = backend.newDatabase(Math.max(4, settings.maxThreads()));
         factory.installSchema(ds);
-        Schema.seedAccounts(ds, backend.dialect(), "u", settings.subjects(), HUGE, month);
+        Schema.createAccounts(ds, backend.dialect(), "u", settings.subjects(), HUGE, month);
         QuotaLedger ledger = factory.open(ds, policy);
         List<Design> designs = List.of(JdbcDesigns.ceiling(ds, month, backend.dialect()),
                 new LedgerDesign("our ledger", ledger));
@@ -141,7 +141,7 @@ final class LedgerBench {
     void attribution(Backend backend) throws Exception {
         HikariDataSource ds = backend.newDatabase(16);
         factory.installSchema(ds);
-        Schema.seedAccounts(ds, backend.dialect(), "u", settings.subjects(), HUGE, month);
+        Schema.createAccounts(ds, backend.dialect(), "u", settings.subjects(), HUGE, month);
         QuotaLedger ledger = factory.open(ds, policy);
         List<Design> designs = List.of(JdbcDesigns.ceiling(ds, month, backend.dialect()),
                 JdbcDesigns.transaction("plain JDBC, 4-statement transaction", ds, month),
@@ -260,10 +260,10 @@ final class LedgerBench {
         for (int i = 0; i < designs.size(); i++) {
             Design design = designs.get(i).apply(ds);
             // a short unmeasured drain first, so no design runs cold
-            Schema.seedAccounts(ds, backend.dialect(), "w" + i + "-", 2, settings.drainAllowance(), month);
+            Schema.createAccounts(ds, backend.dialect(), "w" + i + "-", 2, settings.drainAllowance(), month);
             drain(design, "w" + i + "-", 2, threads);
             String prefix = "d" + i + "-";
-            Schema.seedAccounts(ds, backend.dialect(), prefix, settings.drainSubjects(), settings.drainAllowance(),
+            Schema.createAccounts(ds, backend.dialect(), prefix, settings.drainSubjects(), settings.drainAllowance(),
                     month);
             Drain drain = drain(design, prefix, settings.drainSubjects(), threads);
             long dbOverspend = 0;

@@ -10,7 +10,7 @@ import java.time.YearMonth;
 import java.time.ZoneOffset;
 import javax.sql.DataSource;
 
-/** Seeding and reading the library's tables in bulk, so a run starts from accounts that exist. */
+/** Filling and reading the library's tables in bulk, so a run starts from accounts that exist. */
 final class Schema {
     private Schema() {
     }
@@ -19,7 +19,7 @@ final class Schema {
      * Creates {@code prefix0 .. prefix(n-1)} accounts of {@code month} with {@code allocated} tokens in one
      * statement, as if each subject had been touched once already.
      */
-    static void seedAccounts(DataSource ds, Backend.Dialect dialect, String prefix, int n, long allocated,
+    static void createAccounts(DataSource ds, Backend.Dialect dialect, String prefix, int n, long allocated,
                              YearMonth month) throws SQLException {
         String range = dialect == Backend.Dialect.H2
                 ? "SELECT X AS g FROM SYSTEM_RANGE(0, " + (n - 1) + ")"

@@ -3,6 +3,7 @@ package io.tokenquota.jdbi.internal;
 import io.tokenquota.Currency;
 import io.tokenquota.ErrorCode;
 import io.tokenquota.EventKind;
+import io.tokenquota.HoldRequest;
 import io.tokenquota.LedgerEvent;
 import io.tokenquota.OverrunPolicy;
 import io.tokenquota.Purchase;
@@ -18,7 +19,7 @@ import io.tokenquota.QuotaStore;
 import io.tokenquota.Reservation;
 import io.tokenquota.ReservationState;
 import io.tokenquota.Reserved;
-import io.tokenquota.Validation;
+import io.tokenquota.internal.Validation;
 import io.tokenquota.internal.DailyTally;
 import io.tokenquota.internal.LedgerRules;
 import io.tokenquota.internal.Listeners;
@@ -155,22 +156,18 @@ public final class SqlQuotaStore implements QuotaStore {
     // ---------------------------------------------------------------- ledger
 
     @Override
-    public Reservation reserve(String subject, long tokens, String idempotencyKey, Duration ttl, String endpoint) {
-        return reserveWithAccount(subject, tokens, idempotencyKey, ttl, endpoint).reservation();
+    public Reserved reserve(HoldRequest request) {
+        // a HoldRequest is validated when built, so nothing is checked again on the hot path
+        Duration holdTtl = request.ttl() == null ? policy.holdTtl() : request.ttl();
+        return operation("reserve", op -> take(op, request.subject(), request.tokens(), request.idempotencyKey(),
+                request.endpoint(), holdTtl));
     }
 
     @Override
-    public Reserved reserveWithAccount(String subject, long tokens, String idempotencyKey, Duration ttl,
-                                       String endpoint) {
-        Validation.holdRequest(subject, tokens, idempotencyKey, endpoint);
-        Duration holdTtl = ttl == null ? policy.holdTtl() : Validation.ttl(ttl);
-        return operation("reserve", op -> take(op, subject, tokens, idempotencyKey, endpoint, holdTtl));
-    }
-
-    @Override
-    public Reservation consume(String subject, long tokens, String idempotencyKey, String endpoint) {
-        Validation.holdRequest(subject, tokens, idempotencyKey, endpoint);
-        return operation("consume", op -> take(op, subject, tokens, idempotencyKey, endpoint, null)).reservation();
+    public Reservation consume(HoldRequest request) {
+        Validation.consumeRequest(request);
+        return operation("consume", op -> take(op, request.subject(), request.tokens(), request.idempotencyKey(),
+                request.endpoint(), null)).reservation();
     }
 
     /**

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import io.tokenquota.ErrorCode;
+import io.tokenquota.HoldRequest;
 import io.tokenquota.OverrunPolicy;
 import io.tokenquota.PurchaseRequest;
 import io.tokenquota.PurchaseType;
@@ -112,7 +113,8 @@ class TwoClocksBreakItTest {
             store.account("huge-late");
             db.execute("UPDATE tq_account SET allocated = " + MAX + ", used = " + (MAX - E15 / 2)
                     + " WHERE subject = 'huge-late'");
-            Reservation hold = store.reserve("huge-late", 1, null, Duration.ofSeconds(5), null);
+            Reservation hold = store.reserve(HoldRequest.of("huge-late", 1).ttl(Duration.ofSeconds(5))
+                    .build()).reservation();
             clock.advance(Duration.ofMinutes(1));
             store.expireStale();
             QuotaAccount before = store.account("huge-late");

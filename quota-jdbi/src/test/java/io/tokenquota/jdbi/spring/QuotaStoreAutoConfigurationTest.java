@@ -65,6 +65,22 @@ class QuotaStoreAutoConfigurationTest {
                 });
     }
 
+    /** Properties are configuration: a bad one stops the context with an IllegalArgumentException. */
+    @Test
+    void badPolicyPropertiesFailStartupWithAnIllegalArgument() {
+        runner.withUserConfiguration(H2Pool.class)
+                .withPropertyValues("quota.warning-threshold=1.5")
+                .run(context -> {
+                    Throwable root = context.getStartupFailure();
+                    while (root != null && root.getCause() != null && !(root instanceof IllegalArgumentException)) {
+                        root = root.getCause();
+                    }
+                    Throwable failure = context.getStartupFailure();
+                    assertTrue(root instanceof IllegalArgumentException, () -> "startup failure: " + failure);
+                    assertTrue(root.getMessage().contains("warningThreshold"), root.getMessage());
+                });
+    }
+
     @Test
     void theHostsOwnStoreAndPolicyWin() {
         InMemoryQuotaStore own = new InMemoryQuotaStore();

@@ -1,11 +1,11 @@
 package io.tokenquota.servlet.metrics;
 
+import io.tokenquota.HoldRequest;
 import io.tokenquota.QuotaAccount;
 import io.tokenquota.QuotaLedger;
 import io.tokenquota.QuotaPolicy;
 import io.tokenquota.Reservation;
 import io.tokenquota.Reserved;
-import java.time.Duration;
 import java.time.YearMonth;
 import java.util.List;
 import java.util.Optional;
@@ -21,14 +21,8 @@ final class TimedLedger implements QuotaLedger {
     }
 
     @Override
-    public Reservation reserve(String subject, long tokens, String idempotencyKey, Duration ttl, String endpoint) {
-        return metrics.time("reserve", () -> ledger.reserve(subject, tokens, idempotencyKey, ttl, endpoint));
-    }
-
-    @Override
-    public Reserved reserveWithAccount(String subject, long tokens, String idempotencyKey, Duration ttl,
-                                       String endpoint) {
-        return metrics.time("reserve", () -> ledger.reserveWithAccount(subject, tokens, idempotencyKey, ttl, endpoint));
+    public Reserved reserve(HoldRequest request) {
+        return metrics.time("reserve", () -> ledger.reserve(request));
     }
 
     @Override
@@ -42,8 +36,8 @@ final class TimedLedger implements QuotaLedger {
     }
 
     @Override
-    public Reservation consume(String subject, long tokens, String idempotencyKey, String endpoint) {
-        return metrics.time("consume", () -> ledger.consume(subject, tokens, idempotencyKey, endpoint));
+    public Reservation consume(HoldRequest request) {
+        return metrics.time("consume", () -> ledger.consume(request));
     }
 
     @Override

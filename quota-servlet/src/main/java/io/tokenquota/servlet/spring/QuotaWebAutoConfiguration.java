@@ -123,6 +123,9 @@ public class QuotaWebAutoConfiguration {
     public ServletRegistrationBean<QuotaApiServlet> quotaApiServletRegistration(QuotaApiServlet servlet,
                                                                                 QuotaWebProperties properties) {
         String prefix = properties.getApi().getPrefix();
+        if (prefix == null || !prefix.startsWith("/")) {
+            throw new IllegalArgumentException("quota.api.prefix must start with '/', was " + prefix);
+        }
         String mapping = (prefix.endsWith("/") ? prefix.substring(0, prefix.length() - 1) : prefix) + "/*";
         ServletRegistrationBean<QuotaApiServlet> registration = new ServletRegistrationBean<>(servlet, mapping);
         registration.setName("quotaApiServlet");

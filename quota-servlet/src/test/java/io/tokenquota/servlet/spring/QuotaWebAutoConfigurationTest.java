@@ -41,6 +41,24 @@ class QuotaWebAutoConfigurationTest {
                 });
     }
 
+    /** Properties are configuration: a bad one stops the context with an IllegalArgumentException naming it. */
+    @Test
+    void badPropertiesFailStartupWithAnIllegalArgument() {
+        runner.withPropertyValues("quota.filter.prefixes[0]=/ai/", "quota.filter.hold-ttl=0s")
+                .run(context -> assertIllegalArgument(context.getStartupFailure(), "holdTtl"));
+        runner.withPropertyValues("quota.api.prefix=quota-api")
+                .run(context -> assertIllegalArgument(context.getStartupFailure(), "quota.api.prefix"));
+    }
+
+    private static void assertIllegalArgument(Throwable failure, String named) {
+        Throwable root = failure;
+        while (root != null && root.getCause() != null && !(root instanceof IllegalArgumentException)) {
+            root = root.getCause();
+        }
+        assertTrue(root instanceof IllegalArgumentException, () -> "startup failure: " + failure);
+        assertTrue(root.getMessage().contains(named), root.getMessage());
+    }
+
     @Test
     void withoutPrefixesThereIsNoFilterButStillTheApi() {
         runner.run(context -> {

@@ -1,9 +1,16 @@
-package io.tokenquota;
+package io.tokenquota.internal;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
+import io.tokenquota.ErrorCode;
+import io.tokenquota.Currency;
+import io.tokenquota.Limits;
+import io.tokenquota.PurchaseRequest;
+import io.tokenquota.PurchaseStatus;
+import io.tokenquota.PurchaseType;
+import io.tokenquota.QuotaException;
 import java.math.BigDecimal;
 import java.time.Duration;
 import org.junit.jupiter.api.Test;
@@ -52,23 +59,23 @@ class ValidationTest {
 
     @Test
     void tokenAmounts() {
-        for (long bad : new long[] {0, -1, Long.MIN_VALUE, Long.MAX_VALUE, Validation.MAX_TOKENS + 1}) {
+        for (long bad : new long[] {0, -1, Long.MIN_VALUE, Long.MAX_VALUE, Limits.MAX_TOKENS + 1}) {
             assertCode(ErrorCode.INVALID_AMOUNT, () -> Validation.positiveTokens(bad, "tokens"));
         }
-        for (long bad : new long[] {-1, Long.MIN_VALUE, Long.MAX_VALUE, Validation.MAX_TOKENS + 1}) {
+        for (long bad : new long[] {-1, Long.MIN_VALUE, Long.MAX_VALUE, Limits.MAX_TOKENS + 1}) {
             assertCode(ErrorCode.INVALID_AMOUNT, () -> Validation.nonNegativeTokens(bad, "tokens"));
         }
         assertEquals(1, Validation.positiveTokens(1, "tokens"));
-        assertEquals(Validation.MAX_TOKENS, Validation.positiveTokens(Validation.MAX_TOKENS, "tokens"));
+        assertEquals(Limits.MAX_TOKENS, Validation.positiveTokens(Limits.MAX_TOKENS, "tokens"));
         assertEquals(0, Validation.nonNegativeTokens(0, "tokens"));
         // many maximal amounts still fit a 64-bit counter
-        assertEquals(9, Long.MAX_VALUE / Validation.MAX_TOKENS / 1000);
+        assertEquals(9, Long.MAX_VALUE / Limits.MAX_TOKENS / 1000);
     }
 
     @Test
     void ttls() {
-        assertEquals(Validation.MIN_TTL, Validation.ttl(Duration.ofSeconds(1)));
-        assertEquals(Validation.MAX_TTL, Validation.ttl(Duration.ofDays(31)));
+        assertEquals(Limits.MIN_TTL, Validation.ttl(Duration.ofSeconds(1)));
+        assertEquals(Limits.MAX_TTL, Validation.ttl(Duration.ofDays(31)));
         for (Duration bad : new Duration[] {null, Duration.ZERO, Duration.ofMillis(999), Duration.ofSeconds(-1),
             Duration.ofDays(31).plusNanos(1)}) {
             assertCode(ErrorCode.INVALID_ARGUMENT, () -> Validation.ttl(bad));
@@ -81,7 +88,7 @@ class ValidationTest {
         assertEquals(new BigDecimal("12.50"), Validation.money(new BigDecimal("12.5")));
         assertEquals(new BigDecimal("0.00"), Validation.money(BigDecimal.ZERO));
         assertEquals(new BigDecimal("5.00"), Validation.money(new BigDecimal("5.000")));
-        assertEquals(Validation.MAX_MONEY, Validation.money(Validation.MAX_MONEY));
+        assertEquals(Limits.MAX_MONEY, Validation.money(Limits.MAX_MONEY));
         for (String bad : new String[] {"-0.01", "0.001", "1000000000000.00", "1E+13"}) {
             assertCode(ErrorCode.INVALID_MONEY, () -> Validation.money(new BigDecimal(bad)));
         }

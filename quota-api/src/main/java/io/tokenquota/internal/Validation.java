@@ -1,39 +1,30 @@
-package io.tokenquota;
+package io.tokenquota.internal;
 
+import static io.tokenquota.Limits.MAX_DAYS;
+import static io.tokenquota.Limits.MAX_ENDPOINT_LENGTH;
+import static io.tokenquota.Limits.MAX_ID_LENGTH;
+import static io.tokenquota.Limits.MAX_MONEY;
+import static io.tokenquota.Limits.MAX_TOKENS;
+import static io.tokenquota.Limits.MAX_TOP;
+import static io.tokenquota.Limits.MAX_TTL;
+import static io.tokenquota.Limits.MIN_TTL;
+
+import io.tokenquota.ErrorCode;
+import io.tokenquota.HoldRequest;
+import io.tokenquota.QuotaException;
 import java.math.BigDecimal;
 import java.time.Duration;
 import java.time.LocalDate;
 import java.time.temporal.ChronoUnit;
+import java.util.Objects;
 
 /**
- * The input rules of SPEC section 7, in one place. Every implementation calls these before it
- * touches storage, so bad input fails with a specific {@link ErrorCode} and changes nothing.
- * Thread-safe (stateless).
+ * The input rules of every store, in one place: each implementation calls these before it touches
+ * storage, so bad input fails with a specific {@link ErrorCode} and changes nothing. The bounds are
+ * the public {@link io.tokenquota.Limits}. Not API: public only because quota-jdbi and quota-servlet
+ * call it. Thread-safe (stateless).
  */
 public final class Validation {
-    /** Longest subject id, idempotency key or transaction id, in code points. */
-    public static final int MAX_ID_LENGTH = 128;
-    /**
-     * Largest token amount accepted in one call (10^15). Far above any real request, and small
-     * enough that sums of many such amounts cannot overflow a 64-bit counter.
-     */
-    public static final long MAX_TOKENS = 1_000_000_000_000_000L;
-    /** Largest money amount of a purchase (fits DECIMAL(14,2)). */
-    public static final BigDecimal MAX_MONEY = new BigDecimal("999999999999.99");
-    /** Longest free-text reason. */
-    public static final int MAX_REASON_LENGTH = 500;
-    /** Longest payment method name (the seed's VARCHAR(50)). */
-    public static final int MAX_PAYMENT_METHOD_LENGTH = 50;
-    /** Longest endpoint label stored on an event. */
-    public static final int MAX_ENDPOINT_LENGTH = 256;
-    /** Shortest and longest hold TTL. */
-    public static final Duration MIN_TTL = Duration.ofSeconds(1);
-    public static final Duration MAX_TTL = Duration.ofDays(31);
-    /** Most days one daily-usage query may cover. */
-    public static final int MAX_DAYS = 366;
-    /** Most rows one top-consumers query may return. */
-    public static final int MAX_TOP = 1000;
-
     private Validation() {
     }
 
@@ -64,6 +55,18 @@ public final class Validation {
         text(endpoint, "endpoint", MAX_ENDPOINT_LENGTH);
     }
 
+    /**
+     * The request of a one-step consume: a consume holds nothing, so a TTL on it is a mistake the
+     * caller should hear about rather than a setting silently dropped.
+     */
+    public static HoldRequest consumeRequest(HoldRequest request) {
+        Objects.requireNonNull(request, "request");
+        if (request.ttl() != null) {
+            throw new QuotaException(ErrorCode.INVALID_ARGUMENT, "a consume holds nothing, so it takes no ttl");
+        }
+        return request;
+    }
+
     /** A token amount that must be positive: a hold, a consume, a credit. */
     public static long positiveTokens(long tokens, String name) {
         if (tokens <= 0 || tokens > MAX_TOKENS) {
@@ -90,7 +93,7 @@ public final class Validation {
         return ttl;
     }
 
-    /** Non-negative, at most 2 decimal places, at most {@link #MAX_MONEY}; {@code null} allowed. */
+    /** Non-negative, at most 2 decimal places, at most {@link io.tokenquota.Limits#MAX_MONEY}; {@code null} allowed. */
     public static BigDecimal money(BigDecimal amount) {
         if (amount == null) {
             return null;
@@ -137,7 +140,7 @@ public final class Validation {
         return months;
     }
 
-    /** A day range for daily usage, both ends included; returns how many days it covers (1..{@link #MAX_DAYS}). */
+    /** A day range for daily usage, both ends included; returns how many days it covers (1..{@link io.tokenquota.Limits#MAX_DAYS}). */
     public static int dayRange(LocalDate from, LocalDate to) {
         if (from == null || to == null) {
             throw new QuotaException(ErrorCode.INVALID_ARGUMENT, "from and to are required");
@@ -152,7 +155,7 @@ public final class Validation {
         return (int) days;
     }
 
-    /** How many top consumers to list: 1..{@link #MAX_TOP}. */
+    /** How many top consumers to list: 1..{@link io.tokenquota.Limits#MAX_TOP}. */
     public static int topLimit(int limit) {
         if (limit < 1 || limit > MAX_TOP) {
             throw new QuotaException(ErrorCode.INVALID_ARGUMENT, "limit must be between 1 and " + MAX_TOP + ", was " + limit);
