@@ -42,21 +42,7 @@ class LedgerBoundaryTest {
     private static final long E15 = 1_000_000_000_000_000L;
 
     static Stream<Supplier<TestDatabase>> databases() {
-        return Stream.of(named("H2", TestDatabases::h2), named("PostgreSQL", TestDatabases::postgres));
-    }
-
-    private static Supplier<TestDatabase> named(String name, Supplier<TestDatabase> factory) {
-        return new Supplier<>() {
-            @Override
-            public TestDatabase get() {
-                return factory.get();
-            }
-
-            @Override
-            public String toString() {
-                return name;
-            }
-        };
+        return TestDatabases.both();
     }
 
     private static JdbiQuotaStore store(TestDatabase db, Clock clock) {

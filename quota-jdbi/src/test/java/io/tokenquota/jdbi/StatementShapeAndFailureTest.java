@@ -50,21 +50,7 @@ class StatementShapeAndFailureTest {
     private static final YearMonth MONTH = YearMonth.of(2030, 3);
 
     static Stream<Supplier<TestDatabase>> databases() {
-        return Stream.of(named("H2", TestDatabases::h2), named("PostgreSQL", TestDatabases::postgres));
-    }
-
-    private static Supplier<TestDatabase> named(String name, Supplier<TestDatabase> factory) {
-        return new Supplier<>() {
-            @Override
-            public TestDatabase get() {
-                return factory.get();
-            }
-
-            @Override
-            public String toString() {
-                return name;
-            }
-        };
+        return TestDatabases.both();
     }
 
     private static JdbiQuotaStore store(RecordingDataSource ds, MutableClock clock, int maxRetries) {

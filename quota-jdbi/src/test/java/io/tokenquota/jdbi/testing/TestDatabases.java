@@ -28,6 +28,29 @@ public final class TestDatabases {
     }
 
     /** A new, empty in-memory H2 database, behind a small HikariCP pool. */
+    /**
+     * A fresh H2 and a fresh PostgreSQL database, named for parameterized tests:
+     * {@code @MethodSource("io.tokenquota.jdbi.testing.TestDatabases#both")}.
+     */
+    public static java.util.stream.Stream<java.util.function.Supplier<TestDatabase>> both() {
+        return java.util.stream.Stream.of(named("H2", TestDatabases::h2), named("PostgreSQL", TestDatabases::postgres));
+    }
+
+    private static java.util.function.Supplier<TestDatabase> named(String name,
+                                                                   java.util.function.Supplier<TestDatabase> factory) {
+        return new java.util.function.Supplier<>() {
+            @Override
+            public TestDatabase get() {
+                return factory.get();
+            }
+
+            @Override
+            public String toString() {
+                return name;
+            }
+        };
+    }
+
     public static TestDatabase h2() {
         String name = "tq_h2_" + SEQUENCE.incrementAndGet() + "_" + ProcessHandle.current().pid();
         // DB_CLOSE_DELAY=-1 keeps the database while no connection is open; close() shuts it down
