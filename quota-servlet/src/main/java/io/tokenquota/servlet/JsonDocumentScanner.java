@@ -267,6 +267,15 @@ final class JsonDocumentScanner {
                     }
                 }
             }
+            case VALUE_NUMBER_FLOAT -> {
+                // 5000.0 is the same count; a fraction is rounded up, never down
+                if (collecting != null && depth == collectDepth && counter != null) {
+                    double value = Math.ceil(parser.getDoubleValue());
+                    if (value >= 0 && value <= Long.MAX_VALUE) {
+                        counters.put(counter, (long) value);
+                    }
+                }
+            }
             default -> {
                 // other scalars carry no usage
             }

@@ -149,6 +149,11 @@ final class QuotaResponse extends HttpServletResponseWrapper {
     }
 
     private void sniff(byte[] b, int off, int len) {
+        if (len == 0) {
+            // an empty write says nothing about the body: the format is chosen at the first byte,
+            // when the application has set its Content-Type
+            return;
+        }
         beginSniffing();
         sniffer.feed(b, off, len);
     }

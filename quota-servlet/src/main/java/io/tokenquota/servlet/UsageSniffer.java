@@ -172,6 +172,7 @@ final class UsageSniffer {
      */
     private final class SseEvents {
         private static final byte[] DATA = {'d', 'a', 't', 'a', ':'};
+        private static final byte[] BOM = {(byte) 0xEF, (byte) 0xBB, (byte) 0xBF};
 
         /** Bytes of the current line seen so far, up to the end of its field name. */
         private int seen;
@@ -181,18 +182,37 @@ final class UsageSniffer {
         private boolean spaceChecked;
         private JsonDocumentScanner event;
         private boolean eventHasData;
+        /** The last byte ended a line with CR: an LF right after it belongs to the same line end. */
+        private boolean afterCr;
+        /** How many bytes of a leading UTF-8 byte order mark were seen; -1 once the stream started. */
+        private int bom;
 
         void feed(byte[] b, int off, int len) {
             int end = off + len;
             int runStart = -1;
             for (int i = off; i < end; i++) {
                 byte c = b[i];
-                if (c == '\n') {
+                if (bom >= 0) {
+                    // the event-stream format ignores one leading byte order mark
+                    if (c == BOM[bom]) {
+                        bom = bom == BOM.length - 1 ? -1 : bom + 1;
+                        continue;
+                    }
+                    bom = -1;
+                }
+                if (c == '\n' && afterCr) {
+                    afterCr = false;
+                    continue;
+                }
+                afterCr = false;
+                // lines end with CRLF, LF or a lone CR
+                if (c == '\n' || c == '\r') {
                     if (runStart >= 0) {
                         data(b, runStart, i - runStart);
                         runStart = -1;
                     }
                     endOfLine();
+                    afterCr = c == '\r';
                     continue;
                 }
                 if (dataLine) {
@@ -207,10 +227,8 @@ final class UsageSniffer {
                     }
                     continue;
                 }
-                if (c != '\r') {
-                    lineEmpty = false;
-                }
-                if (skipLine || c == '\r') {
+                lineEmpty = false;
+                if (skipLine) {
                     continue;
                 }
                 if (seen < DATA.length && c == DATA[seen]) {
