@@ -32,21 +32,35 @@ final class Sql {
      * latest account: finishing any other hold moves purchased tokens to the latest account, which
      * {@code SqlQuotaStore} does in a transaction that locks both months.
      */
-    private static final String OF_LATEST_MONTH = " AND plan_month = :month AND NOT EXISTS (SELECT 1 FROM tq_account"
+    private static final String OF_LATEST_MONTH = " AND plan_month = :month AND NOT superseded"
+            + " AND NOT EXISTS (SELECT 1 FROM tq_account"
             + " AS later WHERE later.subject = tq_reservation.subject AND later.plan_month > tq_reservation.plan_month)";
     /**
      * A subject's months never go backwards: a reserve or consume of a month that is no longer the
      * subject's latest (an instance whose clock lags behind the one that opened the next month)
      * changes nothing, and the store retries it in the latest month.
      */
-    private static final String NO_LATER_MONTH = " AND NOT EXISTS (SELECT 1 FROM tq_account AS later"
+    private static final String NO_LATER_MONTH = " AND NOT superseded AND NOT EXISTS (SELECT 1 FROM tq_account AS later"
             + " WHERE later.subject = :subject AND later.plan_month > :month)";
     private static final String FOR_UPDATE = " FOR UPDATE";
+    /**
+     * The month's account is still the subject's latest. Opening the next month sets {@code superseded}
+     * on the earlier accounts and open holds while it holds their row locks, so a write that waited for
+     * one of those locks re-checks this condition on the row as it is now and matches nothing; the
+     * store then writes in the newer month (or, for a hold, moves its purchased tokens there).
+     */
+    private static final String CURRENT = " AND NOT superseded";
 
     final Dialect dialect;
 
     // ---- accounts
     final String selectAccount = "SELECT " + ACCOUNT_COLUMNS + " FROM tq_account" + ACCOUNT_KEY;
+    final String selectSuperseded = "SELECT superseded FROM tq_account" + ACCOUNT_KEY;
+    /** A month's first touch marks the subject's open holds of earlier months first (holds before accounts). */
+    final String supersedeHolds = "UPDATE tq_reservation SET superseded = TRUE WHERE subject = :subject"
+            + " AND plan_month < :month AND state = 'HELD' AND NOT superseded";
+    final String supersedeAccounts = "UPDATE tq_account SET superseded = TRUE WHERE subject = :subject"
+            + " AND plan_month < :month AND NOT superseded";
     /** The subject's account of {@code :month} or of a later month, the latest: where its writes land. */
     final String selectLatestAccountFrom = "SELECT " + ACCOUNT_COLUMNS + " FROM tq_account"
             + " WHERE subject = :subject AND plan_month >= :month ORDER BY plan_month DESC FETCH FIRST 1 ROWS ONLY";
@@ -185,11 +199,11 @@ final class Sql {
         reserveIfAvailable = returning(reserveUpdate);
         consumeIfAvailable = returning(consumeUpdate);
         chargeHold = returning("UPDATE tq_account SET used = used + :charged, reserved = reserved - :held" + touched
-                + ACCOUNT_KEY);
-        returnHold = returning("UPDATE tq_account SET reserved = reserved - :held" + touched + ACCOUNT_KEY);
+                + ACCOUNT_KEY + CURRENT);
+        returnHold = returning("UPDATE tq_account SET reserved = reserved - :held" + touched + ACCOUNT_KEY + CURRENT);
         creditIfUnderMaxQuota = returning("UPDATE tq_account SET granted = granted + :tokens" + touched
-                + ACCOUNT_KEY + " AND allocated + granted + carried + :tokens <= :maxQuota");
-        allocateIfUnchanged = returning("UPDATE tq_account SET allocated = :allocated" + touched + ACCOUNT_KEY
+                + ACCOUNT_KEY + CURRENT + " AND allocated + granted + carried + :tokens <= :maxQuota");
+        allocateIfUnchanged = returning("UPDATE tq_account SET allocated = :allocated" + touched + ACCOUNT_KEY + CURRENT
                 + " AND allocated = :oldAllocated AND used = :used AND reserved = :reserved"
                 + " AND granted + carried = :credit");
         setAccountBalance = returning("UPDATE tq_account SET granted = :granted, used = :used, reserved = :reserved"

@@ -438,8 +438,9 @@ public final class SqlQuotaStore implements QuotaStore {
                             r.subject(), "month", Rows.month(r.month()), "now", op.now, "held", r.held(),
                             "charged", r.charged());
                          ResultSet rs = ps.executeQuery()) {
-                        rs.next();
-                        return Optional.of(new Finished(r, new Committed(eventId, Rows.ACCOUNT.map(rs, null))));
+                        // no row: the month was superseded meanwhile; undo, and the locked path finishes it
+                        return rs.next() ? Optional.of(new Finished(r, new Committed(eventId, Rows.ACCOUNT.map(rs, null))))
+                                : Optional.empty();
                     }
                 });
             }
@@ -599,9 +600,9 @@ public final class SqlQuotaStore implements QuotaStore {
             }
             long eventId = insertEvent(h, hold.subject(), hold.month(), kind, tokens, overage, hold.id(), null,
                     hold.endpoint(), false, op.now);
-            QuotaAccount after = accountQuery(h, sql.returnHold, hold.subject(), hold.month(), op.now)
-                    .bind("held", hold.held()).map(Rows.ACCOUNT).one();
-            return Optional.of(new Committed(eventId, after));
+            // no row: the month was superseded meanwhile; undo, and the locked path finishes it
+            return accountQuery(h, sql.returnHold, hold.subject(), hold.month(), op.now)
+                    .bind("held", hold.held()).map(Rows.ACCOUNT).findOne().map(after -> new Committed(eventId, after));
         });
         done.ifPresent(c -> op.logged(new LedgerEvent(c.eventId, hold.subject(), hold.month(), kind, tokens, overage,
                 hold.id(), null, hold.endpoint(), op.now)));
@@ -723,7 +724,8 @@ public final class SqlQuotaStore implements QuotaStore {
                     op.changed(before, done.get().account);
                     return done.get().account;
                 }
-                account = storedAccount(op, subject, before.month()).orElseThrow();
+                // changed since read, or superseded by the next month: read the latest account again
+                account = currentAccount(op, subject);
             }
             throw contended("setPlan", subject);
         });
@@ -788,6 +790,9 @@ public final class SqlQuotaStore implements QuotaStore {
                     });
                 } catch (OverMaxQuota overQuota) {
                     throw maxQuotaExceeded(purchase.subject(), account.month(), purchase.tokens());
+                } catch (Superseded superseded) {
+                    // the next month opened while this credit waited for the row: credit that month
+                    continue;
                 }
                 if (done.isPresent()) {
                     creditDone(op, account.month(), purchase, done.get());
@@ -800,33 +805,48 @@ public final class SqlQuotaStore implements QuotaStore {
     @Override
     public Purchase grant(PurchaseRequest request) {
         requireRequest(request);
-        return operation("grant", op -> {
-            QuotaAccount account = currentAccount(op, request.subject());
-            Optional<Purchase> existing = purchaseById(op, request.transactionId());
-            if (existing.isPresent()) {
-                return replay(existing.get(), request);
-            }
-            LedgerRules.checkCredit(account, request.tokens(), policy);
-            Purchase pending = new Purchase(request.transactionId(), request.subject(), request.tokens(), request.type(),
-                    PurchaseStatus.PENDING, request.paymentMethod(), request.amount(), request.currency(),
-                    request.reason(), null, 0, op.now, null);
-            Committed done;
+        return operation("grant", op -> grantInLatestMonth(op, request));
+    }
+
+    private Purchase grantInLatestMonth(Op op, PurchaseRequest request) {
+        for (int attempt = 1; ; attempt++) {
             try {
-                done = transaction(op, h -> {
-                    insertPurchase(h, request, PurchaseStatus.COMPLETED, account.month(), op.now);
-                    return credit(h, op, account.month(), pending);
-                });
-            } catch (OverMaxQuota overQuota) {
-                throw maxQuotaExceeded(request.subject(), account.month(), request.tokens());
-            } catch (JdbiException e) {
-                if (Failures.isUniqueViolation(e)) {
-                    return replay(purchaseById(op, request.transactionId()).orElseThrow(() -> new Conflict(e)), request);
+                return grantOnce(op, request);
+            } catch (Superseded superseded) {
+                if (attempt >= MAX_TAKE_ATTEMPTS) {
+                    throw contended("grant", request.transactionId());
                 }
-                throw e;
+                // the next month opened while this credit waited for the row: credit that month
             }
-            creditDone(op, account.month(), pending, done);
-            return purchaseById(op, request.transactionId()).orElseThrow();
-        });
+        }
+    }
+
+    private Purchase grantOnce(Op op, PurchaseRequest request) {
+        QuotaAccount account = currentAccount(op, request.subject());
+        Optional<Purchase> existing = purchaseById(op, request.transactionId());
+        if (existing.isPresent()) {
+            return replay(existing.get(), request);
+        }
+        LedgerRules.checkCredit(account, request.tokens(), policy);
+        Purchase pending = new Purchase(request.transactionId(), request.subject(), request.tokens(), request.type(),
+                PurchaseStatus.PENDING, request.paymentMethod(), request.amount(), request.currency(),
+                request.reason(), null, 0, op.now, null);
+        Committed done;
+        try {
+            done = transaction(op, h -> {
+                insertPurchase(h, request, PurchaseStatus.COMPLETED, account.month(), op.now);
+                return credit(h, op, account.month(), pending);
+            });
+        } catch (OverMaxQuota overQuota) {
+            throw maxQuotaExceeded(request.subject(), account.month(), request.tokens());
+        } catch (JdbiException e) {
+            if (Failures.isUniqueViolation(e)) {
+                return replay(purchaseById(op, request.transactionId()).orElseThrow(() -> new Conflict(e)), request);
+            }
+            throw e;
+        }
+        creditDone(op, account.month(), pending, done);
+        return purchaseById(op, request.transactionId()).orElseThrow();
     }
 
     /**
@@ -836,10 +856,13 @@ public final class SqlQuotaStore implements QuotaStore {
     private Committed credit(Handle h, Op op, YearMonth month, Purchase purchase) {
         long eventId = insertEvent(h, purchase.subject(), month, EventKind.CREDITED, purchase.tokens(), 0, null,
                 purchase.transactionId(), purchase.reason(), false, op.now);
-        QuotaAccount after = accountQuery(h, sql.creditIfUnderMaxQuota, purchase.subject(), month, op.now)
+        Optional<QuotaAccount> after = accountQuery(h, sql.creditIfUnderMaxQuota, purchase.subject(), month, op.now)
                 .bind("tokens", purchase.tokens()).bind("maxQuota", policy.maxQuota())
-                .map(Rows.ACCOUNT).findOne().orElseThrow(() -> OverMaxQuota.INSTANCE);
-        return new Committed(eventId, after);
+                .map(Rows.ACCOUNT).findOne();
+        if (after.isEmpty()) {
+            throw superseded(h, purchase.subject(), month) ? Superseded.INSTANCE : OverMaxQuota.INSTANCE;
+        }
+        return new Committed(eventId, after.get());
     }
 
     private void creditDone(Op op, YearMonth month, Purchase purchase, Committed done) {
@@ -930,6 +953,10 @@ public final class SqlQuotaStore implements QuotaStore {
         }
         List<QuotaAccount> accounts = h.createQuery(sql.lockRefundableAccounts).bind("subject", subject)
                 .bind("month", Rows.month(month)).map(Rows.ACCOUNT).list();
+        if (superseded(h, subject, month)) {
+            // the next month opened while this refund waited for the locks: refund in that month
+            return Optional.empty();
+        }
         QuotaAccount current = accounts.get(accounts.size() - 1);
         long tokens = purchase.tokens();
         long fromCurrent = LedgerRules.refundable(current, tokens);
@@ -1134,9 +1161,13 @@ public final class SqlQuotaStore implements QuotaStore {
         transaction(op, h -> {
             long allocated = h.createQuery(sql.selectPlan).bind("subject", subject).mapTo(Long.class).findOne()
                     .orElse(policy.defaultAllocation());
+            // lock order as everywhere: holds, then accounts by month; a write racing this first touch
+            // waits for these locks and then finds its row superseded (see Sql.CURRENT)
+            update(h, sql.supersedeHolds).bind("subject", subject).bind("month", Rows.month(month)).execute();
             QuotaAccount previous = h.createQuery(sql.lockLatestAccountBefore)
                     .bind("subject", subject).bind("month", Rows.month(month))
                     .map(Rows.ACCOUNT).findOne().orElse(null);
+            update(h, sql.supersedeAccounts).bind("subject", subject).bind("month", Rows.month(month)).execute();
             long carried = LedgerRules.carriedInto(previous, policy);
             try {
                 update(h, sql.insertAccountIfAbsent).bind("subject", subject).bind("month", Rows.month(month))
@@ -1350,6 +1381,21 @@ public final class SqlQuotaStore implements QuotaStore {
     }
 
     private record Finished(Reservation reservation, Committed committed) {
+    }
+
+    private boolean superseded(Handle h, String subject, YearMonth month) {
+        return h.createQuery(sql.selectSuperseded).bind("subject", subject).bind("month", Rows.month(month))
+                .mapTo(Boolean.class).findOne().orElse(false);
+    }
+
+    /** The month was superseded by the next one while the write waited: rolls back, and the write runs again. */
+    private static final class Superseded extends RuntimeException {
+        private static final long serialVersionUID = 1L;
+        static final Superseded INSTANCE = new Superseded();
+
+        private Superseded() {
+            super("the month was superseded", null, false, false);
+        }
     }
 
     /** A credit would pass the max quota: rolls the transaction back, then becomes MAX_QUOTA_EXCEEDED. */

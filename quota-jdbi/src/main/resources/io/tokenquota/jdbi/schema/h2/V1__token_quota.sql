@@ -29,6 +29,8 @@ CREATE TABLE IF NOT EXISTS tq_account (
     carried     BIGINT       NOT NULL DEFAULT 0,
     used        BIGINT       NOT NULL DEFAULT 0,
     reserved    BIGINT       NOT NULL DEFAULT 0,
+    -- set when the subject's next month is opened: writes of a lagging caller then retry in that month
+    superseded  BOOLEAN      NOT NULL DEFAULT FALSE,
     created_at  TIMESTAMP(9) WITH TIME ZONE NOT NULL,
     updated_at  TIMESTAMP(9) WITH TIME ZONE NOT NULL,
     CONSTRAINT tq_account_pk PRIMARY KEY (subject, plan_month),
@@ -57,6 +59,8 @@ CREATE TABLE IF NOT EXISTS tq_reservation (
     idempotency_key  VARCHAR(256),
     endpoint         VARCHAR(512),
     is_consume       BOOLEAN      NOT NULL,
+    -- set on open holds when the subject's next month is opened: finishing one then moves purchased tokens
+    superseded       BOOLEAN      NOT NULL DEFAULT FALSE,
     created_at       TIMESTAMP(9) WITH TIME ZONE NOT NULL,
     expires_at       TIMESTAMP(9) WITH TIME ZONE NOT NULL,
     finished_at      TIMESTAMP(9) WITH TIME ZONE,
