@@ -249,6 +249,19 @@ public final class LedgerRules {
     // ---------------------------------------------------------------- statistics
 
     /**
+     * The day an event counts on in daily usage: the day it happened, kept inside the month it belongs
+     * to. A late commit of January's hold on February 1st counts on January 31st, so a month's daily
+     * usage always adds up to its {@code used}.
+     */
+    public static java.time.LocalDate reportDay(java.time.YearMonth month, Instant at, QuotaPolicy policy) {
+        java.time.LocalDate day = policy.dayOf(at);
+        if (day.isAfter(month.atEndOfMonth())) {
+            return month.atEndOfMonth();
+        }
+        return day.isBefore(month.atDay(1)) ? month.atDay(1) : day;
+    }
+
+    /**
      * The month's pace and when it runs out at that pace: tokens per day since the month began
      * (measured over at least an hour), and the instant {@code available} reaches 0, {@code now} when
      * it already has, {@code null} when it will not before the month resets.

@@ -429,7 +429,7 @@ public final class InMemoryQuotaStore implements QuotaStore {
         synchronized (lock) {
             for (LedgerEvent e : events) {
                 if (subject == null || subject.equals(e.subject())) {
-                    tally.add(policy.dayOf(e.at()), e.kind(), e.tokens(), isGrantedHold(e));
+                    tally.add(LedgerRules.reportDay(e.month(), e.at(), policy), e.kind(), e.tokens(), isGrantedHold(e));
                 }
             }
         }

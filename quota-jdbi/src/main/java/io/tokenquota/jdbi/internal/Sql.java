@@ -153,8 +153,9 @@ final class Sql {
     final String insertEvent;
     final String selectEvents = "SELECT " + EVENT_COLUMNS + " FROM tq_event"
             + " WHERE subject = :subject AND plan_month = :month ORDER BY id";
-    final String selectRequestEvents = "SELECT kind, tokens, is_consume, occurred_at FROM tq_event"
-            + " WHERE occurred_at >= :from AND occurred_at < :to"
+    /** Events of the days asked for, and those of their months that happened on other days (late commits). */
+    final String selectRequestEvents = "SELECT kind, tokens, is_consume, occurred_at, plan_month FROM tq_event"
+            + " WHERE ((occurred_at >= :from AND occurred_at < :to) OR (plan_month >= :fromMonth AND plan_month <= :toMonth))"
             + " AND kind IN ('RESERVED', 'COMMITTED', 'LATE_COMMITTED', 'REJECTED')";
     final String selectRequestEventsOfSubject = selectRequestEvents + " AND subject = :subject";
     final String countBlocks = "SELECT"

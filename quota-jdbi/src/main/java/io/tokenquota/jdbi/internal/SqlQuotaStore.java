@@ -78,10 +78,12 @@ import org.jdbi.v3.core.statement.Update;
  * purchased tokens to; a refund locks the purchase, then the accounts it may take from. One order
  * means they cannot deadlock each other or the hot path, which locks one hold, then one account.
  *
- * <p>Residual: a PostgreSQL one-statement commit/release that is already running when a first touch
- * of the next month commits, at the month's turn, sees no later month in its snapshot; it then
- * finishes the hold as a hold of the latest month, and the unused purchased tokens it returns stay in
- * the closed month. (Closing that would take a lock before the hot statement, costing every commit.)
+ * <p>The month's turn: a month's first touch marks the subject's open holds and earlier accounts
+ * {@code superseded} while it holds their row locks. Every write that assumes "this is the latest
+ * month" carries {@code AND NOT superseded} on the row it locks, so a write that raced the first touch
+ * and waited for one of those locks re-checks the flag on the row as it is now (PostgreSQL re-evaluates
+ * the condition of a row it waited for; H2 likewise), matches nothing, and runs again in the new month
+ * (a hold: through the locked path that moves its purchased tokens there).
  */
 public final class SqlQuotaStore implements QuotaStore {
     /** A plan change's compare-and-set update re-reads and retries this often under contention. */
@@ -1053,14 +1055,16 @@ public final class SqlQuotaStore implements QuotaStore {
         operation("dailyUsage", op -> op.with(h -> {
             Query query = h.createQuery(subject == null ? sql.selectRequestEvents : sql.selectRequestEventsOfSubject)
                     .bind("from", Rows.timestamp(from.atStartOfDay(policy.zone()).toInstant()))
-                    .bind("to", Rows.timestamp(to.plusDays(1).atStartOfDay(policy.zone()).toInstant()));
+                    .bind("to", Rows.timestamp(to.plusDays(1).atStartOfDay(policy.zone()).toInstant()))
+                    .bind("fromMonth", Rows.month(YearMonth.from(from))).bind("toMonth", Rows.month(YearMonth.from(to)));
             if (subject != null) {
                 query.bind("subject", subject);
             }
             // bucketed here rather than in SQL: a day is a calendar day in the policy's zone, which
             // the two databases would each need their own time zone arithmetic for
             query.map((rs, ctx) -> {
-                tally.add(policy.dayOf(Rows.instant(rs, "occurred_at")), EventKind.valueOf(rs.getString("kind")),
+                tally.add(LedgerRules.reportDay(YearMonth.parse(rs.getString("plan_month")),
+                                Rows.instant(rs, "occurred_at"), policy), EventKind.valueOf(rs.getString("kind")),
                         rs.getLong("tokens"), rs.getBoolean("is_consume"));
                 return Boolean.TRUE;
             }).forEach(ignored -> { });
@@ -1159,8 +1163,6 @@ public final class SqlQuotaStore implements QuotaStore {
             return existing.get();
         }
         transaction(op, h -> {
-            long allocated = h.createQuery(sql.selectPlan).bind("subject", subject).mapTo(Long.class).findOne()
-                    .orElse(policy.defaultAllocation());
             // lock order as everywhere: holds, then accounts by month; a write racing this first touch
             // waits for these locks and then finds its row superseded (see Sql.CURRENT)
             update(h, sql.supersedeHolds).bind("subject", subject).bind("month", Rows.month(month)).execute();
@@ -1168,6 +1170,10 @@ public final class SqlQuotaStore implements QuotaStore {
                     .bind("subject", subject).bind("month", Rows.month(month))
                     .map(Rows.ACCOUNT).findOne().orElse(null);
             update(h, sql.supersedeAccounts).bind("subject", subject).bind("month", Rows.month(month)).execute();
+            // read under the previous month's lock: a plan change that committed before it is seen here,
+            // one that waited for it retries in the new month
+            long allocated = h.createQuery(sql.selectPlan).bind("subject", subject).mapTo(Long.class).findOne()
+                    .orElse(policy.defaultAllocation());
             long carried = LedgerRules.carriedInto(previous, policy);
             try {
                 update(h, sql.insertAccountIfAbsent).bind("subject", subject).bind("month", Rows.month(month))
