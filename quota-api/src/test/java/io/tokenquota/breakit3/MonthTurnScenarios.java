@@ -299,4 +299,51 @@ public abstract class MonthTurnScenarios {
         Reserved r = store.reserve(HoldRequest.of("st", 1_200).build());
         assertEquals(0, r.account().available());
     }
+
+    /**
+     * Two expired January holds late-committed at once in February under CAP_AT_HOLD, together asking
+     * more than January has left: "a late commit never takes a month's used past its limit under that
+     * policy", whatever the interleaving.
+     */
+    @Test
+    void concurrentCappedLateCommitsNeverPassTheClosedMonthsLimit() throws Exception {
+        MutableClock clock = MutableClock.at(JAN, 31, 20);
+        QuotaStore store = store(QuotaPolicy.builder().clock(clock).defaultAllocation(1_000)
+                .overrunPolicy(OverrunPolicy.CAP_AT_HOLD).build());
+        int n = 25;
+        List<Reservation[]> holds = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            holds.add(new Reservation[] {store.reserve(HoldRequest.of("cl" + i, 600).ttl(Duration.ofHours(1)).build())
+                    .reservation(), null});
+        }
+        clock.advance(Duration.ofMinutes(90));
+        store.expireStale();
+        for (int i = 0; i < n; i++) {
+            store.consume("cl" + i, 300, null);
+            holds.get(i)[1] = store.reserve(HoldRequest.of("cl" + i, 700).ttl(Duration.ofHours(1)).build()).reservation();
+        }
+        clock.advanceMonths(1, 1, 1);
+        store.expireStale();
+        ExecutorService pool = Executors.newFixedThreadPool(2);
+        try {
+            for (int i = 0; i < n; i++) {
+                Reservation[] h = holds.get(i);
+                CyclicBarrier barrier = new CyclicBarrier(2);
+                Future<?> a = pool.submit(() -> { barrier.await(); return store.commit(h[0], 600); });
+                Future<?> b = pool.submit(() -> { barrier.await(); return store.commit(h[1], 700); });
+                a.get();
+                b.get();
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+        List<String> bad = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            QuotaAccount jan = store.account("cl" + i, JAN).orElseThrow();
+            if (jan.used() != 1_000 || jan.reserved() != 0) {
+                bad.add(jan.toString());
+            }
+        }
+        assertEquals(List.of(), bad);
+    }
 }
