@@ -10,8 +10,9 @@ import java.nio.charset.Charset;
 /**
  * A {@code multipart/form-data} body, read through the container's own part parser so the endpoint
  * behind the filter still gets its parts ({@code getParts()} answers from the container's cache).
- * The text of the fields that are not files is what the estimate counts; files (audio, images) cost
- * the fallback estimate. Immutable.
+ * The text of the fields and of the files that are text ({@code text/*}, JSON) is what the estimate
+ * counts, so a document uploaded for summarising costs what its text costs; other files (audio,
+ * images) cost the fallback estimate. Immutable.
  *
  * @param text        the fields' text, joined
  * @param tooLarge    the parts add up to more than the limit
@@ -29,7 +30,7 @@ record MultipartBody(CharSequence text, boolean tooLarge, boolean unreadable) {
                 if (size > limit) {
                     return new MultipartBody(null, true, false);
                 }
-                if (part.getSubmittedFileName() == null) {
+                if (part.getSubmittedFileName() == null || isText(part.getContentType())) {
                     try (InputStream in = part.getInputStream()) {
                         text.append(new String(in.readAllBytes(), charset)).append('\n');
                     }
@@ -39,5 +40,13 @@ record MultipartBody(CharSequence text, boolean tooLarge, boolean unreadable) {
             return new MultipartBody(null, false, true);
         }
         return new MultipartBody(text, false, false);
+    }
+
+    private static boolean isText(String contentType) {
+        if (contentType == null) {
+            return false;
+        }
+        String type = contentType.toLowerCase(java.util.Locale.ROOT);
+        return type.startsWith("text/") || type.startsWith("application/json") || type.contains("+json");
     }
 }

@@ -201,9 +201,28 @@ public final class QuotaFilter implements Filter {
                 Problems.bodyTooLarge(request, response, limit);
                 return;
             }
-            estimate = estimateOf(body, charset, prefix);
+            // a compressed body is estimated (and size-limited) as the endpoint will read it, inflated
+            byte[] readable = decoded(body, request.getHeader("Content-Encoding"), limit);
+            if (readable == TOO_LARGE) {
+                Problems.bodyTooLarge(request, response, limit);
+                return;
+            }
+            if (readable == null) {
+                Problems.send(response, 415, Problems.UNSUPPORTED_MEDIA_TYPE,
+                        "the request's Content-Encoding is not one the quota filter can read (gzip, deflate)");
+                return;
+            }
+            estimate = estimateOf(readable, charset, prefix);
             forward = new BufferedRequest(request, body, charset);
         }
+        // the query string counts too: a prompt can ride in ?prompt=... as well as in the body
+        String query = request.getQueryString();
+        if (query != null && !query.isEmpty()) {
+            estimate = clamp(estimate, estimator.text(java.net.URLDecoder.decode(query, StandardCharsets.UTF_8)));
+        }
+        // answers come back uncompressed so their usage can be read: an endpoint that forwards the
+        // client's Accept-Encoding upstream must not let a client pick a gzip answer the filter cannot read
+        forward = new IdentityEncodingRequest(forward);
 
         String key = request.getHeader(IDEMPOTENCY_KEY_HEADER);
         Reserved reserved;
@@ -343,6 +362,38 @@ public final class QuotaFilter implements Filter {
             return Charset.forName(name.trim());
         } catch (IllegalArgumentException e) {
             // IllegalCharsetNameException and UnsupportedCharsetException both extend it
+            return null;
+        }
+    }
+
+    /** Marks a decoded body that passed the limit. */
+    private static final byte[] TOO_LARGE = new byte[0];
+
+    /**
+     * The body as the endpoint will read it: inflated for {@code gzip}/{@code deflate}, as it came
+     * without an encoding; {@link #TOO_LARGE} when the inflated body passes {@code limit} (a small
+     * compressed body may inflate to gigabytes); {@code null} for an encoding the filter cannot read
+     * or a body that is not validly compressed.
+     */
+    private static byte[] decoded(byte[] body, String encoding, long limit) throws IOException {
+        if (encoding == null || encoding.isBlank() || encoding.trim().equalsIgnoreCase("identity")) {
+            return body;
+        }
+        String name = encoding.trim().toLowerCase(java.util.Locale.ROOT);
+        try {
+            InputStream in;
+            if (name.equals("gzip") || name.equals("x-gzip")) {
+                in = new java.util.zip.GZIPInputStream(new java.io.ByteArrayInputStream(body));
+            } else if (name.equals("deflate")) {
+                in = new java.util.zip.InflaterInputStream(new java.io.ByteArrayInputStream(body));
+            } else {
+                return null;
+            }
+            try (in) {
+                byte[] inflated = readBounded(in, -1, limit);
+                return inflated == null ? TOO_LARGE : inflated;
+            }
+        } catch (java.util.zip.ZipException | java.io.EOFException e) {
             return null;
         }
     }
