@@ -208,7 +208,8 @@ abstract class AbstractRequestBodyBreakIt {
                 .POST(HttpRequest.BodyPublishers.ofString(chat("hi"))).build();
         HttpResponse<String> r = TestHttp.send(req);
         assertEquals(200, r.statusCode());
-        assertEquals("gzip", r.headers().firstValue("Content-Encoding").orElse(null));
+        // the filter hides Accept-Encoding from the endpoint, so the proxied answer comes back readable
+        assertEquals(null, r.headers().firstValue("Content-Encoding").orElse(null));
         assertEquals(50_000, charged(s), "model reported 50,000; ledger: " + ledger(s));
     }
 
