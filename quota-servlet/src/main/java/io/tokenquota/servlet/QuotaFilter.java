@@ -90,6 +90,13 @@ public final class QuotaFilter implements Filter {
 
     private static final Logger LOG = LoggerFactory.getLogger(QuotaFilter.class);
     private static final String HANDLED = QuotaFilter.class.getName() + ".handled";
+    /**
+     * A request, and a forward into a protected path from an unprotected one (an alias, a
+     * {@code forward:} view): once per request, whichever comes first. Includes and async
+     * re-dispatches belong to a request already settled or passed through.
+     */
+    private static final java.util.Set<DispatcherType> QUOTED_DISPATCHES =
+            java.util.EnumSet.of(DispatcherType.REQUEST, DispatcherType.FORWARD);
 
     private final QuotaLedger ledger;
     private final List<String> prefixes;
@@ -146,7 +153,7 @@ public final class QuotaFilter implements Filter {
     @Override
     public void doFilter(ServletRequest req, ServletResponse res, FilterChain chain) throws IOException, ServletException {
         if (!(req instanceof HttpServletRequest request) || !(res instanceof HttpServletResponse response)
-                || req.getDispatcherType() != DispatcherType.REQUEST || req.getAttribute(HANDLED) != null) {
+                || !QUOTED_DISPATCHES.contains(req.getDispatcherType()) || req.getAttribute(HANDLED) != null) {
             chain.doFilter(req, res);
             return;
         }
@@ -302,7 +309,11 @@ public final class QuotaFilter implements Filter {
      * empty) costs the fallback.
      */
     long estimateOf(byte[] body, Charset charset, String prefix) {
-        RequestEstimator.Estimate e = estimator.estimate(body);
+        // the JSON parser reads UTF-8 (and detects UTF-16/32); a body in another declared charset is
+        // read the way the endpoint's getReader() will read it
+        byte[] json = StandardCharsets.UTF_8.equals(charset) ? body
+                : new String(body, charset).getBytes(StandardCharsets.UTF_8);
+        RequestEstimator.Estimate e = estimator.estimate(json);
         if (e == null) {
             return textEstimate(decode(body, charset), prefix);
         }

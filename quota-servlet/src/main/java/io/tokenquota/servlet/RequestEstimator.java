@@ -48,7 +48,18 @@ final class RequestEstimator {
     record Estimate(long inputTokens, long outputBudget) {
     }
 
-    /** The estimate, or {@code null} when the body is empty, not a JSON object, or broken anywhere. */
+    private static boolean hasTrailingContent(JsonParser p) {
+        try {
+            return p.nextToken() != null;
+        } catch (IOException | RuntimeException e) {
+            return true;
+        }
+    }
+
+    /**
+     * The estimate, or {@code null} when the body is empty, not a JSON object, or broken before the
+     * object ends (content after a complete object is counted as text).
+     */
     Estimate estimate(byte[] body) {
         if (body == null || body.length == 0) {
             return null;
@@ -98,12 +109,16 @@ final class RequestEstimator {
                     }
                 }
                 if (stack.isEmpty()) {
-                    // the root object closed; trailing content below makes the body invalid
                     break;
                 }
             }
-            if (!stack.isEmpty() || p.nextToken() != null) {
+            if (!stack.isEmpty()) {
                 return null;
+            }
+            if (hasTrailingContent(p)) {
+                // a lenient endpoint reads the object and ignores what follows: keep the object's output
+                // budget, and count the whole body's text so nothing rides free behind it
+                input = Math.max(input, estimator.estimate(new String(body, java.nio.charset.StandardCharsets.UTF_8)));
             }
             return new Estimate(input, output);
         } catch (IOException | RuntimeException e) {

@@ -109,6 +109,10 @@ final class Settlement implements AsyncListener {
         if (status >= 500) {
             return releaseOnError ? Decision.release("server error") : Decision.charge(estimate, "server error");
         }
+        if (status == 303) {
+            // See Other after a POST (post/redirect/get): the work was done, the answer lives elsewhere
+            return Decision.charge(estimate, "see other after the call");
+        }
         if (status >= 300) {
             return Decision.release("the model was not called (status " + status + ")");
         }

@@ -38,6 +38,7 @@ final class UsageSniffer {
     private final Map<String, Long> anthropic = new HashMap<>();
 
     private JsonDocumentScanner json;
+    private Transcoder transcoder;
     private final SseEvents sse = new SseEvents();
 
     /** Chooses JSON, SSE or nothing from the response headers at the first byte written. */
@@ -56,6 +57,59 @@ final class UsageSniffer {
         } else {
             mode = Mode.OFF;
         }
+        transcoder = mode == Mode.OFF ? null : Transcoder.of(charsetOf(type));
+    }
+
+    /** The {@code charset} parameter of a media type, or {@code null}. */
+    private static String charsetOf(String type) {
+        for (String param : type.split(";")) {
+            String p = param.trim();
+            if (p.startsWith("charset=")) {
+                return p.substring("charset=".length()).replace("\"", "").trim();
+            }
+        }
+        return null;
+    }
+
+    /**
+     * Re-encodes an answer written in another charset (UTF-16, ISO-8859-1...) as UTF-8, chunk by
+     * chunk, for the parsers, which read UTF-8; the bytes sent to the client are untouched.
+     */
+    private static final class Transcoder {
+        private final java.nio.charset.CharsetDecoder decoder;
+        private java.nio.ByteBuffer pending = java.nio.ByteBuffer.allocate(0);
+
+        private Transcoder(java.nio.charset.Charset charset) {
+            this.decoder = charset.newDecoder().onMalformedInput(java.nio.charset.CodingErrorAction.REPLACE)
+                    .onUnmappableCharacter(java.nio.charset.CodingErrorAction.REPLACE);
+        }
+
+        static Transcoder of(String name) {
+            if (name == null) {
+                return null;
+            }
+            try {
+                java.nio.charset.Charset charset = java.nio.charset.Charset.forName(name);
+                return charset.equals(java.nio.charset.StandardCharsets.UTF_8)
+                        || charset.equals(java.nio.charset.StandardCharsets.US_ASCII) ? null : new Transcoder(charset);
+            } catch (IllegalArgumentException e) {
+                return null;
+            }
+        }
+
+        byte[] toUtf8(byte[] bytes, int off, int len) {
+            java.nio.ByteBuffer in = java.nio.ByteBuffer.allocate(pending.remaining() + len);
+            in.put(pending).put(bytes, off, len).flip();
+            java.nio.CharBuffer chars = java.nio.CharBuffer.allocate((int) (in.remaining() * (double) decoder.maxCharsPerByte()) + 4);
+            decoder.decode(in, chars, false);
+            // an incomplete character at the end waits for the next chunk
+            pending = java.nio.ByteBuffer.allocate(in.remaining()).put(in).flip();
+            chars.flip();
+            java.nio.ByteBuffer out = java.nio.charset.StandardCharsets.UTF_8.encode(chars);
+            byte[] utf8 = new byte[out.remaining()];
+            out.get(utf8);
+            return utf8;
+        }
     }
 
     synchronized boolean started() {
@@ -65,6 +119,11 @@ final class UsageSniffer {
     synchronized void feed(byte[] bytes, int off, int len) {
         if (len <= 0) {
             return;
+        }
+        if (transcoder != null) {
+            bytes = transcoder.toUtf8(bytes, off, len);
+            off = 0;
+            len = bytes.length;
         }
         switch (mode) {
             case JSON -> {

@@ -77,10 +77,17 @@ final class RequestEstimatorTest {
         assertNull(estimate("[1,2]"));
         assertNull(estimate("\"text\""));
         assertNull(estimate("{\"prompt\":\"abc\""));
-        assertNull(estimate("{\"prompt\":\"abc\"} trailing"));
         assertNull(estimate("{'prompt':'single quotes'}"));
         assertNull(estimate("not json at all"));
         assertNull(estimate("[".repeat(10_000)));
+    }
+
+    @Test
+    void contentAfterACompleteObjectKeepsItsBudgetAndCountsAsText() {
+        RequestEstimator.Estimate e = estimate("{\"max_tokens\":16000,\"prompt\":\"abc\"} trailing words here");
+        assertEquals(16_000, e.outputBudget(), "a lenient endpoint still reads the object's max_tokens");
+        assertEquals("{\"max_tokens\":16000,\"prompt\":\"abc\"} trailing words here".length(), e.inputTokens(),
+                "the whole body's text counts when something follows the object");
     }
 
     @Test

@@ -101,6 +101,7 @@ public class QuotaWebAutoConfiguration {
         registration.setUrlPatterns(List.of("/*"));
         registration.setOrder(properties.getFilter().getOrder());
         registration.setAsyncSupported(true);
+        registration.setDispatcherTypes(jakarta.servlet.DispatcherType.REQUEST, jakarta.servlet.DispatcherType.FORWARD);
         return registration;
     }
 

@@ -48,7 +48,8 @@ public final class JettyContainer implements EmbeddedContainer {
             holder.setName(f.name());
             holder.setAsyncSupported(true);
             for (String pattern : f.urlPatterns()) {
-                context.addFilter(holder, pattern, EnumSet.of(DispatcherType.REQUEST));
+                // as the README registers it: requests, and forwards into a protected path
+                context.addFilter(holder, pattern, EnumSet.of(DispatcherType.REQUEST, DispatcherType.FORWARD));
             }
         }
         for (Deployment.Mapping<Servlet> s : deployment.servlets()) {
