@@ -225,7 +225,7 @@ public final class QuotaFilter implements Filter {
         // the query string counts too: a prompt can ride in ?prompt=... as well as in the body
         String query = request.getQueryString();
         if (query != null && !query.isEmpty()) {
-            estimate = clamp(estimate, estimator.text(java.net.URLDecoder.decode(query, StandardCharsets.UTF_8)));
+            estimate = clamp(estimate, estimator.text(decodedQuery(query)));
         }
         // answers come back uncompressed so their usage can be read: an endpoint that forwards the
         // client's Accept-Encoding upstream must not let a client pick a gzip answer the filter cannot read
@@ -374,6 +374,15 @@ public final class QuotaFilter implements Filter {
         } catch (IllegalArgumentException e) {
             // IllegalCharsetNameException and UnsupportedCharsetException both extend it
             return null;
+        }
+    }
+
+    /** The query string as text; a malformed escape ({@code %zz}) is counted as it stands. */
+    private static String decodedQuery(String query) {
+        try {
+            return java.net.URLDecoder.decode(query, StandardCharsets.UTF_8);
+        } catch (IllegalArgumentException malformed) {
+            return query;
         }
     }
 
