@@ -24,6 +24,13 @@ final class QuotaResponse extends HttpServletResponseWrapper {
     private volatile boolean clientGone;
     private ServletOutputStream stream;
     private PrintWriter writer;
+    /**
+     * Bytes written before the response was committed, not yet read: until the headers go out the
+     * application may still change its Content-Type or reset the buffer, so the format is chosen when
+     * they do (or when this holds {@link #MAX_PENDING} bytes, or at the end). Guarded by this.
+     */
+    private final java.io.ByteArrayOutputStream pending = new java.io.ByteArrayOutputStream();
+    private static final int MAX_PENDING = 64 * 1024;
 
     QuotaResponse(HttpServletResponse response, UsageSniffer sniffer, Runnable quotaHeaders) {
         super(response);
@@ -115,8 +122,27 @@ final class QuotaResponse extends HttpServletResponseWrapper {
     @Override
     public void reset() {
         super.reset();
+        synchronized (this) {
+            pending.reset();
+        }
         // a downstream reset() must not strip the quota headers the client is promised
         quotaHeaders.run();
+    }
+
+    @Override
+    public void resetBuffer() {
+        super.resetBuffer();
+        synchronized (this) {
+            // the client will never see those bytes: neither does the usage reader
+            pending.reset();
+        }
+    }
+
+    /** The end of the response: bytes still pending are read with the headers as they are now. */
+    synchronized void endSniffing() {
+        if (!sniffer.started() && pending.size() > 0) {
+            startSniffing();
+        }
     }
 
     @Override
@@ -142,19 +168,29 @@ final class QuotaResponse extends HttpServletResponseWrapper {
         return writer;
     }
 
-    private void beginSniffing() {
-        if (!sniffer.started()) {
-            sniffer.begin(getContentType(), super.getHeader("Content-Encoding"));
+    /** Chooses the format from the headers as they are now and reads what was pending. Callers hold this. */
+    private void startSniffing() {
+        sniffer.begin(getContentType(), super.getHeader("Content-Encoding"));
+        if (pending.size() > 0) {
+            byte[] held = pending.toByteArray();
+            pending.reset();
+            sniffer.feed(held, 0, held.length);
         }
     }
 
     private void sniff(byte[] b, int off, int len) {
         if (len == 0) {
-            // an empty write says nothing about the body: the format is chosen at the first byte,
-            // when the application has set its Content-Type
             return;
         }
-        beginSniffing();
+        synchronized (this) {
+            if (!sniffer.started()) {
+                if (!isCommitted() && pending.size() + len <= MAX_PENDING) {
+                    pending.write(b, off, len);
+                    return;
+                }
+                startSniffing();
+            }
+        }
         sniffer.feed(b, off, len);
     }
 

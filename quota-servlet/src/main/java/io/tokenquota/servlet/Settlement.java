@@ -77,14 +77,15 @@ final class Settlement implements AsyncListener {
      *       {@code X-Quota-Actual-Tokens} header) is charged;</li>
      *   <li>usage the model reported in the response is charged, whatever happened afterwards: an
      *       exception, a 5xx, an async timeout, a client that hung up, a hold that already expired;</li>
+     *   <li>a 5xx: released ({@code releaseOnError}) or charged the estimate;</li>
+     *   <li>a 302 or 303 (post/redirect/get after the call): the estimate is charged;</li>
+     *   <li>any other 3xx, or a 4xx, without usage (400, 404, 405, 415, 422, an upstream 429...): the
+     *       model was not called, the hold is released, also when the client has gone meanwhile;</li>
      *   <li>a client that went away before any usage was seen is charged the estimate: the model was
      *       called, and hanging up must not make the call free;</li>
      *   <li>an exception (or an async timeout) before a successful status was committed: the hold is
      *       released ({@code releaseOnError}, the default) or charged the estimate; after a 2xx was
      *       committed the model was already answering, so the estimate is charged;</li>
-     *   <li>a 5xx: released ({@code releaseOnError}) or charged the estimate;</li>
-     *   <li>a 3xx or 4xx without usage (400, 404, 405, 415, 422, an upstream 429...): the model was not
-     *       called, the hold is released;</li>
      *   <li>a 2xx without usage: the estimate is charged.</li>
      * </ol>
      */
@@ -96,28 +97,30 @@ final class Settlement implements AsyncListener {
         if (usage != null) {
             return Decision.charge(usage, "usage in the response");
         }
+        if (status >= 500) {
+            return releaseOnError ? Decision.release("server error") : Decision.charge(estimate, "server error");
+        }
+        if (status == 302 || status == 303) {
+            // post/redirect/get (sendRedirect, Spring's redirect:): the work was done, the answer lives elsewhere
+            return Decision.charge(estimate, "redirected to the answer after the call");
+        }
+        if (status >= 300) {
+            // also when the client has gone meanwhile: a refusal relayed to nobody is still a refusal
+            return Decision.release("the model was not called (status " + status + ")");
+        }
         if (end == End.CLIENT_GONE) {
             return Decision.charge(estimate, "client went away before the usage");
         }
         boolean answering = committed && status >= 200 && status < 300;
-        if ((end == End.THREW || end == End.TIMED_OUT) && !answering) {
-            return releaseOnError ? Decision.release("failed before answering") : Decision.charge(estimate, "failed");
-        }
         if (end == End.THREW || end == End.TIMED_OUT) {
-            return Decision.charge(estimate, "failed while answering");
-        }
-        if (status >= 500) {
-            return releaseOnError ? Decision.release("server error") : Decision.charge(estimate, "server error");
-        }
-        if (status == 303) {
-            // See Other after a POST (post/redirect/get): the work was done, the answer lives elsewhere
-            return Decision.charge(estimate, "see other after the call");
-        }
-        if (status >= 300) {
-            return Decision.release("the model was not called (status " + status + ")");
+            if (answering) {
+                return Decision.charge(estimate, "failed while answering");
+            }
+            return releaseOnError ? Decision.release("failed before answering") : Decision.charge(estimate, "failed");
         }
         return Decision.charge(estimate, "no usage reported");
     }
+
 
     /** Settles once; later calls (a second async event) do nothing. */
     void settle(End end) {
@@ -125,6 +128,7 @@ final class Settlement implements AsyncListener {
             return;
         }
         try {
+            response.endSniffing();
             sniffer.finish();
             End effective = response.clientGone() ? End.CLIENT_GONE : end;
             Decision d = decide(explicitActual(), sniffer.usage(), effective, response.getStatus(),
@@ -194,8 +198,10 @@ final class Settlement implements AsyncListener {
 
     @Override
     public void onError(AsyncEvent event) {
-        // containers report a client that went away mid-response as an I/O error on the async cycle
-        asyncEnd = event.getThrowable() instanceof IOException ? End.CLIENT_GONE : End.THREW;
+        // containers report a client that went away mid-response as an I/O error on the async cycle; an
+        // I/O error before any answer was sent is the application's (an upstream it could not reach)
+        asyncEnd = event.getThrowable() instanceof IOException && response.isCommitted() ? End.CLIENT_GONE
+                : End.THREW;
     }
 
     @Override
