@@ -309,10 +309,19 @@ public final class QuotaFilter implements Filter {
      * empty) costs the fallback.
      */
     long estimateOf(byte[] body, Charset charset, String prefix) {
-        // the JSON parser reads UTF-8 (and detects UTF-16/32); a body in another declared charset is
-        // read the way the endpoint's getReader() will read it
-        byte[] json = StandardCharsets.UTF_8.equals(charset) ? body
-                : new String(body, charset).getBytes(StandardCharsets.UTF_8);
+        if (StandardCharsets.UTF_8.equals(charset)) {
+            return estimateAs(body, body, StandardCharsets.UTF_8, prefix);
+        }
+        // an endpoint may read the body in its declared charset (getReader()) or ignore the label and
+        // detect the encoding from the bytes (most JSON parsers): a label must not shrink the hold, so
+        // the larger of the two readings counts
+        byte[] declared = new String(body, charset).getBytes(StandardCharsets.UTF_8);
+        return Math.max(estimateAs(declared, body, charset, prefix),
+                estimateAs(body, body, StandardCharsets.UTF_8, prefix));
+    }
+
+    /** The estimate of {@code json} as a JSON object, else of {@code body} as text in {@code charset}. */
+    private long estimateAs(byte[] json, byte[] body, Charset charset, String prefix) {
         RequestEstimator.Estimate e = estimator.estimate(json);
         if (e == null) {
             return textEstimate(decode(body, charset), prefix);
@@ -321,6 +330,7 @@ public final class QuotaFilter implements Filter {
                 : longestPrefix(outputBudgets, prefix, defaultOutputBudget);
         return clamp(e.inputTokens(), output);
     }
+
 
     private long textEstimate(CharSequence text, String prefix) {
         long fallback = longestPrefix(fallbackEstimates, prefix, defaultFallbackEstimate);
