@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit7;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+final class JettyRound7BreakItTest extends AbstractRound7BreakIt {
+    @Override
+    ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
