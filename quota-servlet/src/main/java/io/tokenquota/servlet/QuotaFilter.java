@@ -220,6 +220,9 @@ public final class QuotaFilter implements Filter {
                 return;
             }
             estimate = estimateOf(readable, charset, prefix);
+            if (isForm(request)) {
+                estimate = Math.max(estimate, formEstimate(readable, charset, prefix));
+            }
             forward = new BufferedRequest(request, body, charset);
         }
         // the query string counts too: a prompt can ride in ?prompt=... as well as in the body
@@ -426,6 +429,39 @@ public final class QuotaFilter implements Filter {
         } catch (java.util.zip.ZipException | java.io.EOFException e) {
             return null;
         }
+    }
+
+    private static boolean isForm(HttpServletRequest request) {
+        String type = request.getContentType();
+        return type != null && type.regionMatches(true, 0, "application/x-www-form-urlencoded", 0,
+                "application/x-www-form-urlencoded".length());
+    }
+
+    /**
+     * A form body read like a JSON object of its fields: their text, plus the output budget a
+     * {@code max_tokens} (or sibling) field asks for, else the endpoint's default budget, so the same
+     * call costs the same whether it is sent as JSON or as a form.
+     */
+    private long formEstimate(byte[] body, Charset charset, String prefix) {
+        long input = 0;
+        long output = -1;
+        for (String pair : new String(body, charset).split("&")) {
+            int eq = pair.indexOf('=');
+            String name = decodedQuery(eq < 0 ? pair : pair.substring(0, eq));
+            String value = eq < 0 ? "" : decodedQuery(pair.substring(eq + 1));
+            if (RequestEstimator.OUTPUT_FIELDS.contains(name)) {
+                try {
+                    output = Math.max(output, Math.max(0, Long.parseLong(value.trim())));
+                } catch (NumberFormatException notANumber) {
+                    // not a budget: its text counts like any other field's
+                    input = clamp(input, estimator.text(value));
+                }
+            } else {
+                input = clamp(input, estimator.text(value));
+            }
+        }
+        long budget = output >= 0 ? Math.min(output, outputBudgetCap) : longestPrefix(outputBudgets, prefix, defaultOutputBudget);
+        return clamp(input, budget);
     }
 
     private static boolean isMultipart(HttpServletRequest request) {
