@@ -194,10 +194,21 @@ final class UsageSniffer {
         if (total != null) {
             return total;
         }
-        return sum(usage.get("prompt_tokens"), usage.get("completion_tokens"));
+        Long chat = sum(usage.get("prompt_tokens"), usage.get("completion_tokens"));
+        // the Responses API counts input and output tokens under those names
+        return chat != null ? chat : sum(usage.get("input_tokens"), usage.get("output_tokens"));
     }
 
+    private static final java.util.Set<String> ANTHROPIC_COUNTS = java.util.Set.of("input_tokens", "output_tokens",
+            "cache_creation_input_tokens", "cache_read_input_tokens");
+
     private void report(Format f, Long tokens, Map<String, Long> anthropicFields) {
+        boolean counts = tokens != null || (anthropicFields != null
+                && anthropicFields.keySet().stream().anyMatch(ANTHROPIC_COUNTS::contains));
+        if (!counts) {
+            // an empty usage object ({} or unknown fields) reports nothing and fixes no format
+            return;
+        }
         if (format == null) {
             format = f;
         } else if (format != f) {
