@@ -1,5 +1,6 @@
 package io.tokenquota.servlet;
 
+import io.tokenquota.Limits;
 import io.tokenquota.QuotaException;
 import io.tokenquota.QuotaLedger;
 import io.tokenquota.Reservation;
@@ -155,17 +156,33 @@ final class Settlement implements AsyncListener {
         Object attribute = request.getAttribute(QuotaFilter.ACTUAL_TOKENS_ATTRIBUTE);
         Long value = null;
         if (attribute instanceof Number n) {
-            value = n.longValue();
+            value = wholeCount(n);
         } else if (attribute instanceof String s) {
             value = parse(s);
         } else if (response.actualTokensHeader() != null) {
             value = parse(response.actualTokensHeader());
         }
-        if (value != null && value < 0) {
-            LOG.warn("ignoring negative actual token count {} for reservation {}", value, hold.id());
+        if (value != null && (value < 0 || value > Limits.MAX_TOKENS)) {
+            // a figure the ledger cannot charge must not leave the call uncharged: the usage or the
+            // estimate decides instead
+            LOG.warn("ignoring actual token count {} outside 0..{} for reservation {}", value, Limits.MAX_TOKENS,
+                    hold.id());
             return null;
         }
         return value;
+    }
+
+    /** A whole count from any {@link Number}; {@code null} for a fraction, NaN, infinity or more than 64 bits. */
+    private static Long wholeCount(Number n) {
+        if (n instanceof Long || n instanceof Integer || n instanceof Short || n instanceof Byte) {
+            return n.longValue();
+        }
+        try {
+            return new java.math.BigDecimal(n.toString()).longValueExact();
+        } catch (NumberFormatException | ArithmeticException notWhole) {
+            LOG.warn("ignoring actual token count {} that is not a whole 64-bit number", n);
+            return null;
+        }
     }
 
     private static Long parse(String text) {
