@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit10;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+final class TomcatRound10BreakItTest extends AbstractRound10BreakIt {
+    @Override
+    ContainerKind kind() {
+        return ContainerKind.TOMCAT;
+    }
+}
