@@ -164,11 +164,11 @@ public final class QuotaFilter implements Filter {
             return;
         }
         request.setAttribute(HANDLED, Boolean.TRUE);
-        filter(request, response, chain, path, prefix);
+        filter(request, response, chain, path);
     }
 
     private void filter(HttpServletRequest request, HttpServletResponse response, FilterChain chain,
-                        String path, String prefix) throws IOException, ServletException {
+                        String path) throws IOException, ServletException {
         String subject = subjects.resolve(request);
         if (subject == null) {
             Problems.send(response, 401, Problems.UNAUTHENTICATED, "the request carries no authenticated subject");
@@ -180,7 +180,9 @@ public final class QuotaFilter implements Filter {
                     "the request declares a character encoding this server does not know");
             return;
         }
-        long limit = longestPrefix(maxBodies, prefix, maxBodyBytes);
+        // per-prefix settings follow the request's path: the longest configured prefix covering it wins,
+        // also one under the protected prefix that matched ("/ai/chat/" under "/ai/")
+        long limit = longestPrefix(maxBodies, path, maxBodyBytes);
         if (request.getContentLengthLong() > limit) {
             Problems.bodyTooLarge(request, response, limit);
             return;
@@ -200,7 +202,7 @@ public final class QuotaFilter implements Filter {
                         + " (no multipart configuration, or over the container's own multipart limits)");
                 return;
             }
-            estimate = textEstimate(parts.text(), prefix);
+            estimate = textEstimate(parts.text(), path);
             forward = request;
         } else {
             byte[] body = readBounded(request.getInputStream(), request.getContentLengthLong(), limit);
@@ -219,9 +221,9 @@ public final class QuotaFilter implements Filter {
                         "the request's Content-Encoding is not one the quota filter can read (gzip, deflate)");
                 return;
             }
-            estimate = estimateOf(readable, charset, prefix);
+            estimate = estimateOf(readable, charset, path);
             if (isForm(request)) {
-                estimate = Math.max(estimate, formEstimate(readable, charset, prefix));
+                estimate = Math.max(estimate, formEstimate(readable, charset, path));
             }
             forward = new BufferedRequest(request, body, charset);
         }
@@ -311,32 +313,32 @@ public final class QuotaFilter implements Filter {
      * budget; any other text by its characters, at least the fallback; a body that is not text (or
      * empty) costs the fallback.
      */
-    long estimateOf(byte[] body, Charset charset, String prefix) {
+    long estimateOf(byte[] body, Charset charset, String path) {
         if (StandardCharsets.UTF_8.equals(charset)) {
-            return estimateAs(body, body, StandardCharsets.UTF_8, prefix);
+            return estimateAs(body, body, StandardCharsets.UTF_8, path);
         }
         // an endpoint may read the body in its declared charset (getReader()) or ignore the label and
         // detect the encoding from the bytes (most JSON parsers): a label must not shrink the hold, so
         // the larger of the two readings counts
         byte[] declared = new String(body, charset).getBytes(StandardCharsets.UTF_8);
-        return Math.max(estimateAs(declared, body, charset, prefix),
-                estimateAs(body, body, StandardCharsets.UTF_8, prefix));
+        return Math.max(estimateAs(declared, body, charset, path),
+                estimateAs(body, body, StandardCharsets.UTF_8, path));
     }
 
     /** The estimate of {@code json} as a JSON object, else of {@code body} as text in {@code charset}. */
-    private long estimateAs(byte[] json, byte[] body, Charset charset, String prefix) {
+    private long estimateAs(byte[] json, byte[] body, Charset charset, String path) {
         RequestEstimator.Estimate e = estimator.estimate(json);
         if (e == null) {
-            return textEstimate(decode(body, charset), prefix);
+            return textEstimate(decode(body, charset), path);
         }
         long output = e.outputBudget() >= 0 ? Math.min(e.outputBudget(), outputBudgetCap)
-                : longestPrefix(outputBudgets, prefix, defaultOutputBudget);
+                : longestPrefix(outputBudgets, path, defaultOutputBudget);
         return clamp(e.inputTokens(), output);
     }
 
 
-    private long textEstimate(CharSequence text, String prefix) {
-        long fallback = longestPrefix(fallbackEstimates, prefix, defaultFallbackEstimate);
+    private long textEstimate(CharSequence text, String path) {
+        long fallback = longestPrefix(fallbackEstimates, path, defaultFallbackEstimate);
         if (text == null || text.length() == 0) {
             return fallback;
         }
@@ -442,7 +444,7 @@ public final class QuotaFilter implements Filter {
      * {@code max_tokens} (or sibling) field asks for, else the endpoint's default budget, so the same
      * call costs the same whether it is sent as JSON or as a form.
      */
-    private long formEstimate(byte[] body, Charset charset, String prefix) {
+    private long formEstimate(byte[] body, Charset charset, String path) {
         long input = 0;
         long output = -1;
         for (String pair : new String(body, charset).split("&")) {
@@ -460,7 +462,7 @@ public final class QuotaFilter implements Filter {
                 input = clamp(input, estimator.text(value));
             }
         }
-        long budget = output >= 0 ? Math.min(output, outputBudgetCap) : longestPrefix(outputBudgets, prefix, defaultOutputBudget);
+        long budget = output >= 0 ? Math.min(output, outputBudgetCap) : longestPrefix(outputBudgets, path, defaultOutputBudget);
         return clamp(input, budget);
     }
 
