@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit11;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+final class JettyRound11BreakItTest extends AbstractRound11BreakIt {
+    @Override
+    ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
