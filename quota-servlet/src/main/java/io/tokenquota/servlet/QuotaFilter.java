@@ -159,7 +159,7 @@ public final class QuotaFilter implements Filter {
         }
         String path = pathOf(request);
         String prefix = match(path);
-        if (prefix == null || "OPTIONS".equals(request.getMethod())) {
+        if (prefix == null || "OPTIONS".equals(request.getMethod()) || isQuotaApi(request)) {
             chain.doFilter(req, res);
             return;
         }
@@ -430,6 +430,24 @@ public final class QuotaFilter implements Filter {
             }
         } catch (java.util.zip.ZipException | java.io.EOFException e) {
             return null;
+        }
+    }
+
+    /**
+     * Whether the request goes to the quota HTTP API itself (mounted under a protected prefix): a
+     * balance check calls no model, and a user with no tokens left must still be able to read it.
+     */
+    private static boolean isQuotaApi(HttpServletRequest request) {
+        try {
+            jakarta.servlet.http.HttpServletMapping mapping = request.getHttpServletMapping();
+            if (mapping == null || mapping.getServletName() == null) {
+                return false;
+            }
+            jakarta.servlet.ServletRegistration registration =
+                    request.getServletContext().getServletRegistration(mapping.getServletName());
+            return registration != null && QuotaApiServlet.class.getName().equals(registration.getClassName());
+        } catch (RuntimeException unknown) {
+            return false;
         }
     }
 
