@@ -15,6 +15,7 @@ import io.tokenquota.estimator.DefaultTokenEstimator;
 import jakarta.servlet.DispatcherType;
 import jakarta.servlet.Filter;
 import jakarta.servlet.FilterChain;
+import jakarta.servlet.RequestDispatcher;
 import jakarta.servlet.ServletException;
 import jakarta.servlet.ServletRequest;
 import jakarta.servlet.ServletResponse;
@@ -91,12 +92,12 @@ public final class QuotaFilter implements Filter {
     private static final Logger LOG = LoggerFactory.getLogger(QuotaFilter.class);
     private static final String HANDLED = QuotaFilter.class.getName() + ".handled";
     /**
-     * A request, and a forward into a protected path from an unprotected one (an alias, a
-     * {@code forward:} view): once per request, whichever comes first. Includes and async
-     * re-dispatches belong to a request already settled or passed through.
+     * A request, and a forward, include or async dispatch into a protected path from an unprotected
+     * one (an alias, a {@code forward:} view, a page that includes the model's answer): once per
+     * request, whichever comes first ({@link #HANDLED}). Errors dispatches render error pages.
      */
-    private static final java.util.Set<DispatcherType> QUOTED_DISPATCHES =
-            java.util.EnumSet.of(DispatcherType.REQUEST, DispatcherType.FORWARD);
+    private static final java.util.Set<DispatcherType> QUOTED_DISPATCHES = java.util.EnumSet.of(
+            DispatcherType.REQUEST, DispatcherType.FORWARD, DispatcherType.INCLUDE, DispatcherType.ASYNC);
 
     private final QuotaLedger ledger;
     private final List<String> prefixes;
@@ -530,6 +531,12 @@ public final class QuotaFilter implements Filter {
     }
 
     static String pathOf(HttpServletRequest request) {
+        if (request.getDispatcherType() == DispatcherType.INCLUDE) {
+            // an include keeps the including request's paths; the included target is in these attributes
+            Object servletPath = request.getAttribute(RequestDispatcher.INCLUDE_SERVLET_PATH);
+            Object pathInfo = request.getAttribute(RequestDispatcher.INCLUDE_PATH_INFO);
+            return (servletPath == null ? "" : servletPath.toString()) + (pathInfo == null ? "" : pathInfo.toString());
+        }
         String servletPath = request.getServletPath();
         String pathInfo = request.getPathInfo();
         return (servletPath == null ? "" : servletPath) + (pathInfo == null ? "" : pathInfo);

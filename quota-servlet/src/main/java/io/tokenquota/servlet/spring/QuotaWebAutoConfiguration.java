@@ -101,7 +101,8 @@ public class QuotaWebAutoConfiguration {
         registration.setUrlPatterns(List.of("/*"));
         registration.setOrder(properties.getFilter().getOrder());
         registration.setAsyncSupported(true);
-        registration.setDispatcherTypes(jakarta.servlet.DispatcherType.REQUEST, jakarta.servlet.DispatcherType.FORWARD);
+        registration.setDispatcherTypes(jakarta.servlet.DispatcherType.REQUEST, jakarta.servlet.DispatcherType.FORWARD,
+                jakarta.servlet.DispatcherType.INCLUDE, jakarta.servlet.DispatcherType.ASYNC);
         return registration;
     }
 

@@ -48,8 +48,9 @@ public final class JettyContainer implements EmbeddedContainer {
             holder.setName(f.name());
             holder.setAsyncSupported(true);
             for (String pattern : f.urlPatterns()) {
-                // as the README registers it: requests, and forwards into a protected path
-                context.addFilter(holder, pattern, EnumSet.of(DispatcherType.REQUEST, DispatcherType.FORWARD));
+                // as the README registers it: requests, and forwards, includes and async dispatches into a protected path
+                context.addFilter(holder, pattern, EnumSet.of(DispatcherType.REQUEST, DispatcherType.FORWARD,
+                        DispatcherType.INCLUDE, DispatcherType.ASYNC));
             }
         }
         for (Deployment.Mapping<Servlet> s : deployment.servlets()) {

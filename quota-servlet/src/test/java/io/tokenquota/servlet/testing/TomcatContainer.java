@@ -66,9 +66,11 @@ public final class TomcatContainer implements EmbeddedContainer {
             FilterMap map = new FilterMap();
             map.setFilterName(f.name());
             f.urlPatterns().forEach(map::addURLPattern);
-            // as the README registers it: requests, and forwards into a protected path
+            // as the README registers it: requests, and forwards, includes and async dispatches into a protected path
             map.setDispatcher(DispatcherType.REQUEST.name());
             map.setDispatcher(DispatcherType.FORWARD.name());
+            map.setDispatcher(DispatcherType.INCLUDE.name());
+            map.setDispatcher(DispatcherType.ASYNC.name());
             context.addFilterMap(map);
         }
         for (Deployment.Mapping<Servlet> s : deployment.servlets()) {
