@@ -170,9 +170,10 @@ final class QuotaResponse extends HttpServletResponseWrapper {
 
     /** Chooses the format from the headers as they are now and reads what was pending. Callers hold this. */
     private void startSniffing() {
-        sniffer.begin(getContentType(), super.getHeader("Content-Encoding"));
+        byte[] head = pending.toByteArray();
+        sniffer.begin(getContentType(), super.getHeader("Content-Encoding"), head);
         if (pending.size() > 0) {
-            byte[] held = pending.toByteArray();
+            byte[] held = head;
             pending.reset();
             sniffer.feed(held, 0, held.length);
         }

@@ -41,17 +41,24 @@ final class UsageSniffer {
     private Transcoder transcoder;
     private final SseEvents sse = new SseEvents();
 
-    /** Chooses JSON, SSE or nothing from the response headers at the first byte written. */
-    synchronized void begin(String contentType, String contentEncoding) {
+    /**
+     * Chooses JSON, SSE or nothing from the response headers when they go out, and from the first
+     * bytes where the headers do not tell: a body that a filter placed before this one compresses
+     * afterwards is still plain here, and an included endpoint cannot set the Content-Type.
+     */
+    synchronized void begin(String contentType, String contentEncoding, byte[] head) {
         if (mode != Mode.UNDECIDED) {
             return;
         }
         String type = contentType == null ? "" : contentType.toLowerCase(Locale.ROOT);
-        if (contentEncoding != null && !contentEncoding.isBlank() && !"identity".equalsIgnoreCase(contentEncoding.trim())) {
+        boolean encoded = contentEncoding != null && !contentEncoding.isBlank()
+                && !"identity".equalsIgnoreCase(contentEncoding.trim());
+        boolean plain = !looksCompressed(head);
+        if (encoded && !plain) {
             mode = Mode.OFF;
-        } else if (type.startsWith("text/event-stream")) {
+        } else if (type.startsWith("text/event-stream") || (!type.contains("json") && looksLikeEvents(head))) {
             mode = Mode.SSE;
-        } else if (type.contains("json")) {
+        } else if (type.contains("json") || looksLikeJson(head)) {
             json = new JsonDocumentScanner(doc -> accept(doc, false));
             mode = Mode.JSON;
         } else {
@@ -110,6 +117,47 @@ final class UsageSniffer {
             out.get(utf8);
             return utf8;
         }
+    }
+
+    /** gzip's magic number, or bytes no JSON or event stream starts with. */
+    private static boolean looksCompressed(byte[] head) {
+        if (head == null || head.length == 0) {
+            return true;
+        }
+        int first = firstVisible(head);
+        return head.length >= 2 && (head[0] & 0xFF) == 0x1F && (head[1] & 0xFF) == 0x8B
+                || first < 0 || !(first == '{' || first == '[' || first == 'd' || first == 'e' || first == ':'
+                || first == 'i' || first == 'r');
+    }
+
+    private static boolean looksLikeJson(byte[] head) {
+        int first = firstVisible(head);
+        return first == '{' || first == '[';
+    }
+
+    private static boolean looksLikeEvents(byte[] head) {
+        if (head == null) {
+            return false;
+        }
+        String start = new String(head, 0, Math.min(head.length, 16), java.nio.charset.StandardCharsets.US_ASCII)
+                .stripLeading();
+        return start.startsWith("data:") || start.startsWith("event:") || start.startsWith("id:")
+                || start.startsWith("retry:") || start.startsWith(":");
+    }
+
+    /** The first byte that is not whitespace (a UTF-8 byte order mark skipped), or -1. */
+    private static int firstVisible(byte[] head) {
+        if (head == null) {
+            return -1;
+        }
+        int i = head.length >= 3 && (head[0] & 0xFF) == 0xEF && (head[1] & 0xFF) == 0xBB && (head[2] & 0xFF) == 0xBF ? 3 : 0;
+        for (; i < head.length; i++) {
+            int b = head[i] & 0xFF;
+            if (b != ' ' && b != '\t' && b != '\r' && b != '\n') {
+                return b;
+            }
+        }
+        return -1;
     }
 
     synchronized boolean started() {

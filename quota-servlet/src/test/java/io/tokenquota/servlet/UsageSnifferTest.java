@@ -14,7 +14,7 @@ final class UsageSnifferTest {
 
     private static Long sniff(String contentType, String body, int pieceSize) {
         UsageSniffer s = new UsageSniffer();
-        s.begin(contentType, null);
+        s.begin(contentType, null, null);
         byte[] bytes = body.getBytes(StandardCharsets.UTF_8);
         for (int i = 0; i < bytes.length; i += pieceSize) {
             s.feed(bytes, i, Math.min(pieceSize, bytes.length - i));
@@ -61,7 +61,7 @@ final class UsageSnifferTest {
         assertNull(sniff("application/json", "{\"usage\":{\"total_tokens\":-5}}", 4));
         assertNull(sniff("application/json", "nope {\"usage\":{\"total_tokens\":5}}", 4));
         UsageSniffer gz = new UsageSniffer();
-        gz.begin("application/json", "gzip");
+        gz.begin("application/json", "gzip", new byte[] {(byte) 0x1f, (byte) 0x8b});
         byte[] b = "{\"usage\":{\"total_tokens\":5}}".getBytes(StandardCharsets.UTF_8);
         gz.feed(b, 0, b.length);
         gz.finish();

@@ -105,7 +105,8 @@ abstract class AbstractRound13 {
 
         @Override
         protected void service(HttpServletRequest req, HttpServletResponse resp) {
-            AsyncContext ctx = req.startAsync();
+            // as docs/servlet.md requires: startAsync(request, response), so the filter sees what the dispatch writes
+            AsyncContext ctx = req.startAsync(req, resp);
             ctx.dispatch(target);
         }
     }
