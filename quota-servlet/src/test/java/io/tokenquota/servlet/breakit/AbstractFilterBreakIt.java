@@ -1,9 +1,8 @@
 package io.tokenquota.servlet.breakit;
 
+import io.tokenquota.servlet.testing.Ledgers;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
-import io.tokenquota.EventKind;
-import io.tokenquota.LedgerEvent;
 import io.tokenquota.QuotaAccount;
 import io.tokenquota.QuotaPolicy;
 import io.tokenquota.jdbi.JdbiQuotaStore;
@@ -16,7 +15,6 @@ import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.EmbeddedContainer;
 import io.tokenquota.servlet.testing.TestHttp;
 import java.net.http.HttpResponse;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.UUID;
@@ -85,22 +83,11 @@ abstract class AbstractFilterBreakIt {
     }
 
     QuotaAccount settled(String subject) {
-        long deadline = System.nanoTime() + Duration.ofSeconds(15).toNanos();
-        while (store.account(subject).reserved() != 0) {
-            if (System.nanoTime() > deadline) {
-                throw new AssertionError("hold of " + subject + " never settled");
-            }
-            BreakItModelServlet.await(10);
-        }
-        return store.account(subject);
+        return Ledgers.settled(store, subject);
     }
 
     List<String> ledger(String subject) {
-        List<String> out = new ArrayList<>();
-        for (LedgerEvent e : store.events(subject, policy.currentMonth())) {
-            out.add(e.kind() + ":" + e.tokens());
-        }
-        return out;
+        return Ledgers.events(store, subject, policy.currentMonth());
     }
 
     static final String GEMINI_REQUEST = "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"Write a long story.\"}]}]}";

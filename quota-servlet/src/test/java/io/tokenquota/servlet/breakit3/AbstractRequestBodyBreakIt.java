@@ -1,9 +1,9 @@
 package io.tokenquota.servlet.breakit3;
 
+import io.tokenquota.servlet.testing.Ledgers;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.tokenquota.LedgerEvent;
 import io.tokenquota.QuotaAccount;
 import io.tokenquota.QuotaPolicy;
 import io.tokenquota.jdbi.JdbiQuotaStore;
@@ -23,11 +23,8 @@ import java.net.URLEncoder;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
-import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.UUID;
-import java.util.concurrent.TimeUnit;
 import java.util.zip.GZIPOutputStream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -106,26 +103,11 @@ abstract class AbstractRequestBodyBreakIt {
     }
 
     QuotaAccount settled(String subject) {
-        long deadline = System.nanoTime() + Duration.ofSeconds(15).toNanos();
-        while (store.account(subject).reserved() != 0) {
-            if (System.nanoTime() > deadline) {
-                throw new AssertionError("hold of " + subject + " never settled");
-            }
-            try {
-                TimeUnit.MILLISECONDS.sleep(10);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
-        }
-        return store.account(subject);
+        return Ledgers.settled(store, subject);
     }
 
     List<String> ledger(String subject) {
-        List<String> out = new ArrayList<>();
-        for (LedgerEvent e : store.events(subject, policy.currentMonth())) {
-            out.add(e.kind() + ":" + e.tokens());
-        }
-        return out;
+        return Ledgers.events(store, subject, policy.currentMonth());
     }
 
     long charged(String subject) {

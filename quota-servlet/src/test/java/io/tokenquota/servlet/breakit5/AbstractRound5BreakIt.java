@@ -1,9 +1,9 @@
 package io.tokenquota.servlet.breakit5;
 
+import io.tokenquota.servlet.testing.Ledgers;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.tokenquota.LedgerEvent;
 import io.tokenquota.QuotaAccount;
 import io.tokenquota.QuotaPolicy;
 import io.tokenquota.jdbi.JdbiQuotaStore;
@@ -19,8 +19,6 @@ import java.io.OutputStream;
 import java.net.Socket;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
-import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.UUID;
 import java.util.concurrent.TimeUnit;
@@ -74,14 +72,7 @@ abstract class AbstractRound5BreakIt {
             + "\"messages\":[{\"role\":\"user\",\"content\":\"Write a very long story about a lighthouse keeper.\"}]}";
 
     QuotaAccount settled(String subject) {
-        long deadline = System.nanoTime() + Duration.ofSeconds(15).toNanos();
-        while (store.account(subject).reserved() != 0) {
-            if (System.nanoTime() > deadline) {
-                throw new AssertionError("hold of " + subject + " never settled");
-            }
-            sleep(10);
-        }
-        return store.account(subject);
+        return Ledgers.settled(store, subject);
     }
 
     static void sleep(long ms) {
@@ -93,11 +84,7 @@ abstract class AbstractRound5BreakIt {
     }
 
     List<String> ledger(String subject) {
-        List<String> out = new ArrayList<>();
-        for (LedgerEvent e : store.events(subject, policy.currentMonth())) {
-            out.add(e.kind() + ":" + e.tokens());
-        }
-        return out;
+        return Ledgers.events(store, subject, policy.currentMonth());
     }
 
     HttpResponse<String> post(String path, String subject) {

@@ -1,9 +1,9 @@
 package io.tokenquota.servlet.breakit6;
 
+import io.tokenquota.servlet.testing.Ledgers;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.tokenquota.LedgerEvent;
 import io.tokenquota.QuotaAccount;
 import io.tokenquota.QuotaPolicy;
 import io.tokenquota.jdbi.JdbiQuotaStore;
@@ -20,7 +20,6 @@ import java.io.OutputStream;
 import java.net.Socket;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.UUID;
@@ -69,14 +68,7 @@ abstract class AbstractRound6BreakIt {
     }
 
     QuotaAccount settled(String subject) {
-        long deadline = System.nanoTime() + Duration.ofSeconds(15).toNanos();
-        while (store.account(subject).reserved() != 0) {
-            if (System.nanoTime() > deadline) {
-                throw new AssertionError("hold of " + subject + " never settled");
-            }
-            sleep(10);
-        }
-        return store.account(subject);
+        return Ledgers.settled(store, subject);
     }
 
     static void sleep(long ms) {
@@ -88,11 +80,7 @@ abstract class AbstractRound6BreakIt {
     }
 
     List<String> ledger(String subject) {
-        List<String> out = new ArrayList<>();
-        for (LedgerEvent e : store.events(subject, policy.currentMonth())) {
-            out.add(e.kind() + ":" + e.tokens());
-        }
-        return out;
+        return Ledgers.events(store, subject, policy.currentMonth());
     }
 
     /** A 40,000-character prompt asking for 16,000 output tokens; odd length in bytes. */

@@ -1,9 +1,9 @@
 package io.tokenquota.servlet.breakit8;
 
+import io.tokenquota.servlet.testing.Ledgers;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.tokenquota.LedgerEvent;
 import io.tokenquota.QuotaAccount;
 import io.tokenquota.QuotaPolicy;
 import io.tokenquota.jdbi.JdbiQuotaStore;
@@ -16,7 +16,6 @@ import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.EmbeddedContainer;
 import io.tokenquota.servlet.testing.TestHttp;
 import java.net.http.HttpResponse;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.UUID;
@@ -70,14 +69,7 @@ abstract class AbstractRound8BreakIt {
     }
 
     QuotaAccount settled(String subject) {
-        long deadline = System.nanoTime() + Duration.ofSeconds(15).toNanos();
-        while (store.account(subject).reserved() != 0) {
-            if (System.nanoTime() > deadline) {
-                throw new AssertionError("hold of " + subject + " never settled; ledger " + ledger(subject));
-            }
-            sleep(10);
-        }
-        return store.account(subject);
+        return Ledgers.settled(store, subject);
     }
 
     static void sleep(long ms) {
@@ -89,11 +81,7 @@ abstract class AbstractRound8BreakIt {
     }
 
     List<String> ledger(String subject) {
-        List<String> out = new ArrayList<>();
-        for (LedgerEvent e : store.events(subject, policy.currentMonth())) {
-            out.add(e.kind() + ":" + e.tokens());
-        }
-        return out;
+        return Ledgers.events(store, subject, policy.currentMonth());
     }
 
     static final String SMALL = "{\"model\":\"gpt-4o\",\"max_tokens\":50,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";

@@ -1,9 +1,9 @@
 package io.tokenquota.servlet.breakit9;
 
+import io.tokenquota.servlet.testing.Ledgers;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.tokenquota.LedgerEvent;
 import io.tokenquota.QuotaAccount;
 import io.tokenquota.QuotaPolicy;
 import io.tokenquota.jdbi.JdbiQuotaStore;
@@ -75,11 +75,7 @@ abstract class AbstractRound9BreakIt {
     }
 
     List<String> ledger(String subject) {
-        List<String> out = new ArrayList<>();
-        for (LedgerEvent e : store.events(subject, policy.currentMonth())) {
-            out.add(e.kind() + ":" + e.tokens());
-        }
-        return out;
+        return Ledgers.events(store, subject, policy.currentMonth());
     }
 
     /** Waits past the hold TTL and expires stale holds, so an unsettled hold shows as what it is: uncharged. */

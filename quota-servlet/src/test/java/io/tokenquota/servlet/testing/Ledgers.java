@@ -1,0 +1,45 @@
+package io.tokenquota.servlet.testing;
+
+import io.tokenquota.LedgerEvent;
+import io.tokenquota.QuotaAccount;
+import io.tokenquota.QuotaStore;
+import java.time.Duration;
+import java.time.YearMonth;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/** What the ledger shows after an HTTP call, for the servlet suites. Test support; thread-safe. */
+public final class Ledgers {
+    private Ledgers() {
+    }
+
+    /**
+     * The subject's account once no hold is open: the filter settles after the client has the answer,
+     * so a test polls (bounded) instead of reading at once.
+     */
+    public static QuotaAccount settled(QuotaStore store, String subject) {
+        long deadline = System.nanoTime() + Duration.ofSeconds(15).toNanos();
+        while (store.account(subject).reserved() != 0) {
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("hold of " + subject + " never settled");
+            }
+            try {
+                TimeUnit.MILLISECONDS.sleep(10);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new AssertionError("interrupted", e);
+            }
+        }
+        return store.account(subject);
+    }
+
+    /** The subject's events of the month as {@code KIND:tokens}, for failure messages. */
+    public static List<String> events(QuotaStore store, String subject, YearMonth month) {
+        List<String> out = new ArrayList<>();
+        for (LedgerEvent e : store.events(subject, month)) {
+            out.add(e.kind() + ":" + e.tokens());
+        }
+        return out;
+    }
+}
