@@ -564,6 +564,26 @@ public abstract class QuotaStoreContract {
     }
 
     @Test
+    void aConsumeWithoutKeyIsFoundByItsIdLikeAnyOther() {
+        QuotaStore store = store();
+        String s = subject("consume-keyless");
+        Reservation c = store.consume(HoldRequest.of(s, 120).endpoint("/embed").build());
+        Reservation other = store.consume(s, 30, null);
+        assertNotEquals(c.id(), other.id());
+        assertEquals(c, store.reservation(c.id()).orElseThrow());
+        assertNull(c.idempotencyKey());
+        assertEquals(List.of(c.id(), other.id()),
+                store.events(s, month).stream().map(LedgerEvent::reservationId).toList());
+        assertEquals(c, store.commit(c.id(), 120), "committing a consume with its amount is a replay");
+        assertRefused(store, s, ErrorCode.RESERVATION_STATE_CONFLICT, () -> store.commit(c.id(), 121));
+        assertRefused(store, s, ErrorCode.RESERVATION_STATE_CONFLICT, () -> store.release(c.id()));
+        assertBalances(store.account(s), 10_000, 0, 0, 150, 0);
+        assertEquals(2, store.events(s, month).size());
+        assertTrue(store.reservation("999999999999").isEmpty());
+        assertRefused(store, s, ErrorCode.RESERVATION_NOT_FOUND, () -> store.release("999999999999"));
+    }
+
+    @Test
     void consumeReplayAndConflicts() {
         QuotaStore store = store();
         String s = subject("consume-replay");

@@ -33,7 +33,7 @@ final class Rows {
     static final String PURCHASE_COLUMNS = "transaction_id, subject, tokens, purchase_type, status, payment_method,"
             + " amount, currency, reason, plan_month, unrecovered, created_at, processed_at";
     static final String EVENT_COLUMNS = "id, subject, plan_month, kind, tokens, overage, reservation_id,"
-            + " transaction_id, detail, occurred_at";
+            + " transaction_id, detail, is_consume, occurred_at";
 
     static final RowMapper<QuotaAccount> ACCOUNT = (rs, ctx) -> new QuotaAccount(
             rs.getString("subject"),
@@ -109,17 +109,48 @@ final class Rows {
             instant(rs, "created_at"),
             instant(rs, "processed_at"));
 
-    static final RowMapper<LedgerEvent> EVENT = (rs, ctx) -> new LedgerEvent(
-            rs.getLong("id"),
-            rs.getString("subject"),
-            month(rs, "plan_month"),
-            EventKind.valueOf(rs.getString("kind")),
-            rs.getLong("tokens"),
-            rs.getLong("overage"),
-            rs.getString("reservation_id"),
-            rs.getString("transaction_id"),
-            rs.getString("detail"),
-            instant(rs, "occurred_at"));
+    static final RowMapper<LedgerEvent> EVENT = (rs, ctx) -> {
+        long id = rs.getLong("id");
+        EventKind kind = EventKind.valueOf(rs.getString("kind"));
+        String reservationId = rs.getString("reservation_id");
+        if (reservationId == null && kind == EventKind.COMMITTED && rs.getBoolean("is_consume")) {
+            // a consume without an idempotency key has no reservation row; its id is its event's
+            reservationId = keylessConsumeId(id);
+        }
+        return new LedgerEvent(id, rs.getString("subject"), month(rs, "plan_month"), kind, rs.getLong("tokens"),
+                rs.getLong("overage"), reservationId, rs.getString("transaction_id"), rs.getString("detail"),
+                instant(rs, "occurred_at"));
+    };
+
+    /**
+     * The id a consume without an idempotency key is handed out under: its COMMITTED event's id, in
+     * decimal. Hold ids are UUIDs, so the two never meet.
+     */
+    static String keylessConsumeId(long eventId) {
+        return Long.toString(eventId);
+    }
+
+    /** The event id behind {@link #keylessConsumeId}, or -1 when {@code id} cannot be one. */
+    static long eventIdOfKeylessConsume(String id) {
+        if (id.isEmpty() || id.length() > 18) {
+            return -1;
+        }
+        for (int i = 0; i < id.length(); i++) {
+            char c = id.charAt(i);
+            if (c < '0' || c > '9') {
+                return -1;
+            }
+        }
+        return Long.parseLong(id);
+    }
+
+    /** A consume without an idempotency key, rebuilt from its COMMITTED event ({@code Sql.selectKeylessConsume}). */
+    static final RowMapper<Reservation> KEYLESS_CONSUME = (rs, ctx) -> {
+        long tokens = rs.getLong("tokens");
+        Instant at = instant(rs, "occurred_at");
+        return new Reservation(keylessConsumeId(rs.getLong("id")), rs.getString("subject"), month(rs, "plan_month"),
+                tokens, ReservationState.COMMITTED, tokens, tokens, 0, null, rs.getString("detail"), at, at, at);
+    };
 
     private Rows() {
     }

@@ -107,6 +107,12 @@ final class Sql {
             + " VALUES (:id, :subject, :month, :held, :state, :charged, :actual, 0, :key, :endpoint, :consume,"
             + " :now, :expiresAt, :finishedAt)";
     final String selectReservation = "SELECT " + RESERVATION_COLUMNS + " FROM tq_reservation WHERE id = :id";
+    /**
+     * A consume without an idempotency key keeps no reservation row: its COMMITTED event is its
+     * record, and the event's id the id it was handed out under.
+     */
+    final String selectKeylessConsume = "SELECT id, subject, plan_month, tokens, detail, occurred_at FROM tq_event"
+            + " WHERE id = :id AND kind = 'COMMITTED' AND is_consume AND reservation_id IS NULL";
     final String selectReservationByKey = "SELECT " + RESERVATION_COLUMNS + " FROM tq_reservation"
             + " WHERE subject = :subject AND idempotency_key = :key";
     final String lockReservation = "SELECT " + RESERVATION_COLUMNS + " FROM tq_reservation WHERE id = :id" + FOR_UPDATE;
@@ -140,6 +146,8 @@ final class Sql {
      */
     final String reserveInOneStatement;
     final String consumeInOneStatement;
+    /** A consume without an idempotency key: the account's update and the event, no reservation row. */
+    final String consumeWithoutHoldInOneStatement;
     final String commitInOneStatement;
     final String releaseInOneStatement;
     /** Expires a stale hold of the latest month; no row for any other hold (see {@code OF_LATEST_MONTH}). */
@@ -224,6 +232,12 @@ final class Sql {
             case POSTGRESQL:
                 reserveInOneStatement = takeInOneStatement(reserveUpdate);
                 consumeInOneStatement = takeInOneStatement(consumeUpdate);
+                consumeWithoutHoldInOneStatement = "WITH account AS (" + consumeUpdate + " RETURNING "
+                        + ACCOUNT_COLUMNS + "), event AS (INSERT INTO tq_event (subject, plan_month, kind, tokens,"
+                        + " overage, reservation_id, transaction_id, detail, is_consume, occurred_at)"
+                        + " SELECT :subject, :month, 'COMMITTED', :tokens, 0, NULL, NULL, CAST(:endpoint AS VARCHAR),"
+                        + " TRUE, :now FROM account RETURNING id)"
+                        + " SELECT " + ACCOUNT_COLUMNS + ", event.id AS event_id FROM account, event";
                 commitInOneStatement = finishInOneStatement(commitHold, "COMMITTED", "hold.charged",
                         "used = a.used + hold.charged, reserved = a.reserved - hold.held");
                 releaseInOneStatement = finishInOneStatement(releaseHold, "RELEASED", "hold.held",
@@ -241,6 +255,7 @@ final class Sql {
             case H2:
                 reserveInOneStatement = null;
                 consumeInOneStatement = null;
+                consumeWithoutHoldInOneStatement = null;
                 commitInOneStatement = null;
                 releaseInOneStatement = null;
                 // a duplicate key from a concurrent first touch is caught and ignored by the caller
@@ -257,7 +272,8 @@ final class Sql {
     }
 
     /** The hot path's statements, parsed into JDBC's positional form (the one-statement ones null on H2). */
-    record Hot(Positional reserveInOneStatement, Positional consumeInOneStatement, Positional commitInOneStatement,
+    record Hot(Positional reserveInOneStatement, Positional consumeInOneStatement,
+               Positional consumeWithoutHoldInOneStatement, Positional commitInOneStatement,
                Positional releaseInOneStatement, Positional insertReservation, Positional insertEvent,
                Positional reserveIfAvailable, Positional consumeIfAvailable, Positional commitLiveHold,
                Positional releaseLiveHold, Positional chargeHold, Positional returnHold) {
@@ -265,7 +281,7 @@ final class Sql {
 
     Hot hot() {
         return new Hot(Positional.of(reserveInOneStatement), Positional.of(consumeInOneStatement),
-                Positional.of(commitInOneStatement), Positional.of(releaseInOneStatement),
+                Positional.of(consumeWithoutHoldInOneStatement), Positional.of(commitInOneStatement), Positional.of(releaseInOneStatement),
                 Positional.of(insertReservation), Positional.of(insertEvent), Positional.of(reserveIfAvailable),
                 Positional.of(consumeIfAvailable), Positional.of(commitLiveHold), Positional.of(releaseLiveHold),
                 Positional.of(chargeHold), Positional.of(returnHold));

@@ -196,8 +196,10 @@ public final class SqlQuotaStore implements QuotaStore {
 
     private Reserved takeInTurn(Op op, String subject, long tokens, String key, String endpoint, Duration ttl) {
         boolean consume = ttl == null;
+        // a consume without a key keeps no reservation row; it is handed out under its event's id
+        boolean keepsRow = !consume || key != null;
         YearMonth month = policy.monthOf(op.now);
-        String id = UUID.randomUUID().toString();
+        String id = keepsRow ? UUID.randomUUID().toString() : null;
         Instant expiresAt = consume ? op.now : op.now.plus(ttl);
         EventKind kind = consume ? EventKind.COMMITTED : EventKind.RESERVED;
         for (int attempt = 1; ; attempt++) {
@@ -206,7 +208,7 @@ public final class SqlQuotaStore implements QuotaStore {
                     consume ? Long.valueOf(tokens) : null, 0, key, endpoint, op.now, expiresAt, consume ? op.now : null);
             Optional<Committed> done;
             try {
-                done = tryTake(op, granted, consume, kind, op.dbNow);
+                done = tryTake(op, granted, consume, keepsRow, kind, op.dbNow);
             } catch (JdbiException e) {
                 if (key != null && Failures.isUniqueViolation(e)) {
                     // the key was used before, or a concurrent call with it won the insert: answer as its
@@ -225,8 +227,11 @@ public final class SqlQuotaStore implements QuotaStore {
             if (done.isPresent()) {
                 QuotaAccount after = done.get().account;
                 QuotaAccount before = consume ? adjust(after, -tokens, 0, 0) : adjust(after, 0, -tokens, 0);
-                op.logged(new LedgerEvent(done.get().eventId, subject, month, kind, tokens, 0, id, null, endpoint,
-                        op.now));
+                if (!keepsRow) {
+                    granted = withId(granted, Rows.keylessConsumeId(done.get().eventId));
+                }
+                op.logged(new LedgerEvent(done.get().eventId, subject, month, kind, tokens, 0, granted.id(), null,
+                        endpoint, op.now));
                 op.changed(before, after);
                 return new Reserved(granted, after, false);
             }
@@ -271,7 +276,8 @@ public final class SqlQuotaStore implements QuotaStore {
      * One attempt at granting {@code hold}; empty, with nothing changed, when the conditional update
      * matched no row. Bound by position on the handle's connection (see {@link Positional}).
      */
-    private Optional<Committed> tryTake(Op op, Reservation hold, boolean consume, EventKind kind, Instant dbNow) {
+    private Optional<Committed> tryTake(Op op, Reservation hold, boolean consume, boolean keepsRow, EventKind kind,
+                                        Instant dbNow) {
         Object[] values = {"id", hold.id(), "subject", hold.subject(), "month", Rows.month(hold.month()),
             "tokens", hold.held(), "held", hold.held(), "state", hold.state().name(), "charged", hold.charged(),
             "actual", hold.actual(), "key", hold.idempotencyKey(), "endpoint", hold.endpoint(), "consume", consume,
@@ -281,16 +287,19 @@ public final class SqlQuotaStore implements QuotaStore {
         Connection c = op.handle().getConnection();
         try {
             if (sql.oneStatementPerChange()) {
-                try (PreparedStatement ps = (consume ? hot.consumeInOneStatement() : hot.reserveInOneStatement())
-                        .prepare(c, values); ResultSet rs = ps.executeQuery()) {
+                Positional statement = !keepsRow ? hot.consumeWithoutHoldInOneStatement()
+                        : consume ? hot.consumeInOneStatement() : hot.reserveInOneStatement();
+                try (PreparedStatement ps = statement.prepare(c, values); ResultSet rs = ps.executeQuery()) {
                     return rs.next() ? Optional.of(new Committed(rs.getLong("event_id"), Rows.ACCOUNT.map(rs, null)))
                             : Optional.empty();
                 }
             }
             // the account's update comes last, so its row lock is held for one statement and the commit
             return rawTransaction(op, () -> {
-                try (PreparedStatement ps = hot.insertReservation().prepare(c, values)) {
-                    ps.executeUpdate();
+                if (keepsRow) {
+                    try (PreparedStatement ps = hot.insertReservation().prepare(c, values)) {
+                        ps.executeUpdate();
+                    }
                 }
                 long eventId = eventId(c, values);
                 try (PreparedStatement ps = (consume ? hot.consumeIfAvailable() : hot.reserveIfAvailable())
@@ -302,6 +311,11 @@ public final class SqlQuotaStore implements QuotaStore {
         } catch (SQLException e) {
             throw new UnableToExecuteStatementException(e, null);
         }
+    }
+
+    private static Reservation withId(Reservation r, String id) {
+        return new Reservation(id, r.subject(), r.month(), r.held(), r.state(), r.charged(), r.actual(), r.overage(),
+                r.idempotencyKey(), r.endpoint(), r.createdAt(), r.expiresAt(), r.finishedAt());
     }
 
     private long eventId(Connection c, Object[] values) throws SQLException {
@@ -1197,7 +1211,14 @@ public final class SqlQuotaStore implements QuotaStore {
     }
 
     private Optional<StoredReservation> reservationById(Op op, String id) {
-        return op.with(h -> h.createQuery(sql.selectReservation).bind("id", id).map(reservations).findOne());
+        Optional<StoredReservation> stored = op.with(h -> h.createQuery(sql.selectReservation).bind("id", id)
+                .map(reservations).findOne());
+        long eventId = Rows.eventIdOfKeylessConsume(id);
+        if (stored.isPresent() || eventId < 0) {
+            return stored;
+        }
+        return op.with(h -> h.createQuery(sql.selectKeylessConsume).bind("id", eventId).map(Rows.KEYLESS_CONSUME)
+                .findOne().map(r -> new StoredReservation(r, true)));
     }
 
     private Optional<StoredReservation> reservationByKey(Op op, String subject, String key) {

@@ -40,10 +40,11 @@ CREATE TABLE IF NOT EXISTS tq_account (
     CONSTRAINT tq_account_reserved_nonnegative CHECK (reserved >= 0),
     CONSTRAINT tq_account_used_reserved_fit CHECK (used <= 9223372036854775807 - reserved)
 );
--- topConsumers: the month's accounts by usage
-CREATE INDEX IF NOT EXISTS tq_account_month_used ON tq_account (plan_month, used);
+-- topConsumers reads the month's accounts without an index of its own (as on PostgreSQL, where
+-- an index on the changing used column would make every update a non-HOT one).
 
--- Holds and one-step consumes. A consume is stored COMMITTED with is_consume = TRUE.
+-- Holds, and one-step consumes given an idempotency key (stored COMMITTED with is_consume = TRUE, so a
+-- retry finds them). A consume without a key keeps no row here: its COMMITTED event is its record.
 -- The unique (subject, idempotency_key) is what makes a retried reserve/consume idempotent.
 -- expires_at is in the database's clock (CURRENT_TIMESTAMP), so instances whose clocks differ expire
 -- holds by one clock; created_at and finished_at are in the policy's clock, like every other instant.
@@ -106,6 +107,7 @@ CREATE TABLE IF NOT EXISTS tq_event (
     kind            ENUM('RESERVED', 'COMMITTED', 'LATE_COMMITTED', 'RELEASED', 'EXPIRED', 'REJECTED', 'CREDITED', 'DEBITED', 'PURCHASE_RECORDED', 'PLAN_CHANGED') NOT NULL,
     tokens          BIGINT        NOT NULL,
     overage         BIGINT        NOT NULL DEFAULT 0,
+    -- NULL on the COMMITTED event of a consume without an idempotency key: the event's id is its id
     reservation_id  VARCHAR(72),
     transaction_id  VARCHAR(256),
     detail          VARCHAR(1000),
