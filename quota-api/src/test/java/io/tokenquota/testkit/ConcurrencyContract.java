@@ -1,5 +1,7 @@
 package io.tokenquota.testkit;
 
+import java.util.stream.Collectors;
+import java.util.Map;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -358,6 +360,55 @@ public abstract class ConcurrencyContract {
     }
 
     /** Runs {@code call} on {@code threads} threads released together; returns every result. */
+    /**
+     * Many callers draining one subject with key-less consumes of different sizes (a store may combine
+     * concurrent ones into one statement): every grant fits what the earlier ones left, each caller gets
+     * its own id, the log has one event per grant under that id, the listeners hear each grant once, and
+     * every id reads back as the consume it named.
+     */
+    @Test
+    void callersDrainingOneSubjectWithConsumesEachGetTheirOwnExactGrant() throws Exception {
+        QuotaStore store = newStore(QuotaPolicy.builder().clock(clock).defaultAllocation(20_000).build());
+        String s = subject("drain-consumes");
+        store.account(s);
+        List<LedgerEvent> heard = Collections.synchronizedList(new ArrayList<>());
+        store.addListener(heard::add);
+        AtomicLong seeds = new AtomicLong(11);
+        List<List<Reservation>> perThread = runTogether(24, () -> {
+            SplittableRandom random = new SplittableRandom(seeds.getAndIncrement());
+            List<Reservation> granted = new ArrayList<>();
+            int refusals = 0;
+            while (refusals < 3) {
+                try {
+                    granted.add(store.consume(s, 1 + random.nextInt(97), null));
+                } catch (QuotaExceededException refused) {
+                    refusals++;
+                }
+            }
+            return granted;
+        });
+        List<Reservation> grants = perThread.stream().flatMap(List::stream).toList();
+        QuotaAccount a = store.account(s);
+        long sum = grants.stream().mapToLong(Reservation::charged).sum();
+        assertEquals(sum, a.used(), "charged exactly what the callers were granted");
+        assertTrue(a.used() <= 20_000, "never beyond the allowance: " + a);
+        assertTrue(a.available() < 97, "refused only when a call no longer fitted: " + a);
+        Set<String> ids = new HashSet<>();
+        grants.forEach(r -> assertTrue(ids.add(r.id()), "one id per grant: " + r.id()));
+        List<LedgerEvent> logged = store.events(s, a.month()).stream()
+                .filter(e -> e.kind() == EventKind.COMMITTED).toList();
+        assertEquals(ids, logged.stream().map(LedgerEvent::reservationId).collect(Collectors.toSet()));
+        assertEquals(grants.size(), logged.size());
+        Map<String, Long> tokensById = grants.stream().collect(Collectors.toMap(Reservation::id, Reservation::charged));
+        logged.forEach(e -> assertEquals(tokensById.get(e.reservationId()), e.tokens(), "event of " + e.reservationId()));
+        List<LedgerEvent> heardGrants = heard.stream().filter(e -> e.kind() == EventKind.COMMITTED).toList();
+        assertEquals(new HashSet<>(logged), new HashSet<>(heardGrants), "the listeners heard each grant, as logged");
+        assertEquals(logged.size(), heardGrants.size());
+        for (Reservation r : grants.subList(0, Math.min(20, grants.size()))) {
+            assertEquals(r, store.reservation(r.id()).orElseThrow());
+        }
+    }
+
     protected static <T> List<T> runTogether(int threads, Callable<T> call) throws Exception {
         CyclicBarrier barrier = new CyclicBarrier(threads);
         ExecutorService pool = Executors.newFixedThreadPool(threads);

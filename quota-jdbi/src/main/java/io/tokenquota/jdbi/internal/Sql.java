@@ -148,6 +148,14 @@ final class Sql {
     final String consumeInOneStatement;
     /** A consume without an idempotency key: the account's update and the event, no reservation row. */
     final String consumeWithoutHoldInOneStatement;
+    /**
+     * PostgreSQL only: consumes without idempotency keys of one subject, combined ({@code
+     * ConsumeCombiner}), as one statement. It locks the account, walks the calls in order granting each
+     * one that still fits what the earlier ones left (the check each would make alone), charges their
+     * sum and appends one event per granted call; one row back per granted call ({@code ord}, 1-based,
+     * and its {@code event_id}) with the account as the statement left it. No row: nothing changed.
+     */
+    final String consumeTogetherInOneStatement;
     final String commitInOneStatement;
     final String releaseInOneStatement;
     /** Expires a stale hold of the latest month; no row for any other hold (see {@code OF_LATEST_MONTH}). */
@@ -232,6 +240,28 @@ final class Sql {
             case POSTGRESQL:
                 reserveInOneStatement = takeInOneStatement(reserveUpdate);
                 consumeInOneStatement = takeInOneStatement(consumeUpdate);
+                consumeTogetherInOneStatement = "WITH RECURSIVE calls AS (SELECT t.ord, t.tokens, t.endpoint"
+                        + " FROM unnest(CAST(:tokenList AS BIGINT[]), CAST(:endpointList AS VARCHAR[]))"
+                        + " WITH ORDINALITY AS t(tokens, endpoint, ord)),"
+                        + " locked AS (SELECT allocated + granted + carried - used - reserved AS available"
+                        + " FROM tq_account" + ACCOUNT_KEY + NO_STALE_HOLD + NO_LATER_MONTH + FOR_UPDATE + "),"
+                        + " walk (ord, available, fits) AS (SELECT CAST(0 AS BIGINT), available, FALSE FROM locked"
+                        + " UNION ALL SELECT c.ord, CASE WHEN w.available >= c.tokens THEN w.available - c.tokens"
+                        + " ELSE w.available END, w.available >= c.tokens FROM walk AS w JOIN calls AS c"
+                        + " ON c.ord = w.ord + 1),"
+                        + " accepted AS (SELECT c.ord, c.tokens, c.endpoint,"
+                        + " nextval(pg_get_serial_sequence('tq_event', 'id')) AS event_id"
+                        + " FROM walk AS w JOIN calls AS c ON c.ord = w.ord WHERE w.fits),"
+                        // the walk's sum is re-checked against the row as locked: no grant beyond it, ever
+                        + " account AS (UPDATE tq_account SET used = used + (SELECT SUM(tokens) FROM accepted)"
+                        + touched + ACCOUNT_KEY + " AND EXISTS (SELECT 1 FROM accepted)"
+                        + " AND allocated + granted + carried - used - reserved >= (SELECT SUM(tokens) FROM accepted)"
+                        + " RETURNING " + ACCOUNT_COLUMNS + "),"
+                        + " event AS (INSERT INTO tq_event (id, subject, plan_month, kind, tokens, overage,"
+                        + " reservation_id, transaction_id, detail, is_consume, occurred_at)"
+                        + " SELECT a.event_id, :subject, :month, 'COMMITTED', a.tokens, 0, NULL, NULL, a.endpoint, TRUE,"
+                        + " :now FROM accepted AS a, account ORDER BY a.ord)"
+                        + " SELECT " + ACCOUNT_COLUMNS + ", a.ord, a.event_id FROM account, accepted AS a ORDER BY a.ord";
                 consumeWithoutHoldInOneStatement = "WITH account AS (" + consumeUpdate + " RETURNING "
                         + ACCOUNT_COLUMNS + "), event AS (INSERT INTO tq_event (subject, plan_month, kind, tokens,"
                         + " overage, reservation_id, transaction_id, detail, is_consume, occurred_at)"
@@ -256,6 +286,7 @@ final class Sql {
                 reserveInOneStatement = null;
                 consumeInOneStatement = null;
                 consumeWithoutHoldInOneStatement = null;
+                consumeTogetherInOneStatement = null;
                 commitInOneStatement = null;
                 releaseInOneStatement = null;
                 // a duplicate key from a concurrent first touch is caught and ignored by the caller
@@ -273,7 +304,8 @@ final class Sql {
 
     /** The hot path's statements, parsed into JDBC's positional form (the one-statement ones null on H2). */
     record Hot(Positional reserveInOneStatement, Positional consumeInOneStatement,
-               Positional consumeWithoutHoldInOneStatement, Positional commitInOneStatement,
+               Positional consumeWithoutHoldInOneStatement, Positional consumeTogetherInOneStatement,
+               Positional commitInOneStatement,
                Positional releaseInOneStatement, Positional insertReservation, Positional insertEvent,
                Positional reserveIfAvailable, Positional consumeIfAvailable, Positional commitLiveHold,
                Positional releaseLiveHold, Positional chargeHold, Positional returnHold) {
@@ -281,7 +313,8 @@ final class Sql {
 
     Hot hot() {
         return new Hot(Positional.of(reserveInOneStatement), Positional.of(consumeInOneStatement),
-                Positional.of(consumeWithoutHoldInOneStatement), Positional.of(commitInOneStatement), Positional.of(releaseInOneStatement),
+                Positional.of(consumeWithoutHoldInOneStatement), Positional.of(consumeTogetherInOneStatement),
+                Positional.of(commitInOneStatement), Positional.of(releaseInOneStatement),
                 Positional.of(insertReservation), Positional.of(insertEvent), Positional.of(reserveIfAvailable),
                 Positional.of(consumeIfAvailable), Positional.of(commitLiveHold), Positional.of(releaseLiveHold),
                 Positional.of(chargeHold), Positional.of(returnHold));

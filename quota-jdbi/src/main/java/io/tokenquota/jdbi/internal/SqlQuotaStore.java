@@ -117,6 +117,12 @@ public final class SqlQuotaStore implements QuotaStore {
      * rarely share a lock; only ever held around one reserve or consume.
      */
     private final ReentrantLock[] subjectStripes = new ReentrantLock[SUBJECT_STRIPES];
+    /**
+     * On PostgreSQL, consumes without idempotency keys of one subject in this JVM are combined into one
+     * statement and one commit when they arrive together (a group commit): a hot subject is then not
+     * held to one WAL flush per call.
+     */
+    private final ConsumeCombiner<KeylessConsume, Combined> consumes = new ConsumeCombiner<>();
 
     public SqlQuotaStore(Jdbi jdbi, Dialect dialect, QuotaPolicy policy, int maxRetries) {
         this.jdbi = Objects.requireNonNull(jdbi, "jdbi");
@@ -183,6 +189,19 @@ public final class SqlQuotaStore implements QuotaStore {
             // H2's transaction locks the row only for its last statement; queueing the whole take would
             // serialize the inserts that can run side by side
             return takeInTurn(op, subject, tokens, key, endpoint, ttl);
+        }
+        if (ttl == null && key == null && sql.consumeTogetherInOneStatement != null) {
+            Combined combined = consumes.submit(subject, new KeylessConsume(tokens, endpoint),
+                    calls -> consumeTogether(op, subject, calls),
+                    () -> new Combined(takeInTurn(op, subject, tokens, null, endpoint, null), null, null));
+            if (combined != null) {
+                if (combined.event != null) {
+                    // decided in another caller's statement: this caller's listeners hear of it
+                    op.logged(combined.event);
+                    op.changed(combined.before, combined.reserved.account());
+                }
+                return combined.reserved;
+            }
         }
         // taken before the operation's connection is, so no thread waits for it while holding one
         ReentrantLock stripe = subjectStripes[Math.floorMod(subject.hashCode(), SUBJECT_STRIPES)];
@@ -270,6 +289,68 @@ public final class SqlQuotaStore implements QuotaStore {
             }
             throw reject(op, subject, month, tokens, endpoint);
         }
+    }
+
+    /** One consume without an idempotency key, waiting to be combined with others of its subject. */
+    private record KeylessConsume(long tokens, String endpoint) {
+    }
+
+    /**
+     * What a combined consume gets back: the grant and, when another caller's statement decided it,
+     * the event and the account before it, for this caller's listeners ({@code null} when the caller
+     * ran it itself and its operation already logged them).
+     */
+    private record Combined(Reserved reserved, LedgerEvent event, QuotaAccount before) {
+    }
+
+    /**
+     * Runs {@code calls} (two or more consumes of {@code subject}) as one statement on the leading
+     * caller's connection: one result per call, {@code null} for each call the statement did not grant
+     * (a refusal, or anything that needs the single-call path: no account yet, a stale hold, a later
+     * month, a database error), which its caller then runs alone.
+     */
+    private List<Combined> consumeTogether(Op op, String subject, List<KeylessConsume> calls) {
+        List<Combined> results = new ArrayList<>(java.util.Collections.nCopies(calls.size(), null));
+        YearMonth month = policy.monthOf(op.now);
+        Long[] tokens = new Long[calls.size()];
+        String[] endpoints = new String[calls.size()];
+        for (int i = 0; i < calls.size(); i++) {
+            tokens[i] = calls.get(i).tokens();
+            endpoints[i] = calls.get(i).endpoint();
+        }
+        List<long[]> accepted = new ArrayList<>();
+        QuotaAccount last = null;
+        try {
+            Connection c = op.handle().getConnection();
+            try (PreparedStatement ps = hot.consumeTogetherInOneStatement().prepare(c,
+                    "tokenList", c.createArrayOf("bigint", tokens), "endpointList", c.createArrayOf("varchar", endpoints),
+                    "subject", subject, "month", Rows.month(month), "now", op.now, "dbNow", op.dbNow);
+                 ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    last = Rows.ACCOUNT.map(rs, null);
+                    accepted.add(new long[] {rs.getLong("ord") - 1, rs.getLong("event_id")});
+                }
+            }
+        } catch (SQLException | JdbiException e) {
+            // every call runs alone, on the path that retries and reports failures
+            return results;
+        }
+        // the statement hands back the account after every grant; walk back to each grant's own after
+        QuotaAccount after = last;
+        for (int i = accepted.size() - 1; i >= 0; i--) {
+            int index = (int) accepted.get(i)[0];
+            long eventId = accepted.get(i)[1];
+            KeylessConsume call = calls.get(index);
+            QuotaAccount before = adjust(after, -call.tokens(), 0, 0);
+            String id = Rows.keylessConsumeId(eventId);
+            Reservation granted = new Reservation(id, subject, month, call.tokens(), ReservationState.COMMITTED,
+                    call.tokens(), call.tokens(), 0, null, call.endpoint(), op.now, op.now, op.now);
+            LedgerEvent event = new LedgerEvent(eventId, subject, month, EventKind.COMMITTED, call.tokens(), 0, id,
+                    null, call.endpoint(), op.now);
+            results.set(index, new Combined(new Reserved(granted, after, false), event, before));
+            after = before;
+        }
+        return results;
     }
 
     /**

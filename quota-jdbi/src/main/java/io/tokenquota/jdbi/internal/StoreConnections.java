@@ -6,6 +6,7 @@ import java.util.Collections;
 import java.util.IdentityHashMap;
 import java.util.Map;
 import java.util.Objects;
+import java.util.WeakHashMap;
 import javax.sql.DataSource;
 import org.jdbi.v3.core.ConnectionFactory;
 import org.jdbi.v3.core.Handle;
@@ -30,6 +31,14 @@ public final class StoreConnections implements ConnectionFactory {
     private final Opener opener;
     /** What each open connection came with, until it is given back; keyed by identity (pools proxy connections). */
     private final Map<Connection, Original> originals = Collections.synchronizedMap(new IdentityHashMap<>());
+    /**
+     * The isolation each physical connection (behind the pool's proxy) was handed out with, as first
+     * read: PostgreSQL's driver answers {@code getTransactionIsolation()} with a query, a round trip that
+     * would cost as much as the store's one statement. A pool gives a connection back at the isolation it
+     * was lent at (HikariCP resets what JDBC changed, and the store restores what it changed), so one
+     * reading per physical connection holds. Weak keys: a connection the pool retires is forgotten.
+     */
+    private final Map<Connection, Integer> isolations = Collections.synchronizedMap(new WeakHashMap<>());
 
     private StoreConnections(Opener opener) {
         this.opener = opener;
@@ -60,7 +69,7 @@ public final class StoreConnections implements ConnectionFactory {
         Connection c = borrowed.connection;
         try {
             boolean autoCommit = c.getAutoCommit();
-            int isolation = c.getTransactionIsolation();
+            int isolation = isolationOf(c);
             if (!autoCommit) {
                 // a connection just taken from a pool has no work of the store's pending, so nothing is committed here
                 c.setAutoCommit(true);
@@ -74,6 +83,17 @@ public final class StoreConnections implements ConnectionFactory {
             giveBack(c, borrowed.hostHandle, e);
             throw e;
         }
+    }
+
+    private int isolationOf(Connection c) throws SQLException {
+        Connection physical = c.isWrapperFor(Connection.class) ? c.unwrap(Connection.class) : c;
+        Integer known = isolations.get(physical);
+        if (known != null) {
+            return known;
+        }
+        int isolation = c.getTransactionIsolation();
+        isolations.put(physical, isolation);
+        return isolation;
     }
 
     @Override
