@@ -7,7 +7,16 @@ import io.tokenquota.HoldRequest;
 import io.tokenquota.QuotaPolicy;
 import io.tokenquota.QuotaStore;
 import io.tokenquota.jdbi.testing.PostgresExtension;
+import io.tokenquota.Reservation;
+import io.tokenquota.ReservationState;
+import java.util.ArrayList;
+import java.util.Collections;
 import java.util.List;
+import java.util.concurrent.CyclicBarrier;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
 import org.jdbi.v3.core.Jdbi;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
@@ -65,5 +74,59 @@ class PostgresStorageShapeTest {
         long keyed = jdbi.withHandle(h -> h.createQuery("SELECT COUNT(*) FROM tq_reservation WHERE subject = :s")
                 .bind("s", subject).mapTo(Long.class).one());
         assertEquals(1, keyed, "a consume with a key keeps its row, so a retry finds it");
+    }
+
+    /**
+     * Concurrent key-less reserves and consumes of one subject in one JVM share statements (a group
+     * commit): their events then share the leader's instant. Exactness under it is the concurrency
+     * suite's business; this shows the combining happens (so that suite tests it) and that combined
+     * holds are whole holds: each commits by its id.
+     */
+    @Test
+    void concurrentTakesOfOneSubjectShareStatements() throws Exception {
+        QuotaStore store = JdbiQuotaStore.builder().dataSource(DB.dataSource())
+                .policy(QuotaPolicy.builder().defaultAllocation(1_000_000).build()).installSchema(true).build();
+        String subject = "combined-" + System.nanoTime();
+        store.account(subject);
+        int threads = 16;
+        CyclicBarrier start = new CyclicBarrier(threads);
+        List<Reservation> holds = Collections.synchronizedList(new ArrayList<>());
+        ExecutorService pool = Executors.newFixedThreadPool(threads);
+        try {
+            List<Future<?>> done = new ArrayList<>();
+            for (int t = 0; t < threads; t++) {
+                boolean reserves = t % 2 == 0;
+                done.add(pool.submit(() -> {
+                    start.await();
+                    for (int i = 0; i < 40; i++) {
+                        if (reserves) {
+                            holds.add(store.reserve(subject, 5, null));
+                        } else {
+                            store.consume(subject, 5, null);
+                        }
+                    }
+                    return null;
+                }));
+            }
+            for (Future<?> f : done) {
+                f.get(2, TimeUnit.MINUTES);
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+        assertEquals(threads / 2 * 40, holds.size());
+        assertEquals(threads / 2 * 40L * 5, store.account(subject).reserved());
+        Jdbi jdbi = Jdbi.create(DB.dataSource());
+        long instants = jdbi.withHandle(h -> h.createQuery("SELECT COUNT(DISTINCT occurred_at) FROM tq_event"
+                + " WHERE subject = :s").bind("s", subject).mapTo(Long.class).one());
+        for (Reservation hold : holds) {
+            assertEquals(ReservationState.COMMITTED, store.commit(hold.id(), 3).state());
+        }
+        long events = jdbi.withHandle(h -> h.createQuery("SELECT COUNT(*) FROM tq_event WHERE subject = :s")
+                .bind("s", subject).mapTo(Long.class).one());
+        assertEquals(threads * 40L + holds.size(), events, "a RESERVED or COMMITTED event per take, a COMMITTED per commit");
+        assertEquals(threads / 2 * 40L * (5 + 3), store.account(subject).used());
+        assertEquals(0, store.account(subject).reserved());
+        assertTrue(instants < threads * 40L, "no two takes shared a statement: " + instants + " instants");
     }
 }

@@ -149,13 +149,16 @@ final class Sql {
     /** A consume without an idempotency key: the account's update and the event, no reservation row. */
     final String consumeWithoutHoldInOneStatement;
     /**
-     * PostgreSQL only: consumes without idempotency keys of one subject, combined ({@code
-     * ConsumeCombiner}), as one statement. It locks the account, walks the calls in order granting each
-     * one that still fits what the earlier ones left (the check each would make alone), charges their
-     * sum and appends one event per granted call; one row back per granted call ({@code ord}, 1-based,
-     * and its {@code event_id}) with the account as the statement left it. No row: nothing changed.
+     * PostgreSQL only: reserves and consumes without idempotency keys of one subject, combined ({@code
+     * TakeCombiner}), as one statement. It locks the account, walks the calls in order granting each
+     * one that still fits what the earlier ones left (the check each would make alone), adds the
+     * granted consumes to {@code used} and the granted holds to {@code reserved}, inserts the holds, and
+     * appends one event per grant; one row back per granted call ({@code ord}, 1-based, and its
+     * {@code event_id}) with the account as the statement left it. No row: nothing changed. A call is a
+     * hold when it has an id ({@code :idList}), a consume when its id is NULL; {@code :expiryList} holds
+     * each hold's expiry in the database's clock, as microseconds since the epoch.
      */
-    final String consumeTogetherInOneStatement;
+    final String takeTogetherInOneStatement;
     final String commitInOneStatement;
     final String releaseInOneStatement;
     /** Expires a stale hold of the latest month; no row for any other hold (see {@code OF_LATEST_MONTH}). */
@@ -240,27 +243,36 @@ final class Sql {
             case POSTGRESQL:
                 reserveInOneStatement = takeInOneStatement(reserveUpdate);
                 consumeInOneStatement = takeInOneStatement(consumeUpdate);
-                consumeTogetherInOneStatement = "WITH RECURSIVE calls AS (SELECT t.ord, t.tokens, t.endpoint"
-                        + " FROM unnest(CAST(:tokenList AS BIGINT[]), CAST(:endpointList AS VARCHAR[]))"
-                        + " WITH ORDINALITY AS t(tokens, endpoint, ord)),"
+                takeTogetherInOneStatement = "WITH RECURSIVE calls AS (SELECT t.ord, t.tokens, t.endpoint, t.id,"
+                        + " TIMESTAMPTZ 'epoch' + t.expiry * INTERVAL '1 microsecond' AS expires_at"
+                        + " FROM unnest(CAST(:tokenList AS BIGINT[]), CAST(:endpointList AS VARCHAR[]),"
+                        + " CAST(:idList AS VARCHAR[]), CAST(:expiryList AS BIGINT[]))"
+                        + " WITH ORDINALITY AS t(tokens, endpoint, id, expiry, ord)),"
                         + " locked AS (SELECT allocated + granted + carried - used - reserved AS available"
                         + " FROM tq_account" + ACCOUNT_KEY + NO_STALE_HOLD + NO_LATER_MONTH + FOR_UPDATE + "),"
                         + " walk (ord, available, fits) AS (SELECT CAST(0 AS BIGINT), available, FALSE FROM locked"
                         + " UNION ALL SELECT c.ord, CASE WHEN w.available >= c.tokens THEN w.available - c.tokens"
                         + " ELSE w.available END, w.available >= c.tokens FROM walk AS w JOIN calls AS c"
                         + " ON c.ord = w.ord + 1),"
-                        + " accepted AS (SELECT c.ord, c.tokens, c.endpoint,"
+                        + " accepted AS (SELECT c.ord, c.tokens, c.endpoint, c.id, c.expires_at,"
                         + " nextval(pg_get_serial_sequence('tq_event', 'id')) AS event_id"
                         + " FROM walk AS w JOIN calls AS c ON c.ord = w.ord WHERE w.fits),"
                         // the walk's sum is re-checked against the row as locked: no grant beyond it, ever
-                        + " account AS (UPDATE tq_account SET used = used + (SELECT SUM(tokens) FROM accepted)"
+                        + " account AS (UPDATE tq_account"
+                        + " SET used = used + (SELECT COALESCE(SUM(tokens), 0) FROM accepted WHERE id IS NULL),"
+                        + " reserved = reserved + (SELECT COALESCE(SUM(tokens), 0) FROM accepted WHERE id IS NOT NULL)"
                         + touched + ACCOUNT_KEY + " AND EXISTS (SELECT 1 FROM accepted)"
                         + " AND allocated + granted + carried - used - reserved >= (SELECT SUM(tokens) FROM accepted)"
                         + " RETURNING " + ACCOUNT_COLUMNS + "),"
+                        + " hold AS (INSERT INTO tq_reservation (" + RESERVATION_COLUMNS + ")"
+                        + " SELECT a.id, :subject, :month, a.tokens, 'HELD', 0, CAST(NULL AS BIGINT), 0,"
+                        + " CAST(NULL AS VARCHAR), a.endpoint, FALSE, :now, a.expires_at, CAST(NULL AS TIMESTAMPTZ)"
+                        + " FROM accepted AS a, account WHERE a.id IS NOT NULL),"
                         + " event AS (INSERT INTO tq_event (id, subject, plan_month, kind, tokens, overage,"
                         + " reservation_id, transaction_id, detail, is_consume, occurred_at)"
-                        + " SELECT a.event_id, :subject, :month, 'COMMITTED', a.tokens, 0, NULL, NULL, a.endpoint, TRUE,"
-                        + " :now FROM accepted AS a, account ORDER BY a.ord)"
+                        + " SELECT a.event_id, :subject, :month, CASE WHEN a.id IS NULL THEN 'COMMITTED' ELSE 'RESERVED'"
+                        + " END, a.tokens, 0, a.id, NULL, a.endpoint, a.id IS NULL, :now FROM accepted AS a, account"
+                        + " ORDER BY a.ord)"
                         + " SELECT " + ACCOUNT_COLUMNS + ", a.ord, a.event_id FROM account, accepted AS a ORDER BY a.ord";
                 consumeWithoutHoldInOneStatement = "WITH account AS (" + consumeUpdate + " RETURNING "
                         + ACCOUNT_COLUMNS + "), event AS (INSERT INTO tq_event (subject, plan_month, kind, tokens,"
@@ -286,7 +298,7 @@ final class Sql {
                 reserveInOneStatement = null;
                 consumeInOneStatement = null;
                 consumeWithoutHoldInOneStatement = null;
-                consumeTogetherInOneStatement = null;
+                takeTogetherInOneStatement = null;
                 commitInOneStatement = null;
                 releaseInOneStatement = null;
                 // a duplicate key from a concurrent first touch is caught and ignored by the caller
@@ -304,7 +316,7 @@ final class Sql {
 
     /** The hot path's statements, parsed into JDBC's positional form (the one-statement ones null on H2). */
     record Hot(Positional reserveInOneStatement, Positional consumeInOneStatement,
-               Positional consumeWithoutHoldInOneStatement, Positional consumeTogetherInOneStatement,
+               Positional consumeWithoutHoldInOneStatement, Positional takeTogetherInOneStatement,
                Positional commitInOneStatement,
                Positional releaseInOneStatement, Positional insertReservation, Positional insertEvent,
                Positional reserveIfAvailable, Positional consumeIfAvailable, Positional commitLiveHold,
@@ -313,7 +325,7 @@ final class Sql {
 
     Hot hot() {
         return new Hot(Positional.of(reserveInOneStatement), Positional.of(consumeInOneStatement),
-                Positional.of(consumeWithoutHoldInOneStatement), Positional.of(consumeTogetherInOneStatement),
+                Positional.of(consumeWithoutHoldInOneStatement), Positional.of(takeTogetherInOneStatement),
                 Positional.of(commitInOneStatement), Positional.of(releaseInOneStatement),
                 Positional.of(insertReservation), Positional.of(insertEvent), Positional.of(reserveIfAvailable),
                 Positional.of(consumeIfAvailable), Positional.of(commitLiveHold), Positional.of(releaseLiveHold),

@@ -118,11 +118,11 @@ public final class SqlQuotaStore implements QuotaStore {
      */
     private final ReentrantLock[] subjectStripes = new ReentrantLock[SUBJECT_STRIPES];
     /**
-     * On PostgreSQL, consumes without idempotency keys of one subject in this JVM are combined into one
-     * statement and one commit when they arrive together (a group commit): a hot subject is then not
-     * held to one WAL flush per call.
+     * On PostgreSQL, reserves and consumes without idempotency keys of one subject in this JVM are
+     * combined into one statement and one commit when they arrive together (a group commit): a hot
+     * subject is then not held to one round trip and one WAL flush per call.
      */
-    private final ConsumeCombiner<KeylessConsume, Combined> consumes = new ConsumeCombiner<>();
+    private final TakeCombiner<KeylessTake, Combined> takes = new TakeCombiner<>();
 
     public SqlQuotaStore(Jdbi jdbi, Dialect dialect, QuotaPolicy policy, int maxRetries) {
         this.jdbi = Objects.requireNonNull(jdbi, "jdbi");
@@ -190,10 +190,10 @@ public final class SqlQuotaStore implements QuotaStore {
             // serialize the inserts that can run side by side
             return takeInTurn(op, subject, tokens, key, endpoint, ttl);
         }
-        if (ttl == null && key == null && sql.consumeTogetherInOneStatement != null) {
-            Combined combined = consumes.submit(subject, new KeylessConsume(tokens, endpoint),
-                    calls -> consumeTogether(op, subject, calls),
-                    () -> new Combined(takeInTurn(op, subject, tokens, null, endpoint, null), null, null));
+        if (key == null && sql.takeTogetherInOneStatement != null) {
+            Combined combined = takes.submit(subject, new KeylessTake(tokens, endpoint, ttl),
+                    calls -> takeTogether(op, subject, calls),
+                    () -> new Combined(takeInTurn(op, subject, tokens, null, endpoint, ttl), null, null));
             if (combined != null) {
                 if (combined.event != null) {
                     // decided in another caller's statement: this caller's listeners hear of it
@@ -291,39 +291,48 @@ public final class SqlQuotaStore implements QuotaStore {
         }
     }
 
-    /** One consume without an idempotency key, waiting to be combined with others of its subject. */
-    private record KeylessConsume(long tokens, String endpoint) {
+    /** A reserve ({@code ttl} set) or consume without an idempotency key, waiting to be combined. */
+    private record KeylessTake(long tokens, String endpoint, Duration ttl) {
     }
 
     /**
-     * What a combined consume gets back: the grant and, when another caller's statement decided it,
-     * the event and the account before it, for this caller's listeners ({@code null} when the caller
-     * ran it itself and its operation already logged them).
+     * What a combined take gets back: the grant and, when another caller's statement decided it, the
+     * event and the account before it, for this caller's listeners ({@code null} when the caller ran it
+     * itself and its operation already logged them).
      */
     private record Combined(Reserved reserved, LedgerEvent event, QuotaAccount before) {
     }
 
     /**
-     * Runs {@code calls} (two or more consumes of {@code subject}) as one statement on the leading
-     * caller's connection: one result per call, {@code null} for each call the statement did not grant
-     * (a refusal, or anything that needs the single-call path: no account yet, a stale hold, a later
-     * month, a database error), which its caller then runs alone.
+     * Runs {@code calls} (two or more takes of {@code subject}) as one statement on the leading
+     * caller's connection, at the leader's instant: one result per call, {@code null} for each call the
+     * statement did not grant (a refusal, or anything that needs the single-call path: no account yet,
+     * a stale hold, a later month, a database error), which its caller then runs alone.
      */
-    private List<Combined> consumeTogether(Op op, String subject, List<KeylessConsume> calls) {
+    private List<Combined> takeTogether(Op op, String subject, List<KeylessTake> calls) {
         List<Combined> results = new ArrayList<>(java.util.Collections.nCopies(calls.size(), null));
         YearMonth month = policy.monthOf(op.now);
-        Long[] tokens = new Long[calls.size()];
-        String[] endpoints = new String[calls.size()];
-        for (int i = 0; i < calls.size(); i++) {
-            tokens[i] = calls.get(i).tokens();
-            endpoints[i] = calls.get(i).endpoint();
+        int n = calls.size();
+        Long[] tokens = new Long[n];
+        String[] endpoints = new String[n];
+        String[] ids = new String[n];
+        Long[] expiries = new Long[n];
+        for (int i = 0; i < n; i++) {
+            KeylessTake call = calls.get(i);
+            tokens[i] = call.tokens();
+            endpoints[i] = call.endpoint();
+            if (call.ttl() != null) {
+                ids[i] = UUID.randomUUID().toString();
+                expiries[i] = ChronoUnit.MICROS.between(Instant.EPOCH, op.now.plus(call.ttl()).plus(dbOffset));
+            }
         }
         List<long[]> accepted = new ArrayList<>();
         QuotaAccount last = null;
         try {
             Connection c = op.handle().getConnection();
-            try (PreparedStatement ps = hot.consumeTogetherInOneStatement().prepare(c,
+            try (PreparedStatement ps = hot.takeTogetherInOneStatement().prepare(c,
                     "tokenList", c.createArrayOf("bigint", tokens), "endpointList", c.createArrayOf("varchar", endpoints),
+                    "idList", c.createArrayOf("varchar", ids), "expiryList", c.createArrayOf("bigint", expiries),
                     "subject", subject, "month", Rows.month(month), "now", op.now, "dbNow", op.dbNow);
                  ResultSet rs = ps.executeQuery()) {
                 while (rs.next()) {
@@ -340,13 +349,18 @@ public final class SqlQuotaStore implements QuotaStore {
         for (int i = accepted.size() - 1; i >= 0; i--) {
             int index = (int) accepted.get(i)[0];
             long eventId = accepted.get(i)[1];
-            KeylessConsume call = calls.get(index);
-            QuotaAccount before = adjust(after, -call.tokens(), 0, 0);
-            String id = Rows.keylessConsumeId(eventId);
-            Reservation granted = new Reservation(id, subject, month, call.tokens(), ReservationState.COMMITTED,
-                    call.tokens(), call.tokens(), 0, null, call.endpoint(), op.now, op.now, op.now);
-            LedgerEvent event = new LedgerEvent(eventId, subject, month, EventKind.COMMITTED, call.tokens(), 0, id,
-                    null, call.endpoint(), op.now);
+            KeylessTake call = calls.get(index);
+            boolean consume = call.ttl() == null;
+            QuotaAccount before = consume ? adjust(after, -call.tokens(), 0, 0) : adjust(after, 0, -call.tokens(), 0);
+            String id = consume ? Rows.keylessConsumeId(eventId) : ids[index];
+            Reservation granted = consume
+                    ? new Reservation(id, subject, month, call.tokens(), ReservationState.COMMITTED, call.tokens(),
+                            call.tokens(), 0, null, call.endpoint(), op.now, op.now, op.now)
+                    : new Reservation(id, subject, month, call.tokens(), ReservationState.HELD, 0, null, 0, null,
+                            call.endpoint(), op.now, op.now.plus(call.ttl()), null);
+            LedgerEvent event = new LedgerEvent(eventId, subject, month,
+                    consume ? EventKind.COMMITTED : EventKind.RESERVED, call.tokens(), 0, id, null, call.endpoint(),
+                    op.now);
             results.set(index, new Combined(new Reserved(granted, after, false), event, before));
             after = before;
         }

@@ -9,7 +9,8 @@ import java.util.function.Function;
 import java.util.function.Supplier;
 
 /**
- * A group commit for concurrent consumes of one subject in this JVM: the first caller becomes the
+ * A group commit for concurrent takes (reserves and consumes without idempotency keys) of one
+ * subject in this JVM: the first caller becomes the
  * subject's leader; callers that arrive while it runs queue behind it; when its statement is done,
  * the next queued caller leads, takes every call queued by then (at most {@link #MAX_BATCH}), and
  * runs them as one statement and one commit (with fsync on, one WAL flush for all of them). The
@@ -24,7 +25,7 @@ import java.util.function.Supplier;
  * @param <C> one call
  * @param <R> what one call gets back
  */
-final class ConsumeCombiner<C, R> {
+final class TakeCombiner<C, R> {
     /** Calls per statement at most: bounds the statement's size and the leader's work. */
     static final int MAX_BATCH = 128;
 
