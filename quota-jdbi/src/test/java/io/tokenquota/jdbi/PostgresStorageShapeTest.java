@@ -7,6 +7,7 @@ import io.tokenquota.HoldRequest;
 import io.tokenquota.QuotaPolicy;
 import io.tokenquota.QuotaStore;
 import io.tokenquota.jdbi.testing.PostgresExtension;
+import io.tokenquota.QuotaAccount;
 import io.tokenquota.Reservation;
 import io.tokenquota.ReservationState;
 import java.util.ArrayList;
@@ -77,18 +78,25 @@ class PostgresStorageShapeTest {
     }
 
     /**
-     * Concurrent key-less reserves and consumes of one subject in one JVM share statements (a group
-     * commit): their events then share the leader's instant. Exactness under it is the concurrency
-     * suite's business; this shows the combining happens (so that suite tests it) and that combined
-     * holds are whole holds: each commits by its id.
+     * Concurrent key-less reserves and consumes in one JVM share statements (a group commit), within a
+     * subject and across subjects: the events of one statement share the leader's instant. Exactness
+     * under it is the concurrency suite's business; this shows the combining happens (so that suite
+     * tests it) and that combined holds are whole holds: each commits by its id.
      */
     @Test
-    void concurrentTakesOfOneSubjectShareStatements() throws Exception {
+    void concurrentTakesShareStatements() throws Exception {
         QuotaStore store = JdbiQuotaStore.builder().dataSource(DB.dataSource())
                 .policy(QuotaPolicy.builder().defaultAllocation(1_000_000).build()).installSchema(true).build();
-        String subject = "combined-" + System.nanoTime();
-        store.account(subject);
+        String first = "combined-" + System.nanoTime();
+        // a second subject whose hash shares its low bits with the first's, so both meet in one lane
+        String second = first;
+        for (int i = 0; (second.hashCode() & 0xFF) != (first.hashCode() & 0xFF) || second.equals(first); i++) {
+            second = first + "-" + i;
+        }
+        List<String> subjects = List.of(first, second);
+        subjects.forEach(store::account);
         int threads = 16;
+        int calls = 40;
         CyclicBarrier start = new CyclicBarrier(threads);
         List<Reservation> holds = Collections.synchronizedList(new ArrayList<>());
         ExecutorService pool = Executors.newFixedThreadPool(threads);
@@ -96,9 +104,10 @@ class PostgresStorageShapeTest {
             List<Future<?>> done = new ArrayList<>();
             for (int t = 0; t < threads; t++) {
                 boolean reserves = t % 2 == 0;
+                String subject = subjects.get(t / 2 % 2);
                 done.add(pool.submit(() -> {
                     start.await();
-                    for (int i = 0; i < 40; i++) {
+                    for (int i = 0; i < calls; i++) {
                         if (reserves) {
                             holds.add(store.reserve(subject, 5, null));
                         } else {
@@ -114,19 +123,29 @@ class PostgresStorageShapeTest {
         } finally {
             pool.shutdownNow();
         }
-        assertEquals(threads / 2 * 40, holds.size());
-        assertEquals(threads / 2 * 40L * 5, store.account(subject).reserved());
         Jdbi jdbi = Jdbi.create(DB.dataSource());
-        long instants = jdbi.withHandle(h -> h.createQuery("SELECT COUNT(DISTINCT occurred_at) FROM tq_event"
-                + " WHERE subject = :s").bind("s", subject).mapTo(Long.class).one());
+        long shared = jdbi.withHandle(h -> h.createQuery("SELECT COUNT(*) FROM (SELECT occurred_at FROM tq_event"
+                + " WHERE subject IN (<subjects>) GROUP BY occurred_at HAVING COUNT(*) > 1) AS s")
+                .bindList("subjects", subjects).mapTo(Long.class).one());
+        long acrossSubjects = jdbi.withHandle(h -> h.createQuery("SELECT COUNT(*) FROM (SELECT occurred_at FROM tq_event"
+                + " WHERE subject IN (<subjects>) GROUP BY occurred_at HAVING COUNT(DISTINCT subject) = 2) AS s")
+                .bindList("subjects", subjects).mapTo(Long.class).one());
+        assertEquals(threads / 2 * calls, holds.size());
+        for (String subject : subjects) {
+            QuotaAccount a = store.account(subject);
+            assertEquals(threads / 4 * calls * 5L, a.used(), subject);
+            assertEquals(threads / 4 * calls * 5L, a.reserved(), subject);
+        }
         for (Reservation hold : holds) {
             assertEquals(ReservationState.COMMITTED, store.commit(hold.id(), 3).state());
         }
-        long events = jdbi.withHandle(h -> h.createQuery("SELECT COUNT(*) FROM tq_event WHERE subject = :s")
-                .bind("s", subject).mapTo(Long.class).one());
-        assertEquals(threads * 40L + holds.size(), events, "a RESERVED or COMMITTED event per take, a COMMITTED per commit");
-        assertEquals(threads / 2 * 40L * (5 + 3), store.account(subject).used());
-        assertEquals(0, store.account(subject).reserved());
-        assertTrue(instants < threads * 40L, "no two takes shared a statement: " + instants + " instants");
+        for (String subject : subjects) {
+            QuotaAccount a = store.account(subject);
+            assertEquals(threads / 4 * calls * (5L + 3), a.used(), subject);
+            assertEquals(0, a.reserved(), subject);
+            assertEquals(threads / 2 * calls + threads / 4 * calls, store.events(subject, a.month()).size(), subject);
+        }
+        assertTrue(shared > 0, "no two takes shared a statement");
+        assertTrue(acrossSubjects > 0, "no statement took for both subjects");
     }
 }

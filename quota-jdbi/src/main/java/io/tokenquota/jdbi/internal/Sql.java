@@ -149,12 +149,13 @@ final class Sql {
     /** A consume without an idempotency key: the account's update and the event, no reservation row. */
     final String consumeWithoutHoldInOneStatement;
     /**
-     * PostgreSQL only: reserves and consumes without idempotency keys of one subject, combined ({@code
-     * TakeCombiner}), as one statement. It locks the account, walks the calls in order granting each
-     * one that still fits what the earlier ones left (the check each would make alone), adds the
-     * granted consumes to {@code used} and the granted holds to {@code reserved}, inserts the holds, and
-     * appends one event per grant; one row back per granted call ({@code ord}, 1-based, and its
-     * {@code event_id}) with the account as the statement left it. No row: nothing changed. A call is a
+     * PostgreSQL only: reserves and consumes without idempotency keys, combined ({@code TakeCombiner}),
+     * as one statement. It locks the accounts of the month in subject order, walks each subject's calls
+     * in queue order granting each one that still fits what the earlier ones left (the check each would
+     * make alone), adds each subject's granted consumes to {@code used} and its granted holds to
+     * {@code reserved}, inserts the holds, and appends one event per grant; one row back per granted
+     * call ({@code ord}, 1-based, and its {@code event_id}) with its account as the statement left it.
+     * A call without a row changed nothing. A call is a
      * hold when it has an id ({@code :idList}), a consume when its id is NULL; {@code :expiryList} holds
      * each hold's expiry in the database's clock, as microseconds since the epoch.
      */
@@ -243,37 +244,49 @@ final class Sql {
             case POSTGRESQL:
                 reserveInOneStatement = takeInOneStatement(reserveUpdate);
                 consumeInOneStatement = takeInOneStatement(consumeUpdate);
-                takeTogetherInOneStatement = "WITH RECURSIVE calls AS (SELECT t.ord, t.tokens, t.endpoint, t.id,"
-                        + " TIMESTAMPTZ 'epoch' + t.expiry * INTERVAL '1 microsecond' AS expires_at"
-                        + " FROM unnest(CAST(:tokenList AS BIGINT[]), CAST(:endpointList AS VARCHAR[]),"
-                        + " CAST(:idList AS VARCHAR[]), CAST(:expiryList AS BIGINT[]))"
-                        + " WITH ORDINALITY AS t(tokens, endpoint, id, expiry, ord)),"
-                        + " locked AS (SELECT allocated + granted + carried - used - reserved AS available"
-                        + " FROM tq_account" + ACCOUNT_KEY + NO_STALE_HOLD + NO_LATER_MONTH + FOR_UPDATE + "),"
-                        + " walk (ord, available, fits) AS (SELECT CAST(0 AS BIGINT), available, FALSE FROM locked"
-                        + " UNION ALL SELECT c.ord, CASE WHEN w.available >= c.tokens THEN w.available - c.tokens"
-                        + " ELSE w.available END, w.available >= c.tokens FROM walk AS w JOIN calls AS c"
-                        + " ON c.ord = w.ord + 1),"
-                        + " accepted AS (SELECT c.ord, c.tokens, c.endpoint, c.id, c.expires_at,"
+                takeTogetherInOneStatement = "WITH RECURSIVE calls AS (SELECT t.ord, t.subject, t.tokens, t.endpoint,"
+                        + " t.id, TIMESTAMPTZ 'epoch' + t.expiry * INTERVAL '1 microsecond' AS expires_at,"
+                        + " row_number() OVER (PARTITION BY t.subject ORDER BY t.ord) AS k"
+                        + " FROM unnest(CAST(:subjectList AS VARCHAR[]), CAST(:tokenList AS BIGINT[]),"
+                        + " CAST(:endpointList AS VARCHAR[]), CAST(:idList AS VARCHAR[]), CAST(:expiryList AS BIGINT[]))"
+                        + " WITH ORDINALITY AS t(subject, tokens, endpoint, id, expiry, ord)),"
+                        // the accounts locked in subject order, so two combined statements never deadlock
+                        + " locked AS (SELECT a.subject, a.allocated + a.granted + a.carried - a.used - a.reserved"
+                        + " AS available FROM tq_account AS a WHERE a.subject IN (SELECT subject FROM calls)"
+                        + " AND a.plan_month = :month AND NOT a.superseded"
+                        + " AND NOT EXISTS (SELECT 1 FROM tq_reservation AS stale WHERE stale.subject = a.subject"
+                        + " AND stale.state = 'HELD' AND stale.expires_at <= :dbNow)"
+                        + " AND NOT EXISTS (SELECT 1 FROM tq_account AS later WHERE later.subject = a.subject"
+                        + " AND later.plan_month > :month) ORDER BY a.subject FOR UPDATE OF a),"
+                        + " walk (subject, k, available, fits) AS (SELECT CAST(subject AS VARCHAR), CAST(0 AS BIGINT), available, FALSE"
+                        + " FROM locked UNION ALL SELECT c.subject, c.k, CASE WHEN w.available >= c.tokens"
+                        + " THEN w.available - c.tokens ELSE w.available END, w.available >= c.tokens"
+                        + " FROM walk AS w JOIN calls AS c ON c.subject = w.subject AND c.k = w.k + 1),"
+                        + " accepted AS (SELECT c.ord, c.subject, c.tokens, c.endpoint, c.id, c.expires_at,"
                         + " nextval(pg_get_serial_sequence('tq_event', 'id')) AS event_id"
-                        + " FROM walk AS w JOIN calls AS c ON c.ord = w.ord WHERE w.fits),"
-                        // the walk's sum is re-checked against the row as locked: no grant beyond it, ever
-                        + " account AS (UPDATE tq_account"
-                        + " SET used = used + (SELECT COALESCE(SUM(tokens), 0) FROM accepted WHERE id IS NULL),"
-                        + " reserved = reserved + (SELECT COALESCE(SUM(tokens), 0) FROM accepted WHERE id IS NOT NULL)"
-                        + touched + ACCOUNT_KEY + " AND EXISTS (SELECT 1 FROM accepted)"
-                        + " AND allocated + granted + carried - used - reserved >= (SELECT SUM(tokens) FROM accepted)"
-                        + " RETURNING " + ACCOUNT_COLUMNS + "),"
+                        + " FROM walk AS w JOIN calls AS c ON c.subject = w.subject AND c.k = w.k WHERE w.fits),"
+                        + " sums AS (SELECT subject, SUM(CASE WHEN id IS NULL THEN tokens ELSE 0 END) AS consumed,"
+                        + " SUM(CASE WHEN id IS NULL THEN 0 ELSE tokens END) AS held, SUM(tokens) AS total"
+                        + " FROM accepted GROUP BY subject),"
+                        // each walk's sum is re-checked against its row as locked: no grant beyond it, ever
+                        + " account AS (UPDATE tq_account AS a SET used = a.used + s.consumed,"
+                        + " reserved = a.reserved + s.held, updated_at = :now FROM sums AS s"
+                        + " WHERE a.subject = s.subject AND a.plan_month = :month"
+                        + " AND a.allocated + a.granted + a.carried - a.used - a.reserved >= s.total"
+                        + " RETURNING a.subject, a.plan_month, a.allocated, a.granted, a.carried, a.used, a.reserved,"
+                        + " a.created_at, a.updated_at),"
                         + " hold AS (INSERT INTO tq_reservation (" + RESERVATION_COLUMNS + ")"
-                        + " SELECT a.id, :subject, :month, a.tokens, 'HELD', 0, CAST(NULL AS BIGINT), 0,"
-                        + " CAST(NULL AS VARCHAR), a.endpoint, FALSE, :now, a.expires_at, CAST(NULL AS TIMESTAMPTZ)"
-                        + " FROM accepted AS a, account WHERE a.id IS NOT NULL),"
+                        + " SELECT x.id, x.subject, :month, x.tokens, 'HELD', 0, CAST(NULL AS BIGINT), 0,"
+                        + " CAST(NULL AS VARCHAR), x.endpoint, FALSE, :now, x.expires_at, CAST(NULL AS TIMESTAMPTZ)"
+                        + " FROM accepted AS x JOIN account AS a ON a.subject = x.subject WHERE x.id IS NOT NULL),"
                         + " event AS (INSERT INTO tq_event (id, subject, plan_month, kind, tokens, overage,"
                         + " reservation_id, transaction_id, detail, is_consume, occurred_at)"
-                        + " SELECT a.event_id, :subject, :month, CASE WHEN a.id IS NULL THEN 'COMMITTED' ELSE 'RESERVED'"
-                        + " END, a.tokens, 0, a.id, NULL, a.endpoint, a.id IS NULL, :now FROM accepted AS a, account"
-                        + " ORDER BY a.ord)"
-                        + " SELECT " + ACCOUNT_COLUMNS + ", a.ord, a.event_id FROM account, accepted AS a ORDER BY a.ord";
+                        + " SELECT x.event_id, x.subject, :month, CASE WHEN x.id IS NULL THEN 'COMMITTED' ELSE 'RESERVED'"
+                        + " END, x.tokens, 0, x.id, NULL, x.endpoint, x.id IS NULL, :now"
+                        + " FROM accepted AS x JOIN account AS a ON a.subject = x.subject ORDER BY x.ord)"
+                        + " SELECT a.subject, a.plan_month, a.allocated, a.granted, a.carried, a.used, a.reserved,"
+                        + " a.created_at, a.updated_at, x.ord, x.event_id"
+                        + " FROM account AS a JOIN accepted AS x ON x.subject = a.subject ORDER BY x.ord";
                 consumeWithoutHoldInOneStatement = "WITH account AS (" + consumeUpdate + " RETURNING "
                         + ACCOUNT_COLUMNS + "), event AS (INSERT INTO tq_event (subject, plan_month, kind, tokens,"
                         + " overage, reservation_id, transaction_id, detail, is_consume, occurred_at)"

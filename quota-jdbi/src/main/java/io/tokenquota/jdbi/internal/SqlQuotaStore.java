@@ -86,6 +86,7 @@ import org.jdbi.v3.core.statement.Update;
  * (a hold: through the locked path that moves its purchased tokens there).
  */
 public final class SqlQuotaStore implements QuotaStore {
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(SqlQuotaStore.class);
     /** A plan change's compare-and-set update re-reads and retries this often under contention. */
     private static final int MAX_CAS_ATTEMPTS = 200;
     /** A reserve/consume tries at most this often: once, and again after creating the account or sweeping stale holds. */
@@ -118,9 +119,9 @@ public final class SqlQuotaStore implements QuotaStore {
      */
     private final ReentrantLock[] subjectStripes = new ReentrantLock[SUBJECT_STRIPES];
     /**
-     * On PostgreSQL, reserves and consumes without idempotency keys of one subject in this JVM are
-     * combined into one statement and one commit when they arrive together (a group commit): a hot
-     * subject is then not held to one round trip and one WAL flush per call.
+     * On PostgreSQL, reserves and consumes without idempotency keys in this JVM are combined into one
+     * statement and one commit when they arrive together (a group commit): a hot subject is then not
+     * held to one round trip and one WAL flush per call, and spread subjects share round trips.
      */
     private final TakeCombiner<KeylessTake, Combined> takes = new TakeCombiner<>();
 
@@ -191,8 +192,8 @@ public final class SqlQuotaStore implements QuotaStore {
             return takeInTurn(op, subject, tokens, key, endpoint, ttl);
         }
         if (key == null && sql.takeTogetherInOneStatement != null) {
-            Combined combined = takes.submit(subject, new KeylessTake(tokens, endpoint, ttl),
-                    calls -> takeTogether(op, subject, calls),
+            Combined combined = takes.submit(subject, new KeylessTake(subject, tokens, endpoint, ttl),
+                    calls -> takeTogether(op, calls),
                     () -> new Combined(takeInTurn(op, subject, tokens, null, endpoint, ttl), null, null));
             if (combined != null) {
                 if (combined.event != null) {
@@ -292,7 +293,7 @@ public final class SqlQuotaStore implements QuotaStore {
     }
 
     /** A reserve ({@code ttl} set) or consume without an idempotency key, waiting to be combined. */
-    private record KeylessTake(long tokens, String endpoint, Duration ttl) {
+    private record KeylessTake(String subject, long tokens, String endpoint, Duration ttl) {
     }
 
     /**
@@ -304,21 +305,23 @@ public final class SqlQuotaStore implements QuotaStore {
     }
 
     /**
-     * Runs {@code calls} (two or more takes of {@code subject}) as one statement on the leading
+     * Runs {@code calls} (two or more takes, of one subject or several) as one statement on the leading
      * caller's connection, at the leader's instant: one result per call, {@code null} for each call the
      * statement did not grant (a refusal, or anything that needs the single-call path: no account yet,
      * a stale hold, a later month, a database error), which its caller then runs alone.
      */
-    private List<Combined> takeTogether(Op op, String subject, List<KeylessTake> calls) {
+    private List<Combined> takeTogether(Op op, List<KeylessTake> calls) {
         List<Combined> results = new ArrayList<>(java.util.Collections.nCopies(calls.size(), null));
         YearMonth month = policy.monthOf(op.now);
         int n = calls.size();
+        String[] subjects = new String[n];
         Long[] tokens = new Long[n];
         String[] endpoints = new String[n];
         String[] ids = new String[n];
         Long[] expiries = new Long[n];
         for (int i = 0; i < n; i++) {
             KeylessTake call = calls.get(i);
+            subjects[i] = call.subject();
             tokens[i] = call.tokens();
             endpoints[i] = call.endpoint();
             if (call.ttl() != null) {
@@ -327,29 +330,34 @@ public final class SqlQuotaStore implements QuotaStore {
             }
         }
         List<long[]> accepted = new ArrayList<>();
-        QuotaAccount last = null;
+        Map<String, QuotaAccount> last = new java.util.HashMap<>();
         try {
             Connection c = op.handle().getConnection();
             try (PreparedStatement ps = hot.takeTogetherInOneStatement().prepare(c,
-                    "tokenList", c.createArrayOf("bigint", tokens), "endpointList", c.createArrayOf("varchar", endpoints),
-                    "idList", c.createArrayOf("varchar", ids), "expiryList", c.createArrayOf("bigint", expiries),
-                    "subject", subject, "month", Rows.month(month), "now", op.now, "dbNow", op.dbNow);
+                    "subjectList", c.createArrayOf("varchar", subjects), "tokenList", c.createArrayOf("bigint", tokens),
+                    "endpointList", c.createArrayOf("varchar", endpoints), "idList", c.createArrayOf("varchar", ids),
+                    "expiryList", c.createArrayOf("bigint", expiries),
+                    "month", Rows.month(month), "now", op.now, "dbNow", op.dbNow);
                  ResultSet rs = ps.executeQuery()) {
                 while (rs.next()) {
-                    last = Rows.ACCOUNT.map(rs, null);
+                    QuotaAccount account = Rows.ACCOUNT.map(rs, null);
+                    last.put(account.subject(), account);
                     accepted.add(new long[] {rs.getLong("ord") - 1, rs.getLong("event_id")});
                 }
             }
         } catch (SQLException | JdbiException e) {
-            // every call runs alone, on the path that retries and reports failures
+            // every call runs alone, on the path that retries and reports failures; said at debug level
+            // because that path reports whatever is still wrong (a deadlock or lost connection is retried there)
+            LOG.debug("a combined statement of {} calls failed; they run one by one", calls.size(), e);
             return results;
         }
-        // the statement hands back the account after every grant; walk back to each grant's own after
-        QuotaAccount after = last;
+        // the statement hands back each account after all its grants; walk back to each grant's own after
         for (int i = accepted.size() - 1; i >= 0; i--) {
             int index = (int) accepted.get(i)[0];
             long eventId = accepted.get(i)[1];
             KeylessTake call = calls.get(index);
+            String subject = call.subject();
+            QuotaAccount after = last.get(subject);
             boolean consume = call.ttl() == null;
             QuotaAccount before = consume ? adjust(after, -call.tokens(), 0, 0) : adjust(after, 0, -call.tokens(), 0);
             String id = consume ? Rows.keylessConsumeId(eventId) : ids[index];
@@ -362,7 +370,7 @@ public final class SqlQuotaStore implements QuotaStore {
                     consume ? EventKind.COMMITTED : EventKind.RESERVED, call.tokens(), 0, id, null, call.endpoint(),
                     op.now);
             results.set(index, new Combined(new Reserved(granted, after, false), event, before));
-            after = before;
+            last.put(subject, before);
         }
         return results;
     }

@@ -3,24 +3,25 @@ package io.tokenquota.jdbi.internal;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.locks.LockSupport;
 import java.util.function.Function;
 import java.util.function.Supplier;
 
 /**
- * A group commit for concurrent takes (reserves and consumes without idempotency keys) of one
- * subject in this JVM: the first caller becomes the
- * subject's leader; callers that arrive while it runs queue behind it; when its statement is done,
- * the next queued caller leads, takes every call queued by then (at most {@link #MAX_BATCH}), and
- * runs them as one statement and one commit (with fsync on, one WAL flush for all of them). The
- * statement applies the calls in queue order, each with the exact check it would have alone, so the
- * outcome is the one of running them one after another. A caller waits for at most the batch in
- * flight and its own, and holds no connection while it waits (its operation opens one lazily).
+ * A group commit for concurrent takes (reserves and consumes without idempotency keys) in this JVM.
+ * Subjects are spread over {@link #LANES} lanes by hash; in each lane the first caller leads, callers
+ * that arrive while its statement runs queue behind it, and when it is done the next queued caller
+ * leads, takes every call queued by then (at most {@link #MAX_BATCH}) and runs them as one statement
+ * and one commit: one round trip and, with fsync on, one WAL flush for all of them. The statement
+ * applies each subject's calls in queue order, each with the exact check it would make alone, so the
+ * outcome is the one of running them one after another. Lanes hold disjoint subjects, so statements
+ * of different lanes never lock the same account and run side by side; one hot subject fills its
+ * lane's batches. A caller waits for at most the batch in flight and its own, and holds no connection
+ * while it waits (its operation opens one lazily).
  *
- * <p>What the batch cannot decide (a refusal, a month's first touch, a stale hold, a database
- * failure) comes back as {@code null}: that caller then runs its consume alone, on the path that
- * explains refusals and retries. Not API. Thread-safe.
+ * <p>What a batch cannot decide (a refusal, a month's first touch, a stale hold, a database failure)
+ * comes back as {@code null}: that caller then runs its take alone, on the path that explains refusals
+ * and retries. Not API. Thread-safe.
  *
  * @param <C> one call
  * @param <R> what one call gets back
@@ -28,12 +29,12 @@ import java.util.function.Supplier;
 final class TakeCombiner<C, R> {
     /** Calls per statement at most: bounds the statement's size and the leader's work. */
     static final int MAX_BATCH = 128;
+    /** Statements in flight at once per JVM, at most; a power of two. */
+    static final int LANES = 4;
 
-    /** One subject's queue; {@code closed} once its leader left it empty (then a new one is made). */
     private static final class Lane<C, R> {
         final ArrayDeque<Waiter<C, R>> queued = new ArrayDeque<>();
         boolean running;
-        boolean closed;
     }
 
     private static final class Waiter<C, R> {
@@ -50,33 +51,32 @@ final class TakeCombiner<C, R> {
     private static final Object LEAD = new Object();
     private static final Object ALONE = new Object();
 
-    private final ConcurrentHashMap<String, Lane<C, R>> lanes = new ConcurrentHashMap<>();
+    @SuppressWarnings("unchecked")
+    private final Lane<C, R>[] lanes = new Lane[LANES];
+
+    TakeCombiner() {
+        for (int i = 0; i < LANES; i++) {
+            lanes[i] = new Lane<>();
+        }
+    }
 
     /**
-     * Runs {@code call} with whatever calls of the same subject queue meanwhile. {@code batch} gets
-     * two or more calls in queue order (the caller's own first) and returns one result per call,
-     * {@code null} for a call it could not decide; it must not throw (a failure is all {@code null}s).
-     * A leader with no one queued behind it runs {@code alone}, still leading (callers that arrive
-     * meanwhile queue for the next batch). Returns this call's result, or {@code null}: the caller
-     * then runs it alone.
+     * Runs {@code call} with whatever calls of the same lane queue meanwhile. {@code batch} gets two or
+     * more calls in queue order (the caller's own first) and returns one result per call, {@code null}
+     * for a call it could not decide; it must not throw (a failure is all {@code null}s). A leader with
+     * no one queued behind it runs {@code alone}, still leading (callers that arrive meanwhile queue for
+     * the next batch). Returns this call's result, or {@code null}: the caller then runs it alone.
      */
     @SuppressWarnings("unchecked")
     R submit(String subject, C call, Function<List<C>, List<R>> batch, Supplier<R> alone) {
+        Lane<C, R> lane = lanes[subject.hashCode() & (LANES - 1)];
         Waiter<C, R> self = new Waiter<>(call);
-        Lane<C, R> lane;
-        while (true) {
-            lane = lanes.computeIfAbsent(subject, s -> new Lane<>());
-            synchronized (lane) {
-                if (lane.closed) {
-                    continue;
-                }
-                if (lane.running) {
-                    lane.queued.add(self);
-                } else {
-                    lane.running = true;
-                    self.outcome = LEAD;
-                }
-                break;
+        synchronized (lane) {
+            if (lane.running) {
+                lane.queued.add(self);
+            } else {
+                lane.running = true;
+                self.outcome = LEAD;
             }
         }
         Object outcome;
@@ -97,7 +97,7 @@ final class TakeCombiner<C, R> {
             try {
                 return alone.get();
             } finally {
-                handOver(subject, lane);
+                handOver(lane);
             }
         }
         List<C> calls = new ArrayList<>(members.size());
@@ -106,7 +106,7 @@ final class TakeCombiner<C, R> {
         try {
             results = batch.apply(calls);
         } finally {
-            handOver(subject, lane);
+            handOver(lane);
             for (int i = 1; i < members.size(); i++) {
                 Waiter<C, R> member = members.get(i);
                 R result = results == null ? null : results.get(i);
@@ -117,15 +117,13 @@ final class TakeCombiner<C, R> {
         return results.get(0);
     }
 
-    /** The next queued caller leads; with none, the lane closes so the map does not keep idle subjects. */
-    private void handOver(String subject, Lane<C, R> lane) {
+    /** The next queued caller leads; with none, the lane is free. */
+    private void handOver(Lane<C, R> lane) {
         Waiter<C, R> next;
         synchronized (lane) {
             next = lane.queued.poll();
             if (next == null) {
                 lane.running = false;
-                lane.closed = true;
-                lanes.remove(subject, lane);
                 return;
             }
         }
