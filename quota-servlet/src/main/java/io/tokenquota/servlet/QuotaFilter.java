@@ -271,7 +271,8 @@ public final class QuotaFilter implements Filter {
         Runnable headers = () -> QuotaHeaders.set(response, account, ledger.policy());
         headers.run();
         UsageSniffer sniffer = new UsageSniffer();
-        QuotaResponse wrapped = new QuotaResponse(response, sniffer, headers);
+        QuotaResponse wrapped = new QuotaResponse(response, sniffer, headers,
+                request.getDispatcherType() == DispatcherType.INCLUDE);
         Settlement settlement = new Settlement(ledger, hold, estimate, releaseOnError, request, wrapped, sniffer,
                 settleFailureCount);
         boolean returned = false;
