@@ -115,6 +115,8 @@ public final class QuotaFilter implements Filter {
     private final Duration holdTtl;
     private final AtomicLong failOpenCount = new AtomicLong();
     private final AtomicLong settleFailureCount = new AtomicLong();
+    /** Usage of recent answers by ETag: a 304 an ETag filter makes of a computed answer is charged it. */
+    private final AnswerUsages answers = new AnswerUsages(4_096);
 
     private QuotaFilter(Builder b) {
         this.ledger = b.ledger;
@@ -274,7 +276,7 @@ public final class QuotaFilter implements Filter {
         QuotaResponse wrapped = new QuotaResponse(response, sniffer, headers,
                 request.getDispatcherType() == DispatcherType.INCLUDE);
         Settlement settlement = new Settlement(ledger, hold, estimate, releaseOnError, request, wrapped, sniffer,
-                settleFailureCount);
+                answers, settleFailureCount);
         boolean returned = false;
         try {
             chain.doFilter(forward, wrapped);
