@@ -59,7 +59,7 @@ import org.slf4j.LoggerFactory;
  *       because most model endpoints parse JSON without looking at the label. A JSON object body costs
  *       its text fields plus the requested output budget ({@code max_tokens}, {@code max_completion_tokens},
  *       {@code max_output_tokens}, Gemini's {@code generationConfig.maxOutputTokens}, capped), else the
- *       endpoint's default output budget; other text costs its characters, at least the endpoint's
+ *       endpoint's default output budget, for each completion asked for ({@code n}); other text costs its characters, at least the endpoint's
  *       fallback estimate; binary bodies cost the fallback. Multipart bodies are read through the
  *       container's own parts;</li>
  *   <li>the estimate is reserved, with the {@code Idempotency-Key} header when present; quota exceeded:
@@ -337,6 +337,8 @@ public final class QuotaFilter implements Filter {
         }
         long output = e.outputBudget() >= 0 ? Math.min(e.outputBudget(), outputBudgetCap)
                 : longestPrefix(outputBudgets, path, defaultOutputBudget);
+        // the cap bounds one completion; n completions may each use it
+        output = output > Limits.MAX_TOKENS / e.completions() ? Limits.MAX_TOKENS : output * e.completions();
         return clamp(e.inputTokens(), output);
     }
 
