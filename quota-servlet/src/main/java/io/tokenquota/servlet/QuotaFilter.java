@@ -26,8 +26,9 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.nio.ByteBuffer;
 import java.nio.CharBuffer;
-import java.nio.charset.CharacterCodingException;
 import java.nio.charset.Charset;
+import java.nio.charset.CharsetDecoder;
+import java.nio.charset.CoderResult;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
@@ -360,23 +361,67 @@ public final class QuotaFilter implements Filter {
         return Math.max(1, total);
     }
 
-    /** The body as text, or {@code null} when it is not text in its charset (binary uploads). */
-    private static CharSequence decode(byte[] body, Charset charset) {
+    /**
+     * The bytes as the text an endpoint's {@code Reader} gets (each malformed or unmappable sequence a
+     * U+FFFD), or {@code null} when they are not text in {@code charset}: they hold a NUL, or more than
+     * one character in {@link #MAX_REPLACED_SHARE} had to be replaced (audio, images and other binary
+     * data, in which most bytes do not decode). One stray byte in a text does not make it binary.
+     */
+    static CharSequence decode(byte[] body, Charset charset) {
         if (body.length == 0) {
             return null;
         }
-        try {
-            CharBuffer text = charset.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
-                    .onUnmappableCharacter(CodingErrorAction.REPORT).decode(ByteBuffer.wrap(body));
-            for (int i = 0; i < text.length(); i++) {
-                if (text.charAt(i) == 0) {
+        CharsetDecoder decoder = charset.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
+                .onUnmappableCharacter(CodingErrorAction.REPORT);
+        ByteBuffer in = ByteBuffer.wrap(body);
+        CharBuffer text = CharBuffer.allocate(capacity(body.length * (double) decoder.averageCharsPerByte() + 16));
+        long replaced = 0;
+        while (true) {
+            CoderResult r = decoder.decode(in, text, true);
+            if (r.isUnderflow()) {
+                r = decoder.flush(text);
+                if (r.isUnderflow()) {
+                    break;
+                }
+            }
+            if (r.isOverflow()) {
+                text = grown(text);
+            } else if (r.isError()) {
+                in.position(in.position() + r.length());
+                if (!text.hasRemaining()) {
+                    text = grown(text);
+                }
+                text.put('\uFFFD');
+                replaced++;
+                if (replaced > 64 && replaced * MAX_REPLACED_SHARE > in.position()) {
+                    // binary: no need to decode the rest of it
                     return null;
                 }
             }
-            return text;
-        } catch (CharacterCodingException e) {
+        }
+        text.flip();
+        if (replaced * MAX_REPLACED_SHARE > text.length()) {
             return null;
         }
+        for (int i = 0; i < text.length(); i++) {
+            if (text.charAt(i) == 0) {
+                return null;
+            }
+        }
+        return text;
+    }
+
+    /** Bytes are text when at most one character in this many had to be replaced. */
+    private static final int MAX_REPLACED_SHARE = 8;
+
+    private static int capacity(double chars) {
+        return (int) Math.min(Integer.MAX_VALUE - 16, chars);
+    }
+
+    private static CharBuffer grown(CharBuffer text) {
+        CharBuffer bigger = CharBuffer.allocate(capacity(text.capacity() * 2.0 + 16));
+        text.flip();
+        return bigger.put(text);
     }
 
     /** The declared request charset (UTF-8 when none), or {@code null} when it is unknown or illegal. */

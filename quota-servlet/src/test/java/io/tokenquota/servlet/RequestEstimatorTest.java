@@ -159,4 +159,20 @@ final class RequestEstimatorTest {
         byte[] twoCompletions = "{\"prompt\":\"abcd\",\"max_tokens\":5000,\"n\":2}".getBytes(StandardCharsets.UTF_8);
         assertEquals(2_004, filter.estimateOf(twoCompletions, StandardCharsets.UTF_8, "/ai/chat"), "the cap bounds each completion");
     }
+
+    @Test
+    void bytesAreTextUnlessTheyHoldANulOrMostlyDoNotDecode() {
+        byte[] stray = "caf\u00e9 au lait, s'il vous pla\u00eet".getBytes(StandardCharsets.ISO_8859_1);
+        assertEquals("caf\ufffd au lait, s'il vous pla\ufffdt", QuotaFilter.decode(stray, StandardCharsets.UTF_8).toString(),
+                "a few bytes that do not decode are replaced, as a Reader replaces them");
+        byte[] binary = new byte[4096];
+        new java.util.Random(7).nextBytes(binary);
+        for (int i = 0; i < binary.length; i++) {
+            binary[i] = (byte) (binary[i] == 0 ? 1 : binary[i]);
+        }
+        assertNull(QuotaFilter.decode(binary, StandardCharsets.UTF_8), "random bytes, even without a NUL, are not text");
+        assertNull(QuotaFilter.decode("text\u0000more".getBytes(StandardCharsets.UTF_8), StandardCharsets.UTF_8));
+        assertEquals("\u0001\u0002 control characters", QuotaFilter.decode(
+                "\u0001\u0002 control characters".getBytes(StandardCharsets.UTF_8), StandardCharsets.UTF_8).toString());
+    }
 }
