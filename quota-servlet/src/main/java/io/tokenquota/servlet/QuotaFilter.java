@@ -60,9 +60,9 @@ import org.slf4j.LoggerFactory;
  *       because most model endpoints parse JSON without looking at the label. A JSON object body costs
  *       its text fields plus the requested output budget ({@code max_tokens}, {@code max_completion_tokens},
  *       {@code max_output_tokens}, Gemini's {@code generationConfig.maxOutputTokens}, capped), else the
- *       endpoint's default output budget, for each completion asked for ({@code n}); other text costs its characters, at least the endpoint's
- *       fallback estimate; binary bodies cost the fallback. Multipart bodies are read through the
- *       container's own parts;</li>
+ *       endpoint's default output budget, for each completion asked for ({@code n}); other text costs
+ *       its characters, at least the endpoint's fallback estimate; binary bodies cost the fallback.
+ *       Multipart bodies are read through the container's own parts;</li>
  *   <li>the estimate is reserved, with the {@code Idempotency-Key} header when present; quota exceeded:
  *       429 problem+json with {@code Retry-After}; a key already used (by a finished or a still running
  *       request): 409, so a key buys at most one model call;</li>
