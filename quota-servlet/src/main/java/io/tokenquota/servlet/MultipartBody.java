@@ -10,8 +10,10 @@ import java.nio.charset.Charset;
 /**
  * A {@code multipart/form-data} body, read through the container's own part parser so the endpoint
  * behind the filter still gets its parts ({@code getParts()} answers from the container's cache).
- * The text of the fields and of the files that are text ({@code text/*}, JSON) is what the estimate
- * counts, so a document uploaded for summarising costs what its text costs; other files (audio,
+ * The text of the fields and of the files that are text is what the estimate counts, so a document
+ * uploaded for summarising costs what its text costs: a file labelled {@code text/*} or JSON, and a
+ * file whose content decodes as text whatever its label says (none, {@code application/octet-stream},
+ * as many clients send any file; the endpoint may read any part as text). Other files (audio,
  * images) cost the fallback estimate. Immutable.
  *
  * @param text        the fields' text, joined
@@ -33,6 +35,15 @@ record MultipartBody(CharSequence text, boolean tooLarge, boolean unreadable) {
                 if (part.getSubmittedFileName() == null || isText(part.getContentType())) {
                     try (InputStream in = part.getInputStream()) {
                         text.append(new String(in.readAllBytes(), charset)).append('\n');
+                    }
+                } else {
+                    // the label does not say text: the content decides, by the rule a body is judged by
+                    CharSequence content;
+                    try (InputStream in = part.getInputStream()) {
+                        content = QuotaFilter.decode(in.readAllBytes(), charset);
+                    }
+                    if (content != null) {
+                        text.append(content).append('\n');
                     }
                 }
             }

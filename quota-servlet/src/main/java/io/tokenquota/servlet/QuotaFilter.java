@@ -26,8 +26,9 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.nio.ByteBuffer;
 import java.nio.CharBuffer;
-import java.nio.charset.CharacterCodingException;
 import java.nio.charset.Charset;
+import java.nio.charset.CharsetDecoder;
+import java.nio.charset.CoderResult;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
@@ -59,9 +60,9 @@ import org.slf4j.LoggerFactory;
  *       because most model endpoints parse JSON without looking at the label. A JSON object body costs
  *       its text fields plus the requested output budget ({@code max_tokens}, {@code max_completion_tokens},
  *       {@code max_output_tokens}, Gemini's {@code generationConfig.maxOutputTokens}, capped), else the
- *       endpoint's default output budget; other text costs its characters, at least the endpoint's
- *       fallback estimate; binary bodies cost the fallback. Multipart bodies are read through the
- *       container's own parts;</li>
+ *       endpoint's default output budget, for each completion asked for ({@code n}); other text costs
+ *       its characters, at least the endpoint's fallback estimate; binary bodies cost the fallback.
+ *       Multipart bodies are read through the container's own parts;</li>
  *   <li>the estimate is reserved, with the {@code Idempotency-Key} header when present; quota exceeded:
  *       429 problem+json with {@code Retry-After}; a key already used (by a finished or a still running
  *       request): 409, so a key buys at most one model call;</li>
@@ -115,6 +116,8 @@ public final class QuotaFilter implements Filter {
     private final Duration holdTtl;
     private final AtomicLong failOpenCount = new AtomicLong();
     private final AtomicLong settleFailureCount = new AtomicLong();
+    /** Usage of recent answers by ETag: a 304 an ETag filter makes of a computed answer is charged it. */
+    private final AnswerUsages answers = new AnswerUsages(4_096);
 
     private QuotaFilter(Builder b) {
         this.ledger = b.ledger;
@@ -271,9 +274,10 @@ public final class QuotaFilter implements Filter {
         Runnable headers = () -> QuotaHeaders.set(response, account, ledger.policy());
         headers.run();
         UsageSniffer sniffer = new UsageSniffer();
-        QuotaResponse wrapped = new QuotaResponse(response, sniffer, headers);
+        QuotaResponse wrapped = new QuotaResponse(response, sniffer, headers,
+                request.getDispatcherType() == DispatcherType.INCLUDE);
         Settlement settlement = new Settlement(ledger, hold, estimate, releaseOnError, request, wrapped, sniffer,
-                settleFailureCount);
+                answers, settleFailureCount);
         boolean returned = false;
         try {
             chain.doFilter(forward, wrapped);
@@ -334,6 +338,8 @@ public final class QuotaFilter implements Filter {
         }
         long output = e.outputBudget() >= 0 ? Math.min(e.outputBudget(), outputBudgetCap)
                 : longestPrefix(outputBudgets, path, defaultOutputBudget);
+        // the cap bounds one completion; n completions may each use it
+        output = output > Limits.MAX_TOKENS / e.completions() ? Limits.MAX_TOKENS : output * e.completions();
         return clamp(e.inputTokens(), output);
     }
 
@@ -355,23 +361,67 @@ public final class QuotaFilter implements Filter {
         return Math.max(1, total);
     }
 
-    /** The body as text, or {@code null} when it is not text in its charset (binary uploads). */
-    private static CharSequence decode(byte[] body, Charset charset) {
+    /**
+     * The bytes as the text an endpoint's {@code Reader} gets (each malformed or unmappable sequence a
+     * U+FFFD), or {@code null} when they are not text in {@code charset}: they hold a NUL, or more than
+     * one character in {@link #MAX_REPLACED_SHARE} had to be replaced (audio, images and other binary
+     * data, in which most bytes do not decode). One stray byte in a text does not make it binary.
+     */
+    static CharSequence decode(byte[] body, Charset charset) {
         if (body.length == 0) {
             return null;
         }
-        try {
-            CharBuffer text = charset.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
-                    .onUnmappableCharacter(CodingErrorAction.REPORT).decode(ByteBuffer.wrap(body));
-            for (int i = 0; i < text.length(); i++) {
-                if (text.charAt(i) == 0) {
+        CharsetDecoder decoder = charset.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
+                .onUnmappableCharacter(CodingErrorAction.REPORT);
+        ByteBuffer in = ByteBuffer.wrap(body);
+        CharBuffer text = CharBuffer.allocate(capacity(body.length * (double) decoder.averageCharsPerByte() + 16));
+        long replaced = 0;
+        while (true) {
+            CoderResult r = decoder.decode(in, text, true);
+            if (r.isUnderflow()) {
+                r = decoder.flush(text);
+                if (r.isUnderflow()) {
+                    break;
+                }
+            }
+            if (r.isOverflow()) {
+                text = grown(text);
+            } else if (r.isError()) {
+                in.position(in.position() + r.length());
+                if (!text.hasRemaining()) {
+                    text = grown(text);
+                }
+                text.put('\uFFFD');
+                replaced++;
+                if (replaced > 64 && replaced * MAX_REPLACED_SHARE > in.position()) {
+                    // binary: no need to decode the rest of it
                     return null;
                 }
             }
-            return text;
-        } catch (CharacterCodingException e) {
+        }
+        text.flip();
+        if (replaced * MAX_REPLACED_SHARE > text.length()) {
             return null;
         }
+        for (int i = 0; i < text.length(); i++) {
+            if (text.charAt(i) == 0) {
+                return null;
+            }
+        }
+        return text;
+    }
+
+    /** Bytes are text when at most one character in this many had to be replaced. */
+    private static final int MAX_REPLACED_SHARE = 8;
+
+    private static int capacity(double chars) {
+        return (int) Math.min(Integer.MAX_VALUE - 16, chars);
+    }
+
+    private static CharBuffer grown(CharBuffer text) {
+        CharBuffer bigger = CharBuffer.allocate(capacity(text.capacity() * 2.0 + 16));
+        text.flip();
+        return bigger.put(text);
     }
 
     /** The declared request charset (UTF-8 when none), or {@code null} when it is unknown or illegal. */

@@ -32,10 +32,14 @@ final class QuotaResponse extends HttpServletResponseWrapper {
     private final java.io.ByteArrayOutputStream pending = new java.io.ByteArrayOutputStream();
     private static final int MAX_PENDING = 64 * 1024;
 
-    QuotaResponse(HttpServletResponse response, UsageSniffer sniffer, Runnable quotaHeaders) {
+    /** Wraps an include: the Content-Type belongs to the including page, not to this answer. */
+    private final boolean included;
+
+    QuotaResponse(HttpServletResponse response, UsageSniffer sniffer, Runnable quotaHeaders, boolean included) {
         super(response);
         this.sniffer = sniffer;
         this.quotaHeaders = quotaHeaders;
+        this.included = included;
     }
 
     /** Whether writing to the client failed: it went away in the middle of the response. */
@@ -164,6 +168,7 @@ final class QuotaResponse extends HttpServletResponseWrapper {
         if (writer == null) {
             // the container's writer does the encoding; PrintWriter(Writer) adds no buffer of its own
             writer = new PrintWriter(new TeeWriter(super.getWriter()));
+            sniffer.fedWriterText();
         }
         return writer;
     }
@@ -171,7 +176,7 @@ final class QuotaResponse extends HttpServletResponseWrapper {
     /** Chooses the format from the headers as they are now and reads what was pending. Callers hold this. */
     private void startSniffing() {
         byte[] head = pending.toByteArray();
-        sniffer.begin(getContentType(), super.getHeader("Content-Encoding"), head);
+        sniffer.begin(included ? null : getContentType(), super.getHeader("Content-Encoding"), head);
         if (pending.size() > 0) {
             byte[] held = head;
             pending.reset();

@@ -53,6 +53,8 @@ final class Settlement implements AsyncListener {
     private final HttpServletRequest request;
     private final QuotaResponse response;
     private final UsageSniffer sniffer;
+    /** The filter's memory of recent answers' usage by ETag, for a 304 made of a computed answer. */
+    private final AnswerUsages answers;
     private final AtomicBoolean done = new AtomicBoolean();
     /** How an async cycle ended before it completed (timeout, error); settled on completion. */
     private volatile End asyncEnd;
@@ -60,8 +62,10 @@ final class Settlement implements AsyncListener {
     private final AtomicLong failures;
 
     Settlement(QuotaLedger ledger, Reservation hold, long estimate, boolean releaseOnError,
-               HttpServletRequest request, QuotaResponse response, UsageSniffer sniffer, AtomicLong failures) {
+               HttpServletRequest request, QuotaResponse response, UsageSniffer sniffer, AnswerUsages answers,
+               AtomicLong failures) {
         this.failures = failures;
+        this.answers = answers;
         this.ledger = ledger;
         this.hold = hold;
         this.estimate = estimate;
@@ -79,7 +83,8 @@ final class Settlement implements AsyncListener {
      *   <li>usage the model reported in the response is charged, whatever happened afterwards: an
      *       exception, a 5xx, an async timeout, a client that hung up, a hold that already expired;</li>
      *   <li>a 5xx: released ({@code releaseOnError}) or charged the estimate;</li>
-     *   <li>a 302 or 303 (post/redirect/get after the call): the estimate is charged;</li>
+     *   <li>a 302 or 303 (post/redirect/get after the call), or a 304 (an ETag filter inside this one
+     *       answered a conditional request after the model had answered): the estimate is charged;</li>
      *   <li>any other 3xx, or a 4xx, without usage (400, 404, 405, 415, 422, an upstream 429...): the
      *       model was not called, the hold is released, also when the client has gone meanwhile;</li>
      *   <li>a client that went away before any usage was seen is charged the estimate: the model was
@@ -104,6 +109,10 @@ final class Settlement implements AsyncListener {
         if (status == 302 || status == 303) {
             // post/redirect/get (sendRedirect, Spring's redirect:): the work was done, the answer lives elsewhere
             return Decision.charge(estimate, "redirected to the answer after the call");
+        }
+        if (status == 304) {
+            // an ETag filter computes the answer (the model runs) and only then finds the client has it
+            return Decision.charge(estimate, "not modified after the call");
         }
         if (status >= 300) {
             // also when the client has gone meanwhile: a refusal relayed to nobody is still a refusal
@@ -132,13 +141,24 @@ final class Settlement implements AsyncListener {
             response.endSniffing();
             sniffer.finish();
             End effective = response.clientGone() ? End.CLIENT_GONE : end;
-            Decision d = decide(explicitActual(), sniffer.usage(), effective, response.getStatus(),
-                    response.isCommitted(), releaseOnError, estimate);
+            int status = response.getStatus();
+            String etag = response.getHeader("ETag");
+            Long usage = sniffer.usage();
+            if (usage == null && status == 304) {
+                // a 304 carries no body: it names, by its ETag, an answer the client already has; when
+                // this filter saw that answer, its usage is what producing it again cost
+                usage = answers.usage(request.getRequestURI(), etag);
+            }
+            Decision d = decide(explicitActual(), usage, effective, status, response.isCommitted(),
+                    releaseOnError, estimate);
             if (d.release()) {
                 ledger.release(hold.id());
             } else {
                 // a hold past its TTL is still charged: the store records it as a late commit
                 ledger.commit(hold.id(), d.tokens());
+            }
+            if (status >= 200 && status < 300 && sniffer.usage() != null) {
+                answers.remember(request.getRequestURI(), etag, sniffer.usage());
             }
             LOG.debug("settled reservation {} of {}: {} ({})", hold.id(), hold.subject(),
                     d.release() ? "released" : d.tokens(), d.reason());

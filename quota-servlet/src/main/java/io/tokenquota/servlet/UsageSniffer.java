@@ -40,11 +40,17 @@ final class UsageSniffer {
     private JsonDocumentScanner json;
     private Transcoder transcoder;
     private final SseEvents sse = new SseEvents();
+    /** The bytes fed are characters the application wrote through the writer, encoded as UTF-8. */
+    private boolean writerText;
 
     /**
      * Chooses JSON, SSE or nothing from the response headers when they go out, and from the first
-     * bytes where the headers do not tell: a body that a filter placed before this one compresses
-     * afterwards is still plain here, and an included endpoint cannot set the Content-Type.
+     * bytes only where the headers do not say what the answer is: no Content-Type (an included
+     * endpoint cannot set one; the filter passes none then) or {@code application/octet-stream}. A
+     * body that a filter placed before this one compresses afterwards is still plain here. A
+     * Content-Type that names another format ({@code text/plain}, {@code text/html}) is believed: a
+     * model's text answered as plain text may start like JSON or an event stream because the client
+     * asked the model to write it so.
      */
     synchronized void begin(String contentType, String contentEncoding, byte[] head) {
         if (mode != Mode.UNDECIDED) {
@@ -54,17 +60,27 @@ final class UsageSniffer {
         boolean encoded = contentEncoding != null && !contentEncoding.isBlank()
                 && !"identity".equalsIgnoreCase(contentEncoding.trim());
         boolean plain = !looksCompressed(head);
+        boolean untyped = type.isBlank() || type.startsWith("application/octet-stream");
         if (encoded && !plain) {
             mode = Mode.OFF;
-        } else if (type.startsWith("text/event-stream") || (!type.contains("json") && looksLikeEvents(head))) {
+        } else if (type.startsWith("text/event-stream") || (untyped && looksLikeEvents(head))) {
             mode = Mode.SSE;
-        } else if (type.contains("json") || looksLikeJson(head)) {
+        } else if (type.contains("json") || (untyped && looksLikeJson(head))) {
             json = new JsonDocumentScanner(doc -> accept(doc, false));
             mode = Mode.JSON;
         } else {
             mode = Mode.OFF;
         }
-        transcoder = mode == Mode.OFF ? null : Transcoder.of(charsetOf(type));
+        // characters from the writer arrive as UTF-8 whatever charset the container encodes them in
+        transcoder = mode == Mode.OFF || writerText ? null : Transcoder.of(charsetOf(type));
+    }
+
+    /**
+     * The application writes through {@code getWriter()}: what is fed is its characters as UTF-8, not
+     * the bytes in the declared charset, so the declared charset must not be decoded again.
+     */
+    synchronized void fedWriterText() {
+        writerText = true;
     }
 
     /** The {@code charset} parameter of a media type, or {@code null}. */

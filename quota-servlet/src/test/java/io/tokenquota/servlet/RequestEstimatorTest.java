@@ -63,6 +63,57 @@ final class RequestEstimatorTest {
     }
 
     @Test
+    void everyStringSaidInTheConversationCountsButLabelsAndBase64PayloadsDoNot() {
+        String png = "iVBORw0KGgo" + "A".repeat(200);
+        // Anthropic: a text document counts, a base64 image does not, a tool_use input object counts
+        assertEquals(5 + 4 + "report".length() + 2, estimate("""
+                {"messages":[{"role":"user","content":[
+                  {"type":"document","source":{"type":"text","media_type":"text/plain","data":"a doc"}},
+                  {"type":"image","source":{"type":"base64","media_type":"image/png","data":"%s"}},
+                  {"type":"text","text":"look"}]},
+                 {"role":"assistant","content":[{"type":"tool_use","id":"toolu_1","name":"write_file",
+                  "input":{"path":"report","body":"hi"}}]}]}""".formatted(png)).inputTokens());
+        // Gemini: functionCall.args and functionResponse.response count; inlineData's base64 does not
+        assertEquals(3 + 2 + 4, estimate("""
+                {"contents":[{"role":"model","parts":[{"functionCall":{"name":"f","args":{"q":"abc"}}}]},
+                 {"role":"user","parts":[{"functionResponse":{"name":"f","response":{"r":"ok"}}},
+                  {"inlineData":{"mimeType":"audio/wav","data":"%s"}},{"text":"more"}]}]}""".formatted(png)).inputTokens());
+        // OpenAI: an image URL (or data: URL), ids and names are not text
+        assertEquals(2, estimate("""
+                {"messages":[{"role":"user","content":[{"type":"text","text":"hi"},
+                  {"type":"image_url","image_url":{"url":"data:image/png;base64,%s","detail":"high"}}]},
+                 {"role":"tool","tool_call_id":"call_1","name":"lookup","content":[]}]}""".formatted(png)).inputTokens());
+    }
+
+    @Test
+    void aPreTokenisedPromptCostsOneTokenPerId() {
+        assertEquals(4, estimate("{\"prompt\":[[9906,1917,11,1917]],\"max_tokens\":16}").inputTokens());
+        assertEquals(3, estimate("{\"input\":[101,102,103]}").inputTokens());
+        assertEquals(0, estimate("{\"max_tokens\":16,\"seed\":42}").inputTokens(), "settings are not text");
+    }
+
+    @Test
+    void theOutputBudgetIsPerCompletion() {
+        RequestEstimator.Estimate openAi = estimate("{\"n\":64,\"max_tokens\":4000,\"messages\":[]}");
+        assertEquals(4_000, openAi.outputBudget());
+        assertEquals(64, openAi.completions());
+        assertEquals(5, estimate("{\"n\":2,\"best_of\":5,\"prompt\":\"x\"}").completions());
+        assertEquals(3, estimate("{\"generationConfig\":{\"candidateCount\":3,\"maxOutputTokens\":10}}").completions());
+        assertEquals(1, estimate("{\"n\":0,\"options\":{\"n\":9}}").completions(), "only the request's own n");
+    }
+
+    @Test
+    void aMalformedUtf8ByteIsReadAsAReaderReadsIt() {
+        byte[] head = "{\"messages\":[{\"role\":\"user\",\"content\":\"abc".getBytes(StandardCharsets.UTF_8);
+        byte[] tail = "def\"}]}".getBytes(StandardCharsets.UTF_8);
+        byte[] body = new byte[head.length + 1 + tail.length];
+        System.arraycopy(head, 0, body, 0, head.length);
+        body[head.length] = (byte) 0xFF;
+        System.arraycopy(tail, 0, body, head.length + 1, tail.length);
+        assertEquals(7, estimator.estimate(body).inputTokens(), "abc, U+FFFD, def");
+    }
+
+    @Test
     void takesTheLargestTopLevelOutputBudget() {
         assertEquals(300, estimate("{\"max_tokens\":100,\"max_output_tokens\":300}").outputBudget());
         assertEquals(-1, estimate("{\"prompt\":\"x\"}").outputBudget());
@@ -105,5 +156,23 @@ final class RequestEstimatorTest {
         assertEquals(500, filter.estimateOf(broken, StandardCharsets.UTF_8, "/ai/chat"));
         assertEquals(2_000, filter.estimateOf(broken, StandardCharsets.UTF_8, "/ai/audio/"));
         assertEquals(1, filter.estimateOf("{}".getBytes(StandardCharsets.UTF_8), StandardCharsets.UTF_8, "/ai/embed/"), "a hold is never empty");
+        byte[] twoCompletions = "{\"prompt\":\"abcd\",\"max_tokens\":5000,\"n\":2}".getBytes(StandardCharsets.UTF_8);
+        assertEquals(2_004, filter.estimateOf(twoCompletions, StandardCharsets.UTF_8, "/ai/chat"), "the cap bounds each completion");
+    }
+
+    @Test
+    void bytesAreTextUnlessTheyHoldANulOrMostlyDoNotDecode() {
+        byte[] stray = "caf\u00e9 au lait, s'il vous pla\u00eet".getBytes(StandardCharsets.ISO_8859_1);
+        assertEquals("caf\ufffd au lait, s'il vous pla\ufffdt", QuotaFilter.decode(stray, StandardCharsets.UTF_8).toString(),
+                "a few bytes that do not decode are replaced, as a Reader replaces them");
+        byte[] binary = new byte[4096];
+        new java.util.Random(7).nextBytes(binary);
+        for (int i = 0; i < binary.length; i++) {
+            binary[i] = (byte) (binary[i] == 0 ? 1 : binary[i]);
+        }
+        assertNull(QuotaFilter.decode(binary, StandardCharsets.UTF_8), "random bytes, even without a NUL, are not text");
+        assertNull(QuotaFilter.decode("text\u0000more".getBytes(StandardCharsets.UTF_8), StandardCharsets.UTF_8));
+        assertEquals("\u0001\u0002 control characters", QuotaFilter.decode(
+                "\u0001\u0002 control characters".getBytes(StandardCharsets.UTF_8), StandardCharsets.UTF_8).toString());
     }
 }

@@ -1,6 +1,7 @@
 package io.tokenquota.servlet;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.tokenquota.servlet.Settlement.Decision;
@@ -34,7 +35,7 @@ final class SettlementRulesTest {
 
     @Test
     void refusalsAndServerErrorsWithoutUsageAreReleased() {
-        for (int status : new int[] {301, 304, 400, 401, 403, 404, 405, 409, 413, 415, 422, 429, 500, 502, 503}) {
+        for (int status : new int[] {301, 307, 400, 401, 403, 404, 405, 409, 413, 415, 422, 429, 500, 502, 503}) {
             assertTrue(decide(null, null, End.RETURNED, status, true).release(), "status " + status);
         }
         assertTrue(decide(null, null, End.THREW, 200, false).release(), "an exception before answering");
@@ -47,6 +48,29 @@ final class SettlementRulesTest {
         assertEquals(ESTIMATE, decide(null, null, End.RETURNED, 204, false).tokens());
         assertEquals(ESTIMATE, decide(null, null, End.THREW, 200, true).tokens(), "the 200 was already on its way");
         assertEquals(ESTIMATE, decide(null, null, End.TIMED_OUT, 200, true).tokens(), "timed out after answering");
+    }
+
+    @Test
+    void redirectsToTheAnswerAndNotModifiedAfterTheCallAreChargedTheEstimate() {
+        for (int status : new int[] {302, 303, 304}) {
+            assertEquals(ESTIMATE, decide(null, null, End.RETURNED, status, true).tokens(), "status " + status);
+        }
+    }
+
+    @Test
+    void aNotModifiedAnswerIsKnownByItsPathAndETagWithinABound() {
+        AnswerUsages answers = new AnswerUsages(2);
+        answers.remember("/ai/chat", "\"0abc\"", 8_000);
+        assertEquals(8_000L, answers.usage("/ai/chat", "\"0abc\""));
+        assertNull(answers.usage("/ai/other", "\"0abc\""), "another endpoint's answer");
+        assertNull(answers.usage("/ai/chat", null));
+        answers.remember("/ai/chat", null, 5);
+        answers.remember("/ai/a", "\"1\"", 1);
+        answers.remember("/ai/b", "\"2\"", 2);
+        assertNull(answers.usage("/ai/chat", "\"0abc\""), "the least recently used answer is forgotten");
+        assertEquals(2L, answers.usage("/ai/b", "\"2\""));
+        answers.remember("/ai/c", "x".repeat(2_000), 3);
+        assertNull(answers.usage("/ai/c", "x".repeat(2_000)), "an oversized ETag is not kept");
     }
 
     @Test

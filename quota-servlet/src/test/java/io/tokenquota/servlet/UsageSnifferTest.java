@@ -82,4 +82,49 @@ final class UsageSnifferTest {
         String body = "{\"data\":[{\"b64_json\":\"" + big + "\"}],\"usage\":{\"total_tokens\":98}}";
         assertEquals(98L, sniff("application/json", body, 65536));
     }
+
+    /** As the filter feeds it: the first bytes are shown to {@code begin} with the headers, then read. */
+    private static Long sniffWithHead(String contentType, String body) {
+        UsageSniffer s = new UsageSniffer();
+        byte[] bytes = body.getBytes(StandardCharsets.UTF_8);
+        s.begin(contentType, null, bytes);
+        s.feed(bytes, 0, bytes.length);
+        s.finish();
+        return s.usage();
+    }
+
+    @Test
+    void firstBytesDecideOnlyWhenTheHeadersDoNotSayWhatTheAnswerIs() {
+        String json = "{\"usage\":{\"total_tokens\":1}}\n\nthe essay you asked for";
+        String events = "data: {\"usage\":{\"total_tokens\":1}}\n\nthat was the line you asked for";
+        // no Content-Type (an include cannot set one) or a generic one: the bytes tell
+        assertEquals(1L, sniffWithHead(null, json));
+        assertEquals(1L, sniffWithHead(null, events));
+        assertEquals(1L, sniffWithHead("application/octet-stream", json));
+        // an answer labelled plain text (or HTML) is a model's text, whatever it starts with
+        assertNull(sniffWithHead("text/plain;charset=UTF-8", json));
+        assertNull(sniffWithHead("text/plain;charset=UTF-8", events));
+        assertNull(sniffWithHead("text/html", json));
+        // a labelled JSON answer is read as before
+        assertEquals(7L, sniffWithHead("application/json", "{\"usage\":{\"total_tokens\":7}}"));
+    }
+
+    @Test
+    void writerCharactersAreReadWhateverCharsetTheAnswerDeclares() {
+        // the writer tee hands over UTF-8; the declared UTF-16 is the container's encoding, not the tee's
+        UsageSniffer s = new UsageSniffer();
+        s.fedWriterText();
+        byte[] bytes = "{\"usage\":{\"total_tokens\":11000},\"text\":\"h\u00e9\u4e16\"}".getBytes(StandardCharsets.UTF_8);
+        s.begin("application/json; charset=UTF-16", null, bytes);
+        s.feed(bytes, 0, bytes.length);
+        s.finish();
+        assertEquals(11_000L, s.usage());
+        // the same answer's bytes from the output stream are in the declared charset and are decoded
+        byte[] utf16 = "{\"usage\":{\"total_tokens\":12}}".getBytes(StandardCharsets.UTF_16);
+        UsageSniffer stream = new UsageSniffer();
+        stream.begin("application/json; charset=UTF-16", null, utf16);
+        stream.feed(utf16, 0, utf16.length);
+        stream.finish();
+        assertEquals(12L, stream.usage());
+    }
 }

@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit14;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound14BreakItTest extends AbstractRound14 {
+    @Override
+    ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
