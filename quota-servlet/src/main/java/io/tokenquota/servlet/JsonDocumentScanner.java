@@ -29,7 +29,6 @@ final class JsonDocumentScanner {
      * makes the parse fail before the usage that follows it.
      */
     static final int KEPT_DEPTH = 8;
-    private static final int SLICE = 8192;
     private static final Set<String> USAGE_PARENTS = Set.of("message", "response");
     private static final Set<String> TOP_LEVEL_USAGE = Set.of("usage", "usageMetadata");
 
@@ -43,7 +42,6 @@ final class JsonDocumentScanner {
     private final Consumer<Document> sink;
     private JsonParser parser;
     private ByteArrayFeeder feeder;
-    private final byte[] slice = new byte[SLICE];
     private boolean failed;
 
     // string elision
@@ -82,20 +80,23 @@ final class JsonDocumentScanner {
         return failed;
     }
 
+    /**
+     * Hands the parser each run of kept bytes straight from {@code bytes}, which it has consumed in
+     * full when {@link #parse} returns, so no copy (and no buffer per response) is needed.
+     */
     void feed(byte[] bytes, int off, int len) {
         int end = off + len;
-        int n = 0;
+        int run = off;
         for (int i = off; i < end && !failed; i++) {
-            if (keep(bytes[i])) {
-                slice[n++] = bytes[i];
-                if (n == SLICE) {
-                    parse(n);
-                    n = 0;
+            if (!keep(bytes[i])) {
+                if (i > run) {
+                    parse(bytes, run, i);
                 }
+                run = i + 1;
             }
         }
-        if (n > 0 && !failed) {
-            parse(n);
+        if (run < end && !failed) {
+            parse(bytes, run, end);
         }
     }
 
@@ -177,9 +178,9 @@ final class JsonDocumentScanner {
         return true;
     }
 
-    private void parse(int n) {
+    private void parse(byte[] bytes, int start, int end) {
         try {
-            feeder.feedInput(slice, 0, n);
+            feeder.feedInput(bytes, start, end);
         } catch (IOException e) {
             failed = true;
             return;

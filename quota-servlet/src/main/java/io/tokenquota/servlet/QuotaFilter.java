@@ -39,6 +39,9 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
+import java.util.concurrent.SynchronousQueue;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -99,6 +102,9 @@ public final class QuotaFilter implements Filter {
     private static final java.util.Set<DispatcherType> QUOTED_DISPATCHES = java.util.EnumSet.of(
             DispatcherType.REQUEST, DispatcherType.FORWARD, DispatcherType.INCLUDE, DispatcherType.ASYNC);
 
+    private static final int SETTLE_THREADS = 8;
+    private static final AtomicLong SETTLE_THREAD_COUNT = new AtomicLong();
+
     private final QuotaLedger ledger;
     private final List<String> prefixes;
     private final SubjectResolver subjects;
@@ -113,6 +119,13 @@ public final class QuotaFilter implements Filter {
     private final boolean failOpen;
     private final boolean releaseOnError;
     private final Duration holdTtl;
+    /**
+     * Writes the settlements of answers the client already has. No queue: when all its threads are
+     * busy the request thread writes its own settlement, as it would without them, so a slow ledger
+     * slows requests down instead of piling up unsettled holds.
+     */
+    private final ThreadPoolExecutor settler = new ThreadPoolExecutor(0, SETTLE_THREADS, 30, TimeUnit.SECONDS,
+            new SynchronousQueue<>(), QuotaFilter::settleThread, (write, pool) -> write.run());
     private final AtomicLong failOpenCount = new AtomicLong();
     private final AtomicLong settleFailureCount = new AtomicLong();
 
@@ -149,6 +162,28 @@ public final class QuotaFilter implements Filter {
      */
     public long settleFailureCount() {
         return settleFailureCount.get();
+    }
+
+    /**
+     * Waits (up to 30 seconds) for the settlements still being written: a container stopping the
+     * filter may close the ledger next.
+     */
+    @Override
+    public void destroy() {
+        settler.shutdown();
+        try {
+            if (!settler.awaitTermination(30, TimeUnit.SECONDS)) {
+                LOG.warn("quota settlements still being written 30 s into shutdown; a hold left unsettled expires");
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    private static Thread settleThread(Runnable write) {
+        Thread thread = new Thread(write, "quota-settle-" + SETTLE_THREAD_COUNT.incrementAndGet());
+        thread.setDaemon(true);
+        return thread;
     }
 
     @Override
@@ -288,9 +323,11 @@ public final class QuotaFilter implements Filter {
                     // the async cycle already ended on another thread
                     settlement.settle(Settlement.End.RETURNED);
                 }
+            } else if (wrapped.finishForClient()) {
+                // the client has its whole answer: the ledger write leaves this thread, which the container
+                // needs back before it reads the next request on the same keep-alive connection
+                settlement.settle(Settlement.End.RETURNED, settler);
             } else {
-                // the client gets the whole response before the ledger round trips of the settlement
-                wrapped.finishForClient();
                 settlement.settle(Settlement.End.RETURNED);
             }
         }
@@ -584,10 +621,23 @@ public final class QuotaFilter implements Filter {
 
     /** The path as an event label: control characters replaced, cut to the label limit. */
     private static String label(String path) {
+        // the usual path is already a valid label: no copy
+        if (path.length() <= Limits.MAX_ENDPOINT_LENGTH && !hasControlCharacter(path)) {
+            return path;
+        }
         StringBuilder sb = new StringBuilder(Math.min(path.length(), Limits.MAX_ENDPOINT_LENGTH));
         path.codePoints().limit(Limits.MAX_ENDPOINT_LENGTH)
                 .forEach(c -> sb.appendCodePoint(Character.isISOControl(c) ? '?' : c));
         return sb.toString();
+    }
+
+    private static boolean hasControlCharacter(String s) {
+        for (int i = 0; i < s.length(); i++) {
+            if (Character.isISOControl(s.charAt(i))) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /**

@@ -55,8 +55,10 @@ final class QuotaResponse extends HttpServletResponseWrapper {
      * still goes out only after the filter returns. Error statuses are left to the container, which may
      * still render an error page for them. A client that went away is recorded, not thrown: the hold is
      * settled either way.
+     *
+     * @return whether the client now has the whole response
      */
-    void finishForClient() {
+    boolean finishForClient() {
         ServletOutputStream s;
         PrintWriter w;
         synchronized (this) {
@@ -64,7 +66,7 @@ final class QuotaResponse extends HttpServletResponseWrapper {
             w = writer;
         }
         if (getStatus() >= 400 || (s == null && w == null)) {
-            return;
+            return false;
         }
         if (w != null) {
             // PrintWriter keeps I/O errors to itself; checkError() reports them
@@ -72,13 +74,14 @@ final class QuotaResponse extends HttpServletResponseWrapper {
             if (w.checkError()) {
                 clientGone = true;
             }
-            return;
+            return !clientGone;
         }
         try {
             s.close();
         } catch (IOException e) {
             clientGone = true;
         }
+        return !clientGone;
     }
 
     @Override

@@ -8,6 +8,7 @@ import jakarta.servlet.AsyncEvent;
 import jakarta.servlet.AsyncListener;
 import jakarta.servlet.http.HttpServletRequest;
 import java.io.IOException;
+import java.util.concurrent.Executor;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import org.slf4j.Logger;
@@ -123,17 +124,36 @@ final class Settlement implements AsyncListener {
     }
 
 
-    /** Settles once; later calls (a second async event) do nothing. */
+    /** Settles once, the ledger write included, on the calling thread; later calls do nothing. */
     void settle(End end) {
+        settle(end, Runnable::run);
+    }
+
+    /**
+     * Settles once; later calls (a second async event) do nothing. The decision is taken here, while
+     * the request and response are still the container's to read; only the ledger write, which needs
+     * neither, goes to {@code ledgerWrites}.
+     */
+    void settle(End end, Executor ledgerWrites) {
         if (!done.compareAndSet(false, true)) {
             return;
         }
+        Decision d;
         try {
             response.endSniffing();
             sniffer.finish();
             End effective = response.clientGone() ? End.CLIENT_GONE : end;
-            Decision d = decide(explicitActual(), sniffer.usage(), effective, response.getStatus(),
+            d = decide(explicitActual(), sniffer.usage(), effective, response.getStatus(),
                     response.isCommitted(), releaseOnError, estimate);
+        } catch (RuntimeException e) {
+            failed(e);
+            return;
+        }
+        ledgerWrites.execute(() -> write(d));
+    }
+
+    private void write(Decision d) {
+        try {
             if (d.release()) {
                 ledger.release(hold.id());
             } else {
@@ -142,12 +162,17 @@ final class Settlement implements AsyncListener {
             }
             LOG.debug("settled reservation {} of {}: {} ({})", hold.id(), hold.subject(),
                     d.release() ? "released" : d.tokens(), d.reason());
-        } catch (QuotaException e) {
-            failures.incrementAndGet();
-            LOG.warn("could not settle reservation {} of {}: {} {}", hold.id(), hold.subject(),
-                    e.code(), e.getMessage());
         } catch (RuntimeException e) {
-            failures.incrementAndGet();
+            failed(e);
+        }
+    }
+
+    private void failed(RuntimeException e) {
+        failures.incrementAndGet();
+        if (e instanceof QuotaException q) {
+            LOG.warn("could not settle reservation {} of {}: {} {}", hold.id(), hold.subject(), q.code(),
+                    q.getMessage());
+        } else {
             LOG.warn("could not settle reservation {} of {}", hold.id(), hold.subject(), e);
         }
     }
