@@ -29,6 +29,7 @@ final class JsonDocumentScanner {
      * makes the parse fail before the usage that follows it.
      */
     static final int KEPT_DEPTH = 8;
+    private static final int SLICE = 8192;
     private static final Set<String> USAGE_PARENTS = Set.of("message", "response");
     private static final Set<String> TOP_LEVEL_USAGE = Set.of("usage", "usageMetadata");
 
@@ -42,6 +43,8 @@ final class JsonDocumentScanner {
     private final Consumer<Document> sink;
     private JsonParser parser;
     private ByteArrayFeeder feeder;
+    /** Kept bytes of a chunk that also had bytes to drop; allocated by the first such chunk. */
+    private byte[] slice;
     private boolean failed;
 
     // string elision
@@ -80,23 +83,39 @@ final class JsonDocumentScanner {
         return failed;
     }
 
-    /**
-     * Hands the parser each run of kept bytes straight from {@code bytes}, which it has consumed in
-     * full when {@link #parse} returns, so no copy (and no buffer per response) is needed.
-     */
     void feed(byte[] bytes, int off, int len) {
+        if (failed) {
+            return;
+        }
         int end = off + len;
-        int run = off;
-        for (int i = off; i < end && !failed; i++) {
-            if (!keep(bytes[i])) {
-                if (i > run) {
-                    parse(bytes, run, i);
+        int i = off;
+        while (i < end && keep(bytes[i])) {
+            i++;
+        }
+        // the usual chunk (short strings, shallow nesting) is kept whole: the parser reads it in place
+        if (i > off) {
+            parse(bytes, off, i);
+        }
+        if (i == end || failed) {
+            return;
+        }
+        // past the first dropped byte the kept ones are gathered, so that input alternating between kept
+        // and dropped bytes cannot multiply the parser calls
+        if (slice == null) {
+            slice = new byte[SLICE];
+        }
+        int n = 0;
+        for (i++; i < end && !failed; i++) {
+            if (keep(bytes[i])) {
+                slice[n++] = bytes[i];
+                if (n == SLICE) {
+                    parse(slice, 0, n);
+                    n = 0;
                 }
-                run = i + 1;
             }
         }
-        if (run < end && !failed) {
-            parse(bytes, run, end);
+        if (n > 0 && !failed) {
+            parse(slice, 0, n);
         }
     }
 

@@ -82,6 +82,10 @@ import org.slf4j.LoggerFactory;
  * When the ledger is unreachable the filter answers 503 (fail-closed, the default) or lets the request
  * through uncharged with a logged warning, counted by {@link #failOpenCount()} (fail-open).
  *
+ * <p>Once the client has its whole answer, the settlement's ledger write runs on one of the filter's
+ * own daemon threads, so the container can take the connection's next request meanwhile; {@link #destroy()}
+ * waits for those still running.
+ *
  * <p>Register it for the {@code REQUEST} dispatcher with async support on. Immutable and thread-safe.
  */
 public final class QuotaFilter implements Filter {
