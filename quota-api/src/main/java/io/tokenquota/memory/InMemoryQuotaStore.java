@@ -57,6 +57,11 @@ public final class InMemoryQuotaStore implements QuotaStore {
     private final Map<String, TreeMap<YearMonth, Account>> accounts = new HashMap<>();
     private final Map<String, Long> plans = new HashMap<>();
     private final Map<String, Hold> holds = new LinkedHashMap<>();
+    /**
+     * Each subject's holds that may still be HELD, in creation order: a reserve expires its subject's
+     * stale holds first, and must not walk every hold the store ever kept to find them.
+     */
+    private final Map<String, List<Hold>> openHolds = new HashMap<>();
     private final Map<String, Map<String, Hold>> holdsByKey = new HashMap<>();
     private final Map<String, Credit> purchases = new LinkedHashMap<>();
     private final List<LedgerEvent> events = new ArrayList<>();
@@ -608,6 +613,9 @@ public final class InMemoryQuotaStore implements QuotaStore {
     private Hold newHold(Tx tx, String subject, YearMonth month, long tokens, String key, String endpoint, boolean consume) {
         Hold hold = new Hold(UUID.randomUUID().toString(), subject, month, tokens, key, endpoint, tx.now, consume);
         holds.put(hold.id, hold);
+        if (!consume) {
+            openHolds.computeIfAbsent(subject, s -> new ArrayList<>()).add(hold);
+        }
         if (key != null) {
             holdsByKey.computeIfAbsent(subject, s -> new HashMap<>()).put(key, hold);
         }
@@ -615,10 +623,17 @@ public final class InMemoryQuotaStore implements QuotaStore {
     }
 
     private void expireSubject(Tx tx, String subject) {
-        for (Hold hold : holds.values()) {
-            if (hold.subject.equals(subject)) {
-                expireIfStale(tx, hold);
-            }
+        List<Hold> open = openHolds.get(subject);
+        if (open == null) {
+            return;
+        }
+        for (Hold hold : open) {
+            expireIfStale(tx, hold);
+        }
+        // a finished hold (committed, released, expired) is never HELD again
+        open.removeIf(hold -> hold.state != ReservationState.HELD);
+        if (open.isEmpty()) {
+            openHolds.remove(subject);
         }
     }
 

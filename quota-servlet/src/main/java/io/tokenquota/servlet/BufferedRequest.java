@@ -8,6 +8,7 @@ import java.io.BufferedReader;
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.io.InputStreamReader;
+import java.io.OutputStream;
 import java.nio.charset.Charset;
 import java.nio.charset.StandardCharsets;
 import java.net.URLDecoder;
@@ -148,6 +149,17 @@ final class BufferedRequest extends HttpServletRequestWrapper {
         @Override
         public int available() {
             return in.available();
+        }
+
+        // the bulk reads hand over the array in one piece instead of copying it through a buffer
+        @Override
+        public byte[] readAllBytes() {
+            return in.readAllBytes();
+        }
+
+        @Override
+        public long transferTo(OutputStream out) throws IOException {
+            return in.transferTo(out);
         }
 
         @Override

@@ -43,7 +43,8 @@ final class JsonDocumentScanner {
     private final Consumer<Document> sink;
     private JsonParser parser;
     private ByteArrayFeeder feeder;
-    private final byte[] slice = new byte[SLICE];
+    /** Kept bytes of a chunk that also had bytes to drop; allocated by the first such chunk. */
+    private byte[] slice;
     private boolean failed;
 
     // string elision
@@ -83,19 +84,38 @@ final class JsonDocumentScanner {
     }
 
     void feed(byte[] bytes, int off, int len) {
+        if (failed) {
+            return;
+        }
         int end = off + len;
+        int i = off;
+        while (i < end && keep(bytes[i])) {
+            i++;
+        }
+        // the usual chunk (short strings, shallow nesting) is kept whole: the parser reads it in place
+        if (i > off) {
+            parse(bytes, off, i);
+        }
+        if (i == end || failed) {
+            return;
+        }
+        // past the first dropped byte the kept ones are gathered, so that input alternating between kept
+        // and dropped bytes cannot multiply the parser calls
+        if (slice == null) {
+            slice = new byte[SLICE];
+        }
         int n = 0;
-        for (int i = off; i < end && !failed; i++) {
+        for (i++; i < end && !failed; i++) {
             if (keep(bytes[i])) {
                 slice[n++] = bytes[i];
                 if (n == SLICE) {
-                    parse(n);
+                    parse(slice, 0, n);
                     n = 0;
                 }
             }
         }
         if (n > 0 && !failed) {
-            parse(n);
+            parse(slice, 0, n);
         }
     }
 
@@ -177,9 +197,9 @@ final class JsonDocumentScanner {
         return true;
     }
 
-    private void parse(int n) {
+    private void parse(byte[] bytes, int start, int end) {
         try {
-            feeder.feedInput(slice, 0, n);
+            feeder.feedInput(bytes, start, end);
         } catch (IOException e) {
             failed = true;
             return;

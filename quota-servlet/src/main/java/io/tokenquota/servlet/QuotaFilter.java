@@ -634,10 +634,23 @@ public final class QuotaFilter implements Filter {
 
     /** The path as an event label: control characters replaced, cut to the label limit. */
     private static String label(String path) {
+        // the usual path is already a valid label: no copy
+        if (path.length() <= Limits.MAX_ENDPOINT_LENGTH && !hasControlCharacter(path)) {
+            return path;
+        }
         StringBuilder sb = new StringBuilder(Math.min(path.length(), Limits.MAX_ENDPOINT_LENGTH));
         path.codePoints().limit(Limits.MAX_ENDPOINT_LENGTH)
                 .forEach(c -> sb.appendCodePoint(Character.isISOControl(c) ? '?' : c));
         return sb.toString();
+    }
+
+    private static boolean hasControlCharacter(String s) {
+        for (int i = 0; i < s.length(); i++) {
+            if (Character.isISOControl(s.charAt(i))) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /**

@@ -41,16 +41,36 @@ final class QuotaHeaders {
 
     static void set(HttpServletResponse response, long limit, long remaining, YearMonth month, QuotaPolicy policy,
                     String warning) {
-        Instant reset = policy.resetOf(month);
+        MonthFields fields = MonthFields.of(policy, month);
         response.setHeader(LIMIT, Long.toString(limit));
         response.setHeader(REMAINING, Long.toString(remaining));
-        response.setHeader(RESET, reset.toString());
+        response.setHeader(RESET, fields.resetText());
         if (warning != null) {
             response.setHeader(WARNING, warning);
         }
-        long window = Duration.between(policy.startOf(month), reset).getSeconds();
-        long untilReset = Math.max(0, (Duration.between(policy.now(), reset).toMillis() + 999) / 1000);
-        response.setHeader(RATELIMIT_POLICY, "\"" + POLICY + "\";q=" + limit + ";qu=\"tokens\";w=" + window);
+        long untilReset = Math.max(0, (Duration.between(policy.now(), fields.reset()).toMillis() + 999) / 1000);
+        response.setHeader(RATELIMIT_POLICY, "\"" + POLICY + "\";q=" + limit + ";qu=\"tokens\";w=" + fields.window());
         response.setHeader(RATELIMIT, "\"" + POLICY + "\";r=" + remaining + ";t=" + untilReset);
+    }
+
+    /**
+     * A month's fixed header parts, worked out (time zone rules, ISO formatting) once rather than on
+     * every response: nearly all responses fall in the same month of the same policy.
+     *
+     * @param window the month's length in seconds
+     */
+    private record MonthFields(QuotaPolicy policy, YearMonth month, Instant reset, String resetText, long window) {
+        private static volatile MonthFields last;
+
+        static MonthFields of(QuotaPolicy policy, YearMonth month) {
+            MonthFields p = last;
+            if (p == null || p.policy != policy || !p.month.equals(month)) {
+                Instant reset = policy.resetOf(month);
+                p = new MonthFields(policy, month, reset, reset.toString(),
+                        Duration.between(policy.startOf(month), reset).getSeconds());
+                last = p;
+            }
+            return p;
+        }
     }
 }

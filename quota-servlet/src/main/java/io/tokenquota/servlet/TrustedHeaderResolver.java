@@ -79,13 +79,22 @@ final class TrustedHeaderResolver implements SubjectResolver {
             }
             return null;
         }
-        if (peer == null || trusted.stream().noneMatch(b -> b.contains(peer))) {
+        if (peer == null || !isTrusted(peer)) {
             // a client sent the identity header itself: never believe it
             LOG.warn("ignoring {} header from untrusted address {}", headerName, request.getRemoteAddr());
             return null;
         }
         String subject = value.trim();
         return subject.isEmpty() ? null : subject;
+    }
+
+    private boolean isTrusted(InetAddress peer) {
+        for (Block block : trusted) {
+            if (block.contains(peer)) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /** Whether {@code peer} is among the addresses of the request's X-Forwarded-For or Forwarded headers. */
@@ -145,6 +154,7 @@ final class TrustedHeaderResolver implements SubjectResolver {
         int scope = s.indexOf('%');
         String bare = scope >= 0 ? s.substring(0, scope) : s;
         boolean colon = bare.indexOf(':') >= 0;
+        int dots = 0;
         for (int i = 0; i < bare.length(); i++) {
             char c = bare.charAt(i);
             boolean ok = c == '.' || c == ':' || (c >= '0' && c <= '9')
@@ -152,8 +162,11 @@ final class TrustedHeaderResolver implements SubjectResolver {
             if (!ok) {
                 return null;
             }
+            if (c == '.') {
+                dots++;
+            }
         }
-        if (!colon && bare.chars().filter(c -> c == '.').count() != 3) {
+        if (!colon && dots != 3) {
             return null;
         }
         try {
