@@ -150,14 +150,14 @@ final class RequestEstimatorTest {
         byte[] withBudget = "{\"prompt\":\"abcd\",\"max_tokens\":5000}".getBytes(StandardCharsets.UTF_8);
         byte[] withoutBudget = "{\"prompt\":\"abcd\"}".getBytes(StandardCharsets.UTF_8);
         byte[] broken = "{\"prompt\"".getBytes(StandardCharsets.UTF_8);
-        assertEquals(1_004, filter.estimateOf(withBudget, StandardCharsets.UTF_8, "/ai/chat"));
-        assertEquals(54, filter.estimateOf(withoutBudget, StandardCharsets.UTF_8, "/ai/chat"));
-        assertEquals(4, filter.estimateOf(withoutBudget, StandardCharsets.UTF_8, "/ai/embed/"));
-        assertEquals(500, filter.estimateOf(broken, StandardCharsets.UTF_8, "/ai/chat"));
-        assertEquals(2_000, filter.estimateOf(broken, StandardCharsets.UTF_8, "/ai/audio/"));
-        assertEquals(1, filter.estimateOf("{}".getBytes(StandardCharsets.UTF_8), StandardCharsets.UTF_8, "/ai/embed/"), "a hold is never empty");
+        assertEquals(1_004, filter.estimateOf(withBudget, StandardCharsets.UTF_8, "/ai/chat", new RequestEstimator.Asked()));
+        assertEquals(54, filter.estimateOf(withoutBudget, StandardCharsets.UTF_8, "/ai/chat", new RequestEstimator.Asked()));
+        assertEquals(4, filter.estimateOf(withoutBudget, StandardCharsets.UTF_8, "/ai/embed/", new RequestEstimator.Asked()));
+        assertEquals(500, filter.estimateOf(broken, StandardCharsets.UTF_8, "/ai/chat", new RequestEstimator.Asked()));
+        assertEquals(2_000, filter.estimateOf(broken, StandardCharsets.UTF_8, "/ai/audio/", new RequestEstimator.Asked()));
+        assertEquals(1, filter.estimateOf("{}".getBytes(StandardCharsets.UTF_8), StandardCharsets.UTF_8, "/ai/embed/", new RequestEstimator.Asked()), "a hold is never empty");
         byte[] twoCompletions = "{\"prompt\":\"abcd\",\"max_tokens\":5000,\"n\":2}".getBytes(StandardCharsets.UTF_8);
-        assertEquals(2_004, filter.estimateOf(twoCompletions, StandardCharsets.UTF_8, "/ai/chat"), "the cap bounds each completion");
+        assertEquals(2_004, filter.estimateOf(twoCompletions, StandardCharsets.UTF_8, "/ai/chat", new RequestEstimator.Asked()), "the cap bounds each completion");
     }
 
     @Test
