@@ -419,6 +419,21 @@ abstract class AbstractRound15 {
                 + promptChars.get(s) + " characters of 150,000)");
     }
 
+    /**
+     * The other half of the filter-before-the-filter case: a form that fits the allowance is served, and
+     * the endpoint still gets the parameters the container parsed (the quota filter's wrapper must not
+     * answer them from the empty body it read).
+     */
+    @Test
+    void formParsedByAnEarlierFilterStillReachesTheEndpoint() {
+        String s = subject();
+        String prompt = "Write a haiku about a lighthouse.";
+        HttpResponse<String> r = post("/ai/csrf", s, form("_csrf", "4bfd1575", "prompt", prompt, "max_tokens", "50"),
+                "application/x-www-form-urlencoded");
+        assertEquals(200, r.statusCode());
+        assertEquals(prompt.length(), promptChars.get(s), "the endpoint's prompt parameter");
+    }
+
     // ------------------------------------------------------------------ text in fields the estimate skips
 
     /**
