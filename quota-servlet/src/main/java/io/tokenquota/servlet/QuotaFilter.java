@@ -62,7 +62,9 @@ import org.slf4j.LoggerFactory;
  *       {@code max_output_tokens}, Gemini's {@code generationConfig.maxOutputTokens}, capped), else the
  *       endpoint's default output budget, for each completion asked for ({@code n}); other text costs
  *       its characters, at least the endpoint's fallback estimate; binary bodies cost the fallback.
- *       Multipart bodies are read through the container's own parts;</li>
+ *       Multipart bodies are read through the container's own parts. Without a JSON body, the
+ *       budget and {@code n} are read from the parameters (query string, form or multipart fields),
+ *       and a form or multipart body gets the default budget as a JSON body does;</li>
  *   <li>the estimate is reserved, with the {@code Idempotency-Key} header when present; quota exceeded:
  *       429 problem+json with {@code Retry-After}; a key already used (by a finished or a still running
  *       request): 409, so a key buys at most one model call;</li>
@@ -195,8 +197,9 @@ public final class QuotaFilter implements Filter {
         // parse JSON without looking at the label, so a label must not shrink the hold
         HttpServletRequest forward;
         long estimate;
-        // a budget or n in the query string is read as in a JSON body: the servlet API (and Spring's
-        // @RequestParam) merges the query string into the parameters the endpoint reads
+        // a budget or n in the query string is read as in a JSON body when the request has no JSON body:
+        // the servlet API (and Spring's @RequestParam) merges the query string into the parameters a
+        // form, multipart or GET endpoint reads
         String query = request.getQueryString();
         RequestEstimator.Asked asked = new RequestEstimator.Asked();
         if (query != null && !query.isEmpty()) {
@@ -335,8 +338,9 @@ public final class QuotaFilter implements Filter {
     /**
      * The request's estimate: a JSON object body by its text fields plus the requested output
      * budget; any other text by its characters, at least the fallback; a body that is not text (or
-     * empty) costs the fallback. A budget or count the request's parameters ask for ({@code asked})
-     * is added to either.
+     * empty) costs the fallback, plus the budget the request's parameters ask for ({@code asked}):
+     * a JSON body's own fields say what the endpoint reads, a query string's {@code n} on a JSON call
+     * may mean anything (a page, a count of events).
      */
     long estimateOf(byte[] body, Charset charset, String path, RequestEstimator.Asked asked) {
         if (StandardCharsets.UTF_8.equals(charset)) {
@@ -358,8 +362,7 @@ public final class QuotaFilter implements Filter {
             // a GET ?prompt=...&max_tokens=16000 asks for its budget as surely as a JSON body does
             return asked.asks() ? clamp(text, output(asked.budget, asked.completions, path)) : text;
         }
-        return clamp(e.inputTokens(), output(Math.max(e.outputBudget(), asked.budget),
-                Math.max(e.completions(), asked.completions), path));
+        return clamp(e.inputTokens(), output(e.outputBudget(), e.completions(), path));
     }
 
     /**

@@ -158,8 +158,8 @@ final class RequestEstimatorTest {
         QuotaFilter filter = QuotaFilter.builder(new io.tokenquota.memory.InMemoryQuotaStore()).protect("/ai/")
                 .subjectResolver(r -> "x").estimator(CharSequence::length)
                 .fallbackEstimate(500).defaultOutputBudget(50).outputBudgetCap(1_000).build();
-        assertEquals(4 + 8 * 1_000, filter.estimateOf("{\"prompt\":\"abcd\"}".getBytes(StandardCharsets.UTF_8),
-                StandardCharsets.UTF_8, "/ai/chat", asked), "a JSON body with the budget in its query string");
+        assertEquals(4 + 50, filter.estimateOf("{\"prompt\":\"abcd\"}".getBytes(StandardCharsets.UTF_8),
+                StandardCharsets.UTF_8, "/ai/chat", asked), "a JSON body's own fields are what its endpoint reads");
         assertEquals(500 + 8 * 1_000, filter.estimateOf(new byte[0], StandardCharsets.UTF_8, "/ai/chat", asked),
                 "a GET ?n=8&max_tokens=16000");
         assertEquals(500, filter.estimateOf(new byte[0], StandardCharsets.UTF_8, "/ai/chat", new RequestEstimator.Asked()),
