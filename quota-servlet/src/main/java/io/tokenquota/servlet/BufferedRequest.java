@@ -23,7 +23,8 @@ import java.util.Map;
  * Replays a body the filter already read, byte for byte, through {@link #getInputStream()} or
  * {@link #getReader()} (one of the two, as the Servlet spec requires). A form body
  * ({@code application/x-www-form-urlencoded}) also answers {@code getParameter} and friends, because
- * the container can no longer read the body it would parse them from. Not thread-safe, like the
+ * the container can no longer read the body it would parse them from (unless the container had
+ * already parsed it, and the body came empty). Not thread-safe, like the
  * request it wraps.
  */
 final class BufferedRequest extends HttpServletRequestWrapper {
@@ -50,7 +51,9 @@ final class BufferedRequest extends HttpServletRequestWrapper {
 
     private Map<String, String[]> parameters() {
         if (parameters == null) {
-            if (!isForm()) {
+            if (!isForm() || body.length == 0) {
+                // an empty form body: the container had parsed (and consumed) it for a filter before
+                // this one, and its parameters are the ones the endpoint must get
                 parameters = super.getParameterMap();
             } else {
                 // query string parameters first, then the form's, as the Servlet spec orders them
@@ -65,7 +68,8 @@ final class BufferedRequest extends HttpServletRequestWrapper {
         return parameters;
     }
 
-    private static void decode(String query, Charset charset, Map<String, List<String>> into) {
+    /** Adds the {@code name=value} pairs of a query string or form body to {@code into}. */
+    static void decode(String query, Charset charset, Map<String, List<String>> into) {
         if (query == null || query.isEmpty()) {
             return;
         }

@@ -6,6 +6,10 @@ import jakarta.servlet.http.Part;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.Charset;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
 
 /**
  * A {@code multipart/form-data} body, read through the container's own part parser so the endpoint
@@ -17,24 +21,31 @@ import java.nio.charset.Charset;
  * images) cost the fallback estimate. Immutable.
  *
  * @param text        the fields' text, joined
+ * @param fields      the values of the parts that are not files, by name (where a budget can be)
  * @param tooLarge    the parts add up to more than the limit
  * @param unreadable  the container would not parse the parts (no multipart configuration on the
  *                    endpoint, or over its own limits)
  */
-record MultipartBody(CharSequence text, boolean tooLarge, boolean unreadable) {
+record MultipartBody(CharSequence text, Map<String, List<String>> fields, boolean tooLarge, boolean unreadable) {
 
     static MultipartBody read(HttpServletRequest request, long limit, Charset charset) throws IOException {
         StringBuilder text = new StringBuilder();
+        Map<String, List<String>> fields = new LinkedHashMap<>();
         long size = 0;
         try {
             for (Part part : request.getParts()) {
                 size += Math.max(0, part.getSize());
                 if (size > limit) {
-                    return new MultipartBody(null, true, false);
+                    return new MultipartBody(null, null, true, false);
                 }
                 if (part.getSubmittedFileName() == null || isText(part.getContentType())) {
+                    String value;
                     try (InputStream in = part.getInputStream()) {
-                        text.append(new String(in.readAllBytes(), charset)).append('\n');
+                        value = new String(in.readAllBytes(), charset);
+                    }
+                    text.append(value).append('\n');
+                    if (part.getSubmittedFileName() == null) {
+                        fields.computeIfAbsent(part.getName(), k -> new ArrayList<>()).add(value);
                     }
                 } else {
                     // the label does not say text: the content decides, by the rule a body is judged by
@@ -48,9 +59,9 @@ record MultipartBody(CharSequence text, boolean tooLarge, boolean unreadable) {
                 }
             }
         } catch (ServletException | IllegalStateException e) {
-            return new MultipartBody(null, false, true);
+            return new MultipartBody(null, null, false, true);
         }
-        return new MultipartBody(text, false, false);
+        return new MultipartBody(text, fields, false, false);
     }
 
     private static boolean isText(String contentType) {

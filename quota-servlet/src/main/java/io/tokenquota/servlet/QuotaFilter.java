@@ -62,7 +62,9 @@ import org.slf4j.LoggerFactory;
  *       {@code max_output_tokens}, Gemini's {@code generationConfig.maxOutputTokens}, capped), else the
  *       endpoint's default output budget, for each completion asked for ({@code n}); other text costs
  *       its characters, at least the endpoint's fallback estimate; binary bodies cost the fallback.
- *       Multipart bodies are read through the container's own parts;</li>
+ *       Multipart bodies are read through the container's own parts. Without a JSON body, the
+ *       budget and {@code n} are read from the parameters (query string, form or multipart fields),
+ *       and a form or multipart body gets the default budget as a JSON body does;</li>
  *   <li>the estimate is reserved, with the {@code Idempotency-Key} header when present; quota exceeded:
  *       429 problem+json with {@code Retry-After}; a key already used (by a finished or a still running
  *       request): 409, so a key buys at most one model call;</li>
@@ -195,6 +197,16 @@ public final class QuotaFilter implements Filter {
         // parse JSON without looking at the label, so a label must not shrink the hold
         HttpServletRequest forward;
         long estimate;
+        // a budget or n in the query string is read as in a JSON body when the request has no JSON body:
+        // the servlet API (and Spring's @RequestParam) merges the query string into the parameters a
+        // form, multipart or GET endpoint reads
+        String query = request.getQueryString();
+        RequestEstimator.Asked asked = new RequestEstimator.Asked();
+        if (query != null && !query.isEmpty()) {
+            Map<String, List<String>> queryFields = new LinkedHashMap<>();
+            BufferedRequest.decode(query, StandardCharsets.UTF_8, queryFields);
+            queryFields.forEach((name, values) -> values.forEach(value -> asked.read(name, value)));
+        }
         if (isMultipart(request)) {
             MultipartBody parts = MultipartBody.read(request, limit, charset);
             if (parts.tooLarge()) {
@@ -206,7 +218,10 @@ public final class QuotaFilter implements Filter {
                         + " (no multipart configuration, or over the container's own multipart limits)");
                 return;
             }
-            estimate = textEstimate(parts.text(), path);
+            parts.fields().forEach((name, values) -> values.forEach(value -> asked.read(name, value)));
+            // its fields and text files, plus the output budget a JSON body of the same fields gets
+            estimate = Math.max(textEstimate(parts.text(), path),
+                    clamp(estimator.text(parts.text()), output(asked.budget, asked.completions, path)));
             forward = request;
         } else {
             byte[] body = readBounded(request.getInputStream(), request.getContentLengthLong(), limit);
@@ -225,14 +240,21 @@ public final class QuotaFilter implements Filter {
                         "the request's Content-Encoding is not one the quota filter can read (gzip, deflate)");
                 return;
             }
-            estimate = estimateOf(readable, charset, path);
+            estimate = estimateOf(readable, charset, path, asked);
             if (isForm(request)) {
-                estimate = Math.max(estimate, formEstimate(readable, charset, path));
+                Map<String, List<String>> fields = new LinkedHashMap<>();
+                if (readable.length == 0 && "POST".equalsIgnoreCase(request.getMethod())) {
+                    // a filter before this one made the container parse (and consume) the form: its
+                    // parameters are what the endpoint reads
+                    request.getParameterMap().forEach((name, values) -> fields.put(name, Arrays.asList(values)));
+                } else {
+                    BufferedRequest.decode(new String(readable, charset), charset, fields);
+                }
+                estimate = Math.max(estimate, formEstimate(fields, asked, path));
             }
             forward = new BufferedRequest(request, body, charset);
         }
         // the query string counts too: a prompt can ride in ?prompt=... as well as in the body
-        String query = request.getQueryString();
         if (query != null && !query.isEmpty()) {
             estimate = clamp(estimate, estimator.text(decodedQuery(query)));
         }
@@ -316,31 +338,41 @@ public final class QuotaFilter implements Filter {
     /**
      * The request's estimate: a JSON object body by its text fields plus the requested output
      * budget; any other text by its characters, at least the fallback; a body that is not text (or
-     * empty) costs the fallback.
+     * empty) costs the fallback, plus the budget the request's parameters ask for ({@code asked}):
+     * a JSON body's own fields say what the endpoint reads, a query string's {@code n} on a JSON call
+     * may mean anything (a page, a count of events).
      */
-    long estimateOf(byte[] body, Charset charset, String path) {
+    long estimateOf(byte[] body, Charset charset, String path, RequestEstimator.Asked asked) {
         if (StandardCharsets.UTF_8.equals(charset)) {
-            return estimateAs(body, body, StandardCharsets.UTF_8, path);
+            return estimateAs(body, body, StandardCharsets.UTF_8, path, asked);
         }
         // an endpoint may read the body in its declared charset (getReader()) or ignore the label and
         // detect the encoding from the bytes (most JSON parsers): a label must not shrink the hold, so
         // the larger of the two readings counts
         byte[] declared = new String(body, charset).getBytes(StandardCharsets.UTF_8);
-        return Math.max(estimateAs(declared, body, charset, path),
-                estimateAs(body, body, StandardCharsets.UTF_8, path));
+        return Math.max(estimateAs(declared, body, charset, path, asked),
+                estimateAs(body, body, StandardCharsets.UTF_8, path, asked));
     }
 
     /** The estimate of {@code json} as a JSON object, else of {@code body} as text in {@code charset}. */
-    private long estimateAs(byte[] json, byte[] body, Charset charset, String path) {
+    private long estimateAs(byte[] json, byte[] body, Charset charset, String path, RequestEstimator.Asked asked) {
         RequestEstimator.Estimate e = estimator.estimate(json);
         if (e == null) {
-            return textEstimate(decode(body, charset), path);
+            long text = textEstimate(decode(body, charset), path);
+            // a GET ?prompt=...&max_tokens=16000 asks for its budget as surely as a JSON body does
+            return asked.asks() ? clamp(text, output(asked.budget, asked.completions, path)) : text;
         }
-        long output = e.outputBudget() >= 0 ? Math.min(e.outputBudget(), outputBudgetCap)
-                : longestPrefix(outputBudgets, path, defaultOutputBudget);
+        return clamp(e.inputTokens(), output(e.outputBudget(), e.completions(), path));
+    }
+
+    /**
+     * The output budget of {@code completions} completions: {@code budget} capped (-1: the endpoint's
+     * default budget) for each.
+     */
+    private long output(long budget, long completions, String path) {
+        long output = budget >= 0 ? Math.min(budget, outputBudgetCap) : longestPrefix(outputBudgets, path, defaultOutputBudget);
         // the cap bounds one completion; n completions may each use it
-        output = output > Limits.MAX_TOKENS / e.completions() ? Limits.MAX_TOKENS : output * e.completions();
-        return clamp(e.inputTokens(), output);
+        return output > Limits.MAX_TOKENS / completions ? Limits.MAX_TOKENS : output * completions;
     }
 
 
@@ -509,30 +541,22 @@ public final class QuotaFilter implements Filter {
     }
 
     /**
-     * A form body read like a JSON object of its fields: their text, plus the output budget a
-     * {@code max_tokens} (or sibling) field asks for, else the endpoint's default budget, so the same
-     * call costs the same whether it is sent as JSON or as a form.
+     * A form read like a JSON object of its fields: their text, plus the output budget a
+     * {@code max_tokens} (or sibling) field asks for, else the endpoint's default budget, for each
+     * completion {@code n} asks for (here or in the query string, {@code asked}), so the same call
+     * costs the same whether it is sent as JSON or as a form.
      */
-    private long formEstimate(byte[] body, Charset charset, String path) {
+    private long formEstimate(Map<String, List<String>> fields, RequestEstimator.Asked asked, String path) {
         long input = 0;
-        long output = -1;
-        for (String pair : new String(body, charset).split("&")) {
-            int eq = pair.indexOf('=');
-            String name = decodedQuery(eq < 0 ? pair : pair.substring(0, eq));
-            String value = eq < 0 ? "" : decodedQuery(pair.substring(eq + 1));
-            if (RequestEstimator.OUTPUT_FIELDS.contains(name)) {
-                try {
-                    output = Math.max(output, Math.max(0, Long.parseLong(value.trim())));
-                } catch (NumberFormatException notANumber) {
-                    // not a budget: its text counts like any other field's
+        for (Map.Entry<String, List<String>> field : fields.entrySet()) {
+            for (String value : field.getValue()) {
+                if (!asked.read(field.getKey(), value)) {
+                    // not a budget or a count: its text counts like any other field's
                     input = clamp(input, estimator.text(value));
                 }
-            } else {
-                input = clamp(input, estimator.text(value));
             }
         }
-        long budget = output >= 0 ? Math.min(output, outputBudgetCap) : longestPrefix(outputBudgets, path, defaultOutputBudget);
-        return clamp(input, budget);
+        return clamp(input, output(asked.budget, asked.completions, path));
     }
 
     private static boolean isMultipart(HttpServletRequest request) {

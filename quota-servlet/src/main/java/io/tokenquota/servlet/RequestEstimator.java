@@ -2,8 +2,12 @@ package io.tokenquota.servlet;
 
 import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonToken;
+import com.fasterxml.jackson.core.exc.StreamConstraintsException;
 import io.tokenquota.TokenEstimator;
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
+import java.math.BigDecimal;
+import java.math.RoundingMode;
 import java.nio.ByteBuffer;
 import java.nio.CharBuffer;
 import java.nio.charset.CharacterCodingException;
@@ -14,21 +18,23 @@ import java.util.Set;
 
 /**
  * Estimates an AI request's tokens from its JSON body with a streaming parser (no tree is built).
- * Counted: every string whose field is one of {@link #TEXT_FIELDS}, and every string at any depth
- * beneath such a field or beneath the top-level {@link #CONVERSATION_FIELDS}, whatever it is called
- * (OpenAI {@code messages[].content} and content parts, Responses {@code instructions} and {@code input}
- * items, Anthropic {@code system} blocks, text documents and {@code tool_use.input} objects, Gemini
- * {@code contents[].parts[]} with {@code functionCall.args} and {@code functionResponse.response}), except
- * what is not text a model reads: the labels, ids, references and media types of {@link #NOT_TEXT}, and
- * a {@link #PAYLOAD_FIELDS} value that is base64 (an image, audio or PDF, which providers bill by
- * their own measures, not by the characters of their encoding). A number there counts a token (a
- * pre-tokenised {@code prompt: [[9906, 1917]]} is one token per id). Under the top-level
- * {@link #SCHEMA_FIELDS} (tool and function definitions, response schemas), which the provider
- * serialises into the prompt, every field name and string counts. The requested output budget is the
- * largest top-level {@link #OUTPUT_FIELDS} value or Gemini's {@code generationConfig.maxOutputTokens},
- * for each of the completions asked for ({@link #COMPLETIONS_FIELDS}, Gemini's
- * {@code generationConfig.candidateCount}). A body with malformed UTF-8 is read as an endpoint's
- * {@code Reader} reads it, each malformed byte a U+FFFD. Immutable and thread-safe.
+ * Counted: every string value at any depth, whatever its field is called (an application's own
+ * {@code message}, a Gemini {@code responseSchema} description, OpenAI {@code messages[].content}), so
+ * a JSON body never costs less than its strings would as plain text, except what is not text a model
+ * reads: the labels, ids, references and media types of {@link #NOT_TEXT} (and {@code *_id}), and a
+ * {@link #PAYLOAD_FIELDS} value that is base64 (an image, audio or PDF, which providers bill by their
+ * own measures, not by the characters of their encoding). A string whose field is one of
+ * {@link #TEXT_FIELDS} always counts. A number beneath such a field or beneath the top-level
+ * {@link #CONVERSATION_FIELDS} counts a token (a pre-tokenised {@code prompt: [[9906, 1917]]} is one
+ * token per id). Under the top-level {@link #SCHEMA_FIELDS} (tool and function definitions, response
+ * schemas), which the provider serialises into the prompt, every field name and string counts. The
+ * requested output budget is the largest top-level {@link #OUTPUT_FIELDS} value or Gemini's
+ * {@code generationConfig.maxOutputTokens}, for each of the completions asked for
+ * ({@link #COMPLETIONS_FIELDS}, Gemini's {@code generationConfig.candidateCount}); each read as the
+ * endpoint reads it ({@link #count}): a JSON integer, a whole float or a decimal string. A body with
+ * malformed UTF-8 is read as an endpoint's {@code Reader} reads it, each malformed byte a U+FFFD; a
+ * body nested deeper than the parser goes is read down to {@link #KEPT_DEPTH} levels, the rest
+ * counted as text. Immutable and thread-safe.
  */
 final class RequestEstimator {
     static final Set<String> TEXT_FIELDS = Set.of("prompt", "content", "input", "text", "query", "system",
@@ -38,7 +44,7 @@ final class RequestEstimator {
     /** Fields inside the conversation whose strings label or reference rather than say something. */
     static final Set<String> NOT_TEXT = Set.of("type", "role", "name", "id", "url", "uri", "image_url", "file_url",
             "file_data", "file_uri", "fileUri", "media_type", "mime_type", "mimeType", "format", "detail",
-            "signature", "encrypted_content");
+            "signature", "encrypted_content", "model", "user");
     /**
      * Fields that hold a binary payload as base64 (Anthropic {@code source.data}, Gemini
      * {@code inlineData.data}, OpenAI {@code input_audio.data}) or, in an Anthropic text document,
@@ -54,6 +60,14 @@ final class RequestEstimator {
     static final Set<String> GEMINI_COMPLETIONS_FIELDS = Set.of("candidateCount", "candidate_count");
     /** Shorter values of a payload field are counted as text: too short to be worth telling apart. */
     private static final int MIN_PAYLOAD_CHARS = 64;
+    /**
+     * Nesting a body that is too deep for the parser is cut down to: well below the parser's limit,
+     * far above anything a request's budget or conversation sits at.
+     */
+    static final int KEPT_DEPTH = 64;
+    /** A decimal string read as a budget or a count, as Jackson's and protobuf's coercions read one. */
+    private static final java.util.regex.Pattern DECIMAL = java.util.regex.Pattern.compile("[+-]?[0-9]{1,1000}");
+    private static final BigDecimal LONG_MAX = BigDecimal.valueOf(Long.MAX_VALUE);
 
     private final TokenEstimator estimator;
 
@@ -93,7 +107,60 @@ final class RequestEstimator {
             // for it and parses the rest, so the estimate reads the same text
             e = scan(new String(body, StandardCharsets.UTF_8).getBytes(StandardCharsets.UTF_8));
         }
-        return e;
+        return e == TOO_DEEP ? shallowEstimate(body) : e;
+    }
+
+    /** What {@link #scan} answers for a body nested past the parser's limit. */
+    private static final Estimate TOO_DEEP = new Estimate(0, -1, 1);
+
+    /**
+     * A body nested past the parser's limit, which an endpoint with a deeper limit (Jackson's is
+     * 1,000) still reads: the object read with its values below {@link #KEPT_DEPTH} cut away, so the
+     * budget and {@code n} beside them are still found, plus the cut bytes counted as text.
+     */
+    private Estimate shallowEstimate(byte[] body) {
+        ByteArrayOutputStream cut = new ByteArrayOutputStream();
+        Estimate e = scan(shallow(body, cut));
+        if (e == null || e == TOO_DEEP) {
+            return null;
+        }
+        return new Estimate(saturatingAdd(e.inputTokens(), estimator.estimate(cut.toString(StandardCharsets.UTF_8))),
+                e.outputBudget(), e.completions());
+    }
+
+    /**
+     * The body with every value nested deeper than {@link #KEPT_DEPTH} cut down to an empty {@code {}}
+     * or {@code []} (still the same JSON, minus what was cut); the cut bytes go to {@code cut}.
+     */
+    static byte[] shallow(byte[] body, ByteArrayOutputStream cut) {
+        ByteArrayOutputStream kept = new ByteArrayOutputStream(body.length);
+        int depth = 0;
+        boolean inString = false;
+        boolean escaped = false;
+        for (byte b : body) {
+            boolean keep;
+            if (inString) {
+                keep = depth <= KEPT_DEPTH;
+                if (escaped) {
+                    escaped = false;
+                } else if (b == '\\') {
+                    escaped = true;
+                } else if (b == '"') {
+                    inString = false;
+                }
+            } else if (b == '{' || b == '[') {
+                depth++;
+                keep = depth <= KEPT_DEPTH + 1;
+            } else if (b == '}' || b == ']') {
+                keep = depth <= KEPT_DEPTH + 1;
+                depth--;
+            } else {
+                inString = b == '"';
+                keep = depth <= KEPT_DEPTH;
+            }
+            (keep ? kept : cut).write(b);
+        }
+        return kept.toByteArray();
     }
 
     private static boolean isUtf8(byte[] body) {
@@ -109,11 +176,11 @@ final class RequestEstimator {
         if (body == null || body.length == 0) {
             return null;
         }
+        Deque<Frame> stack = new ArrayDeque<>();
         try (JsonParser p = Json.SCAN.createParser(body)) {
             if (p.nextToken() != JsonToken.START_OBJECT) {
                 return null;
             }
-            Deque<Frame> stack = new ArrayDeque<>();
             stack.push(new Frame(false, null, false, false));
             long input = 0;
             long output = -1;
@@ -136,8 +203,19 @@ final class RequestEstimator {
                     }
                     case END_OBJECT, END_ARRAY -> stack.pop();
                     case VALUE_STRING -> {
+                        int asked = asked(stack.size(), top);
+                        if (asked != NOT_ASKED) {
+                            long value = count(p.getText());
+                            if (value >= 0 && asked == BUDGET) {
+                                output = Math.max(output, value);
+                            } else if (value >= 0) {
+                                completions = Math.max(completions, value);
+                            }
+                        }
                         boolean named = top.schema || TEXT_FIELDS.contains(top.valueName());
-                        if (named || top.saysText()) {
+                        // every string counts, whatever the application calls its field, so well-formed
+                        // JSON never costs less than the same strings sent as plain text; labels and ids do not
+                        if (named || !top.labels()) {
                             // a view of the parser's buffer, not a String copy: the estimator reads it only during the call
                             CharBuffer text = CharBuffer.wrap(p.getTextCharacters(), p.getTextOffset(), p.getTextLength());
                             if (named || !(PAYLOAD_FIELDS.contains(top.valueName()) && isBase64(text))) {
@@ -145,28 +223,21 @@ final class RequestEstimator {
                             }
                         }
                     }
-                    case VALUE_NUMBER_INT -> {
-                        boolean gemini = stack.size() == 2 && !top.array && GEMINI_CONFIG.contains(top.name);
-                        boolean budget = (stack.size() == 1 && OUTPUT_FIELDS.contains(top.field))
-                                || (gemini && GEMINI_OUTPUT_FIELDS.contains(top.field));
-                        boolean times = (stack.size() == 1 && COMPLETIONS_FIELDS.contains(top.field))
-                                || (gemini && GEMINI_COMPLETIONS_FIELDS.contains(top.field));
-                        if (budget || times) {
-                            long value = p.getNumberType() == JsonParser.NumberType.BIG_INTEGER
-                                    ? Long.MAX_VALUE : Math.max(0, p.getLongValue());
-                            if (budget) {
+                    case VALUE_NUMBER_INT, VALUE_NUMBER_FLOAT -> {
+                        int asked = asked(stack.size(), top);
+                        if (asked != NOT_ASKED) {
+                            long value = t == JsonToken.VALUE_NUMBER_INT
+                                    ? (p.getNumberType() == JsonParser.NumberType.BIG_INTEGER
+                                            ? Long.MAX_VALUE : Math.max(0, p.getLongValue()))
+                                    : count(p.getDecimalValue());
+                            if (asked == BUDGET) {
                                 output = Math.max(output, value);
                             } else {
                                 completions = Math.max(completions, value);
                             }
                         }
-                        if (top.saysText() || TEXT_FIELDS.contains(top.valueName())) {
+                        if (top.saysText() || (t == JsonToken.VALUE_NUMBER_INT && TEXT_FIELDS.contains(top.valueName()))) {
                             // a token id of a pre-tokenised prompt, or a number in a tool's input
-                            input = saturatingAdd(input, 1);
-                        }
-                    }
-                    case VALUE_NUMBER_FLOAT -> {
-                        if (top.saysText()) {
                             input = saturatingAdd(input, 1);
                         }
                     }
@@ -187,10 +258,63 @@ final class RequestEstimator {
                 input = Math.max(input, estimator.estimate(new String(body, java.nio.charset.StandardCharsets.UTF_8)));
             }
             return new Estimate(input, output, completions);
+        } catch (StreamConstraintsException e) {
+            // nested past the parser's limit (the only limit a body within maxBodyBytes reaches at
+            // this depth): read again with the deep part cut away, not as plain text, which would drop
+            // the budget
+            return stack.size() >= Json.SCAN.streamReadConstraints().getMaxNestingDepth() ? TOO_DEEP : null;
         } catch (IOException | RuntimeException e) {
             // broken or hostile JSON: the caller falls back to the endpoint default
             return null;
         }
+    }
+
+    private static final int NOT_ASKED = 0;
+    private static final int BUDGET = 1;
+    private static final int COMPLETIONS = 2;
+
+    /** Whether the value at hand is the request's output budget, its completion count, or neither. */
+    private static int asked(int depth, Frame top) {
+        boolean gemini = depth == 2 && !top.array && GEMINI_CONFIG.contains(top.name);
+        if ((depth == 1 && OUTPUT_FIELDS.contains(top.field)) || (gemini && GEMINI_OUTPUT_FIELDS.contains(top.field))) {
+            return BUDGET;
+        }
+        if ((depth == 1 && COMPLETIONS_FIELDS.contains(top.field))
+                || (gemini && GEMINI_COMPLETIONS_FIELDS.contains(top.field))) {
+            return COMPLETIONS;
+        }
+        return NOT_ASKED;
+    }
+
+    /**
+     * A budget or count written as a string, as Jackson's default coercion and protobuf's JSON mapping
+     * (Gemini) read one: a decimal integer, surrounding spaces allowed; -1 for anything else (the
+     * endpoint refuses it or ignores it). Negative is 0, past 64 bits is {@link Long#MAX_VALUE}.
+     */
+    static long count(String value) {
+        String digits = value.trim();
+        if (!DECIMAL.matcher(digits).matches()) {
+            return -1;
+        }
+        return count(new BigDecimal(digits));
+    }
+
+    /**
+     * A budget or count written as a JSON float: a whole one ({@code 8.0}, {@code 1.6e4}) is that
+     * number, as Jackson binds it to an int; a fraction is rounded up, so a truncating endpoint never
+     * gets more than was held.
+     */
+    static long count(BigDecimal value) {
+        if (value.signum() <= 0) {
+            return 0;
+        }
+        if (value.compareTo(BigDecimal.ONE) < 0) {
+            return 1;
+        }
+        if (value.compareTo(LONG_MAX) >= 0) {
+            return Long.MAX_VALUE;
+        }
+        return value.setScale(0, RoundingMode.CEILING).longValueExact();
     }
 
     /**
@@ -227,6 +351,39 @@ final class RequestEstimator {
         return sum < 0 ? Long.MAX_VALUE : sum;
     }
 
+    /**
+     * The output budget and completion count a request's parameters ask for (its query string, form
+     * fields, multipart fields), read by the rules of a JSON body's top-level fields, so where a
+     * client writes them does not change the hold. Not thread-safe.
+     */
+    static final class Asked {
+        long budget = -1;
+        long completions = 1;
+
+        /** Reads one parameter; whether it was a budget or a count (else it is text). */
+        boolean read(String name, String value) {
+            boolean budgetField = OUTPUT_FIELDS.contains(name);
+            if (!budgetField && !COMPLETIONS_FIELDS.contains(name)) {
+                return false;
+            }
+            long v = count(value);
+            if (v < 0) {
+                return false;
+            }
+            if (budgetField) {
+                budget = Math.max(budget, v);
+            } else {
+                completions = Math.max(completions, v);
+            }
+            return true;
+        }
+
+        /** Whether a budget or more than one completion was asked for. */
+        boolean asks() {
+            return budget >= 0 || completions > 1;
+        }
+    }
+
     /** One open object or array; an array's strings belong to the field that holds the array. */
     private static final class Frame {
         final boolean array;
@@ -250,8 +407,13 @@ final class RequestEstimator {
 
         /** Whether the value at hand is something said to the model (not a label, id or reference). */
         boolean saysText() {
+            return said && !labels();
+        }
+
+        /** Whether the value at hand is a label, id or reference rather than text. */
+        boolean labels() {
             String value = valueName();
-            return said && !(value != null && (NOT_TEXT.contains(value) || value.endsWith("_id")));
+            return value != null && (NOT_TEXT.contains(value) || value.endsWith("_id"));
         }
     }
 }

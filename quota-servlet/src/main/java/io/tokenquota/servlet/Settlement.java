@@ -81,7 +81,8 @@ final class Settlement implements AsyncListener {
      *   <li>the handler's own figure ({@link QuotaFilter#ACTUAL_TOKENS_ATTRIBUTE} or the
      *       {@code X-Quota-Actual-Tokens} header) is charged;</li>
      *   <li>usage the model reported in the response is charged, whatever happened afterwards: an
-     *       exception, a 5xx, an async timeout, a client that hung up, a hold that already expired;</li>
+     *       exception, a 5xx, an async timeout, a client that hung up, a hold that already expired; a
+     *       figure past what the ledger takes for one call is charged that maximum;</li>
      *   <li>a 5xx: released ({@code releaseOnError}) or charged the estimate;</li>
      *   <li>a 302 or 303 (post/redirect/get after the call), or a 304 (an ETag filter inside this one
      *       answered a conditional request after the model had answered): the estimate is charged;</li>
@@ -101,7 +102,10 @@ final class Settlement implements AsyncListener {
             return Decision.charge(explicit, "reported by the handler");
         }
         if (usage != null) {
-            return Decision.charge(usage, "usage in the response");
+            // the ledger refuses more than MAX_TOKENS for one call; the model was called, so a
+            // larger report is charged the most it can take rather than nothing
+            return usage > Limits.MAX_TOKENS ? Decision.charge(Limits.MAX_TOKENS, "usage in the response, capped")
+                    : Decision.charge(usage, "usage in the response");
         }
         if (status >= 500) {
             return releaseOnError ? Decision.release("server error") : Decision.charge(estimate, "server error");
@@ -151,6 +155,10 @@ final class Settlement implements AsyncListener {
             }
             Decision d = decide(explicitActual(), usage, effective, status, response.isCommitted(),
                     releaseOnError, estimate);
+            if (usage != null && usage > Limits.MAX_TOKENS) {
+                LOG.warn("usage {} in the response for reservation {} of {} is past the ledger's limit; charging {}",
+                        usage, hold.id(), hold.subject(), d.tokens());
+            }
             if (d.release()) {
                 ledger.release(hold.id());
             } else {

@@ -1,7 +1,9 @@
 package io.tokenquota.servlet;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.charset.StandardCharsets;
 import org.junit.jupiter.api.Test;
@@ -103,6 +105,68 @@ final class RequestEstimatorTest {
     }
 
     @Test
+    void budgetsAndCountsAreReadAsEndpointsReadThem() {
+        // Jackson binds "64" and 8.0 to an int field by default; Gemini's JSON mapping takes "16384"
+        RequestEstimator.Estimate strings = estimate("{\"n\":\"64\",\"max_tokens\":\" 4000 \",\"messages\":[]}");
+        assertEquals(4_000, strings.outputBudget());
+        assertEquals(64, strings.completions());
+        RequestEstimator.Estimate floats = estimate("{\"n\":8.0,\"max_tokens\":1.6e4}");
+        assertEquals(16_000, floats.outputBudget());
+        assertEquals(8, floats.completions());
+        RequestEstimator.Estimate gemini = estimate(
+                "{\"generationConfig\":{\"maxOutputTokens\":\"16384\",\"candidateCount\":\"8\"}}");
+        assertEquals(16_384, gemini.outputBudget());
+        assertEquals(8, gemini.completions());
+        assertEquals(101, estimate("{\"max_tokens\":100.5}").outputBudget(), "a fraction is rounded up, never down");
+        assertEquals(-1, estimate("{\"max_tokens\":\"lots\"}").outputBudget(), "not a number: no budget");
+        assertEquals(-1, estimate("{\"max_tokens\":\"8.0\"}").outputBudget(), "a string budget is an integer's digits");
+        assertEquals(Long.MAX_VALUE, estimate("{\"max_tokens\":\"123456789012345678901234567890\"}").outputBudget());
+        assertEquals(0, estimate("{\"max_tokens\":\"-5\"}").outputBudget());
+    }
+
+    @Test
+    void everyStringOfTheBodyCountsWhateverItsFieldIsCalled() {
+        assertEquals(5, estimate("{\"conversation_id\":\"c-1\",\"message\":\"hello\"}").inputTokens(),
+                "an application's own field counts, its id does not");
+        assertEquals(4, estimate("""
+                {"generationConfig":{"responseSchema":{"type":"OBJECT",
+                 "properties":{"r":{"type":"STRING","description":"abcd"}}}}}""").inputTokens(),
+                "a Gemini response schema's description counts, its type labels do not");
+        String png = "iVBORw0KGgo" + "A".repeat(200);
+        assertEquals(2, estimate("{\"image\":{\"data\":\"%s\"},\"metadata\":{\"user_id\":\"u1\",\"note\":\"ab\"}}"
+                .formatted(png)).inputTokens(), "base64 payloads and ids stay uncounted anywhere");
+    }
+
+    @Test
+    void aBodyNestedPastTheParsersLimitKeepsItsBudgetAndCountsTheRestAsText() {
+        String deep = "[".repeat(600) + "\"abc\"" + "]".repeat(600);
+        RequestEstimator.Estimate e = estimate("{\"n\":64,\"metadata\":" + deep + ",\"max_tokens\":4000,\"prompt\":\"hi\"}");
+        assertEquals(4_000, e.outputBudget(), "the budget after the deep value is still read");
+        assertEquals(64, e.completions());
+        // "hi", plus the 536 levels cut away (1,072 brackets) and the string inside them
+        assertEquals(2 + 1_072 + 5, e.inputTokens());
+        assertNull(estimate("{\"a\":" + "[".repeat(600) + "}"), "broken deep JSON is still broken");
+    }
+
+    @Test
+    void theRequestsParametersAskForABudgetAsAJsonBodyDoes() {
+        RequestEstimator.Asked asked = new RequestEstimator.Asked();
+        assertTrue(asked.read("n", "8"));
+        assertTrue(asked.read("max_tokens", "16000"));
+        assertFalse(asked.read("prompt", "8"), "text, not a budget");
+        assertFalse(asked.read("max_tokens", "lots"), "not a number: its text counts");
+        QuotaFilter filter = QuotaFilter.builder(new io.tokenquota.memory.InMemoryQuotaStore()).protect("/ai/")
+                .subjectResolver(r -> "x").estimator(CharSequence::length)
+                .fallbackEstimate(500).defaultOutputBudget(50).outputBudgetCap(1_000).build();
+        assertEquals(4 + 50, filter.estimateOf("{\"prompt\":\"abcd\"}".getBytes(StandardCharsets.UTF_8),
+                StandardCharsets.UTF_8, "/ai/chat", asked), "a JSON body's own fields are what its endpoint reads");
+        assertEquals(500 + 8 * 1_000, filter.estimateOf(new byte[0], StandardCharsets.UTF_8, "/ai/chat", asked),
+                "a GET ?n=8&max_tokens=16000");
+        assertEquals(500, filter.estimateOf(new byte[0], StandardCharsets.UTF_8, "/ai/chat", new RequestEstimator.Asked()),
+                "no body and no budget: the fallback");
+    }
+
+    @Test
     void aMalformedUtf8ByteIsReadAsAReaderReadsIt() {
         byte[] head = "{\"messages\":[{\"role\":\"user\",\"content\":\"abc".getBytes(StandardCharsets.UTF_8);
         byte[] tail = "def\"}]}".getBytes(StandardCharsets.UTF_8);
@@ -150,14 +214,14 @@ final class RequestEstimatorTest {
         byte[] withBudget = "{\"prompt\":\"abcd\",\"max_tokens\":5000}".getBytes(StandardCharsets.UTF_8);
         byte[] withoutBudget = "{\"prompt\":\"abcd\"}".getBytes(StandardCharsets.UTF_8);
         byte[] broken = "{\"prompt\"".getBytes(StandardCharsets.UTF_8);
-        assertEquals(1_004, filter.estimateOf(withBudget, StandardCharsets.UTF_8, "/ai/chat"));
-        assertEquals(54, filter.estimateOf(withoutBudget, StandardCharsets.UTF_8, "/ai/chat"));
-        assertEquals(4, filter.estimateOf(withoutBudget, StandardCharsets.UTF_8, "/ai/embed/"));
-        assertEquals(500, filter.estimateOf(broken, StandardCharsets.UTF_8, "/ai/chat"));
-        assertEquals(2_000, filter.estimateOf(broken, StandardCharsets.UTF_8, "/ai/audio/"));
-        assertEquals(1, filter.estimateOf("{}".getBytes(StandardCharsets.UTF_8), StandardCharsets.UTF_8, "/ai/embed/"), "a hold is never empty");
+        assertEquals(1_004, filter.estimateOf(withBudget, StandardCharsets.UTF_8, "/ai/chat", new RequestEstimator.Asked()));
+        assertEquals(54, filter.estimateOf(withoutBudget, StandardCharsets.UTF_8, "/ai/chat", new RequestEstimator.Asked()));
+        assertEquals(4, filter.estimateOf(withoutBudget, StandardCharsets.UTF_8, "/ai/embed/", new RequestEstimator.Asked()));
+        assertEquals(500, filter.estimateOf(broken, StandardCharsets.UTF_8, "/ai/chat", new RequestEstimator.Asked()));
+        assertEquals(2_000, filter.estimateOf(broken, StandardCharsets.UTF_8, "/ai/audio/", new RequestEstimator.Asked()));
+        assertEquals(1, filter.estimateOf("{}".getBytes(StandardCharsets.UTF_8), StandardCharsets.UTF_8, "/ai/embed/", new RequestEstimator.Asked()), "a hold is never empty");
         byte[] twoCompletions = "{\"prompt\":\"abcd\",\"max_tokens\":5000,\"n\":2}".getBytes(StandardCharsets.UTF_8);
-        assertEquals(2_004, filter.estimateOf(twoCompletions, StandardCharsets.UTF_8, "/ai/chat"), "the cap bounds each completion");
+        assertEquals(2_004, filter.estimateOf(twoCompletions, StandardCharsets.UTF_8, "/ai/chat", new RequestEstimator.Asked()), "the cap bounds each completion");
     }
 
     @Test

@@ -28,6 +28,17 @@ final class SettlementRulesTest {
     }
 
     @Test
+    void usagePastTheLedgersLimitIsChargedTheLimitNeverNothing() {
+        long past = io.tokenquota.Limits.MAX_TOKENS * 2;
+        for (End end : End.values()) {
+            Decision d = decide(null, past, end, 200, true);
+            assertEquals(Decision.charge(io.tokenquota.Limits.MAX_TOKENS, d.reason()), d, end.toString());
+        }
+        assertEquals(io.tokenquota.Limits.MAX_TOKENS, decide(null, io.tokenquota.Limits.MAX_TOKENS, End.RETURNED, 200, true)
+                .tokens(), "the limit itself is charged as it is");
+    }
+
+    @Test
     void withoutUsageAClientThatLeftIsChargedTheEstimate() {
         assertEquals(ESTIMATE, decide(null, null, End.CLIENT_GONE, 200, true).tokens());
         assertEquals(ESTIMATE, decide(null, null, End.CLIENT_GONE, 200, false).tokens());

@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit15;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound15BreakItTest extends AbstractRound15 {
+    @Override
+    ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
