@@ -30,7 +30,7 @@ final class Sql {
     /**
      * The fast way to finish a hold applies only to a hold of the current month that is its subject's
      * latest account: finishing any other hold moves purchased tokens to the latest account, which
-     * {@code SqlQuotaStore} does in a transaction that locks both months.
+     * {@code Holds.finishLocked} does in a transaction that locks both months.
      */
     private static final String OF_LATEST_MONTH = " AND plan_month = :month AND NOT superseded"
             + " AND NOT EXISTS (SELECT 1 FROM tq_account"
@@ -165,7 +165,7 @@ final class Sql {
     /** Expires a stale hold of the latest month; no row for any other hold (see {@code OF_LATEST_MONTH}). */
     final String expireHoldOfLatestMonth = "UPDATE tq_reservation SET state = 'EXPIRED', finished_at = :now"
             + " WHERE id = :id AND state = 'HELD' AND expires_at <= :dbNow" + OF_LATEST_MONTH;
-    /** Finishes a hold locked by {@link #lockReservation} as {@code SqlQuotaStore} computed. */
+    /** Finishes a hold locked by {@link #lockReservation} as {@code Holds.finishLocked} computed. */
     final String finishLockedHold = "UPDATE tq_reservation SET state = :state, charged = :charged,"
             + " actual = CAST(:actual AS BIGINT), overage = :overage, finished_at = :now WHERE id = :id";
 

@@ -1,0 +1,676 @@
+package io.tokenquota.jdbi.internal;
+
+import static io.tokenquota.jdbi.internal.Accounts.adjust;
+import static io.tokenquota.jdbi.internal.Accounts.update;
+import static io.tokenquota.jdbi.internal.Operations.optionalTransaction;
+
+import io.tokenquota.ErrorCode;
+import io.tokenquota.EventKind;
+import io.tokenquota.LedgerEvent;
+import io.tokenquota.OverrunPolicy;
+import io.tokenquota.QuotaAccount;
+import io.tokenquota.QuotaException;
+import io.tokenquota.QuotaExceededException;
+import io.tokenquota.QuotaPolicy;
+import io.tokenquota.Reservation;
+import io.tokenquota.ReservationState;
+import io.tokenquota.Reserved;
+import io.tokenquota.internal.LedgerRules;
+import io.tokenquota.jdbi.internal.Accounts.Committed;
+import io.tokenquota.jdbi.internal.Operations.Conflict;
+import io.tokenquota.jdbi.internal.Operations.Op;
+import io.tokenquota.jdbi.internal.Rows.StoredReservation;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.YearMonth;
+import java.time.temporal.ChronoUnit;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.UUID;
+import java.util.concurrent.locks.ReentrantLock;
+import org.jdbi.v3.core.Handle;
+import org.jdbi.v3.core.JdbiException;
+import org.jdbi.v3.core.mapper.RowMapper;
+import org.jdbi.v3.core.statement.UnableToExecuteStatementException;
+import org.jdbi.v3.core.statement.Update;
+
+/**
+ * Holds and one-step consumes ({@code tq_reservation}): reserve and consume ({@link #take}, alone, in
+ * turn on a subject stripe, or combined with other callers' in one statement by the
+ * {@link TakeCombiner}), commit and release ({@link #finishLiveHold} for a held hold of the subject's
+ * latest month, {@link #finishLocked} for any other), expiry of holds past their TTL, and reservation
+ * look-ups. The statements of the hot path are bound by position ({@link Positional}).
+ *
+ * <p>Lock order: the hot path locks one hold, then one account, by one conditional update each; the
+ * locked path ({@link #finishLocked}) locks the hold, its month's account, then the subject's latest
+ * account if that is a later month, months ascending as a first touch locks them.
+ */
+final class Holds {
+    // logged under the store's name, as before the families were split out of it
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(SqlQuotaStore.class);
+    /** A reserve/consume tries at most this often: once, and again after creating the account or sweeping stale holds. */
+    static final int MAX_TAKE_ATTEMPTS = 4;
+    private static final int SUBJECT_STRIPES = 4096;
+
+    private final Sql sql;
+    /** The statements of reserve, consume, commit and release, in JDBC's positional form. */
+    private final Sql.Hot hot;
+    private final QuotaPolicy policy;
+    private final Accounts accounts;
+    /** How far the database's clock is ahead of the policy's; {@code expires_at} is stored in the database's. */
+    private final Duration dbOffset;
+    /** Reads reservations back into the policy's clock. */
+    private final RowMapper<StoredReservation> reservations;
+    private final RowMapper<Rows.FinishedHold> finishedHolds;
+    /**
+     * On PostgreSQL, reserves and consumes of one subject in this JVM take turns here instead of
+     * queueing on the account's row lock, which their one statement holds from its first part to its
+     * end: the database still decides, but a hot subject keeps one backend busy rather than a queue of
+     * backends that each wake, re-check the row and go back to waiting. Striped, so unrelated subjects
+     * rarely share a lock; only ever held around one reserve or consume.
+     */
+    private final ReentrantLock[] subjectStripes = new ReentrantLock[SUBJECT_STRIPES];
+    /**
+     * On PostgreSQL, reserves and consumes without idempotency keys in this JVM are combined into one
+     * statement and one commit when they arrive together (a group commit): a hot subject is then not
+     * held to one round trip and one WAL flush per call, and spread subjects share round trips.
+     */
+    private final TakeCombiner<KeylessTake, Combined> takes = new TakeCombiner<>();
+
+    Holds(Sql sql, QuotaPolicy policy, Accounts accounts, Duration dbOffset) {
+        this.sql = sql;
+        this.hot = sql.hot();
+        this.policy = policy;
+        this.accounts = accounts;
+        this.dbOffset = dbOffset;
+        for (int i = 0; i < SUBJECT_STRIPES; i++) {
+            subjectStripes[i] = new ReentrantLock();
+        }
+        this.reservations = Rows.reservations(dbOffset);
+        this.finishedHolds = Rows.finishedHolds(reservations);
+    }
+
+    /**
+     * A hold ({@code ttl != null}) or a one-step consume ({@code ttl == null}). The common case
+     * (account exists, no stale hold, tokens available) is one attempt; anything else makes the
+     * attempt change nothing, and only then does the store read to find out why: a replayed key,
+     * the month's first touch (create the account), stale holds (expire them), or a refusal.
+     */
+    Reserved take(Op op, String subject, long tokens, String key, String endpoint, Duration ttl) {
+        if (!sql.oneStatementPerChange()) {
+            // H2's transaction locks the row only for its last statement; queueing the whole take would
+            // serialize the inserts that can run side by side
+            return takeInTurn(op, subject, tokens, key, endpoint, ttl);
+        }
+        if (key == null && sql.takeTogetherInOneStatement != null) {
+            Combined combined = takes.submit(subject, new KeylessTake(subject, tokens, endpoint, ttl),
+                    calls -> takeTogether(op, calls),
+                    () -> new Combined(takeInTurn(op, subject, tokens, null, endpoint, ttl), null, null));
+            if (combined != null) {
+                if (combined.event != null) {
+                    // decided in another caller's statement: this caller's listeners hear of it
+                    op.logged(combined.event);
+                    op.changed(combined.before, combined.reserved.account());
+                }
+                return combined.reserved;
+            }
+        }
+        // taken before the operation's connection is, so no thread waits for it while holding one
+        ReentrantLock stripe = subjectStripes[Math.floorMod(subject.hashCode(), SUBJECT_STRIPES)];
+        stripe.lock();
+        try {
+            return takeInTurn(op, subject, tokens, key, endpoint, ttl);
+        } finally {
+            stripe.unlock();
+        }
+    }
+
+    private Reserved takeInTurn(Op op, String subject, long tokens, String key, String endpoint, Duration ttl) {
+        boolean consume = ttl == null;
+        // a consume without a key keeps no reservation row; it is handed out under its event's id
+        boolean keepsRow = !consume || key != null;
+        YearMonth month = policy.monthOf(op.now);
+        String id = keepsRow ? UUID.randomUUID().toString() : null;
+        Instant expiresAt = consume ? op.now : op.now.plus(ttl);
+        EventKind kind = consume ? EventKind.COMMITTED : EventKind.RESERVED;
+        for (int attempt = 1; ; attempt++) {
+            Reservation granted = new Reservation(id, subject, month, tokens,
+                    consume ? ReservationState.COMMITTED : ReservationState.HELD, consume ? tokens : 0,
+                    consume ? Long.valueOf(tokens) : null, 0, key, endpoint, op.now, expiresAt, consume ? op.now : null);
+            Optional<Committed> done;
+            try {
+                done = tryTake(op, granted, consume, keepsRow, kind, op.dbNow);
+            } catch (JdbiException e) {
+                if (key != null && Failures.isUniqueViolation(e)) {
+                    // the key was used before, or a concurrent call with it won the insert: answer as its
+                    // replay (if it is gone again, that call rolled back: run this one again), after the
+                    // first touch and the sweep any reserve does, in that order: a new month's account
+                    // carries over what the old month had before its stale holds are returned, and a
+                    // stale hold's replay answers it EXPIRED
+                    accounts.currentAccount(op, subject);
+                    expireStaleOf(op, subject);
+                    StoredReservation existing = reservationByKey(op, subject, key).orElseThrow(() -> new Conflict(e));
+                    return new Reserved(replay(existing, tokens, consume, ttl, endpoint),
+                            accounts.currentAccount(op, subject), true);
+                }
+                throw e;
+            }
+            if (done.isPresent()) {
+                QuotaAccount after = done.get().account();
+                QuotaAccount before = consume ? adjust(after, -tokens, 0, 0) : adjust(after, 0, -tokens, 0);
+                if (!keepsRow) {
+                    granted = withId(granted, Rows.keylessConsumeId(done.get().eventId()));
+                }
+                op.logged(new LedgerEvent(done.get().eventId(), subject, month, kind, tokens, 0, granted.id(), null,
+                        endpoint, op.now));
+                op.changed(before, after);
+                return new Reserved(granted, after, false);
+            }
+            // it changed nothing: find out why, fixing what is ours to fix, then try again or refuse
+            YearMonth probed = month;
+            Probe probe = op.with(h -> h.createQuery(sql.probeSubject)
+                    .bind("subject", subject).bind("month", Rows.month(probed))
+                    .bind("dbNow", Rows.timestamp(op.dbNow))
+                    .map((rs, ctx) -> new Probe(Rows.nullableLong(rs, "available"), rs.getString("later_month"),
+                            rs.getLong("stale"))).one());
+            boolean canRetry = attempt < MAX_TAKE_ATTEMPTS;
+            if (probe.laterMonth != null && canRetry) {
+                // another instance, whose clock is ahead, opened the next month: write there, never behind it
+                month = YearMonth.parse(probe.laterMonth);
+                continue;
+            }
+            if (probe.available == null && canRetry) {
+                accounts.currentAccount(op, subject);
+                continue;
+            }
+            if (probe.stale > 0 && canRetry) {
+                // the replay of a stale hold's key must answer it EXPIRED, so the sweep comes first
+                expireStaleOf(op, subject);
+                continue;
+            }
+            if (key != null) {
+                Optional<StoredReservation> existing = reservationByKey(op, subject, key);
+                if (existing.isPresent()) {
+                    return new Reserved(replay(existing.get(), tokens, consume, ttl, endpoint),
+                            accounts.currentAccount(op, subject), true);
+                }
+            }
+            // enough again by now (a concurrent first touch, release or credit): the refusal was stale
+            if (probe.available != null && probe.available >= tokens && canRetry) {
+                continue;
+            }
+            throw reject(op, subject, month, tokens, endpoint);
+        }
+    }
+
+    /** A reserve ({@code ttl} set) or consume without an idempotency key, waiting to be combined. */
+    private record KeylessTake(String subject, long tokens, String endpoint, Duration ttl) {
+    }
+
+    /**
+     * What a combined take gets back: the grant and, when another caller's statement decided it, the
+     * event and the account before it, for this caller's listeners ({@code null} when the caller ran it
+     * itself and its operation already logged them).
+     */
+    private record Combined(Reserved reserved, LedgerEvent event, QuotaAccount before) {
+    }
+
+    /**
+     * Runs {@code calls} (two or more takes, of one subject or several) as one statement on the leading
+     * caller's connection, at the leader's instant: one result per call, {@code null} for each call the
+     * statement did not grant (a refusal, or anything that needs the single-call path: no account yet,
+     * a stale hold, a later month, a database error), which its caller then runs alone.
+     */
+    private List<Combined> takeTogether(Op op, List<KeylessTake> calls) {
+        List<Combined> results = new ArrayList<>(java.util.Collections.nCopies(calls.size(), null));
+        YearMonth month = policy.monthOf(op.now);
+        int n = calls.size();
+        String[] subjects = new String[n];
+        Long[] tokens = new Long[n];
+        String[] endpoints = new String[n];
+        String[] ids = new String[n];
+        Long[] expiries = new Long[n];
+        for (int i = 0; i < n; i++) {
+            KeylessTake call = calls.get(i);
+            subjects[i] = call.subject();
+            tokens[i] = call.tokens();
+            endpoints[i] = call.endpoint();
+            if (call.ttl() != null) {
+                ids[i] = UUID.randomUUID().toString();
+                expiries[i] = ChronoUnit.MICROS.between(Instant.EPOCH, op.now.plus(call.ttl()).plus(dbOffset));
+            }
+        }
+        List<long[]> accepted = new ArrayList<>();
+        Map<String, QuotaAccount> last = new java.util.HashMap<>();
+        try {
+            Connection c = op.handle().getConnection();
+            try (PreparedStatement ps = hot.takeTogetherInOneStatement().prepare(c,
+                    "subjectList", c.createArrayOf("varchar", subjects), "tokenList", c.createArrayOf("bigint", tokens),
+                    "endpointList", c.createArrayOf("varchar", endpoints), "idList", c.createArrayOf("varchar", ids),
+                    "expiryList", c.createArrayOf("bigint", expiries),
+                    "month", Rows.month(month), "now", op.now, "dbNow", op.dbNow);
+                 ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    QuotaAccount account = Rows.ACCOUNT.map(rs, null);
+                    last.put(account.subject(), account);
+                    accepted.add(new long[] {rs.getLong("ord") - 1, rs.getLong("event_id")});
+                }
+            }
+        } catch (SQLException | JdbiException e) {
+            // every call runs alone, on the path that retries and reports failures; said at debug level
+            // because that path reports whatever is still wrong (a deadlock or lost connection is retried there)
+            LOG.debug("a combined statement of {} calls failed; they run one by one", calls.size(), e);
+            return results;
+        }
+        // the statement hands back each account after all its grants; walk back to each grant's own after
+        for (int i = accepted.size() - 1; i >= 0; i--) {
+            int index = (int) accepted.get(i)[0];
+            long eventId = accepted.get(i)[1];
+            KeylessTake call = calls.get(index);
+            String subject = call.subject();
+            QuotaAccount after = last.get(subject);
+            boolean consume = call.ttl() == null;
+            QuotaAccount before = consume ? adjust(after, -call.tokens(), 0, 0) : adjust(after, 0, -call.tokens(), 0);
+            String id = consume ? Rows.keylessConsumeId(eventId) : ids[index];
+            Reservation granted = consume
+                    ? new Reservation(id, subject, month, call.tokens(), ReservationState.COMMITTED, call.tokens(),
+                            call.tokens(), 0, null, call.endpoint(), op.now, op.now, op.now)
+                    : new Reservation(id, subject, month, call.tokens(), ReservationState.HELD, 0, null, 0, null,
+                            call.endpoint(), op.now, op.now.plus(call.ttl()), null);
+            LedgerEvent event = new LedgerEvent(eventId, subject, month,
+                    consume ? EventKind.COMMITTED : EventKind.RESERVED, call.tokens(), 0, id, null, call.endpoint(),
+                    op.now);
+            results.set(index, new Combined(new Reserved(granted, after, false), event, before));
+            last.put(subject, before);
+        }
+        return results;
+    }
+
+    /**
+     * One attempt at granting {@code hold}; empty, with nothing changed, when the conditional update
+     * matched no row. Bound by position on the handle's connection (see {@link Positional}).
+     */
+    private Optional<Committed> tryTake(Op op, Reservation hold, boolean consume, boolean keepsRow, EventKind kind,
+                                        Instant dbNow) {
+        Object[] values = {"id", hold.id(), "subject", hold.subject(), "month", Rows.month(hold.month()),
+            "tokens", hold.held(), "held", hold.held(), "state", hold.state().name(), "charged", hold.charged(),
+            "actual", hold.actual(), "key", hold.idempotencyKey(), "endpoint", hold.endpoint(), "consume", consume,
+            "now", hold.createdAt(), "expiresAt", hold.expiresAt().plus(dbOffset), "dbNow", dbNow,
+            "finishedAt", hold.finishedAt(),
+            "kind", kind.name(), "overage", 0L, "reservationId", hold.id(), "tx", null, "detail", hold.endpoint()};
+        Connection c = op.handle().getConnection();
+        try {
+            if (sql.oneStatementPerChange()) {
+                Positional statement = !keepsRow ? hot.consumeWithoutHoldInOneStatement()
+                        : consume ? hot.consumeInOneStatement() : hot.reserveInOneStatement();
+                try (PreparedStatement ps = statement.prepare(c, values); ResultSet rs = ps.executeQuery()) {
+                    return rs.next() ? Optional.of(new Committed(rs.getLong("event_id"), Rows.ACCOUNT.map(rs, null)))
+                            : Optional.empty();
+                }
+            }
+            // the account's update comes last, so its row lock is held for one statement and the commit
+            return rawTransaction(op, () -> {
+                if (keepsRow) {
+                    try (PreparedStatement ps = hot.insertReservation().prepare(c, values)) {
+                        ps.executeUpdate();
+                    }
+                }
+                long eventId = eventId(c, values);
+                try (PreparedStatement ps = (consume ? hot.consumeIfAvailable() : hot.reserveIfAvailable())
+                        .prepare(c, values); ResultSet rs = ps.executeQuery()) {
+                    return rs.next() ? Optional.of(new Committed(eventId, Rows.ACCOUNT.map(rs, null)))
+                            : Optional.empty();
+                }
+            });
+        } catch (SQLException e) {
+            throw new UnableToExecuteStatementException(e, null);
+        }
+    }
+
+    private static Reservation withId(Reservation r, String id) {
+        return new Reservation(id, r.subject(), r.month(), r.held(), r.state(), r.charged(), r.actual(), r.overage(),
+                r.idempotencyKey(), r.endpoint(), r.createdAt(), r.expiresAt(), r.finishedAt());
+    }
+
+    private long eventId(Connection c, Object[] values) throws SQLException {
+        try (PreparedStatement ps = hot.insertEvent().prepare(c, values); ResultSet rs = ps.executeQuery()) {
+            rs.next();
+            return rs.getLong(1);
+        }
+    }
+
+    /**
+     * A body that works on the handle's raw connection (see {@link Positional}) inside one of the
+     * handle's transactions, so JDBI begins, commits and rolls back; returning empty undoes it.
+     */
+    private static <T> Optional<T> rawTransaction(Op op, SqlBody<Optional<T>> body) {
+        return optionalTransaction(op, h -> {
+            try {
+                return body.run();
+            } catch (SQLException e) {
+                throw new UnableToExecuteStatementException(e, null);
+            }
+        });
+    }
+
+    @FunctionalInterface
+    private interface SqlBody<T> {
+        T run() throws SQLException;
+    }
+
+    /** The first call's hold, if the replay asks for the same thing (TTLs compared in the policy's clock). */
+    private static Reservation replay(StoredReservation existing, long tokens, boolean consume, Duration ttl,
+                                      String endpoint) {
+        LedgerRules.checkReplay(existing.reservation(), existing.consume(), consume, tokens, ttl, endpoint);
+        return existing.reservation();
+    }
+
+    private QuotaExceededException reject(Op op, String subject, YearMonth month, long tokens, String endpoint) {
+        long eventId = op.with(h -> accounts.insertEvent(h, subject, month, EventKind.REJECTED, tokens, 0, null, null,
+                endpoint, false, op.now));
+        op.logged(new LedgerEvent(eventId, subject, month, EventKind.REJECTED, tokens, 0, null, null, endpoint, op.now));
+        QuotaAccount account = accounts.storedAccount(op, subject, month).orElseThrow();
+        return new QuotaExceededException(subject, tokens, account.limit(), account.available(), policy.resetOf(month));
+    }
+
+    /** Commits a hold: the fast path for a held hold of the latest month, else the locked one. */
+    Reservation commit(Op op, String reservationId, long actualTokens) {
+        Optional<Reservation> live = finishLiveHold(op, reservationId, EventKind.COMMITTED, "actual", actualTokens,
+                "capAtHeld", policy.overrunPolicy() == OverrunPolicy.CHARGE_ACTUAL ? 0 : 1);
+        if (live.isPresent()) {
+            return live.get();
+        }
+        // not a held hold of the latest month: a hold of an earlier month, a finished one, or none
+        while (true) {
+            Reservation hold = stored(op, reservationId);
+            Finish finish = Finish.COMMIT;
+            if (hold.state() != ReservationState.HELD) {
+                Reservation answer = LedgerRules.commitOfFinished(hold, actualTokens);
+                if (answer != null) {
+                    return answer;
+                }
+                finish = Finish.LATE_COMMIT;
+            }
+            Optional<Reservation> done = finishLocked(op, reservationId, finish, actualTokens);
+            if (done.isPresent()) {
+                return done.get();
+            }
+            // another call finished the hold between our read and our lock: answer from its outcome
+        }
+    }
+
+    /** Releases a hold: the fast path for a held hold of the latest month, else the locked one. */
+    Reservation release(Op op, String reservationId) {
+        Optional<Reservation> live = finishLiveHold(op, reservationId, EventKind.RELEASED);
+        if (live.isPresent()) {
+            return live.get();
+        }
+        while (true) {
+            Reservation hold = stored(op, reservationId);
+            if (hold.state() != ReservationState.HELD) {
+                return LedgerRules.releaseOfFinished(hold);
+            }
+            Optional<Reservation> done = finishLocked(op, reservationId, Finish.RELEASE, 0);
+            if (done.isPresent()) {
+                return done.get();
+            }
+        }
+    }
+
+    /**
+     * Commits or releases a held hold of the subject's latest month (the common case) with a first
+     * statement that is the conditional update of the hold itself, so it costs no read before it (on
+     * PostgreSQL the whole change is that one statement); empty, and nothing changed, for any other
+     * hold, which the caller then reads to decide. {@code bindings} are the commit's own (name, value, ...).
+     */
+    private Optional<Reservation> finishLiveHold(Op op, String reservationId, EventKind kind, Object... bindings) {
+        boolean committed = kind == EventKind.COMMITTED;
+        Object[] values = new Object[bindings.length + 6];
+        System.arraycopy(bindings, 0, values, 0, bindings.length);
+        values[bindings.length] = "id";
+        values[bindings.length + 1] = reservationId;
+        values[bindings.length + 2] = "now";
+        values[bindings.length + 3] = op.now;
+        values[bindings.length + 4] = "month";
+        values[bindings.length + 5] = Rows.month(policy.monthOf(op.now));
+        Connection c = op.handle().getConnection();
+        Optional<Finished> done;
+        try {
+            if (sql.oneStatementPerChange()) {
+                try (PreparedStatement ps = (committed ? hot.commitInOneStatement() : hot.releaseInOneStatement())
+                        .prepare(c, values); ResultSet rs = ps.executeQuery()) {
+                    done = rs.next() ? Optional.of(finishedHolds.map(rs, null))
+                            .map(f -> new Finished(f.reservation(), new Committed(f.eventId(), f.account())))
+                            : Optional.empty();
+                }
+            } else {
+                done = rawTransaction(op, () -> {
+                    Reservation r;
+                    try (PreparedStatement ps = (committed ? hot.commitLiveHold() : hot.releaseLiveHold()).prepare(c, values);
+                         ResultSet rs = ps.executeQuery()) {
+                        if (!rs.next()) {
+                            return Optional.empty();
+                        }
+                        r = reservations.map(rs, null).reservation();
+                    }
+                    long tokens = committed ? r.charged() : r.held();
+                    long eventId = eventId(c, new Object[] {"subject", r.subject(), "month", Rows.month(r.month()),
+                        "kind", kind.name(), "tokens", tokens, "overage", r.overage(), "reservationId", r.id(),
+                        "tx", null, "detail", r.endpoint(), "consume", false, "now", op.now});
+                    try (PreparedStatement ps = (committed ? hot.chargeHold() : hot.returnHold()).prepare(c, "subject",
+                            r.subject(), "month", Rows.month(r.month()), "now", op.now, "held", r.held(),
+                            "charged", r.charged());
+                         ResultSet rs = ps.executeQuery()) {
+                        // no row: the month was superseded meanwhile; undo, and the locked path finishes it
+                        return rs.next() ? Optional.of(new Finished(r, new Committed(eventId, Rows.ACCOUNT.map(rs, null))))
+                                : Optional.empty();
+                    }
+                });
+            }
+        } catch (SQLException e) {
+            throw new UnableToExecuteStatementException(e, null);
+        }
+        // told to the listeners only once the change committed
+        done.ifPresent(f -> {
+            Reservation r = f.reservation;
+            long tokens = kind == EventKind.COMMITTED ? r.charged() : r.held();
+            QuotaAccount after = f.committed.account();
+            op.logged(new LedgerEvent(f.committed.eventId(), r.subject(), r.month(), kind, tokens, r.overage(), r.id(),
+                    null, r.endpoint(), op.now));
+            op.changed(adjust(after, kind == EventKind.COMMITTED ? -tokens : 0, r.held(), 0), after);
+        });
+        return done.map(Finished::reservation);
+    }
+
+    /** The reservation as stored. */
+    private Reservation stored(Op op, String reservationId) {
+        return reservationById(op, reservationId).map(StoredReservation::reservation).orElseThrow(() ->
+                new QuotaException(ErrorCode.RESERVATION_NOT_FOUND, "no reservation " + reservationId));
+    }
+
+    /** How {@link #finishLocked} finishes a hold. */
+    private enum Finish {
+        COMMIT(ReservationState.HELD, ReservationState.COMMITTED, EventKind.COMMITTED),
+        LATE_COMMIT(ReservationState.EXPIRED, ReservationState.COMMITTED, EventKind.LATE_COMMITTED),
+        RELEASE(ReservationState.HELD, ReservationState.RELEASED, EventKind.RELEASED),
+        EXPIRE(ReservationState.HELD, ReservationState.EXPIRED, EventKind.EXPIRED);
+
+        final ReservationState from;
+        final ReservationState to;
+        final EventKind kind;
+
+        Finish(ReservationState from, ReservationState to, EventKind kind) {
+            this.from = from;
+            this.to = to;
+            this.kind = kind;
+        }
+
+        boolean charges() {
+            return kind.charges();
+        }
+    }
+
+    /**
+     * Finishes a hold in a transaction that locks it, then its month's account, then the subject's
+     * latest account if that is a later month (months ascending, as a first touch locks them, so the
+     * two cannot deadlock): the slow path of a hold of a closed month, a late commit, and a hold the
+     * fast path did not match. The hold's month is charged as {@link LedgerRules} says, and the change
+     * in its purchased consumption moves to the latest account ({@link LedgerRules#lateTransfer}).
+     * Empty when the hold was no longer in the state {@code finish} starts from (a concurrent call won).
+     */
+    private Optional<Reservation> finishLocked(Op op, String reservationId, Finish finish, long actual) {
+        Optional<LockedFinish> done = optionalTransaction(op, h -> {
+            Reservation hold = h.createQuery(sql.lockReservation).bind("id", reservationId).map(reservations)
+                    .findOne().map(StoredReservation::reservation).orElse(null);
+            if (hold == null || hold.state() != finish.from
+                    || (finish == Finish.EXPIRE && hold.expiresAt().isAfter(op.now))) {
+                return Optional.empty();
+            }
+            QuotaAccount before = accounts.lockAccount(h, hold.subject(), hold.month());
+            long charged = 0;
+            long overage = 0;
+            long used = before.used();
+            long reserved = before.reserved();
+            if (finish == Finish.COMMIT || finish == Finish.LATE_COMMIT) {
+                LedgerRules.Charge charge = finish == Finish.COMMIT
+                        ? LedgerRules.charge(policy.overrunPolicy(), hold.held(), actual)
+                        : LedgerRules.lateCharge(policy.overrunPolicy(), hold.held(), actual, before.available());
+                charged = charge.charged();
+                overage = charge.overage();
+                used = LedgerRules.add(used, charged);
+            }
+            if (finish != Finish.LATE_COMMIT) {
+                // a late commit's tokens were returned when the hold expired
+                reserved -= hold.held();
+            }
+            LedgerRules.checkFits(used, reserved);
+            update(h, sql.finishLockedHold).bind("id", reservationId).bind("state", finish.to.name())
+                    .bind("charged", charged).bind("actual", finish.charges() ? actual : null)
+                    .bind("overage", overage).bind("now", Rows.timestamp(op.now)).execute();
+            QuotaAccount after = accounts.setBalance(h, before, before.granted(), used, reserved, op.now);
+            long tokens = finish.charges() ? charged : hold.held();
+            long eventId = accounts.insertEvent(h, hold.subject(), hold.month(), finish.kind, tokens, overage, hold.id(),
+                    null, hold.endpoint(), false, op.now);
+            List<QuotaAccount[]> changes = new ArrayList<>();
+            changes.add(new QuotaAccount[] {before, after});
+            QuotaAccount latest = accounts.lockLatestAfter(h, hold.subject(), hold.month());
+            if (latest != null) {
+                long transfer = LedgerRules.lateTransfer(before, after, latest, policy);
+                if (transfer != 0) {
+                    QuotaAccount latestAfter = accounts.accountQuery(h, sql.addCarried, hold.subject(), latest.month(),
+                            op.now).bind("transfer", transfer).map(Rows.ACCOUNT).one();
+                    changes.add(new QuotaAccount[] {latest, latestAfter});
+                }
+            }
+            Reservation finished = new Reservation(hold.id(), hold.subject(), hold.month(), hold.held(), finish.to,
+                    charged, finish.charges() ? Long.valueOf(actual) : null, overage, hold.idempotencyKey(),
+                    hold.endpoint(), hold.createdAt(), hold.expiresAt(), op.now);
+            LedgerEvent event = new LedgerEvent(eventId, hold.subject(), hold.month(), finish.kind, tokens, overage,
+                    hold.id(), null, hold.endpoint(), op.now);
+            return Optional.of(new LockedFinish(finished, event, changes));
+        });
+        done.ifPresent(f -> {
+            op.logged(f.event);
+            f.changes.forEach(change -> op.changed(change[0], change[1]));
+        });
+        return done.map(LockedFinish::reservation);
+    }
+
+    private record LockedFinish(Reservation reservation, LedgerEvent event, List<QuotaAccount[]> changes) {
+    }
+    /**
+     * Moves a HELD reservation of the latest month to its final state, logs the event and returns
+     * the hold to its account; empty when the update matched nothing (another call finished the hold,
+     * or it is a hold of a closed month, which {@link #finishLocked} finishes).
+     */
+    private Optional<Committed> finishHold(Op op, Reservation hold, EventKind kind, long tokens, long overage,
+                                           java.util.function.Function<Handle, Update> finish) {
+        Optional<Committed> done = optionalTransaction(op, h -> {
+            if (finish.apply(h).bind("id", hold.id()).bind("now", Rows.timestamp(op.now)).execute() == 0) {
+                return Optional.empty();
+            }
+            long eventId = accounts.insertEvent(h, hold.subject(), hold.month(), kind, tokens, overage, hold.id(), null,
+                    hold.endpoint(), false, op.now);
+            // no row: the month was superseded meanwhile; undo, and the locked path finishes it
+            return accounts.accountQuery(h, sql.returnHold, hold.subject(), hold.month(), op.now)
+                    .bind("held", hold.held()).map(Rows.ACCOUNT).findOne().map(after -> new Committed(eventId, after));
+        });
+        done.ifPresent(c -> op.logged(new LedgerEvent(c.eventId(), hold.subject(), hold.month(), kind, tokens, overage,
+                hold.id(), null, hold.endpoint(), op.now)));
+        return done;
+    }
+
+    /** Expires one stale hold; false when another call finished it first. */
+    private boolean expire(Op op, Reservation hold) {
+        Optional<Committed> done = finishHold(op, hold, EventKind.EXPIRED, hold.held(), 0,
+                h -> update(h, sql.expireHoldOfLatestMonth).bind("month", Rows.month(hold.month()))
+                        .bind("dbNow", Rows.timestamp(op.dbNow)));
+        if (done.isPresent()) {
+            op.changed(adjust(done.get().account(), 0, hold.held(), 0), done.get().account());
+            return true;
+        }
+        return finishLocked(op, hold.id(), Finish.EXPIRE, 0).isPresent();
+    }
+
+    /** Expires the subject's holds past their TTL; how many. Cheap when there are none (one indexed read). */
+    int expireStaleOf(Op op, String subject) {
+        return expireAll(op, op.with(h -> h.createQuery(sql.selectStaleHoldsOfSubject)
+                .bind("subject", subject).bind("dbNow", Rows.timestamp(op.dbNow))
+                .map(reservations).map(StoredReservation::reservation).list()));
+    }
+
+    /** Expires every hold past its TTL; how many. */
+    int expireStale(Op op) {
+        return expireAll(op, op.with(h -> h.createQuery(sql.selectStaleHolds)
+                .bind("dbNow", Rows.timestamp(op.dbNow))
+                .map(reservations).map(StoredReservation::reservation).list()));
+    }
+
+    /** Expires each of {@code stale} that no other call finished first; how many. */
+    private int expireAll(Op op, List<Reservation> stale) {
+        int expired = 0;
+        for (Reservation hold : stale) {
+            if (expire(op, hold)) {
+                expired++;
+            }
+        }
+        return expired;
+    }
+
+    /** The current month's account without holds past their TTL: a read never counts them as reserved. */
+    QuotaAccount freshAccount(Op op, String subject) {
+        QuotaAccount account = accounts.currentAccount(op, subject);
+        return expireStaleOf(op, subject) == 0 ? account
+                : accounts.storedAccount(op, subject, account.month()).orElseThrow();
+    }
+
+    Optional<StoredReservation> reservationById(Op op, String id) {
+        Optional<StoredReservation> stored = op.with(h -> h.createQuery(sql.selectReservation).bind("id", id)
+                .map(reservations).findOne());
+        long eventId = Rows.eventIdOfKeylessConsume(id);
+        if (stored.isPresent() || eventId < 0) {
+            return stored;
+        }
+        return op.with(h -> h.createQuery(sql.selectKeylessConsume).bind("id", eventId).map(Rows.KEYLESS_CONSUME)
+                .findOne().map(r -> new StoredReservation(r, true)));
+    }
+
+    private Optional<StoredReservation> reservationByKey(Op op, String subject, String key) {
+        return op.with(h -> h.createQuery(sql.selectReservationByKey)
+                .bind("subject", subject).bind("key", key).map(reservations).findOne());
+    }
+
+
+    /** What a refused reserve/consume reads: the account's available tokens ({@code null}: no account yet), stale holds. */
+    private record Probe(Long available, String laterMonth, long stale) {
+    }
+
+    private record Finished(Reservation reservation, Committed committed) {
+    }
+}

@@ -1,0 +1,244 @@
+package io.tokenquota.jdbi.internal;
+
+import io.tokenquota.ErrorCode;
+import io.tokenquota.LedgerEvent;
+import io.tokenquota.QuotaAccount;
+import io.tokenquota.QuotaException;
+import io.tokenquota.QuotaListener;
+import io.tokenquota.QuotaPolicy;
+import io.tokenquota.internal.LedgerRules;
+import io.tokenquota.internal.Listeners;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.OffsetDateTime;
+import java.time.temporal.ChronoUnit;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.LockSupport;
+import org.jdbi.v3.core.Handle;
+import org.jdbi.v3.core.HandleCallback;
+import org.jdbi.v3.core.Jdbi;
+import org.jdbi.v3.core.JdbiException;
+
+/**
+ * How every public operation of the store runs: on one handle of its own, opened lazily, retried
+ * whole on serialization failures, deadlocks and lock timeouts, with its database failures turned into
+ * {@code STORE_UNAVAILABLE}, and the listeners told afterwards what committed. The statement families
+ * ({@link Accounts}, {@link Holds}, {@link Purchases}, {@link Statistics}) work inside one attempt, an
+ * {@link Op}, and signal "undo" or "run again" with the control-flow exceptions here. Thread-safe (holds
+ * no mutable state besides the listener list).
+ */
+final class Operations {
+    private final Jdbi jdbi;
+    private final QuotaPolicy policy;
+    private final int maxRetries;
+    /**
+     * How far the database's clock ({@code CURRENT_TIMESTAMP}) is ahead of the policy's, measured once
+     * when the store is built. Holds expire by the database's clock: {@code expires_at} is stored in it
+     * and compared with {@link Op#dbNow}, so instances whose clocks differ never expire each other's
+     * live holds early; a test clock that moves still moves the expiry with it.
+     */
+    private final Duration dbOffset;
+    private final Listeners listeners = new Listeners();
+
+    Operations(Jdbi jdbi, QuotaPolicy policy, int maxRetries) {
+        this.jdbi = jdbi;
+        this.policy = policy;
+        this.maxRetries = maxRetries;
+        this.dbOffset = measureDbOffset(jdbi, policy);
+    }
+
+    private static Duration measureDbOffset(Jdbi jdbi, QuotaPolicy policy) {
+        return jdbi.withHandle(h -> {
+            Instant policyNow = policy.now();
+            Instant dbNow = h.createQuery("SELECT CURRENT_TIMESTAMP")
+                    .map((rs, ctx) -> rs.getObject(1, OffsetDateTime.class).toInstant()).one();
+            // whole microseconds, the databases' precision, so converting an instant back and forth is exact
+            return Duration.between(policyNow, dbNow).truncatedTo(ChronoUnit.MICROS);
+        });
+    }
+
+    /** How far the database's clock is ahead of the policy's (see {@link #dbOffset}). */
+    Duration dbOffset() {
+        return dbOffset;
+    }
+
+    void addListener(QuotaListener listener) {
+        listeners.add(listener);
+    }
+
+    /**
+     * Runs one public operation on one handle of its own (never one the host has open on this
+     * thread, so the store's transactions are always its own): retries it when the database reports
+     * a serialization failure, a deadlock or a lock timeout (each attempt is whole: earlier attempts
+     * rolled back), at most {@code maxRetries} times, with the earlier failures attached as
+     * suppressed exceptions; turns any other database failure into {@code STORE_UNAVAILABLE}; and
+     * fires the listeners for what committed, even when the operation ends in a domain error (a
+     * rejection is logged, then thrown).
+     */
+    <T> T operation(String name, java.util.function.Function<Op, T> body) {
+        List<Throwable> earlier = new ArrayList<>();
+        for (int attempt = 0; ; attempt++) {
+            // the database keeps microseconds (PostgreSQL's precision), so the store reasons in them too
+            Op op = new Op(policy.now().truncatedTo(ChronoUnit.MICROS));
+            try {
+                return body.apply(op);
+            } catch (QuotaException e) {
+                throw e;
+            } catch (JdbiException | Conflict e) {
+                if (Failures.isOverflow(e)) {
+                    // the statement failed, and with it its transaction: nothing was written
+                    throw LedgerRules.overflow();
+                }
+                boolean retry = (e instanceof Conflict || Failures.isRetryable(e)) && attempt < maxRetries;
+                if (retry) {
+                    earlier.add(e);
+                    backOff(attempt);
+                    continue;
+                }
+                String reason = Failures.isUnavailable(e) ? "cannot reach the database"
+                        : Failures.isRetryable(e) ? "gave up after " + (attempt + 1) + " attempts" : "database error";
+                QuotaException failure = new QuotaException(ErrorCode.STORE_UNAVAILABLE,
+                        name + " failed: " + reason + ": " + e.getMessage(), e);
+                earlier.forEach(failure::addSuppressed);
+                throw failure;
+            } finally {
+                op.close();
+                op.fire();
+            }
+        }
+    }
+
+    private static void backOff(int attempt) {
+        // short random pause so two transactions that just collided do not collide again in lockstep
+        long maxMicros = 500L << Math.min(attempt, 6);
+        LockSupport.parkNanos(TimeUnit.MICROSECONDS.toNanos(ThreadLocalRandom.current().nextLong(maxMicros)));
+    }
+
+    static <T> T transaction(Op op, HandleCallback<T, RuntimeException> body) {
+        return op.handle().inTransaction(body);
+    }
+
+    /** A transaction whose body signals "undo and report nothing" by returning empty or throwing Rollback. */
+    static <T> Optional<T> optionalTransaction(Op op, HandleCallback<Optional<T>, RuntimeException> body) {
+        try {
+            return op.handle().inTransaction(h -> {
+                Optional<T> result = body.withHandle(h);
+                if (result.isEmpty()) {
+                    h.rollback();
+                }
+                return result;
+            });
+        } catch (Rollback undone) {
+            return Optional.empty();
+        }
+    }
+
+    static QuotaException contended(String operation, String id) {
+        return new QuotaException(ErrorCode.STORE_UNAVAILABLE,
+                operation + " of " + id + " kept losing to concurrent changes; try again");
+    }
+
+    /** One attempt of one operation: its clock reading, its handle, and what to tell the listeners afterwards. */
+    final class Op {
+        final Instant now;
+        /** {@link #now} in the database's clock, for comparing with {@code expires_at}. */
+        final Instant dbNow;
+        private Handle handle;
+        private final List<LedgerEvent> logged = new ArrayList<>();
+        private final Map<String, QuotaAccount[]> changes = new LinkedHashMap<>();
+
+        Op(Instant now) {
+            this.now = now;
+            this.dbNow = now.plus(dbOffset);
+        }
+
+        /** The operation's handle, opened on first use so that validation failures never take a connection. */
+        Handle handle() {
+            if (handle == null) {
+                handle = jdbi.open();
+            }
+            return handle;
+        }
+
+        <T> T with(HandleCallback<T, RuntimeException> body) {
+            return body.withHandle(handle());
+        }
+
+        void use(java.util.function.Consumer<Handle> body) {
+            body.accept(handle());
+        }
+
+        void logged(LedgerEvent event) {
+            logged.add(event);
+        }
+
+        void changed(QuotaAccount before, QuotaAccount after) {
+            changes.merge(before.subject() + '\n' + before.month(), new QuotaAccount[] {before, after},
+                    (first, next) -> new QuotaAccount[] {first[0], next[1]});
+        }
+
+        void close() {
+            if (handle != null) {
+                try {
+                    handle.close();
+                } catch (JdbiException e) {
+                    // a broken connection: the pool discards it; the operation's outcome stands
+                } finally {
+                    handle = null;
+                }
+            }
+        }
+
+        void fire() {
+            listeners.fire(logged);
+            for (QuotaAccount[] change : changes.values()) {
+                listeners.fireCrossings(change[0], change[1], policy);
+            }
+        }
+    }
+
+    /** The month was superseded by the next one while the write waited: rolls back, and the write runs again. */
+    static final class Superseded extends RuntimeException {
+        private static final long serialVersionUID = 1L;
+        static final Superseded INSTANCE = new Superseded();
+
+        private Superseded() {
+            super("the month was superseded", null, false, false);
+        }
+    }
+
+    /** A credit would pass the max quota: rolls the transaction back, then becomes MAX_QUOTA_EXCEEDED. */
+    static final class OverMaxQuota extends RuntimeException {
+        private static final long serialVersionUID = 1L;
+        static final OverMaxQuota INSTANCE = new OverMaxQuota();
+
+        private OverMaxQuota() {
+            super("over the max quota", null, false, false);
+        }
+    }
+
+    /** A duplicate key whose row vanished (its transaction rolled back): the operation runs again. */
+    static final class Conflict extends RuntimeException {
+        private static final long serialVersionUID = 1L;
+
+        Conflict(Throwable cause) {
+            super("duplicate key of a transaction that rolled back", cause);
+        }
+    }
+
+    /** Thrown inside a transaction to roll it back without an error: a refused hold, a lost compare-and-set. */
+    static final class Rollback extends RuntimeException {
+        private static final long serialVersionUID = 1L;
+        static final Rollback INSTANCE = new Rollback();
+
+        private Rollback() {
+            super("rolled back", null, false, false);
+        }
+    }
+}

@@ -1,0 +1,348 @@
+package io.tokenquota.jdbi.internal;
+
+import static io.tokenquota.jdbi.internal.Accounts.adjust;
+import static io.tokenquota.jdbi.internal.Accounts.update;
+import static io.tokenquota.jdbi.internal.Operations.contended;
+import static io.tokenquota.jdbi.internal.Operations.optionalTransaction;
+import static io.tokenquota.jdbi.internal.Operations.transaction;
+
+import io.tokenquota.ErrorCode;
+import io.tokenquota.EventKind;
+import io.tokenquota.LedgerEvent;
+import io.tokenquota.Purchase;
+import io.tokenquota.PurchaseRequest;
+import io.tokenquota.PurchaseStatus;
+import io.tokenquota.QuotaAccount;
+import io.tokenquota.QuotaException;
+import io.tokenquota.QuotaPolicy;
+import io.tokenquota.internal.LedgerRules;
+import io.tokenquota.jdbi.internal.Accounts.Committed;
+import io.tokenquota.jdbi.internal.Operations.Conflict;
+import io.tokenquota.jdbi.internal.Operations.Op;
+import io.tokenquota.jdbi.internal.Operations.OverMaxQuota;
+import io.tokenquota.jdbi.internal.Operations.Superseded;
+import java.time.Instant;
+import java.time.YearMonth;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import org.jdbi.v3.core.Handle;
+import org.jdbi.v3.core.JdbiException;
+
+/**
+ * Purchases ({@code tq_purchase}) and the credits and debits they make: a pending purchase recorded,
+ * then completed (credited to the subject's latest month) or failed; a purchase granted in one step;
+ * a refund, which debits what the purchase credited; purchase look-ups, and replays of a transaction
+ * id (the same request answers as the first call did, a different one is an idempotency conflict).
+ *
+ * <p>Lock order: a credit locks the purchase row by its conditional update, then the latest account by
+ * {@code Sql.creditIfUnderMaxQuota}, last in its transaction; a refund ({@link #debit}) locks the
+ * purchase, then the accounts it may take from, months ascending.
+ */
+final class Purchases {
+    private final Sql sql;
+    private final QuotaPolicy policy;
+    private final Accounts accounts;
+
+    Purchases(Sql sql, QuotaPolicy policy, Accounts accounts) {
+        this.sql = sql;
+        this.policy = policy;
+        this.accounts = accounts;
+    }
+
+    Purchase recordPending(Op op, PurchaseRequest request) {
+        Optional<Purchase> existing = purchaseById(op, request.transactionId());
+        if (existing.isPresent()) {
+            return replay(existing.get(), request);
+        }
+        YearMonth month = policy.monthOf(op.now);
+        long eventId;
+        try {
+            eventId = transaction(op, h -> {
+                insertPurchase(h, request, PurchaseStatus.PENDING, null, op.now);
+                return accounts.insertEvent(h, request.subject(), month, EventKind.PURCHASE_RECORDED, request.tokens(),
+                        0, null, request.transactionId(), request.reason(), false, op.now);
+            });
+        } catch (JdbiException e) {
+            if (Failures.isUniqueViolation(e)) {
+                return replay(purchaseById(op, request.transactionId()).orElseThrow(() -> new Conflict(e)), request);
+            }
+            throw e;
+        }
+        op.logged(new LedgerEvent(eventId, request.subject(), month, EventKind.PURCHASE_RECORDED, request.tokens(),
+                0, null, request.transactionId(), request.reason(), op.now));
+        return purchaseById(op, request.transactionId()).orElseThrow();
+    }
+
+    Purchase complete(Op op, String transactionId) {
+        while (true) {
+            Purchase purchase = findPurchase(op, transactionId);
+            switch (purchase.status()) {
+                case COMPLETED:
+                    return purchase;
+                case FAILED:
+                case REFUNDED:
+                    throw purchaseConflict(purchase, "completed");
+                default:
+                    break;
+            }
+            QuotaAccount account = accounts.currentAccount(op, purchase.subject());
+            LedgerRules.checkCredit(account, purchase.tokens(), policy);
+            Optional<Committed> done;
+            try {
+                done = optionalTransaction(op, h -> {
+                    int changed = update(h, sql.completePendingPurchase).bind("tx", transactionId)
+                            .bind("month", Rows.month(account.month())).bind("now", Rows.timestamp(op.now)).execute();
+                    if (changed == 0) {
+                        return Optional.empty();
+                    }
+                    return Optional.of(credit(h, op, account.month(), purchase));
+                });
+            } catch (OverMaxQuota overQuota) {
+                throw maxQuotaExceeded(purchase.subject(), account.month(), purchase.tokens());
+            } catch (Superseded superseded) {
+                // the next month opened while this credit waited for the row: credit that month
+                continue;
+            }
+            if (done.isPresent()) {
+                creditDone(op, account.month(), purchase, done.get());
+                return purchaseById(op, transactionId).orElseThrow();
+            }
+        }
+    }
+
+    /** A completed purchase in one step, credited to the subject's latest month. */
+    Purchase grant(Op op, PurchaseRequest request) {
+        for (int attempt = 1; ; attempt++) {
+            try {
+                return grantOnce(op, request);
+            } catch (Superseded superseded) {
+                if (attempt >= Holds.MAX_TAKE_ATTEMPTS) {
+                    throw contended("grant", request.transactionId());
+                }
+                // the next month opened while this credit waited for the row: credit that month
+            }
+        }
+    }
+
+    private Purchase grantOnce(Op op, PurchaseRequest request) {
+        QuotaAccount account = accounts.currentAccount(op, request.subject());
+        Optional<Purchase> existing = purchaseById(op, request.transactionId());
+        if (existing.isPresent()) {
+            return replay(existing.get(), request);
+        }
+        LedgerRules.checkCredit(account, request.tokens(), policy);
+        Purchase pending = new Purchase(request.transactionId(), request.subject(), request.tokens(), request.type(),
+                PurchaseStatus.PENDING, request.paymentMethod(), request.amount(), request.currency(),
+                request.reason(), null, 0, op.now, null);
+        Committed done;
+        try {
+            done = transaction(op, h -> {
+                insertPurchase(h, request, PurchaseStatus.COMPLETED, account.month(), op.now);
+                return credit(h, op, account.month(), pending);
+            });
+        } catch (OverMaxQuota overQuota) {
+            throw maxQuotaExceeded(request.subject(), account.month(), request.tokens());
+        } catch (JdbiException e) {
+            if (Failures.isUniqueViolation(e)) {
+                return replay(purchaseById(op, request.transactionId()).orElseThrow(() -> new Conflict(e)), request);
+            }
+            throw e;
+        }
+        creditDone(op, account.month(), pending, done);
+        return purchaseById(op, request.transactionId()).orElseThrow();
+    }
+
+    /**
+     * Logs the credit and adds it to {@code granted}, last in the transaction; rolls back past the max
+     * quota (checked before by {@link LedgerRules#checkCredit}; the condition catches a concurrent credit).
+     */
+    private Committed credit(Handle h, Op op, YearMonth month, Purchase purchase) {
+        long eventId = accounts.insertEvent(h, purchase.subject(), month, EventKind.CREDITED, purchase.tokens(), 0,
+                null, purchase.transactionId(), purchase.reason(), false, op.now);
+        Optional<QuotaAccount> after = accounts
+                .accountQuery(h, sql.creditIfUnderMaxQuota, purchase.subject(), month, op.now)
+                .bind("tokens", purchase.tokens()).bind("maxQuota", policy.maxQuota())
+                .map(Rows.ACCOUNT).findOne();
+        if (after.isEmpty()) {
+            throw accounts.superseded(h, purchase.subject(), month) ? Superseded.INSTANCE : OverMaxQuota.INSTANCE;
+        }
+        return new Committed(eventId, after.get());
+    }
+
+    private void creditDone(Op op, YearMonth month, Purchase purchase, Committed done) {
+        op.logged(new LedgerEvent(done.eventId(), purchase.subject(), month, EventKind.CREDITED, purchase.tokens(), 0,
+                null, purchase.transactionId(), purchase.reason(), op.now));
+        op.changed(adjust(done.account(), 0, 0, -purchase.tokens()), done.account());
+    }
+
+    private QuotaException maxQuotaExceeded(String subject, YearMonth month, long tokens) {
+        return new QuotaException(ErrorCode.MAX_QUOTA_EXCEEDED, "crediting " + tokens + " tokens would take "
+                + subject + "'s " + month + " limit past the max quota " + policy.maxQuota());
+    }
+
+    Purchase fail(Op op, String transactionId) {
+        while (true) {
+            Purchase purchase = findPurchase(op, transactionId);
+            switch (purchase.status()) {
+                case FAILED:
+                    return purchase;
+                case COMPLETED:
+                case REFUNDED:
+                    throw purchaseConflict(purchase, "failed");
+                default:
+                    break;
+            }
+            YearMonth month = policy.monthOf(op.now);
+            Optional<Long> eventId = optionalTransaction(op, h -> {
+                if (update(h, sql.failPendingPurchase).bind("tx", transactionId)
+                        .bind("now", Rows.timestamp(op.now)).execute() == 0) {
+                    return Optional.empty();
+                }
+                return Optional.of(accounts.insertEvent(h, purchase.subject(), month, EventKind.PURCHASE_RECORDED,
+                        purchase.tokens(), 0, null, transactionId, purchase.reason(), false, op.now));
+            });
+            if (eventId.isPresent()) {
+                op.logged(new LedgerEvent(eventId.get(), purchase.subject(), month, EventKind.PURCHASE_RECORDED,
+                        purchase.tokens(), 0, null, transactionId, purchase.reason(), op.now));
+                return purchaseById(op, transactionId).orElseThrow();
+            }
+        }
+    }
+
+    Purchase refund(Op op, String transactionId) {
+        while (true) {
+            Purchase purchase = findPurchase(op, transactionId);
+            switch (purchase.status()) {
+                case REFUNDED:
+                    return purchase;
+                case PENDING:
+                case FAILED:
+                    throw purchaseConflict(purchase, "refunded");
+                default:
+                    break;
+            }
+            YearMonth month = accounts.currentAccount(op, purchase.subject()).month();
+            Optional<Debits> done = optionalTransaction(op, h -> debit(h, op, purchase, month));
+            if (done.isPresent()) {
+                done.get().events.forEach(op::logged);
+                done.get().changes.forEach(change -> op.changed(change[0], change[1]));
+                return purchaseById(op, transactionId).orElseThrow();
+            }
+            // another call refunded it between our read and our lock: answer as it is now
+        }
+    }
+
+    /**
+     * A refund's debit, in a transaction that locks the purchase, then the accounts it may take from in
+     * month order: the purchased tokens the current month has not spent (held ones included), then those
+     * closed months still hold for open holds, newest first. A closed month's {@code granted} drops so
+     * that its purchased tokens are only what its consumption minus the refund's take still needs, so
+     * finishing those holds later gives nothing of the refund back ({@link LedgerRules#lateTransfer}).
+     * One {@code DEBITED} event per month taken from; the current month's always, with the part already
+     * spent ({@code unrecovered}) as its overage. Empty when the purchase is no longer completed.
+     */
+    private Optional<Debits> debit(Handle h, Op op, Purchase purchase, YearMonth month) {
+        String subject = purchase.subject();
+        if (h.createQuery(sql.lockCompletedPurchase).bind("tx", purchase.transactionId()).mapTo(String.class)
+                .findOne().isEmpty()) {
+            return Optional.empty();
+        }
+        List<QuotaAccount> locked = h.createQuery(sql.lockRefundableAccounts).bind("subject", subject)
+                .bind("month", Rows.month(month)).map(Rows.ACCOUNT).list();
+        if (accounts.superseded(h, subject, month)) {
+            // the next month opened while this refund waited for the locks: refund in that month
+            return Optional.empty();
+        }
+        QuotaAccount current = locked.get(locked.size() - 1);
+        long tokens = purchase.tokens();
+        long fromCurrent = LedgerRules.refundable(current, tokens);
+        long left = tokens - fromCurrent;
+        List<QuotaAccount[]> changes = new ArrayList<>();
+        List<long[]> closedTakes = new ArrayList<>();
+        // with rollover off a closed month's purchased tokens lapsed with it: nothing there to take back
+        for (int i = locked.size() - 2; policy.rolloverPurchased() && i >= 0 && left > 0; i--) {
+            QuotaAccount closed = locked.get(i);
+            long take = Math.min(left, LedgerRules.purchasedHeld(closed));
+            if (take <= 0) {
+                continue;
+            }
+            long lower = closed.granted() + closed.carried() - LedgerRules.purchasedConsumed(closed) + take;
+            changes.add(new QuotaAccount[] {closed,
+                accounts.setBalance(h, closed, closed.granted() - lower, closed.used(), closed.reserved(), op.now)});
+            closedTakes.add(new long[] {i, take});
+            left -= take;
+        }
+        long unrecovered = left;
+        if (fromCurrent > 0) {
+            changes.add(new QuotaAccount[] {current,
+                accounts.setBalance(h, current, current.granted() - fromCurrent, current.used(), current.reserved(),
+                        op.now)});
+        }
+        update(h, sql.refundCompletedPurchase).bind("tx", purchase.transactionId()).bind("unrecovered", unrecovered)
+                .bind("now", Rows.timestamp(op.now)).execute();
+        List<LedgerEvent> events = new ArrayList<>();
+        long currentEvent = accounts.insertEvent(h, subject, month, EventKind.DEBITED, fromCurrent, unrecovered, null,
+                purchase.transactionId(), purchase.reason(), false, op.now);
+        events.add(new LedgerEvent(currentEvent, subject, month, EventKind.DEBITED, fromCurrent, unrecovered, null,
+                purchase.transactionId(), purchase.reason(), op.now));
+        for (long[] take : closedTakes) {
+            YearMonth closedMonth = locked.get((int) take[0]).month();
+            long eventId = accounts.insertEvent(h, subject, closedMonth, EventKind.DEBITED, take[1], 0, null,
+                    purchase.transactionId(), purchase.reason(), false, op.now);
+            events.add(new LedgerEvent(eventId, subject, closedMonth, EventKind.DEBITED, take[1], 0, null,
+                    purchase.transactionId(), purchase.reason(), op.now));
+        }
+        return Optional.of(new Debits(events, changes));
+    }
+
+    private record Debits(List<LedgerEvent> events, List<QuotaAccount[]> changes) {
+    }
+
+    /** The subject's purchases created in {@code month}. */
+    List<Purchase> purchases(Op op, String subject, YearMonth month) {
+        return op.with(h -> h.createQuery(sql.selectPurchasesCreatedBetween)
+                .bind("subject", subject)
+                .bind("from", Rows.timestamp(policy.startOf(month)))
+                .bind("to", Rows.timestamp(policy.resetOf(month)))
+                .map(Rows.PURCHASE).list());
+    }
+
+    private Purchase findPurchase(Op op, String transactionId) {
+        return purchaseById(op, transactionId).orElseThrow(() ->
+                new QuotaException(ErrorCode.PURCHASE_NOT_FOUND, "no purchase " + transactionId));
+    }
+
+    private static Purchase replay(Purchase existing, PurchaseRequest request) {
+        PurchaseRequest stored = new PurchaseRequest(existing.transactionId(), existing.subject(), existing.tokens(),
+                existing.type(), existing.paymentMethod(), existing.amount(), existing.currency(), existing.reason());
+        if (stored.equals(request)) {
+            return existing;
+        }
+        throw new QuotaException(ErrorCode.IDEMPOTENCY_CONFLICT,
+                "transaction " + request.transactionId() + " was already recorded with different parameters");
+    }
+
+    private static QuotaException purchaseConflict(Purchase purchase, String target) {
+        return new QuotaException(ErrorCode.PURCHASE_STATE_CONFLICT, "purchase " + purchase.transactionId()
+                + " is " + purchase.status().wireName() + " and cannot be " + target);
+    }
+
+
+    Optional<Purchase> purchaseById(Op op, String transactionId) {
+        return op.with(h -> h.createQuery(sql.selectPurchase).bind("tx", transactionId)
+                .map(Rows.PURCHASE).findOne());
+    }
+
+    private void insertPurchase(Handle h, PurchaseRequest request, PurchaseStatus status, YearMonth month, Instant now) {
+        update(h, sql.insertPurchase)
+                .bind("tx", request.transactionId()).bind("subject", request.subject()).bind("tokens", request.tokens())
+                .bind("type", request.type().wireName()).bind("status", status.wireName())
+                .bind("paymentMethod", request.paymentMethod()).bind("amount", request.amount())
+                .bind("currency", request.currency().name()).bind("reason", request.reason())
+                .bind("month", Rows.month(month)).bind("now", Rows.timestamp(now))
+                .bind("processedAt", Rows.timestamp(status == PurchaseStatus.PENDING ? null : now))
+                .execute();
+    }
+
+}

@@ -1,0 +1,114 @@
+package io.tokenquota.jdbi.internal;
+
+import io.tokenquota.Currency;
+import io.tokenquota.EventKind;
+import io.tokenquota.LedgerEvent;
+import io.tokenquota.PurchaseType;
+import io.tokenquota.QuotaPolicy;
+import io.tokenquota.QuotaStatistics.BlockStats;
+import io.tokenquota.QuotaStatistics.ConsumerUsage;
+import io.tokenquota.QuotaStatistics.PurchaseTotal;
+import io.tokenquota.QuotaStatistics.UsageForecast;
+import io.tokenquota.internal.DailyTally;
+import io.tokenquota.internal.LedgerRules;
+import io.tokenquota.jdbi.internal.Operations.Op;
+import java.math.BigDecimal;
+import java.time.LocalDate;
+import java.time.YearMonth;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import org.jdbi.v3.core.statement.Query;
+
+/**
+ * The reports: daily usage, top consumers, block (refusal) counts, the month's forecast, open holds,
+ * purchase totals and a month's events. Reads only, each one statement at READ COMMITTED, except the
+ * forecast, which reads the subject's account as {@link Holds#freshAccount} does (a first touch and a
+ * sweep of stale holds, with their locks).
+ */
+final class Statistics {
+    private final Sql sql;
+    private final QuotaPolicy policy;
+    private final Holds holds;
+
+    Statistics(Sql sql, QuotaPolicy policy, Holds holds) {
+        this.sql = sql;
+        this.policy = policy;
+        this.holds = holds;
+    }
+
+    /** Adds the request events of the days {@code from} to {@code to} to {@code tally}. */
+    void dailyUsage(Op op, DailyTally tally, String subject, LocalDate from, LocalDate to) {
+        op.with(h -> {
+            Query query = h.createQuery(subject == null ? sql.selectRequestEvents : sql.selectRequestEventsOfSubject)
+                    .bind("from", Rows.timestamp(from.atStartOfDay(policy.zone()).toInstant()))
+                    .bind("to", Rows.timestamp(to.plusDays(1).atStartOfDay(policy.zone()).toInstant()))
+                    .bind("fromMonth", Rows.month(YearMonth.from(from))).bind("toMonth", Rows.month(YearMonth.from(to)));
+            if (subject != null) {
+                query.bind("subject", subject);
+            }
+            // bucketed here rather than in SQL: a day is a calendar day in the policy's zone, which
+            // the two databases would each need their own time zone arithmetic for
+            query.map((rs, ctx) -> {
+                tally.add(LedgerRules.reportDay(YearMonth.parse(rs.getString("plan_month")),
+                                Rows.instant(rs, "occurred_at"), policy), EventKind.valueOf(rs.getString("kind")),
+                        rs.getLong("tokens"), rs.getBoolean("is_consume"));
+                return Boolean.TRUE;
+            }).forEach(ignored -> { });
+            return null;
+        });
+    }
+
+    List<ConsumerUsage> topConsumers(Op op, YearMonth month, int limit) {
+        return op.with(h -> h.createQuery(sql.selectTopConsumers)
+                .bind("month", Rows.month(month)).bind("limit", limit)
+                .map((rs, ctx) -> new ConsumerUsage(rs.getString("subject"), rs.getLong("used"), rs.getLong("month_limit")))
+                .list());
+    }
+
+    BlockStats blockStats(Op op, String subject, YearMonth month) {
+        return op.with(h -> {
+            Query query = h.createQuery(subject == null ? sql.countBlocks : sql.countBlocksOfSubject)
+                    .bind("month", Rows.month(month));
+            if (subject != null) {
+                query.bind("subject", subject);
+            }
+            return query.map((rs, ctx) -> {
+                long granted = rs.getLong("granted_holds");
+                long rejected = rs.getLong("rejected_holds");
+                double ratio = granted + rejected == 0 ? 0.0 : (double) rejected / (granted + rejected);
+                return new BlockStats(granted, rejected, ratio);
+            }).one();
+        });
+    }
+
+    UsageForecast forecast(Op op, String subject) {
+        return LedgerRules.forecast(holds.freshAccount(op, subject), op.now, policy);
+    }
+
+    long openHolds(Op op) {
+        return op.with(h -> h.createQuery(sql.countOpenHolds).mapTo(Long.class).one());
+    }
+
+    List<PurchaseTotal> purchaseTotals(Op op, YearMonth month) {
+        List<PurchaseTotal> totals = op.with(h ->
+                h.createQuery(sql.sumPurchasesOfMonth).bind("month", Rows.month(month))
+                        .map((rs, ctx) -> {
+                            BigDecimal amount = rs.getBigDecimal("amount");
+                            return new PurchaseTotal(PurchaseType.parse(rs.getString("purchase_type")),
+                                    Currency.parse(rs.getString("currency").trim()), rs.getLong("purchases"),
+                                    rs.getLong("tokens"), (amount == null ? BigDecimal.ZERO : amount).setScale(2));
+                        }).list());
+        // the order of wire names, whatever the database's collation
+        List<PurchaseTotal> sorted = new ArrayList<>(totals);
+        sorted.sort(Comparator.comparing((PurchaseTotal t) -> t.type().wireName())
+                .thenComparing(t -> t.currency().name()));
+        return sorted;
+    }
+
+    List<LedgerEvent> events(Op op, String subject, YearMonth month) {
+        return op.with(h -> h.createQuery(sql.selectEvents)
+                .bind("subject", subject).bind("month", Rows.month(month))
+                .map(Rows.EVENT).list());
+    }
+}
