@@ -124,19 +124,15 @@ final class Operations {
         return op.handle().inTransaction(body);
     }
 
-    /** A transaction whose body signals "undo and report nothing" by returning empty or throwing Rollback. */
+    /** A transaction whose body signals "undo and report nothing" by returning empty. */
     static <T> Optional<T> optionalTransaction(Op op, HandleCallback<Optional<T>, RuntimeException> body) {
-        try {
-            return op.handle().inTransaction(h -> {
-                Optional<T> result = body.withHandle(h);
-                if (result.isEmpty()) {
-                    h.rollback();
-                }
-                return result;
-            });
-        } catch (Rollback undone) {
-            return Optional.empty();
-        }
+        return op.handle().inTransaction(h -> {
+            Optional<T> result = body.withHandle(h);
+            if (result.isEmpty()) {
+                h.rollback();
+            }
+            return result;
+        });
     }
 
     static QuotaException contended(String operation, String id) {
@@ -168,10 +164,6 @@ final class Operations {
 
         <T> T with(HandleCallback<T, RuntimeException> body) {
             return body.withHandle(handle());
-        }
-
-        void use(java.util.function.Consumer<Handle> body) {
-            body.accept(handle());
         }
 
         void logged(LedgerEvent event) {
@@ -229,16 +221,6 @@ final class Operations {
 
         Conflict(Throwable cause) {
             super("duplicate key of a transaction that rolled back", cause);
-        }
-    }
-
-    /** Thrown inside a transaction to roll it back without an error: a refused hold, a lost compare-and-set. */
-    static final class Rollback extends RuntimeException {
-        private static final long serialVersionUID = 1L;
-        static final Rollback INSTANCE = new Rollback();
-
-        private Rollback() {
-            super("rolled back", null, false, false);
         }
     }
 }

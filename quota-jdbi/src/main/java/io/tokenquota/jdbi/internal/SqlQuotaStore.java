@@ -224,12 +224,14 @@ public final class SqlQuotaStore implements QuotaStore {
     @Override
     public List<DailyUsage> dailyUsage(String subject, LocalDate from, LocalDate to) {
         Validation.optionalSubject(subject);
-        DailyTally tally = new DailyTally(from, to);
-        operations.operation("dailyUsage", op -> {
+        // built here first so that a bad range is refused before a connection is taken
+        new DailyTally(from, to);
+        return operations.operation("dailyUsage", op -> {
+            // one tally per attempt: a read retried after a database failure starts from nothing
+            DailyTally tally = new DailyTally(from, to);
             statistics.dailyUsage(op, tally, subject, from, to);
-            return null;
+            return tally.days();
         });
-        return tally.days();
     }
 
     @Override
