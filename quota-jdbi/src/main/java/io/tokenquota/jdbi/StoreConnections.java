@@ -1,4 +1,4 @@
-package io.tokenquota.jdbi.internal;
+package io.tokenquota.jdbi;
 
 import java.sql.Connection;
 import java.sql.SQLException;
@@ -27,7 +27,7 @@ import org.jdbi.v3.core.statement.Cleanable;
  * REPEATABLE READ or SERIALIZABLE they would fail where they should wait. So the handle only ever sees
  * a connection in the state the store's statements assume. Not API. Thread-safe.
  */
-public final class StoreConnections implements ConnectionFactory {
+final class StoreConnections implements ConnectionFactory {
     private final Opener opener;
     /** What each open connection came with, until it is given back; keyed by identity (pools proxy connections). */
     private final Map<Connection, Original> originals = Collections.synchronizedMap(new IdentityHashMap<>());

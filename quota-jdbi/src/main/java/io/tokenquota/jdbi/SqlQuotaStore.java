@@ -1,4 +1,4 @@
-package io.tokenquota.jdbi.internal;
+package io.tokenquota.jdbi;
 
 import io.tokenquota.ErrorCode;
 import io.tokenquota.HoldRequest;
@@ -15,7 +15,7 @@ import io.tokenquota.Reserved;
 import io.tokenquota.internal.DailyTally;
 import io.tokenquota.internal.LedgerRules;
 import io.tokenquota.internal.Validation;
-import io.tokenquota.jdbi.internal.Rows.StoredReservation;
+import io.tokenquota.jdbi.Rows.StoredReservation;
 import java.time.Duration;
 import java.time.LocalDate;
 import java.time.YearMonth;
@@ -58,7 +58,7 @@ import org.jdbi.v3.core.Jdbi;
  * touch, reads of accounts, plan changes), {@link Holds} (reserve, consume, commit, release, expiry),
  * {@link Purchases} (purchases, credits and refunds) and {@link Statistics} (the reports).
  */
-public final class SqlQuotaStore implements QuotaStore {
+final class SqlQuotaStore implements QuotaStore {
     private final QuotaPolicy policy;
     private final Operations operations;
     private final Accounts accounts;

@@ -1,4 +1,4 @@
-package io.tokenquota.jdbi.internal;
+package io.tokenquota.jdbi;
 
 import io.tokenquota.Currency;
 import io.tokenquota.EventKind;

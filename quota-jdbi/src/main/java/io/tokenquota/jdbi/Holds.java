@@ -1,8 +1,8 @@
-package io.tokenquota.jdbi.internal;
+package io.tokenquota.jdbi;
 
-import static io.tokenquota.jdbi.internal.Accounts.adjust;
-import static io.tokenquota.jdbi.internal.Accounts.update;
-import static io.tokenquota.jdbi.internal.Operations.optionalTransaction;
+import static io.tokenquota.jdbi.Accounts.adjust;
+import static io.tokenquota.jdbi.Accounts.update;
+import static io.tokenquota.jdbi.Operations.optionalTransaction;
 
 import io.tokenquota.ErrorCode;
 import io.tokenquota.EventKind;
@@ -16,10 +16,10 @@ import io.tokenquota.Reservation;
 import io.tokenquota.ReservationState;
 import io.tokenquota.Reserved;
 import io.tokenquota.internal.LedgerRules;
-import io.tokenquota.jdbi.internal.Accounts.Committed;
-import io.tokenquota.jdbi.internal.Operations.Conflict;
-import io.tokenquota.jdbi.internal.Operations.Op;
-import io.tokenquota.jdbi.internal.Rows.StoredReservation;
+import io.tokenquota.jdbi.Accounts.Committed;
+import io.tokenquota.jdbi.Operations.Conflict;
+import io.tokenquota.jdbi.Operations.Op;
+import io.tokenquota.jdbi.Rows.StoredReservation;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;

@@ -1,4 +1,4 @@
-package io.tokenquota.jdbi.internal;
+package io.tokenquota.jdbi;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -19,7 +19,7 @@ import org.jdbi.v3.core.JdbiException;
  * through Flyway or Liquibase and later calls the installer loses nothing either. Not API.
  * Thread-safe (stateless).
  */
-public final class SchemaInstaller {
+final class SchemaInstaller {
     /** Migration files in order; a new schema version appends {@code V2__...sql} here and in both dialects. */
     private static final List<String> VERSIONS = List.of("V1__token_quota.sql");
     /** The advisory lock installers of one PostgreSQL database take turns on (any fixed number; "tq" in ASCII). */

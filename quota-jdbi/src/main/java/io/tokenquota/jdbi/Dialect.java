@@ -1,4 +1,4 @@
-package io.tokenquota.jdbi.internal;
+package io.tokenquota.jdbi;
 
 import java.sql.Connection;
 import java.sql.SQLException;
@@ -8,7 +8,7 @@ import java.util.Locale;
  * The two databases the store speaks, detected from connection metadata. Not API: the
  * {@code internal} package may change in any release. Immutable.
  */
-public enum Dialect {
+enum Dialect {
     H2("h2"),
     POSTGRESQL("postgresql");
 

@@ -1,4 +1,4 @@
-package io.tokenquota.jdbi.internal;
+package io.tokenquota.jdbi;
 
 import io.tokenquota.ErrorCode;
 import io.tokenquota.LedgerEvent;

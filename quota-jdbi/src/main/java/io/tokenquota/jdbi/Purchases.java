@@ -1,10 +1,10 @@
-package io.tokenquota.jdbi.internal;
+package io.tokenquota.jdbi;
 
-import static io.tokenquota.jdbi.internal.Accounts.adjust;
-import static io.tokenquota.jdbi.internal.Accounts.update;
-import static io.tokenquota.jdbi.internal.Operations.contended;
-import static io.tokenquota.jdbi.internal.Operations.optionalTransaction;
-import static io.tokenquota.jdbi.internal.Operations.transaction;
+import static io.tokenquota.jdbi.Accounts.adjust;
+import static io.tokenquota.jdbi.Accounts.update;
+import static io.tokenquota.jdbi.Operations.contended;
+import static io.tokenquota.jdbi.Operations.optionalTransaction;
+import static io.tokenquota.jdbi.Operations.transaction;
 
 import io.tokenquota.ErrorCode;
 import io.tokenquota.EventKind;
@@ -16,11 +16,11 @@ import io.tokenquota.QuotaAccount;
 import io.tokenquota.QuotaException;
 import io.tokenquota.QuotaPolicy;
 import io.tokenquota.internal.LedgerRules;
-import io.tokenquota.jdbi.internal.Accounts.Committed;
-import io.tokenquota.jdbi.internal.Operations.Conflict;
-import io.tokenquota.jdbi.internal.Operations.Op;
-import io.tokenquota.jdbi.internal.Operations.OverMaxQuota;
-import io.tokenquota.jdbi.internal.Operations.Superseded;
+import io.tokenquota.jdbi.Accounts.Committed;
+import io.tokenquota.jdbi.Operations.Conflict;
+import io.tokenquota.jdbi.Operations.Op;
+import io.tokenquota.jdbi.Operations.OverMaxQuota;
+import io.tokenquota.jdbi.Operations.Superseded;
 import java.time.Instant;
 import java.time.YearMonth;
 import java.util.ArrayList;

@@ -1,4 +1,4 @@
-package io.tokenquota.jdbi.internal;
+package io.tokenquota.jdbi;
 
 import io.tokenquota.Currency;
 import io.tokenquota.EventKind;
@@ -11,7 +11,7 @@ import io.tokenquota.QuotaStatistics.PurchaseTotal;
 import io.tokenquota.QuotaStatistics.UsageForecast;
 import io.tokenquota.internal.DailyTally;
 import io.tokenquota.internal.LedgerRules;
-import io.tokenquota.jdbi.internal.Operations.Op;
+import io.tokenquota.jdbi.Operations.Op;
 import java.math.BigDecimal;
 import java.time.LocalDate;
 import java.time.YearMonth;

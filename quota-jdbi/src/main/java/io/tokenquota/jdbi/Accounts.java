@@ -1,15 +1,15 @@
-package io.tokenquota.jdbi.internal;
+package io.tokenquota.jdbi;
 
-import static io.tokenquota.jdbi.internal.Operations.contended;
-import static io.tokenquota.jdbi.internal.Operations.optionalTransaction;
-import static io.tokenquota.jdbi.internal.Operations.transaction;
+import static io.tokenquota.jdbi.Operations.contended;
+import static io.tokenquota.jdbi.Operations.optionalTransaction;
+import static io.tokenquota.jdbi.Operations.transaction;
 
 import io.tokenquota.EventKind;
 import io.tokenquota.LedgerEvent;
 import io.tokenquota.QuotaAccount;
 import io.tokenquota.QuotaPolicy;
 import io.tokenquota.internal.LedgerRules;
-import io.tokenquota.jdbi.internal.Operations.Op;
+import io.tokenquota.jdbi.Operations.Op;
 import java.time.Instant;
 import java.time.YearMonth;
 import java.util.List;

@@ -1,9 +1,9 @@
-package io.tokenquota.jdbi.internal;
+package io.tokenquota.jdbi;
 
-import static io.tokenquota.jdbi.internal.Rows.ACCOUNT_COLUMNS;
-import static io.tokenquota.jdbi.internal.Rows.EVENT_COLUMNS;
-import static io.tokenquota.jdbi.internal.Rows.PURCHASE_COLUMNS;
-import static io.tokenquota.jdbi.internal.Rows.RESERVATION_COLUMNS;
+import static io.tokenquota.jdbi.Rows.ACCOUNT_COLUMNS;
+import static io.tokenquota.jdbi.Rows.EVENT_COLUMNS;
+import static io.tokenquota.jdbi.Rows.PURCHASE_COLUMNS;
+import static io.tokenquota.jdbi.Rows.RESERVATION_COLUMNS;
 
 /**
  * Every SQL statement the store runs, for one dialect, named after what it does. The two dialects

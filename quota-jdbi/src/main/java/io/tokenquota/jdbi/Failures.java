@@ -1,4 +1,4 @@
-package io.tokenquota.jdbi.internal;
+package io.tokenquota.jdbi;
 
 import java.sql.SQLException;
 import java.sql.SQLTransientConnectionException;
