@@ -167,6 +167,48 @@ final class RequestEstimatorTest {
     }
 
     @Test
+    void memberNamesOfDataTheProviderSerialisesCountButTheRequestsOwnKeysDoNot() {
+        // a tool input's names reach the prompt as its values do; "messages", "role", "content" do not
+        assertEquals("Look".length() + "the long question".length(), estimate("""
+                {"messages":[{"role":"assistant","content":[{"type":"tool_use","id":"t","name":"f",
+                  "input":{"the long question":true}}]},{"role":"user","content":"Look"}]}""").inputTokens());
+        // Responses text.format is its response_format: every name and string of it counts
+        assertEquals("hi".length() + "format".length() + "type".length() + "json_schema".length()
+                + "schema".length() + "properties".length() + "a field".length() + "type".length() + "string".length(),
+                estimate("""
+                {"input":"hi","text":{"format":{"type":"json_schema",
+                  "schema":{"properties":{"a field":{"type":"string"}}}}}}""").inputTokens());
+    }
+
+    @Test
+    void nonNumericNumbersAsPythonWritesThemKeepTheBudget() {
+        RequestEstimator.Estimate e = estimate("{\"n\":8,\"max_tokens\":16000,\"prompt\":\"ab\",\"score\":NaN,\"t\":-Infinity}");
+        assertEquals(16_000, e.outputBudget(), "a NaN beside the budget is not broken JSON");
+        assertEquals(8, e.completions());
+        assertEquals(2, e.inputTokens());
+        assertEquals(-1, estimate("{\"max_tokens\":NaN}").outputBudget(), "NaN asks for no budget");
+        assertEquals(Long.MAX_VALUE, estimate("{\"max_tokens\":Infinity}").outputBudget(), "infinity is no limit");
+        assertEquals(1, estimate("{\"n\":Infinity}").completions());
+    }
+
+    @Test
+    void aNegativeBudgetIsNoLimitAndAZeroBudgetHoldsTheDefault() {
+        assertEquals(Long.MAX_VALUE, estimate("{\"max_tokens\":-1}").outputBudget(), "llama.cpp and LM Studio: no limit");
+        assertEquals(Long.MAX_VALUE, estimate("{\"max_tokens\":-1.0}").outputBudget());
+        QuotaFilter filter = QuotaFilter.builder(new io.tokenquota.memory.InMemoryQuotaStore()).protect("/ai/")
+                .subjectResolver(r -> "x").estimator(CharSequence::length)
+                .fallbackEstimate(500).defaultOutputBudget(50).outputBudgetCap(1_000).build();
+        RequestEstimator.Asked none = new RequestEstimator.Asked();
+        assertEquals(2 + 1_000, filter.estimateOf("{\"max_tokens\":-1,\"prompt\":\"ab\"}".getBytes(StandardCharsets.UTF_8),
+                StandardCharsets.UTF_8, "/ai/chat", none), "no limit holds the cap");
+        assertEquals(2 + 50, filter.estimateOf("{\"max_tokens\":0,\"prompt\":\"ab\"}".getBytes(StandardCharsets.UTF_8),
+                StandardCharsets.UTF_8, "/ai/chat", none), "0 holds what no budget holds");
+        RequestEstimator.Asked form = new RequestEstimator.Asked();
+        assertTrue(form.read("max_tokens", "-1"));
+        assertEquals(Long.MAX_VALUE, form.budget, "a form field's -1 is no limit too");
+    }
+
+    @Test
     void aMalformedUtf8ByteIsReadAsAReaderReadsIt() {
         byte[] head = "{\"messages\":[{\"role\":\"user\",\"content\":\"abc".getBytes(StandardCharsets.UTF_8);
         byte[] tail = "def\"}]}".getBytes(StandardCharsets.UTF_8);
