@@ -67,16 +67,18 @@ final class RequestEstimatorTest {
     @Test
     void everyStringSaidInTheConversationCountsButLabelsAndBase64PayloadsDoNot() {
         String png = "iVBORw0KGgo" + "A".repeat(200);
-        // Anthropic: a text document counts, a base64 image does not, a tool_use input object counts
-        assertEquals(5 + 4 + "report".length() + 2, estimate("""
+        // Anthropic: a text document counts, a base64 image does not, a tool_use input object counts,
+        // its member names too (the provider serialises the input whole)
+        assertEquals(5 + 4 + "report".length() + 2 + "path".length() + "body".length(), estimate("""
                 {"messages":[{"role":"user","content":[
                   {"type":"document","source":{"type":"text","media_type":"text/plain","data":"a doc"}},
                   {"type":"image","source":{"type":"base64","media_type":"image/png","data":"%s"}},
                   {"type":"text","text":"look"}]},
                  {"role":"assistant","content":[{"type":"tool_use","id":"toolu_1","name":"write_file",
                   "input":{"path":"report","body":"hi"}}]}]}""".formatted(png)).inputTokens());
-        // Gemini: functionCall.args and functionResponse.response count; inlineData's base64 does not
-        assertEquals(3 + 2 + 4, estimate("""
+        // Gemini: functionCall.args and functionResponse.response count, names and values; inlineData's
+        // base64 does not
+        assertEquals(3 + 2 + 4 + "q".length() + "r".length(), estimate("""
                 {"contents":[{"role":"model","parts":[{"functionCall":{"name":"f","args":{"q":"abc"}}}]},
                  {"role":"user","parts":[{"functionResponse":{"name":"f","response":{"r":"ok"}}},
                   {"inlineData":{"mimeType":"audio/wav","data":"%s"}},{"text":"more"}]}]}""".formatted(png)).inputTokens());
@@ -121,7 +123,7 @@ final class RequestEstimatorTest {
         assertEquals(-1, estimate("{\"max_tokens\":\"lots\"}").outputBudget(), "not a number: no budget");
         assertEquals(-1, estimate("{\"max_tokens\":\"8.0\"}").outputBudget(), "a string budget is an integer's digits");
         assertEquals(Long.MAX_VALUE, estimate("{\"max_tokens\":\"123456789012345678901234567890\"}").outputBudget());
-        assertEquals(0, estimate("{\"max_tokens\":\"-5\"}").outputBudget());
+        assertEquals(Long.MAX_VALUE, estimate("{\"max_tokens\":\"-5\"}").outputBudget(), "negative is no limit");
     }
 
     @Test
@@ -225,7 +227,7 @@ final class RequestEstimatorTest {
         assertEquals(-1, estimate("{\"prompt\":\"x\"}").outputBudget());
         assertEquals(-1, estimate("{\"options\":{\"max_tokens\":100}}").outputBudget(), "nested budgets are not the request's");
         assertEquals(Long.MAX_VALUE, estimate("{\"max_tokens\":123456789012345678901234567890}").outputBudget());
-        assertEquals(0, estimate("{\"max_tokens\":-5}").outputBudget());
+        assertEquals(Long.MAX_VALUE, estimate("{\"max_tokens\":-5}").outputBudget(), "negative is no limit");
     }
 
     @Test
