@@ -27,11 +27,15 @@ import java.util.Set;
  * {@link #TEXT_FIELDS} always counts. A number beneath such a field or beneath the top-level
  * {@link #CONVERSATION_FIELDS} counts a token (a pre-tokenised {@code prompt: [[9906, 1917]]} is one
  * token per id). Under the top-level {@link #SCHEMA_FIELDS} (tool and function definitions, response
- * schemas), which the provider serialises into the prompt, every field name and string counts. The
+ * schemas) and the Responses API's {@code text.format}, which the provider serialises into the prompt,
+ * every field name and string counts; beneath an object that a text field or one of
+ * {@link #DATA_FIELDS} holds (a tool's input, a function's arguments or response), member names count
+ * as its strings do. The
  * requested output budget is the largest top-level {@link #OUTPUT_FIELDS} value or Gemini's
  * {@code generationConfig.maxOutputTokens}, for each of the completions asked for
  * ({@link #COMPLETIONS_FIELDS}, Gemini's {@code generationConfig.candidateCount}); each read as the
- * endpoint reads it ({@link #count}): a JSON integer, a whole float or a decimal string. A body with
+ * endpoint reads it ({@link #count}): a JSON integer, a whole float or a decimal string; a negative
+ * budget is no limit ({@link #budget(String)}); {@code NaN} and {@code Infinity} are read. A body with
  * malformed UTF-8 is read as an endpoint's {@code Reader} reads it, each malformed byte a U+FFFD; a
  * body nested deeper than the parser goes is read down to {@link #KEPT_DEPTH} levels, the rest
  * counted as text. Immutable and thread-safe.
