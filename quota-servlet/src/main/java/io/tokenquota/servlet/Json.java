@@ -4,6 +4,7 @@ import com.fasterxml.jackson.core.JsonFactory;
 import com.fasterxml.jackson.core.JsonGenerator;
 import com.fasterxml.jackson.core.StreamReadConstraints;
 import com.fasterxml.jackson.core.StreamReadFeature;
+import com.fasterxml.jackson.core.json.JsonReadFeature;
 import io.tokenquota.Purchase;
 import io.tokenquota.QuotaAccount;
 import jakarta.servlet.http.HttpServletResponse;
@@ -31,6 +32,13 @@ final class Json {
             .streamReadConstraints(StreamReadConstraints.builder()
                     .maxNumberLength(1_000).maxNestingDepth(500).maxStringLength(8_000_000).build())
             .build();
+
+    /**
+     * AI request bodies, read as the lenient endpoints behind the filter read them: also the
+     * {@code NaN} and {@code Infinity} that Python's {@code json.loads} (vLLM, LiteLLM, FastAPI)
+     * accepts, so one such value does not turn the body into text and drop its budget.
+     */
+    static final JsonFactory REQUEST_SCAN = SCAN.rebuild().enable(JsonReadFeature.ALLOW_NON_NUMERIC_NUMBERS).build();
 
     static final String JSON = "application/json";
     static final String PROBLEM_JSON = "application/problem+json";

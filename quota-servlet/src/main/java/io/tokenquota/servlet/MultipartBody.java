@@ -18,27 +18,37 @@ import java.util.Map;
  * uploaded for summarising costs what its text costs: a file labelled {@code text/*} or JSON, and a
  * file whose content decodes as text whatever its label says (none, {@code application/octet-stream},
  * as many clients send any file; the endpoint may read any part as text). Other files (audio,
- * images) cost the fallback estimate. Immutable.
+ * images) cost the fallback estimate. A part labelled JSON (Spring's {@code @RequestPart} of a
+ * request object) is kept apart, to be estimated as a JSON body is: its strings, its budget and its
+ * {@code n}. Immutable.
  *
  * @param text        the fields' text, joined
  * @param fields      the values of the parts that are not files, by name (where a budget can be)
+ * @param json        the parts labelled JSON, as sent
  * @param tooLarge    the parts add up to more than the limit
  * @param unreadable  the container would not parse the parts (no multipart configuration on the
  *                    endpoint, or over its own limits)
  */
-record MultipartBody(CharSequence text, Map<String, List<String>> fields, boolean tooLarge, boolean unreadable) {
+record MultipartBody(CharSequence text, Map<String, List<String>> fields, List<byte[]> json, boolean tooLarge,
+                     boolean unreadable) {
 
     static MultipartBody read(HttpServletRequest request, long limit, Charset charset) throws IOException {
         StringBuilder text = new StringBuilder();
         Map<String, List<String>> fields = new LinkedHashMap<>();
+        List<byte[]> json = new ArrayList<>();
         long size = 0;
         try {
             for (Part part : request.getParts()) {
                 size += Math.max(0, part.getSize());
                 if (size > limit) {
-                    return new MultipartBody(null, null, true, false);
+                    return new MultipartBody(null, null, null, true, false);
                 }
-                if (part.getSubmittedFileName() == null || isText(part.getContentType())) {
+                if (isJson(part.getContentType())) {
+                    // Spring binds such a part (file or field) as it binds a JSON body
+                    try (InputStream in = part.getInputStream()) {
+                        json.add(in.readAllBytes());
+                    }
+                } else if (part.getSubmittedFileName() == null || isText(part.getContentType())) {
                     String value;
                     try (InputStream in = part.getInputStream()) {
                         value = new String(in.readAllBytes(), charset);
@@ -59,16 +69,23 @@ record MultipartBody(CharSequence text, Map<String, List<String>> fields, boolea
                 }
             }
         } catch (ServletException | IllegalStateException e) {
-            return new MultipartBody(null, null, false, true);
+            return new MultipartBody(null, null, null, false, true);
         }
-        return new MultipartBody(text, fields, false, false);
+        return new MultipartBody(text, fields, json, false, false);
     }
 
     private static boolean isText(String contentType) {
         if (contentType == null) {
             return false;
         }
+        return contentType.toLowerCase(java.util.Locale.ROOT).startsWith("text/");
+    }
+
+    private static boolean isJson(String contentType) {
+        if (contentType == null) {
+            return false;
+        }
         String type = contentType.toLowerCase(java.util.Locale.ROOT);
-        return type.startsWith("text/") || type.startsWith("application/json") || type.contains("+json");
+        return type.startsWith("application/json") || type.contains("+json");
     }
 }

@@ -219,9 +219,22 @@ public final class QuotaFilter implements Filter {
                 return;
             }
             parts.fields().forEach((name, values) -> values.forEach(value -> asked.read(name, value)));
+            // a JSON part counts as a JSON body would, and its budget and n as the request's own
+            long jsonInput = 0;
+            StringBuilder text = new StringBuilder(parts.text());
+            for (byte[] json : parts.json()) {
+                RequestEstimator.Estimate e = estimator.estimate(json);
+                if (e == null) {
+                    // broken JSON: its text, as any other text part
+                    text.append(new String(json, charset)).append('\n');
+                } else {
+                    jsonInput = clamp(jsonInput, e.inputTokens());
+                    asked.include(e);
+                }
+            }
             // its fields and text files, plus the output budget a JSON body of the same fields gets
-            estimate = Math.max(textEstimate(parts.text(), path),
-                    clamp(estimator.text(parts.text()), output(asked.budget, asked.completions, path)));
+            estimate = Math.max(textEstimate(text, path), clamp(estimator.text(text) + jsonInput,
+                    output(asked.budget, asked.completions, path)));
             forward = request;
         } else {
             byte[] body = readBounded(request.getInputStream(), request.getContentLengthLong(), limit);
@@ -366,11 +379,13 @@ public final class QuotaFilter implements Filter {
     }
 
     /**
-     * The output budget of {@code completions} completions: {@code budget} capped (-1: the endpoint's
-     * default budget) for each.
+     * The output budget of {@code completions} completions: {@code budget} capped (-1 or 0: the
+     * endpoint's default budget) for each.
      */
     private long output(long budget, long completions, String path) {
-        long output = budget >= 0 ? Math.min(budget, outputBudgetCap) : longestPrefix(outputBudgets, path, defaultOutputBudget);
+        // a budget of 0 holds what naming none holds: an endpoint that reads 0 as "its default" (or
+        // refuses it) must not be served for less than a body without a budget
+        long output = budget > 0 ? Math.min(budget, outputBudgetCap) : longestPrefix(outputBudgets, path, defaultOutputBudget);
         // the cap bounds one completion; n completions may each use it
         return output > Limits.MAX_TOKENS / completions ? Limits.MAX_TOKENS : output * completions;
     }

@@ -27,11 +27,15 @@ import java.util.Set;
  * {@link #TEXT_FIELDS} always counts. A number beneath such a field or beneath the top-level
  * {@link #CONVERSATION_FIELDS} counts a token (a pre-tokenised {@code prompt: [[9906, 1917]]} is one
  * token per id). Under the top-level {@link #SCHEMA_FIELDS} (tool and function definitions, response
- * schemas), which the provider serialises into the prompt, every field name and string counts. The
+ * schemas) and the Responses API's {@code text.format}, which the provider serialises into the prompt,
+ * every field name and string counts; beneath an object that a text field or one of
+ * {@link #DATA_FIELDS} holds (a tool's input, a function's arguments or response), member names count
+ * as its strings do. The
  * requested output budget is the largest top-level {@link #OUTPUT_FIELDS} value or Gemini's
  * {@code generationConfig.maxOutputTokens}, for each of the completions asked for
  * ({@link #COMPLETIONS_FIELDS}, Gemini's {@code generationConfig.candidateCount}); each read as the
- * endpoint reads it ({@link #count}): a JSON integer, a whole float or a decimal string. A body with
+ * endpoint reads it ({@link #count}): a JSON integer, a whole float or a decimal string; a negative
+ * budget is no limit ({@link #budget(String)}); {@code NaN} and {@code Infinity} are read. A body with
  * malformed UTF-8 is read as an endpoint's {@code Reader} reads it, each malformed byte a U+FFFD; a
  * body nested deeper than the parser goes is read down to {@link #KEPT_DEPTH} levels, the rest
  * counted as text. Immutable and thread-safe.
@@ -52,6 +56,15 @@ final class RequestEstimator {
      */
     static final Set<String> PAYLOAD_FIELDS = Set.of("data");
     static final Set<String> SCHEMA_FIELDS = Set.of("tools", "functions", "response_format");
+    /**
+     * Fields whose object value is data the provider serialises whole into the prompt, names and
+     * values: a {@link #TEXT_FIELDS} object (Anthropic {@code tool_use.input}), Gemini
+     * {@code functionCall.args} and {@code functionResponse.response}.
+     */
+    static final Set<String> DATA_FIELDS = Set.of("args", "response");
+    /** OpenAI Responses' structured output, {@code text.format}: its {@code response_format}. */
+    private static final String RESPONSES_TEXT = "text";
+    private static final String RESPONSES_FORMAT = "format";
     static final Set<String> OUTPUT_FIELDS = Set.of("max_tokens", "max_completion_tokens", "max_output_tokens");
     static final Set<String> GEMINI_CONFIG = Set.of("generationConfig", "generation_config");
     static final Set<String> GEMINI_OUTPUT_FIELDS = Set.of("maxOutputTokens", "max_output_tokens");
@@ -177,11 +190,11 @@ final class RequestEstimator {
             return null;
         }
         Deque<Frame> stack = new ArrayDeque<>();
-        try (JsonParser p = Json.SCAN.createParser(body)) {
+        try (JsonParser p = Json.REQUEST_SCAN.createParser(body)) {
             if (p.nextToken() != JsonToken.START_OBJECT) {
                 return null;
             }
-            stack.push(new Frame(false, null, false, false));
+            stack.push(new Frame(false, null, false, false, false));
             long input = 0;
             long output = -1;
             long completions = 1;
@@ -191,21 +204,26 @@ final class RequestEstimator {
                 switch (t) {
                     case FIELD_NAME -> {
                         top.field = p.currentName();
-                        if (top.schema) {
+                        if (top.schema || top.data) {
                             input = saturatingAdd(input, estimator.estimate(top.field));
                         }
                     }
                     case START_OBJECT, START_ARRAY -> {
-                        boolean schema = top.schema || (stack.size() == 1 && SCHEMA_FIELDS.contains(top.field));
+                        boolean schema = top.schema || (stack.size() == 1 && SCHEMA_FIELDS.contains(top.field))
+                                || (stack.size() == 2 && RESPONSES_TEXT.equals(top.name) && RESPONSES_FORMAT.equals(top.field));
                         boolean said = top.said || TEXT_FIELDS.contains(top.valueName())
                                 || (stack.size() == 1 && CONVERSATION_FIELDS.contains(top.field));
-                        stack.push(new Frame(t == JsonToken.START_ARRAY, top.valueName(), schema, said));
+                        // an object a text field holds (not the array of a conversation's parts) is the
+                        // caller's own data: its member names reach the prompt as its strings do
+                        boolean data = top.data || (t == JsonToken.START_OBJECT && !top.array
+                                && (TEXT_FIELDS.contains(top.field) || DATA_FIELDS.contains(top.field)));
+                        stack.push(new Frame(t == JsonToken.START_ARRAY, top.valueName(), schema, said, data));
                     }
                     case END_OBJECT, END_ARRAY -> stack.pop();
                     case VALUE_STRING -> {
                         int asked = asked(stack.size(), top);
                         if (asked != NOT_ASKED) {
-                            long value = count(p.getText());
+                            long value = asked == BUDGET ? budget(p.getText()) : count(p.getText());
                             if (value >= 0 && asked == BUDGET) {
                                 output = Math.max(output, value);
                             } else if (value >= 0) {
@@ -226,13 +244,12 @@ final class RequestEstimator {
                     case VALUE_NUMBER_INT, VALUE_NUMBER_FLOAT -> {
                         int asked = asked(stack.size(), top);
                         if (asked != NOT_ASKED) {
-                            long value = t == JsonToken.VALUE_NUMBER_INT
-                                    ? (p.getNumberType() == JsonParser.NumberType.BIG_INTEGER
-                                            ? Long.MAX_VALUE : Math.max(0, p.getLongValue()))
-                                    : count(p.getDecimalValue());
-                            if (asked == BUDGET) {
+                            // NaN asks for nothing; an infinite budget is no limit, as -1 is
+                            long value = !p.isNaN() ? (asked == BUDGET ? budget(p.getDecimalValue()) : count(p.getDecimalValue()))
+                                    : asked == BUDGET && Double.isInfinite(p.getDoubleValue()) ? Long.MAX_VALUE : -1;
+                            if (value >= 0 && asked == BUDGET) {
                                 output = Math.max(output, value);
-                            } else {
+                            } else if (value >= 0) {
                                 completions = Math.max(completions, value);
                             }
                         }
@@ -262,7 +279,7 @@ final class RequestEstimator {
             // nested past the parser's limit (the only limit a body within maxBodyBytes reaches at
             // this depth): read again with the deep part cut away, not as plain text, which would drop
             // the budget
-            return stack.size() >= Json.SCAN.streamReadConstraints().getMaxNestingDepth() ? TOO_DEEP : null;
+            return stack.size() >= Json.REQUEST_SCAN.streamReadConstraints().getMaxNestingDepth() ? TOO_DEEP : null;
         } catch (IOException | RuntimeException e) {
             // broken or hostile JSON: the caller falls back to the endpoint default
             return null;
@@ -297,6 +314,21 @@ final class RequestEstimator {
             return -1;
         }
         return count(new BigDecimal(digits));
+    }
+
+    /**
+     * An output budget, read as {@link #count(String)} reads it but for a negative one: llama.cpp's
+     * server and LM Studio read {@code max_tokens: -1} as "no limit", so it is the largest budget
+     * ({@link Long#MAX_VALUE}, which the filter's cap bounds), never none.
+     */
+    static long budget(String value) {
+        String digits = value.trim();
+        return DECIMAL.matcher(digits).matches() ? budget(new BigDecimal(digits)) : -1;
+    }
+
+    /** An output budget written as a JSON number: a negative one is no limit ({@link #budget(String)}). */
+    static long budget(BigDecimal value) {
+        return value.signum() < 0 ? Long.MAX_VALUE : count(value);
     }
 
     /**
@@ -366,7 +398,7 @@ final class RequestEstimator {
             if (!budgetField && !COMPLETIONS_FIELDS.contains(name)) {
                 return false;
             }
-            long v = count(value);
+            long v = budgetField ? budget(value) : count(value);
             if (v < 0) {
                 return false;
             }
@@ -376,6 +408,12 @@ final class RequestEstimator {
                 completions = Math.max(completions, v);
             }
             return true;
+        }
+
+        /** Takes the budget and count of a JSON part of the request, read by the JSON body's rules. */
+        void include(Estimate e) {
+            budget = Math.max(budget, e.outputBudget());
+            completions = Math.max(completions, e.completions());
         }
 
         /** Whether a budget or more than one completion was asked for. */
@@ -392,13 +430,16 @@ final class RequestEstimator {
         final boolean schema;
         /** Inside the conversation or a text field's value: strings count unless {@link #NOT_TEXT}. */
         final boolean said;
+        /** Inside an object of the caller's own data ({@link #DATA_FIELDS}): member names count too. */
+        final boolean data;
         String field;
 
-        Frame(boolean array, String name, boolean schema, boolean said) {
+        Frame(boolean array, String name, boolean schema, boolean said, boolean data) {
             this.array = array;
             this.name = name;
             this.schema = schema;
             this.said = said;
+            this.data = data;
         }
 
         String valueName() {

@@ -84,8 +84,10 @@ final class Settlement implements AsyncListener {
      *       exception, a 5xx, an async timeout, a client that hung up, a hold that already expired; a
      *       figure past what the ledger takes for one call is charged that maximum;</li>
      *   <li>a 5xx: released ({@code releaseOnError}) or charged the estimate;</li>
-     *   <li>a 302 or 303 (post/redirect/get after the call), or a 304 (an ETag filter inside this one
-     *       answered a conditional request after the model had answered): the estimate is charged;</li>
+     *   <li>a 302 or 303 (post/redirect/get after the call), a 304 (an ETag filter inside this one
+     *       answered a conditional request after the model had answered), or a 406 (the framework
+     *       found no format for the client's {@code Accept} only when writing the handler's answer):
+     *       the estimate is charged;</li>
      *   <li>any other 3xx, or a 4xx, without usage (400, 404, 405, 415, 422, an upstream 429...): the
      *       model was not called, the hold is released, also when the client has gone meanwhile;</li>
      *   <li>a client that went away before any usage was seen is charged the estimate: the model was
@@ -117,6 +119,11 @@ final class Settlement implements AsyncListener {
         if (status == 304) {
             // an ETag filter computes the answer (the model runs) and only then finds the client has it
             return Decision.charge(estimate, "not modified after the call");
+        }
+        if (status == 406) {
+            // Spring MVC runs the handler (the model answers) and only then, writing its return value,
+            // finds no converter for the client's Accept header: releasing it would make any call free
+            return Decision.charge(estimate, "not acceptable after the call");
         }
         if (status >= 300) {
             // also when the client has gone meanwhile: a refusal relayed to nobody is still a refusal

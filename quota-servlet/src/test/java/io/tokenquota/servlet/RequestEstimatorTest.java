@@ -67,16 +67,18 @@ final class RequestEstimatorTest {
     @Test
     void everyStringSaidInTheConversationCountsButLabelsAndBase64PayloadsDoNot() {
         String png = "iVBORw0KGgo" + "A".repeat(200);
-        // Anthropic: a text document counts, a base64 image does not, a tool_use input object counts
-        assertEquals(5 + 4 + "report".length() + 2, estimate("""
+        // Anthropic: a text document counts, a base64 image does not, a tool_use input object counts,
+        // its member names too (the provider serialises the input whole)
+        assertEquals(5 + 4 + "report".length() + 2 + "path".length() + "body".length(), estimate("""
                 {"messages":[{"role":"user","content":[
                   {"type":"document","source":{"type":"text","media_type":"text/plain","data":"a doc"}},
                   {"type":"image","source":{"type":"base64","media_type":"image/png","data":"%s"}},
                   {"type":"text","text":"look"}]},
                  {"role":"assistant","content":[{"type":"tool_use","id":"toolu_1","name":"write_file",
                   "input":{"path":"report","body":"hi"}}]}]}""".formatted(png)).inputTokens());
-        // Gemini: functionCall.args and functionResponse.response count; inlineData's base64 does not
-        assertEquals(3 + 2 + 4, estimate("""
+        // Gemini: functionCall.args and functionResponse.response count, names and values; inlineData's
+        // base64 does not
+        assertEquals(3 + 2 + 4 + "q".length() + "r".length(), estimate("""
                 {"contents":[{"role":"model","parts":[{"functionCall":{"name":"f","args":{"q":"abc"}}}]},
                  {"role":"user","parts":[{"functionResponse":{"name":"f","response":{"r":"ok"}}},
                   {"inlineData":{"mimeType":"audio/wav","data":"%s"}},{"text":"more"}]}]}""".formatted(png)).inputTokens());
@@ -121,7 +123,7 @@ final class RequestEstimatorTest {
         assertEquals(-1, estimate("{\"max_tokens\":\"lots\"}").outputBudget(), "not a number: no budget");
         assertEquals(-1, estimate("{\"max_tokens\":\"8.0\"}").outputBudget(), "a string budget is an integer's digits");
         assertEquals(Long.MAX_VALUE, estimate("{\"max_tokens\":\"123456789012345678901234567890\"}").outputBudget());
-        assertEquals(0, estimate("{\"max_tokens\":\"-5\"}").outputBudget());
+        assertEquals(Long.MAX_VALUE, estimate("{\"max_tokens\":\"-5\"}").outputBudget(), "negative is no limit");
     }
 
     @Test
@@ -167,6 +169,48 @@ final class RequestEstimatorTest {
     }
 
     @Test
+    void memberNamesOfDataTheProviderSerialisesCountButTheRequestsOwnKeysDoNot() {
+        // a tool input's names reach the prompt as its values do; "messages", "role", "content" do not
+        assertEquals("Look".length() + "the long question".length(), estimate("""
+                {"messages":[{"role":"assistant","content":[{"type":"tool_use","id":"t","name":"f",
+                  "input":{"the long question":true}}]},{"role":"user","content":"Look"}]}""").inputTokens());
+        // Responses text.format is its response_format: every name and string of it counts
+        assertEquals("hi".length() + "format".length() + "type".length() + "json_schema".length()
+                + "schema".length() + "properties".length() + "a field".length() + "type".length() + "string".length(),
+                estimate("""
+                {"input":"hi","text":{"format":{"type":"json_schema",
+                  "schema":{"properties":{"a field":{"type":"string"}}}}}}""").inputTokens());
+    }
+
+    @Test
+    void nonNumericNumbersAsPythonWritesThemKeepTheBudget() {
+        RequestEstimator.Estimate e = estimate("{\"n\":8,\"max_tokens\":16000,\"prompt\":\"ab\",\"score\":NaN,\"t\":-Infinity}");
+        assertEquals(16_000, e.outputBudget(), "a NaN beside the budget is not broken JSON");
+        assertEquals(8, e.completions());
+        assertEquals(2, e.inputTokens());
+        assertEquals(-1, estimate("{\"max_tokens\":NaN}").outputBudget(), "NaN asks for no budget");
+        assertEquals(Long.MAX_VALUE, estimate("{\"max_tokens\":Infinity}").outputBudget(), "infinity is no limit");
+        assertEquals(1, estimate("{\"n\":Infinity}").completions());
+    }
+
+    @Test
+    void aNegativeBudgetIsNoLimitAndAZeroBudgetHoldsTheDefault() {
+        assertEquals(Long.MAX_VALUE, estimate("{\"max_tokens\":-1}").outputBudget(), "llama.cpp and LM Studio: no limit");
+        assertEquals(Long.MAX_VALUE, estimate("{\"max_tokens\":-1.0}").outputBudget());
+        QuotaFilter filter = QuotaFilter.builder(new io.tokenquota.memory.InMemoryQuotaStore()).protect("/ai/")
+                .subjectResolver(r -> "x").estimator(CharSequence::length)
+                .fallbackEstimate(500).defaultOutputBudget(50).outputBudgetCap(1_000).build();
+        RequestEstimator.Asked none = new RequestEstimator.Asked();
+        assertEquals(2 + 1_000, filter.estimateOf("{\"max_tokens\":-1,\"prompt\":\"ab\"}".getBytes(StandardCharsets.UTF_8),
+                StandardCharsets.UTF_8, "/ai/chat", none), "no limit holds the cap");
+        assertEquals(2 + 50, filter.estimateOf("{\"max_tokens\":0,\"prompt\":\"ab\"}".getBytes(StandardCharsets.UTF_8),
+                StandardCharsets.UTF_8, "/ai/chat", none), "0 holds what no budget holds");
+        RequestEstimator.Asked form = new RequestEstimator.Asked();
+        assertTrue(form.read("max_tokens", "-1"));
+        assertEquals(Long.MAX_VALUE, form.budget, "a form field's -1 is no limit too");
+    }
+
+    @Test
     void aMalformedUtf8ByteIsReadAsAReaderReadsIt() {
         byte[] head = "{\"messages\":[{\"role\":\"user\",\"content\":\"abc".getBytes(StandardCharsets.UTF_8);
         byte[] tail = "def\"}]}".getBytes(StandardCharsets.UTF_8);
@@ -183,7 +227,7 @@ final class RequestEstimatorTest {
         assertEquals(-1, estimate("{\"prompt\":\"x\"}").outputBudget());
         assertEquals(-1, estimate("{\"options\":{\"max_tokens\":100}}").outputBudget(), "nested budgets are not the request's");
         assertEquals(Long.MAX_VALUE, estimate("{\"max_tokens\":123456789012345678901234567890}").outputBudget());
-        assertEquals(0, estimate("{\"max_tokens\":-5}").outputBudget());
+        assertEquals(Long.MAX_VALUE, estimate("{\"max_tokens\":-5}").outputBudget(), "negative is no limit");
     }
 
     @Test

@@ -69,6 +69,13 @@ final class SettlementRulesTest {
     }
 
     @Test
+    void notAcceptableIsChargedTheEstimateBecauseTheHandlerRanFirst() {
+        // Spring answers 406 for an Accept header it cannot serve after the handler returned its answer
+        assertEquals(ESTIMATE, decide(null, null, End.RETURNED, 406, true).tokens());
+        assertEquals(7L, decide(7L, null, End.RETURNED, 406, true).tokens(), "the handler's own figure still wins");
+    }
+
+    @Test
     void aNotModifiedAnswerIsKnownByItsPathAndETagWithinABound() {
         AnswerUsages answers = new AnswerUsages(2);
         answers.remember("/ai/chat", "\"0abc\"", 8_000);
