@@ -62,6 +62,7 @@ final class LedgerAudit {
         List<LedgerEvent> events = store.events(subject, month);
         Map<String, Long> heldById = new LinkedHashMap<>();
         Map<String, LedgerEvent> terminalById = new HashMap<>();
+        Map<String, LedgerEvent> lateById = new HashMap<>();
         Map<String, Reservation> reservations = new LinkedHashMap<>();
         long used = 0;
         long credited = 0;
@@ -101,6 +102,14 @@ final class LedgerAudit {
                         }
                     }
                 }
+                case LATE_COMMITTED -> {
+                    // a commit that arrived after its hold expired (the outage outlived the TTL) charges then
+                    assertEquals(EventKind.EXPIRED, terminalById.containsKey(e.reservationId())
+                            ? terminalById.get(e.reservationId()).kind() : null, "late commit of a hold that did not expire: " + e);
+                    assertEquals(null, lateById.put(e.reservationId(), e), "reservation committed late twice: " + e);
+                    used += e.tokens();
+                    committed++;
+                }
                 case REJECTED -> rejected++;
                 case CREDITED -> credited += e.tokens();
                 case DEBITED -> debited += e.tokens();
@@ -120,11 +129,12 @@ final class LedgerAudit {
         for (String id : ids) {
             Reservation r = store.reservation(id).orElseThrow(() -> new AssertionError("event names a missing reservation " + id));
             reservations.put(id, r);
-            LedgerEvent end = terminalById.get(id);
+            LedgerEvent late = lateById.get(id);
+            LedgerEvent end = late != null ? late : terminalById.get(id);
             ReservationState expected = end == null ? ReservationState.HELD
-                    : ReservationState.valueOf(end.kind().name());
+                    : late != null ? ReservationState.COMMITTED : ReservationState.valueOf(end.kind().name());
             assertEquals(expected, r.state(), "reservation state disagrees with its events: " + r);
-            if (end != null && end.kind() == EventKind.COMMITTED) {
+            if (end != null && end.kind().charges()) {
                 assertEquals(r.charged(), end.tokens(), "charged amount disagrees with the event: " + r);
             }
             Long held = heldById.get(id);
