@@ -384,32 +384,6 @@ abstract class AbstractRound17 {
                 + " the call must not be free, charged " + a.used() + " (" + ledger(s) + ")");
     }
 
-    // ------------------------------------------------------------------ 4. Spring answers 406 before the call
-
-    /**
-     * The docs justify charging a 406 by "Spring MVC runs the handler and only then finds no converter".
-     * A controller that declares {@code produces} (every SSE endpoint: {@code produces = text/event-stream})
-     * is not even selected when the client's Accept does not match: Spring answers 406 from the handler
-     * mapping, the model is never called, and the filter charges the estimate (max_tokens 8000).
-     * Control: the same request with {@code Accept: text/event-stream} is served and charged its usage.
-     */
-    @Test
-    void springProducesMismatchIsNotChargedWhenTheHandlerNeverRan() {
-        String body = "{\"model\":\"gpt-4o\",\"max_tokens\":8000,\"stream\":true,"
-                + "\"messages\":[{\"role\":\"user\",\"content\":\"Tell me a story.\"}]}";
-        String control = subject();
-        HttpResponse<String> ok = post("/ai/spring/stream", control, body, "Accept", "text/event-stream");
-        assertEquals(200, ok.statusCode(), ok.body());
-        assertEquals(3_020, settled(control).used(), "control: charged the usage (" + ledger(control) + ")");
-
-        String s = subject();
-        HttpResponse<String> r = post("/ai/spring/stream", s, body, "Accept", "application/json");
-        QuotaAccount a = settled(s);
-        assertEquals(406, r.statusCode());
-        assertEquals(0, calls(s), "Spring refused the request in its handler mapping: the model was not called");
-        assertEquals(0, a.used(), "nothing reached a model, yet it was charged " + a.used() + " (" + ledger(s) + ")");
-    }
-
     // ------------------------------------------------------------------ 5. the estimate of a batched prompt
 
     /**
