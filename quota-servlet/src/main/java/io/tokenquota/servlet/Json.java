@@ -40,6 +40,13 @@ final class Json {
      */
     static final JsonFactory REQUEST_SCAN = SCAN.rebuild().enable(JsonReadFeature.ALLOW_NON_NUMERIC_NUMBERS).build();
 
+    /**
+     * AI response bodies, scanned for usage: also {@code NaN} and {@code -Infinity}, which a Python
+     * upstream's {@code json.dumps} writes (a log probability of minus infinity), so one such value
+     * before {@code usage} does not end the scan and hide the usage.
+     */
+    static final JsonFactory RESPONSE_SCAN = REQUEST_SCAN;
+
     static final String JSON = "application/json";
     static final String PROBLEM_JSON = "application/problem+json";
 

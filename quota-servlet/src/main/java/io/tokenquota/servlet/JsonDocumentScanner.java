@@ -71,7 +71,7 @@ final class JsonDocumentScanner {
     JsonDocumentScanner(Consumer<Document> sink) {
         this.sink = sink;
         try {
-            parser = Json.SCAN.createNonBlockingByteArrayParser();
+            parser = Json.RESPONSE_SCAN.createNonBlockingByteArrayParser();
             feeder = (ByteArrayFeeder) parser.getNonBlockingInputFeeder();
         } catch (IOException e) {
             failed = true;

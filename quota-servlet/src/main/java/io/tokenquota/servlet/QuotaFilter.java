@@ -372,6 +372,16 @@ public final class QuotaFilter implements Filter {
         RequestEstimator.Estimate e = estimator.estimate(json);
         if (e == null) {
             long text = textEstimate(decode(body, charset), path);
+            List<RequestEstimator.Estimate> each = estimator.estimateEach(json);
+            if (each != null) {
+                // a batch of requests in one JSON array: each element's own text and budget times its
+                // n, summed; never less than the array read as text, as it was before
+                long sum = 0;
+                for (RequestEstimator.Estimate one : each) {
+                    sum = clamp(sum, clamp(one.inputTokens(), output(one.outputBudget(), one.completions(), path)));
+                }
+                return Math.max(text, sum);
+            }
             // a GET ?prompt=...&max_tokens=16000 asks for its budget as surely as a JSON body does
             return asked.asks() ? clamp(text, output(asked.budget, asked.completions, path)) : text;
         }

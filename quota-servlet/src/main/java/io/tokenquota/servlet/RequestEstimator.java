@@ -71,6 +71,12 @@ final class RequestEstimator {
     /** How many completions the model writes, each up to the output budget (OpenAI {@code n}, {@code best_of}). */
     static final Set<String> COMPLETIONS_FIELDS = Set.of("n", "best_of");
     static final Set<String> GEMINI_COMPLETIONS_FIELDS = Set.of("candidateCount", "candidate_count");
+    /**
+     * Legacy completions ({@code /v1/completions}: OpenAI, vLLM, llama.cpp): a top-level list of
+     * prompts (strings or token id lists) is a batch, each prompt completed on its own, {@code n}
+     * times, each up to the output budget.
+     */
+    static final String BATCHED_PROMPT = "prompt";
     /** Shorter values of a payload field are counted as text: too short to be worth telling apart. */
     private static final int MIN_PAYLOAD_CHARS = 64;
     /**
@@ -121,6 +127,37 @@ final class RequestEstimator {
             e = scan(new String(body, StandardCharsets.UTF_8).getBytes(StandardCharsets.UTF_8));
         }
         return e == TOO_DEEP ? shallowEstimate(body) : e;
+    }
+
+    /**
+     * The estimates of a body that is a JSON array of objects (a batch endpoint's
+     * {@code @RequestBody List<ChatRequest>}), one per element, each read as a JSON body of its own;
+     * {@code null} when the body is not such an array (or is broken, or holds anything but objects).
+     */
+    java.util.List<Estimate> estimateEach(byte[] body) {
+        if (body == null || body.length == 0) {
+            return null;
+        }
+        java.util.List<Estimate> each = new java.util.ArrayList<>();
+        try (JsonParser p = Json.REQUEST_SCAN.createParser(body)) {
+            if (p.nextToken() != JsonToken.START_ARRAY) {
+                return null;
+            }
+            JsonToken t;
+            while ((t = p.nextToken()) == JsonToken.START_OBJECT) {
+                int start = (int) p.currentTokenLocation().getByteOffset();
+                p.skipChildren();
+                int end = (int) p.currentLocation().getByteOffset();
+                Estimate e = estimate(java.util.Arrays.copyOfRange(body, start, end));
+                if (e == null) {
+                    return null;
+                }
+                each.add(e);
+            }
+            return t == JsonToken.END_ARRAY && !each.isEmpty() && !hasTrailingContent(p) ? each : null;
+        } catch (IOException | RuntimeException e) {
+            return null;
+        }
     }
 
     /** What {@link #scan} answers for a body nested past the parser's limit. */
@@ -198,6 +235,7 @@ final class RequestEstimator {
             long input = 0;
             long output = -1;
             long completions = 1;
+            long prompts = 0;
             JsonToken t;
             while ((t = p.nextToken()) != null) {
                 Frame top = stack.peek();
@@ -209,6 +247,9 @@ final class RequestEstimator {
                         }
                     }
                     case START_OBJECT, START_ARRAY -> {
+                        if (t == JsonToken.START_ARRAY && batchedPrompt(stack.size(), top)) {
+                            prompts++;
+                        }
                         boolean schema = top.schema || (stack.size() == 1 && SCHEMA_FIELDS.contains(top.field))
                                 || (stack.size() == 2 && RESPONSES_TEXT.equals(top.name) && RESPONSES_FORMAT.equals(top.field));
                         boolean said = top.said || TEXT_FIELDS.contains(top.valueName())
@@ -221,6 +262,9 @@ final class RequestEstimator {
                     }
                     case END_OBJECT, END_ARRAY -> stack.pop();
                     case VALUE_STRING -> {
+                        if (batchedPrompt(stack.size(), top)) {
+                            prompts++;
+                        }
                         int asked = asked(stack.size(), top);
                         if (asked != NOT_ASKED) {
                             long value = asked == BUDGET ? budget(p.getText()) : count(p.getText());
@@ -274,7 +318,10 @@ final class RequestEstimator {
                 // budget, and count the whole body's text so nothing rides free behind it
                 input = Math.max(input, estimator.estimate(new String(body, java.nio.charset.StandardCharsets.UTF_8)));
             }
-            return new Estimate(input, output, completions);
+            // each prompt of a batch gets its own n completions
+            long batch = prompts > 1 && completions > Long.MAX_VALUE / prompts ? Long.MAX_VALUE
+                    : completions * Math.max(1, prompts);
+            return new Estimate(input, output, batch);
         } catch (StreamConstraintsException e) {
             // nested past the parser's limit (the only limit a body within maxBodyBytes reaches at
             // this depth): read again with the deep part cut away, not as plain text, which would drop
@@ -289,6 +336,14 @@ final class RequestEstimator {
     private static final int NOT_ASKED = 0;
     private static final int BUDGET = 1;
     private static final int COMPLETIONS = 2;
+
+    /**
+     * Whether the value at hand is one prompt of a batch: a string or a token id list directly in the
+     * top-level {@link #BATCHED_PROMPT} list (a list of token ids alone is one prompt).
+     */
+    private static boolean batchedPrompt(int depth, Frame top) {
+        return depth == 2 && top.array && BATCHED_PROMPT.equals(top.name);
+    }
 
     /** Whether the value at hand is the request's output budget, its completion count, or neither. */
     private static int asked(int depth, Frame top) {

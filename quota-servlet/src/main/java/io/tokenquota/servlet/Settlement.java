@@ -86,8 +86,9 @@ final class Settlement implements AsyncListener {
      *   <li>a 5xx: released ({@code releaseOnError}) or charged the estimate;</li>
      *   <li>a 302 or 303 (post/redirect/get after the call), a 304 (an ETag filter inside this one
      *       answered a conditional request after the model had answered), or a 406 (the framework
-     *       found no format for the client's {@code Accept} only when writing the handler's answer):
-     *       the estimate is charged;</li>
+     *       found no format for the client's {@code Accept} only when writing the handler's answer),
+     *       or a 416 (the framework serves byte ranges of the resource the handler returned and found
+     *       the client's {@code Range} outside it): the estimate is charged;</li>
      *   <li>any other 3xx, or a 4xx, without usage (400, 404, 405, 415, 422, an upstream 429...): the
      *       model was not called, the hold is released, also when the client has gone meanwhile;</li>
      *   <li>a client that went away before any usage was seen is charged the estimate: the model was
@@ -124,6 +125,11 @@ final class Settlement implements AsyncListener {
             // Spring MVC runs the handler (the model answers) and only then, writing its return value,
             // finds no converter for the client's Accept header: releasing it would make any call free
             return Decision.charge(estimate, "not acceptable after the call");
+        }
+        if (status == 416) {
+            // Spring MVC serves byte ranges of any Resource a handler returns (text to speech, a
+            // rendered file): the model ran before the client's Range header was found unsatisfiable
+            return Decision.charge(estimate, "range not satisfiable after the call");
         }
         if (status >= 300) {
             // also when the client has gone meanwhile: a refusal relayed to nobody is still a refusal

@@ -283,4 +283,28 @@ final class RequestEstimatorTest {
         assertEquals("\u0001\u0002 control characters", QuotaFilter.decode(
                 "\u0001\u0002 control characters".getBytes(StandardCharsets.UTF_8), StandardCharsets.UTF_8).toString());
     }
+
+    @Test
+    void aListOfPromptsIsABatchEachCompletedNTimes() {
+        // legacy completions complete each prompt of the list on its own, n times each
+        assertEquals(3, estimate("{\"max_tokens\":10,\"prompt\":[\"a\",\"b\",\"c\"]}").completions());
+        assertEquals(6, estimate("{\"n\":2,\"max_tokens\":10,\"prompt\":[[1,2],[3],[4]]}").completions());
+        assertEquals(1, estimate("{\"prompt\":[9906,1917]}").completions(), "one pre-tokenised prompt");
+        assertEquals(1, estimate("{\"input\":[\"a\",\"b\"],\"prompt\":\"c\"}").completions());
+        assertEquals(1, estimate("{\"messages\":[{\"prompt\":[\"a\",\"b\"]}]}").completions(), "top level only");
+    }
+
+    @Test
+    void aJsonArrayOfRequestsIsEstimatedElementByElement() {
+        java.util.List<RequestEstimator.Estimate> each = estimator.estimateEach(
+                "[{\"max_tokens\":8000,\"input\":\"ab\"},{\"n\":2,\"max_tokens\":5,\"input\":\"c\"}]"
+                        .getBytes(StandardCharsets.UTF_8));
+        assertEquals(2, each.size());
+        assertEquals(new RequestEstimator.Estimate(2, 8000, 1), each.get(0));
+        assertEquals(new RequestEstimator.Estimate(1, 5, 2), each.get(1));
+        for (String notAList : new String[] {"{\"input\":\"a\"}", "[]", "[\"a\",\"b\"]", "[{\"input\":\"a\"},1]",
+                "[{\"input\":\"a\"}", "[{\"input\":\"a\"}] tail"}) {
+            assertNull(estimator.estimateEach(notAList.getBytes(StandardCharsets.UTF_8)), notAList);
+        }
+    }
 }

@@ -73,6 +73,9 @@ final class SettlementRulesTest {
         // Spring answers 406 for an Accept header it cannot serve after the handler returned its answer
         assertEquals(ESTIMATE, decide(null, null, End.RETURNED, 406, true).tokens());
         assertEquals(7L, decide(7L, null, End.RETURNED, 406, true).tokens(), "the handler's own figure still wins");
+        // Spring answers 416 for a Range outside the Resource the handler returned after the model call
+        assertEquals(ESTIMATE, decide(null, null, End.RETURNED, 416, true).tokens());
+        assertEquals(7L, decide(null, 7L, End.RETURNED, 416, true).tokens(), "usage in the answer still wins");
     }
 
     @Test

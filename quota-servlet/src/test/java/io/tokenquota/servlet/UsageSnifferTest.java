@@ -50,6 +50,14 @@ final class UsageSnifferTest {
     }
 
     @Test
+    void nonNumericNumbersAPythonUpstreamWritesDoNotHideTheUsage() {
+        // json.dumps (allow_nan=True) writes a log probability of minus infinity as -Infinity
+        String body = "{\"object\":\"chat.completion\",\"choices\":[{\"logprobs\":{\"content\":[{\"logprob\":-Infinity},"
+                + "{\"logprob\":NaN},{\"logprob\":Infinity}]}}],\"usage\":{\"total_tokens\":12020}}";
+        assertEquals(12_020L, sniff("application/json", body, 3));
+    }
+
+    @Test
     void geminiUsageMetadata() {
         assertEquals(30L, sniff("application/json", "{\"usageMetadata\":{\"promptTokenCount\":10,\"candidatesTokenCount\":20}}", 4));
     }

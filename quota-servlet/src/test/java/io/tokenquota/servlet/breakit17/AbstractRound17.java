@@ -1,0 +1,463 @@
+package io.tokenquota.servlet.breakit17;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.tokenquota.QuotaAccount;
+import io.tokenquota.QuotaPolicy;
+import io.tokenquota.jdbi.JdbiQuotaStore;
+import io.tokenquota.jdbi.testing.TestDatabase;
+import io.tokenquota.jdbi.testing.TestDatabases;
+import io.tokenquota.servlet.QuotaFilter;
+import io.tokenquota.servlet.SubjectResolver;
+import io.tokenquota.servlet.testing.ContainerKind;
+import io.tokenquota.servlet.testing.Deployment;
+import io.tokenquota.servlet.testing.EmbeddedContainer;
+import io.tokenquota.servlet.testing.Ledgers;
+import io.tokenquota.servlet.testing.TestHttp;
+import jakarta.servlet.MultipartConfigElement;
+import jakarta.servlet.ServletException;
+import jakarta.servlet.http.HttpServlet;
+import jakarta.servlet.http.HttpServletRequest;
+import jakarta.servlet.http.HttpServletResponse;
+import java.io.IOException;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.time.YearMonth;
+import java.time.ZoneOffset;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+import org.springframework.context.annotation.Bean;
+import org.springframework.context.annotation.Configuration;
+import org.springframework.core.io.ByteArrayResource;
+import org.springframework.core.io.Resource;
+import org.springframework.http.MediaType;
+import org.springframework.http.ResponseEntity;
+import org.springframework.web.bind.annotation.PostMapping;
+import org.springframework.web.bind.annotation.RequestBody;
+import org.springframework.web.bind.annotation.RestController;
+import org.springframework.web.context.support.AnnotationConfigWebApplicationContext;
+import org.springframework.web.servlet.DispatcherServlet;
+import org.springframework.web.servlet.config.annotation.EnableWebMvc;
+
+/**
+ * Round 17 (adv11 issue: "no model call goes unpaid, nothing that never reached a model is charged").
+ * Ordinary Spring MVC controllers and plain servlets behind the filter; each finding has a control
+ * that shows the plain variant is handled.
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+abstract class AbstractRound17 {
+    static final long ALLOWANCE = 20_000;
+    static final ObjectMapper MAPPER = new ObjectMapper()
+            .configure(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES, false);
+
+    /** Model calls per subject. */
+    static final Map<String, AtomicInteger> CALLS = new ConcurrentHashMap<>();
+
+    final QuotaPolicy policy = QuotaPolicy.builder().defaultAllocation(ALLOWANCE).build();
+    TestDatabase db;
+    JdbiQuotaStore store;
+    EmbeddedContainer container;
+    QuotaFilter filter;
+
+    abstract ContainerKind kind();
+
+    static int calls(String subject) {
+        AtomicInteger n = CALLS.get(subject);
+        return n == null ? 0 : n.get();
+    }
+
+    static void called(HttpServletRequest req) {
+        CALLS.computeIfAbsent(String.valueOf(req.getHeader("x-user-id")), k -> new AtomicInteger()).incrementAndGet();
+    }
+
+    /** An OpenAI chat completion as a map (what a Spring controller returns after calling the SDK). */
+    static Map<String, Object> completion(String id, String content, long prompt, long completion) {
+        Map<String, Object> usage = new LinkedHashMap<>();
+        usage.put("prompt_tokens", prompt);
+        usage.put("completion_tokens", completion);
+        usage.put("total_tokens", prompt + completion);
+        Map<String, Object> out = new LinkedHashMap<>();
+        out.put("id", id);
+        out.put("object", "chat.completion");
+        out.put("choices", List.of(Map.of("index", 0, "message", Map.of("role", "assistant", "content", content),
+                "finish_reason", "stop")));
+        out.put("usage", usage);
+        return out;
+    }
+
+    // ------------------------------------------------------------------ Spring MVC
+
+    /** Ordinary Spring controllers. */
+    @RestController
+    public static class AiController {
+        /**
+         * Text to speech: the model renders audio, returned as a {@code Resource} (Spring then serves
+         * byte ranges, as it does for any resource body).
+         */
+        @PostMapping("/speech")
+        public ResponseEntity<Resource> speech(@RequestBody Map<String, Object> body, HttpServletRequest req) {
+            called(req);
+            byte[] audio = new byte[8_192];
+            for (int i = 0; i < audio.length; i++) {
+                audio[i] = (byte) (i * 31);
+            }
+            return ResponseEntity.ok().contentType(MediaType.parseMediaType("audio/mpeg"))
+                    .body(new ByteArrayResource(audio));
+        }
+
+        /** A streaming endpoint declared the Spring way: {@code produces = text/event-stream}. */
+        @PostMapping(value = "/stream", produces = MediaType.TEXT_EVENT_STREAM_VALUE)
+        public String stream(@RequestBody Map<String, Object> body, HttpServletRequest req) throws IOException {
+            called(req);
+            return "data: " + MAPPER.writeValueAsString(completion("chatcmpl-s", "Once upon a time", 20, 3_000)) + "\n\n"
+                    + "data: [DONE]\n\n";
+        }
+
+        /**
+         * A batch endpoint: one model call per question, the SDK's completions returned as a list
+         * (each completion with its own id and its own usage).
+         */
+        @PostMapping("/batch")
+        public List<Map<String, Object>> batch(@RequestBody Map<String, Object> body, HttpServletRequest req) {
+            @SuppressWarnings("unchecked")
+            List<String> questions = (List<String>) body.get("questions");
+            List<Map<String, Object>> out = new ArrayList<>();
+            int i = 0;
+            for (String q : questions) {
+                called(req);
+                out.add(completion("chatcmpl-b" + (i++), "Answer to " + q, 1_000, 4_000));
+            }
+            return out;
+        }
+    }
+
+    /** A batch endpoint taking a JSON list of chat requests ({@code @RequestBody List<ChatRequest>}). */
+    @RestController
+    public static class ListController {
+        @PostMapping("/batch-list")
+        public List<Map<String, Object>> batchList(@RequestBody List<Map<String, Object>> requests, HttpServletRequest req) {
+            List<Map<String, Object>> out = new ArrayList<>();
+            int i = 0;
+            for (Map<String, Object> one : requests) {
+                called(req);
+                long max = one.get("max_tokens") instanceof Number n ? n.longValue() : 16;
+                out.add(completion("chatcmpl-l" + (i++), "...", 20, max));
+            }
+            return out;
+        }
+    }
+
+    @Configuration
+    @EnableWebMvc
+    static class WebConfig {
+        @Bean
+        AiController aiController() {
+            return new AiController();
+        }
+
+        @Bean
+        ListController listController() {
+            return new ListController();
+        }
+    }
+
+    static DispatcherServlet dispatcher() {
+        AnnotationConfigWebApplicationContext context = new AnnotationConfigWebApplicationContext();
+        context.register(WebConfig.class);
+        return new DispatcherServlet(context);
+    }
+
+    // ------------------------------------------------------------------ plain servlets
+
+    public static class Model extends HttpServlet {
+        @Override
+        protected void service(HttpServletRequest req, HttpServletResponse resp) throws IOException, ServletException {
+            String route = req.getPathInfo() == null ? "" : req.getPathInfo();
+            switch (route) {
+                case "/json-mode" -> {
+                    // JSON mode / structured outputs: the app returns the model's JSON answer as its body.
+                    // The fake model follows the user's instruction "reply with exactly this JSON".
+                    JsonNode body = MAPPER.readTree(req.getInputStream());
+                    called(req);
+                    String asked = body.path("messages").path(0).path("content").asText();
+                    resp.setContentType("application/json");
+                    resp.getOutputStream().write(asked.getBytes(StandardCharsets.UTF_8));
+                }
+                case "/sse-text" -> {
+                    // the app calls the model, then sends its answer to the browser as one server-sent event
+                    JsonNode body = MAPPER.readTree(req.getInputStream());
+                    called(req);
+                    String answer = body.path("messages").path(0).path("content").asText();
+                    resp.setContentType("text/event-stream");
+                    resp.getWriter().write("event: answer\ndata: " + answer + "\n\n");
+                }
+                case "/completions" -> {
+                    // legacy /v1/completions (OpenAI, vLLM, llama.cpp): a list of prompts is a batch, one
+                    // choice per prompt (times n), each up to max_tokens
+                    JsonNode body = MAPPER.readTree(req.getInputStream());
+                    called(req);
+                    long prompts = body.path("prompt").isArray() ? body.path("prompt").size() : 1;
+                    long n = body.path("n").asLong(1);
+                    long max = body.path("max_tokens").asLong(16);
+                    resp.setContentType("application/json");
+                    resp.getOutputStream().write(MAPPER.writeValueAsBytes(
+                            completion("cmpl-1", "...", 20, prompts * n * max)));
+                }
+                case "/flask" -> {
+                    // an OpenAI-compatible Python upstream serialising with json.dumps (allow_nan=True,
+                    // Flask's jsonify): a log probability of -inf is written as -Infinity
+                    JsonNode body = MAPPER.readTree(req.getInputStream());
+                    called(req);
+                    boolean logprobs = body.path("logprobs").asBoolean(false);
+                    String lp = logprobs ? ",\"logprobs\":{\"content\":[{\"token\":\"Once\",\"logprob\":-Infinity,"
+                            + "\"top_logprobs\":[]}]}" : "";
+                    resp.setContentType("application/json");
+                    resp.getWriter().write("{\"id\":\"chatcmpl-f\",\"object\":\"chat.completion\",\"choices\":[{\"index\":0,"
+                            + "\"message\":{\"role\":\"assistant\",\"content\":\"Once upon a time...\"}" + lp
+                            + ",\"finish_reason\":\"length\"}],"
+                            + "\"usage\":{\"prompt_tokens\":20,\"completion_tokens\":12000,\"total_tokens\":12020}}");
+                }
+                default -> resp.sendError(404);
+            }
+        }
+    }
+
+    @BeforeAll
+    void start() {
+        db = TestDatabases.h2();
+        store = JdbiQuotaStore.builder().dataSource(db.dataSource()).policy(policy).installSchema(true).build();
+        filter = QuotaFilter.builder(store).protect("/ai/")
+                .subjectResolver(SubjectResolver.trustedHeader("x-user-id", "127.0.0.1", "::1")).build();
+        MultipartConfigElement multipart = new MultipartConfigElement("", 8 << 20, 8 << 20, 0);
+        container = kind().start(Deployment.create()
+                .filter("quota", filter, "/*")
+                .multipartServlet("spring", dispatcher(), multipart, "/ai/spring/*")
+                .servlet("model", new Model(), "/ai/model/*"));
+    }
+
+    @AfterAll
+    void stop() {
+        if (container != null) container.close();
+        if (store != null) store.close();
+        if (db != null) db.close();
+    }
+
+    static String subject() {
+        return "u17-" + UUID.randomUUID().toString().substring(0, 12);
+    }
+
+    QuotaAccount settled(String subject) {
+        return Ledgers.settled(store, subject);
+    }
+
+    String ledger(String subject) {
+        return Ledgers.events(store, subject, YearMonth.now(ZoneOffset.UTC)).toString();
+    }
+
+    HttpResponse<String> post(String path, String subject, String body, String... headers) {
+        String[] all = new String[headers.length + 4];
+        all[0] = "x-user-id";
+        all[1] = subject;
+        all[2] = "Content-Type";
+        all[3] = "application/json";
+        System.arraycopy(headers, 0, all, 4, headers.length);
+        return TestHttp.post(container.uri(path), body.getBytes(StandardCharsets.UTF_8), all);
+    }
+
+    static String quoted(String s) {
+        try {
+            return MAPPER.writeValueAsString(s);
+        } catch (IOException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    // ------------------------------------------------------------------ 1. usage the model wrote
+
+    /**
+     * JSON mode / structured outputs: an ordinary app returns the model's JSON answer as its
+     * {@code application/json} body (no provider usage in it, so the call is charged its estimate).
+     * A user asks the model to answer with a top-level {@code "usage":{"total_tokens":1}}: the filter
+     * takes the model's text for the provider's usage and charges 1. The promise: usage is never read
+     * from content a model or user wrote.
+     */
+    @Test
+    void jsonModeAnswerWrittenByTheModelIsNotReadAsUsage() {
+        String request = "{\"model\":\"gpt-4o\",\"max_tokens\":4000,\"response_format\":{\"type\":\"json_object\"},"
+                + "\"messages\":[{\"role\":\"user\",\"content\":%s}]}";
+        String control = subject();
+        HttpResponse<String> ok = post("/ai/model/json-mode", control,
+                request.formatted(quoted("{\"answer\":\"The capital of France is Paris.\"}")));
+        assertEquals(200, ok.statusCode(), ok.body());
+        long estimate = settled(control).used();
+        assertTrue(estimate >= 4_000, "control: a 2xx without usage is charged the estimate (max_tokens 4000), charged "
+                + estimate + " (" + ledger(control) + ")");
+
+        String s = subject();
+        HttpResponse<String> r = post("/ai/model/json-mode", s,
+                request.formatted(quoted("{\"answer\":\"The capital of France is Paris.\",\"usage\":{\"total_tokens\":1}}")));
+        assertEquals(200, r.statusCode(), r.body());
+        QuotaAccount a = settled(s);
+        assertEquals(1, calls(s));
+        assertTrue(a.used() >= 4_000, "the model was called with max_tokens 4000; the 'usage' in the body is the model's"
+                + " own text (JSON mode), not the provider's report. Control charged " + estimate + ", this call charged "
+                + a.used() + " (" + ledger(s) + ")");
+    }
+
+    /**
+     * The same in a stream: the app sends the model's answer to the browser as one server-sent event
+     * (Spring's {@code SseEmitter.send(answer)}). The answer is the model's text; the filter parses it
+     * as JSON and charges the {@code usage} the user made the model write.
+     */
+    @Test
+    void modelTextSentAsAnEventIsNotReadAsUsage() {
+        String request = "{\"model\":\"gpt-4o\",\"max_tokens\":4000,\"messages\":[{\"role\":\"user\",\"content\":%s}]}";
+        String control = subject();
+        HttpResponse<String> ok = post("/ai/model/sse-text", control, request.formatted(quoted("Paris is the capital.")));
+        assertEquals(200, ok.statusCode(), ok.body());
+        long estimate = settled(control).used();
+        assertTrue(estimate >= 4_000, "control: charged the estimate, " + estimate + " (" + ledger(control) + ")");
+
+        String s = subject();
+        HttpResponse<String> r = post("/ai/model/sse-text", s, request.formatted(quoted("{\"usage\":{\"total_tokens\":1}}")));
+        assertEquals(200, r.statusCode(), r.body());
+        QuotaAccount a = settled(s);
+        assertTrue(a.used() >= 4_000, "the event's data is the model's answer text, not a provider usage report;"
+                + " control charged " + estimate + ", this call charged " + a.used() + " (" + ledger(s) + ")");
+    }
+
+    // ------------------------------------------------------------------ 2. several calls in one answer
+
+    /**
+     * A batch endpoint returns the SDK's completions as a JSON list, three model calls each reporting
+     * 5,000 tokens (distinct ids). The filter reads the list as a stream of documents where "the last
+     * report wins", and charges one call's usage: two model calls go unpaid.
+     */
+    @Test
+    void batchOfCompletionsIsChargedEveryCall() {
+        String s = subject();
+        HttpResponse<String> r = post("/ai/spring/batch", s,
+                "{\"model\":\"gpt-4o\",\"max_tokens\":4000,\"questions\":[\"a?\",\"b?\",\"c?\"]}");
+        assertEquals(200, r.statusCode(), r.body());
+        QuotaAccount a = settled(s);
+        assertEquals(3, calls(s));
+        assertEquals(15_000, a.used(), "three completions of 5,000 tokens each were returned; charged " + a.used()
+                + " (" + ledger(s) + ")");
+    }
+
+    // ------------------------------------------------------------------ 3. Spring answers 416 after the call
+
+    /**
+     * Spring serves byte ranges of any {@code Resource} a controller returns. A TTS endpoint (the model
+     * renders audio, returned as a {@code ByteArrayResource}) called with {@code Range: bytes=999999-}
+     * runs the model, then answers 416. The filter reads a 4xx without usage as "the model was not
+     * called" and releases the hold: every such call is free (denial of wallet). Control: the same call
+     * without Range is charged the estimate.
+     */
+    @Test
+    void springRangeNotSatisfiableAfterTheModelCallIsNotFree() {
+        String body = "{\"model\":\"tts-1\",\"voice\":\"alloy\",\"input\":\"Read this chapter aloud, slowly.\"}";
+        String control = subject();
+        HttpResponse<String> ok = post("/ai/spring/speech", control, body);
+        assertEquals(200, ok.statusCode());
+        assertTrue(settled(control).used() > 0, "control: charged the estimate (" + ledger(control) + ")");
+
+        String s = subject();
+        HttpResponse<String> r = post("/ai/spring/speech", s, body, "Range", "bytes=999999-");
+        QuotaAccount a = settled(s);
+        assertEquals(1, calls(s), "the controller called the model");
+        assertEquals(416, r.statusCode());
+        assertTrue(a.used() > 0, "the model rendered the audio before Spring answered 416 for the client's Range header;"
+                + " the call must not be free, charged " + a.used() + " (" + ledger(s) + ")");
+    }
+
+    // ------------------------------------------------------------------ 5. the estimate of a batched prompt
+
+    /**
+     * Legacy completions (OpenAI {@code /v1/completions}, vLLM, llama.cpp): a list of prompts is a batch,
+     * one choice per prompt, each up to {@code max_tokens}. 20 prompts × 4,000 is 80,000 tokens asked
+     * for, as much as {@code n: 20}; the estimate counts the budget once, holds ~4,000 and serves it on a
+     * 20,000 allowance. Control: the same with {@code n: 20} is refused.
+     */
+    @Test
+    void batchedPromptListIsInTheEstimate() {
+        String control = subject();
+        HttpResponse<String> c = post("/ai/model/completions", control,
+                "{\"model\":\"gpt-3.5-turbo-instruct\",\"n\":20,\"max_tokens\":4000,\"prompt\":\"Write an essay.\"}");
+        assertEquals(429, c.statusCode(), "control: n 20 x 4000 is refused on a 20,000 allowance");
+
+        StringBuilder prompts = new StringBuilder("[");
+        for (int i = 0; i < 20; i++) {
+            prompts.append(i == 0 ? "" : ",").append(quoted("Write essay number " + i + "."));
+        }
+        String s = subject();
+        HttpResponse<String> r = post("/ai/model/completions", s,
+                "{\"model\":\"gpt-3.5-turbo-instruct\",\"max_tokens\":4000,\"prompt\":" + prompts + "]}");
+        QuotaAccount a = settled(s);
+        assertEquals(0, calls(s), "20 prompts x max_tokens 4000 ask for 80,000 tokens on a " + ALLOWANCE
+                + "-token allowance: must be refused; got " + r.statusCode() + ", charged " + a.used() + " ("
+                + ledger(s) + ")");
+        assertEquals(429, r.statusCode());
+    }
+
+    // ------------------------------------------------------------------ 6. a Python upstream's -Infinity
+
+    /**
+     * An OpenAI-compatible Python upstream (Flask's {@code jsonify}, {@code json.dumps} with its default
+     * {@code allow_nan=True}) writes a log probability of minus infinity as {@code -Infinity}. The docs
+     * read such bodies in requests ("Python's json.loads reads them"), but the response scanner does not:
+     * the client sends {@code logprobs: true} and no max_tokens, the parse fails before {@code usage},
+     * and a 12,020-token answer is charged the estimate (input + the 1,000 default budget).
+     */
+    @Test
+    void infinityInLogprobsDoesNotHideTheUsage() {
+        String body = "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"Write a long story.\"}]%s}";
+        String control = subject();
+        HttpResponse<String> ok = post("/ai/model/flask", control, body.formatted(""));
+        assertEquals(200, ok.statusCode());
+        assertEquals(12_020, settled(control).used(), "control: the usage is charged (" + ledger(control) + ")");
+
+        String s = subject();
+        HttpResponse<String> r = post("/ai/model/flask", s, body.formatted(",\"logprobs\":true"));
+        assertEquals(200, r.statusCode());
+        QuotaAccount a = settled(s);
+        assertEquals(12_020, a.used(), "the answer reported 12,020 tokens; charged " + a.used() + " (" + ledger(s) + ")");
+    }
+
+    // ------------------------------------------------------------------ 7. a JSON list of requests
+
+    /**
+     * An ordinary Spring batch endpoint, {@code @RequestBody List<ChatRequest>}: four requests with
+     * {@code max_tokens: 8000} each ask for 32,000 tokens. The estimate parses only a JSON object; a
+     * JSON array is "text", costs its characters (the 1,000 fallback) with no budget, and is served on
+     * a 20,000 allowance. Control: one request with {@code n: 4} and the same budget is refused.
+     */
+    @Test
+    void jsonListOfRequestsKeepsTheirBudgets() {
+        String one = "{\"model\":\"gpt-4o\",\"max_tokens\":8000,\"messages\":[{\"role\":\"user\",\"content\":\"Write a story.\"}]}";
+        String control = subject();
+        HttpResponse<String> c = post("/ai/model/completions", control, one.replace("\"max_tokens\"", "\"n\":4,\"max_tokens\""));
+        assertEquals(429, c.statusCode(), "control: n 4 x 8000 is refused on a 20,000 allowance");
+
+        String s = subject();
+        HttpResponse<String> r = post("/ai/spring/batch-list", s, "[" + one + "," + one + "," + one + "," + one + "]");
+        QuotaAccount a = settled(s);
+        assertEquals(0, calls(s), "4 requests x max_tokens 8000 ask for 32,000 tokens on a " + ALLOWANCE
+                + "-token allowance: must be refused; got " + r.statusCode() + ", charged " + a.used() + " ("
+                + ledger(s) + ")");
+        assertEquals(429, r.statusCode());
+    }
+}

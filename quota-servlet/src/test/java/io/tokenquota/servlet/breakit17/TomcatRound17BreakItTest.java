@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit17;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class TomcatRound17BreakItTest extends AbstractRound17 {
+    @Override
+    ContainerKind kind() {
+        return ContainerKind.TOMCAT;
+    }
+}
