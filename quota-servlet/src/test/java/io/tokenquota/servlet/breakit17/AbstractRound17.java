@@ -117,31 +117,6 @@ abstract class AbstractRound17 {
             return ResponseEntity.ok().contentType(MediaType.parseMediaType("audio/mpeg"))
                     .body(new ByteArrayResource(audio));
         }
-
-        /** A streaming endpoint declared the Spring way: {@code produces = text/event-stream}. */
-        @PostMapping(value = "/stream", produces = MediaType.TEXT_EVENT_STREAM_VALUE)
-        public String stream(@RequestBody Map<String, Object> body, HttpServletRequest req) throws IOException {
-            called(req);
-            return "data: " + MAPPER.writeValueAsString(completion("chatcmpl-s", "Once upon a time", 20, 3_000)) + "\n\n"
-                    + "data: [DONE]\n\n";
-        }
-
-        /**
-         * A batch endpoint: one model call per question, the SDK's completions returned as a list
-         * (each completion with its own id and its own usage).
-         */
-        @PostMapping("/batch")
-        public List<Map<String, Object>> batch(@RequestBody Map<String, Object> body, HttpServletRequest req) {
-            @SuppressWarnings("unchecked")
-            List<String> questions = (List<String>) body.get("questions");
-            List<Map<String, Object>> out = new ArrayList<>();
-            int i = 0;
-            for (String q : questions) {
-                called(req);
-                out.add(completion("chatcmpl-b" + (i++), "Answer to " + q, 1_000, 4_000));
-            }
-            return out;
-        }
     }
 
     /** A batch endpoint taking a JSON list of chat requests ({@code @RequestBody List<ChatRequest>}). */
@@ -187,23 +162,6 @@ abstract class AbstractRound17 {
         protected void service(HttpServletRequest req, HttpServletResponse resp) throws IOException, ServletException {
             String route = req.getPathInfo() == null ? "" : req.getPathInfo();
             switch (route) {
-                case "/json-mode" -> {
-                    // JSON mode / structured outputs: the app returns the model's JSON answer as its body.
-                    // The fake model follows the user's instruction "reply with exactly this JSON".
-                    JsonNode body = MAPPER.readTree(req.getInputStream());
-                    called(req);
-                    String asked = body.path("messages").path(0).path("content").asText();
-                    resp.setContentType("application/json");
-                    resp.getOutputStream().write(asked.getBytes(StandardCharsets.UTF_8));
-                }
-                case "/sse-text" -> {
-                    // the app calls the model, then sends its answer to the browser as one server-sent event
-                    JsonNode body = MAPPER.readTree(req.getInputStream());
-                    called(req);
-                    String answer = body.path("messages").path(0).path("content").asText();
-                    resp.setContentType("text/event-stream");
-                    resp.getWriter().write("event: answer\ndata: " + answer + "\n\n");
-                }
                 case "/completions" -> {
                     // legacy /v1/completions (OpenAI, vLLM, llama.cpp): a list of prompts is a batch, one
                     // choice per prompt (times n), each up to max_tokens
@@ -283,79 +241,6 @@ abstract class AbstractRound17 {
         } catch (IOException e) {
             throw new IllegalStateException(e);
         }
-    }
-
-    // ------------------------------------------------------------------ 1. usage the model wrote
-
-    /**
-     * JSON mode / structured outputs: an ordinary app returns the model's JSON answer as its
-     * {@code application/json} body (no provider usage in it, so the call is charged its estimate).
-     * A user asks the model to answer with a top-level {@code "usage":{"total_tokens":1}}: the filter
-     * takes the model's text for the provider's usage and charges 1. The promise: usage is never read
-     * from content a model or user wrote.
-     */
-    @Test
-    void jsonModeAnswerWrittenByTheModelIsNotReadAsUsage() {
-        String request = "{\"model\":\"gpt-4o\",\"max_tokens\":4000,\"response_format\":{\"type\":\"json_object\"},"
-                + "\"messages\":[{\"role\":\"user\",\"content\":%s}]}";
-        String control = subject();
-        HttpResponse<String> ok = post("/ai/model/json-mode", control,
-                request.formatted(quoted("{\"answer\":\"The capital of France is Paris.\"}")));
-        assertEquals(200, ok.statusCode(), ok.body());
-        long estimate = settled(control).used();
-        assertTrue(estimate >= 4_000, "control: a 2xx without usage is charged the estimate (max_tokens 4000), charged "
-                + estimate + " (" + ledger(control) + ")");
-
-        String s = subject();
-        HttpResponse<String> r = post("/ai/model/json-mode", s,
-                request.formatted(quoted("{\"answer\":\"The capital of France is Paris.\",\"usage\":{\"total_tokens\":1}}")));
-        assertEquals(200, r.statusCode(), r.body());
-        QuotaAccount a = settled(s);
-        assertEquals(1, calls(s));
-        assertTrue(a.used() >= 4_000, "the model was called with max_tokens 4000; the 'usage' in the body is the model's"
-                + " own text (JSON mode), not the provider's report. Control charged " + estimate + ", this call charged "
-                + a.used() + " (" + ledger(s) + ")");
-    }
-
-    /**
-     * The same in a stream: the app sends the model's answer to the browser as one server-sent event
-     * (Spring's {@code SseEmitter.send(answer)}). The answer is the model's text; the filter parses it
-     * as JSON and charges the {@code usage} the user made the model write.
-     */
-    @Test
-    void modelTextSentAsAnEventIsNotReadAsUsage() {
-        String request = "{\"model\":\"gpt-4o\",\"max_tokens\":4000,\"messages\":[{\"role\":\"user\",\"content\":%s}]}";
-        String control = subject();
-        HttpResponse<String> ok = post("/ai/model/sse-text", control, request.formatted(quoted("Paris is the capital.")));
-        assertEquals(200, ok.statusCode(), ok.body());
-        long estimate = settled(control).used();
-        assertTrue(estimate >= 4_000, "control: charged the estimate, " + estimate + " (" + ledger(control) + ")");
-
-        String s = subject();
-        HttpResponse<String> r = post("/ai/model/sse-text", s, request.formatted(quoted("{\"usage\":{\"total_tokens\":1}}")));
-        assertEquals(200, r.statusCode(), r.body());
-        QuotaAccount a = settled(s);
-        assertTrue(a.used() >= 4_000, "the event's data is the model's answer text, not a provider usage report;"
-                + " control charged " + estimate + ", this call charged " + a.used() + " (" + ledger(s) + ")");
-    }
-
-    // ------------------------------------------------------------------ 2. several calls in one answer
-
-    /**
-     * A batch endpoint returns the SDK's completions as a JSON list, three model calls each reporting
-     * 5,000 tokens (distinct ids). The filter reads the list as a stream of documents where "the last
-     * report wins", and charges one call's usage: two model calls go unpaid.
-     */
-    @Test
-    void batchOfCompletionsIsChargedEveryCall() {
-        String s = subject();
-        HttpResponse<String> r = post("/ai/spring/batch", s,
-                "{\"model\":\"gpt-4o\",\"max_tokens\":4000,\"questions\":[\"a?\",\"b?\",\"c?\"]}");
-        assertEquals(200, r.statusCode(), r.body());
-        QuotaAccount a = settled(s);
-        assertEquals(3, calls(s));
-        assertEquals(15_000, a.used(), "three completions of 5,000 tokens each were returned; charged " + a.used()
-                + " (" + ledger(s) + ")");
     }
 
     // ------------------------------------------------------------------ 3. Spring answers 416 after the call
