@@ -6,16 +6,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.tokenquota.QuotaAccount;
-import io.tokenquota.QuotaPolicy;
-import io.tokenquota.jdbi.JdbiQuotaStore;
-import io.tokenquota.jdbi.testing.TestDatabase;
-import io.tokenquota.jdbi.testing.TestDatabases;
 import io.tokenquota.servlet.QuotaFilter;
-import io.tokenquota.servlet.SubjectResolver;
-import io.tokenquota.servlet.testing.ContainerKind;
 import io.tokenquota.servlet.testing.Deployment;
-import io.tokenquota.servlet.testing.EmbeddedContainer;
-import io.tokenquota.servlet.testing.Ledgers;
+import io.tokenquota.servlet.testing.H2FilterRound;
 import io.tokenquota.servlet.testing.TestHttp;
 import jakarta.servlet.Filter;
 import jakarta.servlet.FilterChain;
@@ -37,17 +30,13 @@ import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
-import java.time.YearMonth;
 import java.util.HexFormat;
 import java.util.Iterator;
 import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.TestInstance;
 
 /**
  * Round 14 (adv11 issue): a text/plain model answer the client steers into looking like usage; request
@@ -57,19 +46,11 @@ import org.junit.jupiter.api.TestInstance;
  * written through the writer in UTF-16 that the filter garbles; and model calls released because an ETag
  * filter turned their answer into a 304.
  */
-@TestInstance(TestInstance.Lifecycle.PER_CLASS)
-abstract class AbstractRound14 {
-    static final long ALLOWANCE = 20_000;
+abstract class AbstractRound14 extends H2FilterRound {
     static final ObjectMapper MAPPER = new ObjectMapper();
 
-    final QuotaPolicy policy = QuotaPolicy.builder().defaultAllocation(ALLOWANCE).build();
-    TestDatabase db;
-    JdbiQuotaStore store;
-    EmbeddedContainer container;
     /** Model calls per subject (the x-user-id the trusted proxy set). */
     final Map<String, AtomicInteger> calls = new ConcurrentHashMap<>();
-
-    abstract ContainerKind kind();
 
     int calls(String subject) {
         AtomicInteger n = calls.get(subject);
@@ -240,25 +221,14 @@ abstract class AbstractRound14 {
         }
     }
 
-    @BeforeAll
-    void start() {
-        db = TestDatabases.h2();
-        store = JdbiQuotaStore.builder().dataSource(db.dataSource()).policy(policy).installSchema(true).build();
-        QuotaFilter filter = QuotaFilter.builder(store).protect("/ai/")
-                .subjectResolver(SubjectResolver.trustedHeader("x-user-id", "127.0.0.1", "::1")).build();
+    @Override
+    protected Deployment deploy(QuotaFilter filter) {
         MultipartConfigElement multipart = new MultipartConfigElement("", 8 << 20, 8 << 20, 0);
-        container = kind().start(Deployment.create()
+        return Deployment.create()
                 .filter("quota", filter, "/*")
                 .filter("etag", new ShallowEtagFilter(), "/ai/etag/*")
                 .multipartServlet("model-upload", new Model(), multipart, "/ai/upload/*")
-                .servlet("model", new Model(), "/ai/*"));
-    }
-
-    @AfterAll
-    void stop() {
-        if (container != null) container.close();
-        if (store != null) store.close();
-        if (db != null) db.close();
+                .servlet("model", new Model(), "/ai/*");
     }
 
     static String subject() {
@@ -296,14 +266,6 @@ abstract class AbstractRound14 {
         headers[3] = contentType;
         System.arraycopy(more, 0, headers, 4, more.length);
         return TestHttp.post(container.uri(path), body, headers);
-    }
-
-    QuotaAccount settled(String subject) {
-        return Ledgers.settled(store, subject);
-    }
-
-    String ledger(String subject) {
-        return Ledgers.events(store, subject, YearMonth.now(java.time.ZoneOffset.UTC)).toString();
     }
 
     /**

@@ -4,7 +4,7 @@ import io.tokenquota.servlet.testing.ContainerKind;
 
 class TomcatRound14BreakItTest extends AbstractRound14 {
     @Override
-    ContainerKind kind() {
+    protected ContainerKind kind() {
         return ContainerKind.TOMCAT;
     }
 }

@@ -6,16 +6,9 @@ import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.tokenquota.QuotaAccount;
-import io.tokenquota.QuotaPolicy;
-import io.tokenquota.jdbi.JdbiQuotaStore;
-import io.tokenquota.jdbi.testing.TestDatabase;
-import io.tokenquota.jdbi.testing.TestDatabases;
 import io.tokenquota.servlet.QuotaFilter;
-import io.tokenquota.servlet.SubjectResolver;
-import io.tokenquota.servlet.testing.ContainerKind;
 import io.tokenquota.servlet.testing.Deployment;
-import io.tokenquota.servlet.testing.EmbeddedContainer;
-import io.tokenquota.servlet.testing.Ledgers;
+import io.tokenquota.servlet.testing.H2FilterRound;
 import io.tokenquota.servlet.testing.TestHttp;
 import jakarta.servlet.Filter;
 import jakarta.servlet.FilterChain;
@@ -30,17 +23,12 @@ import java.io.IOException;
 import java.net.URLEncoder;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
-import java.time.YearMonth;
-import java.time.ZoneOffset;
 import java.util.List;
 import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.TestInstance;
 
 /**
  * Round 15 (adv11 issue, item 1 and item 10: "the estimate misses ... maxOutputTokens"): the output
@@ -48,23 +36,14 @@ import org.junit.jupiter.api.TestInstance;
  * provider) reads but the estimate does not, so a 20,000-token allowance buys a call of 128,000-256,000
  * output tokens. Each test first shows the plain spelling is refused (429), then the other spelling.
  */
-@TestInstance(TestInstance.Lifecycle.PER_CLASS)
-abstract class AbstractRound15 {
-    static final long ALLOWANCE = 20_000;
+abstract class AbstractRound15 extends H2FilterRound {
     /** Spring Boot's ObjectMapper defaults: unknown properties ignored, scalar coercion on (Jackson's default). */
     static final ObjectMapper MAPPER = new ObjectMapper()
             .configure(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES, false);
 
-    final QuotaPolicy policy = QuotaPolicy.builder().defaultAllocation(ALLOWANCE).build();
-    TestDatabase db;
-    JdbiQuotaStore store;
-    EmbeddedContainer container;
-    QuotaFilter filter;
     final Map<String, AtomicInteger> calls = new ConcurrentHashMap<>();
     /** Length of the prompt parameter the form endpoint got, per subject (-1: none). */
     final Map<String, Integer> promptChars = new ConcurrentHashMap<>();
-
-    abstract ContainerKind kind();
 
     int calls(String subject) {
         AtomicInteger n = calls.get(subject);
@@ -198,37 +177,18 @@ abstract class AbstractRound15 {
         }
     }
 
-    @BeforeAll
-    void start() {
-        db = TestDatabases.h2();
-        store = JdbiQuotaStore.builder().dataSource(db.dataSource()).policy(policy).installSchema(true).build();
-        filter = QuotaFilter.builder(store).protect("/ai/")
-                .subjectResolver(SubjectResolver.trustedHeader("x-user-id", "127.0.0.1", "::1")).build();
+    @Override
+    protected Deployment deploy(QuotaFilter filter) {
         MultipartConfigElement multipart = new MultipartConfigElement("", 8 << 20, 8 << 20, 0);
-        container = kind().start(Deployment.create()
+        return Deployment.create()
                 .filter("csrf", new CsrfParameterFilter(), "/ai/csrf/*")
                 .filter("quota", filter, "/*")
                 .multipartServlet("model-upload", new Model(), multipart, "/ai/upload/*")
-                .servlet("model", new Model(), "/ai/*"));
-    }
-
-    @AfterAll
-    void stop() {
-        if (container != null) container.close();
-        if (store != null) store.close();
-        if (db != null) db.close();
+                .servlet("model", new Model(), "/ai/*");
     }
 
     static String subject() {
         return "u15-" + UUID.randomUUID().toString().substring(0, 12);
-    }
-
-    QuotaAccount settled(String subject) {
-        return Ledgers.settled(store, subject);
-    }
-
-    String ledger(String subject) {
-        return Ledgers.events(store, subject, YearMonth.now(ZoneOffset.UTC)).toString();
     }
 
     HttpResponse<String> post(String path, String subject, String body, String contentType) {

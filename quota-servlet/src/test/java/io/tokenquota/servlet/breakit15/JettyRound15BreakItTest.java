@@ -4,7 +4,7 @@ import io.tokenquota.servlet.testing.ContainerKind;
 
 class JettyRound15BreakItTest extends AbstractRound15 {
     @Override
-    ContainerKind kind() {
+    protected ContainerKind kind() {
         return ContainerKind.JETTY;
     }
 }

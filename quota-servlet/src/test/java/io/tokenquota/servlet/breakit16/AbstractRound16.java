@@ -9,16 +9,9 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.json.JsonMapper;
 import io.tokenquota.QuotaAccount;
-import io.tokenquota.QuotaPolicy;
-import io.tokenquota.jdbi.JdbiQuotaStore;
-import io.tokenquota.jdbi.testing.TestDatabase;
-import io.tokenquota.jdbi.testing.TestDatabases;
 import io.tokenquota.servlet.QuotaFilter;
-import io.tokenquota.servlet.SubjectResolver;
-import io.tokenquota.servlet.testing.ContainerKind;
 import io.tokenquota.servlet.testing.Deployment;
-import io.tokenquota.servlet.testing.EmbeddedContainer;
-import io.tokenquota.servlet.testing.Ledgers;
+import io.tokenquota.servlet.testing.H2FilterRound;
 import io.tokenquota.servlet.testing.TestHttp;
 import jakarta.servlet.MultipartConfigElement;
 import jakarta.servlet.ServletException;
@@ -28,8 +21,6 @@ import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
-import java.time.YearMonth;
-import java.time.ZoneOffset;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -37,10 +28,7 @@ import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.TestInstance;
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Configuration;
 import org.springframework.web.bind.annotation.PostMapping;
@@ -58,9 +46,7 @@ import org.springframework.web.servlet.config.annotation.EnableWebMvc;
  * Ordinary Spring MVC code and pass-through proxies behind the filter, each with a control that shows
  * the plain spelling is handled, then the spelling that is not.
  */
-@TestInstance(TestInstance.Lifecycle.PER_CLASS)
-abstract class AbstractRound16 {
-    static final long ALLOWANCE = 20_000;
+abstract class AbstractRound16 extends H2FilterRound {
     static final ObjectMapper MAPPER = new ObjectMapper()
             .configure(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES, false);
     /**
@@ -73,13 +59,6 @@ abstract class AbstractRound16 {
     /** Model calls per subject (every route counts the call when the model would be called). */
     static final Map<String, AtomicInteger> CALLS = new ConcurrentHashMap<>();
 
-    final QuotaPolicy policy = QuotaPolicy.builder().defaultAllocation(ALLOWANCE).build();
-    TestDatabase db;
-    JdbiQuotaStore store;
-    EmbeddedContainer container;
-    QuotaFilter filter;
-
-    abstract ContainerKind kind();
 
     static int calls(String subject) {
         AtomicInteger n = CALLS.get(subject);
@@ -218,36 +197,17 @@ abstract class AbstractRound16 {
         }
     }
 
-    @BeforeAll
-    void start() {
-        db = TestDatabases.h2();
-        store = JdbiQuotaStore.builder().dataSource(db.dataSource()).policy(policy).installSchema(true).build();
-        filter = QuotaFilter.builder(store).protect("/ai/")
-                .subjectResolver(SubjectResolver.trustedHeader("x-user-id", "127.0.0.1", "::1")).build();
+    @Override
+    protected Deployment deploy(QuotaFilter filter) {
         MultipartConfigElement multipart = new MultipartConfigElement("", 8 << 20, 8 << 20, 0);
-        container = kind().start(Deployment.create()
+        return Deployment.create()
                 .filter("quota", filter, "/*")
                 .multipartServlet("spring", dispatcher(), multipart, "/ai/spring/*")
-                .servlet("model", new Model(), "/ai/model/*"));
-    }
-
-    @AfterAll
-    void stop() {
-        if (container != null) container.close();
-        if (store != null) store.close();
-        if (db != null) db.close();
+                .servlet("model", new Model(), "/ai/model/*");
     }
 
     static String subject() {
         return "u16-" + UUID.randomUUID().toString().substring(0, 12);
-    }
-
-    QuotaAccount settled(String subject) {
-        return Ledgers.settled(store, subject);
-    }
-
-    String ledger(String subject) {
-        return Ledgers.events(store, subject, YearMonth.now(ZoneOffset.UTC)).toString();
     }
 
     HttpResponse<String> post(String path, String subject, byte[] body, String... headers) {

@@ -4,7 +4,7 @@ import io.tokenquota.servlet.testing.ContainerKind;
 
 class JettyRound16BreakItTest extends AbstractRound16 {
     @Override
-    ContainerKind kind() {
+    protected ContainerKind kind() {
         return ContainerKind.JETTY;
     }
 }

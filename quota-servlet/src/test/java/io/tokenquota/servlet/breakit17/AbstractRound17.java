@@ -7,16 +7,9 @@ import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.tokenquota.QuotaAccount;
-import io.tokenquota.QuotaPolicy;
-import io.tokenquota.jdbi.JdbiQuotaStore;
-import io.tokenquota.jdbi.testing.TestDatabase;
-import io.tokenquota.jdbi.testing.TestDatabases;
 import io.tokenquota.servlet.QuotaFilter;
-import io.tokenquota.servlet.SubjectResolver;
-import io.tokenquota.servlet.testing.ContainerKind;
 import io.tokenquota.servlet.testing.Deployment;
-import io.tokenquota.servlet.testing.EmbeddedContainer;
-import io.tokenquota.servlet.testing.Ledgers;
+import io.tokenquota.servlet.testing.H2FilterRound;
 import io.tokenquota.servlet.testing.TestHttp;
 import jakarta.servlet.MultipartConfigElement;
 import jakarta.servlet.ServletException;
@@ -26,8 +19,6 @@ import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
-import java.time.YearMonth;
-import java.time.ZoneOffset;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -35,10 +26,7 @@ import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.TestInstance;
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Configuration;
 import org.springframework.core.io.ByteArrayResource;
@@ -57,22 +45,13 @@ import org.springframework.web.servlet.config.annotation.EnableWebMvc;
  * Ordinary Spring MVC controllers and plain servlets behind the filter; each finding has a control
  * that shows the plain variant is handled.
  */
-@TestInstance(TestInstance.Lifecycle.PER_CLASS)
-abstract class AbstractRound17 {
-    static final long ALLOWANCE = 20_000;
+abstract class AbstractRound17 extends H2FilterRound {
     static final ObjectMapper MAPPER = new ObjectMapper()
             .configure(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES, false);
 
     /** Model calls per subject. */
     static final Map<String, AtomicInteger> CALLS = new ConcurrentHashMap<>();
 
-    final QuotaPolicy policy = QuotaPolicy.builder().defaultAllocation(ALLOWANCE).build();
-    TestDatabase db;
-    JdbiQuotaStore store;
-    EmbeddedContainer container;
-    QuotaFilter filter;
-
-    abstract ContainerKind kind();
 
     static int calls(String subject) {
         AtomicInteger n = CALLS.get(subject);
@@ -193,36 +172,17 @@ abstract class AbstractRound17 {
         }
     }
 
-    @BeforeAll
-    void start() {
-        db = TestDatabases.h2();
-        store = JdbiQuotaStore.builder().dataSource(db.dataSource()).policy(policy).installSchema(true).build();
-        filter = QuotaFilter.builder(store).protect("/ai/")
-                .subjectResolver(SubjectResolver.trustedHeader("x-user-id", "127.0.0.1", "::1")).build();
+    @Override
+    protected Deployment deploy(QuotaFilter filter) {
         MultipartConfigElement multipart = new MultipartConfigElement("", 8 << 20, 8 << 20, 0);
-        container = kind().start(Deployment.create()
+        return Deployment.create()
                 .filter("quota", filter, "/*")
                 .multipartServlet("spring", dispatcher(), multipart, "/ai/spring/*")
-                .servlet("model", new Model(), "/ai/model/*"));
-    }
-
-    @AfterAll
-    void stop() {
-        if (container != null) container.close();
-        if (store != null) store.close();
-        if (db != null) db.close();
+                .servlet("model", new Model(), "/ai/model/*");
     }
 
     static String subject() {
         return "u17-" + UUID.randomUUID().toString().substring(0, 12);
-    }
-
-    QuotaAccount settled(String subject) {
-        return Ledgers.settled(store, subject);
-    }
-
-    String ledger(String subject) {
-        return Ledgers.events(store, subject, YearMonth.now(ZoneOffset.UTC)).toString();
     }
 
     HttpResponse<String> post(String path, String subject, String body, String... headers) {

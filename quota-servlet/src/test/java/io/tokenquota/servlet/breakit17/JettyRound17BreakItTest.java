@@ -4,7 +4,7 @@ import io.tokenquota.servlet.testing.ContainerKind;
 
 class JettyRound17BreakItTest extends AbstractRound17 {
     @Override
-    ContainerKind kind() {
+    protected ContainerKind kind() {
         return ContainerKind.JETTY;
     }
 }
