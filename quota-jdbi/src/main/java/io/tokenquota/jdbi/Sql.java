@@ -26,7 +26,7 @@ final class Sql {
      * changes nothing, and the store sweeps those holds (returning their tokens) and tries again.
      */
     private static final String NO_STALE_HOLD = " AND NOT EXISTS (SELECT 1 FROM tq_reservation AS stale"
-            + " WHERE stale.subject = :subject AND stale.state = 'HELD' AND stale.expires_at <= :dbNow)";
+            + " WHERE stale.subject = :subject AND stale.finished_at IS NULL AND stale.expires_at <= :dbNow)";
     /**
      * The fast way to finish a hold applies only to a hold of the current month that is its subject's
      * latest account: finishing any other hold moves purchased tokens to the latest account, which
@@ -51,6 +51,13 @@ final class Sql {
      */
     private static final String CURRENT = " AND NOT superseded";
 
+    /*
+     * Open holds are found by "finished_at IS NULL", the predicate of the partial index of open holds,
+     * and a hold is finished by id with "state = 'HELD'", which does not imply it: a commit or release
+     * must reach its hold through the key, never through that index, whose dead entries (every
+     * finished hold's, until a vacuum) it would otherwise scan. A hold is HELD exactly while
+     * finished_at is NULL.
+     */
     final Dialect dialect;
 
     // ---- accounts
@@ -58,7 +65,7 @@ final class Sql {
     final String selectSuperseded = "SELECT superseded FROM tq_account" + ACCOUNT_KEY;
     /** A month's first touch marks the subject's open holds of earlier months first (holds before accounts). */
     final String supersedeHolds = "UPDATE tq_reservation SET superseded = TRUE WHERE subject = :subject"
-            + " AND plan_month < :month AND state = 'HELD' AND NOT superseded";
+            + " AND plan_month < :month AND finished_at IS NULL AND NOT superseded";
     final String supersedeAccounts = "UPDATE tq_account SET superseded = TRUE WHERE subject = :subject"
             + " AND plan_month < :month AND NOT superseded";
     /** The subject's account of {@code :month} or of a later month, the latest: where its writes land. */
@@ -117,11 +124,11 @@ final class Sql {
             + " WHERE subject = :subject AND idempotency_key = :key";
     final String lockReservation = "SELECT " + RESERVATION_COLUMNS + " FROM tq_reservation WHERE id = :id" + FOR_UPDATE;
     final String selectStaleHoldsOfSubject = "SELECT " + RESERVATION_COLUMNS + " FROM tq_reservation"
-            + " WHERE subject = :subject AND state = 'HELD' AND expires_at <= :dbNow";
+            + " WHERE subject = :subject AND finished_at IS NULL AND expires_at <= :dbNow";
     /** Served by the partial index of open holds. */
-    final String countOpenHolds = "SELECT COUNT(*) FROM tq_reservation WHERE state = 'HELD'";
+    final String countOpenHolds = "SELECT COUNT(*) FROM tq_reservation WHERE finished_at IS NULL";
     final String selectStaleHolds = "SELECT " + RESERVATION_COLUMNS + " FROM tq_reservation"
-            + " WHERE state = 'HELD' AND expires_at <= :dbNow";
+            + " WHERE finished_at IS NULL AND expires_at <= :dbNow";
     /**
      * Why a reserve/consume changed nothing, in one round trip: the account's available tokens
      * (NULL when the month's account does not exist yet), and how many stale holds the subject has.
@@ -130,7 +137,7 @@ final class Sql {
             + " (SELECT allocated + granted + carried - used - reserved FROM tq_account" + ACCOUNT_KEY + ") AS available,"
             + " (SELECT MAX(plan_month) FROM tq_account WHERE subject = :subject AND plan_month > :month) AS later_month,"
             + " (SELECT COUNT(*) FROM tq_reservation"
-            + " WHERE subject = :subject AND state = 'HELD' AND expires_at <= :dbNow) AS stale";
+            + " WHERE subject = :subject AND finished_at IS NULL AND expires_at <= :dbNow) AS stale";
     /** Commits a held hold of the latest month and hands back the row; no row for any other hold. */
     final String commitLiveHold;
     /** Releases a held hold of the latest month and hands back the row; no row for any other hold. */
@@ -255,7 +262,7 @@ final class Sql {
                         + " AS available FROM tq_account AS a WHERE a.subject IN (SELECT subject FROM calls)"
                         + " AND a.plan_month = :month AND NOT a.superseded"
                         + " AND NOT EXISTS (SELECT 1 FROM tq_reservation AS stale WHERE stale.subject = a.subject"
-                        + " AND stale.state = 'HELD' AND stale.expires_at <= :dbNow)"
+                        + " AND stale.finished_at IS NULL AND stale.expires_at <= :dbNow)"
                         + " AND NOT EXISTS (SELECT 1 FROM tq_account AS later WHERE later.subject = a.subject"
                         + " AND later.plan_month > :month) ORDER BY a.subject FOR UPDATE OF a),"
                         + " walk (subject, k, available, fits) AS (SELECT CAST(subject AS VARCHAR), CAST(0 AS BIGINT), available, FALSE"

@@ -1,6 +1,7 @@
 package io.tokenquota.jdbi;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.tokenquota.HoldRequest;
@@ -50,6 +51,30 @@ class PostgresStorageShapeTest {
         String options = jdbi.withHandle(h -> h.createQuery("SELECT array_to_string(reloptions, ',') FROM pg_class"
                 + " WHERE oid = 'tq_account'::regclass").mapTo(String.class).one());
         assertEquals("fillfactor=75", options, "room on each page for the next row version");
+    }
+
+    /**
+     * Every finished hold leaves a dead entry in the open-holds index until a vacuum; a commit that
+     * reached its hold through that index (a bitmap AND with the key, which the planner picks when the
+     * statistics are stale) scanned all of them: 1 ms per commit with 29,000 finished holds. The index's
+     * predicate is one that finishing by id ({@code state = 'HELD'}) does not imply.
+     */
+    @Test
+    void aCommitCannotReachItsHoldThroughTheOpenHoldsIndex() {
+        Jdbi jdbi = Jdbi.create(DB.dataSource());
+        JdbiQuotaStore.installSchema(DB.dataSource());
+        List<String> partial = indexDefinitions(jdbi, "tq_reservation").stream().filter(d -> d.contains(" WHERE "))
+                .toList();
+        assertFalse(partial.isEmpty());
+        Sql sql = new Sql(Dialect.POSTGRESQL);
+        for (String index : partial) {
+            String predicate = index.substring(index.indexOf(" WHERE ") + 7).replaceAll("[()]", "");
+            for (String finish : List.of(sql.commitInOneStatement, sql.releaseInOneStatement, sql.commitLiveHold,
+                    sql.releaseLiveHold, sql.expireHoldOfLatestMonth)) {
+                assertFalse(finish.contains(predicate), finish + " implies the predicate of " + index);
+            }
+        }
+        assertTrue(partial.stream().anyMatch(d -> d.endsWith("WHERE (finished_at IS NULL)")), partial.toString());
     }
 
     @Test

@@ -41,7 +41,7 @@ final class JdbcDesigns {
             + " reservation_id, is_consume, occurred_at) VALUES (?, ?, ?, ?, 0, ?, ?, ?)";
     /** A reserve or consume goes ahead only if the subject has no hold past its TTL (the ledger's lazy expiry). */
     static final String NO_STALE_HOLD = " AND NOT EXISTS (SELECT 1 FROM tq_reservation AS stale"
-            + " WHERE stale.subject = ? AND stale.state = 'HELD' AND stale.expires_at <= ?)";
+            + " WHERE stale.subject = ? AND stale.finished_at IS NULL AND stale.expires_at <= ?)";
     static final String HOLD = "UPDATE tq_account SET reserved = reserved + ?, updated_at = ?"
             + " WHERE subject = ? AND plan_month = ? AND " + AVAILABLE + " >= ?";
     static final String CHARGE_CHECKED = "UPDATE tq_account SET used = used + ?, updated_at = ?"

@@ -69,11 +69,13 @@ CREATE TABLE IF NOT EXISTS tq_reservation (
     CONSTRAINT tq_reservation_held_positive CHECK (held > 0),
     CONSTRAINT tq_reservation_charged_nonnegative CHECK (charged >= 0),
     CONSTRAINT tq_reservation_actual_nonnegative CHECK (actual IS NULL OR actual >= 0),
-    CONSTRAINT tq_reservation_overage_nonnegative CHECK (overage >= 0)
+    CONSTRAINT tq_reservation_overage_nonnegative CHECK (overage >= 0),
+    -- a hold is open (HELD) exactly while it has no finish time: open holds are found by the latter
+    CONSTRAINT tq_reservation_open_unfinished CHECK ((state = 'HELD') = (finished_at IS NULL))
 );
--- expireStale and the lazy per-subject sweep only ever look at open holds
-CREATE INDEX IF NOT EXISTS tq_reservation_open ON tq_reservation (state, expires_at);
-CREATE INDEX IF NOT EXISTS tq_reservation_open_subject ON tq_reservation (subject, state, expires_at);
+-- expireStale and the lazy per-subject sweep only ever look at open holds (finished_at IS NULL)
+CREATE INDEX IF NOT EXISTS tq_reservation_open ON tq_reservation (finished_at, expires_at);
+CREATE INDEX IF NOT EXISTS tq_reservation_open_subject ON tq_reservation (subject, finished_at, expires_at);
 
 -- Purchases, bonuses and refund credits, idempotent on the payment system's transaction id.
 CREATE TABLE IF NOT EXISTS tq_purchase (

@@ -70,13 +70,17 @@ CREATE TABLE IF NOT EXISTS tq_reservation (
     CONSTRAINT tq_reservation_state CHECK (state IN ('HELD', 'COMMITTED', 'RELEASED', 'EXPIRED')),
     CONSTRAINT tq_reservation_charged_nonnegative CHECK (charged >= 0),
     CONSTRAINT tq_reservation_actual_nonnegative CHECK (actual IS NULL OR actual >= 0),
-    CONSTRAINT tq_reservation_overage_nonnegative CHECK (overage >= 0)
+    CONSTRAINT tq_reservation_overage_nonnegative CHECK (overage >= 0),
+    -- a hold is open (HELD) exactly while it has no finish time: open holds are found by the latter
+    CONSTRAINT tq_reservation_open_unfinished CHECK ((state = 'HELD') = (finished_at IS NULL))
 );
 CREATE UNIQUE INDEX IF NOT EXISTS tq_reservation_idempotency ON tq_reservation (subject, idempotency_key)
     WHERE idempotency_key IS NOT NULL;
 -- Open holds only: the per-subject stale check of every reserve and consume, the lazy per-subject
--- sweep, and expireStale and openHolds, which read the whole (small) index.
-CREATE INDEX IF NOT EXISTS tq_reservation_open_subject ON tq_reservation (subject, expires_at) WHERE state = 'HELD';
+-- sweep, and expireStale and openHolds, which read the whole (small) index. Its predicate is
+-- finished_at IS NULL, which a commit or release by id (state = 'HELD') does not imply, so those
+-- reach their hold by the key and never scan this index's dead entries of finished holds.
+CREATE INDEX IF NOT EXISTS tq_reservation_open_subject ON tq_reservation (subject, expires_at) WHERE finished_at IS NULL;
 
 -- Purchases, bonuses and refund credits, idempotent on the payment system's transaction id.
 CREATE TABLE IF NOT EXISTS tq_purchase (
