@@ -2,10 +2,16 @@ package io.tokenquota.jdbi;
 
 import java.sql.SQLException;
 import java.time.YearMonth;
+import java.time.format.DateTimeParseException;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.SortedSet;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import org.jdbi.v3.core.Handle;
 import org.jdbi.v3.core.Jdbi;
 import org.jdbi.v3.core.JdbiException;
@@ -14,12 +20,13 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The event log's months. On PostgreSQL {@code tq_event} is partitioned by month: this class creates
- * a month's partition {@code tq_event_YYYY_MM} before the month's events are written. On H2, and on a
+ * a month's partition {@code tq_event_YYYY_MM} before the month's events are written, and removes the
+ * months past the history window by dropping or detaching their partitions. On H2, and on a
  * PostgreSQL {@code tq_event} that an earlier schema created as one table, the log is one table:
- * there is nothing to create. Not API. Thread-safe.
+ * there is nothing to create, and retention deletes (or moves) rows. Not API. Thread-safe.
  *
- * <p>Every DDL statement here runs in a transaction of its own that holds nothing else. Creating a
- * partition takes an ACCESS EXCLUSIVE lock on {@code tq_event}; a transaction
+ * <p>Every DDL statement here runs in a transaction of its own that holds nothing else. Creating,
+ * dropping or detaching a partition takes an ACCESS EXCLUSIVE lock on {@code tq_event}; a transaction
  * that held account or hold row locks while it waited for that lock could deadlock with an insert that
  * holds {@code tq_event} and waits for those rows. It also waits at most {@link #LOCK_TIMEOUT}: while
  * it waits, every insert and read of the event log queues behind it, so behind a long read (a report,
@@ -27,9 +34,18 @@ import org.slf4j.LoggerFactory;
  */
 final class EventPartitions {
     private static final Logger LOG = LoggerFactory.getLogger(SqlQuotaStore.class);
+    private static final Pattern MONTH_TABLE = Pattern.compile("tq_event_(\\d{4})_(\\d{2})");
     private static final String LOCK_TIMEOUT = "2s";
     /** A partition whose lock timed out is not tried again for this long (other first touches go ahead). */
     private static final long RETRY_AFTER_NANOS = TimeUnit.SECONDS.toNanos(30);
+    /** How often retention tries a partition whose lock timed out before it gives up (the call fails). */
+    private static final int RETENTION_ATTEMPTS = 3;
+    /**
+     * Retention runs of all instances take turns on this advisory lock ("tr" in ASCII) while they
+     * drop or detach a partition, so two never remove the same month: each checks it is still attached
+     * under the lock.
+     */
+    private static final long RETENTION_LOCK_KEY = 0x7472L;
     private static final String DUPLICATE_TABLE = "42P07";
     private static final String UNIQUE_VIOLATION = "23505";
     /** invalid_object_definition: "partition would overlap", when another instance created it first. */
@@ -37,6 +53,7 @@ final class EventPartitions {
     /** The default partition already holds rows of the month the new partition would cover. */
     private static final String CHECK_VIOLATION = "23514";
     private static final String LOCK_NOT_AVAILABLE = "55P03";
+    private static final int H2_TABLE_EXISTS = 42101;
 
     /** How {@code tq_event} is laid out in the database the store talks to. */
     private enum Layout { MONTHLY, ONE_TABLE, MISSING }
@@ -190,6 +207,122 @@ final class EventPartitions {
             layout = found;
         }
         return found;
+    }
+
+    /**
+     * Removes the events of every month before {@code oldestKept}, adding each month it removed
+     * something of to {@code removed}. Monthly layout: each such partition is dropped, or detached
+     * ({@code archive}) and left as a table of its own; then such months' rows in the default partition
+     * are deleted, or moved into a table {@code tq_event_YYYY_MM} (the detached partition, or a new
+     * one). One table (H2): such months' rows are deleted, or moved into {@code tq_event_YYYY_MM}.
+     * Each month is one statement or one short transaction, idempotent, so the operation may run again
+     * after a failure and several instances may run it at once.
+     */
+    void removeBefore(Handle h, YearMonth oldestKept, boolean archive, SortedSet<YearMonth> removed) {
+        if (dialect == Dialect.POSTGRESQL && layout(h) == Layout.MONTHLY) {
+            for (YearMonth month : partitionMonths(h)) {
+                if (month.isBefore(oldestKept) && removePartition(h, month, archive)) {
+                    removed.add(month);
+                }
+            }
+            removeRows(h, "tq_event_default", oldestKept, archive, removed);
+        } else {
+            removeRows(h, "tq_event", oldestKept, archive, removed);
+        }
+        // should a removed month ever be touched again, its partition is looked for anew
+        ready.removeAll(removed);
+    }
+
+    /** The months of the partitions attached to tq_event, by their names, oldest first. */
+    private static List<YearMonth> partitionMonths(Handle h) {
+        List<String> names = h.createQuery("SELECT c.relname FROM pg_inherits AS i JOIN pg_class AS c"
+                        + " ON c.oid = i.inhrelid WHERE i.inhparent = to_regclass('tq_event') ORDER BY c.relname")
+                .mapTo(String.class).list();
+        List<YearMonth> months = new ArrayList<>();
+        for (String name : names) {
+            Matcher m = MONTH_TABLE.matcher(name);
+            int month = m.matches() ? Integer.parseInt(m.group(2)) : 0;
+            if (month >= 1 && month <= 12) {
+                months.add(YearMonth.of(Integer.parseInt(m.group(1)), month));
+            }
+        }
+        return months;
+    }
+
+    private static boolean removePartition(Handle h, YearMonth month, boolean archive) {
+        String table = tableOf(month);
+        for (int attempt = 1; ; attempt++) {
+            try {
+                return h.inTransaction(tx -> {
+                    tx.createQuery("SELECT pg_advisory_xact_lock(:key)").bind("key", RETENTION_LOCK_KEY)
+                            .map((rs, ctx) -> Boolean.TRUE).one();
+                    tx.execute("SET LOCAL lock_timeout = '" + LOCK_TIMEOUT + "'");
+                    // another instance's run may have removed it while this one waited for its turn
+                    boolean attached = tx.createQuery("SELECT COUNT(*) FROM pg_inherits"
+                                    + " WHERE inhrelid = to_regclass(:table) AND inhparent = to_regclass('tq_event')")
+                            .bind("table", table).mapTo(Integer.class).one() > 0;
+                    if (attached) {
+                        tx.execute(archive ? "ALTER TABLE tq_event DETACH PARTITION " + table : "DROP TABLE " + table);
+                    }
+                    return attached;
+                });
+            } catch (JdbiException e) {
+                if (!LOCK_NOT_AVAILABLE.equals(state(e)) || attempt >= RETENTION_ATTEMPTS) {
+                    throw e;
+                }
+            }
+        }
+    }
+
+    /** Deletes (or moves into their archive tables) the rows of {@code table} of months before {@code oldestKept}. */
+    private void removeRows(Handle h, String table, YearMonth oldestKept, boolean archive,
+                            SortedSet<YearMonth> removed) {
+        List<String> months = h.createQuery("SELECT DISTINCT plan_month FROM " + table
+                        + " WHERE plan_month < :oldest ORDER BY plan_month")
+                .bind("oldest", Rows.month(oldestKept)).mapTo(String.class).list();
+        for (String value : months) {
+            YearMonth month;
+            try {
+                month = YearMonth.parse(value);
+            } catch (DateTimeParseException e) {
+                // not a month the store wrote: leave it to whoever did
+                continue;
+            }
+            int rows;
+            if (archive) {
+                String archiveTable = createArchive(h, month);
+                // one statement: rows deleted by a concurrent run are not copied twice
+                rows = h.createUpdate(dialect == Dialect.POSTGRESQL
+                                ? "WITH moved AS (DELETE FROM " + table + " WHERE plan_month = :month RETURNING *)"
+                                        + " INSERT INTO " + archiveTable + " SELECT * FROM moved"
+                                : "INSERT INTO " + archiveTable + " SELECT * FROM OLD TABLE (DELETE FROM " + table
+                                        + " WHERE plan_month = :month)")
+                        .bind("month", value).execute();
+            } else {
+                rows = h.createUpdate("DELETE FROM " + table + " WHERE plan_month = :month").bind("month", value)
+                        .execute();
+            }
+            if (rows > 0) {
+                removed.add(month);
+            }
+        }
+    }
+
+    /** The month's archive table, with the event log's columns in their order; kept if it exists. */
+    private static String createArchive(Handle h, YearMonth month) {
+        String table = tableOf(month);
+        try {
+            h.execute("CREATE TABLE IF NOT EXISTS " + table + " AS SELECT * FROM tq_event WITH NO DATA");
+        } catch (JdbiException e) {
+            // a concurrent run created it between the look and the create
+            SQLException cause = Failures.sqlCause(e);
+            boolean exists = cause != null && (DUPLICATE_TABLE.equals(cause.getSQLState())
+                    || UNIQUE_VIOLATION.equals(cause.getSQLState()) || cause.getErrorCode() == H2_TABLE_EXISTS);
+            if (!exists) {
+                throw e;
+            }
+        }
+        return table;
     }
 
     private static String state(JdbiException e) {
