@@ -160,6 +160,43 @@ class PostgresEventPartitionTest {
         }
     }
 
+    /**
+     * A tq_event created as one table (an earlier schema, or a database without PARTITION OF): the store
+     * finds it so in the catalog, creates no partitions, and retention deletes or moves rows.
+     */
+    @Test
+    void anEventLogThatIsOneTableKeepsWorkingAndRetentionDeletesItsRows() throws IOException {
+        try (TestDatabase db = TestDatabases.postgres()) {
+            Jdbi jdbi = Jdbi.create(db.dataSource());
+            String script;
+            try (InputStream in = getClass().getResourceAsStream(
+                    Dialect.POSTGRESQL.schemaResource("V1__token_quota.sql"))) {
+                script = new String(in.readAllBytes(), StandardCharsets.UTF_8);
+            }
+            jdbi.useHandle(h -> SchemaInstaller.statements(script).stream()
+                    .filter(statement -> !statement.contains("PARTITION OF"))
+                    .map(statement -> statement.replace(" PARTITION BY RANGE (plan_month)", ""))
+                    .forEach(h::execute));
+            MutableClock clock = MutableClock.at(JAN, 10, 12);
+            JdbiQuotaStore store = JdbiQuotaStore.builder().dataSource(db.dataSource())
+                    .policy(QuotaPolicy.builder().clock(clock).historyMonths(2).build()).build();
+            for (int month = 0; month < 4; month++) {
+                if (month > 0) {
+                    clock.advanceMonths(1, 1, 0);
+                }
+                store.consume("fay", 5, null);
+                store.commit(store.reserve("fay", 5, null).id(), 5);
+            }
+            assertEquals(Map.of(), partitions(jdbi));
+            // in April, with two months of history: March and April stay
+            assertEquals(List.of(JAN, JAN.plusMonths(1)), store.dropEventsPastHistory());
+            clock.advanceMonths(1, 1, 0);
+            assertEquals(List.of(JAN.plusMonths(2)), store.archiveEventsPastHistory());
+            assertEquals(Map.of("2031-04", "tq_event x 3"), whereEventsAre(jdbi));
+            assertEquals(3, count(jdbi, "SELECT COUNT(*) FROM tq_event_2031_03 WHERE plan_month = '2031-03'"));
+        }
+    }
+
     @Test
     void aDefaultPartitionAlreadyHoldingAMonthsEventsKeepsThemAndTheStoreKeepsWorking() {
         try (TestDatabase db = TestDatabases.postgres()) {
