@@ -21,8 +21,9 @@ import org.jdbi.v3.core.statement.Update;
 
 /**
  * The account rows ({@code tq_account}) and the event log every change appends to: a subject's
- * month's first touch, reads of stored accounts and their history, plan changes, and the helpers the
- * other families change balances and log events with ({@link #accountQuery}, {@link #setBalance},
+ * month's first touch (which first sees to the month's event partition, {@link EventPartitions}),
+ * reads of stored accounts and their history, plan changes, and the helpers the other families change
+ * balances and log events with ({@link #accountQuery}, {@link #setBalance},
  * {@link #insertEvent}, {@link #adjust}, {@link Committed}).
  *
  * <p>Lock order: a first touch locks the subject's open holds (marking them superseded), then the
@@ -37,10 +38,12 @@ final class Accounts {
 
     private final Sql sql;
     private final QuotaPolicy policy;
+    private final EventPartitions partitions;
 
-    Accounts(Sql sql, QuotaPolicy policy) {
+    Accounts(Sql sql, QuotaPolicy policy, EventPartitions partitions) {
         this.sql = sql;
         this.policy = policy;
+        this.partitions = partitions;
     }
 
     /**
@@ -62,6 +65,9 @@ final class Accounts {
         if (existing.isPresent()) {
             return existing.get();
         }
+        // before the month's first event, and before the transaction below takes any row lock: creating a
+        // partition locks the whole event log, which must never wait inside a transaction holding rows
+        partitions.beforeFirstAccount(op.handle(), month);
         transaction(op, h -> {
             // lock order as everywhere: holds, then accounts by month; a write racing this first touch
             // waits for these locks and then finds its row superseded (see Sql.CURRENT)

@@ -208,6 +208,46 @@ public final class JdbiQuotaStore implements QuotaStore, AutoCloseable {
         return store.events(subject, month);
     }
 
+    /**
+     * Deletes the events of every month before the policy's history window, the months
+     * {@link #events} no longer reads: with {@link QuotaPolicy#historyMonths()} {@code n}, every month
+     * before {@code policy().currentMonth().minusMonths(n - 1)} (with 3, in May: February and earlier;
+     * March, April and May stay). On PostgreSQL each such month's partition {@code tq_event_YYYY_MM} is
+     * dropped and the month's rows in the default partition are deleted; on H2 its rows are deleted.
+     * Months inside the window, accounts, plans, holds and purchases are never touched. An event logged
+     * later for a removed month (a late commit of one of its holds) is removed by the next call.
+     *
+     * <p>Safe while the store serves traffic and from several instances at once: each month is removed
+     * once, and a call that finds nothing left returns an empty list. Dropping a partition holds an
+     * exclusive lock on the event log for a moment; it waits at most 2 s for it behind a long reader,
+     * a few times, then the call fails and can simply be run again. The store's database role must own
+     * {@code tq_event} and its partitions (see docs/storage.md).
+     *
+     * @return the months whose events were removed, oldest first: each month whose rows were deleted or,
+     *         on PostgreSQL, whose partition was dropped (an empty one too); empty when there was none
+     * @throws QuotaException {@code STORE_UNAVAILABLE} when the database cannot be reached or the event
+     *                        log stayed locked; the months removed before the failure stay removed
+     */
+    public List<YearMonth> dropEventsPastHistory() {
+        return store.removeEventsPastHistory(false);
+    }
+
+    /**
+     * Takes the events of the same months as {@link #dropEventsPastHistory()} out of the ledger but
+     * keeps them, for the host to dump and drop, in one table per month named {@code tq_event_YYYY_MM}
+     * with the event log's columns: on PostgreSQL each such month's partition is detached and stays
+     * under its name, and the month's rows in the default partition are moved into it (into a new table
+     * of that name if the month had no partition); on H2 the rows are moved into such a table. The store
+     * never reads these tables again and never drops them; a later call adds rows to an existing one.
+     *
+     * @return the months archived, oldest first, as for {@link #dropEventsPastHistory()}: each has its
+     *         table {@code tq_event_YYYY_MM}
+     * @throws QuotaException {@code STORE_UNAVAILABLE} as for {@link #dropEventsPastHistory()}
+     */
+    public List<YearMonth> archiveEventsPastHistory() {
+        return store.removeEventsPastHistory(true);
+    }
+
     /** Closes the connection pool if the store built it from a JDBC URL; otherwise does nothing. Idempotent. */
     @Override
     public void close() {

@@ -270,7 +270,7 @@ final class Sql {
                         + " THEN w.available - c.tokens ELSE w.available END, w.available >= c.tokens"
                         + " FROM walk AS w JOIN calls AS c ON c.subject = w.subject AND c.k = w.k + 1),"
                         + " accepted AS (SELECT c.ord, c.subject, c.tokens, c.endpoint, c.id, c.expires_at,"
-                        + " nextval(pg_get_serial_sequence('tq_event', 'id')) AS event_id"
+                        + " nextval('tq_event_id_seq') AS event_id"
                         + " FROM walk AS w JOIN calls AS c ON c.subject = w.subject AND c.k = w.k WHERE w.fits),"
                         + " sums AS (SELECT subject, SUM(CASE WHEN id IS NULL THEN tokens ELSE 0 END) AS consumed,"
                         + " SUM(CASE WHEN id IS NULL THEN 0 ELSE tokens END) AS held, SUM(tokens) AS total"

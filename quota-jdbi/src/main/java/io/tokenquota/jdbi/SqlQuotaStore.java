@@ -22,6 +22,8 @@ import java.time.YearMonth;
 import java.util.List;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.SortedSet;
+import java.util.TreeSet;
 import org.jdbi.v3.core.Jdbi;
 
 /**
@@ -56,7 +58,8 @@ import org.jdbi.v3.core.Jdbi;
  * <p>This class checks arguments and runs each public method as one operation ({@link Operations}:
  * its handle, retries and listeners) of one statement family: {@link Accounts} (the month's first
  * touch, reads of accounts, plan changes), {@link Holds} (reserve, consume, commit, release, expiry),
- * {@link Purchases} (purchases, credits and refunds) and {@link Statistics} (the reports).
+ * {@link Purchases} (purchases, credits and refunds) and {@link Statistics} (the reports); the event log's
+ * monthly partitions and retention are {@link EventPartitions}'.
  */
 final class SqlQuotaStore implements QuotaStore {
     private final QuotaPolicy policy;
@@ -65,6 +68,7 @@ final class SqlQuotaStore implements QuotaStore {
     private final Holds holds;
     private final Purchases purchases;
     private final Statistics statistics;
+    private final EventPartitions partitions;
 
     public SqlQuotaStore(Jdbi jdbi, Dialect dialect, QuotaPolicy policy, int maxRetries) {
         Objects.requireNonNull(jdbi, "jdbi");
@@ -74,7 +78,11 @@ final class SqlQuotaStore implements QuotaStore {
             throw new IllegalArgumentException("maxRetries must be >= 0, was " + maxRetries);
         }
         this.operations = new Operations(jdbi, policy, maxRetries);
-        this.accounts = new Accounts(sql, policy);
+        this.partitions = new EventPartitions(dialect);
+        // the months around now have their event partitions before any traffic (the database is reachable:
+        // Operations just read its clock)
+        partitions.prepare(jdbi, policy.currentMonth());
+        this.accounts = new Accounts(sql, policy, partitions);
         this.holds = new Holds(sql, policy, accounts, operations.dbOffset());
         this.purchases = new Purchases(sql, policy, accounts);
         this.statistics = new Statistics(sql, policy, holds);
@@ -263,6 +271,21 @@ final class SqlQuotaStore implements QuotaStore {
     public List<PurchaseTotal> purchaseTotals(YearMonth month) {
         policy.checkReadableMonth(month);
         return operations.operation("purchaseTotals", op -> statistics.purchaseTotals(op, month));
+    }
+
+    /**
+     * Removes the events of the months before the history window (the months {@link #events} refuses
+     * to read), dropping or archiving them ({@link EventPartitions#removeBefore}); the months removed,
+     * oldest first. Removing is idempotent, so the months of an attempt that failed half-way and ran
+     * again are reported too.
+     */
+    List<YearMonth> removeEventsPastHistory(boolean archive) {
+        SortedSet<YearMonth> removed = new TreeSet<>();
+        return operations.operation(archive ? "archiveEventsPastHistory" : "dropEventsPastHistory", op -> {
+            YearMonth oldestKept = policy.monthOf(op.now).minusMonths(policy.historyMonths() - 1L);
+            partitions.removeBefore(op.handle(), oldestKept, archive, removed);
+            return List.copyOf(removed);
+        });
     }
 
     @Override

@@ -26,8 +26,9 @@ import org.junit.jupiter.api.extension.RegisterExtension;
 /**
  * What one call writes on PostgreSQL, read from the catalog and the tables rather than timed: the
  * account update can be HOT (no index covers a column a call changes), a consume without an
- * idempotency key appends one event row and no reservation row, and that row has two B-tree
- * index entries (the others are BRIN, a few bytes per range of pages).
+ * idempotency key appends one event row, in the current month's partition of the event log, and no
+ * reservation row, and that row has two B-tree index entries (the others are BRIN, a few bytes per
+ * range of pages).
  */
 class PostgresStorageShapeTest {
     @RegisterExtension
@@ -96,6 +97,17 @@ class PostgresStorageShapeTest {
         long events = jdbi.withHandle(h -> h.createQuery("SELECT COUNT(*) FROM tq_event WHERE subject = :s")
                 .bind("s", subject).mapTo(Long.class).one());
         assertEquals(5, events);
+        // the event log is partitioned by month: the rows are in the month's partition, whose indexes are
+        // the same two B-trees and one BRIN, declared once on tq_event
+        String partition = EventPartitions.tableOf(store.policy().currentMonth());
+        long inPartition = jdbi.withHandle(h -> h.createQuery("SELECT COUNT(*) FROM " + partition + " WHERE subject = :s")
+                .bind("s", subject).mapTo(Long.class).one());
+        assertEquals(5, inPartition);
+        List<String> partitionIndexes = indexDefinitions(jdbi, partition);
+        assertEquals(2, partitionIndexes.stream().filter(d -> !d.contains("USING brin")).count(),
+                partitionIndexes.toString());
+        assertEquals(1, partitionIndexes.stream().filter(d -> d.contains("USING brin")).count(),
+                partitionIndexes.toString());
         store.consume(HoldRequest.of(subject, 10).idempotencyKey("keyed").build());
         long keyed = jdbi.withHandle(h -> h.createQuery("SELECT COUNT(*) FROM tq_reservation WHERE subject = :s")
                 .bind("s", subject).mapTo(Long.class).one());

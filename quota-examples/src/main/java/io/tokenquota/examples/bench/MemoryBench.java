@@ -101,8 +101,9 @@ final class MemoryBench {
             return -1;
         }
         try (Connection c = ds.getConnection(); Statement s = c.createStatement();
+             // the event log is partitioned by month: its bytes are its partitions'
              ResultSet rs = s.executeQuery("SELECT pg_total_relation_size('tq_reservation')"
-                     + " + pg_total_relation_size('tq_event')")) {
+                     + " + (SELECT COALESCE(SUM(pg_total_relation_size(relid)), 0) FROM pg_partition_tree('tq_event'))")) {
             rs.next();
             return rs.getLong(1);
         } catch (java.sql.SQLException e) {
