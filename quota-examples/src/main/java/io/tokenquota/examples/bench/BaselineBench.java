@@ -119,11 +119,16 @@ final class BaselineBench {
                 c.accounts().create("u", n, HUGE);
             }
         }
-        List<Subjects> distributions = List.of(Subjects.hot(), Subjects.zipf(n, settings.zipfExponent()),
-                Subjects.uniform(n));
+        List<Subjects> distributions = new ArrayList<>();
+        if (settings.distributions().contains("hot")) distributions.add(Subjects.hot());
+        if (settings.distributions().contains("zipf")) distributions.add(Subjects.zipf(n, settings.zipfExponent()));
+        if (settings.distributions().contains("uniform")) distributions.add(Subjects.uniform(n));
+        if (distributions.isEmpty()) {
+            throw new IllegalArgumentException("--distributions names none of hot, zipf, uniform");
+        }
         // one unmeasured pass per design, so the first cell does not pay for the JIT
         for (Candidate c : candidates) {
-            LoadRun.Result r = LoadRun.run(4, settings.warmup(), settings.measure(), false, c.op(distributions.get(2)));
+            LoadRun.Result r = LoadRun.run(4, settings.warmup(), settings.measure(), false, c.op(distributions.get(distributions.size() - 1)));
             LedgerBench.failOnErrors(c.name(), r);
         }
         Map<String, double[]> best = new LinkedHashMap<>();
@@ -164,7 +169,7 @@ final class BaselineBench {
         report.line("Settings: " + backend.settings(ds) + "; pool " + ds.getMaximumPoolSize() + " connections; "
                 + n + " subjects, all existing before the run (accounts, rows and buckets); " + Baselines.TOKENS
                 + " tokens per call; Zipf exponent " + settings.zipfExponent() + " (top subject "
-                + Report.pct(distributions.get(1).topShare()) + " of calls). Each cell: " + settings.rounds()
+                + Report.pct(Subjects.zipf(n, settings.zipfExponent()).topShare()) + " of calls). Each cell: " + settings.rounds()
                 + " rounds of " + settings.warmup().toMillis() + " ms warm-up + " + settings.measure().toMillis()
                 + " ms measured per design, designs alternating, best round kept. One reserve + commit counts as"
                 + " one call. Ratio = the design's calls/s over the ceiling's in the same cell.");

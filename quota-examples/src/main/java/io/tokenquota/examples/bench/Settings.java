@@ -19,18 +19,20 @@ import java.util.Set;
  * @param baselineThreads  thread counts of the baseline comparison (the ceiling, Bucket4j, the ledger)
  * @param baselineSubjects subjects the baseline comparison spreads over (Zipf or uniform)
  * @param storageCalls     calls per design whose growth on disk the storage part divides
+ * @param distributions    subject distributions of the baseline comparison: hot, zipf, uniform
  */
 record Settings(Duration warmup, Duration measure, List<Integer> threads, int subjects, double zipfExponent,
                 Set<String> sections, Set<String> backends, String pgUrl, String pgUser, String pgPassword,
                 Path corpus, Path out, int drainSubjects, long drainAllowance, int filterRequestsKb,
                 boolean jmh, int memoryHolds, int rounds, List<Integer> baselineThreads, int baselineSubjects,
-                int storageCalls) {
+                int storageCalls, Set<String> distributions) {
 
     static final String USAGE = """
             usage: java -jar quota-examples/target/quota-bench.jar [--quick | --full | --smoke]
                 [--sections=baselines,storage,ledger,designs,filter,estimator,memory]
                 [--backends=h2,pg,pg-durable] [--pg-url=jdbc:postgresql://host/db --pg-user=u --pg-password=p]
-                [--baseline-threads=1,16,64] [--baseline-subjects=10000] [--storage-calls=N]
+                [--baseline-threads=1,16,64] [--baseline-subjects=10000] [--distributions=hot,zipf,uniform]
+                [--storage-calls=N]
                 [--threads=1,4,16,64] [--subjects=100000] [--warmup-ms=N] [--measure-ms=N] [--rounds=N]
                 [--corpus=quota-api/src/test/resources/corpus] [--out=quota-examples/target/bench-results.md] [--no-jmh]
               env: TQ_BENCH_PG_URL, TQ_BENCH_PG_USER, TQ_BENCH_PG_PASSWORD add a PostgreSQL given by URL
@@ -46,6 +48,7 @@ record Settings(Duration warmup, Duration measure, List<Integer> threads, int su
         List<Integer> baselineThreads = List.of(1, 16, 64);
         int baselineSubjects = 10_000;
         int storageCalls = 10_000;
+        Set<String> distributions = new LinkedHashSet<>(List.of("hot", "zipf", "uniform"));
         Set<String> backends = new LinkedHashSet<>(List.of("h2", "pg", "pg-durable"));
         String pgUrl = System.getenv("TQ_BENCH_PG_URL");
         String pgUser = env("TQ_BENCH_PG_USER", "postgres");
@@ -97,6 +100,7 @@ record Settings(Duration warmup, Duration measure, List<Integer> threads, int su
                 case "--baseline-threads" -> baselineThreads = ints(value);
                 case "--baseline-subjects" -> baselineSubjects = Integer.parseInt(value);
                 case "--storage-calls" -> storageCalls = Integer.parseInt(value);
+                case "--distributions" -> distributions = new LinkedHashSet<>(Arrays.asList(value.split(",")));
                 case "--warmup-ms" -> warmup = Duration.ofMillis(Long.parseLong(value));
                 case "--measure-ms" -> measure = Duration.ofMillis(Long.parseLong(value));
                 case "--corpus" -> corpus = Path.of(value);
@@ -114,7 +118,7 @@ record Settings(Duration warmup, Duration measure, List<Integer> threads, int su
         }
         return new Settings(warmup, measure, threads, subjects, 0.99, sections, backends, pgUrl, pgUser,
                 pgPassword, corpus, out, drainSubjects, 10_000, filterKb, jmh, memoryHolds, rounds, baselineThreads,
-                baselineSubjects, storageCalls);
+                baselineSubjects, storageCalls, distributions);
     }
 
     private static List<Integer> ints(String csv) {
