@@ -36,16 +36,25 @@ final class Json {
     /**
      * AI request bodies, read as the lenient endpoints behind the filter read them: also the
      * {@code NaN} and {@code Infinity} that Python's {@code json.loads} (vLLM, LiteLLM, FastAPI)
-     * accepts, so one such value does not turn the body into text and drop its budget.
+     * accepts, so one such value does not turn the body into text and drop its budget; and no limit
+     * on the length of a number, a string or a member name (Python reads integers of 4,300 digits and
+     * names of any length), which the filter's body limit ({@code maxBodyBytes}) already bounds: a
+     * parser limit the endpoint does not share would turn the body into text and drop its budget. The
+     * estimator never converts a long number whole ({@link RequestEstimator}). Nesting stays bounded
+     * (the estimator cuts a deeper body down and reads it again).
      */
-    static final JsonFactory REQUEST_SCAN = SCAN.rebuild().enable(JsonReadFeature.ALLOW_NON_NUMERIC_NUMBERS).build();
+    static final JsonFactory REQUEST_SCAN = SCAN.rebuild().enable(JsonReadFeature.ALLOW_NON_NUMERIC_NUMBERS)
+            .streamReadConstraints(StreamReadConstraints.builder()
+                    .maxNumberLength(Integer.MAX_VALUE).maxStringLength(Integer.MAX_VALUE)
+                    .maxNameLength(Integer.MAX_VALUE).maxNestingDepth(500).build())
+            .build();
 
     /**
      * AI response bodies, scanned for usage: also {@code NaN} and {@code -Infinity}, which a Python
      * upstream's {@code json.dumps} writes (a log probability of minus infinity), so one such value
      * before {@code usage} does not end the scan and hide the usage.
      */
-    static final JsonFactory RESPONSE_SCAN = REQUEST_SCAN;
+    static final JsonFactory RESPONSE_SCAN = SCAN.rebuild().enable(JsonReadFeature.ALLOW_NON_NUMERIC_NUMBERS).build();
 
     static final String JSON = "application/json";
     static final String PROBLEM_JSON = "application/problem+json";

@@ -60,7 +60,9 @@ import org.slf4j.LoggerFactory;
  *       because most model endpoints parse JSON without looking at the label. A JSON object body costs
  *       its text fields plus the requested output budget ({@code max_tokens}, {@code max_completion_tokens},
  *       {@code max_output_tokens}, Gemini's {@code generationConfig.maxOutputTokens}, capped), else the
- *       endpoint's default output budget, for each completion asked for ({@code n}); other text costs
+ *       endpoint's default output budget, for each completion asked for ({@code n}), plus
+ *       {@link Builder#mediaItemTokens} for each image, audio clip or file it sends; a batch of requests
+ *       (a JSON array of them, a {@code requests} list, JSON lines) the sum of its requests; other text costs
  *       its characters, at least the endpoint's fallback estimate; binary bodies cost the fallback.
  *       Multipart bodies are read through the container's own parts. Without a JSON body, the
  *       budget and {@code n} are read from the parameters (query string, form or multipart fields),
@@ -113,6 +115,7 @@ public final class QuotaFilter implements Filter {
     private final long defaultFallbackEstimate;
     private final Map<String, Long> outputBudgets;
     private final long defaultOutputBudget;
+    private final long mediaItemTokens;
     private final boolean failOpen;
     private final boolean releaseOnError;
     private final Duration holdTtl;
@@ -133,6 +136,7 @@ public final class QuotaFilter implements Filter {
         this.defaultFallbackEstimate = b.defaultFallbackEstimate;
         this.outputBudgets = Map.copyOf(b.outputBudgets);
         this.defaultOutputBudget = b.defaultOutputBudget;
+        this.mediaItemTokens = b.mediaItemTokens;
         this.failOpen = b.failOpen;
         this.releaseOnError = b.releaseOnError;
         this.holdTtl = b.holdTtl;
@@ -228,7 +232,7 @@ public final class QuotaFilter implements Filter {
                     // broken JSON: its text, as any other text part
                     text.append(new String(json, charset)).append('\n');
                 } else {
-                    jsonInput = clamp(jsonInput, e.inputTokens());
+                    jsonInput = clamp(jsonInput, clamp(e.inputTokens(), media(e)));
                     asked.include(e);
                 }
             }
@@ -256,10 +260,11 @@ public final class QuotaFilter implements Filter {
             estimate = estimateOf(readable, charset, path, asked);
             if (isForm(request)) {
                 Map<String, List<String>> fields = new LinkedHashMap<>();
-                if (readable.length == 0 && "POST".equalsIgnoreCase(request.getMethod())) {
-                    // a filter before this one made the container parse (and consume) the form: its
-                    // parameters are what the endpoint reads
-                    request.getParameterMap().forEach((name, values) -> fields.put(name, Arrays.asList(values)));
+                if (readable.length == 0) {
+                    // a filter before this one parsed (and consumed) the form, whatever the method: Spring
+                    // Security's CSRF check makes the container parse a POST, Spring's FormContentFilter
+                    // parses a PUT, PATCH or DELETE itself; the parameters are what the endpoint reads
+                    bodyParameters(request, query).forEach(fields::put);
                 } else {
                     BufferedRequest.decode(new String(readable, charset), charset, fields);
                 }
@@ -376,16 +381,36 @@ public final class QuotaFilter implements Filter {
             if (each != null) {
                 // a batch of requests in one JSON array: each element's own text and budget times its
                 // n, summed; never less than the array read as text, as it was before
-                long sum = 0;
-                for (RequestEstimator.Estimate one : each) {
-                    sum = clamp(sum, clamp(one.inputTokens(), output(one.outputBudget(), one.completions(), path)));
-                }
-                return Math.max(text, sum);
+                return Math.max(text, sum(each, path));
             }
             // a GET ?prompt=...&max_tokens=16000 asks for its budget as surely as a JSON body does
             return asked.asks() ? clamp(text, output(asked.budget, asked.completions, path)) : text;
         }
-        return clamp(e.inputTokens(), output(e.outputBudget(), e.completions(), path));
+        return total(e, path);
+    }
+
+    /**
+     * A JSON body's estimate: its text, its media items and its output budget times its {@code n};
+     * for a batch of requests (a {@code requests} list, JSON lines), never less than the sum of its
+     * requests' own estimates.
+     */
+    private long total(RequestEstimator.Estimate e, String path) {
+        long whole = clamp(clamp(e.inputTokens(), media(e)), output(e.outputBudget(), e.completions(), path));
+        return e.requests().isEmpty() ? whole : Math.max(whole, sum(e.requests(), path));
+    }
+
+    private long sum(List<RequestEstimator.Estimate> requests, String path) {
+        long sum = 0;
+        for (RequestEstimator.Estimate one : requests) {
+            sum = clamp(sum, total(one, path));
+        }
+        return sum;
+    }
+
+    /** What a JSON body's media items cost at least: {@link Builder#mediaItemTokens} each. */
+    private long media(RequestEstimator.Estimate e) {
+        long items = e.mediaItems();
+        return items > 0 && mediaItemTokens > Limits.MAX_TOKENS / items ? Limits.MAX_TOKENS : items * mediaItemTokens;
     }
 
     /**
@@ -559,6 +584,28 @@ public final class QuotaFilter implements Filter {
         }
     }
 
+    /**
+     * The request's parameters less those of its query string (the servlet API merges both, the query
+     * string's values first), which are counted on their own.
+     */
+    private static Map<String, List<String>> bodyParameters(HttpServletRequest request, String query) {
+        Map<String, List<String>> fromQuery = new LinkedHashMap<>();
+        if (query != null && !query.isEmpty()) {
+            BufferedRequest.decode(query, StandardCharsets.UTF_8, fromQuery);
+        }
+        Map<String, List<String>> fields = new LinkedHashMap<>();
+        request.getParameterMap().forEach((name, values) -> {
+            List<String> rest = new ArrayList<>(Arrays.asList(values));
+            for (String value : fromQuery.getOrDefault(name, List.of())) {
+                rest.remove(value);
+            }
+            if (!rest.isEmpty()) {
+                fields.put(name, rest);
+            }
+        });
+        return fields;
+    }
+
     private static boolean isForm(HttpServletRequest request) {
         String type = request.getContentType();
         return type != null && type.regionMatches(true, 0, "application/x-www-form-urlencoded", 0,
@@ -718,6 +765,7 @@ public final class QuotaFilter implements Filter {
         private long defaultFallbackEstimate = 1_000;
         private final Map<String, Long> outputBudgets = new LinkedHashMap<>();
         private long defaultOutputBudget = 1_000;
+        private long mediaItemTokens = 258;
         private boolean failOpen;
         private boolean releaseOnError = true;
         private Duration holdTtl;
@@ -784,6 +832,18 @@ public final class QuotaFilter implements Filter {
         /** Output budget for JSON requests under {@code pathPrefix} that name none (longest prefix wins). */
         public Builder defaultOutputBudget(String pathPrefix, long tokens) {
             outputBudgets.put(normalise(Objects.requireNonNull(pathPrefix, "pathPrefix")), nonNegative(tokens, "defaultOutputBudget"));
+            return this;
+        }
+
+        /**
+         * Least a media item of a JSON body costs (default 258, what Gemini bills an image of up to
+         * 384x384 pixels; 0 counts none): an image, audio clip or file sent as a base64 payload, a
+         * {@code data:} URL, an {@code image_url} / {@code input_image} / {@code inlineData} part, an
+         * Anthropic image or document source; each item once, a part and the payload it holds being one.
+         * Providers bill media by their own measures, not by the characters of its encoding.
+         */
+        public Builder mediaItemTokens(long tokens) {
+            this.mediaItemTokens = nonNegative(tokens, "mediaItemTokens");
             return this;
         }
 

@@ -13,7 +13,9 @@ import java.nio.CharBuffer;
 import java.nio.charset.CharacterCodingException;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayDeque;
+import java.util.ArrayList;
 import java.util.Deque;
+import java.util.List;
 import java.util.Set;
 
 /**
@@ -35,10 +37,17 @@ import java.util.Set;
  * {@code generationConfig.maxOutputTokens}, for each of the completions asked for
  * ({@link #COMPLETIONS_FIELDS}, Gemini's {@code generationConfig.candidateCount}); each read as the
  * endpoint reads it ({@link #count}): a JSON integer, a whole float or a decimal string; a negative
- * budget is no limit ({@link #budget(String)}); {@code NaN} and {@code Infinity} are read. A body with
+ * budget is no limit ({@link #budget(String)}); {@code NaN} and {@code Infinity} are read, and so
+ * is a number of any length ({@link #reduced}). Media items (a base64 payload, a {@code data:} URL, an
+ * {@link #MEDIA_FIELDS} part or {@link #MEDIA_TYPES} part, an Anthropic media {@code source}) are
+ * counted, each once ({@link Estimate#mediaItems()}), for the filter to price. A batch of requests
+ * (each element of a {@link #BATCH_LIST} list holding its request under one of
+ * {@link #BATCHED_REQUEST_FIELDS}, a batch file's line, JSON lines) also gets each request's own
+ * estimate ({@link Estimate#requests()}). A body with
  * malformed UTF-8 is read as an endpoint's {@code Reader} reads it, each malformed byte a U+FFFD; a
  * body nested deeper than the parser goes is read down to {@link #KEPT_DEPTH} levels, the rest
- * counted as text. Immutable and thread-safe.
+ * counted as text; no other parser limit applies (lengths are bounded by the body limit alone), so
+ * none turns a body into text and drops its budget. Immutable and thread-safe.
  */
 final class RequestEstimator {
     static final Set<String> TEXT_FIELDS = Set.of("prompt", "content", "input", "text", "query", "system",
@@ -77,6 +86,31 @@ final class RequestEstimator {
      * times, each up to the output budget.
      */
     static final String BATCHED_PROMPT = "prompt";
+    /**
+     * Fields whose value is a media item (an image, audio, a file): OpenAI's {@code image_url} and
+     * {@code input_audio} parts, the Responses API's {@code image_url} of an {@code input_image},
+     * Gemini's {@code inline_data} / {@code inlineData} and {@code file_data} / {@code fileData}.
+     */
+    static final Set<String> MEDIA_FIELDS = Set.of("image_url", "input_image", "image", "input_audio",
+            "inline_data", "inlineData", "file_data", "fileData");
+    /** {@code type} values of a content part that is a media item. */
+    static final Set<String> MEDIA_TYPES = Set.of("image_url", "input_image", "image", "input_audio", "input_file",
+            "file");
+    /** {@code type} values of an Anthropic {@code source} that is media (a {@code text} document is read as text). */
+    static final Set<String> MEDIA_SOURCE_TYPES = Set.of("base64", "url", "file");
+    private static final String MEDIA_SOURCE = "source";
+    /**
+     * A batch of requests: a {@code requests} list whose elements hold their request under one of
+     * {@link #BATCHED_REQUEST_FIELDS} (Anthropic Message Batches {@code params}, an OpenAI batch
+     * line's {@code body}, Gemini's inline batch {@code request}).
+     */
+    static final String BATCH_LIST = "requests";
+    static final Set<String> BATCHED_REQUEST_FIELDS = Set.of("params", "body", "request");
+    /** A batch file's line ({@code {"custom_id": …, "params" | "body": {…}}}) at the top level. */
+    static final String BATCH_LINE_ID = "custom_id";
+    static final Set<String> BATCH_LINE_FIELDS = Set.of("params", "body");
+    /** A budget or count written as a number longer than this is read from its digits, not converted whole. */
+    private static final int LONG_NUMBER = 1_000;
     /** Shorter values of a payload field are counted as text: too short to be worth telling apart. */
     private static final int MIN_PAYLOAD_CHARS = 64;
     /**
@@ -84,8 +118,6 @@ final class RequestEstimator {
      * far above anything a request's budget or conversation sits at.
      */
     static final int KEPT_DEPTH = 64;
-    /** A decimal string read as a budget or a count, as Jackson's and protobuf's coercions read one. */
-    private static final java.util.regex.Pattern DECIMAL = java.util.regex.Pattern.compile("[+-]?[0-9]{1,1000}");
     private static final BigDecimal LONG_MAX = BigDecimal.valueOf(Long.MAX_VALUE);
 
     private final TokenEstimator estimator;
@@ -103,8 +135,18 @@ final class RequestEstimator {
      * @param inputTokens  estimated tokens of the text fields
      * @param outputBudget the requested output budget per completion, or -1 when the body names none
      * @param completions  how many completions the request asks for (at least 1)
+     * @param mediaItems   how many media items (images, audio, files) the body sends, each counted once
+     * @param requests     when the body is a batch of requests (a {@link #BATCH_LIST} list, a batch
+     *                     file's line, JSON lines), each request's own estimate; else empty
      */
-    record Estimate(long inputTokens, long outputBudget, long completions) {
+    record Estimate(long inputTokens, long outputBudget, long completions, long mediaItems, List<Estimate> requests) {
+        Estimate(long inputTokens, long outputBudget, long completions) {
+            this(inputTokens, outputBudget, completions, 0, List.of());
+        }
+
+        Estimate {
+            requests = List.copyOf(requests);
+        }
     }
 
     private static boolean hasTrailingContent(JsonParser p) {
@@ -117,16 +159,27 @@ final class RequestEstimator {
 
     /**
      * The estimate, or {@code null} when the body is empty, not a JSON object, or broken before the
-     * object ends (content after a complete object is counted as text).
+     * object ends (content after a complete object is counted as text; when it is more objects, the
+     * body is JSON lines, each line a request of its own).
      */
     Estimate estimate(byte[] body) {
-        Estimate e = scan(body);
+        return estimate(body, true);
+    }
+
+    /** @param batches whether the body may be a batch of requests (not within one of a batch's requests) */
+    private Estimate estimate(byte[] body, boolean batches) {
+        Estimate e = readable(body, batches);
         if (e == null && body != null && !isUtf8(body)) {
             // the parser stops at a malformed byte; an endpoint reading through a Reader gets U+FFFD
             // for it and parses the rest, so the estimate reads the same text
-            e = scan(new String(body, StandardCharsets.UTF_8).getBytes(StandardCharsets.UTF_8));
+            e = readable(new String(body, StandardCharsets.UTF_8).getBytes(StandardCharsets.UTF_8), batches);
         }
-        return e == TOO_DEEP ? shallowEstimate(body) : e;
+        return e;
+    }
+
+    private Estimate readable(byte[] body, boolean batches) {
+        Estimate e = scan(body, batches);
+        return e == TOO_DEEP ? shallowEstimate(body, batches) : e;
     }
 
     /**
@@ -168,14 +221,14 @@ final class RequestEstimator {
      * 1,000) still reads: the object read with its values below {@link #KEPT_DEPTH} cut away, so the
      * budget and {@code n} beside them are still found, plus the cut bytes counted as text.
      */
-    private Estimate shallowEstimate(byte[] body) {
+    private Estimate shallowEstimate(byte[] body, boolean batches) {
         ByteArrayOutputStream cut = new ByteArrayOutputStream();
-        Estimate e = scan(shallow(body, cut));
+        Estimate e = scan(shallow(body, cut), batches);
         if (e == null || e == TOO_DEEP) {
             return null;
         }
         return new Estimate(saturatingAdd(e.inputTokens(), estimator.estimate(cut.toString(StandardCharsets.UTF_8))),
-                e.outputBudget(), e.completions());
+                e.outputBudget(), e.completions(), e.mediaItems(), e.requests());
     }
 
     /**
@@ -222,7 +275,7 @@ final class RequestEstimator {
         }
     }
 
-    private Estimate scan(byte[] body) {
+    private Estimate scan(byte[] body, boolean batches) {
         if (body == null || body.length == 0) {
             return null;
         }
@@ -236,6 +289,10 @@ final class RequestEstimator {
             long output = -1;
             long completions = 1;
             long prompts = 0;
+            long media = 0;
+            // the byte ranges of a batch's requests: {start, end, 1 for a batch line's own request}
+            List<long[]> batched = null;
+            boolean lineId = false;
             JsonToken t;
             while ((t = p.nextToken()) != null) {
                 Frame top = stack.peek();
@@ -244,6 +301,9 @@ final class RequestEstimator {
                         top.field = p.currentName();
                         if (top.schema || top.data) {
                             input = saturatingAdd(input, estimator.estimate(top.field));
+                        }
+                        if (stack.size() == 1 && BATCH_LINE_ID.equals(top.field)) {
+                            lineId = true;
                         }
                     }
                     case START_OBJECT, START_ARRAY -> {
@@ -258,9 +318,42 @@ final class RequestEstimator {
                         // caller's own data: its member names reach the prompt as its strings do
                         boolean data = top.data || (t == JsonToken.START_OBJECT && !top.array
                                 && (TEXT_FIELDS.contains(top.field) || DATA_FIELDS.contains(top.field)));
-                        stack.push(new Frame(t == JsonToken.START_ARRAY, top.valueName(), schema, said, data));
+                        if (!schema && !top.array && MEDIA_FIELDS.contains(top.field)) {
+                            // an image_url / inlineData / ... part: one item, whatever it holds
+                            top.mediaHere = true;
+                        }
+                        Frame frame = new Frame(t == JsonToken.START_ARRAY, top.valueName(), schema, said, data);
+                        frame.inRequest = top.inRequest;
+                        if (batches && t == JsonToken.START_OBJECT && !top.inRequest && !schema && !said && !data) {
+                            if (top.array && BATCH_LIST.equals(top.name)) {
+                                frame.batchElement = true;
+                            } else if (!top.array && ((top.batchElement && BATCHED_REQUEST_FIELDS.contains(top.field))
+                                    || (stack.size() == 1 && BATCH_LINE_FIELDS.contains(top.field)))) {
+                                // one request of a batch: estimated on its own when the body ends
+                                frame.requestStart = p.currentTokenLocation().getByteOffset();
+                                frame.batchLine = !top.batchElement;
+                                frame.inRequest = true;
+                            }
+                        }
+                        stack.push(frame);
                     }
-                    case END_OBJECT, END_ARRAY -> stack.pop();
+                    case END_OBJECT, END_ARRAY -> {
+                        Frame done = stack.pop();
+                        // a part and the payload it holds are one item; a list holds as many as its elements
+                        long items = Math.max(done.mediaHere ? 1 : 0, done.mediaBelow);
+                        if (stack.isEmpty()) {
+                            media = items;
+                        } else {
+                            stack.peek().mediaBelow += items;
+                        }
+                        long end = p.currentLocation().getByteOffset();
+                        if (done.requestStart >= 0 && end > done.requestStart) {
+                            if (batched == null) {
+                                batched = new ArrayList<>();
+                            }
+                            batched.add(new long[] {done.requestStart, end, done.batchLine ? 1 : 0});
+                        }
+                    }
                     case VALUE_STRING -> {
                         if (batchedPrompt(stack.size(), top)) {
                             prompts++;
@@ -274,23 +367,39 @@ final class RequestEstimator {
                                 completions = Math.max(completions, value);
                             }
                         }
+                        // a view of the parser's buffer, not a String copy: read only during this token
+                        CharBuffer text = CharBuffer.wrap(p.getTextCharacters(), p.getTextOffset(), p.getTextLength());
+                        boolean base64 = PAYLOAD_FIELDS.contains(top.valueName()) && isBase64(text);
                         boolean named = top.schema || TEXT_FIELDS.contains(top.valueName());
                         // every string counts, whatever the application calls its field, so well-formed
                         // JSON never costs less than the same strings sent as plain text; labels and ids do not
-                        if (named || !top.labels()) {
-                            // a view of the parser's buffer, not a String copy: the estimator reads it only during the call
-                            CharBuffer text = CharBuffer.wrap(p.getTextCharacters(), p.getTextOffset(), p.getTextLength());
-                            if (named || !(PAYLOAD_FIELDS.contains(top.valueName()) && isBase64(text))) {
-                                input = saturatingAdd(input, estimator.estimate(text));
+                        if ((named || !top.labels()) && (named || !base64)) {
+                            input = saturatingAdd(input, estimator.estimate(text));
+                        }
+                        if (!top.schema && text.length() > 0) {
+                            boolean payload = base64 || isDataUrl(text);
+                            if (top.array && (payload || MEDIA_FIELDS.contains(top.name))) {
+                                // each image of a list is an item
+                                top.mediaBelow++;
+                            } else if (payload || (!top.array && (MEDIA_FIELDS.contains(top.field)
+                                    || ("type".equals(top.field) && mediaType(top.name, text))))) {
+                                top.mediaHere = true;
                             }
                         }
                     }
                     case VALUE_NUMBER_INT, VALUE_NUMBER_FLOAT -> {
                         int asked = asked(stack.size(), top);
                         if (asked != NOT_ASKED) {
-                            // NaN asks for nothing; an infinite budget is no limit, as -1 is
-                            long value = !p.isNaN() ? (asked == BUDGET ? budget(p.getDecimalValue()) : count(p.getDecimalValue()))
-                                    : asked == BUDGET && Double.isInfinite(p.getDoubleValue()) ? Long.MAX_VALUE : -1;
+                            long value;
+                            if (p.isNaN()) {
+                                // NaN asks for nothing; an infinite budget is no limit, as -1 is
+                                value = asked == BUDGET && Double.isInfinite(p.getDoubleValue()) ? Long.MAX_VALUE : -1;
+                            } else {
+                                // a long number (a Python endpoint reads 4,300 digits) is read from its
+                                // digits: converting it whole would cost time that grows faster than its length
+                                BigDecimal number = p.getTextLength() > LONG_NUMBER ? reduced(p.getText()) : p.getDecimalValue();
+                                value = asked == BUDGET ? budget(number) : count(number);
+                            }
                             if (value >= 0 && asked == BUDGET) {
                                 output = Math.max(output, value);
                             } else if (value >= 0) {
@@ -313,24 +422,172 @@ final class RequestEstimator {
             if (!stack.isEmpty()) {
                 return null;
             }
+            List<Estimate> requests = List.of();
             if (hasTrailingContent(p)) {
                 // a lenient endpoint reads the object and ignores what follows: keep the object's output
                 // budget, and count the whole body's text so nothing rides free behind it
                 input = Math.max(input, estimator.estimate(new String(body, java.nio.charset.StandardCharsets.UTF_8)));
+                // JSON lines (a batch file's lines, an NDJSON endpoint): each line is a request
+                List<Estimate> lines = batches ? lines(body) : null;
+                if (lines != null) {
+                    requests = lines;
+                }
+            }
+            if (requests.isEmpty() && batched != null) {
+                requests = new ArrayList<>(batched.size());
+                for (long[] range : batched) {
+                    if (range[2] == 1 && !lineId) {
+                        // a top-level params or body without custom_id is not a batch line
+                        continue;
+                    }
+                    Estimate one = estimate(java.util.Arrays.copyOfRange(body, (int) range[0], (int) range[1]), false);
+                    if (one != null) {
+                        requests.add(one);
+                    }
+                }
             }
             // each prompt of a batch gets its own n completions
             long batch = prompts > 1 && completions > Long.MAX_VALUE / prompts ? Long.MAX_VALUE
                     : completions * Math.max(1, prompts);
-            return new Estimate(input, output, batch);
+            return new Estimate(input, output, batch, media, requests);
         } catch (StreamConstraintsException e) {
-            // nested past the parser's limit (the only limit a body within maxBodyBytes reaches at
-            // this depth): read again with the deep part cut away, not as plain text, which would drop
+            // nested past the parser's limit (the only limit it has: lengths are bounded by the body
+            // limit alone): read again with the deep part cut away, not as plain text, which would drop
             // the budget
             return stack.size() >= Json.REQUEST_SCAN.streamReadConstraints().getMaxNestingDepth() ? TOO_DEEP : null;
         } catch (IOException | RuntimeException e) {
             // broken or hostile JSON: the caller falls back to the endpoint default
             return null;
         }
+    }
+
+    /**
+     * The estimates of a body that is two or more JSON objects one after another (JSON lines), each
+     * read as a body of its own; {@code null} when it is anything else.
+     */
+    private List<Estimate> lines(byte[] body) {
+        List<int[]> ranges = new ArrayList<>();
+        try (JsonParser p = Json.REQUEST_SCAN.createParser(body)) {
+            JsonToken t;
+            while ((t = p.nextToken()) != null) {
+                if (t != JsonToken.START_OBJECT) {
+                    return null;
+                }
+                int start = (int) p.currentTokenLocation().getByteOffset();
+                p.skipChildren();
+                ranges.add(new int[] {start, (int) p.currentLocation().getByteOffset()});
+            }
+        } catch (IOException | RuntimeException e) {
+            return null;
+        }
+        if (ranges.size() < 2) {
+            return null;
+        }
+        List<Estimate> each = new ArrayList<>(ranges.size());
+        for (int[] range : ranges) {
+            Estimate e = estimate(java.util.Arrays.copyOfRange(body, range[0], range[1]), true);
+            if (e == null) {
+                return null;
+            }
+            each.add(e);
+        }
+        return each;
+    }
+
+    /** Whether a {@code type} value names a media part, or, in an Anthropic {@code source}, a media source. */
+    private static boolean mediaType(String holder, CharSequence type) {
+        String value = type.toString();
+        return MEDIA_TYPES.contains(value) || (MEDIA_SOURCE.equals(holder) && MEDIA_SOURCE_TYPES.contains(value));
+    }
+
+    /** Whether a string is a {@code data:} URL of some media type ({@code data:image/png;base64,…}). */
+    static boolean isDataUrl(CharSequence value) {
+        if (value.length() < 8 || !"data:".contentEquals(value.subSequence(0, 5))) {
+            return false;
+        }
+        boolean slash = false;
+        for (int i = 5; i < value.length() && i < 260; i++) {
+            char c = value.charAt(i);
+            if (c == ',') {
+                return slash;
+            }
+            if (c == '/' && i > 5) {
+                slash = true;
+            } else if (c == ';' && !slash) {
+                return false;
+            } else if (c <= ' ') {
+                return false;
+            }
+        }
+        return false;
+    }
+
+    /**
+     * A JSON number's text read as {@link #count(BigDecimal)} and {@link #budget(BigDecimal)} read it,
+     * without converting its digits whole (the time that takes grows faster than their length): a
+     * small number of the same sign and integer part, plus a half when a fraction follows; a value of
+     * 10^19 or more is read as 10^20, one between 0 and 1 as a half.
+     */
+    static BigDecimal reduced(String number) {
+        boolean negative = number.startsWith("-");
+        int start = negative || number.startsWith("+") ? 1 : 0;
+        int e = number.length();
+        int dot = -1;
+        for (int k = start; k < number.length(); k++) {
+            char c = number.charAt(k);
+            if (c == '.') {
+                dot = k;
+            } else if (c == 'e' || c == 'E') {
+                e = k;
+                break;
+            }
+        }
+        long exponent = 0;
+        if (e < number.length()) {
+            int k = e + 1;
+            boolean down = k < number.length() && number.charAt(k) == '-';
+            if (k < number.length() && (number.charAt(k) == '-' || number.charAt(k) == '+')) {
+                k++;
+            }
+            for (; k < number.length(); k++) {
+                // saturates far beyond the length of any body
+                exponent = Math.min(exponent * 10 + (number.charAt(k) - '0'), 1L << 40);
+            }
+            exponent = down ? -exponent : exponent;
+        }
+        String digits = dot < 0 ? number.substring(start, e) : number.substring(start, dot) + number.substring(dot + 1, e);
+        // where the decimal point sits, counted from the first significant digit
+        long point = (dot < 0 ? e - start : dot - start) + exponent;
+        int lead = 0;
+        while (lead < digits.length() && digits.charAt(lead) == '0') {
+            lead++;
+        }
+        if (lead == digits.length()) {
+            return BigDecimal.ZERO;
+        }
+        point -= lead;
+        BigDecimal value;
+        if (point <= 0) {
+            value = new BigDecimal("0.5");
+        } else if (point > 19) {
+            value = BigDecimal.TEN.pow(20);
+        } else {
+            int whole = (int) point;
+            String significant = digits.substring(lead);
+            StringBuilder integer = new StringBuilder(significant.substring(0, Math.min(whole, significant.length())));
+            while (integer.length() < whole) {
+                integer.append('0');
+            }
+            boolean fraction = false;
+            for (int k = whole; k < significant.length() && !fraction; k++) {
+                fraction = significant.charAt(k) != '0';
+            }
+            value = new BigDecimal(integer.toString());
+            if (fraction) {
+                value = value.add(new BigDecimal("0.5"));
+            }
+        }
+        return negative ? value.negate() : value;
     }
 
     private static final int NOT_ASKED = 0;
@@ -364,11 +621,8 @@ final class RequestEstimator {
      * endpoint refuses it or ignores it). Negative is 0, past 64 bits is {@link Long#MAX_VALUE}.
      */
     static long count(String value) {
-        String digits = value.trim();
-        if (!DECIMAL.matcher(digits).matches()) {
-            return -1;
-        }
-        return count(new BigDecimal(digits));
+        BigDecimal number = decimal(value);
+        return number == null ? -1 : count(number);
     }
 
     /**
@@ -377,8 +631,27 @@ final class RequestEstimator {
      * ({@link Long#MAX_VALUE}, which the filter's cap bounds), never none.
      */
     static long budget(String value) {
+        BigDecimal number = decimal(value);
+        return number == null ? -1 : budget(number);
+    }
+
+    /**
+     * A decimal integer string (sign, digits, surrounding spaces), or {@code null}; as many digits as
+     * it has (leading zeros included), read without converting them whole ({@link #reduced}).
+     */
+    private static BigDecimal decimal(String value) {
         String digits = value.trim();
-        return DECIMAL.matcher(digits).matches() ? budget(new BigDecimal(digits)) : -1;
+        int start = digits.startsWith("+") || digits.startsWith("-") ? 1 : 0;
+        if (digits.length() == start) {
+            return null;
+        }
+        for (int i = start; i < digits.length(); i++) {
+            char c = digits.charAt(i);
+            if (c < '0' || c > '9') {
+                return null;
+            }
+        }
+        return digits.length() > LONG_NUMBER ? reduced(digits) : new BigDecimal(digits);
     }
 
     /** An output budget written as a JSON number: a negative one is no limit ({@link #budget(String)}). */
@@ -488,6 +761,18 @@ final class RequestEstimator {
         /** Inside an object of the caller's own data ({@link #DATA_FIELDS}): member names count too. */
         final boolean data;
         String field;
+        /** A signal of a media item was seen directly in this object (a part, a source, a payload). */
+        boolean mediaHere;
+        /** Media items counted in the values this object or array holds. */
+        long mediaBelow;
+        /** An element of a {@link #BATCH_LIST} list. */
+        boolean batchElement;
+        /** Where this object starts when it is one request of a batch, else -1. */
+        long requestStart = -1;
+        /** This object is a top-level batch line's request (it counts when the line has a {@code custom_id}). */
+        boolean batchLine;
+        /** Within one request of a batch: no batch is looked for inside it. */
+        boolean inRequest;
 
         Frame(boolean array, String name, boolean schema, boolean said, boolean data) {
             this.array = array;

@@ -307,4 +307,113 @@ final class RequestEstimatorTest {
             assertNull(estimator.estimateEach(notAList.getBytes(StandardCharsets.UTF_8)), notAList);
         }
     }
+
+    @Test
+    void noLengthLimitOfTheParserDropsTheBudget() {
+        String budget = "\"n\":8,\"max_tokens\":16000,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]";
+        String longInteger = "1" + "0".repeat(5_000);
+        for (String body : new String[] {
+                "{" + budget + ",\"tools\":[{\"parameters\":{\"maximum\":" + longInteger + "}}]}",
+                "{" + budget + ",\"" + " ".repeat(60_000) + "\":1}",
+                "{" + budget + ",\"x\":" + longInteger + ".5e-3}"}) {
+            RequestEstimator.Estimate e = estimate(body);
+            assertEquals(16_000, e.outputBudget());
+            assertEquals(8, e.completions());
+        }
+        String zeros = "0".repeat(3_000);
+        assertEquals(16_000, estimate("{\"max_tokens\":" + "16000." + zeros + "}").outputBudget());
+        assertEquals(16_001, estimate("{\"max_tokens\":" + "16000." + zeros + "1}").outputBudget(), "rounded up");
+        assertEquals(16_000, estimate("{\"max_tokens\":\"" + zeros + "16000\"}").outputBudget(), "leading zeros");
+        assertEquals(16_000, estimate("{\"max_tokens\":16" + zeros + "e-2997}").outputBudget());
+        assertEquals(Long.MAX_VALUE, estimate("{\"max_tokens\":" + longInteger + "}").outputBudget());
+        assertEquals(Long.MAX_VALUE, estimate("{\"max_tokens\":\"" + longInteger + "\"}").outputBudget());
+        assertEquals(Long.MAX_VALUE, estimate("{\"max_tokens\":-" + longInteger + "}").outputBudget(), "no limit");
+        assertEquals(1, estimate("{\"n\":-" + longInteger + "}").completions());
+        assertEquals(1, estimate("{\"n\":0." + zeros + "1}").completions(), "a fraction of one is one");
+        assertEquals(0, estimate("{\"max_tokens\":0." + zeros + "}").outputBudget(), "zero: the default budget");
+        assertEquals(0, RequestEstimator.count(RequestEstimator.reduced("0." + zeros)));
+        assertEquals(Long.MAX_VALUE, RequestEstimator.count(RequestEstimator.reduced("1e9" + zeros)));
+        assertEquals(1, RequestEstimator.count(RequestEstimator.reduced("1e-9" + zeros)));
+        assertEquals(120, RequestEstimator.count(RequestEstimator.reduced("0.00012E6")));
+        assertEquals(1_000_000_000, RequestEstimator.count(RequestEstimator.reduced("1e" + zeros + "9")), "leading zeros of the exponent");
+    }
+
+    @Test
+    void mediaItemsAreCountedOnceEach() {
+        String png = "iVBORw0KGgo" + "A".repeat(200);
+        assertEquals(3, estimate("""
+                {"contents":[{"role":"user","parts":[{"text":"what is this"},
+                  {"inlineData":{"mimeType":"image/png","data":"%1$s"}},
+                  {"inline_data":{"mime_type":"image/png","data":"%1$s"}},
+                  {"fileData":{"mimeType":"video/mp4","fileUri":"gs://b/v.mp4"}}]}]}""".formatted(png)).mediaItems());
+        assertEquals(2, estimate("""
+                {"messages":[{"role":"user","content":[{"type":"text","text":"hi"},
+                  {"type":"image_url","image_url":{"url":"data:image/png;base64,%s","detail":"high"}},
+                  {"type":"image_url","image_url":{"url":"https://x/cat.png"}}]}]}""".formatted(png)).mediaItems());
+        assertEquals(2, estimate("""
+                {"messages":[{"role":"user","content":[
+                  {"type":"document","source":{"type":"text","media_type":"text/plain","data":"a doc"}},
+                  {"type":"document","source":{"type":"base64","media_type":"application/pdf","data":"%s"}},
+                  {"type":"image","source":{"type":"url","url":"https://x/cat.png"}}]}]}""".formatted(png)).mediaItems(),
+                "a text document is text; a PDF and an image are media");
+        assertEquals(2, estimate("""
+                {"input":[{"role":"user","content":[{"type":"input_image","image_url":"https://x/a.png"},
+                  {"type":"input_audio","input_audio":{"data":"%s","format":"wav"}}]}]}""".formatted(png)).mediaItems());
+        assertEquals(1, estimate("{\"image\":{\"data\":\"%s\"},\"note\":\"ab\"}".formatted(png)).mediaItems());
+        assertEquals(2, estimate("{\"prompt\":\"x\",\"image_url\":[\"https://a\",\"https://b\"]}").mediaItems());
+        assertEquals(0, estimate("""
+                {"messages":[{"role":"user","content":"data: 1, 2, 3"}],
+                 "tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object",
+                   "properties":{"image":{"type":"string","description":"data:image/png;base64,abc"}}}}}]}""").mediaItems(),
+                "text that starts with data: and a tool's schema are not media");
+    }
+
+    @Test
+    void aBatchOfRequestsHasEachRequestsEstimate() {
+        RequestEstimator.Estimate anthropic = estimate("""
+                {"requests":[{"custom_id":"a","params":{"max_tokens":8000,"messages":[{"role":"user","content":"ab"}]}},
+                  {"custom_id":"b","params":{"max_tokens":50,"n":2,"messages":[{"role":"user","content":"c"}]}}]}""");
+        assertEquals(java.util.List.of(new RequestEstimator.Estimate(2, 8000, 1), new RequestEstimator.Estimate(1, 50, 2)),
+                anthropic.requests());
+        assertEquals(java.util.List.of(new RequestEstimator.Estimate(1, 70, 1)), estimate("""
+                {"custom_id":"r1","method":"POST","url":"/v1/chat/completions","body":{"max_tokens":70,"input":"x"}}""")
+                .requests(), "a batch file's line");
+        assertEquals(java.util.List.of(), estimate("{\"body\":{\"max_tokens\":70}}").requests(), "no custom_id: no line");
+        RequestEstimator.Estimate gemini = estimate("""
+                {"batch":{"display_name":"b","input_config":{"requests":{"requests":[
+                  {"request":{"contents":[{"parts":[{"text":"ab"}]}],"generationConfig":{"maxOutputTokens":900}},
+                   "metadata":{"key":"k1"}}]}}}}""");
+        assertEquals(java.util.List.of(new RequestEstimator.Estimate(2, 900, 1)), gemini.requests());
+        RequestEstimator.Estimate lines = estimate("""
+                {"custom_id":"1","method":"POST","url":"/v1/chat/completions","body":{"max_tokens":10,"input":"a"}}
+                {"custom_id":"2","method":"POST","url":"/v1/chat/completions","body":{"max_tokens":20,"input":"b"}}
+                """);
+        assertEquals(2, lines.requests().size(), "JSON lines: one request a line");
+        assertEquals(20, lines.requests().get(1).requests().get(0).outputBudget());
+        assertEquals(java.util.List.of(), estimate("{\"prompt\":\"a\"} {\"oops\"").requests(), "not JSON lines");
+        assertEquals(java.util.List.of(), estimate("""
+                {"messages":[{"role":"user","content":[{"type":"text","text":"hi"}]}],
+                 "metadata":{"requests":[{"body":"a string"}]}}""").requests(), "a request list needs request objects");
+    }
+
+    @Test
+    void theFilterPricesMediaItemsAndSumsABatchsRequests() {
+        QuotaFilter filter = QuotaFilter.builder(new io.tokenquota.memory.InMemoryQuotaStore()).protect("/ai/")
+                .subjectResolver(r -> "x").estimator(CharSequence::length)
+                .fallbackEstimate(500).defaultOutputBudget(50).outputBudgetCap(1_000).mediaItemTokens(100).build();
+        RequestEstimator.Asked none = new RequestEstimator.Asked();
+        String png = "iVBORw0KGgo" + "A".repeat(200);
+        byte[] images = """
+                {"contents":[{"parts":[{"text":"ab"},{"inlineData":{"mimeType":"image/png","data":"%1$s"}},
+                  {"inlineData":{"mimeType":"image/png","data":"%1$s"}}]}]}""".formatted(png).getBytes(StandardCharsets.UTF_8);
+        assertEquals(2 + 2 * 100 + 50, filter.estimateOf(images, StandardCharsets.UTF_8, "/ai/chat", none));
+        byte[] batch = """
+                {"requests":[{"custom_id":"a","params":{"max_tokens":800,"messages":[{"role":"user","content":"ab"}]}},
+                  {"custom_id":"b","params":{"max_tokens":900,"messages":[{"role":"user","content":"c"}]}}]}"""
+                .getBytes(StandardCharsets.UTF_8);
+        assertEquals(2 + 800 + 1 + 900, filter.estimateOf(batch, StandardCharsets.UTF_8, "/ai/chat", none));
+        QuotaFilter noMedia = QuotaFilter.builder(new io.tokenquota.memory.InMemoryQuotaStore()).protect("/ai/")
+                .subjectResolver(r -> "x").estimator(CharSequence::length).defaultOutputBudget(50).mediaItemTokens(0).build();
+        assertEquals(2 + 50, noMedia.estimateOf(images, StandardCharsets.UTF_8, "/ai/chat", none));
+    }
 }

@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit18;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class TomcatRound18BreakItTest extends AbstractRound18 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.TOMCAT;
+    }
+}
