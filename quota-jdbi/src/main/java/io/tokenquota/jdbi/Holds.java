@@ -43,7 +43,7 @@ import org.jdbi.v3.core.statement.Update;
 /**
  * Holds and one-step consumes ({@code tq_reservation}): reserve and consume ({@link #take}, alone, in
  * turn on a subject stripe, or combined with other callers' in one statement by the
- * {@link TakeCombiner}), commit and release ({@link #finishLiveHold} for a held hold of the subject's
+ * {@link Combiner}), commit and release ({@link #finishLiveHold} for a held hold of the subject's
  * latest month, {@link #finishLocked} for any other), expiry of holds past their TTL, and reservation
  * look-ups. The statements of the hot path are bound by position ({@link Positional}).
  *
@@ -81,7 +81,9 @@ final class Holds {
      * statement and one commit when they arrive together (a group commit): a hot subject is then not
      * held to one round trip and one WAL flush per call, and spread subjects share round trips.
      */
-    private final TakeCombiner<KeylessTake, Combined> takes = new TakeCombiner<>();
+    private final Combiner<KeylessTake, Combined> takes = new Combiner<>();
+    /** The same for commits and releases of held holds of the latest month, in lanes by hold id. */
+    private final Combiner<LiveCall, LiveFinish> finishes = new Combiner<>();
 
     Holds(Sql sql, QuotaPolicy policy, Accounts accounts, Duration dbOffset) {
         this.sql = sql;
@@ -381,8 +383,7 @@ final class Holds {
 
     /** Commits a hold: the fast path for a held hold of the latest month, else the locked one. */
     Reservation commit(Op op, String reservationId, long actualTokens) {
-        Optional<Reservation> live = finishLiveHold(op, reservationId, EventKind.COMMITTED, "actual", actualTokens,
-                "capAtHeld", policy.overrunPolicy() == OverrunPolicy.CHARGE_ACTUAL ? 0 : 1);
+        Optional<Reservation> live = finishLive(op, reservationId, actualTokens);
         if (live.isPresent()) {
             return live.get();
         }
@@ -407,7 +408,7 @@ final class Holds {
 
     /** Releases a hold: the fast path for a held hold of the latest month, else the locked one. */
     Reservation release(Op op, String reservationId) {
-        Optional<Reservation> live = finishLiveHold(op, reservationId, EventKind.RELEASED);
+        Optional<Reservation> live = finishLive(op, reservationId, null);
         if (live.isPresent()) {
             return live.get();
         }
@@ -421,6 +422,109 @@ final class Holds {
                 return done.get();
             }
         }
+    }
+
+    /**
+     * Commits ({@code actualTokens} set) or releases a held hold of the subject's latest month, combined
+     * with other callers' commits and releases into one statement when they arrive together (on
+     * PostgreSQL), else alone ({@link #finishLiveHold}); empty, and nothing changed, for any other hold.
+     */
+    private Optional<Reservation> finishLive(Op op, String reservationId, Long actualTokens) {
+        if (hot.finishTogetherInOneStatement() != null) {
+            LiveFinish finished = finishes.submit(reservationId, new LiveCall(reservationId, actualTokens),
+                    calls -> finishTogether(op, calls),
+                    () -> new LiveFinish(finishLiveHoldOf(op, reservationId, actualTokens), null, null, null));
+            if (finished != null) {
+                if (finished.event != null) {
+                    // decided in another caller's statement: this caller's listeners hear of it
+                    op.logged(finished.event);
+                    op.changed(finished.before, finished.after);
+                }
+                return finished.done;
+            }
+        }
+        return finishLiveHoldOf(op, reservationId, actualTokens);
+    }
+
+    private Optional<Reservation> finishLiveHoldOf(Op op, String reservationId, Long actualTokens) {
+        return actualTokens == null ? finishLiveHold(op, reservationId, EventKind.RELEASED)
+                : finishLiveHold(op, reservationId, EventKind.COMMITTED, "actual", actualTokens, "capAtHeld", capAtHeld());
+    }
+
+    private int capAtHeld() {
+        return policy.overrunPolicy() == OverrunPolicy.CHARGE_ACTUAL ? 0 : 1;
+    }
+
+    /** A commit ({@code actual} set) or release waiting to be combined. */
+    private record LiveCall(String id, Long actual) {
+    }
+
+    /**
+     * What a combined finish gets back: the finished hold (empty: not a held hold of the latest month)
+     * and, when another caller's statement decided it, its event and the account before and after it
+     * for this caller's listeners ({@code null} when the caller's own operation already told them).
+     */
+    private record LiveFinish(Optional<Reservation> done, LedgerEvent event, QuotaAccount before,
+                              QuotaAccount after) {
+    }
+
+    /**
+     * Runs {@code calls} (two or more commits and releases) as one statement on the leading caller's
+     * connection, at the leader's instant: one result per call, {@code null} for each call it did not
+     * finish (not a held hold of the latest month, a repeated id, a database failure), which its caller
+     * then runs alone.
+     */
+    private List<LiveFinish> finishTogether(Op op, List<LiveCall> calls) {
+        int n = calls.size();
+        List<LiveFinish> results = new ArrayList<>(java.util.Collections.nCopies(n, null));
+        // each id once: a second call for the same hold runs alone and finds it finished
+        List<Integer> sent = new ArrayList<>(n);
+        java.util.Set<String> seen = new java.util.HashSet<>();
+        for (int i = 0; i < n; i++) {
+            if (seen.add(calls.get(i).id())) {
+                sent.add(i);
+            }
+        }
+        String[] ids = new String[sent.size()];
+        Long[] actuals = new Long[sent.size()];
+        for (int k = 0; k < sent.size(); k++) {
+            ids[k] = calls.get(sent.get(k)).id();
+            actuals[k] = calls.get(sent.get(k)).actual();
+        }
+        YearMonth month = policy.monthOf(op.now);
+        List<Rows.FinishedHold> finished = new ArrayList<>();
+        List<Integer> order = new ArrayList<>();
+        try {
+            Connection c = op.handle().getConnection();
+            try (PreparedStatement ps = hot.finishTogetherInOneStatement().prepare(c,
+                    "idList", c.createArrayOf("varchar", ids), "actualList", c.createArrayOf("bigint", actuals),
+                    "capAtHeld", capAtHeld(), "month", Rows.month(month), "now", op.now);
+                 ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    finished.add(finishedHolds.map(rs, null));
+                    order.add(sent.get((int) rs.getLong("ord") - 1));
+                }
+            }
+        } catch (SQLException | JdbiException e) {
+            LOG.debug("a combined statement of {} commits and releases failed; they run one by one", n, e);
+            return results;
+        }
+        // each account comes back as the statement left it; walk back to each finish's own after
+        Map<String, QuotaAccount> last = new java.util.HashMap<>();
+        for (int i = finished.size() - 1; i >= 0; i--) {
+            Rows.FinishedHold f = finished.get(i);
+            Reservation r = f.reservation();
+            boolean committed = r.state() == ReservationState.COMMITTED;
+            QuotaAccount after = last.getOrDefault(r.subject(), f.account());
+            long tokens = committed ? r.charged() : r.held();
+            QuotaAccount before = adjust(after, committed ? -tokens : 0, r.held(), 0);
+            LedgerEvent event = new LedgerEvent(f.eventId(), r.subject(), r.month(),
+                    committed ? EventKind.COMMITTED : EventKind.RELEASED, tokens, r.overage(), r.id(), null,
+                    r.endpoint(), op.now);
+            results.set(order.get(i), new LiveFinish(Optional.of(r), event, before, after));
+            last.put(r.subject(), before);
+        }
+        return results;
     }
 
     /**

@@ -136,10 +136,12 @@ final class Sql {
     final String reserveInOneStatement;
     final String consumeInOneStatement;
     final String consumeWithoutHoldInOneStatement;
-    /** Reserves and consumes without idempotency keys of several callers, combined ({@code TakeCombiner}). */
+    /** Reserves and consumes without idempotency keys of several callers, combined ({@code Combiner}). */
     final String takeTogetherInOneStatement;
     final String commitInOneStatement;
     final String releaseInOneStatement;
+    /** Commits and releases of several callers, combined ({@code Combiner}). */
+    final String finishTogetherInOneStatement;
     /**
      * H2: each change as a short transaction whose statement on the account comes last (reserve,
      * consume) or whose first statement is the hold's conditional update (commit, release).
@@ -217,6 +219,7 @@ final class Sql {
                 takeTogetherInOneStatement = hot(dialect, "take-together");
                 commitInOneStatement = hot(dialect, "commit");
                 releaseInOneStatement = hot(dialect, "release");
+                finishTogetherInOneStatement = hot(dialect, "finish-together");
                 reserveIfAvailable = null;
                 consumeIfAvailable = null;
                 commitLiveHold = null;
@@ -239,6 +242,7 @@ final class Sql {
                 takeTogetherInOneStatement = null;
                 commitInOneStatement = null;
                 releaseInOneStatement = null;
+                finishTogetherInOneStatement = null;
                 reserveIfAvailable = hot(dialect, "reserve-if-available");
                 consumeIfAvailable = hot(dialect, "consume-if-available");
                 commitLiveHold = hot(dialect, "commit-held-hold");
@@ -260,8 +264,8 @@ final class Sql {
     /** The hot path's statements, parsed into JDBC's positional form (the one-statement ones null on H2). */
     record Hot(Positional reserveInOneStatement, Positional consumeInOneStatement,
                Positional consumeWithoutHoldInOneStatement, Positional takeTogetherInOneStatement,
-               Positional commitInOneStatement,
-               Positional releaseInOneStatement, Positional insertReservation, Positional insertEvent,
+               Positional commitInOneStatement, Positional releaseInOneStatement,
+               Positional finishTogetherInOneStatement, Positional insertReservation, Positional insertEvent,
                Positional reserveIfAvailable, Positional consumeIfAvailable, Positional commitLiveHold,
                Positional releaseLiveHold, Positional chargeHold, Positional returnHold) {
     }
@@ -270,6 +274,7 @@ final class Sql {
         return new Hot(Positional.of(reserveInOneStatement), Positional.of(consumeInOneStatement),
                 Positional.of(consumeWithoutHoldInOneStatement), Positional.of(takeTogetherInOneStatement),
                 Positional.of(commitInOneStatement), Positional.of(releaseInOneStatement),
+                Positional.of(finishTogetherInOneStatement),
                 Positional.of(insertReservation), Positional.of(insertEvent), Positional.of(reserveIfAvailable),
                 Positional.of(consumeIfAvailable), Positional.of(commitLiveHold), Positional.of(releaseLiveHold),
                 Positional.of(chargeHold), Positional.of(returnHold));

@@ -173,8 +173,34 @@ class PostgresStorageShapeTest {
             assertEquals(threads / 4 * calls * 5L, a.used(), subject);
             assertEquals(threads / 4 * calls * 5L, a.reserved(), subject);
         }
+        // commits and releases arrive together too: combined by hold id, each finished as if alone
+        ExecutorService finishers = Executors.newFixedThreadPool(threads);
+        try {
+            CyclicBarrier go = new CyclicBarrier(threads);
+            List<Future<?>> done = new ArrayList<>();
+            for (int t = 0; t < threads; t++) {
+                int from = t;
+                done.add(finishers.submit(() -> {
+                    go.await();
+                    for (int i = from; i < holds.size(); i += threads) {
+                        assertEquals(ReservationState.COMMITTED, store.commit(holds.get(i).id(), 3).state());
+                    }
+                    return null;
+                }));
+            }
+            for (Future<?> f : done) {
+                f.get(2, TimeUnit.MINUTES);
+            }
+        } finally {
+            finishers.shutdownNow();
+        }
+        long sharedCommits = jdbi.withHandle(h -> h.createQuery("SELECT COUNT(*) FROM (SELECT occurred_at FROM tq_event"
+                + " WHERE subject IN (<subjects>) AND kind = 'COMMITTED' AND NOT is_consume GROUP BY occurred_at"
+                + " HAVING COUNT(*) > 1) AS s").bindList("subjects", subjects).mapTo(Long.class).one());
         for (Reservation hold : holds) {
-            assertEquals(ReservationState.COMMITTED, store.commit(hold.id(), 3).state());
+            Reservation finished = store.reservation(hold.id()).orElseThrow();
+            assertEquals(ReservationState.COMMITTED, finished.state());
+            assertEquals(3, finished.charged());
         }
         for (String subject : subjects) {
             QuotaAccount a = store.account(subject);
@@ -184,5 +210,6 @@ class PostgresStorageShapeTest {
         }
         assertTrue(shared > 0, "no two takes shared a statement");
         assertTrue(acrossSubjects > 0, "no statement took for both subjects");
+        assertTrue(sharedCommits > 0, "no two commits shared a statement");
     }
 }

@@ -8,25 +8,25 @@ import java.util.function.Function;
 import java.util.function.Supplier;
 
 /**
- * A group commit for concurrent takes (reserves and consumes without idempotency keys) in this JVM.
- * Subjects are spread over {@link #LANES} lanes by hash; in each lane the first caller leads, callers
- * that arrive while its statement runs queue behind it, and when it is done the next queued caller
- * leads, takes every call queued by then (at most {@link #MAX_BATCH}) and runs them as one statement
- * and one commit: one round trip and, with fsync on, one WAL flush for all of them. The statement
- * applies each subject's calls in queue order, each with the exact check it would make alone, so the
- * outcome is the one of running them one after another. Lanes hold disjoint subjects, so statements
- * of different lanes never lock the same account and run side by side; one hot subject fills its
- * lane's batches. A caller waits for at most the batch in flight and its own, and holds no connection
- * while it waits (its operation opens one lazily).
+ * A group commit for concurrent calls of the hot path in this JVM: key-less reserves and consumes
+ * (keyed by subject), and commits and releases of held holds (keyed by hold id), each kind in its
+ * own combiner. Keys are spread over {@link #LANES} lanes by hash; in each lane the first caller
+ * leads, callers that arrive while its statement runs queue behind it, and when it is done the next
+ * queued caller leads, takes every call queued by then (at most {@link #MAX_BATCH}) and runs them as
+ * one statement and one commit: one round trip and, with fsync on, one WAL flush for all of them. The
+ * statement applies each call with the exact check it would make alone (a subject's takes in queue
+ * order), so the outcome is the one of running them one after another; every combined statement
+ * locks its accounts in subject order, so two never deadlock. A caller waits for at most the batch in
+ * flight and its own, and holds no connection while it waits (its operation opens one lazily).
  *
- * <p>What a batch cannot decide (a refusal, a month's first touch, a stale hold, a database failure)
- * comes back as {@code null}: that caller then runs its take alone, on the path that explains refusals
- * and retries. Not API. Thread-safe.
+ * <p>What a batch cannot decide (a refusal, a month's first touch, a stale hold, a hold that is not
+ * held, a database failure) comes back as {@code null}: that caller then runs its call alone, on the
+ * path that explains refusals and retries. Not API. Thread-safe.
  *
  * @param <C> one call
  * @param <R> what one call gets back
  */
-final class TakeCombiner<C, R> {
+final class Combiner<C, R> {
     /** Calls per statement at most: bounds the statement's size and the leader's work. */
     static final int MAX_BATCH = 128;
     /**
@@ -59,7 +59,7 @@ final class TakeCombiner<C, R> {
     @SuppressWarnings("unchecked")
     private final Lane<C, R>[] lanes = new Lane[LANES];
 
-    TakeCombiner() {
+    Combiner() {
         for (int i = 0; i < LANES; i++) {
             lanes[i] = new Lane<>();
         }

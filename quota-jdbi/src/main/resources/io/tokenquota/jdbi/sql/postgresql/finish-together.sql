@@ -1,0 +1,59 @@
+-- Commits and releases of held holds of several callers (the store's group commit), in one statement
+-- and one commit. A call is a commit when it has actual tokens (:actualList), a release when NULL;
+-- every id is distinct. Each hold is finished exactly as commit.sql or release.sql would finish it
+-- alone, and only if it is a held hold of the subject's latest month; the accounts of the finished
+-- holds are then locked in subject order (as every combined statement locks them, so two never
+-- deadlock), each moved once by the sum of its holds, and one event appended per finished hold. One
+-- row back per finished hold (ord, 1-based) with its account as the statement left it; a call without
+-- a row changed nothing, and its caller runs it alone. :capAtHeld is the overrun policy.
+WITH calls AS (
+    SELECT t.id, t.actual, t.ord
+      FROM unnest(CAST(:idList AS VARCHAR[]), CAST(:actualList AS BIGINT[])) WITH ORDINALITY AS t(id, actual, ord)
+), hold AS (
+    UPDATE tq_reservation AS r
+       SET state = CASE WHEN c.actual IS NULL THEN 'RELEASED' ELSE 'COMMITTED' END,
+           charged = CASE WHEN c.actual IS NULL THEN r.charged
+                          WHEN :capAtHeld = 1 AND c.actual > r.held THEN r.held ELSE c.actual END,
+           actual = CASE WHEN c.actual IS NULL THEN r.actual ELSE c.actual END,
+           overage = CASE WHEN c.actual IS NULL THEN r.overage
+                          WHEN c.actual > r.held THEN c.actual - r.held ELSE 0 END,
+           finished_at = :now
+      FROM calls AS c
+     -- by its key: state = 'HELD' does not imply the open-holds index's predicate (finished_at IS NULL)
+     WHERE r.id = c.id AND r.state = 'HELD'
+       AND r.plan_month = :month AND NOT r.superseded
+       AND NOT EXISTS (SELECT 1 FROM tq_account AS later WHERE later.subject = r.subject AND later.plan_month > r.plan_month)
+    RETURNING r.id, r.subject, r.plan_month, r.held, r.state, r.charged, r.actual, r.overage, r.idempotency_key,
+              r.endpoint, r.is_consume, r.created_at, r.expires_at, r.finished_at, c.ord
+), sums AS (
+    SELECT subject, SUM(CASE WHEN state = 'COMMITTED' THEN charged ELSE 0 END) AS charged, SUM(held) AS held
+      FROM hold
+     GROUP BY subject
+), locked AS (
+    SELECT a.subject
+      FROM tq_account AS a
+     WHERE a.subject IN (SELECT subject FROM sums) AND a.plan_month = :month
+     ORDER BY a.subject
+       FOR UPDATE OF a
+), account AS (
+    UPDATE tq_account AS a SET used = a.used + s.charged, reserved = a.reserved - s.held, updated_at = :now
+      FROM sums AS s JOIN locked AS l ON l.subject = s.subject
+     WHERE a.subject = s.subject AND a.plan_month = :month
+    RETURNING a.subject, a.allocated AS account_allocated, a.granted AS account_granted,
+              a.carried AS account_carried, a.used AS account_used, a.reserved AS account_reserved,
+              a.created_at AS account_created_at, a.updated_at AS account_updated_at
+), event AS (
+    INSERT INTO tq_event (subject, plan_month, kind, tokens, overage, reservation_id, transaction_id, detail,
+                          is_consume, occurred_at)
+    SELECT h.subject, h.plan_month, h.state, CASE WHEN h.state = 'COMMITTED' THEN h.charged ELSE h.held END,
+           h.overage, h.id, NULL, h.endpoint, FALSE, :now
+      FROM hold AS h JOIN account AS a ON a.subject = h.subject
+     ORDER BY h.ord
+    RETURNING id, reservation_id
+)
+SELECT h.id, h.subject, h.plan_month, h.held, h.state, h.charged, h.actual, h.overage, h.idempotency_key,
+       h.endpoint, h.is_consume, h.created_at, h.expires_at, h.finished_at, h.ord,
+       a.account_allocated, a.account_granted, a.account_carried, a.account_used, a.account_reserved,
+       a.account_created_at, a.account_updated_at, e.id AS event_id
+  FROM hold AS h JOIN account AS a ON a.subject = h.subject JOIN event AS e ON e.reservation_id = h.id
+ ORDER BY h.ord
