@@ -181,10 +181,26 @@ abstract class AbstractRound19 extends H2FilterRound {
 
     @Override
     protected Deployment deploy(QuotaFilter filter) {
-        return Deployment.create()
-                .filter("quota", filter, "/*")
+        QuotaFilter forwarded = QuotaFilter.builder(store).protect("/fwd/")
+                .subjectResolver(io.tokenquota.servlet.SubjectResolver.trustedHeader("x-user-id", "127.0.0.1", "::1"))
+                .build();
+        return Deployment.create().forwardedHeaders("/fwd/")
+                .filter("quota", filter, "/ai/*")
+                .filter("fwd", forwarded, "/fwd/*")
+                .servlet("echo", new Echo(), "/fwd/*")
                 .servlet("relay", new AnthropicRelay(), "/ai/v1/messages")
                 .servlet("async-relay", new AsyncAnthropicRelay(), "/ai/v1/async/messages");
+    }
+
+    /** A model endpoint: charged its usage. */
+    public static class Echo extends HttpServlet {
+        @Override
+        protected void service(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+            req.getInputStream().readAllBytes();
+            called(req);
+            resp.setContentType("application/json");
+            resp.getWriter().write("{\"remote\":\"" + req.getRemoteAddr() + "\",\"usage\":{\"total_tokens\":700}}");
+        }
     }
 
     static String subject() {
@@ -259,5 +275,25 @@ abstract class AbstractRound19 extends H2FilterRound {
         assertEquals(1, calls(s));
         assertTrue(a.used() >= OUTPUT_TOKENS, "the client received the whole answer (" + OUTPUT_TOKENS
                 + " output tokens, max_tokens 8,000) and was charged " + a.used() + "; ledger: " + ledger(s));
+    }
+
+    // ------------------------------------------------------------ 3. forwarded headers
+
+    /** One raw request from {@code localAddress} to the container; the whole answer (status line, headers, body). */
+    String rawFrom(String localAddress, String path, String... headerLines) throws IOException {
+        try (Socket socket = new Socket()) {
+            socket.bind(new java.net.InetSocketAddress(localAddress, 0));
+            socket.connect(new java.net.InetSocketAddress("127.0.0.1", container.port()), 5_000);
+            socket.setSoTimeout(10_000);
+            StringBuilder req = new StringBuilder("POST " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+                    + "Content-Type: application/json\r\nContent-Length: 2\r\n");
+            for (String h : headerLines) {
+                req.append(h).append("\r\n");
+            }
+            req.append("\r\n{}");
+            socket.getOutputStream().write(req.toString().getBytes(StandardCharsets.ISO_8859_1));
+            socket.getOutputStream().flush();
+            return new String(socket.getInputStream().readAllBytes(), StandardCharsets.ISO_8859_1);
+        }
     }
 }
