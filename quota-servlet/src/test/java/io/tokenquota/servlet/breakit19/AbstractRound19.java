@@ -188,6 +188,7 @@ abstract class AbstractRound19 extends H2FilterRound {
                 .filter("quota", filter, "/ai/*")
                 .filter("fwd", forwarded, "/fwd/*")
                 .servlet("echo", new Echo(), "/fwd/*")
+                .servlet("spring", dispatcher(), "/ai/spring/*")
                 .servlet("relay", new AnthropicRelay(), "/ai/v1/messages")
                 .servlet("async-relay", new AsyncAnthropicRelay(), "/ai/v1/async/messages");
     }
@@ -201,6 +202,34 @@ abstract class AbstractRound19 extends H2FilterRound {
             resp.setContentType("application/json");
             resp.getWriter().write("{\"remote\":\"" + req.getRemoteAddr() + "\",\"usage\":{\"total_tokens\":700}}");
         }
+    }
+
+    /** A Spring MVC chat endpoint that declares what it produces (JSON), as most REST endpoints do. */
+    @org.springframework.web.bind.annotation.RestController
+    public static class ChatController {
+        @org.springframework.web.bind.annotation.PostMapping(value = "/chat", produces = "application/json")
+        public Map<String, Object> chat(@org.springframework.web.bind.annotation.RequestBody Map<String, Object> body,
+                                        HttpServletRequest req) {
+            called(req);
+            return Map.of("id", "chatcmpl-19", "object", "chat.completion", "choices", java.util.List.of(),
+                    "usage", Map.of("prompt_tokens", 20, "completion_tokens", 300, "total_tokens", 320));
+        }
+    }
+
+    @org.springframework.context.annotation.Configuration
+    @org.springframework.web.servlet.config.annotation.EnableWebMvc
+    static class WebConfig {
+        @org.springframework.context.annotation.Bean
+        ChatController chatController() {
+            return new ChatController();
+        }
+    }
+
+    static org.springframework.web.servlet.DispatcherServlet dispatcher() {
+        org.springframework.web.context.support.AnnotationConfigWebApplicationContext context =
+                new org.springframework.web.context.support.AnnotationConfigWebApplicationContext();
+        context.register(WebConfig.class);
+        return new org.springframework.web.servlet.DispatcherServlet(context);
     }
 
     static String subject() {
@@ -295,5 +324,31 @@ abstract class AbstractRound19 extends H2FilterRound {
             socket.getOutputStream().flush();
             return new String(socket.getInputStream().readAllBytes(), StandardCharsets.ISO_8859_1);
         }
+    }
+
+    // ------------------------------------------------------------ 4. a 406 before the handler ran
+
+    /**
+     * {@code @PostMapping(produces = "application/json")}: a client that sends {@code Accept: application/xml}
+     * gets 406 from Spring's handler mapping; the controller never runs, the model is never called. The
+     * filter charges every 406 without usage its estimate: 8,000+ tokens for a call that never reached a model.
+     */
+    @Test
+    void springNotAcceptableBeforeTheHandlerRanIsNotCharged() {
+        String body = "{\"model\":\"gpt-4o\",\"max_tokens\":8000,\"messages\":[{\"role\":\"user\","
+                + "\"content\":\"Write a long story about a lighthouse.\"}]}";
+        String control = subject();
+        HttpResponse<String> ok = TestHttp.post(container.uri("/ai/spring/chat"), body,
+                "x-user-id", control, "Content-Type", "application/json");
+        assertEquals(200, ok.statusCode(), ok.body());
+        assertEquals(320, settled(control).used(), "control: the usage is charged (" + ledger(control) + ")");
+
+        String s = subject();
+        HttpResponse<String> r = TestHttp.post(container.uri("/ai/spring/chat"), body,
+                "x-user-id", s, "Content-Type", "application/json", "Accept", "application/xml");
+        QuotaAccount a = settled(s);
+        assertEquals(406, r.statusCode(), r.body());
+        assertEquals(0, calls(s), "the controller never ran");
+        assertEquals(0, a.used(), "nothing reached a model, yet the 406 was charged " + a.used() + " (" + ledger(s) + ")");
     }
 }
