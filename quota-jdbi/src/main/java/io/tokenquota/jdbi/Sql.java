@@ -5,6 +5,8 @@ import static io.tokenquota.jdbi.Rows.EVENT_COLUMNS;
 import static io.tokenquota.jdbi.Rows.PURCHASE_COLUMNS;
 import static io.tokenquota.jdbi.Rows.RESERVATION_COLUMNS;
 
+import org.jdbi.v3.core.locator.ClasspathSqlLocator;
+
 /**
  * Every SQL statement the store runs, for one dialect, named after what it does. The two dialects
  * differ only in how an {@code UPDATE} hands back the row it changed ({@code RETURNING} on
@@ -20,28 +22,15 @@ import static io.tokenquota.jdbi.Rows.RESERVATION_COLUMNS;
  */
 final class Sql {
     private static final String ACCOUNT_KEY = " WHERE subject = :subject AND plan_month = :month";
-    private static final String HAS_AVAILABLE = " AND allocated + granted + carried - used - reserved >= :tokens";
     /**
-     * A reserve or consume goes ahead only when the subject has no hold past its TTL; otherwise it
-     * changes nothing, and the store sweeps those holds (returning their tokens) and tries again.
-     */
-    private static final String NO_STALE_HOLD = " AND NOT EXISTS (SELECT 1 FROM tq_reservation AS stale"
-            + " WHERE stale.subject = :subject AND stale.finished_at IS NULL AND stale.expires_at <= :dbNow)";
-    /**
-     * The fast way to finish a hold applies only to a hold of the current month that is its subject's
-     * latest account: finishing any other hold moves purchased tokens to the latest account, which
-     * {@code Holds.finishLocked} does in a transaction that locks both months.
+     * The fast way to finish a hold (as the hot path's commit and release, in sql/) applies only to a
+     * hold of the current month that is its subject's latest account: finishing any other hold moves
+     * purchased tokens to the latest account, which {@code Holds.finishLocked} does in a transaction
+     * that locks both months.
      */
     private static final String OF_LATEST_MONTH = " AND plan_month = :month AND NOT superseded"
             + " AND NOT EXISTS (SELECT 1 FROM tq_account"
             + " AS later WHERE later.subject = tq_reservation.subject AND later.plan_month > tq_reservation.plan_month)";
-    /**
-     * A subject's months never go backwards: a reserve or consume of a month that is no longer the
-     * subject's latest (an instance whose clock lags behind the one that opened the next month)
-     * changes nothing, and the store retries it in the latest month.
-     */
-    private static final String NO_LATER_MONTH = " AND NOT superseded AND NOT EXISTS (SELECT 1 FROM tq_account AS later"
-            + " WHERE later.subject = :subject AND later.plan_month > :month)";
     private static final String FOR_UPDATE = " FOR UPDATE";
     /**
      * The month's account is still the subject's latest. Opening the next month sets {@code superseded}
@@ -58,6 +47,8 @@ final class Sql {
      * finished hold's, until a vacuum) it would otherwise scan. A hold is HELD exactly while
      * finished_at is NULL.
      */
+    private static final ClasspathSqlLocator LOCATOR = ClasspathSqlLocator.removingComments();
+
     final Dialect dialect;
 
     // ---- accounts
@@ -90,12 +81,6 @@ final class Sql {
     final String selectHistory = "SELECT " + ACCOUNT_COLUMNS + " FROM tq_account"
             + " WHERE subject = :subject AND plan_month >= :oldest AND plan_month <= :month ORDER BY plan_month DESC";
     final String insertAccountIfAbsent;
-    /** Grants a hold only if that many tokens are available at this instant. */
-    final String reserveIfAvailable;
-    /** Charges a one-step consume only if that many tokens are available at this instant. */
-    final String consumeIfAvailable;
-    /** Charges a committed hold of the latest month to it and frees the hold. */
-    final String chargeHold;
     /** Frees a released or expired hold. */
     final String returnHold;
     /** Credits granted tokens unless the month's limit would pass the max quota. */
@@ -138,37 +123,32 @@ final class Sql {
             + " (SELECT MAX(plan_month) FROM tq_account WHERE subject = :subject AND plan_month > :month) AS later_month,"
             + " (SELECT COUNT(*) FROM tq_reservation"
             + " WHERE subject = :subject AND finished_at IS NULL AND expires_at <= :dbNow) AS stale";
-    /** Commits a held hold of the latest month and hands back the row; no row for any other hold. */
-    final String commitLiveHold;
-    /** Releases a held hold of the latest month and hands back the row; no row for any other hold. */
-    final String releaseLiveHold;
+    // ---- the hot path: reserve, consume, commit, release, each one whole text per dialect in
+    // sql/postgresql/ and sql/h2/ beside this class (null in the dialect that does not use it)
     /**
-     * PostgreSQL only ({@code null} on H2, whose {@code WITH} cannot change data): a whole reserve,
-     * consume, commit or release as one statement in autocommit, so the common case is one round
-     * trip. A reserve/consume starts with the account's conditional update and inserts the hold and
-     * its event from the row it returns, so nothing is written when it is refused; a commit/release
-     * starts with the hold's conditional update and moves the account and logs the event from the row
-     * it returns. Either way the account row lock is held to the end of the statement, which is its
-     * own commit.
+     * PostgreSQL (whose {@code WITH} can change data): each change as one statement in autocommit,
+     * one round trip. A reserve/consume starts with the account's conditional update and inserts the
+     * hold and its event from the row it returns, so nothing is written when it is refused; a
+     * commit/release starts with the hold's conditional update and moves the account and logs the
+     * event from the row it returns. Either way the account's row lock is held to the statement's end,
+     * which is its own commit.
      */
     final String reserveInOneStatement;
     final String consumeInOneStatement;
-    /** A consume without an idempotency key: the account's update and the event, no reservation row. */
     final String consumeWithoutHoldInOneStatement;
-    /**
-     * PostgreSQL only: reserves and consumes without idempotency keys, combined ({@code TakeCombiner}),
-     * as one statement. It locks the accounts of the month in subject order, walks each subject's calls
-     * in queue order granting each one that still fits what the earlier ones left (the check each would
-     * make alone), adds each subject's granted consumes to {@code used} and its granted holds to
-     * {@code reserved}, inserts the holds, and appends one event per grant; one row back per granted
-     * call ({@code ord}, 1-based, and its {@code event_id}) with its account as the statement left it.
-     * A call without a row changed nothing. A call is a
-     * hold when it has an id ({@code :idList}), a consume when its id is NULL; {@code :expiryList} holds
-     * each hold's expiry in the database's clock, as microseconds since the epoch.
-     */
+    /** Reserves and consumes without idempotency keys of several callers, combined ({@code TakeCombiner}). */
     final String takeTogetherInOneStatement;
     final String commitInOneStatement;
     final String releaseInOneStatement;
+    /**
+     * H2: each change as a short transaction whose statement on the account comes last (reserve,
+     * consume) or whose first statement is the hold's conditional update (commit, release).
+     */
+    final String reserveIfAvailable;
+    final String consumeIfAvailable;
+    final String commitLiveHold;
+    final String releaseLiveHold;
+    final String chargeHold;
     /** Expires a stale hold of the latest month; no row for any other hold (see {@code OF_LATEST_MONTH}). */
     final String expireHoldOfLatestMonth = "UPDATE tq_reservation SET state = 'EXPIRED', finished_at = :now"
             + " WHERE id = :id AND state = 'HELD' AND expires_at <= :dbNow" + OF_LATEST_MONTH;
@@ -220,14 +200,6 @@ final class Sql {
                 + " transaction_id, detail, is_consume, occurred_at) VALUES (:subject, :month, :kind, :tokens, :overage,"
                 + " :reservationId, :tx, :detail, :consume, :now)";
         String touched = ", updated_at = :now";
-        String reserveUpdate = "UPDATE tq_account SET reserved = reserved + :tokens" + touched
-                + ACCOUNT_KEY + HAS_AVAILABLE + NO_STALE_HOLD + NO_LATER_MONTH;
-        String consumeUpdate = "UPDATE tq_account SET used = used + :tokens" + touched
-                + ACCOUNT_KEY + HAS_AVAILABLE + NO_STALE_HOLD + NO_LATER_MONTH;
-        reserveIfAvailable = returning(reserveUpdate);
-        consumeIfAvailable = returning(consumeUpdate);
-        chargeHold = returning("UPDATE tq_account SET used = used + :charged, reserved = reserved - :held" + touched
-                + ACCOUNT_KEY + CURRENT);
         returnHold = returning("UPDATE tq_account SET reserved = reserved - :held" + touched + ACCOUNT_KEY + CURRENT);
         creditIfUnderMaxQuota = returning("UPDATE tq_account SET granted = granted + :tokens" + touched
                 + ACCOUNT_KEY + CURRENT + " AND allocated + granted + carried + :tokens <= :maxQuota");
@@ -237,73 +209,19 @@ final class Sql {
         setAccountBalance = returning("UPDATE tq_account SET granted = :granted, used = :used, reserved = :reserved"
                 + touched + ACCOUNT_KEY);
         addCarried = returning("UPDATE tq_account SET carried = carried + :transfer" + touched + ACCOUNT_KEY);
-        // a held hold commits or releases whatever its TTL says until a sweep has expired it
-        String live = " WHERE id = :id AND state = 'HELD'" + OF_LATEST_MONTH;
-        // :capAtHeld is the overrun policy (1: charge at most the hold, 0: charge the actual tokens)
-        String commitHold = "UPDATE tq_reservation SET state = 'COMMITTED',"
-                + " charged = CASE WHEN :capAtHeld = 1 AND :actual > held THEN held ELSE :actual END,"
-                + " actual = :actual, overage = CASE WHEN :actual > held THEN :actual - held ELSE 0 END,"
-                + " finished_at = :now" + live;
-        String releaseHold = "UPDATE tq_reservation SET state = 'RELEASED', finished_at = :now" + live;
-        commitLiveHold = returningReservation(commitHold);
-        releaseLiveHold = returningReservation(releaseHold);
         switch (dialect) {
             case POSTGRESQL:
-                reserveInOneStatement = takeInOneStatement(reserveUpdate);
-                consumeInOneStatement = takeInOneStatement(consumeUpdate);
-                takeTogetherInOneStatement = "WITH RECURSIVE calls AS (SELECT t.ord, t.subject, t.tokens, t.endpoint,"
-                        + " t.id, TIMESTAMPTZ 'epoch' + t.expiry * INTERVAL '1 microsecond' AS expires_at,"
-                        + " row_number() OVER (PARTITION BY t.subject ORDER BY t.ord) AS k"
-                        + " FROM unnest(CAST(:subjectList AS VARCHAR[]), CAST(:tokenList AS BIGINT[]),"
-                        + " CAST(:endpointList AS VARCHAR[]), CAST(:idList AS VARCHAR[]), CAST(:expiryList AS BIGINT[]))"
-                        + " WITH ORDINALITY AS t(subject, tokens, endpoint, id, expiry, ord)),"
-                        // the accounts locked in subject order, so two combined statements never deadlock
-                        + " locked AS (SELECT a.subject, a.allocated + a.granted + a.carried - a.used - a.reserved"
-                        + " AS available FROM tq_account AS a WHERE a.subject IN (SELECT subject FROM calls)"
-                        + " AND a.plan_month = :month AND NOT a.superseded"
-                        + " AND NOT EXISTS (SELECT 1 FROM tq_reservation AS stale WHERE stale.subject = a.subject"
-                        + " AND stale.finished_at IS NULL AND stale.expires_at <= :dbNow)"
-                        + " AND NOT EXISTS (SELECT 1 FROM tq_account AS later WHERE later.subject = a.subject"
-                        + " AND later.plan_month > :month) ORDER BY a.subject FOR UPDATE OF a),"
-                        + " walk (subject, k, available, fits) AS (SELECT CAST(subject AS VARCHAR), CAST(0 AS BIGINT), available, FALSE"
-                        + " FROM locked UNION ALL SELECT c.subject, c.k, CASE WHEN w.available >= c.tokens"
-                        + " THEN w.available - c.tokens ELSE w.available END, w.available >= c.tokens"
-                        + " FROM walk AS w JOIN calls AS c ON c.subject = w.subject AND c.k = w.k + 1),"
-                        + " accepted AS (SELECT c.ord, c.subject, c.tokens, c.endpoint, c.id, c.expires_at,"
-                        + " nextval('tq_event_id_seq') AS event_id"
-                        + " FROM walk AS w JOIN calls AS c ON c.subject = w.subject AND c.k = w.k WHERE w.fits),"
-                        + " sums AS (SELECT subject, SUM(CASE WHEN id IS NULL THEN tokens ELSE 0 END) AS consumed,"
-                        + " SUM(CASE WHEN id IS NULL THEN 0 ELSE tokens END) AS held, SUM(tokens) AS total"
-                        + " FROM accepted GROUP BY subject),"
-                        // each walk's sum is re-checked against its row as locked: no grant beyond it, ever
-                        + " account AS (UPDATE tq_account AS a SET used = a.used + s.consumed,"
-                        + " reserved = a.reserved + s.held, updated_at = :now FROM sums AS s"
-                        + " WHERE a.subject = s.subject AND a.plan_month = :month"
-                        + " AND a.allocated + a.granted + a.carried - a.used - a.reserved >= s.total"
-                        + " RETURNING a.subject, a.plan_month, a.allocated, a.granted, a.carried, a.used, a.reserved,"
-                        + " a.created_at, a.updated_at),"
-                        + " hold AS (INSERT INTO tq_reservation (" + RESERVATION_COLUMNS + ")"
-                        + " SELECT x.id, x.subject, :month, x.tokens, 'HELD', 0, CAST(NULL AS BIGINT), 0,"
-                        + " CAST(NULL AS VARCHAR), x.endpoint, FALSE, :now, x.expires_at, CAST(NULL AS TIMESTAMPTZ)"
-                        + " FROM accepted AS x JOIN account AS a ON a.subject = x.subject WHERE x.id IS NOT NULL),"
-                        + " event AS (INSERT INTO tq_event (id, subject, plan_month, kind, tokens, overage,"
-                        + " reservation_id, transaction_id, detail, is_consume, occurred_at)"
-                        + " SELECT x.event_id, x.subject, :month, CASE WHEN x.id IS NULL THEN 'COMMITTED' ELSE 'RESERVED'"
-                        + " END, x.tokens, 0, x.id, NULL, x.endpoint, x.id IS NULL, :now"
-                        + " FROM accepted AS x JOIN account AS a ON a.subject = x.subject ORDER BY x.ord)"
-                        + " SELECT a.subject, a.plan_month, a.allocated, a.granted, a.carried, a.used, a.reserved,"
-                        + " a.created_at, a.updated_at, x.ord, x.event_id"
-                        + " FROM account AS a JOIN accepted AS x ON x.subject = a.subject ORDER BY x.ord";
-                consumeWithoutHoldInOneStatement = "WITH account AS (" + consumeUpdate + " RETURNING "
-                        + ACCOUNT_COLUMNS + "), event AS (INSERT INTO tq_event (subject, plan_month, kind, tokens,"
-                        + " overage, reservation_id, transaction_id, detail, is_consume, occurred_at)"
-                        + " SELECT :subject, :month, 'COMMITTED', :tokens, 0, NULL, NULL, CAST(:endpoint AS VARCHAR),"
-                        + " TRUE, :now FROM account RETURNING id)"
-                        + " SELECT " + ACCOUNT_COLUMNS + ", event.id AS event_id FROM account, event";
-                commitInOneStatement = finishInOneStatement(commitHold, "COMMITTED", "hold.charged",
-                        "used = a.used + hold.charged, reserved = a.reserved - hold.held");
-                releaseInOneStatement = finishInOneStatement(releaseHold, "RELEASED", "hold.held",
-                        "reserved = a.reserved - hold.held");
+                reserveInOneStatement = hot(dialect, "reserve");
+                consumeInOneStatement = hot(dialect, "consume-with-key");
+                consumeWithoutHoldInOneStatement = hot(dialect, "consume");
+                takeTogetherInOneStatement = hot(dialect, "take-together");
+                commitInOneStatement = hot(dialect, "commit");
+                releaseInOneStatement = hot(dialect, "release");
+                reserveIfAvailable = null;
+                consumeIfAvailable = null;
+                commitLiveHold = null;
+                releaseLiveHold = null;
+                chargeHold = null;
                 insertAccountIfAbsent = insertAccount + " ON CONFLICT (subject, plan_month) DO NOTHING";
                 upsertPlan = "INSERT INTO tq_plan (subject, allocated, updated_at) VALUES (:subject, :allocated, :now)"
                         + " ON CONFLICT (subject) DO UPDATE SET allocated = EXCLUDED.allocated,"
@@ -321,6 +239,11 @@ final class Sql {
                 takeTogetherInOneStatement = null;
                 commitInOneStatement = null;
                 releaseInOneStatement = null;
+                reserveIfAvailable = hot(dialect, "reserve-if-available");
+                consumeIfAvailable = hot(dialect, "consume-if-available");
+                commitLiveHold = hot(dialect, "commit-held-hold");
+                releaseLiveHold = hot(dialect, "release-held-hold");
+                chargeHold = hot(dialect, "charge-hold");
                 // a duplicate key from a concurrent first touch is caught and ignored by the caller
                 insertAccountIfAbsent = insertAccount;
                 upsertPlan = "MERGE INTO tq_plan (subject, allocated, updated_at) KEY (subject)"
@@ -357,46 +280,20 @@ final class Sql {
         return reserveInOneStatement != null;
     }
 
-    /** The hold and its event are inserted only from the row the account's conditional update returns. */
-    private static String takeInOneStatement(String accountUpdate) {
-        return "WITH account AS (" + accountUpdate + " RETURNING " + ACCOUNT_COLUMNS + "),"
-                + " hold AS (INSERT INTO tq_reservation (" + RESERVATION_COLUMNS + ")"
-                + " SELECT :id, :subject, :month, :tokens, :state, :charged, CAST(:actual AS BIGINT), 0,"
-                + " CAST(:key AS VARCHAR), CAST(:endpoint AS VARCHAR), :consume, :now, :expiresAt,"
-                + " CAST(:finishedAt AS TIMESTAMPTZ) FROM account),"
-                + " event AS (INSERT INTO tq_event (subject, plan_month, kind, tokens, overage, reservation_id,"
-                + " transaction_id, detail, is_consume, occurred_at) SELECT :subject, :month, :kind, :tokens, 0, :id,"
-                + " NULL, CAST(:endpoint AS VARCHAR), :consume, :now FROM account RETURNING id)"
-                + " SELECT " + ACCOUNT_COLUMNS + ", event.id AS event_id FROM account, event";
-    }
-
     /**
-     * The account is moved and the event logged only from the row the hold's conditional update
-     * returns; the account's columns come back prefixed {@code account_} next to the hold's.
+     * A statement of the hot path, whole, from {@code sql/<dialect>/<name>.sql} beside this class (its
+     * comments say why each condition is there), loaded by JDBI's classpath locator without comments and
+     * sent on one line, as the store's other statements are (logs and statement statistics show it so).
      */
-    private static String finishInOneStatement(String holdUpdate, String kind, String tokens, String accountChange) {
-        return "WITH hold AS (" + holdUpdate + " RETURNING " + RESERVATION_COLUMNS + "),"
-                + " account AS (UPDATE tq_account AS a SET " + accountChange + ", updated_at = :now FROM hold"
-                + " WHERE a.subject = hold.subject AND a.plan_month = hold.plan_month RETURNING"
-                + " a.allocated AS account_allocated, a.granted AS account_granted, a.carried AS account_carried,"
-                + " a.used AS account_used, a.reserved AS account_reserved, a.created_at AS account_created_at,"
-                + " a.updated_at AS account_updated_at),"
-                + " event AS (INSERT INTO tq_event (subject, plan_month, kind, tokens, overage, reservation_id,"
-                + " transaction_id, detail, is_consume, occurred_at) SELECT hold.subject, hold.plan_month, '" + kind
-                + "', " + tokens + ", hold.overage, hold.id, NULL, hold.endpoint, FALSE, :now FROM hold JOIN account"
-                + " ON TRUE RETURNING id)"
-                + " SELECT hold.*, account.*, event.id AS event_id FROM hold, account, event";
+    private static String hot(Dialect dialect, String name) {
+        String text = LOCATOR.getResource(Sql.class.getClassLoader(),
+                "io/tokenquota/jdbi/sql/" + dialect.name().toLowerCase(java.util.Locale.ROOT) + "/" + name + ".sql");
+        return text.strip().replaceAll("\\s+", " ").replace("( ", "(").replace(" )", ")");
     }
 
     /** Whether an account insert can race into a duplicate-key error the caller must swallow. */
     boolean insertAccountMayCollide() {
         return dialect == Dialect.H2;
-    }
-
-    private String returningReservation(String update) {
-        return dialect == Dialect.POSTGRESQL
-                ? update + " RETURNING " + RESERVATION_COLUMNS
-                : "SELECT " + RESERVATION_COLUMNS + " FROM FINAL TABLE (" + update + ")";
     }
 
     private String returning(String update) {
