@@ -20,6 +20,17 @@ import org.slf4j.LoggerFactory;
  */
 final class Settlement implements AsyncListener {
     private static final Logger LOG = LoggerFactory.getLogger(Settlement.class);
+    /**
+     * Spring MVC's {@code DispatcherServlet.WEB_APPLICATION_CONTEXT_ATTRIBUTE}: set on every request
+     * the DispatcherServlet handles. Names only: this module does not depend on Spring.
+     */
+    static final String SPRING_DISPATCHER_CONTEXT = "org.springframework.web.servlet.DispatcherServlet.CONTEXT";
+    /**
+     * Spring MVC's {@code HandlerMapping.BEST_MATCHING_HANDLER_ATTRIBUTE}: set by Spring's handler
+     * mappings (annotated controllers, URL mappings, functional routes) once they matched a handler,
+     * before it runs.
+     */
+    static final String SPRING_BEST_MATCHING_HANDLER = "org.springframework.web.servlet.HandlerMapping.bestMatchingHandler";
 
     /** How the endpoint's work ended, as far as the filter can tell. */
     enum End {
@@ -75,6 +86,13 @@ final class Settlement implements AsyncListener {
         this.sniffer = sniffer;
     }
 
+    /** {@link #decide(Long, Long, boolean, End, int, boolean, boolean, boolean, long)} of a final usage
+     *  report, without Spring's marker of a request no handler was found for. */
+    static Decision decide(Long explicit, Long usage, End end, int status, boolean committed,
+                           boolean releaseOnError, long estimate) {
+        return decide(explicit, usage, false, end, status, committed, false, releaseOnError, estimate);
+    }
+
     /**
      * The settlement rules, in order; the first that applies decides.
      * <ol>
@@ -82,13 +100,17 @@ final class Settlement implements AsyncListener {
      *       {@code X-Quota-Actual-Tokens} header) is charged;</li>
      *   <li>usage the model reported in the response is charged, whatever happened afterwards: an
      *       exception, a 5xx, an async timeout, a client that hung up, a hold that already expired; a
-     *       figure past what the ledger takes for one call is charged that maximum;</li>
+     *       figure past what the ledger takes for one call is charged that maximum. A report known to
+     *       be {@code provisional} (Anthropic's {@code message_start}, counted before the answer was
+     *       written, without the final {@code message_delta}) is charged at least the estimate;</li>
      *   <li>a 5xx: released ({@code releaseOnError}) or charged the estimate;</li>
      *   <li>a 302 or 303 (post/redirect/get after the call), a 304 (an ETag filter inside this one
      *       answered a conditional request after the model had answered), or a 406 (the framework
      *       found no format for the client's {@code Accept} only when writing the handler's answer),
      *       or a 416 (the framework serves byte ranges of the resource the handler returned and found
-     *       the client's {@code Range} outside it): the estimate is charged;</li>
+     *       the client's {@code Range} outside it): the estimate is charged; but a 406 is released
+     *       when {@code noHandler} (Spring MVC's DispatcherServlet handled the request and matched no
+     *       handler: its handler mapping refused the {@code Accept} before any handler ran);</li>
      *   <li>any other 3xx, or a 4xx, without usage (400, 404, 405, 415, 422, an upstream 429...): the
      *       model was not called, the hold is released, also when the client has gone meanwhile;</li>
      *   <li>a client that went away before any usage was seen is charged the estimate: the model was
@@ -99,16 +121,22 @@ final class Settlement implements AsyncListener {
      *   <li>a 2xx without usage: the estimate is charged.</li>
      * </ol>
      */
-    static Decision decide(Long explicit, Long usage, End end, int status, boolean committed,
-                           boolean releaseOnError, long estimate) {
+    static Decision decide(Long explicit, Long usage, boolean provisional, End end, int status, boolean committed,
+                           boolean noHandler, boolean releaseOnError, long estimate) {
         if (explicit != null) {
             return Decision.charge(explicit, "reported by the handler");
         }
         if (usage != null) {
+            if (provisional && usage < estimate) {
+                // a count taken before the answer was written (the final one never came): what the
+                // client received is not in it, so it must not lower the charge below the hold
+                return Decision.charge(Math.min(estimate, Limits.MAX_TOKENS),
+                        "provisional usage in the response, at least the estimate");
+            }
             // the ledger refuses more than MAX_TOKENS for one call; the model was called, so a
             // larger report is charged the most it can take rather than nothing
             return usage > Limits.MAX_TOKENS ? Decision.charge(Limits.MAX_TOKENS, "usage in the response, capped")
-                    : Decision.charge(usage, "usage in the response");
+                    : Decision.charge(usage, provisional ? "provisional usage in the response" : "usage in the response");
         }
         if (status >= 500) {
             return releaseOnError ? Decision.release("server error") : Decision.charge(estimate, "server error");
@@ -122,6 +150,11 @@ final class Settlement implements AsyncListener {
             return Decision.charge(estimate, "not modified after the call");
         }
         if (status == 406) {
+            if (noHandler) {
+                // Spring's handler mapping found no handler producing what the client accepts
+                // (produces = ...): nothing ran, the model was not called
+                return Decision.release("not acceptable before any handler ran");
+            }
             // Spring MVC runs the handler (the model answers) and only then, writing its return value,
             // finds no converter for the client's Accept header: releasing it would make any call free
             return Decision.charge(estimate, "not acceptable after the call");
@@ -166,8 +199,10 @@ final class Settlement implements AsyncListener {
                 // this filter saw that answer, its usage is what producing it again cost
                 usage = answers.usage(request.getRequestURI(), etag);
             }
-            Decision d = decide(explicitActual(), usage, effective, status, response.isCommitted(),
-                    releaseOnError, estimate);
+            // usage remembered for a 304 is a final count; only the sniffer's own can be provisional
+            boolean provisional = sniffer.provisional();
+            Decision d = decide(explicitActual(), usage, provisional, effective, status, response.isCommitted(),
+                    status == 406 && springMatchedNoHandler(request), releaseOnError, estimate);
             if (usage != null && usage > Limits.MAX_TOKENS) {
                 LOG.warn("usage {} in the response for reservation {} of {} is past the ledger's limit; charging {}",
                         usage, hold.id(), hold.subject(), d.tokens());
@@ -178,7 +213,8 @@ final class Settlement implements AsyncListener {
                 // a hold past its TTL is still charged: the store records it as a late commit
                 ledger.commit(hold.id(), d.tokens());
             }
-            if (status >= 200 && status < 300 && sniffer.usage() != null) {
+            if (status >= 200 && status < 300 && sniffer.usage() != null && !sniffer.provisional()) {
+                // only a final count is what producing the answer again would cost
                 answers.remember(request.getRequestURI(), etag, sniffer.usage());
             }
             LOG.debug("settled reservation {} of {}: {} ({})", hold.id(), hold.subject(),
@@ -191,6 +227,16 @@ final class Settlement implements AsyncListener {
             failures.incrementAndGet();
             LOG.warn("could not settle reservation {} of {}", hold.id(), hold.subject(), e);
         }
+    }
+
+    /**
+     * Whether Spring MVC's DispatcherServlet handled the request (it marks every request it handles
+     * with its application context) and none of its handler mappings matched a handler (they mark the
+     * handler they match before it runs). Without the DispatcherServlet's mark nothing is known.
+     */
+    static boolean springMatchedNoHandler(jakarta.servlet.ServletRequest request) {
+        return request.getAttribute(SPRING_DISPATCHER_CONTEXT) != null
+                && request.getAttribute(SPRING_BEST_MATCHING_HANDLER) == null;
     }
 
     private Long explicitActual() {

@@ -24,7 +24,9 @@ import org.slf4j.LoggerFactory;
  * any wrappers (Spring's {@code ForwardedHeaderFilter} is one), and refuses the identity header (with
  * a warning, logged once) when that request was rewritten from forwarded headers: Tomcat marks it
  * ({@value #TOMCAT_FORWARDED}); elsewhere, a remote address that appears in those headers came from
- * them, since a proxy never lists its own address there. Behind such a container, resolve the subject
+ * them, since a proxy never lists its own address there, and so may any address listed there that is
+ * not an IP literal once its quoted-pairs are unescaped (a container may read it otherwise; RFC 7239's
+ * {@code unknown} and {@code _obfuscated} names excepted). Behind such a container, resolve the subject
  * from your authentication instead ({@link SubjectResolver#principal()}). Immutable.
  */
 final class TrustedHeaderResolver implements SubjectResolver {
@@ -69,10 +71,11 @@ final class TrustedHeaderResolver implements SubjectResolver {
         }
         InetAddress peer = literal(container.getRemoteAddr());
         boolean rewritten = Boolean.TRUE.equals(container.getAttribute(TOMCAT_FORWARDED))
-                || (peer != null && container instanceof HttpServletRequest http && forwardedFor(http, peer));
+                || (peer != null && container instanceof HttpServletRequest http && mayBeForwarded(http, peer));
         if (rewritten) {
             if (WARNED.compareAndSet(false, true)) {
-                LOG.warn("the container takes the remote address from forwarded headers (it is listed in them), so {}"
+                LOG.warn("the container takes the remote address from forwarded headers (it is listed in them, or they"
+                        + " list an address that cannot be read), so {}"
                         + " cannot be trusted by address: every such request is treated as unauthenticated. Turn"
                         + " forwarded-header processing off for this resolver, or resolve the subject from your"
                         + " authentication (SubjectResolver.principal())", headerName);
@@ -97,8 +100,15 @@ final class TrustedHeaderResolver implements SubjectResolver {
         return false;
     }
 
-    /** Whether {@code peer} is among the addresses of the request's X-Forwarded-For or Forwarded headers. */
-    static boolean forwardedFor(HttpServletRequest request, InetAddress peer) {
+    /**
+     * Whether the container may have taken {@code peer} from the request's X-Forwarded-For or
+     * Forwarded headers: {@code peer} is among their addresses, or one of their addresses cannot be
+     * read as an IP literal. A container reads these headers its own way (Jetty unescapes RFC 7230
+     * quoted-pairs, {@code for="127.0.0\.1"}); an address this class cannot read may be the one it
+     * took, so the request is treated as rewritten. RFC 7239's {@code unknown} and obfuscated
+     * identifiers ({@code _hidden}) name no address and cannot be the peer.
+     */
+    static boolean mayBeForwarded(HttpServletRequest request, InetAddress peer) {
         return listed(request.getHeaders("X-Forwarded-For"), peer, false)
                 || listed(request.getHeaders("Forwarded"), peer, true);
     }
@@ -112,24 +122,66 @@ final class TrustedHeaderResolver implements SubjectResolver {
             if (header == null) {
                 continue;
             }
+            // split on every comma and semicolon, also inside quotes: a quoted value cut in two no
+            // longer reads as an address, so it counts as unreadable rather than being overlooked
             for (String element : header.split("[,;]")) {
                 String value = element.trim();
                 if (rfc7239) {
-                    if (!value.regionMatches(true, 0, "for=", 0, 4)) {
+                    int eq = value.indexOf('=');
+                    if (eq < 0 || !value.substring(0, eq).trim().equalsIgnoreCase("for")) {
                         continue;
                     }
-                    value = value.substring(4).trim();
+                    value = value.substring(eq + 1).trim();
                 }
-                if (value.startsWith("\"") && value.endsWith("\"") && value.length() >= 2) {
-                    value = value.substring(1, value.length() - 1);
+                if (value.startsWith("\"")) {
+                    value = unquote(value);
+                    if (value == null) {
+                        return true;
+                    }
                 }
-                InetAddress address = literal(stripPort(value));
-                if (address != null && address.equals(peer)) {
+                if (value.isEmpty()) {
+                    // an empty list element names nobody
+                    continue;
+                }
+                String node = stripPort(value);
+                if (node.equalsIgnoreCase("unknown") || OBFUSCATED.matcher(node).matches()) {
+                    continue;
+                }
+                InetAddress address = literal(node);
+                if (address == null || address.equals(peer)) {
                     return true;
                 }
             }
         }
         return false;
+    }
+
+    /** RFC 7239 obfuscated node names: {@code "_" 1*(ALPHA / DIGIT / "." / "_" / "-")}. */
+    private static final java.util.regex.Pattern OBFUSCATED = java.util.regex.Pattern.compile("_[A-Za-z0-9._-]+");
+
+    /**
+     * The content of an RFC 7230 quoted-string, its quoted-pairs ({@code \x}) unescaped; {@code null}
+     * when it is not one (no closing quote, a quote inside, a lone backslash at the end).
+     */
+    static String unquote(String quoted) {
+        if (quoted.length() < 2 || !quoted.endsWith("\"")) {
+            return null;
+        }
+        StringBuilder out = new StringBuilder(quoted.length());
+        for (int i = 1; i < quoted.length() - 1; i++) {
+            char c = quoted.charAt(i);
+            if (c == '\\') {
+                if (++i == quoted.length() - 1) {
+                    return null;
+                }
+                out.append(quoted.charAt(i));
+            } else if (c == '"') {
+                return null;
+            } else {
+                out.append(c);
+            }
+        }
+        return out.toString();
     }
 
     /** {@code 192.0.2.1:8080} and {@code [2001:db8::1]:8080} without the port; a bare IPv6 literal as is. */
@@ -154,7 +206,6 @@ final class TrustedHeaderResolver implements SubjectResolver {
         int scope = s.indexOf('%');
         String bare = scope >= 0 ? s.substring(0, scope) : s;
         boolean colon = bare.indexOf(':') >= 0;
-        int dots = 0;
         for (int i = 0; i < bare.length(); i++) {
             char c = bare.charAt(i);
             boolean ok = c == '.' || c == ':' || (c >= '0' && c <= '9')
@@ -162,18 +213,30 @@ final class TrustedHeaderResolver implements SubjectResolver {
             if (!ok) {
                 return null;
             }
-            if (c == '.') {
-                dots++;
-            }
         }
-        if (!colon && dots != 3) {
+        if (!colon && !dottedQuad(bare)) {
+            // anything else would be looked up as a host name
             return null;
         }
         try {
             return InetAddress.getByName(bare);
-        } catch (UnknownHostException e) {
+        } catch (UnknownHostException | IllegalArgumentException e) {
             return null;
         }
+    }
+
+    /** Four dot-separated decimal parts of one to three digits, each at most 255. */
+    private static boolean dottedQuad(String s) {
+        String[] parts = s.split("\\.", -1);
+        if (parts.length != 4) {
+            return false;
+        }
+        for (String part : parts) {
+            if (part.isEmpty() || part.length() > 3 || Integer.parseInt(part) > 255) {
+                return false;
+            }
+        }
+        return true;
     }
 
     private record Block(byte[] network, int prefixBits) {

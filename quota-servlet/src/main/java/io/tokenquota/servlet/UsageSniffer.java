@@ -25,6 +25,12 @@ import java.util.Map;
  * The first usage seen fixes the format of the response; usage in another format later is ignored
  * rather than merged. Within the format, the last report wins (Anthropic: per field).
  *
+ * <p>Anthropic's {@code message_start} usage is a snapshot taken before the model wrote its answer
+ * ({@code output_tokens} 1); the output is counted only by the {@code message_delta} at the end of
+ * the stream. Until a top-level Anthropic {@code usage} (a {@code message_delta}, or a whole message)
+ * came after it, the usage is {@linkplain #provisional() provisional}: a stream cut before its
+ * {@code message_delta} reports less than the model produced.
+ *
  * <p>Thread-safe: an async servlet may write from another thread than the one that settles.
  */
 final class UsageSniffer {
@@ -36,6 +42,8 @@ final class UsageSniffer {
     private Format format;
     private Long latest;
     private final Map<String, Long> anthropic = new HashMap<>();
+    /** The last Anthropic report was a {@code message_start}'s: the final output count has not come. */
+    private boolean anthropicStartOnly;
 
     private JsonDocumentScanner json;
     private Transcoder transcoder;
@@ -225,6 +233,15 @@ final class UsageSniffer {
         return latest;
     }
 
+    /**
+     * Whether the usage is a report known to be provisional: Anthropic usage from a
+     * {@code message_start} not followed by the {@code message_delta} (or a whole message) with the
+     * final counts. Settlement charges at least the estimate for it.
+     */
+    synchronized boolean provisional() {
+        return format == Format.ANTHROPIC && anthropicStartOnly;
+    }
+
     /** One complete JSON document: a whole JSON body, one of several in a body, or one event's data. */
     private void accept(JsonDocumentScanner.Document doc, boolean event) {
         Map<String, Long> usage = doc.usage("usage");
@@ -233,13 +250,16 @@ final class UsageSniffer {
                     || usage.containsKey("completion_tokens");
             if (openAi) {
                 report(Format.OPENAI, openAi(usage), null);
-            } else {
-                report(Format.ANTHROPIC, null, usage);
+            } else if (report(Format.ANTHROPIC, null, usage)) {
+                // a message_delta (or a whole message): the final counts
+                anthropicStartOnly = false;
             }
         }
         String type = doc.type();
-        if (event && "message_start".equals(type) && doc.usage("message.usage") != null) {
-            report(Format.ANTHROPIC, null, doc.usage("message.usage"));
+        if (event && "message_start".equals(type) && doc.usage("message.usage") != null
+                && report(Format.ANTHROPIC, null, doc.usage("message.usage"))) {
+            // counted before the model wrote its answer: the output arrives with message_delta
+            anthropicStartOnly = true;
         }
         if (event && type != null && type.startsWith("response.") && doc.usage("response.usage") != null) {
             report(Format.OPENAI, openAi(doc.usage("response.usage")), null);
@@ -266,23 +286,25 @@ final class UsageSniffer {
     private static final java.util.Set<String> ANTHROPIC_COUNTS = java.util.Set.of("input_tokens", "output_tokens",
             "cache_creation_input_tokens", "cache_read_input_tokens");
 
-    private void report(Format f, Long tokens, Map<String, Long> anthropicFields) {
+    /** Records one usage report; {@code false} when it reports nothing or is of another format. */
+    private boolean report(Format f, Long tokens, Map<String, Long> anthropicFields) {
         boolean counts = tokens != null || (anthropicFields != null
                 && anthropicFields.keySet().stream().anyMatch(ANTHROPIC_COUNTS::contains));
         if (!counts) {
             // an empty usage object ({} or unknown fields) reports nothing and fixes no format
-            return;
+            return false;
         }
         if (format == null) {
             format = f;
         } else if (format != f) {
-            return;
+            return false;
         }
         if (anthropicFields != null) {
             anthropic.putAll(anthropicFields);
         } else if (tokens != null) {
             latest = tokens;
         }
+        return true;
     }
 
     private static Long sum(Long... parts) {

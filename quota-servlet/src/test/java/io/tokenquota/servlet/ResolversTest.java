@@ -81,6 +81,34 @@ final class ResolversTest {
     }
 
     @Test
+    void aForwardedAddressThatCannotBeReadIsTreatedAsTheRewrittenOne() {
+        SubjectResolver r = SubjectResolver.trustedHeader("x-user-id", "203.0.113.7");
+        // Jetty unescapes RFC 7230 quoted-pairs: for="203.0.113\.7" made the remote address 203.0.113.7
+        for (String forwarded : new String[] {"for=\"203.0.113\\.7\"", "for=\"\\2\\0\\3.0.113.7:80\"",
+                "for=\"[2001:db8::zz]\"", "for=\"203.0.113.7", "for=203.0.113.7\"", "for=proxy.example.com",
+                "for=\"203.0.113.7\\\"", "For = 999.0.113.7", "for=\"203.0.113.7,x\""}) {
+            assertNull(r.resolve(request("203.0.113.7", Map.of("x-user-id", "victim", "Forwarded", forwarded),
+                    Map.of(), null)), forwarded);
+        }
+        for (String xff : new String[] {"\"203.0.113\\.7\"", "203.0.113.07x", "host.example, 198.51.100.4", "203.0.113.7 1"}) {
+            assertNull(r.resolve(request("203.0.113.7", Map.of("x-user-id", "victim", "X-Forwarded-For", xff),
+                    Map.of(), null)), xff);
+        }
+        // RFC 7239's unknown and obfuscated names are no address, so they cannot be the peer
+        for (String forwarded : new String[] {"for=unknown", "for=\"_hidden\"", "for=_a.b-c_d:_port;proto=https",
+                "for=\"unknown:80\"", "for=198.51.100.4, for=\"[2001:db8::17]:4711\"", "by=\"ignored,\";for=198.51.100.4"}) {
+            assertEquals("alice", r.resolve(request("203.0.113.7", Map.of("x-user-id", "alice", "Forwarded", forwarded),
+                    Map.of(), null)), forwarded);
+        }
+        assertEquals("alice", r.resolve(request("203.0.113.7", Map.of("x-user-id", "alice",
+                "X-Forwarded-For", "unknown, 198.51.100.4, , \"198.51.100.5\""), Map.of(), null)));
+        assertEquals("203.0.113.7", TrustedHeaderResolver.unquote("\"203.0.113\\.7\""));
+        assertNull(TrustedHeaderResolver.unquote("\"203.0.113.7\\\""));
+        assertNull(TrustedHeaderResolver.literal("999.0.113.7"), "not an address, and never looked up");
+        assertNull(TrustedHeaderResolver.literal("203.0.113.7 "));
+    }
+
+    @Test
     void aRepeatedIdentityHeaderIsNeverBelieved() {
         SubjectResolver r = SubjectResolver.trustedHeader("x-user-id", "127.0.0.1");
         assertEquals("alice", r.resolve(from("127.0.0.1", "alice")));

@@ -79,6 +79,49 @@ final class SettlementRulesTest {
     }
 
     @Test
+    void aNotAcceptableBeforeSpringFoundAHandlerIsReleased() {
+        Decision before = Settlement.decide(null, null, false, End.RETURNED, 406, true, true, true, ESTIMATE);
+        assertTrue(before.release(), "Spring's handler mapping refused the Accept header: no handler ran");
+        assertEquals(ESTIMATE, Settlement.decide(null, null, false, End.RETURNED, 406, true, false, true, ESTIMATE).tokens(),
+                "a handler ran (or nothing is known): the estimate");
+        assertEquals(7L, Settlement.decide(7L, null, false, End.RETURNED, 406, true, true, true, ESTIMATE).tokens());
+        assertEquals(9L, Settlement.decide(null, 9L, false, End.RETURNED, 406, true, true, true, ESTIMATE).tokens());
+    }
+
+    @Test
+    void springMarksARequestItFoundNoHandlerFor() {
+        // the names this module compares, against the Spring MVC on the test classpath
+        assertEquals(org.springframework.web.servlet.DispatcherServlet.WEB_APPLICATION_CONTEXT_ATTRIBUTE,
+                Settlement.SPRING_DISPATCHER_CONTEXT);
+        assertEquals(org.springframework.web.servlet.HandlerMapping.BEST_MATCHING_HANDLER_ATTRIBUTE,
+                Settlement.SPRING_BEST_MATCHING_HANDLER);
+        java.util.Map<String, Object> attributes = new java.util.HashMap<>();
+        jakarta.servlet.ServletRequest request = (jakarta.servlet.ServletRequest) java.lang.reflect.Proxy.newProxyInstance(
+                getClass().getClassLoader(), new Class<?>[] {jakarta.servlet.ServletRequest.class},
+                (proxy, method, args) -> attributes.get((String) args[0]));
+        assertTrue(!Settlement.springMatchedNoHandler(request), "not handled by Spring: nothing known");
+        attributes.put(Settlement.SPRING_DISPATCHER_CONTEXT, new Object());
+        assertTrue(Settlement.springMatchedNoHandler(request));
+        attributes.put(Settlement.SPRING_BEST_MATCHING_HANDLER, new Object());
+        assertTrue(!Settlement.springMatchedNoHandler(request), "a handler was matched, and so ran");
+    }
+
+    @Test
+    void aProvisionalUsageIsChargedAtLeastTheEstimate() {
+        for (End end : End.values()) {
+            for (int status : new int[] {200, 404, 406, 500}) {
+                assertEquals(ESTIMATE, Settlement.decide(null, 26L, true, end, status, true, false, true, ESTIMATE).tokens(),
+                        end + " " + status);
+                assertEquals(ESTIMATE + 1, Settlement.decide(null, ESTIMATE + 1, true, end, status, true, false, true,
+                        ESTIMATE).tokens(), end + " " + status);
+                assertEquals(26L, Settlement.decide(null, 26L, false, end, status, true, false, true, ESTIMATE).tokens(),
+                        "a final report is charged as it is");
+            }
+        }
+        assertEquals(7L, Settlement.decide(7L, 26L, true, End.RETURNED, 200, true, false, true, ESTIMATE).tokens());
+    }
+
+    @Test
     void aNotModifiedAnswerIsKnownByItsPathAndETagWithinABound() {
         AnswerUsages answers = new AnswerUsages(2);
         answers.remember("/ai/chat", "\"0abc\"", 8_000);

@@ -1,7 +1,9 @@
 package io.tokenquota.servlet;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.charset.StandardCharsets;
 import net.jqwik.api.ForAll;
@@ -36,6 +38,39 @@ final class UsageSnifferTest {
                 + "data: {\"type\":\"message_delta\",\"usage\":{\"output_tokens\":15}}\n\n"
                 + "data: [DONE]\n\n";
         assertEquals(40L, sniff("text/event-stream; charset=utf-8", stream, pieceSize));
+    }
+
+    @Test
+    void anthropicUsageIsProvisionalUntilItsMessageDelta() {
+        String start = "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":25,"
+                + "\"output_tokens\":1}}}\n\nevent: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,"
+                + "\"delta\":{\"type\":\"text_delta\",\"text\":\"word\"}}\n\n";
+        String delta = "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{},\"usage\":{\"output_tokens\":15}}\n\n";
+        UsageSniffer cut = sniffer("text/event-stream", start);
+        assertEquals(26L, cut.usage());
+        assertTrue(cut.provisional(), "message_start counts before the answer was written");
+        UsageSniffer whole = sniffer("text/event-stream", start + delta);
+        assertEquals(40L, whole.usage());
+        assertFalse(whole.provisional());
+        UsageSniffer emptyDelta = sniffer("text/event-stream", start
+                + "data: {\"type\":\"message_delta\",\"delta\":{},\"usage\":{}}\n\n");
+        assertTrue(emptyDelta.provisional(), "a usage without counts is no final report");
+        // a second message of the stream starts provisional again
+        assertTrue(sniffer("text/event-stream", start + delta + start).provisional());
+        UsageSniffer message = sniffer("application/json", "{\"type\":\"message\",\"usage\":{\"input_tokens\":3,\"output_tokens\":4}}");
+        assertEquals(7L, message.usage());
+        assertFalse(message.provisional(), "a whole message carries the final counts");
+        assertFalse(sniffer("text/event-stream", "data: {\"usage\":{\"total_tokens\":10}}\n\n").provisional());
+        assertFalse(sniffer("text/event-stream", "data: {\"usageMetadata\":{\"totalTokenCount\":10}}\n\n").provisional());
+    }
+
+    private static UsageSniffer sniffer(String contentType, String body) {
+        UsageSniffer s = new UsageSniffer();
+        s.begin(contentType, null, null);
+        byte[] bytes = body.getBytes(StandardCharsets.UTF_8);
+        s.feed(bytes, 0, bytes.length);
+        s.finish();
+        return s;
     }
 
     @Test
