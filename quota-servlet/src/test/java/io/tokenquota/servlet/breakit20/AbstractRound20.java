@@ -169,7 +169,8 @@ abstract class AbstractRound20 extends H2FilterRound {
         return Deployment.create()
                 .filter("quota", filter, "/ai/*")
                 .servlet("gemini-relay", new GeminiRelay(), "/ai/gemini/stream")
-                .servlet("gemini-async", new AsyncGeminiRelay(), "/ai/gemini/async");
+                .servlet("gemini-async", new AsyncGeminiRelay(), "/ai/gemini/async")
+                .servlet("local-upstream", new LocalUpstream(), "/ai/local/*");
     }
 
     static final String GEMINI = "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"Write a long story about a "
@@ -236,5 +237,89 @@ abstract class AbstractRound20 extends H2FilterRound {
         assertTrue(a.used() >= OUTPUT_TOKENS, "the client received " + OUTPUT_TOKENS
                 + " output tokens of a Gemini stream (maxOutputTokens 8,000) and was charged " + a.used()
                 + "; ledger: " + ledger(s));
+    }
+
+    // ------------------------------------------------------------ budgets under a self-hosted server's own names
+
+    static final com.fasterxml.jackson.databind.ObjectMapper MAPPER = new com.fasterxml.jackson.databind.ObjectMapper();
+
+    /**
+     * A pass-through proxy to a self-hosted OpenAI-compatible server (the upstream earlier rounds already
+     * accept: llama.cpp's server, vLLM). How they read the output budget:
+     * <ul>
+     *   <li>llama.cpp server ({@code params_from_json_cmpl}): {@code n_predict = json_value(data, "n_predict",
+     *       json_value(data, "max_tokens", default))}: {@code n_predict} wins over {@code max_tokens};</li>
+     *   <li>vLLM's sampling parameters: {@code min_tokens}, the least the model must write (EOS is
+     *       suppressed until then); {@code max_tokens} absent means the rest of the context.</li>
+     * </ul>
+     * The answer carries OpenAI usage, so what the model wrote is charged, after the call was served.
+     */
+    public static class LocalUpstream extends HttpServlet {
+        @Override
+        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+            com.fasterxml.jackson.databind.JsonNode body = MAPPER.readTree(req.getInputStream());
+            called(req);
+            long budget = body.has("n_predict") ? body.path("n_predict").asLong()
+                    : body.path("max_tokens").asLong(1_000);
+            long written = Math.max(budget, body.path("min_tokens").asLong(0));
+            resp.setContentType("application/json");
+            resp.getWriter().write("{\"id\":\"chatcmpl-20\",\"object\":\"chat.completion\",\"choices\":[],"
+                    + "\"usage\":{\"prompt_tokens\":20,\"completion_tokens\":" + written
+                    + ",\"total_tokens\":" + (20 + written) + "}}");
+        }
+    }
+
+    static String chat(String budgetFields) {
+        return "{\"model\":\"local\"," + budgetFields + ",\"messages\":[{\"role\":\"user\","
+                + "\"content\":\"Write a very long story about a lighthouse keeper.\"}]}";
+    }
+
+    /** Spends 15,000 of the subject's 20,000 tokens with an ordinary call; 5,000 are left. */
+    void spend15000(String s) {
+        HttpResponse<String> r = TestHttp.post(container.uri("/ai/local/v1/chat/completions"),
+                chat("\"max_tokens\":14980"), "x-user-id", s, "Content-Type", "application/json");
+        assertEquals(200, r.statusCode(), r.body());
+        assertEquals(15_000, settled(s).used(), ledger(s));
+    }
+
+    /** A call that asks for 16,000 output tokens with 5,000 left must be refused, not served and overdrawn. */
+    void assertRefused(String s, String body, String what) {
+        HttpResponse<String> r = TestHttp.post(container.uri("/ai/local/v1/chat/completions"), body,
+                "x-user-id", s, "Content-Type", "application/json");
+        QuotaAccount a = settled(s);
+        assertEquals(429, r.statusCode(), what + " was served with 5,000 tokens left: the model wrote "
+                + (a.used() - 15_000) + " tokens, used is now " + a.used() + " of " + ALLOWANCE + "; ledger: " + ledger(s));
+        assertEquals(1, calls(s));
+    }
+
+    /** Control: max_tokens 16,000 with 5,000 tokens left is refused (and never reaches the model). */
+    void control() {
+        String c = subject();
+        spend15000(c);
+        assertRefused(c, chat("\"max_tokens\":16000"), "control: max_tokens 16,000");
+    }
+
+    /**
+     * llama.cpp's server reads {@code n_predict} before {@code max_tokens}: {@code "max_tokens": 16,
+     * "n_predict": 16000} holds ~36 tokens, is served with 5,000 left and writes 16,000.
+     */
+    @Test
+    void llamaCppNPredictIsTheOutputBudget() {
+        control();
+        String s = subject();
+        spend15000(s);
+        assertRefused(s, chat("\"max_tokens\":16,\"n_predict\":16000"), "n_predict 16,000 (max_tokens 16)");
+    }
+
+    /**
+     * vLLM's {@code min_tokens}: the model must write at least 16,000 tokens. The estimate holds the
+     * default budget (~1,000) and serves it with 5,000 left.
+     */
+    @Test
+    void vllmMinTokensIsInTheOutputBudget() {
+        control();
+        String s = subject();
+        spend15000(s);
+        assertRefused(s, chat("\"min_tokens\":16000"), "min_tokens 16,000");
     }
 }
