@@ -34,8 +34,8 @@ import java.util.Map;
  * <p>Gemini's {@code streamGenerateContent} carries {@code usageMetadata} in every chunk, but a chunk
  * before the last may count the prompt alone ({@code totalTokenCount} = {@code promptTokenCount}):
  * the output is counted only by the chunk that ends the answer. A Gemini report is provisional unless
- * the document that carried it counts output ({@code candidatesTokenCount} or
- * {@code thoughtsTokenCount} above 0) or ends the answer (a candidate with a {@code finishReason}, a
+ * the document that carried it counts the answer's output ({@code candidatesTokenCount} above 0;
+ * thoughts alone do not count) or ends the answer (a candidate with a {@code finishReason}, a
  * {@code promptFeedback.blockReason}); a later final report makes the usage final.
  *
  * <p>Thread-safe: an async servlet may write from another thread than the one that settles.
@@ -277,8 +277,9 @@ final class UsageSniffer {
         Map<String, Long> gemini = doc.usage("usageMetadata");
         if (gemini != null) {
             Long total = gemini.get("totalTokenCount");
-            boolean complete = positive(gemini.get("candidatesTokenCount")) || positive(gemini.get("thoughtsTokenCount"))
-                    || doc.ended();
+            // thoughts alone do not count: a thinking model's early chunks may count prompt and thoughts
+            // without the text already sent
+            boolean complete = positive(gemini.get("candidatesTokenCount")) || doc.ended();
             if (report(Format.GEMINI, total != null ? total : sum(gemini.get("promptTokenCount"),
                     gemini.get("candidatesTokenCount"), gemini.get("thoughtsTokenCount"),
                     gemini.get("toolUsePromptTokenCount")), null)) {
