@@ -12,9 +12,10 @@ import java.util.function.Consumer;
 /**
  * Scans JSON fed in arbitrary chunks for the usage objects providers put at fixed places, and hands
  * each complete root-level object to a callback as a {@link Document}: its top-level {@code type}
- * string and the integer counters of the objects at {@code usage}, {@code usageMetadata},
- * {@code message.usage} and {@code response.usage}. Objects anywhere else (tool arguments, echoed
- * JSON in a model's answer) are never looked into.
+ * string, the integer counters of the objects at {@code usage}, {@code usageMetadata},
+ * {@code message.usage} and {@code response.usage}, and whether it says a Gemini answer ended (a
+ * {@code candidates[].finishReason} or a {@code promptFeedback.blockReason}). Objects anywhere else
+ * (tool arguments, echoed JSON in a model's answer) are never looked into.
  *
  * <p>jackson's non-blocking parser keeps a whole string value in memory until it ends, and one
  * {@code b64_json} image is megabytes. Only structure matters here, so string contents past
@@ -33,8 +34,13 @@ final class JsonDocumentScanner {
     private static final Set<String> USAGE_PARENTS = Set.of("message", "response");
     private static final Set<String> TOP_LEVEL_USAGE = Set.of("usage", "usageMetadata");
 
-    /** One root-level JSON object's findings. */
-    record Document(String type, Map<String, Map<String, Long>> usages) {
+    /**
+     * One root-level JSON object's findings.
+     *
+     * @param ended the object has a candidate with a {@code finishReason} or a
+     *              {@code promptFeedback.blockReason}: a Gemini answer (or chunk) that ends the answer
+     */
+    record Document(String type, Map<String, Map<String, Long>> usages, boolean ended) {
         Map<String, Long> usage(String path) {
             return usages.get(path);
         }
@@ -61,7 +67,9 @@ final class JsonDocumentScanner {
     private final boolean[] objectAt = new boolean[4];
     private String field1;
     private String field2;
+    private String field3;
     private String type;
+    private boolean ended;
     private String collecting;
     private int collectDepth;
     private String counter;
@@ -129,10 +137,11 @@ final class JsonDocumentScanner {
             drain();
         }
         if (depth > 0 && !usages.isEmpty()) {
-            sink.accept(new Document(type, usages));
+            sink.accept(new Document(type, usages, ended));
         }
         usages = new HashMap<>();
         depth = 0;
+        ended = false;
     }
 
     /**
@@ -253,12 +262,14 @@ final class JsonDocumentScanner {
                 depth--;
                 if (depth == 0) {
                     if (t == JsonToken.END_OBJECT) {
-                        sink.accept(new Document(type, usages));
+                        sink.accept(new Document(type, usages, ended));
                     }
                     usages = new HashMap<>();
                     type = null;
+                    ended = false;
                     field1 = null;
                     field2 = null;
+                    field3 = null;
                 }
             }
             case FIELD_NAME -> {
@@ -268,6 +279,8 @@ final class JsonDocumentScanner {
                     field2 = null;
                 } else if (depth == 2) {
                     field2 = name;
+                } else if (depth == 3) {
+                    field3 = name;
                 }
                 if (collecting != null && depth == collectDepth) {
                     counter = name;
@@ -276,6 +289,14 @@ final class JsonDocumentScanner {
             case VALUE_STRING -> {
                 if (depth == 1 && "type".equals(field1)) {
                     type = parser.getText();
+                } else if (depth == 3 && "candidates".equals(field1) && objectAt[1] && !objectAt[2] && objectAt[3]
+                        && "finishReason".equals(field3)) {
+                    // Gemini: a candidate the model finished (STOP, MAX_TOKENS, SAFETY...)
+                    ended = true;
+                } else if (depth == 2 && "promptFeedback".equals(field1) && objectAt[1] && objectAt[2]
+                        && "blockReason".equals(field2)) {
+                    // Gemini: the prompt was blocked, no candidate will be written
+                    ended = true;
                 }
             }
             case VALUE_NUMBER_INT -> {

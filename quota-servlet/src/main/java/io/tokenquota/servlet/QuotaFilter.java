@@ -58,8 +58,11 @@ import org.slf4j.LoggerFactory;
  *   <li>the body is read whatever its {@code Content-Type} says, at most {@link Builder#maxBodyBytes}
  *       bytes (413 past that, checked against {@code Content-Length} first and counted while reading),
  *       because most model endpoints parse JSON without looking at the label. A JSON object body costs
- *       its text fields plus the requested output budget ({@code max_tokens}, {@code max_completion_tokens},
- *       {@code max_output_tokens}, Gemini's {@code generationConfig.maxOutputTokens}, capped), else the
+ *       its text fields plus the requested output budget (the largest of {@code max_tokens},
+ *       {@code max_completion_tokens}, {@code max_output_tokens}, {@code n_predict}, {@code min_tokens} and
+ *       the other servers' names, {@link RequestEstimator#OUTPUT_FIELDS}, at the top level or in Gemini's
+ *       {@code generationConfig}, Ollama's {@code options}, TGI's {@code parameters}, Bedrock's
+ *       {@code inferenceConfig}; capped), else the
  *       endpoint's default output budget, for each completion asked for ({@code n}), plus
  *       {@link Builder#mediaItemTokens} for each image, audio clip or file it sends; a batch of requests
  *       (a JSON array of them, a {@code requests} list, JSON lines) the sum of its requests; other text costs

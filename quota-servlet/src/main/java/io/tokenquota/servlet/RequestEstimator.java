@@ -33,8 +33,9 @@ import java.util.Set;
  * every field name and string counts; beneath an object that a text field or one of
  * {@link #DATA_FIELDS} holds (a tool's input, a function's arguments or response), member names count
  * as its strings do. The
- * requested output budget is the largest top-level {@link #OUTPUT_FIELDS} value or Gemini's
- * {@code generationConfig.maxOutputTokens}, for each of the completions asked for
+ * requested output budget is the largest {@link #OUTPUT_FIELDS} value at the top level or in one of
+ * the {@link #CONFIG_OBJECTS} (Gemini's {@code generationConfig.maxOutputTokens}, Ollama's
+ * {@code options.num_predict}...), for each of the completions asked for
  * ({@link #COMPLETIONS_FIELDS}, Gemini's {@code generationConfig.candidateCount}); each read as the
  * endpoint reads it ({@link #count}): a JSON integer, a whole float or a decimal string; a negative
  * budget is no limit ({@link #budget(String)}); {@code NaN} and {@code Infinity} are read, and so
@@ -74,9 +75,27 @@ final class RequestEstimator {
     /** OpenAI Responses' structured output, {@code text.format}: its {@code response_format}. */
     private static final String RESPONSES_TEXT = "text";
     private static final String RESPONSES_FORMAT = "format";
-    static final Set<String> OUTPUT_FIELDS = Set.of("max_tokens", "max_completion_tokens", "max_output_tokens");
+    /**
+     * The names servers read an output budget under, the largest of those present counting: OpenAI
+     * {@code max_tokens}, {@code max_completion_tokens}, {@code max_output_tokens} (also Anthropic,
+     * Cohere, vLLM, llama.cpp), Gemini {@code maxOutputTokens}, llama.cpp's {@code n_predict} (read
+     * before {@code max_tokens}), Ollama's {@code num_predict}, vLLM's {@code min_tokens} (the least the
+     * model must write), Hugging Face TGI's {@code max_new_tokens} and {@code min_new_tokens}, AWS
+     * Bedrock Converse's {@code maxTokens}, Anthropic's legacy {@code max_tokens_to_sample}. Read at the
+     * top level, in the {@link #CONFIG_OBJECTS} and in a request's parameters ({@link Asked}); a
+     * negative one ({@code -1}, {@code -2}: no limit, fill the context) holds the cap.
+     */
+    static final Set<String> OUTPUT_FIELDS = Set.of("max_tokens", "max_completion_tokens", "max_output_tokens",
+            "maxOutputTokens", "n_predict", "num_predict", "min_tokens", "max_new_tokens", "min_new_tokens",
+            "maxTokens", "max_tokens_to_sample");
+    /**
+     * Top-level objects holding a request's generation settings: Gemini {@code generationConfig},
+     * Ollama {@code options}, Hugging Face TGI {@code parameters}, AWS Bedrock Converse
+     * {@code inferenceConfig}; the {@link #OUTPUT_FIELDS} in them are budgets.
+     */
+    static final Set<String> CONFIG_OBJECTS = Set.of("generationConfig", "generation_config", "options", "parameters",
+            "inferenceConfig");
     static final Set<String> GEMINI_CONFIG = Set.of("generationConfig", "generation_config");
-    static final Set<String> GEMINI_OUTPUT_FIELDS = Set.of("maxOutputTokens", "max_output_tokens");
     /** How many completions the model writes, each up to the output budget (OpenAI {@code n}, {@code best_of}). */
     static final Set<String> COMPLETIONS_FIELDS = Set.of("n", "best_of");
     static final Set<String> GEMINI_COMPLETIONS_FIELDS = Set.of("candidateCount", "candidate_count");
@@ -604,8 +623,9 @@ final class RequestEstimator {
 
     /** Whether the value at hand is the request's output budget, its completion count, or neither. */
     private static int asked(int depth, Frame top) {
-        boolean gemini = depth == 2 && !top.array && GEMINI_CONFIG.contains(top.name);
-        if ((depth == 1 && OUTPUT_FIELDS.contains(top.field)) || (gemini && GEMINI_OUTPUT_FIELDS.contains(top.field))) {
+        boolean config = depth == 2 && !top.array && CONFIG_OBJECTS.contains(top.name);
+        boolean gemini = config && GEMINI_CONFIG.contains(top.name);
+        if ((depth == 1 || config) && OUTPUT_FIELDS.contains(top.field)) {
             return BUDGET;
         }
         if ((depth == 1 && COMPLETIONS_FIELDS.contains(top.field))

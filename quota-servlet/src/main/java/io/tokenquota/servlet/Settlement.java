@@ -102,7 +102,8 @@ final class Settlement implements AsyncListener {
      *       exception, a 5xx, an async timeout, a client that hung up, a hold that already expired; a
      *       figure past what the ledger takes for one call is charged that maximum. A report known to
      *       be {@code provisional} (Anthropic's {@code message_start}, counted before the answer was
-     *       written, without the final {@code message_delta}) is charged at least the estimate;</li>
+     *       written, without the final {@code message_delta}; a Gemini chunk's prompt-only count without
+     *       the last chunk's) is charged at least the estimate;</li>
      *   <li>a 5xx: released ({@code releaseOnError}) or charged the estimate;</li>
      *   <li>a 302 or 303 (post/redirect/get after the call), a 304 (an ETag filter inside this one
      *       answered a conditional request after the model had answered), or a 406 (the framework

@@ -31,6 +31,13 @@ import java.util.Map;
  * came after it, the usage is {@linkplain #provisional() provisional}: a stream cut before its
  * {@code message_delta} reports less than the model produced.
  *
+ * <p>Gemini's {@code streamGenerateContent} carries {@code usageMetadata} in every chunk, but a chunk
+ * before the last may count the prompt alone ({@code totalTokenCount} = {@code promptTokenCount}):
+ * the output is counted only by the chunk that ends the answer. A Gemini report is provisional unless
+ * the document that carried it counts the answer's output ({@code candidatesTokenCount} above 0;
+ * thoughts alone do not count) or ends the answer (a candidate with a {@code finishReason}, a
+ * {@code promptFeedback.blockReason}); a later final report makes the usage final.
+ *
  * <p>Thread-safe: an async servlet may write from another thread than the one that settles.
  */
 final class UsageSniffer {
@@ -44,6 +51,8 @@ final class UsageSniffer {
     private final Map<String, Long> anthropic = new HashMap<>();
     /** The last Anthropic report was a {@code message_start}'s: the final output count has not come. */
     private boolean anthropicStartOnly;
+    /** The last Gemini report counted no output and did not end the answer (a stream's early chunk). */
+    private boolean geminiPromptOnly;
 
     private JsonDocumentScanner json;
     private Transcoder transcoder;
@@ -236,10 +245,11 @@ final class UsageSniffer {
     /**
      * Whether the usage is a report known to be provisional: Anthropic usage from a
      * {@code message_start} not followed by the {@code message_delta} (or a whole message) with the
-     * final counts. Settlement charges at least the estimate for it.
+     * final counts; Gemini usage from a chunk that counted no output and did not end the answer, not
+     * followed by one that did. Settlement charges at least the estimate for it.
      */
     synchronized boolean provisional() {
-        return format == Format.ANTHROPIC && anthropicStartOnly;
+        return (format == Format.ANTHROPIC && anthropicStartOnly) || (format == Format.GEMINI && geminiPromptOnly);
     }
 
     /** One complete JSON document: a whole JSON body, one of several in a body, or one event's data. */
@@ -267,10 +277,20 @@ final class UsageSniffer {
         Map<String, Long> gemini = doc.usage("usageMetadata");
         if (gemini != null) {
             Long total = gemini.get("totalTokenCount");
-            report(Format.GEMINI, total != null ? total : sum(gemini.get("promptTokenCount"),
+            // thoughts alone do not count: a thinking model's early chunks may count prompt and thoughts
+            // without the text already sent
+            boolean complete = positive(gemini.get("candidatesTokenCount")) || doc.ended();
+            if (report(Format.GEMINI, total != null ? total : sum(gemini.get("promptTokenCount"),
                     gemini.get("candidatesTokenCount"), gemini.get("thoughtsTokenCount"),
-                    gemini.get("toolUsePromptTokenCount")), null);
+                    gemini.get("toolUsePromptTokenCount")), null)) {
+                // a stream's early chunk counts the prompt only: the output comes with the last chunk
+                geminiPromptOnly = !complete;
+            }
         }
+    }
+
+    private static boolean positive(Long count) {
+        return count != null && count > 0;
     }
 
     private static Long openAi(Map<String, Long> usage) {

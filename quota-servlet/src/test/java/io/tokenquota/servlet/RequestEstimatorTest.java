@@ -225,9 +225,45 @@ final class RequestEstimatorTest {
     void takesTheLargestTopLevelOutputBudget() {
         assertEquals(300, estimate("{\"max_tokens\":100,\"max_output_tokens\":300}").outputBudget());
         assertEquals(-1, estimate("{\"prompt\":\"x\"}").outputBudget());
-        assertEquals(-1, estimate("{\"options\":{\"max_tokens\":100}}").outputBudget(), "nested budgets are not the request's");
+        assertEquals(-1, estimate("{\"metadata\":{\"max_tokens\":100}}").outputBudget(), "nested budgets are not the request's");
+        assertEquals(-1, estimate("{\"tools\":[{\"parameters\":{\"max_tokens\":100}}]}").outputBudget(),
+                "a tool's parameters are not the request's settings");
+        assertEquals(-1, estimate("{\"messages\":[{\"options\":{\"num_predict\":100}}]}").outputBudget());
         assertEquals(Long.MAX_VALUE, estimate("{\"max_tokens\":123456789012345678901234567890}").outputBudget());
         assertEquals(Long.MAX_VALUE, estimate("{\"max_tokens\":-5}").outputBudget(), "negative is no limit");
+    }
+
+    @Test
+    void everyServersOwnBudgetNameIsRead() {
+        // llama.cpp reads n_predict before max_tokens; the largest present is held
+        assertEquals(16_000, estimate("{\"max_tokens\":16,\"n_predict\":16000}").outputBudget());
+        assertEquals(16_000, estimate("{\"min_tokens\":16000}").outputBudget(), "vLLM: at least that many");
+        assertEquals(200, estimate("{\"max_tokens\":200,\"min_tokens\":0}").outputBudget());
+        assertEquals(Long.MAX_VALUE, estimate("{\"n_predict\":-1}").outputBudget(), "llama.cpp: no limit");
+        assertEquals(Long.MAX_VALUE, estimate("{\"n_predict\":-2}").outputBudget(), "llama.cpp: fill the context");
+        assertEquals(900, estimate("{\"max_tokens_to_sample\":900,\"prompt\":\"x\"}").outputBudget(), "Anthropic legacy");
+        assertEquals(900, estimate("{\"max_new_tokens\":900}").outputBudget());
+        assertEquals(900, estimate("{\"maxTokens\":900}").outputBudget());
+        // Ollama options, Hugging Face TGI parameters, Bedrock Converse inferenceConfig, Gemini generationConfig
+        assertEquals(700, estimate("{\"model\":\"llama3\",\"options\":{\"num_predict\":700}}").outputBudget());
+        assertEquals(Long.MAX_VALUE, estimate("{\"options\":{\"num_predict\":-1}}").outputBudget(), "Ollama: no limit");
+        assertEquals(Long.MAX_VALUE, estimate("{\"options\":{\"num_predict\":-2}}").outputBudget(), "Ollama: fill the context");
+        assertEquals(700, estimate("{\"inputs\":\"x\",\"parameters\":{\"max_new_tokens\":20,\"min_new_tokens\":700}}")
+                .outputBudget());
+        assertEquals(700, estimate("{\"inferenceConfig\":{\"maxTokens\":\"700\"}}").outputBudget());
+        assertEquals(700, estimate("{\"generationConfig\":{\"max_tokens\":700}}").outputBudget());
+        assertEquals(800, estimate("{\"max_tokens\":700,\"options\":{\"num_predict\":800}}").outputBudget());
+        // the same names in a request's parameters (query string, form fields)
+        for (String name : RequestEstimator.OUTPUT_FIELDS) {
+            RequestEstimator.Asked asked = new RequestEstimator.Asked();
+            assertTrue(asked.read(name, "1234"), name);
+            assertEquals(1234, asked.budget, name);
+            assertEquals(1234, estimate("{\"" + name + "\":1234}").outputBudget(), name);
+            assertEquals(1234, estimate("{\"options\":{\"" + name + "\":1234}}").outputBudget(), name);
+        }
+        RequestEstimator.Asked noLimit = new RequestEstimator.Asked();
+        assertTrue(noLimit.read("n_predict", "-1"));
+        assertEquals(Long.MAX_VALUE, noLimit.budget);
     }
 
     @Test

@@ -61,7 +61,50 @@ final class UsageSnifferTest {
         assertEquals(7L, message.usage());
         assertFalse(message.provisional(), "a whole message carries the final counts");
         assertFalse(sniffer("text/event-stream", "data: {\"usage\":{\"total_tokens\":10}}\n\n").provisional());
-        assertFalse(sniffer("text/event-stream", "data: {\"usageMetadata\":{\"totalTokenCount\":10}}\n\n").provisional());
+        assertFalse(sniffer("text/event-stream", "data: {\"usageMetadata\":{\"promptTokenCount\":4,"
+                + "\"candidatesTokenCount\":6,\"totalTokenCount\":10}}\n\n").provisional());
+    }
+
+    @Test
+    void geminiUsageIsProvisionalUntilAChunkCountsOutputOrEndsTheAnswer() {
+        String early = "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"word\"}],\"role\":\"model\"}}],"
+                + "\"usageMetadata\":{\"promptTokenCount\":10,\"totalTokenCount\":10}}\r\n\r\n";
+        String last = "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\".\"}],\"role\":\"model\"},"
+                + "\"finishReason\":\"STOP\"}],\"usageMetadata\":{\"promptTokenCount\":10,\"candidatesTokenCount\":90,"
+                + "\"totalTokenCount\":100}}\r\n\r\n";
+        UsageSniffer cut = sniffer("text/event-stream", early + early);
+        assertEquals(10L, cut.usage());
+        assertTrue(cut.provisional(), "an early chunk counts the prompt only");
+        UsageSniffer whole = sniffer("text/event-stream", early + early + last);
+        assertEquals(100L, whole.usage());
+        assertFalse(whole.provisional());
+        assertTrue(sniffer("text/event-stream", "data: {\"usageMetadata\":{\"totalTokenCount\":10}}\n\n").provisional(),
+                "a count without output that does not end the answer");
+        // a running output count (Gemini 2.5) is what was produced so far
+        assertFalse(sniffer("text/event-stream", early + "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":"
+                + "\"w\"}]}}],\"usageMetadata\":{\"promptTokenCount\":10,\"candidatesTokenCount\":5,"
+                + "\"totalTokenCount\":15}}\n\n").provisional());
+        assertTrue(sniffer("text/event-stream", "data: {\"usageMetadata\":{\"promptTokenCount\":10,"
+                + "\"thoughtsTokenCount\":300,\"totalTokenCount\":310}}\n\n").provisional(),
+                "thoughts alone do not count the answer already sent: still provisional");
+        assertTrue(sniffer("text/event-stream", "data: {\"usageMetadata\":{\"promptTokenCount\":10,"
+                + "\"candidatesTokenCount\":0,\"totalTokenCount\":10}}\n\n").provisional(), "a zero output count");
+        // an answer that ended without output: blocked by a safety filter, or its prompt blocked
+        assertFalse(sniffer("application/json", "{\"candidates\":[{\"finishReason\":\"SAFETY\",\"index\":0}],"
+                + "\"usageMetadata\":{\"promptTokenCount\":10,\"totalTokenCount\":10}}").provisional());
+        assertFalse(sniffer("application/json", "{\"promptFeedback\":{\"blockReason\":\"SAFETY\"},"
+                + "\"usageMetadata\":{\"promptTokenCount\":10,\"totalTokenCount\":10}}").provisional());
+        // the array form (streamGenerateContent without alt=sse), cut before its last chunk
+        String chunk = early.substring("data: ".length()).trim();
+        UsageSniffer array = sniffer("application/json", "[" + chunk + "," + chunk);
+        assertEquals(10L, array.usage());
+        assertTrue(array.provisional());
+        assertFalse(sniffer("application/json", "[" + chunk + "," + last.substring("data: ".length()).trim() + "]")
+                .provisional());
+        // a finishReason where the model writes (a function call's arguments) ends nothing
+        assertTrue(sniffer("application/json", "{\"candidates\":[{\"content\":{\"parts\":[{\"functionCall\":{"
+                + "\"name\":\"f\",\"args\":{\"finishReason\":\"STOP\"}}}]}}],\"finishReason\":\"STOP\","
+                + "\"usageMetadata\":{\"promptTokenCount\":10,\"totalTokenCount\":10}}").provisional());
     }
 
     private static UsageSniffer sniffer(String contentType, String body) {

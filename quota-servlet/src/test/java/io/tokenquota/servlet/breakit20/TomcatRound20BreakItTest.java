@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit20;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class TomcatRound20BreakItTest extends AbstractRound20 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.TOMCAT;
+    }
+}
