@@ -177,4 +177,24 @@ abstract class AbstractRound21 extends H2FilterRound {
         assertTrue(a.used() >= 12_040, "the same answer reported 12,040 tokens; the client's Accept header made it"
                 + " text/plain and it was charged " + a.used() + " (" + ledger(s) + ")");
     }
+
+    /**
+     * The same relay with {@code Accept: text/event-stream}: Spring labels the plain JSON answer an
+     * event stream, the sniffer splits it into events, finds no {@code data:} line and no usage, and
+     * the 12,040-token answer is charged the estimate.
+     */
+    @Test
+    void clientAcceptEventStreamHidesTheUsageOfARelayedAnswer() {
+        String body = "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"Write a very long story.\"}]}";
+        String s = subject();
+        HttpResponse<String> r = post("/ai/spring/proxy", s, body, "Accept", "text/event-stream");
+        assertEquals(200, r.statusCode());
+        assertTrue(r.body().contains("\"total_tokens\":12040"), r.body());
+        assertTrue(r.headers().firstValue("Content-Type").orElse("").startsWith("text/event-stream"),
+                r.headers().map().toString());
+        assertEquals(1, calls(s));
+        QuotaAccount a = settled(s);
+        assertTrue(a.used() >= 12_040, "the answer reported 12,040 tokens; the client's Accept header labelled it"
+                + " an event stream and it was charged " + a.used() + " (" + ledger(s) + ")");
+    }
 }
