@@ -86,13 +86,6 @@ final class Settlement implements AsyncListener {
         this.sniffer = sniffer;
     }
 
-    /** {@link #decide(Long, Long, boolean, End, int, boolean, boolean, boolean, long)} of a final usage
-     *  report, without Spring's marker of a request no handler was found for. */
-    static Decision decide(Long explicit, Long usage, End end, int status, boolean committed,
-                           boolean releaseOnError, long estimate) {
-        return decide(explicit, usage, false, end, status, committed, false, releaseOnError, estimate);
-    }
-
     /**
      * The settlement rules, in order; the first that applies decides.
      * <ol>

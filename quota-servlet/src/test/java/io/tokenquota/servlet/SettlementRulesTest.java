@@ -13,7 +13,8 @@ final class SettlementRulesTest {
     private static final long ESTIMATE = 500;
 
     private static Decision decide(Long explicit, Long usage, End end, int status, boolean committed) {
-        return Settlement.decide(explicit, usage, end, status, committed, true, ESTIMATE);
+        // a final usage report, and no sign of a framework that matched no handler
+        return Settlement.decide(explicit, usage, false, end, status, committed, false, true, ESTIMATE);
     }
 
     @Test
@@ -139,9 +140,9 @@ final class SettlementRulesTest {
 
     @Test
     void releaseOnErrorOffChargesTheEstimateForFailures() {
-        assertEquals(ESTIMATE, Settlement.decide(null, null, End.RETURNED, 502, true, false, ESTIMATE).tokens());
-        assertEquals(ESTIMATE, Settlement.decide(null, null, End.THREW, 200, false, false, ESTIMATE).tokens());
-        assertTrue(Settlement.decide(null, null, End.RETURNED, 404, true, false, ESTIMATE).release(),
+        assertEquals(ESTIMATE, Settlement.decide(null, null, false, End.RETURNED, 502, true, false, false, ESTIMATE).tokens());
+        assertEquals(ESTIMATE, Settlement.decide(null, null, false, End.THREW, 200, false, false, false, ESTIMATE).tokens());
+        assertTrue(Settlement.decide(null, null, false, End.RETURNED, 404, true, false, false, ESTIMATE).release(),
                 "a refusal is not a failure: still released");
     }
 }
