@@ -145,7 +145,7 @@ final class QuotaResponse extends HttpServletResponseWrapper {
     /** The end of the response: bytes still pending are read with the headers as they are now. */
     synchronized void endSniffing() {
         if (!sniffer.started() && pending.size() > 0) {
-            startSniffing();
+            startSniffing(null, 0, 0);
         }
     }
 
@@ -173,12 +173,22 @@ final class QuotaResponse extends HttpServletResponseWrapper {
         return writer;
     }
 
-    /** Chooses the format from the headers as they are now and reads what was pending. Callers hold this. */
-    private void startSniffing() {
-        byte[] head = pending.toByteArray();
+    /**
+     * Chooses the format from the headers as they are now and reads what was pending. The first bytes
+     * shown to the sniffer include those of the write that starts it ({@code b}, not fed here): a
+     * container commits the response within the first write when it reaches the Content-Length, and
+     * the answer's first bytes must still be seen. Callers hold this.
+     */
+    private void startSniffing(byte[] b, int off, int len) {
+        byte[] held = pending.toByteArray();
+        byte[] head = held;
+        int peek = Math.min(len, MAX_PENDING - held.length);
+        if (peek > 0) {
+            head = java.util.Arrays.copyOf(held, held.length + peek);
+            System.arraycopy(b, off, head, held.length, peek);
+        }
         sniffer.begin(included ? null : getContentType(), super.getHeader("Content-Encoding"), head);
-        if (pending.size() > 0) {
-            byte[] held = head;
+        if (held.length > 0) {
             pending.reset();
             sniffer.feed(held, 0, held.length);
         }
@@ -194,7 +204,7 @@ final class QuotaResponse extends HttpServletResponseWrapper {
                     pending.write(b, off, len);
                     return;
                 }
-                startSniffing();
+                startSniffing(b, off, len);
             }
         }
         sniffer.feed(b, off, len);

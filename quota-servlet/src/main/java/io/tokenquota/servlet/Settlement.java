@@ -101,10 +101,12 @@ final class Settlement implements AsyncListener {
      *   <li>a 302 or 303 (post/redirect/get after the call), a 304 (an ETag filter inside this one
      *       answered a conditional request after the model had answered), or a 406 (the framework
      *       found no format for the client's {@code Accept} only when writing the handler's answer),
-     *       or a 416 (the framework serves byte ranges of the resource the handler returned and found
-     *       the client's {@code Range} outside it): the estimate is charged; but a 406 is released
-     *       when {@code noHandler} (Spring MVC's DispatcherServlet handled the request and matched no
-     *       handler: its handler mapping refused the {@code Accept} before any handler ran);</li>
+     *       or a 412 (the framework evaluates the client's {@code If-Unmodified-Since} or
+     *       {@code If-Match} against the validators of the answer the handler returned), or a 416 (the
+     *       framework serves byte ranges of the resource the handler returned and found the client's
+     *       {@code Range} outside it): the estimate is charged; but a 406 or a 412 is released when
+     *       {@code noHandler} (Spring MVC's DispatcherServlet handled the request and matched no
+     *       handler: nothing ran; for a 406, its handler mapping refused the {@code Accept});</li>
      *   <li>any other 3xx, or a 4xx, without usage (400, 404, 405, 415, 422, an upstream 429...): the
      *       model was not called, the hold is released, also when the client has gone meanwhile;</li>
      *   <li>a client that went away before any usage was seen is charged the estimate: the model was
@@ -142,6 +144,15 @@ final class Settlement implements AsyncListener {
         if (status == 304) {
             // an ETag filter computes the answer (the model runs) and only then finds the client has it
             return Decision.charge(estimate, "not modified after the call");
+        }
+        if (status == 412) {
+            if (noHandler) {
+                // no handler matched: nothing ran, the model was not called
+                return Decision.release("precondition failed before any handler ran");
+            }
+            // Spring MVC evaluates If-Unmodified-Since / If-Match against the Last-Modified or ETag of
+            // the ResponseEntity the handler returned: the model answered before the 412
+            return Decision.charge(estimate, "precondition failed after the call");
         }
         if (status == 406) {
             if (noHandler) {
@@ -196,7 +207,7 @@ final class Settlement implements AsyncListener {
             // usage remembered for a 304 is a final count; only the sniffer's own can be provisional
             boolean provisional = sniffer.provisional();
             Decision d = decide(explicitActual(), usage, provisional, effective, status, response.isCommitted(),
-                    status == 406 && springMatchedNoHandler(request), releaseOnError, estimate);
+                    (status == 406 || status == 412) && springMatchedNoHandler(request), releaseOnError, estimate);
             if (usage != null && usage > Limits.MAX_TOKENS) {
                 LOG.warn("usage {} in the response for reservation {} of {} is past the ledger's limit; charging {}",
                         usage, hold.id(), hold.subject(), d.tokens());

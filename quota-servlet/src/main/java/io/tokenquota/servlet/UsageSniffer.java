@@ -57,6 +57,11 @@ final class UsageSniffer {
     private JsonDocumentScanner json;
     private Transcoder transcoder;
     private final SseEvents sse = new SseEvents();
+    /**
+     * The answer is read as JSON though its Content-Type names a text type: a model may have written
+     * the "usage" in it, so whatever is found is {@linkplain #provisional() provisional}.
+     */
+    private boolean mislabelled;
     /** The bytes fed are characters the application wrote through the writer, encoded as UTF-8. */
     private boolean writerText;
 
@@ -65,9 +70,12 @@ final class UsageSniffer {
      * bytes only where the headers do not say what the answer is: no Content-Type (an included
      * endpoint cannot set one; the filter passes none then) or {@code application/octet-stream}. A
      * body that a filter placed before this one compresses afterwards is still plain here. A
-     * Content-Type that names another format ({@code text/plain}, {@code text/html}) is believed: a
-     * model's text answered as plain text may start like JSON or an event stream because the client
-     * asked the model to write it so.
+     * Content-Type that names another format is believed, with one exception: a {@code text/*} answer
+     * (an event stream included) whose first bytes are a JSON document's is read as JSON, since a
+     * framework labels a relayed JSON answer with the type the client's {@code Accept} asked for; but a
+     * model's text may start like JSON because the client asked the model to write it so, so usage
+     * found there is only {@linkplain #provisional() provisional}: it can raise the charge above the
+     * estimate, never lower it.
      */
     synchronized void begin(String contentType, String contentEncoding, byte[] head) {
         if (mode != Mode.UNDECIDED) {
@@ -80,11 +88,23 @@ final class UsageSniffer {
         boolean untyped = type.isBlank() || type.startsWith("application/octet-stream");
         if (encoded && !plain) {
             mode = Mode.OFF;
+        } else if (type.startsWith("text/event-stream") && looksLikeJson(head)) {
+            // a JSON answer labelled an event stream because the client asked for one (Spring picks a
+            // String's media type from Accept): read as JSON, but the label was not the server's own
+            json = new JsonDocumentScanner(doc -> accept(doc, false));
+            mode = Mode.JSON;
+            mislabelled = true;
         } else if (type.startsWith("text/event-stream") || (untyped && looksLikeEvents(head))) {
             mode = Mode.SSE;
         } else if (type.contains("json") || (untyped && looksLikeJson(head))) {
             json = new JsonDocumentScanner(doc -> accept(doc, false));
             mode = Mode.JSON;
+        } else if (type.startsWith("text/") && looksLikeJson(head)) {
+            // a relayed JSON answer labelled text by the client's Accept, or a model's text written to
+            // look like JSON: its usage may be planted, so it can only raise the charge (provisional)
+            json = new JsonDocumentScanner(doc -> accept(doc, false));
+            mode = Mode.JSON;
+            mislabelled = true;
         } else {
             mode = Mode.OFF;
         }
@@ -246,10 +266,12 @@ final class UsageSniffer {
      * Whether the usage is a report known to be provisional: Anthropic usage from a
      * {@code message_start} not followed by the {@code message_delta} (or a whole message) with the
      * final counts; Gemini usage from a chunk that counted no output and did not end the answer, not
-     * followed by one that did. Settlement charges at least the estimate for it.
+     * followed by one that did; any usage in a text answer ({@code text/plain}, a non-stream labelled
+     * {@code text/event-stream}) read as JSON because it starts like one. Settlement charges at least
+     * the estimate for it.
      */
     synchronized boolean provisional() {
-        return (format == Format.ANTHROPIC && anthropicStartOnly) || (format == Format.GEMINI && geminiPromptOnly);
+        return mislabelled || (format == Format.ANTHROPIC && anthropicStartOnly) || (format == Format.GEMINI && geminiPromptOnly);
     }
 
     /** One complete JSON document: a whole JSON body, one of several in a body, or one event's data. */

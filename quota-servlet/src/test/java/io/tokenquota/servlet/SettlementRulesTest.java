@@ -90,6 +90,15 @@ final class SettlementRulesTest {
     }
 
     @Test
+    void aPreconditionFailedAfterTheHandlerIsChargedUnlessNoHandlerRan() {
+        // Spring checks If-Unmodified-Since / If-Match against the ResponseEntity the handler returned
+        assertEquals(ESTIMATE, Settlement.decide(null, null, false, End.RETURNED, 412, true, false, true, ESTIMATE).tokens());
+        assertTrue(Settlement.decide(null, null, false, End.RETURNED, 412, true, true, true, ESTIMATE).release(),
+                "no handler matched: nothing ran");
+        assertEquals(9L, Settlement.decide(null, 9L, false, End.RETURNED, 412, true, true, true, ESTIMATE).tokens());
+    }
+
+    @Test
     void springMarksARequestItFoundNoHandlerFor() {
         // the names this module compares, against the Spring MVC on the test classpath
         assertEquals(org.springframework.web.servlet.DispatcherServlet.WEB_APPLICATION_CONTEXT_ATTRIBUTE,

@@ -179,6 +179,20 @@ final class UsageSnifferTest {
         return s.usage();
     }
 
+    private static UsageSniffer sniffer(String contentType, String body, boolean withHead) {
+        UsageSniffer s = new UsageSniffer();
+        byte[] bytes = body.getBytes(StandardCharsets.UTF_8);
+        s.begin(contentType, null, withHead ? bytes : null);
+        s.feed(bytes, 0, bytes.length);
+        s.finish();
+        return s;
+    }
+
+    private static void assertProvisional(long expected, UsageSniffer s) {
+        assertEquals(expected, s.usage());
+        assertTrue(s.provisional(), "usage from a text answer read as JSON is provisional");
+    }
+
     @Test
     void firstBytesDecideOnlyWhenTheHeadersDoNotSayWhatTheAnswerIs() {
         String json = "{\"usage\":{\"total_tokens\":1}}\n\nthe essay you asked for";
@@ -187,10 +201,15 @@ final class UsageSnifferTest {
         assertEquals(1L, sniffWithHead(null, json));
         assertEquals(1L, sniffWithHead(null, events));
         assertEquals(1L, sniffWithHead("application/octet-stream", json));
-        // an answer labelled plain text (or HTML) is a model's text, whatever it starts with
-        assertNull(sniffWithHead("text/plain;charset=UTF-8", json));
+        // an answer labelled plain text (or HTML) may be a model's text: one that starts like an event
+        // stream is not read; one that starts like JSON (a relayed answer labelled by the client's Accept)
+        // is read, but only provisionally, so a usage the model wrote can never lower the charge
         assertNull(sniffWithHead("text/plain;charset=UTF-8", events));
-        assertNull(sniffWithHead("text/html", json));
+        assertProvisional(1L, sniffer("text/plain;charset=UTF-8", json, true));
+        assertProvisional(1L, sniffer("text/html", json, true));
+        // a JSON document labelled an event stream (the client's Accept again) is read as JSON, provisionally
+        assertProvisional(7L, sniffer("text/event-stream", "{\"usage\":{\"total_tokens\":7}}", true));
+        assertFalse(sniffer("text/event-stream", events, true).provisional(), "a real event stream is final");
         // a labelled JSON answer is read as before
         assertEquals(7L, sniffWithHead("application/json", "{\"usage\":{\"total_tokens\":7}}"));
     }
