@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit22;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound22BreakItTest extends AbstractRound22 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
