@@ -177,4 +177,21 @@ abstract class AbstractRound22 extends H2FilterRound {
         assertTrue(a.used() >= 12_040, "the relayed stream reported 12,040 tokens; labelled "
                 + r.headers().firstValue("Content-Type").orElse("") + " it was charged " + a.used() + " (" + ledger(s) + ")");
     }
+
+    /**
+     * The same buffered stream relay with {@code Accept: application/json} (what the OpenAI SDKs send,
+     * also with {@code stream: true}): Spring labels the event stream application/json, the JSON
+     * scanner fails at {@code data:} and the 12,040-token answer is charged the estimate.
+     */
+    @Test
+    void jsonLabelledRelayedStreamHidesItsUsage() {
+        String s = subject();
+        HttpResponse<String> r = post("/ai/spring/proxy-stream", s, ASK.replace("}]}", "}],\"stream\":true}"),
+                "Accept", "application/json");
+        assertEquals(200, r.statusCode(), r.body());
+        assertTrue(r.body().contains("\"total_tokens\":12040"), r.body());
+        QuotaAccount a = settled(s);
+        assertTrue(a.used() >= 12_040, "the relayed stream reported 12,040 tokens; labelled "
+                + r.headers().firstValue("Content-Type").orElse("") + " it was charged " + a.used() + " (" + ledger(s) + ")");
+    }
 }
