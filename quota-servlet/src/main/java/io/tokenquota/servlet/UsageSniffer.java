@@ -58,24 +58,30 @@ final class UsageSniffer {
     private Transcoder transcoder;
     private final SseEvents sse = new SseEvents();
     /**
-     * The answer is read as JSON though its Content-Type names a text type: a model may have written
-     * the "usage" in it, so whatever is found is {@linkplain #provisional() provisional}.
+     * The answer is read in a format its Content-Type does not name: a model may have written the
+     * "usage" in it, so whatever is found is {@linkplain #provisional() provisional}.
      */
     private boolean mislabelled;
     /** The bytes fed are characters the application wrote through the writer, encoded as UTF-8. */
     private boolean writerText;
 
     /**
-     * Chooses JSON, SSE or nothing from the response headers when they go out, and from the first
-     * bytes only where the headers do not say what the answer is: no Content-Type (an included
-     * endpoint cannot set one; the filter passes none then) or {@code application/octet-stream}. A
-     * body that a filter placed before this one compresses afterwards is still plain here. A
-     * Content-Type that names another format is believed, with one exception: a {@code text/*} answer
-     * (an event stream included) whose first bytes are a JSON document's is read as JSON, since a
-     * framework labels a relayed JSON answer with the type the client's {@code Accept} asked for; but a
-     * model's text may start like JSON because the client asked the model to write it so, so usage
-     * found there is only {@linkplain #provisional() provisional}: it can raise the charge above the
-     * estimate, never lower it.
+     * Chooses JSON, SSE or nothing when the headers go out, from the answer's first characters
+     * whatever its Content-Type says: a framework (Spring MVC's String and byte[] converters) labels a
+     * relayed answer with whatever type the client's {@code Accept} asked for ({@code application/xml},
+     * {@code image/png}, {@code text/plain;charset=UTF-16}, {@code application/json} on an event
+     * stream), so a label can hide a usage but never vouches for one. The first bytes are decoded in
+     * the declared charset, else by byte order mark or UTF-16/32 detection, before they are looked at:
+     * a body that starts like a JSON document ({@code {} or {@code [}) is read as JSON, one that starts
+     * like an event stream ({@code data:}, {@code event:}, {@code id:}, {@code retry:}, a {@code :}
+     * comment) as server-sent events. Where the label agrees with the body (a JSON type on a JSON body,
+     * {@code text/event-stream} on events, or no label at all) the usage found is the server's; where
+     * it does not ({@code text/*}, xml, images, {@code application/octet-stream}, a JSON type on an
+     * event stream), a model's text may have been written to look like an answer, so the usage is only
+     * {@linkplain #provisional() provisional}: it can raise the charge above the estimate, never lower
+     * it. A body that starts like neither is not read, unless its first bytes are too few to tell and
+     * its label names the format. A body that a filter placed before this one compresses afterwards is
+     * still plain here; one already compressed is not read.
      */
     synchronized void begin(String contentType, String contentEncoding, byte[] head) {
         if (mode != Mode.UNDECIDED) {
@@ -85,31 +91,54 @@ final class UsageSniffer {
         boolean encoded = contentEncoding != null && !contentEncoding.isBlank()
                 && !"identity".equalsIgnoreCase(contentEncoding.trim());
         boolean plain = !looksCompressed(head);
-        boolean untyped = type.isBlank() || type.startsWith("application/octet-stream");
+        boolean unlabelled = type.isBlank();
+        boolean jsonLabel = type.contains("json");
+        boolean sseLabel = type.startsWith("text/event-stream");
+        // characters from the writer arrive as UTF-8 whatever charset the container encodes them in
+        java.nio.charset.Charset charset = writerText ? java.nio.charset.StandardCharsets.UTF_8 : charsetOf(type, head);
+        String start = startOf(head, charset);
+        boolean jsonBody = start.startsWith("{") || start.startsWith("[");
+        boolean eventBody = start.startsWith("data:") || start.startsWith("event:") || start.startsWith("id:")
+                || start.startsWith("retry:") || start.startsWith(":");
         if (encoded && !plain) {
             mode = Mode.OFF;
-        } else if (type.startsWith("text/event-stream") && looksLikeJson(head)) {
-            // a JSON answer labelled an event stream because the client asked for one (Spring picks a
-            // String's media type from Accept): read as JSON, but the label was not the server's own
+        } else if (jsonBody) {
             json = new JsonDocumentScanner(doc -> accept(doc, false));
             mode = Mode.JSON;
-            mislabelled = true;
-        } else if (type.startsWith("text/event-stream") || (untyped && looksLikeEvents(head))) {
+            mislabelled = !(jsonLabel || unlabelled);
+        } else if (eventBody) {
             mode = Mode.SSE;
-        } else if (type.contains("json") || (untyped && looksLikeJson(head))) {
+            mislabelled = !(sseLabel || unlabelled);
+        } else if (start.length() < 8 && jsonLabel) {
+            // too few characters to tell (one byte written first): the server's own label decides
             json = new JsonDocumentScanner(doc -> accept(doc, false));
             mode = Mode.JSON;
-        } else if (type.startsWith("text/") && looksLikeJson(head)) {
-            // a relayed JSON answer labelled text by the client's Accept, or a model's text written to
-            // look like JSON: its usage may be planted, so it can only raise the charge (provisional)
-            json = new JsonDocumentScanner(doc -> accept(doc, false));
-            mode = Mode.JSON;
-            mislabelled = true;
+        } else if (start.length() < 8 && sseLabel) {
+            mode = Mode.SSE;
         } else {
             mode = Mode.OFF;
         }
-        // characters from the writer arrive as UTF-8 whatever charset the container encodes them in
-        transcoder = mode == Mode.OFF || writerText ? null : Transcoder.of(charsetOf(type));
+        transcoder = mode == Mode.OFF || writerText ? null : Transcoder.of(charset);
+    }
+
+    /** The first characters of the answer, decoded, without a byte order mark or leading whitespace. */
+    private static String startOf(byte[] head, java.nio.charset.Charset charset) {
+        if (head == null || head.length == 0) {
+            return "";
+        }
+        java.nio.charset.CharsetDecoder decoder = charset.newDecoder()
+                .onMalformedInput(java.nio.charset.CodingErrorAction.REPLACE)
+                .onUnmappableCharacter(java.nio.charset.CodingErrorAction.REPLACE);
+        java.nio.CharBuffer chars = java.nio.CharBuffer.allocate(64);
+        decoder.decode(java.nio.ByteBuffer.wrap(head, 0, Math.min(head.length, 256)), chars, false);
+        chars.flip();
+        String s = chars.toString();
+        int i = 0;
+        while (i < s.length() && (s.charAt(i) == '\uFEFF' || s.charAt(i) == ' ' || s.charAt(i) == '\t'
+                || s.charAt(i) == '\r' || s.charAt(i) == '\n')) {
+            i++;
+        }
+        return s.substring(i);
     }
 
     /**
@@ -120,15 +149,50 @@ final class UsageSniffer {
         writerText = true;
     }
 
-    /** The {@code charset} parameter of a media type, or {@code null}. */
-    private static String charsetOf(String type) {
+    /**
+     * The {@code charset} parameter of a media type; without one (or an unknown one), the charset its
+     * byte order mark names, else UTF-16/32 told by where the zero bytes of the first character are
+     * (as RFC 4627 detects JSON's encoding), else UTF-8.
+     */
+    private static java.nio.charset.Charset charsetOf(String type, byte[] head) {
         for (String param : type.split(";")) {
             String p = param.trim();
             if (p.startsWith("charset=")) {
-                return p.substring("charset=".length()).replace("\"", "").trim();
+                try {
+                    return java.nio.charset.Charset.forName(p.substring("charset=".length()).replace("\"", "").trim());
+                } catch (IllegalArgumentException e) {
+                    break;
+                }
             }
         }
-        return null;
+        if (head == null || head.length < 2) {
+            return java.nio.charset.StandardCharsets.UTF_8;
+        }
+        int b0 = head[0] & 0xFF;
+        int b1 = head[1] & 0xFF;
+        int b2 = head.length > 2 ? head[2] & 0xFF : -1;
+        int b3 = head.length > 3 ? head[3] & 0xFF : -1;
+        try {
+            if (b0 == 0 && b1 == 0 && (b2 == 0xFE && b3 == 0xFF || b2 == 0)) {
+                return java.nio.charset.Charset.forName("UTF-32BE");
+            }
+            if (b0 == 0xFF && b1 == 0xFE && b2 == 0 && b3 == 0 || b0 != 0 && b1 == 0 && b2 == 0 && b3 == 0) {
+                return java.nio.charset.Charset.forName("UTF-32LE");
+            }
+        } catch (IllegalArgumentException e) {
+            return java.nio.charset.StandardCharsets.UTF_8;
+        }
+        if (b0 == 0xFE && b1 == 0xFF || b0 == 0xFF && b1 == 0xFE) {
+            // UTF-16 reads the byte order mark and drops it
+            return java.nio.charset.StandardCharsets.UTF_16;
+        }
+        if (b0 == 0 && b1 != 0) {
+            return java.nio.charset.StandardCharsets.UTF_16BE;
+        }
+        if (b0 != 0 && b1 == 0) {
+            return java.nio.charset.StandardCharsets.UTF_16LE;
+        }
+        return java.nio.charset.StandardCharsets.UTF_8;
     }
 
     /**
@@ -144,17 +208,9 @@ final class UsageSniffer {
                     .onUnmappableCharacter(java.nio.charset.CodingErrorAction.REPLACE);
         }
 
-        static Transcoder of(String name) {
-            if (name == null) {
-                return null;
-            }
-            try {
-                java.nio.charset.Charset charset = java.nio.charset.Charset.forName(name);
-                return charset.equals(java.nio.charset.StandardCharsets.UTF_8)
-                        || charset.equals(java.nio.charset.StandardCharsets.US_ASCII) ? null : new Transcoder(charset);
-            } catch (IllegalArgumentException e) {
-                return null;
-            }
+        static Transcoder of(java.nio.charset.Charset charset) {
+            return charset.equals(java.nio.charset.StandardCharsets.UTF_8)
+                    || charset.equals(java.nio.charset.StandardCharsets.US_ASCII) ? null : new Transcoder(charset);
         }
 
         byte[] toUtf8(byte[] bytes, int off, int len) {
@@ -181,21 +237,6 @@ final class UsageSniffer {
         return head.length >= 2 && (head[0] & 0xFF) == 0x1F && (head[1] & 0xFF) == 0x8B
                 || first < 0 || !(first == '{' || first == '[' || first == 'd' || first == 'e' || first == ':'
                 || first == 'i' || first == 'r');
-    }
-
-    private static boolean looksLikeJson(byte[] head) {
-        int first = firstVisible(head);
-        return first == '{' || first == '[';
-    }
-
-    private static boolean looksLikeEvents(byte[] head) {
-        if (head == null) {
-            return false;
-        }
-        String start = new String(head, 0, Math.min(head.length, 16), java.nio.charset.StandardCharsets.US_ASCII)
-                .stripLeading();
-        return start.startsWith("data:") || start.startsWith("event:") || start.startsWith("id:")
-                || start.startsWith("retry:") || start.startsWith(":");
     }
 
     /** The first byte that is not whitespace (a UTF-8 byte order mark skipped), or -1. */
@@ -266,8 +307,9 @@ final class UsageSniffer {
      * Whether the usage is a report known to be provisional: Anthropic usage from a
      * {@code message_start} not followed by the {@code message_delta} (or a whole message) with the
      * final counts; Gemini usage from a chunk that counted no output and did not end the answer, not
-     * followed by one that did; any usage in a text answer ({@code text/plain}, a non-stream labelled
-     * {@code text/event-stream}) read as JSON because it starts like one. Settlement charges at least
+     * followed by one that did; any usage in an answer whose Content-Type does not name the format its
+     * body was read in (a {@code text/*}, xml, image or octet-stream label, a JSON type on an event
+     * stream). Settlement charges at least
      * the estimate for it.
      */
     synchronized boolean provisional() {

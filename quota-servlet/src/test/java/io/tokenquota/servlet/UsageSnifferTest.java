@@ -201,10 +201,10 @@ final class UsageSnifferTest {
         assertEquals(1L, sniffWithHead(null, json));
         assertEquals(1L, sniffWithHead(null, events));
         assertEquals(1L, sniffWithHead("application/octet-stream", json));
-        // an answer labelled plain text (or HTML) may be a model's text: one that starts like an event
-        // stream is not read; one that starts like JSON (a relayed answer labelled by the client's Accept)
-        // is read, but only provisionally, so a usage the model wrote can never lower the charge
-        assertNull(sniffWithHead("text/plain;charset=UTF-8", events));
+        // an answer labelled plain text (or HTML) may be a model's text, or a relayed answer labelled by
+        // the client's Accept: one that starts like an event stream or like JSON is read, but only
+        // provisionally, so a usage the model wrote can never lower the charge
+        assertProvisional(1L, sniffer("text/plain;charset=UTF-8", events, true));
         assertProvisional(1L, sniffer("text/plain;charset=UTF-8", json, true));
         assertProvisional(1L, sniffer("text/html", json, true));
         // a JSON document labelled an event stream (the client's Accept again) is read as JSON, provisionally
