@@ -1,0 +1,180 @@
+package io.tokenquota.servlet.breakit23;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.tokenquota.QuotaAccount;
+import io.tokenquota.servlet.QuotaFilter;
+import io.tokenquota.servlet.testing.Deployment;
+import io.tokenquota.servlet.testing.H2FilterRound;
+import io.tokenquota.servlet.testing.TestHttp;
+import jakarta.servlet.MultipartConfigElement;
+import jakarta.servlet.http.HttpServletRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.Test;
+import org.springframework.context.annotation.Bean;
+import org.springframework.context.annotation.Configuration;
+import org.springframework.web.bind.annotation.PostMapping;
+import org.springframework.web.bind.annotation.RequestBody;
+import org.springframework.web.bind.annotation.RestController;
+import org.springframework.web.context.support.AnnotationConfigWebApplicationContext;
+import org.springframework.web.servlet.DispatcherServlet;
+import org.springframework.web.servlet.config.annotation.EnableWebMvc;
+
+/**
+ * Round 23 (adv11 issue: "no model call goes unpaid, nothing that never reached a model is charged").
+ */
+abstract class AbstractRound23 extends H2FilterRound {
+    static final Map<String, AtomicInteger> CALLS = new ConcurrentHashMap<>();
+    static final String ASK = "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"Write a very long story.\"}]}";
+
+    static int calls(String subject) {
+        AtomicInteger n = CALLS.get(subject);
+        return n == null ? 0 : n.get();
+    }
+
+    static void called(HttpServletRequest req) {
+        CALLS.computeIfAbsent(String.valueOf(req.getHeader("x-user-id")), k -> new AtomicInteger()).incrementAndGet();
+    }
+
+    static String completionJson(String content, long prompt, long completion) {
+        Map<String, Object> usage = new LinkedHashMap<>();
+        usage.put("prompt_tokens", prompt);
+        usage.put("completion_tokens", completion);
+        usage.put("total_tokens", prompt + completion);
+        Map<String, Object> out = new LinkedHashMap<>();
+        out.put("id", "chatcmpl-22");
+        out.put("object", "chat.completion");
+        out.put("choices", List.of(Map.of("index", 0, "message", Map.of("role", "assistant", "content", content),
+                "finish_reason", "stop")));
+        out.put("usage", usage);
+        try {
+            return new com.fasterxml.jackson.databind.ObjectMapper().writeValueAsString(out);
+        } catch (Exception e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /** An OpenAI chat stream (stream_options.include_usage) as the upstream sent it. */
+    static String streamText(long prompt, long completion) {
+        return "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Once upon\"}}]}\n\n"
+                + "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[],\"usage\":{\"prompt_tokens\":" + prompt
+                + ",\"completion_tokens\":" + completion + ",\"total_tokens\":" + (prompt + completion) + "}}\n\n"
+                + "data: [DONE]\n\n";
+    }
+
+    @RestController
+    public static class AiController {
+        /** The usual quick proxy: the upstream's JSON answer relayed as a String. */
+        @PostMapping("/proxy")
+        public String proxy(@RequestBody String body, HttpServletRequest req) {
+            called(req);
+            return completionJson("Once upon a time...", 40, 12_000);
+        }
+
+        /** The same relay as raw bytes (RestClient {@code body(byte[].class)}). */
+        @PostMapping("/proxy-bytes")
+        public byte[] proxyBytes(@RequestBody String body, HttpServletRequest req) {
+            called(req);
+            return completionJson("Once upon a time...", 40, 12_000).getBytes(StandardCharsets.UTF_8);
+        }
+
+        /** A buffered relay of the upstream's streamed answer, as raw bytes. */
+        @PostMapping("/proxy-stream-bytes")
+        public byte[] proxyStreamBytes(@RequestBody String body, HttpServletRequest req) {
+            called(req);
+            return streamText(40, 12_000).getBytes(StandardCharsets.UTF_8);
+        }
+
+        /** A buffered relay of the upstream's streamed answer, returned as a String. */
+        @PostMapping("/proxy-stream")
+        public String proxyStream(@RequestBody String body, HttpServletRequest req) {
+            called(req);
+            return streamText(40, 12_000);
+        }
+    }
+
+    @Configuration
+    @EnableWebMvc
+    static class WebConfig {
+        @Bean
+        AiController aiController() {
+            return new AiController();
+        }
+    }
+
+    static DispatcherServlet dispatcher() {
+        AnnotationConfigWebApplicationContext context = new AnnotationConfigWebApplicationContext();
+        context.register(WebConfig.class);
+        return new DispatcherServlet(context);
+    }
+
+    @Override
+    protected Deployment deploy(QuotaFilter filter) {
+        MultipartConfigElement multipart = new MultipartConfigElement("", 8 << 20, 8 << 20, 0);
+        return Deployment.create()
+                .filter("quota", filter, "/*")
+                .multipartServlet("spring", dispatcher(), multipart, "/ai/spring/*");
+    }
+
+    static String subject() {
+        return "u23-" + UUID.randomUUID().toString().substring(0, 12);
+    }
+
+    HttpResponse<String> post(String path, String subject, String body, String... headers) {
+        String[] all = new String[headers.length + 4];
+        all[0] = "x-user-id";
+        all[1] = subject;
+        all[2] = "Content-Type";
+        all[3] = "application/json";
+        System.arraycopy(headers, 0, all, 4, headers.length);
+        return TestHttp.post(container.uri(path), body.getBytes(StandardCharsets.UTF_8), all);
+    }
+
+    /**
+     * A byte[] relay (RestClient {@code body(byte[].class)}) writes the upstream's UTF-8 bytes as they
+     * are; Spring's ByteArrayHttpMessageConverter labels them with the client's {@code Accept},
+     * charset parameter included. The sniffer decodes the first bytes in that charset, sees neither
+     * '{' nor 'data:' and reads nothing: the 12,040-token answer is charged the 1,006-token estimate.
+     */
+    void assertCharged(String path, String body, String accept) {
+        String s = subject();
+        HttpResponse<String> r = post(path, s, body, "Accept", accept);
+        assertEquals(200, r.statusCode(), r.body());
+        assertEquals(1, calls(s));
+        String type = r.headers().firstValue("Content-Type").orElse("");
+        QuotaAccount a = settled(s);
+        assertTrue(a.used() >= 12_040, "the upstream reported 12,040 tokens; the client's Accept: " + accept
+                + " labelled the answer " + type + " and it was charged " + a.used() + " (" + ledger(s) + ")");
+    }
+
+    static final String STREAM_ASK = ASK.replace("}]}", "}],\"stream\":true}");
+
+    @Test
+    void byteRelayLabelledJsonUtf16() {
+        assertCharged("/ai/spring/proxy-bytes", ASK, "application/json;charset=UTF-16");
+    }
+
+    @Test
+    void byteRelayLabelledTextUtf32() {
+        assertCharged("/ai/spring/proxy-bytes", ASK, "text/plain;charset=UTF-32");
+    }
+
+    @Test
+    void byteRelayLabelledEbcdic() {
+        assertCharged("/ai/spring/proxy-bytes", ASK, "application/json;charset=IBM037");
+    }
+
+    @Test
+    void byteStreamRelayLabelledEventStreamUtf16() {
+        assertCharged("/ai/spring/proxy-stream-bytes", STREAM_ASK, "text/event-stream;charset=UTF-16");
+    }
+
+}

@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit23;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class TomcatRound23BreakItTest extends AbstractRound23 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.TOMCAT;
+    }
+}
