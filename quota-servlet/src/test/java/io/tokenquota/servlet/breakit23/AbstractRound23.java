@@ -93,6 +93,47 @@ abstract class AbstractRound23 extends H2FilterRound {
             return streamText(40, 12_000).getBytes(StandardCharsets.UTF_8);
         }
 
+        /**
+         * A chat endpoint that parses the request (Jackson, which detects UTF-16/32 from the bytes as
+         * RFC 4627 says) and streams an answer without usage (the client did not ask for
+         * stream_options.include_usage), writing as many tokens as max_tokens allows.
+         */
+        @PostMapping(value = "/chat-stream", produces = "text/event-stream")
+        public String chatStream(@RequestBody Map<String, Object> body, HttpServletRequest req) {
+            called(req);
+            long max = ((Number) body.get("max_tokens")).longValue();
+            StringBuilder sb = new StringBuilder();
+            for (int i = 0; i < 50; i++) {
+                sb.append("data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"token ")
+                        .append(i).append(" of ").append(max).append("\"}}]}\n\n");
+            }
+            return sb.append("data: [DONE]\n\n").toString();
+        }
+
+        /**
+         * A relay that returns the upstream's body as a {@code Resource} (RestTemplate/RestClient
+         * {@code Resource.class}), labelled with the upstream's Content-Type.
+         */
+        @PostMapping("/proxy-resource")
+        public org.springframework.http.ResponseEntity<org.springframework.core.io.Resource> proxyResource(
+                @RequestBody String body, HttpServletRequest req) {
+            called(req);
+            return org.springframework.http.ResponseEntity.ok()
+                    .contentType(org.springframework.http.MediaType.APPLICATION_JSON)
+                    .body(new org.springframework.core.io.ByteArrayResource(
+                            completionJson("Once upon a time...", 40, 12_000).getBytes(StandardCharsets.UTF_8)));
+        }
+
+        /** The same relay of a streamed answer (buffered) as a Resource labelled text/event-stream. */
+        @PostMapping("/proxy-stream-resource")
+        public org.springframework.http.ResponseEntity<org.springframework.core.io.Resource> proxyStreamResource(
+                @RequestBody String body, HttpServletRequest req) {
+            called(req);
+            return org.springframework.http.ResponseEntity.ok()
+                    .contentType(org.springframework.http.MediaType.TEXT_EVENT_STREAM)
+                    .body(new org.springframework.core.io.ByteArrayResource(streamText(40, 12_000).getBytes(StandardCharsets.UTF_8)));
+        }
+
         /** A buffered relay of the upstream's streamed answer, returned as a String. */
         @PostMapping("/proxy-stream")
         public String proxyStream(@RequestBody String body, HttpServletRequest req) {
@@ -177,4 +218,35 @@ abstract class AbstractRound23 extends H2FilterRound {
         assertCharged("/ai/spring/proxy-stream-bytes", STREAM_ASK, "text/event-stream;charset=UTF-16");
     }
 
+    void assertRangeCharged(String path, String body, String range) {
+        String control = subject();
+        HttpResponse<String> ok = post(path, control, body);
+        assertEquals(200, ok.statusCode(), ok.body());
+        assertEquals(12_040, settled(control).used(), "control: " + ledger(control));
+
+        String s = subject();
+        HttpResponse<String> r = post(path, s, body, "Range", range);
+        assertEquals(1, calls(s));
+        assertEquals(206, r.statusCode(), r.body());
+        assertTrue(r.body().contains("12040"), r.body());
+        QuotaAccount a = settled(s);
+        assertTrue(a.used() >= 12_040, "the upstream reported 12,040 tokens; with Range: " + range
+                + " the answer (" + r.body().length() + " chars) was charged " + a.used() + " (" + ledger(s) + ")");
+    }
+
+    /**
+     * Spring serves byte ranges of any Resource a controller returns, also on a POST. {@code Range:
+     * bytes=1-} drops the answer's first byte: the 206 body starts with {@code "id"}, looks like
+     * neither JSON nor an event stream, and is not read; the client restores the '{' itself.
+     */
+    @Test
+    void rangeFromByteOneHidesTheUsageOfAResourceRelay() {
+        assertRangeCharged("/ai/spring/proxy-resource", ASK, "bytes=1-");
+    }
+
+    /** A relayed stream from byte 1: "ata: {...}" is not an event stream. */
+    @Test
+    void rangeFromByteOneHidesTheUsageOfAStreamRelay() {
+        assertRangeCharged("/ai/spring/proxy-stream-resource", STREAM_ASK, "bytes=1-");
+    }
 }
