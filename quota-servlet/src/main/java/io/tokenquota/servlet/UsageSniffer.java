@@ -80,7 +80,10 @@ final class UsageSniffer {
      * event stream), a model's text may have been written to look like an answer, so the usage is only
      * {@linkplain #provisional() provisional}: it can raise the charge above the estimate, never lower
      * it. A body that starts like neither is not read, unless its first bytes are too few to tell and
-     * its label names the format. A body that a filter placed before this one compresses afterwards is
+     * its label names the format. When the declared charset's reading starts like neither, the body's
+     * own reading (byte order mark or UTF-16/32 detection, else UTF-8) is tried: a relay that writes the
+     * upstream's bytes unchanged under the charset the client's {@code Accept} named is read in that
+     * charset, and its usage is provisional. A body that a filter placed before this one compresses afterwards is
      * still plain here; one already compressed is not read.
      */
     synchronized void begin(String contentType, String contentEncoding, byte[] head) {
@@ -98,17 +101,32 @@ final class UsageSniffer {
         java.nio.charset.Charset charset = writerText ? java.nio.charset.StandardCharsets.UTF_8 : charsetOf(type, head);
         String start = startOf(head, charset);
         boolean jsonBody = start.startsWith("{") || start.startsWith("[");
-        boolean eventBody = start.startsWith("data:") || start.startsWith("event:") || start.startsWith("id:")
-                || start.startsWith("retry:") || start.startsWith(":");
+        boolean eventBody = startsLikeEvents(start);
+        boolean relabelled = false;
+        if (!jsonBody && !eventBody && !writerText && !(start.length() < 8 && (jsonLabel || sseLabel))) {
+            // a relay may write the upstream's bytes (UTF-8) under the charset the client's Accept named:
+            // the body's own reading (byte order mark, UTF-16/32 detection, else UTF-8) decides instead
+            java.nio.charset.Charset detected = charsetOf("", head);
+            if (!detected.equals(charset)) {
+                String raw = startOf(head, detected);
+                if (raw.startsWith("{") || raw.startsWith("[") || startsLikeEvents(raw)) {
+                    charset = detected;
+                    start = raw;
+                    jsonBody = raw.startsWith("{") || raw.startsWith("[");
+                    eventBody = !jsonBody;
+                    relabelled = true;
+                }
+            }
+        }
         if (encoded && !plain) {
             mode = Mode.OFF;
         } else if (jsonBody) {
             json = new JsonDocumentScanner(doc -> accept(doc, false));
             mode = Mode.JSON;
-            mislabelled = !(jsonLabel || unlabelled);
+            mislabelled = relabelled || !(jsonLabel || unlabelled);
         } else if (eventBody) {
             mode = Mode.SSE;
-            mislabelled = !(sseLabel || unlabelled);
+            mislabelled = relabelled || !(sseLabel || unlabelled);
         } else if (start.length() < 8 && jsonLabel) {
             // too few characters to tell (one byte written first): the server's own label decides
             json = new JsonDocumentScanner(doc -> accept(doc, false));
@@ -119,6 +137,11 @@ final class UsageSniffer {
             mode = Mode.OFF;
         }
         transcoder = mode == Mode.OFF || writerText ? null : Transcoder.of(charset);
+    }
+
+    private static boolean startsLikeEvents(String start) {
+        return start.startsWith("data:") || start.startsWith("event:") || start.startsWith("id:")
+                || start.startsWith("retry:") || start.startsWith(":");
     }
 
     /** The first characters of the answer, decoded, without a byte order mark or leading whitespace. */

@@ -227,7 +227,9 @@ abstract class AbstractRound23 extends H2FilterRound {
         String s = subject();
         HttpResponse<String> r = post(path, s, body, "Range", range);
         assertEquals(1, calls(s));
-        assertEquals(206, r.statusCode(), r.body());
+        // the filter hides Range from the endpoint: a model call is always answered whole
+        assertEquals(200, r.statusCode(), r.body());
+        assertEquals(ok.body(), r.body());
         assertTrue(r.body().contains("12040"), r.body());
         QuotaAccount a = settled(s);
         assertTrue(a.used() >= 12_040, "the upstream reported 12,040 tokens; with Range: " + range
