@@ -1,5 +1,10 @@
 package io.tokenquota.servlet.breakit22;
 
+import static io.tokenquota.servlet.testing.RelayedAnswers.called;
+import static io.tokenquota.servlet.testing.RelayedAnswers.calls;
+import static io.tokenquota.servlet.testing.RelayedAnswers.completionJson;
+import static io.tokenquota.servlet.testing.RelayedAnswers.streamText;
+
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -12,12 +17,7 @@ import jakarta.servlet.MultipartConfigElement;
 import jakarta.servlet.http.HttpServletRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
-import java.util.LinkedHashMap;
-import java.util.List;
-import java.util.Map;
 import java.util.UUID;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Configuration;
@@ -29,46 +29,10 @@ import org.springframework.web.servlet.DispatcherServlet;
 import org.springframework.web.servlet.config.annotation.EnableWebMvc;
 
 /**
- * Round 22 (adv11 issue: "no model call goes unpaid, nothing that never reached a model is charged").
+ * Round 22 of issue 11 ("no model call goes unpaid, nothing that never reached a model is charged").
  */
 abstract class AbstractRound22 extends H2FilterRound {
-    static final Map<String, AtomicInteger> CALLS = new ConcurrentHashMap<>();
     static final String ASK = "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"Write a very long story.\"}]}";
-
-    static int calls(String subject) {
-        AtomicInteger n = CALLS.get(subject);
-        return n == null ? 0 : n.get();
-    }
-
-    static void called(HttpServletRequest req) {
-        CALLS.computeIfAbsent(String.valueOf(req.getHeader("x-user-id")), k -> new AtomicInteger()).incrementAndGet();
-    }
-
-    static String completionJson(String content, long prompt, long completion) {
-        Map<String, Object> usage = new LinkedHashMap<>();
-        usage.put("prompt_tokens", prompt);
-        usage.put("completion_tokens", completion);
-        usage.put("total_tokens", prompt + completion);
-        Map<String, Object> out = new LinkedHashMap<>();
-        out.put("id", "chatcmpl-22");
-        out.put("object", "chat.completion");
-        out.put("choices", List.of(Map.of("index", 0, "message", Map.of("role", "assistant", "content", content),
-                "finish_reason", "stop")));
-        out.put("usage", usage);
-        try {
-            return new com.fasterxml.jackson.databind.ObjectMapper().writeValueAsString(out);
-        } catch (Exception e) {
-            throw new IllegalStateException(e);
-        }
-    }
-
-    /** An OpenAI chat stream (stream_options.include_usage) as the upstream sent it. */
-    static String streamText(long prompt, long completion) {
-        return "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Once upon\"}}]}\n\n"
-                + "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[],\"usage\":{\"prompt_tokens\":" + prompt
-                + ",\"completion_tokens\":" + completion + ",\"total_tokens\":" + (prompt + completion) + "}}\n\n"
-                + "data: [DONE]\n\n";
-    }
 
     @RestController
     public static class AiController {
