@@ -107,6 +107,25 @@ abstract class AbstractRound24 extends H2FilterRound {
                     + OUTPUT + "}}}";
         }
 
+        /**
+         * A relay of Groq's streamed chat completion (OpenAI-compatible): without
+         * stream_options.include_usage, Groq reports the usage in the last chunk's {@code x_groq.usage}.
+         */
+        @PostMapping(value = "/groq/openai/v1/chat/completions", produces = "text/event-stream")
+        public String groq(@RequestBody String body, HttpServletRequest req) {
+            called(req);
+            StringBuilder sb = new StringBuilder();
+            for (String word : STORY.split(" ")) {
+                sb.append("data: {\"id\":\"chatcmpl-g\",\"object\":\"chat.completion.chunk\",\"model\":\"llama-3.3-70b-versatile\","
+                        + "\"choices\":[{\"index\":0,\"delta\":{\"content\":\"").append(word).append(" \"},\"finish_reason\":null}]}\n\n");
+            }
+            return sb.append("data: {\"id\":\"chatcmpl-g\",\"object\":\"chat.completion.chunk\",\"model\":\"llama-3.3-70b-versatile\","
+                    + "\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}],\"x_groq\":{\"id\":\"req_1\",\"usage\":"
+                    + "{\"queue_time\":0.02,\"prompt_tokens\":" + PROMPT + ",\"prompt_time\":0.003,\"completion_tokens\":" + OUTPUT
+                    + ",\"completion_time\":9.1,\"total_tokens\":" + TOTAL + ",\"total_time\":9.103}}}\n\n")
+                    .append("data: [DONE]\n\n").toString();
+        }
+
         /** A relay of llama.cpp server's native {@code /completion} answer. */
         @PostMapping(value = "/llamacpp/completion", produces = "application/json")
         public String llamaCpp(@RequestBody String body, HttpServletRequest req) {
@@ -204,5 +223,12 @@ abstract class AbstractRound24 extends H2FilterRound {
     void cohereV2ChatUsageIsCharged() {
         assertChargedItsUsage("/ai/spring/cohere/v2/chat",
                 "{\"model\":\"command-a-03-2025\",\"messages\":[{\"role\":\"user\",\"content\":\"" + ASK + "\"}]}");
+    }
+
+    /** Groq's OpenAI-compatible stream: the usage rides in the last chunk's x_groq.usage. */
+    @Test
+    void groqStreamUsageIsCharged() {
+        assertChargedItsUsage("/ai/spring/groq/openai/v1/chat/completions",
+                "{\"model\":\"llama-3.3-70b-versatile\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"" + ASK + "\"}]}");
     }
 }
