@@ -12,10 +12,10 @@ import java.util.function.Consumer;
 /**
  * Scans JSON fed in arbitrary chunks for the usage objects providers put at fixed places, and hands
  * each complete root-level object to a callback as a {@link Document}: its top-level {@code type}
- * string, the integer counters of the objects at {@code usage}, {@code usageMetadata},
- * {@code message.usage} and {@code response.usage}, and whether it says a Gemini answer ended (a
- * {@code candidates[].finishReason} or a {@code promptFeedback.blockReason}). Objects anywhere else
- * (tool arguments, echoed JSON in a model's answer) are never looked into.
+ * string, the integer counters of the objects at the {@link #USAGE_PATHS} (and of the objects directly
+ * inside them, as {@code tokens.input_tokens}), the {@link #ROOT_COUNTERS} of the document itself,
+ * and whether it says the answer ended. Objects anywhere else (tool arguments, echoed JSON in a
+ * model's answer) are never looked into.
  *
  * <p>jackson's non-blocking parser keeps a whole string value in memory until it ends, and one
  * {@code b64_json} image is megabytes. Only structure matters here, so string contents past
@@ -31,14 +31,36 @@ final class JsonDocumentScanner {
      */
     static final int KEPT_DEPTH = 8;
     private static final int SLICE = 8192;
-    private static final Set<String> USAGE_PARENTS = Set.of("message", "response");
-    private static final Set<String> TOP_LEVEL_USAGE = Set.of("usage", "usageMetadata");
+    /**
+     * Where providers put their usage object, as the field names from the root (objects only, no
+     * arrays): OpenAI, Anthropic, Bedrock Converse and Cohere v2 {@code usage}; Gemini
+     * {@code usageMetadata} (and its snake_case spelling, as Python clients serialise it); Anthropic's
+     * {@code message_start} {@code message.usage}; OpenAI Responses events' {@code response.usage};
+     * Groq's stream {@code x_groq.usage}; a relayed Bedrock ConverseStream's {@code metadata.usage};
+     * Cohere v2's {@code message-end} {@code delta.usage}; Cohere v1's {@code meta} and its
+     * {@code stream-end} {@code response.meta}. Which of them counts for a document is decided by
+     * {@link UsageSniffer}.
+     */
+    static final Set<String> USAGE_PATHS = Set.of("usage", "usageMetadata", "usage_metadata", "message.usage",
+            "response.usage", "x_groq.usage", "metadata.usage", "delta.usage", "meta", "response.meta");
+    /**
+     * Counters that self-hosted servers write at the top of their answer rather than in a usage
+     * object: Ollama ({@code prompt_eval_count}, {@code eval_count}), llama.cpp's native endpoints
+     * ({@code tokens_evaluated}, {@code tokens_predicted}), Meta models on Bedrock's InvokeModel
+     * ({@code prompt_token_count}, {@code generation_token_count}). Collected under the path {@code ""}.
+     */
+    static final Set<String> ROOT_COUNTERS = Set.of("prompt_eval_count", "eval_count", "tokens_evaluated",
+            "tokens_predicted", "prompt_token_count", "generation_token_count");
+    /** Field names are tracked this deep: usage paths are at most two objects down, counters one more. */
+    private static final int TRACKED_DEPTH = 4;
 
     /**
      * One root-level JSON object's findings.
      *
-     * @param ended the object has a candidate with a {@code finishReason} or a
-     *              {@code promptFeedback.blockReason}: a Gemini answer (or chunk) that ends the answer
+     * @param usages counters by usage path ({@code ""} for the {@link #ROOT_COUNTERS})
+     * @param ended the document ends the answer: a Gemini candidate with a {@code finishReason} or a
+     *              {@code promptFeedback.blockReason}, llama.cpp's {@code "stop": true}, Ollama's
+     *              {@code "done": true}
      */
     record Document(String type, Map<String, Map<String, Long>> usages, boolean ended) {
         Map<String, Long> usage(String path) {
@@ -64,15 +86,15 @@ final class JsonDocumentScanner {
     // structure of the current root document
     private int depth;
     private boolean inRootArray;
-    private final boolean[] objectAt = new boolean[4];
-    private String field1;
-    private String field2;
-    private String field3;
+    /** Whether the container at each depth is an object, and the field name last read at each depth. */
+    private final boolean[] objectAt = new boolean[TRACKED_DEPTH + 1];
+    private final String[] fieldAt = new String[TRACKED_DEPTH + 1];
     private String type;
     private boolean ended;
+    /** The usage path being collected, the depth of its object, and the name of an object inside it. */
     private String collecting;
     private int collectDepth;
-    private String counter;
+    private String nested;
     private Map<String, Long> counters;
     private Map<String, Map<String, Long>> usages = new HashMap<>();
 
@@ -238,15 +260,22 @@ final class JsonDocumentScanner {
                 }
                 depth++;
                 boolean object = t == JsonToken.START_OBJECT;
-                if (depth < objectAt.length) {
+                if (depth <= TRACKED_DEPTH) {
                     objectAt[depth] = object;
+                    fieldAt[depth] = null;
                 }
-                if (object && collecting == null) {
-                    if (depth == 2 && objectAt[1] && TOP_LEVEL_USAGE.contains(field1)) {
-                        startCollecting(field1);
-                    } else if (depth == 3 && objectAt[1] && objectAt[2] && USAGE_PARENTS.contains(field1)
-                            && "usage".equals(field2)) {
-                        startCollecting(field1 + ".usage");
+                if (collecting != null) {
+                    if (object && depth == collectDepth + 1) {
+                        // Cohere's usage.tokens and usage.billed_units: counted as "tokens.input_tokens"
+                        nested = fieldAt[collectDepth];
+                    }
+                } else if (object && depth > 1 && depth <= 3) {
+                    String path = objectPath();
+                    if (path != null && USAGE_PATHS.contains(path)) {
+                        collecting = path;
+                        collectDepth = depth;
+                        nested = null;
+                        counters = new HashMap<>();
                     }
                 }
             }
@@ -255,9 +284,13 @@ final class JsonDocumentScanner {
                     inRootArray = false;
                     return;
                 }
-                if (collecting != null && depth == collectDepth) {
-                    usages.put(collecting, counters);
-                    collecting = null;
+                if (collecting != null) {
+                    if (depth == collectDepth) {
+                        usages.put(collecting, counters);
+                        collecting = null;
+                    } else if (depth == collectDepth + 1) {
+                        nested = null;
+                    }
                 }
                 depth--;
                 if (depth == 0) {
@@ -267,66 +300,99 @@ final class JsonDocumentScanner {
                     usages = new HashMap<>();
                     type = null;
                     ended = false;
-                    field1 = null;
-                    field2 = null;
-                    field3 = null;
                 }
             }
             case FIELD_NAME -> {
-                String name = parser.currentName();
-                if (depth == 1) {
-                    field1 = name;
-                    field2 = null;
-                } else if (depth == 2) {
-                    field2 = name;
-                } else if (depth == 3) {
-                    field3 = name;
-                }
-                if (collecting != null && depth == collectDepth) {
-                    counter = name;
+                if (depth <= TRACKED_DEPTH) {
+                    fieldAt[depth] = parser.currentName();
                 }
             }
             case VALUE_STRING -> {
-                if (depth == 1 && "type".equals(field1)) {
+                if (depth == 1 && "type".equals(fieldAt[1])) {
                     type = parser.getText();
-                } else if (depth == 3 && "candidates".equals(field1) && objectAt[1] && !objectAt[2] && objectAt[3]
-                        && "finishReason".equals(field3)) {
+                } else if (depth == 3 && "candidates".equals(fieldAt[1]) && objectAt[1] && !objectAt[2] && objectAt[3]
+                        && ("finishReason".equals(fieldAt[3]) || "finish_reason".equals(fieldAt[3]))) {
                     // Gemini: a candidate the model finished (STOP, MAX_TOKENS, SAFETY...)
                     ended = true;
-                } else if (depth == 2 && "promptFeedback".equals(field1) && objectAt[1] && objectAt[2]
-                        && "blockReason".equals(field2)) {
+                } else if (depth == 2 && objectAt[1] && objectAt[2]
+                        && ("promptFeedback".equals(fieldAt[1]) && "blockReason".equals(fieldAt[2])
+                        || "prompt_feedback".equals(fieldAt[1]) && "block_reason".equals(fieldAt[2]))) {
                     // Gemini: the prompt was blocked, no candidate will be written
                     ended = true;
                 }
             }
-            case VALUE_NUMBER_INT -> {
-                if (collecting != null && depth == collectDepth && counter != null
-                        && parser.getNumberType() != JsonParser.NumberType.BIG_INTEGER) {
-                    long value = parser.getLongValue();
-                    if (value >= 0) {
-                        counters.put(counter, value);
-                    }
+            case VALUE_TRUE -> {
+                // llama.cpp's last answer object says "stop": true, Ollama's "done": true
+                if (depth == 1 && ("stop".equals(fieldAt[1]) || "done".equals(fieldAt[1]))) {
+                    ended = true;
                 }
             }
-            case VALUE_NUMBER_FLOAT -> {
-                // 5000.0 is the same count; a fraction is rounded up, never down
-                if (collecting != null && depth == collectDepth && counter != null) {
-                    double value = Math.ceil(parser.getDoubleValue());
-                    if (value >= 0 && value <= Long.MAX_VALUE) {
-                        counters.put(counter, (long) value);
-                    }
-                }
-            }
+            case VALUE_NUMBER_INT, VALUE_NUMBER_FLOAT -> count(t);
             default -> {
                 // other scalars carry no usage
             }
         }
     }
 
-    private void startCollecting(String path) {
-        collecting = path;
-        collectDepth = depth;
-        counter = null;
-        counters = new HashMap<>();
+    private void count(JsonToken t) throws IOException {
+        String name = counterName();
+        if (name == null) {
+            return;
+        }
+        long value;
+        if (t == JsonToken.VALUE_NUMBER_INT) {
+            if (parser.getNumberType() == JsonParser.NumberType.BIG_INTEGER) {
+                return;
+            }
+            value = parser.getLongValue();
+        } else {
+            // 5000.0 is the same count; a fraction is rounded up, never down
+            double d = Math.ceil(parser.getDoubleValue());
+            if (!(d <= Long.MAX_VALUE)) {
+                return;
+            }
+            value = (long) d;
+        }
+        if (value < 0) {
+            return;
+        }
+        if (name.isEmpty()) {
+            usages.computeIfAbsent("", k -> new HashMap<>()).put(fieldAt[1], value);
+        } else {
+            counters.put(name, value);
+        }
+    }
+
+    /** The dotted field names from the root to the object just opened, or null when an array is on the way. */
+    private String objectPath() {
+        StringBuilder path = new StringBuilder();
+        for (int d = 1; d < depth; d++) {
+            if (!objectAt[d] || fieldAt[d] == null) {
+                return null;
+            }
+            if (d > 1) {
+                path.append('.');
+            }
+            path.append(fieldAt[d]);
+        }
+        return path.toString();
+    }
+
+    /**
+     * The name a number just read counts under: {@code ""} for one of the {@link #ROOT_COUNTERS}, its
+     * field name in the usage object being collected, {@code nested.name} one object further in;
+     * {@code null} for any other number.
+     */
+    private String counterName() {
+        if (collecting != null) {
+            if (depth == collectDepth && fieldAt[depth] != null) {
+                return fieldAt[depth];
+            }
+            if (depth == collectDepth + 1 && nested != null && objectAt[depth] && fieldAt[depth] != null) {
+                return nested + '.' + fieldAt[depth];
+            }
+            return null;
+        }
+        return depth == 1 && objectAt[1] && ROOT_COUNTERS.contains(fieldAt[1]) ? "" : null;
     }
 }

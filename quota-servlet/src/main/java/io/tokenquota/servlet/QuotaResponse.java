@@ -223,6 +223,8 @@ final class QuotaResponse extends HttpServletResponseWrapper {
                 out.write(b);
             } catch (IOException e) {
                 clientGone = true;
+                // the model produced what the application writes, whether the client gets it or not
+                sniff(new byte[] {(byte) b}, 0, 1);
                 throw e;
             }
             sniff(new byte[] {(byte) b}, 0, 1);
@@ -234,6 +236,8 @@ final class QuotaResponse extends HttpServletResponseWrapper {
                 out.write(b, off, len);
             } catch (IOException e) {
                 clientGone = true;
+                // the model produced what the application writes, whether the client gets it or not
+                sniff(b, off, len);
                 throw e;
             }
             sniff(b, off, len);

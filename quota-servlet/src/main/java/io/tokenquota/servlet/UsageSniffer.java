@@ -20,7 +20,12 @@ import java.util.Map;
  *   <li>Anthropic Messages: the top-level {@code usage} of a message or a {@code message_delta} event,
  *       and {@code message.usage} of the {@code message_start} event, merged field by field:
  *       {@code input_tokens + output_tokens + cache_creation_input_tokens + cache_read_input_tokens};</li>
- *   <li>Gemini: the top-level {@code usageMetadata} ({@code totalTokenCount}, else the sum of its parts).</li>
+ *   <li>Gemini: the top-level {@code usageMetadata} ({@code totalTokenCount}, else the sum of its parts),
+ *       also spelt in snake_case;</li>
+ *   <li>Bedrock Converse ({@code usage.totalTokens} or its parts), Cohere ({@code tokens} or
+ *       {@code billed_units} of its usage object), Groq's stream ({@code x_groq.usage}), Ollama and
+ *       llama.cpp's native answers (counters at the top of the answer): see
+ *       {@link JsonDocumentScanner#USAGE_PATHS} and {@link JsonDocumentScanner#ROOT_COUNTERS}.</li>
  * </ul>
  * The first usage seen fixes the format of the response; usage in another format later is ignored
  * rather than merged. Within the format, the last report wins (Anthropic: per field).
@@ -43,16 +48,18 @@ import java.util.Map;
 final class UsageSniffer {
     private enum Mode { UNDECIDED, JSON, SSE, OFF }
 
-    private enum Format { OPENAI, ANTHROPIC, GEMINI }
+    private enum Format { OPENAI, ANTHROPIC, GEMINI, BEDROCK, COHERE, OLLAMA, LLAMA_CPP }
 
     private Mode mode = Mode.UNDECIDED;
     private Format format;
     private Long latest;
     private final Map<String, Long> anthropic = new HashMap<>();
-    /** The last Anthropic report was a {@code message_start}'s: the final output count has not come. */
-    private boolean anthropicStartOnly;
-    /** The last Gemini report counted no output and did not end the answer (a stream's early chunk). */
-    private boolean geminiPromptOnly;
+    /**
+     * The last report is known to come before the final counts: an Anthropic {@code message_start}, a
+     * Gemini chunk that counted no output and did not end the answer, a llama.cpp chunk before the one
+     * that stops.
+     */
+    private boolean unfinished;
 
     private JsonDocumentScanner json;
     private Transcoder transcoder;
@@ -62,6 +69,13 @@ final class UsageSniffer {
      * "usage" in it, so whatever is found is {@linkplain #provisional() provisional}.
      */
     private boolean mislabelled;
+    /**
+     * The event stream ended a line with a lone CR, or carried usage in an event that was more than
+     * one JSON document on one data line: text written raw into events (a model's) may have made
+     * those lines, so the usage is {@linkplain #provisional() provisional}.
+     */
+    private boolean loneCr;
+    private boolean framingSuspect;
     /** The bytes fed are characters the application wrote through the writer, encoded as UTF-8. */
     private boolean writerText;
 
@@ -336,44 +350,94 @@ final class UsageSniffer {
      * the estimate for it.
      */
     synchronized boolean provisional() {
-        return mislabelled || (format == Format.ANTHROPIC && anthropicStartOnly) || (format == Format.GEMINI && geminiPromptOnly);
+        return mislabelled || unfinished || loneCr || framingSuspect;
     }
 
-    /** One complete JSON document: a whole JSON body, one of several in a body, or one event's data. */
-    private void accept(JsonDocumentScanner.Document doc, boolean event) {
+    /**
+     * One complete JSON document: a whole JSON body, one of several in a body, or one event's data.
+     * Returns whether it reported usage.
+     */
+    private boolean accept(JsonDocumentScanner.Document doc, boolean event) {
+        boolean reported = false;
+        String type = doc.type();
         Map<String, Long> usage = doc.usage("usage");
         if (usage != null) {
-            boolean openAi = usage.containsKey("total_tokens") || usage.containsKey("prompt_tokens")
-                    || usage.containsKey("completion_tokens");
-            if (openAi) {
-                report(Format.OPENAI, openAi(usage), null);
-            } else if (report(Format.ANTHROPIC, null, usage)) {
+            if (has(usage, "total_tokens", "prompt_tokens", "completion_tokens")) {
+                reported = report(Format.OPENAI, openAi(usage), null, false);
+            } else if (has(usage, "inputTokens", "outputTokens", "totalTokens")) {
+                reported = report(Format.BEDROCK, bedrock(usage), null, false);
+            } else if (cohere(usage) != null) {
+                reported = report(Format.COHERE, cohere(usage), null, false);
+            } else {
                 // a message_delta (or a whole message): the final counts
-                anthropicStartOnly = false;
+                reported = report(Format.ANTHROPIC, null, usage, false);
             }
         }
-        String type = doc.type();
-        if (event && "message_start".equals(type) && doc.usage("message.usage") != null
-                && report(Format.ANTHROPIC, null, doc.usage("message.usage"))) {
+        if (event && "message_start".equals(type) && doc.usage("message.usage") != null) {
             // counted before the model wrote its answer: the output arrives with message_delta
-            anthropicStartOnly = true;
+            reported |= report(Format.ANTHROPIC, null, doc.usage("message.usage"), true);
         }
         if (event && type != null && type.startsWith("response.") && doc.usage("response.usage") != null) {
-            report(Format.OPENAI, openAi(doc.usage("response.usage")), null);
+            reported |= report(Format.OPENAI, openAi(doc.usage("response.usage")), null, false);
         }
-        Map<String, Long> gemini = doc.usage("usageMetadata");
-        if (gemini != null) {
-            Long total = gemini.get("totalTokenCount");
-            // thoughts alone do not count: a thinking model's early chunks may count prompt and thoughts
-            // without the text already sent
-            boolean complete = positive(gemini.get("candidatesTokenCount")) || doc.ended();
-            if (report(Format.GEMINI, total != null ? total : sum(gemini.get("promptTokenCount"),
-                    gemini.get("candidatesTokenCount"), gemini.get("thoughtsTokenCount"),
-                    gemini.get("toolUsePromptTokenCount")), null)) {
-                // a stream's early chunk counts the prompt only: the output comes with the last chunk
-                geminiPromptOnly = !complete;
+        if (doc.usage("x_groq.usage") != null) {
+            reported |= report(Format.OPENAI, openAi(doc.usage("x_groq.usage")), null, false);
+        }
+        if (doc.usage("metadata.usage") != null) {
+            reported |= report(Format.BEDROCK, bedrock(doc.usage("metadata.usage")), null, false);
+        }
+        if ("message-end".equals(type) && doc.usage("delta.usage") != null) {
+            reported |= report(Format.COHERE, cohere(doc.usage("delta.usage")), null, false);
+        }
+        for (String meta : new String[] {"meta", "response.meta"}) {
+            if (doc.usage(meta) != null) {
+                reported |= report(Format.COHERE, cohere(doc.usage(meta)), null, false);
             }
         }
+        Map<String, Long> gemini = doc.usage("usageMetadata");
+        if (gemini == null) {
+            gemini = doc.usage("usage_metadata");
+        }
+        if (gemini != null) {
+            Long candidates = gemini(gemini, "candidatesTokenCount");
+            Long total = gemini(gemini, "totalTokenCount");
+            // thoughts alone do not count: a thinking model's early chunks may count prompt and thoughts
+            // without the text already sent; a stream's early chunk counts the prompt only, the output
+            // comes with the last chunk
+            boolean complete = positive(candidates) || doc.ended();
+            reported |= report(Format.GEMINI, total != null ? total : sum(gemini(gemini, "promptTokenCount"), candidates,
+                    gemini(gemini, "thoughtsTokenCount"), gemini(gemini, "toolUsePromptTokenCount")), null, !complete);
+        }
+        Map<String, Long> root = doc.usage("");
+        if (root != null) {
+            if (has(root, "eval_count", "prompt_eval_count")) {
+                // Ollama counts only on its last object ("done": true)
+                reported |= report(Format.OLLAMA, sum(root.get("prompt_eval_count"), root.get("eval_count")), null, false);
+            } else if (has(root, "tokens_predicted", "tokens_evaluated")) {
+                // llama.cpp's stream counts in every chunk; the one that says "stop": true has the final figures
+                reported |= report(Format.LLAMA_CPP, sum(root.get("tokens_evaluated"), root.get("tokens_predicted")), null,
+                        !doc.ended());
+            } else {
+                reported |= report(Format.BEDROCK, sum(root.get("prompt_token_count"), root.get("generation_token_count")),
+                        null, false);
+            }
+        }
+        return reported;
+    }
+
+    private static boolean has(Map<String, Long> counters, String... names) {
+        for (String name : names) {
+            if (counters.containsKey(name)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** A Gemini counter by its name, or by its snake_case spelling ({@code prompt_token_count}). */
+    private static Long gemini(Map<String, Long> usage, String name) {
+        Long value = usage.get(name);
+        return value != null ? value : usage.get(name.replaceAll("([A-Z])", "_$1").toLowerCase(Locale.ROOT));
     }
 
     private static boolean positive(Long count) {
@@ -390,11 +454,45 @@ final class UsageSniffer {
         return chat != null ? chat : sum(usage.get("input_tokens"), usage.get("output_tokens"));
     }
 
+    /**
+     * Bedrock Converse: {@code totalTokens}, or the sum of its parts (cache reads and writes included)
+     * when that is larger.
+     */
+    private static Long bedrock(Map<String, Long> usage) {
+        Long parts = sum(usage.get("inputTokens"), usage.get("outputTokens"), usage.get("cacheReadInputTokens"),
+                usage.get("cacheWriteInputTokens"));
+        Long total = usage.get("totalTokens");
+        return larger(total, parts);
+    }
+
+    /**
+     * Cohere: the tokens the model read and wrote ({@code tokens}), or the billed ones
+     * ({@code billed_units}) when those are more; {@code null} without either.
+     */
+    private static Long cohere(Map<String, Long> usage) {
+        Long tokens = sum(usage.get("tokens.input_tokens"), usage.get("tokens.output_tokens"));
+        Long billed = sum(usage.get("billed_units.input_tokens"), usage.get("billed_units.output_tokens"));
+        return larger(tokens, billed);
+    }
+
+    private static Long larger(Long a, Long b) {
+        if (a == null || b == null) {
+            return a == null ? b : a;
+        }
+        return Math.max(a, b);
+    }
+
     private static final java.util.Set<String> ANTHROPIC_COUNTS = java.util.Set.of("input_tokens", "output_tokens",
             "cache_creation_input_tokens", "cache_read_input_tokens");
 
-    /** Records one usage report; {@code false} when it reports nothing or is of another format. */
-    private boolean report(Format f, Long tokens, Map<String, Long> anthropicFields) {
+    /**
+     * Records one usage report; {@code false} when it reports nothing or is of another format.
+     *
+     * @param unfinished the report is known to come before the final counts (Anthropic's
+     *                   {@code message_start}, a Gemini chunk that counted no output, a llama.cpp chunk
+     *                   before the one that stops)
+     */
+    private boolean report(Format f, Long tokens, Map<String, Long> anthropicFields, boolean unfinished) {
         boolean counts = tokens != null || (anthropicFields != null
                 && anthropicFields.keySet().stream().anyMatch(ANTHROPIC_COUNTS::contains));
         if (!counts) {
@@ -408,9 +506,10 @@ final class UsageSniffer {
         }
         if (anthropicFields != null) {
             anthropic.putAll(anthropicFields);
-        } else if (tokens != null) {
+        } else {
             latest = tokens;
         }
+        this.unfinished = unfinished;
         return true;
     }
 
@@ -445,6 +544,11 @@ final class UsageSniffer {
         private boolean spaceChecked;
         private JsonDocumentScanner event;
         private boolean eventHasData;
+        /** The current event has several data lines, or several documents in its data. */
+        private boolean multiLine;
+        private boolean secondDocument;
+        /** The current event's document, accepted when the event ends (its framing known). */
+        private JsonDocumentScanner.Document pending;
         /** The last byte ended a line with CR: an LF right after it belongs to the same line end. */
         private boolean afterCr;
         /** How many bytes of a leading UTF-8 byte order mark were seen; -1 once the stream started. */
@@ -466,6 +570,10 @@ final class UsageSniffer {
                 if (c == '\n' && afterCr) {
                     afterCr = false;
                     continue;
+                }
+                if (afterCr) {
+                    // no provider ends lines with a lone CR; text written raw into a data field does
+                    loneCr = true;
                 }
                 afterCr = false;
                 // lines end with CRLF, LF or a lone CR
@@ -500,7 +608,10 @@ final class UsageSniffer {
                         dataLine = true;
                         spaceChecked = false;
                         if (eventHasData) {
-                            // consecutive data lines of one event are joined by a newline
+                            // consecutive data lines of one event are joined by a newline; providers send
+                            // one line per event, so the event's usage is not theirs alone
+                            multiLine = true;
+                            acceptPending();
                             data(new byte[] {'\n'}, 0, 1);
                         }
                         eventHasData = true;
@@ -516,7 +627,7 @@ final class UsageSniffer {
 
         private void data(byte[] b, int off, int len) {
             if (event == null) {
-                event = new JsonDocumentScanner(doc -> accept(doc, true));
+                event = new JsonDocumentScanner(this::eventDocument);
             }
             event.feed(b, off, len);
         }
@@ -531,13 +642,52 @@ final class UsageSniffer {
             lineEmpty = true;
         }
 
+        /**
+         * A provider's event carries one JSON document on one data line. The event's document is
+         * accepted when the event ends, as suspect if the event turned out to hold more than that (a
+         * second data line, a second document, bytes that are not JSON after it): an application
+         * that writes a model's text raw into an event's data lets the model write such lines.
+         */
+        private void eventDocument(JsonDocumentScanner.Document doc) {
+            if (pending == null && !multiLine && !secondDocument) {
+                pending = doc;
+                return;
+            }
+            secondDocument = true;
+            acceptPending();
+            suspect(accept(doc, true));
+        }
+
+        private void acceptPending() {
+            if (pending != null) {
+                suspect(accept(pending, true));
+                pending = null;
+            }
+        }
+
+        private void suspect(boolean reported) {
+            if (reported) {
+                framingSuspect = true;
+            }
+        }
+
         private void dispatch() {
             if (event != null) {
                 // "[DONE]" and other non-JSON data fail the scanner and report nothing
                 event.end();
+                if (pending != null) {
+                    boolean alone = !multiLine && !secondDocument && !event.failed();
+                    boolean reported = accept(pending, true);
+                    if (!alone) {
+                        suspect(reported);
+                    }
+                    pending = null;
+                }
             }
             event = null;
             eventHasData = false;
+            multiLine = false;
+            secondDocument = false;
         }
 
         void end() {

@@ -232,4 +232,72 @@ final class UsageSnifferTest {
         stream.finish();
         assertEquals(12L, stream.usage());
     }
+
+    @Test
+    void otherProvidersUsageIsReadWhereTheyPutIt() {
+        // Bedrock Converse: totalTokens, or its parts with cache reads and writes when those are more
+        assertEquals(52L, sniffWithHead("application/json",
+                "{\"output\":{},\"usage\":{\"inputTokens\":40,\"outputTokens\":12,\"totalTokens\":52}}"));
+        assertEquals(1_052L, sniffWithHead("application/json", "{\"usage\":{\"inputTokens\":40,\"outputTokens\":12,"
+                + "\"cacheReadInputTokens\":1000,\"totalTokens\":52}}"));
+        // a relayed ConverseStream's metadata event
+        assertEquals(52L, sniffWithHead("text/event-stream",
+                "data: {\"contentBlockDelta\":{\"delta\":{\"text\":\"hi\"}}}\n\n"
+                        + "data: {\"metadata\":{\"usage\":{\"inputTokens\":40,\"outputTokens\":12,\"totalTokens\":52}}}\n\n"));
+        // Ollama: the last object's counts, JSON or NDJSON
+        assertEquals(52L, sniffWithHead("application/x-ndjson", "{\"message\":{\"content\":\"a\"},\"done\":false}\n"
+                + "{\"done\":true,\"prompt_eval_count\":40,\"eval_count\":12}\n"));
+        // llama.cpp: running counts, final with "stop": true
+        UsageSniffer cut = sniffer("text/event-stream", "data: {\"content\":\"a\",\"stop\":false,"
+                + "\"tokens_predicted\":3,\"tokens_evaluated\":40}\n\n", true);
+        assertProvisional(43L, cut);
+        UsageSniffer whole = sniffer("application/json", "{\"content\":\"a\",\"stop\":true,"
+                + "\"tokens_predicted\":12,\"tokens_evaluated\":40,\"timings\":{\"predicted_n\":12}}", true);
+        assertEquals(52L, whole.usage());
+        assertFalse(whole.provisional());
+        // Meta models on Bedrock InvokeModel
+        assertEquals(52L, sniffWithHead("application/json", "{\"generation\":\"x\",\"prompt_token_count\":40,"
+                + "\"generation_token_count\":12,\"stop_reason\":\"stop\"}"));
+        // Cohere v2: tokens, or billed units when more; its stream's message-end; v1's meta
+        assertEquals(60L, sniffWithHead("application/json", "{\"usage\":{\"billed_units\":{\"input_tokens\":48,"
+                + "\"output_tokens\":12},\"tokens\":{\"input_tokens\":40,\"output_tokens\":12}}}"));
+        assertEquals(52L, sniffWithHead("text/event-stream", "event: message-end\ndata: {\"type\":\"message-end\","
+                + "\"delta\":{\"finish_reason\":\"COMPLETE\",\"usage\":{\"tokens\":{\"input_tokens\":40,\"output_tokens\":12}}}}\n\n"));
+        assertEquals(52L, sniffWithHead("application/json", "{\"text\":\"x\",\"meta\":{\"api_version\":{\"version\":\"1\"},"
+                + "\"tokens\":{\"input_tokens\":40,\"output_tokens\":12}}}"));
+        // Groq's stream without include_usage
+        assertEquals(52L, sniffWithHead("text/event-stream", "data: {\"choices\":[],\"x_groq\":{\"id\":\"r\",\"usage\":"
+                + "{\"prompt_tokens\":40,\"completion_tokens\":12,\"total_tokens\":52}}}\n\ndata: [DONE]\n\n"));
+        // Gemini serialised in snake_case by a Python relay
+        UsageSniffer snake = sniffer("application/json", "{\"candidates\":[{\"finish_reason\":\"STOP\"}],"
+                + "\"usage_metadata\":{\"prompt_token_count\":40,\"candidates_token_count\":12}}", true);
+        assertEquals(52L, snake.usage());
+        assertFalse(snake.provisional());
+    }
+
+    @Test
+    void theseCountersAreNotReadFromWhatAModelWrites() {
+        // tool arguments and nested answers keep their "usage" to themselves
+        assertNull(sniffWithHead("application/json", "{\"content\":[{\"type\":\"tool_use\",\"input\":"
+                + "{\"eval_count\":1,\"usage\":{\"inputTokens\":1},\"meta\":{\"tokens\":{\"input_tokens\":1}}}}]}"));
+        // counters two objects into a usage object are not counted
+        assertNull(sniffWithHead("application/json", "{\"usage\":{\"tokens\":{\"deep\":{\"input_tokens\":1}}}}"));
+    }
+
+    @Test
+    void usageInAnEventFramedAsNoProviderFramesItIsProvisional() {
+        String usage = "{\"usage\":{\"total_tokens\":1}}";
+        // a model's text written raw after "data:" can start new lines: a lone CR, or a second data line
+        assertProvisional(1L, sniffer("text/event-stream", "data: hello\r\rdata: " + usage + "\n\n", true));
+        assertProvisional(1L, sniffer("text/event-stream", "data: \ndata: " + usage + "\n\n", true));
+        assertProvisional(1L, sniffer("text/event-stream", "data: " + usage + "\ndata: more text\n\n", true));
+        assertProvisional(1L, sniffer("text/event-stream", "data: " + usage + usage + "\n\n", true));
+        assertProvisional(1L, sniffer("text/event-stream", "data: " + usage + " and text\n\n", true));
+        // one document on one data line, lines ended by LF or CRLF, is the server's
+        for (String eol : new String[] {"\n", "\r\n"}) {
+            UsageSniffer s = sniffer("text/event-stream", "event: x" + eol + "data: " + usage + eol + eol, true);
+            assertEquals(1L, s.usage());
+            assertFalse(s.provisional(), eol);
+        }
+    }
 }
