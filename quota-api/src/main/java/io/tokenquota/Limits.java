@@ -15,6 +15,11 @@ public final class Limits {
      */
     public static final int MAX_ID_LENGTH = 128;
     /**
+     * Longest team id, in code points ({@link ErrorCode#INVALID_KEY}): a team's account is kept under
+     * {@link Team#subject}, which must itself fit {@link #MAX_ID_LENGTH}.
+     */
+    public static final int MAX_TEAM_ID_LENGTH = 120;
+    /**
      * Largest token amount accepted in one call, 10^15 ({@link ErrorCode#INVALID_AMOUNT}). Far above
      * any real request, and small enough that sums of many such amounts cannot overflow a 64-bit counter.
      */

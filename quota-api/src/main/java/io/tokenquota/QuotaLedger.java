@@ -119,5 +119,18 @@ public interface QuotaLedger {
      */
     QuotaAccount setPlan(String subject, long monthlyAllocation);
 
+    /**
+     * Puts a user in a team, or takes it out ({@code teamId == null}): the host's membership sync. From
+     * then on each of the user's holds and consumes is granted only if both the user's account and the
+     * team's ({@link Team#subject}) allow it, and is held against both; a hold already open keeps the
+     * team it was held against, and its commit, release or expiry settles that team. Idempotent.
+     *
+     * @throws QuotaException {@code INVALID_SUBJECT} for a team's subject, {@code INVALID_KEY} for a bad team id
+     */
+    void setTeam(String subject, String teamId);
+
+    /** The user's team, if it belongs to one. */
+    Optional<String> team(String subject);
+
     QuotaPolicy policy();
 }

@@ -8,7 +8,9 @@ import java.util.List;
 
 /**
  * Read-only statistics computed from the accounts and the event log. A
- * {@code null} subject means all subjects. Days and months are in the policy's zone. Thread-safe.
+ * {@code null} subject means all users (team accounts, whose figures repeat their members', are left
+ * out; ask for one with its {@link io.tokenquota.Team#subject team subject}, or rank them with
+ * {@link #topTeams}). Days and months are in the policy's zone. Thread-safe.
  */
 public interface QuotaStatistics {
 
@@ -18,8 +20,14 @@ public interface QuotaStatistics {
      */
     List<DailyUsage> dailyUsage(String subject, LocalDate from, LocalDate to);
 
-    /** Subjects with the most tokens used in {@code month}, highest first, at most {@code limit}. */
+    /** Users with the most tokens used in {@code month}, highest first, at most {@code limit}. */
     List<ConsumerUsage> topConsumers(YearMonth month, int limit);
+
+    /**
+     * Teams with the most tokens used in {@code month}, highest first, at most {@code limit}; each entry's
+     * {@link ConsumerUsage#subject()} is the team id.
+     */
+    List<ConsumerUsage> topTeams(YearMonth month, int limit);
 
     /** Granted holds vs refused holds in {@code month}. */
     BlockStats blockStats(String subject, YearMonth month);

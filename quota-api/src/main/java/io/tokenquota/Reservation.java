@@ -16,6 +16,9 @@ import java.time.YearMonth;
  * @param idempotencyKey the caller's key, or {@code null}
  * @param endpoint       what the hold was for (a path, a job name), or {@code null}
  * @param finishedAt     when it was committed, released or expired; {@code null} while held
+ * @param teamId         the team whose account the hold was also held against (the subject's team when
+ *                       it was granted), or {@code null}; its commit, release or expiry settles that
+ *                       team's account even if the subject changed teams meanwhile
  */
 public record Reservation(
         String id,
@@ -30,5 +33,14 @@ public record Reservation(
         String endpoint,
         Instant createdAt,
         Instant expiresAt,
-        Instant finishedAt) {
+        Instant finishedAt,
+        String teamId) {
+
+    /** A hold of a subject without a team. */
+    public Reservation(String id, String subject, YearMonth month, long held, ReservationState state, long charged,
+                       Long actual, long overage, String idempotencyKey, String endpoint, Instant createdAt,
+                       Instant expiresAt, Instant finishedAt) {
+        this(id, subject, month, held, state, charged, actual, overage, idempotencyKey, endpoint, createdAt, expiresAt,
+                finishedAt, null);
+    }
 }

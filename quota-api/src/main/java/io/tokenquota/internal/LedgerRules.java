@@ -4,6 +4,7 @@ import io.tokenquota.ErrorCode;
 import io.tokenquota.OverrunPolicy;
 import io.tokenquota.QuotaAccount;
 import io.tokenquota.QuotaException;
+import io.tokenquota.QuotaExceededException;
 import io.tokenquota.QuotaPolicy;
 import io.tokenquota.QuotaStatistics.UsageForecast;
 import io.tokenquota.Reservation;
@@ -161,6 +162,38 @@ public final class LedgerRules {
      */
     private static boolean sameTtl(Duration stored, Duration asked) {
         return asked != null && Math.abs(stored.minus(asked).toNanos()) < 1_000_000L;
+    }
+
+    // ---------------------------------------------------------------- teams
+
+    /**
+     * Which account refuses a hold or consume of {@code tokens} by a member ({@code team} is its team's
+     * account of the same month, {@code null} for a subject without a team), or {@code null} when both
+     * allow it. The stricter limit wins: the account with fewer tokens available is the one the
+     * subject hits first, and on a tie the subject's own.
+     */
+    public static QuotaExceededException.Scope refusal(QuotaAccount user, QuotaAccount team, long tokens) {
+        if (available(user, team) >= tokens) {
+            return null;
+        }
+        return team != null && team.available() < user.available()
+                ? QuotaExceededException.Scope.TEAM : QuotaExceededException.Scope.USER;
+    }
+
+    /**
+     * What a member can still hold: its own account's {@code available}, or the smaller of its own and
+     * its team's (the stricter limit). A late commit under {@code CAP_AT_HOLD} charges at most this.
+     */
+    public static long available(QuotaAccount user, QuotaAccount team) {
+        return team == null ? user.available() : Math.min(user.available(), team.available());
+    }
+
+    /** The refusal of a hold by {@code scope}'s account: that account's limit, available tokens and reset. */
+    public static QuotaExceededException refused(String subject, long tokens, QuotaAccount user, QuotaAccount team,
+                                                 QuotaExceededException.Scope scope, QuotaPolicy policy) {
+        QuotaAccount by = scope == QuotaExceededException.Scope.TEAM ? team : user;
+        return new QuotaExceededException(subject, tokens, by.limit(), by.available(), policy.resetOf(by.month()),
+                scope, team == null ? null : io.tokenquota.Team.id(team.subject()));
     }
 
     // ---------------------------------------------------------------- months and purchased tokens

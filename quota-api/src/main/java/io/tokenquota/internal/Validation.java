@@ -28,9 +28,49 @@ public final class Validation {
     private Validation() {
     }
 
-    /** 1..128 printable characters: no control characters, no unpaired surrogates, not blank. */
+    /**
+     * 1..128 printable characters: no control characters, no unpaired surrogates, not blank; or a
+     * team's subject ({@link io.tokenquota.Team#subject}), whose prefix no other subject can have.
+     */
     public static String subject(String subject) {
+        if (io.tokenquota.Team.isTeam(subject)) {
+            String team = io.tokenquota.Team.id(subject);
+            try {
+                teamId(team);
+            } catch (QuotaException e) {
+                throw new QuotaException(ErrorCode.INVALID_SUBJECT, "subject names a team with an invalid id");
+            }
+            return subject;
+        }
         return id(subject, "subject", ErrorCode.INVALID_SUBJECT);
+    }
+
+    /**
+     * A subject that may hold tokens and belong to a team: a user's, never a team's (a team's account
+     * is held only through its members' holds, so that it always equals what they hold).
+     */
+    public static String userSubject(String subject) {
+        subject(subject);
+        if (io.tokenquota.Team.isTeam(subject)) {
+            throw new QuotaException(ErrorCode.INVALID_SUBJECT,
+                    "a team's account is held through its members' holds, not directly");
+        }
+        return subject;
+    }
+
+    /** A team id: the rules of a key, at most {@link io.tokenquota.Limits#MAX_TEAM_ID_LENGTH} code points. */
+    public static String teamId(String teamId) {
+        key(teamId, "team_id");
+        if (teamId.codePointCount(0, teamId.length()) > io.tokenquota.Limits.MAX_TEAM_ID_LENGTH) {
+            throw new QuotaException(ErrorCode.INVALID_KEY,
+                    "team_id is longer than " + io.tokenquota.Limits.MAX_TEAM_ID_LENGTH + " characters");
+        }
+        return teamId;
+    }
+
+    /** A team id that may be {@code null} (a subject leaving its team). */
+    public static String optionalTeamId(String teamId) {
+        return teamId == null ? null : teamId(teamId);
     }
 
     /** Same rules as a subject, for idempotency keys and transaction ids. */
@@ -49,7 +89,7 @@ public final class Validation {
      * argument names the error.
      */
     public static void holdRequest(String subject, long tokens, String idempotencyKey, String endpoint) {
-        subject(subject);
+        userSubject(subject);
         positiveTokens(tokens, "tokens");
         optionalKey(idempotencyKey, "idempotency_key");
         text(endpoint, "endpoint", MAX_ENDPOINT_LENGTH);

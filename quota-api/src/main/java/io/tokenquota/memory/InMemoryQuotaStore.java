@@ -18,6 +18,7 @@ import io.tokenquota.QuotaStore;
 import io.tokenquota.Reservation;
 import io.tokenquota.ReservationState;
 import io.tokenquota.Reserved;
+import io.tokenquota.Team;
 import io.tokenquota.internal.Validation;
 import io.tokenquota.internal.DailyTally;
 import io.tokenquota.internal.LedgerRules;
@@ -56,6 +57,8 @@ public final class InMemoryQuotaStore implements QuotaStore {
     // All fields below are guarded by lock.
     private final Map<String, TreeMap<YearMonth, Account>> accounts = new HashMap<>();
     private final Map<String, Long> plans = new HashMap<>();
+    /** Each member's team, as the team's subject ({@link Team#subject}). */
+    private final Map<String, String> teams = new HashMap<>();
     private final Map<String, Hold> holds = new LinkedHashMap<>();
     /**
      * Each subject's holds that may still be HELD, in creation order: a reserve expires its subject's
@@ -97,23 +100,33 @@ public final class InMemoryQuotaStore implements QuotaStore {
         String endpoint = request.endpoint();
         Duration holdTtl = request.ttl() == null ? policy.holdTtl() : request.ttl();
         return write(tx -> {
-            Account account = tx.currentAccount(subject);
-            expireSubject(tx, subject);
+            Account[] both = tx.memberAccounts(subject);
+            Account account = both[0];
+            Account team = both[1];
             Hold existing = idempotentHold(subject, idempotencyKey);
             if (existing != null) {
                 LedgerRules.checkReplay(existing.snapshot(), existing.consume, false, tokens, holdTtl, endpoint);
-                return new Reserved(existing.snapshot(), account.snapshot(), true);
+                return new Reserved(existing.snapshot(), account.snapshot(), true, snapshot(team));
             }
-            if (account.available() < tokens) {
-                throw reject(tx, account, tokens, endpoint);
+            checkAvailable(tx, subject, account, team, tokens, endpoint);
+            long reserved = LedgerRules.add(account.reserved, tokens);
+            long teamReserved = team == null ? 0 : LedgerRules.add(team.reserved, tokens);
+            if (team != null) {
+                // both refused before either is written
+                LedgerRules.checkFits(account.used, reserved);
+                LedgerRules.checkFits(team.used, teamReserved);
+                tx.touch(team);
+                team.setReserved(teamReserved);
+                team.updatedAt = tx.now;
             }
             tx.touch(account);
-            account.setReserved(LedgerRules.add(account.reserved, tokens));
+            account.setReserved(reserved);
             account.updatedAt = tx.now;
-            Hold hold = newHold(tx, subject, account.month, tokens, idempotencyKey, endpoint, false);
+            Hold hold = newHold(tx, subject, account.month, tokens, idempotencyKey, endpoint, false,
+                    team == null ? null : team.subject);
             hold.expiresAt = tx.now.plus(holdTtl);
-            tx.log(account, EventKind.RESERVED, tokens, 0, hold.id, null, endpoint);
-            return new Reserved(hold.snapshot(), account.snapshot(), false);
+            logHold(tx, hold, EventKind.RESERVED, tokens, 0);
+            return new Reserved(hold.snapshot(), account.snapshot(), false, snapshot(team));
         });
     }
 
@@ -130,21 +143,21 @@ public final class InMemoryQuotaStore implements QuotaStore {
                 }
                 // expired: the model did the work, so the usage is charged anyway (a late commit)
                 Account account = accountOf(hold);
+                Account team = teamAccountOf(hold);
                 LedgerRules.Charge charge = LedgerRules.lateCharge(policy.overrunPolicy(), hold.held, actualTokens,
-                        account.available());
+                        LedgerRules.available(account.snapshot(), snapshot(team)));
                 finish(tx, hold, a -> a.setUsed(LedgerRules.add(a.used, charge.charged())));
                 hold.commit(actualTokens, charge, tx.now);
-                tx.log(account, EventKind.LATE_COMMITTED, charge.charged(), charge.overage(), hold.id, null,
-                        hold.endpoint);
+                logHold(tx, hold, EventKind.LATE_COMMITTED, charge.charged(), charge.overage());
                 return hold.snapshot();
             }
             LedgerRules.Charge charge = LedgerRules.charge(policy.overrunPolicy(), hold.held, actualTokens);
-            Account account = finish(tx, hold, a -> {
+            finish(tx, hold, a -> {
                 a.setUsed(LedgerRules.add(a.used, charge.charged()));
                 a.setReserved(a.reserved - hold.held);
             });
             hold.commit(actualTokens, charge, tx.now);
-            tx.log(account, EventKind.COMMITTED, charge.charged(), charge.overage(), hold.id, null, hold.endpoint);
+            logHold(tx, hold, EventKind.COMMITTED, charge.charged(), charge.overage());
             return hold.snapshot();
         });
     }
@@ -157,10 +170,10 @@ public final class InMemoryQuotaStore implements QuotaStore {
             if (hold.state != ReservationState.HELD) {
                 return LedgerRules.releaseOfFinished(hold.snapshot());
             }
-            Account account = finish(tx, hold, a -> a.setReserved(a.reserved - hold.held));
+            finish(tx, hold, a -> a.setReserved(a.reserved - hold.held));
             hold.state = ReservationState.RELEASED;
             hold.finishedAt = tx.now;
-            tx.log(account, EventKind.RELEASED, hold.held, 0, hold.id, null, hold.endpoint);
+            logHold(tx, hold, EventKind.RELEASED, hold.held, 0);
             return hold.snapshot();
         });
     }
@@ -173,28 +186,37 @@ public final class InMemoryQuotaStore implements QuotaStore {
         String idempotencyKey = request.idempotencyKey();
         String endpoint = request.endpoint();
         return write(tx -> {
-            Account account = tx.currentAccount(subject);
             // A one-step consume is a reserve followed by a commit, so stale holds are returned first
             // exactly as reserve does; otherwise an abandoned hold could block a consume that fits.
-            expireSubject(tx, subject);
+            Account[] both = tx.memberAccounts(subject);
+            Account account = both[0];
+            Account team = both[1];
             Hold existing = idempotentHold(subject, idempotencyKey);
             if (existing != null) {
                 LedgerRules.checkReplay(existing.snapshot(), existing.consume, true, tokens, null, endpoint);
                 return existing.snapshot();
             }
-            if (account.available() < tokens) {
-                throw reject(tx, account, tokens, endpoint);
+            checkAvailable(tx, subject, account, team, tokens, endpoint);
+            long used = LedgerRules.add(account.used, tokens);
+            long teamUsed = team == null ? 0 : LedgerRules.add(team.used, tokens);
+            if (team != null) {
+                LedgerRules.checkFits(used, account.reserved);
+                LedgerRules.checkFits(teamUsed, team.reserved);
+                tx.touch(team);
+                team.setUsed(teamUsed);
+                team.updatedAt = tx.now;
             }
             tx.touch(account);
-            account.setUsed(LedgerRules.add(account.used, tokens));
+            account.setUsed(used);
             account.updatedAt = tx.now;
-            Hold hold = newHold(tx, subject, account.month, tokens, idempotencyKey, endpoint, true);
+            Hold hold = newHold(tx, subject, account.month, tokens, idempotencyKey, endpoint, true,
+                    team == null ? null : team.subject);
             hold.expiresAt = tx.now;
             hold.state = ReservationState.COMMITTED;
             hold.actual = tokens;
             hold.charged = tokens;
             hold.finishedAt = tx.now;
-            tx.log(account, EventKind.COMMITTED, tokens, 0, hold.id, null, endpoint);
+            logHold(tx, hold, EventKind.COMMITTED, tokens, 0);
             return hold.snapshot();
         });
     }
@@ -279,6 +301,21 @@ public final class InMemoryQuotaStore implements QuotaStore {
             tx.log(account, EventKind.PLAN_CHANGED, account.allocated, 0, null, null, null);
             return account.snapshot();
         });
+    }
+
+    @Override
+    public void setTeam(String subject, String teamId) {
+        Validation.userSubject(subject);
+        Validation.optionalTeamId(teamId);
+        write(tx -> teamId == null ? teams.remove(subject) : teams.put(subject, Team.subject(teamId)));
+    }
+
+    @Override
+    public Optional<String> team(String subject) {
+        Validation.subject(subject);
+        synchronized (lock) {
+            return Optional.ofNullable(Team.id(teams.get(subject)));
+        }
     }
 
     // ---------------------------------------------------------------- purchases
@@ -433,7 +470,7 @@ public final class InMemoryQuotaStore implements QuotaStore {
         DailyTally tally = new DailyTally(from, to);
         synchronized (lock) {
             for (LedgerEvent e : events) {
-                if (subject == null || subject.equals(e.subject())) {
+                if (subject == null ? !Team.isTeam(e.subject()) : subject.equals(e.subject())) {
                     tally.add(LedgerRules.reportDay(e.month(), e.at(), policy), e.kind(), e.tokens(), isGrantedHold(e));
                 }
             }
@@ -445,13 +482,24 @@ public final class InMemoryQuotaStore implements QuotaStore {
     public List<ConsumerUsage> topConsumers(YearMonth month, int limit) {
         policy.checkReadableMonth(month);
         Validation.topLimit(limit);
+        return top(month, limit, false);
+    }
+
+    @Override
+    public List<ConsumerUsage> topTeams(YearMonth month, int limit) {
+        policy.checkReadableMonth(month);
+        Validation.topLimit(limit);
+        return top(month, limit, true);
+    }
+
+    private List<ConsumerUsage> top(YearMonth month, int limit, boolean ofTeams) {
         synchronized (lock) {
             return accounts.values().stream()
                     .map(m -> m.get(month))
-                    .filter(Objects::nonNull)
+                    .filter(a -> a != null && Team.isTeam(a.subject) == ofTeams)
                     .sorted(Comparator.comparingLong((Account a) -> a.used).reversed().thenComparing(a -> a.subject))
                     .limit(limit)
-                    .map(a -> new ConsumerUsage(a.subject, a.used, a.limit()))
+                    .map(a -> new ConsumerUsage(ofTeams ? Team.id(a.subject) : a.subject, a.used, a.limit()))
                     .toList();
         }
     }
@@ -464,7 +512,8 @@ public final class InMemoryQuotaStore implements QuotaStore {
         long rejected = 0;
         synchronized (lock) {
             for (LedgerEvent e : events) {
-                if (!e.month().equals(month) || (subject != null && !subject.equals(e.subject()))) {
+                if (!e.month().equals(month)
+                        || (subject == null ? Team.isTeam(e.subject()) : !subject.equals(e.subject()))) {
                     continue;
                 }
                 if (isGrantedHold(e)) {
@@ -570,17 +619,62 @@ public final class InMemoryQuotaStore implements QuotaStore {
         return accounts.get(hold.subject).get(hold.month);
     }
 
+    /** The account of the team a hold was held against, of the hold's month; {@code null} without one. */
+    private Account teamAccountOf(Hold hold) {
+        return hold.team == null ? null : accounts.get(hold.team).get(hold.month);
+    }
+
+    private static QuotaAccount snapshot(Account account) {
+        return account == null ? null : account.snapshot();
+    }
+
+    /** Logs a hold's event on its subject's account and, for a team hold, on the team's. */
+    private void logHold(Tx tx, Hold hold, EventKind kind, long tokens, long overage) {
+        tx.log(hold.subject, hold.month, kind, tokens, overage, hold.id, null, hold.endpoint);
+        if (hold.team != null) {
+            tx.log(hold.team, hold.month, kind, tokens, overage, hold.id, null, hold.endpoint);
+        }
+    }
+
+    /** Refuses a hold or consume that the subject's account, or its team's, does not allow. */
+    private void checkAvailable(Tx tx, String subject, Account account, Account team, long tokens, String endpoint) {
+        QuotaExceededException.Scope refusal = LedgerRules.refusal(account.snapshot(), snapshot(team), tokens);
+        if (refusal == null) {
+            return;
+        }
+        tx.log(account, EventKind.REJECTED, tokens, 0, null, null, endpoint);
+        if (refusal == QuotaExceededException.Scope.TEAM) {
+            // the team's own refusals count in its block statistics
+            tx.log(team, EventKind.REJECTED, tokens, 0, null, null, endpoint);
+        }
+        throw LedgerRules.refused(subject, tokens, account.snapshot(), snapshot(team), refusal, policy);
+    }
+
     /**
      * Applies {@code change} to the hold's month and, when that month is no longer the subject's
      * latest, moves the change in its purchased consumption to the latest month's carried (see
      * {@link LedgerRules#lateTransfer}). Returns the hold's account.
      */
-    private Account finish(Tx tx, Hold hold, java.util.function.Consumer<Account> change) {
-        Account account = accountOf(hold);
+    private void finish(Tx tx, Hold hold, java.util.function.Consumer<Account> change) {
+        Account team = teamAccountOf(hold);
+        if (team != null) {
+            // both accounts refuse an overflow before either is written
+            change.accept(accountOf(hold).copy());
+            change.accept(team.copy());
+            finish(tx, team, change);
+        }
+        finish(tx, accountOf(hold), change);
+    }
+
+    /**
+     * Applies {@code change} to one account a hold was held against and, when that month is no longer
+     * its owner's latest, moves the change in its purchased consumption to the latest month's carried.
+     */
+    private Account finish(Tx tx, Account account, java.util.function.Consumer<Account> change) {
         QuotaAccount before = account.snapshot();
         Account scratch = account.copy();
         change.accept(scratch);   // refuses an overflow before anything is written
-        Account latest = accounts.get(hold.subject).lastEntry().getValue();
+        Account latest = accounts.get(account.subject).lastEntry().getValue();
         long transfer = latest == account ? 0
                 : LedgerRules.lateTransfer(before, scratch.snapshot(), latest.snapshot(), policy);
         tx.touch(account);
@@ -610,11 +704,16 @@ public final class InMemoryQuotaStore implements QuotaStore {
         return keys == null ? null : keys.get(key);
     }
 
-    private Hold newHold(Tx tx, String subject, YearMonth month, long tokens, String key, String endpoint, boolean consume) {
-        Hold hold = new Hold(UUID.randomUUID().toString(), subject, month, tokens, key, endpoint, tx.now, consume);
+    private Hold newHold(Tx tx, String subject, YearMonth month, long tokens, String key, String endpoint, boolean consume,
+                         String team) {
+        Hold hold = new Hold(UUID.randomUUID().toString(), subject, month, tokens, key, endpoint, tx.now, consume, team);
         holds.put(hold.id, hold);
         if (!consume) {
             openHolds.computeIfAbsent(subject, s -> new ArrayList<>()).add(hold);
+            if (team != null) {
+                // the team's stale holds are swept before any member's hold is decided
+                openHolds.computeIfAbsent(team, s -> new ArrayList<>()).add(hold);
+            }
         }
         if (key != null) {
             holdsByKey.computeIfAbsent(subject, s -> new HashMap<>()).put(key, hold);
@@ -642,18 +741,13 @@ public final class InMemoryQuotaStore implements QuotaStore {
         if (hold.state != ReservationState.HELD || hold.expiresAt.isAfter(tx.now)) {
             return false;
         }
-        Account account = finish(tx, hold, a -> a.setReserved(a.reserved - hold.held));
+        finish(tx, hold, a -> a.setReserved(a.reserved - hold.held));
         hold.state = ReservationState.EXPIRED;
         hold.finishedAt = tx.now;
-        tx.log(account, EventKind.EXPIRED, hold.held, 0, hold.id, null, hold.endpoint);
+        logHold(tx, hold, EventKind.EXPIRED, hold.held, 0);
         return true;
     }
 
-    private QuotaExceededException reject(Tx tx, Account account, long tokens, String endpoint) {
-        tx.log(account, EventKind.REJECTED, tokens, 0, null, null, endpoint);
-        return new QuotaExceededException(account.subject, tokens, account.limit(), account.available(),
-                policy.resetOf(account.month));
-    }
 
     private static void requireRequest(PurchaseRequest request) {
         if (request == null) {
@@ -733,6 +827,31 @@ public final class InMemoryQuotaStore implements QuotaStore {
                 month = months.lastKey();
             }
             return account(subject, month, now);
+        }
+
+        /**
+         * The accounts a hold or consume of {@code subject} is decided on, of one month: its own and, for a
+         * member, its team's ({@code null} otherwise), each after its holds past their TTL were expired
+         * (a team's abandoned holds must not refuse its other members).
+         */
+        Account[] memberAccounts(String subject) {
+            String teamSubject = teams.get(subject);
+            Account account = currentAccount(subject);
+            Account team = null;
+            if (teamSubject != null) {
+                team = currentAccount(teamSubject);
+                // a month never goes backwards for either: both take the later one
+                if (team.month.isAfter(account.month)) {
+                    account = account(subject, team.month, now);
+                } else if (account.month.isAfter(team.month)) {
+                    team = account(teamSubject, account.month, now);
+                }
+            }
+            expireSubject(this, subject);
+            if (team != null) {
+                expireSubject(this, teamSubject);
+            }
+            return new Account[] {account, team};
         }
 
         void touch(Account account) {
@@ -818,6 +937,8 @@ public final class InMemoryQuotaStore implements QuotaStore {
         final String endpoint;
         final Instant createdAt;
         final boolean consume;
+        /** The team subject the hold was held against, or {@code null}. */
+        final String team;
         ReservationState state = ReservationState.HELD;
         long charged;
         Long actual;
@@ -826,7 +947,8 @@ public final class InMemoryQuotaStore implements QuotaStore {
         Instant finishedAt;
 
         Hold(String id, String subject, YearMonth month, long held, String key, String endpoint, Instant createdAt,
-             boolean consume) {
+             boolean consume, String team) {
+            this.team = team;
             this.id = id;
             this.subject = subject;
             this.month = month;
@@ -847,7 +969,7 @@ public final class InMemoryQuotaStore implements QuotaStore {
 
         Reservation snapshot() {
             return new Reservation(id, subject, month, held, state, charged, actual, overage, key, endpoint,
-                    createdAt, expiresAt, finishedAt);
+                    createdAt, expiresAt, finishedAt, Team.id(team));
         }
     }
 

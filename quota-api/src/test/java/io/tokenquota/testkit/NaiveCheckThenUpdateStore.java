@@ -178,6 +178,21 @@ public final class NaiveCheckThenUpdateStore implements QuotaStore {
     }
 
     @Override
+    public void setTeam(String subject, String teamId) {
+        throw new UnsupportedOperationException("not needed by the over-spend check");
+    }
+
+    @Override
+    public Optional<String> team(String subject) {
+        throw new UnsupportedOperationException("not needed by the over-spend check");
+    }
+
+    @Override
+    public List<ConsumerUsage> topTeams(YearMonth month, int limit) {
+        throw new UnsupportedOperationException("not needed by the over-spend check");
+    }
+
+    @Override
     public Purchase recordPending(PurchaseRequest request) {
         throw new UnsupportedOperationException("not needed by the over-spend check");
     }

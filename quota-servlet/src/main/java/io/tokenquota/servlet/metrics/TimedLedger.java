@@ -74,4 +74,17 @@ final class TimedLedger implements QuotaLedger {
     public QuotaPolicy policy() {
         return ledger.policy();
     }
+
+    @Override
+    public void setTeam(String subject, String teamId) {
+        metrics.time("setTeam", () -> {
+            ledger.setTeam(subject, teamId);
+            return null;
+        });
+    }
+
+    @Override
+    public Optional<String> team(String subject) {
+        return metrics.time("team", () -> ledger.team(subject));
+    }
 }

@@ -1,0 +1,220 @@
+package io.tokenquota.testkit;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.tokenquota.EventKind;
+import io.tokenquota.HoldRequest;
+import io.tokenquota.LedgerEvent;
+import io.tokenquota.QuotaAccount;
+import io.tokenquota.QuotaExceededException;
+import io.tokenquota.QuotaPolicy;
+import io.tokenquota.QuotaStore;
+import io.tokenquota.Reservation;
+import io.tokenquota.Team;
+import java.time.Duration;
+import java.time.YearMonth;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.UUID;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CyclicBarrier;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Team budgets under concurrency (docs/semantics.md, "Teams"): many members of one team racing each
+ * other never get the team over-held, a member's own limit holds as well, nothing deadlocks (every
+ * call ends within the timeout, none as {@code STORE_UNAVAILABLE}), and afterwards the team's account
+ * is exactly the sum of what its members' holds charged. Subclass it and implement {@link #newStore}.
+ */
+public abstract class TeamConcurrencyContract {
+    private static final long TIMEOUT_SECONDS = 120;
+
+    protected abstract QuotaStore newStore(QuotaPolicy policy);
+
+    protected int rounds() {
+        return 6;
+    }
+
+    protected int operationsPerThread() {
+        return 150;
+    }
+
+    protected MutableClock clock;
+    private String prefix;
+
+    @BeforeEach
+    void startClock() {
+        clock = MutableClock.at(YearMonth.of(2032, 7), 10, 12);
+        prefix = "tc" + UUID.randomUUID().toString().substring(0, 13) + "-";
+    }
+
+    protected QuotaStore store() {
+        return newStore(QuotaPolicy.builder().clock(clock).holdTtl(Duration.ofDays(1)).defaultAllocation(1_000_000)
+                .build());
+    }
+
+    /**
+     * Members race to hold 100 tokens each until refused: the team (limit 5,000, far below what its
+     * members may hold alone) grants exactly 50 holds per round, whichever members get them, and its
+     * {@code available} never goes below zero while they race.
+     */
+    @Test
+    void membersRacingNeverOverHoldTheirTeam() throws Exception {
+        QuotaStore store = store();
+        int threads = 12;
+        ExecutorService pool = Executors.newFixedThreadPool(threads + 1);
+        try {
+            for (int round = 0; round < rounds(); round++) {
+                String team = prefix + "team-" + round;
+                String teamSubject = Team.subject(team);
+                store.setPlan(teamSubject, 5_000);
+                List<String> members = new ArrayList<>();
+                for (int m = 0; m < threads; m++) {
+                    members.add(prefix + "r" + round + "-m" + m);
+                    store.setTeam(members.get(m), team);
+                }
+                CyclicBarrier barrier = new CyclicBarrier(threads);
+                List<Reservation> granted = new CopyOnWriteArrayList<>();
+                List<String> refusals = new CopyOnWriteArrayList<>();
+                AtomicBoolean running = new AtomicBoolean(true);
+                List<String> violations = new CopyOnWriteArrayList<>();
+                Future<?> monitor = pool.submit(() -> {
+                    while (running.get()) {
+                        QuotaAccount a = store.account(teamSubject);
+                        if (a.available() < 0) {
+                            violations.add("team over-held: " + a);
+                        }
+                    }
+                });
+                List<Future<?>> workers = new ArrayList<>();
+                for (int t = 0; t < threads; t++) {
+                    String member = members.get(t);
+                    workers.add(pool.submit((Callable<Void>) () -> {
+                        barrier.await(TIMEOUT_SECONDS, TimeUnit.SECONDS);
+                        try {
+                            while (true) {
+                                granted.add(store.reserve(HoldRequest.of(member, 100).build()).reservation());
+                            }
+                        } catch (QuotaExceededException refused) {
+                            refusals.add(refused.scope().wireName());
+                        }
+                        return null;
+                    }));
+                }
+                for (Future<?> w : workers) {
+                    w.get(TIMEOUT_SECONDS, TimeUnit.SECONDS);
+                }
+                running.set(false);
+                monitor.get(TIMEOUT_SECONDS, TimeUnit.SECONDS);
+                assertEquals(List.of(), violations);
+                assertEquals(50, granted.size(), "holds granted against a team of 5,000");
+                assertTrue(refusals.stream().allMatch("team"::equals), "only the team refused: " + refusals);
+                QuotaAccount held = store.account(teamSubject);
+                assertEquals(List.of(0L, 5_000L), List.of(held.used(), held.reserved()));
+                for (Reservation r : granted) {
+                    store.commit(r.id(), 90);
+                }
+                QuotaAccount done = store.account(teamSubject);
+                assertEquals(List.of(4_500L, 0L), List.of(done.used(), done.reserved()));
+                long membersUsed = 0;
+                for (String member : members) {
+                    membersUsed += store.account(member).used();
+                }
+                assertEquals(4_500, membersUsed, "the team's used is its members' sum");
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    /**
+     * A mixed workload (holds, commits over and under the hold, releases, consumes) of many members
+     * of one team, some with their own limits tighter than the team's, ends with the team's and each
+     * member's {@code used} equal to their charging events, nothing reserved, and the team's {@code used}
+     * equal to the sum of its members'.
+     */
+    @Test
+    void mixedWorkloadOfMembersEndsExact() throws Exception {
+        QuotaStore store = store();
+        String team = prefix + "mixed";
+        String teamSubject = Team.subject(team);
+        store.setPlan(teamSubject, 60_000);
+        int threads = 10;
+        List<String> members = new ArrayList<>();
+        for (int m = 0; m < threads; m++) {
+            String member = prefix + "mix-m" + m;
+            members.add(member);
+            store.setTeam(member, team);
+            if (m % 3 == 0) {
+                store.setPlan(member, 4_000);
+            }
+        }
+        ExecutorService pool = Executors.newFixedThreadPool(threads);
+        AtomicLong grants = new AtomicLong();
+        try {
+            CyclicBarrier barrier = new CyclicBarrier(threads);
+            List<Future<?>> workers = new ArrayList<>();
+            for (int t = 0; t < threads; t++) {
+                String member = members.get(t);
+                long seed = t;
+                workers.add(pool.submit((Callable<Void>) () -> {
+                    SplittableRandom random = new SplittableRandom(seed);
+                    barrier.await(TIMEOUT_SECONDS, TimeUnit.SECONDS);
+                    for (int i = 0; i < operationsPerThread(); i++) {
+                        long tokens = 1 + random.nextInt(600);
+                        try {
+                            if (random.nextInt(4) == 0) {
+                                store.consume(HoldRequest.of(member, tokens).build());
+                            } else {
+                                Reservation r = store.reserve(HoldRequest.of(member, tokens).build()).reservation();
+                                int fate = random.nextInt(3);
+                                if (fate == 0) {
+                                    store.release(r.id());
+                                } else {
+                                    store.commit(r.id(), fate == 1 ? tokens / 2 : tokens + random.nextInt(50));
+                                }
+                            }
+                            grants.incrementAndGet();
+                        } catch (QuotaExceededException refused) {
+                            // either limit may refuse; the end state is what is checked
+                        }
+                    }
+                    return null;
+                }));
+            }
+            for (Future<?> w : workers) {
+                w.get(TIMEOUT_SECONDS, TimeUnit.SECONDS);
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+        assertTrue(grants.get() > 0);
+        YearMonth month = store.policy().currentMonth();
+        QuotaAccount teamAccount = store.account(teamSubject);
+        assertEquals(0, teamAccount.reserved());
+        assertEquals(charged(store.events(teamSubject, month)), teamAccount.used());
+        long membersUsed = 0;
+        for (String member : members) {
+            QuotaAccount a = store.account(member);
+            assertEquals(0, a.reserved());
+            assertEquals(charged(store.events(member, month)), a.used(), member);
+            membersUsed += a.used();
+        }
+        assertEquals(membersUsed, teamAccount.used(), "the team's used is its members' sum");
+    }
+
+    private static long charged(List<LedgerEvent> events) {
+        return events.stream().filter(e -> e.kind() == EventKind.COMMITTED || e.kind() == EventKind.LATE_COMMITTED)
+                .mapToLong(LedgerEvent::tokens).sum();
+    }
+}
