@@ -59,7 +59,16 @@ final class Accounts {
      * the new row is inserted if absent (a concurrent first touch may win).
      */
     QuotaAccount currentAccount(Op op, String subject) {
-        YearMonth month = policy.monthOf(op.now);
+        return openMonth(op, subject, policy.monthOf(op.now));
+    }
+
+    /**
+     * The subject's account of {@code month} or of a later month, the latest, created as a first touch
+     * of {@code month} when there is none (see {@link #currentAccount}): a team member whose team's
+     * account is a month ahead of its own (or the other way round) opens that month too, so that one
+     * hold lands in one month of both.
+     */
+    QuotaAccount openMonth(Op op, String subject, YearMonth month) {
         Optional<QuotaAccount> existing = op.with(h -> h.createQuery(sql.selectLatestAccountFrom)
                 .bind("subject", subject).bind("month", Rows.month(month)).map(Rows.ACCOUNT).findOne());
         if (existing.isPresent()) {

@@ -2,7 +2,9 @@ package io.tokenquota.jdbi;
 
 import static io.tokenquota.jdbi.Accounts.adjust;
 import static io.tokenquota.jdbi.Accounts.update;
+import static io.tokenquota.jdbi.Operations.contended;
 import static io.tokenquota.jdbi.Operations.optionalTransaction;
+import static io.tokenquota.jdbi.Operations.transaction;
 
 import io.tokenquota.ErrorCode;
 import io.tokenquota.EventKind;
@@ -15,6 +17,7 @@ import io.tokenquota.QuotaPolicy;
 import io.tokenquota.Reservation;
 import io.tokenquota.ReservationState;
 import io.tokenquota.Reserved;
+import io.tokenquota.Team;
 import io.tokenquota.internal.LedgerRules;
 import io.tokenquota.jdbi.Accounts.Committed;
 import io.tokenquota.jdbi.Operations.Conflict;
@@ -84,6 +87,13 @@ final class Holds {
     private final Combiner<KeylessTake, Combined> takes = new Combiner<>();
     /** The same for commits and releases of held holds of the latest month, in lanes by hold id. */
     private final Combiner<LiveCall, LiveFinish> finishes = new Combiner<>();
+    /**
+     * Subjects this JVM last saw in a team, so that their holds try the team path first instead of a
+     * plain statement that skips them. Only a hint: every statement reads the membership itself, so a
+     * stale entry costs one statement that changes nothing. Bounded; cleared when full.
+     */
+    private final java.util.Set<String> members = java.util.concurrent.ConcurrentHashMap.newKeySet();
+    private static final int MAX_REMEMBERED_MEMBERS = 100_000;
 
     Holds(Sql sql, QuotaPolicy policy, Accounts accounts, Duration dbOffset) {
         this.sql = sql;
@@ -105,6 +115,14 @@ final class Holds {
      * the month's first touch (create the account), stale holds (expire them), or a refusal.
      */
     Reserved take(Op op, String subject, long tokens, String key, String endpoint, Duration ttl) {
+        if (!members.isEmpty() && members.contains(subject)) {
+            Reserved held = takeForTeam(op, subject, tokens, key, endpoint, ttl);
+            if (held != null) {
+                return held;
+            }
+            // no longer a member (another instance took it out): the plain path
+            members.remove(subject);
+        }
         if (!sql.oneStatementPerChange()) {
             // H2's transaction locks the row only for its last statement; queueing the whole take would
             // serialize the inserts that can run side by side
@@ -180,8 +198,18 @@ final class Holds {
                     .bind("subject", subject).bind("month", Rows.month(probed))
                     .bind("dbNow", Rows.timestamp(op.dbNow))
                     .map((rs, ctx) -> new Probe(Rows.nullableLong(rs, "available"), rs.getString("later_month"),
-                            rs.getLong("stale"))).one());
+                            rs.getLong("stale"), rs.getString("team_subject"))).one());
             boolean canRetry = attempt < MAX_TAKE_ATTEMPTS;
+            if (probe.team != null) {
+                // a team member: the plain statements skip it; its holds are held against both accounts
+                rememberMember(subject);
+                Reserved held = takeForTeam(op, subject, tokens, key, endpoint, ttl);
+                if (held != null) {
+                    return held;
+                }
+                members.remove(subject);
+                continue;
+            }
             if (probe.laterMonth != null && canRetry) {
                 // another instance, whose clock is ahead, opened the next month: write there, never behind it
                 month = YearMonth.parse(probe.laterMonth);
@@ -209,6 +237,203 @@ final class Holds {
             }
             throw reject(op, subject, month, tokens, endpoint);
         }
+    }
+
+    // ---------------------------------------------------------------- team members
+
+    private void rememberMember(String subject) {
+        if (members.size() >= MAX_REMEMBERED_MEMBERS) {
+            members.clear();
+        }
+        members.add(subject);
+    }
+
+    /** Puts a subject in a team or takes it out ({@code teamSubject == null}). */
+    void setTeam(Op op, String subject, String teamSubject) {
+        op.with(h -> teamSubject == null
+                ? update(h, sql.deleteTeamMember).bind("subject", subject).execute()
+                : update(h, sql.upsertTeamMember).bind("subject", subject).bind("team", teamSubject)
+                        .bind("now", Rows.timestamp(op.now)).execute());
+        if (teamSubject == null) {
+            members.remove(subject);
+        } else {
+            rememberMember(subject);
+        }
+    }
+
+    Optional<String> teamOf(Op op, String subject) {
+        return op.with(h -> h.createQuery(sql.selectTeamOf).bind("subject", subject).mapTo(String.class).findOne());
+    }
+
+    /** What one attempt of a team member's take found, under the locks of both accounts. */
+    private enum TeamOutcome { NOT_MEMBER, NO_ACCOUNT, LATER_MONTH, STALE, REPLAY, REFUSED, GRANTED }
+
+    private record TeamTake(TeamOutcome outcome, String team, QuotaAccount user, QuotaAccount teamAccount,
+                            QuotaAccount userAfter, QuotaAccount teamAfter, long userEventId, long teamEventId,
+                            StoredReservation replay) {
+        static TeamTake of(TeamOutcome outcome, String team) {
+            return new TeamTake(outcome, team, null, null, null, null, 0, 0, null);
+        }
+    }
+
+    /**
+     * A hold ({@code ttl != null}) or consume of a team member, held against its own account and its
+     * team's at once, or refused by the stricter of the two: one short transaction that reads the
+     * membership, locks the team's account, then the member's (of one month, in that order everywhere,
+     * so members racing each other never deadlock), decides with {@link LedgerRules#refusal}, and writes
+     * the hold (which remembers the team), both events and both balances. Anything else it finds (no
+     * account yet, a later month, a stale hold) rolls it back, is fixed, and it runs again. {@code null}
+     * when the subject is not in a team.
+     */
+    private Reserved takeForTeam(Op op, String subject, long tokens, String key, String endpoint, Duration ttl) {
+        boolean consume = ttl == null;
+        EventKind kind = consume ? EventKind.COMMITTED : EventKind.RESERVED;
+        String id = UUID.randomUUID().toString();
+        Instant expiresAt = consume ? op.now : op.now.plus(ttl);
+        YearMonth month = policy.monthOf(op.now);
+        for (int attempt = 1; ; attempt++) {
+            YearMonth m = month;
+            TeamTake t;
+            try {
+                t = transaction(op, h -> {
+                    TeamTake result = tryTakeForTeam(h, op, subject, m, id, tokens, key, endpoint, expiresAt, consume, kind);
+                    if (result.outcome() != TeamOutcome.GRANTED) {
+                        h.rollback();
+                    }
+                    return result;
+                });
+            } catch (JdbiException e) {
+                if (key != null && Failures.isUniqueViolation(e)) {
+                    // a concurrent call with the key won the insert: answer as its replay (see takeInTurn)
+                    StoredReservation existing = reservationByKey(op, subject, key).orElseThrow(() -> new Conflict(e));
+                    return new Reserved(replay(existing, tokens, consume, ttl, endpoint),
+                            accounts.currentAccount(op, subject), true, currentTeamAccount(op, subject));
+                }
+                throw e;
+            }
+            boolean canRetry = attempt < 2 * MAX_TAKE_ATTEMPTS;
+            switch (t.outcome()) {
+                case NOT_MEMBER:
+                    return null;
+                case GRANTED: {
+                    QuotaAccount before = t.user();
+                    Reservation granted = new Reservation(id, subject, m, tokens,
+                            consume ? ReservationState.COMMITTED : ReservationState.HELD, consume ? tokens : 0,
+                            consume ? Long.valueOf(tokens) : null, 0, key, endpoint, op.now, expiresAt,
+                            consume ? op.now : null, Team.id(t.team()));
+                    op.logged(new LedgerEvent(t.userEventId(), subject, m, kind, tokens, 0, id, null, endpoint, op.now));
+                    op.logged(new LedgerEvent(t.teamEventId(), t.team(), m, kind, tokens, 0, id, null, endpoint, op.now));
+                    op.changed(before, t.userAfter());
+                    op.changed(t.teamAccount(), t.teamAfter());
+                    return new Reserved(granted, t.userAfter(), false, t.teamAfter());
+                }
+                case REPLAY:
+                    return new Reserved(replay(t.replay(), tokens, consume, ttl, endpoint), t.user(), true,
+                            t.teamAccount());
+                case REFUSED:
+                    throw rejectForTeam(op, subject, tokens, endpoint, t.user(), t.teamAccount());
+                default:
+                    break;
+            }
+            if (!canRetry) {
+                throw contended(consume ? "consume" : "reserve", subject);
+            }
+            if (t.outcome() == TeamOutcome.STALE) {
+                // the replay of a stale hold's key must answer it EXPIRED, so the sweep comes first
+                expireStaleOf(op, subject);
+                expireStaleOf(op, t.team());
+                continue;
+            }
+            // the month's first touch of either account, or a later month opened meanwhile: both write in
+            // the later of the two accounts' current months
+            YearMonth userMonth = accounts.currentAccount(op, subject).month();
+            YearMonth teamMonth = accounts.currentAccount(op, t.team()).month();
+            month = userMonth.isAfter(teamMonth) ? userMonth : teamMonth;
+            if (!userMonth.equals(teamMonth)) {
+                // the one behind opens the later month too
+                accounts.openMonth(op, userMonth.isAfter(teamMonth) ? t.team() : subject, month);
+            }
+        }
+    }
+
+    private TeamTake tryTakeForTeam(Handle h, Op op, String subject, YearMonth month, String id, long tokens, String key,
+                                    String endpoint, Instant expiresAt, boolean consume, EventKind kind) {
+        String team = h.createQuery(sql.selectTeamOf).bind("subject", subject).mapTo(String.class).findOne().orElse(null);
+        if (team == null) {
+            return TeamTake.of(TeamOutcome.NOT_MEMBER, null);
+        }
+        Optional<Locked> teamLocked = lockIfExists(h, team, month);
+        Optional<Locked> userLocked = teamLocked.isEmpty() ? Optional.empty() : lockIfExists(h, subject, month);
+        if (teamLocked.isEmpty() || userLocked.isEmpty()) {
+            return TeamTake.of(TeamOutcome.NO_ACCOUNT, team);
+        }
+        if (teamLocked.get().superseded() || userLocked.get().superseded()) {
+            return TeamTake.of(TeamOutcome.LATER_MONTH, team);
+        }
+        long stale = h.createQuery(sql.countStaleOfMember).bind("subject", subject).bind("team", team)
+                .bind("dbNow", Rows.timestamp(op.dbNow)).mapTo(Long.class).one();
+        if (stale > 0) {
+            return TeamTake.of(TeamOutcome.STALE, team);
+        }
+        QuotaAccount user = userLocked.get().account();
+        QuotaAccount teamAccount = teamLocked.get().account();
+        if (key != null) {
+            Optional<StoredReservation> existing = h.createQuery(sql.selectReservationByKey)
+                    .bind("subject", subject).bind("key", key).map(reservations).findOne();
+            if (existing.isPresent()) {
+                return new TeamTake(TeamOutcome.REPLAY, team, user, teamAccount, null, null, 0, 0, existing.get());
+            }
+        }
+        if (LedgerRules.refusal(user, teamAccount, tokens) != null) {
+            return new TeamTake(TeamOutcome.REFUSED, team, user, teamAccount, null, null, 0, 0, null);
+        }
+        long userUsed = consume ? LedgerRules.add(user.used(), tokens) : user.used();
+        long userReserved = consume ? user.reserved() : LedgerRules.add(user.reserved(), tokens);
+        long teamUsed = consume ? LedgerRules.add(teamAccount.used(), tokens) : teamAccount.used();
+        long teamReserved = consume ? teamAccount.reserved() : LedgerRules.add(teamAccount.reserved(), tokens);
+        LedgerRules.checkFits(userUsed, userReserved);
+        LedgerRules.checkFits(teamUsed, teamReserved);
+        update(h, sql.insertTeamReservation).bind("id", id).bind("subject", subject).bind("month", Rows.month(month))
+                .bind("held", tokens).bind("state", (consume ? ReservationState.COMMITTED : ReservationState.HELD).name())
+                .bind("charged", consume ? tokens : 0).bind("actual", consume ? Long.valueOf(tokens) : null)
+                .bind("key", key).bind("endpoint", endpoint).bind("consume", consume)
+                .bind("now", Rows.timestamp(op.now)).bind("expiresAt", Rows.timestamp(expiresAt.plus(dbOffset)))
+                .bind("finishedAt", Rows.timestamp(consume ? op.now : null)).bind("team", team).execute();
+        long userEventId = accounts.insertEvent(h, subject, month, kind, tokens, 0, id, null, endpoint, consume, op.now);
+        long teamEventId = accounts.insertEvent(h, team, month, kind, tokens, 0, id, null, endpoint, consume, op.now);
+        QuotaAccount teamAfter = accounts.setBalance(h, teamAccount, teamAccount.granted(), teamUsed, teamReserved,
+                op.now);
+        QuotaAccount userAfter = accounts.setBalance(h, user, user.granted(), userUsed, userReserved, op.now);
+        return new TeamTake(TeamOutcome.GRANTED, team, user, teamAccount, userAfter, teamAfter, userEventId,
+                teamEventId, null);
+    }
+
+    private record Locked(QuotaAccount account, boolean superseded) {
+    }
+
+    private Optional<Locked> lockIfExists(Handle h, String subject, YearMonth month) {
+        return h.createQuery(sql.lockAccountIfCurrent).bind("subject", subject).bind("month", Rows.month(month))
+                .map((rs, ctx) -> new Locked(Rows.ACCOUNT.map(rs, ctx), rs.getBoolean("superseded"))).findOne();
+    }
+
+    /** The account of the subject's team now, or {@code null} when it has none (for a replay's answer). */
+    private QuotaAccount currentTeamAccount(Op op, String subject) {
+        return teamOf(op, subject).map(team -> accounts.currentAccount(op, team)).orElse(null);
+    }
+
+    /** Logs a member's refusal (on the team's account too when the team refused) and builds its exception. */
+    private QuotaExceededException rejectForTeam(Op op, String subject, long tokens, String endpoint, QuotaAccount user,
+                                                 QuotaAccount team) {
+        QuotaExceededException.Scope scope = LedgerRules.refusal(user, team, tokens);
+        List<String> owners = scope == QuotaExceededException.Scope.TEAM ? List.of(subject, team.subject())
+                : List.of(subject);
+        for (String owner : owners) {
+            long eventId = op.with(h -> accounts.insertEvent(h, owner, user.month(), EventKind.REJECTED, tokens, 0, null,
+                    null, endpoint, false, op.now));
+            op.logged(new LedgerEvent(eventId, owner, user.month(), EventKind.REJECTED, tokens, 0, null, null, endpoint,
+                    op.now));
+        }
+        return LedgerRules.refused(subject, tokens, user, team, scope, policy);
     }
 
     /** A reserve ({@code ttl} set) or consume without an idempotency key, waiting to be combined. */
@@ -636,57 +861,79 @@ final class Holds {
                     || (finish == Finish.EXPIRE && hold.expiresAt().isAfter(op.now))) {
                 return Optional.empty();
             }
+            // a team hold's accounts: the team's months first, then the member's (the order of every team path)
+            String teamSubject = hold.teamId() == null ? null : Team.subject(hold.teamId());
+            QuotaAccount teamBefore = teamSubject == null ? null : accounts.lockAccount(h, teamSubject, hold.month());
+            QuotaAccount teamLatest = teamSubject == null ? null : accounts.lockLatestAfter(h, teamSubject, hold.month());
             QuotaAccount before = accounts.lockAccount(h, hold.subject(), hold.month());
+            QuotaAccount latest = accounts.lockLatestAfter(h, hold.subject(), hold.month());
             long charged = 0;
             long overage = 0;
-            long used = before.used();
-            long reserved = before.reserved();
             if (finish == Finish.COMMIT || finish == Finish.LATE_COMMIT) {
                 LedgerRules.Charge charge = finish == Finish.COMMIT
                         ? LedgerRules.charge(policy.overrunPolicy(), hold.held(), actual)
-                        : LedgerRules.lateCharge(policy.overrunPolicy(), hold.held(), actual, before.available());
+                        : LedgerRules.lateCharge(policy.overrunPolicy(), hold.held(), actual,
+                                LedgerRules.available(before, teamBefore));
                 charged = charge.charged();
                 overage = charge.overage();
-                used = LedgerRules.add(used, charged);
             }
-            if (finish != Finish.LATE_COMMIT) {
-                // a late commit's tokens were returned when the hold expired
-                reserved -= hold.held();
+            // a late commit's tokens were returned when the hold expired
+            long returned = finish == Finish.LATE_COMMIT ? 0 : hold.held();
+            long used = LedgerRules.add(before.used(), charged);
+            LedgerRules.checkFits(used, before.reserved() - returned);
+            long teamUsed = teamBefore == null ? 0 : LedgerRules.add(teamBefore.used(), charged);
+            if (teamBefore != null) {
+                LedgerRules.checkFits(teamUsed, teamBefore.reserved() - returned);
             }
-            LedgerRules.checkFits(used, reserved);
             update(h, sql.finishLockedHold).bind("id", reservationId).bind("state", finish.to.name())
                     .bind("charged", charged).bind("actual", finish.charges() ? actual : null)
                     .bind("overage", overage).bind("now", Rows.timestamp(op.now)).execute();
-            QuotaAccount after = accounts.setBalance(h, before, before.granted(), used, reserved, op.now);
             long tokens = finish.charges() ? charged : hold.held();
-            long eventId = accounts.insertEvent(h, hold.subject(), hold.month(), finish.kind, tokens, overage, hold.id(),
-                    null, hold.endpoint(), false, op.now);
             List<QuotaAccount[]> changes = new ArrayList<>();
-            changes.add(new QuotaAccount[] {before, after});
-            QuotaAccount latest = accounts.lockLatestAfter(h, hold.subject(), hold.month());
-            if (latest != null) {
-                long transfer = LedgerRules.lateTransfer(before, after, latest, policy);
-                if (transfer != 0) {
-                    QuotaAccount latestAfter = accounts.accountQuery(h, sql.addCarried, hold.subject(), latest.month(),
-                            op.now).bind("transfer", transfer).map(Rows.ACCOUNT).one();
-                    changes.add(new QuotaAccount[] {latest, latestAfter});
-                }
+            List<LedgerEvent> events = new ArrayList<>();
+            settle(h, op, hold, finish, tokens, overage, before, used, before.reserved() - returned, latest,
+                    changes, events);
+            if (teamBefore != null) {
+                settle(h, op, hold, finish, tokens, overage, teamBefore, teamUsed, teamBefore.reserved() - returned,
+                        teamLatest, changes, events);
             }
             Reservation finished = new Reservation(hold.id(), hold.subject(), hold.month(), hold.held(), finish.to,
                     charged, finish.charges() ? Long.valueOf(actual) : null, overage, hold.idempotencyKey(),
-                    hold.endpoint(), hold.createdAt(), hold.expiresAt(), op.now);
-            LedgerEvent event = new LedgerEvent(eventId, hold.subject(), hold.month(), finish.kind, tokens, overage,
-                    hold.id(), null, hold.endpoint(), op.now);
-            return Optional.of(new LockedFinish(finished, event, changes));
+                    hold.endpoint(), hold.createdAt(), hold.expiresAt(), op.now, hold.teamId());
+            return Optional.of(new LockedFinish(finished, events, changes));
         });
         done.ifPresent(f -> {
-            op.logged(f.event);
+            f.events.forEach(op::logged);
             f.changes.forEach(change -> op.changed(change[0], change[1]));
         });
         return done.map(LockedFinish::reservation);
     }
 
-    private record LockedFinish(Reservation reservation, LedgerEvent event, List<QuotaAccount[]> changes) {
+    private record LockedFinish(Reservation reservation, List<LedgerEvent> events, List<QuotaAccount[]> changes) {
+    }
+
+    /**
+     * Writes one account a locked finish settles (the member's or its team's, of the hold's month), its
+     * event, and the move of purchased tokens to that owner's {@code latest} account when the hold's
+     * month is closed ({@link LedgerRules#lateTransfer}).
+     */
+    private void settle(Handle h, Op op, Reservation hold, Finish finish, long tokens, long overage, QuotaAccount before,
+                        long used, long reserved, QuotaAccount latest, List<QuotaAccount[]> changes,
+                        List<LedgerEvent> events) {
+        QuotaAccount after = accounts.setBalance(h, before, before.granted(), used, reserved, op.now);
+        long eventId = accounts.insertEvent(h, before.subject(), hold.month(), finish.kind, tokens, overage, hold.id(),
+                null, hold.endpoint(), false, op.now);
+        changes.add(new QuotaAccount[] {before, after});
+        events.add(new LedgerEvent(eventId, before.subject(), hold.month(), finish.kind, tokens, overage, hold.id(),
+                null, hold.endpoint(), op.now));
+        if (latest != null) {
+            long transfer = LedgerRules.lateTransfer(before, after, latest, policy);
+            if (transfer != 0) {
+                QuotaAccount latestAfter = accounts.accountQuery(h, sql.addCarried, before.subject(), latest.month(),
+                        op.now).bind("transfer", transfer).map(Rows.ACCOUNT).one();
+                changes.add(new QuotaAccount[] {latest, latestAfter});
+            }
+        }
     }
     /**
      * Moves a HELD reservation of the latest month to its final state, logs the event and returns
@@ -722,10 +969,14 @@ final class Holds {
         return finishLocked(op, hold.id(), Finish.EXPIRE, 0).isPresent();
     }
 
-    /** Expires the subject's holds past their TTL; how many. Cheap when there are none (one indexed read). */
+    /**
+     * Expires the subject's holds past their TTL (for a team's subject: the holds its members held
+     * against it); how many. Cheap when there are none (one indexed read).
+     */
     int expireStaleOf(Op op, String subject) {
-        return expireAll(op, op.with(h -> h.createQuery(sql.selectStaleHoldsOfSubject)
-                .bind("subject", subject).bind("dbNow", Rows.timestamp(op.dbNow))
+        boolean team = Team.isTeam(subject);
+        return expireAll(op, op.with(h -> h.createQuery(team ? sql.selectStaleHoldsOfTeam : sql.selectStaleHoldsOfSubject)
+                .bind(team ? "team" : "subject", subject).bind("dbNow", Rows.timestamp(op.dbNow))
                 .map(reservations).map(StoredReservation::reservation).list()));
     }
 
@@ -772,7 +1023,7 @@ final class Holds {
 
 
     /** What a refused reserve/consume reads: the account's available tokens ({@code null}: no account yet), stale holds. */
-    private record Probe(Long available, String laterMonth, long stale) {
+    private record Probe(Long available, String laterMonth, long stale, String team) {
     }
 
     private record Finished(Reservation reservation, Committed committed) {

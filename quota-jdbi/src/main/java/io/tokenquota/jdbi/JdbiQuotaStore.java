@@ -129,6 +129,16 @@ public final class JdbiQuotaStore implements QuotaStore, AutoCloseable {
     }
 
     @Override
+    public void setTeam(String subject, String teamId) {
+        store.setTeam(subject, teamId);
+    }
+
+    @Override
+    public Optional<String> team(String subject) {
+        return store.team(subject);
+    }
+
+    @Override
     public QuotaPolicy policy() {
         return store.policy();
     }
@@ -176,6 +186,11 @@ public final class JdbiQuotaStore implements QuotaStore, AutoCloseable {
     @Override
     public List<ConsumerUsage> topConsumers(YearMonth month, int limit) {
         return store.topConsumers(month, limit);
+    }
+
+    @Override
+    public List<ConsumerUsage> topTeams(YearMonth month, int limit) {
+        return store.topTeams(month, limit);
     }
 
     @Override

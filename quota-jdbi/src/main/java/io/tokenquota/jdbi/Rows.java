@@ -29,7 +29,7 @@ final class Rows {
     static final String ACCOUNT_COLUMNS =
             "subject, plan_month, allocated, granted, carried, used, reserved, created_at, updated_at";
     static final String RESERVATION_COLUMNS = "id, subject, plan_month, held, state, charged, actual, overage,"
-            + " idempotency_key, endpoint, is_consume, created_at, expires_at, finished_at";
+            + " idempotency_key, endpoint, is_consume, created_at, expires_at, finished_at, team_subject";
     static final String PURCHASE_COLUMNS = "transaction_id, subject, tokens, purchase_type, status, payment_method,"
             + " amount, currency, reason, plan_month, unrecovered, created_at, processed_at";
     static final String EVENT_COLUMNS = "id, subject, plan_month, kind, tokens, overage, reservation_id,"
@@ -68,7 +68,8 @@ final class Rows {
                 rs.getString("endpoint"),
                 instant(rs, "created_at"),
                 instant(rs, "expires_at").minus(dbOffset),
-                instant(rs, "finished_at")),
+                instant(rs, "finished_at"),
+                io.tokenquota.Team.id(rs.getString("team_subject"))),
                 rs.getBoolean("is_consume"));
     }
 

@@ -20,8 +20,11 @@ import org.jdbi.v3.core.JdbiException;
  * Thread-safe (stateless).
  */
 final class SchemaInstaller {
-    /** Migration files in order; a new schema version appends {@code V2__...sql} here and in both dialects. */
-    private static final List<String> VERSIONS = List.of("V1__token_quota.sql");
+    /**
+     * Migration files in order, in both dialects; each is recorded under the version its name starts
+     * with ({@code V<version>__}), so a version added between two others keeps its own number.
+     */
+    private static final List<String> VERSIONS = List.of("V1__token_quota.sql", "V3__teams.sql");
     /** The advisory lock installers of one PostgreSQL database take turns on (any fixed number; "tq" in ASCII). */
     private static final long INSTALL_LOCK_KEY = 0x7471L;
     private static final Object H2_INSTALL_LOCK = new Object();
@@ -66,12 +69,11 @@ final class SchemaInstaller {
                 + " script VARCHAR(200) NOT NULL,"
                 + " installed_at TIMESTAMP WITH TIME ZONE NOT NULL)");
         int applied = 0;
-        for (int i = 0; i < VERSIONS.size(); i++) {
-            int version = i + 1;
+        for (String script : VERSIONS) {
+            int version = version(script);
             if (isInstalled(h, version)) {
                 continue;
             }
-            String script = VERSIONS.get(i);
             for (String statement : statements(read(dialect.schemaResource(script)))) {
                 h.execute(statement);
             }
@@ -90,6 +92,11 @@ final class SchemaInstaller {
             }
         }
         return applied;
+    }
+
+    /** The version a migration file is named for: {@code V3__teams.sql} is version 3. */
+    static int version(String script) {
+        return Integer.parseInt(script.substring(1, script.indexOf("__")));
     }
 
     private static boolean isInstalled(Handle h, int version) {

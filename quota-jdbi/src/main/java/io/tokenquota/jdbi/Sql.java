@@ -87,7 +87,9 @@ final class Sql {
     final String creditIfUnderMaxQuota;
     /** Sets the month's allocation; compare-and-set on the values the new allocation was computed from. */
     final String allocateIfUnchanged;
+    /** Users only ({@code :teams} excludes teams) or teams only ({@code :teams} selects them): {@code :like}. */
     final String selectTopConsumers;
+    final String selectTopTeams;
 
     // ---- plans
     final String selectPlan = "SELECT allocated FROM tq_plan WHERE subject = :subject";
@@ -119,6 +121,7 @@ final class Sql {
      * (NULL when the month's account does not exist yet), and how many stale holds the subject has.
      */
     final String probeSubject = "SELECT"
+            + " (SELECT team_subject FROM tq_team_member WHERE subject = :subject) AS team_subject,"
             + " (SELECT allocated + granted + carried - used - reserved FROM tq_account" + ACCOUNT_KEY + ") AS available,"
             + " (SELECT MAX(plan_month) FROM tq_account WHERE subject = :subject AND plan_month > :month) AS later_month,"
             + " (SELECT COUNT(*) FROM tq_reservation"
@@ -153,10 +156,34 @@ final class Sql {
     final String chargeHold;
     /** Expires a stale hold of the latest month; no row for any other hold (see {@code OF_LATEST_MONTH}). */
     final String expireHoldOfLatestMonth = "UPDATE tq_reservation SET state = 'EXPIRED', finished_at = :now"
-            + " WHERE id = :id AND state = 'HELD' AND expires_at <= :dbNow" + OF_LATEST_MONTH;
+            + " WHERE id = :id AND state = 'HELD' AND expires_at <= :dbNow AND team_subject IS NULL" + OF_LATEST_MONTH;
     /** Finishes a hold locked by {@link #lockReservation} as {@code Holds.finishLocked} computed. */
     final String finishLockedHold = "UPDATE tq_reservation SET state = :state, charged = :charged,"
             + " actual = CAST(:actual AS BIGINT), overage = :overage, finished_at = :now WHERE id = :id";
+
+    // ---- teams: membership, and the team path of holds (Holds.takeForTeam), one short transaction
+    final String selectTeamOf = "SELECT team_subject FROM tq_team_member WHERE subject = :subject";
+    final String upsertTeamMember;
+    final String deleteTeamMember = "DELETE FROM tq_team_member WHERE subject = :subject";
+    /** Locks one account of a member's hold, team first, then the member's (the order every team path keeps). */
+    final String lockAccountIfCurrent = "SELECT " + ACCOUNT_COLUMNS + ", superseded FROM tq_account" + ACCOUNT_KEY
+            + FOR_UPDATE;
+    final String selectLaterMonth = "SELECT MAX(plan_month) FROM tq_account WHERE subject = :subject"
+            + " AND plan_month > :month";
+    /** Stale holds that would keep a member's hold from being decided: the member's own and its team's. */
+    final String countStaleOfMember = "SELECT"
+            + " (SELECT COUNT(*) FROM tq_reservation WHERE subject = :subject AND finished_at IS NULL"
+            + " AND expires_at <= :dbNow)"
+            + " + (SELECT COUNT(*) FROM tq_reservation WHERE team_subject = :team AND finished_at IS NULL"
+            + " AND expires_at <= :dbNow)";
+    final String selectStaleHoldsOfTeam = "SELECT " + RESERVATION_COLUMNS + " FROM tq_reservation"
+            + " WHERE team_subject = :team AND finished_at IS NULL AND expires_at <= :dbNow";
+    final String insertTeamReservation = "INSERT INTO tq_reservation (id, subject, plan_month, held, state, charged,"
+            + " actual, overage, idempotency_key, endpoint, is_consume, created_at, expires_at, finished_at,"
+            + " team_subject) VALUES (:id, :subject, :month, :held, :state, :charged, :actual, 0, :key, :endpoint,"
+            + " :consume, :now, :expiresAt, :finishedAt, :team)";
+    /** Reports over all users leave team accounts out ({@code :teams} is the team subjects' LIKE pattern). */
+    private static final String USERS_ONLY = " AND subject NOT LIKE :teams";
 
     // ---- event log (append-only)
     final String insertEvent;
@@ -166,12 +193,14 @@ final class Sql {
     final String selectRequestEvents = "SELECT kind, tokens, is_consume, occurred_at, plan_month FROM tq_event"
             + " WHERE ((occurred_at >= :from AND occurred_at < :to) OR (plan_month >= :fromMonth AND plan_month <= :toMonth))"
             + " AND kind IN ('RESERVED', 'COMMITTED', 'LATE_COMMITTED', 'REJECTED')";
+    final String selectRequestEventsOfUsers = selectRequestEvents + USERS_ONLY;
     final String selectRequestEventsOfSubject = selectRequestEvents + " AND subject = :subject";
     final String countBlocks = "SELECT"
             + " COALESCE(SUM(CASE WHEN kind = 'RESERVED' OR (kind = 'COMMITTED' AND is_consume) THEN 1 ELSE 0 END), 0)"
             + " AS granted_holds,"
             + " COALESCE(SUM(CASE WHEN kind = 'REJECTED' THEN 1 ELSE 0 END), 0) AS rejected_holds"
             + " FROM tq_event WHERE plan_month = :month";
+    final String countBlocksOfUsers = countBlocks + USERS_ONLY;
     final String countBlocksOfSubject = countBlocks + " AND subject = :subject";
 
     // ---- purchases
@@ -232,8 +261,14 @@ final class Sql {
                 insertEvent = insertEventRow + " RETURNING id";
                 // byte order of UTF-8 is code point order, close to Java's String order whatever the database locale
                 selectTopConsumers = "SELECT subject, used, allocated + granted + carried AS month_limit FROM tq_account"
-                        + " WHERE plan_month = :month ORDER BY used DESC, subject COLLATE \"C\" ASC"
+                        + " WHERE plan_month = :month" + USERS_ONLY + " ORDER BY used DESC, subject COLLATE \"C\" ASC"
                         + " FETCH FIRST :limit ROWS ONLY";
+                selectTopTeams = "SELECT subject, used, allocated + granted + carried AS month_limit FROM tq_account"
+                        + " WHERE plan_month = :month AND subject LIKE :teams ORDER BY used DESC, subject COLLATE \"C\" ASC"
+                        + " FETCH FIRST :limit ROWS ONLY";
+                upsertTeamMember = "INSERT INTO tq_team_member (subject, team_subject, updated_at)"
+                        + " VALUES (:subject, :team, :now) ON CONFLICT (subject) DO UPDATE"
+                        + " SET team_subject = EXCLUDED.team_subject, updated_at = EXCLUDED.updated_at";
                 break;
             case H2:
                 reserveInOneStatement = null;
@@ -254,7 +289,13 @@ final class Sql {
                         + " VALUES (:subject, :allocated, :now)";
                 insertEvent = "SELECT id FROM FINAL TABLE (" + insertEventRow + ")";
                 selectTopConsumers = "SELECT subject, used, allocated + granted + carried AS month_limit FROM tq_account"
-                        + " WHERE plan_month = :month ORDER BY used DESC, subject ASC FETCH FIRST :limit ROWS ONLY";
+                        + " WHERE plan_month = :month" + USERS_ONLY
+                        + " ORDER BY used DESC, subject ASC FETCH FIRST :limit ROWS ONLY";
+                selectTopTeams = "SELECT subject, used, allocated + granted + carried AS month_limit FROM tq_account"
+                        + " WHERE plan_month = :month AND subject LIKE :teams"
+                        + " ORDER BY used DESC, subject ASC FETCH FIRST :limit ROWS ONLY";
+                upsertTeamMember = "MERGE INTO tq_team_member (subject, team_subject, updated_at) KEY (subject)"
+                        + " VALUES (:subject, :team, :now)";
                 break;
             default:
                 throw new IllegalArgumentException("unsupported dialect " + dialect);

@@ -12,6 +12,7 @@ import io.tokenquota.QuotaPolicy;
 import io.tokenquota.QuotaStore;
 import io.tokenquota.Reservation;
 import io.tokenquota.Reserved;
+import io.tokenquota.Team;
 import io.tokenquota.internal.DailyTally;
 import io.tokenquota.internal.LedgerRules;
 import io.tokenquota.internal.Validation;
@@ -176,6 +177,23 @@ final class SqlQuotaStore implements QuotaStore {
         return operations.operation("setPlan", op -> accounts.setPlan(op, subject, monthlyAllocation));
     }
 
+    @Override
+    public void setTeam(String subject, String teamId) {
+        Validation.userSubject(subject);
+        Validation.optionalTeamId(teamId);
+        String team = teamId == null ? null : Team.subject(teamId);
+        operations.operation("setTeam", op -> {
+            holds.setTeam(op, subject, team);
+            return null;
+        });
+    }
+
+    @Override
+    public Optional<String> team(String subject) {
+        Validation.subject(subject);
+        return operations.operation("team", op -> holds.teamOf(op, subject).map(Team::id));
+    }
+
     // ---------------------------------------------------------------- purchases
 
     @Override
@@ -247,6 +265,13 @@ final class SqlQuotaStore implements QuotaStore {
         policy.checkReadableMonth(month);
         Validation.topLimit(limit);
         return operations.operation("topConsumers", op -> statistics.topConsumers(op, month, limit));
+    }
+
+    @Override
+    public List<ConsumerUsage> topTeams(YearMonth month, int limit) {
+        policy.checkReadableMonth(month);
+        Validation.topLimit(limit);
+        return operations.operation("topTeams", op -> statistics.topTeams(op, month, limit));
     }
 
     @Override

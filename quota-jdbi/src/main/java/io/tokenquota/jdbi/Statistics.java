@@ -9,6 +9,7 @@ import io.tokenquota.QuotaStatistics.BlockStats;
 import io.tokenquota.QuotaStatistics.ConsumerUsage;
 import io.tokenquota.QuotaStatistics.PurchaseTotal;
 import io.tokenquota.QuotaStatistics.UsageForecast;
+import io.tokenquota.Team;
 import io.tokenquota.internal.DailyTally;
 import io.tokenquota.internal.LedgerRules;
 import io.tokenquota.jdbi.Operations.Op;
@@ -27,6 +28,8 @@ import org.jdbi.v3.core.statement.Query;
  * sweep of stale holds, with their locks).
  */
 final class Statistics {
+    /** The LIKE pattern of team subjects (the prefix has no LIKE wildcards). */
+    private static final String TEAMS = Team.SUBJECT_PREFIX + "%";
     private final Sql sql;
     private final QuotaPolicy policy;
     private final Holds holds;
@@ -40,13 +43,11 @@ final class Statistics {
     /** Adds the request events of the days {@code from} to {@code to} to {@code tally}. */
     void dailyUsage(Op op, DailyTally tally, String subject, LocalDate from, LocalDate to) {
         op.with(h -> {
-            Query query = h.createQuery(subject == null ? sql.selectRequestEvents : sql.selectRequestEventsOfSubject)
+            Query query = h.createQuery(subject == null ? sql.selectRequestEventsOfUsers : sql.selectRequestEventsOfSubject)
                     .bind("from", Rows.timestamp(from.atStartOfDay(policy.zone()).toInstant()))
                     .bind("to", Rows.timestamp(to.plusDays(1).atStartOfDay(policy.zone()).toInstant()))
                     .bind("fromMonth", Rows.month(YearMonth.from(from))).bind("toMonth", Rows.month(YearMonth.from(to)));
-            if (subject != null) {
-                query.bind("subject", subject);
-            }
+            bindSubject(query, subject);
             // bucketed here rather than in SQL: a day is a calendar day in the policy's zone, which
             // the two databases would each need their own time zone arithmetic for
             query.map((rs, ctx) -> {
@@ -61,18 +62,33 @@ final class Statistics {
 
     List<ConsumerUsage> topConsumers(Op op, YearMonth month, int limit) {
         return op.with(h -> h.createQuery(sql.selectTopConsumers)
-                .bind("month", Rows.month(month)).bind("limit", limit)
+                .bind("month", Rows.month(month)).bind("limit", limit).bind("teams", TEAMS)
                 .map((rs, ctx) -> new ConsumerUsage(rs.getString("subject"), rs.getLong("used"), rs.getLong("month_limit")))
                 .list());
     }
 
+    List<ConsumerUsage> topTeams(Op op, YearMonth month, int limit) {
+        return op.with(h -> h.createQuery(sql.selectTopTeams)
+                .bind("month", Rows.month(month)).bind("limit", limit).bind("teams", TEAMS)
+                .map((rs, ctx) -> new ConsumerUsage(Team.id(rs.getString("subject")), rs.getLong("used"),
+                        rs.getLong("month_limit")))
+                .list());
+    }
+
+    /** A subject's own rows, or (for {@code null}) every user's: team accounts repeat their members' figures. */
+    private static void bindSubject(Query query, String subject) {
+        if (subject == null) {
+            query.bind("teams", TEAMS);
+        } else {
+            query.bind("subject", subject);
+        }
+    }
+
     BlockStats blockStats(Op op, String subject, YearMonth month) {
         return op.with(h -> {
-            Query query = h.createQuery(subject == null ? sql.countBlocks : sql.countBlocksOfSubject)
+            Query query = h.createQuery(subject == null ? sql.countBlocksOfUsers : sql.countBlocksOfSubject)
                     .bind("month", Rows.month(month));
-            if (subject != null) {
-                query.bind("subject", subject);
-            }
+            bindSubject(query, subject);
             return query.map((rs, ctx) -> {
                 long granted = rs.getLong("granted_holds");
                 long rejected = rs.getLong("rejected_holds");

@@ -12,4 +12,6 @@ SELECT subject, plan_month, allocated, granted, carried, used, reserved, created
        -- a month that is no longer the subject's latest changes nothing: the store writes in the latest
        AND NOT superseded
        AND NOT EXISTS (SELECT 1 FROM tq_account AS later WHERE later.subject = :subject AND later.plan_month > :month)
+       -- a team member's holds are held against its team's account too, on the store's team path
+       AND NOT EXISTS (SELECT 1 FROM tq_team_member AS member WHERE member.subject = :subject)
   )

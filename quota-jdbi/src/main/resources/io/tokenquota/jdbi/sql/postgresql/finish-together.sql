@@ -21,10 +21,12 @@ WITH calls AS (
       FROM calls AS c
      -- by its key: state = 'HELD' does not imply the open-holds index's predicate (finished_at IS NULL)
      WHERE r.id = c.id AND r.state = 'HELD'
+       -- a team hold settles its team's account too, on the store's locked path
+       AND r.team_subject IS NULL
        AND r.plan_month = :month AND NOT r.superseded
        AND NOT EXISTS (SELECT 1 FROM tq_account AS later WHERE later.subject = r.subject AND later.plan_month > r.plan_month)
     RETURNING r.id, r.subject, r.plan_month, r.held, r.state, r.charged, r.actual, r.overage, r.idempotency_key,
-              r.endpoint, r.is_consume, r.created_at, r.expires_at, r.finished_at, c.ord
+              r.endpoint, r.is_consume, r.created_at, r.expires_at, r.finished_at, r.team_subject, c.ord
 ), sums AS (
     SELECT subject, SUM(CASE WHEN state = 'COMMITTED' THEN charged ELSE 0 END) AS charged, SUM(held) AS held
       FROM hold
@@ -52,7 +54,7 @@ WITH calls AS (
     RETURNING id, reservation_id
 )
 SELECT h.id, h.subject, h.plan_month, h.held, h.state, h.charged, h.actual, h.overage, h.idempotency_key,
-       h.endpoint, h.is_consume, h.created_at, h.expires_at, h.finished_at, h.ord,
+       h.endpoint, h.is_consume, h.created_at, h.expires_at, h.finished_at, h.team_subject, h.ord,
        a.account_allocated, a.account_granted, a.account_carried, a.account_used, a.account_reserved,
        a.account_created_at, a.account_updated_at, e.id AS event_id
   FROM hold AS h JOIN account AS a ON a.subject = h.subject JOIN event AS e ON e.reservation_id = h.id

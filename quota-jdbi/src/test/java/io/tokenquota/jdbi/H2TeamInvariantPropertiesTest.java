@@ -1,0 +1,38 @@
+package io.tokenquota.jdbi;
+
+import io.tokenquota.QuotaPolicy;
+import io.tokenquota.QuotaStore;
+import io.tokenquota.jdbi.testing.TestDatabase;
+import io.tokenquota.jdbi.testing.TestDatabases;
+import io.tokenquota.testkit.TeamInvariantProperties;
+import net.jqwik.api.lifecycle.AfterContainer;
+import net.jqwik.api.lifecycle.BeforeContainer;
+
+/**
+ * Team budgets as jqwik stateful properties on H2, compared step by step with the in-memory model.
+ * All tries share one database (the properties isolate by random subject and team ids).
+ */
+class H2TeamInvariantPropertiesTest extends TeamInvariantProperties {
+    private static TestDatabase database;
+
+    @BeforeContainer
+    static void openDatabase() {
+        database = TestDatabases.h2();
+    }
+
+    @AfterContainer
+    static void dropDatabase() {
+        database.close();
+    }
+
+    @Override
+    protected QuotaStore newStore(QuotaPolicy policy) {
+        return JdbiQuotaStore.builder().dataSource(database.dataSource()).policy(policy).installSchema(true).build();
+    }
+
+    // each step is several real transactions plus reads of every account: fewer tries on 2 shared cores
+    @Override
+    protected int tries() {
+        return 30;
+    }
+}
