@@ -139,11 +139,7 @@ class PostgresEventPartitionTest {
     void aHostThatRunsTheMigrationFileItselfGetsTheSamePartitions() throws IOException {
         try (TestDatabase db = TestDatabases.postgres()) {
             Jdbi jdbi = Jdbi.create(db.dataSource());
-            String script;
-            try (InputStream in = getClass().getResourceAsStream(
-                    Dialect.POSTGRESQL.schemaResource("V1__token_quota.sql"))) {
-                script = new String(in.readAllBytes(), StandardCharsets.UTF_8);
-            }
+            String script = migrations();
             // as Flyway would: the file's statements, nothing of the installer
             jdbi.useHandle(h -> SchemaInstaller.statements(script).forEach(h::execute));
             assertEquals(Map.of("tq_event_default", "DEFAULT"), partitions(jdbi));
@@ -168,11 +164,7 @@ class PostgresEventPartitionTest {
     void anEventLogThatIsOneTableKeepsWorkingAndRetentionDeletesItsRows() throws IOException {
         try (TestDatabase db = TestDatabases.postgres()) {
             Jdbi jdbi = Jdbi.create(db.dataSource());
-            String script;
-            try (InputStream in = getClass().getResourceAsStream(
-                    Dialect.POSTGRESQL.schemaResource("V1__token_quota.sql"))) {
-                script = new String(in.readAllBytes(), StandardCharsets.UTF_8);
-            }
+            String script = migrations();
             jdbi.useHandle(h -> SchemaInstaller.statements(script).stream()
                     .filter(statement -> !statement.contains("PARTITION OF"))
                     .map(statement -> statement.replace(" PARTITION BY RANGE (plan_month)", ""))
@@ -275,5 +267,16 @@ class PostgresEventPartitionTest {
                 assertEquals(threads * 15L, stores.get(0).account("shared-" + i).used(), "shared-" + i);
             }
         }
+    }
+
+    /** Every migration file of the dialect, in order, as a host running them through Flyway applies them. */
+    private String migrations() throws IOException {
+        StringBuilder script = new StringBuilder();
+        for (String file : List.of("V1__token_quota.sql", "V3__teams.sql")) {
+            try (InputStream in = getClass().getResourceAsStream(Dialect.POSTGRESQL.schemaResource(file))) {
+                script.append(new String(in.readAllBytes(), StandardCharsets.UTF_8)).append('\n');
+            }
+        }
+        return script.toString();
     }
 }

@@ -6,9 +6,9 @@ SELECT id, subject, plan_month, held, state, charged, actual, overage, idempoten
   FROM FINAL TABLE (
     UPDATE tq_reservation SET state = 'RELEASED', finished_at = :now
      WHERE id = :id AND state = 'HELD'
+       AND plan_month = :month AND NOT superseded
        -- a team hold settles its team's account too, on the store's locked path
        AND team_subject IS NULL
-       AND plan_month = :month AND NOT superseded
        AND NOT EXISTS (SELECT 1 FROM tq_account AS later
                         WHERE later.subject = tq_reservation.subject AND later.plan_month > tq_reservation.plan_month)
   )

@@ -12,9 +12,9 @@ WITH hold AS (
            finished_at = :now
      -- by its key: state = 'HELD' does not imply the open-holds index's predicate (finished_at IS NULL)
      WHERE id = :id AND state = 'HELD'
+       AND plan_month = :month AND NOT superseded
        -- a team hold settles its team's account too, on the store's locked path
        AND team_subject IS NULL
-       AND plan_month = :month AND NOT superseded
        AND NOT EXISTS (SELECT 1 FROM tq_account AS later
                         WHERE later.subject = tq_reservation.subject AND later.plan_month > tq_reservation.plan_month)
     RETURNING id, subject, plan_month, held, state, charged, actual, overage, idempotency_key, endpoint, is_consume,

@@ -21,9 +21,9 @@ WITH calls AS (
       FROM calls AS c
      -- by its key: state = 'HELD' does not imply the open-holds index's predicate (finished_at IS NULL)
      WHERE r.id = c.id AND r.state = 'HELD'
+       AND r.plan_month = :month AND NOT r.superseded
        -- a team hold settles its team's account too, on the store's locked path
        AND r.team_subject IS NULL
-       AND r.plan_month = :month AND NOT r.superseded
        AND NOT EXISTS (SELECT 1 FROM tq_account AS later WHERE later.subject = r.subject AND later.plan_month > r.plan_month)
     RETURNING r.id, r.subject, r.plan_month, r.held, r.state, r.charged, r.actual, r.overage, r.idempotency_key,
               r.endpoint, r.is_consume, r.created_at, r.expires_at, r.finished_at, r.team_subject, c.ord
