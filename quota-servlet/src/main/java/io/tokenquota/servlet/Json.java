@@ -109,8 +109,24 @@ final class Json {
 
     /** The original Python/FastAPI service's quota shape plus reserved, carried and total. */
     static void quota(JsonGenerator g, QuotaAccount a) throws IOException {
+        quota(g, a, null);
+    }
+
+    /**
+     * A user's or a team's account ({@code team_id} instead of {@code user_id}); for a team member,
+     * {@code team} is its team's account, shown as {@code team_id} and {@code team_remaining_tokens}.
+     */
+    static void quota(JsonGenerator g, QuotaAccount a, QuotaAccount team) throws IOException {
         g.writeStartObject();
-        g.writeStringField("user_id", a.subject());
+        if (io.tokenquota.Team.isTeam(a.subject())) {
+            g.writeStringField("team_id", io.tokenquota.Team.id(a.subject()));
+        } else {
+            g.writeStringField("user_id", a.subject());
+        }
+        if (team != null) {
+            g.writeStringField("team_id", io.tokenquota.Team.id(team.subject()));
+            g.writeNumberField("team_remaining_tokens", Math.max(0, team.available()));
+        }
         g.writeStringField("plan_month", planMonth(a.month()));
         g.writeNumberField("allocated_quota", a.allocated());
         g.writeNumberField("used_tokens", a.used());

@@ -101,6 +101,11 @@ final class JsonRequest {
         return printable;
     }
 
+    /** Whether the body has the field at all (a JSON {@code null} included). */
+    boolean has(String name) {
+        return fields.containsKey(name);
+    }
+
     String optionalString(String name, ErrorCode code) {
         Object v = fields.get(name);
         if (v == null) {

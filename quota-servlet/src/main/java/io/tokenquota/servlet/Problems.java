@@ -117,7 +117,13 @@ final class Problems {
             g.writeStringField("title", title(ErrorCode.QUOTA_EXCEEDED.type()));
             g.writeNumberField("status", status);
             g.writeStringField("detail", "requested " + e.requested() + " tokens but only " + available
-                    + " of " + e.limit() + " are available until " + e.resetAt());
+                    + " of " + e.limit() + (e.scope() == QuotaExceededException.Scope.TEAM ? " of the team's" : "")
+                    + " are available until " + e.resetAt());
+            // which account refused (the stricter of the user's and its team's); the numbers are that account's
+            g.writeStringField("scope", e.scope().wireName());
+            if (e.teamId() != null) {
+                g.writeStringField("team_id", e.teamId());
+            }
             g.writeNumberField("limit", e.limit());
             g.writeNumberField("available", available);
             g.writeNumberField("requested", e.requested());

@@ -10,6 +10,7 @@ import io.tokenquota.QuotaAccount;
 import io.tokenquota.QuotaException;
 import io.tokenquota.QuotaStatistics;
 import io.tokenquota.QuotaStore;
+import io.tokenquota.Team;
 import io.tokenquota.internal.Validation;
 import jakarta.servlet.http.HttpServlet;
 import jakarta.servlet.http.HttpServletRequest;
@@ -66,6 +67,7 @@ public final class QuotaApiServlet extends HttpServlet {
     private static final Set<String> ADD_TOKENS_FIELDS =
             Set.of("user_id", "token_amount", "purchase_type", "reason", "idempotency_key");
     private static final Set<String> PLAN_FIELDS = Set.of("monthly_allocation");
+    private static final Set<String> TEAM_FIELDS = Set.of("team_id");
 
     private final transient QuotaStore store;
     private final transient SubjectResolver subjects;
@@ -113,7 +115,10 @@ public final class QuotaApiServlet extends HttpServlet {
         switch (path) {
             case "/quota" -> {
                 allow(method, "GET");
-                quota(response, store.account(subject(request)));
+                String subject = subject(request);
+                QuotaAccount account = store.account(subject);
+                QuotaAccount team = store.team(subject).map(id -> store.account(Team.subject(id))).orElse(null);
+                Json.send(response, 200, Json.JSON, g -> Json.quota(g, account, team));
             }
             case "/usage-history" -> {
                 allow(method, "GET");
@@ -149,6 +154,45 @@ public final class QuotaApiServlet extends HttpServlet {
                     JsonRequest body = JsonRequest.parse(readBody(request)).onlyFields(PLAN_FIELDS);
                     long allocation = body.requiredLong("monthly_allocation", ErrorCode.INVALID_AMOUNT);
                     quota(response, store.setPlan(Validation.subject(user), allocation));
+                    return;
+                }
+                String team = between(path, "/teams/", "/plan");
+                if (team != null) {
+                    allow(method, "PUT");
+                    requireAdmin(request);
+                    JsonRequest body = JsonRequest.parse(readBody(request)).onlyFields(PLAN_FIELDS);
+                    long allocation = body.requiredLong("monthly_allocation", ErrorCode.INVALID_AMOUNT);
+                    quota(response, store.setPlan(Team.subject(team), allocation));
+                    return;
+                }
+                user = between(path, "/users/", "/team");
+                if (user != null) {
+                    allow(method, "PUT");
+                    requireAdmin(request);
+                    JsonRequest body = JsonRequest.parse(readBody(request)).onlyFields(TEAM_FIELDS);
+                    if (!body.has("team_id")) {
+                        throw new QuotaException(ErrorCode.INVALID_ARGUMENT, "team_id is required (null leaves the team)");
+                    }
+                    String teamId = body.optionalString("team_id", ErrorCode.INVALID_KEY);
+                    String member = Validation.userSubject(user);
+                    store.setTeam(member, teamId);
+                    Json.send(response, 200, Json.JSON, g -> {
+                        g.writeStartObject();
+                        g.writeStringField("user_id", member);
+                        if (teamId == null) {
+                            g.writeNullField("team_id");
+                        } else {
+                            g.writeStringField("team_id", teamId);
+                        }
+                        g.writeEndObject();
+                    });
+                    return;
+                }
+                team = between(path, "/admin/teams/", "/quota");
+                if (team != null) {
+                    allow(method, "GET");
+                    requireAdmin(request);
+                    quota(response, store.account(Team.subject(team)));
                     return;
                 }
                 user = between(path, "/admin/users/", "/quota");

@@ -311,7 +311,10 @@ public final class QuotaFilter implements Filter {
             return;
         }
         Reservation hold = reserved.reservation();
-        QuotaAccount account = reserved.account();
+        // a team member's headers show the stricter of its own account and its team's: the one that
+        // refuses its next request first
+        QuotaAccount account = reserved.team() != null && reserved.team().available() < reserved.account().available()
+                ? reserved.team() : reserved.account();
 
         // the account as the hold left it, from the reserve itself: no second read on the request path
         Runnable headers = () -> QuotaHeaders.set(response, account, ledger.policy());

@@ -345,6 +345,38 @@ abstract class AbstractServletSuite {
     }
 
     @Test
+    void aTeamMemberGets429NamingTheTeamWithTheTeamsNumbers() {
+        String subject = newSubject();
+        String team = "team-" + subject;
+        fx.store.setPlan(io.tokenquota.Team.subject(team), 500);
+        fx.store.setTeam(subject, team);
+        HttpResponse<String> ok = ai("/ai/plain", subject, chat("t".repeat(40), 90)); // 100 held of the team's 500
+        assertEquals(200, ok.statusCode());
+        // the member has its default allocation; the team's 500 is the stricter limit, so the headers show it
+        assertEquals("500", header(ok, "X-Quota-Limit"));
+        fx.awaitSettled(subject);
+        HttpResponse<String> r = ai("/ai/openai", subject, chat("d".repeat(400), 500));
+        assertProblem(r, 429, "quota-exceeded");
+        Map<String, Object> p = json(r);
+        assertEquals("team", p.get("scope"));
+        assertEquals(team, p.get("team_id"));
+        assertEquals(500L, p.get("limit"));
+        assertEquals(500L - fx.store.account(io.tokenquota.Team.subject(team)).used(), p.get("available"));
+        assertEquals(fx.policy.resetOf(fx.policy.currentMonth()).toString(), p.get("reset"));
+        assertEquals("500", header(r, "X-Quota-Limit"));
+        assertEquals(0, fx.account(subject).reserved());
+    }
+
+    @Test
+    void aUserWithoutTeamGets429NamingItsOwnScope() {
+        String subject = newSubject();
+        fx.store.setPlan(subject, 100);
+        Map<String, Object> p = json(ai("/ai/openai", subject, chat("d".repeat(400), 200)));
+        assertEquals("user", p.get("scope"));
+        assertFalse(p.containsKey("team_id"));
+    }
+
+    @Test
     void theWarningHeaderAppearsPastTheThreshold() {
         String subject = newSubject();
         fx.store.setPlan(subject, 1_000);
@@ -823,6 +855,48 @@ abstract class AbstractServletSuite {
                 "X-Signature", TestHttp.signature("another-secret-entirely".getBytes(StandardCharsets.UTF_8), body)), 401, "bad-signature");
         assertTrue(fx.store.purchase("sig-" + subject).isEmpty());
         assertEquals(List.of(), fx.events(subject));
+    }
+
+    @Test
+    void theTeamEndpointsSetThePlanAndMembershipAndShowTheTeam() {
+        String subject = newSubject();
+        String team = "crew-" + subject;
+        String admin = "Bearer " + Fixture.ADMIN_TOKEN;
+        HttpResponse<String> plan = put(uri(API + "/teams/" + team + "/plan"), "{\"monthly_allocation\":7000}",
+                "Authorization", admin);
+        assertEquals(200, plan.statusCode(), plan.body());
+        assertEquals(team, json(plan).get("team_id"));
+        assertEquals(7_000L, json(plan).get("allocated_quota"));
+        assertProblem(put(uri(API + "/teams/" + team + "/plan"), "{\"monthly_allocation\":1}"), 401, "unauthenticated");
+
+        HttpResponse<String> join = put(uri(API + "/users/" + subject + "/team"), "{\"team_id\":\"" + team + "\"}",
+                "Authorization", admin);
+        assertEquals(200, join.statusCode(), join.body());
+        assertEquals(team, json(join).get("team_id"));
+        assertEquals(java.util.Optional.of(team), fx.store.team(subject));
+        ai("/ai/plain", subject, chat("t".repeat(40), 90));
+        fx.awaitSettled(subject);
+
+        Map<String, Object> mine = json(get(uri(API + "/quota"), "x-user-id", subject));
+        assertEquals(subject, mine.get("user_id"));
+        assertEquals(team, mine.get("team_id"));
+        long teamUsed = fx.store.account(io.tokenquota.Team.subject(team)).used();
+        assertTrue(teamUsed > 0);
+        assertEquals(7_000L - teamUsed, mine.get("team_remaining_tokens"));
+        Map<String, Object> teamQuota = json(get(uri(API + "/admin/teams/" + team + "/quota"), "Authorization", admin));
+        assertEquals(team, teamQuota.get("team_id"));
+        assertEquals(teamUsed, teamQuota.get("used_tokens"));
+        assertProblem(get(uri(API + "/admin/teams/" + team + "/quota")), 401, "unauthenticated");
+
+        HttpResponse<String> leave = put(uri(API + "/users/" + subject + "/team"), "{\"team_id\":null}",
+                "Authorization", admin);
+        assertEquals(200, leave.statusCode(), leave.body());
+        assertEquals(java.util.Optional.empty(), fx.store.team(subject));
+        Map<String, Object> alone = json(get(uri(API + "/quota"), "x-user-id", subject));
+        assertFalse(alone.containsKey("team_id"));
+        assertFalse(alone.containsKey("team_remaining_tokens"));
+        assertProblem(put(uri(API + "/users/" + subject + "/team"), "{}", "Authorization", admin), 400,
+                "invalid-argument");
     }
 
     @Test
