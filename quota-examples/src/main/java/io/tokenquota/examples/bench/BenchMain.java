@@ -65,6 +65,12 @@ public final class BenchMain {
                     section(report, "against the ceiling on " + backend.name(), () -> baselines.throughput(backend));
                 }
             }
+            if (settings.sections().contains("teams")) {
+                TeamBench teams = new TeamBench(settings, report, factory);
+                for (Backend backend : backends) {
+                    section(report, "team budgets on " + backend.name(), () -> teams.throughput(backend));
+                }
+            }
             if (settings.sections().contains("storage")) {
                 for (Backend backend : backends) {
                     // bytes on disk do not depend on when the WAL is flushed
