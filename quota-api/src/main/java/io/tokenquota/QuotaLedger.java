@@ -123,7 +123,8 @@ public interface QuotaLedger {
      * Puts a user in a team, or takes it out ({@code teamId == null}): the host's membership sync. From
      * then on each of the user's holds and consumes is granted only if both the user's account and the
      * team's ({@link Team#subject}) allow it, and is held against both; a hold already open keeps the
-     * team it was held against, and its commit, release or expiry settles that team. Idempotent.
+     * team it was held against, and its commit, release or expiry settles that team. Like a plan change,
+     * it opens the user's account of the month if it has none. Idempotent.
      *
      * @throws QuotaException {@code INVALID_SUBJECT} for a team's subject, {@code INVALID_KEY} for a bad team id
      */

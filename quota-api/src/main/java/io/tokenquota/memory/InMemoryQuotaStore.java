@@ -307,7 +307,11 @@ public final class InMemoryQuotaStore implements QuotaStore {
     public void setTeam(String subject, String teamId) {
         Validation.userSubject(subject);
         Validation.optionalTeamId(teamId);
-        write(tx -> teamId == null ? teams.remove(subject) : teams.put(subject, Team.subject(teamId)));
+        write(tx -> {
+            // opens the user's month, as a plan change does: the SQL stores keep the team on that account
+            tx.currentAccount(subject);
+            return teamId == null ? teams.remove(subject) : teams.put(subject, Team.subject(teamId));
+        });
     }
 
     @Override

@@ -213,6 +213,79 @@ public abstract class TeamConcurrencyContract {
         assertEquals(membersUsed, teamAccount.used(), "the team's used is its members' sum");
     }
 
+    /**
+     * Users join a team whose allocation is spent while their own holds race the join (keyless, so on
+     * PostgreSQL they are combined into one statement): a hold that began after the join returned is
+     * refused by the team, never granted on the user's account alone, and each user's holds held before
+     * it hold only the user's account.
+     */
+    @Test
+    void holdsRacingAJoinNeverSkipTheTeam() throws Exception {
+        QuotaStore store = store();
+        String team = prefix + "spent";
+        String teamSubject = Team.subject(team);
+        store.setPlan(teamSubject, 0);
+        int users = 4;
+        int threadsPerUser = 3;
+        ExecutorService pool = Executors.newFixedThreadPool(users * threadsPerUser + 1);
+        try {
+            for (int round = 0; round < rounds(); round++) {
+                List<String> subjects = new ArrayList<>();
+                AtomicBoolean[] joined = new AtomicBoolean[users];
+                for (int u = 0; u < users; u++) {
+                    subjects.add(prefix + "joiner-" + round + "-" + u);
+                    joined[u] = new AtomicBoolean();
+                }
+                CyclicBarrier start = new CyclicBarrier(users * threadsPerUser + 1);
+                List<String> wrong = new CopyOnWriteArrayList<>();
+                List<Future<?>> workers = new ArrayList<>();
+                for (int u = 0; u < users; u++) {
+                    String subject = subjects.get(u);
+                    AtomicBoolean isMember = joined[u];
+                    for (int t = 0; t < threadsPerUser; t++) {
+                        workers.add(pool.submit((Callable<Void>) () -> {
+                            start.await(TIMEOUT_SECONDS, TimeUnit.SECONDS);
+                            for (int i = 0; i < 40; i++) {
+                                boolean after = isMember.get();
+                                try {
+                                    Reservation r = store.reserve(subject, 10, null);
+                                    if (after) {
+                                        wrong.add(subject + " was granted " + r.id() + " after joining a spent team");
+                                    } else if (r.teamId() != null) {
+                                        wrong.add(subject + " was held against a spent team: " + r.id());
+                                    }
+                                } catch (QuotaExceededException e) {
+                                    if (e.scope() != QuotaExceededException.Scope.TEAM) {
+                                        wrong.add(subject + " refused by " + e.scope());
+                                    }
+                                }
+                            }
+                            return null;
+                        }));
+                    }
+                }
+                start.await(TIMEOUT_SECONDS, TimeUnit.SECONDS);
+                for (int u = 0; u < users; u++) {
+                    store.setTeam(subjects.get(u), team);
+                    joined[u].set(true);
+                }
+                for (Future<?> w : workers) {
+                    w.get(TIMEOUT_SECONDS, TimeUnit.SECONDS);
+                }
+                assertTrue(wrong.isEmpty(), () -> String.join("\n", wrong));
+                QuotaAccount teamAccount = store.account(teamSubject);
+                assertEquals(0, teamAccount.reserved() + teamAccount.used(), "the spent team held nothing");
+                for (String subject : subjects) {
+                    long held = store.events(subject, store.policy().currentMonth()).stream()
+                            .filter(e -> e.kind() == EventKind.RESERVED).mapToLong(LedgerEvent::tokens).sum();
+                    assertEquals(held, store.account(subject).reserved(), subject);
+                }
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
     private static long charged(List<LedgerEvent> events) {
         return events.stream().filter(e -> e.kind() == EventKind.COMMITTED || e.kind() == EventKind.LATE_COMMITTED)
                 .mapToLong(LedgerEvent::tokens).sum();

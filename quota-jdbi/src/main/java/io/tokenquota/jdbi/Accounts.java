@@ -81,6 +81,11 @@ final class Accounts {
             // lock order as everywhere: holds, then accounts by month; a write racing this first touch
             // waits for these locks and then finds its row superseded (see Sql.CURRENT)
             update(h, sql.supersedeHolds).bind("subject", subject).bind("month", Rows.month(month)).execute();
+            boolean team = io.tokenquota.Team.isTeam(subject);
+            if (team) {
+                // a member's hold of the team's earlier month must not be finished as one of its latest month
+                update(h, sql.supersedeTeamHolds).bind("subject", subject).bind("month", Rows.month(month)).execute();
+            }
             QuotaAccount previous = h.createQuery(sql.lockLatestAccountBefore)
                     .bind("subject", subject).bind("month", Rows.month(month))
                     .map(Rows.ACCOUNT).findOne().orElse(null);
@@ -90,9 +95,17 @@ final class Accounts {
             long allocated = h.createQuery(sql.selectPlan).bind("subject", subject).mapTo(Long.class).findOne()
                     .orElse(policy.defaultAllocation());
             long carried = LedgerRules.carriedInto(previous, policy);
+            // read under the previous month's lock too, which membership sync takes before it changes the
+            // membership: a change that committed before it is copied here, one that waited for it finds the
+            // previous month superseded and writes the new one. A subject's first account has nothing to
+            // lock: membership sync opens the account first, so it never changes a membership the account
+            // could be created without
+            String teamSubject = team ? null : h.createQuery(sql.selectTeamOf).bind("subject", subject)
+                    .mapTo(String.class).findOne().orElse(null);
             try {
                 update(h, sql.insertAccountIfAbsent).bind("subject", subject).bind("month", Rows.month(month))
                         .bind("allocated", allocated).bind("carried", carried).bind("now", Rows.timestamp(op.now))
+                        .bind("team", teamSubject)
                         .execute();
             } catch (JdbiException e) {
                 // (H2) a concurrent first touch inserted it; the failed statement undid only itself

@@ -156,7 +156,7 @@ final class Holds {
         // a consume without a key keeps no reservation row; it is handed out under its event's id
         boolean keepsRow = !consume || key != null;
         YearMonth month = policy.monthOf(op.now);
-        String id = keepsRow ? UUID.randomUUID().toString() : null;
+        String id = keepsRow ? holdId(false) : null;
         Instant expiresAt = consume ? op.now : op.now.plus(ttl);
         EventKind kind = consume ? EventKind.COMMITTED : EventKind.RESERVED;
         for (int attempt = 1; ; attempt++) {
@@ -248,12 +248,40 @@ final class Holds {
         members.add(subject);
     }
 
-    /** Puts a subject in a team or takes it out ({@code teamSubject == null}). */
+    /**
+     * Puts a subject in a team or takes it out ({@code teamSubject == null}): the membership, and the
+     * team on the subject's latest account, which the hold statements read and check on the row they
+     * lock. One transaction that locks that account first: a first touch of the next month locks it too
+     * before it copies the membership into the new account, so it either sees this change or runs
+     * first, and then this finds the account superseded and writes the new month's. The account is
+     * opened first, so there always is one to lock.
+     */
     void setTeam(Op op, String subject, String teamSubject) {
-        op.with(h -> teamSubject == null
-                ? update(h, sql.deleteTeamMember).bind("subject", subject).execute()
-                : update(h, sql.upsertTeamMember).bind("subject", subject).bind("team", teamSubject)
-                        .bind("now", Rows.timestamp(op.now)).execute());
+        for (int attempt = 1; ; attempt++) {
+            YearMonth month = accounts.currentAccount(op, subject).month();
+            boolean done = transaction(op, h -> {
+                boolean superseded = h.createQuery(sql.lockAccountForTeam).bind("subject", subject)
+                        .bind("month", Rows.month(month)).mapTo(Boolean.class).one();
+                if (superseded) {
+                    return false;
+                }
+                if (teamSubject == null) {
+                    update(h, sql.deleteTeamMember).bind("subject", subject).execute();
+                } else {
+                    update(h, sql.upsertTeamMember).bind("subject", subject).bind("team", teamSubject)
+                            .bind("now", Rows.timestamp(op.now)).execute();
+                }
+                update(h, sql.setTeamOfAccount).bind("team", teamSubject).bind("subject", subject)
+                        .bind("month", Rows.month(month)).execute();
+                return true;
+            });
+            if (done) {
+                break;
+            }
+            if (attempt >= MAX_TAKE_ATTEMPTS) {
+                throw contended("setTeam", subject);
+            }
+        }
         if (teamSubject == null) {
             members.remove(subject);
         } else {
@@ -266,7 +294,7 @@ final class Holds {
     }
 
     /** What one attempt of a team member's take found, under the locks of both accounts. */
-    private enum TeamOutcome { NOT_MEMBER, NO_ACCOUNT, LATER_MONTH, STALE, REPLAY, REFUSED, GRANTED }
+    private enum TeamOutcome { NOT_MEMBER, MOVED, NO_ACCOUNT, LATER_MONTH, STALE, REPLAY, REFUSED, GRANTED }
 
     private record TeamTake(TeamOutcome outcome, String team, QuotaAccount user, QuotaAccount teamAccount,
                             QuotaAccount userAfter, QuotaAccount teamAfter, long userEventId, long teamEventId,
@@ -288,9 +316,16 @@ final class Holds {
     private Reserved takeForTeam(Op op, String subject, long tokens, String key, String endpoint, Duration ttl) {
         boolean consume = ttl == null;
         EventKind kind = consume ? EventKind.COMMITTED : EventKind.RESERVED;
-        String id = UUID.randomUUID().toString();
+        String id = holdId(true);
         Instant expiresAt = consume ? op.now : op.now.plus(ttl);
         YearMonth month = policy.monthOf(op.now);
+        if (hot.teamTakeInOneStatement() != null) {
+            Reserved held = teamTakeInOneStatement(op, subject, tokens, key, endpoint, id, expiresAt, consume, month);
+            if (held != null) {
+                return held;
+            }
+            // changed nothing: the transaction below finds out why (and refuses, replays or fixes it)
+        }
         for (int attempt = 1; ; attempt++) {
             YearMonth m = month;
             TeamTake t;
@@ -338,6 +373,10 @@ final class Holds {
             if (!canRetry) {
                 throw contended(consume ? "consume" : "reserve", subject);
             }
+            if (t.outcome() == TeamOutcome.MOVED) {
+                // the membership changed between the read of the team and the lock of the member's account
+                continue;
+            }
             if (t.outcome() == TeamOutcome.STALE) {
                 // the replay of a stale hold's key must answer it EXPIRED, so the sweep comes first
                 expireStaleOf(op, subject);
@@ -356,9 +395,117 @@ final class Holds {
         }
     }
 
+    /**
+     * A new hold's id: a random UUID whose lowest bit says whether a team member's hold was granted
+     * under it, so that its commit or release goes straight to the statement that settles both
+     * accounts, and a plain user's never tries that one first. Only a hint: each statement checks the
+     * hold's own row, and a hold either one did not match is finished on the locked path.
+     */
+    static String holdId(boolean team) {
+        UUID random = UUID.randomUUID();
+        long low = team ? random.getLeastSignificantBits() | 1L : random.getLeastSignificantBits() & ~1L;
+        return new UUID(random.getMostSignificantBits(), low).toString();
+    }
+
+    static boolean isTeamHoldId(String id) {
+        return id.length() == 36 && (Character.digit(id.charAt(35), 16) & 1) == 1;
+    }
+
+    /**
+     * The common case of a member's take on PostgreSQL as one statement ({@code team-take.sql}): both
+     * accounts locked team first, checked and moved, the hold and both events written; {@code null}
+     * when it changed nothing (not a member, no account yet, a later month, a stale hold, a refusal, a
+     * replayed key), which the transaction path then sorts out.
+     */
+    private Reserved teamTakeInOneStatement(Op op, String subject, long tokens, String key, String endpoint, String id,
+                                            Instant expiresAt, boolean consume, YearMonth month) {
+        Map<String, QuotaAccount> after = new java.util.HashMap<>(4);
+        Map<String, Long> eventIds = new java.util.HashMap<>(4);
+        Connection c = op.handle().getConnection();
+        try (PreparedStatement ps = hot.teamTakeInOneStatement().prepare(c, "subject", subject,
+                "month", Rows.month(month), "tokens", tokens, "consume", consume, "key", key, "endpoint", endpoint,
+                "id", id, "now", op.now, "expiresAt", expiresAt.plus(dbOffset), "dbNow", op.dbNow);
+             ResultSet rs = ps.executeQuery()) {
+            while (rs.next()) {
+                QuotaAccount account = Rows.ACCOUNT.map(rs, null);
+                after.put(account.subject(), account);
+                eventIds.put(account.subject(), rs.getLong("event_id"));
+            }
+        } catch (SQLException e) {
+            if ((key != null && Failures.isUniqueViolation(e)) || Failures.isOverflow(e)) {
+                // a replay of the key, or a balance past 64 bits: undone whole; the transaction path answers
+                return null;
+            }
+            throw new UnableToExecuteStatementException(e, null);
+        }
+        QuotaAccount userAfter = after.remove(subject);
+        if (userAfter == null || after.size() != 1) {
+            return null;
+        }
+        QuotaAccount teamAfter = after.values().iterator().next();
+        String team = teamAfter.subject();
+        EventKind kind = consume ? EventKind.COMMITTED : EventKind.RESERVED;
+        Reservation granted = new Reservation(id, subject, month, tokens,
+                consume ? ReservationState.COMMITTED : ReservationState.HELD, consume ? tokens : 0,
+                consume ? Long.valueOf(tokens) : null, 0, key, endpoint, op.now, expiresAt, consume ? op.now : null,
+                Team.id(team));
+        op.logged(new LedgerEvent(eventIds.get(subject), subject, month, kind, tokens, 0, id, null, endpoint, op.now));
+        op.logged(new LedgerEvent(eventIds.get(team), team, month, kind, tokens, 0, id, null, endpoint, op.now));
+        op.changed(consume ? adjust(userAfter, -tokens, 0, 0) : adjust(userAfter, 0, -tokens, 0), userAfter);
+        op.changed(consume ? adjust(teamAfter, -tokens, 0, 0) : adjust(teamAfter, 0, -tokens, 0), teamAfter);
+        rememberMember(subject);
+        return new Reserved(granted, userAfter, false, teamAfter);
+    }
+
+    /**
+     * Commits ({@code actual} set) or releases a member's held hold of the latest month of both its
+     * accounts in one statement ({@code team-finish.sql}); empty, and nothing changed, for any other
+     * hold, which the locked path then finishes.
+     */
+    private Optional<Reservation> finishTeamHold(Op op, String reservationId, Long actual) {
+        boolean commit = actual != null;
+        Reservation finished = null;
+        Map<String, QuotaAccount> after = new java.util.LinkedHashMap<>(4);
+        Map<String, Long> eventIds = new java.util.HashMap<>(4);
+        Connection c = op.handle().getConnection();
+        try (PreparedStatement ps = hot.teamFinishInOneStatement().prepare(c, "id", reservationId, "commit", commit,
+                "actual", actual, "capAtHeld", capAtHeld(), "month", Rows.month(policy.monthOf(op.now)),
+                "now", op.now);
+             ResultSet rs = ps.executeQuery()) {
+            while (rs.next()) {
+                finished = reservations.map(rs, null).reservation();
+                String owner = rs.getString("account_subject");
+                after.put(owner, new QuotaAccount(owner, finished.month(), rs.getLong("account_allocated"),
+                        rs.getLong("account_granted"), rs.getLong("account_carried"), rs.getLong("account_used"),
+                        rs.getLong("account_reserved"), Rows.instant(rs, "account_created_at"),
+                        Rows.instant(rs, "account_updated_at")));
+                eventIds.put(owner, rs.getLong("event_id"));
+            }
+        } catch (SQLException e) {
+            throw new UnableToExecuteStatementException(e, null);
+        }
+        if (finished == null) {
+            return Optional.empty();
+        }
+        EventKind kind = commit ? EventKind.COMMITTED : EventKind.RELEASED;
+        long tokens = commit ? finished.charged() : finished.held();
+        for (Map.Entry<String, QuotaAccount> e : after.entrySet()) {
+            QuotaAccount a = e.getValue();
+            op.logged(new LedgerEvent(eventIds.get(e.getKey()), e.getKey(), finished.month(), kind, tokens,
+                    finished.overage(), finished.id(), null, finished.endpoint(), op.now));
+            op.changed(adjust(a, commit ? -tokens : 0, finished.held(), 0), a);
+        }
+        return Optional.of(finished);
+    }
+
     private TeamTake tryTakeForTeam(Handle h, Op op, String subject, YearMonth month, String id, long tokens, String key,
                                     String endpoint, Instant expiresAt, boolean consume, EventKind kind) {
-        String team = h.createQuery(sql.selectTeamOf).bind("subject", subject).mapTo(String.class).findOne().orElse(null);
+        // the team the member's account says, read before any lock (the team's row is locked first); the
+        // membership itself when the member has no account of the month yet (its first touch copies it)
+        Optional<Optional<String>> ofAccount = h.createQuery(sql.selectTeamOfAccount).bind("subject", subject)
+                .bind("month", Rows.month(month)).map((rs, ctx) -> Optional.ofNullable(rs.getString(1))).findOne();
+        String team = ofAccount.isPresent() ? ofAccount.get().orElse(null)
+                : h.createQuery(sql.selectTeamOf).bind("subject", subject).mapTo(String.class).findOne().orElse(null);
         if (team == null) {
             return TeamTake.of(TeamOutcome.NOT_MEMBER, null);
         }
@@ -366,6 +513,9 @@ final class Holds {
         Optional<Locked> userLocked = teamLocked.isEmpty() ? Optional.empty() : lockIfExists(h, subject, month);
         if (teamLocked.isEmpty() || userLocked.isEmpty()) {
             return TeamTake.of(TeamOutcome.NO_ACCOUNT, team);
+        }
+        if (!team.equals(userLocked.get().team())) {
+            return TeamTake.of(userLocked.get().team() == null ? TeamOutcome.NOT_MEMBER : TeamOutcome.MOVED, team);
         }
         if (teamLocked.get().superseded() || userLocked.get().superseded()) {
             return TeamTake.of(TeamOutcome.LATER_MONTH, team);
@@ -408,12 +558,13 @@ final class Holds {
                 teamEventId, null);
     }
 
-    private record Locked(QuotaAccount account, boolean superseded) {
+    private record Locked(QuotaAccount account, boolean superseded, String team) {
     }
 
     private Optional<Locked> lockIfExists(Handle h, String subject, YearMonth month) {
         return h.createQuery(sql.lockAccountIfCurrent).bind("subject", subject).bind("month", Rows.month(month))
-                .map((rs, ctx) -> new Locked(Rows.ACCOUNT.map(rs, ctx), rs.getBoolean("superseded"))).findOne();
+                .map((rs, ctx) -> new Locked(Rows.ACCOUNT.map(rs, ctx), rs.getBoolean("superseded"),
+                        rs.getString("team_subject"))).findOne();
     }
 
     /** The account of the subject's team now, or {@code null} when it has none (for a replay's answer). */
@@ -469,7 +620,7 @@ final class Holds {
             tokens[i] = call.tokens();
             endpoints[i] = call.endpoint();
             if (call.ttl() != null) {
-                ids[i] = UUID.randomUUID().toString();
+                ids[i] = holdId(false);
                 expiries[i] = ChronoUnit.MICROS.between(Instant.EPOCH, op.now.plus(call.ttl()).plus(dbOffset));
             }
         }
@@ -655,6 +806,10 @@ final class Holds {
      * PostgreSQL), else alone ({@link #finishLiveHold}); empty, and nothing changed, for any other hold.
      */
     private Optional<Reservation> finishLive(Op op, String reservationId, Long actualTokens) {
+        if (hot.teamFinishInOneStatement() != null && isTeamHoldId(reservationId)) {
+            // a member's hold (by its id): the statement that settles both accounts, else the locked path
+            return finishTeamHold(op, reservationId, actualTokens);
+        }
         if (hot.finishTogetherInOneStatement() != null) {
             LiveFinish finished = finishes.submit(reservationId, new LiveCall(reservationId, actualTokens),
                     calls -> finishTogether(op, calls),

@@ -57,6 +57,9 @@ final class Sql {
     /** A month's first touch marks the subject's open holds of earlier months first (holds before accounts). */
     final String supersedeHolds = "UPDATE tq_reservation SET superseded = TRUE WHERE subject = :subject"
             + " AND plan_month < :month AND finished_at IS NULL AND NOT superseded";
+    /** A team's first touch of a month marks its members' open holds held against it, as a user's marks its own. */
+    final String supersedeTeamHolds = "UPDATE tq_reservation SET superseded = TRUE WHERE team_subject = :subject"
+            + " AND plan_month < :month AND finished_at IS NULL AND NOT superseded";
     final String supersedeAccounts = "UPDATE tq_account SET superseded = TRUE WHERE subject = :subject"
             + " AND plan_month < :month AND NOT superseded";
     /** The subject's account of {@code :month} or of a later month, the latest: where its writes land. */
@@ -121,7 +124,7 @@ final class Sql {
      * (NULL when the month's account does not exist yet), and how many stale holds the subject has.
      */
     final String probeSubject = "SELECT"
-            + " (SELECT team_subject FROM tq_team_member WHERE subject = :subject) AS team_subject,"
+            + " (SELECT team_subject FROM tq_account" + ACCOUNT_KEY + ") AS team_subject,"
             + " (SELECT allocated + granted + carried - used - reserved FROM tq_account" + ACCOUNT_KEY + ") AS available,"
             + " (SELECT MAX(plan_month) FROM tq_account WHERE subject = :subject AND plan_month > :month) AS later_month,"
             + " (SELECT COUNT(*) FROM tq_reservation"
@@ -145,6 +148,10 @@ final class Sql {
     final String releaseInOneStatement;
     /** Commits and releases of several callers, combined ({@code Combiner}). */
     final String finishTogetherInOneStatement;
+    /** A team member's reserve or consume, held against its own and its team's account in one statement. */
+    final String teamTakeInOneStatement;
+    /** A commit or release of a team member's held hold, settling both accounts in one statement. */
+    final String teamFinishInOneStatement;
     /**
      * H2: each change as a short transaction whose statement on the account comes last (reserve,
      * consume) or whose first statement is the hold's conditional update (commit, release).
@@ -163,10 +170,16 @@ final class Sql {
 
     // ---- teams: membership, and the team path of holds (Holds.takeForTeam), one short transaction
     final String selectTeamOf = "SELECT team_subject FROM tq_team_member WHERE subject = :subject";
+    /** The team a subject's account of the month says it is in (the team path reads it, the plain path checks it). */
+    final String selectTeamOfAccount = "SELECT team_subject FROM tq_account" + ACCOUNT_KEY;
+    /** Membership sync locks the subject's account of its latest month before it changes the membership. */
+    final String lockAccountForTeam = "SELECT superseded FROM tq_account" + ACCOUNT_KEY + FOR_UPDATE;
+    final String setTeamOfAccount = "UPDATE tq_account SET team_subject = :team" + ACCOUNT_KEY;
     final String upsertTeamMember;
     final String deleteTeamMember = "DELETE FROM tq_team_member WHERE subject = :subject";
     /** Locks one account of a member's hold, team first, then the member's (the order every team path keeps). */
-    final String lockAccountIfCurrent = "SELECT " + ACCOUNT_COLUMNS + ", superseded FROM tq_account" + ACCOUNT_KEY
+    final String lockAccountIfCurrent = "SELECT " + ACCOUNT_COLUMNS + ", superseded, team_subject FROM tq_account"
+            + ACCOUNT_KEY
             + FOR_UPDATE;
     final String selectLaterMonth = "SELECT MAX(plan_month) FROM tq_account WHERE subject = :subject"
             + " AND plan_month > :month";
@@ -226,7 +239,8 @@ final class Sql {
     Sql(Dialect dialect) {
         this.dialect = dialect;
         String insertAccount = "INSERT INTO tq_account (subject, plan_month, allocated, granted, carried, used,"
-                + " reserved, created_at, updated_at) VALUES (:subject, :month, :allocated, 0, :carried, 0, 0, :now, :now)";
+                + " reserved, created_at, updated_at, team_subject)"
+                + " VALUES (:subject, :month, :allocated, 0, :carried, 0, 0, :now, :now, :team)";
         String insertEventRow = "INSERT INTO tq_event (subject, plan_month, kind, tokens, overage, reservation_id,"
                 + " transaction_id, detail, is_consume, occurred_at) VALUES (:subject, :month, :kind, :tokens, :overage,"
                 + " :reservationId, :tx, :detail, :consume, :now)";
@@ -249,6 +263,8 @@ final class Sql {
                 commitInOneStatement = hot(dialect, "commit");
                 releaseInOneStatement = hot(dialect, "release");
                 finishTogetherInOneStatement = hot(dialect, "finish-together");
+                teamTakeInOneStatement = hot(dialect, "team-take");
+                teamFinishInOneStatement = hot(dialect, "team-finish");
                 reserveIfAvailable = null;
                 consumeIfAvailable = null;
                 commitLiveHold = null;
@@ -278,6 +294,9 @@ final class Sql {
                 commitInOneStatement = null;
                 releaseInOneStatement = null;
                 finishTogetherInOneStatement = null;
+                // H2 has no data-modifying WITH: a member's holds run as one short transaction
+                teamTakeInOneStatement = null;
+                teamFinishInOneStatement = null;
                 reserveIfAvailable = hot(dialect, "reserve-if-available");
                 consumeIfAvailable = hot(dialect, "consume-if-available");
                 commitLiveHold = hot(dialect, "commit-held-hold");
@@ -308,7 +327,8 @@ final class Sql {
                Positional commitInOneStatement, Positional releaseInOneStatement,
                Positional finishTogetherInOneStatement, Positional insertReservation, Positional insertEvent,
                Positional reserveIfAvailable, Positional consumeIfAvailable, Positional commitLiveHold,
-               Positional releaseLiveHold, Positional chargeHold, Positional returnHold) {
+               Positional releaseLiveHold, Positional chargeHold, Positional returnHold,
+               Positional teamTakeInOneStatement, Positional teamFinishInOneStatement) {
     }
 
     Hot hot() {
@@ -318,7 +338,8 @@ final class Sql {
                 Positional.of(finishTogetherInOneStatement),
                 Positional.of(insertReservation), Positional.of(insertEvent), Positional.of(reserveIfAvailable),
                 Positional.of(consumeIfAvailable), Positional.of(commitLiveHold), Positional.of(releaseLiveHold),
-                Positional.of(chargeHold), Positional.of(returnHold));
+                Positional.of(chargeHold), Positional.of(returnHold), Positional.of(teamTakeInOneStatement),
+                Positional.of(teamFinishInOneStatement));
     }
 
     /** Whether reserve, consume, commit and release each run as one statement (else as a transaction). */

@@ -5,12 +5,18 @@
 -- purchases of users apply to teams unchanged.
 
 -- Which team each user belongs to, synced by the host as it syncs plans; a user without a row has no
--- team. Read by every reserve and consume (the plain statements skip members; the team path reads it).
+-- team. Copied into each account the user opens (tq_account.team_subject), where the holds read it.
 CREATE TABLE IF NOT EXISTS tq_team_member (
     subject       VARCHAR(128) NOT NULL PRIMARY KEY,
     team_subject  VARCHAR(128) NOT NULL,
     updated_at    TIMESTAMPTZ  NOT NULL
 );
+
+-- The team of the account's owner (NULL: none, and always NULL for a team's own account), kept by the
+-- membership sync on the owner's latest account under that row's lock, and copied from tq_team_member
+-- when a month's account is created (read under the lock of the account it carries from): so a plain
+-- user's reserve checks it on the row it locks anyway, and a member is never granted on its own alone.
+ALTER TABLE tq_account ADD COLUMN IF NOT EXISTS team_subject VARCHAR(128);
 
 -- The team account a hold (or keyed consume) was held against, NULL for a user without a team: its
 -- commit, release or expiry settles that team's account even if the user changed teams meanwhile.

@@ -12,8 +12,10 @@ WITH account AS (
        -- a month that is no longer the subject's latest changes nothing: the store writes in the latest
        AND NOT superseded
        AND NOT EXISTS (SELECT 1 FROM tq_account AS later WHERE later.subject = :subject AND later.plan_month > :month)
-       -- a team member's holds are held against its team's account too, on the store's team path
-       AND NOT EXISTS (SELECT 1 FROM tq_team_member AS member WHERE member.subject = :subject)
+       -- a team member's holds are held against its team's account too, on the store's team path; the
+       -- account row carries its owner's team (membership sync writes it under this row's lock), so the
+       -- check is on the row as locked, like the month's
+       AND team_subject IS NULL
     RETURNING subject, plan_month, allocated, granted, carried, used, reserved, created_at, updated_at
 ), hold AS (
     INSERT INTO tq_reservation (id, subject, plan_month, held, state, charged, actual, overage, idempotency_key,

@@ -24,8 +24,10 @@ WITH RECURSIVE calls AS (
        AND NOT EXISTS (SELECT 1 FROM tq_reservation AS stale
                         WHERE stale.subject = a.subject AND stale.finished_at IS NULL AND stale.expires_at <= :dbNow)
        AND NOT EXISTS (SELECT 1 FROM tq_account AS later WHERE later.subject = a.subject AND later.plan_month > :month)
-       -- a team member's holds are held against its team's account too, on the store's team path
-       AND NOT EXISTS (SELECT 1 FROM tq_team_member AS member WHERE member.subject = a.subject)
+       -- a team member's holds are held against its team's account too, on the store's team path; the
+       -- account row carries its owner's team (membership sync writes it under this row's lock), so the
+       -- check is on the row as locked, like the month's
+       AND a.team_subject IS NULL
      ORDER BY a.subject
        FOR UPDATE OF a
 ), walk (subject, k, available, fits) AS (

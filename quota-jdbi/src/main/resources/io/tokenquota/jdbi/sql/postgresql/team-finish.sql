@@ -1,0 +1,52 @@
+-- A commit (:commit TRUE, :actual set) or release of a team member's held hold of the latest month, in
+-- autocommit: the hold's conditional update, then both accounts it was held against (its team's, then
+-- the member's, locked in that order as everywhere), moved by the same charge, and one event per
+-- account. Opening a new month of either account marks the open holds of both first (holds before
+-- accounts), so a hold found HELD and not superseded under its lock keeps both accounts the latest
+-- until this commits. Any other hold (a plain one, of an earlier month, finished, none) gets no row and
+-- changes nothing: the store then reads it and finishes it in a transaction that locks its months.
+-- :capAtHeld is the overrun policy (1: charge at most the hold, 0: the actual tokens).
+WITH hold AS (
+    UPDATE tq_reservation
+       SET state = CASE WHEN :commit THEN 'COMMITTED' ELSE 'RELEASED' END,
+           charged = CASE WHEN NOT :commit THEN 0
+                          WHEN :capAtHeld = 1 AND CAST(:actual AS BIGINT) > held THEN held
+                          ELSE CAST(:actual AS BIGINT) END,
+           actual = CAST(:actual AS BIGINT),
+           overage = CASE WHEN :commit AND CAST(:actual AS BIGINT) > held THEN CAST(:actual AS BIGINT) - held
+                          ELSE 0 END,
+           finished_at = :now
+     -- by its key: state = 'HELD' does not imply the open-holds index's predicate (finished_at IS NULL)
+     WHERE id = :id AND state = 'HELD'
+       AND plan_month = :month AND NOT superseded
+       AND team_subject IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM tq_account AS later
+                        WHERE later.subject IN (tq_reservation.subject, tq_reservation.team_subject)
+                          AND later.plan_month > tq_reservation.plan_month)
+    RETURNING id, subject, plan_month, held, state, charged, actual, overage, idempotency_key, endpoint, is_consume,
+              created_at, expires_at, finished_at, team_subject
+), locked AS (
+    SELECT a.subject
+      FROM tq_account AS a JOIN hold AS h ON a.subject IN (h.team_subject, h.subject) AND a.plan_month = h.plan_month
+     -- team first (FALSE sorts first), then the member: rows are locked in this order
+     ORDER BY a.subject = h.subject
+       FOR UPDATE OF a
+), account AS (
+    UPDATE tq_account AS a SET used = a.used + h.charged, reserved = a.reserved - h.held, updated_at = :now
+      FROM hold AS h
+     WHERE (SELECT COUNT(*) FROM locked) = 2
+       AND a.subject IN (h.team_subject, h.subject) AND a.plan_month = h.plan_month
+    RETURNING a.subject, a.allocated AS account_allocated, a.granted AS account_granted,
+              a.carried AS account_carried, a.used AS account_used, a.reserved AS account_reserved,
+              a.created_at AS account_created_at, a.updated_at AS account_updated_at
+), event AS (
+    INSERT INTO tq_event (subject, plan_month, kind, tokens, overage, reservation_id, transaction_id, detail,
+                          is_consume, occurred_at)
+    SELECT a.subject, h.plan_month, CASE WHEN :commit THEN 'COMMITTED' ELSE 'RELEASED' END,
+           CASE WHEN :commit THEN h.charged ELSE h.held END, h.overage, h.id, NULL, h.endpoint, FALSE, :now
+      FROM hold AS h JOIN account AS a ON TRUE
+    RETURNING id, subject
+)
+SELECT h.*, a.subject AS account_subject, a.account_allocated, a.account_granted, a.account_carried,
+       a.account_used, a.account_reserved, a.account_created_at, a.account_updated_at, e.id AS event_id
+  FROM hold AS h JOIN account AS a ON TRUE JOIN event AS e ON e.subject = a.subject

@@ -1,0 +1,64 @@
+-- A team member's reserve (:consume false) or consume (:consume true), in autocommit: held against (or
+-- charged to) the member's account and its team's at once, or nothing at all. The member's account
+-- row says which team it is in (membership sync keeps it there); both accounts of the month are locked
+-- team first, then the member (the order of every path that locks both, so members never deadlock),
+-- and the hold is granted only if, on the rows as locked, the member is still in that team, both
+-- accounts are the latest of their owners, both have :tokens available, and neither has a stale hold.
+-- Then both balances move, the hold (which remembers the team) and one event per account are written.
+-- Anything else (no account yet, a later month, a stale hold, a refusal, no team) returns no row and
+-- changes nothing: the store then reads why, on its transaction path. A replayed :key fails the hold's
+-- insert, which undoes the whole statement.
+WITH member AS (
+    SELECT team_subject AS team
+      FROM tq_account
+     WHERE subject = :subject AND plan_month = :month AND team_subject IS NOT NULL
+), locked AS (
+    SELECT a.subject, a.team_subject, a.superseded,
+           a.allocated + a.granted + a.carried - a.used - a.reserved AS available
+      FROM tq_account AS a JOIN member AS m ON a.subject IN (m.team, :subject)
+     WHERE a.plan_month = :month
+     -- team first (FALSE sorts first), then the member: rows are locked in this order
+     ORDER BY a.subject = :subject
+       FOR UPDATE OF a
+), decision AS (
+    SELECT m.team
+      FROM member AS m
+     WHERE (SELECT COUNT(*) FROM locked AS l
+             WHERE NOT l.superseded AND l.available >= :tokens
+               AND (l.subject = m.team OR l.team_subject = m.team)) = 2
+       AND NOT EXISTS (SELECT 1 FROM tq_account AS later
+                        WHERE later.subject IN (m.team, :subject) AND later.plan_month > :month)
+       AND NOT EXISTS (SELECT 1 FROM tq_reservation AS stale
+                        WHERE stale.subject = :subject AND stale.finished_at IS NULL AND stale.expires_at <= :dbNow)
+       AND NOT EXISTS (SELECT 1 FROM tq_reservation AS stale
+                        WHERE stale.team_subject = m.team AND stale.finished_at IS NULL
+                          AND stale.expires_at <= :dbNow)
+), account AS (
+    -- both rows are locked by this statement: the checks above still hold
+    UPDATE tq_account AS a
+       SET used = a.used + CASE WHEN :consume THEN :tokens ELSE 0 END,
+           reserved = a.reserved + CASE WHEN :consume THEN 0 ELSE :tokens END,
+           updated_at = :now
+      FROM decision AS d
+     WHERE a.subject IN (d.team, :subject) AND a.plan_month = :month
+    RETURNING a.subject, a.plan_month, a.allocated, a.granted, a.carried, a.used, a.reserved, a.created_at,
+              a.updated_at
+), hold AS (
+    INSERT INTO tq_reservation (id, subject, plan_month, held, state, charged, actual, overage, idempotency_key,
+                                endpoint, is_consume, created_at, expires_at, finished_at, team_subject)
+    SELECT :id, :subject, :month, :tokens, CASE WHEN :consume THEN 'COMMITTED' ELSE 'HELD' END,
+           CASE WHEN :consume THEN :tokens ELSE 0 END, CASE WHEN :consume THEN :tokens END, 0,
+           CAST(:key AS VARCHAR), CAST(:endpoint AS VARCHAR), :consume, :now, :expiresAt,
+           CASE WHEN :consume THEN :now END, d.team
+      FROM decision AS d
+), event AS (
+    INSERT INTO tq_event (subject, plan_month, kind, tokens, overage, reservation_id, transaction_id, detail,
+                          is_consume, occurred_at)
+    SELECT a.subject, :month, CASE WHEN :consume THEN 'COMMITTED' ELSE 'RESERVED' END, :tokens, 0, :id, NULL,
+           CAST(:endpoint AS VARCHAR), :consume, :now
+      FROM account AS a
+    RETURNING id, subject
+)
+SELECT a.subject, a.plan_month, a.allocated, a.granted, a.carried, a.used, a.reserved, a.created_at, a.updated_at,
+       e.id AS event_id
+  FROM account AS a JOIN event AS e ON e.subject = a.subject
