@@ -10,8 +10,9 @@ import io.tokenquota.QuotaAccount;
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.H2FilterRound;
+import io.tokenquota.servlet.testing.SpringMvc;
 import io.tokenquota.servlet.testing.TestHttp;
-import jakarta.servlet.MultipartConfigElement;
+
 import jakarta.servlet.ServletException;
 import jakarta.servlet.http.HttpServlet;
 import jakarta.servlet.http.HttpServletRequest;
@@ -27,8 +28,8 @@ import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
-import org.springframework.context.annotation.Bean;
-import org.springframework.context.annotation.Configuration;
+
+
 import org.springframework.core.io.ByteArrayResource;
 import org.springframework.core.io.Resource;
 import org.springframework.http.MediaType;
@@ -36,9 +37,9 @@ import org.springframework.http.ResponseEntity;
 import org.springframework.web.bind.annotation.PostMapping;
 import org.springframework.web.bind.annotation.RequestBody;
 import org.springframework.web.bind.annotation.RestController;
-import org.springframework.web.context.support.AnnotationConfigWebApplicationContext;
-import org.springframework.web.servlet.DispatcherServlet;
-import org.springframework.web.servlet.config.annotation.EnableWebMvc;
+
+
+
 
 /**
  * Round 17 (adv11 issue: "no model call goes unpaid, nothing that never reached a model is charged").
@@ -114,26 +115,6 @@ abstract class AbstractRound17 extends H2FilterRound {
         }
     }
 
-    @Configuration
-    @EnableWebMvc
-    static class WebConfig {
-        @Bean
-        AiController aiController() {
-            return new AiController();
-        }
-
-        @Bean
-        ListController listController() {
-            return new ListController();
-        }
-    }
-
-    static DispatcherServlet dispatcher() {
-        AnnotationConfigWebApplicationContext context = new AnnotationConfigWebApplicationContext();
-        context.register(WebConfig.class);
-        return new DispatcherServlet(context);
-    }
-
     // ------------------------------------------------------------------ plain servlets
 
     public static class Model extends HttpServlet {
@@ -174,10 +155,7 @@ abstract class AbstractRound17 extends H2FilterRound {
 
     @Override
     protected Deployment deploy(QuotaFilter filter) {
-        MultipartConfigElement multipart = new MultipartConfigElement("", 8 << 20, 8 << 20, 0);
-        return Deployment.create()
-                .filter("quota", filter, "/*")
-                .multipartServlet("spring", dispatcher(), multipart, "/ai/spring/*")
+        return SpringMvc.behind(filter, AiController.class, ListController.class)
                 .servlet("model", new Model(), "/ai/model/*");
     }
 
