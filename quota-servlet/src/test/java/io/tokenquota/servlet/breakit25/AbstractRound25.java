@@ -47,6 +47,33 @@ abstract class AbstractRound25 extends H2FilterRound {
             called(req);
             return ANSWER;
         }
+
+        /**
+         * A relay of Bedrock Runtime's InvokeModel for Amazon Titan Text ({@code POST /model/amazon.titan-text-premier-v1:0/invoke}):
+         * Titan counts {@code inputTextTokenCount} and each result's {@code tokenCount}.
+         */
+        @PostMapping(value = "/bedrock/model/amazon.titan-text-premier-v1:0/invoke", produces = "application/json")
+        public String titan(@RequestBody String body, HttpServletRequest req) {
+            called(req);
+            return "{\"inputTextTokenCount\":40,\"results\":[{\"tokenCount\":8000,\"outputText\":\"Once upon a time...\","
+                    + "\"completionReason\":\"LENGTH\"}]}";
+        }
+
+        /**
+         * A relay of Bedrock Runtime's InvokeModel for Mistral Large: the body ({@code outputs}) carries
+         * no counts; Bedrock reports every InvokeModel call's tokens in the response headers
+         * {@code X-Amzn-Bedrock-Input-Token-Count} and {@code X-Amzn-Bedrock-Output-Token-Count}, which
+         * the relay passes on with the body, as a pass-through proxy passes upstream headers.
+         */
+        @PostMapping(value = "/bedrock/model/mistral.mistral-large-2402-v1:0/invoke", produces = "application/json")
+        public org.springframework.http.ResponseEntity<String> mistral(@RequestBody String body, HttpServletRequest req) {
+            called(req);
+            return org.springframework.http.ResponseEntity.ok()
+                    .header("X-Amzn-Bedrock-Invocation-Latency", "61234")
+                    .header("X-Amzn-Bedrock-Input-Token-Count", "40")
+                    .header("X-Amzn-Bedrock-Output-Token-Count", "8000")
+                    .body("{\"outputs\":[{\"text\":\"Once upon a time...\",\"stop_reason\":\"length\"}]}");
+        }
     }
 
     @Configuration
@@ -191,5 +218,40 @@ abstract class AbstractRound25 extends H2FilterRound {
     @Test
     void asyncDispatchedAnswerIsCharged() {
         assertAsyncCharged("/ai/async-dispatch/x", "written in the async dispatch");
+    }
+
+    /**
+     * Bedrock InvokeModel with Amazon Titan Text: the client asks {@code textGenerationConfig.maxTokenCount:
+     * 8192} (Titan's own budget name, which the estimate does not read: it holds input + the 1,000 default)
+     * and the answer counts {@code inputTextTokenCount} 40 and {@code results[].tokenCount} 8,000, which the
+     * sniffer does not read either: an 8,040-token call is charged ~1,0xx.
+     */
+    @Test
+    void bedrockTitanInvokeModelIsChargedItsUsage() {
+        String s = subject();
+        HttpResponse<String> r = post("/ai/spring/bedrock/model/amazon.titan-text-premier-v1:0/invoke", s,
+                "{\"inputText\":\"Write a very long story.\",\"textGenerationConfig\":{\"maxTokenCount\":8192,\"temperature\":0.7}}");
+        assertEquals(200, r.statusCode(), r.body());
+        assertEquals(1, calls(s));
+        QuotaAccount a = settled(s);
+        assertTrue(a.used() >= 8_040, "Titan asked for 8,192 and reported 40 + 8,000 tokens, the call was charged "
+                + a.used() + " (" + ledger(s) + ")");
+    }
+
+    /**
+     * Bedrock InvokeModel with Mistral Large (default max_tokens 8,192 on Bedrock): no counts in the body,
+     * the tokens are in Bedrock's {@code X-Amzn-Bedrock-Input-Token-Count} / {@code -Output-Token-Count}
+     * response headers, relayed; charged the estimate (input + 1,000) for 8,040 tokens.
+     */
+    @Test
+    void bedrockInvokeModelTokenCountHeadersAreCharged() {
+        String s = subject();
+        HttpResponse<String> r = post("/ai/spring/bedrock/model/mistral.mistral-large-2402-v1:0/invoke", s,
+                "{\"prompt\":\"<s>[INST] Write a very long story. [/INST]\"}");
+        assertEquals(200, r.statusCode(), r.body());
+        assertEquals("8000", r.headers().firstValue("X-Amzn-Bedrock-Output-Token-Count").orElse(""));
+        QuotaAccount a = settled(s);
+        assertTrue(a.used() >= 8_040, "Bedrock reported 40 + 8,000 tokens in its headers, the call was charged "
+                + a.used() + " (" + ledger(s) + ")");
     }
 }
