@@ -47,10 +47,13 @@ final class JsonDocumentScanner {
      * Counters that self-hosted servers write at the top of their answer rather than in a usage
      * object: Ollama ({@code prompt_eval_count}, {@code eval_count}), llama.cpp's native endpoints
      * ({@code tokens_evaluated}, {@code tokens_predicted}), Meta models on Bedrock's InvokeModel
-     * ({@code prompt_token_count}, {@code generation_token_count}). Collected under the path {@code ""}.
+     * ({@code prompt_token_count}, {@code generation_token_count}), Titan on Bedrock's InvokeModel
+     * ({@code inputTextTokenCount}, and {@code tokenCount} in each of its {@code results}, summed as
+     * {@value #TITAN_RESULTS}). Collected under the path {@code ""}.
      */
     static final Set<String> ROOT_COUNTERS = Set.of("prompt_eval_count", "eval_count", "tokens_evaluated",
-            "tokens_predicted", "prompt_token_count", "generation_token_count");
+            "tokens_predicted", "prompt_token_count", "generation_token_count", "inputTextTokenCount");
+    static final String TITAN_RESULTS = "results.tokenCount";
     /** Field names are tracked this deep: usage paths are at most two objects down, counters one more. */
     private static final int TRACKED_DEPTH = 4;
 
@@ -358,6 +361,9 @@ final class JsonDocumentScanner {
         }
         if (name.isEmpty()) {
             usages.computeIfAbsent("", k -> new HashMap<>()).put(fieldAt[1], value);
+        } else if (name == TITAN_RESULTS) {
+            // the constant itself (counterName's answer), not a nested counter spelt the same
+            usages.computeIfAbsent("", k -> new HashMap<>()).merge(name, value, JsonDocumentScanner::saturatedSum);
         } else {
             counters.put(name, value);
         }
@@ -393,6 +399,15 @@ final class JsonDocumentScanner {
             }
             return null;
         }
-        return depth == 1 && objectAt[1] && ROOT_COUNTERS.contains(fieldAt[1]) ? "" : null;
+        if (depth == 1 && objectAt[1] && ROOT_COUNTERS.contains(fieldAt[1])) {
+            return "";
+        }
+        return depth == 3 && objectAt[1] && "results".equals(fieldAt[1]) && !objectAt[2] && objectAt[3]
+                && "tokenCount".equals(fieldAt[3]) ? TITAN_RESULTS : null;
+    }
+
+    private static long saturatedSum(long a, long b) {
+        long sum = a + b;
+        return sum < 0 ? Long.MAX_VALUE : sum;
     }
 }

@@ -279,9 +279,9 @@ public final class QuotaFilter implements Filter {
         if (query != null && !query.isEmpty()) {
             estimate = clamp(estimate, estimator.text(decodedQuery(query)));
         }
-        // answers come back uncompressed so their usage can be read: an endpoint that forwards the
-        // client's Accept-Encoding upstream must not let a client pick a gzip answer the filter cannot read
-        forward = new IdentityEncodingRequest(forward);
+        // nothing the client sends may make the answer unreadable (gzip, a range) or fail it after the
+        // model answered (a charset no encoder has), and an async answer goes through the usage reader
+        EndpointRequest endpointRequest = new EndpointRequest(forward);
 
         String key = request.getHeader(IDEMPOTENCY_KEY_HEADER);
         Reserved reserved;
@@ -293,13 +293,13 @@ public final class QuotaFilter implements Filter {
             return;
         } catch (QuotaException e) {
             if (e.code() == ErrorCode.STORE_UNAVAILABLE) {
-                unavailable(forward, response, chain, subject, e);
+                unavailable(endpointRequest, response, chain, subject, e);
             } else {
                 Problems.send(response, e);
             }
             return;
         } catch (RuntimeException e) {
-            unavailable(forward, response, chain, subject, e);
+            unavailable(endpointRequest, response, chain, subject, e);
             return;
         }
         if (reserved.replayed()) {
@@ -319,11 +319,12 @@ public final class QuotaFilter implements Filter {
         UsageSniffer sniffer = new UsageSniffer();
         QuotaResponse wrapped = new QuotaResponse(response, sniffer, headers,
                 request.getDispatcherType() == DispatcherType.INCLUDE);
+        endpointRequest.answeredThrough(wrapped);
         Settlement settlement = new Settlement(ledger, hold, estimate, releaseOnError, request, wrapped, sniffer,
                 answers, settleFailureCount);
         boolean returned = false;
         try {
-            chain.doFilter(forward, wrapped);
+            chain.doFilter(endpointRequest, wrapped);
             returned = true;
         } finally {
             if (!returned) {

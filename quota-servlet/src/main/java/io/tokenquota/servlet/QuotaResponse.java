@@ -90,6 +90,9 @@ final class QuotaResponse extends HttpServletResponseWrapper {
         if (ACTUAL_TOKENS_HEADER.equalsIgnoreCase(name)) {
             actualTokens = value;
         } else {
+            if (UsageSniffer.reportsUsage(name)) {
+                sniffer.header(name, value);
+            }
             super.setHeader(name, value);
         }
     }
@@ -99,6 +102,9 @@ final class QuotaResponse extends HttpServletResponseWrapper {
         if (ACTUAL_TOKENS_HEADER.equalsIgnoreCase(name)) {
             actualTokens = value;
         } else {
+            if (UsageSniffer.reportsUsage(name)) {
+                sniffer.header(name, value);
+            }
             super.addHeader(name, value);
         }
     }

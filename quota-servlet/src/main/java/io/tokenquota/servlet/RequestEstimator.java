@@ -81,20 +81,22 @@ final class RequestEstimator {
      * Cohere, vLLM, llama.cpp), Gemini {@code maxOutputTokens}, llama.cpp's {@code n_predict} (read
      * before {@code max_tokens}), Ollama's {@code num_predict}, vLLM's {@code min_tokens} (the least the
      * model must write), Hugging Face TGI's {@code max_new_tokens} and {@code min_new_tokens}, AWS
-     * Bedrock Converse's {@code maxTokens}, Anthropic's legacy {@code max_tokens_to_sample}. Read at the
+     * Bedrock Converse's {@code maxTokens}, Anthropic's legacy {@code max_tokens_to_sample}, Bedrock
+     * InvokeModel's Titan {@code maxTokenCount} and Meta {@code max_gen_len}. Read at the
      * top level, in the {@link #CONFIG_OBJECTS} and in a request's parameters ({@link Asked}); a
      * negative one ({@code -1}, {@code -2}: no limit, fill the context) holds the cap.
      */
     static final Set<String> OUTPUT_FIELDS = Set.of("max_tokens", "max_completion_tokens", "max_output_tokens",
             "maxOutputTokens", "n_predict", "num_predict", "min_tokens", "max_new_tokens", "min_new_tokens",
-            "maxTokens", "max_tokens_to_sample");
+            "maxTokens", "max_tokens_to_sample", "maxTokenCount", "max_gen_len");
     /**
      * Top-level objects holding a request's generation settings: Gemini {@code generationConfig},
      * Ollama {@code options}, Hugging Face TGI {@code parameters}, AWS Bedrock Converse
-     * {@code inferenceConfig}; the {@link #OUTPUT_FIELDS} in them are budgets.
+     * {@code inferenceConfig}, Bedrock Titan {@code textGenerationConfig}; the {@link #OUTPUT_FIELDS} in
+     * them are budgets.
      */
     static final Set<String> CONFIG_OBJECTS = Set.of("generationConfig", "generation_config", "options", "parameters",
-            "inferenceConfig");
+            "inferenceConfig", "textGenerationConfig");
     static final Set<String> GEMINI_CONFIG = Set.of("generationConfig", "generation_config");
     /** How many completions the model writes, each up to the output budget (OpenAI {@code n}, {@code best_of}). */
     static final Set<String> COMPLETIONS_FIELDS = Set.of("n", "best_of");

@@ -331,8 +331,44 @@ final class UsageSniffer {
         mode = Mode.OFF;
     }
 
+    /**
+     * Bedrock InvokeModel's token-count response headers, which a relay passes on: the counts of
+     * models whose answer body carries none (Mistral's {@code outputs}). Set by the server, never by
+     * the model, so they are final and win over anything in the body.
+     */
+    static final String BEDROCK_INPUT_HEADER = "X-Amzn-Bedrock-Input-Token-Count";
+    static final String BEDROCK_OUTPUT_HEADER = "X-Amzn-Bedrock-Output-Token-Count";
+    private Long headerInput;
+    private Long headerOutput;
+
+    /** Whether {@code name} is a response header that reports usage ({@link #header}). */
+    static boolean reportsUsage(String name) {
+        return BEDROCK_INPUT_HEADER.equalsIgnoreCase(name) || BEDROCK_OUTPUT_HEADER.equalsIgnoreCase(name);
+    }
+
+    /** A usage-reporting response header the application set; a value that is not a count is ignored. */
+    synchronized void header(String name, String value) {
+        Long count;
+        try {
+            count = value == null ? null : Long.parseLong(value.trim());
+        } catch (NumberFormatException e) {
+            return;
+        }
+        if (count == null || count < 0) {
+            return;
+        }
+        if (BEDROCK_INPUT_HEADER.equalsIgnoreCase(name)) {
+            headerInput = count;
+        } else if (BEDROCK_OUTPUT_HEADER.equalsIgnoreCase(name)) {
+            headerOutput = count;
+        }
+    }
+
     /** The usage the response reported, or {@code null} when it reported none. */
     synchronized Long usage() {
+        if (headerInput != null || headerOutput != null) {
+            return sum(headerInput, headerOutput);
+        }
         if (format == Format.ANTHROPIC) {
             return sum(anthropic.get("input_tokens"), anthropic.get("output_tokens"),
                     anthropic.get("cache_creation_input_tokens"), anthropic.get("cache_read_input_tokens"));
@@ -350,6 +386,9 @@ final class UsageSniffer {
      * the estimate for it.
      */
     synchronized boolean provisional() {
+        if (headerInput != null || headerOutput != null) {
+            return false;
+        }
         return mislabelled || unfinished || loneCr || framingSuspect;
     }
 
@@ -417,6 +456,9 @@ final class UsageSniffer {
                 // llama.cpp's stream counts in every chunk; the one that says "stop": true has the final figures
                 reported |= report(Format.LLAMA_CPP, sum(root.get("tokens_evaluated"), root.get("tokens_predicted")), null,
                         !doc.ended());
+            } else if (has(root, "inputTextTokenCount", JsonDocumentScanner.TITAN_RESULTS)) {
+                reported |= report(Format.BEDROCK, sum(root.get("inputTextTokenCount"),
+                        root.get(JsonDocumentScanner.TITAN_RESULTS)), null, false);
             } else {
                 reported |= report(Format.BEDROCK, sum(root.get("prompt_token_count"), root.get("generation_token_count")),
                         null, false);

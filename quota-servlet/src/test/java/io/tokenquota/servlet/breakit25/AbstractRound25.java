@@ -10,10 +10,10 @@ import io.tokenquota.QuotaAccount;
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.H2FilterRound;
+import io.tokenquota.servlet.testing.SpringMvc;
 import io.tokenquota.servlet.testing.TestHttp;
 import jakarta.servlet.AsyncContext;
 import jakarta.servlet.DispatcherType;
-import jakarta.servlet.MultipartConfigElement;
 import jakarta.servlet.http.HttpServlet;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
@@ -23,14 +23,9 @@ import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.util.UUID;
 import org.junit.jupiter.api.Test;
-import org.springframework.context.annotation.Bean;
-import org.springframework.context.annotation.Configuration;
 import org.springframework.web.bind.annotation.PostMapping;
 import org.springframework.web.bind.annotation.RequestBody;
 import org.springframework.web.bind.annotation.RestController;
-import org.springframework.web.context.support.AnnotationConfigWebApplicationContext;
-import org.springframework.web.servlet.DispatcherServlet;
-import org.springframework.web.servlet.config.annotation.EnableWebMvc;
 
 /**
  * Round 25 of issue 11 ("no model call goes unpaid, nothing that never reached a model is charged").
@@ -74,21 +69,6 @@ abstract class AbstractRound25 extends H2FilterRound {
                     .header("X-Amzn-Bedrock-Output-Token-Count", "8000")
                     .body("{\"outputs\":[{\"text\":\"Once upon a time...\",\"stop_reason\":\"length\"}]}");
         }
-    }
-
-    @Configuration
-    @EnableWebMvc
-    static class WebConfig {
-        @Bean
-        AiController aiController() {
-            return new AiController();
-        }
-    }
-
-    static DispatcherServlet dispatcher() {
-        AnnotationConfigWebApplicationContext context = new AnnotationConfigWebApplicationContext();
-        context.register(WebConfig.class);
-        return new DispatcherServlet(context);
     }
 
     /**
@@ -141,10 +121,7 @@ abstract class AbstractRound25 extends H2FilterRound {
 
     @Override
     protected Deployment deploy(QuotaFilter filter) {
-        MultipartConfigElement multipart = new MultipartConfigElement("", 8 << 20, 8 << 20, 0);
-        return Deployment.create()
-                .filter("quota", filter, "/*")
-                .multipartServlet("spring", dispatcher(), multipart, "/ai/spring/*")
+        return SpringMvc.behind(filter, AiController.class)
                 .servlet("async", new AsyncServlet(), "/ai/async/*")
                 .servlet("asyncDispatch", new AsyncDispatchServlet(), "/ai/async-dispatch/*");
     }
