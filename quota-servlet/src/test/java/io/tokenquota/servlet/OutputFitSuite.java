@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.tokenquota.HoldRequest;
 import io.tokenquota.QuotaAccount;
+import io.tokenquota.QuotaLedger;
 import io.tokenquota.QuotaPolicy;
 import io.tokenquota.estimator.DefaultTokenEstimator;
 import io.tokenquota.jdbi.JdbiQuotaStore;
@@ -22,6 +23,8 @@ import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
+import java.lang.reflect.InvocationTargetException;
+import java.lang.reflect.Proxy;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
@@ -86,10 +89,36 @@ abstract class OutputFitSuite {
         QuotaFilter fitting = QuotaFilter.builder(store).protect("/ai/").subjectResolver(subjects)
                 .fitOutputBudget(MINIMUM).build();
         QuotaFilter plain = QuotaFilter.builder(store).protect("/plain/").subjectResolver(subjects).build();
+        QuotaFilter racing = QuotaFilter.builder(racedLedger()).protect("/race/").subjectResolver(subjects)
+                .fitOutputBudget(MINIMUM).build();
         container = kind().start(Deployment.create()
                 .filter("fitting", fitting, "/*")
                 .filter("plain", plain, "/*")
-                .servlet("endpoint", new Endpoint(), "/ai/*", "/plain/*"));
+                .filter("racing", racing, "/*")
+                .servlet("endpoint", new Endpoint(), "/ai/*", "/plain/*", "/race/*"));
+    }
+
+    /** Tokens another request of the same subject spends right after the filter read the balance. */
+    private final Map<String, Long> racers = new ConcurrentHashMap<>();
+
+    /**
+     * The store, except that reading a subject's balance lets a racing spender in just after the read:
+     * the balance the filter fitted to is gone by the time it holds.
+     */
+    private QuotaLedger racedLedger() {
+        return (QuotaLedger) Proxy.newProxyInstance(QuotaLedger.class.getClassLoader(), new Class<?>[] {QuotaLedger.class},
+                (proxy, method, args) -> {
+                    try {
+                        Object result = method.invoke(store, args);
+                        if (method.getName().equals("account") && args != null && args.length == 1
+                                && racers.containsKey(args[0])) {
+                            store.consume(HoldRequest.of((String) args[0], racers.get(args[0])).build());
+                        }
+                        return result;
+                    } catch (InvocationTargetException e) {
+                        throw e.getCause();
+                    }
+                });
     }
 
     @AfterAll
@@ -165,6 +194,18 @@ abstract class OutputFitSuite {
         long input = input(CHAT);
         String subject = subjectWith(input + 300);
         assertRefused(post("/plain/chat", subject, CHAT), subject, input + 300);
+    }
+
+    @Test
+    void aSpenderRacingTheFitLeavesNoOverHoldButA429() {
+        long input = input(CHAT);
+        String subject = subjectWith(input + 300);
+        racers.put(subject, 10L);
+        HttpResponse<String> r = post("/race/chat", subject, CHAT);
+        assertRefused(r, subject, input + 290);
+        assertEquals(0, store.account(subject).reserved());
+        assertEquals(List.of("COMMITTED:" + (ALLOWANCE - input - 300), "COMMITTED:10", "REJECTED:" + (input + 300)),
+                events(subject));
     }
 
     @Test
