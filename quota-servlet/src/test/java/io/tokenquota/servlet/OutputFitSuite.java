@@ -189,6 +189,20 @@ abstract class OutputFitSuite {
         assertFitted(r, subject, CHAT.replace("\"max_tokens\":5000", "\"max_tokens\":300"), 300, input + 300, input + 300);
     }
 
+    /** The README's worked example, number for number. */
+    @Test
+    void theReadmeExample() {
+        String body = "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"Two haiku about the sea, please.\"}],"
+                + "\"max_tokens\":4000,\"n\":2}";
+        assertEquals(8, input(body));
+        String subject = subjectWith(1_200);
+        assertFitted(post("/ai/chat", subject, body), subject, body.replace("4000", "596"), 596, 1_200, 1_200);
+        String poorer = subjectWith(39);
+        assertRefused(post("/ai/chat", poorer, body), poorer, 39);
+        String richer = subjectWith(40);
+        assertFitted(post("/ai/chat", richer, body), richer, body.replace("4000", "16"), 16, 40, 40);
+    }
+
     @Test
     void withoutFittingTheSameRequestIsRefused() {
         long input = input(CHAT);
