@@ -72,7 +72,10 @@ import org.slf4j.LoggerFactory;
  *       and a form or multipart body gets the default budget as a JSON body does;</li>
  *   <li>the estimate is reserved, with the {@code Idempotency-Key} header when present; quota exceeded:
  *       429 problem+json with {@code Retry-After}; a key already used (by a finished or a still running
- *       request): 409, so a key buys at most one model call;</li>
+ *       request): 409, so a key buys at most one model call; with {@link Builder#fitOutputBudget} a JSON
+ *       request whose budget does not fit, but whose input plus the minimum output does, is held and
+ *       forwarded with its budget fields lowered to what the balance allows
+ *       ({@value #OUTPUT_CAPPED_HEADER});</li>
  *   <li>{@code X-Quota-Limit}, {@code X-Quota-Remaining} (after the hold), {@code X-Quota-Reset},
  *       {@code RateLimit-Policy}, {@code RateLimit} and, past the policy's warning threshold,
  *       {@code X-Quota-Warning} are set before the chain runs, because a streamed response commits its
