@@ -72,7 +72,10 @@ import org.slf4j.LoggerFactory;
  *       and a form or multipart body gets the default budget as a JSON body does;</li>
  *   <li>the estimate is reserved, with the {@code Idempotency-Key} header when present; quota exceeded:
  *       429 problem+json with {@code Retry-After}; a key already used (by a finished or a still running
- *       request): 409, so a key buys at most one model call;</li>
+ *       request): 409, so a key buys at most one model call; with {@link Builder#fitOutputBudget} a JSON
+ *       request whose budget does not fit, but whose input plus the minimum output does, is held and
+ *       forwarded with its budget fields lowered to what the balance allows
+ *       ({@value #OUTPUT_CAPPED_HEADER});</li>
  *   <li>{@code X-Quota-Limit}, {@code X-Quota-Remaining} (after the hold), {@code X-Quota-Reset},
  *       {@code RateLimit-Policy}, {@code RateLimit} and, past the policy's warning threshold,
  *       {@code X-Quota-Warning} are set before the chain runs, because a streamed response commits its
@@ -96,6 +99,11 @@ public final class QuotaFilter implements Filter {
     public static final String ACTUAL_TOKENS_HEADER = QuotaResponse.ACTUAL_TOKENS_HEADER;
     /** Request header carrying the client's idempotency key for the hold. */
     public static final String IDEMPOTENCY_KEY_HEADER = "Idempotency-Key";
+    /**
+     * Response header naming the output budget (per completion) a request was forwarded with when
+     * {@link Builder#fitOutputBudget} lowered it to fit the balance.
+     */
+    public static final String OUTPUT_CAPPED_HEADER = "X-Quota-Output-Capped";
 
     private static final Logger LOG = LoggerFactory.getLogger(QuotaFilter.class);
     private static final String HANDLED = QuotaFilter.class.getName() + ".handled";
@@ -122,6 +130,8 @@ public final class QuotaFilter implements Filter {
     private final boolean failOpen;
     private final boolean releaseOnError;
     private final Duration holdTtl;
+    /** Least output budget a fitted request is sent with; 0: no fitting. */
+    private final long fitMinimum;
     private final AtomicLong failOpenCount = new AtomicLong();
     private final AtomicLong settleFailureCount = new AtomicLong();
     /** Usage of recent answers by ETag: a 304 an ETag filter makes of a computed answer is charged it. */
@@ -143,6 +153,7 @@ public final class QuotaFilter implements Filter {
         this.failOpen = b.failOpen;
         this.releaseOnError = b.releaseOnError;
         this.holdTtl = b.holdTtl;
+        this.fitMinimum = b.fitMinimum;
     }
 
     public static Builder builder(QuotaLedger ledger) {
@@ -204,6 +215,8 @@ public final class QuotaFilter implements Filter {
         // parse JSON without looking at the label, so a label must not shrink the hold
         HttpServletRequest forward;
         long estimate;
+        // a body whose output budget may be fitted to the balance: JSON the filter forwards as it read it
+        byte[] fittable = null;
         // a budget or n in the query string is read as in a JSON body when the request has no JSON body:
         // the servlet API (and Spring's @RequestParam) merges the query string into the parameters a
         // form, multipart or GET endpoint reads
@@ -274,6 +287,11 @@ public final class QuotaFilter implements Filter {
                 estimate = Math.max(estimate, formEstimate(fields, asked, path));
             }
             forward = new BufferedRequest(request, body, charset);
+            // only bytes forwarded as they were read can be spliced (not a compressed body), in UTF-8
+            // (other labels are read two ways, at other offsets); a form's fields are not rewritten
+            if (fitMinimum > 0 && readable == body && StandardCharsets.UTF_8.equals(charset) && !isForm(request)) {
+                fittable = body;
+            }
         }
         // the query string counts too: a prompt can ride in ?prompt=... as well as in the body
         if (query != null && !query.isEmpty()) {
@@ -282,6 +300,14 @@ public final class QuotaFilter implements Filter {
         // nothing the client sends may make the answer unreadable (gzip, a range) or fail it after the
         // model answered (a charset no encoder has), and an async answer goes through the usage reader
         EndpointRequest endpointRequest = new EndpointRequest(forward);
+        Fitted fitted = fittable == null ? null : fit(subject, fittable, charset, estimate, path, query);
+        // the fitted body goes to the endpoint only once its hold is granted; fail-open lets the
+        // client's own body through, uncharged, as without fitting
+        EndpointRequest held = endpointRequest;
+        if (fitted != null) {
+            held = new EndpointRequest(new BufferedRequest(request, fitted.body(), charset, true));
+            estimate = fitted.estimate();
+        }
 
         String key = request.getHeader(IDEMPOTENCY_KEY_HEADER);
         Reserved reserved;
@@ -314,17 +340,23 @@ public final class QuotaFilter implements Filter {
         QuotaAccount account = reserved.account();
 
         // the account as the hold left it, from the reserve itself: no second read on the request path
-        Runnable headers = () -> QuotaHeaders.set(response, account, ledger.policy());
+        String capped = fitted == null ? null : Long.toString(fitted.budget());
+        Runnable headers = () -> {
+            QuotaHeaders.set(response, account, ledger.policy());
+            if (capped != null) {
+                response.setHeader(OUTPUT_CAPPED_HEADER, capped);
+            }
+        };
         headers.run();
         UsageSniffer sniffer = new UsageSniffer();
         QuotaResponse wrapped = new QuotaResponse(response, sniffer, headers,
                 request.getDispatcherType() == DispatcherType.INCLUDE);
-        endpointRequest.answeredThrough(wrapped);
+        held.answeredThrough(wrapped);
         Settlement settlement = new Settlement(ledger, hold, estimate, releaseOnError, request, wrapped, sniffer,
                 answers, settleFailureCount);
         boolean returned = false;
         try {
-            chain.doFilter(endpointRequest, wrapped);
+            chain.doFilter(held, wrapped);
             returned = true;
         } finally {
             if (!returned) {
@@ -342,6 +374,63 @@ public final class QuotaFilter implements Filter {
                 settlement.settle(Settlement.End.RETURNED);
             }
         }
+    }
+
+    /** A body whose output budget was lowered to {@code budget} per completion, and its estimate. */
+    private record Fitted(byte[] body, long estimate, long budget) {
+    }
+
+    /**
+     * The body with its output budget lowered so that its estimate fits what the subject has left,
+     * or {@code null} to go on as without fitting: the body fits as asked, is no single JSON request
+     * with a budget field (no field, a batch, broken), its input plus {@link Builder#fitOutputBudget}
+     * per completion does not fit, or the balance cannot be read. The budget {@code v} is the largest
+     * whole number with {@code input + n × v <= available} (n: the completions the estimator read),
+     * at least the minimum and at most the budget held for the original; the rewritten body is
+     * estimated again as any body is, and that estimate, not the arithmetic, is what is held.
+     *
+     * <p>The balance is read before any hold: a refused hold would be logged as a refusal (and counted
+     * by the refusals metric) although the request is served. A spender racing in between makes the
+     * hold of the fitted estimate fail like any other: 429, never a hold past the balance.
+     */
+    private Fitted fit(String subject, byte[] body, Charset charset, long estimate,
+                       String path, String query) {
+        RequestEstimator.Estimate e = estimator.estimate(body);
+        if (e == null || !e.requests().isEmpty() || e.outputBudget() <= 0 || estimate >= Limits.MAX_TOKENS) {
+            return null;
+        }
+        long completions = Math.max(1, e.completions());
+        long asked = Math.min(e.outputBudget(), outputBudgetCap);
+        long output = output(e.outputBudget(), completions, path);
+        if (asked < fitMinimum || output >= Limits.MAX_TOKENS) {
+            return null;
+        }
+        long available;
+        try {
+            available = ledger.account(subject).available();
+        } catch (RuntimeException unreadable) {
+            // the reserve that follows meets the same trouble and answers as it always does
+            return null;
+        }
+        if (estimate <= available) {
+            return null;
+        }
+        // the input, media and query text: the estimate less what the budget adds
+        long room = available - (estimate - output);
+        long budget = Math.min(asked, room / completions);
+        if (room <= 0 || budget < fitMinimum) {
+            return null;
+        }
+        List<OutputBudgetFit.Span> spans = OutputBudgetFit.locate(body);
+        if (spans == null || spans.isEmpty()) {
+            return null;
+        }
+        byte[] fitted = OutputBudgetFit.splice(body, spans, budget);
+        long fittedEstimate = estimateOf(fitted, charset, path, new RequestEstimator.Asked());
+        if (query != null && !query.isEmpty()) {
+            fittedEstimate = clamp(fittedEstimate, estimator.text(decodedQuery(query)));
+        }
+        return fittedEstimate <= available ? new Fitted(fitted, fittedEstimate, budget) : null;
     }
 
     private void unavailable(HttpServletRequest request, HttpServletResponse response, FilterChain chain,
@@ -773,6 +862,7 @@ public final class QuotaFilter implements Filter {
         private boolean failOpen;
         private boolean releaseOnError = true;
         private Duration holdTtl;
+        private long fitMinimum;
 
         private Builder(QuotaLedger ledger) {
             this.ledger = Objects.requireNonNull(ledger, "ledger");
@@ -890,13 +980,39 @@ public final class QuotaFilter implements Filter {
             return this;
         }
 
-        /** @throws IllegalStateException without a subject resolver or a protected prefix */
+        /**
+         * Fits the output budget instead of refusing (off by default): when a JSON request's estimate
+         * with the output budget it asks for ({@code max_tokens}, {@code max_completion_tokens},
+         * {@code max_output_tokens}, Gemini's {@code generationConfig.maxOutputTokens} and every other
+         * {@link RequestEstimator#OUTPUT_FIELDS budget field} the estimator reads) does not fit what the
+         * subject has left, but its input plus {@code minimumOutput} per completion ({@code n}) does,
+         * the filter lowers those fields in the forwarded body to the largest budget that fits (every
+         * other byte as the client sent it), holds the estimate of that body and tells the client in
+         * {@value QuotaFilter#OUTPUT_CAPPED_HEADER}. A request whose input alone does not fit, one that
+         * names no budget, a batch, a form, a multipart or a compressed body is refused with 429 as
+         * without fitting. Costs one balance read before the hold of a JSON request with a budget.
+         *
+         * @param minimumOutput least output budget per completion worth sending, 1..{@link Limits#MAX_TOKENS}
+         */
+        public Builder fitOutputBudget(long minimumOutput) {
+            this.fitMinimum = positive(minimumOutput, "fitOutputBudget");
+            return this;
+        }
+
+        /**
+         * @throws IllegalStateException without a subject resolver or a protected prefix, or with a
+         *                               {@link #fitOutputBudget} minimum above the {@link #outputBudgetCap}
+         */
         public QuotaFilter build() {
             if (subjects == null) {
                 throw new IllegalStateException("a subject resolver is required");
             }
             if (prefixes.isEmpty()) {
                 throw new IllegalStateException("at least one protected path prefix is required");
+            }
+            if (fitMinimum > outputBudgetCap) {
+                throw new IllegalStateException("the fitOutputBudget minimum (" + fitMinimum
+                        + ") is above the outputBudgetCap (" + outputBudgetCap + "): no budget could be fitted");
             }
             if (estimator == null) {
                 estimator = new DefaultTokenEstimator();
