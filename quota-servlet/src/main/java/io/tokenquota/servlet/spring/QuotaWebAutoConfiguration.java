@@ -87,6 +87,9 @@ public class QuotaWebAutoConfiguration {
                 .failOpen(settings.isFailOpen())
                 .maxBodyBytes(settings.getMaxBodyBytes())
                 .holdTtl(settings.getHoldTtl());
+        if (settings.getFitOutputMinimum() != null) {
+            builder.fitOutputBudget(settings.getFitOutputMinimum());
+        }
         estimator.ifAvailable(builder::estimator);
         return builder.build();
     }

@@ -44,6 +44,11 @@ public class QuotaWebProperties {
         private Duration holdTtl;
         /** Largest request body read for the estimate; larger bodies get 413. */
         private long maxBodyBytes = 1 << 20;
+        /**
+         * When set, a JSON request whose output budget does not fit the balance is forwarded with its budget
+         * lowered to what fits, at least this many tokens per completion (X-Quota-Output-Capped); unset: 429.
+         */
+        private Long fitOutputMinimum;
         /** Where the subject comes from. */
         private Identity identity = Identity.PRINCIPAL;
         /** The header holding the subject, for identity=header. */
@@ -91,6 +96,14 @@ public class QuotaWebProperties {
 
         public void setMaxBodyBytes(long maxBodyBytes) {
             this.maxBodyBytes = maxBodyBytes;
+        }
+
+        public Long getFitOutputMinimum() {
+            return fitOutputMinimum;
+        }
+
+        public void setFitOutputMinimum(Long fitOutputMinimum) {
+            this.fitOutputMinimum = fitOutputMinimum;
         }
 
         public Identity getIdentity() {
