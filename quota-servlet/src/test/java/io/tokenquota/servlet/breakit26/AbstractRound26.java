@@ -1,0 +1,194 @@
+package io.tokenquota.servlet.breakit26;
+
+import static io.tokenquota.servlet.testing.RelayedAnswers.called;
+import static io.tokenquota.servlet.testing.RelayedAnswers.calls;
+import static io.tokenquota.servlet.testing.RelayedAnswers.completionJson;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.annotation.JsonProperty;
+import io.tokenquota.QuotaAccount;
+import io.tokenquota.servlet.QuotaFilter;
+import io.tokenquota.servlet.SubjectResolver;
+import io.tokenquota.servlet.testing.Deployment;
+import io.tokenquota.servlet.testing.H2FilterRound;
+import io.tokenquota.servlet.testing.SpringMvc;
+import io.tokenquota.servlet.testing.TestHttp;
+import jakarta.servlet.http.HttpServletRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import java.util.concurrent.ConcurrentHashMap;
+import org.junit.jupiter.api.Test;
+import org.springframework.http.MediaType;
+import org.springframework.http.ResponseEntity;
+import org.springframework.web.bind.annotation.PostMapping;
+import org.springframework.web.bind.annotation.RequestBody;
+import org.springframework.web.bind.annotation.RestController;
+
+/**
+ * Round 26 of issue 11 ("no model call goes unpaid, nothing that never reached a model is charged").
+ * The endpoints are the usual Spring relay: a typed request DTO bound by Spring's own Jackson
+ * converter ({@code Integer max_tokens}, {@code Integer n}, as Spring AI's
+ * {@code OpenAiApi.ChatCompletionRequest} has them), the budget passed on to the model.
+ */
+abstract class AbstractRound26 extends H2FilterRound {
+    /** What the model writes when the request names no budget (or 0): its own default. */
+    static final int MODEL_DEFAULT = 4_000;
+    static final long PROMPT = 40;
+
+    /** The output budget (per completion) and completion count the endpoint read, by subject. */
+    static final Map<String, long[]> READ = new ConcurrentHashMap<>();
+
+    /** The request body as Spring binds it (Jackson 2, Spring MVC's defaults). */
+    public record ChatRequest(@JsonProperty("model") String model,
+                              @JsonProperty("messages") List<Map<String, Object>> messages,
+                              @JsonProperty("max_tokens") Integer maxTokens,
+                              @JsonProperty("n") Integer n,
+                              @JsonProperty("stream") Boolean stream) {
+    }
+
+    @RestController
+    public static class AiController {
+        /**
+         * An OpenAI-compatible relay: passes the bound {@code max_tokens} and {@code n} on, the model
+         * writes up to that budget per completion (its default when none or 0 is named) and, not
+         * streamed, reports its usage; streamed (no {@code stream_options.include_usage}) it reports none.
+         */
+        @PostMapping("/v1/chat/completions")
+        public ResponseEntity<String> chat(@RequestBody ChatRequest req, HttpServletRequest http) {
+            called(http);
+            long budget = req.maxTokens() == null || req.maxTokens() == 0 ? MODEL_DEFAULT : req.maxTokens();
+            long n = req.n() == null ? 1 : req.n();
+            READ.put(String.valueOf(http.getHeader("x-user-id")), new long[] {budget, n});
+            if (Boolean.TRUE.equals(req.stream())) {
+                StringBuilder sse = new StringBuilder();
+                for (int i = 0; i < 20; i++) {
+                    sse.append("data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,"
+                            + "\"delta\":{\"content\":\"word word word word\"}}]}\n\n");
+                }
+                sse.append("data: [DONE]\n\n");
+                return ResponseEntity.ok().contentType(MediaType.TEXT_EVENT_STREAM).body(sse.toString());
+            }
+            return ResponseEntity.ok().contentType(MediaType.APPLICATION_JSON)
+                    .body(completionJson("Once upon a time...", PROMPT, budget * n));
+        }
+    }
+
+    @Override
+    protected Deployment deploy(QuotaFilter filter) {
+        // a second filter, with fitOutputBudget, in front of the same relay under /fit/
+        QuotaFilter fitting = QuotaFilter.builder(store).protect("/fit/")
+                .subjectResolver(SubjectResolver.trustedHeader("x-user-id", "127.0.0.1", "::1"))
+                .fitOutputBudget(16).build();
+        return SpringMvc.behind(filter, AiController.class)
+                .filter("fitting", fitting, "/fit/*")
+                .servlet("fitSpring", SpringMvc.dispatcher(AiController.class), "/fit/spring/*");
+    }
+
+    static String subject() {
+        return "u26-" + UUID.randomUUID().toString().substring(0, 12);
+    }
+
+    HttpResponse<String> post(String path, String subject, String body, String... headers) {
+        String[] all = new String[headers.length + 4];
+        all[0] = "x-user-id";
+        all[1] = subject;
+        all[2] = "Content-Type";
+        all[3] = "application/json";
+        System.arraycopy(headers, 0, all, 4, headers.length);
+        return TestHttp.post(container.uri(path), body.getBytes(StandardCharsets.UTF_8), all);
+    }
+
+    static final String MESSAGES = "\"messages\":[{\"role\":\"user\",\"content\":\"Write a very long story.\"}]";
+
+    // ------------------------------------------------------------------ 1. budgets in non-ASCII digits
+
+    /**
+     * {@code n: 8, max_tokens: 16000} asks for 128,000 output tokens on a 20,000 allowance: refused.
+     * The same numbers written as strings of full-width digits ({@code "１６０００"}, {@code "８"}) are
+     * bound by Jackson (Spring's converter, {@code Integer} from a string: {@code NumberInput.parseInt}
+     * falls back to {@code Integer.parseInt}, which takes any Unicode decimal digit) as 16000 and 8;
+     * the estimator reads only ASCII digits, so it sees no budget and one completion, holds ~1,000,
+     * and the relay asks the model for 8 x 16,000.
+     */
+    @Test
+    void fullWidthDigitBudgetAndCountAreHeldAsTheEndpointReadsThem() {
+        String control = subject();
+        HttpResponse<String> c = post("/ai/spring/v1/chat/completions", control,
+                "{\"model\":\"gpt-4o\"," + MESSAGES + ",\"max_tokens\":16000,\"n\":8}");
+        assertEquals(429, c.statusCode(), "control: 8 x 16,000 is refused on a 20,000 allowance: " + c.body());
+        assertEquals(0, calls(control));
+
+        String s = subject();
+        HttpResponse<String> r = post("/ai/spring/v1/chat/completions", s,
+                "{\"model\":\"gpt-4o\"," + MESSAGES + ",\"max_tokens\":\"\uFF11\uFF16\uFF10\uFF10\uFF10\",\"n\":\"\uFF18\"}");
+        long[] read = READ.get(s);
+        QuotaAccount a = settled(s);
+        assertEquals(0, calls(s), "the relay read max_tokens " + (read == null ? "-" : read[0]) + " x n "
+                + (read == null ? "-" : read[1]) + " on a " + ALLOWANCE + "-token allowance and was served ("
+                + r.statusCode() + ", X-Quota-Remaining " + r.headers().firstValue("X-Quota-Remaining").orElse("-")
+                + "); charged " + a.used() + ", available now " + a.available() + " (" + ledger(s) + ")");
+        assertEquals(429, r.statusCode());
+    }
+
+    // ------------------------------------------------------------------ 2. a fraction below one is 0 to the endpoint
+
+    /**
+     * The filter holds what naming no budget holds for {@code max_tokens: 0}, "because an endpoint may
+     * read 0 as its own default". {@code max_tokens: 0.4} is read by the estimator as 1 (a fraction is
+     * rounded up, "so a truncating endpoint never gets more than was held"), but Jackson binds 0.4 to
+     * an {@code Integer} by truncation (ACCEPT_FLOAT_AS_INT, on by default): 0, the model's default. A
+     * stream without usage is charged its estimate: the 0 control is charged input + 1,000, the 0.4
+     * request input + 1 for the same answer.
+     */
+    @Test
+    void aBudgetBelowOneThatTheEndpointTruncatesToZeroHoldsTheDefault() {
+        String control = subject();
+        HttpResponse<String> c = post("/ai/spring/v1/chat/completions", control,
+                "{\"model\":\"gpt-4o\"," + MESSAGES + ",\"stream\":true,\"max_tokens\":0}");
+        assertEquals(200, c.statusCode(), c.body());
+        assertEquals(MODEL_DEFAULT, READ.get(control)[0]);
+        long controlUsed = settled(control).used();
+        assertTrue(controlUsed >= 1_000, "control: a 0 budget holds the default output budget, charged " + controlUsed);
+
+        String s = subject();
+        HttpResponse<String> r = post("/ai/spring/v1/chat/completions", s,
+                "{\"model\":\"gpt-4o\"," + MESSAGES + ",\"stream\":true,\"max_tokens\":0.4}");
+        assertEquals(200, r.statusCode(), r.body());
+        assertEquals(MODEL_DEFAULT, READ.get(s)[0], "the endpoint read 0.4 as 0: the model's default");
+        QuotaAccount a = settled(s);
+        assertTrue(a.used() >= controlUsed, "the same call (the endpoint read max_tokens 0, the model's default) was"
+                + " charged " + a.used() + " where max_tokens 0 was charged " + controlUsed + " (" + ledger(s) + ")");
+    }
+
+    // ------------------------------------------------------------------ 3. fitting leaves a budget the endpoint reads
+
+    /**
+     * With {@code fitOutputBudget}, a body asking {@code n: 2 x max_tokens 16000} on 20,000 tokens is
+     * forwarded with its budget fields lowered (~9,990 each, {@code X-Quota-Output-Capped}). A second
+     * {@code max_tokens} written in full-width digits after the first is no budget to the estimator or
+     * to the splice ({@code OutputBudgetFit.locate} gives it value -1, {@code splice} leaves it); Jackson
+     * takes the last duplicate and reads it as 16000: the model is asked for 2 x 16,000 under a hold of
+     * ~20,000, and the account goes ~12,000 past its allowance.
+     */
+    @Test
+    void aFittedRequestCannotCarryASecondBudgetTheSpliceLeavesHigh() {
+        String s = subject();
+        HttpResponse<String> r = post("/fit/spring/v1/chat/completions", s,
+                "{\"model\":\"gpt-4o\",\"n\":2,\"max_tokens\":16000," + MESSAGES
+                        + ",\"max_tokens\":\"\uFF11\uFF16\uFF10\uFF10\uFF10\"}");
+        String capped = r.headers().firstValue(QuotaFilter.OUTPUT_CAPPED_HEADER).orElse(null);
+        long[] read = READ.get(s);
+        QuotaAccount a = settled(s);
+        if (read != null) {
+            assertTrue(capped != null && read[0] <= Long.parseLong(capped), "forwarded with "
+                    + QuotaFilter.OUTPUT_CAPPED_HEADER + ": " + capped + ", the endpoint read max_tokens " + read[0]
+                    + " x n " + read[1] + "; charged " + a.used() + ", available now " + a.available()
+                    + " (" + ledger(s) + ")");
+        }
+        assertTrue(a.available() >= 0, "charged " + a.used() + " on a " + ALLOWANCE + " allowance (" + ledger(s) + ")");
+    }
+}
