@@ -77,6 +77,46 @@ abstract class AbstractRound26 extends H2FilterRound {
         }
     }
 
+    /**
+     * A Python relay (vLLM's OpenAI server, a FastAPI app) whose request model declares
+     * {@code max_tokens: Optional[int]} and {@code n: Optional[int]}: pydantic v2 in its default lax mode
+     * reads a string as an int after stripping whitespace, underscores between digits and a zero
+     * fraction ({@code "16_000"} and {@code "16000.0"} are 16000; checked with pydantic 2.13.4). This
+     * servlet binds the two fields by exactly those rules, then answers as {@link AiController} does.
+     */
+    public static class PydanticRelay extends jakarta.servlet.http.HttpServlet {
+        private static final java.util.regex.Pattern LAX_INT = java.util.regex.Pattern.compile("[+-]?[0-9]+(?:_[0-9]+)*(?:\\.0*)?");
+
+        static Long laxInt(com.fasterxml.jackson.databind.JsonNode v) {
+            if (v == null || v.isNull()) {
+                return null;
+            }
+            if (v.isIntegralNumber()) {
+                return v.longValue();
+            }
+            String text = v.asText().strip();
+            if (!v.isTextual() || !LAX_INT.matcher(text).matches()) {
+                throw new IllegalArgumentException("422: not a valid integer: " + v);
+            }
+            int dot = text.indexOf('.');
+            return Long.parseLong((dot < 0 ? text : text.substring(0, dot)).replace("_", ""));
+        }
+
+        @Override
+        protected void doPost(HttpServletRequest req, jakarta.servlet.http.HttpServletResponse resp) throws java.io.IOException {
+            com.fasterxml.jackson.databind.JsonNode body = new com.fasterxml.jackson.databind.ObjectMapper().readTree(req.getInputStream());
+            called(req);
+            Long max = laxInt(body.get("max_tokens"));
+            Long n = laxInt(body.get("n"));
+            long budget = max == null || max == 0 ? MODEL_DEFAULT : max;
+            long completions = n == null ? 1 : n;
+            READ.put(String.valueOf(req.getHeader("x-user-id")), new long[] {budget, completions});
+            resp.setContentType("application/json");
+            resp.getOutputStream().write(completionJson("Once upon a time...", PROMPT, budget * completions)
+                    .getBytes(StandardCharsets.UTF_8));
+        }
+    }
+
     @Override
     protected Deployment deploy(QuotaFilter filter) {
         // a second filter, with fitOutputBudget, in front of the same relay under /fit/
@@ -85,7 +125,8 @@ abstract class AbstractRound26 extends H2FilterRound {
                 .fitOutputBudget(16).build();
         return SpringMvc.behind(filter, AiController.class)
                 .filter("fitting", fitting, "/fit/*")
-                .servlet("fitSpring", SpringMvc.dispatcher(AiController.class), "/fit/spring/*");
+                .servlet("fitSpring", SpringMvc.dispatcher(AiController.class), "/fit/spring/*")
+                .servlet("vllm", new PydanticRelay(), "/ai/vllm/*");
     }
 
     static String subject() {
@@ -190,5 +231,32 @@ abstract class AbstractRound26 extends H2FilterRound {
                     + " (" + ledger(s) + ")");
         }
         assertTrue(a.available() >= 0, "charged " + a.used() + " on a " + ALLOWANCE + " allowance (" + ledger(s) + ")");
+    }
+
+    // ------------------------------------------------------------------ 4. pydantic's lax integers
+
+    /**
+     * vLLM (and any FastAPI relay with a pydantic request model) reads {@code "max_tokens": "16_000"}
+     * and {@code "n": "8.0"} as 16000 and 8 (pydantic v2's lax str-to-int: underscores between
+     * digits and a zero fraction are accepted). The estimator's {@code decimal} takes only
+     * {@code [+-]?[0-9]+}: no budget, one completion, ~1,000 held for a 128,000-token call that the
+     * same body with JSON numbers is refused.
+     */
+    @Test
+    void pydanticLaxIntegerStringsAreHeldAsVllmReadsThem() {
+        String control = subject();
+        HttpResponse<String> c = post("/ai/vllm/v1/chat/completions", control,
+                "{\"model\":\"meta-llama/Llama-3.1-8B-Instruct\"," + MESSAGES + ",\"max_tokens\":16000,\"n\":8}");
+        assertEquals(429, c.statusCode(), "control: 8 x 16,000 is refused on a 20,000 allowance: " + c.body());
+
+        String s = subject();
+        HttpResponse<String> r = post("/ai/vllm/v1/chat/completions", s,
+                "{\"model\":\"meta-llama/Llama-3.1-8B-Instruct\"," + MESSAGES + ",\"max_tokens\":\"16_000\",\"n\":\"8.0\"}");
+        long[] read = READ.get(s);
+        QuotaAccount a = settled(s);
+        assertEquals(0, calls(s), "vLLM read max_tokens " + (read == null ? "-" : read[0]) + " x n "
+                + (read == null ? "-" : read[1]) + " on a " + ALLOWANCE + "-token allowance and was served ("
+                + r.statusCode() + "); charged " + a.used() + ", available now " + a.available() + " (" + ledger(s) + ")");
+        assertEquals(429, r.statusCode());
     }
 }
