@@ -117,6 +117,41 @@ abstract class AbstractRound26 extends H2FilterRound {
         }
     }
 
+    /**
+     * A Go relay (an OpenAI-compatible gateway such as one-api, or Ollama's own {@code /v1/chat/completions})
+     * whose request struct has {@code MaxTokens int `json:"max_tokens"`} and {@code N int `json:"n"`}:
+     * Go's {@code encoding/json} matches an object key to a field "preferring an exact match but also
+     * accepting a case-insensitive match" (Unicode simple folding: {@code \u212A} KELVIN SIGN folds to
+     * {@code k}), each key in document order, so the last matching key wins. Java's
+     * {@code equalsIgnoreCase} folds the same way for these names.
+     */
+    public static class GoRelay extends jakarta.servlet.http.HttpServlet {
+        static Long field(com.fasterxml.jackson.databind.JsonNode body, String name) {
+            Long value = null;
+            for (var it = body.fields(); it.hasNext(); ) {
+                var e = it.next();
+                if (e.getKey().equalsIgnoreCase(name)) {
+                    value = e.getValue().longValue();
+                }
+            }
+            return value;
+        }
+
+        @Override
+        protected void doPost(HttpServletRequest req, jakarta.servlet.http.HttpServletResponse resp) throws java.io.IOException {
+            com.fasterxml.jackson.databind.JsonNode body = new com.fasterxml.jackson.databind.ObjectMapper().readTree(req.getInputStream());
+            called(req);
+            Long max = field(body, "max_tokens");
+            Long n = field(body, "n");
+            long budget = max == null || max == 0 ? MODEL_DEFAULT : max;
+            long completions = n == null || n == 0 ? 1 : n;
+            READ.put(String.valueOf(req.getHeader("x-user-id")), new long[] {budget, completions});
+            resp.setContentType("application/json");
+            resp.getOutputStream().write(completionJson("Once upon a time...", PROMPT, budget * completions)
+                    .getBytes(StandardCharsets.UTF_8));
+        }
+    }
+
     @Override
     protected Deployment deploy(QuotaFilter filter) {
         // a second filter, with fitOutputBudget, in front of the same relay under /fit/
@@ -126,7 +161,8 @@ abstract class AbstractRound26 extends H2FilterRound {
         return SpringMvc.behind(filter, AiController.class)
                 .filter("fitting", fitting, "/fit/*")
                 .servlet("fitSpring", SpringMvc.dispatcher(AiController.class), "/fit/spring/*")
-                .servlet("vllm", new PydanticRelay(), "/ai/vllm/*");
+                .servlet("vllm", new PydanticRelay(), "/ai/vllm/*")
+                .servlet("go", new GoRelay(), "/ai/go/*", "/fit/go/*");
     }
 
     static String subject() {
@@ -258,5 +294,52 @@ abstract class AbstractRound26 extends H2FilterRound {
                 + (read == null ? "-" : read[1]) + " on a " + ALLOWANCE + "-token allowance and was served ("
                 + r.statusCode() + "); charged " + a.used() + ", available now " + a.available() + " (" + ledger(s) + ")");
         assertEquals(429, r.statusCode());
+    }
+
+    // ------------------------------------------------------------------ 5. Go's case-insensitive keys
+
+    /**
+     * A Go gateway reads {@code "MAX_TOKENS": 16000} and {@code "N": 8} as {@code max_tokens} and
+     * {@code n}; the estimator compares names exactly, sees no budget and one completion, and holds
+     * ~1,000 for a 128,000-token call the lower-case body is refused.
+     */
+    @Test
+    void goRelayCaseInsensitiveBudgetNamesAreHeld() {
+        String control = subject();
+        HttpResponse<String> c = post("/ai/go/v1/chat/completions", control,
+                "{\"model\":\"gpt-4o\"," + MESSAGES + ",\"max_tokens\":16000,\"n\":8}");
+        assertEquals(429, c.statusCode(), "control: 8 x 16,000 is refused on a 20,000 allowance: " + c.body());
+
+        String s = subject();
+        HttpResponse<String> r = post("/ai/go/v1/chat/completions", s,
+                "{\"model\":\"gpt-4o\"," + MESSAGES + ",\"MAX_TOKENS\":16000,\"N\":8}");
+        long[] read = READ.get(s);
+        QuotaAccount a = settled(s);
+        assertEquals(0, calls(s), "the Go relay read max_tokens " + (read == null ? "-" : read[0]) + " x n "
+                + (read == null ? "-" : read[1]) + " and was served (" + r.statusCode() + "); charged " + a.used()
+                + ", available now " + a.available() + " (" + ledger(s) + ")");
+        assertEquals(429, r.statusCode());
+    }
+
+    /**
+     * With {@code fitOutputBudget}: the lower-case {@code max_tokens} is lowered to what fits (~9,990 for
+     * n 2), a later {@code "max_to\u212Aens": 16000} (KELVIN SIGN; ASCII-only case folding would miss it
+     * too) is left as sent, and Go takes the last matching key: 2 x 16,000 under a ~20,000 hold.
+     */
+    @Test
+    void aFittedRequestCannotCarryACaseFoldedBudgetTheSpliceLeavesHigh() {
+        String s = subject();
+        HttpResponse<String> r = post("/fit/go/v1/chat/completions", s,
+                "{\"model\":\"gpt-4o\",\"n\":2,\"max_tokens\":16000," + MESSAGES + ",\"max_to\u212Aens\":16000}");
+        String capped = r.headers().firstValue(QuotaFilter.OUTPUT_CAPPED_HEADER).orElse(null);
+        long[] read = READ.get(s);
+        QuotaAccount a = settled(s);
+        if (read != null) {
+            assertTrue(capped != null && read[0] <= Long.parseLong(capped), "forwarded with "
+                    + QuotaFilter.OUTPUT_CAPPED_HEADER + ": " + capped + ", the Go relay read max_tokens " + read[0]
+                    + " x n " + read[1] + "; charged " + a.used() + ", available now " + a.available()
+                    + " (" + ledger(s) + ")");
+        }
+        assertTrue(a.available() >= 0, "charged " + a.used() + " on a " + ALLOWANCE + " allowance (" + ledger(s) + ")");
     }
 }
