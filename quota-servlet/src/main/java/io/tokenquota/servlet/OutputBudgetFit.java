@@ -14,7 +14,8 @@ import java.util.List;
  * left as it came: what {@link QuotaFilter.Builder#fitOutputBudget(long)} forwards when the budget the
  * client asked for does not fit the subject's balance. The fields are the ones {@link RequestEstimator}
  * reads a budget from, where it reads them (every {@link RequestEstimator#OUTPUT_FIELDS} name at the
- * top level and in the {@link RequestEstimator#CONFIG_OBJECTS}, every occurrence of a repeated name),
+ * top level and in the {@link RequestEstimator#CONFIG_OBJECTS}, matched as a Go relay matches keys,
+ * every occurrence of a repeated name),
  * so the estimate of the rewritten body is the estimate of what the endpoint will be asked to write.
  * Stateless.
  */
@@ -37,7 +38,9 @@ final class OutputBudgetFit {
      * The budget values of a body that is one JSON object, read from its bytes, or {@code null} when
      * the splice could not be trusted to touch only those bytes: not an object, broken before the
      * object ends, nested past the parser's limit, malformed UTF-8 (the estimator reads such a body
-     * re-encoded, at other offsets) or a body the parser read as UTF-16 or UTF-32 (no byte offsets).
+     * re-encoded, at other offsets), a body the parser read as UTF-16 or UTF-32 (no byte offsets), or
+     * a budget field whose value the estimator cannot read ({@code NaN}, {@code "abc"}, {@code null}):
+     * an endpoint may read it its own way, above any budget written beside it.
      * What follows the object is not read: the estimator takes the budget from the first object.
      */
     static List<Span> locate(byte[] body) {
@@ -59,7 +62,7 @@ final class OutputBudgetFit {
                         // the value follows; the name stays readable through currentName()
                     }
                     case START_OBJECT -> {
-                        if (depth == 1 && RequestEstimator.CONFIG_OBJECTS.contains(p.currentName())) {
+                        if (depth == 1 && RequestEstimator.isConfig(p.currentName())) {
                             config = true;
                             depth = 2;
                         } else {
@@ -73,16 +76,23 @@ final class OutputBudgetFit {
                     }
                     case VALUE_STRING, VALUE_NUMBER_INT, VALUE_NUMBER_FLOAT -> {
                         String field = p.currentName();
-                        if ((depth == 1 || config) && RequestEstimator.OUTPUT_FIELDS.contains(field)) {
-                            Span span = span(p, body, t == JsonToken.VALUE_STRING, field.startsWith("min_"));
-                            if (span == null) {
+                        if ((depth == 1 || config) && RequestEstimator.isBudget(field)) {
+                            Span span = span(p, body, t == JsonToken.VALUE_STRING,
+                                    RequestEstimator.fold(field).startsWith("min_"));
+                            // a budget the estimator cannot read may still be read by the endpoint
+                            // (its own lenient rules): the body is not fitted
+                            if (span == null || span.value() < 0) {
                                 return null;
                             }
                             spans.add(span);
                         }
                     }
                     default -> {
-                        // booleans and nulls are no budget
+                        // booleans are no budget; a null budget is the endpoint's own default, which
+                        // a lowered sibling field cannot bound
+                        if (t == JsonToken.VALUE_NULL && (depth == 1 || config) && RequestEstimator.isBudget(p.currentName())) {
+                            return null;
+                        }
                     }
                 }
             }

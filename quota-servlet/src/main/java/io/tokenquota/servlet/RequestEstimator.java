@@ -101,6 +101,42 @@ final class RequestEstimator {
     /** How many completions the model writes, each up to the output budget (OpenAI {@code n}, {@code best_of}). */
     static final Set<String> COMPLETIONS_FIELDS = Set.of("n", "best_of");
     static final Set<String> GEMINI_COMPLETIONS_FIELDS = Set.of("candidateCount", "candidate_count");
+
+    /**
+     * The names above as Go's {@code encoding/json} matches a key to a field: case-insensitively, with
+     * Unicode's simple folding ({@code MAX_TOKENS}, {@code max_to\u212Aens} with a Kelvin sign). A Go
+     * relay (one-api, Ollama's OpenAI-compatible API) reads those keys as the budget, so they are one.
+     */
+    private static final Set<String> OUTPUT_NAMES = folded(OUTPUT_FIELDS);
+    private static final Set<String> CONFIG_NAMES = folded(CONFIG_OBJECTS);
+    private static final Set<String> GEMINI_CONFIG_NAMES = folded(GEMINI_CONFIG);
+    private static final Set<String> COMPLETIONS_NAMES = folded(COMPLETIONS_FIELDS);
+    private static final Set<String> GEMINI_COMPLETIONS_NAMES = folded(GEMINI_COMPLETIONS_FIELDS);
+
+    /** Whether a key names an output budget ({@link #OUTPUT_FIELDS}, folded). */
+    static boolean isBudget(String key) {
+        return key != null && OUTPUT_NAMES.contains(fold(key));
+    }
+
+    /** Whether a key names a generation config object ({@link #CONFIG_OBJECTS}, folded). */
+    static boolean isConfig(String key) {
+        return key != null && CONFIG_NAMES.contains(fold(key));
+    }
+
+    private static Set<String> folded(Set<String> names) {
+        return names.stream().map(RequestEstimator::fold).collect(java.util.stream.Collectors.toUnmodifiableSet());
+    }
+
+    /** A key as case-insensitive matching sees it: each character upper-cased, then lower-cased. */
+    static String fold(String key) {
+        StringBuilder folded = new StringBuilder(key.length());
+        for (int i = 0; i < key.length(); ) {
+            int c = key.codePointAt(i);
+            folded.appendCodePoint(Character.toLowerCase(Character.toUpperCase(c)));
+            i += Character.charCount(c);
+        }
+        return folded.toString();
+    }
     /**
      * Legacy completions ({@code /v1/completions}: OpenAI, vLLM, llama.cpp): a top-level list of
      * prompts (strings or token id lists) is a batch, each prompt completed on its own, {@code n}
@@ -625,22 +661,24 @@ final class RequestEstimator {
 
     /** Whether the value at hand is the request's output budget, its completion count, or neither. */
     private static int asked(int depth, Frame top) {
-        boolean config = depth == 2 && !top.array && CONFIG_OBJECTS.contains(top.name);
-        boolean gemini = config && GEMINI_CONFIG.contains(top.name);
-        if ((depth == 1 || config) && OUTPUT_FIELDS.contains(top.field)) {
+        boolean config = depth == 2 && !top.array && isConfig(top.name);
+        boolean gemini = config && GEMINI_CONFIG_NAMES.contains(fold(top.name));
+        if ((depth == 1 || config) && isBudget(top.field)) {
             return BUDGET;
         }
-        if ((depth == 1 && COMPLETIONS_FIELDS.contains(top.field))
-                || (gemini && GEMINI_COMPLETIONS_FIELDS.contains(top.field))) {
+        String field = top.field == null ? null : fold(top.field);
+        if ((depth == 1 && COMPLETIONS_NAMES.contains(field)) || (gemini && GEMINI_COMPLETIONS_NAMES.contains(field))) {
             return COMPLETIONS;
         }
         return NOT_ASKED;
     }
 
     /**
-     * A budget or count written as a string, as Jackson's default coercion and protobuf's JSON mapping
-     * (Gemini) read one: a decimal integer, surrounding spaces allowed; -1 for anything else (the
-     * endpoint refuses it or ignores it). Negative is 0, past 64 bits is {@link Long#MAX_VALUE}.
+     * A budget or count written as a string, as lenient readers read one: Jackson's coercion
+     * ({@code Integer.parseInt}: any Unicode decimal digits, {@code "１６０００"}), pydantic's lax mode
+     * (vLLM, FastAPI: {@code "16_000"}, {@code "8.0"}), protobuf's JSON mapping (Gemini); surrounding
+     * spaces allowed. -1 for anything else (the endpoint refuses it or ignores it). Negative is 0, past
+     * 64 bits is {@link Long#MAX_VALUE}.
      */
     static long count(String value) {
         BigDecimal number = decimal(value);
@@ -658,27 +696,57 @@ final class RequestEstimator {
     }
 
     /**
-     * A decimal integer string (sign, digits, surrounding spaces), or {@code null}; as many digits as
-     * it has (leading zeros included), read without converting them whole ({@link #reduced}).
+     * A decimal string, or {@code null}: a sign, digits of any script ({@link Character#digit}), single
+     * underscores between digits (Python's integer syntax), and a fraction after a point (a nonzero
+     * one counts as a half, so it rounds up as a JSON float's does); as many digits as it has, read
+     * without converting them whole ({@link #reduced}).
      */
     private static BigDecimal decimal(String value) {
-        String digits = value.trim();
-        int start = digits.startsWith("+") || digits.startsWith("-") ? 1 : 0;
-        if (digits.length() == start) {
-            return null;
+        String trimmed = value.strip();
+        StringBuilder ascii = new StringBuilder(trimmed.length());
+        int i = 0;
+        if (trimmed.startsWith("+") || trimmed.startsWith("-")) {
+            ascii.append(trimmed.charAt(0));
+            i = 1;
         }
-        for (int i = start; i < digits.length(); i++) {
-            char c = digits.charAt(i);
-            if (c < '0' || c > '9') {
+        boolean digitBefore = false;
+        boolean point = false;
+        boolean fraction = false;
+        for (; i < trimmed.length(); i++) {
+            char c = trimmed.charAt(i);
+            int digit = Character.digit(c, 10);
+            if (digit >= 0) {
+                if (point) {
+                    fraction |= digit != 0;
+                } else {
+                    ascii.append((char) ('0' + digit));
+                }
+                digitBefore = true;
+            } else if (c == '_' && digitBefore && i + 1 < trimmed.length() && Character.digit(trimmed.charAt(i + 1), 10) >= 0) {
+                digitBefore = false;
+            } else if (c == '.' && !point && digitBefore) {
+                point = true;
+            } else {
                 return null;
             }
         }
-        return digits.length() > LONG_NUMBER ? reduced(digits) : new BigDecimal(digits);
+        if (!digitBefore) {
+            return null;
+        }
+        BigDecimal number = ascii.length() > LONG_NUMBER ? reduced(ascii.toString()) : new BigDecimal(ascii.toString());
+        return fraction ? number.add(new BigDecimal(number.signum() < 0 ? "-0.5" : "0.5")) : number;
     }
 
-    /** An output budget written as a JSON number: a negative one is no limit ({@link #budget(String)}). */
+    /**
+     * An output budget written as a JSON number: a negative one is no limit ({@link #budget(String)});
+     * one below 1 is 0, which holds the endpoint's default budget, because a truncating endpoint
+     * ({@code 0.4} bound to an int) reads 0, "the model's default".
+     */
     static long budget(BigDecimal value) {
-        return value.signum() < 0 ? Long.MAX_VALUE : count(value);
+        if (value.signum() < 0) {
+            return Long.MAX_VALUE;
+        }
+        return value.compareTo(BigDecimal.ONE) < 0 ? 0 : count(value);
     }
 
     /**
@@ -744,8 +812,8 @@ final class RequestEstimator {
 
         /** Reads one parameter; whether it was a budget or a count (else it is text). */
         boolean read(String name, String value) {
-            boolean budgetField = OUTPUT_FIELDS.contains(name);
-            if (!budgetField && !COMPLETIONS_FIELDS.contains(name)) {
+            boolean budgetField = isBudget(name);
+            if (!budgetField && (name == null || !COMPLETIONS_NAMES.contains(fold(name)))) {
                 return false;
             }
             long v = budgetField ? budget(value) : count(value);

@@ -54,12 +54,20 @@ class OutputBudgetFitTest {
     @Test
     void budgetsElsewhereSmallerOnesAndNonBudgetsStay() {
         // a metadata object is not a generation config; a smaller budget and a minimum of 0 already fit;
-        // NaN is no budget the estimator reads; a maximum of 0 (the endpoint's own default) is lowered
+        // a maximum of 0 (the endpoint's own default) is lowered
         String body = "{\"metadata\":{\"max_tokens\":99999},\"messages\":[{\"max_tokens\":99999}],"
-                + "\"min_tokens\":0,\"min_new_tokens\":10,\"n_predict\":NaN,\"max_tokens\":0,\"max_output_tokens\":900}";
+                + "\"min_tokens\":0,\"min_new_tokens\":10,\"max_tokens\":0,\"max_output_tokens\":900}";
         assertEquals("{\"metadata\":{\"max_tokens\":99999},\"messages\":[{\"max_tokens\":99999}],"
-                + "\"min_tokens\":0,\"min_new_tokens\":10,\"n_predict\":NaN,\"max_tokens\":100,\"max_output_tokens\":100}",
+                + "\"min_tokens\":0,\"min_new_tokens\":10,\"max_tokens\":100,\"max_output_tokens\":100}",
                 fit(body, 100));
+        // every spelling an endpoint matches is lowered: Go folds case (a Kelvin sign is a k)
+        assertEquals("{\"MAX_TOKENS\":100,\"max_to\u212Aens\":\"100\",\"Options\":{\"Num_Predict\":100}}",
+                fit("{\"MAX_TOKENS\":900,\"max_to\u212Aens\":\"16_000\",\"Options\":{\"Num_Predict\":-1}}", 100));
+        // a budget the estimator cannot read (NaN, words, null) may be read by the endpoint its own way:
+        // such a body is not fitted
+        assertNull(OutputBudgetFit.locate("{\"max_tokens\":900,\"n_predict\":NaN}".getBytes(StandardCharsets.UTF_8)));
+        assertNull(OutputBudgetFit.locate("{\"max_tokens\":900,\"max_completion_tokens\":\"lots\"}".getBytes(StandardCharsets.UTF_8)));
+        assertNull(OutputBudgetFit.locate("{\"max_tokens\":900,\"max_completion_tokens\":null}".getBytes(StandardCharsets.UTF_8)));
     }
 
     @Test

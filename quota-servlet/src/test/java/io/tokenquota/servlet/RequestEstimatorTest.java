@@ -121,7 +121,20 @@ final class RequestEstimatorTest {
         assertEquals(8, gemini.completions());
         assertEquals(101, estimate("{\"max_tokens\":100.5}").outputBudget(), "a fraction is rounded up, never down");
         assertEquals(-1, estimate("{\"max_tokens\":\"lots\"}").outputBudget(), "not a number: no budget");
-        assertEquals(-1, estimate("{\"max_tokens\":\"8.0\"}").outputBudget(), "a string budget is an integer's digits");
+        // lenient readers: pydantic's lax mode ("16_000", "8.0"), Jackson's Integer.parseInt (any script's digits)
+        assertEquals(8, estimate("{\"max_tokens\":\"8.0\"}").outputBudget());
+        assertEquals(9, estimate("{\"max_tokens\":\"8.5\"}").outputBudget(), "a fraction is rounded up");
+        assertEquals(16_000, estimate("{\"max_tokens\":\"16_000\"}").outputBudget());
+        assertEquals(16_000, estimate("{\"max_tokens\":\"\uFF11\uFF16\uFF10\uFF10\uFF10\"}").outputBudget());
+        assertEquals(-1, estimate("{\"max_tokens\":\"16__000\"}").outputBudget(), "Python refuses a double underscore");
+        assertEquals(-1, estimate("{\"max_tokens\":\"_16\"}").outputBudget());
+        // Go's encoding/json matches keys case-insensitively, with Unicode folding (a Kelvin sign is a k)
+        assertEquals(16_000, estimate("{\"MAX_TOKENS\":16000}").outputBudget());
+        assertEquals(16_000, estimate("{\"max_to\u212Aens\":16000}").outputBudget());
+        assertEquals(8, estimate("{\"N\":8}").completions());
+        assertEquals(500, estimate("{\"GenerationConfig\":{\"MaxOutputTokens\":500}}").outputBudget());
+        // below 1: a truncating endpoint reads 0, its default: the default budget is held
+        assertEquals(0, estimate("{\"max_tokens\":0.4}").outputBudget());
         assertEquals(Long.MAX_VALUE, estimate("{\"max_tokens\":\"123456789012345678901234567890\"}").outputBudget());
         assertEquals(Long.MAX_VALUE, estimate("{\"max_tokens\":\"-5\"}").outputBudget(), "negative is no limit");
     }

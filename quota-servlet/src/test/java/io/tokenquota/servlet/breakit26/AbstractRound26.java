@@ -266,7 +266,10 @@ abstract class AbstractRound26 extends H2FilterRound {
                     + " x n " + read[1] + "; charged " + a.used() + ", available now " + a.available()
                     + " (" + ledger(s) + ")");
         }
-        assertTrue(a.available() >= 0, "charged " + a.used() + " on a " + ALLOWANCE + " allowance (" + ledger(s) + ")");
+        // the output the endpoint asked for fits the hold; only the prompt's true count (40 here), which
+        // the hold can only estimate, may pass the allowance
+        assertTrue(a.used() <= ALLOWANCE + PROMPT, "charged " + a.used() + " on a " + ALLOWANCE + " allowance ("
+                + ledger(s) + ")");
     }
 
     // ------------------------------------------------------------------ 4. pydantic's lax integers
@@ -340,6 +343,9 @@ abstract class AbstractRound26 extends H2FilterRound {
                     + " x n " + read[1] + "; charged " + a.used() + ", available now " + a.available()
                     + " (" + ledger(s) + ")");
         }
-        assertTrue(a.available() >= 0, "charged " + a.used() + " on a " + ALLOWANCE + " allowance (" + ledger(s) + ")");
+        // the output the endpoint asked for fits the hold; only the prompt's true count (40 here), which
+        // the hold can only estimate, may pass the allowance
+        assertTrue(a.used() <= ALLOWANCE + PROMPT, "charged " + a.used() + " on a " + ALLOWANCE + " allowance ("
+                + ledger(s) + ")");
     }
 }
