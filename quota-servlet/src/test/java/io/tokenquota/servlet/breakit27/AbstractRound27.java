@@ -204,13 +204,45 @@ abstract class AbstractRound27 extends H2FilterRound {
         }
     }
 
+    /**
+     * A Go relay's legacy completions ({@code /v1/completions}: one-api, Ollama's OpenAI-compatible
+     * API) with {@code Prompt any `json:"prompt"`}, {@code MaxTokens int}, {@code N int}: Go's
+     * {@code encoding/json} matches keys case-insensitively (last match wins), so {@code "PROMPT"} is the
+     * prompt, and a list of prompts is a batch, each completed {@code n} times up to the budget.
+     */
+    public static class GoCompletionsRelay extends HttpServlet {
+        static JsonNode field(JsonNode body, String name) {
+            JsonNode value = null;
+            for (var it = body.fields(); it.hasNext(); ) {
+                var e = it.next();
+                if (e.getKey().equalsIgnoreCase(name)) {
+                    value = e.getValue();
+                }
+            }
+            return value;
+        }
+
+        @Override
+        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+            JsonNode body = new ObjectMapper().readTree(req.getInputStream());
+            called(req);
+            JsonNode prompt = field(body, "prompt");
+            JsonNode max = field(body, "max_tokens");
+            JsonNode n = field(body, "n");
+            long prompts = prompt != null && prompt.isArray() && prompt.size() > 0 && prompt.get(0).isTextual() ? prompt.size() : 1;
+            long budget = max == null || max.asLong() == 0 ? MODEL_DEFAULT : max.asLong();
+            answer(req, resp, prompts * budget * (n == null || n.asLong() == 0 ? 1 : n.asLong()));
+        }
+    }
+
     @Override
     protected Deployment deploy(QuotaFilter filter) {
         return SpringMvc.behind(filter, AiController.class)
                 .servlet("vllm", new PydanticRelay(), "/ai/vllm/*")
                 .servlet("gson", new GsonRelay(), "/ai/gson/*")
                 .servlet("vertex", new VertexRelay(), "/ai/vertex/*")
-                .servlet("tgi", new TgiRelay(), "/ai/tgi/*");
+                .servlet("tgi", new TgiRelay(), "/ai/tgi/*")
+                .servlet("go", new GoCompletionsRelay(), "/ai/go/*");
     }
 
     static String subject() {
@@ -356,5 +388,20 @@ abstract class AbstractRound27 extends H2FilterRound {
                         + "\"generationConfig\":{\"maxOutputTokens\":8000,\"candidateCount\":4}}",
                 "{\"instances\":[{\"prompt\":\"Write a very long story.\"}],"
                         + "\"parameters\":{\"maxOutputTokens\":8000,\"candidateCount\":4}}");
+    }
+
+    // ------------------------------------------------------------------ 8. a Go relay's case-folded prompt list
+
+    /**
+     * Round 26 folded the budget and count names as Go matches keys, but not the legacy completions'
+     * batch of prompts: {@code "PROMPT": [three prompts]} is three completions to a Go relay, while the
+     * estimator's {@code batchedPrompt} compares {@code "prompt"} exactly and holds the 8,000 budget
+     * once (~8,010) for 24,000.
+     */
+    @Test
+    void goFoldedPromptListIsHeldPerPrompt() {
+        refusedBoth("/ai/go/v1/completions",
+                "{\"model\":\"m\",\"prompt\":[\"Write a very long story.\",\"Write another.\",\"And one more.\"],\"max_tokens\":8000}",
+                "{\"model\":\"m\",\"PROMPT\":[\"Write a very long story.\",\"Write another.\",\"And one more.\"],\"max_tokens\":8000}");
     }
 }
