@@ -48,15 +48,12 @@ public final class ModelWeights {
     private static final long SCALE = 1_000_000_000L;
     private static final BigDecimal MAX_TOKENS = BigDecimal.valueOf(Limits.MAX_TOKENS);
 
-    /**
-     * The multipliers of one model, one per kind of token. Immutable.
-     *
-     * @throws IllegalArgumentException for a {@code null}, negative, too large or too precise multiplier
-     */
+    /** The multipliers of one model, one per kind of token. Immutable. */
     public record Rates(BigDecimal input, BigDecimal cachedInput, BigDecimal output, BigDecimal reasoning) {
         /** Every kind at 1: the unweighted charge. */
         public static final Rates ONE = new Rates(BigDecimal.ONE, BigDecimal.ONE, BigDecimal.ONE, BigDecimal.ONE);
 
+        /** @throws IllegalArgumentException for a {@code null}, negative, too large or too precise multiplier */
         public Rates {
             check(input, "input");
             check(cachedInput, "cached input");

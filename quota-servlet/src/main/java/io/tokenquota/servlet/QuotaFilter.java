@@ -3,6 +3,7 @@ package io.tokenquota.servlet;
 import io.tokenquota.ErrorCode;
 import io.tokenquota.HoldRequest;
 import io.tokenquota.Limits;
+import io.tokenquota.ModelWeights;
 import io.tokenquota.QuotaAccount;
 import io.tokenquota.QuotaException;
 import io.tokenquota.QuotaExceededException;
@@ -122,6 +123,8 @@ public final class QuotaFilter implements Filter {
     private final boolean failOpen;
     private final boolean releaseOnError;
     private final Duration holdTtl;
+    /** Per-model weights of holds and charges; {@code null}: plain token counts, as without the feature. */
+    private final ModelWeights weights;
     private final AtomicLong failOpenCount = new AtomicLong();
     private final AtomicLong settleFailureCount = new AtomicLong();
     /** Usage of recent answers by ETag: a 304 an ETag filter makes of a computed answer is charged it. */
@@ -143,6 +146,7 @@ public final class QuotaFilter implements Filter {
         this.failOpen = b.failOpen;
         this.releaseOnError = b.releaseOnError;
         this.holdTtl = b.holdTtl;
+        this.weights = b.weights;
     }
 
     public static Builder builder(QuotaLedger ledger) {
@@ -204,6 +208,7 @@ public final class QuotaFilter implements Filter {
         // parse JSON without looking at the label, so a label must not shrink the hold
         HttpServletRequest forward;
         long estimate;
+        Weighing weighing = null;
         // a budget or n in the query string is read as in a JSON body when the request has no JSON body:
         // the servlet API (and Spring's @RequestParam) merges the query string into the parameters a
         // form, multipart or GET endpoint reads
@@ -242,6 +247,12 @@ public final class QuotaFilter implements Filter {
             // its fields and text files, plus the output budget a JSON body of the same fields gets
             estimate = Math.max(textEstimate(text, path), clamp(estimator.text(text) + jsonInput,
                     output(asked.budget, asked.completions, path)));
+            asked.countOutput(output(asked.budget, asked.completions, path));
+            if (weights != null) {
+                List<String> named = parts.fields().get("model");
+                weighing = new Weighing(weights, named == null || named.isEmpty() ? null
+                        : Weighing.clean(named.get(named.size() - 1)));
+            }
             forward = request;
         } else {
             byte[] body = readBounded(request.getInputStream(), request.getContentLengthLong(), limit);
@@ -261,6 +272,9 @@ public final class QuotaFilter implements Filter {
                 return;
             }
             estimate = estimateOf(readable, charset, path, asked);
+            if (weights != null) {
+                weighing = new Weighing(weights, Weighing.requestModel(path, readable));
+            }
             if (isForm(request)) {
                 Map<String, List<String>> fields = new LinkedHashMap<>();
                 if (readable.length == 0) {
@@ -282,6 +296,11 @@ public final class QuotaFilter implements Filter {
         // answers come back uncompressed so their usage can be read: an endpoint that forwards the
         // client's Accept-Encoding upstream must not let a client pick a gzip answer the filter cannot read
         forward = new IdentityEncodingRequest(forward);
+
+        if (weighing != null) {
+            // input at the model's input rate, the requested output budget at its output rate
+            estimate = weighing.hold(estimate, asked.countedOutput());
+        }
 
         String key = request.getHeader(IDEMPOTENCY_KEY_HEADER);
         Reserved reserved;
@@ -320,7 +339,7 @@ public final class QuotaFilter implements Filter {
         QuotaResponse wrapped = new QuotaResponse(response, sniffer, headers,
                 request.getDispatcherType() == DispatcherType.INCLUDE);
         Settlement settlement = new Settlement(ledger, hold, estimate, releaseOnError, request, wrapped, sniffer,
-                answers, settleFailureCount);
+                answers, settleFailureCount, weighing);
         boolean returned = false;
         try {
             chain.doFilter(forward, wrapped);
@@ -387,8 +406,13 @@ public final class QuotaFilter implements Filter {
                 return Math.max(text, sum(each, path));
             }
             // a GET ?prompt=...&max_tokens=16000 asks for its budget as surely as a JSON body does
-            return asked.asks() ? clamp(text, output(asked.budget, asked.completions, path)) : text;
+            if (asked.asks()) {
+                asked.countOutput(output(asked.budget, asked.completions, path));
+                return clamp(text, output(asked.budget, asked.completions, path));
+            }
+            return text;
         }
+        asked.countOutput(outputOf(e, path));
         return total(e, path);
     }
 
@@ -400,6 +424,16 @@ public final class QuotaFilter implements Filter {
     private long total(RequestEstimator.Estimate e, String path) {
         long whole = clamp(clamp(e.inputTokens(), media(e)), output(e.outputBudget(), e.completions(), path));
         return e.requests().isEmpty() ? whole : Math.max(whole, sum(e.requests(), path));
+    }
+
+    /** The output budget part of a JSON body's {@link #total}: its own, or its requests' when they add up to more. */
+    private long outputOf(RequestEstimator.Estimate e, String path) {
+        long own = output(e.outputBudget(), e.completions(), path);
+        long theirs = 0;
+        for (RequestEstimator.Estimate one : e.requests()) {
+            theirs = clamp(theirs, outputOf(one, path));
+        }
+        return Math.max(own, e.requests().isEmpty() ? 0 : theirs);
     }
 
     private long sum(List<RequestEstimator.Estimate> requests, String path) {
@@ -772,6 +806,7 @@ public final class QuotaFilter implements Filter {
         private boolean failOpen;
         private boolean releaseOnError = true;
         private Duration holdTtl;
+        private ModelWeights weights;
 
         private Builder(QuotaLedger ledger) {
             this.ledger = Objects.requireNonNull(ledger, "ledger");
@@ -886,6 +921,17 @@ public final class QuotaFilter implements Filter {
                         + Limits.MAX_TTL + ", was " + ttl);
             }
             this.holdTtl = ttl;
+            return this;
+        }
+
+        /**
+         * Weighs holds and charges by model (see {@link ModelWeights} and the README's "Per-model
+         * weights"): the hold is the estimate's input and output parts at the request model's rates, the
+         * charge the answer's usage by kind of token at the answering model's rates, and each charge's
+         * event keeps the model and raw counts. {@code null} (the default): plain token counts.
+         */
+        public Builder modelWeights(ModelWeights weights) {
+            this.weights = weights;
             return this;
         }
 
