@@ -42,6 +42,7 @@ final class QuotaWiring {
                 .subjectResolver(users)
                 .estimator(estimator)
                 .holdTtl(config.holdTtl())
+                .modelWeights(config.modelWeights())
                 .build();
         FilterHolder filterHolder = new FilterHolder(filter);
         // the filter settles async (streaming) requests when their async cycle completes
