@@ -17,6 +17,7 @@ import io.tokenquota.QuotaPolicy;
 import io.tokenquota.QuotaStore;
 import io.tokenquota.Reservation;
 import io.tokenquota.ReservationState;
+import io.tokenquota.TokenUsage;
 import io.tokenquota.Reserved;
 import io.tokenquota.internal.Validation;
 import io.tokenquota.internal.DailyTally;
@@ -96,6 +97,7 @@ public final class InMemoryQuotaStore implements QuotaStore {
         String idempotencyKey = request.idempotencyKey();
         String endpoint = request.endpoint();
         Duration holdTtl = request.ttl() == null ? policy.holdTtl() : request.ttl();
+        Validation.holdWithoutUsage(request);
         return write(tx -> {
             Account account = tx.currentAccount(subject);
             expireSubject(tx, subject);
@@ -119,6 +121,11 @@ public final class InMemoryQuotaStore implements QuotaStore {
 
     @Override
     public Reservation commit(String reservationId, long actualTokens) {
+        return commit(reservationId, actualTokens, null);
+    }
+
+    @Override
+    public Reservation commit(String reservationId, long actualTokens, TokenUsage usage) {
         Validation.nonNegativeTokens(actualTokens, "actual_tokens");
         Validation.key(reservationId, "reservation_id");
         return write(tx -> {
@@ -135,7 +142,7 @@ public final class InMemoryQuotaStore implements QuotaStore {
                 finish(tx, hold, a -> a.setUsed(LedgerRules.add(a.used, charge.charged())));
                 hold.commit(actualTokens, charge, tx.now);
                 tx.log(account, EventKind.LATE_COMMITTED, charge.charged(), charge.overage(), hold.id, null,
-                        hold.endpoint);
+                        hold.endpoint, usage);
                 return hold.snapshot();
             }
             LedgerRules.Charge charge = LedgerRules.charge(policy.overrunPolicy(), hold.held, actualTokens);
@@ -144,7 +151,8 @@ public final class InMemoryQuotaStore implements QuotaStore {
                 a.setReserved(a.reserved - hold.held);
             });
             hold.commit(actualTokens, charge, tx.now);
-            tx.log(account, EventKind.COMMITTED, charge.charged(), charge.overage(), hold.id, null, hold.endpoint);
+            tx.log(account, EventKind.COMMITTED, charge.charged(), charge.overage(), hold.id, null, hold.endpoint,
+                    usage);
             return hold.snapshot();
         });
     }
@@ -194,7 +202,7 @@ public final class InMemoryQuotaStore implements QuotaStore {
             hold.actual = tokens;
             hold.charged = tokens;
             hold.finishedAt = tx.now;
-            tx.log(account, EventKind.COMMITTED, tokens, 0, hold.id, null, endpoint);
+            tx.log(account, EventKind.COMMITTED, tokens, 0, hold.id, null, endpoint, request.usage());
             return hold.snapshot();
         });
     }
@@ -524,6 +532,18 @@ public final class InMemoryQuotaStore implements QuotaStore {
     }
 
     @Override
+    public List<ModelUsage> modelUsage(String subject, YearMonth month) {
+        Validation.optionalSubject(subject);
+        policy.checkReadableMonth(month);
+        List<LedgerEvent> charges;
+        synchronized (lock) {
+            charges = events.stream().filter(e -> e.kind().charges() && e.month().equals(month)
+                    && (subject == null || e.subject().equals(subject))).toList();
+        }
+        return io.tokenquota.internal.ModelUsageTally.of(charges);
+    }
+
+    @Override
     public List<LedgerEvent> events(String subject, YearMonth month) {
         Validation.subject(subject);
         policy.checkReadableMonth(month);
@@ -741,13 +761,23 @@ public final class InMemoryQuotaStore implements QuotaStore {
 
         void log(Account account, EventKind kind, long tokens, long overage, String reservationId,
                  String transactionId, String detail) {
-            log(account.subject, account.month, kind, tokens, overage, reservationId, transactionId, detail);
+            log(account, kind, tokens, overage, reservationId, transactionId, detail, null);
+        }
+
+        void log(Account account, EventKind kind, long tokens, long overage, String reservationId,
+                 String transactionId, String detail, TokenUsage usage) {
+            log(account.subject, account.month, kind, tokens, overage, reservationId, transactionId, detail, usage);
         }
 
         void log(String subject, YearMonth month, EventKind kind, long tokens, long overage, String reservationId,
                  String transactionId, String detail) {
+            log(subject, month, kind, tokens, overage, reservationId, transactionId, detail, null);
+        }
+
+        void log(String subject, YearMonth month, EventKind kind, long tokens, long overage, String reservationId,
+                 String transactionId, String detail, TokenUsage usage) {
             LedgerEvent event = new LedgerEvent(events.size() + 1L, subject, month, kind, tokens, overage,
-                    reservationId, transactionId, detail, now);
+                    reservationId, transactionId, detail, now, usage);
             events.add(event);
             logged.add(event);
         }

@@ -69,6 +69,7 @@ public final class DemoConfig {
     private final Duration sweepInterval;
     private final boolean fitOutput;
     private final long fitMinOutput;
+    private final io.tokenquota.ModelWeights modelWeights;
 
     private DemoConfig(Builder b) {
         this.port = b.port;
@@ -89,6 +90,20 @@ public final class DemoConfig {
         this.sweepInterval = b.sweepInterval;
         this.fitOutput = b.fitOutput;
         this.fitMinOutput = b.fitMinOutput;
+        this.modelWeights = b.modelWeights != null ? b.modelWeights : exampleWeights();
+    }
+
+    /** The demo's example table (relative weights of popular models, not prices): {@code model-weights.csv}. */
+    public static io.tokenquota.ModelWeights exampleWeights() {
+        try (java.io.InputStream in = DemoConfig.class.getResourceAsStream("model-weights.csv")) {
+            if (in == null) {
+                throw new IllegalStateException("missing resource model-weights.csv");
+            }
+            return io.tokenquota.ModelWeights.fromCsv(new java.io.InputStreamReader(in,
+                    java.nio.charset.StandardCharsets.UTF_8), "model-weights.csv");
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
     }
 
     public static Builder builder() {
@@ -98,8 +113,9 @@ public final class DemoConfig {
     /**
      * Reads {@code PORT}, {@code QUOTA_JDBC_URL}, {@code QUOTA_JDBC_USER}, {@code QUOTA_JDBC_PASSWORD},
      * {@code QUOTA_ADMIN_TOKEN}, {@code QUOTA_PAYMENT_SECRET}, {@code QUOTA_HOLD_TTL},
-     * {@code QUOTA_SWEEP_INTERVAL}, {@code QUOTA_DEFAULT_ALLOCATION}, {@code QUOTA_FIT_OUTPUT} and
-     * {@code QUOTA_FIT_MIN_OUTPUT}; unset or blank means the default.
+     * {@code QUOTA_SWEEP_INTERVAL}, {@code QUOTA_DEFAULT_ALLOCATION}, {@code QUOTA_FIT_OUTPUT},
+     * {@code QUOTA_FIT_MIN_OUTPUT} and {@code QUOTA_MODEL_WEIGHTS} (a CSV or JSON weights file; without it
+     * the example table applies); unset or blank means the default.
      *
      * @throws IllegalArgumentException naming the variable whose value cannot be used
      */
@@ -117,6 +133,13 @@ public final class DemoConfig {
         set(env, "QUOTA_DEFAULT_ALLOCATION", v -> b.defaultAllocation(Long.parseLong(v)));
         set(env, "QUOTA_FIT_OUTPUT", v -> b.fitOutput(strictBoolean(v)));
         set(env, "QUOTA_FIT_MIN_OUTPUT", v -> b.fitMinOutput(Long.parseLong(v)));
+        set(env, "QUOTA_MODEL_WEIGHTS", v -> {
+            try {
+                b.modelWeights(io.tokenquota.servlet.ModelWeightsFiles.load(java.nio.file.Path.of(v)));
+            } catch (java.io.UncheckedIOException e) {
+                throw new IllegalArgumentException("cannot read " + v + ": " + e.getCause().getMessage(), e);
+            }
+        });
         return b.build();
     }
 
@@ -237,6 +260,11 @@ public final class DemoConfig {
         return fitMinOutput;
     }
 
+    /** The filter's per-model weights: the {@code QUOTA_MODEL_WEIGHTS} file's, else {@link #exampleWeights()}. */
+    public io.tokenquota.ModelWeights modelWeights() {
+        return modelWeights;
+    }
+
     @Override
     public String toString() {
         // never the secrets
@@ -264,8 +292,15 @@ public final class DemoConfig {
         private Duration sweepInterval = Duration.ofSeconds(30);
         private boolean fitOutput;
         private long fitMinOutput = DEFAULT_FIT_MIN_OUTPUT;
+        private io.tokenquota.ModelWeights modelWeights;
 
         private Builder() {
+        }
+
+        /** The filter's per-model weights; {@code null}: the example table. */
+        public Builder modelWeights(io.tokenquota.ModelWeights weights) {
+            this.modelWeights = weights;
+            return this;
         }
 
         public Builder port(int port) {

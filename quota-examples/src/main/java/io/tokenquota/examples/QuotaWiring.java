@@ -41,7 +41,8 @@ final class QuotaWiring {
                 .protect(config.protectedPrefixes().toArray(String[]::new))
                 .subjectResolver(users)
                 .estimator(estimator)
-                .holdTtl(config.holdTtl());
+                .holdTtl(config.holdTtl())
+                .modelWeights(config.modelWeights());
         if (config.fitOutput()) {
             filterBuilder.fitOutputBudget(config.fitMinOutput());
         }

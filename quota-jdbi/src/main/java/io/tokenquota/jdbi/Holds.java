@@ -14,6 +14,7 @@ import io.tokenquota.QuotaExceededException;
 import io.tokenquota.QuotaPolicy;
 import io.tokenquota.Reservation;
 import io.tokenquota.ReservationState;
+import io.tokenquota.TokenUsage;
 import io.tokenquota.Reserved;
 import io.tokenquota.internal.LedgerRules;
 import io.tokenquota.jdbi.Accounts.Committed;
@@ -104,16 +105,17 @@ final class Holds {
      * attempt change nothing, and only then does the store read to find out why: a replayed key,
      * the month's first touch (create the account), stale holds (expire them), or a refusal.
      */
-    Reserved take(Op op, String subject, long tokens, String key, String endpoint, Duration ttl) {
+    Reserved take(Op op, String subject, long tokens, String key, String endpoint, Duration ttl, TokenUsage usage) {
         if (!sql.oneStatementPerChange()) {
             // H2's transaction locks the row only for its last statement; queueing the whole take would
             // serialize the inserts that can run side by side
-            return takeInTurn(op, subject, tokens, key, endpoint, ttl);
+            return takeInTurn(op, subject, tokens, key, endpoint, ttl, usage);
         }
-        if (key == null && sql.takeTogetherInOneStatement != null) {
+        // a consume with a usage runs alone: the combined statement carries no usage (holds never do)
+        if (key == null && usage == null && sql.takeTogetherInOneStatement != null) {
             Combined combined = takes.submit(subject, new KeylessTake(subject, tokens, endpoint, ttl),
                     calls -> takeTogether(op, calls),
-                    () -> new Combined(takeInTurn(op, subject, tokens, null, endpoint, ttl), null, null));
+                    () -> new Combined(takeInTurn(op, subject, tokens, null, endpoint, ttl, null), null, null));
             if (combined != null) {
                 if (combined.event != null) {
                     // decided in another caller's statement: this caller's listeners hear of it
@@ -127,13 +129,14 @@ final class Holds {
         ReentrantLock stripe = subjectStripes[Math.floorMod(subject.hashCode(), SUBJECT_STRIPES)];
         stripe.lock();
         try {
-            return takeInTurn(op, subject, tokens, key, endpoint, ttl);
+            return takeInTurn(op, subject, tokens, key, endpoint, ttl, usage);
         } finally {
             stripe.unlock();
         }
     }
 
-    private Reserved takeInTurn(Op op, String subject, long tokens, String key, String endpoint, Duration ttl) {
+    private Reserved takeInTurn(Op op, String subject, long tokens, String key, String endpoint, Duration ttl,
+                                TokenUsage usage) {
         boolean consume = ttl == null;
         // a consume without a key keeps no reservation row; it is handed out under its event's id
         boolean keepsRow = !consume || key != null;
@@ -147,7 +150,7 @@ final class Holds {
                     consume ? Long.valueOf(tokens) : null, 0, key, endpoint, op.now, expiresAt, consume ? op.now : null);
             Optional<Committed> done;
             try {
-                done = tryTake(op, granted, consume, keepsRow, kind, op.dbNow);
+                done = tryTake(op, granted, consume, keepsRow, kind, op.dbNow, usage);
             } catch (JdbiException e) {
                 if (key != null && Failures.isUniqueViolation(e)) {
                     // the key was used before, or a concurrent call with it won the insert: answer as its
@@ -170,7 +173,7 @@ final class Holds {
                     granted = withId(granted, Rows.keylessConsumeId(done.get().eventId()));
                 }
                 op.logged(new LedgerEvent(done.get().eventId(), subject, month, kind, tokens, 0, granted.id(), null,
-                        endpoint, op.now));
+                        endpoint, op.now, usage));
                 op.changed(before, after);
                 return new Reserved(granted, after, false);
             }
@@ -299,13 +302,13 @@ final class Holds {
      * matched no row. Bound by position on the handle's connection (see {@link Positional}).
      */
     private Optional<Committed> tryTake(Op op, Reservation hold, boolean consume, boolean keepsRow, EventKind kind,
-                                        Instant dbNow) {
-        Object[] values = {"id", hold.id(), "subject", hold.subject(), "month", Rows.month(hold.month()),
+                                        Instant dbNow, TokenUsage usage) {
+        Object[] values = withUsage(usage, "id", hold.id(), "subject", hold.subject(), "month", Rows.month(hold.month()),
             "tokens", hold.held(), "held", hold.held(), "state", hold.state().name(), "charged", hold.charged(),
             "actual", hold.actual(), "key", hold.idempotencyKey(), "endpoint", hold.endpoint(), "consume", consume,
             "now", hold.createdAt(), "expiresAt", hold.expiresAt().plus(dbOffset), "dbNow", dbNow,
             "finishedAt", hold.finishedAt(),
-            "kind", kind.name(), "overage", 0L, "reservationId", hold.id(), "tx", null, "detail", hold.endpoint()};
+            "kind", kind.name(), "overage", 0L, "reservationId", hold.id(), "tx", null, "detail", hold.endpoint());
         Connection c = op.handle().getConnection();
         try {
             if (sql.oneStatementPerChange()) {
@@ -323,7 +326,7 @@ final class Holds {
                         ps.executeUpdate();
                     }
                 }
-                long eventId = eventId(c, values);
+                long eventId = eventId(c, consume ? hot.insertChargeEvent() : hot.insertEvent(), values);
                 try (PreparedStatement ps = (consume ? hot.consumeIfAvailable() : hot.reserveIfAvailable())
                         .prepare(c, values); ResultSet rs = ps.executeQuery()) {
                     return rs.next() ? Optional.of(new Committed(eventId, Rows.ACCOUNT.map(rs, null)))
@@ -335,13 +338,30 @@ final class Holds {
         }
     }
 
+    /** {@code bindings} (name, value, ...) followed by the usage's: the model and counts, all null for none. */
+    private static Object[] withUsage(TokenUsage usage, Object... bindings) {
+        Object[] values = java.util.Arrays.copyOf(bindings, bindings.length + 10);
+        int i = bindings.length;
+        values[i] = "model";
+        values[i + 1] = usage == null ? null : usage.model();
+        values[i + 2] = "inputTokens";
+        values[i + 3] = usage == null ? null : usage.input();
+        values[i + 4] = "cachedTokens";
+        values[i + 5] = usage == null ? null : usage.cachedInput();
+        values[i + 6] = "outputTokens";
+        values[i + 7] = usage == null ? null : usage.output();
+        values[i + 8] = "reasoningTokens";
+        values[i + 9] = usage == null ? null : usage.reasoning();
+        return values;
+    }
+
     private static Reservation withId(Reservation r, String id) {
         return new Reservation(id, r.subject(), r.month(), r.held(), r.state(), r.charged(), r.actual(), r.overage(),
                 r.idempotencyKey(), r.endpoint(), r.createdAt(), r.expiresAt(), r.finishedAt());
     }
 
-    private long eventId(Connection c, Object[] values) throws SQLException {
-        try (PreparedStatement ps = hot.insertEvent().prepare(c, values); ResultSet rs = ps.executeQuery()) {
+    private long eventId(Connection c, Positional insert, Object[] values) throws SQLException {
+        try (PreparedStatement ps = insert.prepare(c, values); ResultSet rs = ps.executeQuery()) {
             rs.next();
             return rs.getLong(1);
         }
@@ -382,8 +402,8 @@ final class Holds {
     }
 
     /** Commits a hold: the fast path for a held hold of the latest month, else the locked one. */
-    Reservation commit(Op op, String reservationId, long actualTokens) {
-        Optional<Reservation> live = finishLive(op, reservationId, actualTokens);
+    Reservation commit(Op op, String reservationId, long actualTokens, TokenUsage usage) {
+        Optional<Reservation> live = finishLive(op, reservationId, actualTokens, usage);
         if (live.isPresent()) {
             return live.get();
         }
@@ -398,7 +418,7 @@ final class Holds {
                 }
                 finish = Finish.LATE_COMMIT;
             }
-            Optional<Reservation> done = finishLocked(op, reservationId, finish, actualTokens);
+            Optional<Reservation> done = finishLocked(op, reservationId, finish, actualTokens, usage);
             if (done.isPresent()) {
                 return done.get();
             }
@@ -408,7 +428,7 @@ final class Holds {
 
     /** Releases a hold: the fast path for a held hold of the latest month, else the locked one. */
     Reservation release(Op op, String reservationId) {
-        Optional<Reservation> live = finishLive(op, reservationId, null);
+        Optional<Reservation> live = finishLive(op, reservationId, null, null);
         if (live.isPresent()) {
             return live.get();
         }
@@ -417,7 +437,7 @@ final class Holds {
             if (hold.state() != ReservationState.HELD) {
                 return LedgerRules.releaseOfFinished(hold);
             }
-            Optional<Reservation> done = finishLocked(op, reservationId, Finish.RELEASE, 0);
+            Optional<Reservation> done = finishLocked(op, reservationId, Finish.RELEASE, 0, null);
             if (done.isPresent()) {
                 return done.get();
             }
@@ -429,11 +449,11 @@ final class Holds {
      * with other callers' commits and releases into one statement when they arrive together (on
      * PostgreSQL), else alone ({@link #finishLiveHold}); empty, and nothing changed, for any other hold.
      */
-    private Optional<Reservation> finishLive(Op op, String reservationId, Long actualTokens) {
+    private Optional<Reservation> finishLive(Op op, String reservationId, Long actualTokens, TokenUsage usage) {
         if (hot.finishTogetherInOneStatement() != null) {
-            LiveFinish finished = finishes.submit(reservationId, new LiveCall(reservationId, actualTokens),
+            LiveFinish finished = finishes.submit(reservationId, new LiveCall(reservationId, actualTokens, usage),
                     calls -> finishTogether(op, calls),
-                    () -> new LiveFinish(finishLiveHoldOf(op, reservationId, actualTokens), null, null, null));
+                    () -> new LiveFinish(finishLiveHoldOf(op, reservationId, actualTokens, usage), null, null, null));
             if (finished != null) {
                 if (finished.event != null) {
                     // decided in another caller's statement: this caller's listeners hear of it
@@ -443,12 +463,13 @@ final class Holds {
                 return finished.done;
             }
         }
-        return finishLiveHoldOf(op, reservationId, actualTokens);
+        return finishLiveHoldOf(op, reservationId, actualTokens, usage);
     }
 
-    private Optional<Reservation> finishLiveHoldOf(Op op, String reservationId, Long actualTokens) {
-        return actualTokens == null ? finishLiveHold(op, reservationId, EventKind.RELEASED)
-                : finishLiveHold(op, reservationId, EventKind.COMMITTED, "actual", actualTokens, "capAtHeld", capAtHeld());
+    private Optional<Reservation> finishLiveHoldOf(Op op, String reservationId, Long actualTokens, TokenUsage usage) {
+        return actualTokens == null ? finishLiveHold(op, reservationId, EventKind.RELEASED, null)
+                : finishLiveHold(op, reservationId, EventKind.COMMITTED, usage,
+                        withUsage(usage, "actual", actualTokens, "capAtHeld", capAtHeld()));
     }
 
     private int capAtHeld() {
@@ -456,7 +477,7 @@ final class Holds {
     }
 
     /** A commit ({@code actual} set) or release waiting to be combined. */
-    private record LiveCall(String id, Long actual) {
+    private record LiveCall(String id, Long actual, TokenUsage usage) {
     }
 
     /**
@@ -487,9 +508,20 @@ final class Holds {
         }
         String[] ids = new String[sent.size()];
         Long[] actuals = new Long[sent.size()];
+        String[] models = new String[sent.size()];
+        Long[][] counts = new Long[4][sent.size()];
         for (int k = 0; k < sent.size(); k++) {
-            ids[k] = calls.get(sent.get(k)).id();
-            actuals[k] = calls.get(sent.get(k)).actual();
+            LiveCall call = calls.get(sent.get(k));
+            ids[k] = call.id();
+            actuals[k] = call.actual();
+            TokenUsage u = call.usage();
+            if (u != null) {
+                models[k] = u.model();
+                counts[0][k] = u.input();
+                counts[1][k] = u.cachedInput();
+                counts[2][k] = u.output();
+                counts[3][k] = u.reasoning();
+            }
         }
         YearMonth month = policy.monthOf(op.now);
         List<Rows.FinishedHold> finished = new ArrayList<>();
@@ -498,6 +530,9 @@ final class Holds {
             Connection c = op.handle().getConnection();
             try (PreparedStatement ps = hot.finishTogetherInOneStatement().prepare(c,
                     "idList", c.createArrayOf("varchar", ids), "actualList", c.createArrayOf("bigint", actuals),
+                    "modelList", c.createArrayOf("varchar", models), "inputList", c.createArrayOf("bigint", counts[0]),
+                    "cachedList", c.createArrayOf("bigint", counts[1]), "outputList", c.createArrayOf("bigint", counts[2]),
+                    "reasoningList", c.createArrayOf("bigint", counts[3]),
                     "capAtHeld", capAtHeld(), "month", Rows.month(month), "now", op.now);
                  ResultSet rs = ps.executeQuery()) {
                 while (rs.next()) {
@@ -520,7 +555,7 @@ final class Holds {
             QuotaAccount before = adjust(after, committed ? -tokens : 0, r.held(), 0);
             LedgerEvent event = new LedgerEvent(f.eventId(), r.subject(), r.month(),
                     committed ? EventKind.COMMITTED : EventKind.RELEASED, tokens, r.overage(), r.id(), null,
-                    r.endpoint(), op.now);
+                    r.endpoint(), op.now, committed ? calls.get(order.get(i)).usage() : null);
             results.set(order.get(i), new LiveFinish(Optional.of(r), event, before, after));
             last.put(r.subject(), before);
         }
@@ -533,7 +568,8 @@ final class Holds {
      * PostgreSQL the whole change is that one statement); empty, and nothing changed, for any other
      * hold, which the caller then reads to decide. {@code bindings} are the commit's own (name, value, ...).
      */
-    private Optional<Reservation> finishLiveHold(Op op, String reservationId, EventKind kind, Object... bindings) {
+    private Optional<Reservation> finishLiveHold(Op op, String reservationId, EventKind kind, TokenUsage usage,
+                                                 Object... bindings) {
         boolean committed = kind == EventKind.COMMITTED;
         Object[] values = new Object[bindings.length + 6];
         System.arraycopy(bindings, 0, values, 0, bindings.length);
@@ -564,9 +600,10 @@ final class Holds {
                         r = reservations.map(rs, null).reservation();
                     }
                     long tokens = committed ? r.charged() : r.held();
-                    long eventId = eventId(c, new Object[] {"subject", r.subject(), "month", Rows.month(r.month()),
-                        "kind", kind.name(), "tokens", tokens, "overage", r.overage(), "reservationId", r.id(),
-                        "tx", null, "detail", r.endpoint(), "consume", false, "now", op.now});
+                    long eventId = eventId(c, committed ? hot.insertChargeEvent() : hot.insertEvent(), withUsage(usage,
+                        "subject", r.subject(), "month", Rows.month(r.month()), "kind", kind.name(), "tokens", tokens,
+                        "overage", r.overage(), "reservationId", r.id(), "tx", null, "detail", r.endpoint(),
+                        "consume", false, "now", op.now));
                     try (PreparedStatement ps = (committed ? hot.chargeHold() : hot.returnHold()).prepare(c, "subject",
                             r.subject(), "month", Rows.month(r.month()), "now", op.now, "held", r.held(),
                             "charged", r.charged());
@@ -586,7 +623,7 @@ final class Holds {
             long tokens = kind == EventKind.COMMITTED ? r.charged() : r.held();
             QuotaAccount after = f.committed.account();
             op.logged(new LedgerEvent(f.committed.eventId(), r.subject(), r.month(), kind, tokens, r.overage(), r.id(),
-                    null, r.endpoint(), op.now));
+                    null, r.endpoint(), op.now, usage));
             op.changed(adjust(after, kind == EventKind.COMMITTED ? -tokens : 0, r.held(), 0), after);
         });
         return done.map(Finished::reservation);
@@ -628,7 +665,8 @@ final class Holds {
      * in its purchased consumption moves to the latest account ({@link LedgerRules#lateTransfer}).
      * Empty when the hold was no longer in the state {@code finish} starts from (a concurrent call won).
      */
-    private Optional<Reservation> finishLocked(Op op, String reservationId, Finish finish, long actual) {
+    private Optional<Reservation> finishLocked(Op op, String reservationId, Finish finish, long actual,
+                                               TokenUsage usage) {
         Optional<LockedFinish> done = optionalTransaction(op, h -> {
             Reservation hold = h.createQuery(sql.lockReservation).bind("id", reservationId).map(reservations)
                     .findOne().map(StoredReservation::reservation).orElse(null);
@@ -659,8 +697,11 @@ final class Holds {
                     .bind("overage", overage).bind("now", Rows.timestamp(op.now)).execute();
             QuotaAccount after = accounts.setBalance(h, before, before.granted(), used, reserved, op.now);
             long tokens = finish.charges() ? charged : hold.held();
-            long eventId = accounts.insertEvent(h, hold.subject(), hold.month(), finish.kind, tokens, overage, hold.id(),
-                    null, hold.endpoint(), false, op.now);
+            long eventId = finish.charges()
+                    ? accounts.insertChargeEvent(h, hold.subject(), hold.month(), finish.kind, tokens, overage, hold.id(),
+                            hold.endpoint(), false, op.now, usage)
+                    : accounts.insertEvent(h, hold.subject(), hold.month(), finish.kind, tokens, overage, hold.id(),
+                            null, hold.endpoint(), false, op.now);
             List<QuotaAccount[]> changes = new ArrayList<>();
             changes.add(new QuotaAccount[] {before, after});
             QuotaAccount latest = accounts.lockLatestAfter(h, hold.subject(), hold.month());
@@ -676,7 +717,7 @@ final class Holds {
                     charged, finish.charges() ? Long.valueOf(actual) : null, overage, hold.idempotencyKey(),
                     hold.endpoint(), hold.createdAt(), hold.expiresAt(), op.now);
             LedgerEvent event = new LedgerEvent(eventId, hold.subject(), hold.month(), finish.kind, tokens, overage,
-                    hold.id(), null, hold.endpoint(), op.now);
+                    hold.id(), null, hold.endpoint(), op.now, finish.charges() ? usage : null);
             return Optional.of(new LockedFinish(finished, event, changes));
         });
         done.ifPresent(f -> {
@@ -719,7 +760,7 @@ final class Holds {
             op.changed(adjust(done.get().account(), 0, hold.held(), 0), done.get().account());
             return true;
         }
-        return finishLocked(op, hold.id(), Finish.EXPIRE, 0).isPresent();
+        return finishLocked(op, hold.id(), Finish.EXPIRE, 0, null).isPresent();
     }
 
     /** Expires the subject's holds past their TTL; how many. Cheap when there are none (one indexed read). */

@@ -21,13 +21,18 @@ import org.jdbi.v3.core.JdbiException;
  */
 final class SchemaInstaller {
     /** Migration files in order; a new schema version appends {@code V2__...sql} here and in both dialects. */
-    private static final List<String> VERSIONS = List.of("V1__token_quota.sql");
+    private static final List<String> VERSIONS = List.of("V1__token_quota.sql", "V2__event_usage.sql");
     /** The advisory lock installers of one PostgreSQL database take turns on (any fixed number; "tq" in ASCII). */
     private static final long INSTALL_LOCK_KEY = 0x7471L;
     private static final Object H2_INSTALL_LOCK = new Object();
     private static final int H2_INSTALL_ATTEMPTS = 3;
 
     private SchemaInstaller() {
+    }
+
+    /** The latest schema version this jar ships (how many rows a complete install records). */
+    static int latestVersion() {
+        return VERSIONS.size();
     }
 
     /**

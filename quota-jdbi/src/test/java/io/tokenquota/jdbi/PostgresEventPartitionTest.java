@@ -139,11 +139,8 @@ class PostgresEventPartitionTest {
     void aHostThatRunsTheMigrationFileItselfGetsTheSamePartitions() throws IOException {
         try (TestDatabase db = TestDatabases.postgres()) {
             Jdbi jdbi = Jdbi.create(db.dataSource());
-            String script;
-            try (InputStream in = getClass().getResourceAsStream(
-                    Dialect.POSTGRESQL.schemaResource("V1__token_quota.sql"))) {
-                script = new String(in.readAllBytes(), StandardCharsets.UTF_8);
-            }
+            // as Flyway would: every versioned file, in order
+            String script = migrationFiles();
             // as Flyway would: the file's statements, nothing of the installer
             jdbi.useHandle(h -> SchemaInstaller.statements(script).forEach(h::execute));
             assertEquals(Map.of("tq_event_default", "DEFAULT"), partitions(jdbi));
@@ -168,11 +165,8 @@ class PostgresEventPartitionTest {
     void anEventLogThatIsOneTableKeepsWorkingAndRetentionDeletesItsRows() throws IOException {
         try (TestDatabase db = TestDatabases.postgres()) {
             Jdbi jdbi = Jdbi.create(db.dataSource());
-            String script;
-            try (InputStream in = getClass().getResourceAsStream(
-                    Dialect.POSTGRESQL.schemaResource("V1__token_quota.sql"))) {
-                script = new String(in.readAllBytes(), StandardCharsets.UTF_8);
-            }
+            // as Flyway would: every versioned file, in order
+            String script = migrationFiles();
             jdbi.useHandle(h -> SchemaInstaller.statements(script).stream()
                     .filter(statement -> !statement.contains("PARTITION OF"))
                     .map(statement -> statement.replace(" PARTITION BY RANGE (plan_month)", ""))
@@ -275,5 +269,16 @@ class PostgresEventPartitionTest {
                 assertEquals(threads * 15L, stores.get(0).account("shared-" + i).used(), "shared-" + i);
             }
         }
+    }
+
+    /** The dialect's migration files, V1 then V2, as one script. */
+    private String migrationFiles() throws IOException {
+        StringBuilder all = new StringBuilder();
+        for (String file : new String[] {"V1__token_quota.sql", "V2__event_usage.sql"}) {
+            try (InputStream in = getClass().getResourceAsStream(Dialect.POSTGRESQL.schemaResource(file))) {
+                all.append(new String(in.readAllBytes(), StandardCharsets.UTF_8)).append('\n');
+            }
+        }
+        return all.toString();
     }
 }

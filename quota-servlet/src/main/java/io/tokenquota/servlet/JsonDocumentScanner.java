@@ -65,7 +65,11 @@ final class JsonDocumentScanner {
      *              {@code promptFeedback.blockReason}, llama.cpp's {@code "stop": true}, Ollama's
      *              {@code "done": true}
      */
-    record Document(String type, Map<String, Map<String, Long>> usages, boolean ended) {
+    record Document(String type, Map<String, Map<String, Long>> usages, boolean ended, String model) {
+        Document(String type, Map<String, Map<String, Long>> usages, boolean ended) {
+            this(type, usages, ended, null);
+        }
+
         Map<String, Long> usage(String path) {
             return usages.get(path);
         }
@@ -94,6 +98,8 @@ final class JsonDocumentScanner {
     private final String[] fieldAt = new String[TRACKED_DEPTH + 1];
     private String type;
     private boolean ended;
+    /** The model the document names where its provider puts it ({@link #isModelField}); null when none. */
+    private String model;
     /** The usage path being collected, the depth of its object, and the name of an object inside it. */
     private String collecting;
     private int collectDepth;
@@ -162,11 +168,12 @@ final class JsonDocumentScanner {
             drain();
         }
         if (depth > 0 && !usages.isEmpty()) {
-            sink.accept(new Document(type, usages, ended));
+            sink.accept(new Document(type, usages, ended, model));
         }
         usages = new HashMap<>();
         depth = 0;
         ended = false;
+        model = null;
     }
 
     /**
@@ -298,11 +305,12 @@ final class JsonDocumentScanner {
                 depth--;
                 if (depth == 0) {
                     if (t == JsonToken.END_OBJECT) {
-                        sink.accept(new Document(type, usages, ended));
+                        sink.accept(new Document(type, usages, ended, model));
                     }
                     usages = new HashMap<>();
                     type = null;
                     ended = false;
+                    model = null;
                 }
             }
             case FIELD_NAME -> {
@@ -313,6 +321,8 @@ final class JsonDocumentScanner {
             case VALUE_STRING -> {
                 if (depth == 1 && "type".equals(fieldAt[1])) {
                     type = parser.getText();
+                } else if (isModelField()) {
+                    model = parser.getText();
                 } else if (depth == 3 && "candidates".equals(fieldAt[1]) && objectAt[1] && !objectAt[2] && objectAt[3]
                         && ("finishReason".equals(fieldAt[3]) || "finish_reason".equals(fieldAt[3]))) {
                     // Gemini: a candidate the model finished (STOP, MAX_TOKENS, SAFETY...)
@@ -335,6 +345,21 @@ final class JsonDocumentScanner {
                 // other scalars carry no usage
             }
         }
+    }
+
+    /**
+     * Whether the string just read names the answering model: the top-level {@code model} (OpenAI,
+     * Anthropic, Ollama, Groq...) or Gemini's {@code modelVersion}, or the {@code model} of the
+     * envelope a streamed event wraps (Anthropic's {@code message_start} {@code message.model}, an
+     * OpenAI Responses event's {@code response.model}). Never deeper: a model's own JSON (tool
+     * arguments, a JSON-mode answer) sits inside strings or arrays at other places.
+     */
+    private boolean isModelField() {
+        if (depth == 1 && objectAt[1]) {
+            return "model".equals(fieldAt[1]) || "modelVersion".equals(fieldAt[1]) || "model_version".equals(fieldAt[1]);
+        }
+        return depth == 2 && objectAt[1] && objectAt[2] && "model".equals(fieldAt[2])
+                && ("message".equals(fieldAt[1]) || "response".equals(fieldAt[1]));
     }
 
     private void count(JsonToken t) throws IOException {

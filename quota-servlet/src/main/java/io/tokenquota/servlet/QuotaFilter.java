@@ -3,6 +3,7 @@ package io.tokenquota.servlet;
 import io.tokenquota.ErrorCode;
 import io.tokenquota.HoldRequest;
 import io.tokenquota.Limits;
+import io.tokenquota.ModelWeights;
 import io.tokenquota.QuotaAccount;
 import io.tokenquota.QuotaException;
 import io.tokenquota.QuotaExceededException;
@@ -132,6 +133,8 @@ public final class QuotaFilter implements Filter {
     private final Duration holdTtl;
     /** Least output budget a fitted request is sent with; 0: no fitting. */
     private final long fitMinimum;
+    /** Per-model weights of holds and charges; {@code null}: plain token counts, as without the feature. */
+    private final ModelWeights weights;
     private final AtomicLong failOpenCount = new AtomicLong();
     private final AtomicLong settleFailureCount = new AtomicLong();
     /** Usage of recent answers by ETag: a 304 an ETag filter makes of a computed answer is charged it. */
@@ -154,6 +157,7 @@ public final class QuotaFilter implements Filter {
         this.releaseOnError = b.releaseOnError;
         this.holdTtl = b.holdTtl;
         this.fitMinimum = b.fitMinimum;
+        this.weights = b.weights;
     }
 
     public static Builder builder(QuotaLedger ledger) {
@@ -217,6 +221,7 @@ public final class QuotaFilter implements Filter {
         long estimate;
         // a body whose output budget may be fitted to the balance: JSON the filter forwards as it read it
         byte[] fittable = null;
+        Weighing weighing = null;
         // a budget or n in the query string is read as in a JSON body when the request has no JSON body:
         // the servlet API (and Spring's @RequestParam) merges the query string into the parameters a
         // form, multipart or GET endpoint reads
@@ -255,6 +260,12 @@ public final class QuotaFilter implements Filter {
             // its fields and text files, plus the output budget a JSON body of the same fields gets
             estimate = Math.max(textEstimate(text, path), clamp(estimator.text(text) + jsonInput,
                     output(asked.budget, asked.completions, path)));
+            asked.countOutput(output(asked.budget, asked.completions, path));
+            if (weights != null) {
+                List<String> named = parts.fields().get("model");
+                weighing = new Weighing(weights, named == null || named.isEmpty() ? null
+                        : Weighing.clean(named.get(named.size() - 1)));
+            }
             forward = request;
         } else {
             byte[] body = readBounded(request.getInputStream(), request.getContentLengthLong(), limit);
@@ -274,6 +285,9 @@ public final class QuotaFilter implements Filter {
                 return;
             }
             estimate = estimateOf(readable, charset, path, asked);
+            if (weights != null) {
+                weighing = new Weighing(weights, Weighing.requestModel(path, readable));
+            }
             if (isForm(request)) {
                 Map<String, List<String>> fields = new LinkedHashMap<>();
                 if (readable.length == 0) {
@@ -300,14 +314,19 @@ public final class QuotaFilter implements Filter {
         // nothing the client sends may make the answer unreadable (gzip, a range) or fail it after the
         // model answered (a charset no encoder has), and an async answer goes through the usage reader
         EndpointRequest endpointRequest = new EndpointRequest(forward);
-        Fitted fitted = fittable == null ? null : fit(subject, fittable, charset, estimate, path, query);
+        Fitted fitted = fittable == null ? null
+                : fit(subject, fittable, charset, estimate, asked.countedOutput(), weighing, path, query);
         // the fitted body goes to the endpoint only once its hold is granted; fail-open lets the
         // client's own body through, uncharged, as without fitting
         EndpointRequest held = endpointRequest;
+        long output = asked.countedOutput();
         if (fitted != null) {
             held = new EndpointRequest(new BufferedRequest(request, fitted.body(), charset, true));
             estimate = fitted.estimate();
+            output = fitted.output();
         }
+        // input at the model's input rate, the requested output budget at its output rate
+        estimate = held(weighing, estimate, output);
 
         String key = request.getHeader(IDEMPOTENCY_KEY_HEADER);
         Reserved reserved;
@@ -353,7 +372,7 @@ public final class QuotaFilter implements Filter {
                 request.getDispatcherType() == DispatcherType.INCLUDE);
         held.answeredThrough(wrapped);
         Settlement settlement = new Settlement(ledger, hold, estimate, releaseOnError, request, wrapped, sniffer,
-                answers, settleFailureCount);
+                answers, settleFailureCount, weighing);
         boolean returned = false;
         try {
             chain.doFilter(held, wrapped);
@@ -376,8 +395,16 @@ public final class QuotaFilter implements Filter {
         }
     }
 
-    /** A body whose output budget was lowered to {@code budget} per completion, and its estimate. */
-    private record Fitted(byte[] body, long estimate, long budget) {
+    /**
+     * A body whose output budget was lowered to {@code budget} per completion, its estimate, and the
+     * part of it that is output.
+     */
+    private record Fitted(byte[] body, long estimate, long output, long budget) {
+    }
+
+    /** What a request is held: its estimate, weighed by model when weights are set. */
+    private static long held(Weighing weighing, long estimate, long output) {
+        return weighing == null ? estimate : weighing.hold(estimate, output);
     }
 
     /**
@@ -385,16 +412,17 @@ public final class QuotaFilter implements Filter {
      * or {@code null} to go on as without fitting: the body fits as asked, is no single JSON request
      * with a budget field (no field, a batch, broken), its input plus {@link Builder#fitOutputBudget}
      * per completion does not fit, or the balance cannot be read. The budget {@code v} is the largest
-     * whole number with {@code input + n × v <= available} (n: the completions the estimator read),
-     * at least the minimum and at most the budget held for the original; the rewritten body is
-     * estimated again as any body is, and that estimate, not the arithmetic, is what is held.
+     * whole number whose hold of {@code input + n × v} (n: the completions the estimator read; weighed
+     * by model when weights are set) fits what is available, at least the minimum and at most the
+     * budget held for the original; the rewritten body is estimated again as any body is, and that
+     * estimate, not the arithmetic, is what is held.
      *
      * <p>The balance is read before any hold: a refused hold would be logged as a refusal (and counted
      * by the refusals metric) although the request is served. A spender racing in between makes the
      * hold of the fitted estimate fail like any other: 429, never a hold past the balance.
      */
-    private Fitted fit(String subject, byte[] body, Charset charset, long estimate,
-                       String path, String query) {
+    private Fitted fit(String subject, byte[] body, Charset charset, long estimate, long countedOutput,
+                       Weighing weighing, String path, String query) {
         RequestEstimator.Estimate e = estimator.estimate(body);
         if (e == null || !e.requests().isEmpty() || e.outputBudget() <= 0 || estimate >= Limits.MAX_TOKENS) {
             return null;
@@ -412,14 +440,24 @@ public final class QuotaFilter implements Filter {
             // the reserve that follows meets the same trouble and answers as it always does
             return null;
         }
-        if (estimate <= available) {
+        if (held(weighing, estimate, countedOutput) <= available) {
             return null;
         }
         // the input, media and query text: the estimate less what the budget adds
-        long room = available - (estimate - output);
-        long budget = Math.min(asked, room / completions);
-        if (room <= 0 || budget < fitMinimum) {
+        long input = estimate - output;
+        if (held(weighing, input + fitMinimum * completions, fitMinimum * completions) > available) {
             return null;
+        }
+        // the hold grows with the budget (rates are not negative): the largest budget that fits
+        long budget = fitMinimum;
+        long above = asked + 1;
+        while (above - budget > 1) {
+            long mid = budget + (above - budget) / 2;
+            if (held(weighing, input + mid * completions, mid * completions) <= available) {
+                budget = mid;
+            } else {
+                above = mid;
+            }
         }
         List<OutputBudgetFit.Span> spans = OutputBudgetFit.locate(body);
         if (spans == null || spans.isEmpty()) {
@@ -430,7 +468,9 @@ public final class QuotaFilter implements Filter {
         if (query != null && !query.isEmpty()) {
             fittedEstimate = clamp(fittedEstimate, estimator.text(decodedQuery(query)));
         }
-        return fittedEstimate <= available ? new Fitted(fitted, fittedEstimate, budget) : null;
+        long fittedOutput = output(budget, completions, path);
+        return held(weighing, fittedEstimate, fittedOutput) <= available
+                ? new Fitted(fitted, fittedEstimate, fittedOutput, budget) : null;
     }
 
     private void unavailable(HttpServletRequest request, HttpServletResponse response, FilterChain chain,
@@ -477,8 +517,13 @@ public final class QuotaFilter implements Filter {
                 return Math.max(text, sum(each, path));
             }
             // a GET ?prompt=...&max_tokens=16000 asks for its budget as surely as a JSON body does
-            return asked.asks() ? clamp(text, output(asked.budget, asked.completions, path)) : text;
+            if (asked.asks()) {
+                asked.countOutput(output(asked.budget, asked.completions, path));
+                return clamp(text, output(asked.budget, asked.completions, path));
+            }
+            return text;
         }
+        asked.countOutput(outputOf(e, path));
         return total(e, path);
     }
 
@@ -490,6 +535,16 @@ public final class QuotaFilter implements Filter {
     private long total(RequestEstimator.Estimate e, String path) {
         long whole = clamp(clamp(e.inputTokens(), media(e)), output(e.outputBudget(), e.completions(), path));
         return e.requests().isEmpty() ? whole : Math.max(whole, sum(e.requests(), path));
+    }
+
+    /** The output budget part of a JSON body's {@link #total}: its own, or its requests' when they add up to more. */
+    private long outputOf(RequestEstimator.Estimate e, String path) {
+        long own = output(e.outputBudget(), e.completions(), path);
+        long theirs = 0;
+        for (RequestEstimator.Estimate one : e.requests()) {
+            theirs = clamp(theirs, outputOf(one, path));
+        }
+        return Math.max(own, e.requests().isEmpty() ? 0 : theirs);
     }
 
     private long sum(List<RequestEstimator.Estimate> requests, String path) {
@@ -863,6 +918,7 @@ public final class QuotaFilter implements Filter {
         private boolean releaseOnError = true;
         private Duration holdTtl;
         private long fitMinimum;
+        private ModelWeights weights;
 
         private Builder(QuotaLedger ledger) {
             this.ledger = Objects.requireNonNull(ledger, "ledger");
@@ -996,6 +1052,17 @@ public final class QuotaFilter implements Filter {
          */
         public Builder fitOutputBudget(long minimumOutput) {
             this.fitMinimum = positive(minimumOutput, "fitOutputBudget");
+            return this;
+        }
+
+        /**
+         * Weighs holds and charges by model (see {@link ModelWeights} and the README's "Per-model
+         * weights"): the hold is the estimate's input and output parts at the request model's rates, the
+         * charge the answer's usage by kind of token at the answering model's rates, and each charge's
+         * event keeps the model and raw counts. {@code null} (the default): plain token counts.
+         */
+        public Builder modelWeights(ModelWeights weights) {
+            this.weights = weights;
             return this;
         }
 

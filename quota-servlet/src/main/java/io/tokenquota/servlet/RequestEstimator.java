@@ -880,6 +880,16 @@ final class RequestEstimator {
     static final class Asked {
         long budget = -1;
         long completions = 1;
+        /** The largest output budget an estimate of the request counted (the rest of it is input). */
+        private long countedOutput;
+
+        void countOutput(long output) {
+            countedOutput = Math.max(countedOutput, output);
+        }
+
+        long countedOutput() {
+            return countedOutput;
+        }
 
         /** Reads one parameter; whether it was a budget or a count (else it is text). */
         boolean read(String name, String value) {

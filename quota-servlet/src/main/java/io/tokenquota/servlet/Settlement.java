@@ -71,10 +71,13 @@ final class Settlement implements AsyncListener {
     private volatile End asyncEnd;
     /** The filter's count of settlements that failed (a ledger outage after the answer was sent). */
     private final AtomicLong failures;
+    /** The filter's per-model weighing of this request, or {@code null} without weights. */
+    private final Weighing weighing;
 
     Settlement(QuotaLedger ledger, Reservation hold, long estimate, boolean releaseOnError,
                HttpServletRequest request, QuotaResponse response, UsageSniffer sniffer, AnswerUsages answers,
-               AtomicLong failures) {
+               AtomicLong failures, Weighing weighing) {
+        this.weighing = weighing;
         this.failures = failures;
         this.answers = answers;
         this.ledger = ledger;
@@ -199,6 +202,13 @@ final class Settlement implements AsyncListener {
             int status = response.getStatus();
             String etag = response.getHeader("ETag");
             Long usage = sniffer.usage();
+            Weighing.Weighed weighed = null;
+            if (usage != null && weighing != null) {
+                // the usage by kind at the answering model's rates: what the rules below charge
+                weighed = weighing.weigh(usage, sniffer.kinds(), sniffer.model(), sniffer.provisional());
+                usage = weighed.charge();
+            }
+            Long answered = usage;
             if (usage == null && status == 304) {
                 // a 304 carries no body: it names, by its ETag, an answer the client already has; when
                 // this filter saw that answer, its usage is what producing it again cost
@@ -216,11 +226,16 @@ final class Settlement implements AsyncListener {
                 ledger.release(hold.id());
             } else {
                 // a hold past its TTL is still charged: the store records it as a late commit
-                ledger.commit(hold.id(), d.tokens());
+                if (weighed != null && weighed.usage() != null) {
+                    // the event keeps the model and raw counts beside what was charged
+                    ledger.commit(hold.id(), d.tokens(), weighed.usage());
+                } else {
+                    ledger.commit(hold.id(), d.tokens());
+                }
             }
-            if (status >= 200 && status < 300 && sniffer.usage() != null && !sniffer.provisional()) {
-                // only a final count is what producing the answer again would cost
-                answers.remember(request.getRequestURI(), etag, sniffer.usage());
+            if (status >= 200 && status < 300 && answered != null && !sniffer.provisional()) {
+                // only a final count is what producing the answer again would cost (weighted, when weighed)
+                answers.remember(request.getRequestURI(), etag, answered);
             }
             LOG.debug("settled reservation {} of {}: {} ({})", hold.id(), hold.subject(),
                     d.release() ? "released" : d.tokens(), d.reason());

@@ -53,6 +53,9 @@ final class UsageSniffer {
     private Mode mode = Mode.UNDECIDED;
     private Format format;
     private Long latest;
+    /** {@link #latest} by kind of token; see {@link #kinds()}. */
+    private long[] kinds;
+    private String model;
     private final Map<String, Long> anthropic = new HashMap<>();
     /**
      * The last report is known to come before the final counts: an Anthropic {@code message_start}, a
@@ -398,15 +401,18 @@ final class UsageSniffer {
      */
     private boolean accept(JsonDocumentScanner.Document doc, boolean event) {
         boolean reported = false;
+        if (doc.model() != null && !doc.model().isBlank()) {
+            model = doc.model();
+        }
         String type = doc.type();
         Map<String, Long> usage = doc.usage("usage");
         if (usage != null) {
             if (has(usage, "total_tokens", "prompt_tokens", "completion_tokens")) {
-                reported = report(Format.OPENAI, openAi(usage), null, false);
+                reported = kinds(report(Format.OPENAI, openAi(usage), null, false), UsageKinds.openAi(usage));
             } else if (has(usage, "inputTokens", "outputTokens", "totalTokens")) {
-                reported = report(Format.BEDROCK, bedrock(usage), null, false);
+                reported = kinds(report(Format.BEDROCK, bedrock(usage), null, false), UsageKinds.bedrock(usage));
             } else if (cohere(usage) != null) {
-                reported = report(Format.COHERE, cohere(usage), null, false);
+                reported = kinds(report(Format.COHERE, cohere(usage), null, false), UsageKinds.cohere(usage));
             } else {
                 // a message_delta (or a whole message): the final counts
                 reported = report(Format.ANTHROPIC, null, usage, false);
@@ -417,20 +423,25 @@ final class UsageSniffer {
             reported |= report(Format.ANTHROPIC, null, doc.usage("message.usage"), true);
         }
         if (event && type != null && type.startsWith("response.") && doc.usage("response.usage") != null) {
-            reported |= report(Format.OPENAI, openAi(doc.usage("response.usage")), null, false);
+            reported |= kinds(report(Format.OPENAI, openAi(doc.usage("response.usage")), null, false),
+                    UsageKinds.openAi(doc.usage("response.usage")));
         }
         if (doc.usage("x_groq.usage") != null) {
-            reported |= report(Format.OPENAI, openAi(doc.usage("x_groq.usage")), null, false);
+            reported |= kinds(report(Format.OPENAI, openAi(doc.usage("x_groq.usage")), null, false),
+                    UsageKinds.openAi(doc.usage("x_groq.usage")));
         }
         if (doc.usage("metadata.usage") != null) {
-            reported |= report(Format.BEDROCK, bedrock(doc.usage("metadata.usage")), null, false);
+            reported |= kinds(report(Format.BEDROCK, bedrock(doc.usage("metadata.usage")), null, false),
+                    UsageKinds.bedrock(doc.usage("metadata.usage")));
         }
         if ("message-end".equals(type) && doc.usage("delta.usage") != null) {
-            reported |= report(Format.COHERE, cohere(doc.usage("delta.usage")), null, false);
+            reported |= kinds(report(Format.COHERE, cohere(doc.usage("delta.usage")), null, false),
+                    UsageKinds.cohere(doc.usage("delta.usage")));
         }
         for (String meta : new String[] {"meta", "response.meta"}) {
             if (doc.usage(meta) != null) {
-                reported |= report(Format.COHERE, cohere(doc.usage(meta)), null, false);
+                reported |= kinds(report(Format.COHERE, cohere(doc.usage(meta)), null, false),
+                        UsageKinds.cohere(doc.usage(meta)));
             }
         }
         Map<String, Long> gemini = doc.usage("usageMetadata");
@@ -444,27 +455,61 @@ final class UsageSniffer {
             // without the text already sent; a stream's early chunk counts the prompt only, the output
             // comes with the last chunk
             boolean complete = positive(candidates) || doc.ended();
-            reported |= report(Format.GEMINI, total != null ? total : sum(gemini(gemini, "promptTokenCount"), candidates,
-                    gemini(gemini, "thoughtsTokenCount"), gemini(gemini, "toolUsePromptTokenCount")), null, !complete);
+            reported |= kinds(report(Format.GEMINI, total != null ? total : sum(gemini(gemini, "promptTokenCount"),
+                    candidates, gemini(gemini, "thoughtsTokenCount"), gemini(gemini, "toolUsePromptTokenCount")), null,
+                    !complete), UsageKinds.gemini(gemini));
         }
         Map<String, Long> root = doc.usage("");
         if (root != null) {
             if (has(root, "eval_count", "prompt_eval_count")) {
                 // Ollama counts only on its last object ("done": true)
-                reported |= report(Format.OLLAMA, sum(root.get("prompt_eval_count"), root.get("eval_count")), null, false);
+                reported |= kinds(report(Format.OLLAMA, sum(root.get("prompt_eval_count"), root.get("eval_count")), null,
+                        false), UsageKinds.inputOutput(root, "prompt_eval_count", "eval_count"));
             } else if (has(root, "tokens_predicted", "tokens_evaluated")) {
                 // llama.cpp's stream counts in every chunk; the one that says "stop": true has the final figures
-                reported |= report(Format.LLAMA_CPP, sum(root.get("tokens_evaluated"), root.get("tokens_predicted")), null,
-                        !doc.ended());
+                reported |= kinds(report(Format.LLAMA_CPP, sum(root.get("tokens_evaluated"), root.get("tokens_predicted")),
+                        null, !doc.ended()), UsageKinds.inputOutput(root, "tokens_evaluated", "tokens_predicted"));
             } else if (has(root, "inputTextTokenCount", JsonDocumentScanner.TITAN_RESULTS)) {
-                reported |= report(Format.BEDROCK, sum(root.get("inputTextTokenCount"),
-                        root.get(JsonDocumentScanner.TITAN_RESULTS)), null, false);
+                reported |= kinds(report(Format.BEDROCK, sum(root.get("inputTextTokenCount"),
+                        root.get(JsonDocumentScanner.TITAN_RESULTS)), null, false),
+                        UsageKinds.inputOutput(root, "inputTextTokenCount", JsonDocumentScanner.TITAN_RESULTS));
             } else {
-                reported |= report(Format.BEDROCK, sum(root.get("prompt_token_count"), root.get("generation_token_count")),
-                        null, false);
+                reported |= kinds(report(Format.BEDROCK, sum(root.get("prompt_token_count"),
+                        root.get("generation_token_count")), null, false),
+                        UsageKinds.inputOutput(root, "prompt_token_count", "generation_token_count"));
             }
         }
         return reported;
+    }
+
+    /** Keeps the kinds of a report that counted ({@code reported}); hands {@code reported} back. */
+    private boolean kinds(boolean reported, long[] split) {
+        if (reported) {
+            kinds = split;
+        }
+        return reported;
+    }
+
+    /**
+     * The usage split into {@code {input, cachedInput, output, reasoning}} ({@link UsageKinds}), from the
+     * same report as {@link #usage()}; {@code null} when there is none.
+     */
+    synchronized long[] kinds() {
+        if (headerInput != null || headerOutput != null) {
+            return new long[] {headerInput == null ? 0 : headerInput, 0, headerOutput == null ? 0 : headerOutput, 0};
+        }
+        if (format == Format.ANTHROPIC) {
+            return usage() == null ? null : UsageKinds.anthropic(anthropic);
+        }
+        return latest == null ? null : kinds.clone();
+    }
+
+    /**
+     * The model the answer names where its provider puts it (the last one seen: a stream names it in
+     * every chunk), or {@code null}. Never read from content a model wrote, like the usage.
+     */
+    synchronized String model() {
+        return model;
     }
 
     private static boolean has(Map<String, Long> counters, String... names) {
