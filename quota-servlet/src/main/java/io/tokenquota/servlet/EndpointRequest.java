@@ -25,6 +25,8 @@ import java.util.Set;
  *       cannot encode ({@code ISO-2022-CN} decodes only): a framework that honours it (Spring's
  *       {@code StringHttpMessageConverter}) throws after the model answered, before anything was
  *       committed, and a failure before the answer is released;</li>
+ *   <li>no {@code Upgrade}, and {@link #upgrade} refuses: a connection upgraded after the filter settled
+ *       would carry model calls nobody holds or charges;</li>
  *   <li>{@code startAsync()} starts the async cycle with the filter's response: the servlet API
  *       otherwise hands the context the container's own response, and an answer written to
  *       {@code getAsyncContext().getResponse()}, or by an {@code AsyncContext.dispatch()}, would pass
@@ -33,7 +35,7 @@ import java.util.Set;
  * Not thread-safe, like any request.
  */
 final class EndpointRequest extends HttpServletRequestWrapper {
-    private static final Set<String> HIDDEN = Set.of("accept-encoding", "range", "if-range");
+    private static final Set<String> HIDDEN = Set.of("accept-encoding", "range", "if-range", "upgrade");
 
     private ServletResponse response;
 
@@ -44,6 +46,19 @@ final class EndpointRequest extends HttpServletRequestWrapper {
     /** The response the endpoint writes to: the one an async cycle started here must write to as well. */
     void answeredThrough(ServletResponse response) {
         this.response = response;
+    }
+
+    /**
+     * A protected path is not upgraded: what runs over an upgraded connection (a WebSocket, a realtime
+     * relay) runs after the filter settled the request, unheld and unmetered. The endpoint does not
+     * see the client's {@code Upgrade} header either, so a framework's handshake (Spring's
+     * WebSocket support) finds no upgrade to make.
+     */
+    @Override
+    public <T extends jakarta.servlet.http.HttpUpgradeHandler> T upgrade(Class<T> handlerClass)
+            throws jakarta.servlet.ServletException {
+        throw new jakarta.servlet.ServletException("a path under the quota filter cannot be upgraded: what runs"
+                + " over the upgraded connection could not be held or charged");
     }
 
     @Override

@@ -192,7 +192,17 @@ public final class QuotaFilter implements Filter {
             return;
         }
         request.setAttribute(HANDLED, Boolean.TRUE);
-        filter(request, response, chain, path);
+        try {
+            filter(request, response, chain, path);
+        } finally {
+            // an include or forward that has ended is settled: the page that made it may include the
+            // model again (once per item), and that is a model call of its own. A request's own
+            // dispatch keeps the mark: its async dispatches belong to its hold
+            DispatcherType type = request.getDispatcherType();
+            if ((type == DispatcherType.INCLUDE || type == DispatcherType.FORWARD) && !request.isAsyncStarted()) {
+                request.removeAttribute(HANDLED);
+            }
+        }
     }
 
     private void filter(HttpServletRequest request, HttpServletResponse response, FilterChain chain,
@@ -230,7 +240,7 @@ public final class QuotaFilter implements Filter {
         if (query != null && !query.isEmpty()) {
             Map<String, List<String>> queryFields = new LinkedHashMap<>();
             BufferedRequest.decode(query, StandardCharsets.UTF_8, queryFields);
-            queryFields.forEach((name, values) -> values.forEach(value -> asked.read(name, value)));
+            queryFields.forEach((name, values) -> values.forEach(value -> readParameter(name, value, asked)));
         }
         if (isMultipart(request)) {
             MultipartBody parts = MultipartBody.read(request, limit, charset);
@@ -243,7 +253,7 @@ public final class QuotaFilter implements Filter {
                         + " (no multipart configuration, or over the container's own multipart limits)");
                 return;
             }
-            parts.fields().forEach((name, values) -> values.forEach(value -> asked.read(name, value)));
+            parts.fields().forEach((name, values) -> values.forEach(value -> readParameter(name, value, asked)));
             // a JSON part counts as a JSON body would, and its budget and n as the request's own
             long jsonInput = 0;
             StringBuilder text = new StringBuilder(parts.text());
@@ -389,7 +399,10 @@ public final class QuotaFilter implements Filter {
                 }
             } else {
                 // the client gets the whole response before the ledger round trips of the settlement
-                wrapped.finishForClient();
+                if (request.getDispatcherType() != DispatcherType.INCLUDE) {
+                    // an included answer is part of the including page, which goes on writing
+                    wrapped.finishForClient();
+                }
                 settlement.settle(Settlement.End.RETURNED);
             }
         }
@@ -770,13 +783,39 @@ public final class QuotaFilter implements Filter {
         long input = 0;
         for (Map.Entry<String, List<String>> field : fields.entrySet()) {
             for (String value : field.getValue()) {
-                if (!asked.read(field.getKey(), value)) {
+                if (!readParameter(field.getKey(), value, asked)) {
                     // not a budget or a count: its text counts like any other field's
                     input = clamp(input, estimator.text(value));
                 }
             }
         }
         return clamp(input, output(asked.budget, asked.completions, path));
+    }
+
+    /**
+     * Reads one parameter (query string, form or multipart field) for the request's budget and
+     * {@code n}: a budget or count field itself, or a value that is a JSON request, whose budget and
+     * {@code n} count as the request's (an endpoint that reads {@code getParameter("payload")} with an
+     * ObjectMapper; {@code curl -F payload=...} sends such a field without a Content-Type). Returns
+     * whether the parameter was a budget or a count (else its text counts as text).
+     */
+    private boolean readParameter(String name, String value, RequestEstimator.Asked asked) {
+        if (asked.read(name, value)) {
+            return true;
+        }
+        String v = value.strip();
+        if (v.startsWith("{") || v.startsWith("[")) {
+            byte[] json = v.getBytes(StandardCharsets.UTF_8);
+            RequestEstimator.Estimate e = estimator.estimate(json);
+            List<RequestEstimator.Estimate> each = e == null ? estimator.estimateEach(json) : List.of(e);
+            if (each != null) {
+                for (RequestEstimator.Estimate one : each) {
+                    asked.include(one);
+                    one.requests().forEach(asked::include);
+                }
+            }
+        }
+        return false;
     }
 
     private static boolean isMultipart(HttpServletRequest request) {
