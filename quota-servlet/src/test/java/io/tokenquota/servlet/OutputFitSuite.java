@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.tokenquota.HoldRequest;
+import io.tokenquota.ModelWeights;
 import io.tokenquota.QuotaAccount;
 import io.tokenquota.QuotaLedger;
 import io.tokenquota.QuotaPolicy;
@@ -91,11 +92,16 @@ abstract class OutputFitSuite {
         QuotaFilter plain = QuotaFilter.builder(store).protect("/plain/").subjectResolver(subjects).build();
         QuotaFilter racing = QuotaFilter.builder(racedLedger()).protect("/race/").subjectResolver(subjects)
                 .fitOutputBudget(MINIMUM).build();
+        // gpt-4o's input at 2 quota units a token, its output at 3
+        QuotaFilter weighed = QuotaFilter.builder(store).protect("/weighed/").subjectResolver(subjects)
+                .modelWeights(ModelWeights.builder().model("gpt-4o", ModelWeights.Rates.of("2", "2", "3", "3")).build())
+                .fitOutputBudget(MINIMUM).build();
         container = kind().start(Deployment.create()
                 .filter("fitting", fitting, "/*")
                 .filter("plain", plain, "/*")
                 .filter("racing", racing, "/*")
-                .servlet("endpoint", new Endpoint(), "/ai/*", "/plain/*", "/race/*"));
+                .filter("weighed", weighed, "/*")
+                .servlet("endpoint", new Endpoint(), "/ai/*", "/plain/*", "/race/*", "/weighed/*"));
     }
 
     /** Tokens another request of the same subject spends right after the filter read the balance. */
@@ -187,6 +193,22 @@ abstract class OutputFitSuite {
         String subject = subjectWith(input + 300);
         HttpResponse<String> r = post("/ai/chat", subject, CHAT);
         assertFitted(r, subject, CHAT.replace("\"max_tokens\":5000", "\"max_tokens\":300"), 300, input + 300, input + 300);
+    }
+
+    /** With per-model weights the fitted budget is the largest whose weighed hold fits. */
+    @Test
+    void aWeighedHoldIsFittedInQuotaUnits() {
+        String body = "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"Two haiku about the sea, please.\"}],"
+                + "\"max_tokens\":4000,\"n\":2}";
+        assertEquals(8, input(body));
+        String subject = subjectWith(1_200);
+        HttpResponse<String> r = post("/weighed/chat", subject, body);
+        // 8 input tokens at 2 and 2 x 197 output tokens at 3: 1,198 of the 1,200 (198 would need 1,204)
+        assertEquals(200, r.statusCode(), r.body());
+        assertEquals("197", r.headers().firstValue(QuotaFilter.OUTPUT_CAPPED_HEADER).orElse(null));
+        assertEquals("2", r.headers().firstValue("X-Quota-Remaining").orElse(null));
+        assertArrayEquals(body.replace("4000", "197").getBytes(StandardCharsets.UTF_8), received.get(subject).body());
+        assertTrue(events(subject).contains("RESERVED:1198"), events(subject).toString());
     }
 
     /** The README's worked example, number for number. */
