@@ -147,13 +147,7 @@ abstract class OutputFitSuite {
     }
 
     private HttpResponse<String> post(String path, String subject, String body, String... headers) {
-        String[] all = new String[headers.length + 4];
-        all[0] = "x-user-id";
-        all[1] = subject;
-        all[2] = "Content-Type";
-        all[3] = "application/json";
-        System.arraycopy(headers, 0, all, 4, headers.length);
-        return TestHttp.post(container.uri(path), body, all);
+        return TestHttp.postJson(container.uri(path), subject, body, headers);
     }
 
     private List<String> events(String subject) {

@@ -69,13 +69,7 @@ abstract class AbstractRound22 extends H2FilterRound {
     }
 
     HttpResponse<String> post(String path, String subject, String body, String... headers) {
-        String[] all = new String[headers.length + 4];
-        all[0] = "x-user-id";
-        all[1] = subject;
-        all[2] = "Content-Type";
-        all[3] = "application/json";
-        System.arraycopy(headers, 0, all, 4, headers.length);
-        return TestHttp.post(container.uri(path), body.getBytes(StandardCharsets.UTF_8), all);
+        return TestHttp.postJson(container.uri(path), subject, body, headers);
     }
 
     void assertCharged(String path, String accept, String expectedTypePrefix) {
