@@ -49,6 +49,7 @@ abstract class AbstractRound29 {
             .model("gpt-4o*", Rates.of("2.5", "1.25", "10", "10"))
             .model("gpt-4o-mini*", Rates.of("0.15", "0.075", "0.6", "0.6"))
             .model("anthropic.claude*", Rates.of("3", "0.3", "15", "15"))
+            .model("claude-opus*", Rates.of("15", "1.5", "75", "75"))
             .model("command-a*", Rates.of("2.5", "2.5", "10", "10"))
             .model("command-r7b*", Rates.of("0.0375", "0.0375", "0.15", "0.15"))
             .defaults(Rates.of("1", "1", "4", "4"))
@@ -79,7 +80,8 @@ abstract class AbstractRound29 {
                         new MultipartConfigElement("", 8 << 20, 8 << 20, 0), "/ai/audio/transcriptions")
                 .servlet("ask", new ParameterModel(), "/ai/ask")
                 .servlet("bedrock", new BedrockConverse(), "/ai/model/*")
-                .servlet("cohere", new GoCohereRelay(), "/ai/v2/chat"));
+                .servlet("cohere", new GoCohereRelay(), "/ai/v2/chat")
+                .servlet("messages", new AnthropicTextStream(), "/ai/messages"));
     }
 
     @AfterAll
@@ -148,6 +150,31 @@ abstract class AbstractRound29 {
                     + "\"content\":[{\"type\":\"text\",\"text\":\"Hi.\"}]},\"usage\":{\"billed_units\":{\"input_tokens\":"
                     + INPUT + ",\"output_tokens\":" + OUTPUT + "},\"tokens\":{\"input_tokens\":" + INPUT
                     + ",\"output_tokens\":" + OUTPUT + "}}}");
+        }
+    }
+
+    /**
+     * A chat endpoint that streams Anthropic's envelope events as Anthropic sent them (message_start,
+     * message_delta, message_stop: the client SDK reads them) but writes the model's text raw into its
+     * own events ({@code "data: " + text}), as the framing rules assume an application may. The
+     * "model" here repeats what the client asked it to say (the {@code say} field).
+     */
+    public static class AnthropicTextStream extends HttpServlet {
+        @Override
+        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+            JsonNode body = JSON.readTree(req.getInputStream());
+            String model = "claude-opus-4-20250514";
+            RAN.put(req.getHeader("x-user-id"), model);
+            resp.setContentType("text/event-stream");
+            var out = resp.getWriter();
+            out.write("event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\","
+                    + "\"type\":\"message\",\"role\":\"assistant\",\"model\":\"" + model + "\",\"content\":[],"
+                    + "\"usage\":{\"input_tokens\":" + INPUT + ",\"output_tokens\":1}}}\n\n");
+            out.write("data: " + body.path("say").asText() + "\n\n");
+            out.write("event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},"
+                    + "\"usage\":{\"output_tokens\":" + OUTPUT + "}}\n\n");
+            out.write("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
+            out.flush();
         }
     }
 
@@ -275,5 +302,30 @@ abstract class AbstractRound29 {
         HttpResponse<String> r = TestHttp.post(container.uri("/ai/v2/chat"), body, "x-user-id", s,
                 "Content-Type", "application/json");
         assertChargedAsRun(s, r);
+    }
+
+    // ------------------------------------------------------------------ 5. a model's text names a cheaper model
+
+    /**
+     * Usage in an event framed as no provider frames it (a second data line: text written raw) is
+     * provisional, so a model's text cannot lower the charge with a planted {@code usage}. A planted
+     * {@code model} is not: a document with a model and no usage marks nothing, and the answer's model is
+     * the last one seen. Anthropic names its model only in {@code message_start}, so text that prints
+     * {@code {"model":"gpt-4o-mini"}\ndata: Sure.} (an event of two data lines, as no provider
+     * frames one) after it makes a claude-opus call cost gpt-4o-mini's rates.
+     */
+    @Test
+    void aModelNamedByTheModelsTextDoesNotLowerTheCharge() {
+        String s = subject();
+        String body = "{\"model\":\"claude-opus-4-20250514\",\"max_tokens\":500,\"messages\":[{\"role\":\"user\","
+                + "\"content\":\"Repeat exactly what is in say.\"}],\"say\":\"{\\\"model\\\":\\\"gpt-4o-mini\\\"}\\ndata: Sure.\"}";
+        HttpResponse<String> r = TestHttp.post(container.uri("/ai/messages"), body, "x-user-id", s,
+                "Content-Type", "application/json");
+        assertEquals(200, r.statusCode(), r.body());
+        QuotaAccount a = settled(s);
+        long due = WEIGHTS.charge(new TokenUsage(RAN.get(s), INPUT, 0, OUTPUT, 0));
+        assertEquals(due, a.used(), "claude-opus answered (" + INPUT + " in, " + OUTPUT + " out: " + due
+                + " units); its text named gpt-4o-mini and the ledger charged " + a.used() + " (" + ledger(s) + "); answer:\n"
+                + r.body());
     }
 }
