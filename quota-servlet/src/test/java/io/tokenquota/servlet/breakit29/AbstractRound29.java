@@ -79,6 +79,8 @@ abstract class AbstractRound29 {
                 .multipartServlet("transcribe", new ParameterModel(),
                         new MultipartConfigElement("", 8 << 20, 8 << 20, 0), "/ai/audio/transcriptions")
                 .servlet("ask", new ParameterModel(), "/ai/ask")
+                .multipartServlet("upload", new JsonPartModel(),
+                        new MultipartConfigElement("", 8 << 20, 8 << 20, 0), "/ai/upload")
                 .servlet("bedrock", new BedrockConverse(), "/ai/model/*")
                 .servlet("cohere", new GoCohereRelay(), "/ai/v2/chat")
                 .servlet("messages", new AnthropicTextStream(), "/ai/messages"));
@@ -108,6 +110,26 @@ abstract class AbstractRound29 {
             resp.setContentType("application/json");
             resp.getWriter().write("{\"text\":\"Hello there.\",\"usage\":{\"type\":\"tokens\",\"input_tokens\":" + INPUT
                     + ",\"output_tokens\":" + OUTPUT + ",\"total_tokens\":" + (INPUT + OUTPUT) + "}}");
+        }
+    }
+
+    /**
+     * An upload endpoint that takes its request as a JSON part (Spring's {@code @RequestPart ChatRequest}
+     * beside a {@code MultipartFile}) and answers with its own JSON: the text and the call's usage.
+     */
+    public static class JsonPartModel extends HttpServlet {
+        @Override
+        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+            JsonNode request;
+            try {
+                request = JSON.readTree(req.getPart("request").getInputStream());
+            } catch (jakarta.servlet.ServletException e) {
+                throw new IOException(e);
+            }
+            RAN.put(req.getHeader("x-user-id"), request.path("model").asText());
+            resp.setContentType("application/json");
+            resp.getWriter().write("{\"summary\":\"A file.\",\"usage\":{\"prompt_tokens\":" + INPUT
+                    + ",\"completion_tokens\":" + OUTPUT + ",\"total_tokens\":" + (INPUT + OUTPUT) + "}}");
         }
     }
 
@@ -327,5 +349,26 @@ abstract class AbstractRound29 {
         assertEquals(due, a.used(), "claude-opus answered (" + INPUT + " in, " + OUTPUT + " out: " + due
                 + " units); its text named gpt-4o-mini and the ledger charged " + a.used() + " (" + ledger(s) + "); answer:\n"
                 + r.body());
+    }
+
+    // ------------------------------------------------------------------ 6. the model in a JSON part
+
+    /**
+     * A JSON part of a multipart request is estimated "as a JSON body would" (its budget, its n), but
+     * its {@code model} is not read: only a plain field named {@code model} names the request's model.
+     * A {@code @RequestPart} request of {@code "model":"gpt-4o"} beside a file is weighed at the default.
+     */
+    @Test
+    void theModelOfAJsonRequestPartIsTheModelCharged() {
+        String s = subject();
+        String boundary = "----b29j" + UUID.randomUUID();
+        String body = "--" + boundary + "\r\nContent-Disposition: form-data; name=\"request\"\r\n"
+                + "Content-Type: application/json\r\n\r\n{\"model\":\"gpt-4o\",\"max_tokens\":500,"
+                + "\"instructions\":\"Summarise the file.\"}\r\n--" + boundary
+                + "\r\nContent-Disposition: form-data; name=\"file\"; filename=\"doc.txt\"\r\n"
+                + "Content-Type: text/plain\r\n\r\nA short document.\r\n--" + boundary + "--\r\n";
+        HttpResponse<String> r = TestHttp.post(container.uri("/ai/upload"), body.getBytes(StandardCharsets.UTF_8),
+                "x-user-id", s, "Content-Type", "multipart/form-data; boundary=" + boundary);
+        assertChargedAsRun(s, r);
     }
 }
