@@ -231,7 +231,11 @@ public final class QuotaFilter implements Filter {
         long estimate;
         // a body whose output budget may be fitted to the balance: JSON the filter forwards as it read it
         byte[] fittable = null;
-        Weighing weighing = null;
+        // with weights: every model the request names, wherever an endpoint may read it
+        Weighing.Candidates models = weights == null ? null : new Weighing.Candidates();
+        if (models != null) {
+            models.fromPath(path);
+        }
         // a budget or n in the query string is read as in a JSON body when the request has no JSON body:
         // the servlet API (and Spring's @RequestParam) merges the query string into the parameters a
         // form, multipart or GET endpoint reads
@@ -240,7 +244,10 @@ public final class QuotaFilter implements Filter {
         if (query != null && !query.isEmpty()) {
             Map<String, List<String>> queryFields = new LinkedHashMap<>();
             BufferedRequest.decode(query, StandardCharsets.UTF_8, queryFields);
-            queryFields.forEach((name, values) -> values.forEach(value -> readParameter(name, value, asked)));
+            queryFields.forEach((name, values) -> values.forEach(value -> readParameter(name, value, asked, models)));
+            if (models != null) {
+                models.fromParameters(queryFields);
+            }
         }
         if (isMultipart(request)) {
             MultipartBody parts = MultipartBody.read(request, limit, charset);
@@ -253,7 +260,11 @@ public final class QuotaFilter implements Filter {
                         + " (no multipart configuration, or over the container's own multipart limits)");
                 return;
             }
-            parts.fields().forEach((name, values) -> values.forEach(value -> readParameter(name, value, asked)));
+            parts.fields().forEach((name, values) -> values.forEach(value -> readParameter(name, value, asked, models)));
+            if (models != null) {
+                models.fromParameters(parts.fields());
+                parts.json().forEach(models::fromJson);
+            }
             // a JSON part counts as a JSON body would, and its budget and n as the request's own
             long jsonInput = 0;
             StringBuilder text = new StringBuilder(parts.text());
@@ -271,11 +282,6 @@ public final class QuotaFilter implements Filter {
             estimate = Math.max(textEstimate(text, path), clamp(estimator.text(text) + jsonInput,
                     output(asked.budget, asked.completions, path)));
             asked.countOutput(output(asked.budget, asked.completions, path));
-            if (weights != null) {
-                List<String> named = parts.fields().get("model");
-                weighing = new Weighing(weights, named == null || named.isEmpty() ? null
-                        : Weighing.clean(named.get(named.size() - 1)));
-            }
             forward = request;
         } else {
             byte[] body = readBounded(request.getInputStream(), request.getContentLengthLong(), limit);
@@ -295,8 +301,8 @@ public final class QuotaFilter implements Filter {
                 return;
             }
             estimate = estimateOf(readable, charset, path, asked);
-            if (weights != null) {
-                weighing = new Weighing(weights, Weighing.requestModel(path, readable));
+            if (models != null) {
+                models.fromJson(readable);
             }
             if (isForm(request)) {
                 Map<String, List<String>> fields = new LinkedHashMap<>();
@@ -308,7 +314,10 @@ public final class QuotaFilter implements Filter {
                 } else {
                     BufferedRequest.decode(new String(readable, charset), charset, fields);
                 }
-                estimate = Math.max(estimate, formEstimate(fields, asked, path));
+                estimate = Math.max(estimate, formEstimate(fields, asked, path, models));
+                if (models != null) {
+                    models.fromParameters(fields);
+                }
             }
             forward = new BufferedRequest(request, body, charset);
             // only bytes forwarded as they were read can be spliced (not a compressed body), in UTF-8
@@ -324,6 +333,7 @@ public final class QuotaFilter implements Filter {
         // nothing the client sends may make the answer unreadable (gzip, a range) or fail it after the
         // model answered (a charset no encoder has), and an async answer goes through the usage reader
         EndpointRequest endpointRequest = new EndpointRequest(forward);
+        Weighing weighing = models == null ? null : new Weighing(weights, models.models());
         Fitted fitted = fittable == null ? null
                 : fit(subject, fittable, charset, estimate, asked.countedOutput(), weighing, path, query);
         // the fitted body goes to the endpoint only once its hold is granted; fail-open lets the
@@ -779,11 +789,12 @@ public final class QuotaFilter implements Filter {
      * completion {@code n} asks for (here or in the query string, {@code asked}), so the same call
      * costs the same whether it is sent as JSON or as a form.
      */
-    private long formEstimate(Map<String, List<String>> fields, RequestEstimator.Asked asked, String path) {
+    private long formEstimate(Map<String, List<String>> fields, RequestEstimator.Asked asked, String path,
+                              Weighing.Candidates models) {
         long input = 0;
         for (Map.Entry<String, List<String>> field : fields.entrySet()) {
             for (String value : field.getValue()) {
-                if (!readParameter(field.getKey(), value, asked)) {
+                if (!readParameter(field.getKey(), value, asked, models)) {
                     // not a budget or a count: its text counts like any other field's
                     input = clamp(input, estimator.text(value));
                 }
@@ -796,16 +807,20 @@ public final class QuotaFilter implements Filter {
      * Reads one parameter (query string, form or multipart field) for the request's budget and
      * {@code n}: a budget or count field itself, or a value that is a JSON request, whose budget and
      * {@code n} count as the request's (an endpoint that reads {@code getParameter("payload")} with an
-     * ObjectMapper; {@code curl -F payload=...} sends such a field without a Content-Type). Returns
-     * whether the parameter was a budget or a count (else its text counts as text).
+     * ObjectMapper; {@code curl -F payload=...} sends such a field without a Content-Type), whose
+     * models are candidates too. Returns whether the parameter was a budget or a count (else its text
+     * counts as text).
      */
-    private boolean readParameter(String name, String value, RequestEstimator.Asked asked) {
+    private boolean readParameter(String name, String value, RequestEstimator.Asked asked, Weighing.Candidates models) {
         if (asked.read(name, value)) {
             return true;
         }
         String v = value.strip();
         if (v.startsWith("{") || v.startsWith("[")) {
             byte[] json = v.getBytes(StandardCharsets.UTF_8);
+            if (models != null) {
+                models.fromJson(json);
+            }
             RequestEstimator.Estimate e = estimator.estimate(json);
             List<RequestEstimator.Estimate> each = e == null ? estimator.estimateEach(json) : List.of(e);
             if (each != null) {

@@ -205,7 +205,7 @@ final class Settlement implements AsyncListener {
             Weighing.Weighed weighed = null;
             if (usage != null && weighing != null) {
                 // the usage by kind at the answering model's rates: what the rules below charge
-                weighed = weighing.weigh(usage, sniffer.kinds(), sniffer.model(), sniffer.provisional());
+                weighed = weighing.weigh(usage, sniffer.kinds(), sniffer.models(), sniffer.provisional());
                 usage = weighed.charge();
             }
             Long answered = usage;

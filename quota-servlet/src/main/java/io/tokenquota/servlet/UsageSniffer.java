@@ -55,7 +55,8 @@ final class UsageSniffer {
     private Long latest;
     /** {@link #latest} by kind of token; see {@link #kinds()}. */
     private long[] kinds;
-    private String model;
+    /** The models the answer's envelopes named, distinct, at most {@link Weighing#MAX_CANDIDATES}. */
+    private final java.util.Set<String> models = new java.util.LinkedHashSet<>();
     private final Map<String, Long> anthropic = new HashMap<>();
     /**
      * The last report is known to come before the final counts: an Anthropic {@code message_start}, a
@@ -397,13 +398,19 @@ final class UsageSniffer {
 
     /**
      * One complete JSON document: a whole JSON body, one of several in a body, or one event's data.
-     * Returns whether it reported usage.
+     * Returns whether it reported usage or named a model (what an odd event framing makes suspect).
      */
     private boolean accept(JsonDocumentScanner.Document doc, boolean event) {
-        boolean reported = false;
-        if (doc.model() != null && !doc.model().isBlank()) {
-            model = doc.model();
+        boolean named = doc.model() != null && !doc.model().isBlank();
+        if (named && models.size() < Weighing.MAX_CANDIDATES) {
+            models.add(doc.model());
         }
+        return accepted(doc, event) || named;
+    }
+
+    /** {@link #accept}'s usage part: whether the document reported usage. */
+    private boolean accepted(JsonDocumentScanner.Document doc, boolean event) {
+        boolean reported = false;
         String type = doc.type();
         Map<String, Long> usage = doc.usage("usage");
         if (usage != null) {
@@ -505,11 +512,13 @@ final class UsageSniffer {
     }
 
     /**
-     * The model the answer names where its provider puts it (the last one seen: a stream names it in
-     * every chunk), or {@code null}. Never read from content a model wrote, like the usage.
+     * The models the answer names where its provider puts it (a stream names one in every chunk),
+     * distinct, in the order seen; empty when it names none. Never read from content a model wrote,
+     * like the usage; a model named in an event framed as no provider frames one makes the usage
+     * {@linkplain #provisional() provisional}.
      */
-    synchronized String model() {
-        return model;
+    synchronized java.util.List<String> models() {
+        return java.util.List.copyOf(models);
     }
 
     private static boolean has(Map<String, Long> counters, String... names) {

@@ -8,52 +8,70 @@ import io.tokenquota.ModelWeights;
 import io.tokenquota.QuotaException;
 import io.tokenquota.TokenUsage;
 import java.io.IOException;
+import java.util.Collection;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
- * One request's weighing by the filter's {@link ModelWeights}: the model the request names, the
+ * One request's weighing by the filter's {@link ModelWeights}: the models the request names, the
  * weighted hold of its estimate, and the weighted charge of the usage its answer reports.
  *
- * <p>Which model is charged: the model the answer names ({@link UsageSniffer#model()}: the provider's
- * own envelope, never content a model wrote) when there is one, else the one the request names. The
- * request cannot choose its price: an endpoint that runs another model than the client named is charged
- * for the model that answered. An answer whose usage is only {@linkplain UsageSniffer#provisional()
- * provisional} (mislabelled, cut framing: a model's text may have been written to look like an
- * envelope) is charged the larger of the two models' weighings, so a forged {@code model} cannot lower
- * the charge. The hold uses the request's model (the only one known before the call). Immutable.
+ * <p>A request can name its model in several places, and an endpoint reads one of them by its own
+ * rule (the first or the last of a repeated field, a key in any case for a Go relay, the query string
+ * or the form, a path segment): the filter cannot know which, so every model the request names is a
+ * candidate ({@link Candidates}), and the hold is the dearest candidate's. The charge is at the rates of
+ * the model the answer names ({@link UsageSniffer#models()}: the provider's own envelope, never content a
+ * model wrote): the request cannot choose its price, and an endpoint that runs another model than the
+ * client named is charged for the model that answered. An answer that names no model is charged at
+ * the dearest request candidate's rates. An answer whose usage is only
+ * {@linkplain UsageSniffer#provisional() provisional} (mislabelled, cut or odd framing: a model's text
+ * may have been written to look like an envelope) is charged the dearest of every model named on
+ * either side, so a forged {@code model} cannot lower the charge. Immutable.
  */
 final class Weighing {
-    /** Gemini and Vertex name the model in the path: {@code .../models/gemini-2.5-pro:generateContent}. */
-    private static final Pattern PATH_MODEL = Pattern.compile("/models/([^/:]+):[A-Za-z]+$");
+    /**
+     * Models a path names: Gemini and Vertex {@code .../models/gemini-2.5-pro:generateContent}, Bedrock
+     * {@code /model/anthropic.claude-3-opus-20240229-v1:0/converse} (and {@code converse-stream},
+     * {@code invoke}, {@code invoke-with-response-stream}).
+     */
+    private static final Pattern GEMINI_PATH = Pattern.compile("/models/([^/:]+):[A-Za-z]+$");
+    private static final Pattern BEDROCK_PATH = Pattern.compile(
+            "/model/([^/]+)/(?:converse|converse-stream|invoke|invoke-with-response-stream)$");
+    /** Candidates kept at most: a request naming more models than this is weighed by the first ones. */
+    static final int MAX_CANDIDATES = 16;
 
     private final ModelWeights weights;
-    private final String requestModel;
+    private final List<String> requestModels;
 
-    Weighing(ModelWeights weights, String requestModel) {
+    Weighing(ModelWeights weights, Collection<String> requestModels) {
         this.weights = weights;
-        this.requestModel = requestModel;
-    }
-
-    String requestModel() {
-        return requestModel;
+        this.requestModels = List.copyOf(requestModels);
     }
 
     /**
      * The hold of an estimate of which {@code output} tokens are the requested output budget and the
-     * rest input ({@link ModelWeights#hold}); at least 1, at most {@link Limits#MAX_TOKENS} (as the
-     * plain estimate is clamped: such a hold is refused for lack of tokens, not as an error).
+     * rest input ({@link ModelWeights#hold}) at the dearest candidate's rates; at least 1, at most
+     * {@link Limits#MAX_TOKENS} (as the plain estimate is clamped: such a hold is refused for lack of
+     * tokens, not as an error).
      */
     long hold(long estimate, long output) {
         long out = Math.max(0, Math.min(estimate, output));
-        try {
-            return Math.max(1, weights.hold(requestModel, estimate - out, out));
-        } catch (QuotaException e) {
-            if (e.code() == ErrorCode.WEIGHTED_AMOUNT_OVERFLOW) {
-                return Limits.MAX_TOKENS;
+        long hold = 1;
+        for (String model : orDefault(requestModels)) {
+            try {
+                hold = Math.max(hold, weights.hold(model, estimate - out, out));
+            } catch (QuotaException e) {
+                if (e.code() == ErrorCode.WEIGHTED_AMOUNT_OVERFLOW) {
+                    return Limits.MAX_TOKENS;
+                }
+                throw e;
             }
-            throw e;
         }
+        return hold;
     }
 
     /** A weighed answer: the charge (above {@link Limits#MAX_TOKENS} when it overflowed) and what it was weighed from. */
@@ -64,18 +82,31 @@ final class Weighing {
      * The weighted charge of {@code kinds} ({@link UsageSniffer#kinds()}); {@code null} kinds count the
      * whole {@code total} as output.
      */
-    Weighed weigh(long total, long[] kinds, String answerModel, boolean provisional) {
+    Weighed weigh(long total, long[] kinds, Collection<String> answerModels, boolean provisional) {
         long[] k = kinds != null ? kinds : new long[] {0, 0, total, 0};
-        String responseModel = clean(answerModel);
-        String model = responseModel != null ? responseModel : requestModel;
-        Weighed weighed = weigh(model, k);
-        if (provisional && responseModel != null && requestModel != null && !responseModel.equals(requestModel)) {
-            Weighed asRequested = weigh(requestModel, k);
-            if (asRequested.charge > weighed.charge) {
-                weighed = asRequested;
+        Set<String> models = new LinkedHashSet<>();
+        for (String named : answerModels) {
+            String m = clean(named);
+            if (m != null) {
+                models.add(m);
             }
         }
-        return weighed;
+        if (models.isEmpty() || provisional) {
+            models.addAll(requestModels);
+        }
+        Weighed dearest = null;
+        for (String model : orDefault(models)) {
+            Weighed weighed = weigh(model, k);
+            if (dearest == null || weighed.charge > dearest.charge) {
+                dearest = weighed;
+            }
+        }
+        return dearest;
+    }
+
+    /** The models, or the one {@code null} model (the table's default) when there are none. */
+    private static Collection<String> orDefault(Collection<String> models) {
+        return models.isEmpty() ? java.util.Collections.singletonList(null) : models;
     }
 
     private Weighed weigh(String model, long[] k) {
@@ -96,39 +127,71 @@ final class Weighing {
         }
     }
 
-    /**
-     * The model a request names: Gemini's path segment, else the JSON body's top-level {@code model}
-     * (read with a streaming parser that stops at it), else {@code null}.
-     */
-    static String requestModel(String path, byte[] json) {
-        if (path != null) {
-            Matcher m = PATH_MODEL.matcher(path);
-            if (m.find()) {
-                return clean(m.group(1));
+    /** The models a request names, gathered from wherever it names them, distinct, at most {@link #MAX_CANDIDATES}. */
+    static final class Candidates {
+        private final Set<String> models = new LinkedHashSet<>();
+
+        Collection<String> models() {
+            return models;
+        }
+
+        void add(String model) {
+            String m = clean(model);
+            if (m != null && models.size() < MAX_CANDIDATES) {
+                models.add(m);
             }
         }
-        if (json == null || json.length == 0) {
-            return null;
-        }
-        String model = null;
-        try (JsonParser p = Json.REQUEST_SCAN.createParser(json)) {
-            if (p.nextToken() != JsonToken.START_OBJECT) {
-                return null;
+
+        /** The model a path names (Gemini, Vertex, Bedrock), if any. */
+        void fromPath(String path) {
+            if (path == null) {
+                return;
             }
-            while (p.nextToken() == JsonToken.FIELD_NAME) {
-                String name = p.currentName();
-                JsonToken value = p.nextToken();
-                if ("model".equals(name) && value == JsonToken.VALUE_STRING) {
-                    // the last one, as jackson and most JSON parsers an endpoint uses read a repeated field
-                    model = p.getText();
+            for (Pattern pattern : new Pattern[] {GEMINI_PATH, BEDROCK_PATH}) {
+                Matcher m = pattern.matcher(path);
+                if (m.find()) {
+                    add(m.group(1));
                 }
-                p.skipChildren();
             }
-        } catch (IOException | RuntimeException notJson) {
-            // what was read before the break still names the model the endpoint most likely reads
         }
-        return clean(model);
+
+        /** Every value of a parameter whose name is {@code model} in any case (query string, form, multipart). */
+        void fromParameters(Map<String, List<String>> parameters) {
+            parameters.forEach((name, values) -> {
+                if (MODEL.equals(RequestEstimator.fold(name))) {
+                    values.forEach(this::add);
+                }
+            });
+        }
+
+        /**
+         * Every top-level string a JSON body names its model with: each {@code model} key in any case
+         * (a repeated key's every value: endpoints keep the first or the last, a Go relay matches
+         * {@code Model} too), read with a streaming parser; what was read before a break still counts.
+         */
+        void fromJson(byte[] json) {
+            if (json == null || json.length == 0) {
+                return;
+            }
+            try (JsonParser p = Json.LENIENT_REQUEST_SCAN.createParser(json)) {
+                if (p.nextToken() != JsonToken.START_OBJECT) {
+                    return;
+                }
+                while (p.nextToken() == JsonToken.FIELD_NAME) {
+                    String name = p.currentName();
+                    JsonToken value = p.nextToken();
+                    if (value == JsonToken.VALUE_STRING && MODEL.equals(RequestEstimator.fold(name))) {
+                        add(p.getText());
+                    }
+                    p.skipChildren();
+                }
+            } catch (IOException | RuntimeException notJson) {
+                // what was read before the break still names models an endpoint may read
+            }
+        }
     }
+
+    private static final String MODEL = "model";
 
     /**
      * A model name as an event keeps it: stripped, at most {@link Limits#MAX_MODEL_LENGTH} characters;

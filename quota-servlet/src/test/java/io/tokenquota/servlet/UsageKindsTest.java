@@ -2,9 +2,10 @@ package io.tokenquota.servlet;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.charset.StandardCharsets;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 
 /** The usage split by kind of token, and the answering model, as the sniffer reads them for weighing. */
@@ -28,7 +29,7 @@ class UsageKindsTest {
                 + "\"completion_tokens_details\":{\"reasoning_tokens\":100}}}");
         assertArrayEquals(new long[] {600, 400, 200, 100}, s.kinds());
         assertEquals(1_300, s.usage());
-        assertEquals("gpt-4o", s.model());
+        assertEquals(java.util.List.of("gpt-4o"), s.models());
     }
 
     @Test
@@ -50,7 +51,7 @@ class UsageKindsTest {
                 + "\"text\":\"{\\\"model\\\":\\\"cheap\\\"}\"}}\n\n"
                 + "event: message_delta\ndata: {\"type\":\"message_delta\",\"usage\":{\"output_tokens\":20}}\n\n");
         assertArrayEquals(new long[] {150, 1_000, 20, 0}, s.kinds());
-        assertEquals("claude-sonnet-4", s.model());
+        assertEquals(java.util.List.of("claude-sonnet-4"), s.models());
     }
 
     @Test
@@ -60,7 +61,7 @@ class UsageKindsTest {
                 + "\"thoughts_token_count\":200,\"tool_use_prompt_token_count\":7,\"total_token_count\":1257},"
                 + "\"model_version\":\"gemini-2.5-pro\"}");
         assertArrayEquals(new long[] {407, 600, 50, 200}, s.kinds());
-        assertEquals("gemini-2.5-pro", s.model());
+        assertEquals(java.util.List.of("gemini-2.5-pro"), s.models());
     }
 
     @Test
@@ -68,7 +69,7 @@ class UsageKindsTest {
         UsageSniffer s = sniff("application/json", "{\"choices\":[{\"message\":{\"content\":\"x\",\"tool_calls\":"
                 + "[{\"function\":{\"arguments\":{\"model\":\"cheap\"}}}]}}],\"meta\":{\"model\":\"cheap\"},"
                 + "\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":1}}");
-        assertNull(s.model());
+        assertTrue(s.models().isEmpty());
         assertArrayEquals(new long[] {1, 0, 1, 0}, s.kinds());
     }
 
@@ -82,15 +83,26 @@ class UsageKindsTest {
     }
 
     @Test
-    void theRequestNamesItsModelInTheBodyOrGeminisPath() {
-        assertEquals("gpt-4o", Weighing.requestModel("/v1/chat/completions",
-                "{\"messages\":[{\"model\":\"inner\"}],\"model\":\"gpt-4o\"}".getBytes(StandardCharsets.UTF_8)));
-        // repeated: the last, as the endpoint's parser reads it
-        assertEquals("o3", Weighing.requestModel("/v1/chat",
-                "{\"model\":\"cheap\",\"x\":1,\"model\":\"o3\"}".getBytes(StandardCharsets.UTF_8)));
-        assertEquals("gemini-2.5-pro", Weighing.requestModel("/v1beta/models/gemini-2.5-pro:streamGenerateContent",
-                "{\"model\":\"cheap\"}".getBytes(StandardCharsets.UTF_8)));
-        assertNull(Weighing.requestModel("/v1/chat", "not json".getBytes(StandardCharsets.UTF_8)));
-        assertNull(Weighing.requestModel("/v1/chat", "{\"model\":\"a\\u0000b\"}".getBytes(StandardCharsets.UTF_8)));
+    void everyModelTheRequestNamesIsACandidate() {
+        // a repeated key's every value, any case (a Go relay matches Model), not a nested one
+        assertEquals(List.of("cheap", "o3", "gpt-4o"), candidates("/v1/chat",
+                "{\"model\":\"cheap\",\"messages\":[{\"model\":\"inner\"}],\"x\":1,\"model\":\"o3\",\"Model\":\"gpt-4o\"}"));
+        // Gemini's and Bedrock's paths
+        assertEquals(List.of("gemini-2.5-pro", "cheap"), candidates("/v1beta/models/gemini-2.5-pro:streamGenerateContent",
+                "{\"model\":\"cheap\"}"));
+        assertEquals(List.of("anthropic.claude-3-opus-20240229-v1:0"),
+                candidates("/model/anthropic.claude-3-opus-20240229-v1:0/converse", "{}"));
+        assertEquals(List.of(), candidates("/v1/chat", "not json"));
+        assertEquals(List.of(), candidates("/v1/chat", "{\"model\":\"a\\u0000b\"}"));
+        Weighing.Candidates form = new Weighing.Candidates();
+        form.fromParameters(java.util.Map.of("MODEL", List.of("a", "b")));
+        assertEquals(List.of("a", "b"), List.copyOf(form.models()));
+    }
+
+    private static List<String> candidates(String path, String json) {
+        Weighing.Candidates c = new Weighing.Candidates();
+        c.fromPath(path);
+        c.fromJson(json.getBytes(StandardCharsets.UTF_8));
+        return List.copyOf(c.models());
     }
 }
