@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit30;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound30BreakItTest extends AbstractRound30 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
