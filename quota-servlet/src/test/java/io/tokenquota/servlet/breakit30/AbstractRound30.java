@@ -50,11 +50,14 @@ abstract class AbstractRound30 extends H2FilterRound {
     @RestController
     public static class CachedAnswers {
         @GetMapping("/ask")
-        public ResponseEntity<Map<String, Object>> ask(@RequestParam("q") String q, HttpServletRequest http) {
+        public ResponseEntity<Map<String, Object>> ask(@RequestParam("q") String q,
+                                                       @RequestParam(name = "think", defaultValue = "0") long think,
+                                                       HttpServletRequest http) {
             called(http);
-            // the model reads the question (one token a word, as the fake model counts) and says "OK"
+            // the model reads the question (one token a word, as the fake model counts), reasons for
+            // `think` tokens (a reasoning model's hidden output) and says "OK"
             long input = q.trim().split("\\s+").length;
-            long output = 1;
+            long output = 1 + think;
             USED.put(String.valueOf(http.getHeader("x-user-id")), input + output);
             String text = "OK";
             Map<String, Object> usage = new LinkedHashMap<>();
@@ -100,6 +103,34 @@ abstract class AbstractRound30 extends H2FilterRound {
         QuotaAccount a = account(s);
         assertTrue(a.used() >= used, "the model read " + used + " tokens for this 304; the ledger charged "
                 + a.used() + " (the usage remembered from another user's cheap call): " + ledger(s));
+    }
+
+    // ------------------------------------------------------------------ 2. another user's remembered usage is charged to a victim
+
+    /**
+     * The same memory, the other way: it is shared by every subject. A hostile user asks a reasoning
+     * model to think 15,000 tokens and then say "OK" (ETag of "OK", usage 15,003 remembered for the
+     * path). A victim whose client revalidates its cached "OK" answer ({@code If-None-Match}) makes a
+     * call that costs 3 tokens and gets a 304: the filter charges the victim the attacker's 15,003
+     * tokens, 15 times the victim's own estimate, for a call it never made.
+     */
+    @Test
+    void aNotModifiedAnswerIsNotChargedAnotherUsersPlantedUsage() {
+        String attacker = subject();
+        HttpResponse<String> planted = TestHttp.get(container.uri("/ai/spring/ask?think=15000&q=" + enc("Say OK")),
+                "x-user-id", attacker);
+        assertEquals(200, planted.statusCode(), planted.body());
+        String etag = planted.headers().firstValue("ETag").orElseThrow();
+
+        String victim = subject();
+        HttpResponse<String> r = TestHttp.get(container.uri("/ai/spring/ask?q=" + enc("Say OK")),
+                "x-user-id", victim, "If-None-Match", etag);
+        assertEquals(304, r.statusCode(), r.body());
+        long used = USED.get(victim);
+        QuotaAccount a = account(victim);
+        long reserved = Long.parseLong(ledger(victim).replaceAll(".*RESERVED:(\\d+).*", "$1"));
+        assertTrue(a.used() <= reserved, "the victim's call used " + used + " tokens (held " + reserved
+                + "); the ledger charged " + a.used() + ", the figure another user's call planted: " + ledger(victim));
     }
 
     static String enc(String s) {
