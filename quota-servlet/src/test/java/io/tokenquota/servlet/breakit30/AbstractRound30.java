@@ -133,6 +133,24 @@ abstract class AbstractRound30 extends H2FilterRound {
                 + "); the ledger charged " + a.used() + ", the figure another user's call planted: " + ledger(victim));
     }
 
+    // ------------------------------------------------------------------ 3. TRACE echoes the request, charged
+
+    /**
+     * {@code TRACE /ai/spring/ask}: Spring's DispatcherServlet does not dispatch TRACE and the servlet
+     * API's default {@code doTrace} echoes the request with 200 {@code message/http}. No handler ran and
+     * no model was called; the filter charges the fallback estimate as for a 2xx without usage. (Tomcat
+     * refuses TRACE at its connector, allowTrace=false, before any filter: Jetty suite only.)
+     */
+    void assertTraceIsNotCharged() {
+        String s = subject();
+        HttpResponse<String> r = TestHttp.send(TestHttp.request(container.uri("/ai/spring/ask?q=hi"), "x-user-id", s)
+                .method("TRACE", java.net.http.HttpRequest.BodyPublishers.noBody()).build());
+        assertEquals(0, calls(s), "no handler ran");
+        QuotaAccount a = account(s);
+        assertEquals(0, a.used(), "a TRACE echo (status " + r.statusCode() + ", " + r.headers().firstValue("Content-Type")
+                + ") reached no model; the ledger charged " + a.used() + ": " + ledger(s));
+    }
+
     static String enc(String s) {
         return URLEncoder.encode(s, StandardCharsets.UTF_8);
     }
