@@ -187,7 +187,9 @@ public final class QuotaFilter implements Filter {
         }
         String path = pathOf(request);
         String prefix = match(path);
-        if (prefix == null || "OPTIONS".equals(request.getMethod()) || isQuotaApi(request)) {
+        // OPTIONS (a CORS preflight) and TRACE (the servlet API's echo of the request) call no model
+        if (prefix == null || "OPTIONS".equals(request.getMethod()) || "TRACE".equals(request.getMethod())
+                || isQuotaApi(request)) {
             chain.doFilter(req, res);
             return;
         }
@@ -231,6 +233,8 @@ public final class QuotaFilter implements Filter {
         long estimate;
         // a body whose output budget may be fitted to the balance: JSON the filter forwards as it read it
         byte[] fittable = null;
+        // the body as read, for the request's digest under which a 304 finds the answer it names
+        byte[] kept = null;
         // with weights: every model the request names, wherever an endpoint may read it
         Weighing.Candidates models = weights == null ? null : new Weighing.Candidates();
         if (models != null) {
@@ -285,6 +289,7 @@ public final class QuotaFilter implements Filter {
             forward = request;
         } else {
             byte[] body = readBounded(request.getInputStream(), request.getContentLengthLong(), limit);
+            kept = body;
             if (body == null) {
                 Problems.bodyTooLarge(request, response, limit);
                 return;
@@ -391,8 +396,12 @@ public final class QuotaFilter implements Filter {
         QuotaResponse wrapped = new QuotaResponse(response, sniffer, headers,
                 request.getDispatcherType() == DispatcherType.INCLUDE);
         held.answeredThrough(wrapped);
+        byte[] keptBody = kept;
+        // a multipart body is not kept whole: its answers are not remembered (a 304 is charged the estimate)
+        java.util.function.Supplier<String> answerKey = keptBody == null ? null
+                : () -> AnswerUsages.requestKey(subject, request.getMethod(), request.getRequestURI(), query, keptBody);
         Settlement settlement = new Settlement(ledger, hold, estimate, releaseOnError, request, wrapped, sniffer,
-                answers, settleFailureCount, weighing);
+                answers, answerKey, settleFailureCount, weighing);
         boolean returned = false;
         try {
             chain.doFilter(held, wrapped);

@@ -66,6 +66,11 @@ final class Settlement implements AsyncListener {
     private final UsageSniffer sniffer;
     /** The filter's memory of recent answers' usage by ETag, for a 304 made of a computed answer. */
     private final AnswerUsages answers;
+    /**
+     * This request's key in {@link #answers} (its subject, method, URI, query and body), computed only
+     * when an answer is remembered or a 304 looked up; {@code null}: never remembered.
+     */
+    private final java.util.function.Supplier<String> answerKey;
     private final AtomicBoolean done = new AtomicBoolean();
     /** How an async cycle ended before it completed (timeout, error); settled on completion. */
     private volatile End asyncEnd;
@@ -76,7 +81,8 @@ final class Settlement implements AsyncListener {
 
     Settlement(QuotaLedger ledger, Reservation hold, long estimate, boolean releaseOnError,
                HttpServletRequest request, QuotaResponse response, UsageSniffer sniffer, AnswerUsages answers,
-               AtomicLong failures, Weighing weighing) {
+               java.util.function.Supplier<String> answerKey, AtomicLong failures, Weighing weighing) {
+        this.answerKey = answerKey;
         this.weighing = weighing;
         this.failures = failures;
         this.answers = answers;
@@ -209,10 +215,12 @@ final class Settlement implements AsyncListener {
                 usage = weighed.charge();
             }
             Long answered = usage;
-            if (usage == null && status == 304) {
+            if (usage == null && status == 304 && answerKey != null && etag != null) {
                 // a 304 carries no body: it names, by its ETag, an answer the client already has; when
-                // this filter saw that answer, its usage is what producing it again cost
-                usage = answers.usage(request.getRequestURI(), etag);
+                // this filter saw that answer given to this very request of this subject, its usage is
+                // what producing it again cost (another request's answer with the same ETag says
+                // nothing about this one's input)
+                usage = answers.usage(answerKey.get(), etag);
             }
             // usage remembered for a 304 is a final count; only the sniffer's own can be provisional
             boolean provisional = sniffer.provisional();
@@ -233,9 +241,10 @@ final class Settlement implements AsyncListener {
                     ledger.commit(hold.id(), d.tokens());
                 }
             }
-            if (status >= 200 && status < 300 && answered != null && !sniffer.provisional()) {
+            if (status >= 200 && status < 300 && answered != null && !sniffer.provisional() && answerKey != null
+                    && etag != null) {
                 // only a final count is what producing the answer again would cost (weighted, when weighed)
-                answers.remember(request.getRequestURI(), etag, answered);
+                answers.remember(answerKey.get(), etag, answered);
             }
             LOG.debug("settled reservation {} of {}: {} ({})", hold.id(), hold.subject(),
                     d.release() ? "released" : d.tokens(), d.reason());
