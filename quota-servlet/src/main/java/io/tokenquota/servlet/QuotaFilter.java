@@ -541,7 +541,9 @@ public final class QuotaFilter implements Filter {
     private long estimateAs(byte[] json, byte[] body, Charset charset, String path, RequestEstimator.Asked asked) {
         RequestEstimator.Estimate e = estimator.estimate(json);
         if (e == null) {
-            long text = textEstimate(decode(body, charset), path);
+            CharSequence decoded = decode(body, charset);
+            long own = textTokens(decoded);
+            long text = Math.max(longestPrefix(fallbackEstimates, path, defaultFallbackEstimate), own);
             List<RequestEstimator.Estimate> each = estimator.estimateEach(json);
             if (each != null) {
                 // a batch of requests in one JSON array: each element's own text and budget times its
@@ -553,6 +555,8 @@ public final class QuotaFilter implements Filter {
                 asked.countOutput(output(asked.budget, asked.completions, path));
                 return clamp(text, output(asked.budget, asked.completions, path));
             }
+            // the fallback above the text's own tokens stands for the answer the model will write
+            asked.countOutput(text - own);
             return text;
         }
         asked.countOutput(outputOf(e, path));
@@ -607,12 +611,13 @@ public final class QuotaFilter implements Filter {
 
 
     private long textEstimate(CharSequence text, String path) {
-        long fallback = longestPrefix(fallbackEstimates, path, defaultFallbackEstimate);
-        if (text == null || text.length() == 0) {
-            return fallback;
-        }
         // the fallback is the whole estimate of a non-JSON request; only a longer text raises it
-        return Math.max(fallback, clamp(estimator.text(text), 0));
+        return Math.max(longestPrefix(fallbackEstimates, path, defaultFallbackEstimate), textTokens(text));
+    }
+
+    /** A text's own estimate: 0 for none (a binary body, an empty one). */
+    private long textTokens(CharSequence text) {
+        return text == null || text.length() == 0 ? 0 : clamp(estimator.text(text), 0);
     }
 
     private static long clamp(long input, long output) {

@@ -114,6 +114,19 @@ abstract class AbstractModelWeightsSuite {
     }
 
     @Test
+    void aTextRequestsFallbackIsHeldAtTheOutputRate() {
+        // a plain-text prompt: its few tokens are input, the fallback above them stands for the answer
+        String s = subject();
+        String[] headers = {"x-user-id", s, "Content-Type", "text/plain", "x-answer", "none"};
+        HttpResponse<String> r = TestHttp.post(container.uri("/ai/chat?model=hold-probe"), "Say hello.", headers);
+        assertEquals(200, r.statusCode(), r.body());
+        Ledgers.settled(store, s);
+        long own = new io.tokenquota.estimator.DefaultTokenEstimator().estimate("Say hello.");
+        // hold-probe: input free, output at 3
+        assertEquals(3 * (1_000 - own), only(s, EventKind.RESERVED).tokens());
+    }
+
+    @Test
     void cachedAndReasoningTokensAreChargedByTheirOwnMultipliersOnce() {
         String s = subject();
         call(s, "/ai/chat", chat("gpt-test", 100), "openai", "gpt-test-2025-01-01");
