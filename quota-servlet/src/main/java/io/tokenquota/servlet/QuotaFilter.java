@@ -396,6 +396,11 @@ public final class QuotaFilter implements Filter {
         QuotaResponse wrapped = new QuotaResponse(response, sniffer, headers,
                 request.getDispatcherType() == DispatcherType.INCLUDE);
         held.answeredThrough(wrapped);
+        DispatcherType dispatch = request.getDispatcherType();
+        if (dispatch == DispatcherType.INCLUDE || dispatch == DispatcherType.FORWARD) {
+            // the figure an earlier include of the same request reported (a poll's 0) is not this call's
+            request.removeAttribute(ACTUAL_TOKENS_ATTRIBUTE);
+        }
         byte[] keptBody = kept;
         // a multipart body is not kept whole: its answers are not remembered (a 304 is charged the estimate)
         java.util.function.Supplier<String> answerKey = keptBody == null ? null

@@ -205,7 +205,7 @@ final class Settlement implements AsyncListener {
             response.endSniffing();
             sniffer.finish();
             End effective = response.clientGone() ? End.CLIENT_GONE : end;
-            int status = response.getStatus();
+            int status = response.status();
             String etag = response.getHeader("ETag");
             Long usage = sniffer.usage();
             Weighing.Weighed weighed = null;
