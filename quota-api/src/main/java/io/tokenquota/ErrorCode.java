@@ -57,7 +57,13 @@ public enum ErrorCode {
     /** The purchase's status does not allow the transition (refund of a non-completed purchase...). */
     PURCHASE_STATE_CONFLICT(409),
     /** The store could not be reached or gave up after bounded retries. */
-    STORE_UNAVAILABLE(503);
+    STORE_UNAVAILABLE(503),
+    /**
+     * A count weighted by {@link ModelWeights} comes to more than {@link Limits#MAX_TOKENS}: the table's
+     * multipliers are too large for the counts. Raised instead of wrapping or silently capping; nothing
+     * is written.
+     */
+    WEIGHTED_AMOUNT_OVERFLOW(422);
 
     private final int httpStatus;
 

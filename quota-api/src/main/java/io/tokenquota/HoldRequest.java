@@ -26,6 +26,7 @@ public final class HoldRequest {
     private final String idempotencyKey;
     private final Duration ttl;
     private final String endpoint;
+    private final TokenUsage usage;
 
     private HoldRequest(Builder b) {
         this.subject = b.subject;
@@ -33,6 +34,7 @@ public final class HoldRequest {
         this.idempotencyKey = b.idempotencyKey;
         this.ttl = b.ttl;
         this.endpoint = b.endpoint;
+        this.usage = b.usage;
     }
 
     /**
@@ -68,22 +70,31 @@ public final class HoldRequest {
         return endpoint;
     }
 
+    /**
+     * For a consume: what the call used (model and raw counts), kept on its COMMITTED event beside the
+     * charge ({@link #tokens()}); {@code null} for none. Not compared on a replay (the first usage stays),
+     * and refused on a hold ({@link ErrorCode#INVALID_ARGUMENT}): a hold is taken before the call used anything.
+     */
+    public TokenUsage usage() {
+        return usage;
+    }
+
     @Override
     public boolean equals(Object o) {
         return o instanceof HoldRequest other && tokens == other.tokens && subject.equals(other.subject)
                 && Objects.equals(idempotencyKey, other.idempotencyKey) && Objects.equals(ttl, other.ttl)
-                && Objects.equals(endpoint, other.endpoint);
+                && Objects.equals(endpoint, other.endpoint) && Objects.equals(usage, other.usage);
     }
 
     @Override
     public int hashCode() {
-        return Objects.hash(subject, tokens, idempotencyKey, ttl, endpoint);
+        return Objects.hash(subject, tokens, idempotencyKey, ttl, endpoint, usage);
     }
 
     @Override
     public String toString() {
         return "HoldRequest{subject=" + subject + ", tokens=" + tokens + ", idempotencyKey=" + idempotencyKey
-                + ", ttl=" + ttl + ", endpoint=" + endpoint + '}';
+                + ", ttl=" + ttl + ", endpoint=" + endpoint + (usage == null ? "" : ", usage=" + usage) + '}';
     }
 
     /** Mutable builder of one {@link HoldRequest}; not thread-safe. Each optional part may be set to {@code null}. */
@@ -93,6 +104,7 @@ public final class HoldRequest {
         private String idempotencyKey;
         private Duration ttl;
         private String endpoint;
+        private TokenUsage usage;
 
         private Builder(String subject, long tokens) {
             this.subject = subject;
@@ -114,6 +126,12 @@ public final class HoldRequest {
         /** Label stored on the events, up to {@link Limits#MAX_ENDPOINT_LENGTH} characters. */
         public Builder endpoint(String endpoint) {
             this.endpoint = endpoint;
+            return this;
+        }
+
+        /** For a consume: the usage its COMMITTED event keeps beside the charge; see {@link HoldRequest#usage()}. */
+        public Builder usage(TokenUsage usage) {
+            this.usage = usage;
             return this;
         }
 

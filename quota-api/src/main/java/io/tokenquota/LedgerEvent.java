@@ -11,6 +11,10 @@ import java.time.YearMonth;
  * @param reservationId set for hold events
  * @param transactionId set for purchase events
  * @param detail        endpoint of a hold or reason of a credit, may be {@code null}
+ * @param usage         on the COMMITTED or LATE_COMMITTED event of a call charged by
+ *                      {@link QuotaLedger#commit(String, long, TokenUsage)} (or a consume with
+ *                      {@link HoldRequest.Builder#usage}), the model and raw counts the charge
+ *                      ({@code tokens}) was weighed from; {@code null} otherwise
  */
 public record LedgerEvent(
         long id,
@@ -22,5 +26,12 @@ public record LedgerEvent(
         String reservationId,
         String transactionId,
         String detail,
-        Instant at) {
+        Instant at,
+        TokenUsage usage) {
+
+    /** An event without a recorded usage (every kind but a charge with one). */
+    public LedgerEvent(long id, String subject, YearMonth month, EventKind kind, long tokens, long overage,
+                       String reservationId, String transactionId, String detail, Instant at) {
+        this(id, subject, month, kind, tokens, overage, reservationId, transactionId, detail, at, null);
+    }
 }

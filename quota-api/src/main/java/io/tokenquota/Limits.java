@@ -32,6 +32,8 @@ public final class Limits {
     public static final int MAX_PAYMENT_METHOD_LENGTH = 50;
     /** Longest endpoint label stored on an event, in code points ({@link ErrorCode#INVALID_ARGUMENT}). */
     public static final int MAX_ENDPOINT_LENGTH = 256;
+    /** Longest model name kept on an event ({@link TokenUsage#model()}), in code points ({@link ErrorCode#INVALID_ARGUMENT}). */
+    public static final int MAX_MODEL_LENGTH = 256;
     /** Shortest hold TTL ({@link ErrorCode#INVALID_ARGUMENT}). */
     public static final Duration MIN_TTL = Duration.ofSeconds(1);
     /** Longest hold TTL ({@link ErrorCode#INVALID_ARGUMENT}). */

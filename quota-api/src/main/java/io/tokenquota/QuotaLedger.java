@@ -63,6 +63,20 @@ public interface QuotaLedger {
      */
     Reservation commit(String reservationId, long actualTokens);
 
+    /**
+     * {@link #commit(String, long)} that also records what the call used: the event log keeps
+     * {@code usage} (its model and raw counts) beside the charge, for per-model reports
+     * ({@link QuotaStatistics#modelUsage}). {@code actualTokens} is the charge as the caller weighed it
+     * ({@link ModelWeights#charge}); the store does not weigh. A repeat of a finished commit with the
+     * same {@code actualTokens} returns the first result whatever its usage: the first usage stays.
+     * The default drops {@code usage}, for stores that keep none; the library's stores keep it.
+     *
+     * @param usage may be {@code null} (then it is {@link #commit(String, long)})
+     */
+    default Reservation commit(String reservationId, long actualTokens, TokenUsage usage) {
+        return commit(reservationId, actualTokens);
+    }
+
     default Reservation commit(Reservation reservation, long actualTokens) {
         return commit(reservation.id(), actualTokens);
     }

@@ -44,6 +44,28 @@ public interface QuotaStatistics {
      */
     long openHolds();
 
+    /**
+     * Charges of {@code month} by the model their recorded usage names ({@link LedgerEvent#usage()}):
+     * one entry per model, highest charge first (then by model), with an entry of model {@code null}
+     * for charges recorded without a usage or a model, so the entries add up to the month's charges.
+     * A {@code null} subject means all users (team accounts are left out, as above).
+     *
+     * @throws QuotaException {@code MONTH_OUT_OF_RANGE} outside the policy's history window
+     */
+    default List<ModelUsage> modelUsage(String subject, YearMonth month) {
+        throw new UnsupportedOperationException(getClass().getName() + " keeps no usage by model");
+    }
+
+    /**
+     * @param model       the model, or {@code null} for charges without one
+     * @param calls       charges (commits, late commits, consumes)
+     * @param input       raw counts of each kind, summed over the calls with a recorded usage
+     * @param charged     quota units charged, summed over all the calls
+     */
+    record ModelUsage(String model, long calls, long input, long cachedInput, long output, long reasoning,
+                      long charged) {
+    }
+
     /** @param used tokens charged that day; {@code requests} holds granted; {@code rejected} holds refused */
     record DailyUsage(LocalDate day, long used, long requests, long rejected) {
     }

@@ -107,6 +107,14 @@ public final class Validation {
         return request;
     }
 
+    /** A hold is taken before the call used anything: a usage on it is a mistake the caller should hear about. */
+    public static void holdWithoutUsage(HoldRequest request) {
+        if (request.usage() != null) {
+            throw new QuotaException(ErrorCode.INVALID_ARGUMENT,
+                    "a hold is taken before the call, so it takes no usage (commit or consume with one)");
+        }
+    }
+
     /** A token amount that must be positive: a hold, a consume, a credit. */
     public static long positiveTokens(long tokens, String name) {
         if (tokens <= 0 || tokens > MAX_TOKENS) {

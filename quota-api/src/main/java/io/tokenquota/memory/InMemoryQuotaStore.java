@@ -17,6 +17,7 @@ import io.tokenquota.QuotaPolicy;
 import io.tokenquota.QuotaStore;
 import io.tokenquota.Reservation;
 import io.tokenquota.ReservationState;
+import io.tokenquota.TokenUsage;
 import io.tokenquota.Reserved;
 import io.tokenquota.Team;
 import io.tokenquota.internal.Validation;
@@ -99,6 +100,7 @@ public final class InMemoryQuotaStore implements QuotaStore {
         String idempotencyKey = request.idempotencyKey();
         String endpoint = request.endpoint();
         Duration holdTtl = request.ttl() == null ? policy.holdTtl() : request.ttl();
+        Validation.holdWithoutUsage(request);
         return write(tx -> {
             Account[] both = tx.memberAccounts(subject);
             Account account = both[0];
@@ -132,6 +134,11 @@ public final class InMemoryQuotaStore implements QuotaStore {
 
     @Override
     public Reservation commit(String reservationId, long actualTokens) {
+        return commit(reservationId, actualTokens, null);
+    }
+
+    @Override
+    public Reservation commit(String reservationId, long actualTokens, TokenUsage usage) {
         Validation.nonNegativeTokens(actualTokens, "actual_tokens");
         Validation.key(reservationId, "reservation_id");
         return write(tx -> {
@@ -148,7 +155,7 @@ public final class InMemoryQuotaStore implements QuotaStore {
                         LedgerRules.available(account.snapshot(), snapshot(team)));
                 finish(tx, hold, a -> a.setUsed(LedgerRules.add(a.used, charge.charged())));
                 hold.commit(actualTokens, charge, tx.now);
-                logHold(tx, hold, EventKind.LATE_COMMITTED, charge.charged(), charge.overage());
+                logHold(tx, hold, EventKind.LATE_COMMITTED, charge.charged(), charge.overage(), usage);
                 return hold.snapshot();
             }
             LedgerRules.Charge charge = LedgerRules.charge(policy.overrunPolicy(), hold.held, actualTokens);
@@ -157,7 +164,7 @@ public final class InMemoryQuotaStore implements QuotaStore {
                 a.setReserved(a.reserved - hold.held);
             });
             hold.commit(actualTokens, charge, tx.now);
-            logHold(tx, hold, EventKind.COMMITTED, charge.charged(), charge.overage());
+            logHold(tx, hold, EventKind.COMMITTED, charge.charged(), charge.overage(), usage);
             return hold.snapshot();
         });
     }
@@ -216,7 +223,7 @@ public final class InMemoryQuotaStore implements QuotaStore {
             hold.actual = tokens;
             hold.charged = tokens;
             hold.finishedAt = tx.now;
-            logHold(tx, hold, EventKind.COMMITTED, tokens, 0);
+            logHold(tx, hold, EventKind.COMMITTED, tokens, 0, request.usage());
             return hold.snapshot();
         });
     }
@@ -577,6 +584,19 @@ public final class InMemoryQuotaStore implements QuotaStore {
     }
 
     @Override
+    public List<ModelUsage> modelUsage(String subject, YearMonth month) {
+        Validation.optionalSubject(subject);
+        policy.checkReadableMonth(month);
+        List<LedgerEvent> charges;
+        synchronized (lock) {
+            // over all users, team accounts are left out: their charges repeat their members'
+            charges = events.stream().filter(e -> e.kind().charges() && e.month().equals(month)
+                    && (subject == null ? !Team.isTeam(e.subject()) : e.subject().equals(subject))).toList();
+        }
+        return io.tokenquota.internal.ModelUsageTally.of(charges);
+    }
+
+    @Override
     public List<LedgerEvent> events(String subject, YearMonth month) {
         Validation.subject(subject);
         policy.checkReadableMonth(month);
@@ -634,9 +654,17 @@ public final class InMemoryQuotaStore implements QuotaStore {
 
     /** Logs a hold's event on its subject's account and, for a team hold, on the team's. */
     private void logHold(Tx tx, Hold hold, EventKind kind, long tokens, long overage) {
-        tx.log(hold.subject, hold.month, kind, tokens, overage, hold.id, null, hold.endpoint);
+        logHold(tx, hold, kind, tokens, overage, null);
+    }
+
+    /**
+     * Logs a charge of a hold with the usage it was weighed from; the team's event carries the same
+     * usage, so the team's charges by model add up to its charges as a member's do.
+     */
+    private void logHold(Tx tx, Hold hold, EventKind kind, long tokens, long overage, TokenUsage usage) {
+        tx.log(hold.subject, hold.month, kind, tokens, overage, hold.id, null, hold.endpoint, usage);
         if (hold.team != null) {
-            tx.log(hold.team, hold.month, kind, tokens, overage, hold.id, null, hold.endpoint);
+            tx.log(hold.team, hold.month, kind, tokens, overage, hold.id, null, hold.endpoint, usage);
         }
     }
 
@@ -864,13 +892,23 @@ public final class InMemoryQuotaStore implements QuotaStore {
 
         void log(Account account, EventKind kind, long tokens, long overage, String reservationId,
                  String transactionId, String detail) {
-            log(account.subject, account.month, kind, tokens, overage, reservationId, transactionId, detail);
+            log(account, kind, tokens, overage, reservationId, transactionId, detail, null);
+        }
+
+        void log(Account account, EventKind kind, long tokens, long overage, String reservationId,
+                 String transactionId, String detail, TokenUsage usage) {
+            log(account.subject, account.month, kind, tokens, overage, reservationId, transactionId, detail, usage);
         }
 
         void log(String subject, YearMonth month, EventKind kind, long tokens, long overage, String reservationId,
                  String transactionId, String detail) {
+            log(subject, month, kind, tokens, overage, reservationId, transactionId, detail, null);
+        }
+
+        void log(String subject, YearMonth month, EventKind kind, long tokens, long overage, String reservationId,
+                 String transactionId, String detail, TokenUsage usage) {
             LedgerEvent event = new LedgerEvent(events.size() + 1L, subject, month, kind, tokens, overage,
-                    reservationId, transactionId, detail, now);
+                    reservationId, transactionId, detail, now, usage);
             events.add(event);
             logged.add(event);
         }

@@ -20,11 +20,13 @@ import io.tokenquota.QuotaExceededException.Scope;
 import io.tokenquota.QuotaPolicy;
 import io.tokenquota.QuotaStatistics.ConsumerUsage;
 import io.tokenquota.QuotaStatistics.DailyUsage;
+import io.tokenquota.QuotaStatistics.ModelUsage;
 import io.tokenquota.QuotaStore;
 import io.tokenquota.Reservation;
 import io.tokenquota.ReservationState;
 import io.tokenquota.Reserved;
 import io.tokenquota.Team;
+import io.tokenquota.TokenUsage;
 import java.time.Duration;
 import java.time.YearMonth;
 import java.util.List;
@@ -406,6 +408,34 @@ public abstract class TeamContract {
         assertEquals(1_500, store.forecast(Team.subject(acme)).used());
         assertEquals(3_500, store.forecast(Team.subject(acme)).available());
         assertEquals(1, store.history(Team.subject(acme), 3).size());
+    }
+
+    /**
+     * A member's charges keep the usage they were weighed from on both accounts' events, on every path
+     * (a consume, a commit, a late commit): the team's charges by model add up as its member's do, and
+     * the report over all users leaves the team out.
+     */
+    @Test
+    void chargesKeepTheirUsageOnTheMembersAndTheTeamsEvents() {
+        String alice = user("alice");
+        String acme = team("acme");
+        QuotaStore store = teamOf(acme, 5_000, alice);
+        store.consume(HoldRequest.of(alice, 300).usage(TokenUsage.of("m-a", 200, 100)).build());
+        store.commit(store.reserve(hold(alice, 900)).reservation().id(), 800, TokenUsage.of("m-b", 500, 300));
+        Reservation late = store.reserve(HoldRequest.of(alice, 100).ttl(Duration.ofMinutes(1)).build()).reservation();
+        clock.advance(Duration.ofMinutes(2));
+        assertEquals(ReservationState.COMMITTED, store.commit(late.id(), 50, TokenUsage.of("m-c", 30, 20)).state());
+
+        List<ModelUsage> expected = List.of(new ModelUsage("m-b", 1, 500, 0, 300, 0, 800),
+                new ModelUsage("m-a", 1, 200, 0, 100, 0, 300), new ModelUsage("m-c", 1, 30, 0, 20, 0, 50));
+        for (String subject : List.of(alice, Team.subject(acme))) {
+            assertEquals(expected, store.modelUsage(subject, month), subject);
+            List<TokenUsage> usages = store.events(subject, month).stream().filter(e -> e.kind().charges())
+                    .map(LedgerEvent::usage).toList();
+            assertEquals(List.of(TokenUsage.of("m-a", 200, 100), TokenUsage.of("m-b", 500, 300),
+                    TokenUsage.of("m-c", 30, 20)), usages, subject);
+        }
+        assertEquals(expected, store.modelUsage(null, month), "all users: the team's charges are its member's");
     }
 
     // ---------------------------------------------------------------- input

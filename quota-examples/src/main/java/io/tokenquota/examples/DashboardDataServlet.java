@@ -163,6 +163,25 @@ final class DashboardDataServlet extends HttpServlet {
             }
             g.writeEndArray();
 
+            // charges of the month by the model that answered: raw counts beside the weighted charge
+            g.writeArrayFieldStart("models");
+            for (QuotaStatistics.ModelUsage m : store.modelUsage(user, month)) {
+                g.writeStartObject();
+                if (m.model() == null) {
+                    g.writeNullField("model");
+                } else {
+                    g.writeStringField("model", m.model());
+                }
+                g.writeNumberField("calls", m.calls());
+                g.writeNumberField("input_tokens", m.input());
+                g.writeNumberField("cached_input_tokens", m.cachedInput());
+                g.writeNumberField("output_tokens", m.output());
+                g.writeNumberField("reasoning_tokens", m.reasoning());
+                g.writeNumberField("charged", m.charged());
+                g.writeEndObject();
+            }
+            g.writeEndArray();
+
             g.writeArrayFieldStart("purchases");
             for (PurchaseTotal p : purchaseTotals(user, month)) {
                 g.writeStartObject();

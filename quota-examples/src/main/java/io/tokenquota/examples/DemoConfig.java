@@ -46,6 +46,10 @@ public final class DemoConfig {
      * demo plays the part of a service behind a trusted reverse proxy on the same machine.
      */
     public static final Set<String> LOOPBACK = Set.of("127.0.0.1", "::1", "0:0:0:0:0:0:0:1");
+    /** Least output budget a fitted request is sent with unless {@code QUOTA_FIT_MIN_OUTPUT} says otherwise. */
+    public static final long DEFAULT_FIT_MIN_OUTPUT = 16;
+    /** The filter's default output budget cap: a larger minimum could never be fitted. */
+    static final long MAX_FIT_MIN_OUTPUT = 16_384;
 
     private final int port;
     private final String host;
@@ -63,6 +67,9 @@ public final class DemoConfig {
     private final List<String> protectedPrefixes;
     private final Set<String> trustedProxies;
     private final Duration sweepInterval;
+    private final boolean fitOutput;
+    private final long fitMinOutput;
+    private final io.tokenquota.ModelWeights modelWeights;
 
     private DemoConfig(Builder b) {
         this.port = b.port;
@@ -81,6 +88,22 @@ public final class DemoConfig {
         this.protectedPrefixes = List.copyOf(b.protectedPrefixes);
         this.trustedProxies = Set.copyOf(b.trustedProxies);
         this.sweepInterval = b.sweepInterval;
+        this.fitOutput = b.fitOutput;
+        this.fitMinOutput = b.fitMinOutput;
+        this.modelWeights = b.modelWeights != null ? b.modelWeights : exampleWeights();
+    }
+
+    /** The demo's example table (relative weights of popular models, not prices): {@code model-weights.csv}. */
+    public static io.tokenquota.ModelWeights exampleWeights() {
+        try (java.io.InputStream in = DemoConfig.class.getResourceAsStream("model-weights.csv")) {
+            if (in == null) {
+                throw new IllegalStateException("missing resource model-weights.csv");
+            }
+            return io.tokenquota.ModelWeights.fromCsv(new java.io.InputStreamReader(in,
+                    java.nio.charset.StandardCharsets.UTF_8), "model-weights.csv");
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
     }
 
     public static Builder builder() {
@@ -90,7 +113,9 @@ public final class DemoConfig {
     /**
      * Reads {@code PORT}, {@code QUOTA_JDBC_URL}, {@code QUOTA_JDBC_USER}, {@code QUOTA_JDBC_PASSWORD},
      * {@code QUOTA_ADMIN_TOKEN}, {@code QUOTA_PAYMENT_SECRET}, {@code QUOTA_HOLD_TTL},
-     * {@code QUOTA_SWEEP_INTERVAL} and {@code QUOTA_DEFAULT_ALLOCATION}; unset or blank means the default.
+     * {@code QUOTA_SWEEP_INTERVAL}, {@code QUOTA_DEFAULT_ALLOCATION}, {@code QUOTA_FIT_OUTPUT},
+     * {@code QUOTA_FIT_MIN_OUTPUT} and {@code QUOTA_MODEL_WEIGHTS} (a CSV or JSON weights file; without it
+     * the example table applies); unset or blank means the default.
      *
      * @throws IllegalArgumentException naming the variable whose value cannot be used
      */
@@ -106,6 +131,15 @@ public final class DemoConfig {
         set(env, "QUOTA_HOLD_TTL", v -> b.holdTtl(Duration.parse(v)));
         set(env, "QUOTA_SWEEP_INTERVAL", v -> b.sweepInterval(Duration.parse(v)));
         set(env, "QUOTA_DEFAULT_ALLOCATION", v -> b.defaultAllocation(Long.parseLong(v)));
+        set(env, "QUOTA_FIT_OUTPUT", v -> b.fitOutput(strictBoolean(v)));
+        set(env, "QUOTA_FIT_MIN_OUTPUT", v -> b.fitMinOutput(Long.parseLong(v)));
+        set(env, "QUOTA_MODEL_WEIGHTS", v -> {
+            try {
+                b.modelWeights(io.tokenquota.servlet.ModelWeightsFiles.load(java.nio.file.Path.of(v)));
+            } catch (java.io.UncheckedIOException e) {
+                throw new IllegalArgumentException("cannot read " + v + ": " + e.getCause().getMessage(), e);
+            }
+        });
         return b.build();
     }
 
@@ -126,6 +160,17 @@ public final class DemoConfig {
             String shown = name.contains("TOKEN") || name.contains("SECRET") ? "(hidden)" : value;
             throw new IllegalArgumentException(name + " has an unusable value " + shown + ": " + e.getMessage(), e);
         }
+    }
+
+    /** {@code true} or {@code false} (any case); anything else is a mistake, not a silent {@code false}. */
+    private static boolean strictBoolean(String value) {
+        if (value.equalsIgnoreCase("true")) {
+            return true;
+        }
+        if (value.equalsIgnoreCase("false")) {
+            return false;
+        }
+        throw new IllegalArgumentException("expected true or false");
     }
 
     private static String randomSecret() {
@@ -205,13 +250,28 @@ public final class DemoConfig {
         return sweepInterval;
     }
 
+    /** Whether the filter fits a request's output budget to the balance instead of refusing it. */
+    public boolean fitOutput() {
+        return fitOutput;
+    }
+
+    /** Least output budget (per completion) a fitted request is sent with. */
+    public long fitMinOutput() {
+        return fitMinOutput;
+    }
+
+    /** The filter's per-model weights: the {@code QUOTA_MODEL_WEIGHTS} file's, else {@link #exampleWeights()}. */
+    public io.tokenquota.ModelWeights modelWeights() {
+        return modelWeights;
+    }
+
     @Override
     public String toString() {
         // never the secrets
         return "DemoConfig{port=" + port + ", jdbcUrl=" + (dataSource != null ? "<DataSource>" : jdbcUrl)
                 + ", holdTtl=" + holdTtl + ", defaultAllocation=" + defaultAllocation
                 + ", protectedPrefixes=" + protectedPrefixes + ", trustedProxies=" + trustedProxies
-                + ", sweepInterval=" + sweepInterval + '}';
+                + ", sweepInterval=" + sweepInterval + ", fitOutput=" + fitOutput + ", fitMinOutput=" + fitMinOutput + '}';
     }
 
     /** Mutable builder; not thread-safe. */
@@ -230,8 +290,17 @@ public final class DemoConfig {
         private List<String> protectedPrefixes = ORIGINAL_SERVICE_PREFIXES;
         private Set<String> trustedProxies = LOOPBACK;
         private Duration sweepInterval = Duration.ofSeconds(30);
+        private boolean fitOutput;
+        private long fitMinOutput = DEFAULT_FIT_MIN_OUTPUT;
+        private io.tokenquota.ModelWeights modelWeights;
 
         private Builder() {
+        }
+
+        /** The filter's per-model weights; {@code null}: the example table. */
+        public Builder modelWeights(io.tokenquota.ModelWeights weights) {
+            this.modelWeights = weights;
+            return this;
         }
 
         public Builder port(int port) {
@@ -316,6 +385,22 @@ public final class DemoConfig {
                 throw new IllegalArgumentException("the sweep interval must be positive: " + interval);
             }
             this.sweepInterval = interval;
+            return this;
+        }
+
+        /** Fit a request's output budget to the balance instead of answering 429 (default off). */
+        public Builder fitOutput(boolean fit) {
+            this.fitOutput = fit;
+            return this;
+        }
+
+        /** Least output budget per completion a fitted request is sent with, 1..16,384 (default 16). */
+        public Builder fitMinOutput(long tokens) {
+            if (tokens < 1 || tokens > MAX_FIT_MIN_OUTPUT) {
+                throw new IllegalArgumentException("the minimum output must be between 1 and " + MAX_FIT_MIN_OUTPUT
+                        + ": " + tokens);
+            }
+            this.fitMinOutput = tokens;
             return this;
         }
 

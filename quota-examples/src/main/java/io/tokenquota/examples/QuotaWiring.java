@@ -37,12 +37,16 @@ final class QuotaWiring {
         SubjectResolver users = SubjectResolver.trustedHeader(USER_HEADER,
                 config.trustedProxies().toArray(String[]::new));
 
-        QuotaFilter filter = QuotaFilter.builder(store)
+        QuotaFilter.Builder filterBuilder = QuotaFilter.builder(store)
                 .protect(config.protectedPrefixes().toArray(String[]::new))
                 .subjectResolver(users)
                 .estimator(estimator)
                 .holdTtl(config.holdTtl())
-                .build();
+                .modelWeights(config.modelWeights());
+        if (config.fitOutput()) {
+            filterBuilder.fitOutputBudget(config.fitMinOutput());
+        }
+        QuotaFilter filter = filterBuilder.build();
         FilterHolder filterHolder = new FilterHolder(filter);
         // the filter settles async (streaming) requests when their async cycle completes
         filterHolder.setAsyncSupported(true);

@@ -86,6 +86,25 @@ class DemoConfigTest {
     }
 
     @Test
+    void fittingTheOutputBudgetIsOffUnlessAsked() {
+        DemoConfig off = DemoConfig.fromEnv(Map.of());
+        assertFalse(off.fitOutput());
+        assertEquals(16, off.fitMinOutput());
+        DemoConfig on = DemoConfig.fromEnv(Map.of("QUOTA_FIT_OUTPUT", "TRUE", "QUOTA_FIT_MIN_OUTPUT", "64"));
+        assertTrue(on.fitOutput());
+        assertEquals(64, on.fitMinOutput());
+        assertFalse(DemoConfig.fromEnv(Map.of("QUOTA_FIT_OUTPUT", "false")).fitOutput());
+        for (Map.Entry<String, String> bad : List.of(Map.entry("QUOTA_FIT_OUTPUT", "yes"),
+                Map.entry("QUOTA_FIT_OUTPUT", "1"), Map.entry("QUOTA_FIT_MIN_OUTPUT", "0"),
+                Map.entry("QUOTA_FIT_MIN_OUTPUT", "-5"), Map.entry("QUOTA_FIT_MIN_OUTPUT", "sixteen"),
+                Map.entry("QUOTA_FIT_MIN_OUTPUT", "16385"), Map.entry("QUOTA_FIT_MIN_OUTPUT", "99999999999999999999"))) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> DemoConfig.fromEnv(Map.of(bad.getKey(), bad.getValue())), bad.toString());
+            assertTrue(e.getMessage().startsWith(bad.getKey() + " has an unusable value"), e.getMessage());
+        }
+    }
+
+    @Test
     void theBannerSuggestsThreeWorkingCommands() {
         List<String> lines = DemoServer.curlLines("http://localhost:8080", "tok");
         assertEquals(3, lines.size());

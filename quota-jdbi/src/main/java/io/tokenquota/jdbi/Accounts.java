@@ -6,6 +6,7 @@ import static io.tokenquota.jdbi.Operations.transaction;
 
 import io.tokenquota.EventKind;
 import io.tokenquota.LedgerEvent;
+import io.tokenquota.TokenUsage;
 import io.tokenquota.QuotaAccount;
 import io.tokenquota.QuotaPolicy;
 import io.tokenquota.internal.LedgerRules;
@@ -203,6 +204,22 @@ final class Accounts {
 
     static Update update(Handle h, String statement) {
         return h.createUpdate(statement);
+    }
+
+    /** A charge's event with the usage it was weighed from ({@code null}: none recorded). */
+    long insertChargeEvent(Handle h, String subject, YearMonth month, EventKind kind, long tokens, long overage,
+                           String reservationId, String detail, boolean consume, Instant now, TokenUsage usage) {
+        return h.createQuery(sql.insertChargeEvent)
+                .bind("subject", subject).bind("month", Rows.month(month)).bind("kind", kind.name())
+                .bind("tokens", tokens).bind("overage", overage).bind("reservationId", reservationId)
+                .bind("tx", (String) null).bind("detail", detail).bind("consume", consume)
+                .bind("now", Rows.timestamp(now))
+                .bind("model", usage == null ? null : usage.model())
+                .bind("inputTokens", usage == null ? null : usage.input())
+                .bind("cachedTokens", usage == null ? null : usage.cachedInput())
+                .bind("outputTokens", usage == null ? null : usage.output())
+                .bind("reasoningTokens", usage == null ? null : usage.reasoning())
+                .mapTo(Long.class).one();
     }
 
     long insertEvent(Handle h, String subject, YearMonth month, EventKind kind, long tokens, long overage,

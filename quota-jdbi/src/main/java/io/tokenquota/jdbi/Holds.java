@@ -16,6 +16,7 @@ import io.tokenquota.QuotaExceededException;
 import io.tokenquota.QuotaPolicy;
 import io.tokenquota.Reservation;
 import io.tokenquota.ReservationState;
+import io.tokenquota.TokenUsage;
 import io.tokenquota.Reserved;
 import io.tokenquota.Team;
 import io.tokenquota.internal.LedgerRules;
@@ -114,9 +115,9 @@ final class Holds {
      * attempt change nothing, and only then does the store read to find out why: a replayed key,
      * the month's first touch (create the account), stale holds (expire them), or a refusal.
      */
-    Reserved take(Op op, String subject, long tokens, String key, String endpoint, Duration ttl) {
+    Reserved take(Op op, String subject, long tokens, String key, String endpoint, Duration ttl, TokenUsage usage) {
         if (!members.isEmpty() && members.contains(subject)) {
-            Reserved held = takeForTeam(op, subject, tokens, key, endpoint, ttl);
+            Reserved held = takeForTeam(op, subject, tokens, key, endpoint, ttl, usage);
             if (held != null) {
                 return held;
             }
@@ -126,12 +127,13 @@ final class Holds {
         if (!sql.oneStatementPerChange()) {
             // H2's transaction locks the row only for its last statement; queueing the whole take would
             // serialize the inserts that can run side by side
-            return takeInTurn(op, subject, tokens, key, endpoint, ttl);
+            return takeInTurn(op, subject, tokens, key, endpoint, ttl, usage);
         }
-        if (key == null && sql.takeTogetherInOneStatement != null) {
+        // a consume with a usage runs alone: the combined statement carries no usage (holds never do)
+        if (key == null && usage == null && sql.takeTogetherInOneStatement != null) {
             Combined combined = takes.submit(subject, new KeylessTake(subject, tokens, endpoint, ttl),
                     calls -> takeTogether(op, calls),
-                    () -> new Combined(takeInTurn(op, subject, tokens, null, endpoint, ttl), null, null));
+                    () -> new Combined(takeInTurn(op, subject, tokens, null, endpoint, ttl, null), null, null));
             if (combined != null) {
                 if (combined.event != null) {
                     // decided in another caller's statement: this caller's listeners hear of it
@@ -145,13 +147,14 @@ final class Holds {
         ReentrantLock stripe = subjectStripes[Math.floorMod(subject.hashCode(), SUBJECT_STRIPES)];
         stripe.lock();
         try {
-            return takeInTurn(op, subject, tokens, key, endpoint, ttl);
+            return takeInTurn(op, subject, tokens, key, endpoint, ttl, usage);
         } finally {
             stripe.unlock();
         }
     }
 
-    private Reserved takeInTurn(Op op, String subject, long tokens, String key, String endpoint, Duration ttl) {
+    private Reserved takeInTurn(Op op, String subject, long tokens, String key, String endpoint, Duration ttl,
+                                TokenUsage usage) {
         boolean consume = ttl == null;
         // a consume without a key keeps no reservation row; it is handed out under its event's id
         boolean keepsRow = !consume || key != null;
@@ -165,7 +168,7 @@ final class Holds {
                     consume ? Long.valueOf(tokens) : null, 0, key, endpoint, op.now, expiresAt, consume ? op.now : null);
             Optional<Committed> done;
             try {
-                done = tryTake(op, granted, consume, keepsRow, kind, op.dbNow);
+                done = tryTake(op, granted, consume, keepsRow, kind, op.dbNow, usage);
             } catch (JdbiException e) {
                 if (key != null && Failures.isUniqueViolation(e)) {
                     // the key was used before, or a concurrent call with it won the insert: answer as its
@@ -188,7 +191,7 @@ final class Holds {
                     granted = withId(granted, Rows.keylessConsumeId(done.get().eventId()));
                 }
                 op.logged(new LedgerEvent(done.get().eventId(), subject, month, kind, tokens, 0, granted.id(), null,
-                        endpoint, op.now));
+                        endpoint, op.now, usage));
                 op.changed(before, after);
                 return new Reserved(granted, after, false);
             }
@@ -203,7 +206,7 @@ final class Holds {
             if (probe.team != null) {
                 // a team member: the plain statements skip it; its holds are held against both accounts
                 rememberMember(subject);
-                Reserved held = takeForTeam(op, subject, tokens, key, endpoint, ttl);
+                Reserved held = takeForTeam(op, subject, tokens, key, endpoint, ttl, usage);
                 if (held != null) {
                     return held;
                 }
@@ -313,14 +316,16 @@ final class Holds {
      * account yet, a later month, a stale hold) rolls it back, is fixed, and it runs again. {@code null}
      * when the subject is not in a team.
      */
-    private Reserved takeForTeam(Op op, String subject, long tokens, String key, String endpoint, Duration ttl) {
+    private Reserved takeForTeam(Op op, String subject, long tokens, String key, String endpoint, Duration ttl,
+                                 TokenUsage usage) {
         boolean consume = ttl == null;
         EventKind kind = consume ? EventKind.COMMITTED : EventKind.RESERVED;
         String id = holdId(true);
         Instant expiresAt = consume ? op.now : op.now.plus(ttl);
         YearMonth month = policy.monthOf(op.now);
         if (hot.teamTakeInOneStatement() != null) {
-            Reserved held = teamTakeInOneStatement(op, subject, tokens, key, endpoint, id, expiresAt, consume, month);
+            Reserved held = teamTakeInOneStatement(op, subject, tokens, key, endpoint, id, expiresAt, consume, month,
+                    usage);
             if (held != null) {
                 return held;
             }
@@ -331,7 +336,8 @@ final class Holds {
             TeamTake t;
             try {
                 t = transaction(op, h -> {
-                    TeamTake result = tryTakeForTeam(h, op, subject, m, id, tokens, key, endpoint, expiresAt, consume, kind);
+                    TeamTake result = tryTakeForTeam(h, op, subject, m, id, tokens, key, endpoint, expiresAt, consume, kind,
+                            usage);
                     if (result.outcome() != TeamOutcome.GRANTED) {
                         h.rollback();
                     }
@@ -356,8 +362,10 @@ final class Holds {
                             consume ? ReservationState.COMMITTED : ReservationState.HELD, consume ? tokens : 0,
                             consume ? Long.valueOf(tokens) : null, 0, key, endpoint, op.now, expiresAt,
                             consume ? op.now : null, Team.id(t.team()));
-                    op.logged(new LedgerEvent(t.userEventId(), subject, m, kind, tokens, 0, id, null, endpoint, op.now));
-                    op.logged(new LedgerEvent(t.teamEventId(), t.team(), m, kind, tokens, 0, id, null, endpoint, op.now));
+                    op.logged(new LedgerEvent(t.userEventId(), subject, m, kind, tokens, 0, id, null, endpoint, op.now,
+                            usage));
+                    op.logged(new LedgerEvent(t.teamEventId(), t.team(), m, kind, tokens, 0, id, null, endpoint, op.now,
+                            usage));
                     op.changed(before, t.userAfter());
                     op.changed(t.teamAccount(), t.teamAfter());
                     return new Reserved(granted, t.userAfter(), false, t.teamAfter());
@@ -418,13 +426,13 @@ final class Holds {
      * replayed key), which the transaction path then sorts out.
      */
     private Reserved teamTakeInOneStatement(Op op, String subject, long tokens, String key, String endpoint, String id,
-                                            Instant expiresAt, boolean consume, YearMonth month) {
+                                            Instant expiresAt, boolean consume, YearMonth month, TokenUsage usage) {
         Map<String, QuotaAccount> after = new java.util.HashMap<>(4);
         Map<String, Long> eventIds = new java.util.HashMap<>(4);
         Connection c = op.handle().getConnection();
-        try (PreparedStatement ps = hot.teamTakeInOneStatement().prepare(c, "subject", subject,
+        try (PreparedStatement ps = hot.teamTakeInOneStatement().prepare(c, withUsage(usage, "subject", subject,
                 "month", Rows.month(month), "tokens", tokens, "consume", consume, "key", key, "endpoint", endpoint,
-                "id", id, "now", op.now, "expiresAt", expiresAt.plus(dbOffset), "dbNow", op.dbNow);
+                "id", id, "now", op.now, "expiresAt", expiresAt.plus(dbOffset), "dbNow", op.dbNow));
              ResultSet rs = ps.executeQuery()) {
             while (rs.next()) {
                 QuotaAccount account = Rows.ACCOUNT.map(rs, null);
@@ -449,8 +457,9 @@ final class Holds {
                 consume ? ReservationState.COMMITTED : ReservationState.HELD, consume ? tokens : 0,
                 consume ? Long.valueOf(tokens) : null, 0, key, endpoint, op.now, expiresAt, consume ? op.now : null,
                 Team.id(team));
-        op.logged(new LedgerEvent(eventIds.get(subject), subject, month, kind, tokens, 0, id, null, endpoint, op.now));
-        op.logged(new LedgerEvent(eventIds.get(team), team, month, kind, tokens, 0, id, null, endpoint, op.now));
+        op.logged(new LedgerEvent(eventIds.get(subject), subject, month, kind, tokens, 0, id, null, endpoint, op.now,
+                usage));
+        op.logged(new LedgerEvent(eventIds.get(team), team, month, kind, tokens, 0, id, null, endpoint, op.now, usage));
         op.changed(consume ? adjust(userAfter, -tokens, 0, 0) : adjust(userAfter, 0, -tokens, 0), userAfter);
         op.changed(consume ? adjust(teamAfter, -tokens, 0, 0) : adjust(teamAfter, 0, -tokens, 0), teamAfter);
         rememberMember(subject);
@@ -462,15 +471,15 @@ final class Holds {
      * accounts in one statement ({@code team-finish.sql}); empty, and nothing changed, for any other
      * hold, which the locked path then finishes.
      */
-    private Optional<Reservation> finishTeamHold(Op op, String reservationId, Long actual) {
+    private Optional<Reservation> finishTeamHold(Op op, String reservationId, Long actual, TokenUsage usage) {
         boolean commit = actual != null;
         Reservation finished = null;
         Map<String, QuotaAccount> after = new java.util.LinkedHashMap<>(4);
         Map<String, Long> eventIds = new java.util.HashMap<>(4);
         Connection c = op.handle().getConnection();
-        try (PreparedStatement ps = hot.teamFinishInOneStatement().prepare(c, "id", reservationId, "commit", commit,
-                "actual", actual, "capAtHeld", capAtHeld(), "month", Rows.month(policy.monthOf(op.now)),
-                "now", op.now);
+        try (PreparedStatement ps = hot.teamFinishInOneStatement().prepare(c, withUsage(commit ? usage : null,
+                "id", reservationId, "commit", commit, "actual", actual, "capAtHeld", capAtHeld(),
+                "month", Rows.month(policy.monthOf(op.now)), "now", op.now));
              ResultSet rs = ps.executeQuery()) {
             while (rs.next()) {
                 finished = reservations.map(rs, null).reservation();
@@ -492,14 +501,15 @@ final class Holds {
         for (Map.Entry<String, QuotaAccount> e : after.entrySet()) {
             QuotaAccount a = e.getValue();
             op.logged(new LedgerEvent(eventIds.get(e.getKey()), e.getKey(), finished.month(), kind, tokens,
-                    finished.overage(), finished.id(), null, finished.endpoint(), op.now));
+                    finished.overage(), finished.id(), null, finished.endpoint(), op.now, commit ? usage : null));
             op.changed(adjust(a, commit ? -tokens : 0, finished.held(), 0), a);
         }
         return Optional.of(finished);
     }
 
     private TeamTake tryTakeForTeam(Handle h, Op op, String subject, YearMonth month, String id, long tokens, String key,
-                                    String endpoint, Instant expiresAt, boolean consume, EventKind kind) {
+                                    String endpoint, Instant expiresAt, boolean consume, EventKind kind,
+                                    TokenUsage usage) {
         // the team the member's account says, read before any lock (the team's row is locked first); the
         // membership itself when the member has no account of the month yet (its first touch copies it)
         Optional<Optional<String>> ofAccount = h.createQuery(sql.selectTeamOfAccount).bind("subject", subject)
@@ -549,8 +559,12 @@ final class Holds {
                 .bind("key", key).bind("endpoint", endpoint).bind("consume", consume)
                 .bind("now", Rows.timestamp(op.now)).bind("expiresAt", Rows.timestamp(expiresAt.plus(dbOffset)))
                 .bind("finishedAt", Rows.timestamp(consume ? op.now : null)).bind("team", team).execute();
-        long userEventId = accounts.insertEvent(h, subject, month, kind, tokens, 0, id, null, endpoint, consume, op.now);
-        long teamEventId = accounts.insertEvent(h, team, month, kind, tokens, 0, id, null, endpoint, consume, op.now);
+        long userEventId = consume
+                ? accounts.insertChargeEvent(h, subject, month, kind, tokens, 0, id, endpoint, true, op.now, usage)
+                : accounts.insertEvent(h, subject, month, kind, tokens, 0, id, null, endpoint, false, op.now);
+        long teamEventId = consume
+                ? accounts.insertChargeEvent(h, team, month, kind, tokens, 0, id, endpoint, true, op.now, usage)
+                : accounts.insertEvent(h, team, month, kind, tokens, 0, id, null, endpoint, false, op.now);
         QuotaAccount teamAfter = accounts.setBalance(h, teamAccount, teamAccount.granted(), teamUsed, teamReserved,
                 op.now);
         QuotaAccount userAfter = accounts.setBalance(h, user, user.granted(), userUsed, userReserved, op.now);
@@ -675,13 +689,13 @@ final class Holds {
      * matched no row. Bound by position on the handle's connection (see {@link Positional}).
      */
     private Optional<Committed> tryTake(Op op, Reservation hold, boolean consume, boolean keepsRow, EventKind kind,
-                                        Instant dbNow) {
-        Object[] values = {"id", hold.id(), "subject", hold.subject(), "month", Rows.month(hold.month()),
+                                        Instant dbNow, TokenUsage usage) {
+        Object[] values = withUsage(usage, "id", hold.id(), "subject", hold.subject(), "month", Rows.month(hold.month()),
             "tokens", hold.held(), "held", hold.held(), "state", hold.state().name(), "charged", hold.charged(),
             "actual", hold.actual(), "key", hold.idempotencyKey(), "endpoint", hold.endpoint(), "consume", consume,
             "now", hold.createdAt(), "expiresAt", hold.expiresAt().plus(dbOffset), "dbNow", dbNow,
             "finishedAt", hold.finishedAt(),
-            "kind", kind.name(), "overage", 0L, "reservationId", hold.id(), "tx", null, "detail", hold.endpoint()};
+            "kind", kind.name(), "overage", 0L, "reservationId", hold.id(), "tx", null, "detail", hold.endpoint());
         Connection c = op.handle().getConnection();
         try {
             if (sql.oneStatementPerChange()) {
@@ -699,7 +713,7 @@ final class Holds {
                         ps.executeUpdate();
                     }
                 }
-                long eventId = eventId(c, values);
+                long eventId = eventId(c, consume ? hot.insertChargeEvent() : hot.insertEvent(), values);
                 try (PreparedStatement ps = (consume ? hot.consumeIfAvailable() : hot.reserveIfAvailable())
                         .prepare(c, values); ResultSet rs = ps.executeQuery()) {
                     return rs.next() ? Optional.of(new Committed(eventId, Rows.ACCOUNT.map(rs, null)))
@@ -711,13 +725,30 @@ final class Holds {
         }
     }
 
+    /** {@code bindings} (name, value, ...) followed by the usage's: the model and counts, all null for none. */
+    private static Object[] withUsage(TokenUsage usage, Object... bindings) {
+        Object[] values = java.util.Arrays.copyOf(bindings, bindings.length + 10);
+        int i = bindings.length;
+        values[i] = "model";
+        values[i + 1] = usage == null ? null : usage.model();
+        values[i + 2] = "inputTokens";
+        values[i + 3] = usage == null ? null : usage.input();
+        values[i + 4] = "cachedTokens";
+        values[i + 5] = usage == null ? null : usage.cachedInput();
+        values[i + 6] = "outputTokens";
+        values[i + 7] = usage == null ? null : usage.output();
+        values[i + 8] = "reasoningTokens";
+        values[i + 9] = usage == null ? null : usage.reasoning();
+        return values;
+    }
+
     private static Reservation withId(Reservation r, String id) {
         return new Reservation(id, r.subject(), r.month(), r.held(), r.state(), r.charged(), r.actual(), r.overage(),
                 r.idempotencyKey(), r.endpoint(), r.createdAt(), r.expiresAt(), r.finishedAt());
     }
 
-    private long eventId(Connection c, Object[] values) throws SQLException {
-        try (PreparedStatement ps = hot.insertEvent().prepare(c, values); ResultSet rs = ps.executeQuery()) {
+    private long eventId(Connection c, Positional insert, Object[] values) throws SQLException {
+        try (PreparedStatement ps = insert.prepare(c, values); ResultSet rs = ps.executeQuery()) {
             rs.next();
             return rs.getLong(1);
         }
@@ -758,8 +789,8 @@ final class Holds {
     }
 
     /** Commits a hold: the fast path for a held hold of the latest month, else the locked one. */
-    Reservation commit(Op op, String reservationId, long actualTokens) {
-        Optional<Reservation> live = finishLive(op, reservationId, actualTokens);
+    Reservation commit(Op op, String reservationId, long actualTokens, TokenUsage usage) {
+        Optional<Reservation> live = finishLive(op, reservationId, actualTokens, usage);
         if (live.isPresent()) {
             return live.get();
         }
@@ -774,7 +805,7 @@ final class Holds {
                 }
                 finish = Finish.LATE_COMMIT;
             }
-            Optional<Reservation> done = finishLocked(op, reservationId, finish, actualTokens);
+            Optional<Reservation> done = finishLocked(op, reservationId, finish, actualTokens, usage);
             if (done.isPresent()) {
                 return done.get();
             }
@@ -784,7 +815,7 @@ final class Holds {
 
     /** Releases a hold: the fast path for a held hold of the latest month, else the locked one. */
     Reservation release(Op op, String reservationId) {
-        Optional<Reservation> live = finishLive(op, reservationId, null);
+        Optional<Reservation> live = finishLive(op, reservationId, null, null);
         if (live.isPresent()) {
             return live.get();
         }
@@ -793,7 +824,7 @@ final class Holds {
             if (hold.state() != ReservationState.HELD) {
                 return LedgerRules.releaseOfFinished(hold);
             }
-            Optional<Reservation> done = finishLocked(op, reservationId, Finish.RELEASE, 0);
+            Optional<Reservation> done = finishLocked(op, reservationId, Finish.RELEASE, 0, null);
             if (done.isPresent()) {
                 return done.get();
             }
@@ -805,15 +836,15 @@ final class Holds {
      * with other callers' commits and releases into one statement when they arrive together (on
      * PostgreSQL), else alone ({@link #finishLiveHold}); empty, and nothing changed, for any other hold.
      */
-    private Optional<Reservation> finishLive(Op op, String reservationId, Long actualTokens) {
+    private Optional<Reservation> finishLive(Op op, String reservationId, Long actualTokens, TokenUsage usage) {
         if (hot.teamFinishInOneStatement() != null && isTeamHoldId(reservationId)) {
             // a member's hold (by its id): the statement that settles both accounts, else the locked path
-            return finishTeamHold(op, reservationId, actualTokens);
+            return finishTeamHold(op, reservationId, actualTokens, usage);
         }
         if (hot.finishTogetherInOneStatement() != null) {
-            LiveFinish finished = finishes.submit(reservationId, new LiveCall(reservationId, actualTokens),
+            LiveFinish finished = finishes.submit(reservationId, new LiveCall(reservationId, actualTokens, usage),
                     calls -> finishTogether(op, calls),
-                    () -> new LiveFinish(finishLiveHoldOf(op, reservationId, actualTokens), null, null, null));
+                    () -> new LiveFinish(finishLiveHoldOf(op, reservationId, actualTokens, usage), null, null, null));
             if (finished != null) {
                 if (finished.event != null) {
                     // decided in another caller's statement: this caller's listeners hear of it
@@ -823,12 +854,13 @@ final class Holds {
                 return finished.done;
             }
         }
-        return finishLiveHoldOf(op, reservationId, actualTokens);
+        return finishLiveHoldOf(op, reservationId, actualTokens, usage);
     }
 
-    private Optional<Reservation> finishLiveHoldOf(Op op, String reservationId, Long actualTokens) {
-        return actualTokens == null ? finishLiveHold(op, reservationId, EventKind.RELEASED)
-                : finishLiveHold(op, reservationId, EventKind.COMMITTED, "actual", actualTokens, "capAtHeld", capAtHeld());
+    private Optional<Reservation> finishLiveHoldOf(Op op, String reservationId, Long actualTokens, TokenUsage usage) {
+        return actualTokens == null ? finishLiveHold(op, reservationId, EventKind.RELEASED, null)
+                : finishLiveHold(op, reservationId, EventKind.COMMITTED, usage,
+                        withUsage(usage, "actual", actualTokens, "capAtHeld", capAtHeld()));
     }
 
     private int capAtHeld() {
@@ -836,7 +868,7 @@ final class Holds {
     }
 
     /** A commit ({@code actual} set) or release waiting to be combined. */
-    private record LiveCall(String id, Long actual) {
+    private record LiveCall(String id, Long actual, TokenUsage usage) {
     }
 
     /**
@@ -867,9 +899,20 @@ final class Holds {
         }
         String[] ids = new String[sent.size()];
         Long[] actuals = new Long[sent.size()];
+        String[] models = new String[sent.size()];
+        Long[][] counts = new Long[4][sent.size()];
         for (int k = 0; k < sent.size(); k++) {
-            ids[k] = calls.get(sent.get(k)).id();
-            actuals[k] = calls.get(sent.get(k)).actual();
+            LiveCall call = calls.get(sent.get(k));
+            ids[k] = call.id();
+            actuals[k] = call.actual();
+            TokenUsage u = call.usage();
+            if (u != null) {
+                models[k] = u.model();
+                counts[0][k] = u.input();
+                counts[1][k] = u.cachedInput();
+                counts[2][k] = u.output();
+                counts[3][k] = u.reasoning();
+            }
         }
         YearMonth month = policy.monthOf(op.now);
         List<Rows.FinishedHold> finished = new ArrayList<>();
@@ -878,6 +921,9 @@ final class Holds {
             Connection c = op.handle().getConnection();
             try (PreparedStatement ps = hot.finishTogetherInOneStatement().prepare(c,
                     "idList", c.createArrayOf("varchar", ids), "actualList", c.createArrayOf("bigint", actuals),
+                    "modelList", c.createArrayOf("varchar", models), "inputList", c.createArrayOf("bigint", counts[0]),
+                    "cachedList", c.createArrayOf("bigint", counts[1]), "outputList", c.createArrayOf("bigint", counts[2]),
+                    "reasoningList", c.createArrayOf("bigint", counts[3]),
                     "capAtHeld", capAtHeld(), "month", Rows.month(month), "now", op.now);
                  ResultSet rs = ps.executeQuery()) {
                 while (rs.next()) {
@@ -900,7 +946,7 @@ final class Holds {
             QuotaAccount before = adjust(after, committed ? -tokens : 0, r.held(), 0);
             LedgerEvent event = new LedgerEvent(f.eventId(), r.subject(), r.month(),
                     committed ? EventKind.COMMITTED : EventKind.RELEASED, tokens, r.overage(), r.id(), null,
-                    r.endpoint(), op.now);
+                    r.endpoint(), op.now, committed ? calls.get(order.get(i)).usage() : null);
             results.set(order.get(i), new LiveFinish(Optional.of(r), event, before, after));
             last.put(r.subject(), before);
         }
@@ -913,7 +959,8 @@ final class Holds {
      * PostgreSQL the whole change is that one statement); empty, and nothing changed, for any other
      * hold, which the caller then reads to decide. {@code bindings} are the commit's own (name, value, ...).
      */
-    private Optional<Reservation> finishLiveHold(Op op, String reservationId, EventKind kind, Object... bindings) {
+    private Optional<Reservation> finishLiveHold(Op op, String reservationId, EventKind kind, TokenUsage usage,
+                                                 Object... bindings) {
         boolean committed = kind == EventKind.COMMITTED;
         Object[] values = new Object[bindings.length + 6];
         System.arraycopy(bindings, 0, values, 0, bindings.length);
@@ -944,9 +991,10 @@ final class Holds {
                         r = reservations.map(rs, null).reservation();
                     }
                     long tokens = committed ? r.charged() : r.held();
-                    long eventId = eventId(c, new Object[] {"subject", r.subject(), "month", Rows.month(r.month()),
-                        "kind", kind.name(), "tokens", tokens, "overage", r.overage(), "reservationId", r.id(),
-                        "tx", null, "detail", r.endpoint(), "consume", false, "now", op.now});
+                    long eventId = eventId(c, committed ? hot.insertChargeEvent() : hot.insertEvent(), withUsage(usage,
+                        "subject", r.subject(), "month", Rows.month(r.month()), "kind", kind.name(), "tokens", tokens,
+                        "overage", r.overage(), "reservationId", r.id(), "tx", null, "detail", r.endpoint(),
+                        "consume", false, "now", op.now));
                     try (PreparedStatement ps = (committed ? hot.chargeHold() : hot.returnHold()).prepare(c, "subject",
                             r.subject(), "month", Rows.month(r.month()), "now", op.now, "held", r.held(),
                             "charged", r.charged());
@@ -966,7 +1014,7 @@ final class Holds {
             long tokens = kind == EventKind.COMMITTED ? r.charged() : r.held();
             QuotaAccount after = f.committed.account();
             op.logged(new LedgerEvent(f.committed.eventId(), r.subject(), r.month(), kind, tokens, r.overage(), r.id(),
-                    null, r.endpoint(), op.now));
+                    null, r.endpoint(), op.now, usage));
             op.changed(adjust(after, kind == EventKind.COMMITTED ? -tokens : 0, r.held(), 0), after);
         });
         return done.map(Finished::reservation);
@@ -1008,7 +1056,8 @@ final class Holds {
      * in its purchased consumption moves to the latest account ({@link LedgerRules#lateTransfer}).
      * Empty when the hold was no longer in the state {@code finish} starts from (a concurrent call won).
      */
-    private Optional<Reservation> finishLocked(Op op, String reservationId, Finish finish, long actual) {
+    private Optional<Reservation> finishLocked(Op op, String reservationId, Finish finish, long actual,
+                                               TokenUsage usage) {
         Optional<LockedFinish> done = optionalTransaction(op, h -> {
             Reservation hold = h.createQuery(sql.lockReservation).bind("id", reservationId).map(reservations)
                     .findOne().map(StoredReservation::reservation).orElse(null);
@@ -1046,11 +1095,12 @@ final class Holds {
             long tokens = finish.charges() ? charged : hold.held();
             List<QuotaAccount[]> changes = new ArrayList<>();
             List<LedgerEvent> events = new ArrayList<>();
-            settle(h, op, hold, finish, tokens, overage, before, used, before.reserved() - returned, latest,
+            TokenUsage charge = finish.charges() ? usage : null;
+            settle(h, op, hold, finish, tokens, overage, charge, before, used, before.reserved() - returned, latest,
                     changes, events);
             if (teamBefore != null) {
-                settle(h, op, hold, finish, tokens, overage, teamBefore, teamUsed, teamBefore.reserved() - returned,
-                        teamLatest, changes, events);
+                settle(h, op, hold, finish, tokens, overage, charge, teamBefore, teamUsed,
+                        teamBefore.reserved() - returned, teamLatest, changes, events);
             }
             Reservation finished = new Reservation(hold.id(), hold.subject(), hold.month(), hold.held(), finish.to,
                     charged, finish.charges() ? Long.valueOf(actual) : null, overage, hold.idempotencyKey(),
@@ -1072,15 +1122,18 @@ final class Holds {
      * event, and the move of purchased tokens to that owner's {@code latest} account when the hold's
      * month is closed ({@link LedgerRules#lateTransfer}).
      */
-    private void settle(Handle h, Op op, Reservation hold, Finish finish, long tokens, long overage, QuotaAccount before,
-                        long used, long reserved, QuotaAccount latest, List<QuotaAccount[]> changes,
+    private void settle(Handle h, Op op, Reservation hold, Finish finish, long tokens, long overage, TokenUsage usage,
+                        QuotaAccount before, long used, long reserved, QuotaAccount latest, List<QuotaAccount[]> changes,
                         List<LedgerEvent> events) {
         QuotaAccount after = accounts.setBalance(h, before, before.granted(), used, reserved, op.now);
-        long eventId = accounts.insertEvent(h, before.subject(), hold.month(), finish.kind, tokens, overage, hold.id(),
-                null, hold.endpoint(), false, op.now);
+        long eventId = finish.charges()
+                ? accounts.insertChargeEvent(h, before.subject(), hold.month(), finish.kind, tokens, overage, hold.id(),
+                        hold.endpoint(), false, op.now, usage)
+                : accounts.insertEvent(h, before.subject(), hold.month(), finish.kind, tokens, overage, hold.id(),
+                        null, hold.endpoint(), false, op.now);
         changes.add(new QuotaAccount[] {before, after});
         events.add(new LedgerEvent(eventId, before.subject(), hold.month(), finish.kind, tokens, overage, hold.id(),
-                null, hold.endpoint(), op.now));
+                null, hold.endpoint(), op.now, usage));
         if (latest != null) {
             long transfer = LedgerRules.lateTransfer(before, after, latest, policy);
             if (transfer != 0) {
@@ -1121,7 +1174,7 @@ final class Holds {
             op.changed(adjust(done.get().account(), 0, hold.held(), 0), done.get().account());
             return true;
         }
-        return finishLocked(op, hold.id(), Finish.EXPIRE, 0).isPresent();
+        return finishLocked(op, hold.id(), Finish.EXPIRE, 0, null).isPresent();
     }
 
     /**

@@ -89,6 +89,11 @@ public final class JdbiQuotaStore implements QuotaStore, AutoCloseable {
     }
 
     @Override
+    public Reservation commit(String reservationId, long actualTokens, io.tokenquota.TokenUsage usage) {
+        return store.commit(reservationId, actualTokens, usage);
+    }
+
+    @Override
     public Reservation release(String reservationId) {
         return store.release(reservationId);
     }
@@ -196,6 +201,11 @@ public final class JdbiQuotaStore implements QuotaStore, AutoCloseable {
     @Override
     public BlockStats blockStats(String subject, YearMonth month) {
         return store.blockStats(subject, month);
+    }
+
+    @Override
+    public List<ModelUsage> modelUsage(String subject, YearMonth month) {
+        return store.modelUsage(subject, month);
     }
 
     @Override

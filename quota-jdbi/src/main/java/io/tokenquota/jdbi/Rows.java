@@ -3,6 +3,7 @@ package io.tokenquota.jdbi;
 import io.tokenquota.Currency;
 import io.tokenquota.EventKind;
 import io.tokenquota.LedgerEvent;
+import io.tokenquota.TokenUsage;
 import io.tokenquota.Purchase;
 import io.tokenquota.PurchaseStatus;
 import io.tokenquota.PurchaseType;
@@ -32,8 +33,10 @@ final class Rows {
             + " idempotency_key, endpoint, is_consume, created_at, expires_at, finished_at, team_subject";
     static final String PURCHASE_COLUMNS = "transaction_id, subject, tokens, purchase_type, status, payment_method,"
             + " amount, currency, reason, plan_month, unrecovered, created_at, processed_at";
+    /** The usage of a charge event (schema version 2), NULL on other events. */
+    static final String USAGE_COLUMNS = "model, input_tokens, cached_input_tokens, output_tokens, reasoning_tokens";
     static final String EVENT_COLUMNS = "id, subject, plan_month, kind, tokens, overage, reservation_id,"
-            + " transaction_id, detail, is_consume, occurred_at";
+            + " transaction_id, detail, is_consume, occurred_at, " + USAGE_COLUMNS;
 
     static final RowMapper<QuotaAccount> ACCOUNT = (rs, ctx) -> new QuotaAccount(
             rs.getString("subject"),
@@ -120,8 +123,18 @@ final class Rows {
         }
         return new LedgerEvent(id, rs.getString("subject"), month(rs, "plan_month"), kind, rs.getLong("tokens"),
                 rs.getLong("overage"), reservationId, rs.getString("transaction_id"), rs.getString("detail"),
-                instant(rs, "occurred_at"));
+                instant(rs, "occurred_at"), usage(rs));
     };
+
+    /** The usage kept on a charge event, or {@code null} when it was recorded without one. */
+    static TokenUsage usage(ResultSet rs) throws SQLException {
+        long input = rs.getLong("input_tokens");
+        if (rs.wasNull()) {
+            return null;
+        }
+        return new TokenUsage(rs.getString("model"), input, rs.getLong("cached_input_tokens"),
+                rs.getLong("output_tokens"), rs.getLong("reasoning_tokens"));
+    }
 
     /**
      * The id a consume without an idempotency key is handed out under: its COMMITTED event's id, in

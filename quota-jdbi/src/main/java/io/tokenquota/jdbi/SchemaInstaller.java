@@ -22,15 +22,21 @@ import org.jdbi.v3.core.JdbiException;
 final class SchemaInstaller {
     /**
      * Migration files in order, in both dialects; each is recorded under the version its name starts
-     * with ({@code V<version>__}), so a version added between two others keeps its own number.
+     * with ({@code V<version>__}), so an install that recorded some of them applies only the others.
      */
-    private static final List<String> VERSIONS = List.of("V1__token_quota.sql", "V3__teams.sql");
+    private static final List<String> VERSIONS = List.of("V1__token_quota.sql", "V2__event_usage.sql",
+            "V3__teams.sql");
     /** The advisory lock installers of one PostgreSQL database take turns on (any fixed number; "tq" in ASCII). */
     private static final long INSTALL_LOCK_KEY = 0x7471L;
     private static final Object H2_INSTALL_LOCK = new Object();
     private static final int H2_INSTALL_ATTEMPTS = 3;
 
     private SchemaInstaller() {
+    }
+
+    /** The latest schema version this jar ships (how many rows a complete install records). */
+    static int latestVersion() {
+        return version(VERSIONS.get(VERSIONS.size() - 1));
     }
 
     /**

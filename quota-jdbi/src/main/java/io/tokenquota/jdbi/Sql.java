@@ -32,6 +32,9 @@ final class Sql {
             + " AND NOT EXISTS (SELECT 1 FROM tq_account"
             + " AS later WHERE later.subject = tq_reservation.subject AND later.plan_month > tq_reservation.plan_month)";
     private static final String FOR_UPDATE = " FOR UPDATE";
+    /** The usage of a charge, bound by {@code Holds.usageBindings}; cast, since each may be NULL. */
+    static final String USAGE_VALUES = "CAST(:model AS VARCHAR(512)), CAST(:inputTokens AS BIGINT),"
+            + " CAST(:cachedTokens AS BIGINT), CAST(:outputTokens AS BIGINT), CAST(:reasoningTokens AS BIGINT)";
     /**
      * The month's account is still the subject's latest. Opening the next month sets {@code superseded}
      * on the earlier accounts and open holds while it holds their row locks, so a write that waited for
@@ -200,6 +203,18 @@ final class Sql {
 
     // ---- event log (append-only)
     final String insertEvent;
+    /**
+     * The event of a charge (a commit, a late commit, a consume), with the usage it was weighed from
+     * (all NULL for a charge recorded without one): the schema's version 2 columns.
+     */
+    final String insertChargeEvent;
+    /** Charges of a month by model, for {@code modelUsage}; a NULL model sums the charges without one. */
+    final String selectModelUsage = "SELECT model, COUNT(*) AS calls, SUM(input_tokens) AS input_tokens,"
+            + " SUM(cached_input_tokens) AS cached_input_tokens, SUM(output_tokens) AS output_tokens,"
+            + " SUM(reasoning_tokens) AS reasoning_tokens, SUM(tokens) AS charged FROM tq_event"
+            + " WHERE plan_month = :month AND kind IN ('COMMITTED', 'LATE_COMMITTED')";
+    final String selectModelUsageOfUsers = selectModelUsage + USERS_ONLY;
+    final String groupModelUsage = " GROUP BY model";
     final String selectEvents = "SELECT " + EVENT_COLUMNS + " FROM tq_event"
             + " WHERE subject = :subject AND plan_month = :month ORDER BY id";
     /** Events of the days asked for, and those of their months that happened on other days (late commits). */
@@ -244,6 +259,9 @@ final class Sql {
         String insertEventRow = "INSERT INTO tq_event (subject, plan_month, kind, tokens, overage, reservation_id,"
                 + " transaction_id, detail, is_consume, occurred_at) VALUES (:subject, :month, :kind, :tokens, :overage,"
                 + " :reservationId, :tx, :detail, :consume, :now)";
+        String insertChargeEventRow = "INSERT INTO tq_event (subject, plan_month, kind, tokens, overage, reservation_id,"
+                + " transaction_id, detail, is_consume, occurred_at, " + Rows.USAGE_COLUMNS + ") VALUES (:subject, :month,"
+                + " :kind, :tokens, :overage, :reservationId, :tx, :detail, :consume, :now, " + USAGE_VALUES + ")";
         String touched = ", updated_at = :now";
         returnHold = returning("UPDATE tq_account SET reserved = reserved - :held" + touched + ACCOUNT_KEY + CURRENT);
         creditIfUnderMaxQuota = returning("UPDATE tq_account SET granted = granted + :tokens" + touched
@@ -275,6 +293,7 @@ final class Sql {
                         + " ON CONFLICT (subject) DO UPDATE SET allocated = EXCLUDED.allocated,"
                         + " updated_at = EXCLUDED.updated_at";
                 insertEvent = insertEventRow + " RETURNING id";
+                insertChargeEvent = insertChargeEventRow + " RETURNING id";
                 // byte order of UTF-8 is code point order, close to Java's String order whatever the database locale
                 selectTopConsumers = "SELECT subject, used, allocated + granted + carried AS month_limit FROM tq_account"
                         + " WHERE plan_month = :month" + USERS_ONLY + " ORDER BY used DESC, subject COLLATE \"C\" ASC"
@@ -307,6 +326,7 @@ final class Sql {
                 upsertPlan = "MERGE INTO tq_plan (subject, allocated, updated_at) KEY (subject)"
                         + " VALUES (:subject, :allocated, :now)";
                 insertEvent = "SELECT id FROM FINAL TABLE (" + insertEventRow + ")";
+                insertChargeEvent = "SELECT id FROM FINAL TABLE (" + insertChargeEventRow + ")";
                 selectTopConsumers = "SELECT subject, used, allocated + granted + carried AS month_limit FROM tq_account"
                         + " WHERE plan_month = :month" + USERS_ONLY
                         + " ORDER BY used DESC, subject ASC FETCH FIRST :limit ROWS ONLY";
@@ -328,7 +348,7 @@ final class Sql {
                Positional finishTogetherInOneStatement, Positional insertReservation, Positional insertEvent,
                Positional reserveIfAvailable, Positional consumeIfAvailable, Positional commitLiveHold,
                Positional releaseLiveHold, Positional chargeHold, Positional returnHold,
-               Positional teamTakeInOneStatement, Positional teamFinishInOneStatement) {
+               Positional teamTakeInOneStatement, Positional teamFinishInOneStatement, Positional insertChargeEvent) {
     }
 
     Hot hot() {
@@ -339,7 +359,7 @@ final class Sql {
                 Positional.of(insertReservation), Positional.of(insertEvent), Positional.of(reserveIfAvailable),
                 Positional.of(consumeIfAvailable), Positional.of(commitLiveHold), Positional.of(releaseLiveHold),
                 Positional.of(chargeHold), Positional.of(returnHold), Positional.of(teamTakeInOneStatement),
-                Positional.of(teamFinishInOneStatement));
+                Positional.of(teamFinishInOneStatement), Positional.of(insertChargeEvent));
     }
 
     /** Whether reserve, consume, commit and release each run as one statement (else as a transaction). */

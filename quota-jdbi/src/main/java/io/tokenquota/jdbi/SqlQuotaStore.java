@@ -13,6 +13,7 @@ import io.tokenquota.QuotaStore;
 import io.tokenquota.Reservation;
 import io.tokenquota.Reserved;
 import io.tokenquota.Team;
+import io.tokenquota.TokenUsage;
 import io.tokenquota.internal.DailyTally;
 import io.tokenquota.internal.LedgerRules;
 import io.tokenquota.internal.Validation;
@@ -105,22 +106,28 @@ final class SqlQuotaStore implements QuotaStore {
     public Reserved reserve(HoldRequest request) {
         // a HoldRequest is validated when built, so nothing is checked again on the hot path
         Duration holdTtl = request.ttl() == null ? policy.holdTtl() : request.ttl();
+        Validation.holdWithoutUsage(request);
         return operations.operation("reserve", op -> holds.take(op, request.subject(), request.tokens(),
-                request.idempotencyKey(), request.endpoint(), holdTtl));
+                request.idempotencyKey(), request.endpoint(), holdTtl, null));
     }
 
     @Override
     public Reservation consume(HoldRequest request) {
         Validation.consumeRequest(request);
         return operations.operation("consume", op -> holds.take(op, request.subject(), request.tokens(),
-                request.idempotencyKey(), request.endpoint(), null)).reservation();
+                request.idempotencyKey(), request.endpoint(), null, request.usage())).reservation();
     }
 
     @Override
     public Reservation commit(String reservationId, long actualTokens) {
+        return commit(reservationId, actualTokens, null);
+    }
+
+    @Override
+    public Reservation commit(String reservationId, long actualTokens, TokenUsage usage) {
         Validation.nonNegativeTokens(actualTokens, "actual_tokens");
         Validation.key(reservationId, "reservation_id");
-        return operations.operation("commit", op -> holds.commit(op, reservationId, actualTokens));
+        return operations.operation("commit", op -> holds.commit(op, reservationId, actualTokens, usage));
     }
 
     @Override
@@ -272,6 +279,13 @@ final class SqlQuotaStore implements QuotaStore {
         policy.checkReadableMonth(month);
         Validation.topLimit(limit);
         return operations.operation("topTeams", op -> statistics.topTeams(op, month, limit));
+    }
+
+    @Override
+    public List<ModelUsage> modelUsage(String subject, YearMonth month) {
+        Validation.optionalSubject(subject);
+        policy.checkReadableMonth(month);
+        return operations.operation("modelUsage", op -> statistics.modelUsage(op, subject, month));
     }
 
     @Override

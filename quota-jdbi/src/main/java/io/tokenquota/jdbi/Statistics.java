@@ -122,6 +122,35 @@ final class Statistics {
         return sorted;
     }
 
+    /** Charges of the month by model; sums read as decimals and saturated, as the in-memory store's are. */
+    List<io.tokenquota.QuotaStatistics.ModelUsage> modelUsage(Op op, String subject, YearMonth month) {
+        List<io.tokenquota.QuotaStatistics.ModelUsage> rows = op.with(h -> {
+            // over all users, team accounts are left out: their charges repeat their members'
+            Query query = h.createQuery((subject == null ? sql.selectModelUsageOfUsers
+                    : sql.selectModelUsage + " AND subject = :subject") + sql.groupModelUsage)
+                    .bind("month", Rows.month(month));
+            if (subject != null) {
+                query.bind("subject", subject);
+            } else {
+                query.bind("teams", TEAMS);
+            }
+            return query.map((rs, ctx) -> new io.tokenquota.QuotaStatistics.ModelUsage(rs.getString("model"),
+                    saturated(rs.getBigDecimal("calls")), saturated(rs.getBigDecimal("input_tokens")),
+                    saturated(rs.getBigDecimal("cached_input_tokens")), saturated(rs.getBigDecimal("output_tokens")),
+                    saturated(rs.getBigDecimal("reasoning_tokens")), saturated(rs.getBigDecimal("charged")))).list();
+        });
+        List<io.tokenquota.QuotaStatistics.ModelUsage> sorted = new ArrayList<>(rows);
+        sorted.sort(io.tokenquota.internal.ModelUsageTally.ORDER);
+        return sorted;
+    }
+
+    private static long saturated(java.math.BigDecimal sum) {
+        if (sum == null) {
+            return 0;
+        }
+        return sum.compareTo(java.math.BigDecimal.valueOf(Long.MAX_VALUE)) > 0 ? Long.MAX_VALUE : sum.longValue();
+    }
+
     List<LedgerEvent> events(Op op, String subject, YearMonth month) {
         return op.with(h -> h.createQuery(sql.selectEvents)
                 .bind("subject", subject).bind("month", Rows.month(month))

@@ -139,7 +139,8 @@ class PostgresEventPartitionTest {
     void aHostThatRunsTheMigrationFileItselfGetsTheSamePartitions() throws IOException {
         try (TestDatabase db = TestDatabases.postgres()) {
             Jdbi jdbi = Jdbi.create(db.dataSource());
-            String script = migrations();
+            // as Flyway would: every versioned file, in order
+            String script = migrationFiles();
             // as Flyway would: the file's statements, nothing of the installer
             jdbi.useHandle(h -> SchemaInstaller.statements(script).forEach(h::execute));
             assertEquals(Map.of("tq_event_default", "DEFAULT"), partitions(jdbi));
@@ -164,7 +165,8 @@ class PostgresEventPartitionTest {
     void anEventLogThatIsOneTableKeepsWorkingAndRetentionDeletesItsRows() throws IOException {
         try (TestDatabase db = TestDatabases.postgres()) {
             Jdbi jdbi = Jdbi.create(db.dataSource());
-            String script = migrations();
+            // as Flyway would: every versioned file, in order
+            String script = migrationFiles();
             jdbi.useHandle(h -> SchemaInstaller.statements(script).stream()
                     .filter(statement -> !statement.contains("PARTITION OF"))
                     .map(statement -> statement.replace(" PARTITION BY RANGE (plan_month)", ""))
@@ -269,14 +271,14 @@ class PostgresEventPartitionTest {
         }
     }
 
-    /** Every migration file of the dialect, in order, as a host running them through Flyway applies them. */
-    private String migrations() throws IOException {
-        StringBuilder script = new StringBuilder();
-        for (String file : List.of("V1__token_quota.sql", "V3__teams.sql")) {
+    /** The dialect's migration files, V1, V2 then V3, as one script. */
+    private String migrationFiles() throws IOException {
+        StringBuilder all = new StringBuilder();
+        for (String file : new String[] {"V1__token_quota.sql", "V2__event_usage.sql", "V3__teams.sql"}) {
             try (InputStream in = getClass().getResourceAsStream(Dialect.POSTGRESQL.schemaResource(file))) {
-                script.append(new String(in.readAllBytes(), StandardCharsets.UTF_8)).append('\n');
+                all.append(new String(in.readAllBytes(), StandardCharsets.UTF_8)).append('\n');
             }
         }
-        return script.toString();
+        return all.toString();
     }
 }

@@ -4,14 +4,17 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 
 /**
- * The usage of recent answers by their path and {@code ETag}. An ETag filter inside the quota filter
- * (Spring's {@code ShallowEtagHeaderFilter}) lets the model answer, then sends {@code 304 Not Modified}
- * without the body when the client already has an identical answer: that answer's usage is what the
- * call cost, and this is where the filter finds it. Bounded: the least recently used entries go.
+ * The usage of recent answers by the request that got them and their {@code ETag}. An ETag filter
+ * inside the quota filter (Spring's {@code ShallowEtagHeaderFilter}), or Spring MVC checking a
+ * {@code ResponseEntity}'s ETag, lets the model answer, then sends {@code 304 Not Modified} without the
+ * body when the client already has an identical answer: the usage of that answer, given earlier to the
+ * same request of the same subject, is what the call cost, and this is where the filter finds it. The
+ * request is part of the key ({@link #requestKey}): the same answer ("OK") to a cheaper or another
+ * subject's request says nothing about this one's cost. Bounded: the least recently used entries go.
  * Thread-safe.
  */
 final class AnswerUsages {
-    /** Longer path and ETag pairs are not kept: an entry stays small whatever a response sets. */
+    /** Longer request key and ETag pairs are not kept: an entry stays small whatever a response sets. */
     private static final int MAX_KEY_LENGTH = 1024;
 
     private final Map<String, Long> usages;
@@ -27,9 +30,29 @@ final class AnswerUsages {
         };
     }
 
-    /** Remembers the usage an answer sent with {@code etag} reported; nothing without an ETag. */
-    void remember(String path, String etag, long usage) {
-        String key = key(path, etag);
+    /**
+     * A request's key: a SHA-256 digest of its subject, method, URI, query string and body, so an
+     * entry is found only by the very request that got the answer.
+     */
+    static String requestKey(String subject, String method, String uri, String query, byte[] body) {
+        try {
+            java.security.MessageDigest sha = java.security.MessageDigest.getInstance("SHA-256");
+            for (String part : new String[] {subject, method, uri, query}) {
+                byte[] bytes = String.valueOf(part).getBytes(java.nio.charset.StandardCharsets.UTF_8);
+                // each part's length first: no two different requests make the same stream of bytes
+                sha.update(java.nio.ByteBuffer.allocate(4).putInt(bytes.length).array());
+                sha.update(bytes);
+            }
+            sha.update(body);
+            return java.util.HexFormat.of().formatHex(sha.digest());
+        } catch (java.security.NoSuchAlgorithmException e) {
+            throw new IllegalStateException("every Java platform has SHA-256", e);
+        }
+    }
+
+    /** Remembers the usage an answer to {@code request} ({@link #requestKey}) sent with {@code etag} reported. */
+    void remember(String request, String etag, long usage) {
+        String key = key(request, etag);
         if (key != null) {
             synchronized (usages) {
                 usages.put(key, usage);
@@ -37,9 +60,9 @@ final class AnswerUsages {
         }
     }
 
-    /** The usage of the answer last sent for {@code path} with {@code etag}, or {@code null}. */
-    Long usage(String path, String etag) {
-        String key = key(path, etag);
+    /** The usage of the answer last sent to {@code request} with {@code etag}, or {@code null}. */
+    Long usage(String request, String etag) {
+        String key = key(request, etag);
         if (key == null) {
             return null;
         }
@@ -48,10 +71,10 @@ final class AnswerUsages {
         }
     }
 
-    private static String key(String path, String etag) {
-        if (etag == null || etag.isBlank() || path == null || path.length() + etag.length() >= MAX_KEY_LENGTH) {
+    private static String key(String request, String etag) {
+        if (etag == null || etag.isBlank() || request == null || request.length() + etag.length() >= MAX_KEY_LENGTH) {
             return null;
         }
-        return path + ' ' + etag.trim();
+        return request + ' ' + etag.trim();
     }
 }

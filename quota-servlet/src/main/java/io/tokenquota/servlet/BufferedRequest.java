@@ -29,18 +29,61 @@ import java.util.Map;
  */
 final class BufferedRequest extends HttpServletRequestWrapper {
     private static final String FORM = "application/x-www-form-urlencoded";
+    private static final String CONTENT_LENGTH = "Content-Length";
 
     private final byte[] body;
     private final Charset charset;
+    /** The body is not the one the client sent (a fitted output budget): its length is told anew. */
+    private final boolean rewritten;
     private ReplayStream stream;
     private BufferedReader reader;
     private Map<String, String[]> parameters;
 
     /** @param charset the request's declared charset, already checked to be known */
     BufferedRequest(HttpServletRequest request, byte[] body, Charset charset) {
+        this(request, body, charset, false);
+    }
+
+    /**
+     * @param rewritten whether {@code body} differs from what the client sent: a declared
+     *                  {@code Content-Length} then reads as the new body's length (a relay that copies
+     *                  the header must not send a length its body does not have); a body sent without
+     *                  one (chunked) still has none
+     */
+    BufferedRequest(HttpServletRequest request, byte[] body, Charset charset, boolean rewritten) {
         super(request);
         this.body = body;
         this.charset = charset;
+        this.rewritten = rewritten;
+    }
+
+    private boolean tellsLength(String header) {
+        return rewritten && CONTENT_LENGTH.equalsIgnoreCase(header) && super.getHeader(CONTENT_LENGTH) != null;
+    }
+
+    @Override
+    public int getContentLength() {
+        return rewritten && super.getContentLengthLong() >= 0 ? body.length : super.getContentLength();
+    }
+
+    @Override
+    public long getContentLengthLong() {
+        return rewritten && super.getContentLengthLong() >= 0 ? body.length : super.getContentLengthLong();
+    }
+
+    @Override
+    public String getHeader(String name) {
+        return tellsLength(name) ? Integer.toString(body.length) : super.getHeader(name);
+    }
+
+    @Override
+    public Enumeration<String> getHeaders(String name) {
+        return tellsLength(name) ? Collections.enumeration(List.of(Integer.toString(body.length))) : super.getHeaders(name);
+    }
+
+    @Override
+    public int getIntHeader(String name) {
+        return tellsLength(name) ? body.length : super.getIntHeader(name);
     }
 
     private boolean isForm() {

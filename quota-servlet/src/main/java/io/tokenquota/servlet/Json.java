@@ -50,6 +50,22 @@ final class Json {
             .build();
 
     /**
+     * A request body the strict reading refused, read as lenient endpoints read one (Gson's default
+     * {@code fromJson}, JSON5-style relays): comments, single quotes, unquoted names, trailing commas,
+     * leading zeros and plus signs, control characters in strings, any escaped character. Only to
+     * find the budget and {@code n} of a body an endpoint may still take as JSON.
+     */
+    static final JsonFactory LENIENT_REQUEST_SCAN = REQUEST_SCAN.rebuild()
+            .enable(JsonReadFeature.ALLOW_JAVA_COMMENTS, JsonReadFeature.ALLOW_YAML_COMMENTS,
+                    JsonReadFeature.ALLOW_SINGLE_QUOTES, JsonReadFeature.ALLOW_UNQUOTED_FIELD_NAMES,
+                    JsonReadFeature.ALLOW_TRAILING_COMMA, JsonReadFeature.ALLOW_MISSING_VALUES,
+                    JsonReadFeature.ALLOW_LEADING_ZEROS_FOR_NUMBERS, JsonReadFeature.ALLOW_LEADING_PLUS_SIGN_FOR_NUMBERS,
+                    JsonReadFeature.ALLOW_LEADING_DECIMAL_POINT_FOR_NUMBERS,
+                    JsonReadFeature.ALLOW_TRAILING_DECIMAL_POINT_FOR_NUMBERS,
+                    JsonReadFeature.ALLOW_UNESCAPED_CONTROL_CHARS, JsonReadFeature.ALLOW_BACKSLASH_ESCAPING_ANY_CHARACTER)
+            .build();
+
+    /**
      * AI response bodies, scanned for usage: also {@code NaN} and {@code -Infinity}, which a Python
      * upstream's {@code json.dumps} writes (a log probability of minus infinity), so one such value
      * before {@code usage} does not end the scan and hide the usage.

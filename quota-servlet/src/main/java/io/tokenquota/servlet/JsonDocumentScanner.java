@@ -47,10 +47,13 @@ final class JsonDocumentScanner {
      * Counters that self-hosted servers write at the top of their answer rather than in a usage
      * object: Ollama ({@code prompt_eval_count}, {@code eval_count}), llama.cpp's native endpoints
      * ({@code tokens_evaluated}, {@code tokens_predicted}), Meta models on Bedrock's InvokeModel
-     * ({@code prompt_token_count}, {@code generation_token_count}). Collected under the path {@code ""}.
+     * ({@code prompt_token_count}, {@code generation_token_count}), Titan on Bedrock's InvokeModel
+     * ({@code inputTextTokenCount}, and {@code tokenCount} in each of its {@code results}, summed as
+     * {@value #TITAN_RESULTS}). Collected under the path {@code ""}.
      */
     static final Set<String> ROOT_COUNTERS = Set.of("prompt_eval_count", "eval_count", "tokens_evaluated",
-            "tokens_predicted", "prompt_token_count", "generation_token_count");
+            "tokens_predicted", "prompt_token_count", "generation_token_count", "inputTextTokenCount");
+    static final String TITAN_RESULTS = "results.tokenCount";
     /** Field names are tracked this deep: usage paths are at most two objects down, counters one more. */
     private static final int TRACKED_DEPTH = 4;
 
@@ -62,7 +65,11 @@ final class JsonDocumentScanner {
      *              {@code promptFeedback.blockReason}, llama.cpp's {@code "stop": true}, Ollama's
      *              {@code "done": true}
      */
-    record Document(String type, Map<String, Map<String, Long>> usages, boolean ended) {
+    record Document(String type, Map<String, Map<String, Long>> usages, boolean ended, String model) {
+        Document(String type, Map<String, Map<String, Long>> usages, boolean ended) {
+            this(type, usages, ended, null);
+        }
+
         Map<String, Long> usage(String path) {
             return usages.get(path);
         }
@@ -91,6 +98,8 @@ final class JsonDocumentScanner {
     private final String[] fieldAt = new String[TRACKED_DEPTH + 1];
     private String type;
     private boolean ended;
+    /** The model the document names where its provider puts it ({@link #isModelField}); null when none. */
+    private String model;
     /** The usage path being collected, the depth of its object, and the name of an object inside it. */
     private String collecting;
     private int collectDepth;
@@ -159,11 +168,12 @@ final class JsonDocumentScanner {
             drain();
         }
         if (depth > 0 && !usages.isEmpty()) {
-            sink.accept(new Document(type, usages, ended));
+            sink.accept(new Document(type, usages, ended, model));
         }
         usages = new HashMap<>();
         depth = 0;
         ended = false;
+        model = null;
     }
 
     /**
@@ -295,11 +305,12 @@ final class JsonDocumentScanner {
                 depth--;
                 if (depth == 0) {
                     if (t == JsonToken.END_OBJECT) {
-                        sink.accept(new Document(type, usages, ended));
+                        sink.accept(new Document(type, usages, ended, model));
                     }
                     usages = new HashMap<>();
                     type = null;
                     ended = false;
+                    model = null;
                 }
             }
             case FIELD_NAME -> {
@@ -310,6 +321,8 @@ final class JsonDocumentScanner {
             case VALUE_STRING -> {
                 if (depth == 1 && "type".equals(fieldAt[1])) {
                     type = parser.getText();
+                } else if (isModelField()) {
+                    model = parser.getText();
                 } else if (depth == 3 && "candidates".equals(fieldAt[1]) && objectAt[1] && !objectAt[2] && objectAt[3]
                         && ("finishReason".equals(fieldAt[3]) || "finish_reason".equals(fieldAt[3]))) {
                     // Gemini: a candidate the model finished (STOP, MAX_TOKENS, SAFETY...)
@@ -332,6 +345,21 @@ final class JsonDocumentScanner {
                 // other scalars carry no usage
             }
         }
+    }
+
+    /**
+     * Whether the string just read names the answering model: the top-level {@code model} (OpenAI,
+     * Anthropic, Ollama, Groq...) or Gemini's {@code modelVersion}, or the {@code model} of the
+     * envelope a streamed event wraps (Anthropic's {@code message_start} {@code message.model}, an
+     * OpenAI Responses event's {@code response.model}). Never deeper: a model's own JSON (tool
+     * arguments, a JSON-mode answer) sits inside strings or arrays at other places.
+     */
+    private boolean isModelField() {
+        if (depth == 1 && objectAt[1]) {
+            return "model".equals(fieldAt[1]) || "modelVersion".equals(fieldAt[1]) || "model_version".equals(fieldAt[1]);
+        }
+        return depth == 2 && objectAt[1] && objectAt[2] && "model".equals(fieldAt[2])
+                && ("message".equals(fieldAt[1]) || "response".equals(fieldAt[1]));
     }
 
     private void count(JsonToken t) throws IOException {
@@ -358,6 +386,9 @@ final class JsonDocumentScanner {
         }
         if (name.isEmpty()) {
             usages.computeIfAbsent("", k -> new HashMap<>()).put(fieldAt[1], value);
+        } else if (name == TITAN_RESULTS) {
+            // the constant itself (counterName's answer), not a nested counter spelt the same
+            usages.computeIfAbsent("", k -> new HashMap<>()).merge(name, value, JsonDocumentScanner::saturatedSum);
         } else {
             counters.put(name, value);
         }
@@ -393,6 +424,15 @@ final class JsonDocumentScanner {
             }
             return null;
         }
-        return depth == 1 && objectAt[1] && ROOT_COUNTERS.contains(fieldAt[1]) ? "" : null;
+        if (depth == 1 && objectAt[1] && ROOT_COUNTERS.contains(fieldAt[1])) {
+            return "";
+        }
+        return depth == 3 && objectAt[1] && "results".equals(fieldAt[1]) && !objectAt[2] && objectAt[3]
+                && "tokenCount".equals(fieldAt[3]) ? TITAN_RESULTS : null;
+    }
+
+    private static long saturatedSum(long a, long b) {
+        long sum = a + b;
+        return sum < 0 ? Long.MAX_VALUE : sum;
     }
 }

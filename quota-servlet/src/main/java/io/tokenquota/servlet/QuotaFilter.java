@@ -3,6 +3,7 @@ package io.tokenquota.servlet;
 import io.tokenquota.ErrorCode;
 import io.tokenquota.HoldRequest;
 import io.tokenquota.Limits;
+import io.tokenquota.ModelWeights;
 import io.tokenquota.QuotaAccount;
 import io.tokenquota.QuotaException;
 import io.tokenquota.QuotaExceededException;
@@ -72,7 +73,10 @@ import org.slf4j.LoggerFactory;
  *       and a form or multipart body gets the default budget as a JSON body does;</li>
  *   <li>the estimate is reserved, with the {@code Idempotency-Key} header when present; quota exceeded:
  *       429 problem+json with {@code Retry-After}; a key already used (by a finished or a still running
- *       request): 409, so a key buys at most one model call;</li>
+ *       request): 409, so a key buys at most one model call; with {@link Builder#fitOutputBudget} a JSON
+ *       request whose budget does not fit, but whose input plus the minimum output does, is held and
+ *       forwarded with its budget fields lowered to what the balance allows
+ *       ({@value #OUTPUT_CAPPED_HEADER});</li>
  *   <li>{@code X-Quota-Limit}, {@code X-Quota-Remaining} (after the hold), {@code X-Quota-Reset},
  *       {@code RateLimit-Policy}, {@code RateLimit} and, past the policy's warning threshold,
  *       {@code X-Quota-Warning} are set before the chain runs, because a streamed response commits its
@@ -96,6 +100,11 @@ public final class QuotaFilter implements Filter {
     public static final String ACTUAL_TOKENS_HEADER = QuotaResponse.ACTUAL_TOKENS_HEADER;
     /** Request header carrying the client's idempotency key for the hold. */
     public static final String IDEMPOTENCY_KEY_HEADER = "Idempotency-Key";
+    /**
+     * Response header naming the output budget (per completion) a request was forwarded with when
+     * {@link Builder#fitOutputBudget} lowered it to fit the balance.
+     */
+    public static final String OUTPUT_CAPPED_HEADER = "X-Quota-Output-Capped";
 
     private static final Logger LOG = LoggerFactory.getLogger(QuotaFilter.class);
     private static final String HANDLED = QuotaFilter.class.getName() + ".handled";
@@ -122,6 +131,10 @@ public final class QuotaFilter implements Filter {
     private final boolean failOpen;
     private final boolean releaseOnError;
     private final Duration holdTtl;
+    /** Least output budget a fitted request is sent with; 0: no fitting. */
+    private final long fitMinimum;
+    /** Per-model weights of holds and charges; {@code null}: plain token counts, as without the feature. */
+    private final ModelWeights weights;
     private final AtomicLong failOpenCount = new AtomicLong();
     private final AtomicLong settleFailureCount = new AtomicLong();
     /** Usage of recent answers by ETag: a 304 an ETag filter makes of a computed answer is charged it. */
@@ -143,6 +156,8 @@ public final class QuotaFilter implements Filter {
         this.failOpen = b.failOpen;
         this.releaseOnError = b.releaseOnError;
         this.holdTtl = b.holdTtl;
+        this.fitMinimum = b.fitMinimum;
+        this.weights = b.weights;
     }
 
     public static Builder builder(QuotaLedger ledger) {
@@ -172,12 +187,24 @@ public final class QuotaFilter implements Filter {
         }
         String path = pathOf(request);
         String prefix = match(path);
-        if (prefix == null || "OPTIONS".equals(request.getMethod()) || isQuotaApi(request)) {
+        // OPTIONS (a CORS preflight) and TRACE (the servlet API's echo of the request) call no model
+        if (prefix == null || "OPTIONS".equals(request.getMethod()) || "TRACE".equals(request.getMethod())
+                || isQuotaApi(request)) {
             chain.doFilter(req, res);
             return;
         }
         request.setAttribute(HANDLED, Boolean.TRUE);
-        filter(request, response, chain, path);
+        try {
+            filter(request, response, chain, path);
+        } finally {
+            // an include or forward that has ended is settled: the page that made it may include the
+            // model again (once per item), and that is a model call of its own. A request's own
+            // dispatch keeps the mark: its async dispatches belong to its hold
+            DispatcherType type = request.getDispatcherType();
+            if ((type == DispatcherType.INCLUDE || type == DispatcherType.FORWARD) && !request.isAsyncStarted()) {
+                request.removeAttribute(HANDLED);
+            }
+        }
     }
 
     private void filter(HttpServletRequest request, HttpServletResponse response, FilterChain chain,
@@ -204,6 +231,15 @@ public final class QuotaFilter implements Filter {
         // parse JSON without looking at the label, so a label must not shrink the hold
         HttpServletRequest forward;
         long estimate;
+        // a body whose output budget may be fitted to the balance: JSON the filter forwards as it read it
+        byte[] fittable = null;
+        // the body as read, for the request's digest under which a 304 finds the answer it names
+        byte[] kept = null;
+        // with weights: every model the request names, wherever an endpoint may read it
+        Weighing.Candidates models = weights == null ? null : new Weighing.Candidates();
+        if (models != null) {
+            models.fromPath(path);
+        }
         // a budget or n in the query string is read as in a JSON body when the request has no JSON body:
         // the servlet API (and Spring's @RequestParam) merges the query string into the parameters a
         // form, multipart or GET endpoint reads
@@ -212,7 +248,10 @@ public final class QuotaFilter implements Filter {
         if (query != null && !query.isEmpty()) {
             Map<String, List<String>> queryFields = new LinkedHashMap<>();
             BufferedRequest.decode(query, StandardCharsets.UTF_8, queryFields);
-            queryFields.forEach((name, values) -> values.forEach(value -> asked.read(name, value)));
+            queryFields.forEach((name, values) -> values.forEach(value -> readParameter(name, value, asked, models)));
+            if (models != null) {
+                models.fromParameters(queryFields);
+            }
         }
         if (isMultipart(request)) {
             MultipartBody parts = MultipartBody.read(request, limit, charset);
@@ -225,7 +264,11 @@ public final class QuotaFilter implements Filter {
                         + " (no multipart configuration, or over the container's own multipart limits)");
                 return;
             }
-            parts.fields().forEach((name, values) -> values.forEach(value -> asked.read(name, value)));
+            parts.fields().forEach((name, values) -> values.forEach(value -> readParameter(name, value, asked, models)));
+            if (models != null) {
+                models.fromParameters(parts.fields());
+                parts.json().forEach(models::fromJson);
+            }
             // a JSON part counts as a JSON body would, and its budget and n as the request's own
             long jsonInput = 0;
             StringBuilder text = new StringBuilder(parts.text());
@@ -242,9 +285,11 @@ public final class QuotaFilter implements Filter {
             // its fields and text files, plus the output budget a JSON body of the same fields gets
             estimate = Math.max(textEstimate(text, path), clamp(estimator.text(text) + jsonInput,
                     output(asked.budget, asked.completions, path)));
+            asked.countOutput(output(asked.budget, asked.completions, path));
             forward = request;
         } else {
             byte[] body = readBounded(request.getInputStream(), request.getContentLengthLong(), limit);
+            kept = body;
             if (body == null) {
                 Problems.bodyTooLarge(request, response, limit);
                 return;
@@ -261,6 +306,9 @@ public final class QuotaFilter implements Filter {
                 return;
             }
             estimate = estimateOf(readable, charset, path, asked);
+            if (models != null) {
+                models.fromJson(readable);
+            }
             if (isForm(request)) {
                 Map<String, List<String>> fields = new LinkedHashMap<>();
                 if (readable.length == 0) {
@@ -271,17 +319,39 @@ public final class QuotaFilter implements Filter {
                 } else {
                     BufferedRequest.decode(new String(readable, charset), charset, fields);
                 }
-                estimate = Math.max(estimate, formEstimate(fields, asked, path));
+                estimate = Math.max(estimate, formEstimate(fields, asked, path, models));
+                if (models != null) {
+                    models.fromParameters(fields);
+                }
             }
             forward = new BufferedRequest(request, body, charset);
+            // only bytes forwarded as they were read can be spliced (not a compressed body), in UTF-8
+            // (other labels are read two ways, at other offsets); a form's fields are not rewritten
+            if (fitMinimum > 0 && readable == body && StandardCharsets.UTF_8.equals(charset) && !isForm(request)) {
+                fittable = body;
+            }
         }
         // the query string counts too: a prompt can ride in ?prompt=... as well as in the body
         if (query != null && !query.isEmpty()) {
             estimate = clamp(estimate, estimator.text(decodedQuery(query)));
         }
-        // answers come back uncompressed so their usage can be read: an endpoint that forwards the
-        // client's Accept-Encoding upstream must not let a client pick a gzip answer the filter cannot read
-        forward = new IdentityEncodingRequest(forward);
+        // nothing the client sends may make the answer unreadable (gzip, a range) or fail it after the
+        // model answered (a charset no encoder has), and an async answer goes through the usage reader
+        EndpointRequest endpointRequest = new EndpointRequest(forward);
+        Weighing weighing = models == null ? null : new Weighing(weights, models.models());
+        Fitted fitted = fittable == null ? null
+                : fit(subject, fittable, charset, estimate, asked.countedOutput(), weighing, path, query);
+        // the fitted body goes to the endpoint only once its hold is granted; fail-open lets the
+        // client's own body through, uncharged, as without fitting
+        EndpointRequest held = endpointRequest;
+        long output = asked.countedOutput();
+        if (fitted != null) {
+            held = new EndpointRequest(new BufferedRequest(request, fitted.body(), charset, true));
+            estimate = fitted.estimate();
+            output = fitted.output();
+        }
+        // input at the model's input rate, the requested output budget at its output rate
+        estimate = held(weighing, estimate, output);
 
         String key = request.getHeader(IDEMPOTENCY_KEY_HEADER);
         Reserved reserved;
@@ -293,13 +363,13 @@ public final class QuotaFilter implements Filter {
             return;
         } catch (QuotaException e) {
             if (e.code() == ErrorCode.STORE_UNAVAILABLE) {
-                unavailable(forward, response, chain, subject, e);
+                unavailable(endpointRequest, response, chain, subject, e);
             } else {
                 Problems.send(response, e);
             }
             return;
         } catch (RuntimeException e) {
-            unavailable(forward, response, chain, subject, e);
+            unavailable(endpointRequest, response, chain, subject, e);
             return;
         }
         if (reserved.replayed()) {
@@ -317,16 +387,32 @@ public final class QuotaFilter implements Filter {
                 ? reserved.team() : reserved.account();
 
         // the account as the hold left it, from the reserve itself: no second read on the request path
-        Runnable headers = () -> QuotaHeaders.set(response, account, ledger.policy());
+        String capped = fitted == null ? null : Long.toString(fitted.budget());
+        Runnable headers = () -> {
+            QuotaHeaders.set(response, account, ledger.policy());
+            if (capped != null) {
+                response.setHeader(OUTPUT_CAPPED_HEADER, capped);
+            }
+        };
         headers.run();
         UsageSniffer sniffer = new UsageSniffer();
         QuotaResponse wrapped = new QuotaResponse(response, sniffer, headers,
                 request.getDispatcherType() == DispatcherType.INCLUDE);
+        held.answeredThrough(wrapped);
+        DispatcherType dispatch = request.getDispatcherType();
+        if (dispatch == DispatcherType.INCLUDE || dispatch == DispatcherType.FORWARD) {
+            // the figure an earlier include of the same request reported (a poll's 0) is not this call's
+            request.removeAttribute(ACTUAL_TOKENS_ATTRIBUTE);
+        }
+        byte[] keptBody = kept;
+        // a multipart body is not kept whole: its answers are not remembered (a 304 is charged the estimate)
+        java.util.function.Supplier<String> answerKey = keptBody == null ? null
+                : () -> AnswerUsages.requestKey(subject, request.getMethod(), request.getRequestURI(), query, keptBody);
         Settlement settlement = new Settlement(ledger, hold, estimate, releaseOnError, request, wrapped, sniffer,
-                answers, settleFailureCount);
+                answers, answerKey, settleFailureCount, weighing);
         boolean returned = false;
         try {
-            chain.doFilter(forward, wrapped);
+            chain.doFilter(held, wrapped);
             returned = true;
         } finally {
             if (!returned) {
@@ -340,10 +426,98 @@ public final class QuotaFilter implements Filter {
                 }
             } else {
                 // the client gets the whole response before the ledger round trips of the settlement
-                wrapped.finishForClient();
+                if (request.getDispatcherType() != DispatcherType.INCLUDE) {
+                    // an included answer is part of the including page, which goes on writing
+                    wrapped.finishForClient();
+                }
                 settlement.settle(Settlement.End.RETURNED);
             }
         }
+    }
+
+    /**
+     * A body whose output budget was lowered to {@code budget} per completion, its estimate, and the
+     * part of it that is output.
+     */
+    private record Fitted(byte[] body, long estimate, long output, long budget) {
+    }
+
+    /** What a request is held: its estimate, weighed by model when weights are set. */
+    private static long held(Weighing weighing, long estimate, long output) {
+        return weighing == null ? estimate : weighing.hold(estimate, output);
+    }
+
+    /**
+     * The body with its output budget lowered so that its estimate fits what the subject has left
+     * (for a team member: the less of its own and its team's available tokens),
+     * or {@code null} to go on as without fitting: the body fits as asked, is no single JSON request
+     * with a budget field (no field, a batch, broken), its input plus {@link Builder#fitOutputBudget}
+     * per completion does not fit, or the balance cannot be read. The budget {@code v} is the largest
+     * whole number whose hold of {@code input + n × v} (n: the completions the estimator read; weighed
+     * by model when weights are set) fits what is available, at least the minimum and at most the
+     * budget held for the original; the rewritten body is estimated again as any body is, and that
+     * estimate, not the arithmetic, is what is held.
+     *
+     * <p>The balance is read before any hold: a refused hold would be logged as a refusal (and counted
+     * by the refusals metric) although the request is served. A spender racing in between makes the
+     * hold of the fitted estimate fail like any other: 429, never a hold past the balance.
+     */
+    private Fitted fit(String subject, byte[] body, Charset charset, long estimate, long countedOutput,
+                       Weighing weighing, String path, String query) {
+        RequestEstimator.Estimate e = estimator.estimate(body);
+        if (e == null || !e.requests().isEmpty() || e.outputBudget() <= 0 || estimate >= Limits.MAX_TOKENS) {
+            return null;
+        }
+        long completions = Math.max(1, e.completions());
+        long asked = Math.min(e.outputBudget(), outputBudgetCap);
+        long output = output(e.outputBudget(), completions, path);
+        if (asked < fitMinimum || output >= Limits.MAX_TOKENS) {
+            return null;
+        }
+        long available;
+        try {
+            available = ledger.account(subject).available();
+            // a team member's hold must fit its team's account too: fit to the stricter of the two,
+            // else a team nearly spent refuses the request the fitting was meant to serve
+            java.util.Optional<String> team = ledger.team(subject);
+            if (team.isPresent()) {
+                available = Math.min(available, ledger.account(io.tokenquota.Team.subject(team.get())).available());
+            }
+        } catch (RuntimeException unreadable) {
+            // the reserve that follows meets the same trouble and answers as it always does
+            return null;
+        }
+        if (held(weighing, estimate, countedOutput) <= available) {
+            return null;
+        }
+        // the input, media and query text: the estimate less what the budget adds
+        long input = estimate - output;
+        if (held(weighing, input + fitMinimum * completions, fitMinimum * completions) > available) {
+            return null;
+        }
+        // the hold grows with the budget (rates are not negative): the largest budget that fits
+        long budget = fitMinimum;
+        long above = asked + 1;
+        while (above - budget > 1) {
+            long mid = budget + (above - budget) / 2;
+            if (held(weighing, input + mid * completions, mid * completions) <= available) {
+                budget = mid;
+            } else {
+                above = mid;
+            }
+        }
+        List<OutputBudgetFit.Span> spans = OutputBudgetFit.locate(body);
+        if (spans == null || spans.isEmpty()) {
+            return null;
+        }
+        byte[] fitted = OutputBudgetFit.splice(body, spans, budget);
+        long fittedEstimate = estimateOf(fitted, charset, path, new RequestEstimator.Asked());
+        if (query != null && !query.isEmpty()) {
+            fittedEstimate = clamp(fittedEstimate, estimator.text(decodedQuery(query)));
+        }
+        long fittedOutput = output(budget, completions, path);
+        return held(weighing, fittedEstimate, fittedOutput) <= available
+                ? new Fitted(fitted, fittedEstimate, fittedOutput, budget) : null;
     }
 
     private void unavailable(HttpServletRequest request, HttpServletResponse response, FilterChain chain,
@@ -382,7 +556,9 @@ public final class QuotaFilter implements Filter {
     private long estimateAs(byte[] json, byte[] body, Charset charset, String path, RequestEstimator.Asked asked) {
         RequestEstimator.Estimate e = estimator.estimate(json);
         if (e == null) {
-            long text = textEstimate(decode(body, charset), path);
+            CharSequence decoded = decode(body, charset);
+            long own = textTokens(decoded);
+            long text = Math.max(longestPrefix(fallbackEstimates, path, defaultFallbackEstimate), own);
             List<RequestEstimator.Estimate> each = estimator.estimateEach(json);
             if (each != null) {
                 // a batch of requests in one JSON array: each element's own text and budget times its
@@ -390,8 +566,15 @@ public final class QuotaFilter implements Filter {
                 return Math.max(text, sum(each, path));
             }
             // a GET ?prompt=...&max_tokens=16000 asks for its budget as surely as a JSON body does
-            return asked.asks() ? clamp(text, output(asked.budget, asked.completions, path)) : text;
+            if (asked.asks()) {
+                asked.countOutput(output(asked.budget, asked.completions, path));
+                return clamp(text, output(asked.budget, asked.completions, path));
+            }
+            // the fallback above the text's own tokens stands for the answer the model will write
+            asked.countOutput(text - own);
+            return text;
         }
+        asked.countOutput(outputOf(e, path));
         return total(e, path);
     }
 
@@ -403,6 +586,16 @@ public final class QuotaFilter implements Filter {
     private long total(RequestEstimator.Estimate e, String path) {
         long whole = clamp(clamp(e.inputTokens(), media(e)), output(e.outputBudget(), e.completions(), path));
         return e.requests().isEmpty() ? whole : Math.max(whole, sum(e.requests(), path));
+    }
+
+    /** The output budget part of a JSON body's {@link #total}: its own, or its requests' when they add up to more. */
+    private long outputOf(RequestEstimator.Estimate e, String path) {
+        long own = output(e.outputBudget(), e.completions(), path);
+        long theirs = 0;
+        for (RequestEstimator.Estimate one : e.requests()) {
+            theirs = clamp(theirs, outputOf(one, path));
+        }
+        return Math.max(own, e.requests().isEmpty() ? 0 : theirs);
     }
 
     private long sum(List<RequestEstimator.Estimate> requests, String path) {
@@ -433,12 +626,13 @@ public final class QuotaFilter implements Filter {
 
 
     private long textEstimate(CharSequence text, String path) {
-        long fallback = longestPrefix(fallbackEstimates, path, defaultFallbackEstimate);
-        if (text == null || text.length() == 0) {
-            return fallback;
-        }
         // the fallback is the whole estimate of a non-JSON request; only a longer text raises it
-        return Math.max(fallback, clamp(estimator.text(text), 0));
+        return Math.max(longestPrefix(fallbackEstimates, path, defaultFallbackEstimate), textTokens(text));
+    }
+
+    /** A text's own estimate: 0 for none (a binary body, an empty one). */
+    private long textTokens(CharSequence text) {
+        return text == null || text.length() == 0 ? 0 : clamp(estimator.text(text), 0);
     }
 
     private static long clamp(long input, long output) {
@@ -624,17 +818,48 @@ public final class QuotaFilter implements Filter {
      * completion {@code n} asks for (here or in the query string, {@code asked}), so the same call
      * costs the same whether it is sent as JSON or as a form.
      */
-    private long formEstimate(Map<String, List<String>> fields, RequestEstimator.Asked asked, String path) {
+    private long formEstimate(Map<String, List<String>> fields, RequestEstimator.Asked asked, String path,
+                              Weighing.Candidates models) {
         long input = 0;
         for (Map.Entry<String, List<String>> field : fields.entrySet()) {
             for (String value : field.getValue()) {
-                if (!asked.read(field.getKey(), value)) {
+                if (!readParameter(field.getKey(), value, asked, models)) {
                     // not a budget or a count: its text counts like any other field's
                     input = clamp(input, estimator.text(value));
                 }
             }
         }
         return clamp(input, output(asked.budget, asked.completions, path));
+    }
+
+    /**
+     * Reads one parameter (query string, form or multipart field) for the request's budget and
+     * {@code n}: a budget or count field itself, or a value that is a JSON request, whose budget and
+     * {@code n} count as the request's (an endpoint that reads {@code getParameter("payload")} with an
+     * ObjectMapper; {@code curl -F payload=...} sends such a field without a Content-Type), whose
+     * models are candidates too. Returns whether the parameter was a budget or a count (else its text
+     * counts as text).
+     */
+    private boolean readParameter(String name, String value, RequestEstimator.Asked asked, Weighing.Candidates models) {
+        if (asked.read(name, value)) {
+            return true;
+        }
+        String v = value.strip();
+        if (v.startsWith("{") || v.startsWith("[")) {
+            byte[] json = v.getBytes(StandardCharsets.UTF_8);
+            if (models != null) {
+                models.fromJson(json);
+            }
+            RequestEstimator.Estimate e = estimator.estimate(json);
+            List<RequestEstimator.Estimate> each = e == null ? estimator.estimateEach(json) : List.of(e);
+            if (each != null) {
+                for (RequestEstimator.Estimate one : each) {
+                    asked.include(one);
+                    one.requests().forEach(asked::include);
+                }
+            }
+        }
+        return false;
     }
 
     private static boolean isMultipart(HttpServletRequest request) {
@@ -775,6 +1000,8 @@ public final class QuotaFilter implements Filter {
         private boolean failOpen;
         private boolean releaseOnError = true;
         private Duration holdTtl;
+        private long fitMinimum;
+        private ModelWeights weights;
 
         private Builder(QuotaLedger ledger) {
             this.ledger = Objects.requireNonNull(ledger, "ledger");
@@ -892,13 +1119,52 @@ public final class QuotaFilter implements Filter {
             return this;
         }
 
-        /** @throws IllegalStateException without a subject resolver or a protected prefix */
+        /**
+         * Fits the output budget instead of refusing (off by default): when a JSON request's estimate
+         * with the output budget it asks for ({@code max_tokens}, {@code max_completion_tokens},
+         * {@code max_output_tokens}, Gemini's {@code generationConfig.maxOutputTokens} and every other
+         * {@link RequestEstimator#OUTPUT_FIELDS budget field} the estimator reads) does not fit what the
+         * subject has left, but its input plus {@code minimumOutput} per completion ({@code n}) does,
+         * the filter lowers those fields in the forwarded body to the largest budget that fits (every
+         * other byte as the client sent it), holds the estimate of that body and tells the client in
+         * {@value QuotaFilter#OUTPUT_CAPPED_HEADER}. A request whose input alone does not fit, one that
+         * names no budget, a batch, a form, a multipart or a compressed body is refused with 429 as
+         * without fitting. Costs a balance read and a team lookup before the hold of a JSON request with
+         * a budget (one more balance read for a team member, whose fit is to the stricter of its own and
+         * its team's account).
+         *
+         * @param minimumOutput least output budget per completion worth sending, 1..{@link Limits#MAX_TOKENS}
+         */
+        public Builder fitOutputBudget(long minimumOutput) {
+            this.fitMinimum = positive(minimumOutput, "fitOutputBudget");
+            return this;
+        }
+
+        /**
+         * Weighs holds and charges by model (see {@link ModelWeights} and the README's "Per-model
+         * weights"): the hold is the estimate's input and output parts at the request model's rates, the
+         * charge the answer's usage by kind of token at the answering model's rates, and each charge's
+         * event keeps the model and raw counts. {@code null} (the default): plain token counts.
+         */
+        public Builder modelWeights(ModelWeights weights) {
+            this.weights = weights;
+            return this;
+        }
+
+        /**
+         * @throws IllegalStateException without a subject resolver or a protected prefix, or with a
+         *                               {@link #fitOutputBudget} minimum above the {@link #outputBudgetCap}
+         */
         public QuotaFilter build() {
             if (subjects == null) {
                 throw new IllegalStateException("a subject resolver is required");
             }
             if (prefixes.isEmpty()) {
                 throw new IllegalStateException("at least one protected path prefix is required");
+            }
+            if (fitMinimum > outputBudgetCap) {
+                throw new IllegalStateException("the fitOutputBudget minimum (" + fitMinimum
+                        + ") is above the outputBudgetCap (" + outputBudgetCap + "): no budget could be fitted");
             }
             if (estimator == null) {
                 estimator = new DefaultTokenEstimator();

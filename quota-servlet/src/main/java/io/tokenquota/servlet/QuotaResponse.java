@@ -42,6 +42,45 @@ final class QuotaResponse extends HttpServletResponseWrapper {
         this.included = included;
     }
 
+    /**
+     * The status the endpoint of an include set: the container ignores {@code setStatus} and
+     * {@code sendError} inside an include (the page's status stands), but a 400 the included endpoint
+     * answered still says it called no model. 0 until one is set. Guarded by this.
+     */
+    private int includedStatus;
+
+    /**
+     * The answer's status for settlement: the status the container sends, or, for an include, the
+     * one the included endpoint set.
+     */
+    synchronized int status() {
+        return included && includedStatus != 0 ? includedStatus : getStatus();
+    }
+
+    @Override
+    public void setStatus(int sc) {
+        synchronized (this) {
+            includedStatus = sc;
+        }
+        super.setStatus(sc);
+    }
+
+    @Override
+    public void sendError(int sc) throws IOException {
+        synchronized (this) {
+            includedStatus = sc;
+        }
+        super.sendError(sc);
+    }
+
+    @Override
+    public void sendError(int sc, String msg) throws IOException {
+        synchronized (this) {
+            includedStatus = sc;
+        }
+        super.sendError(sc, msg);
+    }
+
     /** Whether writing to the client failed: it went away in the middle of the response. */
     boolean clientGone() {
         return clientGone;
@@ -90,6 +129,9 @@ final class QuotaResponse extends HttpServletResponseWrapper {
         if (ACTUAL_TOKENS_HEADER.equalsIgnoreCase(name)) {
             actualTokens = value;
         } else {
+            if (UsageSniffer.reportsUsage(name)) {
+                sniffer.header(name, value);
+            }
             super.setHeader(name, value);
         }
     }
@@ -99,6 +141,9 @@ final class QuotaResponse extends HttpServletResponseWrapper {
         if (ACTUAL_TOKENS_HEADER.equalsIgnoreCase(name)) {
             actualTokens = value;
         } else {
+            if (UsageSniffer.reportsUsage(name)) {
+                sniffer.header(name, value);
+            }
             super.addHeader(name, value);
         }
     }

@@ -81,24 +81,68 @@ final class RequestEstimator {
      * Cohere, vLLM, llama.cpp), Gemini {@code maxOutputTokens}, llama.cpp's {@code n_predict} (read
      * before {@code max_tokens}), Ollama's {@code num_predict}, vLLM's {@code min_tokens} (the least the
      * model must write), Hugging Face TGI's {@code max_new_tokens} and {@code min_new_tokens}, AWS
-     * Bedrock Converse's {@code maxTokens}, Anthropic's legacy {@code max_tokens_to_sample}. Read at the
+     * Bedrock Converse's {@code maxTokens}, Anthropic's legacy {@code max_tokens_to_sample}, Bedrock
+     * InvokeModel's Titan {@code maxTokenCount} and Meta {@code max_gen_len}. Read at the
      * top level, in the {@link #CONFIG_OBJECTS} and in a request's parameters ({@link Asked}); a
      * negative one ({@code -1}, {@code -2}: no limit, fill the context) holds the cap.
      */
     static final Set<String> OUTPUT_FIELDS = Set.of("max_tokens", "max_completion_tokens", "max_output_tokens",
             "maxOutputTokens", "n_predict", "num_predict", "min_tokens", "max_new_tokens", "min_new_tokens",
-            "maxTokens", "max_tokens_to_sample");
+            "maxTokens", "max_tokens_to_sample", "maxTokenCount", "max_gen_len");
     /**
      * Top-level objects holding a request's generation settings: Gemini {@code generationConfig},
      * Ollama {@code options}, Hugging Face TGI {@code parameters}, AWS Bedrock Converse
-     * {@code inferenceConfig}; the {@link #OUTPUT_FIELDS} in them are budgets.
+     * {@code inferenceConfig}, Bedrock Titan {@code textGenerationConfig}; the {@link #OUTPUT_FIELDS} in
+     * them are budgets.
      */
     static final Set<String> CONFIG_OBJECTS = Set.of("generationConfig", "generation_config", "options", "parameters",
-            "inferenceConfig");
-    static final Set<String> GEMINI_CONFIG = Set.of("generationConfig", "generation_config");
-    /** How many completions the model writes, each up to the output budget (OpenAI {@code n}, {@code best_of}). */
-    static final Set<String> COMPLETIONS_FIELDS = Set.of("n", "best_of");
-    static final Set<String> GEMINI_COMPLETIONS_FIELDS = Set.of("candidateCount", "candidate_count");
+            "inferenceConfig", "textGenerationConfig");
+    /**
+     * How many completions the model writes, each up to the output budget: OpenAI {@code n}, OpenAI and
+     * TGI {@code best_of}, Gemini and Vertex {@code candidateCount}, transformers' {@code num_return_sequences};
+     * read at the top level and in the {@link #CONFIG_OBJECTS}.
+     */
+    static final Set<String> COMPLETIONS_FIELDS = Set.of("n", "best_of", "candidateCount", "candidate_count",
+            "num_return_sequences");
+
+    /**
+     * The names above as Go's {@code encoding/json} matches a key to a field: case-insensitively, with
+     * Unicode's simple folding ({@code MAX_TOKENS}, {@code max_to\u212Aens} with a Kelvin sign). A Go
+     * relay (one-api, Ollama's OpenAI-compatible API) reads those keys as the budget, so they are one.
+     */
+    private static final Set<String> OUTPUT_NAMES = folded(OUTPUT_FIELDS);
+    private static final Set<String> CONFIG_NAMES = folded(CONFIG_OBJECTS);
+    private static final Set<String> COMPLETIONS_NAMES = folded(COMPLETIONS_FIELDS);
+
+    /** Whether a key names an output budget ({@link #OUTPUT_FIELDS}, folded). */
+    static boolean isBudget(String key) {
+        return named(OUTPUT_NAMES, key);
+    }
+
+    /** Whether a key is one of {@code folded} names, folded as {@link #fold} does. */
+    private static boolean named(Set<String> folded, String key) {
+        return key != null && folded.contains(fold(key));
+    }
+
+    /** Whether a key names a generation config object ({@link #CONFIG_OBJECTS}, folded). */
+    static boolean isConfig(String key) {
+        return named(CONFIG_NAMES, key);
+    }
+
+    private static Set<String> folded(Set<String> names) {
+        return names.stream().map(RequestEstimator::fold).collect(java.util.stream.Collectors.toUnmodifiableSet());
+    }
+
+    /** A key as case-insensitive matching sees it: each character upper-cased, then lower-cased. */
+    static String fold(String key) {
+        StringBuilder folded = new StringBuilder(key.length());
+        for (int i = 0; i < key.length(); ) {
+            int c = key.codePointAt(i);
+            folded.appendCodePoint(Character.toLowerCase(Character.toUpperCase(c)));
+            i += Character.charCount(c);
+        }
+        return folded.toString();
+    }
     /**
      * Legacy completions ({@code /v1/completions}: OpenAI, vLLM, llama.cpp): a top-level list of
      * prompts (strings or token id lists) is a batch, each prompt completed on its own, {@code n}
@@ -128,6 +172,15 @@ final class RequestEstimator {
     /** A batch file's line ({@code {"custom_id": …, "params" | "body": {…}}}) at the top level. */
     static final String BATCH_LINE_ID = "custom_id";
     static final Set<String> BATCH_LINE_FIELDS = Set.of("params", "body");
+    /**
+     * Vertex AI's {@code :predict}: each element of the top-level {@code instances} list is a request of
+     * its own ({@code {"prompt": …}}), the top-level {@code parameters} its settings unless it has its own.
+     */
+    static final String INSTANCE_LIST = "instances";
+    private static final Set<String> BATCH_LISTS = folded(Set.of(BATCH_LIST));
+    private static final Set<String> BATCHED_REQUEST_NAMES = folded(BATCHED_REQUEST_FIELDS);
+    private static final Set<String> BATCH_LINE_NAMES = folded(BATCH_LINE_FIELDS);
+    private static final Set<String> INSTANCE_LISTS = folded(Set.of(INSTANCE_LIST));
     /** A budget or count written as a number longer than this is read from its digits, not converted whole. */
     private static final int LONG_NUMBER = 1_000;
     /** Shorter values of a payload field are counted as text: too short to be worth telling apart. */
@@ -197,7 +250,17 @@ final class RequestEstimator {
     }
 
     private Estimate readable(byte[] body, boolean batches) {
-        Estimate e = scan(body, batches);
+        Estimate e = scan(body, batches, Json.REQUEST_SCAN);
+        if (e == null) {
+            // Gson's fromJson and JSON5-style relays read comments, single quotes and unquoted names:
+            // such a body asks for its budget and n as surely as strict JSON does
+            Estimate lenient = scan(body, batches, Json.LENIENT_REQUEST_SCAN);
+            if (lenient != null && lenient != TOO_DEEP) {
+                long text = estimator.estimate(new String(body, StandardCharsets.UTF_8));
+                return new Estimate(Math.max(lenient.inputTokens(), text), lenient.outputBudget(), lenient.completions(),
+                        lenient.mediaItems(), lenient.requests());
+            }
+        }
         return e == TOO_DEEP ? shallowEstimate(body, batches) : e;
     }
 
@@ -242,7 +305,7 @@ final class RequestEstimator {
      */
     private Estimate shallowEstimate(byte[] body, boolean batches) {
         ByteArrayOutputStream cut = new ByteArrayOutputStream();
-        Estimate e = scan(shallow(body, cut), batches);
+        Estimate e = scan(shallow(body, cut), batches, Json.REQUEST_SCAN);
         if (e == null || e == TOO_DEEP) {
             return null;
         }
@@ -294,12 +357,12 @@ final class RequestEstimator {
         }
     }
 
-    private Estimate scan(byte[] body, boolean batches) {
+    private Estimate scan(byte[] body, boolean batches, com.fasterxml.jackson.core.JsonFactory json) {
         if (body == null || body.length == 0) {
             return null;
         }
         Deque<Frame> stack = new ArrayDeque<>();
-        try (JsonParser p = Json.REQUEST_SCAN.createParser(body)) {
+        try (JsonParser p = json.createParser(body)) {
             if (p.nextToken() != JsonToken.START_OBJECT) {
                 return null;
             }
@@ -321,7 +384,7 @@ final class RequestEstimator {
                         if (top.schema || top.data) {
                             input = saturatingAdd(input, estimator.estimate(top.field));
                         }
-                        if (stack.size() == 1 && BATCH_LINE_ID.equals(top.field)) {
+                        if (stack.size() == 1 && BATCH_LINE_ID.equals(fold(top.field))) {
                             lineId = true;
                         }
                     }
@@ -344,10 +407,15 @@ final class RequestEstimator {
                         Frame frame = new Frame(t == JsonToken.START_ARRAY, top.valueName(), schema, said, data);
                         frame.inRequest = top.inRequest;
                         if (batches && t == JsonToken.START_OBJECT && !top.inRequest && !schema && !said && !data) {
-                            if (top.array && BATCH_LIST.equals(top.name)) {
+                            if (top.array && stack.size() == 2 && named(INSTANCE_LISTS, top.name)) {
+                                // a Vertex prediction instance: a request of its own, under the body's parameters
+                                frame.requestStart = p.currentTokenLocation().getByteOffset();
+                                frame.instance = true;
+                                frame.inRequest = true;
+                            } else if (top.array && named(BATCH_LISTS, top.name)) {
                                 frame.batchElement = true;
-                            } else if (!top.array && ((top.batchElement && BATCHED_REQUEST_FIELDS.contains(top.field))
-                                    || (stack.size() == 1 && BATCH_LINE_FIELDS.contains(top.field)))) {
+                            } else if (!top.array && ((top.batchElement && named(BATCHED_REQUEST_NAMES, top.field))
+                                    || (stack.size() == 1 && named(BATCH_LINE_NAMES, top.field)))) {
                                 // one request of a batch: estimated on its own when the body ends
                                 frame.requestStart = p.currentTokenLocation().getByteOffset();
                                 frame.batchLine = !top.batchElement;
@@ -370,7 +438,7 @@ final class RequestEstimator {
                             if (batched == null) {
                                 batched = new ArrayList<>();
                             }
-                            batched.add(new long[] {done.requestStart, end, done.batchLine ? 1 : 0});
+                            batched.add(new long[] {done.requestStart, end, done.batchLine ? 1 : done.instance ? 2 : 0});
                         }
                     }
                     case VALUE_STRING -> {
@@ -460,6 +528,11 @@ final class RequestEstimator {
                         continue;
                     }
                     Estimate one = estimate(java.util.Arrays.copyOfRange(body, (int) range[0], (int) range[1]), false);
+                    if (one != null && range[2] == 2) {
+                        // the body's parameters apply to each instance; its own settings may ask for more
+                        one = new Estimate(one.inputTokens(), Math.max(one.outputBudget(), output),
+                                Math.max(one.completions(), completions), one.mediaItems(), one.requests());
+                    }
                     if (one != null) {
                         requests.add(one);
                     }
@@ -618,27 +691,27 @@ final class RequestEstimator {
      * top-level {@link #BATCHED_PROMPT} list (a list of token ids alone is one prompt).
      */
     private static boolean batchedPrompt(int depth, Frame top) {
-        return depth == 2 && top.array && BATCHED_PROMPT.equals(top.name);
+        return depth == 2 && top.array && BATCHED_PROMPT.equals(top.name == null ? null : fold(top.name));
     }
 
     /** Whether the value at hand is the request's output budget, its completion count, or neither. */
     private static int asked(int depth, Frame top) {
-        boolean config = depth == 2 && !top.array && CONFIG_OBJECTS.contains(top.name);
-        boolean gemini = config && GEMINI_CONFIG.contains(top.name);
-        if ((depth == 1 || config) && OUTPUT_FIELDS.contains(top.field)) {
+        boolean config = depth == 2 && !top.array && isConfig(top.name);
+        if ((depth == 1 || config) && isBudget(top.field)) {
             return BUDGET;
         }
-        if ((depth == 1 && COMPLETIONS_FIELDS.contains(top.field))
-                || (gemini && GEMINI_COMPLETIONS_FIELDS.contains(top.field))) {
+        if ((depth == 1 || config) && named(COMPLETIONS_NAMES, top.field)) {
             return COMPLETIONS;
         }
         return NOT_ASKED;
     }
 
     /**
-     * A budget or count written as a string, as Jackson's default coercion and protobuf's JSON mapping
-     * (Gemini) read one: a decimal integer, surrounding spaces allowed; -1 for anything else (the
-     * endpoint refuses it or ignores it). Negative is 0, past 64 bits is {@link Long#MAX_VALUE}.
+     * A budget or count written as a string, as lenient readers read one: Jackson's coercion
+     * ({@code Integer.parseInt}: any Unicode decimal digits, {@code "１６０００"}), pydantic's lax mode
+     * (vLLM, FastAPI: {@code "16_000"}, {@code "8.0"}), protobuf's JSON mapping (Gemini); surrounding
+     * spaces allowed. -1 for anything else (the endpoint refuses it or ignores it). Negative is 0, past
+     * 64 bits is {@link Long#MAX_VALUE}.
      */
     static long count(String value) {
         BigDecimal number = decimal(value);
@@ -656,27 +729,95 @@ final class RequestEstimator {
     }
 
     /**
-     * A decimal integer string (sign, digits, surrounding spaces), or {@code null}; as many digits as
-     * it has (leading zeros included), read without converting them whole ({@link #reduced}).
+     * A number written as a string, or {@code null}, as the most lenient of the readers in
+     * {@link #count(String)} reads it. Around it, whatever any of them trims: every character up to
+     * U+0020 (Java's {@code String.trim()}, Jackson's coercion) and Unicode white space (Python,
+     * pydantic's Rust {@code str::trim}: U+00A0, U+202F, U+3000...). Then a sign, digits of any script
+     * ({@link Character#digit}), single underscores between digits (Python's integer syntax) and a
+     * fraction after a point (a nonzero one counts as a half, so it rounds up as a JSON float's does);
+     * as many digits as it has, read without converting them whole ({@link #reduced}). Else what
+     * {@code Double.parseDouble} reads, as Gson's {@code nextInt()} falls back to (an exponent,
+     * {@code "1.6e4"}; a hex float; a {@code d} or {@code f} suffix): infinity is past 64 bits, NaN is
+     * nothing.
      */
     private static BigDecimal decimal(String value) {
-        String digits = value.trim();
-        int start = digits.startsWith("+") || digits.startsWith("-") ? 1 : 0;
-        if (digits.length() == start) {
+        int from = 0;
+        int to = value.length();
+        while (from < to && pad(value.charAt(from))) {
+            from++;
+        }
+        while (to > from && pad(value.charAt(to - 1))) {
+            to--;
+        }
+        String trimmed = value.substring(from, to);
+        BigDecimal plain = plainDecimal(trimmed);
+        if (plain != null || trimmed.isEmpty()) {
+            return plain;
+        }
+        try {
+            double d = Double.parseDouble(trimmed);
+            if (Double.isNaN(d)) {
+                return null;
+            }
+            if (Double.isInfinite(d)) {
+                return d > 0 ? LONG_MAX : LONG_MAX.negate();
+            }
+            return new BigDecimal(d);
+        } catch (NumberFormatException e) {
             return null;
         }
-        for (int i = start; i < digits.length(); i++) {
-            char c = digits.charAt(i);
-            if (c < '0' || c > '9') {
+    }
+
+    /** A character some reader trims from around a number: up to U+0020, or Unicode white space. */
+    private static boolean pad(char c) {
+        return c <= ' ' || Character.isWhitespace(c) || Character.isSpaceChar(c) || c == '\u0085';
+    }
+
+    private static BigDecimal plainDecimal(String trimmed) {
+        StringBuilder ascii = new StringBuilder(trimmed.length());
+        int i = 0;
+        if (trimmed.startsWith("+") || trimmed.startsWith("-")) {
+            ascii.append(trimmed.charAt(0));
+            i = 1;
+        }
+        boolean digitBefore = false;
+        boolean point = false;
+        boolean fraction = false;
+        for (; i < trimmed.length(); i++) {
+            char c = trimmed.charAt(i);
+            int digit = Character.digit(c, 10);
+            if (digit >= 0) {
+                if (point) {
+                    fraction |= digit != 0;
+                } else {
+                    ascii.append((char) ('0' + digit));
+                }
+                digitBefore = true;
+            } else if (c == '_' && digitBefore && i + 1 < trimmed.length() && Character.digit(trimmed.charAt(i + 1), 10) >= 0) {
+                digitBefore = false;
+            } else if (c == '.' && !point && digitBefore) {
+                point = true;
+            } else {
                 return null;
             }
         }
-        return digits.length() > LONG_NUMBER ? reduced(digits) : new BigDecimal(digits);
+        if (!digitBefore) {
+            return null;
+        }
+        BigDecimal number = ascii.length() > LONG_NUMBER ? reduced(ascii.toString()) : new BigDecimal(ascii.toString());
+        return fraction ? number.add(new BigDecimal(number.signum() < 0 ? "-0.5" : "0.5")) : number;
     }
 
-    /** An output budget written as a JSON number: a negative one is no limit ({@link #budget(String)}). */
+    /**
+     * An output budget written as a JSON number: a negative one is no limit ({@link #budget(String)});
+     * one below 1 is 0, which holds the endpoint's default budget, because a truncating endpoint
+     * ({@code 0.4} bound to an int) reads 0, "the model's default".
+     */
     static long budget(BigDecimal value) {
-        return value.signum() < 0 ? Long.MAX_VALUE : count(value);
+        if (value.signum() < 0) {
+            return Long.MAX_VALUE;
+        }
+        return value.compareTo(BigDecimal.ONE) < 0 ? 0 : count(value);
     }
 
     /**
@@ -739,11 +880,21 @@ final class RequestEstimator {
     static final class Asked {
         long budget = -1;
         long completions = 1;
+        /** The largest output budget an estimate of the request counted (the rest of it is input). */
+        private long countedOutput;
+
+        void countOutput(long output) {
+            countedOutput = Math.max(countedOutput, output);
+        }
+
+        long countedOutput() {
+            return countedOutput;
+        }
 
         /** Reads one parameter; whether it was a budget or a count (else it is text). */
         boolean read(String name, String value) {
-            boolean budgetField = OUTPUT_FIELDS.contains(name);
-            if (!budgetField && !COMPLETIONS_FIELDS.contains(name)) {
+            boolean budgetField = isBudget(name);
+            if (!budgetField && !named(COMPLETIONS_NAMES, name)) {
                 return false;
             }
             long v = budgetField ? budget(value) : count(value);
@@ -785,6 +936,8 @@ final class RequestEstimator {
         boolean mediaHere;
         /** Media items counted in the values this object or array holds. */
         long mediaBelow;
+        /** An element of the {@link #INSTANCE_LIST}: a request whose defaults are the body's parameters. */
+        boolean instance;
         /** An element of a {@link #BATCH_LIST} list. */
         boolean batchElement;
         /** Where this object starts when it is one request of a batch, else -1. */

@@ -66,15 +66,24 @@ final class Settlement implements AsyncListener {
     private final UsageSniffer sniffer;
     /** The filter's memory of recent answers' usage by ETag, for a 304 made of a computed answer. */
     private final AnswerUsages answers;
+    /**
+     * This request's key in {@link #answers} (its subject, method, URI, query and body), computed only
+     * when an answer is remembered or a 304 looked up; {@code null}: never remembered.
+     */
+    private final java.util.function.Supplier<String> answerKey;
     private final AtomicBoolean done = new AtomicBoolean();
     /** How an async cycle ended before it completed (timeout, error); settled on completion. */
     private volatile End asyncEnd;
     /** The filter's count of settlements that failed (a ledger outage after the answer was sent). */
     private final AtomicLong failures;
+    /** The filter's per-model weighing of this request, or {@code null} without weights. */
+    private final Weighing weighing;
 
     Settlement(QuotaLedger ledger, Reservation hold, long estimate, boolean releaseOnError,
                HttpServletRequest request, QuotaResponse response, UsageSniffer sniffer, AnswerUsages answers,
-               AtomicLong failures) {
+               java.util.function.Supplier<String> answerKey, AtomicLong failures, Weighing weighing) {
+        this.answerKey = answerKey;
+        this.weighing = weighing;
         this.failures = failures;
         this.answers = answers;
         this.ledger = ledger;
@@ -196,13 +205,22 @@ final class Settlement implements AsyncListener {
             response.endSniffing();
             sniffer.finish();
             End effective = response.clientGone() ? End.CLIENT_GONE : end;
-            int status = response.getStatus();
+            int status = response.status();
             String etag = response.getHeader("ETag");
             Long usage = sniffer.usage();
-            if (usage == null && status == 304) {
+            Weighing.Weighed weighed = null;
+            if (usage != null && weighing != null) {
+                // the usage by kind at the answering model's rates: what the rules below charge
+                weighed = weighing.weigh(usage, sniffer.kinds(), sniffer.models(), sniffer.provisional());
+                usage = weighed.charge();
+            }
+            Long answered = usage;
+            if (usage == null && status == 304 && answerKey != null && etag != null) {
                 // a 304 carries no body: it names, by its ETag, an answer the client already has; when
-                // this filter saw that answer, its usage is what producing it again cost
-                usage = answers.usage(request.getRequestURI(), etag);
+                // this filter saw that answer given to this very request of this subject, its usage is
+                // what producing it again cost (another request's answer with the same ETag says
+                // nothing about this one's input)
+                usage = answers.usage(answerKey.get(), etag);
             }
             // usage remembered for a 304 is a final count; only the sniffer's own can be provisional
             boolean provisional = sniffer.provisional();
@@ -216,11 +234,17 @@ final class Settlement implements AsyncListener {
                 ledger.release(hold.id());
             } else {
                 // a hold past its TTL is still charged: the store records it as a late commit
-                ledger.commit(hold.id(), d.tokens());
+                if (weighed != null && weighed.usage() != null) {
+                    // the event keeps the model and raw counts beside what was charged
+                    ledger.commit(hold.id(), d.tokens(), weighed.usage());
+                } else {
+                    ledger.commit(hold.id(), d.tokens());
+                }
             }
-            if (status >= 200 && status < 300 && sniffer.usage() != null && !sniffer.provisional()) {
-                // only a final count is what producing the answer again would cost
-                answers.remember(request.getRequestURI(), etag, sniffer.usage());
+            if (status >= 200 && status < 300 && answered != null && !sniffer.provisional() && answerKey != null
+                    && etag != null) {
+                // only a final count is what producing the answer again would cost (weighted, when weighed)
+                answers.remember(answerKey.get(), etag, answered);
             }
             LOG.debug("settled reservation {} of {}: {} ({})", hold.id(), hold.subject(),
                     d.release() ? "released" : d.tokens(), d.reason());

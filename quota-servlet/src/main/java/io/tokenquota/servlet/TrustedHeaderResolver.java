@@ -101,16 +101,68 @@ final class TrustedHeaderResolver implements SubjectResolver {
     }
 
     /**
-     * Whether the container may have taken {@code peer} from the request's X-Forwarded-For or
-     * Forwarded headers: {@code peer} is among their addresses, or one of their addresses cannot be
-     * read as an IP literal. A container reads these headers its own way (Jetty unescapes RFC 7230
-     * quoted-pairs, {@code for="127.0.0\.1"}); an address this class cannot read may be the one it
-     * took, so the request is treated as rewritten. RFC 7239's {@code unknown} and obfuscated
-     * identifiers ({@code _hidden}) name no address and cannot be the peer.
+     * Headers in which proxies and CDNs name the client's address, read like {@code X-Forwarded-For}: a
+     * container can be told to take the remote address from any of them (Jetty's
+     * {@code ForwardedRequestCustomizer.setForwardedForHeader("X-Real-IP")} behind nginx,
+     * {@code CF-Connecting-IP} behind Cloudflare).
+     */
+    static final List<String> CLIENT_ADDRESS_HEADERS = List.of("X-Forwarded-For", "X-Real-IP", "CF-Connecting-IP",
+            "True-Client-IP", "X-Client-IP", "X-Cluster-Client-IP", "Fastly-Client-IP", "X-Original-Forwarded-For",
+            "Client-IP");
+    /** Headers that name this server, not the client: the peer's address in them says nothing. */
+    private static final java.util.Set<String> SERVER_NAMING = java.util.Set.of("host", "origin", "referer",
+            "x-forwarded-host", "x-forwarded-server");
+
+    /**
+     * Whether the container may have taken {@code peer} from a forwarded header: {@code peer} is among
+     * the addresses of {@code Forwarded} or one of the {@link #CLIENT_ADDRESS_HEADERS}, or one of their
+     * addresses cannot be read as an IP literal; or any other header lists {@code peer} as one of its
+     * comma-separated values, since a container may be configured to read a header of any name, and
+     * a proxy never names its own address as the client's. A container reads these headers its own way
+     * (Jetty unescapes RFC 7230 quoted-pairs, {@code for="127.0.0\.1"}); an address this class cannot
+     * read may be the one it took, so the request is treated as rewritten. RFC 7239's {@code unknown}
+     * and obfuscated identifiers ({@code _hidden}) name no address and cannot be the peer.
      */
     static boolean mayBeForwarded(HttpServletRequest request, InetAddress peer) {
-        return listed(request.getHeaders("X-Forwarded-For"), peer, false)
-                || listed(request.getHeaders("Forwarded"), peer, true);
+        for (String name : CLIENT_ADDRESS_HEADERS) {
+            if (listed(request.getHeaders(name), peer, false)) {
+                return true;
+            }
+        }
+        if (listed(request.getHeaders("Forwarded"), peer, true)) {
+            return true;
+        }
+        Enumeration<String> names = request.getHeaderNames();
+        while (names != null && names.hasMoreElements()) {
+            String name = names.nextElement();
+            if (name != null && !SERVER_NAMING.contains(name.toLowerCase(java.util.Locale.ROOT))
+                    && !"forwarded".equalsIgnoreCase(name)
+                    && CLIENT_ADDRESS_HEADERS.stream().noneMatch(name::equalsIgnoreCase)
+                    && namesPeer(request.getHeaders(name), peer)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** Whether one of the comma-separated values of these headers is {@code peer}'s address (a port allowed). */
+    private static boolean namesPeer(Enumeration<String> headers, InetAddress peer) {
+        while (headers != null && headers.hasMoreElements()) {
+            String header = headers.nextElement();
+            if (header == null) {
+                continue;
+            }
+            for (String element : header.split(",")) {
+                String value = element.trim();
+                if (value.startsWith("\"") && value.endsWith("\"") && value.length() >= 2) {
+                    value = value.substring(1, value.length() - 1);
+                }
+                if (!value.isEmpty() && peer.equals(literal(stripPort(value)))) {
+                    return true;
+                }
+            }
+        }
+        return false;
     }
 
     private static boolean listed(Enumeration<String> headers, InetAddress peer, boolean rfc7239) {

@@ -53,6 +53,10 @@ final class UsageSniffer {
     private Mode mode = Mode.UNDECIDED;
     private Format format;
     private Long latest;
+    /** {@link #latest} by kind of token; see {@link #kinds()}. */
+    private long[] kinds;
+    /** The models the answer's envelopes named, distinct, at most {@link Weighing#MAX_CANDIDATES}. */
+    private final java.util.Set<String> models = new java.util.LinkedHashSet<>();
     private final Map<String, Long> anthropic = new HashMap<>();
     /**
      * The last report is known to come before the final counts: an Anthropic {@code message_start}, a
@@ -331,8 +335,44 @@ final class UsageSniffer {
         mode = Mode.OFF;
     }
 
+    /**
+     * Bedrock InvokeModel's token-count response headers, which a relay passes on: the counts of
+     * models whose answer body carries none (Mistral's {@code outputs}). Set by the server, never by
+     * the model, so they are final and win over anything in the body.
+     */
+    static final String BEDROCK_INPUT_HEADER = "X-Amzn-Bedrock-Input-Token-Count";
+    static final String BEDROCK_OUTPUT_HEADER = "X-Amzn-Bedrock-Output-Token-Count";
+    private Long headerInput;
+    private Long headerOutput;
+
+    /** Whether {@code name} is a response header that reports usage ({@link #header}). */
+    static boolean reportsUsage(String name) {
+        return BEDROCK_INPUT_HEADER.equalsIgnoreCase(name) || BEDROCK_OUTPUT_HEADER.equalsIgnoreCase(name);
+    }
+
+    /** A usage-reporting response header the application set; a value that is not a count is ignored. */
+    synchronized void header(String name, String value) {
+        Long count;
+        try {
+            count = value == null ? null : Long.parseLong(value.trim());
+        } catch (NumberFormatException e) {
+            return;
+        }
+        if (count == null || count < 0) {
+            return;
+        }
+        if (BEDROCK_INPUT_HEADER.equalsIgnoreCase(name)) {
+            headerInput = count;
+        } else if (BEDROCK_OUTPUT_HEADER.equalsIgnoreCase(name)) {
+            headerOutput = count;
+        }
+    }
+
     /** The usage the response reported, or {@code null} when it reported none. */
     synchronized Long usage() {
+        if (headerInput != null || headerOutput != null) {
+            return sum(headerInput, headerOutput);
+        }
         if (format == Format.ANTHROPIC) {
             return sum(anthropic.get("input_tokens"), anthropic.get("output_tokens"),
                     anthropic.get("cache_creation_input_tokens"), anthropic.get("cache_read_input_tokens"));
@@ -350,24 +390,36 @@ final class UsageSniffer {
      * the estimate for it.
      */
     synchronized boolean provisional() {
+        if (headerInput != null || headerOutput != null) {
+            return false;
+        }
         return mislabelled || unfinished || loneCr || framingSuspect;
     }
 
     /**
      * One complete JSON document: a whole JSON body, one of several in a body, or one event's data.
-     * Returns whether it reported usage.
+     * Returns whether it reported usage or named a model (what an odd event framing makes suspect).
      */
     private boolean accept(JsonDocumentScanner.Document doc, boolean event) {
+        boolean named = doc.model() != null && !doc.model().isBlank();
+        if (named && models.size() < Weighing.MAX_CANDIDATES) {
+            models.add(doc.model());
+        }
+        return accepted(doc, event) || named;
+    }
+
+    /** {@link #accept}'s usage part: whether the document reported usage. */
+    private boolean accepted(JsonDocumentScanner.Document doc, boolean event) {
         boolean reported = false;
         String type = doc.type();
         Map<String, Long> usage = doc.usage("usage");
         if (usage != null) {
             if (has(usage, "total_tokens", "prompt_tokens", "completion_tokens")) {
-                reported = report(Format.OPENAI, openAi(usage), null, false);
+                reported = kinds(report(Format.OPENAI, openAi(usage), null, false), UsageKinds.openAi(usage));
             } else if (has(usage, "inputTokens", "outputTokens", "totalTokens")) {
-                reported = report(Format.BEDROCK, bedrock(usage), null, false);
+                reported = kinds(report(Format.BEDROCK, bedrock(usage), null, false), UsageKinds.bedrock(usage));
             } else if (cohere(usage) != null) {
-                reported = report(Format.COHERE, cohere(usage), null, false);
+                reported = kinds(report(Format.COHERE, cohere(usage), null, false), UsageKinds.cohere(usage));
             } else {
                 // a message_delta (or a whole message): the final counts
                 reported = report(Format.ANTHROPIC, null, usage, false);
@@ -378,20 +430,25 @@ final class UsageSniffer {
             reported |= report(Format.ANTHROPIC, null, doc.usage("message.usage"), true);
         }
         if (event && type != null && type.startsWith("response.") && doc.usage("response.usage") != null) {
-            reported |= report(Format.OPENAI, openAi(doc.usage("response.usage")), null, false);
+            reported |= kinds(report(Format.OPENAI, openAi(doc.usage("response.usage")), null, false),
+                    UsageKinds.openAi(doc.usage("response.usage")));
         }
         if (doc.usage("x_groq.usage") != null) {
-            reported |= report(Format.OPENAI, openAi(doc.usage("x_groq.usage")), null, false);
+            reported |= kinds(report(Format.OPENAI, openAi(doc.usage("x_groq.usage")), null, false),
+                    UsageKinds.openAi(doc.usage("x_groq.usage")));
         }
         if (doc.usage("metadata.usage") != null) {
-            reported |= report(Format.BEDROCK, bedrock(doc.usage("metadata.usage")), null, false);
+            reported |= kinds(report(Format.BEDROCK, bedrock(doc.usage("metadata.usage")), null, false),
+                    UsageKinds.bedrock(doc.usage("metadata.usage")));
         }
         if ("message-end".equals(type) && doc.usage("delta.usage") != null) {
-            reported |= report(Format.COHERE, cohere(doc.usage("delta.usage")), null, false);
+            reported |= kinds(report(Format.COHERE, cohere(doc.usage("delta.usage")), null, false),
+                    UsageKinds.cohere(doc.usage("delta.usage")));
         }
         for (String meta : new String[] {"meta", "response.meta"}) {
             if (doc.usage(meta) != null) {
-                reported |= report(Format.COHERE, cohere(doc.usage(meta)), null, false);
+                reported |= kinds(report(Format.COHERE, cohere(doc.usage(meta)), null, false),
+                        UsageKinds.cohere(doc.usage(meta)));
             }
         }
         Map<String, Long> gemini = doc.usage("usageMetadata");
@@ -405,24 +462,63 @@ final class UsageSniffer {
             // without the text already sent; a stream's early chunk counts the prompt only, the output
             // comes with the last chunk
             boolean complete = positive(candidates) || doc.ended();
-            reported |= report(Format.GEMINI, total != null ? total : sum(gemini(gemini, "promptTokenCount"), candidates,
-                    gemini(gemini, "thoughtsTokenCount"), gemini(gemini, "toolUsePromptTokenCount")), null, !complete);
+            reported |= kinds(report(Format.GEMINI, total != null ? total : sum(gemini(gemini, "promptTokenCount"),
+                    candidates, gemini(gemini, "thoughtsTokenCount"), gemini(gemini, "toolUsePromptTokenCount")), null,
+                    !complete), UsageKinds.gemini(gemini));
         }
         Map<String, Long> root = doc.usage("");
         if (root != null) {
             if (has(root, "eval_count", "prompt_eval_count")) {
                 // Ollama counts only on its last object ("done": true)
-                reported |= report(Format.OLLAMA, sum(root.get("prompt_eval_count"), root.get("eval_count")), null, false);
+                reported |= kinds(report(Format.OLLAMA, sum(root.get("prompt_eval_count"), root.get("eval_count")), null,
+                        false), UsageKinds.inputOutput(root, "prompt_eval_count", "eval_count"));
             } else if (has(root, "tokens_predicted", "tokens_evaluated")) {
                 // llama.cpp's stream counts in every chunk; the one that says "stop": true has the final figures
-                reported |= report(Format.LLAMA_CPP, sum(root.get("tokens_evaluated"), root.get("tokens_predicted")), null,
-                        !doc.ended());
+                reported |= kinds(report(Format.LLAMA_CPP, sum(root.get("tokens_evaluated"), root.get("tokens_predicted")),
+                        null, !doc.ended()), UsageKinds.inputOutput(root, "tokens_evaluated", "tokens_predicted"));
+            } else if (has(root, "inputTextTokenCount", JsonDocumentScanner.TITAN_RESULTS)) {
+                reported |= kinds(report(Format.BEDROCK, sum(root.get("inputTextTokenCount"),
+                        root.get(JsonDocumentScanner.TITAN_RESULTS)), null, false),
+                        UsageKinds.inputOutput(root, "inputTextTokenCount", JsonDocumentScanner.TITAN_RESULTS));
             } else {
-                reported |= report(Format.BEDROCK, sum(root.get("prompt_token_count"), root.get("generation_token_count")),
-                        null, false);
+                reported |= kinds(report(Format.BEDROCK, sum(root.get("prompt_token_count"),
+                        root.get("generation_token_count")), null, false),
+                        UsageKinds.inputOutput(root, "prompt_token_count", "generation_token_count"));
             }
         }
         return reported;
+    }
+
+    /** Keeps the kinds of a report that counted ({@code reported}); hands {@code reported} back. */
+    private boolean kinds(boolean reported, long[] split) {
+        if (reported) {
+            kinds = split;
+        }
+        return reported;
+    }
+
+    /**
+     * The usage split into {@code {input, cachedInput, output, reasoning}} ({@link UsageKinds}), from the
+     * same report as {@link #usage()}; {@code null} when there is none.
+     */
+    synchronized long[] kinds() {
+        if (headerInput != null || headerOutput != null) {
+            return new long[] {headerInput == null ? 0 : headerInput, 0, headerOutput == null ? 0 : headerOutput, 0};
+        }
+        if (format == Format.ANTHROPIC) {
+            return usage() == null ? null : UsageKinds.anthropic(anthropic);
+        }
+        return latest == null ? null : kinds.clone();
+    }
+
+    /**
+     * The models the answer names where its provider puts it (a stream names one in every chunk),
+     * distinct, in the order seen; empty when it names none. Never read from content a model wrote,
+     * like the usage; a model named in an event framed as no provider frames one makes the usage
+     * {@linkplain #provisional() provisional}.
+     */
+    synchronized java.util.List<String> models() {
+        return java.util.List.copyOf(models);
     }
 
     private static boolean has(Map<String, Long> counters, String... names) {

@@ -66,13 +66,7 @@ abstract class AbstractServletSuite {
     }
 
     HttpResponse<String> ai(String path, String subject, String body, String... headers) {
-        String[] all = new String[headers.length + 4];
-        all[0] = "x-user-id";
-        all[1] = subject;
-        all[2] = "Content-Type";
-        all[3] = "application/json";
-        System.arraycopy(headers, 0, all, 4, headers.length);
-        return post(uri(path), body, all);
+        return TestHttp.postJson(uri(path), subject, body, headers);
     }
 
     static String chat(String userText, int maxTokens) {

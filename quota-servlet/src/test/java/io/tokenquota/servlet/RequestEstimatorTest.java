@@ -103,7 +103,10 @@ final class RequestEstimatorTest {
         assertEquals(64, openAi.completions());
         assertEquals(5, estimate("{\"n\":2,\"best_of\":5,\"prompt\":\"x\"}").completions());
         assertEquals(3, estimate("{\"generationConfig\":{\"candidateCount\":3,\"maxOutputTokens\":10}}").completions());
-        assertEquals(1, estimate("{\"n\":0,\"options\":{\"n\":9}}").completions(), "only the request's own n");
+        // a count in a settings object counts too (TGI's parameters.best_of, Vertex's parameters.candidateCount)
+        assertEquals(9, estimate("{\"n\":0,\"options\":{\"n\":9}}").completions());
+        assertEquals(2, estimate("{\"inputs\":\"x\",\"parameters\":{\"best_of\":2}}").completions());
+        assertEquals(4, estimate("{\"parameters\":{\"num_return_sequences\":4}}").completions());
     }
 
     @Test
@@ -121,7 +124,29 @@ final class RequestEstimatorTest {
         assertEquals(8, gemini.completions());
         assertEquals(101, estimate("{\"max_tokens\":100.5}").outputBudget(), "a fraction is rounded up, never down");
         assertEquals(-1, estimate("{\"max_tokens\":\"lots\"}").outputBudget(), "not a number: no budget");
-        assertEquals(-1, estimate("{\"max_tokens\":\"8.0\"}").outputBudget(), "a string budget is an integer's digits");
+        // lenient readers: pydantic's lax mode ("16_000", "8.0"), Jackson's Integer.parseInt (any script's digits)
+        assertEquals(8, estimate("{\"max_tokens\":\"8.0\"}").outputBudget());
+        assertEquals(9, estimate("{\"max_tokens\":\"8.5\"}").outputBudget(), "a fraction is rounded up");
+        assertEquals(16_000, estimate("{\"max_tokens\":\"16_000\"}").outputBudget());
+        assertEquals(16_000, estimate("{\"max_tokens\":\"\uFF11\uFF16\uFF10\uFF10\uFF10\"}").outputBudget());
+        assertEquals(-1, estimate("{\"max_tokens\":\"16__000\"}").outputBudget(), "Python refuses a double underscore");
+        assertEquals(-1, estimate("{\"max_tokens\":\"_16\"}").outputBudget());
+        // Go's encoding/json matches keys case-insensitively, with Unicode folding (a Kelvin sign is a k)
+        assertEquals(16_000, estimate("{\"MAX_TOKENS\":16000}").outputBudget());
+        assertEquals(16_000, estimate("{\"max_to\u212Aens\":16000}").outputBudget());
+        assertEquals(8, estimate("{\"N\":8}").completions());
+        assertEquals(500, estimate("{\"GenerationConfig\":{\"MaxOutputTokens\":500}}").outputBudget());
+        // whatever a reader trims around the digits (Jackson: up to U+0020; pydantic: Unicode white space),
+        // and what Gson's nextInt() reads through Double.parseDouble
+        assertEquals(16_000, estimate("{\"max_tokens\":\"\u000116000\"}").outputBudget());
+        assertEquals(16_000, estimate("{\"max_tokens\":\"\u00a016000\u202f\"}").outputBudget());
+        assertEquals(16_000, estimate("{\"max_tokens\":\"1.6e4\"}").outputBudget());
+        assertEquals(16_000, estimate("{\"max_tokens\":\"0x1.f4p13\"}").outputBudget());
+        assertEquals(16_000, estimate("{\"max_tokens\":\"16000d\"}").outputBudget());
+        assertEquals(Long.MAX_VALUE, estimate("{\"max_tokens\":\"Infinity\"}").outputBudget());
+        assertEquals(-1, estimate("{\"max_tokens\":\"NaN\"}").outputBudget());
+        // below 1: a truncating endpoint reads 0, its default: the default budget is held
+        assertEquals(0, estimate("{\"max_tokens\":0.4}").outputBudget());
         assertEquals(Long.MAX_VALUE, estimate("{\"max_tokens\":\"123456789012345678901234567890\"}").outputBudget());
         assertEquals(Long.MAX_VALUE, estimate("{\"max_tokens\":\"-5\"}").outputBudget(), "negative is no limit");
     }
@@ -267,12 +292,26 @@ final class RequestEstimatorTest {
     }
 
     @Test
+    void vertexInstancesAreRequestsUnderTheBodysParameters() {
+        RequestEstimator.Estimate e = estimate("{\"instances\":[{\"prompt\":\"a\"},{\"prompt\":\"b\",\"max_tokens\":16000,"
+                + "\"n\":2},{\"prompt\":\"c\"}],\"parameters\":{\"maxOutputTokens\":8000,\"candidateCount\":1}}");
+        assertEquals(3, e.requests().size());
+        assertEquals(8_000, e.requests().get(0).outputBudget());
+        assertEquals(16_000, e.requests().get(1).outputBudget(), "an instance's own budget, when larger");
+        assertEquals(2, e.requests().get(1).completions());
+        assertEquals(8_000, e.requests().get(2).outputBudget());
+    }
+
+    @Test
     void brokenOrNonObjectBodiesHaveNoEstimate() {
         assertNull(estimate(""));
         assertNull(estimate("[1,2]"));
         assertNull(estimate("\"text\""));
         assertNull(estimate("{\"prompt\":\"abc\""));
-        assertNull(estimate("{'prompt':'single quotes'}"));
+        // what a lenient reader (Gson, JSON5) takes as JSON is read as such, at least its characters as text
+        RequestEstimator.Estimate lenient = estimate("{'prompt':'single quotes', /* note */ max_tokens: 900, n: 2,}");
+        assertEquals(900, lenient.outputBudget());
+        assertEquals(2, lenient.completions());
         assertNull(estimate("not json at all"));
         assertNull(estimate("[".repeat(10_000)));
     }

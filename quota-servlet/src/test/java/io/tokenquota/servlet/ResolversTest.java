@@ -23,6 +23,7 @@ final class ResolversTest {
                     case "getRemoteAddr" -> remote;
                     case "getHeader" -> values(headers, (String) args[0]).stream().findFirst().orElse(null);
                     case "getHeaders" -> java.util.Collections.enumeration(values(headers, (String) args[0]));
+                    case "getHeaderNames" -> java.util.Collections.enumeration(headers.keySet());
                     case "getAttribute" -> attributes.get((String) args[0]);
                     case "getUserPrincipal" -> principal;
                     default -> throw new UnsupportedOperationException(method.getName());
@@ -52,6 +53,25 @@ final class ResolversTest {
         assertNull(r.resolve(from("not-an-address", "42")));
         assertNull(r.resolve(from("10.0.0.1", null)));
         assertNull(r.resolve(from("10.0.0.1", "   ")));
+    }
+
+    @Test
+    void anAddressTakenFromAnyHeaderIsNeverTrusted() {
+        SubjectResolver r = SubjectResolver.trustedHeader("x-user-id", "127.0.0.1");
+        // a container told to read the client's address from X-Real-IP (nginx), CF-Connecting-IP
+        // (Cloudflare) or a header of its own name took the trusted address from a client's header
+        for (String header : new String[] {"X-Real-IP", "CF-Connecting-IP", "True-Client-IP", "X-Edge-Client"}) {
+            assertNull(r.resolve(request("127.0.0.1", Map.of("x-user-id", "victim", header, "127.0.0.1"), Map.of(), null)),
+                    header);
+            assertNull(r.resolve(request("127.0.0.1", Map.of("x-user-id", "victim", header, "203.0.113.9, 127.0.0.1:8443"),
+                    Map.of(), null)), header);
+        }
+        // an unreadable address in a known client-address header may be what the container read
+        assertNull(r.resolve(request("127.0.0.1", Map.of("x-user-id", "victim", "X-Real-IP", "\"127.0.0\\.1\""),
+                Map.of(), null)));
+        // the server's own name and other headers that do not list the peer change nothing
+        assertEquals("42", r.resolve(request("127.0.0.1", Map.of("x-user-id", "42", "Host", "127.0.0.1:8080",
+                "Origin", "http://127.0.0.1:8080", "X-Forwarded-Proto", "https", "X-Real-IP", "203.0.113.9"), Map.of(), null)));
     }
 
     @Test

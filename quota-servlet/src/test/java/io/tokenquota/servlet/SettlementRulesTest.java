@@ -1,6 +1,7 @@
 package io.tokenquota.servlet;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -132,7 +133,24 @@ final class SettlementRulesTest {
     }
 
     @Test
-    void aNotModifiedAnswerIsKnownByItsPathAndETagWithinABound() {
+    void aRequestsKeyIsItsSubjectMethodUriQueryAndBody() {
+        byte[] body = "{\"q\":\"Say OK\"}".getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        String key = AnswerUsages.requestKey("alice", "POST", "/ai/chat", null, body);
+        assertEquals(key, AnswerUsages.requestKey("alice", "POST", "/ai/chat", null, body.clone()));
+        assertEquals(64, key.length());
+        for (String other : new String[] {
+                AnswerUsages.requestKey("bob", "POST", "/ai/chat", null, body),
+                AnswerUsages.requestKey("alice", "GET", "/ai/chat", null, body),
+                AnswerUsages.requestKey("alice", "POST", "/ai/chat", "q=Say+OK", body),
+                AnswerUsages.requestKey("alice", "POST", "/ai/chat", null, new byte[0]),
+                // the parts are length-prefixed: moving a character between them changes the key
+                AnswerUsages.requestKey("alic", "ePOST", "/ai/chat", null, body)}) {
+            assertNotEquals(key, other);
+        }
+    }
+
+    @Test
+    void aNotModifiedAnswerIsKnownByItsRequestAndETagWithinABound() {
         AnswerUsages answers = new AnswerUsages(2);
         answers.remember("/ai/chat", "\"0abc\"", 8_000);
         assertEquals(8_000L, answers.usage("/ai/chat", "\"0abc\""));

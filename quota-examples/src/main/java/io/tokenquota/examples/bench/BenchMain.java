@@ -111,6 +111,10 @@ public final class BenchMain {
             if (settings.sections().contains("estimator")) {
                 section(report, "estimator", () -> new EstimatorBench(settings, report).run());
             }
+            if (settings.sections().contains("weights")) {
+                section(report, "per-model weights on the hold", () -> new WeightsBench(settings, report, factory)
+                        .run(backends));
+            }
             if (settings.sections().contains("memory")) {
                 MemoryBench memory = new MemoryBench(settings, report);
                 section(report, "memory (in-memory store)", memory::inMemory);

@@ -11,7 +11,7 @@ import java.util.Set;
 /**
  * What a benchmark run does, from the command line. Immutable.
  *
- * @param sections    which parts run: baselines, teams, storage, ledger, designs, filter, estimator, memory
+ * @param sections    which parts run: baselines, teams, storage, ledger, designs, filter, estimator, memory, weights
  * @param backends    h2, pg (embedded), pg-durable (embedded with fsync and synchronous commit on), url
  * @param pgUrl       a PostgreSQL JDBC URL to run on as well (needs CREATEDB), or null
  * @param rounds      alternating rounds per cell; a cell reports each design's best round
@@ -29,7 +29,7 @@ record Settings(Duration warmup, Duration measure, List<Integer> threads, int su
 
     static final String USAGE = """
             usage: java -jar quota-examples/target/quota-bench.jar [--quick | --full | --smoke]
-                [--sections=baselines,teams,storage,ledger,designs,filter,estimator,memory]
+                [--sections=baselines,teams,storage,ledger,designs,filter,estimator,memory,weights]
                 [--backends=h2,pg,pg-durable] [--pg-url=jdbc:postgresql://host/db --pg-user=u --pg-password=p]
                 [--baseline-threads=1,16,64] [--baseline-subjects=10000] [--distributions=hot,zipf,uniform]
                 [--storage-calls=N]
@@ -44,7 +44,7 @@ record Settings(Duration warmup, Duration measure, List<Integer> threads, int su
         List<Integer> threads = List.of(1, 4, 16, 64);
         int subjects = 100_000;
         Set<String> sections = new LinkedHashSet<>(List.of("baselines", "teams", "storage", "ledger", "designs", "filter",
-                "estimator", "memory"));
+                "estimator", "memory", "weights"));
         List<Integer> baselineThreads = List.of(1, 16, 64);
         int baselineSubjects = 10_000;
         int storageCalls = 10_000;

@@ -123,6 +123,27 @@
     }
   }
 
+  function fillModels(prefix, rows) {
+    const body = $(prefix + '-models').tBodies[0];
+    body.replaceChildren();
+    rows.forEach((r) => {
+      const tr = document.createElement('tr');
+      tr.dataset.model = r.model === null ? '' : r.model;
+      tr.dataset.charged = r.charged;
+      tr.append(cell(r.model === null ? '(no model reported)' : r.model), cell(fmt.format(r.calls), 'num'),
+        cell(fmt.format(r.input_tokens), 'num'), cell(fmt.format(r.cached_input_tokens), 'num'),
+        cell(fmt.format(r.output_tokens), 'num'), cell(fmt.format(r.reasoning_tokens), 'num'),
+        cell(fmt.format(r.charged), 'num'));
+      body.appendChild(tr);
+    });
+    if (rows.length === 0) {
+      const tr = document.createElement('tr');
+      tr.append(cell('no charges this month'));
+      tr.firstChild.colSpan = 7;
+      body.appendChild(tr);
+    }
+  }
+
   function fillPurchases(prefix, rows) {
     const body = $(prefix + '-purchases').tBodies[0];
     body.replaceChildren();
@@ -161,6 +182,7 @@
     setNumber(prefix + '-reset', d.forecast.reset_at, d.forecast.reset_at.slice(0, 10));
     drawChart(prefix, d.daily_usage);
     fillTopConsumers(prefix, d.top_consumers);
+    fillModels(prefix, d.models || []);
     fillPurchases(prefix, d.purchases);
     $(prefix + '-month').textContent = d.month;
   }

@@ -31,6 +31,12 @@ final class TimedLedger implements QuotaLedger {
     }
 
     @Override
+    public Reservation commit(String reservationId, long actualTokens, io.tokenquota.TokenUsage usage) {
+        // forwarded whole: the interface's default would drop the usage
+        return metrics.time("commit", () -> ledger.commit(reservationId, actualTokens, usage));
+    }
+
+    @Override
     public Reservation release(String reservationId) {
         return metrics.time("release", () -> ledger.release(reservationId));
     }

@@ -38,7 +38,8 @@ import org.springframework.core.type.AnnotatedTypeMetadata;
  * on the {@code quota.filter.prefixes} at order {@code quota.filter.order} (default 0, after Spring
  * Security), the {@link QuotaApiServlet} under {@code quota.api.prefix}, and Micrometer meters when
  * Micrometer is present. Every bean backs off when the application defines its own: a
- * {@link SubjectResolver}, an {@link AdminAuthorizer}, a {@link TokenEstimator}, the filter, the
+ * {@link SubjectResolver}, an {@link AdminAuthorizer}, a {@link TokenEstimator}, a
+ * {@link io.tokenquota.ModelWeights} (else {@code quota.weights.*} builds one), the filter, the
  * servlet or their registrations. Inert without Spring Boot on the classpath.
  */
 @AutoConfiguration(afterName = "io.tokenquota.jdbi.spring.QuotaStoreAutoConfiguration")
@@ -77,7 +78,8 @@ public class QuotaWebAutoConfiguration {
     @ConditionalOnMissingBean
     @Conditional(PrefixesConfigured.class)
     public QuotaFilter quotaFilter(QuotaStore store, SubjectResolver subjects, QuotaWebProperties properties,
-                                   ObjectProvider<TokenEstimator> estimator, ObjectProvider<QuotaMetrics> metrics) {
+                                   ObjectProvider<TokenEstimator> estimator, ObjectProvider<QuotaMetrics> metrics,
+                                   ObjectProvider<io.tokenquota.ModelWeights> weights) {
         QuotaWebProperties.Filter settings = properties.getFilter();
         QuotaMetrics meters = metrics.getIfAvailable();
         QuotaLedger ledger = meters == null ? store : meters.timed(store);
@@ -86,7 +88,11 @@ public class QuotaWebAutoConfiguration {
                 .subjectResolver(subjects)
                 .failOpen(settings.isFailOpen())
                 .maxBodyBytes(settings.getMaxBodyBytes())
-                .holdTtl(settings.getHoldTtl());
+                .holdTtl(settings.getHoldTtl())
+                .modelWeights(weights.getIfAvailable(() -> properties.getWeights().toModelWeights()));
+        if (settings.getFitOutputMinimum() != null) {
+            builder.fitOutputBudget(settings.getFitOutputMinimum());
+        }
         estimator.ifAvailable(builder::estimator);
         return builder.build();
     }

@@ -13,6 +13,75 @@ import org.springframework.boot.context.properties.ConfigurationProperties;
 public class QuotaWebProperties {
     private final Filter filter = new Filter();
     private final Api api = new Api();
+    private final Weights weights = new Weights();
+
+    public Weights getWeights() {
+        return weights;
+    }
+
+    /**
+     * {@code quota.weights.*}: per-model weights of holds and charges, from a file
+     * ({@code quota.weights.file}, CSV or JSON) or from rows
+     * ({@code quota.weights.models[gpt-4o*]=2.5,1.25,10,10}: input, cached input, output, reasoning;
+     * {@code quota.weights.default=...} for unknown models), not both. Neither: plain token counts.
+     */
+    public static class Weights {
+        private java.nio.file.Path file;
+        private java.util.Map<String, String> models = new java.util.LinkedHashMap<>();
+        private String defaultRates;
+
+        public java.nio.file.Path getFile() {
+            return file;
+        }
+
+        public void setFile(java.nio.file.Path file) {
+            this.file = file;
+        }
+
+        public java.util.Map<String, String> getModels() {
+            return models;
+        }
+
+        public void setModels(java.util.Map<String, String> models) {
+            this.models = models;
+        }
+
+        /** {@code quota.weights.default}. */
+        public String getDefault() {
+            return defaultRates;
+        }
+
+        public void setDefault(String defaultRates) {
+            this.defaultRates = defaultRates;
+        }
+
+        /**
+         * The table these properties configure, or {@code null} for none.
+         *
+         * @throws IllegalStateException when both a file and rows are set
+         * @throws IllegalArgumentException for a bad table, naming the entry
+         */
+        public io.tokenquota.ModelWeights toModelWeights() {
+            boolean rows = !models.isEmpty() || defaultRates != null;
+            if (file != null && rows) {
+                throw new IllegalStateException("set quota.weights.file or quota.weights.models/default, not both");
+            }
+            if (file != null) {
+                return io.tokenquota.servlet.ModelWeightsFiles.load(file);
+            }
+            if (!rows) {
+                return null;
+            }
+            java.util.Map<String, String> all = new java.util.LinkedHashMap<>(models);
+            if (defaultRates != null) {
+                if (all.containsKey("*") || all.keySet().stream().anyMatch("default"::equalsIgnoreCase)) {
+                    throw new IllegalArgumentException("quota.weights: the default is given twice");
+                }
+                all.put("*", defaultRates);
+            }
+            return io.tokenquota.ModelWeights.fromMap(all, "quota.weights.models");
+        }
+    }
 
     public Filter getFilter() {
         return filter;
@@ -44,6 +113,11 @@ public class QuotaWebProperties {
         private Duration holdTtl;
         /** Largest request body read for the estimate; larger bodies get 413. */
         private long maxBodyBytes = 1 << 20;
+        /**
+         * When set, a JSON request whose output budget does not fit the balance is forwarded with its budget
+         * lowered to what fits, at least this many tokens per completion (X-Quota-Output-Capped); unset: 429.
+         */
+        private Long fitOutputMinimum;
         /** Where the subject comes from. */
         private Identity identity = Identity.PRINCIPAL;
         /** The header holding the subject, for identity=header. */
@@ -91,6 +165,14 @@ public class QuotaWebProperties {
 
         public void setMaxBodyBytes(long maxBodyBytes) {
             this.maxBodyBytes = maxBodyBytes;
+        }
+
+        public Long getFitOutputMinimum() {
+            return fitOutputMinimum;
+        }
+
+        public void setFitOutputMinimum(Long fitOutputMinimum) {
+            this.fitOutputMinimum = fitOutputMinimum;
         }
 
         public Identity getIdentity() {

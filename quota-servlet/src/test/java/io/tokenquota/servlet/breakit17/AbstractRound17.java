@@ -10,15 +10,15 @@ import io.tokenquota.QuotaAccount;
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.H2FilterRound;
+import io.tokenquota.servlet.testing.SpringMvc;
 import io.tokenquota.servlet.testing.TestHttp;
-import jakarta.servlet.MultipartConfigElement;
+
 import jakarta.servlet.ServletException;
 import jakarta.servlet.http.HttpServlet;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
 import java.net.http.HttpResponse;
-import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -27,8 +27,8 @@ import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
-import org.springframework.context.annotation.Bean;
-import org.springframework.context.annotation.Configuration;
+
+
 import org.springframework.core.io.ByteArrayResource;
 import org.springframework.core.io.Resource;
 import org.springframework.http.MediaType;
@@ -36,9 +36,9 @@ import org.springframework.http.ResponseEntity;
 import org.springframework.web.bind.annotation.PostMapping;
 import org.springframework.web.bind.annotation.RequestBody;
 import org.springframework.web.bind.annotation.RestController;
-import org.springframework.web.context.support.AnnotationConfigWebApplicationContext;
-import org.springframework.web.servlet.DispatcherServlet;
-import org.springframework.web.servlet.config.annotation.EnableWebMvc;
+
+
+
 
 /**
  * Round 17 (adv11 issue: "no model call goes unpaid, nothing that never reached a model is charged").
@@ -114,26 +114,6 @@ abstract class AbstractRound17 extends H2FilterRound {
         }
     }
 
-    @Configuration
-    @EnableWebMvc
-    static class WebConfig {
-        @Bean
-        AiController aiController() {
-            return new AiController();
-        }
-
-        @Bean
-        ListController listController() {
-            return new ListController();
-        }
-    }
-
-    static DispatcherServlet dispatcher() {
-        AnnotationConfigWebApplicationContext context = new AnnotationConfigWebApplicationContext();
-        context.register(WebConfig.class);
-        return new DispatcherServlet(context);
-    }
-
     // ------------------------------------------------------------------ plain servlets
 
     public static class Model extends HttpServlet {
@@ -174,10 +154,7 @@ abstract class AbstractRound17 extends H2FilterRound {
 
     @Override
     protected Deployment deploy(QuotaFilter filter) {
-        MultipartConfigElement multipart = new MultipartConfigElement("", 8 << 20, 8 << 20, 0);
-        return Deployment.create()
-                .filter("quota", filter, "/*")
-                .multipartServlet("spring", dispatcher(), multipart, "/ai/spring/*")
+        return SpringMvc.behind(filter, AiController.class, ListController.class)
                 .servlet("model", new Model(), "/ai/model/*");
     }
 
@@ -186,13 +163,7 @@ abstract class AbstractRound17 extends H2FilterRound {
     }
 
     HttpResponse<String> post(String path, String subject, String body, String... headers) {
-        String[] all = new String[headers.length + 4];
-        all[0] = "x-user-id";
-        all[1] = subject;
-        all[2] = "Content-Type";
-        all[3] = "application/json";
-        System.arraycopy(headers, 0, all, 4, headers.length);
-        return TestHttp.post(container.uri(path), body.getBytes(StandardCharsets.UTF_8), all);
+        return TestHttp.postJson(container.uri(path), subject, body, headers);
     }
 
     static String quoted(String s) {

@@ -11,6 +11,7 @@ import io.tokenquota.QuotaAccount;
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.H2FilterRound;
+import io.tokenquota.servlet.testing.SpringMvc;
 import io.tokenquota.servlet.testing.TestHttp;
 import jakarta.servlet.ServletException;
 import jakarta.servlet.http.HttpServlet;
@@ -24,16 +25,16 @@ import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
-import org.springframework.context.annotation.Bean;
-import org.springframework.context.annotation.Configuration;
+
+
 import org.springframework.web.bind.annotation.RequestMapping;
 import org.springframework.web.bind.annotation.RequestMethod;
 import org.springframework.web.bind.annotation.RequestParam;
 import org.springframework.web.bind.annotation.RestController;
-import org.springframework.web.context.support.AnnotationConfigWebApplicationContext;
+
 import org.springframework.web.filter.FormContentFilter;
-import org.springframework.web.servlet.DispatcherServlet;
-import org.springframework.web.servlet.config.annotation.EnableWebMvc;
+
+
 
 /**
  * Round 18 (adv11 issue: "no model call goes unpaid, nothing that never reached a model is charged").
@@ -132,21 +133,6 @@ abstract class AbstractRound18 extends H2FilterRound {
         }
     }
 
-    @Configuration
-    @EnableWebMvc
-    static class WebConfig {
-        @Bean
-        FormController formController() {
-            return new FormController();
-        }
-    }
-
-    static DispatcherServlet dispatcher() {
-        AnnotationConfigWebApplicationContext context = new AnnotationConfigWebApplicationContext();
-        context.register(WebConfig.class);
-        return new DispatcherServlet(context);
-    }
-
     @Override
     protected Deployment deploy(QuotaFilter filter) {
         // Spring Boot registers FormContentFilter (order -9900) before any user filter such as the
@@ -154,7 +140,7 @@ abstract class AbstractRound18 extends H2FilterRound {
         return Deployment.create()
                 .filter("formContent", new FormContentFilter(), "/*")
                 .filter("quota", filter, "/*")
-                .servlet("spring", dispatcher(), "/ai/spring/*")
+                .servlet("spring", SpringMvc.dispatcher(FormController.class), SpringMvc.MAPPING)
                 .servlet("upstream", new Upstream(), "/ai/v1/*");
     }
 

@@ -7,11 +7,11 @@ import io.tokenquota.QuotaAccount;
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.H2FilterRound;
+import io.tokenquota.servlet.testing.SpringMvc;
 import io.tokenquota.servlet.testing.TestHttp;
-import jakarta.servlet.MultipartConfigElement;
+
 import jakarta.servlet.http.HttpServletRequest;
 import java.net.http.HttpResponse;
-import java.nio.charset.StandardCharsets;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -19,17 +19,17 @@ import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
-import org.springframework.context.annotation.Bean;
-import org.springframework.context.annotation.Configuration;
+
+
 import org.springframework.http.ResponseEntity;
 import org.springframework.web.bind.annotation.GetMapping;
 import org.springframework.web.bind.annotation.PostMapping;
 import org.springframework.web.bind.annotation.RequestBody;
 import org.springframework.web.bind.annotation.RequestParam;
 import org.springframework.web.bind.annotation.RestController;
-import org.springframework.web.context.support.AnnotationConfigWebApplicationContext;
-import org.springframework.web.servlet.DispatcherServlet;
-import org.springframework.web.servlet.config.annotation.EnableWebMvc;
+
+
+
 
 /**
  * Round 21 (adv11 issue: "no model call goes unpaid, nothing that never reached a model is charged").
@@ -83,27 +83,9 @@ abstract class AbstractRound21 extends H2FilterRound {
         }
     }
 
-    @Configuration
-    @EnableWebMvc
-    static class WebConfig {
-        @Bean
-        AiController aiController() {
-            return new AiController();
-        }
-    }
-
-    static DispatcherServlet dispatcher() {
-        AnnotationConfigWebApplicationContext context = new AnnotationConfigWebApplicationContext();
-        context.register(WebConfig.class);
-        return new DispatcherServlet(context);
-    }
-
     @Override
     protected Deployment deploy(QuotaFilter filter) {
-        MultipartConfigElement multipart = new MultipartConfigElement("", 8 << 20, 8 << 20, 0);
-        return Deployment.create()
-                .filter("quota", filter, "/*")
-                .multipartServlet("spring", dispatcher(), multipart, "/ai/spring/*");
+        return SpringMvc.behind(filter, AiController.class);
     }
 
     static String subject() {
@@ -119,13 +101,7 @@ abstract class AbstractRound21 extends H2FilterRound {
     }
 
     HttpResponse<String> post(String path, String subject, String body, String... headers) {
-        String[] all = new String[headers.length + 4];
-        all[0] = "x-user-id";
-        all[1] = subject;
-        all[2] = "Content-Type";
-        all[3] = "application/json";
-        System.arraycopy(headers, 0, all, 4, headers.length);
-        return TestHttp.post(container.uri(path), body.getBytes(StandardCharsets.UTF_8), all);
+        return TestHttp.postJson(container.uri(path), subject, body, headers);
     }
 
     /**

@@ -1,5 +1,7 @@
 package io.tokenquota.servlet.breakit24;
 
+import static io.tokenquota.servlet.testing.RelayedAnswers.called;
+import static io.tokenquota.servlet.testing.RelayedAnswers.calls;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -7,24 +9,22 @@ import io.tokenquota.QuotaAccount;
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.H2FilterRound;
+import io.tokenquota.servlet.testing.SpringMvc;
 import io.tokenquota.servlet.testing.TestHttp;
-import jakarta.servlet.MultipartConfigElement;
+
 import jakarta.servlet.http.HttpServletRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
-import java.util.Map;
 import java.util.UUID;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
-import org.springframework.context.annotation.Bean;
-import org.springframework.context.annotation.Configuration;
+
+
 import org.springframework.web.bind.annotation.PostMapping;
 import org.springframework.web.bind.annotation.RequestBody;
 import org.springframework.web.bind.annotation.RestController;
-import org.springframework.web.context.support.AnnotationConfigWebApplicationContext;
-import org.springframework.web.servlet.DispatcherServlet;
-import org.springframework.web.servlet.config.annotation.EnableWebMvc;
+
+
+
 
 /**
  * Round 24 (adv11 issue: "no model call goes unpaid, nothing that never reached a model is charged").
@@ -36,19 +36,9 @@ import org.springframework.web.servlet.config.annotation.EnableWebMvc;
  * as the model wants (Bedrock: the model's maximum; Ollama and llama.cpp: no limit, -1).
  */
 abstract class AbstractRound24 extends H2FilterRound {
-    static final Map<String, AtomicInteger> CALLS = new ConcurrentHashMap<>();
     static final long PROMPT = 40;
     static final long OUTPUT = 12_000;
     static final long TOTAL = PROMPT + OUTPUT;
-
-    static int calls(String subject) {
-        AtomicInteger n = CALLS.get(subject);
-        return n == null ? 0 : n.get();
-    }
-
-    static void called(HttpServletRequest req) {
-        CALLS.computeIfAbsent(String.valueOf(req.getHeader("x-user-id")), k -> new AtomicInteger()).incrementAndGet();
-    }
 
     static final String STORY = "Once upon a time, in a land far away, there lived a dragon who loved long stories.";
 
@@ -136,27 +126,9 @@ abstract class AbstractRound24 extends H2FilterRound {
         }
     }
 
-    @Configuration
-    @EnableWebMvc
-    static class WebConfig {
-        @Bean
-        Relays relays() {
-            return new Relays();
-        }
-    }
-
-    static DispatcherServlet dispatcher() {
-        AnnotationConfigWebApplicationContext context = new AnnotationConfigWebApplicationContext();
-        context.register(WebConfig.class);
-        return new DispatcherServlet(context);
-    }
-
     @Override
     protected Deployment deploy(QuotaFilter filter) {
-        MultipartConfigElement multipart = new MultipartConfigElement("", 8 << 20, 8 << 20, 0);
-        return Deployment.create()
-                .filter("quota", filter, "/*")
-                .multipartServlet("spring", dispatcher(), multipart, "/ai/spring/*");
+        return SpringMvc.behind(filter, Relays.class);
     }
 
     static String subject() {

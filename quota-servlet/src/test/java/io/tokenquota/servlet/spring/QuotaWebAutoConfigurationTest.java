@@ -48,6 +48,8 @@ class QuotaWebAutoConfigurationTest {
                 .run(context -> assertIllegalArgument(context.getStartupFailure(), "holdTtl"));
         runner.withPropertyValues("quota.api.prefix=quota-api")
                 .run(context -> assertIllegalArgument(context.getStartupFailure(), "quota.api.prefix"));
+        runner.withPropertyValues("quota.filter.prefixes[0]=/ai/", "quota.filter.fit-output-minimum=0")
+                .run(context -> assertIllegalArgument(context.getStartupFailure(), "fitOutputBudget"));
     }
 
     private static void assertIllegalArgument(Throwable failure, String named) {

@@ -49,6 +49,20 @@ public final class TestHttp {
         return send(request(uri, headers).POST(HttpRequest.BodyPublishers.ofString(body, StandardCharsets.UTF_8)).build());
     }
 
+    /**
+     * A JSON POST as a trusted proxy sends it for {@code subject}: {@code x-user-id} and
+     * {@code Content-Type: application/json}, then {@code headers} (name, value, ...).
+     */
+    public static HttpResponse<String> postJson(URI uri, String subject, String body, String... headers) {
+        String[] all = new String[headers.length + 4];
+        all[0] = "x-user-id";
+        all[1] = subject;
+        all[2] = "Content-Type";
+        all[3] = "application/json";
+        System.arraycopy(headers, 0, all, 4, headers.length);
+        return post(uri, body.getBytes(StandardCharsets.UTF_8), all);
+    }
+
     public static HttpResponse<String> post(URI uri, byte[] body, String... headers) {
         return send(request(uri, headers).POST(HttpRequest.BodyPublishers.ofByteArray(body)).build());
     }

@@ -2,7 +2,8 @@
 -- then the account and the COMMITTED event, only from the row that update returns. Any other hold (one
 -- of an earlier month, a finished one, none) gets no row and changes nothing: the store then reads it
 -- and finishes it in a transaction that locks its months. :capAtHeld is the overrun policy (1: charge
--- at most the hold, 0: charge the actual tokens).
+-- at most the hold, 0: charge the actual tokens). The event keeps the usage the charge was weighed from
+-- (:model and the counts, all NULL for a commit without one).
 WITH hold AS (
     UPDATE tq_reservation
        SET state = 'COMMITTED',
@@ -28,9 +29,10 @@ WITH hold AS (
               a.updated_at AS account_updated_at
 ), event AS (
     INSERT INTO tq_event (subject, plan_month, kind, tokens, overage, reservation_id, transaction_id, detail,
-                          is_consume, occurred_at)
+                          is_consume, occurred_at, model, input_tokens, cached_input_tokens, output_tokens, reasoning_tokens)
     SELECT hold.subject, hold.plan_month, 'COMMITTED', hold.charged, hold.overage, hold.id, NULL, hold.endpoint,
-           FALSE, :now
+           FALSE, :now, CAST(:model AS VARCHAR), CAST(:inputTokens AS BIGINT), CAST(:cachedTokens AS BIGINT),
+           CAST(:outputTokens AS BIGINT), CAST(:reasoningTokens AS BIGINT)
       FROM hold JOIN account ON TRUE
     RETURNING id
 )

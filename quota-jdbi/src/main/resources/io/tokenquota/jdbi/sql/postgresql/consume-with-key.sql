@@ -25,8 +25,9 @@ WITH account AS (
       FROM account
 ), event AS (
     INSERT INTO tq_event (subject, plan_month, kind, tokens, overage, reservation_id, transaction_id, detail,
-                          is_consume, occurred_at)
-    SELECT :subject, :month, 'COMMITTED', :tokens, 0, :id, NULL, CAST(:endpoint AS VARCHAR), TRUE, :now
+                          is_consume, occurred_at, model, input_tokens, cached_input_tokens, output_tokens, reasoning_tokens)
+    SELECT :subject, :month, 'COMMITTED', :tokens, 0, :id, NULL, CAST(:endpoint AS VARCHAR), TRUE, :now, CAST(:model AS VARCHAR), CAST(:inputTokens AS BIGINT), CAST(:cachedTokens AS BIGINT),
+           CAST(:outputTokens AS BIGINT), CAST(:reasoningTokens AS BIGINT)
       FROM account
     RETURNING id
 )

@@ -20,8 +20,9 @@ WITH account AS (
     RETURNING subject, plan_month, allocated, granted, carried, used, reserved, created_at, updated_at
 ), event AS (
     INSERT INTO tq_event (subject, plan_month, kind, tokens, overage, reservation_id, transaction_id, detail,
-                          is_consume, occurred_at)
-    SELECT :subject, :month, 'COMMITTED', :tokens, 0, NULL, NULL, CAST(:endpoint AS VARCHAR), TRUE, :now
+                          is_consume, occurred_at, model, input_tokens, cached_input_tokens, output_tokens, reasoning_tokens)
+    SELECT :subject, :month, 'COMMITTED', :tokens, 0, NULL, NULL, CAST(:endpoint AS VARCHAR), TRUE, :now, CAST(:model AS VARCHAR), CAST(:inputTokens AS BIGINT), CAST(:cachedTokens AS BIGINT),
+           CAST(:outputTokens AS BIGINT), CAST(:reasoningTokens AS BIGINT)
       FROM account
     RETURNING id
 )

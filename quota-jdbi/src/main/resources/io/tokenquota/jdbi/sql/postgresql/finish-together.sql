@@ -5,10 +5,14 @@
 -- holds are then locked in subject order (as every combined statement locks them, so two never
 -- deadlock), each moved once by the sum of its holds, and one event appended per finished hold. One
 -- row back per finished hold (ord, 1-based) with its account as the statement left it; a call without
--- a row changed nothing, and its caller runs it alone. :capAtHeld is the overrun policy.
+-- a row changed nothing, and its caller runs it alone. :capAtHeld is the overrun policy. A commit's usage
+-- (:modelList and the count lists, NULL for a release or a commit without one) goes on its event.
 WITH calls AS (
-    SELECT t.id, t.actual, t.ord
-      FROM unnest(CAST(:idList AS VARCHAR[]), CAST(:actualList AS BIGINT[])) WITH ORDINALITY AS t(id, actual, ord)
+    SELECT t.id, t.actual, t.ord, t.model, t.input_tokens, t.cached_input_tokens, t.output_tokens, t.reasoning_tokens
+      FROM unnest(CAST(:idList AS VARCHAR[]), CAST(:actualList AS BIGINT[]), CAST(:modelList AS VARCHAR[]),
+                  CAST(:inputList AS BIGINT[]), CAST(:cachedList AS BIGINT[]), CAST(:outputList AS BIGINT[]),
+                  CAST(:reasoningList AS BIGINT[]))
+           WITH ORDINALITY AS t(id, actual, model, input_tokens, cached_input_tokens, output_tokens, reasoning_tokens, ord)
 ), hold AS (
     UPDATE tq_reservation AS r
        SET state = CASE WHEN c.actual IS NULL THEN 'RELEASED' ELSE 'COMMITTED' END,
@@ -26,7 +30,8 @@ WITH calls AS (
        AND r.team_subject IS NULL
        AND NOT EXISTS (SELECT 1 FROM tq_account AS later WHERE later.subject = r.subject AND later.plan_month > r.plan_month)
     RETURNING r.id, r.subject, r.plan_month, r.held, r.state, r.charged, r.actual, r.overage, r.idempotency_key,
-              r.endpoint, r.is_consume, r.created_at, r.expires_at, r.finished_at, r.team_subject, c.ord
+              r.endpoint, r.is_consume, r.created_at, r.expires_at, r.finished_at, r.team_subject, c.ord, c.model,
+              c.input_tokens, c.cached_input_tokens, c.output_tokens, c.reasoning_tokens
 ), sums AS (
     SELECT subject, SUM(CASE WHEN state = 'COMMITTED' THEN charged ELSE 0 END) AS charged, SUM(held) AS held
       FROM hold
@@ -46,9 +51,10 @@ WITH calls AS (
               a.created_at AS account_created_at, a.updated_at AS account_updated_at
 ), event AS (
     INSERT INTO tq_event (subject, plan_month, kind, tokens, overage, reservation_id, transaction_id, detail,
-                          is_consume, occurred_at)
+                          is_consume, occurred_at, model, input_tokens, cached_input_tokens, output_tokens, reasoning_tokens)
     SELECT h.subject, h.plan_month, h.state, CASE WHEN h.state = 'COMMITTED' THEN h.charged ELSE h.held END,
-           h.overage, h.id, NULL, h.endpoint, FALSE, :now
+           h.overage, h.id, NULL, h.endpoint, FALSE, :now, h.model, h.input_tokens, h.cached_input_tokens,
+           h.output_tokens, h.reasoning_tokens
       FROM hold AS h JOIN account AS a ON a.subject = h.subject
      ORDER BY h.ord
     RETURNING id, reservation_id

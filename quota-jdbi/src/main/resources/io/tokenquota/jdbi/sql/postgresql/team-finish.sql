@@ -40,10 +40,14 @@ WITH hold AS (
               a.carried AS account_carried, a.used AS account_used, a.reserved AS account_reserved,
               a.created_at AS account_created_at, a.updated_at AS account_updated_at
 ), event AS (
+    -- a commit's events keep the usage it was weighed from (:model and the counts; all NULL for a release)
     INSERT INTO tq_event (subject, plan_month, kind, tokens, overage, reservation_id, transaction_id, detail,
-                          is_consume, occurred_at)
+                          is_consume, occurred_at, model, input_tokens, cached_input_tokens, output_tokens,
+                          reasoning_tokens)
     SELECT a.subject, h.plan_month, CASE WHEN :commit THEN 'COMMITTED' ELSE 'RELEASED' END,
-           CASE WHEN :commit THEN h.charged ELSE h.held END, h.overage, h.id, NULL, h.endpoint, FALSE, :now
+           CASE WHEN :commit THEN h.charged ELSE h.held END, h.overage, h.id, NULL, h.endpoint, FALSE, :now,
+           CAST(:model AS VARCHAR), CAST(:inputTokens AS BIGINT), CAST(:cachedTokens AS BIGINT),
+           CAST(:outputTokens AS BIGINT), CAST(:reasoningTokens AS BIGINT)
       FROM hold AS h JOIN account AS a ON TRUE
     RETURNING id, subject
 )

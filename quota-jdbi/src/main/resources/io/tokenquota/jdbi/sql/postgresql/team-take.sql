@@ -52,10 +52,13 @@ WITH member AS (
            CASE WHEN :consume THEN :now END, d.team
       FROM decision AS d
 ), event AS (
+    -- a consume's events keep the usage it was weighed from (:model and the counts; all NULL for a hold)
     INSERT INTO tq_event (subject, plan_month, kind, tokens, overage, reservation_id, transaction_id, detail,
-                          is_consume, occurred_at)
+                          is_consume, occurred_at, model, input_tokens, cached_input_tokens, output_tokens,
+                          reasoning_tokens)
     SELECT a.subject, :month, CASE WHEN :consume THEN 'COMMITTED' ELSE 'RESERVED' END, :tokens, 0, :id, NULL,
-           CAST(:endpoint AS VARCHAR), :consume, :now
+           CAST(:endpoint AS VARCHAR), :consume, :now, CAST(:model AS VARCHAR), CAST(:inputTokens AS BIGINT),
+           CAST(:cachedTokens AS BIGINT), CAST(:outputTokens AS BIGINT), CAST(:reasoningTokens AS BIGINT)
       FROM account AS a
     RETURNING id, subject
 )

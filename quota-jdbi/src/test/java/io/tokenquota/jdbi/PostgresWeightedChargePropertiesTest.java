@@ -1,0 +1,29 @@
+package io.tokenquota.jdbi;
+
+import io.tokenquota.QuotaPolicy;
+import io.tokenquota.QuotaStore;
+import io.tokenquota.jdbi.testing.TestDatabase;
+import io.tokenquota.jdbi.testing.TestDatabases;
+import io.tokenquota.testkit.WeightedChargeProperties;
+import net.jqwik.api.lifecycle.AfterContainer;
+import net.jqwik.api.lifecycle.BeforeContainer;
+
+/** Weighted charges are exact and the account conserved on Postgres; all tries share one database (random subjects). */
+class PostgresWeightedChargePropertiesTest extends WeightedChargeProperties {
+    private static TestDatabase database;
+
+    @BeforeContainer
+    static void openDatabase() {
+        database = TestDatabases.postgres();
+    }
+
+    @AfterContainer
+    static void dropDatabase() {
+        database.close();
+    }
+
+    @Override
+    protected QuotaStore newStore(QuotaPolicy policy) {
+        return JdbiQuotaStore.builder().dataSource(database.dataSource()).policy(policy).installSchema(true).build();
+    }
+}

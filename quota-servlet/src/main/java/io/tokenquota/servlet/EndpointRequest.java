@@ -1,0 +1,173 @@
+package io.tokenquota.servlet;
+
+import jakarta.servlet.AsyncContext;
+import jakarta.servlet.ServletResponse;
+import jakarta.servlet.http.HttpServletRequest;
+import jakarta.servlet.http.HttpServletRequestWrapper;
+import java.nio.charset.Charset;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.Enumeration;
+import java.util.List;
+import java.util.Locale;
+import java.util.Set;
+
+/**
+ * A protected request as the endpoint sees it. The filter must be able to read the answer's usage,
+ * and nothing a client sends may make the answer unreadable or make a served call fail afterwards:
+ * <ul>
+ *   <li>no {@code Accept-Encoding}: an endpoint that passes the client's headers on to the model's API
+ *       gets an uncompressed answer (compression the container applies to the response, Jetty's
+ *       {@code GzipHandler} or Tomcat's {@code compression}, happens after the filter);</li>
+ *   <li>no {@code Range} and {@code If-Range}: a model call is always answered whole, never from its
+ *       second byte on (a 206 that starts like neither JSON nor an event stream);</li>
+ *   <li>no media range in {@code Accept} and no entry in {@code Accept-Charset} whose charset Java
+ *       cannot encode ({@code ISO-2022-CN} decodes only): a framework that honours it (Spring's
+ *       {@code StringHttpMessageConverter}) throws after the model answered, before anything was
+ *       committed, and a failure before the answer is released;</li>
+ *   <li>no {@code Upgrade}, and {@link #upgrade} refuses: a connection upgraded after the filter settled
+ *       would carry model calls nobody holds or charges;</li>
+ *   <li>{@code startAsync()} starts the async cycle with the filter's response: the servlet API
+ *       otherwise hands the context the container's own response, and an answer written to
+ *       {@code getAsyncContext().getResponse()}, or by an {@code AsyncContext.dispatch()}, would pass
+ *       the usage reader by.</li>
+ * </ul>
+ * Not thread-safe, like any request.
+ */
+final class EndpointRequest extends HttpServletRequestWrapper {
+    private static final Set<String> HIDDEN = Set.of("accept-encoding", "range", "if-range", "upgrade");
+
+    private ServletResponse response;
+
+    EndpointRequest(HttpServletRequest request) {
+        super(request);
+    }
+
+    /** The response the endpoint writes to: the one an async cycle started here must write to as well. */
+    void answeredThrough(ServletResponse response) {
+        this.response = response;
+    }
+
+    /**
+     * A protected path is not upgraded: what runs over an upgraded connection (a WebSocket, a realtime
+     * relay) runs after the filter settled the request, unheld and unmetered. The endpoint does not
+     * see the client's {@code Upgrade} header either, so a framework's handshake (Spring's
+     * WebSocket support) finds no upgrade to make.
+     */
+    @Override
+    public <T extends jakarta.servlet.http.HttpUpgradeHandler> T upgrade(Class<T> handlerClass)
+            throws jakarta.servlet.ServletException {
+        throw new jakarta.servlet.ServletException("a path under the quota filter cannot be upgraded: what runs"
+                + " over the upgraded connection could not be held or charged");
+    }
+
+    @Override
+    public AsyncContext startAsync() {
+        return response == null ? super.startAsync() : super.startAsync(this, response);
+    }
+
+    private static boolean hidden(String name) {
+        return name != null && HIDDEN.contains(name.toLowerCase(Locale.ROOT));
+    }
+
+    private static boolean negotiated(String name) {
+        return "accept".equalsIgnoreCase(name) || "accept-charset".equalsIgnoreCase(name);
+    }
+
+    @Override
+    public String getHeader(String name) {
+        if (hidden(name)) {
+            return null;
+        }
+        if (negotiated(name)) {
+            List<String> values = Collections.list(getHeaders(name));
+            return values.isEmpty() ? null : values.get(0);
+        }
+        return super.getHeader(name);
+    }
+
+    @Override
+    public Enumeration<String> getHeaders(String name) {
+        if (hidden(name)) {
+            return Collections.emptyEnumeration();
+        }
+        Enumeration<String> values = super.getHeaders(name);
+        if (!negotiated(name) || values == null) {
+            return values;
+        }
+        List<String> kept = new ArrayList<>();
+        for (String value : Collections.list(values)) {
+            String encodable = encodable(value);
+            if (!encodable.isEmpty()) {
+                kept.add(encodable);
+            }
+        }
+        return Collections.enumeration(kept);
+    }
+
+    @Override
+    public long getDateHeader(String name) {
+        return hidden(name) ? -1L : super.getDateHeader(name);
+    }
+
+    @Override
+    public int getIntHeader(String name) {
+        return hidden(name) ? -1 : super.getIntHeader(name);
+    }
+
+    @Override
+    public Enumeration<String> getHeaderNames() {
+        List<String> names = Collections.list(super.getHeaderNames());
+        names.removeIf(name -> hidden(name) || negotiated(name) && !getHeaders(name).hasMoreElements());
+        return Collections.enumeration(names);
+    }
+
+    /**
+     * The elements of an {@code Accept} or {@code Accept-Charset} value without those that name a
+     * charset Java cannot encode: {@code text/plain;charset=ISO-2022-CN} and {@code ISO-2022-CN;q=1}
+     * go, {@code application/json}, {@code utf-8} and {@code *} stay.
+     */
+    static String encodable(String value) {
+        if (value == null) {
+            return "";
+        }
+        StringBuilder kept = new StringBuilder();
+        for (String element : value.split(",")) {
+            String trimmed = element.trim();
+            if (trimmed.isEmpty() || !encodableCharset(charsetOf(trimmed))) {
+                continue;
+            }
+            if (kept.length() > 0) {
+                kept.append(", ");
+            }
+            kept.append(trimmed);
+        }
+        return kept.toString();
+    }
+
+    /** The charset an element names: its {@code charset} parameter, else (Accept-Charset) its first token. */
+    private static String charsetOf(String element) {
+        String[] parts = element.split(";");
+        for (int i = 1; i < parts.length; i++) {
+            String p = parts[i].trim();
+            if (p.regionMatches(true, 0, "charset=", 0, "charset=".length())) {
+                return p.substring("charset=".length()).replace("\"", "").trim();
+            }
+        }
+        String first = parts[0].trim();
+        // a media range (type/subtype) without a charset parameter names none
+        return first.contains("/") || first.equals("*") ? null : first;
+    }
+
+    private static boolean encodableCharset(String name) {
+        if (name == null) {
+            return true;
+        }
+        try {
+            return Charset.isSupported(name) && Charset.forName(name).canEncode();
+        } catch (IllegalArgumentException e) {
+            // an illegal name: a framework that parses it fails as it does for an unknown one
+            return false;
+        }
+    }
+}

@@ -1,0 +1,95 @@
+package io.tokenquota.servlet;
+
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * Splits a provider's usage counters into the four disjoint kinds {@link io.tokenquota.ModelWeights}
+ * weighs: {@code {input, cachedInput, output, reasoning}}. Where a provider counts a part inside a
+ * whole (OpenAI's cached tokens inside the prompt, its reasoning tokens inside the completion,
+ * Gemini's cached content inside the prompt), the part is taken out of the whole, never counted
+ * twice, and clamped to it (a report of more cached tokens than prompt tokens counts them all as
+ * cached, none twice). A total the provider reports above the sum of its parts (tokens of a kind the
+ * parts do not name) is counted as output, the kind tables weigh highest, so the weighted charge is
+ * never below what the parts alone would give. Stateless.
+ */
+final class UsageKinds {
+    private UsageKinds() {
+    }
+
+    /** OpenAI chat ({@code prompt_tokens}...) or Responses ({@code input_tokens}...), also Groq's. */
+    static long[] openAi(Map<String, Long> u) {
+        boolean chat = u.containsKey("prompt_tokens") || u.containsKey("completion_tokens");
+        long prompt = get(u, chat ? "prompt_tokens" : "input_tokens");
+        long completion = get(u, chat ? "completion_tokens" : "output_tokens");
+        long cached = Math.min(prompt, get(u, chat ? "prompt_tokens_details.cached_tokens"
+                : "input_tokens_details.cached_tokens"));
+        long reasoning = Math.min(completion, get(u, chat ? "completion_tokens_details.reasoning_tokens"
+                : "output_tokens_details.reasoning_tokens"));
+        return withTotal(new long[] {prompt - cached, cached, completion - reasoning, reasoning}, u.get("total_tokens"));
+    }
+
+    /** Anthropic: cache writes are input read at full price; cache reads are cached input. */
+    static long[] anthropic(Map<String, Long> u) {
+        return new long[] {add(get(u, "input_tokens"), get(u, "cache_creation_input_tokens")),
+            get(u, "cache_read_input_tokens"), get(u, "output_tokens"), 0};
+    }
+
+    /**
+     * Gemini: {@code promptTokenCount} includes {@code cachedContentTokenCount}; tool-use prompt tokens
+     * are input; {@code thoughtsTokenCount} is reasoning (also spelt in snake_case).
+     */
+    static long[] gemini(Map<String, Long> u) {
+        long prompt = gem(u, "promptTokenCount");
+        long cached = Math.min(prompt, gem(u, "cachedContentTokenCount"));
+        long input = add(prompt - cached, gem(u, "toolUsePromptTokenCount"));
+        Long total = u.containsKey("totalTokenCount") ? u.get("totalTokenCount") : u.get("total_token_count");
+        return withTotal(new long[] {input, cached, gem(u, "candidatesTokenCount"), gem(u, "thoughtsTokenCount")}, total);
+    }
+
+    /** Bedrock Converse: cache writes are input, cache reads cached input. */
+    static long[] bedrock(Map<String, Long> u) {
+        return withTotal(new long[] {add(get(u, "inputTokens"), get(u, "cacheWriteInputTokens")),
+            get(u, "cacheReadInputTokens"), get(u, "outputTokens"), 0}, u.get("totalTokens"));
+    }
+
+    /** Cohere: the tokens read and written, or the billed ones when those are more (as the sniffer charges). */
+    static long[] cohere(Map<String, Long> u) {
+        long tokens = add(get(u, "tokens.input_tokens"), get(u, "tokens.output_tokens"));
+        long billed = add(get(u, "billed_units.input_tokens"), get(u, "billed_units.output_tokens"));
+        String side = billed > tokens ? "billed_units." : "tokens.";
+        return new long[] {get(u, side + "input_tokens"), 0, get(u, side + "output_tokens"), 0};
+    }
+
+    /** Input and output counters at the top of the answer (Ollama, llama.cpp, Bedrock InvokeModel). */
+    static long[] inputOutput(Map<String, Long> u, String input, String output) {
+        return new long[] {get(u, input), 0, get(u, output), 0};
+    }
+
+    private static long[] withTotal(long[] kinds, Long total) {
+        long sum = add(add(kinds[0], kinds[1]), add(kinds[2], kinds[3]));
+        if (total != null && total > sum) {
+            kinds[2] = add(kinds[2], total - sum);
+        }
+        return kinds;
+    }
+
+    private static long gem(Map<String, Long> u, String name) {
+        Long value = u.get(name);
+        if (value == null) {
+            value = u.get(name.replaceAll("([A-Z])", "_$1").toLowerCase(Locale.ROOT));
+        }
+        return value == null ? 0 : value;
+    }
+
+    private static long get(Map<String, Long> u, String name) {
+        Long value = u.get(name);
+        return value == null ? 0 : value;
+    }
+
+    /** Saturating: a count past 64 bits is past any charge the ledger takes anyway. */
+    private static long add(long a, long b) {
+        long sum = a + b;
+        return sum < 0 ? Long.MAX_VALUE : sum;
+    }
+}

@@ -1,0 +1,217 @@
+package io.tokenquota.servlet;
+
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonToken;
+import io.tokenquota.ErrorCode;
+import io.tokenquota.Limits;
+import io.tokenquota.ModelWeights;
+import io.tokenquota.QuotaException;
+import io.tokenquota.TokenUsage;
+import java.io.IOException;
+import java.util.Collection;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * One request's weighing by the filter's {@link ModelWeights}: the models the request names, the
+ * weighted hold of its estimate, and the weighted charge of the usage its answer reports.
+ *
+ * <p>A request can name its model in several places, and an endpoint reads one of them by its own
+ * rule (the first or the last of a repeated field, a key in any case for a Go relay, the query string
+ * or the form, a path segment): the filter cannot know which, so every model the request names is a
+ * candidate ({@link Candidates}), and the hold is the dearest candidate's. The charge is at the rates of
+ * the model the answer names ({@link UsageSniffer#models()}: the provider's own envelope, never content a
+ * model wrote): the request cannot choose its price, and an endpoint that runs another model than the
+ * client named is charged for the model that answered. An answer that names no model is charged at
+ * the dearest request candidate's rates. An answer whose usage is only
+ * {@linkplain UsageSniffer#provisional() provisional} (mislabelled, cut or odd framing: a model's text
+ * may have been written to look like an envelope) is charged the dearest of every model named on
+ * either side, so a forged {@code model} cannot lower the charge. Immutable.
+ */
+final class Weighing {
+    /**
+     * Models a path names: Gemini and Vertex {@code .../models/gemini-2.5-pro:generateContent}, Bedrock
+     * {@code /model/anthropic.claude-3-opus-20240229-v1:0/converse} (and {@code converse-stream},
+     * {@code invoke}, {@code invoke-with-response-stream}).
+     */
+    private static final Pattern GEMINI_PATH = Pattern.compile("/models/([^/:]+):[A-Za-z]+$");
+    private static final Pattern BEDROCK_PATH = Pattern.compile(
+            "/model/([^/]+)/(?:converse|converse-stream|invoke|invoke-with-response-stream)$");
+    /** Candidates kept at most: a request naming more models than this is weighed by the first ones. */
+    static final int MAX_CANDIDATES = 16;
+
+    private final ModelWeights weights;
+    private final List<String> requestModels;
+
+    Weighing(ModelWeights weights, Collection<String> requestModels) {
+        this.weights = weights;
+        this.requestModels = List.copyOf(requestModels);
+    }
+
+    /**
+     * The hold of an estimate of which {@code output} tokens are the requested output budget and the
+     * rest input ({@link ModelWeights#hold}) at the dearest candidate's rates; at least 1, at most
+     * {@link Limits#MAX_TOKENS} (as the plain estimate is clamped: such a hold is refused for lack of
+     * tokens, not as an error).
+     */
+    long hold(long estimate, long output) {
+        long out = Math.max(0, Math.min(estimate, output));
+        long hold = 1;
+        for (String model : orDefault(requestModels)) {
+            try {
+                hold = Math.max(hold, weights.hold(model, estimate - out, out));
+            } catch (QuotaException e) {
+                if (e.code() == ErrorCode.WEIGHTED_AMOUNT_OVERFLOW) {
+                    return Limits.MAX_TOKENS;
+                }
+                throw e;
+            }
+        }
+        return hold;
+    }
+
+    /** A weighed answer: the charge (above {@link Limits#MAX_TOKENS} when it overflowed) and what it was weighed from. */
+    record Weighed(long charge, TokenUsage usage) {
+    }
+
+    /**
+     * The weighted charge of {@code kinds} ({@link UsageSniffer#kinds()}); {@code null} kinds count the
+     * whole {@code total} as output.
+     */
+    Weighed weigh(long total, long[] kinds, Collection<String> answerModels, boolean provisional) {
+        long[] k = kinds != null ? kinds : new long[] {0, 0, total, 0};
+        Set<String> models = new LinkedHashSet<>();
+        for (String named : answerModels) {
+            String m = clean(named);
+            if (m != null) {
+                models.add(m);
+            }
+        }
+        if (models.isEmpty() || provisional) {
+            models.addAll(requestModels);
+        }
+        Weighed dearest = null;
+        for (String model : orDefault(models)) {
+            Weighed weighed = weigh(model, k);
+            if (dearest == null || weighed.charge > dearest.charge) {
+                dearest = weighed;
+            }
+        }
+        return dearest;
+    }
+
+    /** The models, or the one {@code null} model (the table's default) when there are none. */
+    private static Collection<String> orDefault(Collection<String> models) {
+        return models.isEmpty() ? java.util.Collections.singletonList(null) : models;
+    }
+
+    private Weighed weigh(String model, long[] k) {
+        for (long count : k) {
+            if (count > Limits.MAX_TOKENS) {
+                // past what the ledger takes in one call: charged its maximum, as an unweighted report would be
+                return new Weighed(Long.MAX_VALUE, null);
+            }
+        }
+        TokenUsage usage = new TokenUsage(model, k[0], k[1], k[2], k[3]);
+        try {
+            return new Weighed(weights.charge(usage), usage);
+        } catch (QuotaException e) {
+            if (e.code() == ErrorCode.WEIGHTED_AMOUNT_OVERFLOW) {
+                return new Weighed(Long.MAX_VALUE, usage);
+            }
+            throw e;
+        }
+    }
+
+    /** The models a request names, gathered from wherever it names them, distinct, at most {@link #MAX_CANDIDATES}. */
+    static final class Candidates {
+        private final Set<String> models = new LinkedHashSet<>();
+
+        Collection<String> models() {
+            return models;
+        }
+
+        void add(String model) {
+            String m = clean(model);
+            if (m != null && models.size() < MAX_CANDIDATES) {
+                models.add(m);
+            }
+        }
+
+        /** The model a path names (Gemini, Vertex, Bedrock), if any. */
+        void fromPath(String path) {
+            if (path == null) {
+                return;
+            }
+            for (Pattern pattern : new Pattern[] {GEMINI_PATH, BEDROCK_PATH}) {
+                Matcher m = pattern.matcher(path);
+                if (m.find()) {
+                    add(m.group(1));
+                }
+            }
+        }
+
+        /** Every value of a parameter whose name is {@code model} in any case (query string, form, multipart). */
+        void fromParameters(Map<String, List<String>> parameters) {
+            parameters.forEach((name, values) -> {
+                if (MODEL.equals(RequestEstimator.fold(name))) {
+                    values.forEach(this::add);
+                }
+            });
+        }
+
+        /**
+         * Every top-level string a JSON body names its model with: each {@code model} key in any case
+         * (a repeated key's every value: endpoints keep the first or the last, a Go relay matches
+         * {@code Model} too), read with a streaming parser; what was read before a break still counts.
+         */
+        void fromJson(byte[] json) {
+            if (json == null || json.length == 0) {
+                return;
+            }
+            try (JsonParser p = Json.LENIENT_REQUEST_SCAN.createParser(json)) {
+                if (p.nextToken() != JsonToken.START_OBJECT) {
+                    return;
+                }
+                while (p.nextToken() == JsonToken.FIELD_NAME) {
+                    String name = p.currentName();
+                    JsonToken value = p.nextToken();
+                    if (value == JsonToken.VALUE_STRING && MODEL.equals(RequestEstimator.fold(name))) {
+                        add(p.getText());
+                    }
+                    p.skipChildren();
+                }
+            } catch (IOException | RuntimeException notJson) {
+                // what was read before the break still names models an endpoint may read
+            }
+        }
+    }
+
+    private static final String MODEL = "model";
+
+    /**
+     * A model name as an event keeps it: stripped, at most {@link Limits#MAX_MODEL_LENGTH} characters;
+     * {@code null} for a blank one or one with control characters (then the other model, or the
+     * table's default, applies).
+     */
+    static String clean(String model) {
+        if (model == null) {
+            return null;
+        }
+        String m = model.strip();
+        if (m.isEmpty()) {
+            return null;
+        }
+        for (int i = 0; i < m.length(); i++) {
+            char c = m.charAt(i);
+            if (Character.isISOControl(c) || Character.isSurrogate(c)) {
+                return null;
+            }
+        }
+        return m.length() > Limits.MAX_MODEL_LENGTH ? m.substring(0, Limits.MAX_MODEL_LENGTH) : m;
+    }
+}
