@@ -49,6 +49,15 @@ public abstract class TeamConcurrencyContract {
         return 150;
     }
 
+    /**
+     * The store {@link #monthOpeningsOfATeamAndItsMembersRacingNeverDeadlock} runs on; by default
+     * {@link #newStore}. A database's subclass returns one that does not retry, so a deadlock the
+     * store would otherwise retry unseen fails the call the test watches.
+     */
+    protected QuotaStore newStoreForMonthRace(QuotaPolicy policy) {
+        return newStore(policy);
+    }
+
     protected MutableClock clock;
     private String prefix;
 
@@ -284,6 +293,117 @@ public abstract class TeamConcurrencyContract {
         } finally {
             pool.shutdownNow();
         }
+    }
+
+    /**
+     * Opening a team's new month marks the open holds its members held against it, and opening a
+     * member's new month marks that member's own: both lock the same hold rows. Members hold several
+     * holds each across the month end (expiring in another order than they were made, so no index
+     * hands the rows out in the order they were written), then the team's month opens (twice, as two
+     * instances would), each member's month opens and its first hold of the new month is held and
+     * committed, and every old hold is committed or released late, all at once. No call fails (a
+     * deadlock would, on a store that does not retry it), and afterwards each old month holds nothing,
+     * its {@code used} is its charging events, and the team's is its members' sum; the new month's too.
+     */
+    @Test
+    void monthOpeningsOfATeamAndItsMembersRacingNeverDeadlock() throws Exception {
+        QuotaStore store = newStoreForMonthRace(QuotaPolicy.builder().clock(clock).holdTtl(Duration.ofDays(1))
+                .defaultAllocation(1_000_000).build());
+        int membersPerTeam = 6;
+        int holdsPerMember = 4;
+        int threads = 2 + 2 * membersPerTeam;
+        ExecutorService pool = Executors.newFixedThreadPool(threads);
+        try {
+            for (int round = 0; round < rounds(); round++) {
+                YearMonth old = store.policy().currentMonth();
+                clock.set(old.atEndOfMonth().atTime(23, 0).toInstant(java.time.ZoneOffset.UTC));
+                String team = prefix + "turn-" + round;
+                String teamSubject = Team.subject(team);
+                store.setPlan(teamSubject, 1_000_000);
+                List<String> members = new ArrayList<>();
+                for (int m = 0; m < membersPerTeam; m++) {
+                    members.add(prefix + "turn-" + round + "-m" + m);
+                    store.setTeam(members.get(m), team);
+                }
+                // made member after member, expiring in another order: between 100 and 160 minutes on
+                List<List<Reservation>> holds = new ArrayList<>();
+                members.forEach(m -> holds.add(new ArrayList<>()));
+                for (int h = 0; h < holdsPerMember; h++) {
+                    for (int m = 0; m < membersPerTeam; m++) {
+                        Duration ttl = Duration.ofMinutes(100 + (h * 17 + (membersPerTeam - m) * 7) % 60);
+                        holds.get(m).add(store.reserve(HoldRequest.of(members.get(m), 10).ttl(ttl).build())
+                                .reservation());
+                    }
+                }
+                YearMonth next = old.plusMonths(1);
+                clock.set(next.atDay(1).atTime(0, 30).toInstant(java.time.ZoneOffset.UTC));
+
+                CyclicBarrier barrier = new CyclicBarrier(threads);
+                List<String> failures = new CopyOnWriteArrayList<>();
+                List<Future<?>> workers = new ArrayList<>();
+                for (int t = 0; t < 2; t++) {
+                    workers.add(pool.submit(watched(barrier, failures, () -> store.account(teamSubject))));
+                }
+                for (int m = 0; m < membersPerTeam; m++) {
+                    String member = members.get(m);
+                    List<Reservation> own = holds.get(m);
+                    workers.add(pool.submit(watched(barrier, failures, () -> {
+                        store.account(member);
+                        Reservation first = store.reserve(HoldRequest.of(member, 10).build()).reservation();
+                        store.commit(first.id(), 10);
+                    })));
+                    workers.add(pool.submit(watched(barrier, failures, () -> {
+                        for (int h = 0; h < own.size(); h++) {
+                            if (h % 2 == 0) {
+                                store.commit(own.get(h).id(), 7);
+                            } else {
+                                store.release(own.get(h).id());
+                            }
+                        }
+                    })));
+                }
+                for (Future<?> w : workers) {
+                    w.get(TIMEOUT_SECONDS, TimeUnit.SECONDS);
+                }
+                assertTrue(failures.isEmpty(), () -> String.join("\n", failures));
+
+                long oldCharges = (long) membersPerTeam * (holdsPerMember / 2) * 7;
+                assertMonthExact(store, teamSubject, members, old, oldCharges);
+                assertMonthExact(store, teamSubject, members, next, 10L * membersPerTeam);
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    /** A racer that waits for the others, then runs {@code body}; what it throws is written down, not lost. */
+    private static Callable<Void> watched(CyclicBarrier barrier, List<String> failures, Runnable body) {
+        return () -> {
+            barrier.await(TIMEOUT_SECONDS, TimeUnit.SECONDS);
+            try {
+                body.run();
+            } catch (RuntimeException e) {
+                failures.add(e.toString());
+            }
+            return null;
+        };
+    }
+
+    /** The month's accounts of the team and its members hold nothing, and charged {@code charges} in all. */
+    private static void assertMonthExact(QuotaStore store, String teamSubject, List<String> members, YearMonth month,
+                                         long charges) {
+        QuotaAccount teamAccount = store.account(teamSubject, month).orElseThrow();
+        assertEquals(0, teamAccount.reserved(), teamSubject + " " + month);
+        assertEquals(charged(store.events(teamSubject, month)), teamAccount.used(), teamSubject + " " + month);
+        long membersUsed = 0;
+        for (String member : members) {
+            QuotaAccount a = store.account(member, month).orElseThrow();
+            assertEquals(0, a.reserved(), member + " " + month);
+            assertEquals(charged(store.events(member, month)), a.used(), member + " " + month);
+            membersUsed += a.used();
+        }
+        assertEquals(charges, membersUsed, "members' charges in " + month);
+        assertEquals(membersUsed, teamAccount.used(), "the team's used in " + month + " is its members' sum");
     }
 
     private static long charged(List<LedgerEvent> events) {

@@ -27,7 +27,8 @@ import org.jdbi.v3.core.statement.Update;
  * balances and log events with ({@link #accountQuery}, {@link #setBalance},
  * {@link #insertEvent}, {@link #adjust}, {@link Committed}).
  *
- * <p>Lock order: a first touch locks the subject's open holds (marking them superseded), then the
+ * <p>Lock order: a first touch locks the subject's open holds one by one in id order (marking them
+ * superseded; a team's first touch its members' holds held against it too), then the
  * latest earlier account it carries from, then inserts the new one; {@link #lockAccount} and
  * {@link #lockLatestAfter} lock a hold's month, then any later month, ascending, for the callers that
  * already hold a hold's or purchase's lock. A plan change locks only the account, by its conditional
@@ -81,11 +82,17 @@ final class Accounts {
         transaction(op, h -> {
             // lock order as everywhere: holds, then accounts by month; a write racing this first touch
             // waits for these locks and then finds its row superseded (see Sql.CURRENT)
-            update(h, sql.supersedeHolds).bind("subject", subject).bind("month", Rows.month(month)).execute();
             boolean team = io.tokenquota.Team.isTeam(subject);
-            if (team) {
-                // a member's hold of the team's earlier month must not be finished as one of its latest month
-                update(h, sql.supersedeTeamHolds).bind("subject", subject).bind("month", Rows.month(month)).execute();
+            // a team's first touch marks its members' holds too (one of the team's earlier month must not be
+            // finished as one of its latest month), and a member's first touch marks the same rows: each
+            // marks them one by one in id order, so the two never lock them in opposite orders and deadlock
+            List<String> open = h.createQuery(team ? sql.selectTeamHoldsToSupersede : sql.selectHoldsToSupersede)
+                    .bind("subject", subject).bind("month", Rows.month(month)).mapTo(String.class).list();
+            if (!open.isEmpty()) {
+                // one round trip; the statements run in the order given
+                org.jdbi.v3.core.statement.PreparedBatch batch = h.prepareBatch(sql.supersedeHold);
+                open.forEach(id -> batch.bind("id", id).add());
+                batch.execute();
             }
             QuotaAccount previous = h.createQuery(sql.lockLatestAccountBefore)
                     .bind("subject", subject).bind("month", Rows.month(month))

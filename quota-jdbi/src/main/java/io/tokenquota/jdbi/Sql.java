@@ -57,12 +57,21 @@ final class Sql {
     // ---- accounts
     final String selectAccount = "SELECT " + ACCOUNT_COLUMNS + " FROM tq_account" + ACCOUNT_KEY;
     final String selectSuperseded = "SELECT superseded FROM tq_account" + ACCOUNT_KEY;
-    /** A month's first touch marks the subject's open holds of earlier months first (holds before accounts). */
-    final String supersedeHolds = "UPDATE tq_reservation SET superseded = TRUE WHERE subject = :subject"
-            + " AND plan_month < :month AND finished_at IS NULL AND NOT superseded";
-    /** A team's first touch of a month marks its members' open holds held against it, as a user's marks its own. */
-    final String supersedeTeamHolds = "UPDATE tq_reservation SET superseded = TRUE WHERE team_subject = :subject"
-            + " AND plan_month < :month AND finished_at IS NULL AND NOT superseded";
+    /**
+     * A month's first touch marks the subject's open holds of earlier months first (holds before
+     * accounts): their ids, ascending, then each one by {@link #supersedeHold} in that order.
+     */
+    final String selectHoldsToSupersede = "SELECT id FROM tq_reservation WHERE subject = :subject"
+            + " AND plan_month < :month AND finished_at IS NULL AND NOT superseded ORDER BY id";
+    /**
+     * A team's first touch of a month marks the open holds its members held against it, as a user's
+     * marks its own; a member's hold is in both sets, so both are locked in the one order, by id.
+     */
+    final String selectTeamHoldsToSupersede = "SELECT id FROM tq_reservation"
+            + " WHERE (subject = :subject OR team_subject = :subject)"
+            + " AND plan_month < :month AND finished_at IS NULL AND NOT superseded ORDER BY id";
+    final String supersedeHold = "UPDATE tq_reservation SET superseded = TRUE WHERE id = :id"
+            + " AND finished_at IS NULL AND NOT superseded";
     final String supersedeAccounts = "UPDATE tq_account SET superseded = TRUE WHERE subject = :subject"
             + " AND plan_month < :month AND NOT superseded";
     /** The subject's account of {@code :month} or of a later month, the latest: where its writes land. */

@@ -16,6 +16,14 @@ class PostgresTeamConcurrencyTest extends TeamConcurrencyContract {
         return JdbiQuotaStore.builder().dataSource(DB.dataSource()).policy(policy).installSchema(true).build();
     }
 
+    // no retries: a deadlock between the month openings of a team and its members fails the call the
+    // test watches instead of being retried unseen
+    @Override
+    protected QuotaStore newStoreForMonthRace(QuotaPolicy policy) {
+        return JdbiQuotaStore.builder().dataSource(DB.dataSource()).policy(policy).installSchema(true).maxRetries(0)
+                .build();
+    }
+
     // fewer rounds and operations than the in-memory run: each is a real transaction on 2 shared cores
     @Override
     protected int rounds() {
