@@ -92,11 +92,12 @@ final class RequestEstimator {
     /**
      * Top-level objects holding a request's generation settings: Gemini {@code generationConfig},
      * Ollama {@code options}, Hugging Face TGI {@code parameters}, AWS Bedrock Converse
-     * {@code inferenceConfig}, Bedrock Titan {@code textGenerationConfig}; the {@link #OUTPUT_FIELDS} in
-     * them are budgets.
+     * {@code inferenceConfig}, Bedrock Titan {@code textGenerationConfig}, a Replicate prediction's
+     * {@code input} (an object there; OpenAI's {@code input} is a string or a list, never one); the
+     * {@link #OUTPUT_FIELDS} in them are budgets.
      */
     static final Set<String> CONFIG_OBJECTS = Set.of("generationConfig", "generation_config", "options", "parameters",
-            "inferenceConfig", "textGenerationConfig");
+            "inferenceConfig", "textGenerationConfig", "input");
     /**
      * How many completions the model writes, each up to the output budget: OpenAI {@code n}, OpenAI and
      * TGI {@code best_of}, Gemini and Vertex {@code candidateCount}, transformers' {@code num_return_sequences};

@@ -48,7 +48,7 @@ import java.util.Map;
 final class UsageSniffer {
     private enum Mode { UNDECIDED, JSON, SSE, OFF }
 
-    private enum Format { OPENAI, ANTHROPIC, GEMINI, BEDROCK, COHERE, OLLAMA, LLAMA_CPP }
+    private enum Format { OPENAI, ANTHROPIC, GEMINI, BEDROCK, COHERE, OLLAMA, LLAMA_CPP, WATSONX, REPLICATE }
 
     private Mode mode = Mode.UNDECIDED;
     private Format format;
@@ -433,6 +433,18 @@ final class UsageSniffer {
             reported |= kinds(report(Format.OPENAI, openAi(doc.usage("response.usage")), null, false),
                     UsageKinds.openAi(doc.usage("response.usage")));
         }
+        Map<String, Long> cloudflare = doc.usage("result.usage");
+        if (cloudflare != null && has(cloudflare, "total_tokens", "prompt_tokens", "completion_tokens")) {
+            // Cloudflare's API envelope: {"result": {"response": …, "usage": {…}}, "success": true}
+            reported |= kinds(report(Format.OPENAI, openAi(cloudflare), null, false), UsageKinds.openAi(cloudflare));
+        }
+        Map<String, Long> replicate = doc.usage("metrics");
+        if (replicate != null && has(replicate, "input_token_count", "output_token_count")) {
+            // a Replicate prediction's metrics (beside its predict_time)
+            reported |= kinds(report(Format.REPLICATE, sum(replicate.get("input_token_count"),
+                    replicate.get("output_token_count")), null, false),
+                    UsageKinds.inputOutput(replicate, "input_token_count", "output_token_count"));
+        }
         if (doc.usage("x_groq.usage") != null) {
             reported |= kinds(report(Format.OPENAI, openAi(doc.usage("x_groq.usage")), null, false),
                     UsageKinds.openAi(doc.usage("x_groq.usage")));
@@ -476,6 +488,10 @@ final class UsageSniffer {
                 // llama.cpp's stream counts in every chunk; the one that says "stop": true has the final figures
                 reported |= kinds(report(Format.LLAMA_CPP, sum(root.get("tokens_evaluated"), root.get("tokens_predicted")),
                         null, !doc.ended()), UsageKinds.inputOutput(root, "tokens_evaluated", "tokens_predicted"));
+            } else if (has(root, JsonDocumentScanner.WATSONX_INPUT, JsonDocumentScanner.WATSONX_OUTPUT)) {
+                reported |= kinds(report(Format.WATSONX, sum(root.get(JsonDocumentScanner.WATSONX_INPUT),
+                        root.get(JsonDocumentScanner.WATSONX_OUTPUT)), null, false),
+                        UsageKinds.inputOutput(root, JsonDocumentScanner.WATSONX_INPUT, JsonDocumentScanner.WATSONX_OUTPUT));
             } else if (has(root, "inputTextTokenCount", JsonDocumentScanner.TITAN_RESULTS)) {
                 reported |= kinds(report(Format.BEDROCK, sum(root.get("inputTextTokenCount"),
                         root.get(JsonDocumentScanner.TITAN_RESULTS)), null, false),
