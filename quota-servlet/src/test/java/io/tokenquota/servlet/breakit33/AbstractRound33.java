@@ -85,8 +85,11 @@ abstract class AbstractRound33 extends H2FilterRound {
         QuotaFilter blipping = QuotaFilter.builder(new BlippingLedger()).protect("/blip/")
                 .holdTtl(Duration.ofSeconds(1))
                 .subjectResolver(SubjectResolver.trustedHeader("x-user-id", "127.0.0.1", "::1")).build();
+        QuotaFilter team = QuotaFilter.builder(store).protect("/ai/")
+                .subjectResolver(SubjectResolver.trustedHeader("x-team-id", "127.0.0.1", "::1")).build();
         return Deployment.create()
                 .filter("quota", filter, "/*")
+                .filter("quota-team", team, "/ai/*")
                 .filter("quota-blip", blipping, "/blip/*")
                 .servlet("chat", new Chat(), "/ai/chat/*", "/blip/chat/*");
     }
@@ -127,5 +130,28 @@ abstract class AbstractRound33 extends H2FilterRound {
         assertEquals(0, a.reserved(), "the hold is finished one way or another");
         assertEquals(5_000, a.used(), "the model reported 5,000 tokens and the client received them; the ledger"
                 + " charged " + a.used() + ": " + ledger(s));
+    }
+
+    // ------------------------------------------------------------------ 2. two filters on one request
+
+    /**
+     * A per-user filter and a per-team filter (its own {@code QuotaFilter} instance, subject from
+     * {@code x-team-id}) both in front of {@code /ai/}: {@code POST /ai/chat/completions} with
+     * {@code x-user-id: u} and {@code x-team-id: t}. The second filter sees the first one's
+     * request attribute (its name is the class's, not the instance's) and lets the call through
+     * without a hold: the team's quota never sees its 5,000-token call.
+     */
+    @Test
+    void aSecondQuotaFilterOnTheRequestChargesItsOwnSubject() {
+        String s = subject();
+        String team = "team-" + s;
+        HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/chat/completions"), s,
+                "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"What is the capital of France?\"}]}",
+                "x-team-id", team);
+        assertEquals(200, r.statusCode(), r.body());
+        assertEquals(1, calls(s), "one model call was made");
+        assertEquals(5_000, settled(s).used(), "the user filter charged the usage: " + ledger(s));
+        QuotaAccount t = settled(team);
+        assertEquals(5_000, t.used(), "the team filter's subject was charged " + t.used() + ": " + ledger(team));
     }
 }
