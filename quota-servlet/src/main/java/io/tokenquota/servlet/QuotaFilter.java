@@ -107,11 +107,12 @@ public final class QuotaFilter implements Filter {
     public static final String OUTPUT_CAPPED_HEADER = "X-Quota-Output-Capped";
 
     private static final Logger LOG = LoggerFactory.getLogger(QuotaFilter.class);
-    private static final String HANDLED = QuotaFilter.class.getName() + ".handled";
+    /** Filters built so far: each names its own {@link #handled} mark. */
+    private static final AtomicLong INSTANCES = new AtomicLong();
     /**
      * A request, and a forward, include or async dispatch into a protected path from an unprotected
      * one (an alias, a {@code forward:} view, a page that includes the model's answer): once per
-     * request, whichever comes first ({@link #HANDLED}). Errors dispatches render error pages.
+     * request, whichever comes first ({@link #handled}). Errors dispatches render error pages.
      */
     private static final java.util.Set<DispatcherType> QUOTED_DISPATCHES = java.util.EnumSet.of(
             DispatcherType.REQUEST, DispatcherType.FORWARD, DispatcherType.INCLUDE, DispatcherType.ASYNC);
@@ -135,6 +136,12 @@ public final class QuotaFilter implements Filter {
     private final long fitMinimum;
     /** Per-model weights of holds and charges; {@code null}: plain token counts, as without the feature. */
     private final ModelWeights weights;
+    /**
+     * The request attribute that marks a request this filter handles. Each filter has its own: a
+     * second quota filter on the same request (a team's budget beside the user's) holds and charges
+     * its own subject.
+     */
+    private final String handled = QuotaFilter.class.getName() + ".handled." + INSTANCES.incrementAndGet();
     private final AtomicLong failOpenCount = new AtomicLong();
     private final AtomicLong settleFailureCount = new AtomicLong();
     /** Usage of recent answers by ETag: a 304 an ETag filter makes of a computed answer is charged it. */
@@ -181,7 +188,7 @@ public final class QuotaFilter implements Filter {
     @Override
     public void doFilter(ServletRequest req, ServletResponse res, FilterChain chain) throws IOException, ServletException {
         if (!(req instanceof HttpServletRequest request) || !(res instanceof HttpServletResponse response)
-                || !QUOTED_DISPATCHES.contains(req.getDispatcherType()) || req.getAttribute(HANDLED) != null) {
+                || !QUOTED_DISPATCHES.contains(req.getDispatcherType()) || req.getAttribute(handled) != null) {
             chain.doFilter(req, res);
             return;
         }
@@ -193,7 +200,7 @@ public final class QuotaFilter implements Filter {
             chain.doFilter(req, res);
             return;
         }
-        request.setAttribute(HANDLED, Boolean.TRUE);
+        request.setAttribute(handled, Boolean.TRUE);
         try {
             filter(request, response, chain, path);
         } finally {
@@ -202,7 +209,7 @@ public final class QuotaFilter implements Filter {
             // dispatch keeps the mark: its async dispatches belong to its hold
             DispatcherType type = request.getDispatcherType();
             if ((type == DispatcherType.INCLUDE || type == DispatcherType.FORWARD) && !request.isAsyncStarted()) {
-                request.removeAttribute(HANDLED);
+                request.removeAttribute(handled);
             }
         }
     }
