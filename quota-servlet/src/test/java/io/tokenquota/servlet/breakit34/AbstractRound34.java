@@ -15,6 +15,20 @@ import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.H2FilterRound;
 import io.tokenquota.servlet.testing.RelayedAnswers;
 import io.tokenquota.servlet.testing.TestHttp;
+import jakarta.servlet.Filter;
+import jakarta.servlet.FilterChain;
+import jakarta.servlet.ServletException;
+import jakarta.servlet.ServletOutputStream;
+import jakarta.servlet.ServletRequest;
+import jakarta.servlet.ServletResponse;
+import jakarta.servlet.WriteListener;
+import jakarta.servlet.http.HttpServletResponseWrapper;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintWriter;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.HexFormat;
 import jakarta.servlet.http.HttpServlet;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
@@ -73,7 +87,69 @@ abstract class AbstractRound34 extends H2FilterRound {
         return Deployment.create()
                 .filter("quota", filter, "/ai/*")
                 .filter("quota-weighted", weighted, "/w/*")
-                .servlet("relay", new Relay(), "/w/chat/completions");
+                .filter("etag", new ShallowEtagFilter(), "/ai/etag/*")
+                .servlet("relay", new Relay(), "/w/chat/completions")
+                .servlet("etag-chat", new EtagChat(), "/ai/etag/*");
+    }
+
+    /** Spring's ShallowEtagHeaderFilter reduced to what it does (as in round 14). */
+    public static class ShallowEtagFilter implements Filter {
+        @Override
+        public void doFilter(ServletRequest request, ServletResponse response, FilterChain chain)
+                throws IOException, ServletException {
+            HttpServletRequest req = (HttpServletRequest) request;
+            HttpServletResponse resp = (HttpServletResponse) response;
+            ByteArrayOutputStream buffer = new ByteArrayOutputStream();
+            ServletOutputStream sos = new ServletOutputStream() {
+                @Override public boolean isReady() { return true; }
+                @Override public void setWriteListener(WriteListener l) { }
+                @Override public void write(int b) { buffer.write(b); }
+                @Override public void write(byte[] b, int o, int l) { buffer.write(b, o, l); }
+            };
+            PrintWriter pw = new PrintWriter(new java.io.OutputStreamWriter(sos, StandardCharsets.UTF_8));
+            HttpServletResponseWrapper caching = new HttpServletResponseWrapper(resp) {
+                @Override public ServletOutputStream getOutputStream() { return sos; }
+                @Override public PrintWriter getWriter() { return pw; }
+                @Override public void setContentLength(int len) { }
+                @Override public void setContentLengthLong(long len) { }
+                @Override public void flushBuffer() { pw.flush(); }
+            };
+            chain.doFilter(request, caching);
+            pw.flush();
+            byte[] body = buffer.toByteArray();
+            String etag = "\"0" + md5(body) + "\"";
+            resp.setHeader("ETag", etag);
+            if (resp.getStatus() == 200 && etag.equals(req.getHeader("If-None-Match"))) {
+                resp.setStatus(304);
+                return;
+            }
+            resp.setContentLength(body.length);
+            resp.getOutputStream().write(body);
+        }
+
+        private static String md5(byte[] body) {
+            try {
+                return HexFormat.of().formatHex(MessageDigest.getInstance("MD5").digest(body));
+            } catch (NoSuchAlgorithmException e) {
+                throw new IllegalStateException(e);
+            }
+        }
+    }
+
+    /**
+     * A chat endpoint behind an ETag filter: {@code /ai/etag/chat} answers 4,000 prompt + 6,000
+     * completion tokens, {@code /ai/etag/tiny} a one-token answer (any other user's small call).
+     */
+    public static class EtagChat extends HttpServlet {
+        @Override
+        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+            req.getInputStream().readAllBytes();
+            called(req);
+            resp.setContentType("application/json");
+            boolean tiny = req.getRequestURI().endsWith("/tiny");
+            resp.getWriter().write(RelayedAnswers.completionJson(tiny ? "ok" : "Paris.", tiny ? 0 : 4_000,
+                    tiny ? 1 : 6_000));
+        }
     }
 
     static String subject() {
@@ -127,5 +203,47 @@ abstract class AbstractRound34 extends H2FilterRound {
         QuotaAccount a = settled(s);
         assertEquals(10_000, a.used(), "1,000 tokens of gemini-2.5-pro at 10 each; charged " + a.used() + ": "
                 + ledger(s));
+    }
+
+    // ------------------------------------------------------------------ 3. the 304 memory's bound
+
+    /**
+     * {@code POST /ai/etag/chat} (answered 10,000 tokens, with an ETag), then 4,096 small calls by
+     * anyone on the server, then the same request again with {@code If-None-Match: <etag>}. The
+     * model runs again (10,000 tokens) and the ETag filter turns the answer into 304; the filter's
+     * memory of answers by ETag holds only the last 4,096 answers server-wide, so the first answer's
+     * usage is gone and the repeat is charged its estimate (about 1,007) instead of 10,000. A browser
+     * or HTTP cache revalidating a cached answer does this on its own on any busy server.
+     */
+    @Test
+    void aRevalidationAfterTheMemoryTurnedOverIsChargedItsUsage() throws Exception {
+        String s = subject();
+        String body = "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"Write an essay.\"}]}";
+        HttpResponse<String> first = TestHttp.postJson(container.uri("/ai/etag/chat"), s, body);
+        assertEquals(200, first.statusCode(), first.body());
+        String etag = first.headers().firstValue("ETag").orElseThrow();
+        assertEquals(10_000, settled(s).used(), "control: the first call is charged its usage");
+
+        // 4,096 other answers, eight at a time (other users' ordinary calls)
+        java.net.http.HttpClient client = TestHttp.client();
+        java.util.concurrent.Semaphore gate = new java.util.concurrent.Semaphore(8);
+        java.util.List<java.util.concurrent.CompletableFuture<HttpResponse<String>>> all = new java.util.ArrayList<>();
+        for (int i = 0; i < 4_096; i++) {
+            gate.acquire();
+            java.net.http.HttpRequest req = TestHttp.request(container.uri("/ai/etag/tiny?n=" + i),
+                            "x-user-id", "other-" + (i % 64) + "-" + s, "Content-Type", "application/json")
+                    .POST(java.net.http.HttpRequest.BodyPublishers.ofString("{\"messages\":[]}")).build();
+            all.add(client.sendAsync(req, HttpResponse.BodyHandlers.ofString())
+                    .whenComplete((r, e) -> gate.release()));
+        }
+        for (var f : all) {
+            assertEquals(200, f.get().statusCode());
+        }
+
+        HttpResponse<String> again = TestHttp.postJson(container.uri("/ai/etag/chat"), s, body, "If-None-Match", etag);
+        assertEquals(304, again.statusCode());
+        assertEquals(2, calls(s), "the model was called again");
+        QuotaAccount a = settled(s);
+        assertEquals(20_000, a.used(), "both 10,000-token calls must be paid; charged " + a.used() + ": " + ledger(s));
     }
 }
