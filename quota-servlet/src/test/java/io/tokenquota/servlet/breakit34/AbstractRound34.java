@@ -246,4 +246,29 @@ abstract class AbstractRound34 extends H2FilterRound {
         QuotaAccount a = settled(s);
         assertEquals(20_000, a.used(), "both 10,000-token calls must be paid; charged " + a.used() + ": " + ledger(s));
     }
+
+    /**
+     * {@code POST /ai/etag/chat} (answered 10,000 tokens, with an ETag), then the same chat request
+     * with one more space in its JSON and {@code If-None-Match: <etag>}. The endpoint reads the same
+     * request, the model runs again and answers the same, and the ETag filter turns it into 304. The
+     * filter's memory is keyed by the request's exact bytes, so it does not find the answer and the
+     * repeat is charged its estimate (about 1,004) instead of 10,000: a client pays 10% for each
+     * repeat by varying whitespace.
+     */
+    @Test
+    void aRevalidationOfTheSameRequestSpeltOtherwiseIsChargedItsUsage() {
+        String s = subject();
+        String body = "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"Write an essay.\"}]}";
+        HttpResponse<String> first = TestHttp.postJson(container.uri("/ai/etag/chat"), s, body);
+        assertEquals(200, first.statusCode(), first.body());
+        String etag = first.headers().firstValue("ETag").orElseThrow();
+        assertEquals(10_000, settled(s).used(), "control: the first call is charged its usage");
+
+        HttpResponse<String> again = TestHttp.postJson(container.uri("/ai/etag/chat"), s, body.replace(",", ", "),
+                "If-None-Match", etag);
+        assertEquals(304, again.statusCode());
+        assertEquals(2, calls(s), "the model was called again");
+        QuotaAccount a = settled(s);
+        assertEquals(20_000, a.used(), "both 10,000-token calls must be paid; charged " + a.used() + ": " + ledger(s));
+    }
 }
