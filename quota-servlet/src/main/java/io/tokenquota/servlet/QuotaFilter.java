@@ -243,7 +243,7 @@ public final class QuotaFilter implements Filter {
         // the body as read, for the request's digest under which a 304 finds the answer it names
         byte[] kept = null;
         // with weights: every model the request names, wherever an endpoint may read it
-        Weighing.Candidates models = weights == null ? null : new Weighing.Candidates();
+        Weighing.Candidates models = weights == null ? null : new Weighing.Candidates(weights);
         if (models != null) {
             models.fromPath(path);
         }
