@@ -264,30 +264,46 @@ final class Settlement implements AsyncListener {
     private static final long[] RETRY_PAUSES_MS = {100, 1_000};
 
     /**
-     * Runs a settlement, again after a pause when the store was unreachable ({@code STORE_UNAVAILABLE}:
-     * a connection lost, a failover): a charge dropped on one failed call would make the model call
-     * free once the hold expires. A commit or release repeated after it did land is answered as the
-     * replay it is, so trying again is safe; a commit after the hold expired is a late commit. The
-     * response has gone to the client already, so the pauses delay only this thread. Past the last
-     * attempt the failure is counted ({@link QuotaFilter#settleFailureCount()}) and logged.
+     * Runs a settlement; when the store was unreachable ({@code STORE_UNAVAILABLE}: a lost connection, a
+     * failover), tries it again in the background after each pause: a charge dropped on one failed call
+     * would make the model call free once the hold expires. A commit or release repeated after it did
+     * land is answered as the replay it is, so trying again is safe; a commit after the hold expired is
+     * a late commit. The retries run off the request thread: during an outage a thread held for them
+     * would keep the next request of a keep-alive connection (and the container's pool) waiting. Past the
+     * last attempt the failure is counted ({@link QuotaFilter#settleFailureCount()}) and logged.
      */
-    private static void withRetries(Runnable settlement) {
-        for (int attempt = 0; ; attempt++) {
+    private void withRetries(Runnable settlement) {
+        try {
+            settlement.run();
+        } catch (QuotaException e) {
+            if (e.code() != ErrorCode.STORE_UNAVAILABLE) {
+                throw e;
+            }
+            retryLater(settlement, 0);
+        }
+    }
+
+    private void retryLater(Runnable settlement, int attempt) {
+        java.util.concurrent.CompletableFuture.runAsync(() -> {
             try {
                 settlement.run();
-                return;
             } catch (QuotaException e) {
-                if (e.code() != ErrorCode.STORE_UNAVAILABLE || attempt == RETRY_PAUSES_MS.length) {
-                    throw e;
+                if (e.code() == ErrorCode.STORE_UNAVAILABLE && attempt + 1 < RETRY_PAUSES_MS.length) {
+                    retryLater(settlement, attempt + 1);
+                } else {
+                    failed(e);
                 }
+            } catch (RuntimeException e) {
+                failed(e);
             }
-            try {
-                Thread.sleep(RETRY_PAUSES_MS[attempt]);
-            } catch (InterruptedException interrupted) {
-                Thread.currentThread().interrupt();
-                throw new QuotaException(ErrorCode.STORE_UNAVAILABLE, "interrupted while retrying a settlement");
-            }
-        }
+        }, java.util.concurrent.CompletableFuture.delayedExecutor(RETRY_PAUSES_MS[attempt],
+                java.util.concurrent.TimeUnit.MILLISECONDS));
+    }
+
+    private void failed(RuntimeException e) {
+        failures.incrementAndGet();
+        LOG.warn("could not settle reservation {} of {} after {} retries: {}", hold.id(), hold.subject(),
+                RETRY_PAUSES_MS.length, e.toString());
     }
 
     /**
