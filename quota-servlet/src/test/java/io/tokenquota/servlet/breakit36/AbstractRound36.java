@@ -306,6 +306,28 @@ abstract class AbstractRound36 extends H2FilterRound {
                 "the same prompt with one NUL character at its end");
     }
 
+    /**
+     * {@code POST /ai/text} labelled {@code text/plain} with no charset, its body a 400 KB Russian text
+     * in windows-1251 (as a Windows client writes it). The endpoint's {@code getReader()} reads an
+     * unlabelled body in the container's default (ISO-8859-1 by the Servlet spec): 400,000 characters
+     * reach the model. The filter reads an unlabelled body as UTF-8 only, in which nearly every byte of
+     * it is malformed, so it is "binary": held at the 1,000 fallback. (A labelled body counts as the
+     * larger of its two readings; an unlabelled one is read one way.)
+     */
+    @Test
+    void anUnlabelledSingleByteTextPromptIsEstimated() {
+        String[] words = {"комитет", "рассмотрел", "квартальные", "результаты", "и", "отметил", "что", "выручка",
+                "в", "северных", "регионах", "выросла", "а", "расходы", "на", "логистику", "резко", "поднялись"};
+        StringBuilder sb = new StringBuilder();
+        for (int i = 0; sb.length() < 400_000; i++) {
+            sb.append(words[i % words.length]).append(i % 13 == 12 ? ". " : " ");
+        }
+        assertRefusedAsTooBig("/ai/text", sb.toString().getBytes(StandardCharsets.UTF_8), "text/plain",
+                "control: the Russian text in UTF-8");
+        assertRefusedAsTooBig("/ai/text", sb.toString().getBytes(Charset.forName("windows-1251")), "text/plain",
+                "the Russian text in windows-1251, unlabelled");
+    }
+
     // ------------------------------------------------------------------ 3. a UTF-16 text file
 
     static byte[] upload(String boundary, String fileHeaders, byte[] content) {
