@@ -227,6 +227,9 @@ public final class QuotaFilter implements Filter {
                     "the request declares a character encoding this server does not know");
             return;
         }
+        // the container's charset, and any other its Content-Type names that an endpoint may read it in
+        List<Charset> labels = new ArrayList<>(List.of(charset));
+        BodyText.labelled(request.getContentType()).stream().filter(c -> !labels.contains(c)).forEach(labels::add);
         // per-prefix settings follow the request's path: the longest configured prefix covering it wins,
         // also one under the protected prefix that matched ("/ai/chat/" under "/ai/")
         long limit = longestPrefix(maxBodies, path, maxBodyBytes);
@@ -312,7 +315,7 @@ public final class QuotaFilter implements Filter {
                         "the request's Content-Encoding is not one the quota filter can read (gzip, deflate)");
                 return;
             }
-            estimate = estimateOf(readable, charset, path, asked);
+            estimate = estimateOf(readable, labels, path, asked);
             if (models != null) {
                 models.fromJson(readable);
             }
@@ -508,7 +511,7 @@ public final class QuotaFilter implements Filter {
             return null;
         }
         byte[] fitted = OutputBudgetFit.splice(body, spans, budget);
-        long fittedEstimate = estimateOf(fitted, charset, path, new RequestEstimator.Asked());
+        long fittedEstimate = estimateOf(fitted, List.of(charset), path, new RequestEstimator.Asked());
         if (query != null && !query.isEmpty()) {
             fittedEstimate = clamp(fittedEstimate, estimator.text(decodedQuery(query)));
         }
@@ -537,23 +540,26 @@ public final class QuotaFilter implements Filter {
      * a JSON body's own fields say what the endpoint reads, a query string's {@code n} on a JSON call
      * may mean anything (a page, a count of events).
      */
-    long estimateOf(byte[] body, Charset charset, String path, RequestEstimator.Asked asked) {
-        if (StandardCharsets.UTF_8.equals(charset)) {
-            return estimateAs(body, body, StandardCharsets.UTF_8, path, asked);
+    long estimateOf(byte[] body, List<Charset> labels, String path, RequestEstimator.Asked asked) {
+        // an endpoint may read the body in a charset its label names (getReader() in the container's
+        // reading of the label; Spring parses the label itself, any case, the last of two) or ignore the
+        // label and detect the encoding from the bytes (most JSON parsers): a label must not shrink the
+        // hold, so the largest reading counts
+        long estimate = estimateAs(body, body, StandardCharsets.UTF_8, path, asked);
+        for (Charset charset : labels) {
+            if (!StandardCharsets.UTF_8.equals(charset)) {
+                byte[] declared = new String(body, charset).getBytes(StandardCharsets.UTF_8);
+                estimate = Math.max(estimate, estimateAs(declared, body, charset, path, asked));
+            }
         }
-        // an endpoint may read the body in its declared charset (getReader()) or ignore the label and
-        // detect the encoding from the bytes (most JSON parsers): a label must not shrink the hold, so
-        // the larger of the two readings counts
-        byte[] declared = new String(body, charset).getBytes(StandardCharsets.UTF_8);
-        return Math.max(estimateAs(declared, body, charset, path, asked),
-                estimateAs(body, body, StandardCharsets.UTF_8, path, asked));
+        return estimate;
     }
 
     /** The estimate of {@code json} as a JSON object, else of {@code body} as text in {@code charset}. */
     private long estimateAs(byte[] json, byte[] body, Charset charset, String path, RequestEstimator.Asked asked) {
         RequestEstimator.Estimate e = estimator.estimate(json);
         if (e == null) {
-            CharSequence decoded = decode(body, charset);
+            CharSequence decoded = BodyText.text(body, charset);
             long own = textTokens(decoded);
             long text = Math.max(longestPrefix(fallbackEstimates, path, defaultFallbackEstimate), own);
             List<RequestEstimator.Estimate> each = estimator.estimateEach(json);
@@ -638,69 +644,6 @@ public final class QuotaFilter implements Filter {
             total = Limits.MAX_TOKENS;
         }
         return Math.max(1, total);
-    }
-
-    /**
-     * The bytes as the text an endpoint's {@code Reader} gets (each malformed or unmappable sequence a
-     * U+FFFD), or {@code null} when they are not text in {@code charset}: they hold a NUL, or more than
-     * one character in {@link #MAX_REPLACED_SHARE} had to be replaced (audio, images and other binary
-     * data, in which most bytes do not decode). One stray byte in a text does not make it binary.
-     */
-    static CharSequence decode(byte[] body, Charset charset) {
-        if (body.length == 0) {
-            return null;
-        }
-        CharsetDecoder decoder = charset.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
-                .onUnmappableCharacter(CodingErrorAction.REPORT);
-        ByteBuffer in = ByteBuffer.wrap(body);
-        CharBuffer text = CharBuffer.allocate(capacity(body.length * (double) decoder.averageCharsPerByte() + 16));
-        long replaced = 0;
-        while (true) {
-            CoderResult r = decoder.decode(in, text, true);
-            if (r.isUnderflow()) {
-                r = decoder.flush(text);
-                if (r.isUnderflow()) {
-                    break;
-                }
-            }
-            if (r.isOverflow()) {
-                text = grown(text);
-            } else if (r.isError()) {
-                in.position(in.position() + r.length());
-                if (!text.hasRemaining()) {
-                    text = grown(text);
-                }
-                text.put('\uFFFD');
-                replaced++;
-                if (replaced > 64 && replaced * MAX_REPLACED_SHARE > in.position()) {
-                    // binary: no need to decode the rest of it
-                    return null;
-                }
-            }
-        }
-        text.flip();
-        if (replaced * MAX_REPLACED_SHARE > text.length()) {
-            return null;
-        }
-        for (int i = 0; i < text.length(); i++) {
-            if (text.charAt(i) == 0) {
-                return null;
-            }
-        }
-        return text;
-    }
-
-    /** Bytes are text when at most one character in this many had to be replaced. */
-    private static final int MAX_REPLACED_SHARE = 8;
-
-    private static int capacity(double chars) {
-        return (int) Math.min(Integer.MAX_VALUE - 16, chars);
-    }
-
-    private static CharBuffer grown(CharBuffer text) {
-        CharBuffer bigger = CharBuffer.allocate(capacity(text.capacity() * 2.0 + 16));
-        text.flip();
-        return bigger.put(text);
     }
 
     /** The declared request charset (UTF-8 when none), or {@code null} when it is unknown or illegal. */

@@ -52,7 +52,7 @@ import java.util.Set;
  */
 final class RequestEstimator {
     static final Set<String> TEXT_FIELDS = Set.of("prompt", "content", "input", "text", "query", "system",
-            "instructions", "arguments", "output");
+            "instructions", "arguments", "output", "input_ids");
     /** Top-level fields holding the conversation: OpenAI and Anthropic {@code messages}, Gemini {@code contents}. */
     static final Set<String> CONVERSATION_FIELDS = Set.of("messages", "contents");
     /** Fields inside the conversation whose strings label or reference rather than say something. */
@@ -93,11 +93,11 @@ final class RequestEstimator {
      * Top-level objects holding a request's generation settings: Gemini {@code generationConfig},
      * Ollama {@code options}, Hugging Face TGI {@code parameters}, AWS Bedrock Converse
      * {@code inferenceConfig}, Bedrock Titan {@code textGenerationConfig}, a Replicate prediction's
-     * {@code input} (an object there; OpenAI's {@code input} is a string or a list, never one); the
-     * {@link #OUTPUT_FIELDS} in them are budgets.
+     * {@code input} (an object there; OpenAI's {@code input} is a string or a list, never one), SGLang's
+     * {@code sampling_params}; the {@link #OUTPUT_FIELDS} in them are budgets.
      */
     static final Set<String> CONFIG_OBJECTS = Set.of("generationConfig", "generation_config", "options", "parameters",
-            "inferenceConfig", "textGenerationConfig", "input");
+            "inferenceConfig", "textGenerationConfig", "input", "sampling_params", "samplingParams");
     /**
      * How many completions the model writes, each up to the output budget: OpenAI {@code n}, OpenAI and
      * TGI {@code best_of}, Gemini and Vertex {@code candidateCount}, transformers' {@code num_return_sequences};
@@ -145,11 +145,12 @@ final class RequestEstimator {
         return folded.toString();
     }
     /**
-     * Legacy completions ({@code /v1/completions}: OpenAI, vLLM, llama.cpp): a top-level list of
-     * prompts (strings or token id lists) is a batch, each prompt completed on its own, {@code n}
-     * times, each up to the output budget.
+     * Legacy completions ({@code /v1/completions}: OpenAI, vLLM, llama.cpp) and SGLang's native
+     * {@code /generate} ({@code text}, or pre-tokenised {@code input_ids}): a top-level list of prompts
+     * (strings or token id lists) is a batch, each prompt completed on its own, {@code n} times, each
+     * up to the output budget.
      */
-    static final String BATCHED_PROMPT = "prompt";
+    static final Set<String> BATCHED_PROMPTS = Set.of("prompt", "text", "input_ids");
     /**
      * Fields whose value is a media item (an image, audio, a file): OpenAI's {@code image_url} and
      * {@code input_audio} parts, the Responses API's {@code image_url} of an {@code input_image},
@@ -269,6 +270,8 @@ final class RequestEstimator {
      * The estimates of a body that is a JSON array of objects (a batch endpoint's
      * {@code @RequestBody List<ChatRequest>}), one per element, each read as a JSON body of its own;
      * {@code null} when the body is not such an array (or is broken, or holds anything but objects).
+     * What follows the array does not matter: Jackson, as Spring binds a body, reads the root value
+     * and never looks past it; the caller counts the whole body as text besides.
      */
     java.util.List<Estimate> estimateEach(byte[] body) {
         if (body == null || body.length == 0) {
@@ -290,7 +293,7 @@ final class RequestEstimator {
                 }
                 each.add(e);
             }
-            return t == JsonToken.END_ARRAY && !each.isEmpty() && !hasTrailingContent(p) ? each : null;
+            return t == JsonToken.END_ARRAY && !each.isEmpty() ? each : null;
         } catch (IOException | RuntimeException e) {
             return null;
         }
@@ -689,10 +692,10 @@ final class RequestEstimator {
 
     /**
      * Whether the value at hand is one prompt of a batch: a string or a token id list directly in the
-     * top-level {@link #BATCHED_PROMPT} list (a list of token ids alone is one prompt).
+     * top-level {@link #BATCHED_PROMPTS} list (a list of token ids alone is one prompt).
      */
     private static boolean batchedPrompt(int depth, Frame top) {
-        return depth == 2 && top.array && BATCHED_PROMPT.equals(top.name == null ? null : fold(top.name));
+        return depth == 2 && top.array && top.name != null && BATCHED_PROMPTS.contains(fold(top.name));
     }
 
     /** Whether the value at hand is the request's output budget, its completion count, or neither. */

@@ -196,44 +196,8 @@ final class UsageSniffer {
      * (as RFC 4627 detects JSON's encoding), else UTF-8.
      */
     private static java.nio.charset.Charset charsetOf(String type, byte[] head) {
-        for (String param : type.split(";")) {
-            String p = param.trim();
-            if (p.startsWith("charset=")) {
-                try {
-                    return java.nio.charset.Charset.forName(p.substring("charset=".length()).replace("\"", "").trim());
-                } catch (IllegalArgumentException e) {
-                    break;
-                }
-            }
-        }
-        if (head == null || head.length < 2) {
-            return java.nio.charset.StandardCharsets.UTF_8;
-        }
-        int b0 = head[0] & 0xFF;
-        int b1 = head[1] & 0xFF;
-        int b2 = head.length > 2 ? head[2] & 0xFF : -1;
-        int b3 = head.length > 3 ? head[3] & 0xFF : -1;
-        try {
-            if (b0 == 0 && b1 == 0 && (b2 == 0xFE && b3 == 0xFF || b2 == 0)) {
-                return java.nio.charset.Charset.forName("UTF-32BE");
-            }
-            if (b0 == 0xFF && b1 == 0xFE && b2 == 0 && b3 == 0 || b0 != 0 && b1 == 0 && b2 == 0 && b3 == 0) {
-                return java.nio.charset.Charset.forName("UTF-32LE");
-            }
-        } catch (IllegalArgumentException e) {
-            return java.nio.charset.StandardCharsets.UTF_8;
-        }
-        if (b0 == 0xFE && b1 == 0xFF || b0 == 0xFF && b1 == 0xFE) {
-            // UTF-16 reads the byte order mark and drops it
-            return java.nio.charset.StandardCharsets.UTF_16;
-        }
-        if (b0 == 0 && b1 != 0) {
-            return java.nio.charset.StandardCharsets.UTF_16BE;
-        }
-        if (b0 != 0 && b1 == 0) {
-            return java.nio.charset.StandardCharsets.UTF_16LE;
-        }
-        return java.nio.charset.StandardCharsets.UTF_8;
+        java.util.List<java.nio.charset.Charset> labelled = BodyText.labelled(type);
+        return labelled.isEmpty() ? BodyText.detected(head) : labelled.get(0);
     }
 
     /**
