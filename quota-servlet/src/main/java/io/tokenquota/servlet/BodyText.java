@@ -92,8 +92,10 @@ final class BodyText {
     /**
      * The bytes as the text an endpoint's {@code Reader} gets, or {@code null} when they are not text
      * (audio, images and other binary data) or empty. Read in {@code charset} first; when that is not
-     * text, in the charset the bytes themselves tell ({@link #detected}: a text file saved as UTF-16
-     * with a byte order mark), then byte by byte as ISO-8859-1, which is what {@code getReader()}
+     * text, in the charset a byte order mark names (a text file saved as UTF-16, Notepad's "Unicode":
+     * only a mark, since the zero bytes {@link #detected} reads in an answer's first character are as
+     * likely the start of binary data, which reads as UTF-16 text of any script), then byte by byte as
+     * ISO-8859-1, which is what {@code getReader()}
      * gives for a body without a charset and what a single-byte text (windows-1251, Latin-1) reads as:
      * a text in another encoding reaches the model all the same. A reading is text when at most one
      * character in {@link #MAX_NOISE_SHARE} did not decode or is a control character other than white
@@ -108,14 +110,29 @@ final class BodyText {
         if (text != null) {
             return text;
         }
-        Charset told = detected(body);
-        if (!told.equals(charset) && !told.equals(StandardCharsets.UTF_8)) {
+        Charset told = byteOrderMarked(body);
+        if (told != null && !told.equals(charset)) {
             text = reading(body, told);
             if (text != null) {
                 return text;
             }
         }
         return charset.equals(StandardCharsets.ISO_8859_1) ? null : reading(body, StandardCharsets.ISO_8859_1);
+    }
+
+    /** The charset a byte order mark at the start names, or {@code null} without one. */
+    private static Charset byteOrderMarked(byte[] b) {
+        if (b.length >= 3 && (b[0] & 0xFF) == 0xEF && (b[1] & 0xFF) == 0xBB && (b[2] & 0xFF) == 0xBF) {
+            return StandardCharsets.UTF_8;
+        }
+        boolean utf32 = b.length >= 4 && ((b[0] == 0 && b[1] == 0 && (b[2] & 0xFF) == 0xFE && (b[3] & 0xFF) == 0xFF)
+                || ((b[0] & 0xFF) == 0xFF && (b[1] & 0xFF) == 0xFE && b[2] == 0 && b[3] == 0));
+        if (utf32) {
+            return detected(b);
+        }
+        boolean utf16 = b.length >= 2 && (((b[0] & 0xFF) == 0xFE && (b[1] & 0xFF) == 0xFF)
+                || ((b[0] & 0xFF) == 0xFF && (b[1] & 0xFF) == 0xFE));
+        return utf16 ? StandardCharsets.UTF_16 : null;
     }
 
     /** The bytes decoded in {@code charset} (each malformed sequence a U+FFFD), or {@code null} when that is not text. */

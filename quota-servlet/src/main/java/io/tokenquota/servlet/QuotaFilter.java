@@ -294,8 +294,8 @@ public final class QuotaFilter implements Filter {
             }
             // its fields and text files, plus the output budget a JSON body of the same fields gets
             estimate = Math.max(textEstimate(text, path), clamp(estimator.text(text) + jsonInput,
-                    output(asked.budget, asked.completions, path)));
-            asked.countOutput(output(asked.budget, asked.completions, path));
+                    output(asked, path)));
+            asked.countOutput(output(asked, path));
             forward = request;
         } else {
             byte[] body = readBounded(request.getInputStream(), request.getContentLengthLong(), limit);
@@ -471,7 +471,8 @@ public final class QuotaFilter implements Filter {
     private Fitted fit(String subject, byte[] body, Charset charset, long estimate, long countedOutput,
                        Weighing weighing, String path, String query) {
         RequestEstimator.Estimate e = estimator.estimate(body);
-        if (e == null || !e.requests().isEmpty() || e.outputBudget() <= 0 || estimate >= Limits.MAX_TOKENS) {
+        if (e == null || !e.requests().isEmpty() || e.outputBudget() <= 0 || e.orDefault()
+                || estimate >= Limits.MAX_TOKENS) {
             return null;
         }
         long completions = Math.max(1, e.completions());
@@ -570,8 +571,8 @@ public final class QuotaFilter implements Filter {
             }
             // a GET ?prompt=...&max_tokens=16000 asks for its budget as surely as a JSON body does
             if (asked.asks()) {
-                asked.countOutput(output(asked.budget, asked.completions, path));
-                return clamp(text, output(asked.budget, asked.completions, path));
+                asked.countOutput(output(asked, path));
+                return clamp(text, output(asked, path));
             }
             // the fallback above the text's own tokens stands for the answer the model will write
             asked.countOutput(text - own);
@@ -587,13 +588,13 @@ public final class QuotaFilter implements Filter {
      * requests' own estimates.
      */
     private long total(RequestEstimator.Estimate e, String path) {
-        long whole = clamp(clamp(e.inputTokens(), media(e)), output(e.outputBudget(), e.completions(), path));
+        long whole = clamp(clamp(e.inputTokens(), media(e)), output(e, path));
         return e.requests().isEmpty() ? whole : Math.max(whole, sum(e.requests(), path));
     }
 
     /** The output budget part of a JSON body's {@link #total}: its own, or its requests' when they add up to more. */
     private long outputOf(RequestEstimator.Estimate e, String path) {
-        long own = output(e.outputBudget(), e.completions(), path);
+        long own = output(e, path);
         long theirs = 0;
         for (RequestEstimator.Estimate one : e.requests()) {
             theirs = clamp(theirs, outputOf(one, path));
@@ -619,6 +620,20 @@ public final class QuotaFilter implements Filter {
      * The output budget of {@code completions} completions: {@code budget} capped (-1 or 0: the
      * endpoint's default budget) for each.
      */
+    private long output(RequestEstimator.Estimate e, String path) {
+        return output(e.outputBudget(), e.orDefault(), e.completions(), path);
+    }
+
+    private long output(RequestEstimator.Asked asked, String path) {
+        return output(asked.budget, asked.orDefault, asked.completions, path);
+    }
+
+    /** As below, and at least the endpoint's default when the request may leave it that ({@code orDefault}). */
+    private long output(long budget, boolean orDefault, long completions, String path) {
+        long named = output(budget, completions, path);
+        return orDefault ? Math.max(named, output(-1, completions, path)) : named;
+    }
+
     private long output(long budget, long completions, String path) {
         // a budget of 0 holds what naming none holds: an endpoint that reads 0 as "its default" (or
         // refuses it) must not be served for less than a body without a budget
@@ -769,7 +784,7 @@ public final class QuotaFilter implements Filter {
                 }
             }
         }
-        return clamp(input, output(asked.budget, asked.completions, path));
+        return clamp(input, output(asked, path));
     }
 
     /**

@@ -212,10 +212,14 @@ final class RequestEstimator {
      * @param mediaItems   how many media items (images, audio, files) the body sends, each counted once
      * @param requests     when the body is a batch of requests (a {@link #BATCH_LIST} list, a batch
      *                     file's line, JSON lines), each request's own estimate; else empty
+     * @param orDefault    whether the endpoint may write its own default budget although one is named:
+     *                     a budget or config object that is {@code null}, or a config object named twice
+     *                     (Jackson, Go and Python read the last copy, which may hold no budget)
      */
-    record Estimate(long inputTokens, long outputBudget, long completions, long mediaItems, List<Estimate> requests) {
+    record Estimate(long inputTokens, long outputBudget, long completions, long mediaItems, List<Estimate> requests,
+                    boolean orDefault) {
         Estimate(long inputTokens, long outputBudget, long completions) {
-            this(inputTokens, outputBudget, completions, 0, List.of());
+            this(inputTokens, outputBudget, completions, 0, List.of(), false);
         }
 
         Estimate {
@@ -260,7 +264,7 @@ final class RequestEstimator {
             if (lenient != null && lenient != TOO_DEEP) {
                 long text = estimator.estimate(new String(body, StandardCharsets.UTF_8));
                 return new Estimate(Math.max(lenient.inputTokens(), text), lenient.outputBudget(), lenient.completions(),
-                        lenient.mediaItems(), lenient.requests());
+                        lenient.mediaItems(), lenient.requests(), lenient.orDefault());
             }
         }
         return e == TOO_DEEP ? shallowEstimate(body, batches) : e;
@@ -314,7 +318,7 @@ final class RequestEstimator {
             return null;
         }
         return new Estimate(saturatingAdd(e.inputTokens(), estimator.estimate(cut.toString(StandardCharsets.UTF_8))),
-                e.outputBudget(), e.completions(), e.mediaItems(), e.requests());
+                e.outputBudget(), e.completions(), e.mediaItems(), e.requests(), e.orDefault());
     }
 
     /**
@@ -376,6 +380,9 @@ final class RequestEstimator {
             long completions = 1;
             long prompts = 0;
             long media = 0;
+            // a null budget or config object, or a config object named twice: see Estimate.orDefault
+            boolean orDefault = false;
+            Set<String> configs = new java.util.HashSet<>();
             // the byte ranges of a batch's requests: {start, end, 1 for a batch line's own request}
             List<long[]> batched = null;
             boolean lineId = false;
@@ -385,6 +392,9 @@ final class RequestEstimator {
                 switch (t) {
                     case FIELD_NAME -> {
                         top.field = p.currentName();
+                        if (stack.size() == 1 && isConfig(top.field) && !configs.add(fold(top.field))) {
+                            orDefault = true;
+                        }
                         if (top.schema || top.data) {
                             input = saturatingAdd(input, estimator.estimate(top.field));
                         }
@@ -502,8 +512,15 @@ final class RequestEstimator {
                             input = saturatingAdd(input, 1);
                         }
                     }
+                    case VALUE_NULL -> {
+                        // null carries no text; as a budget (or the config object holding one) it is the
+                        // endpoint's own default, which a budget beside it does not bound
+                        if (asked(stack.size(), top) == BUDGET || (stack.size() == 1 && isConfig(top.field))) {
+                            orDefault = true;
+                        }
+                    }
                     default -> {
-                        // booleans and nulls carry no text
+                        // booleans carry no text
                     }
                 }
                 if (stack.isEmpty()) {
@@ -535,7 +552,8 @@ final class RequestEstimator {
                     if (one != null && range[2] == 2) {
                         // the body's parameters apply to each instance; its own settings may ask for more
                         one = new Estimate(one.inputTokens(), Math.max(one.outputBudget(), output),
-                                Math.max(one.completions(), completions), one.mediaItems(), one.requests());
+                                Math.max(one.completions(), completions), one.mediaItems(), one.requests(),
+                                one.orDefault() || orDefault);
                     }
                     if (one != null) {
                         requests.add(one);
@@ -545,7 +563,7 @@ final class RequestEstimator {
             // each prompt of a batch gets its own n completions
             long batch = prompts > 1 && completions > Long.MAX_VALUE / prompts ? Long.MAX_VALUE
                     : completions * Math.max(1, prompts);
-            return new Estimate(input, output, batch, media, requests);
+            return new Estimate(input, output, batch, media, requests, orDefault);
         } catch (StreamConstraintsException e) {
             // nested past the parser's limit (the only limit it has: lengths are bounded by the body
             // limit alone): read again with the deep part cut away, not as plain text, which would drop
@@ -884,6 +902,8 @@ final class RequestEstimator {
     static final class Asked {
         long budget = -1;
         long completions = 1;
+        /** Whether a JSON part leaves the endpoint its own default budget beside the one named. */
+        boolean orDefault;
         /** The largest output budget an estimate of the request counted (the rest of it is input). */
         private long countedOutput;
 
@@ -917,6 +937,7 @@ final class RequestEstimator {
         void include(Estimate e) {
             budget = Math.max(budget, e.outputBudget());
             completions = Math.max(completions, e.completions());
+            orDefault |= e.orDefault();
         }
 
         /** Whether a budget or more than one completion was asked for. */
