@@ -1,15 +1,13 @@
 package io.tokenquota.servlet.breakit36;
 
-import static io.tokenquota.servlet.testing.RelayedAnswers.called;
-import static io.tokenquota.servlet.testing.RelayedAnswers.calls;
-import static org.junit.jupiter.api.Assertions.assertEquals;
-
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.tokenquota.QuotaAccount;
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.H2FilterRound;
+import io.tokenquota.servlet.testing.JsonTree;
+import io.tokenquota.servlet.testing.Prose;
 import io.tokenquota.servlet.testing.RelayedAnswers;
 import io.tokenquota.servlet.testing.TestHttp;
 import jakarta.servlet.MultipartConfigElement;
@@ -34,6 +32,10 @@ import org.springframework.web.bind.annotation.RestController;
 import org.springframework.web.context.support.AnnotationConfigWebApplicationContext;
 import org.springframework.web.servlet.DispatcherServlet;
 import org.springframework.web.servlet.config.annotation.EnableWebMvc;
+
+import static io.tokenquota.servlet.testing.RelayedAnswers.called;
+import static io.tokenquota.servlet.testing.RelayedAnswers.calls;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 
 /**
  * Round 36 of issue 11 ("no model call goes unpaid, nothing that never reached a model is charged"):
@@ -210,28 +212,7 @@ abstract class AbstractRound36 extends H2FilterRound {
 
     // ------------------------------------------------------------------ helpers
 
-    /** English prose of about {@code chars} characters (~1 token per 4.5 characters). */
-    static String prose(int chars) {
-        String[] words = ("the committee reviewed quarterly results and noted that revenue in northern regions grew"
-                + " while costs for logistics shipping and warehousing rose sharply because fuel prices climbed"
-                + " during winter months so management proposed new contracts with regional carriers").split(" ");
-        StringBuilder sb = new StringBuilder(chars + 16);
-        int i = 0;
-        while (sb.length() < chars) {
-            sb.append(words[i % words.length]);
-            i++;
-            sb.append(i % 17 == 0 ? ". " : " ");
-        }
-        return sb.toString();
-    }
 
-    static String json(String s) {
-        try {
-            return MAPPER.writeValueAsString(s);
-        } catch (IOException e) {
-            throw new IllegalStateException(e);
-        }
-    }
 
     HttpResponse<String> post(String path, String subject, byte[] body, String contentType) {
         return TestHttp.post(container.uri(path), body, "x-user-id", subject, "Content-Type", contentType);
@@ -254,7 +235,7 @@ abstract class AbstractRound36 extends H2FilterRound {
 
     static String chatRequest(String content, int maxTokens, int n) {
         return "{\"model\":\"gpt-4o\",\"n\":" + n + ",\"max_tokens\":" + maxTokens
-                + ",\"messages\":[{\"role\":\"user\",\"content\":" + json(content) + "}]}";
+                + ",\"messages\":[{\"role\":\"user\",\"content\":" + JsonTree.quoted(content) + "}]}";
     }
 
     // ------------------------------------------------------------------ 1. a batch with bytes after it
@@ -284,7 +265,7 @@ abstract class AbstractRound36 extends H2FilterRound {
      */
     @Test
     void aBatchArrayWithANulAfterItIsHeldForItsText() {
-        String batch = "[" + chatRequest("Summarise this report: " + prose(600_000), 500, 1) + "]";
+        String batch = "[" + chatRequest("Summarise this report: " + Prose.english(600_000), 500, 1) + "]";
         assertRefusedAsTooBig("/ai/spring/batch", (batch + "\u0000").getBytes(StandardCharsets.UTF_8), "application/json",
                 "a one-request batch of a 600 KB document with a NUL after the array");
     }
@@ -299,7 +280,7 @@ abstract class AbstractRound36 extends H2FilterRound {
      */
     @Test
     void aTextPromptWithOneNulCharacterIsEstimated() {
-        String text = prose(600_000);
+        String text = Prose.english(600_000);
         assertRefusedAsTooBig("/ai/text", text.getBytes(StandardCharsets.UTF_8), "text/plain; charset=utf-8",
                 "control: a 600 KB text prompt");
         assertRefusedAsTooBig("/ai/text", (text + "\u0000").getBytes(StandardCharsets.UTF_8), "text/plain; charset=utf-8",
@@ -349,7 +330,7 @@ abstract class AbstractRound36 extends H2FilterRound {
      */
     @Test
     void aUtf16TextFileWithAByteOrderMarkIsEstimated() {
-        String text = prose(300_000);
+        String text = Prose.english(300_000);
         String boundary = "b36" + UUID.randomUUID().toString().replace("-", "");
         String type = "multipart/form-data; boundary=" + boundary;
         assertRefusedAsTooBig("/ai/summarise", upload(boundary, "Content-Type: application/octet-stream\r\n",

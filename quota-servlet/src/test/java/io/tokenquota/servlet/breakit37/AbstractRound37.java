@@ -133,19 +133,8 @@ abstract class AbstractRound37 extends H2FilterRound {
      */
     @Test
     void anOverriddenOptionsObjectHoldsLessThanNoOptionsAtAll() {
-        String plain = subject();
-        String hostile = subject();
-        String base = "{\"model\":\"llama3\",\"messages\":[{\"role\":\"user\",\"content\":\"Write a long story.\"}],\"stream\":true";
-        HttpResponse<String> a = TestHttp.postJson(container.uri("/ai/ollama/api/chat"), plain, base + "}");
-        HttpResponse<String> b = TestHttp.postJson(container.uri("/ai/ollama/api/chat"), hostile,
-                base + ",\"options\":{\"num_predict\":1},\"options\":null}");
-        assertEquals(200, a.statusCode(), a.body());
-        assertEquals(200, b.statusCode(), b.body());
-        assertEquals(READ_BUDGET.get(plain), READ_BUDGET.get(hostile), "both answers were written to the endpoint's default");
-        long chargedPlain = settled(plain).used();
-        long chargedHostile = settled(hostile).used();
-        assertTrue(chargedHostile >= chargedPlain, "the same answer cost " + chargedPlain + " asked plainly and "
-                + chargedHostile + " behind an overridden options object: " + ledger(hostile));
+        assertCostsAtLeastThePlainCall("/ai/ollama/api/chat", "llama3", ",\"options\":{\"num_predict\":1},\"options\":null",
+                "behind an overridden options object");
     }
 
     /**
@@ -155,18 +144,27 @@ abstract class AbstractRound37 extends H2FilterRound {
      */
     @Test
     void aBudgetRepeatedAsNullHoldsLessThanNoBudgetAtAll() {
+        assertCostsAtLeastThePlainCall("/ai/ollama/v1/chat/completions", "gpt-4o", ",\"max_tokens\":1,\"max_tokens\":null",
+                "with a budget repeated as null");
+    }
+
+    /**
+     * A streamed call without usage, asked plainly and with {@code extra} fields that leave the
+     * endpoint its default budget: both answers are written to that default, so the second must cost
+     * at least what the first did.
+     */
+    private void assertCostsAtLeastThePlainCall(String path, String model, String extra, String how) {
         String plain = subject();
         String hostile = subject();
-        String base = "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"Write a long story.\"}],\"stream\":true";
-        HttpResponse<String> a = TestHttp.postJson(container.uri("/ai/ollama/v1/chat/completions"), plain, base + "}");
-        HttpResponse<String> b = TestHttp.postJson(container.uri("/ai/ollama/v1/chat/completions"), hostile,
-                base + ",\"max_tokens\":1,\"max_tokens\":null}");
+        String base = "{\"model\":\"" + model + "\",\"messages\":[{\"role\":\"user\",\"content\":\"Write a long story.\"}],\"stream\":true";
+        HttpResponse<String> a = TestHttp.postJson(container.uri(path), plain, base + "}");
+        HttpResponse<String> b = TestHttp.postJson(container.uri(path), hostile, base + extra + "}");
         assertEquals(200, a.statusCode(), a.body());
         assertEquals(200, b.statusCode(), b.body());
         assertEquals(READ_BUDGET.get(plain), READ_BUDGET.get(hostile), "both answers were written to the endpoint's default");
         long chargedPlain = settled(plain).used();
         long chargedHostile = settled(hostile).used();
         assertTrue(chargedHostile >= chargedPlain, "the same answer cost " + chargedPlain + " asked plainly and "
-                + chargedHostile + " with a budget repeated as null: " + ledger(hostile));
+                + chargedHostile + " " + how + ": " + ledger(hostile));
     }
 }
