@@ -14,8 +14,10 @@ WITH hold AS (
      -- by its key: state = 'HELD' does not imply the open-holds index's predicate (finished_at IS NULL)
      WHERE id = :id AND state = 'HELD'
        AND plan_month = :month AND NOT superseded
+       -- OFFSET 0: a probe of the account key, never an anti-join against a scan of the accounts
        AND NOT EXISTS (SELECT 1 FROM tq_account AS later
-                        WHERE later.subject = tq_reservation.subject AND later.plan_month > tq_reservation.plan_month)
+                        WHERE later.subject = tq_reservation.subject AND later.plan_month > tq_reservation.plan_month
+                       OFFSET 0)
     RETURNING id, subject, plan_month, held, state, charged, actual, overage, idempotency_key, endpoint, is_consume,
               created_at, expires_at, finished_at
 ), account AS (
