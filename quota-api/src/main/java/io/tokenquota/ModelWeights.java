@@ -11,7 +11,6 @@ import java.util.Comparator;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
 
@@ -208,12 +207,33 @@ public final class ModelWeights {
         return weigh(model, input, s.holdInput, output, s.holdOutput, 0, 0, 0, 0);
     }
 
+    /**
+     * A name as model names are compared: each character upper-cased, then lower-cased, as Java's
+     * {@code equalsIgnoreCase} and Go's {@code EqualFold} match them ({@code GEMİNİ} with a dotted
+     * capital I is {@code gemini}; lower-casing the whole string would make it {@code gemi̇ni̇} and miss
+     * its pattern).
+     */
+    static String fold(String name) {
+        StringBuilder folded = null;
+        for (int i = 0; i < name.length(); i++) {
+            char c = name.charAt(i);
+            char f = Character.toLowerCase(Character.toUpperCase(c));
+            if (f != c && folded == null) {
+                folded = new StringBuilder(name.length()).append(name, 0, i);
+            }
+            if (folded != null) {
+                folded.append(f);
+            }
+        }
+        // no allocation for a name that is already folded (the usual one)
+        return folded == null ? name : folded.toString();
+    }
+
     private Scaled lookup(String model) {
         if (model == null) {
             return defaults;
         }
-        // toLowerCase hands back the same string when there is nothing to change: no allocation usually
-        String name = model.toLowerCase(Locale.ROOT);
+        String name = fold(model);
         Scaled s = exact.get(name);
         if (s != null) {
             return s;
@@ -365,7 +385,7 @@ public final class ModelWeights {
                     throw new IllegalArgumentException("model pattern '" + pattern + "' contains whitespace");
                 }
             }
-            String key = pattern.toLowerCase(Locale.ROOT);
+            String key = fold(pattern);
             if (rows.containsKey(key)) {
                 throw new IllegalArgumentException("model pattern '" + pattern + "' is given twice");
             }

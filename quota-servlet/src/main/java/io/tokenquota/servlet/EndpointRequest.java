@@ -25,6 +25,9 @@ import java.util.Set;
  *       cannot encode ({@code ISO-2022-CN} decodes only): a framework that honours it (Spring's
  *       {@code StringHttpMessageConverter}) throws after the model answered, before anything was
  *       committed, and a failure before the answer is released;</li>
+ *   <li>no conditional headers ({@code If-None-Match}, {@code If-Modified-Since}, {@code If-Match},
+ *       {@code If-Unmodified-Since}): an ETag filter or Spring MVC checks them after the model answered,
+ *       and a 304 or 412 then carries no usage, so a model call is always answered whole;</li>
  *   <li>no {@code Upgrade}, and {@link #upgrade} refuses: a connection upgraded after the filter settled
  *       would carry model calls nobody holds or charges;</li>
  *   <li>{@code startAsync()} starts the async cycle with the filter's response: the servlet API
@@ -35,7 +38,8 @@ import java.util.Set;
  * Not thread-safe, like any request.
  */
 final class EndpointRequest extends HttpServletRequestWrapper {
-    private static final Set<String> HIDDEN = Set.of("accept-encoding", "range", "if-range", "upgrade");
+    private static final Set<String> HIDDEN = Set.of("accept-encoding", "range", "if-range", "upgrade",
+            "if-none-match", "if-modified-since", "if-match", "if-unmodified-since");
 
     private ServletResponse response;
 

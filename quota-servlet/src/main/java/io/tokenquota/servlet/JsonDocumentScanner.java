@@ -38,22 +38,30 @@ final class JsonDocumentScanner {
      * {@code message_start} {@code message.usage}; OpenAI Responses events' {@code response.usage};
      * Groq's stream {@code x_groq.usage}; a relayed Bedrock ConverseStream's {@code metadata.usage};
      * Cohere v2's {@code message-end} {@code delta.usage}; Cohere v1's {@code meta} and its
-     * {@code stream-end} {@code response.meta}. Which of them counts for a document is decided by
+     * {@code stream-end} {@code response.meta}; Cloudflare Workers AI's {@code result.usage}; a
+     * Replicate prediction's {@code metrics}. Which of them counts for a document is decided by
      * {@link UsageSniffer}.
      */
     static final Set<String> USAGE_PATHS = Set.of("usage", "usageMetadata", "usage_metadata", "message.usage",
-            "response.usage", "x_groq.usage", "metadata.usage", "delta.usage", "meta", "response.meta");
+            "response.usage", "x_groq.usage", "metadata.usage", "delta.usage", "meta", "response.meta",
+            "result.usage", "metrics");
     /**
      * Counters that self-hosted servers write at the top of their answer rather than in a usage
      * object: Ollama ({@code prompt_eval_count}, {@code eval_count}), llama.cpp's native endpoints
      * ({@code tokens_evaluated}, {@code tokens_predicted}), Meta models on Bedrock's InvokeModel
      * ({@code prompt_token_count}, {@code generation_token_count}), Titan on Bedrock's InvokeModel
-     * ({@code inputTextTokenCount}, and {@code tokenCount} in each of its {@code results}, summed as
-     * {@value #TITAN_RESULTS}). Collected under the path {@code ""}.
+     * ({@code inputTextTokenCount}, and {@code tokenCount} in each of its {@code results}), IBM
+     * watsonx.ai ({@code input_token_count} and {@code generated_token_count} in each of its
+     * {@code results}). Collected under the path {@code ""}; the counters of the top-level
+     * {@code results} list's objects are summed over them, as {@code results.<name>}.
      */
     static final Set<String> ROOT_COUNTERS = Set.of("prompt_eval_count", "eval_count", "tokens_evaluated",
             "tokens_predicted", "prompt_token_count", "generation_token_count", "inputTextTokenCount");
     static final String TITAN_RESULTS = "results.tokenCount";
+    static final String WATSONX_INPUT = "results.input_token_count";
+    static final String WATSONX_OUTPUT = "results.generated_token_count";
+    private static final java.util.Map<String, String> RESULTS_COUNTERS = java.util.Map.of("tokenCount", TITAN_RESULTS,
+            "input_token_count", WATSONX_INPUT, "generated_token_count", WATSONX_OUTPUT);
     /** Field names are tracked this deep: usage paths are at most two objects down, counters one more. */
     private static final int TRACKED_DEPTH = 4;
 
@@ -386,8 +394,8 @@ final class JsonDocumentScanner {
         }
         if (name.isEmpty()) {
             usages.computeIfAbsent("", k -> new HashMap<>()).put(fieldAt[1], value);
-        } else if (name == TITAN_RESULTS) {
-            // the constant itself (counterName's answer), not a nested counter spelt the same
+        } else if (RESULTS_COUNTERS.containsValue(name) && collecting == null) {
+            // a counter of the top-level results list (counterName's answer outside any usage object)
             usages.computeIfAbsent("", k -> new HashMap<>()).merge(name, value, JsonDocumentScanner::saturatedSum);
         } else {
             counters.put(name, value);
@@ -428,7 +436,7 @@ final class JsonDocumentScanner {
             return "";
         }
         return depth == 3 && objectAt[1] && "results".equals(fieldAt[1]) && !objectAt[2] && objectAt[3]
-                && "tokenCount".equals(fieldAt[3]) ? TITAN_RESULTS : null;
+                ? RESULTS_COUNTERS.get(fieldAt[3]) : null;
     }
 
     private static long saturatedSum(long a, long b) {

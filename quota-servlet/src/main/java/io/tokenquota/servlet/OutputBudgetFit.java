@@ -39,8 +39,9 @@ final class OutputBudgetFit {
      * the splice could not be trusted to touch only those bytes: not an object, broken before the
      * object ends, nested past the parser's limit, malformed UTF-8 (the estimator reads such a body
      * re-encoded, at other offsets), a body the parser read as UTF-16 or UTF-32 (no byte offsets), or
-     * a budget field whose value the estimator cannot read ({@code NaN}, {@code "abc"}, {@code null}):
-     * an endpoint may read it its own way, above any budget written beside it.
+     * a budget field whose value the estimator cannot read ({@code NaN}, {@code "abc"}, {@code null}),
+     * or a config object named twice or {@code null}: an endpoint may read it its own way, above any
+     * budget written beside it.
      * What follows the object is not read: the estimator takes the budget from the first object.
      */
     static List<Span> locate(byte[] body) {
@@ -55,11 +56,18 @@ final class OutputBudgetFit {
             int depth = 1;
             // the field whose object is open at depth 2 is a generation config: its budgets count too
             boolean config = false;
+            java.util.Set<String> configs = new java.util.HashSet<>();
             JsonToken t;
             while (depth > 0 && (t = p.nextToken()) != null) {
                 switch (t) {
                     case FIELD_NAME -> {
-                        // the value follows; the name stays readable through currentName()
+                        // the value follows; the name stays readable through currentName(). A config
+                        // object named twice is read by the endpoint from its last copy (Jackson, Go,
+                        // Python), which may not hold the budget lowered in the first: not fitted
+                        if (depth == 1 && RequestEstimator.isConfig(p.currentName())
+                                && !configs.add(RequestEstimator.fold(p.currentName()))) {
+                            return null;
+                        }
                     }
                     case START_OBJECT -> {
                         if (depth == 1 && RequestEstimator.isConfig(p.currentName())) {
@@ -91,6 +99,10 @@ final class OutputBudgetFit {
                         // booleans are no budget; a null budget is the endpoint's own default, which
                         // a lowered sibling field cannot bound
                         if (t == JsonToken.VALUE_NULL && (depth == 1 || config) && RequestEstimator.isBudget(p.currentName())) {
+                            return null;
+                        }
+                        // nor is a null config object (its endpoint's defaults), whatever another copy says
+                        if (t == JsonToken.VALUE_NULL && depth == 1 && RequestEstimator.isConfig(p.currentName())) {
                             return null;
                         }
                     }

@@ -107,11 +107,12 @@ public final class QuotaFilter implements Filter {
     public static final String OUTPUT_CAPPED_HEADER = "X-Quota-Output-Capped";
 
     private static final Logger LOG = LoggerFactory.getLogger(QuotaFilter.class);
-    private static final String HANDLED = QuotaFilter.class.getName() + ".handled";
+    /** Filters built so far: each names its own {@link #handled} mark. */
+    private static final AtomicLong INSTANCES = new AtomicLong();
     /**
      * A request, and a forward, include or async dispatch into a protected path from an unprotected
      * one (an alias, a {@code forward:} view, a page that includes the model's answer): once per
-     * request, whichever comes first ({@link #HANDLED}). Errors dispatches render error pages.
+     * request, whichever comes first ({@link #handled}). Errors dispatches render error pages.
      */
     private static final java.util.Set<DispatcherType> QUOTED_DISPATCHES = java.util.EnumSet.of(
             DispatcherType.REQUEST, DispatcherType.FORWARD, DispatcherType.INCLUDE, DispatcherType.ASYNC);
@@ -135,6 +136,12 @@ public final class QuotaFilter implements Filter {
     private final long fitMinimum;
     /** Per-model weights of holds and charges; {@code null}: plain token counts, as without the feature. */
     private final ModelWeights weights;
+    /**
+     * The request attribute that marks a request this filter handles. Each filter has its own: a
+     * second quota filter on the same request (a team's budget beside the user's) holds and charges
+     * its own subject.
+     */
+    private final String handled = QuotaFilter.class.getName() + ".handled." + INSTANCES.incrementAndGet();
     private final AtomicLong failOpenCount = new AtomicLong();
     private final AtomicLong settleFailureCount = new AtomicLong();
     /** Usage of recent answers by ETag: a 304 an ETag filter makes of a computed answer is charged it. */
@@ -181,7 +188,7 @@ public final class QuotaFilter implements Filter {
     @Override
     public void doFilter(ServletRequest req, ServletResponse res, FilterChain chain) throws IOException, ServletException {
         if (!(req instanceof HttpServletRequest request) || !(res instanceof HttpServletResponse response)
-                || !QUOTED_DISPATCHES.contains(req.getDispatcherType()) || req.getAttribute(HANDLED) != null) {
+                || !QUOTED_DISPATCHES.contains(req.getDispatcherType()) || req.getAttribute(handled) != null) {
             chain.doFilter(req, res);
             return;
         }
@@ -193,7 +200,7 @@ public final class QuotaFilter implements Filter {
             chain.doFilter(req, res);
             return;
         }
-        request.setAttribute(HANDLED, Boolean.TRUE);
+        request.setAttribute(handled, Boolean.TRUE);
         try {
             filter(request, response, chain, path);
         } finally {
@@ -202,7 +209,7 @@ public final class QuotaFilter implements Filter {
             // dispatch keeps the mark: its async dispatches belong to its hold
             DispatcherType type = request.getDispatcherType();
             if ((type == DispatcherType.INCLUDE || type == DispatcherType.FORWARD) && !request.isAsyncStarted()) {
-                request.removeAttribute(HANDLED);
+                request.removeAttribute(handled);
             }
         }
     }
@@ -220,6 +227,9 @@ public final class QuotaFilter implements Filter {
                     "the request declares a character encoding this server does not know");
             return;
         }
+        // the container's charset, and any other its Content-Type names that an endpoint may read it in
+        List<Charset> labels = new ArrayList<>(List.of(charset));
+        BodyText.labelled(request.getContentType()).stream().filter(c -> !labels.contains(c)).forEach(labels::add);
         // per-prefix settings follow the request's path: the longest configured prefix covering it wins,
         // also one under the protected prefix that matched ("/ai/chat/" under "/ai/")
         long limit = longestPrefix(maxBodies, path, maxBodyBytes);
@@ -236,7 +246,7 @@ public final class QuotaFilter implements Filter {
         // the body as read, for the request's digest under which a 304 finds the answer it names
         byte[] kept = null;
         // with weights: every model the request names, wherever an endpoint may read it
-        Weighing.Candidates models = weights == null ? null : new Weighing.Candidates();
+        Weighing.Candidates models = weights == null ? null : new Weighing.Candidates(weights);
         if (models != null) {
             models.fromPath(path);
         }
@@ -284,8 +294,8 @@ public final class QuotaFilter implements Filter {
             }
             // its fields and text files, plus the output budget a JSON body of the same fields gets
             estimate = Math.max(textEstimate(text, path), clamp(estimator.text(text) + jsonInput,
-                    output(asked.budget, asked.completions, path)));
-            asked.countOutput(output(asked.budget, asked.completions, path));
+                    output(asked, path)));
+            asked.countOutput(output(asked, path));
             forward = request;
         } else {
             byte[] body = readBounded(request.getInputStream(), request.getContentLengthLong(), limit);
@@ -305,7 +315,7 @@ public final class QuotaFilter implements Filter {
                         "the request's Content-Encoding is not one the quota filter can read (gzip, deflate)");
                 return;
             }
-            estimate = estimateOf(readable, charset, path, asked);
+            estimate = estimateOf(readable, labels, path, asked);
             if (models != null) {
                 models.fromJson(readable);
             }
@@ -465,7 +475,8 @@ public final class QuotaFilter implements Filter {
     private Fitted fit(String subject, byte[] body, Charset charset, long estimate, long countedOutput,
                        Weighing weighing, String path, String query) {
         RequestEstimator.Estimate e = estimator.estimate(body);
-        if (e == null || !e.requests().isEmpty() || e.outputBudget() <= 0 || estimate >= Limits.MAX_TOKENS) {
+        if (e == null || !e.requests().isEmpty() || e.outputBudget() <= 0 || e.orDefault()
+                || estimate >= Limits.MAX_TOKENS) {
             return null;
         }
         long completions = Math.max(1, e.completions());
@@ -511,7 +522,7 @@ public final class QuotaFilter implements Filter {
             return null;
         }
         byte[] fitted = OutputBudgetFit.splice(body, spans, budget);
-        long fittedEstimate = estimateOf(fitted, charset, path, new RequestEstimator.Asked());
+        long fittedEstimate = estimateOf(fitted, List.of(charset), path, new RequestEstimator.Asked());
         if (query != null && !query.isEmpty()) {
             fittedEstimate = clamp(fittedEstimate, estimator.text(decodedQuery(query)));
         }
@@ -540,23 +551,26 @@ public final class QuotaFilter implements Filter {
      * a JSON body's own fields say what the endpoint reads, a query string's {@code n} on a JSON call
      * may mean anything (a page, a count of events).
      */
-    long estimateOf(byte[] body, Charset charset, String path, RequestEstimator.Asked asked) {
-        if (StandardCharsets.UTF_8.equals(charset)) {
-            return estimateAs(body, body, StandardCharsets.UTF_8, path, asked);
+    long estimateOf(byte[] body, List<Charset> labels, String path, RequestEstimator.Asked asked) {
+        // an endpoint may read the body in a charset its label names (getReader() in the container's
+        // reading of the label; Spring parses the label itself, any case, the last of two) or ignore the
+        // label and detect the encoding from the bytes (most JSON parsers): a label must not shrink the
+        // hold, so the largest reading counts
+        long estimate = estimateAs(body, body, StandardCharsets.UTF_8, path, asked);
+        for (Charset charset : labels) {
+            if (!StandardCharsets.UTF_8.equals(charset)) {
+                byte[] declared = new String(body, charset).getBytes(StandardCharsets.UTF_8);
+                estimate = Math.max(estimate, estimateAs(declared, body, charset, path, asked));
+            }
         }
-        // an endpoint may read the body in its declared charset (getReader()) or ignore the label and
-        // detect the encoding from the bytes (most JSON parsers): a label must not shrink the hold, so
-        // the larger of the two readings counts
-        byte[] declared = new String(body, charset).getBytes(StandardCharsets.UTF_8);
-        return Math.max(estimateAs(declared, body, charset, path, asked),
-                estimateAs(body, body, StandardCharsets.UTF_8, path, asked));
+        return estimate;
     }
 
     /** The estimate of {@code json} as a JSON object, else of {@code body} as text in {@code charset}. */
     private long estimateAs(byte[] json, byte[] body, Charset charset, String path, RequestEstimator.Asked asked) {
         RequestEstimator.Estimate e = estimator.estimate(json);
         if (e == null) {
-            CharSequence decoded = decode(body, charset);
+            CharSequence decoded = BodyText.text(body, charset);
             long own = textTokens(decoded);
             long text = Math.max(longestPrefix(fallbackEstimates, path, defaultFallbackEstimate), own);
             List<RequestEstimator.Estimate> each = estimator.estimateEach(json);
@@ -567,8 +581,8 @@ public final class QuotaFilter implements Filter {
             }
             // a GET ?prompt=...&max_tokens=16000 asks for its budget as surely as a JSON body does
             if (asked.asks()) {
-                asked.countOutput(output(asked.budget, asked.completions, path));
-                return clamp(text, output(asked.budget, asked.completions, path));
+                asked.countOutput(output(asked, path));
+                return clamp(text, output(asked, path));
             }
             // the fallback above the text's own tokens stands for the answer the model will write
             asked.countOutput(text - own);
@@ -584,13 +598,13 @@ public final class QuotaFilter implements Filter {
      * requests' own estimates.
      */
     private long total(RequestEstimator.Estimate e, String path) {
-        long whole = clamp(clamp(e.inputTokens(), media(e)), output(e.outputBudget(), e.completions(), path));
+        long whole = clamp(clamp(e.inputTokens(), media(e)), output(e, path));
         return e.requests().isEmpty() ? whole : Math.max(whole, sum(e.requests(), path));
     }
 
     /** The output budget part of a JSON body's {@link #total}: its own, or its requests' when they add up to more. */
     private long outputOf(RequestEstimator.Estimate e, String path) {
-        long own = output(e.outputBudget(), e.completions(), path);
+        long own = output(e, path);
         long theirs = 0;
         for (RequestEstimator.Estimate one : e.requests()) {
             theirs = clamp(theirs, outputOf(one, path));
@@ -616,6 +630,20 @@ public final class QuotaFilter implements Filter {
      * The output budget of {@code completions} completions: {@code budget} capped (-1 or 0: the
      * endpoint's default budget) for each.
      */
+    private long output(RequestEstimator.Estimate e, String path) {
+        return output(e.outputBudget(), e.orDefault(), e.completions(), path);
+    }
+
+    private long output(RequestEstimator.Asked asked, String path) {
+        return output(asked.budget, asked.orDefault, asked.completions, path);
+    }
+
+    /** As below, and at least the endpoint's default when the request may leave it that ({@code orDefault}). */
+    private long output(long budget, boolean orDefault, long completions, String path) {
+        long named = output(budget, completions, path);
+        return orDefault ? Math.max(named, output(-1, completions, path)) : named;
+    }
+
     private long output(long budget, long completions, String path) {
         // a budget of 0 holds what naming none holds: an endpoint that reads 0 as "its default" (or
         // refuses it) must not be served for less than a body without a budget
@@ -641,69 +669,6 @@ public final class QuotaFilter implements Filter {
             total = Limits.MAX_TOKENS;
         }
         return Math.max(1, total);
-    }
-
-    /**
-     * The bytes as the text an endpoint's {@code Reader} gets (each malformed or unmappable sequence a
-     * U+FFFD), or {@code null} when they are not text in {@code charset}: they hold a NUL, or more than
-     * one character in {@link #MAX_REPLACED_SHARE} had to be replaced (audio, images and other binary
-     * data, in which most bytes do not decode). One stray byte in a text does not make it binary.
-     */
-    static CharSequence decode(byte[] body, Charset charset) {
-        if (body.length == 0) {
-            return null;
-        }
-        CharsetDecoder decoder = charset.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
-                .onUnmappableCharacter(CodingErrorAction.REPORT);
-        ByteBuffer in = ByteBuffer.wrap(body);
-        CharBuffer text = CharBuffer.allocate(capacity(body.length * (double) decoder.averageCharsPerByte() + 16));
-        long replaced = 0;
-        while (true) {
-            CoderResult r = decoder.decode(in, text, true);
-            if (r.isUnderflow()) {
-                r = decoder.flush(text);
-                if (r.isUnderflow()) {
-                    break;
-                }
-            }
-            if (r.isOverflow()) {
-                text = grown(text);
-            } else if (r.isError()) {
-                in.position(in.position() + r.length());
-                if (!text.hasRemaining()) {
-                    text = grown(text);
-                }
-                text.put('\uFFFD');
-                replaced++;
-                if (replaced > 64 && replaced * MAX_REPLACED_SHARE > in.position()) {
-                    // binary: no need to decode the rest of it
-                    return null;
-                }
-            }
-        }
-        text.flip();
-        if (replaced * MAX_REPLACED_SHARE > text.length()) {
-            return null;
-        }
-        for (int i = 0; i < text.length(); i++) {
-            if (text.charAt(i) == 0) {
-                return null;
-            }
-        }
-        return text;
-    }
-
-    /** Bytes are text when at most one character in this many had to be replaced. */
-    private static final int MAX_REPLACED_SHARE = 8;
-
-    private static int capacity(double chars) {
-        return (int) Math.min(Integer.MAX_VALUE - 16, chars);
-    }
-
-    private static CharBuffer grown(CharBuffer text) {
-        CharBuffer bigger = CharBuffer.allocate(capacity(text.capacity() * 2.0 + 16));
-        text.flip();
-        return bigger.put(text);
     }
 
     /** The declared request charset (UTF-8 when none), or {@code null} when it is unknown or illegal. */
@@ -829,7 +794,7 @@ public final class QuotaFilter implements Filter {
                 }
             }
         }
-        return clamp(input, output(asked.budget, asked.completions, path));
+        return clamp(input, output(asked, path));
     }
 
     /**

@@ -52,7 +52,7 @@ import java.util.Set;
  */
 final class RequestEstimator {
     static final Set<String> TEXT_FIELDS = Set.of("prompt", "content", "input", "text", "query", "system",
-            "instructions", "arguments", "output");
+            "instructions", "arguments", "output", "input_ids");
     /** Top-level fields holding the conversation: OpenAI and Anthropic {@code messages}, Gemini {@code contents}. */
     static final Set<String> CONVERSATION_FIELDS = Set.of("messages", "contents");
     /** Fields inside the conversation whose strings label or reference rather than say something. */
@@ -92,11 +92,12 @@ final class RequestEstimator {
     /**
      * Top-level objects holding a request's generation settings: Gemini {@code generationConfig},
      * Ollama {@code options}, Hugging Face TGI {@code parameters}, AWS Bedrock Converse
-     * {@code inferenceConfig}, Bedrock Titan {@code textGenerationConfig}; the {@link #OUTPUT_FIELDS} in
-     * them are budgets.
+     * {@code inferenceConfig}, Bedrock Titan {@code textGenerationConfig}, a Replicate prediction's
+     * {@code input} (an object there; OpenAI's {@code input} is a string or a list, never one), SGLang's
+     * {@code sampling_params}; the {@link #OUTPUT_FIELDS} in them are budgets.
      */
     static final Set<String> CONFIG_OBJECTS = Set.of("generationConfig", "generation_config", "options", "parameters",
-            "inferenceConfig", "textGenerationConfig");
+            "inferenceConfig", "textGenerationConfig", "input", "sampling_params", "samplingParams");
     /**
      * How many completions the model writes, each up to the output budget: OpenAI {@code n}, OpenAI and
      * TGI {@code best_of}, Gemini and Vertex {@code candidateCount}, transformers' {@code num_return_sequences};
@@ -144,11 +145,12 @@ final class RequestEstimator {
         return folded.toString();
     }
     /**
-     * Legacy completions ({@code /v1/completions}: OpenAI, vLLM, llama.cpp): a top-level list of
-     * prompts (strings or token id lists) is a batch, each prompt completed on its own, {@code n}
-     * times, each up to the output budget.
+     * Legacy completions ({@code /v1/completions}: OpenAI, vLLM, llama.cpp) and SGLang's native
+     * {@code /generate} ({@code text}, or pre-tokenised {@code input_ids}): a top-level list of prompts
+     * (strings or token id lists) is a batch, each prompt completed on its own, {@code n} times, each
+     * up to the output budget.
      */
-    static final String BATCHED_PROMPT = "prompt";
+    static final Set<String> BATCHED_PROMPTS = Set.of("prompt", "text", "input_ids");
     /**
      * Fields whose value is a media item (an image, audio, a file): OpenAI's {@code image_url} and
      * {@code input_audio} parts, the Responses API's {@code image_url} of an {@code input_image},
@@ -210,10 +212,14 @@ final class RequestEstimator {
      * @param mediaItems   how many media items (images, audio, files) the body sends, each counted once
      * @param requests     when the body is a batch of requests (a {@link #BATCH_LIST} list, a batch
      *                     file's line, JSON lines), each request's own estimate; else empty
+     * @param orDefault    whether the endpoint may write its own default budget although one is named:
+     *                     a budget or config object that is {@code null}, or a config object named twice
+     *                     (Jackson, Go and Python read the last copy, which may hold no budget)
      */
-    record Estimate(long inputTokens, long outputBudget, long completions, long mediaItems, List<Estimate> requests) {
+    record Estimate(long inputTokens, long outputBudget, long completions, long mediaItems, List<Estimate> requests,
+                    boolean orDefault) {
         Estimate(long inputTokens, long outputBudget, long completions) {
-            this(inputTokens, outputBudget, completions, 0, List.of());
+            this(inputTokens, outputBudget, completions, 0, List.of(), false);
         }
 
         Estimate {
@@ -258,7 +264,7 @@ final class RequestEstimator {
             if (lenient != null && lenient != TOO_DEEP) {
                 long text = estimator.estimate(new String(body, StandardCharsets.UTF_8));
                 return new Estimate(Math.max(lenient.inputTokens(), text), lenient.outputBudget(), lenient.completions(),
-                        lenient.mediaItems(), lenient.requests());
+                        lenient.mediaItems(), lenient.requests(), lenient.orDefault());
             }
         }
         return e == TOO_DEEP ? shallowEstimate(body, batches) : e;
@@ -268,6 +274,8 @@ final class RequestEstimator {
      * The estimates of a body that is a JSON array of objects (a batch endpoint's
      * {@code @RequestBody List<ChatRequest>}), one per element, each read as a JSON body of its own;
      * {@code null} when the body is not such an array (or is broken, or holds anything but objects).
+     * What follows the array does not matter: Jackson, as Spring binds a body, reads the root value
+     * and never looks past it; the caller counts the whole body as text besides.
      */
     java.util.List<Estimate> estimateEach(byte[] body) {
         if (body == null || body.length == 0) {
@@ -289,7 +297,7 @@ final class RequestEstimator {
                 }
                 each.add(e);
             }
-            return t == JsonToken.END_ARRAY && !each.isEmpty() && !hasTrailingContent(p) ? each : null;
+            return t == JsonToken.END_ARRAY && !each.isEmpty() ? each : null;
         } catch (IOException | RuntimeException e) {
             return null;
         }
@@ -310,7 +318,7 @@ final class RequestEstimator {
             return null;
         }
         return new Estimate(saturatingAdd(e.inputTokens(), estimator.estimate(cut.toString(StandardCharsets.UTF_8))),
-                e.outputBudget(), e.completions(), e.mediaItems(), e.requests());
+                e.outputBudget(), e.completions(), e.mediaItems(), e.requests(), e.orDefault());
     }
 
     /**
@@ -372,6 +380,9 @@ final class RequestEstimator {
             long completions = 1;
             long prompts = 0;
             long media = 0;
+            // a null budget or config object, or a config object named twice: see Estimate.orDefault
+            boolean orDefault = false;
+            Set<String> configs = new java.util.HashSet<>();
             // the byte ranges of a batch's requests: {start, end, 1 for a batch line's own request}
             List<long[]> batched = null;
             boolean lineId = false;
@@ -381,6 +392,9 @@ final class RequestEstimator {
                 switch (t) {
                     case FIELD_NAME -> {
                         top.field = p.currentName();
+                        if (stack.size() == 1 && isConfig(top.field) && !configs.add(fold(top.field))) {
+                            orDefault = true;
+                        }
                         if (top.schema || top.data) {
                             input = saturatingAdd(input, estimator.estimate(top.field));
                         }
@@ -498,8 +512,15 @@ final class RequestEstimator {
                             input = saturatingAdd(input, 1);
                         }
                     }
+                    case VALUE_NULL -> {
+                        // null carries no text; as a budget (or the config object holding one) it is the
+                        // endpoint's own default, which a budget beside it does not bound
+                        if (asked(stack.size(), top) == BUDGET || (stack.size() == 1 && isConfig(top.field))) {
+                            orDefault = true;
+                        }
+                    }
                     default -> {
-                        // booleans and nulls carry no text
+                        // booleans carry no text
                     }
                 }
                 if (stack.isEmpty()) {
@@ -531,7 +552,8 @@ final class RequestEstimator {
                     if (one != null && range[2] == 2) {
                         // the body's parameters apply to each instance; its own settings may ask for more
                         one = new Estimate(one.inputTokens(), Math.max(one.outputBudget(), output),
-                                Math.max(one.completions(), completions), one.mediaItems(), one.requests());
+                                Math.max(one.completions(), completions), one.mediaItems(), one.requests(),
+                                one.orDefault() || orDefault);
                     }
                     if (one != null) {
                         requests.add(one);
@@ -541,7 +563,7 @@ final class RequestEstimator {
             // each prompt of a batch gets its own n completions
             long batch = prompts > 1 && completions > Long.MAX_VALUE / prompts ? Long.MAX_VALUE
                     : completions * Math.max(1, prompts);
-            return new Estimate(input, output, batch, media, requests);
+            return new Estimate(input, output, batch, media, requests, orDefault);
         } catch (StreamConstraintsException e) {
             // nested past the parser's limit (the only limit it has: lengths are bounded by the body
             // limit alone): read again with the deep part cut away, not as plain text, which would drop
@@ -688,10 +710,10 @@ final class RequestEstimator {
 
     /**
      * Whether the value at hand is one prompt of a batch: a string or a token id list directly in the
-     * top-level {@link #BATCHED_PROMPT} list (a list of token ids alone is one prompt).
+     * top-level {@link #BATCHED_PROMPTS} list (a list of token ids alone is one prompt).
      */
     private static boolean batchedPrompt(int depth, Frame top) {
-        return depth == 2 && top.array && BATCHED_PROMPT.equals(top.name == null ? null : fold(top.name));
+        return depth == 2 && top.array && top.name != null && BATCHED_PROMPTS.contains(fold(top.name));
     }
 
     /** Whether the value at hand is the request's output budget, its completion count, or neither. */
@@ -880,6 +902,8 @@ final class RequestEstimator {
     static final class Asked {
         long budget = -1;
         long completions = 1;
+        /** Whether a JSON part leaves the endpoint its own default budget beside the one named. */
+        boolean orDefault;
         /** The largest output budget an estimate of the request counted (the rest of it is input). */
         private long countedOutput;
 
@@ -913,6 +937,7 @@ final class RequestEstimator {
         void include(Estimate e) {
             budget = Math.max(budget, e.outputBudget());
             completions = Math.max(completions, e.completions());
+            orDefault |= e.orDefault();
         }
 
         /** Whether a budget or more than one completion was asked for. */

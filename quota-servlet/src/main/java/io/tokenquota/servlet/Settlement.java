@@ -1,5 +1,6 @@
 package io.tokenquota.servlet;
 
+import io.tokenquota.ErrorCode;
 import io.tokenquota.Limits;
 import io.tokenquota.QuotaException;
 import io.tokenquota.QuotaLedger;
@@ -230,17 +231,18 @@ final class Settlement implements AsyncListener {
                 LOG.warn("usage {} in the response for reservation {} of {} is past the ledger's limit; charging {}",
                         usage, hold.id(), hold.subject(), d.tokens());
             }
-            if (d.release()) {
-                ledger.release(hold.id());
-            } else {
-                // a hold past its TTL is still charged: the store records it as a late commit
-                if (weighed != null && weighed.usage() != null) {
+            Weighing.Weighed charged = weighed;
+            withRetries(() -> {
+                if (d.release()) {
+                    ledger.release(hold.id());
+                } else if (charged != null && charged.usage() != null) {
+                    // a hold past its TTL is still charged: the store records it as a late commit;
                     // the event keeps the model and raw counts beside what was charged
-                    ledger.commit(hold.id(), d.tokens(), weighed.usage());
+                    ledger.commit(hold.id(), d.tokens(), charged.usage());
                 } else {
                     ledger.commit(hold.id(), d.tokens());
                 }
-            }
+            });
             if (status >= 200 && status < 300 && answered != null && !sniffer.provisional() && answerKey != null
                     && etag != null) {
                 // only a final count is what producing the answer again would cost (weighted, when weighed)
@@ -256,6 +258,52 @@ final class Settlement implements AsyncListener {
             failures.incrementAndGet();
             LOG.warn("could not settle reservation {} of {}", hold.id(), hold.subject(), e);
         }
+    }
+
+    /** Pauses before the second and third attempt of a settlement the store could not take. */
+    private static final long[] RETRY_PAUSES_MS = {100, 1_000};
+
+    /**
+     * Runs a settlement; when the store was unreachable ({@code STORE_UNAVAILABLE}: a lost connection, a
+     * failover), tries it again in the background after each pause: a charge dropped on one failed call
+     * would make the model call free once the hold expires. A commit or release repeated after it did
+     * land is answered as the replay it is, so trying again is safe; a commit after the hold expired is
+     * a late commit. The retries run off the request thread: during an outage a thread held for them
+     * would keep the next request of a keep-alive connection (and the container's pool) waiting. Past the
+     * last attempt the failure is counted ({@link QuotaFilter#settleFailureCount()}) and logged.
+     */
+    private void withRetries(Runnable settlement) {
+        try {
+            settlement.run();
+        } catch (QuotaException e) {
+            if (e.code() != ErrorCode.STORE_UNAVAILABLE) {
+                throw e;
+            }
+            retryLater(settlement, 0);
+        }
+    }
+
+    private void retryLater(Runnable settlement, int attempt) {
+        java.util.concurrent.CompletableFuture.runAsync(() -> {
+            try {
+                settlement.run();
+            } catch (QuotaException e) {
+                if (e.code() == ErrorCode.STORE_UNAVAILABLE && attempt + 1 < RETRY_PAUSES_MS.length) {
+                    retryLater(settlement, attempt + 1);
+                } else {
+                    failed(e);
+                }
+            } catch (RuntimeException e) {
+                failed(e);
+            }
+        }, java.util.concurrent.CompletableFuture.delayedExecutor(RETRY_PAUSES_MS[attempt],
+                java.util.concurrent.TimeUnit.MILLISECONDS));
+    }
+
+    private void failed(RuntimeException e) {
+        failures.incrementAndGet();
+        LOG.warn("could not settle reservation {} of {} after {} retries: {}", hold.id(), hold.subject(),
+                RETRY_PAUSES_MS.length, e.toString());
     }
 
     /**

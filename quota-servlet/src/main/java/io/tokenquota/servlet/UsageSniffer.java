@@ -48,7 +48,7 @@ import java.util.Map;
 final class UsageSniffer {
     private enum Mode { UNDECIDED, JSON, SSE, OFF }
 
-    private enum Format { OPENAI, ANTHROPIC, GEMINI, BEDROCK, COHERE, OLLAMA, LLAMA_CPP }
+    private enum Format { OPENAI, ANTHROPIC, GEMINI, BEDROCK, COHERE, OLLAMA, LLAMA_CPP, WATSONX, REPLICATE }
 
     private Mode mode = Mode.UNDECIDED;
     private Format format;
@@ -196,44 +196,8 @@ final class UsageSniffer {
      * (as RFC 4627 detects JSON's encoding), else UTF-8.
      */
     private static java.nio.charset.Charset charsetOf(String type, byte[] head) {
-        for (String param : type.split(";")) {
-            String p = param.trim();
-            if (p.startsWith("charset=")) {
-                try {
-                    return java.nio.charset.Charset.forName(p.substring("charset=".length()).replace("\"", "").trim());
-                } catch (IllegalArgumentException e) {
-                    break;
-                }
-            }
-        }
-        if (head == null || head.length < 2) {
-            return java.nio.charset.StandardCharsets.UTF_8;
-        }
-        int b0 = head[0] & 0xFF;
-        int b1 = head[1] & 0xFF;
-        int b2 = head.length > 2 ? head[2] & 0xFF : -1;
-        int b3 = head.length > 3 ? head[3] & 0xFF : -1;
-        try {
-            if (b0 == 0 && b1 == 0 && (b2 == 0xFE && b3 == 0xFF || b2 == 0)) {
-                return java.nio.charset.Charset.forName("UTF-32BE");
-            }
-            if (b0 == 0xFF && b1 == 0xFE && b2 == 0 && b3 == 0 || b0 != 0 && b1 == 0 && b2 == 0 && b3 == 0) {
-                return java.nio.charset.Charset.forName("UTF-32LE");
-            }
-        } catch (IllegalArgumentException e) {
-            return java.nio.charset.StandardCharsets.UTF_8;
-        }
-        if (b0 == 0xFE && b1 == 0xFF || b0 == 0xFF && b1 == 0xFE) {
-            // UTF-16 reads the byte order mark and drops it
-            return java.nio.charset.StandardCharsets.UTF_16;
-        }
-        if (b0 == 0 && b1 != 0) {
-            return java.nio.charset.StandardCharsets.UTF_16BE;
-        }
-        if (b0 != 0 && b1 == 0) {
-            return java.nio.charset.StandardCharsets.UTF_16LE;
-        }
-        return java.nio.charset.StandardCharsets.UTF_8;
+        java.util.List<java.nio.charset.Charset> labelled = BodyText.labelled(type);
+        return labelled.isEmpty() ? BodyText.detected(head) : labelled.get(0);
     }
 
     /**
@@ -433,6 +397,18 @@ final class UsageSniffer {
             reported |= kinds(report(Format.OPENAI, openAi(doc.usage("response.usage")), null, false),
                     UsageKinds.openAi(doc.usage("response.usage")));
         }
+        Map<String, Long> cloudflare = doc.usage("result.usage");
+        if (cloudflare != null && has(cloudflare, "total_tokens", "prompt_tokens", "completion_tokens")) {
+            // Cloudflare's API envelope: {"result": {"response": …, "usage": {…}}, "success": true}
+            reported |= kinds(report(Format.OPENAI, openAi(cloudflare), null, false), UsageKinds.openAi(cloudflare));
+        }
+        Map<String, Long> replicate = doc.usage("metrics");
+        if (replicate != null && has(replicate, "input_token_count", "output_token_count")) {
+            // a Replicate prediction's metrics (beside its predict_time)
+            reported |= kinds(report(Format.REPLICATE, sum(replicate.get("input_token_count"),
+                    replicate.get("output_token_count")), null, false),
+                    UsageKinds.inputOutput(replicate, "input_token_count", "output_token_count"));
+        }
         if (doc.usage("x_groq.usage") != null) {
             reported |= kinds(report(Format.OPENAI, openAi(doc.usage("x_groq.usage")), null, false),
                     UsageKinds.openAi(doc.usage("x_groq.usage")));
@@ -476,6 +452,10 @@ final class UsageSniffer {
                 // llama.cpp's stream counts in every chunk; the one that says "stop": true has the final figures
                 reported |= kinds(report(Format.LLAMA_CPP, sum(root.get("tokens_evaluated"), root.get("tokens_predicted")),
                         null, !doc.ended()), UsageKinds.inputOutput(root, "tokens_evaluated", "tokens_predicted"));
+            } else if (has(root, JsonDocumentScanner.WATSONX_INPUT, JsonDocumentScanner.WATSONX_OUTPUT)) {
+                reported |= kinds(report(Format.WATSONX, sum(root.get(JsonDocumentScanner.WATSONX_INPUT),
+                        root.get(JsonDocumentScanner.WATSONX_OUTPUT)), null, false),
+                        UsageKinds.inputOutput(root, JsonDocumentScanner.WATSONX_INPUT, JsonDocumentScanner.WATSONX_OUTPUT));
             } else if (has(root, "inputTextTokenCount", JsonDocumentScanner.TITAN_RESULTS)) {
                 reported |= kinds(report(Format.BEDROCK, sum(root.get("inputTextTokenCount"),
                         root.get(JsonDocumentScanner.TITAN_RESULTS)), null, false),

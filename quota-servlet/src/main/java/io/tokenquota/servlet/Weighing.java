@@ -41,7 +41,10 @@ final class Weighing {
     private static final Pattern GEMINI_PATH = Pattern.compile("/models/([^/:]+):[A-Za-z]+$");
     private static final Pattern BEDROCK_PATH = Pattern.compile(
             "/model/([^/]+)/(?:converse|converse-stream|invoke|invoke-with-response-stream)$");
-    /** Candidates kept at most: a request naming more models than this is weighed by the first ones. */
+    /**
+     * Candidates kept at most: a request naming more distinct models than this is weighed by the
+     * dearest of them ({@link Candidates#add}), whatever order it names them in.
+     */
     static final int MAX_CANDIDATES = 16;
 
     private final ModelWeights weights;
@@ -129,17 +132,47 @@ final class Weighing {
 
     /** The models a request names, gathered from wherever it names them, distinct, at most {@link #MAX_CANDIDATES}. */
     static final class Candidates {
+        private final ModelWeights weights;
         private final Set<String> models = new LinkedHashSet<>();
+
+        Candidates(ModelWeights weights) {
+            this.weights = weights;
+        }
 
         Collection<String> models() {
             return models;
         }
 
+        /**
+         * Adds a model; once {@link #MAX_CANDIDATES} are kept, a new one replaces the cheapest kept one
+         * when its highest rate is higher, so padding a request with cheap names cannot push the model
+         * the endpoint runs out of the weighing.
+         */
         void add(String model) {
             String m = clean(model);
-            if (m != null && models.size() < MAX_CANDIDATES) {
+            if (m == null || models.contains(m)) {
+                return;
+            }
+            if (models.size() < MAX_CANDIDATES) {
+                models.add(m);
+                return;
+            }
+            String cheapest = null;
+            for (String kept : models) {
+                if (cheapest == null || dearness(kept).compareTo(dearness(cheapest)) < 0) {
+                    cheapest = kept;
+                }
+            }
+            if (dearness(m).compareTo(dearness(cheapest)) > 0) {
+                models.remove(cheapest);
                 models.add(m);
             }
+        }
+
+        /** A model's highest rate of any kind of token. */
+        private java.math.BigDecimal dearness(String model) {
+            ModelWeights.Rates r = weights.rates(model);
+            return r.input().max(r.cachedInput()).max(r.output()).max(r.reasoning());
         }
 
         /** The model a path names (Gemini, Vertex, Bedrock), if any. */

@@ -186,10 +186,10 @@ final class RequestEstimatorTest {
                 .subjectResolver(r -> "x").estimator(CharSequence::length)
                 .fallbackEstimate(500).defaultOutputBudget(50).outputBudgetCap(1_000).build();
         assertEquals(4 + 50, filter.estimateOf("{\"prompt\":\"abcd\"}".getBytes(StandardCharsets.UTF_8),
-                StandardCharsets.UTF_8, "/ai/chat", asked), "a JSON body's own fields are what its endpoint reads");
-        assertEquals(500 + 8 * 1_000, filter.estimateOf(new byte[0], StandardCharsets.UTF_8, "/ai/chat", asked),
+                java.util.List.of(StandardCharsets.UTF_8), "/ai/chat", asked), "a JSON body's own fields are what its endpoint reads");
+        assertEquals(500 + 8 * 1_000, filter.estimateOf(new byte[0], java.util.List.of(StandardCharsets.UTF_8), "/ai/chat", asked),
                 "a GET ?n=8&max_tokens=16000");
-        assertEquals(500, filter.estimateOf(new byte[0], StandardCharsets.UTF_8, "/ai/chat", new RequestEstimator.Asked()),
+        assertEquals(500, filter.estimateOf(new byte[0], java.util.List.of(StandardCharsets.UTF_8), "/ai/chat", new RequestEstimator.Asked()),
                 "no body and no budget: the fallback");
     }
 
@@ -227,9 +227,9 @@ final class RequestEstimatorTest {
                 .fallbackEstimate(500).defaultOutputBudget(50).outputBudgetCap(1_000).build();
         RequestEstimator.Asked none = new RequestEstimator.Asked();
         assertEquals(2 + 1_000, filter.estimateOf("{\"max_tokens\":-1,\"prompt\":\"ab\"}".getBytes(StandardCharsets.UTF_8),
-                StandardCharsets.UTF_8, "/ai/chat", none), "no limit holds the cap");
+                java.util.List.of(StandardCharsets.UTF_8), "/ai/chat", none), "no limit holds the cap");
         assertEquals(2 + 50, filter.estimateOf("{\"max_tokens\":0,\"prompt\":\"ab\"}".getBytes(StandardCharsets.UTF_8),
-                StandardCharsets.UTF_8, "/ai/chat", none), "0 holds what no budget holds");
+                java.util.List.of(StandardCharsets.UTF_8), "/ai/chat", none), "0 holds what no budget holds");
         RequestEstimator.Asked form = new RequestEstimator.Asked();
         assertTrue(form.read("max_tokens", "-1"));
         assertEquals(Long.MAX_VALUE, form.budget, "a form field's -1 is no limit too");
@@ -333,31 +333,39 @@ final class RequestEstimatorTest {
         byte[] withBudget = "{\"prompt\":\"abcd\",\"max_tokens\":5000}".getBytes(StandardCharsets.UTF_8);
         byte[] withoutBudget = "{\"prompt\":\"abcd\"}".getBytes(StandardCharsets.UTF_8);
         byte[] broken = "{\"prompt\"".getBytes(StandardCharsets.UTF_8);
-        assertEquals(1_004, filter.estimateOf(withBudget, StandardCharsets.UTF_8, "/ai/chat", new RequestEstimator.Asked()));
-        assertEquals(54, filter.estimateOf(withoutBudget, StandardCharsets.UTF_8, "/ai/chat", new RequestEstimator.Asked()));
-        assertEquals(4, filter.estimateOf(withoutBudget, StandardCharsets.UTF_8, "/ai/embed/", new RequestEstimator.Asked()));
-        assertEquals(500, filter.estimateOf(broken, StandardCharsets.UTF_8, "/ai/chat", new RequestEstimator.Asked()));
-        assertEquals(2_000, filter.estimateOf(broken, StandardCharsets.UTF_8, "/ai/audio/", new RequestEstimator.Asked()));
-        assertEquals(1, filter.estimateOf("{}".getBytes(StandardCharsets.UTF_8), StandardCharsets.UTF_8, "/ai/embed/", new RequestEstimator.Asked()), "a hold is never empty");
+        assertEquals(1_004, filter.estimateOf(withBudget, java.util.List.of(StandardCharsets.UTF_8), "/ai/chat", new RequestEstimator.Asked()));
+        assertEquals(54, filter.estimateOf(withoutBudget, java.util.List.of(StandardCharsets.UTF_8), "/ai/chat", new RequestEstimator.Asked()));
+        assertEquals(4, filter.estimateOf(withoutBudget, java.util.List.of(StandardCharsets.UTF_8), "/ai/embed/", new RequestEstimator.Asked()));
+        assertEquals(500, filter.estimateOf(broken, java.util.List.of(StandardCharsets.UTF_8), "/ai/chat", new RequestEstimator.Asked()));
+        assertEquals(2_000, filter.estimateOf(broken, java.util.List.of(StandardCharsets.UTF_8), "/ai/audio/", new RequestEstimator.Asked()));
+        assertEquals(1, filter.estimateOf("{}".getBytes(StandardCharsets.UTF_8), java.util.List.of(StandardCharsets.UTF_8), "/ai/embed/", new RequestEstimator.Asked()), "a hold is never empty");
         byte[] twoCompletions = "{\"prompt\":\"abcd\",\"max_tokens\":5000,\"n\":2}".getBytes(StandardCharsets.UTF_8);
-        assertEquals(2_004, filter.estimateOf(twoCompletions, StandardCharsets.UTF_8, "/ai/chat", new RequestEstimator.Asked()), "the cap bounds each completion");
+        assertEquals(2_004, filter.estimateOf(twoCompletions, java.util.List.of(StandardCharsets.UTF_8), "/ai/chat", new RequestEstimator.Asked()), "the cap bounds each completion");
     }
 
     @Test
-    void bytesAreTextUnlessTheyHoldANulOrMostlyDoNotDecode() {
+    void bytesAreTextUnlessMuchOfThemDoesNotDecodeOrIsControlCharacters() {
         byte[] stray = "caf\u00e9 au lait, s'il vous pla\u00eet".getBytes(StandardCharsets.ISO_8859_1);
-        assertEquals("caf\ufffd au lait, s'il vous pla\ufffdt", QuotaFilter.decode(stray, StandardCharsets.UTF_8).toString(),
+        assertEquals("caf\ufffd au lait, s'il vous pla\ufffdt", BodyText.text(stray, StandardCharsets.UTF_8).toString(),
                 "a few bytes that do not decode are replaced, as a Reader replaces them");
         byte[] binary = new byte[4096];
         new java.util.Random(7).nextBytes(binary);
         for (int i = 0; i < binary.length; i++) {
             binary[i] = (byte) (binary[i] == 0 ? 1 : binary[i]);
         }
-        assertNull(QuotaFilter.decode(binary, StandardCharsets.UTF_8), "random bytes, even without a NUL, are not text");
-        assertNull(QuotaFilter.decode("text\u0000more".getBytes(StandardCharsets.UTF_8), StandardCharsets.UTF_8));
-        assertEquals("\u0001\u0002 control characters", QuotaFilter.decode(
-                "\u0001\u0002 control characters".getBytes(StandardCharsets.UTF_8), StandardCharsets.UTF_8).toString());
+        assertNull(BodyText.text(binary, StandardCharsets.UTF_8),
+                "random bytes, even without a NUL, are not text, in UTF-8 nor byte by byte");
+        assertEquals("a text\u0000 with one NUL", BodyText.text("a text\u0000 with one NUL".getBytes(StandardCharsets.UTF_8),
+                StandardCharsets.UTF_8).toString(), "one NUL does not make a text binary");
+        assertNull(BodyText.text("\u0001\u0002\u0003 x".getBytes(StandardCharsets.UTF_8), StandardCharsets.UTF_8),
+                "mostly control characters");
+        String russian = "\u043a\u043e\u043c\u0438\u0442\u0435\u0442 \u0440\u0430\u0441\u0441\u043c\u043e\u0442\u0440\u0435\u043b";
+        assertEquals(russian.length(), BodyText.text(russian.getBytes(java.nio.charset.Charset.forName("windows-1251")),
+                StandardCharsets.UTF_8).length(), "a single-byte text reads byte by byte, as getReader() reads an unlabelled body");
+        byte[] utf16 = ("\uFEFF" + russian).getBytes(StandardCharsets.UTF_16LE);
+        assertEquals(russian, BodyText.text(utf16, StandardCharsets.UTF_8).toString(), "a byte order mark names the charset");
     }
+
 
     @Test
     void aListOfPromptsIsABatchEachCompletedNTimes() {
@@ -378,9 +386,12 @@ final class RequestEstimatorTest {
         assertEquals(new RequestEstimator.Estimate(2, 8000, 1), each.get(0));
         assertEquals(new RequestEstimator.Estimate(1, 5, 2), each.get(1));
         for (String notAList : new String[] {"{\"input\":\"a\"}", "[]", "[\"a\",\"b\"]", "[{\"input\":\"a\"},1]",
-                "[{\"input\":\"a\"}", "[{\"input\":\"a\"}] tail"}) {
+                "[{\"input\":\"a\"}"}) {
             assertNull(estimator.estimateEach(notAList.getBytes(StandardCharsets.UTF_8)), notAList);
         }
+        assertEquals(java.util.List.of(new RequestEstimator.Estimate(1, -1, 1)),
+                estimator.estimateEach("[{\"input\":\"a\"}] tail".getBytes(StandardCharsets.UTF_8)),
+                "Jackson binds the array and never reads what follows it");
     }
 
     @Test
@@ -481,14 +492,14 @@ final class RequestEstimatorTest {
         byte[] images = """
                 {"contents":[{"parts":[{"text":"ab"},{"inlineData":{"mimeType":"image/png","data":"%1$s"}},
                   {"inlineData":{"mimeType":"image/png","data":"%1$s"}}]}]}""".formatted(png).getBytes(StandardCharsets.UTF_8);
-        assertEquals(2 + 2 * 100 + 50, filter.estimateOf(images, StandardCharsets.UTF_8, "/ai/chat", none));
+        assertEquals(2 + 2 * 100 + 50, filter.estimateOf(images, java.util.List.of(StandardCharsets.UTF_8), "/ai/chat", none));
         byte[] batch = """
                 {"requests":[{"custom_id":"a","params":{"max_tokens":800,"messages":[{"role":"user","content":"ab"}]}},
                   {"custom_id":"b","params":{"max_tokens":900,"messages":[{"role":"user","content":"c"}]}}]}"""
                 .getBytes(StandardCharsets.UTF_8);
-        assertEquals(2 + 800 + 1 + 900, filter.estimateOf(batch, StandardCharsets.UTF_8, "/ai/chat", none));
+        assertEquals(2 + 800 + 1 + 900, filter.estimateOf(batch, java.util.List.of(StandardCharsets.UTF_8), "/ai/chat", none));
         QuotaFilter noMedia = QuotaFilter.builder(new io.tokenquota.memory.InMemoryQuotaStore()).protect("/ai/")
                 .subjectResolver(r -> "x").estimator(CharSequence::length).defaultOutputBudget(50).mediaItemTokens(0).build();
-        assertEquals(2 + 50, noMedia.estimateOf(images, StandardCharsets.UTF_8, "/ai/chat", none));
+        assertEquals(2 + 50, noMedia.estimateOf(images, java.util.List.of(StandardCharsets.UTF_8), "/ai/chat", none));
     }
 }

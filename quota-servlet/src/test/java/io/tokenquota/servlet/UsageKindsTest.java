@@ -94,13 +94,13 @@ class UsageKindsTest {
                 candidates("/model/anthropic.claude-3-opus-20240229-v1:0/converse", "{}"));
         assertEquals(List.of(), candidates("/v1/chat", "not json"));
         assertEquals(List.of(), candidates("/v1/chat", "{\"model\":\"a\\u0000b\"}"));
-        Weighing.Candidates form = new Weighing.Candidates();
+        Weighing.Candidates form = new Weighing.Candidates(io.tokenquota.ModelWeights.builder().build());
         form.fromParameters(java.util.Map.of("MODEL", List.of("a", "b")));
         assertEquals(List.of("a", "b"), List.copyOf(form.models()));
     }
 
     private static List<String> candidates(String path, String json) {
-        Weighing.Candidates c = new Weighing.Candidates();
+        Weighing.Candidates c = new Weighing.Candidates(io.tokenquota.ModelWeights.builder().build());
         c.fromPath(path);
         c.fromJson(json.getBytes(StandardCharsets.UTF_8));
         return List.copyOf(c.models());

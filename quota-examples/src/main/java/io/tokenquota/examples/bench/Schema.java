@@ -39,6 +39,13 @@ final class Schema {
         analyze(ds, dialect);
     }
 
+    /** Refreshes the planner's statistics of every table of the database. */
+    static void analyzeAll(DataSource ds) throws SQLException {
+        try (Connection c = ds.getConnection(); Statement s = c.createStatement()) {
+            s.execute("ANALYZE");
+        }
+    }
+
     static void analyze(DataSource ds, Backend.Dialect dialect) throws SQLException {
         try (Connection c = ds.getConnection(); Statement s = c.createStatement()) {
             s.execute(dialect == Backend.Dialect.H2 ? "ANALYZE" : "ANALYZE tq_account");

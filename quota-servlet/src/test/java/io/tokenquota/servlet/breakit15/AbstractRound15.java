@@ -1,7 +1,5 @@
 package io.tokenquota.servlet.breakit15;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
-
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -9,13 +7,14 @@ import io.tokenquota.QuotaAccount;
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.H2FilterRound;
+import io.tokenquota.servlet.testing.Prose;
 import io.tokenquota.servlet.testing.TestHttp;
 import jakarta.servlet.Filter;
 import jakarta.servlet.FilterChain;
 import jakarta.servlet.MultipartConfigElement;
+import jakarta.servlet.ServletException;
 import jakarta.servlet.ServletRequest;
 import jakarta.servlet.ServletResponse;
-import jakarta.servlet.ServletException;
 import jakarta.servlet.http.HttpServlet;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
@@ -29,6 +28,8 @@ import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
 
 /**
  * Round 15 (adv11 issue, item 1 and item 10: "the estimate misses ... maxOutputTokens"): the output
@@ -341,20 +342,6 @@ abstract class AbstractRound15 extends H2FilterRound {
 
     // ------------------------------------------------------------------ a body read before the filter
 
-    /** English prose of about {@code chars} characters (~1 token per 4-5 characters). */
-    static String prose(int chars) {
-        String[] words = ("the committee reviewed quarterly results and noted that revenue in northern regions grew"
-                + " while costs for logistics shipping and warehousing rose sharply because fuel prices climbed"
-                + " during winter months so management proposed new contracts with regional carriers").split(" ");
-        StringBuilder sb = new StringBuilder(chars + 16);
-        int i = 0;
-        while (sb.length() < chars) {
-            sb.append(words[i % words.length]);
-            i++;
-            sb.append(i % 17 == 0 ? ". " : " ");
-        }
-        return sb.toString();
-    }
 
     /**
      * A form POST whose parameters a filter before the quota filter has already read (Spring Security's
@@ -367,7 +354,7 @@ abstract class AbstractRound15 extends H2FilterRound {
      */
     @Test
     void formBodyParsedByAnEarlierFilterIsStillEstimated() {
-        String body = form("_csrf", "4bfd1575-3ad1-4d21-96c7-4ef2f9f96cd0", "prompt", prose(150_000),
+        String body = form("_csrf", "4bfd1575-3ad1-4d21-96c7-4ef2f9f96cd0", "prompt", Prose.english(150_000),
                 "max_tokens", "500");
         String control = subject();
         assertRefused(post("/ai/form", control, body, "application/x-www-form-urlencoded"), control,
@@ -405,7 +392,7 @@ abstract class AbstractRound15 extends H2FilterRound {
      */
     @Test
     void textInAnApplicationsOwnFieldNamesIsEstimated() {
-        String text = prose(600_000);
+        String text = Prose.english(600_000);
         String control = subject();
         assertRefused(post("/ai/app", control, "conversation_id=c-1 message=" + text, "text/plain"), control,
                 "control: the same text as a plain body");
@@ -425,7 +412,7 @@ abstract class AbstractRound15 extends H2FilterRound {
         String s = subject();
         String body = "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"Fill in the report.\"}]}],"
                 + "\"generationConfig\":{\"responseMimeType\":\"application/json\",\"responseSchema\":{\"type\":\"OBJECT\","
-                + "\"properties\":{\"report\":{\"type\":\"STRING\",\"description\":\"" + prose(600_000) + "\"}}}}}";
+                + "\"properties\":{\"report\":{\"type\":\"STRING\",\"description\":\"" + Prose.english(600_000) + "\"}}}}}";
         assertRefused(post("/ai/gemini-schema", s, body, "application/json"), s, "Gemini responseSchema of 600 KB");
     }
 

@@ -1,8 +1,5 @@
 package io.tokenquota.servlet.breakit16;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
-
 import com.fasterxml.jackson.core.json.JsonReadFeature;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
@@ -12,6 +9,8 @@ import io.tokenquota.QuotaAccount;
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.H2FilterRound;
+import io.tokenquota.servlet.testing.JsonTree;
+import io.tokenquota.servlet.testing.Prose;
 import io.tokenquota.servlet.testing.TestHttp;
 import jakarta.servlet.MultipartConfigElement;
 import jakarta.servlet.ServletException;
@@ -40,6 +39,9 @@ import org.springframework.web.multipart.MultipartFile;
 import org.springframework.web.multipart.support.StandardServletMultipartResolver;
 import org.springframework.web.servlet.DispatcherServlet;
 import org.springframework.web.servlet.config.annotation.EnableWebMvc;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * Round 16 (adv11 issue: "no model call goes unpaid, nothing that never reached a model is charged").
@@ -231,28 +233,7 @@ abstract class AbstractRound16 extends H2FilterRound {
         assertEquals(429, r.statusCode(), what);
     }
 
-    /** English prose of about {@code chars} characters. */
-    static String prose(int chars) {
-        String[] words = ("the committee reviewed quarterly results and noted that revenue in northern regions grew"
-                + " while costs for logistics shipping and warehousing rose sharply because fuel prices climbed"
-                + " during winter months so management proposed new contracts with regional carriers").split(" ");
-        StringBuilder sb = new StringBuilder(chars + 16);
-        int i = 0;
-        while (sb.length() < chars) {
-            sb.append(words[i % words.length]);
-            i++;
-            sb.append(i % 17 == 0 ? ". " : " ");
-        }
-        return sb.toString();
-    }
 
-    static String quoted(String s) {
-        try {
-            return MAPPER.writeValueAsString(s);
-        } catch (IOException e) {
-            throw new IllegalStateException(e);
-        }
-    }
 
     static final String MESSAGES = "\"messages\":[{\"role\":\"user\",\"content\":\"Write a long story about a lighthouse.\"}]";
 
@@ -319,13 +300,13 @@ abstract class AbstractRound16 extends H2FilterRound {
 
     /** About {@code chars} characters of prose as the member names of one JSON object (values {@code true}). */
     static String keysObject(int chars) {
-        String text = prose(chars);
+        String text = Prose.english(chars);
         StringBuilder sb = new StringBuilder(chars + chars / 10);
         sb.append('{');
         int i = 0;
         for (int start = 0; start < text.length(); start += 200, i++) {
             String key = i + " " + text.substring(start, Math.min(text.length(), start + 200));
-            sb.append(i == 0 ? "" : ",").append(quoted(key)).append(":true");
+            sb.append(i == 0 ? "" : ",").append(JsonTree.quoted(key)).append(":true");
         }
         return sb.append('}').toString();
     }
@@ -344,7 +325,7 @@ abstract class AbstractRound16 extends H2FilterRound {
                 + "{\"role\":\"assistant\",\"content\":[{\"type\":\"tool_use\",\"id\":\"toolu_1\",\"name\":\"lookup\",\"input\":%s}]},"
                 + "{\"role\":\"user\",\"content\":[{\"type\":\"tool_result\",\"tool_use_id\":\"toolu_1\",\"content\":\"ok\"}]}]}";
         String control = subject();
-        assertRefused(postJson("/ai/model/proxy", control, history.formatted("{\"q\":" + quoted(prose(KEY_CHARS)) + "}")),
+        assertRefused(postJson("/ai/model/proxy", control, history.formatted("{\"q\":" + JsonTree.quoted(Prose.english(KEY_CHARS)) + "}")),
                 control, "control: the text as a value of tool_use.input");
 
         String s = subject();
@@ -371,11 +352,11 @@ abstract class AbstractRound16 extends H2FilterRound {
      */
     @Test
     void responsesTextFormatSchemaPropertyNamesAreEstimated() {
-        String text = prose(KEY_CHARS);
+        String text = Prose.english(KEY_CHARS);
         StringBuilder props = new StringBuilder("{");
         int i = 0;
         for (int start = 0; start < text.length(); start += 200, i++) {
-            props.append(i == 0 ? "" : ",").append(quoted(i + " " + text.substring(start, Math.min(text.length(), start + 200))))
+            props.append(i == 0 ? "" : ",").append(JsonTree.quoted(i + " " + text.substring(start, Math.min(text.length(), start + 200))))
                     .append(":{\"type\":\"string\"}");
         }
         props.append('}');

@@ -1,8 +1,5 @@
 package io.tokenquota.servlet.breakit17;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
-
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -10,9 +7,9 @@ import io.tokenquota.QuotaAccount;
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.H2FilterRound;
+import io.tokenquota.servlet.testing.JsonTree;
 import io.tokenquota.servlet.testing.SpringMvc;
 import io.tokenquota.servlet.testing.TestHttp;
-
 import jakarta.servlet.ServletException;
 import jakarta.servlet.http.HttpServlet;
 import jakarta.servlet.http.HttpServletRequest;
@@ -27,8 +24,6 @@ import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
-
-
 import org.springframework.core.io.ByteArrayResource;
 import org.springframework.core.io.Resource;
 import org.springframework.http.MediaType;
@@ -37,8 +32,8 @@ import org.springframework.web.bind.annotation.PostMapping;
 import org.springframework.web.bind.annotation.RequestBody;
 import org.springframework.web.bind.annotation.RestController;
 
-
-
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * Round 17 (adv11 issue: "no model call goes unpaid, nothing that never reached a model is charged").
@@ -166,13 +161,6 @@ abstract class AbstractRound17 extends H2FilterRound {
         return TestHttp.postJson(container.uri(path), subject, body, headers);
     }
 
-    static String quoted(String s) {
-        try {
-            return MAPPER.writeValueAsString(s);
-        } catch (IOException e) {
-            throw new IllegalStateException(e);
-        }
-    }
 
     // ------------------------------------------------------------------ 3. Spring answers 416 after the call
 
@@ -218,7 +206,7 @@ abstract class AbstractRound17 extends H2FilterRound {
 
         StringBuilder prompts = new StringBuilder("[");
         for (int i = 0; i < 20; i++) {
-            prompts.append(i == 0 ? "" : ",").append(quoted("Write essay number " + i + "."));
+            prompts.append(i == 0 ? "" : ",").append(JsonTree.quoted("Write essay number " + i + "."));
         }
         String s = subject();
         HttpResponse<String> r = post("/ai/model/completions", s,

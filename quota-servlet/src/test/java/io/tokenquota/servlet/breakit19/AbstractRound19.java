@@ -299,22 +299,8 @@ abstract class AbstractRound19 extends H2FilterRound {
 
     // ------------------------------------------------------------ 3. forwarded headers
 
-    /** One raw request from {@code localAddress} to the container; the whole answer (status line, headers, body). */
     String rawFrom(String localAddress, String path, String... headerLines) throws IOException {
-        try (Socket socket = new Socket()) {
-            socket.bind(new java.net.InetSocketAddress(localAddress, 0));
-            socket.connect(new java.net.InetSocketAddress("127.0.0.1", container.port()), 5_000);
-            socket.setSoTimeout(10_000);
-            StringBuilder req = new StringBuilder("POST " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
-                    + "Content-Type: application/json\r\nContent-Length: 2\r\n");
-            for (String h : headerLines) {
-                req.append(h).append("\r\n");
-            }
-            req.append("\r\n{}");
-            socket.getOutputStream().write(req.toString().getBytes(StandardCharsets.ISO_8859_1));
-            socket.getOutputStream().flush();
-            return new String(socket.getInputStream().readAllBytes(), StandardCharsets.ISO_8859_1);
-        }
+        return TestHttp.rawPostFrom(localAddress, container.port(), path, headerLines);
     }
 
     // ------------------------------------------------------------ 4. a 406 before the handler ran

@@ -1,5 +1,6 @@
 package io.tokenquota.servlet.breakit25;
 
+import io.tokenquota.servlet.testing.TestHttp;
 import static io.tokenquota.servlet.testing.RelayedAnswers.called;
 import static io.tokenquota.servlet.testing.RelayedAnswers.calls;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -13,8 +14,6 @@ import jakarta.servlet.http.HttpServlet;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
-import java.net.Socket;
-import java.nio.charset.StandardCharsets;
 import java.util.EnumSet;
 import org.eclipse.jetty.ee10.servlet.FilterHolder;
 import org.eclipse.jetty.ee10.servlet.ServletContextHandler;
@@ -40,23 +39,6 @@ class JettyRound25BreakItTest extends AbstractRound25 {
             called(req);
             resp.setContentType("application/json");
             resp.getWriter().write("{\"remote\":\"" + req.getRemoteAddr() + "\",\"usage\":{\"total_tokens\":700}}");
-        }
-    }
-
-    static String rawFrom(String localAddress, int port, String path, String... headerLines) throws IOException {
-        try (Socket socket = new Socket()) {
-            socket.bind(new java.net.InetSocketAddress(localAddress, 0));
-            socket.connect(new java.net.InetSocketAddress("127.0.0.1", port), 5_000);
-            socket.setSoTimeout(10_000);
-            StringBuilder req = new StringBuilder("POST " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
-                    + "Content-Type: application/json\r\nContent-Length: 2\r\n");
-            for (String h : headerLines) {
-                req.append(h).append("\r\n");
-            }
-            req.append("\r\n{}");
-            socket.getOutputStream().write(req.toString().getBytes(StandardCharsets.ISO_8859_1));
-            socket.getOutputStream().flush();
-            return new String(socket.getInputStream().readAllBytes(), StandardCharsets.ISO_8859_1);
         }
     }
 
@@ -90,12 +72,12 @@ class JettyRound25BreakItTest extends AbstractRound25 {
         try {
             int port = connector.getLocalPort();
             String control = subject();
-            String c = rawFrom("127.0.0.2", port, "/ai/chat", "x-user-id: " + control);
+            String c = TestHttp.rawPostFrom("127.0.0.2", port, "/ai/chat", "x-user-id: " + control);
             assertTrue(c.startsWith("HTTP/1.1 401"), "control: " + c);
             assertEquals(0, calls(control));
 
             String victim = subject();
-            String r = rawFrom("127.0.0.2", port, "/ai/chat", "x-user-id: " + victim, "X-Real-IP: 127.0.0.1");
+            String r = TestHttp.rawPostFrom("127.0.0.2", port, "/ai/chat", "x-user-id: " + victim, "X-Real-IP: 127.0.0.1");
             assertEquals(0, calls(victim), "a client at 127.0.0.2 (not a trusted proxy) was served as " + victim
                     + " and the victim was charged " + settled(victim).used() + ": " + r);
             assertTrue(r.startsWith("HTTP/1.1 401"), r);

@@ -27,6 +27,15 @@ public final class JsonTree {
         return (Map<String, Object>) value;
     }
 
+    /** {@code s} as a JSON string literal, quotes and escapes included. */
+    public static String quoted(String s) {
+        try {
+            return MAPPER.writeValueAsString(s);
+        } catch (JsonProcessingException e) {
+            throw new AssertionError(e);
+        }
+    }
+
     public static Object parse(String json) {
         try {
             return MAPPER.readValue(json, Object.class);

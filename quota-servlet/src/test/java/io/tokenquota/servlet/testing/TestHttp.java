@@ -67,6 +67,29 @@ public final class TestHttp {
         return send(request(uri, headers).POST(HttpRequest.BodyPublishers.ofByteArray(body)).build());
     }
 
+    /**
+     * One raw {@code POST} of {@code {}} to the container on {@code port}, sent from {@code localAddress}
+     * (a loopback address other than 127.0.0.1 is an untrusted peer), with extra header lines; the
+     * whole answer: status line, headers, body.
+     */
+    public static String rawPostFrom(String localAddress, int port, String path, String... headerLines)
+            throws java.io.IOException {
+        try (java.net.Socket socket = new java.net.Socket()) {
+            socket.bind(new java.net.InetSocketAddress(localAddress, 0));
+            socket.connect(new java.net.InetSocketAddress("127.0.0.1", port), 5_000);
+            socket.setSoTimeout(10_000);
+            StringBuilder req = new StringBuilder("POST " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+                    + "Content-Type: application/json\r\nContent-Length: 2\r\n");
+            for (String h : headerLines) {
+                req.append(h).append("\r\n");
+            }
+            req.append("\r\n{}");
+            socket.getOutputStream().write(req.toString().getBytes(StandardCharsets.ISO_8859_1));
+            socket.getOutputStream().flush();
+            return new String(socket.getInputStream().readAllBytes(), StandardCharsets.ISO_8859_1);
+        }
+    }
+
     public static HttpResponse<String> put(URI uri, String body, String... headers) {
         return send(request(uri, headers).PUT(HttpRequest.BodyPublishers.ofString(body, StandardCharsets.UTF_8)).build());
     }

@@ -23,12 +23,17 @@ WITH calls AS (
                           WHEN c.actual > r.held THEN c.actual - r.held ELSE 0 END,
            finished_at = :now
       FROM calls AS c
-     -- by its key: state = 'HELD' does not imply the open-holds index's predicate (finished_at IS NULL)
-     WHERE r.id = c.id AND r.state = 'HELD'
+     -- by its key: state = 'HELD' does not imply the open-holds index's predicate (finished_at IS NULL).
+     -- The ids straight from the parameter as well, so the key's index finds the holds whatever the
+     -- statistics say: joined to calls alone, an id without statistics matches 1 row in 200, and a
+     -- scan of the whole table, each row against every call, was planned instead
+     WHERE r.id = ANY(CAST(:idList AS VARCHAR[])) AND r.id = c.id AND r.state = 'HELD'
        AND r.plan_month = :month AND NOT r.superseded
        -- a team hold settles its team's account too, on the store's locked path
        AND r.team_subject IS NULL
-       AND NOT EXISTS (SELECT 1 FROM tq_account AS later WHERE later.subject = r.subject AND later.plan_month > r.plan_month)
+       -- OFFSET 0: a probe of the account key per hold, never an anti-join against a scan of the accounts
+       AND NOT EXISTS (SELECT 1 FROM tq_account AS later WHERE later.subject = r.subject AND later.plan_month > r.plan_month
+                       OFFSET 0)
     RETURNING r.id, r.subject, r.plan_month, r.held, r.state, r.charged, r.actual, r.overage, r.idempotency_key,
               r.endpoint, r.is_consume, r.created_at, r.expires_at, r.finished_at, r.team_subject, c.ord, c.model,
               c.input_tokens, c.cached_input_tokens, c.output_tokens, c.reasoning_tokens

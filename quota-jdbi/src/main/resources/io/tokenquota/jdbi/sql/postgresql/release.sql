@@ -8,8 +8,10 @@ WITH hold AS (
        AND plan_month = :month AND NOT superseded
        -- a team hold settles its team's account too, on the store's locked path
        AND team_subject IS NULL
+       -- OFFSET 0: a probe of the account key, never an anti-join against a scan of the accounts
        AND NOT EXISTS (SELECT 1 FROM tq_account AS later
-                        WHERE later.subject = tq_reservation.subject AND later.plan_month > tq_reservation.plan_month)
+                        WHERE later.subject = tq_reservation.subject AND later.plan_month > tq_reservation.plan_month
+                       OFFSET 0)
     RETURNING id, subject, plan_month, held, state, charged, actual, overage, idempotency_key, endpoint, is_consume,
               created_at, expires_at, finished_at, team_subject
 ), account AS (

@@ -19,11 +19,18 @@ WITH RECURSIVE calls AS (
     -- single reserve or consume (no stale hold, the subject's latest month)
     SELECT a.subject, a.allocated + a.granted + a.carried - a.used - a.reserved AS available
       FROM tq_account AS a
-     WHERE a.subject IN (SELECT subject FROM calls) AND a.plan_month = :month
+     -- the calls' subjects straight from the parameter, so the key's index finds them whatever the
+     -- statistics say (a join to calls can be planned as a scan of the month's accounts)
+     WHERE a.subject = ANY(CAST(:subjectList AS VARCHAR[])) AND a.plan_month = :month
        AND NOT a.superseded
+       -- OFFSET 0 keeps each NOT EXISTS a probe per account, by the open-holds index (subject, expiry)
+       -- and by the account key: pulled up into an anti-join, it can be planned as a merge or hash
+       -- against a scan of every subject's open holds or accounts
        AND NOT EXISTS (SELECT 1 FROM tq_reservation AS stale
-                        WHERE stale.subject = a.subject AND stale.finished_at IS NULL AND stale.expires_at <= :dbNow)
-       AND NOT EXISTS (SELECT 1 FROM tq_account AS later WHERE later.subject = a.subject AND later.plan_month > :month)
+                        WHERE stale.subject = a.subject AND stale.finished_at IS NULL AND stale.expires_at <= :dbNow
+                       OFFSET 0)
+       AND NOT EXISTS (SELECT 1 FROM tq_account AS later WHERE later.subject = a.subject AND later.plan_month > :month
+                       OFFSET 0)
        -- a team member's holds are held against its team's account too, on the store's team path; the
        -- account row carries its owner's team (membership sync writes it under this row's lock), so the
        -- check is on the row as locked, like the month's
@@ -51,6 +58,8 @@ WITH RECURSIVE calls AS (
     UPDATE tq_account AS a SET used = a.used + s.consumed, reserved = a.reserved + s.held, updated_at = :now
       FROM sums AS s
      WHERE a.subject = s.subject AND a.plan_month = :month
+       -- a no-op filter (the walked subjects are calls' subjects) that lets the key's index find the rows
+       AND a.subject = ANY(CAST(:subjectList AS VARCHAR[]))
        AND a.allocated + a.granted + a.carried - a.used - a.reserved >= s.total
     RETURNING a.subject, a.plan_month, a.allocated, a.granted, a.carried, a.used, a.reserved, a.created_at,
               a.updated_at

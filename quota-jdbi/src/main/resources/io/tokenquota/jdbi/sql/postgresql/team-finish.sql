@@ -20,9 +20,11 @@ WITH hold AS (
      WHERE id = :id AND state = 'HELD'
        AND plan_month = :month AND NOT superseded
        AND team_subject IS NOT NULL
+       -- OFFSET 0: a probe of the account key, never an anti-join against a scan of the accounts
        AND NOT EXISTS (SELECT 1 FROM tq_account AS later
                         WHERE later.subject IN (tq_reservation.subject, tq_reservation.team_subject)
-                          AND later.plan_month > tq_reservation.plan_month)
+                          AND later.plan_month > tq_reservation.plan_month
+                       OFFSET 0)
     RETURNING id, subject, plan_month, held, state, charged, actual, overage, idempotency_key, endpoint, is_consume,
               created_at, expires_at, finished_at, team_subject
 ), locked AS (

@@ -26,13 +26,18 @@ WITH member AS (
      WHERE (SELECT COUNT(*) FROM locked AS l
              WHERE NOT l.superseded AND l.available >= :tokens
                AND (l.subject = m.team OR l.team_subject = m.team)) = 2
+       -- OFFSET 0 keeps each NOT EXISTS a probe (the account key; the open-holds indexes of the member
+       -- and of the team), never an anti-join against a scan of every account or open hold
        AND NOT EXISTS (SELECT 1 FROM tq_account AS later
-                        WHERE later.subject IN (m.team, :subject) AND later.plan_month > :month)
+                        WHERE later.subject IN (m.team, :subject) AND later.plan_month > :month
+                       OFFSET 0)
        AND NOT EXISTS (SELECT 1 FROM tq_reservation AS stale
-                        WHERE stale.subject = :subject AND stale.finished_at IS NULL AND stale.expires_at <= :dbNow)
+                        WHERE stale.subject = :subject AND stale.finished_at IS NULL AND stale.expires_at <= :dbNow
+                       OFFSET 0)
        AND NOT EXISTS (SELECT 1 FROM tq_reservation AS stale
                         WHERE stale.team_subject = m.team AND stale.finished_at IS NULL
-                          AND stale.expires_at <= :dbNow)
+                          AND stale.expires_at <= :dbNow
+                       OFFSET 0)
 ), account AS (
     -- both rows are locked by this statement: the checks above still hold
     UPDATE tq_account AS a
@@ -46,10 +51,11 @@ WITH member AS (
 ), hold AS (
     INSERT INTO tq_reservation (id, subject, plan_month, held, state, charged, actual, overage, idempotency_key,
                                 endpoint, is_consume, created_at, expires_at, finished_at, team_subject)
+    -- a CASE without ELSE is typed by its THEN alone: cast, so the statement prepares without the driver's types
     SELECT :id, :subject, :month, :tokens, CASE WHEN :consume THEN 'COMMITTED' ELSE 'HELD' END,
-           CASE WHEN :consume THEN :tokens ELSE 0 END, CASE WHEN :consume THEN :tokens END, 0,
+           CASE WHEN :consume THEN :tokens ELSE 0 END, CASE WHEN :consume THEN CAST(:tokens AS BIGINT) END, 0,
            CAST(:key AS VARCHAR), CAST(:endpoint AS VARCHAR), :consume, :now, :expiresAt,
-           CASE WHEN :consume THEN :now END, d.team
+           CASE WHEN :consume THEN CAST(:now AS TIMESTAMPTZ) END, d.team
       FROM decision AS d
 ), event AS (
     -- a consume's events keep the usage it was weighed from (:model and the counts; all NULL for a hold)

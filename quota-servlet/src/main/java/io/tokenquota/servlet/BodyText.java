@@ -1,0 +1,191 @@
+package io.tokenquota.servlet;
+
+import java.nio.ByteBuffer;
+import java.nio.CharBuffer;
+import java.nio.charset.Charset;
+import java.nio.charset.CharsetDecoder;
+import java.nio.charset.CoderResult;
+import java.nio.charset.CodingErrorAction;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * What bytes say as text, by one rule for request bodies, uploaded files and answers: the charsets a
+ * {@code Content-Type} names, the charset a byte order mark or UTF-16/32's zero bytes tell, and
+ * whether bytes are text at all. Not API.
+ */
+final class BodyText {
+    /** Bytes are text when at most one character in this many did not decode or is a control character. */
+    private static final int MAX_NOISE_SHARE = 8;
+
+    private BodyText() {
+    }
+
+    /**
+     * Every {@code charset} parameter of a media type, in order: parameter names are case-insensitive
+     * (RFC 9110) and a label may carry two, which containers and frameworks resolve differently
+     * (Jetty's {@code getCharacterEncoding()} matches only {@code charset=} and takes the first,
+     * Spring takes any case and the last), so every one counts. Quotes are dropped; unknown names too.
+     */
+    static List<Charset> labelled(String contentType) {
+        List<Charset> charsets = new ArrayList<>(1);
+        if (contentType == null) {
+            return charsets;
+        }
+        String[] params = contentType.split(";");
+        for (int i = 1; i < params.length; i++) {
+            String p = params[i].trim();
+            int eq = p.indexOf('=');
+            if (eq < 0 || !p.substring(0, eq).trim().toLowerCase(Locale.ROOT).equals("charset")) {
+                continue;
+            }
+            String name = p.substring(eq + 1).replace("\"", "").trim();
+            try {
+                Charset charset = Charset.forName(name);
+                if (!charsets.contains(charset)) {
+                    charsets.add(charset);
+                }
+            } catch (IllegalArgumentException unknown) {
+                // IllegalCharsetNameException and UnsupportedCharsetException both extend it
+            }
+        }
+        return charsets;
+    }
+
+    /**
+     * The charset the first bytes tell (as RFC 4627 detects JSON's encoding): the one a byte order
+     * mark names, else UTF-16/32 by where the zero bytes of the first character are, else UTF-8.
+     */
+    static Charset detected(byte[] head) {
+        if (head == null || head.length < 2) {
+            return StandardCharsets.UTF_8;
+        }
+        int b0 = head[0] & 0xFF;
+        int b1 = head[1] & 0xFF;
+        int b2 = head.length > 2 ? head[2] & 0xFF : -1;
+        int b3 = head.length > 3 ? head[3] & 0xFF : -1;
+        try {
+            if (b0 == 0 && b1 == 0 && (b2 == 0xFE && b3 == 0xFF || b2 == 0)) {
+                return Charset.forName("UTF-32BE");
+            }
+            if (b0 == 0xFF && b1 == 0xFE && b2 == 0 && b3 == 0 || b0 != 0 && b1 == 0 && b2 == 0 && b3 == 0) {
+                return Charset.forName("UTF-32LE");
+            }
+        } catch (IllegalArgumentException e) {
+            return StandardCharsets.UTF_8;
+        }
+        if (b0 == 0xFE && b1 == 0xFF || b0 == 0xFF && b1 == 0xFE) {
+            // UTF-16 reads the byte order mark and drops it
+            return StandardCharsets.UTF_16;
+        }
+        if (b0 == 0 && b1 != 0) {
+            return StandardCharsets.UTF_16BE;
+        }
+        if (b0 != 0 && b1 == 0) {
+            return StandardCharsets.UTF_16LE;
+        }
+        return StandardCharsets.UTF_8;
+    }
+
+    /**
+     * The bytes as the text an endpoint's {@code Reader} gets, or {@code null} when they are not text
+     * (audio, images and other binary data) or empty. Read in {@code charset} first; when that is not
+     * text, in the charset a byte order mark names (a text file saved as UTF-16, Notepad's "Unicode":
+     * only a mark, since the zero bytes {@link #detected} reads in an answer's first character are as
+     * likely the start of binary data, which reads as UTF-16 text of any script), then byte by byte as
+     * ISO-8859-1, which is what {@code getReader()}
+     * gives for a body without a charset and what a single-byte text (windows-1251, Latin-1) reads as:
+     * a text in another encoding reaches the model all the same. A reading is text when at most one
+     * character in {@link #MAX_NOISE_SHARE} did not decode or is a control character other than white
+     * space (a NUL among them): one stray byte does not make a text binary, while the bytes of a
+     * compressed file hold about one control character in four in any single-byte reading.
+     */
+    static CharSequence text(byte[] body, Charset charset) {
+        if (body.length == 0) {
+            return null;
+        }
+        CharSequence text = reading(body, charset);
+        if (text != null) {
+            return text;
+        }
+        Charset told = byteOrderMarked(body);
+        if (told != null && !told.equals(charset)) {
+            text = reading(body, told);
+            if (text != null) {
+                return text;
+            }
+        }
+        return charset.equals(StandardCharsets.ISO_8859_1) ? null : reading(body, StandardCharsets.ISO_8859_1);
+    }
+
+    /** The charset a byte order mark at the start names, or {@code null} without one. */
+    private static Charset byteOrderMarked(byte[] b) {
+        if (b.length >= 3 && (b[0] & 0xFF) == 0xEF && (b[1] & 0xFF) == 0xBB && (b[2] & 0xFF) == 0xBF) {
+            return StandardCharsets.UTF_8;
+        }
+        boolean utf32 = b.length >= 4 && ((b[0] == 0 && b[1] == 0 && (b[2] & 0xFF) == 0xFE && (b[3] & 0xFF) == 0xFF)
+                || ((b[0] & 0xFF) == 0xFF && (b[1] & 0xFF) == 0xFE && b[2] == 0 && b[3] == 0));
+        if (utf32) {
+            return detected(b);
+        }
+        boolean utf16 = b.length >= 2 && (((b[0] & 0xFF) == 0xFE && (b[1] & 0xFF) == 0xFF)
+                || ((b[0] & 0xFF) == 0xFF && (b[1] & 0xFF) == 0xFE));
+        return utf16 ? StandardCharsets.UTF_16 : null;
+    }
+
+    /** The bytes decoded in {@code charset} (each malformed sequence a U+FFFD), or {@code null} when that is not text. */
+    private static CharSequence reading(byte[] body, Charset charset) {
+        CharsetDecoder decoder = charset.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
+                .onUnmappableCharacter(CodingErrorAction.REPORT);
+        ByteBuffer in = ByteBuffer.wrap(body);
+        CharBuffer text = CharBuffer.allocate(capacity(body.length * (double) decoder.averageCharsPerByte() + 16));
+        long noise = 0;
+        while (true) {
+            CoderResult r = decoder.decode(in, text, true);
+            if (r.isUnderflow()) {
+                r = decoder.flush(text);
+                if (r.isUnderflow()) {
+                    break;
+                }
+            }
+            if (r.isOverflow()) {
+                text = grown(text);
+            } else if (r.isError()) {
+                in.position(in.position() + r.length());
+                if (!text.hasRemaining()) {
+                    text = grown(text);
+                }
+                text.put('\uFFFD');
+                noise++;
+                if (noise > 64 && noise * MAX_NOISE_SHARE > in.position()) {
+                    // binary: no need to decode the rest of it
+                    return null;
+                }
+            }
+        }
+        text.flip();
+        for (int i = 0; i < text.length(); i++) {
+            if (isControl(text.charAt(i))) {
+                noise++;
+            }
+        }
+        return noise * MAX_NOISE_SHARE > text.length() ? null : text;
+    }
+
+    /** C0 and C1 control characters and DEL, but not the white space of a text (tab, line ends, form feed). */
+    private static boolean isControl(char c) {
+        return (c < 0x20 && c != '\t' && c != '\n' && c != '\r' && c != '\f') || (c >= 0x7F && c <= 0x9F);
+    }
+
+    private static int capacity(double chars) {
+        return (int) Math.min(Integer.MAX_VALUE - 16, chars);
+    }
+
+    private static CharBuffer grown(CharBuffer text) {
+        CharBuffer bigger = CharBuffer.allocate(capacity(text.capacity() * 2.0 + 16));
+        text.flip();
+        return bigger.put(text);
+    }
+}

@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit32;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound32BreakItTest extends AbstractRound32 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
