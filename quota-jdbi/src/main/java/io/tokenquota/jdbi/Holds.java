@@ -89,11 +89,19 @@ final class Holds {
     /** The same for commits and releases of held holds of the latest month, in lanes by hold id. */
     private final Combiner<LiveCall, LiveFinish> finishes = new Combiner<>();
     /**
-     * Subjects this JVM last saw in a team, so that their holds try the team path first instead of a
-     * plain statement that skips them. Only a hint: every statement reads the membership itself, so a
-     * stale entry costs one statement that changes nothing. Bounded; cleared when full.
+     * The same for team members' keyless reserves and consumes, in lanes by team: members of one team
+     * otherwise queue on their team's row one statement and one commit at a time.
      */
-    private final java.util.Set<String> members = java.util.concurrent.ConcurrentHashMap.newKeySet();
+    private final Combiner<MemberTake, TeamGrant> teamTakes = new Combiner<>();
+    /** The same for commits and releases of members' held holds, in lanes by hold id. */
+    private final Combiner<LiveCall, TeamFinish> teamFinishes = new Combiner<>();
+    /**
+     * Subjects this JVM last saw in a team, and that team's subject, so that their holds try the team
+     * path first instead of a plain statement that skips them. Only a hint: every statement reads the
+     * membership itself, so a stale entry costs one statement that changes nothing. Bounded; cleared
+     * when full.
+     */
+    private final Map<String, String> members = new java.util.concurrent.ConcurrentHashMap<>();
     private static final int MAX_REMEMBERED_MEMBERS = 100_000;
 
     Holds(Sql sql, QuotaPolicy policy, Accounts accounts, Duration dbOffset) {
@@ -116,8 +124,9 @@ final class Holds {
      * the month's first touch (create the account), stale holds (expire them), or a refusal.
      */
     Reserved take(Op op, String subject, long tokens, String key, String endpoint, Duration ttl, TokenUsage usage) {
-        if (!members.isEmpty() && members.contains(subject)) {
-            Reserved held = takeForTeam(op, subject, tokens, key, endpoint, ttl, usage);
+        String team = members.isEmpty() ? null : members.get(subject);
+        if (team != null) {
+            Reserved held = takeAsMember(op, subject, team, tokens, key, endpoint, ttl, usage);
             if (held != null) {
                 return held;
             }
@@ -205,7 +214,7 @@ final class Holds {
             boolean canRetry = attempt < MAX_TAKE_ATTEMPTS;
             if (probe.team != null) {
                 // a team member: the plain statements skip it; its holds are held against both accounts
-                rememberMember(subject);
+                rememberMember(subject, probe.team);
                 Reserved held = takeForTeam(op, subject, tokens, key, endpoint, ttl, usage);
                 if (held != null) {
                     return held;
@@ -244,11 +253,11 @@ final class Holds {
 
     // ---------------------------------------------------------------- team members
 
-    private void rememberMember(String subject) {
+    private void rememberMember(String subject, String teamSubject) {
         if (members.size() >= MAX_REMEMBERED_MEMBERS) {
             members.clear();
         }
-        members.add(subject);
+        members.put(subject, teamSubject);
     }
 
     /**
@@ -288,7 +297,7 @@ final class Holds {
         if (teamSubject == null) {
             members.remove(subject);
         } else {
-            rememberMember(subject);
+            rememberMember(subject, teamSubject);
         }
     }
 
@@ -462,7 +471,7 @@ final class Holds {
         op.logged(new LedgerEvent(eventIds.get(team), team, month, kind, tokens, 0, id, null, endpoint, op.now, usage));
         op.changed(consume ? adjust(userAfter, -tokens, 0, 0) : adjust(userAfter, 0, -tokens, 0), userAfter);
         op.changed(consume ? adjust(teamAfter, -tokens, 0, 0) : adjust(teamAfter, 0, -tokens, 0), teamAfter);
-        rememberMember(subject);
+        rememberMember(subject, team);
         return new Reserved(granted, userAfter, false, teamAfter);
     }
 
@@ -599,6 +608,251 @@ final class Holds {
                     op.now));
         }
         return LedgerRules.refused(subject, tokens, user, team, scope, policy);
+    }
+
+    // ---------------------------------------------------------------- team members, combined
+
+    /**
+     * A member's reserve or consume: without an idempotency key or a usage (which the combined
+     * statement does not carry) combined with other members' that arrive together, else, and for any
+     * call the combined statement did not grant, {@link #takeForTeam}. {@code null} when the subject is
+     * not in a team.
+     */
+    private Reserved takeAsMember(Op op, String subject, String team, long tokens, String key, String endpoint,
+                                  Duration ttl, TokenUsage usage) {
+        if (key == null && usage == null && hot.teamTakeTogetherInOneStatement() != null) {
+            TeamGrant grant = teamTakes.submit(team, new MemberTake(subject, team, tokens, endpoint, ttl),
+                    calls -> teamTakeTogether(op, calls),
+                    () -> new TeamGrant(takeForTeam(op, subject, tokens, null, endpoint, ttl, null), null));
+            if (grant != null) {
+                if (grant.heard != null) {
+                    grant.heard.tell(op);
+                }
+                return grant.reserved;
+            }
+        }
+        return takeForTeam(op, subject, tokens, key, endpoint, ttl, usage);
+    }
+
+    /** A member's reserve ({@code ttl} set) or consume without an idempotency key, waiting to be combined. */
+    private record MemberTake(String subject, String team, long tokens, String endpoint, Duration ttl) {
+    }
+
+    /**
+     * What a combined statement did for one member call, for that caller's listeners (the statement
+     * logs nothing on the leader's operation, so the leader tells its own too): the call's two events,
+     * and its member's and team's accounts before and after it.
+     */
+    private record Heard(LedgerEvent memberEvent, LedgerEvent teamEvent, QuotaAccount memberBefore,
+                         QuotaAccount memberAfter, QuotaAccount teamBefore, QuotaAccount teamAfter) {
+        void tell(Op op) {
+            op.logged(memberEvent);
+            op.logged(teamEvent);
+            op.changed(memberBefore, memberAfter);
+            op.changed(teamBefore, teamAfter);
+        }
+    }
+
+    /**
+     * A combined member take's grant ({@code null}: not a member) and, when a combined statement
+     * decided it, what to tell.
+     */
+    private record TeamGrant(Reserved reserved, Heard heard) {
+    }
+
+    /**
+     * A combined member finish's outcome (as {@link #finishTeamHold}'s) and, when a combined statement
+     * decided it, what to tell.
+     */
+    private record TeamFinish(Optional<Reservation> done, Heard heard) {
+    }
+
+    /** The team's account as a combined member statement returns it, beside the member's: {@code team_}-prefixed. */
+    private static QuotaAccount teamAccount(ResultSet rs, String teamSubject, YearMonth month) throws SQLException {
+        return new QuotaAccount(teamSubject, month, rs.getLong("team_allocated"), rs.getLong("team_granted"),
+                rs.getLong("team_carried"), rs.getLong("team_used"), rs.getLong("team_reserved"),
+                Rows.instant(rs, "team_created_at"), Rows.instant(rs, "team_updated_at"));
+    }
+
+    /**
+     * Runs {@code calls} (two or more member takes, of one team or several) as one statement on the
+     * leading caller's connection ({@code team-take-together.sql}), at the leader's instant: one result
+     * per call, {@code null} for each call it did not grant (a refusal by either account, a member who
+     * left or changed teams, no account yet, a stale hold, a later month, a database error), which its
+     * caller then runs alone on {@link #takeForTeam}.
+     */
+    private List<TeamGrant> teamTakeTogether(Op op, List<MemberTake> calls) {
+        int n = calls.size();
+        List<TeamGrant> results = new ArrayList<>(java.util.Collections.nCopies(n, null));
+        YearMonth month = policy.monthOf(op.now);
+        String[] subjects = new String[n];
+        String[] teams = new String[n];
+        Long[] tokens = new Long[n];
+        String[] endpoints = new String[n];
+        String[] ids = new String[n];
+        Boolean[] consumes = new Boolean[n];
+        Long[] expiries = new Long[n];
+        Instant[] expiresAt = new Instant[n];
+        java.util.Set<String> accountSet = new java.util.LinkedHashSet<>();
+        java.util.Set<String> teamSet = new java.util.LinkedHashSet<>();
+        for (int i = 0; i < n; i++) {
+            MemberTake call = calls.get(i);
+            subjects[i] = call.subject();
+            teams[i] = call.team();
+            tokens[i] = call.tokens();
+            endpoints[i] = call.endpoint();
+            ids[i] = holdId(true);
+            consumes[i] = call.ttl() == null;
+            // a consume's row expires at its instant, as takeForTeam's does
+            expiresAt[i] = call.ttl() == null ? op.now : op.now.plus(call.ttl());
+            expiries[i] = ChronoUnit.MICROS.between(Instant.EPOCH, expiresAt[i].plus(dbOffset));
+            teamSet.add(call.team());
+            accountSet.add(call.subject());
+        }
+        accountSet.addAll(teamSet);
+        List<int[]> granted = new ArrayList<>();
+        List<long[]> eventIds = new ArrayList<>();
+        Map<String, QuotaAccount> last = new java.util.HashMap<>();
+        try {
+            Connection c = op.handle().getConnection();
+            try (PreparedStatement ps = hot.teamTakeTogetherInOneStatement().prepare(c,
+                    "subjectList", c.createArrayOf("varchar", subjects), "teamList", c.createArrayOf("varchar", teams),
+                    "tokenList", c.createArrayOf("bigint", tokens),
+                    "endpointList", c.createArrayOf("varchar", endpoints), "idList", c.createArrayOf("varchar", ids),
+                    "consumeList", c.createArrayOf("boolean", consumes),
+                    "expiryList", c.createArrayOf("bigint", expiries),
+                    "accountList", c.createArrayOf("varchar", accountSet.toArray()),
+                    "teamsList", c.createArrayOf("varchar", teamSet.toArray()),
+                    "month", Rows.month(month), "now", op.now, "dbNow", op.dbNow);
+                 ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    QuotaAccount member = Rows.ACCOUNT.map(rs, null);
+                    int index = (int) rs.getLong("ord") - 1;
+                    // every row of one account carries it as the statement left it: the first one read will do
+                    last.putIfAbsent(member.subject(), member);
+                    last.putIfAbsent(teams[index], teamAccount(rs, teams[index], month));
+                    granted.add(new int[] {index});
+                    eventIds.add(new long[] {rs.getLong("event_id"), rs.getLong("team_event_id")});
+                }
+            }
+        } catch (SQLException | JdbiException e) {
+            // every call runs alone, on the path that retries and reports failures (see takeTogether)
+            LOG.debug("a combined statement of {} member takes failed; they run one by one", n, e);
+            return results;
+        }
+        // walk back from each account as the statement left it to each grant's own after
+        for (int g = granted.size() - 1; g >= 0; g--) {
+            int index = granted.get(g)[0];
+            MemberTake call = calls.get(index);
+            boolean consume = consumes[index];
+            long t = call.tokens();
+            QuotaAccount memberAfter = last.get(call.subject());
+            QuotaAccount teamAfter = last.get(call.team());
+            QuotaAccount memberBefore = consume ? adjust(memberAfter, -t, 0, 0) : adjust(memberAfter, 0, -t, 0);
+            QuotaAccount teamBefore = consume ? adjust(teamAfter, -t, 0, 0) : adjust(teamAfter, 0, -t, 0);
+            EventKind kind = consume ? EventKind.COMMITTED : EventKind.RESERVED;
+            Reservation hold = new Reservation(ids[index], call.subject(), month, t,
+                    consume ? ReservationState.COMMITTED : ReservationState.HELD, consume ? t : 0,
+                    consume ? Long.valueOf(t) : null, 0, null, call.endpoint(), op.now, expiresAt[index],
+                    consume ? op.now : null, Team.id(call.team()));
+            LedgerEvent memberEvent = new LedgerEvent(eventIds.get(g)[0], call.subject(), month, kind, t, 0,
+                    ids[index], null, call.endpoint(), op.now);
+            LedgerEvent teamEvent = new LedgerEvent(eventIds.get(g)[1], call.team(), month, kind, t, 0, ids[index],
+                    null, call.endpoint(), op.now);
+            results.set(index, new TeamGrant(new Reserved(hold, memberAfter, false, teamAfter),
+                    new Heard(memberEvent, teamEvent, memberBefore, memberAfter, teamBefore, teamAfter)));
+            last.put(call.subject(), memberBefore);
+            last.put(call.team(), teamBefore);
+        }
+        return results;
+    }
+
+    /**
+     * Runs {@code calls} (two or more commits and releases of members' holds) as one statement on the
+     * leading caller's connection ({@code team-finish-together.sql}), at the leader's instant: one
+     * result per call, {@code null} for each call it did not finish (not a member's held hold of the
+     * latest month, a repeated id, a database failure), which its caller then runs alone.
+     */
+    private List<TeamFinish> teamFinishTogether(Op op, List<LiveCall> calls) {
+        int n = calls.size();
+        List<TeamFinish> results = new ArrayList<>(java.util.Collections.nCopies(n, null));
+        // each id once: a second call for the same hold runs alone and finds it finished
+        List<Integer> sent = new ArrayList<>(n);
+        java.util.Set<String> seen = new java.util.HashSet<>();
+        for (int i = 0; i < n; i++) {
+            if (seen.add(calls.get(i).id())) {
+                sent.add(i);
+            }
+        }
+        String[] ids = new String[sent.size()];
+        Long[] actuals = new Long[sent.size()];
+        String[] models = new String[sent.size()];
+        Long[][] counts = new Long[4][sent.size()];
+        for (int k = 0; k < sent.size(); k++) {
+            LiveCall call = calls.get(sent.get(k));
+            ids[k] = call.id();
+            actuals[k] = call.actual();
+            TokenUsage u = call.actual() == null ? null : call.usage();
+            if (u != null) {
+                models[k] = u.model();
+                counts[0][k] = u.input();
+                counts[1][k] = u.cachedInput();
+                counts[2][k] = u.output();
+                counts[3][k] = u.reasoning();
+            }
+        }
+        YearMonth month = policy.monthOf(op.now);
+        List<Rows.FinishedHold> finished = new ArrayList<>();
+        List<Integer> order = new ArrayList<>();
+        List<Long> teamEventIds = new ArrayList<>();
+        Map<String, QuotaAccount> last = new java.util.HashMap<>();
+        try {
+            Connection c = op.handle().getConnection();
+            try (PreparedStatement ps = hot.teamFinishTogetherInOneStatement().prepare(c,
+                    "idList", c.createArrayOf("varchar", ids), "actualList", c.createArrayOf("bigint", actuals),
+                    "modelList", c.createArrayOf("varchar", models), "inputList", c.createArrayOf("bigint", counts[0]),
+                    "cachedList", c.createArrayOf("bigint", counts[1]), "outputList", c.createArrayOf("bigint", counts[2]),
+                    "reasoningList", c.createArrayOf("bigint", counts[3]),
+                    "capAtHeld", capAtHeld(), "month", Rows.month(month), "now", op.now);
+                 ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    Rows.FinishedHold f = finishedHolds.map(rs, null);
+                    String team = rs.getString("team_subject");
+                    // every row of one account carries it as the statement left it: the first one read will do
+                    last.putIfAbsent(f.reservation().subject(), f.account());
+                    last.putIfAbsent(team, teamAccount(rs, team, f.reservation().month()));
+                    finished.add(f);
+                    order.add(sent.get((int) rs.getLong("ord") - 1));
+                    teamEventIds.add(rs.getLong("team_event_id"));
+                }
+            }
+        } catch (SQLException | JdbiException e) {
+            LOG.debug("a combined statement of {} member commits and releases failed; they run one by one", n, e);
+            return results;
+        }
+        // walk back from each account as the statement left it to each finish's own after
+        for (int i = finished.size() - 1; i >= 0; i--) {
+            Rows.FinishedHold f = finished.get(i);
+            Reservation r = f.reservation();
+            String team = Team.subject(r.teamId());
+            boolean committed = r.state() == ReservationState.COMMITTED;
+            long tokens = committed ? r.charged() : r.held();
+            EventKind kind = committed ? EventKind.COMMITTED : EventKind.RELEASED;
+            TokenUsage usage = committed ? calls.get(order.get(i)).usage() : null;
+            QuotaAccount memberAfter = last.get(r.subject());
+            QuotaAccount teamAfter = last.get(team);
+            QuotaAccount memberBefore = adjust(memberAfter, committed ? -tokens : 0, r.held(), 0);
+            QuotaAccount teamBefore = adjust(teamAfter, committed ? -tokens : 0, r.held(), 0);
+            LedgerEvent memberEvent = new LedgerEvent(f.eventId(), r.subject(), r.month(), kind, tokens, r.overage(),
+                    r.id(), null, r.endpoint(), op.now, usage);
+            LedgerEvent teamEvent = new LedgerEvent(teamEventIds.get(i), team, r.month(), kind, tokens, r.overage(),
+                    r.id(), null, r.endpoint(), op.now, usage);
+            results.set(order.get(i), new TeamFinish(Optional.of(r),
+                    new Heard(memberEvent, teamEvent, memberBefore, memberAfter, teamBefore, teamAfter)));
+            last.put(r.subject(), memberBefore);
+            last.put(team, teamBefore);
+        }
+        return results;
     }
 
     /** A reserve ({@code ttl} set) or consume without an idempotency key, waiting to be combined. */
@@ -838,7 +1092,19 @@ final class Holds {
      */
     private Optional<Reservation> finishLive(Op op, String reservationId, Long actualTokens, TokenUsage usage) {
         if (hot.teamFinishInOneStatement() != null && isTeamHoldId(reservationId)) {
-            // a member's hold (by its id): the statement that settles both accounts, else the locked path
+            // a member's hold (by its id): the statement that settles both accounts, combined with other
+            // members' when they arrive together, else the locked path
+            if (hot.teamFinishTogetherInOneStatement() != null) {
+                TeamFinish finished = teamFinishes.submit(reservationId,
+                        new LiveCall(reservationId, actualTokens, usage), calls -> teamFinishTogether(op, calls),
+                        () -> new TeamFinish(finishTeamHold(op, reservationId, actualTokens, usage), null));
+                if (finished != null) {
+                    if (finished.heard != null) {
+                        finished.heard.tell(op);
+                    }
+                    return finished.done;
+                }
+            }
             return finishTeamHold(op, reservationId, actualTokens, usage);
         }
         if (hot.finishTogetherInOneStatement() != null) {

@@ -164,6 +164,10 @@ final class Sql {
     final String teamTakeInOneStatement;
     /** A commit or release of a team member's held hold, settling both accounts in one statement. */
     final String teamFinishInOneStatement;
+    /** Keyless reserves and consumes of several team members, combined ({@code Combiner}). */
+    final String teamTakeTogetherInOneStatement;
+    /** Commits and releases of several team members' holds, combined ({@code Combiner}). */
+    final String teamFinishTogetherInOneStatement;
     /**
      * H2: each change as a short transaction whose statement on the account comes last (reserve,
      * consume) or whose first statement is the hold's conditional update (commit, release).
@@ -292,6 +296,8 @@ final class Sql {
                 finishTogetherInOneStatement = hot(dialect, "finish-together");
                 teamTakeInOneStatement = hot(dialect, "team-take");
                 teamFinishInOneStatement = hot(dialect, "team-finish");
+                teamTakeTogetherInOneStatement = hot(dialect, "team-take-together");
+                teamFinishTogetherInOneStatement = hot(dialect, "team-finish-together");
                 reserveIfAvailable = null;
                 consumeIfAvailable = null;
                 commitLiveHold = null;
@@ -325,6 +331,8 @@ final class Sql {
                 // H2 has no data-modifying WITH: a member's holds run as one short transaction
                 teamTakeInOneStatement = null;
                 teamFinishInOneStatement = null;
+                teamTakeTogetherInOneStatement = null;
+                teamFinishTogetherInOneStatement = null;
                 reserveIfAvailable = hot(dialect, "reserve-if-available");
                 consumeIfAvailable = hot(dialect, "consume-if-available");
                 commitLiveHold = hot(dialect, "commit-held-hold");
@@ -357,7 +365,8 @@ final class Sql {
                Positional finishTogetherInOneStatement, Positional insertReservation, Positional insertEvent,
                Positional reserveIfAvailable, Positional consumeIfAvailable, Positional commitLiveHold,
                Positional releaseLiveHold, Positional chargeHold, Positional returnHold,
-               Positional teamTakeInOneStatement, Positional teamFinishInOneStatement, Positional insertChargeEvent) {
+               Positional teamTakeInOneStatement, Positional teamFinishInOneStatement, Positional insertChargeEvent,
+               Positional teamTakeTogetherInOneStatement, Positional teamFinishTogetherInOneStatement) {
     }
 
     Hot hot() {
@@ -368,7 +377,8 @@ final class Sql {
                 Positional.of(insertReservation), Positional.of(insertEvent), Positional.of(reserveIfAvailable),
                 Positional.of(consumeIfAvailable), Positional.of(commitLiveHold), Positional.of(releaseLiveHold),
                 Positional.of(chargeHold), Positional.of(returnHold), Positional.of(teamTakeInOneStatement),
-                Positional.of(teamFinishInOneStatement), Positional.of(insertChargeEvent));
+                Positional.of(teamFinishInOneStatement), Positional.of(insertChargeEvent),
+                Positional.of(teamTakeTogetherInOneStatement), Positional.of(teamFinishTogetherInOneStatement));
     }
 
     /** Whether reserve, consume, commit and release each run as one statement (else as a transaction). */

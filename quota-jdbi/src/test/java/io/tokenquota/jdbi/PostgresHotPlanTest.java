@@ -39,7 +39,9 @@ class PostgresHotPlanTest {
                 Map.entry("commit", sql.commitInOneStatement), Map.entry("release", sql.releaseInOneStatement),
                 Map.entry("finish-together", sql.finishTogetherInOneStatement),
                 Map.entry("team-take", sql.teamTakeInOneStatement),
-                Map.entry("team-finish", sql.teamFinishInOneStatement));
+                Map.entry("team-finish", sql.teamFinishInOneStatement),
+                Map.entry("team-take-together", sql.teamTakeTogetherInOneStatement),
+                Map.entry("team-finish-together", sql.teamFinishTogetherInOneStatement));
         try (Connection c = DB.dataSource().getConnection(); Statement s = c.createStatement()) {
             s.execute("ANALYZE tq_account, tq_reservation, tq_event");
             // every tenth user in one of 100 teams (whose accounts are rows of the same table), and their

@@ -1,0 +1,126 @@
+-- Reserves and consumes without idempotency keys of several team members (the store's group commit for
+-- members), in one statement and one commit, as take-together.sql does for plain users. A call is a
+-- consume when :consumeList says so, else a hold; :expiryList is its row's expiry in the database's
+-- clock, in microseconds since the epoch (a consume's is its instant, as in team-take.sql, whose row a
+-- member's consume keeps too). :teamList names the team the store last saw each member in, :idList
+-- each new row's id; :accountList is every team and member the calls name, :teamsList the teams.
+-- The accounts of the month are locked teams first, then members, each in subject order: the order of
+-- every path that locks a team's row and a member's (team-take, team-finish, the locked path), so no two
+-- of them deadlock. Each call is then walked in queue order and granted only if, on the rows as locked,
+-- the member is still in that team, both accounts are the latest of their owners with no stale hold,
+-- and both still have its tokens after the calls granted before it: the check of team-take.sql, made
+-- against what the earlier calls left. A call not granted changes nothing (its caller runs alone, on the
+-- path that explains refusals). Both balances of each granted call move, its hold (which remembers the
+-- team) and one event per account are written. One row back per granted call (ord, 1-based) with the
+-- member's and the team's account as the statement left them and both events' ids.
+WITH RECURSIVE calls AS (
+    SELECT t.ord, t.subject, t.team, t.tokens, t.endpoint, t.id, t.consume,
+           TIMESTAMPTZ 'epoch' + t.expiry * INTERVAL '1 microsecond' AS expires_at
+      FROM unnest(CAST(:subjectList AS VARCHAR[]), CAST(:teamList AS VARCHAR[]), CAST(:tokenList AS BIGINT[]),
+                  CAST(:endpointList AS VARCHAR[]), CAST(:idList AS VARCHAR[]), CAST(:consumeList AS BOOLEAN[]),
+                  CAST(:expiryList AS BIGINT[]))
+           WITH ORDINALITY AS t(subject, team, tokens, endpoint, id, consume, expiry, ord)
+), locked AS MATERIALIZED (
+    -- teams first, then members, each in subject order (see above); the same conditions as a single
+    -- member's take on each row, so a row that fails them is not locked and grants none of its calls
+    SELECT a.subject, a.team_subject, a.allocated + a.granted + a.carried - a.used - a.reserved AS available
+      FROM tq_account AS a
+     -- the subjects straight from the parameter, so the key's index finds them whatever the statistics say
+     WHERE a.subject = ANY(CAST(:accountList AS VARCHAR[])) AND a.plan_month = :month
+       AND NOT a.superseded
+       -- OFFSET 0 keeps each NOT EXISTS a probe per account (the account key; the open-holds indexes of a
+       -- member and of a team), never an anti-join against a scan of every account or open hold
+       AND NOT EXISTS (SELECT 1 FROM tq_account AS later WHERE later.subject = a.subject AND later.plan_month > :month
+                       OFFSET 0)
+       AND NOT EXISTS (SELECT 1 FROM tq_reservation AS stale
+                        WHERE stale.subject = a.subject AND stale.finished_at IS NULL AND stale.expires_at <= :dbNow
+                       OFFSET 0)
+       AND NOT EXISTS (SELECT 1 FROM tq_reservation AS stale
+                        WHERE stale.team_subject = a.subject AND stale.finished_at IS NULL
+                          AND stale.expires_at <= :dbNow
+                       OFFSET 0)
+     ORDER BY a.subject = ANY(CAST(:teamsList AS VARCHAR[])) DESC, a.subject
+       FOR UPDATE OF a
+), slots AS (
+    -- each locked account's place in the walk's array of balances
+    SELECT subject, team_subject, available, row_number() OVER (ORDER BY subject) AS pos FROM locked
+), walk (k, balances, fits) AS (
+    SELECT CAST(0 AS BIGINT), (SELECT array_agg(available ORDER BY pos) FROM slots), FALSE
+    UNION ALL
+    -- call k + 1 against the balances the calls before it left: both its member's (still in its team)
+    -- and its team's must hold its tokens, and then both go down by them
+    SELECT c.ord,
+           CASE WHEN g.fits
+                THEN (SELECT array_agg(CASE WHEN u.i IN (g.member_pos, g.team_pos) THEN u.balance - c.tokens
+                                            ELSE u.balance END ORDER BY u.i)
+                        FROM unnest(w.balances) WITH ORDINALITY AS u(balance, i))
+                ELSE w.balances END,
+           g.fits
+      FROM walk AS w JOIN calls AS c ON c.ord = w.k + 1
+     CROSS JOIN LATERAL (
+            SELECT m.pos AS member_pos, t.pos AS team_pos,
+                   COALESCE(w.balances[m.pos] >= c.tokens AND w.balances[t.pos] >= c.tokens, FALSE) AS fits
+              FROM (SELECT 1) AS one
+              LEFT JOIN slots AS m ON m.subject = c.subject AND m.team_subject = c.team
+              LEFT JOIN slots AS t ON t.subject = c.team AND t.team_subject IS NULL) AS g
+), accepted AS (
+    SELECT c.ord, c.subject, c.team, c.tokens, c.endpoint, c.id, c.expires_at, c.consume
+      FROM walk AS w JOIN calls AS c ON c.ord = w.k
+     WHERE w.fits
+), sums AS (
+    -- each granted call moves its member's account and its team's by the same tokens
+    SELECT o.subject, SUM(CASE WHEN x.consume THEN x.tokens ELSE 0 END) AS consumed,
+           SUM(CASE WHEN x.consume THEN 0 ELSE x.tokens END) AS held, SUM(x.tokens) AS total
+      FROM accepted AS x CROSS JOIN LATERAL (VALUES (x.subject), (x.team)) AS o(subject)
+     GROUP BY o.subject
+), sound AS (
+    -- every sum against its row as locked, before any row moves: a call moves two accounts, so one
+    -- account refusing its sum must leave the other unmoved too (then nothing is written, and every
+    -- caller runs alone); the walk never lets this happen, this makes sure it cannot
+    SELECT NOT EXISTS (SELECT 1 FROM sums AS s LEFT JOIN locked AS l ON l.subject = s.subject
+                        WHERE l.subject IS NULL OR l.available < s.total) AS ok
+), account AS (
+    -- each sum is checked again against its row as locked: no grant beyond it, ever
+    UPDATE tq_account AS a SET used = a.used + s.consumed, reserved = a.reserved + s.held, updated_at = :now
+      FROM sums AS s
+     WHERE a.subject = s.subject AND a.plan_month = :month
+       -- a no-op filter (the summed subjects are calls' accounts) that lets the key's index find the rows
+       AND a.subject = ANY(CAST(:accountList AS VARCHAR[]))
+       AND (SELECT ok FROM sound)
+       AND a.allocated + a.granted + a.carried - a.used - a.reserved >= s.total
+    RETURNING a.subject, a.plan_month, a.allocated, a.granted, a.carried, a.used, a.reserved, a.created_at,
+              a.updated_at
+), written AS (
+    -- a call is written only with both of its accounts moved
+    SELECT x.*
+      FROM accepted AS x
+     WHERE EXISTS (SELECT 1 FROM account AS a WHERE a.subject = x.subject)
+       AND EXISTS (SELECT 1 FROM account AS a WHERE a.subject = x.team)
+), hold AS (
+    INSERT INTO tq_reservation (id, subject, plan_month, held, state, charged, actual, overage, idempotency_key,
+                                endpoint, is_consume, created_at, expires_at, finished_at, team_subject)
+    SELECT x.id, x.subject, :month, x.tokens, CASE WHEN x.consume THEN 'COMMITTED' ELSE 'HELD' END,
+           CASE WHEN x.consume THEN x.tokens ELSE 0 END, CASE WHEN x.consume THEN x.tokens END, 0,
+           CAST(NULL AS VARCHAR), x.endpoint, x.consume, :now, x.expires_at,
+           CASE WHEN x.consume THEN CAST(:now AS TIMESTAMPTZ) END, x.team
+      FROM written AS x
+), event AS (
+    INSERT INTO tq_event (subject, plan_month, kind, tokens, overage, reservation_id, transaction_id, detail,
+                          is_consume, occurred_at)
+    SELECT o.subject, :month, CASE WHEN x.consume THEN 'COMMITTED' ELSE 'RESERVED' END, x.tokens, 0, x.id, NULL,
+           x.endpoint, x.consume, :now
+      FROM written AS x CROSS JOIN LATERAL (VALUES (x.subject, 0), (x.team, 1)) AS o(subject, n)
+     ORDER BY x.ord, o.n
+    RETURNING id, subject, reservation_id
+)
+SELECT x.ord, m.subject, m.plan_month, m.allocated, m.granted, m.carried, m.used, m.reserved, m.created_at,
+       m.updated_at, t.subject AS team_subject, t.allocated AS team_allocated, t.granted AS team_granted,
+       t.carried AS team_carried, t.used AS team_used, t.reserved AS team_reserved,
+       t.created_at AS team_created_at, t.updated_at AS team_updated_at, em.id AS event_id,
+       et.id AS team_event_id
+  FROM written AS x
+  JOIN account AS m ON m.subject = x.subject
+  JOIN account AS t ON t.subject = x.team
+  JOIN event AS em ON em.reservation_id = x.id AND em.subject = x.subject
+  JOIN event AS et ON et.reservation_id = x.id AND et.subject = x.team
+ ORDER BY x.ord
