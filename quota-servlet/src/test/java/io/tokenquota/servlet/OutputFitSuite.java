@@ -10,6 +10,7 @@ import io.tokenquota.ModelWeights;
 import io.tokenquota.QuotaAccount;
 import io.tokenquota.QuotaLedger;
 import io.tokenquota.QuotaPolicy;
+import io.tokenquota.Team;
 import io.tokenquota.estimator.DefaultTokenEstimator;
 import io.tokenquota.jdbi.JdbiQuotaStore;
 import io.tokenquota.jdbi.testing.TestDatabase;
@@ -187,6 +188,51 @@ abstract class OutputFitSuite {
         String subject = subjectWith(input + 300);
         HttpResponse<String> r = post("/ai/chat", subject, CHAT);
         assertFitted(r, subject, CHAT.replace("\"max_tokens\":5000", "\"max_tokens\":300"), 300, input + 300, input + 300);
+    }
+
+    /**
+     * A team member is fitted to the stricter of its own balance and its team's: with room for 1,000
+     * output tokens of its own but only 300 in its team, the budget is lowered to 300, the hold is
+     * taken from both accounts, and the remaining header shows the team's (the one that refuses next).
+     */
+    @Test
+    void aMembersBudgetIsLoweredToItsTeamsSmallerBalance() {
+        long input = input(CHAT);
+        String subject = subjectWith(input + 1_000);
+        String team = "fit-team-" + UUID.randomUUID();
+        store.setPlan(Team.subject(team), input + 300);
+        store.setTeam(subject, team);
+        HttpResponse<String> r = post("/ai/chat", subject, CHAT);
+        assertEquals(200, r.statusCode(), r.body());
+        assertEquals("300", r.headers().firstValue(QuotaFilter.OUTPUT_CAPPED_HEADER).orElse(null));
+        assertEquals("0", r.headers().firstValue("X-Quota-Remaining").orElse(null));
+        assertArrayEquals(CHAT.replace("\"max_tokens\":5000", "\"max_tokens\":300").getBytes(StandardCharsets.UTF_8),
+                received.get(subject).body());
+        QuotaAccount member = Ledgers.settled(store, subject);
+        assertEquals(ALLOWANCE - input - 1_000 + USED, member.used());
+        assertEquals(List.of("RESERVED:" + (input + 300), "COMMITTED:" + USED), events(Team.subject(team)).stream()
+                .filter(e -> !e.startsWith("PLAN")).toList());
+        assertEquals(List.of(USED, 0L), List.of(store.account(Team.subject(team)).used(),
+                store.account(Team.subject(team)).reserved()));
+    }
+
+    /** The other way round: a member whose own balance is the smaller one is fitted to it, not to its team's. */
+    @Test
+    void aMembersBudgetIsLoweredToItsOwnSmallerBalance() {
+        long input = input(CHAT);
+        String subject = subjectWith(input + 200);
+        String team = "fit-team-" + UUID.randomUUID();
+        store.setPlan(Team.subject(team), input + 2_000);
+        store.setTeam(subject, team);
+        HttpResponse<String> r = post("/ai/chat", subject, CHAT);
+        assertEquals(200, r.statusCode(), r.body());
+        assertEquals("200", r.headers().firstValue(QuotaFilter.OUTPUT_CAPPED_HEADER).orElse(null));
+        assertEquals("0", r.headers().firstValue("X-Quota-Remaining").orElse(null));
+        assertArrayEquals(CHAT.replace("\"max_tokens\":5000", "\"max_tokens\":200").getBytes(StandardCharsets.UTF_8),
+                received.get(subject).body());
+        Ledgers.settled(store, subject);
+        assertEquals(List.of("RESERVED:" + (input + 200), "COMMITTED:" + USED), events(Team.subject(team)).stream()
+                .filter(e -> !e.startsWith("PLAN")).toList());
     }
 
     /** With per-model weights the fitted budget is the largest whose weighed hold fits. */
