@@ -73,12 +73,6 @@ WITH RECURSIVE calls AS (
            SUM(CASE WHEN x.consume THEN 0 ELSE x.tokens END) AS held, SUM(x.tokens) AS total
       FROM accepted AS x CROSS JOIN LATERAL (VALUES (x.subject), (x.team)) AS o(subject)
      GROUP BY o.subject
-), sound AS (
-    -- every sum against its row as locked, before any row moves: a call moves two accounts, so one
-    -- account refusing its sum must leave the other unmoved too (then nothing is written, and every
-    -- caller runs alone); the walk never lets this happen, this makes sure it cannot
-    SELECT NOT EXISTS (SELECT 1 FROM sums AS s LEFT JOIN locked AS l ON l.subject = s.subject
-                        WHERE l.subject IS NULL OR l.available < s.total) AS ok
 ), account AS (
     -- each sum is checked again against its row as locked: no grant beyond it, ever
     UPDATE tq_account AS a SET used = a.used + s.consumed, reserved = a.reserved + s.held, updated_at = :now
@@ -86,16 +80,21 @@ WITH RECURSIVE calls AS (
      WHERE a.subject = s.subject AND a.plan_month = :month
        -- a no-op filter (the summed subjects are calls' accounts) that lets the key's index find the rows
        AND a.subject = ANY(CAST(:accountList AS VARCHAR[]))
-       AND (SELECT ok FROM sound)
        AND a.allocated + a.granted + a.carried - a.used - a.reserved >= s.total
     RETURNING a.subject, a.plan_month, a.allocated, a.granted, a.carried, a.used, a.reserved, a.created_at,
               a.updated_at
+), whole AS (
+    -- every summed account moved, or the statement fails (division by zero) and is undone whole, and
+    -- every caller runs alone: a call moves two accounts, and a row can be left unmoved although this
+    -- statement locked it (its own check refusing the sum, or PostgreSQL skipping the UPDATE of a row
+    -- that another transaction changed after this statement's snapshot: seen under load, the team's
+    -- row left while the members' moved)
+    SELECT 1 / CASE WHEN (SELECT COUNT(*) FROM account) = (SELECT COUNT(*) FROM sums) THEN 1 ELSE 0 END AS ok
 ), written AS (
-    -- a call is written only with both of its accounts moved
+    -- joined to the granted calls alone, so the check runs whenever a call was granted
     SELECT x.*
-      FROM accepted AS x
-     WHERE EXISTS (SELECT 1 FROM account AS a WHERE a.subject = x.subject)
-       AND EXISTS (SELECT 1 FROM account AS a WHERE a.subject = x.team)
+      FROM accepted AS x CROSS JOIN whole AS w
+     WHERE w.ok = 1
 ), hold AS (
     INSERT INTO tq_reservation (id, subject, plan_month, held, state, charged, actual, overage, idempotency_key,
                                 endpoint, is_consume, created_at, expires_at, finished_at, team_subject)
