@@ -54,13 +54,17 @@ WITH RECURSIVE calls AS (
       FROM accepted
      GROUP BY subject
 ), account AS (
-    -- each walk's sum is checked again against its row as locked: no grant beyond it, ever
+    -- by the key alone, each row moved from its own columns: PostgreSQL finds the rows to update as of
+    -- this statement's snapshot and tests the WHERE on that version first; only a row that passes is
+    -- tested again on its newest version (the one locked above). A balance test here would read the
+    -- snapshot's balance, older than the one the walk granted against, and drop the row (and with it
+    -- the batch, whose holds and events join it) when another transaction freed room in meanwhile. The
+    -- walk has checked each sum against its row as locked, and the lock keeps that row until commit.
     UPDATE tq_account AS a SET used = a.used + s.consumed, reserved = a.reserved + s.held, updated_at = :now
       FROM sums AS s
      WHERE a.subject = s.subject AND a.plan_month = :month
        -- a no-op filter (the walked subjects are calls' subjects) that lets the key's index find the rows
        AND a.subject = ANY(CAST(:subjectList AS VARCHAR[]))
-       AND a.allocated + a.granted + a.carried - a.used - a.reserved >= s.total
     RETURNING a.subject, a.plan_month, a.allocated, a.granted, a.carried, a.used, a.reserved, a.created_at,
               a.updated_at
 ), hold AS (

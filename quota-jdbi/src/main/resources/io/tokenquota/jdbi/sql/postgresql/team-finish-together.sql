@@ -52,27 +52,20 @@ WITH calls AS (
      ORDER BY s.is_team DESC, a.subject
        FOR UPDATE OF a
 ), account AS (
+    -- by the key alone, each row moved from its own columns (see team-take-together.sql): every account
+    -- of a hold this statement sees existed at its snapshot, and the lock above keeps it until commit,
+    -- so none is left unmoved
     UPDATE tq_account AS a SET used = a.used + s.charged, reserved = a.reserved - s.held, updated_at = :now
       FROM sums AS s JOIN locked AS l ON l.subject = s.subject
      WHERE a.subject = s.subject AND a.plan_month = :month
     RETURNING a.subject, a.allocated, a.granted, a.carried, a.used, a.reserved, a.created_at, a.updated_at
-), whole AS (
-    -- every summed account moved, or the statement fails (division by zero) and is undone whole, and
-    -- every caller runs alone: a hold settles two accounts, and PostgreSQL can skip the UPDATE of a row
-    -- this statement locked when another transaction changed it after this statement's snapshot
-    SELECT 1 / CASE WHEN (SELECT COUNT(*) FROM account) = (SELECT COUNT(*) FROM sums) THEN 1 ELSE 0 END AS ok
-), settled AS (
-    -- joined to the finished holds alone, so the check runs whenever a hold was finished
-    SELECT h.*
-      FROM hold AS h CROSS JOIN whole AS w
-     WHERE w.ok = 1
 ), event AS (
     INSERT INTO tq_event (subject, plan_month, kind, tokens, overage, reservation_id, transaction_id, detail,
                           is_consume, occurred_at, model, input_tokens, cached_input_tokens, output_tokens, reasoning_tokens)
     SELECT o.subject, h.plan_month, h.state, CASE WHEN h.state = 'COMMITTED' THEN h.charged ELSE h.held END,
            h.overage, h.id, NULL, h.endpoint, FALSE, :now, h.model, h.input_tokens, h.cached_input_tokens,
            h.output_tokens, h.reasoning_tokens
-      FROM settled AS h CROSS JOIN LATERAL (VALUES (h.subject, 0), (h.team_subject, 1)) AS o(subject, n)
+      FROM hold AS h CROSS JOIN LATERAL (VALUES (h.subject, 0), (h.team_subject, 1)) AS o(subject, n)
       JOIN account AS a ON a.subject = o.subject
      ORDER BY h.ord, o.n
     RETURNING id, subject, reservation_id

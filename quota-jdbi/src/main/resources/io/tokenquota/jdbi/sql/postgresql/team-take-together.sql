@@ -74,27 +74,19 @@ WITH RECURSIVE calls AS (
       FROM accepted AS x CROSS JOIN LATERAL (VALUES (x.subject), (x.team)) AS o(subject)
      GROUP BY o.subject
 ), account AS (
-    -- each sum is checked again against its row as locked: no grant beyond it, ever
+    -- by the key alone, each row moved from its own columns: PostgreSQL finds the rows to update as of
+    -- this statement's snapshot and tests the WHERE on that version first; only a row that passes is
+    -- tested again on its newest version (the one locked above). A balance test here would read the
+    -- snapshot's balance, older than the one the walk granted against, and could drop a row another
+    -- transaction freed room in meanwhile (the team's, so the members' rows moved alone). The walk has
+    -- checked every sum against its row as locked; the key and the lock keep that row until commit.
     UPDATE tq_account AS a SET used = a.used + s.consumed, reserved = a.reserved + s.held, updated_at = :now
       FROM sums AS s
      WHERE a.subject = s.subject AND a.plan_month = :month
        -- a no-op filter (the summed subjects are calls' accounts) that lets the key's index find the rows
        AND a.subject = ANY(CAST(:accountList AS VARCHAR[]))
-       AND a.allocated + a.granted + a.carried - a.used - a.reserved >= s.total
     RETURNING a.subject, a.plan_month, a.allocated, a.granted, a.carried, a.used, a.reserved, a.created_at,
               a.updated_at
-), whole AS (
-    -- every summed account moved, or the statement fails (division by zero) and is undone whole, and
-    -- every caller runs alone: a call moves two accounts, and a row can be left unmoved although this
-    -- statement locked it (its own check refusing the sum, or PostgreSQL skipping the UPDATE of a row
-    -- that another transaction changed after this statement's snapshot: seen under load, the team's
-    -- row left while the members' moved)
-    SELECT 1 / CASE WHEN (SELECT COUNT(*) FROM account) = (SELECT COUNT(*) FROM sums) THEN 1 ELSE 0 END AS ok
-), written AS (
-    -- joined to the granted calls alone, so the check runs whenever a call was granted
-    SELECT x.*
-      FROM accepted AS x CROSS JOIN whole AS w
-     WHERE w.ok = 1
 ), hold AS (
     INSERT INTO tq_reservation (id, subject, plan_month, held, state, charged, actual, overage, idempotency_key,
                                 endpoint, is_consume, created_at, expires_at, finished_at, team_subject)
@@ -102,13 +94,13 @@ WITH RECURSIVE calls AS (
            CASE WHEN x.consume THEN x.tokens ELSE 0 END, CASE WHEN x.consume THEN x.tokens END, 0,
            CAST(NULL AS VARCHAR), x.endpoint, x.consume, :now, x.expires_at,
            CASE WHEN x.consume THEN CAST(:now AS TIMESTAMPTZ) END, x.team
-      FROM written AS x
+      FROM accepted AS x
 ), event AS (
     INSERT INTO tq_event (subject, plan_month, kind, tokens, overage, reservation_id, transaction_id, detail,
                           is_consume, occurred_at)
     SELECT o.subject, :month, CASE WHEN x.consume THEN 'COMMITTED' ELSE 'RESERVED' END, x.tokens, 0, x.id, NULL,
            x.endpoint, x.consume, :now
-      FROM written AS x CROSS JOIN LATERAL (VALUES (x.subject, 0), (x.team, 1)) AS o(subject, n)
+      FROM accepted AS x CROSS JOIN LATERAL (VALUES (x.subject, 0), (x.team, 1)) AS o(subject, n)
      ORDER BY x.ord, o.n
     RETURNING id, subject, reservation_id
 )
@@ -117,7 +109,7 @@ SELECT x.ord, m.subject, m.plan_month, m.allocated, m.granted, m.carried, m.used
        t.carried AS team_carried, t.used AS team_used, t.reserved AS team_reserved,
        t.created_at AS team_created_at, t.updated_at AS team_updated_at, em.id AS event_id,
        et.id AS team_event_id
-  FROM written AS x
+  FROM accepted AS x
   JOIN account AS m ON m.subject = x.subject
   JOIN account AS t ON t.subject = x.team
   JOIN event AS em ON em.reservation_id = x.id AND em.subject = x.subject

@@ -1,0 +1,169 @@
+package io.tokenquota.jdbi;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.tokenquota.jdbi.testing.PostgresExtension;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+
+/**
+ * The combined statements against a row that another transaction frees room in between the statement's
+ * snapshot and its lock (READ COMMITTED). The statement's UPDATE finds the row as of its snapshot and
+ * evaluates its WHERE on that version first; only a row that passes is re-checked on the newest version
+ * (EvalPlanQual). A balance check in that WHERE therefore dropped the team's row (10 tokens left as of
+ * the snapshot) although the walk granted the calls on the row as locked (60 left): the members' rows
+ * moved, the team's did not, and no hold or event was written. Made deterministic here: the statement
+ * starts while the release holds the team's row, and the release commits once the statement waits.
+ */
+class PostgresTeamSnapshotRaceTest {
+    @RegisterExtension
+    static final PostgresExtension DB = new PostgresExtension();
+
+    private static final String MONTH = "2026-12";
+
+    @Test
+    void membersTakenTogetherWhileTheirTeamIsFreedMoveBothAccounts() throws Exception {
+        emptyLedger();
+        exec("INSERT INTO tq_account (subject, plan_month, allocated, reserved, created_at, updated_at, team_subject)"
+                + " VALUES ('team', '" + MONTH + "', 100, 90, now(), now(), NULL),"
+                + " ('m1', '" + MONTH + "', 1000, 0, now(), now(), 'team'),"
+                + " ('m2', '" + MONTH + "', 1000, 0, now(), now(), 'team')");
+        Positional take = Positional.of(new Sql(Dialect.POSTGRESQL).teamTakeTogetherInOneStatement);
+        List<String> rows = raceAgainstRelease("team", 50, c -> {
+            Instant now = Instant.now();
+            try (PreparedStatement ps = take.prepare(c,
+                    "subjectList", c.createArrayOf("varchar", new String[] {"m1", "m2"}),
+                    "teamList", c.createArrayOf("varchar", new String[] {"team", "team"}),
+                    "tokenList", c.createArrayOf("bigint", new Long[] {10L, 20L}),
+                    "endpointList", c.createArrayOf("varchar", new String[] {"e", "e"}),
+                    "idList", c.createArrayOf("varchar", new String[] {"t-h1", "t-h2"}),
+                    "consumeList", c.createArrayOf("boolean", new Boolean[] {false, false}),
+                    "expiryList", c.createArrayOf("bigint", new Long[] {micros(now) + 3_600_000_000L,
+                            micros(now) + 3_600_000_000L}),
+                    "accountList", c.createArrayOf("varchar", new String[] {"m1", "m2", "team"}),
+                    "teamsList", c.createArrayOf("varchar", new String[] {"team"}),
+                    "month", MONTH, "now", now, "dbNow", now);
+                 ResultSet rs = ps.executeQuery()) {
+                List<String> out = new ArrayList<>();
+                while (rs.next()) {
+                    out.add(rs.getString("subject") + ":" + rs.getLong("reserved") + "/" + rs.getLong("team_reserved"));
+                }
+                return out;
+            }
+        });
+        // both calls granted on the team's row as locked (60 left), each account moved once by its sum
+        assertEquals(List.of("m1:10/70", "m2:20/70"), rows);
+        assertEquals(List.of("m1:0/10", "m2:0/20", "team:0/70"), accounts());
+        assertEquals(2L, count("SELECT COUNT(*) FROM tq_reservation WHERE state = 'HELD'"));
+        assertEquals(4L, count("SELECT COUNT(*) FROM tq_event WHERE kind = 'RESERVED'"));
+    }
+
+    @Test
+    void callsTakenTogetherWhileTheirAccountIsFreedAreGranted() throws Exception {
+        emptyLedger();
+        exec("INSERT INTO tq_account (subject, plan_month, allocated, reserved, created_at, updated_at)"
+                + " VALUES ('u', '" + MONTH + "', 100, 90, now(), now())");
+        Positional take = Positional.of(new Sql(Dialect.POSTGRESQL).takeTogetherInOneStatement);
+        List<String> rows = raceAgainstRelease("u", 50, c -> {
+            Instant now = Instant.now();
+            try (PreparedStatement ps = take.prepare(c,
+                    "subjectList", c.createArrayOf("varchar", new String[] {"u", "u"}),
+                    "tokenList", c.createArrayOf("bigint", new Long[] {10L, 20L}),
+                    "endpointList", c.createArrayOf("varchar", new String[] {"e", "e"}),
+                    "idList", c.createArrayOf("varchar", new String[] {"u-h1", null}),
+                    "expiryList", c.createArrayOf("bigint", new Long[] {micros(now) + 3_600_000_000L, null}),
+                    "month", MONTH, "now", now, "dbNow", now);
+                 ResultSet rs = ps.executeQuery()) {
+                List<String> out = new ArrayList<>();
+                while (rs.next()) {
+                    out.add(rs.getLong("ord") + ":" + rs.getLong("used") + "/" + rs.getLong("reserved"));
+                }
+                return out;
+            }
+        });
+        // a hold of 10 and a consume of 20, both within the 60 the release left
+        assertEquals(List.of("1:20/50", "2:20/50"), rows);
+        assertEquals(List.of("u:20/50"), accounts());
+        assertEquals(1L, count("SELECT COUNT(*) FROM tq_reservation WHERE state = 'HELD'"));
+        assertEquals(2L, count("SELECT COUNT(*) FROM tq_event"));
+    }
+
+    private interface Work {
+        List<String> run(Connection c) throws SQLException;
+    }
+
+    /**
+     * Runs {@code work} while another transaction has taken {@code tokens} off {@code subject}'s
+     * reserved: the work's statement takes its snapshot before that commits and waits for the row; the
+     * release commits once it waits.
+     */
+    private static List<String> raceAgainstRelease(String subject, long tokens, Work work) throws Exception {
+        try (Connection release = DB.dataSource().getConnection()) {
+            release.setAutoCommit(false);
+            try (Statement s = release.createStatement()) {
+                s.executeUpdate("UPDATE tq_account SET reserved = reserved - " + tokens + " WHERE subject = '" + subject
+                        + "'");
+            }
+            CompletableFuture<List<String>> taken = CompletableFuture.supplyAsync(() -> {
+                try (Connection c = DB.dataSource().getConnection()) {
+                    return work.run(c);
+                } catch (SQLException e) {
+                    throw new IllegalStateException(e.getMessage(), e);
+                }
+            });
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+            while (count("SELECT COUNT(*) FROM pg_locks WHERE NOT granted AND locktype = 'transactionid'") == 0) {
+                assertTrue(System.nanoTime() < deadline, "the statement never waited for the release's row");
+                Thread.sleep(10);
+            }
+            release.commit();
+            return taken.get(30, TimeUnit.SECONDS);
+        }
+    }
+
+    /** The class's two tests share one database: each starts from empty tables. */
+    private static void emptyLedger() throws SQLException {
+        JdbiQuotaStore.installSchema(DB.dataSource());
+        exec("TRUNCATE tq_account, tq_reservation, tq_event");
+    }
+
+    private static long micros(Instant instant) {
+        return instant.getEpochSecond() * 1_000_000L + instant.getNano() / 1_000;
+    }
+
+    private static List<String> accounts() throws SQLException {
+        List<String> out = new ArrayList<>();
+        try (Connection c = DB.dataSource().getConnection(); Statement s = c.createStatement();
+             ResultSet rs = s.executeQuery("SELECT subject, used, reserved FROM tq_account ORDER BY subject")) {
+            while (rs.next()) {
+                out.add(rs.getString(1) + ":" + rs.getLong(2) + "/" + rs.getLong(3));
+            }
+        }
+        return out;
+    }
+
+    private static long count(String sql) throws SQLException {
+        try (Connection c = DB.dataSource().getConnection(); Statement s = c.createStatement();
+             ResultSet rs = s.executeQuery(sql)) {
+            rs.next();
+            return rs.getLong(1);
+        }
+    }
+
+    private static void exec(String sql) throws SQLException {
+        try (Connection c = DB.dataSource().getConnection(); Statement s = c.createStatement()) {
+            s.execute(sql);
+        }
+    }
+}
