@@ -209,6 +209,28 @@ abstract class AbstractRound38 extends H2FilterRound {
         }
     }
 
+    /**
+     * A Spring-style generate endpoint, {@code generate(@RequestBody Prompt p,
+     * @RequestParam(name = "max_tokens", defaultValue = "256") int maxTokens)}: the prompt in the JSON
+     * body, the budget in the query string (read through {@code getParameter}, which holds the query
+     * string's parameters on a JSON POST). Streams its answer without a usage report.
+     */
+    public static class QueryBudgetGenerate extends HttpServlet {
+        static final java.util.Map<String, Long> WRITTEN = new java.util.concurrent.ConcurrentHashMap<>();
+
+        @Override
+        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+            JsonNode body = MAPPER.readTree(req.getInputStream());
+            called(req);
+            String q = req.getParameter("max_tokens");
+            long budget = q != null ? Long.parseLong(q) : body.path("max_tokens").asLong(256);
+            WRITTEN.put(req.getHeader("x-user-id"), budget);
+            resp.setContentType("text/event-stream");
+            resp.getWriter().write("data: {\"text\":\"" + body.path("prompt").asText().length() + "\"}\n\n"
+                    + "data: {\"text\":\"" + "word ".repeat((int) Math.min(budget, 20_000)) + "\"}\n\n");
+        }
+    }
+
     @Override
     protected Deployment deploy(QuotaFilter filter) {
         return Deployment.create()
@@ -218,6 +240,7 @@ abstract class AbstractRound38 extends H2FilterRound {
                 .servlet("ja", new LegacyTextPrompt(Charset.forName("Windows-31J"), false), "/ai/ja/text")
                 .servlet("utf16", new LegacyTextPrompt(StandardCharsets.UTF_8, true), "/ai/detect/text")
                 .servlet("native", new NativeGenerate(), "/ai/native/generate")
+                .servlet("qbudget", new QueryBudgetGenerate(), "/ai/qbudget/generate")
                 .servlet("gemini", new GeminiGenerate(), "/ai/gemini/generateContent");
     }
 
@@ -390,6 +413,29 @@ abstract class AbstractRound38 extends H2FilterRound {
     void cohereNumGenerationsIsHeld() {
         assertChargedWhatWasWritten("{\"model\":\"command\",\"prompt\":\"Write a long story about a lighthouse.\","
                 + "\"max_tokens\":3500,\"num_generations\":5}", "Cohere num_generations 5 of 3,500");
+    }
+
+    /**
+     * {@code POST /ai/qbudget/generate?max_tokens=16000} with the JSON body {@code {"prompt":"Write a
+     * long story."}}: the endpoint binds the prompt from the body and the budget from the query string
+     * ({@code @RequestParam}). The filter reads a query string's budget only when the body is not JSON,
+     * so the call is held (and, with no usage in the stream, charged) the default 1,000 while the
+     * model writes 16,000. The same budget in the body is held (control, via the estimator's rules).
+     */
+    @Test
+    void aQueryStringBudgetBesideAJsonBodyIsHeld() {
+        String s = subject();
+        HttpResponse<String> r = TestHttp.post(container.uri("/ai/qbudget/generate?max_tokens=16000"),
+                "{\"prompt\":\"Write a long story about a lighthouse.\"}".getBytes(StandardCharsets.UTF_8),
+                "x-user-id", s, "Content-Type", "application/json");
+        if (r.statusCode() == 429) {
+            return;
+        }
+        assertEquals(200, r.statusCode(), r.body());
+        long written = QueryBudgetGenerate.WRITTEN.get(s);
+        long charged = settled(s).used();
+        assertTrue(charged >= written, "the endpoint wrote " + written + " tokens (budget from ?max_tokens, no usage), "
+                + "the call was charged " + charged + ": " + ledger(s));
     }
 
     // ------------------------------------------------------------------ 3. base64 text the endpoint decodes
