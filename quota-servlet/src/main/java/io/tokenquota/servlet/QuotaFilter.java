@@ -252,7 +252,7 @@ public final class QuotaFilter implements Filter {
         }
         // a budget or n in the query string is read as in a JSON body when the request has no JSON body:
         // the servlet API (and Spring's @RequestParam) merges the query string into the parameters a
-        // form, multipart or GET endpoint reads
+        // form, multipart or GET endpoint reads; beside a JSON body only its budget counts (estimateAs)
         String query = request.getQueryString();
         RequestEstimator.Asked asked = new RequestEstimator.Asked();
         if (query != null && !query.isEmpty()) {
@@ -305,7 +305,9 @@ public final class QuotaFilter implements Filter {
                 return;
             }
             // a compressed body is estimated (and size-limited) as the endpoint will read it, inflated
-            byte[] readable = decoded(body, request.getHeader("Content-Encoding"), limit);
+            // every line of the field counts: they are one list of codings (RFC 9110 section 5.3)
+            byte[] readable = decoded(body, String.join(",", java.util.Collections.list(request.getHeaders("Content-Encoding"))),
+                    limit);
             if (readable == TOO_LARGE) {
                 Problems.bodyTooLarge(request, response, limit);
                 return;
@@ -577,6 +579,12 @@ public final class QuotaFilter implements Filter {
             // the fallback above the text's own tokens stands for the answer the model will write
             asked.countOutput(text - own);
             return text;
+        }
+        if (asked.budget > e.outputBudget()) {
+            // a budget name means a budget in the query string too (@RequestParam("max_tokens") beside a
+            // @RequestBody); a query string's n may mean anything on a JSON call, so only the budget
+            e = new RequestEstimator.Estimate(e.inputTokens(), asked.budget, e.completions(), e.mediaItems(),
+                    e.requests(), e.orDefault());
         }
         asked.countOutput(outputOf(e, path));
         return total(e, path);

@@ -82,13 +82,14 @@ final class RequestEstimator {
      * before {@code max_tokens}), Ollama's {@code num_predict}, vLLM's {@code min_tokens} (the least the
      * model must write), Hugging Face TGI's {@code max_new_tokens} and {@code min_new_tokens}, AWS
      * Bedrock Converse's {@code maxTokens}, Anthropic's legacy {@code max_tokens_to_sample}, Bedrock
-     * InvokeModel's Titan {@code maxTokenCount} and Meta {@code max_gen_len}. Read at the
+     * InvokeModel's Titan {@code maxTokenCount} and Meta {@code max_gen_len}, KoboldCpp's
+     * {@code max_length}, Aleph Alpha's {@code maximum_tokens}. Read at the
      * top level, in the {@link #CONFIG_OBJECTS} and in a request's parameters ({@link Asked}); a
      * negative one ({@code -1}, {@code -2}: no limit, fill the context) holds the cap.
      */
     static final Set<String> OUTPUT_FIELDS = Set.of("max_tokens", "max_completion_tokens", "max_output_tokens",
             "maxOutputTokens", "n_predict", "num_predict", "min_tokens", "max_new_tokens", "min_new_tokens",
-            "maxTokens", "max_tokens_to_sample", "maxTokenCount", "max_gen_len");
+            "maxTokens", "max_tokens_to_sample", "maxTokenCount", "max_gen_len", "max_length", "maximum_tokens");
     /**
      * Top-level objects holding a request's generation settings: Gemini {@code generationConfig},
      * Ollama {@code options}, Hugging Face TGI {@code parameters}, AWS Bedrock Converse
@@ -100,11 +101,12 @@ final class RequestEstimator {
             "inferenceConfig", "textGenerationConfig", "input", "sampling_params", "samplingParams");
     /**
      * How many completions the model writes, each up to the output budget: OpenAI {@code n}, OpenAI and
-     * TGI {@code best_of}, Gemini and Vertex {@code candidateCount}, transformers' {@code num_return_sequences};
+     * TGI {@code best_of}, Gemini and Vertex {@code candidateCount}, transformers' {@code num_return_sequences},
+     * Cohere's {@code num_generations}, AI21's {@code numResults}, Replicate's {@code num_outputs};
      * read at the top level and in the {@link #CONFIG_OBJECTS}.
      */
     static final Set<String> COMPLETIONS_FIELDS = Set.of("n", "best_of", "candidateCount", "candidate_count",
-            "num_return_sequences");
+            "num_return_sequences", "num_generations", "numResults", "num_outputs");
 
     /**
      * The names above as Go's {@code encoding/json} matches a key to a field: case-insensitively, with
@@ -479,6 +481,11 @@ final class RequestEstimator {
                         }
                         if (!top.schema && text.length() > 0) {
                             boolean payload = base64 || isDataUrl(text);
+                            if (payload) {
+                                // a text document sent as base64 (Gemini inlineData of text/plain) is read
+                                // by the model as its text: that counts, beside the item
+                                input = saturatingAdd(input, base64Text(text));
+                            }
                             if (top.array && (payload || MEDIA_FIELDS.contains(top.name))) {
                                 // each image of a list is an item
                                 top.mediaBelow++;
@@ -887,6 +894,29 @@ final class RequestEstimator {
             }
         }
         return true;
+    }
+
+    /** The estimate of the text a base64 payload (plain or a {@code data:} URL) decodes to; 0 when it is not text. */
+    private long base64Text(CharSequence value) {
+        int start = 0;
+        if ("data:".contentEquals(value.subSequence(0, Math.min(5, value.length())))) {
+            int comma = -1;
+            for (int i = 5; i < value.length() && comma < 0; i++) {
+                comma = value.charAt(i) == ',' ? i : -1;
+            }
+            if (comma < 0 || !value.subSequence(0, comma).toString().endsWith(";base64")) {
+                return 0;
+            }
+            start = comma + 1;
+        }
+        // the URL-safe alphabet read as the standard one; the MIME decoder skips line breaks
+        String encoded = value.subSequence(start, value.length()).toString().replace('-', '+').replace('_', '/');
+        try {
+            CharSequence decoded = BodyText.text(java.util.Base64.getMimeDecoder().decode(encoded), StandardCharsets.UTF_8);
+            return decoded == null ? 0 : estimator.estimate(decoded);
+        } catch (IllegalArgumentException notBase64) {
+            return 0;
+        }
     }
 
     private static long saturatingAdd(long a, long b) {

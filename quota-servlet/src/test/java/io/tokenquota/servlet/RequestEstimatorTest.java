@@ -185,8 +185,9 @@ final class RequestEstimatorTest {
         QuotaFilter filter = QuotaFilter.builder(new io.tokenquota.memory.InMemoryQuotaStore()).protect("/ai/")
                 .subjectResolver(r -> "x").estimator(CharSequence::length)
                 .fallbackEstimate(500).defaultOutputBudget(50).outputBudgetCap(1_000).build();
-        assertEquals(4 + 50, filter.estimateOf("{\"prompt\":\"abcd\"}".getBytes(StandardCharsets.UTF_8),
-                java.util.List.of(StandardCharsets.UTF_8), "/ai/chat", asked), "a JSON body's own fields are what its endpoint reads");
+        assertEquals(4 + 1_000, filter.estimateOf("{\"prompt\":\"abcd\"}".getBytes(StandardCharsets.UTF_8),
+                java.util.List.of(StandardCharsets.UTF_8), "/ai/chat", asked),
+                "beside a JSON body the query's budget counts (capped), its n does not: it may mean anything there");
         assertEquals(500 + 8 * 1_000, filter.estimateOf(new byte[0], java.util.List.of(StandardCharsets.UTF_8), "/ai/chat", asked),
                 "a GET ?n=8&max_tokens=16000");
         assertEquals(500, filter.estimateOf(new byte[0], java.util.List.of(StandardCharsets.UTF_8), "/ai/chat", new RequestEstimator.Asked()),
