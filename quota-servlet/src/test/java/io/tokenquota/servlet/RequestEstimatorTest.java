@@ -365,6 +365,16 @@ final class RequestEstimatorTest {
                 StandardCharsets.UTF_8).length(), "a single-byte text reads byte by byte, as getReader() reads an unlabelled body");
         byte[] utf16 = ("\uFEFF" + russian).getBytes(StandardCharsets.UTF_16LE);
         assertEquals(russian, BodyText.text(utf16, StandardCharsets.UTF_8).toString(), "a byte order mark names the charset");
+        String latin = "the committee reviewed the quarterly results";
+        assertEquals(latin, BodyText.text(latin.getBytes(StandardCharsets.UTF_16LE), StandardCharsets.UTF_8).toString(),
+                "UTF-16 without a mark, told by its zero bytes");
+        String japanese = "\u59d4\u54e1\u4f1a\u306f\u56db\u534a\u671f\u306e\u7d50\u679c\u3092\u691c\u8a0e\u3057\u305f";
+        byte[] sjis = japanese.getBytes(java.nio.charset.Charset.forName("Shift_JIS"));
+        assertEquals(sjis.length, BodyText.text(sjis, StandardCharsets.UTF_8).length(),
+                "a double-byte text reads byte by byte, its C1 characters no noise there");
+        byte[] startsWithZero = binary.clone();
+        startsWithZero[0] = 0;
+        assertNull(BodyText.text(startsWithZero, StandardCharsets.UTF_8), "a zero first byte alone does not make UTF-16");
     }
 
 
