@@ -1,0 +1,233 @@
+package io.tokenquota.servlet.breakit39;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.tokenquota.servlet.QuotaFilter;
+import io.tokenquota.servlet.testing.Deployment;
+import io.tokenquota.servlet.testing.H2FilterRound;
+import io.tokenquota.servlet.testing.TestHttp;
+import jakarta.servlet.http.HttpServlet;
+import jakarta.servlet.http.HttpServletRequest;
+import jakarta.servlet.http.HttpServletResponse;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.io.PrintWriter;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.util.UUID;
+import java.util.zip.GZIPOutputStream;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Round 39 of issue 11 ("no model call goes unpaid"): the answer side, with providers' real wire
+ * formats. Each endpoint relays an answer exactly as its provider writes it; the usage it reports is
+ * what the provider bills, and the filter must charge at least that.
+ */
+abstract class AbstractRound39 extends H2FilterRound {
+
+    static String subject() {
+        return "u39-" + UUID.randomUUID().toString().substring(0, 12);
+    }
+
+    @Override
+    protected Deployment deploy(QuotaFilter filter) {
+        return Deployment.create()
+                .filter("quota", filter, "/ai/*")
+                .servlet("answers", new Answers(), "/ai/*");
+    }
+
+    // ------------------------------------------------------------------ the endpoints
+
+    /** Relays of real provider answers, by path. */
+    public static class Answers extends HttpServlet {
+        @Override
+        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+            req.getInputStream().readAllBytes();
+            String path = req.getRequestURI();
+            if (path.endsWith("/perplexity/chat/completions")) {
+                perplexity(resp);
+            } else if (path.contains("/model/meta.llama3")) {
+                llamaStream(resp);
+            } else if (path.contains("/model/amazon.titan")) {
+                titanStream(resp);
+            } else if (path.contains("/model/mistral.")) {
+                mistralStream(resp);
+            } else if (path.endsWith("/tgi/generate_stream")) {
+                tgiStream(resp);
+            } else if (path.endsWith("/gz/v1/chat/completions")) {
+                gzipped(resp);
+            } else {
+                resp.sendError(404);
+            }
+        }
+
+        /**
+         * Perplexity's chat completion (sonar-deep-research): {@code total_tokens} is prompt plus
+         * completion only; the citation tokens (billed as input) and the reasoning tokens (billed on
+         * their own) are beside it in the same usage object.
+         */
+        private static void perplexity(HttpServletResponse resp) throws IOException {
+            resp.setContentType("application/json");
+            resp.getWriter().write("{\"id\":\"3c90c3cc\",\"model\":\"sonar-deep-research\",\"created\":1724369245,"
+                    + "\"object\":\"chat.completion\",\"choices\":[{\"index\":0,\"finish_reason\":\"stop\","
+                    + "\"message\":{\"role\":\"assistant\",\"content\":\"# Report\\n...\"}}],"
+                    + "\"citations\":[\"https://example.com/a\"],"
+                    + "\"usage\":{\"prompt_tokens\":20,\"completion_tokens\":1500,\"total_tokens\":1520,"
+                    + "\"citation_tokens\":9000,\"num_search_queries\":20,\"reasoning_tokens\":6000}}");
+        }
+
+        /**
+         * Meta Llama on Bedrock's InvokeModelWithResponseStream, each chunk's decoded bytes relayed as
+         * an event: {@code prompt_token_count} is in the first chunk only (null after it), the running
+         * {@code generation_token_count} in every chunk, the last adds Bedrock's invocation metrics.
+         */
+        private static void llamaStream(HttpServletResponse resp) throws IOException {
+            resp.setContentType("text/event-stream");
+            PrintWriter w = resp.getWriter();
+            w.write("data: {\"generation\":\"Once\",\"prompt_token_count\":7000,\"generation_token_count\":1,"
+                    + "\"stop_reason\":null}\n\n");
+            w.write("data: {\"generation\":\" upon a time\",\"prompt_token_count\":null,\"generation_token_count\":4,"
+                    + "\"stop_reason\":null}\n\n");
+            w.write("data: {\"generation\":\".\",\"prompt_token_count\":null,\"generation_token_count\":40,"
+                    + "\"stop_reason\":\"stop\",\"amazon-bedrock-invocationMetrics\":{\"inputTokenCount\":7000,"
+                    + "\"outputTokenCount\":40,\"invocationLatency\":2100,\"firstByteLatency\":300}}\n\n");
+        }
+
+        /**
+         * Amazon Titan Text on Bedrock's InvokeModelWithResponseStream: every chunk carries the
+         * prompt's {@code inputTextTokenCount} and the running {@code totalOutputTextTokenCount}.
+         */
+        private static void titanStream(HttpServletResponse resp) throws IOException {
+            resp.setContentType("text/event-stream");
+            PrintWriter w = resp.getWriter();
+            w.write("data: {\"outputText\":\"Once upon a time\",\"index\":0,\"totalOutputTextTokenCount\":4,"
+                    + "\"completionReason\":null,\"inputTextTokenCount\":12}\n\n");
+            w.write("data: {\"outputText\":\" ... the end.\",\"index\":0,\"totalOutputTextTokenCount\":7000,"
+                    + "\"completionReason\":\"LENGTH\",\"inputTextTokenCount\":12,\"amazon-bedrock-invocationMetrics\":"
+                    + "{\"inputTokenCount\":12,\"outputTokenCount\":7000,\"invocationLatency\":41000,"
+                    + "\"firstByteLatency\":400}}\n\n");
+        }
+
+        /**
+         * Mistral on Bedrock's InvokeModelWithResponseStream: the chunks carry no counts; the last
+         * one carries Bedrock's {@code amazon-bedrock-invocationMetrics}, the only report of the call.
+         */
+        private static void mistralStream(HttpServletResponse resp) throws IOException {
+            resp.setContentType("text/event-stream");
+            PrintWriter w = resp.getWriter();
+            w.write("data: {\"outputs\":[{\"text\":\"Once upon a time\",\"stop_reason\":null}]}\n\n");
+            w.write("data: {\"outputs\":[{\"text\":\" ... the end.\",\"stop_reason\":\"length\"}],"
+                    + "\"amazon-bedrock-invocationMetrics\":{\"inputTokenCount\":20,\"outputTokenCount\":7000,"
+                    + "\"invocationLatency\":40000,\"firstByteLatency\":300}}\n\n");
+        }
+
+        /**
+         * Hugging Face TGI's {@code /generate_stream}: the last event's {@code details} counts the
+         * generated tokens.
+         */
+        private static void tgiStream(HttpServletResponse resp) throws IOException {
+            resp.setContentType("text/event-stream");
+            PrintWriter w = resp.getWriter();
+            w.write("data:{\"index\":1,\"token\":{\"id\":9038,\"text\":\"Once\",\"logprob\":-0.2,\"special\":false},"
+                    + "\"generated_text\":null,\"details\":null}\n\n");
+            w.write("data:{\"index\":7000,\"token\":{\"id\":2,\"text\":\".\",\"logprob\":-0.1,\"special\":false},"
+                    + "\"generated_text\":\"Once upon a time ... the end.\",\"details\":{\"finish_reason\":\"length\","
+                    + "\"generated_tokens\":7000,\"seed\":null}}\n\n");
+        }
+
+        /**
+         * An endpoint that writes its answer gzip-compressed itself (a relay passing the upstream's
+         * compressed bytes and {@code Content-Encoding} on): an OpenAI chat completion of 9,000 tokens.
+         */
+        private static void gzipped(HttpServletResponse resp) throws IOException {
+            resp.setContentType("application/json");
+            resp.setHeader("Content-Encoding", "gzip");
+            OutputStream out = resp.getOutputStream();
+            GZIPOutputStream gz = new GZIPOutputStream(out);
+            gz.write(("{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion\",\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,"
+                    + "\"message\":{\"role\":\"assistant\",\"content\":\"A long story...\"},\"finish_reason\":\"stop\"}],"
+                    + "\"usage\":{\"prompt_tokens\":15,\"completion_tokens\":8985,\"total_tokens\":9000}}")
+                    .getBytes(StandardCharsets.UTF_8));
+            gz.finish();
+        }
+    }
+
+    // ------------------------------------------------------------------ helpers
+
+    private long charge(String path, String body, long billed) {
+        String s = subject();
+        HttpResponse<String> r = TestHttp.postJson(container.uri(path), s, body);
+        assertEquals(200, r.statusCode(), r.body());
+        long used = settled(s).used();
+        assertTrue(used >= billed, "the provider reported (and bills) " + billed + " tokens for this call; the filter charged "
+                + used + ": " + ledger(s));
+        return used;
+    }
+
+    // ------------------------------------------------------------------ the breaks
+
+    /**
+     * Perplexity reports {@code citation_tokens} and {@code reasoning_tokens} beside
+     * {@code total_tokens}, which counts prompt and completion only: 16,520 tokens billed, 1,520 charged.
+     */
+    @Test
+    void perplexityCitationAndReasoningTokensAreCharged() {
+        charge("/ai/perplexity/chat/completions", "{\"model\":\"sonar-deep-research\",\"messages\":[{\"role\":\"user\","
+                + "\"content\":\"Research the history of the fountain pen.\"}]}", 20 + 1500 + 9000 + 6000);
+    }
+
+    /**
+     * A Llama stream from Bedrock names its prompt tokens only in the first chunk; the last chunk's
+     * {@code prompt_token_count} is null, and the filter charges the last chunk alone: the 7,000
+     * prompt tokens are free.
+     */
+    @Test
+    void bedrockLlamaStreamIsChargedItsPromptTokens() {
+        String prompt = "The quick brown fox jumps over the lazy dog. ".repeat(700);
+        charge("/ai/model/meta.llama3-70b-instruct-v1:0/invoke-with-response-stream",
+                "{\"prompt\":\"" + prompt + "\",\"max_gen_len\":512}", 7000 + 40);
+    }
+
+    /**
+     * A Titan stream from Bedrock counts its output in {@code totalOutputTextTokenCount}; the filter
+     * reads {@code inputTextTokenCount} alone as the whole usage: 7,000 output tokens free.
+     */
+    @Test
+    void bedrockTitanStreamIsChargedItsOutputTokens() {
+        charge("/ai/model/amazon.titan-text-express-v1/invoke-with-response-stream",
+                "{\"inputText\":\"User: Write a very long story.\\nBot:\",\"textGenerationConfig\":{\"maxTokenCount\":8000}}",
+                12 + 7000);
+    }
+
+    /**
+     * A Mistral stream from Bedrock reports its usage only in the last chunk's
+     * {@code amazon-bedrock-invocationMetrics}; the filter does not read it and charges the estimate
+     * (about 1,000) for 7,020 tokens.
+     */
+    @Test
+    void bedrockInvocationMetricsAreCharged() {
+        charge("/ai/model/mistral.mistral-large-2407-v1:0/invoke-with-response-stream",
+                "{\"prompt\":\"<s>[INST] Write a very long story. [/INST]\"}", 20 + 7000);
+    }
+
+    /**
+     * TGI's stream counts its output in the last event's {@code details.generated_tokens}; the filter
+     * does not read it and charges the estimate (about 1,000) for 7,000 generated tokens.
+     */
+    @Test
+    void tgiGeneratedTokensAreCharged() {
+        charge("/ai/tgi/generate_stream", "{\"inputs\":\"Write a very long story.\",\"parameters\":{\"temperature\":0.7}}",
+                7000);
+    }
+
+    /**
+     * An endpoint that writes its answer gzip-compressed (Content-Encoding: gzip) hides the usage:
+     * the filter does not inflate it and charges the estimate (about 1,000) for 9,000 tokens.
+     */
+    @Test
+    void aGzipAnswerWrittenByTheEndpointIsChargedItsUsage() {
+        charge("/ai/gz/v1/chat/completions", "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\","
+                + "\"content\":\"Write a very long story.\"}]}", 9000);
+    }
+}
