@@ -51,12 +51,16 @@ abstract class AbstractRound39 extends H2FilterRound {
                 llamaStream(resp);
             } else if (path.contains("/model/amazon.titan")) {
                 titanStream(resp);
+            } else if (path.contains("/model/mistral.") && path.startsWith("/ai/raw/")) {
+                mistralEventStream(resp);
             } else if (path.contains("/model/mistral.")) {
                 mistralStream(resp);
             } else if (path.endsWith("/tgi/generate_stream")) {
                 tgiStream(resp);
             } else if (path.endsWith("/gz/v1/chat/completions")) {
                 gzipped(resp);
+            } else if (path.endsWith("/ollama/api/chat")) {
+                ollamaCachedPrompt(resp);
             } else {
                 resp.sendError(404);
             }
@@ -151,6 +155,65 @@ abstract class AbstractRound39 extends H2FilterRound {
                     .getBytes(StandardCharsets.UTF_8));
             gz.finish();
         }
+
+        /**
+         * Ollama's {@code /api/chat} answer to a prompt it has in its KV cache (the same conversation
+         * sent again): {@code prompt_eval_count} counts only the tokens it evaluated anew, and is left
+         * out when there were none (ollama/ollama#2068, #3427); {@code eval_count} is the output.
+         */
+        private static void ollamaCachedPrompt(HttpServletResponse resp) throws IOException {
+            resp.setContentType("application/json; charset=utf-8");
+            resp.getWriter().write("{\"model\":\"llama3.1\",\"created_at\":\"2026-12-02T03:30:00.0Z\","
+                    + "\"message\":{\"role\":\"assistant\",\"content\":\"Yes.\"},\"done_reason\":\"stop\",\"done\":true,"
+                    + "\"total_duration\":876557125,\"load_duration\":725667,\"prompt_eval_duration\":1000,"
+                    + "\"eval_count\":40,\"eval_duration\":595078000}");
+        }
+
+        /**
+         * Bedrock's InvokeModelWithResponseStream relayed as Bedrock sends it
+         * ({@code application/vnd.amazon.eventstream}: binary frames whose JSON payload carries each
+         * chunk base64-encoded), as a gateway in front of Bedrock does for the AWS SDKs: a Mistral
+         * answer whose last chunk reports 7,020 tokens in its invocation metrics.
+         */
+        private static void mistralEventStream(HttpServletResponse resp) throws IOException {
+            resp.setContentType("application/vnd.amazon.eventstream");
+            resp.setHeader("x-amzn-bedrock-content-type", "application/json");
+            OutputStream out = resp.getOutputStream();
+            out.write(frame("{\"outputs\":[{\"text\":\"Once upon a time\",\"stop_reason\":null}]}"));
+            out.write(frame("{\"outputs\":[{\"text\":\" ... the end.\",\"stop_reason\":\"length\"}],"
+                    + "\"amazon-bedrock-invocationMetrics\":{\"inputTokenCount\":20,\"outputTokenCount\":7000,"
+                    + "\"invocationLatency\":40000,\"firstByteLatency\":300}}"));
+        }
+
+        /** One AWS event-stream message of a {@code chunk} event carrying {@code json}. */
+        static byte[] frame(String json) {
+            byte[] payload = ("{\"bytes\":\"" + java.util.Base64.getEncoder().encodeToString(json.getBytes(StandardCharsets.UTF_8))
+                    + "\",\"p\":\"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123\"}").getBytes(StandardCharsets.UTF_8);
+            java.io.ByteArrayOutputStream headers = new java.io.ByteArrayOutputStream();
+            String[][] hs = {{":event-type", "chunk"}, {":content-type", "application/json"}, {":message-type", "event"}};
+            for (String[] h : hs) {
+                byte[] name = h[0].getBytes(StandardCharsets.UTF_8);
+                byte[] value = h[1].getBytes(StandardCharsets.UTF_8);
+                headers.write(name.length);
+                headers.writeBytes(name);
+                headers.write(7);
+                headers.write(value.length >> 8);
+                headers.write(value.length & 0xFF);
+                headers.writeBytes(value);
+            }
+            byte[] hb = headers.toByteArray();
+            int total = 12 + hb.length + payload.length + 4;
+            java.nio.ByteBuffer buf = java.nio.ByteBuffer.allocate(total);
+            buf.putInt(total).putInt(hb.length);
+            java.util.zip.CRC32 crc = new java.util.zip.CRC32();
+            crc.update(buf.array(), 0, 8);
+            buf.putInt((int) crc.getValue());
+            buf.put(hb).put(payload);
+            crc = new java.util.zip.CRC32();
+            crc.update(buf.array(), 0, total - 4);
+            buf.putInt((int) crc.getValue());
+            return buf.array();
+        }
     }
 
     // ------------------------------------------------------------------ helpers
@@ -229,5 +292,27 @@ abstract class AbstractRound39 extends H2FilterRound {
     void aGzipAnswerWrittenByTheEndpointIsChargedItsUsage() {
         charge("/ai/gz/v1/chat/completions", "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\","
                 + "\"content\":\"Write a very long story.\"}]}", 9000);
+    }
+
+    /**
+     * Ollama answers the same 7,000-token conversation sent again from its KV cache and leaves
+     * {@code prompt_eval_count} out: the filter takes {@code eval_count} (40) for the whole usage and
+     * charges 40 for a call whose prompt alone it estimated at 7,000.
+     */
+    @Test
+    void anOllamaAnswerFromItsPromptCacheIsChargedItsPrompt() {
+        String prompt = "The quick brown fox jumps over the lazy dog. ".repeat(700);
+        charge("/ai/ollama/api/chat", "{\"model\":\"llama3.1\",\"stream\":false,\"messages\":[{\"role\":\"user\","
+                + "\"content\":\"" + prompt + "\"}],\"options\":{\"num_predict\":64}}", 7000 + 40);
+    }
+
+    /**
+     * A gateway in front of Bedrock relays InvokeModelWithResponseStream's binary event stream as is:
+     * the filter reads none of it and charges the estimate (about 1,000) for 7,020 reported tokens.
+     */
+    @Test
+    void aRelayedBedrockEventStreamIsChargedItsInvocationMetrics() {
+        charge("/ai/raw/model/mistral.mistral-large-2407-v1:0/invoke-with-response-stream",
+                "{\"prompt\":\"<s>[INST] Write a very long story. [/INST]\"}", 20 + 7000);
     }
 }
