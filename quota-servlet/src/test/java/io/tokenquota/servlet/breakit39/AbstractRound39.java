@@ -59,6 +59,8 @@ abstract class AbstractRound39 extends H2FilterRound {
                 tgiStream(resp);
             } else if (path.endsWith("/gz/v1/chat/completions")) {
                 gzipped(resp);
+            } else if (path.endsWith("/llamacpp/completion")) {
+                llamaCppBatch(resp);
             } else if (path.endsWith("/ollama/api/chat")) {
                 ollamaCachedPrompt(resp);
             } else {
@@ -154,6 +156,23 @@ abstract class AbstractRound39 extends H2FilterRound {
                     + "\"usage\":{\"prompt_tokens\":15,\"completion_tokens\":8985,\"total_tokens\":9000}}")
                     .getBytes(StandardCharsets.UTF_8));
             gz.finish();
+        }
+
+        /**
+         * llama.cpp's native {@code /completion} given several prompts in one request: one JSON array
+         * of results, each counting its own prompt ({@code tokens_evaluated}) and output
+         * ({@code tokens_predicted}).
+         */
+        private static void llamaCppBatch(HttpServletResponse resp) throws IOException {
+            resp.setContentType("application/json; charset=utf-8");
+            StringBuilder b = new StringBuilder("[");
+            for (int i = 0; i < 4; i++) {
+                b.append(i == 0 ? "" : ",").append("{\"index\":").append(i).append(",\"content\":\"Once upon a time...\",")
+                        .append("\"id_slot\":").append(i).append(",\"stop\":true,\"model\":\"llama-3.1-8b-instruct\",")
+                        .append("\"tokens_predicted\":500,\"tokens_evaluated\":1500,\"stop_type\":\"limit\",")
+                        .append("\"truncated\":false,\"tokens_cached\":1999,\"timings\":{\"prompt_n\":1500,\"predicted_n\":500}}");
+            }
+            resp.getWriter().write(b.append("]").toString());
         }
 
         /**
@@ -314,5 +333,18 @@ abstract class AbstractRound39 extends H2FilterRound {
     void aRelayedBedrockEventStreamIsChargedItsInvocationMetrics() {
         charge("/ai/raw/model/mistral.mistral-large-2407-v1:0/invoke-with-response-stream",
                 "{\"prompt\":\"<s>[INST] Write a very long story. [/INST]\"}", 20 + 7000);
+    }
+
+    /**
+     * DOCUMENTED DECISION ARGUED ("several model calls in one answer: the last report wins"):
+     * llama.cpp's native {@code /completion} takes several prompts in one request and answers one JSON
+     * array with each prompt's counts; the filter sees all four reports (8,000 tokens) and charges the
+     * last (2,000), although the estimate of the same request (four prompts) was about 8,000.
+     */
+    @Test
+    void aLlamaCppMultiPromptCompletionIsChargedEveryPrompt() {
+        String prompt = "The quick brown fox jumps over the lazy dog. ".repeat(150);
+        charge("/ai/llamacpp/completion", "{\"prompt\":[\"" + prompt + "1\",\"" + prompt + "2\",\"" + prompt + "3\",\""
+                + prompt + "4\"],\"n_predict\":500}", 4 * 2000);
     }
 }
