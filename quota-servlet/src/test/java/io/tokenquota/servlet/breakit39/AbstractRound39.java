@@ -47,6 +47,8 @@ abstract class AbstractRound39 extends H2FilterRound {
             String path = req.getRequestURI();
             if (path.endsWith("/perplexity/chat/completions")) {
                 perplexity(resp);
+            } else if (path.contains("/model/anthropic.") && path.endsWith("/invoke")) {
+                bedrockAnthropicCached(resp);
             } else if (path.contains("/model/meta.llama3")) {
                 llamaStream(resp);
             } else if (path.contains("/model/amazon.titan")) {
@@ -156,6 +158,25 @@ abstract class AbstractRound39 extends H2FilterRound {
                     + "\"usage\":{\"prompt_tokens\":15,\"completion_tokens\":8985,\"total_tokens\":9000}}")
                     .getBytes(StandardCharsets.UTF_8));
             gz.finish();
+        }
+
+        /**
+         * Bedrock's InvokeModel with an Anthropic model, relayed with Bedrock's headers: the body is
+         * Anthropic's message with its usage (11,900 tokens read from the prompt cache), and the
+         * headers count the input outside the cache ({@code X-Amzn-Bedrock-Input-Token-Count}), the
+         * output, and the cache reads and writes in headers of their own.
+         */
+        private static void bedrockAnthropicCached(HttpServletResponse resp) throws IOException {
+            resp.setContentType("application/json");
+            resp.setHeader("X-Amzn-Bedrock-Input-Token-Count", "12");
+            resp.setHeader("X-Amzn-Bedrock-Output-Token-Count", "300");
+            resp.setHeader("X-Amzn-Bedrock-Cache-Read-Input-Token-Count", "11900");
+            resp.setHeader("X-Amzn-Bedrock-Cache-Write-Input-Token-Count", "0");
+            resp.setHeader("X-Amzn-Bedrock-Invocation-Latency", "4100");
+            resp.getWriter().write("{\"id\":\"msg_bdrk_01\",\"type\":\"message\",\"role\":\"assistant\","
+                    + "\"model\":\"claude-sonnet-4-20250514\",\"content\":[{\"type\":\"text\",\"text\":\"Summary...\"}],"
+                    + "\"stop_reason\":\"end_turn\",\"stop_sequence\":null,\"usage\":{\"input_tokens\":12,"
+                    + "\"cache_creation_input_tokens\":0,\"cache_read_input_tokens\":11900,\"output_tokens\":300}}");
         }
 
         /**
@@ -346,5 +367,20 @@ abstract class AbstractRound39 extends H2FilterRound {
         String prompt = "The quick brown fox jumps over the lazy dog. ".repeat(150);
         charge("/ai/llamacpp/completion", "{\"prompt\":[\"" + prompt + "1\",\"" + prompt + "2\",\"" + prompt + "3\",\""
                 + prompt + "4\"],\"n_predict\":500}", 4 * 2000);
+    }
+
+    /**
+     * Bedrock InvokeModel (Anthropic) relayed with its token-count headers: the filter takes
+     * {@code X-Amzn-Bedrock-Input-Token-Count} (input outside the cache) and the output header as the
+     * final usage, over the body, and ignores the cache-read header: 11,900 cached prompt tokens free,
+     * 312 charged for 12,212 (the issue's item 5, again, through Bedrock's headers).
+     */
+    @Test
+    void bedrockCacheReadHeaderIsCharged() {
+        String document = "The quick brown fox jumps over the lazy dog. ".repeat(1150);
+        charge("/ai/model/anthropic.claude-sonnet-4-20250514-v1:0/invoke", "{\"anthropic_version\":\"bedrock-2023-05-31\","
+                + "\"max_tokens\":300,\"system\":[{\"type\":\"text\",\"text\":\"" + document + "\","
+                + "\"cache_control\":{\"type\":\"ephemeral\"}}],\"messages\":[{\"role\":\"user\","
+                + "\"content\":\"Summarise it.\"}]}", 12 + 11900 + 300);
     }
 }
