@@ -34,16 +34,52 @@ abstract class AbstractRound39 extends H2FilterRound {
     protected Deployment deploy(QuotaFilter filter) {
         return Deployment.create()
                 .filter("quota", filter, "/ai/*")
+                .servlet("files", new Files(), "/ai/files/*")
                 .servlet("answers", new Answers(), "/ai/*");
     }
 
     // ------------------------------------------------------------------ the endpoints
 
+    /** Batch output files, read back with GET (OpenAI's /v1/files/{id}/content, Anthropic's batch results). */
+    public static class Files extends HttpServlet {
+        @Override
+        protected void doGet(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+            String path = req.getRequestURI();
+            StringBuilder b = new StringBuilder();
+            if (path.endsWith("/v1/files/file-out/content")) {
+                resp.setContentType("application/octet-stream");
+                for (int i = 0; i < 3; i++) {
+                    b.append("{\"id\":\"batch_req_").append(i).append("\",\"custom_id\":\"request-").append(i)
+                            .append("\",\"response\":{\"status_code\":200,\"request_id\":\"req_").append(i)
+                            .append("\",\"body\":{\"id\":\"chatcmpl-").append(i).append("\",\"object\":\"chat.completion\",")
+                            .append("\"created\":1711652795,\"model\":\"gpt-4o-2024-08-06\",\"choices\":[{\"index\":0,")
+                            .append("\"message\":{\"role\":\"assistant\",\"content\":\"...\"},\"finish_reason\":\"stop\"}],")
+                            .append("\"usage\":{\"prompt_tokens\":1000,\"completion_tokens\":2000,\"total_tokens\":3000}}},")
+                            .append("\"error\":null}\n");
+                }
+            } else if (path.endsWith("/v1/messages/batches/msgbatch_01/results")) {
+                resp.setContentType("application/binary");
+                for (int i = 0; i < 3; i++) {
+                    b.append("{\"custom_id\":\"request-").append(i).append("\",\"result\":{\"type\":\"succeeded\",")
+                            .append("\"message\":{\"id\":\"msg_").append(i).append("\",\"type\":\"message\",\"role\":\"assistant\",")
+                            .append("\"model\":\"claude-sonnet-4-20250514\",\"content\":[{\"type\":\"text\",\"text\":\"...\"}],")
+                            .append("\"stop_reason\":\"end_turn\",\"stop_sequence\":null,\"usage\":{\"input_tokens\":1000,")
+                            .append("\"cache_creation_input_tokens\":0,\"cache_read_input_tokens\":0,\"output_tokens\":2000}}}}\n");
+                }
+            } else {
+                resp.sendError(404);
+                return;
+            }
+            resp.getWriter().write(b.toString());
+        }
+    }
+
     /** Relays of real provider answers, by path. */
     public static class Answers extends HttpServlet {
         @Override
         protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            req.getInputStream().readAllBytes();
+            byte[] body = req.getInputStream().readAllBytes();
+            req.setAttribute("body", body);
             String path = req.getRequestURI();
             if (path.endsWith("/perplexity/chat/completions")) {
                 perplexity(resp);
@@ -61,6 +97,8 @@ abstract class AbstractRound39 extends H2FilterRound {
                 tgiStream(resp);
             } else if (path.endsWith("/gz/v1/chat/completions")) {
                 gzipped(resp);
+            } else if (path.endsWith("/kobold/api/v1/generate")) {
+                koboldGenerate(req, resp);
             } else if (path.endsWith("/llamacpp/completion")) {
                 llamaCppBatch(resp);
             } else if (path.endsWith("/ollama/api/chat")) {
@@ -180,6 +218,19 @@ abstract class AbstractRound39 extends H2FilterRound {
         }
 
         /**
+         * KoboldCpp's KoboldAI API ({@code /api/v1/generate}, what SillyTavern and other front ends
+         * call): the output budget is {@code max_length}; the answer is the text alone, without counts.
+         * This one writes the whole budget it was given (8,000 tokens of text, about 4 characters each).
+         */
+        private static void koboldGenerate(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+            com.fasterxml.jackson.databind.JsonNode body = new com.fasterxml.jackson.databind.ObjectMapper()
+                    .readTree((byte[]) req.getAttribute("body"));
+            int maxLength = body.path("max_length").asInt(100);
+            resp.setContentType("application/json");
+            resp.getWriter().write("{\"results\":[{\"text\":\"" + "word ".repeat(maxLength) + "\",\"finish_reason\":\"length\"}]}");
+        }
+
+        /**
          * llama.cpp's native {@code /completion} given several prompts in one request: one JSON array
          * of results, each counting its own prompt ({@code tokens_evaluated}) and output
          * ({@code tokens_predicted}).
@@ -263,7 +314,7 @@ abstract class AbstractRound39 extends H2FilterRound {
         HttpResponse<String> r = TestHttp.postJson(container.uri(path), s, body);
         assertEquals(200, r.statusCode(), r.body());
         long used = settled(s).used();
-        assertTrue(used >= billed, "the provider reported (and bills) " + billed + " tokens for this call; the filter charged "
+        assertTrue(used >= billed, "the answer shows this call cost at least " + billed + " tokens (as its provider counts and bills them); the filter charged "
                 + used + ": " + ledger(s));
         return used;
     }
@@ -382,5 +433,44 @@ abstract class AbstractRound39 extends H2FilterRound {
                 + "\"max_tokens\":300,\"system\":[{\"type\":\"text\",\"text\":\"" + document + "\","
                 + "\"cache_control\":{\"type\":\"ephemeral\"}}],\"messages\":[{\"role\":\"user\","
                 + "\"content\":\"Summarise it.\"}]}", 12 + 11900 + 300);
+    }
+
+    /**
+     * KoboldCpp's {@code /api/v1/generate} names its output budget {@code max_length}, which the
+     * estimator does not read; the answer carries no counts, so the call is charged the estimate with
+     * the default output budget (about 1,000) for 8,000 tokens written.
+     */
+    @Test
+    void aKoboldMaxLengthBudgetIsHeld() {
+        charge("/ai/kobold/api/v1/generate", "{\"prompt\":\"Write a very long story.\",\"max_length\":8000,"
+                + "\"max_context_length\":16384,\"temperature\":0.7}", 8000);
+    }
+
+    private long chargeGet(String path, long billed) {
+        String s = subject();
+        HttpResponse<String> r = TestHttp.get(container.uri(path), "x-user-id", s);
+        assertEquals(200, r.statusCode(), r.body());
+        long used = settled(s).used();
+        assertTrue(used >= billed, "the results read back report " + billed + " tokens of model calls; the filter charged "
+                + used + ": " + ledger(s));
+        return used;
+    }
+
+    /**
+     * OpenAI's Batch output file, read back on the protected path: three completions of 3,000 tokens
+     * each, their usage at {@code response.body.usage} of each JSONL line. The batch's creation (a
+     * small JSON naming a file id) was held at the fallback; reading the results back is charged the
+     * fallback again: the 9,000 tokens of model calls the file reports are never charged. (docs/decisions.md
+     * promises for polls of stored responses that "the final read carries the usage and is charged it".)
+     */
+    @Test
+    void anOpenAiBatchOutputFileIsChargedItsUsage() {
+        chargeGet("/ai/files/v1/files/file-out/content", 3 * 3000);
+    }
+
+    /** Anthropic's Message Batches results (JSONL, usage at {@code result.message.usage}): the same. */
+    @Test
+    void anAnthropicBatchResultsFileIsChargedItsUsage() {
+        chargeGet("/ai/files/v1/messages/batches/msgbatch_01/results", 3 * 3000);
     }
 }
