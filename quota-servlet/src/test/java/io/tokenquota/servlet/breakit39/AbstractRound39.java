@@ -97,6 +97,10 @@ abstract class AbstractRound39 extends H2FilterRound {
                 tgiStream(resp);
             } else if (path.endsWith("/gz/v1/chat/completions")) {
                 gzipped(resp);
+            } else if (path.endsWith("/springai/stream")) {
+                springAiStream(resp, true);
+            } else if (path.endsWith("/plain/stream")) {
+                springAiStream(resp, false);
             } else if (path.endsWith("/kobold/api/v1/generate")) {
                 koboldGenerate(req, resp);
             } else if (path.endsWith("/llamacpp/completion")) {
@@ -215,6 +219,29 @@ abstract class AbstractRound39 extends H2FilterRound {
                     + "\"model\":\"claude-sonnet-4-20250514\",\"content\":[{\"type\":\"text\",\"text\":\"Summary...\"}],"
                     + "\"stop_reason\":\"end_turn\",\"stop_sequence\":null,\"usage\":{\"input_tokens\":12,"
                     + "\"cache_creation_input_tokens\":0,\"cache_read_input_tokens\":11900,\"output_tokens\":300}}");
+        }
+
+        /**
+         * A Spring MVC controller returning Spring AI's {@code Flux<ChatResponse>} as
+         * {@code text/event-stream} (Jackson, Spring's {@code data:} framing): Spring AI's chunks of an
+         * OpenAI stream without {@code stream_options.include_usage} (its default) carry an
+         * {@code EmptyUsage} in {@code metadata.usage}: every count 0, a placeholder, not a report.
+         * With {@code springAi} false the same chunks without the metadata (a plain relay of the text).
+         */
+        private static void springAiStream(HttpServletResponse resp, boolean springAi) throws IOException {
+            resp.setContentType("text/event-stream");
+            PrintWriter w = resp.getWriter();
+            for (String piece : new String[] {"Once", " upon a time", " ... the end."}) {
+                String result = "{\"metadata\":{\"contentFilters\":[],\"empty\":true,\"finishReason\":\"\"},"
+                        + "\"output\":{\"media\":[],\"messageType\":\"ASSISTANT\",\"metadata\":{\"role\":\"ASSISTANT\","
+                        + "\"messageType\":\"ASSISTANT\",\"index\":0,\"id\":\"chatcmpl-B9\"},\"text\":\"" + piece
+                        + "\",\"toolCalls\":[]}}";
+                String metadata = springAi ? "\"metadata\":{\"empty\":false,\"id\":\"chatcmpl-B9\",\"model\":\"gpt-4o-2024-08-06\","
+                        + "\"promptMetadata\":[],\"rateLimit\":{\"requestsLimit\":0,\"requestsRemaining\":0,\"requestsReset\":\"PT0S\","
+                        + "\"tokensLimit\":0,\"tokensRemaining\":0,\"tokensReset\":\"PT0S\"},\"usage\":{\"promptTokens\":0,"
+                        + "\"completionTokens\":0,\"totalTokens\":0,\"nativeUsage\":{}}}," : "";
+                w.write("data:{" + metadata + "\"result\":" + result + ",\"results\":[" + result + "]}\n\n");
+            }
         }
 
         /**
@@ -472,5 +499,26 @@ abstract class AbstractRound39 extends H2FilterRound {
     @Test
     void anAnthropicBatchResultsFileIsChargedItsUsage() {
         chargeGet("/ai/files/v1/messages/batches/msgbatch_01/results", 3 * 3000);
+    }
+
+    /**
+     * Spring AI's streamed {@code ChatResponse} (the usual way a Spring app streams a model's answer)
+     * carries Spring AI's empty placeholder usage (all counts 0) in every chunk when the provider
+     * reported none: the filter takes the zeros for a final report and charges 0, where the same
+     * answer without the placeholder is charged the estimate (about 1,000).
+     */
+    @Test
+    void springAiEmptyUsageIsNotAReportOfZero() {
+        String body = "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"Write a very long story.\"}]}";
+        String plain = subject();
+        String hostile = subject();
+        HttpResponse<String> a = TestHttp.postJson(container.uri("/ai/plain/stream"), plain, body);
+        HttpResponse<String> b = TestHttp.postJson(container.uri("/ai/springai/stream"), hostile, body);
+        assertEquals(200, a.statusCode(), a.body());
+        assertEquals(200, b.statusCode(), b.body());
+        long chargedPlain = settled(plain).used();
+        long chargedSpringAi = settled(hostile).used();
+        assertTrue(chargedSpringAi >= chargedPlain && chargedSpringAi > 0, "the same streamed answer cost " + chargedPlain
+                + " relayed plainly and " + chargedSpringAi + " as Spring AI's ChatResponse chunks: " + ledger(hostile));
     }
 }
