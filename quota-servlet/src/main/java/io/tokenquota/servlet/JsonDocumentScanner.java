@@ -39,12 +39,16 @@ final class JsonDocumentScanner {
      * Groq's stream {@code x_groq.usage}; a relayed Bedrock ConverseStream's {@code metadata.usage};
      * Cohere v2's {@code message-end} {@code delta.usage}; Cohere v1's {@code meta} and its
      * {@code stream-end} {@code response.meta}; Cloudflare Workers AI's {@code result.usage}; a
-     * Replicate prediction's {@code metrics}. Which of them counts for a document is decided by
+     * Replicate prediction's {@code metrics}; Bedrock InvokeModel's stream
+     * {@code amazon-bedrock-invocationMetrics}; Hugging Face TGI's {@code details}; a line of an OpenAI
+     * batch output file ({@code response.body.usage}) or of Anthropic's batch results
+     * ({@code result.message.usage}). Which of them counts for a document is decided by
      * {@link UsageSniffer}.
      */
     static final Set<String> USAGE_PATHS = Set.of("usage", "usageMetadata", "usage_metadata", "message.usage",
             "response.usage", "x_groq.usage", "metadata.usage", "delta.usage", "meta", "response.meta",
-            "result.usage", "metrics");
+            "result.usage", "metrics", "amazon-bedrock-invocationMetrics", "details", "response.body.usage",
+            "result.message.usage");
     /**
      * Counters that self-hosted servers write at the top of their answer rather than in a usage
      * object: Ollama ({@code prompt_eval_count}, {@code eval_count}), llama.cpp's native endpoints
@@ -52,18 +56,21 @@ final class JsonDocumentScanner {
      * ({@code prompt_token_count}, {@code generation_token_count}), Titan on Bedrock's InvokeModel
      * ({@code inputTextTokenCount}, and {@code tokenCount} in each of its {@code results}), IBM
      * watsonx.ai ({@code input_token_count} and {@code generated_token_count} in each of its
+     * {@code results}, or {@code totalOutputTextTokenCount} in its stream's chunks), IBM
+     * watsonx.ai ({@code input_token_count} and {@code generated_token_count} in each of its
      * {@code results}). Collected under the path {@code ""}; the counters of the top-level
      * {@code results} list's objects are summed over them, as {@code results.<name>}.
      */
     static final Set<String> ROOT_COUNTERS = Set.of("prompt_eval_count", "eval_count", "tokens_evaluated",
-            "tokens_predicted", "prompt_token_count", "generation_token_count", "inputTextTokenCount");
+            "tokens_predicted", "prompt_token_count", "generation_token_count", "inputTextTokenCount",
+            "totalOutputTextTokenCount");
     static final String TITAN_RESULTS = "results.tokenCount";
     static final String WATSONX_INPUT = "results.input_token_count";
     static final String WATSONX_OUTPUT = "results.generated_token_count";
     private static final java.util.Map<String, String> RESULTS_COUNTERS = java.util.Map.of("tokenCount", TITAN_RESULTS,
             "input_token_count", WATSONX_INPUT, "generated_token_count", WATSONX_OUTPUT);
-    /** Field names are tracked this deep: usage paths are at most two objects down, counters one more. */
-    private static final int TRACKED_DEPTH = 4;
+    /** Field names are tracked this deep: usage paths are at most three objects down, counters one more. */
+    private static final int TRACKED_DEPTH = 5;
 
     /**
      * One root-level JSON object's findings.
@@ -72,10 +79,13 @@ final class JsonDocumentScanner {
      * @param ended the document ends the answer: a Gemini candidate with a {@code finishReason} or a
      *              {@code promptFeedback.blockReason}, llama.cpp's {@code "stop": true}, Ollama's
      *              {@code "done": true}
+     * @param call   which of several calls in one answer the document reports: a batch file line's
+     *               {@code custom_id}, or the top-level {@code index} of an element of a root array
+     *               (llama.cpp's answer to a list of prompts); {@code null} for a document of the one call
      */
-    record Document(String type, Map<String, Map<String, Long>> usages, boolean ended, String model) {
+    record Document(String type, Map<String, Map<String, Long>> usages, boolean ended, String model, String call) {
         Document(String type, Map<String, Map<String, Long>> usages, boolean ended) {
-            this(type, usages, ended, null);
+            this(type, usages, ended, null, null);
         }
 
         Map<String, Long> usage(String path) {
@@ -108,6 +118,8 @@ final class JsonDocumentScanner {
     private boolean ended;
     /** The model the document names where its provider puts it ({@link #isModelField}); null when none. */
     private String model;
+    /** {@link Document#call}. */
+    private String call;
     /** The usage path being collected, the depth of its object, and the name of an object inside it. */
     private String collecting;
     private int collectDepth;
@@ -176,12 +188,13 @@ final class JsonDocumentScanner {
             drain();
         }
         if (depth > 0 && !usages.isEmpty()) {
-            sink.accept(new Document(type, usages, ended, model));
+            sink.accept(new Document(type, usages, ended, model, call));
         }
         usages = new HashMap<>();
         depth = 0;
         ended = false;
         model = null;
+        call = null;
     }
 
     /**
@@ -287,7 +300,7 @@ final class JsonDocumentScanner {
                         // Cohere's usage.tokens and usage.billed_units: counted as "tokens.input_tokens"
                         nested = fieldAt[collectDepth];
                     }
-                } else if (object && depth > 1 && depth <= 3) {
+                } else if (object && depth > 1 && depth <= 4) {
                     String path = objectPath();
                     if (path != null && USAGE_PATHS.contains(path)) {
                         collecting = path;
@@ -313,12 +326,13 @@ final class JsonDocumentScanner {
                 depth--;
                 if (depth == 0) {
                     if (t == JsonToken.END_OBJECT) {
-                        sink.accept(new Document(type, usages, ended, model));
+                        sink.accept(new Document(type, usages, ended, model, call));
                     }
                     usages = new HashMap<>();
                     type = null;
                     ended = false;
                     model = null;
+                    call = null;
                 }
             }
             case FIELD_NAME -> {
@@ -329,6 +343,8 @@ final class JsonDocumentScanner {
             case VALUE_STRING -> {
                 if (depth == 1 && "type".equals(fieldAt[1])) {
                     type = parser.getText();
+                } else if (depth == 1 && "custom_id".equals(fieldAt[1])) {
+                    call = "custom_id:" + parser.getText();
                 } else if (isModelField()) {
                     model = parser.getText();
                 } else if (depth == 3 && "candidates".equals(fieldAt[1]) && objectAt[1] && !objectAt[2] && objectAt[3]
@@ -348,7 +364,12 @@ final class JsonDocumentScanner {
                     ended = true;
                 }
             }
-            case VALUE_NUMBER_INT, VALUE_NUMBER_FLOAT -> count(t);
+            case VALUE_NUMBER_INT, VALUE_NUMBER_FLOAT -> {
+                if (inRootArray && depth == 1 && "index".equals(fieldAt[1]) && call == null) {
+                    call = "index:" + parser.getText();
+                }
+                count(t);
+            }
             default -> {
                 // other scalars carry no usage
             }

@@ -46,9 +46,9 @@ import java.util.Map;
  * <p>Thread-safe: an async servlet may write from another thread than the one that settles.
  */
 final class UsageSniffer {
-    private enum Mode { UNDECIDED, JSON, SSE, OFF }
+    private enum Mode { UNDECIDED, JSON, SSE, DECODED, OFF }
 
-    private enum Format { OPENAI, ANTHROPIC, GEMINI, BEDROCK, COHERE, OLLAMA, LLAMA_CPP, WATSONX, REPLICATE }
+    private enum Format { OPENAI, ANTHROPIC, GEMINI, BEDROCK, COHERE, OLLAMA, LLAMA_CPP, WATSONX, REPLICATE, TGI }
 
     private Mode mode = Mode.UNDECIDED;
     private Format format;
@@ -58,6 +58,20 @@ final class UsageSniffer {
     /** The models the answer's envelopes named, distinct, at most {@link Weighing#MAX_CANDIDATES}. */
     private final java.util.Set<String> models = new java.util.LinkedHashSet<>();
     private final Map<String, Long> anthropic = new HashMap<>();
+    /**
+     * The counters at the top of the answer, merged over a stream's documents: Bedrock's Meta models
+     * count the prompt in the first chunk only ({@code null} after), Titan its input likewise.
+     */
+    private final Map<String, Long> rootCounters = new HashMap<>();
+    /**
+     * Each call's own usage, {@code {total, input, cachedInput, output, reasoning}}, when one answer
+     * reports several calls ({@link JsonDocumentScanner.Document#call}): a batch results file, llama.cpp's
+     * answer to a list of prompts. They add up; a call reported twice counts its last report.
+     */
+    private final Map<String, long[]> calls = new HashMap<>();
+    /** What the calls past {@link #MAX_CALLS} reported, added up without telling repeats apart. */
+    private long[] uncountedCalls;
+    private static final int MAX_CALLS = 100_000;
     /**
      * The last report is known to come before the final counts: an Anthropic {@code message_start}, a
      * Gemini chunk that counted no output and did not end the answer, a llama.cpp chunk before the one
@@ -82,6 +96,16 @@ final class UsageSniffer {
     private boolean framingSuspect;
     /** The bytes fed are characters the application wrote through the writer, encoded as UTF-8. */
     private boolean writerText;
+    /**
+     * An answer the endpoint encoded itself (gzip, deflate) or framed in AWS's binary event stream:
+     * {@link #decoding} undoes that and {@link #decoded} reads the result; its findings are this one's.
+     */
+    private AnswerDecoding decoding;
+    private UsageSniffer decoded;
+    private String decodedType;
+    private final java.io.ByteArrayOutputStream decodedHead = new java.io.ByteArrayOutputStream();
+    /** Decoded bytes gathered before the decoded answer's reader chooses its format. */
+    private static final int DECODED_HEAD = 64;
 
     /**
      * Chooses JSON, SSE or nothing when the headers go out, from the answer's first characters
@@ -135,6 +159,16 @@ final class UsageSniffer {
                     relabelled = true;
                 }
             }
+        }
+        AnswerDecoding undo = encoded && !plain || type.startsWith("application/vnd.amazon.eventstream")
+                ? AnswerDecoding.of(contentEncoding, type, this::feedDecoded) : null;
+        if (undo != null) {
+            decoding = undo;
+            decoded = new UsageSniffer();
+            // an event stream's payloads are JSON documents, one per line; an inflated answer keeps its label
+            decodedType = encoded ? contentType : "application/json";
+            mode = Mode.DECODED;
+            return;
         }
         if (encoded && !plain) {
             mode = Mode.OFF;
@@ -281,6 +315,7 @@ final class UsageSniffer {
                 }
             }
             case SSE -> sse.feed(bytes, off, len);
+            case DECODED -> decoding.feed(bytes, off, len);
             default -> {
                 // not a format we read: bytes only pass through
             }
@@ -289,7 +324,10 @@ final class UsageSniffer {
 
     /** End of the response: a document or an event not properly terminated still counts. */
     synchronized void finish() {
-        if (mode == Mode.SSE) {
+        if (mode == Mode.DECODED) {
+            startDecoded();
+            decoded.finish();
+        } else if (mode == Mode.SSE) {
             sse.end();
         } else if (json != null) {
             // also after a parse failure: the usage complete before the break still counts
@@ -299,6 +337,27 @@ final class UsageSniffer {
         mode = Mode.OFF;
     }
 
+    /** Decoded bytes of the answer: gathered until its reader can choose a format, then read. */
+    private void feedDecoded(byte[] bytes, int off, int len) {
+        if (!decoded.started()) {
+            decodedHead.write(bytes, off, len);
+            if (decodedHead.size() >= DECODED_HEAD) {
+                startDecoded();
+            }
+            return;
+        }
+        decoded.feed(bytes, off, len);
+    }
+
+    private void startDecoded() {
+        if (!decoded.started() && decodedHead.size() > 0) {
+            byte[] head = decodedHead.toByteArray();
+            decodedHead.reset();
+            decoded.begin(decodedType, null, head);
+            decoded.feed(head, 0, head.length);
+        }
+    }
+
     /**
      * Bedrock InvokeModel's token-count response headers, which a relay passes on: the counts of
      * models whose answer body carries none (Mistral's {@code outputs}). Set by the server, never by
@@ -306,12 +365,18 @@ final class UsageSniffer {
      */
     static final String BEDROCK_INPUT_HEADER = "X-Amzn-Bedrock-Input-Token-Count";
     static final String BEDROCK_OUTPUT_HEADER = "X-Amzn-Bedrock-Output-Token-Count";
+    /** Prompt-cache reads and writes, which Bedrock leaves out of the input count (Anthropic models). */
+    static final String BEDROCK_CACHE_READ_HEADER = "X-Amzn-Bedrock-Cache-Read-Input-Token-Count";
+    static final String BEDROCK_CACHE_WRITE_HEADER = "X-Amzn-Bedrock-Cache-Write-Input-Token-Count";
     private Long headerInput;
     private Long headerOutput;
+    private Long headerCacheRead;
+    private Long headerCacheWrite;
 
     /** Whether {@code name} is a response header that reports usage ({@link #header}). */
     static boolean reportsUsage(String name) {
-        return BEDROCK_INPUT_HEADER.equalsIgnoreCase(name) || BEDROCK_OUTPUT_HEADER.equalsIgnoreCase(name);
+        return BEDROCK_INPUT_HEADER.equalsIgnoreCase(name) || BEDROCK_OUTPUT_HEADER.equalsIgnoreCase(name)
+                || BEDROCK_CACHE_READ_HEADER.equalsIgnoreCase(name) || BEDROCK_CACHE_WRITE_HEADER.equalsIgnoreCase(name);
     }
 
     /** A usage-reporting response header the application set; a value that is not a count is ignored. */
@@ -329,13 +394,35 @@ final class UsageSniffer {
             headerInput = count;
         } else if (BEDROCK_OUTPUT_HEADER.equalsIgnoreCase(name)) {
             headerOutput = count;
+        } else if (BEDROCK_CACHE_READ_HEADER.equalsIgnoreCase(name)) {
+            headerCacheRead = count;
+        } else if (BEDROCK_CACHE_WRITE_HEADER.equalsIgnoreCase(name)) {
+            headerCacheWrite = count;
         }
+    }
+
+    /** The headers' count, or {@code null} when no usage header was set. */
+    private Long headerUsage() {
+        return headerInput == null && headerOutput == null ? null
+                : sum(headerInput, headerOutput, headerCacheRead, headerCacheWrite);
     }
 
     /** The usage the response reported, or {@code null} when it reported none. */
     synchronized Long usage() {
-        if (headerInput != null || headerOutput != null) {
-            return sum(headerInput, headerOutput);
+        // the server's headers are final; a larger count in the body (cache tokens the headers left
+        // out) is never lowered by them
+        Long headers = headerUsage();
+        return headers != null ? larger(headers, bodyUsage()) : bodyUsage();
+    }
+
+    /** The usage the body reported, or {@code null}: several calls add up, else the format's last report. */
+    private Long bodyUsage() {
+        if (decoded != null) {
+            return decoded.usage();
+        }
+        long[] several = callsTotal();
+        if (several != null) {
+            return several[0];
         }
         if (format == Format.ANTHROPIC) {
             return sum(anthropic.get("input_tokens"), anthropic.get("output_tokens"),
@@ -354,8 +441,15 @@ final class UsageSniffer {
      * the estimate for it.
      */
     synchronized boolean provisional() {
-        if (headerInput != null || headerOutput != null) {
+        if (headerUsage() != null) {
             return false;
+        }
+        if (decoded != null) {
+            return decoded.provisional();
+        }
+        if (callsTotal() != null) {
+            // each call's report is its own final one
+            return mislabelled || loneCr || framingSuspect;
         }
         return mislabelled || unfinished || loneCr || framingSuspect;
     }
@@ -369,7 +463,61 @@ final class UsageSniffer {
         if (named && models.size() < Weighing.MAX_CANDIDATES) {
             models.add(doc.model());
         }
-        return accepted(doc, event) || named;
+        boolean reported = accepted(doc, event);
+        if (doc.call() != null) {
+            reported |= call(doc);
+        }
+        return reported || named;
+    }
+
+    /** Records the usage of one of several calls in the answer ({@link #calls}); whether there was one. */
+    private boolean call(JsonDocumentScanner.Document doc) {
+        Long total;
+        long[] split;
+        Map<String, Long> u;
+        if ((u = doc.usage("response.body.usage")) != null && has(u, "total_tokens", "prompt_tokens", "completion_tokens")) {
+            // a line of an OpenAI batch output file
+            total = openAi(u);
+            split = UsageKinds.openAi(u);
+        } else if ((u = doc.usage("result.message.usage")) != null && has(u, ANTHROPIC_COUNTS.toArray(new String[0]))) {
+            // a line of Anthropic's message batch results
+            total = sum(u.get("input_tokens"), u.get("output_tokens"), u.get("cache_creation_input_tokens"),
+                    u.get("cache_read_input_tokens"));
+            split = UsageKinds.anthropic(u);
+        } else if ((u = doc.usage("")) != null && has(u, "tokens_predicted", "tokens_evaluated")) {
+            // one prompt's answer in llama.cpp's answer to a list of prompts
+            total = sum(u.get("tokens_evaluated"), u.get("tokens_predicted"));
+            split = UsageKinds.inputOutput(u, "tokens_evaluated", "tokens_predicted");
+        } else {
+            return false;
+        }
+        long[] entry = new long[] {total, split[0], split[1], split[2], split[3]};
+        if (calls.size() < MAX_CALLS || calls.containsKey(doc.call())) {
+            calls.put(doc.call(), entry);
+        } else {
+            uncountedCalls = uncountedCalls == null ? entry : added(uncountedCalls, entry);
+        }
+        return true;
+    }
+
+    /** The calls' usage added up ({@code {total, kinds...}}), or {@code null} when the answer reported no calls. */
+    private long[] callsTotal() {
+        if (calls.isEmpty() && uncountedCalls == null) {
+            return null;
+        }
+        long[] total = uncountedCalls == null ? new long[5] : uncountedCalls.clone();
+        for (long[] one : calls.values()) {
+            total = added(total, one);
+        }
+        return total;
+    }
+
+    private static long[] added(long[] a, long[] b) {
+        long[] sum = new long[a.length];
+        for (int i = 0; i < a.length; i++) {
+            sum[i] = a[i] + b[i] < 0 ? Long.MAX_VALUE : a[i] + b[i];
+        }
+        return sum;
     }
 
     /** {@link #accept}'s usage part: whether the document reported usage. */
@@ -444,10 +592,14 @@ final class UsageSniffer {
         }
         Map<String, Long> root = doc.usage("");
         if (root != null) {
+            rootCounters.putAll(root);
+            root = rootCounters;
             if (has(root, "eval_count", "prompt_eval_count")) {
-                // Ollama counts only on its last object ("done": true)
+                // Ollama counts only on its last object ("done": true); an answer from its prompt cache
+                // leaves the prompt's count out (or counts only what it evaluated anew), so without
+                // one the report is charged at least the estimate
                 reported |= kinds(report(Format.OLLAMA, sum(root.get("prompt_eval_count"), root.get("eval_count")), null,
-                        false), UsageKinds.inputOutput(root, "prompt_eval_count", "eval_count"));
+                        !root.containsKey("prompt_eval_count")), UsageKinds.inputOutput(root, "prompt_eval_count", "eval_count"));
             } else if (has(root, "tokens_predicted", "tokens_evaluated")) {
                 // llama.cpp's stream counts in every chunk; the one that says "stop": true has the final figures
                 reported |= kinds(report(Format.LLAMA_CPP, sum(root.get("tokens_evaluated"), root.get("tokens_predicted")),
@@ -456,15 +608,33 @@ final class UsageSniffer {
                 reported |= kinds(report(Format.WATSONX, sum(root.get(JsonDocumentScanner.WATSONX_INPUT),
                         root.get(JsonDocumentScanner.WATSONX_OUTPUT)), null, false),
                         UsageKinds.inputOutput(root, JsonDocumentScanner.WATSONX_INPUT, JsonDocumentScanner.WATSONX_OUTPUT));
-            } else if (has(root, "inputTextTokenCount", JsonDocumentScanner.TITAN_RESULTS)) {
-                reported |= kinds(report(Format.BEDROCK, sum(root.get("inputTextTokenCount"),
-                        root.get(JsonDocumentScanner.TITAN_RESULTS)), null, false),
-                        UsageKinds.inputOutput(root, "inputTextTokenCount", JsonDocumentScanner.TITAN_RESULTS));
+            } else if (has(root, "inputTextTokenCount", JsonDocumentScanner.TITAN_RESULTS, "totalOutputTextTokenCount")) {
+                // Titan: its results' counts, or in a stream the running totalOutputTextTokenCount
+                Long output = larger(root.get(JsonDocumentScanner.TITAN_RESULTS), root.get("totalOutputTextTokenCount"));
+                reported |= kinds(report(Format.BEDROCK, sum(root.get("inputTextTokenCount"), output), null, false),
+                        new long[] {root.getOrDefault("inputTextTokenCount", 0L), 0, output == null ? 0 : output, 0});
             } else {
                 reported |= kinds(report(Format.BEDROCK, sum(root.get("prompt_token_count"),
                         root.get("generation_token_count")), null, false),
                         UsageKinds.inputOutput(root, "prompt_token_count", "generation_token_count"));
             }
+        }
+        Map<String, Long> metrics = doc.usage("amazon-bedrock-invocationMetrics");
+        if (metrics != null && has(metrics, "inputTokenCount", "outputTokenCount")) {
+            // Bedrock InvokeModel's stream ends with the service's own counts, whatever the model's body
+            // counted (Mistral's counts nothing): after the body's counters, so they win
+            Long in = metrics.get("inputTokenCount");
+            Long out = metrics.get("outputTokenCount");
+            Long read = metrics.get("cacheReadInputTokenCount");
+            Long write = metrics.get("cacheWriteInputTokenCount");
+            reported |= kinds(report(Format.BEDROCK, sum(in, out, read, write), null, false),
+                    UsageKinds.bedrockInvocation(in, out, read, write));
+        }
+        Map<String, Long> tgi = doc.usage("details");
+        if (tgi != null && tgi.containsKey("generated_tokens")) {
+            // Hugging Face TGI counts what it generated, not the prompt: charged at least the estimate
+            Long generated = tgi.get("generated_tokens");
+            reported |= kinds(report(Format.TGI, generated, null, true), new long[] {0, 0, generated, 0});
         }
         return reported;
     }
@@ -482,8 +652,17 @@ final class UsageSniffer {
      * same report as {@link #usage()}; {@code null} when there is none.
      */
     synchronized long[] kinds() {
-        if (headerInput != null || headerOutput != null) {
-            return new long[] {headerInput == null ? 0 : headerInput, 0, headerOutput == null ? 0 : headerOutput, 0};
+        Long headers = headerUsage();
+        Long body = bodyUsage();
+        if (headers != null && (body == null || headers >= body)) {
+            return UsageKinds.bedrockInvocation(headerInput, headerOutput, headerCacheRead, headerCacheWrite);
+        }
+        if (decoded != null) {
+            return decoded.kinds();
+        }
+        long[] several = callsTotal();
+        if (several != null) {
+            return java.util.Arrays.copyOfRange(several, 1, 5);
         }
         if (format == Format.ANTHROPIC) {
             return usage() == null ? null : UsageKinds.anthropic(anthropic);
@@ -498,7 +677,7 @@ final class UsageSniffer {
      * {@linkplain #provisional() provisional}.
      */
     synchronized java.util.List<String> models() {
-        return java.util.List.copyOf(models);
+        return decoded != null ? decoded.models() : java.util.List.copyOf(models);
     }
 
     private static boolean has(Map<String, Long> counters, String... names) {
@@ -521,13 +700,13 @@ final class UsageSniffer {
     }
 
     private static Long openAi(Map<String, Long> usage) {
-        Long total = usage.get("total_tokens");
-        if (total != null) {
-            return total;
-        }
         Long chat = sum(usage.get("prompt_tokens"), usage.get("completion_tokens"));
         // the Responses API counts input and output tokens under those names
-        return chat != null ? chat : sum(usage.get("input_tokens"), usage.get("output_tokens"));
+        Long parts = chat != null ? chat : sum(usage.get("input_tokens"), usage.get("output_tokens"));
+        // Perplexity bills the tokens of its citations and its reasoning, counted beside prompt and
+        // completion and left out of total_tokens
+        parts = sum(parts, usage.get("citation_tokens"), usage.get("reasoning_tokens"));
+        return larger(usage.get("total_tokens"), parts);
     }
 
     /**
@@ -585,7 +764,9 @@ final class UsageSniffer {
         } else {
             latest = tokens;
         }
-        this.unfinished = unfinished;
+        // a report of no tokens at all is a placeholder (Spring AI's usage when the provider sent
+        // none), not a free call: charged at least the estimate
+        this.unfinished = unfinished || (tokens != null && tokens == 0);
         return true;
     }
 
