@@ -74,12 +74,11 @@ abstract class AbstractRound40 extends H2FilterRound {
     }
 
     /** Control: the model endpoint on its own path is held and charged the usage it reported. */
-    @Test
-    void controlTheModelPathIsCharged() {
+    void theModelPathIsCharged() {
         String s = subject();
         HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/chat"), s, CHAT);
         assertEquals(200, r.statusCode(), r.body());
-        assertEquals(5_000, settled(s).used(), ledger(s));
+        assertEquals(5_000, settled(s).used(), "control: " + ledger(s));
     }
 
     /**
@@ -88,6 +87,7 @@ abstract class AbstractRound40 extends H2FilterRound {
      */
     @Test
     void aNamedForwardToTheModelServletIsCharged() {
+        theModelPathIsCharged();
         String s = subject();
         HttpResponse<String> r = TestHttp.postJson(container.uri("/v0/chat"), s, CHAT);
         assertEquals(200, r.statusCode(), r.body());
@@ -99,6 +99,7 @@ abstract class AbstractRound40 extends H2FilterRound {
     /** {@code POST /v0/page} (a page including the model servlet by name): the model's answer is free. */
     @Test
     void aNamedIncludeOfTheModelServletIsCharged() {
+        theModelPathIsCharged();
         String s = subject();
         HttpResponse<String> r = TestHttp.postJson(container.uri("/v0/page"), s, CHAT);
         assertEquals(200, r.statusCode(), r.body());
