@@ -25,12 +25,7 @@ import jakarta.servlet.http.HttpServletResponse;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
-import java.nio.ByteBuffer;
-import java.nio.CharBuffer;
 import java.nio.charset.Charset;
-import java.nio.charset.CharsetDecoder;
-import java.nio.charset.CoderResult;
-import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -185,6 +180,59 @@ public final class QuotaFilter implements Filter {
         return settleFailureCount.get();
     }
 
+    /**
+     * Servlets mapped under a protected prefix, by name, each with its first such mapping's path: a
+     * forward or include by name ({@code getNamedDispatcher}, Spring's {@code ServletForwardingController})
+     * reaches them with the caller's paths, and containers apply a filter's URL patterns to path-based
+     * dispatches only. Set by {@link #init}.
+     */
+    private volatile Map<String, String> protectedServlets = Map.of();
+
+    /**
+     * Maps this filter also by the names of the servlets under its protected prefixes, for forwards and
+     * includes, so that a dispatch to one by name is held like a request to its path. A container that
+     * does not let a filter add mappings from {@code init} (the servlet API allows refusing it once the
+     * context is initialised) gets a warning naming the servlets: map the filter by their names yourself
+     * ({@code <servlet-name>} in a {@code <filter-mapping>}, or {@code FilterRegistration
+     * .addMappingForServletNames}), with dispatcher types FORWARD and INCLUDE.
+     */
+    @Override
+    public void init(jakarta.servlet.FilterConfig config) {
+        jakarta.servlet.ServletContext context = config.getServletContext();
+        Map<String, String> names = new LinkedHashMap<>();
+        try {
+            for (jakarta.servlet.ServletRegistration servlet : context.getServletRegistrations().values()) {
+                for (String mapping : servlet.getMappings()) {
+                    String path = mapping.endsWith("/*") ? mapping.substring(0, mapping.length() - 2) : mapping;
+                    if (path.startsWith("/") && match(path) != null) {
+                        names.putIfAbsent(servlet.getName(), path);
+                        break;
+                    }
+                }
+            }
+        } catch (RuntimeException unsupported) {
+            // a context that cannot list its servlets (a programmatic one in some containers): nothing to add
+            return;
+        }
+        protectedServlets = Map.copyOf(names);
+        if (names.isEmpty()) {
+            return;
+        }
+        jakarta.servlet.FilterRegistration own = context.getFilterRegistration(config.getFilterName());
+        try {
+            if (own == null) {
+                throw new IllegalStateException("no registration for filter " + config.getFilterName());
+            }
+            own.addMappingForServletNames(java.util.EnumSet.of(DispatcherType.FORWARD, DispatcherType.INCLUDE), true,
+                    names.keySet().toArray(String[]::new));
+        } catch (RuntimeException refused) {
+            LOG.warn("could not map the quota filter by the names of the servlets under its protected paths {}"
+                    + " ({}): a forward or include to one of them by name would not be held. Map the filter by"
+                    + " those servlet names yourself, with dispatcher types FORWARD and INCLUDE", names.keySet(),
+                    refused.toString());
+        }
+    }
+
     @Override
     public void doFilter(ServletRequest req, ServletResponse res, FilterChain chain) throws IOException, ServletException {
         if (!(req instanceof HttpServletRequest request) || !(res instanceof HttpServletResponse response)
@@ -193,6 +241,11 @@ public final class QuotaFilter implements Filter {
             return;
         }
         String path = pathOf(request);
+        String named = namedTarget(request);
+        if (named != null) {
+            // a dispatch by name keeps the caller's paths: the servlet's own protected path stands for them
+            path = named;
+        }
         String prefix = match(path);
         // OPTIONS (a CORS preflight) and TRACE (the servlet API's echo of the request) call no model
         if (prefix == null || "OPTIONS".equals(request.getMethod()) || "TRACE".equals(request.getMethod())
@@ -868,6 +921,30 @@ public final class QuotaFilter implements Filter {
         byte[] bytes() {
             return count == buf.length ? buf : toByteArray();
         }
+    }
+
+    /**
+     * For a forward or include by name to a servlet under a protected prefix, that servlet's protected
+     * path; else {@code null}. A dispatch by name sets none of the path attributes a dispatch by path
+     * sets, and this filter runs in one only through the servlet-name mappings {@link #init} added.
+     */
+    private String namedTarget(HttpServletRequest request) {
+        DispatcherType type = request.getDispatcherType();
+        boolean named = (type == DispatcherType.FORWARD && request.getAttribute(RequestDispatcher.FORWARD_REQUEST_URI) == null)
+                || (type == DispatcherType.INCLUDE && request.getAttribute(RequestDispatcher.INCLUDE_REQUEST_URI) == null);
+        if (!named || protectedServlets.isEmpty()) {
+            return null;
+        }
+        jakarta.servlet.http.HttpServletMapping mapping;
+        try {
+            mapping = request.getHttpServletMapping();
+        } catch (RuntimeException unsupported) {
+            mapping = null;
+        }
+        String target = mapping == null ? null : protectedServlets.get(mapping.getServletName());
+        // the mapping a container reports in a dispatch by name may be the caller's: any protected
+        // servlet's path then stands for the target, which only such a servlet can be
+        return target != null ? target : protectedServlets.values().iterator().next();
     }
 
     static String pathOf(HttpServletRequest request) {
