@@ -45,11 +45,41 @@ abstract class AbstractRound41 extends H2FilterRound {
     // ------------------------------------------------------------------ the endpoints
 
     public static class Answers extends HttpServlet {
+        /**
+         * vLLM's batch output file ({@code vllm run-batch}, or a batch service on it), read back: the
+         * client's input named one {@code custom_id} for three requests (vLLM documents "must be
+         * unique" but does not check it), so the three completions it ran carry the same
+         * {@code custom_id}, each with its own {@code id} and {@code request_id}.
+         */
+        @Override
+        protected void doGet(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+            if (!req.getRequestURI().endsWith("/files/vllm-batch-out/content")) {
+                resp.sendError(404);
+                return;
+            }
+            resp.setContentType("application/jsonl");
+            StringBuilder b = new StringBuilder();
+            for (int i = 0; i < 3; i++) {
+                b.append("{\"id\":\"vllm-7c1e").append(i).append("\",\"custom_id\":\"request-1\",\"response\":{")
+                        .append("\"status_code\":200,\"request_id\":\"vllm-batch-90a").append(i).append("\",\"body\":{")
+                        .append("\"id\":\"chatcmpl-").append(i).append("\",\"object\":\"chat.completion\",\"created\":1753000000,")
+                        .append("\"model\":\"meta-llama/Meta-Llama-3-8B-Instruct\",\"choices\":[{\"index\":0,\"message\":{")
+                        .append("\"role\":\"assistant\",\"content\":\"...\"},\"finish_reason\":\"stop\"}],")
+                        .append("\"usage\":{\"prompt_tokens\":1000,\"total_tokens\":3000,\"completion_tokens\":2000,")
+                        .append("\"prompt_tokens_details\":null}}},\"error\":null}\n");
+            }
+            resp.getWriter().write(b.toString());
+        }
+
         @Override
         protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
             req.getInputStream().readAllBytes();
             String path = req.getRequestURI();
-            if (path.endsWith("/sglang/v1/chat/completions")) {
+            if (path.endsWith("/asr")) {
+                // a speech-to-text model (Whisper behind Hugging Face's inference API) answering raw audio
+                resp.setContentType("application/json");
+                resp.getWriter().write("{\"text\":\"\"}");
+            } else if (path.endsWith("/sglang/v1/chat/completions")) {
                 sglang(resp, true);
             } else if (path.endsWith("/sglang-plain/v1/chat/completions")) {
                 sglang(resp, false);
@@ -337,5 +367,56 @@ abstract class AbstractRound41 extends H2FilterRound {
     void anOllamaCachedPromptIsChargedBesideALongAnswer() {
         chargedAtLeast("/ai/ollama/api/generate", "{\"model\":\"llama3.1\",\"stream\":false,\"prompt\":\"" + PROMPT_7000 + "\"}",
                 7000 + 6000);
+    }
+
+    /**
+     * Under-charge by the client's own choice. A batch results file whose lines share one
+     * {@code custom_id} (three completions vLLM ran for three input lines the client gave the same id)
+     * is charged one line: "a call reported twice counts its last report" takes three calls for one,
+     * 3,000 charged for 9,000.
+     */
+    @Test
+    void batchResultsWithARepeatedCustomIdAreEachCharged() {
+        String s = subject();
+        HttpResponse<String> r = TestHttp.get(container.uri("/ai/files/vllm-batch-out/content"), "x-user-id", s);
+        assertEquals(200, r.statusCode(), r.body());
+        long used = settled(s).used();
+        assertTrue(used >= 3 * 3000, "the results file reports three completions of 3,000 tokens (distinct ids and "
+                + "request_ids); the filter charged " + used + ": " + ledger(s));
+    }
+
+    /**
+     * Over-charge. One second of quiet 16 kHz 16-bit PCM sent raw ({@code audio/L16}, as Hugging Face's
+     * speech-to-text inference API takes it) passes the UTF-16 zero-byte test and the noise share, so
+     * it is estimated as 16,000 characters of text; the same samples behind a 44-byte WAV header are
+     * binary and cost the fallback. The model read the same second of audio both times.
+     */
+    @Test
+    void rawPcmAudioCostsNoMoreThanTheSameAudioAsWav() {
+        byte[] pcm = new byte[32_000];
+        java.util.Random random = new java.util.Random(41);
+        for (int i = 0; i < pcm.length; i += 2) {
+            // room tone: samples within +-255
+            int sample = i == 0 ? 0x40 : random.nextInt(511) - 255;
+            pcm[i] = (byte) sample;
+            pcm[i + 1] = (byte) (sample >> 8);
+        }
+        java.nio.ByteBuffer wav = java.nio.ByteBuffer.allocate(44 + pcm.length).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        wav.put("RIFF".getBytes(StandardCharsets.US_ASCII)).putInt(36 + pcm.length).put("WAVE".getBytes(StandardCharsets.US_ASCII))
+                .put("fmt ".getBytes(StandardCharsets.US_ASCII)).putInt(16).putShort((short) 1).putShort((short) 1)
+                .putInt(16_000).putInt(32_000).putShort((short) 2).putShort((short) 16)
+                .put("data".getBytes(StandardCharsets.US_ASCII)).putInt(pcm.length).put(pcm);
+        String asWav = subject();
+        String asPcm = subject();
+        HttpResponse<String> a = TestHttp.post(container.uri("/ai/asr"), wav.array(), "x-user-id", asWav,
+                "Content-Type", "audio/wav");
+        HttpResponse<String> b = TestHttp.post(container.uri("/ai/asr"), pcm, "x-user-id", asPcm,
+                "Content-Type", "audio/L16;rate=16000");
+        assertEquals(200, a.statusCode(), a.body());
+        assertEquals(200, b.statusCode(), b.body());
+        long wavCost = settled(asWav).used();
+        long pcmCost = settled(asPcm).used();
+        assertTrue(pcmCost <= wavCost, "one second of audio cost " + wavCost + " as WAV and " + pcmCost + " as raw PCM: "
+                + ledger(asPcm));
     }
 }
