@@ -13,7 +13,7 @@ import java.util.zip.Inflater;
  * {@code Content-Encoding} of gzip or deflate it set itself (a relay that passes the upstream's
  * compressed bytes on), and AWS's binary event-stream framing ({@code application/vnd.amazon.eventstream},
  * Bedrock's {@code InvokeModelWithResponseStream} and {@code ConverseStream} relayed unchanged), whose
- * payloads are JSON documents, or base64 of them under {@code bytes}. Bounded: it inflates into a
+ * payloads are JSON documents (events of the provider's stream), or base64 of them under {@code bytes}. Bounded: it inflates into a
  * fixed buffer, and keeps at most one event-stream message of {@link #MAX_MESSAGE} bytes (a larger
  * one is skipped). Not thread-safe; the {@link UsageSniffer} that owns it is.
  */
@@ -48,41 +48,61 @@ abstract class AnswerDecoding {
     /** More of the answer's bytes, as the endpoint wrote them. */
     abstract void feed(byte[] bytes, int off, int len);
 
-    /** Inflates gzip (its header skipped, RFC 1952) or zlib-wrapped deflate, chunk by chunk. */
+    /**
+     * Inflates gzip (each member's header and trailer skipped, RFC 1952: an endpoint may compress each
+     * event as a member of its own) or deflate, zlib-wrapped as RFC 9110 says or raw as some servers
+     * send it, chunk by chunk.
+     */
     private static final class Inflating extends AnswerDecoding {
         private final Sink sink;
-        private final Inflater inflater;
+        private final boolean gzip;
+        /** {@code null} while a gzip member's header (or deflate's first bytes) are gathered. */
+        private Inflater inflater;
         private final byte[] out = new byte[8192];
-        /** A gzip header's bytes until all of it came; {@code null} once inflating (and for deflate). */
-        private ByteArrayOutputStream header;
+        private final ByteArrayOutputStream pending = new ByteArrayOutputStream();
+        /** Bytes of a gzip member's trailer (CRC and size) still to pass over. */
+        private int trailerLeft;
         private boolean failed;
 
         Inflating(boolean gzip, Sink sink) {
             this.sink = sink;
-            // gzip's deflate stream is raw (no zlib wrapper) after its own header
-            this.inflater = new Inflater(gzip);
-            this.header = gzip ? new ByteArrayOutputStream() : null;
+            this.gzip = gzip;
         }
 
         @Override
         void feed(byte[] bytes, int off, int len) {
-            if (failed || len <= 0) {
-                return;
-            }
-            if (header == null) {
-                inflate(bytes, off, len);
-                return;
-            }
-            header.write(bytes, off, len);
-            byte[] all = header.toByteArray();
-            int skip = gzipHeaderLength(all);
-            if (skip >= 0) {
-                header = null;
-                inflate(all, skip, all.length - skip);
+            while (len > 0 && !failed) {
+                if (trailerLeft > 0) {
+                    int n = Math.min(trailerLeft, len);
+                    trailerLeft -= n;
+                    off += n;
+                    len -= n;
+                    continue;
+                }
+                if (inflater == null) {
+                    pending.write(bytes, off, len);
+                    len = 0;
+                    byte[] all = pending.toByteArray();
+                    int start = gzip ? gzipHeaderLength(all) : (all.length >= 2 ? 0 : -1);
+                    if (start < 0) {
+                        return;
+                    }
+                    pending.reset();
+                    // gzip's deflate data is raw; a deflate answer is raw unless it starts with a zlib header
+                    inflater = new Inflater(gzip || !zlibHeader(all));
+                    bytes = all;
+                    off = start;
+                    len = all.length - start;
+                    continue;
+                }
+                int consumed = inflate(bytes, off, len);
+                off += consumed;
+                len -= consumed;
             }
         }
 
-        private void inflate(byte[] bytes, int off, int len) {
+        /** Inflates what it can of the input; how many bytes it took (fewer when the stream or member ended). */
+        private int inflate(byte[] bytes, int off, int len) {
             inflater.setInput(bytes, off, len);
             try {
                 while (!inflater.needsInput() && !inflater.finished()) {
@@ -91,13 +111,35 @@ abstract class AnswerDecoding {
                         sink.accept(out, 0, n);
                     } else if (inflater.needsDictionary()) {
                         failed = true;
-                        return;
+                        return len;
                     }
                 }
             } catch (DataFormatException e) {
                 // not what its header said: what was read so far stands
                 failed = true;
+                return len;
             }
+            if (!inflater.finished()) {
+                return len;
+            }
+            int taken = len - inflater.getRemaining();
+            inflater.end();
+            inflater = null;
+            if (gzip) {
+                // the next member, if any, follows its predecessor's trailer
+                trailerLeft = 8;
+            } else {
+                // one zlib stream: nothing after it is read
+                failed = true;
+            }
+            return taken;
+        }
+
+        /** Whether the first two bytes are a zlib header (RFC 1950: deflate, and a checksum that divides by 31). */
+        private static boolean zlibHeader(byte[] b) {
+            int cmf = b[0] & 0xFF;
+            int flg = b[1] & 0xFF;
+            return (cmf & 0x0F) == 8 && (cmf * 256 + flg) % 31 == 0;
         }
 
         /** The gzip header's length once all of it is in {@code b}; -1 before; a broken one fails the decoding. */
@@ -140,8 +182,8 @@ abstract class AnswerDecoding {
 
     /**
      * AWS's event-stream messages: a 12-byte prelude (total length, headers length, CRC), headers, the
-     * payload, a CRC. Each payload goes to the sink as one JSON document on a line of its own: the
-     * document itself, or what its {@code bytes} field holds in base64 (an InvokeModel chunk).
+     * payload, a CRC. Each payload goes to the sink as one server-sent event whose data is the
+     * payload's document, or what its {@code bytes} field holds in base64 (an InvokeModel chunk).
      */
     private static final class EventStream extends AnswerDecoding {
         private final Sink sink;
@@ -194,9 +236,10 @@ abstract class AnswerDecoding {
             int end = m.length - 4;
             String json = new String(m, start, end - start, StandardCharsets.UTF_8);
             String inner = base64Bytes(json);
-            byte[] doc = (inner != null ? inner : json).getBytes(StandardCharsets.UTF_8);
-            sink.accept(doc, 0, doc.length);
-            sink.accept(NEWLINE, 0, 1);
+            // each payload is one event of the provider's stream (Anthropic's message_start counts the
+            // prompt only as an event): written as a server-sent event for the usage reader
+            byte[] event = ("data: " + (inner != null ? inner : json) + "\n\n").getBytes(StandardCharsets.UTF_8);
+            sink.accept(event, 0, event.length);
         }
 
         /** The document under a chunk's {@code {"bytes": "<base64>", …}}, or {@code null} when the payload is not one. */
@@ -219,7 +262,5 @@ abstract class AnswerDecoding {
                 return null;
             }
         }
-
-        private static final byte[] NEWLINE = {'\n'};
     }
 }

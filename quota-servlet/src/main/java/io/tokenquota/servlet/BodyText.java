@@ -145,9 +145,10 @@ final class BodyText {
     }
 
     /**
-     * Whether the body looks like UTF-16 or UTF-32 text without a byte order mark: in its first 4 KB
-     * at least one byte in eight, all of one parity, is zero (the high bytes of Latin script, digits
-     * and white space), which a compressed or random body that merely starts with a zero byte lacks.
+     * Whether the body looks like UTF-16 text without a byte order mark: in its first 4 KB at least
+     * three characters in four have a zero high byte, all on one side (Latin script, digits and white
+     * space), which neither a compressed or random body that merely starts with a zero byte has nor raw
+     * audio (a quiet signal's high bytes are zero or 0xFF in about equal numbers).
      */
     private static boolean zeroBytesRunThrough(byte[] body) {
         int n = Math.min(body.length, 4096);
@@ -162,7 +163,7 @@ final class BodyText {
                 }
             }
         }
-        return n >= 4 && Math.max(even, odd) * 8 >= n && Math.min(even, odd) * 8 < Math.max(even, odd);
+        return n >= 4 && Math.max(even, odd) * 8 >= n * 3 && Math.min(even, odd) * 8 < Math.max(even, odd);
     }
 
     /** The charset a byte order mark at the start names, or {@code null} without one. */

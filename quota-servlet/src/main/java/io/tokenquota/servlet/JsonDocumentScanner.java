@@ -80,8 +80,9 @@ final class JsonDocumentScanner {
      *              {@code promptFeedback.blockReason}, llama.cpp's {@code "stop": true}, Ollama's
      *              {@code "done": true}
      * @param call   which of several calls in one answer the document reports: a batch file line's
-     *               {@code custom_id}, or the top-level {@code index} of an element of a root array
-     *               (llama.cpp's answer to a list of prompts); {@code null} for a document of the one call
+     *               {@code custom_id} with its own {@code id} (a file may repeat a custom_id its client
+     *               gave twice), or the document's top-level {@code index} (llama.cpp's answer to a list
+     *               of prompts, an array or a stream); {@code null} when it names none
      */
     record Document(String type, Map<String, Map<String, Long>> usages, boolean ended, String model, String call) {
         Document(String type, Map<String, Map<String, Long>> usages, boolean ended) {
@@ -118,8 +119,10 @@ final class JsonDocumentScanner {
     private boolean ended;
     /** The model the document names where its provider puts it ({@link #isModelField}); null when none. */
     private String model;
-    /** {@link Document#call}. */
-    private String call;
+    /** What {@link Document#call} is made of: the document's top-level custom_id, id and index. */
+    private String customId;
+    private String lineId;
+    private String index;
     /** The usage path being collected, the depth of its object, and the name of an object inside it. */
     private String collecting;
     private int collectDepth;
@@ -188,13 +191,15 @@ final class JsonDocumentScanner {
             drain();
         }
         if (depth > 0 && !usages.isEmpty()) {
-            sink.accept(new Document(type, usages, ended, model, call));
+            sink.accept(new Document(type, usages, ended, model, call()));
         }
         usages = new HashMap<>();
         depth = 0;
         ended = false;
         model = null;
-        call = null;
+        customId = null;
+        lineId = null;
+        index = null;
     }
 
     /**
@@ -326,13 +331,15 @@ final class JsonDocumentScanner {
                 depth--;
                 if (depth == 0) {
                     if (t == JsonToken.END_OBJECT) {
-                        sink.accept(new Document(type, usages, ended, model, call));
+                        sink.accept(new Document(type, usages, ended, model, call()));
                     }
                     usages = new HashMap<>();
                     type = null;
                     ended = false;
                     model = null;
-                    call = null;
+                    customId = null;
+                    lineId = null;
+                    index = null;
                 }
             }
             case FIELD_NAME -> {
@@ -344,7 +351,9 @@ final class JsonDocumentScanner {
                 if (depth == 1 && "type".equals(fieldAt[1])) {
                     type = parser.getText();
                 } else if (depth == 1 && "custom_id".equals(fieldAt[1])) {
-                    call = "custom_id:" + parser.getText();
+                    customId = parser.getText();
+                } else if (depth == 1 && "id".equals(fieldAt[1])) {
+                    lineId = parser.getText();
                 } else if (isModelField()) {
                     model = parser.getText();
                 } else if (depth == 3 && "candidates".equals(fieldAt[1]) && objectAt[1] && !objectAt[2] && objectAt[3]
@@ -365,8 +374,8 @@ final class JsonDocumentScanner {
                 }
             }
             case VALUE_NUMBER_INT, VALUE_NUMBER_FLOAT -> {
-                if (inRootArray && depth == 1 && "index".equals(fieldAt[1]) && call == null) {
-                    call = "index:" + parser.getText();
+                if (depth == 1 && objectAt[1] && "index".equals(fieldAt[1])) {
+                    index = parser.getText();
                 }
                 count(t);
             }
@@ -374,6 +383,13 @@ final class JsonDocumentScanner {
                 // other scalars carry no usage
             }
         }
+    }
+
+    private String call() {
+        if (customId != null) {
+            return "custom_id:" + customId + "#" + (lineId == null ? "" : lineId);
+        }
+        return index == null ? null : "index:" + index;
     }
 
     /**

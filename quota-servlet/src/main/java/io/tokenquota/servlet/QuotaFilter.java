@@ -415,6 +415,8 @@ public final class QuotaFilter implements Filter {
             estimate = fitted.estimate();
             output = fitted.output();
         }
+        // what a report of the output alone leaves out (TGI, Ollama's cached prompt), in raw tokens
+        long inputEstimate = Math.max(0, estimate - output);
         // input at the model's input rate, the requested output budget at its output rate
         estimate = held(weighing, estimate, output);
 
@@ -457,7 +459,7 @@ public final class QuotaFilter implements Filter {
             }
         };
         headers.run();
-        UsageSniffer sniffer = new UsageSniffer();
+        UsageSniffer sniffer = new UsageSniffer(inputEstimate);
         QuotaResponse wrapped = new QuotaResponse(response, sniffer, headers,
                 request.getDispatcherType() == DispatcherType.INCLUDE);
         held.answeredThrough(wrapped);

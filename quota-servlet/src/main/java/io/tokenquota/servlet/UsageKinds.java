@@ -28,7 +28,7 @@ final class UsageKinds {
                 : "output_tokens_details.reasoning_tokens"));
         // Perplexity's citation and reasoning tokens, counted beside prompt and completion
         return withTotal(new long[] {add(prompt - cached, get(u, "citation_tokens")), cached, completion - reasoning,
-            add(reasoning, get(u, "reasoning_tokens"))}, u.get("total_tokens"));
+            add(reasoning, UsageSniffer.perplexity(u) ? get(u, "reasoning_tokens") : 0)}, u.get("total_tokens"));
     }
 
     /** Anthropic: cache writes are input read at full price; cache reads are cached input. */

@@ -50,6 +50,16 @@ final class UsageSniffer {
 
     private enum Format { OPENAI, ANTHROPIC, GEMINI, BEDROCK, COHERE, OLLAMA, LLAMA_CPP, WATSONX, REPLICATE, TGI }
 
+    /** A reader for an answer to a request whose input is estimated at {@code inputEstimate} tokens. */
+    UsageSniffer(long inputEstimate) {
+        this.inputEstimate = Math.max(0, inputEstimate);
+    }
+
+    /** A reader for an answer whose request's input is not known (0 stands for it). */
+    UsageSniffer() {
+        this(0);
+    }
+
     private Mode mode = Mode.UNDECIDED;
     private Format format;
     private Long latest;
@@ -69,6 +79,18 @@ final class UsageSniffer {
      * answer to a list of prompts. They add up; a call reported twice counts its last report.
      */
     private final Map<String, long[]> calls = new HashMap<>();
+    /** Bedrock's {@code amazon-bedrock-invocationMetrics}: the service's own count, final; {@code null} until seen. */
+    private Long invocationTotal;
+    private long[] invocationKinds;
+    /** Calls whose last report came before their final counts (a llama.cpp stream before "stop"). */
+    private final java.util.Set<String> unfinishedCalls = new java.util.HashSet<>();
+    /**
+     * The request's estimated input tokens: what a report that counts only the output (TGI's
+     * {@code generated_tokens}, Ollama without {@code prompt_eval_count}) leaves out.
+     */
+    private final long inputEstimate;
+    /** The last report counted the output only: the input estimate is added to it. */
+    private boolean outputOnly;
     /** What the calls past {@link #MAX_CALLS} reported, added up without telling repeats apart. */
     private long[] uncountedCalls;
     private static final int MAX_CALLS = 100_000;
@@ -164,9 +186,10 @@ final class UsageSniffer {
                 ? AnswerDecoding.of(contentEncoding, type, this::feedDecoded) : null;
         if (undo != null) {
             decoding = undo;
-            decoded = new UsageSniffer();
-            // an event stream's payloads are JSON documents, one per line; an inflated answer keeps its label
-            decodedType = encoded ? contentType : "application/json";
+            decoded = new UsageSniffer(inputEstimate);
+            // an event stream's payloads are events (AnswerDecoding writes each as one); an inflated
+            // answer keeps its label
+            decodedType = encoded ? contentType : "text/event-stream";
             mode = Mode.DECODED;
             return;
         }
@@ -420,6 +443,17 @@ final class UsageSniffer {
         if (decoded != null) {
             return decoded.usage();
         }
+        Long reported = reportedUsage();
+        return invocationTotal != null ? larger(invocationTotal, reported) : reported;
+    }
+
+    /** The body's usage reports, without the service's invocation metrics. */
+    private Long reportedUsage() {
+        Long reported = formatUsage();
+        return outputOnly && reported != null ? sum(reported, inputEstimate) : reported;
+    }
+
+    private Long formatUsage() {
         long[] several = callsTotal();
         if (several != null) {
             return several[0];
@@ -447,9 +481,12 @@ final class UsageSniffer {
         if (decoded != null) {
             return decoded.provisional();
         }
+        if (invocationTotal != null) {
+            // the service's final count, or a larger one in the body
+            return false;
+        }
         if (callsTotal() != null) {
-            // each call's report is its own final one
-            return mislabelled || loneCr || framingSuspect;
+            return !unfinishedCalls.isEmpty() || mislabelled || loneCr || framingSuspect;
         }
         return mislabelled || unfinished || loneCr || framingSuspect;
     }
@@ -485,9 +522,15 @@ final class UsageSniffer {
                     u.get("cache_read_input_tokens"));
             split = UsageKinds.anthropic(u);
         } else if ((u = doc.usage("")) != null && has(u, "tokens_predicted", "tokens_evaluated")) {
-            // one prompt's answer in llama.cpp's answer to a list of prompts
+            // one prompt's answer in llama.cpp's answer to a list of prompts (or one event of its stream,
+            // running counts until the one that says "stop": true)
             total = sum(u.get("tokens_evaluated"), u.get("tokens_predicted"));
             split = UsageKinds.inputOutput(u, "tokens_evaluated", "tokens_predicted");
+            if (doc.ended()) {
+                unfinishedCalls.remove(doc.call());
+            } else if (unfinishedCalls.size() < MAX_CALLS) {
+                unfinishedCalls.add(doc.call());
+            }
         } else {
             return false;
         }
@@ -598,8 +641,10 @@ final class UsageSniffer {
                 // Ollama counts only on its last object ("done": true); an answer from its prompt cache
                 // leaves the prompt's count out (or counts only what it evaluated anew), so without
                 // one the report is charged at least the estimate
+                boolean prompt = root.containsKey("prompt_eval_count");
                 reported |= kinds(report(Format.OLLAMA, sum(root.get("prompt_eval_count"), root.get("eval_count")), null,
-                        !root.containsKey("prompt_eval_count")), UsageKinds.inputOutput(root, "prompt_eval_count", "eval_count"));
+                        !prompt), UsageKinds.inputOutput(root, "prompt_eval_count", "eval_count"));
+                outputOnly = !prompt;
             } else if (has(root, "tokens_predicted", "tokens_evaluated")) {
                 // llama.cpp's stream counts in every chunk; the one that says "stop": true has the final figures
                 reported |= kinds(report(Format.LLAMA_CPP, sum(root.get("tokens_evaluated"), root.get("tokens_predicted")),
@@ -627,14 +672,18 @@ final class UsageSniffer {
             Long out = metrics.get("outputTokenCount");
             Long read = metrics.get("cacheReadInputTokenCount");
             Long write = metrics.get("cacheWriteInputTokenCount");
-            reported |= kinds(report(Format.BEDROCK, sum(in, out, read, write), null, false),
-                    UsageKinds.bedrockInvocation(in, out, read, write));
+            // the service's count, not a format's: it stands beside whatever format the body fixed
+            // (Anthropic on Bedrock), as the token-count headers do
+            invocationTotal = sum(in, out, read, write);
+            invocationKinds = UsageKinds.bedrockInvocation(in, out, read, write);
+            reported = true;
         }
         Map<String, Long> tgi = doc.usage("details");
         if (tgi != null && tgi.containsKey("generated_tokens")) {
             // Hugging Face TGI counts what it generated, not the prompt: charged at least the estimate
             Long generated = tgi.get("generated_tokens");
             reported |= kinds(report(Format.TGI, generated, null, true), new long[] {0, 0, generated, 0});
+            outputOnly = true;
         }
         return reported;
     }
@@ -660,6 +709,9 @@ final class UsageSniffer {
         if (decoded != null) {
             return decoded.kinds();
         }
+        if (invocationTotal != null && (reportedUsage() == null || invocationTotal >= reportedUsage())) {
+            return invocationKinds.clone();
+        }
         long[] several = callsTotal();
         if (several != null) {
             return java.util.Arrays.copyOfRange(several, 1, 5);
@@ -667,7 +719,14 @@ final class UsageSniffer {
         if (format == Format.ANTHROPIC) {
             return usage() == null ? null : UsageKinds.anthropic(anthropic);
         }
-        return latest == null ? null : kinds.clone();
+        if (latest == null) {
+            return null;
+        }
+        long[] split = kinds.clone();
+        if (outputOnly) {
+            split[0] = split[0] + inputEstimate < 0 ? Long.MAX_VALUE : split[0] + inputEstimate;
+        }
+        return split;
     }
 
     /**
@@ -704,9 +763,15 @@ final class UsageSniffer {
         // the Responses API counts input and output tokens under those names
         Long parts = chat != null ? chat : sum(usage.get("input_tokens"), usage.get("output_tokens"));
         // Perplexity bills the tokens of its citations and its reasoning, counted beside prompt and
-        // completion and left out of total_tokens
-        parts = sum(parts, usage.get("citation_tokens"), usage.get("reasoning_tokens"));
+        // completion and left out of total_tokens; other servers (SGLang) put a reasoning_tokens there
+        // that completion_tokens already holds, so it is added only beside Perplexity's own fields
+        parts = sum(parts, usage.get("citation_tokens"), perplexity(usage) ? usage.get("reasoning_tokens") : null);
         return larger(usage.get("total_tokens"), parts);
+    }
+
+    /** Whether an OpenAI-shaped usage is Perplexity's: it counts citations or search queries. */
+    static boolean perplexity(Map<String, Long> usage) {
+        return usage.containsKey("citation_tokens") || usage.containsKey("num_search_queries");
     }
 
     /**
@@ -767,6 +832,7 @@ final class UsageSniffer {
         // a report of no tokens at all is a placeholder (Spring AI's usage when the provider sent
         // none), not a free call: charged at least the estimate
         this.unfinished = unfinished || (tokens != null && tokens == 0);
+        this.outputOnly = false;
         return true;
     }
 
