@@ -91,6 +91,21 @@ abstract class AbstractRound42 extends H2FilterRound {
         }
     }
 
+    /**
+     * Spring Boot's {@code spring.jackson.generator.write-numbers-as-strings=true} (JavaScript clients
+     * lose precision past 2^53): every number of a JSON answer is written as a string.
+     */
+    @Configuration
+    public static class NumbersAsStrings implements WebMvcConfigurer {
+        @Override
+        @SuppressWarnings("deprecation")
+        public void extendMessageConverters(List<HttpMessageConverter<?>> converters) {
+            com.fasterxml.jackson.databind.ObjectMapper mapper = new com.fasterxml.jackson.databind.ObjectMapper();
+            mapper.enable(com.fasterxml.jackson.core.JsonGenerator.Feature.WRITE_NUMBERS_AS_STRINGS);
+            converters.add(0, new org.springframework.http.converter.json.MappingJackson2HttpMessageConverter(mapper));
+        }
+    }
+
     /** The common "API envelope" advice: every answer goes out as {code, message, data}. */
     @RestControllerAdvice
     public static class Envelope implements ResponseBodyAdvice<Object> {
@@ -223,7 +238,8 @@ abstract class AbstractRound42 extends H2FilterRound {
                 .filter("quota", filter, "/*")
                 .servlet("plain", SpringMvc.dispatcher(Relay.class, Writers.class), "/ai/plain/*")
                 .servlet("xssi", SpringMvc.dispatcher(XssiPrefix.class, Relay.class), "/ai/xssi/*")
-                .servlet("envelope", SpringMvc.dispatcher(Envelope.class, Relay.class), "/ai/envelope/*");
+                .servlet("envelope", SpringMvc.dispatcher(Envelope.class, Relay.class), "/ai/envelope/*")
+                .servlet("strings", SpringMvc.dispatcher(NumbersAsStrings.class, Relay.class), "/ai/strings/*");
     }
 
     HttpResponse<String> post(String path, String subject, String body) {
@@ -254,6 +270,16 @@ abstract class AbstractRound42 extends H2FilterRound {
     @Test
     void aJsonAnswerWithSpringsXssiPrefixIsChargedItsUsage() {
         assertChargedTheUsage("/ai/xssi/chat");
+    }
+
+    /**
+     * With Jackson writing numbers as strings the answer's usage reads
+     * {@code "total_tokens":"6040"}: the filter reads only JSON numbers, so the call is charged its
+     * ~1,000-token estimate. (The estimator already reads string budgets, "as lenient readers read one".)
+     */
+    @Test
+    void anAnswerWhoseNumbersSpringWritesAsStringsIsChargedItsUsage() {
+        assertChargedTheUsage("/ai/strings/chat");
     }
 
     /**
