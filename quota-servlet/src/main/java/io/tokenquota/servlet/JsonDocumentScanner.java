@@ -42,13 +42,14 @@ final class JsonDocumentScanner {
      * Replicate prediction's {@code metrics}; Bedrock InvokeModel's stream
      * {@code amazon-bedrock-invocationMetrics}; Hugging Face TGI's {@code details}; a line of an OpenAI
      * batch output file ({@code response.body.usage}) or of Anthropic's batch results
-     * ({@code result.message.usage}). Which of them counts for a document is decided by
-     * {@link UsageSniffer}.
+     * ({@code result.message.usage}); an application's own envelope around a relayed answer
+     * ({@code {"code": 0, "data": {…}}}: {@code data.usage}). Which of them counts for a document, and
+     * how far it is believed, is decided by {@link UsageSniffer}.
      */
     static final Set<String> USAGE_PATHS = Set.of("usage", "usageMetadata", "usage_metadata", "message.usage",
             "response.usage", "x_groq.usage", "metadata.usage", "delta.usage", "meta", "response.meta",
             "result.usage", "metrics", "amazon-bedrock-invocationMetrics", "details", "response.body.usage",
-            "result.message.usage");
+            "result.message.usage", "data.usage");
     /**
      * Counters that self-hosted servers write at the top of their answer rather than in a usage
      * object: Ollama ({@code prompt_eval_count}, {@code eval_count}), llama.cpp's native endpoints
@@ -350,6 +351,12 @@ final class JsonDocumentScanner {
             case VALUE_STRING -> {
                 if (depth == 1 && "type".equals(fieldAt[1])) {
                     type = parser.getText();
+                } else if (counterName() != null) {
+                    // a count written as a string (Jackson's WRITE_NUMBERS_AS_STRINGS): digits only
+                    String text = parser.getText();
+                    if (!text.isEmpty() && text.length() <= 18 && text.chars().allMatch(c -> c >= '0' && c <= '9')) {
+                        counted(Long.parseLong(text));
+                    }
                 } else if (depth == 1 && "custom_id".equals(fieldAt[1])) {
                     customId = parser.getText();
                 } else if (depth == 1 && "id".equals(fieldAt[1])) {
@@ -426,9 +433,14 @@ final class JsonDocumentScanner {
             }
             value = (long) d;
         }
-        if (value < 0) {
-            return;
+        if (value >= 0) {
+            counted(value);
         }
+    }
+
+    /** Records a count read where {@link #counterName} names it. */
+    private void counted(long value) {
+        String name = counterName();
         if (name.isEmpty()) {
             usages.computeIfAbsent("", k -> new HashMap<>()).put(fieldAt[1], value);
         } else if (RESULTS_COUNTERS.containsValue(name) && collecting == null) {

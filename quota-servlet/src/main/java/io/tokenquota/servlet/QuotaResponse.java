@@ -170,21 +170,35 @@ final class QuotaResponse extends HttpServletResponseWrapper {
 
     @Override
     public void reset() {
+        readDiscarded();
         super.reset();
-        synchronized (this) {
-            pending.reset();
-        }
         // a downstream reset() must not strip the quota headers the client is promised
         quotaHeaders.run();
     }
 
     @Override
     public void resetBuffer() {
+        readDiscarded();
         super.resetBuffer();
-        synchronized (this) {
-            // the client will never see those bytes: neither does the usage reader
-            pending.reset();
+    }
+
+    /**
+     * Bytes a reset is about to discard are read first, with the headers as they are: the client will
+     * never see them, but a usage in them (an answer written, then an exception handler's error page
+     * in its place) counts what the model did.
+     */
+    private synchronized void readDiscarded() {
+        if (!sniffer.started() && pending.size() > 0) {
+            // read on their own: what the endpoint writes after the reset (the real answer after an
+            // HTML prelude) is still read from its own first bytes
+            byte[] held = pending.toByteArray();
+            UsageSniffer discarded = sniffer.another();
+            discarded.begin(included ? null : getContentType(), super.getHeader("Content-Encoding"), held);
+            discarded.feed(held, 0, held.length);
+            discarded.finish();
+            sniffer.discarded(discarded);
         }
+        pending.reset();
     }
 
     /** The end of the response: bytes still pending are read with the headers as they are now. */

@@ -947,6 +947,10 @@ final class RequestEstimator {
 
         /** Reads one parameter; whether it was a budget or a count (else it is text). */
         boolean read(String name, String value) {
+            name = settingName(name);
+            if (name == null) {
+                return false;
+            }
             boolean budgetField = isBudget(name);
             if (!budgetField && !named(COMPLETIONS_NAMES, name)) {
                 return false;
@@ -961,6 +965,25 @@ final class RequestEstimator {
                 completions = Math.max(completions, v);
             }
             return true;
+        }
+
+        /**
+         * The setting a parameter name addresses as a data binder reads it: itself at the top level, or
+         * its last part under a settings object ({@code generationConfig.maxOutputTokens},
+         * {@code options[num_predict]}: Spring binds them into the nested object); {@code null} for a
+         * name nested anywhere else ({@code messages[0].content}).
+         */
+        private static String settingName(String name) {
+            int cut = Math.max(name.lastIndexOf('.'), name.lastIndexOf('['));
+            if (cut < 0) {
+                return name;
+            }
+            String last = name.substring(cut + 1);
+            if (last.endsWith("]")) {
+                last = last.substring(0, last.length() - 1);
+            }
+            String parent = name.substring(0, cut);
+            return isConfig(parent) ? last : null;
         }
 
         /** Takes the budget and count of a JSON part of the request, read by the JSON body's rules. */

@@ -55,6 +55,27 @@ final class UsageSniffer {
         this.inputEstimate = Math.max(0, inputEstimate);
     }
 
+    /** A reader for another answer to the same request (fed the same way: writer text or bytes). */
+    synchronized UsageSniffer another() {
+        UsageSniffer other = new UsageSniffer(inputEstimate);
+        other.writerText = writerText;
+        return other;
+    }
+
+    /**
+     * What an answer the endpoint wrote and then discarded (a reset before anything was sent) reported:
+     * the model produced it, so its usage counts when it is the larger.
+     */
+    synchronized void discarded(UsageSniffer other) {
+        Long usage = other.usage();
+        if (usage != null && (discarded == null || usage > discarded.usage())) {
+            discarded = other;
+        }
+    }
+
+    /** The largest-reporting answer a reset discarded, or {@code null}. */
+    private UsageSniffer discarded;
+
     /** A reader for an answer whose request's input is not known (0 stands for it). */
     UsageSniffer() {
         this(0);
@@ -164,6 +185,20 @@ final class UsageSniffer {
         // characters from the writer arrive as UTF-8 whatever charset the container encodes them in
         java.nio.charset.Charset charset = writerText ? java.nio.charset.StandardCharsets.UTF_8 : charsetOf(type, head);
         String start = startOf(head, charset);
+        for (String guard : ANTI_HIJACKING_PREFIXES) {
+            if (start.startsWith(guard)) {
+                // a JSON answer behind a guard against JSON hijacking (Spring's Jackson converter with
+                // prefixJson): the JSON after it is read, its usage provisional (the guard is the
+                // application's, not a provider's framing)
+                String rest = start.substring(guard.length()).stripLeading();
+                if (rest.startsWith("{") || rest.startsWith("[")) {
+                    prefixToSkip = guard;
+                    start = rest;
+                    mislabelled = true;
+                }
+                break;
+            }
+        }
         boolean jsonBody = start.startsWith("{") || start.startsWith("[");
         boolean eventBody = startsLikeEvents(start);
         boolean relabelled = false;
@@ -198,7 +233,7 @@ final class UsageSniffer {
         } else if (jsonBody) {
             json = new JsonDocumentScanner(doc -> accept(doc, false));
             mode = Mode.JSON;
-            mislabelled = relabelled || !(jsonLabel || unlabelled);
+            mislabelled = mislabelled || relabelled || !(jsonLabel || unlabelled);
         } else if (eventBody) {
             mode = Mode.SSE;
             mislabelled = relabelled || !(sseLabel || unlabelled);
@@ -212,6 +247,33 @@ final class UsageSniffer {
             mode = Mode.OFF;
         }
         transcoder = mode == Mode.OFF || writerText ? null : Transcoder.of(charset);
+    }
+
+    /** Guards against JSON hijacking that servers put before a JSON answer (Spring's {@code )]}', }, Google's). */
+    private static final String[] ANTI_HIJACKING_PREFIXES = {")]}',", ")]}'", "while(1);", "for(;;);"};
+    /** The guard still to drop before the JSON (after any byte order mark and white space); null when none. */
+    private String prefixToSkip;
+    private int prefixMatched;
+
+    /** Drops the bytes of {@link #prefixToSkip} (and what precedes it) from a chunk; how many it dropped. */
+    private int skipPrefix(byte[] bytes, int off, int len) {
+        int i = off;
+        int end = off + len;
+        while (i < end && prefixToSkip != null) {
+            int b = bytes[i] & 0xFF;
+            if (prefixMatched == 0 && (b == ' ' || b == '\t' || b == '\r' || b == '\n' || b == 0xEF || b == 0xBB || b == 0xBF)) {
+                i++;
+            } else if (b == prefixToSkip.charAt(prefixMatched)) {
+                i++;
+                if (++prefixMatched == prefixToSkip.length()) {
+                    prefixToSkip = null;
+                }
+            } else {
+                // not the guard after all: the parser sees the rest as it is
+                prefixToSkip = null;
+            }
+        }
+        return i - off;
     }
 
     private static boolean startsLikeEvents(String start) {
@@ -331,6 +393,11 @@ final class UsageSniffer {
         }
         switch (mode) {
             case JSON -> {
+                if (prefixToSkip != null) {
+                    int skipped = skipPrefix(bytes, off, len);
+                    off += skipped;
+                    len -= skipped;
+                }
                 json.feed(bytes, off, len);
                 if (json.failed()) {
                     // not JSON after all: keep what was found, stop reading
@@ -432,6 +499,22 @@ final class UsageSniffer {
 
     /** The usage the response reported, or {@code null} when it reported none. */
     synchronized Long usage() {
+        if (discardedWins()) {
+            return discarded.usage();
+        }
+        return ownUsage();
+    }
+
+    /** Whether an answer a reset discarded reported more than what was sent. */
+    private boolean discardedWins() {
+        if (discarded == null) {
+            return false;
+        }
+        Long own = ownUsage();
+        return own == null || discarded.usage() > own;
+    }
+
+    private Long ownUsage() {
         // the server's headers are final; a larger count in the body (cache tokens the headers left
         // out) is never lowered by them
         Long headers = headerUsage();
@@ -475,6 +558,9 @@ final class UsageSniffer {
      * the estimate for it.
      */
     synchronized boolean provisional() {
+        if (discardedWins()) {
+            return discarded.provisional();
+        }
         if (headerUsage() != null) {
             return false;
         }
@@ -569,16 +655,12 @@ final class UsageSniffer {
         String type = doc.type();
         Map<String, Long> usage = doc.usage("usage");
         if (usage != null) {
-            if (has(usage, "total_tokens", "prompt_tokens", "completion_tokens")) {
-                reported = kinds(report(Format.OPENAI, openAi(usage), null, false), UsageKinds.openAi(usage));
-            } else if (has(usage, "inputTokens", "outputTokens", "totalTokens")) {
-                reported = kinds(report(Format.BEDROCK, bedrock(usage), null, false), UsageKinds.bedrock(usage));
-            } else if (cohere(usage) != null) {
-                reported = kinds(report(Format.COHERE, cohere(usage), null, false), UsageKinds.cohere(usage));
-            } else {
-                // a message_delta (or a whole message): the final counts
-                reported = report(Format.ANTHROPIC, null, usage, false);
-            }
+            reported = usageObject(usage, false);
+        } else if (doc.usage("data.usage") != null) {
+            // an application's envelope around the answer ({"code": 0, "data": {…}}, a Spring
+            // ResponseBodyAdvice): its data may as well be a model's own JSON, so the usage there is
+            // provisional, charged at least the estimate
+            reported = usageObject(doc.usage("data.usage"), true);
         }
         if (event && "message_start".equals(type) && doc.usage("message.usage") != null) {
             // counted before the model wrote its answer: the output arrives with message_delta
@@ -688,6 +770,19 @@ final class UsageSniffer {
         return reported;
     }
 
+    /** A {@code usage} object in any provider's shape; whether it reported usage. */
+    private boolean usageObject(Map<String, Long> usage, boolean provisional) {
+        if (has(usage, "total_tokens", "prompt_tokens", "completion_tokens")) {
+            return kinds(report(Format.OPENAI, openAi(usage), null, provisional), UsageKinds.openAi(usage));
+        } else if (has(usage, "inputTokens", "outputTokens", "totalTokens")) {
+            return kinds(report(Format.BEDROCK, bedrock(usage), null, provisional), UsageKinds.bedrock(usage));
+        } else if (cohere(usage) != null) {
+            return kinds(report(Format.COHERE, cohere(usage), null, provisional), UsageKinds.cohere(usage));
+        }
+        // a message_delta (or a whole message): the final counts
+        return report(Format.ANTHROPIC, null, usage, provisional);
+    }
+
     /** Keeps the kinds of a report that counted ({@code reported}); hands {@code reported} back. */
     private boolean kinds(boolean reported, long[] split) {
         if (reported) {
@@ -701,6 +796,9 @@ final class UsageSniffer {
      * same report as {@link #usage()}; {@code null} when there is none.
      */
     synchronized long[] kinds() {
+        if (discardedWins()) {
+            return discarded.kinds();
+        }
         Long headers = headerUsage();
         Long body = bodyUsage();
         if (headers != null && (body == null || headers >= body)) {
@@ -736,6 +834,9 @@ final class UsageSniffer {
      * {@linkplain #provisional() provisional}.
      */
     synchronized java.util.List<String> models() {
+        if (discardedWins()) {
+            return discarded.models();
+        }
         return decoded != null ? decoded.models() : java.util.List.copyOf(models);
     }
 
