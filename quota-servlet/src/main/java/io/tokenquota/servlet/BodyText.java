@@ -109,6 +109,17 @@ final class BodyText {
      * archives) holds about one in nine.
      */
     static CharSequence text(byte[] body, Charset charset) {
+        return text(body, charset, false);
+    }
+
+    /**
+     * As {@link #text(byte[], Charset)}; for {@code media} (bytes labelled an image, audio or video,
+     * and base64 payloads) only the charset's reading and a byte order mark's: uncompressed pixels
+     * and samples (a light BMP, quiet A-law audio) hold next to no control bytes and would pass the
+     * guessing readings as text of thousands of tokens, while no text endpoint reads its prompt from
+     * bytes so labelled unless they are text in their charset.
+     */
+    static CharSequence text(byte[] body, Charset charset, boolean media) {
         if (body.length == 0) {
             return null;
         }
@@ -117,7 +128,7 @@ final class BodyText {
             return text;
         }
         Charset told = byteOrderMarked(body);
-        if (told == null && zeroBytesRunThrough(body)) {
+        if (told == null && !media && zeroBytesRunThrough(body)) {
             told = detected(body);
         }
         if (told != null && !told.equals(charset)) {
@@ -126,7 +137,7 @@ final class BodyText {
                 return text;
             }
         }
-        return charset.equals(StandardCharsets.ISO_8859_1) ? null : byteByByte(body);
+        return media || charset.equals(StandardCharsets.ISO_8859_1) ? null : byteByByte(body);
     }
 
     /** The bytes as ISO-8859-1 reads them, or {@code null} when C0 controls fill more than their share. */
@@ -164,6 +175,15 @@ final class BodyText {
             }
         }
         return n >= 4 && Math.max(even, odd) * 8 >= n * 3 && Math.min(even, odd) * 8 < Math.max(even, odd);
+    }
+
+    /** Whether a media type labels an image, audio or video. */
+    static boolean isMedia(String contentType) {
+        if (contentType == null) {
+            return false;
+        }
+        String type = contentType.trim().toLowerCase(Locale.ROOT);
+        return type.startsWith("image/") || type.startsWith("audio/") || type.startsWith("video/");
     }
 
     /** The charset a byte order mark at the start names, or {@code null} without one. */

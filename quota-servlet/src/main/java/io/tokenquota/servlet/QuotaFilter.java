@@ -370,7 +370,7 @@ public final class QuotaFilter implements Filter {
                         "the request's Content-Encoding is not one the quota filter can read (gzip, deflate)");
                 return;
             }
-            estimate = estimateOf(readable, labels, path, asked);
+            estimate = estimateOf(readable, labels, BodyText.isMedia(request.getContentType()), path, asked);
             if (models != null) {
                 models.fromJson(readable);
             }
@@ -569,7 +569,7 @@ public final class QuotaFilter implements Filter {
             return null;
         }
         byte[] fitted = OutputBudgetFit.splice(body, spans, budget);
-        long fittedEstimate = estimateOf(fitted, List.of(charset), path, new RequestEstimator.Asked());
+        long fittedEstimate = estimateOf(fitted, List.of(charset), false, path, new RequestEstimator.Asked());
         if (query != null && !query.isEmpty()) {
             fittedEstimate = clamp(fittedEstimate, estimator.text(decodedQuery(query)));
         }
@@ -598,26 +598,27 @@ public final class QuotaFilter implements Filter {
      * a JSON body's own fields say what the endpoint reads, a query string's {@code n} on a JSON call
      * may mean anything (a page, a count of events).
      */
-    long estimateOf(byte[] body, List<Charset> labels, String path, RequestEstimator.Asked asked) {
+    long estimateOf(byte[] body, List<Charset> labels, boolean media, String path, RequestEstimator.Asked asked) {
         // an endpoint may read the body in a charset its label names (getReader() in the container's
         // reading of the label; Spring parses the label itself, any case, the last of two) or ignore the
         // label and detect the encoding from the bytes (most JSON parsers): a label must not shrink the
         // hold, so the largest reading counts
-        long estimate = estimateAs(body, body, StandardCharsets.UTF_8, path, asked);
+        long estimate = estimateAs(body, body, StandardCharsets.UTF_8, media, path, asked);
         for (Charset charset : labels) {
             if (!StandardCharsets.UTF_8.equals(charset)) {
                 byte[] declared = new String(body, charset).getBytes(StandardCharsets.UTF_8);
-                estimate = Math.max(estimate, estimateAs(declared, body, charset, path, asked));
+                estimate = Math.max(estimate, estimateAs(declared, body, charset, media, path, asked));
             }
         }
         return estimate;
     }
 
     /** The estimate of {@code json} as a JSON object, else of {@code body} as text in {@code charset}. */
-    private long estimateAs(byte[] json, byte[] body, Charset charset, String path, RequestEstimator.Asked asked) {
+    private long estimateAs(byte[] json, byte[] body, Charset charset, boolean media, String path,
+                            RequestEstimator.Asked asked) {
         RequestEstimator.Estimate e = estimator.estimate(json);
         if (e == null) {
-            CharSequence decoded = BodyText.text(body, charset);
+            CharSequence decoded = BodyText.text(body, charset, media);
             long own = textTokens(decoded);
             long text = Math.max(longestPrefix(fallbackEstimates, path, defaultFallbackEstimate), own);
             List<RequestEstimator.Estimate> each = estimator.estimateEach(json);

@@ -382,9 +382,12 @@ final class RequestEstimator {
             long completions = 1;
             long prompts = 0;
             long media = 0;
-            // a null budget or config object, or a config object named twice: see Estimate.orDefault
+            // a budget named with a value and again as null, a null config object, or a config object
+            // named twice: see Estimate.orDefault
             boolean orDefault = false;
             Set<String> configs = new java.util.HashSet<>();
+            Set<String> nullBudgets = new java.util.HashSet<>();
+            Set<String> valuedBudgets = new java.util.HashSet<>();
             // the byte ranges of a batch's requests: {start, end, 1 for a batch line's own request}
             List<long[]> batched = null;
             boolean lineId = false;
@@ -462,6 +465,9 @@ final class RequestEstimator {
                             prompts++;
                         }
                         int asked = asked(stack.size(), top);
+                        if (asked == BUDGET) {
+                            valuedBudgets.add(budgetKey(stack.size(), top));
+                        }
                         if (asked != NOT_ASKED) {
                             long value = asked == BUDGET ? budget(p.getText()) : count(p.getText());
                             if (value >= 0 && asked == BUDGET) {
@@ -474,9 +480,12 @@ final class RequestEstimator {
                         CharBuffer text = CharBuffer.wrap(p.getTextCharacters(), p.getTextOffset(), p.getTextLength());
                         boolean base64 = PAYLOAD_FIELDS.contains(top.valueName()) && isBase64(text);
                         boolean named = top.schema || TEXT_FIELDS.contains(top.valueName());
+                        // a base64 data: URL in an application's own field (FileReader.readAsDataURL) is
+                        // decoded before a model sees it: its decoded text counts (below), not its characters
+                        boolean encoded = base64 || (isDataUrl(text) && isBase64(text));
                         // every string counts, whatever the application calls its field, so well-formed
                         // JSON never costs less than the same strings sent as plain text; labels and ids do not
-                        if ((named || !top.labels()) && (named || !base64)) {
+                        if ((named || !top.labels()) && (named || !encoded)) {
                             input = saturatingAdd(input, estimator.estimate(text));
                         }
                         if (!top.schema && text.length() > 0) {
@@ -497,6 +506,9 @@ final class RequestEstimator {
                     }
                     case VALUE_NUMBER_INT, VALUE_NUMBER_FLOAT -> {
                         int asked = asked(stack.size(), top);
+                        if (asked == BUDGET) {
+                            valuedBudgets.add(budgetKey(stack.size(), top));
+                        }
                         if (asked != NOT_ASKED) {
                             long value;
                             if (p.isNaN()) {
@@ -520,9 +532,13 @@ final class RequestEstimator {
                         }
                     }
                     case VALUE_NULL -> {
-                        // null carries no text; as a budget (or the config object holding one) it is the
-                        // endpoint's own default, which a budget beside it does not bound
-                        if (asked(stack.size(), top) == BUDGET || (stack.size() == 1 && isConfig(top.field))) {
+                        // null carries no text. A budget named with a value and again as null (the endpoint
+                        // reads the last: its own default) or a null config object leaves the endpoint its
+                        // default; a null beside another budget name (a serialised record's unset
+                        // max_tokens beside its max_completion_tokens) does not
+                        if (asked(stack.size(), top) == BUDGET) {
+                            nullBudgets.add(budgetKey(stack.size(), top));
+                        } else if (stack.size() == 1 && isConfig(top.field)) {
                             orDefault = true;
                         }
                     }
@@ -570,7 +586,8 @@ final class RequestEstimator {
             // each prompt of a batch gets its own n completions
             long batch = prompts > 1 && completions > Long.MAX_VALUE / prompts ? Long.MAX_VALUE
                     : completions * Math.max(1, prompts);
-            return new Estimate(input, output, batch, media, requests, orDefault);
+            nullBudgets.retainAll(valuedBudgets);
+            return new Estimate(input, output, batch, media, requests, orDefault || !nullBudgets.isEmpty());
         } catch (StreamConstraintsException e) {
             // nested past the parser's limit (the only limit it has: lengths are bounded by the body
             // limit alone): read again with the deep part cut away, not as plain text, which would drop
@@ -721,6 +738,11 @@ final class RequestEstimator {
      */
     private static boolean batchedPrompt(int depth, Frame top) {
         return depth == 2 && top.array && top.name != null && BATCHED_PROMPTS.contains(fold(top.name));
+    }
+
+    /** Which budget field the value at hand is, as an endpoint keys it: its settings object and folded name. */
+    private static String budgetKey(int depth, Frame top) {
+        return (depth == 1 ? "" : fold(top.name)) + "/" + fold(top.field);
     }
 
     /** Whether the value at hand is the request's output budget, its completion count, or neither. */
@@ -912,7 +934,8 @@ final class RequestEstimator {
         // the URL-safe alphabet read as the standard one; the MIME decoder skips line breaks
         String encoded = value.subSequence(start, value.length()).toString().replace('-', '+').replace('_', '/');
         try {
-            CharSequence decoded = BodyText.text(java.util.Base64.getMimeDecoder().decode(encoded), StandardCharsets.UTF_8);
+            // strictly: UTF-8 (or a byte order mark's); a decoded image or audio is never guessed as text
+            CharSequence decoded = BodyText.text(java.util.Base64.getMimeDecoder().decode(encoded), StandardCharsets.UTF_8, true);
             return decoded == null ? 0 : estimator.estimate(decoded);
         } catch (IllegalArgumentException notBase64) {
             return 0;

@@ -186,11 +186,11 @@ final class RequestEstimatorTest {
                 .subjectResolver(r -> "x").estimator(CharSequence::length)
                 .fallbackEstimate(500).defaultOutputBudget(50).outputBudgetCap(1_000).build();
         assertEquals(4 + 1_000, filter.estimateOf("{\"prompt\":\"abcd\"}".getBytes(StandardCharsets.UTF_8),
-                java.util.List.of(StandardCharsets.UTF_8), "/ai/chat", asked),
+                java.util.List.of(StandardCharsets.UTF_8), false, "/ai/chat", asked),
                 "beside a JSON body the query's budget counts (capped), its n does not: it may mean anything there");
-        assertEquals(500 + 8 * 1_000, filter.estimateOf(new byte[0], java.util.List.of(StandardCharsets.UTF_8), "/ai/chat", asked),
+        assertEquals(500 + 8 * 1_000, filter.estimateOf(new byte[0], java.util.List.of(StandardCharsets.UTF_8), false, "/ai/chat", asked),
                 "a GET ?n=8&max_tokens=16000");
-        assertEquals(500, filter.estimateOf(new byte[0], java.util.List.of(StandardCharsets.UTF_8), "/ai/chat", new RequestEstimator.Asked()),
+        assertEquals(500, filter.estimateOf(new byte[0], java.util.List.of(StandardCharsets.UTF_8), false, "/ai/chat", new RequestEstimator.Asked()),
                 "no body and no budget: the fallback");
     }
 
@@ -228,9 +228,9 @@ final class RequestEstimatorTest {
                 .fallbackEstimate(500).defaultOutputBudget(50).outputBudgetCap(1_000).build();
         RequestEstimator.Asked none = new RequestEstimator.Asked();
         assertEquals(2 + 1_000, filter.estimateOf("{\"max_tokens\":-1,\"prompt\":\"ab\"}".getBytes(StandardCharsets.UTF_8),
-                java.util.List.of(StandardCharsets.UTF_8), "/ai/chat", none), "no limit holds the cap");
+                java.util.List.of(StandardCharsets.UTF_8), false, "/ai/chat", none), "no limit holds the cap");
         assertEquals(2 + 50, filter.estimateOf("{\"max_tokens\":0,\"prompt\":\"ab\"}".getBytes(StandardCharsets.UTF_8),
-                java.util.List.of(StandardCharsets.UTF_8), "/ai/chat", none), "0 holds what no budget holds");
+                java.util.List.of(StandardCharsets.UTF_8), false, "/ai/chat", none), "0 holds what no budget holds");
         RequestEstimator.Asked form = new RequestEstimator.Asked();
         assertTrue(form.read("max_tokens", "-1"));
         assertEquals(Long.MAX_VALUE, form.budget, "a form field's -1 is no limit too");
@@ -334,14 +334,14 @@ final class RequestEstimatorTest {
         byte[] withBudget = "{\"prompt\":\"abcd\",\"max_tokens\":5000}".getBytes(StandardCharsets.UTF_8);
         byte[] withoutBudget = "{\"prompt\":\"abcd\"}".getBytes(StandardCharsets.UTF_8);
         byte[] broken = "{\"prompt\"".getBytes(StandardCharsets.UTF_8);
-        assertEquals(1_004, filter.estimateOf(withBudget, java.util.List.of(StandardCharsets.UTF_8), "/ai/chat", new RequestEstimator.Asked()));
-        assertEquals(54, filter.estimateOf(withoutBudget, java.util.List.of(StandardCharsets.UTF_8), "/ai/chat", new RequestEstimator.Asked()));
-        assertEquals(4, filter.estimateOf(withoutBudget, java.util.List.of(StandardCharsets.UTF_8), "/ai/embed/", new RequestEstimator.Asked()));
-        assertEquals(500, filter.estimateOf(broken, java.util.List.of(StandardCharsets.UTF_8), "/ai/chat", new RequestEstimator.Asked()));
-        assertEquals(2_000, filter.estimateOf(broken, java.util.List.of(StandardCharsets.UTF_8), "/ai/audio/", new RequestEstimator.Asked()));
-        assertEquals(1, filter.estimateOf("{}".getBytes(StandardCharsets.UTF_8), java.util.List.of(StandardCharsets.UTF_8), "/ai/embed/", new RequestEstimator.Asked()), "a hold is never empty");
+        assertEquals(1_004, filter.estimateOf(withBudget, java.util.List.of(StandardCharsets.UTF_8), false, "/ai/chat", new RequestEstimator.Asked()));
+        assertEquals(54, filter.estimateOf(withoutBudget, java.util.List.of(StandardCharsets.UTF_8), false, "/ai/chat", new RequestEstimator.Asked()));
+        assertEquals(4, filter.estimateOf(withoutBudget, java.util.List.of(StandardCharsets.UTF_8), false, "/ai/embed/", new RequestEstimator.Asked()));
+        assertEquals(500, filter.estimateOf(broken, java.util.List.of(StandardCharsets.UTF_8), false, "/ai/chat", new RequestEstimator.Asked()));
+        assertEquals(2_000, filter.estimateOf(broken, java.util.List.of(StandardCharsets.UTF_8), false, "/ai/audio/", new RequestEstimator.Asked()));
+        assertEquals(1, filter.estimateOf("{}".getBytes(StandardCharsets.UTF_8), java.util.List.of(StandardCharsets.UTF_8), false, "/ai/embed/", new RequestEstimator.Asked()), "a hold is never empty");
         byte[] twoCompletions = "{\"prompt\":\"abcd\",\"max_tokens\":5000,\"n\":2}".getBytes(StandardCharsets.UTF_8);
-        assertEquals(2_004, filter.estimateOf(twoCompletions, java.util.List.of(StandardCharsets.UTF_8), "/ai/chat", new RequestEstimator.Asked()), "the cap bounds each completion");
+        assertEquals(2_004, filter.estimateOf(twoCompletions, java.util.List.of(StandardCharsets.UTF_8), false, "/ai/chat", new RequestEstimator.Asked()), "the cap bounds each completion");
     }
 
     @Test
@@ -503,14 +503,14 @@ final class RequestEstimatorTest {
         byte[] images = """
                 {"contents":[{"parts":[{"text":"ab"},{"inlineData":{"mimeType":"image/png","data":"%1$s"}},
                   {"inlineData":{"mimeType":"image/png","data":"%1$s"}}]}]}""".formatted(png).getBytes(StandardCharsets.UTF_8);
-        assertEquals(2 + 2 * 100 + 50, filter.estimateOf(images, java.util.List.of(StandardCharsets.UTF_8), "/ai/chat", none));
+        assertEquals(2 + 2 * 100 + 50, filter.estimateOf(images, java.util.List.of(StandardCharsets.UTF_8), false, "/ai/chat", none));
         byte[] batch = """
                 {"requests":[{"custom_id":"a","params":{"max_tokens":800,"messages":[{"role":"user","content":"ab"}]}},
                   {"custom_id":"b","params":{"max_tokens":900,"messages":[{"role":"user","content":"c"}]}}]}"""
                 .getBytes(StandardCharsets.UTF_8);
-        assertEquals(2 + 800 + 1 + 900, filter.estimateOf(batch, java.util.List.of(StandardCharsets.UTF_8), "/ai/chat", none));
+        assertEquals(2 + 800 + 1 + 900, filter.estimateOf(batch, java.util.List.of(StandardCharsets.UTF_8), false, "/ai/chat", none));
         QuotaFilter noMedia = QuotaFilter.builder(new io.tokenquota.memory.InMemoryQuotaStore()).protect("/ai/")
                 .subjectResolver(r -> "x").estimator(CharSequence::length).defaultOutputBudget(50).mediaItemTokens(0).build();
-        assertEquals(2 + 50, noMedia.estimateOf(images, java.util.List.of(StandardCharsets.UTF_8), "/ai/chat", none));
+        assertEquals(2 + 50, noMedia.estimateOf(images, java.util.List.of(StandardCharsets.UTF_8), false, "/ai/chat", none));
     }
 }
