@@ -1,0 +1,294 @@
+package io.tokenquota.servlet.breakit43;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.tokenquota.servlet.QuotaFilter;
+import io.tokenquota.servlet.testing.Deployment;
+import io.tokenquota.servlet.testing.H2FilterRound;
+import io.tokenquota.servlet.testing.TestHttp;
+import jakarta.servlet.http.HttpServlet;
+import jakarta.servlet.http.HttpServletRequest;
+import jakarta.servlet.http.HttpServletResponse;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.util.UUID;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Round 43 of issue 11 ("no model call goes unpaid, nothing that never reached a model is charged"):
+ * under-charging, as a hostile client with only the issue's text. Model servers whose request
+ * budgets sit where the estimator does not read them (Triton's KServe v2 tensors, Azure ML's
+ * {@code input_data}, MLflow's {@code params}), a provider whose answer reports usage where the
+ * sniffer does not look (Tencent Hunyuan), and an answer whose first bytes are keep-alive white space.
+ * Each endpoint reads the request as the real server does and writes what the model wrote; the
+ * model writes the whole budget it was given (about one token per {@code "word "}).
+ */
+abstract class AbstractRound43 extends H2FilterRound {
+
+    static String subject() {
+        return "u43-" + UUID.randomUUID().toString().substring(0, 12);
+    }
+
+    @Override
+    protected Deployment deploy(QuotaFilter filter) {
+        return Deployment.create()
+                .filter("quota", filter, "/ai/*")
+                .servlet("models", new Models(), "/ai/*");
+    }
+
+    static final ObjectMapper JSON = new ObjectMapper();
+
+    /** {@code n} tokens of model text (one per word). */
+    static String words(long n) {
+        return "word ".repeat((int) n);
+    }
+
+    static String quoted(String s) {
+        try {
+            return JSON.writeValueAsString(s);
+        } catch (IOException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    // ------------------------------------------------------------------ the endpoints
+
+    public static class Models extends HttpServlet {
+        @Override
+        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+            JsonNode body = JSON.readTree(req.getInputStream());
+            String path = req.getRequestURI();
+            if (path.endsWith("/triton/v2/models/ensemble/infer")) {
+                triton(body, resp);
+            } else if (path.endsWith("/triton/v2/models/ensemble/generate")) {
+                long n = body.path("max_tokens").asLong(16);
+                resp.setContentType("application/json");
+                resp.getWriter().write("{\"model_name\":\"ensemble\",\"model_version\":\"1\",\"text_output\":"
+                        + quoted(words(n)) + "}");
+            } else if (path.endsWith("/azureml/score")) {
+                // an Azure ML managed online endpoint (Llama 2 chat and other Model Catalog deployments):
+                // {"input_data": {"input_string": [...], "parameters": {...}}}
+                long n = body.path("input_data").path("parameters").path("max_new_tokens").asLong(256);
+                resp.setContentType("application/json");
+                resp.getWriter().write("{\"output\":" + quoted(words(n)) + "}");
+            } else if (path.endsWith("/mlflow/invocations")) {
+                // MLflow's scoring server (mlflow models serve, Databricks Model Serving) with inference
+                // params (MLflow 2.6+): {"inputs": [...], "params": {"max_new_tokens": ...}}
+                long n = body.path("params").path("max_new_tokens").asLong(256);
+                resp.setContentType("application/json");
+                resp.getWriter().write("{\"predictions\":[" + quoted(words(n)) + "]}");
+            } else if (path.endsWith("/databricks/invocations")) {
+                // MLflow's dataframe_records input: each record is a row of the model's input columns
+                long n = body.path("dataframe_records").path(0).path("max_tokens").asLong(256);
+                resp.setContentType("application/json");
+                resp.getWriter().write("{\"predictions\":[{\"candidates\":[" + quoted(words(n)) + "]}]}");
+            } else if (path.endsWith("/openllm/v1/generate")) {
+                // OpenLLM's (BentoML) generate API: {"prompt": "...", "llm_config": {"max_new_tokens": ...}};
+                // the answer lists the outputs and the prompt's token ids, no counts
+                long n = body.path("llm_config").path("max_new_tokens").asLong(128);
+                resp.setContentType("application/json");
+                resp.getWriter().write("{\"prompt\":\"\",\"finished\":true,\"outputs\":[{\"index\":0,\"text\":"
+                        + quoted(words(n)) + ",\"cumulative_logprob\":0.0,\"finish_reason\":\"length\"}]}");
+            } else if (path.endsWith("/hunyuan")) {
+                hunyuan(resp);
+            } else if (path.endsWith("/padded")) {
+                padded(resp, req.getParameter("type"), Integer.parseInt(req.getParameter("pad")));
+            } else {
+                resp.sendError(404);
+            }
+        }
+
+        /**
+         * Triton Inference Server's KServe v2 protocol in front of a TensorRT-LLM ensemble
+         * ({@code POST /v2/models/ensemble/infer}): every input, the output budget too, is a named
+         * tensor in {@code inputs} ({@code {"name": "max_tokens", "datatype": "INT32", "shape": [1, 1],
+         * "data": [[8000]]}}); the answer is the {@code text_output} tensor, with no counts.
+         */
+        private static void triton(JsonNode body, HttpServletResponse resp) throws IOException {
+            long n = 16;
+            for (JsonNode input : body.path("inputs")) {
+                if ("max_tokens".equals(input.path("name").asText())) {
+                    JsonNode data = input.path("data");
+                    while (data.isArray()) {
+                        data = data.path(0);
+                    }
+                    n = data.asLong(16);
+                }
+            }
+            resp.setContentType("application/json");
+            resp.getWriter().write("{\"model_name\":\"ensemble\",\"model_version\":\"1\",\"outputs\":[{\"name\":"
+                    + "\"text_output\",\"datatype\":\"BYTES\",\"shape\":[1,1],\"data\":[" + quoted(words(n)) + "]}]}");
+        }
+
+        /**
+         * Tencent Hunyuan's ChatCompletions (Tencent Cloud API 3.0, what tencentcloud-sdk-java calls):
+         * the answer sits in the API's {@code Response} envelope, its counts in {@code Response.Usage}
+         * ({@code PromptTokens}, {@code CompletionTokens}, {@code TotalTokens}); the request names no
+         * output budget (the API has none). The model wrote 8,000 tokens.
+         */
+        private static void hunyuan(HttpServletResponse resp) throws IOException {
+            resp.setContentType("application/json");
+            resp.getWriter().write("{\"Response\":{\"RequestId\":\"5c5e2a3e-1f0b-4d6e-9d1f-0a0b0c0d0e0f\","
+                    + "\"Note\":\"以上内容为AI生成，不代表开发者立场\",\"Id\":\"5c5e2a3e-1f0b-4d6e-9d1f-0a0b0c0d0e0f\","
+                    + "\"Created\":1753000000,\"Choices\":[{\"Index\":0,\"FinishReason\":\"stop\",\"Message\":{"
+                    + "\"Role\":\"assistant\",\"Content\":" + quoted(words(8000)) + "}}],"
+                    + "\"Usage\":{\"PromptTokens\":40,\"CompletionTokens\":8000,\"TotalTokens\":8040}}}");
+        }
+
+        /**
+         * A relay of a server that keeps a slow non-streamed answer's connection alive with white space
+         * before the JSON (oMLX's {@code _with_json_keepalive} yields a space first and one every 10 s of
+         * prefill; other local servers write blank lines while they load the model): {@code pad} spaces,
+         * each flushed as it comes; the relay passes the bytes on, labelled {@code type} (none when
+         * absent). The answer is an OpenAI chat completion of 9,040 tokens.
+         */
+        private static void padded(HttpServletResponse resp, String type, int pad) throws IOException {
+            if (type != null) {
+                resp.setContentType(type);
+            }
+            OutputStream out = resp.getOutputStream();
+            for (int i = 0; i < pad; i++) {
+                out.write(' ');
+                out.flush();
+            }
+            out.write(("{\"id\":\"chatcmpl-43\",\"object\":\"chat.completion\",\"created\":1753000000,\"model\":\"qwen2.5-7b\","
+                    + "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":" + quoted(words(9000))
+                    + "},\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":40,\"completion_tokens\":9000,"
+                    + "\"total_tokens\":9040}}").getBytes(StandardCharsets.UTF_8));
+        }
+    }
+
+    // ------------------------------------------------------------------ helpers
+
+    private void chargedAtLeast(String path, String body, long billed) {
+        String s = subject();
+        HttpResponse<String> r = TestHttp.postJson(container.uri(path), s, body);
+        assertEquals(200, r.statusCode(), r.body());
+        long used = settled(s).used();
+        assertTrue(used >= billed, "the model wrote (and its server billed) at least " + billed
+                + " tokens; the filter charged " + used + ": " + ledger(s));
+    }
+
+    // ------------------------------------------------------------------ the breaks
+
+    /**
+     * {@code POST /ai/triton/v2/models/ensemble/infer} (Triton's KServe v2 protocol, TensorRT-LLM's
+     * ensemble) with the output budget as the {@code max_tokens} input tensor
+     * ({@code {"name":"max_tokens","datatype":"INT32","shape":[1,1],"data":[[8000]]}}): the estimator
+     * reads budgets only as named fields, so it holds the 1,000 default; the answer's
+     * {@code text_output} tensor carries no counts, so the estimate is charged: about 7,000 of the
+     * 8,000 tokens written are free. (Control: the same model through Triton's generate extension,
+     * {@code "max_tokens": 8000} as a field, is charged its 8,000.)
+     */
+    @Test
+    void aTritonKserveMaxTokensTensorIsHeld() {
+        chargedAtLeast("/ai/triton/v2/models/ensemble/generate",
+                "{\"text_input\":\"Write a very long story.\",\"max_tokens\":8000,\"bad_words\":\"\",\"stop_words\":\"\"}",
+                8000);
+        chargedAtLeast("/ai/triton/v2/models/ensemble/infer",
+                "{\"inputs\":[{\"name\":\"text_input\",\"datatype\":\"BYTES\",\"shape\":[1,1],\"data\":[[\"Write a very long story.\"]]},"
+                        + "{\"name\":\"max_tokens\",\"datatype\":\"INT32\",\"shape\":[1,1],\"data\":[[8000]]},"
+                        + "{\"name\":\"bad_words\",\"datatype\":\"BYTES\",\"shape\":[1,1],\"data\":[[\"\"]]},"
+                        + "{\"name\":\"stop_words\",\"datatype\":\"BYTES\",\"shape\":[1,1],\"data\":[[\"\"]]}]}",
+                8000);
+    }
+
+    /**
+     * {@code POST /ai/azureml/score} (an Azure ML online endpoint of a Model Catalog Llama) with
+     * {@code {"input_data":{"input_string":[…],"parameters":{"max_new_tokens":8000}}}}: the estimator
+     * reads a config object's budget only at the top level, so {@code input_data.parameters} is not
+     * read: held at the 1,000 default, the answer ({@code {"output": …}}) has no counts, and about
+     * 7,000 of the 8,000 tokens are free.
+     */
+    @Test
+    void anAzureMlInputDataBudgetIsHeld() {
+        chargedAtLeast("/ai/azureml/score",
+                "{\"input_data\":{\"input_string\":[{\"role\":\"user\",\"content\":\"Write a very long story.\"}],"
+                        + "\"parameters\":{\"temperature\":0.8,\"max_new_tokens\":8000,\"do_sample\":true}}}",
+                8000);
+    }
+
+    /**
+     * {@code POST /ai/mlflow/invocations} (MLflow's scoring server, Databricks Model Serving, a
+     * transformers text-generation model) with inference params
+     * {@code {"inputs":["Write a very long story."],"params":{"max_new_tokens":8000}}}: {@code params}
+     * is not one of the estimator's config objects: held at the 1,000 default, the answer
+     * ({@code predictions}) has no counts.
+     */
+    @Test
+    void anMlflowParamsBudgetIsHeld() {
+        chargedAtLeast("/ai/mlflow/invocations",
+                "{\"inputs\":[\"Write a very long story.\"],\"params\":{\"max_new_tokens\":8000,\"temperature\":0.7}}",
+                8000);
+    }
+
+    /**
+     * {@code POST /ai/databricks/invocations} with MLflow's {@code dataframe_records} input
+     * ({@code {"dataframe_records":[{"prompt":"…","max_tokens":8000}]}}, a Databricks served LLM's
+     * llm/v1/completions signature as rows): the budget is a column of the record, not read.
+     */
+    @Test
+    void aDataframeRecordsBudgetIsHeld() {
+        chargedAtLeast("/ai/databricks/invocations",
+                "{\"dataframe_records\":[{\"prompt\":\"Write a very long story.\",\"max_tokens\":8000,\"temperature\":0.7}]}",
+                8000);
+    }
+
+    /**
+     * {@code POST /ai/openllm/v1/generate} (OpenLLM's generate API) with
+     * {@code {"prompt":"…","llm_config":{"max_new_tokens":8000}}}: {@code llm_config} is not one of the
+     * estimator's config objects: held at the 1,000 default; the answer has no counts.
+     */
+    @Test
+    void anOpenLlmConfigBudgetIsHeld() {
+        chargedAtLeast("/ai/openllm/v1/generate",
+                "{\"prompt\":\"Write a very long story.\",\"llm_config\":{\"max_new_tokens\":8000,\"temperature\":0.7}}",
+                8000);
+    }
+
+    /**
+     * {@code POST /ai/hunyuan} (Tencent Hunyuan ChatCompletions, {@code {"Model":"hunyuan-turbo",
+     * "Messages":[…]}}): the answer reports {@code Response.Usage.TotalTokens} 8,040; the sniffer reads
+     * no {@code Response.Usage}, the request names no budget, so the call is charged its estimate
+     * (about 1,000): 7,000 billed tokens free.
+     */
+    @Test
+    void aHunyuanResponseUsageIsCharged() {
+        chargedAtLeast("/ai/hunyuan",
+                "{\"Model\":\"hunyuan-turbo\",\"Messages\":[{\"Role\":\"user\",\"Content\":\"Write a very long story.\"}],"
+                        + "\"Stream\":false}",
+                8040);
+    }
+
+    /**
+     * {@code POST /ai/padded} relayed from a server that writes keep-alive spaces before its JSON
+     * answer (oMLX's {@code _with_json_keepalive} yields {@code " "} at once and another after each 10 s
+     * of prefill, then the JSON; usage 9,040): two spaces, the relay flushing each chunk as it comes
+     * and setting no Content-Type (a label-less answer is one the filter believes). The first flush
+     * commits the response; at the second write the sniffer chooses its format from a head that is
+     * white space only ({@code "  "}), finds neither JSON nor events, and with no label to decide
+     * reads nothing more: the call is charged its estimate (about 1,000) for 9,040. (Control: the same
+     * answer without the spaces is charged 9,040; one space alone is also read.)
+     */
+    @Test
+    void anUnlabelledAnswerAfterKeepAliveSpacesIsChargedItsUsage() {
+        chargedAtLeast("/ai/padded?pad=0", "{\"model\":\"qwen2.5-7b\",\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]}", 9040);
+        chargedAtLeast("/ai/padded?pad=2", "{\"model\":\"qwen2.5-7b\",\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]}", 9040);
+    }
+
+    /**
+     * The same answer relayed under {@code text/plain}: usage read under a label that does not agree is
+     * provisional (charged {@code max(usage, estimate)}), so without the space the 9,040 are charged
+     * (control); after two flushed keep-alive spaces nothing is read and about 1,000 are charged.
+     */
+    @Test
+    void aMislabelledAnswerAfterKeepAliveSpacesIsChargedItsUsage() {
+        chargedAtLeast("/ai/padded?pad=0&type=text/plain", "{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]}", 9040);
+        chargedAtLeast("/ai/padded?pad=2&type=text/plain", "{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]}", 9040);
+    }
+}
