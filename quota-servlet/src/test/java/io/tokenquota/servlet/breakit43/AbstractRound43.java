@@ -94,6 +94,13 @@ abstract class AbstractRound43 extends H2FilterRound {
                 resp.setContentType("application/json");
                 resp.getWriter().write("{\"prompt\":\"\",\"finished\":true,\"outputs\":[{\"index\":0,\"text\":"
                         + quoted(words(n)) + ",\"cumulative_logprob\":0.0,\"finish_reason\":\"length\"}]}");
+            } else if (path.endsWith("/outputs")) {
+                // Clarifai's model outputs API: inference params under model.model_version.output_info.params
+                long n = body.path("model").path("model_version").path("output_info").path("params")
+                        .path("max_tokens").asLong(512);
+                resp.setContentType("application/json");
+                resp.getWriter().write("{\"status\":{\"code\":10000,\"description\":\"Ok\"},\"outputs\":[{\"id\":\"o1\","
+                        + "\"status\":{\"code\":10000},\"data\":{\"text\":{\"raw\":" + quoted(words(n)) + "}}}]}");
             } else if (path.endsWith("/hunyuan")) {
                 hunyuan(resp);
             } else if (path.endsWith("/padded")) {
@@ -248,6 +255,19 @@ abstract class AbstractRound43 extends H2FilterRound {
     void anOpenLlmConfigBudgetIsHeld() {
         chargedAtLeast("/ai/openllm/v1/generate",
                 "{\"prompt\":\"Write a very long story.\",\"llm_config\":{\"max_new_tokens\":8000,\"temperature\":0.7}}",
+                8000);
+    }
+
+    /**
+     * {@code POST /ai/clarifai/v2/users/meta/apps/Llama-3/models/llama-3-70b/outputs} (Clarifai's
+     * outputs API) with the inference params at {@code model.model_version.output_info.params}
+     * ({@code max_tokens: 8000}): not read; held at the 1,000 default, the answer has no counts.
+     */
+    @Test
+    void aClarifaiOutputInfoBudgetIsHeld() {
+        chargedAtLeast("/ai/clarifai/v2/users/meta/apps/Llama-3/models/llama-3-70b/outputs",
+                "{\"inputs\":[{\"data\":{\"text\":{\"raw\":\"Write a very long story.\"}}}],"
+                        + "\"model\":{\"model_version\":{\"output_info\":{\"params\":{\"temperature\":0.7,\"max_tokens\":8000}}}}}",
                 8000);
     }
 
