@@ -101,6 +101,12 @@ abstract class AbstractRound43 extends H2FilterRound {
                 resp.setContentType("application/json");
                 resp.getWriter().write("{\"status\":{\"code\":10000,\"description\":\"Ok\"},\"outputs\":[{\"id\":\"o1\","
                         + "\"status\":{\"code\":10000},\"data\":{\"text\":{\"raw\":" + quoted(words(n)) + "}}}]}");
+            } else if (path.endsWith("/langchain/chat")) {
+                langChainMessage(resp);
+            } else if (path.endsWith("/langserve/invoke")) {
+                langServeInvoke(resp);
+            } else if (path.endsWith("/api/chat")) {
+                vercelDataStream(resp);
             } else if (path.endsWith("/hunyuan")) {
                 hunyuan(resp);
             } else if (path.endsWith("/padded")) {
@@ -130,6 +136,55 @@ abstract class AbstractRound43 extends H2FilterRound {
             resp.setContentType("application/json");
             resp.getWriter().write("{\"model_name\":\"ensemble\",\"model_version\":\"1\",\"outputs\":[{\"name\":"
                     + "\"text_output\",\"datatype\":\"BYTES\",\"shape\":[1,1],\"data\":[" + quoted(words(n)) + "]}]}");
+        }
+
+        /** A LangChain {@code AIMessage} as pydantic serialises it (its usage in {@code usage_metadata}). */
+        static String aiMessage() {
+            return "{\"content\":" + quoted(words(8000)) + ",\"additional_kwargs\":{\"refusal\":null},"
+                    + "\"response_metadata\":{\"token_usage\":{\"completion_tokens\":8000,\"prompt_tokens\":40,"
+                    + "\"total_tokens\":8040},\"model_name\":\"gpt-4o-mini-2024-07-18\",\"finish_reason\":\"stop\"},"
+                    + "\"type\":\"ai\",\"name\":null,\"id\":\"run-3f1c7e2a-0b5d-4e8f-9a6b-1c2d3e4f5a6b-0\",\"example\":false,"
+                    + "\"tool_calls\":[],\"invalid_tool_calls\":[],\"usage_metadata\":{\"input_tokens\":40,"
+                    + "\"output_tokens\":8000,\"total_tokens\":8040,\"input_token_details\":{\"audio\":0,\"cache_read\":0},"
+                    + "\"output_token_details\":{\"audio\":0,\"reasoning\":0}}}";
+        }
+
+        /**
+         * A Python backend (FastAPI) whose chat route returns LangChain's {@code AIMessage} as it is
+         * ({@code response_model=AIMessage}, or {@code message.model_dump()}): the call's counts are
+         * LangChain's {@code usage_metadata} ({@code input_tokens}, {@code output_tokens},
+         * {@code total_tokens}) at the top of the answer, beside {@code response_metadata.token_usage}.
+         */
+        private static void langChainMessage(HttpServletResponse resp) throws IOException {
+            resp.setContentType("application/json");
+            resp.getWriter().write(aiMessage());
+        }
+
+        /** LangServe's {@code /invoke} of a chat chain: {@code {"output": <AIMessage>, "metadata": {…}}}. */
+        private static void langServeInvoke(HttpServletResponse resp) throws IOException {
+            resp.setContentType("application/json");
+            resp.getWriter().write("{\"output\":" + aiMessage() + ",\"metadata\":{\"run_id\":"
+                    + "\"3f1c7e2a-0b5d-4e8f-9a6b-1c2d3e4f5a6b\",\"feedback_tokens\":[]}}");
+        }
+
+        /**
+         * The Vercel AI SDK's data stream protocol ({@code toDataStreamResponse()}, what its
+         * {@code useChat} reads; {@code text/plain; charset=utf-8} with {@code x-vercel-ai-data-stream: v1}):
+         * one part per line, {@code 0:} text, {@code e:} the end of a step and {@code d:} the end of
+         * the message, each with {@code usage} ({@code promptTokens}, {@code completionTokens}).
+         */
+        private static void vercelDataStream(HttpServletResponse resp) throws IOException {
+            resp.setContentType("text/plain; charset=utf-8");
+            resp.setHeader("x-vercel-ai-data-stream", "v1");
+            java.io.PrintWriter w = resp.getWriter();
+            w.write("f:{\"messageId\":\"msg-9QmZxk1yR2sT3uV4\"}\n");
+            for (int i = 0; i < 80; i++) {
+                w.write("0:" + quoted(words(100)) + "\n");
+                w.flush();
+            }
+            w.write("e:{\"finishReason\":\"stop\",\"usage\":{\"promptTokens\":40,\"completionTokens\":8000},"
+                    + "\"isContinued\":false}\n");
+            w.write("d:{\"finishReason\":\"stop\",\"usage\":{\"promptTokens\":40,\"completionTokens\":8000}}\n");
         }
 
         /**
@@ -269,6 +324,38 @@ abstract class AbstractRound43 extends H2FilterRound {
                 "{\"inputs\":[{\"data\":{\"text\":{\"raw\":\"Write a very long story.\"}}}],"
                         + "\"model\":{\"model_version\":{\"output_info\":{\"params\":{\"temperature\":0.7,\"max_tokens\":8000}}}}}",
                 8000);
+    }
+
+    /**
+     * {@code POST /ai/langchain/chat}: a Python backend returns LangChain's {@code AIMessage}, whose
+     * {@code usage_metadata} says 8,040 tokens. The sniffer looks at a top-level {@code usage_metadata}
+     * but takes it for Gemini's snake_case spelling ({@code total_token_count}...), finds none of
+     * those names, and reads nothing: the request names no budget (the backend sets it), so the call
+     * is charged its estimate, about 1,000.
+     */
+    @Test
+    void aLangChainAiMessageUsageMetadataIsCharged() {
+        chargedAtLeast("/ai/langchain/chat", "{\"message\":\"Write a very long story.\"}", 8040);
+    }
+
+    /**
+     * {@code POST /ai/langserve/invoke} (LangServe's invoke endpoint of a chat chain,
+     * {@code {"input": {"topic": "…"}}}): the answer is {@code {"output": <AIMessage>, "metadata": …}},
+     * the call's counts at {@code output.usage_metadata}: not read, about 1,000 charged for 8,040.
+     */
+    @Test
+    void aLangServeInvokeUsageIsCharged() {
+        chargedAtLeast("/ai/langserve/invoke", "{\"input\":{\"topic\":\"a very long story\"},\"config\":{},\"kwargs\":{}}", 8040);
+    }
+
+    /**
+     * {@code POST /ai/api/chat} relaying a Vercel AI SDK data stream ({@code useChat}'s protocol): the
+     * counts are in the {@code e:} and {@code d:} parts' {@code usage}; the body starts {@code f:}, like
+     * neither JSON nor an event stream, so nothing is read: about 1,000 charged for 8,040.
+     */
+    @Test
+    void aVercelAiDataStreamUsageIsCharged() {
+        chargedAtLeast("/ai/api/chat", "{\"messages\":[{\"role\":\"user\",\"content\":\"Write a very long story.\"}]}", 8040);
     }
 
     /**
