@@ -107,6 +107,13 @@ abstract class AbstractRound43 extends H2FilterRound {
                 langServeInvoke(resp);
             } else if (path.endsWith("/api/chat")) {
                 vercelDataStream(resp);
+            } else if (path.endsWith("/v1/chat/interactive")) {
+                // LMDeploy's api_server interactive API: the budget is request_output_len; the answer
+                // counts the output (tokens) and the prompt (input_tokens, history_tokens)
+                long n = body.path("request_output_len").asLong(512);
+                resp.setContentType("application/json");
+                resp.getWriter().write("{\"text\":" + quoted(words(n)) + ",\"tokens\":" + n
+                        + ",\"input_tokens\":40,\"history_tokens\":0,\"finish_reason\":\"length\"}");
             } else if (path.endsWith("/hunyuan")) {
                 hunyuan(resp);
             } else if (path.endsWith("/padded")) {
@@ -356,6 +363,21 @@ abstract class AbstractRound43 extends H2FilterRound {
     @Test
     void aVercelAiDataStreamUsageIsCharged() {
         chargedAtLeast("/ai/api/chat", "{\"messages\":[{\"role\":\"user\",\"content\":\"Write a very long story.\"}]}", 8040);
+    }
+
+    /**
+     * {@code POST /ai/lmdeploy/v1/chat/interactive} (LMDeploy's api_server) with
+     * {@code {"prompt":"…","session_id":7,"request_output_len":8000,"ignore_eos":true}}: the budget's name
+     * {@code request_output_len} (also the TensorRT-LLM / TurboMind tensor's older name) is not one the
+     * estimator reads, and the answer's counts ({@code tokens} 8,000, {@code input_tokens} 40) are not
+     * read: the 1,000 default is held and charged for 8,040 billed tokens.
+     */
+    @Test
+    void anLmdeployRequestOutputLenIsHeldOrItsCountsCharged() {
+        chargedAtLeast("/ai/lmdeploy/v1/chat/interactive",
+                "{\"prompt\":\"Write a very long story.\",\"session_id\":7,\"interactive_mode\":false,"
+                        + "\"request_output_len\":8000,\"ignore_eos\":true,\"stream\":false}",
+                8040);
     }
 
     /**
