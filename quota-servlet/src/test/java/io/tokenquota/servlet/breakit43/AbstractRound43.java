@@ -114,6 +114,8 @@ abstract class AbstractRound43 extends H2FilterRound {
                 resp.setContentType("application/json");
                 resp.getWriter().write("{\"text\":" + quoted(words(n)) + ",\"tokens\":" + n
                         + ",\"input_tokens\":40,\"history_tokens\":0,\"finish_reason\":\"length\"}");
+            } else if (path.endsWith("/moonshot/v1/chat/completions")) {
+                moonshotStream(resp);
             } else if (path.endsWith("/hunyuan")) {
                 hunyuan(resp);
             } else if (path.endsWith("/padded")) {
@@ -192,6 +194,26 @@ abstract class AbstractRound43 extends H2FilterRound {
             w.write("e:{\"finishReason\":\"stop\",\"usage\":{\"promptTokens\":40,\"completionTokens\":8000},"
                     + "\"isContinued\":false}\n");
             w.write("d:{\"finishReason\":\"stop\",\"usage\":{\"promptTokens\":40,\"completionTokens\":8000}}\n");
+        }
+
+        /**
+         * Moonshot's (Kimi) chat completion stream: the counts come, without any
+         * {@code stream_options}, in the last chunk's {@code choices[0].usage} (not a top-level
+         * {@code usage}, as OpenAI puts them). The model wrote 8,000 tokens.
+         */
+        private static void moonshotStream(HttpServletResponse resp) throws IOException {
+            resp.setContentType("text/event-stream");
+            java.io.PrintWriter w = resp.getWriter();
+            String head = "{\"id\":\"chatcmpl-67500eb0c51af667d5968f74\",\"object\":\"chat.completion.chunk\","
+                    + "\"created\":1733299889,\"model\":\"kimi-k2-0905-preview\",\"choices\":[{\"index\":0,";
+            w.write("data: " + head + "\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"finish_reason\":null}]}\n\n");
+            for (int i = 0; i < 80; i++) {
+                w.write("data: " + head + "\"delta\":{\"content\":" + quoted(words(100)) + "},\"finish_reason\":null}]}\n\n");
+                w.flush();
+            }
+            w.write("data: " + head + "\"delta\":{},\"finish_reason\":\"stop\",\"usage\":{\"prompt_tokens\":40,"
+                    + "\"completion_tokens\":8000,\"total_tokens\":8040}}],\"system_fingerprint\":\"fpv0_c26222aa\"}\n\n");
+            w.write("data: [DONE]\n\n");
         }
 
         /**
@@ -377,6 +399,20 @@ abstract class AbstractRound43 extends H2FilterRound {
         chargedAtLeast("/ai/lmdeploy/v1/chat/interactive",
                 "{\"prompt\":\"Write a very long story.\",\"session_id\":7,\"interactive_mode\":false,"
                         + "\"request_output_len\":8000,\"ignore_eos\":true,\"stream\":false}",
+                8040);
+    }
+
+    /**
+     * {@code POST /ai/moonshot/v1/chat/completions} with {@code "stream": true} and no
+     * {@code max_tokens} (Kimi K2's default budget is the server's): Moonshot reports the usage of every
+     * stream, in the last chunk's {@code choices[0].usage}; the sniffer reads only a top-level
+     * {@code usage}, so the call is charged its estimate (about 1,000) for 8,040 reported tokens. This
+     * is not the documented "stream whose client asked for no usage": the provider reported it.
+     */
+    @Test
+    void aMoonshotStreamUsageInItsChoiceIsCharged() {
+        chargedAtLeast("/ai/moonshot/v1/chat/completions",
+                "{\"model\":\"kimi-k2-0905-preview\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"Write a very long story.\"}]}",
                 8040);
     }
 
