@@ -116,6 +116,8 @@ abstract class AbstractRound43 extends H2FilterRound {
                         + ",\"input_tokens\":40,\"history_tokens\":0,\"finish_reason\":\"length\"}");
             } else if (path.endsWith("/moonshot/v1/chat/completions")) {
                 moonshotStream(resp);
+            } else if (path.endsWith("/springai/claude")) {
+                springAiClaude(resp);
             } else if (path.endsWith("/hunyuan")) {
                 hunyuan(resp);
             } else if (path.endsWith("/padded")) {
@@ -214,6 +216,28 @@ abstract class AbstractRound43 extends H2FilterRound {
             w.write("data: " + head + "\"delta\":{},\"finish_reason\":\"stop\",\"usage\":{\"prompt_tokens\":40,"
                     + "\"completion_tokens\":8000,\"total_tokens\":8040}}],\"system_fingerprint\":\"fpv0_c26222aa\"}\n\n");
             w.write("data: [DONE]\n\n");
+        }
+
+        /**
+         * A Spring {@code @RestController} returning Spring AI's {@code ChatResponse}
+         * ({@code chatClient.prompt(...).call().chatResponse()}) from its Anthropic model, the
+         * document in the prompt marked for Anthropic's prompt cache: Spring AI's
+         * {@code AnthropicChatModel} builds {@code new DefaultUsage(inputTokens, outputTokens,
+         * inputTokens + outputTokens, nativeUsage)}, so {@code metadata.usage.totalTokens} leaves the
+         * cache out; Anthropic's own counts, the 14,000 cached tokens with them, are in
+         * {@code metadata.usage.nativeUsage}.
+         */
+        private static void springAiClaude(HttpServletResponse resp) throws IOException {
+            resp.setContentType("application/json");
+            String result = "{\"metadata\":{\"contentFilters\":[],\"empty\":true,\"finishReason\":\"end_turn\"},"
+                    + "\"output\":{\"media\":[],\"messageType\":\"ASSISTANT\",\"metadata\":{\"messageType\":\"ASSISTANT\"},"
+                    + "\"text\":" + quoted(words(300)) + ",\"toolCalls\":[]}}";
+            resp.getWriter().write("{\"metadata\":{\"empty\":false,\"id\":\"msg_01XFDUDYJgAACzvnptvVoYEL\","
+                    + "\"model\":\"claude-sonnet-4-20250514\",\"promptMetadata\":[],\"rateLimit\":{\"requestsLimit\":0,"
+                    + "\"requestsRemaining\":0,\"requestsReset\":\"PT0S\",\"tokensLimit\":0,\"tokensRemaining\":0,"
+                    + "\"tokensReset\":\"PT0S\"},\"usage\":{\"promptTokens\":12,\"completionTokens\":300,\"totalTokens\":312,"
+                    + "\"nativeUsage\":{\"input_tokens\":12,\"output_tokens\":300,\"cache_creation_input_tokens\":0,"
+                    + "\"cache_read_input_tokens\":14000}}},\"result\":" + result + ",\"results\":[" + result + "]}");
         }
 
         /**
@@ -414,6 +438,22 @@ abstract class AbstractRound43 extends H2FilterRound {
         chargedAtLeast("/ai/moonshot/v1/chat/completions",
                 "{\"model\":\"kimi-k2-0905-preview\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"Write a very long story.\"}]}",
                 8040);
+    }
+
+    /**
+     * {@code POST /ai/springai/claude} with a 14,000-token document (the app sends it to Claude with
+     * {@code cache_control}, as it does on every question about that document): the filter's estimate
+     * holds about 15,000, but the answer, Spring AI's {@code ChatResponse}, reports
+     * {@code metadata.usage.totalTokens} 312 (Spring AI's Anthropic usage leaves the cache out) and the
+     * 14,000 cached tokens only in {@code metadata.usage.nativeUsage.cache_read_input_tokens}. The filter
+     * takes the 312 as the final count: the issue's item 5 (cached input charged as 312) again, through
+     * the envelope of the Java stack's own AI library.
+     */
+    @Test
+    void aSpringAiClaudeAnswerIsChargedItsCachedInput() {
+        String document = "The quick brown fox jumps over the lazy dog. ".repeat(1400);
+        chargedAtLeast("/ai/springai/claude",
+                "{\"question\":\"Summarise the document.\",\"document\":" + quoted(document) + "}", 14312);
     }
 
     /**
