@@ -118,6 +118,10 @@ abstract class AbstractRound43 extends H2FilterRound {
                 moonshotStream(resp);
             } else if (path.endsWith("/springai/claude")) {
                 springAiClaude(resp);
+            } else if (path.endsWith("/dify/v1/chat-messages")) {
+                dify(body, resp);
+            } else if (path.endsWith("/coze/v3/chat")) {
+                coze(resp);
             } else if (path.endsWith("/hunyuan")) {
                 hunyuan(resp);
             } else if (path.endsWith("/padded")) {
@@ -238,6 +242,55 @@ abstract class AbstractRound43 extends H2FilterRound {
                     + "\"tokensReset\":\"PT0S\"},\"usage\":{\"promptTokens\":12,\"completionTokens\":300,\"totalTokens\":312,"
                     + "\"nativeUsage\":{\"input_tokens\":12,\"output_tokens\":300,\"cache_creation_input_tokens\":0,"
                     + "\"cache_read_input_tokens\":14000}}},\"result\":" + result + ",\"results\":[" + result + "]}");
+        }
+
+        /**
+         * Dify's chat app API ({@code POST /v1/chat-messages}): the request names no budget (the app's
+         * model settings do); the answer reports the call in {@code metadata.usage}, in OpenAI's names
+         * ({@code prompt_tokens}, {@code completion_tokens}, {@code total_tokens}, beside prices) — in
+         * blocking mode in the answer, in streaming mode in the {@code message_end} event.
+         */
+        private static void dify(JsonNode body, HttpServletResponse resp) throws IOException {
+            String usage = "\"metadata\":{\"usage\":{\"prompt_tokens\":40,\"prompt_unit_price\":\"0.001\","
+                    + "\"prompt_price_unit\":\"0.001\",\"prompt_price\":\"0.0000400\",\"completion_tokens\":8000,"
+                    + "\"completion_unit_price\":\"0.002\",\"completion_price_unit\":\"0.001\",\"completion_price\":\"0.0160000\","
+                    + "\"total_tokens\":8040,\"total_price\":\"0.0160400\",\"currency\":\"USD\",\"latency\":41.2}}";
+            String ids = "\"conversation_id\":\"45701982-8118-4bc5-8e9b-64562b4555f2\",\"message_id\":"
+                    + "\"9da23599-e713-473b-982c-4328d4f5c78a\",\"task_id\":\"a8a7d1c2-1b2c-4d5e-8f90-123456789abc\"";
+            if (!"streaming".equals(body.path("response_mode").asText())) {
+                resp.setContentType("application/json");
+                resp.getWriter().write("{\"event\":\"message\"," + ids + ",\"id\":\"9da23599-e713-473b-982c-4328d4f5c78a\","
+                        + "\"mode\":\"chat\",\"answer\":" + quoted(words(8000)) + "," + usage + ",\"created_at\":1705407629}");
+                return;
+            }
+            resp.setContentType("text/event-stream");
+            java.io.PrintWriter w = resp.getWriter();
+            for (int i = 0; i < 80; i++) {
+                w.write("data: {\"event\":\"message\"," + ids + ",\"answer\":" + quoted(words(100))
+                        + ",\"created_at\":1705407629}\n\n");
+                w.flush();
+            }
+            w.write("data: {\"event\":\"message_end\"," + ids + "," + usage + "}\n\n");
+        }
+
+        /**
+         * Coze's chat API v3 ({@code POST /v3/chat}, streaming): the {@code conversation.chat.completed}
+         * event's chat object reports {@code usage} as {@code token_count}, {@code input_count} and
+         * {@code output_count}.
+         */
+        private static void coze(HttpServletResponse resp) throws IOException {
+            resp.setContentType("text/event-stream");
+            java.io.PrintWriter w = resp.getWriter();
+            String ids = "\"id\":\"7382159487131697202\",\"conversation_id\":\"7381473525342978089\",\"bot_id\":\"7379462189365198898\"";
+            w.write("event:conversation.chat.created\ndata:{" + ids + ",\"status\":\"created\"}\n\n");
+            for (int i = 0; i < 80; i++) {
+                w.write("event:conversation.message.delta\ndata:{" + ids + ",\"role\":\"assistant\",\"type\":\"answer\","
+                        + "\"content\":" + quoted(words(100)) + ",\"content_type\":\"text\"}\n\n");
+                w.flush();
+            }
+            w.write("event:conversation.chat.completed\ndata:{" + ids + ",\"completed_at\":1718609575,\"status\":\"completed\","
+                    + "\"usage\":{\"token_count\":8040,\"output_count\":8000,\"input_count\":40}}\n\n");
+            w.write("event:done\ndata:\"[DONE]\"\n\n");
         }
 
         /**
@@ -454,6 +507,36 @@ abstract class AbstractRound43 extends H2FilterRound {
         String document = "The quick brown fox jumps over the lazy dog. ".repeat(1400);
         chargedAtLeast("/ai/springai/claude",
                 "{\"question\":\"Summarise the document.\",\"document\":" + quoted(document) + "}", 14312);
+    }
+
+    /**
+     * {@code POST /ai/dify/v1/chat-messages} (Dify's chat app API, {@code {"query": …, "inputs": {},
+     * "user": …}}, blocking and streaming): Dify reports the call at {@code metadata.usage} with
+     * OpenAI's names; the sniffer reads {@code metadata.usage} only in Bedrock's names (a relayed
+     * ConverseStream's {@code inputTokens}...), finds none, and reads nothing: about 1,000 charged for
+     * 8,040, in both modes.
+     */
+    @Test
+    void aDifyMetadataUsageIsCharged() {
+        chargedAtLeast("/ai/dify/v1/chat-messages",
+                "{\"inputs\":{},\"query\":\"Write a very long story.\",\"response_mode\":\"blocking\",\"conversation_id\":\"\",\"user\":\"abc-123\"}",
+                8040);
+        chargedAtLeast("/ai/dify/v1/chat-messages",
+                "{\"inputs\":{},\"query\":\"Write a very long story.\",\"response_mode\":\"streaming\",\"conversation_id\":\"\",\"user\":\"abc-123\"}",
+                8040);
+    }
+
+    /**
+     * {@code POST /ai/coze/v3/chat} (Coze's chat API, streamed): the {@code conversation.chat.completed}
+     * event reports {@code usage.token_count} 8,040; a top-level {@code usage} without any name the
+     * sniffer knows is taken for an empty Anthropic one and reads as nothing: about 1,000 charged.
+     */
+    @Test
+    void aCozeChatUsageIsCharged() {
+        chargedAtLeast("/ai/coze/v3/chat",
+                "{\"bot_id\":\"7379462189365198898\",\"user_id\":\"123\",\"stream\":true,\"auto_save_history\":true,"
+                        + "\"additional_messages\":[{\"role\":\"user\",\"content\":\"Write a very long story.\",\"content_type\":\"text\"}]}",
+                8040);
     }
 
     /**
