@@ -43,13 +43,15 @@ final class JsonDocumentScanner {
      * {@code amazon-bedrock-invocationMetrics}; Hugging Face TGI's {@code details}; a line of an OpenAI
      * batch output file ({@code response.body.usage}) or of Anthropic's batch results
      * ({@code result.message.usage}); an application's own envelope around a relayed answer
-     * ({@code {"code": 0, "data": {…}}}: {@code data.usage}). Which of them counts for a document, and
+     * ({@code {"code": 0, "data": {…}}}: {@code data.usage}); LangServe's {@code output.usage_metadata}
+     * (LangChain's message); Tencent Hunyuan's {@code Usage} and {@code Response.Usage}. Which of them
+     * counts for a document, and
      * how far it is believed, is decided by {@link UsageSniffer}.
      */
     static final Set<String> USAGE_PATHS = Set.of("usage", "usageMetadata", "usage_metadata", "message.usage",
             "response.usage", "x_groq.usage", "metadata.usage", "delta.usage", "meta", "response.meta",
             "result.usage", "metrics", "amazon-bedrock-invocationMetrics", "details", "response.body.usage",
-            "result.message.usage", "data.usage");
+            "result.message.usage", "data.usage", "output.usage_metadata", "Usage", "Response.Usage");
     /**
      * Counters that self-hosted servers write at the top of their answer rather than in a usage
      * object: Ollama ({@code prompt_eval_count}, {@code eval_count}), llama.cpp's native endpoints

@@ -259,7 +259,10 @@ final class QuotaResponse extends HttpServletResponseWrapper {
         }
         synchronized (this) {
             if (!sniffer.started()) {
-                if (!isCommitted() && pending.size() + len <= MAX_PENDING) {
+                // the format is told from the first visible characters: a relay that passes on an
+                // upstream's keep-alive spaces (flushed before a slow answer) has shown none yet
+                if ((!isCommitted() || (blank(pending.toByteArray(), 0, pending.size()) && blank(b, off, len)))
+                        && pending.size() + len <= MAX_PENDING) {
                     pending.write(b, off, len);
                     return;
                 }
@@ -267,6 +270,17 @@ final class QuotaResponse extends HttpServletResponseWrapper {
             }
         }
         sniffer.feed(b, off, len);
+    }
+
+    /** Whether the bytes are white space (or a UTF-8 byte order mark's) only. */
+    private static boolean blank(byte[] b, int off, int len) {
+        for (int i = off; i < off + len; i++) {
+            int c = b[i] & 0xFF;
+            if (c != ' ' && c != '\t' && c != '\r' && c != '\n' && c != 0xEF && c != 0xBB && c != 0xBF) {
+                return false;
+            }
+        }
+        return true;
     }
 
     private final class TeeStream extends ServletOutputStream {

@@ -83,22 +83,25 @@ final class RequestEstimator {
      * model must write), Hugging Face TGI's {@code max_new_tokens} and {@code min_new_tokens}, AWS
      * Bedrock Converse's {@code maxTokens}, Anthropic's legacy {@code max_tokens_to_sample}, Bedrock
      * InvokeModel's Titan {@code maxTokenCount} and Meta {@code max_gen_len}, KoboldCpp's
-     * {@code max_length}, Aleph Alpha's {@code maximum_tokens}. Read at the
+     * {@code max_length}, Aleph Alpha's {@code maximum_tokens}, LMDeploy's {@code request_output_len}. Read at the
      * top level, in the {@link #CONFIG_OBJECTS} and in a request's parameters ({@link Asked}); a
      * negative one ({@code -1}, {@code -2}: no limit, fill the context) holds the cap.
      */
     static final Set<String> OUTPUT_FIELDS = Set.of("max_tokens", "max_completion_tokens", "max_output_tokens",
             "maxOutputTokens", "n_predict", "num_predict", "min_tokens", "max_new_tokens", "min_new_tokens",
-            "maxTokens", "max_tokens_to_sample", "maxTokenCount", "max_gen_len", "max_length", "maximum_tokens");
+            "maxTokens", "max_tokens_to_sample", "maxTokenCount", "max_gen_len", "max_length", "maximum_tokens",
+            "request_output_len");
     /**
      * Top-level objects holding a request's generation settings: Gemini {@code generationConfig},
      * Ollama {@code options}, Hugging Face TGI {@code parameters}, AWS Bedrock Converse
      * {@code inferenceConfig}, Bedrock Titan {@code textGenerationConfig}, a Replicate prediction's
      * {@code input} (an object there; OpenAI's {@code input} is a string or a list, never one), SGLang's
-     * {@code sampling_params}; the {@link #OUTPUT_FIELDS} in them are budgets.
+     * {@code sampling_params}, MLflow and Databricks serving's {@code params}, OpenLLM's {@code llm_config};
+     * the {@link #OUTPUT_FIELDS} in them are budgets.
      */
     static final Set<String> CONFIG_OBJECTS = Set.of("generationConfig", "generation_config", "options", "parameters",
-            "inferenceConfig", "textGenerationConfig", "input", "sampling_params", "samplingParams");
+            "inferenceConfig", "textGenerationConfig", "input", "sampling_params", "samplingParams", "params",
+            "llm_config");
     /**
      * How many completions the model writes, each up to the output budget: OpenAI {@code n}, OpenAI and
      * TGI {@code best_of}, Gemini and Vertex {@code candidateCount}, transformers' {@code num_return_sequences},

@@ -77,7 +77,8 @@ final class UsageKinds {
         return new long[] {get(u, input), 0, get(u, output), 0};
     }
 
-    private static long[] withTotal(long[] kinds, Long total) {
+    /** {@code kinds} with what {@code total} counts above their sum added as output. */
+    static long[] withTotal(long[] kinds, Long total) {
         long sum = add(add(kinds[0], kinds[1]), add(kinds[2], kinds[3]));
         if (total != null && total > sum) {
             kinds[2] = add(kinds[2], total - sum);

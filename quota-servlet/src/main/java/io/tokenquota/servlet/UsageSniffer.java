@@ -687,8 +687,18 @@ final class UsageSniffer {
                     UsageKinds.openAi(doc.usage("x_groq.usage")));
         }
         if (doc.usage("metadata.usage") != null) {
-            reported |= kinds(report(Format.BEDROCK, bedrock(doc.usage("metadata.usage")), null, false),
-                    UsageKinds.bedrock(doc.usage("metadata.usage")));
+            // a relayed Bedrock ConverseStream's metadata event, Spring AI's ChatResponse metadata, Dify's
+            // message metadata: each in its own provider's shape
+            reported |= usageObject(doc.usage("metadata.usage"), false);
+        }
+        for (String hunyuan : new String[] {"Usage", "Response.Usage"}) {
+            Map<String, Long> u = doc.usage(hunyuan);
+            if (u != null && has(u, "TotalTokens", "PromptTokens", "CompletionTokens")) {
+                // Tencent Hunyuan (its API's PascalCase): at the top of a stream's chunk, under Response
+                reported |= kinds(report(Format.OPENAI, larger(u.get("TotalTokens"),
+                        sum(u.get("PromptTokens"), u.get("CompletionTokens"))), null, false),
+                        UsageKinds.inputOutput(u, "PromptTokens", "CompletionTokens"));
+            }
         }
         if ("message-end".equals(type) && doc.usage("delta.usage") != null) {
             reported |= kinds(report(Format.COHERE, cohere(doc.usage("delta.usage")), null, false),
@@ -703,6 +713,14 @@ final class UsageSniffer {
         Map<String, Long> gemini = doc.usage("usageMetadata");
         if (gemini == null) {
             gemini = doc.usage("usage_metadata");
+        }
+        Map<String, Long> langChain = gemini != null && has(gemini, "input_tokens", "output_tokens", "total_tokens")
+                ? gemini : doc.usage("output.usage_metadata");
+        if (langChain != null && has(langChain, "input_tokens", "output_tokens", "total_tokens")) {
+            // LangChain's message (returned whole by a FastAPI route, or by LangServe under output):
+            // usage_metadata in the Responses API's names, not Gemini's
+            reported |= kinds(report(Format.OPENAI, openAi(langChain), null, false), UsageKinds.openAi(langChain));
+            gemini = null;
         }
         if (gemini != null) {
             Long candidates = gemini(gemini, "candidatesTokenCount");
@@ -772,6 +790,22 @@ final class UsageSniffer {
 
     /** A {@code usage} object in any provider's shape; whether it reported usage. */
     private boolean usageObject(Map<String, Long> usage, boolean provisional) {
+        if (has(usage, "token_count", "input_count", "output_count")) {
+            // Coze
+            return kinds(report(Format.OPENAI, larger(usage.get("token_count"),
+                    sum(usage.get("input_count"), usage.get("output_count"))), null, provisional),
+                    UsageKinds.inputOutput(usage, "input_count", "output_count"));
+        }
+        if (has(usage, "promptTokens", "completionTokens")) {
+            // Spring AI's Usage: its totalTokens leaves out what its nativeUsage counts beside (Anthropic's
+            // cache reads and writes), so the larger of the two
+            Long nativeTotal = sum(usage.get("nativeUsage.input_tokens"), usage.get("nativeUsage.output_tokens"),
+                    usage.get("nativeUsage.cache_creation_input_tokens"), usage.get("nativeUsage.cache_read_input_tokens"));
+            Long own = larger(usage.get("totalTokens"), sum(usage.get("promptTokens"), usage.get("completionTokens")));
+            return kinds(report(Format.OPENAI, larger(own, nativeTotal), null, provisional),
+                    UsageKinds.withTotal(UsageKinds.inputOutput(usage, "promptTokens", "completionTokens"),
+                            larger(own, nativeTotal)));
+        }
         if (has(usage, "total_tokens", "prompt_tokens", "completion_tokens")) {
             return kinds(report(Format.OPENAI, openAi(usage), null, provisional), UsageKinds.openAi(usage));
         } else if (has(usage, "inputTokens", "outputTokens", "totalTokens")) {

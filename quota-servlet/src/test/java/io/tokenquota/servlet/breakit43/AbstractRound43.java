@@ -344,42 +344,7 @@ abstract class AbstractRound43 extends H2FilterRound {
 
     // ------------------------------------------------------------------ the breaks
 
-    /**
-     * {@code POST /ai/triton/v2/models/ensemble/infer} (Triton's KServe v2 protocol, TensorRT-LLM's
-     * ensemble) with the output budget as the {@code max_tokens} input tensor
-     * ({@code {"name":"max_tokens","datatype":"INT32","shape":[1,1],"data":[[8000]]}}): the estimator
-     * reads budgets only as named fields, so it holds the 1,000 default; the answer's
-     * {@code text_output} tensor carries no counts, so the estimate is charged: about 7,000 of the
-     * 8,000 tokens written are free. (Control: the same model through Triton's generate extension,
-     * {@code "max_tokens": 8000} as a field, is charged its 8,000.)
-     */
-    @Test
-    void aTritonKserveMaxTokensTensorIsHeld() {
-        chargedAtLeast("/ai/triton/v2/models/ensemble/generate",
-                "{\"text_input\":\"Write a very long story.\",\"max_tokens\":8000,\"bad_words\":\"\",\"stop_words\":\"\"}",
-                8000);
-        chargedAtLeast("/ai/triton/v2/models/ensemble/infer",
-                "{\"inputs\":[{\"name\":\"text_input\",\"datatype\":\"BYTES\",\"shape\":[1,1],\"data\":[[\"Write a very long story.\"]]},"
-                        + "{\"name\":\"max_tokens\",\"datatype\":\"INT32\",\"shape\":[1,1],\"data\":[[8000]]},"
-                        + "{\"name\":\"bad_words\",\"datatype\":\"BYTES\",\"shape\":[1,1],\"data\":[[\"\"]]},"
-                        + "{\"name\":\"stop_words\",\"datatype\":\"BYTES\",\"shape\":[1,1],\"data\":[[\"\"]]}]}",
-                8000);
-    }
 
-    /**
-     * {@code POST /ai/azureml/score} (an Azure ML online endpoint of a Model Catalog Llama) with
-     * {@code {"input_data":{"input_string":[…],"parameters":{"max_new_tokens":8000}}}}: the estimator
-     * reads a config object's budget only at the top level, so {@code input_data.parameters} is not
-     * read: held at the 1,000 default, the answer ({@code {"output": …}}) has no counts, and about
-     * 7,000 of the 8,000 tokens are free.
-     */
-    @Test
-    void anAzureMlInputDataBudgetIsHeld() {
-        chargedAtLeast("/ai/azureml/score",
-                "{\"input_data\":{\"input_string\":[{\"role\":\"user\",\"content\":\"Write a very long story.\"}],"
-                        + "\"parameters\":{\"temperature\":0.8,\"max_new_tokens\":8000,\"do_sample\":true}}}",
-                8000);
-    }
 
     /**
      * {@code POST /ai/mlflow/invocations} (MLflow's scoring server, Databricks Model Serving, a
@@ -395,17 +360,6 @@ abstract class AbstractRound43 extends H2FilterRound {
                 8000);
     }
 
-    /**
-     * {@code POST /ai/databricks/invocations} with MLflow's {@code dataframe_records} input
-     * ({@code {"dataframe_records":[{"prompt":"…","max_tokens":8000}]}}, a Databricks served LLM's
-     * llm/v1/completions signature as rows): the budget is a column of the record, not read.
-     */
-    @Test
-    void aDataframeRecordsBudgetIsHeld() {
-        chargedAtLeast("/ai/databricks/invocations",
-                "{\"dataframe_records\":[{\"prompt\":\"Write a very long story.\",\"max_tokens\":8000,\"temperature\":0.7}]}",
-                8000);
-    }
 
     /**
      * {@code POST /ai/openllm/v1/generate} (OpenLLM's generate API) with
@@ -419,18 +373,6 @@ abstract class AbstractRound43 extends H2FilterRound {
                 8000);
     }
 
-    /**
-     * {@code POST /ai/clarifai/v2/users/meta/apps/Llama-3/models/llama-3-70b/outputs} (Clarifai's
-     * outputs API) with the inference params at {@code model.model_version.output_info.params}
-     * ({@code max_tokens: 8000}): not read; held at the 1,000 default, the answer has no counts.
-     */
-    @Test
-    void aClarifaiOutputInfoBudgetIsHeld() {
-        chargedAtLeast("/ai/clarifai/v2/users/meta/apps/Llama-3/models/llama-3-70b/outputs",
-                "{\"inputs\":[{\"data\":{\"text\":{\"raw\":\"Write a very long story.\"}}}],"
-                        + "\"model\":{\"model_version\":{\"output_info\":{\"params\":{\"temperature\":0.7,\"max_tokens\":8000}}}}}",
-                8000);
-    }
 
     /**
      * {@code POST /ai/langchain/chat}: a Python backend returns LangChain's {@code AIMessage}, whose
@@ -454,44 +396,8 @@ abstract class AbstractRound43 extends H2FilterRound {
         chargedAtLeast("/ai/langserve/invoke", "{\"input\":{\"topic\":\"a very long story\"},\"config\":{},\"kwargs\":{}}", 8040);
     }
 
-    /**
-     * {@code POST /ai/api/chat} relaying a Vercel AI SDK data stream ({@code useChat}'s protocol): the
-     * counts are in the {@code e:} and {@code d:} parts' {@code usage}; the body starts {@code f:}, like
-     * neither JSON nor an event stream, so nothing is read: about 1,000 charged for 8,040.
-     */
-    @Test
-    void aVercelAiDataStreamUsageIsCharged() {
-        chargedAtLeast("/ai/api/chat", "{\"messages\":[{\"role\":\"user\",\"content\":\"Write a very long story.\"}]}", 8040);
-    }
 
-    /**
-     * {@code POST /ai/lmdeploy/v1/chat/interactive} (LMDeploy's api_server) with
-     * {@code {"prompt":"…","session_id":7,"request_output_len":8000,"ignore_eos":true}}: the budget's name
-     * {@code request_output_len} (also the TensorRT-LLM / TurboMind tensor's older name) is not one the
-     * estimator reads, and the answer's counts ({@code tokens} 8,000, {@code input_tokens} 40) are not
-     * read: the 1,000 default is held and charged for 8,040 billed tokens.
-     */
-    @Test
-    void anLmdeployRequestOutputLenIsHeldOrItsCountsCharged() {
-        chargedAtLeast("/ai/lmdeploy/v1/chat/interactive",
-                "{\"prompt\":\"Write a very long story.\",\"session_id\":7,\"interactive_mode\":false,"
-                        + "\"request_output_len\":8000,\"ignore_eos\":true,\"stream\":false}",
-                8040);
-    }
 
-    /**
-     * {@code POST /ai/moonshot/v1/chat/completions} with {@code "stream": true} and no
-     * {@code max_tokens} (Kimi K2's default budget is the server's): Moonshot reports the usage of every
-     * stream, in the last chunk's {@code choices[0].usage}; the sniffer reads only a top-level
-     * {@code usage}, so the call is charged its estimate (about 1,000) for 8,040 reported tokens. This
-     * is not the documented "stream whose client asked for no usage": the provider reported it.
-     */
-    @Test
-    void aMoonshotStreamUsageInItsChoiceIsCharged() {
-        chargedAtLeast("/ai/moonshot/v1/chat/completions",
-                "{\"model\":\"kimi-k2-0905-preview\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"Write a very long story.\"}]}",
-                8040);
-    }
 
     /**
      * {@code POST /ai/springai/claude} with a 14,000-token document (the app sends it to Claude with
