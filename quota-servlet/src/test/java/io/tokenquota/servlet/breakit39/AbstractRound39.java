@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.tokenquota.servlet.QuotaFilter;
+import io.tokenquota.servlet.testing.RelayedAnswers;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.H2FilterRound;
 import io.tokenquota.servlet.testing.TestHttp;
@@ -297,41 +298,12 @@ abstract class AbstractRound39 extends H2FilterRound {
             resp.setContentType("application/vnd.amazon.eventstream");
             resp.setHeader("x-amzn-bedrock-content-type", "application/json");
             OutputStream out = resp.getOutputStream();
-            out.write(frame("{\"outputs\":[{\"text\":\"Once upon a time\",\"stop_reason\":null}]}"));
-            out.write(frame("{\"outputs\":[{\"text\":\" ... the end.\",\"stop_reason\":\"length\"}],"
+            out.write(RelayedAnswers.awsEventStreamChunk("{\"outputs\":[{\"text\":\"Once upon a time\",\"stop_reason\":null}]}"));
+            out.write(RelayedAnswers.awsEventStreamChunk("{\"outputs\":[{\"text\":\" ... the end.\",\"stop_reason\":\"length\"}],"
                     + "\"amazon-bedrock-invocationMetrics\":{\"inputTokenCount\":20,\"outputTokenCount\":7000,"
                     + "\"invocationLatency\":40000,\"firstByteLatency\":300}}"));
         }
 
-        /** One AWS event-stream message of a {@code chunk} event carrying {@code json}. */
-        static byte[] frame(String json) {
-            byte[] payload = ("{\"bytes\":\"" + java.util.Base64.getEncoder().encodeToString(json.getBytes(StandardCharsets.UTF_8))
-                    + "\",\"p\":\"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123\"}").getBytes(StandardCharsets.UTF_8);
-            java.io.ByteArrayOutputStream headers = new java.io.ByteArrayOutputStream();
-            String[][] hs = {{":event-type", "chunk"}, {":content-type", "application/json"}, {":message-type", "event"}};
-            for (String[] h : hs) {
-                byte[] name = h[0].getBytes(StandardCharsets.UTF_8);
-                byte[] value = h[1].getBytes(StandardCharsets.UTF_8);
-                headers.write(name.length);
-                headers.writeBytes(name);
-                headers.write(7);
-                headers.write(value.length >> 8);
-                headers.write(value.length & 0xFF);
-                headers.writeBytes(value);
-            }
-            byte[] hb = headers.toByteArray();
-            int total = 12 + hb.length + payload.length + 4;
-            java.nio.ByteBuffer buf = java.nio.ByteBuffer.allocate(total);
-            buf.putInt(total).putInt(hb.length);
-            java.util.zip.CRC32 crc = new java.util.zip.CRC32();
-            crc.update(buf.array(), 0, 8);
-            buf.putInt((int) crc.getValue());
-            buf.put(hb).put(payload);
-            crc = new java.util.zip.CRC32();
-            crc.update(buf.array(), 0, total - 4);
-            buf.putInt((int) crc.getValue());
-            return buf.array();
-        }
     }
 
     // ------------------------------------------------------------------ helpers

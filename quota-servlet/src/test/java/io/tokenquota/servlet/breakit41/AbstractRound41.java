@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.tokenquota.servlet.QuotaFilter;
+import io.tokenquota.servlet.testing.RelayedAnswers;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.H2FilterRound;
 import io.tokenquota.servlet.testing.TestHttp;
@@ -127,15 +128,15 @@ abstract class AbstractRound41 extends H2FilterRound {
             resp.setContentType("application/vnd.amazon.eventstream");
             resp.setHeader("x-amzn-bedrock-content-type", "application/json");
             OutputStream out = resp.getOutputStream();
-            out.write(frame("{\"type\":\"message_start\",\"message\":{\"id\":\"msg_bdrk_01\",\"type\":\"message\","
+            out.write(RelayedAnswers.awsEventStreamChunk("{\"type\":\"message_start\",\"message\":{\"id\":\"msg_bdrk_01\",\"type\":\"message\","
                     + "\"role\":\"assistant\",\"model\":\"claude-sonnet-4-20250514\",\"content\":[],\"stop_reason\":null,"
                     + "\"stop_sequence\":null,\"usage\":{\"input_tokens\":7000,\"output_tokens\":1}}}"));
-            out.write(frame("{\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}"));
-            out.write(frame("{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Summary...\"}}"));
-            out.write(frame("{\"type\":\"content_block_stop\",\"index\":0}"));
-            out.write(frame("{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\",\"stop_sequence\":null},"
+            out.write(RelayedAnswers.awsEventStreamChunk("{\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}"));
+            out.write(RelayedAnswers.awsEventStreamChunk("{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Summary...\"}}"));
+            out.write(RelayedAnswers.awsEventStreamChunk("{\"type\":\"content_block_stop\",\"index\":0}"));
+            out.write(RelayedAnswers.awsEventStreamChunk("{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\",\"stop_sequence\":null},"
                     + "\"usage\":{\"output_tokens\":300}}"));
-            out.write(frame("{\"type\":\"message_stop\",\"amazon-bedrock-invocationMetrics\":{\"inputTokenCount\":7000,"
+            out.write(RelayedAnswers.awsEventStreamChunk("{\"type\":\"message_stop\",\"amazon-bedrock-invocationMetrics\":{\"inputTokenCount\":7000,"
                     + "\"outputTokenCount\":300,\"invocationLatency\":4100,\"firstByteLatency\":350}}"));
         }
 
@@ -229,35 +230,6 @@ abstract class AbstractRound41 extends H2FilterRound {
         }
     }
 
-    /** One AWS event-stream message of a {@code chunk} event carrying {@code json} base64 under {@code bytes}. */
-    static byte[] frame(String json) {
-        byte[] payload = ("{\"bytes\":\"" + java.util.Base64.getEncoder().encodeToString(json.getBytes(StandardCharsets.UTF_8))
-                + "\",\"p\":\"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123\"}").getBytes(StandardCharsets.UTF_8);
-        ByteArrayOutputStream headers = new ByteArrayOutputStream();
-        String[][] hs = {{":event-type", "chunk"}, {":content-type", "application/json"}, {":message-type", "event"}};
-        for (String[] h : hs) {
-            byte[] name = h[0].getBytes(StandardCharsets.UTF_8);
-            byte[] value = h[1].getBytes(StandardCharsets.UTF_8);
-            headers.write(name.length);
-            headers.writeBytes(name);
-            headers.write(7);
-            headers.write(value.length >> 8);
-            headers.write(value.length & 0xFF);
-            headers.writeBytes(value);
-        }
-        byte[] hb = headers.toByteArray();
-        int total = 12 + hb.length + payload.length + 4;
-        java.nio.ByteBuffer buf = java.nio.ByteBuffer.allocate(total);
-        buf.putInt(total).putInt(hb.length);
-        java.util.zip.CRC32 crc = new java.util.zip.CRC32();
-        crc.update(buf.array(), 0, 8);
-        buf.putInt((int) crc.getValue());
-        buf.put(hb).put(payload);
-        crc = new java.util.zip.CRC32();
-        crc.update(buf.array(), 0, total - 4);
-        buf.putInt((int) crc.getValue());
-        return buf.array();
-    }
 
     // ------------------------------------------------------------------ helpers
 

@@ -55,4 +55,38 @@ public final class RelayedAnswers {
                 + ",\"completion_tokens\":" + completion + ",\"total_tokens\":" + (prompt + completion) + "}}\n\n"
                 + "data: [DONE]\n\n";
     }
+
+    /**
+     * One message of AWS's binary event stream ({@code application/vnd.amazon.eventstream}), a
+     * {@code chunk} event carrying {@code json} base64-encoded under {@code bytes}, as Bedrock's
+     * InvokeModelWithResponseStream sends it (prelude, headers, payload, CRCs).
+     */
+    public static byte[] awsEventStreamChunk(String json) {
+        byte[] payload = ("{\"bytes\":\"" + java.util.Base64.getEncoder().encodeToString(json.getBytes(java.nio.charset.StandardCharsets.UTF_8))
+                + "\",\"p\":\"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123\"}").getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        java.io.ByteArrayOutputStream headers = new java.io.ByteArrayOutputStream();
+        String[][] hs = {{":event-type", "chunk"}, {":content-type", "application/json"}, {":message-type", "event"}};
+        for (String[] h : hs) {
+            byte[] name = h[0].getBytes(java.nio.charset.StandardCharsets.UTF_8);
+            byte[] value = h[1].getBytes(java.nio.charset.StandardCharsets.UTF_8);
+            headers.write(name.length);
+            headers.writeBytes(name);
+            headers.write(7);
+            headers.write(value.length >> 8);
+            headers.write(value.length & 0xFF);
+            headers.writeBytes(value);
+        }
+        byte[] hb = headers.toByteArray();
+        int total = 12 + hb.length + payload.length + 4;
+        java.nio.ByteBuffer buf = java.nio.ByteBuffer.allocate(total);
+        buf.putInt(total).putInt(hb.length);
+        java.util.zip.CRC32 crc = new java.util.zip.CRC32();
+        crc.update(buf.array(), 0, 8);
+        buf.putInt((int) crc.getValue());
+        buf.put(hb).put(payload);
+        crc = new java.util.zip.CRC32();
+        crc.update(buf.array(), 0, total - 4);
+        buf.putInt((int) crc.getValue());
+        return buf.array();
+    }
 }
