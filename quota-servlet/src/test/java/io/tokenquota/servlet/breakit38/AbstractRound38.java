@@ -94,20 +94,6 @@ abstract class AbstractRound38 extends H2FilterRound {
         }
     }
 
-    /** A text endpoint: the body, read through {@code getReader()} in its declared charset, is the prompt. */
-    public static class TextPrompt extends HttpServlet {
-        @Override
-        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            StringBuilder prompt = new StringBuilder();
-            char[] buf = new char[8192];
-            int n;
-            while ((n = req.getReader().read(buf)) != -1) {
-                prompt.append(buf, 0, n);
-            }
-            called(req);
-            openAiJson(resp, prompt.length() / 4 + 1, 100);
-        }
-    }
 
     /**
      * A text endpoint of a deployment whose users write in a legacy encoding: a body that names no
@@ -236,7 +222,7 @@ abstract class AbstractRound38 extends H2FilterRound {
         return Deployment.create()
                 .filter("quota", filter, "/*")
                 .servlet("decoding", new DecodingChat(), "/ai/decoding/chat")
-                .servlet("text", new TextPrompt(), "/ai/text")
+                .servlet("text", new RelayedAnswers.ReaderPrompt(), "/ai/text")
                 .servlet("ja", new LegacyTextPrompt(Charset.forName("Windows-31J"), false), "/ai/ja/text")
                 .servlet("utf16", new LegacyTextPrompt(StandardCharsets.UTF_8, true), "/ai/detect/text")
                 .servlet("native", new NativeGenerate(), "/ai/native/generate")

@@ -89,4 +89,24 @@ public final class RelayedAnswers {
         buf.putInt((int) crc.getValue());
         return buf.array();
     }
+
+    /**
+     * A text endpoint: the body, read through {@code getReader()} in its declared charset (the
+     * container's default without one), is the prompt; answers with OpenAI's usage, the prompt at
+     * four characters a token and 100 output tokens.
+     */
+    public static class ReaderPrompt extends jakarta.servlet.http.HttpServlet {
+        @Override
+        protected void doPost(HttpServletRequest req, jakarta.servlet.http.HttpServletResponse resp) throws java.io.IOException {
+            StringBuilder prompt = new StringBuilder();
+            char[] buf = new char[8192];
+            int n;
+            while ((n = req.getReader().read(buf)) != -1) {
+                prompt.append(buf, 0, n);
+            }
+            called(req);
+            resp.setContentType("application/json");
+            resp.getWriter().write(completionJson("ok", prompt.length() / 4 + 1, 100));
+        }
+    }
 }
