@@ -31,6 +31,10 @@ final class JsonDocumentScanner {
      */
     static final int KEPT_DEPTH = 8;
     private static final int SLICE = 8192;
+    /** LMDeploy's api_server ({@code /v1/chat/interactive}): the output, the prompt and the session's history. */
+    static final String LMDEPLOY_OUTPUT = "tokens";
+    static final String LMDEPLOY_INPUT = "input_tokens";
+    static final String LMDEPLOY_HISTORY = "history_tokens";
     /**
      * Where providers put their usage object, as the field names from the root (objects only, no
      * arrays): OpenAI, Anthropic, Bedrock Converse and Cohere v2 {@code usage}; Gemini
@@ -51,7 +55,8 @@ final class JsonDocumentScanner {
     static final Set<String> USAGE_PATHS = Set.of("usage", "usageMetadata", "usage_metadata", "message.usage",
             "response.usage", "x_groq.usage", "metadata.usage", "delta.usage", "meta", "response.meta",
             "result.usage", "metrics", "amazon-bedrock-invocationMetrics", "details", "response.body.usage",
-            "result.message.usage", "data.usage", "output.usage_metadata", "Usage", "Response.Usage");
+            "result.message.usage", "data.usage", "output.usage_metadata", "Usage", "Response.Usage",
+            "choices[].usage");
     /**
      * Counters that self-hosted servers write at the top of their answer rather than in a usage
      * object: Ollama ({@code prompt_eval_count}, {@code eval_count}), llama.cpp's native endpoints
@@ -59,14 +64,13 @@ final class JsonDocumentScanner {
      * ({@code prompt_token_count}, {@code generation_token_count}), Titan on Bedrock's InvokeModel
      * ({@code inputTextTokenCount}, and {@code tokenCount} in each of its {@code results}), IBM
      * watsonx.ai ({@code input_token_count} and {@code generated_token_count} in each of its
-     * {@code results}, or {@code totalOutputTextTokenCount} in its stream's chunks), IBM
-     * watsonx.ai ({@code input_token_count} and {@code generated_token_count} in each of its
-     * {@code results}). Collected under the path {@code ""}; the counters of the top-level
+     * {@code results}, or {@code totalOutputTextTokenCount} in its stream's chunks), LMDeploy's interactive API ({@code tokens}, {@code input_tokens},
+     * {@code history_tokens}). Collected under the path {@code ""}; the counters of the top-level
      * {@code results} list's objects are summed over them, as {@code results.<name>}.
      */
     static final Set<String> ROOT_COUNTERS = Set.of("prompt_eval_count", "eval_count", "tokens_evaluated",
             "tokens_predicted", "prompt_token_count", "generation_token_count", "inputTextTokenCount",
-            "totalOutputTextTokenCount");
+            "totalOutputTextTokenCount", LMDEPLOY_OUTPUT, LMDEPLOY_INPUT, LMDEPLOY_HISTORY);
     static final String TITAN_RESULTS = "results.tokenCount";
     static final String WATSONX_INPUT = "results.input_token_count";
     static final String WATSONX_OUTPUT = "results.generated_token_count";
@@ -453,11 +457,18 @@ final class JsonDocumentScanner {
         }
     }
 
-    /** The dotted field names from the root to the object just opened, or null when an array is on the way. */
+    /**
+     * The dotted field names from the root to the object just opened, an array on the way written
+     * {@code []} ({@code choices[].usage}); null when a field name is not known yet.
+     */
     private String objectPath() {
         StringBuilder path = new StringBuilder();
         for (int d = 1; d < depth; d++) {
-            if (!objectAt[d] || fieldAt[d] == null) {
+            if (!objectAt[d]) {
+                path.append("[]");
+                continue;
+            }
+            if (fieldAt[d] == null) {
                 return null;
             }
             if (d > 1) {

@@ -129,7 +129,7 @@ final class QuotaResponse extends HttpServletResponseWrapper {
         if (ACTUAL_TOKENS_HEADER.equalsIgnoreCase(name)) {
             actualTokens = value;
         } else {
-            if (UsageSniffer.reportsUsage(name)) {
+            if (UsageSniffer.readsHeader(name)) {
                 sniffer.header(name, value);
             }
             super.setHeader(name, value);
@@ -141,7 +141,7 @@ final class QuotaResponse extends HttpServletResponseWrapper {
         if (ACTUAL_TOKENS_HEADER.equalsIgnoreCase(name)) {
             actualTokens = value;
         } else {
-            if (UsageSniffer.reportsUsage(name)) {
+            if (UsageSniffer.readsHeader(name)) {
                 sniffer.header(name, value);
             }
             super.addHeader(name, value);

@@ -394,6 +394,8 @@ final class RequestEstimator {
             // the byte ranges of a batch's requests: {start, end, 1 for a batch line's own request}
             List<long[]> batched = null;
             boolean lineId = false;
+            // the budgets named deeper than the top level and the config objects (nestedBudget), added up
+            long nested = -1;
             JsonToken t;
             while ((t = p.nextToken()) != null) {
                 Frame top = stack.peek();
@@ -428,6 +430,12 @@ final class RequestEstimator {
                         }
                         Frame frame = new Frame(t == JsonToken.START_ARRAY, top.valueName(), schema, said, data);
                         frame.inRequest = top.inRequest;
+                        frame.inLabels = top.inLabels || (!top.array && LABELS.equals(top.field));
+                        if (t == JsonToken.START_ARRAY && !top.array && TENSOR_DATA.equals(top.field) && settings(top)) {
+                            frame.tensor = top;
+                        } else if (t == JsonToken.START_ARRAY && top.array) {
+                            frame.tensor = top.tensor;
+                        }
                         if (batches && t == JsonToken.START_OBJECT && !top.inRequest && !schema && !said && !data) {
                             if (top.array && stack.size() == 2 && named(INSTANCE_LISTS, top.name)) {
                                 // a Vertex prediction instance: a request of its own, under the body's parameters
@@ -448,6 +456,11 @@ final class RequestEstimator {
                     }
                     case END_OBJECT, END_ARRAY -> {
                         Frame done = stack.pop();
+                        long named = done.budgetTensor ? Math.max(done.nestedBudget, done.tensorData) : done.nestedBudget;
+                        if (named >= 0) {
+                            // each settings object asks for its own output (each record of a table of requests)
+                            nested = nested < 0 ? named : saturatingAdd(nested, named);
+                        }
                         // a part and the payload it holds are one item; a list holds as many as its elements
                         long items = Math.max(done.mediaHere ? 1 : 0, done.mediaBelow);
                         if (stack.isEmpty()) {
@@ -478,6 +491,10 @@ final class RequestEstimator {
                             } else if (value >= 0) {
                                 completions = Math.max(completions, value);
                             }
+                        } else if (nestedBudget(stack.size(), top)) {
+                            top.nestedBudget = Math.max(top.nestedBudget, budget(p.getText()));
+                        } else if (!top.array && "name".equals(top.field) && settings(top) && isBudget(p.getText())) {
+                            top.budgetTensor = true;
                         }
                         // a view of the parser's buffer, not a String copy: read only during this token
                         CharBuffer text = CharBuffer.wrap(p.getTextCharacters(), p.getTextOffset(), p.getTextLength());
@@ -513,21 +530,16 @@ final class RequestEstimator {
                             valuedBudgets.add(budgetKey(stack.size(), top));
                         }
                         if (asked != NOT_ASKED) {
-                            long value;
-                            if (p.isNaN()) {
-                                // NaN asks for nothing; an infinite budget is no limit, as -1 is
-                                value = asked == BUDGET && Double.isInfinite(p.getDoubleValue()) ? Long.MAX_VALUE : -1;
-                            } else {
-                                // a long number (a Python endpoint reads 4,300 digits) is read from its
-                                // digits: converting it whole would cost time that grows faster than its length
-                                BigDecimal number = p.getTextLength() > LONG_NUMBER ? reduced(p.getText()) : p.getDecimalValue();
-                                value = asked == BUDGET ? budget(number) : count(number);
-                            }
+                            long value = number(p, asked);
                             if (value >= 0 && asked == BUDGET) {
                                 output = Math.max(output, value);
                             } else if (value >= 0) {
                                 completions = Math.max(completions, value);
                             }
+                        } else if (nestedBudget(stack.size(), top)) {
+                            top.nestedBudget = Math.max(top.nestedBudget, number(p, BUDGET));
+                        } else if (top.tensor != null) {
+                            top.tensor.tensorData = Math.max(top.tensor.tensorData, number(p, BUDGET));
                         }
                         if (top.saysText() || (t == JsonToken.VALUE_NUMBER_INT && TEXT_FIELDS.contains(top.valueName()))) {
                             // a token id of a pre-tokenised prompt, or a number in a tool's input
@@ -590,6 +602,7 @@ final class RequestEstimator {
             long batch = prompts > 1 && completions > Long.MAX_VALUE / prompts ? Long.MAX_VALUE
                     : completions * Math.max(1, prompts);
             nullBudgets.retainAll(valuedBudgets);
+            output = Math.max(output, nested);
             return new Estimate(input, output, batch, media, requests, orDefault || !nullBudgets.isEmpty());
         } catch (StreamConstraintsException e) {
             // nested past the parser's limit (the only limit it has: lengths are bounded by the body
@@ -731,6 +744,20 @@ final class RequestEstimator {
         return negative ? value.negate() : value;
     }
 
+    /**
+     * A JSON number as {@link #asked} reads it ({@link #budget(BigDecimal)} or {@link #count(BigDecimal)}):
+     * NaN asks for nothing, an infinite budget is no limit (as -1 is); a long number (a Python
+     * endpoint reads 4,300 digits) is read from its digits, since converting it whole would cost time
+     * that grows faster than its length.
+     */
+    private static long number(JsonParser p, int asked) throws IOException {
+        if (p.isNaN()) {
+            return asked == BUDGET && Double.isInfinite(p.getDoubleValue()) ? Long.MAX_VALUE : -1;
+        }
+        BigDecimal number = p.getTextLength() > LONG_NUMBER ? reduced(p.getText()) : p.getDecimalValue();
+        return asked == BUDGET ? budget(number) : count(number);
+    }
+
     private static final int NOT_ASKED = 0;
     private static final int BUDGET = 1;
     private static final int COMPLETIONS = 2;
@@ -746,6 +773,32 @@ final class RequestEstimator {
     /** Which budget field the value at hand is, as an endpoint keys it: its settings object and folded name. */
     private static String budgetKey(int depth, Frame top) {
         return (depth == 1 ? "" : fold(top.name)) + "/" + fold(top.field);
+    }
+
+    /** The field whose array holds a named input tensor's values (KServe v2: {@code {"name": …, "data": [[…]]}}). */
+    private static final String TENSOR_DATA = "data";
+
+    /**
+     * Whether the object at hand may hold a request's settings: not a tool or schema definition, not
+     * the conversation or a text field's data (a model or a user wrote those), not one request of a
+     * batch (estimated on its own).
+     */
+    private static boolean settings(Frame top) {
+        return !top.schema && !top.said && !top.data && !top.inRequest && !top.inLabels;
+    }
+
+    /** Objects of labels a provider stores beside the request (OpenAI's {@code metadata}), never its settings. */
+    private static final String LABELS = "metadata";
+
+    /**
+     * Whether the value at hand is a budget named below the places {@link #asked} reads: in an object
+     * of any depth that may hold settings (Azure ML's {@code input_data.parameters}, Clarifai's
+     * {@code model.model_version.output_info.params}, a record of MLflow's {@code dataframe_records}).
+     * Servers nest their settings wherever their own API puts them; an endpoint that reads a budget
+     * there writes that many tokens, so it is held as any budget is.
+     */
+    private static boolean nestedBudget(int depth, Frame top) {
+        return depth >= 2 && !top.array && settings(top) && isBudget(top.field);
     }
 
     /** Whether the value at hand is the request's output budget, its completion count, or neither. */
@@ -1050,6 +1103,16 @@ final class RequestEstimator {
         boolean batchLine;
         /** Within one request of a batch: no batch is looked for inside it. */
         boolean inRequest;
+        /** Within an object of {@link #LABELS}. */
+        boolean inLabels;
+        /** The largest budget named in this object when it sits below the top level and the config objects. */
+        long nestedBudget = -1;
+        /** This object is a named input tensor whose name is a budget ({@code {"name": "max_tokens", "data": [[8000]]}}). */
+        boolean budgetTensor;
+        /** The largest number in this object's {@link #TENSOR_DATA} arrays. */
+        long tensorData = -1;
+        /** The object whose {@link #TENSOR_DATA} this array (or an array inside it) is, or {@code null}. */
+        Frame tensor;
 
         Frame(boolean array, String name, boolean schema, boolean said, boolean data) {
             this.array = array;

@@ -48,7 +48,7 @@ import java.util.Map;
 final class UsageSniffer {
     private enum Mode { UNDECIDED, JSON, SSE, DECODED, OFF }
 
-    private enum Format { OPENAI, ANTHROPIC, GEMINI, BEDROCK, COHERE, OLLAMA, LLAMA_CPP, WATSONX, REPLICATE, TGI }
+    private enum Format { OPENAI, ANTHROPIC, GEMINI, BEDROCK, COHERE, OLLAMA, LLAMA_CPP, WATSONX, REPLICATE, TGI, LMDEPLOY }
 
     /** A reader for an answer to a request whose input is estimated at {@code inputEstimate} tokens. */
     UsageSniffer(long inputEstimate) {
@@ -201,8 +201,9 @@ final class UsageSniffer {
         }
         boolean jsonBody = start.startsWith("{") || start.startsWith("[");
         boolean eventBody = startsLikeEvents(start);
+        boolean partsBody = startsLikeParts(start);
         boolean relabelled = false;
-        if (!jsonBody && !eventBody && !writerText && !(start.length() < 8 && (jsonLabel || sseLabel))) {
+        if (!jsonBody && !eventBody && !partsBody && !writerText && !(start.length() < 8 && (jsonLabel || sseLabel))) {
             // a relay may write the upstream's bytes (UTF-8) under the charset the client's Accept named:
             // the body's own reading (byte order mark, UTF-16/32 detection, else UTF-8) decides instead
             java.nio.charset.Charset detected = charsetOf("", head);
@@ -237,6 +238,12 @@ final class UsageSniffer {
         } else if (eventBody) {
             mode = Mode.SSE;
             mislabelled = relabelled || !(sseLabel || unlabelled);
+        } else if (partsBody) {
+            // the Vercel AI SDK's data stream: its header says the server framed it; without it the
+            // lines may be a model's plain text, so what they report is charged at least the estimate
+            mode = Mode.SSE;
+            sse.parts = true;
+            mislabelled = !dataStreamHeader;
         } else if (start.length() < 8 && jsonLabel) {
             // too few characters to tell (one byte written first): the server's own label decides
             json = new JsonDocumentScanner(doc -> accept(doc, false));
@@ -274,6 +281,21 @@ final class UsageSniffer {
             }
         }
         return i - off;
+    }
+
+    /**
+     * Whether an answer starts like the Vercel AI SDK's data stream ({@code toDataStreamResponse()}):
+     * one part per line, a part code, a colon and a JSON value ({@code f:{"messageId":…}},
+     * {@code 0:"text"}), the finish parts {@code e:} and {@code d:} carrying {@code usage}.
+     */
+    private static boolean startsLikeParts(String start) {
+        if (start.length() < 3 || start.charAt(1) != ':') {
+            return false;
+        }
+        char code = start.charAt(0);
+        char value = start.charAt(2);
+        return ((code >= '0' && code <= '9') || (code >= 'a' && code <= 'z'))
+                && (value == '{' || value == '[' || value == '"');
     }
 
     private static boolean startsLikeEvents(String start) {
@@ -463,14 +485,23 @@ final class UsageSniffer {
     private Long headerCacheRead;
     private Long headerCacheWrite;
 
-    /** Whether {@code name} is a response header that reports usage ({@link #header}). */
-    static boolean reportsUsage(String name) {
+    /** The Vercel AI SDK's data stream header ({@code v1}): the server framed the answer's parts. */
+    static final String DATA_STREAM_HEADER = "x-vercel-ai-data-stream";
+    private boolean dataStreamHeader;
+
+    /** Whether {@code name} is a response header the reader takes in ({@link #header}): usage, or framing. */
+    static boolean readsHeader(String name) {
         return BEDROCK_INPUT_HEADER.equalsIgnoreCase(name) || BEDROCK_OUTPUT_HEADER.equalsIgnoreCase(name)
-                || BEDROCK_CACHE_READ_HEADER.equalsIgnoreCase(name) || BEDROCK_CACHE_WRITE_HEADER.equalsIgnoreCase(name);
+                || BEDROCK_CACHE_READ_HEADER.equalsIgnoreCase(name) || BEDROCK_CACHE_WRITE_HEADER.equalsIgnoreCase(name)
+                || DATA_STREAM_HEADER.equalsIgnoreCase(name);
     }
 
-    /** A usage-reporting response header the application set; a value that is not a count is ignored. */
+    /** A response header the application set that {@link #readsHeader} names; a count that is not one is ignored. */
     synchronized void header(String name, String value) {
+        if (DATA_STREAM_HEADER.equalsIgnoreCase(name)) {
+            dataStreamHeader = value != null && !value.isBlank();
+            return;
+        }
         Long count;
         try {
             count = value == null ? null : Long.parseLong(value.trim());
@@ -656,6 +687,9 @@ final class UsageSniffer {
         Map<String, Long> usage = doc.usage("usage");
         if (usage != null) {
             reported = usageObject(usage, false);
+        } else if (doc.usage("choices[].usage") != null) {
+            // Moonshot (Kimi) reports a stream's counts in its last chunk's choices[0].usage, unasked
+            reported = usageObject(doc.usage("choices[].usage"), false);
         } else if (doc.usage("data.usage") != null) {
             // an application's envelope around the answer ({"code": 0, "data": {…}}, a Spring
             // ResponseBodyAdvice): its data may as well be a model's own JSON, so the usage there is
@@ -758,6 +792,14 @@ final class UsageSniffer {
                 Long output = larger(root.get(JsonDocumentScanner.TITAN_RESULTS), root.get("totalOutputTextTokenCount"));
                 reported |= kinds(report(Format.BEDROCK, sum(root.get("inputTextTokenCount"), output), null, false),
                         new long[] {root.getOrDefault("inputTextTokenCount", 0L), 0, output == null ? 0 : output, 0});
+            } else if (root.containsKey(JsonDocumentScanner.LMDEPLOY_OUTPUT)
+                    && root.containsKey(JsonDocumentScanner.LMDEPLOY_INPUT)) {
+                // LMDeploy's interactive API: its session's history is input the model reads again
+                Long input = root.get(JsonDocumentScanner.LMDEPLOY_INPUT);
+                Long history = root.get(JsonDocumentScanner.LMDEPLOY_HISTORY);
+                Long output = root.get(JsonDocumentScanner.LMDEPLOY_OUTPUT);
+                reported |= kinds(report(Format.LMDEPLOY, sum(input, history, output), null, false),
+                        new long[] {input, history == null ? 0 : history, output, 0});
             } else {
                 reported |= kinds(report(Format.BEDROCK, sum(root.get("prompt_token_count"),
                         root.get("generation_token_count")), null, false),
@@ -1011,6 +1053,11 @@ final class UsageSniffer {
         private boolean afterCr;
         /** How many bytes of a leading UTF-8 byte order mark were seen; -1 once the stream started. */
         private int bom;
+        /**
+         * The stream is a data stream of parts ({@link #startsLikeParts}): every line whose code is a
+         * letter or digit before a colon is a data line, and each line is an event of its own.
+         */
+        boolean parts;
 
         void feed(byte[] b, int off, int len) {
             int end = off + len;
@@ -1060,6 +1107,19 @@ final class UsageSniffer {
                 if (skipLine) {
                     continue;
                 }
+                if (parts) {
+                    if (seen == 0 && ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z'))) {
+                        seen = 1;
+                    } else if (seen == 1 && c == ':') {
+                        dataLine = true;
+                        // the value follows the colon directly: a space is the value's
+                        spaceChecked = true;
+                        eventHasData = true;
+                    } else {
+                        skipLine = true;
+                    }
+                    continue;
+                }
                 if (seen < DATA.length && c == DATA[seen]) {
                     seen++;
                     if (seen == DATA.length) {
@@ -1091,7 +1151,7 @@ final class UsageSniffer {
         }
 
         private void endOfLine() {
-            if (lineEmpty && !dataLine) {
+            if ((lineEmpty && !dataLine) || (parts && dataLine)) {
                 dispatch();
             }
             seen = 0;

@@ -60,8 +60,8 @@ final class RequestEstimatorTest {
                  "generationConfig":{"temperature":0.1,"maxOutputTokens":777}}""");
         assertEquals(5, e.inputTokens());
         assertEquals(777, e.outputBudget());
-        assertEquals(-1, estimate("{\"contents\":[],\"other\":{\"maxOutputTokens\":5}}").outputBudget(),
-                "only generationConfig names Gemini's budget");
+        assertEquals(5, estimate("{\"contents\":[],\"other\":{\"maxOutputTokens\":5}}").outputBudget(),
+                "a server may read its settings from any object of its own API");
     }
 
     @Test
@@ -251,7 +251,15 @@ final class RequestEstimatorTest {
     void takesTheLargestTopLevelOutputBudget() {
         assertEquals(300, estimate("{\"max_tokens\":100,\"max_output_tokens\":300}").outputBudget());
         assertEquals(-1, estimate("{\"prompt\":\"x\"}").outputBudget());
-        assertEquals(-1, estimate("{\"metadata\":{\"max_tokens\":100}}").outputBudget(), "nested budgets are not the request's");
+        assertEquals(-1, estimate("{\"metadata\":{\"max_tokens\":100}}").outputBudget(),
+                "metadata is labels the provider stores, never settings");
+        assertEquals(100, estimate("{\"input_data\":{\"parameters\":{\"max_new_tokens\":100}}}").outputBudget(),
+                "a budget nested where the server's API puts its settings is held");
+        assertEquals(300, estimate("{\"dataframe_records\":[{\"max_tokens\":100},{\"max_tokens\":200}]}").outputBudget(),
+                "each record of a table of requests asks for its own output");
+        assertEquals(8000, estimate("{\"inputs\":[{\"name\":\"max_tokens\",\"datatype\":\"INT32\",\"shape\":[1,1],"
+                + "\"data\":[[8000]]},{\"name\":\"temperature\",\"data\":[[90000]]}]}").outputBudget(),
+                "a named input tensor (KServe v2) is a budget when its name is one");
         assertEquals(-1, estimate("{\"tools\":[{\"parameters\":{\"max_tokens\":100}}]}").outputBudget(),
                 "a tool's parameters are not the request's settings");
         assertEquals(-1, estimate("{\"messages\":[{\"options\":{\"num_predict\":100}}]}").outputBudget());

@@ -22,10 +22,12 @@ import org.junit.jupiter.api.Test;
 /**
  * Round 43 of issue 11 ("no model call goes unpaid, nothing that never reached a model is charged"):
  * under-charging, as a hostile client with only the issue's text. Model servers whose request
- * budgets sat where the estimator did not read them (MLflow's {@code params}, OpenLLM's
- * {@code llm_config}), answers that report usage where the sniffer did not look (LangChain, Dify, Coze,
- * Spring AI's native cache counts, Tencent Hunyuan), and an answer whose first bytes are keep-alive
- * white space.
+ * budgets sat where the estimator did not read them (Triton's KServe v2 tensors, Azure ML's
+ * {@code input_data}, MLflow's {@code params} and {@code dataframe_records}, OpenLLM's
+ * {@code llm_config}, Clarifai's {@code output_info.params}, LMDeploy's {@code request_output_len}),
+ * answers that report usage where the sniffer did not look (LangChain, the Vercel AI SDK's data
+ * stream, Moonshot, LMDeploy, Dify, Coze, Spring AI's native cache counts, Tencent Hunyuan), and an
+ * answer whose first bytes are keep-alive white space.
  * Each endpoint reads the request as the real server does and writes what the model wrote; the
  * model writes the whole budget it was given (about one token per {@code "word "}).
  */
@@ -64,12 +66,30 @@ abstract class AbstractRound43 extends H2FilterRound {
         protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
             JsonNode body = JSON.readTree(req.getInputStream());
             String path = req.getRequestURI();
-            if (path.endsWith("/mlflow/invocations")) {
+            if (path.endsWith("/triton/v2/models/ensemble/infer")) {
+                triton(body, resp);
+            } else if (path.endsWith("/triton/v2/models/ensemble/generate")) {
+                long n = body.path("max_tokens").asLong(16);
+                resp.setContentType("application/json");
+                resp.getWriter().write("{\"model_name\":\"ensemble\",\"model_version\":\"1\",\"text_output\":"
+                        + quoted(words(n)) + "}");
+            } else if (path.endsWith("/azureml/score")) {
+                // an Azure ML managed online endpoint (Llama 2 chat and other Model Catalog deployments):
+                // {"input_data": {"input_string": [...], "parameters": {...}}}
+                long n = body.path("input_data").path("parameters").path("max_new_tokens").asLong(256);
+                resp.setContentType("application/json");
+                resp.getWriter().write("{\"output\":" + quoted(words(n)) + "}");
+            } else if (path.endsWith("/mlflow/invocations")) {
                 // MLflow's scoring server (mlflow models serve, Databricks Model Serving) with inference
                 // params (MLflow 2.6+): {"inputs": [...], "params": {"max_new_tokens": ...}}
                 long n = body.path("params").path("max_new_tokens").asLong(256);
                 resp.setContentType("application/json");
                 resp.getWriter().write("{\"predictions\":[" + quoted(words(n)) + "]}");
+            } else if (path.endsWith("/databricks/invocations")) {
+                // MLflow's dataframe_records input: each record is a row of the model's input columns
+                long n = body.path("dataframe_records").path(0).path("max_tokens").asLong(256);
+                resp.setContentType("application/json");
+                resp.getWriter().write("{\"predictions\":[{\"candidates\":[" + quoted(words(n)) + "]}]}");
             } else if (path.endsWith("/openllm/v1/generate")) {
                 // OpenLLM's (BentoML) generate API: {"prompt": "...", "llm_config": {"max_new_tokens": ...}};
                 // the answer lists the outputs and the prompt's token ids, no counts
@@ -77,10 +97,28 @@ abstract class AbstractRound43 extends H2FilterRound {
                 resp.setContentType("application/json");
                 resp.getWriter().write("{\"prompt\":\"\",\"finished\":true,\"outputs\":[{\"index\":0,\"text\":"
                         + quoted(words(n)) + ",\"cumulative_logprob\":0.0,\"finish_reason\":\"length\"}]}");
+            } else if (path.endsWith("/outputs")) {
+                // Clarifai's model outputs API: inference params under model.model_version.output_info.params
+                long n = body.path("model").path("model_version").path("output_info").path("params")
+                        .path("max_tokens").asLong(512);
+                resp.setContentType("application/json");
+                resp.getWriter().write("{\"status\":{\"code\":10000,\"description\":\"Ok\"},\"outputs\":[{\"id\":\"o1\","
+                        + "\"status\":{\"code\":10000},\"data\":{\"text\":{\"raw\":" + quoted(words(n)) + "}}}]}");
             } else if (path.endsWith("/langchain/chat")) {
                 langChainMessage(resp);
             } else if (path.endsWith("/langserve/invoke")) {
                 langServeInvoke(resp);
+            } else if (path.endsWith("/api/chat")) {
+                vercelDataStream(resp);
+            } else if (path.endsWith("/v1/chat/interactive")) {
+                // LMDeploy's api_server interactive API: the budget is request_output_len; the answer
+                // counts the output (tokens) and the prompt (input_tokens, history_tokens)
+                long n = body.path("request_output_len").asLong(512);
+                resp.setContentType("application/json");
+                resp.getWriter().write("{\"text\":" + quoted(words(n)) + ",\"tokens\":" + n
+                        + ",\"input_tokens\":40,\"history_tokens\":0,\"finish_reason\":\"length\"}");
+            } else if (path.endsWith("/moonshot/v1/chat/completions")) {
+                moonshotStream(resp);
             } else if (path.endsWith("/springai/claude")) {
                 springAiClaude(resp);
             } else if (path.endsWith("/dify/v1/chat-messages")) {
@@ -94,6 +132,28 @@ abstract class AbstractRound43 extends H2FilterRound {
             } else {
                 resp.sendError(404);
             }
+        }
+
+        /**
+         * Triton Inference Server's KServe v2 protocol in front of a TensorRT-LLM ensemble
+         * ({@code POST /v2/models/ensemble/infer}): every input, the output budget too, is a named
+         * tensor in {@code inputs} ({@code {"name": "max_tokens", "datatype": "INT32", "shape": [1, 1],
+         * "data": [[8000]]}}); the answer is the {@code text_output} tensor, with no counts.
+         */
+        private static void triton(JsonNode body, HttpServletResponse resp) throws IOException {
+            long n = 16;
+            for (JsonNode input : body.path("inputs")) {
+                if ("max_tokens".equals(input.path("name").asText())) {
+                    JsonNode data = input.path("data");
+                    while (data.isArray()) {
+                        data = data.path(0);
+                    }
+                    n = data.asLong(16);
+                }
+            }
+            resp.setContentType("application/json");
+            resp.getWriter().write("{\"model_name\":\"ensemble\",\"model_version\":\"1\",\"outputs\":[{\"name\":"
+                    + "\"text_output\",\"datatype\":\"BYTES\",\"shape\":[1,1],\"data\":[" + quoted(words(n)) + "]}]}");
         }
 
         /** A LangChain {@code AIMessage} as pydantic serialises it (its usage in {@code usage_metadata}). */
@@ -123,6 +183,46 @@ abstract class AbstractRound43 extends H2FilterRound {
             resp.setContentType("application/json");
             resp.getWriter().write("{\"output\":" + aiMessage() + ",\"metadata\":{\"run_id\":"
                     + "\"3f1c7e2a-0b5d-4e8f-9a6b-1c2d3e4f5a6b\",\"feedback_tokens\":[]}}");
+        }
+
+        /**
+         * The Vercel AI SDK's data stream protocol ({@code toDataStreamResponse()}, what its
+         * {@code useChat} reads; {@code text/plain; charset=utf-8} with {@code x-vercel-ai-data-stream: v1}):
+         * one part per line, {@code 0:} text, {@code e:} the end of a step and {@code d:} the end of
+         * the message, each with {@code usage} ({@code promptTokens}, {@code completionTokens}).
+         */
+        private static void vercelDataStream(HttpServletResponse resp) throws IOException {
+            resp.setContentType("text/plain; charset=utf-8");
+            resp.setHeader("x-vercel-ai-data-stream", "v1");
+            java.io.PrintWriter w = resp.getWriter();
+            w.write("f:{\"messageId\":\"msg-9QmZxk1yR2sT3uV4\"}\n");
+            for (int i = 0; i < 80; i++) {
+                w.write("0:" + quoted(words(100)) + "\n");
+                w.flush();
+            }
+            w.write("e:{\"finishReason\":\"stop\",\"usage\":{\"promptTokens\":40,\"completionTokens\":8000},"
+                    + "\"isContinued\":false}\n");
+            w.write("d:{\"finishReason\":\"stop\",\"usage\":{\"promptTokens\":40,\"completionTokens\":8000}}\n");
+        }
+
+        /**
+         * Moonshot's (Kimi) chat completion stream: the counts come, without any
+         * {@code stream_options}, in the last chunk's {@code choices[0].usage} (not a top-level
+         * {@code usage}, as OpenAI puts them). The model wrote 8,000 tokens.
+         */
+        private static void moonshotStream(HttpServletResponse resp) throws IOException {
+            resp.setContentType("text/event-stream");
+            java.io.PrintWriter w = resp.getWriter();
+            String head = "{\"id\":\"chatcmpl-67500eb0c51af667d5968f74\",\"object\":\"chat.completion.chunk\","
+                    + "\"created\":1733299889,\"model\":\"kimi-k2-0905-preview\",\"choices\":[{\"index\":0,";
+            w.write("data: " + head + "\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"finish_reason\":null}]}\n\n");
+            for (int i = 0; i < 80; i++) {
+                w.write("data: " + head + "\"delta\":{\"content\":" + quoted(words(100)) + "},\"finish_reason\":null}]}\n\n");
+                w.flush();
+            }
+            w.write("data: " + head + "\"delta\":{},\"finish_reason\":\"stop\",\"usage\":{\"prompt_tokens\":40,"
+                    + "\"completion_tokens\":8000,\"total_tokens\":8040}}],\"system_fingerprint\":\"fpv0_c26222aa\"}\n\n");
+            w.write("data: [DONE]\n\n");
         }
 
         /**
@@ -248,6 +348,43 @@ abstract class AbstractRound43 extends H2FilterRound {
     // ------------------------------------------------------------------ the breaks
 
     /**
+     * {@code POST /ai/triton/v2/models/ensemble/infer} (Triton's KServe v2 protocol, TensorRT-LLM's
+     * ensemble) with the output budget as the {@code max_tokens} input tensor
+     * ({@code {"name":"max_tokens","datatype":"INT32","shape":[1,1],"data":[[8000]]}}): the estimator
+     * reads budgets only as named fields, so it holds the 1,000 default; the answer's
+     * {@code text_output} tensor carries no counts, so the estimate is charged: about 7,000 of the
+     * 8,000 tokens written are free. (Control: the same model through Triton's generate extension,
+     * {@code "max_tokens": 8000} as a field, is charged its 8,000.)
+     */
+    @Test
+    void aTritonKserveMaxTokensTensorIsHeld() {
+        chargedAtLeast("/ai/triton/v2/models/ensemble/generate",
+                "{\"text_input\":\"Write a very long story.\",\"max_tokens\":8000,\"bad_words\":\"\",\"stop_words\":\"\"}",
+                8000);
+        chargedAtLeast("/ai/triton/v2/models/ensemble/infer",
+                "{\"inputs\":[{\"name\":\"text_input\",\"datatype\":\"BYTES\",\"shape\":[1,1],\"data\":[[\"Write a very long story.\"]]},"
+                        + "{\"name\":\"max_tokens\",\"datatype\":\"INT32\",\"shape\":[1,1],\"data\":[[8000]]},"
+                        + "{\"name\":\"bad_words\",\"datatype\":\"BYTES\",\"shape\":[1,1],\"data\":[[\"\"]]},"
+                        + "{\"name\":\"stop_words\",\"datatype\":\"BYTES\",\"shape\":[1,1],\"data\":[[\"\"]]}]}",
+                8000);
+    }
+
+    /**
+     * {@code POST /ai/azureml/score} (an Azure ML online endpoint of a Model Catalog Llama) with
+     * {@code {"input_data":{"input_string":[…],"parameters":{"max_new_tokens":8000}}}}: the estimator
+     * reads a config object's budget only at the top level, so {@code input_data.parameters} is not
+     * read: held at the 1,000 default, the answer ({@code {"output": …}}) has no counts, and about
+     * 7,000 of the 8,000 tokens are free.
+     */
+    @Test
+    void anAzureMlInputDataBudgetIsHeld() {
+        chargedAtLeast("/ai/azureml/score",
+                "{\"input_data\":{\"input_string\":[{\"role\":\"user\",\"content\":\"Write a very long story.\"}],"
+                        + "\"parameters\":{\"temperature\":0.8,\"max_new_tokens\":8000,\"do_sample\":true}}}",
+                8000);
+    }
+
+    /**
      * {@code POST /ai/mlflow/invocations} (MLflow's scoring server, Databricks Model Serving, a
      * transformers text-generation model) with inference params
      * {@code {"inputs":["Write a very long story."],"params":{"max_new_tokens":8000}}}: {@code params}
@@ -262,6 +399,18 @@ abstract class AbstractRound43 extends H2FilterRound {
     }
 
     /**
+     * {@code POST /ai/databricks/invocations} with MLflow's {@code dataframe_records} input
+     * ({@code {"dataframe_records":[{"prompt":"…","max_tokens":8000}]}}, a Databricks served LLM's
+     * llm/v1/completions signature as rows): the budget is a column of the record, not read.
+     */
+    @Test
+    void aDataframeRecordsBudgetIsHeld() {
+        chargedAtLeast("/ai/databricks/invocations",
+                "{\"dataframe_records\":[{\"prompt\":\"Write a very long story.\",\"max_tokens\":8000,\"temperature\":0.7}]}",
+                8000);
+    }
+
+    /**
      * {@code POST /ai/openllm/v1/generate} (OpenLLM's generate API) with
      * {@code {"prompt":"…","llm_config":{"max_new_tokens":8000}}}: {@code llm_config} is not one of the
      * estimator's config objects: held at the 1,000 default; the answer has no counts.
@@ -270,6 +419,19 @@ abstract class AbstractRound43 extends H2FilterRound {
     void anOpenLlmConfigBudgetIsHeld() {
         chargedAtLeast("/ai/openllm/v1/generate",
                 "{\"prompt\":\"Write a very long story.\",\"llm_config\":{\"max_new_tokens\":8000,\"temperature\":0.7}}",
+                8000);
+    }
+
+    /**
+     * {@code POST /ai/clarifai/v2/users/meta/apps/Llama-3/models/llama-3-70b/outputs} (Clarifai's
+     * outputs API) with the inference params at {@code model.model_version.output_info.params}
+     * ({@code max_tokens: 8000}): not read; held at the 1,000 default, the answer has no counts.
+     */
+    @Test
+    void aClarifaiOutputInfoBudgetIsHeld() {
+        chargedAtLeast("/ai/clarifai/v2/users/meta/apps/Llama-3/models/llama-3-70b/outputs",
+                "{\"inputs\":[{\"data\":{\"text\":{\"raw\":\"Write a very long story.\"}}}],"
+                        + "\"model\":{\"model_version\":{\"output_info\":{\"params\":{\"temperature\":0.7,\"max_tokens\":8000}}}}}",
                 8000);
     }
 
@@ -293,6 +455,45 @@ abstract class AbstractRound43 extends H2FilterRound {
     @Test
     void aLangServeInvokeUsageIsCharged() {
         chargedAtLeast("/ai/langserve/invoke", "{\"input\":{\"topic\":\"a very long story\"},\"config\":{},\"kwargs\":{}}", 8040);
+    }
+
+    /**
+     * {@code POST /ai/api/chat} relaying a Vercel AI SDK data stream ({@code useChat}'s protocol): the
+     * counts are in the {@code e:} and {@code d:} parts' {@code usage}; the body starts {@code f:}, like
+     * neither JSON nor an event stream, so nothing is read: about 1,000 charged for 8,040.
+     */
+    @Test
+    void aVercelAiDataStreamUsageIsCharged() {
+        chargedAtLeast("/ai/api/chat", "{\"messages\":[{\"role\":\"user\",\"content\":\"Write a very long story.\"}]}", 8040);
+    }
+
+    /**
+     * {@code POST /ai/lmdeploy/v1/chat/interactive} (LMDeploy's api_server) with
+     * {@code {"prompt":"…","session_id":7,"request_output_len":8000,"ignore_eos":true}}: the budget's name
+     * {@code request_output_len} (also the TensorRT-LLM / TurboMind tensor's older name) is not one the
+     * estimator reads, and the answer's counts ({@code tokens} 8,000, {@code input_tokens} 40) are not
+     * read: the 1,000 default is held and charged for 8,040 billed tokens.
+     */
+    @Test
+    void anLmdeployRequestOutputLenIsHeldOrItsCountsCharged() {
+        chargedAtLeast("/ai/lmdeploy/v1/chat/interactive",
+                "{\"prompt\":\"Write a very long story.\",\"session_id\":7,\"interactive_mode\":false,"
+                        + "\"request_output_len\":8000,\"ignore_eos\":true,\"stream\":false}",
+                8040);
+    }
+
+    /**
+     * {@code POST /ai/moonshot/v1/chat/completions} with {@code "stream": true} and no
+     * {@code max_tokens} (Kimi K2's default budget is the server's): Moonshot reports the usage of every
+     * stream, in the last chunk's {@code choices[0].usage}; the sniffer reads only a top-level
+     * {@code usage}, so the call is charged its estimate (about 1,000) for 8,040 reported tokens. This
+     * is not the documented "stream whose client asked for no usage": the provider reported it.
+     */
+    @Test
+    void aMoonshotStreamUsageInItsChoiceIsCharged() {
+        chargedAtLeast("/ai/moonshot/v1/chat/completions",
+                "{\"model\":\"kimi-k2-0905-preview\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"Write a very long story.\"}]}",
+                8040);
     }
 
     /**
