@@ -1,0 +1,241 @@
+package io.tokenquota.servlet.breakit45;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.tokenquota.QuotaAccount;
+import io.tokenquota.servlet.QuotaFilter;
+import io.tokenquota.servlet.testing.Deployment;
+import io.tokenquota.servlet.testing.H2FilterRound;
+import io.tokenquota.servlet.testing.TestHttp;
+import jakarta.servlet.AsyncContext;
+import jakarta.servlet.AsyncEvent;
+import jakarta.servlet.AsyncListener;
+import jakarta.servlet.http.HttpServlet;
+import jakarta.servlet.http.HttpServletRequest;
+import jakarta.servlet.http.HttpServletResponse;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.Socket;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.util.Map;
+import java.util.UUID;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Round 45 of issue 11 ("no model call goes unpaid, nothing that never reached a model is charged"):
+ * mainstream paths only: the official providers' answer shapes as the Java stack's own AI libraries
+ * (Spring AI) relay them, and the settlement rules on them.
+ */
+abstract class AbstractRound45 extends H2FilterRound {
+    static final Map<String, CountDownLatch> HUNG_UP = new ConcurrentHashMap<>();
+    static final Map<String, Boolean> WRITE_FAILED = new ConcurrentHashMap<>();
+
+    static String subject() {
+        return "u45-" + UUID.randomUUID().toString().substring(0, 12);
+    }
+
+    /** Output tokens of the streamed answers: 500 chunks of 10 one-token words. */
+    static final int OUTPUT_TOKENS = 5_000;
+    static final int CHUNKS = OUTPUT_TOKENS / 10;
+
+    /** The app's own request, as a Spring AI chat controller takes it: the question and the output budget. */
+    static final String ASK = "{\"message\":\"Write a long story about a lighthouse keeper.\",\"maxTokens\":8000}";
+
+    // ------------------------------------------------------------------ Spring AI's Flux<ChatResponse>
+
+    /**
+     * One Spring AI {@code ChatResponse} as Spring MVC writes a {@code Flux<ChatResponse>} element to a
+     * {@code text/event-stream} (Jackson; Spring's {@code data:} framing), with {@code usage} in
+     * {@code metadata.usage}.
+     */
+    static String springAiChunk(String model, String usage, String text, String finishReason) {
+        String result = "{\"metadata\":{\"contentFilters\":[],\"empty\":" + (finishReason == null) + ",\"finishReason\":"
+                + (finishReason == null ? "null" : "\"" + finishReason + "\"") + "},"
+                + "\"output\":{\"media\":[],\"messageType\":\"ASSISTANT\",\"metadata\":{\"messageType\":\"ASSISTANT\"},"
+                + "\"text\":\"" + text + "\",\"toolCalls\":[]}}";
+        return "data:{\"metadata\":{\"empty\":false,\"id\":\"msg_01XFDUDYJgAACzvnptvVoYEL\",\"model\":\"" + model + "\","
+                + "\"promptMetadata\":[],\"rateLimit\":{\"requestsLimit\":0,\"requestsRemaining\":0,\"requestsReset\":\"PT0S\","
+                + "\"tokensLimit\":0,\"tokensRemaining\":0,\"tokensReset\":\"PT0S\"},\"usage\":" + usage + "},"
+                + "\"result\":" + result + ",\"results\":[" + result + "]}\n\n";
+    }
+
+    static final String WORDS = " word word word word word word word word word word";
+
+    /**
+     * Spring AI 1.0's {@code AnthropicChatModel.stream}: {@code StreamHelper} keeps message_start's
+     * usage (input 25, output 1) in the builder every later chunk is built from, so each text chunk
+     * carries {@code promptTokens 25, completionTokens 1, totalTokens 26}; only the chunk made of
+     * message_delta has the output count.
+     */
+    static final String CLAUDE_START_USAGE = "{\"promptTokens\":25,\"completionTokens\":1,\"totalTokens\":26,"
+            + "\"nativeUsage\":{\"input_tokens\":25,\"output_tokens\":1,\"cache_creation_input_tokens\":0,"
+            + "\"cache_read_input_tokens\":0}}";
+    static final String CLAUDE_FINAL_USAGE = "{\"promptTokens\":25,\"completionTokens\":" + OUTPUT_TOKENS
+            + ",\"totalTokens\":" + (25 + OUTPUT_TOKENS) + ",\"nativeUsage\":{\"input_tokens\":25,\"output_tokens\":"
+            + OUTPUT_TOKENS + "}}";
+
+    /**
+     * Spring AI's Gemini chat models ({@code VertexAiGeminiChatModel}, {@code GoogleGenAiChatModel}):
+     * each chunk's usage is that chunk's {@code usageMetadata}, which before the last chunk counts the
+     * prompt alone ({@code candidatesTokenCount} absent: 0).
+     */
+    static final String GEMINI_EARLY_USAGE = "{\"promptTokens\":25,\"completionTokens\":0,\"totalTokens\":25,"
+            + "\"nativeUsage\":{\"promptTokenCount\":25,\"totalTokenCount\":25}}";
+
+    static void write(OutputStream out, String s) throws IOException {
+        out.write(s.getBytes(StandardCharsets.UTF_8));
+        out.flush();
+    }
+
+    /**
+     * A Spring AI chat controller streaming Claude ({@code Flux<ChatResponse>}, {@code text/event-stream}).
+     * The client hangs up after reading the 5,000 output tokens; the next write fails and Spring cancels
+     * the Flux (and with it the upstream call), so the chunk made of message_delta never goes out.
+     */
+    public static class SpringAiClaudeStream extends HttpServlet {
+        @Override
+        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+            req.getInputStream().readAllBytes();
+            String subject = req.getHeader("x-user-id");
+            resp.setStatus(200);
+            resp.setContentType("text/event-stream");
+            OutputStream out = resp.getOutputStream();
+            for (int i = 0; i < CHUNKS; i++) {
+                write(out, springAiChunk("claude-sonnet-4-5", CLAUDE_START_USAGE, WORDS, null));
+            }
+            write(out, ":5000 tokens sent\n\n");
+            CountDownLatch hungUp = HUNG_UP.get(subject);
+            if (hungUp != null) {
+                try {
+                    hungUp.await(10, TimeUnit.SECONDS);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+            try {
+                for (int i = 0; i < 2_000; i++) {
+                    write(out, springAiChunk("claude-sonnet-4-5", CLAUDE_START_USAGE, WORDS, null));
+                }
+                write(out, springAiChunk("claude-sonnet-4-5", CLAUDE_FINAL_USAGE, "", "end_turn"));
+                WRITE_FAILED.put(subject, false);
+            } catch (IOException e) {
+                WRITE_FAILED.put(subject, true);
+            }
+        }
+    }
+
+    /**
+     * A Spring AI chat controller streaming Gemini through an {@code SseEmitter} with a timeout: the whole
+     * answer text goes out, then the container's async timeout fires before Gemini's last chunk (the one
+     * with {@code candidatesTokenCount}); the emitter completes on timeout, as SseEmitter does.
+     */
+    public static class SpringAiGeminiEmitter extends HttpServlet {
+        @Override
+        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+            req.getInputStream().readAllBytes();
+            resp.setStatus(200);
+            resp.setContentType("text/event-stream");
+            OutputStream out = resp.getOutputStream();
+            for (int i = 0; i < CHUNKS; i++) {
+                write(out, springAiChunk("gemini-2.5-flash", GEMINI_EARLY_USAGE, WORDS, null));
+            }
+            AsyncContext ctx = req.startAsync();
+            ctx.setTimeout(200);
+            ctx.addListener(new AsyncListener() {
+                @Override
+                public void onComplete(AsyncEvent event) {
+                }
+
+                @Override
+                public void onTimeout(AsyncEvent event) {
+                    event.getAsyncContext().complete();
+                }
+
+                @Override
+                public void onError(AsyncEvent event) {
+                }
+
+                @Override
+                public void onStartAsync(AsyncEvent event) {
+                }
+            });
+        }
+    }
+
+    @Override
+    protected Deployment deploy(QuotaFilter filter) {
+        return Deployment.create()
+                .filter("quota", filter, "/*")
+                .servlet("springai-claude", new SpringAiClaudeStream(), "/ai/springai/claude/stream")
+                .servlet("springai-gemini", new SpringAiGeminiEmitter(), "/ai/springai/gemini/stream");
+    }
+
+    static void readUntil(InputStream in, String marker) throws IOException {
+        StringBuilder seen = new StringBuilder();
+        byte[] buf = new byte[8192];
+        int n;
+        while ((n = in.read(buf)) != -1) {
+            seen.append(new String(buf, 0, n, StandardCharsets.ISO_8859_1));
+            if (seen.indexOf(marker) >= 0) {
+                return;
+            }
+        }
+        throw new AssertionError("the stream ended before " + marker);
+    }
+
+    // ------------------------------------------------------------------ tests
+
+    /**
+     * {@code POST /ai/springai/claude/stream} (a Spring AI 1.0 controller returning
+     * {@code chatModel.stream(prompt)} of Claude): the client reads 5,000 output tokens and hangs up
+     * before the last chunk. Every chunk it saw carries message_start's usage (26) as Spring AI's
+     * {@code metadata.usage}, which the filter takes as a final count: the call is charged 26 where the
+     * raw Anthropic stream cut at the same place is charged at least its estimate (8,000+).
+     */
+    @Test
+    void aSpringAiClaudeStreamCutBeforeItsLastChunkIsNotChargedOnlyItsInput() throws Exception {
+        String s = subject();
+        CountDownLatch hungUp = new CountDownLatch(1);
+        HUNG_UP.put(s, hungUp);
+        byte[] body = ASK.getBytes(StandardCharsets.UTF_8);
+        try (Socket socket = new Socket("127.0.0.1", container.port())) {
+            OutputStream out = socket.getOutputStream();
+            out.write(("POST /ai/springai/claude/stream HTTP/1.1\r\nHost: 127.0.0.1\r\nx-user-id: " + s
+                    + "\r\nContent-Type: application/json\r\nAccept: text/event-stream\r\nContent-Length: " + body.length
+                    + "\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+            out.write(body);
+            out.flush();
+            readUntil(socket.getInputStream(), ":5000 tokens sent");
+            socket.setSoLinger(true, 0);
+        } finally {
+            hungUp.countDown();
+        }
+        QuotaAccount a = settled(s);
+        assertEquals(Boolean.TRUE, WRITE_FAILED.get(s), "the controller noticed the hang-up");
+        assertTrue(a.used() >= OUTPUT_TOKENS, "the client read " + OUTPUT_TOKENS + " output tokens (maxTokens 8,000)"
+                + " before hanging up and was charged " + a.used() + "; ledger: " + ledger(s));
+    }
+
+    /**
+     * {@code POST /ai/springai/gemini/stream} (a Spring AI controller streaming Gemini through an
+     * SseEmitter): the async timeout fires after the whole answer text, before Gemini's last chunk.
+     * Every chunk counted the prompt alone (25), as the filter's own Gemini rule knows, but in Spring AI's
+     * shape the 25 is final: charged 25 for 5,000 output tokens delivered.
+     */
+    @Test
+    void aSpringAiGeminiStreamTimedOutBeforeItsLastChunkIsNotChargedOnlyThePrompt() {
+        String s = subject();
+        HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/springai/gemini/stream"), s, ASK);
+        assertEquals(200, r.statusCode());
+        assertTrue(r.body().length() > OUTPUT_TOKENS * 5, "the client got the whole answer text");
+        QuotaAccount a = settled(s);
+        assertTrue(a.used() >= OUTPUT_TOKENS, "the client received " + OUTPUT_TOKENS + " output tokens (maxTokens 8,000)"
+                + " and was charged " + a.used() + "; ledger: " + ledger(s));
+    }
+}
