@@ -168,12 +168,36 @@ abstract class AbstractRound45 extends H2FilterRound {
         }
     }
 
+    /**
+     * The providers' token-counting endpoints, which run the model's tokenizer and call no model (all
+     * three are free): Gemini {@code models/{model}:countTokens} (beside {@code :generateContent} on the
+     * same path), Anthropic {@code /v1/messages/count_tokens} (under {@code /v1/messages}), OpenAI
+     * {@code /v1/responses/input_tokens} (under {@code /v1/responses}). Each answers its count as the
+     * provider does.
+     */
+    public static class TokenCounter extends HttpServlet {
+        @Override
+        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+            req.getInputStream().readAllBytes();
+            String path = req.getRequestURI();
+            resp.setContentType("application/json");
+            if (path.endsWith(":countTokens")) {
+                resp.getWriter().write("{\"totalTokens\":31,\"promptTokensDetails\":[{\"modality\":\"TEXT\",\"tokenCount\":31}]}");
+            } else if (path.endsWith("/count_tokens")) {
+                resp.getWriter().write("{\"input_tokens\":31}");
+            } else {
+                resp.getWriter().write("{\"object\":\"response.input_tokens\",\"input_tokens\":31}");
+            }
+        }
+    }
+
     @Override
     protected Deployment deploy(QuotaFilter filter) {
         return Deployment.create()
                 .filter("quota", filter, "/*")
                 .servlet("springai-claude", new SpringAiClaudeStream(), "/ai/springai/claude/stream")
-                .servlet("springai-gemini", new SpringAiGeminiEmitter(), "/ai/springai/gemini/stream");
+                .servlet("springai-gemini", new SpringAiGeminiEmitter(), "/ai/springai/gemini/stream")
+                .servlet("counter", new TokenCounter(), "/ai/v1beta/models/*", "/ai/v1/messages/*", "/ai/v1/responses/*");
     }
 
     static void readUntil(InputStream in, String marker) throws IOException {
@@ -237,5 +261,48 @@ abstract class AbstractRound45 extends H2FilterRound {
         QuotaAccount a = settled(s);
         assertTrue(a.used() >= OUTPUT_TOKENS, "the client received " + OUTPUT_TOKENS + " output tokens (maxTokens 8,000)"
                 + " and was charged " + a.used() + "; ledger: " + ledger(s));
+    }
+
+    void assertNotCharged(String path, String body, String what) {
+        String s = subject();
+        HttpResponse<String> r = TestHttp.postJson(container.uri(path), s, body);
+        assertEquals(200, r.statusCode(), r.body());
+        assertEquals(0, settled(s).used(), what + " runs the tokenizer and calls no model, yet was charged: " + ledger(s));
+    }
+
+    /**
+     * {@code POST /ai/v1beta/models/gemini-2.5-flash:countTokens} (the Google GenAI SDK's
+     * {@code models.countTokens}, LangChain's {@code get_num_tokens}): the path is the model's own, the
+     * one {@code :generateContent} is under, so no prefix can leave it out; the answer's
+     * {@code totalTokens} is no usage the filter knows, so the count is charged as a model call:
+     * input plus the 1,000-token default output budget.
+     */
+    @Test
+    void aGeminiCountTokensCallIsNotCharged() {
+        assertNotCharged("/ai/v1beta/models/gemini-2.5-flash:countTokens",
+                "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"The quick brown fox jumps over the lazy dog.\"}]}]}",
+                "Gemini countTokens");
+    }
+
+    /**
+     * {@code POST /ai/v1/messages/count_tokens} (the Anthropic SDKs' {@code messages.countTokens}), under
+     * the {@code /v1/messages} an Anthropic-compatible gateway protects: charged the Messages estimate.
+     */
+    @Test
+    void anAnthropicCountTokensCallIsNotCharged() {
+        assertNotCharged("/ai/v1/messages/count_tokens",
+                "{\"model\":\"claude-sonnet-4-5\",\"messages\":[{\"role\":\"user\",\"content\":\"The quick brown fox jumps over the lazy dog.\"}]}",
+                "Anthropic count_tokens");
+    }
+
+    /**
+     * {@code POST /ai/v1/responses/input_tokens} (OpenAI's input token count for a Responses request):
+     * under the {@code /v1/responses} an OpenAI-compatible gateway protects, charged as a model call.
+     */
+    @Test
+    void anOpenAiResponsesInputTokensCallIsNotCharged() {
+        assertNotCharged("/ai/v1/responses/input_tokens",
+                "{\"model\":\"gpt-5\",\"input\":\"The quick brown fox jumps over the lazy dog.\"}",
+                "OpenAI responses/input_tokens");
     }
 }
