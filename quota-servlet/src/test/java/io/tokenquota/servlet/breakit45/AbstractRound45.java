@@ -191,10 +191,53 @@ abstract class AbstractRound45 extends H2FilterRound {
         }
     }
 
+    /**
+     * A Spring AI chat controller ({@code chatClient.prompt().user(message).call().chatResponse()}) whose
+     * model is the application's choice (its {@code spring.ai.anthropic.chat.options.model}), not the
+     * client's: the answer is Spring AI's {@code ChatResponse}, naming the model that answered in
+     * {@code metadata.model} beside {@code metadata.usage}. With {@code raw} the same answer as Anthropic's
+     * own Messages JSON (the control).
+     */
+    public static class SpringAiClaudeCall extends HttpServlet {
+        @Override
+        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+            req.getInputStream().readAllBytes();
+            resp.setContentType("application/json");
+            if (req.getRequestURI().endsWith("/raw")) {
+                resp.getWriter().write("{\"id\":\"msg_01\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"" + OPUS
+                        + "\",\"content\":[{\"type\":\"text\",\"text\":\"A story.\"}],\"stop_reason\":\"end_turn\","
+                        + "\"usage\":{\"input_tokens\":100,\"output_tokens\":100}}");
+                return;
+            }
+            String result = "{\"metadata\":{\"contentFilters\":[],\"empty\":true,\"finishReason\":\"end_turn\"},"
+                    + "\"output\":{\"media\":[],\"messageType\":\"ASSISTANT\",\"metadata\":{\"messageType\":\"ASSISTANT\"},"
+                    + "\"text\":\"A story.\",\"toolCalls\":[]}}";
+            resp.getWriter().write("{\"metadata\":{\"empty\":false,\"id\":\"msg_01\",\"model\":\"" + OPUS + "\","
+                    + "\"promptMetadata\":[],\"rateLimit\":{\"requestsLimit\":0,\"requestsRemaining\":0,\"requestsReset\":\"PT0S\","
+                    + "\"tokensLimit\":0,\"tokensRemaining\":0,\"tokensReset\":\"PT0S\"},\"usage\":{\"promptTokens\":100,"
+                    + "\"completionTokens\":100,\"totalTokens\":200,\"nativeUsage\":{\"input_tokens\":100,\"output_tokens\":100}}},"
+                    + "\"result\":" + result + ",\"results\":[" + result + "]}");
+        }
+    }
+
+    static final String OPUS = "claude-opus-4-1-20250805";
+    /** The weights of the second filter (on {@code /w/}): Opus at its list prices per MTok, anything else 1/4. */
+    static final io.tokenquota.ModelWeights WEIGHTS = io.tokenquota.ModelWeights.builder()
+            .model("claude-opus*", io.tokenquota.ModelWeights.Rates.of("15", "1.5", "75", "75"))
+            .defaults(io.tokenquota.ModelWeights.Rates.of("1", "1", "4", "4"))
+            .build();
+    /** 100 input and 100 output tokens of Opus at those weights. */
+    static final long OPUS_CHARGE = 100 * 15 + 100 * 75;
+
     @Override
     protected Deployment deploy(QuotaFilter filter) {
+        QuotaFilter weighed = QuotaFilter.builder(store).protect("/w/").modelWeights(WEIGHTS)
+                .subjectResolver(io.tokenquota.servlet.SubjectResolver.trustedHeader("x-user-id", "127.0.0.1", "::1"))
+                .build();
         return Deployment.create()
                 .filter("quota", filter, "/*")
+                .filter("weighed", weighed, "/w/*")
+                .servlet("springai-call", new SpringAiClaudeCall(), "/w/springai/chat", "/w/springai/chat/raw")
                 .servlet("springai-claude", new SpringAiClaudeStream(), "/ai/springai/claude/stream")
                 .servlet("springai-gemini", new SpringAiGeminiEmitter(), "/ai/springai/gemini/stream")
                 .servlet("counter", new TokenCounter(), "/ai/v1beta/models/*", "/ai/v1/messages/*", "/ai/v1/responses/*");
@@ -304,5 +347,26 @@ abstract class AbstractRound45 extends H2FilterRound {
         assertNotCharged("/ai/v1/responses/input_tokens",
                 "{\"model\":\"gpt-5\",\"input\":\"The quick brown fox jumps over the lazy dog.\"}",
                 "OpenAI responses/input_tokens");
+    }
+
+    /**
+     * {@code POST /w/springai/chat} ({@code {"message": …}}) behind a filter with model weights: the
+     * Spring AI answer names the model that answered ({@code metadata.model}: Opus) where Spring AI puts
+     * it, beside the {@code metadata.usage} the filter does read; the model is not read, the request names
+     * none, so the call is weighed at the default rates (500 units) instead of Opus's (9,000), which the
+     * same answer in Anthropic's own shape is charged.
+     */
+    @Test
+    void aSpringAiAnswerIsWeighedAtTheRatesOfTheModelItNames() {
+        String body = "{\"message\":\"Write a haiku about rain.\"}";
+        String control = subject();
+        HttpResponse<String> a = TestHttp.postJson(container.uri("/w/springai/chat/raw"), control, body);
+        assertEquals(200, a.statusCode(), a.body());
+        assertEquals(OPUS_CHARGE, settled(control).used(), "control: Anthropic's own answer " + ledger(control));
+        String s = subject();
+        HttpResponse<String> r = TestHttp.postJson(container.uri("/w/springai/chat"), s, body);
+        assertEquals(200, r.statusCode(), r.body());
+        assertEquals(OPUS_CHARGE, settled(s).used(), "100 input and 100 output tokens of " + OPUS
+                + ", named by the answer's metadata.model: " + ledger(s));
     }
 }
