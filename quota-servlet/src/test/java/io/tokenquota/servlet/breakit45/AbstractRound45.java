@@ -220,6 +220,28 @@ abstract class AbstractRound45 extends H2FilterRound {
         }
     }
 
+    /**
+     * An OpenAI chat completions relay streaming without {@code stream_options.include_usage} (its
+     * default): the model writes the whole {@code max_completion_tokens} it was given (50 one-token words
+     * a chunk), and no usage comes.
+     */
+    public static class OpenAiStreamWithoutUsage extends HttpServlet {
+        @Override
+        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+            long budget = new com.fasterxml.jackson.databind.ObjectMapper().readTree(req.getInputStream())
+                    .path("max_completion_tokens").asLong(1_000);
+            resp.setContentType("text/event-stream");
+            OutputStream out = resp.getOutputStream();
+            String words = " word".repeat(50);
+            for (long i = 0; i < budget; i += 50) {
+                out.write(("data: {\"id\":\"chatcmpl-45\",\"object\":\"chat.completion.chunk\",\"model\":\"o3\","
+                        + "\"choices\":[{\"index\":0,\"delta\":{\"content\":\"" + words + "\"}}]}\n\n")
+                        .getBytes(StandardCharsets.UTF_8));
+            }
+            out.write("data: [DONE]\n\n".getBytes(StandardCharsets.UTF_8));
+        }
+    }
+
     static final String OPUS = "claude-opus-4-1-20250805";
     /** The weights of the second filter (on {@code /w/}): Opus at its list prices per MTok, anything else 1/4. */
     static final io.tokenquota.ModelWeights WEIGHTS = io.tokenquota.ModelWeights.builder()
@@ -237,6 +259,7 @@ abstract class AbstractRound45 extends H2FilterRound {
         return Deployment.create()
                 .filter("quota", filter, "/*")
                 .filter("weighed", weighed, "/w/*")
+                .servlet("openai-stream", new OpenAiStreamWithoutUsage(), "/ai/v1/chat/completions")
                 .servlet("springai-call", new SpringAiClaudeCall(), "/w/springai/chat", "/w/springai/chat/raw")
                 .servlet("springai-claude", new SpringAiClaudeStream(), "/ai/springai/claude/stream")
                 .servlet("springai-gemini", new SpringAiGeminiEmitter(), "/ai/springai/gemini/stream")
@@ -368,5 +391,24 @@ abstract class AbstractRound45 extends H2FilterRound {
         assertEquals(200, r.statusCode(), r.body());
         assertEquals(OPUS_CHARGE, settled(s).used(), "100 input and 100 output tokens of " + OPUS
                 + ", named by the answer's metadata.model: " + ledger(s));
+    }
+
+    /**
+     * {@code POST /ai/v1/chat/completions} ({@code "stream": true}, no {@code include_usage},
+     * {@code "max_completion_tokens": 19000} for a reasoning model whose limit is 100,000): the model
+     * writes 19,000 tokens and reports none, so the call is charged its estimate; but the estimate holds
+     * the budget only up to {@code outputBudgetCap} (16,384 by default) while the request goes to the
+     * endpoint with its own 19,000: the 2,600 tokens past the cap are free (with
+     * {@code max_completion_tokens: 100000} and a 100,000-token allowance, 83,000 would be).
+     */
+    @Test
+    void aStreamWithoutUsageIsChargedTheBudgetTheEndpointWasSentNotTheCap() {
+        String s = subject();
+        HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/v1/chat/completions"), s,
+                "{\"model\":\"o3\",\"stream\":true,\"max_completion_tokens\":19000,"
+                        + "\"messages\":[{\"role\":\"user\",\"content\":\"Write a very long story.\"}]}");
+        assertEquals(200, r.statusCode(), r.body());
+        assertTrue(settled(s).used() >= 19_000, "the endpoint was sent max_completion_tokens 19,000 and wrote"
+                + " them without a usage report: " + ledger(s));
     }
 }
