@@ -31,6 +31,8 @@ final class JsonDocumentScanner {
      */
     static final int KEPT_DEPTH = 8;
     private static final int SLICE = 8192;
+    /** Gemini's {@code countTokens} answer: a count, no usage ({@code input_tokens} is Anthropic's and OpenAI's). */
+    static final String COUNT_TOTAL = "totalTokens";
     /** LMDeploy's api_server ({@code /v1/chat/interactive}): the output, the prompt and the session's history. */
     static final String LMDEPLOY_OUTPUT = "tokens";
     static final String LMDEPLOY_INPUT = "input_tokens";
@@ -65,12 +67,12 @@ final class JsonDocumentScanner {
      * ({@code inputTextTokenCount}, and {@code tokenCount} in each of its {@code results}), IBM
      * watsonx.ai ({@code input_token_count} and {@code generated_token_count} in each of its
      * {@code results}, or {@code totalOutputTextTokenCount} in its stream's chunks), LMDeploy's interactive API ({@code tokens}, {@code input_tokens},
-     * {@code history_tokens}). Collected under the path {@code ""}; the counters of the top-level
+     * {@code history_tokens}), a token count's {@code totalTokens}. Collected under the path {@code ""}; the counters of the top-level
      * {@code results} list's objects are summed over them, as {@code results.<name>}.
      */
     static final Set<String> ROOT_COUNTERS = Set.of("prompt_eval_count", "eval_count", "tokens_evaluated",
             "tokens_predicted", "prompt_token_count", "generation_token_count", "inputTextTokenCount",
-            "totalOutputTextTokenCount", LMDEPLOY_OUTPUT, LMDEPLOY_INPUT, LMDEPLOY_HISTORY);
+            "totalOutputTextTokenCount", LMDEPLOY_OUTPUT, LMDEPLOY_INPUT, LMDEPLOY_HISTORY, COUNT_TOTAL);
     static final String TITAN_RESULTS = "results.tokenCount";
     static final String WATSONX_INPUT = "results.input_token_count";
     static final String WATSONX_OUTPUT = "results.generated_token_count";
@@ -83,7 +85,8 @@ final class JsonDocumentScanner {
      * One root-level JSON object's findings.
      *
      * @param usages counters by usage path ({@code ""} for the {@link #ROOT_COUNTERS})
-     * @param ended the document ends the answer: a Gemini candidate with a {@code finishReason} or a
+     * @param ended the document ends the answer: a Gemini candidate with a {@code finishReason}, a Spring
+     *              AI {@code result.metadata.finishReason}, or a
      *              {@code promptFeedback.blockReason}, llama.cpp's {@code "stop": true}, Ollama's
      *              {@code "done": true}
      * @param call   which of several calls in one answer the document reports: a batch file line's
@@ -373,6 +376,10 @@ final class JsonDocumentScanner {
                         && ("finishReason".equals(fieldAt[3]) || "finish_reason".equals(fieldAt[3]))) {
                     // Gemini: a candidate the model finished (STOP, MAX_TOKENS, SAFETY...)
                     ended = true;
+                } else if (depth == 3 && objectAt[1] && objectAt[2] && objectAt[3] && "result".equals(fieldAt[1])
+                        && "metadata".equals(fieldAt[2]) && "finishReason".equals(fieldAt[3]) && !parser.getText().isEmpty()) {
+                    // Spring AI's ChatResponse: its result's finish reason is set by the chunk that ends it
+                    ended = true;
                 } else if (depth == 2 && objectAt[1] && objectAt[2]
                         && ("promptFeedback".equals(fieldAt[1]) && "blockReason".equals(fieldAt[2])
                         || "prompt_feedback".equals(fieldAt[1]) && "block_reason".equals(fieldAt[2]))) {
@@ -409,7 +416,8 @@ final class JsonDocumentScanner {
      * Whether the string just read names the answering model: the top-level {@code model} (OpenAI,
      * Anthropic, Ollama, Groq...) or Gemini's {@code modelVersion}, or the {@code model} of the
      * envelope a streamed event wraps (Anthropic's {@code message_start} {@code message.model}, an
-     * OpenAI Responses event's {@code response.model}). Never deeper: a model's own JSON (tool
+     * OpenAI Responses event's {@code response.model}), or of Spring AI's {@code ChatResponse}
+     * metadata ({@code metadata.model}, beside its {@code metadata.usage}). Never deeper: a model's own JSON (tool
      * arguments, a JSON-mode answer) sits inside strings or arrays at other places.
      */
     private boolean isModelField() {
@@ -417,7 +425,7 @@ final class JsonDocumentScanner {
             return "model".equals(fieldAt[1]) || "modelVersion".equals(fieldAt[1]) || "model_version".equals(fieldAt[1]);
         }
         return depth == 2 && objectAt[1] && objectAt[2] && "model".equals(fieldAt[2])
-                && ("message".equals(fieldAt[1]) || "response".equals(fieldAt[1]));
+                && ("message".equals(fieldAt[1]) || "response".equals(fieldAt[1]) || "metadata".equals(fieldAt[1]));
     }
 
     private void count(JsonToken t) throws IOException {
@@ -452,10 +460,16 @@ final class JsonDocumentScanner {
         } else if (RESULTS_COUNTERS.containsValue(name) && collecting == null) {
             // a counter of the top-level results list (counterName's answer outside any usage object)
             usages.computeIfAbsent("", k -> new HashMap<>()).merge(name, value, JsonDocumentScanner::saturatedSum);
-        } else {
+        } else if (counters.size() < MAX_COUNTERS || counters.containsKey(name)) {
             counters.put(name, value);
         }
     }
+
+    /**
+     * Counters kept per usage object: every provider's fit many times over; an answer naming millions
+     * of fields in its usage must not hold them all.
+     */
+    private static final int MAX_COUNTERS = 64;
 
     /**
      * The dotted field names from the root to the object just opened, an array on the way written

@@ -294,8 +294,9 @@ public final class QuotaFilter implements Filter {
         // parse JSON without looking at the label, so a label must not shrink the hold
         HttpServletRequest forward;
         long estimate;
-        // a body whose output budget may be fitted to the balance: JSON the filter forwards as it read it
-        byte[] fittable = null;
+        // a body whose output budget may be lowered (to the cap, or to fit the balance): JSON the filter
+        // forwards as it read it
+        byte[] spliceable = null;
         // the body as read, for the request's digest under which a 304 finds the answer it names
         byte[] kept = null;
         // with weights: every model the request names, wherever an endpoint may read it
@@ -392,8 +393,8 @@ public final class QuotaFilter implements Filter {
             forward = new BufferedRequest(request, body, charset);
             // only bytes forwarded as they were read can be spliced (not a compressed body), in UTF-8
             // (other labels are read two ways, at other offsets); a form's fields are not rewritten
-            if (fitMinimum > 0 && readable == body && StandardCharsets.UTF_8.equals(charset) && !isForm(request)) {
-                fittable = body;
+            if (readable == body && StandardCharsets.UTF_8.equals(charset) && !isForm(request)) {
+                spliceable = body;
             }
         }
         // the query string counts too: a prompt can ride in ?prompt=... as well as in the body
@@ -404,8 +405,11 @@ public final class QuotaFilter implements Filter {
         // model answered (a charset no encoder has), and an async answer goes through the usage reader
         EndpointRequest endpointRequest = new EndpointRequest(forward);
         Weighing weighing = models == null ? null : new Weighing(weights, models.models());
-        Fitted fitted = fittable == null ? null
-                : fit(subject, fittable, charset, estimate, asked.countedOutput(), weighing, path, query);
+        Fitted fitted = spliceable == null || fitMinimum == 0 ? null
+                : fit(subject, spliceable, charset, estimate, asked.countedOutput(), weighing, path, query);
+        if (fitted == null && spliceable != null && asked.aboveCap) {
+            fitted = capped(spliceable, estimate, asked.countedOutput());
+        }
         // the fitted body goes to the endpoint only once its hold is granted; fail-open lets the
         // client's own body through, uncharged, as without fitting
         EndpointRequest held = endpointRequest;
@@ -460,6 +464,9 @@ public final class QuotaFilter implements Filter {
         };
         headers.run();
         UsageSniffer sniffer = new UsageSniffer(inputEstimate);
+        if (UsageSniffer.countsTokens(path)) {
+            sniffer.countingPath();
+        }
         QuotaResponse wrapped = new QuotaResponse(response, sniffer, headers,
                 request.getDispatcherType() == DispatcherType.INCLUDE);
         held.answeredThrough(wrapped);
@@ -578,6 +585,21 @@ public final class QuotaFilter implements Filter {
                 ? new Fitted(fitted, fittedEstimate, fittedOutput, budget) : null;
     }
 
+    /**
+     * The body with every output budget above the {@link Builder#outputBudgetCap} (a "no limit" one
+     * too) lowered to the cap, or {@code null} when none of its budget fields can be rewritten. The
+     * hold counts at most the cap per completion; an endpoint sent a larger budget may write more,
+     * and an answer that reports no usage is charged the hold: the endpoint is asked for no more
+     * than is held. The estimate does not change (it counted the cap).
+     */
+    private Fitted capped(byte[] body, long estimate, long output) {
+        List<OutputBudgetFit.Span> spans = OutputBudgetFit.locate(body);
+        if (spans == null || spans.stream().noneMatch(s -> s.value() > outputBudgetCap)) {
+            return null;
+        }
+        return new Fitted(OutputBudgetFit.splice(body, spans, outputBudgetCap), estimate, output, outputBudgetCap);
+    }
+
     private void unavailable(HttpServletRequest request, HttpServletResponse response, FilterChain chain,
                              String subject, RuntimeException e) throws IOException, ServletException {
         if (failOpen) {
@@ -643,6 +665,9 @@ public final class QuotaFilter implements Filter {
                     e.requests(), e.orDefault());
         }
         asked.countOutput(outputOf(e, path));
+        if (e.requests().isEmpty() && e.outputBudget() > outputBudgetCap) {
+            asked.aboveCap = true;
+        }
         return total(e, path);
     }
 

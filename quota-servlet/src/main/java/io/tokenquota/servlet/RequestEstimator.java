@@ -1013,6 +1013,8 @@ final class RequestEstimator {
         long completions = 1;
         /** Whether a JSON part leaves the endpoint its own default budget beside the one named. */
         boolean orDefault;
+        /** A JSON body of one request names an output budget above the filter's cap. */
+        boolean aboveCap;
         /** The largest output budget an estimate of the request counted (the rest of it is input). */
         private long countedOutput;
 

@@ -59,6 +59,7 @@ final class UsageSniffer {
     synchronized UsageSniffer another() {
         UsageSniffer other = new UsageSniffer(inputEstimate);
         other.writerText = writerText;
+        other.countingPath = countingPath;
         return other;
     }
 
@@ -95,16 +96,13 @@ final class UsageSniffer {
      */
     private final Map<String, Long> rootCounters = new HashMap<>();
     /**
-     * Each call's own usage, {@code {total, input, cachedInput, output, reasoning}}, when one answer
-     * reports several calls ({@link JsonDocumentScanner.Document#call}): a batch results file, llama.cpp's
-     * answer to a list of prompts. They add up; a call reported twice counts its last report.
+     * The calls' usage when one answer reports several calls ({@link JsonDocumentScanner.Document#call}):
+     * a batch results file, llama.cpp's answer to a list of prompts. They add up; created at the first.
      */
-    private final Map<String, long[]> calls = new HashMap<>();
+    private AnswerCalls calls;
     /** Bedrock's {@code amazon-bedrock-invocationMetrics}: the service's own count, final; {@code null} until seen. */
     private Long invocationTotal;
     private long[] invocationKinds;
-    /** Calls whose last report came before their final counts (a llama.cpp stream before "stop"). */
-    private final java.util.Set<String> unfinishedCalls = new java.util.HashSet<>();
     /**
      * The request's estimated input tokens: what a report that counts only the output (TGI's
      * {@code generated_tokens}, Ollama without {@code prompt_eval_count}) leaves out.
@@ -112,9 +110,6 @@ final class UsageSniffer {
     private final long inputEstimate;
     /** The last report counted the output only: the input estimate is added to it. */
     private boolean outputOnly;
-    /** What the calls past {@link #MAX_CALLS} reported, added up without telling repeats apart. */
-    private long[] uncountedCalls;
-    private static final int MAX_CALLS = 100_000;
     /**
      * The last report is known to come before the final counts: an Anthropic {@code message_start}, a
      * Gemini chunk that counted no output and did not end the answer, a llama.cpp chunk before the one
@@ -485,6 +480,40 @@ final class UsageSniffer {
     private Long headerCacheRead;
     private Long headerCacheWrite;
 
+    /**
+     * Whether the request's path is a provider's token-counting endpoint: Gemini's
+     * {@code models/{model}:countTokens}, Anthropic's {@code /v1/messages/count_tokens}, OpenAI's
+     * {@code /v1/responses/input_tokens}. They sit under the paths a gateway protects (Gemini's on the
+     * model's own path), run a tokenizer and call no model.
+     */
+    static boolean countsTokens(String path) {
+        return path.endsWith(":countTokens") || path.endsWith("/count_tokens") || path.endsWith("/responses/input_tokens");
+    }
+
+    /** The request went to a {@linkplain #countsTokens token-counting path}. */
+    private boolean countingPath;
+
+    synchronized void countingPath() {
+        countingPath = true;
+    }
+
+    /**
+     * Whether the answer is a token count from a {@linkplain #countsTokens token-counting path}: one JSON
+     * document whose only counters are a top-level {@code totalTokens} (Gemini) or {@code input_tokens}
+     * (Anthropic, OpenAI), and no usage. A path that names a count but is served by a model (an
+     * application's wildcard route) answers a completion, with usage or without these counters, and
+     * is charged as one.
+     */
+    synchronized boolean tokenCount() {
+        return countingPath && format == null && usage() == null && documents == 1 && !rootCounters.isEmpty()
+                && COUNT_ANSWER.containsAll(rootCounters.keySet());
+    }
+
+    private static final java.util.Set<String> COUNT_ANSWER = java.util.Set.of(JsonDocumentScanner.COUNT_TOTAL,
+            JsonDocumentScanner.LMDEPLOY_INPUT);
+    /** Root-level JSON documents of the answer (a token count is exactly one). */
+    private int documents;
+
     /** The Vercel AI SDK's data stream header ({@code v1}): the server framed the answer's parts. */
     static final String DATA_STREAM_HEADER = "x-vercel-ai-data-stream";
     private boolean dataStreamHeader;
@@ -603,7 +632,7 @@ final class UsageSniffer {
             return false;
         }
         if (callsTotal() != null) {
-            return !unfinishedCalls.isEmpty() || mislabelled || loneCr || framingSuspect;
+            return calls.anyRunning() || mislabelled || loneCr || framingSuspect;
         }
         return mislabelled || unfinished || loneCr || framingSuspect;
     }
@@ -613,6 +642,9 @@ final class UsageSniffer {
      * Returns whether it reported usage or named a model (what an odd event framing makes suspect).
      */
     private boolean accept(JsonDocumentScanner.Document doc, boolean event) {
+        if (!event && documents < Integer.MAX_VALUE) {
+            documents++;
+        }
         boolean named = doc.model() != null && !doc.model().isBlank();
         if (named && models.size() < Weighing.MAX_CANDIDATES) {
             models.add(doc.model());
@@ -628,6 +660,8 @@ final class UsageSniffer {
     private boolean call(JsonDocumentScanner.Document doc) {
         Long total;
         long[] split;
+        // a batch file's line, or an answer's element, is its call's final report
+        boolean ended = true;
         Map<String, Long> u;
         if ((u = doc.usage("response.body.usage")) != null && has(u, "total_tokens", "prompt_tokens", "completion_tokens")) {
             // a line of an OpenAI batch output file
@@ -643,41 +677,20 @@ final class UsageSniffer {
             // running counts until the one that says "stop": true)
             total = sum(u.get("tokens_evaluated"), u.get("tokens_predicted"));
             split = UsageKinds.inputOutput(u, "tokens_evaluated", "tokens_predicted");
-            if (doc.ended()) {
-                unfinishedCalls.remove(doc.call());
-            } else if (unfinishedCalls.size() < MAX_CALLS) {
-                unfinishedCalls.add(doc.call());
-            }
+            ended = doc.ended();
         } else {
             return false;
         }
-        long[] entry = new long[] {total, split[0], split[1], split[2], split[3]};
-        if (calls.size() < MAX_CALLS || calls.containsKey(doc.call())) {
-            calls.put(doc.call(), entry);
-        } else {
-            uncountedCalls = uncountedCalls == null ? entry : added(uncountedCalls, entry);
+        if (calls == null) {
+            calls = new AnswerCalls();
         }
+        calls.report(doc.call(), new long[] {total, split[0], split[1], split[2], split[3]}, ended);
         return true;
     }
 
     /** The calls' usage added up ({@code {total, kinds...}}), or {@code null} when the answer reported no calls. */
     private long[] callsTotal() {
-        if (calls.isEmpty() && uncountedCalls == null) {
-            return null;
-        }
-        long[] total = uncountedCalls == null ? new long[5] : uncountedCalls.clone();
-        for (long[] one : calls.values()) {
-            total = added(total, one);
-        }
-        return total;
-    }
-
-    private static long[] added(long[] a, long[] b) {
-        long[] sum = new long[a.length];
-        for (int i = 0; i < a.length; i++) {
-            sum[i] = a[i] + b[i] < 0 ? Long.MAX_VALUE : a[i] + b[i];
-        }
-        return sum;
+        return calls == null ? null : calls.total();
     }
 
     /** {@link #accept}'s usage part: whether the document reported usage. */
@@ -720,10 +733,14 @@ final class UsageSniffer {
             reported |= kinds(report(Format.OPENAI, openAi(doc.usage("x_groq.usage")), null, false),
                     UsageKinds.openAi(doc.usage("x_groq.usage")));
         }
-        if (doc.usage("metadata.usage") != null) {
+        Map<String, Long> metadata = doc.usage("metadata.usage");
+        if (metadata != null) {
             // a relayed Bedrock ConverseStream's metadata event, Spring AI's ChatResponse metadata, Dify's
-            // message metadata: each in its own provider's shape
-            reported |= usageObject(doc.usage("metadata.usage"), false);
+            // message metadata: each in its own provider's shape. Spring AI's stream copies the counts it
+            // had so far into every chunk (Anthropic's message_start: the output's first token; Gemini's
+            // early chunks: the prompt alone): final only in the chunk that ends the answer
+            boolean springAi = has(metadata, "promptTokens", "completionTokens");
+            reported |= usageObject(metadata, springAi && !doc.ended());
         }
         for (String hunyuan : new String[] {"Usage", "Response.Usage"}) {
             Map<String, Long> u = doc.usage(hunyuan);

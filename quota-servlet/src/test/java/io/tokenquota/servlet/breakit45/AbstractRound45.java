@@ -226,10 +226,14 @@ abstract class AbstractRound45 extends H2FilterRound {
      * a chunk), and no usage comes.
      */
     public static class OpenAiStreamWithoutUsage extends HttpServlet {
+        /** The budget the last request reached the endpoint with. */
+        static final java.util.concurrent.atomic.AtomicLong SENT = new java.util.concurrent.atomic.AtomicLong();
+
         @Override
         protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
             long budget = new com.fasterxml.jackson.databind.ObjectMapper().readTree(req.getInputStream())
                     .path("max_completion_tokens").asLong(1_000);
+            SENT.set(budget);
             resp.setContentType("text/event-stream");
             OutputStream out = resp.getOutputStream();
             String words = " word".repeat(50);
@@ -398,17 +402,21 @@ abstract class AbstractRound45 extends H2FilterRound {
      * {@code "max_completion_tokens": 19000} for a reasoning model whose limit is 100,000): the model
      * writes 19,000 tokens and reports none, so the call is charged its estimate; but the estimate holds
      * the budget only up to {@code outputBudgetCap} (16,384 by default) while the request goes to the
-     * endpoint with its own 19,000: the 2,600 tokens past the cap are free (with
-     * {@code max_completion_tokens: 100000} and a 100,000-token allowance, 83,000 would be).
+     * endpoint with its own 19,000: the 2,600 tokens past the cap were free (with
+     * {@code max_completion_tokens: 100000} and a 100,000-token allowance, 83,000 would have been).
+     * The endpoint must be sent no more than is held: the budget reaches it lowered to the cap.
      */
     @Test
-    void aStreamWithoutUsageIsChargedTheBudgetTheEndpointWasSentNotTheCap() {
+    void aStreamWithoutUsageIsChargedAtLeastTheBudgetTheEndpointWasSent() {
         String s = subject();
         HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/v1/chat/completions"), s,
                 "{\"model\":\"o3\",\"stream\":true,\"max_completion_tokens\":19000,"
                         + "\"messages\":[{\"role\":\"user\",\"content\":\"Write a very long story.\"}]}");
         assertEquals(200, r.statusCode(), r.body());
-        assertTrue(settled(s).used() >= 19_000, "the endpoint was sent max_completion_tokens 19,000 and wrote"
-                + " them without a usage report: " + ledger(s));
+        long sent = OpenAiStreamWithoutUsage.SENT.get();
+        assertTrue(settled(s).used() >= sent, "the endpoint was sent max_completion_tokens " + sent
+                + " and wrote them without a usage report: " + ledger(s));
+        assertEquals(Long.toString(sent), r.headers().firstValue("X-Quota-Output-Capped").orElse(null),
+                "the lowered budget is announced");
     }
 }
