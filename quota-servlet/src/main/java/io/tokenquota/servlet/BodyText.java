@@ -19,6 +19,8 @@ import java.util.Locale;
 final class BodyText {
     /** Bytes are text when at most one character in this many did not decode or is a control character. */
     private static final int MAX_NOISE_SHARE = 8;
+    /** A byte-by-byte reading is text when at most one character in this many is a C0 control character. */
+    private static final int MAX_BYTE_CONTROL_SHARE = 64;
 
     private BodyText() {
     }
@@ -92,17 +94,32 @@ final class BodyText {
     /**
      * The bytes as the text an endpoint's {@code Reader} gets, or {@code null} when they are not text
      * (audio, images and other binary data) or empty. Read in {@code charset} first; when that is not
-     * text, in the charset a byte order mark names (a text file saved as UTF-16, Notepad's "Unicode":
-     * only a mark, since the zero bytes {@link #detected} reads in an answer's first character are as
-     * likely the start of binary data, which reads as UTF-16 text of any script), then byte by byte as
-     * ISO-8859-1, which is what {@code getReader()}
-     * gives for a body without a charset and what a single-byte text (windows-1251, Latin-1) reads as:
-     * a text in another encoding reaches the model all the same. A reading is text when at most one
-     * character in {@link #MAX_NOISE_SHARE} did not decode or is a control character other than white
-     * space (a NUL among them): one stray byte does not make a text binary, while the bytes of a
-     * compressed file hold about one control character in four in any single-byte reading.
+     * text, in the charset a byte order mark names (a text file saved as UTF-16, Notepad's "Unicode"),
+     * then in UTF-16/32 when their zero bytes run through the body (an endpoint that detects the
+     * encoding from the bytes, as {@link #detected} does), then byte by byte as ISO-8859-1, which is
+     * what {@code getReader()} gives for a body without a charset, and how a single-byte text
+     * (windows-1251, Latin-1) or a double-byte one (Shift_JIS, GB18030, Big5, EUC-KR) reaches a model
+     * behind such an endpoint.
+     *
+     * <p>A decoded reading is text when at most one character in {@link #MAX_NOISE_SHARE} did not
+     * decode or is a control character other than white space (a NUL among them: one stray byte does
+     * not make a text binary). The byte-by-byte reading decodes every byte, and a double-byte text
+     * fills it with C1 characters, so there only C0 controls count, at most one in
+     * {@link #MAX_BYTE_CONTROL_SHARE}: texts have next to none, while compressed data (images, audio,
+     * archives) holds about one in nine.
      */
     static CharSequence text(byte[] body, Charset charset) {
+        return text(body, charset, false);
+    }
+
+    /**
+     * As {@link #text(byte[], Charset)}; for {@code media} (bytes labelled an image, audio or video,
+     * and base64 payloads) only the charset's reading and a byte order mark's: uncompressed pixels
+     * and samples (a light BMP, quiet A-law audio) hold next to no control bytes and would pass the
+     * guessing readings as text of thousands of tokens, while no text endpoint reads its prompt from
+     * bytes so labelled unless they are text in their charset.
+     */
+    static CharSequence text(byte[] body, Charset charset, boolean media) {
         if (body.length == 0) {
             return null;
         }
@@ -111,13 +128,62 @@ final class BodyText {
             return text;
         }
         Charset told = byteOrderMarked(body);
+        if (told == null && !media && zeroBytesRunThrough(body)) {
+            told = detected(body);
+        }
         if (told != null && !told.equals(charset)) {
             text = reading(body, told);
             if (text != null) {
                 return text;
             }
         }
-        return charset.equals(StandardCharsets.ISO_8859_1) ? null : reading(body, StandardCharsets.ISO_8859_1);
+        return media || charset.equals(StandardCharsets.ISO_8859_1) ? null : byteByByte(body);
+    }
+
+    /** The bytes as ISO-8859-1 reads them, or {@code null} when C0 controls fill more than their share. */
+    private static CharSequence byteByByte(byte[] body) {
+        long controls = 0;
+        for (int i = 0; i < body.length; i++) {
+            if (isC0Control((char) (body[i] & 0xFF))) {
+                controls++;
+                if (controls > 64 && controls * MAX_BYTE_CONTROL_SHARE > i + 1) {
+                    // binary: no need to look at the rest of it (nor to decode it)
+                    return null;
+                }
+            }
+        }
+        return controls * MAX_BYTE_CONTROL_SHARE > body.length ? null : new String(body, StandardCharsets.ISO_8859_1);
+    }
+
+    /**
+     * Whether the body looks like UTF-16 text without a byte order mark: in its first 4 KB at least
+     * three characters in four have a zero high byte, all on one side (Latin script, digits and white
+     * space), which neither a compressed or random body that merely starts with a zero byte has nor raw
+     * audio (a quiet signal's high bytes are zero or 0xFF in about equal numbers).
+     */
+    private static boolean zeroBytesRunThrough(byte[] body) {
+        int n = Math.min(body.length, 4096);
+        int even = 0;
+        int odd = 0;
+        for (int i = 0; i < n; i++) {
+            if (body[i] == 0) {
+                if ((i & 1) == 0) {
+                    even++;
+                } else {
+                    odd++;
+                }
+            }
+        }
+        return n >= 4 && Math.max(even, odd) * 8 >= n * 3 && Math.min(even, odd) * 8 < Math.max(even, odd);
+    }
+
+    /** Whether a media type labels an image, audio or video. */
+    static boolean isMedia(String contentType) {
+        if (contentType == null) {
+            return false;
+        }
+        String type = contentType.trim().toLowerCase(Locale.ROOT);
+        return type.startsWith("image/") || type.startsWith("audio/") || type.startsWith("video/");
     }
 
     /** The charset a byte order mark at the start names, or {@code null} without one. */
@@ -167,16 +233,17 @@ final class BodyText {
         }
         text.flip();
         for (int i = 0; i < text.length(); i++) {
-            if (isControl(text.charAt(i))) {
+            char c = text.charAt(i);
+            if (isC0Control(c) || (c >= 0x80 && c <= 0x9F)) {
                 noise++;
             }
         }
         return noise * MAX_NOISE_SHARE > text.length() ? null : text;
     }
 
-    /** C0 and C1 control characters and DEL, but not the white space of a text (tab, line ends, form feed). */
-    private static boolean isControl(char c) {
-        return (c < 0x20 && c != '\t' && c != '\n' && c != '\r' && c != '\f') || (c >= 0x7F && c <= 0x9F);
+    /** C0 control characters and DEL, but not the white space of a text (tab, line ends, form feed). */
+    private static boolean isC0Control(char c) {
+        return (c < 0x20 && c != '\t' && c != '\n' && c != '\r' && c != '\f') || c == 0x7F;
     }
 
     private static int capacity(double chars) {

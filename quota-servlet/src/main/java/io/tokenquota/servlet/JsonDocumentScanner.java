@@ -31,6 +31,12 @@ final class JsonDocumentScanner {
      */
     static final int KEPT_DEPTH = 8;
     private static final int SLICE = 8192;
+    /** Gemini's {@code countTokens} answer: a count, no usage ({@code input_tokens} is Anthropic's and OpenAI's). */
+    static final String COUNT_TOTAL = "totalTokens";
+    /** LMDeploy's api_server ({@code /v1/chat/interactive}): the output, the prompt and the session's history. */
+    static final String LMDEPLOY_OUTPUT = "tokens";
+    static final String LMDEPLOY_INPUT = "input_tokens";
+    static final String LMDEPLOY_HISTORY = "history_tokens";
     /**
      * Where providers put their usage object, as the field names from the root (objects only, no
      * arrays): OpenAI, Anthropic, Bedrock Converse and Cohere v2 {@code usage}; Gemini
@@ -39,12 +45,20 @@ final class JsonDocumentScanner {
      * Groq's stream {@code x_groq.usage}; a relayed Bedrock ConverseStream's {@code metadata.usage};
      * Cohere v2's {@code message-end} {@code delta.usage}; Cohere v1's {@code meta} and its
      * {@code stream-end} {@code response.meta}; Cloudflare Workers AI's {@code result.usage}; a
-     * Replicate prediction's {@code metrics}. Which of them counts for a document is decided by
-     * {@link UsageSniffer}.
+     * Replicate prediction's {@code metrics}; Bedrock InvokeModel's stream
+     * {@code amazon-bedrock-invocationMetrics}; Hugging Face TGI's {@code details}; a line of an OpenAI
+     * batch output file ({@code response.body.usage}) or of Anthropic's batch results
+     * ({@code result.message.usage}); an application's own envelope around a relayed answer
+     * ({@code {"code": 0, "data": {…}}}: {@code data.usage}); LangServe's {@code output.usage_metadata}
+     * (LangChain's message); Tencent Hunyuan's {@code Usage} and {@code Response.Usage}. Which of them
+     * counts for a document, and
+     * how far it is believed, is decided by {@link UsageSniffer}.
      */
     static final Set<String> USAGE_PATHS = Set.of("usage", "usageMetadata", "usage_metadata", "message.usage",
             "response.usage", "x_groq.usage", "metadata.usage", "delta.usage", "meta", "response.meta",
-            "result.usage", "metrics");
+            "result.usage", "metrics", "amazon-bedrock-invocationMetrics", "details", "response.body.usage",
+            "result.message.usage", "data.usage", "output.usage_metadata", "Usage", "Response.Usage",
+            "choices[].usage");
     /**
      * Counters that self-hosted servers write at the top of their answer rather than in a usage
      * object: Ollama ({@code prompt_eval_count}, {@code eval_count}), llama.cpp's native endpoints
@@ -52,30 +66,37 @@ final class JsonDocumentScanner {
      * ({@code prompt_token_count}, {@code generation_token_count}), Titan on Bedrock's InvokeModel
      * ({@code inputTextTokenCount}, and {@code tokenCount} in each of its {@code results}), IBM
      * watsonx.ai ({@code input_token_count} and {@code generated_token_count} in each of its
-     * {@code results}). Collected under the path {@code ""}; the counters of the top-level
+     * {@code results}, or {@code totalOutputTextTokenCount} in its stream's chunks), LMDeploy's interactive API ({@code tokens}, {@code input_tokens},
+     * {@code history_tokens}), a token count's {@code totalTokens}. Collected under the path {@code ""}; the counters of the top-level
      * {@code results} list's objects are summed over them, as {@code results.<name>}.
      */
     static final Set<String> ROOT_COUNTERS = Set.of("prompt_eval_count", "eval_count", "tokens_evaluated",
-            "tokens_predicted", "prompt_token_count", "generation_token_count", "inputTextTokenCount");
+            "tokens_predicted", "prompt_token_count", "generation_token_count", "inputTextTokenCount",
+            "totalOutputTextTokenCount", LMDEPLOY_OUTPUT, LMDEPLOY_INPUT, LMDEPLOY_HISTORY, COUNT_TOTAL);
     static final String TITAN_RESULTS = "results.tokenCount";
     static final String WATSONX_INPUT = "results.input_token_count";
     static final String WATSONX_OUTPUT = "results.generated_token_count";
     private static final java.util.Map<String, String> RESULTS_COUNTERS = java.util.Map.of("tokenCount", TITAN_RESULTS,
             "input_token_count", WATSONX_INPUT, "generated_token_count", WATSONX_OUTPUT);
-    /** Field names are tracked this deep: usage paths are at most two objects down, counters one more. */
-    private static final int TRACKED_DEPTH = 4;
+    /** Field names are tracked this deep: usage paths are at most three objects down, counters one more. */
+    private static final int TRACKED_DEPTH = 5;
 
     /**
      * One root-level JSON object's findings.
      *
      * @param usages counters by usage path ({@code ""} for the {@link #ROOT_COUNTERS})
-     * @param ended the document ends the answer: a Gemini candidate with a {@code finishReason} or a
+     * @param ended the document ends the answer: a Gemini candidate with a {@code finishReason}, a Spring
+     *              AI {@code result.metadata.finishReason}, or a
      *              {@code promptFeedback.blockReason}, llama.cpp's {@code "stop": true}, Ollama's
      *              {@code "done": true}
+     * @param call   which of several calls in one answer the document reports: a batch file line's
+     *               {@code custom_id} with its own {@code id} (a file may repeat a custom_id its client
+     *               gave twice), or the document's top-level {@code index} (llama.cpp's answer to a list
+     *               of prompts, an array or a stream); {@code null} when it names none
      */
-    record Document(String type, Map<String, Map<String, Long>> usages, boolean ended, String model) {
+    record Document(String type, Map<String, Map<String, Long>> usages, boolean ended, String model, String call) {
         Document(String type, Map<String, Map<String, Long>> usages, boolean ended) {
-            this(type, usages, ended, null);
+            this(type, usages, ended, null, null);
         }
 
         Map<String, Long> usage(String path) {
@@ -108,6 +129,10 @@ final class JsonDocumentScanner {
     private boolean ended;
     /** The model the document names where its provider puts it ({@link #isModelField}); null when none. */
     private String model;
+    /** What {@link Document#call} is made of: the document's top-level custom_id, id and index. */
+    private String customId;
+    private String lineId;
+    private String index;
     /** The usage path being collected, the depth of its object, and the name of an object inside it. */
     private String collecting;
     private int collectDepth;
@@ -176,12 +201,15 @@ final class JsonDocumentScanner {
             drain();
         }
         if (depth > 0 && !usages.isEmpty()) {
-            sink.accept(new Document(type, usages, ended, model));
+            sink.accept(new Document(type, usages, ended, model, call()));
         }
         usages = new HashMap<>();
         depth = 0;
         ended = false;
         model = null;
+        customId = null;
+        lineId = null;
+        index = null;
     }
 
     /**
@@ -287,7 +315,7 @@ final class JsonDocumentScanner {
                         // Cohere's usage.tokens and usage.billed_units: counted as "tokens.input_tokens"
                         nested = fieldAt[collectDepth];
                     }
-                } else if (object && depth > 1 && depth <= 3) {
+                } else if (object && depth > 1 && depth <= 4) {
                     String path = objectPath();
                     if (path != null && USAGE_PATHS.contains(path)) {
                         collecting = path;
@@ -313,12 +341,15 @@ final class JsonDocumentScanner {
                 depth--;
                 if (depth == 0) {
                     if (t == JsonToken.END_OBJECT) {
-                        sink.accept(new Document(type, usages, ended, model));
+                        sink.accept(new Document(type, usages, ended, model, call()));
                     }
                     usages = new HashMap<>();
                     type = null;
                     ended = false;
                     model = null;
+                    customId = null;
+                    lineId = null;
+                    index = null;
                 }
             }
             case FIELD_NAME -> {
@@ -329,11 +360,25 @@ final class JsonDocumentScanner {
             case VALUE_STRING -> {
                 if (depth == 1 && "type".equals(fieldAt[1])) {
                     type = parser.getText();
+                } else if (counterName() != null) {
+                    // a count written as a string (Jackson's WRITE_NUMBERS_AS_STRINGS): digits only
+                    String text = parser.getText();
+                    if (!text.isEmpty() && text.length() <= 18 && text.chars().allMatch(c -> c >= '0' && c <= '9')) {
+                        counted(Long.parseLong(text));
+                    }
+                } else if (depth == 1 && "custom_id".equals(fieldAt[1])) {
+                    customId = parser.getText();
+                } else if (depth == 1 && "id".equals(fieldAt[1])) {
+                    lineId = parser.getText();
                 } else if (isModelField()) {
                     model = parser.getText();
                 } else if (depth == 3 && "candidates".equals(fieldAt[1]) && objectAt[1] && !objectAt[2] && objectAt[3]
                         && ("finishReason".equals(fieldAt[3]) || "finish_reason".equals(fieldAt[3]))) {
                     // Gemini: a candidate the model finished (STOP, MAX_TOKENS, SAFETY...)
+                    ended = true;
+                } else if (depth == 3 && objectAt[1] && objectAt[2] && objectAt[3] && "result".equals(fieldAt[1])
+                        && "metadata".equals(fieldAt[2]) && "finishReason".equals(fieldAt[3]) && !parser.getText().isEmpty()) {
+                    // Spring AI's ChatResponse: its result's finish reason is set by the chunk that ends it
                     ended = true;
                 } else if (depth == 2 && objectAt[1] && objectAt[2]
                         && ("promptFeedback".equals(fieldAt[1]) && "blockReason".equals(fieldAt[2])
@@ -348,18 +393,31 @@ final class JsonDocumentScanner {
                     ended = true;
                 }
             }
-            case VALUE_NUMBER_INT, VALUE_NUMBER_FLOAT -> count(t);
+            case VALUE_NUMBER_INT, VALUE_NUMBER_FLOAT -> {
+                if (depth == 1 && objectAt[1] && "index".equals(fieldAt[1])) {
+                    index = parser.getText();
+                }
+                count(t);
+            }
             default -> {
                 // other scalars carry no usage
             }
         }
     }
 
+    private String call() {
+        if (customId != null) {
+            return "custom_id:" + customId + "#" + (lineId == null ? "" : lineId);
+        }
+        return index == null ? null : "index:" + index;
+    }
+
     /**
      * Whether the string just read names the answering model: the top-level {@code model} (OpenAI,
      * Anthropic, Ollama, Groq...) or Gemini's {@code modelVersion}, or the {@code model} of the
      * envelope a streamed event wraps (Anthropic's {@code message_start} {@code message.model}, an
-     * OpenAI Responses event's {@code response.model}). Never deeper: a model's own JSON (tool
+     * OpenAI Responses event's {@code response.model}), or of Spring AI's {@code ChatResponse}
+     * metadata ({@code metadata.model}, beside its {@code metadata.usage}). Never deeper: a model's own JSON (tool
      * arguments, a JSON-mode answer) sits inside strings or arrays at other places.
      */
     private boolean isModelField() {
@@ -367,7 +425,7 @@ final class JsonDocumentScanner {
             return "model".equals(fieldAt[1]) || "modelVersion".equals(fieldAt[1]) || "model_version".equals(fieldAt[1]);
         }
         return depth == 2 && objectAt[1] && objectAt[2] && "model".equals(fieldAt[2])
-                && ("message".equals(fieldAt[1]) || "response".equals(fieldAt[1]));
+                && ("message".equals(fieldAt[1]) || "response".equals(fieldAt[1]) || "metadata".equals(fieldAt[1]));
     }
 
     private void count(JsonToken t) throws IOException {
@@ -389,24 +447,42 @@ final class JsonDocumentScanner {
             }
             value = (long) d;
         }
-        if (value < 0) {
-            return;
+        if (value >= 0) {
+            counted(value);
         }
+    }
+
+    /** Records a count read where {@link #counterName} names it. */
+    private void counted(long value) {
+        String name = counterName();
         if (name.isEmpty()) {
             usages.computeIfAbsent("", k -> new HashMap<>()).put(fieldAt[1], value);
         } else if (RESULTS_COUNTERS.containsValue(name) && collecting == null) {
             // a counter of the top-level results list (counterName's answer outside any usage object)
             usages.computeIfAbsent("", k -> new HashMap<>()).merge(name, value, JsonDocumentScanner::saturatedSum);
-        } else {
+        } else if (counters.size() < MAX_COUNTERS || counters.containsKey(name)) {
             counters.put(name, value);
         }
     }
 
-    /** The dotted field names from the root to the object just opened, or null when an array is on the way. */
+    /**
+     * Counters kept per usage object: every provider's fit many times over; an answer naming millions
+     * of fields in its usage must not hold them all.
+     */
+    private static final int MAX_COUNTERS = 64;
+
+    /**
+     * The dotted field names from the root to the object just opened, an array on the way written
+     * {@code []} ({@code choices[].usage}); null when a field name is not known yet.
+     */
     private String objectPath() {
         StringBuilder path = new StringBuilder();
         for (int d = 1; d < depth; d++) {
-            if (!objectAt[d] || fieldAt[d] == null) {
+            if (!objectAt[d]) {
+                path.append("[]");
+                continue;
+            }
+            if (fieldAt[d] == null) {
                 return null;
             }
             if (d > 1) {

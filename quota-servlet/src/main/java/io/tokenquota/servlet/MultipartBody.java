@@ -61,7 +61,7 @@ record MultipartBody(CharSequence text, Map<String, List<String>> fields, List<b
                     // the label does not say text: the content decides, by the rule a body is judged by
                     CharSequence content;
                     try (InputStream in = part.getInputStream()) {
-                        content = BodyText.text(in.readAllBytes(), charset);
+                        content = BodyText.text(in.readAllBytes(), charset, BodyText.isMedia(part.getContentType()));
                     }
                     if (content != null) {
                         text.append(content).append('\n');

@@ -25,12 +25,7 @@ import jakarta.servlet.http.HttpServletResponse;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
-import java.nio.ByteBuffer;
-import java.nio.CharBuffer;
 import java.nio.charset.Charset;
-import java.nio.charset.CharsetDecoder;
-import java.nio.charset.CoderResult;
-import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -185,6 +180,59 @@ public final class QuotaFilter implements Filter {
         return settleFailureCount.get();
     }
 
+    /**
+     * Servlets mapped under a protected prefix, by name, each with its first such mapping's path: a
+     * forward or include by name ({@code getNamedDispatcher}, Spring's {@code ServletForwardingController})
+     * reaches them with the caller's paths, and containers apply a filter's URL patterns to path-based
+     * dispatches only. Set by {@link #init}.
+     */
+    private volatile Map<String, String> protectedServlets = Map.of();
+
+    /**
+     * Maps this filter also by the names of the servlets under its protected prefixes, for forwards and
+     * includes, so that a dispatch to one by name is held like a request to its path. A container that
+     * does not let a filter add mappings from {@code init} (the servlet API allows refusing it once the
+     * context is initialised) gets a warning naming the servlets: map the filter by their names yourself
+     * ({@code <servlet-name>} in a {@code <filter-mapping>}, or {@code FilterRegistration
+     * .addMappingForServletNames}), with dispatcher types FORWARD and INCLUDE.
+     */
+    @Override
+    public void init(jakarta.servlet.FilterConfig config) {
+        jakarta.servlet.ServletContext context = config.getServletContext();
+        Map<String, String> names = new LinkedHashMap<>();
+        try {
+            for (jakarta.servlet.ServletRegistration servlet : context.getServletRegistrations().values()) {
+                for (String mapping : servlet.getMappings()) {
+                    String path = mapping.endsWith("/*") ? mapping.substring(0, mapping.length() - 2) : mapping;
+                    if (path.startsWith("/") && match(path) != null) {
+                        names.putIfAbsent(servlet.getName(), path);
+                        break;
+                    }
+                }
+            }
+        } catch (RuntimeException unsupported) {
+            // a context that cannot list its servlets (a programmatic one in some containers): nothing to add
+            return;
+        }
+        protectedServlets = Map.copyOf(names);
+        if (names.isEmpty()) {
+            return;
+        }
+        jakarta.servlet.FilterRegistration own = context.getFilterRegistration(config.getFilterName());
+        try {
+            if (own == null) {
+                throw new IllegalStateException("no registration for filter " + config.getFilterName());
+            }
+            own.addMappingForServletNames(java.util.EnumSet.of(DispatcherType.FORWARD, DispatcherType.INCLUDE), true,
+                    names.keySet().toArray(String[]::new));
+        } catch (RuntimeException refused) {
+            LOG.warn("could not map the quota filter by the names of the servlets under its protected paths {}"
+                    + " ({}): a forward or include to one of them by name would not be held. Map the filter by"
+                    + " those servlet names yourself, with dispatcher types FORWARD and INCLUDE", names.keySet(),
+                    refused.toString());
+        }
+    }
+
     @Override
     public void doFilter(ServletRequest req, ServletResponse res, FilterChain chain) throws IOException, ServletException {
         if (!(req instanceof HttpServletRequest request) || !(res instanceof HttpServletResponse response)
@@ -193,6 +241,11 @@ public final class QuotaFilter implements Filter {
             return;
         }
         String path = pathOf(request);
+        String named = namedTarget(request);
+        if (named != null) {
+            // a dispatch by name keeps the caller's paths: the servlet's own protected path stands for them
+            path = named;
+        }
         String prefix = match(path);
         // OPTIONS (a CORS preflight) and TRACE (the servlet API's echo of the request) call no model
         if (prefix == null || "OPTIONS".equals(request.getMethod()) || "TRACE".equals(request.getMethod())
@@ -241,8 +294,9 @@ public final class QuotaFilter implements Filter {
         // parse JSON without looking at the label, so a label must not shrink the hold
         HttpServletRequest forward;
         long estimate;
-        // a body whose output budget may be fitted to the balance: JSON the filter forwards as it read it
-        byte[] fittable = null;
+        // a body whose output budget may be lowered (to the cap, or to fit the balance): JSON the filter
+        // forwards as it read it
+        byte[] spliceable = null;
         // the body as read, for the request's digest under which a 304 finds the answer it names
         byte[] kept = null;
         // with weights: every model the request names, wherever an endpoint may read it
@@ -252,7 +306,7 @@ public final class QuotaFilter implements Filter {
         }
         // a budget or n in the query string is read as in a JSON body when the request has no JSON body:
         // the servlet API (and Spring's @RequestParam) merges the query string into the parameters a
-        // form, multipart or GET endpoint reads
+        // form, multipart or GET endpoint reads; beside a JSON body only its budget counts (estimateAs)
         String query = request.getQueryString();
         RequestEstimator.Asked asked = new RequestEstimator.Asked();
         if (query != null && !query.isEmpty()) {
@@ -305,7 +359,9 @@ public final class QuotaFilter implements Filter {
                 return;
             }
             // a compressed body is estimated (and size-limited) as the endpoint will read it, inflated
-            byte[] readable = decoded(body, request.getHeader("Content-Encoding"), limit);
+            // every line of the field counts: they are one list of codings (RFC 9110 section 5.3)
+            byte[] readable = decoded(body, String.join(",", java.util.Collections.list(request.getHeaders("Content-Encoding"))),
+                    limit);
             if (readable == TOO_LARGE) {
                 Problems.bodyTooLarge(request, response, limit);
                 return;
@@ -315,7 +371,7 @@ public final class QuotaFilter implements Filter {
                         "the request's Content-Encoding is not one the quota filter can read (gzip, deflate)");
                 return;
             }
-            estimate = estimateOf(readable, labels, path, asked);
+            estimate = estimateOf(readable, labels, BodyText.isMedia(request.getContentType()), path, asked);
             if (models != null) {
                 models.fromJson(readable);
             }
@@ -337,8 +393,8 @@ public final class QuotaFilter implements Filter {
             forward = new BufferedRequest(request, body, charset);
             // only bytes forwarded as they were read can be spliced (not a compressed body), in UTF-8
             // (other labels are read two ways, at other offsets); a form's fields are not rewritten
-            if (fitMinimum > 0 && readable == body && StandardCharsets.UTF_8.equals(charset) && !isForm(request)) {
-                fittable = body;
+            if (readable == body && StandardCharsets.UTF_8.equals(charset) && !isForm(request)) {
+                spliceable = body;
             }
         }
         // the query string counts too: a prompt can ride in ?prompt=... as well as in the body
@@ -349,8 +405,11 @@ public final class QuotaFilter implements Filter {
         // model answered (a charset no encoder has), and an async answer goes through the usage reader
         EndpointRequest endpointRequest = new EndpointRequest(forward);
         Weighing weighing = models == null ? null : new Weighing(weights, models.models());
-        Fitted fitted = fittable == null ? null
-                : fit(subject, fittable, charset, estimate, asked.countedOutput(), weighing, path, query);
+        Fitted fitted = spliceable == null || fitMinimum == 0 ? null
+                : fit(subject, spliceable, charset, estimate, asked.countedOutput(), weighing, path, query);
+        if (fitted == null && spliceable != null && asked.aboveCap) {
+            fitted = capped(spliceable, estimate, asked.countedOutput());
+        }
         // the fitted body goes to the endpoint only once its hold is granted; fail-open lets the
         // client's own body through, uncharged, as without fitting
         EndpointRequest held = endpointRequest;
@@ -360,6 +419,8 @@ public final class QuotaFilter implements Filter {
             estimate = fitted.estimate();
             output = fitted.output();
         }
+        // what a report of the output alone leaves out (TGI, Ollama's cached prompt), in raw tokens
+        long inputEstimate = Math.max(0, estimate - output);
         // input at the model's input rate, the requested output budget at its output rate
         estimate = held(weighing, estimate, output);
 
@@ -405,7 +466,10 @@ public final class QuotaFilter implements Filter {
             }
         };
         headers.run();
-        UsageSniffer sniffer = new UsageSniffer();
+        UsageSniffer sniffer = new UsageSniffer(inputEstimate);
+        if (UsageSniffer.countsTokens(path)) {
+            sniffer.countingPath();
+        }
         QuotaResponse wrapped = new QuotaResponse(response, sniffer, headers,
                 request.getDispatcherType() == DispatcherType.INCLUDE);
         held.answeredThrough(wrapped);
@@ -522,13 +586,28 @@ public final class QuotaFilter implements Filter {
             return null;
         }
         byte[] fitted = OutputBudgetFit.splice(body, spans, budget);
-        long fittedEstimate = estimateOf(fitted, List.of(charset), path, new RequestEstimator.Asked());
+        long fittedEstimate = estimateOf(fitted, List.of(charset), false, path, new RequestEstimator.Asked());
         if (query != null && !query.isEmpty()) {
             fittedEstimate = clamp(fittedEstimate, estimator.text(decodedQuery(query)));
         }
         long fittedOutput = output(budget, completions, path);
         return held(weighing, fittedEstimate, fittedOutput) <= available
                 ? new Fitted(fitted, fittedEstimate, fittedOutput, budget) : null;
+    }
+
+    /**
+     * The body with every output budget above the {@link Builder#outputBudgetCap} (a "no limit" one
+     * too) lowered to the cap, or {@code null} when none of its budget fields can be rewritten. The
+     * hold counts at most the cap per completion; an endpoint sent a larger budget may write more,
+     * and an answer that reports no usage is charged the hold: the endpoint is asked for no more
+     * than is held. The estimate does not change (it counted the cap).
+     */
+    private Fitted capped(byte[] body, long estimate, long output) {
+        List<OutputBudgetFit.Span> spans = OutputBudgetFit.locate(body);
+        if (spans == null || spans.stream().noneMatch(s -> s.value() > outputBudgetCap)) {
+            return null;
+        }
+        return new Fitted(OutputBudgetFit.splice(body, spans, outputBudgetCap), estimate, output, outputBudgetCap);
     }
 
     private void unavailable(HttpServletRequest request, HttpServletResponse response, FilterChain chain,
@@ -551,26 +630,27 @@ public final class QuotaFilter implements Filter {
      * a JSON body's own fields say what the endpoint reads, a query string's {@code n} on a JSON call
      * may mean anything (a page, a count of events).
      */
-    long estimateOf(byte[] body, List<Charset> labels, String path, RequestEstimator.Asked asked) {
+    long estimateOf(byte[] body, List<Charset> labels, boolean media, String path, RequestEstimator.Asked asked) {
         // an endpoint may read the body in a charset its label names (getReader() in the container's
         // reading of the label; Spring parses the label itself, any case, the last of two) or ignore the
         // label and detect the encoding from the bytes (most JSON parsers): a label must not shrink the
         // hold, so the largest reading counts
-        long estimate = estimateAs(body, body, StandardCharsets.UTF_8, path, asked);
+        long estimate = estimateAs(body, body, StandardCharsets.UTF_8, media, path, asked);
         for (Charset charset : labels) {
             if (!StandardCharsets.UTF_8.equals(charset)) {
                 byte[] declared = new String(body, charset).getBytes(StandardCharsets.UTF_8);
-                estimate = Math.max(estimate, estimateAs(declared, body, charset, path, asked));
+                estimate = Math.max(estimate, estimateAs(declared, body, charset, media, path, asked));
             }
         }
         return estimate;
     }
 
     /** The estimate of {@code json} as a JSON object, else of {@code body} as text in {@code charset}. */
-    private long estimateAs(byte[] json, byte[] body, Charset charset, String path, RequestEstimator.Asked asked) {
+    private long estimateAs(byte[] json, byte[] body, Charset charset, boolean media, String path,
+                            RequestEstimator.Asked asked) {
         RequestEstimator.Estimate e = estimator.estimate(json);
         if (e == null) {
-            CharSequence decoded = BodyText.text(body, charset);
+            CharSequence decoded = BodyText.text(body, charset, media);
             long own = textTokens(decoded);
             long text = Math.max(longestPrefix(fallbackEstimates, path, defaultFallbackEstimate), own);
             List<RequestEstimator.Estimate> each = estimator.estimateEach(json);
@@ -588,7 +668,16 @@ public final class QuotaFilter implements Filter {
             asked.countOutput(text - own);
             return text;
         }
+        if (asked.budget > e.outputBudget()) {
+            // a budget name means a budget in the query string too (@RequestParam("max_tokens") beside a
+            // @RequestBody); a query string's n may mean anything on a JSON call, so only the budget
+            e = new RequestEstimator.Estimate(e.inputTokens(), asked.budget, e.completions(), e.mediaItems(),
+                    e.requests(), e.orDefault());
+        }
         asked.countOutput(outputOf(e, path));
+        if (e.requests().isEmpty() && e.outputBudget() > outputBudgetCap) {
+            asked.aboveCap = true;
+        }
         return total(e, path);
     }
 
@@ -870,6 +959,30 @@ public final class QuotaFilter implements Filter {
         byte[] bytes() {
             return count == buf.length ? buf : toByteArray();
         }
+    }
+
+    /**
+     * For a forward or include by name to a servlet under a protected prefix, that servlet's protected
+     * path; else {@code null}. A dispatch by name sets none of the path attributes a dispatch by path
+     * sets, and this filter runs in one only through the servlet-name mappings {@link #init} added.
+     */
+    private String namedTarget(HttpServletRequest request) {
+        DispatcherType type = request.getDispatcherType();
+        boolean named = (type == DispatcherType.FORWARD && request.getAttribute(RequestDispatcher.FORWARD_REQUEST_URI) == null)
+                || (type == DispatcherType.INCLUDE && request.getAttribute(RequestDispatcher.INCLUDE_REQUEST_URI) == null);
+        if (!named || protectedServlets.isEmpty()) {
+            return null;
+        }
+        jakarta.servlet.http.HttpServletMapping mapping;
+        try {
+            mapping = request.getHttpServletMapping();
+        } catch (RuntimeException unsupported) {
+            mapping = null;
+        }
+        String target = mapping == null ? null : protectedServlets.get(mapping.getServletName());
+        // the mapping a container reports in a dispatch by name may be the caller's: any protected
+        // servlet's path then stands for the target, which only such a servlet can be
+        return target != null ? target : protectedServlets.values().iterator().next();
     }
 
     static String pathOf(HttpServletRequest request) {

@@ -129,7 +129,7 @@ final class QuotaResponse extends HttpServletResponseWrapper {
         if (ACTUAL_TOKENS_HEADER.equalsIgnoreCase(name)) {
             actualTokens = value;
         } else {
-            if (UsageSniffer.reportsUsage(name)) {
+            if (UsageSniffer.readsHeader(name)) {
                 sniffer.header(name, value);
             }
             super.setHeader(name, value);
@@ -141,7 +141,7 @@ final class QuotaResponse extends HttpServletResponseWrapper {
         if (ACTUAL_TOKENS_HEADER.equalsIgnoreCase(name)) {
             actualTokens = value;
         } else {
-            if (UsageSniffer.reportsUsage(name)) {
+            if (UsageSniffer.readsHeader(name)) {
                 sniffer.header(name, value);
             }
             super.addHeader(name, value);
@@ -170,21 +170,35 @@ final class QuotaResponse extends HttpServletResponseWrapper {
 
     @Override
     public void reset() {
+        readDiscarded();
         super.reset();
-        synchronized (this) {
-            pending.reset();
-        }
         // a downstream reset() must not strip the quota headers the client is promised
         quotaHeaders.run();
     }
 
     @Override
     public void resetBuffer() {
+        readDiscarded();
         super.resetBuffer();
-        synchronized (this) {
-            // the client will never see those bytes: neither does the usage reader
-            pending.reset();
+    }
+
+    /**
+     * Bytes a reset is about to discard are read first, with the headers as they are: the client will
+     * never see them, but a usage in them (an answer written, then an exception handler's error page
+     * in its place) counts what the model did.
+     */
+    private synchronized void readDiscarded() {
+        if (!sniffer.started() && pending.size() > 0) {
+            // read on their own: what the endpoint writes after the reset (the real answer after an
+            // HTML prelude) is still read from its own first bytes
+            byte[] held = pending.toByteArray();
+            UsageSniffer discarded = sniffer.another();
+            discarded.begin(included ? null : getContentType(), super.getHeader("Content-Encoding"), held);
+            discarded.feed(held, 0, held.length);
+            discarded.finish();
+            sniffer.discarded(discarded);
         }
+        pending.reset();
     }
 
     /** The end of the response: bytes still pending are read with the headers as they are now. */
@@ -245,7 +259,10 @@ final class QuotaResponse extends HttpServletResponseWrapper {
         }
         synchronized (this) {
             if (!sniffer.started()) {
-                if (!isCommitted() && pending.size() + len <= MAX_PENDING) {
+                // the format is told from the first visible characters: a relay that passes on an
+                // upstream's keep-alive spaces (flushed before a slow answer) has shown none yet
+                if ((!isCommitted() || (blank(pending.toByteArray(), 0, pending.size()) && blank(b, off, len)))
+                        && pending.size() + len <= MAX_PENDING) {
                     pending.write(b, off, len);
                     return;
                 }
@@ -253,6 +270,17 @@ final class QuotaResponse extends HttpServletResponseWrapper {
             }
         }
         sniffer.feed(b, off, len);
+    }
+
+    /** Whether the bytes are white space (or a UTF-8 byte order mark's) only. */
+    private static boolean blank(byte[] b, int off, int len) {
+        for (int i = off; i < off + len; i++) {
+            int c = b[i] & 0xFF;
+            if (c != ' ' && c != '\t' && c != '\r' && c != '\n' && c != 0xEF && c != 0xBB && c != 0xBF) {
+                return false;
+            }
+        }
+        return true;
     }
 
     private final class TeeStream extends ServletOutputStream {

@@ -82,29 +82,34 @@ final class RequestEstimator {
      * before {@code max_tokens}), Ollama's {@code num_predict}, vLLM's {@code min_tokens} (the least the
      * model must write), Hugging Face TGI's {@code max_new_tokens} and {@code min_new_tokens}, AWS
      * Bedrock Converse's {@code maxTokens}, Anthropic's legacy {@code max_tokens_to_sample}, Bedrock
-     * InvokeModel's Titan {@code maxTokenCount} and Meta {@code max_gen_len}. Read at the
+     * InvokeModel's Titan {@code maxTokenCount} and Meta {@code max_gen_len}, KoboldCpp's
+     * {@code max_length}, Aleph Alpha's {@code maximum_tokens}, LMDeploy's {@code request_output_len}. Read at the
      * top level, in the {@link #CONFIG_OBJECTS} and in a request's parameters ({@link Asked}); a
      * negative one ({@code -1}, {@code -2}: no limit, fill the context) holds the cap.
      */
     static final Set<String> OUTPUT_FIELDS = Set.of("max_tokens", "max_completion_tokens", "max_output_tokens",
             "maxOutputTokens", "n_predict", "num_predict", "min_tokens", "max_new_tokens", "min_new_tokens",
-            "maxTokens", "max_tokens_to_sample", "maxTokenCount", "max_gen_len");
+            "maxTokens", "max_tokens_to_sample", "maxTokenCount", "max_gen_len", "max_length", "maximum_tokens",
+            "request_output_len");
     /**
      * Top-level objects holding a request's generation settings: Gemini {@code generationConfig},
      * Ollama {@code options}, Hugging Face TGI {@code parameters}, AWS Bedrock Converse
      * {@code inferenceConfig}, Bedrock Titan {@code textGenerationConfig}, a Replicate prediction's
      * {@code input} (an object there; OpenAI's {@code input} is a string or a list, never one), SGLang's
-     * {@code sampling_params}; the {@link #OUTPUT_FIELDS} in them are budgets.
+     * {@code sampling_params}, MLflow and Databricks serving's {@code params}, OpenLLM's {@code llm_config};
+     * the {@link #OUTPUT_FIELDS} in them are budgets.
      */
     static final Set<String> CONFIG_OBJECTS = Set.of("generationConfig", "generation_config", "options", "parameters",
-            "inferenceConfig", "textGenerationConfig", "input", "sampling_params", "samplingParams");
+            "inferenceConfig", "textGenerationConfig", "input", "sampling_params", "samplingParams", "params",
+            "llm_config");
     /**
      * How many completions the model writes, each up to the output budget: OpenAI {@code n}, OpenAI and
-     * TGI {@code best_of}, Gemini and Vertex {@code candidateCount}, transformers' {@code num_return_sequences};
+     * TGI {@code best_of}, Gemini and Vertex {@code candidateCount}, transformers' {@code num_return_sequences},
+     * Cohere's {@code num_generations}, AI21's {@code numResults}, Replicate's {@code num_outputs};
      * read at the top level and in the {@link #CONFIG_OBJECTS}.
      */
     static final Set<String> COMPLETIONS_FIELDS = Set.of("n", "best_of", "candidateCount", "candidate_count",
-            "num_return_sequences");
+            "num_return_sequences", "num_generations", "numResults", "num_outputs");
 
     /**
      * The names above as Go's {@code encoding/json} matches a key to a field: case-insensitively, with
@@ -380,12 +385,17 @@ final class RequestEstimator {
             long completions = 1;
             long prompts = 0;
             long media = 0;
-            // a null budget or config object, or a config object named twice: see Estimate.orDefault
+            // a budget named with a value and again as null, a null config object, or a config object
+            // named twice: see Estimate.orDefault
             boolean orDefault = false;
             Set<String> configs = new java.util.HashSet<>();
+            Set<String> nullBudgets = new java.util.HashSet<>();
+            Set<String> valuedBudgets = new java.util.HashSet<>();
             // the byte ranges of a batch's requests: {start, end, 1 for a batch line's own request}
             List<long[]> batched = null;
             boolean lineId = false;
+            // the budgets named deeper than the top level and the config objects (nestedBudget), added up
+            long nested = -1;
             JsonToken t;
             while ((t = p.nextToken()) != null) {
                 Frame top = stack.peek();
@@ -420,6 +430,12 @@ final class RequestEstimator {
                         }
                         Frame frame = new Frame(t == JsonToken.START_ARRAY, top.valueName(), schema, said, data);
                         frame.inRequest = top.inRequest;
+                        frame.inLabels = top.inLabels || (!top.array && LABELS.equals(top.field));
+                        if (t == JsonToken.START_ARRAY && !top.array && TENSOR_DATA.equals(top.field) && settings(top)) {
+                            frame.tensor = top;
+                        } else if (t == JsonToken.START_ARRAY && top.array) {
+                            frame.tensor = top.tensor;
+                        }
                         if (batches && t == JsonToken.START_OBJECT && !top.inRequest && !schema && !said && !data) {
                             if (top.array && stack.size() == 2 && named(INSTANCE_LISTS, top.name)) {
                                 // a Vertex prediction instance: a request of its own, under the body's parameters
@@ -440,6 +456,11 @@ final class RequestEstimator {
                     }
                     case END_OBJECT, END_ARRAY -> {
                         Frame done = stack.pop();
+                        long named = done.budgetTensor ? Math.max(done.nestedBudget, done.tensorData) : done.nestedBudget;
+                        if (named >= 0) {
+                            // each settings object asks for its own output (each record of a table of requests)
+                            nested = nested < 0 ? named : saturatingAdd(nested, named);
+                        }
                         // a part and the payload it holds are one item; a list holds as many as its elements
                         long items = Math.max(done.mediaHere ? 1 : 0, done.mediaBelow);
                         if (stack.isEmpty()) {
@@ -460,6 +481,9 @@ final class RequestEstimator {
                             prompts++;
                         }
                         int asked = asked(stack.size(), top);
+                        if (asked == BUDGET) {
+                            valuedBudgets.add(budgetKey(stack.size(), top));
+                        }
                         if (asked != NOT_ASKED) {
                             long value = asked == BUDGET ? budget(p.getText()) : count(p.getText());
                             if (value >= 0 && asked == BUDGET) {
@@ -467,18 +491,30 @@ final class RequestEstimator {
                             } else if (value >= 0) {
                                 completions = Math.max(completions, value);
                             }
+                        } else if (nestedBudget(stack.size(), top)) {
+                            top.nestedBudget = Math.max(top.nestedBudget, budget(p.getText()));
+                        } else if (!top.array && "name".equals(top.field) && settings(top) && isBudget(p.getText())) {
+                            top.budgetTensor = true;
                         }
                         // a view of the parser's buffer, not a String copy: read only during this token
                         CharBuffer text = CharBuffer.wrap(p.getTextCharacters(), p.getTextOffset(), p.getTextLength());
                         boolean base64 = PAYLOAD_FIELDS.contains(top.valueName()) && isBase64(text);
                         boolean named = top.schema || TEXT_FIELDS.contains(top.valueName());
+                        // a base64 data: URL in an application's own field (FileReader.readAsDataURL) is
+                        // decoded before a model sees it: its decoded text counts (below), not its characters
+                        boolean encoded = base64 || (isDataUrl(text) && isBase64(text));
                         // every string counts, whatever the application calls its field, so well-formed
                         // JSON never costs less than the same strings sent as plain text; labels and ids do not
-                        if ((named || !top.labels()) && (named || !base64)) {
+                        if ((named || !top.labels()) && (named || !encoded)) {
                             input = saturatingAdd(input, estimator.estimate(text));
                         }
                         if (!top.schema && text.length() > 0) {
                             boolean payload = base64 || isDataUrl(text);
+                            if (payload) {
+                                // a text document sent as base64 (Gemini inlineData of text/plain) is read
+                                // by the model as its text: that counts, beside the item
+                                input = saturatingAdd(input, base64Text(text));
+                            }
                             if (top.array && (payload || MEDIA_FIELDS.contains(top.name))) {
                                 // each image of a list is an item
                                 top.mediaBelow++;
@@ -490,22 +526,20 @@ final class RequestEstimator {
                     }
                     case VALUE_NUMBER_INT, VALUE_NUMBER_FLOAT -> {
                         int asked = asked(stack.size(), top);
+                        if (asked == BUDGET) {
+                            valuedBudgets.add(budgetKey(stack.size(), top));
+                        }
                         if (asked != NOT_ASKED) {
-                            long value;
-                            if (p.isNaN()) {
-                                // NaN asks for nothing; an infinite budget is no limit, as -1 is
-                                value = asked == BUDGET && Double.isInfinite(p.getDoubleValue()) ? Long.MAX_VALUE : -1;
-                            } else {
-                                // a long number (a Python endpoint reads 4,300 digits) is read from its
-                                // digits: converting it whole would cost time that grows faster than its length
-                                BigDecimal number = p.getTextLength() > LONG_NUMBER ? reduced(p.getText()) : p.getDecimalValue();
-                                value = asked == BUDGET ? budget(number) : count(number);
-                            }
+                            long value = number(p, asked);
                             if (value >= 0 && asked == BUDGET) {
                                 output = Math.max(output, value);
                             } else if (value >= 0) {
                                 completions = Math.max(completions, value);
                             }
+                        } else if (nestedBudget(stack.size(), top)) {
+                            top.nestedBudget = Math.max(top.nestedBudget, number(p, BUDGET));
+                        } else if (top.tensor != null) {
+                            top.tensor.tensorData = Math.max(top.tensor.tensorData, number(p, BUDGET));
                         }
                         if (top.saysText() || (t == JsonToken.VALUE_NUMBER_INT && TEXT_FIELDS.contains(top.valueName()))) {
                             // a token id of a pre-tokenised prompt, or a number in a tool's input
@@ -513,9 +547,13 @@ final class RequestEstimator {
                         }
                     }
                     case VALUE_NULL -> {
-                        // null carries no text; as a budget (or the config object holding one) it is the
-                        // endpoint's own default, which a budget beside it does not bound
-                        if (asked(stack.size(), top) == BUDGET || (stack.size() == 1 && isConfig(top.field))) {
+                        // null carries no text. A budget named with a value and again as null (the endpoint
+                        // reads the last: its own default) or a null config object leaves the endpoint its
+                        // default; a null beside another budget name (a serialised record's unset
+                        // max_tokens beside its max_completion_tokens) does not
+                        if (asked(stack.size(), top) == BUDGET) {
+                            nullBudgets.add(budgetKey(stack.size(), top));
+                        } else if (stack.size() == 1 && isConfig(top.field)) {
                             orDefault = true;
                         }
                     }
@@ -563,7 +601,9 @@ final class RequestEstimator {
             // each prompt of a batch gets its own n completions
             long batch = prompts > 1 && completions > Long.MAX_VALUE / prompts ? Long.MAX_VALUE
                     : completions * Math.max(1, prompts);
-            return new Estimate(input, output, batch, media, requests, orDefault);
+            nullBudgets.retainAll(valuedBudgets);
+            output = Math.max(output, nested);
+            return new Estimate(input, output, batch, media, requests, orDefault || !nullBudgets.isEmpty());
         } catch (StreamConstraintsException e) {
             // nested past the parser's limit (the only limit it has: lengths are bounded by the body
             // limit alone): read again with the deep part cut away, not as plain text, which would drop
@@ -704,6 +744,20 @@ final class RequestEstimator {
         return negative ? value.negate() : value;
     }
 
+    /**
+     * A JSON number as {@link #asked} reads it ({@link #budget(BigDecimal)} or {@link #count(BigDecimal)}):
+     * NaN asks for nothing, an infinite budget is no limit (as -1 is); a long number (a Python
+     * endpoint reads 4,300 digits) is read from its digits, since converting it whole would cost time
+     * that grows faster than its length.
+     */
+    private static long number(JsonParser p, int asked) throws IOException {
+        if (p.isNaN()) {
+            return asked == BUDGET && Double.isInfinite(p.getDoubleValue()) ? Long.MAX_VALUE : -1;
+        }
+        BigDecimal number = p.getTextLength() > LONG_NUMBER ? reduced(p.getText()) : p.getDecimalValue();
+        return asked == BUDGET ? budget(number) : count(number);
+    }
+
     private static final int NOT_ASKED = 0;
     private static final int BUDGET = 1;
     private static final int COMPLETIONS = 2;
@@ -714,6 +768,37 @@ final class RequestEstimator {
      */
     private static boolean batchedPrompt(int depth, Frame top) {
         return depth == 2 && top.array && top.name != null && BATCHED_PROMPTS.contains(fold(top.name));
+    }
+
+    /** Which budget field the value at hand is, as an endpoint keys it: its settings object and folded name. */
+    private static String budgetKey(int depth, Frame top) {
+        return (depth == 1 ? "" : fold(top.name)) + "/" + fold(top.field);
+    }
+
+    /** The field whose array holds a named input tensor's values (KServe v2: {@code {"name": …, "data": [[…]]}}). */
+    private static final String TENSOR_DATA = "data";
+
+    /**
+     * Whether the object at hand may hold a request's settings: not a tool or schema definition, not
+     * the conversation or a text field's data (a model or a user wrote those), not one request of a
+     * batch (estimated on its own).
+     */
+    private static boolean settings(Frame top) {
+        return !top.schema && !top.said && !top.data && !top.inRequest && !top.inLabels;
+    }
+
+    /** Objects of labels a provider stores beside the request (OpenAI's {@code metadata}), never its settings. */
+    private static final String LABELS = "metadata";
+
+    /**
+     * Whether the value at hand is a budget named below the places {@link #asked} reads: in an object
+     * of any depth that may hold settings (Azure ML's {@code input_data.parameters}, Clarifai's
+     * {@code model.model_version.output_info.params}, a record of MLflow's {@code dataframe_records}).
+     * Servers nest their settings wherever their own API puts them; an endpoint that reads a budget
+     * there writes that many tokens, so it is held as any budget is.
+     */
+    private static boolean nestedBudget(int depth, Frame top) {
+        return depth >= 2 && !top.array && settings(top) && isBudget(top.field);
     }
 
     /** Whether the value at hand is the request's output budget, its completion count, or neither. */
@@ -889,6 +974,30 @@ final class RequestEstimator {
         return true;
     }
 
+    /** The estimate of the text a base64 payload (plain or a {@code data:} URL) decodes to; 0 when it is not text. */
+    private long base64Text(CharSequence value) {
+        int start = 0;
+        if ("data:".contentEquals(value.subSequence(0, Math.min(5, value.length())))) {
+            int comma = -1;
+            for (int i = 5; i < value.length() && comma < 0; i++) {
+                comma = value.charAt(i) == ',' ? i : -1;
+            }
+            if (comma < 0 || !value.subSequence(0, comma).toString().endsWith(";base64")) {
+                return 0;
+            }
+            start = comma + 1;
+        }
+        // the URL-safe alphabet read as the standard one; the MIME decoder skips line breaks
+        String encoded = value.subSequence(start, value.length()).toString().replace('-', '+').replace('_', '/');
+        try {
+            // strictly: UTF-8 (or a byte order mark's); a decoded image or audio is never guessed as text
+            CharSequence decoded = BodyText.text(java.util.Base64.getMimeDecoder().decode(encoded), StandardCharsets.UTF_8, true);
+            return decoded == null ? 0 : estimator.estimate(decoded);
+        } catch (IllegalArgumentException notBase64) {
+            return 0;
+        }
+    }
+
     private static long saturatingAdd(long a, long b) {
         long sum = a + Math.max(0, b);
         return sum < 0 ? Long.MAX_VALUE : sum;
@@ -904,6 +1013,8 @@ final class RequestEstimator {
         long completions = 1;
         /** Whether a JSON part leaves the endpoint its own default budget beside the one named. */
         boolean orDefault;
+        /** A JSON body of one request names an output budget above the filter's cap. */
+        boolean aboveCap;
         /** The largest output budget an estimate of the request counted (the rest of it is input). */
         private long countedOutput;
 
@@ -917,6 +1028,10 @@ final class RequestEstimator {
 
         /** Reads one parameter; whether it was a budget or a count (else it is text). */
         boolean read(String name, String value) {
+            name = settingName(name);
+            if (name == null) {
+                return false;
+            }
             boolean budgetField = isBudget(name);
             if (!budgetField && !named(COMPLETIONS_NAMES, name)) {
                 return false;
@@ -931,6 +1046,25 @@ final class RequestEstimator {
                 completions = Math.max(completions, v);
             }
             return true;
+        }
+
+        /**
+         * The setting a parameter name addresses as a data binder reads it: itself at the top level, or
+         * its last part under a settings object ({@code generationConfig.maxOutputTokens},
+         * {@code options[num_predict]}: Spring binds them into the nested object); {@code null} for a
+         * name nested anywhere else ({@code messages[0].content}).
+         */
+        private static String settingName(String name) {
+            int cut = Math.max(name.lastIndexOf('.'), name.lastIndexOf('['));
+            if (cut < 0) {
+                return name;
+            }
+            String last = name.substring(cut + 1);
+            if (last.endsWith("]")) {
+                last = last.substring(0, last.length() - 1);
+            }
+            String parent = name.substring(0, cut);
+            return isConfig(parent) ? last : null;
         }
 
         /** Takes the budget and count of a JSON part of the request, read by the JSON body's rules. */
@@ -971,6 +1105,16 @@ final class RequestEstimator {
         boolean batchLine;
         /** Within one request of a batch: no batch is looked for inside it. */
         boolean inRequest;
+        /** Within an object of {@link #LABELS}. */
+        boolean inLabels;
+        /** The largest budget named in this object when it sits below the top level and the config objects. */
+        long nestedBudget = -1;
+        /** This object is a named input tensor whose name is a budget ({@code {"name": "max_tokens", "data": [[8000]]}}). */
+        boolean budgetTensor;
+        /** The largest number in this object's {@link #TENSOR_DATA} arrays. */
+        long tensorData = -1;
+        /** The object whose {@link #TENSOR_DATA} this array (or an array inside it) is, or {@code null}. */
+        Frame tensor;
 
         Frame(boolean array, String name, boolean schema, boolean said, boolean data) {
             this.array = array;

@@ -107,6 +107,10 @@ final class Settlement implements AsyncListener {
      *       be {@code provisional} (Anthropic's {@code message_start}, counted before the answer was
      *       written, without the final {@code message_delta}; a Gemini chunk's prompt-only count without
      *       the last chunk's) is charged at least the estimate;</li>
+     *   <li>a 2xx of a token-counting endpoint whose answer is a count ({@code tokenCount}: Gemini's
+     *       {@code :countTokens}, Anthropic's {@code /count_tokens}, OpenAI's
+     *       {@code /responses/input_tokens}, answering {@code totalTokens} or {@code input_tokens}):
+     *       the provider ran its tokenizer and no model, the hold is released;</li>
      *   <li>a 5xx: released ({@code releaseOnError}) or charged the estimate;</li>
      *   <li>a 302 or 303 (post/redirect/get after the call), a 304 (an ETag filter inside this one
      *       answered a conditional request after the model had answered), or a 406 (the framework
@@ -128,7 +132,7 @@ final class Settlement implements AsyncListener {
      * </ol>
      */
     static Decision decide(Long explicit, Long usage, boolean provisional, End end, int status, boolean committed,
-                           boolean noHandler, boolean releaseOnError, long estimate) {
+                           boolean noHandler, boolean tokenCount, boolean releaseOnError, long estimate) {
         if (explicit != null) {
             return Decision.charge(explicit, "reported by the handler");
         }
@@ -143,6 +147,9 @@ final class Settlement implements AsyncListener {
             // larger report is charged the most it can take rather than nothing
             return usage > Limits.MAX_TOKENS ? Decision.charge(Limits.MAX_TOKENS, "usage in the response, capped")
                     : Decision.charge(usage, provisional ? "provisional usage in the response" : "usage in the response");
+        }
+        if (tokenCount && status >= 200 && status < 300) {
+            return Decision.release("a token count: no model was called");
         }
         if (status >= 500) {
             return releaseOnError ? Decision.release("server error") : Decision.charge(estimate, "server error");
@@ -226,7 +233,8 @@ final class Settlement implements AsyncListener {
             // usage remembered for a 304 is a final count; only the sniffer's own can be provisional
             boolean provisional = sniffer.provisional();
             Decision d = decide(explicitActual(), usage, provisional, effective, status, response.isCommitted(),
-                    (status == 406 || status == 412) && springMatchedNoHandler(request), releaseOnError, estimate);
+                    (status == 406 || status == 412) && springMatchedNoHandler(request), sniffer.tokenCount(),
+                    releaseOnError, estimate);
             if (usage != null && usage > Limits.MAX_TOKENS) {
                 LOG.warn("usage {} in the response for reservation {} of {} is past the ledger's limit; charging {}",
                         usage, hold.id(), hold.subject(), d.tokens());

@@ -88,6 +88,13 @@ final class TrustedHeaderResolver implements SubjectResolver {
             return null;
         }
         String subject = value.trim();
+        if (subject.indexOf(',') >= 0) {
+            // a field's lines and its comma-separated values are one list (RFC 9110 section 5.3): a proxy
+            // that appends its header to the client's (Apache's RequestHeader append, Envoy's append)
+            // sends "forged, real" on one line, two identities again
+            LOG.warn("ignoring {} header listing several values from {}", headerName, request.getRemoteAddr());
+            return null;
+        }
         return subject.isEmpty() ? null : subject;
     }
 

@@ -26,7 +26,9 @@ final class UsageKinds {
                 : "input_tokens_details.cached_tokens"));
         long reasoning = Math.min(completion, get(u, chat ? "completion_tokens_details.reasoning_tokens"
                 : "output_tokens_details.reasoning_tokens"));
-        return withTotal(new long[] {prompt - cached, cached, completion - reasoning, reasoning}, u.get("total_tokens"));
+        // Perplexity's citation and reasoning tokens, counted beside prompt and completion
+        return withTotal(new long[] {add(prompt - cached, get(u, "citation_tokens")), cached, completion - reasoning,
+            add(reasoning, UsageSniffer.perplexity(u) ? get(u, "reasoning_tokens") : 0)}, u.get("total_tokens"));
     }
 
     /** Anthropic: cache writes are input read at full price; cache reads are cached input. */
@@ -61,12 +63,22 @@ final class UsageKinds {
         return new long[] {get(u, side + "input_tokens"), 0, get(u, side + "output_tokens"), 0};
     }
 
+    /** Bedrock InvokeModel's invocation metrics, and its token-count headers: cache writes are input. */
+    static long[] bedrockInvocation(Long input, Long output, Long cacheRead, Long cacheWrite) {
+        return new long[] {add(orZero(input), orZero(cacheWrite)), orZero(cacheRead), orZero(output), 0};
+    }
+
+    private static long orZero(Long value) {
+        return value == null ? 0 : value;
+    }
+
     /** Input and output counters at the top of the answer (Ollama, llama.cpp, Bedrock InvokeModel). */
     static long[] inputOutput(Map<String, Long> u, String input, String output) {
         return new long[] {get(u, input), 0, get(u, output), 0};
     }
 
-    private static long[] withTotal(long[] kinds, Long total) {
+    /** {@code kinds} with what {@code total} counts above their sum added as output. */
+    static long[] withTotal(long[] kinds, Long total) {
         long sum = add(add(kinds[0], kinds[1]), add(kinds[2], kinds[3]));
         if (total != null && total > sum) {
             kinds[2] = add(kinds[2], total - sum);

@@ -46,9 +46,41 @@ import java.util.Map;
  * <p>Thread-safe: an async servlet may write from another thread than the one that settles.
  */
 final class UsageSniffer {
-    private enum Mode { UNDECIDED, JSON, SSE, OFF }
+    private enum Mode { UNDECIDED, JSON, SSE, DECODED, OFF }
 
-    private enum Format { OPENAI, ANTHROPIC, GEMINI, BEDROCK, COHERE, OLLAMA, LLAMA_CPP, WATSONX, REPLICATE }
+    private enum Format { OPENAI, ANTHROPIC, GEMINI, BEDROCK, COHERE, OLLAMA, LLAMA_CPP, WATSONX, REPLICATE, TGI, LMDEPLOY }
+
+    /** A reader for an answer to a request whose input is estimated at {@code inputEstimate} tokens. */
+    UsageSniffer(long inputEstimate) {
+        this.inputEstimate = Math.max(0, inputEstimate);
+    }
+
+    /** A reader for another answer to the same request (fed the same way: writer text or bytes). */
+    synchronized UsageSniffer another() {
+        UsageSniffer other = new UsageSniffer(inputEstimate);
+        other.writerText = writerText;
+        other.countingPath = countingPath;
+        return other;
+    }
+
+    /**
+     * What an answer the endpoint wrote and then discarded (a reset before anything was sent) reported:
+     * the model produced it, so its usage counts when it is the larger.
+     */
+    synchronized void discarded(UsageSniffer other) {
+        Long usage = other.usage();
+        if (usage != null && (discarded == null || usage > discarded.usage())) {
+            discarded = other;
+        }
+    }
+
+    /** The largest-reporting answer a reset discarded, or {@code null}. */
+    private UsageSniffer discarded;
+
+    /** A reader for an answer whose request's input is not known (0 stands for it). */
+    UsageSniffer() {
+        this(0);
+    }
 
     private Mode mode = Mode.UNDECIDED;
     private Format format;
@@ -58,6 +90,26 @@ final class UsageSniffer {
     /** The models the answer's envelopes named, distinct, at most {@link Weighing#MAX_CANDIDATES}. */
     private final java.util.Set<String> models = new java.util.LinkedHashSet<>();
     private final Map<String, Long> anthropic = new HashMap<>();
+    /**
+     * The counters at the top of the answer, merged over a stream's documents: Bedrock's Meta models
+     * count the prompt in the first chunk only ({@code null} after), Titan its input likewise.
+     */
+    private final Map<String, Long> rootCounters = new HashMap<>();
+    /**
+     * The calls' usage when one answer reports several calls ({@link JsonDocumentScanner.Document#call}):
+     * a batch results file, llama.cpp's answer to a list of prompts. They add up; created at the first.
+     */
+    private AnswerCalls calls;
+    /** Bedrock's {@code amazon-bedrock-invocationMetrics}: the service's own count, final; {@code null} until seen. */
+    private Long invocationTotal;
+    private long[] invocationKinds;
+    /**
+     * The request's estimated input tokens: what a report that counts only the output (TGI's
+     * {@code generated_tokens}, Ollama without {@code prompt_eval_count}) leaves out.
+     */
+    private final long inputEstimate;
+    /** The last report counted the output only: the input estimate is added to it. */
+    private boolean outputOnly;
     /**
      * The last report is known to come before the final counts: an Anthropic {@code message_start}, a
      * Gemini chunk that counted no output and did not end the answer, a llama.cpp chunk before the one
@@ -82,6 +134,16 @@ final class UsageSniffer {
     private boolean framingSuspect;
     /** The bytes fed are characters the application wrote through the writer, encoded as UTF-8. */
     private boolean writerText;
+    /**
+     * An answer the endpoint encoded itself (gzip, deflate) or framed in AWS's binary event stream:
+     * {@link #decoding} undoes that and {@link #decoded} reads the result; its findings are this one's.
+     */
+    private AnswerDecoding decoding;
+    private UsageSniffer decoded;
+    private String decodedType;
+    private final java.io.ByteArrayOutputStream decodedHead = new java.io.ByteArrayOutputStream();
+    /** Decoded bytes gathered before the decoded answer's reader chooses its format. */
+    private static final int DECODED_HEAD = 64;
 
     /**
      * Chooses JSON, SSE or nothing when the headers go out, from the answer's first characters
@@ -118,10 +180,25 @@ final class UsageSniffer {
         // characters from the writer arrive as UTF-8 whatever charset the container encodes them in
         java.nio.charset.Charset charset = writerText ? java.nio.charset.StandardCharsets.UTF_8 : charsetOf(type, head);
         String start = startOf(head, charset);
+        for (String guard : ANTI_HIJACKING_PREFIXES) {
+            if (start.startsWith(guard)) {
+                // a JSON answer behind a guard against JSON hijacking (Spring's Jackson converter with
+                // prefixJson): the JSON after it is read, its usage provisional (the guard is the
+                // application's, not a provider's framing)
+                String rest = start.substring(guard.length()).stripLeading();
+                if (rest.startsWith("{") || rest.startsWith("[")) {
+                    prefixToSkip = guard;
+                    start = rest;
+                    mislabelled = true;
+                }
+                break;
+            }
+        }
         boolean jsonBody = start.startsWith("{") || start.startsWith("[");
         boolean eventBody = startsLikeEvents(start);
+        boolean partsBody = startsLikeParts(start);
         boolean relabelled = false;
-        if (!jsonBody && !eventBody && !writerText && !(start.length() < 8 && (jsonLabel || sseLabel))) {
+        if (!jsonBody && !eventBody && !partsBody && !writerText && !(start.length() < 8 && (jsonLabel || sseLabel))) {
             // a relay may write the upstream's bytes (UTF-8) under the charset the client's Accept named:
             // the body's own reading (byte order mark, UTF-16/32 detection, else UTF-8) decides instead
             java.nio.charset.Charset detected = charsetOf("", head);
@@ -136,15 +213,32 @@ final class UsageSniffer {
                 }
             }
         }
+        AnswerDecoding undo = encoded && !plain || type.startsWith("application/vnd.amazon.eventstream")
+                ? AnswerDecoding.of(contentEncoding, type, this::feedDecoded) : null;
+        if (undo != null) {
+            decoding = undo;
+            decoded = new UsageSniffer(inputEstimate);
+            // an event stream's payloads are events (AnswerDecoding writes each as one); an inflated
+            // answer keeps its label
+            decodedType = encoded ? contentType : "text/event-stream";
+            mode = Mode.DECODED;
+            return;
+        }
         if (encoded && !plain) {
             mode = Mode.OFF;
         } else if (jsonBody) {
             json = new JsonDocumentScanner(doc -> accept(doc, false));
             mode = Mode.JSON;
-            mislabelled = relabelled || !(jsonLabel || unlabelled);
+            mislabelled = mislabelled || relabelled || !(jsonLabel || unlabelled);
         } else if (eventBody) {
             mode = Mode.SSE;
             mislabelled = relabelled || !(sseLabel || unlabelled);
+        } else if (partsBody) {
+            // the Vercel AI SDK's data stream: its header says the server framed it; without it the
+            // lines may be a model's plain text, so what they report is charged at least the estimate
+            mode = Mode.SSE;
+            sse.parts = true;
+            mislabelled = !dataStreamHeader;
         } else if (start.length() < 8 && jsonLabel) {
             // too few characters to tell (one byte written first): the server's own label decides
             json = new JsonDocumentScanner(doc -> accept(doc, false));
@@ -155,6 +249,48 @@ final class UsageSniffer {
             mode = Mode.OFF;
         }
         transcoder = mode == Mode.OFF || writerText ? null : Transcoder.of(charset);
+    }
+
+    /** Guards against JSON hijacking that servers put before a JSON answer (Spring's {@code )]}', }, Google's). */
+    private static final String[] ANTI_HIJACKING_PREFIXES = {")]}',", ")]}'", "while(1);", "for(;;);"};
+    /** The guard still to drop before the JSON (after any byte order mark and white space); null when none. */
+    private String prefixToSkip;
+    private int prefixMatched;
+
+    /** Drops the bytes of {@link #prefixToSkip} (and what precedes it) from a chunk; how many it dropped. */
+    private int skipPrefix(byte[] bytes, int off, int len) {
+        int i = off;
+        int end = off + len;
+        while (i < end && prefixToSkip != null) {
+            int b = bytes[i] & 0xFF;
+            if (prefixMatched == 0 && (b == ' ' || b == '\t' || b == '\r' || b == '\n' || b == 0xEF || b == 0xBB || b == 0xBF)) {
+                i++;
+            } else if (b == prefixToSkip.charAt(prefixMatched)) {
+                i++;
+                if (++prefixMatched == prefixToSkip.length()) {
+                    prefixToSkip = null;
+                }
+            } else {
+                // not the guard after all: the parser sees the rest as it is
+                prefixToSkip = null;
+            }
+        }
+        return i - off;
+    }
+
+    /**
+     * Whether an answer starts like the Vercel AI SDK's data stream ({@code toDataStreamResponse()}):
+     * one part per line, a part code, a colon and a JSON value ({@code f:{"messageId":…}},
+     * {@code 0:"text"}), the finish parts {@code e:} and {@code d:} carrying {@code usage}.
+     */
+    private static boolean startsLikeParts(String start) {
+        if (start.length() < 3 || start.charAt(1) != ':') {
+            return false;
+        }
+        char code = start.charAt(0);
+        char value = start.charAt(2);
+        return ((code >= '0' && code <= '9') || (code >= 'a' && code <= 'z'))
+                && (value == '{' || value == '[' || value == '"');
     }
 
     private static boolean startsLikeEvents(String start) {
@@ -274,6 +410,11 @@ final class UsageSniffer {
         }
         switch (mode) {
             case JSON -> {
+                if (prefixToSkip != null) {
+                    int skipped = skipPrefix(bytes, off, len);
+                    off += skipped;
+                    len -= skipped;
+                }
                 json.feed(bytes, off, len);
                 if (json.failed()) {
                     // not JSON after all: keep what was found, stop reading
@@ -281,6 +422,7 @@ final class UsageSniffer {
                 }
             }
             case SSE -> sse.feed(bytes, off, len);
+            case DECODED -> decoding.feed(bytes, off, len);
             default -> {
                 // not a format we read: bytes only pass through
             }
@@ -289,7 +431,10 @@ final class UsageSniffer {
 
     /** End of the response: a document or an event not properly terminated still counts. */
     synchronized void finish() {
-        if (mode == Mode.SSE) {
+        if (mode == Mode.DECODED) {
+            startDecoded();
+            decoded.finish();
+        } else if (mode == Mode.SSE) {
             sse.end();
         } else if (json != null) {
             // also after a parse failure: the usage complete before the break still counts
@@ -299,6 +444,27 @@ final class UsageSniffer {
         mode = Mode.OFF;
     }
 
+    /** Decoded bytes of the answer: gathered until its reader can choose a format, then read. */
+    private void feedDecoded(byte[] bytes, int off, int len) {
+        if (!decoded.started()) {
+            decodedHead.write(bytes, off, len);
+            if (decodedHead.size() >= DECODED_HEAD) {
+                startDecoded();
+            }
+            return;
+        }
+        decoded.feed(bytes, off, len);
+    }
+
+    private void startDecoded() {
+        if (!decoded.started() && decodedHead.size() > 0) {
+            byte[] head = decodedHead.toByteArray();
+            decodedHead.reset();
+            decoded.begin(decodedType, null, head);
+            decoded.feed(head, 0, head.length);
+        }
+    }
+
     /**
      * Bedrock InvokeModel's token-count response headers, which a relay passes on: the counts of
      * models whose answer body carries none (Mistral's {@code outputs}). Set by the server, never by
@@ -306,16 +472,65 @@ final class UsageSniffer {
      */
     static final String BEDROCK_INPUT_HEADER = "X-Amzn-Bedrock-Input-Token-Count";
     static final String BEDROCK_OUTPUT_HEADER = "X-Amzn-Bedrock-Output-Token-Count";
+    /** Prompt-cache reads and writes, which Bedrock leaves out of the input count (Anthropic models). */
+    static final String BEDROCK_CACHE_READ_HEADER = "X-Amzn-Bedrock-Cache-Read-Input-Token-Count";
+    static final String BEDROCK_CACHE_WRITE_HEADER = "X-Amzn-Bedrock-Cache-Write-Input-Token-Count";
     private Long headerInput;
     private Long headerOutput;
+    private Long headerCacheRead;
+    private Long headerCacheWrite;
 
-    /** Whether {@code name} is a response header that reports usage ({@link #header}). */
-    static boolean reportsUsage(String name) {
-        return BEDROCK_INPUT_HEADER.equalsIgnoreCase(name) || BEDROCK_OUTPUT_HEADER.equalsIgnoreCase(name);
+    /**
+     * Whether the request's path is a provider's token-counting endpoint: Gemini's
+     * {@code models/{model}:countTokens}, Anthropic's {@code /v1/messages/count_tokens}, OpenAI's
+     * {@code /v1/responses/input_tokens}. They sit under the paths a gateway protects (Gemini's on the
+     * model's own path), run a tokenizer and call no model.
+     */
+    static boolean countsTokens(String path) {
+        return path.endsWith(":countTokens") || path.endsWith("/count_tokens") || path.endsWith("/responses/input_tokens");
     }
 
-    /** A usage-reporting response header the application set; a value that is not a count is ignored. */
+    /** The request went to a {@linkplain #countsTokens token-counting path}. */
+    private boolean countingPath;
+
+    synchronized void countingPath() {
+        countingPath = true;
+    }
+
+    /**
+     * Whether the answer is a token count from a {@linkplain #countsTokens token-counting path}: one JSON
+     * document whose only counters are a top-level {@code totalTokens} (Gemini) or {@code input_tokens}
+     * (Anthropic, OpenAI), and no usage. A path that names a count but is served by a model (an
+     * application's wildcard route) answers a completion, with usage or without these counters, and
+     * is charged as one.
+     */
+    synchronized boolean tokenCount() {
+        return countingPath && format == null && usage() == null && documents == 1 && !rootCounters.isEmpty()
+                && COUNT_ANSWER.containsAll(rootCounters.keySet());
+    }
+
+    private static final java.util.Set<String> COUNT_ANSWER = java.util.Set.of(JsonDocumentScanner.COUNT_TOTAL,
+            JsonDocumentScanner.LMDEPLOY_INPUT);
+    /** Root-level JSON documents of the answer (a token count is exactly one). */
+    private int documents;
+
+    /** The Vercel AI SDK's data stream header ({@code v1}): the server framed the answer's parts. */
+    static final String DATA_STREAM_HEADER = "x-vercel-ai-data-stream";
+    private boolean dataStreamHeader;
+
+    /** Whether {@code name} is a response header the reader takes in ({@link #header}): usage, or framing. */
+    static boolean readsHeader(String name) {
+        return BEDROCK_INPUT_HEADER.equalsIgnoreCase(name) || BEDROCK_OUTPUT_HEADER.equalsIgnoreCase(name)
+                || BEDROCK_CACHE_READ_HEADER.equalsIgnoreCase(name) || BEDROCK_CACHE_WRITE_HEADER.equalsIgnoreCase(name)
+                || DATA_STREAM_HEADER.equalsIgnoreCase(name);
+    }
+
+    /** A response header the application set that {@link #readsHeader} names; a count that is not one is ignored. */
     synchronized void header(String name, String value) {
+        if (DATA_STREAM_HEADER.equalsIgnoreCase(name)) {
+            dataStreamHeader = value != null && !value.isBlank();
+            return;
+        }
         Long count;
         try {
             count = value == null ? null : Long.parseLong(value.trim());
@@ -329,13 +544,62 @@ final class UsageSniffer {
             headerInput = count;
         } else if (BEDROCK_OUTPUT_HEADER.equalsIgnoreCase(name)) {
             headerOutput = count;
+        } else if (BEDROCK_CACHE_READ_HEADER.equalsIgnoreCase(name)) {
+            headerCacheRead = count;
+        } else if (BEDROCK_CACHE_WRITE_HEADER.equalsIgnoreCase(name)) {
+            headerCacheWrite = count;
         }
+    }
+
+    /** The headers' count, or {@code null} when no usage header was set. */
+    private Long headerUsage() {
+        return headerInput == null && headerOutput == null ? null
+                : sum(headerInput, headerOutput, headerCacheRead, headerCacheWrite);
     }
 
     /** The usage the response reported, or {@code null} when it reported none. */
     synchronized Long usage() {
-        if (headerInput != null || headerOutput != null) {
-            return sum(headerInput, headerOutput);
+        if (discardedWins()) {
+            return discarded.usage();
+        }
+        return ownUsage();
+    }
+
+    /** Whether an answer a reset discarded reported more than what was sent. */
+    private boolean discardedWins() {
+        if (discarded == null) {
+            return false;
+        }
+        Long own = ownUsage();
+        return own == null || discarded.usage() > own;
+    }
+
+    private Long ownUsage() {
+        // the server's headers are final; a larger count in the body (cache tokens the headers left
+        // out) is never lowered by them
+        Long headers = headerUsage();
+        return headers != null ? larger(headers, bodyUsage()) : bodyUsage();
+    }
+
+    /** The usage the body reported, or {@code null}: several calls add up, else the format's last report. */
+    private Long bodyUsage() {
+        if (decoded != null) {
+            return decoded.usage();
+        }
+        Long reported = reportedUsage();
+        return invocationTotal != null ? larger(invocationTotal, reported) : reported;
+    }
+
+    /** The body's usage reports, without the service's invocation metrics. */
+    private Long reportedUsage() {
+        Long reported = formatUsage();
+        return outputOnly && reported != null ? sum(reported, inputEstimate) : reported;
+    }
+
+    private Long formatUsage() {
+        long[] several = callsTotal();
+        if (several != null) {
+            return several[0];
         }
         if (format == Format.ANTHROPIC) {
             return sum(anthropic.get("input_tokens"), anthropic.get("output_tokens"),
@@ -354,8 +618,21 @@ final class UsageSniffer {
      * the estimate for it.
      */
     synchronized boolean provisional() {
-        if (headerInput != null || headerOutput != null) {
+        if (discardedWins()) {
+            return discarded.provisional();
+        }
+        if (headerUsage() != null) {
             return false;
+        }
+        if (decoded != null) {
+            return decoded.provisional();
+        }
+        if (invocationTotal != null) {
+            // the service's final count, or a larger one in the body
+            return false;
+        }
+        if (callsTotal() != null) {
+            return calls.anyRunning() || mislabelled || loneCr || framingSuspect;
         }
         return mislabelled || unfinished || loneCr || framingSuspect;
     }
@@ -365,11 +642,55 @@ final class UsageSniffer {
      * Returns whether it reported usage or named a model (what an odd event framing makes suspect).
      */
     private boolean accept(JsonDocumentScanner.Document doc, boolean event) {
+        if (!event && documents < Integer.MAX_VALUE) {
+            documents++;
+        }
         boolean named = doc.model() != null && !doc.model().isBlank();
         if (named && models.size() < Weighing.MAX_CANDIDATES) {
             models.add(doc.model());
         }
-        return accepted(doc, event) || named;
+        boolean reported = accepted(doc, event);
+        if (doc.call() != null) {
+            reported |= call(doc);
+        }
+        return reported || named;
+    }
+
+    /** Records the usage of one of several calls in the answer ({@link #calls}); whether there was one. */
+    private boolean call(JsonDocumentScanner.Document doc) {
+        Long total;
+        long[] split;
+        // a batch file's line, or an answer's element, is its call's final report
+        boolean ended = true;
+        Map<String, Long> u;
+        if ((u = doc.usage("response.body.usage")) != null && has(u, "total_tokens", "prompt_tokens", "completion_tokens")) {
+            // a line of an OpenAI batch output file
+            total = openAi(u);
+            split = UsageKinds.openAi(u);
+        } else if ((u = doc.usage("result.message.usage")) != null && has(u, ANTHROPIC_COUNTS.toArray(new String[0]))) {
+            // a line of Anthropic's message batch results
+            total = sum(u.get("input_tokens"), u.get("output_tokens"), u.get("cache_creation_input_tokens"),
+                    u.get("cache_read_input_tokens"));
+            split = UsageKinds.anthropic(u);
+        } else if ((u = doc.usage("")) != null && has(u, "tokens_predicted", "tokens_evaluated")) {
+            // one prompt's answer in llama.cpp's answer to a list of prompts (or one event of its stream,
+            // running counts until the one that says "stop": true)
+            total = sum(u.get("tokens_evaluated"), u.get("tokens_predicted"));
+            split = UsageKinds.inputOutput(u, "tokens_evaluated", "tokens_predicted");
+            ended = doc.ended();
+        } else {
+            return false;
+        }
+        if (calls == null) {
+            calls = new AnswerCalls();
+        }
+        calls.report(doc.call(), new long[] {total, split[0], split[1], split[2], split[3]}, ended);
+        return true;
+    }
+
+    /** The calls' usage added up ({@code {total, kinds...}}), or {@code null} when the answer reported no calls. */
+    private long[] callsTotal() {
+        return calls == null ? null : calls.total();
     }
 
     /** {@link #accept}'s usage part: whether the document reported usage. */
@@ -378,16 +699,15 @@ final class UsageSniffer {
         String type = doc.type();
         Map<String, Long> usage = doc.usage("usage");
         if (usage != null) {
-            if (has(usage, "total_tokens", "prompt_tokens", "completion_tokens")) {
-                reported = kinds(report(Format.OPENAI, openAi(usage), null, false), UsageKinds.openAi(usage));
-            } else if (has(usage, "inputTokens", "outputTokens", "totalTokens")) {
-                reported = kinds(report(Format.BEDROCK, bedrock(usage), null, false), UsageKinds.bedrock(usage));
-            } else if (cohere(usage) != null) {
-                reported = kinds(report(Format.COHERE, cohere(usage), null, false), UsageKinds.cohere(usage));
-            } else {
-                // a message_delta (or a whole message): the final counts
-                reported = report(Format.ANTHROPIC, null, usage, false);
-            }
+            reported = usageObject(usage, false);
+        } else if (doc.usage("choices[].usage") != null) {
+            // Moonshot (Kimi) reports a stream's counts in its last chunk's choices[0].usage, unasked
+            reported = usageObject(doc.usage("choices[].usage"), false);
+        } else if (doc.usage("data.usage") != null) {
+            // an application's envelope around the answer ({"code": 0, "data": {…}}, a Spring
+            // ResponseBodyAdvice): its data may as well be a model's own JSON, so the usage there is
+            // provisional, charged at least the estimate
+            reported = usageObject(doc.usage("data.usage"), true);
         }
         if (event && "message_start".equals(type) && doc.usage("message.usage") != null) {
             // counted before the model wrote its answer: the output arrives with message_delta
@@ -413,9 +733,23 @@ final class UsageSniffer {
             reported |= kinds(report(Format.OPENAI, openAi(doc.usage("x_groq.usage")), null, false),
                     UsageKinds.openAi(doc.usage("x_groq.usage")));
         }
-        if (doc.usage("metadata.usage") != null) {
-            reported |= kinds(report(Format.BEDROCK, bedrock(doc.usage("metadata.usage")), null, false),
-                    UsageKinds.bedrock(doc.usage("metadata.usage")));
+        Map<String, Long> metadata = doc.usage("metadata.usage");
+        if (metadata != null) {
+            // a relayed Bedrock ConverseStream's metadata event, Spring AI's ChatResponse metadata, Dify's
+            // message metadata: each in its own provider's shape. Spring AI's stream copies the counts it
+            // had so far into every chunk (Anthropic's message_start: the output's first token; Gemini's
+            // early chunks: the prompt alone): final only in the chunk that ends the answer
+            boolean springAi = has(metadata, "promptTokens", "completionTokens");
+            reported |= usageObject(metadata, springAi && !doc.ended());
+        }
+        for (String hunyuan : new String[] {"Usage", "Response.Usage"}) {
+            Map<String, Long> u = doc.usage(hunyuan);
+            if (u != null && has(u, "TotalTokens", "PromptTokens", "CompletionTokens")) {
+                // Tencent Hunyuan (its API's PascalCase): at the top of a stream's chunk, under Response
+                reported |= kinds(report(Format.OPENAI, larger(u.get("TotalTokens"),
+                        sum(u.get("PromptTokens"), u.get("CompletionTokens"))), null, false),
+                        UsageKinds.inputOutput(u, "PromptTokens", "CompletionTokens"));
+            }
         }
         if ("message-end".equals(type) && doc.usage("delta.usage") != null) {
             reported |= kinds(report(Format.COHERE, cohere(doc.usage("delta.usage")), null, false),
@@ -431,6 +765,14 @@ final class UsageSniffer {
         if (gemini == null) {
             gemini = doc.usage("usage_metadata");
         }
+        Map<String, Long> langChain = gemini != null && has(gemini, "input_tokens", "output_tokens", "total_tokens")
+                ? gemini : doc.usage("output.usage_metadata");
+        if (langChain != null && has(langChain, "input_tokens", "output_tokens", "total_tokens")) {
+            // LangChain's message (returned whole by a FastAPI route, or by LangServe under output):
+            // usage_metadata in the Responses API's names, not Gemini's
+            reported |= kinds(report(Format.OPENAI, openAi(langChain), null, false), UsageKinds.openAi(langChain));
+            gemini = null;
+        }
         if (gemini != null) {
             Long candidates = gemini(gemini, "candidatesTokenCount");
             Long total = gemini(gemini, "totalTokenCount");
@@ -444,10 +786,16 @@ final class UsageSniffer {
         }
         Map<String, Long> root = doc.usage("");
         if (root != null) {
+            rootCounters.putAll(root);
+            root = rootCounters;
             if (has(root, "eval_count", "prompt_eval_count")) {
-                // Ollama counts only on its last object ("done": true)
+                // Ollama counts only on its last object ("done": true); an answer from its prompt cache
+                // leaves the prompt's count out (or counts only what it evaluated anew), so without
+                // one the report is charged at least the estimate
+                boolean prompt = root.containsKey("prompt_eval_count");
                 reported |= kinds(report(Format.OLLAMA, sum(root.get("prompt_eval_count"), root.get("eval_count")), null,
-                        false), UsageKinds.inputOutput(root, "prompt_eval_count", "eval_count"));
+                        !prompt), UsageKinds.inputOutput(root, "prompt_eval_count", "eval_count"));
+                outputOnly = !prompt;
             } else if (has(root, "tokens_predicted", "tokens_evaluated")) {
                 // llama.cpp's stream counts in every chunk; the one that says "stop": true has the final figures
                 reported |= kinds(report(Format.LLAMA_CPP, sum(root.get("tokens_evaluated"), root.get("tokens_predicted")),
@@ -456,17 +804,76 @@ final class UsageSniffer {
                 reported |= kinds(report(Format.WATSONX, sum(root.get(JsonDocumentScanner.WATSONX_INPUT),
                         root.get(JsonDocumentScanner.WATSONX_OUTPUT)), null, false),
                         UsageKinds.inputOutput(root, JsonDocumentScanner.WATSONX_INPUT, JsonDocumentScanner.WATSONX_OUTPUT));
-            } else if (has(root, "inputTextTokenCount", JsonDocumentScanner.TITAN_RESULTS)) {
-                reported |= kinds(report(Format.BEDROCK, sum(root.get("inputTextTokenCount"),
-                        root.get(JsonDocumentScanner.TITAN_RESULTS)), null, false),
-                        UsageKinds.inputOutput(root, "inputTextTokenCount", JsonDocumentScanner.TITAN_RESULTS));
+            } else if (has(root, "inputTextTokenCount", JsonDocumentScanner.TITAN_RESULTS, "totalOutputTextTokenCount")) {
+                // Titan: its results' counts, or in a stream the running totalOutputTextTokenCount
+                Long output = larger(root.get(JsonDocumentScanner.TITAN_RESULTS), root.get("totalOutputTextTokenCount"));
+                reported |= kinds(report(Format.BEDROCK, sum(root.get("inputTextTokenCount"), output), null, false),
+                        new long[] {root.getOrDefault("inputTextTokenCount", 0L), 0, output == null ? 0 : output, 0});
+            } else if (root.containsKey(JsonDocumentScanner.LMDEPLOY_OUTPUT)
+                    && root.containsKey(JsonDocumentScanner.LMDEPLOY_INPUT)) {
+                // LMDeploy's interactive API: its session's history is input the model reads again
+                Long input = root.get(JsonDocumentScanner.LMDEPLOY_INPUT);
+                Long history = root.get(JsonDocumentScanner.LMDEPLOY_HISTORY);
+                Long output = root.get(JsonDocumentScanner.LMDEPLOY_OUTPUT);
+                reported |= kinds(report(Format.LMDEPLOY, sum(input, history, output), null, false),
+                        new long[] {input, history == null ? 0 : history, output, 0});
             } else {
                 reported |= kinds(report(Format.BEDROCK, sum(root.get("prompt_token_count"),
                         root.get("generation_token_count")), null, false),
                         UsageKinds.inputOutput(root, "prompt_token_count", "generation_token_count"));
             }
         }
+        Map<String, Long> metrics = doc.usage("amazon-bedrock-invocationMetrics");
+        if (metrics != null && has(metrics, "inputTokenCount", "outputTokenCount")) {
+            // Bedrock InvokeModel's stream ends with the service's own counts, whatever the model's body
+            // counted (Mistral's counts nothing): after the body's counters, so they win
+            Long in = metrics.get("inputTokenCount");
+            Long out = metrics.get("outputTokenCount");
+            Long read = metrics.get("cacheReadInputTokenCount");
+            Long write = metrics.get("cacheWriteInputTokenCount");
+            // the service's count, not a format's: it stands beside whatever format the body fixed
+            // (Anthropic on Bedrock), as the token-count headers do
+            invocationTotal = sum(in, out, read, write);
+            invocationKinds = UsageKinds.bedrockInvocation(in, out, read, write);
+            reported = true;
+        }
+        Map<String, Long> tgi = doc.usage("details");
+        if (tgi != null && tgi.containsKey("generated_tokens")) {
+            // Hugging Face TGI counts what it generated, not the prompt: charged at least the estimate
+            Long generated = tgi.get("generated_tokens");
+            reported |= kinds(report(Format.TGI, generated, null, true), new long[] {0, 0, generated, 0});
+            outputOnly = true;
+        }
         return reported;
+    }
+
+    /** A {@code usage} object in any provider's shape; whether it reported usage. */
+    private boolean usageObject(Map<String, Long> usage, boolean provisional) {
+        if (has(usage, "token_count", "input_count", "output_count")) {
+            // Coze
+            return kinds(report(Format.OPENAI, larger(usage.get("token_count"),
+                    sum(usage.get("input_count"), usage.get("output_count"))), null, provisional),
+                    UsageKinds.inputOutput(usage, "input_count", "output_count"));
+        }
+        if (has(usage, "promptTokens", "completionTokens")) {
+            // Spring AI's Usage: its totalTokens leaves out what its nativeUsage counts beside (Anthropic's
+            // cache reads and writes), so the larger of the two
+            Long nativeTotal = sum(usage.get("nativeUsage.input_tokens"), usage.get("nativeUsage.output_tokens"),
+                    usage.get("nativeUsage.cache_creation_input_tokens"), usage.get("nativeUsage.cache_read_input_tokens"));
+            Long own = larger(usage.get("totalTokens"), sum(usage.get("promptTokens"), usage.get("completionTokens")));
+            return kinds(report(Format.OPENAI, larger(own, nativeTotal), null, provisional),
+                    UsageKinds.withTotal(UsageKinds.inputOutput(usage, "promptTokens", "completionTokens"),
+                            larger(own, nativeTotal)));
+        }
+        if (has(usage, "total_tokens", "prompt_tokens", "completion_tokens")) {
+            return kinds(report(Format.OPENAI, openAi(usage), null, provisional), UsageKinds.openAi(usage));
+        } else if (has(usage, "inputTokens", "outputTokens", "totalTokens")) {
+            return kinds(report(Format.BEDROCK, bedrock(usage), null, provisional), UsageKinds.bedrock(usage));
+        } else if (cohere(usage) != null) {
+            return kinds(report(Format.COHERE, cohere(usage), null, provisional), UsageKinds.cohere(usage));
+        }
+        // a message_delta (or a whole message): the final counts
+        return report(Format.ANTHROPIC, null, usage, provisional);
     }
 
     /** Keeps the kinds of a report that counted ({@code reported}); hands {@code reported} back. */
@@ -482,13 +889,35 @@ final class UsageSniffer {
      * same report as {@link #usage()}; {@code null} when there is none.
      */
     synchronized long[] kinds() {
-        if (headerInput != null || headerOutput != null) {
-            return new long[] {headerInput == null ? 0 : headerInput, 0, headerOutput == null ? 0 : headerOutput, 0};
+        if (discardedWins()) {
+            return discarded.kinds();
+        }
+        Long headers = headerUsage();
+        Long body = bodyUsage();
+        if (headers != null && (body == null || headers >= body)) {
+            return UsageKinds.bedrockInvocation(headerInput, headerOutput, headerCacheRead, headerCacheWrite);
+        }
+        if (decoded != null) {
+            return decoded.kinds();
+        }
+        if (invocationTotal != null && (reportedUsage() == null || invocationTotal >= reportedUsage())) {
+            return invocationKinds.clone();
+        }
+        long[] several = callsTotal();
+        if (several != null) {
+            return java.util.Arrays.copyOfRange(several, 1, 5);
         }
         if (format == Format.ANTHROPIC) {
             return usage() == null ? null : UsageKinds.anthropic(anthropic);
         }
-        return latest == null ? null : kinds.clone();
+        if (latest == null) {
+            return null;
+        }
+        long[] split = kinds.clone();
+        if (outputOnly) {
+            split[0] = split[0] + inputEstimate < 0 ? Long.MAX_VALUE : split[0] + inputEstimate;
+        }
+        return split;
     }
 
     /**
@@ -498,7 +927,10 @@ final class UsageSniffer {
      * {@linkplain #provisional() provisional}.
      */
     synchronized java.util.List<String> models() {
-        return java.util.List.copyOf(models);
+        if (discardedWins()) {
+            return discarded.models();
+        }
+        return decoded != null ? decoded.models() : java.util.List.copyOf(models);
     }
 
     private static boolean has(Map<String, Long> counters, String... names) {
@@ -521,13 +953,19 @@ final class UsageSniffer {
     }
 
     private static Long openAi(Map<String, Long> usage) {
-        Long total = usage.get("total_tokens");
-        if (total != null) {
-            return total;
-        }
         Long chat = sum(usage.get("prompt_tokens"), usage.get("completion_tokens"));
         // the Responses API counts input and output tokens under those names
-        return chat != null ? chat : sum(usage.get("input_tokens"), usage.get("output_tokens"));
+        Long parts = chat != null ? chat : sum(usage.get("input_tokens"), usage.get("output_tokens"));
+        // Perplexity bills the tokens of its citations and its reasoning, counted beside prompt and
+        // completion and left out of total_tokens; other servers (SGLang) put a reasoning_tokens there
+        // that completion_tokens already holds, so it is added only beside Perplexity's own fields
+        parts = sum(parts, usage.get("citation_tokens"), perplexity(usage) ? usage.get("reasoning_tokens") : null);
+        return larger(usage.get("total_tokens"), parts);
+    }
+
+    /** Whether an OpenAI-shaped usage is Perplexity's: it counts citations or search queries. */
+    static boolean perplexity(Map<String, Long> usage) {
+        return usage.containsKey("citation_tokens") || usage.containsKey("num_search_queries");
     }
 
     /**
@@ -585,7 +1023,10 @@ final class UsageSniffer {
         } else {
             latest = tokens;
         }
-        this.unfinished = unfinished;
+        // a report of no tokens at all is a placeholder (Spring AI's usage when the provider sent
+        // none), not a free call: charged at least the estimate
+        this.unfinished = unfinished || (tokens != null && tokens == 0);
+        this.outputOnly = false;
         return true;
     }
 
@@ -629,6 +1070,11 @@ final class UsageSniffer {
         private boolean afterCr;
         /** How many bytes of a leading UTF-8 byte order mark were seen; -1 once the stream started. */
         private int bom;
+        /**
+         * The stream is a data stream of parts ({@link #startsLikeParts}): every line whose code is a
+         * letter or digit before a colon is a data line, and each line is an event of its own.
+         */
+        boolean parts;
 
         void feed(byte[] b, int off, int len) {
             int end = off + len;
@@ -678,6 +1124,19 @@ final class UsageSniffer {
                 if (skipLine) {
                     continue;
                 }
+                if (parts) {
+                    if (seen == 0 && ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z'))) {
+                        seen = 1;
+                    } else if (seen == 1 && c == ':') {
+                        dataLine = true;
+                        // the value follows the colon directly: a space is the value's
+                        spaceChecked = true;
+                        eventHasData = true;
+                    } else {
+                        skipLine = true;
+                    }
+                    continue;
+                }
                 if (seen < DATA.length && c == DATA[seen]) {
                     seen++;
                     if (seen == DATA.length) {
@@ -709,7 +1168,7 @@ final class UsageSniffer {
         }
 
         private void endOfLine() {
-            if (lineEmpty && !dataLine) {
+            if ((lineEmpty && !dataLine) || (parts && dataLine)) {
                 dispatch();
             }
             seen = 0;

@@ -60,8 +60,8 @@ final class RequestEstimatorTest {
                  "generationConfig":{"temperature":0.1,"maxOutputTokens":777}}""");
         assertEquals(5, e.inputTokens());
         assertEquals(777, e.outputBudget());
-        assertEquals(-1, estimate("{\"contents\":[],\"other\":{\"maxOutputTokens\":5}}").outputBudget(),
-                "only generationConfig names Gemini's budget");
+        assertEquals(5, estimate("{\"contents\":[],\"other\":{\"maxOutputTokens\":5}}").outputBudget(),
+                "a server may read its settings from any object of its own API");
     }
 
     @Test
@@ -185,11 +185,12 @@ final class RequestEstimatorTest {
         QuotaFilter filter = QuotaFilter.builder(new io.tokenquota.memory.InMemoryQuotaStore()).protect("/ai/")
                 .subjectResolver(r -> "x").estimator(CharSequence::length)
                 .fallbackEstimate(500).defaultOutputBudget(50).outputBudgetCap(1_000).build();
-        assertEquals(4 + 50, filter.estimateOf("{\"prompt\":\"abcd\"}".getBytes(StandardCharsets.UTF_8),
-                java.util.List.of(StandardCharsets.UTF_8), "/ai/chat", asked), "a JSON body's own fields are what its endpoint reads");
-        assertEquals(500 + 8 * 1_000, filter.estimateOf(new byte[0], java.util.List.of(StandardCharsets.UTF_8), "/ai/chat", asked),
+        assertEquals(4 + 1_000, filter.estimateOf("{\"prompt\":\"abcd\"}".getBytes(StandardCharsets.UTF_8),
+                java.util.List.of(StandardCharsets.UTF_8), false, "/ai/chat", asked),
+                "beside a JSON body the query's budget counts (capped), its n does not: it may mean anything there");
+        assertEquals(500 + 8 * 1_000, filter.estimateOf(new byte[0], java.util.List.of(StandardCharsets.UTF_8), false, "/ai/chat", asked),
                 "a GET ?n=8&max_tokens=16000");
-        assertEquals(500, filter.estimateOf(new byte[0], java.util.List.of(StandardCharsets.UTF_8), "/ai/chat", new RequestEstimator.Asked()),
+        assertEquals(500, filter.estimateOf(new byte[0], java.util.List.of(StandardCharsets.UTF_8), false, "/ai/chat", new RequestEstimator.Asked()),
                 "no body and no budget: the fallback");
     }
 
@@ -227,9 +228,9 @@ final class RequestEstimatorTest {
                 .fallbackEstimate(500).defaultOutputBudget(50).outputBudgetCap(1_000).build();
         RequestEstimator.Asked none = new RequestEstimator.Asked();
         assertEquals(2 + 1_000, filter.estimateOf("{\"max_tokens\":-1,\"prompt\":\"ab\"}".getBytes(StandardCharsets.UTF_8),
-                java.util.List.of(StandardCharsets.UTF_8), "/ai/chat", none), "no limit holds the cap");
+                java.util.List.of(StandardCharsets.UTF_8), false, "/ai/chat", none), "no limit holds the cap");
         assertEquals(2 + 50, filter.estimateOf("{\"max_tokens\":0,\"prompt\":\"ab\"}".getBytes(StandardCharsets.UTF_8),
-                java.util.List.of(StandardCharsets.UTF_8), "/ai/chat", none), "0 holds what no budget holds");
+                java.util.List.of(StandardCharsets.UTF_8), false, "/ai/chat", none), "0 holds what no budget holds");
         RequestEstimator.Asked form = new RequestEstimator.Asked();
         assertTrue(form.read("max_tokens", "-1"));
         assertEquals(Long.MAX_VALUE, form.budget, "a form field's -1 is no limit too");
@@ -250,7 +251,15 @@ final class RequestEstimatorTest {
     void takesTheLargestTopLevelOutputBudget() {
         assertEquals(300, estimate("{\"max_tokens\":100,\"max_output_tokens\":300}").outputBudget());
         assertEquals(-1, estimate("{\"prompt\":\"x\"}").outputBudget());
-        assertEquals(-1, estimate("{\"metadata\":{\"max_tokens\":100}}").outputBudget(), "nested budgets are not the request's");
+        assertEquals(-1, estimate("{\"metadata\":{\"max_tokens\":100}}").outputBudget(),
+                "metadata is labels the provider stores, never settings");
+        assertEquals(100, estimate("{\"input_data\":{\"parameters\":{\"max_new_tokens\":100}}}").outputBudget(),
+                "a budget nested where the server's API puts its settings is held");
+        assertEquals(300, estimate("{\"dataframe_records\":[{\"max_tokens\":100},{\"max_tokens\":200}]}").outputBudget(),
+                "each record of a table of requests asks for its own output");
+        assertEquals(8000, estimate("{\"inputs\":[{\"name\":\"max_tokens\",\"datatype\":\"INT32\",\"shape\":[1,1],"
+                + "\"data\":[[8000]]},{\"name\":\"temperature\",\"data\":[[90000]]}]}").outputBudget(),
+                "a named input tensor (KServe v2) is a budget when its name is one");
         assertEquals(-1, estimate("{\"tools\":[{\"parameters\":{\"max_tokens\":100}}]}").outputBudget(),
                 "a tool's parameters are not the request's settings");
         assertEquals(-1, estimate("{\"messages\":[{\"options\":{\"num_predict\":100}}]}").outputBudget());
@@ -333,14 +342,14 @@ final class RequestEstimatorTest {
         byte[] withBudget = "{\"prompt\":\"abcd\",\"max_tokens\":5000}".getBytes(StandardCharsets.UTF_8);
         byte[] withoutBudget = "{\"prompt\":\"abcd\"}".getBytes(StandardCharsets.UTF_8);
         byte[] broken = "{\"prompt\"".getBytes(StandardCharsets.UTF_8);
-        assertEquals(1_004, filter.estimateOf(withBudget, java.util.List.of(StandardCharsets.UTF_8), "/ai/chat", new RequestEstimator.Asked()));
-        assertEquals(54, filter.estimateOf(withoutBudget, java.util.List.of(StandardCharsets.UTF_8), "/ai/chat", new RequestEstimator.Asked()));
-        assertEquals(4, filter.estimateOf(withoutBudget, java.util.List.of(StandardCharsets.UTF_8), "/ai/embed/", new RequestEstimator.Asked()));
-        assertEquals(500, filter.estimateOf(broken, java.util.List.of(StandardCharsets.UTF_8), "/ai/chat", new RequestEstimator.Asked()));
-        assertEquals(2_000, filter.estimateOf(broken, java.util.List.of(StandardCharsets.UTF_8), "/ai/audio/", new RequestEstimator.Asked()));
-        assertEquals(1, filter.estimateOf("{}".getBytes(StandardCharsets.UTF_8), java.util.List.of(StandardCharsets.UTF_8), "/ai/embed/", new RequestEstimator.Asked()), "a hold is never empty");
+        assertEquals(1_004, filter.estimateOf(withBudget, java.util.List.of(StandardCharsets.UTF_8), false, "/ai/chat", new RequestEstimator.Asked()));
+        assertEquals(54, filter.estimateOf(withoutBudget, java.util.List.of(StandardCharsets.UTF_8), false, "/ai/chat", new RequestEstimator.Asked()));
+        assertEquals(4, filter.estimateOf(withoutBudget, java.util.List.of(StandardCharsets.UTF_8), false, "/ai/embed/", new RequestEstimator.Asked()));
+        assertEquals(500, filter.estimateOf(broken, java.util.List.of(StandardCharsets.UTF_8), false, "/ai/chat", new RequestEstimator.Asked()));
+        assertEquals(2_000, filter.estimateOf(broken, java.util.List.of(StandardCharsets.UTF_8), false, "/ai/audio/", new RequestEstimator.Asked()));
+        assertEquals(1, filter.estimateOf("{}".getBytes(StandardCharsets.UTF_8), java.util.List.of(StandardCharsets.UTF_8), false, "/ai/embed/", new RequestEstimator.Asked()), "a hold is never empty");
         byte[] twoCompletions = "{\"prompt\":\"abcd\",\"max_tokens\":5000,\"n\":2}".getBytes(StandardCharsets.UTF_8);
-        assertEquals(2_004, filter.estimateOf(twoCompletions, java.util.List.of(StandardCharsets.UTF_8), "/ai/chat", new RequestEstimator.Asked()), "the cap bounds each completion");
+        assertEquals(2_004, filter.estimateOf(twoCompletions, java.util.List.of(StandardCharsets.UTF_8), false, "/ai/chat", new RequestEstimator.Asked()), "the cap bounds each completion");
     }
 
     @Test
@@ -364,6 +373,16 @@ final class RequestEstimatorTest {
                 StandardCharsets.UTF_8).length(), "a single-byte text reads byte by byte, as getReader() reads an unlabelled body");
         byte[] utf16 = ("\uFEFF" + russian).getBytes(StandardCharsets.UTF_16LE);
         assertEquals(russian, BodyText.text(utf16, StandardCharsets.UTF_8).toString(), "a byte order mark names the charset");
+        String latin = "the committee reviewed the quarterly results";
+        assertEquals(latin, BodyText.text(latin.getBytes(StandardCharsets.UTF_16LE), StandardCharsets.UTF_8).toString(),
+                "UTF-16 without a mark, told by its zero bytes");
+        String japanese = "\u59d4\u54e1\u4f1a\u306f\u56db\u534a\u671f\u306e\u7d50\u679c\u3092\u691c\u8a0e\u3057\u305f";
+        byte[] sjis = japanese.getBytes(java.nio.charset.Charset.forName("Shift_JIS"));
+        assertEquals(sjis.length, BodyText.text(sjis, StandardCharsets.UTF_8).length(),
+                "a double-byte text reads byte by byte, its C1 characters no noise there");
+        byte[] startsWithZero = binary.clone();
+        startsWithZero[0] = 0;
+        assertNull(BodyText.text(startsWithZero, StandardCharsets.UTF_8), "a zero first byte alone does not make UTF-16");
     }
 
 
@@ -492,14 +511,14 @@ final class RequestEstimatorTest {
         byte[] images = """
                 {"contents":[{"parts":[{"text":"ab"},{"inlineData":{"mimeType":"image/png","data":"%1$s"}},
                   {"inlineData":{"mimeType":"image/png","data":"%1$s"}}]}]}""".formatted(png).getBytes(StandardCharsets.UTF_8);
-        assertEquals(2 + 2 * 100 + 50, filter.estimateOf(images, java.util.List.of(StandardCharsets.UTF_8), "/ai/chat", none));
+        assertEquals(2 + 2 * 100 + 50, filter.estimateOf(images, java.util.List.of(StandardCharsets.UTF_8), false, "/ai/chat", none));
         byte[] batch = """
                 {"requests":[{"custom_id":"a","params":{"max_tokens":800,"messages":[{"role":"user","content":"ab"}]}},
                   {"custom_id":"b","params":{"max_tokens":900,"messages":[{"role":"user","content":"c"}]}}]}"""
                 .getBytes(StandardCharsets.UTF_8);
-        assertEquals(2 + 800 + 1 + 900, filter.estimateOf(batch, java.util.List.of(StandardCharsets.UTF_8), "/ai/chat", none));
+        assertEquals(2 + 800 + 1 + 900, filter.estimateOf(batch, java.util.List.of(StandardCharsets.UTF_8), false, "/ai/chat", none));
         QuotaFilter noMedia = QuotaFilter.builder(new io.tokenquota.memory.InMemoryQuotaStore()).protect("/ai/")
                 .subjectResolver(r -> "x").estimator(CharSequence::length).defaultOutputBudget(50).mediaItemTokens(0).build();
-        assertEquals(2 + 50, noMedia.estimateOf(images, java.util.List.of(StandardCharsets.UTF_8), "/ai/chat", none));
+        assertEquals(2 + 50, noMedia.estimateOf(images, java.util.List.of(StandardCharsets.UTF_8), false, "/ai/chat", none));
     }
 }

@@ -141,9 +141,11 @@ final class UsageSnifferTest {
     }
 
     @Test
-    void nothingIsFoundInOtherMediaTypesBrokenJsonOrCompressedBodies() {
+    void nothingIsFoundInOtherMediaTypesBrokenJsonOrBodiesThatAreNotWhatTheirEncodingSays() {
         assertNull(sniff("text/plain", "{\"usage\":{\"total_tokens\":5}}", 4));
-        assertNull(sniff("application/json", "{\"usage\":{\"total_tokens\":\"5\"}}", 4));
+        assertEquals(5L, sniff("application/json", "{\"usage\":{\"total_tokens\":\"5\"}}", 4),
+                "a count written as a string (Jackson's WRITE_NUMBERS_AS_STRINGS) is a count");
+        assertNull(sniff("application/json", "{\"usage\":{\"total_tokens\":\"5 tokens\"}}", 4));
         assertNull(sniff("application/json", "{\"usage\":{\"total_tokens\":-5}}", 4));
         assertNull(sniff("application/json", "nope {\"usage\":{\"total_tokens\":5}}", 4));
         UsageSniffer gz = new UsageSniffer();
@@ -151,7 +153,7 @@ final class UsageSnifferTest {
         byte[] b = "{\"usage\":{\"total_tokens\":5}}".getBytes(StandardCharsets.UTF_8);
         gz.feed(b, 0, b.length);
         gz.finish();
-        assertNull(gz.usage());
+        assertNull(gz.usage(), "labelled gzip, but plain bytes after its magic: not inflated, not read");
     }
 
     @Test

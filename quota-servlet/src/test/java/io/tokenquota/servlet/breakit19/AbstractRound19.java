@@ -5,12 +5,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.tokenquota.QuotaAccount;
 import io.tokenquota.servlet.QuotaFilter;
+import io.tokenquota.servlet.testing.AsyncTimeouts;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.H2FilterRound;
 import io.tokenquota.servlet.testing.TestHttp;
-import jakarta.servlet.AsyncContext;
-import jakarta.servlet.AsyncEvent;
-import jakarta.servlet.AsyncListener;
 import jakarta.servlet.http.HttpServlet;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
@@ -147,26 +145,7 @@ abstract class AbstractRound19 extends H2FilterRound {
             // the whole answer up to content_block_stop is sent before the async timer starts, so the
             // timeout fires after it however slow the machine is; message_delta never comes
             writeAnswer(resp.getOutputStream());
-            AsyncContext ctx = req.startAsync();
-            ctx.setTimeout(200);
-            ctx.addListener(new AsyncListener() {
-                @Override
-                public void onComplete(AsyncEvent event) {
-                }
-
-                @Override
-                public void onTimeout(AsyncEvent event) {
-                    event.getAsyncContext().complete();
-                }
-
-                @Override
-                public void onError(AsyncEvent event) {
-                }
-
-                @Override
-                public void onStartAsync(AsyncEvent event) {
-                }
-            });
+            AsyncTimeouts.completeOnTimeout(req.startAsync(), 200);
         }
     }
 

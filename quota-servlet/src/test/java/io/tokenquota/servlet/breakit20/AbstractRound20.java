@@ -5,12 +5,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.tokenquota.QuotaAccount;
 import io.tokenquota.servlet.QuotaFilter;
+import io.tokenquota.servlet.testing.AsyncTimeouts;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.H2FilterRound;
 import io.tokenquota.servlet.testing.TestHttp;
-import jakarta.servlet.AsyncContext;
-import jakarta.servlet.AsyncEvent;
-import jakarta.servlet.AsyncListener;
 import jakarta.servlet.http.HttpServlet;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
@@ -141,26 +139,7 @@ abstract class AbstractRound20 extends H2FilterRound {
             resp.setStatus(200);
             resp.setContentType("text/event-stream");
             writeGeminiText(resp.getOutputStream());
-            AsyncContext ctx = req.startAsync(req, resp);
-            ctx.setTimeout(200);
-            ctx.addListener(new AsyncListener() {
-                @Override
-                public void onComplete(AsyncEvent event) {
-                }
-
-                @Override
-                public void onTimeout(AsyncEvent event) {
-                    event.getAsyncContext().complete();
-                }
-
-                @Override
-                public void onError(AsyncEvent event) {
-                }
-
-                @Override
-                public void onStartAsync(AsyncEvent event) {
-                }
-            });
+            AsyncTimeouts.completeOnTimeout(req.startAsync(req, resp), 200);
         }
     }
 

@@ -117,20 +117,6 @@ abstract class AbstractRound36 extends H2FilterRound {
 
     // ------------------------------------------------------------------ plain servlets
 
-    /** A text endpoint: the body, read through {@code getReader()}, is the prompt. */
-    public static class TextPrompt extends HttpServlet {
-        @Override
-        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            StringBuilder prompt = new StringBuilder();
-            char[] buf = new char[8192];
-            int n;
-            while ((n = req.getReader().read(buf)) != -1) {
-                prompt.append(buf, 0, n);
-            }
-            called(req);
-            openAiJson(resp, prompt.length() / 4 + 1, 100);
-        }
-    }
 
     /**
      * A document summariser: the uploaded file's text, in the encoding its byte order mark names
@@ -205,7 +191,7 @@ abstract class AbstractRound36 extends H2FilterRound {
         return Deployment.create()
                 .filter("quota", filter, "/*")
                 .servlet("spring", new DispatcherServlet(context), "/ai/spring/*")
-                .servlet("text", new TextPrompt(), "/ai/text")
+                .servlet("text", new RelayedAnswers.ReaderPrompt(), "/ai/text")
                 .multipartServlet("summarise", new Summarise(), multipart, "/ai/summarise")
                 .servlet("sglang", new SglangGenerate(), "/ai/sglang/generate");
     }

@@ -55,4 +55,58 @@ public final class RelayedAnswers {
                 + ",\"completion_tokens\":" + completion + ",\"total_tokens\":" + (prompt + completion) + "}}\n\n"
                 + "data: [DONE]\n\n";
     }
+
+    /**
+     * One message of AWS's binary event stream ({@code application/vnd.amazon.eventstream}), a
+     * {@code chunk} event carrying {@code json} base64-encoded under {@code bytes}, as Bedrock's
+     * InvokeModelWithResponseStream sends it (prelude, headers, payload, CRCs).
+     */
+    public static byte[] awsEventStreamChunk(String json) {
+        byte[] payload = ("{\"bytes\":\"" + java.util.Base64.getEncoder().encodeToString(json.getBytes(java.nio.charset.StandardCharsets.UTF_8))
+                + "\",\"p\":\"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123\"}").getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        java.io.ByteArrayOutputStream headers = new java.io.ByteArrayOutputStream();
+        String[][] hs = {{":event-type", "chunk"}, {":content-type", "application/json"}, {":message-type", "event"}};
+        for (String[] h : hs) {
+            byte[] name = h[0].getBytes(java.nio.charset.StandardCharsets.UTF_8);
+            byte[] value = h[1].getBytes(java.nio.charset.StandardCharsets.UTF_8);
+            headers.write(name.length);
+            headers.writeBytes(name);
+            headers.write(7);
+            headers.write(value.length >> 8);
+            headers.write(value.length & 0xFF);
+            headers.writeBytes(value);
+        }
+        byte[] hb = headers.toByteArray();
+        int total = 12 + hb.length + payload.length + 4;
+        java.nio.ByteBuffer buf = java.nio.ByteBuffer.allocate(total);
+        buf.putInt(total).putInt(hb.length);
+        java.util.zip.CRC32 crc = new java.util.zip.CRC32();
+        crc.update(buf.array(), 0, 8);
+        buf.putInt((int) crc.getValue());
+        buf.put(hb).put(payload);
+        crc = new java.util.zip.CRC32();
+        crc.update(buf.array(), 0, total - 4);
+        buf.putInt((int) crc.getValue());
+        return buf.array();
+    }
+
+    /**
+     * A text endpoint: the body, read through {@code getReader()} in its declared charset (the
+     * container's default without one), is the prompt; answers with OpenAI's usage, the prompt at
+     * four characters a token and 100 output tokens.
+     */
+    public static class ReaderPrompt extends jakarta.servlet.http.HttpServlet {
+        @Override
+        protected void doPost(HttpServletRequest req, jakarta.servlet.http.HttpServletResponse resp) throws java.io.IOException {
+            StringBuilder prompt = new StringBuilder();
+            char[] buf = new char[8192];
+            int n;
+            while ((n = req.getReader().read(buf)) != -1) {
+                prompt.append(buf, 0, n);
+            }
+            called(req);
+            resp.setContentType("application/json");
+            resp.getWriter().write(completionJson("ok", prompt.length() / 4 + 1, 100));
+        }
+    }
 }

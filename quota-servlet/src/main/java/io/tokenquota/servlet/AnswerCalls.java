@@ -1,0 +1,144 @@
+package io.tokenquota.servlet;
+
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.security.SecureRandom;
+import java.util.HashMap;
+import java.util.Map;
+
+/**
+ * The usage of the calls one answer reports one by one (a batch results file's lines, llama.cpp's
+ * answer to a list of prompts), added up, in memory that does not grow with what the client chose to
+ * name its calls: a finished call's counts go into a running total at once, and only a 64-bit digest
+ * of its name is kept, so that a second report of it is not counted again. A call still running (a
+ * llama.cpp stream's running counts, before its {@code "stop": true}) keeps its last report until it
+ * finishes. The digest is keyed by a random salt of this answer, so no client can choose two names
+ * that collide. Not thread-safe: {@link UsageSniffer} guards it.
+ */
+final class AnswerCalls {
+    /** Calls running at once whose last report is kept; reports of more are added up as they come. */
+    static final int MAX_RUNNING = 10_000;
+    /** Finished calls whose digests are kept (in 2 MB at most); reports of more are added up as they come. */
+    static final int MAX_FINISHED = 100_000;
+    private static final SecureRandom SALTS = new SecureRandom();
+
+    private final byte[] salt = new byte[16];
+    private final MessageDigest sha256;
+    /** {@code {total, input, cachedInput, output, reasoning}} of the finished calls and of those past the limits. */
+    private final long[] counted = new long[5];
+    private final Map<Long, long[]> running = new HashMap<>();
+    /** Open addressing over the digests of finished calls; 0 marks a free slot (a digest of 0 is stored as 1). */
+    private long[] finished = new long[1024];
+    private int finishedCount;
+    private boolean any;
+
+    AnswerCalls() {
+        SALTS.nextBytes(salt);
+        try {
+            sha256 = MessageDigest.getInstance("SHA-256");
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException("every Java platform has SHA-256", e);
+        }
+    }
+
+    /**
+     * One report of the call named {@code call}: {@code entry} is {@code {total, input, cachedInput,
+     * output, reasoning}}; {@code ended} when these are its final counts. A finished call's first
+     * final report counts; later reports of it are ignored.
+     */
+    void report(String call, long[] entry, boolean ended) {
+        any = true;
+        long digest = digest(call);
+        if (isFinished(digest)) {
+            return;
+        }
+        if (ended) {
+            running.remove(digest);
+            add(entry);
+            if (finishedCount < MAX_FINISHED) {
+                remember(digest);
+            }
+        } else if (running.size() < MAX_RUNNING || running.containsKey(digest)) {
+            running.put(digest, entry);
+        } else {
+            add(entry);
+        }
+    }
+
+    /** Whether any call was reported. */
+    boolean any() {
+        return any;
+    }
+
+    /** Whether a call's last report came before its final counts. */
+    boolean anyRunning() {
+        return !running.isEmpty();
+    }
+
+    /** The calls' usage added up, {@code {total, input, cachedInput, output, reasoning}}. */
+    long[] total() {
+        long[] total = counted.clone();
+        for (long[] one : running.values()) {
+            addTo(total, one);
+        }
+        return total;
+    }
+
+    private void add(long[] entry) {
+        addTo(counted, entry);
+    }
+
+    private static void addTo(long[] sum, long[] entry) {
+        for (int i = 0; i < sum.length; i++) {
+            sum[i] = sum[i] + entry[i] < 0 ? Long.MAX_VALUE : sum[i] + entry[i];
+        }
+    }
+
+    private long digest(String call) {
+        sha256.update(salt);
+        byte[] d = sha256.digest(call.getBytes(StandardCharsets.UTF_8));
+        long v = 0;
+        for (int i = 0; i < 8; i++) {
+            v = (v << 8) | (d[i] & 0xFF);
+        }
+        return v == 0 ? 1 : v;
+    }
+
+    private boolean isFinished(long digest) {
+        int mask = finished.length - 1;
+        for (int i = slot(digest, mask); finished[i] != 0; i = (i + 1) & mask) {
+            if (finished[i] == digest) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private void remember(long digest) {
+        if ((finishedCount + 1) * 2 > finished.length) {
+            long[] old = finished;
+            finished = new long[old.length * 2];
+            for (long d : old) {
+                if (d != 0) {
+                    insert(d);
+                }
+            }
+        }
+        insert(digest);
+        finishedCount++;
+    }
+
+    private void insert(long digest) {
+        int mask = finished.length - 1;
+        int i = slot(digest, mask);
+        while (finished[i] != 0) {
+            i = (i + 1) & mask;
+        }
+        finished[i] = digest;
+    }
+
+    private static int slot(long digest, int mask) {
+        return (int) (digest ^ (digest >>> 32)) & mask;
+    }
+}

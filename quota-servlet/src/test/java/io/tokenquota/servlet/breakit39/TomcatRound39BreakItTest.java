@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit39;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class TomcatRound39BreakItTest extends AbstractRound39 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.TOMCAT;
+    }
+}

@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit42;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound42BreakItTest extends AbstractRound42 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
