@@ -45,11 +45,18 @@ final class OutputBudgetFit {
      * What follows the object is not read: the estimator takes the budget from the first object.
      */
     static List<Span> locate(byte[] body) {
+        List<Span> strict = locate(body, Json.REQUEST_SCAN);
+        // a body only a lenient endpoint reads (comments, single quotes: Gson, JSON5 relays) is estimated
+        // with its budget read that way, so it is spliced that way too
+        return strict != null ? strict : locate(body, Json.LENIENT_REQUEST_SCAN);
+    }
+
+    private static List<Span> locate(byte[] body, com.fasterxml.jackson.core.JsonFactory json) {
         if (body == null || body.length == 0) {
             return null;
         }
         List<Span> spans = new ArrayList<>();
-        try (JsonParser p = Json.REQUEST_SCAN.createParser(body)) {
+        try (JsonParser p = json.createParser(body)) {
             if (p.nextToken() != JsonToken.START_OBJECT) {
                 return null;
             }

@@ -25,6 +25,7 @@ final class Problems {
     static final String BAD_SIGNATURE = "bad-signature";
     static final String MALFORMED_JSON = "malformed-json";
     static final String BODY_TOO_LARGE = "body-too-large";
+    static final String OUTPUT_BUDGET_TOO_LARGE = "output-budget-too-large";
     static final String METHOD_NOT_ALLOWED = "method-not-allowed";
     static final String NOT_FOUND = "not-found";
     static final String UNSUPPORTED_MEDIA_TYPE = "unsupported-media-type";

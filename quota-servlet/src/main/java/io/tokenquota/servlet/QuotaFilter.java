@@ -393,7 +393,7 @@ public final class QuotaFilter implements Filter {
             forward = new BufferedRequest(request, body, charset);
             // only bytes forwarded as they were read can be spliced (not a compressed body), in UTF-8
             // (other labels are read two ways, at other offsets); a form's fields are not rewritten
-            if (readable == body && StandardCharsets.UTF_8.equals(charset) && !isForm(request)) {
+            if (readable == body && readsAsUtf8(body, labels) && !isForm(request)) {
                 spliceable = body;
             }
         }
@@ -405,10 +405,23 @@ public final class QuotaFilter implements Filter {
         // model answered (a charset no encoder has), and an async answer goes through the usage reader
         EndpointRequest endpointRequest = new EndpointRequest(forward);
         Weighing weighing = models == null ? null : new Weighing(weights, models.models());
+        Fitted cappedBody = null;
+        if (asked.aboveCap || asked.budget > outputBudgetCap) {
+            // the endpoint is never asked for more than the cap: what an answer without usage is charged
+            cappedBody = spliceable == null ? null : capped(spliceable, estimate, asked.countedOutput());
+            if (cappedBody == null) {
+                Problems.send(response, 422, Problems.OUTPUT_BUDGET_TOO_LARGE, "the request asks for more than "
+                        + outputBudgetCap + " output tokens per completion (the output budget cap), where the quota"
+                        + " filter cannot lower it (a form or query parameter, a compressed or non-UTF-8 body, a"
+                        + " batch, a budget nested in the body): ask for at most " + outputBudgetCap);
+                return;
+            }
+            spliceable = cappedBody.body();
+        }
         Fitted fitted = spliceable == null || fitMinimum == 0 ? null
                 : fit(subject, spliceable, charset, estimate, asked.countedOutput(), weighing, path, query);
-        if (fitted == null && spliceable != null && asked.aboveCap) {
-            fitted = capped(spliceable, estimate, asked.countedOutput());
+        if (fitted == null) {
+            fitted = cappedBody;
         }
         // the fitted body goes to the endpoint only once its hold is granted; fail-open lets the
         // client's own body through, uncharged, as without fitting
@@ -607,7 +620,37 @@ public final class QuotaFilter implements Filter {
         if (spans == null || spans.stream().noneMatch(s -> s.value() > outputBudgetCap)) {
             return null;
         }
-        return new Fitted(OutputBudgetFit.splice(body, spans, outputBudgetCap), estimate, output, outputBudgetCap);
+        byte[] lowered = OutputBudgetFit.splice(body, spans, outputBudgetCap);
+        // a budget the splice does not reach (nested where only the estimator reads it) is still there
+        RequestEstimator.Estimate again = estimator.estimate(lowered);
+        if (again == null || aboveCap(again)) {
+            return null;
+        }
+        return new Fitted(lowered, estimate, output, outputBudgetCap);
+    }
+
+    /** Whether a JSON body's budget, or one of its requests', is above the {@link Builder#outputBudgetCap}. */
+    private boolean aboveCap(RequestEstimator.Estimate e) {
+        return e.outputBudget() > outputBudgetCap || e.requests().stream().anyMatch(this::aboveCap);
+    }
+
+    /**
+     * Whether the body reads the same in every charset its label names as in UTF-8 (UTF-8 itself, or
+     * ASCII bytes under an ASCII-compatible label): only then are the splice's offsets the endpoint's.
+     */
+    private static boolean readsAsUtf8(byte[] body, List<Charset> labels) {
+        String utf8 = null;
+        for (Charset label : labels) {
+            if (!StandardCharsets.UTF_8.equals(label)) {
+                if (utf8 == null) {
+                    utf8 = new String(body, StandardCharsets.UTF_8);
+                }
+                if (!utf8.equals(new String(body, label))) {
+                    return false;
+                }
+            }
+        }
+        return true;
     }
 
     private void unavailable(HttpServletRequest request, HttpServletResponse response, FilterChain chain,
@@ -657,6 +700,9 @@ public final class QuotaFilter implements Filter {
             if (each != null) {
                 // a batch of requests in one JSON array: each element's own text and budget times its
                 // n, summed; never less than the array read as text, as it was before
+                if (each.stream().anyMatch(this::aboveCap)) {
+                    asked.aboveCap = true;
+                }
                 return Math.max(text, sum(each, path));
             }
             // a GET ?prompt=...&max_tokens=16000 asks for its budget as surely as a JSON body does
@@ -675,7 +721,7 @@ public final class QuotaFilter implements Filter {
                     e.requests(), e.orDefault());
         }
         asked.countOutput(outputOf(e, path));
-        if (e.requests().isEmpty() && e.outputBudget() > outputBudgetCap) {
+        if (aboveCap(e)) {
             asked.aboveCap = true;
         }
         return total(e, path);

@@ -394,8 +394,10 @@ final class RequestEstimator {
             // the byte ranges of a batch's requests: {start, end, 1 for a batch line's own request}
             List<long[]> batched = null;
             boolean lineId = false;
-            // the budgets named deeper than the top level and the config objects (nestedBudget), added up
-            long nested = -1;
+            // the budgets named deeper than the top level and the config objects (nestedBudget): the
+            // largest, and how many requests they stand for (each settings object, each row of a table)
+            long nestedMax = -1;
+            long nestedRows = 0;
             JsonToken t;
             while ((t = p.nextToken()) != null) {
                 Frame top = stack.peek();
@@ -431,10 +433,19 @@ final class RequestEstimator {
                         Frame frame = new Frame(t == JsonToken.START_ARRAY, top.valueName(), schema, said, data);
                         frame.inRequest = top.inRequest;
                         frame.inLabels = top.inLabels || (!top.array && LABELS.equals(top.field));
-                        if (t == JsonToken.START_ARRAY && !top.array && TENSOR_DATA.equals(top.field) && settings(top)) {
-                            frame.tensor = top;
+                        if (t == JsonToken.START_ARRAY && !top.array && settings(top)) {
+                            if (TENSOR_DATA.equals(top.field)) {
+                                frame.table = top;
+                            } else if (TABLE_COLUMNS.equals(top.field)) {
+                                frame.columnsOf = top;
+                            } else if (isBudget(top.field)) {
+                                // a column of budgets (MLflow's columnar inputs: {"max_tokens": [8000, 8000]})
+                                frame.table = top;
+                                frame.budgetColumn = true;
+                            }
                         } else if (t == JsonToken.START_ARRAY && top.array) {
-                            frame.tensor = top.tensor;
+                            frame.table = top.table;
+                            frame.budgetColumn = top.budgetColumn;
                         }
                         if (batches && t == JsonToken.START_OBJECT && !top.inRequest && !schema && !said && !data) {
                             if (top.array && stack.size() == 2 && named(INSTANCE_LISTS, top.name)) {
@@ -456,10 +467,11 @@ final class RequestEstimator {
                     }
                     case END_OBJECT, END_ARRAY -> {
                         Frame done = stack.pop();
-                        long named = done.budgetTensor ? Math.max(done.nestedBudget, done.tensorData) : done.nestedBudget;
-                        if (named >= 0) {
+                        long[] rows = done.nestedRows();
+                        if (rows != null) {
                             // each settings object asks for its own output (each record of a table of requests)
-                            nested = nested < 0 ? named : saturatingAdd(nested, named);
+                            nestedMax = Math.max(nestedMax, rows[0]);
+                            nestedRows = saturatingAdd(nestedRows, rows[1]);
                         }
                         // a part and the payload it holds are one item; a list holds as many as its elements
                         long items = Math.max(done.mediaHere ? 1 : 0, done.mediaBelow);
@@ -495,6 +507,18 @@ final class RequestEstimator {
                             top.nestedBudget = Math.max(top.nestedBudget, budget(p.getText()));
                         } else if (!top.array && "name".equals(top.field) && settings(top) && isBudget(p.getText())) {
                             top.budgetTensor = true;
+                        } else if (top.columnsOf != null && isBudget(p.getText())) {
+                            top.columnsOf.budgetColumns |= column(top.position);
+                        }
+                        if ((settings(top) || top.table != null) && p.getTextLength() <= MAX_EMBEDDED_SETTINGS
+                                && embeddedObject(p.getTextCharacters(), p.getTextOffset(), p.getTextLength())) {
+                            // settings sent as a JSON text (Triton's vLLM backend: a "sampling_parameters"
+                            // tensor holding "{\"max_tokens\": 8000}"): the endpoint parses and reads them
+                            Estimate inner = scan(p.getText().getBytes(StandardCharsets.UTF_8), false, Json.REQUEST_SCAN);
+                            if (inner != null && inner != TOO_DEEP && inner.outputBudget() >= 0) {
+                                nestedMax = Math.max(nestedMax, inner.outputBudget());
+                                nestedRows = saturatingAdd(nestedRows, inner.completions());
+                            }
                         }
                         // a view of the parser's buffer, not a String copy: read only during this token
                         CharBuffer text = CharBuffer.wrap(p.getTextCharacters(), p.getTextOffset(), p.getTextLength());
@@ -538,8 +562,8 @@ final class RequestEstimator {
                             }
                         } else if (nestedBudget(stack.size(), top)) {
                             top.nestedBudget = Math.max(top.nestedBudget, number(p, BUDGET));
-                        } else if (top.tensor != null) {
-                            top.tensor.tensorData = Math.max(top.tensor.tensorData, number(p, BUDGET));
+                        } else if (top.table != null) {
+                            top.table.tabled(number(p, BUDGET), top.position, top.budgetColumn);
                         }
                         if (top.saysText() || (t == JsonToken.VALUE_NUMBER_INT && TEXT_FIELDS.contains(top.valueName()))) {
                             // a token id of a pre-tokenised prompt, or a number in a tool's input
@@ -560,6 +584,9 @@ final class RequestEstimator {
                     default -> {
                         // booleans carry no text
                     }
+                }
+                if (top.array && t != JsonToken.FIELD_NAME && t != JsonToken.END_OBJECT && t != JsonToken.END_ARRAY) {
+                    top.position++;
                 }
                 if (stack.isEmpty()) {
                     break;
@@ -598,11 +625,15 @@ final class RequestEstimator {
                     }
                 }
             }
+            if (nestedRows > 0) {
+                // each of those requests may write up to the largest of their budgets
+                output = Math.max(output, nestedMax);
+                completions = Math.max(completions, nestedRows);
+            }
             // each prompt of a batch gets its own n completions
             long batch = prompts > 1 && completions > Long.MAX_VALUE / prompts ? Long.MAX_VALUE
                     : completions * Math.max(1, prompts);
             nullBudgets.retainAll(valuedBudgets);
-            output = Math.max(output, nested);
             return new Estimate(input, output, batch, media, requests, orDefault || !nullBudgets.isEmpty());
         } catch (StreamConstraintsException e) {
             // nested past the parser's limit (the only limit it has: lengths are bounded by the body
@@ -775,8 +806,33 @@ final class RequestEstimator {
         return (depth == 1 ? "" : fold(top.name)) + "/" + fold(top.field);
     }
 
-    /** The field whose array holds a named input tensor's values (KServe v2: {@code {"name": …, "data": [[…]]}}). */
+    /**
+     * The field whose array holds a named input tensor's values (KServe v2: {@code {"name": …, "data":
+     * [[…]]}}), or the rows of a table whose {@link #TABLE_COLUMNS} name them (MLflow's
+     * {@code dataframe_split}: {@code {"columns": ["prompt", "max_tokens"], "data": [["…", 8000]]}}).
+     */
     private static final String TENSOR_DATA = "data";
+    private static final String TABLE_COLUMNS = "columns";
+    /** Settings sent as a JSON text longer than this are not parsed again (a prompt, not settings). */
+    private static final int MAX_EMBEDDED_SETTINGS = 1 << 16;
+
+    /** Whether a string is a JSON object's text ({@code {…}} around optional white space). */
+    private static boolean embeddedObject(char[] text, int offset, int length) {
+        int start = offset;
+        int end = offset + length - 1;
+        while (start <= end && Character.isWhitespace(text[start])) {
+            start++;
+        }
+        while (end >= start && Character.isWhitespace(text[end])) {
+            end--;
+        }
+        return end > start && text[start] == '{' && text[end] == '}';
+    }
+
+    /** The bit of a table's column at a row position; columns past 64 are not told apart. */
+    private static long column(int position) {
+        return position < Long.SIZE ? 1L << position : 0;
+    }
 
     /**
      * Whether the object at hand may hold a request's settings: not a tool or schema definition, not
@@ -1013,7 +1069,7 @@ final class RequestEstimator {
         long completions = 1;
         /** Whether a JSON part leaves the endpoint its own default budget beside the one named. */
         boolean orDefault;
-        /** A JSON body of one request names an output budget above the filter's cap. */
+        /** A JSON body (or one of its requests) names an output budget above the filter's cap. */
         boolean aboveCap;
         /** The largest output budget an estimate of the request counted (the rest of it is input). */
         private long countedOutput;
@@ -1111,10 +1167,73 @@ final class RequestEstimator {
         long nestedBudget = -1;
         /** This object is a named input tensor whose name is a budget ({@code {"name": "max_tokens", "data": [[8000]]}}). */
         boolean budgetTensor;
-        /** The largest number in this object's {@link #TENSOR_DATA} arrays. */
-        long tensorData = -1;
-        /** The object whose {@link #TENSOR_DATA} this array (or an array inside it) is, or {@code null}. */
-        Frame tensor;
+        /** The largest number in this object's {@link #TENSOR_DATA} arrays, and how many: one per request of a batch. */
+        long tensorMax = -1;
+        long tensorCount;
+        /** Those numbers by their position in a row (the largest, how many), for the {@link #budgetColumns}. */
+        long[] columnMax;
+        long[] columnCount;
+        /** The positions its {@link #TABLE_COLUMNS} name a budget at. */
+        long budgetColumns;
+        /** Its budget-named arrays' numbers (a column of budgets, one per row): the largest, how many. */
+        long columnBudgetMax = -1;
+        long columnBudgetCount;
+        /** The object whose {@link #TENSOR_DATA} or budget column this array (or an array inside it) is, or {@code null}. */
+        Frame table;
+        /** This array is under a budget's name: all its numbers are budgets. */
+        boolean budgetColumn;
+        /** The object whose {@link #TABLE_COLUMNS} this array is, or {@code null}. */
+        Frame columnsOf;
+        /** Values seen so far in this array: the position of the next one. */
+        int position;
+
+        /** A number of this object's table: at {@code position} in its row, or in a budget column. */
+        void tabled(long value, int position, boolean inBudgetColumn) {
+            if (value < 0) {
+                return;
+            }
+            if (inBudgetColumn) {
+                columnBudgetMax = Math.max(columnBudgetMax, value);
+                columnBudgetCount++;
+                return;
+            }
+            tensorMax = Math.max(tensorMax, value);
+            tensorCount++;
+            if (position < Long.SIZE) {
+                if (columnMax == null) {
+                    columnMax = new long[Long.SIZE];
+                    columnCount = new long[Long.SIZE];
+                }
+                columnMax[position] = Math.max(columnMax[position], value);
+                columnCount[position]++;
+            }
+        }
+
+        /**
+         * The budget this object asks for, {@code {largest, requests}}, or {@code null} for none: a
+         * budget named in it (one request), a budget tensor's numbers, the budget columns of its table
+         * or a column of budgets (each number, each row, a request of its own).
+         */
+        long[] nestedRows() {
+            long max = nestedBudget;
+            long rows = nestedBudget >= 0 ? 1 : 0;
+            if (columnBudgetCount > 0) {
+                max = Math.max(max, columnBudgetMax);
+                rows = Math.max(rows, columnBudgetCount);
+            }
+            if (budgetTensor && tensorCount > 0) {
+                max = Math.max(max, tensorMax);
+                rows = Math.max(rows, tensorCount);
+            } else if (budgetColumns != 0 && columnMax != null) {
+                for (int i = 0; i < Long.SIZE; i++) {
+                    if ((budgetColumns & (1L << i)) != 0 && columnCount[i] > 0) {
+                        max = Math.max(max, columnMax[i]);
+                        rows = Math.max(rows, columnCount[i]);
+                    }
+                }
+            }
+            return rows > 0 ? new long[] {max, rows} : null;
+        }
 
         Frame(boolean array, String name, boolean schema, boolean said, boolean data) {
             this.array = array;

@@ -218,6 +218,7 @@ final class UsageSniffer {
         if (undo != null) {
             decoding = undo;
             decoded = new UsageSniffer(inputEstimate);
+            decoded.countingPath = countingPath;
             // an event stream's payloads are events (AnswerDecoding writes each as one); an inflated
             // answer keeps its label
             decodedType = encoded ? contentType : "text/event-stream";
@@ -492,6 +493,8 @@ final class UsageSniffer {
 
     /** The request went to a {@linkplain #countsTokens token-counting path}. */
     private boolean countingPath;
+    /** A Spring AI chunk that ends the answer was read. */
+    private boolean springAiEnded;
 
     synchronized void countingPath() {
         countingPath = true;
@@ -505,6 +508,10 @@ final class UsageSniffer {
      * is charged as one.
      */
     synchronized boolean tokenCount() {
+        if (decoded != null) {
+            // a compressed answer's documents are its inflated reader's
+            return decoded.tokenCount();
+        }
         return countingPath && format == null && usage() == null && documents == 1 && !rootCounters.isEmpty()
                 && COUNT_ANSWER.containsAll(rootCounters.keySet());
     }
@@ -740,7 +747,10 @@ final class UsageSniffer {
             // had so far into every chunk (Anthropic's message_start: the output's first token; Gemini's
             // early chunks: the prompt alone): final only in the chunk that ends the answer
             boolean springAi = has(metadata, "promptTokens", "completionTokens");
-            reported |= usageObject(metadata, springAi && !doc.ended());
+            // once a chunk ended it, the answer's counts are final: Spring AI's OpenAI model sends the
+            // provider's usage-only chunk after it, with no result
+            springAiEnded |= springAi && doc.ended();
+            reported |= usageObject(metadata, springAi && !springAiEnded);
         }
         for (String hunyuan : new String[] {"Usage", "Response.Usage"}) {
             Map<String, Long> u = doc.usage(hunyuan);

@@ -255,8 +255,9 @@ final class RequestEstimatorTest {
                 "metadata is labels the provider stores, never settings");
         assertEquals(100, estimate("{\"input_data\":{\"parameters\":{\"max_new_tokens\":100}}}").outputBudget(),
                 "a budget nested where the server's API puts its settings is held");
-        assertEquals(300, estimate("{\"dataframe_records\":[{\"max_tokens\":100},{\"max_tokens\":200}]}").outputBudget(),
-                "each record of a table of requests asks for its own output");
+        RequestEstimator.Estimate records = estimate("{\"dataframe_records\":[{\"max_tokens\":100},{\"max_tokens\":200}]}");
+        assertEquals(200, records.outputBudget(), "the largest budget of a table of requests");
+        assertEquals(2, records.completions(), "each record of a table of requests asks for its own output");
         assertEquals(8000, estimate("{\"inputs\":[{\"name\":\"max_tokens\",\"datatype\":\"INT32\",\"shape\":[1,1],"
                 + "\"data\":[[8000]]},{\"name\":\"temperature\",\"data\":[[90000]]}]}").outputBudget(),
                 "a named input tensor (KServe v2) is a budget when its name is one");
