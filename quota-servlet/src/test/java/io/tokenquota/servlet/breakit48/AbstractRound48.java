@@ -91,6 +91,12 @@ abstract class AbstractRound48 extends H2FilterRound {
             boolean stream = body.path("stream").asBoolean(false);
             if (path.startsWith("/anthropic/") && path.endsWith("/batches")) {
                 write(resp, "application/json", batch("in_progress"));
+            } else if (path.startsWith("/anthropic/overloaded/")) {
+                // Anthropic under load: a stream's 200 whose only event is the error a non-streamed call
+                // gets as 529 ("overloaded_error ... would normally correspond to an HTTP 529")
+                resp.setContentType("text/event-stream");
+                event(resp.getOutputStream(), "error", "{\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\","
+                        + "\"message\":\"Overloaded\"}}");
             } else if (path.startsWith("/anthropic/")) {
                 anthropicSearch(resp);
             } else if (path.endsWith("/chat/completions")) {
@@ -589,5 +595,34 @@ abstract class AbstractRound48 extends H2FilterRound {
         long total = upload + create + read;
         assertTrue(total <= OPENAI_BATCH * 300L * 11 / 10, "40 batched calls of 300 tokens (12,000) were charged " + total
                 + ": upload " + upload + ", create " + create + ", output file " + read + ": " + ledger(s));
+    }
+
+    /**
+     * Anthropic under load: a streamed Messages call gets 200 and then, as its only event, the
+     * {@code overloaded_error} that a non-streamed call gets as 529 (Anthropic's streaming docs: "during
+     * periods of high usage, you may receive an overloaded_error, which would normally correspond to an
+     * HTTP 529 in a non-streaming context"). No model answered; the SDK throws. The non-streamed 529 is
+     * released, the streamed one is charged its whole estimate (input and max_tokens 4,096).
+     */
+    @Test
+    void anOverloadedErrorEventInAStreamIsNotCharged() {
+        String s = subject();
+        com.anthropic.client.AnthropicClient client = com.anthropic.client.okhttp.AnthropicOkHttpClient.builder()
+                .apiKey("sk-ant-test").baseUrl(container.uri("/ai/anthropic/overloaded").toString())
+                .putHeader("x-user-id", s).maxRetries(0).build();
+        try {
+            org.junit.jupiter.api.Assertions.assertThrows(RuntimeException.class, () -> {
+                try (com.anthropic.core.http.StreamResponse<com.anthropic.models.messages.RawMessageStreamEvent> events =
+                             client.messages().createStreaming(com.anthropic.models.messages.MessageCreateParams.builder()
+                                     .model("claude-sonnet-4-5").maxTokens(4096).addUserMessage("Draft the report.").build())) {
+                    events.stream().forEach(e -> { });
+                }
+            });
+        } finally {
+            client.close();
+        }
+        QuotaAccount a = settled(s);
+        assertTrue(a.used() == 0, "a stream whose only event was overloaded_error (no model answered) was charged "
+                + a.used() + ": " + ledger(s));
     }
 }
