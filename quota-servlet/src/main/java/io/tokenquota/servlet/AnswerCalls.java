@@ -13,18 +13,25 @@ import java.util.Map;
  * name its calls: a finished call's counts go into a running total at once, and only a 64-bit digest
  * of its name is kept, so that a second report of it is not counted again. A call still running (a
  * llama.cpp stream's running counts, before its {@code "stop": true}) keeps its last report until it
- * finishes. The digest is keyed by a random salt of this answer, so no client can choose two names
- * that collide. Not thread-safe: {@link UsageSniffer} guards it.
+ * finishes. The digest is keyed by a random salt of this process, so no client can choose two names
+ * that collide. The digests of the finished calls also make the answer's {@link #fingerprint}: the
+ * same results read again have the same one. Not thread-safe: {@link UsageSniffer} guards it.
  */
 final class AnswerCalls {
     /** Calls running at once whose last report is kept; reports of more are added up as they come. */
     static final int MAX_RUNNING = 10_000;
     /** Finished calls whose digests are kept (in 2 MB at most); reports of more are added up as they come. */
     static final int MAX_FINISHED = 100_000;
-    private static final SecureRandom SALTS = new SecureRandom();
+    private static final byte[] SALT = new byte[16];
 
-    private final byte[] salt = new byte[16];
+    static {
+        new SecureRandom().nextBytes(SALT);
+    }
+
     private final MessageDigest sha256;
+    /** The finished calls' digests, combined (exclusive or) and counted. */
+    private long combined;
+    private long combinedCount;
     /** {@code {total, input, cachedInput, output, reasoning}} of the finished calls and of those past the limits. */
     private final long[] counted = new long[5];
     private final Map<Long, long[]> running = new HashMap<>();
@@ -34,7 +41,6 @@ final class AnswerCalls {
     private boolean any;
 
     AnswerCalls() {
-        SALTS.nextBytes(salt);
         try {
             sha256 = MessageDigest.getInstance("SHA-256");
         } catch (NoSuchAlgorithmException e) {
@@ -56,6 +62,8 @@ final class AnswerCalls {
         if (ended) {
             running.remove(digest);
             add(entry);
+            combined ^= digest;
+            combinedCount++;
             if (finishedCount < MAX_FINISHED) {
                 remember(digest);
             }
@@ -64,6 +72,15 @@ final class AnswerCalls {
         } else {
             add(entry);
         }
+    }
+
+    /**
+     * Which finished calls the answer reported, as one string (their digests combined and counted),
+     * or {@code null} while a call still runs: the same results read again (a batch's output file
+     * downloaded twice) have the same fingerprint.
+     */
+    String fingerprint() {
+        return combinedCount == 0 || !running.isEmpty() ? null : Long.toHexString(combined) + "/" + combinedCount;
     }
 
     /** Whether any call was reported. */
@@ -96,7 +113,7 @@ final class AnswerCalls {
     }
 
     private long digest(String call) {
-        sha256.update(salt);
+        sha256.update(SALT);
         byte[] d = sha256.digest(call.getBytes(StandardCharsets.UTF_8));
         long v = 0;
         for (int i = 0; i < 8; i++) {

@@ -10,7 +10,8 @@ import java.util.Map;
  * body when the client already has an identical answer: the usage of that answer, given earlier to the
  * same request of the same subject, is what the call cost, and this is where the filter finds it. The
  * request is part of the key ({@link #requestKey}): the same answer ("OK") to a cheaper or another
- * subject's request says nothing about this one's cost. Bounded: the least recently used entries go.
+ * subject's request says nothing about this one's cost. Also the usage of a subject's stored OpenAI
+ * Responses by their ids ({@link #storedResponses}). Bounded: the least recently used entries go.
  * Thread-safe.
  */
 final class AnswerUsages {
@@ -48,6 +49,22 @@ final class AnswerUsages {
         } catch (java.security.NoSuchAlgorithmException e) {
             throw new IllegalStateException("every Java platform has SHA-256", e);
         }
+    }
+
+    /**
+     * The key under which the usage of a subject's stored OpenAI Responses is kept, each by its id
+     * (in place of an ETag): a later call naming it as {@code previous_response_id} reads it again.
+     */
+    static String storedResponses(String subject) {
+        return "stored-responses " + subject;
+    }
+
+    /**
+     * The key under which a subject's results of several calls (a batch's output file) are kept, by
+     * their fingerprint: the same calls read again were charged when first read.
+     */
+    static String chargedCalls(String subject) {
+        return "charged-calls " + subject;
     }
 
     /** Remembers the usage an answer to {@code request} ({@link #requestKey}) sent with {@code etag} reported. */

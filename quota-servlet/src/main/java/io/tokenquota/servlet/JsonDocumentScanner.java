@@ -93,10 +93,15 @@ final class JsonDocumentScanner {
      *               {@code custom_id} with its own {@code id} (a file may repeat a custom_id its client
      *               gave twice), or the document's top-level {@code index} (llama.cpp's answer to a list
      *               of prompts, an array or a stream); {@code null} when it names none
+     * @param error  the document is an error, not an answer: Anthropic's {@code "type": "error"}, OpenAI's
+     *               top-level {@code error} object
+     * @param responseId the id of a stored OpenAI Response the document is ({@code id}) or wraps
+     *                   ({@code response.id} of a stream's event): {@code resp_…}; {@code null} when none
      */
-    record Document(String type, Map<String, Map<String, Long>> usages, boolean ended, String model, String call) {
+    record Document(String type, Map<String, Map<String, Long>> usages, boolean ended, String model, String call,
+                    boolean error, String responseId) {
         Document(String type, Map<String, Map<String, Long>> usages, boolean ended) {
-            this(type, usages, ended, null, null);
+            this(type, usages, ended, null, null, false, null);
         }
 
         Map<String, Long> usage(String path) {
@@ -201,14 +206,16 @@ final class JsonDocumentScanner {
             drain();
         }
         if (depth > 0 && !usages.isEmpty()) {
-            sink.accept(new Document(type, usages, ended, model, call()));
+            sink.accept(new Document(type, usages, ended, model, call(), isError(), responseId()));
         }
         usages = new HashMap<>();
         depth = 0;
         ended = false;
+        errorObject = false;
         model = null;
         customId = null;
         lineId = null;
+        wrappedId = null;
         index = null;
     }
 
@@ -306,6 +313,9 @@ final class JsonDocumentScanner {
                 }
                 depth++;
                 boolean object = t == JsonToken.START_OBJECT;
+                if (depth == 2 && object && objectAt[1] && "error".equals(fieldAt[1])) {
+                    errorObject = true;
+                }
                 if (depth <= TRACKED_DEPTH) {
                     objectAt[depth] = object;
                     fieldAt[depth] = null;
@@ -341,14 +351,16 @@ final class JsonDocumentScanner {
                 depth--;
                 if (depth == 0) {
                     if (t == JsonToken.END_OBJECT) {
-                        sink.accept(new Document(type, usages, ended, model, call()));
+                        sink.accept(new Document(type, usages, ended, model, call(), isError(), responseId()));
                     }
                     usages = new HashMap<>();
                     type = null;
                     ended = false;
+                    errorObject = false;
                     model = null;
                     customId = null;
                     lineId = null;
+                    wrappedId = null;
                     index = null;
                 }
             }
@@ -370,6 +382,8 @@ final class JsonDocumentScanner {
                     customId = parser.getText();
                 } else if (depth == 1 && "id".equals(fieldAt[1])) {
                     lineId = parser.getText();
+                } else if (depth == 2 && objectAt[1] && objectAt[2] && "response".equals(fieldAt[1]) && "id".equals(fieldAt[2])) {
+                    wrappedId = parser.getText();
                 } else if (isModelField()) {
                     model = parser.getText();
                 } else if (depth == 3 && "candidates".equals(fieldAt[1]) && objectAt[1] && !objectAt[2] && objectAt[3]
@@ -403,6 +417,24 @@ final class JsonDocumentScanner {
                 // other scalars carry no usage
             }
         }
+    }
+
+    /** A stream event's {@code response.id}. */
+    private String wrappedId;
+
+    private String responseId() {
+        String id = wrappedId != null ? wrappedId : lineId;
+        return id != null && id.startsWith(STORED_RESPONSE) ? id : null;
+    }
+
+    /** How OpenAI's stored Responses' ids start. */
+    private static final String STORED_RESPONSE = "resp_";
+
+    /** The document has a top-level {@code error} object (OpenAI's error, also in a stream). */
+    private boolean errorObject;
+
+    private boolean isError() {
+        return errorObject || "error".equals(type);
     }
 
     private String call() {

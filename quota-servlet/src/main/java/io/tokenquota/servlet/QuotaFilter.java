@@ -146,7 +146,7 @@ public final class QuotaFilter implements Filter {
         this.ledger = b.ledger;
         this.prefixes = List.copyOf(b.prefixes);
         this.subjects = b.subjects;
-        this.estimator = new RequestEstimator(b.estimator);
+        this.estimator = new RequestEstimator(b.estimator, b.mediaItemTokens);
         this.maxBodyBytes = b.maxBodyBytes;
         this.maxBodies = Map.copyOf(b.maxBodies);
         this.outputBudgetCap = b.outputBudgetCap;
@@ -395,6 +395,14 @@ public final class QuotaFilter implements Filter {
             // (other labels are read two ways, at other offsets); a form's fields are not rewritten
             if (readable == body && readsAsUtf8(body, labels) && !isForm(request)) {
                 spliceable = body;
+            }
+            // a Responses call that continues a stored one makes the model read that conversation
+            // again: the usage this filter saw it cost is input of this call (a stream cut before its
+            // last event is charged the estimate, which must not leave the conversation out)
+            String previous = RequestEstimator.previousResponse(readable);
+            Long conversation = previous == null ? null : answers.usage(AnswerUsages.storedResponses(subject), previous);
+            if (conversation != null) {
+                estimate = clamp(estimate, conversation);
             }
         }
         // the query string counts too: a prompt can ride in ?prompt=... as well as in the body
@@ -1120,7 +1128,7 @@ public final class QuotaFilter implements Filter {
         private long defaultFallbackEstimate = 1_000;
         private final Map<String, Long> outputBudgets = new LinkedHashMap<>();
         private long defaultOutputBudget = 1_000;
-        private long mediaItemTokens = 258;
+        private long mediaItemTokens = RequestEstimator.DEFAULT_MEDIA_ITEM_TOKENS;
         private boolean failOpen;
         private boolean releaseOnError = true;
         private Duration holdTtl;

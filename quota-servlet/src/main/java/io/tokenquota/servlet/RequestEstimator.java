@@ -200,10 +200,20 @@ final class RequestEstimator {
     private static final BigDecimal LONG_MAX = BigDecimal.valueOf(Long.MAX_VALUE);
 
     private final TokenEstimator estimator;
+    /** What the filter charges each media item at least: a sized item adds what it costs above that. */
+    private final long mediaItemTokens;
 
     RequestEstimator(TokenEstimator estimator) {
-        this.estimator = estimator;
+        this(estimator, DEFAULT_MEDIA_ITEM_TOKENS);
     }
+
+    RequestEstimator(TokenEstimator estimator, long mediaItemTokens) {
+        this.estimator = estimator;
+        this.mediaItemTokens = mediaItemTokens;
+    }
+
+    /** The filter's default least cost of a media item (Gemini's image rate). */
+    static final long DEFAULT_MEDIA_ITEM_TOKENS = 258;
 
     /** Estimated tokens of plain text (a body that is not JSON). */
     long text(CharSequence text) {
@@ -306,6 +316,47 @@ final class RequestEstimator {
         } catch (IOException | RuntimeException e) {
             return null;
         }
+    }
+
+    private static final byte[] PREVIOUS_RESPONSE = "previous_response_id".getBytes(StandardCharsets.US_ASCII);
+
+    /**
+     * The top-level {@code previous_response_id} of an OpenAI Responses request (the stored Response
+     * it continues), or {@code null}; bodies that do not name it are not parsed again.
+     */
+    static String previousResponse(byte[] body) {
+        if (body == null || indexOf(body, PREVIOUS_RESPONSE) < 0) {
+            return null;
+        }
+        try (JsonParser p = Json.REQUEST_SCAN.createParser(body)) {
+            if (p.nextToken() != JsonToken.START_OBJECT) {
+                return null;
+            }
+            while (p.nextToken() == JsonToken.FIELD_NAME) {
+                String name = p.currentName();
+                JsonToken value = p.nextToken();
+                if ("previous_response_id".equals(name) && value == JsonToken.VALUE_STRING) {
+                    return p.getText();
+                }
+                p.skipChildren();
+            }
+        } catch (IOException | RuntimeException e) {
+            // not JSON: no stored Response named
+        }
+        return null;
+    }
+
+    private static int indexOf(byte[] haystack, byte[] needle) {
+        outer:
+        for (int i = 0; i + needle.length <= haystack.length; i++) {
+            for (int j = 0; j < needle.length; j++) {
+                if (haystack[i + j] != needle[j]) {
+                    continue outer;
+                }
+            }
+            return i;
+        }
+        return -1;
     }
 
     /** What {@link #scan} answers for a body nested past the parser's limit. */
@@ -538,6 +589,9 @@ final class RequestEstimator {
                                 // a text document sent as base64 (Gemini inlineData of text/plain) is read
                                 // by the model as its text: that counts, beside the item
                                 input = saturatingAdd(input, base64Text(text));
+                                // an image by its size at its provider's rate, a PDF by its pages: what the
+                                // item costs above the least every item is charged
+                                input = saturatingAdd(input, Math.max(0, MediaSize.tokens(text, rate(top)) - mediaItemTokens));
                             }
                             if (top.array && (payload || MEDIA_FIELDS.contains(top.name))) {
                                 // each image of a list is an item
@@ -677,6 +731,21 @@ final class RequestEstimator {
             each.add(e);
         }
         return each;
+    }
+
+    /** Whose rate a media payload is billed at, told by the object or field holding it. */
+    private static MediaSize.Rate rate(Frame top) {
+        String holder = top.array ? top.name : top.field;
+        if ("image_url".equals(top.name) || "image_url".equals(holder)) {
+            return MediaSize.Rate.OPENAI;
+        }
+        if (MEDIA_SOURCE.equals(top.name)) {
+            return MediaSize.Rate.ANTHROPIC;
+        }
+        if ("inlineData".equals(top.name) || "inline_data".equals(top.name)) {
+            return MediaSize.Rate.GEMINI;
+        }
+        return MediaSize.Rate.ANY;
     }
 
     /** Whether a {@code type} value names a media part, or, in an Anthropic {@code source}, a media source. */

@@ -101,6 +101,9 @@ final class Settlement implements AsyncListener {
      * <ol>
      *   <li>the handler's own figure ({@link QuotaFilter#ACTUAL_TOKENS_ATTRIBUTE} or the
      *       {@code X-Quota-Actual-Tokens} header) is charged;</li>
+     *   <li>usage the response reports of calls whose same results this subject read before
+     *       ({@code chargedBefore}: a batch's output file downloaded again) is released: they were charged
+     *       then;</li>
      *   <li>usage the model reported in the response is charged, whatever happened afterwards: an
      *       exception, a 5xx, an async timeout, a client that hung up, a hold that already expired; a
      *       figure past what the ledger takes for one call is charged that maximum. A report known to
@@ -111,7 +114,9 @@ final class Settlement implements AsyncListener {
      *       {@code :countTokens}, Anthropic's {@code /count_tokens}, OpenAI's
      *       {@code /responses/input_tokens}, answering {@code totalTokens} or {@code input_tokens}):
      *       the provider ran its tokenizer and no model, the hold is released;</li>
-     *   <li>a 5xx: released ({@code releaseOnError}) or charged the estimate;</li>
+     *   <li>a 5xx, or a 2xx whose answer held nothing but a provider's error (a stream's only event an
+     *       Anthropic {@code error} or an OpenAI {@code {"error": …}}): released ({@code releaseOnError}) or
+     *       charged the estimate;</li>
      *   <li>a 302 or 303 (post/redirect/get after the call), a 304 (an ETag filter inside this one
      *       answered a conditional request after the model had answered), or a 406 (the framework
      *       found no format for the client's {@code Accept} only when writing the handler's answer),
@@ -132,9 +137,13 @@ final class Settlement implements AsyncListener {
      * </ol>
      */
     static Decision decide(Long explicit, Long usage, boolean provisional, End end, int status, boolean committed,
-                           boolean noHandler, boolean tokenCount, boolean releaseOnError, long estimate) {
+                           boolean noHandler, boolean tokenCount, boolean chargedBefore, boolean releaseOnError,
+                           long estimate) {
         if (explicit != null) {
             return Decision.charge(explicit, "reported by the handler");
+        }
+        if (usage != null && chargedBefore) {
+            return Decision.release("the calls were charged when their results were first read");
         }
         if (usage != null) {
             if (provisional && usage < estimate) {
@@ -213,7 +222,8 @@ final class Settlement implements AsyncListener {
             response.endSniffing();
             sniffer.finish();
             End effective = response.clientGone() ? End.CLIENT_GONE : end;
-            int status = response.status();
+            // a 2xx whose only content was a provider's error (a stream's error event) is that error
+            int status = response.status() / 100 == 2 && sniffer.errorOnly() ? 502 : response.status();
             String etag = response.getHeader("ETag");
             Long usage = sniffer.usage();
             Weighing.Weighed weighed = null;
@@ -232,8 +242,11 @@ final class Settlement implements AsyncListener {
             }
             // usage remembered for a 304 is a final count; only the sniffer's own can be provisional
             boolean provisional = sniffer.provisional();
+            // the finished calls a results file reported: read again, they were charged before
+            String calls = status >= 200 && status < 300 ? sniffer.callsFingerprint() : null;
             Decision d = decide(explicitActual(), usage, provisional, effective, status, response.isCommitted(),
                     (status == 406 || status == 412) && springMatchedNoHandler(request), sniffer.tokenCount(),
+                    calls != null && answers.usage(AnswerUsages.chargedCalls(hold.subject()), calls) != null,
                     releaseOnError, estimate);
             if (usage != null && usage > Limits.MAX_TOKENS) {
                 LOG.warn("usage {} in the response for reservation {} of {} is past the ledger's limit; charging {}",
@@ -255,6 +268,15 @@ final class Settlement implements AsyncListener {
                     && etag != null) {
                 // only a final count is what producing the answer again would cost (weighted, when weighed)
                 answers.remember(answerKey.get(), etag, answered);
+            }
+            if (calls != null && !d.release() && !provisional) {
+                answers.remember(AnswerUsages.chargedCalls(hold.subject()), calls, d.tokens());
+            }
+            String stored = sniffer.storedResponse();
+            Long read = sniffer.usage();
+            if (status >= 200 && status < 300 && stored != null && read != null && !sniffer.provisional()) {
+                // what a later call continuing this stored Response makes the model read again, in tokens
+                answers.remember(AnswerUsages.storedResponses(hold.subject()), stored, read);
             }
             LOG.debug("settled reservation {} of {}: {} ({})", hold.id(), hold.subject(),
                     d.release() ? "released" : d.tokens(), d.reason());

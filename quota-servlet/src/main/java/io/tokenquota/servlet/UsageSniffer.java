@@ -495,6 +495,30 @@ final class UsageSniffer {
     private boolean countingPath;
     /** A Spring AI chunk that ends the answer was read. */
     private boolean springAiEnded;
+    /** The stored OpenAI Response the answer is ({@link JsonDocumentScanner.Document#responseId}), or {@code null}. */
+    private String storedResponse;
+
+    synchronized String storedResponse() {
+        return decoded != null ? decoded.storedResponse() : storedResponse;
+    }
+
+    /** Documents of the answer that are errors ({@link JsonDocumentScanner.Document#error}), and ones that are not. */
+    private boolean sawError;
+    private boolean sawAnswer;
+
+    /**
+     * Whether the answer is an event stream whose every event was an error and none reported usage: a
+     * provider's failure sent as a stream's only event (Anthropic's {@code overloaded_error}, the
+     * streamed form of its 529; OpenAI's {@code {"error": …}}) under the 200 the stream had already
+     * sent. No model answered: settled as the server error it stands for. A JSON body that is an error
+     * is not: a model's own JSON answer can be one.
+     */
+    synchronized boolean errorOnly() {
+        if (decoded != null) {
+            return decoded.errorOnly();
+        }
+        return sawError && !sawAnswer && usage() == null && !mislabelled && !loneCr && !framingSuspect;
+    }
 
     synchronized void countingPath() {
         countingPath = true;
@@ -649,6 +673,15 @@ final class UsageSniffer {
      * Returns whether it reported usage or named a model (what an odd event framing makes suspect).
      */
     private boolean accept(JsonDocumentScanner.Document doc, boolean event) {
+        if (doc.responseId() != null) {
+            storedResponse = doc.responseId();
+        }
+        // only a stream's events: a JSON body may be a model's own answer, which it can make an "error"
+        if (doc.error() && event) {
+            sawError = true;
+        } else {
+            sawAnswer = true;
+        }
         if (!event && documents < Integer.MAX_VALUE) {
             documents++;
         }
@@ -693,6 +726,14 @@ final class UsageSniffer {
         }
         calls.report(doc.call(), new long[] {total, split[0], split[1], split[2], split[3]}, ended);
         return true;
+    }
+
+    /** Which calls the answer reported ({@link AnswerCalls#fingerprint}), or {@code null} when it reported no calls. */
+    synchronized String callsFingerprint() {
+        if (decoded != null) {
+            return decoded.callsFingerprint();
+        }
+        return calls == null ? null : calls.fingerprint();
     }
 
     /** The calls' usage added up ({@code {total, kinds...}}), or {@code null} when the answer reported no calls. */
