@@ -58,7 +58,12 @@ abstract class AbstractRound49 extends H2FilterRound {
         @Override
         protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
             String path = req.getRequestURI();
-            JsonNode body = JSON.readTree(req.getInputStream().readAllBytes());
+            byte[] raw = req.getInputStream().readAllBytes();
+            if (path.endsWith("/triton/v2/models/vllm_model/infer")) {
+                tritonBinary(req, raw, resp);
+                return;
+            }
+            JsonNode body = JSON.readTree(raw);
             String subject = req.getHeader("x-user-id");
             if (path.endsWith("/v1/responses")) {
                 long out = Math.min(40, body.path("max_output_tokens").asLong(40));
@@ -82,6 +87,15 @@ abstract class AbstractRound49 extends H2FilterRound {
                             .getBytes(StandardCharsets.UTF_8));
                 }
                 out.write("data: [DONE]\n\n".getBytes(StandardCharsets.UTF_8));
+            } else if (path.endsWith("/triton/v2/models/vllm_json/infer")) {
+                long budget = 16;
+                for (JsonNode input : body.path("inputs")) {
+                    if ("sampling_parameters".equals(input.path("name").asText())) {
+                        budget = JSON.readTree(input.path("data").path(0).asText()).path("max_tokens").asLong(16);
+                    }
+                }
+                write(resp, "{\"model_name\":\"vllm_model\",\"model_version\":\"1\",\"outputs\":[{\"name\":\"text_output\","
+                        + "\"datatype\":\"BYTES\",\"shape\":[1],\"data\":[" + quoted("word ".repeat((int) budget)) + "]}]}");
             } else if (path.endsWith(":countTokens")) {
                 write(resp, "{\"totalTokens\":31,\"promptTokensDetails\":[{\"modality\":\"TEXT\",\"tokenCount\":31}]}");
             } else if (path.endsWith(":computeTokens")) {
@@ -111,6 +125,34 @@ abstract class AbstractRound49 extends H2FilterRound {
             }
         }
 
+        /**
+         * Triton's vLLM backend over KServe v2 with the binary tensor data extension, as
+         * {@code tritonclient.http} sends every input by default ({@code set_data_from_numpy(…,
+         * binary_data=True)}): a JSON header of {@code Inference-Header-Content-Length} bytes naming each
+         * input's {@code binary_data_size}, then the tensors' bytes (a BYTES element: a 4-byte
+         * little-endian length and its bytes). {@code sampling_parameters} is vLLM's SamplingParams as a
+         * JSON text, which the backend {@code json.loads}. The answer's {@code text_output} has no counts.
+         */
+        private static void tritonBinary(HttpServletRequest req, byte[] raw, HttpServletResponse resp) throws IOException {
+            int headerLength = Integer.parseInt(req.getHeader("Inference-Header-Content-Length"));
+            JsonNode header = JSON.readTree(java.util.Arrays.copyOfRange(raw, 0, headerLength));
+            java.nio.ByteBuffer data = java.nio.ByteBuffer.wrap(raw, headerLength, raw.length - headerLength)
+                    .order(java.nio.ByteOrder.LITTLE_ENDIAN);
+            long budget = 16;
+            for (JsonNode input : header.path("inputs")) {
+                int size = input.path("parameters").path("binary_data_size").asInt();
+                byte[] tensor = new byte[size];
+                data.get(tensor);
+                if ("sampling_parameters".equals(input.path("name").asText())) {
+                    java.nio.ByteBuffer element = java.nio.ByteBuffer.wrap(tensor).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+                    int length = element.getInt();
+                    budget = JSON.readTree(new String(tensor, 4, length, StandardCharsets.UTF_8)).path("max_tokens").asLong(16);
+                }
+            }
+            write(resp, "{\"model_name\":\"vllm_model\",\"model_version\":\"1\",\"outputs\":[{\"name\":\"text_output\","
+                    + "\"datatype\":\"BYTES\",\"shape\":[1],\"data\":[" + quoted("word ".repeat((int) budget)) + "]}]}");
+        }
+
         private static void write(HttpServletResponse resp, String json) throws IOException {
             resp.setContentType("application/json");
             resp.getOutputStream().write(json.getBytes(StandardCharsets.UTF_8));
@@ -120,6 +162,60 @@ abstract class AbstractRound49 extends H2FilterRound {
     /** A logged chat request, as an LLM-ops tool stores it: a JSON text. */
     static final String LOGGED_REQUEST = "{\"model\":\"gpt-4o\",\"max_tokens\":32768,\"messages\":[{\"role\":\"user\","
             + "\"content\":\"Write a long story about a lighthouse keeper.\"}]}";
+
+    /** A KServe v2 BYTES element of the binary tensor data extension: its length (4 bytes, little-endian), its bytes. */
+    static byte[] bytesElement(String text) {
+        byte[] bytes = text.getBytes(StandardCharsets.UTF_8);
+        return java.nio.ByteBuffer.allocate(4 + bytes.length).order(java.nio.ByteOrder.LITTLE_ENDIAN)
+                .putInt(bytes.length).put(bytes).array();
+    }
+
+    /**
+     * {@code tritonclient.http}'s {@code infer} of Triton's vLLM backend, its inputs as binary tensors
+     * (the client's default): {@code sampling_parameters} {@code {"max_tokens": 8000}} rides in the
+     * binary section after the JSON header, where the filter does not look. Held at the 1,000 default;
+     * the model writes 8,000 tokens and the answer has no counts.
+     */
+    @Test
+    void aTritonBinaryTensorBudgetIsHeld() throws IOException {
+        String s = subject();
+        byte[] prompt = bytesElement("Write a very long story.");
+        byte[] stream = {0};
+        byte[] sampling = bytesElement("{\"max_tokens\": 8000, \"temperature\": 0.7}");
+        byte[] header = ("{\"inputs\":[{\"name\":\"text_input\",\"shape\":[1],\"datatype\":\"BYTES\",\"parameters\":"
+                + "{\"binary_data_size\":" + prompt.length + "}},{\"name\":\"stream\",\"shape\":[1],\"datatype\":\"BOOL\","
+                + "\"parameters\":{\"binary_data_size\":1}},{\"name\":\"sampling_parameters\",\"shape\":[1],\"datatype\":\"BYTES\","
+                + "\"parameters\":{\"binary_data_size\":" + sampling.length + "}}],\"outputs\":[{\"name\":\"text_output\","
+                + "\"parameters\":{\"binary_data\":false}}]}").getBytes(StandardCharsets.UTF_8);
+        java.io.ByteArrayOutputStream body = new java.io.ByteArrayOutputStream();
+        body.write(header);
+        body.write(prompt);
+        body.write(stream);
+        body.write(sampling);
+        HttpResponse<String> r = TestHttp.post(container.uri("/ai/triton/v2/models/vllm_model/infer"), body.toByteArray(),
+                "x-user-id", s, "Inference-Header-Content-Length", Integer.toString(header.length));
+        assertEquals(200, r.statusCode(), r.body());
+        long used = settled(s).used();
+        assertTrue(used >= 8_000, "the model wrote 8,000 tokens without counts; charged " + used + ": " + ledger(s));
+    }
+
+    /**
+     * The JSON-text settings of Triton's vLLM backend ({@code sampling_parameters}, a BYTES tensor in
+     * JSON) are read only up to 64 KiB: white space inside the JSON text (which {@code json.loads}
+     * skips and a tokenizer all but ignores) pushes it past that, and its {@code max_tokens: 8000} is
+     * not held. The answer has no counts: charged the default budget.
+     */
+    @Test
+    void paddedSamplingParametersAreStillHeld() {
+        String s = subject();
+        String settings = "{\"max_tokens\": 8000," + " ".repeat(70_000) + "\"temperature\": 0.7}";
+        HttpResponse<String> r = post("/ai/triton/v2/models/vllm_json/infer", s,
+                "{\"inputs\":[{\"name\":\"text_input\",\"datatype\":\"BYTES\",\"shape\":[1],\"data\":[\"Write a very long story.\"]},"
+                        + "{\"name\":\"sampling_parameters\",\"datatype\":\"BYTES\",\"shape\":[1],\"data\":[" + quoted(settings) + "]}]}");
+        assertEquals(200, r.statusCode(), r.body());
+        long used = settled(s).used();
+        assertTrue(used >= 8_000, "the model wrote 8,000 tokens without counts; charged " + used + ": " + ledger(s));
+    }
 
     private HttpResponse<String> post(String path, String subject, String body) {
         return TestHttp.postJson(container.uri(path), subject, body);
