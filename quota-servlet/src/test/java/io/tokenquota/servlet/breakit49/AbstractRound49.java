@@ -96,6 +96,16 @@ abstract class AbstractRound49 extends H2FilterRound {
                 }
                 write(resp, "{\"model_name\":\"vllm_model\",\"model_version\":\"1\",\"outputs\":[{\"name\":\"text_output\","
                         + "\"datatype\":\"BYTES\",\"shape\":[1],\"data\":[" + quoted("word ".repeat((int) budget)) + "]}]}");
+            } else if (path.endsWith("/count-tokens:rawPredict")) {
+                // Claude on Vertex AI: Anthropic's count, free
+                write(resp, "{\"input_tokens\":14}");
+            } else if (path.endsWith("/count-tokens")) {
+                // Bedrock Runtime's CountTokens: free
+                write(resp, "{\"inputTokens\":14}");
+            } else if (path.endsWith("/tokenize")) {
+                // vLLM's OpenAI-compatible server: its tokenizer, no model
+                write(resp, "{\"count\":9,\"max_model_len\":32768,\"tokens\":[791,4062,14198,39935,35308,927,279,16053,5679],"
+                        + "\"token_strs\":null}");
             } else if (path.endsWith(":countTokens")) {
                 write(resp, "{\"totalTokens\":31,\"promptTokensDetails\":[{\"modality\":\"TEXT\",\"tokenCount\":31}]}");
             } else if (path.endsWith(":computeTokens")) {
@@ -215,6 +225,49 @@ abstract class AbstractRound49 extends H2FilterRound {
         assertEquals(200, r.statusCode(), r.body());
         long used = settled(s).used();
         assertTrue(used >= 8_000, "the model wrote 8,000 tokens without counts; charged " + used + ": " + ledger(s));
+    }
+
+    /**
+     * Claude on Vertex AI counts tokens at {@code publishers/anthropic/models/count-tokens:rawPredict}
+     * ("there is no charge for using the count-tokens endpoint"), answering Anthropic's
+     * {@code {"input_tokens": …}}: the path is none of the three the filter knows, so the count is
+     * charged as a model call.
+     */
+    @Test
+    void aClaudeOnVertexTokenCountIsNotCharged() {
+        String s = subject();
+        HttpResponse<String> r = post("/ai/v1/projects/p/locations/us-east5/publishers/anthropic/models/count-tokens:rawPredict", s,
+                "{\"model\":\"claude-sonnet-4-5@20250929\",\"messages\":[{\"role\":\"user\",\"content\":\"how many tokens are in this request?\"}]}");
+        assertEquals(200, r.statusCode(), r.body());
+        assertEquals(0, settled(s).used(), "Vertex's count-tokens runs the tokenizer and calls no model: " + ledger(s));
+    }
+
+    /**
+     * Bedrock Runtime's {@code CountTokens} ({@code POST /model/{modelId}/count-tokens}, free), beside
+     * {@code /model/{modelId}/invoke} and {@code /converse} on the model's own path: its answer
+     * {@code {"inputTokens": …}} is no count the filter knows; charged as a model call.
+     */
+    @Test
+    void aBedrockTokenCountIsNotCharged() {
+        String s = subject();
+        HttpResponse<String> r = post("/ai/model/anthropic.claude-sonnet-4-5-20250929-v1:0/count-tokens", s,
+                "{\"input\":{\"converse\":{\"messages\":[{\"role\":\"user\",\"content\":[{\"text\":\"how many tokens are in this request?\"}]}]}}}");
+        assertEquals(200, r.statusCode(), r.body());
+        assertEquals(0, settled(s).used(), "Bedrock's CountTokens runs the tokenizer and calls no model: " + ledger(s));
+    }
+
+    /**
+     * vLLM's OpenAI-compatible server tokenizes at {@code POST /tokenize} (beside {@code /v1/chat/completions},
+     * under the prefix a gateway protects; llama.cpp and SGLang have the same): no model runs, yet the
+     * answer carries no usage and is charged as a model call.
+     */
+    @Test
+    void aVllmTokenizeCallIsNotCharged() {
+        String s = subject();
+        HttpResponse<String> r = post("/ai/tokenize", s, "{\"model\":\"meta-llama/Llama-3.1-8B-Instruct\","
+                + "\"prompt\":\"The quick brown fox jumps over the lazy dog\"}");
+        assertEquals(200, r.statusCode(), r.body());
+        assertEquals(0, settled(s).used(), "vLLM's /tokenize runs the tokenizer and calls no model: " + ledger(s));
     }
 
     private HttpResponse<String> post(String path, String subject, String body) {
