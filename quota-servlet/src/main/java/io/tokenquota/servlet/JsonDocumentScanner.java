@@ -33,6 +33,10 @@ final class JsonDocumentScanner {
     private static final int SLICE = 8192;
     /** Gemini's {@code countTokens} answer: a count, no usage ({@code input_tokens} is Anthropic's and OpenAI's). */
     static final String COUNT_TOTAL = "totalTokens";
+    /** Bedrock's {@code CountTokens} answer. */
+    static final String COUNT_INPUT = "inputTokens";
+    /** vLLM's {@code /tokenize} answer. */
+    static final String COUNT_TOKENS = "count";
     /** LMDeploy's api_server ({@code /v1/chat/interactive}): the output, the prompt and the session's history. */
     static final String LMDEPLOY_OUTPUT = "tokens";
     static final String LMDEPLOY_INPUT = "input_tokens";
@@ -67,12 +71,13 @@ final class JsonDocumentScanner {
      * ({@code inputTextTokenCount}, and {@code tokenCount} in each of its {@code results}), IBM
      * watsonx.ai ({@code input_token_count} and {@code generated_token_count} in each of its
      * {@code results}, or {@code totalOutputTextTokenCount} in its stream's chunks), LMDeploy's interactive API ({@code tokens}, {@code input_tokens},
-     * {@code history_tokens}), a token count's {@code totalTokens}. Collected under the path {@code ""}; the counters of the top-level
+     * {@code history_tokens}), a token count's {@code totalTokens}, {@code inputTokens} or {@code count}. Collected under the path {@code ""}; the counters of the top-level
      * {@code results} list's objects are summed over them, as {@code results.<name>}.
      */
     static final Set<String> ROOT_COUNTERS = Set.of("prompt_eval_count", "eval_count", "tokens_evaluated",
             "tokens_predicted", "prompt_token_count", "generation_token_count", "inputTextTokenCount",
-            "totalOutputTextTokenCount", LMDEPLOY_OUTPUT, LMDEPLOY_INPUT, LMDEPLOY_HISTORY, COUNT_TOTAL);
+            "totalOutputTextTokenCount", LMDEPLOY_OUTPUT, LMDEPLOY_INPUT, LMDEPLOY_HISTORY, COUNT_TOTAL, COUNT_INPUT,
+            COUNT_TOKENS);
     static final String TITAN_RESULTS = "results.tokenCount";
     static final String WATSONX_INPUT = "results.input_token_count";
     static final String WATSONX_OUTPUT = "results.generated_token_count";

@@ -31,8 +31,19 @@ final class OutputBudgetFit {
      * the estimator reads it ({@code -1}: not a budget it reads, e.g. {@code NaN} or {@code "abc"}),
      * and whether its field asks for a least output ({@code min_tokens}) rather than a most.
      */
-    record Span(int start, int end, boolean string, long value, boolean minimum) {
+    record Span(int start, int end, boolean string, long value, boolean minimum, boolean thinking) {
+        Span(int start, int end, boolean string, long value, boolean minimum) {
+            this(start, end, string, value, minimum, false);
+        }
     }
+
+    /**
+     * Anthropic's extended thinking ({@code "thinking": {"type": "enabled", "budget_tokens": n}}): its
+     * budget must stay below {@code max_tokens}, so a lowered {@code max_tokens} lowers it too (to one
+     * below), else the endpoint refuses the request.
+     */
+    private static final String THINKING = "thinking";
+    private static final String THINKING_BUDGET = "budget_tokens";
 
     /**
      * The budget values of a body that is one JSON object, read from its bytes, or {@code null} when
@@ -63,6 +74,7 @@ final class OutputBudgetFit {
             int depth = 1;
             // the field whose object is open at depth 2 is a generation config: its budgets count too
             boolean config = false;
+            boolean thinking = false;
             java.util.Set<String> configs = new java.util.HashSet<>();
             JsonToken t;
             while (depth > 0 && (t = p.nextToken()) != null) {
@@ -80,6 +92,9 @@ final class OutputBudgetFit {
                         if (depth == 1 && RequestEstimator.isConfig(p.currentName())) {
                             config = true;
                             depth = 2;
+                        } else if (depth == 1 && THINKING.equals(p.currentName())) {
+                            thinking = true;
+                            depth = 2;
                         } else {
                             p.skipChildren();
                         }
@@ -88,10 +103,16 @@ final class OutputBudgetFit {
                     case END_OBJECT -> {
                         depth--;
                         config = false;
+                        thinking = false;
                     }
                     case VALUE_STRING, VALUE_NUMBER_INT, VALUE_NUMBER_FLOAT -> {
                         String field = p.currentName();
-                        if ((depth == 1 || config) && RequestEstimator.isBudget(field)) {
+                        if (thinking && THINKING_BUDGET.equals(field) && t == JsonToken.VALUE_NUMBER_INT) {
+                            Span span = span(p, body, false, false);
+                            if (span != null && span.value() >= 0) {
+                                spans.add(new Span(span.start(), span.end(), false, span.value(), false, true));
+                            }
+                        } else if ((depth == 1 || config) && RequestEstimator.isBudget(field)) {
                             Span span = span(p, body, t == JsonToken.VALUE_STRING,
                                     RequestEstimator.fold(field).startsWith("min_"));
                             // a budget the estimator cannot read may still be read by the endpoint
@@ -171,14 +192,21 @@ final class OutputBudgetFit {
     /**
      * The body with every budget value above {@code budget} written as {@code budget}, a string one
      * as a string ({@code "300"}), so an endpoint reads it as it read the original; also a maximum
-     * written as {@code 0}, which an endpoint may read as its own default, larger than what is held.
-     * Every other byte as it was.
+     * written as {@code 0}, which an endpoint may read as its own default, larger than what is held;
+     * and a {@link #THINKING} budget not below {@code budget} written one below it. Every other byte
+     * as it was.
      */
     static byte[] splice(byte[] body, List<Span> spans, long budget) {
         ByteArrayOutputStream out = new ByteArrayOutputStream(body.length + 16);
         int at = 0;
         for (Span s : spans) {
-            if (s.value() > budget || (s.value() == 0 && !s.minimum())) {
+            if (s.thinking()) {
+                if (s.value() >= budget) {
+                    out.write(body, at, s.start() - at);
+                    out.writeBytes(Long.toString(Math.max(0, budget - 1)).getBytes(StandardCharsets.US_ASCII));
+                    at = s.end();
+                }
+            } else if (s.value() > budget || (s.value() == 0 && !s.minimum())) {
                 out.write(body, at, s.start() - at);
                 String number = Long.toString(budget);
                 out.writeBytes((s.string() ? '"' + number + '"' : number).getBytes(StandardCharsets.US_ASCII));

@@ -371,7 +371,11 @@ public final class QuotaFilter implements Filter {
                         "the request's Content-Encoding is not one the quota filter can read (gzip, deflate)");
                 return;
             }
-            estimate = estimateOf(readable, labels, BodyText.isMedia(request.getContentType()), path, asked);
+            // a KServe v2 request with binary tensors is estimated as the JSON it stands for
+            String binaryTensors = request.getHeader(KserveBinary.HEADER);
+            byte[] tensorsAsJson = binaryTensors == null ? null : KserveBinary.asJson(readable, binaryTensors);
+            estimate = estimateOf(tensorsAsJson != null ? tensorsAsJson : readable, labels,
+                    BodyText.isMedia(request.getContentType()), path, asked);
             if (models != null) {
                 models.fromJson(readable);
             }
@@ -393,7 +397,7 @@ public final class QuotaFilter implements Filter {
             forward = new BufferedRequest(request, body, charset);
             // only bytes forwarded as they were read can be spliced (not a compressed body), in UTF-8
             // (other labels are read two ways, at other offsets); a form's fields are not rewritten
-            if (readable == body && readsAsUtf8(body, labels) && !isForm(request)) {
+            if (readable == body && tensorsAsJson == null && readsAsUtf8(body, labels) && !isForm(request)) {
                 spliceable = body;
             }
             // a Responses call that continues a stored one makes the model read that conversation
@@ -414,7 +418,8 @@ public final class QuotaFilter implements Filter {
         EndpointRequest endpointRequest = new EndpointRequest(forward);
         Weighing weighing = models == null ? null : new Weighing(weights, models.models());
         Fitted cappedBody = null;
-        if (asked.aboveCap || asked.budget > outputBudgetCap) {
+        // a token count calls no model: whatever budget its body names is never written
+        if ((asked.aboveCap || asked.budget > outputBudgetCap) && !UsageSniffer.countsTokens(path)) {
             // the endpoint is never asked for more than the cap: what an answer without usage is charged
             cappedBody = spliceable == null ? null : capped(spliceable, estimate, asked.countedOutput());
             if (cappedBody == null) {
@@ -603,7 +608,7 @@ public final class QuotaFilter implements Filter {
             }
         }
         List<OutputBudgetFit.Span> spans = OutputBudgetFit.locate(body);
-        if (spans == null || spans.isEmpty()) {
+        if (spans == null || spans.stream().allMatch(OutputBudgetFit.Span::thinking)) {
             return null;
         }
         byte[] fitted = OutputBudgetFit.splice(body, spans, budget);
@@ -625,7 +630,7 @@ public final class QuotaFilter implements Filter {
      */
     private Fitted capped(byte[] body, long estimate, long output) {
         List<OutputBudgetFit.Span> spans = OutputBudgetFit.locate(body);
-        if (spans == null || spans.stream().noneMatch(s -> s.value() > outputBudgetCap)) {
+        if (spans == null || spans.stream().noneMatch(s -> !s.thinking() && s.value() > outputBudgetCap)) {
             return null;
         }
         byte[] lowered = OutputBudgetFit.splice(body, spans, outputBudgetCap);

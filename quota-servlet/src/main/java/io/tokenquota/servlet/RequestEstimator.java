@@ -561,15 +561,22 @@ final class RequestEstimator {
                         } else if (top.columnsOf != null && isBudget(p.getText())) {
                             top.columnsOf.budgetColumns |= column(top.position);
                         }
-                        if ((settings(top) || top.table != null) && p.getTextLength() <= MAX_EMBEDDED_SETTINGS
+                        boolean settingsField = !top.array && settings(top) && settingsText(top.field);
+                        if ((settingsField || (top.table != null && !top.budgetColumn))
                                 && embeddedObject(p.getTextCharacters(), p.getTextOffset(), p.getTextLength())) {
                             // settings sent as a JSON text (Triton's vLLM backend: a "sampling_parameters"
-                            // tensor holding "{\"max_tokens\": 8000}"): the endpoint parses and reads them
+                            // tensor holding "{\"max_tokens\": 8000}"): the endpoint parses and reads them.
+                            // Only there: a prompt or an instruction may be JSON text holding any budget
                             Estimate inner = scan(p.getText().getBytes(StandardCharsets.UTF_8), false, Json.REQUEST_SCAN);
                             if (inner != null && inner != TOO_DEEP && inner.outputBudget() >= 0) {
-                                nestedMax = Math.max(nestedMax, inner.outputBudget());
-                                nestedRows = saturatingAdd(nestedRows, inner.completions());
+                                Frame owner = settingsField ? top : top.table;
+                                owner.textBudgetMax = Math.max(owner.textBudgetMax, inner.outputBudget());
+                                owner.textBudgetRows = saturatingAdd(owner.textBudgetRows, inner.completions());
+                                owner.textInField |= settingsField;
                             }
+                        }
+                        if (!top.array && "name".equals(top.field) && settings(top) && settingsText(p.getText())) {
+                            top.settingsTensor = true;
                         }
                         // a view of the parser's buffer, not a String copy: read only during this token
                         CharBuffer text = CharBuffer.wrap(p.getTextCharacters(), p.getTextOffset(), p.getTextLength());
@@ -882,8 +889,11 @@ final class RequestEstimator {
      */
     private static final String TENSOR_DATA = "data";
     private static final String TABLE_COLUMNS = "columns";
-    /** Settings sent as a JSON text longer than this are not parsed again (a prompt, not settings). */
-    private static final int MAX_EMBEDDED_SETTINGS = 1 << 16;
+    /** Names of settings a server reads from a JSON text: the config objects', Triton vLLM's {@code sampling_parameters}. */
+    private static boolean settingsText(String name) {
+        // OpenAI's input is a text (Replicate's is an object, a config only as one)
+        return name != null && !TEXT_FIELDS.contains(name) && (isConfig(name) || "sampling_parameters".equals(fold(name)));
+    }
 
     /** Whether a string is a JSON object's text ({@code {…}} around optional white space). */
     private static boolean embeddedObject(char[] text, int offset, int length) {
@@ -1249,6 +1259,13 @@ final class RequestEstimator {
         long columnBudgetCount;
         /** The object whose {@link #TENSOR_DATA} or budget column this array (or an array inside it) is, or {@code null}. */
         Frame table;
+        /** The budget settings sent as JSON texts in this object ask for: the largest, how many requests. */
+        long textBudgetMax = -1;
+        long textBudgetRows;
+        /** Those texts are the value of a settings field of this object (else of its tensor's data). */
+        boolean textInField;
+        /** This object is a named input tensor of settings ({@code "name": "sampling_parameters"}). */
+        boolean settingsTensor;
         /** This array is under a budget's name: all its numbers are budgets. */
         boolean budgetColumn;
         /** The object whose {@link #TABLE_COLUMNS} this array is, or {@code null}. */
@@ -1286,6 +1303,10 @@ final class RequestEstimator {
         long[] nestedRows() {
             long max = nestedBudget;
             long rows = nestedBudget >= 0 ? 1 : 0;
+            if (textBudgetRows > 0 && (textInField || settingsTensor)) {
+                max = Math.max(max, textBudgetMax);
+                rows = Math.max(rows, textBudgetRows);
+            }
             if (columnBudgetCount > 0) {
                 max = Math.max(max, columnBudgetMax);
                 rows = Math.max(rows, columnBudgetCount);

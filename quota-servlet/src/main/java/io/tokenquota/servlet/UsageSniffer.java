@@ -483,12 +483,16 @@ final class UsageSniffer {
 
     /**
      * Whether the request's path is a provider's token-counting endpoint: Gemini's
-     * {@code models/{model}:countTokens}, Anthropic's {@code /v1/messages/count_tokens}, OpenAI's
-     * {@code /v1/responses/input_tokens}. They sit under the paths a gateway protects (Gemini's on the
-     * model's own path), run a tokenizer and call no model.
+     * {@code models/{model}:countTokens} and Vertex's {@code :computeTokens}, Anthropic's
+     * {@code /v1/messages/count_tokens} (on Vertex {@code count-tokens:rawPredict}), Bedrock's
+     * {@code /model/{id}/count-tokens}, OpenAI's {@code /v1/responses/input_tokens}, vLLM's and
+     * llama.cpp's {@code /tokenize} and {@code /detokenize}. They sit under the paths a gateway
+     * protects (Gemini's on the model's own path), run a tokenizer and call no model.
      */
     static boolean countsTokens(String path) {
-        return path.endsWith(":countTokens") || path.endsWith("/count_tokens") || path.endsWith("/responses/input_tokens");
+        return path.endsWith(":countTokens") || path.endsWith(":computeTokens") || path.endsWith("/count_tokens")
+                || path.endsWith("/count-tokens") || path.endsWith("count-tokens:rawPredict")
+                || path.endsWith("/responses/input_tokens") || path.endsWith("/tokenize") || path.endsWith("/detokenize");
     }
 
     /** The request went to a {@linkplain #countsTokens token-counting path}. */
@@ -526,8 +530,8 @@ final class UsageSniffer {
 
     /**
      * Whether the answer is a token count from a {@linkplain #countsTokens token-counting path}: one JSON
-     * document whose only counters are a top-level {@code totalTokens} (Gemini) or {@code input_tokens}
-     * (Anthropic, OpenAI), and no usage. A path that names a count but is served by a model (an
+     * document, no usage, and no top-level counters but a count's ({@link #COUNT_ANSWER}; Vertex's
+     * {@code tokensInfo} and a detokenized prompt have none). A path that names a count but is served by a model (an
      * application's wildcard route) answers a completion, with usage or without these counters, and
      * is charged as one.
      */
@@ -536,12 +540,15 @@ final class UsageSniffer {
             // a compressed answer's documents are its inflated reader's
             return decoded.tokenCount();
         }
-        return countingPath && format == null && usage() == null && documents == 1 && !rootCounters.isEmpty()
+        return countingPath && format == null && usage() == null && documents == 1 && !sawAnswerEvent
                 && COUNT_ANSWER.containsAll(rootCounters.keySet());
     }
 
+    /** The top-level counters a count answers with: Gemini's and Bedrock's totals, vLLM's count, Anthropic's and OpenAI's input. */
     private static final java.util.Set<String> COUNT_ANSWER = java.util.Set.of(JsonDocumentScanner.COUNT_TOTAL,
-            JsonDocumentScanner.LMDEPLOY_INPUT);
+            JsonDocumentScanner.LMDEPLOY_INPUT, JsonDocumentScanner.COUNT_INPUT, JsonDocumentScanner.COUNT_TOKENS);
+    /** An event of a stream was read: a count is one JSON document, never a stream. */
+    private boolean sawAnswerEvent;
     /** Root-level JSON documents of the answer (a token count is exactly one). */
     private int documents;
 
@@ -676,6 +683,7 @@ final class UsageSniffer {
         if (doc.responseId() != null) {
             storedResponse = doc.responseId();
         }
+        sawAnswerEvent |= event;
         // only a stream's events: a JSON body may be a model's own answer, which it can make an "error"
         if (doc.error() && event) {
             sawError = true;
