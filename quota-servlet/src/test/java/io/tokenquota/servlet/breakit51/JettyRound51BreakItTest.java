@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit51;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound51BreakItTest extends AbstractRound51 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
