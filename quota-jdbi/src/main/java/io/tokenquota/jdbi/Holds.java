@@ -768,6 +768,50 @@ final class Holds {
     }
 
     /**
+     * The calls of a combined commit or release, each hold once (a second call for the same hold runs
+     * alone and finds it finished), as the parameter lists both finish statements take.
+     *
+     * @param sent which calls were sent, by their index among the calls, in the statement's order
+     */
+    private record FinishBatch(List<Integer> sent, String[] ids, Long[] actuals, String[] models, Long[][] counts) {
+        static FinishBatch of(List<LiveCall> calls) {
+            List<Integer> sent = new ArrayList<>(calls.size());
+            java.util.Set<String> seen = new java.util.HashSet<>();
+            for (int i = 0; i < calls.size(); i++) {
+                if (seen.add(calls.get(i).id())) {
+                    sent.add(i);
+                }
+            }
+            FinishBatch b = new FinishBatch(sent, new String[sent.size()], new Long[sent.size()], new String[sent.size()],
+                    new Long[4][sent.size()]);
+            for (int k = 0; k < sent.size(); k++) {
+                LiveCall call = calls.get(sent.get(k));
+                b.ids[k] = call.id();
+                b.actuals[k] = call.actual();
+                // a release carries no usage
+                TokenUsage u = call.actual() == null ? null : call.usage();
+                if (u != null) {
+                    b.models[k] = u.model();
+                    b.counts[0][k] = u.input();
+                    b.counts[1][k] = u.cachedInput();
+                    b.counts[2][k] = u.output();
+                    b.counts[3][k] = u.reasoning();
+                }
+            }
+            return b;
+        }
+
+        PreparedStatement prepare(Positional statement, Connection c, int capAtHeld, String month, Object now)
+                throws SQLException {
+            return statement.prepare(c, "idList", c.createArrayOf("varchar", ids), "actualList", c.createArrayOf("bigint", actuals),
+                    "modelList", c.createArrayOf("varchar", models), "inputList", c.createArrayOf("bigint", counts[0]),
+                    "cachedList", c.createArrayOf("bigint", counts[1]), "outputList", c.createArrayOf("bigint", counts[2]),
+                    "reasoningList", c.createArrayOf("bigint", counts[3]),
+                    "capAtHeld", capAtHeld, "month", month, "now", now);
+        }
+    }
+
+    /**
      * Runs {@code calls} (two or more commits and releases of members' holds) as one statement on the
      * leading caller's connection ({@code team-finish-together.sql}), at the leader's instant: one
      * result per call, {@code null} for each call it did not finish (not a member's held hold of the
@@ -776,31 +820,8 @@ final class Holds {
     private List<TeamFinish> teamFinishTogether(Op op, List<LiveCall> calls) {
         int n = calls.size();
         List<TeamFinish> results = new ArrayList<>(java.util.Collections.nCopies(n, null));
-        // each id once: a second call for the same hold runs alone and finds it finished
-        List<Integer> sent = new ArrayList<>(n);
-        java.util.Set<String> seen = new java.util.HashSet<>();
-        for (int i = 0; i < n; i++) {
-            if (seen.add(calls.get(i).id())) {
-                sent.add(i);
-            }
-        }
-        String[] ids = new String[sent.size()];
-        Long[] actuals = new Long[sent.size()];
-        String[] models = new String[sent.size()];
-        Long[][] counts = new Long[4][sent.size()];
-        for (int k = 0; k < sent.size(); k++) {
-            LiveCall call = calls.get(sent.get(k));
-            ids[k] = call.id();
-            actuals[k] = call.actual();
-            TokenUsage u = call.actual() == null ? null : call.usage();
-            if (u != null) {
-                models[k] = u.model();
-                counts[0][k] = u.input();
-                counts[1][k] = u.cachedInput();
-                counts[2][k] = u.output();
-                counts[3][k] = u.reasoning();
-            }
-        }
+        FinishBatch batch = FinishBatch.of(calls);
+        List<Integer> sent = batch.sent();
         YearMonth month = policy.monthOf(op.now);
         List<Rows.FinishedHold> finished = new ArrayList<>();
         List<Integer> order = new ArrayList<>();
@@ -808,12 +829,8 @@ final class Holds {
         Map<String, QuotaAccount> last = new java.util.HashMap<>();
         try {
             Connection c = op.handle().getConnection();
-            try (PreparedStatement ps = hot.teamFinishTogetherInOneStatement().prepare(c,
-                    "idList", c.createArrayOf("varchar", ids), "actualList", c.createArrayOf("bigint", actuals),
-                    "modelList", c.createArrayOf("varchar", models), "inputList", c.createArrayOf("bigint", counts[0]),
-                    "cachedList", c.createArrayOf("bigint", counts[1]), "outputList", c.createArrayOf("bigint", counts[2]),
-                    "reasoningList", c.createArrayOf("bigint", counts[3]),
-                    "capAtHeld", capAtHeld(), "month", Rows.month(month), "now", op.now);
+            try (PreparedStatement ps = batch.prepare(hot.teamFinishTogetherInOneStatement(), c, capAtHeld(), Rows.month(month),
+                    op.now);
                  ResultSet rs = ps.executeQuery()) {
                 while (rs.next()) {
                     Rows.FinishedHold f = finishedHolds.map(rs, null);
@@ -1155,42 +1172,15 @@ final class Holds {
     private List<LiveFinish> finishTogether(Op op, List<LiveCall> calls) {
         int n = calls.size();
         List<LiveFinish> results = new ArrayList<>(java.util.Collections.nCopies(n, null));
-        // each id once: a second call for the same hold runs alone and finds it finished
-        List<Integer> sent = new ArrayList<>(n);
-        java.util.Set<String> seen = new java.util.HashSet<>();
-        for (int i = 0; i < n; i++) {
-            if (seen.add(calls.get(i).id())) {
-                sent.add(i);
-            }
-        }
-        String[] ids = new String[sent.size()];
-        Long[] actuals = new Long[sent.size()];
-        String[] models = new String[sent.size()];
-        Long[][] counts = new Long[4][sent.size()];
-        for (int k = 0; k < sent.size(); k++) {
-            LiveCall call = calls.get(sent.get(k));
-            ids[k] = call.id();
-            actuals[k] = call.actual();
-            TokenUsage u = call.usage();
-            if (u != null) {
-                models[k] = u.model();
-                counts[0][k] = u.input();
-                counts[1][k] = u.cachedInput();
-                counts[2][k] = u.output();
-                counts[3][k] = u.reasoning();
-            }
-        }
+        FinishBatch batch = FinishBatch.of(calls);
+        List<Integer> sent = batch.sent();
         YearMonth month = policy.monthOf(op.now);
         List<Rows.FinishedHold> finished = new ArrayList<>();
         List<Integer> order = new ArrayList<>();
         try {
             Connection c = op.handle().getConnection();
-            try (PreparedStatement ps = hot.finishTogetherInOneStatement().prepare(c,
-                    "idList", c.createArrayOf("varchar", ids), "actualList", c.createArrayOf("bigint", actuals),
-                    "modelList", c.createArrayOf("varchar", models), "inputList", c.createArrayOf("bigint", counts[0]),
-                    "cachedList", c.createArrayOf("bigint", counts[1]), "outputList", c.createArrayOf("bigint", counts[2]),
-                    "reasoningList", c.createArrayOf("bigint", counts[3]),
-                    "capAtHeld", capAtHeld(), "month", Rows.month(month), "now", op.now);
+            try (PreparedStatement ps = batch.prepare(hot.finishTogetherInOneStatement(), c, capAtHeld(), Rows.month(month),
+                    op.now);
                  ResultSet rs = ps.executeQuery()) {
                 while (rs.next()) {
                     finished.add(finishedHolds.map(rs, null));

@@ -137,6 +137,8 @@ public final class QuotaFilter implements Filter {
      * its own subject.
      */
     private final String handled = QuotaFilter.class.getName() + ".handled." + INSTANCES.incrementAndGet();
+    /** The request attribute holding a handled request's {@link Settlement}, for its async dispatches. */
+    private final String settling = handled + ".settlement";
     private final AtomicLong failOpenCount = new AtomicLong();
     private final AtomicLong settleFailureCount = new AtomicLong();
     /** Usage of recent answers by ETag: a 304 an ETag filter makes of a computed answer is charged it. */
@@ -235,6 +237,10 @@ public final class QuotaFilter implements Filter {
 
     @Override
     public void doFilter(ServletRequest req, ServletResponse res, FilterChain chain) throws IOException, ServletException {
+        if (req.getAttribute(handled) != null && req.getDispatcherType() == DispatcherType.ASYNC) {
+            asyncDispatch(req, res, chain);
+            return;
+        }
         if (!(req instanceof HttpServletRequest request) || !(res instanceof HttpServletResponse response)
                 || !QUOTED_DISPATCHES.contains(req.getDispatcherType()) || req.getAttribute(handled) != null) {
             chain.doFilter(req, res);
@@ -510,6 +516,7 @@ public final class QuotaFilter implements Filter {
                 : () -> AnswerUsages.requestKey(subject, request.getMethod(), request.getRequestURI(), query, keptBody);
         Settlement settlement = new Settlement(ledger, hold, estimate, releaseOnError, request, wrapped, sniffer,
                 answers, answerKey, settleFailureCount, weighing);
+        request.setAttribute(settling, settlement);
         boolean returned = false;
         try {
             chain.doFilter(held, wrapped);
@@ -531,6 +538,25 @@ public final class QuotaFilter implements Filter {
                     wrapped.finishForClient();
                 }
                 settlement.settle(Settlement.End.RETURNED);
+            }
+        }
+    }
+
+    /**
+     * An async dispatch of a request this filter holds (Spring's emitters and {@code DeferredResult}
+     * dispatch back to write their end): passed through, but when it throws and starts no new async
+     * cycle, the cycle is over and the request is settled here. Jetty does not call the async
+     * listeners' {@code onComplete} after an exception escapes an async dispatch, which left such a
+     * hold to expire uncharged.
+     */
+    private void asyncDispatch(ServletRequest req, ServletResponse res, FilterChain chain) throws IOException, ServletException {
+        boolean returned = false;
+        try {
+            chain.doFilter(req, res);
+            returned = true;
+        } finally {
+            if (!returned && !req.isAsyncStarted() && req.getAttribute(settling) instanceof Settlement settlement) {
+                settlement.settle(Settlement.End.THREW);
             }
         }
     }

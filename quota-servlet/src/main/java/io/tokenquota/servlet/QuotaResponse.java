@@ -54,7 +54,30 @@ final class QuotaResponse extends HttpServletResponseWrapper {
      * one the included endpoint set.
      */
     synchronized int status() {
-        return included && includedStatus != 0 ? includedStatus : getStatus();
+        if (included && includedStatus != 0) {
+            return includedStatus;
+        }
+        // what the client was sent: an exception after a committed 200 (an emitter completed with an
+        // error) makes some containers report 500 afterwards, although the answer went out as a 2xx
+        return sentStatus != 0 ? sentStatus : getStatus();
+    }
+
+    /** The status of the response when it was first seen committed; 0 before. Guarded by this. */
+    private int sentStatus;
+
+    /** Notes the status that went out, once the response is committed. */
+    private void noteSent() {
+        synchronized (this) {
+            if (sentStatus == 0 && !included && isCommitted()) {
+                sentStatus = super.getStatus();
+            }
+        }
+    }
+
+    @Override
+    public void flushBuffer() throws IOException {
+        super.flushBuffer();
+        noteSent();
     }
 
     @Override
@@ -314,6 +337,7 @@ final class QuotaResponse extends HttpServletResponseWrapper {
                 throw e;
             }
             sniff(b, off, len);
+            noteSent();
         }
 
         @Override
@@ -324,6 +348,7 @@ final class QuotaResponse extends HttpServletResponseWrapper {
                 clientGone = true;
                 throw e;
             }
+            noteSent();
         }
 
         @Override
@@ -355,6 +380,7 @@ final class QuotaResponse extends HttpServletResponseWrapper {
             // usage fields are ASCII; a surrogate pair split across two writes only garbles string content
             byte[] bytes = new String(cbuf, off, len).getBytes(StandardCharsets.UTF_8);
             sniff(bytes, 0, bytes.length);
+            noteSent();
         }
 
         @Override
@@ -362,11 +388,13 @@ final class QuotaResponse extends HttpServletResponseWrapper {
             out.write(s, off, len);
             byte[] bytes = s.substring(off, off + len).getBytes(StandardCharsets.UTF_8);
             sniff(bytes, 0, bytes.length);
+            noteSent();
         }
 
         @Override
         public void flush() {
             out.flush();
+            noteSent();
         }
 
         @Override
