@@ -108,7 +108,7 @@ public final class InMemoryQuotaStore implements QuotaStore {
             Hold existing = idempotentHold(subject, idempotencyKey);
             if (existing != null) {
                 LedgerRules.checkReplay(existing.snapshot(), existing.consume, false, tokens, holdTtl, endpoint);
-                return new Reserved(existing.snapshot(), account.snapshot(), true, snapshot(team));
+                return new Reserved(existing.snapshot(), account.snapshot(), true, snapshot(teamAccountOf(existing)));
             }
             checkAvailable(tx, subject, account, team, tokens, endpoint);
             long reserved = LedgerRules.add(account.reserved, tokens);

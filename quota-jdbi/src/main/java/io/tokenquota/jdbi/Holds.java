@@ -188,8 +188,8 @@ final class Holds {
                     accounts.currentAccount(op, subject);
                     expireStaleOf(op, subject);
                     StoredReservation existing = reservationByKey(op, subject, key).orElseThrow(() -> new Conflict(e));
-                    return new Reserved(replay(existing, tokens, consume, ttl, endpoint),
-                            accounts.currentAccount(op, subject), true);
+                    return replayed(op, replay(existing, tokens, consume, ttl, endpoint),
+                            accounts.currentAccount(op, subject));
                 }
                 throw e;
             }
@@ -239,8 +239,8 @@ final class Holds {
             if (key != null) {
                 Optional<StoredReservation> existing = reservationByKey(op, subject, key);
                 if (existing.isPresent()) {
-                    return new Reserved(replay(existing.get(), tokens, consume, ttl, endpoint),
-                            accounts.currentAccount(op, subject), true);
+                    return replayed(op, replay(existing.get(), tokens, consume, ttl, endpoint),
+                            accounts.currentAccount(op, subject));
                 }
             }
             // enough again by now (a concurrent first touch, release or credit): the refusal was stale
@@ -356,8 +356,8 @@ final class Holds {
                 if (key != null && Failures.isUniqueViolation(e)) {
                     // a concurrent call with the key won the insert: answer as its replay (see takeInTurn)
                     StoredReservation existing = reservationByKey(op, subject, key).orElseThrow(() -> new Conflict(e));
-                    return new Reserved(replay(existing, tokens, consume, ttl, endpoint),
-                            accounts.currentAccount(op, subject), true, currentTeamAccount(op, subject));
+                    return replayed(op, replay(existing, tokens, consume, ttl, endpoint),
+                            accounts.currentAccount(op, subject));
                 }
                 throw e;
             }
@@ -380,8 +380,7 @@ final class Holds {
                     return new Reserved(granted, t.userAfter(), false, t.teamAfter());
                 }
                 case REPLAY:
-                    return new Reserved(replay(t.replay(), tokens, consume, ttl, endpoint), t.user(), true,
-                            t.teamAccount());
+                    return replayed(op, replay(t.replay(), tokens, consume, ttl, endpoint), t.user());
                 case REFUSED:
                     throw rejectForTeam(op, subject, tokens, endpoint, t.user(), t.teamAccount());
                 default:
@@ -590,9 +589,15 @@ final class Holds {
                         rs.getString("team_subject"))).findOne();
     }
 
-    /** The account of the subject's team now, or {@code null} when it has none (for a replay's answer). */
-    private QuotaAccount currentTeamAccount(Op op, String subject) {
-        return teamOf(op, subject).map(team -> accounts.currentAccount(op, team)).orElse(null);
+    /**
+     * A replay's answer: the first hold as it is now, beside the subject's account and the account of
+     * the team the hold was held against (of the hold's month; {@code null} when it was the subject's
+     * alone), whatever team the subject is in now.
+     */
+    private Reserved replayed(Op op, Reservation hold, QuotaAccount user) {
+        QuotaAccount team = hold.teamId() == null ? null
+                : accounts.storedAccount(op, Team.subject(hold.teamId()), hold.month()).orElse(null);
+        return new Reserved(hold, user, true, team);
     }
 
     /** Logs a member's refusal (on the team's account too when the team refused) and builds its exception. */
