@@ -1,5 +1,6 @@
 package io.tokenquota.servlet.breakit43;
 
+import static io.tokenquota.servlet.testing.JsonTree.quoted;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -51,13 +52,6 @@ abstract class AbstractRound43 extends H2FilterRound {
         return "word ".repeat((int) n);
     }
 
-    static String quoted(String s) {
-        try {
-            return JSON.writeValueAsString(s);
-        } catch (IOException e) {
-            throw new IllegalStateException(e);
-        }
-    }
 
     // ------------------------------------------------------------------ the endpoints
 

@@ -1,5 +1,6 @@
 package io.tokenquota.servlet.breakit49;
 
+import static io.tokenquota.servlet.testing.JsonTree.quoted;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -39,13 +40,6 @@ abstract class AbstractRound49 extends H2FilterRound {
         return "u49-" + UUID.randomUUID().toString().substring(0, 12);
     }
 
-    static String quoted(String s) {
-        try {
-            return JSON.writeValueAsString(s);
-        } catch (IOException e) {
-            throw new IllegalStateException(e);
-        }
-    }
 
     @Override
     protected Deployment deploy(QuotaFilter filter) {
