@@ -148,21 +148,13 @@ public final class QuotaApiServlet extends HttpServlet {
             }
             default -> {
                 String user = between(path, "/users/", "/plan");
-                if (user != null) {
-                    allow(method, "PUT");
-                    requireAdmin(request);
-                    JsonRequest body = JsonRequest.parse(readBody(request)).onlyFields(PLAN_FIELDS);
-                    long allocation = body.requiredLong("monthly_allocation", ErrorCode.INVALID_AMOUNT);
-                    quota(response, store.setPlan(Validation.subject(user), allocation));
-                    return;
-                }
                 String team = between(path, "/teams/", "/plan");
-                if (team != null) {
+                if (user != null || team != null) {
                     allow(method, "PUT");
                     requireAdmin(request);
                     JsonRequest body = JsonRequest.parse(readBody(request)).onlyFields(PLAN_FIELDS);
                     long allocation = body.requiredLong("monthly_allocation", ErrorCode.INVALID_AMOUNT);
-                    quota(response, store.setPlan(Team.subject(team), allocation));
+                    quota(response, store.setPlan(user != null ? Validation.subject(user) : Team.subject(team), allocation));
                     return;
                 }
                 user = between(path, "/users/", "/team");
