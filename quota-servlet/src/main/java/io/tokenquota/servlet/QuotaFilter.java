@@ -670,7 +670,8 @@ public final class QuotaFilter implements Filter {
 
     /** Whether a JSON body's budget, or one of its requests', is above the {@link Builder#outputBudgetCap}. */
     private boolean aboveCap(RequestEstimator.Estimate e) {
-        return e.outputBudget() > outputBudgetCap || e.requests().stream().anyMatch(this::aboveCap);
+        return e.outputBudget() > outputBudgetCap || e.thinkingBudget() > outputBudgetCap
+                || e.requests().stream().anyMatch(this::aboveCap);
     }
 
     /**
@@ -757,7 +758,7 @@ public final class QuotaFilter implements Filter {
             // a budget name means a budget in the query string too (@RequestParam("max_tokens") beside a
             // @RequestBody); a query string's n may mean anything on a JSON call, so only the budget
             e = new RequestEstimator.Estimate(e.inputTokens(), asked.budget, e.completions(), e.mediaItems(),
-                    e.requests(), e.orDefault());
+                    e.requests(), e.orDefault(), e.thinkingBudget());
         }
         asked.countOutput(outputOf(e, path));
         if (aboveCap(e)) {
@@ -805,7 +806,13 @@ public final class QuotaFilter implements Filter {
      * endpoint's default budget) for each.
      */
     private long output(RequestEstimator.Estimate e, String path) {
-        return output(e.outputBudget(), e.orDefault(), e.completions(), path);
+        long answer = output(e.outputBudget(), e.orDefault(), e.completions(), path);
+        if (e.thinkingBudget() <= 0) {
+            return answer;
+        }
+        // reasoning the answer's budget does not bound is written on top of it, each completion
+        long thinking = Math.min(e.thinkingBudget(), outputBudgetCap);
+        return clamp(answer, thinking > Limits.MAX_TOKENS / e.completions() ? Limits.MAX_TOKENS : thinking * e.completions());
     }
 
     private long output(RequestEstimator.Asked asked, String path) {

@@ -230,11 +230,18 @@ final class RequestEstimator {
      * @param orDefault    whether the endpoint may write its own default budget although one is named:
      *                     a budget or config object that is {@code null}, or a config object named twice
      *                     (Jackson, Go and Python read the last copy, which may hold no budget)
+     * @param thinkingBudget the reasoning budget per completion that the output budget does not bound
+     *                     ({@link #THINKING_FIELDS}), written on top of it; -1 when none
      */
     record Estimate(long inputTokens, long outputBudget, long completions, long mediaItems, List<Estimate> requests,
-                    boolean orDefault) {
+                    boolean orDefault, long thinkingBudget) {
         Estimate(long inputTokens, long outputBudget, long completions) {
-            this(inputTokens, outputBudget, completions, 0, List.of(), false);
+            this(inputTokens, outputBudget, completions, 0, List.of(), false, -1);
+        }
+
+        Estimate(long inputTokens, long outputBudget, long completions, long mediaItems, List<Estimate> requests,
+                 boolean orDefault) {
+            this(inputTokens, outputBudget, completions, mediaItems, requests, orDefault, -1);
         }
 
         Estimate {
@@ -279,7 +286,7 @@ final class RequestEstimator {
             if (lenient != null && lenient != TOO_DEEP) {
                 long text = estimator.estimate(new String(body, StandardCharsets.UTF_8));
                 return new Estimate(Math.max(lenient.inputTokens(), text), lenient.outputBudget(), lenient.completions(),
-                        lenient.mediaItems(), lenient.requests(), lenient.orDefault());
+                        lenient.mediaItems(), lenient.requests(), lenient.orDefault(), lenient.thinkingBudget());
             }
         }
         return e == TOO_DEEP ? shallowEstimate(body, batches) : e;
@@ -374,7 +381,7 @@ final class RequestEstimator {
             return null;
         }
         return new Estimate(saturatingAdd(e.inputTokens(), estimator.estimate(cut.toString(StandardCharsets.UTF_8))),
-                e.outputBudget(), e.completions(), e.mediaItems(), e.requests(), e.orDefault());
+                e.outputBudget(), e.completions(), e.mediaItems(), e.requests(), e.orDefault(), e.thinkingBudget());
     }
 
     /**
@@ -445,6 +452,10 @@ final class RequestEstimator {
             // the byte ranges of a batch's requests: {start, end, 1 for a batch line's own request}
             List<long[]> batched = null;
             boolean lineId = false;
+            // reasoning budgets: beside the answer's (Qwen's thinking_budget), or within it when one is
+            // named (Gemini's thinkingConfig.thinkingBudget counts in maxOutputTokens)
+            long thinkingAdded = -1;
+            long thinkingWithin = -1;
             // the budgets named deeper than the top level and the config objects (nestedBudget): the
             // largest, and how many requests they stand for (each settings object, each row of a table)
             long nestedMax = -1;
@@ -623,6 +634,12 @@ final class RequestEstimator {
                             }
                         } else if (nestedBudget(stack.size(), top)) {
                             top.nestedBudget = Math.max(top.nestedBudget, number(p, BUDGET));
+                        } else if (!top.array && settings(top) && named(THINKING_NAMES, top.field)) {
+                            if (named(THINKING_CONFIGS, top.name)) {
+                                thinkingWithin = Math.max(thinkingWithin, number(p, BUDGET));
+                            } else {
+                                thinkingAdded = Math.max(thinkingAdded, number(p, BUDGET));
+                            }
                         } else if (top.table != null) {
                             top.table.tabled(number(p, BUDGET), top.position, top.budgetColumn);
                         }
@@ -679,7 +696,8 @@ final class RequestEstimator {
                         // the body's parameters apply to each instance; its own settings may ask for more
                         one = new Estimate(one.inputTokens(), Math.max(one.outputBudget(), output),
                                 Math.max(one.completions(), completions), one.mediaItems(), one.requests(),
-                                one.orDefault() || orDefault);
+                                one.orDefault() || orDefault, Math.max(one.thinkingBudget(), thinking(output, thinkingAdded,
+                                thinkingWithin)));
                     }
                     if (one != null) {
                         requests.add(one);
@@ -695,7 +713,8 @@ final class RequestEstimator {
             long batch = prompts > 1 && completions > Long.MAX_VALUE / prompts ? Long.MAX_VALUE
                     : completions * Math.max(1, prompts);
             nullBudgets.retainAll(valuedBudgets);
-            return new Estimate(input, output, batch, media, requests, orDefault || !nullBudgets.isEmpty());
+            return new Estimate(input, output, batch, media, requests, orDefault || !nullBudgets.isEmpty(),
+                    thinking(output, thinkingAdded, thinkingWithin));
         } catch (StreamConstraintsException e) {
             // nested past the parser's limit (the only limit it has: lengths are bounded by the body
             // limit alone): read again with the deep part cut away, not as plain text, which would drop
@@ -934,6 +953,23 @@ final class RequestEstimator {
      */
     private static boolean nestedBudget(int depth, Frame top) {
         return depth >= 2 && !top.array && settings(top) && isBudget(top.field);
+    }
+
+    /**
+     * Reasoning budgets the output budget does not bound: SiliconFlow's and DashScope's Qwen3
+     * {@code thinking_budget} beside {@code max_tokens} (which bounds the answer alone), Gemini 2.5's
+     * {@code thinkingConfig.thinkingBudget} (within {@code maxOutputTokens} when that is named, beside the
+     * endpoint's default when not). A negative one ({@code -1}: dynamic) holds the cap; 0 turns thinking
+     * off. Anthropic's {@code budget_tokens} is within {@code max_tokens}: not one of them.
+     */
+    static final Set<String> THINKING_FIELDS = Set.of("thinking_budget", "thinkingBudget");
+    private static final Set<String> THINKING_NAMES = folded(THINKING_FIELDS);
+    /** The objects a thinking budget within the output budget sits in (Gemini's). */
+    private static final Set<String> THINKING_CONFIGS = folded(Set.of("thinkingConfig", "thinking_config"));
+
+    /** The reasoning budget the answer's budget does not bound, or -1 ({@link #THINKING_FIELDS}). */
+    private static long thinking(long output, long added, long within) {
+        return Math.max(added, output < 0 ? within : -1);
     }
 
     /** Whether the value at hand is the request's output budget, its completion count, or neither. */
