@@ -338,22 +338,19 @@ public final class QuotaApiServlet extends HttpServlet {
                 message = "Payment recorded as pending";
             }
             case COMPLETED -> {
-                store.recordPending(purchaseRequest);
+                recordedOrNew(purchaseRequest);
                 purchase = store.complete(tx);
                 message = "Tokens credited";
             }
             case FAILED -> {
-                store.recordPending(purchaseRequest);
+                recordedOrNew(purchaseRequest);
                 purchase = store.fail(tx);
                 message = "Payment marked as failed";
             }
             case REFUNDED -> {
                 Purchase existing = store.purchase(tx).orElseThrow(() -> new QuotaException(
                         ErrorCode.PURCHASE_NOT_FOUND, "no purchase with transaction_id " + clip(tx)));
-                if (!existing.subject().equals(purchaseRequest.subject()) || existing.tokens() != purchaseRequest.tokens()) {
-                    throw new QuotaException(ErrorCode.IDEMPOTENCY_CONFLICT,
-                            "the refund does not match the recorded purchase's user_id and token_amount");
-                }
+                matchesRecorded(existing, purchaseRequest);
                 purchase = store.refund(tx);
                 message = "Purchase refunded";
             }
@@ -370,6 +367,29 @@ public final class QuotaApiServlet extends HttpServlet {
             Json.quota(g, account);
             g.writeEndObject();
         });
+    }
+
+    /**
+     * Records a purchase its provider reports finished, unless it was recorded before (pending): then
+     * only the user and the tokens must match. Providers fill in or change the payment method, amount
+     * and description at capture; those are the pending record's and do not make the completion a
+     * different purchase (which would leave the paid tokens uncredited, every retry refused).
+     */
+    private void recordedOrNew(PurchaseRequest request) {
+        java.util.Optional<Purchase> existing = store.purchase(request.transactionId());
+        if (existing.isPresent()) {
+            matchesRecorded(existing.get(), request);
+        } else {
+            store.recordPending(request);
+        }
+    }
+
+    /** A later event of a recorded purchase must name its user and tokens: else 409. */
+    private static void matchesRecorded(Purchase existing, PurchaseRequest request) {
+        if (!existing.subject().equals(request.subject()) || existing.tokens() != request.tokens()) {
+            throw new QuotaException(ErrorCode.IDEMPOTENCY_CONFLICT,
+                    "the event does not match the recorded purchase's user_id and token_amount");
+        }
     }
 
     /** {@code X-Signature: sha256=<hex HMAC-SHA256 of the raw body>}, compared in constant time. */
