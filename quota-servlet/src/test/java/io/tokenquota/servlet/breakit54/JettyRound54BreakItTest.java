@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit54;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound54BreakItTest extends AbstractRound54 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
