@@ -102,11 +102,13 @@ final class JsonDocumentScanner {
      *               top-level {@code error} object
      * @param responseId the id of a stored OpenAI Response the document is ({@code id}) or wraps
      *                   ({@code response.id} of a stream's event): {@code resp_…}; {@code null} when none
+     * @param choices    the document's top-level {@code choices} list holds a choice (an OpenAI chunk that
+     *                   carries part of the answer, not only usage)
      */
     record Document(String type, Map<String, Map<String, Long>> usages, boolean ended, String model, String call,
-                    boolean error, String responseId) {
+                    boolean error, String responseId, boolean choices) {
         Document(String type, Map<String, Map<String, Long>> usages, boolean ended) {
-            this(type, usages, ended, null, null, false, null);
+            this(type, usages, ended, null, null, false, null, false);
         }
 
         Map<String, Long> usage(String path) {
@@ -211,12 +213,13 @@ final class JsonDocumentScanner {
             drain();
         }
         if (depth > 0 && !usages.isEmpty()) {
-            sink.accept(new Document(type, usages, ended, model, call(), isError(), responseId()));
+            sink.accept(new Document(type, usages, ended, model, call(), isError(), responseId(), choiceSeen));
         }
         usages = new HashMap<>();
         depth = 0;
         ended = false;
         errorObject = false;
+        choiceSeen = false;
         model = null;
         customId = null;
         lineId = null;
@@ -321,6 +324,9 @@ final class JsonDocumentScanner {
                 if (depth == 2 && object && objectAt[1] && "error".equals(fieldAt[1])) {
                     errorObject = true;
                 }
+                if (depth == 3 && object && objectAt[1] && !objectAt[2] && "choices".equals(fieldAt[1])) {
+                    choiceSeen = true;
+                }
                 if (depth <= TRACKED_DEPTH) {
                     objectAt[depth] = object;
                     fieldAt[depth] = null;
@@ -356,12 +362,13 @@ final class JsonDocumentScanner {
                 depth--;
                 if (depth == 0) {
                     if (t == JsonToken.END_OBJECT) {
-                        sink.accept(new Document(type, usages, ended, model, call(), isError(), responseId()));
+                        sink.accept(new Document(type, usages, ended, model, call(), isError(), responseId(), choiceSeen));
                     }
                     usages = new HashMap<>();
                     type = null;
                     ended = false;
                     errorObject = false;
+                    choiceSeen = false;
                     model = null;
                     customId = null;
                     lineId = null;
@@ -423,6 +430,9 @@ final class JsonDocumentScanner {
             }
         }
     }
+
+    /** The document's top-level {@code choices} list holds an object. */
+    private boolean choiceSeen;
 
     /** A stream event's {@code response.id}. */
     private String wrappedId;

@@ -502,6 +502,9 @@ public final class QuotaFilter implements Filter {
         if (UsageSniffer.countsTokens(path)) {
             sniffer.countingPath();
         }
+        if (asked.completionsAsked() > 1) {
+            sniffer.manyCompletions();
+        }
         QuotaResponse wrapped = new QuotaResponse(response, sniffer, headers,
                 request.getDispatcherType() == DispatcherType.INCLUDE);
         held.answeredThrough(wrapped);
@@ -761,6 +764,7 @@ public final class QuotaFilter implements Filter {
                     e.requests(), e.orDefault(), e.thinkingBudget());
         }
         asked.countOutput(outputOf(e, path));
+        asked.countCompletions(e.completions());
         if (aboveCap(e)) {
             asked.aboveCap = true;
         }

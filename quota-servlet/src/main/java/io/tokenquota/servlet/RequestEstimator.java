@@ -1193,6 +1193,17 @@ final class RequestEstimator {
             countedOutput = Math.max(countedOutput, output);
         }
 
+        /** The most completions a JSON body asked for, or a parameter. */
+        private long completionsAsked = 1;
+
+        void countCompletions(long n) {
+            completionsAsked = Math.max(completionsAsked, n);
+        }
+
+        long completionsAsked() {
+            return Math.max(completionsAsked, completions);
+        }
+
         long countedOutput() {
             return countedOutput;
         }

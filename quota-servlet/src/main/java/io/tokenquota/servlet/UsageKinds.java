@@ -22,12 +22,16 @@ final class UsageKinds {
         boolean chat = u.containsKey("prompt_tokens") || u.containsKey("completion_tokens");
         long prompt = get(u, chat ? "prompt_tokens" : "input_tokens");
         long completion = get(u, chat ? "completion_tokens" : "output_tokens");
-        long cached = Math.min(prompt, get(u, chat ? "prompt_tokens_details.cached_tokens"
-                : "input_tokens_details.cached_tokens"));
+        // DeepSeek counts its cache hits only as prompt_cache_hit_tokens (within prompt_tokens)
+        String cachedName = !chat ? "input_tokens_details.cached_tokens"
+                : u.containsKey("prompt_tokens_details.cached_tokens") ? "prompt_tokens_details.cached_tokens"
+                : "prompt_cache_hit_tokens";
+        long cached = Math.min(prompt, get(u, cachedName));
         long reasoning = Math.min(completion, get(u, chat ? "completion_tokens_details.reasoning_tokens"
                 : "output_tokens_details.reasoning_tokens"));
         // Perplexity's citation and reasoning tokens, counted beside prompt and completion
-        return withTotal(new long[] {add(prompt - cached, get(u, "citation_tokens")), cached, completion - reasoning,
+        return withTotal(new long[] {add(add(prompt - cached, get(u, "citation_tokens")), UsageSniffer.liteLlmCacheWrite(u)),
+            cached, completion - reasoning,
             add(reasoning, UsageSniffer.perplexity(u) ? get(u, "reasoning_tokens") : 0)}, u.get("total_tokens"));
     }
 

@@ -60,6 +60,7 @@ final class UsageSniffer {
         UsageSniffer other = new UsageSniffer(inputEstimate);
         other.writerText = writerText;
         other.countingPath = countingPath;
+        other.manyCompletions = manyCompletions;
         return other;
     }
 
@@ -219,6 +220,7 @@ final class UsageSniffer {
             decoding = undo;
             decoded = new UsageSniffer(inputEstimate);
             decoded.countingPath = countingPath;
+            decoded.manyCompletions = manyCompletions;
             // an event stream's payloads are events (AnswerDecoding writes each as one); an inflated
             // answer keeps its label
             decodedType = encoded ? contentType : "text/event-stream";
@@ -497,6 +499,12 @@ final class UsageSniffer {
 
     /** The request went to a {@linkplain #countsTokens token-counting path}. */
     private boolean countingPath;
+    /** The request asked for several completions ({@code n} above 1, several prompts). */
+    private boolean manyCompletions;
+
+    synchronized void manyCompletions() {
+        manyCompletions = true;
+    }
     /** A Spring AI chunk that ends the answer was read. */
     private boolean springAiEnded;
     /** The stored OpenAI Response the answer is ({@link JsonDocumentScanner.Document#responseId}), or {@code null}. */
@@ -755,7 +763,9 @@ final class UsageSniffer {
         String type = doc.type();
         Map<String, Long> usage = doc.usage("usage");
         if (usage != null) {
-            reported = usageObject(usage, false);
+            // a request for several completions: vLLM's continuous usage beside a chunk's choice counts
+            // that choice alone; only a usage chunk without choices adds them up
+            reported = usageObject(usage, event && manyCompletions && doc.choices());
         } else if (doc.usage("choices[].usage") != null) {
             // Moonshot (Kimi) reports a stream's counts in its last chunk's choices[0].usage, unasked
             reported = usageObject(doc.usage("choices[].usage"), false);
@@ -1019,7 +1029,21 @@ final class UsageSniffer {
         // completion and left out of total_tokens; other servers (SGLang) put a reasoning_tokens there
         // that completion_tokens already holds, so it is added only beside Perplexity's own fields
         parts = sum(parts, usage.get("citation_tokens"), perplexity(usage) ? usage.get("reasoning_tokens") : null);
-        return larger(usage.get("total_tokens"), parts);
+        Long total = larger(usage.get("total_tokens"), parts);
+        return total == null ? null : sum(total, liteLlmCacheWrite(usage));
+    }
+
+    /**
+     * The cache writes an OpenAI-shaped usage leaves out of its prompt and total, or 0: LiteLLM's
+     * answer for a Claude model (its 1.6x and 1.7x releases) counts cache reads in
+     * {@code prompt_tokens} but reports the writes only beside it, as
+     * {@code cache_creation_input_tokens}; its later releases count them in the prompt and say so with
+     * {@code prompt_tokens_details.cache_creation_tokens}.
+     */
+    static long liteLlmCacheWrite(Map<String, Long> usage) {
+        Long write = usage.get("cache_creation_input_tokens");
+        return write != null && usage.containsKey("prompt_tokens")
+                && !usage.containsKey("prompt_tokens_details.cache_creation_tokens") ? write : 0;
     }
 
     /** Whether an OpenAI-shaped usage is Perplexity's: it counts citations or search queries. */
