@@ -456,6 +456,9 @@ final class RequestEstimator {
             // named (Gemini's thinkingConfig.thinkingBudget counts in maxOutputTokens)
             long thinkingAdded = -1;
             long thinkingWithin = -1;
+            // an image generation request's model, size, quality and partial images (ImageOutput)
+            String[] image = new String[3];
+            long partialImages = 0;
             // the budgets named deeper than the top level and the config objects (nestedBudget): the
             // largest, and how many requests they stand for (each settings object, each row of a table)
             long nestedMax = -1;
@@ -567,6 +570,8 @@ final class RequestEstimator {
                             }
                         } else if (nestedBudget(stack.size(), top)) {
                             top.nestedBudget = Math.max(top.nestedBudget, budget(p.getText()));
+                        } else if (stack.size() == 1 && ImageOutput.FIELDS.contains(top.field)) {
+                            image[ImageOutput.FIELDS.indexOf(top.field)] = p.getText();
                         } else if (!top.array && "name".equals(top.field) && settings(top) && isBudget(p.getText())) {
                             top.budgetTensor = true;
                         } else if (top.columnsOf != null && isBudget(p.getText())) {
@@ -634,6 +639,8 @@ final class RequestEstimator {
                             }
                         } else if (nestedBudget(stack.size(), top)) {
                             top.nestedBudget = Math.max(top.nestedBudget, number(p, BUDGET));
+                        } else if (stack.size() == 1 && ImageOutput.PARTIAL_IMAGES.equals(top.field)) {
+                            partialImages = Math.max(0, number(p, COMPLETIONS));
                         } else if (!top.array && settings(top) && named(THINKING_NAMES, top.field)) {
                             if (named(THINKING_CONFIGS, top.name)) {
                                 thinkingWithin = Math.max(thinkingWithin, number(p, BUDGET));
@@ -703,6 +710,11 @@ final class RequestEstimator {
                         requests.add(one);
                     }
                 }
+            }
+            long imageOutput = ImageOutput.tokens(image[0], image[1], image[2], partialImages);
+            if (imageOutput > 0) {
+                // an image model writes its image as output tokens, by size and quality, whatever budget
+                output = Math.max(output, imageOutput);
             }
             if (nestedRows > 0) {
                 // each of those requests may write up to the largest of their budgets

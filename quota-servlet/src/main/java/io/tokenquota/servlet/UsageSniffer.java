@@ -918,6 +918,15 @@ final class UsageSniffer {
 
     /** A {@code usage} object in any provider's shape; whether it reported usage. */
     private boolean usageObject(Map<String, Long> usage, boolean provisional) {
+        if (usage.containsKey("seconds") && !has(usage, "input_tokens", "output_tokens", "total_tokens",
+                "prompt_tokens", "completion_tokens")) {
+            // OpenAI's whisper-1 reports its transcription's audio as a duration ({"type": "duration",
+            // "seconds": 600}), priced as gpt-4o-transcribe's audio tokens are: about 1,000 a minute
+            long seconds = usage.get("seconds");
+            long tokens = seconds > Long.MAX_VALUE / AUDIO_TOKENS_PER_SECOND ? Long.MAX_VALUE
+                    : seconds * AUDIO_TOKENS_PER_SECOND;
+            return kinds(report(Format.OPENAI, tokens, null, provisional), new long[] {tokens, 0, 0, 0});
+        }
         if (has(usage, "token_count", "input_count", "output_count")) {
             // Coze
             return kinds(report(Format.OPENAI, larger(usage.get("token_count"),
@@ -944,6 +953,12 @@ final class UsageSniffer {
         // a message_delta (or a whole message): the final counts
         return report(Format.ANTHROPIC, null, usage, provisional);
     }
+
+    /**
+     * Tokens a second of transcribed audio counts as when a usage reports seconds (OpenAI's audio input
+     * tokens: 1,000 a minute, rounded up, at the same price per minute as whisper-1's).
+     */
+    static final long AUDIO_TOKENS_PER_SECOND = 17;
 
     /** Keeps the kinds of a report that counted ({@code reported}); hands {@code reported} back. */
     private boolean kinds(boolean reported, long[] split) {
