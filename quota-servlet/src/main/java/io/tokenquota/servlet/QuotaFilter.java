@@ -123,8 +123,6 @@ public final class QuotaFilter implements Filter {
     private final long defaultFallbackEstimate;
     private final Map<String, Long> outputBudgets;
     private final long defaultOutputBudget;
-    /** The builder's text estimator, which also counts a text answer's tokens. */
-    private final TokenEstimator tokenEstimator;
     private final long mediaItemTokens;
     private final boolean failOpen;
     private final boolean releaseOnError;
@@ -151,7 +149,6 @@ public final class QuotaFilter implements Filter {
         this.prefixes = List.copyOf(b.prefixes);
         this.subjects = b.subjects;
         this.estimator = new RequestEstimator(b.estimator, b.mediaItemTokens);
-        this.tokenEstimator = b.estimator;
         this.maxBodyBytes = b.maxBodyBytes;
         this.maxBodies = Map.copyOf(b.maxBodies);
         this.outputBudgetCap = b.outputBudgetCap;
@@ -502,7 +499,6 @@ public final class QuotaFilter implements Filter {
         };
         headers.run();
         UsageSniffer sniffer = new UsageSniffer(inputEstimate);
-        sniffer.countTextWith(tokenEstimator);
         if (UsageSniffer.countsTokens(path)) {
             sniffer.countingPath();
         }

@@ -213,15 +213,6 @@ final class Settlement implements AsyncListener {
     }
 
 
-    /**
-     * What a text answer the model wrote costs at least, at the output rate when weighed: an answer
-     * without usage is charged no less than its own length ({@link UsageSniffer#writtenTextTokens}).
-     */
-    private long writtenText() {
-        long tokens = Math.min(sniffer.writtenTextTokens(), Limits.MAX_TOKENS);
-        return tokens == 0 || weighing == null ? tokens : weighing.hold(tokens, tokens);
-    }
-
     /** Settles once; later calls (a second async event) do nothing. */
     void settle(End end) {
         if (!done.compareAndSet(false, true)) {
@@ -256,7 +247,7 @@ final class Settlement implements AsyncListener {
             Decision d = decide(explicitActual(), usage, provisional, effective, status, response.isCommitted(),
                     (status == 406 || status == 412) && springMatchedNoHandler(request), sniffer.tokenCount(),
                     calls != null && answers.usage(AnswerUsages.chargedCalls(hold.subject()), calls) != null,
-                    releaseOnError, Math.max(estimate, writtenText()));
+                    releaseOnError, estimate);
             if (usage != null && usage > Limits.MAX_TOKENS) {
                 LOG.warn("usage {} in the response for reservation {} of {} is past the ledger's limit; charging {}",
                         usage, hold.id(), hold.subject(), d.tokens());

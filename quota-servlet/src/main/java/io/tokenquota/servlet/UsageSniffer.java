@@ -61,7 +61,6 @@ final class UsageSniffer {
         other.writerText = writerText;
         other.countingPath = countingPath;
         other.manyCompletions = manyCompletions;
-        other.textTokens = textTokens;
         return other;
     }
 
@@ -222,7 +221,6 @@ final class UsageSniffer {
             decoded = new UsageSniffer(inputEstimate);
             decoded.countingPath = countingPath;
             decoded.manyCompletions = manyCompletions;
-            decoded.textTokens = textTokens;
             // an event stream's payloads are events (AnswerDecoding writes each as one); an inflated
             // answer keeps its label
             decodedType = encoded ? contentType : "text/event-stream";
@@ -254,11 +252,6 @@ final class UsageSniffer {
             mode = Mode.OFF;
         }
         transcoder = mode == Mode.OFF || writerText ? null : Transcoder.of(charset);
-        if (mode == Mode.OFF && !encoded && type.startsWith("text/") && !sseLabel && textTokens != null) {
-            // a text answer the model wrote (a transcription with response_format=text): its own length
-            // is the least it cost, when it reports no usage
-            plainText = charset;
-        }
     }
 
     /** Guards against JSON hijacking that servers put before a JSON answer (Spring's {@code )]}', }, Google's). */
@@ -434,11 +427,7 @@ final class UsageSniffer {
             case SSE -> sse.feed(bytes, off, len);
             case DECODED -> decoding.feed(bytes, off, len);
             default -> {
-                // not a format we read: bytes only pass through, a text answer's counted
-                if (plainText != null) {
-                    long tokens = Math.max(0, textTokens.estimate(new String(bytes, off, len, plainText)));
-                    writtenText = writtenText + tokens < 0 ? Long.MAX_VALUE : writtenText + tokens;
-                }
+                // not a format we read: bytes only pass through
             }
         }
     }
@@ -510,26 +499,6 @@ final class UsageSniffer {
 
     /** The request went to a {@linkplain #countsTokens token-counting path}. */
     private boolean countingPath;
-    /** Estimates a text answer's tokens ({@link #writtenTextTokens}); {@code null}: not counted. */
-    private io.tokenquota.TokenEstimator textTokens;
-    /** The charset of a text answer being counted, or {@code null}. */
-    private java.nio.charset.Charset plainText;
-    private long writtenText;
-
-    /** Counts a text answer's tokens with {@code estimator} (see {@link #writtenTextTokens}). */
-    synchronized void countTextWith(io.tokenquota.TokenEstimator estimator) {
-        textTokens = estimator;
-    }
-
-    /**
-     * The estimated tokens of a {@code text/*} answer the sniffer reads no usage format in (counted
-     * chunk by chunk as it passes, nothing kept): a model's text answered without usage cost at least
-     * its own length. 0 for any other answer.
-     */
-    synchronized long writtenTextTokens() {
-        return decoded != null ? decoded.writtenTextTokens() : writtenText;
-    }
-
     /** The request asked for several completions ({@code n} above 1, several prompts). */
     private boolean manyCompletions;
 
