@@ -35,7 +35,10 @@ import java.util.Set;
  * as its strings do. The
  * requested output budget is the largest {@link #OUTPUT_FIELDS} value at the top level or in one of
  * the {@link #CONFIG_OBJECTS} (Gemini's {@code generationConfig.maxOutputTokens}, Ollama's
- * {@code options.num_predict}...), for each of the completions asked for
+ * {@code options.num_predict}...), or in any deeper object of settings (each such object, and each row
+ * of a table or tensor of budgets, a request of its own: {@link #nestedBudget}), plus a reasoning
+ * budget it does not bound ({@link #THINKING_FIELDS}), or an image model's output
+ * ({@link ImageOutput}), for each of the completions asked for
  * ({@link #COMPLETIONS_FIELDS}, Gemini's {@code generationConfig.candidateCount}); each read as the
  * endpoint reads it ({@link #count}): a JSON integer, a whole float or a decimal string; a negative
  * budget is no limit ({@link #budget(String)}); {@code NaN} and {@code Infinity} are read, and so
@@ -84,8 +87,8 @@ final class RequestEstimator {
      * Bedrock Converse's {@code maxTokens}, Anthropic's legacy {@code max_tokens_to_sample}, Bedrock
      * InvokeModel's Titan {@code maxTokenCount} and Meta {@code max_gen_len}, KoboldCpp's
      * {@code max_length}, Aleph Alpha's {@code maximum_tokens}, LMDeploy's {@code request_output_len}. Read at the
-     * top level, in the {@link #CONFIG_OBJECTS} and in a request's parameters ({@link Asked}); a
-     * negative one ({@code -1}, {@code -2}: no limit, fill the context) holds the cap.
+     * top level, in the {@link #CONFIG_OBJECTS}, in deeper objects of settings ({@link #nestedBudget})
+     * and in a request's parameters ({@link Asked}); a negative one ({@code -1}, {@code -2}: no limit, fill the context) holds the cap.
      */
     static final Set<String> OUTPUT_FIELDS = Set.of("max_tokens", "max_completion_tokens", "max_output_tokens",
             "maxOutputTokens", "n_predict", "num_predict", "min_tokens", "max_new_tokens", "min_new_tokens",
