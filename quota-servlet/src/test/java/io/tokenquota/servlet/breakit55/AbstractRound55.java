@@ -57,7 +57,11 @@ abstract class AbstractRound55 extends H2FilterRound {
             }
             resp.setContentType("application/json");
             OutputStream out = resp.getOutputStream();
-            if (path.endsWith("/v1/audio/transcriptions")) {
+            if (path.endsWith("/v1/audio/transcriptions") && "text".equals(req.getParameter("response_format"))) {
+                // OpenAI's transcription with response_format=text: the transcript alone, no usage
+                resp.setContentType("text/plain;charset=utf-8");
+                out.write(TRANSCRIPT.getBytes(StandardCharsets.UTF_8));
+            } else if (path.endsWith("/v1/audio/transcriptions")) {
                 String usage = "whisper-1".equals(model)
                         ? "{\"type\":\"duration\",\"seconds\":600}"
                         : "{\"type\":\"tokens\",\"input_tokens\":6000,\"input_token_details\":{\"text_tokens\":0,"
@@ -147,6 +151,21 @@ abstract class AbstractRound55 extends H2FilterRound {
         long transcriptTokens = 9L * 170; // "and then we looked at the quarterly figures again " is 9 o200k tokens
         assertTrue(settled(s).used() >= transcriptTokens, "whisper-1 wrote a " + transcriptTokens + "-token transcript of 600 s"
                 + " of audio and was charged " + ledger(s) + "; the same call through gpt-4o-transcribe: " + ledger(control));
+    }
+
+    /**
+     * The same 10-minute upload to gpt-4o-transcribe with {@code response_format=text}: OpenAI answers the
+     * transcript as text/plain, no usage (it bills ~6,000 audio tokens and the output). The audio file is an
+     * "other file" of the multipart body, costing the fallback whatever its size: charged 1,004, below the
+     * ~1,530-token transcript in the answer, and an eighth of the same call answered as JSON.
+     */
+    @Test
+    void aPlainTextTranscriptionOfALongUploadIsChargedAtLeastItsTranscript() {
+        String s = subject();
+        HttpResponse<String> r = uploadTo("/ai/v1/audio/transcriptions", s, mp3(1_000_000), "audio/mpeg",
+                "model", "gpt-4o-transcribe", "response_format", "text");
+        assertEquals(200, r.statusCode(), r.body());
+        assertTrue(settled(s).used() >= 9L * 170, "a 1,530-token transcript of 1 MB of audio, charged " + ledger(s));
     }
 
     /**
