@@ -17,31 +17,34 @@ import java.util.Map;
  * The text of the fields and of the files that are text is what the estimate counts, so a document
  * uploaded for summarising costs what its text costs: a file labelled {@code text/*} or JSON, and a
  * file whose content decodes as text whatever its label says (none, {@code application/octet-stream},
- * as many clients send any file; the endpoint may read any part as text). Other files (audio,
- * images) cost the fallback estimate. A part labelled JSON (Spring's {@code @RequestPart} of a
- * request object) is kept apart, to be estimated as a JSON body is: its strings, its budget and its
- * {@code n}. Immutable.
+ * as many clients send any file; the endpoint may read any part as text). An audio file (see
+ * {@link AudioDuration#isAudio}) whose first bytes are not text costs what the model hears: its
+ * duration, read as it streams past, never held whole. Other files (images, archives) cost the
+ * fallback estimate. A part labelled JSON (Spring's {@code @RequestPart} of a request object) is kept
+ * apart, to be estimated as a JSON body is: its strings, its budget and its {@code n}. Immutable.
  *
- * @param text        the fields' text, joined
- * @param fields      the values of the parts that are not files, by name (where a budget can be)
- * @param json        the parts labelled JSON, as sent
- * @param tooLarge    the parts add up to more than the limit
- * @param unreadable  the container would not parse the parts (no multipart configuration on the
- *                    endpoint, or over its own limits)
+ * @param text         the fields' text, joined
+ * @param fields       the values of the parts that are not files, by name (where a budget can be)
+ * @param json         the parts labelled JSON, as sent
+ * @param audioMillis  the milliseconds of its audio files, added up; -1 when no file is audio
+ * @param tooLarge     the parts add up to more than the limit
+ * @param unreadable   the container would not parse the parts (no multipart configuration on the
+ *                     endpoint, or over its own limits)
  */
-record MultipartBody(CharSequence text, Map<String, List<String>> fields, List<byte[]> json, boolean tooLarge,
-                     boolean unreadable) {
+record MultipartBody(CharSequence text, Map<String, List<String>> fields, List<byte[]> json, long audioMillis,
+                     boolean tooLarge, boolean unreadable) {
 
     static MultipartBody read(HttpServletRequest request, long limit, Charset charset) throws IOException {
         StringBuilder text = new StringBuilder();
         Map<String, List<String>> fields = new LinkedHashMap<>();
         List<byte[]> json = new ArrayList<>();
+        long audioMillis = -1;
         long size = 0;
         try {
             for (Part part : request.getParts()) {
                 size += Math.max(0, part.getSize());
                 if (size > limit) {
-                    return new MultipartBody(null, null, null, true, false);
+                    return new MultipartBody(null, null, null, -1, true, false);
                 }
                 if (isJson(part.getContentType())) {
                     // Spring binds such a part (file or field) as it binds a JSON body
@@ -59,9 +62,20 @@ record MultipartBody(CharSequence text, Map<String, List<String>> fields, List<b
                     }
                 } else {
                     // the label does not say text: the content decides, by the rule a body is judged by
-                    CharSequence content;
+                    CharSequence content = null;
                     try (InputStream in = part.getInputStream()) {
-                        content = BodyText.text(in.readAllBytes(), charset, BodyText.isMedia(part.getContentType()));
+                        byte[] head = in.readNBytes(AudioDuration.HEAD);
+                        if (AudioDuration.isAudio(part.getContentType(), head)
+                                && BodyText.text(head, charset, true) == null) {
+                            // audio: what the model hears, read as the file streams past
+                            long sum = Math.max(0, audioMillis) + AudioDuration.millis(head, in);
+                            audioMillis = sum < 0 ? Long.MAX_VALUE : sum;
+                        } else {
+                            byte[] rest = in.readAllBytes();
+                            byte[] whole = java.util.Arrays.copyOf(head, head.length + rest.length);
+                            System.arraycopy(rest, 0, whole, head.length, rest.length);
+                            content = BodyText.text(whole, charset, BodyText.isMedia(part.getContentType()));
+                        }
                     }
                     if (content != null) {
                         text.append(content).append('\n');
@@ -69,9 +83,9 @@ record MultipartBody(CharSequence text, Map<String, List<String>> fields, List<b
                 }
             }
         } catch (ServletException | IllegalStateException e) {
-            return new MultipartBody(null, null, null, false, true);
+            return new MultipartBody(null, null, null, -1, false, true);
         }
-        return new MultipartBody(text, fields, json, false, false);
+        return new MultipartBody(text, fields, json, audioMillis, false, false);
     }
 
     private static boolean isText(String contentType) {

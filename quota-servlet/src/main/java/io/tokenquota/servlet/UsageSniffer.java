@@ -923,8 +923,8 @@ final class UsageSniffer {
             // OpenAI's whisper-1 reports its transcription's audio as a duration ({"type": "duration",
             // "seconds": 600}), priced as gpt-4o-transcribe's audio tokens are: about 1,000 a minute
             long seconds = usage.get("seconds");
-            long tokens = seconds > Long.MAX_VALUE / AUDIO_TOKENS_PER_SECOND ? Long.MAX_VALUE
-                    : seconds * AUDIO_TOKENS_PER_SECOND;
+            long tokens = seconds > Long.MAX_VALUE / AudioDuration.AUDIO_TOKENS_PER_SECOND ? Long.MAX_VALUE
+                    : seconds * AudioDuration.AUDIO_TOKENS_PER_SECOND;
             return kinds(report(Format.OPENAI, tokens, null, provisional), new long[] {tokens, 0, 0, 0});
         }
         if (has(usage, "token_count", "input_count", "output_count")) {
@@ -953,12 +953,6 @@ final class UsageSniffer {
         // a message_delta (or a whole message): the final counts
         return report(Format.ANTHROPIC, null, usage, provisional);
     }
-
-    /**
-     * Tokens a second of transcribed audio counts as when a usage reports seconds (OpenAI's audio input
-     * tokens: 1,000 a minute, rounded up, at the same price per minute as whisper-1's).
-     */
-    static final long AUDIO_TOKENS_PER_SECOND = 17;
 
     /** Keeps the kinds of a report that counted ({@code reported}); hands {@code reported} back. */
     private boolean kinds(boolean reported, long[] split) {
