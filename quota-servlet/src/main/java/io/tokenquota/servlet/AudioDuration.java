@@ -58,6 +58,17 @@ final class AudioDuration {
         return perSecond(millis, TRANSCRIPT_TOKENS_PER_SECOND);
     }
 
+    /**
+     * Whether a path is a transcription or translation endpoint (OpenAI's {@code /audio/transcriptions}
+     * and {@code /audio/translations}, which Azure, Groq, vLLM and LocalAI copy): its answer is the
+     * audio's words, so what it writes is bounded by the audio. Any other endpoint that takes audio
+     * may answer at length, and keeps the output budget every request gets.
+     */
+    static boolean transcribes(String path) {
+        String p = path.endsWith("/") ? path.substring(0, path.length() - 1) : path;
+        return p.endsWith("/audio/transcriptions") || p.endsWith("/audio/translations");
+    }
+
     /** Cannot overflow: a rate of at most 1,000 tokens a second makes at most as many tokens as milliseconds. */
     private static long perSecond(long millis, long tokens) {
         return millis / 1000 * tokens + (millis % 1000 * tokens + 999) / 1000;

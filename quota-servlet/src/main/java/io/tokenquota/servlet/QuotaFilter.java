@@ -65,8 +65,9 @@ import org.slf4j.LoggerFactory;
  *       its characters, at least the endpoint's fallback estimate; binary bodies cost the fallback.
  *       Multipart bodies are read through the container's own parts. Without a JSON body, the
  *       budget and {@code n} are read from the parameters (query string, form or multipart fields),
- *       and a form or multipart body gets the default budget as a JSON body does, but one with an audio
- *       file is held at the audio's duration, its input and transcript tokens ({@link AudioDuration});</li>
+ *       and a form or multipart body gets the default budget as a JSON body does; an audio file adds its
+ *       duration's tokens, and a transcription is held at the audio and its transcript alone
+ *       ({@link AudioDuration});</li>
  *   <li>the estimate is reserved, with the {@code Idempotency-Key} header when present; quota exceeded:
  *       429 problem+json with {@code Retry-After}; a key already used (by a finished or a still running
  *       request): 409, so a key buys at most one model call; with {@link Builder#fitOutputBudget} a JSON
@@ -353,18 +354,19 @@ public final class QuotaFilter implements Filter {
                     asked.include(e);
                 }
             }
-            if (parts.audioMillis() >= 0) {
-                // audio is held at what the model hears and the transcript it may write, not the fallback:
-                // a transcription answered as plain text reports no usage and is charged this; a budget
-                // the request names (or a JSON part's, as a JSON body's) is held when it is more
-                long millis = parts.audioMillis();
-                long output = Math.max(AudioDuration.transcriptTokens(millis),
+            long audio = parts.audioMillis() < 0 ? 0 : AudioDuration.inputTokens(parts.audioMillis());
+            if (parts.audioMillis() >= 0 && AudioDuration.transcribes(path)) {
+                // a transcription writes what the model heard, no more: held at the audio and the transcript
+                // it may write, not the fallback (answered as plain text it reports no usage and is charged
+                // this); a budget the request names (or a JSON part's, as a JSON body's) when it is more
+                long output = Math.max(AudioDuration.transcriptTokens(parts.audioMillis()),
                         asked.asks() || !parts.json().isEmpty() ? output(asked, path) : 0);
-                estimate = clamp(clamp(estimator.text(text) + jsonInput, AudioDuration.inputTokens(millis)), output);
+                estimate = clamp(clamp(estimator.text(text) + jsonInput, audio), output);
                 asked.countOutput(output);
             } else {
-                // its fields and text files, plus the output budget a JSON body of the same fields gets
-                estimate = Math.max(textEstimate(text, path), clamp(estimator.text(text) + jsonInput,
+                // its fields, text files and audio, plus the output budget a JSON body of the same fields
+                // gets: an endpoint that answers about audio may write at length
+                estimate = Math.max(textEstimate(text, path), clamp(clamp(estimator.text(text) + jsonInput, audio),
                         output(asked, path)));
                 asked.countOutput(output(asked, path));
             }

@@ -97,6 +97,10 @@ abstract class AbstractAudioUploadTest {
     }
 
     private Charge chargedFor(byte[] file, String fileType) {
+        return chargedFor("/ai/v1/audio/transcriptions", file, fileType);
+    }
+
+    private Charge chargedFor(String path, byte[] file, String fileType) {
         String subject = "audio-" + UUID.randomUUID().toString().substring(0, 12);
         String boundary = "----audio" + UUID.randomUUID();
         ByteArrayOutputStream body = new ByteArrayOutputStream();
@@ -106,7 +110,7 @@ abstract class AbstractAudioUploadTest {
                 + "Content-Type: " + fileType + "\r\n\r\n").getBytes(StandardCharsets.UTF_8));
         body.writeBytes(file);
         body.writeBytes(("\r\n--" + boundary + "--\r\n").getBytes(StandardCharsets.UTF_8));
-        HttpResponse<String> r = TestHttp.post(container.uri("/ai/v1/audio/transcriptions"), body.toByteArray(),
+        HttpResponse<String> r = TestHttp.post(container.uri(path), body.toByteArray(),
                 "x-user-id", subject, "Content-Type", "multipart/form-data; boundary=" + boundary);
         assertEquals(200, r.statusCode(), r.body());
         return new Charge(Ledgers.settled(store, subject).used(),
@@ -125,5 +129,16 @@ abstract class AbstractAudioUploadTest {
         Charge charge = chargedFor(wav(5), "application/octet-stream");
         // 5 s x (17 + 4) = 105, plus the fields' few tokens
         assertTrue(charge.used() >= 105 && charge.used() <= 150, "charged " + charge.ledger());
+    }
+
+    /**
+     * An endpoint that is no transcription may answer at length about a short clip (a summary, a chat
+     * turn) in plain text without usage: it keeps the fallback and the default output budget, with the
+     * clip's audio tokens on top, so a one-second upload does not make a long answer nearly free.
+     */
+    @Test
+    void aShortClipToAnotherEndpointKeepsTheFallbackAndTheOutputBudget() {
+        Charge charge = chargedFor("/ai/v1/voice/chat", wav(1), "audio/wav");
+        assertTrue(charge.used() >= 1_000 + 17, "charged " + charge.ledger());
     }
 }
