@@ -1,0 +1,221 @@
+package io.tokenquota.servlet.breakit57;
+
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.tokenquota.servlet.QuotaFilter;
+import io.tokenquota.servlet.testing.Deployment;
+import io.tokenquota.servlet.testing.H2FilterRound;
+import io.tokenquota.servlet.testing.TestHttp;
+import jakarta.servlet.http.HttpServlet;
+import jakarta.servlet.http.HttpServletRequest;
+import jakarta.servlet.http.HttpServletResponse;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.InetSocketAddress;
+import java.net.Socket;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.util.Map;
+import java.util.UUID;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Round 57 of issue 11: the transport and the connection's life (a stream the client cuts, long-lived
+ * and resumed connections) on real Jetty and Tomcat.
+ */
+abstract class AbstractRound57 extends H2FilterRound {
+    static final ObjectMapper JSON = new ObjectMapper();
+
+    static String subject() {
+        return "u57-" + UUID.randomUUID().toString().substring(0, 12);
+    }
+
+    @Override
+    protected Deployment deploy(QuotaFilter filter) {
+        return Deployment.create()
+                .filter("quota", filter, "/ai/*")
+                .servlet("models", new Models(), "/ai/*");
+    }
+
+    /**
+     * Mock OpenAI Responses API with server-side state: a {@code conversation} (the Conversations API:
+     * every call in it makes the model read the conversation's items again) and a reusable
+     * {@code prompt} ({@code {"id": "pmpt_…"}}: a stored prompt template the model reads as input). A
+     * stream is relayed event by event until the client goes away, as a relay does.
+     */
+    public static class Models extends HttpServlet {
+        /** Conversation id to the tokens its items hold (what the next call in it reads again). */
+        static final Map<String, Long> CONVERSATIONS = new ConcurrentHashMap<>();
+        /** Stored prompt id to the tokens of its template. */
+        static final Map<String, Long> PROMPTS = new ConcurrentHashMap<>();
+        static final AtomicLong IDS = new AtomicLong();
+
+        @Override
+        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+            String path = req.getPathInfo() == null ? "" : req.getPathInfo();
+            JsonNode body = JSON.readTree(req.getInputStream().readAllBytes());
+            if (path.endsWith("/v1/responses")) {
+                responses(resp, body);
+            } else {
+                resp.sendError(404);
+            }
+        }
+
+        private static String conversationOf(JsonNode body) {
+            JsonNode c = body.path("conversation");
+            return c.isTextual() ? c.asText() : c.path("id").asText(null);
+        }
+
+        private void responses(HttpServletResponse resp, JsonNode body) throws IOException {
+            String id = "resp_57" + IDS.incrementAndGet();
+            String conversation = conversationOf(body);
+            String prompt = body.path("prompt").path("id").asText(null);
+            long history = conversation == null ? 0 : CONVERSATIONS.getOrDefault(conversation, 0L);
+            long template = prompt == null ? 0 : PROMPTS.getOrDefault(prompt, 0L);
+            // what the model reads: the conversation's items, the stored prompt and this input (4 characters a token)
+            long input = history + template + body.path("input").toString().length() / 4;
+            long output = 40;
+            String usage = "{\"input_tokens\":" + input + ",\"input_tokens_details\":{\"cached_tokens\":0},"
+                    + "\"output_tokens\":" + output + ",\"output_tokens_details\":{\"reasoning_tokens\":0},"
+                    + "\"total_tokens\":" + (input + output) + "}";
+            if (conversation != null) {
+                CONVERSATIONS.put(conversation, input - template + output);
+            }
+            String extra = (conversation == null ? "" : "\"conversation\":{\"id\":\"" + conversation + "\"},")
+                    + (prompt == null ? "" : "\"prompt\":{\"id\":\"" + prompt + "\",\"variables\":{}},");
+            if (!body.path("stream").asBoolean(false)) {
+                resp.setContentType("application/json");
+                resp.getOutputStream().write(response(id, extra, "completed", usage, "Noted.").getBytes(StandardCharsets.UTF_8));
+                return;
+            }
+            resp.setContentType("text/event-stream");
+            OutputStream out = resp.getOutputStream();
+            try {
+                event(out, "response.created", "{\"type\":\"response.created\",\"sequence_number\":0,\"response\":"
+                        + response(id, extra, "in_progress", "null", null) + "}");
+                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+                int seq = 1;
+                while (System.nanoTime() < deadline) {
+                    event(out, "response.output_text.delta", "{\"type\":\"response.output_text.delta\",\"sequence_number\":"
+                            + seq++ + ",\"item_id\":\"msg_" + id + "\",\"output_index\":0,\"content_index\":0,"
+                            + "\"delta\":\"word \",\"logprobs\":[]}");
+                    Thread.sleep(20);
+                }
+                event(out, "response.completed", "{\"type\":\"response.completed\",\"sequence_number\":" + seq
+                        + ",\"response\":" + response(id, extra, "completed", usage, "word") + "}");
+            } catch (IOException gone) {
+                // the client hung up: the relay stops here
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+
+        private static String response(String id, String extra, String status, String usage, String text) {
+            return "{\"id\":\"" + id + "\",\"object\":\"response\",\"created_at\":1700000000,\"status\":\"" + status
+                    + "\"," + extra + "\"model\":\"gpt-4o\",\"output\":[" + (text == null ? ""
+                    : "{\"type\":\"message\",\"id\":\"msg_" + id + "\",\"status\":\"completed\",\"role\":\"assistant\","
+                    + "\"content\":[{\"type\":\"output_text\",\"text\":\"" + text + "\",\"annotations\":[]}]}")
+                    + "],\"parallel_tool_calls\":true,\"tool_choice\":\"auto\",\"tools\":[],\"usage\":" + usage + "}";
+        }
+
+        static void event(OutputStream out, String name, String data) throws IOException {
+            out.write(("event: " + name + "\ndata: " + data + "\n\n").getBytes(StandardCharsets.UTF_8));
+            out.flush();
+        }
+    }
+
+    /**
+     * Posts {@code body} on a raw connection, reads the streamed answer until {@code until} appears in
+     * it, then resets the connection (a client that read the first words and hung up).
+     */
+    String postAndHangUpAfter(String path, String subject, String body, String until) throws IOException {
+        byte[] bytes = body.getBytes(StandardCharsets.UTF_8);
+        try (Socket socket = new Socket()) {
+            socket.connect(new InetSocketAddress("127.0.0.1", container.port()), 5_000);
+            socket.setSoTimeout(10_000);
+            OutputStream out = socket.getOutputStream();
+            out.write(("POST " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nx-user-id: " + subject
+                    + "\r\nContent-Type: application/json\r\nContent-Length: " + bytes.length + "\r\n\r\n")
+                    .getBytes(StandardCharsets.ISO_8859_1));
+            out.write(bytes);
+            out.flush();
+            InputStream in = socket.getInputStream();
+            ByteArrayOutputStream seen = new ByteArrayOutputStream();
+            byte[] buf = new byte[4096];
+            int n;
+            while ((n = in.read(buf)) != -1) {
+                seen.write(buf, 0, n);
+                if (seen.toString(StandardCharsets.UTF_8).contains(until)) {
+                    break;
+                }
+            }
+            socket.setSoLinger(true, 0);
+            return seen.toString(StandardCharsets.UTF_8);
+        }
+    }
+
+    // ------------------------------------------------------------------ 1. a conversation's stream cut early
+
+    /**
+     * OpenAI's Conversations API: a Responses call naming {@code "conversation": "conv_…"} makes the
+     * model read every item of that conversation again (billed as input), as {@code previous_response_id}
+     * does. The first call (8,000 tokens of notes) is charged its usage. The next call in the same
+     * conversation is streamed, and the client hangs up after the first words: the relay stops at the
+     * failed write, before {@code response.completed}. The filter remembers the usage of a stored
+     * Response for {@code previous_response_id} (round 48) but not of a conversation, so the call is
+     * charged the estimate of its own four words and 64-token budget.
+     */
+    @Test
+    void aConversationCallCutEarlyIsChargedWithTheConversation() throws IOException {
+        String s = subject();
+        String conversation = "conv_57" + UUID.randomUUID().toString().replace("-", "");
+        String notes = "The quarterly ledger lists every invoice by customer and contract clause. ".repeat(440);
+        HttpResponse<String> first = TestHttp.postJson(container.uri("/ai/v1/responses"), s, "{\"model\":\"gpt-4o\","
+                + "\"conversation\":\"" + conversation + "\",\"input\":" + JSON.valueToTree(notes) + ",\"max_output_tokens\":64}");
+        assertTrue(first.statusCode() == 200, first.body());
+        long firstCharge = settled(s).used();
+        assertTrue(firstCharge > 7_000, "the first call is charged its usage: " + ledger(s));
+        String seen = postAndHangUpAfter("/ai/v1/responses", s, "{\"model\":\"gpt-4o\",\"conversation\":\"" + conversation
+                + "\",\"input\":\"And the totals?\",\"max_output_tokens\":64,\"stream\":true}", "output_text.delta");
+        assertTrue(seen.contains("word"), seen);
+        long second = settled(s).used() - firstCharge;
+        long context = Models.CONVERSATIONS.get(conversation);
+        assertTrue(second >= context, "the call that made the model read the " + context
+                + "-token conversation again, cut by the client after the first words, was charged " + second
+                + ": " + ledger(s));
+    }
+
+    // ------------------------------------------------------------------ 2. a stored prompt's stream cut early
+
+    /**
+     * OpenAI's reusable prompts: {@code "prompt": {"id": "pmpt_…"}} names a template stored at OpenAI
+     * (here 9,000 tokens of instructions) that the model reads as input on every call. The request
+     * body carries only the id. A streamed call cut by the client after the first words never passes
+     * {@code response.completed}, and is charged the estimate of its few words: every such call reads
+     * 9,000 tokens for ~100. The first, completed call with that prompt told the filter what it costs.
+     */
+    @Test
+    void aStoredPromptCallCutEarlyIsChargedWithThePrompt() throws IOException {
+        String s = subject();
+        String prompt = "pmpt_57" + UUID.randomUUID().toString().replace("-", "");
+        Models.PROMPTS.put(prompt, 9_000L);
+        HttpResponse<String> first = TestHttp.postJson(container.uri("/ai/v1/responses"), s, "{\"model\":\"gpt-4o\","
+                + "\"prompt\":{\"id\":\"" + prompt + "\",\"version\":\"2\"},\"input\":\"Start.\",\"max_output_tokens\":64}");
+        assertTrue(first.statusCode() == 200, first.body());
+        long firstCharge = settled(s).used();
+        assertTrue(firstCharge > 9_000, "the first call is charged its usage: " + ledger(s));
+        String seen = postAndHangUpAfter("/ai/v1/responses", s, "{\"model\":\"gpt-4o\",\"prompt\":{\"id\":\"" + prompt
+                + "\",\"version\":\"2\"},\"input\":\"Next.\",\"max_output_tokens\":64,\"stream\":true}", "output_text.delta");
+        assertTrue(seen.contains("word"), seen);
+        long second = settled(s).used() - firstCharge;
+        assertTrue(second >= 9_000, "the call that made the model read the 9,000-token stored prompt, cut by the"
+                + " client after the first words, was charged " + second + ": " + ledger(s));
+    }
+}
