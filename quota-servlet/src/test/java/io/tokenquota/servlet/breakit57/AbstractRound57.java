@@ -56,6 +56,8 @@ abstract class AbstractRound57 extends H2FilterRound {
         /** Stored prompt id to the tokens of its template. */
         static final Map<String, Long> PROMPTS = new ConcurrentHashMap<>();
         static final AtomicLong IDS = new AtomicLong();
+        /** Stored Response id to the tokens a later {@code previous_response_id} makes the model read. */
+        static final Map<String, Long> STORED = new ConcurrentHashMap<>();
 
         @Override
         protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
@@ -63,6 +65,7 @@ abstract class AbstractRound57 extends H2FilterRound {
             JsonNode body = JSON.readTree(req.getInputStream().readAllBytes());
             if (path.endsWith("/v1/responses")) {
                 responses(resp, body);
+
             } else {
                 resp.sendError(404);
             }
@@ -78,6 +81,7 @@ abstract class AbstractRound57 extends H2FilterRound {
             String conversation = conversationOf(body);
             String prompt = body.path("prompt").path("id").asText(null);
             long history = conversation == null ? 0 : CONVERSATIONS.getOrDefault(conversation, 0L);
+            history += STORED.getOrDefault(body.path("previous_response_id").asText(""), 0L);
             long template = prompt == null ? 0 : PROMPTS.getOrDefault(prompt, 0L);
             // what the model reads: the conversation's items, the stored prompt and this input (4 characters a token)
             long input = history + template + body.path("input").toString().length() / 4;
@@ -88,6 +92,7 @@ abstract class AbstractRound57 extends H2FilterRound {
             if (conversation != null) {
                 CONVERSATIONS.put(conversation, input - template + output);
             }
+            STORED.put(id, input - template + output);
             String extra = (conversation == null ? "" : "\"conversation\":{\"id\":\"" + conversation + "\"},")
                     + (prompt == null ? "" : "\"prompt\":{\"id\":\"" + prompt + "\",\"variables\":{}},");
             if (!body.path("stream").asBoolean(false)) {
@@ -217,5 +222,34 @@ abstract class AbstractRound57 extends H2FilterRound {
         long second = settled(s).used() - firstCharge;
         assertTrue(second >= 9_000, "the call that made the model read the 9,000-token stored prompt, cut by the"
                 + " client after the first words, was charged " + second + ": " + ledger(s));
+    }
+
+    // ------------------------------------------------------------------ 3. another subject continues a stored Response
+
+    /**
+     * A stored Response belongs to the application's OpenAI project, not to one of its users: whoever
+     * knows its id can continue it. The filter remembers what a stored Response costs to read again
+     * (round 48) per subject, so a second account naming the first account's {@code previous_response_id}
+     * gets the 8,000-token conversation read again by the model, cuts the stream after the first words,
+     * and is charged the estimate of its own four words. One paid call, then any number of accounts
+     * (or one user's second account) continue it for ~100 tokens each.
+     */
+    @Test
+    void anotherSubjectContinuingAStoredResponseCutEarlyIsChargedWithTheConversation() throws IOException {
+        String owner = subject();
+        String notes = "The quarterly ledger lists every invoice by customer and contract clause. ".repeat(440);
+        HttpResponse<String> first = TestHttp.postJson(container.uri("/ai/v1/responses"), owner, "{\"model\":\"gpt-4o\","
+                + "\"input\":" + JSON.valueToTree(notes) + ",\"max_output_tokens\":64,\"store\":true}");
+        assertTrue(first.statusCode() == 200, first.body());
+        String previous = JSON.readTree(first.body()).path("id").asText();
+        assertTrue(settled(owner).used() > 7_000, "the first call is charged its usage: " + ledger(owner));
+        String other = subject();
+        String seen = postAndHangUpAfter("/ai/v1/responses", other, "{\"model\":\"gpt-4o\",\"previous_response_id\":\""
+                + previous + "\",\"input\":\"And the totals?\",\"max_output_tokens\":64,\"stream\":true}", "output_text.delta");
+        assertTrue(seen.contains("word"), seen);
+        long charged = settled(other).used();
+        long context = Models.STORED.get(previous);
+        assertTrue(charged >= context, "another account continued the stored " + context + "-token Response, cut the"
+                + " stream after the first words, and was charged " + charged + ": " + ledger(other));
     }
 }
