@@ -59,6 +59,37 @@ abstract class AbstractRound57 extends H2FilterRound {
         /** Stored Response id to the tokens a later {@code previous_response_id} makes the model read. */
         static final Map<String, Long> STORED = new ConcurrentHashMap<>();
 
+        /**
+         * An event stream the browser's {@code EventSource} reads: {@code GET /v1/stream?prompt=…}. The
+         * stream ends after the model's answer and its usage; the browser then reconnects (as every
+         * EventSource does when a stream ends) with {@code Last-Event-ID}, and a server with nothing after
+         * that event answers 204, the one answer the HTML standard defines to stop the reconnecting.
+         */
+        @Override
+        protected void doGet(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+            String path = req.getPathInfo() == null ? "" : req.getPathInfo();
+            if (!path.endsWith("/v1/stream")) {
+                resp.sendError(404);
+                return;
+            }
+            if ("final".equals(req.getHeader("Last-Event-ID"))) {
+                resp.setStatus(204);
+                return;
+            }
+            MODEL_CALLS.incrementAndGet();
+            resp.setContentType("text/event-stream");
+            OutputStream out = resp.getOutputStream();
+            String head = "{\"id\":\"chatcmpl-57\",\"object\":\"chat.completion.chunk\",\"created\":1700000000,\"model\":\"gpt-4o\",";
+            for (int i = 0; i < 3; i++) {
+                out.write(("id: " + i + "\ndata: " + head + "\"choices\":[{\"index\":0,\"delta\":{\"content\":\"word \"},"
+                        + "\"finish_reason\":null}]}\n\n").getBytes(StandardCharsets.UTF_8));
+            }
+            out.write(("id: final\ndata: " + head + "\"choices\":[],\"usage\":{\"prompt_tokens\":1000,"
+                    + "\"completion_tokens\":4000,\"total_tokens\":5000}}\n\n").getBytes(StandardCharsets.UTF_8));
+        }
+
+        static final AtomicLong MODEL_CALLS = new AtomicLong();
+
         @Override
         protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
             String path = req.getPathInfo() == null ? "" : req.getPathInfo();
@@ -251,5 +282,34 @@ abstract class AbstractRound57 extends H2FilterRound {
         long context = Models.STORED.get(previous);
         assertTrue(charged >= context, "another account continued the stored " + context + "-token Response, cut the"
                 + " stream after the first words, and was charged " + charged + ": " + ledger(other));
+    }
+
+    // ------------------------------------------------------------------ 4. EventSource's reconnect after the end
+
+    /**
+     * A browser's {@code EventSource} reconnects whenever its stream ends, sending {@code Last-Event-ID};
+     * the HTML standard's way for a server to say "nothing more" is 204 No Content, which stops the
+     * reconnecting. The stream (one model call, usage 5,000) is charged 5,000; the reconnect that reached
+     * no model and carried nothing is charged the fallback estimate again (1,000: 20% more on this call,
+     * double on a 1,000-token one), on every stream every browser reads. A 204 carries no answer at
+     * all, so it cannot be a model's answer (argued against the "polls are charged" decision: this is
+     * no poll of a stored answer, the filter can tell it from a call that answers later by its status).
+     */
+    @Test
+    void anEventSourceReconnectAnswered204IsNotCharged() throws Exception {
+        String s = subject();
+        java.net.URI uri = container.uri("/ai/v1/stream?prompt=" + java.net.URLEncoder.encode("Tell a story.", StandardCharsets.UTF_8));
+        long before = Models.MODEL_CALLS.get();
+        HttpResponse<String> stream = TestHttp.get(uri, "x-user-id", s, "Accept", "text/event-stream");
+        assertTrue(stream.statusCode() == 200 && stream.body().contains("id: final"), stream.body());
+        long first = settled(s).used();
+        assertTrue(first == 5_000, "the stream is charged its usage: " + ledger(s));
+        HttpResponse<String> reconnect = TestHttp.get(uri, "x-user-id", s, "Accept", "text/event-stream",
+                "Last-Event-ID", "final", "Cache-Control", "no-cache");
+        assertTrue(reconnect.statusCode() == 204, "status " + reconnect.statusCode());
+        assertTrue(Models.MODEL_CALLS.get() - before == 1, "one model call");
+        long again = settled(s).used() - first;
+        assertTrue(again == 0, "EventSource's reconnect after the end of the stream, answered 204 with nothing, reached"
+                + " no model and was charged " + again + ": " + ledger(s));
     }
 }
