@@ -312,4 +312,51 @@ abstract class AbstractRound57 extends H2FilterRound {
         assertTrue(again == 0, "EventSource's reconnect after the end of the stream, answered 204 with nothing, reached"
                 + " no model and was charged " + again + ": " + ledger(s));
     }
+
+    // ------------------------------------------------------------------ 5. other users' traffic evicts the conversation
+
+    /**
+     * What a stored Response costs to read again is remembered in one memory of 4,096 entries that all
+     * subjects' answers share (ETag answers, stored Responses, batch results), least recently used out.
+     * On a server with traffic, other users' ordinary calls evict it within seconds: here 4,096 small
+     * Responses calls of 64 other users come between the owner's 8,000-token call and its continuation,
+     * which the owner cuts after the first words. The continuation is charged the estimate of its own
+     * four words again, as if the filter had never seen the conversation (a client that wants this
+     * need not wait for others: the same 4,096 calls of its own cost less than one re-read of a long
+     * agent conversation).
+     */
+    @Test
+    void aStoredResponseContinuedAfterOtherUsersTrafficIsChargedWithTheConversation() throws Exception {
+        String owner = subject();
+        String notes = "The quarterly ledger lists every invoice by customer and contract clause. ".repeat(440);
+        HttpResponse<String> first = TestHttp.postJson(container.uri("/ai/v1/responses"), owner, "{\"model\":\"gpt-4o\","
+                + "\"input\":" + JSON.valueToTree(notes) + ",\"max_output_tokens\":64,\"store\":true}");
+        assertTrue(first.statusCode() == 200, first.body());
+        String previous = JSON.readTree(first.body()).path("id").asText();
+        long firstCharge = settled(owner).used();
+        assertTrue(firstCharge > 7_000, "the first call is charged its usage: " + ledger(owner));
+        java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(4);
+        try {
+            java.util.List<java.util.concurrent.Future<Integer>> calls = new java.util.ArrayList<>();
+            for (int u = 0; u < 64; u++) {
+                String user = subject();
+                for (int i = 0; i < 64; i++) {
+                    calls.add(pool.submit(() -> TestHttp.postJson(container.uri("/ai/v1/responses"), user,
+                            "{\"model\":\"gpt-4o-mini\",\"input\":\"Hi.\",\"max_output_tokens\":16}").statusCode()));
+                }
+            }
+            for (java.util.concurrent.Future<Integer> call : calls) {
+                assertTrue(call.get() == 200, "another user's call answered " + call.get());
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+        String seen = postAndHangUpAfter("/ai/v1/responses", owner, "{\"model\":\"gpt-4o\",\"previous_response_id\":\""
+                + previous + "\",\"input\":\"And the totals?\",\"max_output_tokens\":64,\"stream\":true}", "output_text.delta");
+        assertTrue(seen.contains("word"), seen);
+        long second = settled(owner).used() - firstCharge;
+        long context = Models.STORED.get(previous);
+        assertTrue(second >= context, "after 4,096 calls of other users the owner continued its stored " + context
+                + "-token Response, cut the stream after the first words, and was charged " + second + ": " + ledger(owner));
+    }
 }
