@@ -96,9 +96,49 @@ abstract class AbstractRound57 extends H2FilterRound {
             JsonNode body = JSON.readTree(req.getInputStream().readAllBytes());
             if (path.endsWith("/v1/responses")) {
                 responses(resp, body);
+            } else if (path.endsWith("/v1/chat/completions")) {
+                chat(resp, body);
 
             } else {
                 resp.sendError(404);
+            }
+        }
+
+        /**
+         * Chat completions streamed with {@code include_usage}: the usage chunk comes last. An image
+         * given by URL with {@code detail: high} costs gpt-4o 85 + 170 per 512-pixel tile of the image
+         * scaled into 2048x2048 and then to 768 on its short side: a 1024x2730 screenshot is 2x4 tiles,
+         * 1,445 tokens (OpenAI's documented vision cost).
+         */
+        private void chat(HttpServletResponse resp, JsonNode body) throws IOException {
+            long images = 0;
+            for (JsonNode message : body.path("messages")) {
+                for (JsonNode part : message.path("content")) {
+                    if ("image_url".equals(part.path("type").asText())) {
+                        images++;
+                    }
+                }
+            }
+            long input = 20 + images * 1_445;
+            resp.setContentType("text/event-stream");
+            OutputStream out = resp.getOutputStream();
+            String head = "{\"id\":\"chatcmpl-57\",\"object\":\"chat.completion.chunk\",\"created\":1700000000,\"model\":\"gpt-4o\",";
+            try {
+                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+                int words = 0;
+                while (System.nanoTime() < deadline) {
+                    out.write(("data: " + head + "\"choices\":[{\"index\":0,\"delta\":{\"content\":\"word \"},"
+                            + "\"finish_reason\":null}]}\n\n").getBytes(StandardCharsets.UTF_8));
+                    out.flush();
+                    words++;
+                    Thread.sleep(20);
+                }
+                out.write(("data: " + head + "\"choices\":[],\"usage\":{\"prompt_tokens\":" + input + ",\"completion_tokens\":"
+                        + words + ",\"total_tokens\":" + (input + words) + "}}\n\ndata: [DONE]\n\n").getBytes(StandardCharsets.UTF_8));
+            } catch (IOException gone) {
+                // the client hung up: the relay stops here
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
             }
         }
 
@@ -358,5 +398,32 @@ abstract class AbstractRound57 extends H2FilterRound {
         long context = Models.STORED.get(previous);
         assertTrue(second >= context, "after 4,096 calls of other users the owner continued its stored " + context
                 + "-token Response, cut the stream after the first words, and was charged " + second + ": " + ledger(owner));
+    }
+
+    // ------------------------------------------------------------------ 6. images by URL in a cut stream
+
+    /**
+     * Ten screenshots given by URL with {@code detail: high} to gpt-4o, streamed with
+     * {@code include_usage}; the client hangs up after the first words (the images were read before the
+     * first token). Each 1024x2730 image cost 1,445 tokens (OpenAI's tile rule), 14,450 in all; the
+     * filter holds and charges 258 for an image it cannot see (only data URLs are measured), so the cut
+     * call is charged ~2,600 + its budget. Unlike a stream without {@code include_usage} (a documented
+     * decision), this client asked for the usage and took the answer without it.
+     */
+    @Test
+    void highDetailImageUrlsInACutStreamAreChargedWhatTheModelRead() throws IOException {
+        String s = subject();
+        StringBuilder parts = new StringBuilder("{\"type\":\"text\",\"text\":\"Compare the screens.\"}");
+        for (int i = 0; i < 10; i++) {
+            parts.append(",{\"type\":\"image_url\",\"image_url\":{\"url\":\"https://example.com/screens/").append(i)
+                    .append(".png\",\"detail\":\"high\"}}");
+        }
+        String seen = postAndHangUpAfter("/ai/v1/chat/completions", s, "{\"model\":\"gpt-4o\",\"max_tokens\":200,"
+                + "\"stream\":true,\"stream_options\":{\"include_usage\":true},\"messages\":[{\"role\":\"user\","
+                + "\"content\":[" + parts + "]}]}", "word");
+        assertTrue(seen.contains("word"), seen);
+        long charged = settled(s).used();
+        assertTrue(charged >= 10 * 1_445L, "ten high-detail 1024x2730 images by URL (1,445 tokens each to gpt-4o) in a"
+                + " stream the client cut after the first words were charged " + charged + ": " + ledger(s));
     }
 }
