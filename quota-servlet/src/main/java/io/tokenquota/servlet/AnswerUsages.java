@@ -10,9 +10,10 @@ import java.util.Map;
  * body when the client already has an identical answer: the usage of that answer, given earlier to the
  * same request of the same subject, is what the call cost, and this is where the filter finds it. The
  * request is part of the key ({@link #requestKey}): the same answer ("OK") to a cheaper or another
- * subject's request says nothing about this one's cost. Also the usage of a subject's stored OpenAI
- * Responses by their ids ({@link #storedResponses}). Bounded: the least recently used entries go.
- * Thread-safe.
+ * subject's request says nothing about this one's cost. Also the fingerprints of the calls a
+ * subject's results files reported ({@link #chargedCalls}). Bounded: the least recently used entries
+ * go. What state kept at the provider costs has a memory of its own ({@link ProviderState}), which
+ * this traffic cannot evict. Thread-safe.
  */
 final class AnswerUsages {
     /** Longer request key and ETag pairs are not kept: an entry stays small whatever a response sets. */
@@ -49,14 +50,6 @@ final class AnswerUsages {
         } catch (java.security.NoSuchAlgorithmException e) {
             throw new IllegalStateException("every Java platform has SHA-256", e);
         }
-    }
-
-    /**
-     * The key under which the usage of a subject's stored OpenAI Responses is kept, each by its id
-     * (in place of an ETag): a later call naming it as {@code previous_response_id} reads it again.
-     */
-    static String storedResponses(String subject) {
-        return "stored-responses " + subject;
     }
 
     /**

@@ -24,6 +24,15 @@ final class MediaSize {
         ANY
     }
 
+    /**
+     * What an image the filter cannot see (given by URL or file id) costs: the largest single image
+     * among the providers whose rules are documented, Anthropic's largest resized image (about 1,600
+     * tokens), above OpenAI's 1,445 for a high-detail one on gpt-4o-class models. Models that bill an
+     * image at a multiple of that (gpt-4o-mini) report their usage, which settles it.
+     */
+    static final long UNSEEN_IMAGE_TOKENS = 1_600;
+    /** OpenAI's flat cost of an image sent with {@code "detail": "low"}, whatever its size. */
+    static final long LOW_DETAIL_IMAGE_TOKENS = 85;
     /** Tokens a PDF page costs at least (Gemini's rate; others bill more, which usage then settles). */
     static final long PDF_PAGE_TOKENS = 258;
     /** The most of a payload decoded to read an image's header (JPEG's frame header may follow metadata). */

@@ -60,7 +60,9 @@ import org.slf4j.LoggerFactory;
  *       {@code generationConfig}, Ollama's {@code options}, TGI's {@code parameters}, Bedrock's
  *       {@code inferenceConfig}; capped), else the
  *       endpoint's default output budget, for each completion asked for ({@code n}), plus
- *       {@link Builder#mediaItemTokens} for each image, audio clip or file it sends; a batch of requests
+ *       {@link Builder#mediaItemTokens} for each image, audio clip or file it sends (more for an image
+ *       it measures or cannot see), plus what the provider state it names (a stored Response, a
+ *       conversation, a stored prompt) was seen to cost; a batch of requests
  *       (a JSON array of them, a {@code requests} list, JSON lines) the sum of its requests; other text costs
  *       its characters, at least the endpoint's fallback estimate; binary bodies cost the fallback.
  *       Multipart bodies are read through the container's own parts. Without a JSON body, the
@@ -145,6 +147,8 @@ public final class QuotaFilter implements Filter {
     private final AtomicLong settleFailureCount = new AtomicLong();
     /** Usage of recent answers by ETag: a 304 an ETag filter makes of a computed answer is charged it. */
     private final AnswerUsages answers = new AnswerUsages(4_096);
+    /** What state kept at the provider cost, by its id: a call naming it is held and charged with it. */
+    private final ProviderState providerState;
 
     private QuotaFilter(Builder b) {
         this.ledger = b.ledger;
@@ -164,6 +168,7 @@ public final class QuotaFilter implements Filter {
         this.holdTtl = b.holdTtl;
         this.fitMinimum = b.fitMinimum;
         this.weights = b.weights;
+        this.providerState = new ProviderState(b.providerStateEntries);
     }
 
     public static Builder builder(QuotaLedger ledger) {
@@ -307,6 +312,9 @@ public final class QuotaFilter implements Filter {
         byte[] spliceable = null;
         // the body as read, for the request's digest under which a 304 finds the answer it names
         byte[] kept = null;
+        // the state kept at the provider that the request names (a stored Response, a conversation, a
+        // stored prompt), and what the filter saw it cost
+        ProviderState.Reading state = providerState.read(ProviderState.Refs.NONE);
         // with weights: every model the request names, wherever an endpoint may read it
         Weighing.Candidates models = weights == null ? null : new Weighing.Candidates(weights);
         if (models != null) {
@@ -420,14 +428,11 @@ public final class QuotaFilter implements Filter {
             if (readable == body && tensorsAsJson == null && readsAsUtf8(body, labels) && !isForm(request)) {
                 spliceable = body;
             }
-            // a Responses call that continues a stored one makes the model read that conversation
-            // again: the usage this filter saw it cost is input of this call (a stream cut before its
-            // last event is charged the estimate, which must not leave the conversation out)
-            String previous = RequestEstimator.previousResponse(readable);
-            Long conversation = previous == null ? null : answers.usage(AnswerUsages.storedResponses(subject), previous);
-            if (conversation != null) {
-                estimate = clamp(estimate, conversation);
-            }
+            // a Responses call that continues a stored Response or a conversation, or names a stored
+            // prompt, makes the model read them: what this filter saw them cost is input of this call
+            // (a stream cut before its last event is charged the estimate, which must not leave them out)
+            state = providerState.read(ProviderState.Refs.of(readable));
+            estimate = clamp(estimate, state.held());
         }
         // the query string counts too: a prompt can ride in ?prompt=... as well as in the body
         if (query != null && !query.isEmpty()) {
@@ -452,7 +457,7 @@ public final class QuotaFilter implements Filter {
             spliceable = cappedBody.body();
         }
         Fitted fitted = spliceable == null || fitMinimum == 0 ? null
-                : fit(subject, spliceable, charset, estimate, asked.countedOutput(), weighing, path, query);
+                : fit(subject, spliceable, charset, estimate, asked.countedOutput(), weighing, path, query, state.held());
         if (fitted == null) {
             fitted = cappedBody;
         }
@@ -532,7 +537,7 @@ public final class QuotaFilter implements Filter {
         java.util.function.Supplier<String> answerKey = keptBody == null ? null
                 : () -> AnswerUsages.requestKey(subject, request.getMethod(), request.getRequestURI(), query, keptBody);
         Settlement settlement = new Settlement(ledger, hold, estimate, releaseOnError, request, wrapped, sniffer,
-                answers, answerKey, settleFailureCount, weighing);
+                answers, answerKey, providerState, state, settleFailureCount, weighing);
         request.setAttribute(settling, settlement);
         boolean returned = false;
         try {
@@ -606,7 +611,7 @@ public final class QuotaFilter implements Filter {
      * hold of the fitted estimate fail like any other: 429, never a hold past the balance.
      */
     private Fitted fit(String subject, byte[] body, Charset charset, long estimate, long countedOutput,
-                       Weighing weighing, String path, String query) {
+                       Weighing weighing, String path, String query, long stateHeld) {
         RequestEstimator.Estimate e = estimator.estimate(body);
         if (e == null || !e.requests().isEmpty() || e.outputBudget() <= 0 || e.orDefault()
                 || estimate >= Limits.MAX_TOKENS) {
@@ -655,7 +660,9 @@ public final class QuotaFilter implements Filter {
             return null;
         }
         byte[] fitted = OutputBudgetFit.splice(body, spans, budget);
-        long fittedEstimate = estimateOf(fitted, List.of(charset), false, path, new RequestEstimator.Asked());
+        // the fitted body names the same provider state, read as the original's was
+        long fittedEstimate = clamp(estimateOf(fitted, List.of(charset), false, path, new RequestEstimator.Asked()),
+                stateHeld);
         if (query != null && !query.isEmpty()) {
             fittedEstimate = clamp(fittedEstimate, estimator.text(decodedQuery(query)));
         }
@@ -1190,6 +1197,7 @@ public final class QuotaFilter implements Filter {
         private Duration holdTtl;
         private long fitMinimum;
         private ModelWeights weights;
+        private int providerStateEntries = ProviderState.DEFAULT_ENTRIES;
 
         private Builder(QuotaLedger ledger) {
             this.ledger = Objects.requireNonNull(ledger, "ledger");
@@ -1261,10 +1269,26 @@ public final class QuotaFilter implements Filter {
          * 384x384 pixels; 0 counts none): an image, audio clip or file sent as a base64 payload, a
          * {@code data:} URL, an {@code image_url} / {@code input_image} / {@code inlineData} part, an
          * Anthropic image or document source; each item once, a part and the payload it holds being one.
-         * Providers bill media by their own measures, not by the characters of its encoding.
+         * Providers bill media by their own measures, not by the characters of its encoding. An item the
+         * filter can measure costs what it measures when that is more (an image by its header's size, a
+         * PDF by its pages), and so does an image it cannot see (by URL or file id): 1,600, the most a
+         * provider with documented rules reads for one image, or 85 with OpenAI's {@code "detail": "low"}.
          */
         public Builder mediaItemTokens(long tokens) {
             this.mediaItemTokens = nonNegative(tokens, "mediaItemTokens");
+            return this;
+        }
+
+        /**
+         * How many figures of state kept at the provider the filter remembers (default 65,536, about
+         * 160 bytes each, at most 240: 10 MB, at most 16 MB; 0 remembers none): what an OpenAI stored
+         * Response, a conversation or a stored prompt cost the call that made or extended it, by its
+         * id, least recently used out. A later call naming one ({@code previous_response_id},
+         * {@code conversation}, {@code prompt}) is held with it, and so charged with it when its answer
+         * reports no usage (a stream the client cut).
+         */
+        public Builder providerStateEntries(int entries) {
+            this.providerStateEntries = (int) nonNegative(entries, "providerStateEntries");
             return this;
         }
 

@@ -169,6 +169,13 @@ final class RequestEstimator {
     /** {@code type} values of a content part that is a media item. */
     static final Set<String> MEDIA_TYPES = Set.of("image_url", "input_image", "image", "input_audio", "input_file",
             "file");
+    /**
+     * The {@link #MEDIA_FIELDS} and {@link #MEDIA_TYPES} that hold an image (OpenAI's {@code image_url}
+     * and {@code input_image}, Anthropic's {@code image}): one without a payload (a URL, a file id) is
+     * held at {@link MediaSize#UNSEEN_IMAGE_TOKENS}, or {@link MediaSize#LOW_DETAIL_IMAGE_TOKENS} with
+     * {@code "detail": "low"}.
+     */
+    static final Set<String> IMAGE_PARTS = Set.of("image_url", "input_image", "image");
     /** {@code type} values of an Anthropic {@code source} that is media (a {@code text} document is read as text). */
     static final Set<String> MEDIA_SOURCE_TYPES = Set.of("base64", "url", "file");
     private static final String MEDIA_SOURCE = "source";
@@ -328,47 +335,6 @@ final class RequestEstimator {
         }
     }
 
-    private static final byte[] PREVIOUS_RESPONSE = "previous_response_id".getBytes(StandardCharsets.US_ASCII);
-
-    /**
-     * The top-level {@code previous_response_id} of an OpenAI Responses request (the stored Response
-     * it continues), or {@code null}; bodies that do not name it are not parsed again.
-     */
-    static String previousResponse(byte[] body) {
-        if (body == null || indexOf(body, PREVIOUS_RESPONSE) < 0) {
-            return null;
-        }
-        try (JsonParser p = Json.REQUEST_SCAN.createParser(body)) {
-            if (p.nextToken() != JsonToken.START_OBJECT) {
-                return null;
-            }
-            while (p.nextToken() == JsonToken.FIELD_NAME) {
-                String name = p.currentName();
-                JsonToken value = p.nextToken();
-                if ("previous_response_id".equals(name) && value == JsonToken.VALUE_STRING) {
-                    return p.getText();
-                }
-                p.skipChildren();
-            }
-        } catch (IOException | RuntimeException e) {
-            // not JSON: no stored Response named
-        }
-        return null;
-    }
-
-    private static int indexOf(byte[] haystack, byte[] needle) {
-        outer:
-        for (int i = 0; i + needle.length <= haystack.length; i++) {
-            for (int j = 0; j < needle.length; j++) {
-                if (haystack[i + j] != needle[j]) {
-                    continue outer;
-                }
-            }
-            return i;
-        }
-        return -1;
-    }
-
     /** What {@link #scan} answers for a body nested past the parser's limit. */
     private static final Estimate TOO_DEEP = new Estimate(0, -1, 1);
 
@@ -497,6 +463,7 @@ final class RequestEstimator {
                         if (!schema && !top.array && MEDIA_FIELDS.contains(top.field)) {
                             // an image_url / inlineData / ... part: one item, whatever it holds
                             top.mediaHere = true;
+                            top.image |= IMAGE_PARTS.contains(top.field);
                         }
                         Frame frame = new Frame(t == JsonToken.START_ARRAY, top.valueName(), schema, said, data);
                         frame.inRequest = top.inRequest;
@@ -543,10 +510,18 @@ final class RequestEstimator {
                         }
                         // a part and the payload it holds are one item; a list holds as many as its elements
                         long items = Math.max(done.mediaHere ? 1 : 0, done.mediaBelow);
+                        // likewise what its images the filter cannot see cost above the least of an item
+                        long unseen = Math.max(done.mediaHere && done.image && !done.payloadBelow
+                                ? unseenImage(done.lowDetail) : 0, done.unseenBelow);
                         if (stack.isEmpty()) {
                             media = items;
+                            input = saturatingAdd(input, unseen);
                         } else {
-                            stack.peek().mediaBelow += items;
+                            Frame parent = stack.peek();
+                            parent.mediaBelow += items;
+                            parent.unseenBelow = saturatingAdd(parent.unseenBelow, unseen);
+                            parent.payloadBelow |= done.payloadBelow;
+                            parent.lowDetail |= done.lowDetail;
                         }
                         long end = p.currentLocation().getByteOffset();
                         if (done.requestStart >= 0 && end > done.requestStart) {
@@ -619,12 +594,21 @@ final class RequestEstimator {
                                 // item costs above the least every item is charged
                                 input = saturatingAdd(input, Math.max(0, MediaSize.tokens(text, rate(top)) - mediaItemTokens));
                             }
+                            top.payloadBelow |= payload;
                             if (top.array && (payload || MEDIA_FIELDS.contains(top.name))) {
                                 // each image of a list is an item
                                 top.mediaBelow++;
+                                if (!payload && IMAGE_PARTS.contains(top.name)) {
+                                    top.unseenBelow = saturatingAdd(top.unseenBelow, unseenImage(false));
+                                }
                             } else if (payload || (!top.array && (MEDIA_FIELDS.contains(top.field)
                                     || ("type".equals(top.field) && mediaType(top.name, text))))) {
                                 top.mediaHere = true;
+                                top.image |= !top.array && (IMAGE_PARTS.contains(top.field)
+                                        || ("type".equals(top.field) && IMAGE_PARTS.contains(text.toString())));
+                            }
+                            if (!top.array && "detail".equals(top.field) && "low".contentEquals(text)) {
+                                top.lowDetail = true;
                             }
                         }
                     }
@@ -772,6 +756,15 @@ final class RequestEstimator {
             each.add(e);
         }
         return each;
+    }
+
+    /**
+     * What an image given by URL or file id costs above the least every item is charged: the most a
+     * provider reads for one image, unless the request asks for OpenAI's low detail.
+     */
+    private long unseenImage(boolean lowDetail) {
+        return Math.max(0, (lowDetail ? MediaSize.LOW_DETAIL_IMAGE_TOKENS : MediaSize.UNSEEN_IMAGE_TOKENS)
+                - mediaItemTokens);
     }
 
     /** Whose rate a media payload is billed at, told by the object or field holding it. */
@@ -1292,6 +1285,14 @@ final class RequestEstimator {
         boolean mediaHere;
         /** Media items counted in the values this object or array holds. */
         long mediaBelow;
+        /** An image part: an {@link #IMAGE_PARTS} field or {@code type} directly in this object. */
+        boolean image;
+        /** A payload (base64, a {@code data:} URL) in this object or below: an image the filter can measure. */
+        boolean payloadBelow;
+        /** A {@code "detail": "low"} in this object or below. */
+        boolean lowDetail;
+        /** What the images the filter cannot see below this object or array cost ({@link #unseenImage}). */
+        long unseenBelow;
         /** An element of the {@link #INSTANCE_LIST}: a request whose defaults are the body's parameters. */
         boolean instance;
         /** An element of a {@link #BATCH_LIST} list. */

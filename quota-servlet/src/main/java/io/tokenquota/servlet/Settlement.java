@@ -72,6 +72,9 @@ final class Settlement implements AsyncListener {
      * when an answer is remembered or a 304 looked up; {@code null}: never remembered.
      */
     private final java.util.function.Supplier<String> answerKey;
+    /** The filter's memory of what state kept at the provider costs, and what this request names of it. */
+    private final ProviderState providerState;
+    private final ProviderState.Reading state;
     private final AtomicBoolean done = new AtomicBoolean();
     /** How an async cycle ended before it completed (timeout, error); settled on completion. */
     private volatile End asyncEnd;
@@ -82,8 +85,11 @@ final class Settlement implements AsyncListener {
 
     Settlement(QuotaLedger ledger, Reservation hold, long estimate, boolean releaseOnError,
                HttpServletRequest request, QuotaResponse response, UsageSniffer sniffer, AnswerUsages answers,
-               java.util.function.Supplier<String> answerKey, AtomicLong failures, Weighing weighing) {
+               java.util.function.Supplier<String> answerKey, ProviderState providerState, ProviderState.Reading state,
+               AtomicLong failures, Weighing weighing) {
         this.answerKey = answerKey;
+        this.providerState = providerState;
+        this.state = state;
         this.weighing = weighing;
         this.failures = failures;
         this.answers = answers;
@@ -128,6 +134,11 @@ final class Settlement implements AsyncListener {
      *       handler: nothing ran; for a 406, its handler mapping refused the {@code Accept});</li>
      *   <li>any other 3xx, or a 4xx, without usage (400, 404, 405, 415, 422, an upstream 429...): the
      *       model was not called, the hold is released, also when the client has gone meanwhile;</li>
+     *   <li>a {@code GET} or {@code HEAD} ({@code safe}) answered 204 or 205 without usage: it carries no
+     *       answer, so no model answered it (a browser's {@code EventSource} reconnecting after its
+     *       stream ended is answered 204, the HTML standard's way to stop it), the hold is released; a
+     *       {@code POST} answered 204 is charged by the rules below (an endpoint may run a model for a
+     *       side effect and answer nothing);</li>
      *   <li>a client that went away before any usage was seen is charged the estimate: the model was
      *       called, and hanging up must not make the call free;</li>
      *   <li>an exception (or an async timeout) before a successful status was committed: the hold is
@@ -136,8 +147,8 @@ final class Settlement implements AsyncListener {
      *   <li>a 2xx without usage: the estimate is charged.</li>
      * </ol>
      */
-    static Decision decide(Long explicit, Long usage, boolean provisional, End end, int status, boolean committed,
-                           boolean noHandler, boolean tokenCount, boolean chargedBefore, boolean releaseOnError,
+    static Decision decide(Long explicit, Long usage, boolean provisional, End end, int status, boolean safe,
+                           boolean committed, boolean noHandler, boolean tokenCount, boolean chargedBefore, boolean releaseOnError,
                            long estimate) {
         if (explicit != null) {
             return Decision.charge(explicit, "reported by the handler");
@@ -199,6 +210,10 @@ final class Settlement implements AsyncListener {
             // also when the client has gone meanwhile: a refusal relayed to nobody is still a refusal
             return Decision.release("the model was not called (status " + status + ")");
         }
+        if (safe && (status == 204 || status == 205)) {
+            // a read answered with no content: nothing a model wrote reached it, nothing to charge
+            return Decision.release("no content for a " + status + " read");
+        }
         if (end == End.CLIENT_GONE) {
             return Decision.charge(estimate, "client went away before the usage");
         }
@@ -244,7 +259,8 @@ final class Settlement implements AsyncListener {
             boolean provisional = sniffer.provisional();
             // the finished calls a results file reported: read again, they were charged before
             String calls = status >= 200 && status < 300 ? sniffer.callsFingerprint() : null;
-            Decision d = decide(explicitActual(), usage, provisional, effective, status, response.isCommitted(),
+            boolean safe = "GET".equals(request.getMethod()) || "HEAD".equals(request.getMethod());
+            Decision d = decide(explicitActual(), usage, provisional, effective, status, safe, response.isCommitted(),
                     (status == 406 || status == 412) && springMatchedNoHandler(request), sniffer.tokenCount(),
                     calls != null && answers.usage(AnswerUsages.chargedCalls(hold.subject()), calls) != null,
                     releaseOnError, estimate);
@@ -272,11 +288,11 @@ final class Settlement implements AsyncListener {
             if (calls != null && !d.release() && !provisional) {
                 answers.remember(AnswerUsages.chargedCalls(hold.subject()), calls, d.tokens());
             }
-            String stored = sniffer.storedResponse();
             Long read = sniffer.usage();
-            if (status >= 200 && status < 300 && stored != null && read != null && !sniffer.provisional()) {
-                // what a later call continuing this stored Response makes the model read again, in tokens
-                answers.remember(AnswerUsages.storedResponses(hold.subject()), stored, read);
+            if (status >= 200 && status < 300 && read != null && !sniffer.provisional()) {
+                // what a later call naming the state this one named or stored makes the model read, in
+                // raw tokens: only a final count says it
+                providerState.answered(state, sniffer.inputEstimate(), sniffer.storedResponse(), sniffer.kinds(), read);
             }
             LOG.debug("settled reservation {} of {}: {} ({})", hold.id(), hold.subject(),
                     d.release() ? "released" : d.tokens(), d.reason());

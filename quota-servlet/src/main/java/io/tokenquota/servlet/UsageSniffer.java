@@ -109,6 +109,12 @@ final class UsageSniffer {
      * {@code generated_tokens}, Ollama without {@code prompt_eval_count}) leaves out.
      */
     private final long inputEstimate;
+
+    /** The request's input as held, in raw tokens. */
+    long inputEstimate() {
+        return inputEstimate;
+    }
+
     /** The last report counted the output only: the input estimate is added to it. */
     private boolean outputOnly;
     /**

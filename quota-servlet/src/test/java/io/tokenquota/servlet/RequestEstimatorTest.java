@@ -24,8 +24,33 @@ final class RequestEstimatorTest {
                   {"role":"user","content":[{"type":"text","text":"defg"},{"type":"image_url","image_url":{"url":"http://x"}}]},
                   {"role":"assistant","content":null,"name":"bot"}],
                  "max_completion_tokens":70,"temperature":0.2}""");
-        assertEquals(7, e.inputTokens());
+        // the text, and the image by URL at the most one image costs above the least of every item
+        assertEquals(7 + MediaSize.UNSEEN_IMAGE_TOKENS - RequestEstimator.DEFAULT_MEDIA_ITEM_TOKENS, e.inputTokens());
         assertEquals(70, e.outputBudget());
+    }
+
+    @Test
+    void anImageTheFilterCannotSeeIsHeldAtTheMostOneImageCostsUnlessTheRequestSaysLess() {
+        long above = MediaSize.UNSEEN_IMAGE_TOKENS - RequestEstimator.DEFAULT_MEDIA_ITEM_TOKENS;
+        assertEquals(2 * above, estimate("""
+                {"messages":[{"role":"user","content":[
+                  {"type":"image_url","image_url":{"url":"https://x/a.png","detail":"high"}},
+                  {"type":"image_url","image_url":{"url":"https://x/b.png","detail":"low"}},
+                  {"type":"image","source":{"type":"url","url":"https://x/c.png"}},
+                  {"type":"document","source":{"type":"url","url":"https://x/d.pdf"}}]}]}""").inputTokens(),
+                "a low-detail image costs 85, under the least of an item; a document is no image");
+        assertEquals(2 * above, estimate("""
+                {"input":[{"role":"user","content":[{"type":"input_image","file_id":"file-1"},
+                  {"type":"input_image","image_url":"https://x/a.png","detail":"auto"}]}]}""").inputTokens());
+        assertEquals(2 * above, estimate("{\"image_url\":[\"https://a\",\"https://b\"]}").inputTokens());
+        String png = "iVBORw0KGgo" + "A".repeat(200);
+        assertEquals(0, estimate("""
+                {"messages":[{"role":"user","content":[
+                  {"type":"image_url","image_url":{"url":"data:image/png;base64,%s"}}]}]}""".formatted(png)).inputTokens(),
+                "an image in the body is measured (this one's header states no size)");
+        assertEquals(MediaSize.UNSEEN_IMAGE_TOKENS - 85, new RequestEstimator(CharSequence::length, 85).estimate("""
+                {"input":[{"role":"user","content":[{"type":"input_image","image_url":"https://x/a.png"}]}]}"""
+                .getBytes(StandardCharsets.UTF_8)).inputTokens(), "above the least of an item as configured");
     }
 
     @Test

@@ -15,7 +15,7 @@ final class SettlementRulesTest {
 
     private static Decision decide(Long explicit, Long usage, End end, int status, boolean committed) {
         // a final usage report, and no sign of a framework that matched no handler
-        return Settlement.decide(explicit, usage, false, end, status, committed, false, false, false, true, ESTIMATE);
+        return Settlement.decide(explicit, usage, false, end, status, false, committed, false, false, false, true, ESTIMATE);
     }
 
     @Test
@@ -64,6 +64,20 @@ final class SettlementRulesTest {
     }
 
     @Test
+    void aReadAnsweredWithNoContentIsReleasedButAPostIsCharged() {
+        for (int status : new int[] {204, 205}) {
+            for (End end : End.values()) {
+                assertTrue(Settlement.decide(null, null, false, end, status, true, true, false, false, false, true, ESTIMATE)
+                        .release(), "a GET answered " + status + " " + end);
+            }
+            assertEquals(ESTIMATE, Settlement.decide(null, null, false, End.RETURNED, status, false, true, false, false, false,
+                    true, ESTIMATE).tokens(), "a POST answered " + status + " may have run a model for a side effect");
+            assertEquals(9L, Settlement.decide(null, 9L, false, End.RETURNED, status, true, true, false, false, false, true,
+                    ESTIMATE).tokens(), "usage still wins");
+        }
+    }
+
+    @Test
     void redirectsToTheAnswerAndNotModifiedAfterTheCallAreChargedTheEstimate() {
         for (int status : new int[] {302, 303, 304}) {
             assertEquals(ESTIMATE, decide(null, null, End.RETURNED, status, true).tokens(), "status " + status);
@@ -82,21 +96,21 @@ final class SettlementRulesTest {
 
     @Test
     void aNotAcceptableBeforeSpringFoundAHandlerIsReleased() {
-        Decision before = Settlement.decide(null, null, false, End.RETURNED, 406, true, true, false, false, true, ESTIMATE);
+        Decision before = Settlement.decide(null, null, false, End.RETURNED, 406, false, true, true, false, false, true, ESTIMATE);
         assertTrue(before.release(), "Spring's handler mapping refused the Accept header: no handler ran");
-        assertEquals(ESTIMATE, Settlement.decide(null, null, false, End.RETURNED, 406, true, false, false, false, true, ESTIMATE).tokens(),
+        assertEquals(ESTIMATE, Settlement.decide(null, null, false, End.RETURNED, 406, false, true, false, false, false, true, ESTIMATE).tokens(),
                 "a handler ran (or nothing is known): the estimate");
-        assertEquals(7L, Settlement.decide(7L, null, false, End.RETURNED, 406, true, true, false, false, true, ESTIMATE).tokens());
-        assertEquals(9L, Settlement.decide(null, 9L, false, End.RETURNED, 406, true, true, false, false, true, ESTIMATE).tokens());
+        assertEquals(7L, Settlement.decide(7L, null, false, End.RETURNED, 406, false, true, true, false, false, true, ESTIMATE).tokens());
+        assertEquals(9L, Settlement.decide(null, 9L, false, End.RETURNED, 406, false, true, true, false, false, true, ESTIMATE).tokens());
     }
 
     @Test
     void aPreconditionFailedAfterTheHandlerIsChargedUnlessNoHandlerRan() {
         // Spring checks If-Unmodified-Since / If-Match against the ResponseEntity the handler returned
-        assertEquals(ESTIMATE, Settlement.decide(null, null, false, End.RETURNED, 412, true, false, false, false, true, ESTIMATE).tokens());
-        assertTrue(Settlement.decide(null, null, false, End.RETURNED, 412, true, true, false, false, true, ESTIMATE).release(),
+        assertEquals(ESTIMATE, Settlement.decide(null, null, false, End.RETURNED, 412, false, true, false, false, false, true, ESTIMATE).tokens());
+        assertTrue(Settlement.decide(null, null, false, End.RETURNED, 412, false, true, true, false, false, true, ESTIMATE).release(),
                 "no handler matched: nothing ran");
-        assertEquals(9L, Settlement.decide(null, 9L, false, End.RETURNED, 412, true, true, false, false, true, ESTIMATE).tokens());
+        assertEquals(9L, Settlement.decide(null, 9L, false, End.RETURNED, 412, false, true, true, false, false, true, ESTIMATE).tokens());
     }
 
     @Test
@@ -121,15 +135,15 @@ final class SettlementRulesTest {
     void aProvisionalUsageIsChargedAtLeastTheEstimate() {
         for (End end : End.values()) {
             for (int status : new int[] {200, 404, 406, 500}) {
-                assertEquals(ESTIMATE, Settlement.decide(null, 26L, true, end, status, true, false, false, false, true, ESTIMATE).tokens(),
+                assertEquals(ESTIMATE, Settlement.decide(null, 26L, true, end, status, false, true, false, false, false, true, ESTIMATE).tokens(),
                         end + " " + status);
-                assertEquals(ESTIMATE + 1, Settlement.decide(null, ESTIMATE + 1, true, end, status, true, false, false,
+                assertEquals(ESTIMATE + 1, Settlement.decide(null, ESTIMATE + 1, true, end, status, false, true, false, false,
                         false, true, ESTIMATE).tokens(), end + " " + status);
-                assertEquals(26L, Settlement.decide(null, 26L, false, end, status, true, false, false, false, true, ESTIMATE).tokens(),
+                assertEquals(26L, Settlement.decide(null, 26L, false, end, status, false, true, false, false, false, true, ESTIMATE).tokens(),
                         "a final report is charged as it is");
             }
         }
-        assertEquals(7L, Settlement.decide(7L, 26L, true, End.RETURNED, 200, true, false, false, false, true, ESTIMATE).tokens());
+        assertEquals(7L, Settlement.decide(7L, 26L, true, End.RETURNED, 200, false, true, false, false, false, true, ESTIMATE).tokens());
     }
 
     @Test
@@ -167,28 +181,28 @@ final class SettlementRulesTest {
 
     @Test
     void releaseOnErrorOffChargesTheEstimateForFailures() {
-        assertEquals(ESTIMATE, Settlement.decide(null, null, false, End.RETURNED, 502, true, false, false, false, false, ESTIMATE).tokens());
-        assertEquals(ESTIMATE, Settlement.decide(null, null, false, End.THREW, 200, false, false, false, false, false, ESTIMATE).tokens());
-        assertTrue(Settlement.decide(null, null, false, End.RETURNED, 404, true, false, false, false, false, ESTIMATE).release(),
+        assertEquals(ESTIMATE, Settlement.decide(null, null, false, End.RETURNED, 502, false, true, false, false, false, false, ESTIMATE).tokens());
+        assertEquals(ESTIMATE, Settlement.decide(null, null, false, End.THREW, 200, false, false, false, false, false, false, ESTIMATE).tokens());
+        assertTrue(Settlement.decide(null, null, false, End.RETURNED, 404, false, true, false, false, false, false, ESTIMATE).release(),
                 "a refusal is not a failure: still released");
     }
 
     @Test
     void aTokenCountIsReleasedButUsageOrTheHandlersFigureStillWins() {
-        assertTrue(Settlement.decide(null, null, false, End.RETURNED, 200, true, false, true, false, true, ESTIMATE).release(),
+        assertTrue(Settlement.decide(null, null, false, End.RETURNED, 200, false, true, false, true, false, true, ESTIMATE).release(),
                 "a token-counting endpoint's count: no model was called");
-        assertEquals(9L, Settlement.decide(null, 9L, false, End.RETURNED, 200, true, false, true, false, true, ESTIMATE).tokens());
-        assertEquals(7L, Settlement.decide(7L, null, false, End.RETURNED, 200, true, false, true, false, true, ESTIMATE).tokens());
-        assertEquals(ESTIMATE, Settlement.decide(null, null, false, End.RETURNED, 200, true, false, false, false, true, ESTIMATE)
+        assertEquals(9L, Settlement.decide(null, 9L, false, End.RETURNED, 200, false, true, false, true, false, true, ESTIMATE).tokens());
+        assertEquals(7L, Settlement.decide(7L, null, false, End.RETURNED, 200, false, true, false, true, false, true, ESTIMATE).tokens());
+        assertEquals(ESTIMATE, Settlement.decide(null, null, false, End.RETURNED, 200, false, true, false, false, false, true, ESTIMATE)
                 .tokens(), "the same answer elsewhere is a 2xx without usage");
     }
 
     @Test
     void resultsOfCallsChargedBeforeAreReleasedButTheHandlersFigureStillWins() {
-        assertTrue(Settlement.decide(null, 900L, false, End.RETURNED, 200, true, false, false, true, true, ESTIMATE).release(),
+        assertTrue(Settlement.decide(null, 900L, false, End.RETURNED, 200, false, true, false, false, true, true, ESTIMATE).release(),
                 "a batch's results read again: their calls were charged when first read");
-        assertEquals(7L, Settlement.decide(7L, 900L, false, End.RETURNED, 200, true, false, false, true, true, ESTIMATE).tokens());
-        assertEquals(900L, Settlement.decide(null, 900L, false, End.RETURNED, 200, true, false, false, false, true, ESTIMATE)
+        assertEquals(7L, Settlement.decide(7L, 900L, false, End.RETURNED, 200, false, true, false, false, true, true, ESTIMATE).tokens());
+        assertEquals(900L, Settlement.decide(null, 900L, false, End.RETURNED, 200, false, true, false, false, false, true, ESTIMATE)
                 .tokens());
     }
 }
