@@ -72,6 +72,8 @@ final class Holds {
     /** Reads reservations back into the policy's clock. */
     private final RowMapper<StoredReservation> reservations;
     private final RowMapper<Rows.FinishedHold> finishedHolds;
+    /** Reads a key-less consume, or a key-less hold whose row was deleted, from its event. */
+    private final RowMapper<StoredReservation> finishedByEvent;
     /**
      * On PostgreSQL, reserves and consumes of one subject in this JVM take turns here instead of
      * queueing on the account's row lock, which their one statement holds from its first part to its
@@ -115,6 +117,7 @@ final class Holds {
         }
         this.reservations = Rows.reservations(dbOffset);
         this.finishedHolds = Rows.finishedHolds(reservations);
+        this.finishedByEvent = Rows.finishedByEvent(dbOffset);
     }
 
     /**
@@ -168,7 +171,9 @@ final class Holds {
         // a consume without a key keeps no reservation row; it is handed out under its event's id
         boolean keepsRow = !consume || key != null;
         YearMonth month = policy.monthOf(op.now);
-        String id = keepsRow ? holdId(false) : null;
+        // a hold is numbered by the statement that grants it (see Rows.holdNumbers); a consume with a key
+        // keeps a row under an id of its own
+        String id = consume && key != null ? holdId(false) : null;
         Instant expiresAt = consume ? op.now : op.now.plus(ttl);
         EventKind kind = consume ? EventKind.COMMITTED : EventKind.RESERVED;
         for (int attempt = 1; ; attempt++) {
@@ -196,7 +201,10 @@ final class Holds {
             if (done.isPresent()) {
                 QuotaAccount after = done.get().account();
                 QuotaAccount before = consume ? adjust(after, -tokens, 0, 0) : adjust(after, 0, -tokens, 0);
-                if (!keepsRow) {
+                if (!consume) {
+                    // the hold's number: its id, and the id its RESERVED event is listed under
+                    granted = withId(granted, Long.toString(done.get().eventId()));
+                } else if (!keepsRow) {
                     granted = withId(granted, Rows.keylessConsumeId(done.get().eventId()));
                 }
                 op.logged(new LedgerEvent(done.get().eventId(), subject, month, kind, tokens, 0, granted.id(), null,
@@ -310,9 +318,9 @@ final class Holds {
 
     private record TeamTake(TeamOutcome outcome, String team, QuotaAccount user, QuotaAccount teamAccount,
                             QuotaAccount userAfter, QuotaAccount teamAfter, long userEventId, long teamEventId,
-                            StoredReservation replay) {
+                            StoredReservation replay, String id) {
         static TeamTake of(TeamOutcome outcome, String team) {
-            return new TeamTake(outcome, team, null, null, null, null, 0, 0, null);
+            return new TeamTake(outcome, team, null, null, null, null, 0, 0, null, null);
         }
     }
 
@@ -329,12 +337,13 @@ final class Holds {
                                  TokenUsage usage) {
         boolean consume = ttl == null;
         EventKind kind = consume ? EventKind.COMMITTED : EventKind.RESERVED;
-        String id = holdId(true);
+        // a consume keeps a row under an id of its own; a hold is numbered where it is granted
+        String consumeId = consume ? holdId(true) : null;
         Instant expiresAt = consume ? op.now : op.now.plus(ttl);
         YearMonth month = policy.monthOf(op.now);
         if (hot.teamTakeInOneStatement() != null) {
-            Reserved held = teamTakeInOneStatement(op, subject, tokens, key, endpoint, id, expiresAt, consume, month,
-                    usage);
+            Reserved held = teamTakeInOneStatement(op, subject, tokens, key, endpoint, consumeId, expiresAt, consume,
+                    month, usage);
             if (held != null) {
                 return held;
             }
@@ -345,8 +354,8 @@ final class Holds {
             TeamTake t;
             try {
                 t = transaction(op, h -> {
-                    TeamTake result = tryTakeForTeam(h, op, subject, m, id, tokens, key, endpoint, expiresAt, consume, kind,
-                            usage);
+                    TeamTake result = tryTakeForTeam(h, op, subject, m, consumeId, tokens, key, endpoint, expiresAt,
+                            consume, kind, usage);
                     if (result.outcome() != TeamOutcome.GRANTED) {
                         h.rollback();
                     }
@@ -367,6 +376,7 @@ final class Holds {
                     return null;
                 case GRANTED: {
                     QuotaAccount before = t.user();
+                    String id = t.id();
                     Reservation granted = new Reservation(id, subject, m, tokens,
                             consume ? ReservationState.COMMITTED : ReservationState.HELD, consume ? tokens : 0,
                             consume ? Long.valueOf(tokens) : null, 0, key, endpoint, op.now, expiresAt,
@@ -412,10 +422,12 @@ final class Holds {
     }
 
     /**
-     * A new hold's id: a random UUID whose lowest bit says whether a team member's hold was granted
-     * under it, so that its commit or release goes straight to the statement that settles both
-     * accounts, and a plain user's never tries that one first. Only a hint: each statement checks the
-     * hold's own row, and a hold either one did not match is finished on the locked path.
+     * A consume's row id (a hold's id is its number, see {@link Rows#holdNumbers}; before schema
+     * version 4 a hold's was one of these too): a random UUID whose lowest bit says whether a team
+     * member's row was written under it, so that its commit or release goes straight to the statement
+     * that settles both accounts, and a plain user's never tries that one first. Only a hint: each
+     * statement checks the hold's own row, and a hold either one did not match is finished on the
+     * locked path.
      */
     static String holdId(boolean team) {
         UUID random = UUID.randomUUID();
@@ -423,8 +435,23 @@ final class Holds {
         return new UUID(random.getMostSignificantBits(), low).toString();
     }
 
+    /**
+     * A team member's hold's id (reserved since schema version 4): the member's number and the team's,
+     * drawn from the event log's sequence, joined by 't', which is also the hint that its commit or
+     * release goes straight to the statement that settles both accounts. Each number is the id of the
+     * hold's RESERVED event in that account's log, and of the first event that finishes it there.
+     */
+    static String teamHoldId(long memberNumber, long teamNumber) {
+        return memberNumber + "t" + teamNumber;
+    }
+
+    /**
+     * Whether {@code id} says a team member's hold was granted under it: a 't' between its numbers, or
+     * (a hold reserved before schema version 4, or a member's consume) the lowest bit of its UUID. Only
+     * a hint, as {@link #holdId} says.
+     */
     static boolean isTeamHoldId(String id) {
-        return id.length() == 36 && (Character.digit(id.charAt(35), 16) & 1) == 1;
+        return id.indexOf('t') > 0 || (id.length() == 36 && (Character.digit(id.charAt(35), 16) & 1) == 1);
     }
 
     /**
@@ -433,19 +460,23 @@ final class Holds {
      * when it changed nothing (not a member, no account yet, a later month, a stale hold, a refusal, a
      * replayed key), which the transaction path then sorts out.
      */
-    private Reserved teamTakeInOneStatement(Op op, String subject, long tokens, String key, String endpoint, String id,
-                                            Instant expiresAt, boolean consume, YearMonth month, TokenUsage usage) {
+    private Reserved teamTakeInOneStatement(Op op, String subject, long tokens, String key, String endpoint,
+                                            String consumeId, Instant expiresAt, boolean consume, YearMonth month,
+                                            TokenUsage usage) {
         Map<String, QuotaAccount> after = new java.util.HashMap<>(4);
         Map<String, Long> eventIds = new java.util.HashMap<>(4);
+        String id = null;
         Connection c = op.handle().getConnection();
         try (PreparedStatement ps = hot.teamTakeInOneStatement().prepare(c, withUsage(usage, "subject", subject,
                 "month", Rows.month(month), "tokens", tokens, "consume", consume, "key", key, "endpoint", endpoint,
-                "id", id, "now", op.now, "expiresAt", expiresAt.plus(dbOffset), "dbNow", op.dbNow));
+                "id", consumeId, "now", op.now, "expiresAt", expiresAt.plus(dbOffset), "dbNow", op.dbNow));
              ResultSet rs = ps.executeQuery()) {
             while (rs.next()) {
                 QuotaAccount account = Rows.ACCOUNT.map(rs, null);
                 after.put(account.subject(), account);
+                // a consume's event ids, or a hold's numbers (its RESERVED events' ids)
                 eventIds.put(account.subject(), rs.getLong("event_id"));
+                id = rs.getString("hold_id");
             }
         } catch (SQLException e) {
             if ((key != null && Failures.isUniqueViolation(e)) || Failures.isOverflow(e)) {
@@ -549,11 +580,11 @@ final class Holds {
             Optional<StoredReservation> existing = h.createQuery(sql.selectReservationByKey)
                     .bind("subject", subject).bind("key", key).map(reservations).findOne();
             if (existing.isPresent()) {
-                return new TeamTake(TeamOutcome.REPLAY, team, user, teamAccount, null, null, 0, 0, existing.get());
+                return new TeamTake(TeamOutcome.REPLAY, team, user, teamAccount, null, null, 0, 0, existing.get(), null);
             }
         }
         if (LedgerRules.refusal(user, teamAccount, tokens) != null) {
-            return new TeamTake(TeamOutcome.REFUSED, team, user, teamAccount, null, null, 0, 0, null);
+            return new TeamTake(TeamOutcome.REFUSED, team, user, teamAccount, null, null, 0, 0, null, null);
         }
         long userUsed = consume ? LedgerRules.add(user.used(), tokens) : user.used();
         long userReserved = consume ? user.reserved() : LedgerRules.add(user.reserved(), tokens);
@@ -561,23 +592,28 @@ final class Holds {
         long teamReserved = consume ? teamAccount.reserved() : LedgerRules.add(teamAccount.reserved(), tokens);
         LedgerRules.checkFits(userUsed, userReserved);
         LedgerRules.checkFits(teamUsed, teamReserved);
-        update(h, sql.insertTeamReservation).bind("id", id).bind("subject", subject).bind("month", Rows.month(month))
+        // a hold's id is its two numbers, the member's and the team's (see teamHoldId); a consume keeps its own
+        long memberNumber = consume ? 0 : h.createQuery(sql.selectNextEventId).mapTo(Long.class).one();
+        long teamNumber = consume ? 0 : h.createQuery(sql.selectNextEventId).mapTo(Long.class).one();
+        String rowId = consume ? id : teamHoldId(memberNumber, teamNumber);
+        update(h, sql.insertTeamReservation).bind("id", rowId).bind("subject", subject).bind("month", Rows.month(month))
                 .bind("held", tokens).bind("state", (consume ? ReservationState.COMMITTED : ReservationState.HELD).name())
                 .bind("charged", consume ? tokens : 0).bind("actual", consume ? Long.valueOf(tokens) : null)
                 .bind("key", key).bind("endpoint", endpoint).bind("consume", consume)
                 .bind("now", Rows.timestamp(op.now)).bind("expiresAt", Rows.timestamp(expiresAt.plus(dbOffset)))
                 .bind("finishedAt", Rows.timestamp(consume ? op.now : null)).bind("team", team).execute();
+        // a hold writes no event: its RESERVED events are listed under its numbers
         long userEventId = consume
                 ? accounts.insertChargeEvent(h, subject, month, kind, tokens, 0, id, endpoint, true, op.now, usage)
-                : accounts.insertEvent(h, subject, month, kind, tokens, 0, id, null, endpoint, false, op.now);
+                : memberNumber;
         long teamEventId = consume
                 ? accounts.insertChargeEvent(h, team, month, kind, tokens, 0, id, endpoint, true, op.now, usage)
-                : accounts.insertEvent(h, team, month, kind, tokens, 0, id, null, endpoint, false, op.now);
+                : teamNumber;
         QuotaAccount teamAfter = accounts.setBalance(h, teamAccount, teamAccount.granted(), teamUsed, teamReserved,
                 op.now);
         QuotaAccount userAfter = accounts.setBalance(h, user, user.granted(), userUsed, userReserved, op.now);
         return new TeamTake(TeamOutcome.GRANTED, team, user, teamAccount, userAfter, teamAfter, userEventId,
-                teamEventId, null);
+                teamEventId, null, rowId);
     }
 
     private record Locked(QuotaAccount account, boolean superseded, String team) {
@@ -706,8 +742,9 @@ final class Holds {
             teams[i] = call.team();
             tokens[i] = call.tokens();
             endpoints[i] = call.endpoint();
-            ids[i] = holdId(true);
             consumes[i] = call.ttl() == null;
+            // a consume keeps a row under an id of its own; a hold is numbered by the statement
+            ids[i] = consumes[i] ? holdId(true) : null;
             // a consume's row expires at its instant, as takeForTeam's does
             expiresAt[i] = call.ttl() == null ? op.now : op.now.plus(call.ttl());
             expiries[i] = ChronoUnit.MICROS.between(Instant.EPOCH, expiresAt[i].plus(dbOffset));
@@ -738,6 +775,7 @@ final class Holds {
                     last.putIfAbsent(teams[index], teamAccount(rs, teams[index], month));
                     granted.add(new int[] {index});
                     eventIds.add(new long[] {rs.getLong("event_id"), rs.getLong("team_event_id")});
+                    ids[index] = rs.getString("hold_id");
                 }
             }
         } catch (SQLException | JdbiException e) {
@@ -902,7 +940,6 @@ final class Holds {
         String[] subjects = new String[n];
         Long[] tokens = new Long[n];
         String[] endpoints = new String[n];
-        String[] ids = new String[n];
         Long[] expiries = new Long[n];
         for (int i = 0; i < n; i++) {
             KeylessTake call = calls.get(i);
@@ -910,7 +947,6 @@ final class Holds {
             tokens[i] = call.tokens();
             endpoints[i] = call.endpoint();
             if (call.ttl() != null) {
-                ids[i] = holdId(false);
                 expiries[i] = ChronoUnit.MICROS.between(Instant.EPOCH, op.now.plus(call.ttl()).plus(dbOffset));
             }
         }
@@ -920,7 +956,7 @@ final class Holds {
             Connection c = op.handle().getConnection();
             try (PreparedStatement ps = hot.takeTogetherInOneStatement().prepare(c,
                     "subjectList", c.createArrayOf("varchar", subjects), "tokenList", c.createArrayOf("bigint", tokens),
-                    "endpointList", c.createArrayOf("varchar", endpoints), "idList", c.createArrayOf("varchar", ids),
+                    "endpointList", c.createArrayOf("varchar", endpoints),
                     "expiryList", c.createArrayOf("bigint", expiries),
                     "month", Rows.month(month), "now", op.now, "dbNow", op.dbNow);
                  ResultSet rs = ps.executeQuery()) {
@@ -945,7 +981,8 @@ final class Holds {
             QuotaAccount after = last.get(subject);
             boolean consume = call.ttl() == null;
             QuotaAccount before = consume ? adjust(after, -call.tokens(), 0, 0) : adjust(after, 0, -call.tokens(), 0);
-            String id = consume ? Rows.keylessConsumeId(eventId) : ids[index];
+            // a consume's event id, or a hold's number (its id, and its RESERVED event's)
+            String id = consume ? Rows.keylessConsumeId(eventId) : Long.toString(eventId);
             Reservation granted = consume
                     ? new Reservation(id, subject, month, call.tokens(), ReservationState.COMMITTED, call.tokens(),
                             call.tokens(), 0, null, call.endpoint(), op.now, op.now, op.now)
@@ -984,20 +1021,42 @@ final class Holds {
             }
             // the account's update comes last, so its row lock is held for one statement and the commit
             return rawTransaction(op, () -> {
+                Object[] bound = values;
+                long eventId = 0;
+                if (!consume) {
+                    // a hold writes its row and no event: its number, drawn from the event log's sequence, is
+                    // its id and its RESERVED event's, which its finishing event records
+                    eventId = nextEventId(c);
+                    bound = new Object[values.length + 2];
+                    bound[0] = "id";
+                    bound[1] = Long.toString(eventId);
+                    System.arraycopy(values, 0, bound, 2, values.length);
+                }
                 if (keepsRow) {
-                    try (PreparedStatement ps = hot.insertReservation().prepare(c, values)) {
+                    try (PreparedStatement ps = hot.insertReservation().prepare(c, bound)) {
                         ps.executeUpdate();
                     }
                 }
-                long eventId = eventId(c, consume ? hot.insertChargeEvent() : hot.insertEvent(), values);
+                if (consume) {
+                    eventId = eventId(c, hot.insertChargeEvent(), bound);
+                }
+                long logged = eventId;
                 try (PreparedStatement ps = (consume ? hot.consumeIfAvailable() : hot.reserveIfAvailable())
-                        .prepare(c, values); ResultSet rs = ps.executeQuery()) {
-                    return rs.next() ? Optional.of(new Committed(eventId, Rows.ACCOUNT.map(rs, null)))
+                        .prepare(c, bound); ResultSet rs = ps.executeQuery()) {
+                    return rs.next() ? Optional.of(new Committed(logged, Rows.ACCOUNT.map(rs, null)))
                             : Optional.empty();
                 }
             });
         } catch (SQLException e) {
             throw new UnableToExecuteStatementException(e, null);
+        }
+    }
+
+    /** Draws an id from the event log's sequence (a hold's number, or a finishing event's listed id). */
+    private long nextEventId(Connection c) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement(sql.selectNextEventId); ResultSet rs = ps.executeQuery()) {
+            rs.next();
+            return rs.getLong(1);
         }
     }
 
@@ -1252,10 +1311,7 @@ final class Holds {
                         r = reservations.map(rs, null).reservation();
                     }
                     long tokens = committed ? r.charged() : r.held();
-                    long eventId = eventId(c, committed ? hot.insertChargeEvent() : hot.insertEvent(), withUsage(usage,
-                        "subject", r.subject(), "month", Rows.month(r.month()), "kind", kind.name(), "tokens", tokens,
-                        "overage", r.overage(), "reservationId", r.id(), "tx", null, "detail", r.endpoint(),
-                        "consume", false, "now", op.now));
+                    long eventId = logFinish(op.handle(), r, r.subject(), kind, tokens, r.overage(), usage, op.now);
                     try (PreparedStatement ps = (committed ? hot.chargeHold() : hot.returnHold()).prepare(c, "subject",
                             r.subject(), "month", Rows.month(r.month()), "now", op.now, "held", r.held(),
                             "charged", r.charged());
@@ -1350,9 +1406,15 @@ final class Holds {
             if (teamBefore != null) {
                 LedgerRules.checkFits(teamUsed, teamBefore.reserved() - returned);
             }
-            update(h, sql.finishLockedHold).bind("id", reservationId).bind("state", finish.to.name())
-                    .bind("charged", charged).bind("actual", finish.charges() ? actual : null)
-                    .bind("overage", overage).bind("now", Rows.timestamp(op.now)).execute();
+            if (sql.deletesKeylessHolds() && (finish == Finish.COMMIT || finish == Finish.RELEASE)
+                    && hold.idempotencyKey() == null && teamSubject == null && Rows.holdNumbers(hold.id()).length == 1) {
+                // a key-less hold's finishing event, under its number, is its record from now on (commit.sql)
+                update(h, sql.deleteHold).bind("id", reservationId).execute();
+            } else {
+                update(h, sql.finishLockedHold).bind("id", reservationId).bind("state", finish.to.name())
+                        .bind("charged", charged).bind("actual", finish.charges() ? actual : null)
+                        .bind("overage", overage).bind("now", Rows.timestamp(op.now)).execute();
+            }
             long tokens = finish.charges() ? charged : hold.held();
             List<QuotaAccount[]> changes = new ArrayList<>();
             List<LedgerEvent> events = new ArrayList<>();
@@ -1387,11 +1449,7 @@ final class Holds {
                         QuotaAccount before, long used, long reserved, QuotaAccount latest, List<QuotaAccount[]> changes,
                         List<LedgerEvent> events) {
         QuotaAccount after = accounts.setBalance(h, before, before.granted(), used, reserved, op.now);
-        long eventId = finish.charges()
-                ? accounts.insertChargeEvent(h, before.subject(), hold.month(), finish.kind, tokens, overage, hold.id(),
-                        hold.endpoint(), false, op.now, usage)
-                : accounts.insertEvent(h, before.subject(), hold.month(), finish.kind, tokens, overage, hold.id(),
-                        null, hold.endpoint(), false, op.now);
+        long eventId = logFinish(h, hold, before.subject(), finish.kind, tokens, overage, usage, op.now);
         changes.add(new QuotaAccount[] {before, after});
         events.add(new LedgerEvent(eventId, before.subject(), hold.month(), finish.kind, tokens, overage, hold.id(),
                 null, hold.endpoint(), op.now, usage));
@@ -1405,6 +1463,40 @@ final class Holds {
         }
     }
     /**
+     * Logs an event that finishes {@code hold} in {@code owner}'s log (the member's, or the team's it
+     * was held against); the id it is listed under. The first one of a hold reserved since schema
+     * version 4 (COMMITTED, RELEASED or EXPIRED) records the reserve and takes the hold's number for
+     * that owner as its id, listed under an id drawn now (see commit.sql); any other (a late commit, the
+     * finish of a hold from before version 4, whose RESERVED row exists) is a plain event.
+     */
+    private long logFinish(Handle h, Reservation hold, String owner, EventKind kind, long tokens, long overage,
+                           TokenUsage usage, Instant now) {
+        long[] numbers = Rows.holdNumbers(hold.id());
+        if (numbers.length == 0 || kind == EventKind.LATE_COMMITTED) {
+            return kind.charges()
+                    ? accounts.insertChargeEvent(h, owner, hold.month(), kind, tokens, overage, hold.id(),
+                            hold.endpoint(), false, now, usage)
+                    : accounts.insertEvent(h, owner, hold.month(), kind, tokens, overage, hold.id(), null,
+                            hold.endpoint(), false, now);
+        }
+        long number = numbers.length == 2 && !owner.equals(hold.subject()) ? numbers[1] : numbers[0];
+        long logged = h.createQuery(sql.selectNextEventId).mapTo(Long.class).one();
+        TokenUsage charge = kind.charges() ? usage : null;
+        update(h, sql.insertFinishEvent).bind("number", number).bind("loggedId", logged).bind("subject", owner)
+                .bind("month", Rows.month(hold.month())).bind("kind", kind.name()).bind("tokens", tokens)
+                .bind("overage", overage).bind("reservationId", hold.id()).bind("detail", hold.endpoint())
+                .bind("now", Rows.timestamp(now))
+                .bind("model", charge == null ? null : charge.model())
+                .bind("inputTokens", charge == null ? null : charge.input())
+                .bind("cachedTokens", charge == null ? null : charge.cachedInput())
+                .bind("outputTokens", charge == null ? null : charge.output())
+                .bind("reasoningTokens", charge == null ? null : charge.reasoning())
+                .bind("heldTokens", hold.held()).bind("heldAt", Rows.timestamp(hold.createdAt()))
+                .bind("heldUntil", Rows.timestamp(hold.expiresAt().plus(dbOffset))).execute();
+        return logged;
+    }
+
+    /**
      * Moves a HELD reservation of the latest month to its final state, logs the event and returns
      * the hold to its account; empty when the update matched nothing (another call finished the hold,
      * or it is a hold of a closed month, which {@link #finishLocked} finishes).
@@ -1415,8 +1507,7 @@ final class Holds {
             if (finish.apply(h).bind("id", hold.id()).bind("now", Rows.timestamp(op.now)).execute() == 0) {
                 return Optional.empty();
             }
-            long eventId = accounts.insertEvent(h, hold.subject(), hold.month(), kind, tokens, overage, hold.id(), null,
-                    hold.endpoint(), false, op.now);
+            long eventId = logFinish(h, hold, hold.subject(), kind, tokens, overage, null, op.now);
             // no row: the month was superseded meanwhile; undo, and the locked path finishes it
             return accounts.accountQuery(h, sql.returnHold, hold.subject(), hold.month(), op.now)
                     .bind("held", hold.held()).map(Rows.ACCOUNT).findOne().map(after -> new Committed(eventId, after));
@@ -1474,6 +1565,10 @@ final class Holds {
                 : accounts.storedAccount(op, subject, account.month()).orElseThrow();
     }
 
+    RowMapper<StoredReservation> reservations() {
+        return reservations;
+    }
+
     Optional<StoredReservation> reservationById(Op op, String id) {
         Optional<StoredReservation> stored = op.with(h -> h.createQuery(sql.selectReservation).bind("id", id)
                 .map(reservations).findOne());
@@ -1481,8 +1576,9 @@ final class Holds {
         if (stored.isPresent() || eventId < 0) {
             return stored;
         }
-        return op.with(h -> h.createQuery(sql.selectKeylessConsume).bind("id", eventId).map(Rows.KEYLESS_CONSUME)
-                .findOne().map(r -> new StoredReservation(r, true)));
+        // a key-less consume, or a key-less hold committed or released (its row deleted): its event
+        return op.with(h -> h.createQuery(sql.selectFinishedByEventId).bind("id", eventId).bind("holdId", id)
+                .map(finishedByEvent).findOne());
     }
 
     private Optional<StoredReservation> reservationByKey(Op op, String subject, String key) {

@@ -18,6 +18,7 @@ import java.time.Instant;
 import java.time.OffsetDateTime;
 import java.time.YearMonth;
 import java.time.ZoneOffset;
+import java.util.List;
 import org.jdbi.v3.core.argument.Argument;
 import org.jdbi.v3.core.mapper.RowMapper;
 
@@ -113,18 +114,60 @@ final class Rows {
             instant(rs, "created_at"),
             instant(rs, "processed_at"));
 
-    static final RowMapper<LedgerEvent> EVENT = (rs, ctx) -> {
-        long id = rs.getLong("id");
+    /**
+     * An event row of {@code Sql.selectEvents}, listed under its {@code listed_id}; for a hold's
+     * finishing event that records its reserve (schema version 4), also the RESERVED event it records:
+     * listed under the row's own id (the hold's number), at the reserve's instant. Either way in the
+     * shape the event had when it was told to listeners.
+     */
+    static List<LedgerEvent> events(ResultSet rs) throws SQLException {
+        long id = rs.getLong("listed_id");
         EventKind kind = EventKind.valueOf(rs.getString("kind"));
         String reservationId = rs.getString("reservation_id");
         if (reservationId == null && kind == EventKind.COMMITTED && rs.getBoolean("is_consume")) {
             // a consume without an idempotency key has no reservation row; its id is its event's
             reservationId = keylessConsumeId(id);
         }
-        return new LedgerEvent(id, rs.getString("subject"), month(rs, "plan_month"), kind, rs.getLong("tokens"),
-                rs.getLong("overage"), reservationId, rs.getString("transaction_id"), rs.getString("detail"),
-                instant(rs, "occurred_at"), usage(rs));
-    };
+        String subject = rs.getString("subject");
+        YearMonth month = month(rs, "plan_month");
+        String detail = rs.getString("detail");
+        LedgerEvent event = new LedgerEvent(id, subject, month, kind, rs.getLong("tokens"), rs.getLong("overage"),
+                reservationId, rs.getString("transaction_id"), detail, instant(rs, "occurred_at"), usage(rs));
+        Long held = nullableLong(rs, "held_tokens");
+        if (held == null) {
+            return List.of(event);
+        }
+        return List.of(new LedgerEvent(rs.getLong("id"), subject, month, EventKind.RESERVED, held, 0, reservationId,
+                null, detail, instant(rs, "held_at")), event);
+    }
+
+    /**
+     * The RESERVED event an open hold reserved since schema version 4 records, listed under its number
+     * for {@code owner}: the member's, or (for {@code owner} its team) the team's.
+     */
+    static LedgerEvent reservedEventOf(Reservation hold, String owner) {
+        long[] numbers = holdNumbers(hold.id());
+        long id = numbers.length == 2 && !owner.equals(hold.subject()) ? numbers[1] : numbers[0];
+        return new LedgerEvent(id, owner, hold.month(), EventKind.RESERVED, hold.held(), 0, hold.id(), null,
+                hold.endpoint(), hold.createdAt());
+    }
+
+    /**
+     * The numbers in the id of a hold reserved since schema version 4, drawn from the event log's
+     * sequence: its RESERVED event's id, and the id of the first event that finishes it ({@code [n]}),
+     * or for a team member's hold the member's and the team's ({@code "<n>t<m>"}, {@code [n, m]});
+     * empty for any other id (a UUID, reserved before version 4, whose events are rows of their own).
+     */
+    static long[] holdNumbers(String id) {
+        int t = id.indexOf('t');
+        if (t < 0) {
+            long n = eventIdOfKeylessConsume(id);
+            return n < 0 ? new long[0] : new long[] {n};
+        }
+        long member = eventIdOfKeylessConsume(id.substring(0, t));
+        long team = eventIdOfKeylessConsume(id.substring(t + 1));
+        return member < 0 || team < 0 ? new long[0] : new long[] {member, team};
+    }
 
     /** The usage kept on a charge event, or {@code null} when it was recorded without one. */
     static TokenUsage usage(ResultSet rs) throws SQLException {
@@ -138,7 +181,7 @@ final class Rows {
 
     /**
      * The id a consume without an idempotency key is handed out under: its COMMITTED event's id, in
-     * decimal. Hold ids are UUIDs, so the two never meet.
+     * decimal. A hold's number is drawn from the same sequence, so the two never meet.
      */
     static String keylessConsumeId(long eventId) {
         return Long.toString(eventId);
@@ -158,13 +201,32 @@ final class Rows {
         return Long.parseLong(id);
     }
 
-    /** A consume without an idempotency key, rebuilt from its COMMITTED event ({@code Sql.selectKeylessConsume}). */
-    static final RowMapper<Reservation> KEYLESS_CONSUME = (rs, ctx) -> {
-        long tokens = rs.getLong("tokens");
-        Instant at = instant(rs, "occurred_at");
-        return new Reservation(keylessConsumeId(rs.getLong("id")), rs.getString("subject"), month(rs, "plan_month"),
-                tokens, ReservationState.COMMITTED, tokens, tokens, 0, null, rs.getString("detail"), at, at, at);
-    };
+    /**
+     * A consume without an idempotency key, rebuilt from its COMMITTED event, or a key-less hold whose
+     * row was deleted at its commit or release, from its finishing event ({@code Sql.selectFinishedByEventId}),
+     * as the hold's row would read: the charge's actual tokens are what a commit was asked to charge
+     * (more than the hold under CHARGE_ACTUAL, the capped charge plus the overage otherwise).
+     */
+    static RowMapper<StoredReservation> finishedByEvent(Duration dbOffset) {
+        return (rs, ctx) -> {
+            long tokens = rs.getLong("tokens");
+            Instant at = instant(rs, "occurred_at");
+            String id = keylessConsumeId(rs.getLong("id"));
+            YearMonth month = month(rs, "plan_month");
+            Long held = nullableLong(rs, "held_tokens");
+            if (held == null) {
+                return new StoredReservation(new Reservation(id, rs.getString("subject"), month, tokens,
+                        ReservationState.COMMITTED, tokens, tokens, 0, null, rs.getString("detail"), at, at, at), true);
+            }
+            ReservationState state = ReservationState.valueOf(rs.getString("kind"));
+            long overage = rs.getLong("overage");
+            boolean committed = state == ReservationState.COMMITTED;
+            Long actual = !committed ? null : tokens > held ? tokens : tokens + overage;
+            return new StoredReservation(new Reservation(id, rs.getString("subject"), month, held, state,
+                    committed ? tokens : 0, actual, committed ? overage : 0, null, rs.getString("detail"),
+                    instant(rs, "held_at"), instant(rs, "held_until").minus(dbOffset), at), false);
+        };
+    }
 
     private Rows() {
     }

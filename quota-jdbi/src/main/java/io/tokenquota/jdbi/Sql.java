@@ -118,10 +118,25 @@ final class Sql {
     final String selectReservation = "SELECT " + RESERVATION_COLUMNS + " FROM tq_reservation WHERE id = :id";
     /**
      * A consume without an idempotency key keeps no reservation row: its COMMITTED event is its
-     * record, and the event's id the id it was handed out under.
+     * record, and the event's id the id it was handed out under. A key-less hold's row is deleted on
+     * PostgreSQL when it is committed or released: its finishing event, whose id is the hold's number
+     * (schema version 4), is its record from then on. Both are found by the event log's id index.
      */
-    final String selectKeylessConsume = "SELECT id, subject, plan_month, tokens, detail, occurred_at FROM tq_event"
-            + " WHERE id = :id AND kind = 'COMMITTED' AND is_consume AND reservation_id IS NULL";
+    final String selectFinishedByEventId = "SELECT id, subject, plan_month, kind, tokens, overage, detail,"
+            + " occurred_at, held_tokens, held_at, held_until FROM tq_event WHERE id = :id"
+            + " AND ((kind = 'COMMITTED' AND is_consume AND reservation_id IS NULL)"
+            + " OR (held_tokens IS NOT NULL AND reservation_id = :holdId))";
+    /**
+     * The open holds of a month whose RESERVED event is not a row (reserved since schema version 4:
+     * their ids are numbers, a UUID's have dashes), by the open-holds index: a subject's own, or the
+     * ones its members held against a team.
+     */
+    final String selectOpenHoldsOfMonth = "SELECT " + RESERVATION_COLUMNS + " FROM tq_reservation"
+            + " WHERE subject = :subject AND finished_at IS NULL AND plan_month = :month AND id NOT LIKE '%-%'";
+    final String selectOpenTeamHoldsOfMonth = "SELECT " + RESERVATION_COLUMNS + " FROM tq_reservation"
+            + " WHERE team_subject = :subject AND finished_at IS NULL AND plan_month = :month AND id NOT LIKE '%-%'";
+    /** A key-less hold committed or released on the locked path: its finishing event is its record. */
+    final String deleteHold = "DELETE FROM tq_reservation WHERE id = :id";
     final String selectReservationByKey = "SELECT " + RESERVATION_COLUMNS + " FROM tq_reservation"
             + " WHERE subject = :subject AND idempotency_key = :key";
     final String lockReservation = "SELECT " + RESERVATION_COLUMNS + " FROM tq_reservation WHERE id = :id" + FOR_UPDATE;
@@ -213,6 +228,9 @@ final class Sql {
             + " :consume, :now, :expiresAt, :finishedAt, :team)";
     /** Reports over all users leave team accounts out ({@code :teams} is the team subjects' LIKE pattern). */
     private static final String USERS_ONLY = " AND subject NOT LIKE :teams";
+    private static final String OF_SUBJECT = " AND subject = :subject";
+    /** A hold counts for its subject, and for the team it was held against. */
+    private static final String HELD_FOR_SUBJECT = " AND (subject = :subject OR team_subject = :subject)";
 
     // ---- event log (append-only)
     final String insertEvent;
@@ -221,6 +239,19 @@ final class Sql {
      * (all NULL for a charge recorded without one): the schema's version 2 columns.
      */
     final String insertChargeEvent;
+    /**
+     * The first finishing event of a hold reserved since schema version 4 (COMMITTED, RELEASED or
+     * EXPIRED), on the locked and expiry paths and H2's: its id is the hold's number for the account
+     * ({@code :number}, the id its RESERVED event is listed under), it is listed under {@code :loggedId}
+     * (drawn by {@link #selectNextEventId} as it is written), and it records the reserve.
+     */
+    final String insertFinishEvent = "INSERT INTO tq_event (id, logged_id, subject, plan_month, kind, tokens, overage,"
+            + " reservation_id, transaction_id, detail, is_consume, occurred_at, " + Rows.USAGE_COLUMNS
+            + ", held_tokens, held_at, held_until) VALUES (:number, :loggedId, :subject, :month, :kind, :tokens,"
+            + " :overage, :reservationId, NULL, :detail, FALSE, :now, " + USAGE_VALUES + ", :heldTokens, :heldAt,"
+            + " :heldUntil)";
+    /** Draws an id from the event log's sequence. */
+    final String selectNextEventId;
     /** Charges of a month by model, for {@code modelUsage}; a NULL model sums the charges without one. */
     final String selectModelUsage = "SELECT model, COUNT(*) AS calls, SUM(input_tokens) AS input_tokens,"
             + " SUM(cached_input_tokens) AS cached_input_tokens, SUM(output_tokens) AS output_tokens,"
@@ -228,21 +259,39 @@ final class Sql {
             + " WHERE plan_month = :month AND kind IN ('COMMITTED', 'LATE_COMMITTED')";
     final String selectModelUsageOfUsers = selectModelUsage + USERS_ONLY;
     final String groupModelUsage = " GROUP BY model";
-    final String selectEvents = "SELECT " + EVENT_COLUMNS + " FROM tq_event"
-            + " WHERE subject = :subject AND plan_month = :month ORDER BY id";
-    /** Events of the days asked for, and those of their months that happened on other days (late commits). */
-    final String selectRequestEvents = "SELECT kind, tokens, is_consume, occurred_at, plan_month FROM tq_event"
+    /**
+     * A month's event rows, each listed under its {@code logged_id} when it has one (a hold's finishing
+     * event since schema version 4, whose own id is the hold's number): the store adds the RESERVED
+     * events they and the open holds record, and lists all by id.
+     */
+    final String selectEvents = "SELECT COALESCE(logged_id, id) AS listed_id, " + EVENT_COLUMNS
+            + ", held_tokens, held_at FROM tq_event WHERE subject = :subject AND plan_month = :month";
+    /**
+     * Events of the days asked for, and those of their months that happened on other days (late
+     * commits): the rows, the RESERVED events that finishing events record (at the reserve's instant),
+     * and those of open holds. {@code %s} is the filter on subjects of the event log, then of the holds.
+     */
+    private static final String REQUEST_EVENTS = "SELECT kind, tokens, is_consume, occurred_at, plan_month FROM tq_event"
             + " WHERE ((occurred_at >= :from AND occurred_at < :to) OR (plan_month >= :fromMonth AND plan_month <= :toMonth))"
-            + " AND kind IN ('RESERVED', 'COMMITTED', 'LATE_COMMITTED', 'REJECTED')";
-    final String selectRequestEventsOfUsers = selectRequestEvents + USERS_ONLY;
-    final String selectRequestEventsOfSubject = selectRequestEvents + " AND subject = :subject";
-    final String countBlocks = "SELECT"
+            + " AND kind IN ('RESERVED', 'COMMITTED', 'LATE_COMMITTED', 'REJECTED')%1$s"
+            + " UNION ALL SELECT 'RESERVED', held_tokens, FALSE, held_at, plan_month FROM tq_event"
+            + " WHERE held_tokens IS NOT NULL"
+            + " AND ((held_at >= :from AND held_at < :to) OR (plan_month >= :fromMonth AND plan_month <= :toMonth))%1$s"
+            + " UNION ALL SELECT 'RESERVED', held, FALSE, created_at, plan_month FROM tq_reservation"
+            + " WHERE finished_at IS NULL AND id NOT LIKE '%%-%%'"
+            + " AND ((created_at >= :from AND created_at < :to) OR (plan_month >= :fromMonth AND plan_month <= :toMonth))%2$s";
+    final String selectRequestEventsOfUsers = String.format(REQUEST_EVENTS, USERS_ONLY, USERS_ONLY);
+    final String selectRequestEventsOfSubject = String.format(REQUEST_EVENTS, OF_SUBJECT, HELD_FOR_SUBJECT);
+    /** Granted holds and consumes of a month, RESERVED rows, finishing events that record a reserve and open holds. */
+    private static final String COUNT_BLOCKS = "SELECT"
             + " COALESCE(SUM(CASE WHEN kind = 'RESERVED' OR (kind = 'COMMITTED' AND is_consume) THEN 1 ELSE 0 END), 0)"
-            + " AS granted_holds,"
+            + " + COALESCE(SUM(CASE WHEN held_tokens IS NOT NULL THEN 1 ELSE 0 END), 0)"
+            + " + (SELECT COUNT(*) FROM tq_reservation WHERE finished_at IS NULL AND plan_month = :month"
+            + " AND id NOT LIKE '%%-%%'%2$s) AS granted_holds,"
             + " COALESCE(SUM(CASE WHEN kind = 'REJECTED' THEN 1 ELSE 0 END), 0) AS rejected_holds"
-            + " FROM tq_event WHERE plan_month = :month";
-    final String countBlocksOfUsers = countBlocks + USERS_ONLY;
-    final String countBlocksOfSubject = countBlocks + " AND subject = :subject";
+            + " FROM tq_event WHERE plan_month = :month%1$s";
+    final String countBlocksOfUsers = String.format(COUNT_BLOCKS, USERS_ONLY, USERS_ONLY);
+    final String countBlocksOfSubject = String.format(COUNT_BLOCKS, OF_SUBJECT, HELD_FOR_SUBJECT);
 
     // ---- purchases
     final String insertPurchase = "INSERT INTO tq_purchase (transaction_id, subject, tokens, purchase_type, status,"
@@ -308,6 +357,7 @@ final class Sql {
                         + " ON CONFLICT (subject) DO UPDATE SET allocated = EXCLUDED.allocated,"
                         + " updated_at = EXCLUDED.updated_at";
                 insertEvent = insertEventRow + " RETURNING id";
+                selectNextEventId = "SELECT nextval('tq_event_id_seq')";
                 insertChargeEvent = insertChargeEventRow + " RETURNING id";
                 // byte order of UTF-8 is code point order, close to Java's String order whatever the database locale
                 selectTopConsumers = "SELECT subject, used, allocated + granted + carried AS month_limit FROM tq_account"
@@ -343,6 +393,7 @@ final class Sql {
                 upsertPlan = "MERGE INTO tq_plan (subject, allocated, updated_at) KEY (subject)"
                         + " VALUES (:subject, :allocated, :now)";
                 insertEvent = "SELECT id FROM FINAL TABLE (" + insertEventRow + ")";
+                selectNextEventId = "SELECT NEXT VALUE FOR tq_event_id_seq";
                 insertChargeEvent = "SELECT id FROM FINAL TABLE (" + insertChargeEventRow + ")";
                 selectTopConsumers = "SELECT subject, used, allocated + granted + carried AS month_limit FROM tq_account"
                         + " WHERE plan_month = :month" + USERS_ONLY
@@ -395,6 +446,14 @@ final class Sql {
         String text = LOCATOR.getResource(Sql.class.getClassLoader(),
                 "io/tokenquota/jdbi/sql/" + dialect.name().toLowerCase(java.util.Locale.ROOT) + "/" + name + ".sql");
         return text.strip().replaceAll("\\s+", " ").replace("( ", "(").replace(" )", ")");
+    }
+
+    /**
+     * Whether a key-less hold's row is deleted when it is committed or released (PostgreSQL), its
+     * finishing event being its record; H2 keeps the row, updated, and reads the same.
+     */
+    boolean deletesKeylessHolds() {
+        return dialect == Dialect.POSTGRESQL;
     }
 
     /** Whether an account insert can race into a duplicate-key error the caller must swallow. */

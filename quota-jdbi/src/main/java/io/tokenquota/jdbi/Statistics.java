@@ -151,9 +151,23 @@ final class Statistics {
         return sum.compareTo(java.math.BigDecimal.valueOf(Long.MAX_VALUE)) > 0 ? Long.MAX_VALUE : sum.longValue();
     }
 
+    /**
+     * The month's log of one account, oldest (lowest id) first: its event rows, the RESERVED events
+     * that holds' finishing events record (schema version 4: a hold writes no RESERVED row), and those
+     * of its holds still open, from their rows (for a team, the open holds its members held against it).
+     * A RESERVED event is listed under the id it was told under when the hold was granted, so the log
+     * reads as it did when every RESERVED event was a row; rows written before version 4 read as they are.
+     */
     List<LedgerEvent> events(Op op, String subject, YearMonth month) {
-        return op.with(h -> h.createQuery(sql.selectEvents)
-                .bind("subject", subject).bind("month", Rows.month(month))
-                .map(Rows.EVENT).list());
+        return op.with(h -> {
+            List<LedgerEvent> events = new ArrayList<>();
+            h.createQuery(sql.selectEvents).bind("subject", subject).bind("month", Rows.month(month))
+                    .map((rs, ctx) -> Rows.events(rs)).forEach(events::addAll);
+            h.createQuery(Team.isTeam(subject) ? sql.selectOpenTeamHoldsOfMonth : sql.selectOpenHoldsOfMonth)
+                    .bind("subject", subject).bind("month", Rows.month(month)).map(holds.reservations())
+                    .forEach(r -> events.add(Rows.reservedEventOf(r.reservation(), subject)));
+            events.sort(Comparator.comparingLong(LedgerEvent::id));
+            return events;
+        });
     }
 }

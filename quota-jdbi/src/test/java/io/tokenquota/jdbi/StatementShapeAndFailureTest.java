@@ -126,21 +126,24 @@ class StatementShapeAndFailureTest {
                 assertEquals(6, oneStatement.size(), () -> "one statement per hold change: " + oneStatement);
                 assertEquals(4, transactions.size(), () -> "grant, refund, setPlan, expiry: " + transactions);
                 for (String sql : oneStatement) {
+                    // a commit or release changes its hold first: updated if it has a key, else deleted
                     assertTrue(sql.startsWith("WITH account AS (UPDATE tq_account SET")
                                     && sql.contains("- used - reserved >= ?")
-                                    || sql.startsWith("WITH hold AS (UPDATE tq_reservation SET")
-                                    && sql.contains("state = 'HELD' AND plan_month = ?"),
+                                    || sql.startsWith("WITH kept AS (UPDATE tq_reservation SET")
+                                    && sql.contains("WHERE id = ? AND state = 'HELD'")
+                                    && sql.contains("dropped AS (DELETE FROM tq_reservation WHERE id = ? AND state = 'HELD'"),
                             () -> "starts with the conditional update the rest depends on: " + sql);
                     assertEquals(2, sql.split("UPDATE tq_account").length, () -> "one account update: " + sql);
                 }
             } else {
                 assertEquals(List.of(), oneStatement);
                 assertEquals(10, transactions.size(), () -> "one transaction per balance change: " + transactions);
-                assertEquals(List.of("INSERT tq_reservation", "INSERT tq_event", "UPDATE tq_account"),
+                // the hold's number drawn from the event log's sequence; no event: the finishing one records it
+                assertEquals(List.of("SELECT", "INSERT tq_reservation", "UPDATE tq_account"),
                         transactions.get(0),
-                        "reserve: the reservation row (idempotency) first, then the event, then the conditional update");
-                assertEquals(List.of("UPDATE tq_reservation", "INSERT tq_event", "UPDATE tq_account"),
-                        transactions.get(1));
+                        "reserve: its number, the reservation row (idempotency) first, then the conditional update");
+                assertEquals(List.of("UPDATE tq_reservation", "SELECT", "INSERT tq_event", "UPDATE tq_account"),
+                        transactions.get(1), "commit: the hold, the finishing event (its listed id drawn), the account");
             }
             assertEquals(stale.id(), store.reservation(stale.id()).orElseThrow().id());
         }
@@ -353,7 +356,9 @@ class StatementShapeAndFailureTest {
                     "the key matched verbatim");
             assertEquals(subject, store.account(subject).subject());
             assertEquals(1, count(db, "SELECT COUNT(*) FROM tq_account"));
-            assertEquals(1, count(db, "SELECT COUNT(*) FROM tq_event"));
+            // a hold writes its row and no event (its finishing event records the reserve)
+            assertEquals(1, count(db, "SELECT COUNT(*) FROM tq_reservation"));
+            assertEquals(0, count(db, "SELECT COUNT(*) FROM tq_event"));
         }
     }
 

@@ -17,7 +17,8 @@ import javax.sql.DataSource;
 /**
  * Issue 5, part 6a: what open holds cost. "Heap per open hold" = growth of the JVM heap in use after
  * full GCs, between a store whose {@code holdSubjects} accounts already exist and the same store after
- * {@code n} reserves that stay HELD (so it includes the hold, its index entries and its RESERVED event),
+ * {@code n} reserves that stay HELD (so it includes the hold and its index entries; the in-memory store's
+ * RESERVED event too, while the JDBI store's hold writes none until it finishes),
  * divided by {@code n}. For the JDBI store the holds live in the database: the heap side should be
  * flat, and the table side is the growth of {@code tq_reservation} and {@code tq_event} on disk.
  * Driver thread only.
@@ -57,7 +58,7 @@ final class MemoryBench {
         report.heading("Memory per open hold");
         report.line(settings.memoryHolds() + " reserves of 100 tokens that stay HELD (hold TTL 1 h), spread over "
                 + HOLD_SUBJECTS + " subjects whose accounts existed before; heap = used heap after 3 full GCs, after"
-                + " minus before, per hold (includes the hold, its indexes and its RESERVED event). Database = growth"
+                + " minus before, per hold (includes the hold and its indexes; in memory, its RESERVED event). Database = growth"
                 + " of tq_reservation + tq_event including indexes (PostgreSQL only).");
         report.table(List.of("store", "JVM heap per open hold", "database bytes per open hold",
                 "heap for " + settings.memoryHolds() + " holds"), rows);

@@ -1,5 +1,7 @@
 package io.tokenquota.jdbi.faults;
 
+import io.tokenquota.EventKind;
+import io.tokenquota.LedgerEvent;
 import io.tokenquota.Purchase;
 import io.tokenquota.PurchaseStatus;
 import io.tokenquota.QuotaAccount;
@@ -33,6 +35,7 @@ import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.TreeMap;
 import java.util.UUID;
 import java.util.regex.Matcher;
@@ -156,6 +159,103 @@ class SchemaUpgradeTest {
                 assertEquals(5, store.events(LEGACY_USER, month).size());
             }
         }
+    }
+
+    /**
+     * Schema version 4 stops writing RESERVED rows (a hold's finishing event records its reserve). A
+     * database at version 3 holds RESERVED rows, and holds still open under UUID ids: after the upgrade
+     * the log reads the same events, ids included, and finishing those holds logs plain events, so no
+     * RESERVED event is listed twice; a hold reserved after the upgrade is listed as before.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"h2", "postgresql"})
+    void theLogOfAVersion3DatabaseReadsTheSameAfterTheUpgrade(String dialect) throws Exception {
+        TreeMap<Integer, String> versions = migrationFiles(dialect);
+        DataSource ds = emptyDatabase(dialect);
+        for (String sql : versions.headMap(3, true).values()) {
+            applyRaw(ds, sql);
+        }
+        YearMonth month = YearMonth.now(ZoneOffset.UTC);
+        insertV1Data(ds, month);
+        // a key-less hold still open at the upgrade, of another user
+        String keyless = "33333333-3333-4333-8333-333333333333";
+        String other = "legacy-user-2";
+        OffsetDateTime now = OffsetDateTime.now(ZoneOffset.UTC).truncatedTo(ChronoUnit.MILLIS);
+        try (Connection c = ds.getConnection()) {
+            update(c, "INSERT INTO tq_account (subject, plan_month, allocated, granted, carried, used, reserved, created_at,"
+                    + " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", other, month.toString(), 10_000L, 0L, 0L, 0L, 40L,
+                    now, now);
+            update(c, "INSERT INTO tq_reservation (id, subject, plan_month, held, state, charged, actual, overage,"
+                    + " idempotency_key, endpoint, is_consume, created_at, expires_at, finished_at)"
+                    + " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", keyless, other, month.toString(), 40L, "HELD",
+                    0L, null, 0L, null, "/legacy", false, now, now.plusHours(1), null);
+            update(c, "INSERT INTO tq_event (subject, plan_month, kind, tokens, overage, reservation_id, transaction_id,"
+                    + " detail, is_consume, occurred_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", other, month.toString(),
+                    "RESERVED", 40L, 0L, keyless, null, "/legacy", false, now);
+        }
+        Map<String, List<String>> before = new java.util.HashMap<>();
+        for (String subject : List.of(LEGACY_USER, other)) {
+            before.put(subject, logRows(ds, subject));
+        }
+
+        JdbiQuotaStore.installSchema(ds);
+
+        try (JdbiQuotaStore store = store(ds)) {
+            for (String subject : List.of(LEGACY_USER, other)) {
+                assertEquals(before.get(subject), listed(store.events(subject, month)), "the log of " + subject);
+            }
+            store.commit(HELD_ID, 250);
+            store.release(keyless);
+            assertEquals(ReservationState.RELEASED, store.reservation(keyless).orElseThrow().state(),
+                    "a hold reserved before the upgrade keeps its row");
+            Reservation fresh = store.reserve(other, 60, null);
+            store.commit(fresh.id(), 60);
+            List<LedgerEvent> mine = store.events(LEGACY_USER, month);
+            List<LedgerEvent> theirs = store.events(other, month);
+            assertEquals(List.of(EventKind.RESERVED, EventKind.COMMITTED, EventKind.CREDITED, EventKind.RESERVED,
+                    EventKind.COMMITTED), mine.stream().map(LedgerEvent::kind).toList());
+            assertEquals(List.of(EventKind.RESERVED, EventKind.RELEASED, EventKind.RESERVED, EventKind.COMMITTED),
+                    theirs.stream().map(LedgerEvent::kind).toList());
+            assertEquals(before.get(LEGACY_USER), listed(mine.subList(0, 4)), "old rows read as before");
+            assertEquals(List.of(keyless, keyless, fresh.id(), fresh.id()),
+                    theirs.stream().map(LedgerEvent::reservationId).toList());
+            java.util.Set<Long> ids = new java.util.HashSet<>();
+            for (List<LedgerEvent> log : List.of(mine, theirs)) {
+                for (int i = 0; i < log.size(); i++) {
+                    assertTrue(ids.add(log.get(i).id()), "unique ids: " + log);
+                    assertTrue(i == 0 || log.get(i - 1).id() < log.get(i).id(), "oldest first: " + log);
+                }
+            }
+            assertEquals(0, store.openHolds());
+            assertEquals(4, store.blockStats(other, month).granted() + store.blockStats(LEGACY_USER, month).granted());
+        }
+        try (Connection c = ds.getConnection(); Statement st = c.createStatement();
+             ResultSet rs = st.executeQuery("SELECT COUNT(*) FROM tq_event WHERE held_tokens IS NOT NULL")) {
+            rs.next();
+            assertEquals(1, rs.getLong(1), "only the hold reserved after the upgrade has its reserve on its finish");
+        }
+    }
+
+    /** A subject's event rows as a version 3 store listed them: id, kind, tokens, hold or purchase. */
+    private static List<String> logRows(DataSource ds, String subject) throws SQLException {
+        List<String> rows = new ArrayList<>();
+        try (Connection c = ds.getConnection();
+             PreparedStatement ps = c.prepareStatement("SELECT id, kind, tokens, reservation_id, transaction_id"
+                     + " FROM tq_event WHERE subject = ? ORDER BY id")) {
+            ps.setString(1, subject);
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    rows.add(rs.getLong(1) + " " + rs.getString(2) + " " + rs.getLong(3) + " " + rs.getString(4) + " "
+                            + rs.getString(5));
+                }
+            }
+        }
+        return rows;
+    }
+
+    private static List<String> listed(List<LedgerEvent> events) {
+        return events.stream().map(e -> e.id() + " " + e.kind() + " " + e.tokens() + " " + e.reservationId() + " "
+                + e.transactionId()).toList();
     }
 
     private static JdbiQuotaStore store(DataSource ds) {

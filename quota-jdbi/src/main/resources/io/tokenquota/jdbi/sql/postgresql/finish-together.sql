@@ -7,13 +7,16 @@
 -- row back per finished hold (ord, 1-based) with its account as the statement left it; a call without
 -- a row changed nothing, and its caller runs it alone. :capAtHeld is the overrun policy. A commit's usage
 -- (:modelList and the count lists, NULL for a release or a commit without one) goes on its event.
+-- A key-less hold is deleted, one with an idempotency key keeps its row (see commit.sql).
 WITH calls AS (
     SELECT t.id, t.actual, t.ord, t.model, t.input_tokens, t.cached_input_tokens, t.output_tokens, t.reasoning_tokens
       FROM unnest(CAST(:idList AS VARCHAR[]), CAST(:actualList AS BIGINT[]), CAST(:modelList AS VARCHAR[]),
                   CAST(:inputList AS BIGINT[]), CAST(:cachedList AS BIGINT[]), CAST(:outputList AS BIGINT[]),
                   CAST(:reasoningList AS BIGINT[]))
            WITH ORDINALITY AS t(id, actual, model, input_tokens, cached_input_tokens, output_tokens, reasoning_tokens, ord)
-), hold AS (
+), kept AS (
+    -- a hold with an idempotency key, or one reserved before schema version 4 (a UUID id), keeps its row
+    -- (see commit.sql)
     UPDATE tq_reservation AS r
        SET state = CASE WHEN c.actual IS NULL THEN 'RELEASED' ELSE 'COMMITTED' END,
            charged = CASE WHEN c.actual IS NULL THEN r.charged
@@ -28,6 +31,7 @@ WITH calls AS (
      -- statistics say: joined to calls alone, an id without statistics matches 1 row in 200, and a
      -- scan of the whole table, each row against every call, was planned instead
      WHERE r.id = ANY(CAST(:idList AS VARCHAR[])) AND r.id = c.id AND r.state = 'HELD'
+       AND NOT (r.idempotency_key IS NULL AND strpos(r.id, '-') = 0)
        AND r.plan_month = :month AND NOT r.superseded
        -- a team hold settles its team's account too, on the store's locked path
        AND r.team_subject IS NULL
@@ -37,6 +41,29 @@ WITH calls AS (
     RETURNING r.id, r.subject, r.plan_month, r.held, r.state, r.charged, r.actual, r.overage, r.idempotency_key,
               r.endpoint, r.is_consume, r.created_at, r.expires_at, r.finished_at, r.team_subject, c.ord, c.model,
               c.input_tokens, c.cached_input_tokens, c.output_tokens, c.reasoning_tokens
+), dropped AS (
+    -- a key-less hold is deleted: its finishing event, under the hold's number, is its record
+    DELETE FROM tq_reservation AS r
+     USING calls AS c
+     WHERE r.id = ANY(CAST(:idList AS VARCHAR[])) AND r.id = c.id AND r.state = 'HELD'
+       AND r.idempotency_key IS NULL AND strpos(r.id, '-') = 0
+       AND r.plan_month = :month AND NOT r.superseded
+       AND r.team_subject IS NULL
+       AND NOT EXISTS (SELECT 1 FROM tq_account AS later WHERE later.subject = r.subject AND later.plan_month > r.plan_month
+                       OFFSET 0)
+    -- the row as the update above would have left it
+    RETURNING r.id, r.subject, r.plan_month, r.held,
+              CAST(CASE WHEN c.actual IS NULL THEN 'RELEASED' ELSE 'COMMITTED' END AS VARCHAR(9)) AS state,
+              CASE WHEN c.actual IS NULL THEN r.charged
+                   WHEN :capAtHeld = 1 AND c.actual > r.held THEN r.held ELSE c.actual END AS charged,
+              CASE WHEN c.actual IS NULL THEN r.actual ELSE c.actual END AS actual,
+              CASE WHEN c.actual IS NULL THEN r.overage
+                   WHEN c.actual > r.held THEN c.actual - r.held ELSE 0 END AS overage,
+              r.idempotency_key, r.endpoint, r.is_consume, r.created_at, r.expires_at,
+              CAST(:now AS TIMESTAMPTZ) AS finished_at, r.team_subject, c.ord, c.model,
+              c.input_tokens, c.cached_input_tokens, c.output_tokens, c.reasoning_tokens
+), hold AS (
+    SELECT * FROM kept UNION ALL SELECT * FROM dropped
 ), sums AS (
     SELECT subject, SUM(CASE WHEN state = 'COMMITTED' THEN charged ELSE 0 END) AS charged, SUM(held) AS held
       FROM hold
@@ -55,14 +82,22 @@ WITH calls AS (
               a.carried AS account_carried, a.used AS account_used, a.reserved AS account_reserved,
               a.created_at AS account_created_at, a.updated_at AS account_updated_at
 ), event AS (
-    INSERT INTO tq_event (subject, plan_month, kind, tokens, overage, reservation_id, transaction_id, detail,
-                          is_consume, occurred_at, model, input_tokens, cached_input_tokens, output_tokens, reasoning_tokens)
-    SELECT h.subject, h.plan_month, h.state, CASE WHEN h.state = 'COMMITTED' THEN h.charged ELSE h.held END,
+    -- each hold's first finishing event records its reserve under the hold's number, and is listed under
+    -- logged_id, drawn now (see commit.sql); a hold from before version 4 logs a plain event
+    INSERT INTO tq_event (id, logged_id, subject, plan_month, kind, tokens, overage, reservation_id, transaction_id,
+                          detail, is_consume, occurred_at, model, input_tokens, cached_input_tokens, output_tokens,
+                          reasoning_tokens, held_tokens, held_at, held_until)
+    SELECT CASE WHEN strpos(h.id, '-') = 0 THEN CAST(h.id AS BIGINT) ELSE nextval('tq_event_id_seq') END,
+           CASE WHEN strpos(h.id, '-') = 0 THEN nextval('tq_event_id_seq') END,
+           h.subject, h.plan_month, h.state, CASE WHEN h.state = 'COMMITTED' THEN h.charged ELSE h.held END,
            h.overage, h.id, NULL, h.endpoint, FALSE, :now, h.model, h.input_tokens, h.cached_input_tokens,
-           h.output_tokens, h.reasoning_tokens
+           h.output_tokens, h.reasoning_tokens,
+           CASE WHEN strpos(h.id, '-') = 0 THEN h.held END,
+           CASE WHEN strpos(h.id, '-') = 0 THEN h.created_at END,
+           CASE WHEN strpos(h.id, '-') = 0 THEN h.expires_at END
       FROM hold AS h JOIN account AS a ON a.subject = h.subject
      ORDER BY h.ord
-    RETURNING id, reservation_id
+    RETURNING COALESCE(logged_id, id) AS id, reservation_id
 )
 SELECT h.id, h.subject, h.plan_month, h.held, h.state, h.charged, h.actual, h.overage, h.idempotency_key,
        h.endpoint, h.is_consume, h.created_at, h.expires_at, h.finished_at, h.team_subject, h.ord,

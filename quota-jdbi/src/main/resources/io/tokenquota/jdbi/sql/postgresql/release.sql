@@ -1,10 +1,17 @@
--- A release of a held hold of the subject's latest month, in autocommit: the hold's conditional
--- update, then the account and the RELEASED event, only from the row that update returns. Any other
--- hold gets no row and changes nothing (see commit.sql).
-WITH hold AS (
-    UPDATE tq_reservation SET state = 'RELEASED', finished_at = :now
+-- A release of a held hold of the subject's latest month, in autocommit: the hold's conditional change,
+-- then the account and the RELEASED event, only from the row that change returns. Any other hold gets no
+-- row and changes nothing (see commit.sql).
+-- A hold without an idempotency key is deleted: nothing can retry its reserve, and its RELEASED event,
+-- whose id is the hold's number, is its record from now on (found by the event log's id index). A hold
+-- with a key keeps its row, updated, so that a retry of its reserve finds it; so does a hold reserved
+-- before schema version 4 (its id is a UUID, not a number), whose RESERVED event is a row of its own.
+-- The two changes below exclude each other: one of them finds the hold.
+WITH kept AS (
+    UPDATE tq_reservation
+       SET state = 'RELEASED', finished_at = :now
      -- by its key: state = 'HELD' does not imply the open-holds index's predicate (finished_at IS NULL)
      WHERE id = :id AND state = 'HELD'
+       AND NOT (idempotency_key IS NULL AND strpos(id, '-') = 0)
        AND plan_month = :month AND NOT superseded
        -- a team hold settles its team's account too, on the store's locked path
        AND team_subject IS NULL
@@ -14,6 +21,21 @@ WITH hold AS (
                        OFFSET 0)
     RETURNING id, subject, plan_month, held, state, charged, actual, overage, idempotency_key, endpoint, is_consume,
               created_at, expires_at, finished_at, team_subject
+), dropped AS (
+    DELETE FROM tq_reservation
+     WHERE id = :id AND state = 'HELD'
+       AND idempotency_key IS NULL AND strpos(id, '-') = 0
+       AND plan_month = :month AND NOT superseded
+       AND team_subject IS NULL
+       AND NOT EXISTS (SELECT 1 FROM tq_account AS later
+                        WHERE later.subject = tq_reservation.subject AND later.plan_month > tq_reservation.plan_month
+                       OFFSET 0)
+    -- the row as the update above would have left it
+    RETURNING id, subject, plan_month, held, CAST('RELEASED' AS VARCHAR(9)) AS state, charged, actual, overage,
+              idempotency_key, endpoint, is_consume, created_at, expires_at, CAST(:now AS TIMESTAMPTZ) AS finished_at,
+              team_subject
+), hold AS (
+    SELECT * FROM kept UNION ALL SELECT * FROM dropped
 ), account AS (
     UPDATE tq_account AS a SET reserved = a.reserved - hold.held, updated_at = :now
       FROM hold
@@ -22,12 +44,20 @@ WITH hold AS (
               a.used AS account_used, a.reserved AS account_reserved, a.created_at AS account_created_at,
               a.updated_at AS account_updated_at
 ), event AS (
-    INSERT INTO tq_event (subject, plan_month, kind, tokens, overage, reservation_id, transaction_id, detail,
-                          is_consume, occurred_at)
-    SELECT hold.subject, hold.plan_month, 'RELEASED', hold.held, hold.overage, hold.id, NULL, hold.endpoint,
-           FALSE, :now
+    -- the hold's first finishing event records its reserve (held_tokens, held_at, held_until) under the
+    -- hold's number as its id, and is itself listed under logged_id, drawn now, so that the log reads in
+    -- the order things happened; a hold from before version 4 logs a plain event (its RESERVED row exists)
+    INSERT INTO tq_event (id, logged_id, subject, plan_month, kind, tokens, overage, reservation_id, transaction_id,
+                          detail, is_consume, occurred_at, held_tokens, held_at, held_until)
+    SELECT CASE WHEN strpos(hold.id, '-') = 0 THEN CAST(hold.id AS BIGINT) ELSE nextval('tq_event_id_seq') END,
+           CASE WHEN strpos(hold.id, '-') = 0 THEN nextval('tq_event_id_seq') END,
+           hold.subject, hold.plan_month, 'RELEASED', hold.held, hold.overage, hold.id, NULL, hold.endpoint,
+           FALSE, :now,
+           CASE WHEN strpos(hold.id, '-') = 0 THEN hold.held END,
+           CASE WHEN strpos(hold.id, '-') = 0 THEN hold.created_at END,
+           CASE WHEN strpos(hold.id, '-') = 0 THEN hold.expires_at END
       FROM hold JOIN account ON TRUE
-    RETURNING id
+    RETURNING COALESCE(logged_id, id) AS id
 )
 SELECT hold.*, account.*, event.id AS event_id
   FROM hold, account, event

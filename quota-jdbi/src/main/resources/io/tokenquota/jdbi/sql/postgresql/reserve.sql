@@ -1,6 +1,8 @@
--- A reserve, in autocommit: the account's conditional update, then the hold and its RESERVED event,
--- both inserted only from the row that update returns (a refusal writes nothing). The account's row
--- lock is held from the update to the statement's own commit.
+-- A reserve, in autocommit: the account's conditional update, then the hold, inserted only from the row
+-- that update returns (a refusal writes nothing). The account's row lock is held from the update to the
+-- statement's own commit. No event row: the hold's number, drawn here from the event log's sequence,
+-- is its id and the id its RESERVED event is listed under; the event that finishes the hold records the
+-- reserve (schema version 4), and until then the hold's row is its record.
 WITH account AS (
     UPDATE tq_account SET reserved = reserved + :tokens, updated_at = :now
      WHERE subject = :subject AND plan_month = :month
@@ -16,19 +18,16 @@ WITH account AS (
        -- check is on the row as locked, like the month's
        AND team_subject IS NULL
     RETURNING subject, plan_month, allocated, granted, carried, used, reserved, created_at, updated_at
+), numbered AS (
+    -- one number per granted hold; a refusal draws none
+    SELECT nextval('tq_event_id_seq') AS number FROM account
 ), hold AS (
     INSERT INTO tq_reservation (id, subject, plan_month, held, state, charged, actual, overage, idempotency_key,
                                 endpoint, is_consume, created_at, expires_at, finished_at)
-    SELECT :id, :subject, :month, :tokens, 'HELD', 0, CAST(NULL AS BIGINT), 0, CAST(:key AS VARCHAR),
-           CAST(:endpoint AS VARCHAR), FALSE, :now, :expiresAt, CAST(NULL AS TIMESTAMPTZ)
-      FROM account
-), event AS (
-    INSERT INTO tq_event (subject, plan_month, kind, tokens, overage, reservation_id, transaction_id, detail,
-                          is_consume, occurred_at)
-    SELECT :subject, :month, 'RESERVED', :tokens, 0, :id, NULL, CAST(:endpoint AS VARCHAR), FALSE, :now
-      FROM account
-    RETURNING id
+    SELECT CAST(numbered.number AS VARCHAR), :subject, :month, :tokens, 'HELD', 0, CAST(NULL AS BIGINT), 0,
+           CAST(:key AS VARCHAR), CAST(:endpoint AS VARCHAR), FALSE, :now, :expiresAt, CAST(NULL AS TIMESTAMPTZ)
+      FROM numbered
 )
 SELECT subject, plan_month, allocated, granted, carried, used, reserved, created_at, updated_at,
-       event.id AS event_id
-  FROM account, event
+       numbered.number AS event_id
+  FROM account, numbered

@@ -1,19 +1,20 @@
 -- Reserves and consumes without idempotency keys of several callers (the store's group commit), in
--- one statement and one commit. A call is a hold when it has an id (:idList), a consume when its id
--- is NULL; :expiryList holds each hold's expiry in the database's clock, in microseconds since the
--- epoch. It locks the accounts of the month in subject order, walks each subject's calls in queue
+-- one statement and one commit. A call is a hold when it has an expiry (:expiryList, each hold's
+-- expiry in the database's clock, in microseconds since the epoch), a consume when that is NULL. It locks the accounts of the month in subject order, walks each subject's calls in queue
 -- order granting each one that still fits what the earlier ones left (the check each would make
 -- alone), adds each subject's granted consumes to used and its granted holds to reserved, inserts
--- the holds, and appends one event per grant. One row back per granted call (ord, 1-based, and its
--- event_id) with its account as the statement left it; a call without a row changed nothing, and its
--- caller runs it alone.
+-- the holds, and appends one event per granted consume. Each grant draws one number from the event
+-- log's sequence: a consume's event id, or a hold's number (its id, and the id its RESERVED event is
+-- listed under: a hold writes no event, see reserve.sql). One row back per granted call (ord, 1-based,
+-- and that number as event_id) with its account as the statement left it; a call without a row changed
+-- nothing, and its caller runs it alone.
 WITH RECURSIVE calls AS (
-    SELECT t.ord, t.subject, t.tokens, t.endpoint, t.id,
+    SELECT t.ord, t.subject, t.tokens, t.endpoint, t.expiry IS NOT NULL AS is_hold,
            TIMESTAMPTZ 'epoch' + t.expiry * INTERVAL '1 microsecond' AS expires_at,
            row_number() OVER (PARTITION BY t.subject ORDER BY t.ord) AS k
       FROM unnest(CAST(:subjectList AS VARCHAR[]), CAST(:tokenList AS BIGINT[]), CAST(:endpointList AS VARCHAR[]),
-                  CAST(:idList AS VARCHAR[]), CAST(:expiryList AS BIGINT[]))
-           WITH ORDINALITY AS t(subject, tokens, endpoint, id, expiry, ord)
+                  CAST(:expiryList AS BIGINT[]))
+           WITH ORDINALITY AS t(subject, tokens, endpoint, expiry, ord)
 ), locked AS (
     -- in subject order, so that two combined statements never deadlock; the same conditions as a
     -- single reserve or consume (no stale hold, the subject's latest month)
@@ -45,12 +46,12 @@ WITH RECURSIVE calls AS (
            w.available >= c.tokens
       FROM walk AS w JOIN calls AS c ON c.subject = w.subject AND c.k = w.k + 1
 ), accepted AS (
-    SELECT c.ord, c.subject, c.tokens, c.endpoint, c.id, c.expires_at, nextval('tq_event_id_seq') AS event_id
+    SELECT c.ord, c.subject, c.tokens, c.endpoint, c.is_hold, c.expires_at, nextval('tq_event_id_seq') AS event_id
       FROM walk AS w JOIN calls AS c ON c.subject = w.subject AND c.k = w.k
      WHERE w.fits
 ), sums AS (
-    SELECT subject, SUM(CASE WHEN id IS NULL THEN tokens ELSE 0 END) AS consumed,
-           SUM(CASE WHEN id IS NULL THEN 0 ELSE tokens END) AS held, SUM(tokens) AS total
+    SELECT subject, SUM(CASE WHEN is_hold THEN 0 ELSE tokens END) AS consumed,
+           SUM(CASE WHEN is_hold THEN tokens ELSE 0 END) AS held, SUM(tokens) AS total
       FROM accepted
      GROUP BY subject
 ), account AS (
@@ -70,16 +71,17 @@ WITH RECURSIVE calls AS (
 ), hold AS (
     INSERT INTO tq_reservation (id, subject, plan_month, held, state, charged, actual, overage, idempotency_key,
                                 endpoint, is_consume, created_at, expires_at, finished_at)
-    SELECT x.id, x.subject, :month, x.tokens, 'HELD', 0, CAST(NULL AS BIGINT), 0, CAST(NULL AS VARCHAR),
-           x.endpoint, FALSE, :now, x.expires_at, CAST(NULL AS TIMESTAMPTZ)
+    SELECT CAST(x.event_id AS VARCHAR), x.subject, :month, x.tokens, 'HELD', 0, CAST(NULL AS BIGINT), 0,
+           CAST(NULL AS VARCHAR), x.endpoint, FALSE, :now, x.expires_at, CAST(NULL AS TIMESTAMPTZ)
       FROM accepted AS x JOIN account AS a ON a.subject = x.subject
-     WHERE x.id IS NOT NULL
+     WHERE x.is_hold
 ), event AS (
     INSERT INTO tq_event (id, subject, plan_month, kind, tokens, overage, reservation_id, transaction_id, detail,
                           is_consume, occurred_at)
-    SELECT x.event_id, x.subject, :month, CASE WHEN x.id IS NULL THEN 'COMMITTED' ELSE 'RESERVED' END, x.tokens,
-           0, x.id, NULL, x.endpoint, x.id IS NULL, :now
+    SELECT x.event_id, x.subject, :month, 'COMMITTED', x.tokens, 0, CAST(NULL AS VARCHAR), NULL, x.endpoint, TRUE,
+           :now
       FROM accepted AS x JOIN account AS a ON a.subject = x.subject
+     WHERE NOT x.is_hold
      ORDER BY x.ord
 )
 SELECT a.subject, a.plan_month, a.allocated, a.granted, a.carried, a.used, a.reserved, a.created_at, a.updated_at,

@@ -60,15 +60,25 @@ WITH calls AS (
      WHERE a.subject = s.subject AND a.plan_month = :month
     RETURNING a.subject, a.allocated, a.granted, a.carried, a.used, a.reserved, a.created_at, a.updated_at
 ), event AS (
-    INSERT INTO tq_event (subject, plan_month, kind, tokens, overage, reservation_id, transaction_id, detail,
-                          is_consume, occurred_at, model, input_tokens, cached_input_tokens, output_tokens, reasoning_tokens)
-    SELECT o.subject, h.plan_month, h.state, CASE WHEN h.state = 'COMMITTED' THEN h.charged ELSE h.held END,
+    -- each account's event records the hold's reserve under that account's number in the hold's id, and
+    -- is listed under logged_id, drawn now (see team-finish.sql); a hold from before version 4 logs plain
+    -- events
+    INSERT INTO tq_event (id, logged_id, subject, plan_month, kind, tokens, overage, reservation_id, transaction_id,
+                          detail, is_consume, occurred_at, model, input_tokens, cached_input_tokens, output_tokens,
+                          reasoning_tokens, held_tokens, held_at, held_until)
+    SELECT CASE WHEN strpos(h.id, '-') > 0 THEN nextval('tq_event_id_seq')
+                ELSE CAST(split_part(h.id, 't', o.n + 1) AS BIGINT) END,
+           CASE WHEN strpos(h.id, '-') = 0 THEN nextval('tq_event_id_seq') END,
+           o.subject, h.plan_month, h.state, CASE WHEN h.state = 'COMMITTED' THEN h.charged ELSE h.held END,
            h.overage, h.id, NULL, h.endpoint, FALSE, :now, h.model, h.input_tokens, h.cached_input_tokens,
-           h.output_tokens, h.reasoning_tokens
+           h.output_tokens, h.reasoning_tokens,
+           CASE WHEN strpos(h.id, '-') = 0 THEN h.held END,
+           CASE WHEN strpos(h.id, '-') = 0 THEN h.created_at END,
+           CASE WHEN strpos(h.id, '-') = 0 THEN h.expires_at END
       FROM hold AS h CROSS JOIN LATERAL (VALUES (h.subject, 0), (h.team_subject, 1)) AS o(subject, n)
       JOIN account AS a ON a.subject = o.subject
      ORDER BY h.ord, o.n
-    RETURNING id, subject, reservation_id
+    RETURNING COALESCE(logged_id, id) AS id, subject, reservation_id
 )
 SELECT h.id, h.subject, h.plan_month, h.held, h.state, h.charged, h.actual, h.overage, h.idempotency_key,
        h.endpoint, h.is_consume, h.created_at, h.expires_at, h.finished_at, h.team_subject, h.ord,

@@ -42,16 +42,26 @@ WITH hold AS (
               a.carried AS account_carried, a.used AS account_used, a.reserved AS account_reserved,
               a.created_at AS account_created_at, a.updated_at AS account_updated_at
 ), event AS (
-    -- a commit's events keep the usage it was weighed from (:model and the counts; all NULL for a release)
-    INSERT INTO tq_event (subject, plan_month, kind, tokens, overage, reservation_id, transaction_id, detail,
-                          is_consume, occurred_at, model, input_tokens, cached_input_tokens, output_tokens,
-                          reasoning_tokens)
-    SELECT a.subject, h.plan_month, CASE WHEN :commit THEN 'COMMITTED' ELSE 'RELEASED' END,
+    -- a commit's events keep the usage it was weighed from (:model and the counts; all NULL for a release).
+    -- Each account's event is the hold's first finishing event there and records its reserve, under that
+    -- account's number in the hold's id (the member's before the 't', the team's after it) as its id,
+    -- listed under logged_id, drawn now (see commit.sql); a hold from before version 4 logs plain events.
+    -- The hold keeps its row, as a hold with a key does.
+    INSERT INTO tq_event (id, logged_id, subject, plan_month, kind, tokens, overage, reservation_id, transaction_id,
+                          detail, is_consume, occurred_at, model, input_tokens, cached_input_tokens, output_tokens,
+                          reasoning_tokens, held_tokens, held_at, held_until)
+    SELECT CASE WHEN strpos(h.id, '-') > 0 THEN nextval('tq_event_id_seq')
+                ELSE CAST(split_part(h.id, 't', CASE WHEN a.subject = h.subject THEN 1 ELSE 2 END) AS BIGINT) END,
+           CASE WHEN strpos(h.id, '-') = 0 THEN nextval('tq_event_id_seq') END,
+           a.subject, h.plan_month, CASE WHEN :commit THEN 'COMMITTED' ELSE 'RELEASED' END,
            CASE WHEN :commit THEN h.charged ELSE h.held END, h.overage, h.id, NULL, h.endpoint, FALSE, :now,
            CAST(:model AS VARCHAR), CAST(:inputTokens AS BIGINT), CAST(:cachedTokens AS BIGINT),
-           CAST(:outputTokens AS BIGINT), CAST(:reasoningTokens AS BIGINT)
+           CAST(:outputTokens AS BIGINT), CAST(:reasoningTokens AS BIGINT),
+           CASE WHEN strpos(h.id, '-') = 0 THEN h.held END,
+           CASE WHEN strpos(h.id, '-') = 0 THEN h.created_at END,
+           CASE WHEN strpos(h.id, '-') = 0 THEN h.expires_at END
       FROM hold AS h JOIN account AS a ON TRUE
-    RETURNING id, subject
+    RETURNING COALESCE(logged_id, id) AS id, subject
 )
 SELECT h.*, a.subject AS account_subject, a.account_allocated, a.account_granted, a.account_carried,
        a.account_used, a.account_reserved, a.account_created_at, a.account_updated_at, e.id AS event_id

@@ -10,8 +10,8 @@
 -- the member is still in that team, both accounts are the latest of their owners with no stale hold,
 -- and both still have its tokens after the calls granted before it: the check of team-take.sql, made
 -- against what the earlier calls left. A call not granted changes nothing (its caller runs alone, on the
--- path that explains refusals). Both balances of each granted call move, its hold (which remembers the
--- team) and one event per account are written. One row back per granted call (ord, 1-based) with the
+-- path that explains refusals). Both balances of each granted call move, and its hold (which remembers
+-- the team) is written, with one event per account for a consume. One row back per granted call (ord, 1-based) with the
 -- member's and the team's account as the statement left them and both events' ids.
 WITH RECURSIVE calls AS (
     SELECT t.ord, t.subject, t.team, t.tokens, t.endpoint, t.id, t.consume,
@@ -64,9 +64,18 @@ WITH RECURSIVE calls AS (
               LEFT JOIN slots AS m ON m.subject = c.subject AND m.team_subject = c.team
               LEFT JOIN slots AS t ON t.subject = c.team AND t.team_subject IS NULL) AS g
 ), accepted AS (
-    SELECT c.ord, c.subject, c.team, c.tokens, c.endpoint, c.id, c.expires_at, c.consume
-      FROM walk AS w JOIN calls AS c ON c.ord = w.k
-     WHERE w.fits
+    -- a granted hold's id is two numbers drawn from the event log's sequence, the member's and the team's,
+    -- joined by 't': the ids its two RESERVED events are listed under (a hold writes no event, see
+    -- team-take.sql); a consume keeps the id it was given and logs both events
+    SELECT g.ord, g.subject, g.team, g.tokens, g.endpoint, g.expires_at, g.consume, g.member_number, g.team_number,
+           CASE WHEN g.consume THEN g.id
+                ELSE CAST(g.member_number AS VARCHAR) || 't' || CAST(g.team_number AS VARCHAR) END AS id
+      FROM (SELECT c.ord, c.subject, c.team, c.tokens, c.endpoint, c.id, c.expires_at, c.consume,
+                   CASE WHEN c.consume THEN NULL ELSE nextval('tq_event_id_seq') END AS member_number,
+                   CASE WHEN c.consume THEN NULL ELSE nextval('tq_event_id_seq') END AS team_number
+              FROM walk AS w JOIN calls AS c ON c.ord = w.k
+             WHERE w.fits
+             OFFSET 0) AS g
 ), sums AS (
     -- each granted call moves its member's account and its team's by the same tokens
     SELECT o.subject, SUM(CASE WHEN x.consume THEN x.tokens ELSE 0 END) AS consumed,
@@ -98,20 +107,22 @@ WITH RECURSIVE calls AS (
 ), event AS (
     INSERT INTO tq_event (subject, plan_month, kind, tokens, overage, reservation_id, transaction_id, detail,
                           is_consume, occurred_at)
-    SELECT o.subject, :month, CASE WHEN x.consume THEN 'COMMITTED' ELSE 'RESERVED' END, x.tokens, 0, x.id, NULL,
-           x.endpoint, x.consume, :now
+    SELECT o.subject, :month, 'COMMITTED', x.tokens, 0, x.id, NULL, x.endpoint, TRUE, :now
       FROM accepted AS x CROSS JOIN LATERAL (VALUES (x.subject, 0), (x.team, 1)) AS o(subject, n)
+     WHERE x.consume
      ORDER BY x.ord, o.n
     RETURNING id, subject, reservation_id
 )
+-- per call: its consume events' ids, or its RESERVED events' (the hold's numbers)
 SELECT x.ord, m.subject, m.plan_month, m.allocated, m.granted, m.carried, m.used, m.reserved, m.created_at,
        m.updated_at, t.subject AS team_subject, t.allocated AS team_allocated, t.granted AS team_granted,
        t.carried AS team_carried, t.used AS team_used, t.reserved AS team_reserved,
-       t.created_at AS team_created_at, t.updated_at AS team_updated_at, em.id AS event_id,
-       et.id AS team_event_id
+       t.created_at AS team_created_at, t.updated_at AS team_updated_at,
+       COALESCE(em.id, x.member_number) AS event_id, COALESCE(et.id, x.team_number) AS team_event_id,
+       x.id AS hold_id
   FROM accepted AS x
   JOIN account AS m ON m.subject = x.subject
   JOIN account AS t ON t.subject = x.team
-  JOIN event AS em ON em.reservation_id = x.id AND em.subject = x.subject
-  JOIN event AS et ON et.reservation_id = x.id AND et.subject = x.team
+  LEFT JOIN event AS em ON em.reservation_id = x.id AND em.subject = x.subject
+  LEFT JOIN event AS et ON et.reservation_id = x.id AND et.subject = x.team
  ORDER BY x.ord

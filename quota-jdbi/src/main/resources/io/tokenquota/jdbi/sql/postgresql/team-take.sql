@@ -4,7 +4,8 @@
 -- team first, then the member (the order of every path that locks both, so members never deadlock),
 -- and the hold is granted only if, on the rows as locked, the member is still in that team, both
 -- accounts are the latest of their owners, both have :tokens available, and neither has a stale hold.
--- Then both balances move, the hold (which remembers the team) and one event per account are written.
+-- Then both balances move, and the hold (which remembers the team) is written, with one event per account
+-- for a consume.
 -- Anything else (no account yet, a later month, a stale hold, a refusal, no team) returns no row and
 -- changes nothing: the store then reads why, on its transaction path. A replayed :key fails the hold's
 -- insert, which undoes the whole statement.
@@ -48,26 +49,39 @@ WITH member AS (
      WHERE a.subject IN (d.team, :subject) AND a.plan_month = :month
     RETURNING a.subject, a.plan_month, a.allocated, a.granted, a.carried, a.used, a.reserved, a.created_at,
               a.updated_at
+), ids AS (
+    -- a hold's id is two numbers drawn from the event log's sequence, the member's and the team's, joined
+    -- by 't' (which also tells its commit to take the team path): the ids its two RESERVED events are
+    -- listed under. A hold writes no event (see reserve.sql); a consume keeps :id and logs both events.
+    SELECT d.team, CASE WHEN :consume THEN NULL ELSE nextval('tq_event_id_seq') END AS member_number,
+           CASE WHEN :consume THEN NULL ELSE nextval('tq_event_id_seq') END AS team_number
+      FROM decision AS d
 ), hold AS (
     INSERT INTO tq_reservation (id, subject, plan_month, held, state, charged, actual, overage, idempotency_key,
                                 endpoint, is_consume, created_at, expires_at, finished_at, team_subject)
     -- a CASE without ELSE is typed by its THEN alone: cast, so the statement prepares without the driver's types
-    SELECT :id, :subject, :month, :tokens, CASE WHEN :consume THEN 'COMMITTED' ELSE 'HELD' END,
+    SELECT CASE WHEN :consume THEN CAST(:id AS VARCHAR)
+                ELSE CAST(i.member_number AS VARCHAR) || 't' || CAST(i.team_number AS VARCHAR) END,
+           :subject, :month, :tokens, CASE WHEN :consume THEN 'COMMITTED' ELSE 'HELD' END,
            CASE WHEN :consume THEN :tokens ELSE 0 END, CASE WHEN :consume THEN CAST(:tokens AS BIGINT) END, 0,
            CAST(:key AS VARCHAR), CAST(:endpoint AS VARCHAR), :consume, :now, :expiresAt,
-           CASE WHEN :consume THEN CAST(:now AS TIMESTAMPTZ) END, d.team
-      FROM decision AS d
+           CASE WHEN :consume THEN CAST(:now AS TIMESTAMPTZ) END, i.team
+      FROM ids AS i
+    RETURNING id
 ), event AS (
-    -- a consume's events keep the usage it was weighed from (:model and the counts; all NULL for a hold)
+    -- a consume's events keep the usage it was weighed from (:model and the counts)
     INSERT INTO tq_event (subject, plan_month, kind, tokens, overage, reservation_id, transaction_id, detail,
                           is_consume, occurred_at, model, input_tokens, cached_input_tokens, output_tokens,
                           reasoning_tokens)
-    SELECT a.subject, :month, CASE WHEN :consume THEN 'COMMITTED' ELSE 'RESERVED' END, :tokens, 0, :id, NULL,
-           CAST(:endpoint AS VARCHAR), :consume, :now, CAST(:model AS VARCHAR), CAST(:inputTokens AS BIGINT),
-           CAST(:cachedTokens AS BIGINT), CAST(:outputTokens AS BIGINT), CAST(:reasoningTokens AS BIGINT)
+    SELECT a.subject, :month, 'COMMITTED', :tokens, 0, :id, NULL, CAST(:endpoint AS VARCHAR), TRUE, :now,
+           CAST(:model AS VARCHAR), CAST(:inputTokens AS BIGINT), CAST(:cachedTokens AS BIGINT),
+           CAST(:outputTokens AS BIGINT), CAST(:reasoningTokens AS BIGINT)
       FROM account AS a
+     WHERE :consume
     RETURNING id, subject
 )
+-- per account: its consume event's id, or its RESERVED event's (the hold's number for that account)
 SELECT a.subject, a.plan_month, a.allocated, a.granted, a.carried, a.used, a.reserved, a.created_at, a.updated_at,
-       e.id AS event_id
-  FROM account AS a JOIN event AS e ON e.subject = a.subject
+       COALESCE(e.id, CASE WHEN a.subject = i.team THEN i.team_number ELSE i.member_number END) AS event_id,
+       h.id AS hold_id
+  FROM account AS a CROSS JOIN ids AS i CROSS JOIN hold AS h LEFT JOIN event AS e ON e.subject = a.subject
