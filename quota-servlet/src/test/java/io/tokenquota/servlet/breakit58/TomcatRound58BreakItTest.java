@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit58;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class TomcatRound58BreakItTest extends AbstractRound58 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.TOMCAT;
+    }
+}
