@@ -213,6 +213,33 @@ abstract class AbstractRound58 {
     }
 
     /**
+     * Three fast MP3 frames in front of slow ones, of another sample rate: MPEG-1 48 kHz 320 kbit/s (72 ms),
+     * then 10 minutes of MPEG-2.5 8 kHz 8 kbit/s frames (a phone-quality voice MP3). The walker locks on the
+     * first stream, takes the first slow frame for a lost sync and counts the rest at 16 kbit/s: 300 s.
+     * FFmpeg (whisper's {@code ffmpeg -i f -f s16le -ac 1 -ar 16000 -}) decodes 600.1 s (19,203,360 bytes).
+     * docs/estimation.md: "neither a few fast frames in front of slow ones ... can shorten the audio".
+     */
+    @Test
+    void fastFramesOfAnotherSampleRateInFrontCannotHalveAnMp3() {
+        ByteArrayOutputStream mp3 = new ByteArrayOutputStream();
+        for (int i = 0; i < 3; i++) {
+            mp3.writeBytes(new byte[] {(byte) 0xFF, (byte) 0xFB, (byte) ((14 << 4) | (1 << 2)), (byte) 0xC0});
+            mp3.writeBytes(new byte[960 - 4]);
+        }
+        int frames = 600_000 / 72;
+        for (int i = 0; i < frames; i++) {
+            mp3.writeBytes(new byte[] {(byte) 0xFF, (byte) 0xE3, (byte) ((1 << 4) | (2 << 2)), (byte) 0xC0});
+            mp3.writeBytes(new byte[72 - 4]);
+        }
+        String s = subject();
+        HttpResponse<String> r = upload("/ai/v1/audio/transcriptions", s, "voicemail.mp3", "audio/mpeg", mp3.toByteArray());
+        assertEquals(200, r.statusCode(), r.body());
+        long billed = frames * 576L / 8_000 * AUDIO_TOKENS_PER_SECOND;
+        assertTrue(used(s) >= billed, "an MP3 playing " + frames * 576L / 8_000 + " s (" + billed + " tokens billed) charged "
+                + ledger(s));
+    }
+
+    /**
      * The same 10-minute WAV labelled {@code image/png}: OpenAI (and any relay that forwards the file name
      * and bytes) ignores the part's label, but isAudio() trusts it ("an image stays what its label says"),
      * so the file costs the 1,000 fallback. Issue 11 item 1: a label must not shrink the hold.
