@@ -11,9 +11,10 @@ import java.util.Locale;
 
 /**
  * How long an uploaded audio file plays, which is what a transcription model hears and bills: WAV
- * by its format and sample bytes, MP3 by its frames, anything else by its size at a low speech
- * bitrate. Read as the file streams past, holding only its first {@link #HEAD} bytes, never the
- * file. Stateless.
+ * by its format and sample bytes, MP3 by its frames ({@link MpegDuration}), MP4/M4A by its sample
+ * tables ({@link Mp4Duration}), FLAC and Ogg by their stream headers and pages ({@link FlacDuration},
+ * {@link OggDuration}), anything else by its size at a low speech bitrate. Read as the file streams
+ * past, holding only bounded buffers, never the file. Stateless.
  */
 final class AudioDuration {
     /**
@@ -28,19 +29,22 @@ final class AudioDuration {
      */
     static final long TRANSCRIPT_TOKENS_PER_SECOND = 4;
     /**
-     * Bits a second assumed for audio whose duration is not read (m4a, ogg, webm, flac, an
-     * unreadable file): low for speech (Opus voice notes and AMR-WB run at 12 to 24 kbit/s, and long
-     * meetings are squeezed that low to fit an upload limit), so a long low-bitrate recording is not
-     * held as a short one. The price is an over-hold of better encodings: a 128 kbit/s m4a is held
-     * eight times its length until usage settles it (charged so when the answer reports none).
+     * Bits a second assumed for audio whose duration is not read (webm, AMR, Layer I/II, a compressed
+     * WAV, a fragmented MP4, an unreadable file): low for speech (Opus voice notes and AMR-WB run at
+     * 12 to 24 kbit/s, and long meetings are squeezed that low to fit an upload limit), so a long
+     * low-bitrate recording is not held as a short one. The price is an over-hold of better
+     * encodings, until usage settles it (charged so when the answer reports none).
      */
     static final long LOWEST_BITRATE = 16_000;
     /** The first bytes of a file kept to recognise it and to find its first MP3 frame. */
     static final int HEAD = 64 << 10;
+    /**
+     * The most milliseconds a byte of any format plays: a WAV's lowest rate (1 Hz, 8-bit mono) and
+     * far above any codec's (silent FLAC or Opus runs at about 20 ms a byte), so a header claiming
+     * hours for a few bytes cannot run away with a hold.
+     */
+    private static final long MOST_MILLIS_PER_BYTE = 1_000;
 
-    private static final int[] MPEG1_KBPS = {0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320};
-    private static final int[] MPEG2_KBPS = {0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160};
-    private static final int[] MPEG1_RATES = {44100, 48000, 32000};
     /** ISO base media brands of audio and of video that carries audio; HEIC and AVIF images share the box. */
     private static final List<String> MP4_BRANDS = List.of("M4A ", "M4B ", "mp41", "mp42", "isom", "iso2", "dash", "3gp",
             "qt  ");
@@ -69,52 +73,80 @@ final class AudioDuration {
         return p.endsWith("/audio/transcriptions") || p.endsWith("/audio/translations");
     }
 
-    /** Cannot overflow: a rate of at most 1,000 tokens a second makes at most as many tokens as milliseconds. */
-    private static long perSecond(long millis, long tokens) {
+    /**
+     * {@code tokens} a second of {@code millis}, rounded up. Cannot overflow: a rate of at most 1,000
+     * tokens a second makes at most as many tokens as milliseconds.
+     */
+    static long perSecond(long millis, long tokens) {
         return millis / 1000 * tokens + (millis % 1000 * tokens + 999) / 1000;
     }
 
     /**
-     * Whether a file is audio: labelled audio or video, or labelled no more than "bytes" (none,
-     * {@code application/octet-stream}) and starting as an audio file does. An image or a document
-     * stays what its label says.
+     * Whether a file is audio: labelled audio or video, or, whatever its label says, starting as an
+     * audio file does. A decoder (and OpenAI, which goes by the file name) ignores the part's label,
+     * so a label can add audio but not take it away.
      */
     static boolean isAudio(String contentType, byte[] head) {
         String type = contentType == null ? "" : contentType.trim().toLowerCase(Locale.ROOT);
-        if (type.startsWith("audio/") || type.startsWith("video/")) {
-            return true;
-        }
-        boolean generic = type.isEmpty() || type.startsWith("application/octet-stream")
-                || type.startsWith("binary/octet-stream");
-        return generic && startsAsAudio(head);
+        return type.startsWith("audio/") || type.startsWith("video/") || startsAsAudio(head);
     }
 
-    private static boolean startsAsAudio(byte[] b) {
-        return isWave(b) || id3Size(b, 0) >= 0 || firstFrame(b, 0) >= 0 || startsWith(b, 0, "fLaC")
-                || startsWith(b, 0, "OggS") || startsWith(b, 0, "#!AMR")
+    /**
+     * Whether bytes start as an audio container does: by its structure (a RIFF/WAVE header, an ID3v2
+     * tag, three MP3 frames in a row, FLAC, Ogg, AMR, EBML, an ISO {@code ftyp} of an audio or video
+     * brand), never by whether the bytes read as text: a long text comment or lyrics tag in front
+     * leaves the file audio.
+     */
+    static boolean startsAsAudio(byte[] b) {
+        return isWave(b) || MpegDuration.id3Size(b, 0) >= 0 || MpegDuration.firstFrame(b, 0) >= 0
+                || startsWith(b, 0, "fLaC") || startsWith(b, 0, "OggS") || startsWith(b, 0, "#!AMR")
                 || b.length >= 4 && (b[0] & 0xFF) == 0x1A && (b[1] & 0xFF) == 0x45 && (b[2] & 0xFF) == 0xDF
                 && (b[3] & 0xFF) == 0xA3
-                || startsWith(b, 4, "ftyp") && MP4_BRANDS.stream().anyMatch(brand -> startsWith(b, 8, brand));
+                || isIsoMedia(b);
+    }
+
+    private static boolean isIsoMedia(byte[] b) {
+        return startsWith(b, 4, "ftyp") && MP4_BRANDS.stream().anyMatch(brand -> startsWith(b, 8, brand));
+    }
+
+    /** As {@link #millis(byte[], InputStream, Sink)} with nothing watching the bytes. */
+    static long millis(byte[] head, InputStream rest) throws IOException {
+        return millis(head, rest, null);
     }
 
     /**
      * Milliseconds of audio in a file whose first bytes are {@code head} (up to {@link #HEAD}) and
-     * whose rest {@code rest} gives; {@code rest} is read to its end.
+     * whose rest {@code rest} gives; {@code rest} is read to its end, every byte of the file passing
+     * {@code sink} once, in order (null for none).
      */
-    static long millis(byte[] head, InputStream rest) throws IOException {
+    static long millis(byte[] head, InputStream rest, Sink sink) throws IOException {
         Counting in = new Counting(new BufferedInputStream(
-                new SequenceInputStream(new ByteArrayInputStream(head), rest)));
-        long read = isWave(head) ? wave(in) : mpeg(in);
+                new SequenceInputStream(new ByteArrayInputStream(head), rest)), sink);
+        long read;
+        if (isWave(head)) {
+            read = wave(in);
+        } else if (startsWith(head, 4, "ftyp")) {
+            read = Mp4Duration.millis(in);
+        } else if (startsWith(head, 0, "fLaC")) {
+            read = FlacDuration.millis(in);
+        } else if (startsWith(head, 0, "OggS")) {
+            read = OggDuration.millis(in);
+        } else {
+            read = MpegDuration.millis(in);
+        }
         skip(in, Long.MAX_VALUE);
-        return read >= 0 ? read : atLowestBitrate(in.count);
+        long bytes = in.count;
+        long most = bytes > Long.MAX_VALUE / MOST_MILLIS_PER_BYTE ? Long.MAX_VALUE : bytes * MOST_MILLIS_PER_BYTE;
+        return read >= 0 ? Math.min(read, most) : atLowestBitrate(bytes);
     }
 
-    private static long atLowestBitrate(long bytes) {
+    /** Milliseconds {@code bytes} play at {@link #LOWEST_BITRATE}: the size rule. */
+    static long atLowestBitrate(long bytes) {
         return millis(bytes, LOWEST_BITRATE / 8);
     }
 
-    /** Milliseconds of {@code units} (bytes, samples) at {@code perSecond} (at most 2^32), rounded up. */
-    private static long millis(long units, long perSecond) {
+    /** Milliseconds of {@code units} (bytes, samples) at {@code perSecond} (1 to 2^32), rounded up. */
+    static long millis(long units, long perSecond) {
         long whole = units / perSecond;
         if (whole > Long.MAX_VALUE / 1000 - 1000) {
             return Long.MAX_VALUE;
@@ -122,19 +154,27 @@ final class AudioDuration {
         return whole * 1000 + (units % perSecond * 1000 + perSecond - 1) / perSecond;
     }
 
+    static long saturatingAdd(long a, long b) {
+        long sum = a + b;
+        return sum < 0 ? Long.MAX_VALUE : sum;
+    }
+
     private static boolean isWave(byte[] b) {
         return startsWith(b, 0, "RIFF") && startsWith(b, 8, "WAVE");
     }
 
     /**
-     * A WAV file's milliseconds from its {@code fmt } chunk's rate and the bytes from its
-     * {@code data} chunk on, or -1 when it is not PCM or has no such chunks. The bytes present count,
-     * not the chunk's declared size: a streamed WAV writes 0 or 0xFFFFFFFF there, and decoders read on
+     * A WAV file's milliseconds from its first {@code fmt } chunk's rate and the bytes from its
+     * {@code data} chunk on, or -1 when it is not PCM or has no such chunks. Only the first
+     * {@code fmt } chunk counts, as FFmpeg's wavdec reads it (what OpenAI and whisper decode with): a
+     * second one is ignored there, so it cannot change the rate here. The bytes present count, not
+     * the chunk's declared size: a streamed WAV writes 0 or 0xFFFFFFFF there, and decoders read on
      * past a short size into further data chunks, so a header cannot shorten its audio.
      */
     private static long wave(InputStream in) throws IOException {
         skip(in, 12);
         long rate = -1;
+        boolean format = false;
         byte[] chunk = new byte[8];
         while (in.readNBytes(chunk, 0, 8) == 8) {
             long size = u32le(chunk, 4);
@@ -142,9 +182,10 @@ final class AudioDuration {
                 return rate > 0 ? millis(skip(in, Long.MAX_VALUE), rate) : -1;
             }
             long skipped = 0;
-            if (startsWith(chunk, 0, "fmt ")) {
+            if (startsWith(chunk, 0, "fmt ") && !format) {
                 byte[] fmt = in.readNBytes((int) Math.min(size, 40));
                 rate = pcmRate(fmt);
+                format = true;
                 skipped = fmt.length;
             }
             skip(in, size + (size & 1) - skipped);
@@ -176,113 +217,8 @@ final class AudioDuration {
         return Math.min(Math.min(samples, 0xFFFFFFFFL), stated > 0 ? stated : Long.MAX_VALUE);
     }
 
-    /**
-     * An MP3's milliseconds, -1 when no frame is found: past its ID3v2 tags, the first MPEG Layer III
-     * frame header that two more follow at the lengths their headers give (random bytes pass that
-     * less than once in 10^14 positions), then every frame's samples. Frames are walked to the end
-     * rather than the first one's bitrate or a Xing header's count trusted, so fast frames in front of
-     * slow ones, or a header's count, cannot shorten the audio; bytes past a lost sync count at
-     * {@link #LOWEST_BITRATE}.
-     */
-    private static long mpeg(InputStream in) throws IOException {
-        byte[] window = in.readNBytes(HEAD);
-        int start = 0;
-        long tag;
-        while ((tag = id3Size(window, start)) >= 0) {
-            if (start + tag < window.length) {
-                start += (int) tag;
-            } else {
-                skip(in, start + tag - window.length);
-                window = in.readNBytes(HEAD);
-                start = 0;
-            }
-        }
-        int first = firstFrame(window, start);
-        if (first < 0) {
-            return -1;
-        }
-        InputStream frames = new SequenceInputStream(new ByteArrayInputStream(window, first, window.length - first), in);
-        byte[] header = new byte[4];
-        int sampleRate = sampleRate(window, first);
-        long samples = 0;
-        while (frames.readNBytes(header, 0, 4) == 4) {
-            int length = frameLength(header, 0);
-            if (length < 0 || !sameStream(header, 0, window, first)) {
-                long heard = millis(samples, sampleRate) + atLowestBitrate(4 + skip(frames, Long.MAX_VALUE));
-                return heard < 0 ? Long.MAX_VALUE : heard;
-            }
-            samples += (header[1] & 0x18) == 0x18 ? 1152 : 576;
-            skip(frames, length - 4);
-        }
-        return millis(samples, sampleRate);
-    }
-
-    /** Where the first frame followed by two more of the same stream starts, at or after {@code from}; -1 if none. */
-    private static int firstFrame(byte[] b, int from) {
-        for (int i = from; i + 4 <= b.length; i++) {
-            int at = i;
-            int frames = 0;
-            int length;
-            while (frames < 3 && at + 4 <= b.length && (length = frameLength(b, at)) > 0 && sameStream(b, at, b, i)) {
-                frames++;
-                at += length;
-            }
-            if (frames == 3) {
-                return i;
-            }
-        }
-        return -1;
-    }
-
-    /** The length of the MPEG Layer III frame whose header is at {@code at}, or -1 when there is none. */
-    private static int frameLength(byte[] b, int at) {
-        int b1 = b[at + 1] & 0xFF;
-        int b2 = b[at + 2] & 0xFF;
-        int version = (b1 >> 3) & 3;
-        int bitrate = b2 >> 4;
-        if ((b[at] & 0xFF) != 0xFF || (b1 & 0xE0) != 0xE0 || version == 1 || ((b1 >> 1) & 3) != 1
-                || bitrate == 0 || bitrate == 15 || ((b2 >> 2) & 3) == 3) {
-            return -1;
-        }
-        boolean mpeg1 = version == 3;
-        long bitsPerSecond = (mpeg1 ? MPEG1_KBPS : MPEG2_KBPS)[bitrate] * 1000L;
-        return (int) ((mpeg1 ? 144 : 72) * bitsPerSecond / sampleRate(b, at)) + ((b2 >> 1) & 1);
-    }
-
-    private static int sampleRate(byte[] b, int at) {
-        int version = (b[at + 1] >> 3) & 3;
-        int rate = MPEG1_RATES[(b[at + 2] >> 2) & 3];
-        return version == 3 ? rate : version == 2 ? rate / 2 : rate / 4;
-    }
-
-    /** Same MPEG version, layer and sample rate: what a decoder takes for the same stream. */
-    private static boolean sameStream(byte[] a, int at, byte[] b, int bt) {
-        return (a[at + 1] & 0xFE) == (b[bt + 1] & 0xFE) && (a[at + 2] & 0x0C) == (b[bt + 2] & 0x0C);
-    }
-
-    /** The length of the ID3v2 tag at {@code at} (header, body and footer), or -1 when there is none. */
-    private static long id3Size(byte[] b, int at) {
-        if (!startsWith(b, at, "ID3") || b.length < at + 10) {
-            return -1;
-        }
-        int major = b[at + 3] & 0xFF;
-        if (major < 2 || major > 4 || (b[at + 4] & 0xFF) == 0xFF) {
-            return -1;
-        }
-        long size = 0;
-        for (int i = 6; i < 10; i++) {
-            int digit = b[at + i] & 0xFF;
-            if (digit >= 0x80) {
-                return -1;
-            }
-            size = size << 7 | digit;
-        }
-        boolean footer = (b[at + 5] & 0x10) != 0;
-        return 10 + size + (footer ? 10 : 0);
-    }
-
     /** Skips up to {@code n} bytes; how many there were. */
-    private static long skip(InputStream in, long n) throws IOException {
+    static long skip(InputStream in, long n) throws IOException {
         long skipped = 0;
         while (skipped < n) {
             long step = in.skip(n - skipped);
@@ -297,8 +233,8 @@ final class AudioDuration {
         return skipped;
     }
 
-    private static boolean startsWith(byte[] b, int at, String s) {
-        if (b.length < at + s.length()) {
+    static boolean startsWith(byte[] b, int at, String s) {
+        if (at < 0 || b.length < at + s.length()) {
             return false;
         }
         for (int i = 0; i < s.length(); i++) {
@@ -309,24 +245,39 @@ final class AudioDuration {
         return true;
     }
 
-    private static long u16le(byte[] b, int i) {
+    static long u16le(byte[] b, int i) {
         return (b[i] & 0xFF) | ((b[i + 1] & 0xFF) << 8);
     }
 
-    private static long u32le(byte[] b, int i) {
+    static long u32le(byte[] b, int i) {
         return u16le(b, i) | (u16le(b, i + 2) << 16);
     }
 
+    static long u32be(byte[] b, int i) {
+        return ((long) (b[i] & 0xFF) << 24) | ((b[i + 1] & 0xFF) << 16) | ((b[i + 2] & 0xFF) << 8) | (b[i + 3] & 0xFF);
+    }
+
+    /** What watches a file's bytes as they stream past the duration reader (its text, counted). */
+    interface Sink {
+        void accept(byte[] b, int off, int len);
+    }
+
     /**
-     * Counts the bytes read and skipped through it. Closing it leaves its stream open: a
-     * {@link SequenceInputStream} closes what it has read to the end, and what is left of the file is
-     * still to be counted; the file's owner closes it.
+     * Counts the bytes read and skipped through it, and hands each to its sink once: with a sink, a
+     * skip reads through. Closing it leaves its stream open: a {@link SequenceInputStream} closes what
+     * it has read to the end, and what is left of the file is still to be counted; the file's owner
+     * closes it.
      */
-    private static final class Counting extends FilterInputStream {
+    static final class Counting extends FilterInputStream {
+        private final Sink sink;
+        private final byte[] one = new byte[1];
+        private byte[] skipped;
+        /** The bytes read and skipped so far. */
         long count;
 
-        Counting(InputStream in) {
+        private Counting(InputStream in, Sink sink) {
             super(in);
+            this.sink = sink;
         }
 
         @Override
@@ -334,6 +285,10 @@ final class AudioDuration {
             int b = super.read();
             if (b >= 0) {
                 count++;
+                if (sink != null) {
+                    one[0] = (byte) b;
+                    sink.accept(one, 0, 1);
+                }
             }
             return b;
         }
@@ -343,15 +298,24 @@ final class AudioDuration {
             int n = super.read(b, off, len);
             if (n > 0) {
                 count += n;
+                if (sink != null) {
+                    sink.accept(b, off, n);
+                }
             }
             return n;
         }
 
         @Override
         public long skip(long n) throws IOException {
-            long skipped = super.skip(n);
-            count += Math.max(0, skipped);
-            return skipped;
+            if (sink == null) {
+                long step = super.skip(n);
+                count += Math.max(0, step);
+                return step;
+            }
+            if (skipped == null) {
+                skipped = new byte[8192];
+            }
+            return Math.max(0, read(skipped, 0, (int) Math.min(n, skipped.length)));
         }
 
         @Override

@@ -241,6 +241,87 @@ final class BodyText {
         return noise * MAX_NOISE_SHARE > text.length() ? null : text;
     }
 
+    /**
+     * A file's text counted as it streams past, never kept: decoded in a charset chunk by chunk, each
+     * chunk's tokens added up, and judged at its end by the rule {@link #text(byte[], Charset, boolean)}
+     * reads media by (the charset's reading, at most one character in {@link #MAX_NOISE_SHARE} noise),
+     * over the whole file. Holds 64 KB of bytes and as many characters. Not thread-safe.
+     */
+    static final class Tally implements AudioDuration.Sink {
+        private static final int CHUNK = 64 << 10;
+        private final CharsetDecoder decoder;
+        private final java.util.function.ToLongFunction<CharSequence> tokens;
+        private final ByteBuffer bytes = ByteBuffer.allocate(CHUNK);
+        private final CharBuffer chars = CharBuffer.allocate(CHUNK + 16);
+        private long length;
+        private long noise;
+        private long counted;
+
+        /** @param tokens what a text costs, given a view it must not keep */
+        Tally(Charset charset, java.util.function.ToLongFunction<CharSequence> tokens) {
+            this.decoder = charset.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
+                    .onUnmappableCharacter(CodingErrorAction.REPORT);
+            this.tokens = tokens;
+        }
+
+        @Override
+        public void accept(byte[] b, int off, int len) {
+            while (len > 0) {
+                int n = Math.min(len, bytes.remaining());
+                bytes.put(b, off, n);
+                off += n;
+                len -= n;
+                if (!bytes.hasRemaining()) {
+                    decode(false);
+                }
+            }
+        }
+
+        /** The tokens of the text, or 0 when the bytes are not text (or none); ends the tally. */
+        long tokens() {
+            decode(true);
+            while (decoder.flush(chars).isOverflow()) {
+                count();
+            }
+            count();
+            return length == 0 || noise * MAX_NOISE_SHARE > length ? 0 : counted;
+        }
+
+        /** Decodes what has come, keeping a sequence cut at the chunk's end for the next one. */
+        private void decode(boolean end) {
+            bytes.flip();
+            while (true) {
+                CoderResult r = decoder.decode(bytes, chars, end);
+                if (r.isOverflow()) {
+                    count();
+                } else if (r.isError()) {
+                    bytes.position(bytes.position() + r.length());
+                    if (!chars.hasRemaining()) {
+                        count();
+                    }
+                    chars.put('\uFFFD');
+                    noise++;
+                } else {
+                    break;
+                }
+            }
+            bytes.compact();
+        }
+
+        private void count() {
+            chars.flip();
+            for (int i = 0; i < chars.length(); i++) {
+                char c = chars.charAt(i);
+                if (isC0Control(c) || (c >= 0x80 && c <= 0x9F)) {
+                    noise++;
+                }
+            }
+            length += chars.length();
+            counted = AudioDuration.saturatingAdd(counted, Math.max(0, tokens.applyAsLong(chars)));
+            chars.clear();
+        }
+    }
+
     /** C0 control characters and DEL, but not the white space of a text (tab, line ends, form feed). */
     private static boolean isC0Control(char c) {
         return (c < 0x20 && c != '\t' && c != '\n' && c != '\r' && c != '\f') || c == 0x7F;

@@ -1,6 +1,10 @@
 package io.tokenquota.servlet;
 
+import java.io.BufferedInputStream;
 import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.util.Base64;
 import java.nio.charset.StandardCharsets;
 import java.util.zip.DataFormatException;
 import java.util.zip.Inflater;
@@ -8,7 +12,7 @@ import java.util.zip.Inflater;
 /**
  * What a media item sent inline (base64) costs a model, read from the item itself: an image by its
  * width and height (PNG, JPEG, GIF and WebP headers) at its provider's published rate, a PDF by its
- * pages. Providers bill such items by their own measures, not by the characters of their encoding;
+ * pages, audio by its duration ({@link AudioDuration}, decoded as it is read, never held whole). Providers bill such items by their own measures, not by the characters of their encoding;
  * the filter holds at least this, and a stream that reports no usage is charged it. Stateless.
  */
 final class MediaSize {
@@ -33,6 +37,12 @@ final class MediaSize {
     static final long UNSEEN_IMAGE_TOKENS = 1_600;
     /** OpenAI's flat cost of an image sent with {@code "detail": "low"}, whatever its size. */
     static final long LOW_DETAIL_IMAGE_TOKENS = 85;
+    /**
+     * Tokens a second of audio sent inline costs: OpenAI bills audio input to its chat models
+     * ({@code input_audio} of gpt-4o-audio-preview, gpt-4o-mini-audio) at one token per 100 ms of
+     * audio. Gemini bills more (32 a second), and reports its usage, which settles it.
+     */
+    static final long AUDIO_TOKENS_PER_SECOND = 10;
     /** Tokens a PDF page costs at least (Gemini's rate; others bill more, which usage then settles). */
     static final long PDF_PAGE_TOKENS = 258;
     /** The most of a payload decoded to read an image's header (JPEG's frame header may follow metadata). */
@@ -45,7 +55,8 @@ final class MediaSize {
 
     /**
      * The tokens of a base64 payload ({@code data:…;base64,} prefix allowed), or 0 when it is no
-     * image or PDF this class reads.
+     * image, PDF or audio this class reads. Audio is told by its bytes (RIFF/WAVE, ID3, MP3 frames and
+     * the other containers {@link AudioDuration#startsAsAudio} knows), not by a {@code format} field.
      */
     static long tokens(CharSequence base64, Rate rate) {
         int start = 0;
@@ -66,7 +77,33 @@ final class MediaSize {
             return whole == null ? 0 : pdfPages(whole) * PDF_PAGE_TOKENS;
         }
         long[] size = imageSize(head);
-        return size == null ? 0 : imageTokens(size[0], size[1], rate);
+        if (size != null) {
+            return imageTokens(size[0], size[1], rate);
+        }
+        return AudioDuration.startsAsAudio(head) ? AudioDuration.perSecond(audioMillis(base64, start), AUDIO_TOKENS_PER_SECOND) : 0;
+    }
+
+    /** The milliseconds of base64 audio from {@code start}, read by {@link AudioDuration} as it decodes. */
+    private static long audioMillis(CharSequence base64, int start) {
+        InputStream chars = new InputStream() {
+            private int at = start;
+
+            @Override
+            public int read() {
+                if (at >= base64.length()) {
+                    return -1;
+                }
+                char c = base64.charAt(at++);
+                // URL-safe base64 read as the standard alphabet; the MIME decoder skips line breaks
+                return c == '-' ? '+' : c == '_' ? '/' : c < 0x80 ? c : ' ';
+            }
+        };
+        try (InputStream in = Base64.getMimeDecoder().wrap(new BufferedInputStream(chars))) {
+            return AudioDuration.millis(in.readNBytes(AudioDuration.HEAD), in);
+        } catch (IOException broken) {
+            // padding before the end: what the decoded length plays at the lowest bitrate
+            return AudioDuration.atLowestBitrate((base64.length() - start) / 4L * 3);
+        }
     }
 
     /** Decodes up to {@code most} bytes of standard or URL-safe base64 (white space skipped); null when not base64. */

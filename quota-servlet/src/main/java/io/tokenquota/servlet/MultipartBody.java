@@ -10,6 +10,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.ToLongFunction;
 
 /**
  * A {@code multipart/form-data} body, read through the container's own part parser so the endpoint
@@ -18,33 +19,40 @@ import java.util.Map;
  * uploaded for summarising costs what its text costs: a file labelled {@code text/*} or JSON, and a
  * file whose content decodes as text whatever its label says (none, {@code application/octet-stream},
  * as many clients send any file; the endpoint may read any part as text). An audio file (see
- * {@link AudioDuration#isAudio}) whose first bytes are not text costs what the model hears: its
- * duration, read as it streams past, never held whole. Other files (images, archives) cost the
- * fallback estimate. A part labelled JSON (Spring's {@code @RequestPart} of a request object) is kept
- * apart, to be estimated as a JSON body is: its strings, its budget and its {@code n}. Immutable.
+ * {@link AudioDuration#isAudio}: labelled audio or video, or audio by its structure whatever its
+ * label) costs the larger of what the model hears, its duration, and what an endpoint reading it as
+ * text would get, its text: both read as it streams past, never held whole, so a text file dressed
+ * as audio (an ID3 header in front of prose) costs its text at a summariser. Other files (images,
+ * archives) cost the fallback estimate. A part labelled JSON (Spring's {@code @RequestPart} of a
+ * request object) is kept apart, to be estimated as a JSON body is: its strings, its budget and its
+ * {@code n}. Immutable.
  *
  * @param text         the fields' text, joined
  * @param fields       the values of the parts that are not files, by name (where a budget can be)
  * @param json         the parts labelled JSON, as sent
  * @param audioMillis  the milliseconds of its audio files, added up; -1 when no file is audio
+ * @param textTokens   the tokens of the audio files whose text costs more than their duration
  * @param tooLarge     the parts add up to more than the limit
  * @param unreadable   the container would not parse the parts (no multipart configuration on the
  *                     endpoint, or over its own limits)
  */
 record MultipartBody(CharSequence text, Map<String, List<String>> fields, List<byte[]> json, long audioMillis,
-                     boolean tooLarge, boolean unreadable) {
+                     long textTokens, boolean tooLarge, boolean unreadable) {
 
-    static MultipartBody read(HttpServletRequest request, long limit, Charset charset) throws IOException {
+    /** @param tokens what a text costs, given a view it must not keep */
+    static MultipartBody read(HttpServletRequest request, long limit, Charset charset, ToLongFunction<CharSequence> tokens)
+            throws IOException {
         StringBuilder text = new StringBuilder();
         Map<String, List<String>> fields = new LinkedHashMap<>();
         List<byte[]> json = new ArrayList<>();
         long audioMillis = -1;
+        long textTokens = 0;
         long size = 0;
         try {
             for (Part part : request.getParts()) {
                 size += Math.max(0, part.getSize());
                 if (size > limit) {
-                    return new MultipartBody(null, null, null, -1, true, false);
+                    return new MultipartBody(null, null, null, -1, 0, true, false);
                 }
                 if (isJson(part.getContentType())) {
                     // Spring binds such a part (file or field) as it binds a JSON body
@@ -65,11 +73,17 @@ record MultipartBody(CharSequence text, Map<String, List<String>> fields, List<b
                     CharSequence content = null;
                     try (InputStream in = part.getInputStream()) {
                         byte[] head = in.readNBytes(AudioDuration.HEAD);
-                        if (AudioDuration.isAudio(part.getContentType(), head)
-                                && BodyText.text(head, charset, true) == null) {
-                            // audio: what the model hears, read as the file streams past
-                            long sum = Math.max(0, audioMillis) + AudioDuration.millis(head, in);
-                            audioMillis = sum < 0 ? Long.MAX_VALUE : sum;
+                        if (AudioDuration.isAudio(part.getContentType(), head)) {
+                            // audio: what the model hears, and the text a summariser reading the file would
+                            // get, both read as the file streams past; the larger counts
+                            BodyText.Tally asText = new BodyText.Tally(charset, tokens);
+                            long millis = AudioDuration.millis(head, in, asText);
+                            long textual = asText.tokens();
+                            if (textual > AudioDuration.inputTokens(millis)) {
+                                textTokens = AudioDuration.saturatingAdd(textTokens, textual);
+                            } else {
+                                audioMillis = AudioDuration.saturatingAdd(Math.max(0, audioMillis), millis);
+                            }
                         } else {
                             byte[] rest = in.readAllBytes();
                             byte[] whole = java.util.Arrays.copyOf(head, head.length + rest.length);
@@ -83,9 +97,9 @@ record MultipartBody(CharSequence text, Map<String, List<String>> fields, List<b
                 }
             }
         } catch (ServletException | IllegalStateException e) {
-            return new MultipartBody(null, null, null, -1, false, true);
+            return new MultipartBody(null, null, null, -1, 0, false, true);
         }
-        return new MultipartBody(text, fields, json, audioMillis, false, false);
+        return new MultipartBody(text, fields, json, audioMillis, textTokens, false, false);
     }
 
     private static boolean isText(String contentType) {

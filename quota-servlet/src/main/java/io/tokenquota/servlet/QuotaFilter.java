@@ -61,7 +61,7 @@ import org.slf4j.LoggerFactory;
  *       {@code inferenceConfig}; capped), else the
  *       endpoint's default output budget, for each completion asked for ({@code n}), plus
  *       {@link Builder#mediaItemTokens} for each image, audio clip or file it sends (more for an image
- *       it measures or cannot see), plus what the provider state it names (a stored Response, a
+ *       it measures or cannot see, or audio it measures), plus what the provider state it names (a stored Response, a
  *       conversation, a stored prompt) was seen to cost; a batch of requests
  *       (a JSON array of them, a {@code requests} list, JSON lines) the sum of its requests; other text costs
  *       its characters, at least the endpoint's fallback estimate; binary bodies cost the fallback.
@@ -334,7 +334,7 @@ public final class QuotaFilter implements Filter {
             }
         }
         if (isMultipart(request)) {
-            MultipartBody parts = MultipartBody.read(request, limit, charset);
+            MultipartBody parts = MultipartBody.read(request, limit, charset, estimator::text);
             if (parts.tooLarge()) {
                 Problems.bodyTooLarge(request, response, limit);
                 return;
@@ -363,19 +363,20 @@ public final class QuotaFilter implements Filter {
                 }
             }
             long audio = parts.audioMillis() < 0 ? 0 : AudioDuration.inputTokens(parts.audioMillis());
+            // the fields, text files and JSON parts, and files that read as text rather than audio
+            long input = AudioDuration.saturatingAdd(estimator.text(text) + jsonInput, parts.textTokens());
             if (parts.audioMillis() >= 0 && AudioDuration.transcribes(path)) {
                 // a transcription writes what the model heard, no more: held at the audio and the transcript
                 // it may write, not the fallback (answered as plain text it reports no usage and is charged
                 // this); a budget the request names (or a JSON part's, as a JSON body's) when it is more
                 long output = Math.max(AudioDuration.transcriptTokens(parts.audioMillis()),
                         asked.asks() || !parts.json().isEmpty() ? output(asked, path) : 0);
-                estimate = clamp(clamp(estimator.text(text) + jsonInput, audio), output);
+                estimate = clamp(clamp(input, audio), output);
                 asked.countOutput(output);
             } else {
                 // its fields, text files and audio, plus the output budget a JSON body of the same fields
                 // gets: an endpoint that answers about audio may write at length
-                estimate = Math.max(textEstimate(text, path), clamp(clamp(estimator.text(text) + jsonInput, audio),
-                        output(asked, path)));
+                estimate = Math.max(textEstimate(text, path), clamp(clamp(input, audio), output(asked, path)));
                 asked.countOutput(output(asked, path));
             }
             forward = request;

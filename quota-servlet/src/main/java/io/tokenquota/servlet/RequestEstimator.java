@@ -590,8 +590,8 @@ final class RequestEstimator {
                                 // a text document sent as base64 (Gemini inlineData of text/plain) is read
                                 // by the model as its text: that counts, beside the item
                                 input = saturatingAdd(input, base64Text(text));
-                                // an image by its size at its provider's rate, a PDF by its pages: what the
-                                // item costs above the least every item is charged
+                                // an image by its size at its provider's rate, a PDF by its pages, audio by
+                                // its duration: what the item costs above the least every item is charged
                                 input = saturatingAdd(input, Math.max(0, MediaSize.tokens(text, rate(top)) - mediaItemTokens));
                             }
                             top.payloadBelow |= payload;

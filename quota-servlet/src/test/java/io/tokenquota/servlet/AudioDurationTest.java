@@ -82,6 +82,87 @@ class AudioDurationTest {
         return out.toByteArray();
     }
 
+    static byte[] ascii(String s) {
+        return s.getBytes(StandardCharsets.ISO_8859_1);
+    }
+
+    /** An ISO box of {@code type} holding {@code body}. */
+    static byte[] box(String type, byte[]... body) {
+        byte[] content = concat(body);
+        return ByteBuffer.allocate(8 + content.length).putInt(8 + content.length).put(ascii(type)).put(content).array();
+    }
+
+    /** A track of {@code handler} whose samples last {@code units} at {@code timescale}, its mdhd claiming 1 unit. */
+    static byte[] track(String handler, int timescale, int count, int delta) {
+        byte[] mdhd = ByteBuffer.allocate(24).putInt(0).putInt(0).putInt(0).putInt(timescale).putInt(1).putInt(0).array();
+        byte[] hdlr = concat(new byte[8], ascii(handler), new byte[12]);
+        byte[] stts = ByteBuffer.allocate(16).putInt(0).putInt(1).putInt(count).putInt(delta).array();
+        return box("trak", box("tkhd", new byte[84]), box("mdia", box("mdhd", mdhd), box("hdlr", hdlr),
+                box("minf", box("stbl", box("stsd", new byte[8]), box("stts", stts)))));
+    }
+
+    static byte[] ftyp(String brand) {
+        return box("ftyp", ascii(brand), new byte[4], ascii(brand));
+    }
+
+    /** An Ogg page of {@code body} (one packet, under 255 bytes a segment), its granule {@code granule}. */
+    static byte[] oggPage(int flags, long granule, byte[]... packets) {
+        ByteArrayOutputStream lacing = new ByteArrayOutputStream();
+        for (byte[] packet : packets) {
+            int left = packet.length;
+            while (left >= 255) {
+                lacing.write(255);
+                left -= 255;
+            }
+            lacing.write(left);
+        }
+        ByteBuffer h = ByteBuffer.allocate(27).order(ByteOrder.LITTLE_ENDIAN);
+        h.put(ascii("OggS")).put((byte) 0).put((byte) flags).putLong(granule).putInt(58).putInt(0).putInt(0)
+                .put((byte) lacing.size());
+        return concat(h.array(), lacing.toByteArray(), concat(packets));
+    }
+
+    /** {@code seconds} of Opus: 20 ms CELT packets of 3 bytes, 50 a page, each page's granule {@code granule}. */
+    static byte[] opus(int seconds, long granule) {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        out.writeBytes(oggPage(2, 0, concat(ascii("OpusHead"), new byte[11])));
+        out.writeBytes(oggPage(0, 0, concat(ascii("OpusTags"), new byte[8])));
+        byte[][] packets = new byte[50][];
+        Arrays.fill(packets, new byte[] {(byte) (31 << 3), 0, 0});
+        for (int s = 1; s <= seconds; s++) {
+            out.writeBytes(oggPage(0, granule < 0 ? s * 48_000L : granule, packets));
+        }
+        return out.toByteArray();
+    }
+
+    /** FLAC: STREAMINFO stating {@code stated} samples at 16 kHz, then {@code blocks} silent 4,096-sample frames. */
+    static byte[] flac(long stated, int blocks) {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        out.writeBytes(ascii("fLaC"));
+        ByteBuffer info = ByteBuffer.allocate(38);
+        info.put((byte) 0x80).put((byte) 0).put((byte) 0).put((byte) 34).putShort((short) 4096).putShort((short) 4096)
+                .put(new byte[6]).putLong(16_000L << 44 | 15L << 36 | stated).put(new byte[16]);
+        out.writeBytes(info.array());
+        for (int f = 0; f < blocks; f++) {
+            byte[] header = {(byte) 0xFF, (byte) 0xF8, (byte) 0xC5, 0x08, (byte) (f & 0x7F), 0};
+            header[5] = (byte) crc8(header, 5);
+            out.writeBytes(header);
+            out.writeBytes(new byte[] {0, 0, 0, 0x12, 0x34});
+        }
+        return out.toByteArray();
+    }
+
+    static int crc8(byte[] b, int length) {
+        int crc = 0;
+        for (int i = 0; i < length; i++) {
+            crc ^= b[i] & 0xFF;
+            for (int k = 0; k < 8; k++) {
+                crc = (crc & 0x80) != 0 ? (crc << 1 ^ 0x07) & 0xFF : crc << 1 & 0xFF;
+            }
+        }
+        return crc;
+    }
+
     static long frameMillis(long frames) {
         return (frames * 1152 * 1000 + 44099) / 44100;
     }
@@ -143,6 +224,82 @@ class AudioDurationTest {
     }
 
     @Test
+    void onlyTheFirstFmtChunkCountsAsFfmpegReadsIt() throws IOException {
+        byte[] wav = wav(7, 1, 8_000, 8_000, 8, 80_000, 80_000);
+        // a second fmt chunk, PCM at 4 GB a second, between the first and the data
+        byte[] second = ByteBuffer.allocate(24).order(ByteOrder.LITTLE_ENDIAN).put(ascii("fmt ")).putInt(16)
+                .putShort((short) 1).putShort((short) 1).putInt(-1).putInt(-1).putShort((short) 1).putShort((short) 8).array();
+        byte[] file = concat(Arrays.copyOf(wav, 36), second, Arrays.copyOfRange(wav, 36, wav.length));
+        assertEquals(10_000, millis(file));
+    }
+
+    @Test
+    void framesOfAnotherSampleRateAreWalkedAtTheirOwnRate() throws IOException {
+        byte[] fast = new byte[960];
+        fast[0] = (byte) 0xFF;
+        fast[1] = (byte) 0xFB;
+        fast[2] = (byte) (14 << 4 | 1 << 2); // MPEG-1 48 kHz 320 kbit/s
+        byte[] slow = new byte[72];
+        slow[0] = (byte) 0xFF;
+        slow[1] = (byte) 0xE3;
+        slow[2] = (byte) (1 << 4 | 2 << 2); // MPEG-2.5 8 kHz 8 kbit/s
+        ByteArrayOutputStream file = new ByteArrayOutputStream();
+        for (int i = 0; i < 3; i++) {
+            file.writeBytes(fast);
+        }
+        for (int i = 0; i < 1_000; i++) {
+            file.writeBytes(slow);
+        }
+        assertEquals(72 + 72_000, millis(file.toByteArray()));
+    }
+
+    @Test
+    void anMp4LastsItsSoundTracksSamplesWhereverItsMoovIs() throws IOException {
+        // 60 s of AAC at 48 kHz (1,024 samples a frame) beside 60 s of video; mdhd claims 1 unit
+        byte[] moov = box("moov", box("mvhd", new byte[100]), track("vide", 600, 1_800, 20),
+                track("soun", 48_000, 2_813, 1_024));
+        byte[] mdat = box("mdat", new byte[200_000]);
+        long sound = (2_813L * 1_024 * 1000 + 47_999) / 48_000;
+        assertEquals(sound, millis(concat(ftyp("isom"), moov, mdat)), "faststart");
+        assertEquals(sound, millis(concat(ftyp("M4A "), mdat, moov)), "moov after mdat, past the head");
+        // a track of another handler (metadata) that runs longer counts: FFmpeg decodes mp4a under any but vide
+        assertEquals(120_000, millis(concat(ftyp("mp42"), mdat, box("moov", track("meta", 1_000, 120, 1_000),
+                track("soun", 48_000, 2_813, 1_024)))));
+    }
+
+    @Test
+    void anMp4WithoutSoundHasNoneAndAnUnreadableOneIsMeasuredBySize() throws IOException {
+        byte[] mdat = box("mdat", new byte[200_000]);
+        assertEquals(0, millis(concat(ftyp("isom"), box("moov", track("vide", 600, 1_800, 20)), mdat)), "video only");
+        assertEquals(0, millis(concat(ftyp("isom"), mdat)), "no moov: nothing a decoder can play");
+        byte[] fragmented = concat(ftyp("iso6"), box("moov", box("mvex", new byte[8]), track("soun", 48_000, 0, 0)),
+                box("moof", new byte[16]), mdat);
+        assertEquals(fragmented.length / 2, millis(fragmented), "fragmented: the size rule");
+        byte[] compressed = concat(ftyp("qt  "), box("moov", box("cmov", new byte[100])), mdat);
+        assertEquals(compressed.length / 2, millis(compressed), "no track read: the size rule");
+    }
+
+    @Test
+    void aFlacLastsItsFramesOrWhatItsStreamInfoStatesWhicheverIsMore() throws IOException {
+        // 225 blocks of 4,096 samples at 16 kHz: 57.6 s in 2.5 KB, 1.3 s by size
+        assertEquals(57_600, millis(flac(225 * 4096, 225)));
+        assertEquals(57_600, millis(flac(0, 225)), "no total stated");
+        assertEquals(57_600, millis(flac(1, 225)), "a total understated");
+        assertEquals(900_000, millis(flac(16_000L * 900, 225)), "a total beyond the frames present");
+    }
+
+    @Test
+    void anOggOpusLastsItsPacketsOrItsGranuleWhicheverIsMore() throws IOException {
+        assertEquals(30_000, millis(opus(30, -1)));
+        assertEquals(30_000, millis(opus(30, 48)), "granules understated: the packets count");
+        assertEquals(60_000, millis(opus(30, 60 * 48_000L)), "a granule beyond the packets");
+        // a byte between pages: the demuxer resynchronises
+        byte[] file = opus(30, -1);
+        byte[] broken = concat(Arrays.copyOf(file, 200), new byte[] {7}, Arrays.copyOfRange(file, 200, file.length));
+        assertTrue(millis(broken) >= 29_000, millis(broken) + " ms");
+    }
+
+    @Test
     void bytesPastALostSyncCountAtTheLowestBitrate() throws IOException {
         byte[] junk = new byte[20_000];
         new Random(7).nextBytes(junk);
@@ -186,7 +343,7 @@ class AudioDurationTest {
         assertTrue(AudioDuration.isAudio("application/octet-stream", concat(id3(10), random)));
         assertTrue(AudioDuration.isAudio("", concat(new byte[4], "ftypM4A ".getBytes(StandardCharsets.US_ASCII))));
         assertFalse(AudioDuration.isAudio("application/octet-stream", random));
-        assertFalse(AudioDuration.isAudio("image/png", wav));
+        assertTrue(AudioDuration.isAudio("image/png", wav), "a label cannot take audio away");
         assertFalse(AudioDuration.isAudio(null, concat(new byte[4], "ftypheic".getBytes(StandardCharsets.US_ASCII))));
     }
 
@@ -218,6 +375,12 @@ class AudioDurationTest {
                 frames(1, 3),
                 frame(9),
                 "ID3\u0004\0\0".getBytes(StandardCharsets.ISO_8859_1),
+                flac(16_000L * 3_600, 2),
+                opus(2, Long.MAX_VALUE),
+                concat(ftyp("M4A "), box("moov", track("soun", 1, -1, -1))),
+                concat(ftyp("isom"), box("mdat", new byte[20])),
+                concat(ftyp("isom"), box("moov", box("trak", box("mdia", box("hdlr", new byte[12]),
+                        box("minf", box("stbl", box("stts", new byte[8]))), box("mdhd"))))),
                 new byte[0]);
         return prefix.flatMap(p -> noise.map(n -> concat(p, n)));
     }

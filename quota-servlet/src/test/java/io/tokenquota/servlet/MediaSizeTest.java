@@ -70,4 +70,16 @@ class MediaSizeTest {
         String dataUrl = "data:application/pdf;base64," + Base64.getEncoder().encodeToString(out.toByteArray());
         assertEquals(5 * MediaSize.PDF_PAGE_TOKENS, MediaSize.tokens(dataUrl, MediaSize.Rate.ANY));
     }
+    @Test
+    void pricesBase64AudioByItsDurationAsItDecodes() {
+        // 60 s of 8 kHz mu-law (8,000 bytes a second), past the 64 KB head; OpenAI bills 1 token per 100 ms
+        byte[] wav = AudioDurationTest.wav(7, 1, 8_000, 8_000, 8, 480_000, 480_000);
+        String base64 = Base64.getEncoder().encodeToString(wav);
+        assertEquals(600, MediaSize.tokens(base64, MediaSize.Rate.OPENAI));
+        assertEquals(600, MediaSize.tokens("data:audio/wav;base64," + base64, MediaSize.Rate.ANY));
+        assertEquals(600, MediaSize.tokens(Base64.getMimeEncoder().encodeToString(wav), MediaSize.Rate.OPENAI), "line breaks");
+        // MP3 frames, URL-safe alphabet: 1,000 frames of 1,152 samples at 44.1 kHz, 26.1 s
+        String mp3 = Base64.getUrlEncoder().encodeToString(AudioDurationTest.frames(9, 1_000));
+        assertEquals(262, MediaSize.tokens(mp3, MediaSize.Rate.OPENAI));
+    }
 }
