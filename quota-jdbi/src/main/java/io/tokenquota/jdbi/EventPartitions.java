@@ -4,7 +4,9 @@ import java.sql.SQLException;
 import java.time.YearMonth;
 import java.time.format.DateTimeParseException;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import java.util.SortedSet;
@@ -291,6 +293,7 @@ final class EventPartitions {
             int rows;
             if (archive) {
                 String archiveTable = createArchive(h, month);
+                addMissingColumns(h, archiveTable);
                 // one statement: rows deleted by a concurrent run are not copied twice
                 rows = h.createUpdate(dialect == Dialect.POSTGRESQL
                                 ? "WITH moved AS (DELETE FROM " + table + " WHERE plan_month = :month RETURNING *)"
@@ -323,6 +326,31 @@ final class EventPartitions {
             }
         }
         return table;
+    }
+
+    /**
+     * Gives an archive table made by an earlier schema version the event log's columns it lacks:
+     * later versions add columns (V2 the usage, V4 the reserve a finishing event records), and the
+     * rows moved below are copied whole. Added in the event log's order, at the end, so the two
+     * tables' columns line up again; each column's type is read from the event log itself.
+     */
+    private void addMissingColumns(Handle h, String archiveTable) {
+        String columns = "SELECT LOWER(column_name) AS name, UPPER(data_type) AS type, character_maximum_length AS length,"
+                + " datetime_precision AS precision FROM information_schema.columns"
+                + " WHERE LOWER(table_name) = :table AND table_schema = "
+                + (dialect == Dialect.POSTGRESQL ? "current_schema()" : "CURRENT_SCHEMA") + " ORDER BY ordinal_position";
+        Set<String> present = new HashSet<>(h.createQuery(columns).bind("table", archiveTable.toLowerCase(Locale.ROOT))
+                .map((rs, ctx) -> rs.getString("name")).list());
+        h.createQuery(columns).bind("table", "tq_event").map((rs, ctx) -> {
+            String type = rs.getString("type");
+            if (type.startsWith("TIMESTAMP")) {
+                type = "TIMESTAMP(" + rs.getInt("precision") + ") WITH TIME ZONE";
+            } else if (rs.getObject("length") != null) {
+                type = type + "(" + rs.getLong("length") + ")";
+            }
+            return new String[] {rs.getString("name"), type};
+        }).list().stream().filter(column -> !present.contains(column[0]))
+                .forEach(column -> h.execute("ALTER TABLE " + archiveTable + " ADD COLUMN " + column[0] + " " + column[1]));
     }
 
     private static String state(JdbiException e) {

@@ -240,7 +240,11 @@ public final class JdbiQuotaStore implements QuotaStore, AutoCloseable {
      * March, April and May stay). On PostgreSQL each such month's partition {@code tq_event_YYYY_MM} is
      * dropped and the month's rows in the default partition are deleted; on H2 its rows are deleted.
      * Months inside the window, accounts, plans, holds and purchases are never touched. An event logged
-     * later for a removed month (a late commit of one of its holds) is removed by the next call.
+     * later for a removed month (a late commit of one of its holds) is removed by the next call. On
+     * PostgreSQL a finished hold without an idempotency key is recorded by the event that finished it
+     * (its row is deleted then), as a consume without one is by its event: once its month is removed,
+     * {@link #reservation} finds neither, and a commit or release retried after that is refused as
+     * {@code RESERVATION_NOT_FOUND}, charging nothing (on H2 their holds' rows stay).
      *
      * <p>Safe while the store serves traffic and from several instances at once: each month is removed
      * once, and a call that finds nothing left returns an empty list. Dropping a partition holds an

