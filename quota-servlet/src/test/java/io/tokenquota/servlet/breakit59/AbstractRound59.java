@@ -42,7 +42,46 @@ abstract class AbstractRound59 extends H2FilterRound {
     protected Deployment deploy(QuotaFilter filter) {
         return Deployment.create()
                 .filter("quota", filter, "/ai/*")
-                .servlet("models", new Models(), "/ai/*");
+                .servlet("models", new Models(), "/ai/*")
+                .multipartServlet("audio", new Audio(), new jakarta.servlet.MultipartConfigElement("", 4 << 20, 4 << 20, 0),
+                        "/ai/v1/audio/*")
+                .servlet("suggest", new Suggest(), "/ai/v1/suggest");
+    }
+
+    /** OpenAI's transcriptions with {@code response_format=text}: the transcript alone, no usage. */
+    public static class Audio extends HttpServlet {
+        @Override
+        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+            try {
+                req.getPart("file").getInputStream().readAllBytes();
+            } catch (jakarta.servlet.ServletException e) {
+                throw new IOException(e);
+            }
+            resp.setContentType("text/plain;charset=utf-8");
+            resp.getOutputStream().write("and then we looked at the quarterly figures again".getBytes(StandardCharsets.UTF_8));
+        }
+    }
+
+    /**
+     * A search-suggestion endpoint, {@code GET /ai/v1/suggest?q=…}: it asks the model for suggestions
+     * (reading the user's 40-document library as context) and answers the list, or, when the model
+     * found none, {@code 204 No Content}, the REST convention for an empty result.
+     */
+    public static class Suggest extends HttpServlet {
+        static final AtomicLong MODEL_CALLS = new AtomicLong();
+
+        @Override
+        protected void doGet(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+            MODEL_CALLS.incrementAndGet();
+            String q = req.getParameter("q");
+            boolean none = q == null || q.contains("zzqx");
+            if (none) {
+                resp.setStatus(204);
+                return;
+            }
+            resp.setContentType("application/json");
+            resp.getOutputStream().write("{\"suggestions\":[\"quarterly figures\"]}".getBytes(StandardCharsets.UTF_8));
+        }
     }
 
     /**
@@ -511,5 +550,90 @@ abstract class AbstractRound59 extends H2FilterRound {
                 + " 5,000) after a free poll named it was answered " + honest.statusCode() + " " + honest.body());
         long charged = settled(victim).used();
         assertTrue(charged < 1_000, "charged " + charged + ": " + ledger(victim));
+    }
+
+    // ------------------------------------------------------------------ 9. audio: a second hdlr
+
+    /**
+     * A 10-minute AAC recording in an M4A whose audio track's {@code mdia} holds two {@code hdlr} boxes,
+     * {@code vide} then {@code soun}. FFmpeg's mov demuxer reads every {@code hdlr} of a track and the
+     * last sets the stream's type (mov_read_hdlr: {@code soun} makes it audio), so the provider decodes
+     * its {@code mp4a} samples and bills 600 s (10,200 tokens). Mp4Duration.sound takes the first
+     * {@code hdlr}, finds a video track, and measures no sound at all: the transcription, answered as
+     * text without usage, is held and charged its fields alone.
+     */
+    @Test
+    void aSecondHandlerBoxCannotHideAnM4asAudio() {
+        int frames = 600 * 44_100 / 1024;
+        byte[] mdat = new byte[600 * 1_000];
+        new java.util.Random(59).nextBytes(mdat);
+        ByteArrayOutputStream f = new ByteArrayOutputStream();
+        f.writeBytes(box("ftyp", cat("M4A ".getBytes(StandardCharsets.US_ASCII), u32(0),
+                "M4A mp42isom".getBytes(StandardCharsets.US_ASCII))));
+        byte[] mdhd = box("mdhd", cat(u32(0), u32(0), u32(0), u32(44_100), u32(600 * 44_100), new byte[] {0x55, (byte) 0xc4, 0, 0}));
+        byte[] vide = box("hdlr", cat(u32(0), u32(0), "vide".getBytes(StandardCharsets.US_ASCII), new byte[12], new byte[] {0}));
+        byte[] soun = box("hdlr", cat(u32(0), u32(0), "soun".getBytes(StandardCharsets.US_ASCII), new byte[12],
+                "SoundHandler\0".getBytes(StandardCharsets.US_ASCII)));
+        byte[] mp4a = box("mp4a", cat(new byte[6], new byte[] {0, 1}, new byte[8], new byte[] {0, 2, 0, 16}, new byte[4],
+                u32(44_100 << 16)));
+        byte[] stsd = box("stsd", cat(u32(0), u32(1), mp4a));
+        byte[] stts = box("stts", cat(u32(0), u32(1), u32(frames), u32(1024)));
+        byte[] stbl = box("stbl", cat(stsd, stts));
+        byte[] minf = box("minf", stbl);
+        byte[] trak = box("trak", box("mdia", cat(mdhd, vide, soun, minf)));
+        f.writeBytes(box("moov", trak));
+        f.writeBytes(box("mdat", mdat));
+        String boundary = "----b59" + UUID.randomUUID();
+        ByteArrayOutputStream body = new ByteArrayOutputStream();
+        body.writeBytes(("--" + boundary + "\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\ngpt-4o-transcribe\r\n"
+                + "--" + boundary + "\r\nContent-Disposition: form-data; name=\"response_format\"\r\n\r\ntext\r\n"
+                + "--" + boundary + "\r\nContent-Disposition: form-data; name=\"file\"; filename=\"meeting.m4a\"\r\n"
+                + "Content-Type: audio/mp4\r\n\r\n").getBytes(StandardCharsets.UTF_8));
+        body.writeBytes(f.toByteArray());
+        body.writeBytes(("\r\n--" + boundary + "--\r\n").getBytes(StandardCharsets.UTF_8));
+        String s = subject();
+        HttpResponse<String> r = TestHttp.post(container.uri("/ai/v1/audio/transcriptions"), body.toByteArray(),
+                "x-user-id", s, "Content-Type", "multipart/form-data; boundary=" + boundary);
+        assertTrue(r.statusCode() == 200, r.statusCode() + " " + r.body());
+        long charged = settled(s).used();
+        assertTrue(charged >= 600 * 17, "10 minutes of AAC (10,200 audio tokens billed) behind a vide hdlr then a soun"
+                + " hdlr were charged " + charged + ": " + ledger(s));
+    }
+
+    static byte[] u32(long v) {
+        return new byte[] {(byte) (v >>> 24), (byte) (v >>> 16), (byte) (v >>> 8), (byte) v};
+    }
+
+    static byte[] cat(byte[]... parts) {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        for (byte[] p : parts) {
+            out.writeBytes(p);
+        }
+        return out.toByteArray();
+    }
+
+    static byte[] box(String type, byte[] body) {
+        return cat(u32(8 + body.length), type.getBytes(StandardCharsets.US_ASCII), body);
+    }
+
+    // ------------------------------------------------------------------ 10. a GET answered 204 after the call
+
+    /**
+     * A suggestion endpoint ({@code GET /ai/v1/suggest?q=…}) calls the model and answers 204 No Content
+     * when the model found nothing, the REST convention for an empty result. The model ran (read its
+     * context, wrote its empty list); the call is released as "no content for a 204 read". A client that
+     * asks for what has no suggestions gets every model call free. (docs/decisions.md keeps a POST 204
+     * charged because "an endpoint may run a model for a side effect and answer nothing"; a GET may run
+     * one to find that the answer is empty, and the filter cannot tell that 204 from EventSource's.)
+     */
+    @Test
+    void aGetAnsweredNoContentAfterTheModelRanIsCharged() {
+        String s = subject();
+        long before = Suggest.MODEL_CALLS.get();
+        HttpResponse<String> r = TestHttp.get(container.uri("/ai/v1/suggest?q=zzqx+quarterly+figures"), "x-user-id", s);
+        assertTrue(r.statusCode() == 204, r.statusCode() + " " + r.body());
+        assertTrue(Suggest.MODEL_CALLS.get() - before == 1, "the model was called");
+        long charged = settled(s).used();
+        assertTrue(charged > 0, "a GET whose model call found nothing, answered 204, was charged " + charged + ": " + ledger(s));
     }
 }
