@@ -636,4 +636,94 @@ abstract class AbstractRound59 extends H2FilterRound {
         long charged = settled(s).used();
         assertTrue(charged > 0, "a GET whose model call found nothing, answered 204, was charged " + charged + ": " + ledger(s));
     }
+
+    // ------------------------------------------------------------------ 11. evasion: a UTF-16 body
+
+    /**
+     * A JSON body in UTF-16 ({@code Content-Type: application/json; charset=utf-16}, with its byte order
+     * mark), which Jackson (Spring's converter, this relay) detects and reads as any other, and which the
+     * filter estimates too (it reads other charsets' bodies). ProviderState.Refs.of searches the raw
+     * bytes for the ASCII names, finds none in UTF-16, and reads no reference: the continuation of an
+     * 8,000-token stored Response, cut after the first words, is charged its own words.
+     */
+    @Test
+    void aUtf16BodysPreviousResponseIdIsStillAContinuation() throws IOException {
+        String owner = subject();
+        String previous = storeLongResponse(owner, "");
+        long firstCharge = settled(owner).used();
+        byte[] bytes = ("{\"model\":\"gpt-4o\",\"previous_response_id\":\"" + previous + "\",\"input\":\"And the totals?\","
+                + "\"max_output_tokens\":64,\"stream\":true}").getBytes(StandardCharsets.UTF_16);
+        String seen;
+        try (Socket socket = new Socket()) {
+            socket.connect(new InetSocketAddress("127.0.0.1", container.port()), 5_000);
+            socket.setSoTimeout(10_000);
+            OutputStream out = socket.getOutputStream();
+            out.write(("POST /ai/v1/responses HTTP/1.1\r\nHost: 127.0.0.1\r\nx-user-id: " + owner
+                    + "\r\nContent-Type: application/json; charset=utf-16\r\nContent-Length: " + bytes.length + "\r\n\r\n")
+                    .getBytes(StandardCharsets.ISO_8859_1));
+            out.write(bytes);
+            out.flush();
+            InputStream in = socket.getInputStream();
+            ByteArrayOutputStream got = new ByteArrayOutputStream();
+            byte[] buf = new byte[4096];
+            int n;
+            while ((n = in.read(buf)) != -1) {
+                got.write(buf, 0, n);
+                if (got.toString(StandardCharsets.UTF_8).contains("output_text.delta")) {
+                    break;
+                }
+            }
+            socket.setSoLinger(true, 0);
+            seen = got.toString(StandardCharsets.UTF_8);
+        }
+        assertTrue(seen.contains("word"), seen);
+        long second = settled(owner).used() - firstCharge;
+        long context = Models.STORED.get(previous);
+        assertTrue(second >= context, "the continuation of the stored " + context + "-token Response in a UTF-16 body,"
+                + " cut after the first words, was charged " + second + ": " + ledger(owner));
+    }
+
+    // ------------------------------------------------------------------ 12. evasion: metadata before a JPEG's frame header
+
+    /**
+     * Six 1024x2730 JPEG screenshots sent inline ({@code data:image/jpeg;base64,…}, detail high: 1,445
+     * tokens each to gpt-4o, 8,670 in all) whose frame header follows 66 KB of metadata segments (APP1
+     * EXIF/XMP and APP2 ICC: a Photoshop or Lightroom export carries that much). MediaSize reads only the
+     * first 64 KB of a payload for its header, finds no frame header, and counts each image at
+     * {@code mediaItemTokens} (258), below the 1,600 it holds for an image it cannot see by URL. The
+     * stream (with {@code include_usage}) cut after the first words is charged ~1,550 + the budget.
+     */
+    @Test
+    void aJpegWhoseFrameHeaderFollowsLongMetadataIsHeldAsAnImage() throws IOException {
+        ByteArrayOutputStream jpeg = new ByteArrayOutputStream();
+        jpeg.write(0xFF);
+        jpeg.write(0xD8);
+        for (int left = 66_000; left > 0; ) {
+            int n = Math.min(65_533, left);
+            jpeg.write(0xFF);
+            jpeg.write(left == 66_000 ? 0xE1 : 0xE2);
+            jpeg.write((n + 2) >> 8);
+            jpeg.write((n + 2) & 0xFF);
+            jpeg.writeBytes(new byte[n]);
+            left -= n;
+        }
+        // SOF0: 8-bit, 2730 high, 1024 wide, three components
+        jpeg.writeBytes(new byte[] {(byte) 0xFF, (byte) 0xC0, 0, 17, 8, (byte) (2730 >> 8), (byte) (2730 & 0xFF), 4, 0, 3,
+            1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1});
+        jpeg.writeBytes(new byte[2_000]);
+        String url = "data:image/jpeg;base64," + java.util.Base64.getEncoder().encodeToString(jpeg.toByteArray());
+        StringBuilder parts = new StringBuilder("{\"type\":\"text\",\"text\":\"Compare the screens.\"}");
+        for (int i = 0; i < 6; i++) {
+            parts.append(",{\"type\":\"image_url\",\"image_url\":{\"url\":\"").append(url).append("\",\"detail\":\"high\"}}");
+        }
+        String s = subject();
+        String seen = postAndHangUpAfter("/ai/v1/chat/completions", s, "{\"model\":\"gpt-4o\",\"max_tokens\":200,"
+                + "\"stream\":true,\"stream_options\":{\"include_usage\":true},\"messages\":[{\"role\":\"user\","
+                + "\"content\":[" + parts + "]}]}", "word");
+        assertTrue(seen.contains("word"), seen);
+        long charged = settled(s).used();
+        assertTrue(charged >= 6 * 1_445L, "six inline 1024x2730 JPEGs (1,445 tokens each to gpt-4o at high detail) with"
+                + " 66 KB of metadata before their frame header, in a stream cut after the first words, were charged "
+                + charged + ": " + ledger(s));
+    }
 }
