@@ -211,7 +211,10 @@ abstract class AbstractRound59 extends H2FilterRound {
             long history = conversation == null ? 0 : CONVERSATIONS.getOrDefault(conversation, 0L);
             history += STORED.getOrDefault(body.path("previous_response_id").asText(""), 0L);
             long template = prompt == null ? 0 : PROMPTS.getOrDefault(prompt, 0L);
-            long input = history + template + own(body);
+            // instructions are read by this call only: "when used along with previous_response_id, the
+            // instructions from a previous response will not be carried over to the next response" (OpenAI)
+            long instructions = body.path("instructions").asText("").length() / 4;
+            long input = history + template + instructions + own(body);
             long visible = 40;
             String effort = body.path("reasoning").path("effort").asText("");
             long reasoning = "high".equals(effort) ? 11_800 : 0;
@@ -224,10 +227,10 @@ abstract class AbstractRound59 extends H2FilterRound {
                     + "},\"total_tokens\":" + (input + output) + "}";
             // what a later turn reads again: this turn's input (less the template) and its visible output
             if (conversation != null) {
-                CONVERSATIONS.put(conversation, input - template + visible);
+                CONVERSATIONS.put(conversation, input - template - instructions + visible);
             }
             if (body.path("store").asBoolean(true)) {
-                STORED.put(id, input - template + visible);
+                STORED.put(id, input - template - instructions + visible);
             }
             String model = body.path("model").asText("gpt-4o");
             RESPONSES.put(id, response(id, model, "completed", usage, "Noted."));
@@ -725,5 +728,36 @@ abstract class AbstractRound59 extends H2FilterRound {
         assertTrue(charged >= 6 * 1_445L, "six inline 1024x2730 JPEGs (1,445 tokens each to gpt-4o at high detail) with"
                 + " 66 KB of metadata before their frame header, in a stream cut after the first words, were charged "
                 + charged + ": " + ledger(s));
+    }
+
+    // ------------------------------------------------------------------ 13. honest: instructions are not carried over
+
+    /**
+     * An honest chat through {@code previous_response_id} whose every turn sends the application's
+     * ~4,800-token {@code instructions}, as it must: OpenAI does not carry a previous Response's
+     * instructions over to the next. Each turn makes the model read its own instructions, the earlier
+     * turns' input and output (~100 tokens by turn 3) and its question, with 4,000 of output allowed:
+     * at most ~8,900 tokens. The filter remembers each stored Response at its whole usage, its
+     * instructions included, and holds the next turn at them twice: turn 3 is held ~13,000 with
+     * ~10,200 left and refused with 429.
+     */
+    @Test
+    void instructionsSentEachTurnAreNotHeldTwice() throws IOException {
+        String s = subject();
+        String instructions = "You are the support assistant of a bank: answer politely, cite the product terms. ".repeat(235);
+        String previous = null;
+        long charged = 0;
+        for (int turn = 1; turn <= 3; turn++) {
+            HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/v1/responses"), s, "{\"model\":\"gpt-4o\","
+                    + (previous == null ? "" : "\"previous_response_id\":\"" + previous + "\",")
+                    + "\"instructions\":" + JSON.valueToTree(instructions) + ",\"input\":\"Question " + turn
+                    + " about my savings account?\",\"max_output_tokens\":4000}");
+            long history = previous == null ? 0 : Models.STORED.get(previous);
+            assertTrue(r.statusCode() == 200, "turn " + turn + " (reads " + (instructions.length() / 4) + " tokens of"
+                    + " instructions and " + history + " of history, may write 4,000; " + (ALLOWANCE - charged)
+                    + " left) was answered " + r.statusCode() + " " + r.body());
+            previous = JSON.readTree(r.body()).path("id").asText();
+            charged = settled(s).used();
+        }
     }
 }
