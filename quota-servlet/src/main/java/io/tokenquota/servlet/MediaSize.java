@@ -45,7 +45,7 @@ final class MediaSize {
     static final long AUDIO_TOKENS_PER_SECOND = 10;
     /** Tokens a PDF page costs at least (Gemini's rate; others bill more, which usage then settles). */
     static final long PDF_PAGE_TOKENS = 258;
-    /** The most of a payload decoded to read an image's header (JPEG's frame header may follow metadata). */
+    /** The most of a payload decoded to tell what it is and read an image's header (a JPEG's is followed further). */
     private static final int IMAGE_HEAD = 1 << 16;
     /** The most a PDF's object streams are inflated to, in all: bounds the work a crafted one can ask for. */
     private static final int PDF_INFLATED = 8 << 20;
@@ -76,15 +76,30 @@ final class MediaSize {
             byte[] whole = decode(base64, start, Integer.MAX_VALUE);
             return whole == null ? 0 : pdfPages(whole) * PDF_PAGE_TOKENS;
         }
-        long[] size = imageSize(head);
+        long[] size = isJpeg(head) ? jpegSize(payload(base64, start)) : imageSize(head);
         if (size != null) {
             return imageTokens(size[0], size[1], rate);
+        }
+        if (isImage(head) || (start > 0 && startsWith(base64, "data:image/"))) {
+            // an image whose size cannot be read (a format or a header this class does not read) is an
+            // image the filter cannot see: held at the most one image costs, as one by URL
+            return UNSEEN_IMAGE_TOKENS;
         }
         return AudioDuration.startsAsAudio(head) ? AudioDuration.perSecond(audioMillis(base64, start), AUDIO_TOKENS_PER_SECOND) : 0;
     }
 
     /** The milliseconds of base64 audio from {@code start}, read by {@link AudioDuration} as it decodes. */
     private static long audioMillis(CharSequence base64, int start) {
+        try (InputStream in = payload(base64, start)) {
+            return AudioDuration.millis(in.readNBytes(AudioDuration.HEAD), in);
+        } catch (IOException broken) {
+            // padding before the end: what the decoded length plays at the lowest bitrate
+            return AudioDuration.atLowestBitrate((base64.length() - start) / 4L * 3);
+        }
+    }
+
+    /** The bytes of standard or URL-safe base64 from {@code start}, decoded as they are read, never held whole. */
+    private static InputStream payload(CharSequence base64, int start) {
         InputStream chars = new InputStream() {
             private int at = start;
 
@@ -98,12 +113,7 @@ final class MediaSize {
                 return c == '-' ? '+' : c == '_' ? '/' : c < 0x80 ? c : ' ';
             }
         };
-        try (InputStream in = Base64.getMimeDecoder().wrap(new BufferedInputStream(chars))) {
-            return AudioDuration.millis(in.readNBytes(AudioDuration.HEAD), in);
-        } catch (IOException broken) {
-            // padding before the end: what the decoded length plays at the lowest bitrate
-            return AudioDuration.atLowestBitrate((base64.length() - start) / 4L * 3);
-        }
+        return Base64.getMimeDecoder().wrap(new BufferedInputStream(chars));
     }
 
     /** Decodes up to {@code most} bytes of standard or URL-safe base64 (white space skipped); null when not base64. */
@@ -184,29 +194,62 @@ final class MediaSize {
             }
             return null;
         }
-        if (b.length >= 4 && (b[0] & 0xFF) == 0xFF && (b[1] & 0xFF) == 0xD8) {
-            return jpegSize(b);
+        if (isJpeg(b)) {
+            return jpegSize(new java.io.ByteArrayInputStream(b));
         }
         return null;
     }
 
-    private static long[] jpegSize(byte[] b) {
-        int i = 2;
-        while (i + 9 < b.length) {
-            if ((b[i] & 0xFF) != 0xFF) {
-                return null;
+    private static boolean isJpeg(byte[] b) {
+        return b.length >= 3 && (b[0] & 0xFF) == 0xFF && (b[1] & 0xFF) == 0xD8 && (b[2] & 0xFF) == 0xFF;
+    }
+
+    /** Whether the bytes start as one of the image formats {@link #imageSize} reads. */
+    private static boolean isImage(byte[] b) {
+        return isJpeg(b) || (b.length >= 4 && (b[0] & 0xFF) == 0x89 && startsWith(b, 1, "PNG"))
+                || startsWith(b, "GIF8") || (b.length >= 12 && startsWith(b, "RIFF") && startsWith(b, 8, "WEBP"));
+    }
+
+    /** The most JPEG segments passed over to reach the frame header; any real file has a few dozen. */
+    private static final int JPEG_SEGMENTS = 1_024;
+
+    /**
+     * A JPEG's {@code {width, height}} from its frame header, found by following the segments' lengths
+     * from the start: metadata (EXIF, XMP, ICC profiles) may fill far more than the first 64 KB, and is
+     * skipped, not kept. {@code null} when no frame header comes within {@link #JPEG_SEGMENTS}.
+     */
+    private static long[] jpegSize(InputStream in) {
+        try (in) {
+            in.skipNBytes(2);
+            for (int segment = 0; segment < JPEG_SEGMENTS; segment++) {
+                if (in.read() != 0xFF) {
+                    return null;
+                }
+                int marker = in.read();
+                while (marker == 0xFF) {
+                    // fill bytes before a marker
+                    marker = in.read();
+                }
+                if (marker < 0) {
+                    return null;
+                }
+                byte[] length = in.readNBytes(2);
+                if (length.length < 2) {
+                    return null;
+                }
+                long size = u16(length, 0);
+                boolean frame = marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC;
+                if (frame) {
+                    byte[] header = in.readNBytes(5);
+                    return header.length < 5 ? null : new long[] {u16(header, 3), u16(header, 1)};
+                }
+                if (size < 2) {
+                    return null;
+                }
+                in.skipNBytes(size - 2);
             }
-            int marker = b[i + 1] & 0xFF;
-            if (marker == 0xFF) {
-                i++;
-                continue;
-            }
-            int length = (int) u16(b, i + 2);
-            boolean frame = marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC;
-            if (frame) {
-                return new long[] {u16(b, i + 7), u16(b, i + 5)};
-            }
-            i += 2 + length;
+        } catch (IOException | RuntimeException broken) {
+            // ended or broken before its frame header
         }
         return null;
     }
@@ -274,6 +317,11 @@ final class MediaSize {
             inflater.end();
         }
         return out.toByteArray();
+    }
+
+    /** Whether {@code text} starts with {@code prefix}, in any case (a data URL's media type is case-insensitive). */
+    private static boolean startsWith(CharSequence text, String prefix) {
+        return text.length() >= prefix.length() && text.subSequence(0, prefix.length()).toString().equalsIgnoreCase(prefix);
     }
 
     private static boolean startsWith(byte[] b, String prefix) {

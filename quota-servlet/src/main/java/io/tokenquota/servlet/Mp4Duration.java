@@ -58,7 +58,7 @@ final class Mp4Duration {
     }
 
     /**
-     * The longest track of a {@code moov} that is not video, or -1 when it has no track or is
+     * The longest track of a {@code moov} that is not video (by its last {@code hdlr}), or -1 when it has no track or is
      * fragmented. Any track but video counts, not only a {@code soun} handler's: FFmpeg takes an audio
      * sample entry ({@code mp4a}) for audio under any handler but {@code vide}, and the other tracks of
      * a real file (timecode, metadata, subtitles) run as long as its sound.
@@ -75,7 +75,8 @@ final class Mp4Duration {
             }
             tracks = true;
             int[] mdia = child(moov, headerEnd(moov, at, moov.length), next(moov, at, moov.length), "mdia");
-            int[] hdlr = mdia == null ? null : child(moov, mdia[0], mdia[1], "hdlr");
+            // every hdlr sets the track's type as FFmpeg reads it (mov_read_hdlr): the last one decides
+            int[] hdlr = mdia == null ? null : lastChild(moov, mdia[0], mdia[1], "hdlr");
             if (hdlr == null || AudioDuration.startsWith(moov, hdlr[0] + 8, "vide")) {
                 continue;
             }
@@ -115,6 +116,15 @@ final class Mp4Duration {
             }
         }
         return null;
+    }
+
+    /** The body {@code {start, end}} of the last box of {@code type} among the boxes in {@code [from, to)}, or null. */
+    private static int[] lastChild(byte[] b, int from, int to, String type) {
+        int[] last = null;
+        for (int[] found = child(b, from, to, type); found != null; found = child(b, found[1], to, type)) {
+            last = found;
+        }
+        return last;
     }
 
     /** Where the body of the box at {@code at} starts. */

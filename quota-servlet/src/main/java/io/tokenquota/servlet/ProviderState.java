@@ -1,12 +1,17 @@
 package io.tokenquota.servlet;
 
+import com.fasterxml.jackson.core.JsonFactory;
 import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonToken;
 import io.tokenquota.Limits;
 import java.io.IOException;
+import java.nio.charset.Charset;
 import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
+import java.util.function.ToLongFunction;
 
 /**
  * What state kept at the provider costs a call that names it, by the provider's id for it: an OpenAI
@@ -19,7 +24,9 @@ import java.util.Map;
  * one subject, and any subject that knows one continues it (an id is no secret worth guarding here;
  * what is remembered is a token count). Its own memory, least recently used out, written only by
  * answers that create or extend such state: ETag answers, batch fingerprints and calls that store
- * nothing ({@code "store": false}, no conversation, no prompt) cannot evict an entry. Thread-safe.
+ * nothing ({@code "store": false}, no conversation, no prompt) cannot evict an entry; nor can a
+ * {@code GET} or {@code HEAD}, which reads state back (a poll of a stored Response: no model runs, and
+ * what its body names is not what the answer's usage counts). Thread-safe.
  */
 final class ProviderState {
     /**
@@ -30,10 +37,6 @@ final class ProviderState {
     static final int DEFAULT_ENTRIES = 65_536;
     /** Longer ids (and prompt versions) are not kept: an entry stays small whatever a body names. */
     static final int MAX_ID_LENGTH = 128;
-
-    private static final byte[][] NAMES = {"previous_response_id".getBytes(StandardCharsets.US_ASCII),
-        "conversation".getBytes(StandardCharsets.US_ASCII), "prompt".getBytes(StandardCharsets.US_ASCII),
-        "store".getBytes(StandardCharsets.US_ASCII)};
 
     private final Map<String, Long> figures;
 
@@ -51,50 +54,84 @@ final class ProviderState {
     /**
      * The provider state a request body names at its top level: {@code previous_response_id}, a
      * {@code conversation} (its id, or an object's {@code id}), a {@code prompt} object's {@code id}
-     * and {@code version} ({@code null} each when not named), and whether the answer is stored
-     * ({@code "store": false} says not).
+     * and {@code version} ({@code null} each when not named), whether the answer is stored
+     * ({@code "store": false} says not), and the estimate of its {@code instructions} string in tokens
+     * (OpenAI reads them for this call only and does not carry them into the stored Response).
      */
-    record Refs(String previousResponse, String conversation, String prompt, boolean stores) {
+    record Refs(String previousResponse, String conversation, String prompt, boolean stores, long instructions) {
         /** A body that names none (not JSON, a form, a multipart body). */
-        static final Refs NONE = new Refs(null, null, null, true);
+        static final Refs NONE = new Refs(null, null, null, true, 0);
 
-        /** What {@code body} names; bodies without any of the field names are not parsed again. */
-        static Refs of(byte[] body) {
-            if (body == null || !mentionsAny(body)) {
+        /**
+         * What {@code body} names, read as the estimator reads it ({@link QuotaFilter#estimateOf}): as
+         * JSON in whatever Unicode encoding its bytes say (Jackson detects UTF-16 and UTF-32, as the
+         * endpoint's parser does), else leniently (trailing commas, comments: Gson, JSON5 relays), else
+         * in each charset its label names, and with a malformed UTF-8 byte read as U+FFFD. Member names
+         * are compared decoded, escapes and all; of a member named twice the last counts, as the
+         * provider's parser reads it. Every JSON body is parsed: a search of its raw bytes for the
+         * names would miss an escaped or UTF-16 one.
+         *
+         * @param tokens the estimator's count of a text, in tokens
+         */
+        static Refs of(byte[] body, List<Charset> labels, ToLongFunction<CharSequence> tokens) {
+            if (body == null || body.length == 0) {
                 return NONE;
             }
+            Refs refs = parsed(body, tokens);
+            List<Charset> readings = new ArrayList<>(labels);
+            readings.add(StandardCharsets.UTF_8);
+            for (int i = 0; refs == null && i < readings.size(); i++) {
+                byte[] decoded = new String(body, readings.get(i)).getBytes(StandardCharsets.UTF_8);
+                refs = java.util.Arrays.equals(decoded, body) ? null : parsed(decoded, tokens);
+            }
+            return refs == null ? NONE : refs;
+        }
+
+        /** {@link #read} strictly, then leniently; {@code null} when neither reads a JSON object. */
+        private static Refs parsed(byte[] body, ToLongFunction<CharSequence> tokens) {
+            Refs refs = read(body, Json.REQUEST_SCAN, tokens);
+            return refs != null ? refs : read(body, Json.LENIENT_REQUEST_SCAN, tokens);
+        }
+
+        private static Refs read(byte[] body, JsonFactory json, ToLongFunction<CharSequence> tokens) {
             String previous = null;
             String conversation = null;
             String prompt = null;
             boolean stores = true;
-            try (JsonParser p = Json.REQUEST_SCAN.createParser(body)) {
+            long instructions = 0;
+            try (JsonParser p = json.createParser(body)) {
                 if (p.nextToken() != JsonToken.START_OBJECT) {
-                    return NONE;
+                    return null;
                 }
                 while (p.nextToken() == JsonToken.FIELD_NAME) {
                     String name = p.currentName();
                     JsonToken value = p.nextToken();
-                    if ("previous_response_id".equals(name) && value == JsonToken.VALUE_STRING) {
-                        previous = p.getText();
-                    } else if ("conversation".equals(name) && value == JsonToken.VALUE_STRING) {
-                        conversation = p.getText();
-                    } else if ("conversation".equals(name) && value == JsonToken.START_OBJECT) {
-                        conversation = members(p)[0];
-                    } else if ("prompt".equals(name) && value == JsonToken.START_OBJECT) {
-                        String[] idAndVersion = members(p);
-                        prompt = idAndVersion[0] == null ? null
-                                : idAndVersion[0] + (idAndVersion[1] == null ? "" : "@" + idAndVersion[1]);
-                    } else if ("store".equals(name) && value == JsonToken.VALUE_FALSE) {
-                        stores = false;
-                    } else {
-                        p.skipChildren();
+                    switch (name) {
+                        case "previous_response_id" -> previous = value == JsonToken.VALUE_STRING ? p.getText() : null;
+                        case "conversation" -> conversation = value == JsonToken.VALUE_STRING ? p.getText()
+                                : value == JsonToken.START_OBJECT ? members(p)[0] : null;
+                        case "prompt" -> {
+                            String[] idAndVersion = value == JsonToken.START_OBJECT ? members(p) : new String[2];
+                            prompt = idAndVersion[0] == null ? null
+                                    : idAndVersion[0] + (idAndVersion[1] == null ? "" : "@" + idAndVersion[1]);
+                        }
+                        // the provider stores unless told false (null or absent: its default, true)
+                        case "store" -> stores = value != JsonToken.VALUE_FALSE;
+                        // instructions as input items are left in the figure: held again, never less
+                        case "instructions" -> instructions = value == JsonToken.VALUE_STRING
+                                ? Math.max(0, tokens.applyAsLong(p.getText())) : 0;
+                        default -> { }
                     }
+                    p.skipChildren();
+                }
+                if (p.currentToken() != JsonToken.END_OBJECT) {
+                    return null;
                 }
             } catch (IOException | RuntimeException e) {
-                // not JSON: the endpoint cannot read a reference in it either
-                return NONE;
+                // not JSON in this reading: the endpoint cannot read a reference in it either
+                return null;
             }
-            return new Refs(previous, conversation, prompt, stores);
+            return new Refs(previous, conversation, prompt, stores, instructions);
         }
 
         /** An object's {@code id} and {@code version} strings (null when absent); its other members skipped. */
@@ -102,22 +139,13 @@ final class ProviderState {
             String[] found = new String[2];
             while (p.nextToken() == JsonToken.FIELD_NAME) {
                 String name = p.currentName();
-                if (p.nextToken() == JsonToken.VALUE_STRING && ("id".equals(name) || "version".equals(name))) {
-                    found["id".equals(name) ? 0 : 1] = p.getText();
-                } else {
-                    p.skipChildren();
+                JsonToken value = p.nextToken();
+                if ("id".equals(name) || "version".equals(name)) {
+                    found["id".equals(name) ? 0 : 1] = value == JsonToken.VALUE_STRING ? p.getText() : null;
                 }
+                p.skipChildren();
             }
             return found;
-        }
-
-        private static boolean mentionsAny(byte[] body) {
-            for (byte[] name : NAMES) {
-                if (indexOf(body, name) >= 0) {
-                    return true;
-                }
-            }
-            return false;
         }
     }
 
@@ -125,47 +153,60 @@ final class ProviderState {
      * What a request names and what the filter saw it cost: {@code history} the stored Response's and
      * the conversation's figures (what the model reads again of earlier calls), {@code historyKnown}
      * whether every history named was known, {@code prompt} the stored prompt's figure ({@code null}
-     * when none is named or known).
+     * when none is named or known), {@code measured} whether the request's own input was all measured
+     * (it sends no media item: an image by URL, a file by id, whose cost the estimate only bounds).
      */
-    record Reading(Refs refs, long history, boolean historyKnown, Long prompt) {
+    record Reading(Refs refs, long history, boolean historyKnown, Long prompt, boolean measured) {
         /** What the request makes the model read besides its own input, in tokens. */
         long held() {
             return saturated(history, prompt == null ? 0 : prompt);
         }
     }
 
-    /** What this filter saw the state {@code refs} names cost. */
-    Reading read(Refs refs) {
+    /** What this filter saw the state {@code refs} names cost, for a request whose own input is {@code measured}. */
+    Reading read(Refs refs, boolean measured) {
         Long previous = figure(key("r:", refs.previousResponse()));
         Long conversation = figure(key("c:", refs.conversation()));
         boolean known = (refs.previousResponse() == null || previous != null)
                 && (refs.conversation() == null || conversation != null);
         return new Reading(refs, saturated(previous == null ? 0 : previous, conversation == null ? 0 : conversation),
-                known, figure(key("p:", refs.prompt())));
+                known, figure(key("p:", refs.prompt())), measured);
     }
 
     /**
-     * Remembers what a completed call's final usage says of the state it named and created: the
-     * stored prompt cost what the model read above the request's own input and the history it named
-     * (only when that history was known: else the difference holds it too); the Response it stored and
-     * the conversation it extended hold what it read and wrote, but the prompt (a template is not
-     * carried into either).
+     * Remembers what a completed call's final usage says of the state it named and created.
+     *
+     * <p>The stored prompt cost what the model read above the request's own input and the history it
+     * named; it is learnt only when that difference is the template alone: the history was known, the
+     * request's own input was all measured (an image by URL is held at the most an image costs, a file
+     * by id at the least an item costs: either would move the difference by what the estimate missed or
+     * overstated, another subject's file becoming every user's figure), and the usage is the model's
+     * report, not a figure the handler gave ({@code handlerFigure}). Otherwise a known figure stays.
+     *
+     * <p>The Response it stored and the conversation it extended hold what a continuation makes the
+     * model read again: this call's input and output, but the reasoning (OpenAI drops earlier turns'
+     * reasoning from the context), its {@code instructions} (not carried over: a continuation sends
+     * its own, counted as its own input) and the prompt (a template is not carried over either).
      *
      * @param inputEstimate  the request's input as held, in raw tokens: its own and {@link Reading#held}
+     * @param handlerFigure  whether the handler reported the call's figure itself
      * @param storedResponse the id of the Response the answer is, or {@code null}
      * @param kinds          the usage by kind ({@code {input, cachedInput, output, reasoning}}), or
      *                       {@code null} when the answer did not split it
      * @param total          the usage, raw tokens
      */
-    void answered(Reading reading, long inputEstimate, String storedResponse, long[] kinds, long total) {
+    void answered(Reading reading, long inputEstimate, boolean handlerFigure, String storedResponse, long[] kinds,
+                  long total) {
         Refs refs = reading.refs();
         Long prompt = reading.prompt();
-        if (refs.prompt() != null && reading.historyKnown() && kinds != null) {
+        if (refs.prompt() != null && reading.historyKnown() && reading.measured() && !handlerFigure && kinds != null) {
             long own = Math.max(0, inputEstimate - reading.held());
             prompt = Math.max(0, saturated(kinds[0], kinds[1]) - saturated(own, reading.history()));
             remember(key("p:", refs.prompt()), prompt);
         }
-        long read = Math.max(0, total - (prompt == null ? 0 : prompt));
+        long notCarried = saturated(saturated(kinds == null ? 0 : kinds[3], refs.instructions()),
+                prompt == null ? 0 : prompt);
+        long read = Math.max(0, total - notCarried);
         if (refs.stores()) {
             remember(key("r:", storedResponse), read);
         }
@@ -196,18 +237,5 @@ final class ProviderState {
     private static long saturated(long a, long b) {
         long sum = a + b;
         return sum < 0 || sum > Limits.MAX_TOKENS ? Limits.MAX_TOKENS : sum;
-    }
-
-    private static int indexOf(byte[] haystack, byte[] needle) {
-        outer:
-        for (int i = 0; i + needle.length <= haystack.length; i++) {
-            for (int j = 0; j < needle.length; j++) {
-                if (haystack[i + j] != needle[j]) {
-                    continue outer;
-                }
-            }
-            return i;
-        }
-        return -1;
     }
 }

@@ -314,7 +314,7 @@ public final class QuotaFilter implements Filter {
         byte[] kept = null;
         // the state kept at the provider that the request names (a stored Response, a conversation, a
         // stored prompt), and what the filter saw it cost
-        ProviderState.Reading state = providerState.read(ProviderState.Refs.NONE);
+        ProviderState.Reading state = providerState.read(ProviderState.Refs.NONE, false);
         // with weights: every model the request names, wherever an endpoint may read it
         Weighing.Candidates models = weights == null ? null : new Weighing.Candidates(weights);
         if (models != null) {
@@ -432,7 +432,7 @@ public final class QuotaFilter implements Filter {
             // a Responses call that continues a stored Response or a conversation, or names a stored
             // prompt, makes the model read them: what this filter saw them cost is input of this call
             // (a stream cut before its last event is charged the estimate, which must not leave them out)
-            state = providerState.read(ProviderState.Refs.of(readable));
+            state = providerState.read(ProviderState.Refs.of(readable, labels, estimator::text), asked.mediaItems() == 0);
             estimate = clamp(estimate, state.held());
         }
         // the query string counts too: a prompt can ride in ?prompt=... as well as in the body
@@ -787,6 +787,7 @@ public final class QuotaFilter implements Filter {
         }
         asked.countOutput(outputOf(e, path));
         asked.countCompletions(e.completions());
+        asked.countMedia(e.mediaItems());
         if (aboveCap(e)) {
             asked.aboveCap = true;
         }

@@ -607,9 +607,10 @@ final class RequestEstimator {
                                 top.image |= !top.array && (IMAGE_PARTS.contains(top.field)
                                         || ("type".equals(top.field) && IMAGE_PARTS.contains(text.toString())));
                             }
-                            if (!top.array && "detail".equals(top.field) && "low".contentEquals(text)) {
-                                top.lowDetail = true;
-                            }
+                        }
+                        if (!top.schema && !top.array && "detail".equals(top.field)) {
+                            // the provider's parser keeps the last of a repeated member: any other value is high
+                            top.lowDetail = "low".contentEquals(text);
                         }
                     }
                     case VALUE_NUMBER_INT, VALUE_NUMBER_FLOAT -> {
@@ -647,6 +648,10 @@ final class RequestEstimator {
                         // reads the last: its own default) or a null config object leaves the endpoint its
                         // default; a null beside another budget name (a serialised record's unset
                         // max_tokens beside its max_completion_tokens) does not
+                        if (!top.schema && !top.array && "detail".equals(top.field)) {
+                            // a null detail is the provider's default (auto: high for a large image)
+                            top.lowDetail = false;
+                        }
                         if (asked(stack.size(), top) == BUDGET) {
                             nullBudgets.add(budgetKey(stack.size(), top));
                         } else if (stack.size() == 1 && isConfig(top.field)) {
@@ -1212,6 +1217,17 @@ final class RequestEstimator {
             return Math.max(completionsAsked, completions);
         }
 
+        /** The most media items a JSON reading of the body sends (images, audio, files). */
+        private long mediaItems;
+
+        void countMedia(long items) {
+            mediaItems = Math.max(mediaItems, items);
+        }
+
+        long mediaItems() {
+            return mediaItems;
+        }
+
         long countedOutput() {
             return countedOutput;
         }
@@ -1289,7 +1305,7 @@ final class RequestEstimator {
         boolean image;
         /** A payload (base64, a {@code data:} URL) in this object or below: an image the filter can measure. */
         boolean payloadBelow;
-        /** A {@code "detail": "low"} in this object or below. */
+        /** A {@code "detail": "low"} in this object (the last detail it names) or below. */
         boolean lowDetail;
         /** What the images the filter cannot see below this object or array cost ({@link #unseenImage}). */
         long unseenBelow;

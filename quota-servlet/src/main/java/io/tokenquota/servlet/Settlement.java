@@ -134,11 +134,12 @@ final class Settlement implements AsyncListener {
      *       handler: nothing ran; for a 406, its handler mapping refused the {@code Accept});</li>
      *   <li>any other 3xx, or a 4xx, without usage (400, 404, 405, 415, 422, an upstream 429...): the
      *       model was not called, the hold is released, also when the client has gone meanwhile;</li>
-     *   <li>a {@code GET} or {@code HEAD} ({@code safe}) answered 204 or 205 without usage: it carries no
-     *       answer, so no model answered it (a browser's {@code EventSource} reconnecting after its
-     *       stream ended is answered 204, the HTML standard's way to stop it), the hold is released; a
-     *       {@code POST} answered 204 is charged by the rules below (an endpoint may run a model for a
-     *       side effect and answer nothing);</li>
+     *   <li>a browser's {@code EventSource} reconnecting after its stream ended ({@code reconnect}: a
+     *       {@code GET} or {@code HEAD} that accepts {@code text/event-stream} or carries
+     *       {@code Last-Event-ID}) answered 204 or 205 without usage: 204 is the HTML standard's way to
+     *       stop it, and it carries no answer, so the hold is released; any other 204 (a {@code POST}
+     *       run for a side effect, a {@code GET} whose model found an empty result) is charged by the
+     *       rules below;</li>
      *   <li>a client that went away before any usage was seen is charged the estimate: the model was
      *       called, and hanging up must not make the call free;</li>
      *   <li>an exception (or an async timeout) before a successful status was committed: the hold is
@@ -147,7 +148,7 @@ final class Settlement implements AsyncListener {
      *   <li>a 2xx without usage: the estimate is charged.</li>
      * </ol>
      */
-    static Decision decide(Long explicit, Long usage, boolean provisional, End end, int status, boolean safe,
+    static Decision decide(Long explicit, Long usage, boolean provisional, End end, int status, boolean reconnect,
                            boolean committed, boolean noHandler, boolean tokenCount, boolean chargedBefore, boolean releaseOnError,
                            long estimate) {
         if (explicit != null) {
@@ -210,9 +211,9 @@ final class Settlement implements AsyncListener {
             // also when the client has gone meanwhile: a refusal relayed to nobody is still a refusal
             return Decision.release("the model was not called (status " + status + ")");
         }
-        if (safe && (status == 204 || status == 205)) {
-            // a read answered with no content: nothing a model wrote reached it, nothing to charge
-            return Decision.release("no content for a " + status + " read");
+        if (reconnect && (status == 204 || status == 205)) {
+            // the end of an event stream, told to a reconnecting EventSource: no model answered it
+            return Decision.release("no content for an event stream's reconnect (" + status + ")");
         }
         if (end == End.CLIENT_GONE) {
             return Decision.charge(estimate, "client went away before the usage");
@@ -259,8 +260,9 @@ final class Settlement implements AsyncListener {
             boolean provisional = sniffer.provisional();
             // the finished calls a results file reported: read again, they were charged before
             String calls = status >= 200 && status < 300 ? sniffer.callsFingerprint() : null;
-            boolean safe = "GET".equals(request.getMethod()) || "HEAD".equals(request.getMethod());
-            Decision d = decide(explicitActual(), usage, provisional, effective, status, safe, response.isCommitted(),
+            Long explicit = explicitActual();
+            Decision d = decide(explicit, usage, provisional, effective, status, eventSourceReconnect(request),
+                    response.isCommitted(),
                     (status == 406 || status == 412) && springMatchedNoHandler(request), sniffer.tokenCount(),
                     calls != null && answers.usage(AnswerUsages.chargedCalls(hold.subject()), calls) != null,
                     releaseOnError, estimate);
@@ -289,10 +291,13 @@ final class Settlement implements AsyncListener {
                 answers.remember(AnswerUsages.chargedCalls(hold.subject()), calls, d.tokens());
             }
             Long read = sniffer.usage();
-            if (status >= 200 && status < 300 && read != null && !sniffer.provisional()) {
+            boolean reads = "GET".equals(request.getMethod()) || "HEAD".equals(request.getMethod());
+            if (status >= 200 && status < 300 && read != null && !sniffer.provisional() && !reads) {
                 // what a later call naming the state this one named or stored makes the model read, in
-                // raw tokens: only a final count says it
-                providerState.answered(state, sniffer.inputEstimate(), sniffer.storedResponse(), sniffer.kinds(), read);
+                // raw tokens: only a final count says it, and only of a call the request made (a GET
+                // reads a stored Response back, whatever its body names)
+                providerState.answered(state, sniffer.inputEstimate(), explicit != null, sniffer.storedResponse(),
+                        sniffer.kinds(), read);
             }
             LOG.debug("settled reservation {} of {}: {} ({})", hold.id(), hold.subject(),
                     d.release() ? "released" : d.tokens(), d.reason());
@@ -360,6 +365,27 @@ final class Settlement implements AsyncListener {
     static boolean springMatchedNoHandler(jakarta.servlet.ServletRequest request) {
         return request.getAttribute(SPRING_DISPATCHER_CONTEXT) != null
                 && request.getAttribute(SPRING_BEST_MATCHING_HANDLER) == null;
+    }
+
+    /**
+     * Whether the request is what a browser's {@code EventSource} sends to reconnect: a {@code GET} or
+     * {@code HEAD} accepting {@code text/event-stream} (it always sends that {@code Accept}) or carrying
+     * {@code Last-Event-ID}. Other reads answered 204 may have run a model that found nothing.
+     */
+    static boolean eventSourceReconnect(HttpServletRequest request) {
+        if (!"GET".equals(request.getMethod()) && !"HEAD".equals(request.getMethod())) {
+            return false;
+        }
+        if (request.getHeader("Last-Event-ID") != null) {
+            return true;
+        }
+        for (java.util.Enumeration<String> accepts = request.getHeaders("Accept");
+             accepts != null && accepts.hasMoreElements(); ) {
+            if (accepts.nextElement().toLowerCase(java.util.Locale.ROOT).contains("text/event-stream")) {
+                return true;
+            }
+        }
+        return false;
     }
 
     private Long explicitActual() {

@@ -28,6 +28,26 @@ class MediaSizeTest {
     }
 
     @Test
+    void followsAJpegsSegmentsPastLongMetadataAndHoldsAnUnreadableImageAsUnseen() throws IOException {
+        byte[] jpeg = image("jpg", 1024, 768);
+        ByteArrayOutputStream padded = new ByteArrayOutputStream();
+        padded.write(jpeg, 0, 2);
+        for (int i = 0; i < 3; i++) {
+            // 3 x 64 KB of APP1 metadata before the frame header
+            padded.writeBytes(new byte[] {(byte) 0xFF, (byte) 0xE1, (byte) 0xFF, (byte) 0xFF});
+            padded.writeBytes(new byte[0xFFFF - 2]);
+        }
+        padded.write(jpeg, 2, jpeg.length - 2);
+        String url = "data:image/jpeg;base64," + Base64.getEncoder().encodeToString(padded.toByteArray());
+        assertEquals(MediaSize.imageTokens(1024, 768, MediaSize.Rate.OPENAI), MediaSize.tokens(url, MediaSize.Rate.OPENAI));
+        byte[] noFrame = new byte[] {(byte) 0xFF, (byte) 0xD8, (byte) 0xFF, (byte) 0xE0, 0, 4, 0, 0, (byte) 0xFF, (byte) 0xD9};
+        assertEquals(MediaSize.UNSEEN_IMAGE_TOKENS, MediaSize.tokens(Base64.getEncoder().encodeToString(noFrame),
+                MediaSize.Rate.OPENAI), "a JPEG without a frame header");
+        assertEquals(MediaSize.UNSEEN_IMAGE_TOKENS, MediaSize.tokens("data:image/heic;base64,"
+                + Base64.getEncoder().encodeToString(new byte[96]), MediaSize.Rate.OPENAI), "an image format not read");
+    }
+
+    @Test
     void readsTheSizeOfAWebpHeader() {
         // RIFF, size, WEBP, a VP8X chunk: flags, reserved, then width-1 and height-1 as 24-bit little endian
         byte[] webp = new byte[30];

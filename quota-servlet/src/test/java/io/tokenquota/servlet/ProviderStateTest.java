@@ -6,13 +6,17 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.charset.StandardCharsets;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 
 /** What state kept at the provider costs, remembered by its id. */
 final class ProviderStateTest {
     private static ProviderState.Refs refs(String json) {
-        return ProviderState.Refs.of(json.getBytes(StandardCharsets.UTF_8));
+        return ProviderState.Refs.of(json.getBytes(StandardCharsets.UTF_8), List.of(StandardCharsets.UTF_8), TOKENS);
     }
+
+    /** Four characters a token. */
+    private static final java.util.function.ToLongFunction<CharSequence> TOKENS = text -> text.length() / 4;
 
     /** An OpenAI Responses usage split by kind: {input, cachedInput, output, reasoning}. */
     private static long[] kinds(long input, long output) {
@@ -21,63 +25,102 @@ final class ProviderStateTest {
 
     @Test
     void aRequestNamesItsStoredResponseConversationAndPrompt() {
-        assertEquals(new ProviderState.Refs("resp_1", "conv_1", "pmpt_1@2", true), refs("""
+        assertEquals(new ProviderState.Refs("resp_1", "conv_1", "pmpt_1@2", true, 0), refs("""
                 {"previous_response_id":"resp_1","conversation":"conv_1","prompt":{"id":"pmpt_1","version":"2",
                  "variables":{"a":{"id":"x"}}},"input":"hi"}"""));
-        assertEquals(new ProviderState.Refs(null, "conv_2", "pmpt_1", false),
+        assertEquals(new ProviderState.Refs(null, "conv_2", "pmpt_1", false, 0),
                 refs("{\"conversation\":{\"id\":\"conv_2\"},\"prompt\":{\"id\":\"pmpt_1\"},\"store\":false}"));
         assertEquals(ProviderState.Refs.NONE, refs("{\"prompt\":\"a legacy completion\",\"max_tokens\":5}"));
         assertEquals(ProviderState.Refs.NONE, refs("not json, names a conversation"));
-        assertEquals(ProviderState.Refs.NONE, ProviderState.Refs.of(null));
+        assertEquals(ProviderState.Refs.NONE, ProviderState.Refs.of(null, List.of(), TOKENS));
     }
 
     @Test
     void whatACallReadAndWroteIsHeldForTheNextCallNamingItByIdAlone() {
         ProviderState state = new ProviderState(16);
-        ProviderState.Reading first = state.read(refs("{\"conversation\":\"conv_1\",\"input\":\"notes\"}"));
+        ProviderState.Reading first = state.read(refs("{\"conversation\":\"conv_1\",\"input\":\"notes\"}"), true);
         assertEquals(0, first.held());
         assertFalse(first.historyKnown(), "a conversation the filter never saw");
-        state.answered(first, 2_000, "resp_1", kinds(8_000, 40), 8_040);
-        ProviderState.Reading next = state.read(refs("{\"conversation\":{\"id\":\"conv_1\"},\"input\":\"more\"}"));
+        state.answered(first, 2_000, false, "resp_1", kinds(8_000, 40), 8_040);
+        ProviderState.Reading next = state.read(refs("{\"conversation\":{\"id\":\"conv_1\"},\"input\":\"more\"}"), true);
         assertEquals(8_040, next.held());
         assertTrue(next.historyKnown());
-        assertEquals(8_040, state.read(refs("{\"previous_response_id\":\"resp_1\"}")).held(),
+        assertEquals(8_040, state.read(refs("{\"previous_response_id\":\"resp_1\"}"), true).held(),
                 "whoever names the stored Response reads it again");
     }
 
     @Test
     void aStoredPromptCostsWhatTheModelReadAboveTheRequestsOwnInputAndHistory() {
         ProviderState state = new ProviderState(16);
-        ProviderState.Reading first = state.read(refs("{\"prompt\":{\"id\":\"pmpt_1\",\"version\":\"2\"},\"input\":\"go\"}"));
-        state.answered(first, 10, "resp_1", kinds(9_010, 40), 9_050);
-        ProviderState.Reading again = state.read(refs("{\"prompt\":{\"id\":\"pmpt_1\",\"version\":\"2\"},\"input\":\"go\"}"));
+        ProviderState.Reading first = state.read(refs("{\"prompt\":{\"id\":\"pmpt_1\",\"version\":\"2\"},\"input\":\"go\"}"), true);
+        state.answered(first, 10, false, "resp_1", kinds(9_010, 40), 9_050);
+        ProviderState.Reading again = state.read(refs("{\"prompt\":{\"id\":\"pmpt_1\",\"version\":\"2\"},\"input\":\"go\"}"), true);
         assertEquals(9_000, again.held());
-        assertNull(state.read(refs("{\"prompt\":{\"id\":\"pmpt_1\",\"version\":\"3\"}}")).prompt(), "another version");
-        assertEquals(50, state.read(refs("{\"previous_response_id\":\"resp_1\"}")).held(),
+        assertNull(state.read(refs("{\"prompt\":{\"id\":\"pmpt_1\",\"version\":\"3\"}}"), true).prompt(), "another version");
+        assertEquals(50, state.read(refs("{\"previous_response_id\":\"resp_1\"}"), true).held(),
                 "a stored Response does not carry the template");
         // held with the prompt, the next answer says the same: the figure stays
-        state.answered(again, 10 + 9_000, "resp_2", kinds(9_010, 40), 9_050);
-        assertEquals(9_000, state.read(refs("{\"prompt\":{\"id\":\"pmpt_1\",\"version\":\"2\"}}")).held());
+        state.answered(again, 10 + 9_000, false, "resp_2", kinds(9_010, 40), 9_050);
+        assertEquals(9_000, state.read(refs("{\"prompt\":{\"id\":\"pmpt_1\",\"version\":\"2\"}}"), true).held());
         // a continuation the filter does not know: the difference holds that history too, so it is not taken
         ProviderState.Reading unknown = state.read(refs(
-                "{\"previous_response_id\":\"resp_elsewhere\",\"prompt\":{\"id\":\"pmpt_1\",\"version\":\"2\"}}"));
-        state.answered(unknown, 10 + 9_000, "resp_3", kinds(50_000, 40), 50_040);
-        assertEquals(9_000, state.read(refs("{\"prompt\":{\"id\":\"pmpt_1\",\"version\":\"2\"}}")).held());
-        assertEquals(41_040, state.read(refs("{\"previous_response_id\":\"resp_3\"}")).held());
+                "{\"previous_response_id\":\"resp_elsewhere\",\"prompt\":{\"id\":\"pmpt_1\",\"version\":\"2\"}}"), true);
+        state.answered(unknown, 10 + 9_000, false, "resp_3", kinds(50_000, 40), 50_040);
+        assertEquals(9_000, state.read(refs("{\"prompt\":{\"id\":\"pmpt_1\",\"version\":\"2\"}}"), true).held());
+        assertEquals(41_040, state.read(refs("{\"previous_response_id\":\"resp_3\"}"), true).held());
     }
 
     @Test
     void anAnswerNotStoredIsNotRememberedAndTheMemoryIsBounded() {
         ProviderState state = new ProviderState(2);
-        state.answered(state.read(refs("{\"store\":false,\"input\":\"x\"}")), 1, "resp_0", kinds(1, 1), 2);
-        assertEquals(0, state.read(refs("{\"previous_response_id\":\"resp_0\"}")).held(), "store: false");
+        state.answered(state.read(refs("{\"store\":false,\"input\":\"x\"}"), true), 1, false, "resp_0", kinds(1, 1), 2);
+        assertEquals(0, state.read(refs("{\"previous_response_id\":\"resp_0\"}"), true).held(), "store: false");
         for (int i = 1; i <= 3; i++) {
-            state.answered(state.read(ProviderState.Refs.NONE), 1, "resp_" + i, kinds(i, 0), i);
+            state.answered(state.read(ProviderState.Refs.NONE, true), 1, false, "resp_" + i, kinds(i, 0), i);
         }
-        assertEquals(0, state.read(refs("{\"previous_response_id\":\"resp_1\"}")).held(), "the least recently used goes");
-        assertEquals(3, state.read(refs("{\"previous_response_id\":\"resp_3\"}")).held());
+        assertEquals(0, state.read(refs("{\"previous_response_id\":\"resp_1\"}"), true).held(), "the least recently used goes");
+        assertEquals(3, state.read(refs("{\"previous_response_id\":\"resp_3\"}"), true).held());
         String longId = "resp_" + "x".repeat(ProviderState.MAX_ID_LENGTH);
-        state.answered(state.read(ProviderState.Refs.NONE), 1, longId, kinds(5, 0), 5);
-        assertEquals(0, state.read(refs("{\"previous_response_id\":\"" + longId + "\"}")).held(), "an oversized id");
+        state.answered(state.read(ProviderState.Refs.NONE, true), 1, false, longId, kinds(5, 0), 5);
+        assertEquals(0, state.read(refs("{\"previous_response_id\":\"" + longId + "\"}"), true).held(), "an oversized id");
+    }
+
+    @Test
+    void refsAreReadAsTheEndpointParsesTheBody() {
+        assertEquals("resp_1", refs("{\"previous\\u005fresponse_id\":\"resp_1\"}").previousResponse(), "an escaped name");
+        assertEquals("resp_1", refs("{\"input\":\"x\",\"previous_response_id\":\"resp_1\",}").previousResponse(),
+                "a trailing comma, read leniently");
+        assertEquals("resp_1", ProviderState.Refs.of("{\"previous_response_id\":\"resp_1\"}".getBytes(StandardCharsets.UTF_16),
+                List.of(StandardCharsets.UTF_8), TOKENS).previousResponse(), "UTF-16");
+        assertTrue(refs("{\"store\":false,\"store\":true}").stores(), "the last of a repeated member");
+        assertFalse(refs("{\"store\":true,\"store\":false}").stores());
+        assertNull(refs("{\"previous_response_id\":\"resp_1\",\"previous_response_id\":null}").previousResponse());
+        assertEquals(25, refs("{\"instructions\":\"" + "x".repeat(100) + "\"}").instructions());
+    }
+
+    @Test
+    void aStoredResponseHoldsWhatItsContinuationReadsAgain() {
+        ProviderState state = new ProviderState(16);
+        ProviderState.Reading first = state.read(refs("{\"instructions\":\"" + "x".repeat(4_000) + "\",\"input\":\"q\"}"), true);
+        // 1,010 read (1,000 of them instructions), 12,000 written of which 11,800 reasoning
+        state.answered(first, 1_010, false, "resp_1", new long[] {1_010, 0, 200, 11_800}, 13_010);
+        assertEquals(210, state.read(refs("{\"previous_response_id\":\"resp_1\"}"), true).held(),
+                "neither the reasoning nor the instructions are read again");
+    }
+
+    @Test
+    void aPromptIsLearntOnlyFromAMeasuredCallsUsage() {
+        ProviderState state = new ProviderState(16);
+        String named = "{\"prompt\":{\"id\":\"pmpt_1\"},\"input\":\"go\"}";
+        state.answered(state.read(refs(named), true), 10, false, "resp_1", kinds(4_010, 40), 4_050);
+        assertEquals(4_000, state.read(refs(named), true).held());
+        // four images by URL held at 1,600 each, billed 255: the difference would say 0
+        state.answered(state.read(refs(named), false), 4_000 + 6_410, false, "resp_2", kinds(5_030, 40), 5_070);
+        assertEquals(4_000, state.read(refs(named), true).held(), "an unmeasured call does not lower it");
+        // a file by id held at the least an item costs, billed 24,000: the difference would say 24,000
+        state.answered(state.read(refs(named), false), 4_000 + 268, false, "resp_3", kinds(28_010, 40), 28_050);
+        assertEquals(4_000, state.read(refs(named), true).held(), "nor raise it");
+        state.answered(state.read(refs(named), true), 4_010, true, "resp_4", kinds(15_000, 40), 15_040);
+        assertEquals(4_000, state.read(refs(named), true).held(), "nor a handler's own figure");
     }
 }

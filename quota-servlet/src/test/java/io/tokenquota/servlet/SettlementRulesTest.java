@@ -64,14 +64,14 @@ final class SettlementRulesTest {
     }
 
     @Test
-    void aReadAnsweredWithNoContentIsReleasedButAPostIsCharged() {
+    void anEventSourceReconnectAnsweredWithNoContentIsReleasedButOther204sAreCharged() {
         for (int status : new int[] {204, 205}) {
             for (End end : End.values()) {
                 assertTrue(Settlement.decide(null, null, false, end, status, true, true, false, false, false, true, ESTIMATE)
-                        .release(), "a GET answered " + status + " " + end);
+                        .release(), "an EventSource reconnect answered " + status + " " + end);
             }
             assertEquals(ESTIMATE, Settlement.decide(null, null, false, End.RETURNED, status, false, true, false, false, false,
-                    true, ESTIMATE).tokens(), "a POST answered " + status + " may have run a model for a side effect");
+                    true, ESTIMATE).tokens(), "a POST (or another GET) answered " + status + " may have run a model");
             assertEquals(9L, Settlement.decide(null, 9L, false, End.RETURNED, status, true, true, false, false, false, true,
                     ESTIMATE).tokens(), "usage still wins");
         }
