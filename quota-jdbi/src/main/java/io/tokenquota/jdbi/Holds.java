@@ -1407,8 +1407,9 @@ final class Holds {
                 LedgerRules.checkFits(teamUsed, teamBefore.reserved() - returned);
             }
             if (sql.deletesKeylessHolds() && (finish == Finish.COMMIT || finish == Finish.RELEASE)
-                    && hold.idempotencyKey() == null && teamSubject == null && Rows.holdNumbers(hold.id()).length == 1) {
-                // a key-less hold's finishing event, under its number, is its record from now on (commit.sql)
+                    && hold.idempotencyKey() == null && Rows.holdNumbers(hold.id()).length > 0) {
+                // a key-less hold's finishing event (a member's: its two), under its number, is its record
+                // from now on (commit.sql, team-finish.sql)
                 update(h, sql.deleteHold).bind("id", reservationId).execute();
             } else {
                 update(h, sql.finishLockedHold).bind("id", reservationId).bind("state", finish.to.name())
@@ -1572,12 +1573,16 @@ final class Holds {
     Optional<StoredReservation> reservationById(Op op, String id) {
         Optional<StoredReservation> stored = op.with(h -> h.createQuery(sql.selectReservation).bind("id", id)
                 .map(reservations).findOne());
-        long eventId = Rows.eventIdOfKeylessConsume(id);
-        if (stored.isPresent() || eventId < 0) {
+        long[] numbers = Rows.holdNumbers(id);
+        if (stored.isPresent() || numbers.length == 0) {
             return stored;
         }
         // a key-less consume, or a key-less hold committed or released (its row deleted): its event
-        return op.with(h -> h.createQuery(sql.selectFinishedByEventId).bind("id", eventId).bind("holdId", id)
+        if (numbers.length == 2) {
+            return op.with(h -> h.createQuery(sql.selectFinishedTeamHoldByEventIds).bind("number", numbers[0])
+                    .bind("teamNumber", numbers[1]).bind("holdId", id).map(finishedByEvent).findOne());
+        }
+        return op.with(h -> h.createQuery(sql.selectFinishedByEventId).bind("id", numbers[0]).bind("holdId", id)
                 .map(finishedByEvent).findOne());
     }
 

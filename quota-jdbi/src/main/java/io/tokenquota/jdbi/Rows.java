@@ -203,28 +203,31 @@ final class Rows {
 
     /**
      * A consume without an idempotency key, rebuilt from its COMMITTED event, or a key-less hold whose
-     * row was deleted at its commit or release, from its finishing event ({@code Sql.selectFinishedByEventId}),
-     * as the hold's row would read: the charge's actual tokens are what a commit was asked to charge
-     * (more than the hold under CHARGE_ACTUAL, the capped charge plus the overage otherwise).
+     * row was deleted at its commit or release, from its finishing event ({@code Sql.selectFinishedByEventId};
+     * a team member's, from the member's, with the team its team's event names,
+     * {@code Sql.selectFinishedTeamHoldByEventIds}), as the hold's row would read: the charge's actual
+     * tokens are what a commit was asked to charge (more than the hold under CHARGE_ACTUAL, the capped
+     * charge plus the overage otherwise).
      */
     static RowMapper<StoredReservation> finishedByEvent(Duration dbOffset) {
         return (rs, ctx) -> {
             long tokens = rs.getLong("tokens");
             Instant at = instant(rs, "occurred_at");
-            String id = keylessConsumeId(rs.getLong("id"));
             YearMonth month = month(rs, "plan_month");
             Long held = nullableLong(rs, "held_tokens");
             if (held == null) {
-                return new StoredReservation(new Reservation(id, rs.getString("subject"), month, tokens,
-                        ReservationState.COMMITTED, tokens, tokens, 0, null, rs.getString("detail"), at, at, at), true);
+                return new StoredReservation(new Reservation(keylessConsumeId(rs.getLong("id")), rs.getString("subject"),
+                        month, tokens, ReservationState.COMMITTED, tokens, tokens, 0, null, rs.getString("detail"),
+                        at, at, at), true);
             }
             ReservationState state = ReservationState.valueOf(rs.getString("kind"));
             long overage = rs.getLong("overage");
             boolean committed = state == ReservationState.COMMITTED;
             Long actual = !committed ? null : tokens > held ? tokens : tokens + overage;
-            return new StoredReservation(new Reservation(id, rs.getString("subject"), month, held, state,
-                    committed ? tokens : 0, actual, committed ? overage : 0, null, rs.getString("detail"),
-                    instant(rs, "held_at"), instant(rs, "held_until").minus(dbOffset), at), false);
+            return new StoredReservation(new Reservation(rs.getString("reservation_id"), rs.getString("subject"),
+                    month, held, state, committed ? tokens : 0, actual, committed ? overage : 0, null,
+                    rs.getString("detail"), instant(rs, "held_at"), instant(rs, "held_until").minus(dbOffset), at,
+                    io.tokenquota.Team.id(rs.getString("team_subject"))), false);
         };
     }
 

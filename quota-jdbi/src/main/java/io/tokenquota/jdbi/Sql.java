@@ -122,10 +122,21 @@ final class Sql {
      * PostgreSQL when it is committed or released: its finishing event, whose id is the hold's number
      * (schema version 4), is its record from then on. Both are found by the event log's id index.
      */
-    final String selectFinishedByEventId = "SELECT id, subject, plan_month, kind, tokens, overage, detail,"
-            + " occurred_at, held_tokens, held_at, held_until FROM tq_event WHERE id = :id"
+    final String selectFinishedByEventId = "SELECT id, subject, plan_month, kind, tokens, overage, reservation_id,"
+            + " detail, occurred_at, held_tokens, held_at, held_until, CAST(NULL AS VARCHAR(128)) AS team_subject"
+            + " FROM tq_event WHERE id = :id"
             + " AND ((kind = 'COMMITTED' AND is_consume AND reservation_id IS NULL)"
             + " OR (held_tokens IS NOT NULL AND reservation_id = :holdId))";
+    /**
+     * The same for a key-less team member's hold ({@code "<n>t<m>"}): the member's finishing event,
+     * under the member's number, and the team's, under the team's number, which says the team the hold
+     * was held against (the member may have moved since). Both by the id index.
+     */
+    final String selectFinishedTeamHoldByEventIds = "SELECT m.id, m.subject, m.plan_month, m.kind, m.tokens,"
+            + " m.overage, m.reservation_id, m.detail, m.occurred_at, m.held_tokens, m.held_at, m.held_until,"
+            + " t.subject AS team_subject FROM tq_event AS m"
+            + " JOIN tq_event AS t ON t.id = :teamNumber AND t.held_tokens IS NOT NULL AND t.reservation_id = :holdId"
+            + " WHERE m.id = :number AND m.held_tokens IS NOT NULL AND m.reservation_id = :holdId";
     /**
      * The open holds of a month whose RESERVED event is not a row (reserved since schema version 4:
      * their ids are numbers, a UUID's have dashes), by the open-holds index: a subject's own, or the
@@ -135,7 +146,10 @@ final class Sql {
             + " WHERE subject = :subject AND finished_at IS NULL AND plan_month = :month AND id NOT LIKE '%-%'";
     final String selectOpenTeamHoldsOfMonth = "SELECT " + RESERVATION_COLUMNS + " FROM tq_reservation"
             + " WHERE team_subject = :subject AND finished_at IS NULL AND plan_month = :month AND id NOT LIKE '%-%'";
-    /** A key-less hold committed or released on the locked path: its finishing event is its record. */
+    /**
+     * A key-less hold (a plain one or a team member's) committed or released on the locked path: its
+     * finishing event (a member's: its two) is its record.
+     */
     final String deleteHold = "DELETE FROM tq_reservation WHERE id = :id";
     final String selectReservationByKey = "SELECT " + RESERVATION_COLUMNS + " FROM tq_reservation"
             + " WHERE subject = :subject AND idempotency_key = :key";

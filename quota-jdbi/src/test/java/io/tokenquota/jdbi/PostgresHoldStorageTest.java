@@ -69,6 +69,11 @@ class PostgresHoldStorageTest {
         return events.stream().map(LedgerEvent::kind).toList();
     }
 
+    /** The kinds of {@code events} without the plan's (a team's log starts with its plan). */
+    private static List<EventKind> holdKinds(List<LedgerEvent> events) {
+        return kinds(events).stream().filter(k -> k != EventKind.PLAN_CHANGED).toList();
+    }
+
     @Test
     void aKeylessReserveAndCommitAppendOneEventRowAndLeaveNoHoldRow() {
         JdbiQuotaStore store = store(OverrunPolicy.CAP_AT_HOLD);
@@ -219,5 +224,76 @@ class PostgresHoldStorageTest {
         assertEquals(model.blockStats(Team.subject(team), MONTH), store.blockStats(Team.subject(team), MONTH));
         assertEquals(model.dailyUsage(s, MONTH.atDay(1), MONTH.atEndOfMonth()),
                 store.dailyUsage(s, MONTH.atDay(1), MONTH.atEndOfMonth()));
+    }
+
+    /**
+     * A key-less team member's hold is deleted at its commit or release as a plain one is: its two
+     * finishing events (the member's under the member's number, the team's under the team's) are its
+     * record, and the store answers for it, the member's account and the team's as it did with the row.
+     */
+    @Test
+    void aKeylessTeamHoldLeavesNoRowAndAnswersFromItsEvents() {
+        JdbiQuotaStore store = store(OverrunPolicy.CAP_AT_HOLD);
+        String member = "tm-" + System.nanoTime();
+        String team = "tt-" + System.nanoTime();
+        String teamSubject = Team.subject(team);
+        store.setPlan(teamSubject, 1_000);
+        store.setTeam(member, team);
+        Reservation hold = store.reserve(HoldRequest.of(member, 400).endpoint("/chat").build()).reservation();
+        assertTrue(hold.id().matches("[0-9]+t[0-9]+"), "a member's hold's id is its two numbers: " + hold.id());
+        String[] numbers = hold.id().split("t");
+        assertEquals(1, count("SELECT COUNT(*) FROM tq_reservation WHERE subject = :s", member));
+
+        Reservation done = store.commit(hold.id(), 250);
+        assertEquals(team, done.teamId());
+        assertEquals(0, count("SELECT COUNT(*) FROM tq_reservation WHERE subject = :s", member),
+                "the member's hold's row is deleted");
+        assertEquals(Long.parseLong(numbers[0]), ((Number) eventRow(member, "COMMITTED").get("id")).longValue());
+        assertEquals(Long.parseLong(numbers[1]), ((Number) eventRow(teamSubject, "COMMITTED").get("id")).longValue());
+        for (String owner : List.of(member, teamSubject)) {
+            assertEquals(400L, ((Number) eventRow(owner, "COMMITTED").get("held_tokens")).longValue());
+            assertEquals(List.of(EventKind.RESERVED, EventKind.COMMITTED), holdKinds(store.events(owner, MONTH)), owner);
+            assertEquals(250, store.account(owner).used(), owner);
+            assertEquals(0, store.account(owner).reserved(), owner);
+        }
+
+        // found again by its events, the team it was held against included, even after the member moved
+        store.setTeam(member, "other-" + team);
+        assertEquals(done, store.reservation(hold.id()).orElseThrow());
+        assertEquals(done, store.commit(hold.id(), 250));
+        assertEquals(ErrorCode.RESERVATION_STATE_CONFLICT,
+                assertThrows(QuotaException.class, () -> store.commit(hold.id(), 251)).code());
+        assertEquals(ErrorCode.RESERVATION_STATE_CONFLICT,
+                assertThrows(QuotaException.class, () -> store.release(hold.id())).code());
+        store.setTeam(member, team);
+
+        // a release, alone and then repeated
+        Reservation released = store.release(store.reserve(member, 70, null).id());
+        assertEquals(ReservationState.RELEASED, released.state());
+        assertEquals(released, store.reservation(released.id()).orElseThrow());
+        assertEquals(released, store.release(released.id()));
+        assertEquals(ErrorCode.RESERVATION_STATE_CONFLICT,
+                assertThrows(QuotaException.class, () -> store.commit(released.id(), 10)).code());
+
+        // a hold of a closed month, finished on the locked path, the same way
+        Reservation closed = store.reserve(HoldRequest.of(member, 30).ttl(Duration.ofDays(31)).build()).reservation();
+        clock.set(MONTH.plusMonths(1).atDay(2).atStartOfDay(java.time.ZoneOffset.UTC).toInstant());
+        store.account(member);
+        store.account(teamSubject);
+        Reservation late = store.commit(closed.id(), 20);
+        assertEquals(late, store.reservation(closed.id()).orElseThrow());
+        assertEquals(late, store.commit(closed.id(), 20));
+        assertEquals(0, count("SELECT COUNT(*) FROM tq_reservation WHERE subject = :s", member));
+        for (String owner : List.of(member, teamSubject)) {
+            assertEquals(270, store.account(owner, MONTH).orElseThrow().used(), owner);
+            assertEquals(List.of(EventKind.RESERVED, EventKind.COMMITTED, EventKind.RESERVED, EventKind.RELEASED,
+                    EventKind.RESERVED, EventKind.COMMITTED), holdKinds(store.events(owner, MONTH)), owner);
+        }
+
+        // a member's hold with a key keeps its row, so that a retry of its reserve finds it
+        Reservation keyed = store.reserve(HoldRequest.of(member, 50).idempotencyKey("tk").build()).reservation();
+        Reservation keyedDone = store.commit(keyed.id(), 40);
+        assertEquals(1, count("SELECT COUNT(*) FROM tq_reservation WHERE subject = :s AND state = 'COMMITTED'", member));
+        assertEquals(keyedDone, store.reserve(HoldRequest.of(member, 50).idempotencyKey("tk").build()).reservation());
     }
 }

@@ -8,14 +8,17 @@
 -- 1-based) with the member's and the team's account as the statement left them and both events' ids; a
 -- call without a row changed nothing, and its caller runs it alone. :capAtHeld is the overrun policy. A
 -- commit's usage (:modelList and the count lists, NULL for a release or a commit without one) goes on
--- both of its events.
+-- both of its events. A key-less hold is deleted, one with an idempotency key keeps its row (see
+-- team-finish.sql).
 WITH calls AS (
     SELECT t.id, t.actual, t.ord, t.model, t.input_tokens, t.cached_input_tokens, t.output_tokens, t.reasoning_tokens
       FROM unnest(CAST(:idList AS VARCHAR[]), CAST(:actualList AS BIGINT[]), CAST(:modelList AS VARCHAR[]),
                   CAST(:inputList AS BIGINT[]), CAST(:cachedList AS BIGINT[]), CAST(:outputList AS BIGINT[]),
                   CAST(:reasoningList AS BIGINT[]))
            WITH ORDINALITY AS t(id, actual, model, input_tokens, cached_input_tokens, output_tokens, reasoning_tokens, ord)
-), hold AS (
+), kept AS (
+    -- a hold with an idempotency key, or one reserved before schema version 4 (a UUID id), keeps its row
+    -- (see team-finish.sql)
     UPDATE tq_reservation AS r
        SET state = CASE WHEN c.actual IS NULL THEN 'RELEASED' ELSE 'COMMITTED' END,
            charged = CASE WHEN c.actual IS NULL THEN 0
@@ -28,6 +31,7 @@ WITH calls AS (
      -- The ids straight from the parameter as well, so the key's index finds the holds whatever the
      -- statistics say (see finish-together.sql)
      WHERE r.id = ANY(CAST(:idList AS VARCHAR[])) AND r.id = c.id AND r.state = 'HELD'
+       AND NOT (r.idempotency_key IS NULL AND strpos(r.id, '-') = 0)
        AND r.plan_month = :month AND NOT r.superseded
        AND r.team_subject IS NOT NULL
        -- OFFSET 0: a probe of the account key per hold, never an anti-join against a scan of the accounts
@@ -37,6 +41,29 @@ WITH calls AS (
     RETURNING r.id, r.subject, r.plan_month, r.held, r.state, r.charged, r.actual, r.overage, r.idempotency_key,
               r.endpoint, r.is_consume, r.created_at, r.expires_at, r.finished_at, r.team_subject, c.ord, c.model,
               c.input_tokens, c.cached_input_tokens, c.output_tokens, c.reasoning_tokens
+), dropped AS (
+    -- a key-less hold is deleted: its finishing events, under the hold's numbers, are its record
+    DELETE FROM tq_reservation AS r
+     USING calls AS c
+     WHERE r.id = ANY(CAST(:idList AS VARCHAR[])) AND r.id = c.id AND r.state = 'HELD'
+       AND r.idempotency_key IS NULL AND strpos(r.id, '-') = 0
+       AND r.plan_month = :month AND NOT r.superseded
+       AND r.team_subject IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM tq_account AS later
+                        WHERE later.subject IN (r.subject, r.team_subject) AND later.plan_month > r.plan_month
+                       OFFSET 0)
+    -- the row as the update above would have left it
+    RETURNING r.id, r.subject, r.plan_month, r.held,
+              CAST(CASE WHEN c.actual IS NULL THEN 'RELEASED' ELSE 'COMMITTED' END AS VARCHAR(9)) AS state,
+              CASE WHEN c.actual IS NULL THEN 0
+                   WHEN :capAtHeld = 1 AND c.actual > r.held THEN r.held ELSE c.actual END AS charged,
+              c.actual AS actual,
+              CASE WHEN c.actual IS NOT NULL AND c.actual > r.held THEN c.actual - r.held ELSE 0 END AS overage,
+              r.idempotency_key, r.endpoint, r.is_consume, r.created_at, r.expires_at,
+              CAST(:now AS TIMESTAMPTZ) AS finished_at, r.team_subject, c.ord, c.model,
+              c.input_tokens, c.cached_input_tokens, c.output_tokens, c.reasoning_tokens
+), hold AS (
+    SELECT * FROM kept UNION ALL SELECT * FROM dropped
 ), moves AS (
     -- each finished hold moves its member's account and its team's by the same charge
     SELECT o.subject, o.is_team, h.charged, h.held

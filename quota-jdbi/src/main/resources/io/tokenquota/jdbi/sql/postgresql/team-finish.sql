@@ -1,12 +1,17 @@
 -- A commit (:commit TRUE, :actual set) or release of a team member's held hold of the latest month, in
--- autocommit: the hold's conditional update, then both accounts it was held against (its team's, then
+-- autocommit: the hold's conditional change, then both accounts it was held against (its team's, then
 -- the member's, locked in that order as everywhere), moved by the same charge, and one event per
 -- account. Opening a new month of either account marks the open holds of both first (holds before
 -- accounts), so a hold found HELD and not superseded under its lock keeps both accounts the latest
 -- until this commits. Any other hold (a plain one, of an earlier month, finished, none) gets no row and
 -- changes nothing: the store then reads it and finishes it in a transaction that locks its months.
 -- :capAtHeld is the overrun policy (1: charge at most the hold, 0: the actual tokens).
-WITH hold AS (
+-- A hold without an idempotency key is deleted, as commit.sql deletes a plain one: nothing can retry its
+-- reserve, and its two finishing events, whose ids are its numbers (the member's, the team's), are its
+-- record from now on (found by the event log's id index). A hold with a key keeps its row, updated, so
+-- that a retry of its reserve finds it; so does a hold reserved before schema version 4 (a UUID id). The
+-- two changes below exclude each other: one of them finds the hold.
+WITH kept AS (
     UPDATE tq_reservation
        SET state = CASE WHEN :commit THEN 'COMMITTED' ELSE 'RELEASED' END,
            charged = CASE WHEN NOT :commit THEN 0
@@ -18,6 +23,7 @@ WITH hold AS (
            finished_at = :now
      -- by its key: state = 'HELD' does not imply the open-holds index's predicate (finished_at IS NULL)
      WHERE id = :id AND state = 'HELD'
+       AND NOT (idempotency_key IS NULL AND strpos(id, '-') = 0)
        AND plan_month = :month AND NOT superseded
        AND team_subject IS NOT NULL
        -- OFFSET 0: a probe of the account key, never an anti-join against a scan of the accounts
@@ -27,6 +33,29 @@ WITH hold AS (
                        OFFSET 0)
     RETURNING id, subject, plan_month, held, state, charged, actual, overage, idempotency_key, endpoint, is_consume,
               created_at, expires_at, finished_at, team_subject
+), dropped AS (
+    DELETE FROM tq_reservation
+     WHERE id = :id AND state = 'HELD'
+       AND idempotency_key IS NULL AND strpos(id, '-') = 0
+       AND plan_month = :month AND NOT superseded
+       AND team_subject IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM tq_account AS later
+                        WHERE later.subject IN (tq_reservation.subject, tq_reservation.team_subject)
+                          AND later.plan_month > tq_reservation.plan_month
+                       OFFSET 0)
+    -- the row as the update above would have left it
+    RETURNING id, subject, plan_month, held,
+              CAST(CASE WHEN :commit THEN 'COMMITTED' ELSE 'RELEASED' END AS VARCHAR(9)) AS state,
+              CASE WHEN NOT :commit THEN 0
+                   WHEN :capAtHeld = 1 AND CAST(:actual AS BIGINT) > held THEN held
+                   ELSE CAST(:actual AS BIGINT) END AS charged,
+              CAST(:actual AS BIGINT) AS actual,
+              CASE WHEN :commit AND CAST(:actual AS BIGINT) > held THEN CAST(:actual AS BIGINT) - held
+                   ELSE 0 END AS overage,
+              idempotency_key, endpoint, is_consume, created_at, expires_at, CAST(:now AS TIMESTAMPTZ) AS finished_at,
+              team_subject
+), hold AS (
+    SELECT * FROM kept UNION ALL SELECT * FROM dropped
 ), locked AS (
     SELECT a.subject
       FROM tq_account AS a JOIN hold AS h ON a.subject IN (h.team_subject, h.subject) AND a.plan_month = h.plan_month
@@ -46,7 +75,6 @@ WITH hold AS (
     -- Each account's event is the hold's first finishing event there and records its reserve, under that
     -- account's number in the hold's id (the member's before the 't', the team's after it) as its id,
     -- listed under logged_id, drawn now (see commit.sql); a hold from before version 4 logs plain events.
-    -- The hold keeps its row, as a hold with a key does.
     INSERT INTO tq_event (id, logged_id, subject, plan_month, kind, tokens, overage, reservation_id, transaction_id,
                           detail, is_consume, occurred_at, model, input_tokens, cached_input_tokens, output_tokens,
                           reasoning_tokens, held_tokens, held_at, held_until)
