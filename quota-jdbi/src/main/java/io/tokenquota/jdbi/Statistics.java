@@ -160,12 +160,19 @@ final class Statistics {
      */
     List<LedgerEvent> events(Op op, String subject, YearMonth month) {
         return op.with(h -> {
+            // the open holds first, then the rows: a hold finished between the two reads is listed by
+            // both, under the same id (its number), and kept once; read the other way round it would be
+            // missed by both
+            List<LedgerEvent> open = h.createQuery(Team.isTeam(subject) ? sql.selectOpenTeamHoldsOfMonth
+                            : sql.selectOpenHoldsOfMonth)
+                    .bind("subject", subject).bind("month", Rows.month(month)).map(holds.reservations())
+                    .map(r -> Rows.reservedEventOf(r.reservation(), subject)).list();
             List<LedgerEvent> events = new ArrayList<>();
             h.createQuery(sql.selectEvents).bind("subject", subject).bind("month", Rows.month(month))
                     .map((rs, ctx) -> Rows.events(rs)).forEach(events::addAll);
-            h.createQuery(Team.isTeam(subject) ? sql.selectOpenTeamHoldsOfMonth : sql.selectOpenHoldsOfMonth)
-                    .bind("subject", subject).bind("month", Rows.month(month)).map(holds.reservations())
-                    .forEach(r -> events.add(Rows.reservedEventOf(r.reservation(), subject)));
+            java.util.Set<Long> listed = new java.util.HashSet<>();
+            events.forEach(e -> listed.add(e.id()));
+            open.stream().filter(e -> !listed.contains(e.id())).forEach(events::add);
             events.sort(Comparator.comparingLong(LedgerEvent::id));
             return events;
         });

@@ -65,7 +65,10 @@ WITH kept AS (
 ), account AS (
     UPDATE tq_account AS a SET used = a.used + h.charged, reserved = a.reserved - h.held, updated_at = :now
       FROM hold AS h
-     WHERE (SELECT COUNT(*) FROM locked) = 2
+     -- a found hold moves both accounts or the statement fails (division by zero) and changes nothing:
+     -- the hold's row is gone or finished once this commits, so it must never commit with one account
+     -- or none moved (a hold implies both accounts exist; this makes that an error, not a lost hold)
+     WHERE 1 / CASE WHEN (SELECT COUNT(*) FROM locked) = 2 * (SELECT COUNT(*) FROM hold) THEN 1 ELSE 0 END = 1
        AND a.subject IN (h.team_subject, h.subject) AND a.plan_month = h.plan_month
     RETURNING a.subject, a.allocated AS account_allocated, a.granted AS account_granted,
               a.carried AS account_carried, a.used AS account_used, a.reserved AS account_reserved,
