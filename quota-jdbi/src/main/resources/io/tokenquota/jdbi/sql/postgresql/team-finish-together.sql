@@ -81,10 +81,12 @@ WITH calls AS (
 ), account AS (
     -- by the key alone, each row moved from its own columns (see team-take-together.sql): every account
     -- of a hold this statement sees existed at its snapshot, and the lock above keeps it until commit,
-    -- so none is left unmoved
+    -- so none is left unmoved; should one be missing, the statement fails (division by zero) and changes
+    -- nothing, rather than commit finished holds whose accounts did not move (as team-finish.sql)
     UPDATE tq_account AS a SET used = a.used + s.charged, reserved = a.reserved - s.held, updated_at = :now
       FROM sums AS s JOIN locked AS l ON l.subject = s.subject
      WHERE a.subject = s.subject AND a.plan_month = :month
+       AND 1 / CASE WHEN (SELECT COUNT(*) FROM locked) = (SELECT COUNT(*) FROM sums) THEN 1 ELSE 0 END = 1
     RETURNING a.subject, a.allocated, a.granted, a.carried, a.used, a.reserved, a.created_at, a.updated_at
 ), event AS (
     -- each account's event records the hold's reserve under that account's number in the hold's id, and
