@@ -275,34 +275,9 @@ abstract class AbstractRound59 extends H2FilterRound {
         }
     }
 
-    /**
-     * Posts {@code body} on a raw connection, reads the streamed answer until {@code until} appears in
-     * it, then resets the connection (a client that read the first words and hung up).
-     */
+    /** {@link TestHttp#postAndHangUpAfter} on this round's container. */
     String postAndHangUpAfter(String path, String subject, String body, String until) throws IOException {
-        byte[] bytes = body.getBytes(StandardCharsets.UTF_8);
-        try (Socket socket = new Socket()) {
-            socket.connect(new InetSocketAddress("127.0.0.1", container.port()), 5_000);
-            socket.setSoTimeout(10_000);
-            OutputStream out = socket.getOutputStream();
-            out.write(("POST " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nx-user-id: " + subject
-                    + "\r\nContent-Type: application/json\r\nContent-Length: " + bytes.length + "\r\n\r\n")
-                    .getBytes(StandardCharsets.ISO_8859_1));
-            out.write(bytes);
-            out.flush();
-            InputStream in = socket.getInputStream();
-            ByteArrayOutputStream seen = new ByteArrayOutputStream();
-            byte[] buf = new byte[4096];
-            int n;
-            while ((n = in.read(buf)) != -1) {
-                seen.write(buf, 0, n);
-                if (seen.toString(StandardCharsets.UTF_8).contains(until)) {
-                    break;
-                }
-            }
-            socket.setSoLinger(true, 0);
-            return seen.toString(StandardCharsets.UTF_8);
-        }
+        return TestHttp.postAndHangUpAfter(container.port(), path, subject, body, until);
     }
 
     static final String NOTES = "The quarterly ledger lists every invoice by customer and contract clause. ".repeat(440);

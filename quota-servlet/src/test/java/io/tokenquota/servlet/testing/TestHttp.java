@@ -90,6 +90,38 @@ public final class TestHttp {
         }
     }
 
+    /**
+     * Posts a JSON {@code body} as {@code subject} on a raw connection to {@code port}, reads the
+     * streamed answer until {@code until} appears in it, then resets the connection (a client that
+     * read the first words and hung up); what it read.
+     */
+    public static String postAndHangUpAfter(int port, String path, String subject, String body, String until)
+            throws IOException {
+        byte[] bytes = body.getBytes(StandardCharsets.UTF_8);
+        try (java.net.Socket socket = new java.net.Socket()) {
+            socket.connect(new java.net.InetSocketAddress("127.0.0.1", port), 5_000);
+            socket.setSoTimeout(10_000);
+            java.io.OutputStream out = socket.getOutputStream();
+            out.write(("POST " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nx-user-id: " + subject
+                    + "\r\nContent-Type: application/json\r\nContent-Length: " + bytes.length + "\r\n\r\n")
+                    .getBytes(StandardCharsets.ISO_8859_1));
+            out.write(bytes);
+            out.flush();
+            java.io.InputStream in = socket.getInputStream();
+            java.io.ByteArrayOutputStream seen = new java.io.ByteArrayOutputStream();
+            byte[] buf = new byte[4096];
+            int n;
+            while ((n = in.read(buf)) != -1) {
+                seen.write(buf, 0, n);
+                if (seen.toString(StandardCharsets.UTF_8).contains(until)) {
+                    break;
+                }
+            }
+            socket.setSoLinger(true, 0);
+            return seen.toString(StandardCharsets.UTF_8);
+        }
+    }
+
     public static HttpResponse<String> put(URI uri, String body, String... headers) {
         return send(request(uri, headers).PUT(HttpRequest.BodyPublishers.ofString(body, StandardCharsets.UTF_8)).build());
     }
