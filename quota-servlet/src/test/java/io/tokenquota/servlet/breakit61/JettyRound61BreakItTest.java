@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit61;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound61BreakItTest extends AbstractRound61 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
