@@ -282,4 +282,34 @@ abstract class AbstractRound61 extends H2FilterRound {
         assertTrue(charged >= 10_000, "a gpt-4o call of max_tokens 1000 answered without usage was charged " + charged
                 + " units: " + ledger(subject));
     }
+
+    // ------------------------------------------------------------------ team x Idempotency-Key
+
+    /**
+     * Two members of one team send the same {@code Idempotency-Key} (a client library that derives
+     * keys from the prompt, or a shared retry token): each request that is served runs the model and
+     * must be charged to its member and to the team; one refused as a replay (409) runs nothing and
+     * is charged nothing. The team's account must equal the sum of its members' charges.
+     */
+    @Test
+    void twoTeamMembersSharingAnIdempotencyKeyAreEachChargedWhatTheyRan() {
+        String a = subject();
+        String b = subject();
+        String team = "t61-" + UUID.randomUUID().toString().substring(0, 8);
+        store.setTeam(a, team);
+        store.setTeam(b, team);
+        String key = "shared-" + UUID.randomUUID();
+        String body = "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"Hello\"}],"
+                + "\"max_tokens\":300,\"stream\":true}";
+        HttpResponse<String> ra = TestHttp.postJson(container.uri("/ai/v1/chat/completions"), a, body, "Idempotency-Key", key);
+        HttpResponse<String> rb = TestHttp.postJson(container.uri("/ai/v1/chat/completions"), b, body, "Idempotency-Key", key);
+        long usedA = settled(a).used();
+        long usedB = settled(b).used();
+        long usedTeam = settled(io.tokenquota.Team.subject(team)).used();
+        String what = "A " + ra.statusCode() + " charged " + usedA + ", B " + rb.statusCode() + " charged " + usedB
+                + ", team charged " + usedTeam + "; A " + ledger(a) + " B " + ledger(b);
+        assertEquals(ra.statusCode() == 200, usedA > 0, what);
+        assertEquals(rb.statusCode() == 200, usedB > 0, what);
+        assertEquals(usedA + usedB, usedTeam, what);
+    }
 }
