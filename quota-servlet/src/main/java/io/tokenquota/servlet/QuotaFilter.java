@@ -446,8 +446,10 @@ public final class QuotaFilter implements Filter {
         Fitted cappedBody = null;
         // a token count calls no model: whatever budget its body names is never written
         if ((asked.aboveCap || asked.budget > outputBudgetCap) && !UsageSniffer.countsTokens(path)) {
-            // the endpoint is never asked for more than the cap: what an answer without usage is charged
-            cappedBody = spliceable == null ? null : capped(spliceable, estimate, asked.countedOutput());
+            // the endpoint is never asked for more than the cap: what an answer without usage is charged.
+            // Beside a JSON body the parameters' budget is the query string's, which cannot be rewritten
+            cappedBody = spliceable == null || asked.budget > outputBudgetCap ? null
+                    : capped(spliceable, estimate, asked.countedOutput());
             if (cappedBody == null) {
                 Problems.send(response, 422, Problems.OUTPUT_BUDGET_TOO_LARGE, "the request asks for more than "
                         + outputBudgetCap + " output tokens per completion (the output budget cap), where the quota"
@@ -458,7 +460,8 @@ public final class QuotaFilter implements Filter {
             spliceable = cappedBody.body();
         }
         Fitted fitted = spliceable == null || fitMinimum == 0 ? null
-                : fit(subject, spliceable, charset, estimate, asked.countedOutput(), weighing, path, query, state.held());
+                : fit(subject, spliceable, charset, estimate, asked.countedOutput(), asked.budget, weighing, path, query,
+                state.held());
         if (fitted == null) {
             fitted = cappedBody;
         }
@@ -600,7 +603,8 @@ public final class QuotaFilter implements Filter {
      * The body with its output budget lowered so that its estimate fits what the subject has left
      * (for a team member: the less of its own and its team's available tokens),
      * or {@code null} to go on as without fitting: the body fits as asked, is no single JSON request
-     * with a budget field (no field, a batch, broken), its input plus {@link Builder#fitOutputBudget}
+     * with a budget field (no field, a batch, broken), its query string names a budget
+     * ({@code queryBudget} at least 0), its input plus {@link Builder#fitOutputBudget}
      * per completion does not fit, or the balance cannot be read. The budget {@code v} is the largest
      * whole number whose hold of {@code input + n × v} (n: the completions the estimator read; weighed
      * by model when weights are set) fits what is available, at least the minimum and at most the
@@ -611,8 +615,14 @@ public final class QuotaFilter implements Filter {
      * by the refusals metric) although the request is served. A spender racing in between makes the
      * hold of the fitted estimate fail like any other: 429, never a hold past the balance.
      */
-    private Fitted fit(String subject, byte[] body, Charset charset, long estimate, long countedOutput,
+    private Fitted fit(String subject, byte[] body, Charset charset, long estimate, long countedOutput, long queryBudget,
                        Weighing weighing, String path, String query, long stateHeld) {
+        if (queryBudget >= 0) {
+            // an endpoint may read the query string's budget (@RequestParam("max_tokens") beside the
+            // @RequestBody), which the filter cannot rewrite: lowering the body's would not bound what
+            // it writes, so the request is held as asked (the larger of both budgets) or refused
+            return null;
+        }
         RequestEstimator.Estimate e = estimator.estimate(body);
         if (e == null || !e.requests().isEmpty() || e.outputBudget() <= 0 || e.orDefault()
                 || estimate >= Limits.MAX_TOKENS) {
