@@ -328,7 +328,7 @@ public final class QuotaFilter implements Filter {
         if (query != null && !query.isEmpty()) {
             Map<String, List<String>> queryFields = new LinkedHashMap<>();
             BufferedRequest.decode(query, StandardCharsets.UTF_8, queryFields);
-            queryFields.forEach((name, values) -> values.forEach(value -> readParameter(name, value, asked, models)));
+            queryFields.forEach((name, values) -> values.forEach(value -> readParameter(name, value, asked)));
             if (models != null) {
                 models.fromParameters(queryFields);
             }
@@ -344,10 +344,9 @@ public final class QuotaFilter implements Filter {
                         + " (no multipart configuration, or over the container's own multipart limits)");
                 return;
             }
-            parts.fields().forEach((name, values) -> values.forEach(value -> readParameter(name, value, asked, models)));
+            parts.fields().forEach((name, values) -> values.forEach(value -> readParameter(name, value, asked)));
             if (models != null) {
                 models.fromParameters(parts.fields());
-                parts.json().forEach(models::fromJson);
             }
             // a JSON part counts as a JSON body would, and its budget and n as the request's own
             long jsonInput = 0;
@@ -405,9 +404,6 @@ public final class QuotaFilter implements Filter {
             byte[] tensorsAsJson = binaryTensors == null ? null : KserveBinary.asJson(readable, binaryTensors);
             estimate = estimateOf(tensorsAsJson != null ? tensorsAsJson : readable, labels,
                     BodyText.isMedia(request.getContentType()), path, asked);
-            if (models != null) {
-                models.fromJson(readable);
-            }
             if (isForm(request)) {
                 Map<String, List<String>> fields = new LinkedHashMap<>();
                 if (readable.length == 0) {
@@ -418,7 +414,7 @@ public final class QuotaFilter implements Filter {
                 } else {
                     BufferedRequest.decode(new String(readable, charset), charset, fields);
                 }
-                estimate = Math.max(estimate, formEstimate(fields, asked, path, models));
+                estimate = Math.max(estimate, formEstimate(fields, asked, path));
                 if (models != null) {
                     models.fromParameters(fields);
                 }
@@ -442,6 +438,11 @@ public final class QuotaFilter implements Filter {
         // nothing the client sends may make the answer unreadable (gzip, a range) or fail it after the
         // model answered (a charset no encoder has), and an async answer goes through the usage reader
         EndpointRequest endpointRequest = new EndpointRequest(forward);
+        if (models != null) {
+            // the models of every JSON reading the estimate counted (each charset, part, parameter and
+            // batched request), read by the estimator's own walk: the hold is weighed for that text
+            asked.models().forEach(models::add);
+        }
         Weighing weighing = models == null ? null : new Weighing(weights, models.models());
         Fitted cappedBody = null;
         // a token count calls no model: whatever budget its body names is never written
@@ -778,6 +779,14 @@ public final class QuotaFilter implements Filter {
                 if (each.stream().anyMatch(this::aboveCap)) {
                     asked.aboveCap = true;
                 }
+                // each element's budget is output, as a requests list's is (outputOf), and each names
+                // its own model: weighed at the output rate of the dearest of them
+                long output = 0;
+                for (RequestEstimator.Estimate one : each) {
+                    output = clamp(output, outputOf(one, path));
+                    asked.countModels(one);
+                }
+                asked.countOutput(output);
                 return Math.max(text, sum(each, path));
             }
             // a GET ?prompt=...&max_tokens=16000 asks for its budget as surely as a JSON body does
@@ -793,9 +802,10 @@ public final class QuotaFilter implements Filter {
             // a budget name means a budget in the query string too (@RequestParam("max_tokens") beside a
             // @RequestBody); a query string's n may mean anything on a JSON call, so only the budget
             e = new RequestEstimator.Estimate(e.inputTokens(), asked.budget, e.completions(), e.mediaItems(),
-                    e.requests(), e.orDefault(), e.thinkingBudget());
+                    e.requests(), e.orDefault(), e.thinkingBudget(), e.models());
         }
         asked.countOutput(outputOf(e, path));
+        asked.countModels(e);
         asked.countCompletions(e.completions());
         asked.countMedia(e.mediaItems());
         if (aboveCap(e)) {
@@ -1001,12 +1011,11 @@ public final class QuotaFilter implements Filter {
      * completion {@code n} asks for (here or in the query string, {@code asked}), so the same call
      * costs the same whether it is sent as JSON or as a form.
      */
-    private long formEstimate(Map<String, List<String>> fields, RequestEstimator.Asked asked, String path,
-                              Weighing.Candidates models) {
+    private long formEstimate(Map<String, List<String>> fields, RequestEstimator.Asked asked, String path) {
         long input = 0;
         for (Map.Entry<String, List<String>> field : fields.entrySet()) {
             for (String value : field.getValue()) {
-                if (!readParameter(field.getKey(), value, asked, models)) {
+                if (!readParameter(field.getKey(), value, asked)) {
                     // not a budget or a count: its text counts like any other field's
                     input = clamp(input, estimator.text(value));
                 }
@@ -1023,16 +1032,14 @@ public final class QuotaFilter implements Filter {
      * models are candidates too. Returns whether the parameter was a budget or a count (else its text
      * counts as text).
      */
-    private boolean readParameter(String name, String value, RequestEstimator.Asked asked, Weighing.Candidates models) {
+    private boolean readParameter(String name, String value, RequestEstimator.Asked asked) {
         if (asked.read(name, value)) {
             return true;
         }
         String v = value.strip();
         if (v.startsWith("{") || v.startsWith("[")) {
             byte[] json = v.getBytes(StandardCharsets.UTF_8);
-            if (models != null) {
-                models.fromJson(json);
-            }
+            // its budget, n and models count as a JSON body's (Asked.include)
             RequestEstimator.Estimate e = estimator.estimate(json);
             List<RequestEstimator.Estimate> each = e == null ? estimator.estimateEach(json) : List.of(e);
             if (each != null) {

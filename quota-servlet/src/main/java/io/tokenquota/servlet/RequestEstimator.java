@@ -242,22 +242,45 @@ final class RequestEstimator {
      *                     (Jackson, Go and Python read the last copy, which may hold no budget)
      * @param thinkingBudget the reasoning budget per completion that the output budget does not bound
      *                     ({@link #THINKING_FIELDS}), written on top of it; -1 when none
+     * @param models       every string the body's own top-level {@link #MODEL_FIELD} keys hold, in order
+     *                     (each of a repeated key, any case: an endpoint keeps the first or the last, a Go
+     *                     relay matches {@code Model} too); a batch's requests name theirs in {@code requests}
      */
     record Estimate(long inputTokens, long outputBudget, long completions, long mediaItems, List<Estimate> requests,
-                    boolean orDefault, long thinkingBudget) {
+                    boolean orDefault, long thinkingBudget, List<String> models) {
         Estimate(long inputTokens, long outputBudget, long completions) {
-            this(inputTokens, outputBudget, completions, 0, List.of(), false, -1);
+            this(inputTokens, outputBudget, completions, 0, List.of(), false, -1, List.of());
         }
 
         Estimate(long inputTokens, long outputBudget, long completions, long mediaItems, List<Estimate> requests,
                  boolean orDefault) {
-            this(inputTokens, outputBudget, completions, mediaItems, requests, orDefault, -1);
+            this(inputTokens, outputBudget, completions, mediaItems, requests, orDefault, -1, List.of());
         }
 
         Estimate {
             requests = List.copyOf(requests);
+            models = List.copyOf(models);
+        }
+
+        /**
+         * Every model this reading of the body names: its own and, for a batch (a {@code requests} list,
+         * a batch file's line, JSON lines), each of its requests', found by the same walk that finds
+         * their budgets, so the weighing prices the requests the estimate counts.
+         */
+        List<String> allModels() {
+            if (requests.isEmpty()) {
+                return models;
+            }
+            List<String> all = new ArrayList<>(models);
+            for (Estimate one : requests) {
+                all.addAll(one.allModels());
+            }
+            return all;
         }
     }
+
+    /** The key a request names its model with (folded, {@link #fold}). */
+    static final String MODEL_FIELD = "model";
 
     private static boolean hasTrailingContent(JsonParser p) {
         try {
@@ -296,7 +319,8 @@ final class RequestEstimator {
             if (lenient != null && lenient != TOO_DEEP) {
                 long text = estimator.estimate(new String(body, StandardCharsets.UTF_8));
                 return new Estimate(Math.max(lenient.inputTokens(), text), lenient.outputBudget(), lenient.completions(),
-                        lenient.mediaItems(), lenient.requests(), lenient.orDefault(), lenient.thinkingBudget());
+                        lenient.mediaItems(), lenient.requests(), lenient.orDefault(), lenient.thinkingBudget(),
+                        lenient.models());
             }
         }
         return e == TOO_DEEP ? shallowEstimate(body, batches) : e;
@@ -350,7 +374,8 @@ final class RequestEstimator {
             return null;
         }
         return new Estimate(saturatingAdd(e.inputTokens(), estimator.estimate(cut.toString(StandardCharsets.UTF_8))),
-                e.outputBudget(), e.completions(), e.mediaItems(), e.requests(), e.orDefault(), e.thinkingBudget());
+                e.outputBudget(), e.completions(), e.mediaItems(), e.requests(), e.orDefault(), e.thinkingBudget(),
+                e.models());
     }
 
     /**
@@ -432,6 +457,7 @@ final class RequestEstimator {
             // largest, and how many requests they stand for (each settings object, each row of a table)
             long nestedMax = -1;
             long nestedRows = 0;
+            List<String> models = new ArrayList<>();
             JsonToken t;
             while ((t = p.nextToken()) != null) {
                 Frame top = stack.peek();
@@ -534,6 +560,9 @@ final class RequestEstimator {
                     case VALUE_STRING -> {
                         if (batchedPrompt(stack.size(), top)) {
                             prompts++;
+                        }
+                        if (stack.size() == 1 && top.field != null && MODEL_FIELD.equals(fold(top.field))) {
+                            models.add(p.getText());
                         }
                         int asked = asked(stack.size(), top);
                         if (asked == BUDGET) {
@@ -696,7 +725,7 @@ final class RequestEstimator {
                         one = new Estimate(one.inputTokens(), Math.max(one.outputBudget(), output),
                                 Math.max(one.completions(), completions), one.mediaItems(), one.requests(),
                                 one.orDefault() || orDefault, Math.max(one.thinkingBudget(), thinking(output, thinkingAdded,
-                                thinkingWithin)));
+                                thinkingWithin)), one.models());
                     }
                     if (one != null) {
                         requests.add(one);
@@ -718,7 +747,7 @@ final class RequestEstimator {
                     : completions * Math.max(1, prompts);
             nullBudgets.retainAll(valuedBudgets);
             return new Estimate(input, output, batch, media, requests, orDefault || !nullBudgets.isEmpty(),
-                    thinking(output, thinkingAdded, thinkingWithin));
+                    thinking(output, thinkingAdded, thinkingWithin), models);
         } catch (StreamConstraintsException e) {
             // nested past the parser's limit (the only limit it has: lengths are bounded by the body
             // limit alone): read again with the deep part cut away, not as plain text, which would drop
@@ -1232,6 +1261,21 @@ final class RequestEstimator {
             return countedOutput;
         }
 
+        /**
+         * Every model named by a JSON reading of the request (each charset it is read in, each JSON
+         * part or parameter, each request of a batch), in the order read: the same readings the
+         * estimate counts, so the hold is weighed for the models of the very text it counts.
+         */
+        private final Set<String> models = new java.util.LinkedHashSet<>();
+
+        void countModels(Estimate e) {
+            models.addAll(e.allModels());
+        }
+
+        Set<String> models() {
+            return java.util.Collections.unmodifiableSet(models);
+        }
+
         /** Reads one parameter; whether it was a budget or a count (else it is text). */
         boolean read(String name, String value) {
             name = settingName(name);
@@ -1278,6 +1322,7 @@ final class RequestEstimator {
             budget = Math.max(budget, e.outputBudget());
             completions = Math.max(completions, e.completions());
             orDefault |= e.orDefault();
+            countModels(e);
         }
 
         /** Whether a budget or more than one completion was asked for. */

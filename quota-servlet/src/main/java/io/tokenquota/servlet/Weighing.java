@@ -1,13 +1,10 @@
 package io.tokenquota.servlet;
 
-import com.fasterxml.jackson.core.JsonParser;
-import com.fasterxml.jackson.core.JsonToken;
 import io.tokenquota.ErrorCode;
 import io.tokenquota.Limits;
 import io.tokenquota.ModelWeights;
 import io.tokenquota.QuotaException;
 import io.tokenquota.TokenUsage;
-import java.io.IOException;
 import java.util.Collection;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -130,7 +127,14 @@ final class Weighing {
         }
     }
 
-    /** The models a request names, gathered from wherever it names them, distinct, at most {@link #MAX_CANDIDATES}. */
+    /**
+     * The models a request names, gathered from wherever it names them, distinct, at most
+     * {@link #MAX_CANDIDATES}: its path and parameters here; a JSON body's (and a JSON part's or
+     * parameter's) from the estimator's readings of it ({@link RequestEstimator.Estimate#allModels}),
+     * which decode it as the estimate does (its label's charset, a malformed byte as U+FFFD) and walk
+     * its batch shapes (a JSON array of requests, a {@code requests} list, batch lines, JSON lines), so
+     * the hold is weighed for the models of the very text and requests it counts.
+     */
     static final class Candidates {
         private final ModelWeights weights;
         private final Set<String> models = new LinkedHashSet<>();
@@ -191,40 +195,12 @@ final class Weighing {
         /** Every value of a parameter whose name is {@code model} in any case (query string, form, multipart). */
         void fromParameters(Map<String, List<String>> parameters) {
             parameters.forEach((name, values) -> {
-                if (MODEL.equals(RequestEstimator.fold(name))) {
+                if (RequestEstimator.MODEL_FIELD.equals(RequestEstimator.fold(name))) {
                     values.forEach(this::add);
                 }
             });
         }
-
-        /**
-         * Every top-level string a JSON body names its model with: each {@code model} key in any case
-         * (a repeated key's every value: endpoints keep the first or the last, a Go relay matches
-         * {@code Model} too), read with a streaming parser; what was read before a break still counts.
-         */
-        void fromJson(byte[] json) {
-            if (json == null || json.length == 0) {
-                return;
-            }
-            try (JsonParser p = Json.LENIENT_REQUEST_SCAN.createParser(json)) {
-                if (p.nextToken() != JsonToken.START_OBJECT) {
-                    return;
-                }
-                while (p.nextToken() == JsonToken.FIELD_NAME) {
-                    String name = p.currentName();
-                    JsonToken value = p.nextToken();
-                    if (value == JsonToken.VALUE_STRING && MODEL.equals(RequestEstimator.fold(name))) {
-                        add(p.getText());
-                    }
-                    p.skipChildren();
-                }
-            } catch (IOException | RuntimeException notJson) {
-                // what was read before the break still names models an endpoint may read
-            }
-        }
     }
-
-    private static final String MODEL = "model";
 
     /**
      * A model name as an event keeps it: stripped, at most {@link Limits#MAX_MODEL_LENGTH} characters;

@@ -94,6 +94,19 @@ class UsageKindsTest {
                 candidates("/model/anthropic.claude-3-opus-20240229-v1:0/converse", "{}"));
         assertEquals(List.of(), candidates("/v1/chat", "not json"));
         assertEquals(List.of(), candidates("/v1/chat", "{\"model\":\"a\\u0000b\"}"));
+        // a batch's requests, found where the estimator finds their budgets
+        assertEquals(List.of("claude-opus-4-1", "claude-haiku"), candidates("/v1/messages/batches",
+                "{\"requests\":[{\"custom_id\":\"a\",\"params\":{\"model\":\"claude-opus-4-1\",\"max_tokens\":9}},"
+                        + "{\"custom_id\":\"b\",\"params\":{\"model\":\"claude-haiku\"}}]}"));
+        assertEquals(List.of("gpt-4o", "o3"), candidates("/v1/batches",
+                "{\"custom_id\":\"1\",\"method\":\"POST\",\"body\":{\"model\":\"gpt-4o\"}}\n"
+                        + "{\"custom_id\":\"2\",\"method\":\"POST\",\"body\":{\"model\":\"o3\"}}\n"));
+        assertEquals(List.of("a", "b"), candidates("/v1/chat", "{\"model\":\"a\"}\n{\"model\":\"b\"}"));
+        // a malformed byte before the model: read as an endpoint's Reader reads it, U+FFFD in its place
+        Weighing.Candidates latin1 = new Weighing.Candidates(io.tokenquota.ModelWeights.builder().build());
+        new RequestEstimator(CharSequence::length).estimate("{\"content\":\"caf\u00e9\",\"model\":\"gpt-4o\"}"
+                .getBytes(StandardCharsets.ISO_8859_1)).allModels().forEach(latin1::add);
+        assertEquals(List.of("gpt-4o"), List.copyOf(latin1.models()));
         Weighing.Candidates form = new Weighing.Candidates(io.tokenquota.ModelWeights.builder().build());
         form.fromParameters(java.util.Map.of("MODEL", List.of("a", "b")));
         assertEquals(List.of("a", "b"), List.copyOf(form.models()));
@@ -102,7 +115,10 @@ class UsageKindsTest {
     private static List<String> candidates(String path, String json) {
         Weighing.Candidates c = new Weighing.Candidates(io.tokenquota.ModelWeights.builder().build());
         c.fromPath(path);
-        c.fromJson(json.getBytes(StandardCharsets.UTF_8));
+        RequestEstimator.Estimate e = new RequestEstimator(CharSequence::length).estimate(json.getBytes(StandardCharsets.UTF_8));
+        if (e != null) {
+            e.allModels().forEach(c::add);
+        }
         return List.copyOf(c.models());
     }
 }
