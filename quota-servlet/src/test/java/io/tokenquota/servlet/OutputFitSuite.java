@@ -388,6 +388,25 @@ abstract class OutputFitSuite {
         assertRefused(post("/ai/batch", subject, body), subject, 2_000);
     }
 
+    /**
+     * A budget in the query string, which an endpoint may read instead of the body's
+     * ({@code @RequestParam("max_tokens")}), cannot be rewritten: the body beside it is not fitted,
+     * whether the query's budget is the larger or the smaller, and one above the cap is 422 even
+     * though the body's own could be lowered to the cap.
+     */
+    @Test
+    void aBodyBesideAQueryStringBudgetIsNotFitted() {
+        long input = input(CHAT);
+        String larger = subjectWith(input + 300);
+        assertRefused(post("/ai/chat?max_tokens=16000", larger, CHAT), larger, input + 300);
+        String smaller = subjectWith(input + 300);
+        assertRefused(post("/ai/chat?max_tokens=100", smaller, CHAT), smaller, input + 300);
+        String capped = subjectWith(ALLOWANCE - 1);
+        HttpResponse<String> r = post("/ai/chat?max_tokens=20000", capped, CHAT.replace("5000", "20000"));
+        assertEquals(422, r.statusCode(), r.body());
+        assertNull(received.get(capped), "the endpoint was not called");
+    }
+
     @Test
     void aReusedIdempotencyKeyIsStillAConflict() {
         long input = input(CHAT);
