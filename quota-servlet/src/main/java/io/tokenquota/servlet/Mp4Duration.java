@@ -5,8 +5,9 @@ import java.io.InputStream;
 
 /**
  * An ISO base media file's (MP4, M4A, 3GP, QuickTime) milliseconds of sound, by its sample tables:
- * what a decoder plays is each track's samples, their durations in its {@code stts} box (count times
- * delta) at its {@code mdhd} timescale. The {@code mvhd} and {@code mdhd} duration fields are not
+ * what a decoder plays is each track's samples, their durations in its last {@code stts} box (count
+ * times delta, and any further samples its {@code stsz} lists at the largest delta) at its
+ * {@code mdhd} timescale. The {@code mvhd} and {@code mdhd} duration fields are not
  * read: a file can understate them and still play its samples. The top-level boxes are walked as
  * they stream past ({@code mdat} skipped, never kept, wherever {@code moov} is, before or after it);
  * only the first {@code moov} is kept, as FFmpeg reads only the first, up to {@link #MOST_MOOV}.
@@ -83,29 +84,72 @@ final class Mp4Duration {
             int[] mdhd = child(moov, mdia[0], mdia[1], "mdhd");
             int[] minf = child(moov, mdia[0], mdia[1], "minf");
             int[] stbl = minf == null ? null : child(moov, minf[0], minf[1], "stbl");
-            int[] stts = stbl == null ? null : child(moov, stbl[0], stbl[1], "stts");
-            if (mdhd == null || mdhd[0] >= mdhd[1] || stts == null) {
+            // of several stts boxes FFmpeg keeps the last (mov_read_stts: "Duplicated STTS atom")
+            int[] stts = stbl == null ? null : lastChild(moov, stbl[0], stbl[1], "stts");
+            if (mdhd == null || mdhd[0] >= mdhd[1] || stbl == null) {
                 continue;
             }
             int scale = mdhd[0] + (moov[mdhd[0]] == 1 ? 20 : 12);
             long timescale = scale + 4 <= mdhd[1] ? AudioDuration.u32be(moov, scale) : 0;
             if (timescale > 0) {
-                longest = Math.max(longest, AudioDuration.millis(samples(moov, stts), timescale));
+                long units = units(moov, stts, sampleCount(moov, stbl));
+                if (units < 0) {
+                    return -1;
+                }
+                longest = Math.max(longest, AudioDuration.millis(units, timescale));
             }
         }
         return tracks ? longest : -1;
     }
 
-    /** The sum of a {@code stts} box's entries, count times delta, those present. */
-    private static long samples(byte[] b, int[] stts) {
-        long entries = stts[0] + 8 <= stts[1] ? AudioDuration.u32be(b, stts[0] + 4) : 0;
+    /**
+     * The time a track's samples take, in its timescale's units: the sum of its {@code stts} entries
+     * (count times delta, those present), and, when {@code stsz} lists more samples than they time,
+     * the rest at the largest delta. A demuxer indexes every sample {@code stsz} lists (FFmpeg's
+     * mov_build_index walks its count, carrying the last delta on), and the decoder plays each, so a
+     * short timing table cannot shorten the sound; the largest delta is the most those samples can
+     * take. -1 (the size rule) when there are such samples and no delta to time them by ({@code stts}
+     * empty or absent: {@code null}).
+     */
+    private static long units(byte[] b, int[] stts, long listed) {
+        long entries = stts != null && stts[0] + 8 <= stts[1] ? AudioDuration.u32be(b, stts[0] + 4) : 0;
         long sum = 0;
-        for (int i = stts[0] + 8; entries > 0 && i + 8 <= stts[1]; i += 8, entries--) {
+        long timed = 0;
+        long largest = 0;
+        for (int i = entries > 0 ? stts[0] + 8 : 0; entries > 0 && i + 8 <= stts[1]; i += 8, entries--) {
             long count = AudioDuration.u32be(b, i);
             long delta = AudioDuration.u32be(b, i + 4);
-            sum = AudioDuration.saturatingAdd(sum, delta > 0 && count > Long.MAX_VALUE / delta ? Long.MAX_VALUE : count * delta);
+            sum = AudioDuration.saturatingAdd(sum, times(count, delta));
+            timed = AudioDuration.saturatingAdd(timed, count);
+            largest = Math.max(largest, delta);
         }
-        return sum;
+        if (listed <= timed) {
+            return sum;
+        }
+        return largest == 0 ? -1 : AudioDuration.saturatingAdd(sum, times(listed - timed, largest));
+    }
+
+    /**
+     * The samples a track's sample size table lists ({@code stsz}, or the compact {@code stz2}: both
+     * hold the count after their version, flags and one more word); of several, the largest, which is
+     * never less than the one a demuxer keeps. 0 when there is none.
+     */
+    private static long sampleCount(byte[] b, int[] stbl) {
+        long most = 0;
+        for (int at = stbl[0]; at + 8 <= stbl[1]; at = next(b, at, stbl[1])) {
+            int end = next(b, at, stbl[1]);
+            int count = headerEnd(b, at, end) + 8;
+            if ((AudioDuration.startsWith(b, at + 4, "stsz") || AudioDuration.startsWith(b, at + 4, "stz2"))
+                    && count + 4 <= end) {
+                most = Math.max(most, AudioDuration.u32be(b, count));
+            }
+        }
+        return most;
+    }
+
+    /** {@code count} times {@code delta}, saturating. */
+    private static long times(long count, long delta) {
+        return delta > 0 && count > Long.MAX_VALUE / delta ? Long.MAX_VALUE : count * delta;
     }
 
     /** The body {@code {start, end}} of the first box of {@code type} among the boxes in {@code [from, to)}, or null. */

@@ -137,19 +137,87 @@ class AudioDurationTest {
 
     /** FLAC: STREAMINFO stating {@code stated} samples at 16 kHz, then {@code blocks} silent 4,096-sample frames. */
     static byte[] flac(long stated, int blocks) {
+        return flac(stated, blocks, 16_000, 5);
+    }
+
+    /**
+     * FLAC: STREAMINFO stating {@code stated} samples at {@code infoRate}, then {@code blocks} silent
+     * 4,096-sample frames whose headers code their rate as {@code rateCode} followed by {@code rateBytes}.
+     */
+    static byte[] flac(long stated, int blocks, int infoRate, int rateCode, byte... rateBytes) {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         out.writeBytes(ascii("fLaC"));
         ByteBuffer info = ByteBuffer.allocate(38);
         info.put((byte) 0x80).put((byte) 0).put((byte) 0).put((byte) 34).putShort((short) 4096).putShort((short) 4096)
-                .put(new byte[6]).putLong(16_000L << 44 | 15L << 36 | stated).put(new byte[16]);
+                .put(new byte[6]).putLong((long) infoRate << 44 | 15L << 36 | stated).put(new byte[16]);
         out.writeBytes(info.array());
         for (int f = 0; f < blocks; f++) {
-            byte[] header = {(byte) 0xFF, (byte) 0xF8, (byte) 0xC5, 0x08, (byte) (f & 0x7F), 0};
-            header[5] = (byte) crc8(header, 5);
+            byte[] header = concat(new byte[] {(byte) 0xFF, (byte) 0xF8, (byte) (0xC0 | rateCode), 0x08, (byte) (f & 0x7F)},
+                    rateBytes, new byte[1]);
+            header[header.length - 1] = (byte) crc8(header, header.length - 1);
             out.writeBytes(header);
             out.writeBytes(new byte[] {0, 0, 0, 0x12, 0x34});
         }
         return out.toByteArray();
+    }
+
+    /** {@code file}'s Ogg pages, each moved to logical stream {@code serial}. */
+    static byte[] reserial(byte[] file, int serial) {
+        byte[] out = file.clone();
+        for (int at = 0; at + 27 <= out.length; ) {
+            ByteBuffer.wrap(out, at + 14, 4).order(ByteOrder.LITTLE_ENDIAN).putInt(serial);
+            int segments = out[at + 26] & 0xFF;
+            int size = 0;
+            for (int i = 0; i < segments; i++) {
+                size += out[at + 27 + i] & 0xFF;
+            }
+            at += 27 + segments + size;
+        }
+        return out;
+    }
+
+    /** The pages of two Ogg files interleaved, one of each in turn: streams multiplexed side by side. */
+    static byte[] interleaved(byte[] a, byte[] b) {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        int i = 0;
+        int j = 0;
+        while (i < a.length || j < b.length) {
+            int n = pageLength(a, i);
+            out.write(a, i, n);
+            i += n;
+            n = pageLength(b, j);
+            out.write(b, j, n);
+            j += n;
+        }
+        return out.toByteArray();
+    }
+
+    private static int pageLength(byte[] file, int at) {
+        if (at + 27 > file.length) {
+            return 0;
+        }
+        int segments = file[at + 26] & 0xFF;
+        int size = 0;
+        for (int i = 0; i < segments; i++) {
+            size += file[at + 27 + i] & 0xFF;
+        }
+        return 27 + segments + size;
+    }
+
+    /** A sound track at 44.1 kHz of {@code stbl}'s children besides its stsd. */
+    static byte[] soundTrack(byte[]... tables) {
+        byte[] mdhd = ByteBuffer.allocate(24).putInt(0).putInt(0).putInt(0).putInt(44_100).putInt(1).putInt(0).array();
+        byte[] hdlr = concat(new byte[8], ascii("soun"), new byte[12]);
+        return box("trak", box("tkhd", new byte[84]), box("mdia", box("mdhd", mdhd), box("hdlr", hdlr),
+                box("minf", box("stbl", box("stsd", new byte[8]), concat(tables)))));
+    }
+
+    static byte[] stts(int... countsAndDeltas) {
+        ByteBuffer b = ByteBuffer.allocate(8 + 4 * countsAndDeltas.length).putInt(0).putInt(countsAndDeltas.length / 2);
+        for (int v : countsAndDeltas) {
+            b.putInt(v);
+        }
+        return box("stts", b.array());
     }
 
     static int crc8(byte[] b, int length) {
@@ -280,12 +348,56 @@ class AudioDurationTest {
     }
 
     @Test
+    void anMp4IsTimedByItsLastSttsAndEverySampleItsStszLists() throws IOException {
+        byte[] ftyp = ftyp("M4A ");
+        byte[] stsz = box("stsz", new byte[4], ByteBuffer.allocate(8).putInt(24).putInt(2_584).array());
+        byte[] stz2 = box("stz2", new byte[4], ByteBuffer.allocate(8).putInt(16).putInt(2_584).array());
+        // 2,584 AAC frames of 1,024 samples at 44.1 kHz: 60 s
+        long minute = (2_584L * 1_024 * 1000 + 44_099) / 44_100;
+        assertEquals(minute, millis(concat(ftyp, box("moov", soundTrack(stts(2_584, 1_024), stsz)))));
+        assertEquals(minute, millis(concat(ftyp, box("moov", soundTrack(stts(1, 1_024), stts(2_584, 1_024), stsz)))),
+                "a stub stts before the real one: the last counts, as FFmpeg keeps it");
+        assertEquals(minute, millis(concat(ftyp, box("moov", soundTrack(stts(1, 1_024), stsz)))),
+                "stsz's samples beyond what stts times count at its delta");
+        assertEquals(minute, millis(concat(ftyp, box("moov", soundTrack(stts(1, 1_024), stz2)))), "stz2 as stsz");
+        assertEquals(((4_096L + 2_580L * 1_536) * 1000 + 44_099) / 44_100,
+                millis(concat(ftyp, box("moov", soundTrack(stts(2, 1_024, 1, 512, 1, 1_536), stsz)))),
+                "the samples stts leaves untimed at its largest delta");
+        byte[] untimed = concat(ftyp, box("moov", soundTrack(stts(), stsz)), box("mdat", new byte[20_000]));
+        assertEquals(AudioDuration.atLowestBitrate(untimed.length), millis(untimed), "samples without a delta: the size rule");
+    }
+
+    @Test
+    void aFlacFrameIsTimedAtTheLowerOfItsHeadersRateAndStreamInfos() throws IOException {
+        // 225 blocks of 4,096 samples: 57.6 s at 16 kHz, 115.2 s at 8 kHz
+        assertEquals(115_200, millis(flac(0, 225, 655_350, 4)), "8 kHz frames under a 655,350 Hz STREAMINFO");
+        assertEquals(115_200, millis(flac(0, 225, 8_000, 5)), "16 kHz frames under an 8 kHz STREAMINFO");
+        assertEquals(115_200, millis(flac(0, 225, 16_000, 13, (byte) 0x1F, (byte) 0x40)), "8,000 Hz coded in the header");
+        assertEquals(115_200, millis(flac(0, 225, 16_000, 12, (byte) 8)), "8 kHz coded in kHz");
+        assertEquals(57_600, millis(flac(0, 225, 16_000, 0)), "a header coding no rate: STREAMINFO's");
+        assertEquals(57_600, millis(flac(0, 225, 16_000, 13, (byte) 0, (byte) 0)), "a coded 0: STREAMINFO's");
+    }
+
+    @Test
     void aFlacLastsItsFramesOrWhatItsStreamInfoStatesWhicheverIsMore() throws IOException {
         // 225 blocks of 4,096 samples at 16 kHz: 57.6 s in 2.5 KB, 1.3 s by size
         assertEquals(57_600, millis(flac(225 * 4096, 225)));
         assertEquals(57_600, millis(flac(0, 225)), "no total stated");
         assertEquals(57_600, millis(flac(1, 225)), "a total understated");
         assertEquals(900_000, millis(flac(16_000L * 900, 225)), "a total beyond the frames present");
+    }
+
+    @Test
+    void aChainedOggPlaysEveryLinkAndStreamsSideBySideAddUp() throws IOException {
+        assertEquals(32_000, millis(concat(reserial(opus(2, -1), 1), reserial(opus(30, -1), 2))), "cat a.opus b.opus");
+        assertEquals(32_000, millis(concat(opus(2, -1), opus(30, -1))), "a link reusing the serial before it");
+        assertEquals(32_000, millis(interleaved(reserial(opus(2, -1), 1), reserial(opus(30, -1), 2))),
+                "two streams at once: their sum, never less than either");
+        // a Vorbis link after an Opus one: its granule, or its own pages by size, on top of the Opus link
+        byte[] vorbisHead = concat(new byte[] {1}, ascii("vorbis"), new byte[5], new byte[] {(byte) 0x80, (byte) 0xBB, 0, 0},
+                new byte[14]);
+        byte[] vorbis = reserial(concat(oggPage(2, 0, vorbisHead), oggPage(0, 48_000 * 10, new byte[200])), 3);
+        assertEquals(40_000, millis(concat(reserial(opus(30, -1), 1), vorbis)));
     }
 
     @Test
