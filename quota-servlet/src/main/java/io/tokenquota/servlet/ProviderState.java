@@ -187,6 +187,7 @@ final class ProviderState {
      * model read again: this call's input and output, but the reasoning (OpenAI drops earlier turns'
      * reasoning from the context), its {@code instructions} (not carried over: a continuation sends
      * its own, counted as its own input) and the prompt (a template is not carried over either).
+     * Every figure keeps the largest it was given ({@link #remember}).
      *
      * @param inputEstimate  the request's input as held, in raw tokens: its own and {@link Reading#held}
      * @param handlerFigure  whether the handler reported the call's figure itself
@@ -222,10 +223,19 @@ final class ProviderState {
         }
     }
 
+    /**
+     * Keeps {@code tokens} as {@code key}'s figure unless a larger one is known: a figure never shrinks.
+     * Calls complete out of order (a slow turn started when its conversation was short finishes after a
+     * later, larger one), and each reports what it read when it started, so the largest seen is what the
+     * next call naming the state will at least read: a conversation only grows, a stored Response never
+     * changes (an answer repeating its id, a cancel, cannot lower it), and a prompt named without a
+     * version is its newest, which a slow call begun under an older, shorter version must not lower.
+     */
     private void remember(String key, long tokens) {
         if (key != null) {
             synchronized (figures) {
-                figures.put(key, tokens);
+                Long known = figures.get(key);
+                figures.put(key, known == null ? tokens : Math.max(known, tokens));
             }
         }
     }

@@ -50,6 +50,27 @@ final class ProviderStateTest {
     }
 
     @Test
+    void aFigureNeverShrinksWhenCallsCompleteOutOfOrder() {
+        ProviderState state = new ProviderState(16);
+        String conv = "{\"conversation\":\"conv_1\",\"input\":\"x\"}";
+        state.answered(state.read(refs(conv), true), 10, false, "resp_1", kinds(10, 40), 50);
+        // a slow turn starts on the short conversation; a report's turn completes first
+        ProviderState.Reading slow = state.read(refs(conv), true);
+        state.answered(state.read(refs(conv), true), 8_050, false, "resp_2", kinds(8_050, 40), 8_090);
+        state.answered(slow, 60, false, "resp_3", kinds(60, 40), 100);
+        assertEquals(8_090, state.read(refs(conv), true).held(), "the late turn does not shrink the conversation");
+        // an answer repeating a stored Response's id cannot lower it
+        state.answered(state.read(ProviderState.Refs.NONE, true), 1, false, "resp_2", kinds(1, 0), 1);
+        assertEquals(8_090, state.read(refs("{\"previous_response_id\":\"resp_2\"}"), true).held());
+        // a prompt named without a version (its newest): a slow call begun under a shorter one cannot lower it
+        String prompt = "{\"prompt\":{\"id\":\"pmpt_1\"},\"input\":\"go\"}";
+        ProviderState.Reading older = state.read(refs(prompt), true);
+        state.answered(state.read(refs(prompt), true), 10, false, "resp_4", kinds(9_010, 40), 9_050);
+        state.answered(older, 10, false, "resp_5", kinds(4_010, 40), 4_050);
+        assertEquals(9_000, state.read(refs(prompt), true).held());
+    }
+
+    @Test
     void aStoredPromptCostsWhatTheModelReadAboveTheRequestsOwnInputAndHistory() {
         ProviderState state = new ProviderState(16);
         ProviderState.Reading first = state.read(refs("{\"prompt\":{\"id\":\"pmpt_1\",\"version\":\"2\"},\"input\":\"go\"}"), true);
