@@ -270,6 +270,17 @@ final class Settlement implements AsyncListener {
                 LOG.warn("usage {} in the response for reservation {} of {} is past the ledger's limit; charging {}",
                         usage, hold.id(), hold.subject(), d.tokens());
             }
+            // remembered before the commit's round trip: a client that sends its next turn as soon as it
+            // has this answer must find what this call stored
+            Long read = sniffer.usage();
+            boolean reads = "GET".equals(request.getMethod()) || "HEAD".equals(request.getMethod());
+            if (status >= 200 && status < 300 && read != null && !sniffer.provisional() && !reads) {
+                // what a later call naming the state this one named or stored makes the model read, in
+                // raw tokens: only a final count says it, and only of a call the request made (a GET
+                // reads a stored Response back, whatever its body names)
+                providerState.answered(state, sniffer.inputEstimate(), explicit != null, sniffer.storedResponse(),
+                        sniffer.kinds(), read);
+            }
             Weighing.Weighed charged = weighed;
             withRetries(() -> {
                 if (d.release()) {
@@ -289,15 +300,6 @@ final class Settlement implements AsyncListener {
             }
             if (calls != null && !d.release() && !provisional) {
                 answers.remember(AnswerUsages.chargedCalls(hold.subject()), calls, d.tokens());
-            }
-            Long read = sniffer.usage();
-            boolean reads = "GET".equals(request.getMethod()) || "HEAD".equals(request.getMethod());
-            if (status >= 200 && status < 300 && read != null && !sniffer.provisional() && !reads) {
-                // what a later call naming the state this one named or stored makes the model read, in
-                // raw tokens: only a final count says it, and only of a call the request made (a GET
-                // reads a stored Response back, whatever its body names)
-                providerState.answered(state, sniffer.inputEstimate(), explicit != null, sniffer.storedResponse(),
-                        sniffer.kinds(), read);
             }
             LOG.debug("settled reservation {} of {}: {} ({})", hold.id(), hold.subject(),
                     d.release() ? "released" : d.tokens(), d.reason());
