@@ -220,6 +220,76 @@ class AudioDurationTest {
         return box("stts", b.array());
     }
 
+    /** A track of handler {@code soun}: {@code mdhds} (none, one or several), then an stbl of {@code stsd} and {@code tables}. */
+    static byte[] codedTrack(byte[] mdhds, byte[] stsd, byte[]... tables) {
+        byte[] hdlr = concat(new byte[8], ascii("soun"), new byte[12]);
+        return box("trak", box("tkhd", new byte[84]), box("mdia", mdhds, box("hdlr", hdlr),
+                box("minf", box("stbl", stsd, concat(tables)))));
+    }
+
+    static byte[] mdhd(long timescale) {
+        return box("mdhd", ByteBuffer.allocate(24).putInt(0).putInt(0).putInt(0).putInt((int) timescale).putInt(1).putInt(0)
+                .array());
+    }
+
+    static byte[] stsd(byte[]... entries) {
+        return box("stsd", ByteBuffer.allocate(8).putInt(0).putInt(entries.length).array(), concat(entries));
+    }
+
+    static byte[] stsz(int samples) {
+        return box("stsz", new byte[4], ByteBuffer.allocate(8).putInt(24).putInt(samples).array());
+    }
+
+    /** An audio sample entry of {@code type} (version 0) stating {@code rate} Hz in its 16.16 field, then {@code children}. */
+    static byte[] audioEntry(String type, long rate, byte[]... children) {
+        ByteBuffer b = ByteBuffer.allocate(28).put(new byte[6]).putShort((short) 1).putShort((short) 0).putShort((short) 0)
+                .putInt(0).putShort((short) 1).putShort((short) 16).putShort((short) 0).putShort((short) 0)
+                .putInt((int) (rate << 16));
+        return box(type, b.array(), concat(children));
+    }
+
+    /** A QuickTime version 2 sound description: its 16.16 field the constant 1.0, its rate a float64 further on. */
+    static byte[] audioEntryV2(String type, double rate, byte[]... children) {
+        ByteBuffer b = ByteBuffer.allocate(64).put(new byte[6]).putShort((short) 1).putShort((short) 2).putShort((short) 0)
+                .putInt(0).putShort((short) 3).putShort((short) 16).putShort((short) -2).putShort((short) 0)
+                .putInt(0x10000).putInt(72).putDouble(rate).putInt(1).putInt(0x7F000000).putInt(16).putInt(0).putInt(0)
+                .putInt(1_024);
+        return box(type, b.array(), concat(children));
+    }
+
+    /** An {@code esds} of {@code objectType} (0x40: MPEG-4 audio) whose DecoderSpecificInfo is {@code config}. */
+    static byte[] esds(int objectType, byte[] config) {
+        byte[] info = concat(new byte[] {5, (byte) config.length}, config);
+        byte[] decoder = concat(new byte[] {4, (byte) (13 + info.length), (byte) objectType, 0x15}, new byte[11], info);
+        byte[] es = concat(new byte[] {3, (byte) (3 + decoder.length + 3), 0, 1, 0}, decoder, new byte[] {6, 1, 2});
+        return box("esds", new byte[4], es);
+    }
+
+    /** Bits written as 0s and 1s (spaces ignored), zero-padded to whole bytes. */
+    static byte[] bits(String s) {
+        String b = s.replace(" ", "");
+        byte[] out = new byte[(b.length() + 7) / 8];
+        for (int i = 0; i < b.length(); i++) {
+            if (b.charAt(i) == '1') {
+                out[i / 8] |= (byte) (0x80 >> (i % 8));
+            }
+        }
+        return out;
+    }
+
+    /** 24 bits of {@code v}, as 0s and 1s. */
+    static String bits24(int v) {
+        return String.format("%24s", Integer.toBinaryString(v)).replace(' ', '0');
+    }
+
+    /** AAC LC, 44.1 kHz (index 4), mono, 1,024-sample frames. */
+    static final byte[] AAC_LC_44K = bits("00010 0100 0001 000");
+
+    /** Milliseconds {@code samples} frames of {@code perFrame} samples play at {@code rate}, rounded up. */
+    static long decoded(long samples, long perFrame, long rate) {
+        return (samples * perFrame * 1000 + rate - 1) / rate;
+    }
+
     static int crc8(byte[] b, int length) {
         int crc = 0;
         for (int i = 0; i < length; i++) {
@@ -365,6 +435,96 @@ class AudioDurationTest {
                 "the samples stts leaves untimed at its largest delta");
         byte[] untimed = concat(ftyp, box("moov", soundTrack(stts(), stsz)), box("mdat", new byte[20_000]));
         assertEquals(AudioDuration.atLowestBitrate(untimed.length), millis(untimed), "samples without a delta: the size rule");
+    }
+
+    @Test
+    void anAacTrackLastsWhatItsFramesDecodeToWhateverItsTimestampsSay() throws IOException {
+        byte[] ftyp = ftyp("M4A ");
+        byte[] stsd = stsd(audioEntry("mp4a", 44_100, esds(0x40, AAC_LC_44K)));
+        byte[] stsz = stsz(2_584);
+        long minute = decoded(2_584, 1_024, 44_100);
+        assertEquals(minute, millis(concat(ftyp, box("moov", codedTrack(mdhd(44_100), stsd, stts(2_584, 1_024), stsz)))),
+                "consistent tables: as before");
+        assertEquals(minute, millis(concat(ftyp, box("moov", codedTrack(mdhd(44_100), stsd, stts(2_584, 1), stsz)))),
+                "deltas of 1");
+        assertEquals(minute, millis(concat(ftyp, box("moov", codedTrack(mdhd(44_100), stsd, stts(2_584, 0), stsz)))),
+                "deltas of 0");
+        assertEquals(minute, millis(concat(ftyp, box("moov", codedTrack(mdhd(1_000_000_000), stsd, stts(2_584, 1_024),
+                stsz)))), "a timescale of 10^9");
+        assertEquals(minute, millis(concat(ftyp, box("moov", codedTrack(mdhd(44_100), stsd, stts(), stsz)))),
+                "no timestamps at all: the frames, not the size rule");
+        assertEquals(minute, millis(concat(ftyp, box("moov", codedTrack(new byte[0], stsd, stts(2_584, 1_024), stsz)))),
+                "no mdhd: FFmpeg plays the track at a default timescale");
+        // a second mdhd makes FFmpeg refuse the file ("Multiple mdhd?"); whichever is read, the frames count
+        assertEquals(minute, millis(concat(ftyp, box("moov", codedTrack(concat(mdhd(44_100), mdhd(1_000_000_000)), stsd,
+                stts(2_584, 1_024), stsz)))), "a second mdhd after the real one");
+        assertEquals(minute, millis(concat(ftyp, box("moov", codedTrack(concat(mdhd(1_000_000_000), mdhd(44_100)), stsd,
+                stts(2_584, 1_024), stsz)))), "a second mdhd before the real one");
+        assertEquals(decoded(2_584, 2_048, 44_100), millis(concat(ftyp, box("moov", codedTrack(mdhd(44_100), stsd,
+                stts(2_584, 2_048), stsz)))), "timestamps longer than the frames still count");
+        assertEquals(minute, millis(concat(ftyp, box("moov", codedTrack(mdhd(44_100),
+                stsd(audioEntryV2("mp4a", 44_100.0, esds(0x40, AAC_LC_44K))), stts(2_584, 1), stsz)))),
+                "a QuickTime v2 entry: its rate is the float64, not the 16.16 field's constant 1.0");
+    }
+
+    @Test
+    void anAacTrackIsTimedAtTheLowestRateItStatesAndNoFasterThanAacPlays() throws IOException {
+        byte[] ftyp = ftyp("M4A ");
+        byte[] stsz = stsz(2_584);
+        // HE-AAC: a 22,050 Hz core (index 7) that SBR doubles to 44.1 kHz (index 4): 2,048 samples at 44.1 kHz a frame
+        byte[] he = esds(0x40, bits("00101 0111 0001 0100 00010 000"));
+        assertEquals(decoded(2_584, 1_024, 22_050), millis(concat(ftyp, box("moov", codedTrack(mdhd(44_100),
+                stsd(audioEntry("mp4a", 44_100, he)), stts(2_584, 1), stsz)))), "HE-AAC: its core rate");
+        assertEquals(decoded(2_584, 1_024, 22_050), millis(concat(ftyp, box("moov", codedTrack(mdhd(44_100),
+                stsd(audioEntry("mp4a", 22_050, esds(0x40, AAC_LC_44K))), stts(2_584, 1), stsz)))),
+                "the entry's rate below the config's");
+        // an explicit rate (index 15) of 1 MHz, no rate in the entry: AAC plays at most 96 kHz
+        byte[] fast = esds(0x40, bits("00010 1111 " + bits24(1_000_000) + " 0001 000"));
+        assertEquals(decoded(2_584, 1_024, 96_000), millis(concat(ftyp, box("moov", codedTrack(mdhd(44_100),
+                stsd(audioEntry("mp4a", 0, fast)), stts(2_584, 1), stsz)))), "capped at 96 kHz");
+        assertEquals(decoded(2_584, 1_024, 96_000), millis(concat(ftyp, box("moov", codedTrack(mdhd(44_100),
+                stsd(audioEntry("mp4a", 0)), stts(2_584, 1), stsz)))), "no rate stated at all: 96 kHz");
+        // frameLengthFlag: 960-sample frames (DAB+); an AAC LD config (object type 23): 512
+        assertEquals(decoded(2_584, 960, 44_100), millis(concat(ftyp, box("moov", codedTrack(mdhd(44_100),
+                stsd(audioEntry("mp4a", 44_100, esds(0x40, bits("00010 0100 0001 100")))), stts(2_584, 1), stsz)))),
+                "960-sample frames");
+        assertEquals(decoded(2_584, 512, 44_100), millis(concat(ftyp, box("moov", codedTrack(mdhd(44_100),
+                stsd(audioEntry("mp4a", 44_100, esds(0x40, bits("10111 0100 0001 000")))), stts(2_584, 1), stsz)))),
+                "AAC LD: 512-sample frames");
+    }
+
+    @Test
+    void eachCodecsFramesDecodeToItsOwnSamples() throws IOException {
+        byte[] ftyp = ftyp("M4A ");
+        byte[] stsz = stsz(2_584);
+        java.util.function.Function<byte[], Long> timed = entry -> {
+            try {
+                return millis(concat(ftyp, box("moov", codedTrack(mdhd(44_100), stsd(entry), stts(2_584, 1), stsz))));
+            } catch (IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+        };
+        assertEquals(decoded(2_584, 1_152, 44_100), timed.apply(audioEntry(".mp3", 44_100)), "MP3");
+        assertEquals(decoded(2_584, 1_152, 22_050), timed.apply(audioEntry(".mp3", 22_050)),
+                "MP3 at an LSF rate: 1,152 all the same, the larger bound");
+        assertEquals(decoded(2_584, 1_152, 48_000), timed.apply(audioEntry(".mp3", 0)), "MP3, no rate: 48 kHz");
+        assertEquals(decoded(2_584, 1_152, 44_100), timed.apply(audioEntry("mp4a", 44_100, esds(0x6B, new byte[0]))),
+                "MP3 as mp4a, object type 0x6B");
+        assertEquals(decoded(2_584, 1_536, 48_000), timed.apply(audioEntry("ac-3", 48_000)), "AC-3");
+        assertEquals(decoded(2_584, 256, 48_000), timed.apply(audioEntry("ec-3", 48_000)), "E-AC-3: its shortest frame");
+        byte[] cookie = box("alac", new byte[4], ByteBuffer.allocate(24).putInt(352).put(new byte[] {0, 16, 40, 10, 14, 1})
+                .putShort((short) 255).putInt(0).putInt(0).putInt(32_000).array());
+        assertEquals(decoded(2_584, 352, 32_000), timed.apply(audioEntry("alac", 44_100, cookie)),
+                "ALAC: the cookie's frame length, at the lower rate");
+        assertEquals(decoded(2_584, 4_096, 44_100), timed.apply(audioEntry("alac", 44_100)), "ALAC without a cookie: 4,096");
+        byte[] dops = box("dOps", new byte[] {0, 1, 1, 56}, ByteBuffer.allocate(7).putInt(16_000).array());
+        assertEquals(decoded(2_584, 120, 48_000), timed.apply(audioEntry("Opus", 48_000, dops)), "Opus: 2.5 ms a packet");
+        byte[] streaminfo = ByteBuffer.allocate(34).putShort((short) 4_096).putShort((short) 4_096).put(new byte[6])
+                .putLong(16_000L << 44 | 15L << 36).array();
+        byte[] dfla = box("dfLa", new byte[4], new byte[] {(byte) 0x80, 0, 0, 34}, streaminfo);
+        assertEquals(decoded(2_584, 4_096, 16_000), timed.apply(audioEntry("fLaC", 16_000, dfla)),
+                "FLAC: STREAMINFO's smallest block");
+        assertEquals(decoded(2_584, 1, 44_100), timed.apply(audioEntry("samr", 8_000)), "another codec: its timestamps");
     }
 
     @Test
