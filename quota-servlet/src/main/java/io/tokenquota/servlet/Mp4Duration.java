@@ -7,10 +7,13 @@ import java.io.InputStream;
  * An ISO base media file's (MP4, M4A, 3GP, QuickTime) milliseconds of sound, by its sample tables:
  * what a decoder plays is each track's samples, their durations in its last {@code stts} box (count
  * times delta, and any further samples its {@code stsz} lists at the largest delta) at its
- * {@code mdhd} timescale. The {@code mvhd} and {@code mdhd} duration fields are not
- * read: a file can understate them and still play its samples. The top-level boxes are walked as
- * they stream past ({@code mdat} skipped, never kept, wherever {@code moov} is, before or after it);
- * only the first {@code moov} is kept, as FFmpeg reads only the first, up to {@link #MOST_MOOV}.
+ * {@code mdhd} timescale, and never less than those samples decode to ({@link #decoded}): those
+ * are timestamps, while an AAC frame decodes to 1,024 samples at the codec's own rate whatever they
+ * say, so deltas of 1 or 0, or a timescale of 10^9, cannot shorten the sound. The {@code mvhd} and
+ * {@code mdhd} duration fields are not read: a file can understate them and still play its samples.
+ * The top-level boxes are walked as they stream past ({@code mdat} skipped, never kept, wherever
+ * {@code moov} is, before or after it); only the first {@code moov} is kept, as FFmpeg reads only the
+ * first, up to {@link #MOST_MOOV}.
  */
 final class Mp4Duration {
     /**
@@ -18,6 +21,19 @@ final class Mp4Duration {
      * for sizes, 20 AAC frames or 30 video frames a second), so 8 MB covers recordings of many hours.
      */
     private static final int MOST_MOOV = 8 << 20;
+    /** AAC's sampling frequencies by their AudioSpecificConfig index (ISO/IEC 14496-3 1.6.3.4); 13 and 14 reserved. */
+    private static final long[] AAC_RATES = {96_000, 88_200, 64_000, 48_000, 44_100, 32_000, 24_000, 22_050, 16_000,
+        12_000, 11_025, 8_000, 7_350};
+    /** The highest rate each codec plays at: a stated rate above it cannot make its frames shorter. */
+    private static final long AAC_MOST_RATE = 96_000;
+    private static final long MPEG_AUDIO_MOST_RATE = 48_000;
+    private static final long AC3_MOST_RATE = 48_000;
+    /** ALAC's cookie holds any 32-bit rate; Apple's encoder goes to 384 kHz. */
+    private static final long ALAC_MOST_RATE = 384_000;
+    /** FLAC's highest rate (STREAMINFO's 20 bits allow more, the format caps it at 655,350 Hz). */
+    private static final long FLAC_MOST_RATE = 655_350;
+    /** FFmpeg refuses an ALAC cookie's frame length of 0 or above 4,096 x 4,096 (alac_set_info). */
+    private static final long ALAC_MOST_FRAME = 4_096L * 4_096;
 
     private Mp4Duration() {
     }
@@ -81,25 +97,276 @@ final class Mp4Duration {
             if (hdlr == null || AudioDuration.startsWith(moov, hdlr[0] + 8, "vide")) {
                 continue;
             }
+            // the first mdhd: FFmpeg refuses a track with a second one ("Multiple mdhd?", the file fails
+            // to open, nothing is decoded), and the timescale only times the timestamps, which the
+            // decoded floor below bounds from beneath whichever mdhd is read
             int[] mdhd = child(moov, mdia[0], mdia[1], "mdhd");
             int[] minf = child(moov, mdia[0], mdia[1], "minf");
             int[] stbl = minf == null ? null : child(moov, minf[0], minf[1], "stbl");
-            // of several stts boxes FFmpeg keeps the last (mov_read_stts: "Duplicated STTS atom")
-            int[] stts = stbl == null ? null : lastChild(moov, stbl[0], stbl[1], "stts");
-            if (mdhd == null || mdhd[0] >= mdhd[1] || stbl == null) {
+            if (stbl == null) {
                 continue;
             }
-            int scale = mdhd[0] + (moov[mdhd[0]] == 1 ? 20 : 12);
-            long timescale = scale + 4 <= mdhd[1] ? AudioDuration.u32be(moov, scale) : 0;
+            // of several stts boxes FFmpeg keeps the last (mov_read_stts: "Duplicated STTS atom")
+            int[] stts = lastChild(moov, stbl[0], stbl[1], "stts");
+            long listed = sampleCount(moov, stbl);
+            long floor = decoded(moov, stbl, listed);
+            int scale = mdhd == null || mdhd[0] >= mdhd[1] ? -1 : mdhd[0] + (moov[mdhd[0]] == 1 ? 20 : 12);
+            long timescale = scale >= 0 && scale + 4 <= mdhd[1] ? AudioDuration.u32be(moov, scale) : 0;
+            long timed = 0;
             if (timescale > 0) {
-                long units = units(moov, stts, sampleCount(moov, stbl));
-                if (units < 0) {
+                long units = units(moov, stts, listed);
+                if (units < 0 && floor < 0) {
                     return -1;
                 }
-                longest = Math.max(longest, AudioDuration.millis(units, timescale));
+                // samples without any delta but of a known codec: what they decode to (the floor)
+                timed = units < 0 ? 0 : AudioDuration.millis(units, timescale);
             }
+            longest = Math.max(longest, Math.max(timed, floor));
         }
         return tracks ? longest : -1;
+    }
+
+    /**
+     * The least a track's {@code samples} (its {@code stsz}/{@code stz2} count) decode to, in
+     * milliseconds, or -1 when no sample entry is of a codec whose frames have a known length.
+     * {@code stts} and {@code mdhd} are timestamps; the decoder makes each sample into the codec's own
+     * number of samples at the codec's own rate, whatever they say, and that is what a model hears
+     * and bills. So: samples times the samples a frame, at the lowest rate the track states for
+     * itself (its sample entry, and the codec's configuration where the decoder takes its rate from),
+     * never above the highest rate the codec plays at. Of several sample entries (or {@code stsd}
+     * boxes) the longest counts: {@code stsc} assigns samples to entries, and any of them may hold
+     * them all.
+     */
+    private static long decoded(byte[] b, int[] stbl, long samples) {
+        long most = -1;
+        for (int at = stbl[0]; at + 8 <= stbl[1]; at = next(b, at, stbl[1])) {
+            if (!AudioDuration.startsWith(b, at + 4, "stsd")) {
+                continue;
+            }
+            int end = next(b, at, stbl[1]);
+            // the FullBox header and the entry count; every entry present counts, whatever the count says
+            for (int entry = headerEnd(b, at, end) + 8; entry + 8 <= end; entry = next(b, entry, end)) {
+                most = Math.max(most, entryFloor(b, entry, next(b, entry, end), samples));
+            }
+        }
+        return most;
+    }
+
+    /**
+     * What {@code samples} of the audio sample entry at {@code at} (ending at {@code end}) decode to,
+     * the larger bound where its fields leave a choice (where unsure, the filter holds the most a
+     * decoder may play), or -1 for a codec without a rule (PCM, AMR, Vorbis, anything else keeps its
+     * timestamps). Per frame, by the entry's type:
+     * <ul>
+     * <li>{@code mp4a}: by its {@code esds} object type. AAC (the default, as FFmpeg takes an
+     *     {@code mp4a} without a readable {@code esds}): 1,024 samples, 960 when the
+     *     AudioSpecificConfig says so (frameLengthFlag), 512 or 480 for AAC LD and ELD; HE-AAC
+     *     decodes 2,048 at twice its core rate, the same as 1,024 at the core rate its config states
+     *     first. MPEG-1/2 audio (object types 0x6B, 0x69): as {@code .mp3}. AC-3 and E-AC-3 object
+     *     types: as {@code ac-3} and {@code ec-3}. Any other object type: no rule.</li>
+     * <li>{@code .mp3}: 1,152, though an MPEG-2/2.5 (LSF) Layer III frame holds 576: the rate stated
+     *     in the entry does not tell which the frames are, and 1,152 is the larger bound.</li>
+     * <li>{@code ac-3}: 1,536. {@code ec-3}: 256, its shortest frame (one block); {@code dec3} does
+     *     not say how many blocks a frame holds.</li>
+     * <li>{@code alac}: its cookie's frame length (4,096 without one): every frame of an encoder's
+     *     file but the last holds that many, and FFmpeg refuses a frame claiming more.</li>
+     * <li>{@code Opus}: 2.5 ms a packet (120 samples at 48 kHz, the shortest Opus frame). Opus always
+     *     decodes at 48 kHz, so no stated rate (dOps' input rate is informational) changes that.</li>
+     * <li>{@code fLaC}: the {@code dfLa} STREAMINFO's smallest block (16, the format's smallest but
+     *     the last frame's, when it states less or there is none).</li>
+     * </ul>
+     * Where a configuration box turns up more than once (QuickTime keeps it in a {@code wave} box, and
+     * an entry's children start at 28, 44 or 64 bytes by its version, all three tried), the larger
+     * frame and the lower rate count: a hostile entry can only lengthen itself.
+     */
+    private static long entryFloor(byte[] b, int at, int end, long samples) {
+        int body = headerEnd(b, at, end);
+        if (body + 28 > end) {
+            return -1;
+        }
+        long rate = statedRate(b, body, end);
+        int type = at + 4;
+        if (AudioDuration.startsWith(b, type, "mp4a")) {
+            return mp4a(b, body, end, samples, rate);
+        }
+        if (AudioDuration.startsWith(b, type, ".mp3")) {
+            return atRate(samples, 1_152, rate, MPEG_AUDIO_MOST_RATE);
+        }
+        if (AudioDuration.startsWith(b, type, "ac-3")) {
+            return atRate(samples, 1_536, rate, AC3_MOST_RATE);
+        }
+        if (AudioDuration.startsWith(b, type, "ec-3")) {
+            return atRate(samples, 256, rate, AC3_MOST_RATE);
+        }
+        if (AudioDuration.startsWith(b, type, "Opus")) {
+            return AudioDuration.millis(times(samples, 120), 48_000);
+        }
+        if (AudioDuration.startsWith(b, type, "alac")) {
+            long frame = 0;
+            for (int[] cookie : configs(b, body, end, "alac")) {
+                // FullBox header, then frameLength; compatibleVersion, bitDepth, pb, mb, kb, numChannels,
+                // maxRun, maxFrameBytes, avgBitRate; then sampleRate
+                if (cookie[0] + 28 <= cookie[1]) {
+                    long length = AudioDuration.u32be(b, cookie[0] + 4);
+                    frame = Math.max(frame, length > 0 && length <= ALAC_MOST_FRAME ? length : 4_096);
+                    rate = lower(rate, AudioDuration.u32be(b, cookie[0] + 24));
+                }
+            }
+            return atRate(samples, frame > 0 ? frame : 4_096, rate, ALAC_MOST_RATE);
+        }
+        if (AudioDuration.startsWith(b, type, "fLaC")) {
+            long block = 16;
+            for (int[] dfla : configs(b, body, end, "dfLa")) {
+                // FullBox header, then the first metadata block: its 4-byte header, then STREAMINFO:
+                // min and max block size (16 bits each), min and max frame size (24 each), sample rate (20)
+                int info = dfla[0] + 8;
+                if (info + 14 <= dfla[1] && (b[dfla[0] + 4] & 0x7F) == 0) {
+                    block = Math.max(block, (AudioDuration.u32be(b, info) >>> 16));
+                    rate = lower(rate, AudioDuration.u32be(b, info + 10) >>> 12);
+                }
+            }
+            return atRate(samples, block, rate, FLAC_MOST_RATE);
+        }
+        return -1;
+    }
+
+    /** An {@code mp4a} entry's floor, by its {@code esds} object type and AudioSpecificConfig; see {@link #entryFloor}. */
+    private static long mp4a(byte[] b, int body, int end, long samples, long rate) {
+        long most = -1;
+        boolean read = false;
+        for (int[] esds : configs(b, body, end, "esds")) {
+            long[] config = decoderConfig(b, esds[0] + 4, esds[1]);
+            if (config == null) {
+                continue;
+            }
+            read = true;
+            long objectType = config[0];
+            long floor;
+            if (objectType == 0x6B || objectType == 0x69) {
+                floor = atRate(samples, 1_152, rate, MPEG_AUDIO_MOST_RATE);
+            } else if (objectType == 0xA5) {
+                floor = atRate(samples, 1_536, rate, AC3_MOST_RATE);
+            } else if (objectType == 0xA6) {
+                floor = atRate(samples, 256, rate, AC3_MOST_RATE);
+            } else if (objectType == 0x40 || objectType >= 0x66 && objectType <= 0x68) {
+                // config: {object type, frame samples, rate}; frame samples 0 and rate 0 where unread
+                long frame = config[1] > 0 ? config[1] : 1_024;
+                floor = atRate(samples, frame, lower(rate, config[2]), frame == 1_152 ? MPEG_AUDIO_MOST_RATE : AAC_MOST_RATE);
+            } else {
+                floor = -1;
+            }
+            most = Math.max(most, floor);
+        }
+        return read ? most : atRate(samples, 1_024, rate, AAC_MOST_RATE);
+    }
+
+    /**
+     * An {@code esds} body's (past its FullBox header) {@code {object type, samples a frame, rate}} as
+     * FFmpeg reads it (ff_mov_read_esds, ff_mp4_read_dec_config_descr): an ES_Descriptor (or, if the
+     * first descriptor is another, its 2-byte ID), then the DecoderConfigDescriptor, whose
+     * DecoderSpecificInfo is the AudioSpecificConfig. The last two are 0 where there is no such
+     * config; null without a DecoderConfigDescriptor.
+     */
+    private static long[] decoderConfig(byte[] b, int from, int to) {
+        int[] es = descriptor(b, from, to);
+        if (es == null) {
+            return null;
+        }
+        int at = es[1];
+        if (es[0] == 3) {
+            // ES_ID, then flags: streamDependence (a 2-byte ES id), URL (a length and the URL), OCR (2)
+            if (at + 3 > to) {
+                return null;
+            }
+            int flags = b[at + 2] & 0xFF;
+            at += 3;
+            at += (flags & 0x80) != 0 ? 2 : 0;
+            at += (flags & 0x40) != 0 && at < to ? 1 + (b[at] & 0xFF) : 0;
+            at += (flags & 0x20) != 0 ? 2 : 0;
+        } else {
+            at += 2;
+        }
+        int[] dcd = descriptor(b, at, to);
+        if (dcd == null || dcd[0] != 4 || dcd[1] + 13 > to) {
+            return null;
+        }
+        long objectType = b[dcd[1]] & 0xFF;
+        int[] dsi = descriptor(b, dcd[1] + 13, to);
+        long[] asc = dsi != null && dsi[0] == 5 ? audioSpecificConfig(b, dsi[1], Math.min(dsi[2], to)) : new long[2];
+        return new long[] {objectType, asc[0], asc[1]};
+    }
+
+    /**
+     * An MPEG-4 descriptor at {@code at}: {@code {tag, body start, body end}} (its length in up to four
+     * 7-bit groups), or null past {@code to}.
+     */
+    private static int[] descriptor(byte[] b, int at, int to) {
+        if (at < 0 || at >= to) {
+            return null;
+        }
+        int tag = b[at] & 0xFF;
+        long length = 0;
+        int i = at + 1;
+        for (int n = 0; n < 4 && i < to; n++) {
+            int x = b[i++] & 0xFF;
+            length = length << 7 | x & 0x7F;
+            if ((x & 0x80) == 0) {
+                break;
+            }
+        }
+        return new int[] {tag, i, (int) Math.min(to, i + length)};
+    }
+
+    /**
+     * An AudioSpecificConfig's (ISO/IEC 14496-3 1.6.2.1) {@code {samples a frame, sampling rate}},
+     * each 0 where unread. The rate is the first the config states: for HE-AAC and HE-AAC v2 (object
+     * types 5 and 29) the core rate, at which a frame is 1,024 samples (its 2,048 output samples run
+     * at twice it). Frames: GASpecificConfig's frameLengthFlag (960 instead of 1,024; 480 instead of
+     * 512 for AAC LD, object type 23, and ELD, 39); MPEG-1/2 Layers I to III (32 to 34) 1,152, the
+     * larger bound; 0 (AAC's 1,024) for any other.
+     */
+    private static long[] audioSpecificConfig(byte[] b, int from, int to) {
+        Bits in = new Bits(b, from, to);
+        long objectType = objectType(in);
+        long rate = rate(in);
+        in.read(4); // channel configuration
+        if (objectType == 5 || objectType == 29) {
+            rate(in); // the extension (output) rate, twice the core rate: the core rate counts
+            objectType = objectType(in);
+            if (objectType == 22) {
+                in.read(4);
+            }
+        }
+        long frame = 0;
+        if (objectType == 23 || objectType == 39) {
+            long flag = in.read(1);
+            frame = flag == 1 ? 480 : 512;
+        } else if (objectType >= 1 && objectType <= 4 || objectType == 6 || objectType == 7
+                || objectType >= 17 && objectType <= 22) {
+            frame = in.read(1) == 1 ? 960 : 0;
+        } else if (objectType >= 32 && objectType <= 34) {
+            frame = 1_152;
+        }
+        return new long[] {frame, Math.max(rate, 0)};
+    }
+
+    /** An audio object type: 5 bits, 31 escaping to 32 plus 6 more. -1 past the end. */
+    private static long objectType(Bits in) {
+        long type = in.read(5);
+        if (type != 31) {
+            return type;
+        }
+        long escaped = in.read(6);
+        return escaped < 0 ? -1 : 32 + escaped;
+    }
+
+    /** A sampling frequency: a 4-bit index into {@link #AAC_RATES}, 15 escaping to 24 explicit bits. 0 when reserved. */
+    private static long rate(Bits in) {
+        long index = in.read(4);
+        if (index == 15) {
+            return Math.max(in.read(24), 0);
+        }
+        return index >= 0 && index < AAC_RATES.length ? AAC_RATES[(int) index] : 0;
     }
 
     /**
@@ -145,6 +412,88 @@ final class Mp4Duration {
             }
         }
         return most;
+    }
+
+    /**
+     * The rate an audio sample entry states (body at {@code body}): QuickTime's version 2 keeps it as a
+     * float64 (its 16.16 field then holds the constant 1.0, not a rate), versions 0 and 1 (and ISO's
+     * AudioSampleEntry) in the integer half of the 16.16 field. 0 when it states none.
+     */
+    private static long statedRate(byte[] b, int body, int end) {
+        if (AudioDuration.u32be(b, body + 8) >>> 16 == 2) {
+            if (body + 40 > end) {
+                return 0;
+            }
+            double rate = Double.longBitsToDouble(AudioDuration.u32be(b, body + 32) << 32 | AudioDuration.u32be(b, body + 36));
+            // NaN and anything below 1 Hz state nothing; the cast truncates, to the lower rate
+            return rate >= 1 ? (long) Math.min(rate, Long.MAX_VALUE) : 0;
+        }
+        return AudioDuration.u32be(b, body + 24) >>> 16;
+    }
+
+    /**
+     * The bodies of the boxes of {@code type} among an audio sample entry's children (body at
+     * {@code body}), and among those of a QuickTime {@code wave} box there. The children start after
+     * the version 0 fields (28 bytes), QuickTime's version 1 (44) or version 2 (64), and ISO's version 1
+     * keeps 28 where QuickTime's has 44: every start is walked, as a wrong one ends its walk at the
+     * first size that does not fit.
+     */
+    private static java.util.List<int[]> configs(byte[] b, int body, int end, String type) {
+        java.util.List<int[]> found = new java.util.ArrayList<>();
+        for (int start : new int[] {body + 28, body + 44, body + 64}) {
+            for (int at = start; at + 8 <= end; at = next(b, at, end)) {
+                int[] box = {headerEnd(b, at, end), next(b, at, end)};
+                if (AudioDuration.startsWith(b, at + 4, type)) {
+                    found.add(box);
+                } else if (AudioDuration.startsWith(b, at + 4, "wave")) {
+                    for (int in = box[0]; in + 8 <= box[1]; in = next(b, in, box[1])) {
+                        if (AudioDuration.startsWith(b, in + 4, type)) {
+                            found.add(new int[] {headerEnd(b, in, box[1]), next(b, in, box[1])});
+                        }
+                    }
+                }
+            }
+        }
+        return found;
+    }
+
+    /**
+     * Milliseconds of {@code samples} frames of {@code frame} samples at {@code stated} Hz (0: none
+     * stated), never faster than {@code most}: a codec plays no faster than its highest rate, so a
+     * stated rate above it cannot shorten the frames.
+     */
+    private static long atRate(long samples, long frame, long stated, long most) {
+        return AudioDuration.millis(times(samples, frame), lower(stated, most));
+    }
+
+    /** The lower of two rates, 0 standing for none stated. */
+    private static long lower(long a, long b) {
+        return a <= 0 ? Math.max(b, 0) : b <= 0 ? a : Math.min(a, b);
+    }
+
+    /** A big-endian bit reader over {@code [from, to)}: -1 for bits past the end. */
+    private static final class Bits {
+        private final byte[] b;
+        private final int to;
+        private long bit;
+
+        Bits(byte[] b, int from, int to) {
+            this.b = b;
+            this.to = to;
+            this.bit = (long) from * 8;
+        }
+
+        long read(int n) {
+            if (bit + n > (long) to * 8) {
+                bit = (long) to * 8;
+                return -1;
+            }
+            long v = 0;
+            for (int i = 0; i < n; i++, bit++) {
+                v = v << 1 | (b[(int) (bit >>> 3)] >> (7 - (int) (bit & 7))) & 1;
+            }
+            return v;
+        }
     }
 
     /** {@code count} times {@code delta}, saturating. */
