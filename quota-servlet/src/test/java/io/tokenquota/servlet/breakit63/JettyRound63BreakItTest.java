@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit63;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound63BreakItTest extends AbstractRound63 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
