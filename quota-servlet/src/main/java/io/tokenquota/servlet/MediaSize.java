@@ -29,10 +29,87 @@ final class MediaSize {
     }
 
     /**
+     * The OpenAI models whose images cost more than {@link Rate#OPENAI} (gpt-4o's 85 + 170 a tile) and
+     * {@link #UNSEEN_IMAGE_TOKENS} hold, as OpenAI's vision guide ("Images and vision", "Calculating
+     * costs") prices them. gpt-4o-mini bills tiles at a higher rate, so one image costs as much as on
+     * gpt-4o. The patch-billed models cover the image with 32-pixel patches, at most 1,536 (a larger
+     * image is scaled down to fit), and multiply them; {@code detail} does not lower their bill.
+     * Every other model (gpt-4o, gpt-4.1, gpt-4.5: 85 + 170; gpt-5: 70 + 140; o1, o3: 75 + 150; and
+     * models this table does not know) keeps the rates above, which are at least theirs. A model is
+     * matched by its name's start, after any {@code provider/} prefix a gateway adds, in any case
+     * ({@code gpt-4o-mini-2024-07-18}, {@code openai/o4-mini}).
+     */
+    enum OpenAiImages {
+        /** gpt-4o-mini: 2,833 + 5,667 a 512-pixel tile; 2,833 with {@code "detail": "low"}. */
+        GPT_4O_MINI(2_833, 5_667, 0, "gpt-4o-mini"),
+        /** 1.62 a patch (gpt-5-mini is listed with the same multiplier). */
+        GPT_4_1_MINI(0, 0, 162, "gpt-4.1-mini", "gpt-5-mini"),
+        /** 2.46 a patch (gpt-5-nano is listed with the same multiplier). */
+        GPT_4_1_NANO(0, 0, 246, "gpt-4.1-nano", "gpt-5-nano"),
+        /** 1.72 a patch. */
+        O4_MINI(0, 0, 172, "o4-mini");
+
+        /** The most 32-pixel patches an image is billed for: a larger one is scaled down to fit. */
+        private static final long MOST_PATCHES = 1_536;
+        /** The most 512-pixel tiles an image fitted to 2048 and then 768 pixels covers: 2 × 4. */
+        private static final long MOST_TILES = 8;
+
+        private final long base;
+        private final long tile;
+        /** Hundredths of a token a patch; 0 for a tile-billed model. */
+        private final long perPatch;
+        private final java.util.List<String> names;
+
+        OpenAiImages(long base, long tile, long perPatch, String... names) {
+            this.base = base;
+            this.tile = tile;
+            this.perPatch = perPatch;
+            this.names = java.util.List.of(names);
+        }
+
+        /** The families of the models a request names; empty when none is in the table (today's rates apply). */
+        static java.util.Set<OpenAiImages> of(Iterable<String> models) {
+            java.util.Set<OpenAiImages> families = java.util.EnumSet.noneOf(OpenAiImages.class);
+            for (String model : models) {
+                String name = model.substring(model.lastIndexOf('/') + 1).trim().toLowerCase(java.util.Locale.ROOT);
+                for (OpenAiImages family : values()) {
+                    for (String prefix : family.names) {
+                        if (name.startsWith(prefix)) {
+                            families.add(family);
+                        }
+                    }
+                }
+            }
+            return families;
+        }
+
+        /** One image of this size, as the model bills it. */
+        long tokens(long width, long height) {
+            if (perPatch == 0) {
+                return base + tile * openAiTiles(width, height);
+            }
+            // the patches before scaling bound those after: exact up to the cap, the cap above it
+            long patches = Math.min(MOST_PATCHES, ceilDiv(width, 32) * ceilDiv(height, 32));
+            return ceilDiv(patches * perPatch, 100);
+        }
+
+        /** The most one image costs on this model: what an image the filter cannot see is held at. */
+        long most() {
+            return perPatch == 0 ? base + tile * MOST_TILES : ceilDiv(MOST_PATCHES * perPatch, 100);
+        }
+
+        /** One image with {@code "detail": "low"}: the base of a tile-billed model; a patch-billed one ignores it. */
+        long lowDetail() {
+            return perPatch == 0 ? base : most();
+        }
+    }
+
+    /**
      * What an image the filter cannot see (given by URL or file id) costs: the largest single image
      * among the providers whose rules are documented, Anthropic's largest resized image (about 1,600
-     * tokens), above OpenAI's 1,445 for a high-detail one on gpt-4o-class models. Models that bill an
-     * image at a multiple of that (gpt-4o-mini) report their usage, which settles it.
+     * tokens), above OpenAI's 1,445 for a high-detail one on gpt-4o-class models. A request naming a
+     * model that bills an image above it (gpt-4o-mini, the patch-billed models) is held at that
+     * model's most instead ({@link OpenAiImages}).
      */
     static final long UNSEEN_IMAGE_TOKENS = 1_600;
     /** OpenAI's flat cost of an image sent with {@code "detail": "low"}, whatever its size. */
@@ -59,6 +136,11 @@ final class MediaSize {
      * the other containers {@link AudioDuration#startsAsAudio} knows), not by a {@code format} field.
      */
     static long tokens(CharSequence base64, Rate rate) {
+        return tokens(base64, rate, java.util.Set.of());
+    }
+
+    /** {@link #tokens(CharSequence, Rate)}, an image priced also at the rates of the models the request names. */
+    static long tokens(CharSequence base64, Rate rate, java.util.Set<OpenAiImages> models) {
         int start = 0;
         if (RequestEstimator.isDataUrl(base64)) {
             for (int i = 0; i < base64.length(); i++) {
@@ -76,14 +158,16 @@ final class MediaSize {
             byte[] whole = decode(base64, start, Integer.MAX_VALUE);
             return whole == null ? 0 : pdfPages(whole) * PDF_PAGE_TOKENS;
         }
-        long[] size = isJpeg(head) ? jpegSize(payload(base64, start)) : imageSize(head);
+        // a JPEG's frame header and a GIF's first frame may lie past the head: followed in the payload
+        long[] size = isJpeg(head) ? jpegSize(payload(base64, start))
+                : isGif(head) ? gifSize(payload(base64, start)) : imageSize(head);
         if (size != null) {
-            return imageTokens(size[0], size[1], rate);
+            return imageTokens(size[0], size[1], rate, models);
         }
         if (isImage(head) || (start > 0 && startsWith(base64, "data:image/"))) {
             // an image whose size cannot be read (a format or a header this class does not read) is an
             // image the filter cannot see: held at the most one image costs, as one by URL
-            return UNSEEN_IMAGE_TOKENS;
+            return unseenImageTokens(false, models);
         }
         return AudioDuration.startsAsAudio(head) ? AudioDuration.perSecond(audioMillis(base64, start), AUDIO_TOKENS_PER_SECOND) : 0;
     }
@@ -138,18 +222,48 @@ final class MediaSize {
     }
 
     static long imageTokens(long width, long height, Rate rate) {
+        return imageTokens(width, height, rate, java.util.Set.of());
+    }
+
+    /**
+     * One image at its part's rate, or at the rate of a model the request names when that is more: a
+     * gateway may send any part's shape to the model named, and the model bills its own rate.
+     */
+    static long imageTokens(long width, long height, Rate rate, java.util.Set<OpenAiImages> models) {
         if (width <= 0 || height <= 0) {
             return 0;
         }
-        return switch (rate) {
+        long tokens = switch (rate) {
             case OPENAI -> openAi(width, height);
             case ANTHROPIC -> anthropic(width, height);
             case GEMINI -> gemini(width, height);
             case ANY -> Math.max(openAi(width, height), Math.max(anthropic(width, height), gemini(width, height)));
         };
+        for (OpenAiImages model : models) {
+            tokens = Math.max(tokens, model.tokens(width, height));
+        }
+        return tokens;
+    }
+
+    /**
+     * What an image the filter cannot see (by URL or file id) is held at: {@link #UNSEEN_IMAGE_TOKENS},
+     * or {@link #LOW_DETAIL_IMAGE_TOKENS} when the request asks for OpenAI's low detail; more when a
+     * model the request names bills more ({@link OpenAiImages#most}, {@link OpenAiImages#lowDetail}).
+     */
+    static long unseenImageTokens(boolean lowDetail, java.util.Set<OpenAiImages> models) {
+        long tokens = lowDetail ? LOW_DETAIL_IMAGE_TOKENS : UNSEEN_IMAGE_TOKENS;
+        for (OpenAiImages model : models) {
+            tokens = Math.max(tokens, lowDetail ? model.lowDetail() : model.most());
+        }
+        return tokens;
     }
 
     private static long openAi(long w, long h) {
+        return 85 + 170 * openAiTiles(w, h);
+    }
+
+    /** OpenAI's 512-pixel tiles of an image fitted within 2048 pixels, then to 768 on its short side. */
+    private static long openAiTiles(long w, long h) {
         double scale = Math.min(1, 2048.0 / Math.max(w, h));
         double sw = w * scale;
         double sh = h * scale;
@@ -158,7 +272,11 @@ final class MediaSize {
             sw = sw * 768 / shortest;
             sh = sh * 768 / shortest;
         }
-        return 85 + 170 * (long) Math.ceil(sw / 512) * (long) Math.ceil(sh / 512);
+        return (long) Math.ceil(sw / 512) * (long) Math.ceil(sh / 512);
+    }
+
+    private static long ceilDiv(long a, long b) {
+        return Math.floorDiv(a + b - 1, b);
     }
 
     private static long anthropic(long w, long h) {
@@ -178,8 +296,8 @@ final class MediaSize {
         if (b.length >= 24 && (b[0] & 0xFF) == 0x89 && startsWith(b, 1, "PNG")) {
             return new long[] {u32(b, 16), u32(b, 20)};
         }
-        if (b.length >= 10 && (startsWith(b, "GIF87a") || startsWith(b, "GIF89a"))) {
-            return new long[] {u16le(b, 6), u16le(b, 8)};
+        if (isGif(b)) {
+            return gifSize(new java.io.ByteArrayInputStream(b));
         }
         if (b.length >= 30 && startsWith(b, "RIFF") && startsWith(b, 8, "WEBP")) {
             if (startsWith(b, 12, "VP8X")) {
@@ -200,6 +318,62 @@ final class MediaSize {
         return null;
     }
 
+    private static boolean isGif(byte[] b) {
+        return b.length >= 10 && (startsWith(b, "GIF87a") || startsWith(b, "GIF89a"));
+    }
+
+    /** The most GIF blocks, sub-blocks (of up to 255 bytes each) and stray bytes passed over to reach the first frame. */
+    private static final int GIF_STEPS = 1 << 16;
+
+    /**
+     * A GIF's {@code {width, height}} as a decoder opens it: its logical screen, grown to the extent
+     * (left + width, top + height) of its first frame's image descriptor, as Pillow does (a 1x1 screen
+     * whose frame sits at (767, 2047) opens as 768x2048) and browsers do. Only the first frame: a
+     * provider reads a still GIF, and a larger size is not always dearer (2048x2048 fits to fewer
+     * tiles than 768x2048), so later frames would not bound it. {@code null} when no frame comes (no
+     * decoder opens it).
+     */
+    private static long[] gifSize(InputStream in) {
+        try (in) {
+            byte[] screen = in.readNBytes(13);
+            if (screen.length < 13) {
+                return null;
+            }
+            long width = u16le(screen, 6);
+            long height = u16le(screen, 8);
+            if ((screen[10] & 0x80) != 0) {
+                // the global colour table
+                in.skipNBytes(3L << ((screen[10] & 7) + 1));
+            }
+            // extensions before the first frame, and any other byte, which Pillow passes over one at a time
+            for (int steps = 0; steps < GIF_STEPS; steps++) {
+                int block = in.read();
+                if (block == 0x2C) {
+                    byte[] frame = in.readNBytes(8);
+                    return frame.length < 8 ? null : new long[] {Math.max(width, u16le(frame, 0) + u16le(frame, 4)),
+                        Math.max(height, u16le(frame, 2) + u16le(frame, 6))};
+                }
+                if (block < 0 || block == 0x3B) {
+                    // the trailer before any frame
+                    return null;
+                }
+                if (block == 0x21) {
+                    // an extension: its label, then sub-blocks up to an empty one
+                    in.skipNBytes(1);
+                    for (int length = in.read(); length != 0 && steps < GIF_STEPS; length = in.read(), steps++) {
+                        if (length < 0) {
+                            return null;
+                        }
+                        in.skipNBytes(length);
+                    }
+                }
+            }
+        } catch (IOException | RuntimeException broken) {
+            // ended or broken before its first frame
+        }
+        return null;
+    }
+
     private static boolean isJpeg(byte[] b) {
         return b.length >= 3 && (b[0] & 0xFF) == 0xFF && (b[1] & 0xFF) == 0xD8 && (b[2] & 0xFF) == 0xFF;
     }
@@ -214,15 +388,27 @@ final class MediaSize {
     private static final int JPEG_SEGMENTS = 1_024;
 
     /**
-     * A JPEG's {@code {width, height}} from its frame header, found by following the segments' lengths
-     * from the start: metadata (EXIF, XMP, ICC profiles) may fill far more than the first 64 KB, and is
-     * skipped, not kept. {@code null} when no frame header comes within {@link #JPEG_SEGMENTS}.
+     * A JPEG's {@code {width, height}} from its frame header, found by walking its markers from the
+     * start as libjpeg ({@code jdmarker.c}) and Pillow do: fill bytes ({@code FF FF …}) before a marker
+     * and a stuffed {@code FF 00} are passed over; RST0-7, TEM and SOI stand alone, with no length;
+     * every other marker's segment is skipped by its length. Metadata (EXIF, XMP, ICC profiles) may
+     * fill far more than the first 64 KB, and is skipped, not kept. The frame header is the first SOF,
+     * the walk goes on to the scan (SOS): a second SOF (libjpeg refuses the file, Pillow takes the
+     * last) or bytes that are no marker where one must start leave the size unknown. {@code null}
+     * when the size is unknown or no frame header comes within {@link #JPEG_SEGMENTS}.
      */
     private static long[] jpegSize(InputStream in) {
+        long[] frame = null;
         try (in) {
             in.skipNBytes(2);
             for (int segment = 0; segment < JPEG_SEGMENTS; segment++) {
-                if (in.read() != 0xFF) {
+                int b = in.read();
+                if (b < 0) {
+                    // ended: what the frame header said, if it came
+                    return frame;
+                }
+                if (b != 0xFF) {
+                    // a decoder skips such bytes looking for a marker; what it finds there is not followed
                     return null;
                 }
                 int marker = in.read();
@@ -231,25 +417,40 @@ final class MediaSize {
                     marker = in.read();
                 }
                 if (marker < 0) {
-                    return null;
+                    return frame;
+                }
+                if (marker == 0x00 || marker == 0x01 || marker == 0xD8 || (marker >= 0xD0 && marker <= 0xD7)) {
+                    // a stuffed zero (no marker), TEM, SOI, RSTn: no length follows
+                    continue;
+                }
+                if (marker == 0xDA || marker == 0xD9) {
+                    // the scan (or the end) starts: the frame header, if any, is behind
+                    return frame;
                 }
                 byte[] length = in.readNBytes(2);
                 if (length.length < 2) {
-                    return null;
+                    return frame;
                 }
                 long size = u16(length, 0);
-                boolean frame = marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC;
-                if (frame) {
-                    byte[] header = in.readNBytes(5);
-                    return header.length < 5 ? null : new long[] {u16(header, 3), u16(header, 1)};
-                }
                 if (size < 2) {
                     return null;
+                }
+                if (marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC) {
+                    if (frame != null || size < 7) {
+                        return null;
+                    }
+                    byte[] header = in.readNBytes(5);
+                    if (header.length < 5) {
+                        return null;
+                    }
+                    frame = new long[] {u16(header, 3), u16(header, 1)};
+                    size -= 5;
                 }
                 in.skipNBytes(size - 2);
             }
         } catch (IOException | RuntimeException broken) {
-            // ended or broken before its frame header
+            // broken within a segment: what the frame header said, if it came
+            return frame;
         }
         return null;
     }

@@ -172,8 +172,9 @@ final class RequestEstimator {
     /**
      * The {@link #MEDIA_FIELDS} and {@link #MEDIA_TYPES} that hold an image (OpenAI's {@code image_url}
      * and {@code input_image}, Anthropic's {@code image}): one without a payload (a URL, a file id) is
-     * held at {@link MediaSize#UNSEEN_IMAGE_TOKENS}, or {@link MediaSize#LOW_DETAIL_IMAGE_TOKENS} with
-     * {@code "detail": "low"}.
+     * held at {@link MediaSize#unseenImageTokens}: {@link MediaSize#UNSEEN_IMAGE_TOKENS}, or
+     * {@link MediaSize#LOW_DETAIL_IMAGE_TOKENS} with {@code "detail": "low"}, more on a model the
+     * request names that bills images above them.
      */
     static final Set<String> IMAGE_PARTS = Set.of("image_url", "input_image", "image");
     /** {@code type} values of an Anthropic {@code source} that is media (a {@code text} document is read as text). */
@@ -457,7 +458,9 @@ final class RequestEstimator {
             // largest, and how many requests they stand for (each settings object, each row of a table)
             long nestedMax = -1;
             long nestedRows = 0;
-            List<String> models = new ArrayList<>();
+            // read first: the body may name its model after the images its rate prices
+            List<String> models = models(body, json);
+            Set<MediaSize.OpenAiImages> imageRates = MediaSize.OpenAiImages.of(models);
             JsonToken t;
             while ((t = p.nextToken()) != null) {
                 Frame top = stack.peek();
@@ -538,7 +541,7 @@ final class RequestEstimator {
                         long items = Math.max(done.mediaHere ? 1 : 0, done.mediaBelow);
                         // likewise what its images the filter cannot see cost above the least of an item
                         long unseen = Math.max(done.mediaHere && done.image && !done.payloadBelow
-                                ? unseenImage(done.lowDetail) : 0, done.unseenBelow);
+                                ? unseenImage(done.lowDetail, imageRates) : 0, done.unseenBelow);
                         if (stack.isEmpty()) {
                             media = items;
                             input = saturatingAdd(input, unseen);
@@ -560,9 +563,6 @@ final class RequestEstimator {
                     case VALUE_STRING -> {
                         if (batchedPrompt(stack.size(), top)) {
                             prompts++;
-                        }
-                        if (stack.size() == 1 && top.field != null && MODEL_FIELD.equals(fold(top.field))) {
-                            models.add(p.getText());
                         }
                         int asked = asked(stack.size(), top);
                         if (asked == BUDGET) {
@@ -621,14 +621,14 @@ final class RequestEstimator {
                                 input = saturatingAdd(input, base64Text(text));
                                 // an image by its size at its provider's rate, a PDF by its pages, audio by
                                 // its duration: what the item costs above the least every item is charged
-                                input = saturatingAdd(input, Math.max(0, MediaSize.tokens(text, rate(top)) - mediaItemTokens));
+                                input = saturatingAdd(input, Math.max(0, MediaSize.tokens(text, rate(top), imageRates) - mediaItemTokens));
                             }
                             top.payloadBelow |= payload;
                             if (top.array && (payload || MEDIA_FIELDS.contains(top.name))) {
                                 // each image of a list is an item
                                 top.mediaBelow++;
                                 if (!payload && IMAGE_PARTS.contains(top.name)) {
-                                    top.unseenBelow = saturatingAdd(top.unseenBelow, unseenImage(false));
+                                    top.unseenBelow = saturatingAdd(top.unseenBelow, unseenImage(false, imageRates));
                                 }
                             } else if (payload || (!top.array && (MEDIA_FIELDS.contains(top.field)
                                     || ("type".equals(top.field) && mediaType(top.name, text))))) {
@@ -794,11 +794,35 @@ final class RequestEstimator {
 
     /**
      * What an image given by URL or file id costs above the least every item is charged: the most a
-     * provider reads for one image, unless the request asks for OpenAI's low detail.
+     * provider reads for one image, unless the request asks for OpenAI's low detail; more on a model
+     * the request names that bills images above those ({@link MediaSize#unseenImageTokens}).
      */
-    private long unseenImage(boolean lowDetail) {
-        return Math.max(0, (lowDetail ? MediaSize.LOW_DETAIL_IMAGE_TOKENS : MediaSize.UNSEEN_IMAGE_TOKENS)
-                - mediaItemTokens);
+    private long unseenImage(boolean lowDetail, Set<MediaSize.OpenAiImages> models) {
+        return Math.max(0, MediaSize.unseenImageTokens(lowDetail, models) - mediaItemTokens);
+    }
+
+    /**
+     * Every string the body's own top-level {@link #MODEL_FIELD} keys hold, in order (each of a
+     * repeated key, any case, as {@link Estimate#models} says), read by {@code json} as the body's
+     * walk reads it. What was read before a break stands: the walk decides whether the body is JSON.
+     */
+    private static List<String> models(byte[] body, com.fasterxml.jackson.core.JsonFactory json) {
+        List<String> models = new ArrayList<>();
+        try (JsonParser p = json.createParser(body)) {
+            if (p.nextToken() != JsonToken.START_OBJECT) {
+                return models;
+            }
+            while (p.nextToken() == JsonToken.FIELD_NAME) {
+                boolean model = MODEL_FIELD.equals(fold(p.currentName()));
+                if (p.nextToken() == JsonToken.VALUE_STRING && model) {
+                    models.add(p.getText());
+                }
+                p.skipChildren();
+            }
+        } catch (IOException | RuntimeException e) {
+            // broken or nested past the parser's limit: the models before it
+        }
+        return models;
     }
 
     /** Whose rate a media payload is billed at, told by the object or field holding it. */

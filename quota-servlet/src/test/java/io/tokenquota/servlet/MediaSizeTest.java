@@ -102,4 +102,66 @@ class MediaSizeTest {
         String mp3 = Base64.getUrlEncoder().encodeToString(AudioDurationTest.frames(9, 1_000));
         assertEquals(262, MediaSize.tokens(mp3, MediaSize.Rate.OPENAI));
     }
+
+    @Test
+    void aGifIsAsLargeAsItsFirstFrameReachesPastItsScreen() throws IOException {
+        // a 1x1 logical screen, a comment extension, then a 1x1 frame at (767, 2047): Pillow opens it 768x2048
+        ByteArrayOutputStream gif = new ByteArrayOutputStream();
+        gif.writeBytes(new byte[] {'G', 'I', 'F', '8', '9', 'a', 1, 0, 1, 0, (byte) 0x80, 0, 0, 0, 0, 0, -1, -1, -1});
+        gif.writeBytes(new byte[] {0x21, (byte) 0xFE, 3, 'h', 'i', '!', 0});
+        gif.writeBytes(new byte[] {0x2C, (byte) 0xFF, 0x02, (byte) 0xFF, 0x07, 1, 0, 1, 0, 0, 0x02, 0x02, 0x44, 0x01, 0x00, 0x3B});
+        assertArrayEquals(new long[] {768, 2048}, MediaSize.imageSize(gif.toByteArray()));
+        assertEquals(MediaSize.imageTokens(768, 2048, MediaSize.Rate.OPENAI), MediaSize.tokens(
+                Base64.getEncoder().encodeToString(gif.toByteArray()), MediaSize.Rate.OPENAI));
+        assertArrayEquals(new long[] {300, 200}, MediaSize.imageSize(image("gif", 300, 200)), "a frame within its screen");
+        byte[] noFrame = {'G', 'I', 'F', '8', '9', 'a', 1, 0, 1, 0, 0, 0, 0, 0x3B};
+        assertEquals(null, MediaSize.imageSize(noFrame), "no frame: no decoder opens it");
+    }
+
+    @Test
+    void walksAJpegsMarkersAsLibjpegDoes() throws IOException {
+        byte[] jpeg = image("jpg", 768, 2048);
+        ByteArrayOutputStream crafted = new ByteArrayOutputStream();
+        crafted.write(jpeg, 0, 2);
+        // RST0 and TEM carry no length, fill bytes lead a marker; a fake 1x1 SOF inside APP1's data is skipped
+        crafted.writeBytes(new byte[] {(byte) 0xFF, (byte) 0xD0, (byte) 0xFF, 0x01, (byte) 0xFF, (byte) 0xFF, (byte) 0xFF});
+        crafted.writeBytes(new byte[] {(byte) 0xE1, 0, 12, (byte) 0xFF, (byte) 0xC0, 0, 0x11, 8, 0, 1, 0, 1, 3});
+        crafted.write(jpeg, 2, jpeg.length - 2);
+        assertArrayEquals(new long[] {768, 2048}, MediaSize.imageSize(crafted.toByteArray()));
+        assertEquals(MediaSize.imageTokens(768, 2048, MediaSize.Rate.OPENAI), MediaSize.tokens(
+                Base64.getEncoder().encodeToString(crafted.toByteArray()), MediaSize.Rate.OPENAI));
+        // a second frame header before the scan: libjpeg refuses it, Pillow takes the last; not known
+        ByteArrayOutputStream twoFrames = new ByteArrayOutputStream();
+        twoFrames.write(jpeg, 0, 2);
+        twoFrames.writeBytes(new byte[] {(byte) 0xFF, (byte) 0xC0, 0, 0x11, 8, 0, 1, 0, 1, 3, 1, 0x11, 0, 2, 0x11, 1, 3, 0x11, 1});
+        twoFrames.write(jpeg, 2, jpeg.length - 2);
+        assertEquals(null, MediaSize.imageSize(twoFrames.toByteArray()));
+        assertEquals(MediaSize.UNSEEN_IMAGE_TOKENS, MediaSize.tokens(Base64.getEncoder().encodeToString(twoFrames.toByteArray()),
+                MediaSize.Rate.OPENAI));
+    }
+
+    @Test
+    void pricesAnImageAtTheRateOfAnOpenAiModelTheRequestNames() {
+        var mini = MediaSize.OpenAiImages.of(java.util.List.of("gpt-4o-mini-2024-07-18"));
+        assertEquals(java.util.Set.of(MediaSize.OpenAiImages.GPT_4O_MINI), mini);
+        // 1024 x 1024 at 768 x 768: four tiles
+        assertEquals(2_833 + 4 * 5_667, MediaSize.imageTokens(1024, 1024, MediaSize.Rate.OPENAI, mini));
+        assertEquals(2_833 + 8 * 5_667, MediaSize.unseenImageTokens(false, mini));
+        assertEquals(2_833, MediaSize.unseenImageTokens(true, mini));
+        // patches: 32 x 32 of 1024 x 1024 at 1.62; past 1,536 the cap; detail low changes nothing
+        var patches = MediaSize.OpenAiImages.of(java.util.List.of("openai/GPT-4.1-mini"));
+        assertEquals(1_659, MediaSize.imageTokens(1024, 1024, MediaSize.Rate.OPENAI, patches));
+        assertEquals(2_489, MediaSize.imageTokens(4000, 3000, MediaSize.Rate.OPENAI, patches));
+        assertEquals(2_489, MediaSize.unseenImageTokens(true, patches));
+        assertEquals(3_779, MediaSize.unseenImageTokens(false, MediaSize.OpenAiImages.of(java.util.List.of("gpt-4.1-nano"))));
+        assertEquals(2_642, MediaSize.unseenImageTokens(false, MediaSize.OpenAiImages.of(java.util.List.of("o4-mini"))));
+        // a small image on a patch model costs less than gpt-4o's tile: the part's rate stands
+        assertEquals(MediaSize.imageTokens(64, 64, MediaSize.Rate.OPENAI), MediaSize.imageTokens(64, 64,
+                MediaSize.Rate.OPENAI, patches));
+        // models billed at gpt-4o's rate or below, and unknown ones: today's figures
+        var others = MediaSize.OpenAiImages.of(java.util.List.of("gpt-4o", "gpt-4.1", "o3", "claude-sonnet-4", "my-deployment"));
+        assertEquals(java.util.Set.of(), others);
+        assertEquals(MediaSize.UNSEEN_IMAGE_TOKENS, MediaSize.unseenImageTokens(false, others));
+        assertEquals(MediaSize.LOW_DETAIL_IMAGE_TOKENS, MediaSize.unseenImageTokens(true, others));
+    }
 }

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.charset.StandardCharsets;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 
 /** Which fields of an AI request count, with an estimator that makes the numbers easy: 1 token per character. */
@@ -51,6 +52,28 @@ final class RequestEstimatorTest {
         assertEquals(MediaSize.UNSEEN_IMAGE_TOKENS - 85, new RequestEstimator(CharSequence::length, 85).estimate("""
                 {"input":[{"role":"user","content":[{"type":"input_image","image_url":"https://x/a.png"}]}]}"""
                 .getBytes(StandardCharsets.UTF_8)).inputTokens(), "above the least of an item as configured");
+    }
+
+    @Test
+    void anImageIsHeldAtTheRateOfTheModelTheRequestNamesWhereverItNamesIt() {
+        long item = RequestEstimator.DEFAULT_MEDIA_ITEM_TOKENS;
+        String images = """
+                "messages":[{"role":"user","content":[
+                  {"type":"image_url","image_url":{"url":"https://x/a.png","detail":"low"}},
+                  {"type":"image_url","image_url":{"url":"https://x/b.png"}}]}]""";
+        // the model named after the messages prices them as surely as one named before
+        assertEquals(2_833 - item + 2_833 + 8 * 5_667 - item,
+                estimate("{" + images + ",\"model\":\"gpt-4o-mini\"}").inputTokens());
+        assertEquals(2_833 - item + 2_833 + 8 * 5_667 - item,
+                estimate("{\"model\":\"gpt-4o-mini\"," + images + "}").inputTokens());
+        // o4-mini bills detail low as high: 1,536 patches at 1.72
+        assertEquals(2 * (2_642 - item), estimate("{\"model\":\"o4-mini\"," + images + "}").inputTokens());
+        // a model named twice: the dearer
+        assertEquals(2_833 - item + 2_833 + 8 * 5_667 - item,
+                estimate("{\"model\":\"gpt-4o\",\"model\":\"gpt-4o-mini\"," + images + "}").inputTokens());
+        // gpt-4o and a model not in the table: today's figures
+        assertEquals(MediaSize.UNSEEN_IMAGE_TOKENS - item, estimate("{\"model\":\"gpt-4o\"," + images + "}").inputTokens());
+        assertEquals(List.of("gpt-4o-mini"), estimate("{" + images + ",\"model\":\"gpt-4o-mini\"}").models());
     }
 
     @Test
