@@ -98,8 +98,9 @@ final class JsonDocumentScanner {
      *               {@code custom_id} with its own {@code id} (a file may repeat a custom_id its client
      *               gave twice), or the document's top-level {@code index} (llama.cpp's answer to a list
      *               of prompts, an array or a stream); {@code null} when it names none
-     * @param error  the document is an error, not an answer: Anthropic's {@code "type": "error"}, OpenAI's
-     *               top-level {@code error} object
+     * @param error  the document is shaped as an error: Anthropic's {@code "type": "error"}, OpenAI's
+     *               top-level {@code error} object (a model's own JSON can be shaped so: the event's
+     *               name tells a provider's error, {@code UsageSniffer#providerError})
      * @param responseId the id of a stored OpenAI Response the document is ({@code id}) or wraps
      *                   ({@code response.id} of a stream's event): {@code resp_…}; {@code null} when none
      * @param choices    the document's top-level {@code choices} list holds a choice (an OpenAI chunk that

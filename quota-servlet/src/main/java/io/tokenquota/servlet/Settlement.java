@@ -120,9 +120,10 @@ final class Settlement implements AsyncListener {
      *       {@code :countTokens}, Anthropic's {@code /count_tokens}, OpenAI's
      *       {@code /responses/input_tokens}, answering {@code totalTokens} or {@code input_tokens}):
      *       the provider ran its tokenizer and no model, the hold is released;</li>
-     *   <li>a 5xx, or a 2xx whose answer held nothing but a provider's error (a stream's only event an
-     *       Anthropic {@code error} or an OpenAI {@code {"error": …}}): released ({@code releaseOnError}) or
-     *       charged the estimate;</li>
+     *   <li>a 5xx, or a 2xx whose answer held nothing but a provider's error (a stream's only event one
+     *       the server named {@code error}, Anthropic's and OpenAI Responses', or Responses'
+     *       {@code response.failed}; not an unnamed event or a JSON body, which the model may have
+     *       written): released ({@code releaseOnError}) or charged the estimate;</li>
      *   <li>a 302 or 303 (post/redirect/get after the call), a 304 (an ETag filter inside this one
      *       answered a conditional request after the model had answered), or a 406 (the framework
      *       found no format for the client's {@code Accept} only when writing the handler's answer),
@@ -238,7 +239,8 @@ final class Settlement implements AsyncListener {
             response.endSniffing();
             sniffer.finish();
             End effective = response.clientGone() ? End.CLIENT_GONE : end;
-            // a 2xx whose only content was a provider's error (a stream's error event) is that error
+            // a 2xx whose only content was a provider's error (a stream's only event named so by the
+            // server) is that error; error-shaped data the model could have written is an answer
             int status = response.status() / 100 == 2 && sniffer.errorOnly() ? 502 : response.status();
             String etag = response.getHeader("ETag");
             Long usage = sniffer.usage();

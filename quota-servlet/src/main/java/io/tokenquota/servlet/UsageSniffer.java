@@ -520,16 +520,22 @@ final class UsageSniffer {
         return decoded != null ? decoded.storedResponse() : storedResponse;
     }
 
-    /** Documents of the answer that are errors ({@link JsonDocumentScanner.Document#error}), and ones that are not. */
+    /**
+     * Events of the answer that are a provider's error ({@link #providerError}), and documents or
+     * events that are anything else.
+     */
     private boolean sawError;
     private boolean sawAnswer;
 
     /**
-     * Whether the answer is an event stream whose every event was an error and none reported usage: a
-     * provider's failure sent as a stream's only event (Anthropic's {@code overloaded_error}, the
-     * streamed form of its 529; OpenAI's {@code {"error": …}}) under the 200 the stream had already
-     * sent. No model answered: settled as the server error it stands for. A JSON body that is an error
-     * is not: a model's own JSON answer can be one.
+     * Whether the answer is an event stream whose every event was a provider's error and none reported
+     * usage: a provider's failure sent as a stream's only event (Anthropic's {@code overloaded_error},
+     * the streamed form of its 529; OpenAI Responses' {@code error} or {@code response.failed} after
+     * only its lifecycle events) under the 200 the stream had already sent. No model answered: settled
+     * as the server error it stands for. Only the event's name marks it so ({@link #providerError}):
+     * the server writes the name, while a data field, like a JSON body, may hold the model's own JSON
+     * answer (JSON mode, relayed as {@code data:<the model's JSON>}), which the model can shape as an
+     * error.
      */
     synchronized boolean errorOnly() {
         if (decoded != null) {
@@ -694,14 +700,22 @@ final class UsageSniffer {
      * Returns whether it reported usage or named a model (what an odd event framing makes suspect).
      */
     private boolean accept(JsonDocumentScanner.Document doc, boolean event) {
+        return accept(doc, event, null);
+    }
+
+    /**
+     * {@link #accept(JsonDocumentScanner.Document, boolean)} for an event that arrived alone (one
+     * document on one data line) under the name {@code eventName} ({@code null} when it had none, or
+     * its framing was odd).
+     */
+    private boolean accept(JsonDocumentScanner.Document doc, boolean event, String eventName) {
         if (doc.responseId() != null) {
             storedResponse = doc.responseId();
         }
         sawAnswerEvent |= event;
-        // only a stream's events: a JSON body may be a model's own answer, which it can make an "error"
-        if (doc.error() && event) {
+        if (providerError(doc, eventName)) {
             sawError = true;
-        } else {
+        } else if (!lifecycle(doc, eventName)) {
             sawAnswer = true;
         }
         if (!event && documents < Integer.MAX_VALUE) {
@@ -716,6 +730,30 @@ final class UsageSniffer {
             reported |= call(doc);
         }
         return reported || named;
+    }
+
+    /**
+     * Whether an event is a provider's error: named so by its {@code event:} field, which the server
+     * writes, and shaped so. Anthropic's and OpenAI Responses' {@code error} event ({@code "type":
+     * "error"}, or an {@code error} object), OpenAI Responses' {@code response.failed}. A document's
+     * shape alone decides nothing: the unnamed event of an endpoint that relays the model's JSON
+     * answer ({@code data:<the model's JSON>}) is what the model wrote, {@code {"error": …}} too.
+     */
+    private static boolean providerError(JsonDocumentScanner.Document doc, String eventName) {
+        if ("error".equals(eventName)) {
+            return doc.error();
+        }
+        return "response.failed".equals(eventName) && eventName.equals(doc.type());
+    }
+
+    /**
+     * Whether an event is one of OpenAI Responses' lifecycle events sent before any output
+     * ({@code response.created}, {@code response.queued}, {@code response.in_progress}, named so and
+     * typed so): a {@code response.failed} after them is still a failure before the model answered.
+     */
+    private static boolean lifecycle(JsonDocumentScanner.Document doc, String eventName) {
+        return eventName != null && eventName.equals(doc.type()) && (eventName.equals("response.created")
+                || eventName.equals("response.queued") || eventName.equals("response.in_progress"));
     }
 
     /** Records the usage of one of several calls in the answer ({@link #calls}); whether there was one. */
@@ -1149,11 +1187,28 @@ final class UsageSniffer {
      */
     private final class SseEvents {
         private static final byte[] DATA = {'d', 'a', 't', 'a', ':'};
+        private static final byte[] EVENT = {'e', 'v', 'e', 'n', 't', ':'};
+        /** The longest event name kept: the names that decide anything are short. */
+        private static final int NAME_MAX = 32;
         private static final byte[] BOM = {(byte) 0xEF, (byte) 0xBB, (byte) 0xBF};
 
         /** Bytes of the current line seen so far, up to the end of its field name. */
         private int seen;
+        /** Bytes of an {@code event:} field name seen so far at the start of the current line. */
+        private int seenName;
         private boolean dataLine;
+        /**
+         * The current line is the event's {@code event:} field: its value, the event's name, is kept
+         * (the last such line of the event wins, as in the event-stream format). A name longer than
+         * {@link #NAME_MAX} is kept as none.
+         */
+        private boolean nameLine;
+        private boolean nameSpaceChecked;
+        private final byte[] name = new byte[NAME_MAX];
+        private int nameLength;
+        private boolean nameTooLong;
+        /** A document of the current event was accepted. */
+        private boolean eventDocument;
         private boolean skipLine;
         private boolean lineEmpty = true;
         private boolean spaceChecked;
@@ -1218,6 +1273,20 @@ final class UsageSniffer {
                     }
                     continue;
                 }
+                if (nameLine) {
+                    if (!nameSpaceChecked) {
+                        nameSpaceChecked = true;
+                        if (c == ' ') {
+                            continue;
+                        }
+                    }
+                    if (nameLength < NAME_MAX) {
+                        name[nameLength++] = c;
+                    } else {
+                        nameTooLong = true;
+                    }
+                    continue;
+                }
                 lineEmpty = false;
                 if (skipLine) {
                     continue;
@@ -1235,7 +1304,15 @@ final class UsageSniffer {
                     }
                     continue;
                 }
-                if (seen < DATA.length && c == DATA[seen]) {
+                if (seen == 0 && seenName < EVENT.length && c == EVENT[seenName]) {
+                    seenName++;
+                    if (seenName == EVENT.length) {
+                        nameLine = true;
+                        nameSpaceChecked = false;
+                        nameLength = 0;
+                        nameTooLong = false;
+                    }
+                } else if (seenName == 0 && seen < DATA.length && c == DATA[seen]) {
                     seen++;
                     if (seen == DATA.length) {
                         dataLine = true;
@@ -1270,7 +1347,9 @@ final class UsageSniffer {
                 dispatch();
             }
             seen = 0;
+            seenName = 0;
             dataLine = false;
+            nameLine = false;
             skipLine = false;
             lineEmpty = true;
         }
@@ -1289,10 +1368,12 @@ final class UsageSniffer {
             secondDocument = true;
             acceptPending();
             suspect(accept(doc, true));
+            eventDocument = true;
         }
 
         private void acceptPending() {
             if (pending != null) {
+                eventDocument = true;
                 suspect(accept(pending, true));
                 pending = null;
             }
@@ -1310,17 +1391,32 @@ final class UsageSniffer {
                 event.end();
                 if (pending != null) {
                     boolean alone = !multiLine && !secondDocument && !event.failed();
-                    boolean reported = accept(pending, true);
+                    // only an event that is one document alone is the provider's, by its name
+                    boolean reported = accept(pending, true, alone ? eventName() : null);
                     if (!alone) {
                         suspect(reported);
                     }
                     pending = null;
+                    eventDocument = true;
                 }
+            }
+            if (eventHasData && !eventDocument) {
+                // data that is no JSON document (text, "[DONE]") is no provider's error either
+                sawAnswer = true;
             }
             event = null;
             eventHasData = false;
+            eventDocument = false;
             multiLine = false;
             secondDocument = false;
+            nameLength = 0;
+            nameTooLong = false;
+        }
+
+        /** The current event's name, or {@code null} when it has none (or one too long to matter). */
+        private String eventName() {
+            return nameLength == 0 || nameTooLong ? null
+                    : new String(name, 0, nameLength, java.nio.charset.StandardCharsets.UTF_8);
         }
 
         void end() {

@@ -302,4 +302,33 @@ final class UsageSnifferTest {
             assertFalse(s.provisional(), eol);
         }
     }
+
+    @Test
+    void onlyAnEventTheServerNamesAnErrorIsAProviderError() {
+        String anthropic = "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\","
+                + "\"message\":\"Overloaded\"}}\n\n";
+        assertTrue(sniffer("text/event-stream", anthropic).errorOnly(), "Anthropic's streamed 529");
+        String failed = "event: response.created\ndata: {\"type\":\"response.created\",\"response\":{\"id\":\"resp_1\","
+                + "\"status\":\"in_progress\",\"error\":null,\"usage\":null}}\n\n"
+                + "event: response.in_progress\ndata: {\"type\":\"response.in_progress\",\"response\":{\"id\":\"resp_1\","
+                + "\"status\":\"in_progress\",\"usage\":null}}\n\n"
+                + "event: response.failed\ndata: {\"type\":\"response.failed\",\"response\":{\"id\":\"resp_1\","
+                + "\"status\":\"failed\",\"error\":{\"code\":\"server_error\",\"message\":\"x\"},\"usage\":null}}\n\n";
+        assertTrue(sniffer("text/event-stream", failed).errorOnly(), "a Response that failed before any output");
+        assertTrue(sniffer("text/event-stream", "event: error\ndata: {\"type\":\"error\",\"code\":\"server_error\","
+                + "\"message\":\"x\",\"sequence_number\":0}\n\n").errorOnly(), "OpenAI Responses' error event");
+        // what the model may have written: the unnamed event of a relayed JSON answer, a JSON body
+        assertFalse(sniffer("text/event-stream", "data:{\"error\":{\"message\":\"an essay\"}}\n\n").errorOnly());
+        assertFalse(sniffer("text/event-stream", "data: {\"type\":\"error\",\"error\":{\"type\":\"x\"}}\n\n")
+                .errorOnly());
+        assertFalse(sniffer("application/json", "{\"error\":{\"message\":\"an essay\"}}").errorOnly());
+        // a name that is not the error's, an error event after text, an error with a second data line
+        assertFalse(sniffer("text/event-stream", "event: message\ndata: {\"error\":{\"message\":\"x\"}}\n\n").errorOnly());
+        assertFalse(sniffer("text/event-stream", "event: response.failed\ndata: {\"error\":{\"message\":\"x\"}}\n\n")
+                .errorOnly(), "named response.failed but not typed so");
+        assertFalse(sniffer("text/event-stream", "data: Hello\n\n" + anthropic).errorOnly());
+        assertFalse(sniffer("text/event-stream", "event: error\ndata: {\"type\":\"error\"}\ndata: {}\n\n").errorOnly());
+        assertFalse(sniffer("text/event-stream", "event: response.created\ndata: {\"type\":\"response.created\"}\n\n")
+                .errorOnly(), "lifecycle events alone are no error");
+    }
 }
