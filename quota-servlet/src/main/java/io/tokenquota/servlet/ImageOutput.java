@@ -1,45 +1,103 @@
 package io.tokenquota.servlet;
 
 import java.util.List;
+import java.util.Map;
 
 /**
  * The output tokens an OpenAI image model ({@code gpt-image-1} and its family) writes for one image,
  * by the request's {@code size} and {@code quality}, as OpenAI's price table counts them, plus 100 for
  * each of the {@code partial_images} a stream sends before the image. A stream cut before its
  * {@code image_generation.completed} event, the only one with usage, is charged the estimate: it must
- * count the image the model was asked to draw. Stateless.
+ * count the image the model was asked to draw. A request is an image model's when its model is named
+ * so, or when it goes to an image endpoint ({@link #drawsAt}) whatever model it names: OpenAI names
+ * new image models as it pleases ({@code chatgpt-image-latest}), and the table's figures are the most
+ * a model of OpenAI's image family bills for a size and quality. Stateless.
  */
 final class ImageOutput {
     /** The top-level fields read, in the order {@link #tokens} takes them. */
     static final List<String> FIELDS = List.of("model", "size", "quality");
     static final String PARTIAL_IMAGES = "partial_images";
     private static final String MODELS = "gpt-image";
+    /** OpenAI's image endpoints (also under Azure's {@code /openai/deployments/{name}/}). */
+    private static final List<String> ENDPOINTS = List.of("/images/generations", "/images/edits");
     private static final long PER_PARTIAL_IMAGE = 100;
+    private static final long MOST_PARTIAL_IMAGES = 1_000;
 
     private ImageOutput() {
     }
 
+    /** Whether a request to {@code path} is an image model's whatever model it names: an image endpoint's. */
+    static boolean drawsAt(String path) {
+        if (path == null) {
+            return false;
+        }
+        String p = path.endsWith("/") ? path.substring(0, path.length() - 1) : path;
+        return ENDPOINTS.stream().anyMatch(p::endsWith);
+    }
+
     /**
-     * The output tokens of one image, or 0 when the request is no image model's: a size of
-     * {@code auto} or one not in the table counts as the largest, a quality of {@code auto} or none as
-     * {@code high}.
+     * The output tokens of one image, or 0 when the request is no image model's (neither named so
+     * nor sent to an image endpoint, {@code imageEndpoint}): a size of {@code auto} or one not in the
+     * table counts as the largest, a quality of {@code auto} or none as {@code high}.
      */
-    static long tokens(String model, String size, String quality, long partialImages) {
-        if (model == null || !model.startsWith(MODELS)) {
+    static long tokens(String model, boolean imageEndpoint, String size, String quality, long partialImages) {
+        if (!imageEndpoint && (model == null || !model.startsWith(MODELS))) {
             return 0;
         }
-        int column = switch (size == null ? "auto" : size) {
+        return TABLE[row(quality)][column(size)] + Math.min(Math.max(0, partialImages), MOST_PARTIAL_IMAGES) * PER_PARTIAL_IMAGE;
+    }
+
+    /**
+     * {@link #tokens} for a request whose fields are form or multipart parameters (an image edit as
+     * OpenAI's SDKs send it), each name possibly repeated: the dearest reading of them, as an
+     * endpoint may take any of the copies.
+     */
+    static long tokens(Map<String, List<String>> fields, boolean imageEndpoint) {
+        List<String> models = fields.getOrDefault("model", List.of());
+        boolean named = models.stream().anyMatch(m -> m != null && m.startsWith(MODELS));
+        if (!imageEndpoint && !named) {
+            return 0;
+        }
+        // each distinct reading once: a field repeated many times names at most three columns and rows
+        java.util.Set<Integer> columns = new java.util.HashSet<>();
+        orNone(fields.get("size")).forEach(size -> columns.add(column(size)));
+        java.util.Set<Integer> rows = new java.util.HashSet<>();
+        orNone(fields.get("quality")).forEach(quality -> rows.add(row(quality)));
+        long most = 0;
+        for (int r : rows) {
+            for (int c : columns) {
+                most = Math.max(most, TABLE[r][c]);
+            }
+        }
+        long partials = 0;
+        for (String value : fields.getOrDefault(PARTIAL_IMAGES, List.of())) {
+            partials = Math.max(partials, Math.min(RequestEstimator.count(value), MOST_PARTIAL_IMAGES));
+        }
+        return most + partials * PER_PARTIAL_IMAGE;
+    }
+
+    /** A field's values, or one {@code null} (its default) when it is not sent. */
+    private static List<String> orNone(List<String> values) {
+        return values == null || values.isEmpty() ? java.util.Collections.singletonList(null) : values;
+    }
+
+    /** OpenAI's table: output tokens by quality (low, medium, high) and size (1024x1024, 1024x1536, 1536x1024). */
+    private static final long[][] TABLE = {{272, 408, 400}, {1056, 1584, 1568}, {4160, 6240, 6208}};
+
+    private static int column(String size) {
+        return switch (size == null ? "auto" : size) {
             case "1024x1024" -> 0;
             case "1024x1536" -> 1;
             case "1536x1024" -> 2;
             default -> 1;
         };
-        long[] row = switch (quality == null ? "high" : quality) {
-            case "low" -> new long[] {272, 408, 400};
-            case "medium" -> new long[] {1056, 1584, 1568};
-            default -> new long[] {4160, 6240, 6208};
+    }
+
+    private static int row(String quality) {
+        return switch (quality == null ? "high" : quality) {
+            case "low" -> 0;
+            case "medium" -> 1;
+            default -> 2;
         };
-        long partial = Math.min(partialImages, 1_000) * PER_PARTIAL_IMAGE;
-        return row[column] + partial;
     }
 }

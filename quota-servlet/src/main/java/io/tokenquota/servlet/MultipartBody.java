@@ -22,7 +22,9 @@ import java.util.function.ToLongFunction;
  * {@link AudioDuration#isAudio}: labelled audio or video, or audio by its structure whatever its
  * label) costs the larger of what the model hears, its duration, and what an endpoint reading it as
  * text would get, its text: both read as it streams past, never held whole, so a text file dressed
- * as audio (an ID3 header in front of prose) costs its text at a summariser. Other files (images,
+ * as audio (an ID3 header in front of prose) costs its text at a summariser. Where the caller names
+ * an image rate (an image endpoint: an edit's images are the model's input), an image file costs what
+ * {@link MediaSize} reads of it at that rate, as an inline image does. Other files (images elsewhere,
  * archives) cost the fallback estimate. A part labelled JSON (Spring's {@code @RequestPart} of a
  * request object) is kept apart, to be estimated as a JSON body is: its strings, its budget and its
  * {@code n}. Immutable.
@@ -32,27 +34,34 @@ import java.util.function.ToLongFunction;
  * @param json         the parts labelled JSON, as sent
  * @param audioMillis  the milliseconds of its audio files, added up; -1 when no file is audio
  * @param textTokens   the tokens of the audio files whose text costs more than their duration
+ * @param mediaTokens  the tokens of the files {@link MediaSize} measures (images) at the rate asked for,
+ *                     added up; 0 when none was asked for
  * @param tooLarge     the parts add up to more than the limit
  * @param unreadable   the container would not parse the parts (no multipart configuration on the
  *                     endpoint, or over its own limits)
  */
 record MultipartBody(CharSequence text, Map<String, List<String>> fields, List<byte[]> json, long audioMillis,
-                     long textTokens, boolean tooLarge, boolean unreadable) {
+                     long textTokens, long mediaTokens, boolean tooLarge, boolean unreadable) {
 
-    /** @param tokens what a text costs, given a view it must not keep */
-    static MultipartBody read(HttpServletRequest request, long limit, Charset charset, ToLongFunction<CharSequence> tokens)
-            throws IOException {
+    /**
+     * @param tokens    what a text costs, given a view it must not keep
+     * @param imageRate the rate files are measured at as the model's input images, or {@code null} to
+     *                  leave them to the fallback
+     */
+    static MultipartBody read(HttpServletRequest request, long limit, Charset charset, ToLongFunction<CharSequence> tokens,
+                              MediaSize.Rate imageRate) throws IOException {
         StringBuilder text = new StringBuilder();
         Map<String, List<String>> fields = new LinkedHashMap<>();
         List<byte[]> json = new ArrayList<>();
         long audioMillis = -1;
         long textTokens = 0;
+        long mediaTokens = 0;
         long size = 0;
         try {
             for (Part part : request.getParts()) {
                 size += Math.max(0, part.getSize());
                 if (size > limit) {
-                    return new MultipartBody(null, null, null, -1, 0, true, false);
+                    return new MultipartBody(null, null, null, -1, 0, 0, true, false);
                 }
                 if (isJson(part.getContentType())) {
                     // Spring binds such a part (file or field) as it binds a JSON body
@@ -89,6 +98,9 @@ record MultipartBody(CharSequence text, Map<String, List<String>> fields, List<b
                             byte[] whole = java.util.Arrays.copyOf(head, head.length + rest.length);
                             System.arraycopy(rest, 0, whole, head.length, rest.length);
                             content = BodyText.text(whole, charset, BodyText.isMedia(part.getContentType()));
+                            if (imageRate != null) {
+                                mediaTokens = AudioDuration.saturatingAdd(mediaTokens, media(whole, part.getContentType(), imageRate));
+                            }
                         }
                     }
                     if (content != null) {
@@ -97,9 +109,20 @@ record MultipartBody(CharSequence text, Map<String, List<String>> fields, List<b
                 }
             }
         } catch (ServletException | IllegalStateException e) {
-            return new MultipartBody(null, null, null, -1, 0, false, true);
+            return new MultipartBody(null, null, null, -1, 0, 0, false, true);
         }
-        return new MultipartBody(text, fields, json, audioMillis, textTokens, false, false);
+        return new MultipartBody(text, fields, json, audioMillis, textTokens, mediaTokens, false, false);
+    }
+
+    /**
+     * What {@link MediaSize} reads of a file, as it reads an inline item: a file labelled as an image
+     * whose size it cannot read is held as an image it cannot see.
+     */
+    private static long media(byte[] file, String contentType, MediaSize.Rate rate) {
+        boolean image = contentType != null && contentType.toLowerCase(java.util.Locale.ROOT).startsWith("image/");
+        String url = (image ? "data:image/unknown;base64," : "data:application/octet-stream;base64,")
+                + java.util.Base64.getEncoder().encodeToString(file);
+        return MediaSize.tokens(url, rate);
     }
 
     private static boolean isText(String contentType) {

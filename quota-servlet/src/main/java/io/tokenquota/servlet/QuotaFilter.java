@@ -120,6 +120,8 @@ public final class QuotaFilter implements Filter {
     private final List<String> prefixes;
     private final SubjectResolver subjects;
     private final RequestEstimator estimator;
+    /** The estimator for an image endpoint's requests ({@link #estimatorFor}). */
+    private final RequestEstimator drawingEstimator;
     private final long maxBodyBytes;
     private final Map<String, Long> maxBodies;
     private final long outputBudgetCap;
@@ -155,6 +157,7 @@ public final class QuotaFilter implements Filter {
         this.prefixes = List.copyOf(b.prefixes);
         this.subjects = b.subjects;
         this.estimator = new RequestEstimator(b.estimator, b.mediaItemTokens);
+        this.drawingEstimator = estimator.drawing();
         this.maxBodyBytes = b.maxBodyBytes;
         this.maxBodies = Map.copyOf(b.maxBodies);
         this.outputBudgetCap = b.outputBudgetCap;
@@ -325,8 +328,8 @@ public final class QuotaFilter implements Filter {
         // form, multipart or GET endpoint reads; beside a JSON body only its budget counts (estimateAs)
         String query = request.getQueryString();
         RequestEstimator.Asked asked = new RequestEstimator.Asked();
+        Map<String, List<String>> queryFields = new LinkedHashMap<>();
         if (query != null && !query.isEmpty()) {
-            Map<String, List<String>> queryFields = new LinkedHashMap<>();
             BufferedRequest.decode(query, StandardCharsets.UTF_8, queryFields);
             queryFields.forEach((name, values) -> values.forEach(value -> readParameter(name, value, asked)));
             if (models != null) {
@@ -334,7 +337,10 @@ public final class QuotaFilter implements Filter {
             }
         }
         if (isMultipart(request)) {
-            MultipartBody parts = MultipartBody.read(request, limit, charset, estimator::text);
+            // an image endpoint's files are the images the model edits: its input, at OpenAI's rate
+            boolean drawing = ImageOutput.drawsAt(path);
+            MultipartBody parts = MultipartBody.read(request, limit, charset, estimator::text,
+                    drawing ? MediaSize.Rate.OPENAI : null);
             if (parts.tooLarge()) {
                 Problems.bodyTooLarge(request, response, limit);
                 return;
@@ -352,7 +358,7 @@ public final class QuotaFilter implements Filter {
             long jsonInput = 0;
             StringBuilder text = new StringBuilder(parts.text());
             for (byte[] json : parts.json()) {
-                RequestEstimator.Estimate e = estimator.estimate(json);
+                RequestEstimator.Estimate e = estimatorFor(path).estimate(json);
                 if (e == null) {
                     // broken JSON: its text, as any other text part
                     text.append(new String(json, charset)).append('\n');
@@ -363,7 +369,8 @@ public final class QuotaFilter implements Filter {
             }
             long audio = parts.audioMillis() < 0 ? 0 : AudioDuration.inputTokens(parts.audioMillis());
             // the fields, text files and JSON parts, and files that read as text rather than audio
-            long input = AudioDuration.saturatingAdd(estimator.text(text) + jsonInput, parts.textTokens());
+            long input = AudioDuration.saturatingAdd(AudioDuration.saturatingAdd(estimator.text(text) + jsonInput,
+                    parts.textTokens()), parts.mediaTokens());
             if (parts.audioMillis() >= 0 && AudioDuration.transcribes(path)) {
                 // a transcription writes what the model heard, no more: held at the audio and the transcript
                 // it may write, not the fallback (answered as plain text it reports no usage and is charged
@@ -374,9 +381,20 @@ public final class QuotaFilter implements Filter {
                 asked.countOutput(output);
             } else {
                 // its fields, text files and audio, plus the output budget a JSON body of the same fields
-                // gets: an endpoint that answers about audio may write at length
-                estimate = Math.max(textEstimate(text, path), clamp(clamp(input, audio), output(asked, path)));
-                asked.countOutput(output(asked, path));
+                // gets: an endpoint that answers about audio may write at length; an image model's image
+                // (an edit sent as multipart, as OpenAI's SDKs send it) counts as in a JSON body, read from
+                // the fields the endpoint's parameters merge (the query string's too)
+                Map<String, List<String>> fields = new LinkedHashMap<>(queryFields);
+                parts.fields().forEach((name, values) -> fields.merge(name, values, (a, b) -> {
+                    List<String> both = new ArrayList<>(a);
+                    both.addAll(b);
+                    return both;
+                }));
+                long image = ImageOutput.tokens(fields, drawing);
+                long output = output(image > 0 ? Math.max(asked.budget, image) : asked.budget, asked.orDefault,
+                        asked.completions, path);
+                estimate = Math.max(textEstimate(text, path), clamp(clamp(input, audio), output));
+                asked.countOutput(output);
             }
             forward = request;
         } else {
@@ -450,7 +468,7 @@ public final class QuotaFilter implements Filter {
             // the endpoint is never asked for more than the cap: what an answer without usage is charged.
             // Beside a JSON body the parameters' budget is the query string's, which cannot be rewritten
             cappedBody = spliceable == null || asked.budget > outputBudgetCap ? null
-                    : capped(spliceable, estimate, asked.countedOutput());
+                    : capped(spliceable, estimate, asked.countedOutput(), path);
             if (cappedBody == null) {
                 Problems.send(response, 422, Problems.OUTPUT_BUDGET_TOO_LARGE, "the request asks for more than "
                         + outputBudgetCap + " output tokens per completion (the output budget cap), where the quota"
@@ -624,7 +642,7 @@ public final class QuotaFilter implements Filter {
             // it writes, so the request is held as asked (the larger of both budgets) or refused
             return null;
         }
-        RequestEstimator.Estimate e = estimator.estimate(body);
+        RequestEstimator.Estimate e = estimatorFor(path).estimate(body);
         if (e == null || !e.requests().isEmpty() || e.outputBudget() <= 0 || e.orDefault()
                 || estimate >= Limits.MAX_TOKENS) {
             return null;
@@ -690,14 +708,14 @@ public final class QuotaFilter implements Filter {
      * and an answer that reports no usage is charged the hold: the endpoint is asked for no more
      * than is held. The estimate does not change (it counted the cap).
      */
-    private Fitted capped(byte[] body, long estimate, long output) {
+    private Fitted capped(byte[] body, long estimate, long output, String path) {
         List<OutputBudgetFit.Span> spans = OutputBudgetFit.locate(body);
         if (spans == null || spans.stream().noneMatch(s -> !s.thinking() && s.value() > outputBudgetCap)) {
             return null;
         }
         byte[] lowered = OutputBudgetFit.splice(body, spans, outputBudgetCap);
         // a budget the splice does not reach (nested where only the estimator reads it) is still there
-        RequestEstimator.Estimate again = estimator.estimate(lowered);
+        RequestEstimator.Estimate again = estimatorFor(path).estimate(lowered);
         if (again == null || aboveCap(again)) {
             return null;
         }
@@ -743,6 +761,14 @@ public final class QuotaFilter implements Filter {
     }
 
     /**
+     * The estimator for a request to {@code path}: on an image endpoint ({@link ImageOutput#drawsAt})
+     * every request draws an image, whatever model it names.
+     */
+    private RequestEstimator estimatorFor(String path) {
+        return ImageOutput.drawsAt(path) ? drawingEstimator : estimator;
+    }
+
+    /**
      * The request's estimate: a JSON object body by its text fields plus the requested output
      * budget; any other text by its characters, at least the fallback; a body that is not text (or
      * empty) costs the fallback, plus the budget the request's parameters ask for ({@code asked}):
@@ -767,12 +793,12 @@ public final class QuotaFilter implements Filter {
     /** The estimate of {@code json} as a JSON object, else of {@code body} as text in {@code charset}. */
     private long estimateAs(byte[] json, byte[] body, Charset charset, boolean media, String path,
                             RequestEstimator.Asked asked) {
-        RequestEstimator.Estimate e = estimator.estimate(json);
+        RequestEstimator.Estimate e = estimatorFor(path).estimate(json);
         if (e == null) {
             CharSequence decoded = BodyText.text(body, charset, media);
             long own = textTokens(decoded);
             long text = Math.max(longestPrefix(fallbackEstimates, path, defaultFallbackEstimate), own);
-            List<RequestEstimator.Estimate> each = estimator.estimateEach(json);
+            List<RequestEstimator.Estimate> each = estimatorFor(path).estimateEach(json);
             if (each != null) {
                 // a batch of requests in one JSON array: each element's own text and budget times its
                 // n, summed; never less than the array read as text, as it was before

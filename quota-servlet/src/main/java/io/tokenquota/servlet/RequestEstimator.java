@@ -218,9 +218,22 @@ final class RequestEstimator {
         this(estimator, DEFAULT_MEDIA_ITEM_TOKENS);
     }
 
+    /** The requests estimated go to an image endpoint: each draws an image, whatever model it names ({@link ImageOutput}). */
+    private final boolean drawing;
+
     RequestEstimator(TokenEstimator estimator, long mediaItemTokens) {
+        this(estimator, mediaItemTokens, false);
+    }
+
+    private RequestEstimator(TokenEstimator estimator, long mediaItemTokens, boolean drawing) {
         this.estimator = estimator;
         this.mediaItemTokens = mediaItemTokens;
+        this.drawing = drawing;
+    }
+
+    /** This estimator for the requests of an image endpoint ({@link ImageOutput#drawsAt}). */
+    RequestEstimator drawing() {
+        return new RequestEstimator(estimator, mediaItemTokens, true);
     }
 
     /** The filter's default least cost of a media item (Gemini's image rate). */
@@ -732,7 +745,7 @@ final class RequestEstimator {
                     }
                 }
             }
-            long imageOutput = ImageOutput.tokens(image[0], image[1], image[2], partialImages);
+            long imageOutput = ImageOutput.tokens(image[0], drawing, image[1], image[2], partialImages);
             if (imageOutput > 0) {
                 // an image model writes its image as output tokens, by size and quality, whatever budget
                 output = Math.max(output, imageOutput);

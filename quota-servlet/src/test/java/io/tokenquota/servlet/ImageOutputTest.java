@@ -1,0 +1,40 @@
+package io.tokenquota.servlet;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+/** The image an image model is asked to draw, by its model's name or by the endpoint it goes to. */
+final class ImageOutputTest {
+
+    @Test
+    void anImageEndpointDrawsWhateverModelItNames() {
+        assertTrue(ImageOutput.drawsAt("/ai/v1/images/generations"));
+        assertTrue(ImageOutput.drawsAt("/openai/deployments/img/images/edits"));
+        assertTrue(ImageOutput.drawsAt("/v1/images/edits/"));
+        assertFalse(ImageOutput.drawsAt("/v1/chat/completions"));
+        assertFalse(ImageOutput.drawsAt(null));
+        assertEquals(0, ImageOutput.tokens("chatgpt-image-latest", false, "1024x1024", "high", 2));
+        assertEquals(4_360, ImageOutput.tokens("chatgpt-image-latest", true, "1024x1024", "high", 2));
+        assertEquals(4_360, ImageOutput.tokens("gpt-image-1", false, "1024x1024", "high", 2));
+        assertEquals(6_240, ImageOutput.tokens(null, true, null, null, 0), "auto size and quality: the largest");
+        assertEquals(272, ImageOutput.tokens("dall-e-2", true, "1024x1024", "low", -3));
+    }
+
+    @Test
+    void formFieldsCountTheirDearestReading() {
+        Map<String, List<String>> fields = Map.of("model", List.of("gpt-image-1"), "size", List.of("1024x1024"),
+                "quality", List.of("high"), "partial_images", List.of("2"));
+        assertEquals(4_360, ImageOutput.tokens(fields, false));
+        assertEquals(4_360, ImageOutput.tokens(Map.of("model", List.of("some-new-image-model"), "size",
+                List.of("1024x1024"), "quality", List.of("high"), "partial_images", List.of("2")), true));
+        assertEquals(0, ImageOutput.tokens(Map.of("model", List.of("whisper-1")), false));
+        assertEquals(6_240 + 300, ImageOutput.tokens(Map.of("model", List.of("x"), "size", List.of("1024x1024", "auto"),
+                "quality", List.of("low", "high"), "partial_images", List.of("1", "3", "lots")), true));
+        assertEquals(6_240, ImageOutput.tokens(Map.of(), true), "no fields: the largest image");
+    }
+}
