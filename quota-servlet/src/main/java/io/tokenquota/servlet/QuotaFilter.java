@@ -46,8 +46,10 @@ import org.slf4j.LoggerFactory;
  * charges what the call really used afterwards (or releases the hold when the call failed).
  *
  * <p>For a request whose path ({@code servletPath + pathInfo}, decoded and normalised by the
- * container, so {@code %2e%2e} tricks cannot skip it) lies under a protected prefix, on path-segment
- * boundaries ({@code /api/ai} covers {@code /api/ai} and {@code /api/ai/chat}, not {@code /api/ai-admin}):
+ * container, so {@code %2e%2e} tricks cannot skip it) or whose raw path (the request URI less the
+ * context path, path parameters removed, percent-decoded, dot segments kept, as frameworks that route on
+ * the URI read it) lies under a protected prefix, on path-segment boundaries
+ * ({@code /api/ai} covers {@code /api/ai} and {@code /api/ai/chat}, not {@code /api/ai-admin}):
  * <ol>
  *   <li>the {@link SubjectResolver} names the subject; none: 401 problem+json; an unknown request
  *       charset: 415;</li>
@@ -263,6 +265,15 @@ public final class QuotaFilter implements Filter {
             path = named;
         }
         String prefix = match(path);
+        if (prefix == null && named == null) {
+            // the path as sent, dot segments kept: a framework that routes on the request URI (Spring's
+            // PathPatternParser) may reach a protected route that the container's normalised path leaves
+            String raw = rawPathOf(request);
+            prefix = raw == null ? null : match(raw);
+            if (prefix != null) {
+                path = raw;
+            }
+        }
         // OPTIONS (a CORS preflight) and TRACE (the servlet API's echo of the request) call no model
         if (prefix == null || "OPTIONS".equals(request.getMethod()) || "TRACE".equals(request.getMethod())
                 || isQuotaApi(request)) {
@@ -1159,6 +1170,108 @@ public final class QuotaFilter implements Filter {
         return (servletPath == null ? "" : servletPath) + (pathInfo == null ? "" : pathInfo);
     }
 
+    /**
+     * The request's path as sent, for frameworks that route on the request URI rather than on the
+     * container's normalised {@link #pathOf path}: {@link #rawPath} of the request URI (an include's
+     * {@code jakarta.servlet.include.request_uri}) and context path; {@code null} for a dispatch by name,
+     * which has no path of its own.
+     */
+    static String rawPathOf(HttpServletRequest request) {
+        DispatcherType type = request.getDispatcherType();
+        Object uri;
+        Object context;
+        if (type == DispatcherType.INCLUDE) {
+            uri = request.getAttribute(RequestDispatcher.INCLUDE_REQUEST_URI);
+            context = request.getAttribute(RequestDispatcher.INCLUDE_CONTEXT_PATH);
+        } else if (type == DispatcherType.FORWARD && request.getAttribute(RequestDispatcher.FORWARD_REQUEST_URI) == null) {
+            uri = null;
+            context = null;
+        } else {
+            uri = request.getRequestURI();
+            context = request.getContextPath();
+        }
+        if (uri == null) {
+            return null;
+        }
+        return rawPath(uri.toString(), context == null ? request.getContextPath() : context.toString());
+    }
+
+    /**
+     * {@code requestUri} less the context path, each segment with its path parameters ({@code ;...})
+     * removed and then percent-decoded as UTF-8 (so {@code %2e%2e} is {@code ..}), empty segments
+     * dropped and dot segments kept: {@code /app/gw/ai/v1/../../../pub;jsessionid=x} under the context
+     * {@code /app} is {@code /gw/ai/v1/../../../pub}. {@code %2f} decodes to {@code /} like any other
+     * escape, which can only put a path under more prefixes (containers refuse it by default). The
+     * context path is removed as the shortest run of leading segments that resolves to it, since a
+     * container may spell it differently from the URI; one the URI does not hold removes nothing.
+     */
+    static String rawPath(String requestUri, String contextPath) {
+        List<String> segments = segments(requestUri);
+        List<String> context = segments(contextPath == null ? "" : contextPath);
+        context = resolved(context, context.size());
+        int start = 0;
+        if (!context.isEmpty()) {
+            for (int k = 1; k <= segments.size(); k++) {
+                if (resolved(segments, k).equals(context)) {
+                    start = k;
+                    break;
+                }
+            }
+        }
+        return "/" + String.join("/", segments.subList(start, segments.size()));
+    }
+
+    /** The non-empty segments of a raw path, each without its path parameters and percent-decoded. */
+    private static List<String> segments(String raw) {
+        List<String> segments = new ArrayList<>();
+        for (String segment : raw.split("/", -1)) {
+            int parameters = segment.indexOf(';');
+            String text = decode(parameters < 0 ? segment : segment.substring(0, parameters));
+            if (!text.isEmpty()) {
+                segments.add(text);
+            }
+        }
+        return segments;
+    }
+
+    /** The first {@code count} segments with their dot segments resolved. */
+    private static List<String> resolved(List<String> segments, int count) {
+        List<String> stack = new ArrayList<>();
+        for (String segment : segments.subList(0, count)) {
+            if ("..".equals(segment)) {
+                if (!stack.isEmpty()) {
+                    stack.remove(stack.size() - 1);
+                }
+            } else if (!".".equals(segment)) {
+                stack.add(segment);
+            }
+        }
+        return stack;
+    }
+
+    /** Percent-decoding as UTF-8; a {@code %} without two hex digits stays as it is. */
+    private static String decode(String text) {
+        if (text.indexOf('%') < 0) {
+            return text;
+        }
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream(text.length());
+        for (int i = 0; i < text.length(); i++) {
+            char c = text.charAt(i);
+            int hi = c == '%' && i + 2 < text.length() ? Character.digit(text.charAt(i + 1), 16) : -1;
+            int lo = hi < 0 ? -1 : Character.digit(text.charAt(i + 2), 16);
+            if (lo >= 0) {
+                bytes.write(hi << 4 | lo);
+                i += 2;
+            } else {
+                int end = Character.isHighSurrogate(c) && i + 1 < text.length() ? i + 2 : i + 1;
+                byte[] own = text.substring(i, end).getBytes(StandardCharsets.UTF_8);
+                bytes.write(own, 0, own.length);
+                i = end - 1;
+            }
+        }
+        return bytes.toString(StandardCharsets.UTF_8);
+    }
+
     private String match(String path) {
         for (String p : prefixes) {
             if (covers(p, path)) {
@@ -1250,7 +1363,8 @@ public final class QuotaFilter implements Filter {
 
         /**
          * Adds protected path prefixes, matched against the decoded {@code servletPath + pathInfo}
-         * (context path excluded), e.g. {@code protect("/api/v1/ai/", "/api/v1/agents/")}.
+         * (context path excluded) and against the raw request path with its dot segments kept, e.g.
+         * {@code protect("/api/v1/ai/", "/api/v1/agents/")}.
          * Longer prefixes are tried first.
          */
         public Builder protect(String... pathPrefixes) {
