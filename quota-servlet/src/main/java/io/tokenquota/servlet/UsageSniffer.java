@@ -747,13 +747,17 @@ final class UsageSniffer {
     }
 
     /**
-     * Whether an event is one of OpenAI Responses' lifecycle events sent before any output
-     * ({@code response.created}, {@code response.queued}, {@code response.in_progress}, named so and
-     * typed so): a {@code response.failed} after them is still a failure before the model answered.
+     * Whether an event is one a provider sends whether or not a model answers, named so and typed so:
+     * OpenAI Responses' lifecycle events sent before any output ({@code response.created},
+     * {@code response.queued}, {@code response.in_progress}) and Anthropic's keep-alive
+     * ({@code event: ping}, {@code {"type": "ping"}}): an error after them is still a failure before
+     * the model answered. Only a name the server wrote counts ({@code event:} before the event's data),
+     * so the unnamed event of a relay writing a model's text is never one of them.
      */
     private static boolean lifecycle(JsonDocumentScanner.Document doc, String eventName) {
         return eventName != null && eventName.equals(doc.type()) && (eventName.equals("response.created")
-                || eventName.equals("response.queued") || eventName.equals("response.in_progress"));
+                || eventName.equals("response.queued") || eventName.equals("response.in_progress")
+                || eventName.equals("ping"));
     }
 
     /** Records the usage of one of several calls in the answer ({@link #calls}); whether there was one. */
@@ -1203,6 +1207,13 @@ final class UsageSniffer {
          * {@link #NAME_MAX} is kept as none.
          */
         private boolean nameLine;
+        /**
+         * An {@code event:} line came after the event's first data line: the event has no name that
+         * counts. Servers write the name before the data; a relay that writes {@code "data: " + text}
+         * lets the model's text hold a later {@code event: error} line, never one before its own
+         * prefix.
+         */
+        private boolean nameAfterData;
         private boolean nameSpaceChecked;
         private final byte[] name = new byte[NAME_MAX];
         private int nameLength;
@@ -1306,7 +1317,10 @@ final class UsageSniffer {
                 }
                 if (seen == 0 && seenName < EVENT.length && c == EVENT[seenName]) {
                     seenName++;
-                    if (seenName == EVENT.length) {
+                    if (seenName == EVENT.length && eventHasData) {
+                        nameAfterData = true;
+                        skipLine = true;
+                    } else if (seenName == EVENT.length) {
                         nameLine = true;
                         nameSpaceChecked = false;
                         nameLength = 0;
@@ -1411,11 +1425,15 @@ final class UsageSniffer {
             secondDocument = false;
             nameLength = 0;
             nameTooLong = false;
+            nameAfterData = false;
         }
 
-        /** The current event's name, or {@code null} when it has none (or one too long to matter). */
+        /**
+         * The current event's name, or {@code null} when it has none, one too long to matter, or an
+         * {@code event:} line after its data ({@link #nameAfterData}).
+         */
         private String eventName() {
-            return nameLength == 0 || nameTooLong ? null
+            return nameLength == 0 || nameTooLong || nameAfterData ? null
                     : new String(name, 0, nameLength, java.nio.charset.StandardCharsets.UTF_8);
         }
 

@@ -331,4 +331,25 @@ final class UsageSnifferTest {
         assertFalse(sniffer("text/event-stream", "event: response.created\ndata: {\"type\":\"response.created\"}\n\n")
                 .errorOnly(), "lifecycle events alone are no error");
     }
+
+    @Test
+    void anEventNameCountsOnlyBeforeTheEventsData() {
+        String error = "{\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}";
+        // a relay writing "data: " + the model's text: the model's own "event: error" line follows the data
+        assertFalse(sniffer("text/event-stream", "data: " + error + "\nevent: error\n\n").errorOnly());
+        assertFalse(sniffer("text/event-stream", "event: error\ndata: " + error + "\nevent: error\n\n").errorOnly(),
+                "a name line after the data makes the event's name unknown");
+        // a whole event the model wrote after a blank line: the relay's own first event is an answer
+        for (String first : new String[] {"", " ", "Sure:", "{\"type\":\"ping\"}", "[DONE]"}) {
+            assertFalse(sniffer("text/event-stream", "data: " + first + "\n\nevent: error\ndata: " + error + "\n\n")
+                    .errorOnly(), "first event '" + first + "'");
+        }
+        // what a server sends around its error stays neutral: comments, Anthropic's ping, Responses' lifecycle
+        assertTrue(sniffer("text/event-stream", ": keep-alive\n\nevent: ping\ndata: {\"type\": \"ping\"}\n\n"
+                + "event: error\ndata: " + error + "\n\n").errorOnly(), "a ping before Anthropic's error");
+        assertFalse(sniffer("text/event-stream", "event: ping\ndata: {\"type\": \"ping\"}\n\n").errorOnly(),
+                "a ping alone is no error");
+        assertFalse(sniffer("text/event-stream", "event: ping\ndata: {\"type\": \"message\"}\n\n"
+                + "event: error\ndata: " + error + "\n\n").errorOnly(), "named ping, typed otherwise: an answer");
+    }
 }
