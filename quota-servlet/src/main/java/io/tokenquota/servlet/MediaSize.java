@@ -36,8 +36,9 @@ final class MediaSize {
      * image is scaled down to fit), and multiply them; {@code detail} does not lower their bill.
      * Every other model (gpt-4o, gpt-4.1, gpt-4.5: 85 + 170; gpt-5: 70 + 140; o1, o3: 75 + 150; and
      * models this table does not know) keeps the rates above, which are at least theirs. A model is
-     * matched by its name's start, after any {@code provider/} prefix a gateway adds, in any case
-     * ({@code gpt-4o-mini-2024-07-18}, {@code openai/o4-mini}).
+     * matched by its name's start ({@link #baseName}), after any {@code provider/} prefix a gateway
+     * adds, in any case, a fine-tune by its base model ({@code gpt-4o-mini-2024-07-18},
+     * {@code openai/o4-mini}, {@code ft:gpt-4o-mini-2024-07-18:acme::A1b2C3d4}).
      */
     enum OpenAiImages {
         /** gpt-4o-mini: 2,833 + 5,667 a 512-pixel tile; 2,833 with {@code "detail": "low"}. */
@@ -71,7 +72,7 @@ final class MediaSize {
         static java.util.Set<OpenAiImages> of(Iterable<String> models) {
             java.util.Set<OpenAiImages> families = java.util.EnumSet.noneOf(OpenAiImages.class);
             for (String model : models) {
-                String name = model.substring(model.lastIndexOf('/') + 1).trim().toLowerCase(java.util.Locale.ROOT);
+                String name = baseName(model);
                 for (OpenAiImages family : values()) {
                     for (String prefix : family.names) {
                         if (name.startsWith(prefix)) {
@@ -81,6 +82,27 @@ final class MediaSize {
                 }
             }
             return families;
+        }
+
+        /**
+         * The name a model's image rates are looked up by: case folded as the weights table folds
+         * names ({@link RequestEstimator#fold}), after any {@code provider/} prefix, and for an OpenAI
+         * fine-tune ({@code ft:<base>:<org>:<suffix>:<id>}) its base model, since a fine-tune bills
+         * images as its base does. Only the image table reads names so: a weights table prices a
+         * fine-tune by its own row ({@code ft:gpt-4o-mini*}), as OpenAI bills fine-tunes' tokens above
+         * their base's.
+         */
+        static String baseName(String model) {
+            String name = RequestEstimator.fold(model.trim());
+            // found by its "ft:" rather than the last '/': a gateway's prefix comes before it, and the
+            // fine-tune's own suffix is the customer's text
+            int prefixed = name.indexOf("/ft:");
+            int base = name.startsWith("ft:") ? 3 : prefixed >= 0 ? prefixed + 4 : -1;
+            if (base >= 0) {
+                int end = name.indexOf(':', base);
+                return name.substring(base, end < 0 ? name.length() : end).trim();
+            }
+            return name.substring(name.lastIndexOf('/') + 1).trim();
         }
 
         /** One image of this size, as the model bills it. */

@@ -158,6 +158,11 @@ class MediaSizeTest {
         // a small image on a patch model costs less than gpt-4o's tile: the part's rate stands
         assertEquals(MediaSize.imageTokens(64, 64, MediaSize.Rate.OPENAI), MediaSize.imageTokens(64, 64,
                 MediaSize.Rate.OPENAI, patches));
+        // a fine-tune bills images as its base model, behind a gateway's prefix too
+        assertEquals(mini, MediaSize.OpenAiImages.of(java.util.List.of("ft:gpt-4o-mini-2024-07-18:acme-logistics::A1b2C3d4")));
+        assertEquals(mini, MediaSize.OpenAiImages.of(java.util.List.of("openai/FT:gpt-4o-mini:acme:parcels/v2:x")));
+        assertEquals(java.util.Set.of(), MediaSize.OpenAiImages.of(java.util.List.of("ft:gpt-4o-2024-08-06:acme::x")));
+        assertEquals("gpt-4o-mini", MediaSize.OpenAiImages.baseName(" ft:gpt-4o-mini"));
         // models billed at gpt-4o's rate or below, and unknown ones: today's figures
         var others = MediaSize.OpenAiImages.of(java.util.List.of("gpt-4o", "gpt-4.1", "o3", "claude-sonnet-4", "my-deployment"));
         assertEquals(java.util.Set.of(), others);
