@@ -180,9 +180,10 @@ final class MediaSize {
             byte[] whole = decode(base64, start, Integer.MAX_VALUE);
             return whole == null ? 0 : pdfPages(whole) * PDF_PAGE_TOKENS;
         }
-        // a JPEG's frame header and a GIF's first frame may lie past the head: followed in the payload
+        // a JPEG's frame header, a GIF's first frame and a PNG's IHDR may lie past the head: followed in the payload
         long[] size = isJpeg(head) ? jpegSize(payload(base64, start))
-                : isGif(head) ? gifSize(payload(base64, start)) : imageSize(head);
+                : isGif(head) ? gifSize(payload(base64, start))
+                : isPng(head) ? pngSize(payload(base64, start)) : imageSize(head);
         if (size != null) {
             return imageTokens(size[0], size[1], rate, models);
         }
@@ -315,8 +316,8 @@ final class MediaSize {
 
     /** {@code {width, height}} from an image's header, or {@code null}. */
     static long[] imageSize(byte[] b) {
-        if (b.length >= 24 && (b[0] & 0xFF) == 0x89 && startsWith(b, 1, "PNG")) {
-            return new long[] {u32(b, 16), u32(b, 20)};
+        if (isPng(b)) {
+            return pngSize(new java.io.ByteArrayInputStream(b));
         }
         if (isGif(b)) {
             return gifSize(new java.io.ByteArrayInputStream(b));
@@ -336,6 +337,55 @@ final class MediaSize {
         }
         if (isJpeg(b)) {
             return jpegSize(new java.io.ByteArrayInputStream(b));
+        }
+        return null;
+    }
+
+    private static boolean isPng(byte[] b) {
+        return b.length >= 4 && (b[0] & 0xFF) == 0x89 && startsWith(b, 1, "PNG");
+    }
+
+    /** The most PNG chunks walked to reach the image data; a real file has a handful before it. */
+    private static final int PNG_CHUNKS = 1_024;
+
+    /**
+     * A PNG's {@code {width, height}} from its IHDR chunk, found as Pillow's {@code PngImageFile} finds
+     * it: the chunks after the signature are walked by their lengths up to the image data (IDAT), and
+     * IHDR is read wherever it stands among them (libpng wants it first and refuses the file otherwise;
+     * a provider decoding with Pillow opens it, at the size its IHDR states, not at what the first
+     * chunk's bytes say). A file that ends (or reaches IEND) before its image data is sized by the IHDR
+     * it had, as a header alone always was. {@code null}, an image the filter cannot see, when no IHDR
+     * comes before the image data, when it is shorter than its 13 bytes, when two come (Pillow takes
+     * the last, another decoder the first), or when the image data does not come within
+     * {@link #PNG_CHUNKS} (a second IHDR may lie past them).
+     */
+    private static long[] pngSize(InputStream in) {
+        long[] size = null;
+        try (in) {
+            in.skipNBytes(8);
+            byte[] header = new byte[8];
+            for (int chunk = 0; chunk < PNG_CHUNKS; chunk++) {
+                if (in.readNBytes(header, 0, 8) < 8 || startsWith(header, 4, "IDAT") || startsWith(header, 4, "IEND")) {
+                    return size;
+                }
+                long length = u32(header, 0);
+                if (startsWith(header, 4, "IHDR")) {
+                    if (size != null || length < 13) {
+                        return null;
+                    }
+                    byte[] ihdr = in.readNBytes(8);
+                    if (ihdr.length < 8) {
+                        return null;
+                    }
+                    size = new long[] {u32(ihdr, 0), u32(ihdr, 4)};
+                    length -= 8;
+                }
+                // the chunk's data (what is left of it) and its CRC
+                in.skipNBytes(length + 4);
+            }
+        } catch (IOException | RuntimeException broken) {
+            // ended within a chunk: what its IHDR said, if it came
+            return size;
         }
         return null;
     }
@@ -402,7 +452,7 @@ final class MediaSize {
 
     /** Whether the bytes start as one of the image formats {@link #imageSize} reads. */
     private static boolean isImage(byte[] b) {
-        return isJpeg(b) || (b.length >= 4 && (b[0] & 0xFF) == 0x89 && startsWith(b, 1, "PNG"))
+        return isJpeg(b) || isPng(b)
                 || startsWith(b, "GIF8") || (b.length >= 12 && startsWith(b, "RIFF") && startsWith(b, 8, "WEBP"));
     }
 

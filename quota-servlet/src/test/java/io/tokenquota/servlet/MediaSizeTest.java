@@ -140,6 +140,47 @@ class MediaSizeTest {
                 MediaSize.Rate.OPENAI));
     }
 
+    /** A PNG chunk of {@code type} holding {@code data} (its CRC left 0: decoders here do not check it). */
+    private static byte[] pngChunk(String type, byte[] data) {
+        return java.nio.ByteBuffer.allocate(12 + data.length).putInt(data.length).put(type.getBytes(StandardCharsets.US_ASCII))
+                .put(data).putInt(0).array();
+    }
+
+    private static byte[] ihdr(int width, int height) {
+        return pngChunk("IHDR", java.nio.ByteBuffer.allocate(13).putInt(width).putInt(height).put((byte) 8).array());
+    }
+
+    private static byte[] png(byte[]... chunks) {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        out.writeBytes(new byte[] {(byte) 0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'});
+        for (byte[] c : chunks) {
+            out.writeBytes(c);
+        }
+        return out.toByteArray();
+    }
+
+    @Test
+    void aPngIsMeasuredByItsIhdrWhereverItStandsBeforeTheImageData() {
+        byte[] idat = pngChunk("IDAT", new byte[16]);
+        byte[] iend = pngChunk("IEND", new byte[0]);
+        byte[] other = pngChunk("prVw", java.nio.ByteBuffer.allocate(8).putInt(1).putInt(1).array());
+        assertArrayEquals(new long[] {512, 1024}, MediaSize.imageSize(png(ihdr(512, 1024), idat, iend)));
+        assertArrayEquals(new long[] {512, 1024}, MediaSize.imageSize(png(other, ihdr(512, 1024), idat, iend)),
+                "a chunk before IHDR (Apple's CgBI, a private one) is passed over, as Pillow does");
+        assertArrayEquals(new long[] {512, 1024}, MediaSize.imageSize(png(other, pngChunk("x".repeat(4), new byte[70_000]),
+                ihdr(512, 1024), idat)), "past the first 64 KB");
+        assertArrayEquals(new long[] {512, 1024}, MediaSize.imageSize(png(ihdr(512, 1024))), "a header alone");
+        assertEquals(null, MediaSize.imageSize(png(other, idat, ihdr(512, 1024), iend)), "no IHDR before the image data");
+        assertEquals(null, MediaSize.imageSize(png(ihdr(1, 1), ihdr(512, 1024), idat)), "two IHDRs");
+        assertEquals(null, MediaSize.imageSize(png(pngChunk("IHDR", new byte[8]), idat)), "an IHDR short of 13 bytes");
+        // inline: measured through the whole payload, an unreadable one held as an unseen image
+        String base64 = "data:image/png;base64," + Base64.getEncoder().encodeToString(png(other, pngChunk("x".repeat(4),
+                new byte[70_000]), ihdr(512, 1024), idat));
+        assertEquals(MediaSize.imageTokens(512, 1024, MediaSize.Rate.OPENAI), MediaSize.tokens(base64, MediaSize.Rate.OPENAI));
+        String unread = "data:image/png;base64," + Base64.getEncoder().encodeToString(png(other, idat, ihdr(1, 1)));
+        assertEquals(MediaSize.UNSEEN_IMAGE_TOKENS, MediaSize.tokens(unread, MediaSize.Rate.OPENAI));
+    }
+
     @Test
     void pricesAnImageAtTheRateOfAnOpenAiModelTheRequestNames() {
         var mini = MediaSize.OpenAiImages.of(java.util.List.of("gpt-4o-mini-2024-07-18"));

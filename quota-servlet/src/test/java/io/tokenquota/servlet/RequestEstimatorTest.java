@@ -11,6 +11,9 @@ import org.junit.jupiter.api.Test;
 
 /** Which fields of an AI request count, with an estimator that makes the numbers easy: 1 token per character. */
 final class RequestEstimatorTest {
+    /** Base64 of a PNG whose IHDR states 0 x 0, then zeros: measured, no size, no image tokens. */
+    private static final String EMPTY_PNG = "iVBORw0KGgoAAAANSUhEUgAAAAAAAAAACAIAAAC06etF" + "A".repeat(200);
+
     private final RequestEstimator estimator = new RequestEstimator(CharSequence::length);
 
     private RequestEstimator.Estimate estimate(String json) {
@@ -44,7 +47,7 @@ final class RequestEstimatorTest {
                 {"input":[{"role":"user","content":[{"type":"input_image","file_id":"file-1"},
                   {"type":"input_image","image_url":"https://x/a.png","detail":"auto"}]}]}""").inputTokens());
         assertEquals(2 * above, estimate("{\"image_url\":[\"https://a\",\"https://b\"]}").inputTokens());
-        String png = "iVBORw0KGgo" + "A".repeat(200);
+        String png = EMPTY_PNG;
         assertEquals(0, estimate("""
                 {"messages":[{"role":"user","content":[
                   {"type":"image_url","image_url":{"url":"data:image/png;base64,%s"}}]}]}""".formatted(png)).inputTokens(),
@@ -114,7 +117,7 @@ final class RequestEstimatorTest {
 
     @Test
     void everyStringSaidInTheConversationCountsButLabelsAndBase64PayloadsDoNot() {
-        String png = "iVBORw0KGgo" + "A".repeat(200);
+        String png = EMPTY_PNG;
         // Anthropic: a text document counts, a base64 image does not, a tool_use input object counts,
         // its member names too (the provider serialises the input whole)
         assertEquals(5 + 4 + "report".length() + 2 + "path".length() + "body".length(), estimate("""
@@ -207,7 +210,7 @@ final class RequestEstimatorTest {
                 {"generationConfig":{"responseSchema":{"type":"OBJECT",
                  "properties":{"r":{"type":"STRING","description":"abcd"}}}}}""").inputTokens(),
                 "a Gemini response schema's description counts, its type labels do not");
-        String png = "iVBORw0KGgo" + "A".repeat(200);
+        String png = EMPTY_PNG;
         assertEquals(2, estimate("{\"image\":{\"data\":\"%s\"},\"metadata\":{\"user_id\":\"u1\",\"note\":\"ab\"}}"
                 .formatted(png)).inputTokens(), "base64 payloads and ids stay uncounted anywhere");
     }
@@ -494,7 +497,7 @@ final class RequestEstimatorTest {
 
     @Test
     void mediaItemsAreCountedOnceEach() {
-        String png = "iVBORw0KGgo" + "A".repeat(200);
+        String png = EMPTY_PNG;
         assertEquals(3, estimate("""
                 {"contents":[{"role":"user","parts":[{"text":"what is this"},
                   {"inlineData":{"mimeType":"image/png","data":"%1$s"}},
@@ -556,7 +559,7 @@ final class RequestEstimatorTest {
                 .subjectResolver(r -> "x").estimator(CharSequence::length)
                 .fallbackEstimate(500).defaultOutputBudget(50).outputBudgetCap(1_000).mediaItemTokens(100).build();
         RequestEstimator.Asked none = new RequestEstimator.Asked();
-        String png = "iVBORw0KGgo" + "A".repeat(200);
+        String png = EMPTY_PNG;
         byte[] images = """
                 {"contents":[{"parts":[{"text":"ab"},{"inlineData":{"mimeType":"image/png","data":"%1$s"}},
                   {"inlineData":{"mimeType":"image/png","data":"%1$s"}}]}]}""".formatted(png).getBytes(StandardCharsets.UTF_8);
