@@ -34,6 +34,13 @@ final class Mp4Duration {
     private static final long FLAC_MOST_RATE = 655_350;
     /** FFmpeg refuses an ALAC cookie's frame length of 0 or above 4,096 x 4,096 (alac_set_info). */
     private static final long ALAC_MOST_FRAME = 4_096L * 4_096;
+    /** AMR's frames all last 20 ms (160 samples at 8 kHz for AMR-NB, 320 at 16 kHz for AMR-WB). */
+    private static final long AMR_FRAME_MILLIS = 20;
+    /** The largest AMR-NB frame (12.2 kbit/s: a header byte and 31), and AMR-WB's (23.85 kbit/s: 1 and 60). */
+    private static final long AMR_NB_MOST_FRAME = 32;
+    private static final long AMR_WB_MOST_FRAME = 61;
+    /** The highest rate taken for PCM: recorded PCM goes to 768 kHz (DXD), and a stated rate is the decoder's. */
+    private static final long PCM_MOST_RATE = 768_000;
 
     private Mp4Duration() {
     }
@@ -109,7 +116,7 @@ final class Mp4Duration {
             // of several stts boxes FFmpeg keeps the last (mov_read_stts: "Duplicated STTS atom")
             int[] stts = lastChild(moov, stbl[0], stbl[1], "stts");
             long listed = sampleCount(moov, stbl);
-            long floor = decoded(moov, stbl, listed);
+            long floor = decoded(moov, stbl, listed, sampleBytes(moov, stbl));
             int scale = mdhd == null || mdhd[0] >= mdhd[1] ? -1 : mdhd[0] + (moov[mdhd[0]] == 1 ? 20 : 12);
             long timescale = scale >= 0 && scale + 4 <= mdhd[1] ? AudioDuration.u32be(moov, scale) : 0;
             long timed = 0;
@@ -137,7 +144,7 @@ final class Mp4Duration {
      * boxes) the longest counts: {@code stsc} assigns samples to entries, and any of them may hold
      * them all.
      */
-    private static long decoded(byte[] b, int[] stbl, long samples) {
+    private static long decoded(byte[] b, int[] stbl, long samples, long bytes) {
         long most = -1;
         for (int at = stbl[0]; at + 8 <= stbl[1]; at = next(b, at, stbl[1])) {
             if (!AudioDuration.startsWith(b, at + 4, "stsd")) {
@@ -146,17 +153,17 @@ final class Mp4Duration {
             int end = next(b, at, stbl[1]);
             // the FullBox header and the entry count; every entry present counts, whatever the count says
             for (int entry = headerEnd(b, at, end) + 8; entry + 8 <= end; entry = next(b, entry, end)) {
-                most = Math.max(most, entryFloor(b, entry, next(b, entry, end), samples));
+                most = Math.max(most, entryFloor(b, entry, next(b, entry, end), samples, bytes));
             }
         }
         return most;
     }
 
     /**
-     * What {@code samples} of the audio sample entry at {@code at} (ending at {@code end}) decode to,
-     * the larger bound where its fields leave a choice (where unsure, the filter holds the most a
-     * decoder may play), or -1 for a codec without a rule (PCM, AMR, Vorbis, anything else keeps its
-     * timestamps). Per frame, by the entry's type:
+     * What {@code samples} of the audio sample entry at {@code at} (ending at {@code end}), holding
+     * {@code bytes} in all, decode to, the larger bound where its fields leave a choice (where unsure,
+     * the filter holds the most a decoder may play), or -1 for a codec without a rule (Vorbis, anything
+     * else keeps its timestamps). Per frame, by the entry's type:
      * <ul>
      * <li>{@code mp4a}: by its {@code esds} object type. AAC (the default, as FFmpeg takes an
      *     {@code mp4a} without a readable {@code esds}): 1,024 samples, 960 when the
@@ -174,12 +181,21 @@ final class Mp4Duration {
      *     decodes at 48 kHz, so no stated rate (dOps' input rate is informational) changes that.</li>
      * <li>{@code fLaC}: the {@code dfLa} STREAMINFO's smallest block (16, the format's smallest but
      *     the last frame's, when it states less or there is none).</li>
+     * <li>{@code samr} (AMR-NB), {@code sawb} (AMR-WB): 20 ms, whatever rate is stated. A 3GP sample
+     *     may hold several frames, so a track is at least its bytes over the codec's largest frame
+     *     (32 bytes, 61 for AMR-WB) frames long, when that is more than its samples.</li>
+     * <li>Uncompressed PCM ({@link #pcmSampleBytes}): each sample is one frame (a sample of every
+     *     channel) at the stated rate (up to {@link #PCM_MOST_RATE}), as QuickTime and FFmpeg's muxer
+     *     write them; and as FFmpeg reads more into one: a sample's bytes over the frame's (channels
+     *     times the bytes a channel's sample takes) when the table lists larger samples, and a QuickTime
+     *     version 1 or 2 entry's {@code bytesPerFrame} per {@code samplesPerPacket} samples (FFmpeg's
+     *     chunk reading) when it states more than one sample a packet.</li>
      * </ul>
      * Where a configuration box turns up more than once (QuickTime keeps it in a {@code wave} box, and
      * an entry's children start at 28, 44 or 64 bytes by its version, all three tried), the larger
      * frame and the lower rate count: a hostile entry can only lengthen itself.
      */
-    private static long entryFloor(byte[] b, int at, int end, long samples) {
+    private static long entryFloor(byte[] b, int at, int end, long samples, long bytes) {
         int body = headerEnd(b, at, end);
         if (body + 28 > end) {
             return -1;
@@ -214,6 +230,14 @@ final class Mp4Duration {
             }
             return atRate(samples, frame > 0 ? frame : 4_096, rate, ALAC_MOST_RATE);
         }
+        if (AudioDuration.startsWith(b, type, "samr") || AudioDuration.startsWith(b, type, "sawb")) {
+            long most = AudioDuration.startsWith(b, type, "samr") ? AMR_NB_MOST_FRAME : AMR_WB_MOST_FRAME;
+            return times(Math.max(samples, bytes / most), AMR_FRAME_MILLIS);
+        }
+        long channelBytes = pcmSampleBytes(b, type, body, end);
+        if (channelBytes > 0) {
+            return pcm(b, body, end, samples, bytes, channelBytes, rate);
+        }
         if (AudioDuration.startsWith(b, type, "fLaC")) {
             long block = 16;
             for (int[] dfla : configs(b, body, end, "dfLa")) {
@@ -228,6 +252,67 @@ final class Mp4Duration {
             return atRate(samples, block, rate, FLAC_MOST_RATE);
         }
         return -1;
+    }
+
+    /**
+     * The bytes one channel's sample takes in an uncompressed PCM entry of {@code type} (body at
+     * {@code body}), as FFmpeg's mov demuxer picks the codec; 0 when the entry is no PCM. mu-law,
+     * A-law: 1; {@code in24}: 3; {@code in32}, {@code fl32}: 4; {@code fl64}: 8. {@code twos},
+     * {@code sowt}, {@code raw }, {@code lpcm}, {@code ipcm} take the bits the entry states (QuickTime
+     * version 2's constBitsPerChannel, else the sample size field), at most 8 bytes, and 8 when
+     * they state none: more bytes a frame make fewer frames of the same bytes, the lower bound.
+     */
+    private static long pcmSampleBytes(byte[] b, int type, int body, int end) {
+        if (AudioDuration.startsWith(b, type, "ulaw") || AudioDuration.startsWith(b, type, "alaw")) {
+            return 1;
+        }
+        if (AudioDuration.startsWith(b, type, "in24")) {
+            return 3;
+        }
+        if (AudioDuration.startsWith(b, type, "in32") || AudioDuration.startsWith(b, type, "fl32")) {
+            return 4;
+        }
+        if (AudioDuration.startsWith(b, type, "fl64")) {
+            return 8;
+        }
+        if (AudioDuration.startsWith(b, type, "twos") || AudioDuration.startsWith(b, type, "sowt")
+                || AudioDuration.startsWith(b, type, "raw ") || AudioDuration.startsWith(b, type, "lpcm")
+                || AudioDuration.startsWith(b, type, "ipcm")) {
+            long bits = version(b, body) != 2 ? AudioDuration.u32be(b, body + 16) & 0xFFFF
+                    : body + 52 <= end ? AudioDuration.u32be(b, body + 48) : 0;
+            return bits == 0 ? 8 : Math.min(8, (bits + 7) / 8);
+        }
+        return 0;
+    }
+
+    /**
+     * An uncompressed PCM entry's floor ({@link #entryFloor}): the most frames any of FFmpeg's readings
+     * of its tables makes, at the stated rate. Its frame is {@code channelBytes} times its channels
+     * (QuickTime version 2's numAudioChannels, else the channel count field; none counted as one).
+     */
+    private static long pcm(byte[] b, int body, int end, long samples, long bytes, long channelBytes, long rate) {
+        long version = version(b, body);
+        // version 1's fields end at 44 bytes, version 2's at 64: a cut entry's are not read
+        boolean packets = version == 1 ? body + 44 <= end : version == 2 && body + 64 <= end;
+        long channels = version != 2 ? AudioDuration.u32be(b, body + 16) >>> 16 : packets ? AudioDuration.u32be(b, body + 40) : 1;
+        long frame = times(Math.max(1, channels), channelBytes);
+        long frames = Math.max(samples, bytes / frame);
+        if (packets) {
+            // version 1: samplesPerPacket, bytesPerPacket, bytesPerFrame; version 2: constBytesPerAudioPacket,
+            // constLPCMFramesPerAudioPacket. FFmpeg reads a chunk's samples as packets of that many
+            // samples, each of that many bytes, when a packet holds more than one sample
+            long perPacket = AudioDuration.u32be(b, body + (version == 2 ? 60 : 28));
+            long packetBytes = AudioDuration.u32be(b, body + (version == 2 ? 56 : 36));
+            if (perPacket > 1 && packetBytes > 0) {
+                frames = Math.max(frames, times(samples / perPacket, packetBytes) / frame);
+            }
+        }
+        return AudioDuration.millis(frames, lower(rate, PCM_MOST_RATE));
+    }
+
+    /** A QuickTime sound sample entry's version (body at {@code body}): 0 for ISO's AudioSampleEntry. */
+    private static long version(byte[] b, int body) {
+        return AudioDuration.u32be(b, body + 8) >>> 16;
     }
 
     /** An {@code mp4a} entry's floor, by its {@code esds} object type and AudioSpecificConfig; see {@link #entryFloor}. */
@@ -410,6 +495,47 @@ final class Mp4Duration {
                     && count + 4 <= end) {
                 most = Math.max(most, AudioDuration.u32be(b, count));
             }
+        }
+        return most;
+    }
+
+    /**
+     * The bytes a track's sample size table lists: {@code stsz}'s constant size times its count, or
+     * the sum of its entries (those present), or of a compact {@code stz2}'s 4, 8 or 16-bit entries;
+     * of several tables, the largest. 0 when there is none.
+     */
+    private static long sampleBytes(byte[] b, int[] stbl) {
+        long most = 0;
+        for (int at = stbl[0]; at + 8 <= stbl[1]; at = next(b, at, stbl[1])) {
+            int end = next(b, at, stbl[1]);
+            int body = headerEnd(b, at, end);
+            if (body + 12 > end) {
+                continue;
+            }
+            long count = AudioDuration.u32be(b, body + 8);
+            long sum = 0;
+            if (AudioDuration.startsWith(b, at + 4, "stsz")) {
+                long size = AudioDuration.u32be(b, body + 4);
+                if (size != 0) {
+                    sum = times(size, count);
+                } else {
+                    for (int i = body + 12; count > 0 && i + 4 <= end; i += 4, count--) {
+                        sum += AudioDuration.u32be(b, i);
+                    }
+                }
+            } else if (AudioDuration.startsWith(b, at + 4, "stz2")) {
+                int field = b[body + 7] & 0xFF;
+                if (field == 4 || field == 8 || field == 16) {
+                    long bits = (long) (end - body - 12) * 8;
+                    long present = Math.min(count, bits / field);
+                    for (long i = 0; i < present; i++) {
+                        int at2 = body + 12 + (int) (i * field / 8);
+                        sum += field == 16 ? (b[at2] & 0xFF) << 8 | b[at2 + 1] & 0xFF
+                                : field == 8 ? b[at2] & 0xFF : (i % 2 == 0 ? (b[at2] & 0xFF) >>> 4 : b[at2] & 0x0F);
+                    }
+                }
+            }
+            most = Math.max(most, sum);
         }
         return most;
     }

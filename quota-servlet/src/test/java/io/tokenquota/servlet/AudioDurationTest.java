@@ -526,7 +526,44 @@ class AudioDurationTest {
         byte[] dfla = box("dfLa", new byte[4], new byte[] {(byte) 0x80, 0, 0, 34}, streaminfo);
         assertEquals(decoded(2_584, 4_096, 16_000), timed.apply(audioEntry("fLaC", 16_000, dfla)),
                 "FLAC: STREAMINFO's smallest block");
-        assertEquals(decoded(2_584, 1, 44_100), timed.apply(audioEntry("samr", 8_000)), "another codec: its timestamps");
+        assertEquals(decoded(2_584, 1, 44_100), timed.apply(audioEntry("spex", 8_000)), "another codec: its timestamps");
+    }
+
+    @Test
+    void amrAndPcmSamplesDecodeToTheirFramesWhateverTheirTimestampsSay() throws IOException {
+        byte[] ftyp = ftyp("3gp4");
+        java.util.function.BiFunction<byte[], byte[], Long> timed = (entry, stsz) -> {
+            try {
+                // a 10^9 timescale and deltas of 1: the timestamps say nothing (the sample bytes lift the
+                // bound of 1,000 ms a byte of the file)
+                return millis(concat(ftyp, box("moov", codedTrack(mdhd(1_000_000_000L), stsd(entry), stts(30_000, 1), stsz)),
+                        box("mdat", new byte[10_000])));
+            } catch (IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+        };
+        byte[] amrFrames = box("stsz", new byte[4], ByteBuffer.allocate(8).putInt(13).putInt(30_000).array());
+        assertEquals(600_000, timed.apply(audioEntry("samr", 8_000), amrFrames), "AMR-NB: 20 ms a frame");
+        assertEquals(600_000, timed.apply(audioEntry("sawb", 0), amrFrames), "AMR-WB: 20 ms a frame, no rate stated");
+        // 30,000 samples of 320 bytes: at least 10 frames of the largest (32 bytes) each
+        byte[] packed = box("stsz", new byte[4], ByteBuffer.allocate(8).putInt(320).putInt(30_000).array());
+        assertEquals(6_000_000, timed.apply(audioEntry("samr", 8_000), packed), "AMR-NB samples packing frames");
+        // PCM: a sample a frame at the stated rate
+        byte[] oneByte = box("stsz", new byte[4], ByteBuffer.allocate(8).putInt(1).putInt(30_000).array());
+        assertEquals(3_750, timed.apply(audioEntry("ulaw", 8_000), oneByte), "mu-law: 30,000 samples at 8 kHz");
+        assertEquals(3_750, timed.apply(audioEntry("sowt", 8_000), oneByte), "16-bit PCM with a size of 1 a sample");
+        assertEquals(decoded(30_000, 1, 768_000), timed.apply(audioEntry("twos", 0), oneByte),
+                "no rate stated: the highest PCM is recorded at");
+        // samples larger than a frame hold several: 30,000 samples of 1,600 bytes of 16-bit mono at 8 kHz
+        byte[] large = box("stsz", new byte[4], ByteBuffer.allocate(8).putInt(1_600).putInt(30_000).array());
+        assertEquals(3_000_000, timed.apply(audioEntry("twos", 8_000), large), "16-bit samples of 800 frames");
+        assertEquals(6_000_000, timed.apply(audioEntry("alaw", 8_000), large), "A-law samples of 1,600 frames");
+        assertEquals(decoded(30_000L * 1_600 / 8, 1, 8_000), timed.apply(audioEntry("fl64", 8_000), large), "fl64");
+        // QuickTime version 1: 100 samples a packet of 800 bytes, read so by FFmpeg chunk by chunk
+        byte[] v1 = box("lpcm", ByteBuffer.allocate(44).put(new byte[6]).putShort((short) 1).putShort((short) 1).putShort((short) 0)
+                .putInt(0).putShort((short) 1).putShort((short) 16).putShort((short) 0).putShort((short) 0)
+                .putInt(8_000 << 16).putInt(100).putInt(800).putInt(800).putInt(2).array());
+        assertEquals(decoded(30_000 / 100 * 400, 1, 8_000), timed.apply(v1, oneByte), "v1: 400 frames a packet of 100 samples");
     }
 
     @Test
