@@ -35,6 +35,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.LockSupport;
 import java.util.function.BooleanSupplier;
 import org.junit.jupiter.api.Test;
+import org.springframework.web.bind.annotation.GetMapping;
 import org.springframework.web.bind.annotation.PathVariable;
 import org.springframework.web.bind.annotation.PostMapping;
 import org.springframework.web.bind.annotation.RequestBody;
@@ -79,7 +80,8 @@ abstract class AbstractRound66 extends H2FilterRound {
         // the quota filter on every path (it protects /ai/), a Spring MVC application under /ai/spring/
         // and plain servlets under /ai/v1/
         return SpringMvc.behind(filter, Assistant.class)
-                .servlet("models", new Models(), "/ai/v1/*");
+                .servlet("models", new Models(), "/ai/v1/*")
+                .servlet("pages", new Pages(), "/page/*");
     }
 
     /** A chat answer as an OpenAI chat completion with usage. */
@@ -129,6 +131,24 @@ abstract class AbstractRound66 extends H2FilterRound {
                     "Here is a summary of the quarterly report: revenue grew, costs fell, and the outlook is good.");
         }
 
+        /**
+         * A summary the model writes as text (no usage in it): the controller reports the call's usage
+         * through the request attribute, as docs/servlet.md asks of endpoints whose answer carries none.
+         */
+        @GetMapping("/summary")
+        public String summary(@RequestHeader("x-user-id") String user, HttpServletRequest request) {
+            called(user);
+            request.setAttribute(QuotaFilter.ACTUAL_TOKENS_ATTRIBUTE, 12_000L);
+            return "The quarter in one paragraph: revenue grew by a tenth, costs fell, the outlook is good.";
+        }
+
+        /** A job status poll: no model runs, reported as 0 (docs/decisions.md, "Polling a stored response"). */
+        @GetMapping("/status")
+        public String status(HttpServletRequest request) {
+            request.setAttribute(QuotaFilter.ACTUAL_TOKENS_ATTRIBUTE, 0L);
+            return "status: idle";
+        }
+
         @PostMapping("/deferred")
         public DeferredResult<String> deferred(@RequestHeader("x-user-id") String user, @RequestBody String body) {
             DeferredResult<String> result = new DeferredResult<>(20_000L);
@@ -142,6 +162,22 @@ abstract class AbstractRound66 extends H2FilterRound {
                 SEEN.put(user, "deferred result " + (taken ? "taken" : "refused (already set: the client's hang-up)"));
             });
             return result;
+        }
+    }
+
+    /**
+     * Server-rendered pages outside the protected prefix that include the Spring endpoints (a JSP's
+     * {@code <jsp:include page="/ai/spring/summary"/>}): each include is a model call of its own
+     * (docs/servlet.md: "a page that includes the model's answer ... is held and charged like a request").
+     */
+    public static class Pages extends HttpServlet {
+        @Override
+        protected void doGet(HttpServletRequest req, HttpServletResponse resp) throws IOException, ServletException {
+            // bytes, as Spring's converters write the included answer (Tomcat refuses a writer and a stream)
+            resp.setContentType("text/html;charset=utf-8");
+            resp.getOutputStream().write("<html><body><h1>Quarter</h1><section>".getBytes(StandardCharsets.UTF_8));
+            req.getRequestDispatcher("/ai/spring" + req.getPathInfo()).include(req, resp);
+            resp.getOutputStream().write("</section></body></html>".getBytes(StandardCharsets.UTF_8));
         }
     }
 
@@ -342,6 +378,39 @@ abstract class AbstractRound66 extends H2FilterRound {
         long used = settled(s).used();
         assertTrue(used >= 1_000, "the page's model call is charged its estimate (>= 1,000), charged " + used + " "
                 + ledger(s));
+    }
+
+    // ---- (c) the request attribute of a Spring endpoint included into a page -----------------------
+
+    /**
+     * A page includes a Spring endpoint whose model writes a summary as text; the controller reports the
+     * call's 12,000 tokens through {@code QuotaFilter.ACTUAL_TOKENS_ATTRIBUTE} (settlement rule 1: "that
+     * figure"). Promise: charged at least the real usage, 12,000.
+     */
+    @Test
+    void anIncludedSpringEndpointsReportedUsageIsCharged() {
+        String s = subject();
+        HttpResponse<String> r = TestHttp.get(container.uri("/page/summary"), "x-user-id", s);
+        assertEquals(200, r.statusCode(), r.body());
+        assertTrue(r.body().contains("revenue grew"), r.body());
+        assertEquals(1, calls(s));
+        long used = settled(s).used();
+        assertEquals(12_000, used, "the included endpoint reported 12,000 tokens through the request attribute "
+                + ledger(s));
+    }
+
+    /**
+     * A page includes a Spring status poll that reports 0 through the request attribute (no model runs).
+     * Promise: nothing that never reached a model is charged.
+     */
+    @Test
+    void anIncludedSpringPollReportingZeroIsNotCharged() {
+        String s = subject();
+        HttpResponse<String> r = TestHttp.get(container.uri("/page/status"), "x-user-id", s);
+        assertEquals(200, r.statusCode(), r.body());
+        assertTrue(r.body().contains("status: idle"), r.body());
+        long used = settled(s).used();
+        assertEquals(0, used, "the poll reported 0 through the request attribute " + ledger(s));
     }
 
     static String read(InputStream in) throws IOException {
