@@ -34,6 +34,10 @@ import java.util.Set;
  *       otherwise hands the context the container's own response, and an answer written to
  *       {@code getAsyncContext().getResponse()}, or by an {@code AsyncContext.dispatch()}, would pass
  *       the usage reader by.</li>
+ *   <li>the figure the endpoint reports through {@link QuotaFilter#ACTUAL_TOKENS_ATTRIBUTE} is kept as
+ *       it is set ({@link #reportedActual}): a framework may remove the attributes an include added
+ *       before the filter settles (Spring's {@code DispatcherServlet} restores the request's attributes
+ *       after every include), and the figure must outlive that.</li>
  * </ul>
  * Not thread-safe, like any request.
  */
@@ -42,9 +46,56 @@ final class EndpointRequest extends HttpServletRequestWrapper {
             "if-none-match", "if-modified-since", "if-match", "if-unmodified-since");
 
     private ServletResponse response;
+    /** The last figure set through this request as {@link QuotaFilter#ACTUAL_TOKENS_ATTRIBUTE}; null: none. */
+    private volatile Object reportedActual;
 
     EndpointRequest(HttpServletRequest request) {
         super(request);
+    }
+
+    @Override
+    public void setAttribute(String name, Object value) {
+        super.setAttribute(name, value);
+        if (QuotaFilter.ACTUAL_TOKENS_ATTRIBUTE.equals(name) && value != null) {
+            reportedActual = value;
+        }
+    }
+
+    /**
+     * The figure the endpoint last set as {@link QuotaFilter#ACTUAL_TOKENS_ATTRIBUTE} through this
+     * request (or a wrapper of it, or its async context), whatever removed the attribute since; null
+     * when it set none.
+     */
+    Object reportedActual() {
+        return reportedActual;
+    }
+
+    /** Puts back what {@link #reportedActual} was before a nested dispatch that takes no hold of its own. */
+    void restoreReportedActual(Object before) {
+        reportedActual = before;
+    }
+
+    /** The dispatch the filter held this request for ({@code QuotaFilter#dispatchOf}). */
+    private String dispatch;
+
+    void holds(String dispatch) {
+        this.dispatch = dispatch;
+    }
+
+    /** Whether {@code dispatch} is the one the filter held this request for, not one nested inside it. */
+    boolean held(String dispatch) {
+        return dispatch.equals(this.dispatch);
+    }
+
+    /** The endpoint request {@code request} is or wraps; null when none. */
+    static EndpointRequest in(jakarta.servlet.ServletRequest request) {
+        for (jakarta.servlet.ServletRequest r = request; r != null; ) {
+            if (r instanceof EndpointRequest endpoint) {
+                return endpoint;
+            }
+            r = r instanceof jakarta.servlet.ServletRequestWrapper w ? w.getRequest() : null;
+        }
+        return null;
     }
 
     /** The response the endpoint writes to: the one an async cycle started here must write to as well. */

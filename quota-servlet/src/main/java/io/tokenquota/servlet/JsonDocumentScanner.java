@@ -37,6 +37,12 @@ final class JsonDocumentScanner {
     static final String COUNT_INPUT = "inputTokens";
     /** vLLM's {@code /tokenize} answer. */
     static final String COUNT_TOKENS = "count";
+    /**
+     * Vertex AI's {@code :computeTokens} answer: its tokens listed, no number. A top-level array of
+     * this name is recorded among the root counters (as 0: its presence, not a figure), so the
+     * answer is known to carry a count.
+     */
+    static final String COUNT_LISTED = "tokensInfo";
     /** LMDeploy's api_server ({@code /v1/chat/interactive}): the output, the prompt and the session's history. */
     static final String LMDEPLOY_OUTPUT = "tokens";
     static final String LMDEPLOY_INPUT = "input_tokens";
@@ -327,6 +333,9 @@ final class JsonDocumentScanner {
                 }
                 if (depth == 3 && object && objectAt[1] && !objectAt[2] && "choices".equals(fieldAt[1])) {
                     choiceSeen = true;
+                }
+                if (depth == 2 && !object && objectAt[1] && COUNT_LISTED.equals(fieldAt[1])) {
+                    usages.computeIfAbsent("", k -> new HashMap<>()).put(COUNT_LISTED, 0L);
                 }
                 if (depth <= TRACKED_DEPTH) {
                     objectAt[depth] = object;

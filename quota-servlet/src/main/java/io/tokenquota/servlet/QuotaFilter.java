@@ -253,6 +253,11 @@ public final class QuotaFilter implements Filter {
             asyncDispatch(req, res, chain);
             return;
         }
+        if (req.getAttribute(handled) != null
+                && (req.getDispatcherType() == DispatcherType.INCLUDE || req.getDispatcherType() == DispatcherType.FORWARD)) {
+            nested(req, res, chain);
+            return;
+        }
         if (!(req instanceof HttpServletRequest request) || !(res instanceof HttpServletResponse response)
                 || !QUOTED_DISPATCHES.contains(req.getDispatcherType()) || req.getAttribute(handled) != null) {
             chain.doFilter(req, res);
@@ -474,20 +479,31 @@ public final class QuotaFilter implements Filter {
         }
         Weighing weighing = models == null ? null : new Weighing(weights, models.models());
         Fitted cappedBody = null;
-        // a token count calls no model: whatever budget its body names is never written
-        if ((asked.aboveCap || asked.budget > outputBudgetCap) && !UsageSniffer.countsTokens(path)) {
+        // output past the cap an endpoint is sent unlowered (a token count's budget the filter cannot rewrite)
+        long beyondCap = 0;
+        if (asked.aboveCap || asked.budget > outputBudgetCap) {
             // the endpoint is never asked for more than the cap: what an answer without usage is charged.
-            // Beside a JSON body the parameters' budget is the query string's, which cannot be rewritten
+            // Beside a JSON body the parameters' budget is the query string's, which cannot be rewritten.
+            // A token count ignores the budget, so lowering it changes nothing there
             cappedBody = spliceable == null || asked.budget > outputBudgetCap ? null
                     : capped(spliceable, estimate, asked.countedOutput(), path);
-            if (cappedBody == null) {
+            if (cappedBody != null) {
+                spliceable = cappedBody.body();
+            } else if (UsageSniffer.countsTokens(path)) {
+                // a token count is neither refused nor held for a budget it ignores (an SDK counts the
+                // whole request it will send); but the path is the client's to choose, and a model it
+                // reaches may write the whole budget: an answer that is no count is charged it (below).
+                // Not fitted: the body goes as it came
+                beyondCap = Math.max(asked.beyondCap(), asked.budget > outputBudgetCap
+                        ? times(asked.budget - outputBudgetCap, asked.completions) : 0);
+                spliceable = null;
+            } else {
                 Problems.send(response, 422, Problems.OUTPUT_BUDGET_TOO_LARGE, "the request asks for more than "
                         + outputBudgetCap + " output tokens per completion (the output budget cap), where the quota"
                         + " filter cannot lower it (a form or query parameter, a compressed or non-UTF-8 body, a"
                         + " batch, a budget nested in the body): ask for at most " + outputBudgetCap);
                 return;
             }
-            spliceable = cappedBody.body();
         }
         Fitted fitted = spliceable == null || fitMinimum == 0 ? null
                 : fit(subject, spliceable, charset, estimate, asked.countedOutput(), asked.budget, weighing, path, query,
@@ -570,7 +586,11 @@ public final class QuotaFilter implements Filter {
         // a multipart body is not kept whole: its answers are not remembered (a 304 is charged the estimate)
         java.util.function.Supplier<String> answerKey = keptBody == null ? null
                 : () -> AnswerUsages.requestKey(subject, request.getMethod(), request.getRequestURI(), query, keptBody);
-        Settlement settlement = new Settlement(ledger, hold, estimate, releaseOnError, request, wrapped, sniffer,
+        // the hold counts at most the cap; an endpoint sent a larger budget is charged it when its answer
+        // is no count and reports no usage (weighed at the output rate, as the hold's output is)
+        long charged = beyondCap == 0 ? estimate : clamp(estimate, held(weighing, beyondCap, beyondCap));
+        held.holds(dispatchOf(request));
+        Settlement settlement = new Settlement(ledger, hold, charged, releaseOnError, request, held, wrapped, sniffer,
                 answers, answerKey, providerState, state, settleFailureCount, weighing);
         request.setAttribute(settling, settlement);
         boolean returned = false;
@@ -605,6 +625,41 @@ public final class QuotaFilter implements Filter {
      * listeners' {@code onComplete} after an exception escapes an async dispatch, which left such a
      * hold to expire uncharged.
      */
+    /**
+     * An include or forward made inside a dispatch this filter holds takes no hold of its own. A figure
+     * it reports through {@link #ACTUAL_TOKENS_ATTRIBUTE} (a status fragment's 0 included into a page
+     * whose model wrote the page) is its own, not the holding call's: the attribute, and what the
+     * holding dispatch's request kept of it, are put back as they were before it.
+     */
+    private static void nested(ServletRequest req, ServletResponse res, FilterChain chain) throws IOException, ServletException {
+        Object before = req.getAttribute(ACTUAL_TOKENS_ATTRIBUTE);
+        EndpointRequest endpoint = EndpointRequest.in(req);
+        if (endpoint == null || endpoint.held(dispatchOf((HttpServletRequest) req))) {
+            // the holding dispatch itself, passing this filter again (mapped by path and by servlet name)
+            chain.doFilter(req, res);
+            return;
+        }
+        Object kept = endpoint.reportedActual();
+        try {
+            chain.doFilter(req, res);
+        } finally {
+            if (before == null) {
+                req.removeAttribute(ACTUAL_TOKENS_ATTRIBUTE);
+            } else {
+                req.setAttribute(ACTUAL_TOKENS_ATTRIBUTE, before);
+            }
+            endpoint.restoreReportedActual(kept);
+        }
+    }
+
+    /**
+     * What tells one dispatch of a request from another: its type and target. A filter mapped by path and
+     * by servlet name runs twice in one dispatch, and sees the same.
+     */
+    private static String dispatchOf(HttpServletRequest request) {
+        return request.getDispatcherType() + " " + pathOf(request) + " " + rawPathOf(request);
+    }
+
     private void asyncDispatch(ServletRequest req, ServletResponse res, FilterChain chain) throws IOException, ServletException {
         boolean returned = false;
         try {
@@ -815,6 +870,11 @@ public final class QuotaFilter implements Filter {
                 // n, summed; never less than the array read as text, as it was before
                 if (each.stream().anyMatch(this::aboveCap)) {
                     asked.aboveCap = true;
+                    long beyond = 0;
+                    for (RequestEstimator.Estimate one : each) {
+                        beyond = plus(beyond, beyondCap(one));
+                    }
+                    asked.countBeyondCap(beyond);
                 }
                 // each element's budget is output, as a requests list's is (outputOf), and each names
                 // its own model: weighed at the output rate of the dearest of them
@@ -847,8 +907,34 @@ public final class QuotaFilter implements Filter {
         asked.countMedia(e.mediaItems());
         if (aboveCap(e)) {
             asked.aboveCap = true;
+            asked.countBeyondCap(beyondCap(e));
         }
         return total(e, path);
+    }
+
+    /**
+     * The output a body's budgets above the {@link Builder#outputBudgetCap} ask for past it (the
+     * estimate counts the cap): what an endpoint sent the body unlowered may write beyond the hold.
+     */
+    private long beyondCap(RequestEstimator.Estimate e) {
+        long per = plus(Math.max(0, e.outputBudget() - outputBudgetCap), Math.max(0, e.thinkingBudget() - outputBudgetCap));
+        long beyond = times(per, e.completions());
+        for (RequestEstimator.Estimate one : e.requests()) {
+            beyond = plus(beyond, beyondCap(one));
+        }
+        return beyond;
+    }
+
+    /** {@code a} plus {@code b} (both at least 0), at most {@link Limits#MAX_TOKENS}. */
+    private static long plus(long a, long b) {
+        long sum = a + b;
+        return sum < 0 || sum > Limits.MAX_TOKENS ? Limits.MAX_TOKENS : sum;
+    }
+
+    /** {@code per} times {@code n}, at most {@link Limits#MAX_TOKENS}. */
+    private static long times(long per, long n) {
+        long k = Math.max(1, n);
+        return per > Limits.MAX_TOKENS / k ? Limits.MAX_TOKENS : per * k;
     }
 
     /**

@@ -1272,6 +1272,17 @@ final class RequestEstimator {
             countedOutput = Math.max(countedOutput, output);
         }
 
+        /** The most output a reading's budgets above the filter's cap ask for past it (the estimate counts the cap). */
+        private long beyondCap;
+
+        void countBeyondCap(long output) {
+            beyondCap = Math.max(beyondCap, output);
+        }
+
+        long beyondCap() {
+            return beyondCap;
+        }
+
         /** The most completions a JSON body asked for, or a parameter. */
         private long completionsAsked = 1;
 

@@ -63,6 +63,8 @@ final class Settlement implements AsyncListener {
     private final long estimate;
     private final boolean releaseOnError;
     private final HttpServletRequest request;
+    /** The request as the endpoint saw it: it keeps the figure the endpoint reported ({@link #explicitActual}). */
+    private final EndpointRequest endpoint;
     private final QuotaResponse response;
     private final UsageSniffer sniffer;
     /** The filter's memory of recent answers' usage by ETag, for a 304 made of a computed answer. */
@@ -84,7 +86,8 @@ final class Settlement implements AsyncListener {
     private final Weighing weighing;
 
     Settlement(QuotaLedger ledger, Reservation hold, long estimate, boolean releaseOnError,
-               HttpServletRequest request, QuotaResponse response, UsageSniffer sniffer, AnswerUsages answers,
+               HttpServletRequest request, EndpointRequest endpoint, QuotaResponse response, UsageSniffer sniffer,
+               AnswerUsages answers,
                java.util.function.Supplier<String> answerKey, ProviderState providerState, ProviderState.Reading state,
                AtomicLong failures, Weighing weighing) {
         this.answerKey = answerKey;
@@ -98,6 +101,7 @@ final class Settlement implements AsyncListener {
         this.estimate = estimate;
         this.releaseOnError = releaseOnError;
         this.request = request;
+        this.endpoint = endpoint;
         this.response = response;
         this.sniffer = sniffer;
     }
@@ -392,8 +396,17 @@ final class Settlement implements AsyncListener {
         return false;
     }
 
+    /**
+     * The handler's own figure (rule 1 of {@link #decide}): the last one the endpoint set through the
+     * request it was given, also when the attribute was removed since (Spring removes what an include
+     * added before the filter settles), else the attribute as the request holds it (set around the
+     * endpoint's request), else the {@code X-Quota-Actual-Tokens} header.
+     */
     private Long explicitActual() {
-        Object attribute = request.getAttribute(QuotaFilter.ACTUAL_TOKENS_ATTRIBUTE);
+        Object attribute = endpoint == null ? null : endpoint.reportedActual();
+        if (attribute == null) {
+            attribute = request.getAttribute(QuotaFilter.ACTUAL_TOKENS_ATTRIBUTE);
+        }
         Long value = null;
         if (attribute instanceof Number n) {
             value = wholeCount(n);

@@ -550,10 +550,10 @@ final class UsageSniffer {
 
     /**
      * Whether the answer is a token count from a {@linkplain #countsTokens token-counting path}: one JSON
-     * document, no usage, and no top-level counters but a count's ({@link #COUNT_ANSWER}; Vertex's
-     * {@code tokensInfo} and a detokenized prompt have none). A path that names a count but is served by a model (an
-     * application's wildcard route) answers a completion, with usage or without these counters, and
-     * is charged as one.
+     * document, no usage, and a count's top-level field ({@link #COUNT_ANSWER}) with no other counter.
+     * The path is the client's to choose (an application's conversation id, a wildcard route to the
+     * model), so it alone never makes an answer a count: an answer that carries no count (an
+     * application's own JSON, a completion, a detokenized prompt) is charged by the other rules.
      */
     synchronized boolean tokenCount() {
         if (decoded != null) {
@@ -561,12 +561,16 @@ final class UsageSniffer {
             return decoded.tokenCount();
         }
         return countingPath && format == null && usage() == null && documents == 1 && !sawAnswerEvent
-                && COUNT_ANSWER.containsAll(rootCounters.keySet());
+                && !rootCounters.isEmpty() && COUNT_ANSWER.containsAll(rootCounters.keySet());
     }
 
-    /** The top-level counters a count answers with: Gemini's and Bedrock's totals, vLLM's count, Anthropic's and OpenAI's input. */
+    /**
+     * The top-level fields a count answers with: Gemini's and Bedrock's totals, vLLM's count,
+     * Anthropic's and OpenAI's input, Vertex's {@code tokensInfo} (its tokens, listed).
+     */
     private static final java.util.Set<String> COUNT_ANSWER = java.util.Set.of(JsonDocumentScanner.COUNT_TOTAL,
-            JsonDocumentScanner.LMDEPLOY_INPUT, JsonDocumentScanner.COUNT_INPUT, JsonDocumentScanner.COUNT_TOKENS);
+            JsonDocumentScanner.LMDEPLOY_INPUT, JsonDocumentScanner.COUNT_INPUT, JsonDocumentScanner.COUNT_TOKENS,
+            JsonDocumentScanner.COUNT_LISTED);
     /** An event of a stream was read: a count is one JSON document, never a stream. */
     private boolean sawAnswerEvent;
     /** Root-level JSON documents of the answer (a token count is exactly one). */
