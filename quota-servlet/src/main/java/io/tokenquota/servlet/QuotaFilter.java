@@ -253,8 +253,9 @@ public final class QuotaFilter implements Filter {
             asyncDispatch(req, res, chain);
             return;
         }
-        if (req.getAttribute(handled) != null
-                && (req.getDispatcherType() == DispatcherType.INCLUDE || req.getDispatcherType() == DispatcherType.FORWARD)) {
+        // an include inside a held dispatch is a fragment of its page; a forward hands the request over
+        // and passes through below, its endpoint's figure the holding call's
+        if (req.getAttribute(handled) != null && req.getDispatcherType() == DispatcherType.INCLUDE) {
             nested(req, res, chain);
             return;
         }
@@ -626,10 +627,10 @@ public final class QuotaFilter implements Filter {
      * hold to expire uncharged.
      */
     /**
-     * An include or forward made inside a dispatch this filter holds takes no hold of its own. A figure
-     * it reports through {@link #ACTUAL_TOKENS_ATTRIBUTE} (a status fragment's 0 included into a page
-     * whose model wrote the page) is its own, not the holding call's: the attribute, and what the
-     * holding dispatch's request kept of it, are put back as they were before it.
+     * An include made inside a dispatch this filter holds takes no hold of its own. A figure it reports
+     * through {@link #ACTUAL_TOKENS_ATTRIBUTE} (a status fragment's 0 included into a page whose model
+     * wrote the page) is its own, not the holding call's: the attribute, and what the holding
+     * dispatch's request kept of it, are put back as they were before it.
      */
     private static void nested(ServletRequest req, ServletResponse res, FilterChain chain) throws IOException, ServletException {
         Object before = req.getAttribute(ACTUAL_TOKENS_ATTRIBUTE);
@@ -715,7 +716,9 @@ public final class QuotaFilter implements Filter {
         }
         long completions = Math.max(1, e.completions());
         long asked = Math.min(e.outputBudget(), outputBudgetCap);
-        long output = output(e.outputBudget(), completions, path);
+        // output at the output rate: the answer's budget and the reasoning it does not bound
+        long thinking = unboundedThinking(e);
+        long output = plus(output(e.outputBudget(), completions, path), thinking);
         if (asked < fitMinimum || output >= Limits.MAX_TOKENS) {
             return null;
         }
@@ -737,7 +740,8 @@ public final class QuotaFilter implements Filter {
         }
         // the input, media and query text: the estimate less what the budget adds
         long input = estimate - output;
-        if (held(weighing, input + fitMinimum * completions, fitMinimum * completions) > available) {
+        long least = plus(fitMinimum * completions, thinking);
+        if (held(weighing, plus(input, least), least) > available) {
             return null;
         }
         // the hold grows with the budget (rates are not negative): the largest budget that fits
@@ -745,7 +749,8 @@ public final class QuotaFilter implements Filter {
         long above = asked + 1;
         while (above - budget > 1) {
             long mid = budget + (above - budget) / 2;
-            if (held(weighing, input + mid * completions, mid * completions) <= available) {
+            long midOutput = plus(mid * completions, thinking);
+            if (held(weighing, plus(input, midOutput), midOutput) <= available) {
                 budget = mid;
             } else {
                 above = mid;
@@ -762,7 +767,7 @@ public final class QuotaFilter implements Filter {
         if (query != null && !query.isEmpty()) {
             fittedEstimate = clamp(fittedEstimate, estimator.text(decodedQuery(query)));
         }
-        long fittedOutput = output(budget, completions, path);
+        long fittedOutput = plus(output(budget, completions, path), thinking);
         return held(weighing, fittedEstimate, fittedOutput) <= available
                 ? new Fitted(fitted, fittedEstimate, fittedOutput, budget) : null;
     }
@@ -977,12 +982,22 @@ public final class QuotaFilter implements Filter {
      */
     private long output(RequestEstimator.Estimate e, String path) {
         long answer = output(e.outputBudget(), e.orDefault(), e.completions(), path);
+        long thinking = unboundedThinking(e);
+        return thinking == 0 ? answer : clamp(answer, thinking);
+    }
+
+    /**
+     * Reasoning that the answer's budget does not bound (Qwen's {@code thinking_budget} beside
+     * {@code max_tokens}): written on top of the answer, each completion, capped like a budget; 0 when
+     * none. Fitting lowers the answer's budget only, so this part stays in what a fitted request holds.
+     */
+    private long unboundedThinking(RequestEstimator.Estimate e) {
         if (e.thinkingBudget() <= 0) {
-            return answer;
+            return 0;
         }
-        // reasoning the answer's budget does not bound is written on top of it, each completion
+        long completions = Math.max(1, e.completions());
         long thinking = Math.min(e.thinkingBudget(), outputBudgetCap);
-        return clamp(answer, thinking > Limits.MAX_TOKENS / e.completions() ? Limits.MAX_TOKENS : thinking * e.completions());
+        return thinking > Limits.MAX_TOKENS / completions ? Limits.MAX_TOKENS : thinking * completions;
     }
 
     private long output(RequestEstimator.Asked asked, String path) {
