@@ -249,7 +249,16 @@ final class QuotaResponse extends HttpServletResponseWrapper {
         }
         if (writer == null) {
             // the container's writer does the encoding; PrintWriter(Writer) adds no buffer of its own
-            writer = new PrintWriter(new TeeWriter(super.getWriter()));
+            PrintWriter container = super.getWriter();
+            writer = new PrintWriter(new TeeWriter(container)) {
+                // a PrintWriter asks an inner writer for its errors only when that is a PrintWriter
+                // itself: the container's writer keeps its I/O errors (the client went away) to itself,
+                // and a relay that polls checkError() to cancel the model call must still see them
+                @Override
+                public boolean checkError() {
+                    return super.checkError() | container.checkError();
+                }
+            };
             sniffer.fedWriterText();
         }
         return writer;
@@ -349,6 +358,49 @@ final class QuotaResponse extends HttpServletResponseWrapper {
                 throw e;
             }
             noteSent();
+        }
+
+        /**
+         * Text written through the stream is encoded by the container as it encodes it without this
+         * filter (Jetty in the response's charset; the servlet API's default takes ISO-8859-1 only), and
+         * shown to the sniffer in the response's charset: usage fields are ASCII either way.
+         */
+        @Override
+        public void print(String s) throws IOException {
+            String text = String.valueOf(s);
+            try {
+                out.print(text);
+            } catch (IOException e) {
+                clientGone = true;
+                sniffText(text);
+                throw e;
+            }
+            sniffText(text);
+            noteSent();
+        }
+
+        @Override
+        public void println(String s) throws IOException {
+            print(String.valueOf(s) + "\r\n");
+        }
+
+        @Override
+        public void println() throws IOException {
+            print("\r\n");
+        }
+
+        private void sniffText(String text) {
+            java.nio.charset.Charset charset = StandardCharsets.ISO_8859_1;
+            try {
+                String name = getCharacterEncoding();
+                if (name != null) {
+                    charset = java.nio.charset.Charset.forName(name);
+                }
+            } catch (RuntimeException unknown) {
+                // the container refused to encode in it too, or wrote Latin-1: the fallback reads the ASCII fields
+            }
+            byte[] bytes = text.getBytes(charset);
+            sniff(bytes, 0, bytes.length);
         }
 
         @Override

@@ -20,7 +20,6 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -200,28 +199,29 @@ abstract class AbstractRound68 extends H2FilterRound {
     }
 
     /**
-     * Break (Jetty; Tomcat's own {@code print(String)} takes ISO-8859-1 only, so there the control fails
-     * too and the test is skipped): Jetty's {@code ServletOutputStream.print(String)} encodes in the
-     * response's charset, but behind the filter the servlet gets the filter's stream, which inherits the
-     * servlet API's ISO-8859-1-only {@code print}: an answer with an em dash throws
-     * {@code CharConversionException} after the model answered, the client gets 500, and the hold is
-     * released: the model call is free.
+     * Break (Jetty): Jetty's {@code ServletOutputStream.print(String)} encodes in the response's
+     * charset, but behind the filter the servlet got the filter's stream, which inherited the servlet
+     * API's ISO-8859-1-only {@code print}: an answer with an em dash threw {@code CharConversionException}
+     * after the model answered, the client got 500, and the hold was released: the model call was free.
+     * The servlet must behave behind the filter as it does without it: on Tomcat, whose own
+     * {@code print(String)} takes ISO-8859-1 only, it fails the same way in both places.
      */
     @Test
     void aJsonAnswerWrittenWithPrintIsDeliveredAndChargedItsUsage() {
         String control = subject();
         HttpResponse<String> open = TestHttp.postJson(container.uri("/open/v1/print"), control, CHAT);
-        Assumptions.assumeTrue(open.statusCode() == 200,
-                kind() + "'s own ServletOutputStream.print(String) refuses non-ISO-8859-1 text: " + open.statusCode());
-        assertTrue(open.body().contains("\u2014"), open.body());
 
         String user = subject();
         HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/v1/print"), user, CHAT);
         QuotaAccount account = settled(user);
         assertEquals(1, calls(user));
-        assertEquals(200, r.statusCode(), kind() + ": the same servlet behind the filter failed: " + r.body()
-                + "; charged " + account.used() + " " + ledger(user));
-        assertTrue(r.body().contains("\u2014"), r.body());
-        assertEquals(PRINTED_TOKENS, account.used(), ledger(user));
+        assertEquals(open.statusCode(), r.statusCode(), kind() + ": the servlet answered " + open.statusCode()
+                + " without the filter and " + r.statusCode() + " behind it: " + r.body() + "; charged "
+                + account.used() + " " + ledger(user));
+        if (open.statusCode() == 200) {
+            assertTrue(open.body().contains("\u2014"), open.body());
+            assertTrue(r.body().contains("\u2014"), r.body());
+            assertEquals(PRINTED_TOKENS, account.used(), ledger(user));
+        }
     }
 }
