@@ -195,6 +195,14 @@ final class QuotaResponse extends HttpServletResponseWrapper {
     public void reset() {
         readDiscarded();
         super.reset();
+        synchronized (this) {
+            // as the container's reset: the headers are gone (a figure reported before it, a cache hit's
+            // 0, is not the answer's that follows), and the endpoint may choose the writer or the stream
+            // anew
+            actualTokens = null;
+            writer = null;
+            stream = null;
+        }
         // a downstream reset() must not strip the quota headers the client is promised
         quotaHeaders.run();
     }

@@ -1,0 +1,284 @@
+package io.tokenquota.servlet.breakit69;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.tokenquota.QuotaAccount;
+import io.tokenquota.servlet.QuotaFilter;
+import io.tokenquota.servlet.testing.Deployment;
+import io.tokenquota.servlet.testing.H2FilterRound;
+import io.tokenquota.servlet.testing.TestHttp;
+import jakarta.servlet.http.HttpServlet;
+import jakarta.servlet.http.HttpServletRequest;
+import jakarta.servlet.http.HttpServletResponse;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Round 69 of issue 11: the response and request objects the filter hands to the endpoint. The same
+ * plain servlet runs on an unprotected path (the control) and behind the filter; what it can observe of
+ * its own response and request must be the same in both places, and a model call it makes must be
+ * charged what it used.
+ *
+ * <p>Every servlet here calls the model once (counted per subject) before it writes the model's answer;
+ * the answer is an OpenAI chat completion whose usage counts a server-side context the endpoint added
+ * (retrieved documents: a RAG endpoint), so the usage is well above the filter's estimate of the
+ * client's short body.
+ */
+abstract class AbstractRound69 extends H2FilterRound {
+    /** Model calls per subject. */
+    static final Map<String, AtomicInteger> CALLS = new ConcurrentHashMap<>();
+    /** What each servlet observed of its own response or request, per subject (for messages and comparisons). */
+    static final Map<String, List<String>> SEEN = new ConcurrentHashMap<>();
+
+    /** The usage of the model's answer: the client's question plus 8,800 tokens of retrieved context. */
+    static final long USAGE = 9_000;
+
+    static final String CHAT = "{\"model\":\"gpt-4.1\",\"max_tokens\":200,\"messages\":[{\"role\":\"user\","
+            + "\"content\":\"Summarise our Q3 report in two sentences.\"}]}";
+
+    static String subject() {
+        return "u69-" + UUID.randomUUID().toString().substring(0, 12);
+    }
+
+    static void called(String subject) {
+        CALLS.computeIfAbsent(subject == null ? "?" : subject, s -> new AtomicInteger()).incrementAndGet();
+    }
+
+    static int calls(String subject) {
+        return CALLS.getOrDefault(subject, new AtomicInteger()).get();
+    }
+
+    static void saw(String subject, String what) {
+        SEEN.computeIfAbsent(subject == null ? "?" : subject, s -> new CopyOnWriteArrayList<>()).add(what);
+    }
+
+    static List<String> seen(String subject) {
+        return SEEN.getOrDefault(subject, List.of());
+    }
+
+    /** The model's answer: an OpenAI chat completion with its usage. */
+    static String answer(long usage) {
+        return "{\"id\":\"chatcmpl-69\",\"object\":\"chat.completion\",\"model\":\"gpt-4.1\",\"choices\":[{\"index\":0,"
+                + "\"message\":{\"role\":\"assistant\",\"content\":\"Revenue grew 12% while costs fell; the margin"
+                + " reached a record.\"},\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":" + (usage - 40)
+                + ",\"completion_tokens\":40,\"total_tokens\":" + usage + "}}";
+    }
+
+    /** The same answer rendered as an HTML page for a browser (the summary, the sources, a footer). */
+    static String html(int bytes) {
+        StringBuilder page = new StringBuilder("<!doctype html><html><head><title>Q3 summary</title></head><body>"
+                + "<h1>Q3 summary</h1><p>Revenue grew 12% while costs fell; the margin reached a record.</p><ol>");
+        int i = 0;
+        while (page.length() < bytes) {
+            page.append("<li><a href=\"/docs/q3/").append(i).append("\">Source ").append(i++)
+                    .append(": quarterly report, section on revenue and costs by region</a></li>");
+        }
+        return page.toString();
+    }
+
+    @Override
+    protected Deployment deploy(QuotaFilter filter) {
+        return Deployment.create()
+                .filter("quota", filter, "/*")
+                .servlet("rag", new Rag(), "/ai/v1/*")
+                .servlet("open-rag", new Rag(), "/open/v1/*");
+    }
+
+    /**
+     * A RAG chat endpoint written as plain servlets are written. Each path calls the model once, then:
+     * <ul>
+     *   <li>{@code /cached}: first serves the answer cached for the question, reporting 0 tokens through
+     *   {@code X-Quota-Actual-Tokens} (no model call) as the filter's documentation asks; the cached
+     *   entry turns out stale while it is written (its checksum fails), so the servlet discards the
+     *   response with {@code reset()} (which clears the status, the headers and the buffer) and answers
+     *   from a fresh model call.</li>
+     *   <li>{@code /render-writer}: renders the answer as HTML through {@code getWriter()}; the template
+     *   fails in the footer, so the servlet discards the page with {@code reset()} and falls back to the
+     *   model's JSON, again through {@code getWriter()}.</li>
+     *   <li>{@code /render-stream}: the same, but the fallback copies the upstream's JSON bytes through
+     *   {@code getOutputStream()} (allowed after {@code reset()}: the servlet API resets the choice of
+     *   writer or stream with the buffer).</li>
+     * </ul>
+     */
+    public static class Rag extends HttpServlet {
+        @Override
+        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+            req.getInputStream().readAllBytes();
+            String user = req.getHeader("x-user-id");
+            String path = req.getPathInfo() == null ? "" : req.getPathInfo();
+            switch (path) {
+                case "/cached" -> cached(user, resp);
+                case "/render-writer" -> render(user, resp, false);
+                case "/render-stream" -> render(user, resp, true);
+                case "/render-plain" -> renderPlain(user, resp);
+                default -> resp.sendError(404);
+            }
+        }
+
+        private static void cached(String user, HttpServletResponse resp) throws IOException {
+            // a cache hit calls no model: report 0 tokens, as the filter's README tells an endpoint to
+            resp.setHeader(QuotaFilter.ACTUAL_TOKENS_HEADER, "0");
+            resp.setHeader("X-Cache", "HIT");
+            resp.setContentType("application/json");
+            byte[] cached = "{\"id\":\"chatcmpl-old\",\"object\":\"chat.completion\",\"choices\":[{\"index\":0,\"message\":{"
+                    .getBytes(StandardCharsets.UTF_8);
+            resp.getOutputStream().write(cached);
+            // the cached entry's checksum fails half-way: discard everything (status, headers, buffer)
+            resp.reset();
+            saw(user, "after reset: X-Cache=" + resp.getHeader("X-Cache") + " " + QuotaFilter.ACTUAL_TOKENS_HEADER + "="
+                    + resp.getHeader(QuotaFilter.ACTUAL_TOKENS_HEADER));
+            called(user);
+            resp.setContentType("application/json");
+            resp.setHeader("X-Cache", "MISS");
+            resp.getOutputStream().write(answer(USAGE).getBytes(StandardCharsets.UTF_8));
+        }
+
+        private static void render(String user, HttpServletResponse resp, boolean relayBytes) throws IOException {
+            called(user);
+            String json = answer(USAGE);
+            resp.setContentType("text/html;charset=UTF-8");
+            PrintWriter page = resp.getWriter();
+            page.write(html(2_000));
+            // the template's footer throws: the page is dropped, the model's JSON answered instead
+            resp.reset();
+            resp.setContentType("application/json;charset=UTF-8");
+            try {
+                if (relayBytes) {
+                    resp.getOutputStream().write(json.getBytes(StandardCharsets.UTF_8));
+                } else {
+                    resp.getWriter().write(json);
+                }
+            } catch (RuntimeException e) {
+                saw(user, "fallback failed: " + e);
+                throw e;
+            }
+        }
+
+        /**
+         * The page in the container's default charset ({@code text/html} without one: ISO-8859-1), the
+         * fallback in UTF-8 with the model's typographic punctuation.
+         */
+        private static void renderPlain(String user, HttpServletResponse resp) throws IOException {
+            called(user);
+            String json = answer(USAGE).replace("Revenue grew 12%", "Revenue grew 12% \u2014 a record \u2014");
+            resp.setContentType("text/html");
+            resp.getWriter().write(html(2_000));
+            resp.reset();
+            resp.setContentType("application/json;charset=UTF-8");
+            resp.getWriter().write(json);
+            saw(user, "fallback written in " + resp.getCharacterEncoding());
+        }
+    }
+
+    private HttpResponse<String> call(String path, String user) {
+        return TestHttp.postJson(container.uri(path), user, CHAT);
+    }
+
+    /**
+     * Break: {@code reset()} clears every header, but behind the filter {@code X-Quota-Actual-Tokens} is
+     * kept in the filter's own field and survives it. A RAG endpoint that reported 0 for a cache hit,
+     * found the entry stale, reset the response and answered from a fresh model call is charged the 0
+     * it had taken back: the model call is free. The endpoint sees it too: after the reset its own
+     * {@code getHeader} still answers "0" behind the filter, null without it.
+     */
+    @Test
+    void aResetTakesBackAZeroReportedForACacheHit() {
+        String control = subject();
+        HttpResponse<String> open = call("/open/v1/cached", control);
+        assertEquals(200, open.statusCode(), open.body());
+        assertTrue(open.body().contains("\"total_tokens\":" + USAGE), open.body());
+
+        String user = subject();
+        HttpResponse<String> r = call("/ai/v1/cached", user);
+        QuotaAccount account = settled(user);
+        assertEquals(1, calls(user));
+        assertEquals(open.statusCode(), r.statusCode(), r.body());
+        assertEquals(seen(control), seen(user), kind() + ": the endpoint saw its headers differently after reset()"
+                + " behind the filter; charged " + account.used() + " " + ledger(user));
+        assertEquals(USAGE, account.used(), kind() + ": a fresh model call answered after reset() was charged "
+                + account.used() + " (the 0 reported for the discarded cache hit) " + ledger(user));
+    }
+
+    /**
+     * Break: the servlet API lets an endpoint that wrote through {@code getWriter()} call {@code reset()}
+     * and write again; behind the filter the second {@code getWriter()} returns the filter's cached
+     * writer, around the container writer as it was before the reset (on Tomcat, whose reset drops
+     * the writer's converter, writing through it then fails). The model's answer must still be
+     * delivered and charged.
+     */
+    @Test
+    void aPageDroppedWithResetThenAnsweredThroughTheWriterIsDeliveredAndCharged() {
+        String control = subject();
+        HttpResponse<String> open = call("/open/v1/render-writer", control);
+
+        String user = subject();
+        HttpResponse<String> r = call("/ai/v1/render-writer", user);
+        QuotaAccount account = settled(user);
+        assertEquals(1, calls(user));
+        assertEquals(open.statusCode(), r.statusCode(), kind() + ": the servlet answered " + open.statusCode()
+                + " without the filter and " + r.statusCode() + " behind it " + seen(user) + "; charged "
+                + account.used() + " " + ledger(user));
+        assertEquals(open.body(), r.body(), kind() + ": other bytes behind the filter");
+        if (open.statusCode() == 200) {
+            assertEquals(USAGE, account.used(), ledger(user));
+        }
+    }
+
+    /**
+     * The same fallback, but the dropped page was written in the container's default charset and the
+     * answer in UTF-8: without the filter the container gives a writer in the new charset after the
+     * reset (Jetty; Tomcat keeps the old writer's charset); behind it the endpoint gets the filter's
+     * cached writer, which must encode as the container's would.
+     */
+    @Test
+    void aWriterTakenAgainAfterResetEncodesInTheNewCharset() {
+        String control = subject();
+        HttpResponse<String> open = call("/open/v1/render-plain", control);
+        assertEquals(200, open.statusCode(), open.body());
+
+        String user = subject();
+        HttpResponse<String> r = call("/ai/v1/render-plain", user);
+        QuotaAccount account = settled(user);
+        assertEquals(1, calls(user));
+        assertEquals(open.statusCode(), r.statusCode(), r.body());
+        assertEquals(open.body(), r.body(), kind() + ": the answer's bytes differ behind the filter; charged "
+                + account.used() + " " + ledger(user));
+        assertEquals(USAGE, account.used(), ledger(user));
+    }
+
+    /**
+     * Break: after {@code reset()} the servlet API lets an endpoint that had taken the writer take the
+     * stream (both containers reset the choice with the buffer). Behind the filter
+     * {@code getOutputStream()} throws "getWriter() was already called": the model's answer never goes
+     * out, the client gets 500, and the failure before anything was committed releases the hold: a
+     * model call the endpoint made is free.
+     */
+    @Test
+    void aPageDroppedWithResetThenAnsweredThroughTheStreamIsDeliveredAndCharged() {
+        String control = subject();
+        HttpResponse<String> open = call("/open/v1/render-stream", control);
+
+        String user = subject();
+        HttpResponse<String> r = call("/ai/v1/render-stream", user);
+        QuotaAccount account = settled(user);
+        assertEquals(1, calls(user));
+        assertEquals(open.statusCode(), r.statusCode(), kind() + ": the servlet answered " + open.statusCode()
+                + " without the filter and " + r.statusCode() + " behind it " + seen(user) + "; charged "
+                + account.used() + " " + ledger(user));
+        assertEquals(open.body(), r.body(), kind() + ": other bytes behind the filter");
+        if (open.statusCode() == 200) {
+            assertEquals(USAGE, account.used(), ledger(user));
+        }
+    }
+
+}
