@@ -27,10 +27,16 @@ final class QuotaResponse extends HttpServletResponseWrapper {
     /**
      * Bytes written before the response was committed, not yet read: until the headers go out the
      * application may still change its Content-Type or reset the buffer, so the format is chosen when
-     * they do (or when this holds {@link #MAX_PENDING} bytes, or at the end). Guarded by this.
+     * they do (or when this holds {@link #pendingLimit} bytes, or at the end). Guarded by this.
      */
     private final java.io.ByteArrayOutputStream pending = new java.io.ByteArrayOutputStream();
     private static final int MAX_PENDING = 64 * 1024;
+    /**
+     * The most held while nothing is sent, when the container's buffer is larger than
+     * {@link #MAX_PENDING}: a reset may discard all the container holds, and what follows it must be
+     * read from its own first bytes (an 80 KB page in a 256 KB buffer, dropped for the model's JSON).
+     */
+    private static final int MOST_PENDING = 1 << 20;
 
     /** Wraps an include: the Content-Type belongs to the including page, not to this answer. */
     private final boolean included;
@@ -302,7 +308,7 @@ final class QuotaResponse extends HttpServletResponseWrapper {
                 // the format is told from the first visible characters: a relay that passes on an
                 // upstream's keep-alive spaces (flushed before a slow answer) has shown none yet
                 if ((!isCommitted() || (blank(pending.toByteArray(), 0, pending.size()) && blank(b, off, len)))
-                        && pending.size() + len <= MAX_PENDING) {
+                        && pending.size() + len <= pendingLimit()) {
                     pending.write(b, off, len);
                     return;
                 }
@@ -310,6 +316,14 @@ final class QuotaResponse extends HttpServletResponseWrapper {
             }
         }
         sniffer.feed(b, off, len);
+    }
+
+    /**
+     * How much is held before the format is chosen: {@link #MAX_PENDING}, or, while nothing is sent,
+     * up to what the container buffers (at most {@link #MOST_PENDING}), which a reset can still discard.
+     */
+    private int pendingLimit() {
+        return isCommitted() ? MAX_PENDING : Math.min(MOST_PENDING, Math.max(MAX_PENDING, getBufferSize()));
     }
 
     /** Whether the bytes are white space (or a UTF-8 byte order mark's) only. */

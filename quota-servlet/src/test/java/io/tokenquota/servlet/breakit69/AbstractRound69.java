@@ -108,6 +108,9 @@ abstract class AbstractRound69 extends H2FilterRound {
      *   <li>{@code /render-stream}: the same, but the fallback copies the upstream's JSON bytes through
      *   {@code getOutputStream()} (allowed after {@code reset()}: the servlet API resets the choice of
      *   writer or stream with the buffer).</li>
+     *   <li>{@code /big-page}: sets a 256 KB buffer so that a rendering failure can still be answered
+     *   cleanly, renders an 80 KB HTML page (the summary with its sources), fails in the footer, drops
+     *   the page with {@code resetBuffer()} and answers the model's JSON instead.</li>
      * </ul>
      */
     public static class Rag extends HttpServlet {
@@ -120,6 +123,7 @@ abstract class AbstractRound69 extends H2FilterRound {
                 case "/cached" -> cached(user, resp);
                 case "/render-writer" -> render(user, resp, false);
                 case "/render-stream" -> render(user, resp, true);
+                case "/big-page" -> bigPage(user, resp);
                 case "/render-plain" -> renderPlain(user, resp);
                 default -> resp.sendError(404);
             }
@@ -177,6 +181,22 @@ abstract class AbstractRound69 extends H2FilterRound {
             resp.setContentType("application/json;charset=UTF-8");
             resp.getWriter().write(json);
             saw(user, "fallback written in " + resp.getCharacterEncoding());
+        }
+
+        private static void bigPage(String user, HttpServletResponse resp) throws IOException {
+            called(user);
+            resp.setBufferSize(256 * 1024);
+            resp.setContentType("text/html;charset=UTF-8");
+            byte[] page = html(80 * 1024).getBytes(StandardCharsets.UTF_8);
+            var out = resp.getOutputStream();
+            for (int off = 0; off < page.length; off += 8 * 1024) {
+                out.write(page, off, Math.min(8 * 1024, page.length - off));
+            }
+            saw(user, "committed after the page: " + resp.isCommitted());
+            // the footer's template throws: the page is dropped (nothing was sent), the JSON answered
+            resp.resetBuffer();
+            resp.setContentType("application/json;charset=UTF-8");
+            out.write(answer(USAGE).getBytes(StandardCharsets.UTF_8));
         }
     }
 
@@ -281,4 +301,27 @@ abstract class AbstractRound69 extends H2FilterRound {
         }
     }
 
+    /**
+     * Break: the filter reads what a reset discards on its own, so that the real answer after an HTML
+     * prelude is still read from its first bytes, but only while it holds those bytes (64 KB). An
+     * endpoint with a larger buffer (256 KB) that drops an 80 KB rendered page with
+     * {@code resetBuffer()} and answers the model's JSON has its answer read as the continuation of an
+     * HTML page: the usage (9,000) is never seen and the estimate of the short question is charged.
+     */
+    @Test
+    void anAnswerAfterALargeDiscardedPageIsChargedItsUsage() {
+        String control = subject();
+        HttpResponse<String> open = call("/open/v1/big-page", control);
+        assertEquals(200, open.statusCode(), open.body());
+        assertEquals(answer(USAGE), open.body(), "the unprotected servlet's page was not discarded");
+
+        String user = subject();
+        HttpResponse<String> r = call("/ai/v1/big-page", user);
+        QuotaAccount account = settled(user);
+        assertEquals(1, calls(user));
+        assertEquals(200, r.statusCode(), r.body());
+        assertEquals(open.body(), r.body());
+        assertEquals(USAGE, account.used(), kind() + ": the model's answer (usage " + USAGE + ") was charged "
+                + account.used() + " " + seen(user) + " " + ledger(user));
+    }
 }
