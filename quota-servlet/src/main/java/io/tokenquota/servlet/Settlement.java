@@ -149,7 +149,8 @@ final class Settlement implements AsyncListener {
      *       called, and hanging up must not make the call free;</li>
      *   <li>an exception (or an async timeout) before a successful status was committed: the hold is
      *       released ({@code releaseOnError}, the default) or charged the estimate; after a 2xx was
-     *       committed the model was already answering, so the estimate is charged;</li>
+     *       committed, or the endpoint flushed a 2xx answer's bytes (which a buffering wrapper in front
+     *       of the filter may still send), the model was already answering, so the estimate is charged;</li>
      *   <li>a 2xx without usage: the estimate is charged.</li>
      * </ol>
      */
@@ -268,7 +269,7 @@ final class Settlement implements AsyncListener {
             String calls = status >= 200 && status < 300 ? sniffer.callsFingerprint() : null;
             Long explicit = explicitActual();
             Decision d = decide(explicit, usage, provisional, effective, status, eventSourceReconnect(request),
-                    response.isCommitted(),
+                    response.answering(),
                     (status == 406 || status == 412) && springMatchedNoHandler(request), sniffer.tokenCount(),
                     calls != null && answers.usage(AnswerUsages.chargedCalls(hold.subject()), calls) != null,
                     releaseOnError, estimate);

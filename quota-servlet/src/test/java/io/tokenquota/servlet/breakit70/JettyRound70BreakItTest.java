@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit70;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound70BreakItTest extends AbstractRound70 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
