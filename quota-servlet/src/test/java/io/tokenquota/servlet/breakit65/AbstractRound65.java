@@ -6,6 +6,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.tokenquota.servlet.QuotaFilter;
+import static io.tokenquota.servlet.testing.MediaBytes.ascii;
+import static io.tokenquota.servlet.testing.MediaBytes.box;
+import static io.tokenquota.servlet.testing.MediaBytes.cat;
+import static io.tokenquota.servlet.testing.MediaBytes.u32;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.H2FilterRound;
 import io.tokenquota.servlet.testing.TestHttp;
@@ -117,26 +121,6 @@ abstract class AbstractRound65 extends H2FilterRound {
 
     // ------------------------------------------------------------------ helpers
 
-    static byte[] ascii(String s) {
-        return s.getBytes(StandardCharsets.US_ASCII);
-    }
-
-    static byte[] u32(long v) {
-        return new byte[] {(byte) (v >>> 24), (byte) (v >>> 16), (byte) (v >>> 8), (byte) v};
-    }
-
-    static byte[] cat(byte[]... parts) {
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        for (byte[] p : parts) {
-            out.writeBytes(p);
-        }
-        return out.toByteArray();
-    }
-
-    static byte[] box(String type, byte[]... body) {
-        byte[] b = cat(body);
-        return cat(u32(8 + b.length), ascii(type), b);
-    }
 
     static byte[] pngChunk(String type, byte[] data) {
         CRC32 crc = new CRC32();
