@@ -70,42 +70,31 @@ final class QuotaResponse extends HttpServletResponseWrapper {
 
     /** The status of the response when it was first seen committed; 0 before. Guarded by this. */
     private int sentStatus;
-    /** The endpoint has written some of its answer's bytes. */
-    private volatile boolean wrote;
     /**
-     * The endpoint flushed what it had written under a 2xx: it was answering, whether or not the
-     * response is committed yet. A buffering wrapper of a filter in front of this one (Spring's
-     * {@code ContentCachingResponseWrapper} in a logging filter) swallows the flush and sends the bytes
-     * itself after this filter has settled, even after an exception.
+     * The endpoint wrote bytes of a 2xx answer (not an include's): the model was answering, whether
+     * or not the response is committed yet. A buffering wrapper of a filter in front of this one
+     * (Spring's {@code ContentCachingResponseWrapper} in a logging filter) swallows every flush and
+     * close and sends the bytes itself after this filter has settled, even after an exception; a
+     * container discards them instead, but the model answered all the same.
      */
-    private volatile boolean flushedAnswer;
+    private volatile boolean wroteAnswer;
 
-    /** Whether the endpoint was answering: the response is committed, or it flushed a 2xx answer's bytes. */
+    /** Whether the endpoint was answering: the response is committed, or it wrote a 2xx answer's bytes. */
     boolean answering() {
-        return flushedAnswer || isCommitted();
+        return wroteAnswer || isCommitted();
     }
 
     /** Notes the status that went out, once the response is committed. */
-    private void noteSent() {
-        noteSent(false);
-    }
-
-    /** {@link #noteSent()}, after a flush when {@code flush}. */
-    private void noteSent(boolean flush) {
-        if (flush && wrote && !included && super.getStatus() >= 200 && super.getStatus() < 300) {
-            flushedAnswer = true;
-        }
-        synchronized (this) {
-            if (sentStatus == 0 && !included && isCommitted()) {
-                sentStatus = super.getStatus();
-            }
+    private synchronized void noteSent() {
+        if (sentStatus == 0 && !included && isCommitted()) {
+            sentStatus = super.getStatus();
         }
     }
 
     @Override
     public void flushBuffer() throws IOException {
         super.flushBuffer();
-        noteSent(true);
+        noteSent();
     }
 
     @Override
@@ -325,7 +314,9 @@ final class QuotaResponse extends HttpServletResponseWrapper {
         if (len == 0) {
             return;
         }
-        wrote = true;
+        if (!included && super.getStatus() >= 200 && super.getStatus() < 300) {
+            wroteAnswer = true;
+        }
         synchronized (this) {
             if (!sniffer.started()) {
                 // the format is told from the first visible characters: a relay that passes on an
@@ -402,7 +393,7 @@ final class QuotaResponse extends HttpServletResponseWrapper {
                 clientGone = true;
                 throw e;
             }
-            noteSent(true);
+            noteSent();
         }
 
         /**
@@ -491,7 +482,7 @@ final class QuotaResponse extends HttpServletResponseWrapper {
         @Override
         public void flush() {
             out.flush();
-            noteSent(true);
+            noteSent();
         }
 
         @Override
