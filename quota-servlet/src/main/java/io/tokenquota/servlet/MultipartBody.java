@@ -27,10 +27,20 @@ import java.util.function.ToLongFunction;
  * {@link MediaSize} reads of it at that rate, as an inline image does. Other files (images elsewhere,
  * archives) cost the fallback estimate. A part labelled JSON (Spring's {@code @RequestPart} of a
  * request object) is kept apart, to be estimated as a JSON body is: its strings, its budget and its
- * {@code n}. Immutable.
+ * {@code n}. The text of a file is also handed out by its part's name, read for a budget as a field's
+ * value is: an endpoint may parse a file as its JSON request whatever its label ({@code curl -F
+ * request=@chat.json} labels it {@code application/octet-stream}).
+ *
+ * <p>A field (and a file labelled text) is read in the request's charset, and also in the charset
+ * its part's {@code Content-Type} names (RFC 7578 section 4.4) and in the one a {@code _charset_}
+ * field names (the HTML form convention): Jetty decodes a field in those, Tomcat in the request's,
+ * so every reading is a value of the field (a budget counts at its largest) and the text counts at
+ * its costliest reading. Immutable.
  *
  * @param text         the fields' text, joined
- * @param fields       the values of the parts that are not files, by name (where a budget can be)
+ * @param fields       the values of the parts that are not files, by name (where a budget can be), each
+ *                     in every charset a container may read it in
+ * @param files        the text of the files that read as text, by name (where a JSON request can be)
  * @param json         the parts labelled JSON, as sent
  * @param audioMillis  the milliseconds of its audio files, added up; -1 when no file is audio
  * @param textTokens   the tokens of the audio files whose text costs more than their duration
@@ -40,8 +50,11 @@ import java.util.function.ToLongFunction;
  * @param unreadable   the container would not parse the parts (no multipart configuration on the
  *                     endpoint, or over its own limits)
  */
-record MultipartBody(CharSequence text, Map<String, List<String>> fields, List<byte[]> json, long audioMillis,
-                     long textTokens, long mediaTokens, boolean tooLarge, boolean unreadable) {
+record MultipartBody(CharSequence text, Map<String, List<String>> fields, Map<String, List<String>> files,
+                     List<byte[]> json, long audioMillis, long textTokens, long mediaTokens, boolean tooLarge,
+                     boolean unreadable) {
+    /** The HTML form convention's field naming the charset of the form's fields (HTML, 4.10.22.4). */
+    private static final String CHARSET_FIELD = "_charset_";
 
     /**
      * @param tokens    what a text costs, given a view it must not keep
@@ -52,7 +65,11 @@ record MultipartBody(CharSequence text, Map<String, List<String>> fields, List<b
                               MediaSize.Rate imageRate) throws IOException {
         StringBuilder text = new StringBuilder();
         Map<String, List<String>> fields = new LinkedHashMap<>();
+        Map<String, List<String>> files = new LinkedHashMap<>();
         List<byte[]> json = new ArrayList<>();
+        // the parts read as text, decoded once every _charset_ field is known (it may come last)
+        List<TextPart> texts = new ArrayList<>();
+        List<Charset> formCharsets = new ArrayList<>();
         long audioMillis = -1;
         long textTokens = 0;
         long mediaTokens = 0;
@@ -61,7 +78,7 @@ record MultipartBody(CharSequence text, Map<String, List<String>> fields, List<b
             for (Part part : request.getParts()) {
                 size += Math.max(0, part.getSize());
                 if (size > limit) {
-                    return new MultipartBody(null, null, null, -1, 0, 0, true, false);
+                    return new MultipartBody(null, null, null, null, -1, 0, 0, true, false);
                 }
                 if (isJson(part.getContentType())) {
                     // Spring binds such a part (file or field) as it binds a JSON body
@@ -69,14 +86,16 @@ record MultipartBody(CharSequence text, Map<String, List<String>> fields, List<b
                         json.add(in.readAllBytes());
                     }
                 } else if (part.getSubmittedFileName() == null || isText(part.getContentType())) {
-                    String value;
+                    byte[] value;
                     try (InputStream in = part.getInputStream()) {
-                        value = new String(in.readAllBytes(), charset);
+                        value = in.readAllBytes();
                     }
-                    text.append(value).append('\n');
-                    if (part.getSubmittedFileName() == null) {
-                        fields.computeIfAbsent(part.getName(), k -> new ArrayList<>()).add(value);
+                    boolean field = part.getSubmittedFileName() == null;
+                    if (field && CHARSET_FIELD.equals(part.getName())) {
+                        charsetNamed(new String(value, charset)).filter(c -> !formCharsets.contains(c))
+                                .ifPresent(formCharsets::add);
                     }
+                    texts.add(new TextPart(part.getName(), field, value, BodyText.labelled(part.getContentType())));
                 } else {
                     // the label does not say text: the content decides, by the rule a body is judged by
                     CharSequence content = null;
@@ -105,13 +124,51 @@ record MultipartBody(CharSequence text, Map<String, List<String>> fields, List<b
                     }
                     if (content != null) {
                         text.append(content).append('\n');
+                        files.computeIfAbsent(part.getName(), k -> new ArrayList<>()).add(content.toString());
                     }
                 }
             }
         } catch (ServletException | IllegalStateException e) {
-            return new MultipartBody(null, null, null, -1, 0, 0, false, true);
+            return new MultipartBody(null, null, null, null, -1, 0, 0, false, true);
         }
-        return new MultipartBody(text, fields, json, audioMillis, textTokens, mediaTokens, false, false);
+        for (TextPart part : texts) {
+            // the request's charset (Tomcat's), the part's own and the form's (Jetty's): each reading a value
+            List<Charset> charsets = new ArrayList<>(List.of(charset));
+            part.labelled().stream().filter(c -> !charsets.contains(c)).forEach(charsets::add);
+            formCharsets.stream().filter(c -> !charsets.contains(c)).forEach(charsets::add);
+            List<String> readings = new ArrayList<>();
+            String costliest = null;
+            long most = -1;
+            for (Charset c : charsets) {
+                String reading = new String(part.value(), c);
+                if (readings.contains(reading)) {
+                    continue;
+                }
+                readings.add(reading);
+                long cost = charsets.size() == 1 ? 0 : tokens.applyAsLong(reading);
+                if (cost > most) {
+                    most = cost;
+                    costliest = reading;
+                }
+            }
+            text.append(costliest).append('\n');
+            (part.field() ? fields : files).computeIfAbsent(part.name(), k -> new ArrayList<>()).addAll(readings);
+        }
+        return new MultipartBody(text, fields, files, json, audioMillis, textTokens, mediaTokens, false, false);
+    }
+
+    /** A part read as text: a field, or a file labelled text; its bytes and the charsets its label names. */
+    private record TextPart(String name, boolean field, byte[] value, List<Charset> labelled) {
+    }
+
+    /** The charset a {@code _charset_} field's value names, if the JVM knows it. */
+    private static java.util.Optional<Charset> charsetNamed(String value) {
+        try {
+            return java.util.Optional.of(Charset.forName(value.strip()));
+        } catch (IllegalArgumentException unknown) {
+            // IllegalCharsetNameException and UnsupportedCharsetException both extend it
+            return java.util.Optional.empty();
+        }
     }
 
     /**

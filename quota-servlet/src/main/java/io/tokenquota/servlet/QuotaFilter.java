@@ -367,7 +367,11 @@ public final class QuotaFilter implements Filter {
                         + " (no multipart configuration, or over the container's own multipart limits)");
                 return;
             }
+            // a field's value, and a file's text, by the one rule: a budget, or a JSON request (a JSON
+            // request uploaded as a file under any label, curl's application/octet-stream, is parsed
+            // by an endpoint as one sent as a field is)
             parts.fields().forEach((name, values) -> values.forEach(value -> readParameter(name, value, asked)));
+            parts.files().forEach((name, values) -> values.forEach(value -> readParameter(name, value, asked)));
             if (models != null) {
                 models.fromParameters(parts.fields());
             }
@@ -1163,18 +1167,20 @@ public final class QuotaFilter implements Filter {
     }
 
     /**
-     * Reads one parameter (query string, form or multipart field) for the request's budget and
-     * {@code n}: a budget or count field itself, or a value that is a JSON request, whose budget and
-     * {@code n} count as the request's (an endpoint that reads {@code getParameter("payload")} with an
-     * ObjectMapper; {@code curl -F payload=...} sends such a field without a Content-Type), whose
-     * models are candidates too. Returns whether the parameter was a budget or a count (else its text
+     * Reads one parameter (query string, form or multipart field, or the text of a multipart file) for
+     * the request's budget and {@code n}: a budget or count field itself, or a value that is a JSON
+     * request, whose budget and {@code n} count as the request's (an endpoint that reads
+     * {@code getParameter("payload")} or a file part with an ObjectMapper; {@code curl -F payload=...}
+     * sends such a field without a Content-Type, {@code curl -F request=@chat.json} such a file as
+     * {@code application/octet-stream}), whose models are candidates too. Returns whether the parameter was a budget or a count (else its text
      * counts as text).
      */
     private boolean readParameter(String name, String value, RequestEstimator.Asked asked) {
         if (asked.read(name, value)) {
             return true;
         }
-        String v = value.strip();
+        // a byte order mark in front (a file saved so), which JSON parsers reading bytes skip
+        String v = (value.startsWith("\uFEFF") ? value.substring(1) : value).strip();
         if (v.startsWith("{") || v.startsWith("[")) {
             byte[] json = v.getBytes(StandardCharsets.UTF_8);
             // its budget, n and models count as a JSON body's (Asked.include)
