@@ -13,7 +13,8 @@ import java.util.Locale;
  * How long an uploaded audio file plays, which is what a transcription model hears and bills: WAV
  * by its format and sample bytes, MP3 by its frames ({@link MpegDuration}), MP4/M4A by its sample
  * tables ({@link Mp4Duration}), FLAC and Ogg by their stream headers and pages ({@link FlacDuration},
- * {@link OggDuration}), anything else by its size at a low speech bitrate. Read as the file streams
+ * {@link OggDuration}), AMR by its frames ({@link AmrFrames}), anything else by its size at a low
+ * speech bitrate. Read as the file streams
  * past, holding only bounded buffers, never the file. Stateless.
  */
 final class AudioDuration {
@@ -29,7 +30,7 @@ final class AudioDuration {
      */
     static final long TRANSCRIPT_TOKENS_PER_SECOND = 4;
     /**
-     * Bits a second assumed for audio whose duration is not read (webm, AMR, Layer I/II, a compressed
+     * Bits a second assumed for audio whose duration is not read (webm, Layer I/II, a compressed
      * WAV, a fragmented MP4, an unreadable file): low for speech (Opus voice notes and AMR-WB run at
      * 12 to 24 kbit/s, and long meetings are squeezed that low to fit an upload limit), so a long
      * low-bitrate recording is not held as a short one. The price is an over-hold of better
@@ -131,6 +132,8 @@ final class AudioDuration {
             read = FlacDuration.millis(in);
         } else if (startsWith(head, 0, "OggS")) {
             read = OggDuration.millis(in);
+        } else if (startsWith(head, 0, "#!AMR")) {
+            read = AmrFrames.raw(in);
         } else {
             read = MpegDuration.millis(in);
         }
@@ -159,8 +162,14 @@ final class AudioDuration {
         return sum < 0 ? Long.MAX_VALUE : sum;
     }
 
+    /**
+     * A WAV file: RIFF, or the same layout with 64-bit sizes in a {@code ds64} chunk (EBU's RF64 and
+     * ITU's BW64, what broadcast recorders and FFmpeg past 4 GB write, FFmpeg's wavdec reads). The
+     * sizes are not needed: {@link #wave} counts the data bytes present.
+     */
     private static boolean isWave(byte[] b) {
-        return startsWith(b, 0, "RIFF") && startsWith(b, 8, "WAVE");
+        return (startsWith(b, 0, "RIFF") || startsWith(b, 0, "RF64") || startsWith(b, 0, "BW64"))
+                && startsWith(b, 8, "WAVE");
     }
 
     /**

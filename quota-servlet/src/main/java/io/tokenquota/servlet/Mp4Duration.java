@@ -39,6 +39,8 @@ final class Mp4Duration {
     /** The largest AMR-NB frame (12.2 kbit/s: a header byte and 31), and AMR-WB's (23.85 kbit/s: 1 and 60). */
     private static final long AMR_NB_MOST_FRAME = 32;
     private static final long AMR_WB_MOST_FRAME = 61;
+    /** The most AMR tracks whose frames are walked; any further one keeps its other floors. */
+    private static final int MOST_AMR_TRACKS = 16;
     /** The highest rate taken for PCM: recorded PCM goes to 768 kHz (DXD), and a stated rate is the decoder's. */
     private static final long PCM_MOST_RATE = 768_000;
 
@@ -54,13 +56,17 @@ final class Mp4Duration {
      */
     static long millis(InputStream in) throws IOException {
         byte[] header = new byte[16];
+        // where the next box starts in the file: an AMR track's samples are found by their offsets
+        long at = 0;
         while (in.readNBytes(header, 0, 8) == 8) {
             long size = AudioDuration.u32be(header, 0);
             long body;
+            at += 8;
             if (size == 1) {
                 if (in.readNBytes(header, 8, 8) < 8) {
                     break;
                 }
+                at += 8;
                 body = (AudioDuration.u32be(header, 8) << 32 | AudioDuration.u32be(header, 12)) - 16;
             } else {
                 // 0: the box runs to the end of the file
@@ -74,9 +80,10 @@ final class Mp4Duration {
                     return -1;
                 }
                 byte[] moov = in.readNBytes((int) body);
-                return sound(moov);
+                // the bytes after it stream past to the caller's count, or to the AMR frames' walk
+                return sound(moov, in, at + moov.length, (size == 1 ? 16 : 8) + moov.length);
             }
-            AudioDuration.skip(in, body);
+            at = AudioDuration.saturatingAdd(at, AudioDuration.skip(in, body));
         }
         return 0;
     }
@@ -85,11 +92,14 @@ final class Mp4Duration {
      * The longest track of a {@code moov} that is not video (by its last {@code hdlr}), or -1 when it has no track or is
      * fragmented. Any track but video counts, not only a {@code soun} handler's: FFmpeg takes an audio
      * sample entry ({@code mp4a}) for audio under any handler but {@code vide}, and the other tracks of
-     * a real file (timecode, metadata, subtitles) run as long as its sound.
+     * a real file (timecode, metadata, subtitles) run as long as its sound. An AMR track also counts
+     * the frames its samples really hold ({@link AmrSamples}), walked in {@code in}, the rest of the
+     * file from offset {@code after} on; {@code moovBytes} is the {@code moov} box's own size.
      */
-    private static long sound(byte[] moov) {
+    private static long sound(byte[] moov, InputStream in, long after, long moovBytes) throws IOException {
         boolean tracks = false;
         long longest = 0;
+        java.util.List<AmrSamples> amr = new java.util.ArrayList<>();
         for (int at = 0; at + 8 <= moov.length; at = next(moov, at, moov.length)) {
             if (AudioDuration.startsWith(moov, at + 4, "mvex")) {
                 return -1;
@@ -129,8 +139,36 @@ final class Mp4Duration {
                 timed = units < 0 ? 0 : AudioDuration.millis(units, timescale);
             }
             longest = Math.max(longest, Math.max(timed, floor));
+            int codec = amrCodec(moov, stbl);
+            if (codec != 0 && amr.size() < MOST_AMR_TRACKS) {
+                amr.add(new AmrSamples(moov, stbl, codec, sampleBytes(moov, stbl)));
+            }
+        }
+        if (!amr.isEmpty()) {
+            long end = AmrSamples.walk(amr, in, after);
+            for (AmrSamples track : amr) {
+                longest = Math.max(longest, track.millis(end - moovBytes));
+            }
         }
         return tracks ? longest : -1;
+    }
+
+    /**
+     * 1 when a track's sample entries are AMR-NB ({@code samr}), 2 when AMR-WB ({@code sawb}), 3 when
+     * both (not walked: which frames are which is not known), 0 for neither.
+     */
+    private static int amrCodec(byte[] b, int[] stbl) {
+        int codec = 0;
+        for (int at = stbl[0]; at + 8 <= stbl[1]; at = next(b, at, stbl[1])) {
+            if (!AudioDuration.startsWith(b, at + 4, "stsd")) {
+                continue;
+            }
+            int end = next(b, at, stbl[1]);
+            for (int entry = headerEnd(b, at, end) + 8; entry + 8 <= end; entry = next(b, entry, end)) {
+                codec |= AudioDuration.startsWith(b, entry + 4, "samr") ? 1 : AudioDuration.startsWith(b, entry + 4, "sawb") ? 2 : 0;
+            }
+        }
+        return codec;
     }
 
     /**
@@ -183,7 +221,8 @@ final class Mp4Duration {
      *     the last frame's, when it states less or there is none).</li>
      * <li>{@code samr} (AMR-NB), {@code sawb} (AMR-WB): 20 ms, whatever rate is stated. A 3GP sample
      *     may hold several frames, so a track is at least its bytes over the codec's largest frame
-     *     (32 bytes, 61 for AMR-WB) frames long, when that is more than its samples.</li>
+     *     (32 bytes, 61 for AMR-WB) frames long, when that is more than its samples; the frames its
+     *     samples really hold, walked in the file, count too ({@link AmrSamples}).</li>
      * <li>Uncompressed PCM ({@link #pcmSampleBytes}): each sample is one frame (a sample of every
      *     channel) at the stated rate (up to {@link #PCM_MOST_RATE}), as QuickTime and FFmpeg's muxer
      *     write them; and as FFmpeg reads more into one: a sample's bytes over the frame's (channels
@@ -661,5 +700,169 @@ final class Mp4Duration {
             return to;
         }
         return at + (int) size;
+    }
+
+    /**
+     * Where an AMR track's samples lie in the file, as a demuxer finds them: its chunks' offsets
+     * ({@code stco} or {@code co64}), the samples each chunk holds ({@code stsc}) and their sizes
+     * ({@code stsz} or {@code stz2}); and what they hold, walked frame by frame ({@link AmrFrames}) as
+     * the bytes after {@code moov} stream past. A 3GP sample may hold several frames of any mode (FFmpeg
+     * hands the decoder a sample, and the decoder plays every frame in it), so the frames' own header
+     * bytes, not the sample count nor the largest frame, say how long the track plays. Samples that
+     * cannot be walked (a {@code moov} after its {@code mdat}, which has streamed past unkept; a
+     * chunk behind one already walked; a table missing or given twice; a file ending early) count as
+     * the most frames their bytes can be ({@link AmrFrames#atMost}), but never more bytes than the file
+     * holds outside {@code moov}: a sample that is not in the file is not played.
+     */
+    private static final class AmrSamples {
+        private final byte[] b;
+        private final boolean wide;
+        /** The sample bytes the size table lists. */
+        private final long total;
+        /** The first chunk offset, its width (4 or 8), and the chunks present. */
+        private int offsets;
+        private int offsetBytes;
+        private long chunks;
+        /** The first {@code stsc} entry and the entries present. */
+        private int stsc;
+        private long stscEntries;
+        /** The size table: its first entry, its bits an entry (32, or stz2's 4, 8, 16), a constant size (0: the table), the samples listed. */
+        private int sizes;
+        private int bits;
+        private long constant;
+        private long samples;
+
+        private long chunk;
+        private int entry;
+        private long sample;
+        private long frames;
+        /** The sample bytes walked (their frames counted). */
+        private long walked;
+
+        AmrSamples(byte[] b, int[] stbl, int codec, long total) {
+            this.b = b;
+            this.wide = codec == 2;
+            this.total = total;
+            if (codec == 3) {
+                return;
+            }
+            int[] stco = null;
+            int[] stsc = null;
+            int[] stsz = null;
+            int tables = 0;
+            for (int at = stbl[0]; at + 8 <= stbl[1]; at = next(b, at, stbl[1])) {
+                int[] box = {headerEnd(b, at, stbl[1]), next(b, at, stbl[1])};
+                if (AudioDuration.startsWith(b, at + 4, "stco") || AudioDuration.startsWith(b, at + 4, "co64")) {
+                    tables |= stco == null ? 0 : 1;
+                    stco = box;
+                    offsetBytes = AudioDuration.startsWith(b, at + 4, "co64") ? 8 : 4;
+                } else if (AudioDuration.startsWith(b, at + 4, "stsc")) {
+                    tables |= stsc == null ? 0 : 1;
+                    stsc = box;
+                } else if (AudioDuration.startsWith(b, at + 4, "stsz") || AudioDuration.startsWith(b, at + 4, "stz2")) {
+                    tables |= stsz == null ? 0 : 1;
+                    stsz = box;
+                    bits = AudioDuration.startsWith(b, at + 4, "stsz") ? 32 : 0;
+                }
+            }
+            // a table missing (FFmpeg drops such a track) or given twice (which one a demuxer keeps
+            // differs by table): nothing is located, every sample byte counts at the most
+            if (tables != 0 || stco == null || stsc == null || stsz == null || stco[0] + 8 > stco[1]
+                    || stsc[0] + 8 > stsc[1] || stsz[0] + 12 > stsz[1]) {
+                return;
+            }
+            offsets = stco[0] + 8;
+            chunks = Math.min(AudioDuration.u32be(b, stco[0] + 4), (stco[1] - offsets) / offsetBytes);
+            this.stsc = stsc[0] + 8;
+            stscEntries = Math.min(AudioDuration.u32be(b, stsc[0] + 4), (stsc[1] - this.stsc) / 12);
+            sizes = stsz[0] + 12;
+            long count = AudioDuration.u32be(b, stsz[0] + 8);
+            if (bits == 32) {
+                constant = AudioDuration.u32be(b, stsz[0] + 4);
+                samples = constant != 0 ? count : Math.min(count, (stsz[1] - sizes) / 4);
+            } else {
+                bits = b[stsz[0] + 7] & 0xFF;
+                samples = bits == 4 || bits == 8 || bits == 16 ? Math.min(count, (long) (stsz[1] - sizes) * 8 / bits) : 0;
+            }
+        }
+
+        /** The next chunk's offset, or {@link Long#MAX_VALUE} when no chunk or sample is left. */
+        long nextOffset() {
+            if (chunk >= chunks || sample >= samples) {
+                return Long.MAX_VALUE;
+            }
+            int at = offsets + (int) (chunk * offsetBytes);
+            return offsetBytes == 8 ? AudioDuration.u32be(b, at) << 32 | AudioDuration.u32be(b, at + 4)
+                    : AudioDuration.u32be(b, at);
+        }
+
+        /** The samples the current chunk holds: its {@code stsc} entry's (the last whose first chunk it has reached). */
+        long inChunk() {
+            while (entry + 1 < stscEntries && AudioDuration.u32be(b, stsc + (entry + 1) * 12) - 1 <= chunk) {
+                entry++;
+            }
+            return stscEntries == 0 ? 0 : AudioDuration.u32be(b, stsc + entry * 12 + 4);
+        }
+
+        long size(long i) {
+            if (bits == 32) {
+                return constant != 0 ? constant : AudioDuration.u32be(b, sizes + (int) (i * 4));
+            }
+            int at = sizes + (int) (i * bits / 8);
+            return bits == 16 ? (b[at] & 0xFF) << 8 | b[at + 1] & 0xFF
+                    : bits == 8 ? b[at] & 0xFF : (i % 2 == 0 ? (b[at] & 0xFF) >>> 4 : b[at] & 0x0F);
+        }
+
+        /** Milliseconds of the frames walked, and of the rest at the most, within {@code outside} bytes of the file. */
+        long millis(long outside) {
+            long rest = Math.min(Math.max(0, total - walked), Math.max(0, outside - walked));
+            return AmrFrames.millis(AudioDuration.saturatingAdd(frames, AmrFrames.atMost(rest)));
+        }
+
+        /**
+         * Walks the tracks' chunks in file order as {@code in} (at offset {@code at}) streams past, to its
+         * end; the file's size. A chunk behind the stream (in an {@code mdat} before {@code moov}, or
+         * under one already walked) is not walked.
+         */
+        static long walk(java.util.List<AmrSamples> tracks, InputStream in, long at) throws IOException {
+            long[] read = new long[1];
+            while (true) {
+                AmrSamples track = null;
+                long offset = Long.MAX_VALUE;
+                for (AmrSamples t : tracks) {
+                    long o = t.nextOffset();
+                    if (o < offset) {
+                        offset = o;
+                        track = t;
+                    }
+                }
+                if (track == null) {
+                    break;
+                }
+                long n = track.inChunk();
+                if (offset < at) {
+                    track.sample = AudioDuration.saturatingAdd(track.sample, n);
+                    track.chunk++;
+                    continue;
+                }
+                long gap = AudioDuration.skip(in, offset - at);
+                at += gap;
+                if (at < offset) {
+                    return at;
+                }
+                for (long i = 0; i < n && track.sample < track.samples; i++, track.sample++) {
+                    long size = track.size(track.sample);
+                    read[0] = 0;
+                    track.frames = AudioDuration.saturatingAdd(track.frames, AmrFrames.frames(in, size, track.wide, read));
+                    at += read[0];
+                    track.walked += read[0];
+                    if (read[0] < size) {
+                        return at;
+                    }
+                }
+                track.chunk++;
+            }
+            return AudioDuration.saturatingAdd(at, AudioDuration.skip(in, Long.MAX_VALUE));
+        }
     }
 }

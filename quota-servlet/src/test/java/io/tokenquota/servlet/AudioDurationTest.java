@@ -566,6 +566,87 @@ class AudioDurationTest {
         assertEquals(decoded(30_000 / 100 * 400, 1, 8_000), timed.apply(v1, oneByte), "v1: 400 frames a packet of 100 samples");
     }
 
+    /** {@code samples} samples of {@code data} (each {@code sampleSize} bytes) in one chunk of a 3GP's {@code entry} track, {@code moov} first or last. */
+    static byte[] amr3gp(String entry, byte[] data, int sampleSize, boolean moovFirst) {
+        int samples = data.length / sampleSize;
+        byte[] ftyp = ftyp("3gp4");
+        java.util.function.IntFunction<byte[]> moov = offset -> box("moov", codedTrack(mdhd(8_000),
+                stsd(audioEntry(entry, 8_000)), stts(samples, 160),
+                box("stsz", new byte[4], ByteBuffer.allocate(8).putInt(sampleSize).putInt(samples).array()),
+                box("stsc", ByteBuffer.allocate(20).putInt(0).putInt(1).putInt(1).putInt(samples).putInt(1).array()),
+                box("stco", ByteBuffer.allocate(12).putInt(0).putInt(1).putInt(offset).array())));
+        byte[] mdat = box("mdat", data);
+        if (moovFirst) {
+            return concat(ftyp, moov.apply(ftyp.length + moov.apply(0).length + 8), mdat);
+        }
+        return concat(ftyp, mdat, moov.apply(ftyp.length + 8));
+    }
+
+    /** {@code count} AMR frames of frame type {@code type} (its header byte's quality bit set), {@code size} bytes each. */
+    static byte[] amrFrames(int type, int size, int count) {
+        byte[] b = new byte[size * count];
+        for (int i = 0; i < b.length; i += size) {
+            b[i] = (byte) (type << 3 | 0x04);
+        }
+        return b;
+    }
+
+    @Test
+    void amrSamplesPlayEveryFrameTheyHold() throws IOException {
+        // 3,000 samples of ten 6.60 kbit/s AMR-WB frames (18 bytes): 30,000 frames, whatever stts says
+        // (one frame a sample) and not the sample bytes over the largest frame (61 bytes: 177 s)
+        assertEquals(600_000, millis(amr3gp("sawb", amrFrames(0, 18, 30_000), 180, true)), "AMR-WB, ten frames a sample");
+        assertEquals(200_000, millis(amr3gp("samr", amrFrames(0, 13, 10_000), 65, true)), "AMR-NB 4.75, five a sample");
+        // mixed modes in a sample: 12.2 (32 bytes), 4.75 (13), SID (6), NO_DATA (1): four frames
+        byte[] mixed = concat(amrFrames(7, 32, 1), amrFrames(0, 13, 1), amrFrames(8, 6, 1), amrFrames(15, 1, 1));
+        byte[] data = new byte[52 * 1_000];
+        for (int i = 0; i < 1_000; i++) {
+            System.arraycopy(mixed, 0, data, i * 52, 52);
+        }
+        assertEquals(80_000, millis(amr3gp("samr", data, 52, true)), "every frame by its own size");
+        // moov after mdat: the samples streamed past unread, so their bytes count at the most frames
+        // (a 6-byte SID frame each): 130,000 bytes, 21,667 frames
+        assertEquals(433_340, millis(amr3gp("samr", amrFrames(0, 13, 10_000), 65, false)), "samples not located");
+        // a frame running past its sample (a 32-byte frame in 20-byte samples): the sample at the most frames
+        assertEquals(2_000L * 4 * 20, millis(amr3gp("samr", amrFrames(7, 20, 2_000), 20, true)), "a frame cut short");
+    }
+
+    /** A raw AMR file: {@code magic}, then {@code frames}. */
+    static byte[] rawAmr(String magic, byte[] frames) {
+        return concat(ascii(magic), frames);
+    }
+
+    @Test
+    void rawAmrIsTimedByItsFrames() throws IOException {
+        // 4.75 kbit/s AMR-NB (13 bytes a 20 ms frame) is a third of the size rule's 16 kbit/s
+        assertEquals(1_800_000, millis(rawAmr("#!AMR\n", amrFrames(0, 13, 90_000))), "AMR-NB 4.75");
+        assertEquals(600_000, millis(rawAmr("#!AMR\n", amrFrames(7, 32, 30_000))), "AMR-NB 12.2");
+        assertEquals(600_000, millis(rawAmr("#!AMR-WB\n", amrFrames(0, 18, 30_000))), "AMR-WB 6.60");
+        assertEquals(600_000, millis(rawAmr("#!AMR-WB\n", amrFrames(8, 61, 30_000))), "AMR-WB 23.85");
+        // a tail cut inside a frame: its 12 bytes at the most frames (two)
+        byte[] cut = Arrays.copyOf(rawAmr("#!AMR\n", amrFrames(7, 32, 1_001)), 6 + 1_000 * 32 + 12);
+        assertEquals(1_002 * 20, millis(cut), "a cut tail");
+        // a reserved frame type after 1,000 frames: the rest, 1,300 bytes, at the most frames (217)
+        byte[] garbled = concat(rawAmr("#!AMR\n", amrFrames(0, 13, 1_000)), new byte[] {0x4C}, new byte[1_299]);
+        assertEquals(1_217 * 20, millis(garbled), "a garbled tail");
+        // multi-channel files are not walked: every byte after the first nine at the most frames
+        byte[] channels = concat(ascii("#!AMR_MC1.0\n"), new byte[] {0, 0, 0, 2}, amrFrames(0, 13, 200));
+        assertEquals((2_607 + 5) / 6 * 20, millis(channels), "AMR-NB, two channels");
+    }
+
+    @Test
+    void rf64AndBw64AreWaves() throws IOException {
+        byte[] riff = wav(1, 1, 8_000, 16_000, 16, 0xFFFFFFFFL, 16_000);
+        byte[] ds64 = concat(ascii("ds64"), ByteBuffer.allocate(32).order(ByteOrder.LITTLE_ENDIAN).putInt(28)
+                .putLong(riff.length + 36 - 8).putLong(16_000).putLong(8_000).putInt(0).array());
+        for (String magic : new String[] {"RF64", "BW64"}) {
+            byte[] file = concat(ascii(magic), new byte[] {-1, -1, -1, -1}, ascii("WAVE"), ds64,
+                    Arrays.copyOfRange(riff, 12, riff.length));
+            assertTrue(AudioDuration.isAudio("application/octet-stream", file), magic);
+            assertEquals(1_000, millis(file), magic);
+        }
+    }
+
     @Test
     void aFlacFrameIsTimedAtTheLowerOfItsHeadersRateAndStreamInfos() throws IOException {
         // 225 blocks of 4,096 samples: 57.6 s at 16 kHz, 115.2 s at 8 kHz
@@ -686,6 +767,10 @@ class AudioDurationTest {
                 frames(1, 3),
                 frame(9),
                 "ID3\u0004\0\0".getBytes(StandardCharsets.ISO_8859_1),
+                "#!AMR\n".getBytes(StandardCharsets.ISO_8859_1),
+                "#!AMR-WB\n".getBytes(StandardCharsets.ISO_8859_1),
+                "RF64\0\0\0\0WAVEds64".getBytes(StandardCharsets.ISO_8859_1),
+                amr3gp("sawb", amrFrames(1, 24, 20), 48, true),
                 flac(16_000L * 3_600, 2),
                 opus(2, Long.MAX_VALUE),
                 concat(ftyp("M4A "), box("moov", track("soun", 1, -1, -1))),
