@@ -563,28 +563,29 @@ abstract class AbstractRound71 extends H2FilterRound {
     }
 
     /**
-     * Break hunt (the decoded floor of AMR): 25 minutes of AMR-WB at 6.60 kbit/s in a 3GP, ten frames to
-     * a sample, timestamps saying one frame each. A decoder plays every frame each sample holds: 75,000
-     * frames, 1,500 s, 25,500 audio tokens. The filter's floor for AMR counts a sample's bytes over the
+     * Break hunt (the decoded floor of AMR): 10 minutes of AMR-WB at 6.60 kbit/s in a 3GP, ten frames to
+     * a sample, timestamps saying one frame each. A decoder plays every frame each sample holds: 30,000
+     * frames, 600 s, 10,200 audio tokens. The filter's floor for AMR counted a sample's bytes over the
      * largest AMR-WB frame (61 bytes), not the frames' own sizes (each frame's header byte names its
-     * mode and so its size): 22,131 frames, 443 s, a hold of about 9,300 that fits the 20,000 allowance.
+     * mode and so its size): 8,852 frames, 177 s. (Longer recordings than the allowance can pay for are
+     * refused whole once they are timed right, so the recording is one the allowance holds.)
      */
     @Test
     void amrWbFramesSmallerThanTheLargestArePlayedWhole() {
-        String user = transcribe(amrWb3gp(7_500, 10), "memo.3gp", "audio/3gpp");
-        assertChargedTheAudio(user, 1_500, "AMR-WB 6.60 in 3GP, 10 frames a sample");
+        String user = transcribe(amrWb3gp(3_000, 10), "memo.3gp", "audio/3gpp");
+        assertChargedTheAudio(user, 600, "AMR-WB 6.60 in 3GP, 10 frames a sample");
     }
 
     /**
-     * Break hunt (the size rule): 30 minutes of AMR-NB at 4.75 kbit/s, the mode phones fall back to, in
-     * its own file format ({@code #!AMR\n}, then 13-byte frames of 20 ms: 5.2 kbit/s). The docs bound
-     * the size rule's under-hold "by up to a factor of 2.7" for recordings below 16 kbit/s; this one is
-     * held at 585 s of its 1,800 (a factor of 3.1), although its frames are trivially walked (each
-     * header byte names its size).
+     * Break hunt (the size rule): 12 minutes of AMR-NB at 4.75 kbit/s, the mode phones fall back to, in
+     * its own file format ({@code #!AMR\n}, then 13-byte frames of 20 ms: 5.2 kbit/s). The docs bounded
+     * the size rule's under-hold "by up to a factor of 2.7" for recordings below 16 kbit/s; this one was
+     * held at 234 s of its 720 (a factor of 3.1), although its frames are trivially walked (each header
+     * byte names its size).
      */
     @Test
     void rawAmrNbAtItsLowestModeIsHeldAtItsDuration() {
-        int frames = 90_000;
+        int frames = 36_000;
         byte[] file = new byte[6 + frames * 13];
         System.arraycopy(ascii("#!AMR\n"), 0, file, 0, 6);
         for (int i = 0; i < frames; i++) {
@@ -592,7 +593,7 @@ abstract class AbstractRound71 extends H2FilterRound {
             file[6 + i * 13] = 0x04;
         }
         String user = transcribe(file, "memo.amr", "audio/amr");
-        assertChargedTheAudio(user, 1_800, "raw AMR-NB 4.75");
+        assertChargedTheAudio(user, 720, "raw AMR-NB 4.75");
     }
 
     // ------------------------------------------------------------------ 4. the quota API
