@@ -13,14 +13,8 @@ import io.tokenquota.servlet.testing.ContainerKind;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.EmbeddedContainer;
 import io.tokenquota.servlet.testing.Ledgers;
-import io.tokenquota.servlet.testing.TestHttp;
+import io.tokenquota.servlet.testing.Transcriptions;
 import jakarta.servlet.MultipartConfigElement;
-import jakarta.servlet.ServletException;
-import jakarta.servlet.http.HttpServlet;
-import jakarta.servlet.http.HttpServletRequest;
-import jakarta.servlet.http.HttpServletResponse;
-import java.io.ByteArrayOutputStream;
-import java.io.IOException;
 import java.net.http.HttpResponse;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -55,7 +49,7 @@ abstract class AbstractAudioUploadTest {
         QuotaFilter filter = QuotaFilter.builder(store).protect("/ai/").maxBodyBytes(8 << 20)
                 .subjectResolver(SubjectResolver.trustedHeader("x-user-id", "127.0.0.1", "::1")).build();
         container = kind().start(Deployment.create().filter("quota", filter, "/ai/*")
-                .multipartServlet("transcriptions", new Transcriptions(), new MultipartConfigElement("", 8 << 20, 8 << 20, 0),
+                .multipartServlet("transcriptions", new Transcriptions.PlainText(), new MultipartConfigElement("", 8 << 20, 8 << 20, 0),
                         "/ai/*"));
     }
 
@@ -64,19 +58,6 @@ abstract class AbstractAudioUploadTest {
         if (container != null) container.close();
         if (store != null) store.close();
         if (db != null) db.close();
-    }
-
-    public static class Transcriptions extends HttpServlet {
-        @Override
-        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            try {
-                req.getPart("file").getInputStream().readAllBytes();
-            } catch (ServletException e) {
-                throw new IOException(e);
-            }
-            resp.setContentType("text/plain;charset=utf-8");
-            resp.getOutputStream().write("and then we looked at the quarterly figures again".getBytes(StandardCharsets.UTF_8));
-        }
     }
 
     /** A WAV of 8 kHz mu-law mono (8,000 bytes a second) lasting {@code seconds}. */
@@ -102,16 +83,8 @@ abstract class AbstractAudioUploadTest {
 
     private Charge chargedFor(String path, byte[] file, String fileType) {
         String subject = "audio-" + UUID.randomUUID().toString().substring(0, 12);
-        String boundary = "----audio" + UUID.randomUUID();
-        ByteArrayOutputStream body = new ByteArrayOutputStream();
-        body.writeBytes(("--" + boundary + "\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\ngpt-4o-transcribe\r\n"
-                + "--" + boundary + "\r\nContent-Disposition: form-data; name=\"response_format\"\r\n\r\ntext\r\n"
-                + "--" + boundary + "\r\nContent-Disposition: form-data; name=\"file\"; filename=\"call.wav\"\r\n"
-                + "Content-Type: " + fileType + "\r\n\r\n").getBytes(StandardCharsets.UTF_8));
-        body.writeBytes(file);
-        body.writeBytes(("\r\n--" + boundary + "--\r\n").getBytes(StandardCharsets.UTF_8));
-        HttpResponse<String> r = TestHttp.post(container.uri(path), body.toByteArray(),
-                "x-user-id", subject, "Content-Type", "multipart/form-data; boundary=" + boundary);
+        HttpResponse<String> r = Transcriptions.post(container.uri(path), subject,
+                "----audio" + UUID.randomUUID(), file, "call.wav", fileType);
         assertEquals(200, r.statusCode(), r.body());
         return new Charge(Ledgers.settled(store, subject).used(),
                 Ledgers.events(store, subject, YearMonth.now(ZoneOffset.UTC)).toString());

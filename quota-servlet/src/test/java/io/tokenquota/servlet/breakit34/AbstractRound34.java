@@ -10,7 +10,6 @@ import io.tokenquota.ModelWeights;
 import io.tokenquota.ModelWeights.Rates;
 import io.tokenquota.QuotaAccount;
 import io.tokenquota.servlet.QuotaFilter;
-import io.tokenquota.servlet.SubjectResolver;
 import io.tokenquota.servlet.testing.ShallowEtagFilter;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.H2FilterRound;
@@ -69,8 +68,7 @@ abstract class AbstractRound34 extends H2FilterRound {
 
     @Override
     protected Deployment deploy(QuotaFilter filter) {
-        QuotaFilter weighted = QuotaFilter.builder(store).protect("/w/").modelWeights(WEIGHTS)
-                .subjectResolver(SubjectResolver.trustedHeader("x-user-id", "127.0.0.1", "::1")).build();
+        QuotaFilter weighted = filterFor("/w/").modelWeights(WEIGHTS).build();
         return Deployment.create()
                 .filter("quota", filter, "/ai/*")
                 .filter("quota-weighted", weighted, "/w/*")

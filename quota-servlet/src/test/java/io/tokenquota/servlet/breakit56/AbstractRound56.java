@@ -7,6 +7,7 @@ import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.H2FilterRound;
 import io.tokenquota.servlet.testing.TestHttp;
+import io.tokenquota.servlet.testing.Transcriptions;
 import jakarta.servlet.MultipartConfigElement;
 import jakarta.servlet.ServletException;
 import jakarta.servlet.http.HttpServlet;
@@ -14,7 +15,6 @@ import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
 import java.io.BufferedInputStream;
 import java.io.ByteArrayInputStream;
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -130,21 +130,13 @@ abstract class AbstractRound56 extends H2FilterRound {
 
     HttpResponse<String> uploadTo(String path, String subject, byte[] file, String... headers) {
         String boundary = "----b56" + UUID.randomUUID();
-        ByteArrayOutputStream body = new ByteArrayOutputStream();
-        body.writeBytes(("--" + boundary + "\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\ngpt-4o-transcribe\r\n"
-                + "--" + boundary + "\r\nContent-Disposition: form-data; name=\"response_format\"\r\n\r\ntext\r\n")
-                .getBytes(StandardCharsets.UTF_8));
-        body.writeBytes(("--" + boundary + "\r\nContent-Disposition: form-data; name=\"file\"; filename=\"call.mp3\"\r\n"
-                + "Content-Type: audio/mpeg\r\n\r\n").getBytes(StandardCharsets.UTF_8));
-        body.writeBytes(file);
-        body.writeBytes(("\r\n--" + boundary + "--\r\n").getBytes(StandardCharsets.UTF_8));
         String[] all = new String[headers.length + 4];
         all[0] = "x-user-id";
         all[1] = subject;
         all[2] = "Content-Type";
         all[3] = "multipart/form-data; boundary=" + boundary;
         System.arraycopy(headers, 0, all, 4, headers.length);
-        return TestHttp.post(container.uri(path), body.toByteArray(), all);
+        return TestHttp.post(container.uri(path), Transcriptions.form(boundary, file, "call.mp3", "audio/mpeg"), all);
     }
 
     static byte[] mp3(int size) {

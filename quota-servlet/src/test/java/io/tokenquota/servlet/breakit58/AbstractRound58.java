@@ -15,6 +15,7 @@ import io.tokenquota.servlet.testing.EmbeddedContainer;
 import io.tokenquota.servlet.testing.Ledgers;
 import io.tokenquota.servlet.testing.Prose;
 import io.tokenquota.servlet.testing.TestHttp;
+import io.tokenquota.servlet.testing.Transcriptions;
 import jakarta.servlet.MultipartConfigElement;
 import jakarta.servlet.ServletException;
 import jakarta.servlet.http.HttpServlet;
@@ -111,16 +112,8 @@ abstract class AbstractRound58 {
     }
 
     HttpResponse<String> upload(String path, String subject, String fileName, String fileType, byte[] file) {
-        String boundary = "----b58" + UUID.randomUUID();
-        ByteArrayOutputStream body = new ByteArrayOutputStream();
-        body.writeBytes(("--" + boundary + "\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\ngpt-4o-transcribe\r\n"
-                + "--" + boundary + "\r\nContent-Disposition: form-data; name=\"response_format\"\r\n\r\ntext\r\n"
-                + "--" + boundary + "\r\nContent-Disposition: form-data; name=\"file\"; filename=\"" + fileName + "\"\r\n"
-                + "Content-Type: " + fileType + "\r\n\r\n").getBytes(StandardCharsets.UTF_8));
-        body.writeBytes(file);
-        body.writeBytes(("\r\n--" + boundary + "--\r\n").getBytes(StandardCharsets.UTF_8));
-        return TestHttp.post(container.uri(path), body.toByteArray(),
-                "x-user-id", subject, "Content-Type", "multipart/form-data; boundary=" + boundary);
+        return Transcriptions.post(container.uri(path), subject,
+                "----b58" + UUID.randomUUID(), file, fileName, fileType);
     }
 
     long used(String subject) {

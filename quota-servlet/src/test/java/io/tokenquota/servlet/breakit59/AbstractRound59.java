@@ -8,6 +8,7 @@ import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.H2FilterRound;
 import io.tokenquota.servlet.testing.TestHttp;
+import io.tokenquota.servlet.testing.Transcriptions;
 import jakarta.servlet.http.HttpServlet;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
@@ -43,23 +44,8 @@ abstract class AbstractRound59 extends H2FilterRound {
         return Deployment.create()
                 .filter("quota", filter, "/ai/*")
                 .servlet("models", new Models(), "/ai/*")
-                .multipartServlet("audio", new Audio(), new jakarta.servlet.MultipartConfigElement("", 4 << 20, 4 << 20, 0),
-                        "/ai/v1/audio/*")
+                .multipartServlet("audio", new Transcriptions.PlainText(), Transcriptions.upTo4Mb(), "/ai/v1/audio/*")
                 .servlet("suggest", new Suggest(), "/ai/v1/suggest");
-    }
-
-    /** OpenAI's transcriptions with {@code response_format=text}: the transcript alone, no usage. */
-    public static class Audio extends HttpServlet {
-        @Override
-        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            try {
-                req.getPart("file").getInputStream().readAllBytes();
-            } catch (jakarta.servlet.ServletException e) {
-                throw new IOException(e);
-            }
-            resp.setContentType("text/plain;charset=utf-8");
-            resp.getOutputStream().write("and then we looked at the quarterly figures again".getBytes(StandardCharsets.UTF_8));
-        }
     }
 
     /**
@@ -561,17 +547,9 @@ abstract class AbstractRound59 extends H2FilterRound {
         byte[] trak = box("trak", box("mdia", cat(mdhd, vide, soun, minf)));
         f.writeBytes(box("moov", trak));
         f.writeBytes(box("mdat", mdat));
-        String boundary = "----b59" + UUID.randomUUID();
-        ByteArrayOutputStream body = new ByteArrayOutputStream();
-        body.writeBytes(("--" + boundary + "\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\ngpt-4o-transcribe\r\n"
-                + "--" + boundary + "\r\nContent-Disposition: form-data; name=\"response_format\"\r\n\r\ntext\r\n"
-                + "--" + boundary + "\r\nContent-Disposition: form-data; name=\"file\"; filename=\"meeting.m4a\"\r\n"
-                + "Content-Type: audio/mp4\r\n\r\n").getBytes(StandardCharsets.UTF_8));
-        body.writeBytes(f.toByteArray());
-        body.writeBytes(("\r\n--" + boundary + "--\r\n").getBytes(StandardCharsets.UTF_8));
         String s = subject();
-        HttpResponse<String> r = TestHttp.post(container.uri("/ai/v1/audio/transcriptions"), body.toByteArray(),
-                "x-user-id", s, "Content-Type", "multipart/form-data; boundary=" + boundary);
+        HttpResponse<String> r = Transcriptions.post(container.uri("/ai/v1/audio/transcriptions"), s,
+                "----b59" + UUID.randomUUID(), f.toByteArray(), "meeting.m4a", "audio/mp4");
         assertTrue(r.statusCode() == 200, r.statusCode() + " " + r.body());
         long charged = settled(s).used();
         assertTrue(charged >= 600 * 17, "10 minutes of AAC (10,200 audio tokens billed) behind a vide hdlr then a soun"

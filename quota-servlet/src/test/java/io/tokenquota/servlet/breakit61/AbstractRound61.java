@@ -8,7 +8,6 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import io.tokenquota.ModelWeights;
 import io.tokenquota.QuotaAccount;
 import io.tokenquota.servlet.QuotaFilter;
-import io.tokenquota.servlet.SubjectResolver;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.H2FilterRound;
 import io.tokenquota.servlet.testing.TestHttp;
@@ -49,10 +48,8 @@ abstract class AbstractRound61 extends H2FilterRound {
 
     @Override
     protected Deployment deploy(QuotaFilter filter) {
-        QuotaFilter fitting = QuotaFilter.builder(store).protect("/fit/").fitOutputBudget(16)
-                .subjectResolver(SubjectResolver.trustedHeader("x-user-id", "127.0.0.1", "::1")).build();
-        QuotaFilter weighted = QuotaFilter.builder(store).protect("/w/").modelWeights(WEIGHTS)
-                .subjectResolver(SubjectResolver.trustedHeader("x-user-id", "127.0.0.1", "::1")).build();
+        QuotaFilter fitting = filterFor("/fit/").fitOutputBudget(16).build();
+        QuotaFilter weighted = filterFor("/w/").modelWeights(WEIGHTS).build();
         return Deployment.create()
                 .filter("quota", filter, "/ai/*")
                 .filter("fitting", fitting, "/fit/*")

@@ -6,17 +6,12 @@ import io.tokenquota.servlet.QuotaFilter;
 import static io.tokenquota.servlet.testing.MediaBytes.ascii;
 import static io.tokenquota.servlet.testing.MediaBytes.box;
 import static io.tokenquota.servlet.testing.MediaBytes.cat;
+import static io.tokenquota.servlet.testing.MediaBytes.faststartSoundTrack;
 import static io.tokenquota.servlet.testing.MediaBytes.u32;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.H2FilterRound;
-import io.tokenquota.servlet.testing.TestHttp;
-import jakarta.servlet.http.HttpServlet;
-import jakarta.servlet.http.HttpServletRequest;
-import jakarta.servlet.http.HttpServletResponse;
-import java.io.ByteArrayOutputStream;
-import java.io.IOException;
+import io.tokenquota.servlet.testing.Transcriptions;
 import java.net.http.HttpResponse;
-import java.nio.charset.StandardCharsets;
 import java.util.UUID;
 import org.junit.jupiter.api.Test;
 
@@ -37,22 +32,7 @@ abstract class AbstractRound63Mp4 extends H2FilterRound {
     protected Deployment deploy(QuotaFilter filter) {
         return Deployment.create()
                 .filter("quota", filter, "/ai/*")
-                .multipartServlet("audio", new Audio(), new jakarta.servlet.MultipartConfigElement("", 4 << 20, 4 << 20, 0),
-                        "/ai/v1/audio/*");
-    }
-
-    /** OpenAI's transcriptions with {@code response_format=text}: the transcript alone, no usage. */
-    public static class Audio extends HttpServlet {
-        @Override
-        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            try {
-                req.getPart("file").getInputStream().readAllBytes();
-            } catch (jakarta.servlet.ServletException e) {
-                throw new IOException(e);
-            }
-            resp.setContentType("text/plain;charset=utf-8");
-            resp.getOutputStream().write("and then we looked at the quarterly figures again".getBytes(StandardCharsets.UTF_8));
-        }
+                .multipartServlet("audio", new Transcriptions.PlainText(), Transcriptions.upTo4Mb(), "/ai/v1/audio/*");
     }
 
     // ------------------------------------------------------------------ helpers: containers
@@ -77,34 +57,19 @@ abstract class AbstractRound63Mp4 extends H2FilterRound {
         byte[] stts = box("stts", u32(0), u32(1), u32(frames), u32(delta));
         byte[] stsz = box("stsz", u32(0), u32(24), u32(frames));
         byte[] stsc = box("stsc", u32(0), u32(1), u32(1), u32(frames), u32(1));
-        byte[] smhd = box("smhd", new byte[8]);
-        byte[] tkhd = box("tkhd", new byte[] {0, 0, 0, 7}, new byte[80]);
-        java.util.function.Function<byte[], byte[]> moovWith = stco -> box("moov",
-                box("mvhd", u32(0), u32(0), u32(0), u32(1000), u32(600_000), new byte[80]),
-                box("trak", tkhd, box("mdia", mdhd, hdlr, box("minf", smhd, box("stbl", stsd, stts, stsz, stsc, stco)))));
-        int offset = ftyp.length + moovWith.apply(box("stco", u32(0), u32(1), u32(0))).length + 8;
-        byte[] moov = moovWith.apply(box("stco", u32(0), u32(1), u32(offset)));
         byte[] samples = new byte[frames * 24];
         for (int i = 0; i < frames; i++) {
             // an AAC LC raw data block of a silent frame: single channel element, then END
             samples[i * 24 + 1] = (byte) 0x80;
         }
-        return cat(ftyp, moov, box("mdat", samples));
+        return faststartSoundTrack(ftyp, 600_000, mdhd, hdlr, cat(stsd, stts, stsz, stsc), samples);
     }
 
     /** A transcription request ({@code response_format=text}) of {@code file}; the subject charged for it. */
     String transcribe(byte[] file, String filename, String type) {
-        String boundary = "----b63" + UUID.randomUUID();
-        ByteArrayOutputStream body = new ByteArrayOutputStream();
-        body.writeBytes(("--" + boundary + "\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\ngpt-4o-transcribe\r\n"
-                + "--" + boundary + "\r\nContent-Disposition: form-data; name=\"response_format\"\r\n\r\ntext\r\n"
-                + "--" + boundary + "\r\nContent-Disposition: form-data; name=\"file\"; filename=\"" + filename + "\"\r\n"
-                + "Content-Type: " + type + "\r\n\r\n").getBytes(StandardCharsets.UTF_8));
-        body.writeBytes(file);
-        body.writeBytes(("\r\n--" + boundary + "--\r\n").getBytes(StandardCharsets.UTF_8));
         String s = subject();
-        HttpResponse<String> r = TestHttp.post(container.uri("/ai/v1/audio/transcriptions"), body.toByteArray(),
-                "x-user-id", s, "Content-Type", "multipart/form-data; boundary=" + boundary);
+        HttpResponse<String> r = Transcriptions.post(container.uri("/ai/v1/audio/transcriptions"), s,
+                "----b63" + UUID.randomUUID(), file, filename, type);
         assertTrue(r.statusCode() == 200, r.statusCode() + " " + r.body());
         return s;
     }

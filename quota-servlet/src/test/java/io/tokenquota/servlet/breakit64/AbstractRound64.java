@@ -9,6 +9,7 @@ import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.SubjectResolver;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.H2FilterRound;
+import io.tokenquota.servlet.testing.ModelCalls;
 import io.tokenquota.servlet.testing.SpringMvc;
 import io.tokenquota.servlet.testing.TestHttp;
 import jakarta.servlet.AsyncContext;
@@ -26,13 +27,11 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.UUID;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.LockSupport;
 import org.junit.jupiter.api.Test;
 import org.springframework.web.bind.annotation.PostMapping;
@@ -48,28 +47,18 @@ abstract class AbstractRound64 extends H2FilterRound {
     static final byte[] PAYMENT_SECRET = "round64-payment-secret-0123456789".getBytes(StandardCharsets.UTF_8);
 
     /** Model calls per subject (every endpoint of this round counts them). */
-    static final Map<String, AtomicInteger> CALLS = new ConcurrentHashMap<>();
+    static final ModelCalls CALLS = new ModelCalls();
 
     static String subject() {
         return "u64-" + UUID.randomUUID().toString().substring(0, 12);
     }
 
-    static int calls(String subject) {
-        return CALLS.getOrDefault(subject, new AtomicInteger()).get();
-    }
-
-    static void called(String subject) {
-        CALLS.computeIfAbsent(subject == null ? "?" : subject, s -> new AtomicInteger()).incrementAndGet();
-    }
-
     @Override
     protected Deployment deploy(QuotaFilter filter) {
         // a second filter with a short hold, as QUOTA_HOLD_TTL=PT1S configures it, protecting /slow/
-        QuotaFilter shortHold = QuotaFilter.builder(store).protect("/slow/").holdTtl(Duration.ofSeconds(1))
-                .subjectResolver(SubjectResolver.trustedHeader("x-user-id", "127.0.0.1", "::1")).build();
+        QuotaFilter shortHold = filterFor("/slow/").holdTtl(Duration.ofSeconds(1)).build();
         // a gateway whose Spring MVC application is mounted at the root, as Spring Boot mounts it
-        QuotaFilter gateway = QuotaFilter.builder(store).protect("/gw/ai/")
-                .subjectResolver(SubjectResolver.trustedHeader("x-user-id", "127.0.0.1", "::1")).build();
+        QuotaFilter gateway = filterFor("/gw/ai/").build();
         QuotaApiServlet api = QuotaApiServlet.builder(store).paymentSecret(PAYMENT_SECRET)
                 .subjectResolver(SubjectResolver.trustedHeader("x-user-id", "127.0.0.1", "::1")).build();
         return Deployment.create()
@@ -88,7 +77,7 @@ abstract class AbstractRound64 extends H2FilterRound {
     public static class Gateway {
         @PostMapping("/gw/ai/**")
         public Map<String, Object> relay(@RequestHeader("x-user-id") String user, @RequestBody String body) {
-            called(user);
+            CALLS.count(user);
             return Map.of("id", "chatcmpl-gw", "object", "chat.completion",
                     "choices", List.of(Map.of("index", 0, "message", Map.of("role", "assistant", "content", "hello"))),
                     "usage", Map.of("prompt_tokens", 4_000, "completion_tokens", 1_000, "total_tokens", 5_000));
@@ -105,7 +94,7 @@ abstract class AbstractRound64 extends H2FilterRound {
          */
         @Override
         protected void doGet(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            called(req.getHeader("x-user-id"));
+            CALLS.count(req.getHeader("x-user-id"));
             resp.setContentType("application/json");
             resp.getOutputStream().write(("{\"id\":\"chatcmpl-r\",\"object\":\"chat.completion\",\"choices\":[{\"index\":0,"
                     + "\"message\":{\"role\":\"assistant\",\"content\":\"The report.\"},\"finish_reason\":\"stop\"}],"
@@ -120,7 +109,7 @@ abstract class AbstractRound64 extends H2FilterRound {
             String user = req.getHeader("x-user-id");
             if (path.equals("/v1/held")) {
                 // a slow model call: waits until the test lets it answer (at most 20 s)
-                called(user);
+                CALLS.count(user);
                 try {
                     RELEASE.await(20, TimeUnit.SECONDS);
                 } catch (InterruptedException e) {
@@ -132,7 +121,7 @@ abstract class AbstractRound64 extends H2FilterRound {
             if (path.equals("/v1/sse-timeout")) {
                 // an SseEmitter-style handler: async, 300 ms timeout, the whole answer (with usage) written
                 // and flushed, the emitter never completed: the container's timeout ends the cycle
-                called(user);
+                CALLS.count(user);
                 AsyncContext ctx = req.startAsync();
                 ctx.setTimeout(300);
                 resp.setContentType("text/event-stream");
@@ -148,12 +137,12 @@ abstract class AbstractRound64 extends H2FilterRound {
             }
             if (path.startsWith("/v1/text")) {
                 // a relay answering the model's text alone, no usage: charged the estimate
-                called(user);
+                CALLS.count(user);
                 resp.setContentType("text/plain;charset=utf-8");
                 resp.getWriter().write("An answer.");
                 return;
             }
-            called(user);
+            CALLS.count(user);
             json(resp, 3_000);
         }
 
@@ -174,7 +163,7 @@ abstract class AbstractRound64 extends H2FilterRound {
         @Override
         protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
             req.getInputStream().readAllBytes();
-            called(req.getHeader("x-user-id"));
+            CALLS.count(req.getHeader("x-user-id"));
             long until = System.nanoTime() + Duration.ofMillis(2_500).toNanos();
             while (System.nanoTime() < until) {
                 LockSupport.parkNanos(until - System.nanoTime());
@@ -222,7 +211,7 @@ abstract class AbstractRound64 extends H2FilterRound {
         HttpResponse<String> r = TestHttp.send(TestHttp.request(container.uri("/ai/v1/report?topic=q3"), "x-user-id", s)
                 .method("HEAD", HttpRequest.BodyPublishers.noBody()).build());
         assertEquals(200, r.statusCode());
-        assertEquals(1, calls(s), "the model ran once");
+        assertEquals(1, CALLS.of(s), "the model ran once");
         long used = used(settled(s));
         assertTrue(used >= 12_000, "HEAD ran a 12,000-token model call, charged " + used + " " + ledger(s));
     }
@@ -262,7 +251,7 @@ abstract class AbstractRound64 extends H2FilterRound {
         } catch (java.io.UncheckedIOException cut) {
             // the container may end the timed-out exchange by closing the connection
         }
-        assertEquals(1, calls(s));
+        assertEquals(1, CALLS.of(s));
         long used = used(settled(s));
         assertEquals(7_000, used, "the stream reported 7,000 tokens " + ledger(s));
     }
@@ -298,7 +287,7 @@ abstract class AbstractRound64 extends H2FilterRound {
                     ok++;
                 }
             }
-            assertEquals(1, calls(s), "model calls for one key");
+            assertEquals(1, CALLS.of(s), "model calls for one key");
             assertEquals(1, ok, "full answers for one key");
             assertEquals(3_000, used(settled(s)), ledger(s));
         } finally {
@@ -319,7 +308,7 @@ abstract class AbstractRound64 extends H2FilterRound {
         long ua = used(settled(a));
         long ub = used(settled(b));
         assertEquals(3_000, ua, ledger(a));
-        assertEquals(calls(b) == 0 ? 0 : 3_000, ub, "b: " + rb.statusCode() + " " + ledger(b));
+        assertEquals(CALLS.of(b) == 0 ? 0 : 3_000, ub, "b: " + rb.statusCode() + " " + ledger(b));
     }
 
     // ---- item 9: path-segment protection, as Spring matches paths ------------------------------------
@@ -336,7 +325,7 @@ abstract class AbstractRound64 extends H2FilterRound {
                 "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}");
         String status = answer.lines().findFirst().orElse("");
         long used = used(settled(s));
-        assertTrue(used >= 5_000L * calls(s), "the model ran " + calls(s) + " time(s) (" + status + "), charged "
+        assertTrue(used >= 5_000L * CALLS.of(s), "the model ran " + CALLS.of(s) + " time(s) (" + status + "), charged "
                 + used + " " + ledger(s));
         // the plain path is charged as a baseline
         String plain = subject();
@@ -367,7 +356,7 @@ abstract class AbstractRound64 extends H2FilterRound {
         HttpResponse<String> r = TestHttp.post(container.uri("/ai/v1/chat"), big.getBytes(StandardCharsets.UTF_8),
                 "x-user-id", s, "Content-Type", "text/plain");
         assertEquals(413, r.statusCode());
-        assertEquals(0, calls(s));
+        assertEquals(0, CALLS.of(s));
         assertEquals(0, used(settled(s)), ledger(s));
     }
 
@@ -432,7 +421,7 @@ abstract class AbstractRound64 extends H2FilterRound {
                 "{\"messages\":[]}".getBytes(StandardCharsets.UTF_8), "x-user-id", s,
                 "Content-Type", "application/json; charset=x-no-such-charset");
         assertTrue(r.statusCode() == 415 || r.statusCode() == 400, r.statusCode() + " " + r.body());
-        assertEquals(0, calls(s));
+        assertEquals(0, CALLS.of(s));
         assertEquals(0, used(settled(s)), ledger(s));
     }
 
@@ -443,7 +432,7 @@ abstract class AbstractRound64 extends H2FilterRound {
         String victim = subject();
         String answer = TestHttp.rawPostFrom("127.0.0.2", container.port(), "/ai/fwd/v1/chat",
                 "X-Forwarded-For: 127.0.0.1", "x-user-id: " + victim);
-        assertEquals(0, calls(victim), answer);
+        assertEquals(0, CALLS.of(victim), answer);
         assertEquals(0, used(settled(victim)), ledger(victim));
     }
 }

@@ -9,11 +9,13 @@ import io.tokenquota.servlet.QuotaFilter;
 import static io.tokenquota.servlet.testing.MediaBytes.ascii;
 import static io.tokenquota.servlet.testing.MediaBytes.box;
 import static io.tokenquota.servlet.testing.MediaBytes.cat;
+import static io.tokenquota.servlet.testing.MediaBytes.faststartSoundTrack;
 import static io.tokenquota.servlet.testing.MediaBytes.u32;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.H2FilterRound;
+import io.tokenquota.servlet.testing.ModelCalls;
 import io.tokenquota.servlet.testing.TestHttp;
-import jakarta.servlet.MultipartConfigElement;
+import io.tokenquota.servlet.testing.Transcriptions;
 import jakarta.servlet.http.HttpServlet;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
@@ -22,10 +24,7 @@ import java.io.IOException;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.util.Base64;
-import java.util.Map;
 import java.util.UUID;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.zip.CRC32;
 import java.util.zip.Deflater;
 import org.junit.jupiter.api.Test;
@@ -38,18 +37,10 @@ import org.junit.jupiter.api.Test;
 abstract class AbstractRound65 extends H2FilterRound {
     static final ObjectMapper JSON = new ObjectMapper();
     /** Model calls per subject. */
-    static final Map<String, AtomicInteger> CALLS = new ConcurrentHashMap<>();
+    static final ModelCalls CALLS = new ModelCalls();
 
     static String subject() {
         return "u65-" + UUID.randomUUID().toString().substring(0, 12);
-    }
-
-    static int calls(String subject) {
-        return CALLS.getOrDefault(subject, new AtomicInteger()).get();
-    }
-
-    static void called(String subject) {
-        CALLS.computeIfAbsent(subject == null ? "?" : subject, s -> new AtomicInteger()).incrementAndGet();
     }
 
     @Override
@@ -58,8 +49,7 @@ abstract class AbstractRound65 extends H2FilterRound {
                 .filter("quota", filter, "/ai/*")
                 .servlet("chat", new StreamingChat(), "/ai/v1/chat/*")
                 .servlet("relay", new NaiveRelay(), "/ai/v1/relay")
-                .multipartServlet("audio", new Transcriptions(), new MultipartConfigElement("", 4 << 20, 4 << 20, 0),
-                        "/ai/v1/audio/*");
+                .multipartServlet("audio", new CountingTranscriptions(), Transcriptions.upTo4Mb(), "/ai/v1/audio/*");
     }
 
     /**
@@ -70,7 +60,7 @@ abstract class AbstractRound65 extends H2FilterRound {
         @Override
         protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
             req.getInputStream().readAllBytes();
-            called(req.getHeader("x-user-id"));
+            CALLS.count(req.getHeader("x-user-id"));
             resp.setContentType("text/event-stream");
             resp.setCharacterEncoding("UTF-8");
             var out = resp.getOutputStream();
@@ -93,7 +83,7 @@ abstract class AbstractRound65 extends H2FilterRound {
         @Override
         protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
             JsonNode body = JSON.readTree(req.getInputStream());
-            called(req.getHeader("x-user-id"));
+            CALLS.count(req.getHeader("x-user-id"));
             JsonNode messages = body.path("messages");
             String prompt = messages.get(messages.size() - 1).path("content").asText();
             int nl = prompt.indexOf('\n');
@@ -105,7 +95,7 @@ abstract class AbstractRound65 extends H2FilterRound {
     }
 
     /** OpenAI's transcriptions with {@code response_format=text}: the transcript alone, no usage. */
-    public static class Transcriptions extends HttpServlet {
+    public static class CountingTranscriptions extends HttpServlet {
         @Override
         protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
             try {
@@ -113,7 +103,7 @@ abstract class AbstractRound65 extends H2FilterRound {
             } catch (jakarta.servlet.ServletException e) {
                 throw new IOException(e);
             }
-            called(req.getHeader("x-user-id"));
+            CALLS.count(req.getHeader("x-user-id"));
             resp.setContentType("text/plain;charset=utf-8");
             resp.getOutputStream().write("and then we went through the delivery schedule once more".getBytes(StandardCharsets.UTF_8));
         }
@@ -160,7 +150,7 @@ abstract class AbstractRound65 extends H2FilterRound {
                 + "\"content\":[{\"type\":\"text\",\"text\":\"Which of these parcels is damaged?\"}," + parts + "]}]}";
         HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/v1/chat/completions"), s, body);
         assertEquals(200, r.statusCode(), r.body());
-        assertEquals(1, calls(s), "the model ran once");
+        assertEquals(1, CALLS.of(s), "the model ran once");
         return s;
     }
 
@@ -241,7 +231,7 @@ abstract class AbstractRound65 extends H2FilterRound {
         HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/v1/relay"), s,
                 "{\"model\":\"gpt-4o\",\"max_tokens\":400,\"messages\":[{\"role\":\"user\",\"content\":" + quote(prompt) + "}]}");
         assertEquals(200, r.statusCode(), r.body());
-        assertEquals(1, calls(s), "the model ran once");
+        assertEquals(1, CALLS.of(s), "the model ran once");
         long charged = settled(s).used();
         assertTrue(charged >= 400, "a model call that ran (a 400-token budget, no usage reported) was charged " + charged
                 + "; the answer was " + r.body().replace("\n", "\\n") + ": " + ledger(s));
@@ -289,19 +279,12 @@ abstract class AbstractRound65 extends H2FilterRound {
         byte[] stts = box("stts", u32(0), u32(1), u32(frames), u32(delta));
         byte[] stsz = box("stsz", u32(0), u32(frameBytes), u32(frames));
         byte[] stsc = box("stsc", u32(0), u32(1), u32(1), u32(frames), u32(1));
-        byte[] smhd = box("smhd", new byte[8]);
-        byte[] tkhd = box("tkhd", new byte[] {0, 0, 0, 7}, new byte[80]);
-        java.util.function.Function<byte[], byte[]> moovWith = stco -> box("moov",
-                box("mvhd", u32(0), u32(0), u32(0), u32(1000), u32(600_000), new byte[80]),
-                box("trak", tkhd, box("mdia", mdhd, hdlr, box("minf", smhd, box("stbl", stsd, stts, stsz, stsc, stco)))));
-        int offset = ftyp.length + moovWith.apply(box("stco", u32(0), u32(1), u32(0))).length + 8;
-        byte[] moov = moovWith.apply(box("stco", u32(0), u32(1), u32(offset)));
         byte[] samples = new byte[frames * frameBytes];
         for (int i = 0; i < frames; i++) {
             // frame header: FT 0 (4.75 kbit/s), Q 1
             samples[i * frameBytes] = 0x04;
         }
-        return cat(ftyp, moov, box("mdat", samples));
+        return faststartSoundTrack(ftyp, 600_000, mdhd, hdlr, cat(stsd, stts, stsz, stsc), samples);
     }
 
     /**
@@ -318,34 +301,19 @@ abstract class AbstractRound65 extends H2FilterRound {
         byte[] stts = box("stts", u32(0), u32(1), u32(samples), u32(delta));
         byte[] stsz = box("stsz", u32(0), u32(1), u32(samples));
         byte[] stsc = box("stsc", u32(0), u32(1), u32(1), u32(samples), u32(1));
-        byte[] smhd = box("smhd", new byte[8]);
-        byte[] tkhd = box("tkhd", new byte[] {0, 0, 0, 7}, new byte[80]);
-        java.util.function.Function<byte[], byte[]> moovWith = stco -> box("moov",
-                box("mvhd", u32(0), u32(0), u32(0), u32(1000), u32(120_000), new byte[80]),
-                box("trak", tkhd, box("mdia", mdhd, hdlr, box("minf", smhd, box("stbl", stsd, stts, stsz, stsc, stco)))));
-        int offset = ftyp.length + moovWith.apply(box("stco", u32(0), u32(1), u32(0))).length + 8;
-        byte[] moov = moovWith.apply(box("stco", u32(0), u32(1), u32(offset)));
         byte[] data = new byte[samples];
         java.util.Random random = new java.util.Random(65);
         random.nextBytes(data);
-        return cat(ftyp, moov, box("mdat", data));
+        return faststartSoundTrack(ftyp, 120_000, mdhd, hdlr, cat(stsd, stts, stsz, stsc), data);
     }
 
     /** A transcription request ({@code response_format=text}) of {@code file}; the subject charged for it. */
     String transcribe(byte[] file, String filename, String type) {
-        String boundary = "----b65" + UUID.randomUUID();
-        ByteArrayOutputStream body = new ByteArrayOutputStream();
-        body.writeBytes(("--" + boundary + "\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\ngpt-4o-transcribe\r\n"
-                + "--" + boundary + "\r\nContent-Disposition: form-data; name=\"response_format\"\r\n\r\ntext\r\n"
-                + "--" + boundary + "\r\nContent-Disposition: form-data; name=\"file\"; filename=\"" + filename + "\"\r\n"
-                + "Content-Type: " + type + "\r\n\r\n").getBytes(StandardCharsets.UTF_8));
-        body.writeBytes(file);
-        body.writeBytes(("\r\n--" + boundary + "--\r\n").getBytes(StandardCharsets.UTF_8));
         String s = subject();
-        HttpResponse<String> r = TestHttp.post(container.uri("/ai/v1/audio/transcriptions"), body.toByteArray(),
-                "x-user-id", s, "Content-Type", "multipart/form-data; boundary=" + boundary);
+        HttpResponse<String> r = Transcriptions.post(container.uri("/ai/v1/audio/transcriptions"), s,
+                "----b65" + UUID.randomUUID(), file, filename, type);
         assertEquals(200, r.statusCode(), r.body());
-        assertEquals(1, calls(s), "the model ran once");
+        assertEquals(1, CALLS.of(s), "the model ran once");
         return s;
     }
 

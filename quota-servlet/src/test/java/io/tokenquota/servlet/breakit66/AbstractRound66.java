@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.H2FilterRound;
+import io.tokenquota.servlet.testing.ModelCalls;
 import io.tokenquota.servlet.testing.SpringMvc;
 import io.tokenquota.servlet.testing.TestHttp;
 import jakarta.servlet.AsyncContext;
@@ -51,7 +52,7 @@ import org.springframework.web.context.request.async.DeferredResult;
  */
 abstract class AbstractRound66 extends H2FilterRound {
     /** Model calls per subject (every endpoint of this round counts them). */
-    static final Map<String, AtomicInteger> CALLS = new ConcurrentHashMap<>();
+    static final ModelCalls CALLS = new ModelCalls();
     /** Released by the test once the client has hung up. */
     static final Map<String, CountDownLatch> HUNG_UP = new ConcurrentHashMap<>();
     /** What the async endpoints saw when they answered (for failure messages). */
@@ -65,14 +66,6 @@ abstract class AbstractRound66 extends H2FilterRound {
 
     static String subject() {
         return "u66-" + UUID.randomUUID().toString().substring(0, 12);
-    }
-
-    static int calls(String subject) {
-        return CALLS.getOrDefault(subject, new AtomicInteger()).get();
-    }
-
-    static void called(String subject) {
-        CALLS.computeIfAbsent(subject == null ? "?" : subject, s -> new AtomicInteger()).incrementAndGet();
     }
 
     @Override
@@ -126,7 +119,7 @@ abstract class AbstractRound66 extends H2FilterRound {
         @PostMapping("/assistant/{conversation}")
         public Map<String, Object> message(@PathVariable("conversation") String conversation,
                                            @RequestHeader("x-user-id") String user, @RequestBody String body) {
-            called(user);
+            CALLS.count(user);
             return Map.of("conversation", conversation, "reply",
                     "Here is a summary of the quarterly report: revenue grew, costs fell, and the outlook is good.");
         }
@@ -137,7 +130,7 @@ abstract class AbstractRound66 extends H2FilterRound {
          */
         @GetMapping("/summary")
         public String summary(@RequestHeader("x-user-id") String user, HttpServletRequest request) {
-            called(user);
+            CALLS.count(user);
             request.setAttribute(QuotaFilter.ACTUAL_TOKENS_ATTRIBUTE, 12_000L);
             return "The quarter in one paragraph: revenue grew by a tenth, costs fell, the outlook is good.";
         }
@@ -154,7 +147,7 @@ abstract class AbstractRound66 extends H2FilterRound {
             DeferredResult<String> result = new DeferredResult<>(20_000L);
             WORKERS.submit(() -> {
                 // the model call: it runs (and is billed by the provider) whatever the client does meanwhile
-                called(user);
+                CALLS.count(user);
                 awaitHangUp(user);
                 // the container may report the hang-up to the async cycle; give it the chance to
                 await(result::isSetOrExpired, Duration.ofSeconds(3));
@@ -192,7 +185,7 @@ abstract class AbstractRound66 extends H2FilterRound {
             if (path.equals("/report")) {
                 // a server-rendered page: the model writes the report (answered as HTML, no usage), and the
                 // page includes the status fragment the page's script also polls
-                called(user);
+                CALLS.count(user);
                 resp.setContentType("text/html;charset=utf-8");
                 resp.getWriter().write("<html><body><article>The quarterly report, as the model wrote it: "
                         + "revenue grew by a tenth, costs fell, and the outlook is good.</article>");
@@ -238,7 +231,7 @@ abstract class AbstractRound66 extends H2FilterRound {
                     }
                 });
                 WORKERS.submit(() -> {
-                    called(user);
+                    CALLS.count(user);
                     awaitHangUp(user);
                     // the container may report the hang-up to the async cycle; give it the chance to
                     await(() -> errors.get() > 0, Duration.ofSeconds(3));
@@ -282,7 +275,7 @@ abstract class AbstractRound66 extends H2FilterRound {
                     .getBytes(StandardCharsets.ISO_8859_1));
             out.write(bytes);
             out.flush();
-            assertTrue(await(() -> calls(subject) == 1, Duration.ofSeconds(10)), "the model was called");
+            assertTrue(await(() -> CALLS.of(subject) == 1, Duration.ofSeconds(10)), "the model was called");
             socket.setSoLinger(true, 0);
         } finally {
             HUNG_UP.get(subject).countDown();
@@ -306,7 +299,7 @@ abstract class AbstractRound66 extends H2FilterRound {
         assertTrue(await(() -> store.account(s).reserved() == 0, Duration.ofSeconds(30)),
                 "the hold was settled (" + SEEN.get(s) + ") " + ledger(s));
         long used = settled(s).used();
-        assertEquals(1, calls(s));
+        assertEquals(1, CALLS.of(s));
         assertTrue(used >= 2_000, "the model was called (" + SEEN.get(s) + "); the client hung up before the answer;"
                 + " charged " + used + " (estimate > 2,000, usage 6,000) " + ledger(s));
     }
@@ -324,7 +317,7 @@ abstract class AbstractRound66 extends H2FilterRound {
         assertTrue(await(() -> store.account(s).reserved() == 0, Duration.ofSeconds(30)),
                 "the hold was settled (" + SEEN.get(s) + ") " + ledger(s));
         long used = settled(s).used();
-        assertEquals(1, calls(s));
+        assertEquals(1, CALLS.of(s));
         assertTrue(used >= 2_000, "the model was called (" + SEEN.get(s) + "); the client hung up before the answer;"
                 + " charged " + used + " (estimate > 2,000, usage 6,000) " + ledger(s));
     }
@@ -353,7 +346,7 @@ abstract class AbstractRound66 extends H2FilterRound {
         for (String id : List.of("tokenize", "count_tokens", "c-7f3a:countTokens")) {
             String s = subject();
             long used = messageTo(id, s);
-            assertEquals(1, calls(s), id);
+            assertEquals(1, CALLS.of(s), id);
             assertEquals(baseline, used, "conversation '" + id + "': the model answered as for 'c-7f3a' (charged "
                     + baseline + "), charged " + used + " " + ledger(s));
         }
@@ -374,7 +367,7 @@ abstract class AbstractRound66 extends H2FilterRound {
         HttpResponse<String> r = TestHttp.get(container.uri("/ai/v1/report?quarter=q3"), "x-user-id", s);
         assertEquals(200, r.statusCode(), r.body());
         assertTrue(r.body().contains("status: idle"), r.body());
-        assertEquals(1, calls(s));
+        assertEquals(1, CALLS.of(s));
         long used = settled(s).used();
         assertTrue(used >= 1_000, "the page's model call is charged its estimate (>= 1,000), charged " + used + " "
                 + ledger(s));
@@ -393,7 +386,7 @@ abstract class AbstractRound66 extends H2FilterRound {
         HttpResponse<String> r = TestHttp.get(container.uri("/page/summary"), "x-user-id", s);
         assertEquals(200, r.statusCode(), r.body());
         assertTrue(r.body().contains("revenue grew"), r.body());
-        assertEquals(1, calls(s));
+        assertEquals(1, CALLS.of(s));
         long used = settled(s).used();
         assertEquals(12_000, used, "the included endpoint reported 12,000 tokens through the request attribute "
                 + ledger(s));

@@ -7,7 +7,6 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.tokenquota.ModelWeights;
 import io.tokenquota.servlet.QuotaFilter;
-import io.tokenquota.servlet.SubjectResolver;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.H2FilterRound;
 import io.tokenquota.servlet.testing.TestHttp;
@@ -47,10 +46,8 @@ abstract class AbstractRound67 extends H2FilterRound {
 
     @Override
     protected Deployment deploy(QuotaFilter filter) {
-        QuotaFilter fittingWeighted = QuotaFilter.builder(store).protect("/fitw/").fitOutputBudget(16).modelWeights(WEIGHTS)
-                .subjectResolver(SubjectResolver.trustedHeader("x-user-id", "127.0.0.1", "::1")).build();
-        QuotaFilter weighted = QuotaFilter.builder(store).protect("/w/").modelWeights(WEIGHTS)
-                .subjectResolver(SubjectResolver.trustedHeader("x-user-id", "127.0.0.1", "::1")).build();
+        QuotaFilter fittingWeighted = filterFor("/fitw/").fitOutputBudget(16).modelWeights(WEIGHTS).build();
+        QuotaFilter weighted = filterFor("/w/").modelWeights(WEIGHTS).build();
         return Deployment.create()
                 .filter("quota", filter, "/ai/*")
                 .filter("fittingWeighted", fittingWeighted, "/fitw/*")

@@ -7,6 +7,7 @@ import io.tokenquota.QuotaAccount;
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.H2FilterRound;
+import io.tokenquota.servlet.testing.ModelCalls;
 import io.tokenquota.servlet.testing.TestHttp;
 import jakarta.servlet.http.HttpServlet;
 import jakarta.servlet.http.HttpServletRequest;
@@ -19,7 +20,6 @@ import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -31,7 +31,7 @@ import org.junit.jupiter.api.Test;
  */
 abstract class AbstractRound68 extends H2FilterRound {
     /** Model calls per subject. */
-    static final Map<String, AtomicInteger> CALLS = new ConcurrentHashMap<>();
+    static final ModelCalls CALLS = new ModelCalls();
     /** Counted down by the test once its client has hung up. */
     static final Map<String, CountDownLatch> HUNG_UP = new ConcurrentHashMap<>();
     /** The chunk at which a relay saw its client gone (and cancelled the upstream call), per subject. */
@@ -50,21 +50,11 @@ abstract class AbstractRound68 extends H2FilterRound {
         return "u68-" + UUID.randomUUID().toString().substring(0, 12);
     }
 
-    static void called(String subject) {
-        CALLS.computeIfAbsent(subject == null ? "?" : subject, s -> new AtomicInteger()).incrementAndGet();
-    }
-
-    static int calls(String subject) {
-        return CALLS.getOrDefault(subject, new AtomicInteger()).get();
-    }
-
     @Override
     protected Deployment deploy(QuotaFilter filter) {
-        Relay relay = new Relay();
         return Deployment.create()
                 .filter("quota", filter, "/*")
-                .servlet("relay", relay, "/ai/v1/*")
-                .servlet("open-relay", new Relay(), "/open/v1/*");
+                .withControl("relay", Relay::new, "v1");
     }
 
     /**
@@ -84,7 +74,7 @@ abstract class AbstractRound68 extends H2FilterRound {
             req.getInputStream().readAllBytes();
             String user = req.getHeader("x-user-id");
             String path = req.getPathInfo() == null ? "" : req.getPathInfo();
-            called(user);
+            CALLS.count(user);
             switch (path) {
                 case "/stream" -> stream(user, resp);
                 case "/print" -> print(resp);
@@ -190,7 +180,7 @@ abstract class AbstractRound68 extends H2FilterRound {
         assertTrue(read.contains("Once"), read);
         assertTrue(awaitFinished(user), "the relay never finished");
         QuotaAccount account = settled(user);
-        assertEquals(1, calls(user));
+        assertEquals(1, CALLS.of(user));
         assertTrue(CANCELLED_AT.containsKey(user), kind() + ": behind the filter the relay's checkError() never"
                 + " reported the hang-up; it wrote all " + CHUNKS.get(user) + " chunks of the model's answer for nobody,"
                 + " charged " + account.used() + " " + ledger(user));
@@ -214,7 +204,7 @@ abstract class AbstractRound68 extends H2FilterRound {
         String user = subject();
         HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/v1/print"), user, CHAT);
         QuotaAccount account = settled(user);
-        assertEquals(1, calls(user));
+        assertEquals(1, CALLS.of(user));
         assertEquals(open.statusCode(), r.statusCode(), kind() + ": the servlet answered " + open.statusCode()
                 + " without the filter and " + r.statusCode() + " behind it: " + r.body() + "; charged "
                 + account.used() + " " + ledger(user));

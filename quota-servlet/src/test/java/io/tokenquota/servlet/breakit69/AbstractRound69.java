@@ -7,6 +7,9 @@ import io.tokenquota.QuotaAccount;
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.H2FilterRound;
+import io.tokenquota.servlet.testing.ModelCalls;
+import io.tokenquota.servlet.testing.Observations;
+import io.tokenquota.servlet.testing.RelayedAnswers;
 import io.tokenquota.servlet.testing.TestHttp;
 import jakarta.servlet.http.HttpServlet;
 import jakarta.servlet.http.HttpServletRequest;
@@ -15,12 +18,7 @@ import java.io.IOException;
 import java.io.PrintWriter;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
-import java.util.List;
-import java.util.Map;
 import java.util.UUID;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -36,42 +34,20 @@ import org.junit.jupiter.api.Test;
  */
 abstract class AbstractRound69 extends H2FilterRound {
     /** Model calls per subject. */
-    static final Map<String, AtomicInteger> CALLS = new ConcurrentHashMap<>();
+    static final ModelCalls CALLS = new ModelCalls();
     /** What each servlet observed of its own response or request, per subject (for messages and comparisons). */
-    static final Map<String, List<String>> SEEN = new ConcurrentHashMap<>();
+    static final Observations SEEN = new Observations();
 
     /** The usage of the model's answer: the client's question plus 8,800 tokens of retrieved context. */
     static final long USAGE = 9_000;
+    /** The model\'s answer: an OpenAI chat completion with its usage. */
+    static final String ANSWER = RelayedAnswers.q3Summary("chatcmpl-69", USAGE);
 
     static final String CHAT = "{\"model\":\"gpt-4.1\",\"max_tokens\":200,\"messages\":[{\"role\":\"user\","
             + "\"content\":\"Summarise our Q3 report in two sentences.\"}]}";
 
     static String subject() {
         return "u69-" + UUID.randomUUID().toString().substring(0, 12);
-    }
-
-    static void called(String subject) {
-        CALLS.computeIfAbsent(subject == null ? "?" : subject, s -> new AtomicInteger()).incrementAndGet();
-    }
-
-    static int calls(String subject) {
-        return CALLS.getOrDefault(subject, new AtomicInteger()).get();
-    }
-
-    static void saw(String subject, String what) {
-        SEEN.computeIfAbsent(subject == null ? "?" : subject, s -> new CopyOnWriteArrayList<>()).add(what);
-    }
-
-    static List<String> seen(String subject) {
-        return SEEN.getOrDefault(subject, List.of());
-    }
-
-    /** The model's answer: an OpenAI chat completion with its usage. */
-    static String answer(long usage) {
-        return "{\"id\":\"chatcmpl-69\",\"object\":\"chat.completion\",\"model\":\"gpt-4.1\",\"choices\":[{\"index\":0,"
-                + "\"message\":{\"role\":\"assistant\",\"content\":\"Revenue grew 12% while costs fell; the margin"
-                + " reached a record.\"},\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":" + (usage - 40)
-                + ",\"completion_tokens\":40,\"total_tokens\":" + usage + "}}";
     }
 
     /** The same answer rendered as an HTML page for a browser (the summary, the sources, a footer). */
@@ -90,8 +66,7 @@ abstract class AbstractRound69 extends H2FilterRound {
     protected Deployment deploy(QuotaFilter filter) {
         return Deployment.create()
                 .filter("quota", filter, "/*")
-                .servlet("rag", new Rag(), "/ai/v1/*")
-                .servlet("open-rag", new Rag(), "/open/v1/*");
+                .withControl("rag", Rag::new, "v1");
     }
 
     /**
@@ -139,17 +114,17 @@ abstract class AbstractRound69 extends H2FilterRound {
             resp.getOutputStream().write(cached);
             // the cached entry's checksum fails half-way: discard everything (status, headers, buffer)
             resp.reset();
-            saw(user, "after reset: X-Cache=" + resp.getHeader("X-Cache") + " " + QuotaFilter.ACTUAL_TOKENS_HEADER + "="
+            SEEN.add(user, "after reset: X-Cache=" + resp.getHeader("X-Cache") + " " + QuotaFilter.ACTUAL_TOKENS_HEADER + "="
                     + resp.getHeader(QuotaFilter.ACTUAL_TOKENS_HEADER));
-            called(user);
+            CALLS.count(user);
             resp.setContentType("application/json");
             resp.setHeader("X-Cache", "MISS");
-            resp.getOutputStream().write(answer(USAGE).getBytes(StandardCharsets.UTF_8));
+            resp.getOutputStream().write(ANSWER.getBytes(StandardCharsets.UTF_8));
         }
 
         private static void render(String user, HttpServletResponse resp, boolean relayBytes) throws IOException {
-            called(user);
-            String json = answer(USAGE);
+            CALLS.count(user);
+            String json = ANSWER;
             resp.setContentType("text/html;charset=UTF-8");
             PrintWriter page = resp.getWriter();
             page.write(html(2_000));
@@ -163,7 +138,7 @@ abstract class AbstractRound69 extends H2FilterRound {
                     resp.getWriter().write(json);
                 }
             } catch (RuntimeException e) {
-                saw(user, "fallback failed: " + e);
+                SEEN.add(user, "fallback failed: " + e);
                 throw e;
             }
         }
@@ -173,18 +148,18 @@ abstract class AbstractRound69 extends H2FilterRound {
          * fallback in UTF-8 with the model's typographic punctuation.
          */
         private static void renderPlain(String user, HttpServletResponse resp) throws IOException {
-            called(user);
-            String json = answer(USAGE).replace("Revenue grew 12%", "Revenue grew 12% \u2014 a record \u2014");
+            CALLS.count(user);
+            String json = ANSWER.replace("Revenue grew 12%", "Revenue grew 12% \u2014 a record \u2014");
             resp.setContentType("text/html");
             resp.getWriter().write(html(2_000));
             resp.reset();
             resp.setContentType("application/json;charset=UTF-8");
             resp.getWriter().write(json);
-            saw(user, "fallback written in " + resp.getCharacterEncoding());
+            SEEN.add(user, "fallback written in " + resp.getCharacterEncoding());
         }
 
         private static void bigPage(String user, HttpServletResponse resp) throws IOException {
-            called(user);
+            CALLS.count(user);
             resp.setBufferSize(256 * 1024);
             resp.setContentType("text/html;charset=UTF-8");
             byte[] page = html(80 * 1024).getBytes(StandardCharsets.UTF_8);
@@ -192,11 +167,11 @@ abstract class AbstractRound69 extends H2FilterRound {
             for (int off = 0; off < page.length; off += 8 * 1024) {
                 out.write(page, off, Math.min(8 * 1024, page.length - off));
             }
-            saw(user, "committed after the page: " + resp.isCommitted());
+            SEEN.add(user, "committed after the page: " + resp.isCommitted());
             // the footer's template throws: the page is dropped (nothing was sent), the JSON answered
             resp.resetBuffer();
             resp.setContentType("application/json;charset=UTF-8");
-            out.write(answer(USAGE).getBytes(StandardCharsets.UTF_8));
+            out.write(ANSWER.getBytes(StandardCharsets.UTF_8));
         }
     }
 
@@ -221,9 +196,9 @@ abstract class AbstractRound69 extends H2FilterRound {
         String user = subject();
         HttpResponse<String> r = call("/ai/v1/cached", user);
         QuotaAccount account = settled(user);
-        assertEquals(1, calls(user));
+        assertEquals(1, CALLS.of(user));
         assertEquals(open.statusCode(), r.statusCode(), r.body());
-        assertEquals(seen(control), seen(user), kind() + ": the endpoint saw its headers differently after reset()"
+        assertEquals(SEEN.of(control), SEEN.of(user), kind() + ": the endpoint saw its headers differently after reset()"
                 + " behind the filter; charged " + account.used() + " " + ledger(user));
         assertEquals(USAGE, account.used(), kind() + ": a fresh model call answered after reset() was charged "
                 + account.used() + " (the 0 reported for the discarded cache hit) " + ledger(user));
@@ -238,15 +213,23 @@ abstract class AbstractRound69 extends H2FilterRound {
      */
     @Test
     void aPageDroppedWithResetThenAnsweredThroughTheWriterIsDeliveredAndCharged() {
+        assertAnsweredAsWithoutTheFilterAndCharged("render-writer");
+    }
+
+    /**
+     * The endpoint at {@code /open/v1/<endpoint>} (the control) and at {@code /ai/v1/<endpoint>}: the
+     * same status and bytes behind the filter, and the model's usage charged when the answer went out.
+     */
+    private void assertAnsweredAsWithoutTheFilterAndCharged(String endpoint) {
         String control = subject();
-        HttpResponse<String> open = call("/open/v1/render-writer", control);
+        HttpResponse<String> open = call("/open/v1/" + endpoint, control);
 
         String user = subject();
-        HttpResponse<String> r = call("/ai/v1/render-writer", user);
+        HttpResponse<String> r = call("/ai/v1/" + endpoint, user);
         QuotaAccount account = settled(user);
-        assertEquals(1, calls(user));
+        assertEquals(1, CALLS.of(user));
         assertEquals(open.statusCode(), r.statusCode(), kind() + ": the servlet answered " + open.statusCode()
-                + " without the filter and " + r.statusCode() + " behind it " + seen(user) + "; charged "
+                + " without the filter and " + r.statusCode() + " behind it " + SEEN.of(user) + "; charged "
                 + account.used() + " " + ledger(user));
         assertEquals(open.body(), r.body(), kind() + ": other bytes behind the filter");
         if (open.statusCode() == 200) {
@@ -269,7 +252,7 @@ abstract class AbstractRound69 extends H2FilterRound {
         String user = subject();
         HttpResponse<String> r = call("/ai/v1/render-plain", user);
         QuotaAccount account = settled(user);
-        assertEquals(1, calls(user));
+        assertEquals(1, CALLS.of(user));
         assertEquals(open.statusCode(), r.statusCode(), r.body());
         assertEquals(open.body(), r.body(), kind() + ": the answer's bytes differ behind the filter; charged "
                 + account.used() + " " + ledger(user));
@@ -285,20 +268,7 @@ abstract class AbstractRound69 extends H2FilterRound {
      */
     @Test
     void aPageDroppedWithResetThenAnsweredThroughTheStreamIsDeliveredAndCharged() {
-        String control = subject();
-        HttpResponse<String> open = call("/open/v1/render-stream", control);
-
-        String user = subject();
-        HttpResponse<String> r = call("/ai/v1/render-stream", user);
-        QuotaAccount account = settled(user);
-        assertEquals(1, calls(user));
-        assertEquals(open.statusCode(), r.statusCode(), kind() + ": the servlet answered " + open.statusCode()
-                + " without the filter and " + r.statusCode() + " behind it " + seen(user) + "; charged "
-                + account.used() + " " + ledger(user));
-        assertEquals(open.body(), r.body(), kind() + ": other bytes behind the filter");
-        if (open.statusCode() == 200) {
-            assertEquals(USAGE, account.used(), ledger(user));
-        }
+        assertAnsweredAsWithoutTheFilterAndCharged("render-stream");
     }
 
     /**
@@ -313,15 +283,15 @@ abstract class AbstractRound69 extends H2FilterRound {
         String control = subject();
         HttpResponse<String> open = call("/open/v1/big-page", control);
         assertEquals(200, open.statusCode(), open.body());
-        assertEquals(answer(USAGE), open.body(), "the unprotected servlet's page was not discarded");
+        assertEquals(ANSWER, open.body(), "the unprotected servlet's page was not discarded");
 
         String user = subject();
         HttpResponse<String> r = call("/ai/v1/big-page", user);
         QuotaAccount account = settled(user);
-        assertEquals(1, calls(user));
+        assertEquals(1, CALLS.of(user));
         assertEquals(200, r.statusCode(), r.body());
         assertEquals(open.body(), r.body());
         assertEquals(USAGE, account.used(), kind() + ": the model's answer (usage " + USAGE + ") was charged "
-                + account.used() + " " + seen(user) + " " + ledger(user));
+                + account.used() + " " + SEEN.of(user) + " " + ledger(user));
     }
 }

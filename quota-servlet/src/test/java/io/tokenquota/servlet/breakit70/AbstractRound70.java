@@ -7,6 +7,9 @@ import io.tokenquota.QuotaAccount;
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.H2FilterRound;
+import io.tokenquota.servlet.testing.ModelCalls;
+import io.tokenquota.servlet.testing.Observations;
+import io.tokenquota.servlet.testing.RelayedAnswers;
 import io.tokenquota.servlet.testing.TestHttp;
 import jakarta.servlet.AsyncContext;
 import jakarta.servlet.Filter;
@@ -24,11 +27,7 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
-import java.util.Map;
 import java.util.UUID;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
 import org.springframework.web.util.ContentCachingResponseWrapper;
 
@@ -42,39 +41,18 @@ import org.springframework.web.util.ContentCachingResponseWrapper;
  * filter's estimate of the client's short body.
  */
 abstract class AbstractRound70 extends H2FilterRound {
-    static final Map<String, AtomicInteger> CALLS = new ConcurrentHashMap<>();
-    static final Map<String, List<String>> SEEN = new ConcurrentHashMap<>();
+    static final ModelCalls CALLS = new ModelCalls();
+    static final Observations SEEN = new Observations();
 
     static final long USAGE = 9_000;
+    /** The model\'s answer: an OpenAI chat completion with its usage. */
+    static final String ANSWER = RelayedAnswers.q3Summary("chatcmpl-70", USAGE);
 
     static final String CHAT = "{\"model\":\"gpt-4.1\",\"max_tokens\":200,\"stream\":true,\"messages\":[{\"role\":\"user\","
             + "\"content\":\"Summarise our Q3 report in two sentences.\"}]}";
 
     static String subject() {
         return "u70-" + UUID.randomUUID().toString().substring(0, 12);
-    }
-
-    static void called(String subject) {
-        CALLS.computeIfAbsent(subject == null ? "?" : subject, s -> new AtomicInteger()).incrementAndGet();
-    }
-
-    static int calls(String subject) {
-        return CALLS.getOrDefault(subject, new AtomicInteger()).get();
-    }
-
-    static void saw(String subject, String what) {
-        SEEN.computeIfAbsent(subject == null ? "?" : subject, s -> new CopyOnWriteArrayList<>()).add(what);
-    }
-
-    static List<String> seen(String subject) {
-        return SEEN.getOrDefault(subject, List.of());
-    }
-
-    static String answer(long usage) {
-        return "{\"id\":\"chatcmpl-70\",\"object\":\"chat.completion\",\"model\":\"gpt-4.1\",\"choices\":[{\"index\":0,"
-                + "\"message\":{\"role\":\"assistant\",\"content\":\"Revenue grew 12% while costs fell; the margin"
-                + " reached a record.\"},\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":" + (usage - 40)
-                + ",\"completion_tokens\":40,\"total_tokens\":" + usage + "}}";
     }
 
     /** An OpenAI chat stream as relayed when the client did not ask for {@code include_usage}: no usage. */
@@ -115,7 +93,7 @@ abstract class AbstractRound70 extends H2FilterRound {
                 chain.doFilter(request, caching);
             } finally {
                 String user = ((HttpServletRequest) request).getHeader("x-user-id");
-                saw(user, "logged " + caching.getStatus() + " with " + caching.getContentSize() + " bytes");
+                SEEN.add(user, "logged " + caching.getStatus() + " with " + caching.getContentSize() + " bytes");
                 caching.copyBodyToResponse();
             }
         }
@@ -126,10 +104,8 @@ abstract class AbstractRound70 extends H2FilterRound {
         return Deployment.create()
                 .filter("logging", new ResponseLoggingFilter(), "/ai/log/*", "/open/log/*")
                 .filter("quota", filter, "/*")
-                .servlet("chat", new Chat(), "/ai/v1/*")
-                .servlet("open-chat", new Chat(), "/open/v1/*")
-                .servlet("log-chat", new Chat(), "/ai/log/*")
-                .servlet("open-log-chat", new Chat(), "/open/log/*");
+                .withControl("chat", Chat::new, "v1")
+                .withControl("log-chat", Chat::new, "log");
     }
 
     public static class Chat extends HttpServlet {
@@ -139,10 +115,10 @@ abstract class AbstractRound70 extends H2FilterRound {
             String path = req.getPathInfo() == null ? "" : req.getPathInfo();
             if ("/summary".equals(path)) {
                 // a GET summary of a stored document: the model is called with the document as context
-                called(user);
-                saw(user, req.getMethod() + " summary");
+                CALLS.count(user);
+                SEEN.add(user, req.getMethod() + " summary");
                 resp.setContentType("application/json");
-                resp.getOutputStream().write(answer(USAGE).getBytes(StandardCharsets.UTF_8));
+                resp.getOutputStream().write(ANSWER.getBytes(StandardCharsets.UTF_8));
                 return;
             }
             resp.sendError(404);
@@ -155,7 +131,7 @@ abstract class AbstractRound70 extends H2FilterRound {
             String path = req.getPathInfo() == null ? "" : req.getPathInfo();
             switch (path) {
                 case "/stream-then-save" -> streamThenSave(user, resp);
-                case "/nonblocking-json" -> nonBlocking(req, resp, user, chunks(answer(USAGE), 3), "application/json");
+                case "/nonblocking-json" -> nonBlocking(req, resp, user, chunks(ANSWER, 3), "application/json");
                 case "/nonblocking-sse" -> nonBlocking(req, resp, user, streamWithUsage(USAGE), "text/event-stream");
                 default -> resp.sendError(404);
             }
@@ -166,7 +142,7 @@ abstract class AbstractRound70 extends H2FilterRound {
          * the conversation; the store fails, and the exception propagates (the answer is already out).
          */
         private static void streamThenSave(String user, HttpServletResponse resp) throws IOException, ServletException {
-            called(user);
+            CALLS.count(user);
             resp.setContentType("text/event-stream");
             resp.setCharacterEncoding("UTF-8");
             ServletOutputStream out = resp.getOutputStream();
@@ -174,7 +150,7 @@ abstract class AbstractRound70 extends H2FilterRound {
                 out.write(event.getBytes(StandardCharsets.UTF_8));
                 out.flush();
             }
-            saw(user, "streamed; committed=" + resp.isCommitted());
+            SEEN.add(user, "streamed; committed=" + resp.isCommitted());
             throw new ServletException("could not save the conversation: connection pool exhausted");
         }
 
@@ -190,7 +166,7 @@ abstract class AbstractRound70 extends H2FilterRound {
         /** Writes the model's answer with non-blocking I/O: a WriteListener on the async cycle. */
         private static void nonBlocking(HttpServletRequest req, HttpServletResponse resp, String user, List<String> parts,
                                         String type) throws IOException {
-            called(user);
+            CALLS.count(user);
             AsyncContext async = req.startAsync();
             resp.setContentType(type);
             resp.setCharacterEncoding("UTF-8");
@@ -202,7 +178,7 @@ abstract class AbstractRound70 extends H2FilterRound {
                 public void onWritePossible() throws IOException {
                     while (out.isReady()) {
                         if (next == parts.size()) {
-                            saw(user, "wrote " + next + " parts");
+                            SEEN.add(user, "wrote " + next + " parts");
                             async.complete();
                             return;
                         }
@@ -212,7 +188,7 @@ abstract class AbstractRound70 extends H2FilterRound {
 
                 @Override
                 public void onError(Throwable t) {
-                    saw(user, "write failed: " + t);
+                    SEEN.add(user, "write failed: " + t);
                     async.complete();
                 }
             });
@@ -235,18 +211,18 @@ abstract class AbstractRound70 extends H2FilterRound {
     void aStreamDeliveredThroughALoggingFilterBeforeAnExceptionIsCharged() {
         String control = subject();
         HttpResponse<String> open = call("/open/log/stream-then-save", control);
-        assertEquals(1, calls(control));
+        assertEquals(1, CALLS.of(control));
 
         String user = subject();
         HttpResponse<String> r = call("/ai/log/stream-then-save", user);
         QuotaAccount account = settled(user);
-        assertEquals(1, calls(user));
+        assertEquals(1, CALLS.of(user));
         assertEquals(open.statusCode(), r.statusCode(), kind() + ": " + r.body());
         assertEquals(open.body(), r.body(), kind() + ": other bytes behind the filter");
         if (r.statusCode() == 200 && r.body().contains("record.")) {
             assertTrue(account.used() >= 200, kind() + ": the client got the model's whole answer (" + r.statusCode()
                     + ", " + r.body().length() + " chars) through the logging filter, and was charged " + account.used()
-                    + " " + seen(user) + " " + ledger(user));
+                    + " " + SEEN.of(user) + " " + ledger(user));
         }
     }
 
@@ -264,8 +240,8 @@ abstract class AbstractRound70 extends H2FilterRound {
             outcome = "aborted: " + aborted.getCause();
         }
         QuotaAccount account = settled(user);
-        assertEquals(1, calls(user));
-        assertTrue(account.used() >= 200, kind() + ": " + outcome + " charged " + account.used() + " " + seen(user)
+        assertEquals(1, CALLS.of(user));
+        assertTrue(account.used() >= 200, kind() + ": " + outcome + " charged " + account.used() + " " + SEEN.of(user)
                 + " " + ledger(user));
     }
 
@@ -276,49 +252,47 @@ abstract class AbstractRound70 extends H2FilterRound {
         HttpResponse<String> open = TestHttp.send(TestHttp.request(container.uri("/open/v1/summary"), "x-user-id", control)
                 .method("HEAD", HttpRequest.BodyPublishers.noBody()).build());
         assertEquals(200, open.statusCode());
-        assertEquals(1, calls(control));
+        assertEquals(1, CALLS.of(control));
 
         String user = subject();
         HttpResponse<String> r = TestHttp.send(TestHttp.request(container.uri("/ai/v1/summary"), "x-user-id", user)
                 .method("HEAD", HttpRequest.BodyPublishers.noBody()).build());
         QuotaAccount account = settled(user);
-        assertEquals(1, calls(user));
+        assertEquals(1, CALLS.of(user));
         assertEquals(open.statusCode(), r.statusCode());
         assertEquals(open.headers().firstValue("Content-Length"), r.headers().firstValue("Content-Length"),
                 kind() + ": the HEAD's Content-Length differs behind the filter");
         assertEquals(USAGE, account.used(), kind() + ": a model call answered to a HEAD was charged " + account.used()
-                + " " + seen(user) + " " + ledger(user));
+                + " " + SEEN.of(user) + " " + ledger(user));
     }
 
     /** An answer written with non-blocking I/O from a WriteListener is read for its usage. */
     @Test
     void aJsonAnswerWrittenFromAWriteListenerIsChargedItsUsage() {
-        String control = subject();
-        HttpResponse<String> open = call("/open/v1/nonblocking-json", control);
-        assertEquals(200, open.statusCode(), open.body());
-
-        String user = subject();
-        HttpResponse<String> r = call("/ai/v1/nonblocking-json", user);
-        QuotaAccount account = settled(user);
-        assertEquals(1, calls(user));
-        assertEquals(open.statusCode(), r.statusCode(), r.body());
-        assertEquals(open.body(), r.body());
-        assertEquals(USAGE, account.used(), kind() + ": charged " + account.used() + " " + seen(user) + " " + ledger(user));
+        assertAnsweredAsWithoutTheFilterAndCharged("nonblocking-json");
     }
 
     /** A stream written with non-blocking I/O from a WriteListener is read for its usage. */
     @Test
     void aStreamWrittenFromAWriteListenerIsChargedItsUsage() {
+        assertAnsweredAsWithoutTheFilterAndCharged("nonblocking-sse");
+    }
+
+    /**
+     * The endpoint at {@code /open/v1/<endpoint>} (the control) and at {@code /ai/v1/<endpoint>}: a 200
+     * with the same bytes behind the filter, charged the model's usage.
+     */
+    private void assertAnsweredAsWithoutTheFilterAndCharged(String endpoint) {
         String control = subject();
-        HttpResponse<String> open = call("/open/v1/nonblocking-sse", control);
+        HttpResponse<String> open = call("/open/v1/" + endpoint, control);
         assertEquals(200, open.statusCode(), open.body());
 
         String user = subject();
-        HttpResponse<String> r = call("/ai/v1/nonblocking-sse", user);
+        HttpResponse<String> r = call("/ai/v1/" + endpoint, user);
         QuotaAccount account = settled(user);
-        assertEquals(1, calls(user));
+        assertEquals(1, CALLS.of(user));
         assertEquals(open.statusCode(), r.statusCode(), r.body());
         assertEquals(open.body(), r.body());
-        assertEquals(USAGE, account.used(), kind() + ": charged " + account.used() + " " + seen(user) + " " + ledger(user));
+        assertEquals(USAGE, account.used(), kind() + ": charged " + account.used() + " " + SEEN.of(user) + " " + ledger(user));
     }
 }

@@ -5,6 +5,7 @@ import jakarta.servlet.Servlet;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
+import java.util.function.Supplier;
 
 /**
  * What to mount in an embedded container: filters (REQUEST dispatch, async supported) and servlets
@@ -33,6 +34,16 @@ public final class Deployment {
     public Deployment servlet(String name, Servlet servlet, String... urlPatterns) {
         servlets.add(new Mapping<>(Objects.requireNonNull(name), Objects.requireNonNull(servlet), List.of(urlPatterns)));
         return this;
+    }
+
+    /**
+     * A servlet behind the filter under {@code /ai/<path>/*} and another instance, the control,
+     * unprotected under {@code /open/<path>/*}, named {@code name} and {@code open-<name>}: a round
+     * compares what the same endpoint does in both places.
+     */
+    public Deployment withControl(String name, Supplier<? extends Servlet> servlet, String path) {
+        servlet(name, servlet.get(), "/ai/" + path + "/*");
+        return servlet("open-" + name, servlet.get(), "/open/" + path + "/*");
     }
 
     /**

@@ -39,9 +39,17 @@ public abstract class H2FilterRound {
     void start() {
         db = TestDatabases.h2();
         store = JdbiQuotaStore.builder().dataSource(db.dataSource()).policy(policy).installSchema(true).build();
-        filter = QuotaFilter.builder(store).protect("/ai/")
-                .subjectResolver(SubjectResolver.trustedHeader("x-user-id", "127.0.0.1", "::1")).build();
+        filter = filterFor("/ai/").build();
         container = kind().start(deploy(filter));
+    }
+
+    /**
+     * A builder for another filter on this round's store protecting {@code prefix}, its subject the
+     * trusted {@code x-user-id} header from loopback as for {@link #filter}; the round adds what differs.
+     */
+    protected QuotaFilter.Builder filterFor(String prefix) {
+        return QuotaFilter.builder(store).protect(prefix)
+                .subjectResolver(SubjectResolver.trustedHeader("x-user-id", "127.0.0.1", "::1"));
     }
 
     @AfterAll

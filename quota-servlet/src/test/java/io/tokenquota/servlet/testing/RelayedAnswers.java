@@ -48,6 +48,17 @@ public final class RelayedAnswers {
         }
     }
 
+    /**
+     * A gpt-4.1 chat completion summarising a Q3 report in one sentence (40 completion tokens), its
+     * usage totalling {@code usage}: a RAG endpoint's answer, whose prompt counts the documents it added.
+     */
+    public static String q3Summary(String id, long usage) {
+        return "{\"id\":\"" + id + "\",\"object\":\"chat.completion\",\"model\":\"gpt-4.1\",\"choices\":[{\"index\":0,"
+                + "\"message\":{\"role\":\"assistant\",\"content\":\"Revenue grew 12% while costs fell; the margin"
+                + " reached a record.\"},\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":" + (usage - 40)
+                + ",\"completion_tokens\":40,\"total_tokens\":" + usage + "}}";
+    }
+
     /** An OpenAI chat stream (stream_options.include_usage) as the upstream sent it. */
     public static String streamText(long prompt, long completion) {
         return "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Once upon\"}}]}\n\n"
