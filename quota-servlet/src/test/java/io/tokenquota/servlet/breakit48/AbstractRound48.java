@@ -19,6 +19,7 @@ import io.tokenquota.QuotaAccount;
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.H2FilterRound;
+import io.tokenquota.servlet.testing.ResponsesApi;
 import jakarta.servlet.http.HttpServlet;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
@@ -142,11 +143,7 @@ abstract class AbstractRound48 extends H2FilterRound {
 
         /** A Response object; {@code usage} null while it is in progress. */
         private static String response(String id, String status, String usage, String text) {
-            return "{\"id\":\"" + id + "\",\"object\":\"response\",\"created_at\":1700000000,\"status\":\"" + status
-                    + "\",\"model\":\"gpt-4o\",\"output\":[" + (text == null ? "" : "{\"type\":\"message\",\"id\":\"msg_"
-                    + id + "\",\"status\":\"completed\",\"role\":\"assistant\",\"content\":[{\"type\":\"output_text\","
-                    + "\"text\":\"" + text + "\",\"annotations\":[]}]}") + "],\"parallel_tool_calls\":true,"
-                    + "\"tool_choice\":\"auto\",\"tools\":[],\"usage\":" + usage + "}";
+            return ResponsesApi.response(id, status, "", "gpt-4o", usage, text);
         }
 
         private void responses(HttpServletResponse resp, JsonNode body, boolean stream) throws IOException {

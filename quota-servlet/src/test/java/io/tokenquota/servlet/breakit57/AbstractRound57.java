@@ -5,8 +5,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.tokenquota.servlet.QuotaFilter;
+import io.tokenquota.servlet.testing.ChatCompletions;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.H2FilterRound;
+import io.tokenquota.servlet.testing.ResponsesApi;
 import io.tokenquota.servlet.testing.TestHttp;
 import jakarta.servlet.http.HttpServlet;
 import jakarta.servlet.http.HttpServletRequest;
@@ -18,7 +20,6 @@ import java.nio.charset.StandardCharsets;
 import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.Test;
 
@@ -116,26 +117,7 @@ abstract class AbstractRound57 extends H2FilterRound {
                 }
             }
             long input = 20 + images * 1_445;
-            resp.setContentType("text/event-stream");
-            OutputStream out = resp.getOutputStream();
-            String head = "{\"id\":\"chatcmpl-57\",\"object\":\"chat.completion.chunk\",\"created\":1700000000,\"model\":\"gpt-4o\",";
-            try {
-                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-                int words = 0;
-                while (System.nanoTime() < deadline) {
-                    out.write(("data: " + head + "\"choices\":[{\"index\":0,\"delta\":{\"content\":\"word \"},"
-                            + "\"finish_reason\":null}]}\n\n").getBytes(StandardCharsets.UTF_8));
-                    out.flush();
-                    words++;
-                    Thread.sleep(20);
-                }
-                out.write(("data: " + head + "\"choices\":[],\"usage\":{\"prompt_tokens\":" + input + ",\"completion_tokens\":"
-                        + words + ",\"total_tokens\":" + (input + words) + "}}\n\ndata: [DONE]\n\n").getBytes(StandardCharsets.UTF_8));
-            } catch (IOException gone) {
-                // the client hung up: the relay stops here
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
+            ChatCompletions.streamWordsWithUsage(resp, "chatcmpl-57", input);
         }
 
         private static String conversationOf(JsonNode body) {
@@ -167,39 +149,12 @@ abstract class AbstractRound57 extends H2FilterRound {
                 resp.getOutputStream().write(response(id, extra, "completed", usage, "Noted.").getBytes(StandardCharsets.UTF_8));
                 return;
             }
-            resp.setContentType("text/event-stream");
-            OutputStream out = resp.getOutputStream();
-            try {
-                event(out, "response.created", "{\"type\":\"response.created\",\"sequence_number\":0,\"response\":"
-                        + response(id, extra, "in_progress", "null", null) + "}");
-                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-                int seq = 1;
-                while (System.nanoTime() < deadline) {
-                    event(out, "response.output_text.delta", "{\"type\":\"response.output_text.delta\",\"sequence_number\":"
-                            + seq++ + ",\"item_id\":\"msg_" + id + "\",\"output_index\":0,\"content_index\":0,"
-                            + "\"delta\":\"word \",\"logprobs\":[]}");
-                    Thread.sleep(20);
-                }
-                event(out, "response.completed", "{\"type\":\"response.completed\",\"sequence_number\":" + seq
-                        + ",\"response\":" + response(id, extra, "completed", usage, "word") + "}");
-            } catch (IOException gone) {
-                // the client hung up: the relay stops here
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
+            ResponsesApi.streamWords(resp, id, response(id, extra, "in_progress", "null", null),
+                    response(id, extra, "completed", usage, "word"));
         }
 
         private static String response(String id, String extra, String status, String usage, String text) {
-            return "{\"id\":\"" + id + "\",\"object\":\"response\",\"created_at\":1700000000,\"status\":\"" + status
-                    + "\"," + extra + "\"model\":\"gpt-4o\",\"output\":[" + (text == null ? ""
-                    : "{\"type\":\"message\",\"id\":\"msg_" + id + "\",\"status\":\"completed\",\"role\":\"assistant\","
-                    + "\"content\":[{\"type\":\"output_text\",\"text\":\"" + text + "\",\"annotations\":[]}]}")
-                    + "],\"parallel_tool_calls\":true,\"tool_choice\":\"auto\",\"tools\":[],\"usage\":" + usage + "}";
-        }
-
-        static void event(OutputStream out, String name, String data) throws IOException {
-            out.write(("event: " + name + "\ndata: " + data + "\n\n").getBytes(StandardCharsets.UTF_8));
-            out.flush();
+            return ResponsesApi.response(id, status, extra, "gpt-4o", usage, text);
         }
     }
 

@@ -5,8 +5,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.tokenquota.servlet.QuotaFilter;
+import io.tokenquota.servlet.testing.ChatCompletions;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.H2FilterRound;
+import io.tokenquota.servlet.testing.ResponsesApi;
 import io.tokenquota.servlet.testing.TestHttp;
 import io.tokenquota.servlet.testing.Transcriptions;
 import jakarta.servlet.http.HttpServlet;
@@ -14,16 +16,11 @@ import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.io.InputStream;
-import java.io.OutputStream;
-import java.net.InetSocketAddress;
-import java.net.Socket;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.Test;
 
@@ -147,26 +144,7 @@ abstract class AbstractRound59 extends H2FilterRound {
                     }
                 }
             }
-            resp.setContentType("text/event-stream");
-            OutputStream out = resp.getOutputStream();
-            String head = "{\"id\":\"chatcmpl-59\",\"object\":\"chat.completion.chunk\",\"created\":1700000000,\"model\":\"gpt-4o\",";
-            try {
-                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-                int words = 0;
-                while (System.nanoTime() < deadline) {
-                    out.write(("data: " + head + "\"choices\":[{\"index\":0,\"delta\":{\"content\":\"word \"},"
-                            + "\"finish_reason\":null}]}\n\n").getBytes(StandardCharsets.UTF_8));
-                    out.flush();
-                    words++;
-                    Thread.sleep(20);
-                }
-                out.write(("data: " + head + "\"choices\":[],\"usage\":{\"prompt_tokens\":" + input + ",\"completion_tokens\":"
-                        + words + ",\"total_tokens\":" + (input + words) + "}}\n\ndata: [DONE]\n\n").getBytes(StandardCharsets.UTF_8));
-            } catch (IOException gone) {
-                // the client hung up
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
+            ChatCompletions.streamWordsWithUsage(resp, "chatcmpl-59", input);
         }
 
         private static String conversationOf(JsonNode body) {
@@ -225,39 +203,12 @@ abstract class AbstractRound59 extends H2FilterRound {
                 resp.getOutputStream().write(response(id, model, "completed", usage, "Noted.").getBytes(StandardCharsets.UTF_8));
                 return;
             }
-            resp.setContentType("text/event-stream");
-            OutputStream out = resp.getOutputStream();
-            try {
-                event(out, "response.created", "{\"type\":\"response.created\",\"sequence_number\":0,\"response\":"
-                        + response(id, model, "in_progress", "null", null) + "}");
-                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-                int seq = 1;
-                while (System.nanoTime() < deadline) {
-                    event(out, "response.output_text.delta", "{\"type\":\"response.output_text.delta\",\"sequence_number\":"
-                            + seq++ + ",\"item_id\":\"msg_" + id + "\",\"output_index\":0,\"content_index\":0,"
-                            + "\"delta\":\"word \",\"logprobs\":[]}");
-                    Thread.sleep(20);
-                }
-                event(out, "response.completed", "{\"type\":\"response.completed\",\"sequence_number\":" + seq
-                        + ",\"response\":" + response(id, model, "completed", usage, "word") + "}");
-            } catch (IOException gone) {
-                // the client hung up: the relay stops here
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
+            ResponsesApi.streamWords(resp, id, response(id, model, "in_progress", "null", null),
+                    response(id, model, "completed", usage, "word"));
         }
 
         private static String response(String id, String model, String status, String usage, String text) {
-            return "{\"id\":\"" + id + "\",\"object\":\"response\",\"created_at\":1700000000,\"status\":\"" + status
-                    + "\",\"model\":\"" + model + "\",\"output\":[" + (text == null ? ""
-                    : "{\"type\":\"message\",\"id\":\"msg_" + id + "\",\"status\":\"completed\",\"role\":\"assistant\","
-                    + "\"content\":[{\"type\":\"output_text\",\"text\":\"" + text + "\",\"annotations\":[]}]}")
-                    + "],\"parallel_tool_calls\":true,\"tool_choice\":\"auto\",\"tools\":[],\"usage\":" + usage + "}";
-        }
-
-        static void event(OutputStream out, String name, String data) throws IOException {
-            out.write(("event: " + name + "\ndata: " + data + "\n\n").getBytes(StandardCharsets.UTF_8));
-            out.flush();
+            return ResponsesApi.response(id, status, "", model, usage, text);
         }
     }
 
@@ -609,29 +560,8 @@ abstract class AbstractRound59 extends H2FilterRound {
         long firstCharge = settled(owner).used();
         byte[] bytes = ("{\"model\":\"gpt-4o\",\"previous_response_id\":\"" + previous + "\",\"input\":\"And the totals?\","
                 + "\"max_output_tokens\":64,\"stream\":true}").getBytes(StandardCharsets.UTF_16);
-        String seen;
-        try (Socket socket = new Socket()) {
-            socket.connect(new InetSocketAddress("127.0.0.1", container.port()), 5_000);
-            socket.setSoTimeout(10_000);
-            OutputStream out = socket.getOutputStream();
-            out.write(("POST /ai/v1/responses HTTP/1.1\r\nHost: 127.0.0.1\r\nx-user-id: " + owner
-                    + "\r\nContent-Type: application/json; charset=utf-16\r\nContent-Length: " + bytes.length + "\r\n\r\n")
-                    .getBytes(StandardCharsets.ISO_8859_1));
-            out.write(bytes);
-            out.flush();
-            InputStream in = socket.getInputStream();
-            ByteArrayOutputStream got = new ByteArrayOutputStream();
-            byte[] buf = new byte[4096];
-            int n;
-            while ((n = in.read(buf)) != -1) {
-                got.write(buf, 0, n);
-                if (got.toString(StandardCharsets.UTF_8).contains("output_text.delta")) {
-                    break;
-                }
-            }
-            socket.setSoLinger(true, 0);
-            seen = got.toString(StandardCharsets.UTF_8);
-        }
+        String seen = TestHttp.postAndHangUpAfter(container.port(), "/ai/v1/responses", owner,
+                "application/json; charset=utf-16", bytes, "output_text.delta");
         assertTrue(seen.contains("word"), seen);
         long second = settled(owner).used() - firstCharge;
         long context = Models.STORED.get(previous);

@@ -12,6 +12,7 @@ import static io.tokenquota.servlet.testing.MediaBytes.faststartSoundTrack;
 import static io.tokenquota.servlet.testing.MediaBytes.u32;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.H2FilterRound;
+import io.tokenquota.servlet.testing.ResponsesApi;
 import io.tokenquota.servlet.testing.TestHttp;
 import io.tokenquota.servlet.testing.Transcriptions;
 import jakarta.servlet.http.HttpServlet;
@@ -19,7 +20,6 @@ import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.io.OutputStream;
 import java.net.http.HttpResponse;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -95,39 +95,12 @@ abstract class AbstractRound62 extends H2FilterRound {
                 resp.getOutputStream().write(response(id, "completed", usage, "Noted.").getBytes(StandardCharsets.UTF_8));
                 return;
             }
-            resp.setContentType("text/event-stream");
-            OutputStream out = resp.getOutputStream();
-            try {
-                event(out, "response.created", "{\"type\":\"response.created\",\"sequence_number\":0,\"response\":"
-                        + response(id, "in_progress", "null", null) + "}");
-                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-                int seq = 1;
-                while (System.nanoTime() < deadline) {
-                    event(out, "response.output_text.delta", "{\"type\":\"response.output_text.delta\",\"sequence_number\":"
-                            + seq++ + ",\"item_id\":\"msg_" + id + "\",\"output_index\":0,\"content_index\":0,"
-                            + "\"delta\":\"word \",\"logprobs\":[]}");
-                    Thread.sleep(20);
-                }
-                event(out, "response.completed", "{\"type\":\"response.completed\",\"sequence_number\":" + seq
-                        + ",\"response\":" + response(id, "completed", usage, "word") + "}");
-            } catch (IOException gone) {
-                // the client hung up: the relay stops here
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
+            ResponsesApi.streamWords(resp, id, response(id, "in_progress", "null", null),
+                    response(id, "completed", usage, "word"));
         }
 
         private static String response(String id, String status, String usage, String text) {
-            return "{\"id\":\"" + id + "\",\"object\":\"response\",\"created_at\":1700000000,\"status\":\"" + status
-                    + "\",\"model\":\"gpt-4o\",\"output\":[" + (text == null ? ""
-                    : "{\"type\":\"message\",\"id\":\"msg_" + id + "\",\"status\":\"completed\",\"role\":\"assistant\","
-                    + "\"content\":[{\"type\":\"output_text\",\"text\":\"" + text + "\",\"annotations\":[]}]}")
-                    + "],\"parallel_tool_calls\":true,\"tool_choice\":\"auto\",\"tools\":[],\"usage\":" + usage + "}";
-        }
-
-        static void event(OutputStream out, String name, String data) throws IOException {
-            out.write(("event: " + name + "\ndata: " + data + "\n\n").getBytes(StandardCharsets.UTF_8));
-            out.flush();
+            return ResponsesApi.response(id, status, "", "gpt-4o", usage, text);
         }
     }
 

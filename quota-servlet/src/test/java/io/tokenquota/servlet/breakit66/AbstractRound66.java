@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.H2FilterRound;
+import io.tokenquota.servlet.testing.HangUps;
 import io.tokenquota.servlet.testing.ModelCalls;
 import io.tokenquota.servlet.testing.SpringMvc;
 import io.tokenquota.servlet.testing.TestHttp;
@@ -28,10 +29,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.LockSupport;
 import java.util.function.BooleanSupplier;
@@ -54,7 +53,7 @@ abstract class AbstractRound66 extends H2FilterRound {
     /** Model calls per subject (every endpoint of this round counts them). */
     static final ModelCalls CALLS = new ModelCalls();
     /** Released by the test once the client has hung up. */
-    static final Map<String, CountDownLatch> HUNG_UP = new ConcurrentHashMap<>();
+    static final HangUps HUNG_UP = new HangUps();
     /** What the async endpoints saw when they answered (for failure messages). */
     static final Map<String, String> SEEN = new ConcurrentHashMap<>();
     /** The model calls' workers (daemon threads, shared by both containers' classes in one JVM). */
@@ -94,17 +93,6 @@ abstract class AbstractRound66 extends H2FilterRound {
             LockSupport.parkNanos(Duration.ofMillis(10).toNanos());
         }
         return true;
-    }
-
-    static void awaitHangUp(String subject) {
-        CountDownLatch hung = HUNG_UP.get(subject);
-        if (hung != null) {
-            try {
-                hung.await(15, TimeUnit.SECONDS);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
-        }
     }
 
     /**
@@ -148,7 +136,7 @@ abstract class AbstractRound66 extends H2FilterRound {
             WORKERS.submit(() -> {
                 // the model call: it runs (and is billed by the provider) whatever the client does meanwhile
                 CALLS.count(user);
-                awaitHangUp(user);
+                HUNG_UP.await(user);
                 // the container may report the hang-up to the async cycle; give it the chance to
                 await(result::isSetOrExpired, Duration.ofSeconds(3));
                 boolean taken = result.setResult(completion(6_000));
@@ -232,7 +220,7 @@ abstract class AbstractRound66 extends H2FilterRound {
                 });
                 WORKERS.submit(() -> {
                     CALLS.count(user);
-                    awaitHangUp(user);
+                    HUNG_UP.await(user);
                     // the container may report the hang-up to the async cycle; give it the chance to
                     await(() -> errors.get() > 0, Duration.ofSeconds(3));
                     String outcome;
@@ -264,7 +252,7 @@ abstract class AbstractRound66 extends H2FilterRound {
      * then resets the connection without reading an answer (a client that gave up waiting).
      */
     private void postAndHangUpWhileWaiting(String path, String subject, String body) throws IOException {
-        HUNG_UP.put(subject, new CountDownLatch(1));
+        HUNG_UP.expect(subject);
         byte[] bytes = body.getBytes(StandardCharsets.UTF_8);
         try (Socket socket = new Socket()) {
             socket.connect(new InetSocketAddress("127.0.0.1", container.port()), 5_000);
@@ -278,7 +266,7 @@ abstract class AbstractRound66 extends H2FilterRound {
             assertTrue(await(() -> CALLS.of(subject) == 1, Duration.ofSeconds(10)), "the model was called");
             socket.setSoLinger(true, 0);
         } finally {
-            HUNG_UP.get(subject).countDown();
+            HUNG_UP.happened(subject);
         }
     }
 

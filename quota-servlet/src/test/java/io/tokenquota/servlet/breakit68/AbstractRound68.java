@@ -7,6 +7,7 @@ import io.tokenquota.QuotaAccount;
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.H2FilterRound;
+import io.tokenquota.servlet.testing.HangUps;
 import io.tokenquota.servlet.testing.ModelCalls;
 import io.tokenquota.servlet.testing.TestHttp;
 import jakarta.servlet.http.HttpServlet;
@@ -18,7 +19,6 @@ import java.net.http.HttpResponse;
 import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 
@@ -33,7 +33,7 @@ abstract class AbstractRound68 extends H2FilterRound {
     /** Model calls per subject. */
     static final ModelCalls CALLS = new ModelCalls();
     /** Counted down by the test once its client has hung up. */
-    static final Map<String, CountDownLatch> HUNG_UP = new ConcurrentHashMap<>();
+    static final HangUps HUNG_UP = new HangUps();
     /** The chunk at which a relay saw its client gone (and cancelled the upstream call), per subject. */
     static final Map<String, Integer> CANCELLED_AT = new ConcurrentHashMap<>();
     /** Chunks the upstream model wrote before the relay finished, per subject. */
@@ -88,14 +88,7 @@ abstract class AbstractRound68 extends H2FilterRound {
             out.write("data: {\"id\":\"c68\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,"
                     + "\"delta\":{\"role\":\"assistant\",\"content\":\"Once\"}}]}\n\n");
             out.flush();
-            CountDownLatch hung = HUNG_UP.get(user);
-            if (hung != null) {
-                try {
-                    hung.await(15, TimeUnit.SECONDS);
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                }
-            }
+            HUNG_UP.await(user);
             String words = " upon a time there was a model that wrote a very long story about everything".repeat(12);
             for (int i = 1; i <= STREAM_CHUNKS; i++) {
                 // the next chunk the upstream model wrote
@@ -132,11 +125,11 @@ abstract class AbstractRound68 extends H2FilterRound {
 
     /** A user who reads the first words of a streamed answer, then presses "stop" (the connection is reset). */
     private String streamAndStop(String path, String user) throws IOException {
-        HUNG_UP.put(user, new CountDownLatch(1));
+        HUNG_UP.expect(user);
         try {
             return TestHttp.postAndHangUpAfter(container.port(), path, user, CHAT, "Once");
         } finally {
-            HUNG_UP.get(user).countDown();
+            HUNG_UP.happened(user);
         }
     }
 

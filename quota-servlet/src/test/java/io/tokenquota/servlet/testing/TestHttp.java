@@ -97,13 +97,18 @@ public final class TestHttp {
      */
     public static String postAndHangUpAfter(int port, String path, String subject, String body, String until)
             throws IOException {
-        byte[] bytes = body.getBytes(StandardCharsets.UTF_8);
+        return postAndHangUpAfter(port, path, subject, "application/json", body.getBytes(StandardCharsets.UTF_8), until);
+    }
+
+    /** {@link #postAndHangUpAfter(int, String, String, String, String)} of {@code bytes} labelled {@code contentType}. */
+    public static String postAndHangUpAfter(int port, String path, String subject, String contentType, byte[] bytes,
+                                            String until) throws IOException {
         try (java.net.Socket socket = new java.net.Socket()) {
             socket.connect(new java.net.InetSocketAddress("127.0.0.1", port), 5_000);
             socket.setSoTimeout(10_000);
             java.io.OutputStream out = socket.getOutputStream();
             out.write(("POST " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nx-user-id: " + subject
-                    + "\r\nContent-Type: application/json\r\nContent-Length: " + bytes.length + "\r\n\r\n")
+                    + "\r\nContent-Type: " + contentType + "\r\nContent-Length: " + bytes.length + "\r\n\r\n")
                     .getBytes(StandardCharsets.ISO_8859_1));
             out.write(bytes);
             out.flush();

@@ -1,0 +1,42 @@
+package io.tokenquota.servlet.testing;
+
+import jakarta.servlet.http.HttpServletResponse;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.nio.charset.StandardCharsets;
+import java.util.concurrent.TimeUnit;
+
+/** OpenAI chat completion answers as the break-it rounds' mock models write them. */
+public final class ChatCompletions {
+    private ChatCompletions() {
+    }
+
+    /**
+     * A long gpt-4o stream with {@code include_usage}: a "word " chunk every 20 ms for 10 s, then the
+     * usage chunk ({@code promptTokens} in, one token a word out) and {@code [DONE]}. Stops at the first
+     * write that fails, as a relay whose client hung up does.
+     */
+    public static void streamWordsWithUsage(HttpServletResponse resp, String id, long promptTokens) throws IOException {
+        resp.setContentType("text/event-stream");
+        OutputStream out = resp.getOutputStream();
+        String head = "{\"id\":\"" + id + "\",\"object\":\"chat.completion.chunk\",\"created\":1700000000,\"model\":\"gpt-4o\",";
+        try {
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+            int words = 0;
+            while (System.nanoTime() < deadline) {
+                out.write(("data: " + head + "\"choices\":[{\"index\":0,\"delta\":{\"content\":\"word \"},"
+                        + "\"finish_reason\":null}]}\n\n").getBytes(StandardCharsets.UTF_8));
+                out.flush();
+                words++;
+                Thread.sleep(20);
+            }
+            out.write(("data: " + head + "\"choices\":[],\"usage\":{\"prompt_tokens\":" + promptTokens
+                    + ",\"completion_tokens\":" + words + ",\"total_tokens\":" + (promptTokens + words) + "}}\n\n"
+                    + "data: [DONE]\n\n").getBytes(StandardCharsets.UTF_8));
+        } catch (IOException gone) {
+            // the client hung up: the relay stops here
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+}
