@@ -151,9 +151,7 @@ abstract class AbstractRound19 extends H2FilterRound {
 
     @Override
     protected Deployment deploy(QuotaFilter filter) {
-        QuotaFilter forwarded = QuotaFilter.builder(store).protect("/fwd/")
-                .subjectResolver(io.tokenquota.servlet.SubjectResolver.trustedHeader("x-user-id", "127.0.0.1", "::1"))
-                .build();
+        QuotaFilter forwarded = filterFor("/fwd/").build();
         return Deployment.create().forwardedHeaders("/fwd/")
                 .filter("quota", filter, "/ai/*")
                 .filter("fwd", forwarded, "/fwd/*")

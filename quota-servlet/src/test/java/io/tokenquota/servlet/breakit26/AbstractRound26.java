@@ -9,7 +9,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.annotation.JsonProperty;
 import io.tokenquota.QuotaAccount;
 import io.tokenquota.servlet.QuotaFilter;
-import io.tokenquota.servlet.SubjectResolver;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.H2FilterRound;
 import io.tokenquota.servlet.testing.SpringMvc;
@@ -155,9 +154,7 @@ abstract class AbstractRound26 extends H2FilterRound {
     @Override
     protected Deployment deploy(QuotaFilter filter) {
         // a second filter, with fitOutputBudget, in front of the same relay under /fit/
-        QuotaFilter fitting = QuotaFilter.builder(store).protect("/fit/")
-                .subjectResolver(SubjectResolver.trustedHeader("x-user-id", "127.0.0.1", "::1"))
-                .fitOutputBudget(16).build();
+        QuotaFilter fitting = filterFor("/fit/").fitOutputBudget(16).build();
         return SpringMvc.behind(filter, AiController.class)
                 .filter("fitting", fitting, "/fit/*")
                 .servlet("fitSpring", SpringMvc.dispatcher(AiController.class), "/fit/spring/*")

@@ -236,9 +236,7 @@ abstract class AbstractRound45 extends H2FilterRound {
 
     @Override
     protected Deployment deploy(QuotaFilter filter) {
-        QuotaFilter weighed = QuotaFilter.builder(store).protect("/w/").modelWeights(WEIGHTS)
-                .subjectResolver(io.tokenquota.servlet.SubjectResolver.trustedHeader("x-user-id", "127.0.0.1", "::1"))
-                .build();
+        QuotaFilter weighed = filterFor("/w/").modelWeights(WEIGHTS).build();
         return Deployment.create()
                 .filter("quota", filter, "/*")
                 .filter("weighed", weighed, "/w/*")

@@ -1,5 +1,8 @@
 package io.tokenquota.servlet.breakit59;
 
+import static io.tokenquota.servlet.testing.MediaBytes.box;
+import static io.tokenquota.servlet.testing.MediaBytes.cat;
+import static io.tokenquota.servlet.testing.MediaBytes.u32;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -505,22 +508,6 @@ abstract class AbstractRound59 extends H2FilterRound {
         long charged = settled(s).used();
         assertTrue(charged >= 600 * 17, "10 minutes of AAC (10,200 audio tokens billed) behind a vide hdlr then a soun"
                 + " hdlr were charged " + charged + ": " + ledger(s));
-    }
-
-    static byte[] u32(long v) {
-        return new byte[] {(byte) (v >>> 24), (byte) (v >>> 16), (byte) (v >>> 8), (byte) v};
-    }
-
-    static byte[] cat(byte[]... parts) {
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        for (byte[] p : parts) {
-            out.writeBytes(p);
-        }
-        return out.toByteArray();
-    }
-
-    static byte[] box(String type, byte[] body) {
-        return cat(u32(8 + body.length), type.getBytes(StandardCharsets.US_ASCII), body);
     }
 
     // ------------------------------------------------------------------ 10. a GET answered 204 after the call
