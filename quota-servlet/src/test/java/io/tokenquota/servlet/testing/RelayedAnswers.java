@@ -8,8 +8,8 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
- * What the break-it rounds' Spring relays share: the upstream answers they relay (an OpenAI chat
- * completion, or its stream with usage) and a count of the model calls each subject made, so a test
+ * What the break-it rounds' relays share: the upstream answers they relay (OpenAI chat completions,
+ * or a stream with usage) and a count of the model calls each subject made, so a test
  * can tell a call that reached the model from one refused before it.
  */
 public final class RelayedAnswers {
