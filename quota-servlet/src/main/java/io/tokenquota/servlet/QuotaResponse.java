@@ -75,9 +75,13 @@ final class QuotaResponse extends HttpServletResponseWrapper {
      * or not the response is committed yet. A buffering wrapper of a filter in front of this one
      * (Spring's {@code ContentCachingResponseWrapper} in a logging filter) swallows every flush and
      * close and sends the bytes itself after this filter has settled, even after an exception; a
-     * container discards them instead, but the model answered all the same.
+     * container discards them instead, but the model answered all the same. White space and event
+     * stream comment lines do not count: a relay writes them (a keep-alive, {@code : connecting})
+     * before it has reached the model.
      */
     private volatile boolean wroteAnswer;
+    /** The bytes written so far end inside a comment line (so far, only white space and comments). */
+    private boolean inComment;
 
     /** Whether the endpoint was answering: the response is committed, or it wrote a 2xx answer's bytes. */
     boolean answering() {
@@ -314,8 +318,8 @@ final class QuotaResponse extends HttpServletResponseWrapper {
         if (len == 0) {
             return;
         }
-        if (!included && super.getStatus() >= 200 && super.getStatus() < 300) {
-            wroteAnswer = true;
+        if (!wroteAnswer && !included && super.getStatus() >= 200 && super.getStatus() < 300) {
+            wroteAnswer = answerIn(b, off, len);
         }
         synchronized (this) {
             if (!sniffer.started()) {
@@ -341,6 +345,25 @@ final class QuotaResponse extends HttpServletResponseWrapper {
     }
 
     /** Whether the bytes are white space (or a UTF-8 byte order mark's) only. */
+    /** Whether these bytes, after those before them, hold more than white space and comment lines. */
+    private synchronized boolean answerIn(byte[] b, int off, int len) {
+        for (int i = off; i < off + len; i++) {
+            int c = b[i] & 0xFF;
+            if (c == '\n' || c == '\r') {
+                inComment = false;
+            } else if (inComment || c == ' ' || c == '\t' || c == 0xEF || c == 0xBB || c == 0xBF) {
+                // a comment's text, or white space (a byte order mark's bytes among it)
+                continue;
+            } else if (c == ':') {
+                // only white space before it on its line: a comment
+                inComment = true;
+            } else {
+                return true;
+            }
+        }
+        return false;
+    }
+
     private static boolean blank(byte[] b, int off, int len) {
         for (int i = off; i < off + len; i++) {
             int c = b[i] & 0xFF;

@@ -185,6 +185,12 @@ abstract class AbstractRound71 extends H2FilterRound {
                     saw(user, "wrote; committed=" + resp.isCommitted());
                     throw new ServletException("could not save the conversation: connection pool exhausted");
                 }
+                case "/keep-alive-then-fail" -> {
+                    // a relay's keep-alive comment written before it reaches the model, which it never does
+                    resp.setContentType("text/event-stream");
+                    resp.getOutputStream().write(": connecting\n\n".getBytes(StandardCharsets.UTF_8));
+                    throw new ServletException("upstream unreachable: connection refused");
+                }
                 default -> resp.sendError(404);
             }
         }
@@ -333,6 +339,35 @@ abstract class AbstractRound71 extends H2FilterRound {
     @Test
     void anAnswerCopiedOutByALoggingFilterAfterAnExceptionIsCharged() {
         assertDeliveredAnswerCharged("/open/log/v1/write-then-save", "/ai/log/v1/write-then-save");
+    }
+
+    /**
+     * The rule those two settle on, from the other side: an answer written, not flushed, then an
+     * exception, with no logging filter in front. The container discards the bytes and sends a 500, but
+     * the model answered (the bytes are its answer): the estimate, as when a wrapper in front sends them.
+     */
+    @Test
+    void anAnswerWrittenBeforeAnExceptionIsChargedWhateverBecomesOfItsBytes() {
+        String user = subject();
+        Answer r = call("/ai/v1/chat/write-then-save", user);
+        QuotaAccount account = settled(user);
+        assertEquals(1, calls(user));
+        assertTrue(account.used() >= 2_000, kind() + ": " + r + " charged " + account.used() + " " + seen(user) + " "
+                + ledger(user));
+    }
+
+    /**
+     * The accountant's side of that rule: a relay writes a keep-alive comment (not flushed), then fails
+     * to reach the model. White space and comment lines are not an answer: nothing is charged.
+     */
+    @Test
+    void aKeepAliveWrittenBeforeTheModelWasReachedIsNotAnAnswer() {
+        String user = subject();
+        Answer r = call("/ai/v1/chat/keep-alive-then-fail", user);
+        QuotaAccount account = settled(user);
+        assertEquals(0, calls(user));
+        assertEquals(0, account.used(), kind() + ": " + r + " " + ledger(user));
+        assertEquals(0, account.reserved(), kind() + ": " + ledger(user));
     }
 
     // ------------------------------------------------------------------ 2. multipart parts
