@@ -60,15 +60,25 @@ final class JsonDocumentScanner {
      * batch output file ({@code response.body.usage}) or of Anthropic's batch results
      * ({@code result.message.usage}); an application's own envelope around a relayed answer
      * ({@code {"code": 0, "data": {…}}}: {@code data.usage}); LangServe's {@code output.usage_metadata}
-     * (LangChain's message); Tencent Hunyuan's {@code Usage} and {@code Response.Usage}. Which of them
-     * counts for a document, and
-     * how far it is believed, is decided by {@link UsageSniffer}.
+     * (LangChain's message); LangChain's {@code astream_events} ({@code data.chunk.usage_metadata} of a
+     * chat model's stream event, {@code data.output.usage_metadata} of its end event); Dify's
+     * {@code node_finished} {@code data.execution_metadata}; Tencent Hunyuan's {@code Usage} and
+     * {@code Response.Usage}. Which of them counts for a document (the {@code data.*} ones only under
+     * the top-level {@code event} that names them, since an application's {@code data} may be a
+     * model's own JSON), and how far it is believed, is decided by {@link UsageSniffer}.
      */
     static final Set<String> USAGE_PATHS = Set.of("usage", "usageMetadata", "usage_metadata", "message.usage",
             "response.usage", "x_groq.usage", "metadata.usage", "delta.usage", "meta", "response.meta",
             "result.usage", "metrics", "amazon-bedrock-invocationMetrics", "details", "response.body.usage",
             "result.message.usage", "data.usage", "output.usage_metadata", "Usage", "Response.Usage",
-            "choices[].usage");
+            "choices[].usage", "data.chunk.usage_metadata", "data.output.usage_metadata", "data.execution_metadata");
+    /**
+     * Dify's workflow run counts its tokens directly in its {@code data} ({@code workflow_finished}'s, or
+     * a blocking run's answer): {@code data.total_tokens}, collected under the path {@code "data"}
+     * (no other field of {@code data} is; its {@code outputs} are the model's).
+     */
+    static final String RUN_DATA = "data";
+    static final String RUN_TOTAL = "total_tokens";
     /**
      * Counters that self-hosted servers write at the top of their answer rather than in a usage
      * object: Ollama ({@code prompt_eval_count}, {@code eval_count}), llama.cpp's native endpoints
@@ -111,11 +121,18 @@ final class JsonDocumentScanner {
      *                   ({@code response.id} of a stream's event): {@code resp_…}; {@code null} when none
      * @param choices    the document's top-level {@code choices} list holds a choice (an OpenAI chunk that
      *                   carries part of the answer, not only usage)
+     * @param event      the document's top-level {@code event} string (LangChain's {@code astream_events},
+     *                   Dify's events), or {@code null}
+     * @param workflowRun the document has a top-level {@code workflow_run_id} (a Dify workflow run's event
+     *                    or answer)
+     * @param element    the document's position in a root-level array ({@code [message chunk, metadata]}
+     *                   of LangGraph's {@code messages-tuple} events), counting every element; -1 when the
+     *                   document is not an array's element
      */
     record Document(String type, Map<String, Map<String, Long>> usages, boolean ended, String model, String call,
-                    boolean error, String responseId, boolean choices) {
+                    boolean error, String responseId, boolean choices, String event, boolean workflowRun, int element) {
         Document(String type, Map<String, Map<String, Long>> usages, boolean ended) {
-            this(type, usages, ended, null, null, false, null, false);
+            this(type, usages, ended, null, null, false, null, false, null, false, -1);
         }
 
         Map<String, Long> usage(String path) {
@@ -220,11 +237,13 @@ final class JsonDocumentScanner {
             drain();
         }
         if (depth > 0 && !usages.isEmpty()) {
-            sink.accept(new Document(type, usages, ended, model, call(), isError(), responseId(), choiceSeen));
+            sink.accept(document());
         }
         usages = new HashMap<>();
         depth = 0;
         ended = false;
+        event = null;
+        workflowRun = false;
         errorObject = false;
         choiceSeen = false;
         model = null;
@@ -318,12 +337,17 @@ final class JsonDocumentScanner {
     }
 
     private void accept(JsonToken t) throws IOException {
+        if (inRootArray && depth == 0 && t != JsonToken.END_ARRAY) {
+            // an element of the root array starts (an object, an array or a scalar)
+            element++;
+        }
         switch (t) {
             case START_OBJECT, START_ARRAY -> {
                 if (depth == 0 && t == JsonToken.START_ARRAY && !inRootArray) {
                     // a stream of documents sent as one JSON array (Gemini's streamGenerateContent
                     // without alt=sse): each element is a root document of its own
                     inRootArray = true;
+                    element = -1;
                     return;
                 }
                 depth++;
@@ -372,10 +396,12 @@ final class JsonDocumentScanner {
                 depth--;
                 if (depth == 0) {
                     if (t == JsonToken.END_OBJECT) {
-                        sink.accept(new Document(type, usages, ended, model, call(), isError(), responseId(), choiceSeen));
+                        sink.accept(document());
                     }
                     usages = new HashMap<>();
                     type = null;
+                    event = null;
+                    workflowRun = false;
                     ended = false;
                     errorObject = false;
                     choiceSeen = false;
@@ -394,6 +420,10 @@ final class JsonDocumentScanner {
             case VALUE_STRING -> {
                 if (depth == 1 && "type".equals(fieldAt[1])) {
                     type = parser.getText();
+                } else if (depth == 1 && objectAt[1] && "event".equals(fieldAt[1])) {
+                    event = parser.getText();
+                } else if (depth == 1 && objectAt[1] && "workflow_run_id".equals(fieldAt[1])) {
+                    workflowRun = true;
                 } else if (counterName() != null) {
                     // a count written as a string (Jackson's WRITE_NUMBERS_AS_STRINGS): digits only
                     String text = parser.getText();
@@ -443,6 +473,17 @@ final class JsonDocumentScanner {
 
     /** The document's top-level {@code choices} list holds an object. */
     private boolean choiceSeen;
+
+    private Document document() {
+        return new Document(type, usages, ended, model, call(), isError(), responseId(), choiceSeen, event, workflowRun,
+                inRootArray ? element : -1);
+    }
+
+    /** The document's top-level {@code event} string, and whether it has a top-level {@code workflow_run_id}. */
+    private String event;
+    private boolean workflowRun;
+    /** The position of the current element of a root-level array; -1 before its first. */
+    private int element = -1;
 
     /** A stream event's {@code response.id}. */
     private String wrappedId;
@@ -514,6 +555,8 @@ final class JsonDocumentScanner {
         String name = counterName();
         if (name.isEmpty()) {
             usages.computeIfAbsent("", k -> new HashMap<>()).put(fieldAt[1], value);
+        } else if (RUN_COUNTER.equals(name) && collecting == null) {
+            usages.computeIfAbsent(RUN_DATA, k -> new HashMap<>()).put(RUN_TOTAL, value);
         } else if (RESULTS_COUNTERS.containsValue(name) && collecting == null) {
             // a counter of the top-level results list (counterName's answer outside any usage object)
             usages.computeIfAbsent("", k -> new HashMap<>()).merge(name, value, JsonDocumentScanner::saturatedSum);
@@ -568,9 +611,15 @@ final class JsonDocumentScanner {
         if (depth == 1 && objectAt[1] && ROOT_COUNTERS.contains(fieldAt[1])) {
             return "";
         }
+        if (depth == 2 && objectAt[1] && objectAt[2] && RUN_DATA.equals(fieldAt[1]) && RUN_TOTAL.equals(fieldAt[2])) {
+            return RUN_COUNTER;
+        }
         return depth == 3 && objectAt[1] && "results".equals(fieldAt[1]) && !objectAt[2] && objectAt[3]
                 ? RESULTS_COUNTERS.get(fieldAt[3]) : null;
     }
+
+    /** {@link #counterName}'s name for {@link #RUN_TOTAL} in {@link #RUN_DATA}. */
+    private static final String RUN_COUNTER = RUN_DATA + "." + RUN_TOTAL;
 
     private static long saturatedSum(long a, long b) {
         long sum = a + b;

@@ -28,7 +28,10 @@ import java.util.Map;
  *       {@link JsonDocumentScanner#USAGE_PATHS} and {@link JsonDocumentScanner#ROOT_COUNTERS}.</li>
  * </ul>
  * The first usage seen fixes the format of the response; usage in another format later is ignored
- * rather than merged. Within the format, the last report wins (Anthropic: per field).
+ * rather than merged. Within the format, the last report wins (Anthropic: per field), except where
+ * a format's reports are parts that add up ({@link #addUp}): LangChain's streamed
+ * {@code usage_metadata} (each chunk's delta; read also in {@code astream_events}' chat model events
+ * and at the first element of a LangGraph {@code messages-tuple} event) and a Dify workflow's nodes.
  *
  * <p>Anthropic's {@code message_start} usage is a snapshot taken before the model wrote its answer
  * ({@code output_tokens} 1); the output is counted only by the {@code message_delta} at the end of
@@ -48,7 +51,8 @@ import java.util.Map;
 final class UsageSniffer {
     private enum Mode { UNDECIDED, JSON, SSE, DECODED, OFF }
 
-    private enum Format { OPENAI, ANTHROPIC, GEMINI, BEDROCK, COHERE, OLLAMA, LLAMA_CPP, WATSONX, REPLICATE, TGI, LMDEPLOY }
+    private enum Format { OPENAI, ANTHROPIC, GEMINI, BEDROCK, COHERE, OLLAMA, LLAMA_CPP, WATSONX, REPLICATE, TGI, LMDEPLOY,
+        LANGCHAIN, DIFY }
 
     /** A reader for an answer to a request whose input is estimated at {@code inputEstimate} tokens. */
     UsageSniffer(long inputEstimate) {
@@ -101,6 +105,12 @@ final class UsageSniffer {
      * a batch results file, llama.cpp's answer to a list of prompts. They add up; created at the first.
      */
     private AnswerCalls calls;
+    /**
+     * The reports of a format whose reports add up ({@link #addUp}), {@code {total, kinds...}}: their
+     * sum, and the last report that is already a total; {@code null} until one came.
+     */
+    private long[] parts;
+    private long[] whole;
     /** Bedrock's {@code amazon-bedrock-invocationMetrics}: the service's own count, final; {@code null} until seen. */
     private Long invocationTotal;
     private long[] invocationKinds;
@@ -667,7 +677,8 @@ final class UsageSniffer {
             return sum(anthropic.get("input_tokens"), anthropic.get("output_tokens"),
                     anthropic.get("cache_creation_input_tokens"), anthropic.get("cache_read_input_tokens"));
         }
-        return latest;
+        long[] added = addedUp();
+        return added != null ? Long.valueOf(added[0]) : latest;
     }
 
     /**
@@ -729,7 +740,7 @@ final class UsageSniffer {
         if (named && models.size() < Weighing.MAX_CANDIDATES) {
             models.add(doc.model());
         }
-        boolean reported = accepted(doc, event);
+        boolean reported = accepted(doc, event, eventName);
         if (doc.call() != null) {
             reported |= call(doc);
         }
@@ -810,8 +821,20 @@ final class UsageSniffer {
     }
 
     /** {@link #accept}'s usage part: whether the document reported usage. */
-    private boolean accepted(JsonDocumentScanner.Document doc, boolean event) {
-        boolean reported = false;
+    private boolean accepted(JsonDocumentScanner.Document doc, boolean event, String eventName) {
+        String callback = doc.event();
+        if (callback != null && callback.startsWith("on_")) {
+            // LangChain's astream_events (LangServe's /stream_events, LangGraph's events mode): usage is
+            // only where a chat model's run puts it; the other events' data (a chain's or a parser's
+            // input and output, the model's own JSON) and their metadata (the run's, which the client's
+            // config sets) are never read
+            return switch (callback) {
+                case "on_chat_model_stream" -> langChain(doc.usage("data.chunk.usage_metadata"), false);
+                case "on_chat_model_end" -> langChain(doc.usage("data.output.usage_metadata"), true);
+                default -> false;
+            };
+        }
+        boolean reported = dify(doc);
         String type = doc.type();
         Map<String, Long> usage = doc.usage("usage");
         if (usage != null) {
@@ -886,12 +909,15 @@ final class UsageSniffer {
         if (gemini == null) {
             gemini = doc.usage("usage_metadata");
         }
-        Map<String, Long> langChain = gemini != null && has(gemini, "input_tokens", "output_tokens", "total_tokens")
+        Map<String, Long> langChain = gemini != null && has(gemini, LANGCHAIN_COUNTS)
                 ? gemini : doc.usage("output.usage_metadata");
-        if (langChain != null && has(langChain, "input_tokens", "output_tokens", "total_tokens")) {
-            // LangChain's message (returned whole by a FastAPI route, or by LangServe under output):
-            // usage_metadata in the Responses API's names, not Gemini's
-            reported |= kinds(report(Format.OPENAI, openAi(langChain), null, false), UsageKinds.openAi(langChain));
+        if (langChain != null && has(langChain, LANGCHAIN_COUNTS)) {
+            // LangChain's message or message chunk (returned whole by a FastAPI route or LangServe's
+            // /invoke under output, streamed by LangServe's /stream, a route relaying astream(), or
+            // LangGraph's messages-tuple): usage_metadata in the Responses API's names, not Gemini's
+            // (whose snake_case running totals stay Gemini's). LangGraph's messages mode sends each
+            // message accumulated so far (messages/partial, messages/complete): a total
+            reported |= langChain(langChain, eventName != null && eventName.startsWith("messages/"));
             gemini = null;
         }
         if (gemini != null) {
@@ -968,6 +994,91 @@ final class UsageSniffer {
         return reported;
     }
 
+    /** LangChain's {@code usage_metadata} counters: its {@code UsageMetadata} type, in the Responses API's names. */
+    private static final String[] LANGCHAIN_COUNTS = {"input_tokens", "output_tokens", "total_tokens"};
+
+    /**
+     * A LangChain {@code usage_metadata}; whether it reported usage. On a message chunk it is a delta
+     * that LangChain adds up itself ({@code AIMessageChunk.__add__}: langchain-anthropic puts the input
+     * on the first chunk and the output on the last, langchain-google-genai sends what Gemini's running
+     * counts grew by), so a stream's chunks add up; on a whole message it is the sum, which a message
+     * returned alone is of itself. {@code whole}: the report is a message already summed (astream_events'
+     * {@code on_chat_model_end}, LangGraph's accumulated messages), counted as a total beside the deltas.
+     */
+    private boolean langChain(Map<String, Long> usage, boolean whole) {
+        if (usage == null || !has(usage, LANGCHAIN_COUNTS)) {
+            return false;
+        }
+        return addUp(Format.LANGCHAIN, openAi(usage), UsageKinds.openAi(usage), whole);
+    }
+
+    /**
+     * A Dify workflow run's counts; whether there were any. Its {@code workflow_finished} event (or a
+     * blocking run's answer) counts the run in {@code data.total_tokens}, each {@code node_finished}
+     * event its node in {@code data.execution_metadata.total_tokens}: the nodes add up, the run is their
+     * total. Only under the event that names them (and a top-level {@code workflow_run_id}): an
+     * application's {@code data} may be a model's own JSON, and a run's {@code data.outputs} is. Totals
+     * without a split are counted as output ({@link UsageKinds}). Until the run's total came, the
+     * finished nodes may leave out one still running: provisional ({@link #addUp}).
+     */
+    private boolean dify(JsonDocumentScanner.Document doc) {
+        if (!doc.workflowRun()) {
+            return false;
+        }
+        String name = doc.event();
+        Map<String, Long> run = doc.usage(JsonDocumentScanner.RUN_DATA);
+        if (run != null && (name == null || "workflow_finished".equals(name))) {
+            Long total = run.get(JsonDocumentScanner.RUN_TOTAL);
+            return addUp(Format.DIFY, total, UsageKinds.withTotal(new long[4], total), true);
+        }
+        Map<String, Long> node = doc.usage("data.execution_metadata");
+        if (node != null && "node_finished".equals(name)) {
+            Long total = node.get(JsonDocumentScanner.RUN_TOTAL);
+            return addUp(Format.DIFY, total, UsageKinds.withTotal(new long[4], total), false);
+        }
+        return false;
+    }
+
+    /**
+     * Records a report of a format whose reports add up: LangChain's streamed deltas, Dify's nodes;
+     * {@code whole}: a report that is already their total. The usage is the larger of the parts' sum
+     * and the last total, so an answer carrying both counts each call once, and one cut before its
+     * total is charged the parts it had. {@code false} when it reports nothing or is of another format.
+     */
+    private boolean addUp(Format f, Long tokens, long[] split, boolean whole) {
+        if (tokens == null) {
+            return false;
+        }
+        if (format == null) {
+            format = f;
+        } else if (format != f) {
+            return false;
+        }
+        long[] report = {tokens, split[0], split[1], split[2], split[3]};
+        if (whole) {
+            this.whole = report;
+        } else if (parts == null) {
+            parts = report;
+        } else {
+            for (int i = 0; i < parts.length; i++) {
+                parts[i] = parts[i] + report[i] < 0 ? Long.MAX_VALUE : parts[i] + report[i];
+            }
+        }
+        // no tokens at all is a placeholder, not a free call (as in report); Dify's finished nodes
+        // before the run's total may leave out one still running
+        this.unfinished = addedUp()[0] == 0 || (f == Format.DIFY && this.whole == null);
+        this.outputOnly = false;
+        return true;
+    }
+
+    /** The larger of {@link #parts} and {@link #whole}; {@code null} when neither came. */
+    private long[] addedUp() {
+        if (parts == null || whole == null) {
+            return parts == null ? whole : parts;
+        }
+        return whole[0] > parts[0] ? whole : parts;
+    }
+
     /** A {@code usage} object in any provider's shape; whether it reported usage. */
     private boolean usageObject(Map<String, Long> usage, boolean provisional) {
         if (usage.containsKey("seconds") && !has(usage, "input_tokens", "output_tokens", "total_tokens",
@@ -1039,6 +1150,10 @@ final class UsageSniffer {
         }
         if (format == Format.ANTHROPIC) {
             return usage() == null ? null : UsageKinds.anthropic(anthropic);
+        }
+        long[] added = addedUp();
+        if (added != null) {
+            return java.util.Arrays.copyOfRange(added, 1, 5);
         }
         if (latest == null) {
             return null;
@@ -1196,8 +1311,11 @@ final class UsageSniffer {
     private final class SseEvents {
         private static final byte[] DATA = {'d', 'a', 't', 'a', ':'};
         private static final byte[] EVENT = {'e', 'v', 'e', 'n', 't', ':'};
-        /** The longest event name kept: the names that decide anything are short. */
-        private static final int NAME_MAX = 32;
+        /**
+         * The longest event name kept: the names that decide anything are short, but LangGraph names a
+         * subgraph's {@code messages} events after its namespace ({@code messages|agent:<uuid>}).
+         */
+        private static final int NAME_MAX = 128;
         private static final byte[] BOM = {(byte) 0xEF, (byte) 0xBB, (byte) 0xBF};
 
         /** Bytes of the current line seen so far, up to the end of its field name. */
@@ -1232,6 +1350,11 @@ final class UsageSniffer {
         /** The current event has several data lines, or several documents in its data. */
         private boolean multiLine;
         private boolean secondDocument;
+        /**
+         * The event is a LangGraph {@code messages} event whose data is {@code [message chunk, metadata]}
+         * and the elements after the chunk were left unread.
+         */
+        private boolean tupleRest;
         /** The current event's document, accepted when the event ends (its framing known). */
         private JsonDocumentScanner.Document pending;
         /** The last byte ended a line with CR: an LF right after it belongs to the same line end. */
@@ -1379,6 +1502,13 @@ final class UsageSniffer {
          * that writes a model's text raw into an event's data lets the model write such lines.
          */
         private void eventDocument(JsonDocumentScanner.Document doc) {
+            if (doc.element() > 0 && !multiLine && tuple(eventName())) {
+                // LangGraph's messages-tuple: the event's data is [message chunk, metadata]; the chunk
+                // (the array's first element, nothing deeper) is the event's document, and what follows
+                // it (the run's metadata, which the client's config sets) is never read
+                tupleRest = true;
+                return;
+            }
             if (pending == null && !multiLine && !secondDocument) {
                 pending = doc;
                 return;
@@ -1408,7 +1538,8 @@ final class UsageSniffer {
                 // "[DONE]" and other non-JSON data fail the scanner and report nothing
                 event.end();
                 if (pending != null) {
-                    boolean alone = !multiLine && !secondDocument && !event.failed();
+                    // a tuple whose name an event: line after its data took away is no tuple
+                    boolean alone = !multiLine && !secondDocument && !event.failed() && (!tupleRest || tuple(eventName()));
                     // only an event that is one document alone is the provider's, by its name
                     boolean reported = accept(pending, true, alone ? eventName() : null);
                     if (!alone) {
@@ -1427,6 +1558,7 @@ final class UsageSniffer {
             eventDocument = false;
             multiLine = false;
             secondDocument = false;
+            tupleRest = false;
             nameLength = 0;
             nameTooLong = false;
             nameAfterData = false;
@@ -1443,6 +1575,14 @@ final class UsageSniffer {
 
         void end() {
             dispatch();
+        }
+
+        /**
+         * Whether an event's name is LangGraph Platform's for a {@code messages-tuple} stream's events:
+         * {@code messages}, or {@code messages|<namespace>} for a subgraph's.
+         */
+        private static boolean tuple(String name) {
+            return name != null && (name.equals("messages") || name.startsWith("messages|"));
         }
     }
 }

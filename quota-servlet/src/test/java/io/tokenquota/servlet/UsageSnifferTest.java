@@ -277,6 +277,86 @@ final class UsageSnifferTest {
         assertFalse(snake.provisional());
     }
 
+    private static String lcUsage(long in, long out) {
+        return "{\"input_tokens\":" + in + ",\"output_tokens\":" + out + ",\"total_tokens\":" + (in + out) + "}";
+    }
+
+    private static String lcChunk(String usage) {
+        return "{\"content\":\"x\",\"type\":\"AIMessageChunk\",\"tool_calls\":[],\"usage_metadata\":" + usage + "}";
+    }
+
+    @Test
+    void langChainChunksAddUpAndASummedMessageIsATotal() {
+        // LangServe /stream or a route relaying astream(): each chunk's usage_metadata is a delta
+        String stream = "event: data\ndata: " + lcChunk(lcUsage(5000, 0)) + "\n\nevent: data\ndata: " + lcChunk("null")
+                + "\n\nevent: data\ndata: " + lcChunk(lcUsage(0, 300)) + "\n\nevent: end\n\n";
+        UsageSniffer s = sniffer("text/event-stream", stream, true);
+        assertEquals(5_300L, s.usage());
+        assertFalse(s.provisional());
+        // as NDJSON too; a message returned whole is its own sum
+        assertEquals(5_300L, sniffWithHead("application/x-ndjson", lcChunk(lcUsage(5000, 0)) + "\n"
+                + lcChunk(lcUsage(0, 300)) + "\n"));
+        assertEquals(5_300L, sniffWithHead("application/json", "{\"output\":" + lcChunk(lcUsage(5000, 300)) + "}"));
+        // astream_events: the chunks' deltas and the model's end (their sum) are counted once
+        String tail = ",\"name\":\"ChatAnthropic\",\"run_id\":\"r\",\"metadata\":{\"usage\":{\"total_tokens\":1}}}";
+        String events = "data: {\"event\":\"on_chain_start\",\"data\":{}" + tail + "\n\n"
+                + "data: {\"event\":\"on_chat_model_stream\",\"data\":{\"chunk\":" + lcChunk(lcUsage(5000, 0)) + "}" + tail
+                + "\n\ndata: {\"event\":\"on_chat_model_stream\",\"data\":{\"chunk\":" + lcChunk(lcUsage(0, 300)) + "}"
+                + tail + "\n\ndata: {\"event\":\"on_chat_model_end\",\"data\":{\"output\":" + lcChunk(lcUsage(5000, 300))
+                + "}" + tail + "\n\n";
+        assertEquals(5_300L, sniffWithHead("text/event-stream", events), "the run metadata's usage is the client's");
+        // the end alone, and a chain's or parser's output (the model's own JSON) never
+        assertEquals(5_300L, sniffWithHead("text/event-stream", "data: {\"event\":\"on_chat_model_end\",\"data\":"
+                + "{\"output\":" + lcChunk(lcUsage(5000, 300)) + "}}\n\n"));
+        assertNull(sniffWithHead("text/event-stream", "data: {\"event\":\"on_parser_end\",\"data\":{\"output\":"
+                + lcChunk(lcUsage(1, 1)) + "}}\n\n"));
+        // LangGraph's messages mode sends the message accumulated so far: the last one counts
+        assertEquals(5_300L, sniffWithHead("text/event-stream", "event: messages/partial\ndata: ["
+                + lcChunk(lcUsage(5000, 0)) + "]\n\nevent: messages/complete\ndata: [" + lcChunk(lcUsage(5000, 300))
+                + "]\n\n"));
+        // Gemini's own snake_case running totals stay "the last report wins"
+        assertEquals(52L, sniffWithHead("text/event-stream", "data: {\"usage_metadata\":{\"prompt_token_count\":40,"
+                + "\"candidates_token_count\":2}}\n\ndata: {\"candidates\":[{\"finish_reason\":\"STOP\"}],"
+                + "\"usage_metadata\":{\"prompt_token_count\":40,\"candidates_token_count\":12}}\n\n"));
+    }
+
+    @Test
+    void aMessagesTupleIsReadAtItsFirstElementOnly() {
+        String meta = "{\"langgraph_node\":\"agent\",\"usage_metadata\":" + lcUsage(1, 0) + "}";
+        UsageSniffer s = sniffer("text/event-stream", "event: messages\ndata: [" + lcChunk(lcUsage(5000, 0)) + "," + meta
+                + "]\n\nevent: messages|agent:1f0a2b3c-4d5e-6f70-8192-a3b4c5d6e7f8\ndata: [" + lcChunk(lcUsage(0, 300))
+                + "," + meta + "]\n\n", true);
+        assertEquals(5_300L, s.usage());
+        assertFalse(s.provisional());
+        // the chunk only at the first position; an array under another name is two documents
+        assertNull(sniffWithHead("text/event-stream", "event: messages\ndata: [\"x\"," + lcChunk(lcUsage(1, 0)) + "]\n\n"));
+        assertProvisional(5_001L, sniffer("text/event-stream", "event: data\ndata: [" + lcChunk(lcUsage(5000, 0)) + ","
+                + meta + "]\n\n", true));
+    }
+
+    @Test
+    void aDifyWorkflowRunIsChargedItsTotalOrItsFinishedNodes() {
+        String ids = "\"task_id\":\"t\",\"workflow_run_id\":\"w\"";
+        String node = "data: {\"event\":\"node_finished\"," + ids + ",\"data\":{\"outputs\":{\"total_tokens\":1},"
+                + "\"execution_metadata\":{\"total_tokens\":5300,\"total_price\":\"0.0195\"}}}\n\n";
+        String finished = "data: {\"event\":\"workflow_finished\"," + ids + ",\"data\":{\"outputs\":{\"total_tokens\":1},"
+                + "\"total_tokens\":%d,\"total_steps\":4}}\n\n";
+        UsageSniffer run = sniffer("text/event-stream", node + node.replace("5300", "700") + finished.formatted(6000), true);
+        assertEquals(6_000L, run.usage());
+        assertFalse(run.provisional());
+        assertEquals(6_000L, run.kinds()[2], "a total without a split is output");
+        // the nodes' sum is the floor; cut before the run's total, provisional
+        assertEquals(6_000L, sniffWithHead("text/event-stream", node + node.replace("5300", "700") + finished.formatted(1)));
+        assertProvisional(5_300L, sniffer("text/event-stream", node, true));
+        // a blocking run's answer
+        assertEquals(6_000L, sniffWithHead("application/json", "{" + ids + ",\"data\":{\"total_tokens\":6000}}"));
+        // only under the run's id and the event that names them; the outputs are the model's
+        assertNull(sniffWithHead("application/json", "{\"code\":0,\"data\":{\"total_tokens\":1,"
+                + "\"execution_metadata\":{\"total_tokens\":1}}}"));
+        assertNull(sniffWithHead("text/event-stream", "data: {\"event\":\"text_chunk\"," + ids + ",\"data\":"
+                + "{\"total_tokens\":1,\"execution_metadata\":{\"total_tokens\":1}}}\n\n"));
+    }
+
     @Test
     void theseCountersAreNotReadFromWhatAModelWrites() {
         // tool arguments and nested answers keep their "usage" to themselves
