@@ -71,21 +71,20 @@ final class QuotaResponse extends HttpServletResponseWrapper {
     /** The status of the response when it was first seen committed; 0 before. Guarded by this. */
     private int sentStatus;
     /**
-     * The endpoint wrote bytes of a 2xx answer (not an include's): the model was answering, whether
-     * or not the response is committed yet. A buffering wrapper of a filter in front of this one
+     * What the endpoint wrote under a 2xx: whether it was answering when an
+     * exception or a timeout ended the call. A buffering wrapper of a filter in front of this one
      * (Spring's {@code ContentCachingResponseWrapper} in a logging filter) swallows every flush and
-     * close and sends the bytes itself after this filter has settled, even after an exception; a
-     * container discards them instead, but the model answered all the same. White space and event
-     * stream comment lines do not count: a relay writes them (a keep-alive, {@code : connecting})
-     * before it has reached the model.
+     * close and sends the bytes itself after this filter has settled, even after the exception; a
+     * container discards them instead, but the model answered all the same. Guarded by this.
      */
-    private volatile boolean wroteAnswer;
-    /** The bytes written so far end inside a comment line (so far, only white space and comments). */
-    private boolean inComment;
+    private final AnswerStart answer = new AnswerStart();
 
-    /** Whether the endpoint was answering: the response is committed, or it wrote a 2xx answer's bytes. */
-    boolean answering() {
-        return wroteAnswer || isCommitted();
+    /**
+     * Whether the endpoint was answering: it wrote a whole answer, or content (not a preamble) that
+     * is on its way to the client (committed). See {@link AnswerStart}.
+     */
+    synchronized boolean answering() {
+        return answer.whole() || (answer.content() && isCommitted());
     }
 
     /** Notes the status that went out, once the response is committed. */
@@ -318,10 +317,11 @@ final class QuotaResponse extends HttpServletResponseWrapper {
         if (len == 0) {
             return;
         }
-        if (!wroteAnswer && !included && super.getStatus() >= 200 && super.getStatus() < 300) {
-            wroteAnswer = answerIn(b, off, len);
-        }
         synchronized (this) {
+            // an include's bytes too, under the page's status: they are the included call's answer
+            if (super.getStatus() >= 200 && super.getStatus() < 300) {
+                answer.feed(b, off, len);
+            }
             if (!sniffer.started()) {
                 // the format is told from the first visible characters: a relay that passes on an
                 // upstream's keep-alive spaces (flushed before a slow answer) has shown none yet
@@ -345,25 +345,6 @@ final class QuotaResponse extends HttpServletResponseWrapper {
     }
 
     /** Whether the bytes are white space (or a UTF-8 byte order mark's) only. */
-    /** Whether these bytes, after those before them, hold more than white space and comment lines. */
-    private synchronized boolean answerIn(byte[] b, int off, int len) {
-        for (int i = off; i < off + len; i++) {
-            int c = b[i] & 0xFF;
-            if (c == '\n' || c == '\r') {
-                inComment = false;
-            } else if (inComment || c == ' ' || c == '\t' || c == 0xEF || c == 0xBB || c == 0xBF) {
-                // a comment's text, or white space (a byte order mark's bytes among it)
-                continue;
-            } else if (c == ':') {
-                // only white space before it on its line: a comment
-                inComment = true;
-            } else {
-                return true;
-            }
-        }
-        return false;
-    }
-
     private static boolean blank(byte[] b, int off, int len) {
         for (int i = off; i < off + len; i++) {
             int c = b[i] & 0xFF;
