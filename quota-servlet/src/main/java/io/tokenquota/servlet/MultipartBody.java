@@ -32,10 +32,11 @@ import java.util.function.ToLongFunction;
  * request=@chat.json} labels it {@code application/octet-stream}).
  *
  * <p>A field (and a file labelled text) is read in the request's charset, and also in the charset
- * its part's {@code Content-Type} names (RFC 7578 section 4.4) and in the one a {@code _charset_}
- * field names (the HTML form convention): Jetty decodes a field in those, Tomcat in the request's,
- * so every reading is a value of the field (a budget counts at its largest) and the text counts at
- * its costliest reading. Immutable.
+ * its part's {@code Content-Type} names (RFC 7578 section 4.4); a field is also read in the one a
+ * {@code _charset_} field names (the HTML form convention, which names the charset of the form's
+ * fields, never of a file's bytes): Jetty decodes a field in those, Tomcat in the request's, so every
+ * reading is a value of the field (a budget counts at its largest) and the text counts at its
+ * costliest reading. Immutable.
  *
  * @param text         the fields' text, joined
  * @param fields       the values of the parts that are not files, by name (where a budget can be), each
@@ -132,10 +133,14 @@ record MultipartBody(CharSequence text, Map<String, List<String>> fields, Map<St
             return new MultipartBody(null, null, null, null, -1, 0, 0, false, true);
         }
         for (TextPart part : texts) {
-            // the request's charset (Tomcat's), the part's own and the form's (Jetty's): each reading a value
+            // the request's charset (Tomcat's), the part's own and, for a field, the form's (Jetty's): each
+            // reading a value. _charset_ names the charset the browser encoded the form's fields in; a
+            // file's bytes are sent as they are on disk and no container decodes them in it
             List<Charset> charsets = new ArrayList<>(List.of(charset));
             part.labelled().stream().filter(c -> !charsets.contains(c)).forEach(charsets::add);
-            formCharsets.stream().filter(c -> !charsets.contains(c)).forEach(charsets::add);
+            if (part.field()) {
+                formCharsets.stream().filter(c -> !charsets.contains(c)).forEach(charsets::add);
+            }
             List<String> readings = new ArrayList<>();
             String costliest = null;
             long most = -1;
