@@ -43,6 +43,18 @@ final class JsonDocumentScanner {
      * answer is known to carry a count.
      */
     static final String COUNT_LISTED = "tokensInfo";
+    /**
+     * llama.cpp server's {@code /tokenize} answer: a top-level {@code tokens} array (ids, or with
+     * {@code with_pieces} objects of {@code id} and {@code piece}), recorded as {@link #COUNT_LISTED} is.
+     * Kept apart from LMDeploy's {@code tokens} (a number, its output).
+     */
+    static final String COUNT_TOKEN_LIST = "tokens[]";
+    /**
+     * Hugging Face TGI's {@code /tokenize} answer: a root-level array of its tokens, each an object of
+     * {@code id}, {@code text}, {@code start} and {@code stop}. Each such element is recorded (as 0: its
+     * presence) under this name, so that the answer is known to carry a count.
+     */
+    static final String COUNT_TOKEN_ARRAY = "[].token";
     /** LMDeploy's api_server ({@code /v1/chat/interactive}): the output, the prompt and the session's history. */
     static final String LMDEPLOY_OUTPUT = "tokens";
     static final String LMDEPLOY_INPUT = "input_tokens";
@@ -241,6 +253,7 @@ final class JsonDocumentScanner {
         }
         usages = new HashMap<>();
         depth = 0;
+        tokenFields = 0;
         ended = false;
         event = null;
         workflowRun = false;
@@ -361,6 +374,9 @@ final class JsonDocumentScanner {
                 if (depth == 2 && !object && objectAt[1] && COUNT_LISTED.equals(fieldAt[1])) {
                     usages.computeIfAbsent("", k -> new HashMap<>()).put(COUNT_LISTED, 0L);
                 }
+                if (depth == 2 && !object && objectAt[1] && LMDEPLOY_OUTPUT.equals(fieldAt[1])) {
+                    usages.computeIfAbsent("", k -> new HashMap<>()).put(COUNT_TOKEN_LIST, 0L);
+                }
                 if (depth <= TRACKED_DEPTH) {
                     objectAt[depth] = object;
                     fieldAt[depth] = null;
@@ -396,8 +412,12 @@ final class JsonDocumentScanner {
                 depth--;
                 if (depth == 0) {
                     if (t == JsonToken.END_OBJECT) {
+                        if (inRootArray && tokenFields == TGI_TOKEN) {
+                            usages.computeIfAbsent("", k -> new HashMap<>()).put(COUNT_TOKEN_ARRAY, 0L);
+                        }
                         sink.accept(document());
                     }
+                    tokenFields = 0;
                     usages = new HashMap<>();
                     type = null;
                     event = null;
@@ -418,6 +438,7 @@ final class JsonDocumentScanner {
                 }
             }
             case VALUE_STRING -> {
+                tokenField(TGI_TEXT);
                 if (depth == 1 && "type".equals(fieldAt[1])) {
                     type = parser.getText();
                 } else if (depth == 1 && objectAt[1] && "event".equals(fieldAt[1])) {
@@ -463,6 +484,9 @@ final class JsonDocumentScanner {
                 if (depth == 1 && objectAt[1] && "index".equals(fieldAt[1])) {
                     index = parser.getText();
                 }
+                if (t == JsonToken.VALUE_NUMBER_INT) {
+                    tokenField(TGI_ID | TGI_START | TGI_STOP);
+                }
                 count(t);
             }
             default -> {
@@ -473,6 +497,29 @@ final class JsonDocumentScanner {
 
     /** The document's top-level {@code choices} list holds an object. */
     private boolean choiceSeen;
+
+    /** The fields of {@link #COUNT_TOKEN_ARRAY}'s shape the current root array element has, as bits. */
+    private int tokenFields;
+    private static final int TGI_ID = 1;
+    private static final int TGI_TEXT = 2;
+    private static final int TGI_START = 4;
+    private static final int TGI_STOP = 8;
+    private static final int TGI_TOKEN = TGI_ID | TGI_TEXT | TGI_START | TGI_STOP;
+
+    /** Notes a top-level field of a root array's element object that is one of those {@code kinds} admits. */
+    private void tokenField(int kinds) {
+        if (!inRootArray || depth != 1 || !objectAt[1] || fieldAt[1] == null) {
+            return;
+        }
+        int bit = switch (fieldAt[1]) {
+            case "id" -> TGI_ID;
+            case "text" -> TGI_TEXT;
+            case "start" -> TGI_START;
+            case "stop" -> TGI_STOP;
+            default -> 0;
+        };
+        tokenFields |= bit & kinds;
+    }
 
     private Document document() {
         return new Document(type, usages, ended, model, call(), isError(), responseId(), choiceSeen, event, workflowRun,

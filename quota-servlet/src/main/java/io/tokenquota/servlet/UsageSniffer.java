@@ -570,17 +570,21 @@ final class UsageSniffer {
             // a compressed answer's documents are its inflated reader's
             return decoded.tokenCount();
         }
-        return countingPath && format == null && usage() == null && documents == 1 && !sawAnswerEvent
-                && !rootCounters.isEmpty() && COUNT_ANSWER.containsAll(rootCounters.keySet());
+        // one document, or a root array whose every element is a token (TGI's list)
+        return countingPath && format == null && usage() == null && (documents == 1 || documents == tokenElements)
+                && !sawAnswerEvent && !rootCounters.isEmpty() && COUNT_ANSWER.containsAll(rootCounters.keySet());
     }
 
     /**
      * The top-level fields a count answers with: Gemini's and Bedrock's totals, vLLM's count,
-     * Anthropic's and OpenAI's input, Vertex's {@code tokensInfo} (its tokens, listed).
+     * Anthropic's and OpenAI's input, the tokens listed (Vertex's {@code tokensInfo}, llama.cpp's
+     * {@code tokens} array, TGI's array of tokens): a tokenizer's answer, whose presence is the count.
      */
     private static final java.util.Set<String> COUNT_ANSWER = java.util.Set.of(JsonDocumentScanner.COUNT_TOTAL,
             JsonDocumentScanner.LMDEPLOY_INPUT, JsonDocumentScanner.COUNT_INPUT, JsonDocumentScanner.COUNT_TOKENS,
-            JsonDocumentScanner.COUNT_LISTED);
+            JsonDocumentScanner.COUNT_LISTED, JsonDocumentScanner.COUNT_TOKEN_LIST, JsonDocumentScanner.COUNT_TOKEN_ARRAY);
+    /** Documents that were elements of a root array shaped as a token ({@link JsonDocumentScanner#COUNT_TOKEN_ARRAY}). */
+    private int tokenElements;
     /** An event of a stream was read: a count is one JSON document, never a stream. */
     private boolean sawAnswerEvent;
     /** Root-level JSON documents of the answer (a token count is exactly one). */
@@ -735,6 +739,10 @@ final class UsageSniffer {
         }
         if (!event && documents < Integer.MAX_VALUE) {
             documents++;
+            Map<String, Long> root = doc.usage("");
+            if (doc.element() >= 0 && root != null && root.containsKey(JsonDocumentScanner.COUNT_TOKEN_ARRAY)) {
+                tokenElements++;
+            }
         }
         boolean named = doc.model() != null && !doc.model().isBlank();
         if (named && models.size() < Weighing.MAX_CANDIDATES) {

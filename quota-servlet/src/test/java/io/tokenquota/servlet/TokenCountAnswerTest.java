@@ -30,6 +30,26 @@ final class TokenCountAnswerTest {
         assertTrue(count("/tokenize", "{\"count\":3,\"max_model_len\":32768,\"tokens\":[1,2,3]}"));
         assertTrue(count("/v1/projects/p/models/gemini-2.5-flash:computeTokens",
                 "{\"tokensInfo\":[{\"tokens\":[\"VGhl\"],\"tokenIds\":[\"651\"],\"role\":\"user\"}]}"));
+        // llama.cpp's tokens listed, with or without their pieces; TGI's array of tokens
+        assertTrue(count("/tokenize", "{\"tokens\":[9906,1917,11]}"));
+        assertTrue(count("/tokenize", "{\"tokens\":[{\"id\":9906,\"piece\":\"Hello\"},{\"id\":1917,\"piece\":\" world\"}]}"));
+        assertTrue(count("/tokenize", "[{\"id\":5159,\"text\":\"My\",\"start\":0,\"stop\":2},"
+                + "{\"id\":836,\"text\":\" name\",\"start\":2,\"stop\":7}]"));
+        assertTrue(count("/tokenize", "[{\"id\":5159,\"text\":\"My\",\"start\":0,\"stop\":2}]"));
+    }
+
+    @Test
+    void aListOfTokensIsACountOnlyOnACountingPathAndWhole() {
+        assertFalse(count("/v1/chat/completions", "{\"tokens\":[9906,1917,11]}"));
+        assertFalse(count("/v1/chat/completions", "[{\"id\":5159,\"text\":\"My\",\"start\":0,\"stop\":2}]"));
+        // an array where not every element is a token, or a token list beside other counters
+        assertFalse(count("/tokenize", "[{\"id\":5159,\"text\":\"My\",\"start\":0,\"stop\":2},"
+                + "{\"id\":1,\"text\":\"a reply\"}]"));
+        assertFalse(count("/tokenize", "[{\"id\":5159,\"text\":\"My\",\"start\":0,\"stop\":2},"
+                + "{\"generated_text\":\"a reply\",\"details\":{\"generated_tokens\":40}}]"));
+        assertFalse(count("/tokenize", "{\"tokens\":[1,2],\"tokens_predicted\":40,\"tokens_evaluated\":3}"));
+        // LMDeploy's output count is a number, not a list: not a count
+        assertFalse(count("/tokenize", "{\"tokens\":40,\"input_tokens\":3}"));
     }
 
     @Test
