@@ -55,12 +55,14 @@ final class ProviderState {
      * The provider state a request body names at its top level: {@code previous_response_id}, a
      * {@code conversation} (its id, or an object's {@code id}), a {@code prompt} object's {@code id}
      * and {@code version} ({@code null} each when not named), whether the answer is stored
-     * ({@code "store": false} says not), and the estimate of its {@code instructions} string in tokens
-     * (OpenAI reads them for this call only and does not carry them into the stored Response).
+     * ({@code "store": false} says not), and the estimates of its {@code instructions} string and of
+     * its {@code tools} in tokens (OpenAI reads both for this call only and carries neither into the
+     * stored Response: a continuation sends its own).
      */
-    record Refs(String previousResponse, String conversation, String prompt, boolean stores, long instructions) {
+    record Refs(String previousResponse, String conversation, String prompt, boolean stores, long instructions,
+                long tools) {
         /** A body that names none (not JSON, a form, a multipart body). */
-        static final Refs NONE = new Refs(null, null, null, true, 0);
+        static final Refs NONE = new Refs(null, null, null, true, 0, 0);
 
         /**
          * What {@code body} names, read as the estimator reads it ({@link QuotaFilter#estimateOf}): as
@@ -99,6 +101,7 @@ final class ProviderState {
             String prompt = null;
             boolean stores = true;
             long instructions = 0;
+            long tools = 0;
             try (JsonParser p = json.createParser(body)) {
                 if (p.nextToken() != JsonToken.START_OBJECT) {
                     return null;
@@ -120,6 +123,8 @@ final class ProviderState {
                         // instructions as input items are left in the figure: held again, never less
                         case "instructions" -> instructions = value == JsonToken.VALUE_STRING
                                 ? Math.max(0, tokens.applyAsLong(p.getText())) : 0;
+                        case "tools" -> tools = value == JsonToken.START_ARRAY || value == JsonToken.START_OBJECT
+                                ? schema(p, tokens) : 0;
                         default -> { }
                     }
                     p.skipChildren();
@@ -131,7 +136,30 @@ final class ProviderState {
                 // not JSON in this reading: the endpoint cannot read a reference in it either
                 return null;
             }
-            return new Refs(previous, conversation, prompt, stores, instructions);
+            return new Refs(previous, conversation, prompt, stores, instructions, tools);
+        }
+
+        /**
+         * The estimate of a schema value the parser is at the start of, as {@link RequestEstimator} counts
+         * a schema field's (each member name and each string), read to its end: what the request's own
+         * estimate held for it, so no more than that is taken off the figure.
+         */
+        private static long schema(JsonParser p, ToLongFunction<CharSequence> tokens) throws IOException {
+            long sum = 0;
+            int depth = 1;
+            while (depth > 0) {
+                JsonToken t = p.nextToken();
+                if (t == null) {
+                    throw new IOException("the body ends inside tools");
+                }
+                switch (t) {
+                    case START_OBJECT, START_ARRAY -> depth++;
+                    case END_OBJECT, END_ARRAY -> depth--;
+                    case FIELD_NAME, VALUE_STRING -> sum = saturated(sum, Math.max(0, tokens.applyAsLong(p.getText())));
+                    default -> { }
+                }
+            }
+            return sum;
         }
 
         /** An object's {@code id} and {@code version} strings (null when absent); its other members skipped. */
@@ -185,8 +213,9 @@ final class ProviderState {
      *
      * <p>The Response it stored and the conversation it extended hold what a continuation makes the
      * model read again: this call's input and output, but the reasoning (OpenAI drops earlier turns'
-     * reasoning from the context), its {@code instructions} (not carried over: a continuation sends
-     * its own, counted as its own input) and the prompt (a template is not carried over either).
+     * reasoning from the context), its {@code instructions} and {@code tools} (not carried over: a
+     * continuation sends its own, counted as its own input) and the prompt (a template is not carried
+     * over either).
      * Every figure keeps the largest it was given ({@link #remember}).
      *
      * @param inputEstimate  the request's input as held, in raw tokens: its own and {@link Reading#held}
@@ -205,8 +234,8 @@ final class ProviderState {
             prompt = Math.max(0, saturated(kinds[0], kinds[1]) - saturated(own, reading.history()));
             remember(key("p:", refs.prompt()), prompt);
         }
-        long notCarried = saturated(saturated(kinds == null ? 0 : kinds[3], refs.instructions()),
-                prompt == null ? 0 : prompt);
+        long notCarried = saturated(saturated(saturated(kinds == null ? 0 : kinds[3], refs.instructions()),
+                refs.tools()), prompt == null ? 0 : prompt);
         long read = Math.max(0, total - notCarried);
         if (refs.stores()) {
             remember(key("r:", storedResponse), read);

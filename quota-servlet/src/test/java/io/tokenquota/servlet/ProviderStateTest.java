@@ -25,10 +25,10 @@ final class ProviderStateTest {
 
     @Test
     void aRequestNamesItsStoredResponseConversationAndPrompt() {
-        assertEquals(new ProviderState.Refs("resp_1", "conv_1", "pmpt_1@2", true, 0), refs("""
+        assertEquals(new ProviderState.Refs("resp_1", "conv_1", "pmpt_1@2", true, 0, 0), refs("""
                 {"previous_response_id":"resp_1","conversation":"conv_1","prompt":{"id":"pmpt_1","version":"2",
                  "variables":{"a":{"id":"x"}}},"input":"hi"}"""));
-        assertEquals(new ProviderState.Refs(null, "conv_2", "pmpt_1", false, 0),
+        assertEquals(new ProviderState.Refs(null, "conv_2", "pmpt_1", false, 0, 0),
                 refs("{\"conversation\":{\"id\":\"conv_2\"},\"prompt\":{\"id\":\"pmpt_1\"},\"store\":false}"));
         assertEquals(ProviderState.Refs.NONE, refs("{\"prompt\":\"a legacy completion\",\"max_tokens\":5}"));
         assertEquals(ProviderState.Refs.NONE, refs("not json, names a conversation"));
@@ -127,6 +127,20 @@ final class ProviderStateTest {
         state.answered(first, 1_010, false, "resp_1", new long[] {1_010, 0, 200, 11_800}, 13_010);
         assertEquals(210, state.read(refs("{\"previous_response_id\":\"resp_1\"}"), true).held(),
                 "neither the reasoning nor the instructions are read again");
+    }
+
+    @Test
+    void aStoredResponseDoesNotHoldTheToolsItsContinuationSendsAgain() {
+        // each name and string of the tools, as the request's estimate counts them (four characters a
+        // token): type 1, function 2, description 2, its text 1,000, parameters 2, type 1, object 1, n 0
+        String tools = "[{\"type\":\"function\",\"description\":\"" + "x".repeat(4_000)
+                + "\",\"parameters\":{\"type\":\"object\",\"n\":5}}]";
+        assertEquals(1_009, refs("{\"tools\":" + tools + ",\"input\":\"q\"}").tools());
+        ProviderState state = new ProviderState(16);
+        ProviderState.Reading first = state.read(refs("{\"tools\":" + tools + ",\"input\":\"q\"}"), true);
+        state.answered(first, 1_010, false, "resp_1", new long[] {1_010, 0, 200, 0}, 1_210);
+        assertEquals(201, state.read(refs("{\"previous_response_id\":\"resp_1\",\"tools\":" + tools + "}"), true).held(),
+                "the tools are sent again, not carried over");
     }
 
     @Test
