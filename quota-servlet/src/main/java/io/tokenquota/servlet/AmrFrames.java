@@ -62,7 +62,6 @@ final class AmrFrames {
      * to {@code read[0]}.
      */
     static long frames(InputStream in, long length, boolean wide, long[] read) throws IOException {
-        int[] sizes = wide ? WB : NB;
         long frames = 0;
         long left = length;
         while (left > 0) {
@@ -72,7 +71,7 @@ final class AmrFrames {
             }
             read[0]++;
             left--;
-            int size = sizes[header >>> 3 & 0x0F];
+            int size = size(header, wide);
             if (size == 0 || size - 1 > left) {
                 // garbled or cut short: the rest, this byte too, at the most frames it can be
                 long rest = AudioDuration.skip(in, left);
@@ -89,6 +88,67 @@ final class AmrFrames {
             frames++;
         }
         return frames;
+    }
+
+    /** A frame's bytes, its header byte included, by its header byte; 0 for a type no decoder takes. */
+    static int size(int header, boolean wide) {
+        return (wide ? WB : NB)[header >>> 3 & 0x0F];
+    }
+
+    /**
+     * Bytes walked as AMR (or AMR-WB) frames as they stream past, before it is known whether they
+     * are frames at all (an {@code mdat} that precedes its {@code moov}): the size of the first frame,
+     * and how far from the start the bytes walk as whole frames all of that size. Any byte range
+     * inside that run that starts on one of its frames and spans a whole number of them walks, by
+     * {@link #frames}, as exactly its bytes over that size frames; nothing else is known of the bytes.
+     * Constant memory, whatever the length.
+     */
+    static final class UniformRun {
+        private final boolean wide;
+        /** The first frame's size; 0 before it. */
+        private int frame;
+        /** The bytes of whole frames of that size from the start. */
+        private long length;
+        /** The bytes of the current frame still to come. */
+        private long pending;
+        /** A frame of another size, or of no size, was met: the run has ended. */
+        private boolean ended;
+
+        UniformRun(boolean wide) {
+            this.wide = wide;
+        }
+
+        void feed(byte[] b, int off, int len) {
+            int end = off + len;
+            for (int i = off; i < end && !ended; ) {
+                if (pending == 0) {
+                    int size = size(b[i++] & 0xFF, wide);
+                    if (size == 0 || (frame != 0 && size != frame)) {
+                        ended = true;
+                        break;
+                    }
+                    frame = size;
+                    pending = size - 1;
+                } else {
+                    int step = (int) Math.min(pending, end - i);
+                    i += step;
+                    pending -= step;
+                }
+                if (pending == 0) {
+                    length += frame;
+                }
+            }
+        }
+
+        /** The size of the run's frames; 0 when none was walked. */
+        int frame() {
+            return frame;
+        }
+
+        /** The bytes from the start that walked as whole frames of {@link #frame} bytes. */
+        long length() {
+            return length;
+        }
     }
 
     /** The most frames {@code bytes} can hold: one for every {@link #SMALLEST} bytes begun. */

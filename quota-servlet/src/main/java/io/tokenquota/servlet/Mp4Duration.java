@@ -13,7 +13,9 @@ import java.io.InputStream;
  * {@code mdhd} duration fields are not read: a file can understate them and still play its samples.
  * The top-level boxes are walked as they stream past ({@code mdat} skipped, never kept, wherever
  * {@code moov} is, before or after it); only the first {@code moov} is kept, as FFmpeg reads only the
- * first, up to {@link #MOST_MOOV}.
+ * first, up to {@link #MOST_MOOV}. An {@code mdat} before {@code moov} (FFmpeg's default layout) is
+ * walked as it passes as AMR-NB and as AMR-WB frames ({@link AmrFrames.UniformRun}), since which of
+ * its bytes are an AMR track's samples is known only once {@code moov} has come.
  */
 final class Mp4Duration {
     /**
@@ -41,6 +43,8 @@ final class Mp4Duration {
     private static final long AMR_WB_MOST_FRAME = 61;
     /** The most AMR tracks whose frames are walked; any further one keeps its other floors. */
     private static final int MOST_AMR_TRACKS = 16;
+    /** The {@code mdat} boxes before {@code moov} walked as AMR frames ({@link MdatWalk}); any further one is skipped. */
+    private static final int MOST_MDAT_WALKS = 8;
     /** The highest rate taken for PCM: recorded PCM goes to 768 kHz (DXD), and a stated rate is the decoder's. */
     private static final long PCM_MOST_RATE = 768_000;
 
@@ -58,6 +62,7 @@ final class Mp4Duration {
         byte[] header = new byte[16];
         // where the next box starts in the file: an AMR track's samples are found by their offsets
         long at = 0;
+        java.util.List<MdatWalk> walks = new java.util.ArrayList<>();
         while (in.readNBytes(header, 0, 8) == 8) {
             long size = AudioDuration.u32be(header, 0);
             long body;
@@ -81,7 +86,13 @@ final class Mp4Duration {
                 }
                 byte[] moov = in.readNBytes((int) body);
                 // the bytes after it stream past to the caller's count, or to the AMR frames' walk
-                return sound(moov, in, at + moov.length, (size == 1 ? 16 : 8) + moov.length);
+                return sound(moov, in, at + moov.length, (size == 1 ? 16 : 8) + moov.length, walks);
+            }
+            if (AudioDuration.startsWith(header, 4, "mdat") && walks.size() < MOST_MDAT_WALKS) {
+                MdatWalk walk = MdatWalk.of(in, at, body);
+                walks.add(walk);
+                at = AudioDuration.saturatingAdd(at, walk.read);
+                continue;
             }
             at = AudioDuration.saturatingAdd(at, AudioDuration.skip(in, body));
         }
@@ -94,9 +105,11 @@ final class Mp4Duration {
      * sample entry ({@code mp4a}) for audio under any handler but {@code vide}, and the other tracks of
      * a real file (timecode, metadata, subtitles) run as long as its sound. An AMR track also counts
      * the frames its samples really hold ({@link AmrSamples}), walked in {@code in}, the rest of the
-     * file from offset {@code after} on; {@code moovBytes} is the {@code moov} box's own size.
+     * file from offset {@code after} on, or in the {@code walks} of the {@code mdat} boxes that came
+     * before it; {@code moovBytes} is the {@code moov} box's own size.
      */
-    private static long sound(byte[] moov, InputStream in, long after, long moovBytes) throws IOException {
+    private static long sound(byte[] moov, InputStream in, long after, long moovBytes, java.util.List<MdatWalk> walks)
+            throws IOException {
         boolean tracks = false;
         long longest = 0;
         java.util.List<AmrSamples> amr = new java.util.ArrayList<>();
@@ -141,7 +154,9 @@ final class Mp4Duration {
             longest = Math.max(longest, Math.max(timed, floor));
             int codec = amrCodec(moov, stbl);
             if (codec != 0 && amr.size() < MOST_AMR_TRACKS) {
-                amr.add(new AmrSamples(moov, stbl, codec, sampleBytes(moov, stbl)));
+                AmrSamples track = new AmrSamples(moov, stbl, codec, sampleBytes(moov, stbl));
+                track.walkedBefore(walks);
+                amr.add(track);
             }
         }
         if (!amr.isEmpty()) {
@@ -714,6 +729,30 @@ final class Mp4Duration {
      * the most frames their bytes can be ({@link AmrFrames#atMost}), but never more bytes than the file
      * holds outside {@code moov}: a sample that is not in the file is not played.
      */
+    /**
+     * An {@code mdat} that streamed past before {@code moov}, walked as AMR-NB and as AMR-WB frames
+     * ({@link AmrFrames.UniformRun}) from its payload's offset in the file, {@code start}; {@code read}
+     * its payload bytes that came.
+     */
+    private record MdatWalk(long start, long read, AmrFrames.UniformRun nb, AmrFrames.UniformRun wb) {
+        static MdatWalk of(InputStream in, long start, long body) throws IOException {
+            AmrFrames.UniformRun nb = new AmrFrames.UniformRun(false);
+            AmrFrames.UniformRun wb = new AmrFrames.UniformRun(true);
+            byte[] buffer = new byte[8192];
+            long read = 0;
+            while (read < body) {
+                int n = in.read(buffer, 0, (int) Math.min(buffer.length, body - read));
+                if (n < 0) {
+                    break;
+                }
+                nb.feed(buffer, 0, n);
+                wb.feed(buffer, 0, n);
+                read += n;
+            }
+            return new MdatWalk(start, read, nb, wb);
+        }
+    }
+
     private static final class AmrSamples {
         private final byte[] b;
         private final boolean wide;
@@ -784,6 +823,56 @@ final class Mp4Duration {
                 bits = b[stsz[0] + 7] & 0xFF;
                 samples = bits == 4 || bits == 8 || bits == 16 ? Math.min(count, (long) (stsz[1] - sizes) * 8 / bits) : 0;
             }
+        }
+
+        /**
+         * Counts the track's frames from the {@code walks} of the {@code mdat} boxes that passed before
+         * {@code moov}, when every sample its tables locate lies in one of them where it walked as
+         * frames of one size, starting on one of those frames and spanning a whole number of them: each
+         * sample then walks, as {@link #walk} walks a sample, as its bytes over that size frames. Any
+         * sample elsewhere (or none located) leaves the track as it was: its samples behind the stream
+         * count at the most frames their bytes can be ({@link #millis}).
+         */
+        void walkedBefore(java.util.List<MdatWalk> walks) {
+            long counted = 0;
+            long bytes = 0;
+            boolean located = false;
+            for (long o = nextOffset(); o != Long.MAX_VALUE; o = nextOffset()) {
+                long n = inChunk();
+                for (long i = 0; i < n && sample < samples; i++, sample++) {
+                    long size = size(sample);
+                    long frame = 0;
+                    for (MdatWalk w : walks) {
+                        AmrFrames.UniformRun run = wide ? w.wb() : w.nb();
+                        long into = o - w.start();
+                        if (run.frame() > 0 && into >= 0 && into <= run.length() && size <= run.length() - into
+                                && into % run.frame() == 0 && size % run.frame() == 0) {
+                            frame = run.frame();
+                            break;
+                        }
+                    }
+                    if (frame == 0) {
+                        // not walked: the track is read as before, from its first chunk
+                        chunk = 0;
+                        entry = 0;
+                        sample = 0;
+                        return;
+                    }
+                    counted = AudioDuration.saturatingAdd(counted, size / frame);
+                    bytes = AudioDuration.saturatingAdd(bytes, size);
+                    located = true;
+                    o += size;
+                }
+                chunk++;
+            }
+            if (!located) {
+                chunk = 0;
+                entry = 0;
+                sample = 0;
+                return;
+            }
+            frames = counted;
+            walked = bytes;
         }
 
         /** The next chunk's offset, or {@link Long#MAX_VALUE} when no chunk or sample is left. */

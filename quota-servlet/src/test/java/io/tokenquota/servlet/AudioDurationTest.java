@@ -604,9 +604,15 @@ class AudioDurationTest {
             System.arraycopy(mixed, 0, data, i * 52, 52);
         }
         assertEquals(80_000, millis(amr3gp("samr", data, 52, true)), "every frame by its own size");
-        // moov after mdat: the samples streamed past unread, so their bytes count at the most frames
-        // (a 6-byte SID frame each): 130,000 bytes, 21,667 frames
-        assertEquals(433_340, millis(amr3gp("samr", amrFrames(0, 13, 10_000), 65, false)), "samples not located");
+        // moov after mdat (FFmpeg's default layout): the mdat walked as it passed as frames all of one
+        // size, the samples found on those frames and each a whole number of them: 10,000 frames
+        assertEquals(200_000, millis(amr3gp("samr", amrFrames(0, 13, 10_000), 65, false)), "moov last, walked");
+        assertEquals(600_000, millis(amr3gp("sawb", amrFrames(0, 18, 30_000), 180, false)), "AMR-WB, moov last");
+        // frames of several sizes streamed past unlocated: their bytes count at the most frames (a 6-byte
+        // SID frame each): 52,000 bytes, 8,667 frames
+        assertEquals(173_340, millis(amr3gp("samr", data, 52, false)), "mixed frames before moov");
+        // samples that are not whole frames of the walk (20-byte samples over 32-byte frames): at the most
+        assertEquals(133_340, millis(amr3gp("samr", amrFrames(7, 32, 1_250), 20, false)), "samples across frames");
         // a frame running past its sample (a 32-byte frame in 20-byte samples): the sample at the most frames
         assertEquals(2_000L * 4 * 20, millis(amr3gp("samr", amrFrames(7, 20, 2_000), 20, true)), "a frame cut short");
     }
