@@ -1,5 +1,6 @@
 package io.tokenquota;
 
+import java.time.Duration;
 import java.time.YearMonth;
 import java.util.List;
 import java.util.Optional;
@@ -102,6 +103,19 @@ public interface QuotaLedger {
     default Reservation consume(String subject, long tokens, String idempotencyKey) {
         return consume(HoldRequest.of(subject, tokens).idempotencyKey(idempotencyKey).build());
     }
+
+    /**
+     * Keeps a held hold alive: its expiry becomes {@code ttl} from now, never earlier than it was, so a call
+     * still running past its first TTL keeps its tokens held, and no sweep or later reserve returns them early.
+     * A hold past its expiry that no sweep or reserve has expired yet is still held, and is extended. A hold no
+     * longer held (committed, released, expired) is returned unchanged. Changes no account and logs no event.
+     *
+     * @param ttl how long from now the hold lives, {@link Limits#MIN_TTL}..{@link Limits#MAX_TTL}, as
+     *            {@link HoldRequest.Builder#ttl} takes it
+     * @throws QuotaException {@code RESERVATION_NOT_FOUND} for an unknown id, {@code INVALID_KEY} for a malformed
+     *                        one; {@code INVALID_ARGUMENT} for a TTL outside the limits a hold request takes
+     */
+    Reservation extend(String reservationId, Duration ttl);
 
     /** Returns every hold past its TTL as {@code EXPIRED}; run it from a scheduler. Returns how many. */
     int expireStale();

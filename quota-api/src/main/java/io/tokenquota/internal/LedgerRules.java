@@ -158,10 +158,12 @@ public final class LedgerRules {
 
     /**
      * TTLs are compared to the millisecond: stores keep instants to the microsecond at best, and a
-     * retry that computes its TTL at run time must still be a replay.
+     * retry that computes its TTL at run time must still be a replay. A hold that lived longer than
+     * asked was extended ({@code extend}, which keeps a running call's hold held): its expiry no longer
+     * tells the TTL it was taken with, so any TTL up to the one it lives now is the same.
      */
     private static boolean sameTtl(Duration stored, Duration asked) {
-        return asked != null && Math.abs(stored.minus(asked).toNanos()) < 1_000_000L;
+        return asked != null && stored.minus(asked).toNanos() > -1_000_000L;
     }
 
     // ---------------------------------------------------------------- teams

@@ -186,6 +186,24 @@ public final class InMemoryQuotaStore implements QuotaStore {
     }
 
     @Override
+    public Reservation extend(String reservationId, Duration ttl) {
+        Validation.key(reservationId, "reservation_id");
+        Validation.ttl(ttl);
+        return write(tx -> {
+            Hold hold = findHold(reservationId);
+            // a held hold past its expiry that nothing expired yet is still held, and kept; never shortened.
+            // openHolds is in creation order, not by expiry, so it needs no change
+            if (hold.state == ReservationState.HELD) {
+                Instant extended = tx.now.plus(ttl);
+                if (extended.isAfter(hold.expiresAt)) {
+                    hold.expiresAt = extended;
+                }
+            }
+            return hold.snapshot();
+        });
+    }
+
+    @Override
     public Reservation consume(HoldRequest request) {
         Validation.consumeRequest(request);
         String subject = request.subject();

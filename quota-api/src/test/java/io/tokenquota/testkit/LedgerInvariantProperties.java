@@ -269,8 +269,8 @@ public abstract class LedgerInvariantProperties {
     // ================================================================ operations
 
     /** One generated step. Subjects, keys, transactions and reservations are small indexes into per-try pools. */
-    sealed interface Op permits Reserve, Commit, Release, Consume, ReplayHold, Expire, RecordPending, Complete, Fail,
-            Refund, Grant, SetPlan, Advance, NextMonth, MonthEnd, Read, Bad {
+    sealed interface Op permits Reserve, Commit, Release, Extend, Consume, ReplayHold, Expire, RecordPending, Complete,
+            Fail, Refund, Grant, SetPlan, Advance, NextMonth, MonthEnd, Read, Bad {
     }
 
     /** @param key index into 4 keys, or -1 for none; @param ttlSeconds 0 for the policy's TTL */
@@ -282,6 +282,10 @@ public abstract class LedgerInvariantProperties {
     }
 
     record Release(int reservation) implements Op {
+    }
+
+    /** Keeps a tracked hold alive for {@code ttlSeconds} from now (a call still running). */
+    record Extend(int reservation, int ttlSeconds) implements Op {
     }
 
     record Consume(int subject, long tokens, int key) implements Op {
@@ -348,6 +352,7 @@ public abstract class LedgerInvariantProperties {
         Arbitrary<Op> commit = Combinators.combine(index, Arbitraries.integers().between(0, 4),
                 Arbitraries.longs().between(0, 5_000)).as(Commit::new);
         Arbitrary<Op> release = index.map(Release::new);
+        Arbitrary<Op> extend = Combinators.combine(index, Arbitraries.of(1, 30, 300, 3_600)).as(Extend::new);
         Arbitrary<Op> consume = Combinators.combine(subject, tokens, key).as(Consume::new);
         Arbitrary<Op> replay = index.map(ReplayHold::new);
         Arbitrary<Op> expire = Arbitraries.just(new Expire());
@@ -368,6 +373,7 @@ public abstract class LedgerInvariantProperties {
                 Tuple.of(10, reserve),
                 Tuple.of(8, commit),
                 Tuple.of(3, release),
+                Tuple.of(2, extend),
                 Tuple.of(5, consume),
                 Tuple.of(2, replay),
                 Tuple.of(2, expire),
@@ -689,6 +695,9 @@ public abstract class LedgerInvariantProperties {
             } else if (op instanceof Release rel) {
                 return ids.isEmpty() ? store.release(UUID.randomUUID().toString())
                         : store.release(ids.get(rel.reservation() % ids.size()));
+            } else if (op instanceof Extend e) {
+                return ids.isEmpty() ? store.extend(UUID.randomUUID().toString(), Duration.ofSeconds(e.ttlSeconds()))
+                        : store.extend(ids.get(e.reservation() % ids.size()), Duration.ofSeconds(e.ttlSeconds()));
             } else if (op instanceof ReplayHold rh) {
                 if (origins.isEmpty()) {
                     return store.reservation(UUID.randomUUID().toString());
@@ -825,6 +834,8 @@ public abstract class LedgerInvariantProperties {
                 touched.add(owners.get(c.reservation() % owners.size()));
             } else if (op instanceof Release r && !owners.isEmpty()) {
                 touched.add(owners.get(r.reservation() % owners.size()));
+            } else if (op instanceof Extend e && !owners.isEmpty()) {
+                touched.add(owners.get(e.reservation() % owners.size()));
             } else if (op instanceof ReplayHold rh && !owners.isEmpty()) {
                 touched.add(owners.get(rh.reservation() % owners.size()));
             } else if (op instanceof SetPlan p) {

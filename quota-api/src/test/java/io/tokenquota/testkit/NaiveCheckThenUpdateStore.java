@@ -34,7 +34,7 @@ import java.util.concurrent.atomic.AtomicLong;
  * all pass the check and together overspend. It exists so {@code NaiveStoreIsCaughtTest} can prove
  * that {@link ConcurrencyContract#overspendViolations} detects exactly this bug.
  *
- * <p>Supports only what the over-spend check uses (reserve, commit, release, account, events);
+ * <p>Supports only what the over-spend check uses (reserve, commit, release, account, events), and extend;
  * everything else throws {@link UnsupportedOperationException}. Never use it for anything else.
  */
 public final class NaiveCheckThenUpdateStore implements QuotaStore {
@@ -118,6 +118,21 @@ public final class NaiveCheckThenUpdateStore implements QuotaStore {
         holds.put(r.id(), done);
         log(r.subject(), r.month(), EventKind.RELEASED, r.held(), r.id());
         return done;
+    }
+
+    @Override
+    public Reservation extend(String reservationId, Duration ttl) {
+        Instant expiresAt = policy.now().plus(ttl);
+        // one atomic replacement, so that it never undoes a concurrent commit or release
+        Reservation r = holds.computeIfPresent(reservationId, (id, hold) ->
+                hold.state() != ReservationState.HELD || !expiresAt.isAfter(hold.expiresAt()) ? hold
+                        : new Reservation(hold.id(), hold.subject(), hold.month(), hold.held(), hold.state(),
+                                hold.charged(), hold.actual(), hold.overage(), hold.idempotencyKey(), hold.endpoint(),
+                                hold.createdAt(), expiresAt, hold.finishedAt()));
+        if (r == null) {
+            throw new QuotaException(ErrorCode.RESERVATION_NOT_FOUND, reservationId);
+        }
+        return r;
     }
 
     private void log(String subject, YearMonth month, EventKind kind, long tokens, String reservationId) {

@@ -32,6 +32,7 @@ import io.tokenquota.QuotaStore;
 import io.tokenquota.Reservation;
 import io.tokenquota.ReservationState;
 import io.tokenquota.Reserved;
+import io.tokenquota.Team;
 import io.tokenquota.internal.Validation;
 import java.math.BigDecimal;
 import java.time.Duration;
@@ -745,6 +746,223 @@ public abstract class QuotaStoreContract {
         assertCode(ErrorCode.IDEMPOTENCY_CONFLICT, () -> store.consume(s, 1, "k"));
         assertEquals(1, store.account(s).carried(), "the purchased token the stale hold held comes to the new month");
         assertEquals(0, store.account(s, first).orElseThrow().reserved(), "the stale hold was returned");
+    }
+
+    // ================================================================ extend (keeping a hold alive)
+
+    /** {@code r} as it reads with its expiry moved to {@code expiresAt}, and nothing else changed. */
+    private static Reservation expiringAt(Reservation r, Instant expiresAt) {
+        return new Reservation(r.id(), r.subject(), r.month(), r.held(), r.state(), r.charged(), r.actual(),
+                r.overage(), r.idempotencyKey(), r.endpoint(), r.createdAt(), expiresAt, r.finishedAt(), r.teamId());
+    }
+
+    @Test
+    void extendMovesTheExpiryToTtlFromNowAndASweepAtTheOldExpiryLeavesTheHoldHeld() {
+        QuotaStore store = store();
+        String s = subject("extend");
+        Reservation r = store.reserve(HoldRequest.of(s, 1_000).ttl(Duration.ofSeconds(60)).endpoint("/long")
+                .build()).reservation();
+        clock.advance(Duration.ofSeconds(40));
+        heard.clear();
+        Snapshot before = snapshot(store, s);
+        Reservation extended = store.extend(r.id(), Duration.ofSeconds(60));
+        assertEquals(expiringAt(r, clock.instant().plusSeconds(60)), extended, "only the expiry moves");
+        assertEquals(Optional.of(extended), store.reservation(r.id()));
+        assertEquals(before, snapshot(store, s), "an extension moves no tokens and logs nothing");
+        assertEquals(List.of(), heard);
+
+        clock.advance(Duration.ofSeconds(20));   // the first TTL is over
+        store.expireStale();
+        assertEquals(Optional.of(extended), store.reservation(r.id()), "the sweep left it held");
+        assertBalances(store.account(s), 10_000, 0, 0, 0, 1_000);
+        clock.advance(Duration.ofSeconds(39));
+        store.expireStale();
+        assertEquals(ReservationState.HELD, store.reservation(r.id()).orElseThrow().state());
+        clock.advance(Duration.ofSeconds(1));   // the extended TTL is over
+        assertTrue(store.expireStale() >= 1);
+        assertEquals(ReservationState.EXPIRED, store.reservation(r.id()).orElseThrow().state());
+        assertBalances(store.account(s), 10_000, 0, 0, 0, 0);
+        assertEquals(List.of(EventKind.RESERVED, EventKind.EXPIRED), kinds(store.events(s, month)));
+    }
+
+    @Test
+    void extendNeverShortensAHold() {
+        QuotaStore store = store();
+        String s = subject("extend-shorter");
+        Reservation r = store.reserve(HoldRequest.of(s, 500).idempotencyKey("k").ttl(Duration.ofMinutes(10))
+                .build()).reservation();
+        clock.advance(Duration.ofMinutes(1));
+        assertEquals(r, store.extend(r.id(), Duration.ofMinutes(1)), "an earlier expiry is not taken");
+        assertEquals(r, store.extend(r.id(), Duration.ofMinutes(9)), "nor the same one");
+        assertEquals(Optional.of(r), store.reservation(r.id()));
+        Reservation longer = store.extend(r.id(), Duration.ofMinutes(30));
+        assertEquals(expiringAt(r, clock.instant().plus(Duration.ofMinutes(30))), longer);
+        assertEquals(longer, store.extend(r.id(), Duration.ofMinutes(29)));
+        assertEquals(Optional.of(longer), store.reservation(r.id()));
+        assertBalances(store.account(s), 10_000, 0, 0, 0, 500);
+    }
+
+    @Test
+    void aHoldPastItsExpiryThatNothingExpiredYetIsExtendedAndTheSubjectsNextReserveKeepsIt() {
+        QuotaStore store = store();
+        String s = subject("extend-past");
+        Reservation all = store.reserve(s, 10_000, null);
+        clock.advance(Duration.ofMinutes(6));   // past its 5 minutes; no sweep or reserve has run
+        Reservation extended = store.extend(all.id(), Duration.ofMinutes(5));
+        assertEquals(expiringAt(all, clock.instant().plus(Duration.ofMinutes(5))), extended);
+        QuotaExceededException e = assertThrows(QuotaExceededException.class, () -> store.reserve(s, 1, null),
+                "the extended hold's tokens stay held: a reserve needing them is refused");
+        assertEquals(0, e.available());
+        assertEquals(Optional.of(extended), store.reservation(all.id()), "the reserve did not expire it");
+        store.expireStale();
+        assertEquals(Optional.of(extended), store.reservation(all.id()), "nor does a sweep");
+        assertBalances(store.account(s), 10_000, 0, 0, 0, 10_000);
+        assertEquals(List.of(EventKind.RESERVED, EventKind.REJECTED), kinds(store.events(s, month)));
+        Reservation committed = store.commit(all.id(), 9_000);
+        assertEquals(ReservationState.COMMITTED, committed.state(), "an ordinary commit, not a late one");
+        assertBalances(store.account(s), 10_000, 0, 0, 9_000, 0);
+    }
+
+    @Test
+    void extendReturnsAHoldNoLongerHeldUnchangedAndMovesNothing() {
+        QuotaStore store = store();
+        String s = subject("extend-finished");
+        List<String> ids = new ArrayList<>();
+        Reservation keyedCommitted = store.reserve(s, 100, "committed");
+        store.commit(keyedCommitted.id(), 80);
+        ids.add(keyedCommitted.id());
+        Reservation keylessCommitted = store.reserve(s, 200, null);
+        store.commit(keylessCommitted.id(), 250);
+        ids.add(keylessCommitted.id());
+        Reservation keyedReleased = store.reserve(s, 300, "released");
+        store.release(keyedReleased.id());
+        ids.add(keyedReleased.id());
+        Reservation keylessReleased = store.reserve(s, 400, null);
+        store.release(keylessReleased.id());
+        ids.add(keylessReleased.id());
+        ids.add(store.consume(s, 50, null).id());
+        ids.add(store.consume(s, 60, "consumed").id());
+        Reservation keyedExpired = store.reserve(HoldRequest.of(s, 500).idempotencyKey("expired")
+                .ttl(Duration.ofSeconds(10)).build()).reservation();
+        Reservation keylessExpired = store.reserve(HoldRequest.of(s, 600).ttl(Duration.ofSeconds(10)).build())
+                .reservation();
+        ids.add(keyedExpired.id());
+        ids.add(keylessExpired.id());
+        clock.advance(Duration.ofSeconds(10));
+        assertTrue(store.expireStale() >= 2);
+        Reservation lateCommitted = store.reserve(HoldRequest.of(s, 700).ttl(Duration.ofSeconds(10)).build())
+                .reservation();
+        clock.advance(Duration.ofSeconds(10));
+        store.expireStale();
+        store.commit(lateCommitted.id(), 700);
+        ids.add(lateCommitted.id());
+        clock.advance(Duration.ofMinutes(1));
+        heard.clear();
+        Snapshot before = snapshot(store, s);
+        for (String id : ids) {
+            Reservation finished = store.reservation(id).orElseThrow();
+            assertNotEquals(ReservationState.HELD, finished.state());
+            assertEquals(finished, store.extend(id, Duration.ofMinutes(5)), () -> "unchanged: " + finished);
+            assertEquals(Optional.of(finished), store.reservation(id));
+        }
+        assertEquals(before, snapshot(store, s), "nothing in the accounts or the log moved");
+        assertEquals(List.of(), heard);
+    }
+
+    @Test
+    void extendOfAnUnknownIdOrWithABadTtlIsRefusedAndChangesNothing() {
+        QuotaStore store = store();
+        String s = subject("extend-bad");
+        Reservation r = store.reserve(s, 100, null);
+        for (String unknown : List.of(UUID.randomUUID().toString(), "not-a-uuid", "999999999999999",
+                "999999999999999t999999999999998", SQL_SUBJECT)) {
+            assertRefused(store, s, ErrorCode.RESERVATION_NOT_FOUND, () -> store.extend(unknown, Duration.ofMinutes(5)));
+        }
+        List<Duration> bad = new ArrayList<>(List.of(Duration.ZERO, Duration.ofMillis(999), Duration.ofSeconds(-5),
+                Limits.MAX_TTL.plusMillis(1), Duration.ofDays(32)));
+        bad.add(null);
+        for (Duration ttl : bad) {
+            assertRefused(store, s, ErrorCode.INVALID_ARGUMENT, () -> store.extend(r.id(), ttl));
+            assertRefused(store, s, ErrorCode.INVALID_ARGUMENT,
+                    () -> store.extend(UUID.randomUUID().toString(), ttl));
+        }
+        assertRefused(store, s, ErrorCode.INVALID_KEY, () -> store.extend(null, Duration.ofMinutes(5)));
+        assertRefused(store, s, ErrorCode.INVALID_KEY, () -> store.extend("", Duration.ofMinutes(5)));
+        assertEquals(Optional.of(r), store.reservation(r.id()));
+        // the bounds a hold request takes are taken
+        assertEquals(r, store.extend(r.id(), Limits.MIN_TTL), "a second from now is earlier than its expiry");
+        assertEquals(clock.instant().plus(Limits.MAX_TTL), store.extend(r.id(), Limits.MAX_TTL).expiresAt());
+    }
+
+    @Test
+    void extendKeepsAKeyedAndAKeylessHoldAliveToTheirCommits() {
+        QuotaStore store = store();
+        String s = subject("extend-both");
+        Reservation keyed = store.reserve(HoldRequest.of(s, 3_000).idempotencyKey("k").ttl(Duration.ofSeconds(30))
+                .build()).reservation();
+        Reservation keyless = store.reserve(HoldRequest.of(s, 4_000).ttl(Duration.ofSeconds(30)).build())
+                .reservation();
+        clock.advance(Duration.ofSeconds(20));
+        Instant until = clock.instant().plusSeconds(30);
+        assertEquals(expiringAt(keyed, until), store.extend(keyed.id(), Duration.ofSeconds(30)));
+        assertEquals(expiringAt(keyless, until), store.extend(keyless.id(), Duration.ofSeconds(30)));
+        clock.advance(Duration.ofSeconds(20));   // past the first TTL of both
+        store.expireStale();
+        // the subject's next reserve expires its stale holds first; these are not
+        QuotaExceededException e = assertThrows(QuotaExceededException.class, () -> store.reserve(s, 3_001, null));
+        assertEquals(3_000, e.available());
+        assertEquals(Optional.of(expiringAt(keyed, until)), store.reservation(keyed.id()));
+        assertEquals(Optional.of(expiringAt(keyless, until)), store.reservation(keyless.id()));
+        // the keyed reserve repeated as it was first asked is still its replay, though its hold now lives longer
+        Reserved again = store.reserve(HoldRequest.of(s, 3_000).idempotencyKey("k").ttl(Duration.ofSeconds(30)).build());
+        assertTrue(again.replayed());
+        assertEquals(expiringAt(keyed, until), again.reservation());
+
+        Reservation a = store.commit(keyed.id(), 2_000);
+        Reservation b = store.commit(keyless.id(), 5_000);
+        assertEquals(ReservationState.COMMITTED, a.state());
+        assertEquals(ReservationState.COMMITTED, b.state());
+        assertEquals(until, a.expiresAt());
+        assertEquals(until, b.expiresAt());
+        assertEquals(Optional.of(b), store.reservation(keyless.id()), "the finished key-less hold reads as committed");
+        assertEquals(b, store.extend(keyless.id(), Duration.ofMinutes(5)));
+        assertEquals(a, store.extend(keyed.id(), Duration.ofMinutes(5)));
+        assertBalances(store.account(s), 10_000, 0, 0, 7_000, 0);
+        assertEquals(List.of(EventKind.RESERVED, EventKind.RESERVED, EventKind.REJECTED, EventKind.COMMITTED,
+                EventKind.COMMITTED), kinds(store.events(s, month)));
+    }
+
+    @Test
+    void anExtendedTeamMembersHoldStaysHeldOnBothAccountsAfterItsFirstTtl() {
+        QuotaStore store = store();
+        String alice = subject("alice");
+        String bob = subject("bob");
+        String acme = subject("acme");
+        String team = Team.subject(acme);
+        store.setPlan(team, 1_000);
+        store.setTeam(alice, acme);
+        store.setTeam(bob, acme);
+        Reservation hold = store.reserve(HoldRequest.of(alice, 800).ttl(Duration.ofSeconds(60)).build()).reservation();
+        assertEquals(acme, hold.teamId());
+        clock.advance(Duration.ofSeconds(50));
+        Reservation extended = store.extend(hold.id(), Duration.ofSeconds(60));
+        assertEquals(expiringAt(hold, clock.instant().plusSeconds(60)), extended);
+        assertBalances(store.account(team), 1_000, 0, 0, 0, 800);
+
+        clock.advance(Duration.ofSeconds(30));   // past the first TTL
+        store.expireStale();
+        // another member's reserve expires the team's stale holds first; this one is not stale
+        QuotaExceededException e = assertThrows(QuotaExceededException.class, () -> store.reserve(bob, 300, null));
+        assertEquals(QuotaExceededException.Scope.TEAM, e.scope());
+        assertEquals(Optional.of(extended), store.reservation(hold.id()));
+        assertEquals(800, store.account(alice).reserved());
+        assertEquals(800, store.account(team).reserved());
+
+        clock.advance(Duration.ofSeconds(30));   // past the extended TTL
+        assertEquals(ReservationState.HELD, store.reserve(bob, 300, null).state(), "now the team's tokens are back");
+        assertEquals(ReservationState.EXPIRED, store.reservation(hold.id()).orElseThrow().state());
+        assertEquals(0, store.account(alice).reserved());
+        assertEquals(300, store.account(team).reserved());
     }
 
     // ================================================================ months, history, plans

@@ -1566,6 +1566,23 @@ final class Holds {
                 : accounts.storedAccount(op, subject, account.month()).orElseThrow();
     }
 
+    /**
+     * Keeps a held hold alive: one conditional update moves its expiry to {@code ttl} from now in the
+     * database's clock ({@link Op#dbNow}), never earlier, held past its expiry or not (only a sweep or a
+     * reserve ends a hold). A hold no longer held, including a key-less one whose row its commit or
+     * release deleted, is read back as {@link #reservationById} reads it, unchanged.
+     */
+    Reservation extend(Op op, String reservationId, Duration ttl) {
+        Optional<Reservation> extended = op.with(h -> h.createQuery(sql.extendHeldHold).bind("id", reservationId)
+                .bind("expiresAt", Rows.timestamp(op.dbNow.plus(ttl))).map(reservations).findOne())
+                .map(StoredReservation::reservation);
+        if (extended.isPresent()) {
+            return extended.get();
+        }
+        return reservationById(op, reservationId).map(StoredReservation::reservation).orElseThrow(
+                () -> new QuotaException(ErrorCode.RESERVATION_NOT_FOUND, "no reservation " + reservationId));
+    }
+
     RowMapper<StoredReservation> reservations() {
         return reservations;
     }

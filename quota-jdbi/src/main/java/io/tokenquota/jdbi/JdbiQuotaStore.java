@@ -14,6 +14,7 @@ import io.tokenquota.QuotaPolicy;
 import io.tokenquota.QuotaStore;
 import io.tokenquota.Reservation;
 import io.tokenquota.Reserved;
+import java.time.Duration;
 import java.time.LocalDate;
 import java.time.YearMonth;
 import java.util.List;
@@ -101,6 +102,11 @@ public final class JdbiQuotaStore implements QuotaStore, AutoCloseable {
     @Override
     public Reservation consume(HoldRequest request) {
         return store.consume(request);
+    }
+
+    @Override
+    public Reservation extend(String reservationId, Duration ttl) {
+        return store.extend(reservationId, ttl);
     }
 
     @Override

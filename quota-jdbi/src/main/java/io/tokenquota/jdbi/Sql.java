@@ -209,6 +209,13 @@ final class Sql {
     /** Expires a stale hold of the latest month; no row for any other hold (see {@code OF_LATEST_MONTH}). */
     final String expireHoldOfLatestMonth = "UPDATE tq_reservation SET state = 'EXPIRED', finished_at = :now"
             + " WHERE id = :id AND state = 'HELD' AND expires_at <= :dbNow AND team_subject IS NULL" + OF_LATEST_MONTH;
+    /**
+     * Keeps a held hold alive ({@code Holds.extend}): its expiry, in the database's clock, becomes
+     * {@code :expiresAt} unless it is later already. Reaches the hold by its key, as a commit does, and
+     * changes no account: a team member's hold is one row, which both accounts' sweeps read. No row for
+     * a finished hold, or for a key-less one whose row its finish deleted (PostgreSQL).
+     */
+    final String extendHeldHold;
     /** Finishes a hold locked by {@link #lockReservation} as {@code Holds.finishLocked} computed. */
     final String finishLockedHold = "UPDATE tq_reservation SET state = :state, charged = :charged,"
             + " actual = CAST(:actual AS BIGINT), overage = :overage, finished_at = :now WHERE id = :id";
@@ -348,6 +355,9 @@ final class Sql {
         setAccountBalance = returning("UPDATE tq_account SET granted = :granted, used = :used, reserved = :reserved"
                 + touched + ACCOUNT_KEY);
         addCarried = returning("UPDATE tq_account SET carried = carried + :transfer" + touched + ACCOUNT_KEY);
+        extendHeldHold = returning("UPDATE tq_reservation"
+                + " SET expires_at = GREATEST(expires_at, CAST(:expiresAt AS TIMESTAMP WITH TIME ZONE))"
+                + " WHERE id = :id AND state = 'HELD' AND finished_at IS NULL", RESERVATION_COLUMNS);
         switch (dialect) {
             case POSTGRESQL:
                 reserveInOneStatement = hot(dialect, "reserve");
@@ -476,8 +486,13 @@ final class Sql {
     }
 
     private String returning(String update) {
+        return returning(update, ACCOUNT_COLUMNS);
+    }
+
+    /** {@code update}, handing back {@code columns} of the rows it changed, as they are after it. */
+    private String returning(String update, String columns) {
         return dialect == Dialect.POSTGRESQL
-                ? update + " RETURNING " + ACCOUNT_COLUMNS
-                : "SELECT " + ACCOUNT_COLUMNS + " FROM FINAL TABLE (" + update + ")";
+                ? update + " RETURNING " + columns
+                : "SELECT " + columns + " FROM FINAL TABLE (" + update + ")";
     }
 }

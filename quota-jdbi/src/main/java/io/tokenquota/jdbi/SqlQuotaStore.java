@@ -59,7 +59,7 @@ import org.jdbi.v3.core.Jdbi;
  *
  * <p>This class checks arguments and runs each public method as one operation ({@link Operations}:
  * its handle, retries and listeners) of one statement family: {@link Accounts} (the month's first
- * touch, reads of accounts, plan changes), {@link Holds} (reserve, consume, commit, release, expiry),
+ * touch, reads of accounts, plan changes), {@link Holds} (reserve, consume, commit, release, extension, expiry),
  * {@link Purchases} (purchases, credits and refunds) and {@link Statistics} (the reports); the event log's
  * monthly partitions and retention are {@link EventPartitions}'.
  */
@@ -134,6 +134,13 @@ final class SqlQuotaStore implements QuotaStore {
     public Reservation release(String reservationId) {
         Validation.key(reservationId, "reservation_id");
         return operations.operation("release", op -> holds.release(op, reservationId));
+    }
+
+    @Override
+    public Reservation extend(String reservationId, Duration ttl) {
+        Validation.key(reservationId, "reservation_id");
+        Validation.ttl(ttl);
+        return operations.operation("extend", op -> holds.extend(op, reservationId, ttl));
     }
 
     @Override

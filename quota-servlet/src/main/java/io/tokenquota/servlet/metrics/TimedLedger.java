@@ -6,6 +6,7 @@ import io.tokenquota.QuotaLedger;
 import io.tokenquota.QuotaPolicy;
 import io.tokenquota.Reservation;
 import io.tokenquota.Reserved;
+import java.time.Duration;
 import java.time.YearMonth;
 import java.util.List;
 import java.util.Optional;
@@ -44,6 +45,11 @@ final class TimedLedger implements QuotaLedger {
     @Override
     public Reservation consume(HoldRequest request) {
         return metrics.time("consume", () -> ledger.consume(request));
+    }
+
+    @Override
+    public Reservation extend(String reservationId, Duration ttl) {
+        return metrics.time("extend", () -> ledger.extend(reservationId, ttl));
     }
 
     @Override

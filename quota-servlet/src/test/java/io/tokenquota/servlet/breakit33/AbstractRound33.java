@@ -60,6 +60,7 @@ abstract class AbstractRound33 extends H2FilterRound {
         }
         @Override public Reservation release(String id) { return store.release(id); }
         @Override public Reservation consume(HoldRequest request) { return store.consume(request); }
+        @Override public Reservation extend(String id, Duration ttl) { return store.extend(id, ttl); }
         @Override public int expireStale() { return store.expireStale(); }
         @Override public Optional<Reservation> reservation(String id) { return store.reservation(id); }
         @Override public QuotaAccount account(String subject) { return store.account(subject); }
