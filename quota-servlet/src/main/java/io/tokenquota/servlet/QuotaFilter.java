@@ -135,6 +135,8 @@ public final class QuotaFilter implements Filter {
     private final boolean failOpen;
     private final boolean releaseOnError;
     private final Duration holdTtl;
+    /** Keeps the holds of calls still in the chain from expiring under them. */
+    private final HoldKeeper keeper;
     /** Least output budget a fitted request is sent with; 0: no fitting. */
     private final long fitMinimum;
     /** Per-model weights of holds and charges; {@code null}: plain token counts, as without the feature. */
@@ -171,9 +173,17 @@ public final class QuotaFilter implements Filter {
         this.failOpen = b.failOpen;
         this.releaseOnError = b.releaseOnError;
         this.holdTtl = b.holdTtl;
+        // without a TTL of its own, a hold lives the policy's
+        this.keeper = new HoldKeeper(ledger, b.holdTtl != null ? b.holdTtl : ledger.policy().holdTtl());
         this.fitMinimum = b.fitMinimum;
         this.weights = b.weights;
         this.providerState = new ProviderState(b.providerStateEntries);
+    }
+
+    /** Stops keeping holds alive (the background thread that extends them). */
+    @Override
+    public void destroy() {
+        keeper.close();
     }
 
     public static Builder builder(QuotaLedger ledger) {
@@ -533,6 +543,8 @@ public final class QuotaFilter implements Filter {
         String key = request.getHeader(IDEMPOTENCY_KEY_HEADER);
         Reserved reserved;
         try {
+            // a reserve expires the subject's holds past their TTL: those of its calls still running first move on
+            keeper.beforeReserve(subject);
             reserved = ledger.reserve(HoldRequest.of(subject, estimate).idempotencyKey(key).ttl(holdTtl)
                     .endpoint(label(path)).build());
         } catch (QuotaExceededException e) {
@@ -596,8 +608,9 @@ public final class QuotaFilter implements Filter {
         long charged = beyondCap == 0 ? estimate : clamp(estimate, held(weighing, beyondCap, beyondCap));
         held.holds(dispatchOf(request));
         Settlement settlement = new Settlement(ledger, hold, charged, releaseOnError, request, held, wrapped, sniffer,
-                answers, answerKey, providerState, state, settleFailureCount, weighing);
+                answers, answerKey, providerState, state, settleFailureCount, weighing, () -> keeper.settling(hold));
         request.setAttribute(settling, settlement);
+        keeper.running(hold);
         boolean returned = false;
         try {
             chain.doFilter(held, wrapped);
@@ -1049,8 +1062,12 @@ public final class QuotaFilter implements Filter {
         } catch (RuntimeException e) {
             return null;
         }
-        if (name == null || name.isBlank()) {
+        if (name == null) {
             return StandardCharsets.UTF_8;
+        }
+        if (name.isBlank()) {
+            // charset="" names no charset; Jetty then throws from getContentType(), Tomcat passes it on
+            return null;
         }
         try {
             return Charset.forName(name.trim());

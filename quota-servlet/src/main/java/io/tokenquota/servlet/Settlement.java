@@ -85,11 +85,15 @@ final class Settlement implements AsyncListener {
     /** The filter's per-model weighing of this request, or {@code null} without weights. */
     private final Weighing weighing;
 
+    /** Told when the settlement starts: the call no longer needs its hold kept alive. */
+    private final Runnable settling;
+
     Settlement(QuotaLedger ledger, Reservation hold, long estimate, boolean releaseOnError,
                HttpServletRequest request, EndpointRequest endpoint, QuotaResponse response, UsageSniffer sniffer,
                AnswerUsages answers,
                java.util.function.Supplier<String> answerKey, ProviderState providerState, ProviderState.Reading state,
-               AtomicLong failures, Weighing weighing) {
+               AtomicLong failures, Weighing weighing, Runnable settling) {
+        this.settling = settling;
         this.answerKey = answerKey;
         this.providerState = providerState;
         this.state = state;
@@ -240,6 +244,7 @@ final class Settlement implements AsyncListener {
         if (!done.compareAndSet(false, true)) {
             return;
         }
+        settling.run();
         try {
             response.endSniffing();
             sniffer.finish();

@@ -1,0 +1,123 @@
+package io.tokenquota.servlet;
+
+import io.tokenquota.QuotaLedger;
+import io.tokenquota.Reservation;
+import io.tokenquota.ReservationState;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Keeps the holds of calls still in the filter chain held. A hold's TTL is there for a process that
+ * dies between reserve and commit; a call that is still running past it (a long reasoning or agent
+ * run, a stream the client reads slowly: the client decides how long a call lasts) would otherwise
+ * have its tokens returned by a sweep or by the subject's next reserve, and the same user could start
+ * more calls from them, each charged afterwards as a late commit past the allowance. So a hold whose
+ * expiry is less than half its TTL away is extended by another TTL ({@link QuotaLedger#extend}):
+ * every quarter of the TTL in the background, and before each reserve of the same subject, since that
+ * reserve is what expires a subject's holds. A process that dies stops extending, and its holds expire
+ * as before. Thread-safe.
+ */
+final class HoldKeeper implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(HoldKeeper.class);
+
+    private final QuotaLedger ledger;
+    private final Duration ttl;
+    /** The running calls' holds, by subject, then by id. */
+    private final Map<String, Map<String, Reservation>> running = new ConcurrentHashMap<>();
+    private volatile ScheduledExecutorService timer;
+
+    HoldKeeper(QuotaLedger ledger, Duration ttl) {
+        this.ledger = ledger;
+        this.ttl = ttl;
+    }
+
+    /** A call holding {@code hold} entered the chain. */
+    void running(Reservation hold) {
+        // inside the map's lock of the subject, so settling a last hold cannot drop the map under this one
+        running.compute(hold.subject(), (s, holds) -> {
+            Map<String, Reservation> h = holds == null ? new ConcurrentHashMap<>() : holds;
+            h.put(hold.id(), hold);
+            return h;
+        });
+        if (timer == null) {
+            start();
+        }
+    }
+
+    /** The call of this hold is settling: it needs its hold no longer. */
+    void settling(Reservation hold) {
+        forget(hold, null);
+    }
+
+    /** Drops the hold (when it is still {@code as}, if given), and its subject's entry once empty. */
+    private void forget(Reservation hold, Reservation as) {
+        running.computeIfPresent(hold.subject(), (s, holds) -> {
+            if (as == null) {
+                holds.remove(hold.id());
+            } else {
+                holds.remove(hold.id(), as);
+            }
+            return holds.isEmpty() ? null : holds;
+        });
+    }
+
+    /** Extends the subject's running holds that are due, before it reserves again. */
+    void beforeReserve(String subject) {
+        Map<String, Reservation> holds = running.get(subject);
+        if (holds != null) {
+            extendDue(holds);
+        }
+    }
+
+    private synchronized void start() {
+        if (timer == null) {
+            ScheduledExecutorService t = Executors.newSingleThreadScheduledExecutor(r -> {
+                Thread thread = new Thread(r, "token-quota-hold-keeper");
+                thread.setDaemon(true);
+                return thread;
+            });
+            long period = Math.max(1_000, ttl.toMillis() / 4);
+            t.scheduleWithFixedDelay(() -> running.values().forEach(this::extendDue), period, period,
+                    TimeUnit.MILLISECONDS);
+            timer = t;
+        }
+    }
+
+    /** Extends those of one subject's running holds whose expiry is less than half a TTL away. */
+    private void extendDue(Map<String, Reservation> holds) {
+        Instant due = ledger.policy().now().plus(ttl.dividedBy(2));
+        for (Reservation hold : holds.values()) {
+            if (hold.expiresAt().isAfter(due)) {
+                continue;
+            }
+            try {
+                Reservation now = ledger.extend(hold.id(), ttl);
+                if (now.state() == ReservationState.HELD) {
+                    // replaced only while the call still runs (settling removes it meanwhile)
+                    holds.replace(hold.id(), hold, now);
+                } else {
+                    forget(hold, hold);
+                }
+            } catch (RuntimeException e) {
+                // the ledger is unreachable: the hold may expire; its call is still charged when it ends
+                LOG.warn("could not extend the hold {} of a call still running: {}", hold.id(), e.toString());
+            }
+        }
+    }
+
+    @Override
+    public synchronized void close() {
+        if (timer != null) {
+            timer.shutdownNow();
+            timer = null;
+        }
+        running.clear();
+    }
+}
