@@ -18,17 +18,20 @@ import org.slf4j.LoggerFactory;
  * dies between reserve and commit; a call that is still running past it (a long reasoning or agent
  * run, a stream the client reads slowly: the client decides how long a call lasts) would otherwise
  * have its tokens returned by a sweep or by the subject's next reserve, and the same user could start
- * more calls from them, each charged afterwards as a late commit past the allowance. So a hold whose
- * expiry is less than half its TTL away is extended by another TTL ({@link QuotaLedger#extend}):
- * every quarter of the TTL in the background, and before each reserve of the same subject, since that
- * reserve is what expires a subject's holds. A process that dies stops extending, and its holds expire
- * as before. Thread-safe.
+ * more calls from them, each charged afterwards as a late commit past the allowance. So every quarter
+ * of the TTL (a background thread, at least every 100 ms), and before each reserve of the same subject
+ * (which is what expires a subject's holds), a hold that has aged a quarter TTL since it was taken or
+ * last extended gets a whole TTL again ({@link QuotaLedger#extend}): it expires only if the thread
+ * falls three quarters of a TTL behind. A process that dies stops extending, and its holds expire as
+ * before. Thread-safe.
  */
 final class HoldKeeper implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(HoldKeeper.class);
 
     private final QuotaLedger ledger;
     private final Duration ttl;
+    /** How often the thread looks, and how old a hold's last extension may get. */
+    private final Duration period;
     /** The running calls' holds, by subject, then by id. */
     private final Map<String, Map<String, Reservation>> running = new ConcurrentHashMap<>();
     private volatile ScheduledExecutorService timer;
@@ -36,6 +39,7 @@ final class HoldKeeper implements AutoCloseable {
     HoldKeeper(QuotaLedger ledger, Duration ttl) {
         this.ledger = ledger;
         this.ttl = ttl;
+        this.period = Duration.ofMillis(Math.max(100, ttl.toMillis() / 4));
     }
 
     /** A call holding {@code hold} entered the chain. */
@@ -83,16 +87,15 @@ final class HoldKeeper implements AutoCloseable {
                 thread.setDaemon(true);
                 return thread;
             });
-            long period = Math.max(1_000, ttl.toMillis() / 4);
-            t.scheduleWithFixedDelay(() -> running.values().forEach(this::extendDue), period, period,
-                    TimeUnit.MILLISECONDS);
+            t.scheduleWithFixedDelay(() -> running.values().forEach(this::extendDue), period.toMillis(),
+                    period.toMillis(), TimeUnit.MILLISECONDS);
             timer = t;
         }
     }
 
-    /** Extends those of one subject's running holds whose expiry is less than half a TTL away. */
+    /** Extends those of one subject's running holds that have aged a period since they were last given a TTL. */
     private void extendDue(Map<String, Reservation> holds) {
-        Instant due = ledger.policy().now().plus(ttl.dividedBy(2));
+        Instant due = ledger.policy().now().plus(ttl).minus(period);
         for (Reservation hold : holds.values()) {
             if (hold.expiresAt().isAfter(due)) {
                 continue;

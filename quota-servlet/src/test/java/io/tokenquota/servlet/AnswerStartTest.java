@@ -42,6 +42,10 @@ class AnswerStartTest {
         assertRead("true true", "retrying later");
         assertRead("true true", "identity");
         assertRead("true true", "eventually");
+        assertRead("true true", "yes");
+        assertRead("true true", "no\n");
+        assertRead("true true", "false");
+        assertRead("true true", "42");
     }
 
     @Test
@@ -50,7 +54,17 @@ class AnswerStartTest {
         assertRead("true false", "{\"reply\":\"a } ] \\\" {\"");
         assertRead("true true", "{\"reply\":\"a } ] \\\" {\"}");
         assertRead("true true", "\n  [{\"a\":[1,2]},{}]");
-        assertRead("true false", "[{\"candidates\":[]},");
+        assertRead("true true", "[{\"candidates\":[]},");
+        assertRead("true false", "[{\"candidates\":[");
+        assertRead("true true", "[1,");
+        assertRead("true false", "{\"a\":[1,2]");
+    }
+
+    @Test
+    void markupThatIsNoDocumentIsText() {
+        assertRead("true true", "<think>The user asks");
+        assertRead("true true", "<div class=\"message\">Paris</div>");
+        assertRead("true true", "<h");
     }
 
     @Test

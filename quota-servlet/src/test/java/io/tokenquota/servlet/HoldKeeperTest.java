@@ -48,11 +48,11 @@ class HoldKeeperTest {
     }
 
     @Test
-    void aHoldWithMoreThanHalfItsTtlLeftIsLeftAlone() {
+    void aHoldYoungerThanAQuarterOfItsTtlIsLeftAlone() {
         try (HoldKeeper keeper = new HoldKeeper(store, TTL)) {
             Reservation first = hold("u", 1_000);
             keeper.running(first);
-            clock.advance(Duration.ofMinutes(2));
+            clock.advance(Duration.ofMinutes(1));
             keeper.beforeReserve("u");
             assertEquals(first.expiresAt(), store.reservation(first.id()).orElseThrow().expiresAt());
         }

@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit75;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound75BreakItTest extends AbstractRound75 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
