@@ -23,15 +23,21 @@ import org.slf4j.LoggerFactory;
  * (which is what expires a subject's holds), a hold that has aged a quarter TTL since it was taken or
  * last extended gets a whole TTL again ({@link QuotaLedger#extend}): it expires only if the thread
  * falls three quarters of a TTL behind. A process that dies stops extending, and its holds expire as
- * before. Thread-safe.
+ * before; so does a call kept for {@link #MAX_KEPT} (or four TTLs, if longer), in case its settlement
+ * never comes (a container that loses an async request), rather than hold its tokens for good.
+ * Thread-safe.
  */
 final class HoldKeeper implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(HoldKeeper.class);
+
+    /** The longest a call's hold is kept past its TTL: far longer than any model call runs. */
+    static final Duration MAX_KEPT = Duration.ofHours(1);
 
     private final QuotaLedger ledger;
     private final Duration ttl;
     /** How often the thread looks, and how old a hold's last extension may get. */
     private final Duration period;
+    private final Duration maxKept;
     /** The running calls' holds, by subject, then by id. */
     private final Map<String, Map<String, Reservation>> running = new ConcurrentHashMap<>();
     private volatile ScheduledExecutorService timer;
@@ -40,6 +46,8 @@ final class HoldKeeper implements AutoCloseable {
         this.ledger = ledger;
         this.ttl = ttl;
         this.period = Duration.ofMillis(Math.max(100, ttl.toMillis() / 4));
+        Duration fourTtls = ttl.multipliedBy(4);
+        this.maxKept = fourTtls.compareTo(MAX_KEPT) > 0 ? fourTtls : MAX_KEPT;
     }
 
     /** A call holding {@code hold} entered the chain. */
@@ -95,9 +103,16 @@ final class HoldKeeper implements AutoCloseable {
 
     /** Extends those of one subject's running holds that have aged a period since they were last given a TTL. */
     private void extendDue(Map<String, Reservation> holds) {
-        Instant due = ledger.policy().now().plus(ttl).minus(period);
+        Instant now = ledger.policy().now();
+        Instant due = now.plus(ttl).minus(period);
         for (Reservation hold : holds.values()) {
             if (hold.expiresAt().isAfter(due)) {
+                continue;
+            }
+            if (hold.createdAt().plus(maxKept).isBefore(now)) {
+                LOG.warn("the hold {} was kept for {} and is left to expire: its call never settled", hold.id(),
+                        maxKept);
+                forget(hold, hold);
                 continue;
             }
             try {

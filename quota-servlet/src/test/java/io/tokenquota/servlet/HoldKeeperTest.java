@@ -73,6 +73,26 @@ class HoldKeeperTest {
     }
 
     @Test
+    void aCallThatNeverSettlesIsKeptForAnHourAtMost() {
+        try (HoldKeeper keeper = new HoldKeeper(store, TTL)) {
+            Reservation first = hold("u", 16_000);
+            keeper.running(first);
+            for (int i = 0; i < 15; i++) {
+                clock.advance(Duration.ofMinutes(4));
+                keeper.beforeReserve("u");
+            }
+            assertEquals(ReservationState.HELD, store.reservation(first.id()).orElseThrow().state(), "kept for an hour");
+            clock.advance(Duration.ofMinutes(4));
+            keeper.beforeReserve("u");
+            clock.advance(Duration.ofMinutes(4));
+            keeper.beforeReserve("u");
+            // let go: its TTL runs out, and the next reserve expires it
+            hold("u", 16_000);
+            assertEquals(ReservationState.EXPIRED, store.reservation(first.id()).orElseThrow().state());
+        }
+    }
+
+    @Test
     void theBackgroundThreadExtendsRunningHoldsWithoutAnotherCall() throws InterruptedException {
         Duration ttl = Duration.ofSeconds(4);
         try (HoldKeeper keeper = new HoldKeeper(store, ttl)) {
