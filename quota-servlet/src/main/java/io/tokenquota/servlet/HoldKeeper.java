@@ -116,10 +116,10 @@ final class HoldKeeper implements AutoCloseable {
                 continue;
             }
             try {
-                Reservation now = ledger.extend(hold.id(), ttl);
-                if (now.state() == ReservationState.HELD) {
+                Reservation extended = ledger.extend(hold.id(), ttl);
+                if (extended.state() == ReservationState.HELD) {
                     // replaced only while the call still runs (settling removes it meanwhile)
-                    holds.replace(hold.id(), hold, now);
+                    holds.replace(hold.id(), hold, extended);
                 } else {
                     forget(hold, hold);
                 }
