@@ -139,9 +139,10 @@ public final class LedgerRules {
     }
 
     /**
-     * Whether a replayed reserve/consume (same subject and idempotency key) asks for the same thing
-     * as the first call: same kind (hold or consume), tokens, TTL (to the millisecond) and endpoint label. A replay that
-     * differs is an {@code IDEMPOTENCY_CONFLICT}: a retry must not quietly get a hold it did not ask for.
+     * Whether a replayed reserve/consume (same subject and idempotency key) asks for what the first
+     * call's hold gives: same kind (hold or consume), tokens and endpoint label, and a TTL no longer
+     * than the hold has (to the millisecond). A replay that differs is an {@code IDEMPOTENCY_CONFLICT}:
+     * a retry must not quietly get a hold it did not ask for.
      *
      * @param ttl the TTL asked for (the policy's when the caller gave none); {@code null} for a consume
      */
@@ -158,9 +159,9 @@ public final class LedgerRules {
 
     /**
      * TTLs are compared to the millisecond: stores keep instants to the microsecond at best, and a
-     * retry that computes its TTL at run time must still be a replay. A hold that lived longer than
-     * asked was extended ({@code extend}, which keeps a running call's hold held): its expiry no longer
-     * tells the TTL it was taken with, so any TTL up to the one it lives now is the same.
+     * retry that computes its TTL at run time must still be a replay. A hold given a longer life
+     * ({@code extend}, which keeps a running call's hold held) no longer shows the TTL it was taken
+     * with; a replay asking no more than the life it has is answered by it.
      */
     private static boolean sameTtl(Duration stored, Duration asked) {
         return asked != null && stored.minus(asked).toNanos() > -1_000_000L;

@@ -79,12 +79,9 @@ final class QuotaResponse extends HttpServletResponseWrapper {
      */
     private final AnswerStart answer = new AnswerStart();
 
-    /**
-     * Whether the endpoint was answering: it wrote a whole answer, or content (not a preamble) that
-     * is on its way to the client (committed). See {@link AnswerStart}.
-     */
+    /** Whether the endpoint was answering: it wrote content, not a preamble (see {@link AnswerStart}). */
     synchronized boolean answering() {
-        return answer.whole() || (answer.content() && isCommitted());
+        return answer.content();
     }
 
     /** Notes the status that went out, once the response is committed. */

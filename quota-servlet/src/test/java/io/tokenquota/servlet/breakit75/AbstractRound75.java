@@ -381,6 +381,47 @@ abstract class AbstractRound75 extends H2FilterRound {
         assertEquals(AGENT_USAGE, account.used(), what);
     }
 
+    /**
+     * The same for a team: member A's call runs on a one-second hold against A and the team while the
+     * team mate B's calls are refused and the team's account is read and swept; B's call after it is
+     * refused too, and the team pays for A's call alone.
+     */
+    @Test
+    void aOneSecondHoldOfAMembersRunningCallIsNotFreedForATeamMate() throws Exception {
+        java.net.URI uri = container.uri("/short/agent");
+        String a = subject();
+        String b = subject();
+        String team = "t75-" + a;
+        store.setPlan(io.tokenquota.Team.subject(team), ALLOWANCE);
+        store.setTeam(a, team);
+        store.setTeam(b, team);
+        STARTED.put(a, new CountDownLatch(1));
+        GO.put(a, new CountDownLatch(1));
+        CompletableFuture<HttpResponse<String>> running = TestHttp.client().sendAsync(agentCall(uri, a),
+                HttpResponse.BodyHandlers.ofString(StandardCharsets.UTF_8));
+        HttpResponse<String> second;
+        boolean freed = false;
+        try {
+            assertTrue(STARTED.get(a).await(20, TimeUnit.SECONDS), "A's agent call started");
+            long deadline = System.nanoTime() + Duration.ofSeconds(6).toNanos();
+            while (!freed && System.nanoTime() < deadline) {
+                store.expireStale();
+                freed = store.account(io.tokenquota.Team.subject(team)).reserved() == 0;
+            }
+            second = TestHttp.send(agentCall(uri, b));
+        } finally {
+            GO.get(a).countDown();
+        }
+        assertEquals(200, running.get(30, TimeUnit.SECONDS).statusCode());
+        chargedAtLeast(a, AGENT_USAGE);
+        QuotaAccount teamAccount = Ledgers.settled(store, io.tokenquota.Team.subject(team));
+        String what = kind() + ": team hold freed " + freed + ", B's call " + second.statusCode() + ", B's model calls "
+                + CALLS.of(b) + ", team " + teamAccount;
+        assertEquals(429, second.statusCode(), what);
+        assertEquals(0, CALLS.of(b), what);
+        assertEquals(AGENT_USAGE, teamAccount.used(), what);
+    }
+
     /** The account once every hold is settled and {@code least} tokens were charged (a late commit leaves no hold). */
     private QuotaAccount chargedAtLeast(String subject, long least) throws InterruptedException {
         long deadline = System.nanoTime() + Duration.ofSeconds(15).toNanos();
