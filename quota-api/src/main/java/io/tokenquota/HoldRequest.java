@@ -17,8 +17,9 @@ import java.util.Objects;
  *
  * <p>Validated by {@link Builder#build()}, in the order subject, tokens, idempotency key, endpoint,
  * TTL, so an invalid request never reaches a store; the values are the caller's input, so a bad one
- * is a {@link QuotaException} like any other refused call. Two requests with the same idempotency key
- * are "the same parameters" when their tokens, TTL and endpoint are equal. Immutable and thread-safe.
+ * is a {@link QuotaException} like any other refused call. A request with the idempotency key of an
+ * earlier one asks "the same parameters" when its tokens and endpoint are equal and its TTL is no longer
+ * than the earlier hold lives (a running call's hold may have been extended). Immutable and thread-safe.
  */
 public final class HoldRequest {
     private final String subject;
