@@ -41,8 +41,12 @@ final class AnswerCalls {
     private boolean any;
 
     AnswerCalls() {
+        sha256 = sha256();
+    }
+
+    static MessageDigest sha256() {
         try {
-            sha256 = MessageDigest.getInstance("SHA-256");
+            return MessageDigest.getInstance("SHA-256");
         } catch (NoSuchAlgorithmException e) {
             throw new IllegalStateException("every Java platform has SHA-256", e);
         }
@@ -113,8 +117,16 @@ final class AnswerCalls {
     }
 
     private long digest(String call) {
+        return digest(sha256, call);
+    }
+
+    /**
+     * A name's 64-bit digest, keyed by this process's random salt (never 0): what is kept of a name
+     * the answer chose, here and for the messages of {@link UsageSniffer}'s LangChain reports.
+     */
+    static long digest(MessageDigest sha256, String name) {
         sha256.update(SALT);
-        byte[] d = sha256.digest(call.getBytes(StandardCharsets.UTF_8));
+        byte[] d = sha256.digest(name.getBytes(StandardCharsets.UTF_8));
         long v = 0;
         for (int i = 0; i < 8; i++) {
             v = (v << 8) | (d[i] & 0xFF);

@@ -140,11 +140,15 @@ final class JsonDocumentScanner {
      * @param element    the document's position in a root-level array ({@code [message chunk, metadata]}
      *                   of LangGraph's {@code messages-tuple} events), counting every element; -1 when the
      *                   document is not an array's element
+     * @param id         the document's top-level {@code id} string (a LangChain message's), or {@code null}
+     * @param runId      the document's top-level {@code run_id} string (the run of a LangChain
+     *                   {@code astream_events} event), or {@code null}
      */
     record Document(String type, Map<String, Map<String, Long>> usages, boolean ended, String model, String call,
-                    boolean error, String responseId, boolean choices, String event, boolean workflowRun, int element) {
+                    boolean error, String responseId, boolean choices, String event, boolean workflowRun, int element,
+                    String id, String runId) {
         Document(String type, Map<String, Map<String, Long>> usages, boolean ended) {
-            this(type, usages, ended, null, null, false, null, false, null, false, -1);
+            this(type, usages, ended, null, null, false, null, false, null, false, -1, null, null);
         }
 
         Map<String, Long> usage(String path) {
@@ -180,6 +184,8 @@ final class JsonDocumentScanner {
     /** What {@link Document#call} is made of: the document's top-level custom_id, id and index. */
     private String customId;
     private String lineId;
+    /** The document's top-level {@code run_id}. */
+    private String runId;
     private String index;
     /** The usage path being collected, the depth of its object, and the name of an object inside it. */
     private String collecting;
@@ -262,6 +268,7 @@ final class JsonDocumentScanner {
         model = null;
         customId = null;
         lineId = null;
+        runId = null;
         wrappedId = null;
         index = null;
     }
@@ -428,6 +435,7 @@ final class JsonDocumentScanner {
                     model = null;
                     customId = null;
                     lineId = null;
+                    runId = null;
                     wrappedId = null;
                     index = null;
                 }
@@ -451,6 +459,8 @@ final class JsonDocumentScanner {
                     if (!text.isEmpty() && text.length() <= 18 && text.chars().allMatch(c -> c >= '0' && c <= '9')) {
                         counted(Long.parseLong(text));
                     }
+                } else if (depth == 1 && objectAt[1] && "run_id".equals(fieldAt[1])) {
+                    runId = parser.getText();
                 } else if (depth == 1 && "custom_id".equals(fieldAt[1])) {
                     customId = parser.getText();
                 } else if (depth == 1 && "id".equals(fieldAt[1])) {
@@ -523,7 +533,7 @@ final class JsonDocumentScanner {
 
     private Document document() {
         return new Document(type, usages, ended, model, call(), isError(), responseId(), choiceSeen, event, workflowRun,
-                inRootArray ? element : -1);
+                inRootArray ? element : -1, lineId, runId);
     }
 
     /** The document's top-level {@code event} string, and whether it has a top-level {@code workflow_run_id}. */

@@ -31,7 +31,8 @@ import java.util.Map;
  * rather than merged. Within the format, the last report wins (Anthropic: per field), except where
  * a format's reports are parts that add up ({@link #addUp}): LangChain's streamed
  * {@code usage_metadata} (each chunk's delta; read also in {@code astream_events}' chat model events
- * and at the first element of a LangGraph {@code messages-tuple} event) and a Dify workflow's nodes.
+ * and at the first element of a LangGraph {@code messages-tuple} event; each message, by its id or its
+ * run's, counted apart and the messages added up) and a Dify workflow's nodes.
  *
  * <p>Anthropic's {@code message_start} usage is a snapshot taken before the model wrote its answer
  * ({@code output_tokens} 1); the output is counted only by the {@code message_delta} at the end of
@@ -106,11 +107,39 @@ final class UsageSniffer {
      */
     private AnswerCalls calls;
     /**
-     * The reports of a format whose reports add up ({@link #addUp}), {@code {total, kinds...}}: their
-     * sum, and the last report that is already a total; {@code null} until one came.
+     * The reports of a format whose reports add up ({@link #addUp}) that name no message (and those of
+     * messages past {@link #MAX_MESSAGES}), {@code {total, kinds...}}: their sum, and the last report
+     * that is already a total; {@code null} until one came.
      */
     private long[] parts;
     private long[] whole;
+    /**
+     * The named messages' reports ({@link #addUp}), by a salted 64-bit digest of the name
+     * ({@link AnswerCalls#digest}), never the name itself; created at the first.
+     */
+    private Map<Long, MessageReports> messages;
+    /** The named messages' usage added up, kept as reports come; recomputed once a sum saturated. */
+    private long[] messagesSum;
+    private boolean messagesSaturated;
+    private java.security.MessageDigest sha256;
+    /** Messages whose reports are kept apart; reports of more add up as they come. */
+    static final int MAX_MESSAGES = 1_024;
+
+    /** One message's reports ({@link #addUp}), each {@code {total, kinds...}}. */
+    private static final class MessageReports {
+        /** The parts' sum, the last part, and whether the parts turned out to be running totals. */
+        private long[] deltas;
+        private long[] last;
+        private boolean running;
+        /** The last report that is already the message's total. */
+        private long[] total;
+        /** {@link #usage()} as last added into the messages' sum. */
+        private long[] counted;
+
+        long[] usage() {
+            return larger(running ? last : deltas, total);
+        }
+    }
     /** Bedrock's {@code amazon-bedrock-invocationMetrics}: the service's own count, final; {@code null} until seen. */
     private Long invocationTotal;
     private long[] invocationKinds;
@@ -837,8 +866,8 @@ final class UsageSniffer {
             // input and output, the model's own JSON) and their metadata (the run's, which the client's
             // config sets) are never read
             return switch (callback) {
-                case "on_chat_model_stream" -> langChain(doc.usage("data.chunk.usage_metadata"), false);
-                case "on_chat_model_end" -> langChain(doc.usage("data.output.usage_metadata"), true);
+                case "on_chat_model_stream" -> langChain(doc.usage("data.chunk.usage_metadata"), false, doc.runId());
+                case "on_chat_model_end" -> langChain(doc.usage("data.output.usage_metadata"), true, doc.runId());
                 default -> false;
             };
         }
@@ -925,7 +954,7 @@ final class UsageSniffer {
             // LangGraph's messages-tuple): usage_metadata in the Responses API's names, not Gemini's
             // (whose snake_case running totals stay Gemini's). LangGraph's messages mode sends each
             // message accumulated so far (messages/partial, messages/complete): a total
-            reported |= langChain(langChain, eventName != null && eventName.startsWith("messages/"));
+            reported |= langChain(langChain, eventName != null && eventName.startsWith("messages/"), doc.id());
             gemini = null;
         }
         if (gemini != null) {
@@ -1012,12 +1041,14 @@ final class UsageSniffer {
      * counts grew by), so a stream's chunks add up; on a whole message it is the sum, which a message
      * returned alone is of itself. {@code whole}: the report is a message already summed (astream_events'
      * {@code on_chat_model_end}, LangGraph's accumulated messages), counted as a total beside the deltas.
+     * {@code message}: what names the message (its {@code id}; in {@code astream_events}, the model
+     * run's {@code run_id}), {@code null} when nothing does.
      */
-    private boolean langChain(Map<String, Long> usage, boolean whole) {
+    private boolean langChain(Map<String, Long> usage, boolean whole, String message) {
         if (usage == null || !has(usage, LANGCHAIN_COUNTS)) {
             return false;
         }
-        return addUp(Format.LANGCHAIN, openAi(usage), UsageKinds.openAi(usage), whole);
+        return addUp(Format.LANGCHAIN, openAi(usage), UsageKinds.openAi(usage), whole, message);
     }
 
     /**
@@ -1037,23 +1068,30 @@ final class UsageSniffer {
         Map<String, Long> run = doc.usage(JsonDocumentScanner.RUN_DATA);
         if (run != null && (name == null || "workflow_finished".equals(name))) {
             Long total = run.get(JsonDocumentScanner.RUN_TOTAL);
-            return addUp(Format.DIFY, total, UsageKinds.withTotal(new long[4], total), true);
+            return addUp(Format.DIFY, total, UsageKinds.withTotal(new long[4], total), true, null);
         }
         Map<String, Long> node = doc.usage("data.execution_metadata");
         if (node != null && "node_finished".equals(name)) {
             Long total = node.get(JsonDocumentScanner.RUN_TOTAL);
-            return addUp(Format.DIFY, total, UsageKinds.withTotal(new long[4], total), false);
+            return addUp(Format.DIFY, total, UsageKinds.withTotal(new long[4], total), false, null);
         }
         return false;
     }
 
     /**
      * Records a report of a format whose reports add up: LangChain's streamed deltas, Dify's nodes;
-     * {@code whole}: a report that is already their total. The usage is the larger of the parts' sum
-     * and the last total, so an answer carrying both counts each call once, and one cut before its
-     * total is charged the parts it had. {@code false} when it reports nothing or is of another format.
+     * {@code whole}: a report that is already their total. The reports of one named message
+     * ({@code message}) are its own: its usage is the larger of its parts' sum and its last total, and
+     * the messages (distinct model calls: a LangGraph agent's, an {@code astream_events} run's) add
+     * up. A message whose two parts in a row count the same non-zero input and no fewer tokens of any
+     * kind is sent as running totals (a relay writing the message accumulated so far, {@code full =
+     * full + chunk}; a real delta stream counts the input once): its last part counts, not their sum.
+     * Reports that name no message add up with the messages (their parts) or stand beside them (the
+     * last total): the usage is the larger of the two, so an answer carrying both counts each call
+     * once, and one cut before its total is charged the parts it had. {@code false} when it reports
+     * nothing or is of another format.
      */
-    private boolean addUp(Format f, Long tokens, long[] split, boolean whole) {
+    private boolean addUp(Format f, Long tokens, long[] split, boolean whole, String message) {
         if (tokens == null) {
             return false;
         }
@@ -1063,14 +1101,32 @@ final class UsageSniffer {
             return false;
         }
         long[] report = {tokens, split[0], split[1], split[2], split[3]};
-        if (whole) {
-            this.whole = report;
-        } else if (parts == null) {
-            parts = report;
-        } else {
-            for (int i = 0; i < parts.length; i++) {
-                parts[i] = parts[i] + report[i] < 0 ? Long.MAX_VALUE : parts[i] + report[i];
+        MessageReports named = message == null ? null : message(message);
+        if (named != null) {
+            if (whole) {
+                named.total = report;
+            } else {
+                if (named.last != null && !named.running && runningTotals(named.last, report)) {
+                    named.running = true;
+                }
+                named.deltas = named.deltas == null ? report.clone() : addTo(named.deltas, report);
+                named.last = report;
             }
+            long[] before = named.counted;
+            named.counted = named.usage().clone();
+            if (messagesSum == null) {
+                messagesSum = new long[report.length];
+            }
+            for (int i = 0; i < messagesSum.length && !messagesSaturated; i++) {
+                long sum = messagesSum[i] - (before == null ? 0 : before[i]) + named.counted[i];
+                messagesSaturated = sum < 0 || sum == Long.MAX_VALUE;
+                messagesSum[i] = sum;
+            }
+        } else if (whole && message == null) {
+            this.whole = report;
+        } else {
+            // a part without a name, or any report of a message past the limit
+            parts = parts == null ? report : addTo(parts, report);
         }
         // no tokens at all is a placeholder, not a free call (as in report); Dify's finished nodes
         // before the run's total may leave out one still running
@@ -1079,12 +1135,72 @@ final class UsageSniffer {
         return true;
     }
 
-    /** The larger of {@link #parts} and {@link #whole}; {@code null} when neither came. */
-    private long[] addedUp() {
-        if (parts == null || whole == null) {
-            return parts == null ? whole : parts;
+    /** The reports kept for the message named {@code name}; {@code null} past {@link #MAX_MESSAGES}. */
+    private MessageReports message(String name) {
+        if (messages == null) {
+            messages = new HashMap<>();
+            sha256 = AnswerCalls.sha256();
         }
-        return whole[0] > parts[0] ? whole : parts;
+        long digest = AnswerCalls.digest(sha256, name);
+        MessageReports m = messages.get(digest);
+        if (m == null && messages.size() < MAX_MESSAGES) {
+            m = new MessageReports();
+            messages.put(digest, m);
+        }
+        return m;
+    }
+
+    /**
+     * Whether a message's part {@code next} after {@code previous} shows them to be running totals:
+     * the same non-zero input (uncached and cached), and no fewer tokens of any kind.
+     */
+    private static boolean runningTotals(long[] previous, long[] next) {
+        long input = previous[1] + previous[2];
+        if (input <= 0 || input != next[1] + next[2]) {
+            return false;
+        }
+        for (int i = 0; i < next.length; i++) {
+            if (next[i] < previous[i]) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** Adds {@code report} into {@code sum} (saturating); returns {@code sum}. */
+    private static long[] addTo(long[] sum, long[] report) {
+        for (int i = 0; i < sum.length; i++) {
+            sum[i] = sum[i] + report[i] < 0 ? Long.MAX_VALUE : sum[i] + report[i];
+        }
+        return sum;
+    }
+
+    /**
+     * The named messages' usage added up with the parts that name none, or the last total that names
+     * none when that is larger; {@code null} when no report came.
+     */
+    private long[] addedUp() {
+        long[] named = null;
+        if (messagesSum != null) {
+            if (messagesSaturated) {
+                named = new long[messagesSum.length];
+                for (MessageReports m : messages.values()) {
+                    addTo(named, m.counted);
+                }
+            } else {
+                named = messagesSum.clone();
+            }
+        }
+        long[] added = named == null ? parts : parts == null ? named : addTo(named, parts);
+        return larger(added, whole);
+    }
+
+    /** The larger report by total ({@code a} when they are equal), either when the other is {@code null}. */
+    private static long[] larger(long[] a, long[] b) {
+        if (a == null || b == null) {
+            return a == null ? b : a;
+        }
+        return b[0] > a[0] ? b : a;
     }
 
     /** A {@code usage} object in any provider's shape; whether it reported usage. */

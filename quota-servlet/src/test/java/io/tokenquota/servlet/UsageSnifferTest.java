@@ -320,6 +320,44 @@ final class UsageSnifferTest {
                 + "\"usage_metadata\":{\"prompt_token_count\":40,\"candidates_token_count\":12}}\n\n"));
     }
 
+    private static String lcMessage(String id, String usage) {
+        return "{\"content\":\"x\",\"type\":\"AIMessageChunk\",\"id\":\"" + id + "\",\"usage_metadata\":" + usage + "}";
+    }
+
+    @Test
+    void langChainMessagesAreCountedApartAndAddUp() {
+        // two model calls of an agent, each message's accumulated total repeated: the last of each counts
+        assertEquals(3_300L, sniffWithHead("text/event-stream", "event: messages/partial\ndata: ["
+                + lcMessage("a", lcUsage(1200, 300)) + "]\n\nevent: messages/complete\ndata: [" + lcMessage("a", lcUsage(1200, 300))
+                + "]\n\nevent: messages/partial\ndata: [" + lcMessage("b", lcUsage(1600, 100)) + "]\n\nevent: messages/complete"
+                + "\ndata: [" + lcMessage("b", lcUsage(1600, 200)) + "]\n\n"));
+        // astream_events: by the model run's run_id, its deltas and its end counted once
+        String events = "";
+        for (String run : new String[] {"m1", "m2"}) {
+            String tail = ",\"run_id\":\"" + run + "\"}\n\n";
+            events += "data: {\"event\":\"on_chat_model_stream\",\"data\":{\"chunk\":" + lcChunk(lcUsage(1000, 0)) + "}" + tail
+                    + "data: {\"event\":\"on_chat_model_stream\",\"data\":{\"chunk\":" + lcChunk(lcUsage(0, 100)) + "}" + tail
+                    + "data: {\"event\":\"on_chat_model_end\",\"data\":{\"output\":" + lcChunk(lcUsage(1000, 100)) + "}" + tail;
+        }
+        assertEquals(2_200L, sniffWithHead("text/event-stream", events));
+        // a message sent accumulated (the same input in every chunk): its last report; deltas without a
+        // name still add up
+        assertEquals(3_200L, sniffWithHead("text/event-stream", "data: " + lcMessage("r", lcUsage(3000, 0)) + "\n\ndata: "
+                + lcMessage("r", lcUsage(3000, 0)) + "\n\ndata: " + lcMessage("r", lcUsage(3000, 200)) + "\n\n"));
+        assertEquals(6_200L, sniffWithHead("text/event-stream", "data: " + lcChunk(lcUsage(3000, 0)) + "\n\ndata: "
+                + lcChunk(lcUsage(3000, 200)) + "\n\n"));
+        // a total that names no message stands beside the named ones: the larger counts
+        assertEquals(5_000L, sniffWithHead("text/event-stream", "event: messages/complete\ndata: ["
+                + lcMessage("a", lcUsage(1000, 0)) + "]\n\nevent: messages/complete\ndata: [" + lcChunk(lcUsage(5000, 0)) + "]\n\n"));
+        // messages past the limit add up as they come
+        StringBuilder many = new StringBuilder();
+        int n = UsageSniffer.MAX_MESSAGES + 10;
+        for (int i = 0; i < n; i++) {
+            many.append("event: messages/complete\ndata: [").append(lcMessage("m" + i, lcUsage(10, 0))).append("]\n\n");
+        }
+        assertEquals(10L * n, sniffWithHead("text/event-stream", many.toString()));
+    }
+
     @Test
     void aMessagesTupleIsReadAtItsFirstElementOnly() {
         String meta = "{\"langgraph_node\":\"agent\",\"usage_metadata\":" + lcUsage(1, 0) + "}";
