@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit76;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class TomcatRound76BreakItTest extends AbstractRound76 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.TOMCAT;
+    }
+}
