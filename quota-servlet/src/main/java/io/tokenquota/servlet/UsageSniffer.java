@@ -107,12 +107,19 @@ final class UsageSniffer {
      */
     private AnswerCalls calls;
     /**
-     * The reports of a format whose reports add up ({@link #addUp}) that name no message (and those of
-     * messages past {@link #MAX_MESSAGES}), {@code {total, kinds...}}: their sum, and the last report
-     * that is already a total; {@code null} until one came.
+     * The reports of a format whose reports add up ({@link #addUp}) that name no message,
+     * {@code {total, kinds...}}: their sum, and the last report that is already a total; {@code null}
+     * until one came.
      */
     private long[] parts;
     private long[] whole;
+    /**
+     * The reports of messages past {@link #MAX_MESSAGES}, which cannot be told apart: their parts'
+     * sum and their totals' sum, each message's usage in one of them or in both (its deltas and its
+     * end); the larger counts.
+     */
+    private long[] overflowParts;
+    private long[] overflowTotals;
     /**
      * The named messages' reports ({@link #addUp}), by a salted 64-bit digest of the name
      * ({@link AnswerCalls#digest}), never the name itself; created at the first.
@@ -122,7 +129,7 @@ final class UsageSniffer {
     private long[] messagesSum;
     private boolean messagesSaturated;
     private java.security.MessageDigest sha256;
-    /** Messages whose reports are kept apart; reports of more add up as they come. */
+    /** Messages whose reports are kept apart; those of more are summed as parts and as totals. */
     static final int MAX_MESSAGES = 1_024;
 
     /** One message's reports ({@link #addUp}), each {@code {total, kinds...}}. */
@@ -1122,10 +1129,16 @@ final class UsageSniffer {
                 messagesSaturated = sum < 0 || sum == Long.MAX_VALUE;
                 messagesSum[i] = sum;
             }
-        } else if (whole && message == null) {
+        } else if (message != null) {
+            // a message past the limit
+            if (whole) {
+                overflowTotals = overflowTotals == null ? report : addTo(overflowTotals, report);
+            } else {
+                overflowParts = overflowParts == null ? report : addTo(overflowParts, report);
+            }
+        } else if (whole) {
             this.whole = report;
         } else {
-            // a part without a name, or any report of a message past the limit
             parts = parts == null ? report : addTo(parts, report);
         }
         // no tokens at all is a placeholder, not a free call (as in report); Dify's finished nodes
@@ -1191,8 +1204,13 @@ final class UsageSniffer {
                 named = messagesSum.clone();
             }
         }
-        long[] added = named == null ? parts : parts == null ? named : addTo(named, parts);
+        long[] added = plus(plus(named, parts), larger(overflowParts, overflowTotals));
         return larger(added, whole);
+    }
+
+    /** The sum of two reports, either when the other is {@code null}; a fresh array when both are there. */
+    private static long[] plus(long[] a, long[] b) {
+        return a == null ? b : b == null ? a : addTo(a.clone(), b);
     }
 
     /** The larger report by total ({@code a} when they are equal), either when the other is {@code null}. */
