@@ -607,8 +607,7 @@ public final class QuotaFilter implements Filter {
         // is no count and reports no usage (weighed at the output rate, as the hold's output is)
         long charged = beyondCap == 0 ? estimate : clamp(estimate, held(weighing, beyondCap, beyondCap));
         held.holds(dispatchOf(request));
-        Settlement settlement = new Settlement(ledger, hold, charged, releaseOnError, request, held, wrapped, sniffer,
-                answers, answerKey, providerState, state, settleFailureCount, weighing, () -> keeper.settling(hold));
+        Settlement settlement = new Settlement(ledger, hold, charged, releaseOnError, request, held, wrapped, answers, answerKey, providerState, state, settleFailureCount, weighing, () -> keeper.settling(hold));
         request.setAttribute(settling, settlement);
         keeper.running(hold);
         boolean returned = false;

@@ -18,7 +18,8 @@ import java.nio.charset.StandardCharsets;
 final class QuotaResponse extends HttpServletResponseWrapper {
     static final String ACTUAL_TOKENS_HEADER = "X-Quota-Actual-Tokens";
 
-    private final UsageSniffer sniffer;
+    /** The reader of the answer: another one after a reset that discards what it had begun to read. Guarded by this. */
+    private UsageSniffer sniffer;
     private final Runnable quotaHeaders;
     private volatile String actualTokens;
     private volatile boolean clientGone;
@@ -236,7 +237,15 @@ final class QuotaResponse extends HttpServletResponseWrapper {
      * in its place) counts what the model did.
      */
     private synchronized void readDiscarded() {
-        if (!sniffer.started() && pending.size() > 0) {
+        if (sniffer.started() && !isCommitted()) {
+            // the reader chose its format on bytes this reset discards (a page larger than what is held
+            // before reading): what follows is read by another, from its own first bytes, and what the
+            // discarded bytes reported still counts when it is the larger
+            sniffer.finish();
+            UsageSniffer next = sniffer.another();
+            next.discarded(sniffer);
+            sniffer = next;
+        } else if (!sniffer.started() && pending.size() > 0) {
             // read on their own: what the endpoint writes after the reset (the real answer after an
             // HTML prelude) is still read from its own first bytes
             byte[] held = pending.toByteArray();
@@ -247,6 +256,11 @@ final class QuotaResponse extends HttpServletResponseWrapper {
             sniffer.discarded(discarded);
         }
         pending.reset();
+    }
+
+    /** The reader of the answer the client gets. */
+    synchronized UsageSniffer sniffer() {
+        return sniffer;
     }
 
     /** The end of the response: bytes still pending are read with the headers as they are now. */

@@ -66,7 +66,6 @@ final class Settlement implements AsyncListener {
     /** The request as the endpoint saw it: it keeps the figure the endpoint reported ({@link #explicitActual}). */
     private final EndpointRequest endpoint;
     private final QuotaResponse response;
-    private final UsageSniffer sniffer;
     /** The filter's memory of recent answers' usage by ETag, for a 304 made of a computed answer. */
     private final AnswerUsages answers;
     /**
@@ -89,7 +88,7 @@ final class Settlement implements AsyncListener {
     private final Runnable settling;
 
     Settlement(QuotaLedger ledger, Reservation hold, long estimate, boolean releaseOnError,
-               HttpServletRequest request, EndpointRequest endpoint, QuotaResponse response, UsageSniffer sniffer,
+               HttpServletRequest request, EndpointRequest endpoint, QuotaResponse response,
                AnswerUsages answers,
                java.util.function.Supplier<String> answerKey, ProviderState providerState, ProviderState.Reading state,
                AtomicLong failures, Weighing weighing, Runnable settling) {
@@ -107,7 +106,6 @@ final class Settlement implements AsyncListener {
         this.request = request;
         this.endpoint = endpoint;
         this.response = response;
-        this.sniffer = sniffer;
     }
 
     /**
@@ -247,6 +245,8 @@ final class Settlement implements AsyncListener {
         settling.run();
         try {
             response.endSniffing();
+            // the reader of the answer the client got: a reset may have started another
+            UsageSniffer sniffer = response.sniffer();
             sniffer.finish();
             End effective = response.clientGone() ? End.CLIENT_GONE : end;
             // a 2xx whose only content was a provider's error (a stream's only event named so by the

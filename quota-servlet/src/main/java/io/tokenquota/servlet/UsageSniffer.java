@@ -138,6 +138,8 @@ final class UsageSniffer {
         private long[] deltas;
         private long[] last;
         private boolean running;
+        /** A chunk without usage came since the last part ({@link #withoutUsage}). */
+        private boolean gap;
         /** The last report that is already the message's total. */
         private long[] total;
         /** {@link #usage()} as last added into the messages' sum. */
@@ -963,6 +965,8 @@ final class UsageSniffer {
             // message accumulated so far (messages/partial, messages/complete): a total
             reported |= langChain(langChain, eventName != null && eventName.startsWith("messages/"), doc.id());
             gemini = null;
+        } else {
+            withoutUsage(doc.id());
         }
         if (gemini != null) {
             Long candidates = gemini(gemini, "candidatesTokenCount");
@@ -1053,6 +1057,7 @@ final class UsageSniffer {
      */
     private boolean langChain(Map<String, Long> usage, boolean whole, String message) {
         if (usage == null || !has(usage, LANGCHAIN_COUNTS)) {
+            withoutUsage(message);
             return false;
         }
         return addUp(Format.LANGCHAIN, openAi(usage), UsageKinds.openAi(usage), whole, message);
@@ -1113,9 +1118,10 @@ final class UsageSniffer {
             if (whole) {
                 named.total = report;
             } else {
-                if (named.last != null && !named.running && runningTotals(named.last, report)) {
+                if (named.last != null && !named.running && !named.gap && runningTotals(named.last, report)) {
                     named.running = true;
                 }
+                named.gap = false;
                 named.deltas = named.deltas == null ? report.clone() : addTo(named.deltas, report);
                 named.last = report;
             }
@@ -1146,6 +1152,21 @@ final class UsageSniffer {
         this.unfinished = addedUp()[0] == 0 || (f == Format.DIFY && this.whole == null);
         this.outputOnly = false;
         return true;
+    }
+
+    /**
+     * A LangChain chunk of the message {@code name} that carries no usage: the message's reports on
+     * either side of it are no relay's accumulated message (which carries its usage in every chunk
+     * once it has any), but several model calls answered under one id (an OpenAI-compatible server
+     * that gives every answer the same one), whose reports add up.
+     */
+    private void withoutUsage(String name) {
+        if (name != null && format == Format.LANGCHAIN && messages != null) {
+            MessageReports m = messages.get(AnswerCalls.digest(sha256, name));
+            if (m != null) {
+                m.gap = true;
+            }
+        }
     }
 
     /** The reports kept for the message named {@code name}; {@code null} past {@link #MAX_MESSAGES}. */
