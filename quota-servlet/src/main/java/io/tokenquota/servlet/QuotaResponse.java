@@ -232,11 +232,32 @@ final class QuotaResponse extends HttpServletResponseWrapper {
     }
 
     /**
-     * Bytes a reset is about to discard are read first, with the headers as they are: the client will
+     * Bytes a reset is about to discard are read first (inside an include, where the container ignores
+     * the reset and sends them, they are an answer whose usage adds up with the next one's), with the headers as they are: the client will
      * never see them, but a usage in them (an answer written, then an exception handler's error page
      * in its place) counts what the model did.
      */
     private synchronized void readDiscarded() {
+        if (included) {
+            // inside an include the container ignores the reset: what was written before it reaches the
+            // client with the page, an answer of its own; what follows is another, read by another
+            // reader from its own first bytes, and the two add up
+            if (sniffer.started()) {
+                sniffer.finish();
+                UsageSniffer next = sniffer.another();
+                next.sentBefore(sniffer);
+                sniffer = next;
+            } else if (pending.size() > 0) {
+                byte[] held = pending.toByteArray();
+                UsageSniffer sent = sniffer.another();
+                sent.begin(null, super.getHeader("Content-Encoding"), held);
+                sent.feed(held, 0, held.length);
+                sent.finish();
+                sniffer.sentBefore(sent);
+            }
+            pending.reset();
+            return;
+        }
         if (sniffer.started() && !isCommitted()) {
             // the reader chose its format on bytes this reset discards (a page larger than what is held
             // before reading): what follows is read by another, from its own first bytes, and what the

@@ -83,6 +83,18 @@ final class UsageSniffer {
     /** The largest-reporting answer a reset discarded, or {@code null}. */
     private UsageSniffer discarded;
 
+    /**
+     * Answers written before this one that reached the client all the same (an include's, whose
+     * {@code reset()} the container ignores): the model produced each, so their usage adds up with this
+     * one's. Guarded by this.
+     */
+    private final java.util.List<UsageSniffer> earlier = new java.util.ArrayList<>();
+
+    /** An answer written before this one that the client got too: its usage is added to this one's. */
+    synchronized void sentBefore(UsageSniffer other) {
+        earlier.add(other);
+    }
+
     /** A reader for an answer whose request's input is not known (0 stands for it). */
     UsageSniffer() {
         this(0);
@@ -138,6 +150,8 @@ final class UsageSniffer {
         private long[] deltas;
         private long[] last;
         private boolean running;
+        /** The last part was a message chunk (the running-totals rule compares two in a row). */
+        private boolean lastChunk;
         /** A chunk without usage came since the last part ({@link #withoutUsage}). */
         private boolean gap;
         /** The last report that is already the message's total. */
@@ -673,6 +687,15 @@ final class UsageSniffer {
 
     /** The usage the response reported, or {@code null} when it reported none. */
     synchronized Long usage() {
+        Long usage = answerUsage();
+        for (UsageSniffer e : earlier) {
+            usage = sum(e.usage(), usage);
+        }
+        return usage;
+    }
+
+    /** This answer's usage, without the earlier answers': its own, or a discarded one's when larger. */
+    private Long answerUsage() {
         if (discardedWins()) {
             return discarded.usage();
         }
@@ -733,6 +756,25 @@ final class UsageSniffer {
      * the estimate for it.
      */
     synchronized boolean provisional() {
+        if (!earlier.isEmpty()) {
+            // answers that add up: any that reported a provisional usage makes their sum provisional
+            boolean any = false;
+            for (UsageSniffer e : earlier) {
+                if (e.usage() != null) {
+                    any = true;
+                    if (e.provisional()) {
+                        return true;
+                    }
+                }
+            }
+            if (any && answerUsage() == null) {
+                return false;
+            }
+        }
+        return answerProvisional();
+    }
+
+    private boolean answerProvisional() {
         if (discardedWins()) {
             return discarded.provisional();
         }
@@ -875,8 +917,8 @@ final class UsageSniffer {
             // input and output, the model's own JSON) and their metadata (the run's, which the client's
             // config sets) are never read
             return switch (callback) {
-                case "on_chat_model_stream" -> langChain(doc.usage("data.chunk.usage_metadata"), false, doc.runId());
-                case "on_chat_model_end" -> langChain(doc.usage("data.output.usage_metadata"), true, doc.runId());
+                case "on_chat_model_stream" -> langChain(doc.usage("data.chunk.usage_metadata"), false, doc.runId(), false);
+                case "on_chat_model_end" -> langChain(doc.usage("data.output.usage_metadata"), true, doc.runId(), false);
                 default -> false;
             };
         }
@@ -963,7 +1005,8 @@ final class UsageSniffer {
             // LangGraph's messages-tuple): usage_metadata in the Responses API's names, not Gemini's
             // (whose snake_case running totals stay Gemini's). LangGraph's messages mode sends each
             // message accumulated so far (messages/partial, messages/complete): a total
-            reported |= langChain(langChain, eventName != null && eventName.startsWith("messages/"), doc.id());
+            reported |= langChain(langChain, eventName != null && eventName.startsWith("messages/"), doc.id(),
+                    "AIMessageChunk".equals(doc.type()));
             gemini = null;
         } else {
             withoutUsage(doc.id());
@@ -1053,14 +1096,16 @@ final class UsageSniffer {
      * returned alone is of itself. {@code whole}: the report is a message already summed (astream_events'
      * {@code on_chat_model_end}, LangGraph's accumulated messages), counted as a total beside the deltas.
      * {@code message}: what names the message (its {@code id}; in {@code astream_events}, the model
-     * run's {@code run_id}), {@code null} when nothing does.
+     * run's {@code run_id}), {@code null} when nothing does. {@code chunk}: the report is an
+     * {@code AIMessageChunk} (its top-level {@code type}), which a relay may accumulate; a whole message
+     * ({@code "type": "ai"}) is one model call's, and whole messages under one id add up.
      */
-    private boolean langChain(Map<String, Long> usage, boolean whole, String message) {
+    private boolean langChain(Map<String, Long> usage, boolean whole, String message, boolean chunk) {
         if (usage == null || !has(usage, LANGCHAIN_COUNTS)) {
             withoutUsage(message);
             return false;
         }
-        return addUp(Format.LANGCHAIN, openAi(usage), UsageKinds.openAi(usage), whole, message);
+        return addUp(Format.LANGCHAIN, openAi(usage), UsageKinds.openAi(usage), whole, message, chunk);
     }
 
     /**
@@ -1080,12 +1125,12 @@ final class UsageSniffer {
         Map<String, Long> run = doc.usage(JsonDocumentScanner.RUN_DATA);
         if (run != null && (name == null || "workflow_finished".equals(name))) {
             Long total = run.get(JsonDocumentScanner.RUN_TOTAL);
-            return addUp(Format.DIFY, total, UsageKinds.withTotal(new long[4], total), true, null);
+            return addUp(Format.DIFY, total, UsageKinds.withTotal(new long[4], total), true, null, false);
         }
         Map<String, Long> node = doc.usage("data.execution_metadata");
         if (node != null && "node_finished".equals(name)) {
             Long total = node.get(JsonDocumentScanner.RUN_TOTAL);
-            return addUp(Format.DIFY, total, UsageKinds.withTotal(new long[4], total), false, null);
+            return addUp(Format.DIFY, total, UsageKinds.withTotal(new long[4], total), false, null, false);
         }
         return false;
     }
@@ -1095,15 +1140,16 @@ final class UsageSniffer {
      * {@code whole}: a report that is already their total. The reports of one named message
      * ({@code message}) are its own: its usage is the larger of its parts' sum and its last total, and
      * the messages (distinct model calls: a LangGraph agent's, an {@code astream_events} run's) add
-     * up. A message whose two parts in a row count the same non-zero input and no fewer tokens of any
-     * kind is sent as running totals (a relay writing the message accumulated so far, {@code full =
+     * up. A message chunk ({@code chunk}: LangChain's {@code AIMessageChunk}) whose two parts in a row
+     * count the same non-zero input and no fewer tokens of any kind is sent as running totals (a relay writing the message accumulated so far, {@code full =
      * full + chunk}; a real delta stream counts the input once): its last part counts, not their sum.
+     * Whole messages under one id (several calls not streamed, answered with one id) add up.
      * Reports that name no message add up with the messages (their parts) or stand beside them (the
      * last total): the usage is the larger of the two, so an answer carrying both counts each call
      * once, and one cut before its total is charged the parts it had. {@code false} when it reports
      * nothing or is of another format.
      */
-    private boolean addUp(Format f, Long tokens, long[] split, boolean whole, String message) {
+    private boolean addUp(Format f, Long tokens, long[] split, boolean whole, String message, boolean chunk) {
         if (tokens == null) {
             return false;
         }
@@ -1118,12 +1164,13 @@ final class UsageSniffer {
             if (whole) {
                 named.total = report;
             } else {
-                if (named.last != null && !named.running && !named.gap && runningTotals(named.last, report)) {
+                if (chunk && named.lastChunk && !named.running && !named.gap && runningTotals(named.last, report)) {
                     named.running = true;
                 }
                 named.gap = false;
                 named.deltas = named.deltas == null ? report.clone() : addTo(named.deltas, report);
                 named.last = report;
+                named.lastChunk = chunk;
             }
             long[] before = named.counted;
             named.counted = named.usage().clone();
@@ -1293,6 +1340,17 @@ final class UsageSniffer {
      * same report as {@link #usage()}; {@code null} when there is none.
      */
     synchronized long[] kinds() {
+        long[] split = answerKinds();
+        for (UsageSniffer e : earlier) {
+            long[] other = e.kinds();
+            if (other != null) {
+                split = split == null ? other.clone() : addTo(split.clone(), other);
+            }
+        }
+        return split;
+    }
+
+    private long[] answerKinds() {
         if (discardedWins()) {
             return discarded.kinds();
         }
@@ -1335,6 +1393,18 @@ final class UsageSniffer {
      * {@linkplain #provisional() provisional}.
      */
     synchronized java.util.List<String> models() {
+        if (earlier.isEmpty()) {
+            return answerModels();
+        }
+        java.util.Set<String> all = new java.util.LinkedHashSet<>();
+        for (UsageSniffer e : earlier) {
+            all.addAll(e.models());
+        }
+        all.addAll(answerModels());
+        return all.stream().limit(Weighing.MAX_CANDIDATES).toList();
+    }
+
+    private java.util.List<String> answerModels() {
         if (discardedWins()) {
             return discarded.models();
         }
