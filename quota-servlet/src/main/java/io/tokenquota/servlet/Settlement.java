@@ -84,7 +84,7 @@ final class Settlement implements AsyncListener {
     /** The filter's per-model weighing of this request, or {@code null} without weights. */
     private final Weighing weighing;
 
-    /** Told when the settlement starts: the call no longer needs its hold kept alive. */
+    /** Told when the settlement has landed or finally failed: the call no longer needs its hold kept alive. */
     private final Runnable settling;
 
     Settlement(QuotaLedger ledger, Reservation hold, long estimate, boolean releaseOnError,
@@ -242,7 +242,6 @@ final class Settlement implements AsyncListener {
         if (!done.compareAndSet(false, true)) {
             return;
         }
-        settling.run();
         try {
             response.endSniffing();
             // the reader of the answer the client got: a reset may have started another
@@ -322,8 +321,18 @@ final class Settlement implements AsyncListener {
         } catch (RuntimeException e) {
             failures.incrementAndGet();
             LOG.warn("could not settle reservation {} of {}", hold.id(), hold.subject(), e);
+        } finally {
+            if (!retrying) {
+                settling.run();
+            }
         }
     }
+
+    /**
+     * A settlement the store could not take is being tried again: its hold stays kept alive until the
+     * last attempt ends, so it cannot expire meanwhile and free its tokens for the user's next call.
+     */
+    private volatile boolean retrying;
 
     /** Pauses before the second and third attempt of a settlement the store could not take. */
     private static final long[] RETRY_PAUSES_MS = {100, 1_000};
@@ -344,6 +353,7 @@ final class Settlement implements AsyncListener {
             if (e.code() != ErrorCode.STORE_UNAVAILABLE) {
                 throw e;
             }
+            retrying = true;
             retryLater(settlement, 0);
         }
     }
@@ -352,13 +362,16 @@ final class Settlement implements AsyncListener {
         java.util.concurrent.CompletableFuture.runAsync(() -> {
             try {
                 settlement.run();
+                settling.run();
             } catch (QuotaException e) {
                 if (e.code() == ErrorCode.STORE_UNAVAILABLE && attempt + 1 < RETRY_PAUSES_MS.length) {
                     retryLater(settlement, attempt + 1);
                 } else {
+                    settling.run();
                     failed(e);
                 }
             } catch (RuntimeException e) {
+                settling.run();
                 failed(e);
             }
         }, java.util.concurrent.CompletableFuture.delayedExecutor(RETRY_PAUSES_MS[attempt],

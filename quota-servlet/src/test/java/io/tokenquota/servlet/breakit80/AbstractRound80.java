@@ -1,0 +1,248 @@
+package io.tokenquota.servlet.breakit80;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.tokenquota.ErrorCode;
+import io.tokenquota.HoldRequest;
+import io.tokenquota.QuotaAccount;
+import io.tokenquota.QuotaException;
+import io.tokenquota.QuotaLedger;
+import io.tokenquota.QuotaPolicy;
+import io.tokenquota.Reservation;
+import io.tokenquota.Reserved;
+import io.tokenquota.TokenUsage;
+import io.tokenquota.servlet.QuotaFilter;
+import io.tokenquota.servlet.SubjectResolver;
+import io.tokenquota.servlet.testing.Deployment;
+import io.tokenquota.servlet.testing.H2FilterRound;
+import io.tokenquota.servlet.testing.TestHttp;
+import jakarta.servlet.http.HttpServlet;
+import jakarta.servlet.http.HttpServletRequest;
+import jakarta.servlet.http.HttpServletResponse;
+import java.io.IOException;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.time.YearMonth;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.UUID;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Round 80 of issue 11 ("no model call goes unpaid, nothing that never reached a model is charged"):
+ * the hold keeper ({@code HoldKeeper}) with a one-second filter {@code holdTtl} around a settlement whose
+ * ledger call fails. {@code Settlement.settle} drops the call's hold from the keeper first
+ * ({@code settling.run()}), then commits; a commit the store could not take ({@code STORE_UNAVAILABLE}) is
+ * tried again after 100 ms and 1 s, off the request thread. Between, nothing extends the hold: with a
+ * one-second TTL it is past its expiry before the last attempt, and the user's next reserve expires it and
+ * is granted from the tokens of the call still being charged; the late commit then bills both past the
+ * allowance.
+ */
+abstract class AbstractRound80 extends H2FilterRound {
+
+    static final long USAGE = 15_000;
+    static final Map<String, AtomicInteger> CALLS = new ConcurrentHashMap<>();
+    /** Subjects whose commits fail twice with STORE_UNAVAILABLE; the third attempt waits for GO. */
+    static final Map<String, AtomicInteger> FAILING = new ConcurrentHashMap<>();
+    static final Map<String, CountDownLatch> THIRD = new ConcurrentHashMap<>();
+    static final Map<String, CountDownLatch> GO = new ConcurrentHashMap<>();
+
+    /** The store, except that an armed subject's commits fail twice, then the third waits for the test. */
+    final class FlakyLedger implements QuotaLedger {
+        private void blip(String id) {
+            Optional<Reservation> r = store.reservation(id);
+            if (r.isEmpty()) {
+                return;
+            }
+            String s = r.get().subject();
+            AtomicInteger n = FAILING.get(s);
+            if (n == null) {
+                return;
+            }
+            int attempt = n.incrementAndGet();
+            if (attempt <= 2) {
+                throw new QuotaException(ErrorCode.STORE_UNAVAILABLE, "connection is not available, request timed out");
+            }
+            if (attempt == 3) {
+                THIRD.get(s).countDown();
+                try {
+                    GO.get(s).await(30, TimeUnit.SECONDS);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+        }
+
+        @Override public Reserved reserve(HoldRequest request) { return store.reserve(request); }
+        @Override public Reservation commit(String id, long actual) { blip(id); return store.commit(id, actual); }
+        @Override public Reservation commit(String id, long actual, TokenUsage usage) {
+            blip(id);
+            return store.commit(id, actual, usage);
+        }
+        @Override public Reservation release(String id) { return store.release(id); }
+        @Override public Reservation consume(HoldRequest request) { return store.consume(request); }
+        @Override public Reservation extend(String id, Duration ttl) { return store.extend(id, ttl); }
+        @Override public int expireStale() { return store.expireStale(); }
+        @Override public Optional<Reservation> reservation(String id) { return store.reservation(id); }
+        @Override public QuotaAccount account(String subject) { return store.account(subject); }
+        @Override public Optional<QuotaAccount> account(String subject, YearMonth month) { return store.account(subject, month); }
+        @Override public List<QuotaAccount> history(String subject, int months) { return store.history(subject, months); }
+        @Override public QuotaAccount setPlan(String subject, long allocation) { return store.setPlan(subject, allocation); }
+        @Override public void setTeam(String subject, String teamId) { store.setTeam(subject, teamId); }
+        @Override public Optional<String> team(String subject) { return store.team(subject); }
+        @Override public QuotaPolicy policy() { return store.policy(); }
+    }
+
+    /** An OpenAI chat endpoint: every call answers 15,000 tokens of usage. */
+    public static class Chat extends HttpServlet {
+        @Override
+        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+            req.getInputStream().readAllBytes();
+            CALLS.computeIfAbsent(req.getHeader("x-user-id"), k -> new AtomicInteger()).incrementAndGet();
+            resp.setStatus(200);
+            resp.setContentType("application/json");
+            resp.getOutputStream().write(("{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion\",\"model\":\"gpt-4o\","
+                    + "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"Done.\"},"
+                    + "\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":5000,\"completion_tokens\":10000,"
+                    + "\"total_tokens\":15000}}").getBytes(StandardCharsets.UTF_8));
+        }
+    }
+
+    static final Map<String, jakarta.servlet.AsyncContext> PENDING = new ConcurrentHashMap<>();
+    static final Map<String, CountDownLatch> STARTED = new ConcurrentHashMap<>();
+
+    /** An agent endpoint: it starts async and returns; the answer is written and completed later from another thread. */
+    public static class AsyncAgent extends HttpServlet {
+        @Override
+        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+            req.getInputStream().readAllBytes();
+            String s = req.getHeader("x-user-id");
+            CALLS.computeIfAbsent(s, k -> new AtomicInteger()).incrementAndGet();
+            jakarta.servlet.AsyncContext ctx = req.startAsync();
+            ctx.setTimeout(0);
+            PENDING.put(s, ctx);
+            STARTED.get(s).countDown();
+        }
+    }
+
+    static void answerAndComplete(jakarta.servlet.AsyncContext ctx) throws IOException {
+        HttpServletResponse resp = (HttpServletResponse) ctx.getResponse();
+        resp.setStatus(200);
+        resp.setContentType("application/json");
+        resp.getOutputStream().write(("{\"id\":\"chatcmpl-2\",\"object\":\"chat.completion\",\"model\":\"gpt-4o\","
+                + "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"Done.\"},"
+                + "\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":5000,\"completion_tokens\":10000,"
+                + "\"total_tokens\":15000}}").getBytes(StandardCharsets.UTF_8));
+        ctx.complete();
+    }
+
+    @Override
+    protected Deployment deploy(QuotaFilter filter) {
+        QuotaFilter flaky = QuotaFilter.builder(new FlakyLedger()).protect("/ret/")
+                .subjectResolver(SubjectResolver.trustedHeader("x-user-id", "127.0.0.1", "::1"))
+                .holdTtl(Duration.ofSeconds(1)).build();
+        QuotaFilter longCalls = filterFor("/long/").holdTtl(Duration.ofSeconds(1)).build();
+        return Deployment.create()
+                .filter("quota", filter, "/ai/*")
+                .filter("flaky-quota", flaky, "/ret/*")
+                .filter("long-quota", longCalls, "/long/*")
+                .servlet("chat", new Chat(), "/ai/*", "/ret/*")
+                .servlet("agent", new AsyncAgent(), "/long/*");
+    }
+
+    /** The account once nothing is held and at least {@code used} is charged (a bounded poll; late commits land after). */
+    QuotaAccount chargedAtLeast(String subject, long used) throws InterruptedException {
+        long deadline = System.nanoTime() + Duration.ofSeconds(15).toNanos();
+        QuotaAccount a = settled(subject);
+        while (a.used() < used && System.nanoTime() < deadline) {
+            TimeUnit.MILLISECONDS.sleep(10);
+            a = settled(subject);
+        }
+        return a;
+    }
+
+    static HttpRequest call(java.net.URI uri, String subject) {
+        return TestHttp.request(uri, "x-user-id", subject, "Content-Type", "application/json")
+                .POST(HttpRequest.BodyPublishers.ofString("{\"model\":\"gpt-4o\",\"max_tokens\":12000,"
+                        + "\"messages\":[{\"role\":\"user\",\"content\":\"Plan the migration.\"}]}",
+                        StandardCharsets.UTF_8)).build();
+    }
+
+    /**
+     * The first call (held about 12,000 of 20,000, used 15,000) is answered; its commit fails twice
+     * (a one-second store blip), and the retry a second later is the one that lands. Meanwhile the call's
+     * hold is no longer kept: it passes its one-second TTL, and the same user's second call (held about
+     * 12,000 again) is granted from it. Expected: the second call refused (429), one model call, 15,000
+     * used. The test orders the race with latches: it sends the second call once the third commit attempt
+     * has begun (the retry's own 1.1 s pause has passed), and lets that attempt land after.
+     */
+    @Test
+    void aHoldWhoseCommitIsBeingRetriedIsNotFreedForTheUsersNextCall() throws Exception {
+        java.net.URI uri = container.uri("/ret/v1/chat/completions");
+        String s = "u80-" + UUID.randomUUID().toString().substring(0, 12);
+        FAILING.put(s, new AtomicInteger());
+        THIRD.put(s, new CountDownLatch(1));
+        GO.put(s, new CountDownLatch(1));
+        HttpResponse<String> first;
+        HttpResponse<String> second;
+        try {
+            first = TestHttp.send(call(uri, s));
+            assertEquals(200, first.statusCode(), first.body());
+            assertTrue(THIRD.get(s).await(20, TimeUnit.SECONDS), "the commit was retried");
+            second = TestHttp.send(call(uri, s));
+        } finally {
+            GO.get(s).countDown();
+        }
+        QuotaAccount account = chargedAtLeast(s, USAGE * CALLS.get(s).get());
+        String what = kind() + ": second call " + second.statusCode() + ", model calls " + CALLS.get(s)
+                + ", account " + account + ", events " + ledger(s);
+        assertEquals(429, second.statusCode(), what);
+        assertEquals(1, CALLS.get(s).get(), what);
+        assertEquals(USAGE, account.used(), what);
+    }
+
+    /**
+     * A real attack that held: an async agent call through a filter with one-second holds (held about
+     * 12,000 of 20,000) whose servlet returns at once and whose answer is written and completed seconds
+     * later from another thread. For three seconds the stale-hold sweep runs and the balance is read
+     * ({@code expireStale()}, {@code account()}), then the same user calls the model through a second
+     * {@code QuotaFilter} on the same store (its own keeper, which knows nothing of the first's holds; its
+     * reserve expires the subject's stale holds). Expected: the second call 429, one model call, 15,000 used.
+     */
+    @Test
+    void anAsyncCallsOneSecondHoldOutlivesTheSweepAndAReserveThroughAnotherFilter() throws Exception {
+        String s = "u80-" + UUID.randomUUID().toString().substring(0, 12);
+        STARTED.put(s, new CountDownLatch(1));
+        java.util.concurrent.CompletableFuture<HttpResponse<String>> running = TestHttp.client().sendAsync(
+                call(container.uri("/long/v1/agent"), s), HttpResponse.BodyHandlers.ofString(StandardCharsets.UTF_8));
+        HttpResponse<String> second;
+        boolean expired = false;
+        try {
+            assertTrue(STARTED.get(s).await(20, TimeUnit.SECONDS), "the agent call started");
+            long deadline = System.nanoTime() + Duration.ofSeconds(3).toNanos();
+            while (!expired && System.nanoTime() < deadline) {
+                store.expireStale();
+                expired = store.account(s).reserved() == 0;
+            }
+            second = TestHttp.send(call(container.uri("/ai/v1/chat/completions"), s));
+        } finally {
+            answerAndComplete(PENDING.remove(s));
+        }
+        HttpResponse<String> first = running.get(30, TimeUnit.SECONDS);
+        assertEquals(200, first.statusCode(), first.body());
+        QuotaAccount account = chargedAtLeast(s, USAGE * CALLS.get(s).get());
+        String what = kind() + ": hold expired under the async call " + expired + ", second call "
+                + second.statusCode() + ", model calls " + CALLS.get(s) + ", account " + account + ", events " + ledger(s);
+        assertEquals(429, second.statusCode(), what);
+        assertEquals(1, CALLS.get(s).get(), what);
+        assertEquals(USAGE, account.used(), what);
+    }
+}
