@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit81;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound81BreakItTest extends AbstractRound81 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
