@@ -6,10 +6,14 @@ import io.tokenquota.ReservationState;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -21,11 +25,17 @@ import org.slf4j.LoggerFactory;
  * more calls from them, each charged afterwards as a late commit past the allowance. So every quarter
  * of the TTL (a background thread, at least every 100 ms), and before each reserve of the same subject
  * (which is what expires a subject's holds), a hold that has aged a quarter TTL since it was taken or
- * last extended gets a whole TTL again ({@link QuotaLedger#extend}): it expires only if the thread
+ * last extended gets a whole TTL again ({@link QuotaLedger#extend}): it expires only if the keeper
  * falls three quarters of a TTL behind. A process that dies stops extending, and its holds expire as
  * before; so does a call kept for {@link #MAX_KEPT} (or four TTLs, if longer), in case its settlement
  * never comes (a container that loses an async request), rather than hold its tokens for good.
- * Thread-safe.
+ *
+ * <p>The extensions run on a small pool of daemon threads, at most one at a time per subject: a subject
+ * whose extension stalls (a row lock another transaction holds) is skipped until it returns, while the
+ * next tick's threads go on with the others. Settlements the store could not take ({@link Settlement})
+ * are tried again on the same threads ({@link #later}), and a subject's are tried once more before its
+ * next reserve ({@link #unsettled}). {@link #close} stops nothing running calls still need: the keeper
+ * goes on until every call it keeps has settled, then its threads end. Thread-safe.
  */
 final class HoldKeeper implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(HoldKeeper.class);
@@ -35,12 +45,21 @@ final class HoldKeeper implements AutoCloseable {
 
     private final QuotaLedger ledger;
     private final Duration ttl;
-    /** How often the thread looks, and how old a hold's last extension may get. */
+    /** How often the keeper looks, and how old a hold's last extension may get. */
     private final Duration period;
     private final Duration maxKept;
     /** The running calls' holds, by subject, then by id. */
     private final Map<String, Map<String, Reservation>> running = new ConcurrentHashMap<>();
+    /** One attempt of each settlement the store could not take yet, by subject, then by hold id. */
+    private final Map<String, Map<String, Runnable>> unsettled = new ConcurrentHashMap<>();
+    /** Subjects whose extension is under way on a worker: no other worker waits behind it. */
+    private final Set<String> extending = ConcurrentHashMap.newKeySet();
+    /** Ticks every period and times the retries; {@code null} while nothing is kept. */
     private volatile ScheduledExecutorService timer;
+    /** Where the extensions and retries run: a thread more for each one that stalls. */
+    private volatile ExecutorService workers;
+    /** The filter was destroyed: the keeper ends once nothing is left to keep. */
+    private volatile boolean closed;
 
     HoldKeeper(QuotaLedger ledger, Duration ttl) {
         this.ledger = ledger;
@@ -52,90 +71,193 @@ final class HoldKeeper implements AutoCloseable {
 
     /** A call holding {@code hold} entered the chain. */
     void running(Reservation hold) {
-        // inside the map's lock of the subject, so settling a last hold cannot drop the map under this one
-        running.compute(hold.subject(), (s, holds) -> {
-            Map<String, Reservation> h = holds == null ? new ConcurrentHashMap<>() : holds;
-            h.put(hold.id(), hold);
-            return h;
-        });
-        if (timer == null) {
+        put(running, hold, hold);
+        // also after close: a call that entered just before it, whose keeper may have ended meanwhile
+        if (timer == null || closed) {
             start();
         }
     }
 
-    /** The call of this hold is settling: it needs its hold no longer. */
+    /** The call of this hold has settled (or finally failed to): it needs its hold no longer. */
     void settling(Reservation hold) {
-        forget(hold, null);
+        remove(running, hold, null);
+        remove(unsettled, hold, null);
     }
 
-    /** Drops the hold (when it is still {@code as}, if given), and its subject's entry once empty. */
-    private void forget(Reservation hold, Reservation as) {
-        running.computeIfPresent(hold.subject(), (s, holds) -> {
-            if (as == null) {
-                holds.remove(hold.id());
-            } else {
-                holds.remove(hold.id(), as);
-            }
-            return holds.isEmpty() ? null : holds;
-        });
+    /**
+     * The settlement of {@code hold} is being tried again: {@code attempt} tries it once more, unless an
+     * attempt is under way. Its hold stays kept; the subject's next reserve runs {@code attempt} first.
+     */
+    void unsettled(Reservation hold, Runnable attempt) {
+        put(unsettled, hold, attempt);
     }
 
-    /** Extends the subject's running holds that are due, before it reserves again. */
+    /** Runs {@code task} on a worker after {@code delayMillis}. */
+    synchronized void later(Runnable task, long delayMillis) {
+        start().schedule(() -> onWorker(() -> guarded(task, "retry a settlement")), delayMillis,
+                TimeUnit.MILLISECONDS);
+    }
+
+    /** Whether {@code hold} was taken longer ago than a call is ever kept. */
+    boolean keptTooLong(Reservation hold) {
+        return hold.createdAt().plus(maxKept).isBefore(ledger.policy().now());
+    }
+
+    /**
+     * Before the subject reserves again (which expires its holds past their TTL): its settlements the
+     * store could not take are tried first, so that a charge that can land now counts against the new
+     * call; then its running holds that are due are extended.
+     */
     void beforeReserve(String subject) {
-        Map<String, Reservation> holds = running.get(subject);
-        if (holds != null) {
-            extendDue(holds);
+        Map<String, Runnable> attempts = unsettled.get(subject);
+        if (attempts != null) {
+            attempts.values().forEach(attempt -> guarded(attempt, "retry a settlement"));
         }
+        extendDue(subject);
     }
 
-    private synchronized void start() {
+    /** The filter is (re)initialised: the keeper goes on as before a {@link #close}. */
+    void open() {
+        closed = false;
+    }
+
+    /**
+     * The filter is destroyed. Calls still in its chain (a context restarted in place lets them finish)
+     * and settlements being retried still need their holds kept: the keeper stops once none is left.
+     */
+    @Override
+    public void close() {
+        closed = true;
+        stopIfDone();
+    }
+
+    private synchronized ScheduledExecutorService start() {
         if (timer == null) {
-            ScheduledExecutorService t = Executors.newSingleThreadScheduledExecutor(r -> {
-                Thread thread = new Thread(r, "token-quota-hold-keeper");
-                thread.setDaemon(true);
-                return thread;
-            });
-            t.scheduleWithFixedDelay(() -> running.values().forEach(this::extendDue), period.toMillis(),
-                    period.toMillis(), TimeUnit.MILLISECONDS);
+            workers = Executors.newCachedThreadPool(daemon("token-quota-hold-keeper-"));
+            ScheduledExecutorService t = Executors.newSingleThreadScheduledExecutor(daemon("token-quota-hold-keeper"));
+            // every failure is caught in tick: an exception escaping it would cancel the schedule for good
+            t.scheduleWithFixedDelay(this::tick, period.toMillis(), period.toMillis(), TimeUnit.MILLISECONDS);
             timer = t;
+        }
+        return timer;
+    }
+
+    /** Ends the threads once the filter is closed and no call is kept. Whether it did. */
+    private synchronized boolean stopIfDone() {
+        if (!closed || !running.isEmpty() || !unsettled.isEmpty()) {
+            return false;
+        }
+        if (timer != null) {
+            timer.shutdownNow();
+            workers.shutdown();
+            timer = null;
+            workers = null;
+        }
+        return true;
+    }
+
+    /**
+     * Hands one pass over the subjects to a worker. A pass waiting on one subject's extension leaves the
+     * others to the next tick's pass, which skips that subject: so the pool grows by one thread per
+     * stalled subject, not per subject.
+     */
+    private synchronized void tick() {
+        guarded(() -> {
+            if (!stopIfDone()) {
+                onWorker(() -> guarded(this::extendAll, "extend running calls' holds"));
+            }
+        }, "keep running calls' holds");
+    }
+
+    /** Runs {@code task} on a worker; under the lock, so that the workers cannot be shut down meanwhile. */
+    private synchronized void onWorker(Runnable task) {
+        start();
+        workers.execute(task);
+    }
+
+    private void extendAll() {
+        for (String subject : running.keySet()) {
+            if (extending.add(subject)) {
+                try {
+                    extendDue(subject);
+                } finally {
+                    extending.remove(subject);
+                }
+            }
         }
     }
 
     /** Extends those of one subject's running holds that have aged a period since they were last given a TTL. */
-    private void extendDue(Map<String, Reservation> holds) {
-        Instant now = ledger.policy().now();
-        Instant due = now.plus(ttl).minus(period);
+    private void extendDue(String subject) {
+        Map<String, Reservation> holds = running.get(subject);
+        if (holds == null) {
+            return;
+        }
+        Instant due = ledger.policy().now().plus(ttl).minus(period);
         for (Reservation hold : holds.values()) {
             if (hold.expiresAt().isAfter(due)) {
                 continue;
             }
-            if (hold.createdAt().plus(maxKept).isBefore(now)) {
+            if (keptTooLong(hold)) {
                 LOG.warn("the hold {} was kept for {} and is left to expire: its call never settled", hold.id(),
                         maxKept);
-                forget(hold, hold);
+                remove(running, hold, hold);
                 continue;
             }
-            try {
+            // any failure, an Error too (a heap spike), is this hold's alone: the others are still extended
+            guarded(() -> {
                 Reservation extended = ledger.extend(hold.id(), ttl);
                 if (extended.state() == ReservationState.HELD) {
                     // replaced only while the call still runs (settling removes it meanwhile)
                     holds.replace(hold.id(), hold, extended);
                 } else {
-                    forget(hold, hold);
+                    remove(running, hold, hold);
                 }
-            } catch (RuntimeException e) {
-                // the ledger is unreachable: the hold may expire; its call is still charged when it ends
-                LOG.warn("could not extend the hold {} of a call still running: {}", hold.id(), e.toString());
-            }
+            }, "extend the hold " + hold.id() + " of a call still running (it may expire; its call is"
+                    + " still charged when it ends)");
         }
     }
 
-    @Override
-    public synchronized void close() {
-        if (timer != null) {
-            timer.shutdownNow();
-            timer = null;
+    /** Runs {@code task}, logging whatever it throws: the keeper must outlive any one failure. */
+    private static void guarded(Runnable task, String what) {
+        try {
+            task.run();
+        } catch (RuntimeException e) {
+            // the ledger is unreachable, most likely: worth a line, not a stack trace
+            LOG.warn("could not {}: {}", what, e.toString());
+        } catch (Throwable e) {
+            LOG.error("could not {}", what, e);
         }
-        running.clear();
+    }
+
+    /** Adds {@code value} under the hold's subject and id. */
+    private static <V> void put(Map<String, Map<String, V>> map, Reservation hold, V value) {
+        // inside the map's lock of the subject, so removing a last entry cannot drop the map under this one
+        map.compute(hold.subject(), (s, byId) -> {
+            Map<String, V> m = byId == null ? new ConcurrentHashMap<>() : byId;
+            m.put(hold.id(), value);
+            return m;
+        });
+    }
+
+    /** Drops the hold's entry (when it is still {@code as}, if given), and its subject's once empty. */
+    private static <V> void remove(Map<String, Map<String, V>> map, Reservation hold, V as) {
+        map.computeIfPresent(hold.subject(), (s, byId) -> {
+            if (as == null) {
+                byId.remove(hold.id());
+            } else {
+                byId.remove(hold.id(), as);
+            }
+            return byId.isEmpty() ? null : byId;
+        });
+    }
+
+    private static ThreadFactory daemon(String name) {
+        AtomicInteger count = new AtomicInteger();
+        return r -> {
+            Thread thread = new Thread(r, name.endsWith("-") ? name + count.incrementAndGet() : name);
+            thread.setDaemon(true);
+            return thread;
+        };
     }
 }

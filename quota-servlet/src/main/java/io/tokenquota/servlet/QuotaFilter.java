@@ -180,7 +180,10 @@ public final class QuotaFilter implements Filter {
         this.providerState = new ProviderState(b.providerStateEntries);
     }
 
-    /** Stops keeping holds alive (the background thread that extends them). */
+    /**
+     * Lets the hold keeper's threads end once the calls still in the chain, and the settlements still
+     * being retried, no longer need their holds kept: a context restarted in place lets them finish.
+     */
     @Override
     public void destroy() {
         keeper.close();
@@ -196,9 +199,10 @@ public final class QuotaFilter implements Filter {
     }
 
     /**
-     * How many settlements failed since the filter was built: the ledger refused or could not be
-     * reached when the hold was to be charged or released (logged; the hold then expires). A
-     * metrics system should alert on it: those calls may have gone uncharged.
+     * How many settlements failed since the filter was built: the ledger refused the charge or release
+     * (logged; the hold then expires), or could not be reached for about eight seconds (logged; tried
+     * again in the background for as long as the hold is kept, an hour at least). A metrics system
+     * should alert on it: those calls may go uncharged.
      */
     public long settleFailureCount() {
         return settleFailureCount.get();
@@ -222,6 +226,8 @@ public final class QuotaFilter implements Filter {
      */
     @Override
     public void init(jakarta.servlet.FilterConfig config) {
+        // initialised again after destroy() (the same instance, its context restarted): keep holds as before
+        keeper.open();
         jakarta.servlet.ServletContext context = config.getServletContext();
         Map<String, String> names = new LinkedHashMap<>();
         try {
@@ -607,7 +613,7 @@ public final class QuotaFilter implements Filter {
         // is no count and reports no usage (weighed at the output rate, as the hold's output is)
         long charged = beyondCap == 0 ? estimate : clamp(estimate, held(weighing, beyondCap, beyondCap));
         held.holds(dispatchOf(request));
-        Settlement settlement = new Settlement(ledger, hold, charged, releaseOnError, request, held, wrapped, answers, answerKey, providerState, state, settleFailureCount, weighing, () -> keeper.settling(hold));
+        Settlement settlement = new Settlement(ledger, hold, charged, releaseOnError, request, held, wrapped, answers, answerKey, providerState, state, settleFailureCount, weighing, keeper);
         request.setAttribute(settling, settlement);
         keeper.running(hold);
         boolean returned = false;

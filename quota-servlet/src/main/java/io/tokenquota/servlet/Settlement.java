@@ -84,15 +84,18 @@ final class Settlement implements AsyncListener {
     /** The filter's per-model weighing of this request, or {@code null} without weights. */
     private final Weighing weighing;
 
-    /** Told when the settlement has landed or finally failed: the call no longer needs its hold kept alive. */
-    private final Runnable settling;
+    /**
+     * Keeps the call's hold alive until the settlement has landed or finally failed, and runs the retries
+     * of a settlement the store could not take.
+     */
+    private final HoldKeeper keeper;
 
     Settlement(QuotaLedger ledger, Reservation hold, long estimate, boolean releaseOnError,
                HttpServletRequest request, EndpointRequest endpoint, QuotaResponse response,
                AnswerUsages answers,
                java.util.function.Supplier<String> answerKey, ProviderState providerState, ProviderState.Reading state,
-               AtomicLong failures, Weighing weighing, Runnable settling) {
-        this.settling = settling;
+               AtomicLong failures, Weighing weighing, HoldKeeper keeper) {
+        this.keeper = keeper;
         this.answerKey = answerKey;
         this.providerState = providerState;
         this.state = state;
@@ -323,28 +326,39 @@ final class Settlement implements AsyncListener {
             LOG.warn("could not settle reservation {} of {}", hold.id(), hold.subject(), e);
         } finally {
             if (!retrying) {
-                settling.run();
+                keeper.settling(hold);
             }
         }
     }
 
     /**
-     * A settlement the store could not take is being tried again: its hold stays kept alive until the
-     * last attempt ends, so it cannot expire meanwhile and free its tokens for the user's next call.
+     * A settlement the store could not take is being tried again: its hold stays kept alive until it has
+     * landed or been given up, so it cannot expire meanwhile and free its tokens for the user's next call.
      */
     private volatile boolean retrying;
 
-    /** Pauses before the second and third attempt of a settlement the store could not take. */
-    private static final long[] RETRY_PAUSES_MS = {100, 1_000};
+    /**
+     * Pauses before the further attempts of a settlement the store could not take: a blip is ridden out
+     * at once, a failover or a database restart within seconds. The last pause repeats.
+     */
+    private static final long[] RETRY_PAUSES_MS = {100, 1_000, 2_000, 5_000};
+    /**
+     * Failed retries after which a settlement still not landed is counted ({@link QuotaFilter#settleFailureCount()})
+     * and logged, once, about eight seconds in: an outage that long is worth an alert, a blip is not. The
+     * retries go on.
+     */
+    private static final int RETRIES_BEFORE_COUNTED = 4;
 
     /**
      * Runs a settlement; when the store was unreachable ({@code STORE_UNAVAILABLE}: a lost connection, a
-     * failover), tries it again in the background after each pause: a charge dropped on one failed call
-     * would make the model call free once the hold expires. A commit or release repeated after it did
-     * land is answered as the replay it is, so trying again is safe; a commit after the hold expired is
-     * a late commit. The retries run off the request thread: during an outage a thread held for them
-     * would keep the next request of a keep-alive connection (and the container's pool) waiting. Past the
-     * last attempt the failure is counted ({@link QuotaFilter#settleFailureCount()}) and logged.
+     * failover), tries it again in the background, after each pause, for as long as the keeper would
+     * keep the call's hold ({@link HoldKeeper#MAX_KEPT}): a charge dropped during an outage would make
+     * the model call free once the hold expires. The subject's next reserve tries it first as well, so
+     * that the next call sees the charge as soon as the store is back. A commit or release repeated
+     * after it did land is answered as the replay it is, so trying again is safe; a commit after the
+     * hold expired is a late commit. The retries run off the request thread: during an outage a thread
+     * held for them would keep the next request of a keep-alive connection (and the container's pool)
+     * waiting.
      */
     private void withRetries(Runnable settlement) {
         try {
@@ -354,34 +368,87 @@ final class Settlement implements AsyncListener {
                 throw e;
             }
             retrying = true;
-            retryLater(settlement, 0);
+            Retry retry = new Retry(settlement);
+            keeper.unsettled(hold, retry::attempt);
+            keeper.later(retry::scheduled, RETRY_PAUSES_MS[0]);
         }
     }
 
-    private void retryLater(Runnable settlement, int attempt) {
-        java.util.concurrent.CompletableFuture.runAsync(() -> {
-            try {
-                settlement.run();
-                settling.run();
-            } catch (QuotaException e) {
-                if (e.code() == ErrorCode.STORE_UNAVAILABLE && attempt + 1 < RETRY_PAUSES_MS.length) {
-                    retryLater(settlement, attempt + 1);
-                } else {
-                    settling.run();
-                    failed(e);
-                }
-            } catch (RuntimeException e) {
-                settling.run();
-                failed(e);
-            }
-        }, java.util.concurrent.CompletableFuture.delayedExecutor(RETRY_PAUSES_MS[attempt],
-                java.util.concurrent.TimeUnit.MILLISECONDS));
-    }
+    /** The further attempts of one settlement: one at a time, by the schedule or before a reserve. */
+    private final class Retry {
+        private final Runnable settlement;
+        private final AtomicBoolean trying = new AtomicBoolean();
+        /** Landed or given up: nothing more to try. */
+        private volatile boolean over;
+        /** Counted as failed ({@link QuotaFilter#settleFailureCount()}): once per settlement. */
+        private final AtomicBoolean counted = new AtomicBoolean();
+        /** The scheduled retries so far; only the scheduled ones run this. */
+        private int retries;
 
-    private void failed(RuntimeException e) {
-        failures.incrementAndGet();
-        LOG.warn("could not settle reservation {} of {} after {} retries: {}", hold.id(), hold.subject(),
-                RETRY_PAUSES_MS.length, e.toString());
+        Retry(Runnable settlement) {
+            this.settlement = settlement;
+        }
+
+        /** A retry of the schedule: tries, and schedules the next while the store is still away. */
+        void scheduled() {
+            retries++;
+            attempt();
+            if (over) {
+                return;
+            }
+            if (keeper.keptTooLong(hold)) {
+                finish(new QuotaException(ErrorCode.STORE_UNAVAILABLE,
+                        "the store could not be reached for as long as the hold is kept"));
+                return;
+            }
+            if (retries == RETRIES_BEFORE_COUNTED && counted.compareAndSet(false, true)) {
+                failures.incrementAndGet();
+                LOG.warn("could not settle reservation {} of {} in {} retries: the store is unreachable; still"
+                        + " trying", hold.id(), hold.subject(), retries);
+            }
+            keeper.later(this::scheduled, RETRY_PAUSES_MS[Math.min(retries, RETRY_PAUSES_MS.length - 1)]);
+        }
+
+        /** Tries once, unless another attempt is under way or it is over. */
+        void attempt() {
+            if (over || !trying.compareAndSet(false, true)) {
+                return;
+            }
+            try {
+                if (!over) {
+                    settlement.run();
+                    finish(null);
+                }
+            } catch (QuotaException e) {
+                if (e.code() != ErrorCode.STORE_UNAVAILABLE) {
+                    finish(e);
+                }
+                // still unreachable: the schedule goes on
+            } catch (RuntimeException e) {
+                finish(e);
+            } catch (Error e) {
+                // a heap spike passes: the schedule goes on
+                LOG.error("could not settle reservation {} of {}; still trying", hold.id(), hold.subject(), e);
+            } finally {
+                trying.set(false);
+            }
+        }
+
+        private void finish(Throwable failure) {
+            over = true;
+            keeper.settling(hold);
+            if (failure == null) {
+                if (counted.get()) {
+                    LOG.warn("settled reservation {} of {} once the store was back", hold.id(), hold.subject());
+                }
+                return;
+            }
+            if (counted.compareAndSet(false, true)) {
+                failures.incrementAndGet();
+            }
+            LOG.warn("could not settle reservation {} of {}; given up: {}", hold.id(), hold.subject(),
+                    failure.toString());
+        }
     }
 
     /**
