@@ -2,7 +2,7 @@ package io.tokenquota.servlet;
 
 /**
  * Whether the bytes an endpoint wrote under a 2xx are an answer, for the settlement of a call that
- * then ends in an exception or a timeout. A model answered when the endpoint wrote content, not a
+ * then ends in an exception, a timeout or a 5xx. A model answered when the endpoint wrote content, not a
  * preamble: white space, event-stream comment lines ({@code : connecting}) and the fields that
  * dispatch no event ({@code retry:}, {@code id:}, {@code event:} lines) are what a relay writes, and
  * often flushes, before it has reached the model. Any other byte is content, down to one word

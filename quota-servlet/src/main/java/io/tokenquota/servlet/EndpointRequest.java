@@ -75,6 +75,23 @@ final class EndpointRequest extends HttpServletRequestWrapper {
         reportedActual = before;
     }
 
+    /**
+     * The figures that includes nested in the held dispatch reported, one per include that reported
+     * one, in order; settlement adds them up with the holding call's own. Written on the request's
+     * thread, read by the settlement's (an async cycle's end).
+     */
+    private final List<Object> nestedActuals = new java.util.concurrent.CopyOnWriteArrayList<>();
+
+    /** Records the figure an include nested in the held dispatch reported. */
+    void nestedReported(Object figure) {
+        nestedActuals.add(figure);
+    }
+
+    /** The figures nested includes reported ({@link #nestedReported}). */
+    List<Object> nestedActuals() {
+        return nestedActuals;
+    }
+
     /** The dispatch the filter held this request for ({@code QuotaFilter#dispatchOf}). */
     private String dispatch;
 

@@ -650,9 +650,11 @@ public final class QuotaFilter implements Filter {
      */
     /**
      * An include made inside a dispatch this filter holds takes no hold of its own. A figure it reports
-     * through {@link #ACTUAL_TOKENS_ATTRIBUTE} (a status fragment's 0 included into a page whose model
-     * wrote the page) is its own, not the holding call's: the attribute, and what the holding
-     * dispatch's request kept of it, are put back as they were before it.
+     * through {@link #ACTUAL_TOKENS_ATTRIBUTE} counts its own model call, not the holding call's: the
+     * attribute, and what the holding dispatch's request kept of it, are put back as they were before
+     * it (so it does not replace the page's own figure), and the include's figure is recorded apart, to
+     * be added up with the holding call's at settlement (a page's summary fragments each report theirs;
+     * a status fragment's 0 adds nothing).
      */
     private static void nested(ServletRequest req, ServletResponse res, FilterChain chain) throws IOException, ServletException {
         Object before = req.getAttribute(ACTUAL_TOKENS_ATTRIBUTE);
@@ -663,15 +665,21 @@ public final class QuotaFilter implements Filter {
             return;
         }
         Object kept = endpoint.reportedActual();
+        // what the include sets is told from what was there before it
+        endpoint.restoreReportedActual(null);
         try {
             chain.doFilter(req, res);
         } finally {
+            Object reported = endpoint.reportedActual();
             if (before == null) {
                 req.removeAttribute(ACTUAL_TOKENS_ATTRIBUTE);
             } else {
                 req.setAttribute(ACTUAL_TOKENS_ATTRIBUTE, before);
             }
             endpoint.restoreReportedActual(kept);
+            if (reported != null) {
+                endpoint.nestedReported(reported);
+            }
         }
     }
 

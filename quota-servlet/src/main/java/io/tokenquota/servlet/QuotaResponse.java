@@ -58,22 +58,35 @@ final class QuotaResponse extends HttpServletResponseWrapper {
 
     /**
      * The answer's status for settlement: the status the container sends, or, for an include, the
-     * one the included endpoint set.
+     * one the included endpoint set ({@link #answerStatus}).
      */
     synchronized int status() {
-        if (included && includedStatus != 0) {
-            return includedStatus;
+        if (included) {
+            return answerStatus();
         }
         // what the client was sent: an exception after a committed 200 (an emitter completed with an
         // error) makes some containers report 500 afterwards, although the answer went out as a 2xx
         return sentStatus != 0 ? sentStatus : getStatus();
     }
 
+    /**
+     * The status the endpoint answers under now. For an include, the one it set, else 200: the including
+     * page's status says nothing about the fragment (a not-found page that includes the model's
+     * suggestions), and an included endpoint cannot set one, so one that set none answered as a 2xx.
+     * Callers hold this.
+     */
+    private int answerStatus() {
+        if (included) {
+            return includedStatus != 0 ? includedStatus : 200;
+        }
+        return super.getStatus();
+    }
+
     /** The status of the response when it was first seen committed; 0 before. Guarded by this. */
     private int sentStatus;
     /**
      * What the endpoint wrote under a 2xx: whether it was answering when an
-     * exception or a timeout ended the call. A buffering wrapper of a filter in front of this one
+     * exception, a timeout or a 5xx ended the call. A buffering wrapper of a filter in front of this one
      * (Spring's {@code ContentCachingResponseWrapper} in a logging filter) swallows every flush and
      * close and sends the bytes itself after this filter has settled, even after the exception; a
      * container discards them instead, but the model answered all the same. Guarded by this.
@@ -350,8 +363,9 @@ final class QuotaResponse extends HttpServletResponseWrapper {
             return;
         }
         synchronized (this) {
-            // an include's bytes too, under the page's status: they are the included call's answer
-            if (super.getStatus() >= 200 && super.getStatus() < 300) {
+            // an include's bytes too, under its own status: they are the included call's answer
+            int status = answerStatus();
+            if (status >= 200 && status < 300) {
                 answer.feed(b, off, len);
             }
             if (!sniffer.started()) {

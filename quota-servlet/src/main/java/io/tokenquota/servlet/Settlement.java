@@ -115,7 +115,8 @@ final class Settlement implements AsyncListener {
      * The settlement rules, in order; the first that applies decides.
      * <ol>
      *   <li>the handler's own figure ({@link QuotaFilter#ACTUAL_TOKENS_ATTRIBUTE} or the
-     *       {@code X-Quota-Actual-Tokens} header) is charged;</li>
+     *       {@code X-Quota-Actual-Tokens} header) is charged, with the figures of the includes nested in
+     *       the call added ({@link #nestedActual});</li>
      *   <li>usage the response reports of calls whose same results this subject read before
      *       ({@code chargedBefore}: a batch's output file downloaded again) is released: they were charged
      *       then;</li>
@@ -132,7 +133,8 @@ final class Settlement implements AsyncListener {
      *   <li>a 5xx, or a 2xx whose answer held nothing but a provider's error (a stream's only event one
      *       the server named {@code error}, Anthropic's and OpenAI Responses', or Responses'
      *       {@code response.failed}; not an unnamed event or a JSON body, which the model may have
-     *       written): released ({@code releaseOnError}) or charged the estimate;</li>
+     *       written): released ({@code releaseOnError}) or charged the estimate; but a 5xx after the
+     *       endpoint was {@code answering} (rule 10) is charged the estimate;</li>
      *   <li>a 302 or 303 (post/redirect/get after the call), a 304 (an ETag filter inside this one
      *       answered a conditional request after the model had answered), or a 406 (the framework
      *       found no format for the client's {@code Accept} only when writing the handler's answer),
@@ -152,15 +154,16 @@ final class Settlement implements AsyncListener {
      *       rules below;</li>
      *   <li>a client that went away before any usage was seen is charged the estimate: the model was
      *       called, and hanging up must not make the call free;</li>
-     *   <li>an exception (or an async timeout) before a successful status was committed: the hold is
-     *       released ({@code releaseOnError}, the default) or charged the estimate; after a 2xx was
-     *       committed, or the endpoint flushed a 2xx answer's bytes (which a buffering wrapper in front
-     *       of the filter may still send), the model was already answering, so the estimate is charged;</li>
+     *   <li>an exception (or an async timeout) before the endpoint was {@code answering}: the hold is
+     *       released ({@code releaseOnError}, the default) or charged the estimate. The endpoint was
+     *       answering once it wrote content under a 2xx ({@link AnswerStart}), sent or not: the model had
+     *       answered, so the estimate is charged, also when a 5xx replaced that answer afterwards (the
+     *       container's for an exception or a timeout, an exception handler's after a reset);</li>
      *   <li>a 2xx without usage: the estimate is charged.</li>
      * </ol>
      */
     static Decision decide(Long explicit, Long usage, boolean provisional, End end, int status, boolean reconnect,
-                           boolean committed, boolean noHandler, boolean tokenCount, boolean chargedBefore, boolean releaseOnError,
+                           boolean answering, boolean noHandler, boolean tokenCount, boolean chargedBefore, boolean releaseOnError,
                            long estimate) {
         if (explicit != null) {
             return Decision.charge(explicit, "reported by the handler");
@@ -184,7 +187,7 @@ final class Settlement implements AsyncListener {
             return Decision.release("a token count: no model was called");
         }
         if (status >= 500) {
-            return releaseOnError ? Decision.release("server error") : Decision.charge(estimate, "server error");
+            return failed(answering, releaseOnError, estimate, "server error");
         }
         if (status == 302 || status == 303) {
             // post/redirect/get (sendRedirect, Spring's redirect:): the work was done, the answer lives elsewhere
@@ -229,14 +232,24 @@ final class Settlement implements AsyncListener {
         if (end == End.CLIENT_GONE) {
             return Decision.charge(estimate, "client went away before the usage");
         }
-        boolean answering = committed && status >= 200 && status < 300;
         if (end == End.THREW || end == End.TIMED_OUT) {
-            if (answering) {
-                return Decision.charge(estimate, "failed while answering");
-            }
-            return releaseOnError ? Decision.release("failed before answering") : Decision.charge(estimate, "failed");
+            return failed(answering, releaseOnError, estimate, "failed");
         }
         return Decision.charge(estimate, "no usage reported");
+    }
+
+    /**
+     * Rules 3 and 6 for a call without usage that failed: by a 5xx, an exception or an async timeout.
+     * Released ({@code releaseOnError}) or charged the estimate, unless the endpoint was already
+     * answering: then the model had answered, and what ended the call afterwards cannot undo that,
+     * whether the exception reached the container, an exception handler reset the buffer and answered
+     * 500 in its place, or the container answered 500 for a timeout with the answer still in its buffer.
+     */
+    private static Decision failed(boolean answering, boolean releaseOnError, long estimate, String what) {
+        if (answering) {
+            return Decision.charge(estimate, what + " after answering");
+        }
+        return releaseOnError ? Decision.release(what + " before answering") : Decision.charge(estimate, what);
     }
 
 
@@ -253,7 +266,10 @@ final class Settlement implements AsyncListener {
             End effective = response.clientGone() ? End.CLIENT_GONE : end;
             // a 2xx whose only content was a provider's error (a stream's only event named so by the
             // server) is that error; error-shaped data the model could have written is an answer
-            int status = response.status() / 100 == 2 && sniffer.errorOnly() ? 502 : response.status();
+            boolean errorOnly = response.status() / 100 == 2 && sniffer.errorOnly();
+            int status = errorOnly ? 502 : response.status();
+            // what such a 2xx wrote was the provider's error, not an answer
+            boolean answering = !errorOnly && response.answering();
             String etag = response.getHeader("ETag");
             Long usage = sniffer.usage();
             Weighing.Weighed weighed = null;
@@ -275,8 +291,17 @@ final class Settlement implements AsyncListener {
             // the finished calls a results file reported: read again, they were charged before
             String calls = status >= 200 && status < 300 ? sniffer.callsFingerprint() : null;
             Long explicit = explicitActual();
+            // the figures of includes nested in this call (its fragments' model calls) add up with its own
+            Long nested = nestedActual();
+            if (nested != null && explicit != null) {
+                explicit = Math.min(Limits.MAX_TOKENS, explicit + nested);
+            } else if (nested != null && nested > 0) {
+                // reported figures are final counts: alone they are not provisional
+                provisional = usage != null && provisional;
+                usage = usage == null ? nested : Math.min(Limits.MAX_TOKENS, usage + nested);
+            }
             Decision d = decide(explicit, usage, provisional, effective, status, eventSourceReconnect(request),
-                    response.answering(),
+                    answering,
                     (status == 406 || status == 412) && springMatchedNoHandler(request), sniffer.tokenCount(),
                     calls != null && answers.usage(AnswerUsages.chargedCalls(hold.subject()), calls) != null,
                     releaseOnError, estimate);
@@ -493,13 +518,39 @@ final class Settlement implements AsyncListener {
         if (attribute == null) {
             attribute = request.getAttribute(QuotaFilter.ACTUAL_TOKENS_ATTRIBUTE);
         }
+        if (attribute == null && response.actualTokensHeader() != null) {
+            attribute = response.actualTokensHeader();
+        }
+        return figure(attribute);
+    }
+
+    /**
+     * What the includes nested in the held dispatch reported through
+     * {@link QuotaFilter#ACTUAL_TOKENS_ATTRIBUTE} (each its own model call: a page's summary fragments),
+     * added up; {@code null} when none reported a figure the ledger can charge. Like the answers of an
+     * include on either side of a reset ({@link UsageSniffer#sentBefore}), they add up with what the
+     * holding call reports itself: to its own figure, or, without one, to the usage in its answer. A sum
+     * of 0 (a status fragment saying it called no model) is no usage seen: it neither makes the holding
+     * call free nor stands for its own answer, which the other rules judge.
+     */
+    private Long nestedActual() {
+        Long sum = null;
+        for (Object reported : endpoint == null ? java.util.List.of() : endpoint.nestedActuals()) {
+            Long one = figure(reported);
+            if (one != null) {
+                sum = sum == null ? one : Math.min(Limits.MAX_TOKENS, sum + one);
+            }
+        }
+        return sum;
+    }
+
+    /** A reported figure ({@code Number} or {@code String}) the ledger can charge, else {@code null}. */
+    private Long figure(Object reported) {
         Long value = null;
-        if (attribute instanceof Number n) {
+        if (reported instanceof Number n) {
             value = wholeCount(n);
-        } else if (attribute instanceof String s) {
+        } else if (reported instanceof String s) {
             value = parse(s);
-        } else if (response.actualTokensHeader() != null) {
-            value = parse(response.actualTokensHeader());
         }
         if (value != null && (value < 0 || value > Limits.MAX_TOKENS)) {
             // a figure the ledger cannot charge must not leave the call uncharged: the usage or the

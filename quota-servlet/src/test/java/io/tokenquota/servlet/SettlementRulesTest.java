@@ -13,9 +13,9 @@ import org.junit.jupiter.api.Test;
 final class SettlementRulesTest {
     private static final long ESTIMATE = 500;
 
-    private static Decision decide(Long explicit, Long usage, End end, int status, boolean committed) {
+    private static Decision decide(Long explicit, Long usage, End end, int status, boolean answering) {
         // a final usage report, and no sign of a framework that matched no handler
-        return Settlement.decide(explicit, usage, false, end, status, false, committed, false, false, false, true, ESTIMATE);
+        return Settlement.decide(explicit, usage, false, end, status, false, answering, false, false, false, true, ESTIMATE);
     }
 
     @Test
@@ -48,11 +48,27 @@ final class SettlementRulesTest {
 
     @Test
     void refusalsAndServerErrorsWithoutUsageAreReleased() {
-        for (int status : new int[] {301, 307, 400, 401, 403, 404, 405, 409, 413, 415, 422, 429, 500, 502, 503}) {
+        for (int status : new int[] {301, 307, 400, 401, 403, 404, 405, 409, 413, 415, 422, 429}) {
             assertTrue(decide(null, null, End.RETURNED, status, true).release(), "status " + status);
+        }
+        for (int status : new int[] {500, 502, 503}) {
+            for (End end : new End[] {End.RETURNED, End.THREW, End.TIMED_OUT}) {
+                assertTrue(decide(null, null, end, status, false).release(), "status " + status + " " + end);
+            }
         }
         assertTrue(decide(null, null, End.THREW, 200, false).release(), "an exception before answering");
         assertTrue(decide(null, null, End.TIMED_OUT, 200, false).release(), "a timeout before answering");
+    }
+
+    @Test
+    void aServerErrorAfterTheEndpointWasAnsweringIsChargedTheEstimate() {
+        // an exception handler's 500 after a reset, the container's 500 for a timeout: the model had answered
+        for (int status : new int[] {500, 502, 503}) {
+            for (End end : new End[] {End.RETURNED, End.THREW, End.TIMED_OUT}) {
+                assertEquals(ESTIMATE, decide(null, null, end, status, true).tokens(), "status " + status + " " + end);
+            }
+        }
+        assertEquals(7L, decide(null, 7L, End.RETURNED, 500, true).tokens(), "usage still wins");
     }
 
     @Test
