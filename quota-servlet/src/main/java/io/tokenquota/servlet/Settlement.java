@@ -145,7 +145,9 @@ final class Settlement implements AsyncListener {
      *       {@code noHandler} (Spring MVC's DispatcherServlet handled the request and matched no
      *       handler: nothing ran; for a 406, its handler mapping refused the {@code Accept});</li>
      *   <li>any other 3xx, or a 4xx, without usage (400, 404, 405, 415, 422, an upstream 429...): the
-     *       model was not called, the hold is released, also when the client has gone meanwhile;</li>
+     *       model was not called, the hold is released, also when the client has gone meanwhile; unless
+     *       the endpoint was {@code answering} before that status replaced its answer (see below): then
+     *       the estimate is charged;</li>
      *   <li>a browser's {@code EventSource} reconnecting after its stream ended ({@code reconnect}: a
      *       {@code GET} or {@code HEAD} that accepts {@code text/event-stream} or carries
      *       {@code Last-Event-ID}) answered 204 or 205 without usage: 204 is the HTML standard's way to
@@ -220,6 +222,11 @@ final class Settlement implements AsyncListener {
             // Spring MVC serves byte ranges of any Resource a handler returns (text to speech, a
             // rendered file): the model ran before the client's Range header was found unsatisfiable
             return Decision.charge(estimate, "range not satisfiable after the call");
+        }
+        if (status >= 300 && answering) {
+            // content went out under a 2xx first (a handler that wrote the answer, then threw a
+            // ResponseStatusException after a reset): the model had answered, as for a 5xx after it
+            return Decision.charge(estimate, "status " + status + " after answering");
         }
         if (status >= 300) {
             // also when the client has gone meanwhile: a refusal relayed to nobody is still a refusal

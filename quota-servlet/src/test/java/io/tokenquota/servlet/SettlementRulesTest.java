@@ -49,7 +49,7 @@ final class SettlementRulesTest {
     @Test
     void refusalsAndServerErrorsWithoutUsageAreReleased() {
         for (int status : new int[] {301, 307, 400, 401, 403, 404, 405, 409, 413, 415, 422, 429}) {
-            assertTrue(decide(null, null, End.RETURNED, status, true).release(), "status " + status);
+            assertTrue(decide(null, null, End.RETURNED, status, false).release(), "status " + status);
         }
         for (int status : new int[] {500, 502, 503}) {
             for (End end : new End[] {End.RETURNED, End.THREW, End.TIMED_OUT}) {
@@ -69,6 +69,14 @@ final class SettlementRulesTest {
             }
         }
         assertEquals(7L, decide(null, 7L, End.RETURNED, 500, true).tokens(), "usage still wins");
+    }
+
+    @Test
+    void aRefusalAfterTheEndpointWasAnsweringIsChargedTheEstimate() {
+        // a handler that wrote its answer, then threw a ResponseStatusException that a reset let through
+        for (int status : new int[] {301, 400, 404, 409, 422, 429}) {
+            assertEquals(ESTIMATE, decide(null, null, End.RETURNED, status, true).tokens(), "status " + status);
+        }
     }
 
     @Test
@@ -199,7 +207,7 @@ final class SettlementRulesTest {
     void releaseOnErrorOffChargesTheEstimateForFailures() {
         assertEquals(ESTIMATE, Settlement.decide(null, null, false, End.RETURNED, 502, false, true, false, false, false, false, ESTIMATE).tokens());
         assertEquals(ESTIMATE, Settlement.decide(null, null, false, End.THREW, 200, false, false, false, false, false, false, ESTIMATE).tokens());
-        assertTrue(Settlement.decide(null, null, false, End.RETURNED, 404, false, true, false, false, false, false, ESTIMATE).release(),
+        assertTrue(Settlement.decide(null, null, false, End.RETURNED, 404, false, false, false, false, false, false, ESTIMATE).release(),
                 "a refusal is not a failure: still released");
     }
 
