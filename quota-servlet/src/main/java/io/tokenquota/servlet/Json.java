@@ -53,7 +53,8 @@ final class Json {
      * A request body the strict reading refused, read as lenient endpoints read one (Gson's default
      * {@code fromJson}, JSON5-style relays): comments, single quotes, unquoted names, trailing commas,
      * leading zeros and plus signs, control characters in strings, any escaped character. Only to
-     * find the budget and {@code n} of a body an endpoint may still take as JSON.
+     * find the budget and {@code n} of a body an endpoint may still take as JSON; what only Gson
+     * takes besides is read by {@link #gsonStrict} ({@link #readLeniently}).
      */
     static final JsonFactory LENIENT_REQUEST_SCAN = REQUEST_SCAN.rebuild()
             .enable(JsonReadFeature.ALLOW_JAVA_COMMENTS, JsonReadFeature.ALLOW_YAML_COMMENTS,
@@ -64,6 +65,93 @@ final class Json {
                     JsonReadFeature.ALLOW_TRAILING_DECIMAL_POINT_FOR_NUMBERS,
                     JsonReadFeature.ALLOW_UNESCAPED_CONTROL_CHARS, JsonReadFeature.ALLOW_BACKSLASH_ESCAPING_ANY_CHARACTER)
             .build();
+
+    /**
+     * A request body the strict reading refused, read as the lenient endpoints behind the filter read
+     * one: by {@link #LENIENT_REQUEST_SCAN}, else, when only Gson's reader takes it, as the strict JSON
+     * {@link #gsonStrict} writes of it, by {@link #REQUEST_SCAN}; {@code null} when neither reads it.
+     * Every lenient reading of a request goes through here, so the estimate and the provider state
+     * read the same bodies.
+     */
+    static <T> T readLeniently(byte[] body, java.util.function.BiFunction<byte[], JsonFactory, T> read) {
+        T lenient = read.apply(body, LENIENT_REQUEST_SCAN);
+        if (lenient != null) {
+            return lenient;
+        }
+        byte[] strict = gsonStrict(body);
+        return strict == null ? null : read.apply(strict, REQUEST_SCAN);
+    }
+
+    /**
+     * The JSON object a body starts with, as Gson's default {@code fromJson} reads it (its
+     * {@code JsonReader} in lenient mode: also unquoted string values, {@code =} and {@code =>} between
+     * a name and its value, {@code ;} between members, a <code>)]}'</code> prefix, which Jackson's lenient
+     * features do not take: a curl body whose quotes the shell stripped, a Ruby {@code Hash#to_s}),
+     * written back as strict JSON, every name and value in its order, a repeated name repeated (the
+     * estimator reads each); a number as it was written, and a value Gson reads as an unquoted string
+     * ({@code 08000}, {@code NaN}) as that string, which the estimator reads as Gson's {@code nextInt()}
+     * does. {@code null} when Gson reads no object from it. Gson's own reader, not a hand-written one,
+     * so its rules are Gson's; what follows the object is not copied (the caller counts the whole body
+     * as text). Only for a body strict and lenient Jackson both refused: the common path never gets here.
+     */
+    static byte[] gsonStrict(byte[] body) {
+        if (body == null || body.length == 0) {
+            return null;
+        }
+        java.io.StringWriter out = new java.io.StringWriter(body.length + 16);
+        // strictly UTF-8: a malformed byte fails the reading, and the estimator reads the body again with
+        // it as U+FFFD, strictly first, as it reads any body
+        try (com.google.gson.stream.JsonReader in = new com.google.gson.stream.JsonReader(new java.io.InputStreamReader(
+                new java.io.ByteArrayInputStream(body), java.nio.charset.StandardCharsets.UTF_8.newDecoder()));
+             com.google.gson.stream.JsonWriter w = new com.google.gson.stream.JsonWriter(out)) {
+            in.setStrictness(com.google.gson.Strictness.LENIENT);
+            w.setSerializeNulls(true);
+            if (in.peek() != com.google.gson.stream.JsonToken.BEGIN_OBJECT) {
+                return null;
+            }
+            int depth = 0;
+            do {
+                switch (in.peek()) {
+                    case BEGIN_OBJECT -> {
+                        in.beginObject();
+                        w.beginObject();
+                        depth++;
+                    }
+                    case END_OBJECT -> {
+                        in.endObject();
+                        w.endObject();
+                        depth--;
+                    }
+                    case BEGIN_ARRAY -> {
+                        in.beginArray();
+                        w.beginArray();
+                        depth++;
+                    }
+                    case END_ARRAY -> {
+                        in.endArray();
+                        w.endArray();
+                        depth--;
+                    }
+                    case NAME -> w.name(in.nextName());
+                    case STRING -> w.value(in.nextString());
+                    // a number Gson peeks as one has JSON's syntax: written as it came
+                    case NUMBER -> w.jsonValue(in.nextString());
+                    case BOOLEAN -> w.value(in.nextBoolean());
+                    case NULL -> {
+                        in.nextNull();
+                        w.nullValue();
+                    }
+                    default -> {
+                        return null;
+                    }
+                }
+            } while (depth > 0);
+        } catch (IOException | RuntimeException e) {
+            // Gson does not read it either (its MalformedJsonException is an IOException)
+            return null;
+        }
+        return out.toString().getBytes(java.nio.charset.StandardCharsets.UTF_8);
+    }
 
     /**
      * AI response bodies, scanned for usage: also {@code NaN} and {@code -Infinity}, which a Python

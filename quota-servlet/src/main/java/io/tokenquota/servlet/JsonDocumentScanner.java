@@ -71,18 +71,19 @@ final class JsonDocumentScanner {
      * {@code amazon-bedrock-invocationMetrics}; Hugging Face TGI's {@code details}; a line of an OpenAI
      * batch output file ({@code response.body.usage}) or of Anthropic's batch results
      * ({@code result.message.usage}); an application's own envelope around a relayed answer
-     * ({@code {"code": 0, "data": {…}}}: {@code data.usage}); LangServe's {@code output.usage_metadata}
-     * (LangChain's message); LangChain's {@code astream_events} ({@code data.chunk.usage_metadata} of a
-     * chat model's stream event, {@code data.output.usage_metadata} of its end event); Dify's
-     * {@code node_finished} {@code data.execution_metadata}; Tencent Hunyuan's {@code Usage} and
-     * {@code Response.Usage}. Which of them counts for a document (the {@code data.*} ones only under
-     * the top-level {@code event} that names them, since an application's {@code data} may be a
-     * model's own JSON), and how far it is believed, is decided by {@link UsageSniffer}.
+     * ({@code {"code": 0, "data": {…}}}: {@code data.usage}); LangChain's {@code astream_events}
+     * ({@code data.chunk.usage_metadata} of a chat model's stream event,
+     * {@code data.output.usage_metadata} of its end event); Dify's {@code node_finished}
+     * {@code data.execution_metadata}; Tencent Hunyuan's {@code Usage} and {@code Response.Usage}
+     * (LangServe's {@code output} is read apart: {@link #LANGSERVE_OUTPUT}). Which of them counts for a
+     * document (the {@code data.*} ones only under the top-level {@code event} that names them, since an
+     * application's {@code data} may be a model's own JSON), and how far it is believed, is decided by
+     * {@link UsageSniffer}.
      */
     static final Set<String> USAGE_PATHS = Set.of("usage", "usageMetadata", "usage_metadata", "message.usage",
             "response.usage", "x_groq.usage", "metadata.usage", "delta.usage", "meta", "response.meta",
             "result.usage", "metrics", "amazon-bedrock-invocationMetrics", "details", "response.body.usage",
-            "result.message.usage", "data.usage", "output.usage_metadata", "Usage", "Response.Usage",
+            "result.message.usage", "data.usage", "Usage", "Response.Usage",
             "choices[].usage", "data.chunk.usage_metadata", "data.output.usage_metadata", "data.execution_metadata");
     /**
      * Dify's workflow run counts its tokens directly in its {@code data} ({@code workflow_finished}'s, or
@@ -113,6 +114,22 @@ final class JsonDocumentScanner {
             "input_token_count", WATSONX_INPUT, "generated_token_count", WATSONX_OUTPUT);
     /** Field names are tracked this deep: usage paths are at most three objects down, counters one more. */
     private static final int TRACKED_DEPTH = 5;
+    /**
+     * LangServe's answer ({@code add_routes}): {@code {"output": …, "metadata": …}}, the output being
+     * whatever the chain returned. A chat model's message ({@code /invoke}), a list of them
+     * ({@code /batch}: {@code output[]}) or a map of them ({@code RunnableParallel}: {@code output.<key>})
+     * carries its call's {@code usage_metadata}; a chain ending in a parser returns the model's own JSON
+     * there, which may hold a {@code usage_metadata} the model wrote. So a {@code usage_metadata} is read
+     * only from an object there shaped as LangServe serialises a LangChain message
+     * ({@link #MESSAGE_TYPES} and a {@code content} field), collected into {@link Document#messages}.
+     */
+    static final String LANGSERVE_OUTPUT = "output";
+    static final String MESSAGE_USAGE = "usage_metadata";
+    /** {@code type} values of a serialised LangChain AI message: {@code AIMessage}'s, {@code AIMessageChunk}'s. */
+    static final Set<String> MESSAGE_TYPES = Set.of("ai", "AIMessage", "AIMessageChunk");
+    private static final String MESSAGE_CONTENT = "content";
+    /** What {@link #collecting} is while a message's {@code usage_metadata} is read (no usage path). */
+    private static final String COLLECTING_MESSAGE = "output…usage_metadata";
 
     /**
      * One root-level JSON object's findings.
@@ -143,12 +160,19 @@ final class JsonDocumentScanner {
      * @param id         the document's top-level {@code id} string (a LangChain message's), or {@code null}
      * @param runId      the document's top-level {@code run_id} string (the run of a LangChain
      *                   {@code astream_events} event), or {@code null}
+     * @param messages   the {@code usage_metadata} counters of the LangChain messages LangServe's
+     *                   {@code output} holds ({@link #LANGSERVE_OUTPUT}: the output, each element of it,
+     *                   each value of it), in order; only objects shaped as a message count
      */
     record Document(String type, Map<String, Map<String, Long>> usages, boolean ended, String model, String call,
                     boolean error, String responseId, boolean choices, String event, boolean workflowRun, int element,
-                    String id, String runId) {
+                    String id, String runId, java.util.List<Map<String, Long>> messages) {
         Document(String type, Map<String, Map<String, Long>> usages, boolean ended) {
-            this(type, usages, ended, null, null, false, null, false, null, false, -1, null, null);
+            this(type, usages, ended, null, null, false, null, false, null, false, -1, null, null, java.util.List.of());
+        }
+
+        Document {
+            messages = java.util.List.copyOf(messages);
         }
 
         Map<String, Long> usage(String path) {
@@ -193,6 +217,18 @@ final class JsonDocumentScanner {
     private String nested;
     private Map<String, Long> counters;
     private Map<String, Map<String, Long>> usages = new HashMap<>();
+    /**
+     * The message candidates under LangServe's output, by depth (2: the output itself; 3: an element
+     * or a value of it): whether one is open there, its {@code type} is a message's, it has a
+     * {@code content} field, and its {@code usage_metadata}'s counters ({@code null} until read).
+     */
+    private final boolean[] messageOpen = new boolean[4];
+    private final boolean[] messageTyped = new boolean[4];
+    private final boolean[] messageContent = new boolean[4];
+    @SuppressWarnings("unchecked")
+    private final Map<String, Long>[] messageUsage = new Map[4];
+    /** The messages' usage found in the current document ({@link Document#messages}). */
+    private java.util.List<Map<String, Long>> messages = new java.util.ArrayList<>();
 
     JsonDocumentScanner(Consumer<Document> sink) {
         this.sink = sink;
@@ -254,10 +290,12 @@ final class JsonDocumentScanner {
             feeder.endOfInput();
             drain();
         }
-        if (depth > 0 && !usages.isEmpty()) {
+        if (depth > 0 && (!usages.isEmpty() || !messages.isEmpty())) {
             sink.accept(document());
         }
         usages = new HashMap<>();
+        messages = new java.util.ArrayList<>();
+        java.util.Arrays.fill(messageOpen, false);
         depth = 0;
         tokenFields = 0;
         ended = false;
@@ -388,11 +426,24 @@ final class JsonDocumentScanner {
                     objectAt[depth] = object;
                     fieldAt[depth] = null;
                 }
+                if (object && messageCandidate()) {
+                    messageOpen[depth] = true;
+                    messageTyped[depth] = false;
+                    messageContent[depth] = false;
+                    messageUsage[depth] = null;
+                }
                 if (collecting != null) {
                     if (object && depth == collectDepth + 1) {
                         // Cohere's usage.tokens and usage.billed_units: counted as "tokens.input_tokens"
                         nested = fieldAt[collectDepth];
                     }
+                } else if (object && depth >= 3 && depth <= 4 && messageOpen[depth - 1]
+                        && MESSAGE_USAGE.equals(fieldAt[depth - 1])) {
+                    // a candidate message's usage: kept with it until it is known to be shaped as one
+                    collecting = COLLECTING_MESSAGE;
+                    collectDepth = depth;
+                    nested = null;
+                    counters = new HashMap<>();
                 } else if (object && depth > 1 && depth <= 4) {
                     String path = objectPath();
                     if (path != null && USAGE_PATHS.contains(path)) {
@@ -409,12 +460,23 @@ final class JsonDocumentScanner {
                     return;
                 }
                 if (collecting != null) {
-                    if (depth == collectDepth) {
+                    if (depth == collectDepth && COLLECTING_MESSAGE.equals(collecting)) {
+                        messageUsage[depth - 1] = counters;
+                        collecting = null;
+                    } else if (depth == collectDepth) {
                         usages.put(collecting, counters);
                         collecting = null;
                     } else if (depth == collectDepth + 1) {
                         nested = null;
                     }
+                }
+                if (depth < messageOpen.length && messageOpen[depth]) {
+                    // the message ends: its usage counts when it is shaped as one, wherever its fields stood
+                    messageOpen[depth] = false;
+                    if (messageUsage[depth] != null && messageTyped[depth] && messageContent[depth]) {
+                        messages.add(messageUsage[depth]);
+                    }
+                    messageUsage[depth] = null;
                 }
                 depth--;
                 if (depth == 0) {
@@ -426,6 +488,7 @@ final class JsonDocumentScanner {
                     }
                     tokenFields = 0;
                     usages = new HashMap<>();
+                    messages = new java.util.ArrayList<>();
                     type = null;
                     event = null;
                     workflowRun = false;
@@ -444,9 +507,16 @@ final class JsonDocumentScanner {
                 if (depth <= TRACKED_DEPTH) {
                     fieldAt[depth] = parser.currentName();
                 }
+                if (depth < messageOpen.length && messageOpen[depth] && MESSAGE_CONTENT.equals(parser.currentName())) {
+                    messageContent[depth] = true;
+                }
             }
             case VALUE_STRING -> {
                 tokenField(TGI_TEXT);
+                if (depth < messageOpen.length && messageOpen[depth] && "type".equals(fieldAt[depth])) {
+                    // the last type named counts, as a parser reads it
+                    messageTyped[depth] = MESSAGE_TYPES.contains(parser.getText());
+                }
                 if (depth == 1 && "type".equals(fieldAt[1])) {
                     type = parser.getText();
                 } else if (depth == 1 && objectAt[1] && "event".equals(fieldAt[1])) {
@@ -455,9 +525,9 @@ final class JsonDocumentScanner {
                     workflowRun = true;
                 } else if (counterName() != null) {
                     // a count written as a string (Jackson's WRITE_NUMBERS_AS_STRINGS): digits only
-                    String text = parser.getText();
-                    if (!text.isEmpty() && text.length() <= 18 && text.chars().allMatch(c -> c >= '0' && c <= '9')) {
-                        counted(Long.parseLong(text));
+                    long count = digits(parser.getText());
+                    if (count >= 0) {
+                        counted(count);
                     }
                 } else if (depth == 1 && objectAt[1] && "run_id".equals(fieldAt[1])) {
                     runId = parser.getText();
@@ -533,7 +603,40 @@ final class JsonDocumentScanner {
 
     private Document document() {
         return new Document(type, usages, ended, model, call(), isError(), responseId(), choiceSeen, event, workflowRun,
-                inRootArray ? element : -1, lineId, runId);
+                inRootArray ? element : -1, lineId, runId, messages);
+    }
+
+    /**
+     * Whether the object just opened may be a LangChain message under LangServe's output
+     * ({@link #LANGSERVE_OUTPUT}): the output itself, or an element or a value of it.
+     */
+    private boolean messageCandidate() {
+        if (!objectAt[1] || !LANGSERVE_OUTPUT.equals(fieldAt[1])) {
+            return false;
+        }
+        return depth == 2 || (depth == 3 && (!objectAt[2] || fieldAt[2] != null));
+    }
+
+    /**
+     * A count written as a string of ASCII digits, past 64 bits {@link Long#MAX_VALUE} (settlement
+     * charges a usage past the ledger's largest amount that amount, never nothing); -1 for anything
+     * else.
+     */
+    static long digits(String text) {
+        if (text.isEmpty() || !text.chars().allMatch(c -> c >= '0' && c <= '9')) {
+            return -1;
+        }
+        int lead = 0;
+        while (lead < text.length() - 1 && text.charAt(lead) == '0') {
+            lead++;
+        }
+        return text.length() - lead > 18 ? saturated(text.substring(lead)) : Long.parseLong(text);
+    }
+
+    /** Digits of 19 or more (no leading zero) as a long, {@link Long#MAX_VALUE} past 64 bits. */
+    private static long saturated(String digits) {
+        return digits.length() > 19 || digits.compareTo(String.valueOf(Long.MAX_VALUE)) > 0 ? Long.MAX_VALUE
+                : Long.parseLong(digits);
     }
 
     /** The document's top-level {@code event} string, and whether it has a top-level {@code workflow_run_id}. */
@@ -590,17 +693,17 @@ final class JsonDocumentScanner {
         }
         long value;
         if (t == JsonToken.VALUE_NUMBER_INT) {
-            if (parser.getNumberType() == JsonParser.NumberType.BIG_INTEGER) {
-                return;
-            }
-            value = parser.getLongValue();
+            // a count past 64 bits is the most a long holds: settlement charges the ledger's largest
+            // amount for it, never drops it for the estimate
+            value = parser.getNumberType() == JsonParser.NumberType.BIG_INTEGER
+                    ? (parser.getText().startsWith("-") ? -1 : Long.MAX_VALUE) : parser.getLongValue();
         } else {
-            // 5000.0 is the same count; a fraction is rounded up, never down
+            // 5000.0 is the same count; a fraction is rounded up, never down; past 64 bits saturated
             double d = Math.ceil(parser.getDoubleValue());
-            if (!(d <= Long.MAX_VALUE)) {
+            if (Double.isNaN(d)) {
                 return;
             }
-            value = (long) d;
+            value = d >= Long.MAX_VALUE ? Long.MAX_VALUE : (long) d;
         }
         if (value >= 0) {
             counted(value);

@@ -14,8 +14,9 @@ import java.util.List;
  * left as it came: what {@link QuotaFilter.Builder#fitOutputBudget(long)} forwards when the budget the
  * client asked for does not fit the subject's balance. The fields are the ones {@link RequestEstimator}
  * reads a budget from, where it reads them (every {@link RequestEstimator#OUTPUT_FIELDS} name at the
- * top level and in the {@link RequestEstimator#CONFIG_OBJECTS}, matched as a Go relay matches keys,
- * every occurrence of a repeated name),
+ * top level and in the {@link RequestEstimator#CONFIG_OBJECTS}, also those of a top-level
+ * {@link RequestEstimator#REQUEST_INPUT} object, matched as a Go relay matches keys, every occurrence
+ * of a repeated name),
  * so the estimate of the rewritten body is the estimate of what the endpoint will be asked to write.
  * Stateless.
  */
@@ -58,7 +59,9 @@ final class OutputBudgetFit {
     static List<Span> locate(byte[] body) {
         List<Span> strict = locate(body, Json.REQUEST_SCAN);
         // a body only a lenient endpoint reads (comments, single quotes: Gson, JSON5 relays) is estimated
-        // with its budget read that way, so it is spliced that way too
+        // with its budget read that way, so it is spliced that way too. What only Gson's reader takes
+        // (Json.gsonStrict) is estimated from the strict JSON written of it, whose offsets are not the
+        // body's: not spliced (above the cap, refused)
         return strict != null ? strict : locate(body, Json.LENIENT_REQUEST_SCAN);
     }
 
@@ -72,8 +75,11 @@ final class OutputBudgetFit {
                 return null;
             }
             int depth = 1;
-            // the field whose object is open at depth 2 is a generation config: its budgets count too
+            // the field whose object is open is a generation config: its budgets count too. A top-level
+            // input object is one and also the request's own level (RequestEstimator.requestLevel): the
+            // config objects in it (a RunPod worker's input.sampling_params) count as top-level ones do
             boolean config = false;
+            boolean input = false;
             boolean thinking = false;
             java.util.Set<String> configs = new java.util.HashSet<>();
             JsonToken t;
@@ -83,15 +89,19 @@ final class OutputBudgetFit {
                         // the value follows; the name stays readable through currentName(). A config
                         // object named twice is read by the endpoint from its last copy (Jackson, Go,
                         // Python), which may not hold the budget lowered in the first: not fitted
-                        if (depth == 1 && RequestEstimator.isConfig(p.currentName())
-                                && !configs.add(RequestEstimator.fold(p.currentName()))) {
+                        String name = p.currentName();
+                        if (requestLevel(depth, input) && RequestEstimator.isConfig(name)
+                                && !configs.add((depth == 1 ? "" : RequestEstimator.REQUEST_INPUT + ".")
+                                + RequestEstimator.fold(name))) {
                             return null;
                         }
                     }
                     case START_OBJECT -> {
-                        if (depth == 1 && RequestEstimator.isConfig(p.currentName())) {
+                        if (requestLevel(depth, input) && RequestEstimator.isConfig(p.currentName())) {
+                            input |= depth == 1
+                                    && RequestEstimator.REQUEST_INPUT.equals(RequestEstimator.fold(p.currentName()));
                             config = true;
-                            depth = 2;
+                            depth++;
                         } else if (depth == 1 && THINKING.equals(p.currentName())) {
                             thinking = true;
                             depth = 2;
@@ -102,7 +112,9 @@ final class OutputBudgetFit {
                     case START_ARRAY -> p.skipChildren();
                     case END_OBJECT -> {
                         depth--;
-                        config = false;
+                        // back in a top-level input object, itself a config object, or at the top
+                        config = depth == 2;
+                        input &= depth == 2;
                         thinking = false;
                     }
                     case VALUE_STRING, VALUE_NUMBER_INT, VALUE_NUMBER_FLOAT -> {
@@ -130,7 +142,8 @@ final class OutputBudgetFit {
                             return null;
                         }
                         // nor is a null config object (its endpoint's defaults), whatever another copy says
-                        if (t == JsonToken.VALUE_NULL && depth == 1 && RequestEstimator.isConfig(p.currentName())) {
+                        if (t == JsonToken.VALUE_NULL && requestLevel(depth, input)
+                                && RequestEstimator.isConfig(p.currentName())) {
                             return null;
                         }
                     }
@@ -141,6 +154,11 @@ final class OutputBudgetFit {
             // broken, too deep or malformed: the caller answers as it would without fitting
             return null;
         }
+    }
+
+    /** Whether the object open at {@code depth} is the request's own level: the top, or a top-level input object. */
+    private static boolean requestLevel(int depth, boolean input) {
+        return depth == 1 || (depth == 2 && input);
     }
 
     private static Span span(JsonParser p, byte[] body, boolean string, boolean minimum) throws IOException {

@@ -67,7 +67,8 @@ final class ProviderState {
         /**
          * What {@code body} names, read as the estimator reads it ({@link QuotaFilter#estimateOf}): as
          * JSON in whatever Unicode encoding its bytes say (Jackson detects UTF-16 and UTF-32, as the
-         * endpoint's parser does), else leniently (trailing commas, comments: Gson, JSON5 relays), else
+         * endpoint's parser does), else leniently (trailing commas, comments, unquoted values: Gson, JSON5
+         * relays; {@link Json#readLeniently}), else
          * in each charset its label names, and with a malformed UTF-8 byte read as U+FFFD. Member names
          * are compared decoded, escapes and all; of a member named twice the last counts, as the
          * provider's parser reads it. Every JSON body is parsed: a search of its raw bytes for the
@@ -92,7 +93,7 @@ final class ProviderState {
         /** {@link #read} strictly, then leniently; {@code null} when neither reads a JSON object. */
         private static Refs parsed(byte[] body, ToLongFunction<CharSequence> tokens) {
             Refs refs = read(body, Json.REQUEST_SCAN, tokens);
-            return refs != null ? refs : read(body, Json.LENIENT_REQUEST_SCAN, tokens);
+            return refs != null ? refs : Json.readLeniently(body, (bytes, json) -> read(bytes, json, tokens));
         }
 
         private static Refs read(byte[] body, JsonFactory json, ToLongFunction<CharSequence> tokens) {

@@ -35,8 +35,10 @@ import java.util.Set;
  * as its strings do. The
  * requested output budget is the largest {@link #OUTPUT_FIELDS} value at the top level or in one of
  * the {@link #CONFIG_OBJECTS} (Gemini's {@code generationConfig.maxOutputTokens}, Ollama's
- * {@code options.num_predict}...), or in any deeper object of settings (each such object, and each row
- * of a table or tensor of budgets, a request of its own: {@link #nestedBudget}), plus a reasoning
+ * {@code options.num_predict}...), a top-level {@code input} object counting as the top level
+ * ({@link #requestLevel}), or in any deeper object of settings (each such object, times the completions
+ * it names beside its budget, and each row of a table or tensor of budgets, a request of its own:
+ * {@link #nestedBudget}), plus a reasoning
  * budget it does not bound ({@link #THINKING_FIELDS}), or an image model's output
  * ({@link ImageOutput}), for each of the completions asked for
  * ({@link #COMPLETIONS_FIELDS}, Gemini's {@code generationConfig.candidateCount}); each read as the
@@ -100,7 +102,8 @@ final class RequestEstimator {
      * {@code inferenceConfig}, Bedrock Titan {@code textGenerationConfig}, a Replicate prediction's
      * {@code input} (an object there; OpenAI's {@code input} is a string or a list, never one), SGLang's
      * {@code sampling_params}, MLflow and Databricks serving's {@code params}, OpenLLM's {@code llm_config};
-     * the {@link #OUTPUT_FIELDS} in them are budgets.
+     * the {@link #OUTPUT_FIELDS} in them are budgets. A top-level {@code input} object is also the
+     * request's own level ({@link #requestLevel}): these objects in it count as top-level ones do.
      */
     static final Set<String> CONFIG_OBJECTS = Set.of("generationConfig", "generation_config", "options", "parameters",
             "inferenceConfig", "textGenerationConfig", "input", "sampling_params", "samplingParams", "params",
@@ -109,7 +112,8 @@ final class RequestEstimator {
      * How many completions the model writes, each up to the output budget: OpenAI {@code n}, OpenAI and
      * TGI {@code best_of}, Gemini and Vertex {@code candidateCount}, transformers' {@code num_return_sequences},
      * Cohere's {@code num_generations}, AI21's {@code numResults}, Replicate's {@code num_outputs};
-     * read at the top level and in the {@link #CONFIG_OBJECTS}.
+     * read where {@link #asked} reads a budget, and beside a budget in any deeper settings object
+     * ({@link #nestedCount}).
      */
     static final Set<String> COMPLETIONS_FIELDS = Set.of("n", "best_of", "candidateCount", "candidate_count",
             "num_return_sequences", "num_generations", "numResults", "num_outputs");
@@ -327,9 +331,10 @@ final class RequestEstimator {
     private Estimate readable(byte[] body, boolean batches) {
         Estimate e = scan(body, batches, Json.REQUEST_SCAN);
         if (e == null) {
-            // Gson's fromJson and JSON5-style relays read comments, single quotes and unquoted names:
-            // such a body asks for its budget and n as surely as strict JSON does
-            Estimate lenient = scan(body, batches, Json.LENIENT_REQUEST_SCAN);
+            // Gson's fromJson and JSON5-style relays read comments, single quotes, unquoted names (and
+            // Gson unquoted values, => and ;): such a body asks for its budget and n as surely as strict
+            // JSON does
+            Estimate lenient = Json.readLeniently(body, (bytes, json) -> scan(bytes, batches, json));
             if (lenient != null && lenient != TOO_DEEP) {
                 long text = estimator.estimate(new String(body, StandardCharsets.UTF_8));
                 return new Estimate(Math.max(lenient.inputTokens(), text), lenient.outputBudget(), lenient.completions(),
@@ -480,7 +485,8 @@ final class RequestEstimator {
                 switch (t) {
                     case FIELD_NAME -> {
                         top.field = p.currentName();
-                        if (stack.size() == 1 && isConfig(top.field) && !configs.add(fold(top.field))) {
+                        if (requestLevel(stack.size(), top) && isConfig(top.field)
+                                && !configs.add((top.requestInput ? REQUEST_INPUT + "." : "") + fold(top.field))) {
                             orDefault = true;
                         }
                         if (top.schema || top.data) {
@@ -508,6 +514,23 @@ final class RequestEstimator {
                             top.image |= IMAGE_PARTS.contains(top.field);
                         }
                         Frame frame = new Frame(t == JsonToken.START_ARRAY, top.valueName(), schema, said, data);
+                        // a top-level input object (Replicate's prediction, a RunPod worker's job) holds the
+                        // request itself: its text still counts as input (said, data above), but its budgets
+                        // and settings objects are the request's, as at the top level
+                        frame.requestInput = stack.size() == 1 && t == JsonToken.START_OBJECT && top.field != null
+                                && REQUEST_INPUT.equals(fold(top.field));
+                        boolean level = requestLevel(stack.size(), top);
+                        frame.atRequestLevel = level && !top.array;
+                        // what a model or a user wrote, or a definition, seen from the request's own level
+                        // (the top, or a top-level input object): never the request's settings
+                        frame.written = !frame.requestInput && (top.written
+                                || (level && !top.array && SCHEMA_FIELDS.contains(top.field))
+                                || (stack.size() == 2 && RESPONSES_TEXT.equals(top.name)
+                                && RESPONSES_FORMAT.equals(top.field))
+                                || TEXT_FIELDS.contains(top.valueName())
+                                || (level && !top.array && CONVERSATION_FIELDS.contains(top.field))
+                                || (t == JsonToken.START_OBJECT && !top.array
+                                && (TEXT_FIELDS.contains(top.field) || DATA_FIELDS.contains(top.field))));
                         frame.inRequest = top.inRequest;
                         frame.inLabels = top.inLabels || (!top.array && LABELS.equals(top.field));
                         if (t == JsonToken.START_ARRAY && !top.array && settings(top)) {
@@ -590,6 +613,8 @@ final class RequestEstimator {
                             }
                         } else if (nestedBudget(stack.size(), top)) {
                             top.nestedBudget = Math.max(top.nestedBudget, budget(p.getText()));
+                        } else if (nestedCount(stack.size(), top)) {
+                            top.nestedCompletions = Math.max(top.nestedCompletions, count(p.getText()));
                         } else if (stack.size() == 1 && ImageOutput.FIELDS.contains(top.field)) {
                             image[ImageOutput.FIELDS.indexOf(top.field)] = p.getText();
                         } else if (!top.array && "name".equals(top.field) && settings(top) && isBudget(p.getText())) {
@@ -669,6 +694,8 @@ final class RequestEstimator {
                             }
                         } else if (nestedBudget(stack.size(), top)) {
                             top.nestedBudget = Math.max(top.nestedBudget, number(p, BUDGET));
+                        } else if (nestedCount(stack.size(), top)) {
+                            top.nestedCompletions = Math.max(top.nestedCompletions, number(p, COMPLETIONS));
                         } else if (stack.size() == 1 && ImageOutput.PARTIAL_IMAGES.equals(top.field)) {
                             partialImages = Math.max(0, number(p, COMPLETIONS));
                         } else if (!top.array && settings(top) && named(THINKING_NAMES, top.field)) {
@@ -696,7 +723,7 @@ final class RequestEstimator {
                         }
                         if (asked(stack.size(), top) == BUDGET) {
                             nullBudgets.add(budgetKey(stack.size(), top));
-                        } else if (stack.size() == 1 && isConfig(top.field)) {
+                        } else if (requestLevel(stack.size(), top) && isConfig(top.field)) {
                             orDefault = true;
                         }
                     }
@@ -977,7 +1004,9 @@ final class RequestEstimator {
 
     /** Which budget field the value at hand is, as an endpoint keys it: its settings object and folded name. */
     private static String budgetKey(int depth, Frame top) {
-        return (depth == 1 ? "" : fold(top.name)) + "/" + fold(top.field);
+        String holder = depth == 1 ? ""
+                : top.requestInput || depth == 2 ? fold(top.name) : REQUEST_INPUT + "." + fold(top.name);
+        return holder + "/" + fold(top.field);
     }
 
     /**
@@ -1017,7 +1046,7 @@ final class RequestEstimator {
      * batch (estimated on its own).
      */
     private static boolean settings(Frame top) {
-        return !top.schema && !top.said && !top.data && !top.inRequest && !top.inLabels;
+        return !top.written && !top.inRequest && !top.inLabels;
     }
 
     /** Objects of labels a provider stores beside the request (OpenAI's {@code metadata}), never its settings. */
@@ -1032,6 +1061,18 @@ final class RequestEstimator {
      */
     private static boolean nestedBudget(int depth, Frame top) {
         return depth >= 2 && !top.array && settings(top) && isBudget(top.field);
+    }
+
+    /**
+     * Whether the value at hand is a completion count ({@link #COMPLETIONS_FIELDS}) where
+     * {@link #nestedBudget} reads budgets: beside a budget in the same object it multiplies that
+     * object's request (Azure ML's {@code input_data.parameters.num_return_sequences} beside its
+     * {@code max_new_tokens}: that many sequences of up to that many tokens), as {@link #asked} reads
+     * {@code n} beside a top-level budget. Alone, it asks for nothing: an application's own object may
+     * name an {@code n} that means anything.
+     */
+    private static boolean nestedCount(int depth, Frame top) {
+        return depth >= 2 && !top.array && settings(top) && named(COMPLETIONS_NAMES, top.field);
     }
 
     /**
@@ -1051,16 +1092,35 @@ final class RequestEstimator {
         return Math.max(added, output < 0 ? within : -1);
     }
 
-    /** Whether the value at hand is the request's output budget, its completion count, or neither. */
+    /**
+     * Whether the value at hand is the request's output budget, its completion count, or neither: a
+     * field at the request's own level ({@link #requestLevel}) or in one of its {@link #CONFIG_OBJECTS}.
+     */
     private static int asked(int depth, Frame top) {
-        boolean config = depth == 2 && !top.array && isConfig(top.name);
-        if ((depth == 1 || config) && isBudget(top.field)) {
+        boolean asked = requestLevel(depth, top) || (!top.array && top.atRequestLevel && isConfig(top.name));
+        if (asked && isBudget(top.field)) {
             return BUDGET;
         }
-        if ((depth == 1 || config) && named(COMPLETIONS_NAMES, top.field)) {
+        if (asked && named(COMPLETIONS_NAMES, top.field)) {
             return COMPLETIONS;
         }
         return NOT_ASKED;
+    }
+
+    /**
+     * The top-level field whose object holds the request itself: a Replicate prediction's
+     * {@code input}, a RunPod serverless worker's job ({@code {"input": {"messages": …,
+     * "sampling_params": {…}}}}). OpenAI's {@code input} is a string or a list, never an object.
+     */
+    static final String REQUEST_INPUT = "input";
+
+    /**
+     * Whether the object at hand is the request's own level: the body's top, or a top-level
+     * {@link #REQUEST_INPUT} object, whose budgets, counts and {@link #CONFIG_OBJECTS} are read as the
+     * top level's are (a RunPod worker's {@code input.sampling_params.max_tokens}).
+     */
+    private static boolean requestLevel(int depth, Frame top) {
+        return depth == 1 || top.requestInput;
     }
 
     /**
@@ -1414,8 +1474,19 @@ final class RequestEstimator {
         boolean inRequest;
         /** Within an object of {@link #LABELS}. */
         boolean inLabels;
+        /** This object is the top-level {@link #REQUEST_INPUT} object ({@link #requestLevel}). */
+        boolean requestInput;
+        /** This object or array is held directly by the request's own level ({@link #requestLevel}). */
+        boolean atRequestLevel;
+        /**
+         * Within a tool or schema definition, the conversation or a text field's data, seen from the
+         * request's own level (a top-level input object is that level, not text): never settings.
+         */
+        boolean written;
         /** The largest budget named in this object when it sits below the top level and the config objects. */
         long nestedBudget = -1;
+        /** The most completions named beside it ({@link #nestedCount}), or -1. */
+        long nestedCompletions = -1;
         /** This object is a named input tensor whose name is a budget ({@code {"name": "max_tokens", "data": [[8000]]}}). */
         boolean budgetTensor;
         /** The largest number in this object's {@link #TENSOR_DATA} arrays, and how many: one per request of a batch. */
@@ -1474,7 +1545,8 @@ final class RequestEstimator {
          */
         long[] nestedRows() {
             long max = nestedBudget;
-            long rows = nestedBudget >= 0 ? 1 : 0;
+            // the object is one request, asking for as many completions as it names beside its budget
+            long rows = nestedBudget >= 0 ? Math.max(1, nestedCompletions) : 0;
             if (textBudgetRows > 0 && (textInField || settingsTensor)) {
                 max = Math.max(max, textBudgetMax);
                 rows = Math.max(rows, textBudgetRows);

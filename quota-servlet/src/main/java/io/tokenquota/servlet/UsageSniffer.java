@@ -249,6 +249,16 @@ final class UsageSniffer {
         // characters from the writer arrive as UTF-8 whatever charset the container encodes them in
         java.nio.charset.Charset charset = writerText ? java.nio.charset.StandardCharsets.UTF_8 : charsetOf(type, head);
         String start = startOf(head, charset);
+        // JSON text sequences (RFC 7464, application/json-seq) start each record with RS: read as the
+        // JSON documents one after another that they are, the separators made white space (feed)
+        jsonSeq = start.startsWith(RECORD_SEPARATOR);
+        if (jsonSeq) {
+            int i = 0;
+            while (i < start.length() && (start.charAt(i) == RECORD_SEPARATOR.charAt(0) || start.charAt(i) <= ' ')) {
+                i++;
+            }
+            start = start.substring(i);
+        }
         for (String guard : ANTI_HIJACKING_PREFIXES) {
             if (start.startsWith(guard)) {
                 // a JSON answer behind a guard against JSON hijacking (Spring's Jackson converter with
@@ -264,8 +274,8 @@ final class UsageSniffer {
             }
         }
         boolean jsonBody = start.startsWith("{") || start.startsWith("[");
-        boolean eventBody = startsLikeEvents(start);
-        boolean partsBody = startsLikeParts(start);
+        boolean eventBody = !jsonSeq && startsLikeEvents(start);
+        boolean partsBody = !jsonSeq && startsLikeParts(start);
         boolean relabelled = false;
         if (!jsonBody && !eventBody && !partsBody && !writerText && !(start.length() < 8 && (jsonLabel || sseLabel))) {
             // a relay may write the upstream's bytes (UTF-8) under the charset the client's Accept named:
@@ -320,6 +330,25 @@ final class UsageSniffer {
             mode = Mode.OFF;
         }
         transcoder = mode == Mode.OFF || writerText ? null : Transcoder.of(charset);
+    }
+
+    /** The record separator (RS, U+001E) that starts each record of a JSON text sequence (RFC 7464). */
+    private static final String RECORD_SEPARATOR = "\u001E";
+    /** The answer is a JSON text sequence: its record separators are white space to the JSON reader. */
+    private boolean jsonSeq;
+
+    /** The bytes with each record separator (0x1E) an LF, copied when there is one; the bytes sent are untouched. */
+    private static byte[] recordsAsLines(byte[] bytes, int off, int len) {
+        byte[] copy = null;
+        for (int i = off; i < off + len; i++) {
+            if (bytes[i] == 0x1E) {
+                if (copy == null) {
+                    copy = java.util.Arrays.copyOfRange(bytes, off, off + len);
+                }
+                copy[i - off] = '\n';
+            }
+        }
+        return copy;
     }
 
     /** Guards against JSON hijacking that servers put before a JSON answer (Spring's {@code )]}', }, Google's). */
@@ -448,7 +477,7 @@ final class UsageSniffer {
         int first = firstVisible(head);
         return head.length >= 2 && (head[0] & 0xFF) == 0x1F && (head[1] & 0xFF) == 0x8B
                 || first < 0 || !(first == '{' || first == '[' || first == 'd' || first == 'e' || first == ':'
-                || first == 'i' || first == 'r');
+                || first == 'i' || first == 'r' || first == 0x1E);
     }
 
     /** The first byte that is not whitespace (a UTF-8 byte order mark skipped), or -1. */
@@ -481,6 +510,11 @@ final class UsageSniffer {
         }
         switch (mode) {
             case JSON -> {
+                byte[] lines = jsonSeq ? recordsAsLines(bytes, off, len) : null;
+                if (lines != null) {
+                    bytes = lines;
+                    off = 0;
+                }
                 if (prefixToSkip != null) {
                     int skipped = skipPrefix(bytes, off, len);
                     off += skipped;
@@ -659,13 +693,13 @@ final class UsageSniffer {
             dataStreamHeader = value != null && !value.isBlank();
             return;
         }
-        Long count;
-        try {
-            count = value == null ? null : Long.parseLong(value.trim());
-        } catch (NumberFormatException e) {
+        if (value == null) {
             return;
         }
-        if (count == null || count < 0) {
+        String digits = value.trim();
+        // a count past 64 bits is the most a long holds, as in a body (JsonDocumentScanner.digits)
+        long count = JsonDocumentScanner.digits(digits.startsWith("+") ? digits.substring(1) : digits);
+        if (count < 0) {
             return;
         }
         if (BEDROCK_INPUT_HEADER.equalsIgnoreCase(name)) {
@@ -997,16 +1031,22 @@ final class UsageSniffer {
         if (gemini == null) {
             gemini = doc.usage("usage_metadata");
         }
-        Map<String, Long> langChain = gemini != null && has(gemini, LANGCHAIN_COUNTS)
-                ? gemini : doc.usage("output.usage_metadata");
-        if (langChain != null && has(langChain, LANGCHAIN_COUNTS)) {
-            // LangChain's message or message chunk (returned whole by a FastAPI route or LangServe's
-            // /invoke under output, streamed by LangServe's /stream, a route relaying astream(), or
-            // LangGraph's messages-tuple): usage_metadata in the Responses API's names, not Gemini's
-            // (whose snake_case running totals stay Gemini's). LangGraph's messages mode sends each
-            // message accumulated so far (messages/partial, messages/complete): a total
-            reported |= langChain(langChain, eventName != null && eventName.startsWith("messages/"), doc.id(),
+        if (gemini != null && has(gemini, LANGCHAIN_COUNTS)) {
+            // LangChain's message or message chunk (returned whole by a FastAPI route, streamed by
+            // LangServe's /stream, a route relaying astream(), or LangGraph's messages-tuple):
+            // usage_metadata in the Responses API's names, not Gemini's (whose snake_case running totals
+            // stay Gemini's). LangGraph's messages mode sends each message accumulated so far
+            // (messages/partial, messages/complete): a total
+            reported |= langChain(gemini, eventName != null && eventName.startsWith("messages/"), doc.id(),
                     "AIMessageChunk".equals(doc.type()));
+            gemini = null;
+        } else if (langServe(doc.messages())) {
+            // the messages LangServe's output holds (/invoke's one, /batch's list, a RunnableParallel's
+            // map), each a model call's whole result, found only in objects shaped as a message
+            // (JsonDocumentScanner.LANGSERVE_OUTPUT): their calls add up
+            for (Map<String, Long> message : doc.messages()) {
+                reported |= langChain(message, false, doc.id(), false);
+            }
             gemini = null;
         } else {
             withoutUsage(doc.id());
@@ -1087,6 +1127,11 @@ final class UsageSniffer {
 
     /** LangChain's {@code usage_metadata} counters: its {@code UsageMetadata} type, in the Responses API's names. */
     private static final String[] LANGCHAIN_COUNTS = {"input_tokens", "output_tokens", "total_tokens"};
+
+    /** Whether any of LangServe's output messages ({@link JsonDocumentScanner.Document#messages}) counts tokens. */
+    private static boolean langServe(java.util.List<Map<String, Long>> messages) {
+        return messages.stream().anyMatch(m -> has(m, LANGCHAIN_COUNTS));
+    }
 
     /**
      * A LangChain {@code usage_metadata}; whether it reported usage. On a message chunk it is a delta

@@ -71,6 +71,24 @@ class OutputBudgetFitTest {
     }
 
     @Test
+    void theSettingsOfATopLevelInputObjectAreLoweredAsTheEstimatorReadsThem() {
+        // a RunPod worker's input.sampling_params is the request's own; a budget nested deeper
+        // (input.openai_input) is the estimator's alone and stays, so the body is refused above the cap
+        String body = "{\"input\":{\"max_tokens\":900,\"sampling_params\":{\"max_tokens\":8000,\"n\":2},"
+                + "\"openai_input\":{\"max_tokens\":30000}},\"sampling_params\":{\"max_tokens\":700}}";
+        assertEquals("{\"input\":{\"max_tokens\":100,\"sampling_params\":{\"max_tokens\":100,\"n\":2},"
+                + "\"openai_input\":{\"max_tokens\":30000}},\"sampling_params\":{\"max_tokens\":100}}", fit(body, 100));
+        assertNull(OutputBudgetFit.locate("{\"input\":{\"sampling_params\":{\"max_tokens\":8},\"sampling_params\":{}}}"
+                .getBytes(StandardCharsets.UTF_8)), "a settings object named twice in it");
+        assertNull(OutputBudgetFit.locate("{\"input\":{\"options\":null,\"max_tokens\":8}}".getBytes(StandardCharsets.UTF_8)));
+        // only the top-level input is the request's level
+        assertEquals("{\"parameters\":{\"options\":{\"max_tokens\":8000}}}",
+                fit("{\"parameters\":{\"options\":{\"max_tokens\":8000}}}", 100));
+        // what only Gson reads is estimated from the JSON written of it: not spliced
+        assertNull(OutputBudgetFit.locate("{max_tokens: 8000, model: gpt-4o}".getBytes(StandardCharsets.UTF_8)));
+    }
+
+    @Test
     void aThousandDigitBudgetIsLoweredWithoutConvertingIt() {
         String digits = "9".repeat(1_000);
         String body = "{\"max_tokens\":" + digits + ",\"prompt\":\"x\"}";

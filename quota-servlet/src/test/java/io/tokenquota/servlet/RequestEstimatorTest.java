@@ -573,4 +573,54 @@ final class RequestEstimatorTest {
                 .subjectResolver(r -> "x").estimator(CharSequence::length).defaultOutputBudget(50).mediaItemTokens(0).build();
         assertEquals(2 + 50, noMedia.estimateOf(images, java.util.List.of(StandardCharsets.UTF_8), false, "/ai/chat", none));
     }
+
+    @Test
+    void aTopLevelInputObjectHoldsTheRequestsOwnSettings() {
+        // a RunPod vLLM worker: input.sampling_params is the request's, as a top-level one would be
+        RequestEstimator.Estimate e = estimate("""
+                {"input":{"messages":[{"role":"user","content":"abc"}],
+                  "sampling_params":{"max_tokens":8000,"n":2,"temperature":0.8}}}""");
+        assertEquals(8000, e.outputBudget());
+        assertEquals(2, e.completions());
+        assertTrue(e.inputTokens() >= 3, "its text still counts");
+        // a budget nested deeper in it is held as any nested budget (refused above the cap: not rewritten)
+        assertEquals(30000, estimate("""
+                {"input":{"openai_route":"/v1/chat/completions","openai_input":{"messages":[],"max_tokens":30000}}}""")
+                .outputBudget());
+        // its conversation and text stay what was said, never settings
+        assertEquals(-1, estimate("""
+                {"input":{"messages":[{"role":"user","content":{"max_tokens":9000}}],"prompt":{"max_tokens":9000}}}""")
+                .outputBudget());
+        // a null settings object in it leaves the endpoint its default, as at the top level
+        assertTrue(estimate("{\"input\":{\"sampling_params\":null,\"max_tokens\":10}}").orDefault());
+    }
+
+    @Test
+    void aCompletionCountBesideANestedBudgetMultipliesItsRequest() {
+        RequestEstimator.Estimate azure = estimate("""
+                {"input_data":{"input_string":["a"],"parameters":{"max_new_tokens":4000,"num_return_sequences":"4"}}}""");
+        assertEquals(4000, azure.outputBudget());
+        assertEquals(4, azure.completions());
+        assertEquals(1, estimate("{\"app\":{\"n\":5}}").completions(), "alone, a count asks for nothing");
+        assertEquals(3, estimate("""
+                {"dataframe_records":[{"prompt":"a","max_tokens":10,"n":2},{"prompt":"b","max_tokens":20}]}""")
+                .completions(), "each record, times its own n");
+    }
+
+    @Test
+    void aBodyOnlyGsonReadsIsReadAsGsonReadsIt() {
+        // a curl body whose quotes the shell stripped, a Ruby Hash#to_s, ; separators, Gson's )]}' prefix
+        assertEquals(8000, estimate("{model: gpt-4o, messages: [{role: user, content: hello}], max_tokens: 8000}")
+                .outputBudget());
+        assertEquals(8000, estimate("{\"model\" => \"gpt-4o\", \"max_tokens\" => 8000, \"n\" => 2}").outputBudget());
+        assertEquals(2, estimate("{\"model\" = \"gpt-4o\"; \"max_tokens\" = 8000; \"n\" = 2}").completions());
+        assertEquals(8000, estimate(")]}'\n{max_tokens: 8000, prompt: hi}").outputBudget());
+        assertEquals(8000, estimate("{max_tokens: 08000, prompt: hi}").outputBudget(), "Gson's nextInt reads 08000");
+        RequestEstimator.Estimate twice = estimate("{max_tokens: 10, max_tokens: null, prompt: hi}");
+        assertTrue(twice.orDefault(), "a repeated name is kept: the endpoint's own default stands too");
+        assertTrue(estimate("{model: gpt-4o, prompt: \"" + "x".repeat(40) + "\"}").inputTokens() >= 40,
+                "at least the body's own characters");
+        assertNull(estimate("hello => world"), "plain text stays text");
+        assertNull(estimate("{max_tokens: 8000, prompt: two words}"), "what Gson refuses too");
+    }
 }

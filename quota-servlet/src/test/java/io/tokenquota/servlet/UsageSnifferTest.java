@@ -470,4 +470,74 @@ final class UsageSnifferTest {
         assertFalse(sniffer("text/event-stream", "event: ping\ndata: {\"type\": \"message\"}\n\n"
                 + "event: error\ndata: " + error + "\n\n").errorOnly(), "named ping, typed otherwise: an answer");
     }
+
+    @Test
+    void aCountPast64BitsIsTheLargestCountNotNone() {
+        // 2^64 - 1 as a number, a float and digits: past what a long holds, read as Long.MAX_VALUE,
+        // which settlement charges as the ledger's largest amount (10^15), never the estimate
+        assertEquals(Long.MAX_VALUE, sniffWithHead("application/json",
+                "{\"usage\":{\"total_tokens\":18446744073709551615}}"));
+        assertEquals(Long.MAX_VALUE, sniffWithHead("application/json",
+                "{\"usage\":{\"prompt_tokens\":1e30,\"completion_tokens\":5}}"));
+        assertEquals(Long.MAX_VALUE, sniffWithHead("application/json",
+                "{\"usage\":{\"total_tokens\":\"18446744073709551615\"}}"));
+        assertEquals(Long.MAX_VALUE, sniffWithHead("application/json",
+                "{\"usage\":{\"total_tokens\":\"9223372036854775808\"}}"));
+        assertEquals(42L, sniffWithHead("application/json",
+                "{\"usage\":{\"total_tokens\":\"000000000000000000000042\"}}"), "leading zeros are no size");
+        assertNull(sniffWithHead("application/json", "{\"usage\":{\"total_tokens\":-18446744073709551615}}"),
+                "a negative count is none");
+        assertEquals(io.tokenquota.Limits.MAX_TOKENS, Settlement.decide(null, Long.MAX_VALUE, false, Settlement.End.RETURNED, 200,
+                false, true, false, false, false, true, 1_000).tokens());
+        UsageSniffer headers = new UsageSniffer();
+        headers.header(UsageSniffer.BEDROCK_INPUT_HEADER, "18446744073709551615");
+        headers.header(UsageSniffer.BEDROCK_OUTPUT_HEADER, "7");
+        assertEquals(Long.MAX_VALUE, headers.usage());
+    }
+
+    @Test
+    void aJsonTextSequenceIsReadRecordByRecord() {
+        // RFC 7464 (application/json-seq): each record is RS, a JSON text, LF
+        String seq = "\u001E{\"id\":\"a\",\"choices\":[{\"delta\":{\"content\":\"hi\"}}]}\n"
+                + "\u001E{\"id\":\"a\",\"choices\":[],\"usage\":{\"total_tokens\":812}}\n";
+        UsageSniffer s = sniffer("application/json-seq", seq, true);
+        assertEquals(812L, s.usage());
+        assertFalse(s.provisional(), "the label names JSON");
+        for (int piece = 1; piece <= 7; piece++) {
+            UsageSniffer chunked = new UsageSniffer();
+            byte[] bytes = seq.getBytes(StandardCharsets.UTF_8);
+            chunked.begin("application/json-seq", null, java.util.Arrays.copyOf(bytes, piece));
+            for (int i = 0; i < bytes.length; i += piece) {
+                chunked.feed(bytes, i, Math.min(piece, bytes.length - i));
+            }
+            chunked.finish();
+            assertEquals(812L, chunked.usage(), "in pieces of " + piece);
+        }
+        byte[] sent = seq.getBytes(StandardCharsets.UTF_8);
+        byte[] copy = sent.clone();
+        sniffer("application/json-seq", seq, true);
+        assertTrue(java.util.Arrays.equals(copy, sent), "the bytes sent are not touched");
+    }
+
+    @Test
+    void langServeOutputMessagesAddUpAndOnlyMessagesCount() {
+        String message = "{\"content\":\"x\",\"type\":\"ai\",\"id\":\"run-%s-0\",\"usage_metadata\":%s}";
+        // /batch: a list of messages
+        assertEquals(9_000L, sniffWithHead("application/json", "{\"output\":[" + message.formatted("a", lcUsage(1500, 1500))
+                + "," + message.formatted("b", lcUsage(1500, 1500)) + "," + message.formatted("c", lcUsage(1500, 1500))
+                + "],\"metadata\":{\"run_ids\":[\"a\",\"b\",\"c\"]}}"));
+        // a RunnableParallel: a map of them; the usage may come before the type
+        assertEquals(5_500L, sniffWithHead("application/json", "{\"output\":{\"story\":"
+                + message.formatted("s", lcUsage(1500, 1500)) + ",\"poem\":{\"usage_metadata\":" + lcUsage(1500, 1000)
+                + ",\"type\":\"AIMessage\",\"content\":[{\"type\":\"text\",\"text\":\"x\"}]}}}"));
+        // the model's own JSON (a JsonOutputParser chain): no message, no usage
+        assertNull(sniffWithHead("application/json", "{\"output\":{\"summary\":\"x\",\"usage_metadata\":"
+                + lcUsage(0, 1) + "},\"metadata\":{}}"));
+        assertNull(sniffWithHead("application/json", "{\"output\":[{\"type\":\"human\",\"content\":\"x\","
+                + "\"usage_metadata\":" + lcUsage(0, 1) + "}]}"), "a message of another type");
+        assertNull(sniffWithHead("application/json", "{\"output\":{\"type\":\"ai\",\"usage_metadata\":"
+                + lcUsage(0, 1) + "}}"), "no content field");
+        assertNull(sniffWithHead("application/json", "{\"output\":{\"a\":{\"b\":" + message.formatted("d", lcUsage(0, 1))
+                + "}}}"), "deeper than a value of the output");
+    }
 }
