@@ -101,6 +101,8 @@ public final class InMemoryQuotaStore implements QuotaStore {
         String endpoint = request.endpoint();
         Duration holdTtl = request.ttl() == null ? policy.holdTtl() : request.ttl();
         Validation.holdWithoutUsage(request);
+        // drawn before the lock: the secure random source is the slowest step, and has its own lock
+        String id = UUID.randomUUID().toString();
         return write(tx -> {
             Account[] both = tx.memberAccounts(subject);
             Account account = both[0];
@@ -124,7 +126,7 @@ public final class InMemoryQuotaStore implements QuotaStore {
             tx.touch(account);
             account.setReserved(reserved);
             account.updatedAt = tx.now;
-            Hold hold = newHold(tx, subject, account.month, tokens, idempotencyKey, endpoint, false,
+            Hold hold = newHold(tx, id, subject, account.month, tokens, idempotencyKey, endpoint, false,
                     team == null ? null : team.subject);
             hold.expiresAt = tx.now.plus(holdTtl);
             logHold(tx, hold, EventKind.RESERVED, tokens, 0);
@@ -210,6 +212,7 @@ public final class InMemoryQuotaStore implements QuotaStore {
         long tokens = request.tokens();
         String idempotencyKey = request.idempotencyKey();
         String endpoint = request.endpoint();
+        String id = UUID.randomUUID().toString();
         return write(tx -> {
             // A one-step consume is a reserve followed by a commit, so stale holds are returned first
             // exactly as reserve does; otherwise an abandoned hold could block a consume that fits.
@@ -234,7 +237,7 @@ public final class InMemoryQuotaStore implements QuotaStore {
             tx.touch(account);
             account.setUsed(used);
             account.updatedAt = tx.now;
-            Hold hold = newHold(tx, subject, account.month, tokens, idempotencyKey, endpoint, true,
+            Hold hold = newHold(tx, id, subject, account.month, tokens, idempotencyKey, endpoint, true,
                     team == null ? null : team.subject);
             hold.expiresAt = tx.now;
             hold.state = ReservationState.COMMITTED;
@@ -754,9 +757,9 @@ public final class InMemoryQuotaStore implements QuotaStore {
         return keys == null ? null : keys.get(key);
     }
 
-    private Hold newHold(Tx tx, String subject, YearMonth month, long tokens, String key, String endpoint, boolean consume,
-                         String team) {
-        Hold hold = new Hold(UUID.randomUUID().toString(), subject, month, tokens, key, endpoint, tx.now, consume, team);
+    private Hold newHold(Tx tx, String id, String subject, YearMonth month, long tokens, String key, String endpoint,
+                         boolean consume, String team) {
+        Hold hold = new Hold(id, subject, month, tokens, key, endpoint, tx.now, consume, team);
         holds.put(hold.id, hold);
         if (!consume) {
             openHolds.computeIfAbsent(subject, s -> new ArrayList<>()).add(hold);

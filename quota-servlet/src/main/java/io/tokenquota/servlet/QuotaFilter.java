@@ -1343,6 +1343,45 @@ public final class QuotaFilter implements Filter {
      * container may spell it differently from the URI; one the URI does not hold removes nothing.
      */
     static String rawPath(String requestUri, String contextPath) {
+        String context = contextPath == null ? "" : contextPath;
+        if (isCanonical(requestUri) && isCanonical(context) && requestUri.startsWith(context)
+                && (requestUri.length() == context.length() || requestUri.charAt(context.length()) == '/')) {
+            // nearly every request: nothing to decode, drop or resolve, so the segments are the URI's own
+            int end = requestUri.length();
+            while (end > context.length() && requestUri.charAt(end - 1) == '/') {
+                end--;
+            }
+            return end == context.length() ? "/" : requestUri.substring(context.length(), end);
+        }
+        return segmentedPath(requestUri, context);
+    }
+
+    /**
+     * Whether a raw path is already what {@link #segmentedPath} would make of it: empty, or {@code /}
+     * followed by segments without escapes, path parameters, empty or dot segments (a trailing
+     * {@code /} aside).
+     */
+    private static boolean isCanonical(String path) {
+        if (path.isEmpty()) {
+            return true;
+        }
+        if (path.charAt(0) != '/') {
+            return false;
+        }
+        for (int i = 0; i < path.length(); i++) {
+            char c = path.charAt(i);
+            if (c == '%' || c == ';') {
+                return false;
+            }
+            if (c == '/' && i + 1 < path.length() && (path.charAt(i + 1) == '/' || path.charAt(i + 1) == '.')) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** {@link #rawPath} the long way, segment by segment: for any URI. */
+    static String segmentedPath(String requestUri, String contextPath) {
         List<String> segments = segments(requestUri);
         List<String> context = segments(contextPath == null ? "" : contextPath);
         context = resolved(context, context.size());

@@ -69,7 +69,7 @@ final class TrustedHeaderResolver implements SubjectResolver {
         while (container instanceof ServletRequestWrapper wrapper) {
             container = wrapper.getRequest();
         }
-        InetAddress peer = literal(container.getRemoteAddr());
+        InetAddress peer = peerOf(container.getRemoteAddr());
         boolean rewritten = Boolean.TRUE.equals(container.getAttribute(TOMCAT_FORWARDED))
                 || (peer != null && container instanceof HttpServletRequest http && mayBeForwarded(http, peer));
         if (rewritten) {
@@ -116,6 +116,8 @@ final class TrustedHeaderResolver implements SubjectResolver {
     static final List<String> CLIENT_ADDRESS_HEADERS = List.of("X-Forwarded-For", "X-Real-IP", "CF-Connecting-IP",
             "True-Client-IP", "X-Client-IP", "X-Cluster-Client-IP", "Fastly-Client-IP", "X-Original-Forwarded-For",
             "Client-IP");
+    private static final java.util.Set<String> CLIENT_ADDRESS_NAMES = CLIENT_ADDRESS_HEADERS.stream()
+            .map(name -> name.toLowerCase(java.util.Locale.ROOT)).collect(java.util.stream.Collectors.toUnmodifiableSet());
     /** Headers that name this server, not the client: the peer's address in them says nothing. */
     private static final java.util.Set<String> SERVER_NAMING = java.util.Set.of("host", "origin", "referer",
             "x-forwarded-host", "x-forwarded-server");
@@ -131,21 +133,31 @@ final class TrustedHeaderResolver implements SubjectResolver {
      * and obfuscated identifiers ({@code _hidden}) name no address and cannot be the peer.
      */
     static boolean mayBeForwarded(HttpServletRequest request, InetAddress peer) {
-        for (String name : CLIENT_ADDRESS_HEADERS) {
-            if (listed(request.getHeaders(name), peer, false)) {
-                return true;
-            }
-        }
-        if (listed(request.getHeaders("Forwarded"), peer, true)) {
-            return true;
-        }
         Enumeration<String> names = request.getHeaderNames();
-        while (names != null && names.hasMoreElements()) {
+        if (names == null) {
+            // a container that hides the names may still answer for the headers it reads itself
+            for (String name : CLIENT_ADDRESS_HEADERS) {
+                if (listed(request.getHeaders(name), peer, false)) {
+                    return true;
+                }
+            }
+            return listed(request.getHeaders("Forwarded"), peer, true);
+        }
+        // one pass over the names the request has, rather than a lookup per header a proxy might use
+        while (names.hasMoreElements()) {
             String name = names.nextElement();
-            if (name != null && !SERVER_NAMING.contains(name.toLowerCase(java.util.Locale.ROOT))
-                    && !"forwarded".equalsIgnoreCase(name)
-                    && CLIENT_ADDRESS_HEADERS.stream().noneMatch(name::equalsIgnoreCase)
-                    && namesPeer(request.getHeaders(name), peer)) {
+            if (name == null) {
+                continue;
+            }
+            String lower = name.toLowerCase(java.util.Locale.ROOT);
+            if (SERVER_NAMING.contains(lower)) {
+                continue;
+            }
+            boolean rfc7239 = lower.equals("forwarded");
+            boolean found = rfc7239 || CLIENT_ADDRESS_NAMES.contains(lower)
+                    ? listed(request.getHeaders(name), peer, rfc7239)
+                    : namesPeer(request.getHeaders(name), peer);
+            if (found) {
                 return true;
             }
         }
@@ -156,7 +168,8 @@ final class TrustedHeaderResolver implements SubjectResolver {
     private static boolean namesPeer(Enumeration<String> headers, InetAddress peer) {
         while (headers != null && headers.hasMoreElements()) {
             String header = headers.nextElement();
-            if (header == null) {
+            if (header == null || (header.indexOf('.') < 0 && header.indexOf(':') < 0)) {
+                // an IP literal has a dot or a colon: most headers are skipped without splitting them
                 continue;
             }
             for (String element : header.split(",")) {
@@ -254,6 +267,24 @@ final class TrustedHeaderResolver implements SubjectResolver {
             return value.substring(0, colon);
         }
         return value;
+    }
+
+    /** The last peer address read, with its text: behind one proxy, every request comes from it. */
+    private volatile Peer lastPeer;
+
+    private record Peer(String text, InetAddress address) {
+    }
+
+    private InetAddress peerOf(String remoteAddr) {
+        Peer last = lastPeer;
+        if (last != null && last.text.equals(remoteAddr)) {
+            return last.address;
+        }
+        InetAddress address = literal(remoteAddr);
+        if (address != null) {
+            lastPeer = new Peer(remoteAddr, address);
+        }
+        return address;
     }
 
     /** Parses an IP literal without ever resolving a host name; {@code null} if it is not one. */

@@ -10,6 +10,11 @@ import jakarta.servlet.RequestDispatcher;
 import jakarta.servlet.http.HttpServletRequest;
 import java.lang.reflect.Proxy;
 import java.util.Map;
+import net.jqwik.api.Arbitraries;
+import net.jqwik.api.Arbitrary;
+import net.jqwik.api.ForAll;
+import net.jqwik.api.Property;
+import net.jqwik.api.Provide;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -94,5 +99,23 @@ final class ProtectedPathSegmentsTest {
                     case "getAttribute" -> attributes.get((String) args[0]);
                     default -> throw new UnsupportedOperationException(method.getName());
                 });
+    }
+
+    /** The short way for plain URIs reads every URI exactly as the segment-by-segment way does. */
+    @Property(tries = 3000)
+    void theShortWayAgreesWithTheSegments(@ForAll("uris") String uri, @ForAll("contexts") String context) {
+        assertEquals(QuotaFilter.segmentedPath(uri, context), QuotaFilter.rawPath(uri, context),
+                () -> "uri " + uri + " under context " + context);
+    }
+
+    @Provide
+    Arbitrary<String> uris() {
+        return Arbitraries.of("/", "/", "/", "a", "ap", "p", ".", "..", "%2e", "%2F", ";x", "%", "é", "ai", "app")
+                .list().ofMaxSize(10).map(parts -> String.join("", parts));
+    }
+
+    @Provide
+    Arbitrary<String> contexts() {
+        return Arbitraries.of("", "", "/app", "/ap", "/a", "/app/", "/ap%70", "/./app", "/app;v=1", "/", "/a/..");
     }
 }
