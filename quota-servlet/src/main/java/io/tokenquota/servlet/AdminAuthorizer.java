@@ -25,23 +25,36 @@ public interface AdminAuthorizer {
     /**
      * Allows requests carrying {@code Authorization: Bearer <token>}. The comparison takes the same
      * time whatever the presented value (both sides are hashed, then compared in constant time), so
-     * the token cannot be guessed byte by byte from response times.
+     * the token cannot be guessed byte by byte from response times. The configured token is trimmed
+     * as the presented one is ({@link String#trim()}): a token read from a secret file usually ends
+     * with a newline, which no {@code Authorization} header can carry, so kept as given it would never
+     * match.
      *
-     * @throws IllegalArgumentException for a token shorter than 16 characters
+     * @throws IllegalArgumentException for a token that is blank, or shorter than 16 characters, once trimmed
      */
     static AdminAuthorizer bearerToken(String token) {
         Objects.requireNonNull(token, "token");
-        if (token.length() < 16) {
-            throw new IllegalArgumentException("admin bearer token must have at least 16 characters");
+        String configured = credential(token);
+        if (configured.isEmpty()) {
+            throw new IllegalArgumentException("admin bearer token is blank (only whitespace or control characters)");
         }
-        byte[] expected = sha256(token);
+        if (configured.length() < 16) {
+            throw new IllegalArgumentException("admin bearer token must have at least 16 characters"
+                    + " (leading and trailing whitespace not counted)");
+        }
+        byte[] expected = sha256(configured);
         return request -> {
             String header = request.getHeader("Authorization");
             if (header == null || header.length() < 7 || !header.regionMatches(true, 0, "Bearer ", 0, 7)) {
                 return false;
             }
-            return MessageDigest.isEqual(expected, sha256(header.substring(7).trim()));
+            return MessageDigest.isEqual(expected, sha256(credential(header.substring(7))));
         };
+    }
+
+    /** A bearer token as compared, configured or presented: without the whitespace around it. */
+    private static String credential(String token) {
+        return token.trim();
     }
 
     private static byte[] sha256(String value) {

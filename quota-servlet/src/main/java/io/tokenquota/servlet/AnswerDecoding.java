@@ -51,15 +51,33 @@ abstract class AnswerDecoding {
     /**
      * Inflates gzip (each member's header and trailer skipped, RFC 1952: an endpoint may compress each
      * event as a member of its own) or deflate, zlib-wrapped as RFC 9110 says or raw as some servers
-     * send it, chunk by chunk.
+     * send it, chunk by chunk. A gzip member's header is passed over as it streams: its fixed ten bytes
+     * are kept, its optional file name, comment and extra field (of any length, the endpoint's or its
+     * client's to choose) are skipped byte by byte and never kept, so the memory a request holds does
+     * not depend on what the header carries.
      */
     private static final class Inflating extends AnswerDecoding {
+        // RFC 1952 2.3.1: the header's optional parts, in the order they follow the fixed part
+        private static final int FHCRC = 2;
+        private static final int FEXTRA = 4;
+        private static final int FNAME = 8;
+        private static final int FCOMMENT = 16;
+
         private final Sink sink;
         private final boolean gzip;
-        /** {@code null} while a gzip member's header (or deflate's first bytes) are gathered. */
+        /** {@code null} while a gzip member's header (or deflate's first bytes) are passed over. */
         private Inflater inflater;
         private final byte[] out = new byte[8192];
-        private final ByteArrayOutputStream pending = new ByteArrayOutputStream();
+        /** A gzip member's fixed header (10 bytes), or deflate's first two, as far as they came. */
+        private final byte[] head = new byte[10];
+        private int headLength;
+        /** The optional header parts of the current gzip member still to pass over. */
+        private int optional;
+        /** FEXTRA's length bytes read so far, and the length they make. */
+        private int extraLengthBytes;
+        private int extraLength;
+        /** Header bytes (the extra field's, the header CRC) still to pass over. */
+        private int skip;
         /** Bytes of a gzip member's trailer (CRC and size) still to pass over. */
         private int trailerLeft;
         private boolean failed;
@@ -71,34 +89,86 @@ abstract class AnswerDecoding {
 
         @Override
         void feed(byte[] bytes, int off, int len) {
-            while (len > 0 && !failed) {
+            int end = off + len;
+            while (off < end && !failed) {
                 if (trailerLeft > 0) {
-                    int n = Math.min(trailerLeft, len);
+                    int n = Math.min(trailerLeft, end - off);
                     trailerLeft -= n;
                     off += n;
-                    len -= n;
-                    continue;
+                } else if (inflater != null) {
+                    off += inflate(bytes, off, end - off);
+                } else if (gzip) {
+                    off = gzipHeader(bytes, off, end);
+                } else {
+                    off = deflateStart(bytes, off, end);
                 }
-                if (inflater == null) {
-                    pending.write(bytes, off, len);
-                    len = 0;
-                    byte[] all = pending.toByteArray();
-                    int start = gzip ? gzipHeaderLength(all) : (all.length >= 2 ? 0 : -1);
-                    if (start < 0) {
-                        return;
-                    }
-                    pending.reset();
-                    // gzip's deflate data is raw; a deflate answer is raw unless it starts with a zlib header
-                    inflater = new Inflater(gzip || !zlibHeader(all));
-                    bytes = all;
-                    off = start;
-                    len = all.length - start;
-                    continue;
-                }
-                int consumed = inflate(bytes, off, len);
-                off += consumed;
-                len -= consumed;
             }
+        }
+
+        /** Passes over gzip header bytes from {@code off}; where it stopped (the inflater is set once the header ended). */
+        private int gzipHeader(byte[] b, int off, int end) {
+            if (headLength < 10) {
+                int n = Math.min(10 - headLength, end - off);
+                System.arraycopy(b, off, head, headLength, n);
+                headLength += n;
+                if (headLength == 10) {
+                    if ((head[0] & 0xFF) != 0x1F || (head[1] & 0xFF) != 0x8B || head[2] != 8) {
+                        failed = true;
+                        return end;
+                    }
+                    optional = head[3] & (FHCRC | FEXTRA | FNAME | FCOMMENT);
+                    extraLengthBytes = 0;
+                    extraLength = 0;
+                    skip = 0;
+                }
+                return off + n;
+            }
+            if (skip > 0) {
+                int n = Math.min(skip, end - off);
+                skip -= n;
+                return off + n;
+            }
+            if ((optional & FEXTRA) != 0) {
+                // a two-byte little-endian length, then that many bytes
+                extraLength |= (b[off] & 0xFF) << (8 * extraLengthBytes);
+                if (++extraLengthBytes == 2) {
+                    optional &= ~FEXTRA;
+                    skip = extraLength;
+                }
+                return off + 1;
+            }
+            if ((optional & (FNAME | FCOMMENT)) != 0) {
+                // zero-terminated: the name before the comment
+                for (int i = off; i < end; i++) {
+                    if (b[i] == 0) {
+                        optional &= (optional & FNAME) != 0 ? ~FNAME : ~FCOMMENT;
+                        return i + 1;
+                    }
+                }
+                return end;
+            }
+            if ((optional & FHCRC) != 0) {
+                optional &= ~FHCRC;
+                skip = 2;
+                return off;
+            }
+            // the header ended: gzip's deflate data is raw
+            headLength = 0;
+            inflater = new Inflater(true);
+            return off;
+        }
+
+        /** Gathers deflate's first two bytes, which tell zlib-wrapped from raw, and inflates from them on. */
+        private int deflateStart(byte[] b, int off, int end) {
+            int n = Math.min(2 - headLength, end - off);
+            System.arraycopy(b, off, head, headLength, n);
+            headLength += n;
+            if (headLength == 2) {
+                // a deflate answer is raw unless it starts with a zlib header
+                inflater = new Inflater(!zlibHeader(head));
+                inflate(head, 0, 2);
+            }
+            return off + n;
         }
 
         /** Inflates what it can of the input; how many bytes it took (fewer when the stream or member ended). */
@@ -140,43 +210,6 @@ abstract class AnswerDecoding {
             int cmf = b[0] & 0xFF;
             int flg = b[1] & 0xFF;
             return (cmf & 0x0F) == 8 && (cmf * 256 + flg) % 31 == 0;
-        }
-
-        /** The gzip header's length once all of it is in {@code b}; -1 before; a broken one fails the decoding. */
-        private int gzipHeaderLength(byte[] b) {
-            if (b.length < 10) {
-                return -1;
-            }
-            if ((b[0] & 0xFF) != 0x1F || (b[1] & 0xFF) != 0x8B || b[2] != 8) {
-                failed = true;
-                return -1;
-            }
-            int flags = b[3] & 0xFF;
-            int at = 10;
-            if ((flags & 4) != 0) {
-                // FEXTRA: a length, then that many bytes
-                if (b.length < at + 2) {
-                    return -1;
-                }
-                at += 2 + ((b[at] & 0xFF) | (b[at + 1] & 0xFF) << 8);
-            }
-            for (int flag : new int[] {8, 16}) {
-                // FNAME, FCOMMENT: zero-terminated
-                if ((flags & flag) != 0) {
-                    while (at < b.length && b[at] != 0) {
-                        at++;
-                    }
-                    if (at >= b.length) {
-                        return -1;
-                    }
-                    at++;
-                }
-            }
-            if ((flags & 2) != 0) {
-                // FHCRC
-                at += 2;
-            }
-            return at <= b.length ? at : -1;
         }
     }
 

@@ -22,7 +22,38 @@ final class BodyText {
     /** A byte-by-byte reading is text when at most one character in this many is a C0 control character. */
     private static final int MAX_BYTE_CONTROL_SHARE = 64;
 
+    /**
+     * The most distinct charsets a body (or a multipart field) is read in. Each is one more reading of
+     * the whole body, decoded and estimated, so a label listing every charset the JVM knows (173) would
+     * multiply a call's work by that many; past this, only the readings a server can pick are kept.
+     */
+    static final int MAX_CHARSETS = 4;
+
     private BodyText() {
+    }
+
+    /**
+     * The charsets a body is read in, each once: the container's, then those its labels name in order
+     * ({@link #labelled}, a part's label, {@code _charset_}), at most {@link #MAX_CHARSETS}. A request
+     * naming more is read in the container's charset and in the first and the last the labels name:
+     * servers pick one of those (Jetty and Tomcat the first {@code charset}, Spring the last), never one
+     * in between, so the work of an estimate stays bounded whatever the label lists.
+     */
+    static List<Charset> readings(Charset container, List<Charset> labelled) {
+        List<Charset> charsets = new ArrayList<>(Math.min(labelled.size() + 1, MAX_CHARSETS));
+        charsets.add(container);
+        labelled.stream().filter(c -> !charsets.contains(c)).forEach(charsets::add);
+        if (charsets.size() <= MAX_CHARSETS) {
+            return charsets;
+        }
+        List<Charset> bounded = new ArrayList<>(3);
+        bounded.add(container);
+        for (Charset c : List.of(labelled.get(0), labelled.get(labelled.size() - 1))) {
+            if (!bounded.contains(c)) {
+                bounded.add(c);
+            }
+        }
+        return bounded;
     }
 
     /**

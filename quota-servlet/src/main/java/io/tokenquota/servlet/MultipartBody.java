@@ -136,11 +136,11 @@ record MultipartBody(CharSequence text, Map<String, List<String>> fields, Map<St
             // the request's charset (Tomcat's), the part's own and, for a field, the form's (Jetty's): each
             // reading a value. _charset_ names the charset the browser encoded the form's fields in; a
             // file's bytes are sent as they are on disk and no container decodes them in it
-            List<Charset> charsets = new ArrayList<>(List.of(charset));
-            part.labelled().stream().filter(c -> !charsets.contains(c)).forEach(charsets::add);
+            List<Charset> named = new ArrayList<>(part.labelled());
             if (part.field()) {
-                formCharsets.stream().filter(c -> !charsets.contains(c)).forEach(charsets::add);
+                named.addAll(formCharsets);
             }
+            List<Charset> charsets = BodyText.readings(charset, named);
             List<String> readings = new ArrayList<>();
             String costliest = null;
             long most = -1;

@@ -338,8 +338,7 @@ public final class QuotaApiServlet extends HttpServlet {
                 message = "Payment recorded as pending";
             }
             case COMPLETED -> {
-                recordedOrNew(purchaseRequest);
-                purchase = store.complete(tx);
+                purchase = completed(purchaseRequest);
                 message = "Tokens credited";
             }
             case FAILED -> {
@@ -367,6 +366,33 @@ public final class QuotaApiServlet extends HttpServlet {
             Json.quota(g, account);
             g.writeEndObject();
         });
+    }
+
+    /**
+     * Completes a purchase its provider reports captured. One it never saw is recorded and credited in
+     * one step ({@code grant}, one transaction in every store), so a credit the ledger refuses
+     * ({@code MAX_QUOTA_EXCEEDED}) leaves no purchase behind: recording it pending first would, and the
+     * refused callback would have changed the ledger. One recorded before (pending) is completed, as
+     * {@link #recordedOrNew} accepts it: the user and the tokens must match.
+     */
+    private Purchase completed(PurchaseRequest request) {
+        String tx = request.transactionId();
+        if (store.purchase(tx).isEmpty()) {
+            try {
+                Purchase granted = store.grant(request);
+                if (granted.status() == PurchaseStatus.COMPLETED) {
+                    return granted;
+                }
+                // an equal pending (or failed) record of another callback came first: completed below
+            } catch (QuotaException e) {
+                if (e.code() != ErrorCode.IDEMPOTENCY_CONFLICT) {
+                    throw e;
+                }
+                // another callback of this purchase recorded it first, with other details: completed below
+            }
+        }
+        recordedOrNew(request);
+        return store.complete(tx);
     }
 
     /**

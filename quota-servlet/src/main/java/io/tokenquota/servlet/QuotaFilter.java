@@ -48,8 +48,9 @@ import org.slf4j.LoggerFactory;
  * <p>For a request whose path ({@code servletPath + pathInfo}, decoded and normalised by the
  * container, so {@code %2e%2e} tricks cannot skip it) or whose raw path (the request URI less the
  * context path, path parameters removed, percent-decoded, dot segments kept, as frameworks that route on
- * the URI read it) lies under a protected prefix, on path-segment boundaries
- * ({@code /api/ai} covers {@code /api/ai} and {@code /api/ai/chat}, not {@code /api/ai-admin}):
+ * the URI read it) lies under a protected prefix, on path-segment boundaries and ignoring case
+ * ({@code /api/ai} covers {@code /api/ai}, {@code /api/ai/chat} and {@code /API/ai/chat}, not
+ * {@code /api/ai-admin}):
  * <ol>
  *   <li>the {@link SubjectResolver} names the subject; none: 401 problem+json; an unknown request
  *       charset: 415;</li>
@@ -330,8 +331,7 @@ public final class QuotaFilter implements Filter {
             return;
         }
         // the container's charset, and any other its Content-Type names that an endpoint may read it in
-        List<Charset> labels = new ArrayList<>(List.of(charset));
-        BodyText.labelled(request.getContentType()).stream().filter(c -> !labels.contains(c)).forEach(labels::add);
+        List<Charset> labels = BodyText.readings(charset, BodyText.labelled(request.getContentType()));
         // per-prefix settings follow the request's path: the longest configured prefix covering it wins,
         // also one under the protected prefix that matched ("/ai/chat/" under "/ai/")
         long limit = longestPrefix(maxBodies, path, maxBodyBytes);
@@ -1458,15 +1458,20 @@ public final class QuotaFilter implements Filter {
     }
 
     /**
-     * Whether {@code prefix} covers {@code path} on path-segment boundaries: {@code /api/ai} covers
-     * {@code /api/ai} and {@code /api/ai/chat}, never {@code /api/ai-admin}. Prefixes are stored
+     * Whether {@code prefix} covers {@code path} on path-segment boundaries, ignoring case: {@code /api/ai}
+     * covers {@code /api/ai}, {@code /api/ai/chat} and {@code /API/Ai/chat}, never {@code /api/ai-admin}. Prefixes are stored
      * without their trailing slash, so {@code /api/ai/} covers the bare {@code /api/ai} as well.
      */
     static boolean covers(String prefix, String path) {
         if (prefix.isEmpty()) {
             return true;
         }
-        return path.startsWith(prefix) && (path.length() == prefix.length() || path.charAt(prefix.length()) == '/');
+        // ignoring case: a router that matches paths case-insensitively (Spring MVC's PathPatternParser
+        // with setCaseSensitive(false), IIS, a Windows file servlet) sends /AI/chat to the /ai/chat
+        // handler; on a case-sensitive router such a path is a 404, which is released, so nothing is
+        // charged that never reached a model
+        return path.regionMatches(true, 0, prefix, 0, prefix.length())
+                && (path.length() == prefix.length() || path.charAt(prefix.length()) == '/');
     }
 
     private static long longestPrefix(Map<String, Long> byPrefix, String path, long otherwise) {
@@ -1477,6 +1482,35 @@ public final class QuotaFilter implements Filter {
             }
         }
         return best == null ? otherwise : byPrefix.get(best);
+    }
+
+    /**
+     * A prefix as given to the builder, checked and normalised: it starts with {@code /} and holds no
+     * pattern character ({@code *}, {@code ?}, <code>{</code>). Prefixes are plain path prefixes, so
+     * {@code /ai/**}, written as Spring and Ant patterns are, would protect only paths starting with
+     * those very characters and leave every call under {@code /ai/} free; it is refused instead (the
+     * Spring Boot property then fails at startup).
+     */
+    static String pathPrefix(String prefix) {
+        Objects.requireNonNull(prefix, "path prefix");
+        if (!prefix.startsWith("/")) {
+            throw new IllegalArgumentException("a path prefix starts with '/': " + prefix);
+        }
+        for (int i = 0; i < prefix.length(); i++) {
+            char c = prefix.charAt(i);
+            if (c == '*' || c == '?' || c == '{') {
+                throw new IllegalArgumentException("path prefix " + prefix + " holds the pattern character '" + c
+                        + "': prefixes are plain path prefixes, not patterns, and cover every path beneath them"
+                        + " (write " + plain(prefix, i) + " to protect what is under it)");
+            }
+        }
+        return normalise(prefix);
+    }
+
+    /** The prefix up to the segment holding its first pattern character, for the error message. */
+    private static String plain(String prefix, int patternAt) {
+        int slash = prefix.lastIndexOf('/', patternAt);
+        return prefix.substring(0, slash + 1);
     }
 
     /** "/api/ai/" and "/api/ai" are the same prefix; "/" (everything) becomes the empty prefix. */
@@ -1540,16 +1574,15 @@ public final class QuotaFilter implements Filter {
         /**
          * Adds protected path prefixes, matched against the decoded {@code servletPath + pathInfo}
          * (context path excluded) and against the raw request path with its dot segments kept, e.g.
-         * {@code protect("/api/v1/ai/", "/api/v1/agents/")}.
+         * {@code protect("/api/v1/ai/", "/api/v1/agents/")}, on path-segment boundaries and ignoring case.
          * Longer prefixes are tried first.
+         *
+         * @throws IllegalArgumentException for a prefix that does not start with {@code /} or holds a
+         *         pattern character ({@code *}, {@code ?}, <code>{</code>): prefixes are plain path prefixes
          */
         public Builder protect(String... pathPrefixes) {
             for (String p : pathPrefixes) {
-                Objects.requireNonNull(p, "path prefix");
-                if (!p.startsWith("/")) {
-                    throw new IllegalArgumentException("a path prefix starts with '/': " + p);
-                }
-                prefixes.add(normalise(p));
+                prefixes.add(pathPrefix(p));
             }
             return this;
         }
@@ -1577,7 +1610,7 @@ public final class QuotaFilter implements Filter {
 
         /** Largest request body under {@code pathPrefix} (longest prefix wins), e.g. audio uploads. */
         public Builder maxBodyBytes(String pathPrefix, long bytes) {
-            maxBodies.put(normalise(Objects.requireNonNull(pathPrefix, "pathPrefix")), positive(bytes, "maxBodyBytes"));
+            maxBodies.put(pathPrefix(pathPrefix), positive(bytes, "maxBodyBytes"));
             return this;
         }
 
@@ -1595,7 +1628,7 @@ public final class QuotaFilter implements Filter {
 
         /** Output budget for JSON requests under {@code pathPrefix} that name none (longest prefix wins). */
         public Builder defaultOutputBudget(String pathPrefix, long tokens) {
-            outputBudgets.put(normalise(Objects.requireNonNull(pathPrefix, "pathPrefix")), nonNegative(tokens, "defaultOutputBudget"));
+            outputBudgets.put(pathPrefix(pathPrefix), nonNegative(tokens, "defaultOutputBudget"));
             return this;
         }
 
@@ -1635,7 +1668,7 @@ public final class QuotaFilter implements Filter {
 
         /** Fallback estimate for requests under {@code pathPrefix} (longest prefix wins). */
         public Builder fallbackEstimate(String pathPrefix, long tokens) {
-            fallbackEstimates.put(normalise(Objects.requireNonNull(pathPrefix, "pathPrefix")), positive(tokens, "fallbackEstimate"));
+            fallbackEstimates.put(pathPrefix(pathPrefix), positive(tokens, "fallbackEstimate"));
             return this;
         }
 

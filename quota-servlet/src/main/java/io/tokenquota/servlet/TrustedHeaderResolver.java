@@ -26,7 +26,9 @@ import org.slf4j.LoggerFactory;
  * ({@value #TOMCAT_FORWARDED}); elsewhere, a remote address that appears in those headers came from
  * them, since a proxy never lists its own address there, and so may any address listed there that is
  * not an IP literal once its quoted-pairs are unescaped (a container may read it otherwise; RFC 7239's
- * {@code unknown} and {@code _obfuscated} names excepted). Behind such a container, resolve the subject
+ * {@code unknown} and {@code _obfuscated} names excepted). A container may read either shape under any
+ * header name, so every other header is read too: its RFC 7239 {@code for=} parameters as
+ * {@code Forwarded}'s, its other values for the peer's address. Behind such a container, resolve the subject
  * from your authentication instead ({@link SubjectResolver#principal()}). Immutable.
  */
 final class TrustedHeaderResolver implements SubjectResolver {
@@ -126,9 +128,11 @@ final class TrustedHeaderResolver implements SubjectResolver {
      * Whether the container may have taken {@code peer} from a forwarded header: {@code peer} is among
      * the addresses of {@code Forwarded} or one of the {@link #CLIENT_ADDRESS_HEADERS}, or one of their
      * addresses cannot be read as an IP literal; or any other header lists {@code peer} as one of its
-     * comma-separated values, since a container may be configured to read a header of any name, and
-     * a proxy never names its own address as the client's. A container reads these headers its own way
-     * (Jetty unescapes RFC 7230 quoted-pairs, {@code for="127.0.0\.1"}); an address this class cannot
+     * comma- or semicolon-separated values, or names it (or an address it cannot read) in an RFC 7239
+     * {@code for=} parameter, since a container may be configured to read a header of any name, in either
+     * shape (Jetty's {@code setForwardedForHeader("X-Real-IP")}, {@code setForwardedHeader("X-Edge-Forwarded")}),
+     * and a proxy never names its own address as the client's. A container reads these headers its own
+     * way (Jetty unescapes RFC 7230 quoted-pairs, {@code for="127.0.0\.1"}); an address this class cannot
      * read may be the one it took, so the request is treated as rewritten. RFC 7239's {@code unknown}
      * and obfuscated identifiers ({@code _hidden}) name no address and cannot be the peer.
      */
@@ -137,11 +141,11 @@ final class TrustedHeaderResolver implements SubjectResolver {
         if (names == null) {
             // a container that hides the names may still answer for the headers it reads itself
             for (String name : CLIENT_ADDRESS_HEADERS) {
-                if (listed(request.getHeaders(name), peer, false)) {
+                if (listed(request.getHeaders(name), peer, Reading.ADDRESSES)) {
                     return true;
                 }
             }
-            return listed(request.getHeaders("Forwarded"), peer, true);
+            return listed(request.getHeaders("Forwarded"), peer, Reading.FORWARDED);
         }
         // one pass over the names the request has, rather than a lookup per header a proxy might use
         while (names.hasMoreElements()) {
@@ -153,62 +157,66 @@ final class TrustedHeaderResolver implements SubjectResolver {
             if (SERVER_NAMING.contains(lower)) {
                 continue;
             }
-            boolean rfc7239 = lower.equals("forwarded");
-            boolean found = rfc7239 || CLIENT_ADDRESS_NAMES.contains(lower)
-                    ? listed(request.getHeaders(name), peer, rfc7239)
-                    : namesPeer(request.getHeaders(name), peer);
-            if (found) {
+            Reading reading = lower.equals("forwarded") ? Reading.FORWARDED
+                    : CLIENT_ADDRESS_NAMES.contains(lower) ? Reading.ADDRESSES : Reading.ANY;
+            if (listed(request.getHeaders(name), peer, reading)) {
                 return true;
             }
         }
         return false;
     }
 
-    /** Whether one of the comma-separated values of these headers is {@code peer}'s address (a port allowed). */
-    private static boolean namesPeer(Enumeration<String> headers, InetAddress peer) {
-        while (headers != null && headers.hasMoreElements()) {
-            String header = headers.nextElement();
-            if (header == null || (header.indexOf('.') < 0 && header.indexOf(':') < 0)) {
-                // an IP literal has a dot or a colon: most headers are skipped without splitting them
-                continue;
-            }
-            for (String element : header.split(",")) {
-                String value = element.trim();
-                if (value.startsWith("\"") && value.endsWith("\"") && value.length() >= 2) {
-                    value = value.substring(1, value.length() - 1);
-                }
-                if (!value.isEmpty() && peer.equals(literal(stripPort(value)))) {
-                    return true;
-                }
-            }
-        }
-        return false;
+    /** How a header's list elements are read by {@link #listed}. */
+    private enum Reading {
+        /** RFC 7239 {@code Forwarded}: only its {@code for=} parameters name addresses. */
+        FORWARDED,
+        /** A header proxies write the client's address in: every element is an address. */
+        ADDRESSES,
+        /** Any other header: its {@code for=} parameters, and its elements that are the peer's address. */
+        ANY
     }
 
-    private static boolean listed(Enumeration<String> headers, InetAddress peer, boolean rfc7239) {
+    /**
+     * Whether these headers name {@code peer}, or an address that cannot be read, where {@code reading}
+     * says addresses are. One rule for every header: each line is split on every comma and semicolon
+     * (RFC 7239's element and pair separators, X-Forwarded-For's list), also inside quotes, since a quoted
+     * value cut in two no longer reads as an address and so counts as unreadable rather than being
+     * overlooked. A {@code for=} parameter, in whatever header it comes (a container may read RFC 7239
+     * under another name), is read as {@code Forwarded}'s is: a quoted string unescaped, an
+     * {@code [IPv6]:port} or {@code IPv4:port} without its port, {@code unknown} and {@code _obfuscated}
+     * names passed over, anything else that is no IP literal unreadable. In a header of any other name a
+     * bare element counts only when it is the peer's address: such headers carry all kinds of text.
+     */
+    private static boolean listed(Enumeration<String> headers, InetAddress peer, Reading reading) {
         if (headers == null) {
             return false;
         }
         while (headers.hasMoreElements()) {
             String header = headers.nextElement();
-            if (header == null) {
+            if (header == null || (reading == Reading.ANY && header.indexOf('.') < 0 && header.indexOf(':') < 0
+                    && header.indexOf('=') < 0)) {
+                // neither an IP literal (a dot or a colon) nor a parameter: most headers are passed over unsplit
                 continue;
             }
-            // split on every comma and semicolon, also inside quotes: a quoted value cut in two no
-            // longer reads as an address, so it counts as unreadable rather than being overlooked
             for (String element : header.split("[,;]")) {
                 String value = element.trim();
-                if (rfc7239) {
-                    int eq = value.indexOf('=');
-                    if (eq < 0 || !value.substring(0, eq).trim().equalsIgnoreCase("for")) {
-                        continue;
-                    }
+                int eq = value.indexOf('=');
+                boolean forParameter = eq >= 0 && value.substring(0, eq).trim().equalsIgnoreCase("for");
+                if (forParameter) {
                     value = value.substring(eq + 1).trim();
+                } else if (reading == Reading.FORWARDED || (reading == Reading.ANY && eq >= 0)) {
+                    // another parameter (proto=, by=, host=, q=): names no client
+                    continue;
                 }
+                // where an address is expected, one that cannot be read may be the one the container took
+                boolean strict = forParameter || reading == Reading.ADDRESSES;
                 if (value.startsWith("\"")) {
                     value = unquote(value);
                     if (value == null) {
-                        return true;
+                        if (strict) {
+                            return true;
+                        }
+                        continue;
                     }
                 }
                 if (value.isEmpty()) {
@@ -216,11 +224,11 @@ final class TrustedHeaderResolver implements SubjectResolver {
                     continue;
                 }
                 String node = stripPort(value);
-                if (node.equalsIgnoreCase("unknown") || OBFUSCATED.matcher(node).matches()) {
+                if (strict && (node.equalsIgnoreCase("unknown") || OBFUSCATED.matcher(node).matches())) {
                     continue;
                 }
                 InetAddress address = literal(node);
-                if (address == null || address.equals(peer)) {
+                if (address == null ? strict : address.equals(peer)) {
                     return true;
                 }
             }

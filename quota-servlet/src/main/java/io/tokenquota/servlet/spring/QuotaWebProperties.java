@@ -103,7 +103,7 @@ public class QuotaWebProperties {
 
     /** The quota filter in front of AI endpoints. */
     public static class Filter {
-        /** Path prefixes the filter protects (e.g. /api/v1/ai/); without any, no filter is registered. */
+        /** Path prefixes the filter protects (e.g. /api/v1/ai/), plain prefixes matched on segment boundaries and ignoring case, no patterns (/ai/** fails at startup); without any, no filter is registered. */
         private List<String> prefixes = new ArrayList<>();
         /** Filter order; the default 0 runs after Spring Security's filter chain (-100), so its Authentication names the subject. */
         private int order = 0;
