@@ -120,9 +120,12 @@ final class TrustedHeaderResolver implements SubjectResolver {
             "Client-IP");
     private static final java.util.Set<String> CLIENT_ADDRESS_NAMES = CLIENT_ADDRESS_HEADERS.stream()
             .map(name -> name.toLowerCase(java.util.Locale.ROOT)).collect(java.util.stream.Collectors.toUnmodifiableSet());
-    /** Headers that name this server, not the client: the peer's address in them says nothing. */
+    /** Headers that name this server, not the client, or hold cookies: the peer's address in them says nothing. */
     private static final java.util.Set<String> SERVER_NAMING = java.util.Set.of("host", "origin", "referer",
-            "x-forwarded-host", "x-forwarded-server");
+            "x-forwarded-host", "x-forwarded-server",
+            // the client's own state, which no container reads an address from (a cookie named "for"
+            // must not lock its user out)
+            "cookie");
 
     /**
      * Whether the container may have taken {@code peer} from a forwarded header: {@code peer} is among

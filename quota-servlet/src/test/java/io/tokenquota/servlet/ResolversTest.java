@@ -72,6 +72,9 @@ final class ResolversTest {
         // the server's own name and other headers that do not list the peer change nothing
         assertEquals("42", r.resolve(request("127.0.0.1", Map.of("x-user-id", "42", "Host", "127.0.0.1:8080",
                 "Origin", "http://127.0.0.1:8080", "X-Forwarded-Proto", "https", "X-Real-IP", "203.0.113.9"), Map.of(), null)));
+        // nor do cookies, which no container reads an address from: one named "for" locks nobody out
+        assertEquals("42", r.resolve(request("127.0.0.1", Map.of("x-user-id", "42", "Cookie", "theme=dark; for=me"),
+                Map.of(), null)));
     }
 
     @Test
