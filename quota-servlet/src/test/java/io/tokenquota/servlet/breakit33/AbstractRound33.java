@@ -5,17 +5,13 @@ import static io.tokenquota.servlet.testing.RelayedAnswers.calls;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import io.tokenquota.ErrorCode;
-import io.tokenquota.HoldRequest;
 import io.tokenquota.QuotaAccount;
 import io.tokenquota.QuotaException;
-import io.tokenquota.QuotaLedger;
-import io.tokenquota.QuotaPolicy;
 import io.tokenquota.Reservation;
-import io.tokenquota.Reserved;
-import io.tokenquota.TokenUsage;
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.SubjectResolver;
 import io.tokenquota.servlet.testing.Deployment;
+import io.tokenquota.servlet.testing.FailingLedger;
 import io.tokenquota.servlet.testing.H2FilterRound;
 import io.tokenquota.servlet.testing.RelayedAnswers;
 import io.tokenquota.servlet.testing.TestHttp;
@@ -25,8 +21,6 @@ import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
 import java.net.http.HttpResponse;
 import java.time.Duration;
-import java.time.YearMonth;
-import java.util.List;
 import java.util.Optional;
 import java.util.Set;
 import java.util.UUID;
@@ -44,32 +38,18 @@ abstract class AbstractRound33 extends H2FilterRound {
     static final Set<String> FAIL_NEXT_COMMIT = ConcurrentHashMap.newKeySet();
 
     /** The store, except that a commit of an armed subject's hold fails once with STORE_UNAVAILABLE. */
-    final class BlippingLedger implements QuotaLedger {
-        private void blip(String reservationId) {
+    final class BlippingLedger extends FailingLedger {
+        BlippingLedger() {
+            super(store);
+        }
+
+        @Override
+        protected void beforeCommit(String reservationId) {
             Optional<Reservation> r = store.reservation(reservationId);
             if (r.isPresent() && FAIL_NEXT_COMMIT.remove(r.get().subject())) {
                 throw new QuotaException(ErrorCode.STORE_UNAVAILABLE, "connection is not available, request timed out");
             }
         }
-
-        @Override public Reserved reserve(HoldRequest request) { return store.reserve(request); }
-        @Override public Reservation commit(String id, long actual) { blip(id); return store.commit(id, actual); }
-        @Override public Reservation commit(String id, long actual, TokenUsage usage) {
-            blip(id);
-            return store.commit(id, actual, usage);
-        }
-        @Override public Reservation release(String id) { return store.release(id); }
-        @Override public Reservation consume(HoldRequest request) { return store.consume(request); }
-        @Override public Reservation extend(String id, Duration ttl) { return store.extend(id, ttl); }
-        @Override public int expireStale() { return store.expireStale(); }
-        @Override public Optional<Reservation> reservation(String id) { return store.reservation(id); }
-        @Override public QuotaAccount account(String subject) { return store.account(subject); }
-        @Override public Optional<QuotaAccount> account(String subject, YearMonth month) { return store.account(subject, month); }
-        @Override public List<QuotaAccount> history(String subject, int months) { return store.history(subject, months); }
-        @Override public QuotaAccount setPlan(String subject, long allocation) { return store.setPlan(subject, allocation); }
-        @Override public void setTeam(String subject, String teamId) { store.setTeam(subject, teamId); }
-        @Override public Optional<String> team(String subject) { return store.team(subject); }
-        @Override public QuotaPolicy policy() { return store.policy(); }
     }
 
     /** An OpenAI-compatible chat relay: the upstream answered with 4,000 prompt + 1,000 completion tokens. */

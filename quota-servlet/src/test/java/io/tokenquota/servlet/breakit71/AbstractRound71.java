@@ -4,6 +4,7 @@ import static io.tokenquota.servlet.testing.MediaBytes.ascii;
 import static io.tokenquota.servlet.testing.MediaBytes.box;
 import static io.tokenquota.servlet.testing.MediaBytes.cat;
 import static io.tokenquota.servlet.testing.MediaBytes.u32;
+import static io.tokenquota.servlet.testing.TestHttp.multipart;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -26,7 +27,6 @@ import jakarta.servlet.http.HttpServlet;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
 import jakarta.servlet.http.Part;
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.http.HttpResponse;
@@ -288,6 +288,16 @@ abstract class AbstractRound71 extends H2FilterRound {
         }
     }
 
+    /** A new user's call of {@code path} (no logging filter): one model call, charged at least the estimate. */
+    private void assertEstimateCharged(String path) {
+        String user = subject();
+        Answer r = call(path, user);
+        QuotaAccount account = settled(user);
+        assertEquals(1, calls(user));
+        assertTrue(account.used() >= 2_000, kind() + ": " + r + " charged " + account.used() + " " + seen(user) + " "
+                + ledger(user));
+    }
+
     private void assertDeliveredAnswerCharged(String openPath, String path) {
         String control = subject();
         Answer open = call(openPath, control);
@@ -321,12 +331,7 @@ abstract class AbstractRound71 extends H2FilterRound {
     /** Control: the same endpoint without the logging filter: the closed stream commits, the estimate is charged. */
     @Test
     void controlAnAnswerClosedBeforeAnExceptionIsChargedWithoutTheLoggingFilter() {
-        String user = subject();
-        Answer r = call("/ai/v1/chat/close-then-save", user);
-        QuotaAccount account = settled(user);
-        assertEquals(1, calls(user));
-        assertTrue(account.used() >= 2_000, kind() + ": " + r + " charged " + account.used() + " " + seen(user) + " "
-                + ledger(user));
+        assertEstimateCharged("/ai/v1/chat/close-then-save");
     }
 
     /**
@@ -348,12 +353,7 @@ abstract class AbstractRound71 extends H2FilterRound {
      */
     @Test
     void anAnswerWrittenBeforeAnExceptionIsChargedWhateverBecomesOfItsBytes() {
-        String user = subject();
-        Answer r = call("/ai/v1/chat/write-then-save", user);
-        QuotaAccount account = settled(user);
-        assertEquals(1, calls(user));
-        assertTrue(account.used() >= 2_000, kind() + ": " + r + " charged " + account.used() + " " + seen(user) + " "
-                + ledger(user));
+        assertEstimateCharged("/ai/v1/chat/write-then-save");
     }
 
     /**
@@ -374,19 +374,6 @@ abstract class AbstractRound71 extends H2FilterRound {
 
     static final String BIG_CHAT = "{\"model\":\"gpt-4o\",\"stream\":true,\"max_tokens\":16000,\"messages\":[{\"role\":"
             + "\"user\",\"content\":\"Write a long story about a lighthouse keeper, as long as you can.\"}]}";
-
-    /** A multipart body of the given parts, each its header lines (without the final blank line) and content. */
-    static byte[] multipart(String boundary, Object... headersAndContent) {
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        for (int i = 0; i < headersAndContent.length; i += 2) {
-            out.writeBytes(("--" + boundary + "\r\n" + headersAndContent[i] + "\r\n\r\n").getBytes(StandardCharsets.UTF_8));
-            Object content = headersAndContent[i + 1];
-            out.writeBytes(content instanceof byte[] b ? b : String.valueOf(content).getBytes(StandardCharsets.UTF_8));
-            out.writeBytes("\r\n".getBytes(StandardCharsets.UTF_8));
-        }
-        out.writeBytes(("--" + boundary + "--\r\n").getBytes(StandardCharsets.UTF_8));
-        return out.toByteArray();
-    }
 
     private String upload(String path, String boundary, byte[] body) {
         String user = subject();

@@ -4,14 +4,11 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.tokenquota.QuotaAccount;
-import io.tokenquota.QuotaPolicy;
 import io.tokenquota.PurchaseRequest;
 import io.tokenquota.PurchaseType;
 import io.tokenquota.jdbi.JdbiQuotaStore;
-import io.tokenquota.jdbi.testing.TestDatabase;
-import io.tokenquota.jdbi.testing.TestDatabases;
 import io.tokenquota.servlet.QuotaFilter;
-import io.tokenquota.servlet.SubjectResolver;
+import io.tokenquota.servlet.testing.ClockedStore;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.H2FilterRound;
 import io.tokenquota.servlet.testing.TestHttp;
@@ -81,7 +78,7 @@ abstract class AbstractRound72 extends H2FilterRound {
      * later month than the one before (aKey...: January, aStream...: March, the429...: May).
      */
     final MutableClock clock = new MutableClock(Instant.parse("2031-01-31T23:59:40Z"));
-    TestDatabase clockedDb;
+    ClockedStore clocked;
     JdbiQuotaStore clockedStore;
 
     static String subject() {
@@ -99,22 +96,18 @@ abstract class AbstractRound72 extends H2FilterRound {
 
     @Override
     protected Deployment deploy(QuotaFilter filter) {
-        clockedDb = TestDatabases.h2();
-        clockedStore = JdbiQuotaStore.builder().dataSource(clockedDb.dataSource())
-                .policy(QuotaPolicy.builder().defaultAllocation(ALLOWANCE).clock(clock).build()).installSchema(true).build();
-        QuotaFilter clocked = QuotaFilter.builder(clockedStore).protect("/tc/")
-                .subjectResolver(SubjectResolver.trustedHeader("x-user-id", "127.0.0.1", "::1")).build();
+        clocked = new ClockedStore(clock, ALLOWANCE);
+        clockedStore = clocked.store();
         return Deployment.create()
                 .filter("quota", filter, "/ai/*")
-                .filter("clocked-quota", clocked, "/tc/*")
+                .filter("clocked-quota", clocked.filter("/tc/"), "/tc/*")
                 .servlet("apps", new Apps(), "/ai/*")
                 .servlet("clocked-chat", new ClockedChat(), "/tc/*");
     }
 
     @AfterAll
     void stopClocked() {
-        if (clockedStore != null) clockedStore.close();
-        if (clockedDb != null) clockedDb.close();
+        if (clocked != null) clocked.close();
     }
 
     // ------------------------------------------------------------------ answers as the servers write them
@@ -434,14 +427,7 @@ abstract class AbstractRound72 extends H2FilterRound {
     }
 
     CompletableFuture<HttpResponse<String>> postClockedAsync(String path, String subject, String body, String... headers) {
-        String[] all = new String[headers.length + 4];
-        all[0] = "x-user-id";
-        all[1] = subject;
-        all[2] = "Content-Type";
-        all[3] = "application/json";
-        System.arraycopy(headers, 0, all, 4, headers.length);
-        HttpRequest request = TestHttp.request(container.uri(path), all)
-                .POST(HttpRequest.BodyPublishers.ofString(body, StandardCharsets.UTF_8)).build();
+        HttpRequest request = TestHttp.jsonPost(container.uri(path), subject, body, headers);
         return TestHttp.client().sendAsync(request, HttpResponse.BodyHandlers.ofString(StandardCharsets.UTF_8));
     }
 

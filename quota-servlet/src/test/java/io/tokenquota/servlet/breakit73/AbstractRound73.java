@@ -4,6 +4,7 @@ import static io.tokenquota.servlet.testing.MediaBytes.ascii;
 import static io.tokenquota.servlet.testing.MediaBytes.box;
 import static io.tokenquota.servlet.testing.MediaBytes.cat;
 import static io.tokenquota.servlet.testing.MediaBytes.u32;
+import static io.tokenquota.servlet.testing.TestHttp.multipart;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -28,7 +29,6 @@ import jakarta.servlet.http.HttpServlet;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
 import jakarta.servlet.http.Part;
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.http.HttpResponse;
@@ -218,18 +218,6 @@ abstract class AbstractRound73 extends H2FilterRound {
     /** Meeting notes in Russian, as an editor saves them today: UTF-8. */
     static final String NOTES_LINE = "Совещание по итогам квартала: выручка выросла на двенадцать процентов, расходы"
             + " снизились, маржа достигла рекордного уровня. ";
-
-    static byte[] multipart(String boundary, Object... headersAndContent) {
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        for (int i = 0; i < headersAndContent.length; i += 2) {
-            out.writeBytes(("--" + boundary + "\r\n" + headersAndContent[i] + "\r\n\r\n").getBytes(StandardCharsets.UTF_8));
-            Object content = headersAndContent[i + 1];
-            out.writeBytes(content instanceof byte[] b ? b : String.valueOf(content).getBytes(StandardCharsets.UTF_8));
-            out.writeBytes("\r\n".getBytes(StandardCharsets.UTF_8));
-        }
-        out.writeBytes(("--" + boundary + "--\r\n").getBytes(StandardCharsets.UTF_8));
-        return out.toByteArray();
-    }
 
     private HttpResponse<String> summarise(String user, boolean charsetField) {
         String boundary = "----b73" + UUID.randomUUID();

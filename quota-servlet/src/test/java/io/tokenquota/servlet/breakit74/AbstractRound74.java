@@ -4,14 +4,13 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.tokenquota.QuotaAccount;
-import io.tokenquota.QuotaPolicy;
 import io.tokenquota.jdbi.JdbiQuotaStore;
-import io.tokenquota.jdbi.testing.TestDatabase;
-import io.tokenquota.jdbi.testing.TestDatabases;
 import io.tokenquota.servlet.QuotaFilter;
-import io.tokenquota.servlet.SubjectResolver;
+import io.tokenquota.servlet.testing.ChatCompletions;
+import io.tokenquota.servlet.testing.ClockedStore;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.H2FilterRound;
+import io.tokenquota.servlet.testing.HeldAgent;
 import io.tokenquota.servlet.testing.Ledgers;
 import io.tokenquota.servlet.testing.ModelCalls;
 import io.tokenquota.servlet.testing.TestHttp;
@@ -53,7 +52,7 @@ abstract class AbstractRound74 extends H2FilterRound {
 
     /** The store of the {@code /tc/} filter, on {@link #clock}, with the default 5-minute hold. */
     final MutableClock clock = new MutableClock(Instant.parse("2031-06-10T12:00:00Z"));
-    TestDatabase clockedDb;
+    ClockedStore clocked;
     JdbiQuotaStore clockedStore;
 
     /** An agent call held at about 16,000 tokens (its max_tokens). */
@@ -68,14 +67,11 @@ abstract class AbstractRound74 extends H2FilterRound {
 
     @Override
     protected Deployment deploy(QuotaFilter filter) {
-        clockedDb = TestDatabases.h2();
-        clockedStore = JdbiQuotaStore.builder().dataSource(clockedDb.dataSource())
-                .policy(QuotaPolicy.builder().defaultAllocation(ALLOWANCE).clock(clock).build()).installSchema(true).build();
-        QuotaFilter clocked = QuotaFilter.builder(clockedStore).protect("/tc/")
-                .subjectResolver(SubjectResolver.trustedHeader("x-user-id", "127.0.0.1", "::1")).build();
+        clocked = new ClockedStore(clock, ALLOWANCE);
+        clockedStore = clocked.store();
         return Deployment.create()
                 .filter("quota", filter, "/ai/*")
-                .filter("clocked-quota", clocked, "/tc/*")
+                .filter("clocked-quota", clocked.filter("/tc/"), "/tc/*")
                 .servlet("chat", new Chat(), "/ai/*")
                 .servlet("agent", new Agent(), "/tc/*");
     }
@@ -87,15 +83,11 @@ abstract class AbstractRound74 extends H2FilterRound {
 
     @AfterAll
     void stopClocked() {
-        if (clockedStore != null) clockedStore.close();
-        if (clockedDb != null) clockedDb.close();
+        if (clocked != null) clocked.close();
     }
 
     static String completion(long total) {
-        return "{\"id\":\"chatcmpl-74\",\"object\":\"chat.completion\",\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,"
-                + "\"message\":{\"role\":\"assistant\",\"content\":\"Done.\"},\"finish_reason\":\"stop\"}],"
-                + "\"usage\":{\"prompt_tokens\":" + (total - 100) + ",\"completion_tokens\":100,\"total_tokens\":" + total
-                + "}}";
+        return ChatCompletions.completion("chatcmpl-74", "gpt-4o", "Done.", total - 100, 100);
     }
 
     /** {@code /ai/v1/chat}: an OpenAI chat completion relay (the model answers, 1,200 tokens). */
@@ -114,27 +106,9 @@ abstract class AbstractRound74 extends H2FilterRound {
      * that takes longer than the hold lives. It tells the test it has started, waits until the test
      * lets it finish (the user's first call only), and answers with the run's usage, {@link #AGENT_USAGE}.
      */
-    public static class Agent extends HttpServlet {
-        @Override
-        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            req.getInputStream().readAllBytes();
-            String user = req.getHeader("x-user-id");
-            CALLS.count(user);
-            CountDownLatch started = STARTED.get(user);
-            CountDownLatch go = GO.get(user);
-            if (started != null) {
-                started.countDown();
-            }
-            // only the user's first call is the long one; a later one answers at once
-            if (go != null && CALLS.of(user) == 1) {
-                try {
-                    go.await(20, TimeUnit.SECONDS);
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                }
-            }
-            resp.setContentType("application/json");
-            resp.getOutputStream().write(completion(AGENT_USAGE).getBytes(StandardCharsets.UTF_8));
+    public static class Agent extends HeldAgent {
+        public Agent() {
+            super(CALLS, STARTED, GO, Duration.ofSeconds(20), completion(AGENT_USAGE));
         }
     }
 
@@ -174,11 +148,7 @@ abstract class AbstractRound74 extends H2FilterRound {
     @Test
     void aSecondCallWhileTheFirstIsHeldIsRefused() throws Exception {
         String s = subject();
-        STARTED.put(s, new CountDownLatch(1));
-        GO.put(s, new CountDownLatch(1));
-        CompletableFuture<HttpResponse<String>> running = TestHttp.client().sendAsync(agentCall(s),
-                HttpResponse.BodyHandlers.ofString(StandardCharsets.UTF_8));
-        assertTrue(STARTED.get(s).await(20, TimeUnit.SECONDS), "the first agent call started");
+        CompletableFuture<HttpResponse<String>> running = startAgentCall(s);
         HttpResponse<String> second;
         try {
             second = TestHttp.send(agentCall(s));
@@ -186,15 +156,24 @@ abstract class AbstractRound74 extends H2FilterRound {
             GO.get(s).countDown();
         }
         assertEquals(200, running.get(30, TimeUnit.SECONDS).statusCode());
-        QuotaAccount account = chargedAtLeast(s, AGENT_USAGE * CALLS.of(s));
+        QuotaAccount account = Ledgers.chargedAtLeast(clockedStore, s, AGENT_USAGE * CALLS.of(s));
         assertEquals(429, second.statusCode(), second.body());
         assertEquals(1, CALLS.of(s));
         assertEquals(AGENT_USAGE, account.used(), account.toString());
     }
 
     static HttpRequest agentCall(String subject) {
-        return TestHttp.request(URI_BASE.get(), "x-user-id", subject, "Content-Type", "application/json")
-                .POST(HttpRequest.BodyPublishers.ofString(AGENT_BODY, StandardCharsets.UTF_8)).build();
+        return TestHttp.jsonPost(URI_BASE.get(), subject, AGENT_BODY);
+    }
+
+    /** Sends {@code s}'s first agent call and waits until it runs; it then waits for {@code s}'s latch in {@link #GO}. */
+    static CompletableFuture<HttpResponse<String>> startAgentCall(String s) throws InterruptedException {
+        STARTED.put(s, new CountDownLatch(1));
+        GO.put(s, new CountDownLatch(1));
+        CompletableFuture<HttpResponse<String>> running = TestHttp.client().sendAsync(agentCall(s),
+                HttpResponse.BodyHandlers.ofString(StandardCharsets.UTF_8));
+        assertTrue(STARTED.get(s).await(20, TimeUnit.SECONDS), "the first agent call started");
+        return running;
     }
 
     /**
@@ -216,11 +195,7 @@ abstract class AbstractRound74 extends H2FilterRound {
     @Test
     void aSecondCallIsNotGrantedFromTheHoldOfACallStillRunningPastItsTtl() throws Exception {
         String s = subject();
-        STARTED.put(s, new CountDownLatch(1));
-        GO.put(s, new CountDownLatch(1));
-        CompletableFuture<HttpResponse<String>> running = TestHttp.client().sendAsync(agentCall(s),
-                HttpResponse.BodyHandlers.ofString(StandardCharsets.UTF_8));
-        assertTrue(STARTED.get(s).await(20, TimeUnit.SECONDS), "the first agent call started");
+        CompletableFuture<HttpResponse<String>> running = startAgentCall(s);
         clock.advance(Duration.ofMinutes(6));
         HttpResponse<String> second;
         try {
@@ -232,25 +207,11 @@ abstract class AbstractRound74 extends H2FilterRound {
         HttpResponse<String> r = running.get(30, TimeUnit.SECONDS);
         assertEquals(200, r.statusCode(), r.body());
         // every call the model ran is settled: each reported AGENT_USAGE
-        QuotaAccount account = chargedAtLeast(s, AGENT_USAGE * CALLS.of(s));
+        QuotaAccount account = Ledgers.chargedAtLeast(clockedStore, s, AGENT_USAGE * CALLS.of(s));
         String what = kind() + ": second call " + second.statusCode() + ", model calls " + CALLS.of(s) + ", account "
                 + account + ", events " + Ledgers.events(clockedStore, s, YearMonth.of(2031, 6));
         assertEquals(429, second.statusCode(), what);
         assertEquals(1, CALLS.of(s), what);
         assertEquals(AGENT_USAGE, account.used(), what);
-    }
-
-    /**
-     * The clocked store's account once every hold is settled and {@code least} tokens were charged: a
-     * late commit leaves no hold open to wait for, so this polls (bounded) as {@link Ledgers#settled} does.
-     */
-    private QuotaAccount chargedAtLeast(String subject, long least) throws InterruptedException {
-        long deadline = System.nanoTime() + Duration.ofSeconds(15).toNanos();
-        QuotaAccount a = Ledgers.settled(clockedStore, subject);
-        while (a.used() < least && System.nanoTime() < deadline) {
-            TimeUnit.MILLISECONDS.sleep(10);
-            a = Ledgers.settled(clockedStore, subject);
-        }
-        return a;
     }
 }

@@ -5,8 +5,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.tokenquota.QuotaAccount;
 import io.tokenquota.servlet.QuotaFilter;
+import io.tokenquota.servlet.testing.ChatCompletions;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.H2FilterRound;
+import io.tokenquota.servlet.testing.HeldAgent;
 import io.tokenquota.servlet.testing.Ledgers;
 import io.tokenquota.servlet.testing.ModelCalls;
 import io.tokenquota.servlet.testing.TestHttp;
@@ -187,29 +189,10 @@ abstract class AbstractRound75 extends H2FilterRound {
      * started and, the user's first call only, waits until the test lets it finish; it answers with the
      * run's usage, {@link #AGENT_USAGE}.
      */
-    public static class Agent extends HttpServlet {
-        @Override
-        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            req.getInputStream().readAllBytes();
-            String user = req.getHeader("x-user-id");
-            CALLS.count(user);
-            CountDownLatch started = STARTED.get(user);
-            CountDownLatch go = GO.get(user);
-            if (started != null) {
-                started.countDown();
-            }
-            if (go != null && CALLS.of(user) == 1) {
-                try {
-                    go.await(30, TimeUnit.SECONDS);
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                }
-            }
-            resp.setContentType("application/json");
-            resp.getOutputStream().write(("{\"id\":\"chatcmpl-75\",\"object\":\"chat.completion\",\"model\":\"o3\","
-                    + "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"Done.\"},"
-                    + "\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":" + (AGENT_USAGE - 100)
-                    + ",\"completion_tokens\":100,\"total_tokens\":" + AGENT_USAGE + "}}").getBytes(StandardCharsets.UTF_8));
+    public static class Agent extends HeldAgent {
+        public Agent() {
+            super(CALLS, STARTED, GO, Duration.ofSeconds(30),
+                    ChatCompletions.completion("chatcmpl-75", "o3", "Done.", AGENT_USAGE - 100, 100));
         }
     }
 
@@ -217,14 +200,7 @@ abstract class AbstractRound75 extends H2FilterRound {
 
     /** The status and body the client got, or the I/O failure's text (a committed answer cut by the exception). */
     static String call(java.net.URI uri, String subject, String body, String... headers) {
-        String[] all = new String[headers.length + 4];
-        all[0] = "x-user-id";
-        all[1] = subject;
-        all[2] = "Content-Type";
-        all[3] = "application/json";
-        System.arraycopy(headers, 0, all, 4, headers.length);
-        HttpRequest request = TestHttp.request(uri, all)
-                .POST(HttpRequest.BodyPublishers.ofString(body, StandardCharsets.UTF_8)).build();
+        HttpRequest request = TestHttp.jsonPost(uri, subject, body, headers);
         // a connection of its own: these calls end in cut answers, after which the server closes the
         // connection a shared client might hand to the next call ("header parser received no bytes")
         java.net.http.HttpClient client = java.net.http.HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10))
@@ -337,8 +313,7 @@ abstract class AbstractRound75 extends H2FilterRound {
     // ------------------------------------------------------------------ holds of calls that run long
 
     static HttpRequest agentCall(java.net.URI uri, String subject) {
-        return TestHttp.request(uri, "x-user-id", subject, "Content-Type", "application/json")
-                .POST(HttpRequest.BodyPublishers.ofString(AGENT_BODY, StandardCharsets.UTF_8)).build();
+        return TestHttp.jsonPost(uri, subject, AGENT_BODY);
     }
 
     /**
@@ -424,16 +399,5 @@ abstract class AbstractRound75 extends H2FilterRound {
         assertEquals(429, second.statusCode(), what);
         assertEquals(0, CALLS.of(b), what);
         assertEquals(AGENT_USAGE, teamAccount.used(), what);
-    }
-
-    /** The account once every hold is settled and {@code least} tokens were charged (a late commit leaves no hold). */
-    private QuotaAccount chargedAtLeast(String subject, long least) throws InterruptedException {
-        long deadline = System.nanoTime() + Duration.ofSeconds(15).toNanos();
-        QuotaAccount a = Ledgers.settled(store, subject);
-        while (a.used() < least && System.nanoTime() < deadline) {
-            TimeUnit.MILLISECONDS.sleep(10);
-            a = Ledgers.settled(store, subject);
-        }
-        return a;
     }
 }

@@ -12,6 +12,7 @@ import io.tokenquota.Reserved;
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.H2FilterRound;
+import io.tokenquota.servlet.testing.LangChainMessages;
 import io.tokenquota.servlet.testing.ModelCalls;
 import io.tokenquota.servlet.testing.TestHttp;
 import jakarta.servlet.ServletException;
@@ -138,10 +139,17 @@ abstract class AbstractRound76 extends H2FilterRound {
         }
     }
 
-    private long estimateChargedFor(String path, String s) {
+    /**
+     * A new subject's chat request to {@code path}: answered 5xx, {@code modelCalls} model calls made, and
+     * charged at least the estimate (about 1,000 + input); {@code why} leads the failure message.
+     */
+    private void assertEstimateCharged(String path, int modelCalls, String why) {
+        String s = subject();
         HttpResponse<String> r = TestHttp.postJson(container.uri(path), s, CHAT_BODY);
         assertTrue(r.statusCode() >= 500, path + " answered " + r.statusCode());
-        return settled(s).used();
+        long used = settled(s).used();
+        assertEquals(modelCalls, CALLS.of(s));
+        assertTrue(used >= 1_000, kind() + ": " + why + "charged " + used + " " + ledger(s));
     }
 
     /**
@@ -152,10 +160,7 @@ abstract class AbstractRound76 extends H2FilterRound {
      */
     @Test
     void aReplyWrittenInsideAnUnfinishedEnvelopeIsCharged() {
-        String s = subject();
-        long used = estimateChargedFor("/ai/x/envelope", s);
-        assertEquals(1, CALLS.of(s));
-        assertTrue(used >= 1_000, kind() + ": the model answered inside the envelope; charged " + used + " " + ledger(s));
+        assertEstimateCharged("/ai/x/envelope", 1, "the model answered inside the envelope; ");
     }
 
     /**
@@ -165,10 +170,7 @@ abstract class AbstractRound76 extends H2FilterRound {
      */
     @Test
     void aPageWhoseBodyHoldsTheAnswerIsChargedWhenItsFooterThrows() {
-        String s = subject();
-        long used = estimateChargedFor("/ai/x/page", s);
-        assertEquals(1, CALLS.of(s));
-        assertTrue(used >= 1_000, kind() + ": the page's body held the answer; charged " + used + " " + ledger(s));
+        assertEstimateCharged("/ai/x/page", 1, "the page's body held the answer; ");
     }
 
     /**
@@ -177,10 +179,7 @@ abstract class AbstractRound76 extends H2FilterRound {
      */
     @Test
     void aMarkupFragmentAnswerIsChargedWhenTheHandlerThrowsAfterIt() {
-        String s = subject();
-        long used = estimateChargedFor("/ai/x/fragment", s);
-        assertEquals(1, CALLS.of(s));
-        assertTrue(used >= 1_000, kind() + ": the fragment was the answer; charged " + used + " " + ledger(s));
+        assertEstimateCharged("/ai/x/fragment", 1, "the fragment was the answer; ");
     }
 
     /**
@@ -191,10 +190,7 @@ abstract class AbstractRound76 extends H2FilterRound {
      */
     @Test
     void aRelaysPreCallStatusElementIsChargedAsAChunkWouldBe() {
-        String s = subject();
-        long used = estimateChargedFor("/ai/x/queued", s);
-        assertEquals(0, CALLS.of(s));
-        assertTrue(used >= 1_000, kind() + ": charged " + used + " " + ledger(s));
+        assertEstimateCharged("/ai/x/queued", 0, "");
     }
 
     /**
@@ -203,10 +199,7 @@ abstract class AbstractRound76 extends H2FilterRound {
      */
     @Test
     void aCutJsonStringAnswerIsCharged() {
-        String s = subject();
-        long used = estimateChargedFor("/ai/x/string", s);
-        assertEquals(1, CALLS.of(s));
-        assertTrue(used >= 1_000, kind() + ": the model's text was written; charged " + used + " " + ledger(s));
+        assertEstimateCharged("/ai/x/string", 1, "the model's text was written; ");
     }
 
     // ---- LangChain usage_metadata ---------------------------------------------------------------------------
@@ -215,11 +208,7 @@ abstract class AbstractRound76 extends H2FilterRound {
     public static class LangChainStreams extends HttpServlet {
         @Override
         protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            req.getInputStream().readAllBytes();
-            CALLS.count(req.getHeader("x-user-id"));
-            resp.setContentType("text/event-stream");
-            resp.setCharacterEncoding("UTF-8");
-            PrintWriter out = resp.getWriter();
+            PrintWriter out = LangChainMessages.openEventStream(req, resp, CALLS);
             switch (req.getPathInfo()) {
                 case "/partials" -> out.write(LANGGRAPH_MESSAGES_TWO_CALLS);
                 case "/events" -> out.write(ASTREAM_EVENTS_TWO_CALLS);

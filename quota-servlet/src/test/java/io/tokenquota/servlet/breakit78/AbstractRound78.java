@@ -1,10 +1,16 @@
 package io.tokenquota.servlet.breakit78;
 
+import static io.tokenquota.servlet.testing.LangChainMessages.CANDIDATE_INPUT;
+import static io.tokenquota.servlet.testing.LangChainMessages.SAME_ID;
+import static io.tokenquota.servlet.testing.LangChainMessages.candidateMeta;
+import static io.tokenquota.servlet.testing.LangChainMessages.candidatesBilled;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import io.tokenquota.servlet.QuotaFilter;
+import io.tokenquota.servlet.testing.ChatCompletions;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.H2FilterRound;
+import io.tokenquota.servlet.testing.LangChainMessages.SelfConsistencyRun;
 import io.tokenquota.servlet.testing.ModelCalls;
 import io.tokenquota.servlet.testing.TestHttp;
 import jakarta.servlet.http.HttpServlet;
@@ -34,10 +40,7 @@ abstract class AbstractRound78 extends H2FilterRound {
             + "\"Write the report on the attached sources.\"}],\"max_tokens\":1000}";
     /** The model's answer: 1,200 in + 150 out. */
     static final long USAGE = 1_350;
-    static final String ANSWER = "{\"id\":\"chatcmpl-78\",\"object\":\"chat.completion\",\"model\":\"gpt-4o\","
-            + "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"The report.\"},"
-            + "\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":1200,\"completion_tokens\":150,"
-            + "\"total_tokens\":1350}}";
+    static final String ANSWER = ChatCompletions.completion("chatcmpl-78", "gpt-4o", "The report.", 1_200, 150);
 
     static String subject() {
         return "u78-" + UUID.randomUUID().toString().substring(0, 12);
@@ -124,21 +127,10 @@ abstract class AbstractRound78 extends H2FilterRound {
 
     // ---- LangChain messages sharing one id ------------------------------------------------------------
 
-    static final String SAME_ID = "chatcmpl-local";
-    static final long CANDIDATE_INPUT = 900;
-    static final long[] CANDIDATE_OUTPUT = {250, 400, 410};
-
     static String chunk(String content, String usage) {
         return "{\"content\":\"" + content + "\",\"additional_kwargs\":{},\"response_metadata\":{},\"type\":\"AIMessageChunk\","
                 + "\"name\":null,\"id\":\"" + SAME_ID + "\",\"tool_calls\":[],\"invalid_tool_calls\":[],"
                 + "\"usage_metadata\":" + usage + ",\"tool_call_chunks\":[]}";
-    }
-
-    static String meta(int task) {
-        return "{\"langgraph_step\":1,\"langgraph_node\":\"candidate\",\"langgraph_triggers\":[\"branch:to:candidate\"],"
-                + "\"langgraph_path\":[\"__pregel_push\"," + task + "],\"langgraph_checkpoint_ns\":\"candidate:"
-                + UUID.nameUUIDFromBytes(("task" + task).getBytes(StandardCharsets.UTF_8)) + "\",\"ls_provider\":\"openai\","
-                + "\"ls_model_name\":\"local-model\",\"ls_model_type\":\"chat\"}";
     }
 
     /**
@@ -148,27 +140,19 @@ abstract class AbstractRound78 extends H2FilterRound {
      * langchain-openai gives each call's chunks that id; with {@code stream_usage=True} each call's last
      * chunk carries its usage (900 in, and 250, 400, 410 out).
      */
-    public static class Candidates extends HttpServlet {
+    public static class Candidates extends SelfConsistencyRun {
+        public Candidates() {
+            super(CALLS, "1f0-78");
+        }
+
         @Override
-        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            req.getInputStream().readAllBytes();
-            CALLS.count(req.getHeader("x-user-id"));
-            resp.setContentType("text/event-stream");
-            resp.setCharacterEncoding("UTF-8");
-            PrintWriter out = resp.getWriter();
-            out.write("event: metadata\ndata: {\"run_id\":\"1f0-78\",\"attempt\":1}\n\n");
-            for (int task = 0; task < CANDIDATE_OUTPUT.length; task++) {
-                for (String word : new String[] {"The", " answer", " is", " 42."}) {
-                    out.write("event: messages\ndata: [" + chunk(word, "null") + "," + meta(task) + "]\n\n");
-                }
-                long o = CANDIDATE_OUTPUT[task];
-                out.write("event: messages\ndata: [" + chunk("", "{\"input_tokens\":" + CANDIDATE_INPUT
-                        + ",\"output_tokens\":" + o + ",\"total_tokens\":" + (CANDIDATE_INPUT + o)
-                        + ",\"input_token_details\":{},\"output_token_details\":{}}") + "," + meta(task) + "]\n\n");
-                out.flush();
+        protected void writeCall(PrintWriter out, int task, long o) {
+            for (String word : new String[] {"The", " answer", " is", " 42."}) {
+                out.write("event: messages\ndata: [" + chunk(word, "null") + "," + candidateMeta(task) + "]\n\n");
             }
-            out.write("event: end\ndata: null\n\n");
-            out.flush();
+            out.write("event: messages\ndata: [" + chunk("", "{\"input_tokens\":" + CANDIDATE_INPUT
+                    + ",\"output_tokens\":" + o + ",\"total_tokens\":" + (CANDIDATE_INPUT + o)
+                    + ",\"input_token_details\":{},\"output_token_details\":{}}") + "," + candidateMeta(task) + "]\n\n");
         }
     }
 
@@ -184,10 +168,7 @@ abstract class AbstractRound78 extends H2FilterRound {
         String s = subject();
         HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/graph/runs/stream"), s, CHAT_BODY);
         assertEquals(200, r.statusCode(), r.body());
-        long billed = 0;
-        for (long o : CANDIDATE_OUTPUT) {
-            billed += CANDIDATE_INPUT + o;
-        }
+        long billed = candidatesBilled();
         assertEquals(billed, settled(s).used(), kind() + ": three model calls (" + ledger(s) + ")");
     }
 }

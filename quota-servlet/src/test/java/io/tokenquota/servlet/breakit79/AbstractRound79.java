@@ -1,11 +1,17 @@
 package io.tokenquota.servlet.breakit79;
 
+import static io.tokenquota.servlet.testing.LangChainMessages.CANDIDATE_INPUT;
+import static io.tokenquota.servlet.testing.LangChainMessages.SAME_ID;
+import static io.tokenquota.servlet.testing.LangChainMessages.candidateMeta;
+import static io.tokenquota.servlet.testing.LangChainMessages.candidatesBilled;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.tokenquota.servlet.QuotaFilter;
+import io.tokenquota.servlet.testing.ChatCompletions;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.H2FilterRound;
+import io.tokenquota.servlet.testing.LangChainMessages.SelfConsistencyRun;
 import io.tokenquota.servlet.testing.ModelCalls;
 import io.tokenquota.servlet.testing.TestHttp;
 import jakarta.servlet.ServletException;
@@ -39,10 +45,7 @@ abstract class AbstractRound79 extends H2FilterRound {
     static final long SECOND = 2_100;
 
     static String answer(String id, String content, long in, long out) {
-        return "{\"id\":\"" + id + "\",\"object\":\"chat.completion\",\"model\":\"gpt-4o\","
-                + "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"" + content + "\"},"
-                + "\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":" + in + ",\"completion_tokens\":" + out
-                + ",\"total_tokens\":" + (in + out) + "}}";
+        return ChatCompletions.completion(id, "gpt-4o", content, in, out);
     }
 
     static String subject() {
@@ -140,10 +143,6 @@ abstract class AbstractRound79 extends H2FilterRound {
 
     // ---- LangChain messages sharing one id, not streamed ---------------------------------------------
 
-    static final String SAME_ID = "chatcmpl-local";
-    static final long CANDIDATE_INPUT = 900;
-    static final long[] CANDIDATE_OUTPUT = {250, 400, 410};
-
     static String message(long out) {
         return "{\"content\":\"The answer is 42.\",\"additional_kwargs\":{\"refusal\":null},"
                 + "\"response_metadata\":{\"token_usage\":null,\"model_name\":\"local-model\",\"finish_reason\":\"stop\"},"
@@ -153,34 +152,20 @@ abstract class AbstractRound79 extends H2FilterRound {
                 + ",\"input_token_details\":{},\"output_token_details\":{}}}";
     }
 
-    static String meta(int task) {
-        return "{\"langgraph_step\":1,\"langgraph_node\":\"candidate\",\"langgraph_triggers\":[\"branch:to:candidate\"],"
-                + "\"langgraph_path\":[\"__pregel_push\"," + task + "],\"langgraph_checkpoint_ns\":\"candidate:"
-                + UUID.nameUUIDFromBytes(("task" + task).getBytes(StandardCharsets.UTF_8)) + "\",\"ls_provider\":\"openai\","
-                + "\"ls_model_name\":\"local-model\",\"ls_model_type\":\"chat\"}";
-    }
-
     /**
      * Round 78's self-consistency graph (three calls with the same prompt to a local OpenAI-compatible
      * server that answers every call with one {@code id}), with the chat model not streamed
      * ({@code disable_streaming=True}, or {@code ainvoke} of a model LangGraph cannot stream): LangGraph's
      * {@code messages-tuple} mode sends each call's message whole, one event each, its usage in it.
      */
-    public static class Candidates extends HttpServlet {
+    public static class Candidates extends SelfConsistencyRun {
+        public Candidates() {
+            super(CALLS, "1f0-79");
+        }
+
         @Override
-        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            req.getInputStream().readAllBytes();
-            CALLS.count(req.getHeader("x-user-id"));
-            resp.setContentType("text/event-stream");
-            resp.setCharacterEncoding("UTF-8");
-            PrintWriter out = resp.getWriter();
-            out.write("event: metadata\ndata: {\"run_id\":\"1f0-79\",\"attempt\":1}\n\n");
-            for (int task = 0; task < CANDIDATE_OUTPUT.length; task++) {
-                out.write("event: messages\ndata: [" + message(CANDIDATE_OUTPUT[task]) + "," + meta(task) + "]\n\n");
-                out.flush();
-            }
-            out.write("event: end\ndata: null\n\n");
-            out.flush();
+        protected void writeCall(PrintWriter out, int task, long output) {
+            out.write("event: messages\ndata: [" + message(output) + "," + candidateMeta(task) + "]\n\n");
         }
     }
 
@@ -195,10 +180,7 @@ abstract class AbstractRound79 extends H2FilterRound {
         String s = subject();
         HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/graph/runs/stream"), s, CHAT_BODY);
         assertEquals(200, r.statusCode(), r.body());
-        long billed = 0;
-        for (long o : CANDIDATE_OUTPUT) {
-            billed += CANDIDATE_INPUT + o;
-        }
+        long billed = candidatesBilled();
         assertEquals(billed, settled(s).used(), kind() + ": three model calls (" + ledger(s) + ")");
     }
 }

@@ -4,17 +4,15 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.tokenquota.ErrorCode;
-import io.tokenquota.HoldRequest;
 import io.tokenquota.QuotaAccount;
 import io.tokenquota.QuotaException;
-import io.tokenquota.QuotaLedger;
-import io.tokenquota.QuotaPolicy;
 import io.tokenquota.Reservation;
-import io.tokenquota.Reserved;
-import io.tokenquota.TokenUsage;
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.SubjectResolver;
+import io.tokenquota.servlet.testing.AsyncAgent;
+import io.tokenquota.servlet.testing.ChatCompletions;
 import io.tokenquota.servlet.testing.Deployment;
+import io.tokenquota.servlet.testing.FailingLedger;
 import io.tokenquota.servlet.testing.H2FilterRound;
 import io.tokenquota.servlet.testing.TestHttp;
 import jakarta.servlet.http.HttpServlet;
@@ -25,8 +23,6 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
-import java.time.YearMonth;
-import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.UUID;
@@ -56,8 +52,13 @@ abstract class AbstractRound80 extends H2FilterRound {
     static final Map<String, CountDownLatch> GO = new ConcurrentHashMap<>();
 
     /** The store, except that an armed subject's commits fail twice, then the third waits for the test. */
-    final class FlakyLedger implements QuotaLedger {
-        private void blip(String id) {
+    final class FlakyLedger extends FailingLedger {
+        FlakyLedger() {
+            super(store);
+        }
+
+        @Override
+        protected void beforeCommit(String id) {
             Optional<Reservation> r = store.reservation(id);
             if (r.isEmpty()) {
                 return;
@@ -80,25 +81,6 @@ abstract class AbstractRound80 extends H2FilterRound {
                 }
             }
         }
-
-        @Override public Reserved reserve(HoldRequest request) { return store.reserve(request); }
-        @Override public Reservation commit(String id, long actual) { blip(id); return store.commit(id, actual); }
-        @Override public Reservation commit(String id, long actual, TokenUsage usage) {
-            blip(id);
-            return store.commit(id, actual, usage);
-        }
-        @Override public Reservation release(String id) { return store.release(id); }
-        @Override public Reservation consume(HoldRequest request) { return store.consume(request); }
-        @Override public Reservation extend(String id, Duration ttl) { return store.extend(id, ttl); }
-        @Override public int expireStale() { return store.expireStale(); }
-        @Override public Optional<Reservation> reservation(String id) { return store.reservation(id); }
-        @Override public QuotaAccount account(String subject) { return store.account(subject); }
-        @Override public Optional<QuotaAccount> account(String subject, YearMonth month) { return store.account(subject, month); }
-        @Override public List<QuotaAccount> history(String subject, int months) { return store.history(subject, months); }
-        @Override public QuotaAccount setPlan(String subject, long allocation) { return store.setPlan(subject, allocation); }
-        @Override public void setTeam(String subject, String teamId) { store.setTeam(subject, teamId); }
-        @Override public Optional<String> team(String subject) { return store.team(subject); }
-        @Override public QuotaPolicy policy() { return store.policy(); }
     }
 
     /** An OpenAI chat endpoint: every call answers 15,000 tokens of usage. */
@@ -109,38 +91,20 @@ abstract class AbstractRound80 extends H2FilterRound {
             CALLS.computeIfAbsent(req.getHeader("x-user-id"), k -> new AtomicInteger()).incrementAndGet();
             resp.setStatus(200);
             resp.setContentType("application/json");
-            resp.getOutputStream().write(("{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion\",\"model\":\"gpt-4o\","
-                    + "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"Done.\"},"
-                    + "\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":5000,\"completion_tokens\":10000,"
-                    + "\"total_tokens\":15000}}").getBytes(StandardCharsets.UTF_8));
+            resp.getOutputStream().write(ChatCompletions.completion("chatcmpl-1", "gpt-4o", "Done.", 5_000, 10_000)
+                    .getBytes(StandardCharsets.UTF_8));
         }
     }
 
     static final Map<String, jakarta.servlet.AsyncContext> PENDING = new ConcurrentHashMap<>();
     static final Map<String, CountDownLatch> STARTED = new ConcurrentHashMap<>();
 
-    /** An agent endpoint: it starts async and returns; the answer is written and completed later from another thread. */
-    public static class AsyncAgent extends HttpServlet {
-        @Override
-        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            req.getInputStream().readAllBytes();
-            String s = req.getHeader("x-user-id");
-            CALLS.computeIfAbsent(s, k -> new AtomicInteger()).incrementAndGet();
-            jakarta.servlet.AsyncContext ctx = req.startAsync();
-            ctx.setTimeout(0);
-            PENDING.put(s, ctx);
-            STARTED.get(s).countDown();
-        }
-    }
-
     static void answerAndComplete(jakarta.servlet.AsyncContext ctx) throws IOException {
         HttpServletResponse resp = (HttpServletResponse) ctx.getResponse();
         resp.setStatus(200);
         resp.setContentType("application/json");
-        resp.getOutputStream().write(("{\"id\":\"chatcmpl-2\",\"object\":\"chat.completion\",\"model\":\"gpt-4o\","
-                + "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"Done.\"},"
-                + "\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":5000,\"completion_tokens\":10000,"
-                + "\"total_tokens\":15000}}").getBytes(StandardCharsets.UTF_8));
+        resp.getOutputStream().write(ChatCompletions.completion("chatcmpl-2", "gpt-4o", "Done.", 5_000, 10_000)
+                .getBytes(StandardCharsets.UTF_8));
         ctx.complete();
     }
 
@@ -155,25 +119,12 @@ abstract class AbstractRound80 extends H2FilterRound {
                 .filter("flaky-quota", flaky, "/ret/*")
                 .filter("long-quota", longCalls, "/long/*")
                 .servlet("chat", new Chat(), "/ai/*", "/ret/*")
-                .servlet("agent", new AsyncAgent(), "/long/*");
+                .servlet("agent", new AsyncAgent(s -> CALLS.computeIfAbsent(s, k -> new AtomicInteger()).incrementAndGet(),
+                        PENDING, STARTED), "/long/*");
     }
-
-    /** The account once nothing is held and at least {@code used} is charged (a bounded poll; late commits land after). */
-    QuotaAccount chargedAtLeast(String subject, long used) throws InterruptedException {
-        long deadline = System.nanoTime() + Duration.ofSeconds(15).toNanos();
-        QuotaAccount a = settled(subject);
-        while (a.used() < used && System.nanoTime() < deadline) {
-            TimeUnit.MILLISECONDS.sleep(10);
-            a = settled(subject);
-        }
-        return a;
-    }
-
     static HttpRequest call(java.net.URI uri, String subject) {
-        return TestHttp.request(uri, "x-user-id", subject, "Content-Type", "application/json")
-                .POST(HttpRequest.BodyPublishers.ofString("{\"model\":\"gpt-4o\",\"max_tokens\":12000,"
-                        + "\"messages\":[{\"role\":\"user\",\"content\":\"Plan the migration.\"}]}",
-                        StandardCharsets.UTF_8)).build();
+        return TestHttp.jsonPost(uri, subject, "{\"model\":\"gpt-4o\",\"max_tokens\":12000,"
+                + "\"messages\":[{\"role\":\"user\",\"content\":\"Plan the migration.\"}]}");
     }
 
     /**

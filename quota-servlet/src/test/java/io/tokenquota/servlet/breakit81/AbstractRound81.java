@@ -4,16 +4,14 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.tokenquota.ErrorCode;
-import io.tokenquota.HoldRequest;
 import io.tokenquota.QuotaAccount;
 import io.tokenquota.QuotaException;
-import io.tokenquota.QuotaLedger;
-import io.tokenquota.QuotaPolicy;
 import io.tokenquota.Reservation;
-import io.tokenquota.Reserved;
-import io.tokenquota.TokenUsage;
 import io.tokenquota.servlet.QuotaFilter;
+import io.tokenquota.servlet.testing.AsyncAgent;
+import io.tokenquota.servlet.testing.ChatCompletions;
 import io.tokenquota.servlet.testing.Deployment;
+import io.tokenquota.servlet.testing.FailingLedger;
 import io.tokenquota.servlet.testing.H2FilterRound;
 import io.tokenquota.servlet.testing.ModelCalls;
 import io.tokenquota.servlet.testing.SpringMvc;
@@ -34,8 +32,6 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
-import java.time.YearMonth;
-import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.UUID;
@@ -78,10 +74,7 @@ abstract class AbstractRound81 extends H2FilterRound {
     }
 
     static String chatAnswer(String id) {
-        return "{\"id\":\"" + id + "\",\"object\":\"chat.completion\",\"model\":\"gpt-4o\","
-                + "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"Done.\"},"
-                + "\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":5000,\"completion_tokens\":10000,"
-                + "\"total_tokens\":15000}}";
+        return ChatCompletions.completion(id, "gpt-4o", "Done.", 5_000, 10_000);
     }
 
     // ------------------------------------------------------------------ a store that goes away, or stalls
@@ -96,7 +89,11 @@ abstract class AbstractRound81 extends H2FilterRound {
     static final Map<String, CountDownLatch> STALLING = new ConcurrentHashMap<>();
 
     /** The round's store as a service sees it, with the outages, errors and stalls armed above. */
-    final class TroubledLedger implements QuotaLedger {
+    final class TroubledLedger extends FailingLedger {
+        TroubledLedger() {
+            super(store);
+        }
+
         private String subjectOf(String id) {
             Optional<Reservation> r = store.reservation(id);
             return r.map(Reservation::subject).orElse("");
@@ -122,7 +119,7 @@ abstract class AbstractRound81 extends H2FilterRound {
         }
 
         @Override
-        public Reservation extend(String id, Duration ttl) {
+        protected void beforeExtend(String id) {
             String s = subjectOf(id);
             CountDownLatch oom = OUT_OF_MEMORY.get(s);
             if (oom != null && oom.getCount() > 0) {
@@ -139,26 +136,17 @@ abstract class AbstractRound81 extends H2FilterRound {
                 }
             }
             outage(id, false);
-            return store.extend(id, ttl);
         }
 
-        @Override public Reserved reserve(HoldRequest request) { return store.reserve(request); }
-        @Override public Reservation commit(String id, long actual) { outage(id, true); return store.commit(id, actual); }
-        @Override public Reservation commit(String id, long actual, TokenUsage usage) {
+        @Override
+        protected void beforeCommit(String id) {
             outage(id, true);
-            return store.commit(id, actual, usage);
         }
-        @Override public Reservation release(String id) { outage(id, true); return store.release(id); }
-        @Override public Reservation consume(HoldRequest request) { return store.consume(request); }
-        @Override public int expireStale() { return store.expireStale(); }
-        @Override public Optional<Reservation> reservation(String id) { return store.reservation(id); }
-        @Override public QuotaAccount account(String subject) { return store.account(subject); }
-        @Override public Optional<QuotaAccount> account(String subject, YearMonth month) { return store.account(subject, month); }
-        @Override public List<QuotaAccount> history(String subject, int months) { return store.history(subject, months); }
-        @Override public QuotaAccount setPlan(String subject, long allocation) { return store.setPlan(subject, allocation); }
-        @Override public void setTeam(String subject, String teamId) { store.setTeam(subject, teamId); }
-        @Override public Optional<String> team(String subject) { return store.team(subject); }
-        @Override public QuotaPolicy policy() { return store.policy(); }
+
+        @Override
+        protected void beforeRelease(String id) {
+            outage(id, true);
+        }
     }
 
     /**
@@ -211,20 +199,6 @@ abstract class AbstractRound81 extends H2FilterRound {
 
     static final Map<String, AsyncContext> PENDING = new ConcurrentHashMap<>();
     static final Map<String, CountDownLatch> STARTED = new ConcurrentHashMap<>();
-
-    /** An agent endpoint: starts async and returns; the answer is written and completed later from another thread. */
-    public static class AsyncAgent extends HttpServlet {
-        @Override
-        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            req.getInputStream().readAllBytes();
-            String s = req.getHeader("x-user-id");
-            CALLS.count(s);
-            AsyncContext ctx = req.startAsync();
-            ctx.setTimeout(0);
-            PENDING.put(s, ctx);
-            STARTED.get(s).countDown();
-        }
-    }
 
     static void answerAndComplete(AsyncContext ctx) throws IOException {
         if (ctx == null) {
@@ -394,7 +368,7 @@ abstract class AbstractRound81 extends H2FilterRound {
                 .filter("stall-quota", stallQuota, "/stall/*")
                 .filter("svc-quota", restartable, "/svc/*")
                 .servlet("chat", new Chat(), "/ai/v1/*", "/outage/*", "/svc/v1/*")
-                .servlet("agent", new AsyncAgent(), "/oom/*", "/stall/*", "/svc/agent/*")
+                .servlet("agent", new AsyncAgent(CALLS::count, PENDING, STARTED), "/oom/*", "/stall/*", "/svc/agent/*")
                 .servlet("slow-saver", new SlowSaver(), "/ai/slow-saver/*")
                 .servlet("docs", new DocsPages(), "/docs/*")
                 .servlet("suggest", new Suggest(), "/ai/suggest")
@@ -404,10 +378,8 @@ abstract class AbstractRound81 extends H2FilterRound {
     }
 
     static HttpRequest call(URI uri, String subject) {
-        return TestHttp.request(uri, "x-user-id", subject, "Content-Type", "application/json")
-                .POST(HttpRequest.BodyPublishers.ofString("{\"model\":\"gpt-4o\",\"max_tokens\":12000,"
-                        + "\"messages\":[{\"role\":\"user\",\"content\":\"Plan the migration.\"}]}",
-                        StandardCharsets.UTF_8)).build();
+        return TestHttp.jsonPost(uri, subject, "{\"model\":\"gpt-4o\",\"max_tokens\":12000,"
+                + "\"messages\":[{\"role\":\"user\",\"content\":\"Plan the migration.\"}]}");
     }
 
     CompletableFuture<HttpResponse<String>> startAgent(String path, String subject) throws InterruptedException {
@@ -435,15 +407,18 @@ abstract class AbstractRound81 extends H2FilterRound {
         return false;
     }
 
-    /** The account once nothing is held and at least {@code used} is charged (bounded; late commits land after). */
-    QuotaAccount chargedAtLeast(String subject, long used) throws InterruptedException {
-        long deadline = System.nanoTime() + Duration.ofSeconds(15).toNanos();
-        QuotaAccount a = settled(subject);
-        while (a.used() < used && System.nanoTime() < deadline) {
-            TimeUnit.MILLISECONDS.sleep(10);
-            a = settled(subject);
-        }
-        return a;
+    /**
+     * Once {@code s}'s running call has ended: the second call it raced was refused (429), the model ran
+     * once, and that call's {@link #USAGE} is charged; {@code under} names the call whose hold {@code expired}.
+     */
+    void assertSecondCallRefused(String s, String under, boolean expired, HttpResponse<String> second)
+            throws InterruptedException {
+        QuotaAccount account = chargedAtLeast(s, USAGE * CALLS.of(s));
+        String what = kind() + ": hold expired under " + under + " " + expired + ", second call "
+                + second.statusCode() + ", model calls " + CALLS.of(s) + ", account " + account + ", events " + ledger(s);
+        assertEquals(429, second.statusCode(), what);
+        assertEquals(1, CALLS.of(s), what);
+        assertEquals(USAGE, account.used(), what);
     }
 
     // ------------------------------------------------------------------ the hold keeper and the store
@@ -511,12 +486,7 @@ abstract class AbstractRound81 extends H2FilterRound {
         }
         HttpResponse<String> first = running.get(30, TimeUnit.SECONDS);
         assertEquals(200, first.statusCode(), first.body());
-        QuotaAccount account = chargedAtLeast(s, USAGE * CALLS.of(s));
-        String what = kind() + ": hold expired under the running call " + expired + ", second call "
-                + second.statusCode() + ", model calls " + CALLS.of(s) + ", account " + account + ", events " + ledger(s);
-        assertEquals(429, second.statusCode(), what);
-        assertEquals(1, CALLS.of(s), what);
-        assertEquals(USAGE, account.used(), what);
+        assertSecondCallRefused(s, "the running call", expired, second);
     }
 
     /**
@@ -549,12 +519,7 @@ abstract class AbstractRound81 extends H2FilterRound {
             answerAndComplete(PENDING.remove(s));
         }
         assertEquals(200, running.get(30, TimeUnit.SECONDS).statusCode());
-        QuotaAccount account = chargedAtLeast(s, USAGE * CALLS.of(s));
-        String what = kind() + ": hold expired under the later call " + expired + ", second call "
-                + second.statusCode() + ", model calls " + CALLS.of(s) + ", account " + account + ", events " + ledger(s);
-        assertEquals(429, second.statusCode(), what);
-        assertEquals(1, CALLS.of(s), what);
-        assertEquals(USAGE, account.used(), what);
+        assertSecondCallRefused(s, "the later call", expired, second);
     }
 
     /**
@@ -587,13 +552,7 @@ abstract class AbstractRound81 extends H2FilterRound {
         }
         assertEquals(200, running.get(30, TimeUnit.SECONDS).statusCode());
         assertEquals(200, slowCall.get(30, TimeUnit.SECONDS).statusCode());
-        QuotaAccount account = chargedAtLeast(s, USAGE * CALLS.of(s));
-        String what = kind() + ": hold expired under the call while another user's extension waited " + expired
-                + ", second call " + second.statusCode() + ", model calls " + CALLS.of(s) + ", account " + account
-                + ", events " + ledger(s);
-        assertEquals(429, second.statusCode(), what);
-        assertEquals(1, CALLS.of(s), what);
-        assertEquals(USAGE, account.used(), what);
+        assertSecondCallRefused(s, "the call while another user's extension waited", expired, second);
     }
 
     // ------------------------------------------------------------------ answers that end oddly

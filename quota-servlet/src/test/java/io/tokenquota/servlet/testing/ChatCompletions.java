@@ -12,6 +12,18 @@ public final class ChatCompletions {
     }
 
     /**
+     * A whole (not streamed) chat completion as a mock model answers: {@code model}'s one choice,
+     * {@code content} (inserted as given: JSON-escaped by the caller), finished with {@code stop}, and its
+     * usage, {@code promptTokens} in and {@code completionTokens} out.
+     */
+    public static String completion(String id, String model, String content, long promptTokens, long completionTokens) {
+        return "{\"id\":\"" + id + "\",\"object\":\"chat.completion\",\"model\":\"" + model + "\","
+                + "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"" + content + "\"},"
+                + "\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":" + promptTokens + ",\"completion_tokens\":"
+                + completionTokens + ",\"total_tokens\":" + (promptTokens + completionTokens) + "}}";
+    }
+
+    /**
      * A long gpt-4o stream with {@code include_usage}: a "word " chunk every 20 ms for 10 s, then the
      * usage chunk ({@code promptTokens} in, one token a word out) and {@code [DONE]}. Stops at the first
      * write that fails, as a relay whose client hung up does.

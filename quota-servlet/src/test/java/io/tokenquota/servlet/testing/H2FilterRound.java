@@ -64,6 +64,11 @@ public abstract class H2FilterRound {
         return Ledgers.settled(store, subject);
     }
 
+    /** The subject's account once nothing is held and at least {@code used} is charged (bounded: 15 s). */
+    protected QuotaAccount chargedAtLeast(String subject, long used) throws InterruptedException {
+        return Ledgers.chargedAtLeast(store, subject, used);
+    }
+
     /** The subject's events of this month, for failure messages. */
     protected String ledger(String subject) {
         return Ledgers.events(store, subject, YearMonth.now(ZoneOffset.UTC)).toString();

@@ -34,6 +34,21 @@ public final class Ledgers {
         return store.account(subject);
     }
 
+    /**
+     * The subject's account once nothing is held and at least {@code used} is charged, or once 15 seconds
+     * have passed: a commit the filter retries off the request thread lands after the hold is gone, so a
+     * test polls (bounded) for it.
+     */
+    public static QuotaAccount chargedAtLeast(QuotaStore store, String subject, long used) throws InterruptedException {
+        long deadline = System.nanoTime() + Duration.ofSeconds(15).toNanos();
+        QuotaAccount a = settled(store, subject);
+        while (a.used() < used && System.nanoTime() < deadline) {
+            TimeUnit.MILLISECONDS.sleep(10);
+            a = settled(store, subject);
+        }
+        return a;
+    }
+
     /** The subject's events of the month as {@code KIND:tokens}, for failure messages. */
     public static List<String> events(QuotaStore store, String subject, YearMonth month) {
         List<String> out = new ArrayList<>();

@@ -1,5 +1,6 @@
 package io.tokenquota.servlet.testing;
 
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.URI;
@@ -54,17 +55,41 @@ public final class TestHttp {
      * {@code Content-Type: application/json}, then {@code headers} (name, value, ...).
      */
     public static HttpResponse<String> postJson(URI uri, String subject, String body, String... headers) {
+        return send(jsonPost(uri, subject, body, headers));
+    }
+
+    /**
+     * The request {@link #postJson} sends, for a test that sends it otherwise (async, on a client of its
+     * own): {@code x-user-id} {@code subject}, {@code Content-Type: application/json}, then {@code headers}.
+     */
+    public static HttpRequest jsonPost(URI uri, String subject, String body, String... headers) {
         String[] all = new String[headers.length + 4];
         all[0] = "x-user-id";
         all[1] = subject;
         all[2] = "Content-Type";
         all[3] = "application/json";
         System.arraycopy(headers, 0, all, 4, headers.length);
-        return post(uri, body.getBytes(StandardCharsets.UTF_8), all);
+        return request(uri, all).POST(HttpRequest.BodyPublishers.ofString(body, StandardCharsets.UTF_8)).build();
     }
 
     public static HttpResponse<String> post(URI uri, byte[] body, String... headers) {
         return send(request(uri, headers).POST(HttpRequest.BodyPublishers.ofByteArray(body)).build());
+    }
+
+    /**
+     * A {@code multipart/form-data} body of the given parts, each its header lines (without the final
+     * blank line) and its content: a {@code byte[]} as it is, anything else as UTF-8 text.
+     */
+    public static byte[] multipart(String boundary, Object... headersAndContent) {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        for (int i = 0; i < headersAndContent.length; i += 2) {
+            out.writeBytes(("--" + boundary + "\r\n" + headersAndContent[i] + "\r\n\r\n").getBytes(StandardCharsets.UTF_8));
+            Object content = headersAndContent[i + 1];
+            out.writeBytes(content instanceof byte[] b ? b : String.valueOf(content).getBytes(StandardCharsets.UTF_8));
+            out.writeBytes("\r\n".getBytes(StandardCharsets.UTF_8));
+        }
+        out.writeBytes(("--" + boundary + "--\r\n").getBytes(StandardCharsets.UTF_8));
+        return out.toByteArray();
     }
 
     /**
