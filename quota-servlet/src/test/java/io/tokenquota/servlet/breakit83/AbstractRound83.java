@@ -78,7 +78,8 @@ abstract class AbstractRound83 extends H2FilterRound {
     /** Heap the gzip relay measured as retained once its whole answer went through the filter, by subject. */
     static final Map<String, Long> RETAINED = new ConcurrentHashMap<>();
     /** Bytes the request thread allocated between the first filter and the end of the quota filter, by subject. */
-    static final Map<String, Long> ALLOCATED = new ConcurrentHashMap<>();
+    /** What each subject's request thread allocated, once the meter's filter has returned (after the client had its answer). */
+    static final Map<String, java.util.concurrent.CompletableFuture<Long>> ALLOCATED = new ConcurrentHashMap<>();
     /** Model calls that entered and wait for {@link #RELEASE} (a subject's concurrent calls). */
     static final Map<String, AtomicInteger> ENTERED = new ConcurrentHashMap<>();
     static final Map<String, CountDownLatch> RELEASE = new ConcurrentHashMap<>();
@@ -272,7 +273,8 @@ abstract class AbstractRound83 extends H2FilterRound {
             } finally {
                 String s = ((HttpServletRequest) req).getHeader("x-user-id");
                 if (s != null) {
-                    ALLOCATED.put(s, threads.getCurrentThreadAllocatedBytes() - before);
+                    ALLOCATED.computeIfAbsent(s, k -> new java.util.concurrent.CompletableFuture<>())
+                            .complete(threads.getCurrentThreadAllocatedBytes() - before);
                 }
             }
         }
@@ -528,7 +530,13 @@ abstract class AbstractRound83 extends H2FilterRound {
                 "x-user-id", s, "Content-Type", contentType).POST(HttpRequest.BodyPublishers.ofByteArray(body)).build());
         assertEquals(200, r.statusCode(), r.body());
         assertEquals(USAGE, settled(s).used(), ledger(s));
-        return ALLOCATED.get(s);
+        try {
+            // the container may send the answer before the meter's filter returns
+            return ALLOCATED.computeIfAbsent(s, k -> new java.util.concurrent.CompletableFuture<>())
+                    .get(30, java.util.concurrent.TimeUnit.SECONDS);
+        } catch (Exception e) {
+            throw new AssertionError("the meter recorded nothing for " + s, e);
+        }
     }
 
     /**
