@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit84;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound84BreakItTest extends AbstractRound84 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
