@@ -120,6 +120,11 @@ final class EndpointRequest extends HttpServletRequestWrapper {
         this.response = response;
     }
 
+    /** The response the endpoint writes to ({@link #answeredThrough}), or {@code null}. */
+    ServletResponse answeredThrough() {
+        return response;
+    }
+
     /**
      * A protected path is not upgraded: what runs over an upgraded connection (a WebSocket, a realtime
      * relay) runs after the filter settled the request, unheld and unmetered. The endpoint does not

@@ -654,7 +654,8 @@ public final class QuotaFilter implements Filter {
      * attribute, and what the holding dispatch's request kept of it, are put back as they were before
      * it (so it does not replace the page's own figure), and the include's figure is recorded apart, to
      * be added up with the holding call's at settlement (a page's summary fragments each report theirs;
-     * a status fragment's 0 adds nothing).
+     * a status fragment's 0 adds nothing). What it writes is judged as an include's answer
+     * ({@link QuotaResponse#nestedInclude}).
      */
     private static void nested(ServletRequest req, ServletResponse res, FilterChain chain) throws IOException, ServletException {
         Object before = req.getAttribute(ACTUAL_TOKENS_ATTRIBUTE);
@@ -668,7 +669,12 @@ public final class QuotaFilter implements Filter {
         // what the include sets is told from what was there before it
         endpoint.restoreReportedActual(null);
         try {
-            chain.doFilter(req, res);
+            if (endpoint.answeredThrough() instanceof QuotaResponse page) {
+                // what it writes is its own answer, under its own status, not the page's
+                page.nestedInclude(() -> chain.doFilter(req, res));
+            } else {
+                chain.doFilter(req, res);
+            }
         } finally {
             Object reported = endpoint.reportedActual();
             if (before == null) {

@@ -70,16 +70,47 @@ final class QuotaResponse extends HttpServletResponseWrapper {
     }
 
     /**
-     * The status the endpoint answers under now. For an include, the one it set, else 200: the including
+     * The status the endpoint answers under now. For an include (one this filter holds, or one nested in
+     * the held dispatch while it runs, {@link #nestedInclude}), the one it set, else 200: the including
      * page's status says nothing about the fragment (a not-found page that includes the model's
      * suggestions), and an included endpoint cannot set one, so one that set none answered as a 2xx.
      * Callers hold this.
      */
     private int answerStatus() {
-        if (included) {
+        if (included || nesting > 0) {
             return includedStatus != 0 ? includedStatus : 200;
         }
         return super.getStatus();
+    }
+
+    /** How many includes nested in the held dispatch are running now (one inside another). Guarded by this. */
+    private int nesting;
+
+    /**
+     * Runs an include nested in the held dispatch ({@code QuotaFilter.nested}): what it writes is judged
+     * under its own status ({@link #answerStatus}), not the page's, and the page's status is the page's
+     * again afterwards.
+     */
+    void nestedInclude(Included include) throws IOException, jakarta.servlet.ServletException {
+        int pageStatus;
+        synchronized (this) {
+            pageStatus = includedStatus;
+            includedStatus = 0;
+            nesting++;
+        }
+        try {
+            include.run();
+        } finally {
+            synchronized (this) {
+                nesting--;
+                includedStatus = pageStatus;
+            }
+        }
+    }
+
+    /** An include to run ({@link #nestedInclude}). */
+    interface Included {
+        void run() throws IOException, jakarta.servlet.ServletException;
     }
 
     /** The status of the response when it was first seen committed; 0 before. Guarded by this. */
@@ -93,9 +124,36 @@ final class QuotaResponse extends HttpServletResponseWrapper {
      */
     private final AnswerStart answer = new AnswerStart();
 
+    /**
+     * What includes nested in the held dispatch wrote under their own 2xx ({@link #answerStatus}): an
+     * answer of its own, whatever status the page sets. Guarded by this.
+     */
+    private final AnswerStart includedAnswer = new AnswerStart();
+    /** Whether a reset, {@code resetBuffer} or {@code sendError} came after answering. Guarded by this. */
+    private boolean discardedAnswer;
+
     /** Whether the endpoint was answering: it wrote content, not a preamble (see {@link AnswerStart}). */
     synchronized boolean answering() {
-        return answer.content();
+        return answer.content() || includedAnswer.content();
+    }
+
+    /**
+     * Whether the status the call ends with is not the status of its answer: a reset, a
+     * {@code resetBuffer} or a {@code sendError} came after the endpoint was answering (a handler's
+     * answer, then an exception handler's refusal in its place), or an include nested in the page
+     * answered under its own 2xx, which the page's status does not change. A {@code setStatus} over
+     * content still there makes that status the content's.
+     */
+    synchronized boolean answerReplaced() {
+        return discardedAnswer || includedAnswer.content();
+    }
+
+    /** Notes that what follows replaces what the endpoint had answered, if it had. */
+    private synchronized void replacing() {
+        // a nested include's reset or error the container ignores: the page's answer stays
+        if (nesting == 0 && answer.content()) {
+            discardedAnswer = true;
+        }
     }
 
     /** Notes the status that went out, once the response is committed. */
@@ -121,6 +179,7 @@ final class QuotaResponse extends HttpServletResponseWrapper {
 
     @Override
     public void sendError(int sc) throws IOException {
+        replacing();
         synchronized (this) {
             includedStatus = sc;
         }
@@ -129,6 +188,7 @@ final class QuotaResponse extends HttpServletResponseWrapper {
 
     @Override
     public void sendError(int sc, String msg) throws IOException {
+        replacing();
         synchronized (this) {
             includedStatus = sc;
         }
@@ -224,6 +284,7 @@ final class QuotaResponse extends HttpServletResponseWrapper {
 
     @Override
     public void reset() {
+        replacing();
         readDiscarded();
         super.reset();
         synchronized (this) {
@@ -240,6 +301,7 @@ final class QuotaResponse extends HttpServletResponseWrapper {
 
     @Override
     public void resetBuffer() {
+        replacing();
         readDiscarded();
         super.resetBuffer();
     }
@@ -366,7 +428,7 @@ final class QuotaResponse extends HttpServletResponseWrapper {
             // an include's bytes too, under its own status: they are the included call's answer
             int status = answerStatus();
             if (status >= 200 && status < 300) {
-                answer.feed(b, off, len);
+                (nesting > 0 ? includedAnswer : answer).feed(b, off, len);
             }
             if (!sniffer.started()) {
                 // the format is told from the first visible characters: a relay that passes on an

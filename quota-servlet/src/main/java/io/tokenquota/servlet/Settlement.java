@@ -115,8 +115,7 @@ final class Settlement implements AsyncListener {
      * The settlement rules, in order; the first that applies decides.
      * <ol>
      *   <li>the handler's own figure ({@link QuotaFilter#ACTUAL_TOKENS_ATTRIBUTE} or the
-     *       {@code X-Quota-Actual-Tokens} header) is charged, with the figures of the includes nested in
-     *       the call added ({@link #nestedActual});</li>
+     *       {@code X-Quota-Actual-Tokens} header) is charged;</li>
      *   <li>usage the response reports of calls whose same results this subject read before
      *       ({@code chargedBefore}: a batch's output file downloaded again) is released: they were charged
      *       then;</li>
@@ -146,8 +145,11 @@ final class Settlement implements AsyncListener {
      *       handler: nothing ran; for a 406, its handler mapping refused the {@code Accept});</li>
      *   <li>any other 3xx, or a 4xx, without usage (400, 404, 405, 415, 422, an upstream 429...): the
      *       model was not called, the hold is released, also when the client has gone meanwhile; unless
-     *       the endpoint was {@code answering} before that status replaced its answer (see below): then
-     *       the estimate is charged;</li>
+     *       the endpoint was {@code answering} (rule 10) and that status is not its answer's
+     *       ({@code replaced}: a reset, {@code resetBuffer} or {@code sendError} after answering, an
+     *       exception or a timeout that ended it, or the answer was an include's, written under its own
+     *       2xx): then the estimate is charged. A {@code setStatus} with the written content still there
+     *       (a JSP's layout, then its "not found") is that content's status, and is released;</li>
      *   <li>a browser's {@code EventSource} reconnecting after its stream ended ({@code reconnect}: a
      *       {@code GET} or {@code HEAD} that accepts {@code text/event-stream} or carries
      *       {@code Last-Event-ID}) answered 204 or 205 without usage: 204 is the HTML standard's way to
@@ -163,9 +165,11 @@ final class Settlement implements AsyncListener {
      *       container's for an exception or a timeout, an exception handler's after a reset);</li>
      *   <li>a 2xx without usage: the estimate is charged.</li>
      * </ol>
+     * These judge the holding call's own answer; what includes nested in it reported is added by
+     * {@link #withNested}.
      */
     static Decision decide(Long explicit, Long usage, boolean provisional, End end, int status, boolean reconnect,
-                           boolean answering, boolean noHandler, boolean tokenCount, boolean chargedBefore, boolean releaseOnError,
+                           boolean answering, boolean replaced, boolean noHandler, boolean tokenCount, boolean chargedBefore, boolean releaseOnError,
                            long estimate) {
         if (explicit != null) {
             return Decision.charge(explicit, "reported by the handler");
@@ -223,9 +227,11 @@ final class Settlement implements AsyncListener {
             // rendered file): the model ran before the client's Range header was found unsatisfiable
             return Decision.charge(estimate, "range not satisfiable after the call");
         }
-        if (status >= 300 && answering) {
-            // content went out under a 2xx first (a handler that wrote the answer, then threw a
-            // ResponseStatusException after a reset): the model had answered, as for a 5xx after it
+        if (status >= 300 && answering && replaced) {
+            // the status took the place of an answer (a handler that wrote it, then threw a
+            // ResponseStatusException that reset the buffer or sent an error; an included answer under
+            // its own 200): the model had answered, as for a 5xx after it. A status set over content
+            // still there (a page's layout, then its 404) is that content's, judged as any 3xx or 4xx
             return Decision.charge(estimate, "status " + status + " after answering");
         }
         if (status >= 300) {
@@ -259,6 +265,26 @@ final class Settlement implements AsyncListener {
         return releaseOnError ? Decision.release(what + " before answering") : Decision.charge(estimate, what);
     }
 
+
+    /**
+     * The holding call's own decision with the figures of the includes nested in it added: each is a
+     * model call of its own (a page's summary fragment), so it neither stands for the page's own answer
+     * (which {@link #decide} judged: its figure, else its usage, else the estimate as for any call) nor
+     * is freed by it (a page released for its status still pays for a fragment that reported a call). A
+     * page that calls no model itself reports 0 for itself and is charged its fragments alone; one that
+     * reports nothing is charged its estimate beside them: where unsure, the filter charges.
+     */
+    static Decision withNested(Decision own, Long nested) {
+        if (nested == null || nested <= 0) {
+            // a status fragment's 0 adds nothing
+            return own;
+        }
+        if (own.release()) {
+            return Decision.charge(nested, "reported by nested includes (" + own.reason() + ")");
+        }
+        return Decision.charge(Math.min(Limits.MAX_TOKENS, own.tokens() + nested),
+                own.reason() + ", with nested includes' figures");
+    }
 
     /** Settles once; later calls (a second async event) do nothing. */
     void settle(End end) {
@@ -298,20 +324,14 @@ final class Settlement implements AsyncListener {
             // the finished calls a results file reported: read again, they were charged before
             String calls = status >= 200 && status < 300 ? sniffer.callsFingerprint() : null;
             Long explicit = explicitActual();
-            // the figures of includes nested in this call (its fragments' model calls) add up with its own
-            Long nested = nestedActual();
-            if (nested != null && explicit != null) {
-                explicit = Math.min(Limits.MAX_TOKENS, explicit + nested);
-            } else if (nested != null && nested > 0) {
-                // reported figures are final counts: alone they are not provisional
-                provisional = usage != null && provisional;
-                usage = usage == null ? nested : Math.min(Limits.MAX_TOKENS, usage + nested);
-            }
-            Decision d = decide(explicit, usage, provisional, effective, status, eventSourceReconnect(request),
-                    answering,
+            // an exception or a timeout after answering: the container answers in the answer's place
+            boolean replaced = response.answerReplaced() || (answering && (end == End.THREW || end == End.TIMED_OUT));
+            Decision own = decide(explicit, usage, provisional, effective, status, eventSourceReconnect(request),
+                    answering, replaced,
                     (status == 406 || status == 412) && springMatchedNoHandler(request), sniffer.tokenCount(),
                     calls != null && answers.usage(AnswerUsages.chargedCalls(hold.subject()), calls) != null,
                     releaseOnError, estimate);
+            Decision d = withNested(own, nestedActual());
             if (usage != null && usage > Limits.MAX_TOKENS) {
                 LOG.warn("usage {} in the response for reservation {} of {} is past the ledger's limit; charging {}",
                         usage, hold.id(), hold.subject(), d.tokens());
@@ -534,11 +554,8 @@ final class Settlement implements AsyncListener {
     /**
      * What the includes nested in the held dispatch reported through
      * {@link QuotaFilter#ACTUAL_TOKENS_ATTRIBUTE} (each its own model call: a page's summary fragments),
-     * added up; {@code null} when none reported a figure the ledger can charge. Like the answers of an
-     * include on either side of a reset ({@link UsageSniffer#sentBefore}), they add up with what the
-     * holding call reports itself: to its own figure, or, without one, to the usage in its answer. A sum
-     * of 0 (a status fragment saying it called no model) is no usage seen: it neither makes the holding
-     * call free nor stands for its own answer, which the other rules judge.
+     * added up; {@code null} when none reported a figure the ledger can charge. Added to the holding
+     * call's own charge by {@link #withNested}.
      */
     private Long nestedActual() {
         Long sum = null;

@@ -276,10 +276,16 @@ abstract class AbstractRound81 extends H2FilterRound {
         }
     }
 
-    /** A protected digest page: it includes one summary fragment per article (a JSP's {@code <jsp:include>}). */
+    /**
+     * A protected digest page: it includes one summary fragment per article (a JSP's {@code <jsp:include>}).
+     * It calls no model itself and says so, reporting 0 for itself; {@code /ai/digest/unreported} does not.
+     */
     public static class Digest extends HttpServlet {
         @Override
         protected void doGet(HttpServletRequest req, HttpServletResponse resp) throws IOException, ServletException {
+            if (!"/unreported".equals(req.getPathInfo())) {
+                req.setAttribute(QuotaFilter.ACTUAL_TOKENS_ATTRIBUTE, 0L);
+            }
             resp.setContentType("text/html;charset=utf-8");
             resp.getOutputStream().write("<html><body><h1>Today's digest</h1>".getBytes(StandardCharsets.UTF_8));
             for (int i = 1; i <= SUMMARIES; i++) {
@@ -646,7 +652,10 @@ abstract class AbstractRound81 extends H2FilterRound {
      * call reports its 4,000 tokens through {@code QuotaFilter.ACTUAL_TOKENS_ATTRIBUTE}, as the README
      * advises. A fragment included inside a held dispatch takes no hold of its own and the filter puts its
      * figure back ({@code QuotaFilter.nested}), so no hold charges it: the page is charged its own
-     * estimate. Expected: 12,000 (three calls of 4,000).
+     * estimate. The page calls no model itself and reports 0 for itself, the documented way to say so:
+     * expected 12,000 (three calls of 4,000). The same page reporting nothing for itself is charged its
+     * own estimate (1,000) beside them, 13,000: the filter cannot tell that it called no model, and where
+     * unsure it charges.
      */
     @Test
     void summaryFragmentsIncludedIntoAProtectedPageAreChargedTheirReportedUsage() {
@@ -657,5 +666,12 @@ abstract class AbstractRound81 extends H2FilterRound {
         assertEquals(SUMMARIES, CALLS.of(s), page.body());
         assertEquals(SUMMARIES * SUMMARY_USAGE, used, kind() + ": " + SUMMARIES + " summaries reported "
                 + SUMMARY_USAGE + " tokens each; charged " + used + " " + ledger(s));
+
+        String unreported = subject();
+        page = TestHttp.get(container.uri("/ai/digest/unreported"), "x-user-id", unreported);
+        assertEquals(200, page.statusCode(), page.body());
+        used = settled(unreported).used();
+        assertEquals(SUMMARIES * SUMMARY_USAGE + 1_000, used, kind() + ": a page reporting nothing for itself is"
+                + " charged its estimate beside its summaries; charged " + used + " " + ledger(unreported));
     }
 }
