@@ -112,21 +112,32 @@ final class JsonDocumentScanner {
     static final String WATSONX_OUTPUT = "results.generated_token_count";
     private static final java.util.Map<String, String> RESULTS_COUNTERS = java.util.Map.of("tokenCount", TITAN_RESULTS,
             "input_token_count", WATSONX_INPUT, "generated_token_count", WATSONX_OUTPUT);
-    /** Field names are tracked this deep: usage paths are at most three objects down, counters one more. */
-    private static final int TRACKED_DEPTH = 5;
+    /**
+     * Field names are tracked this deep: usage paths are at most three objects down, counters one more;
+     * LangServe's messages ({@link #LANGSERVE_OUTPUT}) as deep as anything is kept ({@link #KEPT_DEPTH}).
+     */
+    private static final int TRACKED_DEPTH = KEPT_DEPTH + 1;
     /**
      * LangServe's answer ({@code add_routes}): {@code {"output": …, "metadata": …}}, the output being
      * whatever the chain returned. A chat model's message ({@code /invoke}), a list of them
-     * ({@code /batch}: {@code output[]}) or a map of them ({@code RunnableParallel}: {@code output.<key>})
-     * carries its call's {@code usage_metadata}; a chain ending in a parser returns the model's own JSON
-     * there, which may hold a {@code usage_metadata} the model wrote. So a {@code usage_metadata} is read
-     * only from an object there shaped as LangServe serialises a LangChain message
-     * ({@link #MESSAGE_TYPES} and a {@code content} field), collected into {@link Document#messages}.
+     * ({@code /batch}: {@code output[]}), a map of them ({@code RunnableParallel}: {@code output.<key>}),
+     * or any of these deeper ({@code RunnablePassthrough.assign}'s {@code output[].answer}, a LangGraph
+     * graph's state {@code output.messages[]}) carries its call's {@code usage_metadata}; a chain ending
+     * in a parser returns the model's own JSON there, which may hold a {@code usage_metadata} the model
+     * wrote. So a {@code usage_metadata} is read only from an object there shaped as LangServe serialises
+     * a LangChain AI message ({@link #MESSAGE_TYPES} and a {@code content} field), collected into
+     * {@link Document#messages}. A graph's state echoes the conversation, earlier answers included: in a
+     * list, a human message ({@link #HUMAN_TYPES}, with {@code content}) drops the AI messages the list
+     * held before it, so only those after the last one count.
      */
     static final String LANGSERVE_OUTPUT = "output";
     static final String MESSAGE_USAGE = "usage_metadata";
     /** {@code type} values of a serialised LangChain AI message: {@code AIMessage}'s, {@code AIMessageChunk}'s. */
     static final Set<String> MESSAGE_TYPES = Set.of("ai", "AIMessage", "AIMessageChunk");
+    /** {@code type} values of a serialised LangChain human message. */
+    static final Set<String> HUMAN_TYPES = Set.of("human", "HumanMessage", "HumanMessageChunk");
+    private static final byte AI = 1;
+    private static final byte HUMAN = 2;
     private static final String MESSAGE_CONTENT = "content";
     /** What {@link #collecting} is while a message's {@code usage_metadata} is read (no usage path). */
     private static final String COLLECTING_MESSAGE = "output…usage_metadata";
@@ -218,15 +229,21 @@ final class JsonDocumentScanner {
     private Map<String, Long> counters;
     private Map<String, Map<String, Long>> usages = new HashMap<>();
     /**
-     * The message candidates under LangServe's output, by depth (2: the output itself; 3: an element
-     * or a value of it): whether one is open there, its {@code type} is a message's, it has a
-     * {@code content} field, and its {@code usage_metadata}'s counters ({@code null} until read).
+     * The message candidates under LangServe's output (every object in it), by depth (2: the output
+     * itself): whether one is open there, its {@code type} is an AI message's ({@link #AI}) or a human
+     * one's ({@link #HUMAN}), it has a {@code content} field, and its {@code usage_metadata}'s counters
+     * ({@code null} until read).
      */
-    private final boolean[] messageOpen = new boolean[4];
-    private final boolean[] messageTyped = new boolean[4];
-    private final boolean[] messageContent = new boolean[4];
+    private final boolean[] messageOpen = new boolean[TRACKED_DEPTH + 1];
+    private final byte[] messageKind = new byte[TRACKED_DEPTH + 1];
+    private final boolean[] messageContent = new boolean[TRACKED_DEPTH + 1];
     @SuppressWarnings("unchecked")
-    private final Map<String, Long>[] messageUsage = new Map[4];
+    private final Map<String, Long>[] messageUsage = new Map[TRACKED_DEPTH + 1];
+    /**
+     * For a list open under LangServe's output, by depth: how many {@link #messages} were found before
+     * it, or before its last human message; a human message drops those found in the list since.
+     */
+    private final int[] listMark = new int[TRACKED_DEPTH + 1];
     /** The messages' usage found in the current document ({@link Document#messages}). */
     private java.util.List<Map<String, Long>> messages = new java.util.ArrayList<>();
 
@@ -426,18 +443,22 @@ final class JsonDocumentScanner {
                     objectAt[depth] = object;
                     fieldAt[depth] = null;
                 }
-                if (object && messageCandidate()) {
-                    messageOpen[depth] = true;
-                    messageTyped[depth] = false;
-                    messageContent[depth] = false;
-                    messageUsage[depth] = null;
+                if (messageCandidate()) {
+                    if (object) {
+                        messageOpen[depth] = true;
+                        messageKind[depth] = 0;
+                        messageContent[depth] = false;
+                        messageUsage[depth] = null;
+                    } else {
+                        listMark[depth] = messages.size();
+                    }
                 }
                 if (collecting != null) {
                     if (object && depth == collectDepth + 1) {
                         // Cohere's usage.tokens and usage.billed_units: counted as "tokens.input_tokens"
                         nested = fieldAt[collectDepth];
                     }
-                } else if (object && depth >= 3 && depth <= 4 && messageOpen[depth - 1]
+                } else if (object && depth >= 3 && depth <= TRACKED_DEPTH && messageOpen[depth - 1]
                         && MESSAGE_USAGE.equals(fieldAt[depth - 1])) {
                     // a candidate message's usage: kept with it until it is known to be shaped as one
                     collecting = COLLECTING_MESSAGE;
@@ -473,8 +494,13 @@ final class JsonDocumentScanner {
                 if (depth < messageOpen.length && messageOpen[depth]) {
                     // the message ends: its usage counts when it is shaped as one, wherever its fields stood
                     messageOpen[depth] = false;
-                    if (messageUsage[depth] != null && messageTyped[depth] && messageContent[depth]) {
+                    if (messageUsage[depth] != null && messageKind[depth] == AI && messageContent[depth]) {
                         messages.add(messageUsage[depth]);
+                    } else if (messageKind[depth] == HUMAN && messageContent[depth] && depth > 2 && !objectAt[depth - 1]
+                            && messages.size() > listMark[depth - 1]) {
+                        // a conversation's new turn: the AI messages before it in this list are its
+                        // history, echoed back (a LangGraph state), not this call's
+                        messages.subList(listMark[depth - 1], messages.size()).clear();
                     }
                     messageUsage[depth] = null;
                 }
@@ -515,7 +541,8 @@ final class JsonDocumentScanner {
                 tokenField(TGI_TEXT);
                 if (depth < messageOpen.length && messageOpen[depth] && "type".equals(fieldAt[depth])) {
                     // the last type named counts, as a parser reads it
-                    messageTyped[depth] = MESSAGE_TYPES.contains(parser.getText());
+                    String named = parser.getText();
+                    messageKind[depth] = MESSAGE_TYPES.contains(named) ? AI : HUMAN_TYPES.contains(named) ? HUMAN : 0;
                 }
                 if (depth == 1 && "type".equals(fieldAt[1])) {
                     type = parser.getText();
@@ -608,13 +635,11 @@ final class JsonDocumentScanner {
 
     /**
      * Whether the object just opened may be a LangChain message under LangServe's output
-     * ({@link #LANGSERVE_OUTPUT}): the output itself, or an element or a value of it.
+     * ({@link #LANGSERVE_OUTPUT}), or the list just opened may hold some: the output itself or anything
+     * in it, as deep as field names are tracked (an object's usage one level further in).
      */
     private boolean messageCandidate() {
-        if (!objectAt[1] || !LANGSERVE_OUTPUT.equals(fieldAt[1])) {
-            return false;
-        }
-        return depth == 2 || (depth == 3 && (!objectAt[2] || fieldAt[2] != null));
+        return depth >= 2 && depth < TRACKED_DEPTH && objectAt[1] && LANGSERVE_OUTPUT.equals(fieldAt[1]);
     }
 
     /**

@@ -537,7 +537,19 @@ final class UsageSnifferTest {
                 + "\"usage_metadata\":" + lcUsage(0, 1) + "}]}"), "a message of another type");
         assertNull(sniffWithHead("application/json", "{\"output\":{\"type\":\"ai\",\"usage_metadata\":"
                 + lcUsage(0, 1) + "}}"), "no content field");
-        assertNull(sniffWithHead("application/json", "{\"output\":{\"a\":{\"b\":" + message.formatted("d", lcUsage(0, 1))
-                + "}}}"), "deeper than a value of the output");
+        assertEquals(1L, sniffWithHead("application/json", "{\"output\":{\"a\":{\"b\":" + message.formatted("d", lcUsage(0, 1))
+                + "}}}"), "anywhere within the output");
+        assertEquals(1L, sniffWithHead("application/json", "{\"output\":{\"a\":{\"b\":{\"c\":{\"d\":{\"e\":"
+                + message.formatted("d", lcUsage(0, 1)) + "}}}}}}"), "six levels below the root");
+        // a LangGraph state echoes its thread: only the AI messages after the last human message count
+        String human = "{\"type\":\"human\",\"content\":\"q\"}";
+        assertEquals(600L, sniffWithHead("application/json", "{\"output\":{\"messages\":[" + human + ","
+                + message.formatted("e", lcUsage(6000, 3000)) + "," + human + "," + message.formatted("f", lcUsage(300, 100))
+                + ",{\"type\":\"tool\",\"content\":\"r\"}," + message.formatted("g", lcUsage(150, 50)) + "]}}"));
+        assertEquals(9_000L, sniffWithHead("application/json", "{\"output\":{\"messages\":["
+                + message.formatted("h", lcUsage(6000, 3000)) + "]}}"), "a list without a human message counts whole");
+        // a human message drops only what its own list held: another list's, or the output's, stay
+        assertEquals(1_000L, sniffWithHead("application/json", "{\"output\":[{\"answer\":"
+                + message.formatted("i", lcUsage(500, 500)) + ",\"history\":[" + human + "]}]}"));
     }
 }
