@@ -17,19 +17,30 @@ final class CpuClock {
     private static final long NANOS_PER_TICK = 10_000_000L; // USER_HZ is 100 on Linux
 
     private final List<Long> serverPids;
+    /** The whole JVM's CPU instead of the load threads': where the work runs on threads the run does not own. */
+    private final boolean wholeProcess;
 
-    private CpuClock(List<Long> serverPids) {
+    private CpuClock(List<Long> serverPids, boolean wholeProcess) {
         this.serverPids = List.copyOf(serverPids);
+        this.wholeProcess = wholeProcess;
     }
 
     /** The load threads only (H2 runs inside them; a remote server's CPU cannot be seen). */
     static CpuClock threadsOnly() {
-        return new CpuClock(List.of());
+        return new CpuClock(List.of(), false);
+    }
+
+    /**
+     * This JVM's whole CPU: the container's request threads, the HTTP client's, the JIT and the GC, for
+     * a run whose load threads only wait on work done elsewhere in the process (the filter section).
+     */
+    static CpuClock wholeProcess() {
+        return new CpuClock(List.of(), true);
     }
 
     /** The load threads and these local server processes (PostgreSQL backends of the pool). */
     static CpuClock withServerProcesses(List<Long> pids) {
-        return new CpuClock(pids);
+        return new CpuClock(pids, false);
     }
 
     boolean includesDatabase() {
@@ -52,6 +63,11 @@ final class CpuClock {
             } catch (IOException | RuntimeException e) {
                 // the backend ended (the pool replaced a connection): left out of this window
             }
+        }
+        if (wholeProcess) {
+            out[serverPids.size()] = ((com.sun.management.OperatingSystemMXBean) ManagementFactory
+                    .getOperatingSystemMXBean()).getProcessCpuTime();
+            return out;
         }
         long total = 0;
         for (long cpu : threadCpu) {

@@ -65,6 +65,11 @@ final class LoadRun {
         return new LoadRun().execute(threads, warmup, measure, recordLatency, op, null);
     }
 
+    static Result run(int threads, Duration warmup, Duration measure, boolean recordLatency, CpuClock cpu, Op op)
+            throws InterruptedException {
+        return new LoadRun().execute(threads, warmup, measure, recordLatency, op, cpu);
+    }
+
     static Result run(int threads, Duration warmup, Duration measure, CpuClock cpu, Op op)
             throws InterruptedException {
         return new LoadRun().execute(threads, warmup, measure, false, op, cpu);
