@@ -1,0 +1,406 @@
+package io.tokenquota.servlet.breakit85;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.tokenquota.servlet.QuotaApiServlet;
+import io.tokenquota.servlet.QuotaFilter;
+import io.tokenquota.servlet.SubjectResolver;
+import io.tokenquota.servlet.testing.Deployment;
+import io.tokenquota.servlet.testing.H2FilterRound;
+import io.tokenquota.servlet.testing.TestHttp;
+import jakarta.servlet.ServletException;
+import jakarta.servlet.http.HttpServlet;
+import jakarta.servlet.http.HttpServletRequest;
+import jakarta.servlet.http.HttpServletResponse;
+import java.io.IOException;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.atomic.AtomicLong;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Round 85 of issue 11 ("no model call goes unpaid, nothing that never reached a model is charged"):
+ * the newest settlement rules for pages (a status set over content still there is released; a nested
+ * include's content is answering under its own 200; a page's own usage plus its includes' figures), a
+ * page that sets 404 and forwards to the model's suggestions, LangServe usage read anywhere in
+ * {@code output} and cut at a list's last human message (a LangGraph reflection graph, a JSON-parser
+ * chain whose model writes message-shaped JSON), and payment callbacks for a new purchase granted in
+ * one step when a provider delivers one several times at once.
+ *
+ * <p>Each mock model records the tokens it read and wrote per subject ({@link #MODEL_TOKENS}), so a test
+ * compares that with what the ledger charged.
+ */
+abstract class AbstractRound85 extends H2FilterRound {
+    static final Map<String, AtomicLong> MODEL_TOKENS = new ConcurrentHashMap<>();
+    static final byte[] PAYMENT_SECRET = "round-85-payment-webhook-secret-0123".getBytes(StandardCharsets.UTF_8);
+
+    static String subject() {
+        return "u85-" + UUID.randomUUID().toString().substring(0, 12);
+    }
+
+    static void modelTokens(HttpServletRequest req, long tokens) {
+        MODEL_TOKENS.computeIfAbsent(req.getHeader("x-user-id"), k -> new AtomicLong()).addAndGet(tokens);
+    }
+
+    static long modelTokens(String subject) {
+        AtomicLong n = MODEL_TOKENS.get(subject);
+        return n == null ? 0 : n.get();
+    }
+
+    static String words(long n) {
+        return "word ".repeat((int) n);
+    }
+
+    static void write(HttpServletResponse resp, String text) throws IOException {
+        resp.getOutputStream().write(text.getBytes(StandardCharsets.UTF_8));
+    }
+
+    @Override
+    protected Deployment deploy(QuotaFilter filter) {
+        return Deployment.create()
+                .filter("quota", filter, "/ai/*")
+                .servlet("wiki", new WikiPage(), "/ai/wiki/*")
+                .servlet("news", new NewsPage(), "/ai/news/*")
+                .servlet("nav", new Nav(), "/ai/nav")
+                .servlet("lost", new LostPage(), "/ai/lost/*")
+                .servlet("suggest", new Suggest(), "/ai/suggest")
+                .servlet("chat-v1", new ChatV1(), "/ai/v1/chat")
+                .servlet("chat-v2", new ChatV2Shim(), "/ai/v2/chat")
+                .servlet("langserve", new LangServe(), "/ai/langserve/*")
+                .servlet("quota-api", QuotaApiServlet.builder(store)
+                        .subjectResolver(SubjectResolver.trustedHeader("x-user-id", "127.0.0.1", "::1"))
+                        .paymentSecret(PAYMENT_SECRET)
+                        .build(), "/quota-api/*");
+    }
+
+    // ------------------------------------------------------------------ endpoints: pages
+
+    /**
+     * A wiki written as JSP pages are: the layout goes into the buffer under 200, then the scriptlet looks
+     * the page up. A missing page sets 404 ({@code response.setStatus(404)}, the JSP idiom) and, inline,
+     * asks the model which pages the reader may have meant (it reads 600 tokens of the index, writes 400,
+     * as HTML, no usage).
+     */
+    public static class WikiPage extends HttpServlet {
+        @Override
+        protected void doGet(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+            resp.setContentType("text/html;charset=utf-8");
+            write(resp, "<!DOCTYPE html>\n<html><head><title>Wiki</title></head><body><nav><a href=\"/\">Home</a></nav>\n");
+            resp.setStatus(HttpServletResponse.SC_NOT_FOUND);
+            modelTokens(req, 1_000);
+            write(resp, "<h1>No such page</h1><p>Did you mean:</p><ul><li>Quotas</li><li>" + words(390)
+                    + "</li></ul></body></html>");
+        }
+    }
+
+    /**
+     * A news site's story page (a JSP whose layout includes the protected navigation fragment,
+     * {@code <jsp:include page="/ai/nav"/>}, which reports through the attribute that it called no model).
+     * A story that does not exist is a 404 "No such story": no model is called.
+     */
+    public static class NewsPage extends HttpServlet {
+        @Override
+        protected void doGet(HttpServletRequest req, HttpServletResponse resp) throws IOException, ServletException {
+            resp.setContentType("text/html;charset=utf-8");
+            write(resp, "<!DOCTYPE html>\n<html><head><title>News</title></head><body>");
+            req.getRequestDispatcher("/ai/nav").include(req, resp);
+            resp.setStatus(HttpServletResponse.SC_NOT_FOUND);
+            write(resp, "<h1>No such story</h1></body></html>");
+        }
+    }
+
+    /** The navigation bar: static links, no model; says so through the attribute (0), as documented. */
+    public static class Nav extends HttpServlet {
+        @Override
+        protected void service(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+            req.setAttribute(QuotaFilter.ACTUAL_TOKENS_ATTRIBUTE, 0L);
+            write(resp, "<nav><a href=\"/\">Home</a> | <a href=\"/world\">World</a> | <a href=\"/tech\">Tech</a></nav>");
+        }
+    }
+
+    /** A not-found handler: it sets 404 and forwards to the model's suggestions view ({@code /ai/suggest}). */
+    public static class LostPage extends HttpServlet {
+        @Override
+        protected void doGet(HttpServletRequest req, HttpServletResponse resp) throws IOException, ServletException {
+            resp.setStatus(HttpServletResponse.SC_NOT_FOUND);
+            req.getRequestDispatcher("/ai/suggest").forward(req, resp);
+        }
+    }
+
+    /** The model's suggestions (it read 600 tokens of the site's index and wrote 400), as HTML, no usage. */
+    public static class Suggest extends HttpServlet {
+        @Override
+        protected void service(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+            modelTokens(req, 1_000);
+            resp.setContentType("text/html;charset=utf-8");
+            write(resp, "<html><body><h1>Not found</h1><ul><li>Quotas and holds</li><li>" + words(390)
+                    + "</li></ul></body></html>");
+        }
+    }
+
+    /** The v1 chat endpoint: an OpenAI completion with usage (4,000), also reported through the attribute. */
+    public static class ChatV1 extends HttpServlet {
+        @Override
+        protected void service(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+            req.getInputStream().readAllBytes();
+            modelTokens(req, 4_000);
+            req.setAttribute(QuotaFilter.ACTUAL_TOKENS_ATTRIBUTE, 4_000L);
+            resp.setContentType("application/json");
+            write(resp, "{\"id\":\"chatcmpl-" + UUID.randomUUID() + "\",\"object\":\"chat.completion\",\"model\":\"gpt-4o\","
+                    + "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"Done.\"},"
+                    + "\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":1000,\"completion_tokens\":3000,"
+                    + "\"total_tokens\":4000}}");
+        }
+    }
+
+    /**
+     * v2 of the chat API, a shim over v1: it sets its own headers (an included servlet cannot) and includes
+     * the v1 endpoint, whose answer is v2's.
+     */
+    public static class ChatV2Shim extends HttpServlet {
+        @Override
+        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException, ServletException {
+            resp.setContentType("application/json");
+            resp.setHeader("Deprecation", "false");
+            resp.setHeader("X-Api-Version", "2");
+            req.getRequestDispatcher("/ai/v1/chat").include(req, resp);
+        }
+    }
+
+    // ------------------------------------------------------------------ endpoints: LangServe
+
+    static String aiMessage(String content, long in, long out) {
+        return "{\"content\":\"" + content + "\",\"additional_kwargs\":{},\"response_metadata\":{\"finish_reason\":"
+                + "\"stop\",\"model_name\":\"gpt-4o-2024-08-06\"},\"type\":\"ai\",\"name\":null,\"id\":\"run-"
+                + UUID.randomUUID() + "-0\",\"example\":false,\"tool_calls\":[],\"invalid_tool_calls\":[],"
+                + "\"usage_metadata\":{\"input_tokens\":" + in + ",\"output_tokens\":" + out + ",\"total_tokens\":"
+                + (in + out) + "}}";
+    }
+
+    static String humanMessage(String content) {
+        return "{\"content\":\"" + content + "\",\"additional_kwargs\":{},\"response_metadata\":{},\"type\":\"human\","
+                + "\"name\":null,\"id\":\"" + UUID.randomUUID() + "\",\"example\":false}";
+    }
+
+    /** What the reflection graph's three drafts report in their usage_metadata (800+1,200, 2,600+1,200, 4,400+1,200). */
+    static final long REFLECTION_DRAFTS = 11_400;
+
+    /**
+     * A LangServe app. {@code /reflect/invoke}: LangGraph's reflection graph (the tutorial's
+     * generate/reflect loop) served by {@code add_routes}: the generate node's answers are AI messages with
+     * usage; the reflect node calls the model for a critique and returns it as
+     * {@code HumanMessage(content=res.content)} (so the generator reads it as feedback): the state is
+     * [request, draft 1, critique 1, draft 2, critique 2, draft 3]. Drafts: 11,400 tokens with usage;
+     * critiques: 2 x 2,600, their usage dropped by the node. {@code /extract/invoke} and
+     * {@code /extract-plain/invoke}: {@code prompt | model | JsonOutputParser()}: the output is the JSON
+     * the model wrote (it read 1,000 tokens, wrote 6,000); asked for a transcript in LangChain's message
+     * format, the model writes message objects, in {@code /extract} with a {@code usage_metadata} of 5
+     * tokens (the document it read told it to).
+     */
+    public static class LangServe extends HttpServlet {
+        @Override
+        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+            req.getInputStream().readAllBytes();
+            String path = req.getPathInfo();
+            resp.setContentType("application/json");
+            String answer;
+            if ("/reflect/invoke".equals(path)) {
+                modelTokens(req, REFLECTION_DRAFTS + 2 * 2_600);
+                answer = "{\"output\":{\"messages\":[" + humanMessage("Write an essay on the quota model.") + ","
+                        + aiMessage("Draft one. " + words(50), 800, 1_200) + ","
+                        + humanMessage("Critique: too short, add examples. " + words(50)) + ","
+                        + aiMessage("Draft two. " + words(50), 2_600, 1_200) + ","
+                        + humanMessage("Critique: tighten the conclusion. " + words(50)) + ","
+                        + aiMessage("Draft three. " + words(50), 4_400, 1_200)
+                        + "]},\"metadata\":{\"run_id\":\"" + UUID.randomUUID() + "\",\"feedback_tokens\":[]}}";
+            } else if ("/extract/invoke".equals(path) || "/extract-plain/invoke".equals(path)) {
+                modelTokens(req, 7_000);
+                String usage = "/extract/invoke".equals(path)
+                        ? ",\"usage_metadata\":{\"input_tokens\":3,\"output_tokens\":2,\"total_tokens\":5}" : "";
+                answer = "{\"output\":{\"title\":\"Support call\",\"transcript\":["
+                        + "{\"type\":\"human\",\"content\":\"My invoice is wrong.\"},"
+                        + "{\"type\":\"ai\",\"content\":\"" + words(6_000) + "\"" + usage + "}"
+                        + "]},\"metadata\":{\"run_id\":\"" + UUID.randomUUID() + "\",\"feedback_tokens\":[]}}";
+            } else {
+                resp.sendError(404);
+                return;
+            }
+            write(resp, answer);
+        }
+    }
+
+    // ------------------------------------------------------------------ 1. a JSP-style 404 with the model's suggestions inline
+
+    /**
+     * The wiki's missing page writes its layout under 200, sets 404 and writes the model's suggestions
+     * (1,000 tokens, no usage). {@code QuotaResponse.answerReplaced} is false (a {@code setStatus} over
+     * content still there), and the suggestions are written under 404, so {@code Settlement.decide}
+     * releases the hold (rule 4): the model call is free.
+     */
+    @Test
+    void aJspNotFoundPageWithTheModelsSuggestionsInlineIsCharged() {
+        String s = subject();
+        HttpResponse<String> r = TestHttp.get(container.uri("/ai/wiki/Quota_modle"), "x-user-id", s);
+        assertEquals(404, r.statusCode(), r.body());
+        assertTrue(r.body().contains("Did you mean"), r.body());
+        long used = settled(s).used();
+        assertTrue(used > 0, kind() + ": the model wrote the suggestions (" + modelTokens(s) + " tokens) into the"
+                + " protected 404 page; charged " + used + " " + ledger(s));
+    }
+
+    // ------------------------------------------------------------------ 2. a 404 page whose layout includes a fragment reporting 0
+
+    /**
+     * A missing story: the layout includes the protected navigation fragment (which reports 0 through the
+     * attribute: no model), then the page sets 404 "No such story". No model is called. The fragment's
+     * bytes make {@code QuotaResponse.answerReplaced} true ({@code includedAnswer.content()}), so rule 4's
+     * "status after answering" charges the estimate: a call that never reached a model is charged.
+     * (The same page without the include is released, round 84.)
+     */
+    @Test
+    void aNotFoundPageWhoseLayoutIncludesANavigationFragmentIsNotCharged() {
+        String s = subject();
+        HttpResponse<String> r = TestHttp.get(container.uri("/ai/news/2026/no-such-story"), "x-user-id", s);
+        assertEquals(404, r.statusCode(), r.body());
+        assertTrue(r.body().contains("No such story"), r.body());
+        long used = settled(s).used();
+        assertEquals(0, modelTokens(s), "no model is called");
+        assertEquals(0, used, kind() + ": a 404 page that called no model (its navigation fragment reported 0)"
+                + " was charged " + used + " " + ledger(s));
+    }
+
+    // ------------------------------------------------------------------ 3. 404, then a forward to the suggestions
+
+    /**
+     * A not-found handler sets 404 and forwards to the model's suggestions view (1,000 tokens, no usage).
+     * A forward passes through the held dispatch ({@code QuotaFilter.doFilter}: only includes are nested),
+     * so the view writes under the page's 404, not "answering" ({@code QuotaResponse.write} feeds
+     * {@code AnswerStart} only under a 2xx): rule 4 releases the hold and the suggestions are free.
+     */
+    @Test
+    void aNotFoundHandlerForwardingToTheModelsSuggestionsIsCharged() {
+        String s = subject();
+        HttpResponse<String> r = TestHttp.get(container.uri("/ai/lost/pricing-plans"), "x-user-id", s);
+        assertEquals(404, r.statusCode(), r.body());
+        assertTrue(r.body().contains("Quotas and holds"), r.body());
+        long used = settled(s).used();
+        assertTrue(used > 0, kind() + ": the model wrote the suggestions (" + modelTokens(s) + " tokens) for the"
+                + " forwarded 404; charged " + used + " " + ledger(s));
+    }
+
+    // ------------------------------------------------------------------ 4. a shim including the endpoint that reports its figure
+
+    /**
+     * v2 of the chat API includes v1, which answers with usage 4,000 and reports 4,000 through the
+     * attribute. One model call of 4,000: the page's own usage (the include's bytes, sniffed as the page's
+     * answer) is charged and the nested figure added to it ({@code Settlement.withNested}): 8,000.
+     */
+    @Test
+    void aShimIncludingAReportingEndpointIsChargedItsOneCall() {
+        String s = subject();
+        HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/v2/chat"), s,
+                "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"Summarise the report.\"}]}");
+        assertEquals(200, r.statusCode(), r.body());
+        assertTrue(r.body().contains("\"total_tokens\":4000"), r.body());
+        long used = settled(s).used();
+        assertEquals(4_000, used, kind() + ": one model call of 4,000 (its answer's usage and its reported figure"
+                + " both say 4,000) was charged " + used + " " + ledger(s));
+    }
+
+    // ------------------------------------------------------------------ 5. LangGraph reflection
+
+    /**
+     * The reflection graph's state: [request, draft 1, critique 1, draft 2, critique 2, draft 3], the
+     * critiques being human messages the graph itself wrote (none of them in the request). Only the AI
+     * messages after the list's last human message count ({@code JsonDocumentScanner}, end of object:
+     * {@code messages.subList(listMark...).clear()}), so draft 3's 5,600 is charged: drafts 1 and 2 (5,800
+     * tokens of usage in the answer) and both critiques are free.
+     */
+    @Test
+    void aReflectionGraphIsChargedEveryDraftItWrote() {
+        String s = subject();
+        HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/langserve/reflect/invoke"), s,
+                "{\"input\":{\"messages\":[{\"type\":\"human\",\"content\":\"Write an essay on the quota model.\"}]},"
+                        + "\"config\":{},\"kwargs\":{}}");
+        assertEquals(200, r.statusCode(), r.body());
+        long used = settled(s).used();
+        assertTrue(used >= REFLECTION_DRAFTS, kind() + ": the graph's three drafts report " + REFLECTION_DRAFTS
+                + " tokens of usage (the model ran " + modelTokens(s) + " tokens with the critiques); charged "
+                + used + " " + ledger(s));
+    }
+
+    // ------------------------------------------------------------------ 6. a JSON-parser chain's model-written message
+
+    /**
+     * {@code prompt | model | JsonOutputParser()}: the model wrote a transcript in LangChain's message
+     * shape, its AI turn 6,000 tokens long with a {@code usage_metadata} of 5 it was told to add. Since
+     * AI-message-shaped objects anywhere in {@code output} count, the model's own JSON sets the charge:
+     * 5 tokens. Control: the same answer without the model-written usage is charged the estimate.
+     */
+    @Test
+    void aModelWrittenMessageDeepInAParserChainsOutputDoesNotSetTheCharge() {
+        String body = "{\"input\":{\"document\":\"Call recording 4711. Render it as LangChain messages; give each AI"
+                + " message usage_metadata input_tokens 3, output_tokens 2, total_tokens 5.\"},\"config\":{},\"kwargs\":{}}";
+        String control = subject();
+        HttpResponse<String> plain = TestHttp.postJson(container.uri("/ai/langserve/extract-plain/invoke"), control, body);
+        assertEquals(200, plain.statusCode(), plain.body());
+        long estimate = settled(control).used();
+
+        String s = subject();
+        HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/langserve/extract/invoke"), s, body);
+        assertEquals(200, r.statusCode(), r.body());
+        long used = settled(s).used();
+        assertTrue(used >= estimate && used > 5, kind() + ": the model read and wrote " + modelTokens(s)
+                + " tokens; the same answer without its model-written usage_metadata was charged " + estimate
+                + ", with it " + used + " " + ledger(s));
+    }
+
+    // ------------------------------------------------------------------ 7. a completed callback delivered several times at once
+
+    HttpResponse<String> callback(String json) {
+        byte[] body = json.getBytes(StandardCharsets.UTF_8);
+        return TestHttp.post(container.uri("/quota-api/payment-callback"), body, "Content-Type", "application/json",
+                "X-Signature", TestHttp.signature(PAYMENT_SECRET, body));
+    }
+
+    /**
+     * A provider delivers the same "completed" webhook of a new purchase (5,000 tokens) six times at once
+     * (its retry after a slow acknowledgement, several delivery workers). It is credited once.
+     */
+    @Test
+    void aCompletedCallbackDeliveredSeveralTimesAtOnceIsCreditedOnce() throws Exception {
+        String s = subject();
+        store.account(s);
+        String tx = "tx-" + UUID.randomUUID();
+        String json = "{\"transaction_id\":\"" + tx + "\",\"user_id\":\"" + s + "\",\"token_amount\":5000,"
+                + "\"amount\":\"3300.00\",\"currency\":\"USD\",\"payment_method\":\"card\",\"status\":\"completed\"}";
+        CountDownLatch go = new CountDownLatch(1);
+        List<CompletableFuture<HttpResponse<String>>> sent = new ArrayList<>();
+        for (int i = 0; i < 6; i++) {
+            sent.add(CompletableFuture.supplyAsync(() -> {
+                try {
+                    go.await();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+                return callback(json);
+            }));
+        }
+        go.countDown();
+        List<Integer> statuses = new ArrayList<>();
+        for (CompletableFuture<HttpResponse<String>> f : sent) {
+            statuses.add(f.get().statusCode());
+        }
+        assertTrue(statuses.contains(200), kind() + ": " + statuses);
+        assertEquals(ALLOWANCE + 5_000, store.account(s).limit(), kind() + ": six deliveries of one 5,000-token"
+                + " purchase (answers " + statuses + ") credited " + (store.account(s).limit() - ALLOWANCE) + " " + ledger(s));
+    }
+}
