@@ -655,7 +655,8 @@ public final class QuotaFilter implements Filter {
      * it (so it does not replace the page's own figure), and the include's figure is recorded apart, to
      * be added up with the holding call's at settlement (a page's summary fragments each report theirs;
      * a status fragment's 0 adds nothing). What it writes is judged as an include's answer
-     * ({@link QuotaResponse#nestedInclude}).
+     * ({@link QuotaResponse#nestedInclude}); when it reported a figure, the usage read from what it wrote
+     * is that figure's call and is not charged again as the page's usage.
      */
     private static void nested(ServletRequest req, ServletResponse res, FilterChain chain) throws IOException, ServletException {
         Object before = req.getAttribute(ACTUAL_TOKENS_ATTRIBUTE);
@@ -671,7 +672,8 @@ public final class QuotaFilter implements Filter {
         try {
             if (endpoint.answeredThrough() instanceof QuotaResponse page) {
                 // what it writes is its own answer, under its own status, not the page's
-                page.nestedInclude(() -> chain.doFilter(req, res));
+                // what it wrote while reporting a figure is that figure's (not read as usage again)
+                page.nestedInclude(() -> chain.doFilter(req, res), () -> endpoint.reportedActual() != null);
             } else {
                 chain.doFilter(req, res);
             }

@@ -91,12 +91,15 @@ final class QuotaResponse extends HttpServletResponseWrapper {
      * under its own status ({@link #answerStatus}), not the page's, and the page's status is the page's
      * again afterwards.
      */
-    void nestedInclude(Included include) throws IOException, jakarta.servlet.ServletException {
+    void nestedInclude(Included include, java.util.function.BooleanSupplier reportedFigure)
+            throws IOException, jakarta.servlet.ServletException {
         int pageStatus;
+        Long before;
         synchronized (this) {
             pageStatus = includedStatus;
             includedStatus = 0;
             nesting++;
+            before = usageReadSoFar();
         }
         try {
             include.run();
@@ -104,8 +107,41 @@ final class QuotaResponse extends HttpServletResponseWrapper {
             synchronized (this) {
                 nesting--;
                 includedStatus = pageStatus;
+                if (reportedFigure.getAsBoolean()) {
+                    // the include's figure stands for everything it wrote: usage read from its bytes (an
+                    // endpoint that reports its figure and answers with usage, included by a shim) is
+                    // that same call, already charged by the figure, and must not count again
+                    Long after = usageReadSoFar();
+                    long read = (after == null ? 0 : after) - (before == null ? 0 : before);
+                    if (read > 0) {
+                        coveredUsage += read;
+                    }
+                }
             }
         }
+    }
+
+    /**
+     * The usage read from what was written so far: bytes still held back until the format can be told
+     * are read now (with the headers as they are now), so that what an include wrote is told from what
+     * came before it. Callers hold this.
+     */
+    private Long usageReadSoFar() {
+        if (!sniffer.started() && pending.size() > 0 && !blank(pending.toByteArray(), 0, pending.size())) {
+            startSniffing(null, 0, 0);
+        }
+        return sniffer.usage();
+    }
+
+    /**
+     * The usage read from what includes nested in the held dispatch wrote while they reported a figure
+     * of their own ({@link #nestedInclude}): their figures charge it. Guarded by this.
+     */
+    private long coveredUsage;
+
+    /** The usage in the response that nested includes' figures stand for ({@link #nestedInclude}). */
+    synchronized long coveredUsage() {
+        return coveredUsage;
     }
 
     /** An include to run ({@link #nestedInclude}). */
@@ -129,31 +165,10 @@ final class QuotaResponse extends HttpServletResponseWrapper {
      * answer of its own, whatever status the page sets. Guarded by this.
      */
     private final AnswerStart includedAnswer = new AnswerStart();
-    /** Whether a reset, {@code resetBuffer} or {@code sendError} came after answering. Guarded by this. */
-    private boolean discardedAnswer;
 
     /** Whether the endpoint was answering: it wrote content, not a preamble (see {@link AnswerStart}). */
     synchronized boolean answering() {
         return answer.content() || includedAnswer.content();
-    }
-
-    /**
-     * Whether the status the call ends with is not the status of its answer: a reset, a
-     * {@code resetBuffer} or a {@code sendError} came after the endpoint was answering (a handler's
-     * answer, then an exception handler's refusal in its place), or an include nested in the page
-     * answered under its own 2xx, which the page's status does not change. A {@code setStatus} over
-     * content still there makes that status the content's.
-     */
-    synchronized boolean answerReplaced() {
-        return discardedAnswer || includedAnswer.content();
-    }
-
-    /** Notes that what follows replaces what the endpoint had answered, if it had. */
-    private synchronized void replacing() {
-        // a nested include's reset or error the container ignores: the page's answer stays
-        if (nesting == 0 && answer.content()) {
-            discardedAnswer = true;
-        }
     }
 
     /** Notes the status that went out, once the response is committed. */
@@ -179,7 +194,6 @@ final class QuotaResponse extends HttpServletResponseWrapper {
 
     @Override
     public void sendError(int sc) throws IOException {
-        replacing();
         synchronized (this) {
             includedStatus = sc;
         }
@@ -188,7 +202,6 @@ final class QuotaResponse extends HttpServletResponseWrapper {
 
     @Override
     public void sendError(int sc, String msg) throws IOException {
-        replacing();
         synchronized (this) {
             includedStatus = sc;
         }
@@ -284,7 +297,6 @@ final class QuotaResponse extends HttpServletResponseWrapper {
 
     @Override
     public void reset() {
-        replacing();
         readDiscarded();
         super.reset();
         synchronized (this) {
@@ -301,7 +313,6 @@ final class QuotaResponse extends HttpServletResponseWrapper {
 
     @Override
     public void resetBuffer() {
-        replacing();
         readDiscarded();
         super.resetBuffer();
     }

@@ -145,11 +145,11 @@ final class Settlement implements AsyncListener {
      *       handler: nothing ran; for a 406, its handler mapping refused the {@code Accept});</li>
      *   <li>any other 3xx, or a 4xx, without usage (400, 404, 405, 415, 422, an upstream 429...): the
      *       model was not called, the hold is released, also when the client has gone meanwhile; unless
-     *       the endpoint was {@code answering} (rule 10) and that status is not its answer's
-     *       ({@code replaced}: a reset, {@code resetBuffer} or {@code sendError} after answering, an
-     *       exception or a timeout that ended it, or the answer was an include's, written under its own
-     *       2xx): then the estimate is charged. A {@code setStatus} with the written content still there
-     *       (a JSP's layout, then its "not found") is that content's status, and is released;</li>
+     *       the endpoint was {@code answering} (rule 10) when the status came, whether it replaced that
+     *       content (a reset, {@code resetBuffer} or {@code sendError}, an exception or a timeout) or was
+     *       set over it (a JSP's layout, then its "not found"), or the content was a nested include's,
+     *       written under its own 2xx: then the estimate is charged. The filter cannot tell a layout from
+     *       a model's answer written inline; a page that calls no model reports 0 for itself (rule 1);</li>
      *   <li>a browser's {@code EventSource} reconnecting after its stream ended ({@code reconnect}: a
      *       {@code GET} or {@code HEAD} that accepts {@code text/event-stream} or carries
      *       {@code Last-Event-ID}) answered 204 or 205 without usage: 204 is the HTML standard's way to
@@ -169,7 +169,7 @@ final class Settlement implements AsyncListener {
      * {@link #withNested}.
      */
     static Decision decide(Long explicit, Long usage, boolean provisional, End end, int status, boolean reconnect,
-                           boolean answering, boolean replaced, boolean noHandler, boolean tokenCount, boolean chargedBefore, boolean releaseOnError,
+                           boolean answering, boolean noHandler, boolean tokenCount, boolean chargedBefore, boolean releaseOnError,
                            long estimate) {
         if (explicit != null) {
             return Decision.charge(explicit, "reported by the handler");
@@ -227,11 +227,12 @@ final class Settlement implements AsyncListener {
             // rendered file): the model ran before the client's Range header was found unsatisfiable
             return Decision.charge(estimate, "range not satisfiable after the call");
         }
-        if (status >= 300 && answering && replaced) {
-            // the status took the place of an answer (a handler that wrote it, then threw a
-            // ResponseStatusException that reset the buffer or sent an error; an included answer under
-            // its own 200): the model had answered, as for a 5xx after it. A status set over content
-            // still there (a page's layout, then its 404) is that content's, judged as any 3xx or 4xx
+        if (status >= 300 && answering) {
+            // the endpoint had answered (content under a 2xx, its own or a nested include's) when this
+            // status came, whether it replaced that content (a reset, sendError, an exception handler's
+            // refusal) or was set over it (a JSP that writes its layout, then sets 404): the filter cannot
+            // tell a page's layout from a model's suggestions written inline, and where unsure it charges.
+            // A page that calls no model reports 0 for itself (rule 1)
             return Decision.charge(estimate, "status " + status + " after answering");
         }
         if (status >= 300) {
@@ -305,6 +306,14 @@ final class Settlement implements AsyncListener {
             boolean answering = !errorOnly && response.answering();
             String etag = response.getHeader("ETag");
             Long usage = sniffer.usage();
+            long covered = response.coveredUsage();
+            if (usage != null && covered > 0) {
+                // a nested include's reported figure stands for everything it wrote (added by withNested):
+                // the usage read from its bytes is that same call; the rest is the page's own. What is left
+                // stays a reading of the response (0 when all of it was the include's: a shim whose answer
+                // is the included endpoint's), not a response without usage
+                usage = Math.max(0, usage - covered);
+            }
             Weighing.Weighed weighed = null;
             if (usage != null && weighing != null) {
                 // the usage by kind at the answering model's rates: what the rules below charge
@@ -324,10 +333,8 @@ final class Settlement implements AsyncListener {
             // the finished calls a results file reported: read again, they were charged before
             String calls = status >= 200 && status < 300 ? sniffer.callsFingerprint() : null;
             Long explicit = explicitActual();
-            // an exception or a timeout after answering: the container answers in the answer's place
-            boolean replaced = response.answerReplaced() || (answering && (end == End.THREW || end == End.TIMED_OUT));
             Decision own = decide(explicit, usage, provisional, effective, status, eventSourceReconnect(request),
-                    answering, replaced,
+                    answering,
                     (status == 406 || status == 412) && springMatchedNoHandler(request), sniffer.tokenCount(),
                     calls != null && answers.usage(AnswerUsages.chargedCalls(hold.subject()), calls) != null,
                     releaseOnError, estimate);

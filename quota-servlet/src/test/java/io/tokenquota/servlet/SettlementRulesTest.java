@@ -14,12 +14,8 @@ final class SettlementRulesTest {
     private static final long ESTIMATE = 500;
 
     private static Decision decide(Long explicit, Long usage, End end, int status, boolean answering) {
-        return decide(explicit, usage, end, status, answering, false);
-    }
-
-    private static Decision decide(Long explicit, Long usage, End end, int status, boolean answering, boolean replaced) {
         // a final usage report, and no sign of a framework that matched no handler
-        return Settlement.decide(explicit, usage, false, end, status, false, answering, replaced, false, false, false, true,
+        return Settlement.decide(explicit, usage, false, end, status, false, answering, false, false, false, true,
                 ESTIMATE);
     }
 
@@ -79,15 +75,16 @@ final class SettlementRulesTest {
     @Test
     void aRefusalAfterTheEndpointWasAnsweringIsChargedTheEstimate() {
         for (int status : new int[] {301, 400, 404, 409, 422, 429}) {
-            // a handler that wrote its answer, then threw a ResponseStatusException that a reset (or
-            // sendError) let through; or an included answer under its own 200 in a page answering this
-            assertEquals(ESTIMATE, decide(null, null, End.RETURNED, status, true, true).tokens(), "status " + status);
-            // a page that wrote its layout, then set this status over it: the status is that content's
-            assertTrue(decide(null, null, End.RETURNED, status, true, false).release(), "status " + status
-                    + " set over the content");
+            // whether it replaced the answer (a ResponseStatusException after a reset or sendError) or was
+            // set over content still there (a JSP's layout, or a model's suggestions inline, then 404):
+            // the filter cannot tell a layout from a model's answer, so the estimate is charged
+            assertEquals(ESTIMATE, decide(null, null, End.RETURNED, status, true).tokens(), "status " + status);
+            // before answering: refused, the model was not called
+            assertTrue(decide(null, null, End.RETURNED, status, false).release(), "status " + status);
+            // a page that calls no model reports 0 for itself
+            assertEquals(0L, decide(0L, null, End.RETURNED, status, true).tokens(), "status " + status);
         }
-        // a 5xx after answering is charged whether it replaced the answer or not
-        assertEquals(ESTIMATE, decide(null, null, End.RETURNED, 500, true, false).tokens());
+        assertEquals(ESTIMATE, decide(null, null, End.RETURNED, 500, true).tokens());
     }
 
     @Test
@@ -116,12 +113,12 @@ final class SettlementRulesTest {
     void anEventSourceReconnectAnsweredWithNoContentIsReleasedButOther204sAreCharged() {
         for (int status : new int[] {204, 205}) {
             for (End end : End.values()) {
-                assertTrue(Settlement.decide(null, null, false, end, status, true, true, false, false, false, false, true, ESTIMATE)
+                assertTrue(Settlement.decide(null, null, false, end, status, true, true, false, false, false, true, ESTIMATE)
                         .release(), "an EventSource reconnect answered " + status + " " + end);
             }
-            assertEquals(ESTIMATE, Settlement.decide(null, null, false, End.RETURNED, status, false, true, false, false, false, false,
+            assertEquals(ESTIMATE, Settlement.decide(null, null, false, End.RETURNED, status, false, true, false, false, false,
                     true, ESTIMATE).tokens(), "a POST (or another GET) answered " + status + " may have run a model");
-            assertEquals(9L, Settlement.decide(null, 9L, false, End.RETURNED, status, true, true, false, false, false, false, true,
+            assertEquals(9L, Settlement.decide(null, 9L, false, End.RETURNED, status, true, true, false, false, false, true,
                     ESTIMATE).tokens(), "usage still wins");
         }
     }
@@ -145,21 +142,21 @@ final class SettlementRulesTest {
 
     @Test
     void aNotAcceptableBeforeSpringFoundAHandlerIsReleased() {
-        Decision before = Settlement.decide(null, null, false, End.RETURNED, 406, false, true, false, true, false, false, true, ESTIMATE);
+        Decision before = Settlement.decide(null, null, false, End.RETURNED, 406, false, true, true, false, false, true, ESTIMATE);
         assertTrue(before.release(), "Spring's handler mapping refused the Accept header: no handler ran");
-        assertEquals(ESTIMATE, Settlement.decide(null, null, false, End.RETURNED, 406, false, true, false, false, false, false, true, ESTIMATE).tokens(),
+        assertEquals(ESTIMATE, Settlement.decide(null, null, false, End.RETURNED, 406, false, true, false, false, false, true, ESTIMATE).tokens(),
                 "a handler ran (or nothing is known): the estimate");
-        assertEquals(7L, Settlement.decide(7L, null, false, End.RETURNED, 406, false, true, false, true, false, false, true, ESTIMATE).tokens());
-        assertEquals(9L, Settlement.decide(null, 9L, false, End.RETURNED, 406, false, true, false, true, false, false, true, ESTIMATE).tokens());
+        assertEquals(7L, Settlement.decide(7L, null, false, End.RETURNED, 406, false, true, true, false, false, true, ESTIMATE).tokens());
+        assertEquals(9L, Settlement.decide(null, 9L, false, End.RETURNED, 406, false, true, true, false, false, true, ESTIMATE).tokens());
     }
 
     @Test
     void aPreconditionFailedAfterTheHandlerIsChargedUnlessNoHandlerRan() {
         // Spring checks If-Unmodified-Since / If-Match against the ResponseEntity the handler returned
-        assertEquals(ESTIMATE, Settlement.decide(null, null, false, End.RETURNED, 412, false, true, false, false, false, false, true, ESTIMATE).tokens());
-        assertTrue(Settlement.decide(null, null, false, End.RETURNED, 412, false, true, false, true, false, false, true, ESTIMATE).release(),
+        assertEquals(ESTIMATE, Settlement.decide(null, null, false, End.RETURNED, 412, false, true, false, false, false, true, ESTIMATE).tokens());
+        assertTrue(Settlement.decide(null, null, false, End.RETURNED, 412, false, true, true, false, false, true, ESTIMATE).release(),
                 "no handler matched: nothing ran");
-        assertEquals(9L, Settlement.decide(null, 9L, false, End.RETURNED, 412, false, true, false, true, false, false, true, ESTIMATE).tokens());
+        assertEquals(9L, Settlement.decide(null, 9L, false, End.RETURNED, 412, false, true, true, false, false, true, ESTIMATE).tokens());
     }
 
     @Test
@@ -184,15 +181,15 @@ final class SettlementRulesTest {
     void aProvisionalUsageIsChargedAtLeastTheEstimate() {
         for (End end : End.values()) {
             for (int status : new int[] {200, 404, 406, 500}) {
-                assertEquals(ESTIMATE, Settlement.decide(null, 26L, true, end, status, false, true, false, false, false, false, true, ESTIMATE).tokens(),
+                assertEquals(ESTIMATE, Settlement.decide(null, 26L, true, end, status, false, true, false, false, false, true, ESTIMATE).tokens(),
                         end + " " + status);
-                assertEquals(ESTIMATE + 1, Settlement.decide(null, ESTIMATE + 1, true, end, status, false, true, false, false, false,
+                assertEquals(ESTIMATE + 1, Settlement.decide(null, ESTIMATE + 1, true, end, status, false, true, false, false,
                         false, true, ESTIMATE).tokens(), end + " " + status);
-                assertEquals(26L, Settlement.decide(null, 26L, false, end, status, false, true, false, false, false, false, true, ESTIMATE).tokens(),
+                assertEquals(26L, Settlement.decide(null, 26L, false, end, status, false, true, false, false, false, true, ESTIMATE).tokens(),
                         "a final report is charged as it is");
             }
         }
-        assertEquals(7L, Settlement.decide(7L, 26L, true, End.RETURNED, 200, false, true, false, false, false, false, true, ESTIMATE).tokens());
+        assertEquals(7L, Settlement.decide(7L, 26L, true, End.RETURNED, 200, false, true, false, false, false, true, ESTIMATE).tokens());
     }
 
     @Test
@@ -230,28 +227,28 @@ final class SettlementRulesTest {
 
     @Test
     void releaseOnErrorOffChargesTheEstimateForFailures() {
-        assertEquals(ESTIMATE, Settlement.decide(null, null, false, End.RETURNED, 502, false, true, false, false, false, false, false, ESTIMATE).tokens());
-        assertEquals(ESTIMATE, Settlement.decide(null, null, false, End.THREW, 200, false, false, false, false, false, false, false, ESTIMATE).tokens());
-        assertTrue(Settlement.decide(null, null, false, End.RETURNED, 404, false, false, false, false, false, false, false, ESTIMATE).release(),
+        assertEquals(ESTIMATE, Settlement.decide(null, null, false, End.RETURNED, 502, false, true, false, false, false, false, ESTIMATE).tokens());
+        assertEquals(ESTIMATE, Settlement.decide(null, null, false, End.THREW, 200, false, false, false, false, false, false, ESTIMATE).tokens());
+        assertTrue(Settlement.decide(null, null, false, End.RETURNED, 404, false, false, false, false, false, false, ESTIMATE).release(),
                 "a refusal is not a failure: still released");
     }
 
     @Test
     void aTokenCountIsReleasedButUsageOrTheHandlersFigureStillWins() {
-        assertTrue(Settlement.decide(null, null, false, End.RETURNED, 200, false, true, false, false, true, false, true, ESTIMATE).release(),
+        assertTrue(Settlement.decide(null, null, false, End.RETURNED, 200, false, true, false, true, false, true, ESTIMATE).release(),
                 "a token-counting endpoint's count: no model was called");
-        assertEquals(9L, Settlement.decide(null, 9L, false, End.RETURNED, 200, false, true, false, false, true, false, true, ESTIMATE).tokens());
-        assertEquals(7L, Settlement.decide(7L, null, false, End.RETURNED, 200, false, true, false, false, true, false, true, ESTIMATE).tokens());
-        assertEquals(ESTIMATE, Settlement.decide(null, null, false, End.RETURNED, 200, false, true, false, false, false, false, true, ESTIMATE)
+        assertEquals(9L, Settlement.decide(null, 9L, false, End.RETURNED, 200, false, true, false, true, false, true, ESTIMATE).tokens());
+        assertEquals(7L, Settlement.decide(7L, null, false, End.RETURNED, 200, false, true, false, true, false, true, ESTIMATE).tokens());
+        assertEquals(ESTIMATE, Settlement.decide(null, null, false, End.RETURNED, 200, false, true, false, false, false, true, ESTIMATE)
                 .tokens(), "the same answer elsewhere is a 2xx without usage");
     }
 
     @Test
     void resultsOfCallsChargedBeforeAreReleasedButTheHandlersFigureStillWins() {
-        assertTrue(Settlement.decide(null, 900L, false, End.RETURNED, 200, false, true, false, false, false, true, true, ESTIMATE).release(),
+        assertTrue(Settlement.decide(null, 900L, false, End.RETURNED, 200, false, true, false, false, true, true, ESTIMATE).release(),
                 "a batch's results read again: their calls were charged when first read");
-        assertEquals(7L, Settlement.decide(7L, 900L, false, End.RETURNED, 200, false, true, false, false, false, true, true, ESTIMATE).tokens());
-        assertEquals(900L, Settlement.decide(null, 900L, false, End.RETURNED, 200, false, true, false, false, false, false, true, ESTIMATE)
+        assertEquals(7L, Settlement.decide(7L, 900L, false, End.RETURNED, 200, false, true, false, false, true, true, ESTIMATE).tokens());
+        assertEquals(900L, Settlement.decide(null, 900L, false, End.RETURNED, 200, false, true, false, false, false, true, ESTIMATE)
                 .tokens());
     }
 }

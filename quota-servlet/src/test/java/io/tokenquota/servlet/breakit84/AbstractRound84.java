@@ -176,7 +176,8 @@ abstract class AbstractRound84 extends H2FilterRound {
      * A page written as a JSP is: the template's layout (doctype, head, navigation) goes into the buffer
      * as it is met, then the scriptlet looks the article up and, for one that does not exist, sets 404
      * ({@code response.setStatus(404)}, as the JSP idiom does) and writes a "not found" message. An
-     * article that exists is summarised by the model; one that does not never reaches it.
+     * article that exists is summarised by the model; one that does not never reaches it, and the page
+     * says so through {@code QuotaFilter.ACTUAL_TOKENS_ATTRIBUTE} (0), unless asked {@code ?unreported}.
      */
     public static class ArticlePage extends HttpServlet {
         @Override
@@ -187,6 +188,10 @@ abstract class AbstractRound84 extends H2FilterRound {
             boolean exists = req.getPathInfo() != null && req.getPathInfo().startsWith("/exists");
             if (!exists) {
                 resp.setStatus(HttpServletResponse.SC_NOT_FOUND);
+                if (req.getParameter("unreported") == null) {
+                    // the documented escape: this page called no model
+                    req.setAttribute(io.tokenquota.servlet.QuotaFilter.ACTUAL_TOKENS_ATTRIBUTE, 0L);
+                }
                 write(resp, "<h1>No such article</h1></body></html>");
                 return;
             }
@@ -438,11 +443,10 @@ abstract class AbstractRound84 extends H2FilterRound {
     /**
      * A JSP page writes its layout (doctype, head, navigation) into the response buffer, then its
      * scriptlet finds no such article and sets 404 with {@code response.setStatus(404)}; no model is
-     * called. The layout was written under the default 200, so {@code QuotaResponse} counts the page as
-     * "answering" and rule 4's new exception ({@code status >= 300 && answering} in
-     * {@code Settlement.decide}) charges the estimate for a 404 that replaced nothing: the layout is still
-     * in the page the client got. The issue: "no usage and a 4xx that means the model was not called →
-     * release".
+     * called. The layout was written under the default 200, so the page was answering when the 404 came
+     * (rule 4): the filter cannot tell a layout from a model's suggestions written inline before the same
+     * 404 (round 85), so it charges the estimate unless the page says it called no model. This page does,
+     * through {@code QuotaFilter.ACTUAL_TOKENS_ATTRIBUTE} (0, the documented escape): nothing is charged.
      */
     @Test
     void aJspStyleNotFoundAfterTheLayoutIsNotCharged() {
@@ -452,8 +456,23 @@ abstract class AbstractRound84 extends H2FilterRound {
         assertTrue(r.body().contains("<nav>") && r.body().contains("No such article"), r.body());
         assertEquals(0, modelTokens(s), "no model was called");
         long used = settled(s).used();
-        assertEquals(0, used, kind() + ": a 404 page (layout, then \"No such article\") that called no model was"
-                + " charged " + used + " " + ledger(s));
+        assertEquals(0, used, kind() + ": a 404 page (layout, then \"No such article\") that reported 0 for itself"
+                + " was charged " + used + " " + ledger(s));
+    }
+
+    /**
+     * The same page without the report: its 404 came after content written under 200, which the filter
+     * cannot tell from a model's answer, so the estimate is charged (where unsure, the filter charges).
+     */
+    @Test
+    void aJspStyleNotFoundAfterTheLayoutThatReportsNothingIsChargedTheEstimate() {
+        String s = subject();
+        HttpResponse<String> r = TestHttp.get(container.uri("/ai/article/no-such-article?unreported"), "x-user-id", s);
+        assertEquals(404, r.statusCode(), r.body());
+        assertTrue(r.body().contains("No such article"), r.body());
+        long used = settled(s).used();
+        assertTrue(used > 0, kind() + ": a 404 after the layout, unreported, is charged the estimate; charged "
+                + used + " " + ledger(s));
     }
 
     // ------------------------------------------------------------------ 5. LangServe /batch of an assign chain
