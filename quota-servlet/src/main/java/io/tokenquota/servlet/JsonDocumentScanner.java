@@ -126,18 +126,16 @@ final class JsonDocumentScanner {
      * in a parser returns the model's own JSON there, which may hold a {@code usage_metadata} the model
      * wrote. So a {@code usage_metadata} is read only from an object there shaped as LangServe serialises
      * a LangChain AI message ({@link #MESSAGE_TYPES} and a {@code content} field), collected into
-     * {@link Document#messages}. A graph's state echoes the conversation, earlier answers included: in a
-     * list, a human message ({@link #HUMAN_TYPES}, with {@code content}) drops the AI messages the list
-     * held before it, so only those after the last one count.
+     * {@link Document#messages}. A graph's state echoes the conversation the client sent, earlier answers
+     * included: an AI message whose {@code id} is one the request sent ({@link RequestMessageIds}) is that
+     * history and does not count; every other one does (LangChain and LangGraph give each message a run
+     * writes a fresh id, and a message without one counts), whatever human messages stand between them
+     * (a reflection graph's critiques are human messages the run wrote).
      */
     static final String LANGSERVE_OUTPUT = "output";
     static final String MESSAGE_USAGE = "usage_metadata";
     /** {@code type} values of a serialised LangChain AI message: {@code AIMessage}'s, {@code AIMessageChunk}'s. */
     static final Set<String> MESSAGE_TYPES = Set.of("ai", "AIMessage", "AIMessageChunk");
-    /** {@code type} values of a serialised LangChain human message. */
-    static final Set<String> HUMAN_TYPES = Set.of("human", "HumanMessage", "HumanMessageChunk");
-    private static final byte AI = 1;
-    private static final byte HUMAN = 2;
     private static final String MESSAGE_CONTENT = "content";
     /** What {@link #collecting} is while a message's {@code usage_metadata} is read (no usage path). */
     private static final String COLLECTING_MESSAGE = "output…usage_metadata";
@@ -230,25 +228,29 @@ final class JsonDocumentScanner {
     private Map<String, Map<String, Long>> usages = new HashMap<>();
     /**
      * The message candidates under LangServe's output (every object in it), by depth (2: the output
-     * itself): whether one is open there, its {@code type} is an AI message's ({@link #AI}) or a human
-     * one's ({@link #HUMAN}), it has a {@code content} field, and its {@code usage_metadata}'s counters
+     * itself): whether one is open there, its {@code type} is an AI message's, it has a {@code content}
+     * field, its {@code id} (the last string named), and its {@code usage_metadata}'s counters
      * ({@code null} until read).
      */
     private final boolean[] messageOpen = new boolean[TRACKED_DEPTH + 1];
-    private final byte[] messageKind = new byte[TRACKED_DEPTH + 1];
+    private final boolean[] messageTyped = new boolean[TRACKED_DEPTH + 1];
     private final boolean[] messageContent = new boolean[TRACKED_DEPTH + 1];
+    private final String[] messageId = new String[TRACKED_DEPTH + 1];
     @SuppressWarnings("unchecked")
     private final Map<String, Long>[] messageUsage = new Map[TRACKED_DEPTH + 1];
-    /**
-     * For a list open under LangServe's output, by depth: how many {@link #messages} were found before
-     * it, or before its last human message; a human message drops those found in the list since.
-     */
-    private final int[] listMark = new int[TRACKED_DEPTH + 1];
+    /** Whether a message id is one the request sent back: its message is history, echoed ({@link RequestMessageIds}). */
+    private final java.util.function.Predicate<String> sentBack;
     /** The messages' usage found in the current document ({@link Document#messages}). */
     private java.util.List<Map<String, Long>> messages = new java.util.ArrayList<>();
 
     JsonDocumentScanner(Consumer<Document> sink) {
+        this(sink, id -> false);
+    }
+
+    /** A scanner whose answer's AI messages with an id {@code sentBack} names are the request's history. */
+    JsonDocumentScanner(Consumer<Document> sink, java.util.function.Predicate<String> sentBack) {
         this.sink = sink;
+        this.sentBack = sentBack;
         try {
             parser = Json.RESPONSE_SCAN.createNonBlockingByteArrayParser();
             feeder = (ByteArrayFeeder) parser.getNonBlockingInputFeeder();
@@ -443,15 +445,12 @@ final class JsonDocumentScanner {
                     objectAt[depth] = object;
                     fieldAt[depth] = null;
                 }
-                if (messageCandidate()) {
-                    if (object) {
-                        messageOpen[depth] = true;
-                        messageKind[depth] = 0;
-                        messageContent[depth] = false;
-                        messageUsage[depth] = null;
-                    } else {
-                        listMark[depth] = messages.size();
-                    }
+                if (object && messageCandidate()) {
+                    messageOpen[depth] = true;
+                    messageTyped[depth] = false;
+                    messageContent[depth] = false;
+                    messageId[depth] = null;
+                    messageUsage[depth] = null;
                 }
                 if (collecting != null) {
                     if (object && depth == collectDepth + 1) {
@@ -494,15 +493,14 @@ final class JsonDocumentScanner {
                 if (depth < messageOpen.length && messageOpen[depth]) {
                     // the message ends: its usage counts when it is shaped as one, wherever its fields stood
                     messageOpen[depth] = false;
-                    if (messageUsage[depth] != null && messageKind[depth] == AI && messageContent[depth]) {
+                    // an AI message the request sent back (a thread's earlier answer, its id the client
+                    // named) is history; one the run wrote has a fresh id, or none
+                    if (messageUsage[depth] != null && messageTyped[depth] && messageContent[depth]
+                            && (messageId[depth] == null || !sentBack.test(messageId[depth]))) {
                         messages.add(messageUsage[depth]);
-                    } else if (messageKind[depth] == HUMAN && messageContent[depth] && depth > 2 && !objectAt[depth - 1]
-                            && messages.size() > listMark[depth - 1]) {
-                        // a conversation's new turn: the AI messages before it in this list are its
-                        // history, echoed back (a LangGraph state), not this call's
-                        messages.subList(listMark[depth - 1], messages.size()).clear();
                     }
                     messageUsage[depth] = null;
+                    messageId[depth] = null;
                 }
                 depth--;
                 if (depth == 0) {
@@ -541,8 +539,9 @@ final class JsonDocumentScanner {
                 tokenField(TGI_TEXT);
                 if (depth < messageOpen.length && messageOpen[depth] && "type".equals(fieldAt[depth])) {
                     // the last type named counts, as a parser reads it
-                    String named = parser.getText();
-                    messageKind[depth] = MESSAGE_TYPES.contains(named) ? AI : HUMAN_TYPES.contains(named) ? HUMAN : 0;
+                    messageTyped[depth] = MESSAGE_TYPES.contains(parser.getText());
+                } else if (depth < messageOpen.length && messageOpen[depth] && "id".equals(fieldAt[depth])) {
+                    messageId[depth] = parser.getText();
                 }
                 if (depth == 1 && "type".equals(fieldAt[1])) {
                     type = parser.getText();
@@ -635,8 +634,8 @@ final class JsonDocumentScanner {
 
     /**
      * Whether the object just opened may be a LangChain message under LangServe's output
-     * ({@link #LANGSERVE_OUTPUT}), or the list just opened may hold some: the output itself or anything
-     * in it, as deep as field names are tracked (an object's usage one level further in).
+     * ({@link #LANGSERVE_OUTPUT}): the output itself or anything in it, as deep as field names are
+     * tracked (an object's usage one level further in).
      */
     private boolean messageCandidate() {
         return depth >= 2 && depth < TRACKED_DEPTH && objectAt[1] && LANGSERVE_OUTPUT.equals(fieldAt[1]);

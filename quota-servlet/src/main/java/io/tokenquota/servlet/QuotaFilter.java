@@ -348,6 +348,8 @@ public final class QuotaFilter implements Filter {
         byte[] spliceable = null;
         // the body as read, for the request's digest under which a 304 finds the answer it names
         byte[] kept = null;
+        // the body as the endpoint reads it (inflated): the message ids a client resending its thread sent
+        byte[] readBody = null;
         // the state kept at the provider that the request names (a stored Response, a conversation, a
         // stored prompt), and what the filter saw it cost
         ProviderState.Reading state = providerState.read(ProviderState.Refs.NONE, false);
@@ -454,6 +456,7 @@ public final class QuotaFilter implements Filter {
                         "the request's Content-Encoding is not one the quota filter can read (gzip, deflate)");
                 return;
             }
+            readBody = readable;
             // a KServe v2 request with binary tensors is estimated as the JSON it stands for
             String binaryTensors = request.getHeader(KserveBinary.HEADER);
             byte[] tensorsAsJson = binaryTensors == null ? null : KserveBinary.asJson(readable, binaryTensors);
@@ -597,6 +600,8 @@ public final class QuotaFilter implements Filter {
         if (asked.completionsAsked() > 1) {
             sniffer.manyCompletions();
         }
+        // an AI message the answer echoes with an id the request sent is the client's thread, not this call's
+        sniffer.requestMessages(RequestMessageIds.sentBy(readBody));
         QuotaResponse wrapped = new QuotaResponse(response, sniffer, headers,
                 request.getDispatcherType() == DispatcherType.INCLUDE);
         held.answeredThrough(wrapped);

@@ -66,6 +66,7 @@ final class UsageSniffer {
         other.writerText = writerText;
         other.countingPath = countingPath;
         other.manyCompletions = manyCompletions;
+        other.sentBack = sentBack;
         return other;
     }
 
@@ -299,6 +300,7 @@ final class UsageSniffer {
             decoded = new UsageSniffer(inputEstimate);
             decoded.countingPath = countingPath;
             decoded.manyCompletions = manyCompletions;
+            decoded.sentBack = sentBack;
             // an event stream's payloads are events (AnswerDecoding writes each as one); an inflated
             // answer keeps its label
             decodedType = encoded ? contentType : "text/event-stream";
@@ -308,7 +310,7 @@ final class UsageSniffer {
         if (encoded && !plain) {
             mode = Mode.OFF;
         } else if (jsonBody) {
-            json = new JsonDocumentScanner(doc -> accept(doc, false));
+            json = new JsonDocumentScanner(doc -> accept(doc, false), sentBack);
             mode = Mode.JSON;
             mislabelled = mislabelled || relabelled || !(jsonLabel || unlabelled);
         } else if (eventBody) {
@@ -322,7 +324,7 @@ final class UsageSniffer {
             mislabelled = !dataStreamHeader;
         } else if (start.length() < 8 && jsonLabel) {
             // too few characters to tell (one byte written first): the server's own label decides
-            json = new JsonDocumentScanner(doc -> accept(doc, false));
+            json = new JsonDocumentScanner(doc -> accept(doc, false), sentBack);
             mode = Mode.JSON;
         } else if (start.length() < 8 && sseLabel) {
             mode = Mode.SSE;
@@ -601,6 +603,18 @@ final class UsageSniffer {
 
     /** The request went to a {@linkplain #countsTokens token-counting path}. */
     private boolean countingPath;
+
+    /**
+     * Whether a message id is one the request sent (a client resending its thread): a LangServe answer's
+     * AI message with that id is the thread's history, echoed back, and its usage is not this call's.
+     */
+    private java.util.function.Predicate<String> sentBack = id -> false;
+
+    /** The request's message ids ({@link RequestMessageIds}): AI messages the answer echoes with one of them do not count. */
+    synchronized void requestMessages(java.util.function.Predicate<String> sentBack) {
+        this.sentBack = sentBack;
+    }
+
     /** The request asked for several completions ({@code n} above 1, several prompts). */
     private boolean manyCompletions;
 
@@ -1756,7 +1770,7 @@ final class UsageSniffer {
 
         private void data(byte[] b, int off, int len) {
             if (event == null) {
-                event = new JsonDocumentScanner(this::eventDocument);
+                event = new JsonDocumentScanner(this::eventDocument, sentBack);
             }
             event.feed(b, off, len);
         }

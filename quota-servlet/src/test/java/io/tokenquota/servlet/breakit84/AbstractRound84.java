@@ -252,14 +252,16 @@ abstract class AbstractRound84 extends H2FilterRound {
                         + aiMessage("Here is the plan you asked for.", 2_500, 2_500) + "]},\"metadata\":{\"run_id\":\""
                         + UUID.randomUUID() + "\",\"feedback_tokens\":[]}}";
             } else if ("/thread/invoke".equals(path)) {
-                // a graph with a checkpointer: its state holds the thread's earlier turn, whose answer
-                // (9,000) an earlier call was charged, and this turn's (500)
-                String question = body.path("input").path("messages").path(0).path("content").asText();
+                // the client resends its thread: the earlier turn, whose answer (9,000) an earlier call
+                // was charged, then the new question; the graph's state echoes it and adds this turn's
+                // answer (500) under a fresh id
+                StringBuilder state = new StringBuilder();
+                for (com.fasterxml.jackson.databind.JsonNode message : body.path("input").path("messages")) {
+                    state.append(message).append(',');
+                }
                 modelTokens(req, 500);
-                answer = "{\"output\":{\"messages\":[" + humanMessage("Plan a three-day trip to Lisbon.") + ","
-                        + aiMessage("Day one: Alfama.", 6_000, 3_000) + "," + humanMessage(question) + ","
-                        + aiMessage("Add a day trip to Sintra.", 400, 100) + "]},\"metadata\":{\"run_id\":\""
-                        + UUID.randomUUID() + "\",\"feedback_tokens\":[]}}";
+                answer = "{\"output\":{\"messages\":[" + state + aiMessage("Add a day trip to Sintra.", 400, 100)
+                        + "]},\"metadata\":{\"run_id\":\"" + UUID.randomUUID() + "\",\"feedback_tokens\":[]}}";
             } else {
                 resp.sendError(404);
                 return;
@@ -511,16 +513,19 @@ abstract class AbstractRound84 extends H2FilterRound {
     }
 
     /**
-     * The same graph with a checkpointer: its state echoes the thread, the earlier turn's AI message
-     * (9,000, charged by the call that made it) before the new human message and this call's answer
-     * (500). Only the AI messages after the last human message are this call's: charged 500.
+     * The same graph, the client resending its thread: the state echoes the earlier turn's AI message
+     * (9,000, charged by the call that made it, sent back with its id) before the new human message and
+     * this call's answer (500, a fresh id). An AI message whose id the request carried is history:
+     * charged 500.
      */
     @Test
     void langGraphStateEchoingAnEarlierAnswerIsChargedOnlyTheNewOne() {
         String s = subject();
         HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/langserve/thread/invoke"), s,
-                "{\"input\":{\"messages\":[{\"type\":\"human\",\"content\":\"Make it four days.\"}]},"
-                        + "\"config\":{\"configurable\":{\"thread_id\":\"t-1\"}},\"kwargs\":{}}");
+                "{\"input\":{\"messages\":[" + humanMessage("Plan a three-day trip to Lisbon.") + ","
+                        + aiMessage("Day one: Alfama.", 6_000, 3_000) + ","
+                        + "{\"type\":\"human\",\"content\":\"Make it four days.\"}]},"
+                        + "\"config\":{},\"kwargs\":{}}");
         assertEquals(200, r.statusCode(), kind() + ": " + r.body());
         assertEquals(500, settled(s).used(), kind() + ": the state's earlier answer is not this call's (" + ledger(s) + ")");
     }
