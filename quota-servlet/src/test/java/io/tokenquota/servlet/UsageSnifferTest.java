@@ -541,15 +541,32 @@ final class UsageSnifferTest {
                 + "}}}"), "anywhere within the output");
         assertEquals(1L, sniffWithHead("application/json", "{\"output\":{\"a\":{\"b\":{\"c\":{\"d\":{\"e\":"
                 + message.formatted("d", lcUsage(0, 1)) + "}}}}}}"), "six levels below the root");
-        // a LangGraph state echoes its thread: only the AI messages after the last human message count
+        // a LangGraph state echoes the thread the client sent: an AI message whose id the request carried
+        // is history; every other one counts, whatever human messages stand between them
         String human = "{\"type\":\"human\",\"content\":\"q\"}";
-        assertEquals(600L, sniffWithHead("application/json", "{\"output\":{\"messages\":[" + human + ","
-                + message.formatted("e", lcUsage(6000, 3000)) + "," + human + "," + message.formatted("f", lcUsage(300, 100))
-                + ",{\"type\":\"tool\",\"content\":\"r\"}," + message.formatted("g", lcUsage(150, 50)) + "]}}"));
-        assertEquals(9_000L, sniffWithHead("application/json", "{\"output\":{\"messages\":["
-                + message.formatted("h", lcUsage(6000, 3000)) + "]}}"), "a list without a human message counts whole");
-        // a human message drops only what its own list held: another list's, or the output's, stay
-        assertEquals(1_000L, sniffWithHead("application/json", "{\"output\":[{\"answer\":"
-                + message.formatted("i", lcUsage(500, 500)) + ",\"history\":[" + human + "]}]}"));
+        String state = "{\"output\":{\"messages\":[" + human + "," + message.formatted("e", lcUsage(6000, 3000)) + ","
+                + human + "," + message.formatted("f", lcUsage(300, 100)) + ",{\"type\":\"tool\",\"content\":\"r\"},"
+                + message.formatted("g", lcUsage(150, 50)) + "]}}";
+        String request = "{\"input\":{\"messages\":[" + human + "," + message.formatted("e", lcUsage(6000, 3000)) + ","
+                + human + "]}}";
+        assertEquals(600L, sniffSentBack(request, state), "the earlier answer sent back is not charged again");
+        assertEquals(9_600L, sniffWithHead("application/json", state), "without the request, every AI message counts");
+        assertEquals(9_600L, sniffSentBack("{\"input\":{\"messages\":[" + human + "]}}", state),
+                "a reflection graph's drafts between human messages it wrote all count");
+        assertEquals(9_600L, sniffSentBack("{\"input\":{\"messages\":[" + human + "," + message.formatted("e", lcUsage(1, 1))
+                + "]},\"config\":{\"run_id\":\"e\"}}", state), "an id naming a run the request names is not sent back");
+        assertEquals(1_000L, sniffSentBack("{\"input\":{\"messages\":[" + human + "]}}",
+                "{\"output\":{\"messages\":[{\"type\":\"ai\",\"content\":\"x\",\"usage_metadata\":" + lcUsage(500, 500)
+                        + "}]}}"), "a message without an id counts");
+    }
+
+    private static Long sniffSentBack(String request, String answer) {
+        UsageSniffer s = new UsageSniffer();
+        s.requestMessages(RequestMessageIds.sentBy(request.getBytes(StandardCharsets.UTF_8)));
+        byte[] bytes = answer.getBytes(StandardCharsets.UTF_8);
+        s.begin("application/json", null, bytes);
+        s.feed(bytes, 0, bytes.length);
+        s.finish();
+        return s.usage();
     }
 }
