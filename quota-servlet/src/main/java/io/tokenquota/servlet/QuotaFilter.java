@@ -677,8 +677,10 @@ public final class QuotaFilter implements Filter {
         try {
             if (endpoint.answeredThrough() instanceof QuotaResponse page) {
                 // what it writes is its own answer, under its own status, not the page's
-                // what it wrote while reporting a figure is that figure's (not read as usage again)
-                page.nestedInclude(() -> chain.doFilter(req, res), () -> endpoint.reportedActual() != null);
+                // what it wrote while reporting a figure the ledger can charge is that figure's (not read as
+                // usage again); a figure that is ignored leaves its usage to count
+                page.nestedInclude(() -> chain.doFilter(req, res),
+                        () -> Settlement.chargeable(endpoint.reportedActual()) != null);
             } else {
                 chain.doFilter(req, res);
             }

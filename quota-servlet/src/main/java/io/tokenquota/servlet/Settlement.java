@@ -577,20 +577,28 @@ final class Settlement implements AsyncListener {
 
     /** A reported figure ({@code Number} or {@code String}) the ledger can charge, else {@code null}. */
     private Long figure(Object reported) {
+        Long value = chargeable(reported);
+        if (value == null && reported != null) {
+            // a figure the ledger cannot charge must not leave the call uncharged: the usage or the
+            // estimate decides instead
+            LOG.warn("ignoring actual token count {} (not a whole number in 0..{}) for reservation {}", reported,
+                    Limits.MAX_TOKENS, hold.id());
+        }
+        return value;
+    }
+
+    /**
+     * A reported figure ({@code Number} or {@code String}) that is a whole count the ledger can charge
+     * (0 to {@link Limits#MAX_TOKENS}), else {@code null}: only such a figure stands for a call.
+     */
+    static Long chargeable(Object reported) {
         Long value = null;
         if (reported instanceof Number n) {
             value = wholeCount(n);
         } else if (reported instanceof String s) {
             value = parse(s);
         }
-        if (value != null && (value < 0 || value > Limits.MAX_TOKENS)) {
-            // a figure the ledger cannot charge must not leave the call uncharged: the usage or the
-            // estimate decides instead
-            LOG.warn("ignoring actual token count {} outside 0..{} for reservation {}", value, Limits.MAX_TOKENS,
-                    hold.id());
-            return null;
-        }
-        return value;
+        return value != null && value >= 0 && value <= Limits.MAX_TOKENS ? value : null;
     }
 
     /** A whole count from any {@link Number}; {@code null} for a fraction, NaN, infinity or more than 64 bits. */
