@@ -20,7 +20,8 @@ import java.util.regex.Pattern;
 final class JsonRequest {
     /** Marker for an object or array value: always the wrong type for this API. */
     private static final Object NESTED = new Object();
-    private static final Pattern DECIMAL = Pattern.compile("-?[0-9]+(\\.[0-9]+)?");
+    // a sign either way, as "plain digits with an optional sign" says: "+3300.00" is as exact as "3300.00"
+    private static final Pattern DECIMAL = Pattern.compile("[+-]?[0-9]+(\\.[0-9]+)?");
 
     private final Map<String, Object> fields;
 
