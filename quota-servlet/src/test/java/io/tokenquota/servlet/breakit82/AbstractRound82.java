@@ -1,5 +1,7 @@
 package io.tokenquota.servlet.breakit82;
 
+import static io.tokenquota.servlet.testing.ModelTokens.modelTokens;
+import static io.tokenquota.servlet.testing.ModelTokens.words;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -19,8 +21,6 @@ import java.nio.charset.StandardCharsets;
 import java.util.List;
 import java.util.Map;
 import java.util.UUID;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -40,26 +40,13 @@ import org.junit.jupiter.api.Test;
  */
 abstract class AbstractRound82 extends H2FilterRound {
     /** Tokens each subject's calls made the model write or read, as the model (or its own usage) counts them. */
-    static final Map<String, AtomicLong> MODEL_TOKENS = new ConcurrentHashMap<>();
     static final ObjectMapper JSON = new ObjectMapper();
 
     static String subject() {
         return "u82-" + UUID.randomUUID().toString().substring(0, 12);
     }
 
-    static void modelTokens(HttpServletRequest req, long tokens) {
-        MODEL_TOKENS.computeIfAbsent(req.getHeader("x-user-id"), k -> new AtomicLong()).addAndGet(tokens);
-    }
-
-    static long modelTokens(String subject) {
-        AtomicLong n = MODEL_TOKENS.get(subject);
-        return n == null ? 0 : n.get();
-    }
-
     /** The text of {@code n} generated tokens, one word each. */
-    static String words(long n) {
-        return "word ".repeat((int) n);
-    }
 
     @Override
     protected Deployment deploy(QuotaFilter filter) {

@@ -1,5 +1,8 @@
 package io.tokenquota.servlet.breakit84;
 
+import static io.tokenquota.servlet.testing.ModelTokens.modelTokens;
+import static io.tokenquota.servlet.testing.ModelTokens.words;
+import static io.tokenquota.servlet.testing.ModelTokens.write;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -16,6 +19,7 @@ import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.SubjectResolver;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.H2FilterRound;
+import io.tokenquota.servlet.testing.ModelTokens;
 import io.tokenquota.servlet.testing.TestHttp;
 import jakarta.servlet.ServletException;
 import jakarta.servlet.http.HttpServlet;
@@ -28,12 +32,10 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.time.YearMonth;
 import java.util.List;
-import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -45,31 +47,13 @@ import org.junit.jupiter.api.Test;
  * {@code RunnablePassthrough.assign} chains, a LangGraph graph's state), RFC 7464 JSON text sequences,
  * and a settlement retried after a commit whose outcome the store could not confirm.
  *
- * <p>Each mock model records the tokens it read and wrote per subject ({@link #MODEL_TOKENS}), so a test
+ * <p>Each mock model records the tokens it read and wrote per subject ({@link ModelTokens}), so a test
  * compares that with what the ledger charged.
  */
 abstract class AbstractRound84 extends H2FilterRound {
-    static final Map<String, AtomicLong> MODEL_TOKENS = new ConcurrentHashMap<>();
 
     static String subject() {
         return "u84-" + UUID.randomUUID().toString().substring(0, 12);
-    }
-
-    static void modelTokens(HttpServletRequest req, long tokens) {
-        MODEL_TOKENS.computeIfAbsent(req.getHeader("x-user-id"), k -> new AtomicLong()).addAndGet(tokens);
-    }
-
-    static long modelTokens(String subject) {
-        AtomicLong n = MODEL_TOKENS.get(subject);
-        return n == null ? 0 : n.get();
-    }
-
-    static String words(long n) {
-        return "word ".repeat((int) n);
-    }
-
-    static void write(HttpServletResponse resp, String text) throws IOException {
-        resp.getOutputStream().write(text.getBytes(StandardCharsets.UTF_8));
     }
 
     @Override

@@ -1,5 +1,8 @@
 package io.tokenquota.servlet.breakit85;
 
+import static io.tokenquota.servlet.testing.ModelTokens.modelTokens;
+import static io.tokenquota.servlet.testing.ModelTokens.words;
+import static io.tokenquota.servlet.testing.ModelTokens.write;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -8,6 +11,7 @@ import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.SubjectResolver;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.H2FilterRound;
+import io.tokenquota.servlet.testing.ModelTokens;
 import io.tokenquota.servlet.testing.TestHttp;
 import jakarta.servlet.ServletException;
 import jakarta.servlet.http.HttpServlet;
@@ -18,12 +22,9 @@ import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -34,32 +35,14 @@ import org.junit.jupiter.api.Test;
  * the request sent back being history (a LangGraph reflection graph), and payment callbacks for a new
  * purchase granted in one step when a provider delivers one several times at once.
  *
- * <p>Each mock model records the tokens it read and wrote per subject ({@link #MODEL_TOKENS}), so a test
+ * <p>Each mock model records the tokens it read and wrote per subject ({@link ModelTokens}), so a test
  * compares that with what the ledger charged.
  */
 abstract class AbstractRound85 extends H2FilterRound {
-    static final Map<String, AtomicLong> MODEL_TOKENS = new ConcurrentHashMap<>();
     static final byte[] PAYMENT_SECRET = "round-85-payment-webhook-secret-0123".getBytes(StandardCharsets.UTF_8);
 
     static String subject() {
         return "u85-" + UUID.randomUUID().toString().substring(0, 12);
-    }
-
-    static void modelTokens(HttpServletRequest req, long tokens) {
-        MODEL_TOKENS.computeIfAbsent(req.getHeader("x-user-id"), k -> new AtomicLong()).addAndGet(tokens);
-    }
-
-    static long modelTokens(String subject) {
-        AtomicLong n = MODEL_TOKENS.get(subject);
-        return n == null ? 0 : n.get();
-    }
-
-    static String words(long n) {
-        return "word ".repeat((int) n);
-    }
-
-    static void write(HttpServletResponse resp, String text) throws IOException {
-        resp.getOutputStream().write(text.getBytes(StandardCharsets.UTF_8));
     }
 
     @Override
