@@ -51,7 +51,7 @@ final class HoldKeeper implements AutoCloseable {
     /** The running calls' holds, by subject, then by id. */
     private final Map<String, Map<String, Reservation>> running = new ConcurrentHashMap<>();
     /** One attempt of each settlement the store could not take yet, by subject, then by hold id. */
-    private final Map<String, Map<String, Runnable>> unsettled = new ConcurrentHashMap<>();
+    private final Map<String, Map<String, java.util.function.BooleanSupplier>> unsettled = new ConcurrentHashMap<>();
     /** Subjects whose extension is under way on a worker: no other worker waits behind it. */
     private final Set<String> extending = ConcurrentHashMap.newKeySet();
     /** Ticks every period and times the retries; {@code null} while nothing is kept. */
@@ -86,9 +86,10 @@ final class HoldKeeper implements AutoCloseable {
 
     /**
      * The settlement of {@code hold} is being tried again: {@code attempt} tries it once more, unless an
-     * attempt is under way. Its hold stays kept; the subject's next reserve runs {@code attempt} first.
+     * attempt is under way, and answers false while the store is still unreachable. Its hold stays
+     * kept; the subject's next reserve runs {@code attempt} first.
      */
-    void unsettled(Reservation hold, Runnable attempt) {
+    void unsettled(Reservation hold, java.util.function.BooleanSupplier attempt) {
         put(unsettled, hold, attempt);
     }
 
@@ -106,12 +107,20 @@ final class HoldKeeper implements AutoCloseable {
     /**
      * Before the subject reserves again (which expires its holds past their TTL): its settlements the
      * store could not take are tried first, so that a charge that can land now counts against the new
-     * call; then its running holds that are due are extended.
+     * call; then its running holds that are due are extended. Once one attempt finds the store still
+     * unreachable, nothing more is tried: each would wait out the pool's connection timeout in turn on
+     * the request thread, and the reserve will find the store away by itself.
      */
     void beforeReserve(String subject) {
-        Map<String, Runnable> attempts = unsettled.get(subject);
+        Map<String, java.util.function.BooleanSupplier> attempts = unsettled.get(subject);
         if (attempts != null) {
-            attempts.values().forEach(attempt -> guarded(attempt, "retry a settlement"));
+            for (java.util.function.BooleanSupplier attempt : attempts.values()) {
+                boolean[] reached = {true};
+                guarded(() -> reached[0] = attempt.getAsBoolean(), "retry a settlement");
+                if (!reached[0]) {
+                    return;
+                }
+            }
         }
         extendDue(subject);
     }

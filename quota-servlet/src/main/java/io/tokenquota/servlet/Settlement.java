@@ -468,10 +468,13 @@ final class Settlement implements AsyncListener {
             keeper.later(this::scheduled, RETRY_PAUSES_MS[Math.min(retries, RETRY_PAUSES_MS.length - 1)]);
         }
 
-        /** Tries once, unless another attempt is under way or it is over. */
-        void attempt() {
+        /**
+         * Tries once, unless another attempt is under way or it is over. False when the store was still
+         * unreachable.
+         */
+        boolean attempt() {
             if (over || !trying.compareAndSet(false, true)) {
-                return;
+                return true;
             }
             try {
                 if (!over) {
@@ -481,8 +484,10 @@ final class Settlement implements AsyncListener {
             } catch (QuotaException e) {
                 if (e.code() != ErrorCode.STORE_UNAVAILABLE) {
                     finish(e);
+                    return true;
                 }
                 // still unreachable: the schedule goes on
+                return false;
             } catch (RuntimeException e) {
                 finish(e);
             } catch (Error e) {
@@ -491,6 +496,7 @@ final class Settlement implements AsyncListener {
             } finally {
                 trying.set(false);
             }
+            return true;
         }
 
         private void finish(Throwable failure) {
