@@ -1,0 +1,504 @@
+package io.tokenquota.servlet.breakit87;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.tokenquota.ErrorCode;
+import io.tokenquota.QuotaAccount;
+import io.tokenquota.QuotaException;
+import io.tokenquota.servlet.QuotaFilter;
+import io.tokenquota.servlet.testing.ChatCompletions;
+import io.tokenquota.servlet.testing.ClockedStore;
+import io.tokenquota.testkit.MutableClock;
+import java.time.Instant;
+import java.time.YearMonth;
+import org.junit.jupiter.api.AfterAll;
+import io.tokenquota.servlet.testing.Deployment;
+import io.tokenquota.servlet.testing.FailingLedger;
+import io.tokenquota.servlet.testing.H2FilterRound;
+import io.tokenquota.servlet.testing.Ledgers;
+import io.tokenquota.servlet.testing.ModelCalls;
+import io.tokenquota.servlet.testing.TestHttp;
+import jakarta.servlet.http.HttpServlet;
+import jakarta.servlet.http.HttpServletRequest;
+import jakarta.servlet.http.HttpServletResponse;
+import java.io.IOException;
+import java.net.http.HttpClient;
+import java.net.http.HttpResponse;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Disabled;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Round 87 of issue 11 ("no model call goes unpaid, nothing that never reached a model is charged"):
+ * races between one user's calls and the settlement of the previous ones. The filter ends the answer for
+ * the client and only then commits the call's charge on the request thread; a client that sends its next
+ * call the instant it has the previous answer (on another connection) reserves against a ledger that still
+ * shows the finished call's hold, not its usage. Attacked with a store that is slow (not failing) to commit,
+ * gated by a latch, and with many users at once on a store of real speed; users at the edge of the
+ * allowance. The mock model answers a chat completion whose usage the request's {@code x-prompt} and
+ * {@code x-completion} headers name (an input the estimate cannot see: a file, an image, a stored thread).
+ */
+abstract class AbstractRound87 extends H2FilterRound {
+    final ModelCalls calls = new ModelCalls();
+    /** Commits of a gated subject's holds wait here until the test opens the gate (a row lock held elsewhere). */
+    final Map<String, CountDownLatch> gates = new ConcurrentHashMap<>();
+    /** Counted down when a gated subject's commit has reached the store and waits. */
+    final Map<String, CountDownLatch> waiting = new ConcurrentHashMap<>();
+
+    /** The {@code /tc/} filter's store reads this clock: 2031-01-31 23:59:50 until a call turns the month. */
+    final MutableClock clock = new MutableClock(Instant.parse("2031-01-31T23:59:50Z"));
+    ClockedStore clocked;
+
+    ClockedStore clocked() {
+        clocked = new ClockedStore(clock, ALLOWANCE);
+        return clocked;
+    }
+
+    @AfterAll
+    void stopClocked() {
+        if (clocked != null) clocked.close();
+    }
+
+    /** A subject's next commit through the /blip/ filter fails once (STORE_UNAVAILABLE), counting this down. */
+    final Map<String, CountDownLatch> blips = new ConcurrentHashMap<>();
+
+    static String subject() {
+        return "u87-" + UUID.randomUUID().toString().substring(0, 12);
+    }
+
+    @Override
+    protected Deployment deploy(QuotaFilter filter) {
+        FailingLedger slow = new FailingLedger(store) {
+            @Override
+            protected void beforeCommit(String reservationId) {
+                String s = store.reservation(reservationId).map(r -> r.subject()).orElse("?");
+                CountDownLatch gate = gates.get(s);
+                if (gate == null) {
+                    return;
+                }
+                CountDownLatch w = waiting.get(s);
+                if (w != null) {
+                    w.countDown();
+                }
+                try {
+                    gate.await(20, TimeUnit.SECONDS);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+        };
+        QuotaFilter slowFilter = QuotaFilter.builder(slow).protect("/slow/")
+                .subjectResolver(io.tokenquota.servlet.SubjectResolver.trustedHeader("x-user-id", "127.0.0.1", "::1"))
+                .build();
+        FailingLedger blipping = new FailingLedger(store) {
+            @Override
+            protected void beforeCommit(String reservationId) {
+                String s = store.reservation(reservationId).map(r -> r.subject()).orElse("?");
+                CountDownLatch blip = blips.remove(s);
+                if (blip != null) {
+                    blip.countDown();
+                    throw new QuotaException(ErrorCode.STORE_UNAVAILABLE, "connection is not available, request timed out");
+                }
+            }
+        };
+        QuotaFilter blipFilter = QuotaFilter.builder(blipping).protect("/blip/")
+                .subjectResolver(io.tokenquota.servlet.SubjectResolver.trustedHeader("x-user-id", "127.0.0.1", "::1"))
+                .build();
+        return Deployment.create()
+                .filter("quota", filter, "/ai/*")
+                .filter("slow-quota", slowFilter, "/slow/*")
+                .filter("blip-quota", blipFilter, "/blip/*")
+                .servlet("model", new Model(calls), "/ai/*")
+                .servlet("slow-model", new Model(calls), "/slow/*")
+                .servlet("blip-model", new Model(calls), "/blip/*")
+                .filter("clocked-quota", clocked().filter("/tc/"), "/tc/*")
+                .servlet("turning-model", new Model(calls) {
+                    @Override
+                    protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+                        // the call runs across midnight of the month's last day
+                        clock.set(Instant.parse("2031-02-01T00:00:05Z"));
+                        super.doPost(req, resp);
+                    }
+                }, "/tc/*");
+    }
+
+    /** A chat model: counts the call, answers with the usage the request's headers name. */
+    public static class Model extends HttpServlet {
+        private final ModelCalls calls;
+
+        public Model(ModelCalls calls) {
+            this.calls = calls;
+        }
+
+        @Override
+        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+            req.getInputStream().readAllBytes();
+            calls.count(req.getHeader("x-user-id"));
+            long prompt = Long.parseLong(req.getHeader("x-prompt"));
+            long completion = Long.parseLong(req.getHeader("x-completion"));
+            if ("1".equals(req.getHeader("x-stream"))) {
+                // streamed: the usage rides in the last chunk before [DONE]
+                resp.setContentType("text/event-stream");
+                java.io.PrintWriter w = resp.getWriter();
+                String head = "{\"id\":\"chatcmpl-87\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o-mini\",";
+                for (int i = 0; i < 3; i++) {
+                    w.write("data: " + head + "\"choices\":[{\"index\":0,\"delta\":{\"content\":\"word \"}}]}\n\n");
+                    w.flush();
+                }
+                w.write("data: " + head + "\"choices\":[],\"usage\":{\"prompt_tokens\":" + prompt + ",\"completion_tokens\":"
+                        + completion + ",\"total_tokens\":" + (prompt + completion) + "}}\n\ndata: [DONE]\n\n");
+                return;
+            }
+            resp.setContentType("application/json");
+            resp.getWriter().write(ChatCompletions.completion("chatcmpl-87", "gpt-4o-mini", "ok", prompt, completion));
+        }
+    }
+
+    static String chat(long maxTokens) {
+        return "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":\"summarise the attached file\"}],"
+                + "\"max_tokens\":" + maxTokens + "}";
+    }
+
+    HttpResponse<String> call(HttpClient client, String prefix, String s, long maxTokens, long prompt, long completion) {
+        return call(client, prefix, s, maxTokens, prompt, completion, false);
+    }
+
+    HttpResponse<String> call(HttpClient client, String prefix, String s, long maxTokens, long prompt, long completion,
+            boolean stream) {
+        try {
+            String body = stream ? chat(maxTokens).replace("\"max_tokens\"", "\"stream\":true,\"stream_options\":"
+                    + "{\"include_usage\":true},\"max_tokens\"") : chat(maxTokens);
+            return client.send(TestHttp.jsonPost(container.uri(prefix + "chat/completions"), s, body,
+                    "x-prompt", Long.toString(prompt), "x-completion", Long.toString(completion),
+                    "x-stream", stream ? "1" : "0"),
+                    HttpResponse.BodyHandlers.ofString());
+        } catch (IOException e) {
+            throw new AssertionError(e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new AssertionError(e);
+        }
+    }
+
+    static HttpClient fresh() {
+        return HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
+    }
+
+    /**
+     * Control: with the first call's charge landed, a user whose first call used 19,500 of 20,000 tokens is
+     * refused a second call holding ~1,000.
+     */
+    @Test
+    void controlWithTheChargeLandedTheSecondCallIsRefused() throws Exception {
+        String s = subject();
+        HttpResponse<String> first = call(fresh(), "/slow/", s, 1_000, 18_500, 1_000);
+        assertEquals(200, first.statusCode(), first.body());
+        chargedAtLeast(s, 19_500);
+        HttpResponse<String> second = call(fresh(), "/slow/", s, 1_000, 10, 10);
+        assertEquals(429, second.statusCode(), kind() + ": second call after 19,500 of 20,000 charged answered "
+                + second.statusCode() + "; " + ledger(s));
+    }
+
+    /**
+     * The user has the first answer (19,500 tokens used by the model's own usage) while the store is still
+     * taking its commit; the next call, sent at once on another connection, reserves against the ledger
+     * that shows only the first call's ~1,000-token hold, and reaches the model: two model calls on an
+     * allowance that paid for one, the ledger ending past the limit.
+     */
+    @Test
+    @Disabled("issue 11, open: a user's next call is reserved before the previous call's charge has landed (docs/decisions.md, \"The next call and the previous call's charge\")")
+    void aNextCallSentWhileTheCommitIsUnderWayIsNotServedPastTheAllowance() throws Exception {
+        String s = subject();
+        CountDownLatch gate = new CountDownLatch(1);
+        CountDownLatch w = new CountDownLatch(1);
+        gates.put(s, gate);
+        waiting.put(s, w);
+        HttpResponse<String> second;
+        try {
+            HttpResponse<String> first = call(fresh(), "/slow/", s, 1_000, 18_500, 1_000);
+            assertEquals(200, first.statusCode(), first.body());
+            assertTrue(first.body().contains("\"total_tokens\":19500"), first.body());
+            assertTrue(w.await(10, TimeUnit.SECONDS), "the first call's commit never reached the store");
+            second = call(fresh(), "/slow/", s, 1_000, 500, 500);
+        } finally {
+            gate.countDown();
+            gates.remove(s);
+        }
+        QuotaAccount a = chargedAtLeast(s, 19_500);
+        assertEquals(429, second.statusCode(), kind() + ": a second call sent when the first answer (19,500 tokens"
+                + " of a 20,000 allowance) was in, before its commit landed, answered " + second.statusCode()
+                + "; model calls " + calls.of(s) + ", ledger used " + a.used() + " of " + a.limit() + " " + ledger(s));
+        assertEquals(1, calls.of(s), kind() + ": model calls " + calls.of(s) + ", used " + a.used());
+    }
+
+    /**
+     * The first call held ~15,000 tokens for its budget and used 100; while its commit is under way the
+     * next call (holding ~10,000) is refused 429 for tokens the finished call no longer needs.
+     */
+    @Test
+    @Disabled("issue 11, open: a user's next call is reserved before the previous call's charge has landed (docs/decisions.md, \"The next call and the previous call's charge\")")
+    void aNextCallSentWhileTheCommitIsUnderWayIsNotRefusedForTheFinishedCallsHold() throws Exception {
+        String s = subject();
+        CountDownLatch gate = new CountDownLatch(1);
+        CountDownLatch w = new CountDownLatch(1);
+        gates.put(s, gate);
+        waiting.put(s, w);
+        HttpResponse<String> second;
+        try {
+            HttpResponse<String> first = call(fresh(), "/slow/", s, 15_000, 40, 60);
+            assertEquals(200, first.statusCode(), first.body());
+            assertTrue(w.await(10, TimeUnit.SECONDS), "the first call's commit never reached the store");
+            second = call(fresh(), "/slow/", s, 10_000, 40, 60);
+        } finally {
+            gate.countDown();
+            gates.remove(s);
+        }
+        QuotaAccount a = chargedAtLeast(s, 100);
+        assertEquals(200, second.statusCode(), kind() + ": a second call (~10,000 held) sent when the first answer"
+                + " (100 tokens used of a ~15,000 hold) was in, before its commit landed, answered "
+                + second.statusCode() + " " + second.body() + "; ledger used " + a.used() + " of " + a.limit()
+                + " " + ledger(s));
+    }
+
+    /**
+     * The store at real speed, batches of 48 users at once (up to 6 batches), each at the edge: the first call used 19,500 tokens; its
+     * client sends the next call (on a connection of its own) the instant it has the answer. Counted: how
+     * many second calls reached the model, and how many users ended past their allowance.
+     */
+    @Test
+    @Disabled("issue 11, open: a user's next call is reserved before the previous call's charge has landed (docs/decisions.md, \"The next call and the previous call's charge\")")
+    void manyUsersSendingTheNextCallTheInstantTheyHaveTheAnswerGetNoUnpaidCall() throws Exception {
+        // batches of 48 users at once, up to 6, until one user is served past the allowance
+        int users = 0;
+        int served = 0;
+        int over = 0;
+        StringBuilder figures = new StringBuilder();
+        ExecutorService pool = Executors.newFixedThreadPool(48);
+        try {
+            for (int batch = 0; batch < 6 && served == 0; batch++) {
+                List<String> subjects = new ArrayList<>();
+                List<Future<Integer>> seconds = new ArrayList<>();
+                CountDownLatch go = new CountDownLatch(1);
+                for (int i = 0; i < 48; i++) {
+                    String s = subject();
+                    subjects.add(s);
+                    store.account(s);
+                    HttpClient a = fresh();
+                    HttpClient b = fresh();
+                    seconds.add(pool.submit(() -> {
+                        go.await();
+                        HttpResponse<String> first = call(a, "/ai/", s, 1_000, 18_500, 1_000);
+                        if (first.statusCode() != 200) {
+                            return -first.statusCode();
+                        }
+                        // on its own connection, the instant the first answer is in
+                        return call(b, "/ai/", s, 1_000, 500, 500).statusCode();
+                    }));
+                }
+                go.countDown();
+                for (int i = 0; i < subjects.size(); i++) {
+                    int status = seconds.get(i).get(60, TimeUnit.SECONDS);
+                    QuotaAccount acc = chargedAtLeast(subjects.get(i), 19_500);
+                    users++;
+                    if (status == 200) {
+                        served++;
+                        figures.append(status).append(':').append(acc.used()).append('/').append(acc.limit())
+                                .append(" calls ").append(calls.of(subjects.get(i))).append("; ");
+                    }
+                    if (acc.used() > acc.limit()) {
+                        over++;
+                    }
+                }
+            }
+            assertEquals(0, served, kind() + ": " + served + " of " + users + " users at 19,500 of 20,000 got a"
+                    + " second model call sent the instant the first answer was in; " + over
+                    + " ended past their allowance (second status:used/limit) " + figures);
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    /**
+     * Control: one filter instance. The first call's commit (19,500 tokens) hits a blip; the same user's
+     * next call, sent at once through the same instance, first retries it (beforeReserve) and is refused.
+     */
+    @Test
+    void controlOneInstanceRetriesTheBlippedCommitBeforeTheNextReserve() throws Exception {
+        String s = subject();
+        CountDownLatch blip = new CountDownLatch(1);
+        blips.put(s, blip);
+        HttpResponse<String> first = call(fresh(), "/blip/", s, 1_000, 18_500, 1_000);
+        assertEquals(200, first.statusCode(), first.body());
+        assertTrue(blip.await(10, TimeUnit.SECONDS), "the commit never blipped");
+        HttpResponse<String> second = call(fresh(), "/blip/", s, 1_000, 500, 500);
+        QuotaAccount a = chargedAtLeast(s, 19_500);
+        assertEquals(429, second.statusCode(), kind() + ": second call after a blipped 19,500 commit answered "
+                + second.statusCode() + "; model calls " + calls.of(s) + ", used " + a.used() + " " + ledger(s));
+    }
+
+    /**
+     * Two filter instances on one store (two pods behind a load balancer). The first call's commit
+     * (19,500 of 20,000) hits a blip on instance A, which schedules its retry 100 ms later and keeps the
+     * ~1,000-token hold alive; the user's next call, sent the instant the first answer is in, lands on
+     * instance B, whose reserve knows nothing of A's unsettled charge, and reaches the model.
+     */
+    @Test
+    @Disabled("issue 11, open: a user's next call is reserved before the previous call's charge has landed (docs/decisions.md, \"The next call and the previous call's charge\")")
+    void aCommitBlippedOnOneInstanceDoesNotLetTheNextCallThroughAnother() throws Exception {
+        String s = subject();
+        CountDownLatch blip = new CountDownLatch(1);
+        blips.put(s, blip);
+        HttpResponse<String> first = call(fresh(), "/blip/", s, 1_000, 18_500, 1_000);
+        assertEquals(200, first.statusCode(), first.body());
+        assertTrue(blip.await(10, TimeUnit.SECONDS), "the commit never blipped");
+        HttpResponse<String> second = call(fresh(), "/ai/", s, 1_000, 500, 500);
+        QuotaAccount a = chargedAtLeast(s, 19_500);
+        assertEquals(429, second.statusCode(), kind() + ": a second call through instance B, sent as the first"
+                + " call's 19,500-token commit blipped on instance A, answered " + second.statusCode()
+                + "; model calls " + calls.of(s) + ", ledger used " + a.used() + " of " + a.limit() + " " + ledger(s));
+        assertEquals(1, calls.of(s), kind() + ": model calls " + calls.of(s) + ", used " + a.used());
+    }
+
+    /**
+     * Streamed: the usage (19,500 of 20,000) rides in the stream's last chunk; the client has the whole
+     * stream, [DONE] included, while the store is still taking the commit, and its next call is served.
+     */
+    @Test
+    @Disabled("issue 11, open: a user's next call is reserved before the previous call's charge has landed (docs/decisions.md, \"The next call and the previous call's charge\")")
+    void aStreamedAnswerWhoseLastChunkCarriesTheUsageDoesNotLetTheNextCallPastTheAllowance() throws Exception {
+        String s = subject();
+        CountDownLatch gate = new CountDownLatch(1);
+        CountDownLatch w = new CountDownLatch(1);
+        gates.put(s, gate);
+        waiting.put(s, w);
+        HttpResponse<String> second;
+        try {
+            HttpResponse<String> first = call(fresh(), "/slow/", s, 1_000, 18_500, 1_000, true);
+            assertEquals(200, first.statusCode(), first.body());
+            assertTrue(first.body().contains("[DONE]"), first.body());
+            assertTrue(w.await(10, TimeUnit.SECONDS), "the first call's commit never reached the store");
+            second = call(fresh(), "/slow/", s, 1_000, 500, 500, true);
+        } finally {
+            gate.countDown();
+            gates.remove(s);
+        }
+        QuotaAccount a = chargedAtLeast(s, 19_500);
+        assertEquals(429, second.statusCode(), kind() + ": a second streamed call sent when the first stream (usage"
+                + " 19,500 of 20,000 in its last chunk) was in, before its commit landed, answered "
+                + second.statusCode() + "; model calls " + calls.of(s) + ", ledger used " + a.used() + " of "
+                + a.limit() + " " + ledger(s));
+    }
+
+    /**
+     * A month end between a call's hold (2031-01-31 23:59:50, ~1,004 held) and its commit (the model answers
+     * at 2031-02-01 00:00:05 with 19,500 tokens): the call is charged its usage exactly once, in one month,
+     * nothing left held; the user's next call (February, ~1,004) is served only if that month's account
+     * has room after the charge.
+     */
+    @Test
+    void aCallAcrossTheMonthEndIsChargedItsUsageOnceAndTheNextCallSeesIt() throws Exception {
+        clock.set(Instant.parse("2031-01-31T23:59:50Z"));
+        String s = subject();
+        HttpResponse<String> first = call(fresh(), "/tc/", s, 1_000, 18_500, 1_000);
+        assertEquals(200, first.statusCode(), first.body());
+        HttpResponse<String> second = call(fresh(), "/tc/", s, 1_000, 500, 500);
+        // the clock reads February now: settled waits for that month's holds
+        Ledgers.settled(clocked.store(), s);
+        QuotaAccount jan = clocked.store().account(s, YearMonth.of(2031, 1)).orElse(null);
+        QuotaAccount feb = clocked.store().account(s, YearMonth.of(2031, 2)).orElse(null);
+        long janUsed = jan == null ? 0 : jan.used();
+        long janHeld = jan == null ? 0 : jan.reserved();
+        long febUsed = feb == null ? 0 : feb.used();
+        String figures = kind() + ": January used " + janUsed + " held " + janHeld + ", February used " + febUsed
+                + "; second call " + second.statusCode() + "; Jan " + Ledgers.events(clocked.store(), s, YearMonth.of(2031, 1))
+                + " Feb " + Ledgers.events(clocked.store(), s, YearMonth.of(2031, 2));
+        assertEquals(0, janHeld, figures);
+        long expectedSecond = febUsed >= 19_500 ? 429 : 200;
+        assertEquals(expectedSecond, second.statusCode(), figures);
+        assertEquals(19_500 + (second.statusCode() == 200 ? 1_000 : 0), janUsed + febUsed, figures);
+    }
+
+    static String raw(String s, long maxTokens, long prompt, long completion) {
+        String body = chat(maxTokens);
+        return "POST /ai/chat/completions HTTP/1.1\r\nHost: localhost\r\nx-user-id: " + s + "\r\nContent-Type: application/json"
+                + "\r\nx-prompt: " + prompt + "\r\nx-completion: " + completion + "\r\nContent-Length: "
+                + body.getBytes(java.nio.charset.StandardCharsets.UTF_8).length + "\r\n\r\n" + body;
+    }
+
+    /**
+     * Control: HTTP/1.1 pipelining, 24 users at once, each writing both calls on one connection in one
+     * write (19,500 then ~1,004): the container reads the second only after the first's filter returned,
+     * so no second call reaches the model.
+     */
+    @Test
+    void controlPipelinedCallsOnOneConnectionWaitForTheCommit() throws Exception {
+        int users = 24;
+        ExecutorService pool = Executors.newFixedThreadPool(users);
+        List<String> subjects = new ArrayList<>();
+        List<Future<String>> answers = new ArrayList<>();
+        CountDownLatch go = new CountDownLatch(1);
+        try {
+            for (int i = 0; i < users; i++) {
+                String s = subject();
+                subjects.add(s);
+                store.account(s);
+                answers.add(pool.submit(() -> {
+                    go.await();
+                    try (java.net.Socket socket = new java.net.Socket("127.0.0.1", container.uri("/").getPort())) {
+                        socket.setSoTimeout(20_000);
+                        socket.getOutputStream().write((raw(s, 1_000, 18_500, 1_000) + raw(s, 1_000, 500, 500))
+                                .getBytes(java.nio.charset.StandardCharsets.UTF_8));
+                        socket.getOutputStream().flush();
+                        java.io.InputStream in = socket.getInputStream();
+                        StringBuilder got = new StringBuilder();
+                        byte[] buf = new byte[8192];
+                        int n;
+                        while (countOf(got, "HTTP/1.1 ") < 2 || !got.toString().endsWith("}")) {
+                            n = in.read(buf);
+                            if (n < 0) {
+                                break;
+                            }
+                            got.append(new String(buf, 0, n, java.nio.charset.StandardCharsets.UTF_8));
+                        }
+                        return got.toString();
+                    }
+                }));
+            }
+            go.countDown();
+            int served = 0;
+            StringBuilder figures = new StringBuilder();
+            for (int i = 0; i < users; i++) {
+                String got = answers.get(i).get(60, TimeUnit.SECONDS);
+                QuotaAccount acc = chargedAtLeast(subjects.get(i), 19_500);
+                int second = got.lastIndexOf("HTTP/1.1 ");
+                String status = second < 0 ? "?" : got.substring(second + 9, second + 12);
+                if (calls.of(subjects.get(i)) > 1) {
+                    served++;
+                }
+                figures.append(status).append(':').append(acc.used()).append(' ');
+            }
+            assertEquals(0, served, kind() + ": " + served + " of " + users + " pipelined second calls reached the model"
+                    + " (second status:used) " + figures);
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    private static int countOf(StringBuilder s, String what) {
+        int n = 0;
+        for (int i = s.indexOf(what); i >= 0; i = s.indexOf(what, i + 1)) {
+            n++;
+        }
+        return n;
+    }
+}
