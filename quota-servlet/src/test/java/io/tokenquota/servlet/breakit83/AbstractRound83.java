@@ -77,7 +77,6 @@ abstract class AbstractRound83 extends H2FilterRound {
     static final Map<String, AtomicInteger> CALLS = new ConcurrentHashMap<>();
     /** Heap the gzip relay measured as retained once its whole answer went through the filter, by subject. */
     static final Map<String, Long> RETAINED = new ConcurrentHashMap<>();
-    /** Bytes the request thread allocated between the first filter and the end of the quota filter, by subject. */
     /** What each subject's request thread allocated, once the meter's filter has returned (after the client had its answer). */
     static final Map<String, java.util.concurrent.CompletableFuture<Long>> ALLOCATED = new ConcurrentHashMap<>();
     /** Model calls that entered and wait for {@link #RELEASE} (a subject's concurrent calls). */
@@ -87,35 +86,9 @@ abstract class AbstractRound83 extends H2FilterRound {
     static final byte[] PAYMENT_SECRET = "round-83-payment-webhook-secret-0123".getBytes(StandardCharsets.UTF_8);
     static final String ADMIN_TOKEN = "tq-admin-83-0f1e2d3c4b5a69788796";
 
-    /** A store whose clock the month-turn test sets, and two service instances' filters on it. */
-    static final class SettableClock extends java.time.Clock {
-        private final java.util.concurrent.atomic.AtomicReference<java.time.Instant> now;
-
-        SettableClock(java.time.Instant start) {
-            this.now = new java.util.concurrent.atomic.AtomicReference<>(start);
-        }
-
-        void set(java.time.Instant instant) {
-            now.set(instant);
-        }
-
-        @Override
-        public java.time.ZoneId getZone() {
-            return ZoneOffset.UTC;
-        }
-
-        @Override
-        public java.time.Clock withZone(java.time.ZoneId zone) {
-            throw new UnsupportedOperationException();
-        }
-
-        @Override
-        public java.time.Instant instant() {
-            return now.get();
-        }
-    }
-
-    final SettableClock clock = new SettableClock(java.time.Instant.parse("2031-01-31T23:59:40Z"));
+    /** The clock of a store the month-turn test sets, with two service instances' filters on it. */
+    final io.tokenquota.testkit.MutableClock clock = new io.tokenquota.testkit.MutableClock(
+            java.time.Instant.parse("2031-01-31T23:59:40Z"));
     io.tokenquota.jdbi.testing.TestDatabase clockedDb;
     io.tokenquota.jdbi.JdbiQuotaStore clockedStore;
 
