@@ -52,6 +52,15 @@ final class HoldKeeper implements AutoCloseable {
     private final Map<String, Map<String, Reservation>> running = new ConcurrentHashMap<>();
     /** One attempt of each settlement the store could not take yet, by subject, then by hold id. */
     private final Map<String, Map<String, java.util.function.BooleanSupplier>> unsettled = new ConcurrentHashMap<>();
+    /**
+     * Settlements under way or being tried again, by subject, then by hold id: what each charges beyond
+     * its hold (0 until decided, and for a release).
+     */
+    private final Map<String, Map<String, Long>> settlingNow = new ConcurrentHashMap<>();
+    /** Notified when a settlement ends, for a reserve waiting for its subject's ({@link #beforeReserve}). */
+    private final Object settled = new Object();
+    /** Reserves waiting in {@link #beforeReserve}: settlements notify only when one is. */
+    private final AtomicInteger waiting = new AtomicInteger();
     /** Subjects whose extension is under way on a worker: no other worker waits behind it. */
     private final Set<String> extending = ConcurrentHashMap.newKeySet();
     /** Ticks every period and times the retries; {@code null} while nothing is kept. */
@@ -78,10 +87,32 @@ final class HoldKeeper implements AutoCloseable {
         }
     }
 
+    /**
+     * The settlement of {@code hold} begins: the subject's next reserve waits for it (its answer may
+     * already be with the client).
+     */
+    void settlementStarts(Reservation hold) {
+        put(settlingNow, hold, 0L);
+    }
+
+    /** The settlement of {@code hold} charges {@code beyond} tokens more than it holds. */
+    void owes(Reservation hold, long beyond) {
+        settlingNow.computeIfPresent(hold.subject(), (s, byId) -> {
+            byId.replace(hold.id(), beyond);
+            return byId;
+        });
+    }
+
     /** The call of this hold has settled (or finally failed to): it needs its hold no longer. */
     void settling(Reservation hold) {
         remove(running, hold, null);
         remove(unsettled, hold, null);
+        remove(settlingNow, hold, null);
+        if (waiting.get() > 0) {
+            synchronized (settled) {
+                settled.notifyAll();
+            }
+        }
     }
 
     /**
@@ -107,22 +138,84 @@ final class HoldKeeper implements AutoCloseable {
     /**
      * Before the subject reserves again (which expires its holds past their TTL): its settlements the
      * store could not take are tried first, so that a charge that can land now counts against the new
-     * call; then its running holds that are due are extended. Once one attempt finds the store still
-     * unreachable, nothing more is tried: each would wait out the pool's connection timeout in turn on
-     * the request thread, and the reserve will find the store away by itself.
+     * call; its settlements under way are waited for, up to {@link #SETTLEMENT_WAIT}, so that the new
+     * call is reserved against the ledger as the previous call's charge leaves it (the client may have
+     * that call's answer already: a stream's last event, an async answer); then its running holds that
+     * are due are extended. Once one attempt finds the store still unreachable, nothing more is tried:
+     * each would wait out the pool's connection timeout in turn on the request thread, and the reserve
+     * will find the store away by itself.
+     *
+     * @return what the subject's settlements still not landed charge beyond their holds: the new call's
+     *     hold covers it too, so that a charge that has not landed cannot let the call past the allowance
      */
-    void beforeReserve(String subject) {
+    long beforeReserve(String subject) {
         Map<String, java.util.function.BooleanSupplier> attempts = unsettled.get(subject);
         if (attempts != null) {
             for (java.util.function.BooleanSupplier attempt : attempts.values()) {
                 boolean[] reached = {true};
                 guarded(() -> reached[0] = attempt.getAsBoolean(), "retry a settlement");
                 if (!reached[0]) {
-                    return;
+                    return owed(subject);
                 }
             }
         }
+        awaitSettlements(subject);
         extendDue(subject);
+        return owed(subject);
+    }
+
+    /**
+     * The longest a reserve waits for its subject's settlements under way: a commit takes a round trip;
+     * one that takes longer (a row lock, a slow store) is counted by what it owes instead.
+     */
+    static final Duration SETTLEMENT_WAIT = Duration.ofSeconds(2);
+
+    /** Waits until the subject has no settlement under way but those tried again later, or {@link #SETTLEMENT_WAIT}. */
+    private void awaitSettlements(String subject) {
+        if (!underWay(subject)) {
+            return;
+        }
+        long deadline = System.nanoTime() + SETTLEMENT_WAIT.toNanos();
+        waiting.incrementAndGet();
+        try {
+            synchronized (settled) {
+                long left;
+                while (underWay(subject) && (left = deadline - System.nanoTime()) > 0) {
+                    TimeUnit.NANOSECONDS.timedWait(settled, left);
+                }
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } finally {
+            waiting.decrementAndGet();
+        }
+    }
+
+    /** Whether a settlement of the subject is under way, not waiting for its next retry. */
+    private boolean underWay(String subject) {
+        Map<String, Long> now = settlingNow.get(subject);
+        if (now == null) {
+            return false;
+        }
+        Map<String, java.util.function.BooleanSupplier> later = unsettled.get(subject);
+        for (String id : now.keySet()) {
+            if (later == null || !later.containsKey(id)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** What the subject's settlements not landed charge beyond their holds. */
+    private long owed(String subject) {
+        Map<String, Long> now = settlingNow.get(subject);
+        long sum = 0;
+        if (now != null) {
+            for (long beyond : now.values()) {
+                sum = Math.min(io.tokenquota.Limits.MAX_TOKENS, sum + beyond);
+            }
+        }
+        return sum;
     }
 
     /** The filter is (re)initialised: the keeper goes on as before a {@link #close}. */

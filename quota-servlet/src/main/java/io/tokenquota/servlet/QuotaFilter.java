@@ -552,9 +552,11 @@ public final class QuotaFilter implements Filter {
         String key = request.getHeader(IDEMPOTENCY_KEY_HEADER);
         Reserved reserved;
         try {
-            // a reserve expires the subject's holds past their TTL: those of its calls still running first move on
-            keeper.beforeReserve(subject);
-            reserved = ledger.reserve(HoldRequest.of(subject, estimate).idempotencyKey(key).ttl(holdTtl)
+            // a reserve expires the subject's holds past their TTL: those of its calls still running first
+            // move on; its settlements under way land first, or what they owe is held too
+            long owed = keeper.beforeReserve(subject);
+            reserved = ledger.reserve(HoldRequest.of(subject, Math.min(Limits.MAX_TOKENS, estimate + owed))
+                    .idempotencyKey(key).ttl(holdTtl)
                     .endpoint(label(path)).build());
         } catch (QuotaExceededException e) {
             Problems.exceeded(response, e, ledger.policy());
@@ -602,8 +604,11 @@ public final class QuotaFilter implements Filter {
         }
         // an AI message the answer echoes with an id the request sent is the client's thread, not this call's
         sniffer.requestMessages(RequestMessageIds.sentBy(readBody));
+        java.util.concurrent.atomic.AtomicBoolean inChain = new java.util.concurrent.atomic.AtomicBoolean(true);
         QuotaResponse wrapped = new QuotaResponse(response, sniffer, headers,
-                request.getDispatcherType() == DispatcherType.INCLUDE);
+                request.getDispatcherType() == DispatcherType.INCLUDE,
+                // the end of what the endpoint writes on this dispatch's own thread, the filter's to send
+                () -> inChain.get() && !request.isAsyncStarted());
         held.answeredThrough(wrapped);
         DispatcherType dispatch = request.getDispatcherType();
         if (dispatch == DispatcherType.INCLUDE || dispatch == DispatcherType.FORWARD) {
@@ -626,22 +631,28 @@ public final class QuotaFilter implements Filter {
             chain.doFilter(held, wrapped);
             returned = true;
         } finally {
+            inChain.set(false);
             if (!returned) {
                 settlement.settle(Settlement.End.THREW);
+                wrapped.releaseEnd();
             } else if (request.isAsyncStarted()) {
+                // what the synchronous part kept back of the end goes out: the async cycle ends it
+                wrapped.releaseEnd();
                 try {
                     request.getAsyncContext().addListener(settlement);
                 } catch (IllegalStateException e) {
                     // the async cycle already ended on another thread
                     settlement.settle(Settlement.End.RETURNED);
                 }
-            } else {
-                // the client gets the whole response before the ledger round trips of the settlement
-                if (request.getDispatcherType() != DispatcherType.INCLUDE) {
-                    // an included answer is part of the including page, which goes on writing
-                    wrapped.finishForClient();
-                }
+            } else if (request.getDispatcherType() == DispatcherType.INCLUDE) {
+                // an included answer is part of the including page, which goes on writing
                 settlement.settle(Settlement.End.RETURNED);
+            } else {
+                // the charge lands before the client has the end of the answer: a client that sends its
+                // next call the instant it has this one, on another connection or another instance, is
+                // reserved against a ledger that has it; then the client does not wait for the container
+                settlement.settle(Settlement.End.RETURNED, true);
+                wrapped.finishForClient();
             }
         }
     }

@@ -12,7 +12,8 @@ import java.nio.charset.StandardCharsets;
 /**
  * Passes every byte and every flush straight to the real response (nothing is held back, so
  * server-sent events reach the client as they are written) and shows a copy to a
- * {@link UsageSniffer}. Captures the {@code X-Quota-Actual-Tokens} header instead of sending it.
+ * {@link UsageSniffer}; only the end of a synchronous answer waits for its settlement (the handler's
+ * close, and the last byte of a declared Content-Length, {@link #finishForClient}). Captures the {@code X-Quota-Actual-Tokens} header instead of sending it.
  * Writes may come from an async servlet's own thread; the sniffer synchronises.
  */
 final class QuotaResponse extends HttpServletResponseWrapper {
@@ -25,6 +26,8 @@ final class QuotaResponse extends HttpServletResponseWrapper {
     private volatile boolean clientGone;
     private ServletOutputStream stream;
     private PrintWriter writer;
+    /** The container's writer under {@link #writer}. Guarded by this. */
+    private PrintWriter containerWriter;
     /**
      * Bytes written before the response was committed, not yet read: until the headers go out the
      * application may still change its Content-Type or reset the buffer, so the format is chosen when
@@ -42,8 +45,10 @@ final class QuotaResponse extends HttpServletResponseWrapper {
     /** Wraps an include: the Content-Type belongs to the including page, not to this answer. */
     private final boolean included;
 
-    QuotaResponse(HttpServletResponse response, UsageSniffer sniffer, Runnable quotaHeaders, boolean included) {
+    QuotaResponse(HttpServletResponse response, UsageSniffer sniffer, Runnable quotaHeaders, boolean included,
+                  java.util.function.BooleanSupplier endsHere) {
         super(response);
+        this.endsHere = endsHere;
         this.sniffer = sniffer;
         this.quotaHeaders = quotaHeaders;
         this.included = included;
@@ -219,33 +224,145 @@ final class QuotaResponse extends HttpServletResponseWrapper {
     }
 
     /**
-     * Ends the body for the client when the handler returned a non-error response it wrote a body for,
-     * so the client does not wait for the ledger to settle. Closing, not {@code flushBuffer()}: a flush
-     * alone commits the response without a length and switches it to chunked framing, whose last chunk
-     * still goes out only after the filter returns. Error statuses are left to the container, which may
-     * still render an error page for them. A client that went away is recorded, not thrown: the hold is
-     * settled either way.
+     * Whether the end of the body is kept back for the settlement: the handler's own request is
+     * synchronous and not an include (the filter ends it, {@link #finishForClient}). An async request
+     * ends when its cycle completes, an include with its page.
+     */
+    private final java.util.function.BooleanSupplier endsHere;
+    /** The Content-Length the handler declared, or -1. Guarded by this. */
+    private long declaredLength = -1;
+    /** Bytes written to the stream since the last reset. Guarded by this. */
+    private long streamed;
+    /** The body's last byte, kept back while the settlement runs ({@link #keepLast}); -1 when none. Guarded by this. */
+    private int keptLast = -1;
+    /** The handler closed the body; the close waits for {@link #finishForClient}. Guarded by this. */
+    private boolean closeAsked;
+
+    /**
+     * Whether a write of {@code len} bytes keeps its last byte back: it completes the body's declared
+     * Content-Length, which a container sends at once, and the client must not have the whole answer
+     * before its charge has landed (its next call, on any instance, would be reserved against a ledger
+     * without it). Counts the write.
+     */
+    private synchronized boolean keepLast(int len) {
+        boolean keep = len > 0 && declaredLength >= 0 && streamed + len == declaredLength && keptLast < 0
+                && !included && endsHere.getAsBoolean();
+        streamed += len;
+        return keep;
+    }
+
+    /** A close of the body by the handler: kept for {@link #finishForClient} while the end is kept back. */
+    private synchronized boolean closeLater() {
+        if (included || !endsHere.getAsBoolean()) {
+            return false;
+        }
+        closeAsked = true;
+        return true;
+    }
+
+    private void declare(String name, String value) {
+        if ("Content-Length".equalsIgnoreCase(name)) {
+            long length = -1;
+            try {
+                length = value == null ? -1 : Long.parseLong(value.trim());
+            } catch (NumberFormatException notANumber) {
+                // the container refuses or ignores it; nothing is kept back for it
+            }
+            synchronized (this) {
+                declaredLength = length;
+            }
+        }
+    }
+
+    @Override
+    public void setContentLength(int len) {
+        super.setContentLength(len);
+        synchronized (this) {
+            declaredLength = len;
+        }
+    }
+
+    @Override
+    public void setContentLengthLong(long len) {
+        super.setContentLengthLong(len);
+        synchronized (this) {
+            declaredLength = len;
+        }
+    }
+
+    /**
+     * Sends what was kept back of the end ({@link #keepLast}) and, when the handler closed the body,
+     * closes it: for an async cycle started after a synchronous write, and after an exception.
+     */
+    void releaseEnd() {
+        ServletOutputStream s;
+        boolean close;
+        int last;
+        synchronized (this) {
+            s = stream;
+            close = closeAsked;
+            last = keptLast;
+            keptLast = -1;
+            closeAsked = false;
+        }
+        try {
+            if (s instanceof TeeStream tee) {
+                if (last >= 0) {
+                    tee.out.write(last);
+                }
+                if (close) {
+                    tee.out.close();
+                }
+            } else if (close && containerWriter != null) {
+                containerWriter.close();
+            }
+        } catch (IOException e) {
+            clientGone = true;
+        }
+    }
+
+    /**
+     * Ends the body for the client once the hold was settled, when the handler returned a non-error
+     * response it wrote a body for: the charge lands before the client has the whole answer (see
+     * {@link #keepLast}), and the container's own end (after the filter returns) is not waited for.
+     * Closing, not {@code flushBuffer()}: a flush alone commits the response without a length and
+     * switches it to chunked framing, whose last chunk still goes out only after the filter returns.
+     * Error statuses are left to the container, which may still render an error page for them (the
+     * byte kept back is sent first). A client that went away is recorded, not thrown.
      */
     void finishForClient() {
         ServletOutputStream s;
         PrintWriter w;
+        int last;
         synchronized (this) {
             s = stream;
             w = writer;
+            last = keptLast;
+            keptLast = -1;
+            closeAsked = false;
+        }
+        if (last >= 0 && s instanceof TeeStream tee) {
+            try {
+                tee.out.write(last);
+            } catch (IOException e) {
+                clientGone = true;
+            }
         }
         if (getStatus() >= 400 || (s == null && w == null)) {
             return;
         }
         if (w != null) {
+            // the container's writer: the handler's close of its own was kept back (closeLater).
             // PrintWriter keeps I/O errors to itself; checkError() reports them
-            w.close();
-            if (w.checkError()) {
+            PrintWriter container = containerWriter;
+            container.close();
+            if (container.checkError()) {
                 clientGone = true;
             }
             return;
         }
         try {
-            s.close();
+            ((TeeStream) s).out.close();
         } catch (IOException e) {
             clientGone = true;
         }
@@ -259,6 +376,7 @@ final class QuotaResponse extends HttpServletResponseWrapper {
             if (UsageSniffer.readsHeader(name)) {
                 sniffer.header(name, value);
             }
+            declare(name, value);
             super.setHeader(name, value);
         }
     }
@@ -271,6 +389,7 @@ final class QuotaResponse extends HttpServletResponseWrapper {
             if (UsageSniffer.readsHeader(name)) {
                 sniffer.header(name, value);
             }
+            declare(name, value);
             super.addHeader(name, value);
         }
     }
@@ -305,7 +424,10 @@ final class QuotaResponse extends HttpServletResponseWrapper {
             // anew
             actualTokens = null;
             writer = null;
+            containerWriter = null;
             stream = null;
+            declaredLength = -1;
+            streamed = 0;
         }
         // a downstream reset() must not strip the quota headers the client is promised
         quotaHeaders.run();
@@ -315,6 +437,9 @@ final class QuotaResponse extends HttpServletResponseWrapper {
     public void resetBuffer() {
         readDiscarded();
         super.resetBuffer();
+        synchronized (this) {
+            streamed = 0;
+        }
     }
 
     /**
@@ -396,6 +521,7 @@ final class QuotaResponse extends HttpServletResponseWrapper {
         if (writer == null) {
             // the container's writer does the encoding; PrintWriter(Writer) adds no buffer of its own
             PrintWriter container = super.getWriter();
+            containerWriter = container;
             writer = new PrintWriter(new TeeWriter(container)) {
                 // a PrintWriter asks an inner writer for its errors only when that is a PrintWriter
                 // itself: the container's writer keeps its I/O errors (the client went away) to itself,
@@ -475,7 +601,7 @@ final class QuotaResponse extends HttpServletResponseWrapper {
     }
 
     private final class TeeStream extends ServletOutputStream {
-        private final ServletOutputStream out;
+        final ServletOutputStream out;
 
         TeeStream(ServletOutputStream out) {
             this.out = out;
@@ -483,8 +609,15 @@ final class QuotaResponse extends HttpServletResponseWrapper {
 
         @Override
         public void write(int b) throws IOException {
+            boolean keep = keepLast(1);
             try {
-                out.write(b);
+                if (keep) {
+                    synchronized (QuotaResponse.this) {
+                        keptLast = b & 0xFF;
+                    }
+                } else {
+                    out.write(b);
+                }
             } catch (IOException e) {
                 clientGone = true;
                 // the model produced what the application writes, whether the client gets it or not
@@ -496,8 +629,16 @@ final class QuotaResponse extends HttpServletResponseWrapper {
 
         @Override
         public void write(byte[] b, int off, int len) throws IOException {
+            boolean keep = keepLast(len);
             try {
-                out.write(b, off, len);
+                if (keep) {
+                    out.write(b, off, len - 1);
+                    synchronized (QuotaResponse.this) {
+                        keptLast = b[off + len - 1] & 0xFF;
+                    }
+                } else {
+                    out.write(b, off, len);
+                }
             } catch (IOException e) {
                 clientGone = true;
                 // the model produced what the application writes, whether the client gets it or not
@@ -564,7 +705,9 @@ final class QuotaResponse extends HttpServletResponseWrapper {
 
         @Override
         public void close() throws IOException {
-            out.close();
+            if (!closeLater()) {
+                out.close();
+            }
         }
 
         @Override
@@ -610,7 +753,9 @@ final class QuotaResponse extends HttpServletResponseWrapper {
 
         @Override
         public void close() {
-            out.close();
+            if (!closeLater()) {
+                out.close();
+            }
         }
     }
 }

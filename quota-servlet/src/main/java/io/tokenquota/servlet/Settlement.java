@@ -9,6 +9,7 @@ import jakarta.servlet.AsyncEvent;
 import jakarta.servlet.AsyncListener;
 import jakarta.servlet.http.HttpServletRequest;
 import java.io.IOException;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import org.slf4j.Logger;
@@ -289,9 +290,19 @@ final class Settlement implements AsyncListener {
 
     /** Settles once; later calls (a second async event) do nothing. */
     void settle(End end) {
+        settle(end, false);
+    }
+
+    /**
+     * Settles once; later calls (a second async event) do nothing. {@code answerWaits}: the end of the
+     * answer waits for this settlement (a synchronous request, {@link QuotaResponse#finishForClient}),
+     * so a commit the store refused at once is tried once more before it goes to the background.
+     */
+    void settle(End end, boolean answerWaits) {
         if (!done.compareAndSet(false, true)) {
             return;
         }
+        keeper.settlementStarts(hold);
         try {
             response.endSniffing();
             // the reader of the answer the client got: a reset may have started another
@@ -355,7 +366,9 @@ final class Settlement implements AsyncListener {
                         sniffer.kinds(), read);
             }
             Weighing.Weighed charged = weighed;
-            withRetries(() -> {
+            // until the charge lands, the subject's next reserve on this instance holds what it adds
+            keeper.owes(hold, d.release() ? 0 : Math.max(0, d.tokens() - hold.held()));
+            withRetries(answerWaits, () -> {
                 if (d.release()) {
                     ledger.release(hold.id());
                 } else if (charged != null && charged.usage() != null) {
@@ -419,17 +432,48 @@ final class Settlement implements AsyncListener {
      * held for them would keep the next request of a keep-alive connection (and the container's pool)
      * waiting.
      */
-    private void withRetries(Runnable settlement) {
+    private void withRetries(boolean answerWaits, Runnable settlement) {
+        long started = System.nanoTime();
         try {
             settlement.run();
         } catch (QuotaException e) {
             if (e.code() != ErrorCode.STORE_UNAVAILABLE) {
                 throw e;
             }
+            if (answerWaits && System.nanoTime() - started < QUICK_REFUSAL_NANOS && once(settlement)) {
+                return;
+            }
             retrying = true;
             Retry retry = new Retry(settlement);
             keeper.unsettled(hold, retry::attempt);
             keeper.later(retry::scheduled, RETRY_PAUSES_MS[0]);
+        }
+    }
+
+    /**
+     * A refusal this quick is a blip (a connection reset, a failover's first moments), not an outage that
+     * waited out the pool's connection timeout: worth one more try before the answer ends.
+     */
+    private static final long QUICK_REFUSAL_NANOS = TimeUnit.SECONDS.toNanos(1);
+
+    /**
+     * One more attempt after the first pause, on the request thread: the client gets the end of the
+     * answer afterwards, so a blip does not leave its charge unlanded when the client's next call comes,
+     * perhaps through another instance that knows nothing of it. Whether it landed.
+     */
+    private static boolean once(Runnable settlement) {
+        try {
+            TimeUnit.MILLISECONDS.sleep(RETRY_PAUSES_MS[0]);
+            settlement.run();
+            return true;
+        } catch (InterruptedException interrupted) {
+            Thread.currentThread().interrupt();
+            return false;
+        } catch (QuotaException e) {
+            if (e.code() != ErrorCode.STORE_UNAVAILABLE) {
+                throw e;
+            }
+            return false;
         }
     }
 

@@ -95,17 +95,27 @@ abstract class AbstractServletSuite {
         assertEquals(42, events.get(1).tokens());
     }
 
+    /**
+     * The end of the answer waits for its charge: a client that sends its next call the instant it has
+     * this one, on any connection or instance, is reserved against a ledger that has it.
+     */
     @Test
-    void theClientHasTheWholeResponseBeforeTheChargeIsCommitted() {
+    void theClientHasTheEndOfTheAnswerOnlyOnceItsChargeHasLanded() throws Exception {
         String subject = newSubject();
-        // the gate stays closed until the client has read the full body: the commit must not delay it
-        HttpResponse<String> r = ai("/slowcommit/openai", subject, chat("a".repeat(40), 50));
-        assertEquals(200, r.statusCode());
-        assertEquals(FakeModelServlet.OPENAI_BODY, r.body());
+        java.util.concurrent.CompletableFuture<HttpResponse<String>> pending = TestHttp.client().sendAsync(
+                TestHttp.jsonPost(fx.container.uri("/slowcommit/openai"), subject, chat("a".repeat(40), 50)),
+                HttpResponse.BodyHandlers.ofString());
+        // the commit waits at the gate: were the end sent before it, the client would have it within this bound
+        org.junit.jupiter.api.Assertions.assertThrows(java.util.concurrent.TimeoutException.class,
+                () -> pending.get(500, java.util.concurrent.TimeUnit.MILLISECONDS));
         assertEquals(60, fx.account(subject).reserved(), "still held: the charge has not landed yet");
         fx.commitGate.countDown();
-        QuotaAccount a = fx.awaitSettled(subject);
-        assertEquals(42, a.used());
+        HttpResponse<String> r = pending.get(10, java.util.concurrent.TimeUnit.SECONDS);
+        assertEquals(200, r.statusCode());
+        assertEquals(FakeModelServlet.OPENAI_BODY, r.body());
+        QuotaAccount a = fx.account(subject);
+        assertEquals(42, a.used(), "charged by the time the client has the answer");
+        assertEquals(0, a.reserved());
     }
 
     @Test

@@ -47,7 +47,7 @@ final class QuotaResponseTest {
     void usageInAWriteThatFailsIsStillRead() throws IOException {
         // the model answered: its usage counts although the client hung up before it was delivered
         UsageSniffer sniffer = new UsageSniffer();
-        QuotaResponse response = new QuotaResponse(hungUp(), sniffer, () -> { }, false);
+        QuotaResponse response = new QuotaResponse(hungUp(), sniffer, () -> { }, false, () -> true);
         byte[] answer = "{\"choices\":[],\"usage\":{\"total_tokens\":12040}}".getBytes(StandardCharsets.UTF_8);
         ServletOutputStream out = response.getOutputStream();
         assertThrows(IOException.class, () -> out.write(answer, 0, answer.length));
