@@ -1,6 +1,7 @@
 package io.tokenquota.servlet;
 
 import jakarta.servlet.AsyncContext;
+import jakarta.servlet.AsyncListener;
 import jakarta.servlet.ServletResponse;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletRequestWrapper;
@@ -140,7 +141,39 @@ final class EndpointRequest extends HttpServletRequestWrapper {
 
     @Override
     public AsyncContext startAsync() {
-        return response == null ? super.startAsync() : super.startAsync(this, response);
+        return listened(response == null ? super.startAsync() : super.startAsync(this, response));
+    }
+
+    @Override
+    public AsyncContext startAsync(jakarta.servlet.ServletRequest request, ServletResponse response) {
+        return listened(super.startAsync(request, response));
+    }
+
+    /** The filter's settlement of this request, the first listener of its async cycle; null: none. */
+    private AsyncListener settlement;
+    private boolean listening;
+
+    /** The settlement to add as the first listener of an async cycle the endpoint starts. */
+    void settledBy(AsyncListener settlement) {
+        this.settlement = settlement;
+    }
+
+    /** Whether the settlement listens to the async cycle already ({@link #listened}). */
+    boolean settlementListens() {
+        return listening;
+    }
+
+    /**
+     * Adds the settlement first, before the listeners the application adds: containers call them in
+     * order, and the charge must land as soon as the answer is complete, not after an application
+     * listener's slow work, while the client may already be sending its next call.
+     */
+    private AsyncContext listened(AsyncContext context) {
+        if (settlement != null && !listening) {
+            context.addListener(settlement);
+            listening = true;
+        }
+        return context;
     }
 
     private static boolean hidden(String name) {

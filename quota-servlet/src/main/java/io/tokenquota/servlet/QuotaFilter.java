@@ -625,6 +625,7 @@ public final class QuotaFilter implements Filter {
         held.holds(dispatchOf(request));
         Settlement settlement = new Settlement(ledger, hold, charged, releaseOnError, request, held, wrapped, answers, answerKey, providerState, state, settleFailureCount, weighing, keeper);
         request.setAttribute(settling, settlement);
+        held.settledBy(settlement);
         keeper.running(hold);
         boolean returned = false;
         try {
@@ -639,7 +640,10 @@ public final class QuotaFilter implements Filter {
                 // what the synchronous part kept back of the end goes out: the async cycle ends it
                 wrapped.releaseEnd();
                 try {
-                    request.getAsyncContext().addListener(settlement);
+                    if (!held.settlementListens()) {
+                        // started on a request that bypassed the endpoint's view (the container's own)
+                        request.getAsyncContext().addListener(settlement);
+                    }
                 } catch (IllegalStateException e) {
                     // the async cycle already ended on another thread
                     settlement.settle(Settlement.End.RETURNED);

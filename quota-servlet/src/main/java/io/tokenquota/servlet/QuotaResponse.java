@@ -295,30 +295,7 @@ final class QuotaResponse extends HttpServletResponseWrapper {
      * closes it: for an async cycle started after a synchronous write, and after an exception.
      */
     void releaseEnd() {
-        ServletOutputStream s;
-        boolean close;
-        int last;
-        synchronized (this) {
-            s = stream;
-            close = closeAsked;
-            last = keptLast;
-            keptLast = -1;
-            closeAsked = false;
-        }
-        try {
-            if (s instanceof TeeStream tee) {
-                if (last >= 0) {
-                    tee.out.write(last);
-                }
-                if (close) {
-                    tee.out.close();
-                }
-            } else if (close && containerWriter != null) {
-                containerWriter.close();
-            }
-        } catch (IOException e) {
-            clientGone = true;
-        }
+        end(false);
     }
 
     /**
@@ -331,38 +308,40 @@ final class QuotaResponse extends HttpServletResponseWrapper {
      * byte kept back is sent first). A client that went away is recorded, not thrown.
      */
     void finishForClient() {
+        end(true);
+    }
+
+    /** Sends the byte kept back, then closes: when the handler asked to, or ({@code finish}) as above. */
+    private void end(boolean finish) {
         ServletOutputStream s;
         PrintWriter w;
+        boolean closeAsked;
         int last;
         synchronized (this) {
             s = stream;
-            w = writer;
+            w = writer == null ? null : containerWriter;
+            closeAsked = this.closeAsked;
             last = keptLast;
             keptLast = -1;
-            closeAsked = false;
-        }
-        if (last >= 0 && s instanceof TeeStream tee) {
-            try {
-                tee.out.write(last);
-            } catch (IOException e) {
-                clientGone = true;
-            }
-        }
-        if (getStatus() >= 400 || (s == null && w == null)) {
-            return;
-        }
-        if (w != null) {
-            // the container's writer: the handler's close of its own was kept back (closeLater).
-            // PrintWriter keeps I/O errors to itself; checkError() reports them
-            PrintWriter container = containerWriter;
-            container.close();
-            if (container.checkError()) {
-                clientGone = true;
-            }
-            return;
+            this.closeAsked = false;
         }
         try {
-            ((TeeStream) s).out.close();
+            if (last >= 0 && s instanceof TeeStream tee) {
+                tee.out.write(last);
+            }
+            if (finish ? getStatus() >= 400 || (s == null && w == null) : !closeAsked) {
+                return;
+            }
+            if (w != null) {
+                // the container's writer: the handler's close of its own was kept back (closeLater).
+                // PrintWriter keeps I/O errors to itself; checkError() reports them
+                w.close();
+                if (w.checkError()) {
+                    clientGone = true;
+                }
+            } else if (s instanceof TeeStream tee) {
+                tee.out.close();
+            }
         } catch (IOException e) {
             clientGone = true;
         }
