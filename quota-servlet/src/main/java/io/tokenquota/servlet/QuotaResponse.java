@@ -251,6 +251,16 @@ final class QuotaResponse extends HttpServletResponseWrapper {
         return keep;
     }
 
+    /**
+     * The byte kept back, taken before a write past the declared length (which the container refuses
+     * or cuts, as without this filter), so that the bytes stay in order; -1 when none.
+     */
+    private synchronized int takeKept() {
+        int last = keptLast;
+        keptLast = -1;
+        return last;
+    }
+
     /** A close of the body by the handler: kept for {@link #finishForClient} while the end is kept back. */
     private synchronized boolean closeLater() {
         if (included || !endsHere.getAsBoolean()) {
@@ -588,6 +598,10 @@ final class QuotaResponse extends HttpServletResponseWrapper {
 
         @Override
         public void write(int b) throws IOException {
+            int earlier = takeKept();
+            if (earlier >= 0) {
+                out.write(earlier);
+            }
             boolean keep = keepLast(1);
             try {
                 if (keep) {
@@ -608,6 +622,10 @@ final class QuotaResponse extends HttpServletResponseWrapper {
 
         @Override
         public void write(byte[] b, int off, int len) throws IOException {
+            int earlier = takeKept();
+            if (earlier >= 0) {
+                out.write(earlier);
+            }
             boolean keep = keepLast(len);
             try {
                 if (keep) {
@@ -647,6 +665,10 @@ final class QuotaResponse extends HttpServletResponseWrapper {
         @Override
         public void print(String s) throws IOException {
             String text = String.valueOf(s);
+            int earlier = takeKept();
+            if (earlier >= 0) {
+                out.write(earlier);
+            }
             try {
                 out.print(text);
             } catch (IOException e) {
