@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit88;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound88BreakItTest extends AbstractRound88 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
