@@ -59,6 +59,11 @@ abstract class AbstractRound88 extends H2FilterRound {
     final Set<String> slowCommits = ConcurrentHashMap.newKeySet();
     /** How long each /busy/ call waited between its send and the model, in ms. */
     final List<Long> admissions = Collections.synchronizedList(new ArrayList<>());
+    /** The next commit of a subject through /slow/ waits here (once), counting {@link #commitReached} down. */
+    final Map<String, CountDownLatch> commitGates = new ConcurrentHashMap<>();
+    final Map<String, CountDownLatch> commitReached = new ConcurrentHashMap<>();
+    /** Counted down when a call of the subject reached the model. */
+    final Map<String, CountDownLatch> inModel = new ConcurrentHashMap<>();
     final ExecutorService appThreads = Executors.newCachedThreadPool();
 
     static String subject() {
@@ -84,8 +89,34 @@ abstract class AbstractRound88 extends H2FilterRound {
         QuotaFilter busyFilter = QuotaFilter.builder(busyStore).protect("/busy/")
                 .subjectResolver(io.tokenquota.servlet.SubjectResolver.trustedHeader("x-user-id", "127.0.0.1", "::1"))
                 .build();
+        FailingLedger gatedStore = new FailingLedger(store) {
+            @Override
+            protected void beforeCommit(String reservationId) {
+                String s = store.reservation(reservationId).map(r -> r.subject()).orElse("?");
+                CountDownLatch gate = commitGates.remove(s);
+                if (gate == null) {
+                    return;
+                }
+                CountDownLatch reached = commitReached.get(s);
+                if (reached != null) {
+                    reached.countDown();
+                }
+                try {
+                    // a row lock another transaction holds
+                    gate.await(20, TimeUnit.SECONDS);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+        };
+        QuotaFilter slowFilter = QuotaFilter.builder(gatedStore).protect("/slow/")
+                .subjectResolver(io.tokenquota.servlet.SubjectResolver.trustedHeader("x-user-id", "127.0.0.1", "::1"))
+                .build();
         return Deployment.create()
                 .filter("quota", filter, "/ai/*")
+                .filter("slow-quota", slowFilter, "/slow/*")
+                .servlet("slow-model", new Model(), "/slow/*")
+                .servlet("open-model", new Model(), "/open/*")
                 .filter("busy-quota", busyFilter, "/busy/*")
                 .servlet("model", new Model(), "/ai/*")
                 .servlet("busy-model", new Model(), "/busy/*");
@@ -114,6 +145,10 @@ abstract class AbstractRound88 extends H2FilterRound {
                 admissions.add(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - Long.parseLong(sent)));
             }
             calls.count(s);
+            CountDownLatch entered = inModel.get(s);
+            if (entered != null) {
+                entered.countDown();
+            }
             long prompt = Long.parseLong(req.getHeader("x-prompt"));
             long completion = Long.parseLong(req.getHeader("x-completion"));
             String variant = String.valueOf(req.getHeader("x-variant"));
@@ -131,6 +166,73 @@ abstract class AbstractRound88 extends H2FilterRound {
                     resp.setContentType("application/json");
                     resp.setContentLength(bytes.length);
                     resp.getOutputStream().write(bytes);
+                }
+                case "long" -> {
+                    // a long reasoning call: answers when the test lets it
+                    afterAnswer(s);
+                    resp.setContentType("application/json");
+                    resp.getWriter().write(answer);
+                }
+                case "bytewise" -> {
+                    resp.setContentType("application/json");
+                    resp.setContentLength(bytes.length);
+                    jakarta.servlet.ServletOutputStream out = resp.getOutputStream();
+                    for (byte b : bytes) {
+                        out.write(b);
+                    }
+                }
+                case "pieces" -> {
+                    resp.setContentType("application/json");
+                    resp.setContentLength(bytes.length);
+                    jakarta.servlet.ServletOutputStream out = resp.getOutputStream();
+                    out.write(bytes, 0, 7);
+                    out.flush();
+                    out.write(bytes, 7, bytes.length - 8);
+                    out.write(bytes, bytes.length - 1, 1);
+                    out.close();
+                }
+                case "print" -> {
+                    resp.setContentType("application/json");
+                    resp.setContentLength(bytes.length);
+                    resp.getOutputStream().print(answer);
+                }
+                case "reset-buffer-rewrite" -> {
+                    // a first draft, all but its end written, discarded, and the final answer written
+                    resp.setContentType("application/json");
+                    resp.setContentLength(bytes.length);
+                    byte[] draft = answer.replace("\"ok\"", "\"no\"").getBytes(StandardCharsets.UTF_8);
+                    resp.getOutputStream().write(draft, 0, draft.length - 10);
+                    resp.resetBuffer();
+                    resp.getOutputStream().write(bytes);
+                }
+                case "reset-rewrite-shorter" -> {
+                    resp.setContentType("application/json");
+                    resp.setContentLength(bytes.length + 5);
+                    resp.getOutputStream().write(answer.getBytes(StandardCharsets.UTF_8));
+                    resp.reset();
+                    resp.setContentType("application/json");
+                    resp.setContentLength(bytes.length);
+                    resp.getOutputStream().write(bytes);
+                }
+                case "throw-after-body" -> {
+                    resp.setContentType("application/json");
+                    resp.setContentLength(bytes.length);
+                    resp.getOutputStream().write(bytes);
+                    throw new IllegalStateException("audit log unavailable");
+                }
+                case "error-after-body" -> {
+                    resp.setContentType("application/json");
+                    resp.setContentLength(bytes.length);
+                    resp.getOutputStream().write(bytes);
+                    resp.sendError(502, "upstream went away");
+                }
+                case "flush-close" -> {
+                    resp.setContentType("application/json");
+                    resp.setContentLength(bytes.length);
+                    resp.getOutputStream().write(bytes);
+                    resp.flushBuffer();
+                    resp.getOutputStream().close();
+                    resp.getOutputStream().close();
                 }
                 case "stream-then-save" -> {
                     // an SSE relay that saves the conversation after the last event, before it returns
@@ -328,7 +430,7 @@ abstract class AbstractRound88 extends H2FilterRound {
     }
 
     /**
-     * One user (a batch job with one key) runs 24 calls at a time, 96 in all, each 50-600 ms in the model;
+     * One user (a batch job with one key) runs 40 calls at a time, 120 in all, each 100-1,500 ms in the model;
      * the store takes 40 ms per commit. A call that arrives while the user's earlier calls are settling may
      * wait for those (one commit), but not for the settlements that start while it waits: every call of a
      * busy user would wait out the whole 2 s. Measured: the time from the client's send to the model.
@@ -338,8 +440,8 @@ abstract class AbstractRound88 extends H2FilterRound {
         String s = subject();
         slowCommits.add(s);
         admissions.clear();
-        int threads = 24;
-        int each = 4;
+        int threads = 40;
+        int each = 3;
         ExecutorService pool = Executors.newFixedThreadPool(threads);
         List<Future<Integer>> results = new ArrayList<>();
         try {
@@ -348,7 +450,7 @@ abstract class AbstractRound88 extends H2FilterRound {
                     int ok = 0;
                     HttpClient client = fresh();
                     for (int i = 0; i < each; i++) {
-                        long ms = ThreadLocalRandom.current().nextLong(50, 600);
+                        long ms = ThreadLocalRandom.current().nextLong(100, 1_500);
                         HttpResponse<String> r = client.send(request("/busy/", s, 20, 10, 10, "busy",
                                 "x-model-ms", Long.toString(ms), "x-sent", Long.toString(System.nanoTime())),
                                 HttpResponse.BodyHandlers.ofString());
@@ -373,11 +475,109 @@ abstract class AbstractRound88 extends H2FilterRound {
             long overSecond = waits.stream().filter(w -> w >= 1_000).count();
             String figures = kind() + ": " + ok + " of " + (threads * each) + " served; wait before the model: median "
                     + median + " ms, max " + max + " ms, " + overSecond + " calls waited 1 s or more";
+            System.out.println(figures);
             assertEquals(threads * each, ok, figures);
             assertTrue(max < 1_000, figures);
         } finally {
             pool.shutdownNow();
             slowCommits.remove(s);
         }
+    }
+
+    /**
+     * The end of the answer is kept back for the settlement; it must still arrive, whole and once, however
+     * the endpoint writes a declared length: byte by byte, in pieces with a flush, through print(), after a
+     * resetBuffer() of a first draft, after a reset() of a longer body's start, flushed and closed twice. The
+     * client gets exactly the answer within 5 s (no hang, no truncation, no extra byte), the usage is charged,
+     * and the connection serves the next request (no stray byte left on it).
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"bytewise", "pieces", "print", "reset-buffer-rewrite", "reset-rewrite-shorter", "flush-close"})
+    void theKeptEndArrivesWholeAndOnce(String variant) throws Exception {
+        String s = subject();
+        String expected = ChatCompletions.completion("chatcmpl-88", "gpt-4o-mini", "ok", 300, 200);
+        // control: the same endpoint with no filter in front
+        HttpResponse<String> open = fresh().sendAsync(request("/open/", s, 1_000, 300, 200, variant),
+                HttpResponse.BodyHandlers.ofString()).get(5, TimeUnit.SECONDS);
+        assertEquals(200, open.statusCode(), kind() + " (" + variant + ") without the filter: " + open.body());
+        assertEquals(expected, open.body(), kind() + " (" + variant + ") without the filter");
+        HttpClient client = fresh();
+        HttpResponse<String> r = client.sendAsync(request("/ai/", s, 1_000, 300, 200, variant),
+                HttpResponse.BodyHandlers.ofString()).get(5, TimeUnit.SECONDS);
+        assertEquals(200, r.statusCode(), kind() + " (" + variant + "): " + r.body());
+        assertEquals(expected, r.body(), kind() + " (" + variant + ")");
+        HttpResponse<String> again = client.sendAsync(request("/ai/", s, 1_000, 300, 200, "plain"),
+                HttpResponse.BodyHandlers.ofString()).get(5, TimeUnit.SECONDS);
+        assertEquals(200, again.statusCode(), kind() + " (" + variant + ") next on the connection: " + again.body());
+        assertEquals(expected, again.body(), kind() + " (" + variant + ") next on the connection");
+        QuotaAccount a = chargedAtLeast(s, 1_000);
+        assertEquals(1_000, a.used(), kind() + " (" + variant + "): " + ledger(s));
+    }
+
+    /**
+     * The endpoint wrote its full answer (declared length) and then failed: by an exception, or by
+     * sendError(502). The client gets an answer within 5 s (no hang), and the model's usage that was read is
+     * charged when the body went out whole (the usage rule), or nothing when only an error went out.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"throw-after-body", "error-after-body"})
+    void anEndpointFailingAfterAFullBodyDoesNotHang(String variant) throws Exception {
+        String s = subject();
+        HttpResponse<String> r = fresh().sendAsync(request("/ai/", s, 1_000, 300, 200, variant),
+                HttpResponse.BodyHandlers.ofString()).get(5, TimeUnit.SECONDS);
+        QuotaAccount a = settled(s);
+        boolean gotAnswer = r.statusCode() == 200 && r.body().contains("\"total_tokens\":500");
+        String figures = kind() + " (" + variant + "): status " + r.statusCode() + ", body " + r.body().length()
+                + " chars, used " + a.used() + " " + ledger(s);
+        if (gotAnswer) {
+            assertEquals(500, a.used(), figures);
+        }
+        assertTrue(a.used() == 500 || a.used() == 0, figures);
+    }
+
+    /**
+     * The first call (usage 12,000, ~1,000 held) is slow to commit (a row lock), so the user's next call, a
+     * long one, waits 2 s and then holds its estimate plus the 11,000 the first still owes. The first call's
+     * charge lands while the long call runs: the ledger now counts those 11,000 twice (charged, and held in the
+     * long call's hold). A third call (~1,000) the user can afford (12,000 used + 1,000 + 1,000 of 20,000)
+     * must be served, not refused.
+     */
+    @Test
+    void whatAFinishedCallOwedIsNotCountedTwiceOnceItsChargeLands() throws Exception {
+        String s = subject();
+        CountDownLatch gate = new CountDownLatch(1);
+        CountDownLatch reached = new CountDownLatch(1);
+        CountDownLatch longRuns = new CountDownLatch(1);
+        CountDownLatch longAnswer = new CountDownLatch(1);
+        commitGates.put(s, gate);
+        commitReached.put(s, reached);
+        CompletableFuture<HttpResponse<String>> first;
+        CompletableFuture<HttpResponse<String>> longCall;
+        HttpResponse<String> third;
+        try {
+            first = fresh().sendAsync(request("/slow/", s, 1_000, 11_000, 1_000, "plain"), HttpResponse.BodyHandlers.ofString());
+            assertTrue(reached.await(10, TimeUnit.SECONDS), "the first commit never reached the store");
+            inModel.put(s, longRuns);
+            after.put(s, longAnswer);
+            longCall = fresh().sendAsync(request("/slow/", s, 1_000, 500, 500, "long"), HttpResponse.BodyHandlers.ofString());
+            assertTrue(longRuns.await(10, TimeUnit.SECONDS), "the long call never reached the model: "
+                    + (longCall.isDone() ? longCall.get().statusCode() + " " + longCall.get().body() : "") + ledger(s));
+            inModel.remove(s);
+            gate.countDown();
+            assertEquals(200, first.get(20, TimeUnit.SECONDS).statusCode());
+            third = fresh().send(request("/slow/", s, 1_000, 500, 500, "plain"), HttpResponse.BodyHandlers.ofString());
+        } finally {
+            gate.countDown();
+            longAnswer.countDown();
+            commitGates.remove(s);
+            after.remove(s);
+            inModel.remove(s);
+        }
+        assertEquals(200, longCall.get(20, TimeUnit.SECONDS).statusCode());
+        QuotaAccount a = settled(s);
+        assertEquals(429 == third.statusCode() ? 13_000 : 14_000, a.used(), ledger(s));
+        assertEquals(200, third.statusCode(), kind() + ": a third call (~1,000) with 12,000 charged and a ~1,000-token"
+                + " call running answered " + third.statusCode() + " " + third.body() + "; used after all " + a.used()
+                + " of " + a.limit() + " " + ledger(s));
     }
 }
