@@ -64,6 +64,9 @@ abstract class AbstractRound88 extends H2FilterRound {
     final Map<String, CountDownLatch> commitReached = new ConcurrentHashMap<>();
     /** Counted down when a call of the subject reached the model. */
     final Map<String, CountDownLatch> inModel = new ConcurrentHashMap<>();
+    /** While a subject's latch is up, commits through /fo/ are refused at once (its connections were reset). */
+    final Map<String, CountDownLatch> failover = new ConcurrentHashMap<>();
+    final Map<String, CountDownLatch> refusals = new ConcurrentHashMap<>();
     final ExecutorService appThreads = Executors.newCachedThreadPool();
 
     static String subject() {
@@ -112,8 +115,28 @@ abstract class AbstractRound88 extends H2FilterRound {
         QuotaFilter slowFilter = QuotaFilter.builder(gatedStore).protect("/slow/")
                 .subjectResolver(io.tokenquota.servlet.SubjectResolver.trustedHeader("x-user-id", "127.0.0.1", "::1"))
                 .build();
+        FailingLedger failingOver = new FailingLedger(store) {
+            @Override
+            protected void beforeCommit(String reservationId) {
+                String s = store.reservation(reservationId).map(r -> r.subject()).orElse("?");
+                CountDownLatch down = failover.get(s);
+                if (down != null && down.getCount() > 0) {
+                    CountDownLatch refused = refusals.get(s);
+                    if (refused != null) {
+                        refused.countDown();
+                    }
+                    throw new io.tokenquota.QuotaException(io.tokenquota.ErrorCode.STORE_UNAVAILABLE,
+                            "Connection reset: the primary is failing over");
+                }
+            }
+        };
+        QuotaFilter failoverFilter = QuotaFilter.builder(failingOver).protect("/fo/")
+                .subjectResolver(io.tokenquota.servlet.SubjectResolver.trustedHeader("x-user-id", "127.0.0.1", "::1"))
+                .build();
         return Deployment.create()
                 .filter("quota", filter, "/ai/*")
+                .filter("failover-quota", failoverFilter, "/fo/*")
+                .servlet("fo-model", new Model(), "/fo/*")
                 .filter("slow-quota", slowFilter, "/slow/*")
                 .servlet("slow-model", new Model(), "/slow/*")
                 .servlet("open-model", new Model(), "/open/*")
@@ -579,5 +602,46 @@ abstract class AbstractRound88 extends H2FilterRound {
         assertEquals(200, third.statusCode(), kind() + ": a third call (~1,000) with 12,000 charged and a ~1,000-token"
                 + " call running answered " + third.statusCode() + " " + third.body() + "; used after all " + a.used()
                 + " of " + a.limit() + " " + ledger(s));
+    }
+
+    /**
+     * A failover: instance A's connections to the store are reset and its commits refused at once for a few
+     * seconds (longer than the one quick retry after 100 ms); instance B has already reconnected. The user's
+     * first call through A used 19,500 of 20,000 (~1,000 held): its answer must not end while its charge has
+     * not landed, or the user's next call, sent at once through B, is reserved against a ledger that shows
+     * only the hold: served, the model called twice and the user charged past the allowance.
+     */
+    @Test
+    void aCommitRefusedThroughAFailoverDoesNotLetTheNextCallThroughAnotherInstance() throws Exception {
+        String s = subject();
+        CountDownLatch down = new CountDownLatch(1);
+        CountDownLatch refused = new CountDownLatch(2);
+        failover.put(s, down);
+        refusals.put(s, refused);
+        HttpResponse<String> second;
+        try {
+            CompletableFuture<HttpResponse<String>> first = fresh().sendAsync(request("/fo/", s, 1_000, 18_500, 1_000,
+                    "plain"), HttpResponse.BodyHandlers.ofString());
+            assertTrue(refused.await(10, TimeUnit.SECONDS), "the commit was never refused twice");
+            HttpResponse<String> answer;
+            try {
+                answer = first.get(3, TimeUnit.SECONDS);
+            } catch (TimeoutException keptBack) {
+                // the answer waits for its charge: the promise holds
+                down.countDown();
+                assertEquals(200, first.get(20, TimeUnit.SECONDS).statusCode());
+                return;
+            }
+            assertEquals(200, answer.statusCode(), answer.body());
+            second = call(s, 1_000, 500, 500);
+        } finally {
+            down.countDown();
+            failover.remove(s);
+        }
+        QuotaAccount a = chargedAtLeast(s, 19_500);
+        assertEquals(429, second.statusCode(), kind() + ": a second call through instance B, sent with the first answer"
+                + " (19,500 of 20,000) in hand while A's commit was refused, answered " + second.statusCode()
+                + "; model calls " + calls.of(s) + ", ledger used " + a.used() + " of " + a.limit() + " " + ledger(s));
+        assertEquals(1, calls.of(s), kind() + ": model calls " + calls.of(s) + ", used " + a.used());
     }
 }
