@@ -55,7 +55,7 @@ abstract class AbstractRound88 extends H2FilterRound {
     final ModelCalls calls = new ModelCalls();
     /** The endpoint's work after the answer (saving the thread, an audit log) waits here, by subject. */
     final Map<String, CountDownLatch> after = new ConcurrentHashMap<>();
-    /** Subjects whose commits through /busy/ take 40 ms (a store across a network, under load). */
+    /** Subjects whose commits through /busy/ take 60 ms (a store across a network, under load). */
     final Set<String> slowCommits = ConcurrentHashMap.newKeySet();
     /** How long each /busy/ call waited between its send and the model, in ms. */
     final List<Long> admissions = Collections.synchronizedList(new ArrayList<>());
@@ -67,6 +67,8 @@ abstract class AbstractRound88 extends H2FilterRound {
     /** While a subject's latch is up, commits through /fo/ are refused at once (its connections were reset). */
     final Map<String, CountDownLatch> failover = new ConcurrentHashMap<>();
     final Map<String, CountDownLatch> refusals = new ConcurrentHashMap<>();
+    /** Counted down when a request of the subject reaches the /slow/ quota filter. */
+    final Map<String, CountDownLatch> filterEntered = new ConcurrentHashMap<>();
     final ExecutorService appThreads = Executors.newCachedThreadPool();
 
     static String subject() {
@@ -82,7 +84,7 @@ abstract class AbstractRound88 extends H2FilterRound {
                 if (slowCommits.contains(s)) {
                     try {
                         // a commit's round trip to a busy remote database
-                        TimeUnit.MILLISECONDS.sleep(40);
+                        TimeUnit.MILLISECONDS.sleep(60);
                     } catch (InterruptedException e) {
                         Thread.currentThread().interrupt();
                     }
@@ -137,9 +139,22 @@ abstract class AbstractRound88 extends H2FilterRound {
                 .filter("quota", filter, "/ai/*")
                 .filter("failover-quota", failoverFilter, "/fo/*")
                 .servlet("fo-model", new Model(), "/fo/*")
+                .filter("slow-stamp", (jakarta.servlet.Filter) (req, resp, chain) -> {
+                    CountDownLatch entered = filterEntered.get(String.valueOf(
+                            ((HttpServletRequest) req).getHeader("x-user-id")));
+                    if (entered != null) {
+                        entered.countDown();
+                    }
+                    chain.doFilter(req, resp);
+                }, "/slow/*")
                 .filter("slow-quota", slowFilter, "/slow/*")
                 .servlet("slow-model", new Model(), "/slow/*")
                 .servlet("open-model", new Model(), "/open/*")
+                .filter("stamp", (jakarta.servlet.Filter) (req, resp, chain) -> {
+                    // when the request reached the quota filter: the wait measured is the filter's own
+                    req.setAttribute("round88.entered", System.nanoTime());
+                    chain.doFilter(req, resp);
+                }, "/busy/*")
                 .filter("busy-quota", busyFilter, "/busy/*")
                 .servlet("model", new Model(), "/ai/*")
                 .servlet("busy-model", new Model(), "/busy/*");
@@ -163,9 +178,9 @@ abstract class AbstractRound88 extends H2FilterRound {
         protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
             req.getInputStream().readAllBytes();
             String s = req.getHeader("x-user-id");
-            String sent = req.getHeader("x-sent");
-            if (sent != null) {
-                admissions.add(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - Long.parseLong(sent)));
+            Object stamped = req.getAttribute("round88.entered");
+            if (stamped instanceof Long at) {
+                admissions.add(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - at));
             }
             calls.count(s);
             CountDownLatch entered = inModel.get(s);
@@ -453,17 +468,17 @@ abstract class AbstractRound88 extends H2FilterRound {
     }
 
     /**
-     * One user (a batch job with one key) runs 40 calls at a time, 120 in all, each 100-1,500 ms in the model;
-     * the store takes 40 ms per commit. A call that arrives while the user's earlier calls are settling may
-     * wait for those (one commit), but not for the settlements that start while it waits: every call of a
-     * busy user would wait out the whole 2 s. Measured: the time from the client's send to the model.
+     * Control: one user (a batch job with one key) runs 64 calls at a time, 192 in all, each 100-3,000 ms in
+     * the model; the store takes 60 ms per commit. Every call is served and none waits in the filter past
+     * the 2 s settlement wait (no deadlock). (The figures printed show how long such a user's calls wait:
+     * medians of 50-650 ms and maxima of 0.5-2 s were seen, against a 60 ms commit.) Measured: the time from the quota filter's entry to the model.
      */
     @Test
-    void aBusyUsersCallsDoNotEachWaitOutTheSettlementWait() throws Exception {
+    void controlABusyUsersCallsAreNotHeldPastTheSettlementWait() throws Exception {
         String s = subject();
         slowCommits.add(s);
         admissions.clear();
-        int threads = 40;
+        int threads = 64;
         int each = 3;
         ExecutorService pool = Executors.newFixedThreadPool(threads);
         List<Future<Integer>> results = new ArrayList<>();
@@ -473,9 +488,9 @@ abstract class AbstractRound88 extends H2FilterRound {
                     int ok = 0;
                     HttpClient client = fresh();
                     for (int i = 0; i < each; i++) {
-                        long ms = ThreadLocalRandom.current().nextLong(100, 1_500);
+                        long ms = ThreadLocalRandom.current().nextLong(100, 3_000);
                         HttpResponse<String> r = client.send(request("/busy/", s, 20, 10, 10, "busy",
-                                "x-model-ms", Long.toString(ms), "x-sent", Long.toString(System.nanoTime())),
+                                "x-model-ms", Long.toString(ms)),
                                 HttpResponse.BodyHandlers.ofString());
                         if (r.statusCode() == 200) {
                             ok++;
@@ -496,11 +511,12 @@ abstract class AbstractRound88 extends H2FilterRound {
             long max = waits.get(waits.size() - 1);
             long median = waits.get(waits.size() / 2);
             long overSecond = waits.stream().filter(w -> w >= 1_000).count();
-            String figures = kind() + ": " + ok + " of " + (threads * each) + " served; wait before the model: median "
+            String figures = kind() + ": " + ok + " of " + (threads * each) + " served; wait in the quota filter before the model: median "
                     + median + " ms, max " + max + " ms, " + overSecond + " calls waited 1 s or more";
             System.out.println(figures);
             assertEquals(threads * each, ok, figures);
-            assertTrue(max < 1_000, figures);
+            // the wait is capped: no call of a busy user is held past it (no deadlock)
+            assertTrue(max < 2_500, figures);
         } finally {
             pool.shutdownNow();
             slowCommits.remove(s);
@@ -643,5 +659,111 @@ abstract class AbstractRound88 extends H2FilterRound {
                 + " (19,500 of 20,000) in hand while A's commit was refused, answered " + second.statusCode()
                 + "; model calls " + calls.of(s) + ", ledger used " + a.used() + " of " + a.limit() + " " + ledger(s));
         assertEquals(1, calls.of(s), kind() + ": model calls " + calls.of(s) + ", used " + a.used());
+    }
+
+    /**
+     * The mirror image: the first call held ~15,000 tokens for its budget and used 100, and the client has
+     * its whole answer before its settlement starts (an async handler cleaning up before it completes, a cycle
+     * started after a full write, a stream's relay saving the thread after {@code [DONE]}). Its next call
+     * (~9,000 held; 100 used + 9,000 fits in 20,000) must be served, not refused for the finished call's hold.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"async-complete-later", "write-then-async", "stream-then-save"})
+    void theNextCallIsNotRefusedForAFinishedCallsHold(String variant) throws Exception {
+        String s = subject();
+        CountDownLatch gate = new CountDownLatch(1);
+        after.put(s, gate);
+        HttpResponse<String> second;
+        try {
+            if (variant.startsWith("stream")) {
+                HttpResponse<Stream<String>> first = fresh().send(request("/ai/", s, 15_000, 40, 60, variant),
+                        HttpResponse.BodyHandlers.ofLines());
+                assertEquals(200, first.statusCode());
+                Iterator<String> lines = first.body().iterator();
+                boolean done = false;
+                while (!done && lines.hasNext()) {
+                    done = lines.next().equals("data: [DONE]");
+                }
+                assertTrue(done, "the stream ended without [DONE]");
+            } else {
+                CompletableFuture<HttpResponse<String>> first = fresh().sendAsync(request("/ai/", s, 15_000, 40, 60,
+                        variant), HttpResponse.BodyHandlers.ofString());
+                HttpResponse<String> answer = first.get(3, TimeUnit.SECONDS);
+                assertEquals(200, answer.statusCode(), answer.body());
+                assertTrue(answer.body().contains("\"total_tokens\":100"), answer.body());
+            }
+            second = call(s, 9_000, 500, 500);
+        } finally {
+            gate.countDown();
+            after.remove(s);
+        }
+        QuotaAccount a = chargedAtLeast(s, 100);
+        assertEquals(200, second.statusCode(), kind() + " (" + variant + "): a second call (~9,000) sent with the first"
+                + " answer (100 used, ~15,000 held) in hand answered " + second.statusCode() + "; used after all "
+                + a.used() + " of " + a.limit() + " " + ledger(s));
+    }
+
+    /**
+     * The user's next call X arrives while call A's commit is slow (a row lock): X waits for A, as it should.
+     * While X waits, the user's long call B finishes and its settlement starts (its commit slow too). A's
+     * charge lands: X had nothing more to wait for (B's answer could not be with the client when X was sent),
+     * yet it goes on waiting for B, out to the 2 s cap. With a busy user, settlements that start while a call
+     * waits keep it waiting: every call pays the whole wait. X must reach the model within 1 s of A landing.
+     */
+    @Test
+    void aWaitingCallDoesNotWaitForSettlementsThatStartedAfterIt() throws Exception {
+        String s = subject();
+        CountDownLatch bInModel = new CountDownLatch(1);
+        CountDownLatch bAnswers = new CountDownLatch(1);
+        CountDownLatch gateA = new CountDownLatch(1);
+        CountDownLatch reachedA = new CountDownLatch(1);
+        CountDownLatch gateB = new CountDownLatch(1);
+        CountDownLatch reachedB = new CountDownLatch(1);
+        CountDownLatch xEntered = new CountDownLatch(1);
+        CountDownLatch xInModel = new CountDownLatch(1);
+        try {
+            inModel.put(s, bInModel);
+            after.put(s, bAnswers);
+            CompletableFuture<HttpResponse<String>> b = fresh().sendAsync(request("/slow/", s, 1_000, 300, 200, "long"),
+                    HttpResponse.BodyHandlers.ofString());
+            assertTrue(bInModel.await(10, TimeUnit.SECONDS), "B never reached the model");
+            inModel.remove(s);
+            commitGates.put(s, gateA);
+            commitReached.put(s, reachedA);
+            CompletableFuture<HttpResponse<String>> a = fresh().sendAsync(request("/slow/", s, 1_000, 300, 200, "plain"),
+                    HttpResponse.BodyHandlers.ofString());
+            assertTrue(reachedA.await(10, TimeUnit.SECONDS), "A's commit never reached the store");
+            filterEntered.put(s, xEntered);
+            inModel.put(s, xInModel);
+            CompletableFuture<HttpResponse<String>> x = fresh().sendAsync(request("/slow/", s, 1_000, 300, 200, "plain"),
+                    HttpResponse.BodyHandlers.ofString());
+            assertTrue(xEntered.await(10, TimeUnit.SECONDS), "X never reached the filter");
+            filterEntered.remove(s);
+            commitGates.put(s, gateB);
+            commitReached.put(s, reachedB);
+            bAnswers.countDown();
+            assertTrue(reachedB.await(10, TimeUnit.SECONDS), "B's commit never reached the store");
+            assertTrue(xInModel.getCount() == 1, "X reached the model while A's settlement was under way");
+            long landed = System.nanoTime();
+            gateA.countDown();
+            assertEquals(200, a.get(10, TimeUnit.SECONDS).statusCode());
+            assertTrue(xInModel.await(10, TimeUnit.SECONDS), "X never reached the model");
+            long waited = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - landed);
+            gateB.countDown();
+            assertEquals(200, x.get(10, TimeUnit.SECONDS).statusCode());
+            assertEquals(200, b.get(10, TimeUnit.SECONDS).statusCode());
+            QuotaAccount acc = settled(s);
+            assertEquals(1_500, acc.used(), ledger(s));
+            assertTrue(waited < 1_000, kind() + ": X reached the model " + waited + " ms after the settlement it waited"
+                    + " for (A's) had landed, waiting for B's, which started after X arrived; used " + acc.used());
+        } finally {
+            gateA.countDown();
+            gateB.countDown();
+            bAnswers.countDown();
+            commitGates.remove(s);
+            after.remove(s);
+            inModel.remove(s);
+            filterEntered.remove(s);
+        }
     }
 }
