@@ -78,8 +78,18 @@ final class HoldKeeper implements AutoCloseable {
         this.maxKept = fourTtls.compareTo(MAX_KEPT) > 0 ? fourTtls : MAX_KEPT;
     }
 
-    /** A call holding {@code hold} entered the chain. */
-    void running(Reservation hold) {
+    /**
+     * What the running calls' answers so far charge beyond their holds ({@link Settlement#owedSoFar}), by
+     * subject, then by hold id.
+     */
+    private final Map<String, Map<String, java.util.function.LongSupplier>> answering = new ConcurrentHashMap<>();
+
+    /**
+     * A call holding {@code hold} entered the chain; {@code owedSoFar} tells what its answer so far
+     * charges beyond the hold.
+     */
+    void running(Reservation hold, java.util.function.LongSupplier owedSoFar) {
+        put(answering, hold, owedSoFar);
         put(running, hold, hold);
         // also after close: a call that entered just before it, whose keeper may have ended meanwhile
         if (timer == null || closed) {
@@ -88,12 +98,22 @@ final class HoldKeeper implements AutoCloseable {
     }
 
     /**
-     * The settlement of {@code hold} begins: the subject's next reserve waits for it (its answer may
-     * already be with the client).
+     * The settlement of {@code hold} begins; {@code answerOut}: its answer may be with the client already,
+     * and the subject's next reserve waits for it.
      */
-    void settlementStarts(Reservation hold) {
+    void settlementStarts(Reservation hold, boolean answerOut) {
+        if (answerOut) {
+            answersOut.add(hold.id());
+        }
         put(settlingNow, hold, 0L);
     }
+
+    /**
+     * The holds of settlements under way whose answers may be with the client already (a stream's last
+     * event, an async answer, a flushed body): only those are waited for. An answer whose end waits for
+     * its settlement is not, so a call sent meanwhile was not sent because of it.
+     */
+    private final Set<String> answersOut = ConcurrentHashMap.newKeySet();
 
     /** The settlement of {@code hold} charges {@code beyond} tokens more than it holds. */
     void owes(Reservation hold, long beyond) {
@@ -106,8 +126,10 @@ final class HoldKeeper implements AutoCloseable {
     /** The call of this hold has settled (or finally failed to): it needs its hold no longer. */
     void settling(Reservation hold) {
         remove(running, hold, null);
+        remove(answering, hold, null);
         remove(unsettled, hold, null);
         remove(settlingNow, hold, null);
+        answersOut.remove(hold.id());
         if (waiting.get() > 0) {
             synchronized (settled) {
                 settled.notifyAll();
@@ -145,8 +167,9 @@ final class HoldKeeper implements AutoCloseable {
      * each would wait out the pool's connection timeout in turn on the request thread, and the reserve
      * will find the store away by itself.
      *
-     * @return what the subject's settlements still not landed charge beyond their holds: the new call's
-     *     hold covers it too, so that a charge that has not landed cannot let the call past the allowance
+     * @return what the subject's calls whose charges have not landed owe beyond their holds: the new
+     *     call is admitted only if its account has room for that too, so that a charge that has not
+     *     landed cannot let it past the allowance
      */
     long beforeReserve(String subject) {
         Map<String, java.util.function.BooleanSupplier> attempts = unsettled.get(subject);
@@ -170,9 +193,14 @@ final class HoldKeeper implements AutoCloseable {
      */
     static final Duration SETTLEMENT_WAIT = Duration.ofSeconds(2);
 
-    /** Waits until the subject has no settlement under way but those tried again later, or {@link #SETTLEMENT_WAIT}. */
+    /**
+     * Waits until the subject's settlements under way now (not those tried again later, nor those that
+     * start meanwhile: a busy user's next call would wait for ever more) have ended, or
+     * {@link #SETTLEMENT_WAIT}.
+     */
     private void awaitSettlements(String subject) {
-        if (!underWay(subject)) {
+        Set<String> earlier = underWay(subject);
+        if (earlier.isEmpty()) {
             return;
         }
         long deadline = System.nanoTime() + SETTLEMENT_WAIT.toNanos();
@@ -180,7 +208,7 @@ final class HoldKeeper implements AutoCloseable {
         try {
             synchronized (settled) {
                 long left;
-                while (underWay(subject) && (left = deadline - System.nanoTime()) > 0) {
+                while (stillUnderWay(subject, earlier) && (left = deadline - System.nanoTime()) > 0) {
                     TimeUnit.NANOSECONDS.timedWait(settled, left);
                 }
             }
@@ -191,28 +219,57 @@ final class HoldKeeper implements AutoCloseable {
         }
     }
 
-    /** Whether a settlement of the subject is under way, not waiting for its next retry. */
-    private boolean underWay(String subject) {
+    /**
+     * The holds of the subject's settlements under way whose answers may be with the client, not waiting
+     * for their next retry.
+     */
+    private Set<String> underWay(String subject) {
         Map<String, Long> now = settlingNow.get(subject);
         if (now == null) {
-            return false;
+            return Set.of();
         }
         Map<String, java.util.function.BooleanSupplier> later = unsettled.get(subject);
+        Set<String> ids = new java.util.HashSet<>();
         for (String id : now.keySet()) {
-            if (later == null || !later.containsKey(id)) {
+            if (answersOut.contains(id) && (later == null || !later.containsKey(id))) {
+                ids.add(id);
+            }
+        }
+        return ids;
+    }
+
+    /** Whether one of {@code ids} is still a settlement of the subject under way. */
+    private boolean stillUnderWay(String subject, Set<String> ids) {
+        Map<String, Long> now = settlingNow.get(subject);
+        Map<String, java.util.function.BooleanSupplier> later = unsettled.get(subject);
+        for (String id : ids) {
+            if (now != null && now.containsKey(id) && (later == null || !later.containsKey(id))) {
                 return true;
             }
         }
         return false;
     }
 
-    /** What the subject's settlements not landed charge beyond their holds. */
+    /**
+     * What the subject's calls whose charge has not landed owe beyond their holds: those settling by
+     * their decision, those still running by the usage their answers reported so far.
+     */
     private long owed(String subject) {
         Map<String, Long> now = settlingNow.get(subject);
         long sum = 0;
         if (now != null) {
             for (long beyond : now.values()) {
                 sum = Math.min(io.tokenquota.Limits.MAX_TOKENS, sum + beyond);
+            }
+        }
+        Map<String, java.util.function.LongSupplier> calls = answering.get(subject);
+        if (calls != null) {
+            for (Map.Entry<String, java.util.function.LongSupplier> call : calls.entrySet()) {
+                if (now == null || !now.containsKey(call.getKey())) {
+                    long[] beyond = {0};
+                    guarded(() -> beyond[0] = call.getValue().getAsLong(), "read a running call's usage");
+                    sum = Math.min(io.tokenquota.Limits.MAX_TOKENS, sum + beyond[0]);
+                }
             }
         }
         return sum;
@@ -304,6 +361,7 @@ final class HoldKeeper implements AutoCloseable {
                 LOG.warn("the hold {} was kept for {} and is left to expire: its call never settled", hold.id(),
                         maxKept);
                 remove(running, hold, hold);
+                remove(answering, hold, null);
                 continue;
             }
             // any failure, an Error too (a heap spike), is this hold's alone: the others are still extended

@@ -551,11 +551,12 @@ public final class QuotaFilter implements Filter {
 
         String key = request.getHeader(IDEMPOTENCY_KEY_HEADER);
         Reserved reserved;
+        long owed;
         try {
             // a reserve expires the subject's holds past their TTL: those of its calls still running first
-            // move on; its settlements under way land first, or what they owe is held too
-            long owed = keeper.beforeReserve(subject);
-            reserved = ledger.reserve(HoldRequest.of(subject, Math.min(Limits.MAX_TOKENS, estimate + owed))
+            // move on; its settlements under way land first, or what they owe is counted below
+            owed = keeper.beforeReserve(subject);
+            reserved = ledger.reserve(HoldRequest.of(subject, estimate)
                     .idempotencyKey(key).ttl(holdTtl)
                     .endpoint(label(path)).build());
         } catch (QuotaExceededException e) {
@@ -585,6 +586,13 @@ public final class QuotaFilter implements Filter {
         // refuses its next request first
         QuotaAccount account = reserved.team() != null && reserved.team().available() < reserved.account().available()
                 ? reserved.team() : reserved.account();
+        if (account.available() < owed) {
+            // the subject's earlier calls on this instance owe that much beyond their holds, and their
+            // charges have not landed: the call would be served past the allowance. Counted, not held, so
+            // nothing is counted twice once those charges land
+            refuseForOwed(hold, account, reserved.team() == account, estimate, owed, response);
+            return;
+        }
 
         // the account as the hold left it, from the reserve itself: no second read on the request path
         String capped = fitted == null ? null : Long.toString(fitted.budget());
@@ -626,7 +634,7 @@ public final class QuotaFilter implements Filter {
         Settlement settlement = new Settlement(ledger, hold, charged, releaseOnError, request, held, wrapped, answers, answerKey, providerState, state, settleFailureCount, weighing, keeper);
         request.setAttribute(settling, settlement);
         held.settledBy(settlement);
-        keeper.running(hold);
+        keeper.running(hold, settlement::owedSoFar);
         boolean returned = false;
         try {
             chain.doFilter(held, wrapped);
@@ -659,6 +667,27 @@ public final class QuotaFilter implements Filter {
                 wrapped.finishForClient();
             }
         }
+    }
+
+    /**
+     * Answers 429 for a call whose hold was granted but whose account has no room left for what the
+     * subject's earlier calls owe beyond their holds ({@link HoldKeeper#beforeReserve}), and releases the
+     * hold: the numbers are the account's as it stood before this call's hold.
+     */
+    private void refuseForOwed(Reservation hold, QuotaAccount account, boolean team, long estimate, long owed,
+                               HttpServletResponse response) throws IOException {
+        try {
+            ledger.release(hold.id());
+        } catch (RuntimeException e) {
+            // the hold expires by itself: it was never used
+            LOG.warn("could not release the hold {} of a call refused for what earlier calls owe: {}", hold.id(),
+                    e.toString());
+        }
+        long available = Math.max(0, account.available() + hold.held() - owed);
+        Problems.exceeded(response, new QuotaExceededException(hold.subject(), Math.min(Limits.MAX_TOKENS,
+                estimate + owed), account.limit(), available, ledger.policy().resetOf(account.month()),
+                team ? QuotaExceededException.Scope.TEAM : QuotaExceededException.Scope.USER, hold.teamId()),
+                ledger.policy());
     }
 
     /**

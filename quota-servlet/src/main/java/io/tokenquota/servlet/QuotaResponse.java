@@ -132,10 +132,24 @@ final class QuotaResponse extends HttpServletResponseWrapper {
      * came before it. Callers hold this.
      */
     private Long usageReadSoFar() {
+        readPending();
+        return sniffer.usage();
+    }
+
+    /** Reads the bytes still held back until the format can be told, with the headers as they are now. Callers hold this. */
+    private void readPending() {
         if (!sniffer.started() && pending.size() > 0 && !blank(pending.toByteArray(), 0, pending.size())) {
             startSniffing(null, 0, 0);
         }
-        return sniffer.usage();
+    }
+
+    /**
+     * Before bytes go out to the client (a flush, the end kept back): what they report is read first, so
+     * that the subject's next call, sent the instant the client has them, counts it
+     * ({@link Settlement#owedSoFar}).
+     */
+    private synchronized void readBeforeSending() {
+        readPending();
     }
 
     /**
@@ -185,6 +199,7 @@ final class QuotaResponse extends HttpServletResponseWrapper {
 
     @Override
     public void flushBuffer() throws IOException {
+        readBeforeSending();
         super.flushBuffer();
         noteSent();
     }
@@ -337,6 +352,7 @@ final class QuotaResponse extends HttpServletResponseWrapper {
         }
         try {
             if (last >= 0 && s instanceof TeeStream tee) {
+                readBeforeSending();
                 tee.out.write(last);
             }
             if (finish ? getStatus() >= 400 || (s == null && w == null) : !closeAsked) {
@@ -648,6 +664,7 @@ final class QuotaResponse extends HttpServletResponseWrapper {
 
         @Override
         public void flush() throws IOException {
+            readBeforeSending();
             try {
                 out.flush();
             } catch (IOException e) {
@@ -748,6 +765,7 @@ final class QuotaResponse extends HttpServletResponseWrapper {
 
         @Override
         public void flush() {
+            readBeforeSending();
             out.flush();
             noteSent();
         }

@@ -288,6 +288,22 @@ final class Settlement implements AsyncListener {
                 own.reason() + ", with nested includes' figures");
     }
 
+    /**
+     * What the answer written so far charges beyond the hold, by the usage read from it (weighed, when
+     * weighed); 0 while it reports none. The answer may be with the client before the call settles (an
+     * endpoint that works on after its last event), and the subject's next call must hold this too.
+     */
+    long owedSoFar() {
+        UsageSniffer sniffer = response.sniffer();
+        Long usage = sniffer.usage();
+        if (usage == null) {
+            return 0;
+        }
+        long charge = weighing == null ? usage
+                : weighing.weigh(usage, sniffer.kinds(), sniffer.models(), sniffer.provisional()).charge();
+        return Math.max(0, Math.min(Limits.MAX_TOKENS, charge) - hold.held());
+    }
+
     /** Settles once; later calls (a second async event) do nothing. */
     void settle(End end) {
         settle(end, false);
@@ -302,7 +318,8 @@ final class Settlement implements AsyncListener {
         if (!done.compareAndSet(false, true)) {
             return;
         }
-        keeper.settlementStarts(hold);
+        // an answer whose end waits for this settlement is not with the client, unless it was sent already
+        keeper.settlementStarts(hold, !answerWaits || response.isCommitted());
         try {
             response.endSniffing();
             // the reader of the answer the client got: a reset may have started another
@@ -440,7 +457,7 @@ final class Settlement implements AsyncListener {
             if (e.code() != ErrorCode.STORE_UNAVAILABLE) {
                 throw e;
             }
-            if (answerWaits && System.nanoTime() - started < QUICK_REFUSAL_NANOS && once(settlement)) {
+            if (answerWaits && System.nanoTime() - started < QUICK_REFUSAL_NANOS && retriedInline(settlement, started)) {
                 return;
             }
             retrying = true;
@@ -451,30 +468,46 @@ final class Settlement implements AsyncListener {
     }
 
     /**
-     * A refusal this quick is a blip (a connection reset, a failover's first moments), not an outage that
-     * waited out the pool's connection timeout: worth one more try before the answer ends.
+     * A refusal this quick is a blip or a failover (connections reset, refused at once), not an outage
+     * that waited out the pool's connection timeout: worth trying again before the answer ends.
      */
     private static final long QUICK_REFUSAL_NANOS = TimeUnit.SECONDS.toNanos(1);
 
+    /** How long the end of an answer waits for a charge the store refuses at once: a failover's usual length. */
+    private static final long INLINE_RETRIES_NANOS = TimeUnit.SECONDS.toNanos(5);
+
     /**
-     * One more attempt after the first pause, on the request thread: the client gets the end of the
-     * answer afterwards, so a blip does not leave its charge unlanded when the client's next call comes,
-     * perhaps through another instance that knows nothing of it. Whether it landed.
+     * Tries again on the request thread, after 0.1, 0.2, 0.4, 0.8 s and then every second, for as long as
+     * each refusal comes at once and at most {@link #INLINE_RETRIES_NANOS} since {@code started}: the
+     * client gets the end of the answer afterwards, so a blip or a failover does not leave its charge
+     * unlanded when the client's next call comes, perhaps through another instance that knows nothing of
+     * it. Whether it landed; if not, the background retries take over.
      */
-    private static boolean once(Runnable settlement) {
-        try {
-            TimeUnit.MILLISECONDS.sleep(RETRY_PAUSES_MS[0]);
-            settlement.run();
-            return true;
-        } catch (InterruptedException interrupted) {
-            Thread.currentThread().interrupt();
-            return false;
-        } catch (QuotaException e) {
-            if (e.code() != ErrorCode.STORE_UNAVAILABLE) {
-                throw e;
+    private static boolean retriedInline(Runnable settlement, long started) {
+        long pause = RETRY_PAUSES_MS[0];
+        while (System.nanoTime() - started + TimeUnit.MILLISECONDS.toNanos(pause) <= INLINE_RETRIES_NANOS) {
+            try {
+                TimeUnit.MILLISECONDS.sleep(pause);
+            } catch (InterruptedException interrupted) {
+                Thread.currentThread().interrupt();
+                return false;
             }
-            return false;
+            long attempt = System.nanoTime();
+            try {
+                settlement.run();
+                return true;
+            } catch (QuotaException e) {
+                if (e.code() != ErrorCode.STORE_UNAVAILABLE) {
+                    throw e;
+                }
+                if (System.nanoTime() - attempt >= QUICK_REFUSAL_NANOS) {
+                    // an outage that waits out the connection timeout: the answer ends, the retries go on
+                    return false;
+                }
+            }
+            pause = Math.min(pause * 2, 1_000);
         }
+        return false;
     }
 
     /** The further attempts of one settlement: one at a time, by the schedule or before a reserve. */

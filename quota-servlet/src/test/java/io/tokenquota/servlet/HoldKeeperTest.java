@@ -33,7 +33,7 @@ class HoldKeeperTest {
     void aRunningCallsHoldOutlivesItsTtlAndItsTokensStayHeld() {
         try (HoldKeeper keeper = new HoldKeeper(store, TTL)) {
             Reservation first = hold("u", 16_000);
-            keeper.running(first);
+            keeper.running(first, () -> 0);
             clock.advance(Duration.ofMinutes(6));
             // the user's next call: its reserve would expire the first hold, which the keeper extends first
             keeper.beforeReserve("u");
@@ -51,7 +51,7 @@ class HoldKeeperTest {
     void aHoldYoungerThanAQuarterOfItsTtlIsLeftAlone() {
         try (HoldKeeper keeper = new HoldKeeper(store, TTL)) {
             Reservation first = hold("u", 1_000);
-            keeper.running(first);
+            keeper.running(first, () -> 0);
             clock.advance(Duration.ofMinutes(1));
             keeper.beforeReserve("u");
             assertEquals(first.expiresAt(), store.reservation(first.id()).orElseThrow().expiresAt());
@@ -62,7 +62,7 @@ class HoldKeeperTest {
     void aSettlingCallsHoldIsNoLongerExtended() {
         try (HoldKeeper keeper = new HoldKeeper(store, TTL)) {
             Reservation first = hold("u", 16_000);
-            keeper.running(first);
+            keeper.running(first, () -> 0);
             keeper.settling(first);
             clock.advance(Duration.ofMinutes(6));
             keeper.beforeReserve("u");
@@ -76,7 +76,7 @@ class HoldKeeperTest {
     void aCallThatNeverSettlesIsKeptForAnHourAtMost() {
         try (HoldKeeper keeper = new HoldKeeper(store, TTL)) {
             Reservation first = hold("u", 16_000);
-            keeper.running(first);
+            keeper.running(first, () -> 0);
             for (int i = 0; i < 15; i++) {
                 clock.advance(Duration.ofMinutes(4));
                 keeper.beforeReserve("u");
@@ -97,7 +97,7 @@ class HoldKeeperTest {
         Duration ttl = Duration.ofSeconds(4);
         try (HoldKeeper keeper = new HoldKeeper(store, ttl)) {
             Reservation first = store.reserve(HoldRequest.of("u", 1_000).ttl(ttl).build()).reservation();
-            keeper.running(first);
+            keeper.running(first, () -> 0);
             clock.advance(Duration.ofSeconds(3));
             // the thread runs every second: wait (bounded) until it has moved the expiry
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(15);

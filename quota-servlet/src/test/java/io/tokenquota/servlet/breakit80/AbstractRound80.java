@@ -73,6 +73,7 @@ abstract class AbstractRound80 extends H2FilterRound {
                 throw new QuotaException(ErrorCode.STORE_UNAVAILABLE, "connection is not available, request timed out");
             }
             if (attempt == 3) {
+                HOLDS.put(s, r.get());
                 THIRD.get(s).countDown();
                 try {
                     GO.get(s).await(30, TimeUnit.SECONDS);
@@ -98,6 +99,8 @@ abstract class AbstractRound80 extends H2FilterRound {
 
     static final Map<String, jakarta.servlet.AsyncContext> PENDING = new ConcurrentHashMap<>();
     static final Map<String, CountDownLatch> STARTED = new ConcurrentHashMap<>();
+    /** The hold whose third commit attempt is under way, by subject. */
+    static final Map<String, Reservation> HOLDS = new ConcurrentHashMap<>();
 
     static void answerAndComplete(jakarta.servlet.AsyncContext ctx) throws IOException {
         HttpServletResponse resp = (HttpServletResponse) ctx.getResponse();
@@ -128,12 +131,12 @@ abstract class AbstractRound80 extends H2FilterRound {
     }
 
     /**
-     * The first call (held about 12,000 of 20,000, used 15,000) is answered; its commit fails twice
-     * (a one-second store blip), and the retry a second later is the one that lands. Meanwhile the call's
-     * hold is no longer kept: it passes its one-second TTL, and the same user's second call (held about
-     * 12,000 again) is granted from it. Expected: the second call refused (429), one model call, 15,000
-     * used. The test orders the race with latches: it sends the second call once the third commit attempt
-     * has begun (the retry's own 1.1 s pause has passed), and lets that attempt land after.
+     * The first call (held about 12,000 of 20,000, used 15,000) has answered; its commit fails twice (a
+     * store blip), and the third attempt is the one that lands, late. Meanwhile the call's hold must stay
+     * kept past its one-second TTL, or the same user's second call (held about 12,000 again) is granted from
+     * it. Expected: the second call refused (429), one model call, 15,000 used. The test orders the race
+     * with latches: it sends the second call once the third commit attempt has begun and the hold's first
+     * TTL has run out, and lets that attempt land after.
      */
     @Test
     void aHoldWhoseCommitIsBeingRetriedIsNotFreedForTheUsersNextCall() throws Exception {
@@ -145,10 +148,19 @@ abstract class AbstractRound80 extends H2FilterRound {
         HttpResponse<String> first;
         HttpResponse<String> second;
         try {
-            first = TestHttp.send(call(uri, s));
-            assertEquals(200, first.statusCode(), first.body());
+            // the answer ends once its charge has landed: it waits for the third attempt
+            java.util.concurrent.CompletableFuture<HttpResponse<String>> pending = TestHttp.client().sendAsync(
+                    call(uri, s), HttpResponse.BodyHandlers.ofString(StandardCharsets.UTF_8));
             assertTrue(THIRD.get(s).await(20, TimeUnit.SECONDS), "the commit was retried");
+            java.time.Instant firstExpiry = HOLDS.get(s).createdAt().plusSeconds(1);
+            while (!store.policy().now().isAfter(firstExpiry)) {
+                // the hold's own TTL runs out while its commit is still being tried
+                TimeUnit.MILLISECONDS.sleep(10);
+            }
             second = TestHttp.send(call(uri, s));
+            GO.get(s).countDown();
+            first = pending.get(20, TimeUnit.SECONDS);
+            assertEquals(200, first.statusCode(), first.body());
         } finally {
             GO.get(s).countDown();
         }

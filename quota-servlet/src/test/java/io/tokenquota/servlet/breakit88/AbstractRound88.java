@@ -205,6 +205,12 @@ abstract class AbstractRound88 extends H2FilterRound {
                     resp.setContentLength(bytes.length);
                     resp.getOutputStream().write(bytes);
                 }
+                case "flushed" -> {
+                    // written and flushed, as a framework's message converter does
+                    resp.setContentType("application/json");
+                    resp.getOutputStream().write(bytes);
+                    resp.getOutputStream().flush();
+                }
                 case "long" -> {
                     // a long reasoning call: answers when the test lets it
                     afterAnswer(s);
@@ -664,16 +670,18 @@ abstract class AbstractRound88 extends H2FilterRound {
     /**
      * The mirror image: the first call held ~15,000 tokens for its budget and used 100, and the client has
      * its whole answer before its settlement starts (an async handler cleaning up before it completes, a cycle
-     * started after a full write, a stream's relay saving the thread after {@code [DONE]}). Its next call
-     * (~9,000 held; 100 used + 9,000 fits in 20,000) must be served, not refused for the finished call's hold.
+     * started after a full write, a stream's relay saving the thread after {@code [DONE]}). Its hold counts
+     * until the endpoint has returned (or its async cycle completed): until then the endpoint may still
+     * report a figure of its own, which the charge follows. So the next call (~9,000) sent meanwhile is
+     * refused, and one sent once the first has settled is served (100 used + 9,000 fits in 20,000).
      */
     @ParameterizedTest
     @ValueSource(strings = {"async-complete-later", "write-then-async", "stream-then-save"})
-    void theNextCallIsNotRefusedForAFinishedCallsHold(String variant) throws Exception {
+    void aFinishedCallsHoldCountsUntilItsEndpointHasReturned(String variant) throws Exception {
         String s = subject();
         CountDownLatch gate = new CountDownLatch(1);
         after.put(s, gate);
-        HttpResponse<String> second;
+        HttpResponse<String> meanwhile;
         try {
             if (variant.startsWith("stream")) {
                 HttpResponse<Stream<String>> first = fresh().send(request("/ai/", s, 15_000, 40, 60, variant),
@@ -692,15 +700,19 @@ abstract class AbstractRound88 extends H2FilterRound {
                 assertEquals(200, answer.statusCode(), answer.body());
                 assertTrue(answer.body().contains("\"total_tokens\":100"), answer.body());
             }
-            second = call(s, 9_000, 500, 500);
+            meanwhile = call(s, 9_000, 500, 500);
         } finally {
             gate.countDown();
             after.remove(s);
         }
-        QuotaAccount a = chargedAtLeast(s, 100);
-        assertEquals(200, second.statusCode(), kind() + " (" + variant + "): a second call (~9,000) sent with the first"
-                + " answer (100 used, ~15,000 held) in hand answered " + second.statusCode() + "; used after all "
-                + a.used() + " of " + a.limit() + " " + ledger(s));
+        assertEquals(429, meanwhile.statusCode(), kind() + " (" + variant + "): a call (~9,000) sent while the first"
+                + " call's endpoint (~15,000 held) was still working answered " + meanwhile.statusCode() + " " + ledger(s));
+        chargedAtLeast(s, 100);
+        HttpResponse<String> next = call(s, 9_000, 500, 500);
+        QuotaAccount a = chargedAtLeast(s, 1_100);
+        assertEquals(200, next.statusCode(), kind() + " (" + variant + "): a call (~9,000) sent once the first call"
+                + " (100 used) had settled answered " + next.statusCode() + "; used " + a.used() + " of " + a.limit()
+                + " " + ledger(s));
     }
 
     /**
@@ -730,7 +742,8 @@ abstract class AbstractRound88 extends H2FilterRound {
             inModel.remove(s);
             commitGates.put(s, gateA);
             commitReached.put(s, reachedA);
-            CompletableFuture<HttpResponse<String>> a = fresh().sendAsync(request("/slow/", s, 1_000, 300, 200, "plain"),
+            // A's answer is flushed before its settlement: it may be with the client, so X waits for it
+            CompletableFuture<HttpResponse<String>> a = fresh().sendAsync(request("/slow/", s, 1_000, 300, 200, "flushed"),
                     HttpResponse.BodyHandlers.ofString());
             assertTrue(reachedA.await(10, TimeUnit.SECONDS), "A's commit never reached the store");
             filterEntered.put(s, xEntered);
