@@ -80,42 +80,28 @@ abstract class AbstractRound87 extends H2FilterRound {
 
     @Override
     protected Deployment deploy(QuotaFilter filter) {
-        FailingLedger slow = new FailingLedger(store) {
-            @Override
-            protected void beforeCommit(String reservationId) {
-                String s = store.reservation(reservationId).map(r -> r.subject()).orElse("?");
-                CountDownLatch gate = gates.get(s);
-                if (gate == null) {
-                    return;
-                }
-                CountDownLatch w = waiting.get(s);
-                if (w != null) {
-                    w.countDown();
-                }
-                try {
-                    gate.await(20, TimeUnit.SECONDS);
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                }
+        QuotaFilter slowFilter = filterFor(FailingLedger.onCommit(store, s -> {
+            CountDownLatch gate = gates.get(s);
+            if (gate == null) {
+                return;
             }
-        };
-        QuotaFilter slowFilter = QuotaFilter.builder(slow).protect("/slow/")
-                .subjectResolver(io.tokenquota.servlet.SubjectResolver.trustedHeader("x-user-id", "127.0.0.1", "::1"))
-                .build();
-        FailingLedger blipping = new FailingLedger(store) {
-            @Override
-            protected void beforeCommit(String reservationId) {
-                String s = store.reservation(reservationId).map(r -> r.subject()).orElse("?");
-                CountDownLatch blip = blips.remove(s);
-                if (blip != null) {
-                    blip.countDown();
-                    throw new QuotaException(ErrorCode.STORE_UNAVAILABLE, "connection is not available, request timed out");
-                }
+            CountDownLatch w = waiting.get(s);
+            if (w != null) {
+                w.countDown();
             }
-        };
-        QuotaFilter blipFilter = QuotaFilter.builder(blipping).protect("/blip/")
-                .subjectResolver(io.tokenquota.servlet.SubjectResolver.trustedHeader("x-user-id", "127.0.0.1", "::1"))
-                .build();
+            try {
+                gate.await(20, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }), "/slow/").build();
+        QuotaFilter blipFilter = filterFor(FailingLedger.onCommit(store, s -> {
+            CountDownLatch blip = blips.remove(s);
+            if (blip != null) {
+                blip.countDown();
+                throw new QuotaException(ErrorCode.STORE_UNAVAILABLE, "connection is not available, request timed out");
+            }
+        }), "/blip/").build();
         return Deployment.create()
                 .filter("quota", filter, "/ai/*")
                 .filter("slow-quota", slowFilter, "/slow/*")

@@ -77,64 +77,43 @@ abstract class AbstractRound88 extends H2FilterRound {
 
     @Override
     protected Deployment deploy(QuotaFilter filter) {
-        FailingLedger busyStore = new FailingLedger(store) {
-            @Override
-            protected void beforeCommit(String reservationId) {
-                String s = store.reservation(reservationId).map(r -> r.subject()).orElse("?");
-                if (slowCommits.contains(s)) {
-                    try {
-                        // a commit's round trip to a busy remote database
-                        TimeUnit.MILLISECONDS.sleep(60);
-                    } catch (InterruptedException e) {
-                        Thread.currentThread().interrupt();
-                    }
-                }
-            }
-        };
-        QuotaFilter busyFilter = QuotaFilter.builder(busyStore).protect("/busy/")
-                .subjectResolver(io.tokenquota.servlet.SubjectResolver.trustedHeader("x-user-id", "127.0.0.1", "::1"))
-                .build();
-        FailingLedger gatedStore = new FailingLedger(store) {
-            @Override
-            protected void beforeCommit(String reservationId) {
-                String s = store.reservation(reservationId).map(r -> r.subject()).orElse("?");
-                CountDownLatch gate = commitGates.remove(s);
-                if (gate == null) {
-                    return;
-                }
-                CountDownLatch reached = commitReached.get(s);
-                if (reached != null) {
-                    reached.countDown();
-                }
+        QuotaFilter busyFilter = filterFor(FailingLedger.onCommit(store, s -> {
+            if (slowCommits.contains(s)) {
                 try {
-                    // a row lock another transaction holds
-                    gate.await(20, TimeUnit.SECONDS);
+                    // a commit's round trip to a busy remote database
+                    TimeUnit.MILLISECONDS.sleep(60);
                 } catch (InterruptedException e) {
                     Thread.currentThread().interrupt();
                 }
             }
-        };
-        QuotaFilter slowFilter = QuotaFilter.builder(gatedStore).protect("/slow/")
-                .subjectResolver(io.tokenquota.servlet.SubjectResolver.trustedHeader("x-user-id", "127.0.0.1", "::1"))
-                .build();
-        FailingLedger failingOver = new FailingLedger(store) {
-            @Override
-            protected void beforeCommit(String reservationId) {
-                String s = store.reservation(reservationId).map(r -> r.subject()).orElse("?");
-                CountDownLatch down = failover.get(s);
-                if (down != null && down.getCount() > 0) {
-                    CountDownLatch refused = refusals.get(s);
-                    if (refused != null) {
-                        refused.countDown();
-                    }
-                    throw new io.tokenquota.QuotaException(io.tokenquota.ErrorCode.STORE_UNAVAILABLE,
-                            "Connection reset: the primary is failing over");
-                }
+        }), "/busy/").build();
+        QuotaFilter slowFilter = filterFor(FailingLedger.onCommit(store, s -> {
+            CountDownLatch gate = commitGates.remove(s);
+            if (gate == null) {
+                return;
             }
-        };
-        QuotaFilter failoverFilter = QuotaFilter.builder(failingOver).protect("/fo/")
-                .subjectResolver(io.tokenquota.servlet.SubjectResolver.trustedHeader("x-user-id", "127.0.0.1", "::1"))
-                .build();
+            CountDownLatch reached = commitReached.get(s);
+            if (reached != null) {
+                reached.countDown();
+            }
+            try {
+                // a row lock another transaction holds
+                gate.await(20, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }), "/slow/").build();
+        QuotaFilter failoverFilter = filterFor(FailingLedger.onCommit(store, s -> {
+            CountDownLatch down = failover.get(s);
+            if (down != null && down.getCount() > 0) {
+                CountDownLatch refused = refusals.get(s);
+                if (refused != null) {
+                    refused.countDown();
+                }
+                throw new io.tokenquota.QuotaException(io.tokenquota.ErrorCode.STORE_UNAVAILABLE,
+                        "Connection reset: the primary is failing over");
+            }
+        }), "/fo/").build();
         return Deployment.create()
                 .filter("quota", filter, "/ai/*")
                 .filter("failover-quota", failoverFilter, "/fo/*")

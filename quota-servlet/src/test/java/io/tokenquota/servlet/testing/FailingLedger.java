@@ -25,6 +25,19 @@ public class FailingLedger implements QuotaLedger {
         this.store = store;
     }
 
+    /**
+     * A store whose commits first run {@code hook} with the subject of the hold being committed ("?" for a
+     * hold it does not know): the hook throws to fail the commit, or waits to slow it.
+     */
+    public static FailingLedger onCommit(QuotaLedger store, java.util.function.Consumer<String> hook) {
+        return new FailingLedger(store) {
+            @Override
+            protected void beforeCommit(String reservationId) {
+                hook.accept(store.reservation(reservationId).map(Reservation::subject).orElse("?"));
+            }
+        };
+    }
+
     /** Runs before each commit of the hold {@code reservationId}; throws to fail it. */
     protected void beforeCommit(String reservationId) {
     }

@@ -48,7 +48,12 @@ public abstract class H2FilterRound {
      * trusted {@code x-user-id} header from loopback as for {@link #filter}; the round adds what differs.
      */
     protected QuotaFilter.Builder filterFor(String prefix) {
-        return QuotaFilter.builder(store).protect(prefix)
+        return filterFor(store, prefix);
+    }
+
+    /** As {@link #filterFor(String)}, on {@code ledger} (this round's store as a failing round sees it). */
+    protected QuotaFilter.Builder filterFor(io.tokenquota.QuotaLedger ledger, String prefix) {
+        return QuotaFilter.builder(ledger).protect(prefix)
                 .subjectResolver(SubjectResolver.trustedHeader("x-user-id", "127.0.0.1", "::1"));
     }
 
