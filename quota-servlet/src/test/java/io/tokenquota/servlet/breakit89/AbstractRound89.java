@@ -92,6 +92,23 @@ abstract class AbstractRound89 extends H2FilterRound {
                 afterAnswer(s);
                 return;
             }
+            if (variant.equals("stream-running")) {
+                // vLLM's continuous usage stats: every chunk carries the running totals; the model is
+                // still writing (its next chunk waits) after the chunk that counted 19,500
+                resp.setContentType("text/event-stream");
+                java.io.PrintWriter w = resp.getWriter();
+                String head = "{\"id\":\"chatcmpl-89r\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o-mini\",";
+                w.write("data: " + head + "\"choices\":[{\"index\":0,\"delta\":{\"content\":\"word \"}}],"
+                        + "\"usage\":{\"prompt_tokens\":" + prompt + ",\"completion_tokens\":" + completion
+                        + ",\"total_tokens\":" + (prompt + completion) + "}}\n\n");
+                w.flush();
+                afterAnswer(s);
+                w.write("data: " + head + "\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}],"
+                        + "\"usage\":{\"prompt_tokens\":" + prompt + ",\"completion_tokens\":" + (completion + 1)
+                        + ",\"total_tokens\":" + (prompt + completion + 1) + "}}\n\ndata: [DONE]\n\n");
+                w.flush();
+                return;
+            }
             String answer = ChatCompletions.completion("chatcmpl-89", "gpt-4o-mini", "ok", prompt, completion);
             byte[] bytes = answer.getBytes(StandardCharsets.UTF_8);
             resp.setContentType("application/json");
@@ -126,6 +143,17 @@ abstract class AbstractRound89 extends H2FilterRound {
             done = lines.next().equals("data: [DONE]");
         }
         assertTrue(done, "the stream ended without [DONE]");
+    }
+
+    /** Reads a stream until its first event carrying usage; the stream goes on. */
+    static void readToUsage(HttpResponse<Stream<String>> stream) {
+        assertEquals(200, stream.statusCode());
+        Iterator<String> lines = stream.body().iterator();
+        boolean seen = false;
+        while (!seen && lines.hasNext()) {
+            seen = lines.next().contains("\"usage\"");
+        }
+        assertTrue(seen, "the stream ended without usage");
     }
 
     /** Two members of a new team with 100,000-token plans of their own; the team's plan is 20,000. */
@@ -233,5 +261,70 @@ abstract class AbstractRound89 extends H2FilterRound {
         assertEquals(429, second.statusCode(), figures);
         assertEquals(1, calls.of(s), figures);
         assertTrue(account.used() <= account.limit(), figures);
+    }
+
+    /**
+     * Control: a team member whose stream is still running, having reported running totals of 19,500 of
+     * the team's 20,000 tokens, sends another call of its own: refused, since the filter counts what a
+     * running call's answer reported so far beyond its hold.
+     */
+    @Test
+    void controlATeamMembersOwnCallBesideItsRunningStreamIsRefused() throws Exception {
+        String[] t = team();
+        String a = t[0];
+        CountDownLatch gate = new CountDownLatch(1);
+        after.put(a, gate);
+        HttpResponse<String> second;
+        java.util.concurrent.CompletableFuture<HttpResponse<Stream<String>>> first;
+        try {
+            first = fresh().sendAsync(request("/ai/", a, 1_000, 18_500, 1_000, "stream-running"),
+                    HttpResponse.BodyHandlers.ofLines());
+            readToUsage(first.get(10, TimeUnit.SECONDS));
+            second = fresh().send(request("/ai/", a, 1_000, 500, 500, "plain"), HttpResponse.BodyHandlers.ofString());
+        } finally {
+            gate.countDown();
+            after.remove(a);
+        }
+        chargedAtLeast(a, 19_501);
+        QuotaAccount teamAccount = settled(Team.subject(t[2]));
+        assertEquals(429, second.statusCode(), kind() + ": member's own call beside its running stream answered "
+                + second.statusCode() + "; team used " + teamAccount.used() + " of " + teamAccount.limit());
+        assertEquals(1, calls.of(a));
+    }
+
+    /**
+     * Member A's stream is still running and its chunks already report running totals of 19,500 of the
+     * team's 20,000 tokens (about 1,000 held). Member B of the same team then calls (about 1,000 held,
+     * 1,000 used) on the same instance. B must be refused, as A's own call would be: the team cannot pay
+     * for it. When B is served, the team is charged past its allowance.
+     */
+    @Test
+    void aTeamMatesCallBesideARunningStreamsReportedUsageIsNotServedPastTheTeamsAllowance() throws Exception {
+        String[] t = team();
+        String a = t[0];
+        String b = t[1];
+        CountDownLatch gate = new CountDownLatch(1);
+        after.put(a, gate);
+        HttpResponse<String> second;
+        java.util.concurrent.CompletableFuture<HttpResponse<Stream<String>>> first;
+        try {
+            first = fresh().sendAsync(request("/ai/", a, 1_000, 18_500, 1_000, "stream-running"),
+                    HttpResponse.BodyHandlers.ofLines());
+            readToUsage(first.get(10, TimeUnit.SECONDS));
+            second = fresh().send(request("/ai/", b, 1_000, 500, 500, "plain"), HttpResponse.BodyHandlers.ofString());
+        } finally {
+            gate.countDown();
+            after.remove(a);
+        }
+        chargedAtLeast(a, 19_501);
+        settled(b);
+        QuotaAccount teamAccount = settled(Team.subject(t[2]));
+        String figures = kind() + ": B's call beside A's running stream answered " + second.statusCode()
+                + "; model calls A " + calls.of(a) + ", B " + calls.of(b) + "; team used " + teamAccount.used()
+                + " of " + teamAccount.limit() + "; A used " + settled(a).used() + ", B used " + settled(b).used();
+        System.out.println(figures);
+        assertEquals(429, second.statusCode(), figures);
+        assertEquals(0, calls.of(b), figures);
+        assertTrue(teamAccount.used() <= teamAccount.limit(), figures);
     }
 }
