@@ -52,15 +52,8 @@ final class HoldKeeper implements AutoCloseable {
     private final Map<String, Map<String, Reservation>> running = new ConcurrentHashMap<>();
     /** One attempt of each settlement the store could not take yet, by subject, then by hold id. */
     private final Map<String, Map<String, java.util.function.BooleanSupplier>> unsettled = new ConcurrentHashMap<>();
-    /**
-     * Settlements under way or being tried again, by subject, then by hold id: what each charges beyond
-     * its hold (0 until decided, and for a release).
-     */
-    private final Map<String, Map<String, Long>> settlingNow = new ConcurrentHashMap<>();
-    /** Notified when a settlement ends, for a reserve waiting for its subject's ({@link #beforeReserve}). */
-    private final Object settled = new Object();
-    /** Reserves waiting in {@link #beforeReserve}: settlements notify only when one is. */
-    private final AtomicInteger waiting = new AtomicInteger();
+    /** This JVM's calls whose charges have not landed, shared by every filter. */
+    private final UnlandedCharges unlanded = UnlandedCharges.JVM;
     /** Subjects whose extension is under way on a worker: no other worker waits behind it. */
     private final Set<String> extending = ConcurrentHashMap.newKeySet();
     /** Ticks every period and times the retries; {@code null} while nothing is kept. */
@@ -79,17 +72,11 @@ final class HoldKeeper implements AutoCloseable {
     }
 
     /**
-     * What the running calls' answers so far charge beyond their holds ({@link Settlement#owedSoFar}), by
-     * subject, then by hold id.
-     */
-    private final Map<String, Map<String, java.util.function.LongSupplier>> answering = new ConcurrentHashMap<>();
-
-    /**
      * A call holding {@code hold} entered the chain; {@code owedSoFar} tells what its answer so far
      * charges beyond the hold.
      */
     void running(Reservation hold, java.util.function.LongSupplier owedSoFar) {
-        put(answering, hold, owedSoFar);
+        unlanded.running(hold, owedSoFar);
         put(running, hold, hold);
         // also after close: a call that entered just before it, whose keeper may have ended meanwhile
         if (timer == null || closed) {
@@ -97,44 +84,21 @@ final class HoldKeeper implements AutoCloseable {
         }
     }
 
-    /**
-     * The settlement of {@code hold} begins; {@code answerOut}: its answer may be with the client already,
-     * and the subject's next reserve waits for it.
-     */
+    /** The settlement of {@code hold} begins ({@link UnlandedCharges#settlementStarts}). */
     void settlementStarts(Reservation hold, boolean answerOut) {
-        if (answerOut) {
-            answersOut.add(hold.id());
-        }
-        put(settlingNow, hold, 0L);
+        unlanded.settlementStarts(hold, answerOut);
     }
-
-    /**
-     * The holds of settlements under way whose answers may be with the client already (a stream's last
-     * event, an async answer, a flushed body): only those are waited for. An answer whose end waits for
-     * its settlement is not, so a call sent meanwhile was not sent because of it.
-     */
-    private final Set<String> answersOut = ConcurrentHashMap.newKeySet();
 
     /** The settlement of {@code hold} charges {@code beyond} tokens more than it holds. */
     void owes(Reservation hold, long beyond) {
-        settlingNow.computeIfPresent(hold.subject(), (s, byId) -> {
-            byId.replace(hold.id(), beyond);
-            return byId;
-        });
+        unlanded.owes(hold, beyond);
     }
 
     /** The call of this hold has settled (or finally failed to): it needs its hold no longer. */
     void settling(Reservation hold) {
         remove(running, hold, null);
-        remove(answering, hold, null);
         remove(unsettled, hold, null);
-        remove(settlingNow, hold, null);
-        answersOut.remove(hold.id());
-        if (waiting.get() > 0) {
-            synchronized (settled) {
-                settled.notifyAll();
-            }
-        }
+        unlanded.landed(hold);
     }
 
     /**
@@ -144,6 +108,7 @@ final class HoldKeeper implements AutoCloseable {
      */
     void unsettled(Reservation hold, java.util.function.BooleanSupplier attempt) {
         put(unsettled, hold, attempt);
+        unlanded.retrying(hold);
     }
 
     /** Runs {@code task} on a worker after {@code delayMillis}. */
@@ -160,9 +125,10 @@ final class HoldKeeper implements AutoCloseable {
     /**
      * Before the subject reserves again (which expires its holds past their TTL): its settlements the
      * store could not take are tried first, so that a charge that can land now counts against the new
-     * call; its settlements under way are waited for, up to {@link #SETTLEMENT_WAIT}, so that the new
+     * call; its settlements under way are waited for, up to {@link UnlandedCharges#SETTLEMENT_WAIT}, so that the new
      * call is reserved against the ledger as the previous call's charge leaves it (the client may have
-     * that call's answer already: a stream's last event, an async answer); then its running holds that
+     * that call's answer already: a stream's last event, an async answer;
+     * {@link UnlandedCharges#awaitSettlements}); then its running holds that
      * are due are extended. Once one attempt finds the store still unreachable, nothing more is tried:
      * each would wait out the pool's connection timeout in turn on the request thread, and the reserve
      * will find the store away by itself.
@@ -178,101 +144,18 @@ final class HoldKeeper implements AutoCloseable {
                 boolean[] reached = {true};
                 guarded(() -> reached[0] = attempt.getAsBoolean(), "retry a settlement");
                 if (!reached[0]) {
-                    return owed(subject);
+                    return unlanded.owedBySubject(subject);
                 }
             }
         }
-        awaitSettlements(subject);
+        unlanded.awaitSettlements(subject);
         extendDue(subject);
-        return owed(subject);
+        return unlanded.owedBySubject(subject);
     }
 
-    /**
-     * The longest a reserve waits for its subject's settlements under way: a commit takes a round trip;
-     * one that takes longer (a row lock, a slow store) is counted by what it owes instead.
-     */
-    static final Duration SETTLEMENT_WAIT = Duration.ofSeconds(2);
-
-    /**
-     * Waits until the subject's settlements under way now (not those tried again later, nor those that
-     * start meanwhile: a busy user's next call would wait for ever more) have ended, or
-     * {@link #SETTLEMENT_WAIT}.
-     */
-    private void awaitSettlements(String subject) {
-        Set<String> earlier = underWay(subject);
-        if (earlier.isEmpty()) {
-            return;
-        }
-        long deadline = System.nanoTime() + SETTLEMENT_WAIT.toNanos();
-        waiting.incrementAndGet();
-        try {
-            synchronized (settled) {
-                long left;
-                while (stillUnderWay(subject, earlier) && (left = deadline - System.nanoTime()) > 0) {
-                    TimeUnit.NANOSECONDS.timedWait(settled, left);
-                }
-            }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        } finally {
-            waiting.decrementAndGet();
-        }
-    }
-
-    /**
-     * The holds of the subject's settlements under way whose answers may be with the client, not waiting
-     * for their next retry.
-     */
-    private Set<String> underWay(String subject) {
-        Map<String, Long> now = settlingNow.get(subject);
-        if (now == null) {
-            return Set.of();
-        }
-        Map<String, java.util.function.BooleanSupplier> later = unsettled.get(subject);
-        Set<String> ids = new java.util.HashSet<>();
-        for (String id : now.keySet()) {
-            if (answersOut.contains(id) && (later == null || !later.containsKey(id))) {
-                ids.add(id);
-            }
-        }
-        return ids;
-    }
-
-    /** Whether one of {@code ids} is still a settlement of the subject under way. */
-    private boolean stillUnderWay(String subject, Set<String> ids) {
-        Map<String, Long> now = settlingNow.get(subject);
-        Map<String, java.util.function.BooleanSupplier> later = unsettled.get(subject);
-        for (String id : ids) {
-            if (now != null && now.containsKey(id) && (later == null || !later.containsKey(id))) {
-                return true;
-            }
-        }
-        return false;
-    }
-
-    /**
-     * What the subject's calls whose charge has not landed owe beyond their holds: those settling by
-     * their decision, those still running by the usage their answers reported so far.
-     */
-    private long owed(String subject) {
-        Map<String, Long> now = settlingNow.get(subject);
-        long sum = 0;
-        if (now != null) {
-            for (long beyond : now.values()) {
-                sum = Math.min(io.tokenquota.Limits.MAX_TOKENS, sum + beyond);
-            }
-        }
-        Map<String, java.util.function.LongSupplier> calls = answering.get(subject);
-        if (calls != null) {
-            for (Map.Entry<String, java.util.function.LongSupplier> call : calls.entrySet()) {
-                if (now == null || !now.containsKey(call.getKey())) {
-                    long[] beyond = {0};
-                    guarded(() -> beyond[0] = call.getValue().getAsLong(), "read a running call's usage");
-                    sum = Math.min(io.tokenquota.Limits.MAX_TOKENS, sum + beyond[0]);
-                }
-            }
-        }
-        return sum;
+    /** What the team's members' calls whose charges have not landed owe beyond their holds. */
+    long owedByTeam(String teamId) {
+        return unlanded.owedByTeam(teamId);
     }
 
     /** The filter is (re)initialised: the keeper goes on as before a {@link #close}. */
@@ -361,7 +244,7 @@ final class HoldKeeper implements AutoCloseable {
                 LOG.warn("the hold {} was kept for {} and is left to expire: its call never settled", hold.id(),
                         maxKept);
                 remove(running, hold, hold);
-                remove(answering, hold, null);
+                unlanded.landed(hold);
                 continue;
             }
             // any failure, an Error too (a heap spike), is this hold's alone: the others are still extended

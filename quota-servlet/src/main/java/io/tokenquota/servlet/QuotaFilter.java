@@ -586,12 +586,19 @@ public final class QuotaFilter implements Filter {
         // refuses its next request first
         QuotaAccount account = reserved.team() != null && reserved.team().available() < reserved.account().available()
                 ? reserved.team() : reserved.account();
-        if (account.available() < owed) {
-            // the subject's earlier calls on this instance owe that much beyond their holds, and their
-            // charges have not landed: the call would be served past the allowance. Counted, not held, so
-            // nothing is counted twice once those charges land
-            refuseForOwed(hold, account, reserved.team() == account, estimate, owed, response);
+        // the subject's (and its team-mates') calls in this JVM owe that much beyond their holds, and their
+        // charges have not landed: past it the call would be served beyond the allowance. Counted, not
+        // held, so nothing is counted twice once those charges land
+        if (reserved.account().available() < owed) {
+            refuseForOwed(hold, reserved.account(), false, estimate, owed, response);
             return;
+        }
+        if (reserved.team() != null && hold.teamId() != null) {
+            long owedByTeam = keeper.owedByTeam(hold.teamId());
+            if (reserved.team().available() < owedByTeam) {
+                refuseForOwed(hold, reserved.team(), true, estimate, owedByTeam, response);
+                return;
+            }
         }
 
         // the account as the hold left it, from the reserve itself: no second read on the request path

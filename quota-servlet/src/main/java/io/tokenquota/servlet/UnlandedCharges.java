@@ -1,0 +1,206 @@
+package io.tokenquota.servlet;
+
+import io.tokenquota.Limits;
+import io.tokenquota.Reservation;
+import java.time.Duration;
+import java.util.HashSet;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.LongSupplier;
+
+/**
+ * The calls of this JVM whose charges have not landed in the ledger yet: running calls (what their
+ * answers reported so far beyond their holds) and settlements under way or being tried again (what
+ * they charge beyond their holds). A client may have such a call's answer already (a stream's last
+ * event, an async answer, a flushed body) and send its next call at once; that call is admitted only if
+ * its account has room for what these owe as well ({@link QuotaFilter}). One registry for every
+ * {@link QuotaFilter} in the JVM, so that a second filter of the same service (another prefix, another
+ * store wrapper) sees the first's calls; filed under the subject and under the team the hold was also
+ * held against, so that a team-mate's call sees them against the team's account. Thread-safe.
+ */
+final class UnlandedCharges {
+    /** The one registry of this JVM. */
+    static final UnlandedCharges JVM = new UnlandedCharges();
+
+    /**
+     * The longest a reserve waits for its subject's settlements under way: a commit takes a round trip;
+     * one that takes longer (a row lock, a slow store) is counted by what it owes instead.
+     */
+    static final Duration SETTLEMENT_WAIT = Duration.ofSeconds(2);
+
+    /** Settlements under way or being tried again, by owner (subject or team), then hold id: what each charges beyond its hold. */
+    private final Map<String, Map<String, Long>> settling = new ConcurrentHashMap<>();
+    /** Running calls, by owner, then hold id: what their answers so far charge beyond their holds. */
+    private final Map<String, Map<String, LongSupplier>> running = new ConcurrentHashMap<>();
+    /** Settlements under way whose answers may be with the client: only those are waited for. */
+    private final Set<String> answersOut = ConcurrentHashMap.newKeySet();
+    /** Settlements waiting for their next retry: not waited for (the reserve tries them first). */
+    private final Set<String> retrying = ConcurrentHashMap.newKeySet();
+    /** Notified when a settlement ends, for a reserve waiting in {@link #awaitSettlements}. */
+    private final Object landed = new Object();
+    /** Reserves waiting: settlements notify only when one is. */
+    private final AtomicInteger waiting = new AtomicInteger();
+
+    private static String user(String subject) {
+        return "u:" + subject;
+    }
+
+    private static String team(String teamId) {
+        return "t:" + teamId;
+    }
+
+    /** A call holding {@code hold} runs; {@code owedSoFar} tells what its answer so far charges beyond the hold. */
+    void running(Reservation hold, LongSupplier owedSoFar) {
+        for (String owner : owners(hold)) {
+            put(running, owner, hold.id(), owedSoFar);
+        }
+    }
+
+    /**
+     * The settlement of {@code hold} begins; {@code answerOut}: its answer may be with the client already,
+     * and the subject's next reserve waits for it. An answer whose end waits for its settlement is not,
+     * so a call sent meanwhile was not sent because of it.
+     */
+    void settlementStarts(Reservation hold, boolean answerOut) {
+        if (answerOut) {
+            answersOut.add(hold.id());
+        }
+        for (String owner : owners(hold)) {
+            put(settling, owner, hold.id(), 0L);
+        }
+    }
+
+    /** The settlement of {@code hold} charges {@code beyond} tokens more than it holds. */
+    void owes(Reservation hold, long beyond) {
+        for (String owner : owners(hold)) {
+            settling.computeIfPresent(owner, (o, byId) -> {
+                byId.replace(hold.id(), beyond);
+                return byId;
+            });
+        }
+    }
+
+    /** The settlement of {@code hold} waits for its next retry. */
+    void retrying(Reservation hold) {
+        retrying.add(hold.id());
+    }
+
+    /** The call of {@code hold} has settled, or finally failed to, or is no longer kept. */
+    void landed(Reservation hold) {
+        for (String owner : owners(hold)) {
+            remove(running, owner, hold.id());
+            remove(settling, owner, hold.id());
+        }
+        answersOut.remove(hold.id());
+        retrying.remove(hold.id());
+        if (waiting.get() > 0) {
+            synchronized (landed) {
+                landed.notifyAll();
+            }
+        }
+    }
+
+    /**
+     * Waits until the subject's settlements under way now whose answers may be with the client have
+     * ended (not those tried again later, nor those that start meanwhile: a busy user's next call would
+     * wait for ever more), or {@link #SETTLEMENT_WAIT}.
+     */
+    void awaitSettlements(String subject) {
+        Set<String> earlier = underWay(user(subject), null);
+        if (earlier.isEmpty()) {
+            return;
+        }
+        long deadline = System.nanoTime() + SETTLEMENT_WAIT.toNanos();
+        waiting.incrementAndGet();
+        try {
+            synchronized (landed) {
+                long left;
+                while (!underWay(user(subject), earlier).isEmpty() && (left = deadline - System.nanoTime()) > 0) {
+                    TimeUnit.NANOSECONDS.timedWait(landed, left);
+                }
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } finally {
+            waiting.decrementAndGet();
+        }
+    }
+
+    /** What the subject's calls whose charges have not landed owe beyond their holds. */
+    long owedBySubject(String subject) {
+        return owed(user(subject));
+    }
+
+    /** What the team's members' calls whose charges have not landed owe beyond their holds. */
+    long owedByTeam(String teamId) {
+        return owed(team(teamId));
+    }
+
+    /**
+     * The owner's settlements under way whose answers may be with the client, not waiting for a retry;
+     * only those among {@code among}, when given.
+     */
+    private Set<String> underWay(String owner, Set<String> among) {
+        Map<String, Long> now = settling.get(owner);
+        if (now == null) {
+            return Set.of();
+        }
+        Set<String> ids = new HashSet<>();
+        for (String id : now.keySet()) {
+            if (answersOut.contains(id) && !retrying.contains(id) && (among == null || among.contains(id))) {
+                ids.add(id);
+            }
+        }
+        return ids;
+    }
+
+    /** Those settling by their decision, those still running by the usage their answers reported so far. */
+    private long owed(String owner) {
+        Map<String, Long> now = settling.get(owner);
+        long sum = 0;
+        if (now != null) {
+            for (long beyond : now.values()) {
+                sum = Math.min(Limits.MAX_TOKENS, sum + beyond);
+            }
+        }
+        Map<String, LongSupplier> calls = running.get(owner);
+        if (calls != null) {
+            for (Map.Entry<String, LongSupplier> call : calls.entrySet()) {
+                if (now == null || !now.containsKey(call.getKey())) {
+                    long beyond = 0;
+                    try {
+                        beyond = call.getValue().getAsLong();
+                    } catch (RuntimeException unreadable) {
+                        // an answer that cannot be read now counts for nothing: its settlement decides
+                    }
+                    sum = Math.min(Limits.MAX_TOKENS, sum + beyond);
+                }
+            }
+        }
+        return sum;
+    }
+
+    private static String[] owners(Reservation hold) {
+        return hold.teamId() == null ? new String[] {user(hold.subject())}
+                : new String[] {user(hold.subject()), team(hold.teamId())};
+    }
+
+    private static <V> void put(Map<String, Map<String, V>> map, String owner, String id, V value) {
+        // inside the map's lock of the owner, so removing a last entry cannot drop the map under this one
+        map.compute(owner, (o, byId) -> {
+            Map<String, V> m = byId == null ? new ConcurrentHashMap<>() : byId;
+            m.put(id, value);
+            return m;
+        });
+    }
+
+    private static <V> void remove(Map<String, Map<String, V>> map, String owner, String id) {
+        map.computeIfPresent(owner, (o, byId) -> {
+            byId.remove(id);
+            return byId.isEmpty() ? null : byId;
+        });
+    }
+}
