@@ -125,13 +125,12 @@ final class HoldKeeper implements AutoCloseable {
     /**
      * Before the subject reserves again (which expires its holds past their TTL): its settlements the
      * store could not take are tried first, so that a charge that can land now counts against the new
-     * call; its settlements under way are waited for, up to {@link UnlandedCharges#SETTLEMENT_WAIT}, so that the new
-     * call is reserved against the ledger as the previous call's charge leaves it (the client may have
-     * that call's answer already: a stream's last event, an async answer;
-     * {@link UnlandedCharges#awaitSettlements}); then its running holds that
-     * are due are extended. Once one attempt finds the store still unreachable, nothing more is tried:
-     * each would wait out the pool's connection timeout in turn on the request thread, and the reserve
-     * will find the store away by itself.
+     * call; its settlements under way whose answers may be with the client are waited for
+     * ({@link UnlandedCharges#awaitSettlements}), so that the new call is reserved against the ledger as
+     * the previous call's charge leaves it; then its running holds that are due are extended. Once one
+     * attempt finds the store still unreachable, nothing more is tried: each would wait out the pool's
+     * connection timeout in turn on the request thread, and the reserve will find the store away by
+     * itself.
      *
      * @return what the subject's calls whose charges have not landed owe beyond their holds: the new
      *     call is admitted only if its account has room for that too, so that a charge that has not
