@@ -76,15 +76,21 @@ abstract class AbstractRound90 extends H2FilterRound {
             if (variant.startsWith("stream")) {
                 resp.setContentType("text/event-stream");
                 boolean inAnswer = variant.equals("stream-usage");
-                if (variant.equals("stream-header")) {
+                boolean running = variant.endsWith("-running");
+                if (variant.startsWith("stream-header")) {
                     // the gateway knows the provider's bill and reports it in the documented header
                     resp.setHeader(QuotaFilter.ACTUAL_TOKENS_HEADER, Long.toString(prompt + completion));
-                } else if (variant.equals("stream-attribute")) {
+                } else if (variant.startsWith("stream-attribute")) {
                     req.setAttribute(QuotaFilter.ACTUAL_TOKENS_ATTRIBUTE, prompt + completion);
                 }
                 java.io.PrintWriter w = resp.getWriter();
                 String head = "{\"id\":\"chatcmpl-90\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o-mini\",";
                 w.write("data: " + head + "\"choices\":[{\"index\":0,\"delta\":{\"content\":\"word \"}}]}\n\n");
+                if (running) {
+                    // an agent run: the gateway reported the tokens billed so far, the next step waits
+                    w.flush();
+                    afterAnswer(s);
+                }
                 if (inAnswer) {
                     w.write("data: " + head + "\"choices\":[],\"usage\":{\"prompt_tokens\":" + prompt
                             + ",\"completion_tokens\":" + completion + ",\"total_tokens\":" + (prompt + completion)
@@ -92,7 +98,9 @@ abstract class AbstractRound90 extends H2FilterRound {
                 }
                 w.write("data: [DONE]\n\n");
                 w.flush();
-                afterAnswer(s);
+                if (!running) {
+                    afterAnswer(s);
+                }
                 return;
             }
             String answer = ChatCompletions.completion("chatcmpl-90", "gpt-4o-mini", "ok", prompt, completion);
@@ -177,5 +185,54 @@ abstract class AbstractRound90 extends H2FilterRound {
     @Test
     void aCallReportedThroughTheAttributeIsSeenByTheNextCallAtDone() throws Exception {
         nextCallAtDone("stream-attribute");
+    }
+
+    /** The running call (reported 19,500 of 20,000 its own way, still streaming), then a call beside it. */
+    void callBesideRunning(String variant) throws Exception {
+        String s = subject();
+        CountDownLatch gate = new CountDownLatch(1);
+        after.put(s, gate);
+        HttpResponse<String> second;
+        java.util.concurrent.CompletableFuture<HttpResponse<Stream<String>>> first;
+        try {
+            first = fresh().sendAsync(request(s, 1_000, 18_500, 1_000, variant), HttpResponse.BodyHandlers.ofLines());
+            HttpResponse<Stream<String>> stream = first.get(10, TimeUnit.SECONDS);
+            assertEquals(200, stream.statusCode());
+            Iterator<String> lines = stream.body().iterator();
+            boolean seen = false;
+            while (!seen && lines.hasNext()) {
+                seen = lines.next().contains("word");
+            }
+            assertTrue(seen, "the stream ended without its first event");
+            second = fresh().send(request(s, 1_000, 500, 500, "plain"), HttpResponse.BodyHandlers.ofString());
+        } finally {
+            gate.countDown();
+            after.remove(s);
+        }
+        QuotaAccount account = chargedAtLeast(s, 19_500);
+        String figures = kind() + " " + variant + ": the call beside the running stream answered " + second.statusCode()
+                + "; model calls " + calls.of(s) + "; used " + account.used() + " of " + account.limit() + " "
+                + ledger(s);
+        System.out.println(figures);
+        assertEquals(429, second.statusCode(), figures);
+        assertEquals(1, calls.of(s), figures);
+        assertTrue(account.used() <= account.limit(), figures);
+    }
+
+    /**
+     * An agent run's gateway has already reported 19,500 tokens in the {@code X-Quota-Actual-Tokens}
+     * header of its still running stream (its first event is out, the next step waits). A call of the
+     * same user beside it (about 1,000 held, 1,000 used) must be refused; served, the user is charged past
+     * the 20,000 allowance.
+     */
+    @Test
+    void aRunningCallReportedThroughTheHeaderIsSeenByACallBesideIt() throws Exception {
+        callBesideRunning("stream-header-running");
+    }
+
+    /** As above, the 19,500 tokens reported through the {@code io.tokenquota.actualTokens} attribute. */
+    @Test
+    void aRunningCallReportedThroughTheAttributeIsSeenByACallBesideIt() throws Exception {
+        callBesideRunning("stream-attribute-running");
     }
 }
