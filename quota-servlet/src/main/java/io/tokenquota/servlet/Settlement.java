@@ -289,11 +289,16 @@ final class Settlement implements AsyncListener {
     }
 
     /**
-     * What the answer written so far charges beyond the hold, by the usage read from it (weighed, when
-     * weighed); 0 while it reports none. The answer may be with the client before the call settles (an
+     * What the answer written so far charges beyond the hold: the handler's own figure once it reported
+     * one, else the usage read from the answer (weighed, when weighed); 0 while it reports none. The answer may be with the client before the call settles (an
      * endpoint that works on after its last event), and the subject's next call must hold this too.
      */
     long owedSoFar() {
+        // the handler's own figure, once reported, is what the call is charged (rule 1)
+        Long figure = chargeable(reported());
+        if (figure != null) {
+            return Math.max(0, figure - hold.held());
+        }
         UsageSniffer sniffer = response.sniffer();
         Long usage = sniffer.usage();
         if (usage == null) {
@@ -631,6 +636,11 @@ final class Settlement implements AsyncListener {
      * endpoint's request), else the {@code X-Quota-Actual-Tokens} header.
      */
     private Long explicitActual() {
+        return figure(reported());
+    }
+
+    /** The handler's own figure as it reported it, unchecked ({@link #explicitActual}); {@code null}: none. */
+    private Object reported() {
         Object attribute = endpoint == null ? null : endpoint.reportedActual();
         if (attribute == null) {
             attribute = request.getAttribute(QuotaFilter.ACTUAL_TOKENS_ATTRIBUTE);
@@ -638,7 +648,7 @@ final class Settlement implements AsyncListener {
         if (attribute == null && response.actualTokensHeader() != null) {
             attribute = response.actualTokensHeader();
         }
-        return figure(attribute);
+        return attribute;
     }
 
     /**
