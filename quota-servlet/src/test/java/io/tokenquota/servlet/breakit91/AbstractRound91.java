@@ -1,0 +1,182 @@
+package io.tokenquota.servlet.breakit91;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.tokenquota.QuotaAccount;
+import io.tokenquota.servlet.QuotaFilter;
+import io.tokenquota.servlet.testing.ChatCompletions;
+import io.tokenquota.servlet.testing.Deployment;
+import io.tokenquota.servlet.testing.H2FilterRound;
+import io.tokenquota.servlet.testing.ModelCalls;
+import io.tokenquota.servlet.testing.TestHttp;
+import jakarta.servlet.http.HttpServlet;
+import jakarta.servlet.http.HttpServletRequest;
+import jakarta.servlet.http.HttpServletResponse;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.util.Iterator;
+import java.util.Map;
+import java.util.UUID;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Round 91 of issue 11: a call whose charge will be more than its hold although its answer reports no
+ * usage, and the user's next call sent the moment the first answer is in hand. The mock model streams a
+ * chat completion without usage (the OpenAI SDK's default: no {@code stream_options.include_usage}) and
+ * then, as a relay that saves the conversation does, works on before it returns; or answers one JSON
+ * completion with the usage its {@code x-prompt} and {@code x-completion} headers name.
+ */
+abstract class AbstractRound91 extends H2FilterRound {
+    final ModelCalls calls = new ModelCalls();
+    /** The endpoint's work after its answer (saving the thread) waits here, by subject. */
+    final Map<String, CountDownLatch> after = new ConcurrentHashMap<>();
+    /** The bodies the model was sent, by subject. */
+    final Map<String, String> received = new ConcurrentHashMap<>();
+
+    static String subject() {
+        return "u91-" + UUID.randomUUID().toString().substring(0, 12);
+    }
+
+    @Override
+    protected Deployment deploy(QuotaFilter filter) {
+        return Deployment.create()
+                .filter("quota", filter, "/ai/*")
+                .servlet("model", new Model(), "/ai/*");
+    }
+
+    void afterAnswer(String s) {
+        CountDownLatch gate = after.get(s);
+        if (gate == null) {
+            return;
+        }
+        try {
+            gate.await(20, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /** A chat model behind an application route; {@code x-variant} says how it answers. */
+    class Model extends HttpServlet {
+        @Override
+        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+            String body = new String(req.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+            String s = req.getHeader("x-user-id");
+            calls.count(s);
+            received.merge(s, body, (a, b) -> a + " | " + b);
+            String variant = String.valueOf(req.getHeader("x-variant"));
+            if (variant.startsWith("stream")) {
+                // an OpenAI-compatible stream without usage, then the relay's own work before it returns
+                resp.setContentType("text/event-stream");
+                PrintWriter w = resp.getWriter();
+                String head = "{\"id\":\"chatcmpl-91\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o-mini\",";
+                for (int i = 0; i < 20; i++) {
+                    w.write("data: " + head + "\"choices\":[{\"index\":0,\"delta\":{\"content\":\"word \"}}]}\n\n");
+                }
+                w.write("data: " + head + "\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n");
+                w.write("data: [DONE]\n\n");
+                w.flush();
+                if (variant.equals("stream-then-save")) {
+                    afterAnswer(s);
+                }
+                return;
+            }
+            long prompt = Long.parseLong(req.getHeader("x-prompt"));
+            long completion = Long.parseLong(req.getHeader("x-completion"));
+            byte[] bytes = ChatCompletions.completion("chatcmpl-91", "gpt-4o-mini", "ok", prompt, completion)
+                    .getBytes(StandardCharsets.UTF_8);
+            resp.setContentType("application/json");
+            resp.setContentLength(bytes.length);
+            resp.getOutputStream().write(bytes);
+        }
+    }
+
+    static String chat(long maxTokens, boolean stream) {
+        return "{\"model\":\"gpt-4o-mini\",\"stream\":" + stream + ",\"max_tokens\":" + maxTokens
+                + ",\"messages\":[{\"role\":\"user\",\"content\":\"Summarise our thread.\"}]}";
+    }
+
+    static HttpClient fresh() {
+        return HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
+    }
+
+    HttpRequest request(String path, String s, long maxTokens, boolean stream, String... headers) {
+        return TestHttp.jsonPost(container.uri(path), s, chat(maxTokens, stream), headers);
+    }
+
+    /** A plain completion (a ~2,000-token budget) whose answer reports 1,000 + 1,000 tokens. */
+    HttpResponse<String> secondCall(String s) throws Exception {
+        return fresh().send(request("/ai/chat/completions", s, 2_000, false, "x-prompt", "1000", "x-completion",
+                "1000", "x-variant", "plain"), HttpResponse.BodyHandlers.ofString());
+    }
+
+    /** Reads the stream to its {@code [DONE]} event, not to its end. */
+    static void readToDone(HttpResponse<Stream<String>> first) {
+        assertEquals(200, first.statusCode());
+        Iterator<String> lines = first.body().iterator();
+        boolean done = false;
+        while (!done && lines.hasNext()) {
+            done = lines.next().equals("data: [DONE]");
+        }
+        assertTrue(done, "the stream ended without [DONE]");
+    }
+
+    /**
+     * Control: a conversation the client named {@code tokenize} (an application route, so the path looks like
+     * a token count) streamed without usage and asking 19,900 output tokens in its query string (which the
+     * filter cannot lower: above the 16,384 cap, the endpoint is sent 19,900); once its whole answer is read to the end, its charge (its whole budget: the
+     * answer is no count) has landed and the user's next call (~2,000) is refused.
+     */
+    @Test
+    void controlOnceTheFirstChargeLandedTheNextCallIsRefused() throws Exception {
+        String s = subject();
+        HttpResponse<String> first = fresh().send(request("/ai/threads/tokenize?max_tokens=19900", s, 19_900, true,
+                "x-variant", "stream"), HttpResponse.BodyHandlers.ofString());
+        assertEquals(200, first.statusCode(), first.body());
+        QuotaAccount charged = settled(s);
+        assertTrue(charged.used() > 19_000, "first call charged " + charged.used() + " " + ledger(s)
+                + "; the model was sent " + received.get(s));
+        HttpResponse<String> second = secondCall(s);
+        QuotaAccount a = settled(s);
+        assertEquals(429, second.statusCode(), kind() + ": second call answered " + second.statusCode()
+                + "; used " + a.used() + " of " + a.limit() + " " + ledger(s));
+    }
+
+    /**
+     * The same first call (a conversation named {@code tokenize}, 19,900 output tokens asked in the query
+     * string, above the cap the filter cannot lower there, streamed without usage), but the relay saves the conversation after {@code [DONE]} before it returns.
+     * The client has the whole answer at {@code [DONE]} and sends its next call (~2,000) at once: the first
+     * call will be charged its whole budget (19,9xx, its hold only ~16,400), so the next call must be
+     * refused, not served past the 20,000 allowance.
+     */
+    @Test
+    void aNoUsageStreamChargedBeyondItsHoldDoesNotLetTheNextCallPast() throws Exception {
+        String s = subject();
+        CountDownLatch gate = new CountDownLatch(1);
+        after.put(s, gate);
+        HttpResponse<String> second;
+        try {
+            HttpResponse<Stream<String>> first = fresh().send(request("/ai/threads/tokenize?max_tokens=19900", s, 19_900, true,
+                    "x-variant", "stream-then-save"), HttpResponse.BodyHandlers.ofLines());
+            readToDone(first);
+            second = secondCall(s);
+        } finally {
+            gate.countDown();
+            after.remove(s);
+        }
+        QuotaAccount a = settled(s);
+        assertEquals(429, second.statusCode(), kind() + ": a second call sent at the first stream's [DONE]"
+                + " answered " + second.statusCode() + "; model calls " + calls.of(s) + ", ledger used " + a.used()
+                + " of " + a.limit() + " " + ledger(s));
+        assertTrue(a.used() <= a.limit(), kind() + ": used " + a.used() + " of " + a.limit() + " " + ledger(s));
+    }
+}
