@@ -50,6 +50,8 @@ abstract class AbstractRound91 extends H2FilterRound {
     protected Deployment deploy(QuotaFilter filter) {
         return Deployment.create()
                 .filter("quota", filter, "/ai/*")
+                .servlet("digest", new Digest(), "/ai/digest/*")
+                .servlet("summary", new Summary(), "/ai/summary", "/frag/summary")
                 .servlet("model", new Model(), "/ai/*");
     }
 
@@ -97,6 +99,42 @@ abstract class AbstractRound91 extends H2FilterRound {
             resp.setContentType("application/json");
             resp.setContentLength(bytes.length);
             resp.getOutputStream().write(bytes);
+        }
+    }
+
+    /**
+     * A digest feed: an event stream whose summary event is written by an included fragment (a model call
+     * that reports its tokens through the documented attribute); {@code x-include} names the fragment's
+     * path. After {@code [DONE]} it saves the digest before it returns unless {@code x-variant} is
+     * {@code plain}.
+     */
+    class Digest extends HttpServlet {
+        @Override
+        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException,
+                jakarta.servlet.ServletException {
+            req.getInputStream().readAllBytes();
+            String s = req.getHeader("x-user-id");
+            resp.setContentType("text/event-stream");
+            PrintWriter w = resp.getWriter();
+            w.write("event: start\ndata: {\"digest\":\"today\"}\n\n");
+            w.flush();
+            req.getRequestDispatcher(req.getHeader("x-include")).include(req, resp);
+            w = resp.getWriter();
+            w.write("data: [DONE]\n\n");
+            w.flush();
+            if (!"plain".equals(req.getHeader("x-variant"))) {
+                afterAnswer(s);
+            }
+        }
+    }
+
+    /** The summary fragment: one model call of 18,500 tokens, reported through the attribute. */
+    class Summary extends HttpServlet {
+        @Override
+        protected void service(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+            calls.count(req.getHeader("x-user-id"));
+            req.setAttribute(QuotaFilter.ACTUAL_TOKENS_ATTRIBUTE, 18_500L);
+            resp.getWriter().write("data: {\"summary\":\"Markets rose; rain tomorrow.\"}\n\n");
         }
     }
 
@@ -177,6 +215,58 @@ abstract class AbstractRound91 extends H2FilterRound {
         assertEquals(429, second.statusCode(), kind() + ": a second call sent at the first stream's [DONE]"
                 + " answered " + second.statusCode() + "; model calls " + calls.of(s) + ", ledger used " + a.used()
                 + " of " + a.limit() + " " + ledger(s));
+        assertTrue(a.used() <= a.limit(), kind() + ": used " + a.used() + " of " + a.limit() + " " + ledger(s));
+    }
+
+    HttpRequest digest(String s, String include, String variant) {
+        return TestHttp.jsonPost(container.uri("/ai/digest/today"), s, chat(500, true), "x-include", include,
+                "x-variant", variant);
+    }
+
+    /**
+     * Control: a digest stream whose included summary fragment reports 18,500 tokens, read to its end: its
+     * charge has landed and the user's next call (~2,000) is refused.
+     */
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"/ai/summary", "/frag/summary"})
+    void controlADigestReadToItsEndCountsItsSummary(String include) throws Exception {
+        String s = subject();
+        HttpResponse<String> first = fresh().send(digest(s, include, "plain"), HttpResponse.BodyHandlers.ofString());
+        assertEquals(200, first.statusCode(), first.body());
+        QuotaAccount charged = settled(s);
+        assertTrue(charged.used() >= 18_500, include + ": digest charged " + charged.used() + " " + ledger(s));
+        HttpResponse<String> second = secondCall(s);
+        QuotaAccount a = settled(s);
+        assertEquals(429, second.statusCode(), kind() + " (" + include + "): second call answered "
+                + second.statusCode() + "; used " + a.used() + " of " + a.limit() + " " + ledger(s));
+    }
+
+    /**
+     * A digest stream whose included summary fragment reported 18,500 tokens through the attribute; the feed
+     * then saves the digest after {@code [DONE]} before it returns. The client has the whole digest at
+     * {@code [DONE]} and sends its next call (~2,000) at once: the digest will be charged 18,500 past its
+     * ~500 hold, so the next call must be refused, not served past the 20,000 allowance.
+     */
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"/ai/summary", "/frag/summary"})
+    void aDigestWhoseIncludedSummaryReportedItsTokensDoesNotLetTheNextCallPast(String include) throws Exception {
+        String s = subject();
+        CountDownLatch gate = new CountDownLatch(1);
+        after.put(s, gate);
+        HttpResponse<String> second;
+        try {
+            HttpResponse<Stream<String>> first = fresh().send(digest(s, include, "stream-then-save"),
+                    HttpResponse.BodyHandlers.ofLines());
+            readToDone(first);
+            second = secondCall(s);
+        } finally {
+            gate.countDown();
+            after.remove(s);
+        }
+        QuotaAccount a = settled(s);
+        assertEquals(429, second.statusCode(), kind() + " (" + include + "): a second call sent at the digest's"
+                + " [DONE] answered " + second.statusCode() + "; model calls " + calls.of(s) + ", ledger used "
+                + a.used() + " of " + a.limit() + " " + ledger(s));
         assertTrue(a.used() <= a.limit(), kind() + ": used " + a.used() + " of " + a.limit() + " " + ledger(s));
     }
 }
