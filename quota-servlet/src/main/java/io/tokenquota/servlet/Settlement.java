@@ -289,24 +289,35 @@ final class Settlement implements AsyncListener {
     }
 
     /**
-     * What the answer written so far charges beyond the hold: the handler's own figure once it reported
-     * one, else the usage read from the answer (weighed, when weighed); 0 while it reports none. The answer may be with the client before the call settles (an
-     * endpoint that works on after its last event), and the subject's next call must hold this too.
+     * What the call would be charged beyond its hold if it settled now, as {@link #decide} and
+     * {@link #withNested} would charge it for a 2xx: the handler's own figure once it reported one, else
+     * the usage read from the answer (weighed, when weighed; at least the estimate while provisional),
+     * else the estimate (which passes the hold for a budget above the cap); plus what includes nested in
+     * it reported. The answer may be with the client before the call settles (an endpoint that works on
+     * after its last event), and the subject's next call must count this too. Read from other threads:
+     * quiet about figures it cannot charge, which its settlement logs.
      */
     long owedSoFar() {
-        // the handler's own figure, once reported, is what the call is charged (rule 1)
         Long figure = chargeable(reported());
+        long own;
         if (figure != null) {
-            return Math.max(0, figure - hold.held());
+            own = figure;
+        } else {
+            UsageSniffer sniffer = response.sniffer();
+            Long usage = sniffer.usage();
+            if (usage == null) {
+                own = estimate;
+            } else {
+                own = weighing == null ? usage
+                        : weighing.weigh(usage, sniffer.kinds(), sniffer.models(), sniffer.provisional()).charge();
+                if (sniffer.provisional()) {
+                    own = Math.max(own, estimate);
+                }
+            }
         }
-        UsageSniffer sniffer = response.sniffer();
-        Long usage = sniffer.usage();
-        if (usage == null) {
-            return 0;
-        }
-        long charge = weighing == null ? usage
-                : weighing.weigh(usage, sniffer.kinds(), sniffer.models(), sniffer.provisional()).charge();
-        return Math.max(0, Math.min(Limits.MAX_TOKENS, charge) - hold.held());
+        Long nested = nestedActual(Settlement::chargeable);
+        long total = Math.min(Limits.MAX_TOKENS, own + (nested == null ? 0 : nested));
+        return Math.max(0, total - hold.held());
     }
 
     /** Settles once; later calls (a second async event) do nothing. */
@@ -658,9 +669,14 @@ final class Settlement implements AsyncListener {
      * call's own charge by {@link #withNested}.
      */
     private Long nestedActual() {
+        return nestedActual(this::figure);
+    }
+
+    /** {@link #nestedActual()}, each figure read by {@code read}. */
+    private Long nestedActual(java.util.function.Function<Object, Long> read) {
         Long sum = null;
         for (Object reported : endpoint == null ? java.util.List.of() : endpoint.nestedActuals()) {
-            Long one = figure(reported);
+            Long one = read.apply(reported);
             if (one != null) {
                 sum = sum == null ? one : Math.min(Limits.MAX_TOKENS, sum + one);
             }

@@ -54,7 +54,7 @@ import org.junit.jupiter.params.provider.ValueSource;
 abstract class AbstractRound88 extends H2FilterRound {
     final ModelCalls calls = new ModelCalls();
     /** The endpoint's work after the answer (saving the thread, an audit log) waits here, by subject. */
-    final Map<String, CountDownLatch> after = new ConcurrentHashMap<>();
+    final io.tokenquota.servlet.testing.SubjectGates after = new io.tokenquota.servlet.testing.SubjectGates();
     /** Subjects whose commits through /busy/ take 60 ms (a store across a network, under load). */
     final Set<String> slowCommits = ConcurrentHashMap.newKeySet();
     /** How long each /busy/ call waited between its send and the model, in ms. */
@@ -140,15 +140,7 @@ abstract class AbstractRound88 extends H2FilterRound {
     }
 
     void afterAnswer(String s) {
-        CountDownLatch gate = after.get(s);
-        if (gate == null) {
-            return;
-        }
-        try {
-            gate.await(20, TimeUnit.SECONDS);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
+        after.pass(s);
     }
 
     /** A chat model; {@code x-variant} says how it ends its answer. */

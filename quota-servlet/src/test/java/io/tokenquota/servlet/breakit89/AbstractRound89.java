@@ -40,7 +40,7 @@ import org.junit.jupiter.api.Test;
 abstract class AbstractRound89 extends H2FilterRound {
     final ModelCalls calls = new ModelCalls();
     /** The relay's work after the last event (saving the thread) waits here, by subject. */
-    final Map<String, CountDownLatch> after = new ConcurrentHashMap<>();
+    final io.tokenquota.servlet.testing.SubjectGates after = new io.tokenquota.servlet.testing.SubjectGates();
 
     static String subject() {
         return "u89-" + UUID.randomUUID().toString().substring(0, 12);
@@ -58,15 +58,7 @@ abstract class AbstractRound89 extends H2FilterRound {
     }
 
     void afterAnswer(String s) {
-        CountDownLatch gate = after.get(s);
-        if (gate == null) {
-            return;
-        }
-        try {
-            gate.await(20, TimeUnit.SECONDS);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
+        after.pass(s);
     }
 
     /** A chat model; {@code x-variant} says how it ends its answer. */

@@ -1,0 +1,35 @@
+package io.tokenquota.servlet.testing;
+
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Latches by subject that a round's endpoint waits at (the work it does after its answer: saving the
+ * thread, an audit log) until the test opens them, 20 s at most. Thread-safe.
+ */
+public final class SubjectGates {
+    private final Map<String, CountDownLatch> gates = new ConcurrentHashMap<>();
+
+    public void put(String subject, CountDownLatch gate) {
+        gates.put(subject, gate);
+    }
+
+    public void remove(String subject) {
+        gates.remove(subject);
+    }
+
+    /** Waits at the subject's gate, if one is set. */
+    public void pass(String subject) {
+        CountDownLatch gate = gates.get(subject);
+        if (gate == null) {
+            return;
+        }
+        try {
+            gate.await(20, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+}
