@@ -556,6 +556,14 @@ public final class QuotaFilter implements Filter {
             // a reserve expires the subject's holds past their TTL: those of its calls still running first
             // move on; its settlements under way land first, or what they owe is counted below
             owed = keeper.beforeReserve(subject);
+            if (owed > 0) {
+                // refused before it holds anything, so that an Idempotency-Key is not spent on a refusal
+                QuotaAccount now = ledger.account(subject);
+                if (now.available() < estimate + owed) {
+                    throw new QuotaExceededException(subject, Math.min(Limits.MAX_TOKENS, estimate + owed),
+                            now.limit(), Math.max(0, now.available() - owed), ledger.policy().resetOf(now.month()));
+                }
+            }
             reserved = ledger.reserve(HoldRequest.of(subject, estimate)
                     .idempotencyKey(key).ttl(holdTtl)
                     .endpoint(label(path)).build());

@@ -151,6 +151,36 @@ abstract class AbstractRound90 extends H2FilterRound {
     }
 
     /**
+     * A next call refused for what the finished call still owes does not spend its {@code Idempotency-Key}:
+     * once the first call has settled and the user's plan was raised, the same request with the same key is
+     * served (not 409 for a key "already used" by the refusal).
+     */
+    @Test
+    void aCallRefusedForWhatAFinishedCallOwesKeepsItsIdempotencyKey() throws Exception {
+        String s = subject();
+        CountDownLatch gate = new CountDownLatch(1);
+        after.put(s, gate);
+        HttpResponse<String> refused;
+        HttpRequest next = TestHttp.jsonPost(container.uri("/ai/chat/completions"), s, chat(1_000, false),
+                "x-prompt", "500", "x-completion", "500", "x-variant", "plain", "Idempotency-Key", "k-" + s);
+        try {
+            readToDone(fresh().send(request(s, 1_000, 18_500, 1_000, "stream-usage"), HttpResponse.BodyHandlers.ofLines()));
+            refused = fresh().send(next, HttpResponse.BodyHandlers.ofString());
+        } finally {
+            gate.countDown();
+            after.remove(s);
+        }
+        assertEquals(429, refused.statusCode(), refused.body());
+        chargedAtLeast(s, 19_500);
+        store.setPlan(s, 40_000);
+        HttpResponse<String> again = fresh().send(next, HttpResponse.BodyHandlers.ofString());
+        QuotaAccount account = chargedAtLeast(s, 20_500);
+        assertEquals(200, again.statusCode(), kind() + ": the same request with the same key, once there was room,"
+                + " answered " + again.statusCode() + " " + again.body() + "; " + ledger(s));
+        assertEquals(20_500, account.used(), ledger(s));
+    }
+
+    /**
      * Control: the stream's own usage chunk reports 19,500 of 20,000 tokens before {@code [DONE]}; the
      * relay saves the thread; the next call at {@code [DONE]} is refused.
      */
