@@ -42,6 +42,7 @@ abstract class AbstractRound92 extends H2FilterRound {
         return Deployment.create()
                 .filter("quota", filter, "/ai/*")
                 .servlet("relay", new Relay(), "/ai/relay/*")
+                .servlet("suggest", new Suggest(), "/ai/suggest")
                 .servlet("model", new Model(), "/ai/*");
     }
 
@@ -85,6 +86,57 @@ abstract class AbstractRound92 extends H2FilterRound {
                     + "\"usage\":{\"prompt_tokens\":4000,\"completion_tokens\":1000,\"total_tokens\":5000}}")
                     .getBytes(StandardCharsets.UTF_8));
         }
+    }
+
+    /**
+     * A GET endpoint that calls the model with the query's question and its own context (a system
+     * prompt and retrieved documents the client never sends: 4,000 input tokens) and answers the
+     * completion with its usage; {@code HEAD} runs it through {@code HttpServlet}'s default, which
+     * discards the body.
+     */
+    class Suggest extends HttpServlet {
+        @Override
+        protected void doGet(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+            String s = req.getHeader("x-user-id");
+            calls.count(s);
+            resp.setStatus(200);
+            resp.setContentType("application/json");
+            resp.getOutputStream().write(("{\"id\":\"c2\",\"object\":\"chat.completion\",\"model\":\"gpt-4o\","
+                    + "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"try this\"},\"finish_reason\":\"stop\"}],"
+                    + "\"usage\":{\"prompt_tokens\":4000,\"completion_tokens\":1000,\"total_tokens\":5000}}")
+                    .getBytes(StandardCharsets.UTF_8));
+        }
+    }
+
+    HttpResponse<String> suggest(String method, String s) {
+        return TestHttp.send(TestHttp.request(container.uri("/ai/suggest?q=hello&max_tokens=1000"), "x-user-id", s)
+                .method(method, java.net.http.HttpRequest.BodyPublishers.noBody()).build());
+    }
+
+    /** Control: the GET's model call is charged its usage, 5,000 tokens. */
+    @Test
+    void suggestGetIsChargedItsUsage() {
+        String s = subject();
+        HttpResponse<String> r = suggest("GET", s);
+        assertEquals(200, r.statusCode(), r.body());
+        assertEquals(1, calls.of(s));
+        assertEquals(5_000, settled(s).used());
+    }
+
+    /**
+     * A client sends the same request as {@code HEAD}: the endpoint's {@code doGet} runs the model
+     * (5,000 tokens, its usage in the answer the servlet API then discards). The call must be charged
+     * its 5,000 tokens as the GET is, not the estimate of a short query.
+     */
+    @Test
+    void headRunsTheModelAndIsChargedItsUsage() {
+        String s = subject();
+        HttpResponse<String> r = suggest("HEAD", s);
+        int served = calls.of(s);
+        long used = settled(s).used();
+        assertEquals(1, served, "HEAD status " + r.statusCode());
+        assertEquals(served * 5_000L, used, "HEAD status " + r.statusCode() + ", model calls " + served
+                + ", used " + used + ", ledger " + ledger(s));
     }
 
     HttpResponse<String> relayed(String method, String s) {
