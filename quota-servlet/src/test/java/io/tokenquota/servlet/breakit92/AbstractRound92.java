@@ -39,7 +39,13 @@ abstract class AbstractRound92 extends H2FilterRound {
 
     @Override
     protected Deployment deploy(QuotaFilter filter) {
+        Routes92.CALLS.set(calls);
+        org.springframework.web.servlet.DispatcherServlet spring =
+                io.tokenquota.servlet.testing.SpringMvc.dispatcher(Routes92.class);
+        // as Spring Boot configures it (spring.mvc.dispatch-options-request, on by default)
+        spring.setDispatchOptionsRequest(true);
         return Deployment.create()
+                .servlet("spring", spring, "/ai/spring/*")
                 .filter("quota", filter, "/ai/*")
                 .servlet("relay", new Relay(), "/ai/relay/*")
                 .servlet("suggest", new Suggest(), "/ai/suggest")
@@ -190,6 +196,39 @@ abstract class AbstractRound92 extends H2FilterRound {
         long used = settled(s).used();
         assertEquals(4, calls.of(s), "OPTIONS past the allowance: status " + r.statusCode() + ", model calls "
                 + calls.of(s) + ", used " + used + "/" + ALLOWANCE);
+    }
+
+    HttpResponse<String> routed(String method, String s) {
+        return TestHttp.send(TestHttp.request(container.uri("/ai/spring/chat"),
+                        "x-user-id", s, "Content-Type", "application/json")
+                .method(method, java.net.http.HttpRequest.BodyPublishers.ofString(
+                        "{\"model\":\"gpt-4o\",\"max_tokens\":1000,\"messages\":[{\"role\":\"user\",\"content\":\"write it\"}]}"))
+                .build());
+    }
+
+    /** Control: the Spring route's POST is charged its usage, 5,000 tokens. */
+    @Test
+    void springRoutePostIsChargedItsUsage() {
+        String s = subject();
+        HttpResponse<String> r = routed("POST", s);
+        assertEquals(200, r.statusCode(), r.body());
+        assertEquals(1, calls.of(s));
+        assertEquals(5_000, settled(s).used());
+    }
+
+    /**
+     * A Spring Boot application's functional route to the model (matched by path, any method) is sent
+     * the chat body with {@code OPTIONS}: Spring Boot dispatches OPTIONS to handlers, the route runs the
+     * model, 5,000 tokens, and the filter lets the request pass as if it were a CORS preflight.
+     */
+    @Test
+    void springRouteOptionsIsChargedItsUsage() {
+        String s = subject();
+        HttpResponse<String> r = routed("OPTIONS", s);
+        int served = calls.of(s);
+        long used = settled(s).used();
+        assertEquals(served * 5_000L, used, "OPTIONS status " + r.statusCode() + ", model calls " + served
+                + ", used " + used + ": " + r.body());
     }
 
     /**
