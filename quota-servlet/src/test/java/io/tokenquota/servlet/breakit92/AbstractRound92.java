@@ -26,7 +26,11 @@ import org.junit.jupiter.api.Test;
  * streams, whose final {@code message_delta} repeats the input counts cumulatively (a server tool's
  * results added), OpenAI Responses streams that end {@code response.incomplete}, Gemini thinking
  * streams, and xAI's reasoning tokens counted beside the completion. Each call asks a budget that
- * holds its whole usage, so the charge is exactly the usage the answer reports.
+ * holds its whole usage, so the charge is exactly the usage the answer reports. And the methods the
+ * filter lets pass as calling no model: a chat body sent with {@code OPTIONS} (no CORS preflight: no
+ * {@code Origin}, no {@code Access-Control-Request-Method}, a body) or {@code TRACE} to a relay that
+ * forwards any method, or to a Spring functional route matched by its path alone, runs the model; a
+ * chat endpoint's {@code HEAD} through {@code HttpServlet}'s default runs its {@code doGet}.
  */
 abstract class AbstractRound92 extends H2FilterRound {
     final ModelCalls calls = new ModelCalls();
