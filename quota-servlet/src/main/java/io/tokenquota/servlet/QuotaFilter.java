@@ -297,9 +297,10 @@ public final class QuotaFilter implements Filter {
                 path = raw;
             }
         }
-        // OPTIONS (a CORS preflight) and TRACE (the servlet API's echo of the request) call no model
-        if (prefix == null || "OPTIONS".equals(request.getMethod()) || "TRACE".equals(request.getMethod())
-                || isQuotaApi(request)) {
+        // OPTIONS (a CORS preflight) and TRACE (the servlet API's echo of the request) without a body call
+        // no model; one with a body is a call like any other (a relay that forwards every method)
+        if (prefix == null || isQuotaApi(request) || (("OPTIONS".equals(request.getMethod())
+                || "TRACE".equals(request.getMethod())) && !carriesBody(request))) {
             chain.doFilter(req, res);
             return;
         }
@@ -682,6 +683,11 @@ public final class QuotaFilter implements Filter {
                 wrapped.finishForClient();
             }
         }
+    }
+
+    /** Whether the request declares a body: a length above 0, or chunked framing. */
+    private static boolean carriesBody(HttpServletRequest request) {
+        return request.getContentLengthLong() > 0 || request.getHeader("Transfer-Encoding") != null;
     }
 
     /**
