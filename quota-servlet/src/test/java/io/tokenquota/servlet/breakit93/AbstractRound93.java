@@ -1,0 +1,168 @@
+package io.tokenquota.servlet.breakit93;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import io.tokenquota.servlet.QuotaFilter;
+import io.tokenquota.servlet.testing.Deployment;
+import io.tokenquota.servlet.testing.H2FilterRound;
+import io.tokenquota.servlet.testing.ModelCalls;
+import io.tokenquota.servlet.testing.TestHttp;
+import jakarta.servlet.http.HttpServlet;
+import jakarta.servlet.http.HttpServletRequest;
+import jakarta.servlet.http.HttpServletResponse;
+import java.io.IOException;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.util.UUID;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Round 93 of issue 11: a request without a body sent with {@code OPTIONS} is let through uncharged as
+ * a CORS preflight, but a model endpoint that takes its question from the query string (a "suggest"
+ * or "ask" endpoint, answered on GET) needs no body: a Spring functional route matched by its path
+ * alone, or a relay that forwards any method with its query, runs the model for it. No {@code Origin},
+ * no {@code Access-Control-Request-Method}: nothing makes such a request a preflight.
+ */
+abstract class AbstractRound93 extends H2FilterRound {
+    final ModelCalls calls = new ModelCalls();
+
+    static String subject() {
+        return "u93-" + UUID.randomUUID().toString().substring(0, 12);
+    }
+
+    @Override
+    protected Deployment deploy(QuotaFilter filter) {
+        Routes93.CALLS.set(calls);
+        org.springframework.web.servlet.DispatcherServlet spring =
+                io.tokenquota.servlet.testing.SpringMvc.dispatcher(Routes93.class);
+        // as Spring Boot configures it (spring.mvc.dispatch-options-request, on by default)
+        spring.setDispatchOptionsRequest(true);
+        return Deployment.create()
+                .servlet("spring", spring, "/ai/spring/*")
+                .filter("quota", filter, "/ai/*")
+                .servlet("relay", new Relay(), "/ai/relay/*");
+    }
+
+    static final String COMPLETION = "{\"id\":\"c93\",\"object\":\"chat.completion\",\"model\":\"gpt-4o\","
+            + "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"try this\"},\"finish_reason\":\"stop\"}],"
+            + "\"usage\":{\"prompt_tokens\":4000,\"completion_tokens\":1000,\"total_tokens\":5000}}";
+
+    /**
+     * A relay that forwards whatever method it is sent, with its query string, to an upstream "ask"
+     * endpoint that runs the model on any method (a Go {@code http.HandleFunc} route, an Express
+     * {@code app.all}): the upstream calls the model with the query's question and answers the
+     * completion with its usage, 5,000 tokens.
+     */
+    class Relay extends HttpServlet {
+        @Override
+        protected void service(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+            req.getInputStream().readAllBytes();
+            String q = req.getParameter("q");
+            if (q == null || q.isEmpty()) {
+                resp.setStatus(400);
+                return;
+            }
+            calls.count(req.getHeader("x-user-id"));
+            resp.setStatus(200);
+            resp.setContentType("application/json");
+            resp.getOutputStream().write(COMPLETION.getBytes(StandardCharsets.UTF_8));
+        }
+    }
+
+    HttpResponse<String> ask(String path, String method, String s) {
+        return TestHttp.send(TestHttp.request(container.uri(path + "?q=what+should+I+cook+tonight&max_tokens=1000"),
+                        "x-user-id", s)
+                .method(method, HttpRequest.BodyPublishers.noBody()).build());
+    }
+
+    HttpResponse<String> routed(String method, String s) {
+        return ask("/ai/spring/ask", method, s);
+    }
+
+    HttpResponse<String> relayed(String method, String s) {
+        return ask("/ai/relay/ask", method, s);
+    }
+
+    /** Control: the Spring route's GET is charged its usage, 5,000 tokens. */
+    @Test
+    void springRouteGetIsChargedItsUsage() {
+        String s = subject();
+        HttpResponse<String> r = routed("GET", s);
+        assertEquals(200, r.statusCode(), r.body());
+        assertEquals(1, calls.of(s));
+        assertEquals(5_000, settled(s).used());
+    }
+
+    /**
+     * A client sends the Spring route's question with {@code OPTIONS} and no body (no {@code Origin},
+     * no {@code Access-Control-Request-Method}): Spring Boot dispatches OPTIONS to handlers, the route
+     * matched by path runs the model, 5,000 tokens. The call must be charged them.
+     */
+    @Test
+    void springRouteBodylessOptionsIsChargedItsUsage() {
+        String s = subject();
+        HttpResponse<String> r = routed("OPTIONS", s);
+        int served = calls.of(s);
+        long used = settled(s).used();
+        assertEquals(served * 5_000L, used, "OPTIONS status " + r.statusCode() + ", model calls " + served
+                + ", used " + used + ": " + r.body());
+    }
+
+    /**
+     * A user who spent the whole allowance on four GETs of the Spring route (4 x 5,000 = 20,000) is
+     * refused the fifth with 429, then sends the same question with {@code OPTIONS} and no body, and is
+     * served the model's 5,000-token answer past the allowance.
+     */
+    @Test
+    void springRouteBodylessOptionsServesTheModelPastTheAllowance() {
+        String s = subject();
+        for (int i = 0; i < 4; i++) {
+            assertEquals(200, routed("GET", s).statusCode());
+        }
+        assertEquals(20_000, settled(s).used());
+        assertEquals(429, routed("GET", s).statusCode());
+        HttpResponse<String> r = routed("OPTIONS", s);
+        long used = settled(s).used();
+        assertEquals(4, calls.of(s), "OPTIONS past the allowance: status " + r.statusCode() + ", model calls "
+                + calls.of(s) + ", used " + used + "/" + ALLOWANCE + ": " + r.body());
+    }
+
+    /** Control: the relay's GET is charged its usage, 5,000 tokens. */
+    @Test
+    void relayedGetIsChargedItsUsage() {
+        String s = subject();
+        HttpResponse<String> r = relayed("GET", s);
+        assertEquals(200, r.statusCode(), r.body());
+        assertEquals(1, calls.of(s));
+        assertEquals(5_000, settled(s).used());
+    }
+
+    /**
+     * The relay that forwards any method is sent the question with {@code OPTIONS} and no body: the
+     * upstream runs the model, 5,000 tokens, and the call must be charged them.
+     */
+    @Test
+    void relayedBodylessOptionsIsChargedItsUsage() {
+        String s = subject();
+        HttpResponse<String> r = relayed("OPTIONS", s);
+        int served = calls.of(s);
+        long used = settled(s).used();
+        assertEquals(served * 5_000L, used, "OPTIONS status " + r.statusCode() + ", model calls " + served
+                + ", used " + used + ": " + r.body());
+    }
+
+    /**
+     * The same with {@code TRACE} and no body, which a container that does not refuse it (Jetty) passes
+     * to a servlet overriding {@code service}.
+     */
+    @Test
+    void relayedBodylessTraceIsChargedItsUsage() {
+        String s = subject();
+        HttpResponse<String> r = relayed("TRACE", s);
+        int served = calls.of(s);
+        long used = settled(s).used();
+        assertEquals(served * 5_000L, used, "TRACE status " + r.statusCode() + ", model calls " + served
+                + ", used " + used + ": " + r.body());
+    }
+}
