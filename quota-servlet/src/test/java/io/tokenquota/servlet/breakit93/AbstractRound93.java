@@ -165,4 +165,52 @@ abstract class AbstractRound93 extends H2FilterRound {
         assertEquals(served * 5_000L, used, "TRACE status " + r.statusCode() + ", model calls " + served
                 + ", used " + used + ": " + r.body());
     }
+    HttpResponse<String> preflight(String path, String s) {
+        return TestHttp.send(TestHttp.request(container.uri(path + "?q=what+should+I+cook+tonight&max_tokens=1000"),
+                        "x-user-id", s, "Origin", "https://app.example", "Access-Control-Request-Method", "GET")
+                .method("OPTIONS", HttpRequest.BodyPublishers.noBody()).build());
+    }
+
+    /**
+     * A client dresses its question as a CORS preflight ({@code Origin} and
+     * {@code Access-Control-Request-Method}, which any client can send; a browser's preflight keeps the
+     * query string) to the relay that forwards any method: the upstream runs the model, 5,000 tokens,
+     * and the call must be charged them.
+     */
+    @Test
+    void relayedPreflightLookalikeIsChargedItsUsage() {
+        String s = subject();
+        HttpResponse<String> r = preflight("/ai/relay/ask", s);
+        int served = calls.of(s);
+        long used = settled(s).used();
+        assertEquals(served * 5_000L, used, "preflight-shaped OPTIONS status " + r.statusCode() + ", model calls "
+                + served + ", used " + used + ": " + r.body());
+    }
+
+    /**
+     * Control: the same preflight to the Spring route is answered by Spring's own preflight handler,
+     * which runs no route: no model call, nothing charged.
+     */
+    @Test
+    void springRoutePreflightCallsNoModel() {
+        String s = subject();
+        HttpResponse<String> r = preflight("/ai/spring/ask", s);
+        assertEquals(0, calls.of(s), "status " + r.statusCode() + ": " + r.body());
+        assertEquals(0, settled(s).used());
+    }
+
+    /**
+     * The Spring route's question sent as {@code HEAD}: the route runs the model (5,000 tokens, its
+     * usage in the answer the container then discards). The call must be charged its 5,000 tokens as
+     * the GET is, not the estimate of a short query.
+     */
+    @Test
+    void springRouteHeadIsChargedItsUsage() {
+        String s = subject();
+        HttpResponse<String> r = routed("HEAD", s);
+        int served = calls.of(s);
+        long used = settled(s).used();
+        assertEquals(served * 5_000L, used, "HEAD status " + r.statusCode() + ", model calls " + served
+                + ", used " + used + ", ledger " + ledger(s));
+    }
 }
