@@ -21,6 +21,7 @@ public final class Deployment {
     private final List<Mapping<Servlet>> servlets = new ArrayList<>();
     private final java.util.Map<String, jakarta.servlet.MultipartConfigElement> multipart = new java.util.HashMap<>();
     private String forwardedPrefix;
+    private final java.util.Map<Integer, String> errorPages = new java.util.LinkedHashMap<>();
 
     public static Deployment create() {
         return new Deployment();
@@ -81,5 +82,19 @@ public final class Deployment {
 
     public List<Mapping<Servlet>> servlets() {
         return List.copyOf(servlets);
+    }
+    /**
+     * The container's error page for {@code status} is {@code location} (web.xml's {@code <error-page>},
+     * Spring Boot's {@code ErrorPageRegistrar}); with any error page the filters are also mapped for
+     * ERROR dispatches, as the README registers the quota filter (every dispatcher type).
+     */
+    public Deployment errorPage(int status, String location) {
+        errorPages.put(status, Objects.requireNonNull(location));
+        return this;
+    }
+
+    /** The error pages by status (empty for most rounds). */
+    public java.util.Map<Integer, String> errorPages() {
+        return java.util.Map.copyOf(errorPages);
     }
 }

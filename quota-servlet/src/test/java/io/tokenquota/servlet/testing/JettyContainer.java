@@ -49,8 +49,10 @@ public final class JettyContainer implements EmbeddedContainer {
             holder.setAsyncSupported(true);
             for (String pattern : f.urlPatterns()) {
                 // as the README registers it: requests, and forwards, includes and async dispatches into a protected path
-                context.addFilter(holder, pattern, EnumSet.of(DispatcherType.REQUEST, DispatcherType.FORWARD,
-                        DispatcherType.INCLUDE, DispatcherType.ASYNC));
+                context.addFilter(holder, pattern, deployment.errorPages().isEmpty()
+                        ? EnumSet.of(DispatcherType.REQUEST, DispatcherType.FORWARD, DispatcherType.INCLUDE,
+                                DispatcherType.ASYNC)
+                        : EnumSet.allOf(DispatcherType.class));
             }
         }
         for (Deployment.Mapping<Servlet> s : deployment.servlets()) {
@@ -62,6 +64,11 @@ public final class JettyContainer implements EmbeddedContainer {
             for (String pattern : s.urlPatterns()) {
                 context.addServlet(holder, pattern);
             }
+        }
+        if (!deployment.errorPages().isEmpty()) {
+            org.eclipse.jetty.ee10.servlet.ErrorPageErrorHandler errors = new org.eclipse.jetty.ee10.servlet.ErrorPageErrorHandler();
+            deployment.errorPages().forEach(errors::addErrorPage);
+            context.setErrorHandler(errors);
         }
         server.setHandler(context);
         try {

@@ -71,6 +71,9 @@ public final class TomcatContainer implements EmbeddedContainer {
             map.setDispatcher(DispatcherType.FORWARD.name());
             map.setDispatcher(DispatcherType.INCLUDE.name());
             map.setDispatcher(DispatcherType.ASYNC.name());
+            if (!deployment.errorPages().isEmpty()) {
+                map.setDispatcher(DispatcherType.ERROR.name());
+            }
             context.addFilterMap(map);
         }
         for (Deployment.Mapping<Servlet> s : deployment.servlets()) {
@@ -81,6 +84,12 @@ public final class TomcatContainer implements EmbeddedContainer {
             }
             s.urlPatterns().forEach(p -> context.addServletMapping(p, s.name()));
         }
+        deployment.errorPages().forEach((status, location) -> {
+            org.apache.tomcat.util.descriptor.web.ErrorPage page = new org.apache.tomcat.util.descriptor.web.ErrorPage();
+            page.setErrorCode(status);
+            page.setLocation(location);
+            context.addErrorPage(page);
+        });
         try {
             tomcat.start();
         } catch (LifecycleException e) {

@@ -1,0 +1,126 @@
+package io.tokenquota.servlet.breakit93;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import io.tokenquota.servlet.QuotaFilter;
+import io.tokenquota.servlet.testing.Deployment;
+import io.tokenquota.servlet.testing.H2FilterRound;
+import io.tokenquota.servlet.testing.ModelCalls;
+import io.tokenquota.servlet.testing.TestHttp;
+import jakarta.servlet.http.HttpServlet;
+import jakarta.servlet.http.HttpServletRequest;
+import jakarta.servlet.http.HttpServletResponse;
+import java.io.IOException;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.util.UUID;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Round 93 of issue 11, error pages: the site's 404 page asks the model what the visitor may have
+ * meant ("did you mean…", from the path and query the visitor sent) and, like every AI endpoint of
+ * the site, lives under the protected prefix ({@code /ai/suggest}). The container dispatches to it as
+ * an ERROR dispatch, which the filter lets pass, so every 404 anywhere on the site is a free model
+ * call: also past the allowance, and also after a protected endpoint answered 404 (released as a call
+ * that reached no model).
+ */
+abstract class AbstractRound93ErrorPage extends H2FilterRound {
+    final ModelCalls calls = new ModelCalls();
+
+    static String subject() {
+        return "u93e-" + UUID.randomUUID().toString().substring(0, 12);
+    }
+
+    @Override
+    protected Deployment deploy(QuotaFilter filter) {
+        return Deployment.create()
+                .filter("quota", filter, "/ai/*")
+                .servlet("docs", new Articles(), "/docs/*")
+                .servlet("articles", new Articles(), "/ai/articles/*")
+                .servlet("suggest", new Suggest(), "/ai/suggest")
+                .errorPage(404, "/ai/suggest");
+    }
+
+    /** An article store: every article asked for here is missing (404, no model called). */
+    static class Articles extends HttpServlet {
+        @Override
+        protected void doGet(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+            resp.sendError(404);
+        }
+    }
+
+    /**
+     * The model endpoint that suggests what the visitor meant: it calls the model with the question
+     * (the query's {@code q}, kept through the error dispatch) and its own context (the site map: 4,000
+     * input tokens) and answers the completion with its usage, 5,000 tokens.
+     */
+    class Suggest extends HttpServlet {
+        @Override
+        protected void service(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+            calls.count(req.getHeader("x-user-id"));
+            resp.setContentType("application/json");
+            resp.getOutputStream().write(AbstractRound93.COMPLETION.getBytes(StandardCharsets.UTF_8));
+        }
+    }
+
+    HttpResponse<String> get(String path, String s) {
+        return TestHttp.send(TestHttp.request(container.uri(path), "x-user-id", s).GET().build());
+    }
+
+    /** Control: the suggestion endpoint called directly is charged its usage, 5,000 tokens. */
+    @Test
+    void suggestCalledDirectlyIsChargedItsUsage() {
+        String s = subject();
+        HttpResponse<String> r = get("/ai/suggest?q=pricing", s);
+        assertEquals(200, r.statusCode(), r.body());
+        assertEquals(1, calls.of(s));
+        assertEquals(5_000, settled(s).used());
+    }
+
+    /**
+     * A visitor asks for a page that does not exist outside the protected prefix; the container's 404
+     * page (under it) runs the model, 5,000 tokens. The call must be charged them.
+     */
+    @Test
+    void notFoundPageModelCallIsCharged() {
+        String s = subject();
+        HttpResponse<String> r = get("/docs/no-such-page?q=what+does+the+pro+plan+cost", s);
+        int served = calls.of(s);
+        long used = settled(s).used();
+        assertEquals(served * 5_000L, used, "404 page status " + r.statusCode() + ", model calls " + served
+                + ", used " + used + ": " + r.body());
+    }
+
+    /**
+     * A protected endpoint answers 404 (released: no model called there), and the container's 404 page
+     * runs the model, 5,000 tokens. The request must be charged them.
+     */
+    @Test
+    void protectedNotFoundThenErrorPageModelCallIsCharged() {
+        String s = subject();
+        HttpResponse<String> r = get("/ai/articles/no-such-article?q=pricing", s);
+        int served = calls.of(s);
+        long used = settled(s).used();
+        assertEquals(served * 5_000L, used, "404 page status " + r.statusCode() + ", model calls " + served
+                + ", used " + used + ": " + r.body());
+    }
+
+    /**
+     * A user who spent the whole allowance on four suggestions (4 x 5,000 = 20,000) is refused the
+     * fifth with 429, then asks for a missing page and gets the model's 5,000-token answer past the
+     * allowance, as many times as they like.
+     */
+    @Test
+    void notFoundPageServesTheModelPastTheAllowance() {
+        String s = subject();
+        for (int i = 0; i < 4; i++) {
+            assertEquals(200, get("/ai/suggest?q=pricing", s).statusCode());
+        }
+        assertEquals(20_000, settled(s).used());
+        assertEquals(429, get("/ai/suggest?q=pricing", s).statusCode());
+        HttpResponse<String> r = get("/docs/no-such-page?q=pricing", s);
+        long used = settled(s).used();
+        assertEquals(4, calls.of(s), "404 page past the allowance: status " + r.statusCode() + ", model calls "
+                + calls.of(s) + ", used " + used + "/" + ALLOWANCE + ": " + r.body());
+    }
+}

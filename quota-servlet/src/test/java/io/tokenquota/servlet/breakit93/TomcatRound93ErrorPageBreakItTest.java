@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit93;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class TomcatRound93ErrorPageBreakItTest extends AbstractRound93ErrorPage {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.TOMCAT;
+    }
+}
