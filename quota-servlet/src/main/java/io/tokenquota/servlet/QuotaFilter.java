@@ -114,10 +114,12 @@ public final class QuotaFilter implements Filter {
     /**
      * A request, and a forward, include or async dispatch into a protected path from an unprotected
      * one (an alias, a {@code forward:} view, a page that includes the model's answer): once per
-     * request, whichever comes first ({@link #handled}). Errors dispatches render error pages.
+     * request, whichever comes first ({@link #handled}). An error dispatch into a protected path is
+     * a call of its own ({@link #doFilter}).
      */
     private static final java.util.Set<DispatcherType> QUOTED_DISPATCHES = java.util.EnumSet.of(
-            DispatcherType.REQUEST, DispatcherType.FORWARD, DispatcherType.INCLUDE, DispatcherType.ASYNC);
+            DispatcherType.REQUEST, DispatcherType.FORWARD, DispatcherType.INCLUDE, DispatcherType.ASYNC,
+            DispatcherType.ERROR);
 
     private final QuotaLedger ledger;
     private final List<String> prefixes;
@@ -276,8 +278,12 @@ public final class QuotaFilter implements Filter {
             nested(req, res, chain);
             return;
         }
+        // an error page is rendered after the call that failed has settled (a protected endpoint's 404 is
+        // released): one under a protected prefix that calls the model is a call of its own
+        boolean errorPage = req.getDispatcherType() == DispatcherType.ERROR;
         if (!(req instanceof HttpServletRequest request) || !(res instanceof HttpServletResponse response)
-                || !QUOTED_DISPATCHES.contains(req.getDispatcherType()) || req.getAttribute(handled) != null) {
+                || !QUOTED_DISPATCHES.contains(req.getDispatcherType())
+                || (req.getAttribute(handled) != null && !errorPage)) {
             chain.doFilter(req, res);
             return;
         }
@@ -297,17 +303,25 @@ public final class QuotaFilter implements Filter {
                 path = raw;
             }
         }
-        // OPTIONS (a CORS preflight) and TRACE (the servlet API's echo of the request) without a body call
-        // no model; one with a body is a call like any other (a relay that forwards every method)
-        if (prefix == null || isQuotaApi(request) || (("OPTIONS".equals(request.getMethod())
-                || "TRACE".equals(request.getMethod())) && !carriesBody(request))) {
+        if (prefix == null || isQuotaApi(request)) {
             chain.doFilter(req, res);
             return;
         }
+        // OPTIONS (a CORS preflight) and TRACE (the servlet API's echo of the request) without a body ask
+        // for no model, and an error page answers a call that failed; but a route matched by path alone,
+        // a relay that forwards every method, or a "did you mean" page may call one for them: they are
+        // held as a body-less GET would be, and charged only usage they report (Settlement#decide)
+        boolean quiet = errorPage || (("OPTIONS".equals(request.getMethod())
+                || "TRACE".equals(request.getMethod())) && !carriesBody(request));
+        Object outer = request.getAttribute(settling);
         request.setAttribute(handled, Boolean.TRUE);
         try {
-            filter(request, response, chain, path);
+            filter(request, response, chain, path, quiet, errorPage);
         } finally {
+            if (errorPage) {
+                // the failed call's own settlement stays the one its async dispatches find
+                request.setAttribute(settling, outer);
+            }
             // an include or forward that has ended is settled: the page that made it may include the
             // model again (once per item), and that is a model call of its own. A request's own
             // dispatch keeps the mark: its async dispatches belong to its hold
@@ -319,9 +333,15 @@ public final class QuotaFilter implements Filter {
     }
 
     private void filter(HttpServletRequest request, HttpServletResponse response, FilterChain chain,
-                        String path) throws IOException, ServletException {
+                        String path, boolean quiet, boolean errorPage) throws IOException, ServletException {
         String subject = subjects.resolve(request);
         if (subject == null) {
+            if (errorPage || (quiet && isPreflight(request))) {
+                // a browser's preflight carries no credentials, and an error page may answer a request
+                // refused for having none: nobody to charge, and refusing would break both
+                chain.doFilter(request, response);
+                return;
+            }
             Problems.send(response, 401, Problems.UNAUTHENTICATED, "the request carries no authenticated subject");
             return;
         }
@@ -336,7 +356,9 @@ public final class QuotaFilter implements Filter {
         // per-prefix settings follow the request's path: the longest configured prefix covering it wins,
         // also one under the protected prefix that matched ("/ai/chat/" under "/ai/")
         long limit = longestPrefix(maxBodies, path, maxBodyBytes);
-        if (request.getContentLengthLong() > limit) {
+        // an error page's request body belongs to the call that failed, which read it or left it unread:
+        // the page is held as a body-less request
+        if (!errorPage && request.getContentLengthLong() > limit) {
             Problems.bodyTooLarge(request, response, limit);
             return;
         }
@@ -372,7 +394,7 @@ public final class QuotaFilter implements Filter {
                 models.fromParameters(queryFields);
             }
         }
-        if (isMultipart(request)) {
+        if (!errorPage && isMultipart(request)) {
             // an image endpoint's files are the images the model edits: its input, at OpenAI's rate
             boolean drawing = ImageOutput.drawsAt(path);
             MultipartBody parts = MultipartBody.read(request, limit, charset, estimator::text,
@@ -438,7 +460,7 @@ public final class QuotaFilter implements Filter {
             }
             forward = request;
         } else {
-            byte[] body = readBounded(request.getInputStream(), request.getContentLengthLong(), limit);
+            byte[] body = errorPage ? new byte[0] : readBounded(request.getInputStream(), request.getContentLengthLong(), limit);
             kept = body;
             if (body == null) {
                 Problems.bodyTooLarge(request, response, limit);
@@ -647,7 +669,7 @@ public final class QuotaFilter implements Filter {
         // is no count and reports no usage (weighed at the output rate, as the hold's output is)
         long charged = beyondCap == 0 ? estimate : clamp(estimate, held(weighing, beyondCap, beyondCap));
         held.holds(dispatchOf(request));
-        Settlement settlement = new Settlement(ledger, hold, charged, releaseOnError, request, held, wrapped, answers, answerKey, providerState, state, settleFailureCount, weighing, keeper);
+        Settlement settlement = new Settlement(ledger, hold, charged, quiet, releaseOnError, request, held, wrapped, answers, answerKey, providerState, state, settleFailureCount, weighing, keeper);
         request.setAttribute(settling, settlement);
         held.settledBy(settlement);
         keeper.running(hold, settlement::owedSoFar);
@@ -685,6 +707,12 @@ public final class QuotaFilter implements Filter {
         }
     }
 
+    /** Whether the request is shaped as a CORS preflight: an {@code OPTIONS} naming the method it prepares. */
+    private static boolean isPreflight(HttpServletRequest request) {
+        return "OPTIONS".equals(request.getMethod()) && request.getHeader("Origin") != null
+                && request.getHeader("Access-Control-Request-Method") != null;
+    }
+
     /** Whether the request declares a body: a length above 0, or chunked framing. */
     private static boolean carriesBody(HttpServletRequest request) {
         return request.getContentLengthLong() > 0 || request.getHeader("Transfer-Encoding") != null;
@@ -711,13 +739,6 @@ public final class QuotaFilter implements Filter {
                 ledger.policy());
     }
 
-    /**
-     * An async dispatch of a request this filter holds (Spring's emitters and {@code DeferredResult}
-     * dispatch back to write their end): passed through, but when it throws and starts no new async
-     * cycle, the cycle is over and the request is settled here. Jetty does not call the async
-     * listeners' {@code onComplete} after an exception escapes an async dispatch, which left such a
-     * hold to expire uncharged.
-     */
     /**
      * An include made inside a dispatch this filter holds takes no hold of its own. A figure it reports
      * through {@link #ACTUAL_TOKENS_ATTRIBUTE} counts its own model call, not the holding call's: the
@@ -771,6 +792,13 @@ public final class QuotaFilter implements Filter {
         return request.getDispatcherType() + " " + pathOf(request) + " " + rawPathOf(request);
     }
 
+    /**
+     * An async dispatch of a request this filter holds (Spring's emitters and {@code DeferredResult}
+     * dispatch back to write their end): passed through, but when it throws and starts no new async
+     * cycle, the cycle is over and the request is settled here. Jetty does not call the async
+     * listeners' {@code onComplete} after an exception escapes an async dispatch, which left such a
+     * hold to expire uncharged.
+     */
     private void asyncDispatch(ServletRequest req, ServletResponse res, FilterChain chain) throws IOException, ServletException {
         boolean returned = false;
         try {

@@ -62,6 +62,11 @@ final class Settlement implements AsyncListener {
     private final QuotaLedger ledger;
     private final Reservation hold;
     private final long estimate;
+    /**
+     * The call asks for no model (a body-less {@code OPTIONS} or {@code TRACE}, an error page): only a
+     * figure or usage it reports is charged.
+     */
+    private final boolean quiet;
     private final boolean releaseOnError;
     private final HttpServletRequest request;
     /** The request as the endpoint saw it: it keeps the figure the endpoint reported ({@link #explicitActual}). */
@@ -91,7 +96,7 @@ final class Settlement implements AsyncListener {
      */
     private final HoldKeeper keeper;
 
-    Settlement(QuotaLedger ledger, Reservation hold, long estimate, boolean releaseOnError,
+    Settlement(QuotaLedger ledger, Reservation hold, long estimate, boolean quiet, boolean releaseOnError,
                HttpServletRequest request, EndpointRequest endpoint, QuotaResponse response,
                AnswerUsages answers,
                java.util.function.Supplier<String> answerKey, ProviderState providerState, ProviderState.Reading state,
@@ -106,6 +111,7 @@ final class Settlement implements AsyncListener {
         this.ledger = ledger;
         this.hold = hold;
         this.estimate = estimate;
+        this.quiet = quiet;
         this.releaseOnError = releaseOnError;
         this.request = request;
         this.endpoint = endpoint;
@@ -129,7 +135,10 @@ final class Settlement implements AsyncListener {
      *   <li>a 2xx of a token-counting endpoint whose answer is a count ({@code tokenCount}: Gemini's
      *       {@code :countTokens}, Anthropic's {@code /count_tokens}, OpenAI's
      *       {@code /responses/input_tokens}, answering {@code totalTokens} or {@code input_tokens}):
-     *       the provider ran its tokenizer and no model, the hold is released;</li>
+     *       the provider ran its tokenizer and no model, the hold is released; and so is a {@code quiet}
+     *       call's, whatever its status and end: a body-less {@code OPTIONS} or {@code TRACE} (a CORS
+     *       preflight, an echo) or an error page asks for no model, and one that called a model reported
+     *       its usage (rules 1 and 3);</li>
      *   <li>a 5xx, or a 2xx whose answer held nothing but a provider's error (a stream's only event one
      *       the server named {@code error}, Anthropic's and OpenAI Responses', or Responses'
      *       {@code response.failed}; not an unnamed event or a JSON body, which the model may have
@@ -170,8 +179,8 @@ final class Settlement implements AsyncListener {
      * {@link #withNested}.
      */
     static Decision decide(Long explicit, Long usage, boolean provisional, End end, int status, boolean reconnect,
-                           boolean answering, boolean noHandler, boolean tokenCount, boolean chargedBefore, boolean releaseOnError,
-                           long estimate) {
+                           boolean answering, boolean noHandler, boolean tokenCount, boolean quiet, boolean chargedBefore,
+                           boolean releaseOnError, long estimate) {
         if (explicit != null) {
             return Decision.charge(explicit, "reported by the handler");
         }
@@ -192,6 +201,9 @@ final class Settlement implements AsyncListener {
         }
         if (tokenCount && status >= 200 && status < 300) {
             return Decision.release("a token count: no model was called");
+        }
+        if (quiet) {
+            return Decision.release("a preflight, echo or error page without usage: no model was called");
         }
         if (status >= 500) {
             return failed(answering, releaseOnError, estimate, "server error");
@@ -306,7 +318,8 @@ final class Settlement implements AsyncListener {
             UsageSniffer sniffer = response.sniffer();
             Long usage = sniffer.usage();
             if (usage == null) {
-                own = estimate;
+                // a quiet call without usage is released
+                own = quiet ? 0 : estimate;
             } else {
                 own = weighing == null ? usage
                         : weighing.weigh(usage, sniffer.kinds(), sniffer.models(), sniffer.provisional()).charge();
@@ -379,7 +392,7 @@ final class Settlement implements AsyncListener {
             Long explicit = explicitActual();
             Decision own = decide(explicit, usage, provisional, effective, status, eventSourceReconnect(request),
                     answering,
-                    (status == 406 || status == 412) && springMatchedNoHandler(request), sniffer.tokenCount(),
+                    (status == 406 || status == 412) && springMatchedNoHandler(request), sniffer.tokenCount(), quiet,
                     calls != null && answers.usage(AnswerUsages.chargedCalls(hold.subject()), calls) != null,
                     releaseOnError, estimate);
             Decision d = withNested(own, nestedActual());

@@ -25,6 +25,7 @@ import java.io.InputStream;
 import java.io.InputStreamReader;
 import java.io.OutputStream;
 import java.net.Socket;
+import java.net.URI;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
@@ -428,13 +429,35 @@ abstract class AbstractServletSuite {
         Fixture.await(() -> fx.failingSettlements.settleFailureCount() == before + 1, "the failed settlement counted");
     }
 
+    /**
+     * A preflight asks for no model: held as the call would be, and released without usage (the
+     * servlet's own {@code doOptions} answers it). One without credentials, as browsers send them,
+     * passes uncharged rather than 401, which would fail the browser's CORS check.
+     */
     @Test
-    void unprotectedPathsAndPreflightsPassUntouched() {
+    void preflightsAreNotChargedAndNeedNoCredentials() {
         String subject = newSubject();
-        HttpRequest options = TestHttp.request(uri("/ai/openai"), "x-user-id", subject)
-                .method("OPTIONS", HttpRequest.BodyPublishers.noBody()).build();
-        TestHttp.send(options);
-        assertEquals(List.of(), fx.events(subject));
+        URI endpoint = uri("/ai/sdk/chat/completions");
+        HttpResponse<String> r = TestHttp.send(TestHttp.request(endpoint, "x-user-id", subject, "Origin", "https://app.example",
+                "Access-Control-Request-Method", "POST").method("OPTIONS", HttpRequest.BodyPublishers.noBody()).build());
+        assertEquals(200, r.statusCode());
+        QuotaAccount a = fx.awaitSettled(subject);
+        assertEquals(0, a.used(), fx.events(subject).toString());
+        HttpRequest anonymous = TestHttp.request(endpoint, "Origin", "https://app.example",
+                "Access-Control-Request-Method", "POST").method("OPTIONS", HttpRequest.BodyPublishers.noBody()).build();
+        assertEquals(200, TestHttp.send(anonymous).statusCode());
+        HttpRequest bare = TestHttp.request(endpoint).method("OPTIONS", HttpRequest.BodyPublishers.noBody()).build();
+        assertEquals(401, TestHttp.send(bare).statusCode(), "an OPTIONS that is no preflight needs a subject");
+    }
+
+    /** An endpoint that answers every method with a model call (the fixture's) is charged its usage on OPTIONS too. */
+    @Test
+    void anOptionsAnsweredWithAModelCallIsChargedItsUsage() {
+        String subject = newSubject();
+        HttpResponse<String> r = TestHttp.send(TestHttp.request(uri("/ai/openai"), "x-user-id", subject)
+                .method("OPTIONS", HttpRequest.BodyPublishers.noBody()).build());
+        assertEquals(200, r.statusCode());
+        assertEquals(42, fx.awaitSettled(subject).used(), fx.events(subject).toString());
     }
 
     // ---------------------------------------------------------------- issue 11: no call unpaid, nothing uncalled charged

@@ -488,7 +488,7 @@ final class UsageSnifferTest {
         assertNull(sniffWithHead("application/json", "{\"usage\":{\"total_tokens\":-18446744073709551615}}"),
                 "a negative count is none");
         assertEquals(io.tokenquota.Limits.MAX_TOKENS, Settlement.decide(null, Long.MAX_VALUE, false, Settlement.End.RETURNED, 200,
-                false, true, false, false, false, true, 1_000).tokens());
+                false, true, false, false, false, false, true, 1_000).tokens());
         UsageSniffer headers = new UsageSniffer();
         headers.header(UsageSniffer.BEDROCK_INPUT_HEADER, "18446744073709551615");
         headers.header(UsageSniffer.BEDROCK_OUTPUT_HEADER, "7");

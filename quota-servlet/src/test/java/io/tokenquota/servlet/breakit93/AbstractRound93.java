@@ -15,7 +15,6 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.util.UUID;
-import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -100,7 +99,6 @@ abstract class AbstractRound93 extends H2FilterRound {
      * no {@code Access-Control-Request-Method}): Spring Boot dispatches OPTIONS to handlers, the route
      * matched by path runs the model, 5,000 tokens. The call must be charged them.
      */
-    @Disabled("issue 11, open: a body-less OPTIONS or TRACE passes the filter uncharged, as CORS preflights must (the issue accepts OPTIONS passing uncharged); a model endpoint that answers them with a model call is not held (docs/decisions.md, \"Methods without a body\")")
     @Test
     void springRouteBodylessOptionsIsChargedItsUsage() {
         String s = subject();
@@ -116,7 +114,6 @@ abstract class AbstractRound93 extends H2FilterRound {
      * refused the fifth with 429, then sends the same question with {@code OPTIONS} and no body, and is
      * served the model's 5,000-token answer past the allowance.
      */
-    @Disabled("issue 11, open: a body-less OPTIONS or TRACE passes the filter uncharged, as CORS preflights must (the issue accepts OPTIONS passing uncharged); a model endpoint that answers them with a model call is not held (docs/decisions.md, \"Methods without a body\")")
     @Test
     void springRouteBodylessOptionsServesTheModelPastTheAllowance() {
         String s = subject();
@@ -145,7 +142,6 @@ abstract class AbstractRound93 extends H2FilterRound {
      * The relay that forwards any method is sent the question with {@code OPTIONS} and no body: the
      * upstream runs the model, 5,000 tokens, and the call must be charged them.
      */
-    @Disabled("issue 11, open: a body-less OPTIONS or TRACE passes the filter uncharged, as CORS preflights must (the issue accepts OPTIONS passing uncharged); a model endpoint that answers them with a model call is not held (docs/decisions.md, \"Methods without a body\")")
     @Test
     void relayedBodylessOptionsIsChargedItsUsage() {
         String s = subject();
@@ -160,7 +156,6 @@ abstract class AbstractRound93 extends H2FilterRound {
      * The same with {@code TRACE} and no body, which a container that does not refuse it (Jetty) passes
      * to a servlet overriding {@code service}.
      */
-    @Disabled("issue 11, open: a body-less OPTIONS or TRACE passes the filter uncharged, as CORS preflights must (the issue accepts OPTIONS passing uncharged); a model endpoint that answers them with a model call is not held (docs/decisions.md, \"Methods without a body\")")
     @Test
     void relayedBodylessTraceIsChargedItsUsage() {
         String s = subject();
@@ -182,7 +177,6 @@ abstract class AbstractRound93 extends H2FilterRound {
      * query string) to the relay that forwards any method: the upstream runs the model, 5,000 tokens,
      * and the call must be charged them.
      */
-    @Disabled("issue 11, open: a body-less OPTIONS or TRACE passes the filter uncharged, as CORS preflights must (the issue accepts OPTIONS passing uncharged); a model endpoint that answers them with a model call is not held (docs/decisions.md, \"Methods without a body\")")
     @Test
     void relayedPreflightLookalikeIsChargedItsUsage() {
         String s = subject();

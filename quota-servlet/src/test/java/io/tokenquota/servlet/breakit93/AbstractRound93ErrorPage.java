@@ -14,7 +14,6 @@ import java.io.IOException;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.util.UUID;
-import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -82,7 +81,6 @@ abstract class AbstractRound93ErrorPage extends H2FilterRound {
      * A visitor asks for a page that does not exist outside the protected prefix; the container's 404
      * page (under it) runs the model, 5,000 tokens. The call must be charged them.
      */
-    @Disabled("issue 11, open: ERROR dispatches pass the filter, so an error page under a protected prefix that calls the model is not held (docs/decisions.md, \"Error pages that call a model\")")
     @Test
     void notFoundPageModelCallIsCharged() {
         String s = subject();
@@ -97,7 +95,6 @@ abstract class AbstractRound93ErrorPage extends H2FilterRound {
      * A protected endpoint answers 404 (released: no model called there), and the container's 404 page
      * runs the model, 5,000 tokens. The request must be charged them.
      */
-    @Disabled("issue 11, open: ERROR dispatches pass the filter, so an error page under a protected prefix that calls the model is not held (docs/decisions.md, \"Error pages that call a model\")")
     @Test
     void protectedNotFoundThenErrorPageModelCallIsCharged() {
         String s = subject();
@@ -113,7 +110,6 @@ abstract class AbstractRound93ErrorPage extends H2FilterRound {
      * fifth with 429, then asks for a missing page and gets the model's 5,000-token answer past the
      * allowance, as many times as they like.
      */
-    @Disabled("issue 11, open: ERROR dispatches pass the filter, so an error page under a protected prefix that calls the model is not held (docs/decisions.md, \"Error pages that call a model\")")
     @Test
     void notFoundPageServesTheModelPastTheAllowance() {
         String s = subject();
