@@ -310,9 +310,11 @@ public final class QuotaFilter implements Filter {
         // OPTIONS (a CORS preflight) and TRACE (the servlet API's echo of the request) without a body ask
         // for no model, and an error page answers a call that failed; but a route matched by path alone,
         // a relay that forwards every method, or a "did you mean" page may call one for them: they are
-        // held as a body-less GET would be, and charged only usage they report (Settlement#decide)
-        boolean quiet = errorPage || (("OPTIONS".equals(request.getMethod())
-                || "TRACE".equals(request.getMethod())) && !carriesBody(request));
+        // held as a body-less GET would be, and charged usage they report, or (but for an error page) the
+        // estimate for content under a 2xx other than a TRACE's echo (Settlement#quietNow)
+        Settlement.Quiet quiet = errorPage ? Settlement.Quiet.ERROR_PAGE
+                : ("OPTIONS".equals(request.getMethod()) || "TRACE".equals(request.getMethod())) && !carriesBody(request)
+                ? Settlement.Quiet.BODYLESS_METHOD : Settlement.Quiet.NO;
         Object outer = request.getAttribute(settling);
         request.setAttribute(handled, Boolean.TRUE);
         try {
@@ -333,10 +335,10 @@ public final class QuotaFilter implements Filter {
     }
 
     private void filter(HttpServletRequest request, HttpServletResponse response, FilterChain chain,
-                        String path, boolean quiet, boolean errorPage) throws IOException, ServletException {
+                        String path, Settlement.Quiet quiet, boolean errorPage) throws IOException, ServletException {
         String subject = subjects.resolve(request);
         if (subject == null) {
-            if (errorPage || (quiet && isPreflight(request))) {
+            if (errorPage || (quiet == Settlement.Quiet.BODYLESS_METHOD && isPreflight(request))) {
                 // a browser's preflight carries no credentials, and an error page may answer a request
                 // refused for having none: nobody to charge, and refusing would break both
                 chain.doFilter(request, response);
@@ -572,7 +574,9 @@ public final class QuotaFilter implements Filter {
         // input at the model's input rate, the requested output budget at its output rate
         estimate = held(weighing, estimate, output);
 
-        String key = request.getHeader(IDEMPOTENCY_KEY_HEADER);
+        // the key names the client's call, which an error page only answers for: the page's hold takes none,
+        // or the key would be replayed (409 in place of the page) or spent by the page
+        String key = errorPage ? null : request.getHeader(IDEMPOTENCY_KEY_HEADER);
         Reserved reserved;
         long owed;
         try {

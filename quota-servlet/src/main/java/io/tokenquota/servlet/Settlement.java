@@ -63,10 +63,24 @@ final class Settlement implements AsyncListener {
     private final Reservation hold;
     private final long estimate;
     /**
-     * The call asks for no model (a body-less {@code OPTIONS} or {@code TRACE}, an error page): only a
-     * figure or usage it reports is charged.
+     * How the call asks for no model: {@link Quiet#NO}, or only a figure or usage it reports is charged
+     * ({@link #quietNow}).
      */
-    private final boolean quiet;
+    private final Quiet quiet;
+
+    /** Calls that ask for no model, and what still makes their answer a model's. */
+    enum Quiet {
+        /** A call like any other. */
+        NO,
+        /**
+         * A body-less {@code OPTIONS} or {@code TRACE}: a preflight's answer and {@code Allow} carry no
+         * content, and a {@code TRACE}'s is the request's echo ({@code message/http}); other content under
+         * a 2xx is an answer, judged as any call's.
+         */
+        BODYLESS_METHOD,
+        /** An error page: its content is the page, whatever it says. */
+        ERROR_PAGE
+    }
     private final boolean releaseOnError;
     private final HttpServletRequest request;
     /** The request as the endpoint saw it: it keeps the figure the endpoint reported ({@link #explicitActual}). */
@@ -96,7 +110,7 @@ final class Settlement implements AsyncListener {
      */
     private final HoldKeeper keeper;
 
-    Settlement(QuotaLedger ledger, Reservation hold, long estimate, boolean quiet, boolean releaseOnError,
+    Settlement(QuotaLedger ledger, Reservation hold, long estimate, Quiet quiet, boolean releaseOnError,
                HttpServletRequest request, EndpointRequest endpoint, QuotaResponse response,
                AnswerUsages answers,
                java.util.function.Supplier<String> answerKey, ProviderState providerState, ProviderState.Reading state,
@@ -318,8 +332,7 @@ final class Settlement implements AsyncListener {
             UsageSniffer sniffer = response.sniffer();
             Long usage = sniffer.usage();
             if (usage == null) {
-                // a quiet call without usage is released
-                own = quiet ? 0 : estimate;
+                own = quietNow(response.answering()) ? 0 : estimate;
             } else {
                 own = weighing == null ? usage
                         : weighing.weigh(usage, sniffer.kinds(), sniffer.models(), sniffer.provisional()).charge();
@@ -331,6 +344,21 @@ final class Settlement implements AsyncListener {
         Long nested = nestedActual(Settlement::chargeable);
         long total = Math.min(Limits.MAX_TOKENS, own + (nested == null ? 0 : nested));
         return Math.max(0, total - hold.held());
+    }
+
+    /**
+     * Whether the call is settled as asking for no model ({@link #decide}'s {@code quiet}): an error page,
+     * or a body-less {@code OPTIONS} or {@code TRACE} that wrote no content under a 2xx but a
+     * {@code TRACE}'s echo. A route that answers {@code OPTIONS} with a model's text is charged as a
+     * {@code GET} would be.
+     */
+    private boolean quietNow(boolean answering) {
+        return switch (quiet) {
+            case NO -> false;
+            case ERROR_PAGE -> true;
+            case BODYLESS_METHOD -> !answering || String.valueOf(response.getContentType())
+                    .regionMatches(true, 0, "message/http", 0, "message/http".length());
+        };
     }
 
     /** Settles once; later calls (a second async event) do nothing. */
@@ -392,7 +420,7 @@ final class Settlement implements AsyncListener {
             Long explicit = explicitActual();
             Decision own = decide(explicit, usage, provisional, effective, status, eventSourceReconnect(request),
                     answering,
-                    (status == 406 || status == 412) && springMatchedNoHandler(request), sniffer.tokenCount(), quiet,
+                    (status == 406 || status == 412) && springMatchedNoHandler(request), sniffer.tokenCount(), quietNow(answering),
                     calls != null && answers.usage(AnswerUsages.chargedCalls(hold.subject()), calls) != null,
                     releaseOnError, estimate);
             Decision d = withNested(own, nestedActual());

@@ -1,6 +1,7 @@
 package io.tokenquota.servlet.breakit93;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.Deployment;
@@ -126,6 +127,22 @@ abstract class AbstractRound93 extends H2FilterRound {
         long used = settled(s).used();
         assertEquals(4, calls.of(s), "OPTIONS past the allowance: status " + r.statusCode() + ", model calls "
                 + calls.of(s) + ", used " + used + "/" + ALLOWANCE + ": " + r.body());
+    }
+
+    /**
+     * The route answers the question in plain text, without usage: its OPTIONS answer is content under
+     * a 200, no preflight's, and is charged the estimate, as the same GET is.
+     */
+    @Test
+    void aBodylessOptionsAnsweredWithTextIsChargedAsItsGet() {
+        String s = subject();
+        assertEquals(200, ask("/ai/spring/ask-text", "GET", s).statusCode());
+        long get = settled(s).used();
+        assertTrue(get > 1_000, "the GET's estimate: " + get);
+        HttpResponse<String> r = ask("/ai/spring/ask-text", "OPTIONS", s);
+        assertEquals(200, r.statusCode(), r.body());
+        assertEquals(2, calls.of(s));
+        assertEquals(2 * get, settled(s).used(), ledger(s).toString());
     }
 
     /** Control: the relay's GET is charged its usage, 5,000 tokens. */

@@ -106,6 +106,22 @@ abstract class AbstractRound93ErrorPage extends H2FilterRound {
     }
 
     /**
+     * The request that failed carried an {@code Idempotency-Key}: it names the client's call, held and
+     * released for its 404, not the error page's. The page is shown (not a 409 for a replayed key) and
+     * charged its usage.
+     */
+    @Test
+    void anIdempotencyKeyIsTheFailedCallsNotTheErrorPages() {
+        String s = subject();
+        HttpResponse<String> r = TestHttp.send(TestHttp.request(container.uri("/ai/articles/no-such-article?q=pricing"),
+                "x-user-id", s, "Idempotency-Key", "k-" + s).GET().build());
+        assertEquals(404, r.statusCode(), r.body());
+        assertEquals(AbstractRound93.COMPLETION, r.body());
+        assertEquals(1, calls.of(s));
+        assertEquals(5_000, settled(s).used());
+    }
+
+    /**
      * A user who spent the whole allowance on four suggestions (4 x 5,000 = 20,000) is refused the
      * fifth with 429, then asks for a missing page and gets the model's 5,000-token answer past the
      * allowance, as many times as they like.

@@ -36,4 +36,13 @@ class Routes93 {
                                     + "\"usage\":{\"prompt_tokens\":4000,\"completion_tokens\":1000,\"total_tokens\":5000}}");
                 });
     }
+
+    /** The same question answered in plain text, without usage (a model's text relayed as it came). */
+    @Bean
+    RouterFunction<ServerResponse> askTextRoute() {
+        return RouterFunctions.route(RequestPredicates.path("/ask-text").or(RequestPredicates.path("/ai/spring/ask-text")), request -> {
+            CALLS.get().count(request.headers().firstHeader("x-user-id"));
+            return ServerResponse.ok().contentType(MediaType.TEXT_PLAIN).body("try the soup");
+        });
+    }
 }
