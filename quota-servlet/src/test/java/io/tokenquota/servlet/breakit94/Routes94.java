@@ -1,0 +1,35 @@
+package io.tokenquota.servlet.breakit94;
+
+import io.tokenquota.servlet.testing.ModelCalls;
+import java.util.concurrent.atomic.AtomicReference;
+import org.springframework.context.annotation.Bean;
+import org.springframework.context.annotation.Configuration;
+import org.springframework.http.MediaType;
+import org.springframework.web.servlet.function.RequestPredicates;
+import org.springframework.web.servlet.function.RouterFunction;
+import org.springframework.web.servlet.function.RouterFunctions;
+import org.springframework.web.servlet.function.ServerResponse;
+
+/**
+ * A Spring MVC functional "ask" route matched by its path alone ({@code RequestPredicates.path}),
+ * whatever the method: it calls the model with the query's question and answers the application's
+ * own JSON, the answer text only, without the provider's usage (as most application endpoints do).
+ */
+@Configuration
+class Routes94 {
+    static final AtomicReference<ModelCalls> CALLS = new AtomicReference<>();
+
+    @Bean
+    RouterFunction<ServerResponse> askRoute() {
+        return RouterFunctions.route(RequestPredicates.path("/ask").or(RequestPredicates.path("/ai/spring/ask")),
+                request -> {
+                    String question = request.param("q").orElse("");
+                    if (question.isEmpty()) {
+                        return ServerResponse.badRequest().build();
+                    }
+                    CALLS.get().count(request.headers().firstHeader("x-user-id"));
+                    return ServerResponse.ok().contentType(MediaType.APPLICATION_JSON)
+                            .body("{\"answer\":\"The Team plan covers five seats with a shared allowance.\"}");
+                });
+    }
+}

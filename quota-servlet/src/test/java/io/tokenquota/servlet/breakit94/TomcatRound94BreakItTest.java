@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit94;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class TomcatRound94BreakItTest extends AbstractRound94 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.TOMCAT;
+    }
+}
