@@ -50,7 +50,8 @@ final class QuotaWiring {
         FilterHolder filterHolder = new FilterHolder(filter);
         // the filter settles async (streaming) requests when their async cycle completes
         filterHolder.setAsyncSupported(true);
-        context.addFilter(filterHolder, "/*", EnumSet.of(DispatcherType.REQUEST));
+        // every dispatch, as the README says: forwards, includes and error pages into a protected path are calls
+        context.addFilter(filterHolder, "/*", EnumSet.allOf(DispatcherType.class));
 
         QuotaApiServlet api = QuotaApiServlet.builder(store)
                 .subjectResolver(users)

@@ -220,12 +220,13 @@ public final class QuotaFilter implements Filter {
     private volatile Map<String, String> protectedServlets = Map.of();
 
     /**
-     * Maps this filter also by the names of the servlets under its protected prefixes, for forwards and
-     * includes, so that a dispatch to one by name is held like a request to its path. A container that
-     * does not let a filter add mappings from {@code init} (the servlet API allows refusing it once the
-     * context is initialised) gets a warning naming the servlets: map the filter by their names yourself
-     * ({@code <servlet-name>} in a {@code <filter-mapping>}, or {@code FilterRegistration
-     * .addMappingForServletNames}), with dispatcher types FORWARD and INCLUDE.
+     * Maps this filter also by the names of the servlets under its protected prefixes, for forwards,
+     * includes and error dispatches, so that a dispatch to one by name is held like a request to its path
+     * (Tomcat keeps a forward made by an error page an ERROR dispatch, matched by the error page's path). A
+     * container that does not let a filter add mappings from {@code init} (the servlet API allows refusing
+     * it once the context is initialised) gets a warning naming the servlets: map the filter by their
+     * names yourself ({@code <servlet-name>} in a {@code <filter-mapping>}, or {@code FilterRegistration
+     * .addMappingForServletNames}), with dispatcher types FORWARD, INCLUDE and ERROR.
      */
     @Override
     public void init(jakarta.servlet.FilterConfig config) {
@@ -256,12 +257,13 @@ public final class QuotaFilter implements Filter {
             if (own == null) {
                 throw new IllegalStateException("no registration for filter " + config.getFilterName());
             }
-            own.addMappingForServletNames(java.util.EnumSet.of(DispatcherType.FORWARD, DispatcherType.INCLUDE), true,
+            own.addMappingForServletNames(java.util.EnumSet.of(DispatcherType.FORWARD, DispatcherType.INCLUDE,
+                            DispatcherType.ERROR), true,
                     names.keySet().toArray(String[]::new));
         } catch (RuntimeException refused) {
             LOG.warn("could not map the quota filter by the names of the servlets under its protected paths {}"
                     + " ({}): a forward or include to one of them by name would not be held. Map the filter by"
-                    + " those servlet names yourself, with dispatcher types FORWARD and INCLUDE", names.keySet(),
+                    + " those servlet names yourself, with dispatcher types FORWARD, INCLUDE and ERROR", names.keySet(),
                     refused.toString());
         }
     }
@@ -279,11 +281,14 @@ public final class QuotaFilter implements Filter {
             return;
         }
         // an error page is rendered after the call that failed has settled (a protected endpoint's 404 is
-        // released): one under a protected prefix that calls the model is a call of its own
-        boolean errorPage = req.getDispatcherType() == DispatcherType.ERROR;
+        // released): one under a protected prefix that calls the model is a call of its own, and so is a
+        // forward from an error page into one (Tomcat keeps such a forward an ERROR dispatch)
+        boolean errorPage = req.getDispatcherType() == DispatcherType.ERROR
+                || (req.getDispatcherType() == DispatcherType.FORWARD
+                && req.getAttribute(RequestDispatcher.ERROR_STATUS_CODE) != null);
         if (!(req instanceof HttpServletRequest request) || !(res instanceof HttpServletResponse response)
                 || !QUOTED_DISPATCHES.contains(req.getDispatcherType())
-                || (req.getAttribute(handled) != null && !errorPage)) {
+                || (req.getAttribute(handled) != null && (!errorPage || heldHere(req)))) {
             chain.doFilter(req, res);
             return;
         }
@@ -310,48 +315,66 @@ public final class QuotaFilter implements Filter {
         // OPTIONS (a CORS preflight) and TRACE (the servlet API's echo of the request) without a body ask
         // for no model, and an error page answers a call that failed; but a route matched by path alone,
         // a relay that forwards every method, or a "did you mean" page may call one for them: they are
-        // held as a body-less GET would be, and charged usage they report, or (but for an error page) the
-        // estimate for content under a 2xx other than a TRACE's echo (Settlement#quietNow)
+        // held as a body-less GET would be, and charged the usage they report, or the estimate for content
+        // (under a 2xx but a TRACE's echo; an error page's under its error status): Settlement#quietNow
         Settlement.Quiet quiet = errorPage ? Settlement.Quiet.ERROR_PAGE
                 : ("OPTIONS".equals(request.getMethod()) || "TRACE".equals(request.getMethod())) && !carriesBody(request)
                 ? Settlement.Quiet.BODYLESS_METHOD : Settlement.Quiet.NO;
         Object outer = request.getAttribute(settling);
+        Object outerMark = request.getAttribute(handled);
         request.setAttribute(handled, Boolean.TRUE);
+        boolean settlesLater = false;
         try {
-            filter(request, response, chain, path, quiet, errorPage);
+            settlesLater = filter(request, response, chain, path, quiet, errorPage);
         } finally {
-            if (errorPage) {
-                // the failed call's own settlement stays the one its async dispatches find
+            if (settlesLater) {
+                // the async cycle this dispatch started belongs to its hold: its async dispatches find the
+                // mark, and a dispatch into a protected path meanwhile is part of the call
+            } else if (outerMark != null) {
+                // an error page of a call whose async cycle is still under way: that call's mark and
+                // settlement stay the ones its async dispatches find
                 request.setAttribute(settling, outer);
-            }
-            // an include or forward that has ended is settled: the page that made it may include the
-            // model again (once per item), and that is a model call of its own. A request's own
-            // dispatch keeps the mark: its async dispatches belong to its hold
-            DispatcherType type = request.getDispatcherType();
-            if ((type == DispatcherType.INCLUDE || type == DispatcherType.FORWARD) && !request.isAsyncStarted()) {
+            } else {
+                // settled: a later dispatch into a protected path (the page that made this include includes
+                // the model again, once per item; the error page that follows a released 404 forwards
+                // to the assistant) is a model call of its own
                 request.removeAttribute(handled);
+                request.removeAttribute(settling);
             }
         }
     }
 
-    private void filter(HttpServletRequest request, HttpServletResponse response, FilterChain chain,
-                        String path, Settlement.Quiet quiet, boolean errorPage) throws IOException, ServletException {
+    /**
+     * Whether {@code req} is the very dispatch this filter holds, passing it again: a filter mapped by
+     * path and by servlet name runs twice in one dispatch.
+     */
+    private static boolean heldHere(ServletRequest req) {
+        EndpointRequest endpoint = EndpointRequest.in(req);
+        return endpoint != null && endpoint.held(dispatchOf((HttpServletRequest) req));
+    }
+
+    /**
+     * Holds, runs and settles one call; {@code true} when its settlement waits for the async cycle the
+     * call started.
+     */
+    private boolean filter(HttpServletRequest request, HttpServletResponse response, FilterChain chain,
+                           String path, Settlement.Quiet quiet, boolean errorPage) throws IOException, ServletException {
         String subject = subjects.resolve(request);
         if (subject == null) {
             if (errorPage || (quiet == Settlement.Quiet.BODYLESS_METHOD && isPreflight(request))) {
                 // a browser's preflight carries no credentials, and an error page may answer a request
                 // refused for having none: nobody to charge, and refusing would break both
                 chain.doFilter(request, response);
-                return;
+                return false;
             }
             Problems.send(response, 401, Problems.UNAUTHENTICATED, "the request carries no authenticated subject");
-            return;
+            return false;
         }
         Charset charset = declaredCharset(request);
         if (charset == null) {
             Problems.send(response, 415, Problems.UNSUPPORTED_MEDIA_TYPE,
                     "the request declares a character encoding this server does not know");
-            return;
+            return false;
         }
         // the container's charset, and any other its Content-Type names that an endpoint may read it in
         List<Charset> labels = BodyText.readings(charset, BodyText.labelled(request.getContentType()));
@@ -362,7 +385,7 @@ public final class QuotaFilter implements Filter {
         // the page is held as a body-less request
         if (!errorPage && request.getContentLengthLong() > limit) {
             Problems.bodyTooLarge(request, response, limit);
-            return;
+            return false;
         }
         // every body is read and estimated whatever its Content-Type claims: most model endpoints
         // parse JSON without looking at the label, so a label must not shrink the hold
@@ -403,12 +426,12 @@ public final class QuotaFilter implements Filter {
                     drawing ? MediaSize.Rate.OPENAI : null);
             if (parts.tooLarge()) {
                 Problems.bodyTooLarge(request, response, limit);
-                return;
+                return false;
             }
             if (parts.unreadable()) {
                 Problems.send(response, 415, Problems.UNSUPPORTED_MEDIA_TYPE, "this endpoint cannot read multipart bodies"
                         + " (no multipart configuration, or over the container's own multipart limits)");
-                return;
+                return false;
             }
             // a field's value, and a file's text, by the one rule: a budget, or a JSON request (a JSON
             // request uploaded as a file under any label, curl's application/octet-stream, is parsed
@@ -466,7 +489,7 @@ public final class QuotaFilter implements Filter {
             kept = body;
             if (body == null) {
                 Problems.bodyTooLarge(request, response, limit);
-                return;
+                return false;
             }
             // a compressed body is estimated (and size-limited) as the endpoint will read it, inflated
             // every line of the field counts: they are one list of codings (RFC 9110 section 5.3)
@@ -474,12 +497,12 @@ public final class QuotaFilter implements Filter {
                     limit);
             if (readable == TOO_LARGE) {
                 Problems.bodyTooLarge(request, response, limit);
-                return;
+                return false;
             }
             if (readable == null) {
                 Problems.send(response, 415, Problems.UNSUPPORTED_MEDIA_TYPE,
                         "the request's Content-Encoding is not one the quota filter can read (gzip, deflate)");
-                return;
+                return false;
             }
             readBody = readable;
             // a KServe v2 request with binary tensors is estimated as the JSON it stands for
@@ -551,7 +574,7 @@ public final class QuotaFilter implements Filter {
                         + outputBudgetCap + " output tokens per completion (the output budget cap), where the quota"
                         + " filter cannot lower it (a form or query parameter, a compressed or non-UTF-8 body, a"
                         + " batch, a budget nested in the body): ask for at most " + outputBudgetCap);
-                return;
+                return false;
             }
         }
         Fitted fitted = spliceable == null || fitMinimum == 0 ? null
@@ -596,17 +619,17 @@ public final class QuotaFilter implements Filter {
                     .endpoint(label(path)).build());
         } catch (QuotaExceededException e) {
             Problems.exceeded(response, e, ledger.policy());
-            return;
+            return false;
         } catch (QuotaException e) {
             if (e.code() == ErrorCode.STORE_UNAVAILABLE) {
                 unavailable(endpointRequest, response, chain, subject, e);
             } else {
                 Problems.send(response, e);
             }
-            return;
+            return false;
         } catch (RuntimeException e) {
             unavailable(endpointRequest, response, chain, subject, e);
-            return;
+            return false;
         }
         if (reserved.replayed()) {
             // the first request with this key owns it (and its one model call); a response cannot be replayed
@@ -614,7 +637,7 @@ public final class QuotaFilter implements Filter {
                     "Idempotency-Key was already used by a request that is "
                             + (reserved.reservation().state() == ReservationState.HELD ? "still running"
                             : reserved.reservation().state().name().toLowerCase(Locale.ROOT)));
-            return;
+            return false;
         }
         Reservation hold = reserved.reservation();
         // a team member's headers show the stricter of its own account and its team's: the one that
@@ -626,13 +649,13 @@ public final class QuotaFilter implements Filter {
         // held, so nothing is counted twice once those charges land
         if (reserved.account().available() < owed) {
             refuseForOwed(hold, reserved.account(), false, estimate, owed, response);
-            return;
+            return false;
         }
         if (reserved.team() != null && hold.teamId() != null) {
             long owedByTeam = keeper.owedByTeam(hold.teamId());
             if (reserved.team().available() < owedByTeam) {
                 refuseForOwed(hold, reserved.team(), true, estimate, owedByTeam, response);
-                return;
+                return false;
             }
         }
 
@@ -660,6 +683,9 @@ public final class QuotaFilter implements Filter {
                 // the end of what the endpoint writes on this dispatch's own thread, the filter's to send
                 () -> inChain.get() && !request.isAsyncStarted());
         held.answeredThrough(wrapped);
+        if (quiet == Settlement.Quiet.ERROR_PAGE) {
+            wrapped.answersUnderAnyStatus();
+        }
         DispatcherType dispatch = request.getDispatcherType();
         if (dispatch == DispatcherType.INCLUDE || dispatch == DispatcherType.FORWARD) {
             // the figure an earlier include of the same request reported (a poll's 0) is not this call's
@@ -677,6 +703,9 @@ public final class QuotaFilter implements Filter {
         request.setAttribute(settling, settlement);
         held.settledBy(settlement);
         keeper.running(hold, settlement::owedSoFar);
+        // an include or forward made after the page started its async cycle ends when it returns: the
+        // cycle is the page's, and the page may include the model again
+        boolean asyncBefore = request.getDispatcherType() != DispatcherType.REQUEST && request.isAsyncStarted();
         boolean returned = false;
         try {
             chain.doFilter(held, wrapped);
@@ -685,6 +714,9 @@ public final class QuotaFilter implements Filter {
             inChain.set(false);
             if (!returned) {
                 settlement.settle(Settlement.End.THREW);
+                wrapped.releaseEnd();
+            } else if (asyncBefore) {
+                settlement.settle(Settlement.End.RETURNED);
                 wrapped.releaseEnd();
             } else if (request.isAsyncStarted()) {
                 // what the synchronous part kept back of the end goes out: the async cycle ends it
@@ -709,6 +741,7 @@ public final class QuotaFilter implements Filter {
                 wrapped.finishForClient();
             }
         }
+        return returned && !asyncBefore && request.isAsyncStarted();
     }
 
     /** Whether the request is shaped as a CORS preflight: an {@code OPTIONS} naming the method it prepares. */

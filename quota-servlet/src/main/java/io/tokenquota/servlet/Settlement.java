@@ -78,7 +78,10 @@ final class Settlement implements AsyncListener {
          * a 2xx is an answer, judged as any call's.
          */
         BODYLESS_METHOD,
-        /** An error page: its content is the page, whatever it says. */
+        /**
+         * An error page (an ERROR dispatch, or a forward an error page made): its content, under the
+         * error's status, is an answer as a page's is; a page that calls no model reports 0 for itself.
+         */
         ERROR_PAGE
     }
     private final boolean releaseOnError;
@@ -145,7 +148,9 @@ final class Settlement implements AsyncListener {
      *       figure past what the ledger takes for one call is charged that maximum. A report known to
      *       be {@code provisional} (Anthropic's {@code message_start}, counted before the answer was
      *       written, without the final {@code message_delta}; a Gemini chunk's prompt-only count without
-     *       the last chunk's) is charged at least the estimate;</li>
+     *       the last chunk's) is charged at least the estimate; one the model's own text may have made
+     *       ({@link UsageSniffer#suspect}) is provisional too, and was cut to what the account had room
+     *       for before it got here ({@link #withinRoom});</li>
      *   <li>a 2xx of a token-counting endpoint whose answer is a count ({@code tokenCount}: Gemini's
      *       {@code :countTokens}, Anthropic's {@code /count_tokens}, OpenAI's
      *       {@code /responses/input_tokens}, answering {@code totalTokens} or {@code input_tokens}):
@@ -158,7 +163,9 @@ final class Settlement implements AsyncListener {
      *       {@code response.failed}; not an unnamed event or a JSON body, which the model may have
      *       written): released ({@code releaseOnError}) or charged the estimate; but a 5xx after the
      *       endpoint was {@code answering} (rule 10) is charged the estimate;</li>
-     *   <li>a 302 or 303 (post/redirect/get after the call), a 304 (an ETag filter inside this one
+     *   <li>a 302 or 303 (post/redirect/get after the call: the filter cannot tell it from a redirect
+     *       before the call, such as a login filter's behind this one, which is why authentication goes
+     *       before it), a 304 (an ETag filter inside this one
      *       answered a conditional request after the model had answered), or a 406 (the framework
      *       found no format for the client's {@code Accept} only when writing the handler's answer),
      *       or a 412 (the framework evaluates the client's {@code If-Unmodified-Since} or
@@ -223,7 +230,8 @@ final class Settlement implements AsyncListener {
             return failed(answering, releaseOnError, estimate, "server error");
         }
         if (status == 302 || status == 303) {
-            // post/redirect/get (sendRedirect, Spring's redirect:): the work was done, the answer lives elsewhere
+            // post/redirect/get (sendRedirect, Spring's redirect:): the work was done, the answer lives elsewhere.
+            // What the endpoint read says nothing: one that calls the model with its path alone reads nothing
             return Decision.charge(estimate, "redirected to the answer after the call");
         }
         if (status == 304) {
@@ -347,18 +355,40 @@ final class Settlement implements AsyncListener {
     }
 
     /**
-     * Whether the call is settled as asking for no model ({@link #decide}'s {@code quiet}): an error page,
-     * or a body-less {@code OPTIONS} or {@code TRACE} that wrote no content under a 2xx but a
-     * {@code TRACE}'s echo. A route that answers {@code OPTIONS} with a model's text is charged as a
-     * {@code GET} would be.
+     * Whether the call is settled as asking for no model ({@link #decide}'s {@code quiet}): an error page
+     * that wrote no content, or a body-less {@code OPTIONS} or {@code TRACE} that wrote none under a 2xx
+     * but a {@code TRACE}'s echo. One that answered with content is charged as a {@code GET} of its
+     * path would be: a route that answers {@code OPTIONS} with a model's text, a "did you mean" page.
      */
     private boolean quietNow(boolean answering) {
         return switch (quiet) {
             case NO -> false;
-            case ERROR_PAGE -> true;
+            case ERROR_PAGE -> !answering;
             case BODYLESS_METHOD -> !answering || String.valueOf(response.getContentType())
                     .regionMatches(true, 0, "message/http", 0, "message/http".length());
         };
+    }
+
+    /**
+     * A suspect usage ({@link UsageSniffer#suspect}: text the model wrote may have made it) above the
+     * hold, charged at most what the account had room for: the hold and what was still available. It
+     * may be the provider's real figure under an odd label (charged up to that), or a model's text (an
+     * example answer, an injected event), which must not put the account into overage. When the
+     * account cannot be read, the hold.
+     */
+    private long withinRoom(long usage) {
+        long room;
+        try {
+            room = hold.held() + Math.max(0, ledger.account(hold.subject()).available());
+        } catch (RuntimeException e) {
+            room = hold.held();
+        }
+        if (usage > room) {
+            LOG.warn("usage {} for reservation {} of {} was read where the model's own text may have written it;"
+                    + " charging at most the {} the account had room for", usage, hold.id(), hold.subject(), room);
+            return room;
+        }
+        return usage;
     }
 
     /** Settles once; later calls (a second async event) do nothing. */
@@ -405,6 +435,9 @@ final class Settlement implements AsyncListener {
                 weighed = weighing.weigh(usage, sniffer.kinds(), sniffer.models(), sniffer.provisional());
                 usage = weighed.charge();
             }
+            if (usage != null && usage > hold.held() && sniffer.suspect()) {
+                usage = withinRoom(usage);
+            }
             Long answered = usage;
             if (usage == null && status == 304 && answerKey != null && etag != null) {
                 // a 304 carries no body: it names, by its ETag, an answer the client already has; when
@@ -420,7 +453,8 @@ final class Settlement implements AsyncListener {
             Long explicit = explicitActual();
             Decision own = decide(explicit, usage, provisional, effective, status, eventSourceReconnect(request),
                     answering,
-                    (status == 406 || status == 412) && springMatchedNoHandler(request), sniffer.tokenCount(), quietNow(answering),
+                    (status == 406 || status == 412) && springMatchedNoHandler(request),
+                    sniffer.tokenCount(), quietNow(answering),
                     calls != null && answers.usage(AnswerUsages.chargedCalls(hold.subject()), calls) != null,
                     releaseOnError, estimate);
             Decision d = withNested(own, nestedActual());

@@ -822,6 +822,31 @@ final class UsageSniffer {
         return answerProvisional();
     }
 
+    /**
+     * Whether the usage may be the model's own text rather than its provider's report: found in an
+     * answer read in a format its Content-Type does not name, or in an event stream whose framing the
+     * model's text could have made (a lone CR, an event of more than one document on one data line, a
+     * document after events of plain text). Such usage is {@linkplain #provisional() provisional}, and
+     * settlement charges it at most what the account has left.
+     */
+    synchronized boolean suspect() {
+        for (UsageSniffer e : earlier) {
+            if (e.usage() != null && e.suspect()) {
+                return true;
+            }
+        }
+        if (discardedWins()) {
+            return discarded.suspect();
+        }
+        if (headerUsage() != null || invocationTotal != null) {
+            return false;
+        }
+        if (decoded != null) {
+            return decoded.suspect();
+        }
+        return mislabelled || loneCr || framingSuspect;
+    }
+
     private boolean answerProvisional() {
         if (discardedWins()) {
             return discarded.provisional();
@@ -1602,6 +1627,7 @@ final class UsageSniffer {
      */
     private final class SseEvents {
         private static final byte[] DATA = {'d', 'a', 't', 'a', ':'};
+        private static final byte[] DONE = {'[', 'D', 'O', 'N', 'E', ']'};
         private static final byte[] EVENT = {'e', 'v', 'e', 'n', 't', ':'};
         /**
          * The longest event name kept: the names that decide anything are short, but LangGraph names a
@@ -1649,6 +1675,15 @@ final class UsageSniffer {
         private boolean tupleRest;
         /** The current event's document, accepted when the event ends (its framing known). */
         private JsonDocumentScanner.Document pending;
+        /**
+         * An event whose data was text (not JSON, not {@code [DONE]}) came before: the stream is text an
+         * application writes raw into events, and the model's own blank line and {@code data:} line can
+         * make a well-formed event of one document, so a usage after that is suspect.
+         */
+        private boolean textBefore;
+        /** The current event's first data bytes, to tell {@code [DONE]} from text. */
+        private final byte[] head = new byte[DONE.length + 1];
+        private int headLength;
         /** The last byte ended a line with CR: an LF right after it belongs to the same line end. */
         private boolean afterCr;
         /** How many bytes of a leading UTF-8 byte order mark were seen; -1 once the stream started. */
@@ -1772,7 +1807,18 @@ final class UsageSniffer {
             if (event == null) {
                 event = new JsonDocumentScanner(this::eventDocument, sentBack);
             }
+            for (int i = off; i < off + len && headLength < head.length; i++) {
+                head[headLength++] = b[i];
+            }
             event.feed(b, off, len);
+        }
+
+        /** Whether the current event's data is {@code [DONE]} (with trailing white space at most). */
+        private boolean done() {
+            if (headLength < DONE.length || !java.util.Arrays.equals(head, 0, DONE.length, DONE, 0, DONE.length)) {
+                return false;
+            }
+            return headLength == DONE.length || Character.isWhitespace(head[DONE.length]);
         }
 
         private void endOfLine() {
@@ -1834,7 +1880,7 @@ final class UsageSniffer {
                     boolean alone = !multiLine && !secondDocument && !event.failed() && (!tupleRest || tuple(eventName()));
                     // only an event that is one document alone is the provider's, by its name
                     boolean reported = accept(pending, true, alone ? eventName() : null);
-                    if (!alone) {
+                    if (!alone || textBefore) {
                         suspect(reported);
                     }
                     pending = null;
@@ -1844,7 +1890,9 @@ final class UsageSniffer {
             if (eventHasData && !eventDocument) {
                 // data that is no JSON document (text, "[DONE]") is no provider's error either
                 sawAnswer = true;
+                textBefore |= !done();
             }
+            headLength = 0;
             event = null;
             eventHasData = false;
             eventDocument = false;

@@ -107,8 +107,8 @@ public class QuotaWebAutoConfiguration {
         registration.setUrlPatterns(List.of("/*"));
         registration.setOrder(properties.getFilter().getOrder());
         registration.setAsyncSupported(true);
-        registration.setDispatcherTypes(jakarta.servlet.DispatcherType.REQUEST, jakarta.servlet.DispatcherType.FORWARD,
-                jakarta.servlet.DispatcherType.INCLUDE, jakarta.servlet.DispatcherType.ASYNC);
+        // every dispatch: an error page under a protected prefix is a call of its own
+        registration.setDispatcherTypes(java.util.EnumSet.allOf(jakarta.servlet.DispatcherType.class));
         return registration;
     }
 

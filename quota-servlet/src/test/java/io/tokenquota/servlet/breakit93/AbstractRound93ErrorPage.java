@@ -38,7 +38,41 @@ abstract class AbstractRound93ErrorPage extends H2FilterRound {
                 .servlet("docs", new Articles(), "/docs/*")
                 .servlet("articles", new Articles(), "/ai/articles/*")
                 .servlet("suggest", new Suggest(), "/ai/suggest")
-                .errorPage(404, "/ai/suggest");
+                .servlet("private", new Forbidden(), "/private/*")
+                .servlet("static-error", new StaticErrorPage(), "/ai/static-error")
+                .errorPage(404, "/ai/suggest")
+                .errorPage(403, "/ai/static-error");
+    }
+
+    /** Private pages: 403, no model called. */
+    static class Forbidden extends HttpServlet {
+        @Override
+        protected void doGet(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+            resp.sendError(403);
+        }
+    }
+
+    /**
+     * A static error page kept under the protected prefix: it calls no model and says so, reporting 0
+     * for itself, as a page that calls no model does.
+     */
+    static class StaticErrorPage extends HttpServlet {
+        @Override
+        protected void service(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+            req.setAttribute(QuotaFilter.ACTUAL_TOKENS_ATTRIBUTE, 0);
+            resp.setContentType("text/html");
+            resp.getOutputStream().write("<html><body>Not yours</body></html>".getBytes(StandardCharsets.UTF_8));
+        }
+    }
+
+    /** Control: an error page under the prefix that reports 0 for itself is shown and charges nothing. */
+    @Test
+    void aStaticErrorPageThatReportsZeroIsNotCharged() {
+        String s = subject();
+        HttpResponse<String> r = get("/private/report", s);
+        assertEquals(403, r.statusCode(), r.body());
+        assertEquals("<html><body>Not yours</body></html>", r.body());
+        assertEquals(0, settled(s).used(), ledger(s).toString());
     }
 
     /** An article store: every article asked for here is missing (404, no model called). */
