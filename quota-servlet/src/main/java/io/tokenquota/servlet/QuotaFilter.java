@@ -282,13 +282,17 @@ public final class QuotaFilter implements Filter {
         }
         // an error page is rendered after the call that failed has settled (a protected endpoint's 404 is
         // released): one under a protected prefix that calls the model is a call of its own, and so is a
-        // forward from an error page into one (Tomcat keeps such a forward an ERROR dispatch)
+        // forward from an error page into one (Tomcat keeps such a forward an ERROR dispatch). While a call
+        // of the request is open (its async cycle), an error page the container renders on the request as
+        // it came (an async timeout's) is one too; a dispatch inside the open call's chain (the same
+        // dispatch passing again, mapped by path and by servlet name; a forward) writes through its
+        // response, and is part of it
         boolean errorPage = req.getDispatcherType() == DispatcherType.ERROR
                 || (req.getDispatcherType() == DispatcherType.FORWARD
                 && req.getAttribute(RequestDispatcher.ERROR_STATUS_CODE) != null);
         if (!(req instanceof HttpServletRequest request) || !(res instanceof HttpServletResponse response)
                 || !QUOTED_DISPATCHES.contains(req.getDispatcherType())
-                || (req.getAttribute(handled) != null && (!errorPage || heldHere(req)))) {
+                || (req.getAttribute(handled) != null && (!errorPage || EndpointRequest.in(req) != null))) {
             chain.doFilter(req, res);
             return;
         }
@@ -327,14 +331,13 @@ public final class QuotaFilter implements Filter {
         try {
             settlesLater = filter(request, response, chain, path, quiet, errorPage);
         } finally {
-            if (settlesLater) {
-                // the async cycle this dispatch started belongs to its hold: its async dispatches find the
-                // mark, and a dispatch into a protected path meanwhile is part of the call
-            } else if (outerMark != null) {
+            // an async cycle this dispatch started belongs to its hold: its async dispatches find the mark,
+            // and a dispatch into a protected path meanwhile is part of the call
+            if (!settlesLater && outerMark != null) {
                 // an error page of a call whose async cycle is still under way: that call's mark and
                 // settlement stay the ones its async dispatches find
                 request.setAttribute(settling, outer);
-            } else {
+            } else if (!settlesLater) {
                 // settled: a later dispatch into a protected path (the page that made this include includes
                 // the model again, once per item; the error page that follows a released 404 forwards
                 // to the assistant) is a model call of its own
@@ -342,15 +345,6 @@ public final class QuotaFilter implements Filter {
                 request.removeAttribute(settling);
             }
         }
-    }
-
-    /**
-     * Whether {@code req} is the very dispatch this filter holds, passing it again: a filter mapped by
-     * path and by servlet name runs twice in one dispatch.
-     */
-    private static boolean heldHere(ServletRequest req) {
-        EndpointRequest endpoint = EndpointRequest.in(req);
-        return endpoint != null && endpoint.held(dispatchOf((HttpServletRequest) req));
     }
 
     /**

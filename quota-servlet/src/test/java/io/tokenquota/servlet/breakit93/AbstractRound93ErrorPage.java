@@ -40,8 +40,41 @@ abstract class AbstractRound93ErrorPage extends H2FilterRound {
                 .servlet("suggest", new Suggest(), "/ai/suggest")
                 .servlet("private", new Forbidden(), "/private/*")
                 .servlet("static-error", new StaticErrorPage(), "/ai/static-error")
+                .servlet("retired", new Gone(), "/retired/*")
+                .servlet("moved", new MovedPage(), "/ai/moved")
                 .errorPage(404, "/ai/suggest")
-                .errorPage(403, "/ai/static-error");
+                .errorPage(403, "/ai/static-error")
+                .errorPage(410, "/ai/moved");
+    }
+
+    /** Retired pages: 410, no model called. */
+    static class Gone extends HttpServlet {
+        @Override
+        protected void doGet(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+            resp.sendError(410);
+        }
+    }
+
+    /** The 410 page, under the prefix: it forwards to the suggestion endpoint (Tomcat keeps that an ERROR dispatch). */
+    static class MovedPage extends HttpServlet {
+        @Override
+        protected void service(HttpServletRequest req, HttpServletResponse resp) throws IOException,
+                jakarta.servlet.ServletException {
+            req.getRequestDispatcher("/ai/suggest").forward(req, resp);
+        }
+    }
+
+    /**
+     * An error page under the prefix that forwards to the model endpoint under it: one call, charged its
+     * usage once (the forward is part of the page's call, on either container).
+     */
+    @Test
+    void anErrorPageForwardingToTheModelIsChargedOnce() {
+        String s = subject();
+        HttpResponse<String> r = get("/retired/pricing?q=pricing", s);
+        assertEquals(410, r.statusCode(), r.body());
+        assertEquals(1, calls.of(s));
+        assertEquals(5_000, settled(s).used(), ledger(s).toString());
     }
 
     /** Private pages: 403, no model called. */
