@@ -2,6 +2,8 @@ package io.tokenquota.servlet.breakit87;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static io.tokenquota.servlet.testing.TestHttp.fresh;
+import static io.tokenquota.servlet.testing.TestHttp.readToDone;
 
 import io.tokenquota.ErrorCode;
 import io.tokenquota.QuotaAccount;
@@ -15,11 +17,9 @@ import java.time.YearMonth;
 import org.junit.jupiter.api.AfterAll;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.FailingLedger;
-import io.tokenquota.servlet.testing.H2FilterRound;
 import io.tokenquota.servlet.testing.Ledgers;
-import io.tokenquota.servlet.testing.ModelCalls;
+import io.tokenquota.servlet.testing.ModelCallRound;
 import io.tokenquota.servlet.testing.TestHttp;
-import jakarta.servlet.http.HttpServlet;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
@@ -28,7 +28,6 @@ import java.net.http.HttpResponse;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
@@ -50,8 +49,7 @@ import org.junit.jupiter.api.Test;
  * allowance. The mock model answers a chat completion whose usage the request's {@code x-prompt} and
  * {@code x-completion} headers name (an input the estimate cannot see: a file, an image, a stored thread).
  */
-abstract class AbstractRound87 extends H2FilterRound {
-    final ModelCalls calls = new ModelCalls();
+abstract class AbstractRound87 extends ModelCallRound {
     /** Commits of a gated subject's holds wait here until the test opens the gate (a row lock held elsewhere). */
     final Map<String, CountDownLatch> gates = new ConcurrentHashMap<>();
     /** Counted down when a gated subject's commit has reached the store and waits. */
@@ -73,10 +71,6 @@ abstract class AbstractRound87 extends H2FilterRound {
 
     /** A subject's next commit through the /blip/ filter fails once (STORE_UNAVAILABLE), counting this down. */
     final Map<String, CountDownLatch> blips = new ConcurrentHashMap<>();
-
-    static String subject() {
-        return "u87-" + UUID.randomUUID().toString().substring(0, 12);
-    }
 
     @Override
     protected Deployment deploy(QuotaFilter filter) {
@@ -106,13 +100,14 @@ abstract class AbstractRound87 extends H2FilterRound {
                 .filter("quota", filter, "/ai/*")
                 .filter("slow-quota", slowFilter, "/slow/*")
                 .filter("blip-quota", blipFilter, "/blip/*")
-                .servlet("model", new Model(calls), "/ai/*")
-                .servlet("slow-model", new Model(calls), "/slow/*")
-                .servlet("blip-model", new Model(calls), "/blip/*")
+                .servlet("model", new Model(), "/ai/*")
+                .servlet("slow-model", new Model(), "/slow/*")
+                .servlet("blip-model", new Model(), "/blip/*")
                 .filter("clocked-quota", clocked().filter("/tc/"), "/tc/*")
-                .servlet("turning-model", new Model(calls) {
+                .servlet("turning-model", new Model() {
                     @Override
-                    protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+                    protected void doPost(HttpServletRequest req, HttpServletResponse resp)
+                            throws IOException, jakarta.servlet.ServletException {
                         // the call runs across midnight of the month's last day
                         clock.set(Instant.parse("2031-02-01T00:00:05Z"));
                         super.doPost(req, resp);
@@ -121,42 +116,32 @@ abstract class AbstractRound87 extends H2FilterRound {
     }
 
     /** A chat model: counts the call, answers with the usage the request's headers name. */
-    public static class Model extends HttpServlet {
-        private final ModelCalls calls;
-
-        public Model(ModelCalls calls) {
-            this.calls = calls;
-        }
-
+    class Model extends CountedModel {
         @Override
-        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            req.getInputStream().readAllBytes();
-            calls.count(req.getHeader("x-user-id"));
-            long prompt = Long.parseLong(req.getHeader("x-prompt"));
-            long completion = Long.parseLong(req.getHeader("x-completion"));
+        protected void answer(Call call) throws IOException {
+            HttpServletRequest req = call.req();
+            HttpServletResponse resp = call.resp();
+            long prompt = call.prompt();
+            long completion = call.completion();
             if ("1".equals(req.getHeader("x-stream"))) {
                 // streamed: the usage rides in the last chunk before [DONE]
                 resp.setContentType("text/event-stream");
                 java.io.PrintWriter w = resp.getWriter();
-                String head = "{\"id\":\"chatcmpl-87\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o-mini\",";
                 for (int i = 0; i < 3; i++) {
-                    w.write("data: " + head + "\"choices\":[{\"index\":0,\"delta\":{\"content\":\"word \"}}]}\n\n");
+                    w.write(ChatCompletions.wordEvent("chatcmpl-87"));
                     w.flush();
                 }
-                w.write("data: " + head + "\"choices\":[],\"usage\":{\"prompt_tokens\":" + prompt + ",\"completion_tokens\":"
-                        + completion + ",\"total_tokens\":" + (prompt + completion) + "}}\n\ndata: [DONE]\n\n");
+                w.write(ChatCompletions.usageEvent("chatcmpl-87", prompt, completion) + ChatCompletions.DONE);
                 // as an event emitter does: every event goes out when written
                 w.flush();
                 return;
             }
             resp.setContentType("application/json");
-            String answer = ChatCompletions.completion("chatcmpl-87", "gpt-4o-mini", "ok", prompt, completion);
+            String answer = call.completionJson("chatcmpl-87");
             String style = req.getHeader("x-write");
             if ("length".equals(style)) {
                 // a declared length: the container sends the body the moment it is complete
-                byte[] bytes = answer.getBytes(java.nio.charset.StandardCharsets.UTF_8);
-                resp.setContentLength(bytes.length);
-                resp.getOutputStream().write(bytes);
+                ChatCompletions.writeWithLength(resp, answer.getBytes(java.nio.charset.StandardCharsets.UTF_8));
             } else if ("close".equals(style)) {
                 resp.getWriter().write(answer);
                 resp.getWriter().close();
@@ -201,10 +186,6 @@ abstract class AbstractRound87 extends H2FilterRound {
                     "x-prompt", Long.toString(prompt), "x-completion", Long.toString(completion),
                     "x-stream", stream ? "1" : "0", "x-write", writeStyle);
         }
-    }
-
-    static HttpClient fresh() {
-        return HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
     }
 
     /**
@@ -255,11 +236,8 @@ abstract class AbstractRound87 extends H2FilterRound {
         assertEquals(200, answer.statusCode(), answer.body());
         assertTrue(answer.body().contains("\"total_tokens\":19500"), answer.body());
         HttpResponse<String> second = call(fresh(), "/slow/", s, 1_000, 500, 500);
-        QuotaAccount a = chargedAtLeast(s, 19_500);
-        assertEquals(429, second.statusCode(), kind() + " (" + writeStyle + "): a second call sent the instant the"
-                + " first answer (19,500 of 20,000) was in answered " + second.statusCode() + "; model calls "
-                + calls.of(s) + ", ledger used " + a.used() + " of " + a.limit() + " " + ledger(s));
-        assertEquals(1, calls.of(s), kind() + ": model calls " + calls.of(s) + ", used " + a.used());
+        assertNextCallRefusedUnserved(s, 19_500, " (" + writeStyle + "): a second call sent the instant the first"
+                + " answer (19,500 of 20,000) was in", second);
     }
 
     /**
@@ -381,11 +359,8 @@ abstract class AbstractRound87 extends H2FilterRound {
         assertEquals(200, first.statusCode(), first.body());
         assertTrue(blip.await(10, TimeUnit.SECONDS), "the commit never blipped");
         HttpResponse<String> second = call(fresh(), "/ai/", s, 1_000, 500, 500);
-        QuotaAccount a = chargedAtLeast(s, 19_500);
-        assertEquals(429, second.statusCode(), kind() + ": a second call through instance B, sent as the first"
-                + " call's 19,500-token commit blipped on instance A, answered " + second.statusCode()
-                + "; model calls " + calls.of(s) + ", ledger used " + a.used() + " of " + a.limit() + " " + ledger(s));
-        assertEquals(1, calls.of(s), kind() + ": model calls " + calls.of(s) + ", used " + a.used());
+        assertNextCallRefusedUnserved(s, 19_500, ": a second call through instance B, sent as the first call's"
+                + " 19,500-token commit blipped on instance A,", second);
     }
 
     /**
@@ -406,24 +381,15 @@ abstract class AbstractRound87 extends H2FilterRound {
         try {
             HttpResponse<java.util.stream.Stream<String>> first = fresh().send(
                     request("/slow/", s, 1_000, 18_500, 1_000, true, "writer"), HttpResponse.BodyHandlers.ofLines());
-            assertEquals(200, first.statusCode());
-            java.util.Iterator<String> lines = first.body().iterator();
-            boolean done = false;
-            while (!done && lines.hasNext()) {
-                done = lines.next().equals("data: [DONE]");
-            }
-            assertTrue(done, "the stream ended without [DONE]");
+            readToDone(first);
             assertTrue(w.await(10, TimeUnit.SECONDS), "the first call's commit never reached the store");
             second = call(fresh(), "/slow/", s, 1_000, 500, 500, true);
         } finally {
             gate.countDown();
             gates.remove(s);
         }
-        QuotaAccount a = chargedAtLeast(s, 19_500);
-        assertEquals(429, second.statusCode(), kind() + ": a second streamed call sent when the first stream (usage"
-                + " 19,500 of 20,000 in its last chunk) was in, before its commit landed, answered "
-                + second.statusCode() + "; model calls " + calls.of(s) + ", ledger used " + a.used() + " of "
-                + a.limit() + " " + ledger(s));
+        assertNextCallRefused(s, 19_500, ": a second streamed call sent when the first stream (usage 19,500 of"
+                + " 20,000 in its last chunk) was in, before its commit landed,", second);
     }
 
     /**

@@ -2,19 +2,19 @@ package io.tokenquota.servlet.breakit88;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static io.tokenquota.servlet.testing.TestHttp.fresh;
+import static io.tokenquota.servlet.testing.TestHttp.readToDone;
 
 import io.tokenquota.QuotaAccount;
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.ChatCompletions;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.FailingLedger;
-import io.tokenquota.servlet.testing.H2FilterRound;
-import io.tokenquota.servlet.testing.ModelCalls;
-import io.tokenquota.servlet.testing.TestHttp;
+import io.tokenquota.servlet.testing.ModelCallRound;
+import io.tokenquota.servlet.testing.SubjectGates;
 import jakarta.servlet.AsyncContext;
 import jakarta.servlet.AsyncEvent;
 import jakarta.servlet.AsyncListener;
-import jakarta.servlet.http.HttpServlet;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
@@ -24,11 +24,9 @@ import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Collections;
-import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
@@ -38,7 +36,6 @@ import java.util.concurrent.Future;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
-import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -51,10 +48,9 @@ import org.junit.jupiter.params.provider.ValueSource;
  * whose usage the request's {@code x-prompt} and {@code x-completion} headers name (an input the estimate
  * cannot see); {@code x-variant} says how the endpoint ends its answer.
  */
-abstract class AbstractRound88 extends H2FilterRound {
-    final ModelCalls calls = new ModelCalls();
+abstract class AbstractRound88 extends ModelCallRound {
     /** The endpoint's work after the answer (saving the thread, an audit log) waits here, by subject. */
-    final io.tokenquota.servlet.testing.SubjectGates after = new io.tokenquota.servlet.testing.SubjectGates();
+    final SubjectGates after = new SubjectGates();
     /** Subjects whose commits through /busy/ take 60 ms (a store across a network, under load). */
     final Set<String> slowCommits = ConcurrentHashMap.newKeySet();
     /** How long each /busy/ call waited between its send and the model, in ms. */
@@ -70,10 +66,6 @@ abstract class AbstractRound88 extends H2FilterRound {
     /** Counted down when a request of the subject reaches the /slow/ quota filter. */
     final Map<String, CountDownLatch> filterEntered = new ConcurrentHashMap<>();
     final ExecutorService appThreads = Executors.newCachedThreadPool();
-
-    static String subject() {
-        return "u88-" + UUID.randomUUID().toString().substring(0, 12);
-    }
 
     @Override
     protected Deployment deploy(QuotaFilter filter) {
@@ -144,24 +136,22 @@ abstract class AbstractRound88 extends H2FilterRound {
     }
 
     /** A chat model; {@code x-variant} says how it ends its answer. */
-    class Model extends HttpServlet {
+    class Model extends CountedModel {
         @Override
-        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            req.getInputStream().readAllBytes();
-            String s = req.getHeader("x-user-id");
+        protected void answer(Call call) throws IOException {
+            HttpServletRequest req = call.req();
+            HttpServletResponse resp = call.resp();
+            String s = call.subject();
             Object stamped = req.getAttribute("round88.entered");
             if (stamped instanceof Long at) {
                 admissions.add(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - at));
             }
-            calls.count(s);
             CountDownLatch entered = inModel.get(s);
             if (entered != null) {
                 entered.countDown();
             }
-            long prompt = Long.parseLong(req.getHeader("x-prompt"));
-            long completion = Long.parseLong(req.getHeader("x-completion"));
-            String variant = String.valueOf(req.getHeader("x-variant"));
-            String answer = ChatCompletions.completion("chatcmpl-88", "gpt-4o-mini", "ok", prompt, completion);
+            String variant = call.variant();
+            String answer = call.completionJson("chatcmpl-88");
             byte[] bytes = answer.getBytes(StandardCharsets.UTF_8);
             switch (variant) {
                 case "busy" -> {
@@ -172,9 +162,7 @@ abstract class AbstractRound88 extends H2FilterRound {
                     } catch (InterruptedException e) {
                         Thread.currentThread().interrupt();
                     }
-                    resp.setContentType("application/json");
-                    resp.setContentLength(bytes.length);
-                    resp.getOutputStream().write(bytes);
+                    ChatCompletions.writeWithLength(resp, bytes);
                 }
                 case "flushed" -> {
                     // written and flushed, as a framework's message converter does
@@ -189,16 +177,14 @@ abstract class AbstractRound88 extends H2FilterRound {
                     resp.getWriter().write(answer);
                 }
                 case "bytewise" -> {
-                    resp.setContentType("application/json");
-                    resp.setContentLength(bytes.length);
+                    ChatCompletions.declareJson(resp, bytes.length);
                     jakarta.servlet.ServletOutputStream out = resp.getOutputStream();
                     for (byte b : bytes) {
                         out.write(b);
                     }
                 }
                 case "pieces" -> {
-                    resp.setContentType("application/json");
-                    resp.setContentLength(bytes.length);
+                    ChatCompletions.declareJson(resp, bytes.length);
                     jakarta.servlet.ServletOutputStream out = resp.getOutputStream();
                     out.write(bytes, 0, 7);
                     out.flush();
@@ -207,65 +193,45 @@ abstract class AbstractRound88 extends H2FilterRound {
                     out.close();
                 }
                 case "print" -> {
-                    resp.setContentType("application/json");
-                    resp.setContentLength(bytes.length);
+                    ChatCompletions.declareJson(resp, bytes.length);
                     resp.getOutputStream().print(answer);
                 }
                 case "reset-buffer-rewrite" -> {
                     // a first draft, all but its end written, discarded, and the final answer written
-                    resp.setContentType("application/json");
-                    resp.setContentLength(bytes.length);
+                    ChatCompletions.declareJson(resp, bytes.length);
                     byte[] draft = answer.replace("\"ok\"", "\"no\"").getBytes(StandardCharsets.UTF_8);
                     resp.getOutputStream().write(draft, 0, draft.length - 10);
                     resp.resetBuffer();
                     resp.getOutputStream().write(bytes);
                 }
                 case "reset-rewrite-shorter" -> {
-                    resp.setContentType("application/json");
-                    resp.setContentLength(bytes.length + 5);
+                    ChatCompletions.declareJson(resp, bytes.length + 5);
                     resp.getOutputStream().write(answer.getBytes(StandardCharsets.UTF_8));
                     resp.reset();
-                    resp.setContentType("application/json");
-                    resp.setContentLength(bytes.length);
-                    resp.getOutputStream().write(bytes);
+                    ChatCompletions.writeWithLength(resp, bytes);
                 }
                 case "throw-after-body" -> {
-                    resp.setContentType("application/json");
-                    resp.setContentLength(bytes.length);
-                    resp.getOutputStream().write(bytes);
+                    ChatCompletions.writeWithLength(resp, bytes);
                     throw new IllegalStateException("audit log unavailable");
                 }
                 case "error-after-body" -> {
-                    resp.setContentType("application/json");
-                    resp.setContentLength(bytes.length);
-                    resp.getOutputStream().write(bytes);
+                    ChatCompletions.writeWithLength(resp, bytes);
                     resp.sendError(502, "upstream went away");
                 }
                 case "flush-close" -> {
-                    resp.setContentType("application/json");
-                    resp.setContentLength(bytes.length);
-                    resp.getOutputStream().write(bytes);
+                    ChatCompletions.writeWithLength(resp, bytes);
                     resp.flushBuffer();
                     resp.getOutputStream().close();
                     resp.getOutputStream().close();
                 }
                 case "stream-then-save" -> {
                     // an SSE relay that saves the conversation after the last event, before it returns
-                    resp.setContentType("text/event-stream");
-                    java.io.PrintWriter w = resp.getWriter();
-                    String head = "{\"id\":\"chatcmpl-88\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o-mini\",";
-                    w.write("data: " + head + "\"choices\":[{\"index\":0,\"delta\":{\"content\":\"word \"}}]}\n\n");
-                    w.write("data: " + head + "\"choices\":[],\"usage\":{\"prompt_tokens\":" + prompt
-                            + ",\"completion_tokens\":" + completion + ",\"total_tokens\":" + (prompt + completion)
-                            + "}}\n\ndata: [DONE]\n\n");
-                    w.flush();
+                    call.streamWordAndUsage("chatcmpl-88");
                     afterAnswer(s);
                 }
                 case "length-then-save" -> {
                     // control: a declared length through the stream, then the endpoint's own work
-                    resp.setContentType("application/json");
-                    resp.setContentLength(bytes.length);
-                    resp.getOutputStream().write(bytes);
+                    ChatCompletions.writeWithLength(resp, bytes);
                     afterAnswer(s);
                 }
                 case "length-after-body" -> {
@@ -290,10 +256,7 @@ abstract class AbstractRound88 extends H2FilterRound {
                     }
                     appThreads.submit(() -> {
                         try {
-                            HttpServletResponse r = (HttpServletResponse) async.getResponse();
-                            r.setContentType("application/json");
-                            r.setContentLength(bytes.length);
-                            r.getOutputStream().write(bytes);
+                            ChatCompletions.writeWithLength((HttpServletResponse) async.getResponse(), bytes);
                             if (!slowListener) {
                                 // the handler's own cleanup before it completes the cycle
                                 afterAnswer(s);
@@ -307,9 +270,7 @@ abstract class AbstractRound88 extends H2FilterRound {
                 }
                 case "write-then-async" -> {
                     // written in full on the request thread, then the cycle goes async for the cleanup
-                    resp.setContentType("application/json");
-                    resp.setContentLength(bytes.length);
-                    resp.getOutputStream().write(bytes);
+                    ChatCompletions.writeWithLength(resp, bytes);
                     AsyncContext async = req.startAsync();
                     async.setTimeout(30_000);
                     appThreads.submit(() -> {
@@ -328,23 +289,9 @@ abstract class AbstractRound88 extends H2FilterRound {
         }
     }
 
-    static String chat(long maxTokens, boolean stream) {
-        return "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":\"summarise the attached file\"}],"
-                + (stream ? "\"stream\":true,\"stream_options\":{\"include_usage\":true}," : "")
-                + "\"max_tokens\":" + maxTokens + "}";
-    }
-
     HttpRequest request(String prefix, String s, long maxTokens, long prompt, long completion, String variant,
             String... more) {
-        List<String> headers = new ArrayList<>(List.of("x-prompt", Long.toString(prompt), "x-completion",
-                Long.toString(completion), "x-variant", variant));
-        headers.addAll(List.of(more));
-        return TestHttp.jsonPost(container.uri(prefix + "chat/completions"), s,
-                chat(maxTokens, variant.startsWith("stream")), headers.toArray(String[]::new));
-    }
-
-    static HttpClient fresh() {
-        return HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
+        return usageRequest(prefix + "chat/completions", s, maxTokens, prompt, completion, variant, more);
     }
 
     HttpResponse<String> call(String s, long maxTokens, long prompt, long completion) throws Exception {
@@ -403,11 +350,8 @@ abstract class AbstractRound88 extends H2FilterRound {
             after.remove(s);
         }
         first.get(20, TimeUnit.SECONDS);
-        QuotaAccount a = chargedAtLeast(s, 19_500);
-        assertEquals(429, second.statusCode(), kind() + " (" + variant + "): a second call sent with the whole first"
-                + " answer (19,500 of 20,000) in hand answered " + second.statusCode() + "; model calls " + calls.of(s)
-                + ", ledger used " + a.used() + " of " + a.limit() + " " + ledger(s));
-        assertEquals(1, calls.of(s), kind() + " (" + variant + "): model calls " + calls.of(s) + ", used " + a.used());
+        assertNextCallRefusedUnserved(s, 19_500, " (" + variant + "): a second call sent with the whole first answer"
+                + " (19,500 of 20,000) in hand", second);
     }
 
     /**
@@ -419,29 +363,13 @@ abstract class AbstractRound88 extends H2FilterRound {
     @Test
     void aStreamWhoseRelayWorksOnAfterDoneDoesNotLetTheNextCallPast() throws Exception {
         String s = subject();
-        CountDownLatch gate = new CountDownLatch(1);
-        after.put(s, gate);
-        HttpResponse<String> second;
-        try {
-            HttpResponse<Stream<String>> first = fresh().send(request("/ai/", s, 1_000, 18_500, 1_000,
-                    "stream-then-save"), HttpResponse.BodyHandlers.ofLines());
-            assertEquals(200, first.statusCode());
-            Iterator<String> lines = first.body().iterator();
-            boolean done = false;
-            while (!done && lines.hasNext()) {
-                done = lines.next().equals("data: [DONE]");
-            }
-            assertTrue(done, "the stream ended without [DONE]");
-            second = call(s, 1_000, 500, 500);
-        } finally {
-            gate.countDown();
-            after.remove(s);
-        }
-        QuotaAccount a = chargedAtLeast(s, 19_500);
-        assertEquals(429, second.statusCode(), kind() + ": a second call sent at the first stream's [DONE] (usage 19,500"
-                + " of 20,000) answered " + second.statusCode() + "; model calls " + calls.of(s) + ", ledger used "
-                + a.used() + " of " + a.limit() + " " + ledger(s));
-        assertEquals(1, calls.of(s), kind() + ": model calls " + calls.of(s) + ", used " + a.used());
+        HttpResponse<String> second = after.whileShut(s, () -> {
+            readToDone(fresh().send(request("/ai/", s, 1_000, 18_500, 1_000, "stream-then-save"),
+                    HttpResponse.BodyHandlers.ofLines()));
+            return call(s, 1_000, 500, 500);
+        });
+        assertNextCallRefusedUnserved(s, 19_500, ": a second call sent at the first stream's [DONE] (usage 19,500"
+                + " of 20,000)", second);
     }
 
     /**
@@ -631,11 +559,8 @@ abstract class AbstractRound88 extends H2FilterRound {
             down.countDown();
             failover.remove(s);
         }
-        QuotaAccount a = chargedAtLeast(s, 19_500);
-        assertEquals(429, second.statusCode(), kind() + ": a second call through instance B, sent with the first answer"
-                + " (19,500 of 20,000) in hand while A's commit was refused, answered " + second.statusCode()
-                + "; model calls " + calls.of(s) + ", ledger used " + a.used() + " of " + a.limit() + " " + ledger(s));
-        assertEquals(1, calls.of(s), kind() + ": model calls " + calls.of(s) + ", used " + a.used());
+        assertNextCallRefusedUnserved(s, 19_500, ": a second call through instance B, sent with the first answer"
+                + " (19,500 of 20,000) in hand while A's commit was refused,", second);
     }
 
     /**
@@ -650,20 +575,9 @@ abstract class AbstractRound88 extends H2FilterRound {
     @ValueSource(strings = {"async-complete-later", "write-then-async", "stream-then-save"})
     void aFinishedCallsHoldCountsUntilItsEndpointHasReturned(String variant) throws Exception {
         String s = subject();
-        CountDownLatch gate = new CountDownLatch(1);
-        after.put(s, gate);
-        HttpResponse<String> meanwhile;
-        try {
+        HttpResponse<String> meanwhile = after.whileShut(s, () -> {
             if (variant.startsWith("stream")) {
-                HttpResponse<Stream<String>> first = fresh().send(request("/ai/", s, 15_000, 40, 60, variant),
-                        HttpResponse.BodyHandlers.ofLines());
-                assertEquals(200, first.statusCode());
-                Iterator<String> lines = first.body().iterator();
-                boolean done = false;
-                while (!done && lines.hasNext()) {
-                    done = lines.next().equals("data: [DONE]");
-                }
-                assertTrue(done, "the stream ended without [DONE]");
+                readToDone(fresh().send(request("/ai/", s, 15_000, 40, 60, variant), HttpResponse.BodyHandlers.ofLines()));
             } else {
                 CompletableFuture<HttpResponse<String>> first = fresh().sendAsync(request("/ai/", s, 15_000, 40, 60,
                         variant), HttpResponse.BodyHandlers.ofString());
@@ -671,11 +585,8 @@ abstract class AbstractRound88 extends H2FilterRound {
                 assertEquals(200, answer.statusCode(), answer.body());
                 assertTrue(answer.body().contains("\"total_tokens\":100"), answer.body());
             }
-            meanwhile = call(s, 9_000, 500, 500);
-        } finally {
-            gate.countDown();
-            after.remove(s);
-        }
+            return call(s, 9_000, 500, 500);
+        });
         assertEquals(429, meanwhile.statusCode(), kind() + " (" + variant + "): a call (~9,000) sent while the first"
                 + " call's endpoint (~15,000 held) was still working answered " + meanwhile.statusCode() + " " + ledger(s));
         chargedAtLeast(s, 100);

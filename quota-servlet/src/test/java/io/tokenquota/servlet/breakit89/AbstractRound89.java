@@ -3,29 +3,22 @@ package io.tokenquota.servlet.breakit89;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import static io.tokenquota.servlet.testing.TestHttp.fresh;
+import static io.tokenquota.servlet.testing.TestHttp.readToDone;
+import static io.tokenquota.servlet.testing.TestHttp.readUntil;
+
 import io.tokenquota.QuotaAccount;
 import io.tokenquota.Team;
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.ChatCompletions;
 import io.tokenquota.servlet.testing.Deployment;
-import io.tokenquota.servlet.testing.H2FilterRound;
-import io.tokenquota.servlet.testing.ModelCalls;
-import io.tokenquota.servlet.testing.TestHttp;
-import jakarta.servlet.http.HttpServlet;
-import jakarta.servlet.http.HttpServletRequest;
-import jakarta.servlet.http.HttpServletResponse;
+import io.tokenquota.servlet.testing.ModelCallRound;
+import io.tokenquota.servlet.testing.SubjectGates;
 import java.io.IOException;
-import java.net.http.HttpClient;
+import java.io.PrintWriter;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
-import java.nio.charset.StandardCharsets;
-import java.util.ArrayList;
-import java.util.Iterator;
-import java.util.List;
-import java.util.Map;
 import java.util.UUID;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
@@ -37,14 +30,9 @@ import org.junit.jupiter.api.Test;
  * completion whose usage the request's {@code x-prompt} and {@code x-completion} headers name (an input
  * the estimate cannot see); {@code x-variant} says how it answers.
  */
-abstract class AbstractRound89 extends H2FilterRound {
-    final ModelCalls calls = new ModelCalls();
+abstract class AbstractRound89 extends ModelCallRound {
     /** The relay's work after the last event (saving the thread) waits here, by subject. */
-    final io.tokenquota.servlet.testing.SubjectGates after = new io.tokenquota.servlet.testing.SubjectGates();
-
-    static String subject() {
-        return "u89-" + UUID.randomUUID().toString().substring(0, 12);
-    }
+    final SubjectGates after = new SubjectGates();
 
     @Override
     protected Deployment deploy(QuotaFilter filter) {
@@ -57,95 +45,64 @@ abstract class AbstractRound89 extends H2FilterRound {
                 .servlet("agents-model", new Model(), "/agents/*");
     }
 
-    void afterAnswer(String s) {
-        after.pass(s);
-    }
-
     /** A chat model; {@code x-variant} says how it ends its answer. */
-    class Model extends HttpServlet {
+    class Model extends CountedModel {
         @Override
-        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            req.getInputStream().readAllBytes();
-            String s = req.getHeader("x-user-id");
-            calls.count(s);
-            long prompt = Long.parseLong(req.getHeader("x-prompt"));
-            long completion = Long.parseLong(req.getHeader("x-completion"));
-            String variant = String.valueOf(req.getHeader("x-variant"));
-            if (variant.equals("stream-then-save")) {
+        protected void answer(Call call) throws IOException {
+            if (call.variant().equals("stream-then-save")) {
                 // an SSE relay that saves the conversation after the last event, before it returns
-                resp.setContentType("text/event-stream");
-                java.io.PrintWriter w = resp.getWriter();
-                String head = "{\"id\":\"chatcmpl-89\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o-mini\",";
-                w.write("data: " + head + "\"choices\":[{\"index\":0,\"delta\":{\"content\":\"word \"}}]}\n\n");
-                w.write("data: " + head + "\"choices\":[],\"usage\":{\"prompt_tokens\":" + prompt
-                        + ",\"completion_tokens\":" + completion + ",\"total_tokens\":" + (prompt + completion)
-                        + "}}\n\ndata: [DONE]\n\n");
-                w.flush();
-                afterAnswer(s);
+                call.streamWordAndUsage("chatcmpl-89");
+                after.pass(call.subject());
                 return;
             }
-            if (variant.equals("stream-running")) {
+            if (call.variant().equals("stream-running")) {
                 // vLLM's continuous usage stats: every chunk carries the running totals; the model is
                 // still writing (its next chunk waits) after the chunk that counted 19,500
-                resp.setContentType("text/event-stream");
-                java.io.PrintWriter w = resp.getWriter();
-                String head = "{\"id\":\"chatcmpl-89r\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o-mini\",";
+                call.resp().setContentType("text/event-stream");
+                PrintWriter w = call.resp().getWriter();
+                String head = ChatCompletions.chunkHead("chatcmpl-89r");
                 w.write("data: " + head + "\"choices\":[{\"index\":0,\"delta\":{\"content\":\"word \"}}],"
-                        + "\"usage\":{\"prompt_tokens\":" + prompt + ",\"completion_tokens\":" + completion
-                        + ",\"total_tokens\":" + (prompt + completion) + "}}\n\n");
+                        + ChatCompletions.usage(call.prompt(), call.completion()) + "}\n\n");
                 w.flush();
-                afterAnswer(s);
+                after.pass(call.subject());
                 w.write("data: " + head + "\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}],"
-                        + "\"usage\":{\"prompt_tokens\":" + prompt + ",\"completion_tokens\":" + (completion + 1)
-                        + ",\"total_tokens\":" + (prompt + completion + 1) + "}}\n\ndata: [DONE]\n\n");
+                        + ChatCompletions.usage(call.prompt(), call.completion() + 1) + "}\n\n" + ChatCompletions.DONE);
                 w.flush();
                 return;
             }
-            String answer = ChatCompletions.completion("chatcmpl-89", "gpt-4o-mini", "ok", prompt, completion);
-            byte[] bytes = answer.getBytes(StandardCharsets.UTF_8);
-            resp.setContentType("application/json");
-            resp.setContentLength(bytes.length);
-            resp.getOutputStream().write(bytes);
+            call.answerWithLength("chatcmpl-89");
         }
-    }
-
-    static String chat(long maxTokens, boolean stream) {
-        return "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":\"summarise the attached file\"}],"
-                + (stream ? "\"stream\":true,\"stream_options\":{\"include_usage\":true}," : "")
-                + "\"max_tokens\":" + maxTokens + "}";
     }
 
     HttpRequest request(String prefix, String s, long maxTokens, long prompt, long completion, String variant) {
-        List<String> headers = new ArrayList<>(List.of("x-prompt", Long.toString(prompt), "x-completion",
-                Long.toString(completion), "x-variant", variant));
-        return TestHttp.jsonPost(container.uri(prefix + "chat/completions"), s,
-                chat(maxTokens, variant.startsWith("stream")), headers.toArray(String[]::new));
+        return usageRequest(prefix + "chat/completions", s, maxTokens, prompt, completion, variant);
     }
 
-    static HttpClient fresh() {
-        return HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
+    /**
+     * {@code first}'s stream of 19,500 tokens (about 1,000 held) is read to its {@code [DONE]} while its relay
+     * still saves the thread; then {@code next} sends a plain call (about 1,000 held, 1,000 used) through
+     * {@code prefix}; its answer.
+     */
+    HttpResponse<String> nextCallAtDone(String first, String next, String prefix) throws Exception {
+        return after.whileShut(first, () -> {
+            readToDone(fresh().send(request("/ai/", first, 1_000, 18_500, 1_000, "stream-then-save"),
+                    HttpResponse.BodyHandlers.ofLines()));
+            return fresh().send(request(prefix, next, 1_000, 500, 500, "plain"), HttpResponse.BodyHandlers.ofString());
+        });
     }
 
-    /** Reads a stream until its {@code [DONE]}: the client has the whole answer. */
-    static void readToDone(HttpResponse<Stream<String>> stream) {
-        assertEquals(200, stream.statusCode());
-        Iterator<String> lines = stream.body().iterator();
-        boolean done = false;
-        while (!done && lines.hasNext()) {
-            done = lines.next().equals("data: [DONE]");
-        }
-        assertTrue(done, "the stream ended without [DONE]");
-    }
-
-    /** Reads a stream until its first event carrying usage; the stream goes on. */
-    static void readToUsage(HttpResponse<Stream<String>> stream) {
-        assertEquals(200, stream.statusCode());
-        Iterator<String> lines = stream.body().iterator();
-        boolean seen = false;
-        while (!seen && lines.hasNext()) {
-            seen = lines.next().contains("\"usage\"");
-        }
-        assertTrue(seen, "the stream ended without usage");
+    /**
+     * {@code first}'s stream is still running, its chunks reporting running totals of 19,500 tokens
+     * (about 1,000 held); read to its first usage, then {@code next} sends a plain call (about 1,000 held,
+     * 1,000 used) beside it; its answer.
+     */
+    HttpResponse<String> callBesideRunningStream(String first, String next) throws Exception {
+        return after.whileShut(first, () -> {
+            HttpResponse<Stream<String>> stream = fresh().sendAsync(request("/ai/", first, 1_000, 18_500, 1_000,
+                    "stream-running"), HttpResponse.BodyHandlers.ofLines()).get(10, TimeUnit.SECONDS);
+            readUntil(stream, line -> line.contains("\"usage\""), "the stream ended without usage");
+            return fresh().send(request("/ai/", next, 1_000, 500, 500, "plain"), HttpResponse.BodyHandlers.ofString());
+        });
     }
 
     /** Two members of a new team with 100,000-token plans of their own; the team's plan is 20,000. */
@@ -162,6 +119,41 @@ abstract class AbstractRound89 extends H2FilterRound {
     }
 
     /**
+     * Member A's ({@code t[0]}) own call {@code second}, sent {@code what}, the call before it having
+     * reported {@code reported} of the team's 20,000 tokens: refused, the model called once (for A's first).
+     */
+    void assertTheMembersOwnCallIsRefused(String[] t, long reported, String what, HttpResponse<String> second)
+            throws InterruptedException {
+        String a = t[0];
+        chargedAtLeast(a, reported);
+        QuotaAccount teamAccount = settled(Team.subject(t[2]));
+        assertEquals(429, second.statusCode(), kind() + ": member's own " + what + " answered " + second.statusCode()
+                + "; team used " + teamAccount.used() + " of " + teamAccount.limit() + "; " + ledger(a));
+        assertEquals(1, calls.of(a));
+    }
+
+    /**
+     * Member B's ({@code t[1]}) call {@code second}, sent {@code what}, A's call having reported
+     * {@code reported} of the team's 20,000 tokens: refused, the model never ran for B and the team is not
+     * charged past its allowance.
+     */
+    void assertTheTeamMatesCallIsRefused(String[] t, long reported, String what, HttpResponse<String> second)
+            throws InterruptedException {
+        String a = t[0];
+        String b = t[1];
+        chargedAtLeast(a, reported);
+        settled(b);
+        QuotaAccount teamAccount = settled(Team.subject(t[2]));
+        String figures = kind() + ": B's call " + what + " answered " + second.statusCode() + "; model calls A "
+                + calls.of(a) + ", B " + calls.of(b) + "; team used " + teamAccount.used() + " of "
+                + teamAccount.limit() + "; A used " + settled(a).used() + ", B used " + settled(b).used();
+        System.out.println(figures);
+        assertEquals(429, second.statusCode(), figures);
+        assertEquals(0, calls.of(b), figures);
+        assertTrue(teamAccount.used() <= teamAccount.limit(), figures);
+    }
+
+    /**
      * Control: a team member's own next call, sent at its stream's {@code [DONE]} (usage 19,500 of the
      * team's 20,000) while the relay still saves the thread, is refused: the filter counts what the
      * finished call owes beyond its hold against the stricter account, the team's.
@@ -169,23 +161,7 @@ abstract class AbstractRound89 extends H2FilterRound {
     @Test
     void controlATeamMembersOwnNextCallAtDoneIsRefused() throws Exception {
         String[] t = team();
-        String a = t[0];
-        CountDownLatch gate = new CountDownLatch(1);
-        after.put(a, gate);
-        HttpResponse<String> second;
-        try {
-            readToDone(fresh().send(request("/ai/", a, 1_000, 18_500, 1_000, "stream-then-save"),
-                    HttpResponse.BodyHandlers.ofLines()));
-            second = fresh().send(request("/ai/", a, 1_000, 500, 500, "plain"), HttpResponse.BodyHandlers.ofString());
-        } finally {
-            gate.countDown();
-            after.remove(a);
-        }
-        chargedAtLeast(a, 19_500);
-        QuotaAccount teamAccount = settled(Team.subject(t[2]));
-        assertEquals(429, second.statusCode(), kind() + ": member's own second call answered " + second.statusCode()
-                + "; team used " + teamAccount.used() + " of " + teamAccount.limit() + "; " + ledger(a));
-        assertEquals(1, calls.of(a));
+        assertTheMembersOwnCallIsRefused(t, 19_500, "second call", nextCallAtDone(t[0], t[0], "/ai/"));
     }
 
     /**
@@ -199,29 +175,7 @@ abstract class AbstractRound89 extends H2FilterRound {
     @Test
     void aTeamMatesCallAtAFinishedStreamsDoneIsNotServedPastTheTeamsAllowance() throws Exception {
         String[] t = team();
-        String a = t[0];
-        String b = t[1];
-        CountDownLatch gate = new CountDownLatch(1);
-        after.put(a, gate);
-        HttpResponse<String> second;
-        try {
-            readToDone(fresh().send(request("/ai/", a, 1_000, 18_500, 1_000, "stream-then-save"),
-                    HttpResponse.BodyHandlers.ofLines()));
-            second = fresh().send(request("/ai/", b, 1_000, 500, 500, "plain"), HttpResponse.BodyHandlers.ofString());
-        } finally {
-            gate.countDown();
-            after.remove(a);
-        }
-        chargedAtLeast(a, 19_500);
-        settled(b);
-        QuotaAccount teamAccount = settled(Team.subject(t[2]));
-        String figures = kind() + ": B's call at A's [DONE] answered " + second.statusCode() + "; model calls A "
-                + calls.of(a) + ", B " + calls.of(b) + "; team used " + teamAccount.used() + " of "
-                + teamAccount.limit() + "; A used " + settled(a).used() + ", B used " + settled(b).used();
-        System.out.println(figures);
-        assertEquals(429, second.statusCode(), figures);
-        assertEquals(0, calls.of(b), figures);
-        assertTrue(teamAccount.used() <= teamAccount.limit(), figures);
+        assertTheTeamMatesCallIsRefused(t, 19_500, "at A's [DONE]", nextCallAtDone(t[0], t[1], "/ai/"));
     }
 
     /**
@@ -234,17 +188,7 @@ abstract class AbstractRound89 extends H2FilterRound {
     @Test
     void theNextCallThroughTheServicesOtherQuotaFilterSeesTheFinishedStream() throws Exception {
         String s = subject();
-        CountDownLatch gate = new CountDownLatch(1);
-        after.put(s, gate);
-        HttpResponse<String> second;
-        try {
-            readToDone(fresh().send(request("/ai/", s, 1_000, 18_500, 1_000, "stream-then-save"),
-                    HttpResponse.BodyHandlers.ofLines()));
-            second = fresh().send(request("/agents/", s, 1_000, 500, 500, "plain"), HttpResponse.BodyHandlers.ofString());
-        } finally {
-            gate.countDown();
-            after.remove(s);
-        }
+        HttpResponse<String> second = nextCallAtDone(s, s, "/agents/");
         QuotaAccount account = chargedAtLeast(s, 19_500);
         String figures = kind() + ": the next call through /agents/ at the /ai/ stream's [DONE] answered "
                 + second.statusCode() + "; model calls " + calls.of(s) + "; used " + account.used() + " of "
@@ -263,25 +207,7 @@ abstract class AbstractRound89 extends H2FilterRound {
     @Test
     void controlATeamMembersOwnCallBesideItsRunningStreamIsRefused() throws Exception {
         String[] t = team();
-        String a = t[0];
-        CountDownLatch gate = new CountDownLatch(1);
-        after.put(a, gate);
-        HttpResponse<String> second;
-        java.util.concurrent.CompletableFuture<HttpResponse<Stream<String>>> first;
-        try {
-            first = fresh().sendAsync(request("/ai/", a, 1_000, 18_500, 1_000, "stream-running"),
-                    HttpResponse.BodyHandlers.ofLines());
-            readToUsage(first.get(10, TimeUnit.SECONDS));
-            second = fresh().send(request("/ai/", a, 1_000, 500, 500, "plain"), HttpResponse.BodyHandlers.ofString());
-        } finally {
-            gate.countDown();
-            after.remove(a);
-        }
-        chargedAtLeast(a, 19_501);
-        QuotaAccount teamAccount = settled(Team.subject(t[2]));
-        assertEquals(429, second.statusCode(), kind() + ": member's own call beside its running stream answered "
-                + second.statusCode() + "; team used " + teamAccount.used() + " of " + teamAccount.limit());
-        assertEquals(1, calls.of(a));
+        assertTheMembersOwnCallIsRefused(t, 19_501, "call beside its running stream", callBesideRunningStream(t[0], t[0]));
     }
 
     /**
@@ -293,30 +219,6 @@ abstract class AbstractRound89 extends H2FilterRound {
     @Test
     void aTeamMatesCallBesideARunningStreamsReportedUsageIsNotServedPastTheTeamsAllowance() throws Exception {
         String[] t = team();
-        String a = t[0];
-        String b = t[1];
-        CountDownLatch gate = new CountDownLatch(1);
-        after.put(a, gate);
-        HttpResponse<String> second;
-        java.util.concurrent.CompletableFuture<HttpResponse<Stream<String>>> first;
-        try {
-            first = fresh().sendAsync(request("/ai/", a, 1_000, 18_500, 1_000, "stream-running"),
-                    HttpResponse.BodyHandlers.ofLines());
-            readToUsage(first.get(10, TimeUnit.SECONDS));
-            second = fresh().send(request("/ai/", b, 1_000, 500, 500, "plain"), HttpResponse.BodyHandlers.ofString());
-        } finally {
-            gate.countDown();
-            after.remove(a);
-        }
-        chargedAtLeast(a, 19_501);
-        settled(b);
-        QuotaAccount teamAccount = settled(Team.subject(t[2]));
-        String figures = kind() + ": B's call beside A's running stream answered " + second.statusCode()
-                + "; model calls A " + calls.of(a) + ", B " + calls.of(b) + "; team used " + teamAccount.used()
-                + " of " + teamAccount.limit() + "; A used " + settled(a).used() + ", B used " + settled(b).used();
-        System.out.println(figures);
-        assertEquals(429, second.statusCode(), figures);
-        assertEquals(0, calls.of(b), figures);
-        assertTrue(teamAccount.used() <= teamAccount.limit(), figures);
+        assertTheTeamMatesCallIsRefused(t, 19_501, "beside A's running stream", callBesideRunningStream(t[0], t[1]));
     }
 }

@@ -3,26 +3,22 @@ package io.tokenquota.servlet.breakit90;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import static io.tokenquota.servlet.testing.TestHttp.fresh;
+import static io.tokenquota.servlet.testing.TestHttp.readToDone;
+import static io.tokenquota.servlet.testing.TestHttp.readUntil;
+
 import io.tokenquota.QuotaAccount;
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.ChatCompletions;
 import io.tokenquota.servlet.testing.Deployment;
-import io.tokenquota.servlet.testing.H2FilterRound;
-import io.tokenquota.servlet.testing.ModelCalls;
+import io.tokenquota.servlet.testing.ModelCallRound;
+import io.tokenquota.servlet.testing.SubjectGates;
 import io.tokenquota.servlet.testing.TestHttp;
-import jakarta.servlet.http.HttpServlet;
-import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
-import java.net.http.HttpClient;
+import java.io.PrintWriter;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
-import java.nio.charset.StandardCharsets;
-import java.util.Iterator;
-import java.util.Map;
-import java.util.UUID;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
@@ -35,14 +31,9 @@ import org.junit.jupiter.api.Test;
  * {@code [DONE]}, must be reserved against what the finished call reported, as it is when the answer
  * itself carries the usage.
  */
-abstract class AbstractRound90 extends H2FilterRound {
-    final ModelCalls calls = new ModelCalls();
+abstract class AbstractRound90 extends ModelCallRound {
     /** The relay's work after the last event (saving the thread) waits here, by subject. */
-    final io.tokenquota.servlet.testing.SubjectGates after = new io.tokenquota.servlet.testing.SubjectGates();
-
-    static String subject() {
-        return "u90-" + UUID.randomUUID().toString().substring(0, 12);
-    }
+    final SubjectGates after = new SubjectGates();
 
     @Override
     protected Deployment deploy(QuotaFilter filter) {
@@ -51,20 +42,15 @@ abstract class AbstractRound90 extends H2FilterRound {
                 .servlet("model", new Model(), "/ai/*");
     }
 
-    void afterAnswer(String s) {
-        after.pass(s);
-    }
-
     /** A chat model; {@code x-variant} says how it reports its tokens. */
-    class Model extends HttpServlet {
+    class Model extends CountedModel {
         @Override
-        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            req.getInputStream().readAllBytes();
-            String s = req.getHeader("x-user-id");
-            calls.count(s);
-            long prompt = Long.parseLong(req.getHeader("x-prompt"));
-            long completion = Long.parseLong(req.getHeader("x-completion"));
-            String variant = String.valueOf(req.getHeader("x-variant"));
+        protected void answer(Call call) throws IOException {
+            String s = call.subject();
+            long prompt = call.prompt();
+            long completion = call.completion();
+            String variant = call.variant();
+            HttpServletResponse resp = call.resp();
             if (variant.startsWith("stream")) {
                 resp.setContentType("text/event-stream");
                 boolean inAnswer = variant.equals("stream-usage");
@@ -73,33 +59,26 @@ abstract class AbstractRound90 extends H2FilterRound {
                     // the gateway knows the provider's bill and reports it in the documented header
                     resp.setHeader(QuotaFilter.ACTUAL_TOKENS_HEADER, Long.toString(prompt + completion));
                 } else if (variant.startsWith("stream-attribute")) {
-                    req.setAttribute(QuotaFilter.ACTUAL_TOKENS_ATTRIBUTE, prompt + completion);
+                    call.req().setAttribute(QuotaFilter.ACTUAL_TOKENS_ATTRIBUTE, prompt + completion);
                 }
-                java.io.PrintWriter w = resp.getWriter();
-                String head = "{\"id\":\"chatcmpl-90\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o-mini\",";
-                w.write("data: " + head + "\"choices\":[{\"index\":0,\"delta\":{\"content\":\"word \"}}]}\n\n");
+                PrintWriter w = resp.getWriter();
+                w.write(ChatCompletions.wordEvent("chatcmpl-90"));
                 if (running) {
                     // an agent run: the gateway reported the tokens billed so far, the next step waits
                     w.flush();
-                    afterAnswer(s);
+                    after.pass(s);
                 }
                 if (inAnswer) {
-                    w.write("data: " + head + "\"choices\":[],\"usage\":{\"prompt_tokens\":" + prompt
-                            + ",\"completion_tokens\":" + completion + ",\"total_tokens\":" + (prompt + completion)
-                            + "}}\n\n");
+                    w.write(ChatCompletions.usageEvent("chatcmpl-90", prompt, completion));
                 }
-                w.write("data: [DONE]\n\n");
+                w.write(ChatCompletions.DONE);
                 w.flush();
                 if (!running) {
-                    afterAnswer(s);
+                    after.pass(s);
                 }
                 return;
             }
-            String answer = ChatCompletions.completion("chatcmpl-90", "gpt-4o-mini", "ok", prompt, completion);
-            byte[] bytes = answer.getBytes(StandardCharsets.UTF_8);
-            resp.setContentType("application/json");
-            resp.setContentLength(bytes.length);
-            resp.getOutputStream().write(bytes);
+            call.answerWithLength("chatcmpl-90");
         }
     }
 
@@ -113,35 +92,23 @@ abstract class AbstractRound90 extends H2FilterRound {
                 "x-prompt", Long.toString(prompt), "x-completion", Long.toString(completion), "x-variant", variant);
     }
 
-    static HttpClient fresh() {
-        return HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
-    }
-
-    static void readToDone(HttpResponse<Stream<String>> stream) {
-        assertEquals(200, stream.statusCode());
-        Iterator<String> lines = stream.body().iterator();
-        boolean done = false;
-        while (!done && lines.hasNext()) {
-            done = lines.next().equals("data: [DONE]");
-        }
-        assertTrue(done, "the stream ended without [DONE]");
-    }
-
     /** The first call (reported 19,500 of 20,000 its own way), then the next call at its [DONE]. */
     void nextCallAtDone(String variant) throws Exception {
         String s = subject();
-        CountDownLatch gate = new CountDownLatch(1);
-        after.put(s, gate);
-        HttpResponse<String> second;
-        try {
+        HttpResponse<String> second = after.whileShut(s, () -> {
             readToDone(fresh().send(request(s, 1_000, 18_500, 1_000, variant), HttpResponse.BodyHandlers.ofLines()));
-            second = fresh().send(request(s, 1_000, 500, 500, "plain"), HttpResponse.BodyHandlers.ofString());
-        } finally {
-            gate.countDown();
-            after.remove(s);
-        }
+            return fresh().send(request(s, 1_000, 500, 500, "plain"), HttpResponse.BodyHandlers.ofString());
+        });
+        assertTheNextCallIsRefused(s, variant + ": the next call at [DONE]", second);
+    }
+
+    /**
+     * The call {@code second}, sent by {@code s} with 19,500 of the 20,000 tokens owed, was refused, the model
+     * called once (for the first call) and the user not charged past the allowance.
+     */
+    void assertTheNextCallIsRefused(String s, String what, HttpResponse<String> second) throws InterruptedException {
         QuotaAccount account = chargedAtLeast(s, 19_500);
-        String figures = kind() + " " + variant + ": the next call at [DONE] answered " + second.statusCode()
+        String figures = kind() + " " + what + " answered " + second.statusCode()
                 + "; model calls " + calls.of(s) + "; used " + account.used() + " of " + account.limit() + " "
                 + ledger(s);
         System.out.println(figures);
@@ -158,18 +125,12 @@ abstract class AbstractRound90 extends H2FilterRound {
     @Test
     void aCallRefusedForWhatAFinishedCallOwesKeepsItsIdempotencyKey() throws Exception {
         String s = subject();
-        CountDownLatch gate = new CountDownLatch(1);
-        after.put(s, gate);
-        HttpResponse<String> refused;
         HttpRequest next = TestHttp.jsonPost(container.uri("/ai/chat/completions"), s, chat(1_000, false),
                 "x-prompt", "500", "x-completion", "500", "x-variant", "plain", "Idempotency-Key", "k-" + s);
-        try {
+        HttpResponse<String> refused = after.whileShut(s, () -> {
             readToDone(fresh().send(request(s, 1_000, 18_500, 1_000, "stream-usage"), HttpResponse.BodyHandlers.ofLines()));
-            refused = fresh().send(next, HttpResponse.BodyHandlers.ofString());
-        } finally {
-            gate.countDown();
-            after.remove(s);
-        }
+            return fresh().send(next, HttpResponse.BodyHandlers.ofString());
+        });
         assertEquals(429, refused.statusCode(), refused.body());
         chargedAtLeast(s, 19_500);
         store.setPlan(s, 40_000);
@@ -212,33 +173,13 @@ abstract class AbstractRound90 extends H2FilterRound {
     /** The running call (reported 19,500 of 20,000 its own way, still streaming), then a call beside it. */
     void callBesideRunning(String variant) throws Exception {
         String s = subject();
-        CountDownLatch gate = new CountDownLatch(1);
-        after.put(s, gate);
-        HttpResponse<String> second;
-        java.util.concurrent.CompletableFuture<HttpResponse<Stream<String>>> first;
-        try {
-            first = fresh().sendAsync(request(s, 1_000, 18_500, 1_000, variant), HttpResponse.BodyHandlers.ofLines());
-            HttpResponse<Stream<String>> stream = first.get(10, TimeUnit.SECONDS);
-            assertEquals(200, stream.statusCode());
-            Iterator<String> lines = stream.body().iterator();
-            boolean seen = false;
-            while (!seen && lines.hasNext()) {
-                seen = lines.next().contains("word");
-            }
-            assertTrue(seen, "the stream ended without its first event");
-            second = fresh().send(request(s, 1_000, 500, 500, "plain"), HttpResponse.BodyHandlers.ofString());
-        } finally {
-            gate.countDown();
-            after.remove(s);
-        }
-        QuotaAccount account = chargedAtLeast(s, 19_500);
-        String figures = kind() + " " + variant + ": the call beside the running stream answered " + second.statusCode()
-                + "; model calls " + calls.of(s) + "; used " + account.used() + " of " + account.limit() + " "
-                + ledger(s);
-        System.out.println(figures);
-        assertEquals(429, second.statusCode(), figures);
-        assertEquals(1, calls.of(s), figures);
-        assertTrue(account.used() <= account.limit(), figures);
+        HttpResponse<String> second = after.whileShut(s, () -> {
+            HttpResponse<Stream<String>> stream = fresh().sendAsync(request(s, 1_000, 18_500, 1_000, variant),
+                    HttpResponse.BodyHandlers.ofLines()).get(10, TimeUnit.SECONDS);
+            readUntil(stream, line -> line.contains("word"), "the stream ended without its first event");
+            return fresh().send(request(s, 1_000, 500, 500, "plain"), HttpResponse.BodyHandlers.ofString());
+        });
+        assertTheNextCallIsRefused(s, variant + ": the call beside the running stream", second);
     }
 
     /**

@@ -3,29 +3,25 @@ package io.tokenquota.servlet.breakit91;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import static io.tokenquota.servlet.testing.TestHttp.fresh;
+import static io.tokenquota.servlet.testing.TestHttp.readToDone;
+
 import io.tokenquota.QuotaAccount;
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.ChatCompletions;
 import io.tokenquota.servlet.testing.Deployment;
-import io.tokenquota.servlet.testing.H2FilterRound;
-import io.tokenquota.servlet.testing.ModelCalls;
+import io.tokenquota.servlet.testing.ModelCallRound;
+import io.tokenquota.servlet.testing.SubjectGates;
 import io.tokenquota.servlet.testing.TestHttp;
 import jakarta.servlet.http.HttpServlet;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
 import java.io.PrintWriter;
-import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
-import java.nio.charset.StandardCharsets;
-import java.util.Iterator;
 import java.util.Map;
-import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.TimeUnit;
-import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -35,16 +31,11 @@ import org.junit.jupiter.api.Test;
  * then, as a relay that saves the conversation does, works on before it returns; or answers one JSON
  * completion with the usage its {@code x-prompt} and {@code x-completion} headers name.
  */
-abstract class AbstractRound91 extends H2FilterRound {
-    final ModelCalls calls = new ModelCalls();
+abstract class AbstractRound91 extends ModelCallRound {
     /** The endpoint's work after its answer (saving the thread) waits here, by subject. */
-    final Map<String, CountDownLatch> after = new ConcurrentHashMap<>();
+    final SubjectGates after = new SubjectGates();
     /** The bodies the model was sent, by subject. */
     final Map<String, String> received = new ConcurrentHashMap<>();
-
-    static String subject() {
-        return "u91-" + UUID.randomUUID().toString().substring(0, 12);
-    }
 
     @Override
     protected Deployment deploy(QuotaFilter filter) {
@@ -55,50 +46,30 @@ abstract class AbstractRound91 extends H2FilterRound {
                 .servlet("model", new Model(), "/ai/*");
     }
 
-    void afterAnswer(String s) {
-        CountDownLatch gate = after.get(s);
-        if (gate == null) {
-            return;
-        }
-        try {
-            gate.await(20, TimeUnit.SECONDS);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
-    }
-
     /** A chat model behind an application route; {@code x-variant} says how it answers. */
-    class Model extends HttpServlet {
+    class Model extends CountedModel {
         @Override
-        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            String body = new String(req.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-            String s = req.getHeader("x-user-id");
-            calls.count(s);
-            received.merge(s, body, (a, b) -> a + " | " + b);
-            String variant = String.valueOf(req.getHeader("x-variant"));
+        protected void answer(Call call) throws IOException {
+            String s = call.subject();
+            received.merge(s, call.text(), (a, b) -> a + " | " + b);
+            String variant = call.variant();
             if (variant.startsWith("stream")) {
                 // an OpenAI-compatible stream without usage, then the relay's own work before it returns
-                resp.setContentType("text/event-stream");
-                PrintWriter w = resp.getWriter();
-                String head = "{\"id\":\"chatcmpl-91\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o-mini\",";
+                call.resp().setContentType("text/event-stream");
+                PrintWriter w = call.resp().getWriter();
                 for (int i = 0; i < 20; i++) {
-                    w.write("data: " + head + "\"choices\":[{\"index\":0,\"delta\":{\"content\":\"word \"}}]}\n\n");
+                    w.write(ChatCompletions.wordEvent("chatcmpl-91"));
                 }
-                w.write("data: " + head + "\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n");
-                w.write("data: [DONE]\n\n");
+                w.write("data: " + ChatCompletions.chunkHead("chatcmpl-91")
+                        + "\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n");
+                w.write(ChatCompletions.DONE);
                 w.flush();
                 if (variant.equals("stream-then-save")) {
-                    afterAnswer(s);
+                    after.pass(s);
                 }
                 return;
             }
-            long prompt = Long.parseLong(req.getHeader("x-prompt"));
-            long completion = Long.parseLong(req.getHeader("x-completion"));
-            byte[] bytes = ChatCompletions.completion("chatcmpl-91", "gpt-4o-mini", "ok", prompt, completion)
-                    .getBytes(StandardCharsets.UTF_8);
-            resp.setContentType("application/json");
-            resp.setContentLength(bytes.length);
-            resp.getOutputStream().write(bytes);
+            call.answerWithLength("chatcmpl-91");
         }
     }
 
@@ -123,7 +94,7 @@ abstract class AbstractRound91 extends H2FilterRound {
             w.write("data: [DONE]\n\n");
             w.flush();
             if (!"plain".equals(req.getHeader("x-variant"))) {
-                afterAnswer(s);
+                after.pass(s);
             }
         }
     }
@@ -143,10 +114,6 @@ abstract class AbstractRound91 extends H2FilterRound {
                 + ",\"messages\":[{\"role\":\"user\",\"content\":\"Summarise our thread.\"}]}";
     }
 
-    static HttpClient fresh() {
-        return HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
-    }
-
     HttpRequest request(String path, String s, long maxTokens, boolean stream, String... headers) {
         return TestHttp.jsonPost(container.uri(path), s, chat(maxTokens, stream), headers);
     }
@@ -157,15 +124,15 @@ abstract class AbstractRound91 extends H2FilterRound {
                 "1000", "x-variant", "plain"), HttpResponse.BodyHandlers.ofString());
     }
 
-    /** Reads the stream to its {@code [DONE]} event, not to its end. */
-    static void readToDone(HttpResponse<Stream<String>> first) {
-        assertEquals(200, first.statusCode());
-        Iterator<String> lines = first.body().iterator();
-        boolean done = false;
-        while (!done && lines.hasNext()) {
-            done = lines.next().equals("data: [DONE]");
-        }
-        assertTrue(done, "the stream ended without [DONE]");
+    /**
+     * Sends {@code first}, a stream whose endpoint works on after its {@code [DONE]} (saving the thread),
+     * reads it to that {@code [DONE]} and at once sends {@code s}'s {@link #secondCall}: its answer.
+     */
+    HttpResponse<String> secondCallAtDone(String s, HttpRequest first) throws Exception {
+        return after.whileShut(s, () -> {
+            readToDone(fresh().send(first, HttpResponse.BodyHandlers.ofLines()));
+            return secondCall(s);
+        });
     }
 
     /**
@@ -199,18 +166,8 @@ abstract class AbstractRound91 extends H2FilterRound {
     @Test
     void aNoUsageStreamChargedBeyondItsHoldDoesNotLetTheNextCallPast() throws Exception {
         String s = subject();
-        CountDownLatch gate = new CountDownLatch(1);
-        after.put(s, gate);
-        HttpResponse<String> second;
-        try {
-            HttpResponse<Stream<String>> first = fresh().send(request("/ai/threads/tokenize?max_tokens=19900", s, 19_900, true,
-                    "x-variant", "stream-then-save"), HttpResponse.BodyHandlers.ofLines());
-            readToDone(first);
-            second = secondCall(s);
-        } finally {
-            gate.countDown();
-            after.remove(s);
-        }
+        HttpResponse<String> second = secondCallAtDone(s, request("/ai/threads/tokenize?max_tokens=19900", s, 19_900,
+                true, "x-variant", "stream-then-save"));
         QuotaAccount a = settled(s);
         assertEquals(429, second.statusCode(), kind() + ": a second call sent at the first stream's [DONE]"
                 + " answered " + second.statusCode() + "; model calls " + calls.of(s) + ", ledger used " + a.used()
@@ -251,18 +208,7 @@ abstract class AbstractRound91 extends H2FilterRound {
     @org.junit.jupiter.params.provider.ValueSource(strings = {"/ai/summary", "/frag/summary"})
     void aDigestWhoseIncludedSummaryReportedItsTokensDoesNotLetTheNextCallPast(String include) throws Exception {
         String s = subject();
-        CountDownLatch gate = new CountDownLatch(1);
-        after.put(s, gate);
-        HttpResponse<String> second;
-        try {
-            HttpResponse<Stream<String>> first = fresh().send(digest(s, include, "stream-then-save"),
-                    HttpResponse.BodyHandlers.ofLines());
-            readToDone(first);
-            second = secondCall(s);
-        } finally {
-            gate.countDown();
-            after.remove(s);
-        }
+        HttpResponse<String> second = secondCallAtDone(s, digest(s, include, "stream-then-save"));
         QuotaAccount a = settled(s);
         assertEquals(429, second.statusCode(), kind() + " (" + include + "): a second call sent at the digest's"
                 + " [DONE] answered " + second.statusCode() + "; model calls " + calls.of(s) + ", ledger used "

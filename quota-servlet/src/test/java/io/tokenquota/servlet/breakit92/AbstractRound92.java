@@ -4,9 +4,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import io.tokenquota.QuotaAccount;
 import io.tokenquota.servlet.QuotaFilter;
+import io.tokenquota.servlet.testing.ChatCompletions;
 import io.tokenquota.servlet.testing.Deployment;
-import io.tokenquota.servlet.testing.H2FilterRound;
-import io.tokenquota.servlet.testing.ModelCalls;
+import io.tokenquota.servlet.testing.ModelCallRound;
+import io.tokenquota.servlet.testing.SpringMvc;
 import io.tokenquota.servlet.testing.TestHttp;
 import jakarta.servlet.http.HttpServlet;
 import jakarta.servlet.http.HttpServletRequest;
@@ -16,7 +17,6 @@ import java.io.OutputStream;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.util.Map;
-import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 import org.junit.jupiter.api.Test;
 
@@ -32,24 +32,15 @@ import org.junit.jupiter.api.Test;
  * forwards any method, or to a Spring functional route matched by its path alone, runs the model; a
  * chat endpoint's {@code HEAD} through {@code HttpServlet}'s default runs its {@code doGet}.
  */
-abstract class AbstractRound92 extends H2FilterRound {
-    final ModelCalls calls = new ModelCalls();
+abstract class AbstractRound92 extends ModelCallRound {
     /** What the model answers, by subject: content type, then body. */
     final Map<String, String[]> answers = new ConcurrentHashMap<>();
-
-    static String subject() {
-        return "u92-" + UUID.randomUUID().toString().substring(0, 12);
-    }
 
     @Override
     protected Deployment deploy(QuotaFilter filter) {
         Routes92.CALLS.set(calls);
-        org.springframework.web.servlet.DispatcherServlet spring =
-                io.tokenquota.servlet.testing.SpringMvc.dispatcher(Routes92.class);
-        // as Spring Boot configures it (spring.mvc.dispatch-options-request, on by default)
-        spring.setDispatchOptionsRequest(true);
         return Deployment.create()
-                .servlet("spring", spring, "/ai/spring/*")
+                .servlet("spring", SpringMvc.bootDispatcher(Routes92.class), SpringMvc.MAPPING)
                 .filter("quota", filter, "/ai/*")
                 .servlet("relay", new Relay(), "/ai/relay/*")
                 .servlet("suggest", new Suggest(), "/ai/suggest")
@@ -57,13 +48,11 @@ abstract class AbstractRound92 extends H2FilterRound {
     }
 
     /** A model that writes its canned answer in small flushed pieces, as a relay does. */
-    class Model extends HttpServlet {
+    class Model extends CountedModel {
         @Override
-        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            req.getInputStream().readAllBytes();
-            String s = req.getHeader("x-user-id");
-            calls.count(s);
-            String[] answer = answers.get(s);
+        protected void answer(Call call) throws IOException {
+            String[] answer = answers.get(call.subject());
+            HttpServletResponse resp = call.resp();
             resp.setStatus(200);
             resp.setContentType(answer[0]);
             OutputStream out = resp.getOutputStream();
@@ -91,9 +80,7 @@ abstract class AbstractRound92 extends H2FilterRound {
             calls.count(s);
             resp.setStatus(200);
             resp.setContentType("application/json");
-            resp.getOutputStream().write(("{\"id\":\"c1\",\"object\":\"chat.completion\",\"model\":\"gpt-4o\","
-                    + "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"done\"},\"finish_reason\":\"stop\"}],"
-                    + "\"usage\":{\"prompt_tokens\":4000,\"completion_tokens\":1000,\"total_tokens\":5000}}")
+            resp.getOutputStream().write(ChatCompletions.completion("c1", "gpt-4o", "done", 4000, 1000)
                     .getBytes(StandardCharsets.UTF_8));
         }
     }
@@ -111,15 +98,13 @@ abstract class AbstractRound92 extends H2FilterRound {
             calls.count(s);
             resp.setStatus(200);
             resp.setContentType("application/json");
-            resp.getOutputStream().write(("{\"id\":\"c2\",\"object\":\"chat.completion\",\"model\":\"gpt-4o\","
-                    + "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"try this\"},\"finish_reason\":\"stop\"}],"
-                    + "\"usage\":{\"prompt_tokens\":4000,\"completion_tokens\":1000,\"total_tokens\":5000}}")
+            resp.getOutputStream().write(ChatCompletions.completion("c2", "gpt-4o", "try this", 4000, 1000)
                     .getBytes(StandardCharsets.UTF_8));
         }
     }
 
     HttpResponse<String> suggest(String method, String s) {
-        return TestHttp.send(TestHttp.request(container.uri("/ai/suggest?q=hello&max_tokens=1000"), "x-user-id", s)
+        return TestHttp.send(TestHttp.requestAs(container.uri("/ai/suggest?q=hello&max_tokens=1000"), s)
                 .method(method, java.net.http.HttpRequest.BodyPublishers.noBody()).build());
     }
 
@@ -127,10 +112,7 @@ abstract class AbstractRound92 extends H2FilterRound {
     @Test
     void suggestGetIsChargedItsUsage() {
         String s = subject();
-        HttpResponse<String> r = suggest("GET", s);
-        assertEquals(200, r.statusCode(), r.body());
-        assertEquals(1, calls.of(s));
-        assertEquals(5_000, settled(s).used());
+        assertServedOnceAndCharged(s, suggest("GET", s), 5_000);
     }
 
     /**
@@ -142,29 +124,31 @@ abstract class AbstractRound92 extends H2FilterRound {
     void headRunsTheModelAndIsChargedItsUsage() {
         String s = subject();
         HttpResponse<String> r = suggest("HEAD", s);
-        int served = calls.of(s);
-        long used = settled(s).used();
-        assertEquals(1, served, "HEAD status " + r.statusCode());
-        assertEquals(served * 5_000L, used, "HEAD status " + r.statusCode() + ", model calls " + served
-                + ", used " + used + ", ledger " + ledger(s));
+        assertEquals(1, calls.of(s), "HEAD status " + r.statusCode());
+        assertEachCallCharged(s, 5_000, "HEAD", r, () -> ", ledger " + ledger(s));
     }
 
-    HttpResponse<String> relayed(String method, String s) {
-        return TestHttp.send(TestHttp.request(container.uri("/ai/relay/v1/chat/completions"),
-                        "x-user-id", s, "Content-Type", "application/json")
+    /** The chat body "write it" (1,000 output tokens at most) sent to {@code path} with {@code method}. */
+    HttpResponse<String> chat(String path, String method, String s) {
+        return TestHttp.send(TestHttp.requestAs(container.uri(path), s, "Content-Type", "application/json")
                 .method(method, java.net.http.HttpRequest.BodyPublishers.ofString(
                         "{\"model\":\"gpt-4o\",\"max_tokens\":1000,\"messages\":[{\"role\":\"user\",\"content\":\"write it\"}]}"))
                 .build());
+    }
+
+    HttpResponse<String> relayed(String method, String s) {
+        return chat("/ai/relay/v1/chat/completions", method, s);
+    }
+
+    HttpResponse<String> routed(String method, String s) {
+        return chat("/ai/spring/chat", method, s);
     }
 
     /** Control: the relay's POST model call is charged its usage, 5,000 tokens. */
     @Test
     void relayedPostIsChargedItsUsage() {
         String s = subject();
-        HttpResponse<String> r = relayed("POST", s);
-        assertEquals(200, r.statusCode(), r.body());
-        assertEquals(1, calls.of(s));
-        assertEquals(5_000, settled(s).used());
+        assertServedOnceAndCharged(s, relayed("POST", s), 5_000);
     }
 
     /**
@@ -176,11 +160,7 @@ abstract class AbstractRound92 extends H2FilterRound {
     @Test
     void optionsWithAChatBodyIsAModelCallAndIsCharged() {
         String s = subject();
-        HttpResponse<String> r = relayed("OPTIONS", s);
-        int served = calls.of(s);
-        long used = settled(s).used();
-        assertEquals(served * 5_000L, used, "OPTIONS status " + r.statusCode() + ", model calls " + served
-                + ", used " + used + ": " + r.body());
+        assertEachCallCharged(s, 5_000, "OPTIONS", relayed("OPTIONS", s));
     }
 
     /**
@@ -191,33 +171,14 @@ abstract class AbstractRound92 extends H2FilterRound {
     @Test
     void optionsServesTheModelPastTheAllowance() {
         String s = subject();
-        for (int i = 0; i < 4; i++) {
-            assertEquals(200, relayed("POST", s).statusCode());
-        }
-        assertEquals(20_000, settled(s).used());
-        assertEquals(429, relayed("POST", s).statusCode());
-        HttpResponse<String> r = relayed("OPTIONS", s);
-        long used = settled(s).used();
-        assertEquals(4, calls.of(s), "OPTIONS past the allowance: status " + r.statusCode() + ", model calls "
-                + calls.of(s) + ", used " + used + "/" + ALLOWANCE);
-    }
-
-    HttpResponse<String> routed(String method, String s) {
-        return TestHttp.send(TestHttp.request(container.uri("/ai/spring/chat"),
-                        "x-user-id", s, "Content-Type", "application/json")
-                .method(method, java.net.http.HttpRequest.BodyPublishers.ofString(
-                        "{\"model\":\"gpt-4o\",\"max_tokens\":1000,\"messages\":[{\"role\":\"user\",\"content\":\"write it\"}]}"))
-                .build());
+        assertNoModelCallPastTheAllowance(s, 5_000, () -> relayed("POST", s), "OPTIONS", () -> relayed("OPTIONS", s));
     }
 
     /** Control: the Spring route's POST is charged its usage, 5,000 tokens. */
     @Test
     void springRoutePostIsChargedItsUsage() {
         String s = subject();
-        HttpResponse<String> r = routed("POST", s);
-        assertEquals(200, r.statusCode(), r.body());
-        assertEquals(1, calls.of(s));
-        assertEquals(5_000, settled(s).used());
+        assertServedOnceAndCharged(s, routed("POST", s), 5_000);
     }
 
     /**
@@ -228,11 +189,7 @@ abstract class AbstractRound92 extends H2FilterRound {
     @Test
     void springRouteOptionsIsChargedItsUsage() {
         String s = subject();
-        HttpResponse<String> r = routed("OPTIONS", s);
-        int served = calls.of(s);
-        long used = settled(s).used();
-        assertEquals(served * 5_000L, used, "OPTIONS status " + r.statusCode() + ", model calls " + served
-                + ", used " + used + ": " + r.body());
+        assertEachCallCharged(s, 5_000, "OPTIONS", routed("OPTIONS", s));
     }
 
     /**
@@ -242,11 +199,7 @@ abstract class AbstractRound92 extends H2FilterRound {
     @Test
     void traceWithAChatBodyIsAModelCallAndIsCharged() {
         String s = subject();
-        HttpResponse<String> r = relayed("TRACE", s);
-        int served = calls.of(s);
-        long used = settled(s).used();
-        assertEquals(served * 5_000L, used, "TRACE status " + r.statusCode() + ", model calls " + served
-                + ", used " + used + ": " + r.body());
+        assertEachCallCharged(s, 5_000, "TRACE", relayed("TRACE", s));
     }
 
     long charge(String path, String contentType, String answer) throws Exception {

@@ -1,13 +1,13 @@
 package io.tokenquota.servlet.breakit92;
 
+import io.tokenquota.servlet.testing.ChatCompletions;
 import io.tokenquota.servlet.testing.ModelCalls;
+import io.tokenquota.servlet.testing.SpringMvc;
 import java.util.concurrent.atomic.AtomicReference;
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Configuration;
 import org.springframework.http.MediaType;
-import org.springframework.web.servlet.function.RequestPredicates;
 import org.springframework.web.servlet.function.RouterFunction;
-import org.springframework.web.servlet.function.RouterFunctions;
 import org.springframework.web.servlet.function.ServerResponse;
 
 /**
@@ -21,17 +21,14 @@ class Routes92 {
 
     @Bean
     RouterFunction<ServerResponse> chatRoute() {
-        return RouterFunctions.route(RequestPredicates.path("/chat").or(RequestPredicates.path("/ai/spring/chat")),
-                request -> {
-                    String body = request.body(String.class);
-                    if (body.isEmpty()) {
-                        return ServerResponse.badRequest().build();
-                    }
-                    CALLS.get().count(request.headers().firstHeader("x-user-id"));
-                    return ServerResponse.ok().contentType(MediaType.APPLICATION_JSON)
-                            .body("{\"id\":\"c3\",\"object\":\"chat.completion\",\"model\":\"gpt-4o\","
-                                    + "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"done\"},\"finish_reason\":\"stop\"}],"
-                                    + "\"usage\":{\"prompt_tokens\":4000,\"completion_tokens\":1000,\"total_tokens\":5000}}");
-                });
+        return SpringMvc.pathRoute("/chat", request -> {
+            String body = request.body(String.class);
+            if (body.isEmpty()) {
+                return ServerResponse.badRequest().build();
+            }
+            CALLS.get().count(request.headers().firstHeader("x-user-id"));
+            return ServerResponse.ok().contentType(MediaType.APPLICATION_JSON)
+                    .body(ChatCompletions.completion("c3", "gpt-4o", "done", 4000, 1000));
+        });
     }
 }

@@ -4,9 +4,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.tokenquota.servlet.QuotaFilter;
+import io.tokenquota.servlet.testing.ChatCompletions;
 import io.tokenquota.servlet.testing.Deployment;
-import io.tokenquota.servlet.testing.H2FilterRound;
-import io.tokenquota.servlet.testing.ModelCalls;
+import io.tokenquota.servlet.testing.ModelCallRound;
+import io.tokenquota.servlet.testing.SpringMvc;
 import io.tokenquota.servlet.testing.TestHttp;
 import jakarta.servlet.http.HttpServlet;
 import jakarta.servlet.http.HttpServletRequest;
@@ -15,7 +16,6 @@ import java.io.IOException;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
-import java.util.UUID;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -25,29 +25,18 @@ import org.junit.jupiter.api.Test;
  * alone, or a relay that forwards any method with its query, runs the model for it. No {@code Origin},
  * no {@code Access-Control-Request-Method}: nothing makes such a request a preflight.
  */
-abstract class AbstractRound93 extends H2FilterRound {
-    final ModelCalls calls = new ModelCalls();
-
-    static String subject() {
-        return "u93-" + UUID.randomUUID().toString().substring(0, 12);
-    }
-
+abstract class AbstractRound93 extends ModelCallRound {
     @Override
     protected Deployment deploy(QuotaFilter filter) {
         Routes93.CALLS.set(calls);
-        org.springframework.web.servlet.DispatcherServlet spring =
-                io.tokenquota.servlet.testing.SpringMvc.dispatcher(Routes93.class);
-        // as Spring Boot configures it (spring.mvc.dispatch-options-request, on by default)
-        spring.setDispatchOptionsRequest(true);
         return Deployment.create()
-                .servlet("spring", spring, "/ai/spring/*")
+                .servlet("spring", SpringMvc.bootDispatcher(Routes93.class), SpringMvc.MAPPING)
                 .filter("quota", filter, "/ai/*")
                 .servlet("relay", new Relay(), "/ai/relay/*");
     }
 
-    static final String COMPLETION = "{\"id\":\"c93\",\"object\":\"chat.completion\",\"model\":\"gpt-4o\","
-            + "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"try this\"},\"finish_reason\":\"stop\"}],"
-            + "\"usage\":{\"prompt_tokens\":4000,\"completion_tokens\":1000,\"total_tokens\":5000}}";
+    /** The model's answer to a question, with its usage: 4,000 tokens in (the question and the context), 1,000 out. */
+    static final String COMPLETION = ChatCompletions.completion("c93", "gpt-4o", "try this", 4000, 1000);
 
     /**
      * A relay that forwards whatever method it is sent, with its query string, to an upstream "ask"
@@ -71,10 +60,10 @@ abstract class AbstractRound93 extends H2FilterRound {
         }
     }
 
-    HttpResponse<String> ask(String path, String method, String s) {
-        return TestHttp.send(TestHttp.request(container.uri(path + "?q=what+should+I+cook+tonight&max_tokens=1000"),
-                        "x-user-id", s)
-                .method(method, HttpRequest.BodyPublishers.noBody()).build());
+    /** The question "what should I cook tonight" (1,000 output tokens at most) sent to {@code path} without a body. */
+    HttpResponse<String> ask(String path, String method, String s, String... headers) {
+        return TestHttp.send(TestHttp.requestAs(container.uri(path + "?q=what+should+I+cook+tonight&max_tokens=1000"), s,
+                headers).method(method, HttpRequest.BodyPublishers.noBody()).build());
     }
 
     HttpResponse<String> routed(String method, String s) {
@@ -89,10 +78,7 @@ abstract class AbstractRound93 extends H2FilterRound {
     @Test
     void springRouteGetIsChargedItsUsage() {
         String s = subject();
-        HttpResponse<String> r = routed("GET", s);
-        assertEquals(200, r.statusCode(), r.body());
-        assertEquals(1, calls.of(s));
-        assertEquals(5_000, settled(s).used());
+        assertServedOnceAndCharged(s, routed("GET", s), 5_000);
     }
 
     /**
@@ -103,11 +89,7 @@ abstract class AbstractRound93 extends H2FilterRound {
     @Test
     void springRouteBodylessOptionsIsChargedItsUsage() {
         String s = subject();
-        HttpResponse<String> r = routed("OPTIONS", s);
-        int served = calls.of(s);
-        long used = settled(s).used();
-        assertEquals(served * 5_000L, used, "OPTIONS status " + r.statusCode() + ", model calls " + served
-                + ", used " + used + ": " + r.body());
+        assertEachCallCharged(s, 5_000, "OPTIONS", routed("OPTIONS", s));
     }
 
     /**
@@ -118,15 +100,7 @@ abstract class AbstractRound93 extends H2FilterRound {
     @Test
     void springRouteBodylessOptionsServesTheModelPastTheAllowance() {
         String s = subject();
-        for (int i = 0; i < 4; i++) {
-            assertEquals(200, routed("GET", s).statusCode());
-        }
-        assertEquals(20_000, settled(s).used());
-        assertEquals(429, routed("GET", s).statusCode());
-        HttpResponse<String> r = routed("OPTIONS", s);
-        long used = settled(s).used();
-        assertEquals(4, calls.of(s), "OPTIONS past the allowance: status " + r.statusCode() + ", model calls "
-                + calls.of(s) + ", used " + used + "/" + ALLOWANCE + ": " + r.body());
+        assertNoModelCallPastTheAllowance(s, 5_000, () -> routed("GET", s), "OPTIONS", () -> routed("OPTIONS", s));
     }
 
     /**
@@ -149,10 +123,7 @@ abstract class AbstractRound93 extends H2FilterRound {
     @Test
     void relayedGetIsChargedItsUsage() {
         String s = subject();
-        HttpResponse<String> r = relayed("GET", s);
-        assertEquals(200, r.statusCode(), r.body());
-        assertEquals(1, calls.of(s));
-        assertEquals(5_000, settled(s).used());
+        assertServedOnceAndCharged(s, relayed("GET", s), 5_000);
     }
 
     /**
@@ -162,11 +133,7 @@ abstract class AbstractRound93 extends H2FilterRound {
     @Test
     void relayedBodylessOptionsIsChargedItsUsage() {
         String s = subject();
-        HttpResponse<String> r = relayed("OPTIONS", s);
-        int served = calls.of(s);
-        long used = settled(s).used();
-        assertEquals(served * 5_000L, used, "OPTIONS status " + r.statusCode() + ", model calls " + served
-                + ", used " + used + ": " + r.body());
+        assertEachCallCharged(s, 5_000, "OPTIONS", relayed("OPTIONS", s));
     }
 
     /**
@@ -176,16 +143,12 @@ abstract class AbstractRound93 extends H2FilterRound {
     @Test
     void relayedBodylessTraceIsChargedItsUsage() {
         String s = subject();
-        HttpResponse<String> r = relayed("TRACE", s);
-        int served = calls.of(s);
-        long used = settled(s).used();
-        assertEquals(served * 5_000L, used, "TRACE status " + r.statusCode() + ", model calls " + served
-                + ", used " + used + ": " + r.body());
+        assertEachCallCharged(s, 5_000, "TRACE", relayed("TRACE", s));
     }
+
+    /** The question sent to {@code path} as a CORS preflight is: {@code Origin}, {@code Access-Control-Request-Method}. */
     HttpResponse<String> preflight(String path, String s) {
-        return TestHttp.send(TestHttp.request(container.uri(path + "?q=what+should+I+cook+tonight&max_tokens=1000"),
-                        "x-user-id", s, "Origin", "https://app.example", "Access-Control-Request-Method", "GET")
-                .method("OPTIONS", HttpRequest.BodyPublishers.noBody()).build());
+        return ask(path, "OPTIONS", s, "Origin", "https://app.example", "Access-Control-Request-Method", "GET");
     }
 
     /**
@@ -197,11 +160,7 @@ abstract class AbstractRound93 extends H2FilterRound {
     @Test
     void relayedPreflightLookalikeIsChargedItsUsage() {
         String s = subject();
-        HttpResponse<String> r = preflight("/ai/relay/ask", s);
-        int served = calls.of(s);
-        long used = settled(s).used();
-        assertEquals(served * 5_000L, used, "preflight-shaped OPTIONS status " + r.statusCode() + ", model calls "
-                + served + ", used " + used + ": " + r.body());
+        assertEachCallCharged(s, 5_000, "preflight-shaped OPTIONS", preflight("/ai/relay/ask", s));
     }
 
     /**
@@ -224,10 +183,6 @@ abstract class AbstractRound93 extends H2FilterRound {
     @Test
     void springRouteHeadIsChargedItsUsage() {
         String s = subject();
-        HttpResponse<String> r = routed("HEAD", s);
-        int served = calls.of(s);
-        long used = settled(s).used();
-        assertEquals(served * 5_000L, used, "HEAD status " + r.statusCode() + ", model calls " + served
-                + ", used " + used + ", ledger " + ledger(s));
+        assertEachCallCharged(s, 5_000, "HEAD", routed("HEAD", s), () -> ", ledger " + ledger(s));
     }
 }

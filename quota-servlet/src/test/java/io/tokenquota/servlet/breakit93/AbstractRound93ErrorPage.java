@@ -4,8 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.Deployment;
-import io.tokenquota.servlet.testing.H2FilterRound;
-import io.tokenquota.servlet.testing.ModelCalls;
+import io.tokenquota.servlet.testing.ModelCallRound;
 import io.tokenquota.servlet.testing.TestHttp;
 import jakarta.servlet.http.HttpServlet;
 import jakarta.servlet.http.HttpServletRequest;
@@ -13,7 +12,6 @@ import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
-import java.util.UUID;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -24,11 +22,10 @@ import org.junit.jupiter.api.Test;
  * call: also past the allowance, and also after a protected endpoint answered 404 (released as a call
  * that reached no model).
  */
-abstract class AbstractRound93ErrorPage extends H2FilterRound {
-    final ModelCalls calls = new ModelCalls();
-
-    static String subject() {
-        return "u93e-" + UUID.randomUUID().toString().substring(0, 12);
+abstract class AbstractRound93ErrorPage extends ModelCallRound {
+    @Override
+    protected String subjectPrefix() {
+        return "u93e-";
     }
 
     @Override
@@ -130,18 +127,15 @@ abstract class AbstractRound93ErrorPage extends H2FilterRound {
         }
     }
 
-    HttpResponse<String> get(String path, String s) {
-        return TestHttp.send(TestHttp.request(container.uri(path), "x-user-id", s).GET().build());
+    HttpResponse<String> get(String path, String s, String... headers) {
+        return TestHttp.send(TestHttp.requestAs(container.uri(path), s, headers).GET().build());
     }
 
     /** Control: the suggestion endpoint called directly is charged its usage, 5,000 tokens. */
     @Test
     void suggestCalledDirectlyIsChargedItsUsage() {
         String s = subject();
-        HttpResponse<String> r = get("/ai/suggest?q=pricing", s);
-        assertEquals(200, r.statusCode(), r.body());
-        assertEquals(1, calls.of(s));
-        assertEquals(5_000, settled(s).used());
+        assertServedOnceAndCharged(s, get("/ai/suggest?q=pricing", s), 5_000);
     }
 
     /**
@@ -151,11 +145,7 @@ abstract class AbstractRound93ErrorPage extends H2FilterRound {
     @Test
     void notFoundPageModelCallIsCharged() {
         String s = subject();
-        HttpResponse<String> r = get("/docs/no-such-page?q=what+does+the+pro+plan+cost", s);
-        int served = calls.of(s);
-        long used = settled(s).used();
-        assertEquals(served * 5_000L, used, "404 page status " + r.statusCode() + ", model calls " + served
-                + ", used " + used + ": " + r.body());
+        assertEachCallCharged(s, 5_000, "404 page", get("/docs/no-such-page?q=what+does+the+pro+plan+cost", s));
     }
 
     /**
@@ -165,11 +155,7 @@ abstract class AbstractRound93ErrorPage extends H2FilterRound {
     @Test
     void protectedNotFoundThenErrorPageModelCallIsCharged() {
         String s = subject();
-        HttpResponse<String> r = get("/ai/articles/no-such-article?q=pricing", s);
-        int served = calls.of(s);
-        long used = settled(s).used();
-        assertEquals(served * 5_000L, used, "404 page status " + r.statusCode() + ", model calls " + served
-                + ", used " + used + ": " + r.body());
+        assertEachCallCharged(s, 5_000, "404 page", get("/ai/articles/no-such-article?q=pricing", s));
     }
 
     /**
@@ -180,8 +166,7 @@ abstract class AbstractRound93ErrorPage extends H2FilterRound {
     @Test
     void anIdempotencyKeyIsTheFailedCallsNotTheErrorPages() {
         String s = subject();
-        HttpResponse<String> r = TestHttp.send(TestHttp.request(container.uri("/ai/articles/no-such-article?q=pricing"),
-                "x-user-id", s, "Idempotency-Key", "k-" + s).GET().build());
+        HttpResponse<String> r = get("/ai/articles/no-such-article?q=pricing", s, "Idempotency-Key", "k-" + s);
         assertEquals(404, r.statusCode(), r.body());
         assertEquals(AbstractRound93.COMPLETION, r.body());
         assertEquals(1, calls.of(s));
@@ -196,14 +181,7 @@ abstract class AbstractRound93ErrorPage extends H2FilterRound {
     @Test
     void notFoundPageServesTheModelPastTheAllowance() {
         String s = subject();
-        for (int i = 0; i < 4; i++) {
-            assertEquals(200, get("/ai/suggest?q=pricing", s).statusCode());
-        }
-        assertEquals(20_000, settled(s).used());
-        assertEquals(429, get("/ai/suggest?q=pricing", s).statusCode());
-        HttpResponse<String> r = get("/docs/no-such-page?q=pricing", s);
-        long used = settled(s).used();
-        assertEquals(4, calls.of(s), "404 page past the allowance: status " + r.statusCode() + ", model calls "
-                + calls.of(s) + ", used " + used + "/" + ALLOWANCE + ": " + r.body());
+        assertNoModelCallPastTheAllowance(s, 5_000, () -> get("/ai/suggest?q=pricing", s), "404 page",
+                () -> get("/docs/no-such-page?q=pricing", s));
     }
 }

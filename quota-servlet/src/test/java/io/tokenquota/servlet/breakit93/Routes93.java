@@ -1,13 +1,12 @@
 package io.tokenquota.servlet.breakit93;
 
 import io.tokenquota.servlet.testing.ModelCalls;
+import io.tokenquota.servlet.testing.SpringMvc;
 import java.util.concurrent.atomic.AtomicReference;
-import org.springframework.http.MediaType;
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Configuration;
-import org.springframework.web.servlet.function.RequestPredicates;
+import org.springframework.http.MediaType;
 import org.springframework.web.servlet.function.RouterFunction;
-import org.springframework.web.servlet.function.RouterFunctions;
 import org.springframework.web.servlet.function.ServerResponse;
 
 /**
@@ -23,24 +22,20 @@ class Routes93 {
 
     @Bean
     RouterFunction<ServerResponse> askRoute() {
-        return RouterFunctions.route(RequestPredicates.path("/ask").or(RequestPredicates.path("/ai/spring/ask")),
-                request -> {
-                    String question = request.param("q").orElse("");
-                    if (question.isEmpty()) {
-                        return ServerResponse.badRequest().build();
-                    }
-                    CALLS.get().count(request.headers().firstHeader("x-user-id"));
-                    return ServerResponse.ok().contentType(MediaType.APPLICATION_JSON)
-                            .body("{\"id\":\"c93\",\"object\":\"chat.completion\",\"model\":\"gpt-4o\","
-                                    + "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"try this\"},\"finish_reason\":\"stop\"}],"
-                                    + "\"usage\":{\"prompt_tokens\":4000,\"completion_tokens\":1000,\"total_tokens\":5000}}");
-                });
+        return SpringMvc.pathRoute("/ask", request -> {
+            String question = request.param("q").orElse("");
+            if (question.isEmpty()) {
+                return ServerResponse.badRequest().build();
+            }
+            CALLS.get().count(request.headers().firstHeader("x-user-id"));
+            return ServerResponse.ok().contentType(MediaType.APPLICATION_JSON).body(AbstractRound93.COMPLETION);
+        });
     }
 
     /** The same question answered in plain text, without usage (a model's text relayed as it came). */
     @Bean
     RouterFunction<ServerResponse> askTextRoute() {
-        return RouterFunctions.route(RequestPredicates.path("/ask-text").or(RequestPredicates.path("/ai/spring/ask-text")), request -> {
+        return SpringMvc.pathRoute("/ask-text", request -> {
             CALLS.get().count(request.headers().firstHeader("x-user-id"));
             return ServerResponse.ok().contentType(MediaType.TEXT_PLAIN).body("try the soup");
         });

@@ -23,6 +23,45 @@ public final class ChatCompletions {
                 + completionTokens + ",\"total_tokens\":" + (promptTokens + completionTokens) + "}}";
     }
 
+    /** OpenAI's {@code "usage"} member: {@code prompt} in, {@code completion} out, and their total. */
+    public static String usage(long prompt, long completion) {
+        return "\"usage\":{\"prompt_tokens\":" + prompt + ",\"completion_tokens\":" + completion
+                + ",\"total_tokens\":" + (prompt + completion) + "}";
+    }
+
+    /** The start of a gpt-4o-mini stream chunk of {@code id}, up to its {@code choices}. */
+    public static String chunkHead(String id) {
+        return "{\"id\":\"" + id + "\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o-mini\",";
+    }
+
+    /** A gpt-4o-mini stream event of {@code id} whose one choice adds the text "word ". */
+    public static String wordEvent(String id) {
+        return "data: " + chunkHead(id) + "\"choices\":[{\"index\":0,\"delta\":{\"content\":\"word \"}}]}\n\n";
+    }
+
+    /**
+     * The usage event a gpt-4o-mini stream of {@code id} ends with when asked for it
+     * ({@code stream_options.include_usage}): no choices, the usage.
+     */
+    public static String usageEvent(String id, long prompt, long completion) {
+        return "data: " + chunkHead(id) + "\"choices\":[]," + usage(prompt, completion) + "}\n\n";
+    }
+
+    /** The event that ends an OpenAI stream. */
+    public static final String DONE = "data: [DONE]\n\n";
+
+    /** JSON of {@code length} bytes is coming: the content type and a declared length. */
+    public static void declareJson(HttpServletResponse resp, int length) {
+        resp.setContentType("application/json");
+        resp.setContentLength(length);
+    }
+
+    /** Writes {@code bytes} as JSON through the output stream, its length declared first. */
+    public static void writeWithLength(HttpServletResponse resp, byte[] bytes) throws IOException {
+        declareJson(resp, bytes.length);
+        resp.getOutputStream().write(bytes);
+    }
+
     /**
      * A long gpt-4o stream with {@code include_usage}: a "word " chunk every 20 ms for 10 s, then the
      * usage chunk ({@code promptTokens} in, one token a word out) and {@code [DONE]}. Stops at the first

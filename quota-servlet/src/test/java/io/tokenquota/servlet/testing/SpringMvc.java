@@ -6,6 +6,11 @@ import org.springframework.context.annotation.Configuration;
 import org.springframework.web.context.support.AnnotationConfigWebApplicationContext;
 import org.springframework.web.servlet.DispatcherServlet;
 import org.springframework.web.servlet.config.annotation.EnableWebMvc;
+import org.springframework.web.servlet.function.HandlerFunction;
+import org.springframework.web.servlet.function.RequestPredicates;
+import org.springframework.web.servlet.function.RouterFunction;
+import org.springframework.web.servlet.function.RouterFunctions;
+import org.springframework.web.servlet.function.ServerResponse;
 
 /**
  * A real Spring MVC {@link DispatcherServlet} behind the quota filter, as a Spring Boot application
@@ -30,6 +35,26 @@ public final class SpringMvc {
         context.register(Mvc.class);
         context.register(controllers);
         return new DispatcherServlet(context);
+    }
+
+    /**
+     * A dispatcher as Spring Boot configures it ({@code spring.mvc.dispatch-options-request}, on by
+     * default: {@code OPTIONS} requests reach the handlers), with the given controller classes.
+     */
+    public static DispatcherServlet bootDispatcher(Class<?>... controllers) {
+        DispatcherServlet dispatcher = dispatcher(controllers);
+        dispatcher.setDispatchOptionsRequest(true);
+        return dispatcher;
+    }
+
+    /**
+     * A functional route matched by its path alone ({@code RequestPredicates.path}), whatever the method,
+     * as a gateway route is written: {@code path} within the dispatcher at {@link #MAPPING}, or the whole
+     * path under it.
+     */
+    public static RouterFunction<ServerResponse> pathRoute(String path, HandlerFunction<ServerResponse> handler) {
+        return RouterFunctions.route(RequestPredicates.path(path)
+                .or(RequestPredicates.path(MAPPING.replace("/*", "") + path)), handler);
     }
 
     /** The quota filter on every path, then the controllers at {@link #MAPPING}, multipart enabled. */

@@ -1,6 +1,7 @@
 package io.tokenquota.servlet.testing;
 
 import java.util.Map;
+import java.util.concurrent.Callable;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -18,6 +19,21 @@ public final class SubjectGates {
 
     public void remove(String subject) {
         gates.remove(subject);
+    }
+
+    /**
+     * Runs {@code during} while the subject's gate is shut (its endpoints still at their work after the
+     * answer), then opens and removes the gate, also when {@code during} fails; what {@code during} returned.
+     */
+    public <T> T whileShut(String subject, Callable<T> during) throws Exception {
+        CountDownLatch gate = new CountDownLatch(1);
+        put(subject, gate);
+        try {
+            return during.call();
+        } finally {
+            gate.countDown();
+            remove(subject);
+        }
     }
 
     /** Waits at the subject's gate, if one is set. */

@@ -33,9 +33,49 @@ public final class TestHttp {
         return CLIENT;
     }
 
+    /**
+     * A new HTTP/1.1 client with connections of its own: a call sent on it goes on another connection
+     * than the round's other calls (as a second tab, worker or instance of the client sends it).
+     */
+    public static HttpClient fresh() {
+        return HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
+    }
+
+    /**
+     * Reads a streamed answer (status 200) line by line until a line {@code until} accepts, and no
+     * further: the stream goes on. Fails with {@code missing} when the stream ends first.
+     */
+    public static void readUntil(HttpResponse<java.util.stream.Stream<String>> stream,
+                                 java.util.function.Predicate<String> until, String missing) {
+        org.junit.jupiter.api.Assertions.assertEquals(200, stream.statusCode());
+        java.util.Iterator<String> lines = stream.body().iterator();
+        boolean seen = false;
+        while (!seen && lines.hasNext()) {
+            seen = until.test(lines.next());
+        }
+        org.junit.jupiter.api.Assertions.assertTrue(seen, missing);
+    }
+
+    /** Reads an event stream to its {@code [DONE]} event, not to its end: the client has the whole answer. */
+    public static void readToDone(HttpResponse<java.util.stream.Stream<String>> stream) {
+        readUntil(stream, "data: [DONE]"::equals, "the stream ended without [DONE]");
+    }
+
     /** A request builder with the timeout and the given headers (name, value, name, value...). */
     public static HttpRequest.Builder request(URI uri, String... headers) {
         HttpRequest.Builder b = HttpRequest.newBuilder(uri).timeout(TIMEOUT);
+        for (int i = 0; i < headers.length; i += 2) {
+            b.header(headers[i], headers[i + 1]);
+        }
+        return b;
+    }
+
+    /**
+     * A request builder as a trusted proxy sends it for {@code subject}: {@code x-user-id}, then
+     * {@code headers} (name, value, ...).
+     */
+    public static HttpRequest.Builder requestAs(URI uri, String subject, String... headers) {
+        HttpRequest.Builder b = request(uri, "x-user-id", subject);
         for (int i = 0; i < headers.length; i += 2) {
             b.header(headers[i], headers[i + 1]);
         }

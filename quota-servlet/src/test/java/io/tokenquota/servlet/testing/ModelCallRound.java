@@ -1,0 +1,118 @@
+package io.tokenquota.servlet.testing;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import io.tokenquota.QuotaAccount;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.util.UUID;
+import java.util.function.Supplier;
+
+/**
+ * An {@link H2FilterRound} whose mock endpoints count the model calls they make in {@link #calls}, and
+ * the checks such a round makes of a request: what reached the model against what was charged.
+ */
+public abstract class ModelCallRound extends H2FilterRound {
+    /** The model calls this round's endpoints made, by subject. */
+    protected final ModelCalls calls = new ModelCalls();
+
+    /** A new subject: {@code prefix} and 12 random characters. */
+    protected static String subject(String prefix) {
+        return prefix + UUID.randomUUID().toString().substring(0, 12);
+    }
+
+    /** A new subject of this round: {@link #subjectPrefix()} and 12 random characters. */
+    protected String subject() {
+        return subject(subjectPrefix());
+    }
+
+    /** What this round's subjects start with: "u", the round's number (its package is breakitNN), "-". */
+    protected String subjectPrefix() {
+        String pkg = getClass().getPackageName();
+        return "u" + pkg.substring(pkg.lastIndexOf("breakit") + "breakit".length()) + "-";
+    }
+
+    /** A {@link CountingModel} that counts its calls in this round's {@link #calls}. */
+    protected abstract class CountedModel extends CountingModel {
+        protected CountedModel() {
+            super(calls);
+        }
+    }
+
+    /**
+     * A chat POST ({@link CountingModel#chat}) to {@code path} as {@code s}, for the model to answer with
+     * {@code prompt} + {@code completion} tokens ({@code x-prompt}, {@code x-completion}) the way
+     * {@code variant} says ({@code x-variant}; one starting "stream" asks a stream), then {@code more} headers.
+     */
+    protected HttpRequest usageRequest(String path, String s, long maxTokens, long prompt, long completion,
+                                       String variant, String... more) {
+        return CountingModel.request(container.uri(path), s, maxTokens, prompt, completion, variant, more);
+    }
+
+    /** The request {@code r} was answered 200 after one model call, and {@code s} is charged {@code usage}. */
+    protected void assertServedOnceAndCharged(String s, HttpResponse<String> r, long usage) {
+        assertEquals(200, r.statusCode(), r.body());
+        assertEquals(1, calls.of(s));
+        assertEquals(usage, settled(s).used());
+    }
+
+    /**
+     * Every model call {@code s} made (however many, none included) is charged {@code perCall}: once
+     * settled, the subject has used the calls times {@code perCall}. Fails with {@code what}, the status of
+     * {@code r}, the calls and the charge, then {@code ": "} and the body.
+     */
+    protected void assertEachCallCharged(String s, long perCall, String what, HttpResponse<String> r) {
+        assertEachCallCharged(s, perCall, what, r, () -> ": " + r.body());
+    }
+
+    /** As {@link #assertEachCallCharged(String, long, String, HttpResponse)}, the failure ending in {@code detail}. */
+    protected void assertEachCallCharged(String s, long perCall, String what, HttpResponse<String> r,
+                                         Supplier<String> detail) {
+        int served = calls.of(s);
+        long used = settled(s).used();
+        assertEquals(served * perCall, used, what + " status " + r.statusCode() + ", model calls " + served
+                + ", used " + used + detail.get());
+    }
+
+    /**
+     * The next call {@code next} of {@code s}, sent while its first call owed {@code owed} tokens: refused
+     * with 429 once that charge has landed. Fails with the container, {@code what}, then the status, the
+     * model calls and the ledger. The subject's account.
+     */
+    protected QuotaAccount assertNextCallRefused(String s, long owed, String what, HttpResponse<String> next)
+            throws InterruptedException {
+        QuotaAccount a = chargedAtLeast(s, owed);
+        assertEquals(429, next.statusCode(), kind() + what + " answered " + next.statusCode() + "; model calls "
+                + calls.of(s) + ", ledger used " + a.used() + " of " + a.limit() + " " + ledger(s));
+        return a;
+    }
+
+    /**
+     * As {@link #assertNextCallRefused}, and the model was called once, for the first call only: the next
+     * call did not reach it.
+     */
+    protected void assertNextCallRefusedUnserved(String s, long owed, String what, HttpResponse<String> next)
+            throws InterruptedException {
+        QuotaAccount a = assertNextCallRefused(s, owed, what, next);
+        assertEquals(1, calls.of(s), kind() + what + ": model calls " + calls.of(s) + ", used " + a.used());
+    }
+
+    /**
+     * {@code s} spends the whole allowance on {@code allowed} calls charged {@code perCall} each (4 x 5,000 =
+     * 20,000), is refused the next one with 429, then sends {@code attack}: it must call no model (the calls
+     * stay those the allowance paid for).
+     */
+    protected void assertNoModelCallPastTheAllowance(String s, long perCall, Supplier<HttpResponse<String>> allowed,
+                                                     String what, Supplier<HttpResponse<String>> attack) {
+        int paid = (int) (ALLOWANCE / perCall);
+        for (int i = 0; i < paid; i++) {
+            assertEquals(200, allowed.get().statusCode());
+        }
+        assertEquals(paid * perCall, settled(s).used());
+        assertEquals(429, allowed.get().statusCode());
+        HttpResponse<String> r = attack.get();
+        long used = settled(s).used();
+        assertEquals(paid, calls.of(s), what + " past the allowance: status " + r.statusCode() + ", model calls "
+                + calls.of(s) + ", used " + used + "/" + ALLOWANCE + ": " + r.body());
+    }
+}
