@@ -355,9 +355,10 @@ public final class QuotaFilter implements Filter {
                            String path, Settlement.Quiet quiet, boolean errorPage) throws IOException, ServletException {
         String subject = subjects.resolve(request);
         if (subject == null) {
-            if (errorPage || (quiet == Settlement.Quiet.BODYLESS_METHOD && isPreflight(request))) {
-                // a browser's preflight carries no credentials, and an error page may answer a request
-                // refused for having none: nobody to charge, and refusing would break both
+            if (quiet == Settlement.Quiet.BODYLESS_METHOD && isPreflight(request)) {
+                // a browser's preflight carries no credentials: nobody to charge, and a 401 would fail its
+                // CORS check. An error page is refused as any call is: dropping the credentials (or making
+                // the resolver distrust them) must not make the page's model call free
                 chain.doFilter(request, response);
                 return false;
             }

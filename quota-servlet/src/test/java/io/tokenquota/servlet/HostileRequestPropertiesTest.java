@@ -51,9 +51,11 @@ import net.jqwik.api.lifecycle.BeforeContainer;
  * Hostile traffic through the filter, in both containers: random content-type labels and unknown
  * charsets, bodies under and over the size limit, answers with fake usage nested in tool arguments
  * and echoed JSON, repeated and concurrent idempotency keys, forwarded headers naming the trusted
- * proxy, refusals, server errors and clients that hang up mid-stream. A stand-in model records the
- * usage of every call that reached it; after each batch the ledger must have charged each subject
- * exactly that, held nothing, and let no idempotency key buy a second call.
+ * proxy, refusals, server errors and clients that hang up mid-stream; and the same model reached
+ * without a body: by a body-less OPTIONS (a route that answers every method), by a CORS preflight
+ * it answers as one, and as the error page of a missing page. A stand-in model records the usage of
+ * every call that reached it; after each batch the ledger must have charged each subject exactly
+ * that, held nothing, and let no idempotency key buy a second call.
  */
 final class HostileRequestPropertiesTest {
     private static final int BODY_LIMIT = 16 * 1024;
@@ -75,7 +77,8 @@ final class HostileRequestPropertiesTest {
                     .subjectResolver(SubjectResolver.trustedHeader("x-user-id", "127.0.0.1", "::1"))
                     .maxBodyBytes(BODY_LIMIT).build();
             CONTAINERS.put(kind, kind.start(Deployment.create().forwardedHeaders("/ai/")
-                    .filter("quota", filter, "/ai/*").servlet("model", MODEL, "/ai/*")));
+                    .filter("quota", filter, "/ai/*").servlet("model", MODEL, "/ai/*")
+                    .servlet("missing", new Missing(), "/missing/*").errorPage(404, "/ai/error")));
         }
     }
 
@@ -93,9 +96,21 @@ final class HostileRequestPropertiesTest {
 
     enum Behaviour { ANSWER, REFUSE, SERVER_ERROR, CLIENT_HANGS_UP }
 
+    /** How the request reaches the model. */
+    enum Route {
+        /** A POST of a chat body. */
+        POST,
+        /** A body-less OPTIONS with the question in the query string, which the model answers as a call. */
+        OPTIONS,
+        /** A CORS preflight, which the model's servlet answers as one: no model call. */
+        PREFLIGHT,
+        /** A GET of a missing page, whose error page (under the protected prefix) is the model. */
+        ERROR_PAGE
+    }
+
     /** One request of a batch. {@code forwarded} is a header line or null; {@code key} may be null. */
-    record Hostile(Behaviour behaviour, Format format, int refusal, long a, long b, long c, String contentType,
-                   int bodyBytes, String key, String forwarded) {
+    record Hostile(Route route, Behaviour behaviour, Format format, int refusal, long a, long b, long c,
+                   String contentType, int bodyBytes, String key, String forwarded) {
     }
 
     @Provide
@@ -109,9 +124,11 @@ final class HostileRequestPropertiesTest {
                 "application/x-www-form-urlencoded", "application/json; charset=x-unknown-charset");
         Arbitrary<String> forwarded = Arbitraries.of("X-Forwarded-For: 127.0.0.1", "X-Forwarded-For: 198.51.100.7",
                 "Forwarded: for=127.0.0.1").injectNull(0.75);
-        return Combinators.combine(answer, contentType, Arbitraries.integers().between(0, 2 * BODY_LIMIT),
-                Arbitraries.of("k1", "k2").injectNull(0.6), forwarded).as((o, type, size, key, fwd) ->
-                new Hostile((Behaviour) o[0], (Format) o[1], (Integer) o[2], (Long) o[3], (Long) o[4], (Long) o[5],
+        Arbitrary<Route> route = Arbitraries.frequency(Tuple.of(6, Route.POST), Tuple.of(1, Route.OPTIONS),
+                Tuple.of(1, Route.PREFLIGHT), Tuple.of(1, Route.ERROR_PAGE));
+        return Combinators.combine(route, answer, contentType, Arbitraries.integers().between(0, 2 * BODY_LIMIT),
+                Arbitraries.of("k1", "k2").injectNull(0.6), forwarded).as((r, o, type, size, key, fwd) ->
+                new Hostile(r, (Behaviour) o[0], (Format) o[1], (Integer) o[2], (Long) o[3], (Long) o[4], (Long) o[5],
                         type, size, key, fwd));
     }
 
@@ -152,6 +169,9 @@ final class HostileRequestPropertiesTest {
             int colon = h.forwarded().indexOf(':');
             headers.addAll(List.of(h.forwarded().substring(0, colon), h.forwarded().substring(colon + 2)));
         }
+        if (h.route() != Route.POST) {
+            return bodyless(container, h, headers);
+        }
         if (h.behaviour() == Behaviour.CLIENT_HANGS_UP) {
             return hangUp(container, body, headers);
         }
@@ -165,6 +185,57 @@ final class HostileRequestPropertiesTest {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new IllegalStateException(e);
+        }
+    }
+
+    /**
+     * A request without a body that reaches the model: an OPTIONS, a preflight or a missing page. Its
+     * content type and size do not apply, and a client that hangs up is one that waits here. A missing
+     * page's error page takes no Idempotency-Key (the key is the failed call's), so none is sent.
+     */
+    private static int bodyless(EmbeddedContainer container, Hostile h, List<String> headers) {
+        List<String> sent = new ArrayList<>();
+        for (int i = 0; i < headers.size(); i += 2) {
+            String name = headers.get(i);
+            boolean dropped = name.equals("Content-Type") || (h.route() == Route.ERROR_PAGE && name.equals("Idempotency-Key"));
+            if (!dropped) {
+                sent.add(name);
+                sent.add(name.equals("X-Behaviour") && h.behaviour() == Behaviour.CLIENT_HANGS_UP
+                        ? Behaviour.ANSWER.name() : headers.get(i + 1));
+            }
+        }
+        String path = "?q=what+should+I+cook&max_tokens=64";
+        HttpRequest.Builder b = switch (h.route()) {
+            case OPTIONS -> TestHttp.request(container.uri("/ai/chat" + path), sent.toArray(String[]::new))
+                    .method("OPTIONS", HttpRequest.BodyPublishers.noBody());
+            case PREFLIGHT -> TestHttp.request(container.uri("/ai/chat" + path), withPreflight(sent))
+                    .method("OPTIONS", HttpRequest.BodyPublishers.noBody());
+            case ERROR_PAGE -> TestHttp.request(container.uri("/missing/page" + path), sent.toArray(String[]::new)).GET();
+            case POST -> throw new IllegalArgumentException("a POST has a body");
+        };
+        try {
+            return TestHttp.client().send(b.build(), HttpResponse.BodyHandlers.discarding()).statusCode();
+        } catch (IOException e) {
+            throw new IllegalStateException(e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException(e);
+        }
+    }
+
+    private static String[] withPreflight(List<String> headers) {
+        List<String> all = new ArrayList<>(headers);
+        all.addAll(List.of("Origin", "https://app.example", "Access-Control-Request-Method", "POST"));
+        return all.toArray(String[]::new);
+    }
+
+    /** A page store in which every page is missing: 404, answered by the error page. */
+    static final class Missing extends HttpServlet {
+        private static final long serialVersionUID = 1L;
+
+        @Override
+        protected void doGet(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+            resp.sendError(404);
         }
     }
 
@@ -222,7 +293,21 @@ final class HostileRequestPropertiesTest {
         @Override
         protected void service(HttpServletRequest req, HttpServletResponse resp) throws IOException {
             req.getInputStream().transferTo(OutputStream.nullOutputStream());
+            if ("OPTIONS".equals(req.getMethod()) && req.getHeader("Access-Control-Request-Method") != null) {
+                // a CORS preflight answered as one: no model is called
+                resp.setHeader("Access-Control-Allow-Origin", req.getHeader("Origin"));
+                resp.setStatus(204);
+                return;
+            }
+            boolean errorPage = req.getDispatcherType() == jakarta.servlet.DispatcherType.ERROR;
             Behaviour behaviour = Behaviour.valueOf(req.getHeader("X-Behaviour"));
+            if (errorPage && behaviour != Behaviour.ANSWER) {
+                // an error page that calls no model says so, as any page that calls none: its content
+                // under the error's status is otherwise an answer
+                req.setAttribute(QuotaFilter.ACTUAL_TOKENS_ATTRIBUTE, 0);
+                write(resp, "text/html", "<html><body>Not found</body></html>");
+                return;
+            }
             if (behaviour == Behaviour.REFUSE) {
                 resp.setStatus(Integer.parseInt(req.getHeader("X-Refusal")));
                 resp.setContentType("application/json");
