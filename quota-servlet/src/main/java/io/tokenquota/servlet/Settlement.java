@@ -148,9 +148,9 @@ final class Settlement implements AsyncListener {
      *       figure past what the ledger takes for one call is charged that maximum. A report known to
      *       be {@code provisional} (Anthropic's {@code message_start}, counted before the answer was
      *       written, without the final {@code message_delta}; a Gemini chunk's prompt-only count without
-     *       the last chunk's) is charged at least the estimate; one the model's own text may have made
-     *       ({@link UsageSniffer#suspect}) is provisional too, and was cut to what the account had room
-     *       for before it got here ({@link #withinRoom});</li>
+     *       the last chunk's) is charged at least the estimate; so is one the model's own text may have
+     *       made (an answer read in a format its label does not name, an event-stream framing raw text
+     *       could have made: {@link UsageSniffer#provisional}), which can raise the charge, never lower it;</li>
      *   <li>a 2xx of a token-counting endpoint whose answer is a count ({@code tokenCount}: Gemini's
      *       {@code :countTokens}, Anthropic's {@code /count_tokens}, OpenAI's
      *       {@code /responses/input_tokens}, answering {@code totalTokens} or {@code input_tokens}):
@@ -369,28 +369,6 @@ final class Settlement implements AsyncListener {
         };
     }
 
-    /**
-     * A suspect usage ({@link UsageSniffer#suspect}: text the model wrote may have made it) above the
-     * hold, charged at most what the account had room for: the hold and what was still available. It
-     * may be the provider's real figure under an odd label (charged up to that), or a model's text (an
-     * example answer, an injected event), which must not put the account into overage. When the
-     * account cannot be read, the hold.
-     */
-    private long withinRoom(long usage) {
-        long room;
-        try {
-            room = hold.held() + Math.max(0, ledger.account(hold.subject()).available());
-        } catch (RuntimeException e) {
-            room = hold.held();
-        }
-        if (usage > room) {
-            LOG.warn("usage {} for reservation {} of {} was read where the model's own text may have written it;"
-                    + " charging at most the {} the account had room for", usage, hold.id(), hold.subject(), room);
-            return room;
-        }
-        return usage;
-    }
-
     /** Settles once; later calls (a second async event) do nothing. */
     void settle(End end) {
         settle(end, false);
@@ -434,9 +412,6 @@ final class Settlement implements AsyncListener {
                 // the usage by kind at the answering model's rates: what the rules below charge
                 weighed = weighing.weigh(usage, sniffer.kinds(), sniffer.models(), sniffer.provisional());
                 usage = weighed.charge();
-            }
-            if (usage != null && usage > hold.held() && sniffer.suspect()) {
-                usage = withinRoom(usage);
             }
             Long answered = usage;
             if (usage == null && status == 304 && answerKey != null && etag != null) {

@@ -822,31 +822,6 @@ final class UsageSniffer {
         return answerProvisional();
     }
 
-    /**
-     * Whether the usage may be the model's own text rather than its provider's report: found in an
-     * answer read in a format its Content-Type does not name, or in an event stream whose framing the
-     * model's text could have made (a lone CR, an event of more than one document on one data line, a
-     * document after events of plain text). Such usage is {@linkplain #provisional() provisional}, and
-     * settlement charges it at most what the account has left.
-     */
-    synchronized boolean suspect() {
-        for (UsageSniffer e : earlier) {
-            if (e.usage() != null && e.suspect()) {
-                return true;
-            }
-        }
-        if (discardedWins()) {
-            return discarded.suspect();
-        }
-        if (headerUsage() != null || invocationTotal != null) {
-            return false;
-        }
-        if (decoded != null) {
-            return decoded.suspect();
-        }
-        return mislabelled || loneCr || framingSuspect;
-    }
-
     private boolean answerProvisional() {
         if (discardedWins()) {
             return discarded.provisional();

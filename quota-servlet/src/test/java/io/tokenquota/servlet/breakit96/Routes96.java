@@ -69,12 +69,19 @@ public class Routes96 {
     /**
      * Structured output: the model is asked for a recipe as JSON and its text is bound to {@link Recipe}.
      * The model follows the user's message; when it answers in prose the binding throws and Spring
-     * answers 500 (no exception handler), although the model wrote its whole answer.
+     * answers 500 (no exception handler), although the model wrote its whole answer. With
+     * {@code "report": true} the endpoint does what docs/decisions.md asks of it ("Failures after the
+     * model ran"): it reports the tokens the call spent (its 8,000-token budget and the wish) before
+     * the bind can fail.
      */
     @PostMapping({"/recipe", "/ai/spring/recipe"})
-    public Recipe recipe(@RequestBody Map<String, Object> body, @RequestHeader("x-user-id") String user) {
+    public Recipe recipe(@RequestBody Map<String, Object> body, @RequestHeader("x-user-id") String user,
+                         jakarta.servlet.http.HttpServletRequest request) {
         String wish = String.valueOf(body.get("wish"));
         CALLS.get().count(user);
+        if (Boolean.TRUE.equals(body.get("report"))) {
+            request.setAttribute(io.tokenquota.servlet.QuotaFilter.ACTUAL_TOKENS_ATTRIBUTE, 8_020L);
+        }
         String modelText = wish.toLowerCase().contains("prose")
                 ? "Of course! Here is a lovely recipe told as a story. Once upon a time, a cook..."
                 : "{\"title\":\"Pancakes\",\"ingredients\":[\"flour\",\"milk\",\"eggs\"],\"steps\":[\"mix\",\"fry\"]}";
@@ -91,10 +98,15 @@ public class Routes96 {
      * with 400 and the chat model is not called.
      */
     @PostMapping({"/guarded", "/ai/spring/guarded"})
-    public ResponseEntity<Map<String, String>> guarded(@RequestBody JsonNode body, @RequestHeader("x-user-id") String user) {
+    public ResponseEntity<Map<String, String>> guarded(@RequestBody JsonNode body, @RequestHeader("x-user-id") String user,
+                                                       jakarta.servlet.http.HttpServletRequest request) {
         String prompt = body.path("messages").path(0).path("content").asText();
         // the guard model's call: it reads the whole prompt
         CALLS.get().count(user);
+        if (body.path("report").asBoolean()) {
+            // what the guard model read, as its API reports it: the refusal below must not make it free
+            request.setAttribute(io.tokenquota.servlet.QuotaFilter.ACTUAL_TOKENS_ATTRIBUTE, 6_200L);
+        }
         if (prompt.toLowerCase().contains("ignore previous instructions")) {
             return ResponseEntity.badRequest().body(Map.of("error", "prompt_rejected",
                     "message", "The request was flagged by the safety check (category S14: prompt injection)."));
