@@ -1,0 +1,356 @@
+package io.tokenquota.servlet.breakit97;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.tokenquota.QuotaAccount;
+import io.tokenquota.servlet.QuotaFilter;
+import io.tokenquota.servlet.testing.Deployment;
+import io.tokenquota.servlet.testing.H2FilterRound;
+import io.tokenquota.servlet.testing.ModelCalls;
+import io.tokenquota.servlet.testing.SpringMvc;
+import io.tokenquota.servlet.testing.TestHttp;
+import jakarta.servlet.http.HttpServlet;
+import jakarta.servlet.http.HttpServletRequest;
+import jakarta.servlet.http.HttpServletResponse;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.springframework.web.bind.annotation.PostMapping;
+import org.springframework.web.bind.annotation.RequestBody;
+import org.springframework.web.bind.annotation.RestController;
+
+/**
+ * Round 97 of issue 11: the cap put on usage "the model's own text may have written" (charged at most
+ * the hold plus what the account had left, at least the estimate) also applies to real provider usage
+ * whenever the answer's label or framing looks odd. A client picks the label with its {@code Accept}
+ * header (Spring's String converter writes whatever it asks for), so a real model call's usage past the
+ * account's room goes unpaid; an honest stream that opens with a plain-text event is charged its
+ * estimate instead of its (smaller) usage; and an honest user who asks for a JSON example in a
+ * plain-text answer is charged the whole rest of the month's allowance.
+ */
+abstract class AbstractRound97 extends H2FilterRound {
+    static final ObjectMapper JSON = new ObjectMapper();
+    /** Model calls per subject. */
+    static final ModelCalls CALLS = new ModelCalls();
+    /** Calls that the mock provider keeps waiting until all of their batch are in (header {@code x-batch}). */
+    static final Map<String, CountDownLatch> BATCHES = new ConcurrentHashMap<>();
+
+    static String subject() {
+        return "u97-" + UUID.randomUUID().toString().substring(0, 12);
+    }
+
+    @Override
+    protected Deployment deploy(QuotaFilter filter) {
+        return Deployment.create()
+                .filter("quota", filter, "/ai/*")
+                .servlet("spring", SpringMvc.dispatcher(Relay.class), SpringMvc.MAPPING)
+                .servlet("relay", new EventRelay(), "/ai/relay/chat")
+                .servlet("plain", new PlainTextAnswer(), "/ai/plain/ask");
+    }
+
+    // ------------------------------------------------------------------ the application
+
+    /**
+     * The usual Spring Boot relay: the controller posts the client's body to the provider and returns the
+     * provider's JSON answer as a {@code String} (RestClient's {@code .body(String.class)}). Spring's
+     * {@code StringHttpMessageConverter} writes it under whatever media type the client's {@code Accept}
+     * asks for. The mock provider is a reasoning model that reads 2,000 tokens and writes 28,000 (a long
+     * agent or "think hard" call), reported in the answer's top-level {@code usage}, as OpenAI does.
+     */
+    @RestController
+    public static class Relay {
+        @PostMapping("/chat")
+        public String chat(@RequestBody String body, HttpServletRequest req) throws InterruptedException {
+            CALLS.count(req.getHeader("x-user-id"));
+            String batch = req.getHeader("x-batch");
+            if (batch != null) {
+                CountDownLatch all = BATCHES.get(batch);
+                all.countDown();
+                // bounded: a batch member that never arrives does not hang the test
+                all.await(10, TimeUnit.SECONDS);
+            }
+            return "{\"id\":\"chatcmpl-97\",\"object\":\"chat.completion\",\"created\":1764720000,\"model\":\"o3\","
+                    + "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"The migration plan: ...\"},"
+                    + "\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":2000,\"completion_tokens\":28000,"
+                    + "\"total_tokens\":30000,\"completion_tokens_details\":{\"reasoning_tokens\":26000}}}";
+        }
+    }
+
+    /**
+     * A chat UI's stream relay (what an {@code SseEmitter} handler writes): with {@code ?conversation=1}
+     * it first tells the browser the conversation id as a plain-text event
+     * ({@code event: conversation} / {@code data: conv-7f3a}), then relays the provider's OpenAI chunks
+     * one JSON document per event, with {@code stream_options.include_usage}'s final usage chunk
+     * ({@code ?usage=N} tokens in all) and {@code [DONE]}. The model's text is only ever inside the
+     * chunks' JSON strings, escaped.
+     */
+    public static class EventRelay extends HttpServlet {
+        @Override
+        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+            req.getInputStream().readAllBytes();
+            CALLS.count(req.getHeader("x-user-id"));
+            long total = Long.parseLong(req.getParameter("usage"));
+            long prompt = Math.min(200, total / 2);
+            resp.setContentType("text/event-stream");
+            resp.setCharacterEncoding("UTF-8");
+            OutputStream out = resp.getOutputStream();
+            if (req.getParameter("conversation") != null) {
+                out.write("event: conversation\ndata: conv-7f3a\n\n".getBytes(StandardCharsets.UTF_8));
+                out.flush();
+            }
+            for (String word : new String[] {"Paris", " is", " the", " capital."}) {
+                out.write(("data: {\"id\":\"chatcmpl-97s\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o\","
+                        + "\"choices\":[{\"index\":0,\"delta\":{\"content\":" + JSON.writeValueAsString(word)
+                        + "},\"finish_reason\":null}]}\n\n").getBytes(StandardCharsets.UTF_8));
+            }
+            out.write(("data: {\"id\":\"chatcmpl-97s\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o\","
+                    + "\"choices\":[],\"usage\":{\"prompt_tokens\":" + prompt + ",\"completion_tokens\":" + (total - prompt)
+                    + ",\"total_tokens\":" + total + "}}\n\n").getBytes(StandardCharsets.UTF_8));
+            out.write("data: [DONE]\n\n".getBytes(StandardCharsets.UTF_8));
+        }
+    }
+
+    /**
+     * A documentation assistant that answers the model's text as {@code text/plain} (Spring AI's
+     * {@code chatClient.prompt(...).call().content()} returned as a String), without usage: the estimate
+     * is the charge. The mock model does what the user asks: it repeats the text after the user's first
+     * line.
+     */
+    public static class PlainTextAnswer extends HttpServlet {
+        @Override
+        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+            JsonNode messages = JSON.readTree(req.getInputStream()).path("messages");
+            String prompt = messages.get(messages.size() - 1).path("content").asText();
+            int nl = prompt.indexOf('\n');
+            String answer = nl < 0 ? "Paris is the capital of France." : prompt.substring(nl + 1);
+            CALLS.count(req.getHeader("x-user-id"));
+            resp.setContentType("text/plain;charset=UTF-8");
+            resp.getOutputStream().write(answer.getBytes(StandardCharsets.UTF_8));
+        }
+    }
+
+    // ------------------------------------------------------------------ helpers
+
+    /** A reasoning call without an output budget (the default budget is held). */
+    static final String REASONING_CALL = "{\"model\":\"o3\",\"messages\":[{\"role\":\"user\",\"content\":"
+            + "\"Plan the migration of our billing service from MySQL to Postgres, step by step.\"}]}";
+
+    static String chat(int maxTokens, String content) {
+        try {
+            return "{\"model\":\"gpt-4o\",\"max_tokens\":" + maxTokens + ",\"stream\":true,"
+                    + "\"stream_options\":{\"include_usage\":true},\"messages\":[{\"role\":\"user\",\"content\":"
+                    + JSON.writeValueAsString(content) + "}]}";
+        } catch (IOException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    String figures(String s, HttpResponse<String> r, QuotaAccount a) {
+        String body = r.body();
+        if (body.length() > 300) {
+            body = body.substring(0, 300) + "...";
+        }
+        return kind() + ": status " + r.statusCode() + ", Content-Type " + r.headers().firstValue("Content-Type").orElse("-")
+                + ", model calls " + CALLS.of(s) + ", used " + a.used() + " of " + a.limit() + ", answer "
+                + body.replace("\n", "\\n") + " (" + ledger(s) + ")";
+    }
+
+    HttpResponse<String> relay(String s, String accept, String... more) {
+        String[] headers = new String[2 + more.length];
+        headers[0] = "Accept";
+        headers[1] = accept;
+        System.arraycopy(more, 0, headers, 2, more.length);
+        return TestHttp.postJson(container.uri("/ai/spring/chat"), s, REASONING_CALL, headers);
+    }
+
+    // ------------------------------------------------------------------ 1. Accept picks the label, the label caps the charge
+
+    /**
+     * Control: the relay's answer under {@code Accept: application/json} (what every SDK sends) is
+     * charged its usage, 30,000, although that is past the 20,000 allowance: a model call's usage is
+     * charged in full (overage), never cut to what the account had.
+     */
+    @Test
+    void controlARelayedAnswerIsChargedItsWholeUsage() {
+        String s = subject();
+        HttpResponse<String> r = relay(s, "application/json");
+        QuotaAccount a = settled(s);
+        assertEquals(200, r.statusCode(), figures(s, r, a));
+        assertEquals(1, CALLS.of(s), figures(s, r, a));
+        assertEquals(30_000, a.used(), figures(s, r, a));
+    }
+
+    /**
+     * Attack: the same call with {@code Accept: text/plain}. Spring writes the provider's JSON under
+     * {@code text/plain}; the filter reads the usage (30,000) but, the label not naming JSON, calls it
+     * "suspect" and charges at most the hold plus what the account had left: 20,000. The model read and
+     * wrote 30,000 tokens; 10,000 of them are free, chosen by one request header.
+     */
+    @Test
+    void acceptTextPlainDoesNotCutARealUsageToTheAccountsRoom() {
+        String s = subject();
+        HttpResponse<String> r = relay(s, "text/plain");
+        QuotaAccount a = settled(s);
+        assertEquals(200, r.statusCode(), figures(s, r, a));
+        assertTrue(r.body().contains("\"total_tokens\":30000"), figures(s, r, a));
+        assertEquals(1, CALLS.of(s), figures(s, r, a));
+        assertEquals(30_000, a.used(), "the provider reported 30,000 tokens for this call; the client's Accept header "
+                + "must not decide how much of it is charged: " + figures(s, r, a));
+    }
+
+    /**
+     * Control for the next test: five such calls at once under {@code Accept: application/json} are all
+     * admitted (each holds about 1,000) and each is charged its 30,000: 150,000 in all.
+     */
+    @Test
+    void controlFiveConcurrentCallsAreChargedTheirUsage() {
+        String s = subject();
+        List<HttpResponse<String>> rs = concurrently(s, "application/json", 5);
+        QuotaAccount a = settled(s);
+        for (HttpResponse<String> r : rs) {
+            assertEquals(200, r.statusCode(), figures(s, r, a));
+        }
+        assertEquals(5, CALLS.of(s), figures(s, rs.get(0), a));
+        assertEquals(150_000, a.used(), figures(s, rs.get(0), a));
+    }
+
+    /**
+     * Attack, multiplied: five calls sent at once with {@code Accept: text/plain}. All five are admitted
+     * (about 1,000 held each), all five reach the model and use 30,000 tokens each. The first to settle
+     * is cut to its hold plus the account's room, every later one to its hold alone (the room is gone):
+     * 150,000 tokens of model calls are charged 20,000 in all.
+     */
+    @Test
+    void concurrentCallsWithAcceptTextPlainAreChargedTheirUsage() {
+        String s = subject();
+        List<HttpResponse<String>> rs = concurrently(s, "text/plain", 5);
+        QuotaAccount a = settled(s);
+        for (HttpResponse<String> r : rs) {
+            assertEquals(200, r.statusCode(), figures(s, r, a));
+        }
+        assertEquals(5, CALLS.of(s), figures(s, rs.get(0), a));
+        assertEquals(150_000, a.used(), "five model calls of 30,000 tokens each, reported by the provider: "
+                + figures(s, rs.get(0), a));
+    }
+
+    List<HttpResponse<String>> concurrently(String s, String accept, int n) {
+        String batch = UUID.randomUUID().toString();
+        BATCHES.put(batch, new CountDownLatch(n));
+        List<CompletableFuture<HttpResponse<String>>> fs = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            fs.add(CompletableFuture.supplyAsync(() -> relay(s, accept, "x-batch", batch)));
+        }
+        List<HttpResponse<String>> rs = new ArrayList<>();
+        for (CompletableFuture<HttpResponse<String>> f : fs) {
+            rs.add(f.join());
+        }
+        return rs;
+    }
+
+    // ------------------------------------------------------------------ 2. a plain-text first event
+
+    /** Control: the stream relay without its conversation event is charged the final chunk's usage, 350. */
+    @Test
+    void controlAStreamIsChargedItsUsage() {
+        String s = subject();
+        HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/relay/chat?usage=350"), s,
+                chat(4_000, "What is the capital of France?"));
+        QuotaAccount a = settled(s);
+        assertEquals(200, r.statusCode(), figures(s, r, a));
+        assertEquals(1, CALLS.of(s), figures(s, r, a));
+        assertEquals(350, a.used(), figures(s, r, a));
+    }
+
+    /**
+     * Over-charge, no attacker: the same stream opened by the relay's own {@code event: conversation} /
+     * {@code data: conv-7f3a} (a plain-text id, as chat UIs send first). Every chunk after it is one JSON
+     * document on one data line, the provider's, with the model's text escaped inside it; the final chunk
+     * reports 350 tokens. Because a text event came first, the filter calls that usage "suspect" and
+     * charges at least the estimate: the 4,000-token budget the user allowed, not the 350 the model used.
+     */
+    @Test
+    void aConversationIdEventDoesNotMakeAStreamCostItsWholeBudget() {
+        String s = subject();
+        HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/relay/chat?usage=350&conversation=1"), s,
+                chat(4_000, "What is the capital of France?"));
+        QuotaAccount a = settled(s);
+        assertEquals(200, r.statusCode(), figures(s, r, a));
+        assertTrue(r.body().startsWith("event: conversation"), figures(s, r, a));
+        assertEquals(1, CALLS.of(s), figures(s, r, a));
+        assertEquals(350, a.used(), "the provider's final chunk said 350 tokens: " + figures(s, r, a));
+    }
+
+    /**
+     * Under-charge, same relay: a long answer (30,000 tokens, no budget named, so about 1,000 held) after
+     * the conversation event is cut to the hold plus the account's room, 20,000; without the event
+     * (control above, with 350) the usage is charged as reported.
+     */
+    @Test
+    void aConversationIdEventDoesNotCutALongStreamToTheAccountsRoom() {
+        String s = subject();
+        String body = "{\"model\":\"gpt-4o\",\"stream\":true,\"stream_options\":{\"include_usage\":true},"
+                + "\"messages\":[{\"role\":\"user\",\"content\":\"Write the full test plan for the billing migration.\"}]}";
+        HttpResponse<String> plain = TestHttp.postJson(container.uri("/ai/relay/chat?usage=30000"), s, body);
+        QuotaAccount first = settled(s);
+        assertEquals(200, plain.statusCode(), figures(s, plain, first));
+        assertEquals(30_000, first.used(), "control, no conversation event: " + figures(s, plain, first));
+        String t = subject();
+        HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/relay/chat?usage=30000&conversation=1"), t, body);
+        QuotaAccount a = settled(t);
+        assertEquals(200, r.statusCode(), figures(t, r, a));
+        assertEquals(1, CALLS.of(t), figures(t, r, a));
+        assertEquals(30_000, a.used(), "the provider's final chunk said 30,000 tokens: " + figures(t, r, a));
+    }
+
+    // ------------------------------------------------------------------ 3. a JSON example drains the month
+
+    /** Control: the plain-text assistant with an ordinary answer is charged its estimate (4,000-token budget). */
+    @Test
+    void controlThePlainTextAnswerIsChargedItsEstimate() {
+        String s = subject();
+        HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/plain/ask"), s,
+                chat(4_000, "What is the capital of France?"));
+        QuotaAccount a = settled(s);
+        assertEquals(200, r.statusCode(), figures(s, r, a));
+        assertTrue(a.used() >= 4_000 && a.used() <= 4_500, figures(s, r, a));
+    }
+
+    /**
+     * Over-charge, no attacker: a developer asks the documentation assistant (plain-text answers, no
+     * usage: charged the estimate, about 4,100) for an example chat completion object of a long call. The
+     * model's answer is that JSON, with {@code "total_tokens": 9000000}. The filter reads it as a
+     * "suspect" usage and charges it up to the hold plus everything the account still had: the user's
+     * whole month (20,000) is gone for one short answer, and the next call is refused.
+     */
+    @Test
+    void aJsonExampleInAPlainTextAnswerDoesNotDrainTheMonth() {
+        String s = subject();
+        String prompt = "Show me an example chat.completion object for a very long call, JSON only:\n"
+                + "{\"id\":\"chatcmpl-abc123\",\"object\":\"chat.completion\",\"created\":1741570283,\"model\":\"gpt-4o\","
+                + "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"...\"},\"finish_reason\":\"stop\"}],"
+                + "\"usage\":{\"prompt_tokens\":6000000,\"completion_tokens\":3000000,\"total_tokens\":9000000}}";
+        HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/plain/ask"), s, chat(4_000, prompt));
+        QuotaAccount a = settled(s);
+        assertEquals(200, r.statusCode(), figures(s, r, a));
+        assertEquals(1, CALLS.of(s), figures(s, r, a));
+        HttpResponse<String> next = TestHttp.postJson(container.uri("/ai/plain/ask"), s,
+                chat(1_000, "Thanks. And what is the capital of Spain?"));
+        QuotaAccount after = settled(s);
+        assertTrue(a.used() <= 4_500, "a short plain-text answer quoting an example's usage was charged the account's "
+                + "whole room instead of its estimate (about 4,100): " + figures(s, r, a));
+        assertEquals(200, next.statusCode(), "the next small call is refused: " + figures(s, next, after));
+    }
+}

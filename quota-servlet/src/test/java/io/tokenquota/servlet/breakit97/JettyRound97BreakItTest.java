@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit97;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound97BreakItTest extends AbstractRound97 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
