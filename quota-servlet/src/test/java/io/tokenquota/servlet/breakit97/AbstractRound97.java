@@ -57,6 +57,10 @@ abstract class AbstractRound97 extends H2FilterRound {
         return Deployment.create()
                 .filter("quota", filter, "/ai/*")
                 .servlet("spring", SpringMvc.dispatcher(Relay.class), SpringMvc.MAPPING)
+                // Spring Boot with spring.mvc.servlet.path=/ai/svc: its error page is the dispatcher's /error
+                .servlet("svc", SpringMvc.dispatcher(Service.class, Errors.class), "/ai/svc/*")
+                .errorPage(400, "/ai/svc/error")
+                .errorPage(404, "/ai/svc/error")
                 .servlet("relay", new EventRelay(), "/ai/relay/chat")
                 .servlet("plain", new PlainTextAnswer(), "/ai/plain/ask");
     }
@@ -86,6 +90,46 @@ abstract class AbstractRound97 extends H2FilterRound {
                     + "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"The migration plan: ...\"},"
                     + "\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":2000,\"completion_tokens\":28000,"
                     + "\"total_tokens\":30000,\"completion_tokens_details\":{\"reasoning_tokens\":26000}}}";
+        }
+    }
+
+    /**
+     * A Spring Boot AI service whose dispatcher is mounted at the protected prefix
+     * ({@code spring.mvc.servlet.path=/ai/svc}): its chat endpoint refuses a body without
+     * {@code messages} with a {@code ResponseStatusException(400)} before any model call (Spring answers it
+     * with {@code sendError}), and answers a valid call with the provider's usage.
+     */
+    @RestController
+    public static class Service {
+        @PostMapping("/chat")
+        public Map<String, Object> chat(@RequestBody Map<String, Object> body, HttpServletRequest req) {
+            if (!(body.get("messages") instanceof List<?> messages) || messages.isEmpty()) {
+                throw new org.springframework.web.server.ResponseStatusException(
+                        org.springframework.http.HttpStatus.BAD_REQUEST, "messages must not be empty");
+            }
+            CALLS.count(req.getHeader("x-user-id"));
+            return Map.of("id", "chatcmpl-97e", "object", "chat.completion", "model", "gpt-4o",
+                    "choices", List.of(Map.of("index", 0, "message", Map.of("role", "assistant", "content", "Hi."),
+                            "finish_reason", "stop")),
+                    "usage", Map.of("prompt_tokens", 300, "completion_tokens", 200, "total_tokens", 500));
+        }
+    }
+
+    /**
+     * Spring Boot's {@code BasicErrorController}, as it answers a JSON client: the container's error page
+     * at the dispatcher's {@code /error} (Spring Boot places it under {@code spring.mvc.servlet.path}),
+     * a small JSON document of the error's status, reason and path. No model is called.
+     */
+    @RestController
+    public static class Errors {
+        @org.springframework.web.bind.annotation.RequestMapping("/error")
+        public org.springframework.http.ResponseEntity<Map<String, Object>> error(HttpServletRequest req) {
+            Object code = req.getAttribute(jakarta.servlet.RequestDispatcher.ERROR_STATUS_CODE);
+            int status = code instanceof Integer i ? i : 500;
+            Object path = req.getAttribute(jakarta.servlet.RequestDispatcher.ERROR_REQUEST_URI);
+            return org.springframework.http.ResponseEntity.status(status).body(Map.of("timestamp", "2026-12-03T04:40:00Z",
+                    "status", status, "error", status == 404 ? "Not Found" : "Bad Request",
+                    "path", String.valueOf(path)));
         }
     }
 
@@ -352,5 +396,55 @@ abstract class AbstractRound97 extends H2FilterRound {
         assertTrue(a.used() <= 4_500, "a short plain-text answer quoting an example's usage was charged the account's "
                 + "whole room instead of its estimate (about 4,100): " + figures(s, r, a));
         assertEquals(200, next.statusCode(), "the next small call is refused: " + figures(s, next, after));
+    }
+
+    // ------------------------------------------------------------------ 4. Spring Boot's error page under the prefix
+
+    /** Control: a valid call to the service is charged the provider's usage, 500. */
+    @Test
+    void controlTheServiceIsChargedItsUsage() {
+        String s = subject();
+        HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/svc/chat"), s,
+                chat(2_000, "What is the capital of France?"), "Accept", "application/json");
+        QuotaAccount a = settled(s);
+        assertEquals(200, r.statusCode(), figures(s, r, a));
+        assertEquals(1, CALLS.of(s), figures(s, r, a));
+        assertEquals(500, a.used(), figures(s, r, a));
+    }
+
+    /**
+     * A client with a typo in the path ({@code /ai/svc/chta}) gets Spring's 404 and, from the container's
+     * error page, Spring Boot's JSON error body. No handler ran, no model was called; the 404 itself is
+     * released, but the error page's JSON, rendered under the protected prefix, is charged as an answer
+     * (the estimate of a body-less request).
+     */
+    @Test
+    void springBootsErrorBodyForATypoIsNotCharged() {
+        String s = subject();
+        HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/svc/chta"), s,
+                chat(2_000, "What is the capital of France?"), "Accept", "application/json");
+        QuotaAccount a = settled(s);
+        assertEquals(404, r.statusCode(), figures(s, r, a));
+        assertEquals(0, CALLS.of(s), figures(s, r, a));
+        assertEquals(0, a.used(), "a 404 for a mistyped path called no model: " + figures(s, r, a));
+    }
+
+    /**
+     * A body the endpoint refuses before any model call (no {@code messages}): a
+     * {@code ResponseStatusException(400)}, Spring Boot's JSON error body. Retrying clients (an SDK's
+     * bug, a form sent empty) are charged for every refusal.
+     */
+    @Test
+    void springBootsErrorBodyForAValidationFailureIsNotCharged() {
+        String s = subject();
+        for (int i = 0; i < 3; i++) {
+            HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/svc/chat"), s,
+                    "{\"model\":\"gpt-4o\",\"max_tokens\":2000,\"messages\":[]}", "Accept", "application/json");
+            assertEquals(400, r.statusCode(), figures(s, r, settled(s)));
+        }
+        QuotaAccount a = settled(s);
+        assertEquals(0, CALLS.of(s), ledger(s));
+        assertEquals(0, a.used(), kind() + ": three 400 refusals before any model call were charged " + a.used()
+                + " (" + ledger(s) + ")");
     }
 }
