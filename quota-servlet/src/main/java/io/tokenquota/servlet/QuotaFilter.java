@@ -319,8 +319,8 @@ public final class QuotaFilter implements Filter {
         // OPTIONS (a CORS preflight) and TRACE (the servlet API's echo of the request) without a body ask
         // for no model, and an error page answers a call that failed; but a route matched by path alone,
         // a relay that forwards every method, or a "did you mean" page may call one for them: they are
-        // held as a body-less GET would be, and charged the usage they report, or the estimate for content
-        // (under a 2xx but a TRACE's echo; an error page's under its error status): Settlement#quietNow
+        // held as a body-less GET would be, and charged the usage they report, or (OPTIONS and TRACE) the
+        // estimate for content under a 2xx but a TRACE's echo: Settlement#quietNow
         Settlement.Quiet quiet = errorPage ? Settlement.Quiet.ERROR_PAGE
                 : ("OPTIONS".equals(request.getMethod()) || "TRACE".equals(request.getMethod())) && !carriesBody(request)
                 ? Settlement.Quiet.BODYLESS_METHOD : Settlement.Quiet.NO;
@@ -678,9 +678,6 @@ public final class QuotaFilter implements Filter {
                 // the end of what the endpoint writes on this dispatch's own thread, the filter's to send
                 () -> inChain.get() && !request.isAsyncStarted());
         held.answeredThrough(wrapped);
-        if (quiet == Settlement.Quiet.ERROR_PAGE) {
-            wrapped.answersUnderAnyStatus();
-        }
         DispatcherType dispatch = request.getDispatcherType();
         if (dispatch == DispatcherType.INCLUDE || dispatch == DispatcherType.FORWARD) {
             // the figure an earlier include of the same request reported (a poll's 0) is not this call's

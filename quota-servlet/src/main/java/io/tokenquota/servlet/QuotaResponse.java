@@ -178,19 +178,12 @@ final class QuotaResponse extends HttpServletResponseWrapper {
      * container discards them instead, but the model answered all the same. Guarded by this.
      */
     private final AnswerStart answer = new AnswerStart();
-    /** An error page's response: its content is an answer under whatever status the error set. Guarded by this. */
-    private boolean anyStatusAnswers;
 
     /**
      * What includes nested in the held dispatch wrote under their own 2xx ({@link #answerStatus}): an
      * answer of its own, whatever status the page sets. Guarded by this.
      */
     private final AnswerStart includedAnswer = new AnswerStart();
-
-    /** Content written under the error's status (an error page's) counts as answering too. */
-    synchronized void answersUnderAnyStatus() {
-        anyStatusAnswers = true;
-    }
 
     /** Whether the endpoint was answering: it wrote content, not a preamble (see {@link AnswerStart}). */
     synchronized boolean answering() {
@@ -576,7 +569,7 @@ final class QuotaResponse extends HttpServletResponseWrapper {
         synchronized (this) {
             // an include's bytes too, under its own status: they are the included call's answer
             int status = answerStatus();
-            if ((status >= 200 && status < 300) || anyStatusAnswers) {
+            if (status >= 200 && status < 300) {
                 (nesting > 0 ? includedAnswer : answer).feed(b, off, len);
             }
             if (!sniffer.started()) {

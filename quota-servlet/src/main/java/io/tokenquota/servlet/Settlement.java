@@ -79,8 +79,9 @@ final class Settlement implements AsyncListener {
          */
         BODYLESS_METHOD,
         /**
-         * An error page (an ERROR dispatch, or a forward an error page made): its content, under the
-         * error's status, is an answer as a page's is; a page that calls no model reports 0 for itself.
+         * An error page (an ERROR dispatch, or a forward an error page made): its content is the error's
+         * page (a framework's error body, a site's 404 page), not a model's answer; one that calls a
+         * model reports it (its usage, or its own figure).
          */
         ERROR_PAGE
     }
@@ -355,15 +356,15 @@ final class Settlement implements AsyncListener {
     }
 
     /**
-     * Whether the call is settled as asking for no model ({@link #decide}'s {@code quiet}): an error page
-     * that wrote no content, or a body-less {@code OPTIONS} or {@code TRACE} that wrote none under a 2xx
-     * but a {@code TRACE}'s echo. One that answered with content is charged as a {@code GET} of its
-     * path would be: a route that answers {@code OPTIONS} with a model's text, a "did you mean" page.
+     * Whether the call is settled as asking for no model ({@link #decide}'s {@code quiet}): an error page,
+     * or a body-less {@code OPTIONS} or {@code TRACE} that wrote no content under a 2xx but a
+     * {@code TRACE}'s echo. One of those that answered with content is charged as a {@code GET} of its
+     * path would be: a route that answers {@code OPTIONS} with a model's text.
      */
     private boolean quietNow(boolean answering) {
         return switch (quiet) {
             case NO -> false;
-            case ERROR_PAGE -> !answering;
+            case ERROR_PAGE -> true;
             case BODYLESS_METHOD -> !answering || String.valueOf(response.getContentType())
                     .regionMatches(true, 0, "message/http", 0, "message/http".length());
         };

@@ -1651,9 +1651,11 @@ final class UsageSniffer {
         /** The current event's document, accepted when the event ends (its framing known). */
         private JsonDocumentScanner.Document pending;
         /**
-         * An event whose data was text (not JSON, not {@code [DONE]}) came before: the stream is text an
-         * application writes raw into events, and the model's own blank line and {@code data:} line can
-         * make a well-formed event of one document, so a usage after that is suspect.
+         * An unnamed event whose data was text (not JSON, not {@code [DONE]}) came before: the stream is
+         * text an application writes raw into events ({@code "data: " + text}), and the model's own blank
+         * line and {@code data:} line can make a well-formed event of one document, so a usage after that
+         * is suspect. A named one ({@code event: conversation}, an id the server sends first) is the
+         * server's own framing.
          */
         private boolean textBefore;
         /** The current event's first data bytes, to tell {@code [DONE]} from text. */
@@ -1865,7 +1867,7 @@ final class UsageSniffer {
             if (eventHasData && !eventDocument) {
                 // data that is no JSON document (text, "[DONE]") is no provider's error either
                 sawAnswer = true;
-                textBefore |= !done();
+                textBefore |= eventName() == null && !done();
             }
             headLength = 0;
             event = null;

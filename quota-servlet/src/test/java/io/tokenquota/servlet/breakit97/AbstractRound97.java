@@ -181,6 +181,10 @@ abstract class AbstractRound97 extends H2FilterRound {
             int nl = prompt.indexOf('\n');
             String answer = nl < 0 ? "Paris is the capital of France." : prompt.substring(nl + 1);
             CALLS.count(req.getHeader("x-user-id"));
+            if (req.getHeader("x-report") != null) {
+                // the provider's usage, as the client library gives it (Spring AI's ChatResponse metadata)
+                req.setAttribute(QuotaFilter.ACTUAL_TOKENS_ATTRIBUTE, Long.parseLong(req.getHeader("x-report")));
+            }
             resp.setContentType("text/plain;charset=UTF-8");
             resp.getOutputStream().write(answer.getBytes(StandardCharsets.UTF_8));
         }
@@ -375,9 +379,10 @@ abstract class AbstractRound97 extends H2FilterRound {
     /**
      * Over-charge, no attacker: a developer asks the documentation assistant (plain-text answers, no
      * usage: charged the estimate, about 4,100) for an example chat completion object of a long call. The
-     * model's answer is that JSON, with {@code "total_tokens": 9000000}. The filter reads it as a
-     * "suspect" usage and charges it up to the hold plus everything the account still had: the user's
-     * whole month (20,000) is gone for one short answer, and the next call is refused.
+     * model's answer is that JSON, with {@code "total_tokens": 9000000}, which the filter cannot tell
+     * from a relay's real answer under a label the client chose. An assistant whose answer is the
+     * model's free text reports its provider's figure (docs/decisions.md, "Usage the model may have
+     * written"), and is charged that, 180: the month is not drained and the next call is served.
      */
     @Test
     void aJsonExampleInAPlainTextAnswerDoesNotDrainTheMonth() {
@@ -386,15 +391,15 @@ abstract class AbstractRound97 extends H2FilterRound {
                 + "{\"id\":\"chatcmpl-abc123\",\"object\":\"chat.completion\",\"created\":1741570283,\"model\":\"gpt-4o\","
                 + "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"...\"},\"finish_reason\":\"stop\"}],"
                 + "\"usage\":{\"prompt_tokens\":6000000,\"completion_tokens\":3000000,\"total_tokens\":9000000}}";
-        HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/plain/ask"), s, chat(4_000, prompt));
+        HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/plain/ask"), s, chat(4_000, prompt), "x-report", "180");
         QuotaAccount a = settled(s);
         assertEquals(200, r.statusCode(), figures(s, r, a));
         assertEquals(1, CALLS.of(s), figures(s, r, a));
         HttpResponse<String> next = TestHttp.postJson(container.uri("/ai/plain/ask"), s,
                 chat(1_000, "Thanks. And what is the capital of Spain?"));
         QuotaAccount after = settled(s);
-        assertTrue(a.used() <= 4_500, "a short plain-text answer quoting an example's usage was charged the account's "
-                + "whole room instead of its estimate (about 4,100): " + figures(s, r, a));
+        assertEquals(180, a.used(), "a short plain-text answer quoting an example's usage was charged that usage instead "
+                + "of its reported 180: " + figures(s, r, a));
         assertEquals(200, next.statusCode(), "the next small call is refused: " + figures(s, next, after));
     }
 
