@@ -65,7 +65,8 @@ final class JsonDocumentScanner {
      * {@code usageMetadata} (and its snake_case spelling, as Python clients serialise it); Anthropic's
      * {@code message_start} {@code message.usage}; OpenAI Responses events' {@code response.usage};
      * Groq's stream {@code x_groq.usage}; a relayed Bedrock ConverseStream's {@code metadata.usage};
-     * Cohere v2's {@code message-end} {@code delta.usage}; Cohere v1's {@code meta} and its
+     * LangChain4j's {@code ChatResponse} ({@code metadata.tokenUsage}) and {@code Response}
+     * ({@code tokenUsage}); Cohere v2's {@code message-end} {@code delta.usage}; Cohere v1's {@code meta} and its
      * {@code stream-end} {@code response.meta}; Cloudflare Workers AI's {@code result.usage}; a
      * Replicate prediction's {@code metrics}; Bedrock InvokeModel's stream
      * {@code amazon-bedrock-invocationMetrics}; Hugging Face TGI's {@code details}; a line of an OpenAI
@@ -81,7 +82,8 @@ final class JsonDocumentScanner {
      * {@link UsageSniffer}.
      */
     static final Set<String> USAGE_PATHS = Set.of("usage", "usageMetadata", "usage_metadata", "message.usage",
-            "response.usage", "x_groq.usage", "metadata.usage", "delta.usage", "meta", "response.meta",
+            "response.usage", "x_groq.usage", "metadata.usage", "metadata.tokenUsage", "tokenUsage", "delta.usage", "meta",
+            "response.meta",
             "result.usage", "metrics", "amazon-bedrock-invocationMetrics", "details", "response.body.usage",
             "result.message.usage", "data.usage", "Usage", "Response.Usage",
             "choices[].usage", "data.chunk.usage_metadata", "data.output.usage_metadata", "data.execution_metadata");

@@ -53,7 +53,7 @@ final class UsageSniffer {
     private enum Mode { UNDECIDED, JSON, SSE, DECODED, OFF }
 
     private enum Format { OPENAI, ANTHROPIC, GEMINI, BEDROCK, COHERE, OLLAMA, LLAMA_CPP, WATSONX, REPLICATE, TGI, LMDEPLOY,
-        LANGCHAIN, DIFY }
+        LANGCHAIN, LANGCHAIN4J, DIFY }
 
     /** A reader for an answer to a request whose input is estimated at {@code inputEstimate} tokens. */
     UsageSniffer(long inputEstimate) {
@@ -1022,6 +1022,17 @@ final class UsageSniffer {
             springAiEnded |= springAi && doc.ended();
             reported |= usageObject(metadata, springAi && !springAiEnded);
         }
+        for (String lc4j : new String[] {"metadata.tokenUsage", "tokenUsage"}) {
+            Map<String, Long> u = doc.usage(lc4j);
+            if (u != null && has(u, "inputTokenCount", "outputTokenCount", "totalTokenCount")) {
+                // LangChain4j's ChatResponse as Jackson writes it (metadata.tokenUsage), and its older
+                // Response<AiMessage> (tokenUsage): the TokenUsage of the provider's answer
+                reported |= kinds(report(Format.LANGCHAIN4J, larger(u.get("totalTokenCount"),
+                        sum(u.get("inputTokenCount"), u.get("outputTokenCount"))), null, false),
+                        UsageKinds.withTotal(UsageKinds.inputOutput(u, "inputTokenCount", "outputTokenCount"),
+                                u.get("totalTokenCount")));
+            }
+        }
         for (String hunyuan : new String[] {"Usage", "Response.Usage"}) {
             Map<String, Long> u = doc.usage(hunyuan);
             if (u != null && has(u, "TotalTokens", "PromptTokens", "CompletionTokens")) {
@@ -1602,7 +1613,6 @@ final class UsageSniffer {
      */
     private final class SseEvents {
         private static final byte[] DATA = {'d', 'a', 't', 'a', ':'};
-        private static final byte[] DONE = {'[', 'D', 'O', 'N', 'E', ']'};
         private static final byte[] EVENT = {'e', 'v', 'e', 'n', 't', ':'};
         /**
          * The longest event name kept: the names that decide anything are short, but LangGraph names a
@@ -1650,17 +1660,6 @@ final class UsageSniffer {
         private boolean tupleRest;
         /** The current event's document, accepted when the event ends (its framing known). */
         private JsonDocumentScanner.Document pending;
-        /**
-         * An unnamed event whose data was text (not JSON, not {@code [DONE]}) came before: the stream is
-         * text an application writes raw into events ({@code "data: " + text}), and the model's own blank
-         * line and {@code data:} line can make a well-formed event of one document, so a usage after that
-         * is suspect. A named one ({@code event: conversation}, an id the server sends first) is the
-         * server's own framing.
-         */
-        private boolean textBefore;
-        /** The current event's first data bytes, to tell {@code [DONE]} from text. */
-        private final byte[] head = new byte[DONE.length + 1];
-        private int headLength;
         /** The last byte ended a line with CR: an LF right after it belongs to the same line end. */
         private boolean afterCr;
         /** How many bytes of a leading UTF-8 byte order mark were seen; -1 once the stream started. */
@@ -1784,18 +1783,7 @@ final class UsageSniffer {
             if (event == null) {
                 event = new JsonDocumentScanner(this::eventDocument, sentBack);
             }
-            for (int i = off; i < off + len && headLength < head.length; i++) {
-                head[headLength++] = b[i];
-            }
             event.feed(b, off, len);
-        }
-
-        /** Whether the current event's data is {@code [DONE]} (with trailing white space at most). */
-        private boolean done() {
-            if (headLength < DONE.length || !java.util.Arrays.equals(head, 0, DONE.length, DONE, 0, DONE.length)) {
-                return false;
-            }
-            return headLength == DONE.length || Character.isWhitespace(head[DONE.length]);
         }
 
         private void endOfLine() {
@@ -1857,7 +1845,7 @@ final class UsageSniffer {
                     boolean alone = !multiLine && !secondDocument && !event.failed() && (!tupleRest || tuple(eventName()));
                     // only an event that is one document alone is the provider's, by its name
                     boolean reported = accept(pending, true, alone ? eventName() : null);
-                    if (!alone || textBefore) {
+                    if (!alone) {
                         suspect(reported);
                     }
                     pending = null;
@@ -1867,9 +1855,7 @@ final class UsageSniffer {
             if (eventHasData && !eventDocument) {
                 // data that is no JSON document (text, "[DONE]") is no provider's error either
                 sawAnswer = true;
-                textBefore |= eventName() == null && !done();
             }
-            headLength = 0;
             event = null;
             eventHasData = false;
             eventDocument = false;

@@ -368,5 +368,8 @@ abstract class AbstractRound95 extends H2FilterRound {
         assertEquals(1, CALLS.of(s), figures(s, r, a));
         assertEquals(180, a.used(), "a plain-text answer quoting an example's usage was charged that usage: "
                 + figures(s, r, a));
+        HttpResponse<String> next = TestHttp.postJson(container.uri("/ai/plain/ask"), s,
+                chat(1_000, "Thanks. And what is the capital of Spain?"));
+        assertEquals(200, next.statusCode(), "the next small call is refused: " + figures(s, next, settled(s)));
     }
 }

@@ -3,7 +3,6 @@ package io.tokenquota.servlet.breakit97;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.tokenquota.QuotaAccount;
 import io.tokenquota.servlet.QuotaFilter;
@@ -38,8 +37,9 @@ import org.springframework.web.bind.annotation.RestController;
  * whenever the answer's label or framing looks odd. A client picks the label with its {@code Accept}
  * header (Spring's String converter writes whatever it asks for), so a real model call's usage past the
  * account's room goes unpaid; an honest stream that opens with a plain-text event is charged its
- * estimate instead of its (smaller) usage; and an honest user who asks for a JSON example in a
- * plain-text answer is charged the whole rest of the month's allowance.
+ * estimate instead of its (smaller) usage; and Spring Boot's error body under a protected dispatcher
+ * path is charged as a model's answer. (Its JSON example in a plain-text answer is round 95's test,
+ * which also checks the next call.)
  */
 abstract class AbstractRound97 extends H2FilterRound {
     static final ObjectMapper JSON = new ObjectMapper();
@@ -61,8 +61,7 @@ abstract class AbstractRound97 extends H2FilterRound {
                 .servlet("svc", SpringMvc.dispatcher(Service.class, Errors.class), "/ai/svc/*")
                 .errorPage(400, "/ai/svc/error")
                 .errorPage(404, "/ai/svc/error")
-                .servlet("relay", new EventRelay(), "/ai/relay/chat")
-                .servlet("plain", new PlainTextAnswer(), "/ai/plain/ask");
+                .servlet("relay", new EventRelay(), "/ai/relay/chat");
     }
 
     // ------------------------------------------------------------------ the application
@@ -164,29 +163,6 @@ abstract class AbstractRound97 extends H2FilterRound {
                     + "\"choices\":[],\"usage\":{\"prompt_tokens\":" + prompt + ",\"completion_tokens\":" + (total - prompt)
                     + ",\"total_tokens\":" + total + "}}\n\n").getBytes(StandardCharsets.UTF_8));
             out.write("data: [DONE]\n\n".getBytes(StandardCharsets.UTF_8));
-        }
-    }
-
-    /**
-     * A documentation assistant that answers the model's text as {@code text/plain} (Spring AI's
-     * {@code chatClient.prompt(...).call().content()} returned as a String), without usage: the estimate
-     * is the charge. The mock model does what the user asks: it repeats the text after the user's first
-     * line.
-     */
-    public static class PlainTextAnswer extends HttpServlet {
-        @Override
-        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            JsonNode messages = JSON.readTree(req.getInputStream()).path("messages");
-            String prompt = messages.get(messages.size() - 1).path("content").asText();
-            int nl = prompt.indexOf('\n');
-            String answer = nl < 0 ? "Paris is the capital of France." : prompt.substring(nl + 1);
-            CALLS.count(req.getHeader("x-user-id"));
-            if (req.getHeader("x-report") != null) {
-                // the provider's usage, as the client library gives it (Spring AI's ChatResponse metadata)
-                req.setAttribute(QuotaFilter.ACTUAL_TOKENS_ATTRIBUTE, Long.parseLong(req.getHeader("x-report")));
-            }
-            resp.setContentType("text/plain;charset=UTF-8");
-            resp.getOutputStream().write(answer.getBytes(StandardCharsets.UTF_8));
         }
     }
 
@@ -361,46 +337,6 @@ abstract class AbstractRound97 extends H2FilterRound {
         assertEquals(200, r.statusCode(), figures(t, r, a));
         assertEquals(1, CALLS.of(t), figures(t, r, a));
         assertEquals(30_000, a.used(), "the provider's final chunk said 30,000 tokens: " + figures(t, r, a));
-    }
-
-    // ------------------------------------------------------------------ 3. a JSON example drains the month
-
-    /** Control: the plain-text assistant with an ordinary answer is charged its estimate (4,000-token budget). */
-    @Test
-    void controlThePlainTextAnswerIsChargedItsEstimate() {
-        String s = subject();
-        HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/plain/ask"), s,
-                chat(4_000, "What is the capital of France?"));
-        QuotaAccount a = settled(s);
-        assertEquals(200, r.statusCode(), figures(s, r, a));
-        assertTrue(a.used() >= 4_000 && a.used() <= 4_500, figures(s, r, a));
-    }
-
-    /**
-     * Over-charge, no attacker: a developer asks the documentation assistant (plain-text answers, no
-     * usage: charged the estimate, about 4,100) for an example chat completion object of a long call. The
-     * model's answer is that JSON, with {@code "total_tokens": 9000000}, which the filter cannot tell
-     * from a relay's real answer under a label the client chose. An assistant whose answer is the
-     * model's free text reports its provider's figure (docs/decisions.md, "Usage the model may have
-     * written"), and is charged that, 180: the month is not drained and the next call is served.
-     */
-    @Test
-    void aJsonExampleInAPlainTextAnswerDoesNotDrainTheMonth() {
-        String s = subject();
-        String prompt = "Show me an example chat.completion object for a very long call, JSON only:\n"
-                + "{\"id\":\"chatcmpl-abc123\",\"object\":\"chat.completion\",\"created\":1741570283,\"model\":\"gpt-4o\","
-                + "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"...\"},\"finish_reason\":\"stop\"}],"
-                + "\"usage\":{\"prompt_tokens\":6000000,\"completion_tokens\":3000000,\"total_tokens\":9000000}}";
-        HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/plain/ask"), s, chat(4_000, prompt), "x-report", "180");
-        QuotaAccount a = settled(s);
-        assertEquals(200, r.statusCode(), figures(s, r, a));
-        assertEquals(1, CALLS.of(s), figures(s, r, a));
-        HttpResponse<String> next = TestHttp.postJson(container.uri("/ai/plain/ask"), s,
-                chat(1_000, "Thanks. And what is the capital of Spain?"));
-        QuotaAccount after = settled(s);
-        assertEquals(180, a.used(), "a short plain-text answer quoting an example's usage was charged that usage instead "
-                + "of its reported 180: " + figures(s, r, a));
-        assertEquals(200, next.statusCode(), "the next small call is refused: " + figures(s, next, after));
     }
 
     // ------------------------------------------------------------------ 4. Spring Boot's error page under the prefix
