@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit99;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class TomcatRound99BreakItTest extends AbstractRound99 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.TOMCAT;
+    }
+}
