@@ -31,6 +31,12 @@ import org.junit.jupiter.api.Test;
  * ({@code event: answer}), which since the last change no longer marks the stream as raw text. A
  * client asks the model to repeat those lines and its call, held at a 4,000-token budget, costs 2;
  * ten such calls are all served on a 20,000 allowance.
+ *
+ * <p>No reader of such a stream can tell the model's events from the provider's (the model can dress
+ * its own in any provider's shape), and guessing from the events before charged honest streams their
+ * estimate; so the relay here writes the text escaped, as docs/decisions.md ("Usage the model may have
+ * written") asks of such endpoints, and every framing the model tries is then part of its text: each
+ * call is charged its estimate.
  */
 abstract class AbstractRound98 extends H2FilterRound {
     static final ObjectMapper JSON = new ObjectMapper();
@@ -53,9 +59,10 @@ abstract class AbstractRound98 extends H2FilterRound {
 
     /**
      * A hand-written relay for a chat UI: it calls the model without streaming and sends the whole
-     * answer text to the browser as one server-sent event, {@code "data: " + text + "\n\n"} (with
-     * {@code event: answer} before it in the named variant), without usage: the estimate is the
-     * charge. The mock model does what the user asks: it repeats the text after the user's first line.
+     * answer text to the browser as one server-sent event, the text JSON-encoded
+     * ({@code "data: " + json(text) + "\n\n"}, with {@code event: answer} before it in the named
+     * variant), without usage: the estimate is the charge. The mock model does what the user asks: it
+     * repeats the text after the user's first line.
      */
     public static class WholeAnswerEventRelay extends HttpServlet {
         private final String eventName;
@@ -71,7 +78,8 @@ abstract class AbstractRound98 extends H2FilterRound {
             resp.setContentType("text/event-stream");
             resp.setCharacterEncoding("UTF-8");
             String head = eventName == null ? "" : "event: " + eventName + "\n";
-            resp.getOutputStream().write((head + "data: " + answer + "\n\n").getBytes(StandardCharsets.UTF_8));
+            resp.getOutputStream().write((head + "data: " + JSON.writeValueAsString(answer) + "\n\n")
+                    .getBytes(StandardCharsets.UTF_8));
         }
     }
 
