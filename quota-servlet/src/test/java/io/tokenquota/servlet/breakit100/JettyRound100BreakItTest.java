@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit100;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound100BreakItTest extends AbstractRound100 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
