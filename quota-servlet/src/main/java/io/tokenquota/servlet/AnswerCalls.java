@@ -14,8 +14,9 @@ import java.util.Map;
  * of its name is kept, so that a second report of it is not counted again. A call still running (a
  * llama.cpp stream's running counts, before its {@code "stop": true}) keeps its last report until it
  * finishes. The digest is keyed by a random salt of this process, so no client can choose two names
- * that collide. The digests of the finished calls also make the answer's {@link #fingerprint}: the
- * same results read again have the same one. Not thread-safe: {@link UsageSniffer} guards it.
+ * that collide. The digests of the finished calls also make the answer's {@link #fingerprint} when each
+ * is named by an id its provider gave it: the same results read again have the same one. Not
+ * thread-safe: {@link UsageSniffer} guards it.
  */
 final class AnswerCalls {
     /** Calls running at once whose last report is kept; reports of more are added up as they come. */
@@ -39,6 +40,8 @@ final class AnswerCalls {
     private long[] finished = new long[1024];
     private int finishedCount;
     private boolean any;
+    /** A finished call was named by nothing but what its client chose (a custom_id, an index). */
+    private boolean unidentified;
 
     AnswerCalls() {
         sha256 = sha256();
@@ -54,16 +57,18 @@ final class AnswerCalls {
 
     /**
      * One report of the call named {@code call}: {@code entry} is {@code {total, input, cachedInput,
-     * output, reasoning}}; {@code ended} when these are its final counts. A finished call's first
-     * final report counts; later reports of it are ignored.
+     * output, reasoning}}; {@code ended} when these are its final counts; {@code identified} when the
+     * name holds an id the provider gave the call. A finished call's first final report counts; later
+     * reports of it are ignored.
      */
-    void report(String call, long[] entry, boolean ended) {
+    void report(String call, long[] entry, boolean ended, boolean identified) {
         any = true;
         long digest = digest(call);
         if (isFinished(digest)) {
             return;
         }
         if (ended) {
+            unidentified |= !identified;
             running.remove(digest);
             add(entry);
             combined ^= digest;
@@ -80,11 +85,14 @@ final class AnswerCalls {
 
     /**
      * Which finished calls the answer reported, as one string (their digests combined and counted),
-     * or {@code null} while a call still runs: the same results read again (a batch's output file
-     * downloaded twice) have the same fingerprint.
+     * or {@code null} while a call still runs or when one was named by its client alone: the same
+     * results read again (a batch's output file downloaded twice) have the same fingerprint, and a
+     * later answer whose calls reuse the client's names (llama.cpp's index 0, a batch's custom_ids
+     * given again) is other calls.
      */
     String fingerprint() {
-        return combinedCount == 0 || !running.isEmpty() ? null : Long.toHexString(combined) + "/" + combinedCount;
+        return combinedCount == 0 || !running.isEmpty() || unidentified ? null
+                : Long.toHexString(combined) + "/" + combinedCount;
     }
 
     /** Whether any call was reported. */

@@ -11,7 +11,8 @@ import java.util.Map;
  * same request of the same subject, is what the call cost, and this is where the filter finds it. The
  * request is part of the key ({@link #requestKey}): the same answer ("OK") to a cheaper or another
  * subject's request says nothing about this one's cost. Also the fingerprints of the calls a
- * subject's results files reported ({@link #chargedCalls}). Bounded: the least recently used entries
+ * subject's results files reported ({@link #chargedCalls}), and the event streams a subject was sent
+ * ({@link #streamed}), which an {@code EventSource} reconnects to. Bounded: the least recently used entries
  * go. What state kept at the provider costs has a memory of its own ({@link ProviderState}), which
  * this traffic cannot evict. Thread-safe.
  */
@@ -59,6 +60,17 @@ final class AnswerUsages {
     static String chargedCalls(String subject) {
         return "charged-calls " + subject;
     }
+
+    /**
+     * The key under which an event stream sent to a subject on a URL is kept (with the ETag-like marker
+     * {@link #STREAM}): a browser's {@code EventSource} reconnects to that URL when the stream ends.
+     */
+    static String streamed(String subject, String uri, String query) {
+        return "streamed " + subject + ' ' + uri + (query == null ? "" : '?' + query);
+    }
+
+    /** The marker the entries of {@link #streamed} are kept under. */
+    static final String STREAM = "text/event-stream";
 
     /** Remembers the usage an answer to {@code request} ({@link #requestKey}) sent with {@code etag} reported. */
     void remember(String request, String etag, long usage) {

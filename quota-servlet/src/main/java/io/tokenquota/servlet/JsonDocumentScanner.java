@@ -151,9 +151,13 @@ final class JsonDocumentScanner {
      *              {@code promptFeedback.blockReason}, llama.cpp's {@code "stop": true}, Ollama's
      *              {@code "done": true}
      * @param call   which of several calls in one answer the document reports: a batch file line's
-     *               {@code custom_id} with its own {@code id} (a file may repeat a custom_id its client
-     *               gave twice), or the document's top-level {@code index} (llama.cpp's answer to a list
-     *               of prompts, an array or a stream); {@code null} when it names none
+     *               {@code custom_id} with the id the provider gave the call (the line's own {@code id},
+     *               OpenAI's; the result message's {@code id}, Anthropic's: a file may repeat a custom_id
+     *               its client gave twice), or the document's top-level {@code index} (llama.cpp's answer
+     *               to a list of prompts, an array or a stream); {@code null} when it names none
+     * @param callIdentified whether {@code call} holds an id the provider gave the call, the same only
+     *               for the same call: a {@code custom_id} or an {@code index} is the client's, and the
+     *               next answer may use it again
      * @param error  the document is shaped as an error: Anthropic's {@code "type": "error"}, OpenAI's
      *               top-level {@code error} object (a model's own JSON can be shaped so: the event's
      *               name tells a provider's error, {@code UsageSniffer#providerError})
@@ -176,10 +180,11 @@ final class JsonDocumentScanner {
      *                   each value of it), in order; only objects shaped as a message count
      */
     record Document(String type, Map<String, Map<String, Long>> usages, boolean ended, String model, String call,
-                    boolean error, String responseId, boolean choices, String event, boolean workflowRun, int element,
-                    String id, String runId, java.util.List<Map<String, Long>> messages) {
+                    boolean callIdentified, boolean error, String responseId, boolean choices, String event,
+                    boolean workflowRun, int element, String id, String runId, java.util.List<Map<String, Long>> messages) {
         Document(String type, Map<String, Map<String, Long>> usages, boolean ended) {
-            this(type, usages, ended, null, null, false, null, false, null, false, -1, null, null, java.util.List.of());
+            this(type, usages, ended, null, null, false, false, null, false, null, false, -1, null, null,
+                    java.util.List.of());
         }
 
         Document {
@@ -329,6 +334,7 @@ final class JsonDocumentScanner {
         lineId = null;
         runId = null;
         wrappedId = null;
+        resultMessageId = null;
         index = null;
     }
 
@@ -526,6 +532,7 @@ final class JsonDocumentScanner {
                     lineId = null;
                     runId = null;
                     wrappedId = null;
+                    resultMessageId = null;
                     index = null;
                 }
             }
@@ -565,6 +572,9 @@ final class JsonDocumentScanner {
                     lineId = parser.getText();
                 } else if (depth == 2 && objectAt[1] && objectAt[2] && "response".equals(fieldAt[1]) && "id".equals(fieldAt[2])) {
                     wrappedId = parser.getText();
+                } else if (depth == 3 && objectAt[1] && objectAt[2] && objectAt[3] && "result".equals(fieldAt[1])
+                        && "message".equals(fieldAt[2]) && "id".equals(fieldAt[3])) {
+                    resultMessageId = parser.getText();
                 } else if (isModelField()) {
                     model = parser.getText();
                 } else if (depth == 3 && "candidates".equals(fieldAt[1]) && objectAt[1] && !objectAt[2] && objectAt[3]
@@ -630,8 +640,8 @@ final class JsonDocumentScanner {
     }
 
     private Document document() {
-        return new Document(type, usages, ended, model, call(), isError(), responseId(), choiceSeen, event, workflowRun,
-                inRootArray ? element : -1, lineId, runId, messages);
+        return new Document(type, usages, ended, model, call(), customId != null && callId() != null, isError(),
+                responseId(), choiceSeen, event, workflowRun, inRootArray ? element : -1, lineId, runId, messages);
     }
 
     /**
@@ -673,6 +683,8 @@ final class JsonDocumentScanner {
 
     /** A stream event's {@code response.id}. */
     private String wrappedId;
+    /** An Anthropic batch result line's {@code result.message.id}. */
+    private String resultMessageId;
 
     private String responseId() {
         String id = wrappedId != null ? wrappedId : lineId;
@@ -691,9 +703,14 @@ final class JsonDocumentScanner {
 
     private String call() {
         if (customId != null) {
-            return "custom_id:" + customId + "#" + (lineId == null ? "" : lineId);
+            return "custom_id:" + customId + "#" + (callId() == null ? "" : callId());
         }
         return index == null ? null : "index:" + index;
+    }
+
+    /** The id the provider gave a batch line's call: OpenAI's line {@code id}, Anthropic's result message's. */
+    private String callId() {
+        return lineId != null ? lineId : resultMessageId;
     }
 
     /**

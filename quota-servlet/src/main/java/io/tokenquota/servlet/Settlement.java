@@ -184,7 +184,8 @@ final class Settlement implements AsyncListener {
      *       a model's answer written inline; a page that calls no model reports 0 for itself (rule 1);</li>
      *   <li>a browser's {@code EventSource} reconnecting after its stream ended ({@code reconnect}: a
      *       {@code GET} or {@code HEAD} that accepts {@code text/event-stream} or carries
-     *       {@code Last-Event-ID}) answered 204 or 205 without usage: 204 is the HTML standard's way to
+     *       {@code Last-Event-ID}, to a URL this filter sent the subject an event stream on) answered 204
+     *       or 205 without usage: 204 is the HTML standard's way to
      *       stop it, and it carries no answer, so the hold is released; any other 204 (a {@code POST}
      *       run for a side effect, a {@code GET} whose model found an empty result) is charged by the
      *       rules below;</li>
@@ -427,7 +428,16 @@ final class Settlement implements AsyncListener {
             // the finished calls a results file reported: read again, they were charged before
             String calls = status >= 200 && status < 300 ? sniffer.callsFingerprint() : null;
             Long explicit = explicitActual();
-            Decision own = decide(explicit, usage, provisional, effective, status, eventSourceReconnect(request),
+            // a browser's EventSource reconnecting to an event stream this subject was sent here; the
+            // headers alone are the client's to send on any GET
+            boolean reconnect = eventSourceReconnect(request) && answers.usage(AnswerUsages.streamed(hold.subject(),
+                    request.getRequestURI(), request.getQueryString()), AnswerUsages.STREAM) != null;
+            if (status >= 200 && status < 300 && String.valueOf(response.getContentType()).toLowerCase(java.util.Locale.ROOT)
+                    .startsWith(AnswerUsages.STREAM)) {
+                answers.remember(AnswerUsages.streamed(hold.subject(), request.getRequestURI(), request.getQueryString()),
+                        AnswerUsages.STREAM, 1);
+            }
+            Decision own = decide(explicit, usage, provisional, effective, status, reconnect,
                     answering,
                     (status == 406 || status == 412) && springMatchedNoHandler(request),
                     sniffer.tokenCount(), quietNow(answering),
@@ -671,9 +681,11 @@ final class Settlement implements AsyncListener {
     }
 
     /**
-     * Whether the request is what a browser's {@code EventSource} sends to reconnect: a {@code GET} or
-     * {@code HEAD} accepting {@code text/event-stream} (it always sends that {@code Accept}) or carrying
-     * {@code Last-Event-ID}. Other reads answered 204 may have run a model that found nothing.
+     * Whether the request is shaped as what a browser's {@code EventSource} sends to reconnect: a
+     * {@code GET} or {@code HEAD} accepting {@code text/event-stream} (it always sends that
+     * {@code Accept}) or carrying {@code Last-Event-ID}. Any client can send those headers: settlement
+     * takes it for a reconnect only to a URL this filter sent the subject an event stream on. Other
+     * reads answered 204 may have run a model that found nothing.
      */
     static boolean eventSourceReconnect(HttpServletRequest request) {
         if (!"GET".equals(request.getMethod()) && !"HEAD".equals(request.getMethod())) {

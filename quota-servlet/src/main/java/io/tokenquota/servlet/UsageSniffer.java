@@ -939,7 +939,7 @@ final class UsageSniffer {
         if (calls == null) {
             calls = new AnswerCalls();
         }
-        calls.report(doc.call(), new long[] {total, split[0], split[1], split[2], split[3]}, ended);
+        calls.report(doc.call(), new long[] {total, split[0], split[1], split[2], split[3]}, ended, doc.callIdentified());
         return true;
     }
 
