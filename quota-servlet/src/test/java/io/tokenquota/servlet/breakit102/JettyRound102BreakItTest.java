@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit102;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound102BreakItTest extends AbstractRound102 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
