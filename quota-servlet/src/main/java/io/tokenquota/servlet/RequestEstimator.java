@@ -88,14 +88,18 @@ final class RequestEstimator {
      * model must write), Hugging Face TGI's {@code max_new_tokens} and {@code min_new_tokens}, AWS
      * Bedrock Converse's {@code maxTokens}, Anthropic's legacy {@code max_tokens_to_sample}, Bedrock
      * InvokeModel's Titan {@code maxTokenCount} and Meta {@code max_gen_len}, KoboldCpp's
-     * {@code max_length}, Aleph Alpha's {@code maximum_tokens}, LMDeploy's {@code request_output_len}. Read at the
+     * {@code max_length}, Aleph Alpha's {@code maximum_tokens}, LMDeploy's {@code request_output_len}; and
+     * each of these in camelCase ({@code maxCompletionTokens}, {@code maxNewTokens}, {@code numPredict}...),
+     * as a Java host's own request record names them when it binds the body with Jackson's defaults and
+     * passes the budget on (but {@code max_length}, whose {@code maxLength} is JSON Schema's). Read at the
      * top level, in the {@link #CONFIG_OBJECTS}, in deeper objects of settings ({@link #nestedBudget})
      * and in a request's parameters ({@link Asked}); a negative one ({@code -1}, {@code -2}: no limit, fill the context) holds the cap.
      */
     static final Set<String> OUTPUT_FIELDS = Set.of("max_tokens", "max_completion_tokens", "max_output_tokens",
             "maxOutputTokens", "n_predict", "num_predict", "min_tokens", "max_new_tokens", "min_new_tokens",
             "maxTokens", "max_tokens_to_sample", "maxTokenCount", "max_gen_len", "max_length", "maximum_tokens",
-            "request_output_len");
+            "request_output_len", "maxCompletionTokens", "nPredict", "numPredict", "minTokens", "maxNewTokens",
+            "minNewTokens", "maxTokensToSample", "maxGenLen", "maximumTokens", "requestOutputLen");
     /**
      * Top-level objects holding a request's generation settings: Gemini {@code generationConfig},
      * Ollama {@code options}, Hugging Face TGI {@code parameters}, AWS Bedrock Converse
@@ -111,12 +115,13 @@ final class RequestEstimator {
     /**
      * How many completions the model writes, each up to the output budget: OpenAI {@code n}, OpenAI and
      * TGI {@code best_of}, Gemini and Vertex {@code candidateCount}, transformers' {@code num_return_sequences},
-     * Cohere's {@code num_generations}, AI21's {@code numResults}, Replicate's {@code num_outputs};
-     * read where {@link #asked} reads a budget, and beside a budget in any deeper settings object
-     * ({@link #nestedCount}).
+     * Cohere's {@code num_generations}, AI21's {@code numResults}, Replicate's {@code num_outputs}, and
+     * these in camelCase (a Java host's own record); read where {@link #asked} reads a budget, and beside
+     * a budget in any deeper settings object ({@link #nestedCount}).
      */
     static final Set<String> COMPLETIONS_FIELDS = Set.of("n", "best_of", "candidateCount", "candidate_count",
-            "num_return_sequences", "num_generations", "numResults", "num_outputs");
+            "num_return_sequences", "num_generations", "numResults", "num_outputs", "bestOf", "numReturnSequences",
+            "numGenerations", "numOutputs");
 
     /**
      * The names above as Go's {@code encoding/json} matches a key to a field: case-insensitively, with

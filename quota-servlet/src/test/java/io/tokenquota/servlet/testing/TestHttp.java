@@ -172,7 +172,8 @@ public final class TestHttp {
             socket.connect(new java.net.InetSocketAddress("127.0.0.1", port), 5_000);
             socket.setSoTimeout(10_000);
             java.io.OutputStream out = socket.getOutputStream();
-            out.write(("POST " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nx-user-id: " + subject
+            // Connection: close, so that an answer without the text awaited (a 429) ends the read
+            out.write(("POST " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nx-user-id: " + subject
                     + "\r\nContent-Type: " + contentType + "\r\nContent-Length: " + bytes.length + "\r\n\r\n")
                     .getBytes(StandardCharsets.ISO_8859_1));
             out.write(bytes);
