@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit103;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class TomcatRound103BreakItTest extends AbstractRound103 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.TOMCAT;
+    }
+}
