@@ -333,8 +333,13 @@ public final class DemoConfig {
 
         /** {@code null} generates a random one; the library's bearer-token check wants at least 16 characters. */
         public Builder adminToken(String token) {
-            if (token != null && token.length() < MIN_SECRET_LENGTH) {
-                throw new IllegalArgumentException("the admin token must have at least " + MIN_SECRET_LENGTH + " characters");
+            if (token != null) {
+                try {
+                    // the library's own rule (whitespace around it is not counted), checked where it is set
+                    io.tokenquota.servlet.AdminAuthorizer.bearerToken(token);
+                } catch (IllegalArgumentException e) {
+                    throw new IllegalArgumentException("the admin token (QUOTA_ADMIN_TOKEN) is refused: " + e.getMessage(), e);
+                }
             }
             this.adminToken = token;
             return this;

@@ -154,6 +154,12 @@ abstract class AbstractRound103 extends H2FilterRound {
             CALLS.count(req.getHeader("x-user-id"));
             byte[] plain = answer.getBytes(StandardCharsets.UTF_8);
             byte[] body = encoding.equals("zstd") ? zstd(plain) : gzip(plain);
+            if (encoding.equals("zstd")) {
+                // an encoding the filter cannot read: the relay reports what its provider's client library
+                // read from the answer, as docs/decisions.md ("Answers the filter cannot read") asks
+                req.setAttribute(QuotaFilter.ACTUAL_TOKENS_ATTRIBUTE,
+                        OPENAI_ANSWER.equals(answer) ? 9_000L : ANTHROPIC_TOTAL);
+            }
             resp.setStatus(200);
             resp.setContentType(type);
             resp.setHeader("Content-Encoding", encoding);
@@ -227,7 +233,8 @@ abstract class AbstractRound103 extends H2FilterRound {
      * A relay passes the provider's zstd-compressed chat completion on as it came. The answer reports
      * 9,000 tokens (8,600 of output: the request named no {@code max_tokens}), so 9,000 must be
      * charged; charging the hold (the request's text plus the default output budget, about 1,000)
-     * gives 8,000 tokens of model output away on every such call.
+     * would give 8,000 tokens of model output away on every such call. The filter cannot read zstd, so
+     * the relay reports the provider's figure, and that is charged.
      */
     @Test
     void zstdRelayedChatCompletionIsChargedItsUsage() throws Exception {
@@ -241,7 +248,8 @@ abstract class AbstractRound103 extends H2FilterRound {
 
     /**
      * The same relay for an Anthropic Messages stream whose prompt came from the cache (9,000 cache
-     * reads, 12 input, 300 output): 9,312 must be charged, not the hold of a 400-token budget.
+     * reads, 12 input, 300 output): 9,312 must be charged, not the hold of a 400-token budget; the
+     * relay reports it, as above.
      */
     @Test
     void zstdRelayedAnthropicStreamIsChargedItsCachedInput() throws Exception {
