@@ -95,8 +95,14 @@ final class EndpointRequest extends HttpServletRequestWrapper {
 
     /** The dispatch the filter held this request for ({@code QuotaFilter#dispatchOf}). */
     private String dispatch;
+    /**
+     * Which filter holds it (its own mark): a second quota filter on the same request (a team's beside
+     * a user's) wraps the request in an endpoint request of its own, inside this one.
+     */
+    private String owner;
 
-    void holds(String dispatch) {
+    void holds(String owner, String dispatch) {
+        this.owner = owner;
         this.dispatch = dispatch;
     }
 
@@ -105,10 +111,10 @@ final class EndpointRequest extends HttpServletRequestWrapper {
         return dispatch.equals(this.dispatch);
     }
 
-    /** The endpoint request {@code request} is or wraps; null when none. */
-    static EndpointRequest in(jakarta.servlet.ServletRequest request) {
+    /** The endpoint request of the filter {@code owner} that {@code request} is or wraps; null when none. */
+    static EndpointRequest in(jakarta.servlet.ServletRequest request, String owner) {
         for (jakarta.servlet.ServletRequest r = request; r != null; ) {
-            if (r instanceof EndpointRequest endpoint) {
+            if (r instanceof EndpointRequest endpoint && owner.equals(endpoint.owner)) {
                 return endpoint;
             }
             r = r instanceof jakarta.servlet.ServletRequestWrapper w ? w.getRequest() : null;

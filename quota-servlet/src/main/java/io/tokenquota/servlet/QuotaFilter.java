@@ -292,7 +292,7 @@ public final class QuotaFilter implements Filter {
                 && req.getAttribute(RequestDispatcher.ERROR_STATUS_CODE) != null);
         if (!(req instanceof HttpServletRequest request) || !(res instanceof HttpServletResponse response)
                 || !QUOTED_DISPATCHES.contains(req.getDispatcherType())
-                || (req.getAttribute(handled) != null && (!errorPage || EndpointRequest.in(req) != null))) {
+                || (req.getAttribute(handled) != null && (!errorPage || EndpointRequest.in(req, handled) != null))) {
             chain.doFilter(req, res);
             return;
         }
@@ -690,7 +690,7 @@ public final class QuotaFilter implements Filter {
         // the hold counts at most the cap; an endpoint sent a larger budget is charged it when its answer
         // is no count and reports no usage (weighed at the output rate, as the hold's output is)
         long charged = beyondCap == 0 ? estimate : clamp(estimate, held(weighing, beyondCap, beyondCap));
-        held.holds(dispatchOf(request));
+        held.holds(handled, dispatchOf(request));
         Settlement settlement = new Settlement(ledger, hold, charged, quiet, releaseOnError, request, held, wrapped, answers, answerKey, providerState, state, settleFailureCount, weighing, keeper);
         request.setAttribute(settling, settlement);
         held.settledBy(settlement);
@@ -778,9 +778,10 @@ public final class QuotaFilter implements Filter {
      * ({@link QuotaResponse#nestedInclude}); when it reported a figure, the usage read from what it wrote
      * is that figure's call and is not charged again as the page's usage.
      */
-    private static void nested(ServletRequest req, ServletResponse res, FilterChain chain) throws IOException, ServletException {
+    private void nested(ServletRequest req, ServletResponse res, FilterChain chain) throws IOException, ServletException {
         Object before = req.getAttribute(ACTUAL_TOKENS_ATTRIBUTE);
-        EndpointRequest endpoint = EndpointRequest.in(req);
+        // this filter's own: with a second quota filter the innermost endpoint request is the other's
+        EndpointRequest endpoint = EndpointRequest.in(req, handled);
         if (endpoint == null || endpoint.held(dispatchOf((HttpServletRequest) req))) {
             // the holding dispatch itself, passing this filter again (mapped by path and by servlet name)
             chain.doFilter(req, res);

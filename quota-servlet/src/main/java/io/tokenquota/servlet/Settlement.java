@@ -59,15 +59,6 @@ final class Settlement implements AsyncListener {
         }
     }
 
-    private final QuotaLedger ledger;
-    private final Reservation hold;
-    private final long estimate;
-    /**
-     * How the call asks for no model: {@link Quiet#NO}, or only a figure or usage it reports is charged
-     * ({@link #quietNow}).
-     */
-    private final Quiet quiet;
-
     /** Calls that ask for no model, and what still makes their answer a model's. */
     enum Quiet {
         /** A call like any other. */
@@ -85,6 +76,15 @@ final class Settlement implements AsyncListener {
          */
         ERROR_PAGE
     }
+
+    private final QuotaLedger ledger;
+    private final Reservation hold;
+    private final long estimate;
+    /**
+     * How the call asks for no model: {@link Quiet#NO}, or only a figure or usage it reports is charged
+     * ({@link #quietNow}).
+     */
+    private final Quiet quiet;
     private final boolean releaseOnError;
     private final HttpServletRequest request;
     /** The request as the endpoint saw it: it keeps the figure the endpoint reported ({@link #explicitActual}). */
