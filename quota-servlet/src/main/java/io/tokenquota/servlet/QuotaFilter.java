@@ -109,6 +109,12 @@ public final class QuotaFilter implements Filter {
     public static final String OUTPUT_CAPPED_HEADER = "X-Quota-Output-Capped";
 
     private static final Logger LOG = LoggerFactory.getLogger(QuotaFilter.class);
+    /**
+     * Tomcat's request attributes naming the current dispatch's type and the path its filters were
+     * matched by (none for a dispatch by name); other containers set neither.
+     */
+    private static final String TOMCAT_DISPATCH_TYPE = "org.apache.catalina.core.DISPATCHER_TYPE";
+    private static final String TOMCAT_DISPATCH_PATH = "org.apache.catalina.core.DISPATCHER_REQUEST_PATH";
     /** Filters built so far: each names its own {@link #handled} mark. */
     private static final AtomicLong INSTANCES = new AtomicLong();
     /**
@@ -1413,11 +1419,16 @@ public final class QuotaFilter implements Filter {
      * For a forward or include by name to a servlet under a protected prefix, that servlet's protected
      * path; else {@code null}. A dispatch by name sets none of the path attributes a dispatch by path
      * sets, and this filter runs in one only through the servlet-name mappings {@link #init} added.
+     * Tomcat keeps the first forward's attributes in a forward by name made after a forward by path;
+     * its own mark of the path it matched filters by is then empty ({@link #TOMCAT_DISPATCH_PATH}).
      */
     private String namedTarget(HttpServletRequest request) {
         DispatcherType type = request.getDispatcherType();
+        boolean tomcatNamed = type == DispatcherType.FORWARD && request.getAttribute(TOMCAT_DISPATCH_TYPE) != null
+                && request.getAttribute(TOMCAT_DISPATCH_PATH) == null;
         boolean named = (type == DispatcherType.FORWARD && request.getAttribute(RequestDispatcher.FORWARD_REQUEST_URI) == null)
-                || (type == DispatcherType.INCLUDE && request.getAttribute(RequestDispatcher.INCLUDE_REQUEST_URI) == null);
+                || (type == DispatcherType.INCLUDE && request.getAttribute(RequestDispatcher.INCLUDE_REQUEST_URI) == null)
+                || tomcatNamed;
         if (!named || protectedServlets.isEmpty()) {
             return null;
         }
