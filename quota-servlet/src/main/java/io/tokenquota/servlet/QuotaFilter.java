@@ -158,12 +158,6 @@ public final class QuotaFilter implements Filter {
     private final String handled = QuotaFilter.class.getName() + ".handled." + INSTANCES.incrementAndGet();
     /** The request attribute holding a handled request's {@link Settlement}, for its async dispatches. */
     private final String settling = handled + ".settlement";
-    /**
-     * The request attribute naming the error page dispatch this filter let pass while it runs: Tomcat
-     * keeps a forward by name that the page makes an ERROR dispatch with the page's very paths and
-     * marks ({@link #namedTarget}).
-     */
-    private final String passingErrorPage = handled + ".passing";
     private final AtomicLong failOpenCount = new AtomicLong();
     private final AtomicLong settleFailureCount = new AtomicLong();
     /** Usage of recent answers by ETag: a 304 an ETag filter makes of a computed answer is charged it. */
@@ -325,16 +319,6 @@ public final class QuotaFilter implements Filter {
             }
         }
         if (prefix == null || isQuotaApi(request)) {
-            if (errorPage && req.getDispatcherType() == DispatcherType.ERROR) {
-                Object outer = request.getAttribute(passingErrorPage);
-                request.setAttribute(passingErrorPage, dispatchOf(request));
-                try {
-                    chain.doFilter(req, res);
-                } finally {
-                    request.setAttribute(passingErrorPage, outer);
-                }
-                return;
-            }
             chain.doFilter(req, res);
             return;
         }
@@ -1436,16 +1420,12 @@ public final class QuotaFilter implements Filter {
      * path; else {@code null}. A dispatch by name sets none of the path attributes a dispatch by path
      * sets, and this filter runs in one only through the servlet-name mappings {@link #init} added.
      * Tomcat keeps the first forward's attributes in a forward by name made after a forward by path;
-     * its own mark of the path it matched filters by is then empty ({@link #TOMCAT_DISPATCH_PATH}). A
-     * forward by name that an error page makes stays, on Tomcat, an ERROR dispatch with the page's
-     * paths and marks: the same dispatch again, inside the page this filter let pass
-     * ({@link #passingErrorPage}), is one.
+     * its own mark of the path it matched filters by is then empty ({@link #TOMCAT_DISPATCH_PATH}).
      */
     private String namedTarget(HttpServletRequest request) {
         DispatcherType type = request.getDispatcherType();
-        boolean tomcatNamed = (type == DispatcherType.FORWARD && request.getAttribute(TOMCAT_DISPATCH_TYPE) != null
-                && request.getAttribute(TOMCAT_DISPATCH_PATH) == null)
-                || (type == DispatcherType.ERROR && dispatchOf(request).equals(request.getAttribute(passingErrorPage)));
+        boolean tomcatNamed = type == DispatcherType.FORWARD && request.getAttribute(TOMCAT_DISPATCH_TYPE) != null
+                && request.getAttribute(TOMCAT_DISPATCH_PATH) == null;
         boolean named = (type == DispatcherType.FORWARD && request.getAttribute(RequestDispatcher.FORWARD_REQUEST_URI) == null)
                 || (type == DispatcherType.INCLUDE && request.getAttribute(RequestDispatcher.INCLUDE_REQUEST_URI) == null)
                 || tomcatNamed;
