@@ -254,7 +254,8 @@ public final class QuotaFilter implements Filter {
             // a context that cannot list its servlets (a programmatic one in some containers): nothing to add
             return;
         }
-        // in registration order: the fallback of a dispatch by name whose target is not told is the same each time
+        // in the order the container lists them: the fallback of a dispatch by name whose target is not told
+        // is the same each time
         protectedServlets = java.util.Collections.unmodifiableMap(names);
         if (names.isEmpty()) {
             return;

@@ -168,7 +168,7 @@ abstract class AbstractRound106 extends H2FilterRound {
     }
 
     /** The same for the chat alias: a chat call by name costs what it costs on its own path. */
-    @Disabled("issue 11, open: a forward or include by name keeps the caller's mapping in both containers, so with several protected servlets the filter cannot tell which one it reaches and holds it under the first registered one's per-prefix settings (docs/decisions.md, \"Dispatches by name to one of several protected servlets\")")
+    @Disabled("issue 11, open: a forward or include by name keeps the caller's mapping in both containers, so with several protected servlets the filter cannot tell which one it reaches and holds it under the per-prefix settings of the first one the container lists (docs/decisions.md, \"Dispatches by name to one of several protected servlets\")")
     @Test
     void aChatCallByNameIsChargedAsOnItsPath() {
         String direct = subject();
@@ -195,7 +195,7 @@ abstract class AbstractRound106 extends H2FilterRound {
      * {@code POST /legacy/images}, an alias forwarding by name to the image endpoint with no budget
      * configured anywhere (the filter's defaults): the image must cost what it costs on its path.
      */
-    @Disabled("issue 11, open: a forward or include by name keeps the caller's mapping in both containers, so with several protected servlets the filter cannot tell which one it reaches and holds it under the first registered one's per-prefix settings (docs/decisions.md, \"Dispatches by name to one of several protected servlets\")")
+    @Disabled("issue 11, open: a forward or include by name keeps the caller's mapping in both containers, so with several protected servlets the filter cannot tell which one it reaches and holds it under the per-prefix settings of the first one the container lists (docs/decisions.md, \"Dispatches by name to one of several protected servlets\")")
     @Test
     void anImageByNameIsChargedAsOnItsPath() {
         String direct = subject();
@@ -211,7 +211,7 @@ abstract class AbstractRound106 extends H2FilterRound {
      * The three aliases, one user each: whichever protected path the filter stands in for a dispatch by
      * name, the other endpoints are held and charged under that one's settings.
      */
-    @Disabled("issue 11, open: a forward or include by name keeps the caller's mapping in both containers, so with several protected servlets the filter cannot tell which one it reaches and holds it under the first registered one's per-prefix settings (docs/decisions.md, \"Dispatches by name to one of several protected servlets\")")
+    @Disabled("issue 11, open: a forward or include by name keeps the caller's mapping in both containers, so with several protected servlets the filter cannot tell which one it reaches and holds it under the per-prefix settings of the first one the container lists (docs/decisions.md, \"Dispatches by name to one of several protected servlets\")")
     @Test
     void everyAliasIsChargedAsItsPath() {
         String[][] routes = {{"/ai/agent/run", "/legacy/agent", ASK}, {"/ai/chat/completions", "/legacy/chat", ASK},
