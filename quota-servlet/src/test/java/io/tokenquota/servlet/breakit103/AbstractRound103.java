@@ -282,7 +282,7 @@ abstract class AbstractRound103 extends H2FilterRound {
         HttpRequest req = TestHttp.requestAs(container.uri("/ai/gemini/post-only"), s, "Content-Type", "application/json")
                 .method("PATCH", HttpRequest.BodyPublishers.ofString(GEMINI)).build();
         HttpResponse<String> r = TestHttp.send(req);
-        // 405 where the servlet API knows PATCH, 501 "not implemented" where it does not (Servlet 6.0)
+        // 405 where the servlet API knows PATCH, 501 where it does not (Servlet 6.0 answers PATCH with 501)
         assertTrue(r.statusCode() == 405 || r.statusCode() == 501, "status " + r.statusCode());
         QuotaAccount a = settled(s);
         assertEquals(0, CALLS.of(s));
