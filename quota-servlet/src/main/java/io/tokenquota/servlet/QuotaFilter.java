@@ -221,14 +221,93 @@ public final class QuotaFilter implements Filter {
      * Servlets mapped under a protected prefix, by name, each with its first such mapping's path: a
      * forward or include by name ({@code getNamedDispatcher}, Spring's {@code ServletForwardingController})
      * reaches them with the caller's paths, and containers apply a filter's URL patterns to path-based
-     * dispatches only. Set by {@link #init}.
+     * dispatches only. Set by {@link #init}: those without a view of their own ({@link #registerByServletName}).
      */
     private volatile Map<String, String> protectedServlets = Map.of();
 
     /**
-     * Maps this filter also by the names of the servlets under its protected prefixes, for forwards,
-     * includes and error dispatches, so that a dispatch to one by name is held like a request to its path
-     * (Tomcat keeps a forward made by an error page an ERROR dispatch, matched by the error page's path). A
+     * Servlets under a protected prefix given a filter of their own by {@link #registerByServletName}, by
+     * name, each with its protected path: a dispatch by name to one of them is held under that path.
+     */
+    private final Map<String, String> viewedServlets = new java.util.concurrent.ConcurrentHashMap<>();
+
+    /**
+     * Maps, for each servlet registered so far under a protected prefix, a filter that stands for this one
+     * by that servlet's name, for forwards, includes and error dispatches. A forward or include by name
+     * ({@code getNamedDispatcher}, Spring's {@code ServletForwardingController}) keeps the caller's paths
+     * and, in Jetty and Tomcat, the caller's servlet mapping: only a filter mapped by the one servlet's
+     * name knows that the dispatch ends there, and so under which prefix's settings (an output budget, the
+     * image estimate) it is held. It also holds a forward by name that an error page makes, which Tomcat
+     * keeps an error dispatch with the page's own paths.
+     *
+     * <p>Call it while the context starts, where filters may still be added (a
+     * {@code ServletContainerInitializer}, a {@code ServletContextListener} declared by the application, Spring
+     * Boot's {@code ServletContextInitializer}), after the servlets are registered and whether this filter is
+     * registered there or elsewhere. Without it, {@link #init} maps this filter itself by those names, and a
+     * dispatch by name is held under the path of the first protected servlet the container lists (exact with
+     * one protected servlet). Servlets registered after the call are mapped that way.
+     *
+     * @throws IllegalStateException if the context has started (the servlet API refuses new filters then)
+     */
+    public void registerByServletName(jakarta.servlet.ServletContext context) {
+        protectedServletsOf(context).forEach((servlet, path) -> {
+            if (viewedServlets.containsKey(servlet)) {
+                return;
+            }
+            String name = QuotaFilter.class.getName() + "@" + Integer.toHexString(System.identityHashCode(this))
+                    + "/" + servlet;
+            jakarta.servlet.FilterRegistration.Dynamic view = context.addFilter(name, new ServletView(path));
+            if (view == null) {
+                // a filter of that name is registered already: this filter's view, from an earlier call
+                return;
+            }
+            view.setAsyncSupported(true);
+            view.addMappingForServletNames(java.util.EnumSet.of(DispatcherType.FORWARD, DispatcherType.INCLUDE,
+                    DispatcherType.ERROR), true, servlet);
+            viewedServlets.put(servlet, path);
+        });
+    }
+
+    /**
+     * This filter as one protected servlet's dispatches meet it: a dispatch that reached the servlet by
+     * name is held under the servlet's protected path; any other passes to the filter as it came.
+     */
+    private final class ServletView implements Filter {
+        private final String path;
+
+        ServletView(String path) {
+            this.path = path;
+        }
+
+        @Override
+        public void doFilter(ServletRequest req, ServletResponse res, FilterChain chain) throws IOException, ServletException {
+            dispatch(req, res, chain, path);
+        }
+    }
+
+    /**
+     * The servlets under a protected prefix, by name, each with its first such mapping's path, in the
+     * order the container lists them; empty for a context that cannot list its servlets.
+     */
+    private Map<String, String> protectedServletsOf(jakarta.servlet.ServletContext context) {
+        Map<String, String> names = new LinkedHashMap<>();
+        for (jakarta.servlet.ServletRegistration servlet : context.getServletRegistrations().values()) {
+            for (String mapping : servlet.getMappings()) {
+                String path = mapping.endsWith("/*") ? mapping.substring(0, mapping.length() - 2) : mapping;
+                if (path.startsWith("/") && match(path) != null) {
+                    names.putIfAbsent(servlet.getName(), path);
+                    break;
+                }
+            }
+        }
+        return names;
+    }
+
+    /**
+     * Maps this filter also by the names of the servlets under its protected prefixes that have no view of
+     * their own ({@link #registerByServletName}), for forwards, includes and error dispatches, so that a
+     * dispatch to one by name is held like a request to its path (with several, the first one's: the
+     * container does not tell which one a dispatch by name reaches). A
      * container that does not let a filter add mappings from {@code init} (the servlet API allows refusing
      * it once the context is initialised) gets a warning naming the servlets: map the filter by their
      * names yourself ({@code <servlet-name>} in a {@code <filter-mapping>}, or {@code FilterRegistration
@@ -239,26 +318,25 @@ public final class QuotaFilter implements Filter {
         // initialised again after destroy() (the same instance, its context restarted): keep holds as before
         keeper.open();
         jakarta.servlet.ServletContext context = config.getServletContext();
-        Map<String, String> names = new LinkedHashMap<>();
+        Map<String, String> names;
         try {
-            for (jakarta.servlet.ServletRegistration servlet : context.getServletRegistrations().values()) {
-                for (String mapping : servlet.getMappings()) {
-                    String path = mapping.endsWith("/*") ? mapping.substring(0, mapping.length() - 2) : mapping;
-                    if (path.startsWith("/") && match(path) != null) {
-                        names.putIfAbsent(servlet.getName(), path);
-                        break;
-                    }
-                }
-            }
+            names = protectedServletsOf(context);
         } catch (RuntimeException unsupported) {
             // a context that cannot list its servlets (a programmatic one in some containers): nothing to add
             return;
         }
+        // those with a filter of their own (registerByServletName) are held under their own paths by it
+        names.keySet().removeAll(viewedServlets.keySet());
         // in the order the container lists them: the fallback of a dispatch by name whose target is not told
         // is the same each time
         protectedServlets = java.util.Collections.unmodifiableMap(names);
         if (names.isEmpty()) {
             return;
+        }
+        if (names.size() > 1) {
+            LOG.info("a forward or include by name to one of the protected servlets {} is held under the path {}"
+                    + " (the container does not tell which one it reaches): call registerByServletName while the"
+                    + " context starts to hold each under its own path", names.keySet(), names.values().iterator().next());
         }
         jakarta.servlet.FilterRegistration own = context.getFilterRegistration(config.getFilterName());
         try {
@@ -278,6 +356,15 @@ public final class QuotaFilter implements Filter {
 
     @Override
     public void doFilter(ServletRequest req, ServletResponse res, FilterChain chain) throws IOException, ServletException {
+        dispatch(req, res, chain, null);
+    }
+
+    /**
+     * One dispatch through this filter, or (with {@code servletPath}) through the filter standing for it
+     * by the name of the protected servlet the dispatch ends at, whose protected path that is.
+     */
+    private void dispatch(ServletRequest req, ServletResponse res, FilterChain chain, String servletPath)
+            throws IOException, ServletException {
         if (req.getAttribute(handled) != null && req.getDispatcherType() == DispatcherType.ASYNC) {
             asyncDispatch(req, res, chain);
             return;
@@ -305,7 +392,7 @@ public final class QuotaFilter implements Filter {
             return;
         }
         String path = pathOf(request);
-        String named = namedTarget(request);
+        String named = servletPath == null ? namedTarget(request) : viewTarget(request, servletPath);
         if (named != null) {
             // a dispatch by name keeps the caller's paths: the servlet's own protected path stands for them
             path = named;
@@ -1418,20 +1505,41 @@ public final class QuotaFilter implements Filter {
     }
 
     /**
-     * For a forward or include by name to a servlet under a protected prefix, that servlet's protected
-     * path; else {@code null}. A dispatch by name sets none of the path attributes a dispatch by path
-     * sets, and this filter runs in one only through the servlet-name mappings {@link #init} added.
-     * Tomcat keeps the first forward's attributes in a forward by name made after a forward by path;
-     * its own mark of the path it matched filters by is then empty ({@link #TOMCAT_DISPATCH_PATH}).
+     * Whether a forward or include reached its servlet by name. A dispatch by name sets none of the path
+     * attributes a dispatch by path sets. Tomcat keeps the first forward's attributes in a forward by
+     * name made after a forward by path; its own mark of the path it matched filters by is then empty
+     * ({@link #TOMCAT_DISPATCH_PATH}).
      */
-    private String namedTarget(HttpServletRequest request) {
+    private static boolean byName(HttpServletRequest request) {
         DispatcherType type = request.getDispatcherType();
         boolean tomcatNamed = type == DispatcherType.FORWARD && request.getAttribute(TOMCAT_DISPATCH_TYPE) != null
                 && request.getAttribute(TOMCAT_DISPATCH_PATH) == null;
-        boolean named = (type == DispatcherType.FORWARD && request.getAttribute(RequestDispatcher.FORWARD_REQUEST_URI) == null)
+        return (type == DispatcherType.FORWARD && request.getAttribute(RequestDispatcher.FORWARD_REQUEST_URI) == null)
                 || (type == DispatcherType.INCLUDE && request.getAttribute(RequestDispatcher.INCLUDE_REQUEST_URI) == null)
                 || tomcatNamed;
-        if (!named || protectedServlets.isEmpty()) {
+    }
+
+    /**
+     * For a dispatch that reached, by name, the protected servlet a {@link ServletView} stands for, that
+     * servlet's protected path; else {@code null}. The view runs only in dispatches that end at its
+     * servlet, so an error dispatch whose paths are not protected reached it by name too: Tomcat keeps a
+     * forward by name that an error page makes an error dispatch with the page's paths and marks.
+     */
+    private String viewTarget(HttpServletRequest request, String servletPath) {
+        if (byName(request)) {
+            return servletPath;
+        }
+        boolean unprotectedPage = request.getDispatcherType() == DispatcherType.ERROR && match(pathOf(request)) == null;
+        return unprotectedPage ? servletPath : null;
+    }
+
+    /**
+     * For a forward or include by name to a servlet under a protected prefix, that servlet's protected
+     * path; else {@code null}. This filter runs in one only through the servlet-name mappings {@link #init}
+     * added, for the protected servlets without a view ({@link #registerByServletName}).
+     */
+    private String namedTarget(HttpServletRequest request) {
+        if (!byName(request) || protectedServlets.isEmpty()) {
             return null;
         }
         jakarta.servlet.http.HttpServletMapping mapping;

@@ -52,7 +52,12 @@ abstract class AbstractRound104 extends H2FilterRound {
                 .servlet("not-found", new NotFoundPage(), "/errors/404")
                 .servlet("digest", new Digest(), "/ai/team/digest")
                 .servlet("summary", new Summary(), "/ai/team/summary")
-                .errorPage(404, "/errors/404");
+                .errorPage(404, "/errors/404")
+                // as the README has a host do while its context starts: each protected servlet reached by
+                // name is held under its own path (Tomcat keeps an error page's forward by name an error
+                // dispatch with the page's paths)
+                .onStartup(filter::registerByServletName)
+                .onStartup(team::registerByServletName);
     }
 
     // ------------------------------------------------------------------ the host's servlets

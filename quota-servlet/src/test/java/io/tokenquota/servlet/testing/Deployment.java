@@ -22,6 +22,7 @@ public final class Deployment {
     private final java.util.Map<String, jakarta.servlet.MultipartConfigElement> multipart = new java.util.HashMap<>();
     private String forwardedPrefix;
     private final java.util.Map<Integer, String> errorPages = new java.util.LinkedHashMap<>();
+    private final List<java.util.function.Consumer<jakarta.servlet.ServletContext>> starters = new ArrayList<>();
 
     public static Deployment create() {
         return new Deployment();
@@ -91,6 +92,22 @@ public final class Deployment {
     public Deployment errorPage(int status, String location) {
         errorPages.put(status, Objects.requireNonNull(location));
         return this;
+    }
+
+    /**
+     * Runs {@code starter} on the context while it starts, after the filters and servlets above are
+     * registered (a {@code ServletContainerInitializer}): what a host does there, such as
+     * {@code QuotaFilter.registerByServletName}.
+     */
+    public Deployment onStartup(java.util.function.Consumer<jakarta.servlet.ServletContext> starter) {
+        starters.add(Objects.requireNonNull(starter));
+        return this;
+    }
+
+    /** The starters, in the order given, as one container initializer. */
+    public jakarta.servlet.ServletContainerInitializer starters() {
+        List<java.util.function.Consumer<jakarta.servlet.ServletContext>> all = List.copyOf(starters);
+        return (classes, context) -> all.forEach(starter -> starter.accept(context));
     }
 
     /** The error pages by status (empty for most rounds). */

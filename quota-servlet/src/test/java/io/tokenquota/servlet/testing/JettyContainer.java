@@ -70,6 +70,7 @@ public final class JettyContainer implements EmbeddedContainer {
             deployment.errorPages().forEach(errors::addErrorPage);
             context.setErrorHandler(errors);
         }
+        context.addServletContainerInitializer(deployment.starters());
         server.setHandler(context);
         try {
             server.start();

@@ -90,6 +90,7 @@ public final class TomcatContainer implements EmbeddedContainer {
             page.setLocation(location);
             context.addErrorPage(page);
         });
+        context.addServletContainerInitializer(deployment.starters(), null);
         try {
             tomcat.start();
         } catch (LifecycleException e) {
