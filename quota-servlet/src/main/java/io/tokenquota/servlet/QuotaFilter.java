@@ -256,7 +256,7 @@ public final class QuotaFilter implements Filter {
             }
             String name = QuotaFilter.class.getName() + "@" + Integer.toHexString(System.identityHashCode(this))
                     + "/" + servlet;
-            jakarta.servlet.FilterRegistration.Dynamic view = context.addFilter(name, new ServletView(path));
+            jakarta.servlet.FilterRegistration.Dynamic view = context.addFilter(name, new ServletView(servlet, path));
             if (view == null) {
                 // a filter of that name is registered already: this filter's view, from an earlier call
                 return;
@@ -273,15 +273,17 @@ public final class QuotaFilter implements Filter {
      * name is held under the servlet's protected path; any other passes to the filter as it came.
      */
     private final class ServletView implements Filter {
+        private final String servlet;
         private final String path;
 
-        ServletView(String path) {
+        ServletView(String servlet, String path) {
+            this.servlet = servlet;
             this.path = path;
         }
 
         @Override
         public void doFilter(ServletRequest req, ServletResponse res, FilterChain chain) throws IOException, ServletException {
-            dispatch(req, res, chain, path);
+            dispatch(req, res, chain, this);
         }
     }
 
@@ -360,10 +362,10 @@ public final class QuotaFilter implements Filter {
     }
 
     /**
-     * One dispatch through this filter, or (with {@code servletPath}) through the filter standing for it
-     * by the name of the protected servlet the dispatch ends at, whose protected path that is.
+     * One dispatch through this filter, or (with {@code view}) through the filter standing for it by the
+     * name of the protected servlet the dispatch ends at.
      */
-    private void dispatch(ServletRequest req, ServletResponse res, FilterChain chain, String servletPath)
+    private void dispatch(ServletRequest req, ServletResponse res, FilterChain chain, ServletView view)
             throws IOException, ServletException {
         if (req.getAttribute(handled) != null && req.getDispatcherType() == DispatcherType.ASYNC) {
             asyncDispatch(req, res, chain);
@@ -392,7 +394,7 @@ public final class QuotaFilter implements Filter {
             return;
         }
         String path = pathOf(request);
-        String named = servletPath == null ? namedTarget(request) : viewTarget(request, servletPath);
+        String named = view == null ? namedTarget(request) : viewTarget(request, view);
         if (named != null) {
             // a dispatch by name keeps the caller's paths: the servlet's own protected path stands for them
             path = named;
@@ -877,7 +879,9 @@ public final class QuotaFilter implements Filter {
         Object before = req.getAttribute(ACTUAL_TOKENS_ATTRIBUTE);
         // this filter's own: with a second quota filter the innermost endpoint request is the other's
         EndpointRequest endpoint = EndpointRequest.in(req, handled);
-        if (endpoint == null || endpoint.held(dispatchOf((HttpServletRequest) req))) {
+        // an include by name carries no path of its own, and a filter meets it once (containers apply URL
+        // patterns to path-based dispatches only): it is never the holding dispatch passing again
+        if (endpoint == null || (!byName((HttpServletRequest) req) && endpoint.held(dispatchOf((HttpServletRequest) req)))) {
             // the holding dispatch itself, passing this filter again (mapped by path and by servlet name)
             chain.doFilter(req, res);
             return;
@@ -1521,16 +1525,26 @@ public final class QuotaFilter implements Filter {
 
     /**
      * For a dispatch that reached, by name, the protected servlet a {@link ServletView} stands for, that
-     * servlet's protected path; else {@code null}. The view runs only in dispatches that end at its
-     * servlet, so an error dispatch whose paths are not protected reached it by name too: Tomcat keeps a
-     * forward by name that an error page makes an error dispatch with the page's paths and marks.
+     * servlet's protected path; else {@code null}. Tomcat keeps a forward by name that an error page makes
+     * an error dispatch with the page's paths and marks, and the page's servlet mapping: an error dispatch
+     * at a path that is not protected, which the view meets (so it ends at the view's servlet) but whose
+     * mapping names another servlet, is one. One whose mapping names the view's servlet is an error page
+     * served by that servlet under a path that is not protected (a servlet mapped at both), and passes.
      */
-    private String viewTarget(HttpServletRequest request, String servletPath) {
+    private String viewTarget(HttpServletRequest request, ServletView view) {
         if (byName(request)) {
-            return servletPath;
+            return view.path;
         }
-        boolean unprotectedPage = request.getDispatcherType() == DispatcherType.ERROR && match(pathOf(request)) == null;
-        return unprotectedPage ? servletPath : null;
+        if (request.getDispatcherType() != DispatcherType.ERROR || match(pathOf(request)) != null) {
+            return null;
+        }
+        jakarta.servlet.http.HttpServletMapping mapping;
+        try {
+            mapping = request.getHttpServletMapping();
+        } catch (RuntimeException unsupported) {
+            mapping = null;
+        }
+        return mapping != null && view.servlet.equals(mapping.getServletName()) ? null : view.path;
     }
 
     /**
