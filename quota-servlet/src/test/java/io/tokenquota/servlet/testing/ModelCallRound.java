@@ -120,10 +120,19 @@ public abstract class ModelCallRound extends H2FilterRound {
     /** As {@link #assertEachCallCharged(String, long, String, HttpResponse)}, the failure ending in {@code detail}. */
     protected void assertEachCallCharged(String s, long perCall, String what, HttpResponse<String> r,
                                          Supplier<String> detail) {
+        assertEachCallChargedAfter(s, 0, perCall, what, r, detail);
+    }
+
+    /**
+     * As {@link #assertEachCallCharged(String, long, String, HttpResponse, Supplier)} for a subject that had
+     * used {@code before} (its earlier calls) when it made them: it has used {@code before} and the calls.
+     */
+    protected void assertEachCallChargedAfter(String s, long before, long perCall, String what,
+                                              HttpResponse<String> r, Supplier<String> detail) {
         int served = calls.of(s);
         long used = settled(s).used();
-        assertEquals(served * perCall, used, what + " status " + r.statusCode() + ", model calls " + served
-                + ", used " + used + detail.get());
+        assertEquals(before + served * perCall, used, what + " status " + r.statusCode() + ", model calls " + served
+                + ", used " + used + (before == 0 ? "" : " (" + before + " before them)") + detail.get());
     }
 
     /**
