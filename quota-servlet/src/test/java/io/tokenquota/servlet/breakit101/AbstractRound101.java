@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.tokenquota.QuotaAccount;
 import io.tokenquota.servlet.QuotaFilter;
+import io.tokenquota.servlet.testing.Daemons;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.CountingModel;
 import io.tokenquota.servlet.testing.ModelCallRound;
@@ -18,7 +19,6 @@ import java.net.http.HttpResponse;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
 import org.junit.jupiter.api.Test;
 import org.springframework.http.MediaType;
 import org.springframework.http.ResponseEntity;
@@ -42,11 +42,7 @@ import org.springframework.web.servlet.mvc.method.annotation.SseEmitter;
 abstract class AbstractRound101 extends ModelCallRound {
     /** Model calls per subject: counted only when the provider accepted the call and a model ran. */
     static final ModelCalls CALLS = new ModelCalls();
-    static final ExecutorService UPSTREAM = Executors.newCachedThreadPool(r -> {
-        Thread t = new Thread(r, "round101-upstream");
-        t.setDaemon(true);
-        return t;
-    });
+    static final ExecutorService UPSTREAM = Daemons.pool("round101-upstream");
 
     AbstractRound101() {
         super(CALLS);
@@ -55,8 +51,7 @@ abstract class AbstractRound101 extends ModelCallRound {
     @Override
     protected Deployment deploy(QuotaFilter filter) {
         // the provider failed before any output: no model call is counted
-        return filteredAi(filter)
-                .servlet("spring", SpringMvc.dispatcher(Chat.class), SpringMvc.MAPPING)
+        return SpringMvc.behindAi(filter, Chat.class)
                 .servlet("responses", CountingModel.answering(new ModelCalls(), "text/event-stream; charset=utf-8",
                         failedResponsesStream()), "/ai/openai/v1/responses");
     }

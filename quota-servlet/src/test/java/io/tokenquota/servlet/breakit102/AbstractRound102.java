@@ -51,8 +51,7 @@ abstract class AbstractRound102 extends ModelCallRound {
 
     @Override
     protected Deployment deploy(QuotaFilter filter) {
-        return filteredAi(filter)
-                .servlet("spring", SpringMvc.dispatcher(Chat.class), SpringMvc.MAPPING);
+        return SpringMvc.behindAi(filter, Chat.class);
     }
 
     /** The host's own request record, bound by Spring's JSON converter with its default naming. */

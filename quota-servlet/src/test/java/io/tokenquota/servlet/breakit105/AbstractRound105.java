@@ -153,21 +153,10 @@ abstract class AbstractRound105 extends H2FilterRound {
                 case "nulls-messages" -> {
                     // message_delta names every counter, the ones it does not update as null
                     run(subject);
-                    resp.setContentType("text/event-stream");
-                    OutputStream out = resp.getOutputStream();
-                    event(out, "message_start", "{\"type\":\"message_start\",\"message\":{\"id\":\"msg_nulls\","
-                            + "\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude-sonnet-4-5\",\"content\":[],"
-                            + "\"stop_reason\":null,\"stop_sequence\":null,\"usage\":{\"input_tokens\":1200,"
-                            + "\"output_tokens\":1,\"cache_creation_input_tokens\":3000,\"cache_read_input_tokens\":6000}}}");
-                    event(out, "content_block_start", "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":"
-                            + "{\"type\":\"text\",\"text\":\"\"}}");
-                    event(out, "content_block_delta", "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":"
-                            + "{\"type\":\"text_delta\",\"text\":\"Hello.\"}}");
-                    event(out, "content_block_stop", "{\"type\":\"content_block_stop\",\"index\":0}");
-                    event(out, "message_delta", "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\","
-                            + "\"stop_sequence\":null},\"usage\":{\"input_tokens\":null,\"cache_creation_input_tokens\":null,"
-                            + "\"cache_read_input_tokens\":null,\"output_tokens\":700,\"server_tool_use\":null}}");
-                    event(out, "message_stop", "{\"type\":\"message_stop\"}");
+                    anthropicStream(resp, "msg_nulls", "{\"input_tokens\":1200,\"output_tokens\":1,"
+                            + "\"cache_creation_input_tokens\":3000,\"cache_read_input_tokens\":6000}",
+                            "{\"input_tokens\":null,\"cache_creation_input_tokens\":null,\"cache_read_input_tokens\":null,"
+                            + "\"output_tokens\":700,\"server_tool_use\":null}");
                 }
                 case "details-chat" -> {
                     run(subject);
@@ -219,22 +208,33 @@ abstract class AbstractRound105 extends H2FilterRound {
                     + ",\"completion_tokens\":" + completion + ",\"total_tokens\":" + (prompt + completion) + "}}";
         }
 
-        /** A whole Anthropic stream, each event written whatever became of the client, as a model server does. */
+        /** A whole Anthropic stream of {@code input} + {@code cacheRead} + {@code output} tokens. */
         private static void anthropicStream(HttpServletResponse resp, String id, long input, long cacheRead, long output)
+                throws IOException {
+            anthropicStream(resp, id, "{\"input_tokens\":" + input + ",\"output_tokens\":1,"
+                    + "\"cache_creation_input_tokens\":0,\"cache_read_input_tokens\":" + cacheRead + "}",
+                    "{\"output_tokens\":" + output + "}");
+        }
+
+        /**
+         * A whole Anthropic stream, {@code message_start} with {@code startUsage}, one text block, then
+         * {@code message_delta} with {@code deltaUsage}; each event written whatever became of the client, as
+         * a model server does.
+         */
+        private static void anthropicStream(HttpServletResponse resp, String id, String startUsage, String deltaUsage)
                 throws IOException {
             resp.setContentType("text/event-stream");
             OutputStream out = resp.getOutputStream();
             event(out, "message_start", "{\"type\":\"message_start\",\"message\":{\"id\":\"" + id + "\",\"type\":\"message\","
                     + "\"role\":\"assistant\",\"model\":\"claude-sonnet-4-5\",\"content\":[],\"stop_reason\":null,"
-                    + "\"stop_sequence\":null,\"usage\":{\"input_tokens\":" + input + ",\"output_tokens\":1,"
-                    + "\"cache_creation_input_tokens\":0,\"cache_read_input_tokens\":" + cacheRead + "}}}");
+                    + "\"stop_sequence\":null,\"usage\":" + startUsage + "}}");
             event(out, "content_block_start", "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":"
                     + "{\"type\":\"text\",\"text\":\"\"}}");
             event(out, "content_block_delta", "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":"
                     + "{\"type\":\"text_delta\",\"text\":\"Hello.\"}}");
             event(out, "content_block_stop", "{\"type\":\"content_block_stop\",\"index\":0}");
             event(out, "message_delta", "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\","
-                    + "\"stop_sequence\":null},\"usage\":{\"output_tokens\":" + output + "}}");
+                    + "\"stop_sequence\":null},\"usage\":" + deltaUsage + "}");
             event(out, "message_stop", "{\"type\":\"message_stop\"}");
         }
 
@@ -367,6 +367,12 @@ abstract class AbstractRound105 extends H2FilterRound {
         return a;
     }
 
+    /** The SDK read {@code owed} tokens of usage ({@code read}), and that is what {@code s} is charged. */
+    void assertReadAndOwed(String s, long read, long owed, String what) throws InterruptedException {
+        assertEquals(owed, read, "the usage the SDK read");
+        assertOwed(s, owed, what);
+    }
+
     /** The mock ran the model {@code runs} times for {@code s}; a failure lists the SDK's attempts. */
     static void assertRuns(String s, int runs) {
         assertEquals(runs, MockProviders.runs(s), MockProviders.ATTEMPTS.get(s).toString());
@@ -411,8 +417,8 @@ abstract class AbstractRound105 extends H2FilterRound {
     @Test
     void anUpstream429RetriedByTheSdkIsChargedOnlyTheRunThatHappened() throws InterruptedException {
         String s = subject();
-        assertEquals(640, openAi("busy-chat", s, Duration.ofSeconds(10), 2, AbstractRound105::chatTotal));
-        assertOwed(s, 640, "one model run of 640 behind an upstream 429 the SDK retried");
+        assertReadAndOwed(s, openAi("busy-chat", s, Duration.ofSeconds(10), 2, AbstractRound105::chatTotal), 640,
+                "one model run of 640 behind an upstream 429 the SDK retried");
         assertRuns(s, 1);
         assertEquals(2, MockProviders.ATTEMPTS.get(s).size(), MockProviders.ATTEMPTS.get(s).toString());
     }
@@ -425,8 +431,7 @@ abstract class AbstractRound105 extends H2FilterRound {
     void anOverloaded529RetriedByTheSdkIsChargedOnlyTheStreamThatRan() throws InterruptedException {
         String s = subject();
         Message message = anthropic("overloaded-messages", s, Duration.ofSeconds(10), 2, AbstractRound105::streamed);
-        assertEquals(1_150, total(message.usage()));
-        assertOwed(s, 1_150, "one streamed run of 1,150 behind a 529 the SDK retried");
+        assertReadAndOwed(s, total(message.usage()), 1_150, "one streamed run of 1,150 behind a 529 the SDK retried");
         assertRuns(s, 1);
     }
 
@@ -440,8 +445,7 @@ abstract class AbstractRound105 extends H2FilterRound {
         String s = subject();
         ResponseUsage usage = openAi("reasoning-responses", s, Duration.ofSeconds(10), 0, client -> lastUsage(client,
                 "Plan the quarter.", e -> e.completed().map(ResponseCompletedEvent::response)));
-        assertEquals(4_200, usage.totalTokens());
-        assertOwed(s, 4_200, "a reasoning stream whose usage says 4,200");
+        assertReadAndOwed(s, usage.totalTokens(), 4_200, "a reasoning stream whose usage says 4,200");
     }
 
     /**
@@ -453,10 +457,9 @@ abstract class AbstractRound105 extends H2FilterRound {
     @Test
     void anIncompleteResponsesStreamIsChargedItsUsageNotItsBudget() throws InterruptedException {
         String s = subject();
-        ResponseUsage usage = openAi("incomplete-responses", s, Duration.ofSeconds(10), 0, client -> lastUsage(client,
-                "Describe it.", e -> e.incomplete().map(ResponseIncompleteEvent::response)));
-        assertEquals(136, usage.totalTokens());
-        assertOwed(s, 136, "an incomplete response whose usage says 136 (budget 6,000)");
+        assertReadAndOwed(s, openAi("incomplete-responses", s, Duration.ofSeconds(10), 0, client -> lastUsage(client,
+                "Describe it.", e -> e.incomplete().map(ResponseIncompleteEvent::response))).totalTokens(), 136,
+                "an incomplete response whose usage says 136 (budget 6,000)");
     }
 
     /**
@@ -470,8 +473,7 @@ abstract class AbstractRound105 extends H2FilterRound {
         String s = subject();
         Message message = anthropic("cache-messages", s, Duration.ofSeconds(10), 0,
                 client -> client.messages().create(messages()));
-        assertEquals(7_594, total(message.usage()));
-        assertOwed(s, 7_594, "an answer whose usage totals 7,594");
+        assertReadAndOwed(s, total(message.usage()), 7_594, "an answer whose usage totals 7,594");
     }
 
     /**
@@ -484,8 +486,7 @@ abstract class AbstractRound105 extends H2FilterRound {
     void nullCountersInTheFinalDeltaDoNotEraseTheStartsCounts() throws InterruptedException {
         String s = subject();
         Message message = anthropic("nulls-messages", s, Duration.ofSeconds(10), 0, AbstractRound105::streamed);
-        assertEquals(10_900, total(message.usage()));
-        assertOwed(s, 10_900, "a stream whose usage the SDK totals at 10,900");
+        assertReadAndOwed(s, total(message.usage()), 10_900, "a stream whose usage the SDK totals at 10,900");
     }
 
     /**
@@ -499,8 +500,7 @@ abstract class AbstractRound105 extends H2FilterRound {
         ChatCompletion completion = openAi("details-chat", s, Duration.ofSeconds(10), 0,
                 client -> client.chat().completions().create(chat()));
         assertTrue(completion.choices().get(0).message().refusal().isPresent());
-        assertEquals(3_500, completion.usage().orElseThrow().totalTokens());
-        assertOwed(s, 3_500, "a refusal whose usage says 3,500");
+        assertReadAndOwed(s, completion.usage().orElseThrow().totalTokens(), 3_500, "a refusal whose usage says 3,500");
     }
 
     /**

@@ -20,6 +20,7 @@ import java.net.URLEncoder;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
+import java.util.function.Function;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -152,6 +153,13 @@ abstract class AbstractRound94 extends ModelCallRound {
         return TestHttp.send(TestHttp.request(container.uri(path), "x-user-id", s).GET().build());
     }
 
+    /** What a new subject is charged for the call {@code call} sends for it, answered 200: a control's figure. */
+    long chargedFor(Function<String, HttpResponse<String>> call) {
+        String s = subject();
+        assertEquals(200, call.apply(s).statusCode());
+        return settled(s).used();
+    }
+
     /** Leaves the subject {@code left} tokens of its allowance (the rest spent on earlier calls). */
     void spendAllBut(String s, long left) {
         store.consume(HoldRequest.of(s, ALLOWANCE - left).build());
@@ -229,9 +237,7 @@ abstract class AbstractRound94 extends ModelCallRound {
      */
     @Test
     void goneHelpPageModelCallIsCharged() {
-        String d = subject();
-        assertEquals(200, get("/ai/help?q=team+plan", d).statusCode());
-        long direct = settled(d).used();
+        long direct = chargedFor(d -> get("/ai/help?q=team+plan", d));
         String s = subject();
         HttpResponse<String> r = get("/retired/pricing-2023?q=team+plan", s);
         assertEachCallCharged(s, direct, "410 page", r, () -> " (asked directly: " + direct + "), ledger " + ledger(s));
@@ -291,9 +297,7 @@ abstract class AbstractRound94 extends ModelCallRound {
      */
     @Test
     void bodylessOptionsToAnAskRouteIsChargedAsTheGet() {
-        String g = subject();
-        assertEquals(200, ask("GET", g).statusCode());
-        long get = settled(g).used();
+        long get = chargedFor(g -> ask("GET", g));
         String s = subject();
         HttpResponse<String> r = ask("OPTIONS", s);
         assertEachCallCharged(s, get, "OPTIONS", r, () -> " (the GET: " + get + "): " + r.body());

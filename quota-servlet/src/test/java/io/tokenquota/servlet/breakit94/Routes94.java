@@ -5,7 +5,6 @@ import io.tokenquota.servlet.testing.SpringMvc;
 import java.util.concurrent.atomic.AtomicReference;
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Configuration;
-import org.springframework.http.MediaType;
 import org.springframework.web.servlet.function.RouterFunction;
 import org.springframework.web.servlet.function.ServerResponse;
 
@@ -20,14 +19,7 @@ class Routes94 {
 
     @Bean
     RouterFunction<ServerResponse> askRoute() {
-        return SpringMvc.pathRoute("/ask", request -> {
-            String question = request.param("q").orElse("");
-            if (question.isEmpty()) {
-                return ServerResponse.badRequest().build();
-            }
-            CALLS.get().count(request.headers().firstHeader("x-user-id"));
-            return ServerResponse.ok().contentType(MediaType.APPLICATION_JSON)
-                    .body("{\"answer\":\"The Team plan covers five seats with a shared allowance.\"}");
-        });
+        return SpringMvc.questionRoute("/ask", CALLS::get,
+                "{\"answer\":\"The Team plan covers five seats with a shared allowance.\"}");
     }
 }

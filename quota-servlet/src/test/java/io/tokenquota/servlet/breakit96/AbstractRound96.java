@@ -40,8 +40,7 @@ abstract class AbstractRound96 extends ModelCallRound {
     @Override
     protected Deployment deploy(QuotaFilter filter) {
         Routes96.CALLS.set(calls);
-        return filteredAi(filter)
-                .servlet("spring", SpringMvc.dispatcher(Routes96.class), SpringMvc.MAPPING)
+        return SpringMvc.behindAi(filter, Routes96.class)
                 .servlet("sse", new TextDeltaRelay(), "/ai/sse/chat");
     }
 

@@ -54,8 +54,7 @@ abstract class AbstractRound97 extends ModelCallRound {
 
     @Override
     protected Deployment deploy(QuotaFilter filter) {
-        return filteredAi(filter)
-                .servlet("spring", SpringMvc.dispatcher(Relay.class), SpringMvc.MAPPING)
+        return SpringMvc.behindAi(filter, Relay.class)
                 // Spring Boot with spring.mvc.servlet.path=/ai/svc: its error page is the dispatcher's /error
                 .servlet("svc", SpringMvc.dispatcher(Service.class, Errors.class), "/ai/svc/*")
                 .errorPage(400, "/ai/svc/error")

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.tokenquota.QuotaAccount;
 import io.tokenquota.servlet.QuotaFilter;
+import io.tokenquota.servlet.testing.Daemons;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.CountingModel;
 import io.tokenquota.servlet.testing.ModelCallRound;
@@ -20,7 +21,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
 import org.junit.jupiter.api.Test;
 import org.springframework.http.MediaType;
 import org.springframework.web.bind.annotation.PostMapping;
@@ -41,11 +41,7 @@ abstract class AbstractRound99 extends ModelCallRound {
     static final ObjectMapper JSON = new ObjectMapper();
     /** Model calls per subject. */
     static final ModelCalls CALLS = new ModelCalls();
-    static final ExecutorService MODEL = Executors.newCachedThreadPool(r -> {
-        Thread t = new Thread(r, "round99-model");
-        t.setDaemon(true);
-        return t;
-    });
+    static final ExecutorService MODEL = Daemons.pool("round99-model");
 
     AbstractRound99() {
         super(CALLS);
@@ -53,8 +49,7 @@ abstract class AbstractRound99 extends ModelCallRound {
 
     @Override
     protected Deployment deploy(QuotaFilter filter) {
-        return filteredAi(filter)
-                .servlet("spring", SpringMvc.dispatcher(ChatStream.class), SpringMvc.MAPPING)
+        return SpringMvc.behindAi(filter, ChatStream.class)
                 .servlet("lc4j", CountingModel.answering(CALLS, "application/json", LANGCHAIN4J_ANSWER), "/ai/lc4j/chat")
                 .servlet("anthropic", CountingModel.answering(CALLS, "text/event-stream; charset=utf-8", anthropicEvents()),
                         "/ai/anthropic/v1/messages")
