@@ -272,7 +272,8 @@ abstract class AbstractRound94 extends ModelCallRound {
         String s = subject();
         spendAllBut(s, 2_000);
         HttpResponse<String> r = get("/open/digest", s);
-        assertEachCallChargedAfter(s, ALLOWANCE - 2_000, 5_000, "", r, () -> " of " + ALLOWANCE + ", ledger " + ledger(s));
+        assertEachCallChargedAfter(s, ALLOWANCE - 2_000, 5_000, "", r,
+                () -> " of " + ALLOWANCE + ", ledger " + ledger(s));
     }
 
     // ------------------------------------------------------------------ body-less OPTIONS without usage

@@ -140,7 +140,8 @@ abstract class AbstractRound95 extends ModelCallRound {
     void aLoginRedirectBeforeTheEndpointRanIsNotCharged() {
         String s = subject();
         HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/app/chat"), s, CHAT_8000);
-        assertCharged(s, r, 302, 0, 0, "a redirect to the login page, answered before the endpoint ran, must cost nothing");
+        assertCharged(s, r, 302, 0, 0,
+                "a redirect to the login page, answered before the endpoint ran, must cost nothing");
     }
 
     /**

@@ -3,7 +3,6 @@ package io.tokenquota.servlet.breakit96;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import io.tokenquota.QuotaAccount;
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.ChatCompletions;

@@ -186,7 +186,8 @@ abstract class AbstractRound97 extends ModelCallRound {
 
     /** A call of a 4,000-token budget to the stream relay, with {@code query}'s usage and conversation event. */
     HttpResponse<String> stream(String s, String query) {
-        return TestHttp.postJson(container.uri("/ai/relay/chat?" + query), s, chat(4_000, "What is the capital of France?"));
+        return TestHttp.postJson(container.uri("/ai/relay/chat?" + query), s,
+                chat(4_000, "What is the capital of France?"));
     }
 
     /** A call to the Spring Boot service at {@code path}, with messages. */
