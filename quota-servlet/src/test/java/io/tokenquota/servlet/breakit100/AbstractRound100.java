@@ -7,13 +7,13 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.Deployment;
-import io.tokenquota.servlet.testing.H2FilterRound;
-import io.tokenquota.servlet.testing.ModelCalls;
+import io.tokenquota.servlet.testing.ModelCallRound;
 import io.tokenquota.servlet.testing.TestHttp;
 import jakarta.servlet.http.HttpServlet;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.net.URLEncoder;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
@@ -21,6 +21,7 @@ import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.IntFunction;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -40,10 +41,8 @@ import org.junit.jupiter.api.Test;
  *       released.</li>
  * </ul>
  */
-abstract class AbstractRound100 extends H2FilterRound {
+abstract class AbstractRound100 extends ModelCallRound {
     static final ObjectMapper JSON = new ObjectMapper();
-    /** Model calls per subject. */
-    final ModelCalls calls = new ModelCalls();
     /** Tokens the mock models spent per subject (what the provider bills). */
     final Map<String, AtomicLong> spent = new ConcurrentHashMap<>();
 
@@ -53,10 +52,6 @@ abstract class AbstractRound100 extends H2FilterRound {
     /** Anthropic batch results: per request 300 input, 700 output. */
     static final long BATCH_INPUT = 300;
     static final long BATCH_OUTPUT = 700;
-
-    static String subject() {
-        return "u100-" + UUID.randomUUID().toString().substring(0, 12);
-    }
 
     void spend(String subject, long tokens) {
         spent.computeIfAbsent(subject, s -> new AtomicLong()).addAndGet(tokens);
@@ -69,8 +64,7 @@ abstract class AbstractRound100 extends H2FilterRound {
 
     @Override
     protected Deployment deploy(QuotaFilter filter) {
-        return Deployment.create()
-                .filter("quota", filter, "/ai/*")
+        return filteredAi(filter)
                 .servlet("llama", new LlamaCpp(), "/ai/llama/*")
                 .servlet("batch-results", new AnthropicBatchResults(), "/ai/anthropic/*")
                 .servlet("batch-create", new AnthropicBatchCreate(), "/open/anthropic/*")
@@ -198,21 +192,39 @@ abstract class AbstractRound100 extends H2FilterRound {
         }
     }
 
+    /**
+     * Sends {@code n} calls ({@code call} of 0, 1, ...): each answered {@code served} or refused 429. How many
+     * were served.
+     */
+    static int servedOrRefused(int n, int served, IntFunction<HttpResponse<String>> call) {
+        int count = 0;
+        for (int i = 0; i < n; i++) {
+            HttpResponse<String> r = call.apply(i);
+            if (r.statusCode() == served) {
+                count++;
+            } else {
+                assertEquals(429, r.statusCode(), r.body());
+            }
+        }
+        return count;
+    }
+
     // ------------------------------------------------------------------ llama.cpp list of prompts
 
-    HttpResponse<String> llama(String s, String... prompts) throws IOException {
-        String body = "{\"prompt\":" + JSON.writeValueAsString(prompts) + ",\"n_predict\":400,\"stream\":false}";
-        return TestHttp.postJson(container.uri("/ai/llama/completion"), s, body);
+    HttpResponse<String> llama(String s, String... prompts) {
+        try {
+            String body = "{\"prompt\":" + JSON.writeValueAsString(prompts) + ",\"n_predict\":400,\"stream\":false}";
+            return TestHttp.postJson(container.uri("/ai/llama/completion"), s, body);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
     }
 
     /** Control: one llama.cpp call with two prompts is charged its usage, 2 x (100 + 400). */
     @Test
     void aListOfPromptsIsChargedItsUsage() throws Exception {
         String s = subject();
-        HttpResponse<String> r = llama(s, "Name a river in France.", "Name a river in Spain.");
-        assertEquals(200, r.statusCode(), r.body());
-        assertEquals(2, calls.of(s));
-        assertEquals(1_000, settled(s).used(), ledger(s));
+        assertCharged(s, llama(s, "Name a river in France.", "Name a river in Spain."), 200, 2, 1_000, "");
     }
 
     /**
@@ -225,11 +237,7 @@ abstract class AbstractRound100 extends H2FilterRound {
         String s = subject();
         assertEquals(200, llama(s, "Name a river in France.", "Name a river in Spain.").statusCode());
         HttpResponse<String> second = llama(s, "Write a haiku about rain.", "Write a haiku about snow.");
-        assertEquals(200, second.statusCode(), second.body());
-        assertEquals(4, calls.of(s), "four prompts reached the model");
-        long used = settled(s).used();
-        assertEquals(2_000, used, "two llama.cpp calls of two prompts each (4 x 500 tokens) were charged " + used
-                + " " + ledger(s));
+        assertCharged(s, second, 200, 4, 2_000, "two llama.cpp calls of two prompts each (4 x 500 tokens)");
     }
 
     /**
@@ -240,16 +248,8 @@ abstract class AbstractRound100 extends H2FilterRound {
     @Test
     void listsOfPromptsAreNotServedPastTheAllowanceForFree() throws Exception {
         String s = subject();
-        int served = 0;
-        for (int i = 0; i < 30; i++) {
-            HttpResponse<String> r = llama(s, "Question " + i + "a: what is " + i + " squared?",
-                    "Question " + i + "b: what is " + i + " cubed?");
-            if (r.statusCode() == 200) {
-                served++;
-            } else {
-                assertEquals(429, r.statusCode(), r.body());
-            }
-        }
+        int served = servedOrRefused(30, 200, i -> llama(s, "Question " + i + "a: what is " + i + " squared?",
+                "Question " + i + "b: what is " + i + " cubed?"));
         long used = settled(s).used();
         assertEquals(2 * served, calls.of(s));
         assertEquals(spentBy(s), used, served + " calls served (" + spentBy(s) + " tokens of model work, allowance "
@@ -318,11 +318,7 @@ abstract class AbstractRound100 extends H2FilterRound {
         String first = createBatch(s, 2);
         assertEquals(200, results(s, first).statusCode());
         String second = createBatch(s, 2);
-        HttpResponse<String> r = results(s, second);
-        assertEquals(200, r.statusCode(), r.body());
-        assertEquals(4, calls.of(s));
-        long used = settled(s).used();
-        assertEquals(4_000, used, "two batches of two requests (4 x 1,000 tokens) were charged " + used + " " + ledger(s));
+        assertCharged(s, results(s, second), 200, 4, 4_000, "two batches of two requests (4 x 1,000 tokens)");
     }
 
     // ------------------------------------------------------------------ a GET answered 204
@@ -339,10 +335,7 @@ abstract class AbstractRound100 extends H2FilterRound {
     @Test
     void aGetWhoseModelFoundNothingIsCharged() {
         String s = subject();
-        HttpResponse<String> r = suggest(s, "zzqx quarterly figures");
-        assertEquals(204, r.statusCode());
-        assertEquals(1, calls.of(s));
-        long used = settled(s).used();
+        long used = assertAnswered(s, suggest(s, "zzqx quarterly figures"), 204, 1).used();
         assertTrue(used > 0, "a GET whose model call found nothing was charged " + used + " " + ledger(s));
     }
 
@@ -355,9 +348,7 @@ abstract class AbstractRound100 extends H2FilterRound {
     void aGetWhoseModelFoundNothingIsChargedWhateverItsAccept() {
         String s = subject();
         HttpResponse<String> r = suggest(s, "zzqx quarterly figures", "Accept", "text/event-stream");
-        assertEquals(204, r.statusCode());
-        assertEquals(1, calls.of(s));
-        long used = settled(s).used();
+        long used = assertAnswered(s, r, 204, 1).used();
         assertTrue(used > 0, "a GET whose model call found nothing, sent with Accept: text/event-stream, was charged "
                 + used + " " + ledger(s));
     }
@@ -369,15 +360,7 @@ abstract class AbstractRound100 extends H2FilterRound {
     @Test
     void getsWithLastEventIdAreNotServedPastTheAllowanceForFree() {
         String s = subject();
-        int served = 0;
-        for (int i = 0; i < 25; i++) {
-            HttpResponse<String> r = suggest(s, "zzqx figures " + i, "Last-Event-ID", "1");
-            if (r.statusCode() == 204) {
-                served++;
-            } else {
-                assertEquals(429, r.statusCode(), r.body());
-            }
-        }
+        int served = servedOrRefused(25, 204, i -> suggest(s, "zzqx figures " + i, "Last-Event-ID", "1"));
         long used = settled(s).used();
         assertEquals(served, calls.of(s));
         assertTrue(used >= served * 1_000L,

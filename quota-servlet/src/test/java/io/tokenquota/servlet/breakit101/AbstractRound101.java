@@ -5,24 +5,20 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.tokenquota.QuotaAccount;
 import io.tokenquota.servlet.QuotaFilter;
+import io.tokenquota.servlet.testing.Daemons;
 import io.tokenquota.servlet.testing.Deployment;
-import io.tokenquota.servlet.testing.H2FilterRound;
+import io.tokenquota.servlet.testing.CountingModel;
+import io.tokenquota.servlet.testing.ModelCallRound;
 import io.tokenquota.servlet.testing.ModelCalls;
 import io.tokenquota.servlet.testing.SpringMvc;
 import io.tokenquota.servlet.testing.TestHttp;
-import jakarta.servlet.http.HttpServlet;
 import jakarta.servlet.http.HttpServletRequest;
-import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
-import java.io.OutputStream;
 import java.net.ConnectException;
 import java.net.http.HttpResponse;
-import java.nio.charset.StandardCharsets;
 import java.util.Map;
-import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
 import org.junit.jupiter.api.Test;
 import org.springframework.http.MediaType;
 import org.springframework.http.ResponseEntity;
@@ -43,25 +39,21 @@ import org.springframework.web.servlet.mvc.method.annotation.SseEmitter;
  * model, so none may be charged. Controls: the same endpoints when the model answers are charged the
  * provider's usage.
  */
-abstract class AbstractRound101 extends H2FilterRound {
+abstract class AbstractRound101 extends ModelCallRound {
     /** Model calls per subject: counted only when the provider accepted the call and a model ran. */
     static final ModelCalls CALLS = new ModelCalls();
-    static final ExecutorService UPSTREAM = Executors.newCachedThreadPool(r -> {
-        Thread t = new Thread(r, "round101-upstream");
-        t.setDaemon(true);
-        return t;
-    });
+    static final ExecutorService UPSTREAM = Daemons.pool("round101-upstream");
 
-    static String subject() {
-        return "u101-" + UUID.randomUUID().toString().substring(0, 12);
+    AbstractRound101() {
+        super(CALLS);
     }
 
     @Override
     protected Deployment deploy(QuotaFilter filter) {
-        return Deployment.create()
-                .filter("quota", filter, "/ai/*")
-                .servlet("spring", SpringMvc.dispatcher(Chat.class), SpringMvc.MAPPING)
-                .servlet("responses", new FailedResponsesStream(), "/ai/openai/v1/responses");
+        // the provider failed before any output: no model call is counted
+        return SpringMvc.behindAi(filter, Chat.class)
+                .servlet("responses", CountingModel.answering(new ModelCalls(), "text/event-stream; charset=utf-8",
+                        failedResponsesStream()), "/ai/openai/v1/responses");
     }
 
     // ------------------------------------------------------------------ the application
@@ -202,27 +194,17 @@ abstract class AbstractRound101 extends H2FilterRound {
      * {@code response.in_progress}, then {@code response.failed} (a server error at the provider, no
      * usage).
      */
-    public static class FailedResponsesStream extends HttpServlet {
-        @Override
-        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            req.getInputStream().readAllBytes();
-            resp.setContentType("text/event-stream; charset=utf-8");
-            OutputStream out = resp.getOutputStream();
-            String r = "{\"id\":\"resp_101\",\"object\":\"response\",\"created_at\":1764720000,\"status\":\"%s\","
-                    + "\"error\":%s,\"incomplete_details\":null,\"model\":\"gpt-4.1-mini\",\"output\":[],\"usage\":null}";
-            write(out, "event: response.created\ndata: {\"type\":\"response.created\",\"sequence_number\":0,"
-                    + "\"response\":" + String.format(r, "in_progress", "null") + "}\n\n");
-            write(out, "event: response.in_progress\ndata: {\"type\":\"response.in_progress\",\"sequence_number\":1,"
-                    + "\"response\":" + String.format(r, "in_progress", "null") + "}\n\n");
-            write(out, "event: response.failed\ndata: {\"type\":\"response.failed\",\"sequence_number\":2,"
+    static String[] failedResponsesStream() {
+        String r = "{\"id\":\"resp_101\",\"object\":\"response\",\"created_at\":1764720000,\"status\":\"%s\","
+                + "\"error\":%s,\"incomplete_details\":null,\"model\":\"gpt-4.1-mini\",\"output\":[],\"usage\":null}";
+        return new String[] {
+            "event: response.created\ndata: {\"type\":\"response.created\",\"sequence_number\":0,"
+                    + "\"response\":" + String.format(r, "in_progress", "null") + "}\n\n",
+            "event: response.in_progress\ndata: {\"type\":\"response.in_progress\",\"sequence_number\":1,"
+                    + "\"response\":" + String.format(r, "in_progress", "null") + "}\n\n",
+            "event: response.failed\ndata: {\"type\":\"response.failed\",\"sequence_number\":2,"
                     + "\"response\":" + String.format(r, "failed",
-                    "{\"code\":\"server_error\",\"message\":\"The model failed to generate a response.\"}") + "}\n\n");
-        }
-    }
-
-    static void write(OutputStream out, String s) throws IOException {
-        out.write(s.getBytes(StandardCharsets.UTF_8));
-        out.flush();
+                    "{\"code\":\"server_error\",\"message\":\"The model failed to generate a response.\"}") + "}\n\n"};
     }
 
     // ------------------------------------------------------------------ helpers
@@ -231,16 +213,6 @@ abstract class AbstractRound101 extends H2FilterRound {
     static final String CHAT = "{\"model\":\"gpt-4o-mini\",\"max_tokens\":4000,\"stream\":true,"
             + "\"messages\":[{\"role\":\"user\",\"content\":\"What is the capital of France?\"}]}";
 
-    String figures(String s, HttpResponse<String> r, QuotaAccount a) {
-        String body = r.body();
-        if (body.length() > 400) {
-            body = body.substring(0, 400) + "...";
-        }
-        return kind() + ": status " + r.statusCode() + ", Content-Type " + r.headers().firstValue("Content-Type").orElse("-")
-                + ", model calls " + CALLS.of(s) + ", used " + a.used() + " of " + a.limit() + ", answer "
-                + body.replace("\n", "\\n").replace("\r", "\\r") + " (" + ledger(s) + ")";
-    }
-
     /**
      * Posts the chat call to {@code path} as a new user; asserts the status (any when {@code status} is
      * 0: Spring answers 500 or 503 for an emitter that ended before it sent anything) and what was charged.
@@ -248,12 +220,7 @@ abstract class AbstractRound101 extends H2FilterRound {
     void assertCharged(String path, String accept, int status, int modelCalls, long used, String what) {
         String s = subject();
         HttpResponse<String> r = TestHttp.postJson(container.uri(path), s, CHAT, "Accept", accept);
-        QuotaAccount a = settled(s);
-        if (status > 0) {
-            assertEquals(status, r.statusCode(), figures(s, r, a));
-        }
-        assertEquals(modelCalls, CALLS.of(s), figures(s, r, a));
-        assertEquals(used, a.used(), what + ": " + figures(s, r, a));
+        assertCharged(s, r, status > 0 ? status : r.statusCode(), modelCalls, used, what);
     }
 
     // ------------------------------------------------------------------ 1. SseEmitter, completeWithError
@@ -305,9 +272,9 @@ abstract class AbstractRound101 extends H2FilterRound {
             outcome = "stream cut: " + e.getCause();
         }
         QuotaAccount a = settled(s);
-        String figures = kind() + ": " + outcome + ", model calls " + CALLS.of(s) + ", used " + a.used() + " ("
+        String figures = kind() + ": " + outcome + ", model calls " + calls.of(s) + ", used " + a.used() + " ("
                 + ledger(s) + ")";
-        assertEquals(0, CALLS.of(s), figures);
+        assertEquals(0, calls.of(s), figures);
         assertEquals(0, a.used(), "the provider refused before any model ran: " + figures);
     }
 
@@ -334,10 +301,8 @@ abstract class AbstractRound101 extends H2FilterRound {
         String s = subject();
         HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/spring/stream-with-errors?provider=429"), s, CHAT,
                 "Accept", "text/event-stream");
-        QuotaAccount a = settled(s);
-        assertEquals(200, r.statusCode(), figures(s, r, a));
+        QuotaAccount a = assertAnswered(s, r, 200, 0);
         assertTrue(r.body().startsWith("event:error\ndata:{\"error\""), figures(s, r, a));
-        assertEquals(0, CALLS.of(s), figures(s, r, a));
         assertEquals(0, a.used(), "the provider refused before any model ran: " + figures(s, r, a));
     }
 

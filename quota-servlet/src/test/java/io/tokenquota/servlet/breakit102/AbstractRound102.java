@@ -6,7 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.tokenquota.QuotaAccount;
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.Deployment;
-import io.tokenquota.servlet.testing.H2FilterRound;
+import io.tokenquota.servlet.testing.ModelCallRound;
 import io.tokenquota.servlet.testing.HangUps;
 import io.tokenquota.servlet.testing.ModelCalls;
 import io.tokenquota.servlet.testing.SpringMvc;
@@ -39,21 +39,19 @@ import org.springframework.web.bind.annotation.RestController;
  * answer and hangs up before the closing usage chunk: the call is charged its estimate, which must
  * hold the output the endpoint asked the model for.
  */
-abstract class AbstractRound102 extends H2FilterRound {
+abstract class AbstractRound102 extends ModelCallRound {
     static final ModelCalls CALLS = new ModelCalls();
     static final HangUps HANG_UPS = new HangUps();
     /** Tokens of input the mock provider reports for every call. */
     static final int PROMPT = 40;
 
-    static String subject() {
-        return "u102-" + UUID.randomUUID().toString().substring(0, 12);
+    AbstractRound102() {
+        super(CALLS);
     }
 
     @Override
     protected Deployment deploy(QuotaFilter filter) {
-        return Deployment.create()
-                .filter("quota", filter, "/ai/*")
-                .servlet("spring", SpringMvc.dispatcher(Chat.class), SpringMvc.MAPPING);
+        return SpringMvc.behindAi(filter, Chat.class);
     }
 
     /** The host's own request record, bound by Spring's JSON converter with its default naming. */
@@ -115,21 +113,27 @@ abstract class AbstractRound102 extends H2FilterRound {
                 + "\"" + budgetField + "\":" + budget + "}";
     }
 
-    /** Sends the chat, reads it to the model's last words, hangs up; the subject's settled account. */
-    QuotaAccount readAndHangUp(String s, String budgetField, int budget) throws Exception {
+    /** Sends the chat, reads it to the model's last words (or the refusal), hangs up; what it read. */
+    String readAndHangUp(String s, String budgetField, int budget) throws Exception {
         HANG_UPS.expect(s);
         try {
-            String seen = TestHttp.postAndHangUpAfter(container.port(), "/ai/spring/chat/stream", s,
+            return TestHttp.postAndHangUpAfter(container.port(), "/ai/spring/chat/stream", s,
                     body(budgetField, budget), "\"END\"");
-            assertTrue(seen.startsWith("HTTP/1.1 200"), seen.lines().findFirst().orElse(""));
         } finally {
             HANG_UPS.happened(s);
         }
-        return settled(s);
     }
 
-    void assertPaidFor(String s, String field, int budget, QuotaAccount account) {
-        assertEquals(1, CALLS.of(s), "one model call");
+    /**
+     * A new subject's call asking {@code budget} output tokens under {@code field}, read to the end and hung
+     * up before the usage chunk, is served and charged at least that budget.
+     */
+    void assertPaidFor(String field, int budget) throws Exception {
+        String s = subject();
+        String seen = readAndHangUp(s, field, budget);
+        assertTrue(seen.startsWith("HTTP/1.1 200"), seen.lines().findFirst().orElse(""));
+        QuotaAccount account = settled(s);
+        assertEquals(1, calls.of(s), "one model call");
         assertTrue(account.used() >= budget,
                 "the endpoint asked the model for " + budget + " output tokens (\"" + field + "\") and the client read "
                         + "all of them before hanging up, but the call was charged " + account.used() + ": " + ledger(s));
@@ -138,8 +142,7 @@ abstract class AbstractRound102 extends H2FilterRound {
     /** Control: the budget under a name the docs list ({@code maxTokens}, Bedrock's spelling) is held and charged. */
     @Test
     void controlMaxTokensReadAndHungUpIsChargedTheBudget() throws Exception {
-        String s = subject();
-        assertPaidFor(s, "maxTokens", 16_000, readAndHangUp(s, "maxTokens", 16_000));
+        assertPaidFor("maxTokens", 16_000);
     }
 
     /**
@@ -149,22 +152,19 @@ abstract class AbstractRound102 extends H2FilterRound {
      */
     @Test
     void camelCaseMaxCompletionTokensReadAndHungUpIsChargedTheBudget() throws Exception {
-        String s = subject();
-        assertPaidFor(s, "maxCompletionTokens", 16_000, readAndHangUp(s, "maxCompletionTokens", 16_000));
+        assertPaidFor("maxCompletionTokens", 16_000);
     }
 
     /** Attack: {@code "maxNewTokens": 16000} (LangChain4j's Hugging Face name), hung up before the usage. */
     @Test
     void camelCaseMaxNewTokensReadAndHungUpIsChargedTheBudget() throws Exception {
-        String s = subject();
-        assertPaidFor(s, "maxNewTokens", 16_000, readAndHangUp(s, "maxNewTokens", 16_000));
+        assertPaidFor("maxNewTokens", 16_000);
     }
 
     /** Attack: {@code "numPredict": 16000} (LangChain4j's Ollama name), hung up before the usage. */
     @Test
     void camelCaseNumPredictReadAndHungUpIsChargedTheBudget() throws Exception {
-        String s = subject();
-        assertPaidFor(s, "numPredict", 16_000, readAndHangUp(s, "numPredict", 16_000));
+        assertPaidFor("numPredict", 16_000);
     }
 
     /**
@@ -177,15 +177,8 @@ abstract class AbstractRound102 extends H2FilterRound {
         String s = subject();
         int served = 0;
         for (int i = 0; i < 4; i++) {
-            HANG_UPS.expect(s);
-            try {
-                String seen = TestHttp.postAndHangUpAfter(container.port(), "/ai/spring/chat/stream", s,
-                        body("maxCompletionTokens", 16_000), "\"END\"");
-                if (seen.startsWith("HTTP/1.1 200")) {
-                    served++;
-                }
-            } finally {
-                HANG_UPS.happened(s);
+            if (readAndHangUp(s, "maxCompletionTokens", 16_000).startsWith("HTTP/1.1 200")) {
+                served++;
             }
             settled(s);
         }
@@ -225,6 +218,6 @@ abstract class AbstractRound102 extends H2FilterRound {
             }
         }
         assertEquals(1, ok, "answers for one key");
-        assertEquals(1, CALLS.of(s), "model calls for one key");
+        assertEquals(1, calls.of(s), "model calls for one key");
     }
 }

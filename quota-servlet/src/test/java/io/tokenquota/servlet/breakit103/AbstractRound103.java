@@ -6,8 +6,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.tokenquota.QuotaAccount;
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.Deployment;
-import io.tokenquota.servlet.testing.H2FilterRound;
-import io.tokenquota.servlet.testing.ModelCalls;
+import io.tokenquota.servlet.testing.CountingModel;
+import io.tokenquota.servlet.testing.ModelCallRound;
 import io.tokenquota.servlet.testing.TestHttp;
 import jakarta.servlet.AsyncContext;
 import jakarta.servlet.ServletOutputStream;
@@ -19,7 +19,6 @@ import java.io.IOException;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
-import java.util.UUID;
 import java.util.zip.GZIPOutputStream;
 import org.junit.jupiter.api.Test;
 
@@ -34,9 +33,7 @@ import org.junit.jupiter.api.Test;
  * a Gemini stream whose async timeout fires after the whole answer was written, and a gzip relay of
  * an Anthropic stream with cache reads.
  */
-abstract class AbstractRound103 extends H2FilterRound {
-    static final ModelCalls CALLS = new ModelCalls();
-
+abstract class AbstractRound103 extends ModelCallRound {
     /** An OpenAI chat completion that used 9,000 tokens (a long answer: the request named no max_tokens). */
     static final String OPENAI_ANSWER = "{\"id\":\"chatcmpl-103\",\"object\":\"chat.completion\",\"created\":1735689600,"
             + "\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":"
@@ -81,18 +78,16 @@ abstract class AbstractRound103 extends H2FilterRound {
     static final String GEMINI = "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"Write a long story about a "
             + "lighthouse keeper.\"}]}],\"generationConfig\":{\"maxOutputTokens\":8000,\"temperature\":0.7}}";
 
-    static String subject() {
-        return "u103-" + UUID.randomUUID().toString().substring(0, 12);
-    }
-
     @Override
     protected Deployment deploy(QuotaFilter filter) {
         return Deployment.create()
                 .filter("quota", filter, "/*")
-                .servlet("zstd-json", new Relay("application/json", "zstd", OPENAI_ANSWER), "/ai/relay/zstd-json")
-                .servlet("zstd-sse", new Relay("text/event-stream", "zstd", ANTHROPIC_STREAM), "/ai/relay/zstd-sse")
-                .servlet("gzip-sse", new Relay("text/event-stream", "gzip", ANTHROPIC_STREAM), "/ai/relay/gzip-sse")
-                .servlet("gemini-post-only", new GeminiPostOnly(), "/ai/gemini/post-only")
+                .servlet("zstd-json", relay("application/json", "zstd", OPENAI_ANSWER), "/ai/relay/zstd-json")
+                .servlet("zstd-sse", relay("text/event-stream", "zstd", ANTHROPIC_STREAM), "/ai/relay/zstd-sse")
+                .servlet("gzip-sse", relay("text/event-stream", "gzip", ANTHROPIC_STREAM), "/ai/relay/gzip-sse")
+                // a Gemini generateContent endpoint that only takes POST: any other method is the servlet API's 405
+                .servlet("gemini-post-only", CountingModel.answering(calls, "application/json", GEMINI_ANSWER),
+                        "/ai/gemini/post-only")
                 .servlet("gemini-no-usage", new GeminiNoUsage(), "/ai/gemini/no-usage")
                 .servlet("gemini-async", new GeminiAsyncTimeout(), "/ai/gemini/async");
     }
@@ -137,64 +132,46 @@ abstract class AbstractRound103 extends H2FilterRound {
      * A relay that passes its provider's answer on unchanged: status, {@code Content-Type},
      * {@code Content-Encoding} and the compressed bytes as they came (no inflating and deflating again).
      */
-    static final class Relay extends HttpServlet {
-        private final String type;
-        private final String encoding;
-        private final String answer;
-
-        Relay(String type, String encoding, String answer) {
-            this.type = type;
-            this.encoding = encoding;
-            this.answer = answer;
-        }
-
-        @Override
-        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            req.getInputStream().readAllBytes();
-            CALLS.count(req.getHeader("x-user-id"));
-            byte[] plain = answer.getBytes(StandardCharsets.UTF_8);
-            byte[] body = encoding.equals("zstd") ? zstd(plain) : gzip(plain);
-            if (encoding.equals("zstd")) {
-                // an encoding the filter cannot read: the relay reports what its provider's client library
-                // read from the answer, as docs/decisions.md ("Answers the filter cannot read") asks
-                req.setAttribute(QuotaFilter.ACTUAL_TOKENS_ATTRIBUTE,
-                        OPENAI_ANSWER.equals(answer) ? 9_000L : ANTHROPIC_TOTAL);
+    CountingModel relay(String type, String encoding, String answer) {
+        return new CountedModel() {
+            @Override
+            protected void answer(Call call) throws IOException {
+                HttpServletRequest req = call.req();
+                HttpServletResponse resp = call.resp();
+                byte[] plain = answer.getBytes(StandardCharsets.UTF_8);
+                byte[] body = encoding.equals("zstd") ? zstd(plain) : gzip(plain);
+                if (encoding.equals("zstd")) {
+                    // an encoding the filter cannot read: the relay reports what its provider's client library
+                    // read from the answer, as docs/decisions.md ("Answers the filter cannot read") asks
+                    req.setAttribute(QuotaFilter.ACTUAL_TOKENS_ATTRIBUTE,
+                            OPENAI_ANSWER.equals(answer) ? 9_000L : ANTHROPIC_TOTAL);
+                }
+                resp.setStatus(200);
+                resp.setContentType(type);
+                resp.setHeader("Content-Encoding", encoding);
+                resp.setContentLength(body.length);
+                ServletOutputStream out = resp.getOutputStream();
+                out.write(body);
+                out.flush();
             }
-            resp.setStatus(200);
-            resp.setContentType(type);
-            resp.setHeader("Content-Encoding", encoding);
-            resp.setContentLength(body.length);
-            ServletOutputStream out = resp.getOutputStream();
-            out.write(body);
-            out.flush();
-        }
+        };
     }
 
-    /** A Gemini generateContent endpoint that only takes POST: any other method is the servlet API's 405. */
-    static final class GeminiPostOnly extends HttpServlet {
-        @Override
-        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            req.getInputStream().readAllBytes();
-            CALLS.count(req.getHeader("x-user-id"));
-            resp.setContentType("application/json");
-            resp.getWriter().write("{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"Once\"}],\"role\":\"model\"},"
-                    + "\"finishReason\":\"STOP\"}],\"usageMetadata\":{\"promptTokenCount\":40,"
-                    + "\"candidatesTokenCount\":60,\"totalTokenCount\":100}}");
-        }
-    }
+    /** A Gemini answer of 40 + 60 tokens. */
+    static final String GEMINI_ANSWER = "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"Once\"}],\"role\":\"model\"},"
+            + "\"finishReason\":\"STOP\"}],\"usageMetadata\":{\"promptTokenCount\":40,"
+            + "\"candidatesTokenCount\":60,\"totalTokenCount\":100}}";
 
     /**
      * An endpoint that reads its body as JSON whatever its label (as Gemini-compatible proxies do) and
      * answers without usage: what it is charged is the hold.
      */
-    static final class GeminiNoUsage extends HttpServlet {
+    final class GeminiNoUsage extends CountedModel {
         @Override
-        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            String body = new String(req.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-            assertTrue(body.contains("maxOutputTokens"), "the endpoint gets the JSON request");
-            CALLS.count(req.getHeader("x-user-id"));
-            resp.setContentType("application/json");
-            resp.getWriter().write("{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"Once upon a time\"}],"
+        protected void answer(Call call) throws IOException {
+            assertTrue(call.text().contains("maxOutputTokens"), "the endpoint gets the JSON request");
+            call.resp().setContentType("application/json");
+            call.resp().getWriter().write("{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"Once upon a time\"}],"
                     + "\"role\":\"model\"},\"finishReason\":\"STOP\"}]}");
         }
     }
@@ -204,7 +181,7 @@ abstract class AbstractRound103 extends H2FilterRound {
      * usage included, is written and flushed, then the handler forgets to complete, and the container's
      * timeout ends the request.
      */
-    static final class GeminiAsyncTimeout extends HttpServlet {
+    final class GeminiAsyncTimeout extends HttpServlet {
         @Override
         protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
             req.getInputStream().readAllBytes();
@@ -213,7 +190,7 @@ abstract class AbstractRound103 extends H2FilterRound {
             String s = req.getHeader("x-user-id");
             async.start(() -> {
                 try {
-                    CALLS.count(s);
+                    calls.count(s);
                     HttpServletResponse r = (HttpServletResponse) async.getResponse();
                     r.setContentType("text/event-stream");
                     r.setCharacterEncoding("UTF-8");
@@ -239,11 +216,8 @@ abstract class AbstractRound103 extends H2FilterRound {
     @Test
     void zstdRelayedChatCompletionIsChargedItsUsage() throws Exception {
         String s = subject();
-        HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/relay/zstd-json"), s, CHAT);
-        assertEquals(200, r.statusCode());
-        QuotaAccount a = settled(s);
-        assertEquals(1, CALLS.of(s));
-        assertEquals(9_000, a.used(), "a zstd-encoded answer's usage is the charge: " + ledger(s));
+        assertCharged(s, TestHttp.postJson(container.uri("/ai/relay/zstd-json"), s, CHAT), 200, 1, 9_000,
+                "a zstd-encoded answer's usage is the charge");
     }
 
     /**
@@ -254,22 +228,15 @@ abstract class AbstractRound103 extends H2FilterRound {
     @Test
     void zstdRelayedAnthropicStreamIsChargedItsCachedInput() throws Exception {
         String s = subject();
-        HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/relay/zstd-sse"), s, CLAUDE);
-        assertEquals(200, r.statusCode());
-        QuotaAccount a = settled(s);
-        assertEquals(1, CALLS.of(s));
-        assertEquals(ANTHROPIC_TOTAL, a.used(), "a zstd-encoded stream's usage is the charge: " + ledger(s));
+        assertCharged(s, TestHttp.postJson(container.uri("/ai/relay/zstd-sse"), s, CLAUDE), 200, 1, ANTHROPIC_TOTAL,
+                "a zstd-encoded stream's usage is the charge");
     }
 
     /** Control: the same Anthropic stream relayed gzip-compressed is charged its 9,312. */
     @Test
     void gzipRelayedAnthropicStreamIsChargedItsCachedInput() throws Exception {
         String s = subject();
-        HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/relay/gzip-sse"), s, CLAUDE);
-        assertEquals(200, r.statusCode());
-        QuotaAccount a = settled(s);
-        assertEquals(1, CALLS.of(s));
-        assertEquals(ANTHROPIC_TOTAL, a.used(), ledger(s));
+        assertCharged(s, TestHttp.postJson(container.uri("/ai/relay/gzip-sse"), s, CLAUDE), 200, 1, ANTHROPIC_TOTAL, "");
     }
 
     /**
@@ -285,7 +252,7 @@ abstract class AbstractRound103 extends H2FilterRound {
         // 405 where the servlet API knows PATCH, 501 where it does not (Servlet 6.0 answers PATCH with 501)
         assertTrue(r.statusCode() == 405 || r.statusCode() == 501, "status " + r.statusCode());
         QuotaAccount a = settled(s);
-        assertEquals(0, CALLS.of(s));
+        assertEquals(0, calls.of(s));
         assertEquals(0, a.used(), "a 405 reached no model: " + ledger(s));
         assertEquals(0, a.reserved());
     }
@@ -300,9 +267,7 @@ abstract class AbstractRound103 extends H2FilterRound {
         String s = subject();
         HttpResponse<String> r = TestHttp.post(container.uri("/ai/gemini/no-usage"),
                 GEMINI.getBytes(StandardCharsets.UTF_8), "x-user-id", s, "Content-Type", "application/octet-stream");
-        assertEquals(200, r.statusCode());
-        QuotaAccount a = settled(s);
-        assertEquals(1, CALLS.of(s));
+        QuotaAccount a = assertAnswered(s, r, 200, 1);
         assertTrue(a.used() >= 8_000, "maxOutputTokens 8000 is held whatever the label; used " + a.used() + " "
                 + ledger(s));
     }
@@ -321,7 +286,7 @@ abstract class AbstractRound103 extends H2FilterRound {
         TestHttp.readUntil(r, line -> line.contains("\"totalTokenCount\":5040"), "the final chunk never came");
         r.body().close();
         QuotaAccount a = chargedAtLeast(s, 1);
-        assertEquals(1, CALLS.of(s));
+        assertEquals(1, calls.of(s));
         assertEquals(5_040, a.used(), "an async timeout after the answer charges its usage: " + ledger(s));
     }
 }

@@ -17,7 +17,10 @@ import com.openai.client.okhttp.OpenAIOkHttpClient;
 import com.openai.core.http.StreamResponse;
 import com.openai.models.chat.completions.ChatCompletion;
 import com.openai.models.chat.completions.ChatCompletionCreateParams;
+import com.openai.models.responses.Response;
+import com.openai.models.responses.ResponseCompletedEvent;
 import com.openai.models.responses.ResponseCreateParams;
+import com.openai.models.responses.ResponseIncompleteEvent;
 import com.openai.models.responses.ResponseStreamEvent;
 import com.openai.models.responses.ResponseUsage;
 import io.tokenquota.QuotaAccount;
@@ -35,12 +38,14 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Function;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -88,28 +93,11 @@ abstract class AbstractRound105 extends H2FilterRound {
             ATTEMPTS.computeIfAbsent(subject, k -> new CopyOnWriteArrayList<>()).add(scenario + "#" + retry);
             JSON.readTree(req.getInputStream().readAllBytes());
             switch (scenario) {
-                case "slow-chat" -> {
-                    if (attempt == 0) {
-                        // the model runs past the SDK's timeout; it answers in full once the SDK has retried
-                        run(subject);
-                        await(retried(subject));
-                        write(resp, "application/json", completion("chatcmpl-first", 1_000, 200));
-                    } else {
-                        retried(subject).countDown();
-                        run(subject);
-                        write(resp, "application/json", completion("chatcmpl-retry", 700, 200));
-                    }
-                }
+                case "slow-chat" -> write(resp, "application/json", runPastTheTimeout(subject, attempt)
+                        ? completion("chatcmpl-first", 1_000, 200) : completion("chatcmpl-retry", 700, 200));
                 case "slow-messages" -> {
-                    if (attempt == 0) {
-                        run(subject);
-                        await(retried(subject));
-                        anthropicStream(resp, "msg_first", 2_000, 1_500, 400);
-                    } else {
-                        retried(subject).countDown();
-                        run(subject);
-                        anthropicStream(resp, "msg_retry", 2_000, 1_500, 300);
-                    }
+                    boolean first = runPastTheTimeout(subject, attempt);
+                    anthropicStream(resp, first ? "msg_first" : "msg_retry", 2_000, 1_500, first ? 400 : 300);
                 }
                 case "busy-chat" -> {
                     if (attempt == 0) {
@@ -165,21 +153,10 @@ abstract class AbstractRound105 extends H2FilterRound {
                 case "nulls-messages" -> {
                     // message_delta names every counter, the ones it does not update as null
                     run(subject);
-                    resp.setContentType("text/event-stream");
-                    OutputStream out = resp.getOutputStream();
-                    event(out, "message_start", "{\"type\":\"message_start\",\"message\":{\"id\":\"msg_nulls\","
-                            + "\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude-sonnet-4-5\",\"content\":[],"
-                            + "\"stop_reason\":null,\"stop_sequence\":null,\"usage\":{\"input_tokens\":1200,"
-                            + "\"output_tokens\":1,\"cache_creation_input_tokens\":3000,\"cache_read_input_tokens\":6000}}}");
-                    event(out, "content_block_start", "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":"
-                            + "{\"type\":\"text\",\"text\":\"\"}}");
-                    event(out, "content_block_delta", "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":"
-                            + "{\"type\":\"text_delta\",\"text\":\"Hello.\"}}");
-                    event(out, "content_block_stop", "{\"type\":\"content_block_stop\",\"index\":0}");
-                    event(out, "message_delta", "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\","
-                            + "\"stop_sequence\":null},\"usage\":{\"input_tokens\":null,\"cache_creation_input_tokens\":null,"
-                            + "\"cache_read_input_tokens\":null,\"output_tokens\":700,\"server_tool_use\":null}}");
-                    event(out, "message_stop", "{\"type\":\"message_stop\"}");
+                    anthropicStream(resp, "msg_nulls", "{\"input_tokens\":1200,\"output_tokens\":1,"
+                            + "\"cache_creation_input_tokens\":3000,\"cache_read_input_tokens\":6000}",
+                            "{\"input_tokens\":null,\"cache_creation_input_tokens\":null,\"cache_read_input_tokens\":null,"
+                            + "\"output_tokens\":700,\"server_tool_use\":null}");
                 }
                 case "details-chat" -> {
                     run(subject);
@@ -201,6 +178,21 @@ abstract class AbstractRound105 extends H2FilterRound {
             }
         }
 
+        /**
+         * One model run of the attempt: the first runs past the SDK's timeout and answers in full only once
+         * the SDK has retried (true), the retry runs at once (false).
+         */
+        private static boolean runPastTheTimeout(String subject, int attempt) {
+            if (attempt == 0) {
+                run(subject);
+                await(retried(subject));
+                return true;
+            }
+            retried(subject).countDown();
+            run(subject);
+            return false;
+        }
+
         private static void await(CountDownLatch latch) {
             try {
                 latch.await(10, TimeUnit.SECONDS);
@@ -216,22 +208,33 @@ abstract class AbstractRound105 extends H2FilterRound {
                     + ",\"completion_tokens\":" + completion + ",\"total_tokens\":" + (prompt + completion) + "}}";
         }
 
-        /** A whole Anthropic stream, each event written whatever became of the client, as a model server does. */
+        /** A whole Anthropic stream of {@code input} + {@code cacheRead} + {@code output} tokens. */
         private static void anthropicStream(HttpServletResponse resp, String id, long input, long cacheRead, long output)
+                throws IOException {
+            anthropicStream(resp, id, "{\"input_tokens\":" + input + ",\"output_tokens\":1,"
+                    + "\"cache_creation_input_tokens\":0,\"cache_read_input_tokens\":" + cacheRead + "}",
+                    "{\"output_tokens\":" + output + "}");
+        }
+
+        /**
+         * A whole Anthropic stream, {@code message_start} with {@code startUsage}, one text block, then
+         * {@code message_delta} with {@code deltaUsage}; each event written whatever became of the client, as
+         * a model server does.
+         */
+        private static void anthropicStream(HttpServletResponse resp, String id, String startUsage, String deltaUsage)
                 throws IOException {
             resp.setContentType("text/event-stream");
             OutputStream out = resp.getOutputStream();
             event(out, "message_start", "{\"type\":\"message_start\",\"message\":{\"id\":\"" + id + "\",\"type\":\"message\","
                     + "\"role\":\"assistant\",\"model\":\"claude-sonnet-4-5\",\"content\":[],\"stop_reason\":null,"
-                    + "\"stop_sequence\":null,\"usage\":{\"input_tokens\":" + input + ",\"output_tokens\":1,"
-                    + "\"cache_creation_input_tokens\":0,\"cache_read_input_tokens\":" + cacheRead + "}}}");
+                    + "\"stop_sequence\":null,\"usage\":" + startUsage + "}}");
             event(out, "content_block_start", "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":"
                     + "{\"type\":\"text\",\"text\":\"\"}}");
             event(out, "content_block_delta", "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":"
                     + "{\"type\":\"text_delta\",\"text\":\"Hello.\"}}");
             event(out, "content_block_stop", "{\"type\":\"content_block_stop\",\"index\":0}");
             event(out, "message_delta", "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\","
-                    + "\"stop_sequence\":null},\"usage\":{\"output_tokens\":" + output + "}}");
+                    + "\"stop_sequence\":null},\"usage\":" + deltaUsage + "}");
             event(out, "message_stop", "{\"type\":\"message_stop\"}");
         }
 
@@ -277,14 +280,60 @@ abstract class AbstractRound105 extends H2FilterRound {
                 .servlet("providers", new MockProviders(), "/ai/*");
     }
 
-    OpenAIClient openAi(String scenario, String subject, Duration timeout, int retries) {
-        return OpenAIOkHttpClient.builder().apiKey("sk-test").baseUrl(container.uri("/ai/" + scenario + "/v1").toString())
+    /**
+     * What {@code call} makes of the OpenAI SDK's answers, on a client as an application configures it
+     * (its own timeout and retries), closed after the call whatever became of it.
+     */
+    <T> T openAi(String scenario, String subject, Duration timeout, int retries, Function<OpenAIClient, T> call) {
+        OpenAIClient client = OpenAIOkHttpClient.builder().apiKey("sk-test")
+                .baseUrl(container.uri("/ai/" + scenario + "/v1").toString())
                 .putHeader("x-user-id", subject).timeout(timeout).maxRetries(retries).build();
+        try {
+            return call.apply(client);
+        } finally {
+            client.close();
+        }
     }
 
-    AnthropicClient anthropic(String scenario, String subject, Duration timeout, int retries) {
-        return AnthropicOkHttpClient.builder().apiKey("sk-ant-test").baseUrl(container.uri("/ai/" + scenario).toString())
+    /** As {@link #openAi}, with the Anthropic SDK. */
+    <T> T anthropic(String scenario, String subject, Duration timeout, int retries, Function<AnthropicClient, T> call) {
+        AnthropicClient client = AnthropicOkHttpClient.builder().apiKey("sk-ant-test")
+                .baseUrl(container.uri("/ai/" + scenario).toString())
                 .putHeader("x-user-id", subject).timeout(timeout).maxRetries(retries).build();
+        try {
+            return call.apply(client);
+        } finally {
+            client.close();
+        }
+    }
+
+    /** The message the SDK's own accumulator builds from the streamed {@link #messages()} call. */
+    static Message streamed(AnthropicClient client) {
+        MessageAccumulator accumulator = MessageAccumulator.create();
+        try (com.anthropic.core.http.StreamResponse<RawMessageStreamEvent> events =
+                     client.messages().createStreaming(messages())) {
+            events.stream().forEach(accumulator::accumulate);
+        }
+        return accumulator.message();
+    }
+
+    /**
+     * The usage of the last event of an o4-mini Responses stream (6,000 output tokens allowed) that
+     * {@code last} finds a response in: only the event the test expects the stream to end with counts.
+     */
+    static ResponseUsage lastUsage(OpenAIClient client, String input,
+                                   Function<ResponseStreamEvent, Optional<Response>> last) {
+        ResponseUsage usage = null;
+        try (StreamResponse<ResponseStreamEvent> events = client.responses().createStreaming(ResponseCreateParams
+                .builder().model("o4-mini").input(input).maxOutputTokens(6_000L).build())) {
+            for (ResponseStreamEvent e : (Iterable<ResponseStreamEvent>) events.stream()::iterator) {
+                Optional<Response> response = last.apply(e);
+                if (response.isPresent()) {
+                    usage = response.get().usage().orElseThrow();
+                }
+            }
+        }
+        return usage;
     }
 
     static ChatCompletionCreateParams chat() {
@@ -302,10 +351,31 @@ abstract class AbstractRound105 extends H2FilterRound {
                 + usage.cacheReadInputTokens().orElse(0L);
     }
 
-    /** The ledger once both the SDK's calls are settled; at least {@code expected} waited for (bounded). */
-    QuotaAccount settledAt(String s, long expected) throws InterruptedException {
-        chargedAtLeast(s, expected);
-        return settled(s);
+    /** The SDK's total for the non-streamed {@link #chat()} call. */
+    static long chatTotal(OpenAIClient client) {
+        return client.chat().completions().create(chat()).usage().orElseThrow().totalTokens();
+    }
+
+    /**
+     * {@code s} is charged {@code owed} once the SDK's calls are settled ({@code owed} waited for, bounded);
+     * a failure names {@code what} and the ledger. The account.
+     */
+    QuotaAccount assertOwed(String s, long owed, String what) throws InterruptedException {
+        chargedAtLeast(s, owed);
+        QuotaAccount a = settled(s);
+        assertEquals(owed, a.used(), what + ": " + ledger(s));
+        return a;
+    }
+
+    /** The SDK read {@code owed} tokens of usage ({@code read}), and that is what {@code s} is charged. */
+    void assertReadAndOwed(String s, long read, long owed, String what) throws InterruptedException {
+        assertEquals(owed, read, "the usage the SDK read");
+        assertOwed(s, owed, what);
+    }
+
+    /** The mock ran the model {@code runs} times for {@code s}; a failure lists the SDK's attempts. */
+    static void assertRuns(String s, int runs) {
+        assertEquals(runs, MockProviders.runs(s), MockProviders.ATTEMPTS.get(s).toString());
     }
 
     /**
@@ -318,19 +388,10 @@ abstract class AbstractRound105 extends H2FilterRound {
     @Test
     void anSdkTimeoutRetryPaysForBothModelRuns() throws InterruptedException {
         String s = subject();
-        OpenAIClient client = openAi("slow-chat", s, Duration.ofMillis(600), 1);
-        long parsed;
-        try {
-            ChatCompletion completion = client.chat().completions().create(chat());
-            parsed = completion.usage().orElseThrow().totalTokens();
-        } finally {
-            client.close();
-        }
-        assertEquals(900, parsed, "the SDK's answer is the retry's");
-        QuotaAccount a = settledAt(s, 2_100);
-        assertEquals(2, MockProviders.runs(s), MockProviders.ATTEMPTS.get(s).toString());
-        assertEquals(2_100, a.used(), "two model runs (1,200 + 900), the first cut by the SDK's timeout: "
-                + ledger(s));
+        assertEquals(900, openAi("slow-chat", s, Duration.ofMillis(600), 1, AbstractRound105::chatTotal),
+                "the SDK's answer is the retry's");
+        assertOwed(s, 2_100, "two model runs (1,200 + 900), the first cut by the SDK's timeout");
+        assertRuns(s, 2);
     }
 
     /**
@@ -342,23 +403,10 @@ abstract class AbstractRound105 extends H2FilterRound {
     @Test
     void anAnthropicStreamRetriedAfterTheSdksTimeoutPaysForBothRuns() throws InterruptedException {
         String s = subject();
-        AnthropicClient client = anthropic("slow-messages", s, Duration.ofMillis(600), 1);
-        Message message;
-        try {
-            MessageAccumulator accumulator = MessageAccumulator.create();
-            try (com.anthropic.core.http.StreamResponse<RawMessageStreamEvent> events =
-                         client.messages().createStreaming(messages())) {
-                events.stream().forEach(accumulator::accumulate);
-            }
-            message = accumulator.message();
-        } finally {
-            client.close();
-        }
+        Message message = anthropic("slow-messages", s, Duration.ofMillis(600), 1, AbstractRound105::streamed);
         assertEquals(3_800, total(message.usage()), "the SDK's answer is the retry's");
-        QuotaAccount a = settledAt(s, 7_700);
-        assertEquals(2, MockProviders.runs(s), MockProviders.ATTEMPTS.get(s).toString());
-        assertEquals(7_700, a.used(), "two streamed runs (3,900 + 3,800), the first cut by the SDK's timeout: "
-                + ledger(s));
+        assertOwed(s, 7_700, "two streamed runs (3,900 + 3,800), the first cut by the SDK's timeout");
+        assertRuns(s, 2);
     }
 
     /**
@@ -369,18 +417,10 @@ abstract class AbstractRound105 extends H2FilterRound {
     @Test
     void anUpstream429RetriedByTheSdkIsChargedOnlyTheRunThatHappened() throws InterruptedException {
         String s = subject();
-        OpenAIClient client = openAi("busy-chat", s, Duration.ofSeconds(10), 2);
-        long parsed;
-        try {
-            parsed = client.chat().completions().create(chat()).usage().orElseThrow().totalTokens();
-        } finally {
-            client.close();
-        }
-        assertEquals(640, parsed);
-        QuotaAccount a = settledAt(s, 640);
-        assertEquals(1, MockProviders.runs(s));
+        assertReadAndOwed(s, openAi("busy-chat", s, Duration.ofSeconds(10), 2, AbstractRound105::chatTotal), 640,
+                "one model run of 640 behind an upstream 429 the SDK retried");
+        assertRuns(s, 1);
         assertEquals(2, MockProviders.ATTEMPTS.get(s).size(), MockProviders.ATTEMPTS.get(s).toString());
-        assertEquals(640, a.used(), "one model run of 640 behind an upstream 429 the SDK retried: " + ledger(s));
     }
 
     /**
@@ -390,22 +430,9 @@ abstract class AbstractRound105 extends H2FilterRound {
     @Test
     void anOverloaded529RetriedByTheSdkIsChargedOnlyTheStreamThatRan() throws InterruptedException {
         String s = subject();
-        AnthropicClient client = anthropic("overloaded-messages", s, Duration.ofSeconds(10), 2);
-        Message message;
-        try {
-            MessageAccumulator accumulator = MessageAccumulator.create();
-            try (com.anthropic.core.http.StreamResponse<RawMessageStreamEvent> events =
-                         client.messages().createStreaming(messages())) {
-                events.stream().forEach(accumulator::accumulate);
-            }
-            message = accumulator.message();
-        } finally {
-            client.close();
-        }
-        assertEquals(1_150, total(message.usage()));
-        QuotaAccount a = settledAt(s, 1_150);
-        assertEquals(1, MockProviders.runs(s));
-        assertEquals(1_150, a.used(), "one streamed run of 1,150 behind a 529 the SDK retried: " + ledger(s));
+        Message message = anthropic("overloaded-messages", s, Duration.ofSeconds(10), 2, AbstractRound105::streamed);
+        assertReadAndOwed(s, total(message.usage()), 1_150, "one streamed run of 1,150 behind a 529 the SDK retried");
+        assertRuns(s, 1);
     }
 
     /**
@@ -416,21 +443,9 @@ abstract class AbstractRound105 extends H2FilterRound {
     @Test
     void aReasoningResponsesStreamIsChargedItsTotal() throws InterruptedException {
         String s = subject();
-        OpenAIClient client = openAi("reasoning-responses", s, Duration.ofSeconds(10), 0);
-        ResponseUsage usage = null;
-        try (StreamResponse<ResponseStreamEvent> events = client.responses().createStreaming(ResponseCreateParams
-                .builder().model("o4-mini").input("Plan the quarter.").maxOutputTokens(6_000L).build())) {
-            for (ResponseStreamEvent e : (Iterable<ResponseStreamEvent>) events.stream()::iterator) {
-                if (e.isCompleted()) {
-                    usage = e.asCompleted().response().usage().orElseThrow();
-                }
-            }
-        } finally {
-            client.close();
-        }
-        assertEquals(4_200, usage.totalTokens());
-        QuotaAccount a = settledAt(s, 4_200);
-        assertEquals(4_200, a.used(), "a reasoning stream whose usage says 4,200: " + ledger(s));
+        ResponseUsage usage = openAi("reasoning-responses", s, Duration.ofSeconds(10), 0, client -> lastUsage(client,
+                "Plan the quarter.", e -> e.completed().map(ResponseCompletedEvent::response)));
+        assertReadAndOwed(s, usage.totalTokens(), 4_200, "a reasoning stream whose usage says 4,200");
     }
 
     /**
@@ -442,21 +457,9 @@ abstract class AbstractRound105 extends H2FilterRound {
     @Test
     void anIncompleteResponsesStreamIsChargedItsUsageNotItsBudget() throws InterruptedException {
         String s = subject();
-        OpenAIClient client = openAi("incomplete-responses", s, Duration.ofSeconds(10), 0);
-        ResponseUsage usage = null;
-        try (StreamResponse<ResponseStreamEvent> events = client.responses().createStreaming(ResponseCreateParams
-                .builder().model("o4-mini").input("Describe it.").maxOutputTokens(6_000L).build())) {
-            for (ResponseStreamEvent e : (Iterable<ResponseStreamEvent>) events.stream()::iterator) {
-                if (e.isIncomplete()) {
-                    usage = e.asIncomplete().response().usage().orElseThrow();
-                }
-            }
-        } finally {
-            client.close();
-        }
-        assertEquals(136, usage.totalTokens());
-        QuotaAccount a = settled(s);
-        assertEquals(136, a.used(), "an incomplete response whose usage says 136 (budget 6,000): " + ledger(s));
+        assertReadAndOwed(s, openAi("incomplete-responses", s, Duration.ofSeconds(10), 0, client -> lastUsage(client,
+                "Describe it.", e -> e.incomplete().map(ResponseIncompleteEvent::response))).totalTokens(), 136,
+                "an incomplete response whose usage says 136 (budget 6,000)");
     }
 
     /**
@@ -468,16 +471,9 @@ abstract class AbstractRound105 extends H2FilterRound {
     @Test
     void anAnthropicAnswerWithItemisedCacheWritesIsChargedItsTokensOnce() throws InterruptedException {
         String s = subject();
-        AnthropicClient client = anthropic("cache-messages", s, Duration.ofSeconds(10), 0);
-        Message message;
-        try {
-            message = client.messages().create(messages());
-        } finally {
-            client.close();
-        }
-        assertEquals(7_594, total(message.usage()));
-        QuotaAccount a = settledAt(s, 7_594);
-        assertEquals(7_594, a.used(), "an answer whose usage totals 7,594: " + ledger(s));
+        Message message = anthropic("cache-messages", s, Duration.ofSeconds(10), 0,
+                client -> client.messages().create(messages()));
+        assertReadAndOwed(s, total(message.usage()), 7_594, "an answer whose usage totals 7,594");
     }
 
     /**
@@ -489,21 +485,8 @@ abstract class AbstractRound105 extends H2FilterRound {
     @Test
     void nullCountersInTheFinalDeltaDoNotEraseTheStartsCounts() throws InterruptedException {
         String s = subject();
-        AnthropicClient client = anthropic("nulls-messages", s, Duration.ofSeconds(10), 0);
-        Message message;
-        try {
-            MessageAccumulator accumulator = MessageAccumulator.create();
-            try (com.anthropic.core.http.StreamResponse<RawMessageStreamEvent> events =
-                         client.messages().createStreaming(messages())) {
-                events.stream().forEach(accumulator::accumulate);
-            }
-            message = accumulator.message();
-        } finally {
-            client.close();
-        }
-        assertEquals(10_900, total(message.usage()));
-        QuotaAccount a = settledAt(s, 10_900);
-        assertEquals(10_900, a.used(), "a stream whose usage the SDK totals at 10,900: " + ledger(s));
+        Message message = anthropic("nulls-messages", s, Duration.ofSeconds(10), 0, AbstractRound105::streamed);
+        assertReadAndOwed(s, total(message.usage()), 10_900, "a stream whose usage the SDK totals at 10,900");
     }
 
     /**
@@ -514,17 +497,10 @@ abstract class AbstractRound105 extends H2FilterRound {
     @Test
     void aRefusalWithItemisedDetailsIsChargedItsTotalOnce() throws InterruptedException {
         String s = subject();
-        OpenAIClient client = openAi("details-chat", s, Duration.ofSeconds(10), 0);
-        ChatCompletion completion;
-        try {
-            completion = client.chat().completions().create(chat());
-        } finally {
-            client.close();
-        }
+        ChatCompletion completion = openAi("details-chat", s, Duration.ofSeconds(10), 0,
+                client -> client.chat().completions().create(chat()));
         assertTrue(completion.choices().get(0).message().refusal().isPresent());
-        assertEquals(3_500, completion.usage().orElseThrow().totalTokens());
-        QuotaAccount a = settledAt(s, 3_500);
-        assertEquals(3_500, a.used(), "a refusal whose usage says 3,500: " + ledger(s));
+        assertReadAndOwed(s, completion.usage().orElseThrow().totalTokens(), 3_500, "a refusal whose usage says 3,500");
     }
 
     /**
@@ -535,15 +511,10 @@ abstract class AbstractRound105 extends H2FilterRound {
     @Test
     void aReportedRunBeforeA500IsPaidForEachSdkRetry() throws InterruptedException {
         String s = subject();
-        OpenAIClient client = openAi("failing-chat", s, Duration.ofSeconds(10), 2);
-        try {
-            assertThrows(RuntimeException.class, () -> client.chat().completions().create(chat()));
-        } finally {
-            client.close();
-        }
-        QuotaAccount a = settledAt(s, 2_400);
-        assertEquals(3, MockProviders.runs(s), MockProviders.ATTEMPTS.get(s).toString());
-        assertEquals(2_400, a.used(), "three reported runs of 800 behind 500s the SDK retried: " + ledger(s));
+        openAi("failing-chat", s, Duration.ofSeconds(10), 2,
+                client -> assertThrows(RuntimeException.class, () -> client.chat().completions().create(chat())));
+        QuotaAccount a = assertOwed(s, 2_400, "three reported runs of 800 behind 500s the SDK retried");
+        assertRuns(s, 3);
         assertTrue(a.reserved() == 0);
     }
 }

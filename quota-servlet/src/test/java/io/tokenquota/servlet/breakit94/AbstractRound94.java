@@ -5,8 +5,9 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import io.tokenquota.HoldRequest;
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.Deployment;
-import io.tokenquota.servlet.testing.H2FilterRound;
-import io.tokenquota.servlet.testing.ModelCalls;
+import io.tokenquota.servlet.testing.ErrorStatus;
+import io.tokenquota.servlet.testing.ModelCallRound;
+import io.tokenquota.servlet.testing.SpringMvc;
 import io.tokenquota.servlet.testing.TestHttp;
 import jakarta.servlet.AsyncContext;
 import jakarta.servlet.RequestDispatcher;
@@ -19,7 +20,7 @@ import java.net.URLEncoder;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
-import java.util.UUID;
+import java.util.function.Function;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -42,30 +43,21 @@ import org.junit.jupiter.api.Test;
  *       application's own JSON (no provider usage): settled as a preflight, released.</li>
  * </ul>
  */
-abstract class AbstractRound94 extends H2FilterRound {
-    final ModelCalls calls = new ModelCalls();
-
-    static String subject() {
-        return "u94-" + UUID.randomUUID().toString().substring(0, 12);
-    }
-
+abstract class AbstractRound94 extends ModelCallRound {
     @Override
     protected Deployment deploy(QuotaFilter filter) {
         Routes94.CALLS.set(calls);
-        org.springframework.web.servlet.DispatcherServlet spring =
-                io.tokenquota.servlet.testing.SpringMvc.dispatcher(Routes94.class);
-        // as Spring Boot configures it (spring.mvc.dispatch-options-request, on by default)
-        spring.setDispatchOptionsRequest(true);
         return Deployment.create()
-                .servlet("spring", spring, "/ai/spring/*")
+                .servlet("spring", SpringMvc.bootDispatcher(Routes94.class), "/ai/spring/*")
                 .filter("quota", filter, "/ai/*")
-                .servlet("docs", new Missing(), "/docs/*")
-                .servlet("articles", new Missing(), "/ai/articles/*")
+                // an article store where every article asked for is missing
+                .servlet("docs", new ErrorStatus(404), "/docs/*")
+                .servlet("articles", new ErrorStatus(404), "/ai/articles/*")
                 .servlet("suggest", new Suggest(), "/ai/suggest")
                 .servlet("not-found", new NotFoundPage(), "/errors/404")
                 .servlet("digest", new Digest(true), "/open/digest")
                 .servlet("digest-sync", new Digest(false), "/open/digest-sync")
-                .servlet("retired", new Retired(), "/retired/*")
+                .servlet("retired", new ErrorStatus(410), "/retired/*")
                 .servlet("help", new Help(), "/ai/help")
                 .errorPage(404, "/errors/404")
                 .errorPage(410, "/ai/help");
@@ -74,22 +66,6 @@ abstract class AbstractRound94 extends H2FilterRound {
     static final String COMPLETION = "{\"id\":\"c94\",\"object\":\"chat.completion\",\"model\":\"gpt-4o\","
             + "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"try this\"},\"finish_reason\":\"stop\"}],"
             + "\"usage\":{\"prompt_tokens\":4000,\"completion_tokens\":1000,\"total_tokens\":5000}}";
-
-    /** An article store where every article asked for is missing: 404, no model called. */
-    static class Missing extends HttpServlet {
-        @Override
-        protected void doGet(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            resp.sendError(404);
-        }
-    }
-
-    /** Retired pages: 410, no model called. */
-    static class Retired extends HttpServlet {
-        @Override
-        protected void doGet(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            resp.sendError(410);
-        }
-    }
 
     /**
      * The assistant's help page, under the protected prefix and the site's 410 page: it asks the model
@@ -177,6 +153,13 @@ abstract class AbstractRound94 extends H2FilterRound {
         return TestHttp.send(TestHttp.request(container.uri(path), "x-user-id", s).GET().build());
     }
 
+    /** What a new subject is charged for the call {@code call} sends for it, answered 200: a control's figure. */
+    long chargedFor(Function<String, HttpResponse<String>> call) {
+        String s = subject();
+        assertEquals(200, call.apply(s).statusCode());
+        return settled(s).used();
+    }
+
     /** Leaves the subject {@code left} tokens of its allowance (the rest spent on earlier calls). */
     void spendAllBut(String s, long left) {
         store.consume(HoldRequest.of(s, ALLOWANCE - left).build());
@@ -210,10 +193,7 @@ abstract class AbstractRound94 extends H2FilterRound {
     void protectedNotFoundThenForwardedAssistantIsCharged() {
         String s = subject();
         HttpResponse<String> r = get("/ai/articles/no-such-article", s);
-        int served = calls.of(s);
-        long used = settled(s).used();
-        assertEquals(served * 5_000L, used, "status " + r.statusCode() + ", model calls " + served + ", used "
-                + used + ", ledger " + ledger(s) + ": " + r.body());
+        assertEachCallCharged(s, 5_000, "", r, () -> ", ledger " + ledger(s) + ": " + r.body());
     }
 
     /** As above, the 404 page including the assistant's answer in its layout. */
@@ -221,10 +201,7 @@ abstract class AbstractRound94 extends H2FilterRound {
     void protectedNotFoundThenIncludedAssistantIsCharged() {
         String s = subject();
         HttpResponse<String> r = get("/ai/articles/no-such-article?mode=include", s);
-        int served = calls.of(s);
-        long used = settled(s).used();
-        assertEquals(served * 5_000L, used, "status " + r.statusCode() + ", model calls " + served + ", used "
-                + used + ", ledger " + ledger(s) + ": " + r.body());
+        assertEachCallCharged(s, 5_000, "", r, () -> ", ledger " + ledger(s) + ": " + r.body());
     }
 
     /**
@@ -238,23 +215,19 @@ abstract class AbstractRound94 extends H2FilterRound {
         String s = subject();
         spendAllBut(s, 1_000);
         assertEquals(429, get("/ai/suggest?q=pricing", s).statusCode(), "a direct suggestion does not fit");
+        HttpResponse<String> last = null;
         for (int i = 0; i < 3; i++) {
-            get("/ai/articles/no-such-article-" + i, s);
+            last = get("/ai/articles/no-such-article-" + i, s);
         }
-        int served = calls.of(s);
-        long used = settled(s).used();
-        assertEquals(ALLOWANCE - 1_000 + served * 5_000L, used, "model calls " + served + " (" + served * 5_000
-                + " tokens served with 1,000 left), used " + used + "/" + ALLOWANCE + ", ledger " + ledger(s));
+        assertEachCallChargedAfter(s, ALLOWANCE - 1_000, 5_000, "with 1,000 left, last", last,
+                () -> " of " + ALLOWANCE + ", ledger " + ledger(s));
     }
 
     /** Control: the help page asked directly is charged the figure it reports (no usage in the HTML). */
     @Test
     void helpPageAskedDirectlyIsChargedItsFigure() {
         String s = subject();
-        HttpResponse<String> r = get("/ai/help?q=team+plan", s);
-        assertEquals(200, r.statusCode(), r.body());
-        assertEquals(1, calls.of(s));
-        assertEquals(1_200, settled(s).used(), "ledger " + ledger(s));
+        assertServedOnceAndCharged(s, get("/ai/help?q=team+plan", s), 1_200);
     }
 
     /**
@@ -264,15 +237,10 @@ abstract class AbstractRound94 extends H2FilterRound {
      */
     @Test
     void goneHelpPageModelCallIsCharged() {
-        String d = subject();
-        assertEquals(200, get("/ai/help?q=team+plan", d).statusCode());
-        long direct = settled(d).used();
+        long direct = chargedFor(d -> get("/ai/help?q=team+plan", d));
         String s = subject();
         HttpResponse<String> r = get("/retired/pricing-2023?q=team+plan", s);
-        int served = calls.of(s);
-        long used = settled(s).used();
-        assertEquals(served * direct, used, "410 page status " + r.statusCode() + ", model calls " + served
-                + ", used " + used + " (asked directly: " + direct + "), ledger " + ledger(s));
+        assertEachCallCharged(s, direct, "410 page", r, () -> " (asked directly: " + direct + "), ledger " + ledger(s));
     }
 
     // ------------------------------------------------------------------ async page with includes
@@ -281,10 +249,7 @@ abstract class AbstractRound94 extends H2FilterRound {
     @Test
     void digestWithoutAsyncIsChargedEveryInclude() {
         String s = subject();
-        HttpResponse<String> r = get("/open/digest-sync", s);
-        assertEquals(200, r.statusCode(), r.body());
-        assertEquals(3, calls.of(s));
-        assertEquals(15_000, settled(s).used(), ledger(s));
+        assertCharged(s, get("/open/digest-sync", s), 200, 3, 15_000, "");
     }
 
     /**
@@ -295,10 +260,7 @@ abstract class AbstractRound94 extends H2FilterRound {
     void asyncDigestIsChargedEveryInclude() {
         String s = subject();
         HttpResponse<String> r = get("/open/digest", s);
-        int served = calls.of(s);
-        long used = settled(s).used();
-        assertEquals(served * 5_000L, used, "status " + r.statusCode() + ", model calls " + served + ", used "
-                + used + ", ledger " + ledger(s));
+        assertEachCallCharged(s, 5_000, "", r, () -> ", ledger " + ledger(s));
     }
 
     /**
@@ -310,10 +272,8 @@ abstract class AbstractRound94 extends H2FilterRound {
         String s = subject();
         spendAllBut(s, 2_000);
         HttpResponse<String> r = get("/open/digest", s);
-        int served = calls.of(s);
-        long used = settled(s).used();
-        assertEquals(ALLOWANCE - 2_000 + served * 5_000L, used, "status " + r.statusCode() + ", model calls "
-                + served + ", used " + used + "/" + ALLOWANCE + ", ledger " + ledger(s));
+        assertEachCallChargedAfter(s, ALLOWANCE - 2_000, 5_000, "", r,
+                () -> " of " + ALLOWANCE + ", ledger " + ledger(s));
     }
 
     // ------------------------------------------------------------------ body-less OPTIONS without usage
@@ -327,10 +287,7 @@ abstract class AbstractRound94 extends H2FilterRound {
     @Test
     void askGetIsChargedTheEstimate() {
         String s = subject();
-        HttpResponse<String> r = ask("GET", s);
-        assertEquals(200, r.statusCode(), r.body());
-        assertEquals(1, calls.of(s));
-        long used = settled(s).used();
+        long used = assertAnswered(s, ask("GET", s), 200, 1).used();
         assertEquals(true, used >= 1_000, "used " + used);
     }
 
@@ -341,14 +298,9 @@ abstract class AbstractRound94 extends H2FilterRound {
      */
     @Test
     void bodylessOptionsToAnAskRouteIsChargedAsTheGet() {
-        String g = subject();
-        assertEquals(200, ask("GET", g).statusCode());
-        long get = settled(g).used();
+        long get = chargedFor(g -> ask("GET", g));
         String s = subject();
         HttpResponse<String> r = ask("OPTIONS", s);
-        int served = calls.of(s);
-        long used = settled(s).used();
-        assertEquals(served * get, used, "OPTIONS status " + r.statusCode() + ", model calls " + served + ", used "
-                + used + " (the GET: " + get + "): " + r.body());
+        assertEachCallCharged(s, get, "OPTIONS", r, () -> " (the GET: " + get + "): " + r.body());
     }
 }

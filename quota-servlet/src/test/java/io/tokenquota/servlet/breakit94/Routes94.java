@@ -1,13 +1,11 @@
 package io.tokenquota.servlet.breakit94;
 
 import io.tokenquota.servlet.testing.ModelCalls;
+import io.tokenquota.servlet.testing.SpringMvc;
 import java.util.concurrent.atomic.AtomicReference;
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Configuration;
-import org.springframework.http.MediaType;
-import org.springframework.web.servlet.function.RequestPredicates;
 import org.springframework.web.servlet.function.RouterFunction;
-import org.springframework.web.servlet.function.RouterFunctions;
 import org.springframework.web.servlet.function.ServerResponse;
 
 /**
@@ -21,15 +19,7 @@ class Routes94 {
 
     @Bean
     RouterFunction<ServerResponse> askRoute() {
-        return RouterFunctions.route(RequestPredicates.path("/ask").or(RequestPredicates.path("/ai/spring/ask")),
-                request -> {
-                    String question = request.param("q").orElse("");
-                    if (question.isEmpty()) {
-                        return ServerResponse.badRequest().build();
-                    }
-                    CALLS.get().count(request.headers().firstHeader("x-user-id"));
-                    return ServerResponse.ok().contentType(MediaType.APPLICATION_JSON)
-                            .body("{\"answer\":\"The Team plan covers five seats with a shared allowance.\"}");
-                });
+        return SpringMvc.questionRoute("/ask", CALLS::get,
+                "{\"answer\":\"The Team plan covers five seats with a shared allowance.\"}");
     }
 }

@@ -3,17 +3,14 @@ package io.tokenquota.servlet.breakit96;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import io.tokenquota.QuotaAccount;
 import io.tokenquota.servlet.QuotaFilter;
+import io.tokenquota.servlet.testing.ChatCompletions;
 import io.tokenquota.servlet.testing.Deployment;
-import io.tokenquota.servlet.testing.H2FilterRound;
-import io.tokenquota.servlet.testing.ModelCalls;
+import io.tokenquota.servlet.testing.ModelCallRound;
 import io.tokenquota.servlet.testing.Prose;
 import io.tokenquota.servlet.testing.SpringMvc;
 import io.tokenquota.servlet.testing.TestHttp;
-import jakarta.servlet.http.HttpServlet;
-import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
 import java.io.OutputStream;
@@ -21,7 +18,6 @@ import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import org.junit.jupiter.api.Test;
@@ -34,23 +30,16 @@ import org.junit.jupiter.api.Test;
  * after the model ran, which the client can bring about at will (structured output bound to a record,
  * an LLM input guardrail).
  */
-abstract class AbstractRound96 extends H2FilterRound {
-    static final ModelCalls CALLS = new ModelCalls();
+abstract class AbstractRound96 extends ModelCallRound {
     /** What the pre-spend call reports: 50 prompt tokens and its 16,000-token budget. */
     static final long FIRST_CALL = Routes96.PROMPT_TOKENS + 16_000;
     /** What a call that names no budget really costs: 50 prompt tokens and the model's 16,000 default. */
     static final long LONG_CALL = Routes96.PROMPT_TOKENS + Routes96.MODEL_DEFAULT_OUTPUT;
 
-    static String subject() {
-        return "u96-" + UUID.randomUUID().toString().substring(0, 12);
-    }
-
     @Override
     protected Deployment deploy(QuotaFilter filter) {
-        Routes96.CALLS.set(CALLS);
-        return Deployment.create()
-                .filter("quota", filter, "/ai/*")
-                .servlet("spring", SpringMvc.dispatcher(Routes96.class), SpringMvc.MAPPING)
+        Routes96.CALLS.set(calls);
+        return SpringMvc.behindAi(filter, Routes96.class)
                 .servlet("sse", new TextDeltaRelay(), "/ai/sse/chat");
     }
 
@@ -62,13 +51,11 @@ abstract class AbstractRound96 extends H2FilterRound {
      * ({@code data: <text>}, what the UI appends), and relays the provider's final chunk, the one that
      * carries the usage, as it came (JSON), then {@code [DONE]}. The provider's usage is genuine.
      */
-    public static class TextDeltaRelay extends HttpServlet {
+    public class TextDeltaRelay extends CountedModel {
         @Override
-        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            JsonNode request = Routes96.JSON.readTree(req.getInputStream());
-            CALLS.count(req.getHeader("x-user-id"));
-            int completion = request.hasNonNull("max_tokens") ? request.get("max_tokens").asInt()
-                    : Routes96.MODEL_DEFAULT_OUTPUT;
+        protected void answer(Call call) throws IOException {
+            int completion = Routes96.output(Routes96.JSON.readTree(call.body()));
+            HttpServletResponse resp = call.resp();
             resp.setContentType("text/event-stream");
             resp.setCharacterEncoding("UTF-8");
             OutputStream out = resp.getOutputStream();
@@ -77,10 +64,8 @@ abstract class AbstractRound96 extends H2FilterRound {
                 out.flush();
             }
             out.write(("data: {\"id\":\"chatcmpl-96\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o\","
-                    + "\"choices\":[],\"usage\":{\"prompt_tokens\":" + Routes96.PROMPT_TOKENS + ",\"completion_tokens\":"
-                    + completion + ",\"total_tokens\":" + (Routes96.PROMPT_TOKENS + completion) + "}}\n\n")
-                    .getBytes(StandardCharsets.UTF_8));
-            out.write("data: [DONE]\n\n".getBytes(StandardCharsets.UTF_8));
+                    + "\"choices\":[]," + ChatCompletions.usage(Routes96.PROMPT_TOKENS, completion) + "}\n\n"
+                    + ChatCompletions.DONE).getBytes(StandardCharsets.UTF_8));
         }
     }
 
@@ -92,21 +77,14 @@ abstract class AbstractRound96 extends H2FilterRound {
     static final String STORY = "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\","
             + "\"content\":\"Write the first chapter of a novel, as long as you can.\"}]}";
 
-    String figures(String s, HttpResponse<String> r, QuotaAccount a) {
-        return kind() + ": status " + (r == null ? "-" : r.statusCode()) + ", model calls " + CALLS.of(s) + ", used "
-                + a.used() + " of " + a.limit() + " (" + ledger(s) + ")"
-                + (r == null ? "" : ", answer " + abbreviate(r.body()));
-    }
-
-    static String abbreviate(String body) {
-        String b = body.replace("\n", "\\n");
-        return b.length() > 300 ? b.substring(0, 300) + "..." : b;
+    /** A chat call {@code body} to the Spring relay, whose answer's label the client picks with {@code accept}. */
+    HttpResponse<String> relay(String s, String body, String accept) {
+        return TestHttp.postJson(container.uri("/ai/spring/chat"), s, body, "Accept", accept);
     }
 
     /** A first call, labelled JSON, that spends 16,050 of the 20,000: 3,950 are left. */
     void spendMost(String s) {
-        HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/spring/chat"), s, STORY_16000,
-                "Accept", "application/json");
+        HttpResponse<String> r = relay(s, STORY_16000, "application/json");
         QuotaAccount a = settled(s);
         assertEquals(200, r.statusCode(), figures(s, r, a));
         assertEquals(FIRST_CALL, a.used(), "the first call is charged its usage: " + figures(s, r, a));
@@ -123,11 +101,7 @@ abstract class AbstractRound96 extends H2FilterRound {
     void controlAJsonLabelledRelayAnswerIsChargedItsUsage() {
         String s = subject();
         spendMost(s);
-        HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/spring/chat"), s, STORY, "Accept", "application/json");
-        QuotaAccount a = settled(s);
-        assertEquals(200, r.statusCode(), figures(s, r, a));
-        assertEquals(2, CALLS.of(s), figures(s, r, a));
-        assertEquals(FIRST_CALL + LONG_CALL, a.used(), figures(s, r, a));
+        assertCharged(s, relay(s, STORY, "application/json"), 200, 2, FIRST_CALL + LONG_CALL, "");
     }
 
     /**
@@ -140,12 +114,10 @@ abstract class AbstractRound96 extends H2FilterRound {
     void aRelayAnswerTheClientAskedAsTextPlainIsChargedItsUsage() {
         String s = subject();
         spendMost(s);
-        HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/spring/chat"), s, STORY, "Accept", "text/plain");
-        QuotaAccount a = settled(s);
-        assertEquals(200, r.statusCode(), figures(s, r, a));
+        HttpResponse<String> r = relay(s, STORY, "text/plain");
+        QuotaAccount a = assertAnswered(s, r, 200, 2);
         assertTrue(r.body().contains("\"completion_tokens\":16000"), "the client got the model's whole answer: "
                 + figures(s, r, a));
-        assertEquals(2, CALLS.of(s), figures(s, r, a));
         assertTrue(a.used() >= FIRST_CALL + LONG_CALL, "a 16,050-token model call must be charged its usage, not cut to "
                 + "the account's room because the client asked for text/plain: " + figures(s, r, a));
     }
@@ -180,9 +152,9 @@ abstract class AbstractRound96 extends H2FilterRound {
         QuotaAccount a = settled(s);
         long served = answers.stream().filter(r -> r.statusCode() == 200).count();
         String why = kind() + ": " + served + " of " + n + " served (statuses "
-                + answers.stream().map(HttpResponse::statusCode).toList() + "), model calls " + CALLS.of(s)
+                + answers.stream().map(HttpResponse::statusCode).toList() + "), model calls " + calls.of(s)
                 + ", used " + a.used() + " of " + a.limit() + " (" + ledger(s) + ")";
-        assertEquals(served, CALLS.of(s), why);
+        assertEquals(served, calls.of(s), why);
         assertTrue(a.used() >= served * LONG_CALL, "each served call wrote 16,050 tokens (" + served * LONG_CALL
                 + " in all): " + why);
     }
@@ -217,9 +189,7 @@ abstract class AbstractRound96 extends H2FilterRound {
         String body = "{\"model\":\"gpt-4o\",\"stream\":true,\"stream_options\":{\"include_usage\":true},"
                 + "\"messages\":[{\"role\":\"user\",\"content\":\"Write the first chapter of a novel, as long as you can.\"}]}";
         HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/sse/chat"), s, body);
-        QuotaAccount a = settled(s);
-        assertEquals(200, r.statusCode(), figures(s, r, a));
-        assertEquals(2, CALLS.of(s), figures(s, r, a));
+        QuotaAccount a = assertAnswered(s, r, 200, 2);
         assertTrue(a.used() >= FIRST_CALL + LONG_CALL, "the provider reported 16,050 tokens for this call: "
                 + figures(s, r, a));
     }
@@ -247,8 +217,8 @@ abstract class AbstractRound96 extends H2FilterRound {
             }
         }
         QuotaAccount a = settled(s);
-        assertTrue(CALLS.of(s) >= 1, figures(s, r, a));
-        assertTrue(a.used() >= 8_000L * CALLS.of(s), "each model call (max_tokens 8,000) ran and wrote its answer before"
+        assertTrue(calls.of(s) >= 1, figures(s, r, a));
+        assertTrue(a.used() >= 8_000L * calls.of(s), "each model call (max_tokens 8,000) ran and wrote its answer before"
                 + " the endpoint failed to bind it: " + figures(s, r, a));
     }
 

@@ -2,6 +2,7 @@ package io.tokenquota.servlet.breakit96;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.tokenquota.servlet.testing.ChatCompletions;
 import io.tokenquota.servlet.testing.ModelCalls;
 import java.io.IOException;
 import java.util.Map;
@@ -32,13 +33,16 @@ public class Routes96 {
     static final int MODEL_DEFAULT_OUTPUT = 16_000;
     static final int PROMPT_TOKENS = 50;
 
-    /** The provider's chat completion for {@code request}: all the output it asked for, or the model's default. */
+    /** What the model writes for {@code request}: all the output it asked for, or the model's default. */
+    static int output(JsonNode request) {
+        return request.hasNonNull("max_tokens") ? request.get("max_tokens").asInt() : MODEL_DEFAULT_OUTPUT;
+    }
+
+    /** The provider's chat completion for {@code request}, its {@link #output} written. */
     static String completion(JsonNode request) {
-        int completion = request.hasNonNull("max_tokens") ? request.get("max_tokens").asInt() : MODEL_DEFAULT_OUTPUT;
         return "{\"id\":\"chatcmpl-96\",\"object\":\"chat.completion\",\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,"
                 + "\"message\":{\"role\":\"assistant\",\"content\":\"Chapter one. It was a long night...\"},"
-                + "\"finish_reason\":\"length\"}],\"usage\":{\"prompt_tokens\":" + PROMPT_TOKENS + ",\"completion_tokens\":"
-                + completion + ",\"total_tokens\":" + (PROMPT_TOKENS + completion) + "}}";
+                + "\"finish_reason\":\"length\"}]," + ChatCompletions.usage(PROMPT_TOKENS, output(request)) + "}";
     }
 
     static void awaitGate() {

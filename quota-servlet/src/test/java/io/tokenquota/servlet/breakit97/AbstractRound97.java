@@ -7,11 +7,11 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import io.tokenquota.QuotaAccount;
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.Deployment;
-import io.tokenquota.servlet.testing.H2FilterRound;
+import io.tokenquota.servlet.testing.CountingModel;
+import io.tokenquota.servlet.testing.ModelCallRound;
 import io.tokenquota.servlet.testing.ModelCalls;
 import io.tokenquota.servlet.testing.SpringMvc;
 import io.tokenquota.servlet.testing.TestHttp;
-import jakarta.servlet.http.HttpServlet;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
@@ -41,22 +41,20 @@ import org.springframework.web.bind.annotation.RestController;
  * path is charged as a model's answer. (Its JSON example in a plain-text answer is round 95's test,
  * which also checks the next call.)
  */
-abstract class AbstractRound97 extends H2FilterRound {
+abstract class AbstractRound97 extends ModelCallRound {
     static final ObjectMapper JSON = new ObjectMapper();
-    /** Model calls per subject. */
+    /** Model calls per subject, counted by the Spring controllers too. */
     static final ModelCalls CALLS = new ModelCalls();
     /** Calls that the mock provider keeps waiting until all of their batch are in (header {@code x-batch}). */
     static final Map<String, CountDownLatch> BATCHES = new ConcurrentHashMap<>();
 
-    static String subject() {
-        return "u97-" + UUID.randomUUID().toString().substring(0, 12);
+    AbstractRound97() {
+        super(CALLS);
     }
 
     @Override
     protected Deployment deploy(QuotaFilter filter) {
-        return Deployment.create()
-                .filter("quota", filter, "/ai/*")
-                .servlet("spring", SpringMvc.dispatcher(Relay.class), SpringMvc.MAPPING)
+        return SpringMvc.behindAi(filter, Relay.class)
                 // Spring Boot with spring.mvc.servlet.path=/ai/svc: its error page is the dispatcher's /error
                 .servlet("svc", SpringMvc.dispatcher(Service.class, Errors.class), "/ai/svc/*")
                 .errorPage(400, "/ai/svc/error")
@@ -140,11 +138,15 @@ abstract class AbstractRound97 extends H2FilterRound {
      * ({@code ?usage=N} tokens in all) and {@code [DONE]}. The model's text is only ever inside the
      * chunks' JSON strings, escaped.
      */
-    public static class EventRelay extends HttpServlet {
+    public static class EventRelay extends CountingModel {
+        EventRelay() {
+            super(CALLS);
+        }
+
         @Override
-        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            req.getInputStream().readAllBytes();
-            CALLS.count(req.getHeader("x-user-id"));
+        protected void answer(Call call) throws IOException {
+            HttpServletRequest req = call.req();
+            HttpServletResponse resp = call.resp();
             long total = Long.parseLong(req.getParameter("usage"));
             long prompt = Math.min(200, total / 2);
             resp.setContentType("text/event-stream");
@@ -182,14 +184,28 @@ abstract class AbstractRound97 extends H2FilterRound {
         }
     }
 
-    String figures(String s, HttpResponse<String> r, QuotaAccount a) {
-        String body = r.body();
-        if (body.length() > 300) {
-            body = body.substring(0, 300) + "...";
+    /** A call of a 4,000-token budget to the stream relay, with {@code query}'s usage and conversation event. */
+    HttpResponse<String> stream(String s, String query) {
+        return TestHttp.postJson(container.uri("/ai/relay/chat?" + query), s,
+                chat(4_000, "What is the capital of France?"));
+    }
+
+    /** A call to the Spring Boot service at {@code path}, with messages. */
+    HttpResponse<String> service(String s, String path) {
+        return TestHttp.postJson(container.uri(path), s, chat(2_000, "What is the capital of France?"),
+                "Accept", "application/json");
+    }
+
+    /** Five relay calls sent at once under {@code accept}: all served, all five model calls charged 150,000. */
+    void assertFiveAtOnceCharged(String accept, String what) {
+        String s = subject();
+        List<HttpResponse<String>> rs = concurrently(s, accept, 5);
+        QuotaAccount a = settled(s);
+        for (HttpResponse<String> r : rs) {
+            assertEquals(200, r.statusCode(), figures(s, r, a));
         }
-        return kind() + ": status " + r.statusCode() + ", Content-Type " + r.headers().firstValue("Content-Type").orElse("-")
-                + ", model calls " + CALLS.of(s) + ", used " + a.used() + " of " + a.limit() + ", answer "
-                + body.replace("\n", "\\n") + " (" + ledger(s) + ")";
+        assertEquals(5, calls.of(s), figures(s, rs.get(0), a));
+        assertEquals(150_000, a.used(), what + figures(s, rs.get(0), a));
     }
 
     HttpResponse<String> relay(String s, String accept, String... more) {
@@ -210,11 +226,7 @@ abstract class AbstractRound97 extends H2FilterRound {
     @Test
     void controlARelayedAnswerIsChargedItsWholeUsage() {
         String s = subject();
-        HttpResponse<String> r = relay(s, "application/json");
-        QuotaAccount a = settled(s);
-        assertEquals(200, r.statusCode(), figures(s, r, a));
-        assertEquals(1, CALLS.of(s), figures(s, r, a));
-        assertEquals(30_000, a.used(), figures(s, r, a));
+        assertCharged(s, relay(s, "application/json"), 200, 1, 30_000, "");
     }
 
     /**
@@ -227,10 +239,8 @@ abstract class AbstractRound97 extends H2FilterRound {
     void acceptTextPlainDoesNotCutARealUsageToTheAccountsRoom() {
         String s = subject();
         HttpResponse<String> r = relay(s, "text/plain");
-        QuotaAccount a = settled(s);
-        assertEquals(200, r.statusCode(), figures(s, r, a));
+        QuotaAccount a = assertAnswered(s, r, 200, 1);
         assertTrue(r.body().contains("\"total_tokens\":30000"), figures(s, r, a));
-        assertEquals(1, CALLS.of(s), figures(s, r, a));
         assertEquals(30_000, a.used(), "the provider reported 30,000 tokens for this call; the client's Accept header "
                 + "must not decide how much of it is charged: " + figures(s, r, a));
     }
@@ -241,14 +251,7 @@ abstract class AbstractRound97 extends H2FilterRound {
      */
     @Test
     void controlFiveConcurrentCallsAreChargedTheirUsage() {
-        String s = subject();
-        List<HttpResponse<String>> rs = concurrently(s, "application/json", 5);
-        QuotaAccount a = settled(s);
-        for (HttpResponse<String> r : rs) {
-            assertEquals(200, r.statusCode(), figures(s, r, a));
-        }
-        assertEquals(5, CALLS.of(s), figures(s, rs.get(0), a));
-        assertEquals(150_000, a.used(), figures(s, rs.get(0), a));
+        assertFiveAtOnceCharged("application/json", "");
     }
 
     /**
@@ -259,15 +262,7 @@ abstract class AbstractRound97 extends H2FilterRound {
      */
     @Test
     void concurrentCallsWithAcceptTextPlainAreChargedTheirUsage() {
-        String s = subject();
-        List<HttpResponse<String>> rs = concurrently(s, "text/plain", 5);
-        QuotaAccount a = settled(s);
-        for (HttpResponse<String> r : rs) {
-            assertEquals(200, r.statusCode(), figures(s, r, a));
-        }
-        assertEquals(5, CALLS.of(s), figures(s, rs.get(0), a));
-        assertEquals(150_000, a.used(), "five model calls of 30,000 tokens each, reported by the provider: "
-                + figures(s, rs.get(0), a));
+        assertFiveAtOnceCharged("text/plain", "five model calls of 30,000 tokens each, reported by the provider: ");
     }
 
     List<HttpResponse<String>> concurrently(String s, String accept, int n) {
@@ -290,12 +285,7 @@ abstract class AbstractRound97 extends H2FilterRound {
     @Test
     void controlAStreamIsChargedItsUsage() {
         String s = subject();
-        HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/relay/chat?usage=350"), s,
-                chat(4_000, "What is the capital of France?"));
-        QuotaAccount a = settled(s);
-        assertEquals(200, r.statusCode(), figures(s, r, a));
-        assertEquals(1, CALLS.of(s), figures(s, r, a));
-        assertEquals(350, a.used(), figures(s, r, a));
+        assertCharged(s, stream(s, "usage=350"), 200, 1, 350, "");
     }
 
     /**
@@ -308,12 +298,9 @@ abstract class AbstractRound97 extends H2FilterRound {
     @Test
     void aConversationIdEventDoesNotMakeAStreamCostItsWholeBudget() {
         String s = subject();
-        HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/relay/chat?usage=350&conversation=1"), s,
-                chat(4_000, "What is the capital of France?"));
-        QuotaAccount a = settled(s);
-        assertEquals(200, r.statusCode(), figures(s, r, a));
+        HttpResponse<String> r = stream(s, "usage=350&conversation=1");
+        QuotaAccount a = assertAnswered(s, r, 200, 1);
         assertTrue(r.body().startsWith("event: conversation"), figures(s, r, a));
-        assertEquals(1, CALLS.of(s), figures(s, r, a));
         assertEquals(350, a.used(), "the provider's final chunk said 350 tokens: " + figures(s, r, a));
     }
 
@@ -333,10 +320,7 @@ abstract class AbstractRound97 extends H2FilterRound {
         assertEquals(30_000, first.used(), "control, no conversation event: " + figures(s, plain, first));
         String t = subject();
         HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/relay/chat?usage=30000&conversation=1"), t, body);
-        QuotaAccount a = settled(t);
-        assertEquals(200, r.statusCode(), figures(t, r, a));
-        assertEquals(1, CALLS.of(t), figures(t, r, a));
-        assertEquals(30_000, a.used(), "the provider's final chunk said 30,000 tokens: " + figures(t, r, a));
+        assertCharged(t, r, 200, 1, 30_000, "the provider's final chunk said 30,000 tokens");
     }
 
     // ------------------------------------------------------------------ 4. Spring Boot's error page under the prefix
@@ -345,12 +329,7 @@ abstract class AbstractRound97 extends H2FilterRound {
     @Test
     void controlTheServiceIsChargedItsUsage() {
         String s = subject();
-        HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/svc/chat"), s,
-                chat(2_000, "What is the capital of France?"), "Accept", "application/json");
-        QuotaAccount a = settled(s);
-        assertEquals(200, r.statusCode(), figures(s, r, a));
-        assertEquals(1, CALLS.of(s), figures(s, r, a));
-        assertEquals(500, a.used(), figures(s, r, a));
+        assertCharged(s, service(s, "/ai/svc/chat"), 200, 1, 500, "");
     }
 
     /**
@@ -362,12 +341,7 @@ abstract class AbstractRound97 extends H2FilterRound {
     @Test
     void springBootsErrorBodyForATypoIsNotCharged() {
         String s = subject();
-        HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/svc/chta"), s,
-                chat(2_000, "What is the capital of France?"), "Accept", "application/json");
-        QuotaAccount a = settled(s);
-        assertEquals(404, r.statusCode(), figures(s, r, a));
-        assertEquals(0, CALLS.of(s), figures(s, r, a));
-        assertEquals(0, a.used(), "a 404 for a mistyped path called no model: " + figures(s, r, a));
+        assertCharged(s, service(s, "/ai/svc/chta"), 404, 0, 0, "a 404 for a mistyped path called no model");
     }
 
     /**
@@ -384,7 +358,7 @@ abstract class AbstractRound97 extends H2FilterRound {
             assertEquals(400, r.statusCode(), figures(s, r, settled(s)));
         }
         QuotaAccount a = settled(s);
-        assertEquals(0, CALLS.of(s), ledger(s));
+        assertEquals(0, calls.of(s), ledger(s));
         assertEquals(0, a.used(), kind() + ": three 400 refusals before any model call were charged " + a.used()
                 + " (" + ledger(s) + ")");
     }

@@ -6,22 +6,21 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.tokenquota.QuotaAccount;
 import io.tokenquota.servlet.QuotaFilter;
+import io.tokenquota.servlet.testing.Daemons;
 import io.tokenquota.servlet.testing.Deployment;
-import io.tokenquota.servlet.testing.H2FilterRound;
+import io.tokenquota.servlet.testing.CountingModel;
+import io.tokenquota.servlet.testing.ModelCallRound;
 import io.tokenquota.servlet.testing.ModelCalls;
 import io.tokenquota.servlet.testing.SpringMvc;
 import io.tokenquota.servlet.testing.TestHttp;
-import jakarta.servlet.http.HttpServlet;
 import jakarta.servlet.http.HttpServletRequest;
-import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
-import java.io.OutputStream;
+import java.io.UncheckedIOException;
 import java.net.http.HttpResponse;
-import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
-import java.util.UUID;
 import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
 import org.junit.jupiter.api.Test;
 import org.springframework.http.MediaType;
 import org.springframework.web.bind.annotation.PostMapping;
@@ -38,29 +37,25 @@ import org.springframework.web.servlet.mvc.method.annotation.SseEmitter;
  * formats (Anthropic Messages with its {@code ping}, Gemini {@code alt=sse}, OpenAI chat with
  * {@code include_usage}).
  */
-abstract class AbstractRound99 extends H2FilterRound {
+abstract class AbstractRound99 extends ModelCallRound {
     static final ObjectMapper JSON = new ObjectMapper();
     /** Model calls per subject. */
     static final ModelCalls CALLS = new ModelCalls();
-    static final ExecutorService MODEL = Executors.newCachedThreadPool(r -> {
-        Thread t = new Thread(r, "round99-model");
-        t.setDaemon(true);
-        return t;
-    });
+    static final ExecutorService MODEL = Daemons.pool("round99-model");
 
-    static String subject() {
-        return "u99-" + UUID.randomUUID().toString().substring(0, 12);
+    AbstractRound99() {
+        super(CALLS);
     }
 
     @Override
     protected Deployment deploy(QuotaFilter filter) {
-        return Deployment.create()
-                .filter("quota", filter, "/ai/*")
-                .servlet("spring", SpringMvc.dispatcher(ChatStream.class), SpringMvc.MAPPING)
-                .servlet("lc4j", new LangChain4jChat(), "/ai/lc4j/chat")
-                .servlet("anthropic", new AnthropicStream(), "/ai/anthropic/v1/messages")
-                .servlet("gemini", new GeminiStream(), "/ai/gemini/*")
-                .servlet("openai", new OpenAiStream(), "/ai/openai/v1/chat/completions");
+        return SpringMvc.behindAi(filter, ChatStream.class)
+                .servlet("lc4j", CountingModel.answering(CALLS, "application/json", LANGCHAIN4J_ANSWER), "/ai/lc4j/chat")
+                .servlet("anthropic", CountingModel.answering(CALLS, "text/event-stream; charset=utf-8", anthropicEvents()),
+                        "/ai/anthropic/v1/messages")
+                .servlet("gemini", CountingModel.answering(CALLS, "text/event-stream", geminiChunks()), "/ai/gemini/*")
+                .servlet("openai", CountingModel.answering(CALLS, "text/event-stream; charset=utf-8", openAiChunks()),
+                        "/ai/openai/v1/chat/completions");
     }
 
     // ------------------------------------------------------------------ the application
@@ -106,57 +101,44 @@ abstract class AbstractRound99 extends H2FilterRound {
     }
 
     /**
-     * A LangChain4j endpoint ({@code ChatModel.chat(ChatRequest)}) that returns the framework's
+     * A LangChain4j endpoint's answer ({@code ChatModel.chat(ChatRequest)}) that returns the framework's
      * {@code ChatResponse} as JSON, as a Spring controller returning it writes it with Jackson:
      * {@code aiMessage} and {@code metadata} with the provider's {@code tokenUsage}
      * ({@code inputTokenCount}, {@code outputTokenCount}, {@code totalTokenCount}): 200 + 150 = 350.
      */
-    public static class LangChain4jChat extends HttpServlet {
-        @Override
-        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            req.getInputStream().readAllBytes();
-            CALLS.count(req.getHeader("x-user-id"));
-            resp.setContentType("application/json");
-            resp.getOutputStream().write(("{\"aiMessage\":{\"text\":\"Paris is the capital of France.\","
-                    + "\"thinking\":null,\"toolExecutionRequests\":[],\"attributes\":{}},"
-                    + "\"metadata\":{\"id\":\"chatcmpl-99\",\"modelName\":\"gpt-4o-mini-2024-07-18\","
-                    + "\"tokenUsage\":{\"inputTokenCount\":200,\"outputTokenCount\":150,\"totalTokenCount\":350},"
-                    + "\"finishReason\":\"STOP\"}}").getBytes(StandardCharsets.UTF_8));
-        }
-    }
+    static final String LANGCHAIN4J_ANSWER = "{\"aiMessage\":{\"text\":\"Paris is the capital of France.\","
+            + "\"thinking\":null,\"toolExecutionRequests\":[],\"attributes\":{}},"
+            + "\"metadata\":{\"id\":\"chatcmpl-99\",\"modelName\":\"gpt-4o-mini-2024-07-18\","
+            + "\"tokenUsage\":{\"inputTokenCount\":200,\"outputTokenCount\":150,\"totalTokenCount\":350},"
+            + "\"finishReason\":\"STOP\"}}";
 
     /**
      * Anthropic's Messages stream as the API sends it (and the Anthropic Java SDK parses it): named
      * events, {@code ping} after the first content block, {@code message_start} counting 1,200 input
      * tokens, 300 cache reads and 1 output token, {@code message_delta} with the final 150 output tokens.
      */
-    public static class AnthropicStream extends HttpServlet {
-        @Override
-        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            req.getInputStream().readAllBytes();
-            CALLS.count(req.getHeader("x-user-id"));
-            resp.setContentType("text/event-stream; charset=utf-8");
-            OutputStream out = resp.getOutputStream();
-            write(out, "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_99\","
-                    + "\"type\":\"message\",\"role\":\"assistant\",\"content\":[],\"model\":\"claude-sonnet-4-5\","
-                    + "\"stop_reason\":null,\"stop_sequence\":null,\"usage\":{\"input_tokens\":1200,"
-                    + "\"cache_creation_input_tokens\":0,\"cache_read_input_tokens\":300,"
-                    + "\"cache_creation\":{\"ephemeral_5m_input_tokens\":0,\"ephemeral_1h_input_tokens\":0},"
-                    + "\"output_tokens\":1,\"service_tier\":\"standard\"}}}\n\n");
-            write(out, "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,"
-                    + "\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n");
-            write(out, "event: ping\ndata: {\"type\": \"ping\"}\n\n");
-            for (String word : WORDS) {
-                write(out, "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,"
-                        + "\"delta\":{\"type\":\"text_delta\",\"text\":" + JSON.writeValueAsString(word) + "}}\n\n");
-            }
-            write(out, "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n");
-            write(out, "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\","
-                    + "\"stop_sequence\":null},\"usage\":{\"input_tokens\":1200,\"cache_creation_input_tokens\":0,"
-                    + "\"cache_read_input_tokens\":300,\"output_tokens\":150,"
-                    + "\"server_tool_use\":{\"web_search_requests\":0}}}\n\n");
-            write(out, "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
+    static String[] anthropicEvents() {
+        List<String> events = new ArrayList<>();
+        events.add("event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_99\","
+                + "\"type\":\"message\",\"role\":\"assistant\",\"content\":[],\"model\":\"claude-sonnet-4-5\","
+                + "\"stop_reason\":null,\"stop_sequence\":null,\"usage\":{\"input_tokens\":1200,"
+                + "\"cache_creation_input_tokens\":0,\"cache_read_input_tokens\":300,"
+                + "\"cache_creation\":{\"ephemeral_5m_input_tokens\":0,\"ephemeral_1h_input_tokens\":0},"
+                + "\"output_tokens\":1,\"service_tier\":\"standard\"}}}\n\n");
+        events.add("event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,"
+                + "\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n");
+        events.add("event: ping\ndata: {\"type\": \"ping\"}\n\n");
+        for (String word : WORDS) {
+            events.add("event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,"
+                    + "\"delta\":{\"type\":\"text_delta\",\"text\":" + json(word) + "}}\n\n");
         }
+        events.add("event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n");
+        events.add("event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\","
+                + "\"stop_sequence\":null},\"usage\":{\"input_tokens\":1200,\"cache_creation_input_tokens\":0,"
+                + "\"cache_read_input_tokens\":300,\"output_tokens\":150,"
+                + "\"server_tool_use\":{\"web_search_requests\":0}}}\n\n");
+        events.add("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
+        return events.toArray(String[]::new);
     }
 
     /**
@@ -164,59 +146,52 @@ abstract class AbstractRound99 extends H2FilterRound {
      * ones count the prompt alone, the last one (with {@code finishReason}) 900 prompt, 150 candidate and
      * 250 thought tokens, total 1,300, with the per-modality details.
      */
-    public static class GeminiStream extends HttpServlet {
-        @Override
-        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            req.getInputStream().readAllBytes();
-            CALLS.count(req.getHeader("x-user-id"));
-            resp.setContentType("text/event-stream");
-            OutputStream out = resp.getOutputStream();
-            for (String word : WORDS) {
-                write(out, "data: {\"candidates\": [{\"content\": {\"parts\": [{\"text\": " + JSON.writeValueAsString(word)
-                        + "}],\"role\": \"model\"},\"index\": 0}],\"usageMetadata\": {\"promptTokenCount\": 900,"
-                        + "\"totalTokenCount\": 900,\"promptTokensDetails\": [{\"modality\": \"TEXT\",\"tokenCount\": 900}]},"
-                        + "\"modelVersion\": \"gemini-2.5-flash\",\"responseId\": \"r99\"}\r\n\r\n");
-            }
-            write(out, "data: {\"candidates\": [{\"content\": {\"parts\": [{\"text\": \"\"}],\"role\": \"model\"},"
-                    + "\"finishReason\": \"STOP\",\"index\": 0}],\"usageMetadata\": {\"promptTokenCount\": 900,"
-                    + "\"candidatesTokenCount\": 150,\"totalTokenCount\": 1300,\"promptTokensDetails\": [{\"modality\": "
-                    + "\"TEXT\",\"tokenCount\": 900}],\"thoughtsTokenCount\": 250},\"modelVersion\": \"gemini-2.5-flash\","
-                    + "\"responseId\": \"r99\"}\r\n\r\n");
+    static String[] geminiChunks() {
+        List<String> chunks = new ArrayList<>();
+        for (String word : WORDS) {
+            chunks.add("data: {\"candidates\": [{\"content\": {\"parts\": [{\"text\": " + json(word)
+                    + "}],\"role\": \"model\"},\"index\": 0}],\"usageMetadata\": {\"promptTokenCount\": 900,"
+                    + "\"totalTokenCount\": 900,\"promptTokensDetails\": [{\"modality\": \"TEXT\",\"tokenCount\": 900}]},"
+                    + "\"modelVersion\": \"gemini-2.5-flash\",\"responseId\": \"r99\"}\r\n\r\n");
         }
+        chunks.add("data: {\"candidates\": [{\"content\": {\"parts\": [{\"text\": \"\"}],\"role\": \"model\"},"
+                + "\"finishReason\": \"STOP\",\"index\": 0}],\"usageMetadata\": {\"promptTokenCount\": 900,"
+                + "\"candidatesTokenCount\": 150,\"totalTokenCount\": 1300,\"promptTokensDetails\": [{\"modality\": "
+                + "\"TEXT\",\"tokenCount\": 900}],\"thoughtsTokenCount\": 250},\"modelVersion\": \"gemini-2.5-flash\","
+                + "\"responseId\": \"r99\"}\r\n\r\n");
+        return chunks.toArray(String[]::new);
     }
 
     /**
      * OpenAI's chat stream with {@code stream_options.include_usage}: every chunk says {@code "usage":null},
      * the last one has no choices and the usage (200 + 150, cached and reasoning details included).
      */
-    public static class OpenAiStream extends HttpServlet {
-        @Override
-        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            req.getInputStream().readAllBytes();
-            CALLS.count(req.getHeader("x-user-id"));
-            resp.setContentType("text/event-stream; charset=utf-8");
-            OutputStream out = resp.getOutputStream();
-            String head = "data: {\"id\":\"chatcmpl-99\",\"object\":\"chat.completion.chunk\",\"created\":1764720000,"
-                    + "\"model\":\"gpt-4o-mini-2024-07-18\",\"service_tier\":\"default\",\"system_fingerprint\":\"fp_99\",";
-            write(out, head + "\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\","
-                    + "\"refusal\":null},\"logprobs\":null,\"finish_reason\":null}],\"usage\":null}\n\n");
-            for (String word : WORDS) {
-                write(out, head + "\"choices\":[{\"index\":0,\"delta\":{\"content\":" + JSON.writeValueAsString(word)
-                        + "},\"logprobs\":null,\"finish_reason\":null}],\"usage\":null}\n\n");
-            }
-            write(out, head + "\"choices\":[{\"index\":0,\"delta\":{},\"logprobs\":null,\"finish_reason\":\"stop\"}],"
-                    + "\"usage\":null}\n\n");
-            write(out, head + "\"choices\":[],\"usage\":{\"prompt_tokens\":200,\"completion_tokens\":150,"
-                    + "\"total_tokens\":350,\"prompt_tokens_details\":{\"cached_tokens\":0,\"audio_tokens\":0},"
-                    + "\"completion_tokens_details\":{\"reasoning_tokens\":0,\"audio_tokens\":0,"
-                    + "\"accepted_prediction_tokens\":0,\"rejected_prediction_tokens\":0}}}\n\n");
-            write(out, "data: [DONE]\n\n");
+    static String[] openAiChunks() {
+        String head = "data: {\"id\":\"chatcmpl-99\",\"object\":\"chat.completion.chunk\",\"created\":1764720000,"
+                + "\"model\":\"gpt-4o-mini-2024-07-18\",\"service_tier\":\"default\",\"system_fingerprint\":\"fp_99\",";
+        List<String> chunks = new ArrayList<>();
+        chunks.add(head + "\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\","
+                + "\"refusal\":null},\"logprobs\":null,\"finish_reason\":null}],\"usage\":null}\n\n");
+        for (String word : WORDS) {
+            chunks.add(head + "\"choices\":[{\"index\":0,\"delta\":{\"content\":" + json(word)
+                    + "},\"logprobs\":null,\"finish_reason\":null}],\"usage\":null}\n\n");
         }
+        chunks.add(head + "\"choices\":[{\"index\":0,\"delta\":{},\"logprobs\":null,\"finish_reason\":\"stop\"}],"
+                + "\"usage\":null}\n\n");
+        chunks.add(head + "\"choices\":[],\"usage\":{\"prompt_tokens\":200,\"completion_tokens\":150,"
+                + "\"total_tokens\":350,\"prompt_tokens_details\":{\"cached_tokens\":0,\"audio_tokens\":0},"
+                + "\"completion_tokens_details\":{\"reasoning_tokens\":0,\"audio_tokens\":0,"
+                + "\"accepted_prediction_tokens\":0,\"rejected_prediction_tokens\":0}}}\n\n");
+        chunks.add("data: [DONE]\n\n");
+        return chunks.toArray(String[]::new);
     }
 
-    static void write(OutputStream out, String s) throws IOException {
-        out.write(s.getBytes(StandardCharsets.UTF_8));
-        out.flush();
+    static String json(String text) {
+        try {
+            return JSON.writeValueAsString(text);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
     }
 
     // ------------------------------------------------------------------ helpers
@@ -226,23 +201,15 @@ abstract class AbstractRound99 extends H2FilterRound {
             + "\"stream_options\":{\"include_usage\":true},\"messages\":[{\"role\":\"user\","
             + "\"content\":\"What is the capital of France?\"}]}";
 
-    String figures(String s, HttpResponse<String> r, QuotaAccount a) {
-        String body = r.body();
-        if (body.length() > 400) {
-            body = body.substring(0, 400) + "...";
-        }
-        return kind() + ": status " + r.statusCode() + ", Content-Type " + r.headers().firstValue("Content-Type").orElse("-")
-                + ", model calls " + CALLS.of(s) + ", used " + a.used() + " of " + a.limit() + ", answer "
-                + body.replace("\n", "\\n").replace("\r", "\\r") + " (" + ledger(s) + ")";
-    }
-
+    /** A new subject's one call to {@code path} was served by one model call and charged {@code expected}. */
     void assertCharged(String path, String body, long expected, String what) {
         String s = subject();
-        HttpResponse<String> r = TestHttp.postJson(container.uri(path), s, body);
-        QuotaAccount a = settled(s);
-        assertEquals(200, r.statusCode(), figures(s, r, a));
-        assertEquals(1, CALLS.of(s), figures(s, r, a));
-        assertEquals(expected, a.used(), what + ": " + figures(s, r, a));
+        assertCharged(s, TestHttp.postJson(container.uri(path), s, body), 200, 1, expected, what);
+    }
+
+    /** The chat call to the Spring {@code SseEmitter} stream, {@code query} its parameters. */
+    HttpResponse<String> springStream(String s, String query) {
+        return TestHttp.postJson(container.uri("/ai/spring/chat" + query), s, CHAT, "Accept", "text/event-stream");
     }
 
     // ------------------------------------------------------------------ 1. a resumable SseEmitter stream
@@ -254,12 +221,9 @@ abstract class AbstractRound99 extends H2FilterRound {
     @Test
     void controlANamedTokenStreamIsChargedItsUsage() {
         String s = subject();
-        HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/spring/chat?named=true"), s, CHAT,
-                "Accept", "text/event-stream");
-        QuotaAccount a = settled(s);
-        assertEquals(200, r.statusCode(), figures(s, r, a));
+        HttpResponse<String> r = springStream(s, "?named=true");
+        QuotaAccount a = assertAnswered(s, r, 200, 1);
         assertTrue(r.body().contains("event:usage"), figures(s, r, a));
-        assertEquals(1, CALLS.of(s), figures(s, r, a));
         assertEquals(350, a.used(), figures(s, r, a));
     }
 
@@ -275,13 +239,10 @@ abstract class AbstractRound99 extends H2FilterRound {
     @Test
     void numberedTextEventsDoNotMakeTheProvidersUsageCostTheWholeBudget() {
         String s = subject();
-        HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/spring/chat"), s, CHAT,
-                "Accept", "text/event-stream");
-        QuotaAccount a = settled(s);
-        assertEquals(200, r.statusCode(), figures(s, r, a));
+        HttpResponse<String> r = springStream(s, "");
+        QuotaAccount a = assertAnswered(s, r, 200, 1);
         assertTrue(r.body().startsWith("id:1\ndata:Paris\n\n"), figures(s, r, a));
         assertTrue(r.body().contains("event:usage"), figures(s, r, a));
-        assertEquals(1, CALLS.of(s), figures(s, r, a));
         assertEquals(350, a.used(), "the provider's usage event said 350 tokens: " + figures(s, r, a));
     }
 

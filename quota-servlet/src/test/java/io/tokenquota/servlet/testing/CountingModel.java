@@ -56,6 +56,24 @@ public abstract class CountingModel extends HttpServlet {
         return TestHttp.jsonPost(uri, s, chat(maxTokens, variant.startsWith("stream")), headers.toArray(String[]::new));
     }
 
+    /**
+     * A mock model that answers every call with {@code chunks} labelled {@code contentType}, each one
+     * written and flushed, as a provider sends its events.
+     */
+    public static CountingModel answering(ModelCalls calls, String contentType, String... chunks) {
+        return new CountingModel(calls) {
+            @Override
+            protected void answer(Call call) throws IOException {
+                call.resp().setContentType(contentType);
+                java.io.OutputStream out = call.resp().getOutputStream();
+                for (String chunk : chunks) {
+                    out.write(chunk.getBytes(StandardCharsets.UTF_8));
+                    out.flush();
+                }
+            }
+        };
+    }
+
     /** Answers the counted call. */
     protected abstract void answer(Call call) throws IOException, ServletException;
 

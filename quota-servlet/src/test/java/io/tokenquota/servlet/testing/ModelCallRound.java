@@ -14,7 +14,24 @@ import java.util.function.Supplier;
  */
 public abstract class ModelCallRound extends H2FilterRound {
     /** The model calls this round's endpoints made, by subject. */
-    protected final ModelCalls calls = new ModelCalls();
+    protected final ModelCalls calls;
+
+    protected ModelCallRound() {
+        this(new ModelCalls());
+    }
+
+    /**
+     * For a round whose endpoints count in a counter they reach statically (Spring builds its
+     * controllers, and static servlets outlive the test instance): {@code calls} is that counter.
+     */
+    protected ModelCallRound(ModelCalls calls) {
+        this.calls = calls;
+    }
+
+    /** A deployment of {@code filter} on the protected prefix {@code /ai/*}, for the round to add its own to. */
+    protected static Deployment filteredAi(io.tokenquota.servlet.QuotaFilter filter) {
+        return Deployment.create().filter("quota", filter, "/ai/*");
+    }
 
     /** A new subject: {@code prefix} and 12 random characters. */
     protected static String subject(String prefix) {
@@ -49,6 +66,41 @@ public abstract class ModelCallRound extends H2FilterRound {
         return CountingModel.request(container.uri(path), s, maxTokens, prompt, completion, variant, more);
     }
 
+    /**
+     * What a failure names: the container, the status, label and body of {@code r} (its first 400
+     * characters, line breaks shown), the model calls of {@code s}, its charge and its ledger.
+     */
+    protected String figures(String s, HttpResponse<String> r, QuotaAccount a) {
+        String body = r == null ? "-" : r.body().replace("\n", "\\n").replace("\r", "\\r");
+        if (body.length() > 400) {
+            body = body.substring(0, 400) + "...";
+        }
+        return kind() + ": status " + (r == null ? "-" : r.statusCode() + ", Content-Type "
+                + r.headers().firstValue("Content-Type").orElse("-")) + ", model calls " + calls.of(s) + ", used "
+                + a.used() + " of " + a.limit() + ", answer " + body + " (" + ledger(s) + ")";
+    }
+
+    /**
+     * {@code r} was answered {@code status} after {@code modelCalls} model calls of {@code s}: the settled
+     * account. A failure names the {@link #figures}.
+     */
+    protected QuotaAccount assertAnswered(String s, HttpResponse<String> r, int status, int modelCalls) {
+        QuotaAccount a = settled(s);
+        assertEquals(status, r.statusCode(), figures(s, r, a));
+        assertEquals(modelCalls, calls.of(s), figures(s, r, a));
+        return a;
+    }
+
+    /**
+     * As {@link #assertAnswered}, and {@code s} is charged {@code used}; a failure of that names
+     * {@code what} (when not empty), then the {@link #figures}.
+     */
+    protected void assertCharged(String s, HttpResponse<String> r, int status, int modelCalls, long used,
+                                 String what) {
+        QuotaAccount a = assertAnswered(s, r, status, modelCalls);
+        assertEquals(used, a.used(), (what.isEmpty() ? "" : what + ": ") + figures(s, r, a));
+    }
+
     /** The request {@code r} was answered 200 after one model call, and {@code s} is charged {@code usage}. */
     protected void assertServedOnceAndCharged(String s, HttpResponse<String> r, long usage) {
         assertEquals(200, r.statusCode(), r.body());
@@ -68,10 +120,19 @@ public abstract class ModelCallRound extends H2FilterRound {
     /** As {@link #assertEachCallCharged(String, long, String, HttpResponse)}, the failure ending in {@code detail}. */
     protected void assertEachCallCharged(String s, long perCall, String what, HttpResponse<String> r,
                                          Supplier<String> detail) {
+        assertEachCallChargedAfter(s, 0, perCall, what, r, detail);
+    }
+
+    /**
+     * As {@link #assertEachCallCharged(String, long, String, HttpResponse, Supplier)} for a subject that had
+     * used {@code before} (its earlier calls) when it made them: it has used {@code before} and the calls.
+     */
+    protected void assertEachCallChargedAfter(String s, long before, long perCall, String what,
+                                              HttpResponse<String> r, Supplier<String> detail) {
         int served = calls.of(s);
         long used = settled(s).used();
-        assertEquals(served * perCall, used, what + " status " + r.statusCode() + ", model calls " + served
-                + ", used " + used + detail.get());
+        assertEquals(before + served * perCall, used, what + " status " + r.statusCode() + ", model calls " + served
+                + ", used " + used + (before == 0 ? "" : " (" + before + " before them)") + detail.get());
     }
 
     /**

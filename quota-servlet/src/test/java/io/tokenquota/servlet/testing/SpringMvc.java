@@ -2,7 +2,9 @@ package io.tokenquota.servlet.testing;
 
 import io.tokenquota.servlet.QuotaFilter;
 import jakarta.servlet.MultipartConfigElement;
+import java.util.function.Supplier;
 import org.springframework.context.annotation.Configuration;
+import org.springframework.http.MediaType;
 import org.springframework.web.context.support.AnnotationConfigWebApplicationContext;
 import org.springframework.web.servlet.DispatcherServlet;
 import org.springframework.web.servlet.config.annotation.EnableWebMvc;
@@ -55,6 +57,28 @@ public final class SpringMvc {
     public static RouterFunction<ServerResponse> pathRoute(String path, HandlerFunction<ServerResponse> handler) {
         return RouterFunctions.route(RequestPredicates.path(path)
                 .or(RequestPredicates.path(MAPPING.replace("/*", "") + path)), handler);
+    }
+
+    /**
+     * A {@link #pathRoute} that takes its question from the query string ({@code ?q=}, 400 without one),
+     * as a "suggest" or "ask" endpoint is written: it calls the model, counted in {@code calls}, and
+     * answers {@code json}.
+     */
+    public static RouterFunction<ServerResponse> questionRoute(String path, Supplier<ModelCalls> calls, String json) {
+        return pathRoute(path, request -> {
+            if (request.param("q").orElse("").isEmpty()) {
+                return ServerResponse.badRequest().build();
+            }
+            calls.get().count(request.headers().firstHeader("x-user-id"));
+            return ServerResponse.ok().contentType(MediaType.APPLICATION_JSON).body(json);
+        });
+    }
+
+    /** The quota filter on the protected prefix ({@code /ai/*}), then the controllers at {@link #MAPPING}. */
+    public static Deployment behindAi(QuotaFilter filter, Class<?>... controllers) {
+        return Deployment.create()
+                .filter("quota", filter, "/ai/*")
+                .servlet("spring", dispatcher(controllers), MAPPING);
     }
 
     /** The quota filter on every path, then the controllers at {@link #MAPPING}, multipart enabled. */
