@@ -37,7 +37,8 @@ final class BufferedRequest extends HttpServletRequestWrapper {
     private final boolean rewritten;
     private ReplayStream stream;
     private BufferedReader reader;
-    private Map<String, String[]> parameters;
+    /** The form body's pairs, decoded once. */
+    private Map<String, List<String>> form;
 
     /** @param charset the request's declared charset, already checked to be known */
     BufferedRequest(HttpServletRequest request, byte[] body, Charset charset) {
@@ -92,23 +93,34 @@ final class BufferedRequest extends HttpServletRequestWrapper {
                 && "POST".equalsIgnoreCase(getMethod());
     }
 
+    /**
+     * The parameters as the endpoint must get them, worked out on each call: an included servlet gets its
+     * include's query parameters first, and the same request passes through several includes (a page
+     * that includes a fragment, or itself, with other parameters).
+     */
     private Map<String, String[]> parameters() {
-        if (parameters == null) {
-            if (!isForm() || body.length == 0) {
-                // an empty form body: the container had parsed (and consumed) it for a filter before
-                // this one, and its parameters are the ones the endpoint must get
-                parameters = super.getParameterMap();
-            } else {
-                // query string parameters first, then the form's, as the Servlet spec orders them
-                Map<String, List<String>> merged = new LinkedHashMap<>();
-                decode(getQueryString(), StandardCharsets.UTF_8, merged);
-                decode(new String(body, charset), charset, merged);
-                Map<String, String[]> result = new LinkedHashMap<>();
-                merged.forEach((k, v) -> result.put(k, v.toArray(String[]::new)));
-                parameters = Collections.unmodifiableMap(result);
-            }
+        if (!isForm() || body.length == 0) {
+            // the container's (it merges an include's query parameters in); an empty form body: the
+            // container had parsed (and consumed) it for a filter before this one, and its parameters are
+            // the ones the endpoint must get
+            return super.getParameterMap();
         }
-        return parameters;
+        if (form == null) {
+            form = new LinkedHashMap<>();
+            decode(new String(body, charset), charset, form);
+        }
+        // query string parameters first, then the form's, as the Servlet spec orders them; an include's
+        // own query parameters before the request's
+        Map<String, List<String>> merged = new LinkedHashMap<>();
+        if (getDispatcherType() == jakarta.servlet.DispatcherType.INCLUDE) {
+            Object included = getAttribute(jakarta.servlet.RequestDispatcher.INCLUDE_QUERY_STRING);
+            decode(included == null ? null : included.toString(), StandardCharsets.UTF_8, merged);
+        }
+        decode(getQueryString(), StandardCharsets.UTF_8, merged);
+        form.forEach((name, values) -> merged.computeIfAbsent(name, n -> new java.util.ArrayList<>()).addAll(values));
+        Map<String, String[]> result = new LinkedHashMap<>();
+        merged.forEach((k, v) -> result.put(k, v.toArray(String[]::new)));
+        return Collections.unmodifiableMap(result);
     }
 
     /** Adds the {@code name=value} pairs of a query string or form body to {@code into}. */

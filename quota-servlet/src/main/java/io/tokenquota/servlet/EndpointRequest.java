@@ -93,22 +93,33 @@ final class EndpointRequest extends HttpServletRequestWrapper {
         return nestedActuals;
     }
 
-    /** The dispatch the filter held this request for ({@code QuotaFilter#dispatchOf}). */
-    private String dispatch;
+    /**
+     * The holding dispatch ({@code QuotaFilter#dispatchOf}) when the filter will meet it once more before
+     * its endpoint runs (mapped by path and by the target servlet's name); {@code null} once met, or when
+     * it will not be.
+     */
+    private String echo;
     /**
      * Which filter holds it (its own mark): a second quota filter on the same request (a team's beside
      * a user's) wraps the request in an endpoint request of its own, inside this one.
      */
     private String owner;
 
-    void holds(String owner, String dispatch) {
+    void holds(String owner, String echo) {
         this.owner = owner;
-        this.dispatch = dispatch;
+        this.echo = echo;
     }
 
-    /** Whether {@code dispatch} is the one the filter held this request for, not one nested inside it. */
-    boolean held(String dispatch) {
-        return dispatch.equals(this.dispatch);
+    /**
+     * Whether {@code dispatch} is the holding dispatch passing the filter again, not one nested inside it
+     * (an include of the same path, made by the endpoint): true once at most.
+     */
+    boolean passesAgain(String dispatch) {
+        if (dispatch.equals(echo)) {
+            echo = null;
+            return true;
+        }
+        return false;
     }
 
     /** The endpoint request of the filter {@code owner} that {@code request} is or wraps; null when none. */

@@ -224,6 +224,11 @@ public final class QuotaFilter implements Filter {
      * dispatches only. Set by {@link #init}: those without a view of their own ({@link #registerByServletName}).
      */
     private volatile Map<String, String> protectedServlets = Map.of();
+    /**
+     * Whether the container puts a filter into a chain once however many of its mappings match (Tomcat's
+     * {@code ApplicationFilterChain.addFilter}; Jetty runs it once per matching mapping). Set by {@link #init}.
+     */
+    private volatile boolean chainsOnce;
 
     /**
      * Servlets under a protected prefix given a filter of their own by {@link #registerByServletName}, by
@@ -320,6 +325,7 @@ public final class QuotaFilter implements Filter {
         // initialised again after destroy() (the same instance, its context restarted): keep holds as before
         keeper.open();
         jakarta.servlet.ServletContext context = config.getServletContext();
+        chainsOnce = context.getClass().getName().startsWith("org.apache.catalina.");
         Map<String, String> names;
         try {
             names = protectedServletsOf(context);
@@ -426,7 +432,10 @@ public final class QuotaFilter implements Filter {
         request.setAttribute(handled, Boolean.TRUE);
         boolean settlesLater = false;
         try {
-            settlesLater = filter(request, response, chain, path, quiet, errorPage);
+            // a path include to a servlet this filter is also mapped to by name meets it twice in a row
+            boolean echoes = view == null && named == null && request.getDispatcherType() == DispatcherType.INCLUDE
+                    && mappedByName(request);
+            settlesLater = filter(request, response, chain, path, quiet, errorPage, echoes);
         } finally {
             // an async cycle this dispatch started belongs to its hold: its async dispatches find the mark,
             // and a dispatch into a protected path meanwhile is part of the call
@@ -449,7 +458,8 @@ public final class QuotaFilter implements Filter {
      * call started.
      */
     private boolean filter(HttpServletRequest request, HttpServletResponse response, FilterChain chain,
-                           String path, Settlement.Quiet quiet, boolean errorPage) throws IOException, ServletException {
+                           String path, Settlement.Quiet quiet, boolean errorPage, boolean echoes)
+            throws IOException, ServletException {
         String subject = subjects.resolve(request);
         if (subject == null) {
             if (quiet == Settlement.Quiet.BODYLESS_METHOD && isPreflight(request)) {
@@ -787,7 +797,7 @@ public final class QuotaFilter implements Filter {
         // the hold counts at most the cap; an endpoint sent a larger budget is charged it when its answer
         // is no count and reports no usage (weighed at the output rate, as the hold's output is)
         long charged = beyondCap == 0 ? estimate : clamp(estimate, held(weighing, beyondCap, beyondCap));
-        held.holds(handled, dispatchOf(request));
+        held.holds(handled, echoes ? dispatchOf(request) : null);
         Settlement settlement = new Settlement(ledger, hold, charged, quiet, releaseOnError, request, held, wrapped, answers, answerKey, providerState, state, settleFailureCount, weighing, keeper);
         request.setAttribute(settling, settlement);
         held.settledBy(settlement);
@@ -881,7 +891,7 @@ public final class QuotaFilter implements Filter {
         EndpointRequest endpoint = EndpointRequest.in(req, handled);
         // an include by name carries no path of its own, and a filter meets it once (containers apply URL
         // patterns to path-based dispatches only): it is never the holding dispatch passing again
-        if (endpoint == null || (!byName((HttpServletRequest) req) && endpoint.held(dispatchOf((HttpServletRequest) req)))) {
+        if (endpoint == null || (!byName((HttpServletRequest) req) && endpoint.passesAgain(dispatchOf((HttpServletRequest) req)))) {
             // the holding dispatch itself, passing this filter again (mapped by path and by servlet name)
             chain.doFilter(req, res);
             return;
@@ -915,7 +925,9 @@ public final class QuotaFilter implements Filter {
 
     /**
      * What tells one dispatch of a request from another: its type and target. A filter mapped by path and
-     * by servlet name runs twice in one dispatch, and sees the same.
+     * by servlet name runs twice in one dispatch, and sees the same; so does an include of the same path
+     * made inside it, which {@link EndpointRequest#passesAgain} tells apart by order: the second pass
+     * comes first, before the endpoint runs.
      */
     private static String dispatchOf(HttpServletRequest request) {
         return request.getDispatcherType() + " " + pathOf(request) + " " + rawPathOf(request);
@@ -1506,6 +1518,20 @@ public final class QuotaFilter implements Filter {
         byte[] bytes() {
             return count == buf.length ? buf : toByteArray();
         }
+    }
+
+    /**
+     * Whether a path include meets this filter once more, by the name of the servlet it reaches: through
+     * that servlet's view, or through this filter's own mapping by its name ({@link #init}, or by hand) in
+     * a container that runs a filter once per matching mapping. A container that does not say which
+     * servlet an include reaches is taken to say one mapped by name.
+     */
+    private boolean mappedByName(HttpServletRequest request) {
+        if (!(request.getAttribute(RequestDispatcher.INCLUDE_MAPPING) instanceof jakarta.servlet.http.HttpServletMapping mapping)) {
+            return !chainsOnce || !viewedServlets.isEmpty();
+        }
+        String servlet = mapping.getServletName();
+        return viewedServlets.containsKey(servlet) || (!chainsOnce && protectedServlets.containsKey(servlet));
     }
 
     /**
