@@ -8,6 +8,8 @@ import io.tokenquota.jdbi.JdbiQuotaStore;
 import org.eclipse.jetty.ee10.servlet.ServletContextHandler;
 import org.eclipse.jetty.ee10.servlet.ServletHolder;
 import org.eclipse.jetty.server.Server;
+import org.eclipse.jetty.server.HttpConfiguration;
+import org.eclipse.jetty.server.HttpConnectionFactory;
 import org.eclipse.jetty.server.ServerConnector;
 import org.eclipse.jetty.util.thread.QueuedThreadPool;
 import org.slf4j.Logger;
@@ -105,7 +107,13 @@ public final class DemoApp implements AutoCloseable {
         QueuedThreadPool threads = new QueuedThreadPool(200, 8);
         threads.setName("demo-http");
         Server server = new Server(threads);
-        ServerConnector connector = new ServerConnector(server);
+        HttpConfiguration http = new HttpConfiguration();
+        // Jetty's per-connection header cache matches a repeated header's value ignoring case by default
+        // and hands the servlet the cached one: a bearer token in another letter case, sent on a
+        // connection that carried the right one (a proxy pooling its upstream connections), would read as
+        // the right one
+        http.setHeaderCacheCaseSensitive(true);
+        ServerConnector connector = new ServerConnector(server, new HttpConnectionFactory(http));
         connector.setPort(config.port());
         connector.setHost(config.host());
         server.addConnector(connector);

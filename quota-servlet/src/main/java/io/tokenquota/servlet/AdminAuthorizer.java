@@ -28,7 +28,9 @@ public interface AdminAuthorizer {
      * the token cannot be guessed byte by byte from response times. The configured token is trimmed
      * as the presented one is ({@link String#trim()}): a token read from a secret file usually ends
      * with a newline, which no {@code Authorization} header can carry, so kept as given it would never
-     * match.
+     * match. The comparison is exact; on Jetty, configure {@code HttpConfiguration
+     * .setHeaderCacheCaseSensitive(true)}, or its header cache hands a token sent in another letter case on
+     * a connection that carried the right one over as the right one.
      *
      * @throws IllegalArgumentException for a token that is blank, or shorter than 16 characters, once trimmed
      */

@@ -16,7 +16,8 @@ import java.util.function.ToLongFunction;
 /**
  * What state kept at the provider costs a call that names it, by the provider's id for it: an OpenAI
  * stored Response (continued with {@code previous_response_id}), a conversation ({@code conversation}:
- * the Conversations API) and a stored prompt template ({@code prompt.id} and {@code version}). The
+ * the Conversations API), a stored prompt template ({@code prompt.id} and {@code version}) and Gemini's
+ * cached context ({@code cachedContent}: {@code cachedContents/…}, created apart, outside the filter). The
  * request carries only the id, and the model reads that state as input: the filter adds what it saw it
  * cost to the estimate, so a stream cut before its usage is not charged without it.
  *
@@ -59,10 +60,10 @@ final class ProviderState {
      * its {@code tools} in tokens (OpenAI reads both for this call only and carries neither into the
      * stored Response: a continuation sends its own).
      */
-    record Refs(String previousResponse, String conversation, String prompt, boolean stores, long instructions,
-                long tools) {
+    record Refs(String previousResponse, String conversation, String prompt, String cachedContent, boolean stores,
+                long instructions, long tools) {
         /** A body that names none (not JSON, a form, a multipart body). */
-        static final Refs NONE = new Refs(null, null, null, true, 0, 0);
+        static final Refs NONE = new Refs(null, null, null, null, true, 0, 0);
 
         /**
          * What {@code body} names, read as the estimator reads it ({@link QuotaFilter#estimateOf}): as
@@ -100,6 +101,7 @@ final class ProviderState {
             String previous = null;
             String conversation = null;
             String prompt = null;
+            String cached = null;
             boolean stores = true;
             long instructions = 0;
             long tools = 0;
@@ -119,6 +121,8 @@ final class ProviderState {
                             prompt = idAndVersion[0] == null ? null
                                     : idAndVersion[0] + (idAndVersion[1] == null ? "" : "@" + idAndVersion[1]);
                         }
+                        // Gemini's and Vertex AI's JSON name it so; their parsers take the proto name too
+                        case "cachedContent", "cached_content" -> cached = value == JsonToken.VALUE_STRING ? p.getText() : null;
                         // the provider stores unless told false (null or absent: its default, true)
                         case "store" -> stores = value != JsonToken.VALUE_FALSE;
                         // instructions as input items are left in the figure: held again, never less
@@ -137,7 +141,7 @@ final class ProviderState {
                 // not JSON in this reading: the endpoint cannot read a reference in it either
                 return null;
             }
-            return new Refs(previous, conversation, prompt, stores, instructions, tools);
+            return new Refs(previous, conversation, prompt, cached, stores, instructions, tools);
         }
 
         /**
@@ -179,8 +183,8 @@ final class ProviderState {
     }
 
     /**
-     * What a request names and what the filter saw it cost: {@code history} the stored Response's and
-     * the conversation's figures (what the model reads again of earlier calls), {@code historyKnown}
+     * What a request names and what the filter saw it cost: {@code history} the stored Response's, the
+     * conversation's and the cached context's figures (what the model reads again), {@code historyKnown}
      * whether every history named was known, {@code prompt} the stored prompt's figure ({@code null}
      * when none is named or known), {@code measured} whether the request's own input was all measured
      * (it sends no media item: an image by URL, a file by id, whose cost the estimate only bounds).
@@ -196,10 +200,13 @@ final class ProviderState {
     Reading read(Refs refs, boolean measured) {
         Long previous = figure(key("r:", refs.previousResponse()));
         Long conversation = figure(key("c:", refs.conversation()));
+        Long cached = figure(key("g:", refs.cachedContent()));
         boolean known = (refs.previousResponse() == null || previous != null)
-                && (refs.conversation() == null || conversation != null);
-        return new Reading(refs, saturated(previous == null ? 0 : previous, conversation == null ? 0 : conversation),
-                known, figure(key("p:", refs.prompt())), measured);
+                && (refs.conversation() == null || conversation != null)
+                && (refs.cachedContent() == null || cached != null);
+        long history = saturated(saturated(previous == null ? 0 : previous, conversation == null ? 0 : conversation),
+                cached == null ? 0 : cached);
+        return new Reading(refs, history, known, figure(key("p:", refs.prompt())), measured);
     }
 
     /**
@@ -242,6 +249,11 @@ final class ProviderState {
             remember(key("r:", storedResponse), read);
         }
         remember(key("c:", refs.conversation()), read);
+        if (refs.cachedContent() != null && kinds != null && !handlerFigure) {
+            // the cached context is what the model read from the cache (Gemini's cachedContentTokenCount):
+            // the model's report of it, not a handler's figure for the whole call
+            remember(key("g:", refs.cachedContent()), kinds[1]);
+        }
     }
 
     private Long figure(String key) {

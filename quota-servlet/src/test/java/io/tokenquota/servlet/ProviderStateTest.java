@@ -25,10 +25,10 @@ final class ProviderStateTest {
 
     @Test
     void aRequestNamesItsStoredResponseConversationAndPrompt() {
-        assertEquals(new ProviderState.Refs("resp_1", "conv_1", "pmpt_1@2", true, 0, 0), refs("""
+        assertEquals(new ProviderState.Refs("resp_1", "conv_1", "pmpt_1@2", null, true, 0, 0), refs("""
                 {"previous_response_id":"resp_1","conversation":"conv_1","prompt":{"id":"pmpt_1","version":"2",
                  "variables":{"a":{"id":"x"}}},"input":"hi"}"""));
-        assertEquals(new ProviderState.Refs(null, "conv_2", "pmpt_1", false, 0, 0),
+        assertEquals(new ProviderState.Refs(null, "conv_2", "pmpt_1", null, false, 0, 0),
                 refs("{\"conversation\":{\"id\":\"conv_2\"},\"prompt\":{\"id\":\"pmpt_1\"},\"store\":false}"));
         assertEquals(ProviderState.Refs.NONE, refs("{\"prompt\":\"a legacy completion\",\"max_tokens\":5}"));
         assertEquals(ProviderState.Refs.NONE, refs("not json, names a conversation"));
@@ -47,6 +47,32 @@ final class ProviderStateTest {
         assertTrue(next.historyKnown());
         assertEquals(8_040, state.read(refs("{\"previous_response_id\":\"resp_1\"}"), true).held(),
                 "whoever names the stored Response reads it again");
+    }
+
+    /**
+     * Gemini's cached context is created apart (no model runs) and named by each call that reads it: the
+     * first call's usage says how much of its input came from the cache, and later calls naming the same
+     * cache are held at that. A handler's own figure, or a usage not split by kind, teaches nothing.
+     */
+    @Test
+    void aGeminiCachedContextIsHeldAtWhatTheModelReadFromIt() {
+        ProviderState state = new ProviderState(16);
+        String ask = "{\"cachedContent\":\"cachedContents/abc\",\"contents\":[{\"parts\":[{\"text\":\"why?\"}]}]}";
+        assertEquals("cachedContents/abc", refs(ask).cachedContent());
+        assertEquals("cachedContents/abc", refs("{\"cached_content\":\"cachedContents/abc\"}").cachedContent());
+        ProviderState.Reading first = state.read(refs(ask), true);
+        assertFalse(first.historyKnown(), "a cache the filter never saw");
+        assertEquals(0, first.held());
+        state.answered(first, 10, true, null, new long[] {12_025, 12_015, 300, 0}, 12_325);
+        assertEquals(0, state.read(refs(ask), true).held(), "a handler's figure is not the model's report");
+        state.answered(first, 10, false, null, null, 12_325);
+        assertEquals(0, state.read(refs(ask), true).held(), "a usage not split by kind does not say the cache's part");
+        state.answered(first, 10, false, null, new long[] {12_025, 12_015, 300, 0}, 12_325);
+        ProviderState.Reading next = state.read(refs(ask), true);
+        assertTrue(next.historyKnown());
+        assertEquals(12_015, next.held(), "held at what the model read from the cache");
+        state.answered(next, 12_025, false, null, new long[] {12_025, 0, 300, 0}, 12_325);
+        assertEquals(12_015, state.read(refs(ask), true).held(), "an answer that read less cannot lower it");
     }
 
     @Test

@@ -28,6 +28,8 @@ public final class JettyContainer implements EmbeddedContainer {
     public static JettyContainer start(Deployment deployment) {
         Server server = new Server();
         HttpConfiguration http = new HttpConfiguration();
+        // as docs/servlet.md has a Jetty host configure it: header values compared exactly (a bearer token)
+        http.setHeaderCacheCaseSensitive(true);
         String forwarded = deployment.forwardedHeaders();
         if (forwarded != null) {
             http.addCustomizer(new ForwardedRequestCustomizer() {
