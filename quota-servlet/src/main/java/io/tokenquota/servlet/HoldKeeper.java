@@ -28,7 +28,12 @@ import org.slf4j.LoggerFactory;
  * last extended gets a whole TTL again ({@link QuotaLedger#extend}): it expires only if the keeper
  * falls three quarters of a TTL behind. A process that dies stops extending, and its holds expire as
  * before; so does a call kept for {@link #MAX_KEPT} (or four TTLs, if longer), in case its settlement
- * never comes (a container that loses an async request), rather than hold its tokens for good.
+ * never comes (a container that loses an async request), rather than hold its tokens in the store for
+ * good. A running call whose hold lapsed (so kept, expired by a sweep while this process was paused, or
+ * by a reserve through another filter) counts against its subject's next calls in this JVM by its whole
+ * charge so far, not by what it charges beyond a hold it no longer has, until it settles: the tokens its
+ * hold returned are not there for them. Every filter's keeper extends the subject's due holds before a
+ * reserve of that subject through any of them ({@link #beforeReserve}).
  *
  * <p>The extensions run on a small pool of daemon threads, at most one at a time per subject: a subject
  * whose extension stalls (a row lock another transaction holds) is skipped until it returns, while the
@@ -54,6 +59,10 @@ final class HoldKeeper implements AutoCloseable {
     private final Map<String, Map<String, java.util.function.BooleanSupplier>> unsettled = new ConcurrentHashMap<>();
     /** This JVM's calls whose charges have not landed, shared by every filter. */
     private final UnlandedCharges unlanded = UnlandedCharges.JVM;
+    /** The holds of running calls that lapsed: they count by their whole charge so far. */
+    private final Set<String> lapsed = ConcurrentHashMap.newKeySet();
+    /** The keepers with running calls, of every filter in this JVM: a reserve through one extends them all. */
+    private static final Set<HoldKeeper> KEEPING = ConcurrentHashMap.newKeySet();
     /** Subjects whose extension is under way on a worker: no other worker waits behind it. */
     private final Set<String> extending = ConcurrentHashMap.newKeySet();
     /** Ticks every period and times the retries; {@code null} while nothing is kept. */
@@ -72,12 +81,13 @@ final class HoldKeeper implements AutoCloseable {
     }
 
     /**
-     * A call holding {@code hold} entered the chain; {@code owedSoFar} tells what its answer so far
-     * charges beyond the hold.
+     * A call holding {@code hold} entered the chain; {@code chargeSoFar} tells what its answer so far
+     * charges.
      */
-    void running(Reservation hold, java.util.function.LongSupplier owedSoFar) {
-        unlanded.running(hold, owedSoFar);
+    void running(Reservation hold, java.util.function.LongSupplier chargeSoFar) {
+        unlanded.running(hold, () -> beyond(hold, chargeSoFar.getAsLong()));
         put(running, hold, hold);
+        KEEPING.add(this);
         // also after close: a call that entered just before it, whose keeper may have ended meanwhile
         if (timer == null || closed) {
             start();
@@ -89,9 +99,14 @@ final class HoldKeeper implements AutoCloseable {
         unlanded.settlementStarts(hold, answerOut);
     }
 
-    /** The settlement of {@code hold} charges {@code beyond} tokens more than it holds. */
-    void owes(Reservation hold, long beyond) {
-        unlanded.owes(hold, beyond);
+    /** The settlement of {@code hold} charges {@code charge} tokens. */
+    void owes(Reservation hold, long charge) {
+        unlanded.owes(hold, beyond(hold, charge));
+    }
+
+    /** What {@code charge} adds to what the subject has used and held: all of it once the hold lapsed. */
+    private long beyond(Reservation hold, long charge) {
+        return lapsed.contains(hold.id()) ? charge : Math.max(0, charge - hold.held());
     }
 
     /** The call of this hold has settled (or finally failed to): it needs its hold no longer. */
@@ -99,6 +114,14 @@ final class HoldKeeper implements AutoCloseable {
         remove(running, hold, null);
         remove(unsettled, hold, null);
         unlanded.landed(hold);
+        lapsed.remove(hold.id());
+        if (running.isEmpty()) {
+            KEEPING.remove(this);
+            // a call that entered meanwhile
+            if (!running.isEmpty()) {
+                KEEPING.add(this);
+            }
+        }
     }
 
     /**
@@ -148,6 +171,12 @@ final class HoldKeeper implements AutoCloseable {
             }
         }
         unlanded.awaitSettlements(subject);
+        // the store expires the subject's holds past their TTL at this reserve, whichever filter's they are
+        for (HoldKeeper keeper : KEEPING) {
+            if (keeper != this) {
+                keeper.extendDue(subject);
+            }
+        }
         extendDue(subject);
         return unlanded.owedBySubject(subject);
     }
@@ -240,10 +269,10 @@ final class HoldKeeper implements AutoCloseable {
                 continue;
             }
             if (keptTooLong(hold)) {
-                LOG.warn("the hold {} was kept for {} and is left to expire: its call never settled", hold.id(),
-                        maxKept);
-                remove(running, hold, hold);
-                unlanded.landed(hold);
+                LOG.warn("the hold {} was kept for {} and is left to expire: its call has not settled. Until it"
+                        + " does, what it charged so far counts against {} on this instance", hold.id(), maxKept,
+                        hold.subject());
+                lapse(hold);
                 continue;
             }
             // any failure, an Error too (a heap spike), is this hold's alone: the others are still extended
@@ -253,10 +282,23 @@ final class HoldKeeper implements AutoCloseable {
                     // replaced only while the call still runs (settling removes it meanwhile)
                     holds.replace(hold.id(), hold, extended);
                 } else {
-                    remove(running, hold, hold);
+                    lapse(hold);
                 }
             }, "extend the hold " + hold.id() + " of a call still running (it may expire; its call is"
                     + " still charged when it ends)");
+        }
+    }
+
+    /**
+     * The hold of a call still running is gone (or left to go): no longer extended, and the call counts
+     * by its whole charge until it settles. Marked before it leaves the running holds, so that no reserve
+     * in between counts it by what it charges beyond its hold.
+     */
+    private void lapse(Reservation hold) {
+        lapsed.add(hold.id());
+        if (!remove(running, hold, hold)) {
+            // settled meanwhile
+            lapsed.remove(hold.id());
         }
     }
 
@@ -282,16 +324,17 @@ final class HoldKeeper implements AutoCloseable {
         });
     }
 
-    /** Drops the hold's entry (when it is still {@code as}, if given), and its subject's once empty. */
-    private static <V> void remove(Map<String, Map<String, V>> map, Reservation hold, V as) {
+    /**
+     * Drops the hold's entry (when it is still {@code as}, if given), and its subject's once empty.
+     * Whether there was one to drop.
+     */
+    private static <V> boolean remove(Map<String, Map<String, V>> map, Reservation hold, V as) {
+        boolean[] removed = {false};
         map.computeIfPresent(hold.subject(), (s, byId) -> {
-            if (as == null) {
-                byId.remove(hold.id());
-            } else {
-                byId.remove(hold.id(), as);
-            }
+            removed[0] = as == null ? byId.remove(hold.id()) != null : byId.remove(hold.id(), as);
             return byId.isEmpty() ? null : byId;
         });
+        return removed[0];
     }
 
     private static ThreadFactory daemon(String name) {

@@ -801,7 +801,7 @@ public final class QuotaFilter implements Filter {
         Settlement settlement = new Settlement(ledger, hold, charged, quiet, releaseOnError, request, held, wrapped, answers, answerKey, providerState, state, settleFailureCount, weighing, keeper);
         request.setAttribute(settling, settlement);
         held.settledBy(settlement);
-        keeper.running(hold, settlement::owedSoFar);
+        keeper.running(hold, settlement::chargeSoFar);
         // an include or forward made after the page started its async cycle ends when it returns: the
         // cycle is the page's, and the page may include the model again
         boolean asyncBefore = request.getDispatcherType() != DispatcherType.REQUEST && request.isAsyncStarted();
@@ -1385,13 +1385,12 @@ public final class QuotaFilter implements Filter {
      * balance check calls no model, and a user with no tokens left must still be able to read it.
      */
     private static boolean isQuotaApi(HttpServletRequest request) {
+        String servlet = servletOf(request);
+        if (servlet == null) {
+            return false;
+        }
         try {
-            jakarta.servlet.http.HttpServletMapping mapping = request.getHttpServletMapping();
-            if (mapping == null || mapping.getServletName() == null) {
-                return false;
-            }
-            jakarta.servlet.ServletRegistration registration =
-                    request.getServletContext().getServletRegistration(mapping.getServletName());
+            jakarta.servlet.ServletRegistration registration = request.getServletContext().getServletRegistration(servlet);
             return registration != null && QuotaApiServlet.class.getName().equals(registration.getClassName());
         } catch (RuntimeException unknown) {
             return false;
@@ -1564,13 +1563,18 @@ public final class QuotaFilter implements Filter {
         if (request.getDispatcherType() != DispatcherType.ERROR || match(pathOf(request)) != null) {
             return null;
         }
-        jakarta.servlet.http.HttpServletMapping mapping;
+        String servlet = servletOf(request);
+        return view.servlet.equals(servlet) ? null : view.path;
+    }
+
+    /** The name of the servlet the request's mapping names, or {@code null} when the container does not say. */
+    private static String servletOf(HttpServletRequest request) {
         try {
-            mapping = request.getHttpServletMapping();
+            jakarta.servlet.http.HttpServletMapping mapping = request.getHttpServletMapping();
+            return mapping == null ? null : mapping.getServletName();
         } catch (RuntimeException unsupported) {
-            mapping = null;
+            return null;
         }
-        return mapping != null && view.servlet.equals(mapping.getServletName()) ? null : view.path;
     }
 
     /**
@@ -1582,13 +1586,8 @@ public final class QuotaFilter implements Filter {
         if (!byName(request) || protectedServlets.isEmpty()) {
             return null;
         }
-        jakarta.servlet.http.HttpServletMapping mapping;
-        try {
-            mapping = request.getHttpServletMapping();
-        } catch (RuntimeException unsupported) {
-            mapping = null;
-        }
-        String target = mapping == null ? null : protectedServlets.get(mapping.getServletName());
+        String servlet = servletOf(request);
+        String target = servlet == null ? null : protectedServlets.get(servlet);
         // the mapping a container reports in a dispatch by name may be the caller's: any protected
         // servlet's path then stands for the target, which only such a servlet can be
         return target != null ? target : protectedServlets.values().iterator().next();

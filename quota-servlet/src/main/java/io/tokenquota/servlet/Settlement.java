@@ -325,7 +325,7 @@ final class Settlement implements AsyncListener {
     }
 
     /**
-     * What the call would be charged beyond its hold if it settled now, as {@link #decide} and
+     * What the call would be charged if it settled now, as {@link #decide} and
      * {@link #withNested} would charge it for a 2xx: the handler's own figure once it reported one, else
      * the usage read from the answer (weighed, when weighed; at least the estimate while provisional),
      * else the estimate (which passes the hold for a budget above the cap); plus what includes nested in
@@ -333,7 +333,7 @@ final class Settlement implements AsyncListener {
      * after its last event), and the subject's next call must count this too. Read from other threads:
      * quiet about figures it cannot charge, which its settlement logs.
      */
-    long owedSoFar() {
+    long chargeSoFar() {
         Long figure = chargeable(reported());
         long own;
         if (figure != null) {
@@ -352,8 +352,7 @@ final class Settlement implements AsyncListener {
             }
         }
         Long nested = nestedActual(Settlement::chargeable);
-        long total = Math.min(Limits.MAX_TOKENS, own + (nested == null ? 0 : nested));
-        return Math.max(0, total - hold.held());
+        return Math.min(Limits.MAX_TOKENS, own + (nested == null ? 0 : nested));
     }
 
     /**
@@ -461,7 +460,7 @@ final class Settlement implements AsyncListener {
             }
             Weighing.Weighed charged = weighed;
             // until the charge lands, the subject's next reserve on this instance holds what it adds
-            keeper.owes(hold, d.release() ? 0 : Math.max(0, d.tokens() - hold.held()));
+            keeper.owes(hold, d.release() ? 0 : d.tokens());
             withRetries(answerWaits, () -> {
                 if (d.release()) {
                     ledger.release(hold.id());

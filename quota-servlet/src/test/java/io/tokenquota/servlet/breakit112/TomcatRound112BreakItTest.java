@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit112;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class TomcatRound112BreakItTest extends AbstractRound112 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.TOMCAT;
+    }
+}
