@@ -17,7 +17,11 @@ import java.util.function.ToLongFunction;
  * What state kept at the provider costs a call that names it, by the provider's id for it: an OpenAI
  * stored Response (continued with {@code previous_response_id}), a conversation ({@code conversation}:
  * the Conversations API), a stored prompt template ({@code prompt.id} and {@code version}) and Gemini's
- * cached context ({@code cachedContent}: {@code cachedContents/…}, created apart, outside the filter). The
+ * cached context ({@code cachedContent}: {@code cachedContents/…}, created apart, outside the filter), an
+ * Assistants thread a run reads ({@code /threads/{id}/runs}), and what the provider's own tools read in
+ * (file search over vector stores, web search, fetch, code execution: by the tools named) and a
+ * reasoning effort named without an output budget writes (by model and effort), each learnt from the
+ * answers of earlier calls. The
  * request carries only the id, and the model reads that state as input: the filter adds what it saw it
  * cost to the estimate, so a stream cut before its usage is not charged without it.
  *
@@ -61,9 +65,16 @@ final class ProviderState {
      * stored Response: a continuation sends its own).
      */
     record Refs(String previousResponse, String conversation, String prompt, String cachedContent, boolean stores,
-                long instructions, long tools) {
+                long instructions, long tools, String lookups, String reasoning, String thread) {
         /** A body that names none (not JSON, a form, a multipart body). */
-        static final Refs NONE = new Refs(null, null, null, null, true, 0, 0);
+        static final Refs NONE = new Refs(null, null, null, null, true, 0, 0, null, null, null);
+
+        /** These refs and the Assistants thread a run on {@code path} reads ({@code /threads/{id}/runs}). */
+        Refs onPath(String path) {
+            java.util.regex.Matcher run = THREAD_RUN.matcher(path);
+            return run.find() ? new Refs(previousResponse, conversation, prompt, cachedContent, stores, instructions,
+                    tools, lookups, reasoning, run.group(1)) : this;
+        }
 
         /**
          * What {@code body} names, read as the estimator reads it ({@link QuotaFilter#estimateOf}): as
@@ -102,6 +113,9 @@ final class ProviderState {
             String conversation = null;
             String prompt = null;
             String cached = null;
+            String model = null;
+            String effort = null;
+            java.util.TreeSet<String> lookups = new java.util.TreeSet<>();
             boolean stores = true;
             long instructions = 0;
             long tools = 0;
@@ -129,7 +143,16 @@ final class ProviderState {
                         case "instructions" -> instructions = value == JsonToken.VALUE_STRING
                                 ? Math.max(0, tokens.applyAsLong(p.getText())) : 0;
                         case "tools" -> tools = value == JsonToken.START_ARRAY || value == JsonToken.START_OBJECT
-                                ? schema(p, tokens) : 0;
+                                ? tools(p, tokens, lookups) : 0;
+                        case "model" -> model = value == JsonToken.VALUE_STRING ? p.getText() : null;
+                        case "reasoning_effort" -> effort = value == JsonToken.VALUE_STRING ? p.getText() : null;
+                        case "reasoning" -> effort = value == JsonToken.START_OBJECT ? effort(p) : null;
+                        // Anthropic's remote MCP servers: the model reads what their tools return
+                        case "mcp_servers" -> {
+                            if (value == JsonToken.START_ARRAY) {
+                                lookups.add("mcp_servers");
+                            }
+                        }
                         default -> { }
                     }
                     p.skipChildren();
@@ -141,30 +164,92 @@ final class ProviderState {
                 // not JSON in this reading: the endpoint cannot read a reference in it either
                 return null;
             }
-            return new Refs(previous, conversation, prompt, cached, stores, instructions, tools);
+            return new Refs(previous, conversation, prompt, cached, stores, instructions, tools,
+                    lookups.isEmpty() ? null : String.join(",", lookups),
+                    effort == null ? null : (model == null ? "" : model) + ":" + effort, null);
         }
 
         /**
-         * The estimate of a schema value the parser is at the start of, as {@link RequestEstimator} counts
-         * a schema field's (each member name and each string), read to its end: what the request's own
-         * estimate held for it, so no more than that is taken off the figure.
+         * The estimate of a {@code tools} value the parser is at the start of, as {@link RequestEstimator}
+         * counts a schema field's (each member name and each string), read to its end: what the request's
+         * own estimate held for it, so no more than that is taken off the figure. Also names in
+         * {@code lookups} each tool the provider
+         * runs itself and whose results the model reads as input: by its {@code type} (OpenAI's
+         * {@code file_search}, with the vector stores it searches, {@code web_search}, {@code
+         * code_interpreter}, {@code mcp}; Anthropic's {@code web_search_…}, {@code web_fetch_…},
+         * {@code code_execution_…}), or by its one member (Gemini's {@code googleSearch},
+         * {@code codeExecution}, {@code urlContext}); not a function the client runs (its results come
+         * back in the next request, as input of its own).
          */
-        private static long schema(JsonParser p, ToLongFunction<CharSequence> tokens) throws IOException {
+        private static long tools(JsonParser p, ToLongFunction<CharSequence> tokens, java.util.Set<String> lookups)
+                throws IOException {
             long sum = 0;
             int depth = 1;
+            String field = null;
+            String type = null;
+            String only = null;
+            int members = 0;
+            java.util.TreeSet<String> stores = new java.util.TreeSet<>();
+            boolean inStores = false;
             while (depth > 0) {
                 JsonToken t = p.nextToken();
                 if (t == null) {
                     throw new IOException("the body ends inside tools");
                 }
+                // a tool object is at depth 2 of a tools array (depth 1 of a tools object: one tool)
                 switch (t) {
-                    case START_OBJECT, START_ARRAY -> depth++;
-                    case END_OBJECT, END_ARRAY -> depth--;
-                    case FIELD_NAME, VALUE_STRING -> sum = saturated(sum, Math.max(0, tokens.applyAsLong(p.getText())));
+                    case START_OBJECT, START_ARRAY -> {
+                        depth++;
+                        inStores = t == JsonToken.START_ARRAY && "vector_store_ids".equals(field);
+                    }
+                    case END_OBJECT, END_ARRAY -> {
+                        depth--;
+                        inStores = false;
+                        if (t == JsonToken.END_OBJECT && depth == 1) {
+                            String tool = type != null ? type : members == 1 ? only : null;
+                            if (tool != null && !"function".equals(tool) && !"custom".equals(tool)) {
+                                lookups.add(stores.isEmpty() ? tool : tool + stores);
+                            }
+                            type = null;
+                            only = null;
+                            members = 0;
+                            stores.clear();
+                        }
+                    }
+                    case FIELD_NAME -> {
+                        field = p.currentName();
+                        if (depth == 2) {
+                            members++;
+                            only = field;
+                        }
+                        sum = saturated(sum, Math.max(0, tokens.applyAsLong(field)));
+                    }
+                    case VALUE_STRING -> {
+                        if (depth == 2 && "type".equals(field)) {
+                            type = p.getText();
+                        } else if (inStores) {
+                            stores.add(p.getText());
+                        }
+                        sum = saturated(sum, Math.max(0, tokens.applyAsLong(p.getText())));
+                    }
                     default -> { }
                 }
             }
             return sum;
+        }
+
+        /** A {@code reasoning} object's {@code effort} string (null when absent); its other members skipped. */
+        private static String effort(JsonParser p) throws IOException {
+            String found = null;
+            while (p.nextToken() == JsonToken.FIELD_NAME) {
+                String name = p.currentName();
+                JsonToken value = p.nextToken();
+                if ("effort".equals(name) && value == JsonToken.VALUE_STRING) {
+                    found = p.getText();
+                }
+                p.skipChildren();
+            }
+            return found;
         }
 
         /** An object's {@code id} and {@code version} strings (null when absent); its other members skipped. */
@@ -184,15 +269,19 @@ final class ProviderState {
 
     /**
      * What a request names and what the filter saw it cost: {@code history} the stored Response's, the
-     * conversation's and the cached context's figures (what the model reads again), {@code historyKnown}
+     * conversation's, the Assistants thread's and the cached context's figures (what the model reads
+     * again), {@code lookups} what the provider's own tools the request names read in, {@code reasoning}
+     * what its reasoning effort wrote with no budget named ({@code null} each when none is named or
+     * known), {@code historyKnown}
      * whether every history named was known, {@code prompt} the stored prompt's figure ({@code null}
      * when none is named or known), {@code measured} whether the request's own input was all measured
      * (it sends no media item: an image by URL, a file by id, whose cost the estimate only bounds).
      */
-    record Reading(Refs refs, long history, boolean historyKnown, Long prompt, boolean measured) {
+    record Reading(Refs refs, long history, boolean historyKnown, Long prompt, boolean measured, Long lookups,
+                   Long reasoning) {
         /** What the request makes the model read besides its own input, in tokens. */
         long held() {
-            return saturated(history, prompt == null ? 0 : prompt);
+            return saturated(saturated(history, prompt == null ? 0 : prompt), lookups == null ? 0 : lookups);
         }
     }
 
@@ -201,12 +290,15 @@ final class ProviderState {
         Long previous = figure(key("r:", refs.previousResponse()));
         Long conversation = figure(key("c:", refs.conversation()));
         Long cached = figure(key("g:", refs.cachedContent()));
+        Long thread = figure(key("t:", refs.thread()));
         boolean known = (refs.previousResponse() == null || previous != null)
                 && (refs.conversation() == null || conversation != null)
-                && (refs.cachedContent() == null || cached != null);
+                && (refs.cachedContent() == null || cached != null)
+                && (refs.thread() == null || thread != null);
         long history = saturated(saturated(previous == null ? 0 : previous, conversation == null ? 0 : conversation),
-                cached == null ? 0 : cached);
-        return new Reading(refs, history, known, figure(key("p:", refs.prompt())), measured);
+                saturated(cached == null ? 0 : cached, thread == null ? 0 : thread));
+        return new Reading(refs, history, known, figure(key("p:", refs.prompt())), measured,
+                figure(key("x:", refs.lookups())), figure(key("o:", refs.reasoning())));
     }
 
     /**
@@ -249,6 +341,18 @@ final class ProviderState {
             remember(key("r:", storedResponse), read);
         }
         remember(key("c:", refs.conversation()), read);
+        // a run reads its thread, which then holds the run's answer too: the next run reads at least all of it
+        remember(key("t:", refs.thread()), total);
+        if (refs.lookups() != null && reading.historyKnown() && reading.measured() && !handlerFigure && kinds != null) {
+            // what the tools read in: the input above the request's own, its history and its prompt
+            long own = Math.max(0, inputEstimate - reading.held());
+            long input = saturated(kinds[0], kinds[1]);
+            remember(key("x:", refs.lookups()), Math.max(0, input - saturated(saturated(own, reading.history()),
+                    prompt == null ? 0 : prompt)));
+        }
+        if (refs.reasoning() != null && kinds != null && !handlerFigure) {
+            remember(key("o:", refs.reasoning()), saturated(kinds[2], kinds[3]));
+        }
         if (refs.cachedContent() != null && kinds != null && !handlerFigure) {
             // the cached context is what the model read from the cache (Gemini's cachedContentTokenCount):
             // the model's report of it, not a handler's figure for the whole call
@@ -285,6 +389,9 @@ final class ProviderState {
     private static String key(String kind, String id) {
         return id == null || id.isEmpty() || id.length() > MAX_ID_LENGTH ? null : kind + id;
     }
+
+    /** An Assistants run's path: the thread's id. */
+    private static final java.util.regex.Pattern THREAD_RUN = java.util.regex.Pattern.compile("/threads/([^/]+)/runs(?:/|$)");
 
     private static long saturated(long a, long b) {
         long sum = a + b;

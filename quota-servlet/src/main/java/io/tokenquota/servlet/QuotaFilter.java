@@ -636,8 +636,16 @@ public final class QuotaFilter implements Filter {
             // a Responses call that continues a stored Response or a conversation, or names a stored
             // prompt, makes the model read them: what this filter saw them cost is input of this call
             // (a stream cut before its last event is charged the estimate, which must not leave them out)
-            state = providerState.read(ProviderState.Refs.of(readable, labels, estimator::text), asked.mediaItems() == 0);
+            state = providerState.read(ProviderState.Refs.of(readable, labels, estimator::text).onPath(path),
+                    asked.mediaItems() == 0);
             estimate = clamp(estimate, state.held());
+            if (asked.budget <= 0 && state.reasoning() != null) {
+                // a reasoning effort without a budget writes what the model decides: what it wrote before,
+                // in place of the default budget
+                long beyond = Math.max(0, times(state.reasoning(), asked.completions) - output(-1, asked.completions, path));
+                estimate = clamp(estimate, beyond);
+                asked.countOutput(clamp(asked.countedOutput(), beyond));
+            }
         }
         // the query string counts too: a prompt can ride in ?prompt=... as well as in the body
         if (query != null && !query.isEmpty()) {

@@ -613,6 +613,8 @@ final class RequestEstimator {
                             long value = asked == BUDGET ? budget(p.getText()) : count(p.getText());
                             if (value >= 0 && asked == BUDGET) {
                                 output = Math.max(output, value);
+                                // only JavaScript reads a number in it: another endpoint writes its default
+                                orDefault |= javaScriptOnly(p.getText());
                             } else if (value >= 0) {
                                 completions = Math.max(completions, value);
                             }
@@ -1160,7 +1162,7 @@ final class RequestEstimator {
      * as many digits as it has, read without converting them whole ({@link #reduced}). Else what
      * {@code Double.parseDouble} reads, as Gson's {@code nextInt()} falls back to (an exponent,
      * {@code "1.6e4"}; a hex float; a {@code d} or {@code f} suffix): infinity is past 64 bits, NaN is
-     * nothing.
+     * nothing. Else what a JavaScript endpoint reads ({@link #javaScript}).
      */
     private static BigDecimal decimal(String value) {
         int from = 0;
@@ -1186,8 +1188,65 @@ final class RequestEstimator {
             }
             return new BigDecimal(d);
         } catch (NumberFormatException e) {
-            return null;
+            return javaScript(trimmed);
         }
+    }
+
+    /** Whether of the readers {@link #decimal} follows, only a JavaScript one reads a number in {@code value}. */
+    static boolean javaScriptOnly(String value) {
+        BigDecimal any = decimal(value);
+        if (any == null) {
+            return false;
+        }
+        String trimmed = value.strip();
+        if (plainDecimal(trimmed) != null) {
+            return false;
+        }
+        try {
+            Double.parseDouble(trimmed);
+            return false;
+        } catch (NumberFormatException e) {
+            return true;
+        }
+    }
+
+    /**
+     * A number as a Node endpoint reads a string it is given: {@code Number} ({@code "0x2EE0"},
+     * {@code "0b…"}, {@code "0o…"}, whole), else {@code parseInt} (a sign, then the leading digits, hex
+     * after {@code 0x}; the rest ignored: {@code "12000 tokens"}); {@code null} when neither reads one.
+     */
+    private static BigDecimal javaScript(String trimmed) {
+        String body = trimmed;
+        boolean negative = false;
+        if (body.startsWith("+") || body.startsWith("-")) {
+            negative = body.charAt(0) == '-';
+            body = body.substring(1);
+        }
+        String lower = body.toLowerCase(java.util.Locale.ROOT);
+        int radix = 10;
+        boolean whole = false;
+        if (lower.startsWith("0x")) {
+            radix = 16;
+            body = body.substring(2);
+        } else if ((lower.startsWith("0b") || lower.startsWith("0o")) && !negative && trimmed.equals(body)) {
+            // Number() reads these whole (and unsigned); parseInt reads the leading 0
+            radix = lower.charAt(1) == 'b' ? 2 : 8;
+            body = body.substring(2);
+            whole = true;
+        }
+        int end = 0;
+        while (end < body.length() && end < 64 && Character.digit(body.charAt(end), radix) >= 0
+                && body.charAt(end) < 128) {
+            end++;
+        }
+        if (end == 0) {
+            return whole ? BigDecimal.ZERO : null;
+        }
+        if (whole && end < body.length()) {
+            return BigDecimal.ZERO;
+        }
+        BigDecimal number = new BigDecimal(new java.math.BigInteger(body.substring(0, end), radix));
+        return negative ? number.negate() : number;
     }
 
     /** A character some reader trims from around a number: up to U+0020, or Unicode white space. */
@@ -1405,6 +1464,7 @@ final class RequestEstimator {
             }
             if (budgetField) {
                 budget = Math.max(budget, v);
+                orDefault |= javaScriptOnly(value);
             } else {
                 completions = Math.max(completions, v);
             }

@@ -25,10 +25,10 @@ final class ProviderStateTest {
 
     @Test
     void aRequestNamesItsStoredResponseConversationAndPrompt() {
-        assertEquals(new ProviderState.Refs("resp_1", "conv_1", "pmpt_1@2", null, true, 0, 0), refs("""
+        assertEquals(new ProviderState.Refs("resp_1", "conv_1", "pmpt_1@2", null, true, 0, 0, null, null, null), refs("""
                 {"previous_response_id":"resp_1","conversation":"conv_1","prompt":{"id":"pmpt_1","version":"2",
                  "variables":{"a":{"id":"x"}}},"input":"hi"}"""));
-        assertEquals(new ProviderState.Refs(null, "conv_2", "pmpt_1", null, false, 0, 0),
+        assertEquals(new ProviderState.Refs(null, "conv_2", "pmpt_1", null, false, 0, 0, null, null, null),
                 refs("{\"conversation\":{\"id\":\"conv_2\"},\"prompt\":{\"id\":\"pmpt_1\"},\"store\":false}"));
         assertEquals(ProviderState.Refs.NONE, refs("{\"prompt\":\"a legacy completion\",\"max_tokens\":5}"));
         assertEquals(ProviderState.Refs.NONE, refs("not json, names a conversation"));
@@ -73,6 +73,57 @@ final class ProviderStateTest {
         assertEquals(12_015, next.held(), "held at what the model read from the cache");
         state.answered(next, 12_025, false, null, new long[] {12_025, 0, 300, 0}, 12_325);
         assertEquals(12_015, state.read(refs(ask), true).held(), "an answer that read less cannot lower it");
+    }
+
+    /** An Assistants run reads its thread, named only in the path; the next run reads it and the answer. */
+    @Test
+    void anAssistantsRunIsHeldAtWhatTheLastRunOnItsThreadRead() {
+        ProviderState state = new ProviderState(16);
+        ProviderState.Refs run = refs("{\"assistant_id\":\"asst_1\",\"stream\":true}").onPath("/v1/threads/thread_9/runs");
+        assertEquals("thread_9", run.thread());
+        assertNull(refs("{}").onPath("/v1/threads/runs").thread(), "a run with its thread in the body");
+        ProviderState.Reading first = state.read(run, true);
+        assertFalse(first.historyKnown());
+        state.answered(first, 5, false, null, new long[] {12_000, 0, 424, 0}, 12_424);
+        assertEquals(12_424, state.read(run, true).held());
+        assertEquals(0, state.read(refs("{}").onPath("/v1/threads/thread_8/runs"), true).held(), "another thread");
+    }
+
+    /**
+     * The provider's own tools read in what they find: file search over the same vector stores, web
+     * search. What the input came to above the request's own is held for the next call naming the same
+     * tools; a function the client runs names nothing.
+     */
+    @Test
+    void whatTheProvidersToolsReadInIsHeldForTheNextCallNamingThem() {
+        ProviderState state = new ProviderState(16);
+        ProviderState.Refs search = refs("""
+                {"model":"gpt-4.1","input":"what does the manual say?","tools":[{"type":"file_search",
+                 "vector_store_ids":["vs_2","vs_1"]},{"type":"function","name":"lookup","parameters":{}}]}""");
+        assertEquals("file_search[vs_1, vs_2]", search.lookups());
+        assertEquals("web_search_20250305", refs("{\"tools\":[{\"type\":\"web_search_20250305\",\"max_uses\":5}]}").lookups());
+        assertEquals("googleSearch", refs("{\"tools\":[{\"googleSearch\":{}}]}").lookups());
+        assertNull(refs("{\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}]}").lookups());
+        ProviderState.Reading first = state.read(search, true);
+        assertEquals(0, first.held());
+        state.answered(first, 40, false, null, new long[] {12_040, 0, 300, 0}, 12_340);
+        assertEquals(12_000, state.read(search, true).held(), "the chunks the search read in");
+        assertEquals(0, state.read(refs("{\"tools\":[{\"type\":\"file_search\",\"vector_store_ids\":[\"vs_3\"]}]}"),
+                true).held(), "other stores");
+    }
+
+    /** A reasoning effort named without a budget writes what the model decides: what it wrote is kept. */
+    @Test
+    void whatAReasoningEffortWroteWithoutABudgetIsKeptByModelAndEffort() {
+        ProviderState state = new ProviderState(16);
+        ProviderState.Refs high = refs("{\"model\":\"o3\",\"reasoning_effort\":\"high\",\"messages\":[]}");
+        assertEquals("o3:high", high.reasoning());
+        assertEquals("o3:low", refs("{\"model\":\"o3\",\"reasoning\":{\"effort\":\"low\"}}").reasoning());
+        assertNull(state.read(high, true).reasoning());
+        state.answered(state.read(high, true), 17, false, null, new long[] {17, 0, 1_000, 11_000}, 12_017);
+        assertEquals(12_000, state.read(high, true).reasoning());
+        assertEquals(0, state.read(high, true).held(), "output, not input");
+        assertNull(state.read(refs("{\"model\":\"o3\",\"reasoning_effort\":\"low\"}"), true).reasoning());
     }
 
     @Test

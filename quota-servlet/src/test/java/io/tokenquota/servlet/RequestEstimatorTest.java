@@ -180,8 +180,18 @@ final class RequestEstimatorTest {
         assertEquals(9, estimate("{\"max_tokens\":\"8.5\"}").outputBudget(), "a fraction is rounded up");
         assertEquals(16_000, estimate("{\"max_tokens\":\"16_000\"}").outputBudget());
         assertEquals(16_000, estimate("{\"max_tokens\":\"\uFF11\uFF16\uFF10\uFF10\uFF10\"}").outputBudget());
-        assertEquals(-1, estimate("{\"max_tokens\":\"16__000\"}").outputBudget(), "Python refuses a double underscore");
+        // JavaScript's parseInt reads the leading digits ("16__000" is 16), Number() a hex one: what a Node
+        // endpoint writes, held with the default another endpoint writes when it refuses the string
+        RequestEstimator.Estimate underscores = estimate("{\"max_tokens\":\"16__000\"}");
+        assertEquals(16, underscores.outputBudget());
+        assertTrue(underscores.orDefault(), "Python refuses a double underscore: its endpoint's default");
         assertEquals(-1, estimate("{\"max_tokens\":\"_16\"}").outputBudget());
+        RequestEstimator.Estimate words = estimate("{\"max_tokens\":\"12000 tokens\"}");
+        assertEquals(12_000, words.outputBudget());
+        assertTrue(words.orDefault());
+        assertEquals(12_000, estimate("{\"max_tokens\":\"0x2EE0\"}").outputBudget());
+        assertEquals(5, estimate("{\"max_tokens\":\"0b101\"}").outputBudget());
+        assertFalse(estimate("{\"max_tokens\":\"16000\"}").orDefault(), "a number every reader reads");
         // Go's encoding/json matches keys case-insensitively, with Unicode folding (a Kelvin sign is a k)
         assertEquals(16_000, estimate("{\"MAX_TOKENS\":16000}").outputBudget());
         assertEquals(16_000, estimate("{\"max_to\u212Aens\":16000}").outputBudget());

@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit111;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound111BreakItTest extends AbstractRound111 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
