@@ -143,6 +143,42 @@ final class AudioDuration {
         return read >= 0 ? Math.min(read, most) : atLowestBitrate(bytes);
     }
 
+    /**
+     * How long the audio an answer carries plays (a text-to-speech endpoint's): its first
+     * {@link #HEAD} bytes are kept and the rest counted. An answer that fits is measured whole; a longer
+     * one plays in proportion to its bytes at the rate of the part kept (WAV samples, MP3 and AMR frames,
+     * Ogg pages all come at a steady rate in a model's speech), unless its header states the whole
+     * length (FLAC's sample count, an MP4's sample tables), which then counts. Not thread-safe.
+     */
+    static final class Answer {
+        private final java.io.ByteArrayOutputStream head = new java.io.ByteArrayOutputStream();
+        private long bytes;
+
+        void feed(byte[] b, int off, int len) {
+            int keep = (int) Math.min(len, Math.max(0, HEAD - head.size()));
+            head.write(b, off, keep);
+            bytes = saturatingAdd(bytes, len);
+        }
+
+        /** Milliseconds of audio the answer carried so far. */
+        long millis() {
+            byte[] kept = head.toByteArray();
+            long measured;
+            try {
+                measured = AudioDuration.millis(kept, InputStream.nullInputStream());
+            } catch (IOException e) {
+                measured = atLowestBitrate(kept.length);
+            }
+            boolean statesLength = startsWith(kept, 0, "fLaC") || startsWith(kept, 4, "ftyp");
+            if (bytes <= kept.length || kept.length == 0 || statesLength) {
+                return measured;
+            }
+            return new java.math.BigDecimal(measured).multiply(new java.math.BigDecimal(bytes))
+                    .divide(new java.math.BigDecimal(kept.length), java.math.RoundingMode.CEILING)
+                    .min(new java.math.BigDecimal(Long.MAX_VALUE)).longValue();
+        }
+    }
+
     /** Milliseconds {@code bytes} play at {@link #LOWEST_BITRATE}: the size rule. */
     static long atLowestBitrate(long bytes) {
         return millis(bytes, LOWEST_BITRATE / 8);

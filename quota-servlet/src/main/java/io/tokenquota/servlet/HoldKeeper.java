@@ -59,6 +59,10 @@ final class HoldKeeper implements AutoCloseable {
     private final Map<String, Map<String, java.util.function.BooleanSupplier>> unsettled = new ConcurrentHashMap<>();
     /** This JVM's calls whose charges have not landed, shared by every filter. */
     private final UnlandedCharges unlanded = UnlandedCharges.JVM;
+    /** Numbers the keepers of the JVM: a call is its keeper's number and its hold's id. */
+    private static final AtomicInteger KEEPERS = new AtomicInteger();
+    /** This keeper's calls' prefix among every filter's ({@link UnlandedCharges} files them by it). */
+    private final String calls = "k" + KEEPERS.incrementAndGet() + ":";
     /** The holds of running calls that lapsed: they count by their whole charge so far. */
     private final Set<String> lapsed = ConcurrentHashMap.newKeySet();
     /** The keepers with running calls, of every filter in this JVM: a reserve through one extends them all. */
@@ -85,7 +89,7 @@ final class HoldKeeper implements AutoCloseable {
      * charges.
      */
     void running(Reservation hold, java.util.function.LongSupplier chargeSoFar) {
-        unlanded.running(hold, () -> beyond(hold, chargeSoFar.getAsLong()));
+        unlanded.running(call(hold), hold, () -> beyond(hold, chargeSoFar.getAsLong()));
         put(running, hold, hold);
         KEEPING.add(this);
         // also after close: a call that entered just before it, whose keeper may have ended meanwhile
@@ -96,24 +100,42 @@ final class HoldKeeper implements AutoCloseable {
 
     /** The settlement of {@code hold} begins ({@link UnlandedCharges#settlementStarts}). */
     void settlementStarts(Reservation hold, boolean answerOut) {
-        unlanded.settlementStarts(hold, answerOut);
+        unlanded.settlementStarts(call(hold), hold, answerOut);
     }
 
     /** The settlement of {@code hold} charges {@code charge} tokens. */
     void owes(Reservation hold, long charge) {
-        unlanded.owes(hold, beyond(hold, charge));
+        unlanded.owes(call(hold), hold, beyond(hold, charge));
     }
 
-    /** What {@code charge} adds to what the subject has used and held: all of it once the hold lapsed. */
+    private String call(Reservation hold) {
+        return calls + hold.id();
+    }
+
+    /** What {@code charge} adds to what the subject has used and held: all of it once the hold is gone. */
     private long beyond(Reservation hold, long charge) {
-        return lapsed.contains(hold.id()) ? charge : Math.max(0, charge - hold.held());
+        return gone(hold) ? charge : Math.max(0, charge - hold.held());
+    }
+
+    /**
+     * Whether the hold of a call is gone, or the next reserve may expire it: it lapsed, or it is running
+     * past its TTL (its extension failed, or was skipped while the store was away, and the store came
+     * back for the reserve).
+     */
+    private boolean gone(Reservation hold) {
+        if (lapsed.contains(hold.id())) {
+            return true;
+        }
+        Map<String, Reservation> holds = running.get(hold.subject());
+        Reservation current = holds == null ? null : holds.get(hold.id());
+        return current != null && !current.expiresAt().isAfter(ledger.policy().now());
     }
 
     /** The call of this hold has settled (or finally failed to): it needs its hold no longer. */
     void settling(Reservation hold) {
         remove(running, hold, null);
         remove(unsettled, hold, null);
-        unlanded.landed(hold);
+        unlanded.landed(call(hold), hold);
         lapsed.remove(hold.id());
         if (running.isEmpty()) {
             KEEPING.remove(this);
@@ -131,7 +153,7 @@ final class HoldKeeper implements AutoCloseable {
      */
     void unsettled(Reservation hold, java.util.function.BooleanSupplier attempt) {
         put(unsettled, hold, attempt);
-        unlanded.retrying(hold);
+        unlanded.retrying(call(hold));
     }
 
     /** Runs {@code task} on a worker after {@code delayMillis}. */

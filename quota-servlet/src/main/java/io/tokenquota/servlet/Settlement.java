@@ -342,7 +342,7 @@ final class Settlement implements AsyncListener {
             UsageSniffer sniffer = response.sniffer();
             Long usage = sniffer.usage();
             if (usage == null) {
-                own = quietNow(response.answering()) ? 0 : estimate;
+                own = quietNow(response.answering()) ? 0 : estimateOf(sniffer);
             } else {
                 own = weighing == null ? usage
                         : weighing.weigh(usage, sniffer.kinds(), sniffer.models(), sniffer.provisional()).charge();
@@ -353,6 +353,16 @@ final class Settlement implements AsyncListener {
         }
         Long nested = nestedActual(Settlement::chargeable);
         return Math.min(Limits.MAX_TOKENS, own + (nested == null ? 0 : nested));
+    }
+
+    /**
+     * What an answer without usage is charged: the estimate, or for audio the model wrote (a
+     * text-to-speech answer) what its length costs at the rate audio is held
+     * ({@link AudioDuration#inputTokens}), when that is more.
+     */
+    private long estimateOf(UsageSniffer sniffer) {
+        long millis = sniffer.audioMillis();
+        return millis < 0 ? estimate : Math.max(estimate, AudioDuration.inputTokens(millis));
     }
 
     /**
@@ -441,7 +451,7 @@ final class Settlement implements AsyncListener {
                     (status == 406 || status == 412) && springMatchedNoHandler(request),
                     sniffer.tokenCount(), quietNow(answering),
                     calls != null && answers.usage(AnswerUsages.chargedCalls(hold.subject()), calls) != null,
-                    releaseOnError, estimate);
+                    releaseOnError, estimateOf(sniffer));
             Decision d = withNested(own, nestedActual());
             if (usage != null && usage > Limits.MAX_TOKENS) {
                 LOG.warn("usage {} in the response for reservation {} of {} is past the ledger's limit; charging {}",

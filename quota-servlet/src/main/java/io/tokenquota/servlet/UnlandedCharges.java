@@ -31,9 +31,9 @@ final class UnlandedCharges {
      */
     static final Duration SETTLEMENT_WAIT = Duration.ofSeconds(2);
 
-    /** Settlements under way or being tried again, by owner (subject or team), then hold id: what each charges beyond its hold. */
+    /** Settlements under way or being tried again, by owner (subject or team), then call: what each charges beyond its hold. */
     private final Map<String, Map<String, Long>> settling = new ConcurrentHashMap<>();
-    /** Running calls, by owner, then hold id: what their answers so far charge beyond their holds. */
+    /** Running calls, by owner, then call: what their answers so far charge beyond their holds. */
     private final Map<String, Map<String, LongSupplier>> running = new ConcurrentHashMap<>();
     /** Settlements under way whose answers may be with the client: only those are waited for. */
     private final Set<String> answersOut = ConcurrentHashMap.newKeySet();
@@ -52,10 +52,14 @@ final class UnlandedCharges {
         return "t:" + teamId;
     }
 
-    /** A call holding {@code hold} runs; {@code owedSoFar} tells what its answer so far charges beyond the hold. */
-    void running(Reservation hold, LongSupplier owedSoFar) {
+    /**
+     * A call holding {@code hold} runs; {@code owedSoFar} tells what its answer so far charges beyond the
+     * hold. {@code call} names it among every filter's calls in the JVM: two stores number their holds
+     * alike, so a hold's id alone may name two calls.
+     */
+    void running(String call, Reservation hold, LongSupplier owedSoFar) {
         for (String owner : owners(hold)) {
-            put(running, owner, hold.id(), owedSoFar);
+            put(running, owner, call, owedSoFar);
         }
     }
 
@@ -64,38 +68,38 @@ final class UnlandedCharges {
      * and the subject's next reserve waits for it. An answer whose end waits for its settlement is not,
      * so a call sent meanwhile was not sent because of it.
      */
-    void settlementStarts(Reservation hold, boolean answerOut) {
+    void settlementStarts(String call, Reservation hold, boolean answerOut) {
         if (answerOut) {
-            answersOut.add(hold.id());
+            answersOut.add(call);
         }
         for (String owner : owners(hold)) {
-            put(settling, owner, hold.id(), 0L);
+            put(settling, owner, call, 0L);
         }
     }
 
     /** The settlement of {@code hold} charges {@code beyond} tokens more than it holds. */
-    void owes(Reservation hold, long beyond) {
+    void owes(String call, Reservation hold, long beyond) {
         for (String owner : owners(hold)) {
             settling.computeIfPresent(owner, (o, byId) -> {
-                byId.replace(hold.id(), beyond);
+                byId.replace(call, beyond);
                 return byId;
             });
         }
     }
 
     /** The settlement of {@code hold} waits for its next retry. */
-    void retrying(Reservation hold) {
-        retrying.add(hold.id());
+    void retrying(String call) {
+        retrying.add(call);
     }
 
     /** The call of {@code hold} has settled, or finally failed to, or is no longer kept. */
-    void landed(Reservation hold) {
+    void landed(String call, Reservation hold) {
         for (String owner : owners(hold)) {
-            remove(running, owner, hold.id());
-            remove(settling, owner, hold.id());
+            remove(running, owner, call);
+            remove(settling, owner, call);
         }
-        answersOut.remove(hold.id());
-        retrying.remove(hold.id());
+        answersOut.remove(call);
+        retrying.remove(call);
         if (waiting.get() > 0) {
             synchronized (landed) {
                 landed.notifyAll();

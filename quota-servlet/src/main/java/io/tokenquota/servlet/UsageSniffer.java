@@ -243,7 +243,11 @@ final class UsageSniffer {
         String type = contentType == null ? "" : contentType.toLowerCase(Locale.ROOT);
         boolean encoded = contentEncoding != null && !contentEncoding.isBlank()
                 && !"identity".equalsIgnoreCase(contentEncoding.trim());
-        boolean plain = !looksCompressed(head);
+        // raw deflate has no magic number, and its first byte (a block header) may be one a JSON or event
+        // stream starts with: an answer the header says is deflated and whose first bytes inflate to
+        // one is compressed
+        boolean plain = !looksCompressed(head) && !(encoded && contentEncoding.toLowerCase(Locale.ROOT).contains("deflate")
+                && inflatesToAnswer(head));
         boolean unlabelled = type.isBlank();
         boolean jsonLabel = type.contains("json");
         boolean sseLabel = type.startsWith("text/event-stream");
@@ -330,8 +334,28 @@ final class UsageSniffer {
             mode = Mode.SSE;
         } else {
             mode = Mode.OFF;
+            if (!encoded && !writerText && !type.startsWith("video/")
+                    && (type.startsWith("audio/") || head != null && AudioDuration.startsAsAudio(head))) {
+                // speech the model wrote: no usage comes with it, its length is what it cost
+                audio = new AudioDuration.Answer();
+            }
         }
         transcoder = mode == Mode.OFF || writerText ? null : Transcoder.of(charset);
+        if (transcoder != null && (mode == Mode.JSON || mode == Mode.SSE) && !charset.name().startsWith("UTF")
+                && charset.newEncoder().maxBytesPerChar() > 1) {
+            utf8Reading = another();
+            utf8Reading.begin((mode == Mode.SSE ? "text/event-stream" : "application/json") + ";charset=utf-8", null, head);
+            // read as the same label would be: what it finds is as provisional as this reading's
+            utf8Reading.mislabelled = mislabelled;
+        }
+    }
+
+    /** The audio the answer carries, when it is audio; {@code null} otherwise. */
+    private AudioDuration.Answer audio;
+
+    /** Milliseconds of audio the answer carried, or -1 when it is no audio. */
+    synchronized long audioMillis() {
+        return audio == null ? -1 : audio.millis();
     }
 
     /** The record separator (RS, U+001E) that starts each record of a JSON text sequence (RFC 7464). */
@@ -482,6 +506,26 @@ final class UsageSniffer {
                 || first == 'i' || first == 'r' || first == 0x1E);
     }
 
+    /** Whether {@code head}, inflated as raw deflate or as zlib, starts as a JSON or event stream answer does. */
+    private static boolean inflatesToAnswer(byte[] head) {
+        for (boolean raw : new boolean[] {true, false}) {
+            java.util.zip.Inflater inflater = new java.util.zip.Inflater(raw);
+            try {
+                inflater.setInput(head);
+                byte[] out = new byte[64];
+                int n = inflater.inflate(out);
+                if (n > 0 && !looksCompressed(java.util.Arrays.copyOf(out, n))) {
+                    return true;
+                }
+            } catch (java.util.zip.DataFormatException notDeflate) {
+                // not this reading
+            } finally {
+                inflater.end();
+            }
+        }
+        return false;
+    }
+
     /** The first byte that is not whitespace (a UTF-8 byte order mark skipped), or -1. */
     private static int firstVisible(byte[] head) {
         if (head == null) {
@@ -504,6 +548,9 @@ final class UsageSniffer {
     synchronized void feed(byte[] bytes, int off, int len) {
         if (len <= 0) {
             return;
+        }
+        if (utf8Reading != null) {
+            utf8Reading.feed(bytes, off, len);
         }
         if (transcoder != null) {
             bytes = transcoder.toUtf8(bytes, off, len);
@@ -531,13 +578,19 @@ final class UsageSniffer {
             case SSE -> sse.feed(bytes, off, len);
             case DECODED -> decoding.feed(bytes, off, len);
             default -> {
-                // not a format we read: bytes only pass through
+                // not a format we read: bytes only pass through (audio is measured)
+                if (audio != null) {
+                    audio.feed(bytes, off, len);
+                }
             }
         }
     }
 
     /** End of the response: a document or an event not properly terminated still counts. */
     synchronized void finish() {
+        if (utf8Reading != null) {
+            utf8Reading.finish();
+        }
         if (mode == Mode.DECODED) {
             startDecoded();
             decoded.finish();
@@ -744,20 +797,40 @@ final class UsageSniffer {
 
     /** This answer's usage, without the earlier answers': its own, or a discarded one's when larger. */
     private Long answerUsage() {
-        if (discardedWins()) {
-            return discarded.usage();
+        UsageSniffer larger = larger();
+        if (larger != null) {
+            return larger.usage();
         }
         return ownUsage();
     }
 
-    /** Whether an answer a reset discarded reported more than what was sent. */
-    private boolean discardedWins() {
-        if (discarded == null) {
-            return false;
-        }
+    /**
+     * Another reading of this answer that reported more than this one's own, whose findings then count:
+     * an answer a reset discarded, or this answer read as UTF-8 beside its label's charset
+     * ({@link #utf8Reading}); {@code null} when none did.
+     */
+    private UsageSniffer larger() {
         Long own = ownUsage();
-        return own == null || discarded.usage() > own;
+        UsageSniffer larger = null;
+        long most = own == null ? -1 : own;
+        for (UsageSniffer other : new UsageSniffer[] {discarded, utf8Reading}) {
+            Long usage = other == null ? null : other.usage();
+            if (usage != null && usage > most) {
+                larger = other;
+                most = usage;
+            }
+        }
+        return larger;
     }
+
+    /**
+     * The answer read as UTF-8, beside its reading in the multi-byte charset its label names (GBK, Big5,
+     * Shift_JIS): a relay passes its provider's UTF-8 under the charset the client's {@code Accept}
+     * named, and read in that charset a character's last byte takes the backslash after it as its own,
+     * ending a string early and hiding the usage after it; a server that did encode in that charset is
+     * read right by the label. The larger usage counts ({@link #larger}). {@code null} for other labels.
+     */
+    private UsageSniffer utf8Reading;
 
     private Long ownUsage() {
         // the server's headers are final; a larger count in the body (cache tokens the headers left
@@ -823,8 +896,9 @@ final class UsageSniffer {
     }
 
     private boolean answerProvisional() {
-        if (discardedWins()) {
-            return discarded.provisional();
+        UsageSniffer larger = larger();
+        if (larger != null) {
+            return larger.provisional();
         }
         if (headerUsage() != null) {
             return false;
@@ -1421,8 +1495,9 @@ final class UsageSniffer {
     }
 
     private long[] answerKinds() {
-        if (discardedWins()) {
-            return discarded.kinds();
+        UsageSniffer larger = larger();
+        if (larger != null) {
+            return larger.kinds();
         }
         Long headers = headerUsage();
         Long body = bodyUsage();
@@ -1475,8 +1550,9 @@ final class UsageSniffer {
     }
 
     private java.util.List<String> answerModels() {
-        if (discardedWins()) {
-            return discarded.models();
+        UsageSniffer larger = larger();
+        if (larger != null) {
+            return larger.models();
         }
         return decoded != null ? decoded.models() : java.util.List.copyOf(models);
     }

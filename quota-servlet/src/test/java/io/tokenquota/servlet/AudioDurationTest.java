@@ -305,6 +305,28 @@ class AudioDurationTest {
         return (frames * 1152 * 1000 + 44099) / 44100;
     }
 
+    /**
+     * Audio an answer carries (speech the model wrote) is measured as it streams past, only its first
+     * bytes kept: a whole answer exactly, a longer one by its bytes at the rate of the part kept,
+     * however it is cut into writes.
+     */
+    @Test
+    void anAnswersAudioLastsWhatItsBytesPlay() {
+        // 24 kHz, 16-bit mono (OpenAI's speech): 48,000 bytes a second; 2 s fit the part kept, 60 s do not
+        for (int seconds : new int[] {2, 60}) {
+            byte[] speech = wav(1, 1, 24_000, 48_000, 16, 0xFFFFFFFFL, seconds * 48_000);
+            AudioDuration.Answer answer = new AudioDuration.Answer();
+            for (int off = 0; off < speech.length; off += 7_001) {
+                answer.feed(speech, off, Math.min(7_001, speech.length - off));
+            }
+            long millis = answer.millis();
+            // a longer answer is read at the rate of its first 64 KB, header and all: a thousandth short at most
+            assertTrue(millis >= seconds * 999L && millis <= seconds * 1_000L + 10, seconds + " s read as " + millis + " ms");
+        }
+        AudioDuration.Answer none = new AudioDuration.Answer();
+        assertEquals(0, none.millis(), "no bytes, no audio");
+    }
+
     @Test
     void aWavLastsItsSampleBytesAtItsByteRate() throws IOException {
         // 16 kHz, 16-bit mono: 32,000 bytes a second; 5 s

@@ -25,13 +25,13 @@ class UnlandedChargesTest {
     void aRunningCallOwesWhatItsAnswerReportedBeyondItsHoldToItsSubjectAndItsTeam() {
         AtomicLong beyond = new AtomicLong();
         Reservation a = hold("1", "alice", "acme");
-        charges.running(a, beyond::get);
+        charges.running(a.id(), a, beyond::get);
         assertEquals(0, charges.owedBySubject("alice"));
         beyond.set(18_500);
         assertEquals(18_500, charges.owedBySubject("alice"));
         assertEquals(18_500, charges.owedByTeam("acme"));
         assertEquals(0, charges.owedBySubject("bob"));
-        charges.landed(a);
+        charges.landed(a.id(), a);
         assertEquals(0, charges.owedBySubject("alice"));
         assertEquals(0, charges.owedByTeam("acme"));
     }
@@ -39,22 +39,22 @@ class UnlandedChargesTest {
     @Test
     void aSettlementOwesItsDecidedChargeInsteadOfItsAnswersReading() {
         Reservation a = hold("2", "alice", null);
-        charges.running(a, () -> 5);
-        charges.settlementStarts(a, true);
+        charges.running(a.id(), a, () -> 5);
+        charges.settlementStarts(a.id(), a, true);
         assertEquals(0, charges.owedBySubject("alice"), "decided on nothing yet: the reading no longer counts");
-        charges.owes(a, 700);
+        charges.owes(a.id(), a, 700);
         assertEquals(700, charges.owedBySubject("alice"));
-        charges.landed(a);
+        charges.landed(a.id(), a);
         assertEquals(0, charges.owedBySubject("alice"));
     }
 
     @Test
     void anAnswerThatIsNotOutOrASettlementBeingRetriedIsNotWaitedFor() {
         Reservation kept = hold("3", "carol", null);
-        charges.settlementStarts(kept, false);
+        charges.settlementStarts(kept.id(), kept, false);
         Reservation retried = hold("4", "carol", null);
-        charges.settlementStarts(retried, true);
-        charges.retrying(retried);
+        charges.settlementStarts(retried.id(), retried, true);
+        charges.retrying(retried.id());
         long started = System.nanoTime();
         charges.awaitSettlements("carol");
         assertTrue(System.nanoTime() - started < UnlandedCharges.SETTLEMENT_WAIT.toNanos() / 2,
@@ -64,11 +64,11 @@ class UnlandedChargesTest {
     @Test
     void aReserveWaitsForASettlementWhoseAnswerIsOutUntilItLands() throws Exception {
         Reservation a = hold("5", "dave", null);
-        charges.settlementStarts(a, true);
+        charges.settlementStarts(a.id(), a, true);
         CompletableFuture<Void> waiting = CompletableFuture.runAsync(() -> charges.awaitSettlements("dave"));
         org.junit.jupiter.api.Assertions.assertThrows(java.util.concurrent.TimeoutException.class,
                 () -> waiting.get(200, TimeUnit.MILLISECONDS), "did not wait for a settlement whose answer is out");
-        charges.landed(a);
+        charges.landed(a.id(), a);
         waiting.get(UnlandedCharges.SETTLEMENT_WAIT.toMillis() / 2, TimeUnit.MILLISECONDS);
     }
 }

@@ -25,6 +25,53 @@ final class UsageSnifferTest {
         return s.usage();
     }
 
+    /** {@code bytes} as a servlet writes them, {@code head} first shown to the sniffer as the response does. */
+    private static Long sniffBytes(String contentType, String contentEncoding, byte[] bytes, int pieceSize) {
+        UsageSniffer s = new UsageSniffer();
+        s.begin(contentType, contentEncoding, java.util.Arrays.copyOf(bytes, Math.min(bytes.length, pieceSize)));
+        for (int i = 0; i < bytes.length; i += pieceSize) {
+            s.feed(bytes, i, Math.min(pieceSize, bytes.length - i));
+        }
+        s.finish();
+        return s.usage();
+    }
+
+    /**
+     * A relay passes UTF-8 under the multi-byte charset a client's {@code Accept} named: read in GBK, the
+     * last byte of 写一个 takes the backslash before a quote as its own and ends the string early. The
+     * UTF-8 reading beside it finds the usage; a body the server did encode in GBK is read by its label.
+     */
+    @Property(tries = 30)
+    void aMultiByteLabelDoesNotHideTheUsageOfUtf8(@ForAll @IntRange(min = 1, max = 64) int pieceSize) {
+        String answer = "{\"choices\":[{\"message\":{\"content\":\"写一个\\\"故事\\\"\"}}],"
+                + "\"usage\":{\"prompt_tokens\":17000,\"completion_tokens\":1000,\"total_tokens\":18000}}";
+        for (String charset : new String[] {"GBK", "Big5", "Shift_JIS"}) {
+            assertEquals(18_000L, sniffBytes("application/json;charset=" + charset, null,
+                    answer.getBytes(StandardCharsets.UTF_8), pieceSize), charset + " label on UTF-8");
+        }
+        assertEquals(18_000L, sniffBytes("application/json;charset=GBK", null,
+                answer.getBytes(java.nio.charset.Charset.forName("GBK")), pieceSize), "GBK as labelled");
+    }
+
+    /**
+     * Raw deflate has no magic number: its first byte (a block header) is often {@code e} or {@code d},
+     * as an event stream or a JSON answer may start. Labelled deflate, it is inflated and read.
+     */
+    @Test
+    void aRawDeflatedAnswerIsInflatedWhateverItsFirstByte() {
+        byte[] plain = FakeModelServlet.OPENAI_BODY.getBytes(StandardCharsets.UTF_8);
+        for (int level : new int[] {1, 6, 9}) {
+            java.util.zip.Deflater deflater = new java.util.zip.Deflater(level, true);
+            deflater.setInput(plain);
+            deflater.finish();
+            byte[] out = new byte[plain.length + 64];
+            byte[] raw = java.util.Arrays.copyOf(out, deflater.deflate(out));
+            deflater.end();
+            assertEquals(42L, sniffBytes("application/json", "deflate", raw, 16), "raw deflate at level " + level);
+        }
+        assertEquals(42L, sniffBytes("application/json", "deflate", plain, 16), "labelled deflate but sent plain");
+    }
+
     @Property(tries = 60)
     void openAiUsageIsFoundWhateverTheChunking(@ForAll @IntRange(min = 1, max = 64) int pieceSize) {
         assertEquals(42L, sniff("application/json", FakeModelServlet.OPENAI_BODY, pieceSize));

@@ -41,13 +41,10 @@ import org.junit.jupiter.api.Test;
  * allowance is served such calls well past it, or the charge is the too-small estimate.
  */
 abstract class AbstractRound111 extends H2FilterRound {
-    /** Why two of this round's tests are disabled: the open parts of issue 11 they show. */
+    /** Why one of this round's tests is disabled: the open part of issue 11 it shows. */
     static final String OPEN_BATCH_FILE = "issue 11, open: a batch created from an uploaded input file"
             + " (OpenAI's input_file_id) is held at its creation's fields, since the filter never sees the file's"
             + " requests (docs/decisions.md, \"Batches are charged where their usage is read, once\")";
-    static final String OPEN_SPEECH = "issue 11, open: an answer that is audio the model wrote (text to speech)"
-            + " is charged its text and the default budget, not the audio's length (docs/decisions.md, \"Audio the"
-            + " model writes\")";
 
     static final ObjectMapper JSON = new ObjectMapper();
     static final DefaultTokenEstimator TOKENS = new DefaultTokenEstimator();
@@ -542,7 +539,6 @@ abstract class AbstractRound111 extends H2FilterRound {
      * second, half of OpenAI's): three calls deliver 672 s, at least 6,720 tokens, and are charged
      * 4,875 (1,625 each).
      */
-    @Disabled(OPEN_SPEECH)
     @Test
     void speechIsChargedAtLeastTheAudioItWrites() {
         String user = subject();

@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit113;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound113BreakItTest extends AbstractRound113 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
