@@ -121,6 +121,17 @@ final class AudioDuration {
      * {@code sink} once, in order (null for none).
      */
     static long millis(byte[] head, InputStream rest, Sink sink) throws IOException {
+        long[] bytes = {0};
+        long read = readMillis(head, rest, sink, bytes);
+        return read >= 0 ? read : atLowestBitrate(bytes[0]);
+    }
+
+    /** As {@link #millis(byte[], InputStream)}, but -1 for a format no reader reads (no size rule). */
+    static long readMillis(byte[] head, InputStream rest) throws IOException {
+        return readMillis(head, rest, null, new long[1]);
+    }
+
+    private static long readMillis(byte[] head, InputStream rest, Sink sink, long[] bytesRead) throws IOException {
         Counting in = new Counting(new BufferedInputStream(
                 new SequenceInputStream(new ByteArrayInputStream(head), rest)), sink);
         long read;
@@ -139,20 +150,31 @@ final class AudioDuration {
         }
         skip(in, Long.MAX_VALUE);
         long bytes = in.count;
+        bytesRead[0] = bytes;
         long most = bytes > Long.MAX_VALUE / MOST_MILLIS_PER_BYTE ? Long.MAX_VALUE : bytes * MOST_MILLIS_PER_BYTE;
-        return read >= 0 ? Math.min(read, most) : atLowestBitrate(bytes);
+        return read >= 0 ? Math.min(read, most) : -1;
     }
 
     /**
      * How long the audio an answer carries plays (a text-to-speech endpoint's): its first
-     * {@link #HEAD} bytes are kept and the rest counted. An answer that fits is measured whole; a longer
-     * one plays in proportion to its bytes at the rate of the part kept (WAV samples, MP3 and AMR frames,
-     * Ogg pages all come at a steady rate in a model's speech), unless its header states the whole
-     * length (FLAC's sample count, an MP4's sample tables), which then counts. Not thread-safe.
+     * {@link #HEAD} bytes are kept and the rest counted. Raw PCM ({@code audio/pcm}, {@code audio/L16}:
+     * no header) plays at the rate its label names, OpenAI's 24 kHz 16-bit mono by default. Else an
+     * answer that fits is measured whole by the readers of uploaded files, and ADTS AAC by its frames;
+     * a longer one plays in proportion to its bytes at the rate of the part kept (WAV samples, MP3, AMR
+     * and AAC frames, Ogg pages all come at a steady rate in a model's speech), unless its header states
+     * the whole length (FLAC's sample count when not 0, an MP4's sample tables), which then counts. A
+     * format none of them reads is not measured ({@code -1}): a size rule would overcharge a high
+     * bitrate. Not thread-safe.
      */
     static final class Answer {
+        private final String label;
         private final java.io.ByteArrayOutputStream head = new java.io.ByteArrayOutputStream();
         private long bytes;
+
+        /** @param label the answer's Content-Type, lower case */
+        Answer(String label) {
+            this.label = label;
+        }
 
         void feed(byte[] b, int off, int len) {
             int keep = (int) Math.min(len, Math.max(0, HEAD - head.size()));
@@ -160,22 +182,81 @@ final class AudioDuration {
             bytes = saturatingAdd(bytes, len);
         }
 
-        /** Milliseconds of audio the answer carried so far. */
+        /** Milliseconds of audio the answer carried so far, or -1 when its format is not one read. */
         long millis() {
+            long pcm = pcmBytesPerSecond(label);
+            if (pcm > 0) {
+                return AudioDuration.millis(bytes, pcm);
+            }
             byte[] kept = head.toByteArray();
             long measured;
             try {
-                measured = AudioDuration.millis(kept, InputStream.nullInputStream());
+                measured = readMillis(kept, InputStream.nullInputStream());
             } catch (IOException e) {
-                measured = atLowestBitrate(kept.length);
+                measured = -1;
             }
-            boolean statesLength = startsWith(kept, 0, "fLaC") || startsWith(kept, 4, "ftyp");
-            if (bytes <= kept.length || kept.length == 0 || statesLength) {
+            if (measured < 0) {
+                measured = adtsMillis(kept);
+            }
+            if (measured < 0 || bytes <= kept.length || statesLength(kept)) {
                 return measured;
             }
             return new java.math.BigDecimal(measured).multiply(new java.math.BigDecimal(bytes))
                     .divide(new java.math.BigDecimal(kept.length), java.math.RoundingMode.CEILING)
                     .min(new java.math.BigDecimal(Long.MAX_VALUE)).longValue();
+        }
+
+        /** Whether the header states the whole length: an MP4's sample tables, FLAC's nonzero sample count. */
+        private static boolean statesLength(byte[] kept) {
+            if (startsWith(kept, 4, "ftyp")) {
+                return true;
+            }
+            // STREAMINFO right after the marker and its block header: 36 bits of samples at its byte 13
+            return startsWith(kept, 0, "fLaC") && kept.length >= 8 + 18
+                    && ((long) (kept[8 + 13] & 0x0F) << 32 | u32be(kept, 8 + 14)) > 0;
+        }
+
+        /** Bytes a second of raw PCM its label names ({@code rate}, {@code channels}, 16 bits), or -1. */
+        private static long pcmBytesPerSecond(String label) {
+            if (!label.startsWith("audio/pcm") && !label.startsWith("audio/l16")) {
+                return -1;
+            }
+            long rate = 24_000;
+            long channels = 1;
+            for (String param : label.split(";")) {
+                String[] kv = param.trim().split("=", 2);
+                if (kv.length == 2 && kv[1].trim().matches("[0-9]{1,6}")) {
+                    long v = Long.parseLong(kv[1].trim());
+                    if (kv[0].trim().equals("rate") && v > 0) {
+                        rate = v;
+                    } else if (kv[0].trim().equals("channels") && v > 0) {
+                        channels = Math.min(v, 64);
+                    }
+                }
+            }
+            return rate * channels * 2;
+        }
+
+        /**
+         * ADTS AAC frames in {@code b} from its start (1,024 samples each, at the rate the header's
+         * index names), or -1 when it does not start with one.
+         */
+        static long adtsMillis(byte[] b) {
+            int[] rates = {96_000, 88_200, 64_000, 48_000, 44_100, 32_000, 24_000, 22_050, 16_000, 12_000, 11_025, 8_000, 7_350};
+            long samples = 0;
+            int rate = -1;
+            int i = 0;
+            while (i + 7 <= b.length && (b[i] & 0xFF) == 0xFF && (b[i + 1] & 0xF6) == 0xF0) {
+                int index = (b[i + 2] & 0x3C) >> 2;
+                int length = (b[i + 3] & 0x03) << 11 | (b[i + 4] & 0xFF) << 3 | (b[i + 5] & 0xE0) >> 5;
+                if (index >= rates.length || length < 7 || (rate >= 0 && rates[index] != rate)) {
+                    break;
+                }
+                rate = rates[index];
+                samples += 1024L * ((b[i + 6] & 0x03) + 1);
+                i += length;
+            }
+            return rate < 0 ? -1 : AudioDuration.millis(samples, rate);
         }
     }
 

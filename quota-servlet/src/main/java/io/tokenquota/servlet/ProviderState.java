@@ -65,15 +65,25 @@ final class ProviderState {
      * stored Response: a continuation sends its own).
      */
     record Refs(String previousResponse, String conversation, String prompt, String cachedContent, boolean stores,
-                long instructions, long tools, String lookups, String reasoning, String thread) {
+                long instructions, long tools, String lookups, String reasoning, String thread, String subject) {
         /** A body that names none (not JSON, a form, a multipart body). */
-        static final Refs NONE = new Refs(null, null, null, null, true, 0, 0, null, null, null);
+        static final Refs NONE = new Refs(null, null, null, null, true, 0, 0, null, null, null, null);
 
-        /** These refs and the Assistants thread a run on {@code path} reads ({@code /threads/{id}/runs}). */
-        Refs onPath(String path) {
+        /**
+         * These refs of a call on {@code path} (an Assistants run there reads the thread its path names,
+         * {@code /threads/{id}/runs}) by {@code subject}: what the provider's tools read in and what a
+         * reasoning effort writes are kept per subject, since they name no state of their own and one
+         * subject's large call must not raise every other's hold.
+         */
+        Refs calledBy(String path, String subject) {
             java.util.regex.Matcher run = THREAD_RUN.matcher(path);
-            return run.find() ? new Refs(previousResponse, conversation, prompt, cachedContent, stores, instructions,
-                    tools, lookups, reasoning, run.group(1)) : this;
+            return new Refs(previousResponse, conversation, prompt, cachedContent, stores, instructions, tools, lookups,
+                    reasoning, run.find() ? run.group(1) : null, subject);
+        }
+
+        /** The key of what the subject's calls naming {@code value} (tools, a model and effort) cost. */
+        String own(String value) {
+            return value == null ? null : (subject == null ? "" : subject + "\u0000") + value;
         }
 
         /**
@@ -146,7 +156,12 @@ final class ProviderState {
                                 ? tools(p, tokens, lookups) : 0;
                         case "model" -> model = value == JsonToken.VALUE_STRING ? p.getText() : null;
                         case "reasoning_effort" -> effort = value == JsonToken.VALUE_STRING ? p.getText() : null;
-                        case "reasoning" -> effort = value == JsonToken.START_OBJECT ? effort(p) : null;
+                        case "reasoning" -> effort = value == JsonToken.START_OBJECT ? effort(p, "effort") : null;
+                        // Gemini's thinking level, or its dynamic budget (-1), with no output budget beside it
+                        case "generationConfig", "generation_config" -> {
+                            String level = value == JsonToken.START_OBJECT ? thinking(p) : null;
+                            effort = level != null ? level : effort;
+                        }
                         // Anthropic's remote MCP servers: the model reads what their tools return
                         case "mcp_servers" -> {
                             if (value == JsonToken.START_ARRAY) {
@@ -166,7 +181,7 @@ final class ProviderState {
             }
             return new Refs(previous, conversation, prompt, cached, stores, instructions, tools,
                     lookups.isEmpty() ? null : String.join(",", lookups),
-                    effort == null ? null : (model == null ? "" : model) + ":" + effort, null);
+                    effort == null ? null : (model == null ? "" : model) + ":" + effort, null, null);
         }
 
         /**
@@ -187,8 +202,6 @@ final class ProviderState {
             int depth = 1;
             String field = null;
             String type = null;
-            String only = null;
-            int members = 0;
             java.util.TreeSet<String> stores = new java.util.TreeSet<>();
             boolean inStores = false;
             while (depth > 0) {
@@ -206,21 +219,18 @@ final class ProviderState {
                         depth--;
                         inStores = false;
                         if (t == JsonToken.END_OBJECT && depth == 1) {
-                            String tool = type != null ? type : members == 1 ? only : null;
-                            if (tool != null && !"function".equals(tool) && !"custom".equals(tool)) {
-                                lookups.add(stores.isEmpty() ? tool : tool + stores);
+                            if (type != null && !"function".equals(type) && !"custom".equals(type)) {
+                                lookups.add(stores.isEmpty() ? type : type + stores);
                             }
                             type = null;
-                            only = null;
-                            members = 0;
                             stores.clear();
                         }
                     }
                     case FIELD_NAME -> {
                         field = p.currentName();
-                        if (depth == 2) {
-                            members++;
-                            only = field;
+                        if (depth == 2 && GEMINI_TOOLS.contains(field)) {
+                            // a Gemini tool object may name several of its tools as members
+                            lookups.add(field);
                         }
                         sum = saturated(sum, Math.max(0, tokens.applyAsLong(field)));
                     }
@@ -238,14 +248,47 @@ final class ProviderState {
             return sum;
         }
 
-        /** A {@code reasoning} object's {@code effort} string (null when absent); its other members skipped. */
-        private static String effort(JsonParser p) throws IOException {
+        /**
+         * An object's member {@code member} as a string (a number's text too), or {@code null} when absent;
+         * its other members skipped.
+         */
+        private static String effort(JsonParser p, String... member) throws IOException {
             String found = null;
             while (p.nextToken() == JsonToken.FIELD_NAME) {
                 String name = p.currentName();
                 JsonToken value = p.nextToken();
-                if ("effort".equals(name) && value == JsonToken.VALUE_STRING) {
+                if (java.util.Arrays.asList(member).contains(name) && value.isScalarValue()) {
                     found = p.getText();
+                }
+                p.skipChildren();
+            }
+            return found;
+        }
+
+        /**
+         * A Gemini {@code generationConfig}'s {@code thinkingConfig}: its {@code thinkingLevel}, or
+         * {@code "dynamic"} for a {@code thinkingBudget} of -1; {@code null} for neither.
+         */
+        private static String thinking(JsonParser p) throws IOException {
+            String found = null;
+            while (p.nextToken() == JsonToken.FIELD_NAME) {
+                String name = p.currentName();
+                JsonToken value = p.nextToken();
+                if (("thinkingConfig".equals(name) || "thinking_config".equals(name)) && value == JsonToken.START_OBJECT) {
+                    String level = null;
+                    String budget = null;
+                    while (p.nextToken() == JsonToken.FIELD_NAME) {
+                        String inner = p.currentName();
+                        JsonToken v = p.nextToken();
+                        if (("thinkingLevel".equals(inner) || "thinking_level".equals(inner)) && v == JsonToken.VALUE_STRING) {
+                            level = p.getText();
+                        } else if (("thinkingBudget".equals(inner) || "thinking_budget".equals(inner)) && v.isNumeric()) {
+                            budget = p.getText();
+                        }
+                        p.skipChildren();
+                    }
+                    found = level != null ? level : "-1".equals(budget) ? "dynamic" : found;
+                    continue;
                 }
                 p.skipChildren();
             }
@@ -298,7 +341,7 @@ final class ProviderState {
         long history = saturated(saturated(previous == null ? 0 : previous, conversation == null ? 0 : conversation),
                 saturated(cached == null ? 0 : cached, thread == null ? 0 : thread));
         return new Reading(refs, history, known, figure(key("p:", refs.prompt())), measured,
-                figure(key("x:", refs.lookups())), figure(key("o:", refs.reasoning())));
+                figure(ownKey("x:", refs.own(refs.lookups()))), figure(ownKey("o:", refs.own(refs.reasoning()))));
     }
 
     /**
@@ -347,11 +390,11 @@ final class ProviderState {
             // what the tools read in: the input above the request's own, its history and its prompt
             long own = Math.max(0, inputEstimate - reading.held());
             long input = saturated(kinds[0], kinds[1]);
-            remember(key("x:", refs.lookups()), Math.max(0, input - saturated(saturated(own, reading.history()),
+            latest(ownKey("x:", refs.own(refs.lookups())), Math.max(0, input - saturated(saturated(own, reading.history()),
                     prompt == null ? 0 : prompt)));
         }
         if (refs.reasoning() != null && kinds != null && !handlerFigure) {
-            remember(key("o:", refs.reasoning()), saturated(kinds[2], kinds[3]));
+            latest(ownKey("o:", refs.own(refs.reasoning())), saturated(kinds[2], kinds[3]));
         }
         if (refs.cachedContent() != null && kinds != null && !handlerFigure) {
             // the cached context is what the model read from the cache (Gemini's cachedContentTokenCount):
@@ -386,9 +429,44 @@ final class ProviderState {
         }
     }
 
+    /**
+     * Keeps {@code tokens} as {@code key}'s figure, whatever it was: what the subject's last such call
+     * read or wrote. What tools find and what a model reasons varies from call to call and grows with
+     * nothing, so the largest ever seen would hold one odd call's figure against every later call.
+     */
+    private void latest(String key, long tokens) {
+        if (key != null) {
+            synchronized (figures) {
+                figures.put(key, tokens);
+            }
+        }
+    }
+
     private static String key(String kind, String id) {
         return id == null || id.isEmpty() || id.length() > MAX_ID_LENGTH ? null : kind + id;
     }
+
+    /**
+     * The key of a subject's figure for what it names ({@link Refs#own}): a long name (many vector
+     * stores, a long subject id) kept as its digest, so an entry stays small.
+     */
+    private static String ownKey(String kind, String name) {
+        if (name == null || name.length() <= MAX_ID_LENGTH) {
+            return key(kind, name);
+        }
+        try {
+            byte[] digest = java.security.MessageDigest.getInstance("SHA-256").digest(name.getBytes(StandardCharsets.UTF_8));
+            return kind + "#" + java.util.Base64.getEncoder().encodeToString(digest);
+        } catch (java.security.NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /** Gemini's tools the provider runs, as a tool object's members name them (not its function declarations). */
+    private static final java.util.Set<String> GEMINI_TOOLS = java.util.Set.of("googleSearch", "google_search",
+            "googleSearchRetrieval", "google_search_retrieval", "codeExecution", "code_execution", "urlContext",
+            "url_context", "fileSearch", "file_search", "googleMaps", "google_maps", "enterpriseWebSearch",
+            "enterprise_web_search", "retrieval", "computerUse", "computer_use");
 
     /** An Assistants run's path: the thread's id. */
     private static final java.util.regex.Pattern THREAD_RUN = java.util.regex.Pattern.compile("/threads/([^/]+)/runs(?:/|$)");

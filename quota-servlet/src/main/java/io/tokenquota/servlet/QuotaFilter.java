@@ -636,7 +636,7 @@ public final class QuotaFilter implements Filter {
             // a Responses call that continues a stored Response or a conversation, or names a stored
             // prompt, makes the model read them: what this filter saw them cost is input of this call
             // (a stream cut before its last event is charged the estimate, which must not leave them out)
-            state = providerState.read(ProviderState.Refs.of(readable, labels, estimator::text).onPath(path),
+            state = providerState.read(ProviderState.Refs.of(readable, labels, estimator::text).calledBy(path, subject),
                     asked.mediaItems() == 0);
             estimate = clamp(estimate, state.held());
             if (asked.budget <= 0 && state.reasoning() != null) {

@@ -361,7 +361,9 @@ final class Settlement implements AsyncListener {
      * ({@link AudioDuration#inputTokens}), when that is more.
      */
     private long estimateOf(UsageSniffer sniffer) {
-        long millis = sniffer.audioMillis();
+        // a GET or HEAD reads back what is stored (a recording, a file's content): no model wrote it now
+        boolean reads = "GET".equals(request.getMethod()) || "HEAD".equals(request.getMethod());
+        long millis = reads ? -1 : sniffer.audioMillis();
         return millis < 0 ? estimate : Math.max(estimate, AudioDuration.inputTokens(millis));
     }
 

@@ -337,7 +337,7 @@ final class UsageSniffer {
             if (!encoded && !writerText && !type.startsWith("video/")
                     && (type.startsWith("audio/") || head != null && AudioDuration.startsAsAudio(head))) {
                 // speech the model wrote: no usage comes with it, its length is what it cost
-                audio = new AudioDuration.Answer();
+                audio = new AudioDuration.Answer(type);
             }
         }
         transcoder = mode == Mode.OFF || writerText ? null : Transcoder.of(charset);

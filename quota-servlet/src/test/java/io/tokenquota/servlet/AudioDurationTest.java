@@ -315,7 +315,7 @@ class AudioDurationTest {
         // 24 kHz, 16-bit mono (OpenAI's speech): 48,000 bytes a second; 2 s fit the part kept, 60 s do not
         for (int seconds : new int[] {2, 60}) {
             byte[] speech = wav(1, 1, 24_000, 48_000, 16, 0xFFFFFFFFL, seconds * 48_000);
-            AudioDuration.Answer answer = new AudioDuration.Answer();
+            AudioDuration.Answer answer = new AudioDuration.Answer("audio/wav");
             for (int off = 0; off < speech.length; off += 7_001) {
                 answer.feed(speech, off, Math.min(7_001, speech.length - off));
             }
@@ -323,8 +323,8 @@ class AudioDurationTest {
             // a longer answer is read at the rate of its first 64 KB, header and all: a thousandth short at most
             assertTrue(millis >= seconds * 999L && millis <= seconds * 1_000L + 10, seconds + " s read as " + millis + " ms");
         }
-        AudioDuration.Answer none = new AudioDuration.Answer();
-        assertEquals(0, none.millis(), "no bytes, no audio");
+        AudioDuration.Answer none = new AudioDuration.Answer("audio/wav");
+        assertEquals(-1, none.millis(), "no bytes: nothing a reader reads, not measured");
     }
 
     @Test

@@ -25,10 +25,10 @@ final class ProviderStateTest {
 
     @Test
     void aRequestNamesItsStoredResponseConversationAndPrompt() {
-        assertEquals(new ProviderState.Refs("resp_1", "conv_1", "pmpt_1@2", null, true, 0, 0, null, null, null), refs("""
+        assertEquals(new ProviderState.Refs("resp_1", "conv_1", "pmpt_1@2", null, true, 0, 0, null, null, null, null), refs("""
                 {"previous_response_id":"resp_1","conversation":"conv_1","prompt":{"id":"pmpt_1","version":"2",
                  "variables":{"a":{"id":"x"}}},"input":"hi"}"""));
-        assertEquals(new ProviderState.Refs(null, "conv_2", "pmpt_1", null, false, 0, 0, null, null, null),
+        assertEquals(new ProviderState.Refs(null, "conv_2", "pmpt_1", null, false, 0, 0, null, null, null, null),
                 refs("{\"conversation\":{\"id\":\"conv_2\"},\"prompt\":{\"id\":\"pmpt_1\"},\"store\":false}"));
         assertEquals(ProviderState.Refs.NONE, refs("{\"prompt\":\"a legacy completion\",\"max_tokens\":5}"));
         assertEquals(ProviderState.Refs.NONE, refs("not json, names a conversation"));
@@ -79,14 +79,14 @@ final class ProviderStateTest {
     @Test
     void anAssistantsRunIsHeldAtWhatTheLastRunOnItsThreadRead() {
         ProviderState state = new ProviderState(16);
-        ProviderState.Refs run = refs("{\"assistant_id\":\"asst_1\",\"stream\":true}").onPath("/v1/threads/thread_9/runs");
+        ProviderState.Refs run = refs("{\"assistant_id\":\"asst_1\",\"stream\":true}").calledBy("/v1/threads/thread_9/runs", "u1");
         assertEquals("thread_9", run.thread());
-        assertNull(refs("{}").onPath("/v1/threads/runs").thread(), "a run with its thread in the body");
+        assertNull(refs("{}").calledBy("/v1/threads/runs", "u1").thread(), "a run with its thread in the body");
         ProviderState.Reading first = state.read(run, true);
         assertFalse(first.historyKnown());
         state.answered(first, 5, false, null, new long[] {12_000, 0, 424, 0}, 12_424);
         assertEquals(12_424, state.read(run, true).held());
-        assertEquals(0, state.read(refs("{}").onPath("/v1/threads/thread_8/runs"), true).held(), "another thread");
+        assertEquals(0, state.read(refs("{}").calledBy("/v1/threads/thread_8/runs", "u1"), true).held(), "another thread");
     }
 
     /**
