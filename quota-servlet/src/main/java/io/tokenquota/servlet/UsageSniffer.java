@@ -632,6 +632,9 @@ final class UsageSniffer {
      */
     static final String BEDROCK_INPUT_HEADER = "X-Amzn-Bedrock-Input-Token-Count";
     static final String BEDROCK_OUTPUT_HEADER = "X-Amzn-Bedrock-Output-Token-Count";
+    /** Hugging Face TGI's counts, the only ones its {@code /generate} answers with unless asked for details. */
+    static final String TGI_INPUT_HEADER = "x-prompt-tokens";
+    static final String TGI_OUTPUT_HEADER = "x-generated-tokens";
     /** Prompt-cache reads and writes, which Bedrock leaves out of the input count (Anthropic models). */
     static final String BEDROCK_CACHE_READ_HEADER = "X-Amzn-Bedrock-Cache-Read-Input-Token-Count";
     static final String BEDROCK_CACHE_WRITE_HEADER = "X-Amzn-Bedrock-Cache-Write-Input-Token-Count";
@@ -725,7 +728,22 @@ final class UsageSniffer {
         }
         // one document, or a root array whose every element is a token (TGI's list)
         return countingPath && format == null && usage() == null && (documents == 1 || documents == tokenElements)
-                && !sawAnswerEvent && !rootCounters.isEmpty() && COUNT_ANSWER.containsAll(rootCounters.keySet());
+                && !sawAnswerEvent && !rootCounters.isEmpty() && COUNT_ANSWER.containsAll(rootCounters.keySet())
+                && countsTheRequest();
+    }
+
+    /**
+     * Whether the count is one of the request's own input: a counting endpoint counts what it was sent,
+     * which the estimate holds within a few percent; at least a quarter of it, so that a model's
+     * structured answer shaped as a count ({@code {"count": 7}}) on a path a client named (an
+     * application's {@code /tasks/{task}} reached as {@code /tasks/count_tokens}) is not taken for one.
+     */
+    private boolean countsTheRequest() {
+        long count = 0;
+        for (Long value : rootCounters.values()) {
+            count = Math.max(count, value == null ? 0 : value);
+        }
+        return count >= (inputEstimate + 3) / 4;
     }
 
     /**
@@ -750,6 +768,7 @@ final class UsageSniffer {
     /** Whether {@code name} is a response header the reader takes in ({@link #header}): usage, or framing. */
     static boolean readsHeader(String name) {
         return BEDROCK_INPUT_HEADER.equalsIgnoreCase(name) || BEDROCK_OUTPUT_HEADER.equalsIgnoreCase(name)
+                || TGI_INPUT_HEADER.equalsIgnoreCase(name) || TGI_OUTPUT_HEADER.equalsIgnoreCase(name)
                 || BEDROCK_CACHE_READ_HEADER.equalsIgnoreCase(name) || BEDROCK_CACHE_WRITE_HEADER.equalsIgnoreCase(name)
                 || DATA_STREAM_HEADER.equalsIgnoreCase(name);
     }
@@ -769,9 +788,9 @@ final class UsageSniffer {
         if (count < 0) {
             return;
         }
-        if (BEDROCK_INPUT_HEADER.equalsIgnoreCase(name)) {
+        if (BEDROCK_INPUT_HEADER.equalsIgnoreCase(name) || TGI_INPUT_HEADER.equalsIgnoreCase(name)) {
             headerInput = count;
-        } else if (BEDROCK_OUTPUT_HEADER.equalsIgnoreCase(name)) {
+        } else if (BEDROCK_OUTPUT_HEADER.equalsIgnoreCase(name) || TGI_OUTPUT_HEADER.equalsIgnoreCase(name)) {
             headerOutput = count;
         } else if (BEDROCK_CACHE_READ_HEADER.equalsIgnoreCase(name)) {
             headerCacheRead = count;
