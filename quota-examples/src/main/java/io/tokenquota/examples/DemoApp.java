@@ -146,9 +146,16 @@ public final class DemoApp implements AutoCloseable {
             t.setDaemon(true);
             return t;
         });
-        long every = config.sweepInterval().toMillis();
-        sweeper.scheduleWithFixedDelay(() -> sweep(store), every, every, TimeUnit.MILLISECONDS);
-        return new DemoApp(config, store, ownsStore, server, connector, sweeper);
+        try {
+            long every = config.sweepInterval().toMillis();
+            sweeper.scheduleWithFixedDelay(() -> sweep(store), every, every, TimeUnit.MILLISECONDS);
+            return new DemoApp(config, store, ownsStore, server, connector, sweeper);
+        } catch (RuntimeException e) {
+            // a start that fails leaves nothing running: the port is free for the next try
+            sweeper.shutdownNow();
+            server.stop();
+            throw e;
+        }
     }
 
     private static void sweep(QuotaStore store) {

@@ -122,10 +122,7 @@ public final class DemoConfig {
     public static DemoConfig fromEnv(Map<String, String> env) {
         Builder b = builder();
         set(env, "PORT", v -> b.port(Integer.parseInt(v)));
-        String url = get(env, "QUOTA_JDBC_URL");
-        if (url != null) {
-            b.jdbc(url, get(env, "QUOTA_JDBC_USER"), get(env, "QUOTA_JDBC_PASSWORD"));
-        }
+        set(env, "QUOTA_JDBC_URL", url -> b.jdbc(url, get(env, "QUOTA_JDBC_USER"), get(env, "QUOTA_JDBC_PASSWORD")));
         set(env, "QUOTA_ADMIN_TOKEN", b::adminToken);
         set(env, "QUOTA_PAYMENT_SECRET", b::paymentSecret);
         set(env, "QUOTA_HOLD_TTL", v -> b.holdTtl(Duration.parse(v)));
@@ -318,7 +315,10 @@ public final class DemoConfig {
 
         /** A JDBC URL (H2 or PostgreSQL) and its credentials; {@code null} credentials mean none. */
         public Builder jdbc(String url, String user, String password) {
-            this.jdbcUrl = Objects.requireNonNull(url, "url");
+            if (!Objects.requireNonNull(url, "url").regionMatches(true, 0, "jdbc:", 0, 5)) {
+                throw new IllegalArgumentException("not a JDBC URL (jdbc:h2:... or jdbc:postgresql://...)");
+            }
+            this.jdbcUrl = url;
             this.jdbcUser = user;
             this.jdbcPassword = password;
             this.dataSource = null;
@@ -354,18 +354,16 @@ public final class DemoConfig {
             return this;
         }
 
+        /** Checked by the library's own rule where it is set (a hold lives at least a second, at most a month). */
         public Builder holdTtl(Duration ttl) {
-            if (ttl.isNegative() || ttl.isZero()) {
-                throw new IllegalArgumentException("the hold TTL must be positive: " + ttl);
-            }
+            io.tokenquota.QuotaPolicy.builder().holdTtl(ttl).build();
             this.holdTtl = ttl;
             return this;
         }
 
+        /** Checked by the library's own rule where it is set (within the policy's largest quota). */
         public Builder defaultAllocation(long tokens) {
-            if (tokens < 0) {
-                throw new IllegalArgumentException("the default allocation must not be negative: " + tokens);
-            }
+            io.tokenquota.QuotaPolicy.builder().defaultAllocation(tokens).build();
             this.defaultAllocation = tokens;
             return this;
         }
@@ -386,8 +384,9 @@ public final class DemoConfig {
         }
 
         public Builder sweepInterval(Duration interval) {
-            if (interval.isNegative() || interval.isZero()) {
-                throw new IllegalArgumentException("the sweep interval must be positive: " + interval);
+            // the sweeper is scheduled in whole milliseconds
+            if (interval.toMillis() < 1) {
+                throw new IllegalArgumentException("the sweep interval must be at least a millisecond: " + interval);
             }
             this.sweepInterval = interval;
             return this;

@@ -419,14 +419,15 @@ public final class QuotaFilter implements Filter {
             chain.doFilter(req, res);
             return;
         }
-        // OPTIONS (a CORS preflight) and TRACE (the servlet API's echo of the request) without a body ask
-        // for no model, and an error page answers a call that failed; but a route matched by path alone,
-        // a relay that forwards every method, or a "did you mean" page may call one for them: they are
-        // held as a body-less GET would be, and charged the usage they report, or (OPTIONS and TRACE) the
-        // estimate for content under a 2xx but a TRACE's echo: Settlement#quietNow
+        // OPTIONS (a CORS preflight) and TRACE (the servlet API's echo of the request) ask for no model, with
+        // a body too (the servlet API's own doOptions and doTrace answer them), and an error page answers a
+        // call that failed; but a route matched by path alone, a relay that forwards every method, or a
+        // "did you mean" page may call one for them: they are held as their request is (a body-less one as
+        // a GET would be), and charged the usage they report, or (OPTIONS and TRACE) the estimate for
+        // content under a 2xx but a TRACE's echo: Settlement#quietNow
         Settlement.Quiet quiet = errorPage ? Settlement.Quiet.ERROR_PAGE
-                : ("OPTIONS".equals(request.getMethod()) || "TRACE".equals(request.getMethod())) && !carriesBody(request)
-                ? Settlement.Quiet.BODYLESS_METHOD : Settlement.Quiet.NO;
+                : "OPTIONS".equals(request.getMethod()) || "TRACE".equals(request.getMethod())
+                ? Settlement.Quiet.OPTIONS_OR_TRACE : Settlement.Quiet.NO;
         Object outer = request.getAttribute(settling);
         Object outerMark = request.getAttribute(handled);
         request.setAttribute(handled, Boolean.TRUE);
@@ -462,7 +463,7 @@ public final class QuotaFilter implements Filter {
             throws IOException, ServletException {
         String subject = subjects.resolve(request);
         if (subject == null) {
-            if (quiet == Settlement.Quiet.BODYLESS_METHOD && isPreflight(request)) {
+            if (quiet == Settlement.Quiet.OPTIONS_OR_TRACE && !carriesBody(request) && isPreflight(request)) {
                 // a browser's preflight carries no credentials: nobody to charge, and a 401 would fail its
                 // CORS check. An error page is refused as any call is: dropping the credentials (or making
                 // the resolver distrust them) must not make the page's model call free
@@ -511,7 +512,7 @@ public final class QuotaFilter implements Filter {
         // a budget or n in the query string is read as in a JSON body when the request has no JSON body:
         // the servlet API (and Spring's @RequestParam) merges the query string into the parameters a
         // form, multipart or GET endpoint reads; beside a JSON body only its budget counts (estimateAs)
-        String query = request.getQueryString();
+        String query = queryOf(request);
         RequestEstimator.Asked asked = new RequestEstimator.Asked();
         Map<String, List<String>> queryFields = new LinkedHashMap<>();
         if (query != null && !query.isEmpty()) {
@@ -1599,6 +1600,23 @@ public final class QuotaFilter implements Filter {
         // the mapping a container reports in a dispatch by name may be the caller's: any protected
         // servlet's path then stands for the target, which only such a servlet can be
         return target != null ? target : protectedServlets.values().iterator().next();
+    }
+
+    /**
+     * The query string whose parameters the endpoint gets: an include's own (its
+     * {@code jakarta.servlet.include.query_string}, which the container puts before the including
+     * request's) and the request's; {@code getQueryString()} of an include is the including page's.
+     */
+    private static String queryOf(HttpServletRequest request) {
+        String own = request.getQueryString();
+        if (request.getDispatcherType() != DispatcherType.INCLUDE) {
+            return own;
+        }
+        Object included = request.getAttribute(RequestDispatcher.INCLUDE_QUERY_STRING);
+        if (included == null || included.toString().isEmpty()) {
+            return own;
+        }
+        return own == null || own.isEmpty() ? included.toString() : included + "&" + own;
     }
 
     static String pathOf(HttpServletRequest request) {

@@ -64,11 +64,11 @@ final class Settlement implements AsyncListener {
         /** A call like any other. */
         NO,
         /**
-         * A body-less {@code OPTIONS} or {@code TRACE}: a preflight's answer and {@code Allow} carry no
-         * content, and a {@code TRACE}'s is the request's echo ({@code message/http}); other content under
-         * a 2xx is an answer, judged as any call's.
+         * An {@code OPTIONS} or {@code TRACE}, with a body or without: a preflight's answer and the
+         * servlet API's {@code Allow} carry no content, and a {@code TRACE}'s is the request's echo
+         * ({@code message/http}); other content under a 2xx is an answer, judged as any call's.
          */
-        BODYLESS_METHOD,
+        OPTIONS_OR_TRACE,
         /**
          * An error page (an ERROR dispatch, or a forward an error page made): its content is the error's
          * page (a framework's error body, a site's 404 page), not a model's answer; one that calls a
@@ -364,7 +364,14 @@ final class Settlement implements AsyncListener {
         // a GET or HEAD reads back what is stored (a recording, a file's content): no model wrote it now
         boolean reads = "GET".equals(request.getMethod()) || "HEAD".equals(request.getMethod());
         long millis = reads ? -1 : sniffer.audioMillis();
-        return millis < 0 ? estimate : Math.max(estimate, AudioDuration.inputTokens(millis));
+        if (millis < 0) {
+            return estimate;
+        }
+        // speech of the request's text: a voice reads at least a token of it a second, so the text bounds
+        // what it can play (a stored recording an endpoint returns for a few ids is no speech of them)
+        long text = sniffer.inputEstimate();
+        long spoken = Math.min(millis, text > Long.MAX_VALUE / 1_000 ? Long.MAX_VALUE : text * 1_000);
+        return Math.max(estimate, AudioDuration.inputTokens(spoken));
     }
 
     /**
@@ -377,7 +384,7 @@ final class Settlement implements AsyncListener {
         return switch (quiet) {
             case NO -> false;
             case ERROR_PAGE -> true;
-            case BODYLESS_METHOD -> !answering || String.valueOf(response.getContentType())
+            case OPTIONS_OR_TRACE -> !answering || String.valueOf(response.getContentType())
                     .regionMatches(true, 0, "message/http", 0, "message/http".length());
         };
     }

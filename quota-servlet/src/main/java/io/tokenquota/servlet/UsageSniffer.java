@@ -739,6 +739,11 @@ final class UsageSniffer {
      * application's {@code /tasks/{task}} reached as {@code /tasks/count_tokens}) is not taken for one.
      */
     private boolean countsTheRequest() {
+        if (rootCounters.containsKey(JsonDocumentScanner.COUNT_LISTED) || rootCounters.containsKey(JsonDocumentScanner.COUNT_TOKEN_LIST)
+                || rootCounters.containsKey(JsonDocumentScanner.COUNT_TOKEN_ARRAY)) {
+            // the tokens listed (Vertex's tokensInfo, llama.cpp's and TGI's lists): their number is not kept
+            return true;
+        }
         long count = 0;
         for (Long value : rootCounters.values()) {
             count = Math.max(count, value == null ? 0 : value);

@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit117;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound117BreakItTest extends AbstractRound117 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
