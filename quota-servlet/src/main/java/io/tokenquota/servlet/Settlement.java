@@ -356,15 +356,19 @@ final class Settlement implements AsyncListener {
     }
 
     /**
-     * What an answer without usage is charged: the estimate, or for audio the model wrote (a
-     * text-to-speech answer) what its length costs at the rate audio is held
+     * What an answer without usage is charged: the estimate; the request's input and the model text the
+     * answer carried, when that is more (a stream without a budget, read to its end and cut before its
+     * usage, wrote past the default budget the estimate holds); for audio the model wrote (a
+     * text-to-speech answer), what its length costs at the rate audio is held
      * ({@link AudioDuration#inputTokens}), when that is more.
      */
     private long estimateOf(UsageSniffer sniffer) {
+        long read = Math.min(Limits.MAX_TOKENS, AudioDuration.saturatingAdd(sniffer.inputEstimate(), sniffer.textTokens()));
         // a GET or HEAD reads back what is stored (a recording, a file's content): no model wrote it now
         boolean reads = "GET".equals(request.getMethod()) || "HEAD".equals(request.getMethod());
         long millis = reads ? -1 : sniffer.audioMillis();
-        return millis < 0 ? estimate : Math.max(estimate, AudioDuration.inputTokens(millis));
+        long carried = millis < 0 ? read : Math.max(read, AudioDuration.inputTokens(millis));
+        return Math.max(estimate, carried);
     }
 
     /**
