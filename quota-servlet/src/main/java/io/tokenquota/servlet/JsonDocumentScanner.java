@@ -577,7 +577,7 @@ final class JsonDocumentScanner {
                     long[] e = elided.poll();
                     cut = e[0] == parsedStrings ? e[1] : cut;
                 }
-                if (depth <= TRACKED_DEPTH && TEXT_FIELDS.contains(fieldAt[depth])) {
+                if (depth <= TRACKED_DEPTH && fieldAt[depth] != null && TEXT_FIELDS.contains(fieldAt[depth])) {
                     text.accept(AudioDuration.saturatingAdd(textTokens(parser.getText()), cut));
                 }
                 if (depth < messageOpen.length && messageOpen[depth] && "type".equals(fieldAt[depth])) {
