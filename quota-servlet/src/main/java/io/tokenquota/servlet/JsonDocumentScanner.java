@@ -197,8 +197,6 @@ final class JsonDocumentScanner {
     }
 
     private final Consumer<Document> sink;
-    /** Told the tokens of each piece of model text read ({@link #countingText}); none by default. */
-    private java.util.function.LongConsumer text = tokens -> { };
     private JsonParser parser;
     private ByteArrayFeeder feeder;
     /** Kept bytes of a chunk that also had bytes to drop; allocated by the first such chunk. */
@@ -206,14 +204,6 @@ final class JsonDocumentScanner {
     private boolean failed;
 
     // string elision
-    /** Strings the parser is given (member names and values), counted as they start. */
-    private long keptStrings;
-    /** Strings the parser has read, counted as it reads them: which of {@link #elided} it is at. */
-    private long parsedStrings;
-    /** The strings cut short, by their number among {@link #keptStrings}: the tokens of what was cut. */
-    private final java.util.ArrayDeque<long[]> elided = new java.util.ArrayDeque<>();
-    private long droppedAscii;
-    private long droppedOther;
     private boolean inString;
     private boolean afterBackslash;
     private int hexLeft;
@@ -359,11 +349,6 @@ final class JsonDocumentScanner {
                     inString = true;
                     kept = 0;
                     eliding = false;
-                    droppedAscii = 0;
-                    droppedOther = 0;
-                    if (structDepth <= KEPT_DEPTH) {
-                        keptStrings++;
-                    }
                     return structDepth <= KEPT_DEPTH;
                 }
                 case '{', '[' -> {
@@ -403,21 +388,12 @@ final class JsonDocumentScanner {
             afterBackslash = true;
         } else if (b == '"') {
             inString = false;
-            if (eliding) {
-                // what the parser will not see of this string, for the text it counts
-                elided.add(new long[] {keptStrings, (droppedAscii + 3) / 4 + droppedOther});
-            }
             return true;
         }
         if (!eliding && boundary && kept >= KEPT_STRING_BYTES) {
             eliding = true;
         }
         if (eliding) {
-            if (b >= 0) {
-                droppedAscii++;
-            } else if ((b & 0xC0) != 0x80) {
-                droppedOther++;
-            }
             return false;
         }
         kept++;
@@ -561,7 +537,6 @@ final class JsonDocumentScanner {
                 }
             }
             case FIELD_NAME -> {
-                parsedStrings++;
                 if (depth <= TRACKED_DEPTH) {
                     fieldAt[depth] = parser.currentName();
                 }
@@ -571,15 +546,6 @@ final class JsonDocumentScanner {
             }
             case VALUE_STRING -> {
                 tokenField(TGI_TEXT);
-                parsedStrings++;
-                long cut = 0;
-                while (!elided.isEmpty() && elided.peek()[0] <= parsedStrings) {
-                    long[] e = elided.poll();
-                    cut = e[0] == parsedStrings ? e[1] : cut;
-                }
-                if (depth <= TRACKED_DEPTH && fieldAt[depth] != null && TEXT_FIELDS.contains(fieldAt[depth])) {
-                    text.accept(AudioDuration.saturatingAdd(textTokens(parser.getText()), cut));
-                }
                 if (depth < messageOpen.length && messageOpen[depth] && "type".equals(fieldAt[depth])) {
                     // the last type named counts, as a parser reads it
                     messageTyped[depth] = MESSAGE_TYPES.contains(parser.getText());
@@ -659,41 +625,6 @@ final class JsonDocumentScanner {
     private static final int TGI_TOKEN = TGI_ID | TGI_TEXT | TGI_START | TGI_STOP;
 
     /** Notes a top-level field of a root array's element object that is one of those {@code kinds} admits. */
-    /**
-     * Has {@code tokens} told the tokens of each piece of model text the documents carry: a message's or
-     * a delta's {@code content}, {@code text}, reasoning and tool-call arguments as providers stream
-     * them (OpenAI, Anthropic, Gemini, Ollama, TGI...). Ids, models and other labels are not text.
-     */
-    JsonDocumentScanner countingText(java.util.function.LongConsumer tokens) {
-        this.text = tokens;
-        return this;
-    }
-
-    /** The fields whose string values are the model's text. */
-    private static final java.util.Set<String> TEXT_FIELDS = java.util.Set.of("content", "text", "delta",
-            "reasoning_content", "reasoning", "thinking", "partial_json", "arguments", "response", "output_text",
-            "generated_text", "completion", "refusal", "transcript");
-
-    /**
-     * A piece of text's tokens, counted without the estimator (the answer's reader has none), high
-     * rather than low for what it is: a token for every four characters of ASCII, one for every other
-     * character (CJK, most scripts, emoji run at one or more a character).
-     */
-    static long textTokens(String value) {
-        long ascii = 0;
-        long other = 0;
-        for (int i = 0; i < value.length(); ) {
-            int c = value.codePointAt(i);
-            i += Character.charCount(c);
-            if (c < 128) {
-                ascii++;
-            } else {
-                other++;
-            }
-        }
-        return (ascii + 3) / 4 + other;
-    }
-
     private void tokenField(int kinds) {
         if (!inRootArray || depth != 1 || !objectAt[1] || fieldAt[1] == null) {
             return;

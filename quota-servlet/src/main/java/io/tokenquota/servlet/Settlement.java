@@ -356,25 +356,18 @@ final class Settlement implements AsyncListener {
     }
 
     /**
-     * What an answer without usage is charged: the estimate; the request's input and the model text the
-     * answer carried, when that is more (a stream without a budget, read to its end and cut before its
-     * usage, wrote past the default budget the estimate holds); for audio the model wrote (a
-     * text-to-speech answer), what its length costs at the rate audio is held
+     * What an answer without usage is charged: the estimate, or for audio the model wrote (a
+     * text-to-speech answer) what its length costs at the rate audio is held
      * ({@link AudioDuration#inputTokens}), when that is more.
      */
     private long estimateOf(UsageSniffer sniffer) {
-        long read = Math.min(Limits.MAX_TOKENS, AudioDuration.saturatingAdd(sniffer.inputEstimate(), sniffer.textTokens()));
         // a GET or HEAD reads back what is stored (a recording, a file's content): no model wrote it now
         boolean reads = "GET".equals(request.getMethod()) || "HEAD".equals(request.getMethod());
         long millis = reads ? -1 : sniffer.audioMillis();
-        if (millis < 0) {
-            return Math.max(estimate, read);
-        }
-        // speech of the request's text: a voice reads at least a token of it a second, so the text bounds
-        // what it can play (a stored recording an endpoint returns for a few ids is no speech of them)
-        long text = sniffer.inputEstimate();
-        long spoken = Math.min(millis, text > Long.MAX_VALUE / 1_000 ? Long.MAX_VALUE : text * 1_000);
-        return Math.max(Math.max(estimate, read), AudioDuration.inputTokens(spoken));
+        // audio a model makes may run far longer than its prompt could be read (a track from one line,
+        // slowed speech): its length is not bounded by the request; an endpoint under a protected prefix
+        // that returns stored audio to a POST reports its figure
+        return millis < 0 ? estimate : Math.max(estimate, AudioDuration.inputTokens(millis));
     }
 
     /**

@@ -350,22 +350,6 @@ final class UsageSniffer {
         }
     }
 
-    /** The tokens of the model text the answer carried ({@link JsonDocumentScanner#countingText}). */
-    private long textTokens;
-
-    private void textRead(long tokens) {
-        textTokens = AudioDuration.saturatingAdd(textTokens, tokens);
-    }
-
-    /**
-     * The tokens of the model text an event stream carried, as its reader counts them: what a client that
-     * read it got, whatever usage the answer reports (this answer's and a decoded one's). A JSON answer's
-     * text is not counted: a host's own JSON may hold a whole conversation, sent before.
-     */
-    synchronized long textTokens() {
-        return decoded != null ? AudioDuration.saturatingAdd(textTokens, decoded.textTokens()) : textTokens;
-    }
-
     /** The audio the answer carries, when it is audio; {@code null} otherwise. */
     private AudioDuration.Answer audio;
 
@@ -1897,7 +1881,7 @@ final class UsageSniffer {
 
         private void data(byte[] b, int off, int len) {
             if (event == null) {
-                event = new JsonDocumentScanner(this::eventDocument, sentBack).countingText(UsageSniffer.this::textRead);
+                event = new JsonDocumentScanner(this::eventDocument, sentBack);
             }
             event.feed(b, off, len);
         }

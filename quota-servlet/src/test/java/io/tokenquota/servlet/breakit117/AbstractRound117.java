@@ -24,7 +24,8 @@ import org.junit.jupiter.api.Test;
 
 /**
  * Round 117 of issue 11 ("no model call goes unpaid, nothing that never reached a model is charged"):
- * speech measured in answers to a POST that calls no model (a stored recording fetched by POST), and
+ * speech measured in answers to a POST that calls no model (a stored recording fetched by POST, the
+ * endpoint reporting 0 as the docs have it do), and
  * an unprotected page that includes a protected endpoint with the call's parameters in the include's
  * own query string (the endpoint reads them; the filter does not).
  */
@@ -55,12 +56,15 @@ abstract class AbstractRound117 extends H2FilterRound {
 
     /**
      * ElevenLabs-style history: {@code POST /v1/history/download} with the ids of earlier generations
-     * returns the stored audio file. Nothing is generated: no model runs.
+     * returns the stored audio file. Nothing is generated: no model runs, and the endpoint says so, as
+     * the docs have an endpoint under a protected prefix that returns stored audio to a POST do (the
+     * filter cannot tell stored audio from audio a model makes from a one-line prompt).
      */
     static class History extends HttpServlet {
         @Override
         protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
             req.getInputStream().readAllBytes();
+            req.setAttribute(io.tokenquota.servlet.QuotaFilter.ACTUAL_TOKENS_ATTRIBUTE, 0L);
             resp.setContentType("audio/wav");
             writeWav(resp.getOutputStream(), RECORDING_SECONDS);
         }
@@ -126,8 +130,8 @@ abstract class AbstractRound117 extends H2FilterRound {
 
     /**
      * {@code POST /ai/v1/history/download} fetches a 15-minute recording the user generated last week
-     * (stored, no model runs now). It is a 2xx without usage, charged the estimate of its tiny body
-     * (about 1,000); it must not be charged as 15 minutes of speech the model wrote (15,300 tokens).
+     * (stored, no model runs now; the endpoint reports 0). It must not be charged as 15 minutes of speech
+     * the model wrote (15,300 tokens).
      */
     @Test
     void aStoredRecordingFetchedByPostIsNotChargedAsNewSpeech() {
