@@ -19,15 +19,17 @@ import java.util.function.ToLongFunction;
  * the Conversations API), a stored prompt template ({@code prompt.id} and {@code version}) and Gemini's
  * cached context ({@code cachedContent}: {@code cachedContents/…}, created apart, outside the filter), an
  * Assistants thread a run reads ({@code /threads/{id}/runs}), and what the provider's own tools read in
- * (file search over vector stores, web search, fetch, code execution: by the tools named) and a
- * reasoning effort named without an output budget writes (by model and effort), each learnt from the
- * answers of earlier calls. The
+ * (file search over vector stores, web search, fetch, code execution: by the subject and the tools
+ * named) and a reasoning effort named without an output budget writes (by the subject, model and
+ * effort), each learnt from the answers of earlier calls. The
  * request carries only the id, and the model reads that state as input: the filter adds what it saw it
  * cost to the estimate, so a stream cut before its usage is not charged without it.
  *
- * <p>Keyed by the id alone: the provider's ids belong to the application's provider project, not to
- * one subject, and any subject that knows one continues it (an id is no secret worth guarding here;
- * what is remembered is a token count). Its own memory, least recently used out, written only by
+ * <p>State is keyed by its id alone: the provider's ids belong to the application's provider project,
+ * not to one subject, and any subject that knows one continues it (an id is no secret worth guarding
+ * here; what is remembered is a token count). What tools read in and what a reasoning effort writes
+ * name no state: they are each subject's own, and follow its last such call ({@link Refs#own}), so
+ * that one subject's odd call raises no other's hold. Its own memory, least recently used out, written only by
  * answers that create or extend such state: ETag answers, batch fingerprints and calls that store
  * nothing ({@code "store": false}, no conversation, no prompt) cannot evict an entry; nor can a
  * {@code GET} or {@code HEAD}, which reads state back (a poll of a stored Response: no model runs, and
