@@ -270,6 +270,13 @@ abstract class AbstractRound108 extends H2FilterRound {
         }
     }
 
+    void assertChargedAnswer(String path, String body, long usage, String what) {
+        String s = subject();
+        HttpResponse<String> r = TestHttp.postJson(container.uri(path), s, body);
+        assertEquals(200, r.statusCode(), r.body());
+        assertEquals(usage, settled(s).used(), what + ledger(s));
+    }
+
     // ------------------------------------------------------------------ tests
 
     /**
@@ -293,11 +300,9 @@ abstract class AbstractRound108 extends H2FilterRound {
      */
     @Test
     void anAnthropicStreamInFiveBytePiecesIsChargedWithItsCacheReads() {
-        String s = subject();
-        HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/anthropic/stream"), s,
-                "{\"model\":\"claude-sonnet-4-5\",\"stream\":true,\"max_tokens\":2000,\"messages\":[{\"role\":\"user\",\"content\":\"Plan Lisbon\"}]}");
-        assertEquals(200, r.statusCode(), r.body());
-        assertEquals(9_712, settled(s).used(), "anthropic stream in pieces: " + ledger(s));
+        assertChargedAnswer("/ai/anthropic/stream",
+                "{\"model\":\"claude-sonnet-4-5\",\"stream\":true,\"max_tokens\":2000,\"messages\":[{\"role\":\"user\",\"content\":\"Plan Lisbon\"}]}",
+                9_712, "anthropic stream in pieces: ");
     }
 
     /**
@@ -409,20 +414,16 @@ abstract class AbstractRound108 extends H2FilterRound {
      */
     @Test
     void usageInToolInputNeverStandsForTheMessages() {
-        String s = subject();
-        HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/claude/messages"), s,
-                "{\"model\":\"claude-sonnet-4-5\",\"max_tokens\":1000,\"messages\":[{\"role\":\"user\",\"content\":\"Record the usage\"}]}");
-        assertEquals(200, r.statusCode(), r.body());
-        assertEquals(94_000, settled(s).used(), "tool input usage: " + ledger(s));
+        assertChargedAnswer("/ai/claude/messages",
+                "{\"model\":\"claude-sonnet-4-5\",\"max_tokens\":1000,\"messages\":[{\"role\":\"user\",\"content\":\"Record the usage\"}]}",
+                94_000, "tool input usage: ");
     }
 
     /** Gemini's answer with a function call whose args hold usage-shaped objects: its 30,000 charged. */
     @Test
     void usageInFunctionCallArgsNeverStandsForTheAnswers() {
-        String s = subject();
-        HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/gemini/models/gemini-2.5-pro:generateContent"), s,
-                "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"Log the usage\"}]}],\"generationConfig\":{\"maxOutputTokens\":1000}}");
-        assertEquals(200, r.statusCode(), r.body());
-        assertEquals(30_000, settled(s).used(), "function args usage: " + ledger(s));
+        assertChargedAnswer("/ai/gemini/models/gemini-2.5-pro:generateContent",
+                "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"Log the usage\"}]}],\"generationConfig\":{\"maxOutputTokens\":1000}}",
+                30_000, "function args usage: ");
     }
 }

@@ -380,6 +380,11 @@ abstract class AbstractRound111 extends H2FilterRound {
                 + " model calls, charged " + a.used() + " on a " + ALLOWANCE + " allowance; " + ledger(user));
     }
 
+    void assertThreeCallsWithinAllowance(String path, String body, String what) {
+        String user = subject();
+        assertWithinAllowance(user, what, repeat(3, path, user, body));
+    }
+
     // ------------------------------------------------------------------ 1. Assistants threads
 
     /**
@@ -397,10 +402,9 @@ abstract class AbstractRound111 extends H2FilterRound {
         String thread = "thread_" + UUID.randomUUID().toString().replace("-", "");
         backend("/backend/v1/threads/" + thread + "/messages",
                 "{\"role\":\"user\",\"content\":" + JsonTree.quoted(manual()) + "}");
-        String user = subject();
-        List<Integer> statuses = repeat(3, "/ai/v1/threads/" + thread + "/runs", user,
-                "{\"assistant_id\":\"asst_r111\",\"stream\":true}");
-        assertWithinAllowance(user, "runs on a thread holding a 12,000-token manual", statuses);
+        assertThreeCallsWithinAllowance("/ai/v1/threads/" + thread + "/runs",
+                "{\"assistant_id\":\"asst_r111\",\"stream\":true}",
+                "runs on a thread holding a 12,000-token manual");
     }
 
     /** Control: the same runs with the manual sent in the body (create thread and run) stop at the allowance. */
@@ -428,11 +432,10 @@ abstract class AbstractRound111 extends H2FilterRound {
     void aFileSearchCallIsHeldAtTheChunksTheModelReads() {
         String vs = (String) TestHttp.json(backend("/backend/v1/vector_stores",
                 "{\"text\":" + JsonTree.quoted(manual()) + "}")).get("id");
-        String user = subject();
-        List<Integer> statuses = repeat(3, "/ai/v1/responses", user, "{\"model\":\"gpt-4.1\",\"input\":\"Which chapter"
+        assertThreeCallsWithinAllowance("/ai/v1/responses", "{\"model\":\"gpt-4.1\",\"input\":\"Which chapter"
                 + " of the manual explains the warranty terms?\",\"tools\":[{\"type\":\"file_search\",\"vector_store_ids\":[\""
-                + vs + "\"]}],\"max_output_tokens\":500}");
-        assertWithinAllowance(user, "file_search calls over a 12,000-token store", statuses);
+                + vs + "\"]}],\"max_output_tokens\":500}",
+                "file_search calls over a 12,000-token store");
     }
 
     // ------------------------------------------------------------------ 3. Anthropic server web search
@@ -448,11 +451,10 @@ abstract class AbstractRound111 extends H2FilterRound {
      */
     @Test
     void aServerWebSearchCallIsHeldAtTheResultsTheModelReads() {
-        String user = subject();
-        List<Integer> statuses = repeat(3, "/ai/v1/messages", user, "{\"model\":\"claude-sonnet-4-5\",\"max_tokens\":1024,"
+        assertThreeCallsWithinAllowance("/ai/v1/messages", "{\"model\":\"claude-sonnet-4-5\",\"max_tokens\":1024,"
                 + "\"messages\":[{\"role\":\"user\",\"content\":\"What changed in EV battery recycling rules this year?\"}],"
-                + "\"tools\":[{\"type\":\"web_search_20250305\",\"name\":\"web_search\",\"max_uses\":5}]}");
-        assertWithinAllowance(user, "web search calls (max_uses 5)", statuses);
+                + "\"tools\":[{\"type\":\"web_search_20250305\",\"name\":\"web_search\",\"max_uses\":5}]}",
+                "web search calls (max_uses 5)");
     }
 
     // ------------------------------------------------------------------ 4. reasoning effort without a budget
@@ -466,11 +468,10 @@ abstract class AbstractRound111 extends H2FilterRound {
      */
     @Test
     void aHighEffortReasoningCallWithoutABudgetIsHeldAtWhatItMayWrite() {
-        String user = subject();
-        List<Integer> statuses = repeat(3, "/ai/v1/chat/completions", user, "{\"model\":\"o3\",\"reasoning_effort\":"
+        assertThreeCallsWithinAllowance("/ai/v1/chat/completions", "{\"model\":\"o3\",\"reasoning_effort\":"
                 + "\"high\",\"messages\":[{\"role\":\"user\",\"content\":\"Prove that there are infinitely many primes"
-                + " of the form 4k+3.\"}]}");
-        assertWithinAllowance(user, "high-effort reasoning calls without a budget", statuses);
+                + " of the form 4k+3.\"}]}",
+                "high-effort reasoning calls without a budget");
     }
 
     // ------------------------------------------------------------------ 5. a budget a JavaScript endpoint reads

@@ -142,6 +142,19 @@ abstract class AbstractRound112 extends H2FilterRound {
         assertEquals(AGENT_USAGE, account.used(), what);
     }
 
+    void assertRefusedAfterAPause(Duration pause, URI next, String story) throws Exception {
+        String s = subject();
+        CompletableFuture<HttpResponse<String>> running = startLongCall(agents(), s);
+        HttpResponse<String> second;
+        try {
+            clock.advance(pause);
+            second = TestHttp.postJson(next, s, AGENT_BODY);
+        } finally {
+            GO.get(s).countDown();
+        }
+        assertSecondRefused(s, story, running, second);
+    }
+
     // ------------------------------------------------------------------ holds of calls still running
 
     /**
@@ -152,16 +165,7 @@ abstract class AbstractRound112 extends H2FilterRound {
      */
     @Test
     void aNextCallAfterAPauseThroughTheSameFilterIsRefused() throws Exception {
-        String s = subject();
-        CompletableFuture<HttpResponse<String>> running = startLongCall(agents(), s);
-        HttpResponse<String> second;
-        try {
-            clock.advance(Duration.ofMinutes(6));
-            second = TestHttp.postJson(agents(), s, AGENT_BODY);
-        } finally {
-            GO.get(s).countDown();
-        }
-        assertSecondRefused(s, "paused 6 min, next call through the same filter", running, second);
+        assertRefusedAfterAPause(Duration.ofMinutes(6), agents(), "paused 6 min, next call through the same filter");
     }
 
     /**
@@ -204,16 +208,8 @@ abstract class AbstractRound112 extends H2FilterRound {
      */
     @Test
     void aNextCallThroughTheServicesOtherFilterIsRefusedAfterAPause() throws Exception {
-        String s = subject();
-        CompletableFuture<HttpResponse<String>> running = startLongCall(agents(), s);
-        HttpResponse<String> second;
-        try {
-            clock.advance(Duration.ofMinutes(6));
-            second = TestHttp.postJson(batch(), s, AGENT_BODY);
-        } finally {
-            GO.get(s).countDown();
-        }
-        assertSecondRefused(s, "paused 6 min, next call through the service's other filter (/tb/)", running, second);
+        assertRefusedAfterAPause(Duration.ofMinutes(6), batch(),
+                "paused 6 min, next call through the service's other filter (/tb/)");
     }
 
     /**
@@ -228,15 +224,7 @@ abstract class AbstractRound112 extends H2FilterRound {
      */
     @Test
     void aNextCallIsRefusedWhileACallHasBeenOpenForMoreThanAnHour() throws Exception {
-        String s = subject();
-        CompletableFuture<HttpResponse<String>> running = startLongCall(agents(), s);
-        HttpResponse<String> second;
-        try {
-            clock.advance(Duration.ofMinutes(61));
-            second = TestHttp.postJson(agents(), s, AGENT_BODY);
-        } finally {
-            GO.get(s).countDown();
-        }
-        assertSecondRefused(s, "call open 61 min, next call through the same filter", running, second);
+        assertRefusedAfterAPause(Duration.ofMinutes(61), agents(),
+                "call open 61 min, next call through the same filter");
     }
 }

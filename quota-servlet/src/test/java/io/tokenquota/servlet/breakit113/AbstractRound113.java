@@ -178,6 +178,14 @@ abstract class AbstractRound113 extends H2FilterRound {
         assertEquals(USAGE, used, what + ": the call reported " + USAGE + " tokens and was charged " + used + ": " + ledger(s));
     }
 
+    void assertOneCallCharged(String path, String body, String what, String... headers) {
+        String s = subject();
+        HttpResponse<String> r = TestHttp.postJson(container.uri(path), s, body, headers);
+        assertEquals(200, r.statusCode());
+        assertEquals(1, calls.of(s));
+        assertCharged(s, what);
+    }
+
     // ------------------------------------------------------------------ compressed answers
 
     /**
@@ -186,11 +194,7 @@ abstract class AbstractRound113 extends H2FilterRound {
      */
     @Test
     void aZlibDeflatedAnswerIsChargedItsUsage() {
-        String s = subject();
-        HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/zlib/v1/messages"), s, ASK);
-        assertEquals(200, r.statusCode());
-        assertEquals(1, calls.of(s));
-        assertCharged(s, "zlib deflate");
+        assertOneCallCharged("/ai/zlib/v1/messages", ASK, "zlib deflate");
     }
 
     /**
@@ -201,11 +205,7 @@ abstract class AbstractRound113 extends H2FilterRound {
      */
     @Test
     void aRawDeflatedAnswerIsChargedItsUsage() {
-        String s = subject();
-        HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/raw/v1/messages"), s, ASK);
-        assertEquals(200, r.statusCode());
-        assertEquals(1, calls.of(s));
-        assertCharged(s, "raw deflate");
+        assertOneCallCharged("/ai/raw/v1/messages", ASK, "raw deflate");
     }
 
     /**
@@ -237,11 +237,7 @@ abstract class AbstractRound113 extends H2FilterRound {
      */
     @Test
     void aRawDeflatedStreamIsChargedItsUsage() {
-        String s = subject();
-        HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/stream/v1/messages"), s, ASK);
-        assertEquals(200, r.statusCode());
-        assertEquals(1, calls.of(s));
-        assertCharged(s, "raw deflate stream");
+        assertOneCallCharged("/ai/stream/v1/messages", ASK, "raw deflate stream");
     }
 
     // ------------------------------------------------------------------ a charset the client names
@@ -249,12 +245,8 @@ abstract class AbstractRound113 extends H2FilterRound {
     /** Control: the provider's UTF-8 answer relayed under {@code application/json} is charged its usage. */
     @Test
     void aRelayedAnswerUnderItsOwnTypeIsChargedItsUsage() {
-        String s = subject();
-        HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/bytes/v1/chat/completions"), s, ASK_OPENAI,
+        assertOneCallCharged("/ai/bytes/v1/chat/completions", ASK_OPENAI, "application/json",
                 "Accept", "application/json");
-        assertEquals(200, r.statusCode());
-        assertEquals(1, calls.of(s));
-        assertCharged(s, "application/json");
     }
 
     /**
@@ -265,12 +257,8 @@ abstract class AbstractRound113 extends H2FilterRound {
      */
     @Test
     void aRelayedAnswerLabelledGbkIsChargedItsUsage() {
-        String s = subject();
-        HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/bytes/v1/chat/completions"), s, ASK_OPENAI,
+        assertOneCallCharged("/ai/bytes/v1/chat/completions", ASK_OPENAI, "labelled GBK",
                 "Accept", "application/json;charset=GBK");
-        assertEquals(200, r.statusCode());
-        assertEquals(1, calls.of(s));
-        assertCharged(s, "labelled GBK");
     }
 
     /**
@@ -280,22 +268,14 @@ abstract class AbstractRound113 extends H2FilterRound {
      */
     @Test
     void aRelayedAnswerLabelledGbkWithoutQuotesIsChargedItsUsage() {
-        String s = subject();
-        HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/bytes/v1/chat/completions?plain"), s, ASK_OPENAI,
+        assertOneCallCharged("/ai/bytes/v1/chat/completions?plain", ASK_OPENAI, "labelled GBK, no quotes",
                 "Accept", "application/json;charset=GBK");
-        assertEquals(200, r.statusCode());
-        assertEquals(1, calls.of(s));
-        assertCharged(s, "labelled GBK, no quotes");
     }
 
     /** The same with {@code Accept: application/json;charset=Big5}. */
     @Test
     void aRelayedAnswerLabelledBig5IsChargedItsUsage() {
-        String s = subject();
-        HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/bytes/v1/chat/completions"), s, ASK_OPENAI,
+        assertOneCallCharged("/ai/bytes/v1/chat/completions", ASK_OPENAI, "labelled Big5",
                 "Accept", "application/json;charset=Big5");
-        assertEquals(200, r.statusCode());
-        assertEquals(1, calls.of(s));
-        assertCharged(s, "labelled Big5");
     }
 }

@@ -260,6 +260,34 @@ abstract class AbstractRound114 extends H2FilterRound {
         return ids;
     }
 
+    void assertAnOtherProductsCallKeepsTheCharge(ClockedStore mine, String minePrefix, ClockedStore other,
+                                                 String otherPrefix) throws Exception {
+        String s = subject();
+        long level = levelWith(mine.store(), other.store(), s);
+        CompletableFuture<HttpResponse<String>> first = startLong(minePrefix, s, 2_000, 15_000, true);
+        bringTo(other.store(), runningHold(mine.store(), s), level);
+        HttpResponse<String> otherCall;
+        HttpResponse<String> second;
+        try {
+            otherCall = call(at(otherPrefix), s, 100, 1_200);
+            second = call(at(minePrefix), s, 8_000, 8_000);
+        } finally {
+            GO.get(s).countDown();
+        }
+        assertEquals(200, otherCall.statusCode(), otherCall.body());
+        assertSecondRefused(first, mine, minePrefix, s, second, "; on " + otherPrefix + " " + holds(other.store(), s));
+    }
+
+    void assertSecondRefused(CompletableFuture<HttpResponse<String>> first, ClockedStore store, String prefix, String s,
+                             HttpResponse<String> second, String also) throws Exception {
+        assertEquals(200, first.get(30, TimeUnit.SECONDS).statusCode());
+        QuotaAccount account = Ledgers.chargedAtLeast(store.store(), s, 15_000);
+        String what = story(store.store(), s, prefix, second, account) + also;
+        assertEquals(429, second.statusCode(), what);
+        assertEquals(1, calls(prefix, s), what);
+        assertEquals(15_000, account.used(), what);
+    }
+
     // ------------------------------------------------------------------ two products on two databases
 
     /**
@@ -277,12 +305,7 @@ abstract class AbstractRound114 extends H2FilterRound {
         } finally {
             GO.get(s).countDown();
         }
-        assertEquals(200, first.get(30, TimeUnit.SECONDS).statusCode());
-        QuotaAccount a = Ledgers.chargedAtLeast(storeA.store(), s, 15_000);
-        String what = story(storeA.store(), s, "/ta/", second, a);
-        assertEquals(429, second.statusCode(), what);
-        assertEquals(1, calls("/ta/", s), what);
-        assertEquals(15_000, a.used(), what);
+        assertSecondRefused(first, storeA, "/ta/", s, second, "");
     }
 
     /**
@@ -297,26 +320,7 @@ abstract class AbstractRound114 extends H2FilterRound {
      */
     @Test
     void aCallOnTheOtherProductsDatabaseMakesTheRunningCallsChargeVanish() throws Exception {
-        String s = subject();
-        long level = levelWith(storeA.store(), storeB.store(), s);
-        CompletableFuture<HttpResponse<String>> first = startLong("/ta/", s, 2_000, 15_000, true);
-        bringTo(storeB.store(), runningHold(storeA.store(), s), level);
-        HttpResponse<String> other;
-        HttpResponse<String> second;
-        try {
-            other = call(at("/tb/"), s, 100, 1_200);
-            second = call(at("/ta/"), s, 8_000, 8_000);
-        } finally {
-            GO.get(s).countDown();
-        }
-        assertEquals(200, other.statusCode(), other.body());
-        assertEquals(200, first.get(30, TimeUnit.SECONDS).statusCode());
-        QuotaAccount a = Ledgers.chargedAtLeast(storeA.store(), s, 15_000);
-        String what = story(storeA.store(), s, "/ta/", second, a) + "; on /tb/ "
-                + holds(storeB.store(), s);
-        assertEquals(429, second.statusCode(), what);
-        assertEquals(1, calls("/ta/", s), what);
-        assertEquals(15_000, a.used(), what);
+        assertAnOtherProductsCallKeepsTheCharge(storeA, "/ta/", storeB, "/tb/");
     }
 
     /**
@@ -325,25 +329,7 @@ abstract class AbstractRound114 extends H2FilterRound {
      */
     @Test
     void theOtherWayRound() throws Exception {
-        String s = subject();
-        long level = levelWith(storeB.store(), storeA.store(), s);
-        CompletableFuture<HttpResponse<String>> first = startLong("/tb/", s, 2_000, 15_000, true);
-        bringTo(storeA.store(), runningHold(storeB.store(), s), level);
-        HttpResponse<String> other;
-        HttpResponse<String> second;
-        try {
-            other = call(at("/ta/"), s, 100, 1_200);
-            second = call(at("/tb/"), s, 8_000, 8_000);
-        } finally {
-            GO.get(s).countDown();
-        }
-        assertEquals(200, other.statusCode(), other.body());
-        assertEquals(200, first.get(30, TimeUnit.SECONDS).statusCode());
-        QuotaAccount b = Ledgers.chargedAtLeast(storeB.store(), s, 15_000);
-        String what = story(storeB.store(), s, "/tb/", second, b) + "; on /ta/ " + holds(storeA.store(), s);
-        assertEquals(429, second.statusCode(), what);
-        assertEquals(1, calls("/tb/", s), what);
-        assertEquals(15_000, b.used(), what);
+        assertAnOtherProductsCallKeepsTheCharge(storeB, "/tb/", storeA, "/ta/");
     }
 
     // ------------------------------------------------------------------ a pause, and a store in trouble
@@ -364,12 +350,7 @@ abstract class AbstractRound114 extends H2FilterRound {
         } finally {
             GO.get(s).countDown();
         }
-        assertEquals(200, first.get(30, TimeUnit.SECONDS).statusCode());
-        QuotaAccount c = Ledgers.chargedAtLeast(storeC.store(), s, 15_000);
-        String what = story(storeC.store(), s, "/tc/", second, c);
-        assertEquals(429, second.statusCode(), what);
-        assertEquals(1, calls("/tc/", s), what);
-        assertEquals(15_000, c.used(), what);
+        assertSecondRefused(first, storeC, "/tc/", s, second, "");
     }
 
     /**
@@ -426,11 +407,6 @@ abstract class AbstractRound114 extends H2FilterRound {
             EXTEND_BLIP.remove(s);
             GO.get(s).countDown();
         }
-        assertEquals(200, first.get(30, TimeUnit.SECONDS).statusCode());
-        QuotaAccount c = Ledgers.chargedAtLeast(storeC.store(), s, 15_000);
-        String what = story(storeC.store(), s, "/tc/", second, c);
-        assertEquals(429, second.statusCode(), what);
-        assertEquals(1, calls("/tc/", s), what);
-        assertEquals(15_000, c.used(), what);
+        assertSecondRefused(first, storeC, "/tc/", s, second, "");
     }
 }
