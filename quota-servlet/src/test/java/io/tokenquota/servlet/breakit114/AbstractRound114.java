@@ -211,18 +211,13 @@ abstract class AbstractRound114 extends H2FilterRound {
         throw new AssertionError("no hold of " + s);
     }
 
-    /**
-     * Brings {@code other}'s event sequence to just before {@code target}, so that the next hold taken
-     * there for {@code s} is numbered {@code target} too: the other product's database has simply served
-     * that many calls.
-     */
+    /** A subject of the service's own whose holds move a database's sequence on (its account is open). */
+    static final String FILLER = "filler-114";
+
     /**
      * Opens {@code s}'s account in {@code other} (an earlier call there), then brings the two databases'
      * sequences level, so that {@link #bringTo} can follow the first's next hold.
      */
-    /** A subject of the service's own whose holds move a database's sequence on (its account is open). */
-    static final String FILLER = "filler-114";
-
     static long levelWith(QuotaLedger first, QuotaLedger other, String s) {
         other.release(other.reserve(HoldRequest.of(s, 1).build()).reservation().id());
         first.release(first.reserve(HoldRequest.of(s, 1).build()).reservation().id());
@@ -238,6 +233,11 @@ abstract class AbstractRound114 extends H2FilterRound {
         return ib;
     }
 
+    /**
+     * Brings {@code other}'s event sequence to just before {@code target}, so that the next hold taken
+     * there for {@code s} is numbered {@code target} too: the other product's database has simply served
+     * that many calls.
+     */
     static void bringTo(QuotaLedger other, String target, long last) {
         long want = Long.parseLong(target) - 1;
         while (last < want) {
