@@ -3,6 +3,7 @@ package io.tokenquota.servlet;
 import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonToken;
 import com.fasterxml.jackson.core.async.ByteArrayFeeder;
+import io.tokenquota.TokenEstimator;
 import java.io.IOException;
 import java.util.HashMap;
 import java.util.Map;
@@ -178,13 +179,16 @@ final class JsonDocumentScanner {
      * @param messages   the {@code usage_metadata} counters of the LangChain messages LangServe's
      *                   {@code output} holds ({@link #LANGSERVE_OUTPUT}: the output, each element of it,
      *                   each value of it), in order; only objects shaped as a message count
+     * @param textTokens the estimated tokens of the new model text the document carries as a stream's
+     *                   delta ({@link StreamText}); 0 unless the scanner {@linkplain #countText counts text}
      */
     record Document(String type, Map<String, Map<String, Long>> usages, boolean ended, String model, String call,
                     boolean callIdentified, boolean error, String responseId, boolean choices, String event,
-                    boolean workflowRun, int element, String id, String runId, java.util.List<Map<String, Long>> messages) {
+                    boolean workflowRun, int element, String id, String runId, java.util.List<Map<String, Long>> messages,
+                    long textTokens) {
         Document(String type, Map<String, Map<String, Long>> usages, boolean ended) {
             this(type, usages, ended, null, null, false, false, null, false, null, false, -1, null, null,
-                    java.util.List.of());
+                    java.util.List.of(), 0);
         }
 
         Document {
@@ -209,6 +213,8 @@ final class JsonDocumentScanner {
     private int hexLeft;
     private int kept;
     private boolean eliding;
+    /** Bytes of the current string dropped so far (its contents past {@link #KEPT_STRING_BYTES}). */
+    private long dropped;
     private int structDepth;
 
     // structure of the current root document
@@ -266,6 +272,25 @@ final class JsonDocumentScanner {
         }
     }
 
+    /** The model's text counted in this input's documents; {@code null} when text is not counted. */
+    private StreamText text;
+
+    /**
+     * Estimates the new model text each document carries as a stream's delta ({@link Document#textTokens},
+     * and {@link #rootText} for a root-level string), with {@code estimator}.
+     */
+    void countText(TokenEstimator estimator) {
+        text = new StreamText(estimator);
+    }
+
+    /**
+     * The tokens of the root-level strings read since the last call (a data stream's text part is a
+     * JSON string alone), and forgets them; 0 unless text is counted.
+     */
+    long rootText() {
+        return text == null ? 0 : text.takeRoot();
+    }
+
     /** Whether the input turned out not to be JSON (nothing more will be found). */
     boolean failed() {
         return failed;
@@ -321,6 +346,9 @@ final class JsonDocumentScanner {
         }
         usages = new HashMap<>();
         messages = new java.util.ArrayList<>();
+        if (text != null) {
+            text.nextDocument();
+        }
         java.util.Arrays.fill(messageOpen, false);
         depth = 0;
         tokenFields = 0;
@@ -349,6 +377,9 @@ final class JsonDocumentScanner {
                     inString = true;
                     kept = 0;
                     eliding = false;
+                    if (text != null && structDepth <= KEPT_DEPTH) {
+                        text.opened();
+                    }
                     return structDepth <= KEPT_DEPTH;
                 }
                 case '{', '[' -> {
@@ -388,12 +419,17 @@ final class JsonDocumentScanner {
             afterBackslash = true;
         } else if (b == '"') {
             inString = false;
+            if (eliding && text != null) {
+                text.elided(kept, dropped);
+            }
             return true;
         }
         if (!eliding && boundary && kept >= KEPT_STRING_BYTES) {
             eliding = true;
+            dropped = 0;
         }
         if (eliding) {
+            dropped++;
             return false;
         }
         kept++;
@@ -521,6 +557,9 @@ final class JsonDocumentScanner {
                     tokenFields = 0;
                     usages = new HashMap<>();
                     messages = new java.util.ArrayList<>();
+                    if (text != null) {
+                        text.nextDocument();
+                    }
                     type = null;
                     event = null;
                     workflowRun = false;
@@ -537,6 +576,9 @@ final class JsonDocumentScanner {
                 }
             }
             case FIELD_NAME -> {
+                if (text != null) {
+                    text.parsed();
+                }
                 if (depth <= TRACKED_DEPTH) {
                     fieldAt[depth] = parser.currentName();
                 }
@@ -545,6 +587,18 @@ final class JsonDocumentScanner {
                 }
             }
             case VALUE_STRING -> {
+                if (text != null) {
+                    text.parsed();
+                    if (depth == 0 && !inRootArray) {
+                        text.root(parser.getText());
+                    } else if (depth > 0 && depth <= TRACKED_DEPTH && objectAt[depth]
+                            && StreamText.FIELDS.contains(fieldAt[depth])) {
+                        String path = objectPath();
+                        if (path != null) {
+                            text.string(path.isEmpty() ? fieldAt[depth] : path + '.' + fieldAt[depth], parser.getText());
+                        }
+                    }
+                }
                 tokenField(TGI_TEXT);
                 if (depth < messageOpen.length && messageOpen[depth] && "type".equals(fieldAt[depth])) {
                     // the last type named counts, as a parser reads it
@@ -590,6 +644,12 @@ final class JsonDocumentScanner {
                         || "prompt_feedback".equals(fieldAt[1]) && "block_reason".equals(fieldAt[2]))) {
                     // Gemini: the prompt was blocked, no candidate will be written
                     ended = true;
+                }
+            }
+            case VALUE_FALSE -> {
+                // Ollama's chunks before its last say "done": false, llama.cpp's "stop": false
+                if (text != null && depth == 1 && objectAt[1] && ("done".equals(fieldAt[1]) || "stop".equals(fieldAt[1]))) {
+                    text.unfinished(fieldAt[1]);
                 }
             }
             case VALUE_TRUE -> {
@@ -641,7 +701,8 @@ final class JsonDocumentScanner {
 
     private Document document() {
         return new Document(type, usages, ended, model, call(), customId != null && callId() != null, isError(),
-                responseId(), choiceSeen, event, workflowRun, inRootArray ? element : -1, lineId, runId, messages);
+                responseId(), choiceSeen, event, workflowRun, inRootArray ? element : -1, lineId, runId, messages,
+                text == null ? 0 : text.documentTokens(type, event));
     }
 
     /**

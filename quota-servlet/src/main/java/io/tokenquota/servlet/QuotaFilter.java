@@ -786,6 +786,11 @@ public final class QuotaFilter implements Filter {
         if (asked.completionsAsked() > 1) {
             sniffer.manyCompletions();
         }
+        if (!asked.budgetNamed()) {
+            // the output part of the estimate is a default, not what the client allowed: the answer's
+            // own text tells what was written when its usage never comes
+            sniffer.countText(estimator::text, RequestEstimator.echoes(readBody));
+        }
         // an AI message the answer echoes with an id the request sent is the client's thread, not this call's
         sniffer.requestMessages(RequestMessageIds.sentBy(readBody));
         java.util.concurrent.atomic.AtomicBoolean inChain = new java.util.concurrent.atomic.AtomicBoolean(true);
@@ -1195,6 +1200,7 @@ public final class QuotaFilter implements Filter {
                     e.requests(), e.orDefault(), e.thinkingBudget(), e.models());
         }
         asked.countOutput(outputOf(e, path));
+        asked.countBudget(e);
         asked.countModels(e);
         asked.countCompletions(e.completions());
         asked.countMedia(e.mediaItems());

@@ -254,6 +254,32 @@ final class RequestEstimator {
     }
 
     /**
+     * Whether a JSON body asks for its prompt back in the answer: a top-level {@code "echo": true} (a
+     * text completion's, OpenAI's and vLLM's), whose answer starts with the prompt's text.
+     */
+    static boolean echoes(byte[] body) {
+        if (body == null || body.length == 0) {
+            return false;
+        }
+        try (JsonParser p = Json.REQUEST_SCAN.createParser(body)) {
+            if (p.nextToken() != JsonToken.START_OBJECT) {
+                return false;
+            }
+            JsonToken t;
+            while ((t = p.nextToken()) == JsonToken.FIELD_NAME) {
+                boolean echo = "echo".equals(p.currentName());
+                if (p.nextToken() == JsonToken.VALUE_TRUE && echo) {
+                    return true;
+                }
+                p.skipChildren();
+            }
+            return false;
+        } catch (IOException | RuntimeException e) {
+            return false;
+        }
+    }
+
+    /**
      * @param inputTokens  estimated tokens of the text fields
      * @param outputBudget the requested output budget per completion, or -1 when the body names none
      * @param completions  how many completions the request asks for (at least 1)
@@ -1496,6 +1522,24 @@ final class RequestEstimator {
             completions = Math.max(completions, e.completions());
             orDefault |= e.orDefault();
             countModels(e);
+        }
+
+        /** The largest output budget a JSON body named, -1 when none did. */
+        private long jsonBudget = -1;
+        /** A reading of the JSON body leaves the endpoint its own default budget ({@link Estimate#orDefault}). */
+        private boolean jsonOrDefault;
+
+        void countBudget(Estimate e) {
+            jsonBudget = Math.max(jsonBudget, e.outputBudget());
+            jsonOrDefault |= e.orDefault();
+        }
+
+        /**
+         * Whether the request bounds what the model writes: a budget named in its JSON, a JSON part or a
+         * parameter, and no reading of it that leaves the endpoint its own default.
+         */
+        boolean budgetNamed() {
+            return Math.max(budget, jsonBudget) > 0 && !orDefault && !jsonOrDefault;
         }
 
         /** Whether a budget or more than one completion was asked for. */

@@ -347,7 +347,7 @@ final class Settlement implements AsyncListener {
                 own = weighing == null ? usage
                         : weighing.weigh(usage, sniffer.kinds(), sniffer.models(), sniffer.provisional()).charge();
                 if (sniffer.provisional()) {
-                    own = Math.max(own, estimate);
+                    own = Math.max(own, estimateOf(sniffer));
                 }
             }
         }
@@ -356,18 +356,30 @@ final class Settlement implements AsyncListener {
     }
 
     /**
-     * What an answer without usage is charged: the estimate, or for audio the model wrote (a
-     * text-to-speech answer) what its length costs at the rate audio is held
-     * ({@link AudioDuration#inputTokens}), when that is more.
+     * What an answer without usage (or with a provisional one) is charged at least: the estimate; for
+     * audio the model wrote (a text-to-speech answer) what its length costs at the rate audio is held
+     * ({@link AudioDuration#inputTokens}), when that is more; for a request that named no output budget,
+     * its input and the new text its stream carried ({@link UsageSniffer#textTokens}), when that is more.
      */
     private long estimateOf(UsageSniffer sniffer) {
         // a GET or HEAD reads back what is stored (a recording, a file's content): no model wrote it now
         boolean reads = "GET".equals(request.getMethod()) || "HEAD".equals(request.getMethod());
-        long millis = reads ? -1 : sniffer.audioMillis();
+        if (reads) {
+            return estimate;
+        }
+        long millis = sniffer.audioMillis();
         // audio a model makes may run far longer than its prompt could be read (a track from one line,
         // slowed speech): its length is not bounded by the request; an endpoint under a protected prefix
         // that returns stored audio to a POST reports its figure
-        return millis < 0 ? estimate : Math.max(estimate, AudioDuration.inputTokens(millis));
+        long least = millis < 0 ? estimate : Math.max(estimate, AudioDuration.inputTokens(millis));
+        // without a budget the default output budget is a guess: a stream cut before its usage (the
+        // client read it all and hung up) wrote what its deltas carried, at the output rate when weighed
+        long text = sniffer.textTokens();
+        if (text > 0) {
+            long written = StreamText.plus(sniffer.inputEstimate(), text);
+            least = Math.max(least, Math.min(Limits.MAX_TOKENS, weighing == null ? written : weighing.hold(written, text)));
+        }
+        return least;
     }
 
     /**

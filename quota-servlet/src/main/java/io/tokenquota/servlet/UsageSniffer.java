@@ -67,7 +67,53 @@ final class UsageSniffer {
         other.countingPath = countingPath;
         other.manyCompletions = manyCompletions;
         other.sentBack = sentBack;
+        other.textEstimator = textEstimator;
+        other.echoes = echoes;
         return other;
+    }
+
+    /**
+     * Counts the model's new text in the answer's stream deltas ({@link StreamText}), for a request that
+     * named no output budget: what an answer cut before its usage wrote is then known only from them.
+     * {@code echoes}: the request asked for its prompt back ({@code "echo": true}), whose text the
+     * input estimate already counts.
+     */
+    synchronized void countText(io.tokenquota.TokenEstimator estimator, boolean echoes) {
+        this.textEstimator = estimator;
+        this.echoes = echoes;
+    }
+
+    private io.tokenquota.TokenEstimator textEstimator;
+    private boolean echoes;
+    /** The tokens of the deltas read so far ({@link #countText}). */
+    private long textTokens;
+
+    /**
+     * The model's new text the answer's stream deltas carried, in estimated tokens ({@link #countText});
+     * 0 when text is not counted. Like usage, an answer written before this one that the client got adds
+     * up, and the larger of this answer's readings counts.
+     */
+    synchronized long textTokens() {
+        long own = decoded != null ? decoded.textTokens() : textTokens;
+        for (UsageSniffer other : new UsageSniffer[] {discarded, utf8Reading}) {
+            if (other != null) {
+                own = Math.max(own, other.textTokens());
+            }
+        }
+        for (UsageSniffer e : earlier) {
+            own = StreamText.plus(own, e.textTokens());
+        }
+        // an echoed prompt is the request's text, counted in its input
+        return echoes ? Math.max(0, own - inputEstimate) : own;
+    }
+
+    /** A reader of JSON documents for this answer, counting their text when asked to. */
+    private JsonDocumentScanner scanner(java.util.function.Consumer<JsonDocumentScanner.Document> sink) {
+        JsonDocumentScanner scanner = new JsonDocumentScanner(sink, sentBack);
+        if (textEstimator != null) {
+            scanner.countText(textEstimator);
+        }
+        return scanner;
     }
 
     /**
@@ -305,6 +351,7 @@ final class UsageSniffer {
             decoded.countingPath = countingPath;
             decoded.manyCompletions = manyCompletions;
             decoded.sentBack = sentBack;
+            decoded.textEstimator = textEstimator;
             // an event stream's payloads are events (AnswerDecoding writes each as one); an inflated
             // answer keeps its label
             decodedType = encoded ? contentType : "text/event-stream";
@@ -314,7 +361,7 @@ final class UsageSniffer {
         if (encoded && !plain) {
             mode = Mode.OFF;
         } else if (jsonBody) {
-            json = new JsonDocumentScanner(doc -> accept(doc, false), sentBack);
+            json = scanner(doc -> accept(doc, false));
             mode = Mode.JSON;
             mislabelled = mislabelled || relabelled || !(jsonLabel || unlabelled);
         } else if (eventBody) {
@@ -328,7 +375,7 @@ final class UsageSniffer {
             mislabelled = !dataStreamHeader;
         } else if (start.length() < 8 && jsonLabel) {
             // too few characters to tell (one byte written first): the server's own label decides
-            json = new JsonDocumentScanner(doc -> accept(doc, false), sentBack);
+            json = scanner(doc -> accept(doc, false));
             mode = Mode.JSON;
         } else if (start.length() < 8 && sseLabel) {
             mode = Mode.SSE;
@@ -958,6 +1005,7 @@ final class UsageSniffer {
             storedResponse = doc.responseId();
         }
         sawAnswerEvent |= event;
+        textTokens = StreamText.plus(textTokens, doc.textTokens());
         if (providerError(doc, eventName)) {
             sawError = true;
         } else if (!lifecycle(doc, eventName)) {
@@ -1769,6 +1817,11 @@ final class UsageSniffer {
          * letter or digit before a colon is a data line, and each line is an event of its own.
          */
         boolean parts;
+        /** The code of the current part ({@link #parts}): the byte before its colon. */
+        private byte partCode;
+        /** The data stream's codes of a part whose value is the model's text: text, reasoning. */
+        private static final byte TEXT_PART = '0';
+        private static final byte REASONING_PART = 'g';
 
         void feed(byte[] b, int off, int len) {
             int end = off + len;
@@ -1835,6 +1888,7 @@ final class UsageSniffer {
                 if (parts) {
                     if (seen == 0 && ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z'))) {
                         seen = 1;
+                        partCode = c;
                     } else if (seen == 1 && c == ':') {
                         dataLine = true;
                         // the value follows the colon directly: a space is the value's
@@ -1881,7 +1935,7 @@ final class UsageSniffer {
 
         private void data(byte[] b, int off, int len) {
             if (event == null) {
-                event = new JsonDocumentScanner(this::eventDocument, sentBack);
+                event = scanner(this::eventDocument);
             }
             event.feed(b, off, len);
         }
@@ -1940,6 +1994,10 @@ final class UsageSniffer {
             if (event != null) {
                 // "[DONE]" and other non-JSON data fail the scanner and report nothing
                 event.end();
+                long root = event.rootText();
+                if (parts && (partCode == TEXT_PART || partCode == REASONING_PART)) {
+                    textTokens = StreamText.plus(textTokens, root);
+                }
                 if (pending != null) {
                     // a tuple whose name an event: line after its data took away is no tuple
                     boolean alone = !multiLine && !secondDocument && !event.failed() && (!tupleRest || tuple(eventName()));

@@ -17,7 +17,6 @@ import java.io.OutputStream;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.util.Map;
-import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.Test;
 import org.springframework.http.MediaType;
 import org.springframework.http.ResponseEntity;
@@ -177,9 +176,6 @@ abstract class AbstractRound116 extends ModelCallRound {
      * the whole answer up to its {@code finish_reason} and hangs up before the provider's usage chunk.
      * The client has 8,000 tokens of the model's text; the call must cost at least what it read.
      */
-    @Disabled("issue 11, open: an answer without usage is charged its estimate, whose output part is the default"
-            + " budget when the request names none, whatever text the stream carried (docs/decisions.md, \"A stream"
-            + " without a budget cut before its usage\")")
     @Test
     void aStreamWithoutBudgetReadToItsEndAndHungUpPaysForWhatItRead() throws Exception {
         String s = subject();

@@ -16,7 +16,6 @@ import java.io.IOException;
 import java.io.OutputStream;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
-import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.Test;
 import org.springframework.web.bind.annotation.PostMapping;
 import org.springframework.web.bind.annotation.RequestBody;
@@ -31,12 +30,6 @@ import org.springframework.web.bind.annotation.RestController;
  * The application is a Spring MVC app with the filter registered as the README shows.
  */
 abstract class AbstractRound119 extends ModelCallRound {
-    /** Why four of this round's tests are disabled: the open part of issue 11 they show. */
-    static final String OPEN_CUT_STREAM = "issue 11, open: an answer without usage is charged its estimate,"
-            + " whose output part is the default budget when the request names none, whatever text the stream"
-            + " carried; counting the text was tried and reverted, since it overcharged this round's honest"
-            + " streams (docs/decisions.md, \"A stream without a budget cut before its usage\")";
-
     static final ModelCalls CALLS = new ModelCalls();
     static final HangUps HANG_UPS = new HangUps();
 
@@ -314,7 +307,6 @@ abstract class AbstractRound119 extends ModelCallRound {
      * up before the {@code message_delta} that carries the final usage. The stream's
      * {@code message_start} usage (20 in, 1 out) is provisional: the call must still cost what it read.
      */
-    @Disabled(OPEN_CUT_STREAM)
     @Test
     void anAnthropicStreamCutBeforeItsMessageDeltaPaysForItsText() throws Exception {
         String s = subject();
@@ -328,7 +320,6 @@ abstract class AbstractRound119 extends ModelCallRound {
      * {@code maxOutputTokens}, reads all 8,000 tokens of text and hangs up before the last chunk, whose
      * {@code usageMetadata} counts the candidates. The early chunks' usage counts prompt and thoughts.
      */
-    @Disabled(OPEN_CUT_STREAM)
     @Test
     void aGeminiStreamCutBeforeItsLastChunkPaysForItsText() throws Exception {
         String s = subject();
@@ -341,7 +332,6 @@ abstract class AbstractRound119 extends ModelCallRound {
      * The attack: a Vercel AI SDK chat route (data stream protocol); the client reads the 8,000 tokens
      * of {@code 0:"…"} text parts and hangs up before the finish parts that carry the usage.
      */
-    @Disabled(OPEN_CUT_STREAM)
     @Test
     void aVercelDataStreamCutBeforeItsFinishPartPaysForItsText() throws Exception {
         String s = subject();
@@ -355,7 +345,6 @@ abstract class AbstractRound119 extends ModelCallRound {
      * {@code num_predict}, reads the 8,000 tokens and hangs up before the {@code done: true} line with
      * the counts.
      */
-    @Disabled(OPEN_CUT_STREAM)
     @Test
     void anOllamaStreamCutBeforeItsLastLinePaysForItsText() throws Exception {
         String s = subject();

@@ -1,0 +1,126 @@
+package io.tokenquota.servlet;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.tokenquota.TokenEstimator;
+import java.nio.charset.StandardCharsets;
+import net.jqwik.api.ForAll;
+import net.jqwik.api.Property;
+import net.jqwik.api.constraints.IntRange;
+import org.junit.jupiter.api.Test;
+
+/** The new text a stream's deltas carry, counted for an answer cut before its usage. */
+final class StreamTextTest {
+    /** One token per character: the counts below are the characters of the deltas. */
+    private static final TokenEstimator CHARS = CharSequence::length;
+
+    private static long text(String contentType, String body, int pieceSize, boolean echoes, long input) {
+        UsageSniffer s = new UsageSniffer(input);
+        s.countText(CHARS, echoes);
+        byte[] bytes = body.getBytes(StandardCharsets.UTF_8);
+        s.begin(contentType, null, java.util.Arrays.copyOf(bytes, Math.min(bytes.length, pieceSize)));
+        for (int i = 0; i < bytes.length; i += pieceSize) {
+            s.feed(bytes, i, Math.min(pieceSize, bytes.length - i));
+        }
+        s.finish();
+        return s.textTokens();
+    }
+
+    private static long text(String contentType, String body) {
+        return text(contentType, body, 7, false, 0);
+    }
+
+    @Test
+    void openAiChatChunksCountTheirContentReasoningAndToolArguments() {
+        String body = "data: {\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"abcd\"}}]}\n\n"
+                + "data: {\"choices\":[{\"index\":0,\"delta\":{\"reasoning_content\":\"ef\"}}]}\n\n"
+                + "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"name\":\"f\",\"arguments\":\"{\\\"a\\\":1}\"}}]}}]}\n\n"
+                + "data: [DONE]\n\n";
+        assertEquals(4 + 2 + 7, text("text/event-stream", body));
+    }
+
+    /** A delta longer than the scanner keeps of a string counts by its whole length, however it is split. */
+    @Property(tries = 40)
+    void aLongDeltaCountsWhole(@ForAll @IntRange(min = 1, max = 5000) int length, @ForAll @IntRange(min = 1, max = 900) int piece) {
+        String delta = "w".repeat(length);
+        String body = "data: {\"choices\":[{\"delta\":{\"content\":\"" + delta + "\"}}]}\n\n"
+                + "data: {\"choices\":[{\"delta\":{\"content\":\"xyz\"}}]}\n\n";
+        assertEquals(length + 3, text("text/event-stream", body, piece, false, 0));
+    }
+
+    @Test
+    void responsesCountsDeltasNotTheDoneEventsThatRepeatThem() {
+        String body = "event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"delta\":\"hello\"}\n\n"
+                + "event: response.reasoning_summary_text.delta\ndata: {\"type\":\"response.reasoning_summary_text.delta\",\"delta\":\"hm\"}\n\n"
+                + "event: response.audio.delta\ndata: {\"type\":\"response.audio.delta\",\"delta\":\"UklGRgAAAA==\"}\n\n"
+                + "event: response.output_text.done\ndata: {\"type\":\"response.output_text.done\",\"text\":\"hello\"}\n\n"
+                + "event: response.content_part.done\ndata: {\"type\":\"response.content_part.done\",\"part\":{\"type\":\"output_text\",\"text\":\"hello\"}}\n\n";
+        assertEquals(7, text("text/event-stream", body));
+    }
+
+    @Test
+    void anthropicCountsContentBlockDeltasOnly() {
+        String body = "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"zz\"}}\n\n"
+                + "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"abc\"}}\n\n"
+                + "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"thinking_delta\",\"thinking\":\"de\"}}\n\n"
+                + "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":2,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"{}\"}}\n\n";
+        assertEquals(3 + 2 + 2, text("text/event-stream", body));
+    }
+
+    @Test
+    void geminiCountsItsPartsText() {
+        String body = "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"abc\"},{\"text\":\"d\"}],\"role\":\"model\"}}]}\r\n\r\n";
+        assertEquals(4, text("text/event-stream", body));
+        // without alt=sse: one JSON array of the same chunks
+        assertEquals(8, text("application/json", "[" + body.substring(6).strip() + "," + body.substring(6).strip() + "]"));
+    }
+
+    @Test
+    void ollamaCountsChunksBeforeItsLastNotTheLast() {
+        String body = "{\"model\":\"m\",\"message\":{\"role\":\"assistant\",\"content\":\"abc\"},\"done\":false}\n"
+                + "{\"model\":\"m\",\"response\":\"de\",\"done\":false}\n"
+                + "{\"model\":\"m\",\"message\":{\"role\":\"assistant\",\"content\":\"whole answer\"},\"done\":true,\"eval_count\":9}\n";
+        assertEquals(5, text("application/x-ndjson", body));
+    }
+
+    @Test
+    void vercelDataStreamCountsTextAndReasoningParts() {
+        String body = "f:{\"messageId\":\"m\"}\n0:\"abc\"\ng:\"de\"\n2:[\"not text\"]\n3:\"an error\"\n";
+        assertEquals(5, text("text/plain; charset=utf-8", body));
+    }
+
+    @Test
+    void cumulativeAndEchoedMessagesAreNotCounted() {
+        // LangGraph's messages/partial: the whole message so far, each time; values: the whole state
+        String body = "event: messages/partial\ndata: [{\"content\":\"abc\",\"type\":\"ai\"}]\n\n"
+                + "event: messages/partial\ndata: [{\"content\":\"abcdef\",\"type\":\"ai\"}]\n\n"
+                + "event: values\ndata: {\"messages\":[{\"content\":\"question\",\"type\":\"human\"}]}\n\n";
+        assertEquals(0, text("text/event-stream", body));
+    }
+
+    @Test
+    void anEchoedPromptIsTakenOffWhatTheStreamCarried() {
+        String body = "data: {\"object\":\"text_completion\",\"choices\":[{\"text\":\"the prompt \",\"index\":0}]}\n\n"
+                + "data: {\"object\":\"text_completion\",\"choices\":[{\"text\":\"answer\",\"index\":0}]}\n\n";
+        assertEquals(17, text("text/event-stream", body, 5, false, 11));
+        assertEquals(6, text("text/event-stream", body, 5, true, 11));
+    }
+
+    @Test
+    void aJsonBodyNamesItsEcho() {
+        assertTrue(RequestEstimator.echoes("{\"prompt\":\"p\",\"logprobs\":{\"echo\":false},\"echo\":true}".getBytes(StandardCharsets.UTF_8)));
+        assertEquals(false, RequestEstimator.echoes("{\"prompt\":\"p\",\"options\":{\"echo\":true}}".getBytes(StandardCharsets.UTF_8)));
+        assertEquals(false, RequestEstimator.echoes("{\"echo\":\"true\"}".getBytes(StandardCharsets.UTF_8)));
+    }
+
+    @Test
+    void textIsNotCountedUnlessAsked() {
+        UsageSniffer s = new UsageSniffer(0);
+        byte[] body = "data: {\"choices\":[{\"delta\":{\"content\":\"abc\"}}]}\n\n".getBytes(StandardCharsets.UTF_8);
+        s.begin("text/event-stream", null, body);
+        s.feed(body, 0, body.length);
+        s.finish();
+        assertEquals(0, s.textTokens());
+    }
+}
