@@ -181,14 +181,16 @@ final class JsonDocumentScanner {
      *                   each value of it), in order; only objects shaped as a message count
      * @param textTokens the estimated tokens of the new model text the document carries as a stream's
      *                   delta ({@link StreamText}); 0 unless the scanner {@linkplain #countText counts text}
+     * @param fileId     the {@code id} of a document that is an OpenAI file object ({@code "object": "file"}:
+     *                   the answer to an upload), or {@code null}
      */
     record Document(String type, Map<String, Map<String, Long>> usages, boolean ended, String model, String call,
                     boolean callIdentified, boolean error, String responseId, boolean choices, String event,
                     boolean workflowRun, int element, String id, String runId, java.util.List<Map<String, Long>> messages,
-                    long textTokens) {
+                    long textTokens, String fileId) {
         Document(String type, Map<String, Map<String, Long>> usages, boolean ended) {
             this(type, usages, ended, null, null, false, false, null, false, null, false, -1, null, null,
-                    java.util.List.of(), 0);
+                    java.util.List.of(), 0, null);
         }
 
         Document {
@@ -230,6 +232,8 @@ final class JsonDocumentScanner {
     /** What {@link Document#call} is made of: the document's top-level custom_id, id and index. */
     private String customId;
     private String lineId;
+    /** The document's top-level {@code object} string (what an OpenAI answer says it is). */
+    private String object;
     /** The document's top-level {@code run_id}. */
     private String runId;
     private String index;
@@ -360,6 +364,7 @@ final class JsonDocumentScanner {
         model = null;
         customId = null;
         lineId = null;
+        object = null;
         runId = null;
         wrappedId = null;
         resultMessageId = null;
@@ -569,6 +574,7 @@ final class JsonDocumentScanner {
                     model = null;
                     customId = null;
                     lineId = null;
+                    object = null;
                     runId = null;
                     wrappedId = null;
                     resultMessageId = null;
@@ -624,6 +630,8 @@ final class JsonDocumentScanner {
                     customId = parser.getText();
                 } else if (depth == 1 && "id".equals(fieldAt[1])) {
                     lineId = parser.getText();
+                } else if (depth == 1 && objectAt[1] && "object".equals(fieldAt[1])) {
+                    object = parser.getText();
                 } else if (depth == 2 && objectAt[1] && objectAt[2] && "response".equals(fieldAt[1]) && "id".equals(fieldAt[2])) {
                     wrappedId = parser.getText();
                 } else if (depth == 3 && objectAt[1] && objectAt[2] && objectAt[3] && "result".equals(fieldAt[1])
@@ -702,7 +710,7 @@ final class JsonDocumentScanner {
     private Document document() {
         return new Document(type, usages, ended, model, call(), customId != null && callId() != null, isError(),
                 responseId(), choiceSeen, event, workflowRun, inRootArray ? element : -1, lineId, runId, messages,
-                text == null ? 0 : text.documentTokens(type, event));
+                text == null ? 0 : text.documentTokens(type, event), "file".equals(object) ? lineId : null);
     }
 
     /**

@@ -18,7 +18,8 @@ import java.util.function.ToLongFunction;
  * stored Response (continued with {@code previous_response_id}), a conversation ({@code conversation}:
  * the Conversations API), a stored prompt template ({@code prompt.id} and {@code version}) and Gemini's
  * cached context ({@code cachedContent}: {@code cachedContents/…}, created apart, outside the filter), an
- * Assistants thread a run reads ({@code /threads/{id}/runs}), and what the provider's own tools read in
+ * Assistants thread a run reads ({@code /threads/{id}/runs}), an OpenAI batch's input file
+ * ({@code input_file_id}: its requests, estimated when the filter saw it uploaded), and what the provider's own tools read in
  * (file search over vector stores, web search, fetch, code execution: by the subject and the tools
  * named) and a reasoning effort named without an output budget writes (by the subject, model and
  * effort), each learnt from the answers of earlier calls. The
@@ -66,10 +67,11 @@ final class ProviderState {
      * its {@code tools} in tokens (OpenAI reads both for this call only and carries neither into the
      * stored Response: a continuation sends its own).
      */
-    record Refs(String previousResponse, String conversation, String prompt, String cachedContent, boolean stores,
-                long instructions, long tools, String lookups, String reasoning, String thread, String subject) {
+    record Refs(String previousResponse, String conversation, String prompt, String cachedContent, String inputFile,
+                boolean stores, long instructions, long tools, String lookups, String reasoning, String thread,
+                String subject) {
         /** A body that names none (not JSON, a form, a multipart body). */
-        static final Refs NONE = new Refs(null, null, null, null, true, 0, 0, null, null, null, null);
+        static final Refs NONE = new Refs(null, null, null, null, null, true, 0, 0, null, null, null, null);
 
         /**
          * These refs of a call on {@code path} (an Assistants run there reads the thread its path names,
@@ -79,8 +81,8 @@ final class ProviderState {
          */
         Refs calledBy(String path, String subject) {
             java.util.regex.Matcher run = THREAD_RUN.matcher(path);
-            return new Refs(previousResponse, conversation, prompt, cachedContent, stores, instructions, tools, lookups,
-                    reasoning, run.find() ? run.group(1) : null, subject);
+            return new Refs(previousResponse, conversation, prompt, cachedContent, inputFile, stores, instructions, tools,
+                    lookups, reasoning, run.find() ? run.group(1) : null, subject);
         }
 
         /** The key of what the subject's calls naming {@code value} (tools, a model and effort) cost. */
@@ -125,6 +127,7 @@ final class ProviderState {
             String conversation = null;
             String prompt = null;
             String cached = null;
+            String inputFile = null;
             String model = null;
             String effort = null;
             java.util.TreeSet<String> lookups = new java.util.TreeSet<>();
@@ -149,6 +152,8 @@ final class ProviderState {
                         }
                         // Gemini's and Vertex AI's JSON name it so; their parsers take the proto name too
                         case "cachedContent", "cached_content" -> cached = value == JsonToken.VALUE_STRING ? p.getText() : null;
+                        // an OpenAI batch's requests: the lines of a file uploaded before
+                        case "input_file_id" -> inputFile = value == JsonToken.VALUE_STRING ? p.getText() : null;
                         // the provider stores unless told false (null or absent: its default, true)
                         case "store" -> stores = value != JsonToken.VALUE_FALSE;
                         // instructions as input items are left in the figure: held again, never less
@@ -181,7 +186,7 @@ final class ProviderState {
                 // not JSON in this reading: the endpoint cannot read a reference in it either
                 return null;
             }
-            return new Refs(previous, conversation, prompt, cached, stores, instructions, tools,
+            return new Refs(previous, conversation, prompt, cached, inputFile, stores, instructions, tools,
                     lookups.isEmpty() ? null : String.join(",", lookups),
                     effort == null ? null : (model == null ? "" : model) + ":" + effort, null, null);
         }
@@ -336,12 +341,14 @@ final class ProviderState {
         Long conversation = figure(key("c:", refs.conversation()));
         Long cached = figure(key("g:", refs.cachedContent()));
         Long thread = figure(key("t:", refs.thread()));
+        Long file = figure(key("f:", refs.inputFile()));
         boolean known = (refs.previousResponse() == null || previous != null)
                 && (refs.conversation() == null || conversation != null)
                 && (refs.cachedContent() == null || cached != null)
-                && (refs.thread() == null || thread != null);
-        long history = saturated(saturated(previous == null ? 0 : previous, conversation == null ? 0 : conversation),
-                saturated(cached == null ? 0 : cached, thread == null ? 0 : thread));
+                && (refs.thread() == null || thread != null)
+                && (refs.inputFile() == null || file != null);
+        long history = saturated(saturated(saturated(previous == null ? 0 : previous, conversation == null ? 0 : conversation),
+                saturated(cached == null ? 0 : cached, thread == null ? 0 : thread)), file == null ? 0 : file);
         return new Reading(refs, history, known, figure(key("p:", refs.prompt())), measured,
                 figure(ownKey("x:", refs.own(refs.lookups()))), figure(ownKey("o:", refs.own(refs.reasoning()))));
     }
@@ -403,6 +410,15 @@ final class ProviderState {
             // the model's report of it, not a handler's figure for the whole call
             remember(key("g:", refs.cachedContent()), kinds[1]);
         }
+    }
+
+    /**
+     * Remembers what the requests of a batch input file the filter saw uploaded may cost (each line's
+     * input and output budget, as a batch body's requests are estimated), by the id the provider's answer
+     * gave the file: a batch created later naming it ({@code input_file_id}) is held that.
+     */
+    void uploaded(String fileId, long tokens) {
+        remember(key("f:", fileId), tokens);
     }
 
     private Long figure(String key) {

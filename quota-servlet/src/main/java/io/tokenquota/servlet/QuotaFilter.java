@@ -522,6 +522,8 @@ public final class QuotaFilter implements Filter {
                 models.fromParameters(queryFields);
             }
         }
+        // an upload of a batch's input file: what its requests may cost, remembered by the file's id (-1: none)
+        long batchFile = -1;
         if (!errorPage && isMultipart(request)) {
             // an image endpoint's files are the images the model edits: its input, at OpenAI's rate
             boolean drawing = ImageOutput.drawsAt(path);
@@ -556,6 +558,9 @@ public final class QuotaFilter implements Filter {
                     jsonInput = clamp(jsonInput, clamp(e.inputTokens(), media(e)));
                     asked.include(e);
                 }
+            }
+            if (parts.fields().getOrDefault(BATCH_PURPOSE[0], List.of()).contains(BATCH_PURPOSE[1])) {
+                batchFile = batchFileEstimate(parts, path);
             }
             long audio = parts.audioMillis() < 0 ? 0 : AudioDuration.inputTokens(parts.audioMillis());
             // the fields, text files and JSON parts, and files that read as text rather than audio
@@ -813,6 +818,7 @@ public final class QuotaFilter implements Filter {
         long charged = beyondCap == 0 ? estimate : clamp(estimate, held(weighing, beyondCap, beyondCap));
         held.holds(handled, echoes ? dispatchOf(request) : null);
         Settlement settlement = new Settlement(ledger, hold, charged, quiet, releaseOnError, request, held, wrapped, answers, answerKey, providerState, state, settleFailureCount, weighing, keeper);
+        settlement.uploadsBatchFile(batchFile);
         request.setAttribute(settling, settlement);
         held.settledBy(settlement);
         keeper.running(hold, settlement::chargeSoFar);
@@ -1241,6 +1247,31 @@ public final class QuotaFilter implements Filter {
      * for a batch of requests (a {@code requests} list, JSON lines), never less than the sum of its
      * requests' own estimates.
      */
+    /** The form field of an upload that makes it an OpenAI batch's input file: {@code purpose=batch}. */
+    private static final String[] BATCH_PURPOSE = {"purpose", "batch"};
+
+    /**
+     * What the requests of a batch input file uploaded as {@code parts} may cost: each file's lines (JSON
+     * lines, each a request with its {@code body}) estimated as a batch body's requests are, added up;
+     * a file that is no JSON counts as nothing.
+     */
+    private long batchFileEstimate(MultipartBody parts, String path) {
+        List<byte[]> files = new ArrayList<>(parts.json());
+        parts.files().values().forEach(readings -> {
+            if (!readings.isEmpty()) {
+                files.add(readings.get(0).getBytes(StandardCharsets.UTF_8));
+            }
+        });
+        long sum = 0;
+        for (byte[] file : files) {
+            RequestEstimator.Estimate e = estimatorFor(path).estimate(file);
+            if (e != null) {
+                sum = clamp(sum, total(e, path));
+            }
+        }
+        return sum;
+    }
+
     private long total(RequestEstimator.Estimate e, String path) {
         long whole = clamp(clamp(e.inputTokens(), media(e)), output(e, path));
         return e.requests().isEmpty() ? whole : Math.max(whole, sum(e.requests(), path));

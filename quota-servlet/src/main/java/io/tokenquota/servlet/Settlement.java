@@ -136,6 +136,18 @@ final class Settlement implements AsyncListener {
         this.response = response;
     }
 
+    /** What the requests of the batch input file this request uploads may cost; -1 when it uploads none. */
+    private long batchFile = -1;
+
+    /**
+     * The request uploads a batch's input file whose requests may cost {@code tokens} (-1: it uploads
+     * none). Answered with the provider's file object and no usage, the upload called no model and is
+     * released, and its figure is remembered by the file's id for the batch that names it.
+     */
+    void uploadsBatchFile(long tokens) {
+        this.batchFile = tokens;
+    }
+
     /**
      * The settlement rules, in order; the first that applies decides.
      * <ol>
@@ -463,7 +475,13 @@ final class Settlement implements AsyncListener {
                 answers.remember(AnswerUsages.streamed(hold.subject(), request.getRequestURI(), request.getQueryString()),
                         AnswerUsages.STREAM, 1);
             }
-            Decision own = decide(explicit, usage, provisional, effective, status, reconnect,
+            String uploaded = batchFile >= 0 && explicit == null && usage == null && status >= 200 && status < 300
+                    ? sniffer.uploadedFile() : null;
+            if (uploaded != null) {
+                providerState.uploaded(uploaded, batchFile);
+            }
+            Decision own = uploaded != null ? Decision.release("a batch input file's upload: no model was called")
+                    : decide(explicit, usage, provisional, effective, status, reconnect,
                     answering,
                     (status == 406 || status == 412) && springMatchedNoHandler(request),
                     sniffer.tokenCount(), quietNow(answering),

@@ -733,6 +733,20 @@ final class UsageSniffer {
         return decoded != null ? decoded.storedResponse() : storedResponse;
     }
 
+    /** The id of the file object that is the whole answer ({@code "object": "file"}), or {@code null}. */
+    private String uploadedFile;
+
+    /**
+     * The id the provider gave an uploaded file, when the answer is one JSON document that is an OpenAI
+     * file object and nothing else (no event, no second document, no usage); {@code null} otherwise.
+     */
+    synchronized String uploadedFile() {
+        if (decoded != null) {
+            return decoded.uploadedFile();
+        }
+        return documents == 1 && !sawAnswerEvent && latest == null && format == null ? uploadedFile : null;
+    }
+
     /**
      * Events of the answer that are a provider's error ({@link #providerError}), and documents or
      * events that are anything else.
@@ -1006,6 +1020,9 @@ final class UsageSniffer {
         }
         sawAnswerEvent |= event;
         textTokens = StreamText.plus(textTokens, doc.textTokens());
+        if (!event && doc.fileId() != null) {
+            uploadedFile = doc.fileId();
+        }
         if (providerError(doc, eventName)) {
             sawError = true;
         } else if (!lifecycle(doc, eventName)) {

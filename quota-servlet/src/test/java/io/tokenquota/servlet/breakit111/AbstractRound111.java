@@ -28,7 +28,6 @@ import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
-import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -41,11 +40,6 @@ import org.junit.jupiter.api.Test;
  * allowance is served such calls well past it, or the charge is the too-small estimate.
  */
 abstract class AbstractRound111 extends H2FilterRound {
-    /** Why one of this round's tests is disabled: the open part of issue 11 it shows. */
-    static final String OPEN_BATCH_FILE = "issue 11, open: a batch created from an uploaded input file"
-            + " (OpenAI's input_file_id) is held at its creation's fields, since the filter never sees the file's"
-            + " requests (docs/decisions.md, \"Batches are charged where their usage is read, once\")";
-
     static final ObjectMapper JSON = new ObjectMapper();
     static final DefaultTokenEstimator TOKENS = new DefaultTokenEstimator();
     final ModelCalls calls = new ModelCalls();
@@ -67,7 +61,8 @@ abstract class AbstractRound111 extends H2FilterRound {
     protected Deployment deploy(QuotaFilter filter) {
         return Deployment.create()
                 .filter("quota", filter, "/*")
-                .servlet("openai", new OpenAi(), "/ai/v1/*")
+                // uploads (batch input files) are multipart, as OpenAI's API takes them
+                .multipartServlet("openai", new OpenAi(), new jakarta.servlet.MultipartConfigElement(""), "/ai/v1/*")
                 // the application's own back office: adds thread messages, uploads files, creates vector
                 // stores; none of it calls a model, so it is not under the protected prefix
                 .servlet("backend", new Backend(), "/backend/v1/*")
@@ -110,6 +105,10 @@ abstract class AbstractRound111 extends H2FilterRound {
         protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
             String path = req.getPathInfo();
             String user = req.getHeader("x-user-id");
+            if (path.equals("/files")) {
+                upload(req, resp);
+                return;
+            }
             JsonNode body = JSON.readTree(req.getInputStream());
             if (path.equals("/threads/runs")) {
                 // create a thread and run it: the thread's messages are in the body
@@ -287,6 +286,24 @@ abstract class AbstractRound111 extends H2FilterRound {
             end++;
         }
         return end == 0 ? 0 : Long.parseLong(s.substring(0, end), radix);
+    }
+
+    /** OpenAI's file upload: a multipart body of the {@code file} and its {@code purpose}; answered with the file object. */
+    void upload(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+        String content;
+        String purpose;
+        try {
+            content = new String(req.getPart("file").getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+            purpose = new String(req.getPart("purpose").getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        } catch (jakarta.servlet.ServletException e) {
+            resp.sendError(400);
+            return;
+        }
+        String id = "file-" + UUID.randomUUID().toString().replace("-", "");
+        files.put(id, content);
+        resp.setContentType("application/json");
+        resp.getWriter().write("{\"object\":\"file\",\"id\":\"" + id + "\",\"purpose\":\"" + purpose + "\",\"filename\":"
+                + "\"batch.jsonl\",\"bytes\":" + content.length() + ",\"created_at\":1714000000,\"status\":\"processed\"}");
     }
 
     /**
@@ -502,31 +519,60 @@ abstract class AbstractRound111 extends H2FilterRound {
     // ------------------------------------------------------------------ 6. a batch whose requests are in a file
 
     /**
-     * Break hunt: the set-up the docs recommend for batches, "protect the creation (charged its
-     * estimate, each request's input and budget)" and leave the upload unprotected. An OpenAI batch's
-     * requests are the lines of a file uploaded first; the creation names it by id:
-     * {@code {"input_file_id": "file-…", "endpoint": "/v1/chat/completions", "completion_window":
-     * "24h"}}. Ten lines of {@code max_tokens: 4000} make the model spend 40,160 tokens; the
-     * creation is held and charged the estimate of its three fields and the default budget, 1,007.
+     * Break hunt: an OpenAI batch's requests are the lines of a file uploaded first; the creation names it
+     * by id: {@code {"input_file_id": "file-…", "endpoint": "/v1/chat/completions", "completion_window":
+     * "24h"}}. Four lines of {@code max_tokens: 4000} make the model spend about 16,060 tokens; the
+     * creation's own fields are worth 1,007. As the docs say for OpenAI's Batch API, the upload goes
+     * through the protected prefix too (as OpenAI's SDK sends it: multipart, {@code purpose=batch}): it
+     * calls no model and costs nothing, and the creation naming the file is charged what its requests
+     * may spend.
      */
-    @Disabled(OPEN_BATCH_FILE)
     @Test
     void aBatchCreatedFromAnInputFileIsChargedWhatItsRequestsSpend() {
-        StringBuilder jsonl = new StringBuilder();
-        for (int i = 0; i < 10; i++) {
-            jsonl.append("{\"custom_id\":\"r").append(i).append("\",\"method\":\"POST\",\"url\":\"/v1/chat/completions\","
-                    + "\"body\":{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"Write chapter ")
-                    .append(i).append(" of the handbook.\"}],\"max_tokens\":4000}}\n");
-        }
-        String file = (String) TestHttp.json(backend("/backend/v1/files", jsonl.toString())).get("id");
         String user = subject();
+        String file = uploadBatchFile(user, 4);
+        QuotaAccount uploaded = settled(user);
         int status = post("/ai/v1/batches", user, "{\"input_file_id\":\"" + file + "\",\"endpoint\":\"/v1/chat/completions\","
                 + "\"completion_window\":\"24h\"}").statusCode();
         QuotaAccount a = settled(user);
         long spent = batchTokens.getOrDefault(user, new AtomicLong()).get();
+        assertEquals(0, uploaded.used(), kind() + ": the upload of a batch file calls no model; " + ledger(user));
+        assertEquals(200, status, ledger(user));
+        assertEquals(4, calls.of(user), ledger(user));
         assertTrue(a.used() >= spent, kind() + ": a batch of " + calls.of(user) + " requests from an input file answered "
                 + status + ", the model spent " + spent + ", charged " + a.used() + " on a " + ALLOWANCE + " allowance; "
                 + ledger(user));
+    }
+
+    /** A batch whose file's requests may spend more than the subject has left (ten lines: 40,160) is refused. */
+    @Test
+    void aBatchWhoseFileCostsMoreThanTheBalanceIsRefused() {
+        String user = subject();
+        String file = uploadBatchFile(user, 10);
+        int status = post("/ai/v1/batches", user, "{\"input_file_id\":\"" + file + "\",\"endpoint\":\"/v1/chat/completions\","
+                + "\"completion_window\":\"24h\"}").statusCode();
+        QuotaAccount a = settled(user);
+        assertEquals(429, status, kind() + ": " + ledger(user));
+        assertEquals(0, calls.of(user), ledger(user));
+        assertEquals(0, a.used(), ledger(user));
+    }
+
+    /** Uploads a batch input file of {@code lines} chat requests (4,000 output tokens each) as {@code user}; its id. */
+    String uploadBatchFile(String user, int lines) {
+        StringBuilder jsonl = new StringBuilder();
+        for (int i = 0; i < lines; i++) {
+            jsonl.append("{\"custom_id\":\"r").append(i).append("\",\"method\":\"POST\",\"url\":\"/v1/chat/completions\","
+                    + "\"body\":{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"Write chapter ")
+                    .append(i).append(" of the handbook.\"}],\"max_tokens\":4000}}\n");
+        }
+        String boundary = "b111" + UUID.randomUUID();
+        HttpResponse<String> r = TestHttp.post(container.uri("/ai/v1/files"), TestHttp.multipart(boundary,
+                        "Content-Disposition: form-data; name=\"purpose\"", "batch",
+                        "Content-Disposition: form-data; name=\"file\"; filename=\"batch.jsonl\"\r\nContent-Type: application/octet-stream",
+                        jsonl.toString()),
+                "x-user-id", user, "Content-Type", "multipart/form-data; boundary=" + boundary);
+        assertEquals(200, r.statusCode(), r.body());
+        return (String) TestHttp.json(r).get("id");
     }
 
     // ------------------------------------------------------------------ 7. text to speech
