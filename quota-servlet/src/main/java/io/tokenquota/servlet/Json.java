@@ -50,6 +50,32 @@ final class Json {
             .build();
 
     /**
+     * The string value of a JSON object body's top-level member {@code name} (the last one named), or
+     * {@code null} when the body is no JSON object or the member is absent or no string.
+     */
+    static String topLevelString(byte[] body, String name) {
+        if (body == null || body.length == 0) {
+            return null;
+        }
+        try (com.fasterxml.jackson.core.JsonParser p = REQUEST_SCAN.createParser(body)) {
+            if (p.nextToken() != com.fasterxml.jackson.core.JsonToken.START_OBJECT) {
+                return null;
+            }
+            String found = null;
+            while (p.nextToken() == com.fasterxml.jackson.core.JsonToken.FIELD_NAME) {
+                boolean named = name.equals(p.currentName());
+                if (p.nextToken() == com.fasterxml.jackson.core.JsonToken.VALUE_STRING && named) {
+                    found = p.getText();
+                }
+                p.skipChildren();
+            }
+            return found;
+        } catch (java.io.IOException | RuntimeException e) {
+            return null;
+        }
+    }
+
+    /**
      * A request body the strict reading refused, read as lenient endpoints read one (Gson's default
      * {@code fromJson}, JSON5-style relays): comments, single quotes, unquoted names, trailing commas,
      * leading zeros and plus signs, control characters in strings, any escaped character. Only to

@@ -181,16 +181,18 @@ final class JsonDocumentScanner {
      *                   each value of it), in order; only objects shaped as a message count
      * @param textTokens the estimated tokens of the new model text the document carries as a stream's
      *                   delta ({@link StreamText}); 0 unless the scanner {@linkplain #countText counts text}
-     * @param fileId     the {@code id} of a document that is an OpenAI file object ({@code "object": "file"}:
-     *                   the answer to an upload), or {@code null}
+     * @param object     the document's top-level {@code object} string (what an OpenAI answer says it is:
+     *                   {@code file}, {@code upload}, {@code upload.part}...), or {@code null}
+     * @param fileId     the {@code id} of the file the document is ({@code "object": "file"}: the answer to
+     *                   an upload) or holds ({@code file.id}: a completed multi-part upload), or {@code null}
      */
     record Document(String type, Map<String, Map<String, Long>> usages, boolean ended, String model, String call,
                     boolean callIdentified, boolean error, String responseId, boolean choices, String event,
                     boolean workflowRun, int element, String id, String runId, java.util.List<Map<String, Long>> messages,
-                    long textTokens, String fileId) {
+                    long textTokens, String object, String fileId) {
         Document(String type, Map<String, Map<String, Long>> usages, boolean ended) {
             this(type, usages, ended, null, null, false, false, null, false, null, false, -1, null, null,
-                    java.util.List.of(), 0, null);
+                    java.util.List.of(), 0, null, null);
         }
 
         Document {
@@ -232,8 +234,9 @@ final class JsonDocumentScanner {
     /** What {@link Document#call} is made of: the document's top-level custom_id, id and index. */
     private String customId;
     private String lineId;
-    /** The document's top-level {@code object} string (what an OpenAI answer says it is). */
+    /** The document's top-level {@code object} string (what an OpenAI answer says it is), and its {@code file.id}. */
     private String object;
+    private String nestedFileId;
     /** The document's top-level {@code run_id}. */
     private String runId;
     private String index;
@@ -365,6 +368,7 @@ final class JsonDocumentScanner {
         customId = null;
         lineId = null;
         object = null;
+        nestedFileId = null;
         runId = null;
         wrappedId = null;
         resultMessageId = null;
@@ -376,6 +380,28 @@ final class JsonDocumentScanner {
      * the contents of values nested deeper than {@link #KEPT_DEPTH}.
      */
     private boolean keep(byte b) {
+        if (text == null) {
+            return keepByte(b);
+        }
+        int before = structDepth;
+        boolean string = inString;
+        boolean keep = keepByte(b);
+        if (!string && (b == '{' || b == '[') && before == KEPT_DEPTH) {
+            // a container whose contents are dropped: its brackets go to the parser, its bytes are counted
+            text.deepOpened();
+            deepBytes = 0;
+        } else if (!string && (b == '}' || b == ']') && before == KEPT_DEPTH + 1) {
+            text.deepClosed(deepBytes);
+        } else if (!keep && before > KEPT_DEPTH) {
+            deepBytes++;
+        }
+        return keep;
+    }
+
+    /** Bytes dropped inside the current container nested past {@link #KEPT_DEPTH}. */
+    private long deepBytes;
+
+    private boolean keepByte(byte b) {
         if (!inString) {
             switch (b) {
                 case '"' -> {
@@ -478,6 +504,11 @@ final class JsonDocumentScanner {
                 }
                 depth++;
                 boolean object = t == JsonToken.START_OBJECT;
+                if (text != null && depth >= 2 && depth <= TRACKED_DEPTH && objectAt[depth - 1]
+                        && ("args".equals(fieldAt[depth - 1]) || "arguments".equals(fieldAt[depth - 1]))) {
+                    // tool arguments given as an object, not a string
+                    text.opened(depth, objectPath());
+                }
                 if (depth == 2 && object && objectAt[1] && "error".equals(fieldAt[1])) {
                     errorObject = true;
                 }
@@ -539,6 +570,9 @@ final class JsonDocumentScanner {
                         nested = null;
                     }
                 }
+                if (text != null) {
+                    text.closed(depth, depth + (inRootArray ? 1 : 0) == KEPT_DEPTH + 1);
+                }
                 if (depth < messageOpen.length && messageOpen[depth]) {
                     // the message ends: its usage counts when it is shaped as one, wherever its fields stood
                     messageOpen[depth] = false;
@@ -575,6 +609,7 @@ final class JsonDocumentScanner {
                     customId = null;
                     lineId = null;
                     object = null;
+                    nestedFileId = null;
                     runId = null;
                     wrappedId = null;
                     resultMessageId = null;
@@ -584,6 +619,7 @@ final class JsonDocumentScanner {
             case FIELD_NAME -> {
                 if (text != null) {
                     text.parsed();
+                    text.scalar(parser.currentName(), true);
                 }
                 if (depth <= TRACKED_DEPTH) {
                     fieldAt[depth] = parser.currentName();
@@ -595,6 +631,7 @@ final class JsonDocumentScanner {
             case VALUE_STRING -> {
                 if (text != null) {
                     text.parsed();
+                    text.scalar(parser.getText(), true);
                     if (depth == 0 && !inRootArray) {
                         text.root(parser.getText());
                     } else if (depth > 0 && depth <= TRACKED_DEPTH && objectAt[depth]
@@ -632,6 +669,8 @@ final class JsonDocumentScanner {
                     lineId = parser.getText();
                 } else if (depth == 1 && objectAt[1] && "object".equals(fieldAt[1])) {
                     object = parser.getText();
+                } else if (depth == 2 && objectAt[1] && objectAt[2] && "file".equals(fieldAt[1]) && "id".equals(fieldAt[2])) {
+                    nestedFileId = parser.getText();
                 } else if (depth == 2 && objectAt[1] && objectAt[2] && "response".equals(fieldAt[1]) && "id".equals(fieldAt[2])) {
                     wrappedId = parser.getText();
                 } else if (depth == 3 && objectAt[1] && objectAt[2] && objectAt[3] && "result".equals(fieldAt[1])
@@ -655,18 +694,27 @@ final class JsonDocumentScanner {
                 }
             }
             case VALUE_FALSE -> {
+                if (text != null) {
+                    text.scalar("false", false);
+                }
                 // Ollama's chunks before its last say "done": false, llama.cpp's "stop": false
                 if (text != null && depth == 1 && objectAt[1] && ("done".equals(fieldAt[1]) || "stop".equals(fieldAt[1]))) {
                     text.unfinished(fieldAt[1]);
                 }
             }
             case VALUE_TRUE -> {
+                if (text != null) {
+                    text.scalar("true", false);
+                }
                 // llama.cpp's last answer object says "stop": true, Ollama's "done": true
                 if (depth == 1 && ("stop".equals(fieldAt[1]) || "done".equals(fieldAt[1]))) {
                     ended = true;
                 }
             }
             case VALUE_NUMBER_INT, VALUE_NUMBER_FLOAT -> {
+                if (text != null) {
+                    text.scalar(parser.getText(), false);
+                }
                 if (depth == 1 && objectAt[1] && "index".equals(fieldAt[1])) {
                     index = parser.getText();
                 }
@@ -710,7 +758,7 @@ final class JsonDocumentScanner {
     private Document document() {
         return new Document(type, usages, ended, model, call(), customId != null && callId() != null, isError(),
                 responseId(), choiceSeen, event, workflowRun, inRootArray ? element : -1, lineId, runId, messages,
-                text == null ? 0 : text.documentTokens(type, event), "file".equals(object) ? lineId : null);
+                text == null ? 0 : text.documentTokens(type, event), object, "file".equals(object) ? lineId : nestedFileId);
     }
 
     /**

@@ -421,6 +421,39 @@ final class ProviderState {
         remember(key("f:", fileId), tokens);
     }
 
+    /** A multi-part upload of a batch's input file began (OpenAI's Uploads API): its parts are counted. */
+    void uploadStarted(String uploadId) {
+        String key = key("u:", uploadId);
+        if (key != null) {
+            synchronized (figures) {
+                figures.putIfAbsent(key, 0L);
+            }
+        }
+    }
+
+    /** Whether {@code uploadId} names a multi-part upload of a batch's input file this filter saw begin. */
+    boolean batchUpload(String uploadId) {
+        return figure(key("u:", uploadId)) != null;
+    }
+
+    /** A part of a batch upload ({@link #uploadStarted}) whose requests may cost {@code tokens}. */
+    void uploadPart(String uploadId, long tokens) {
+        String key = key("u:", uploadId);
+        if (key != null) {
+            synchronized (figures) {
+                figures.computeIfPresent(key, (k, sum) -> saturated(sum, tokens));
+            }
+        }
+    }
+
+    /** A batch upload completed as the file {@code fileId}: a batch naming it is held its parts' figure. */
+    void uploadCompleted(String uploadId, String fileId) {
+        Long parts = figure(key("u:", uploadId));
+        if (parts != null) {
+            remember(key("f:", fileId), parts);
+        }
+    }
+
     private Long figure(String key) {
         if (key == null) {
             return null;

@@ -522,8 +522,8 @@ public final class QuotaFilter implements Filter {
                 models.fromParameters(queryFields);
             }
         }
-        // an upload of a batch's input file: what its requests may cost, remembered by the file's id (-1: none)
-        long batchFile = -1;
+        // a file uploaded to the provider (no model call), the step of a multi-part one, or null
+        FileUpload upload = errorPage ? null : FileUpload.ofPath(path);
         if (!errorPage && isMultipart(request)) {
             // an image endpoint's files are the images the model edits: its input, at OpenAI's rate
             boolean drawing = ImageOutput.drawsAt(path);
@@ -559,8 +559,13 @@ public final class QuotaFilter implements Filter {
                     asked.include(e);
                 }
             }
-            if (parts.fields().getOrDefault(BATCH_PURPOSE[0], List.of()).contains(BATCH_PURPOSE[1])) {
-                batchFile = batchFileEstimate(parts, path);
+            if (upload == null) {
+                // a file and its purpose: a batch's input file is estimated as the batch it will be
+                upload = new FileUpload(FileUpload.Step.FILE, null, parts.fields().getOrDefault("purpose", List.of())
+                        .contains(FileUpload.BATCH) ? batchFileEstimate(parts, path) : -1);
+            } else if (upload.step() == FileUpload.Step.PART && providerState.batchUpload(upload.uploadId())) {
+                // a part of a batch's input file: its whole lines, as the batch's requests they are
+                upload = upload.withFigure(batchFileEstimate(parts, path));
             }
             long audio = parts.audioMillis() < 0 ? 0 : AudioDuration.inputTokens(parts.audioMillis());
             // the fields, text files and JSON parts, and files that read as text rather than audio
@@ -791,11 +796,10 @@ public final class QuotaFilter implements Filter {
         if (asked.completionsAsked() > 1) {
             sniffer.manyCompletions();
         }
-        if (!asked.budgetNamed()) {
-            // the output part of the estimate is a default, not what the client allowed: the answer's
-            // own text tells what was written when its usage never comes
-            sniffer.countText(estimator::text, RequestEstimator.echoes(readBody));
-        }
+        // when the usage never comes, the answer's own text tells what was written: the output part of
+        // the estimate is a default when the request names no budget, and a relay may send its own budget
+        byte[] sentBody = readBody;
+        sniffer.countText(estimator::text, () -> estimator.echoedPrompt(sentBody), asked.budgetNamed() ? output : -1);
         // an AI message the answer echoes with an id the request sent is the client's thread, not this call's
         sniffer.requestMessages(RequestMessageIds.sentBy(readBody));
         java.util.concurrent.atomic.AtomicBoolean inChain = new java.util.concurrent.atomic.AtomicBoolean(true);
@@ -818,7 +822,10 @@ public final class QuotaFilter implements Filter {
         long charged = beyondCap == 0 ? estimate : clamp(estimate, held(weighing, beyondCap, beyondCap));
         held.holds(handled, echoes ? dispatchOf(request) : null);
         Settlement settlement = new Settlement(ledger, hold, charged, quiet, releaseOnError, request, held, wrapped, answers, answerKey, providerState, state, settleFailureCount, weighing, keeper);
-        settlement.uploadsBatchFile(batchFile);
+        if (upload != null && upload.step() == FileUpload.Step.CREATE && FileUpload.BATCH.equals(Json.topLevelString(readBody, "purpose"))) {
+            upload = upload.withFigure(0);
+        }
+        settlement.uploads(upload);
         request.setAttribute(settling, settlement);
         held.settledBy(settlement);
         keeper.running(hold, settlement::chargeSoFar);
@@ -1247,9 +1254,6 @@ public final class QuotaFilter implements Filter {
      * for a batch of requests (a {@code requests} list, JSON lines), never less than the sum of its
      * requests' own estimates.
      */
-    /** The form field of an upload that makes it an OpenAI batch's input file: {@code purpose=batch}. */
-    private static final String[] BATCH_PURPOSE = {"purpose", "batch"};
-
     /**
      * What the requests of a batch input file uploaded as {@code parts} may cost: each file's lines (JSON
      * lines, each a request with its {@code body}) estimated as a batch body's requests are, added up;

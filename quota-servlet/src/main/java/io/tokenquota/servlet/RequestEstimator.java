@@ -254,28 +254,42 @@ final class RequestEstimator {
     }
 
     /**
-     * Whether a JSON body asks for its prompt back in the answer: a top-level {@code "echo": true} (a
-     * text completion's, OpenAI's and vLLM's), whose answer starts with the prompt's text.
+     * What the prompt a JSON body asks back in the answer costs, as this estimator counts it: with a
+     * top-level {@code "echo": true} (a text completion's, OpenAI's and vLLM's), whose answer starts
+     * with the prompt's text, the top-level {@code prompt} string (or each string of a list of them);
+     * 0 for any other body.
      */
-    static boolean echoes(byte[] body) {
+    long echoedPrompt(byte[] body) {
         if (body == null || body.length == 0) {
-            return false;
+            return 0;
         }
         try (JsonParser p = Json.REQUEST_SCAN.createParser(body)) {
             if (p.nextToken() != JsonToken.START_OBJECT) {
-                return false;
+                return 0;
             }
-            JsonToken t;
-            while ((t = p.nextToken()) == JsonToken.FIELD_NAME) {
-                boolean echo = "echo".equals(p.currentName());
-                if (p.nextToken() == JsonToken.VALUE_TRUE && echo) {
-                    return true;
+            boolean echo = false;
+            long prompt = 0;
+            while (p.nextToken() == JsonToken.FIELD_NAME) {
+                String name = p.currentName();
+                JsonToken value = p.nextToken();
+                if ("echo".equals(name)) {
+                    echo = value == JsonToken.VALUE_TRUE;
+                } else if ("prompt".equals(name) && value == JsonToken.VALUE_STRING) {
+                    prompt = text(p.getText());
+                } else if ("prompt".equals(name) && value == JsonToken.START_ARRAY) {
+                    prompt = 0;
+                    while ((value = p.nextToken()) != JsonToken.END_ARRAY) {
+                        if (value == JsonToken.VALUE_STRING) {
+                            prompt = saturatingAdd(prompt, text(p.getText()));
+                        }
+                        p.skipChildren();
+                    }
                 }
                 p.skipChildren();
             }
-            return false;
+            return echo ? prompt : 0;
         } catch (IOException | RuntimeException e) {
-            return false;
+            return 0;
         }
     }
 

@@ -136,16 +136,16 @@ final class Settlement implements AsyncListener {
         this.response = response;
     }
 
-    /** What the requests of the batch input file this request uploads may cost; -1 when it uploads none. */
-    private long batchFile = -1;
+    /** The file upload (or step of one) this request may be; {@code null} when it is none. */
+    private FileUpload upload;
 
     /**
-     * The request uploads a batch's input file whose requests may cost {@code tokens} (-1: it uploads
-     * none). Answered with the provider's file object and no usage, the upload called no model and is
-     * released, and its figure is remembered by the file's id for the batch that names it.
+     * The request may upload a file to the provider ({@code null}: it does not). Answered with the
+     * provider's object for that step alone and without usage, it called no model and is released
+     * ({@link FileUpload#answered}).
      */
-    void uploadsBatchFile(long tokens) {
-        this.batchFile = tokens;
+    void uploads(FileUpload upload) {
+        this.upload = upload;
     }
 
     /**
@@ -370,8 +370,8 @@ final class Settlement implements AsyncListener {
     /**
      * What an answer without usage (or with a provisional one) is charged at least: the estimate; for
      * audio the model wrote (a text-to-speech answer) what its length costs at the rate audio is held
-     * ({@link AudioDuration#inputTokens}), when that is more; for a request that named no output budget,
-     * its input and the new text its stream carried ({@link UsageSniffer#textTokens}), when that is more.
+     * ({@link AudioDuration#inputTokens}), when that is more; its input and the new text (and speech) its
+     * stream carried ({@link UsageSniffer#textTokens}), when that is more.
      */
     private long estimateOf(UsageSniffer sniffer) {
         // a GET or HEAD reads back what is stored (a recording, a file's content): no model wrote it now
@@ -384,8 +384,8 @@ final class Settlement implements AsyncListener {
         // slowed speech): its length is not bounded by the request; an endpoint under a protected prefix
         // that returns stored audio to a POST reports its figure
         long least = millis < 0 ? estimate : Math.max(estimate, AudioDuration.inputTokens(millis));
-        // without a budget the default output budget is a guess: a stream cut before its usage (the
-        // client read it all and hung up) wrote what its deltas carried, at the output rate when weighed
+        // a stream cut before its usage (the client read it all and hung up) wrote what its deltas carried,
+        // whatever budget the request named (a relay may send its own), at the output rate when weighed
         long text = sniffer.textTokens();
         if (text > 0) {
             long written = StreamText.plus(sniffer.inputEstimate(), text);
@@ -475,12 +475,9 @@ final class Settlement implements AsyncListener {
                 answers.remember(AnswerUsages.streamed(hold.subject(), request.getRequestURI(), request.getQueryString()),
                         AnswerUsages.STREAM, 1);
             }
-            String uploaded = batchFile >= 0 && explicit == null && usage == null && status >= 200 && status < 300
-                    ? sniffer.uploadedFile() : null;
-            if (uploaded != null) {
-                providerState.uploaded(uploaded, batchFile);
-            }
-            Decision own = uploaded != null ? Decision.release("a batch input file's upload: no model was called")
+            boolean uploaded = upload != null && explicit == null && usage == null && status >= 200 && status < 300
+                    && upload.answered(sniffer.onlyDocument(), providerState);
+            Decision own = uploaded ? Decision.release("a file upload (" + upload.step() + "): no model was called")
                     : decide(explicit, usage, provisional, effective, status, reconnect,
                     answering,
                     (status == 406 || status == 412) && springMatchedNoHandler(request),

@@ -12,37 +12,55 @@ import java.util.Set;
  * {@code values} event echoes the conversation. The deltas read:
  * <ul>
  *   <li>OpenAI Chat Completions chunks (and every server compatible with them): {@code choices[].delta}'s
- *       {@code content}, {@code reasoning_content}, {@code reasoning}, {@code refusal} and its tool calls'
- *       {@code function.arguments}; a text completion's {@code choices[].text};</li>
+ *       {@code content}, {@code reasoning_content}, {@code reasoning}, {@code refusal}, its tool calls'
+ *       {@code function.arguments}, a legacy {@code function_call.arguments}, and its audio's
+ *       {@code transcript} (and its {@code data}, speech: {@link #AUDIO}); a text completion's
+ *       {@code choices[].text};</li>
  *   <li>OpenAI Responses: the {@code delta} of an event typed {@code response.….delta} (text, reasoning,
- *       refusal, tool arguments), but {@code response.audio.delta}'s (audio, measured as audio);</li>
+ *       refusal, tool arguments, transcript), {@code response.audio.delta}'s as speech;</li>
  *   <li>Anthropic: {@code content_block_delta}'s {@code delta.text}, {@code delta.thinking},
  *       {@code delta.partial_json};</li>
- *   <li>Gemini: {@code candidates[].content.parts[].text};</li>
+ *   <li>Gemini: {@code candidates[].content.parts[]}' {@code text}, {@code executableCode.code} and
+ *       {@code functionCall.args} (an object: every name and value in it);</li>
  *   <li>Ollama: a chunk's {@code message.content}, {@code message.thinking}, {@code response},
- *       {@code thinking}, in the chunks that say {@code "done": false}; llama.cpp's {@code content} in
- *       those that say {@code "stop": false};</li>
+ *       {@code thinking} and {@code message.tool_calls[].function.arguments} (an object), in the chunks
+ *       that say {@code "done": false}; llama.cpp's {@code content} in those that say
+ *       {@code "stop": false};</li>
  *   <li>the Vercel AI SDK: a data stream's text and reasoning parts (a JSON string alone, read by
- *       {@link #root}), a UI message stream's {@code text-delta} and {@code reasoning-delta}
- *       {@code delta};</li>
+ *       {@link #root}) and tool call deltas ({@code argsTextDelta}), a UI message stream's
+ *       {@code text-delta} and {@code reasoning-delta} {@code delta} and {@code tool-input-delta}
+ *       {@code inputTextDelta};</li>
  *   <li>Cohere v2's {@code content-delta} {@code delta.message.content.text}; a relayed Bedrock
  *       ConverseStream's {@code contentBlockDelta.delta.text}; Hugging Face TGI's {@code token.text};
  *       LangChain's {@code astream_events} {@code on_chat_model_stream} {@code data.chunk.content};
  *       Spring AI's streamed {@code result.output.text}.</li>
  * </ul>
  * The JSON scanner keeps a string's first {@link JsonDocumentScanner#KEPT_STRING_BYTES} bytes: a longer
- * one is estimated by its kept part, scaled to its whole length. Not thread-safe.
+ * one is estimated by its kept part, scaled to its whole length. It drops what an object nests deeper
+ * than {@link JsonDocumentScanner#KEPT_DEPTH}: inside tool arguments, those bytes count at
+ * {@link #BYTES_PER_TOKEN}. Not thread-safe.
  */
 final class StreamText {
     /** The field names a delta's text is in: the cheap test before a path is built. */
     static final Set<String> FIELDS = Set.of("content", "reasoning_content", "reasoning", "refusal", "arguments",
-            "text", "thinking", "partial_json", "delta", "response");
+            "text", "thinking", "partial_json", "delta", "response", "transcript", "data", "code", "inputTextDelta",
+            "argsTextDelta");
 
     /** Deltas in every document that has them. */
     private static final Set<String> ANY = Set.of("choices[].delta.content", "choices[].delta.reasoning_content",
             "choices[].delta.reasoning", "choices[].delta.refusal", "choices[].delta.tool_calls[].function.arguments",
-            "choices[].text", "candidates[].content.parts[].text", "contentBlockDelta.delta.text", "token.text",
-            "result.output.text");
+            "choices[].delta.function_call.arguments", "choices[].delta.audio.transcript", "choices[].text",
+            "candidates[].content.parts[].text", "candidates[].content.parts[].executableCode.code",
+            "contentBlockDelta.delta.text", "token.text", "result.output.text", "argsTextDelta");
+    /** Speech in every document that has it: base64 of 16-bit 24 kHz mono PCM, what OpenAI streams. */
+    private static final String AUDIO = "choices[].delta.audio.data";
+    /** Objects whose every name and value is the model's output (tool arguments), and the rule that counts them. */
+    private static final java.util.Map<String, Rule> SUBTREES = java.util.Map.of(
+            "candidates[].content.parts[].functionCall.args", Rule.ANY,
+            "message.tool_calls[].function.arguments", Rule.OLLAMA);
+    /** What a byte the scanner dropped unread (nested too deep) is taken to cost: four to a token. */
+    static final int BYTES_PER_TOKEN = 4;
+    private static final String TOOL_INPUT = "inputTextDelta";
     /** Deltas of a document whose {@code type} says so. */
     private static final Set<String> ANTHROPIC = Set.of("delta.text", "delta.thinking", "delta.partial_json");
     private static final String COHERE = "delta.message.content.text";
@@ -59,16 +77,20 @@ final class StreamText {
     /** {ordinal, kept bytes, dropped bytes} of each string whose contents were cut, in order. */
     private final ArrayDeque<long[]> cut = new ArrayDeque<>();
 
-    // the current document's candidates, by the rule that counts them
-    private long any;
-    private long anthropic;
-    private long cohere;
-    private long typed;
-    private long ollama;
-    private long llamaCpp;
-    private long langChain;
+    /** When a document's candidates count: always, or by what its top-level fields say. */
+    private enum Rule { ANY, ANTHROPIC, COHERE, TYPED, TOOL_INPUT, SPEECH, OLLAMA, LLAMA_CPP, LANGCHAIN }
+
+    /** The current document's candidates, by {@link Rule}. */
+    private final long[] candidates = new long[Rule.values().length];
     private String unfinished;
     private long root;
+    /** The depth of the tool arguments object being counted, and its rule; -1 when none is open. */
+    private int subtreeDepth = -1;
+    private Rule subtreeRule;
+    /** Containers whose contents the scanner dropped (nested too deep): opened and ended, and their bytes. */
+    private int deepOpened;
+    private int deepEnded;
+    private final ArrayDeque<long[]> deep = new ArrayDeque<>();
 
     StreamText(TokenEstimator estimator) {
         this.estimator = estimator;
@@ -110,58 +132,116 @@ final class StreamText {
 
     /** A string value at {@code path} (dotted field names, arrays as {@code []}) of the current document. */
     void string(String path, String value) {
-        if (ANY.contains(path)) {
-            any = plus(any, tokens(value));
-        } else if (ANTHROPIC.contains(path)) {
-            anthropic = plus(anthropic, tokens(value));
-        } else if (COHERE.equals(path)) {
-            cohere = plus(cohere, tokens(value));
-        } else if (TYPED.equals(path)) {
-            typed = plus(typed, tokens(value));
-        } else if (OLLAMA.contains(path)) {
-            ollama = plus(ollama, tokens(value));
-        } else if (LLAMA_CPP.equals(path)) {
-            llamaCpp = plus(llamaCpp, tokens(value));
-        } else if (LANGCHAIN_CHUNK.equals(path)) {
-            langChain = plus(langChain, tokens(value));
+        Rule rule = ANY.contains(path) ? Rule.ANY
+                : ANTHROPIC.contains(path) ? Rule.ANTHROPIC
+                : COHERE.equals(path) ? Rule.COHERE
+                : TYPED.equals(path) ? Rule.TYPED
+                : TOOL_INPUT.equals(path) ? Rule.TOOL_INPUT
+                : OLLAMA.contains(path) ? Rule.OLLAMA
+                : LLAMA_CPP.equals(path) ? Rule.LLAMA_CPP
+                : LANGCHAIN_CHUNK.equals(path) ? Rule.LANGCHAIN : null;
+        if (rule != null) {
+            add(rule, tokens(value));
         }
+        if (AUDIO.equals(path)) {
+            add(Rule.ANY, speech(value));
+        } else if (TYPED.equals(path)) {
+            add(Rule.SPEECH, speech(value));
+        }
+    }
+
+    /** An object or array opened at {@code depth}, at {@code path} ({@code null} when unknown). */
+    void opened(int depth, String path) {
+        if (subtreeDepth < 0 && path != null && SUBTREES.containsKey(path)) {
+            subtreeDepth = depth;
+            subtreeRule = SUBTREES.get(path);
+        }
+    }
+
+    /** The object or array at {@code depth} ended; {@code deep}: its contents were dropped unread. */
+    void closed(int depth, boolean deepContents) {
+        if (deepContents) {
+            long dropped = 0;
+            deepEnded++;
+            while (!deep.isEmpty() && deep.peekFirst()[0] <= deepEnded) {
+                long[] d = deep.removeFirst();
+                if (d[0] == deepEnded) {
+                    dropped = d[1];
+                }
+            }
+            if (subtreeDepth >= 0) {
+                add(subtreeRule, (dropped + BYTES_PER_TOKEN - 1) / BYTES_PER_TOKEN);
+            }
+        }
+        if (depth == subtreeDepth) {
+            subtreeDepth = -1;
+        }
+    }
+
+    /** A member name or a scalar's text (a string's, parsed last, or a number's) inside the document. */
+    void scalar(String text, boolean string) {
+        if (subtreeDepth >= 0) {
+            add(subtreeRule, string ? tokens(text) : Math.max(0, estimator.estimate(text)));
+        }
+    }
+
+    /** The scanner kept the opening bracket of a container whose contents it drops (nested too deep). */
+    void deepOpened() {
+        deepOpened++;
+    }
+
+    /** The container {@link #deepOpened} last closed, {@code dropped} bytes in it dropped. */
+    void deepClosed(long dropped) {
+        deep.addLast(new long[] {deepOpened, dropped});
     }
 
     /** The tokens of the current document's deltas, by its top-level {@code type} and {@code event}. */
     long documentTokens(String type, String event) {
-        long sum = any;
+        long sum = candidates[Rule.ANY.ordinal()];
         if ("content_block_delta".equals(type)) {
-            sum = plus(sum, anthropic);
+            sum = plus(sum, candidates[Rule.ANTHROPIC.ordinal()]);
         }
         if ("content-delta".equals(type)) {
-            sum = plus(sum, cohere);
+            sum = plus(sum, candidates[Rule.COHERE.ordinal()]);
         }
-        if (type != null && (type.startsWith("response.") && type.endsWith(".delta") && !"response.audio.delta".equals(type)
+        if ("response.audio.delta".equals(type)) {
+            sum = plus(sum, candidates[Rule.SPEECH.ordinal()]);
+        } else if (type != null && (type.startsWith("response.") && type.endsWith(".delta")
                 || "text-delta".equals(type) || "reasoning-delta".equals(type))) {
-            sum = plus(sum, typed);
+            sum = plus(sum, candidates[Rule.TYPED.ordinal()]);
+        }
+        if ("tool-input-delta".equals(type)) {
+            sum = plus(sum, candidates[Rule.TOOL_INPUT.ordinal()]);
         }
         if ("done".equals(unfinished)) {
-            sum = plus(sum, ollama);
+            sum = plus(sum, candidates[Rule.OLLAMA.ordinal()]);
         }
         if ("stop".equals(unfinished)) {
-            sum = plus(sum, llamaCpp);
+            sum = plus(sum, candidates[Rule.LLAMA_CPP.ordinal()]);
         }
         if ("on_chat_model_stream".equals(event)) {
-            sum = plus(sum, langChain);
+            sum = plus(sum, candidates[Rule.LANGCHAIN.ordinal()]);
         }
         return sum;
     }
 
     /** A new document starts. */
     void nextDocument() {
-        any = 0;
-        anthropic = 0;
-        cohere = 0;
-        typed = 0;
-        ollama = 0;
-        llamaCpp = 0;
-        langChain = 0;
+        java.util.Arrays.fill(candidates, 0);
         unfinished = null;
+        subtreeDepth = -1;
+    }
+
+    private void add(Rule rule, long tokens) {
+        candidates[rule.ordinal()] = plus(candidates[rule.ordinal()], tokens);
+    }
+
+    /** The string just parsed as base64 speech: 16-bit 24 kHz mono PCM, at the rate audio is held. */
+    private long speech(String value) {
+        long[] c = cut.peekFirst();
+        long length = c != null && c[0] == parsed ? c[1] + c[2] : value.length();
+        // 48 bytes of such PCM a millisecond; four base64 characters carry three bytes
+        return AudioDuration.inputTokens(length * 3 / 4 / 48);
     }
 
     /** The string just parsed, as the estimator counts it, its cut contents by the rate of its kept part. */

@@ -69,42 +69,68 @@ final class UsageSniffer {
         other.sentBack = sentBack;
         other.textEstimator = textEstimator;
         other.echoes = echoes;
+        other.budget = budget;
         return other;
     }
 
     /**
-     * Counts the model's new text in the answer's stream deltas ({@link StreamText}), for a request that
-     * named no output budget: what an answer cut before its usage wrote is then known only from them.
-     * {@code echoes}: the request asked for its prompt back ({@code "echo": true}), whose text the
-     * input estimate already counts.
+     * Counts the model's new text in the answer's stream deltas ({@link StreamText}): what an answer cut
+     * before its usage wrote is then known only from them. {@code echoes}: what the prompt the request
+     * asked back costs ({@code "echo": true}; 0 when none), which its input already counts and the answer
+     * repeats; asked once, only when some text was counted. {@code budget}: the output the request's
+     * own budget allows (all its completions), or -1 when it names none.
      */
-    synchronized void countText(io.tokenquota.TokenEstimator estimator, boolean echoes) {
+    synchronized void countText(io.tokenquota.TokenEstimator estimator, java.util.function.LongSupplier echoes,
+                                long budget) {
         this.textEstimator = estimator;
         this.echoes = echoes;
+        this.budget = budget;
     }
 
+    /**
+     * How far the text counted may pass a budget the request named before it counts: the estimator's
+     * count of a model's text strays from the provider's (repeated short words count near double), and
+     * a model keeps to the budget it is given. Text beyond this many times the budget was written
+     * under another one (a relay that sends its own in place of the client's).
+     */
+    static final int BUDGET_TOLERANCE = 2;
+    private long budget = -1;
+
     private io.tokenquota.TokenEstimator textEstimator;
-    private boolean echoes;
+    private java.util.function.LongSupplier echoes;
+    /** {@link #echoes}' answer, once asked. */
+    private Long echoed;
     /** The tokens of the deltas read so far ({@link #countText}). */
     private long textTokens;
 
     /**
      * The model's new text the answer's stream deltas carried, in estimated tokens ({@link #countText});
-     * 0 when text is not counted. Like usage, an answer written before this one that the client got adds
+     * 0 when text is not counted, or when it stays within {@link #BUDGET_TOLERANCE} times the budget the
+     * request named. Like usage, an answer written before this one that the client got adds
      * up, and the larger of this answer's readings counts.
      */
     synchronized long textTokens() {
-        long own = decoded != null ? decoded.textTokens() : textTokens;
+        long own = carriedText();
+        if (own > 0 && echoes != null && echoed == null) {
+            echoed = echoes.getAsLong();
+        }
+        // an echoed prompt is the request's text, counted in its input
+        long written = echoed == null ? own : Math.max(0, own - echoed);
+        return budget >= 0 && written <= BUDGET_TOLERANCE * budget ? 0 : written;
+    }
+
+    /** {@link #textTokens} before an echoed prompt is taken off. */
+    private synchronized long carriedText() {
+        long own = decoded != null ? decoded.carriedText() : textTokens;
         for (UsageSniffer other : new UsageSniffer[] {discarded, utf8Reading}) {
             if (other != null) {
-                own = Math.max(own, other.textTokens());
+                own = Math.max(own, other.carriedText());
             }
         }
         for (UsageSniffer e : earlier) {
-            own = StreamText.plus(own, e.textTokens());
+            own = StreamText.plus(own, e.carriedText());
         }
-        // an echoed prompt is the request's text, counted in its input
-        return echoes ? Math.max(0, own - inputEstimate) : own;
+        return own;
     }
 
     /** A reader of JSON documents for this answer, counting their text when asked to. */
@@ -733,18 +759,18 @@ final class UsageSniffer {
         return decoded != null ? decoded.storedResponse() : storedResponse;
     }
 
-    /** The id of the file object that is the whole answer ({@code "object": "file"}), or {@code null}. */
-    private String uploadedFile;
+    /** The answer's last JSON document outside an event stream. */
+    private JsonDocumentScanner.Document lastDocument;
 
     /**
-     * The id the provider gave an uploaded file, when the answer is one JSON document that is an OpenAI
-     * file object and nothing else (no event, no second document, no usage); {@code null} otherwise.
+     * The answer when it is one JSON document and nothing else (no event, no second document, no
+     * usage): what an API that calls no model answers (an upload's object); {@code null} otherwise.
      */
-    synchronized String uploadedFile() {
+    synchronized JsonDocumentScanner.Document onlyDocument() {
         if (decoded != null) {
-            return decoded.uploadedFile();
+            return decoded.onlyDocument();
         }
-        return documents == 1 && !sawAnswerEvent && latest == null && format == null ? uploadedFile : null;
+        return documents == 1 && !sawAnswerEvent && latest == null && format == null ? lastDocument : null;
     }
 
     /**
@@ -1020,8 +1046,8 @@ final class UsageSniffer {
         }
         sawAnswerEvent |= event;
         textTokens = StreamText.plus(textTokens, doc.textTokens());
-        if (!event && doc.fileId() != null) {
-            uploadedFile = doc.fileId();
+        if (!event) {
+            lastDocument = doc;
         }
         if (providerError(doc, eventName)) {
             sawError = true;

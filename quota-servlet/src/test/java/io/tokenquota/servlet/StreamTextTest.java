@@ -17,7 +17,7 @@ final class StreamTextTest {
 
     private static long text(String contentType, String body, int pieceSize, boolean echoes, long input) {
         UsageSniffer s = new UsageSniffer(input);
-        s.countText(CHARS, echoes);
+        s.countText(CHARS, () -> echoes ? input : 0, -1);
         byte[] bytes = body.getBytes(StandardCharsets.UTF_8);
         s.begin(contentType, null, java.util.Arrays.copyOf(bytes, Math.min(bytes.length, pieceSize)));
         for (int i = 0; i < bytes.length; i += pieceSize) {
@@ -47,6 +47,47 @@ final class StreamTextTest {
         String body = "data: {\"choices\":[{\"delta\":{\"content\":\"" + delta + "\"}}]}\n\n"
                 + "data: {\"choices\":[{\"delta\":{\"content\":\"xyz\"}}]}\n\n";
         assertEquals(length + 3, text("text/event-stream", body, piece, false, 0));
+    }
+
+    @Test
+    void legacyFunctionCallsAndSpokenTranscriptsCount() {
+        String body = "data: {\"choices\":[{\"delta\":{\"function_call\":{\"name\":\"f\",\"arguments\":\"{\\\"a\\\"\"}}}]}\n\n"
+                + "data: {\"choices\":[{\"delta\":{\"audio\":{\"id\":\"a\",\"transcript\":\"spoken\"}}}]}\n\n";
+        assertEquals(4 + 6, text("text/event-stream", body));
+    }
+
+    /** Streamed speech (base64 of 24 kHz 16-bit PCM) counts its length at the rate audio is held, however long. */
+    @Test
+    void streamedSpeechCountsItsLength() {
+        // ten seconds of PCM: 480,000 bytes, 640,000 base64 characters
+        String pcm = java.util.Base64.getEncoder().encodeToString(new byte[480_000]);
+        String chat = "data: {\"choices\":[{\"delta\":{\"audio\":{\"id\":\"a\",\"data\":\"" + pcm + "\"}}}]}\n\n";
+        String responses = "event: response.audio.delta\ndata: {\"type\":\"response.audio.delta\",\"delta\":\"" + pcm + "\"}\n\n";
+        assertEquals(AudioDuration.inputTokens(10_000), text("text/event-stream", chat, 8192, false, 0));
+        assertEquals(AudioDuration.inputTokens(10_000), text("text/event-stream", responses, 8192, false, 0));
+    }
+
+    @Test
+    void toolInputDeltasOfTheAiSdkCount() {
+        String ui = "data: {\"type\":\"tool-input-delta\",\"toolCallId\":\"c1\",\"inputTextDelta\":\"abcd\"}\n\n"
+                + "data: {\"type\":\"tool-input-available\",\"toolCallId\":\"c1\",\"input\":{\"story\":\"abcd\"}}\n\n";
+        assertEquals(4, text("text/event-stream", ui));
+        String parts = "f:{\"messageId\":\"m\"}\nc:{\"toolCallId\":\"c1\",\"argsTextDelta\":\"abc\"}\n";
+        assertEquals(3, text("text/plain; charset=utf-8", parts));
+    }
+
+    /** Tool arguments sent as an object count every name and value, also what is nested past what the scanner keeps. */
+    @Test
+    void toolArgumentsGivenAsObjectsCountWhole() {
+        String deep = "{\"a\":".repeat(6) + "\"" + "x".repeat(400) + "\"" + "}".repeat(6);
+        String gemini = "data: {\"candidates\":[{\"content\":{\"parts\":[{\"functionCall\":{\"name\":\"f\",\"args\":{\"k\":\"vv\",\"d\":"
+                + deep + "}}}]}}]}\n\n";
+        long counted = text("text/event-stream", gemini);
+        // "k", "vv", "d" and at least the 400 characters nested too deep to keep
+        assertTrue(counted >= 4 + 400 / StreamText.BYTES_PER_TOKEN, "counted " + counted);
+        String ollama = "{\"model\":\"m\",\"message\":{\"role\":\"assistant\",\"content\":\"\",\"tool_calls\":[{\"function\":"
+                + "{\"name\":\"f\",\"arguments\":{\"story\":\"abcdef\"}}}]},\"done\":false}\n";
+        assertEquals(5 + 6, text("application/x-ndjson", ollama));
     }
 
     @Test
@@ -108,10 +149,26 @@ final class StreamTextTest {
     }
 
     @Test
-    void aJsonBodyNamesItsEcho() {
-        assertTrue(RequestEstimator.echoes("{\"prompt\":\"p\",\"logprobs\":{\"echo\":false},\"echo\":true}".getBytes(StandardCharsets.UTF_8)));
-        assertEquals(false, RequestEstimator.echoes("{\"prompt\":\"p\",\"options\":{\"echo\":true}}".getBytes(StandardCharsets.UTF_8)));
-        assertEquals(false, RequestEstimator.echoes("{\"echo\":\"true\"}".getBytes(StandardCharsets.UTF_8)));
+    void aJsonBodyNamesTheEchoedPrompt() {
+        RequestEstimator chars = new RequestEstimator(CHARS);
+        assertEquals(5, chars.echoedPrompt("{\"prompt\":\"hello\",\"logprobs\":{\"echo\":false},\"echo\":true}".getBytes(StandardCharsets.UTF_8)));
+        assertEquals(7, chars.echoedPrompt("{\"echo\":true,\"prompt\":[\"abc\",[1,2],\"defg\"]}".getBytes(StandardCharsets.UTF_8)));
+        assertEquals(0, chars.echoedPrompt("{\"prompt\":\"p\",\"options\":{\"echo\":true}}".getBytes(StandardCharsets.UTF_8)));
+        assertEquals(0, chars.echoedPrompt("{\"prompt\":\"p\",\"echo\":\"true\"}".getBytes(StandardCharsets.UTF_8)));
+    }
+
+    /** Within twice a budget the request named, the text is the model keeping to it (the estimator strays); past it, it counts. */
+    @Test
+    void aNamedBudgetCountsOnlyTextFarPastIt() {
+        byte[] body = "data: {\"choices\":[{\"delta\":{\"content\":\"abcdefghij\"}}]}\n\n".getBytes(StandardCharsets.UTF_8);
+        for (long budget : new long[] {4, 5, 10}) {
+            UsageSniffer s = new UsageSniffer(0);
+            s.countText(CHARS, () -> 0, budget);
+            s.begin("text/event-stream", null, body);
+            s.feed(body, 0, body.length);
+            s.finish();
+            assertEquals(budget < 5 ? 10 : 0, s.textTokens(), "budget " + budget);
+        }
     }
 
     @Test

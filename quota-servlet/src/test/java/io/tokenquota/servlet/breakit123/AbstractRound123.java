@@ -1,0 +1,539 @@
+package io.tokenquota.servlet.breakit123;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.tokenquota.QuotaAccount;
+import io.tokenquota.estimator.DefaultTokenEstimator;
+import io.tokenquota.servlet.QuotaFilter;
+import io.tokenquota.servlet.testing.Deployment;
+import io.tokenquota.servlet.testing.HangUps;
+import io.tokenquota.servlet.testing.ModelCallRound;
+import io.tokenquota.servlet.testing.TestHttp;
+import jakarta.servlet.http.HttpServlet;
+import jakarta.servlet.http.HttpServletRequest;
+import jakarta.servlet.http.HttpServletResponse;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicLong;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Round 123 of issue 11: two rules that just landed. (1) A stream without an output budget cut before
+ * its usage is charged at least its input and the new text its deltas carried: streams whose new text
+ * sits in delta fields the rule does not read, and a budget the client names that the relay does not
+ * pass on. (2) An OpenAI batch's input file uploaded through the protected path is remembered and the
+ * creation naming it is held its requests: the same file uploaded through OpenAI's other upload API
+ * (Uploads, for files sent in parts), also under the protected prefix.
+ */
+abstract class AbstractRound123 extends ModelCallRound {
+    static final ObjectMapper JSON = new ObjectMapper();
+    static final DefaultTokenEstimator TOKENS = new DefaultTokenEstimator();
+    final HangUps hangUps = new HangUps();
+
+    /** Files by id (batch input files), uploads in progress by id, their parts by id. */
+    final Map<String, String> files = new ConcurrentHashMap<>();
+    final Map<String, String> uploads = new ConcurrentHashMap<>();
+    final Map<String, String> parts = new ConcurrentHashMap<>();
+    /** Tokens the model spent on each subject's batches. */
+    final Map<String, AtomicLong> batchTokens = new ConcurrentHashMap<>();
+
+    @Override
+    protected Deployment deploy(QuotaFilter filter) {
+        return Deployment.create()
+                .filter("quota", filter, "/*")
+                .multipartServlet("provider", new Provider(), new jakarta.servlet.MultipartConfigElement(""), "/ai/*")
+                .onStartup(filter::registerByServletName);
+    }
+
+    /** 100 words the provider counts as 100 tokens (one for each " wave"). */
+    static final String HUNDRED = "wave ".repeat(100);
+    static final String END = "THE-END";
+    static final String STORY = "Write the longest story you can about a lighthouse.";
+
+    static void write(OutputStream out, String s) throws IOException {
+        out.write(s.getBytes(StandardCharsets.UTF_8));
+        out.flush();
+    }
+
+    /**
+     * After the client was seen to hang up, the relay goes on as a relay does: it writes what its
+     * provider sends that carries nothing ({@code filler}) until a write fails, then cancels the
+     * provider call; only if the client were still there would it write {@code tail} (the usage).
+     */
+    void untilGone(String user, OutputStream out, String filler, String tail) throws IOException {
+        hangUps.await(user);
+        try {
+            for (int i = 0; i < 500; i++) {
+                write(out, filler);
+                Thread.sleep(10);
+            }
+        } catch (IOException | InterruptedException gone) {
+            return;
+        }
+        write(out, tail);
+    }
+
+    // ------------------------------------------------------------------ mock provider and relays
+
+    class Provider extends HttpServlet {
+        @Override
+        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+            String path = req.getPathInfo();
+            String user = req.getHeader("x-user-id");
+            if (path.equals("/v1/files")) {
+                upload(req, resp);
+                return;
+            }
+            if (path.startsWith("/v1/uploads/") && path.endsWith("/parts")) {
+                uploadPart(path.substring("/v1/uploads/".length(), path.length() - "/parts".length()), req, resp);
+                return;
+            }
+            String body = new String(req.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+            switch (path) {
+                case "/fn/v1/chat/completions" -> functionCall(user, resp, true);
+                case "/text/v1/chat/completions" -> functionCall(user, resp, false);
+                case "/audio/v1/chat/completions" -> audioChat(user, resp);
+                case "/claude/v1/messages" -> claude(user, resp);
+                case "/vercel/api/chat" -> vercelToolInput(user, resp);
+                case "/v1/uploads" -> createUpload(JSON.readTree(body), resp);
+                case "/v1/batches" -> batch(user, JSON.readTree(body), resp);
+                default -> {
+                    if (path.startsWith("/v1/uploads/") && path.endsWith("/complete")) {
+                        completeUpload(path.substring("/v1/uploads/".length(), path.length() - "/complete".length()),
+                                JSON.readTree(body), resp);
+                    } else {
+                        resp.sendError(404);
+                    }
+                }
+            }
+        }
+    }
+
+    /**
+     * A relay to OpenAI Chat Completions with a function (the {@code functions} / {@code function_call}
+     * parameters, which OpenAI and the compatible servers still take): the model answers by calling
+     * {@code save_story} with the story as its argument, 8,000 tokens in 80 chunks of
+     * {@code delta.function_call.arguments}; the usage chunk ({@code stream_options.include_usage}) comes last.
+     */
+    void functionCall(String user, HttpServletResponse resp, boolean function) throws IOException {
+        calls.count(user);
+        resp.setContentType("text/event-stream");
+        OutputStream out = resp.getOutputStream();
+        String head = "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1714000000,"
+                + "\"model\":\"gpt-4o-2024-08-06\",\"system_fingerprint\":\"fp_1\",\"choices\":[{\"index\":0,\"delta\":";
+        write(out, head + "{\"role\":\"assistant\",\"content\":null,\"function_call\":{\"name\":\"save_story\",\"arguments\":\"\"},"
+                + "\"refusal\":null},\"logprobs\":null,\"finish_reason\":null}],\"usage\":null}\n\n");
+        write(out, head + "{\"function_call\":{\"arguments\":\"{\\\"story\\\":\\\"\"}},\"logprobs\":null,\"finish_reason\":null}],"
+                + "\"usage\":null}\n\n");
+        for (int chunk = 0; chunk < 80; chunk++) {
+            String text = chunk == 79 ? HUNDRED + END + "\\\"}" : HUNDRED;
+            write(out, head + (function ? "{\"function_call\":{\"arguments\":\"" + text + "\"}}" : "{\"content\":\"" + text + "\"}")
+                    + ",\"logprobs\":null,\"finish_reason\":null}],\"usage\":null}\n\n");
+        }
+        write(out, head + "{},\"logprobs\":null,\"finish_reason\":\"function_call\"}],\"usage\":null}\n\n");
+        untilGone(user, out, ": keep-alive\n\n",
+                "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1714000000,\"model\":"
+                        + "\"gpt-4o-2024-08-06\",\"choices\":[],\"usage\":{\"prompt_tokens\":60,\"completion_tokens\":8005,"
+                        + "\"total_tokens\":8065}}\n\ndata: [DONE]\n\n");
+    }
+
+    /**
+     * A relay to OpenAI Chat Completions with an audio model ({@code gpt-4o-audio-preview},
+     * {@code modalities: ["text", "audio"]}, {@code audio.format: pcm16}), streamed as OpenAI streams it:
+     * each chunk's {@code delta.audio} carries a piece of the transcript or of the audio data. The
+     * transcript is 8,000 tokens in 80 chunks; the audio costs far more output tokens than its
+     * transcript. The usage chunk comes last.
+     */
+    void audioChat(String user, HttpServletResponse resp) throws IOException {
+        calls.count(user);
+        resp.setContentType("text/event-stream");
+        OutputStream out = resp.getOutputStream();
+        String head = "data: {\"id\":\"chatcmpl-2\",\"object\":\"chat.completion.chunk\",\"created\":1714000000,"
+                + "\"model\":\"gpt-4o-audio-preview-2024-12-17\",\"choices\":[{\"index\":0,\"delta\":";
+        String pcm = java.util.Base64.getEncoder().encodeToString(new byte[2_400]);
+        write(out, head + "{\"role\":\"assistant\",\"content\":null,\"refusal\":null},\"finish_reason\":null}]}\n\n");
+        for (int chunk = 0; chunk < 80; chunk++) {
+            String text = chunk == 79 ? HUNDRED + END : HUNDRED;
+            write(out, head + "{\"audio\":{\"id\":\"audio_1\",\"transcript\":\"" + text + "\"}},\"finish_reason\":null}]}\n\n");
+            write(out, head + "{\"audio\":{\"id\":\"audio_1\",\"data\":\"" + pcm + "\"}},\"finish_reason\":null}]}\n\n");
+        }
+        write(out, head + "{\"audio\":{\"id\":\"audio_1\",\"expires_at\":1714003600}},\"finish_reason\":\"stop\"}]}\n\n");
+        untilGone(user, out, ": keep-alive\n\n",
+                "data: {\"id\":\"chatcmpl-2\",\"object\":\"chat.completion.chunk\",\"created\":1714000000,\"model\":"
+                        + "\"gpt-4o-audio-preview-2024-12-17\",\"choices\":[],\"usage\":{\"prompt_tokens\":60,"
+                        + "\"completion_tokens\":40000,\"total_tokens\":40060,\"completion_tokens_details\":"
+                        + "{\"audio_tokens\":32000,\"text_tokens\":8000}}}\n\ndata: [DONE]\n\n");
+    }
+
+    /**
+     * A chat relay to Anthropic's Messages API that builds its own provider request: it takes the
+     * client's messages and sets the model and its own {@code max_tokens} (64,000), whatever the client
+     * sent. It streams the provider's events on and cancels the provider call when its client goes.
+     * The model writes 8,000 tokens.
+     */
+    void claude(String user, HttpServletResponse resp) throws IOException {
+        calls.count(user);
+        resp.setContentType("text/event-stream");
+        OutputStream out = resp.getOutputStream();
+        write(out, "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_01\",\"type\":\"message\","
+                + "\"role\":\"assistant\",\"model\":\"claude-sonnet-4-5\",\"content\":[],\"stop_reason\":null,"
+                + "\"stop_sequence\":null,\"usage\":{\"input_tokens\":20,\"output_tokens\":1}}}\n\n"
+                + "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,"
+                + "\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n");
+        for (int chunk = 0; chunk < 80; chunk++) {
+            write(out, "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,"
+                    + "\"delta\":{\"type\":\"text_delta\",\"text\":\"" + HUNDRED + "\"}}\n\n");
+        }
+        write(out, "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n");
+        untilGone(user, out, "event: ping\ndata: {\"type\":\"ping\"}\n\n",
+                "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\","
+                        + "\"stop_sequence\":null},\"usage\":{\"output_tokens\":8000}}\n\n"
+                        + "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
+    }
+
+    /**
+     * A chat route made with the Vercel AI SDK (v5) {@code toUIMessageStreamResponse()}: the model calls
+     * a {@code writeDocument} tool whose input (the document) it writes as it goes, 8,000 tokens sent as
+     * {@code tool-input-delta} parts' {@code inputTextDelta}, then {@code tool-input-available} with the
+     * parsed input. The UI message stream carries no usage; the stream ends normally.
+     */
+    void vercelToolInput(String user, HttpServletResponse resp) throws IOException {
+        calls.count(user);
+        resp.setContentType("text/event-stream");
+        resp.setHeader("x-vercel-ai-ui-message-stream", "v1");
+        OutputStream out = resp.getOutputStream();
+        write(out, "data: {\"type\":\"start\",\"messageId\":\"msg-7Qx2\"}\n\n"
+                + "data: {\"type\":\"start-step\"}\n\n"
+                + "data: {\"type\":\"tool-input-start\",\"toolCallId\":\"call_1\",\"toolName\":\"writeDocument\"}\n\n"
+                + "data: {\"type\":\"tool-input-delta\",\"toolCallId\":\"call_1\",\"inputTextDelta\":\"{\\\"content\\\":\\\"\"}\n\n");
+        for (int chunk = 0; chunk < 80; chunk++) {
+            write(out, "data: {\"type\":\"tool-input-delta\",\"toolCallId\":\"call_1\",\"inputTextDelta\":\"" + HUNDRED + "\"}\n\n");
+        }
+        write(out, "data: {\"type\":\"tool-input-delta\",\"toolCallId\":\"call_1\",\"inputTextDelta\":\"\\\"}\"}\n\n"
+                + "data: {\"type\":\"tool-input-available\",\"toolCallId\":\"call_1\",\"toolName\":\"writeDocument\","
+                + "\"input\":{\"content\":\"" + HUNDRED.repeat(80) + "\"}}\n\n"
+                + "data: {\"type\":\"finish-step\"}\n\n"
+                + "data: {\"type\":\"finish\"}\n\n"
+                + "data: [DONE]\n\n");
+    }
+
+    /** OpenAI's file upload: a multipart body of the {@code file} and its {@code purpose}; answered with the file object. */
+    void upload(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+        String content;
+        String purpose;
+        try {
+            content = new String(req.getPart("file").getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+            purpose = new String(req.getPart("purpose").getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        } catch (jakarta.servlet.ServletException e) {
+            resp.sendError(400);
+            return;
+        }
+        String id = "file-" + UUID.randomUUID().toString().replace("-", "");
+        files.put(id, content);
+        resp.setContentType("application/json");
+        resp.getWriter().write(fileObject(id, purpose, content.length()));
+    }
+
+    static String fileObject(String id, String purpose, long bytes) {
+        return "{\"object\":\"file\",\"id\":\"" + id + "\",\"purpose\":\"" + purpose + "\",\"filename\":\"batch.jsonl\","
+                + "\"bytes\":" + bytes + ",\"created_at\":1714000000,\"status\":\"processed\"}";
+    }
+
+    /**
+     * OpenAI's Uploads API, step 1 ({@code POST /v1/uploads}): {@code {"purpose", "filename", "bytes",
+     * "mime_type"}}, answered with the Upload object, pending.
+     */
+    void createUpload(JsonNode body, HttpServletResponse resp) throws IOException {
+        String id = "upload_" + UUID.randomUUID().toString().replace("-", "");
+        uploads.put(id, body.path("purpose").asText());
+        resp.setContentType("application/json");
+        resp.getWriter().write("{\"id\":\"" + id + "\",\"object\":\"upload\",\"bytes\":" + body.path("bytes").asLong()
+                + ",\"created_at\":1714000000,\"filename\":\"" + body.path("filename").asText() + "\",\"purpose\":\""
+                + body.path("purpose").asText() + "\",\"status\":\"pending\",\"expires_at\":1714003600}");
+    }
+
+    /** Step 2 ({@code POST /v1/uploads/{id}/parts}): a multipart body whose {@code data} file is a chunk; the Part object. */
+    void uploadPart(String upload, HttpServletRequest req, HttpServletResponse resp) throws IOException {
+        if (!uploads.containsKey(upload)) {
+            resp.sendError(404);
+            return;
+        }
+        String content;
+        try {
+            content = new String(req.getPart("data").getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        } catch (jakarta.servlet.ServletException e) {
+            resp.sendError(400);
+            return;
+        }
+        String id = "part_" + UUID.randomUUID().toString().replace("-", "");
+        parts.put(id, content);
+        resp.setContentType("application/json");
+        resp.getWriter().write("{\"id\":\"" + id + "\",\"object\":\"upload.part\",\"created_at\":1714000001,"
+                + "\"upload_id\":\"" + upload + "\"}");
+    }
+
+    /**
+     * Step 3 ({@code POST /v1/uploads/{id}/complete}, {@code {"part_ids": [...]}}): the parts joined in
+     * order make the file; the Upload object, completed, with the File object it made nested as {@code file}.
+     */
+    void completeUpload(String upload, JsonNode body, HttpServletResponse resp) throws IOException {
+        String purpose = uploads.get(upload);
+        if (purpose == null) {
+            resp.sendError(404);
+            return;
+        }
+        StringBuilder content = new StringBuilder();
+        for (JsonNode part : body.path("part_ids")) {
+            content.append(parts.get(part.asText()));
+        }
+        String id = "file-" + UUID.randomUUID().toString().replace("-", "");
+        files.put(id, content.toString());
+        resp.setContentType("application/json");
+        resp.getWriter().write("{\"id\":\"" + upload + "\",\"object\":\"upload\",\"bytes\":" + content.length()
+                + ",\"created_at\":1714000000,\"filename\":\"batch.jsonl\",\"purpose\":\"" + purpose + "\",\"status\":"
+                + "\"completed\",\"expires_at\":1714003600,\"file\":" + fileObject(id, purpose, content.length()) + "}");
+    }
+
+    /**
+     * OpenAI Batch: the requests are the lines of an input file named by id. The provider runs them
+     * later; here at once, each line's input and the output its budget lets the model write counted
+     * for the subject.
+     */
+    void batch(String user, JsonNode body, HttpServletResponse resp) throws IOException {
+        String file = files.get(body.path("input_file_id").asText());
+        if (file == null) {
+            resp.sendError(404);
+            return;
+        }
+        int lines = 0;
+        long spent = 0;
+        for (String line : file.split("\n")) {
+            if (line.isBlank()) {
+                continue;
+            }
+            JsonNode request = JSON.readTree(line).path("body");
+            spent += TOKENS.estimate(request.path("messages").toString()) + request.path("max_tokens").asLong(300);
+            lines++;
+            calls.count(user);
+        }
+        batchTokens.computeIfAbsent(user, u -> new AtomicLong()).addAndGet(spent);
+        resp.setContentType("application/json");
+        resp.getWriter().write("{\"id\":\"batch_" + UUID.randomUUID().toString().replace("-", "") + "\",\"object\":"
+                + "\"batch\",\"endpoint\":\"/v1/chat/completions\",\"input_file_id\":\"" + body.path("input_file_id").asText()
+                + "\",\"completion_window\":\"24h\",\"status\":\"validating\",\"output_file_id\":null,\"request_counts\":"
+                + "{\"total\":" + lines + ",\"completed\":0,\"failed\":0}}");
+    }
+
+    // ------------------------------------------------------------------ helpers
+
+    String hangUpAfter(String s, String path, String body, String until) throws IOException {
+        hangUps.expect(s);
+        try {
+            return TestHttp.postAndHangUpAfter(container.port(), path, s, body, until);
+        } finally {
+            hangUps.happened(s);
+        }
+    }
+
+    void assertPaidForWhatItRead(String s, String seen, String what) {
+        QuotaAccount a = settled(s);
+        assertTrue(seen.startsWith("HTTP/1.1 200"), seen.lines().findFirst().orElse(""));
+        int words = seen.split("wave ", -1).length - 1;
+        assertEquals(1, calls.of(s), "one model call");
+        assertTrue(a.used() >= 8_000, kind() + ": " + what + ": the client read " + words + " words of the model's answer"
+                + " (8,000 tokens by the provider's count), then hung up before the usage, and was charged " + a.used()
+                + " of " + a.limit() + ": " + ledger(s));
+    }
+
+    HttpResponse<String> post(String path, String user, String body) {
+        return TestHttp.postJson(container.uri(path), user, body);
+    }
+
+    /** A batch input file of {@code lines} chat requests, each {@code max_tokens: 4000}. */
+    static String batchFile(int lines) {
+        StringBuilder jsonl = new StringBuilder();
+        for (int i = 0; i < lines; i++) {
+            jsonl.append("{\"custom_id\":\"r").append(i).append("\",\"method\":\"POST\",\"url\":\"/v1/chat/completions\","
+                    + "\"body\":{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"Write chapter ")
+                    .append(i).append(" of the handbook.\"}],\"max_tokens\":4000}}\n");
+        }
+        return jsonl.toString();
+    }
+
+    /**
+     * Uploads {@code jsonl} as {@code user} through OpenAI's Uploads API, as the SDKs' chunked upload does
+     * ({@code client.uploads.upload_file_chunked(..., purpose="batch")}): create the Upload, send the
+     * bytes in {@code chunks} parts, complete it; the statuses of each step, then the id of the file made.
+     */
+    List<Object> uploadInParts(String user, String jsonl, int chunks) {
+        List<Object> steps = new ArrayList<>();
+        byte[] bytes = jsonl.getBytes(StandardCharsets.UTF_8);
+        HttpResponse<String> created = post("/ai/v1/uploads", user, "{\"purpose\":\"batch\",\"filename\":\"batch.jsonl\","
+                + "\"bytes\":" + bytes.length + ",\"mime_type\":\"text/jsonl\"}");
+        steps.add(created.statusCode());
+        String upload = (String) TestHttp.json(created).get("id");
+        List<String> partIds = new ArrayList<>();
+        int size = (bytes.length + chunks - 1) / chunks;
+        for (int from = 0; from < bytes.length; from += size) {
+            byte[] chunk = java.util.Arrays.copyOfRange(bytes, from, Math.min(bytes.length, from + size));
+            String boundary = "b123" + UUID.randomUUID();
+            HttpResponse<String> part = TestHttp.post(container.uri("/ai/v1/uploads/" + upload + "/parts"),
+                    TestHttp.multipart(boundary, "Content-Disposition: form-data; name=\"data\"; filename=\"data\"\r\n"
+                            + "Content-Type: application/octet-stream", chunk),
+                    "x-user-id", user, "Content-Type", "multipart/form-data; boundary=" + boundary);
+            steps.add(part.statusCode());
+            partIds.add((String) TestHttp.json(part).get("id"));
+        }
+        HttpResponse<String> done = post("/ai/v1/uploads/" + upload + "/complete", user, "{\"part_ids\":"
+                + partIds.stream().map(p -> "\"" + p + "\"").toList() + "}");
+        steps.add(done.statusCode());
+        @SuppressWarnings("unchecked")
+        Map<String, Object> file = (Map<String, Object>) TestHttp.json(done).get("file");
+        steps.add(file.get("id"));
+        return steps;
+    }
+
+    // ------------------------------------------------------------------ 1. streams without a budget, cut
+
+    /**
+     * The attack: a chat relay to OpenAI; the client names no budget and passes a function
+     * ({@code functions}, {@code function_call: {"name": "save_story"}}), so the model writes its
+     * answer as the function's arguments: 8,000 tokens in {@code choices[].delta.function_call.arguments}
+     * (the deprecated but served shape of tool calls). The client reads them all, hangs up before the
+     * usage chunk, and must be charged at least the text the deltas carried (8,000), not its input and
+     * the default budget (about 1,030).
+     */
+    @Test
+    void aLegacyFunctionCallStreamCutBeforeItsUsagePaysForItsArguments() throws Exception {
+        String s = subject();
+        String seen = hangUpAfter(s, "/ai/fn/v1/chat/completions", "{\"model\":\"gpt-4o\",\"stream\":true,"
+                + "\"stream_options\":{\"include_usage\":true},\"messages\":[{\"role\":\"user\",\"content\":\"" + STORY + "\"}],"
+                + "\"functions\":[{\"name\":\"save_story\",\"parameters\":{\"type\":\"object\",\"properties\":{\"story\":"
+                + "{\"type\":\"string\"}}}}],\"function_call\":{\"name\":\"save_story\"}}", "\"finish_reason\":\"function_call\"");
+        assertPaidForWhatItRead(s, seen, "function_call stream");
+    }
+
+    /**
+     * Control: the same relay and client, the model's 8,000 tokens as plain {@code delta.content}: the
+     * cut stream is charged at least its text.
+     */
+    @Test
+    void controlAPlainChatStreamCutBeforeItsUsagePaysForItsText() throws Exception {
+        String s = subject();
+        String seen = hangUpAfter(s, "/ai/text/v1/chat/completions", "{\"model\":\"gpt-4o\",\"stream\":true,"
+                + "\"stream_options\":{\"include_usage\":true},\"messages\":[{\"role\":\"user\",\"content\":\"" + STORY
+                + "\"}]}", "\"finish_reason\":\"function_call\"");
+        assertPaidForWhatItRead(s, seen, "plain chat stream");
+    }
+
+    /**
+     * The attack: a chat relay to OpenAI's audio model ({@code modalities: ["text", "audio"]}); the
+     * client names no budget, reads the whole spoken answer (its transcript is 8,000 tokens, carried in
+     * {@code choices[].delta.audio.transcript}; the audio itself bills 32,000 more) and hangs up before
+     * the usage chunk. It must be charged at least its transcript, not its input and the default budget.
+     */
+    @Test
+    void anAudioChatStreamCutBeforeItsUsagePaysForItsTranscript() throws Exception {
+        String s = subject();
+        String seen = hangUpAfter(s, "/ai/audio/v1/chat/completions", "{\"model\":\"gpt-4o-audio-preview\",\"stream\":true,"
+                + "\"stream_options\":{\"include_usage\":true},\"modalities\":[\"text\",\"audio\"],\"audio\":{\"voice\":"
+                + "\"alloy\",\"format\":\"pcm16\"},\"messages\":[{\"role\":\"user\",\"content\":\"" + STORY + "\"}]}",
+                "\"finish_reason\":\"stop\"");
+        assertPaidForWhatItRead(s, seen, "audio chat stream");
+    }
+
+    /**
+     * The attack: the Anthropic relay sets its own {@code max_tokens} (64,000) whatever the client sends.
+     * The client sends {@code "max_tokens": 1}, which the filter takes as the call's budget (so it counts
+     * no delta text), reads the whole 8,000-token story and hangs up before {@code message_delta}. The
+     * filter charges the budget it read (input and 1), though the text it saw pass is 8,000 tokens.
+     */
+    @Test
+    void aBudgetTheRelayDoesNotPassOnDoesNotCapACutStreamsCharge() throws Exception {
+        String s = subject();
+        String seen = hangUpAfter(s, "/ai/claude/v1/messages", "{\"max_tokens\":1,\"stream\":true,\"messages\":[{\"role\":"
+                + "\"user\",\"content\":\"" + STORY + "\"}]}", "content_block_stop");
+        assertPaidForWhatItRead(s, seen, "Anthropic stream with a budget of 1 the relay replaced");
+    }
+
+    /**
+     * The attack: a Vercel AI SDK v5 chat route (UI message stream, which carries no usage at all);
+     * the client names no budget and asks for a document written through a tool, so the model writes
+     * 8,000 tokens as {@code tool-input-delta} parts' {@code inputTextDelta}. The stream ends normally
+     * and is charged its input and the default budget (about 1,020), not the text its deltas carried.
+     */
+    @Test
+    void aVercelUiStreamOfToolInputIsChargedItsText() {
+        String s = subject();
+        HttpResponse<String> r = post("/ai/vercel/api/chat", s, "{\"messages\":[{\"id\":\"m1\",\"role\":\"user\",\"parts\":"
+                + "[{\"type\":\"text\",\"text\":\"" + STORY + " Save it with writeDocument.\"}]}]}");
+        QuotaAccount a = settled(s);
+        assertEquals(200, r.statusCode(), figures(s, r, a));
+        assertEquals(1, calls.of(s), figures(s, r, a));
+        assertTrue(a.used() >= 8_000, kind() + ": the model wrote 8,000 tokens of tool input in the stream's deltas,"
+                + " charged " + a.used() + " of " + a.limit() + ": " + ledger(s));
+    }
+
+    // ------------------------------------------------------------------ 2. a batch's input file, uploaded in parts
+
+    /**
+     * The attack: an OpenAI batch of ten chat requests of {@code max_tokens: 4000} (the model spends
+     * 40,160). Uploaded as {@code POST /v1/files} with {@code purpose=batch}, its creation is refused on a
+     * 20,000 allowance (the control). Uploaded instead through OpenAI's Uploads API under the same
+     * protected prefix ({@code POST /v1/uploads} with {@code "purpose": "batch"}, one part, complete:
+     * the answer nests the File object), the creation naming the same kind of file is held only its own
+     * fields and the default budget, is served, and the batch runs for a fraction of what it spends.
+     */
+    @Test
+    void aBatchFileUploadedInPartsIsChargedItsRequests() {
+        String control = subject();
+        String boundary = "b123" + UUID.randomUUID();
+        HttpResponse<String> up = TestHttp.post(container.uri("/ai/v1/files"), TestHttp.multipart(boundary,
+                        "Content-Disposition: form-data; name=\"purpose\"", "batch",
+                        "Content-Disposition: form-data; name=\"file\"; filename=\"batch.jsonl\"\r\nContent-Type: application/octet-stream",
+                        batchFile(10)),
+                "x-user-id", control, "Content-Type", "multipart/form-data; boundary=" + boundary);
+        assertEquals(200, up.statusCode(), up.body());
+        int refused = post("/ai/v1/batches", control, "{\"input_file_id\":\"" + TestHttp.json(up).get("id") + "\","
+                + "\"endpoint\":\"/v1/chat/completions\",\"completion_window\":\"24h\"}").statusCode();
+        assertEquals(429, refused, kind() + ": control: " + ledger(control));
+
+        String s = subject();
+        List<Object> steps = uploadInParts(s, batchFile(10), 1);
+        String file = (String) steps.get(steps.size() - 1);
+        QuotaAccount uploaded = settled(s);
+        HttpResponse<String> r = post("/ai/v1/batches", s, "{\"input_file_id\":\"" + file + "\",\"endpoint\":"
+                + "\"/v1/chat/completions\",\"completion_window\":\"24h\"}");
+        QuotaAccount a = settled(s);
+        long spent = batchTokens.getOrDefault(s, new AtomicLong()).get();
+        assertTrue(r.statusCode() != 200 || a.used() >= spent, kind() + ": upload steps " + steps.subList(0, steps.size() - 1)
+                + " charged " + uploaded.used() + "; the batch creation answered " + r.statusCode() + ", " + calls.of(s)
+                + " requests ran, the model spent " + spent + ", charged " + a.used() + " of " + a.limit() + " in all: "
+                + ledger(s));
+    }
+
+    /**
+     * An honest upload of a batch's input file (four requests) through OpenAI's Uploads API: create,
+     * two parts, complete. None of it calls a model, as {@code POST /v1/files} with {@code purpose=batch}
+     * does not, which is released; the subject must be charged nothing.
+     */
+    @Test
+    void aBatchFileUploadedInPartsCostsNothing() {
+        String s = subject();
+        List<Object> steps = uploadInParts(s, batchFile(4), 2);
+        QuotaAccount a = settled(s);
+        assertEquals(0, calls.of(s), ledger(s));
+        assertEquals(0, a.used(), kind() + ": an upload in parts answered " + steps.subList(0, steps.size() - 1)
+                + " (no model called) was charged " + a.used() + " of " + a.limit() + ": " + ledger(s));
+    }
+}
