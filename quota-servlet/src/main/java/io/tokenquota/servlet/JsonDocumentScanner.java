@@ -176,19 +176,21 @@ final class JsonDocumentScanner {
      * @param id         the document's top-level {@code id} string (a LangChain message's), or {@code null}
      * @param runId      the document's top-level {@code run_id} string (the run of a LangChain
      *                   {@code astream_events} event), or {@code null}
-     * @param messages   the {@code usage_metadata} counters of the LangChain messages LangServe's
-     *                   {@code output} holds ({@link #LANGSERVE_OUTPUT}: the output, each element of it,
-     *                   each value of it), in order; only objects shaped as a message count
+     * @param messages   the LangChain messages LangServe's {@code output} holds ({@link #LANGSERVE_OUTPUT}:
+     *                   the output, each element of it, each value of it), or anywhere in a LangGraph
+     *                   state event ({@link #messagesAnywhere}), in order, with their {@code usage_metadata}
+     *                   counters; only objects shaped as a message count
      * @param textTokens the estimated tokens of the new model text the document carries as a stream's
      *                   delta ({@link StreamText}); 0 unless the scanner {@linkplain #countText counts text}
      * @param object     the document's top-level {@code object} string (what an OpenAI answer says it is:
      *                   {@code file}, {@code upload}, {@code upload.part}...), or {@code null}
-     * @param fileId     the {@code id} of the file the document is ({@code "object": "file"}: the answer to
-     *                   an upload) or holds ({@code file.id}: a completed multi-part upload), or {@code null}
+     * @param fileId     the {@code id} of the file the document is ({@code "object": "file"}, Anthropic's
+     *                   {@code "type": "file"}: the answer to an upload) or holds ({@code file.id}: a
+     *                   completed multi-part upload), or {@code null}
      */
     record Document(String type, Map<String, Map<String, Long>> usages, boolean ended, String model, String call,
                     boolean callIdentified, boolean error, String responseId, boolean choices, String event,
-                    boolean workflowRun, int element, String id, String runId, java.util.List<Map<String, Long>> messages,
+                    boolean workflowRun, int element, String id, String runId, java.util.List<Message> messages,
                     long textTokens, String object, String fileId) {
         Document(String type, Map<String, Map<String, Long>> usages, boolean ended) {
             this(type, usages, ended, null, null, false, false, null, false, null, false, -1, null, null,
@@ -203,6 +205,9 @@ final class JsonDocumentScanner {
             return usages.get(path);
         }
     }
+
+    /** A LangChain AI message found in a document: its {@code id} ({@code null} when none) and its usage's counters. */
+    record Message(String id, Map<String, Long> usage) { }
 
     private final Consumer<Document> sink;
     private JsonParser parser;
@@ -260,8 +265,19 @@ final class JsonDocumentScanner {
     private final Map<String, Long>[] messageUsage = new Map[TRACKED_DEPTH + 1];
     /** Whether a message id is one the request sent back: its message is history, echoed ({@link RequestMessageIds}). */
     private final java.util.function.Predicate<String> sentBack;
-    /** The messages' usage found in the current document ({@link Document#messages}). */
-    private java.util.List<Map<String, Long>> messages = new java.util.ArrayList<>();
+    /** The messages found in the current document ({@link Document#messages}). */
+    private java.util.List<Message> messages = new java.util.ArrayList<>();
+    /** Messages are looked for anywhere in the documents, not only under {@link #LANGSERVE_OUTPUT}. */
+    private boolean messagesAnywhere;
+
+    /**
+     * Looks for LangChain messages anywhere in the documents: a LangGraph server's state events
+     * ({@code updates}: each node's new messages; {@code values}: the whole state), whose messages sit
+     * under the graph's own keys ({@code {"agent": {"messages": […]}}}, {@code {"messages": […]}}).
+     */
+    void messagesAnywhere() {
+        messagesAnywhere = true;
+    }
 
     JsonDocumentScanner(Consumer<Document> sink) {
         this(sink, id -> false);
@@ -580,7 +596,7 @@ final class JsonDocumentScanner {
                     // named) is history; one the run wrote has a fresh id, or none
                     if (messageUsage[depth] != null && messageTyped[depth] && messageContent[depth]
                             && (messageId[depth] == null || !sentBack.test(messageId[depth]))) {
-                        messages.add(messageUsage[depth]);
+                        messages.add(new Message(messageId[depth], messageUsage[depth]));
                     }
                     messageUsage[depth] = null;
                     messageId[depth] = null;
@@ -758,7 +774,8 @@ final class JsonDocumentScanner {
     private Document document() {
         return new Document(type, usages, ended, model, call(), customId != null && callId() != null, isError(),
                 responseId(), choiceSeen, event, workflowRun, inRootArray ? element : -1, lineId, runId, messages,
-                text == null ? 0 : text.documentTokens(type, event), object, "file".equals(object) ? lineId : nestedFileId);
+                text == null ? 0 : text.documentTokens(type, event), object,
+                "file".equals(object) || "file".equals(type) ? lineId : nestedFileId);
     }
 
     /**
@@ -767,7 +784,7 @@ final class JsonDocumentScanner {
      * tracked (an object's usage one level further in).
      */
     private boolean messageCandidate() {
-        return depth >= 2 && depth < TRACKED_DEPTH && objectAt[1] && LANGSERVE_OUTPUT.equals(fieldAt[1]);
+        return depth >= 2 && depth < TRACKED_DEPTH && objectAt[1] && (messagesAnywhere || LANGSERVE_OUTPUT.equals(fieldAt[1]));
     }
 
     /**

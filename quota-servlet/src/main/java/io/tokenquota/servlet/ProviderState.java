@@ -436,23 +436,73 @@ final class ProviderState {
         return figure(key("u:", uploadId)) != null;
     }
 
-    /** A part of a batch upload ({@link #uploadStarted}) whose requests may cost {@code tokens}. */
-    void uploadPart(String uploadId, long tokens) {
+    /**
+     * A part of a batch upload ({@link #uploadStarted}): its whole lines are counted by {@code lines},
+     * the first joined to what the part before left of a line; its last line, cut, waits for the next
+     * part (or the completion). Parts are joined in the order they arrive, as an upload sends them
+     * one after another; a line cut by parts sent at once, or longer than {@link #MAX_CUT_LINE}, is
+     * counted by its pieces' text.
+     */
+    void uploadPart(String uploadId, byte[] part, java.util.function.ToLongFunction<byte[]> lines) {
         String key = key("u:", uploadId);
-        if (key != null) {
-            synchronized (figures) {
-                figures.computeIfPresent(key, (k, sum) -> saturated(sum, tokens));
+        if (key == null) {
+            return;
+        }
+        synchronized (figures) {
+            if (!figures.containsKey(key)) {
+                return;
             }
+            byte[] before = cutLines.remove(key);
+            byte[] joined = before == null ? part : java.util.Arrays.copyOf(before, before.length + part.length);
+            if (before != null) {
+                System.arraycopy(part, 0, joined, before.length, part.length);
+            }
+            int end = joined.length;
+            while (end > 0 && joined[end - 1] != '\n') {
+                end--;
+            }
+            long tokens = lines.applyAsLong(java.util.Arrays.copyOf(joined, end));
+            byte[] rest = java.util.Arrays.copyOfRange(joined, end, joined.length);
+            if (rest.length > MAX_CUT_LINE) {
+                tokens = saturated(tokens, lines.applyAsLong(rest));
+            } else if (rest.length > 0) {
+                cutLines.put(key, rest);
+            }
+            long counted = tokens;
+            figures.computeIfPresent(key, (k, sum) -> saturated(sum, counted));
         }
     }
 
     /** A batch upload completed as the file {@code fileId}: a batch naming it is held its parts' figure. */
-    void uploadCompleted(String uploadId, String fileId) {
-        Long parts = figure(key("u:", uploadId));
+    void uploadCompleted(String uploadId, String fileId, java.util.function.ToLongFunction<byte[]> lines) {
+        String key = key("u:", uploadId);
+        if (key == null) {
+            return;
+        }
+        Long parts;
+        synchronized (figures) {
+            byte[] last = cutLines.remove(key);
+            if (last != null) {
+                figures.computeIfPresent(key, (k, sum) -> saturated(sum, lines.applyAsLong(last)));
+            }
+            parts = figures.get(key);
+        }
         if (parts != null) {
             remember(key("f:", fileId), parts);
         }
     }
+
+    /** The longest cut line kept until the next part comes: a batch request's line is far shorter. */
+    static final int MAX_CUT_LINE = 64 * 1024;
+    /** The uploads whose last part ended inside a line: that line's start, by the upload's key. Guarded by figures. */
+    private final Map<String, byte[]> cutLines = new LinkedHashMap<>(16, 0.75f, true) {
+        private static final long serialVersionUID = 1L;
+
+        @Override
+        protected boolean removeEldestEntry(Map.Entry<String, byte[]> eldest) {
+            return size() > 1_024;
+        }
+    };
 
     private Long figure(String key) {
         if (key == null) {

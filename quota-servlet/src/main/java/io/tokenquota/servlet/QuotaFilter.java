@@ -562,10 +562,10 @@ public final class QuotaFilter implements Filter {
             if (upload == null) {
                 // a file and its purpose: a batch's input file is estimated as the batch it will be
                 upload = new FileUpload(FileUpload.Step.FILE, null, parts.fields().getOrDefault("purpose", List.of())
-                        .contains(FileUpload.BATCH) ? batchFileEstimate(parts, path) : -1);
+                        .contains(FileUpload.BATCH) ? batchLines(uploadedBytes(parts), path) : -1, null, null);
             } else if (upload.step() == FileUpload.Step.PART && providerState.batchUpload(upload.uploadId())) {
-                // a part of a batch's input file: its whole lines, as the batch's requests they are
-                upload = upload.withFigure(batchFileEstimate(parts, path));
+                // a part of a batch's input file: its lines, joined to the last one the part before left cut
+                upload = upload.withPart(uploadedBytes(parts), lines -> batchLines(lines, path));
             }
             long audio = parts.audioMillis() < 0 ? 0 : AudioDuration.inputTokens(parts.audioMillis());
             // the fields, text files and JSON parts, and files that read as text rather than audio
@@ -824,6 +824,9 @@ public final class QuotaFilter implements Filter {
         Settlement settlement = new Settlement(ledger, hold, charged, quiet, releaseOnError, request, held, wrapped, answers, answerKey, providerState, state, settleFailureCount, weighing, keeper);
         if (upload != null && upload.step() == FileUpload.Step.CREATE && FileUpload.BATCH.equals(Json.topLevelString(readBody, "purpose"))) {
             upload = upload.withFigure(0);
+        } else if (upload != null && upload.step() == FileUpload.Step.COMPLETE) {
+            // the last line the parts left cut
+            upload = upload.withPart(new byte[0], lines -> batchLines(lines, path));
         }
         settlement.uploads(upload);
         request.setAttribute(settling, settlement);
@@ -1254,23 +1257,32 @@ public final class QuotaFilter implements Filter {
      * for a batch of requests (a {@code requests} list, JSON lines), never less than the sum of its
      * requests' own estimates.
      */
-    /**
-     * What the requests of a batch input file uploaded as {@code parts} may cost: each file's lines (JSON
-     * lines, each a request with its {@code body}) estimated as a batch body's requests are, added up;
-     * a file that is no JSON counts as nothing.
-     */
-    private long batchFileEstimate(MultipartBody parts, String path) {
-        List<byte[]> files = new ArrayList<>(parts.json());
+    /** The files an upload's {@code parts} carry, each its bytes: its JSON parts and the files that read as text. */
+    private static byte[] uploadedBytes(MultipartBody parts) {
+        java.io.ByteArrayOutputStream files = new java.io.ByteArrayOutputStream();
+        parts.json().forEach(files::writeBytes);
         parts.files().values().forEach(readings -> {
             if (!readings.isEmpty()) {
-                files.add(readings.get(0).getBytes(StandardCharsets.UTF_8));
+                files.writeBytes(readings.get(0).getBytes(StandardCharsets.UTF_8));
             }
         });
+        return files.toByteArray();
+    }
+
+    /**
+     * What the requests of a batch input file's {@code lines} may cost: each line (a request with its
+     * {@code body}) estimated as a batch body's requests are, added up; a line that is no JSON (a part of
+     * one cut where a multi-part upload split the file) by its text alone.
+     */
+    private long batchLines(byte[] lines, String path) {
         long sum = 0;
-        for (byte[] file : files) {
-            RequestEstimator.Estimate e = estimatorFor(path).estimate(file);
-            if (e != null) {
-                sum = clamp(sum, total(e, path));
+        int start = 0;
+        for (int i = 0; i <= lines.length; i++) {
+            if (i == lines.length || lines[i] == '\n') {
+                byte[] line = java.util.Arrays.copyOfRange(lines, start, i);
+                start = i + 1;
+                RequestEstimator.Estimate e = line.length == 0 ? null : estimatorFor(path).estimate(line);
+                sum = clamp(sum, e != null ? total(e, path) : estimator.text(new String(line, StandardCharsets.UTF_8)));
             }
         }
         return sum;

@@ -256,8 +256,8 @@ final class RequestEstimator {
     /**
      * What the prompt a JSON body asks back in the answer costs, as this estimator counts it: with a
      * top-level {@code "echo": true} (a text completion's, OpenAI's and vLLM's), whose answer starts
-     * with the prompt's text, the top-level {@code prompt} string (or each string of a list of them);
-     * 0 for any other body.
+     * each of its {@code n} choices with the prompt's text, the top-level {@code prompt} string (or each
+     * string of a list of them) times {@code n}; 0 for any other body.
      */
     long echoedPrompt(byte[] body) {
         if (body == null || body.length == 0) {
@@ -269,11 +269,14 @@ final class RequestEstimator {
             }
             boolean echo = false;
             long prompt = 0;
+            long choices = 1;
             while (p.nextToken() == JsonToken.FIELD_NAME) {
                 String name = p.currentName();
                 JsonToken value = p.nextToken();
                 if ("echo".equals(name)) {
                     echo = value == JsonToken.VALUE_TRUE;
+                } else if ("n".equals(name) && value == JsonToken.VALUE_NUMBER_INT) {
+                    choices = Math.max(1, p.getLongValue());
                 } else if ("prompt".equals(name) && value == JsonToken.VALUE_STRING) {
                     prompt = text(p.getText());
                 } else if ("prompt".equals(name) && value == JsonToken.START_ARRAY) {
@@ -287,7 +290,7 @@ final class RequestEstimator {
                 }
                 p.skipChildren();
             }
-            return echo ? prompt : 0;
+            return echo ? (prompt > Long.MAX_VALUE / choices ? Long.MAX_VALUE : prompt * choices) : 0;
         } catch (IOException | RuntimeException e) {
             return 0;
         }

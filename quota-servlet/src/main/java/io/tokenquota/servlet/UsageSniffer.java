@@ -1162,7 +1162,14 @@ final class UsageSniffer {
         boolean reported = dify(doc);
         String type = doc.type();
         Map<String, Long> usage = doc.usage("usage");
-        if (usage != null) {
+        if (usage != null && (STEP_PART.equals(eventName) || MESSAGE_PART.equals(eventName))
+                && has(usage, "promptTokens", "completionTokens")) {
+            // the Vercel AI SDK's data stream: each step's finish part (e:) reports that step's model call,
+            // the message's finish part (d:) their total; a run cut by a failed step ends without the total
+            Long own = larger(usage.get("totalTokens"), sum(usage.get("promptTokens"), usage.get("completionTokens")));
+            long[] split = UsageKinds.withTotal(UsageKinds.inputOutput(usage, "promptTokens", "completionTokens"), own);
+            reported = kinds(addUp(Format.OPENAI, own, split, MESSAGE_PART.equals(eventName), null, false), split);
+        } else if (usage != null) {
             // a request for several completions: vLLM's continuous usage beside a chunk's choice counts
             // that choice alone; only a usage chunk without choices adds them up
             reported = usageObject(usage, event && manyCompletions && doc.choices());
@@ -1254,12 +1261,28 @@ final class UsageSniffer {
             reported |= langChain(gemini, eventName != null && eventName.startsWith("messages/"), doc.id(),
                     "AIMessageChunk".equals(doc.type()));
             gemini = null;
+        } else if (SseEvents.graphState(eventName)) {
+            // a LangGraph server's updates (each node's new messages) or values (the whole state, again
+            // after each step): each AI message is one model call's whole result, counted once by its id;
+            // those the run's first values event holds are the thread's history, the earlier runs'
+            boolean firstState = eventName.startsWith("values") && graphHistory == null;
+            if (firstState) {
+                graphHistory = new java.util.HashSet<>();
+            }
+            for (JsonDocumentScanner.Message message : doc.messages()) {
+                if (firstState && message.id() != null && graphHistory.size() < MAX_MESSAGES) {
+                    graphHistory.add(message.id());
+                } else if (message.id() == null || graphHistory == null || !graphHistory.contains(message.id())) {
+                    reported |= langChain(message.usage(), true, message.id(), false);
+                }
+            }
+            gemini = null;
         } else if (langServe(doc.messages())) {
             // the messages LangServe's output holds (/invoke's one, /batch's list, a RunnableParallel's
             // map), each a model call's whole result, found only in objects shaped as a message
             // (JsonDocumentScanner.LANGSERVE_OUTPUT): their calls add up
-            for (Map<String, Long> message : doc.messages()) {
-                reported |= langChain(message, false, doc.id(), false);
+            for (JsonDocumentScanner.Message message : doc.messages()) {
+                reported |= langChain(message.usage(), false, doc.id(), false);
             }
             gemini = null;
         } else {
@@ -1343,9 +1366,16 @@ final class UsageSniffer {
     private static final String[] LANGCHAIN_COUNTS = {"input_tokens", "output_tokens", "total_tokens"};
 
     /** Whether any of LangServe's output messages ({@link JsonDocumentScanner.Document#messages}) counts tokens. */
-    private static boolean langServe(java.util.List<Map<String, Long>> messages) {
-        return messages.stream().anyMatch(m -> has(m, LANGCHAIN_COUNTS));
+    private static boolean langServe(java.util.List<JsonDocumentScanner.Message> messages) {
+        return messages.stream().anyMatch(m -> has(m.usage(), LANGCHAIN_COUNTS));
     }
+
+    /** The data stream's step finish part and message finish part, as {@link SseEvents} names them. */
+    private static final String STEP_PART = "part:e";
+    private static final String MESSAGE_PART = "part:d";
+
+    /** The ids of the AI messages a LangGraph run's first {@code values} event held: the thread's history. */
+    private java.util.Set<String> graphHistory;
 
     /**
      * A LangChain {@code usage_metadata}; whether it reported usage. On a message chunk it is a delta
@@ -1862,6 +1892,11 @@ final class UsageSniffer {
         boolean parts;
         /** The code of the current part ({@link #parts}): the byte before its colon. */
         private byte partCode;
+        /** The name a data stream's part of {@code code} is accepted under: {@code part:} and its code. */
+        private static String partName(byte code) {
+            return "part:" + (char) code;
+        }
+
         /** The data stream's codes of a part whose value is the model's text: text, reasoning. */
         private static final byte TEXT_PART = '0';
         private static final byte REASONING_PART = 'g';
@@ -1979,6 +2014,9 @@ final class UsageSniffer {
         private void data(byte[] b, int off, int len) {
             if (event == null) {
                 event = scanner(this::eventDocument);
+                if (graphState(eventName())) {
+                    event.messagesAnywhere();
+                }
             }
             event.feed(b, off, len);
         }
@@ -2044,8 +2082,9 @@ final class UsageSniffer {
                 if (pending != null) {
                     // a tuple whose name an event: line after its data took away is no tuple
                     boolean alone = !multiLine && !secondDocument && !event.failed() && (!tupleRest || tuple(eventName()));
-                    // only an event that is one document alone is the provider's, by its name
-                    boolean reported = accept(pending, true, alone ? eventName() : null);
+                    // only an event that is one document alone is the provider's, by its name (a data
+                    // stream's part by its code)
+                    boolean reported = accept(pending, true, !alone ? null : parts ? partName(partCode) : eventName());
                     if (!alone) {
                         suspect(reported);
                     }
@@ -2087,6 +2126,15 @@ final class UsageSniffer {
          */
         private static boolean tuple(String name) {
             return name != null && (name.equals("messages") || name.startsWith("messages|"));
+        }
+
+        /**
+         * Whether an event's name is LangGraph Platform's for a state stream's events: {@code updates} or
+         * {@code values}, or {@code updates|<namespace>}, {@code values|<namespace>} for a subgraph's.
+         */
+        static boolean graphState(String name) {
+            return name != null && (name.equals("updates") || name.startsWith("updates|") || name.equals("values")
+                    || name.startsWith("values|"));
         }
     }
 }

@@ -275,9 +275,11 @@ abstract class AbstractServletSuite {
         List<EventKind> kinds = fx.kinds(subject);
         assertEquals(EventKind.RESERVED, kinds.get(0));
         assertEquals(2, kinds.size(), "settled exactly once: " + kinds);
-        // hanging up mid-stream does not make the call free: the hold (the estimate) is charged
+        // hanging up mid-stream does not make the call free: the hold (the estimate) is charged, or the text
+        // the endpoint streamed when it is far past the budget (this one writes 8,000 characters a chunk
+        // until a write fails, whatever max_tokens says)
         assertEquals(EventKind.COMMITTED, kinds.get(1));
-        assertEquals(60, a.used());
+        assertTrue(a.used() >= 60, "charged " + a.used());
     }
 
     private static String readUntil(InputStream in, String marker) throws IOException {
