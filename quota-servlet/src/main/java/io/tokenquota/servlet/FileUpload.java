@@ -4,7 +4,8 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
- * A request that uploads a file to the provider (OpenAI's Files and Uploads APIs, Anthropic's Files API) through a protected
+ * A request that uploads a file to the provider (OpenAI's Files and Uploads APIs, Anthropic's Files API,
+ * Gemini's resumable uploads) through a protected
  * path: no model runs, and an OpenAI batch's requests are the lines of such a file, named later by
  * {@code input_file_id}. An upload answered with the provider's object for its step, alone and without
  * usage, is released ({@link Settlement}); the requests of a batch's input file are estimated as it
@@ -21,8 +22,13 @@ import java.util.regex.Pattern;
  */
 record FileUpload(Step step, String uploadId, long figure, byte[] part, java.util.function.ToLongFunction<byte[]> lines) {
     enum Step {
-        /** {@code POST /files}: a multipart body of the file and its purpose; answered with the file object. */
+        /** {@code POST …/files}: a multipart body of the file and its purpose; answered with the file object. */
         FILE,
+        /**
+         * Gemini's resumable upload to {@code …/files} (its request says {@code X-Goog-Upload-Command}):
+         * answered with {@code X-Goog-Upload-Status}, and once finalized with the file ({@code file.name}).
+         */
+        GEMINI,
         /** {@code POST /uploads}: a JSON body naming the purpose; answered with the upload object. */
         CREATE,
         /** {@code POST /uploads/{id}/parts}: a multipart body of one part's bytes; answered with the part object. */
@@ -35,14 +41,29 @@ record FileUpload(Step step, String uploadId, long figure, byte[] part, java.uti
     static final String BATCH = "batch";
     private static final Pattern STEP = Pattern.compile("/uploads/([^/]+)/(parts|complete)$");
 
-    /** The step of a multi-part upload {@code path} names, with its upload's id, or {@code null}. */
-    static FileUpload ofPath(String path) {
+    /**
+     * The upload a request to {@code path} may be: a step of a multi-part upload (with its upload's id),
+     * Gemini's resumable upload ({@code resumable}: the request names an {@code X-Goog-Upload-Command}),
+     * or a multipart upload to a files path ({@code multipart}); {@code null} for any other request.
+     */
+    static FileUpload of(String path, boolean multipart, boolean resumable) {
         Matcher m = STEP.matcher(path);
         if (m.find()) {
             return new FileUpload("parts".equals(m.group(2)) ? Step.PART : Step.COMPLETE, m.group(1), -1, null, null);
         }
-        return path.endsWith("/uploads") ? new FileUpload(Step.CREATE, null, -1, null, null) : null;
+        if (path.endsWith("/uploads")) {
+            return new FileUpload(Step.CREATE, null, -1, null, null);
+        }
+        if (!path.endsWith("/files")) {
+            return null;
+        }
+        return resumable ? new FileUpload(Step.GEMINI, null, -1, null, null)
+                : multipart ? new FileUpload(Step.FILE, null, -1, null, null) : null;
     }
+
+    /** The Gemini upload protocol's request header naming the step, and its answer's status header. */
+    static final String GEMINI_COMMAND = "X-Goog-Upload-Command";
+    static final String GEMINI_STATUS = "X-Goog-Upload-Status";
 
     FileUpload withFigure(long tokens) {
         return new FileUpload(step, uploadId, tokens, part, lines);
@@ -53,18 +74,23 @@ record FileUpload(Step step, String uploadId, long figure, byte[] part, java.uti
     }
 
     /**
-     * Whether {@code answer} (the answer's only JSON document) is the provider's object for this step,
-     * so that no model was called; what it learnt is remembered in {@code state}.
+     * Whether {@code answer} (the answer's only JSON document, {@code null} when it is none) and its
+     * {@code uploadStatus} header ({@link #GEMINI_STATUS}) are the provider's for this step, so that no
+     * model was called; what it learnt is remembered in {@code state}.
      */
-    boolean answered(JsonDocumentScanner.Document answer, ProviderState state) {
+    boolean answered(JsonDocumentScanner.Document answer, String uploadStatus, ProviderState state) {
+        if (step == Step.GEMINI) {
+            // the start and every chunk answer with the status alone; the finalized upload with the file
+            return uploadStatus != null && (answer == null || answer.fileId() != null);
+        }
         if (answer == null) {
             return false;
         }
         switch (step) {
             case FILE -> {
-                // OpenAI's file object, or Anthropic's file metadata ("type": "file")
-                if (!("file".equals(answer.object()) || answer.object() == null && "file".equals(answer.type()))
-                        || answer.fileId() == null) {
+                // OpenAI's file object (or a container's file), or Anthropic's file metadata ("type": "file")
+                if (!("file".equals(answer.object()) || "container.file".equals(answer.object())
+                        || answer.object() == null && "file".equals(answer.type())) || answer.fileId() == null) {
                     return false;
                 }
                 if (figure >= 0) {

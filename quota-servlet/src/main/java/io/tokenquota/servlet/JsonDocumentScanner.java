@@ -184,17 +184,24 @@ final class JsonDocumentScanner {
      *                   delta ({@link StreamText}); 0 unless the scanner {@linkplain #countText counts text}
      * @param object     the document's top-level {@code object} string (what an OpenAI answer says it is:
      *                   {@code file}, {@code upload}, {@code upload.part}...), or {@code null}
-     * @param fileId     the {@code id} of the file the document is ({@code "object": "file"}, Anthropic's
+     * @param fileId     the {@code id} of the file the document is ({@code "object": "file"} or
+     *                   {@code "container.file"}, Anthropic's
      *                   {@code "type": "file"}: the answer to an upload) or holds ({@code file.id}: a
-     *                   completed multi-part upload), or {@code null}
+     *                   completed multi-part upload; Gemini's {@code file.name}), or {@code null}
+     * @param streamCall the id the provider gave the model call a stream's event belongs to: an OpenAI
+     *                   Responses event's {@code response.id}, Anthropic's {@code message_start}
+     *                   {@code message.id}, a chat completion chunk's {@code id}, Gemini's
+     *                   {@code responseId}, a Google ADK event's {@code id} (beside its
+     *                   {@code invocationId}; {@code ""} for a {@code "partial": true} one, which belongs
+     *                   to the call its final event closes); {@code null} when it names none
      */
     record Document(String type, Map<String, Map<String, Long>> usages, boolean ended, String model, String call,
                     boolean callIdentified, boolean error, String responseId, boolean choices, String event,
                     boolean workflowRun, int element, String id, String runId, java.util.List<Message> messages,
-                    long textTokens, String object, String fileId) {
+                    long textTokens, String object, String fileId, String streamCall) {
         Document(String type, Map<String, Map<String, Long>> usages, boolean ended) {
             this(type, usages, ended, null, null, false, false, null, false, null, false, -1, null, null,
-                    java.util.List.of(), 0, null, null);
+                    java.util.List.of(), 0, null, null, null);
         }
 
         Document {
@@ -387,6 +394,10 @@ final class JsonDocumentScanner {
         nestedFileId = null;
         runId = null;
         wrappedId = null;
+        envelopeId = null;
+        geminiResponse = null;
+        invocation = false;
+        partial = false;
         resultMessageId = null;
         index = null;
     }
@@ -628,6 +639,10 @@ final class JsonDocumentScanner {
                     nestedFileId = null;
                     runId = null;
                     wrappedId = null;
+                    envelopeId = null;
+                    geminiResponse = null;
+                    invocation = false;
+                    partial = false;
                     resultMessageId = null;
                     index = null;
                 }
@@ -685,10 +700,18 @@ final class JsonDocumentScanner {
                     lineId = parser.getText();
                 } else if (depth == 1 && objectAt[1] && "object".equals(fieldAt[1])) {
                     object = parser.getText();
-                } else if (depth == 2 && objectAt[1] && objectAt[2] && "file".equals(fieldAt[1]) && "id".equals(fieldAt[2])) {
+                } else if (depth == 2 && objectAt[1] && objectAt[2] && "file".equals(fieldAt[1])
+                        && ("id".equals(fieldAt[2]) || "name".equals(fieldAt[2]))) {
+                    // an upload's file: OpenAI's completed upload (file.id), Gemini's (file.name)
                     nestedFileId = parser.getText();
                 } else if (depth == 2 && objectAt[1] && objectAt[2] && "response".equals(fieldAt[1]) && "id".equals(fieldAt[2])) {
                     wrappedId = parser.getText();
+                } else if (depth == 2 && objectAt[1] && objectAt[2] && "message".equals(fieldAt[1]) && "id".equals(fieldAt[2])) {
+                    envelopeId = parser.getText();
+                } else if (depth == 1 && objectAt[1] && "responseId".equals(fieldAt[1])) {
+                    geminiResponse = parser.getText();
+                } else if (depth == 1 && objectAt[1] && "invocationId".equals(fieldAt[1])) {
+                    invocation = true;
                 } else if (depth == 3 && objectAt[1] && objectAt[2] && objectAt[3] && "result".equals(fieldAt[1])
                         && "message".equals(fieldAt[2]) && "id".equals(fieldAt[3])) {
                     resultMessageId = parser.getText();
@@ -721,6 +744,9 @@ final class JsonDocumentScanner {
             case VALUE_TRUE -> {
                 if (text != null) {
                     text.scalar("true", false);
+                }
+                if (depth == 1 && objectAt[1] && "partial".equals(fieldAt[1])) {
+                    partial = true;
                 }
                 // llama.cpp's last answer object says "stop": true, Ollama's "done": true
                 if (depth == 1 && ("stop".equals(fieldAt[1]) || "done".equals(fieldAt[1]))) {
@@ -775,7 +801,8 @@ final class JsonDocumentScanner {
         return new Document(type, usages, ended, model, call(), customId != null && callId() != null, isError(),
                 responseId(), choiceSeen, event, workflowRun, inRootArray ? element : -1, lineId, runId, messages,
                 text == null ? 0 : text.documentTokens(type, event), object,
-                "file".equals(object) || "file".equals(type) ? lineId : nestedFileId);
+                "file".equals(object) || "container.file".equals(object) || "file".equals(type) ? lineId : nestedFileId,
+                streamCall());
     }
 
     /**
@@ -834,6 +861,29 @@ final class JsonDocumentScanner {
     private boolean isError() {
         return errorObject || "error".equals(type);
     }
+
+    /** {@link Document#streamCall}. */
+    private String streamCall() {
+        if (type != null && type.startsWith("response.") && wrappedId != null) {
+            return wrappedId;
+        }
+        if ("message_start".equals(type)) {
+            return envelopeId;
+        }
+        if (invocation && partial) {
+            return "";
+        }
+        if ("chat.completion.chunk".equals(object) || invocation) {
+            return lineId;
+        }
+        return geminiResponse;
+    }
+
+    /** Anthropic's {@code message.id}, Gemini's top-level {@code responseId}, and whether an {@code invocationId} came. */
+    private String envelopeId;
+    private String geminiResponse;
+    private boolean invocation;
+    private boolean partial;
 
     private String call() {
         if (customId != null) {

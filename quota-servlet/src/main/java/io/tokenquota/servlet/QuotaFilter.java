@@ -523,7 +523,8 @@ public final class QuotaFilter implements Filter {
             }
         }
         // a file uploaded to the provider (no model call), the step of a multi-part one, or null
-        FileUpload upload = errorPage ? null : FileUpload.ofPath(path);
+        FileUpload upload = errorPage ? null : FileUpload.of(path, isMultipart(request),
+                request.getHeader(FileUpload.GEMINI_COMMAND) != null);
         if (!errorPage && isMultipart(request)) {
             // an image endpoint's files are the images the model edits: its input, at OpenAI's rate
             boolean drawing = ImageOutput.drawsAt(path);
@@ -559,11 +560,11 @@ public final class QuotaFilter implements Filter {
                     asked.include(e);
                 }
             }
-            if (upload == null) {
+            if (upload != null && upload.step() == FileUpload.Step.FILE
+                    && parts.fields().getOrDefault("purpose", List.of()).contains(FileUpload.BATCH)) {
                 // a file and its purpose: a batch's input file is estimated as the batch it will be
-                upload = new FileUpload(FileUpload.Step.FILE, null, parts.fields().getOrDefault("purpose", List.of())
-                        .contains(FileUpload.BATCH) ? batchLines(uploadedBytes(parts), path) : -1, null, null);
-            } else if (upload.step() == FileUpload.Step.PART && providerState.batchUpload(upload.uploadId())) {
+                upload = upload.withFigure(batchLines(uploadedBytes(parts), path));
+            } else if (upload != null && upload.step() == FileUpload.Step.PART && providerState.batchUpload(upload.uploadId())) {
                 // a part of a batch's input file: its lines, joined to the last one the part before left cut
                 upload = upload.withPart(uploadedBytes(parts), lines -> batchLines(lines, path));
             }
@@ -650,7 +651,7 @@ public final class QuotaFilter implements Filter {
             state = providerState.read(ProviderState.Refs.of(readable, labels, estimator::text).calledBy(path, subject),
                     asked.mediaItems() == 0);
             estimate = clamp(estimate, state.held());
-            if (asked.budget <= 0 && state.reasoning() != null) {
+            if (!asked.budgetNamed() && state.reasoning() != null) {
                 // a reasoning effort without a budget writes what the model decides: what it wrote before,
                 // in place of the default budget
                 long beyond = Math.max(0, times(state.reasoning(), asked.completions) - output(-1, asked.completions, path));

@@ -476,7 +476,7 @@ final class Settlement implements AsyncListener {
                         AnswerUsages.STREAM, 1);
             }
             boolean uploaded = upload != null && explicit == null && usage == null && status >= 200 && status < 300
-                    && upload.answered(sniffer.onlyDocument(), providerState);
+                    && upload.answered(sniffer.onlyDocument(), response.getHeader(FileUpload.GEMINI_STATUS), providerState);
             Decision own = uploaded ? Decision.release("a file upload (" + upload.step() + "): no model was called")
                     : decide(explicit, usage, provisional, effective, status, reconnect,
                     answering,

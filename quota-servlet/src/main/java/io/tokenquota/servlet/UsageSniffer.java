@@ -966,6 +966,12 @@ final class UsageSniffer {
     }
 
     private Long formatUsage() {
+        Long current = currentCallUsage();
+        return earlierCalls == null ? current : sum(earlierCalls[0], current);
+    }
+
+    /** {@link #formatUsage} of the call the answer's reports are about now ({@link #earlierCalls} left out). */
+    private Long currentCallUsage() {
         long[] several = callsTotal();
         if (several != null) {
             return several[0];
@@ -1065,7 +1071,18 @@ final class UsageSniffer {
         if (named && models.size() < Weighing.MAX_CANDIDATES) {
             models.add(doc.model());
         }
+        String call = doc.streamCall();
+        if (call != null && !call.isEmpty()) {
+            if (segmentCall != null && !call.equals(segmentCall) && segmentFinal) {
+                foldCall();
+            }
+            segmentCall = call;
+        }
         boolean reported = accepted(doc, event, eventName);
+        if (reported) {
+            // Anthropic's message_start counts before the answer; a partial event before its call's last
+            segmentFinal = !unfinished && !"message_start".equals(doc.type()) && !"".equals(call);
+        }
         if (doc.call() != null) {
             reported |= call(doc);
         }
@@ -1370,6 +1387,46 @@ final class UsageSniffer {
         return messages.stream().anyMatch(m -> has(m.usage(), LANGCHAIN_COUNTS));
     }
 
+    /**
+     * The calls an answer relayed one after another before the current one ({@code {total, kinds...}}),
+     * each its last report: an agent's loop streams each model call as its provider sent it, and each
+     * call's reports are running totals of that call alone, under the id the provider gave it
+     * ({@link JsonDocumentScanner.Document#streamCall}). {@code null} until a second call began.
+     */
+    private long[] earlierCalls;
+    /** The provider's id of the call the answer's current reports belong to, and whether its last report was final. */
+    private String segmentCall;
+    private boolean segmentFinal;
+
+    /**
+     * Another call began after the current one's final report: the current one's usage joins
+     * {@link #earlierCalls}, and the format's reports start again. Only for the formats whose reports
+     * are one call's running totals; the others (added up, per message, per batch line) keep theirs.
+     */
+    private void foldCall() {
+        if (calls != null || parts != null || whole != null || messages != null || decoded != null
+                || !(format == Format.OPENAI || format == Format.ANTHROPIC || format == Format.GEMINI)) {
+            return;
+        }
+        Long usage = currentCallUsage();
+        if (usage == null) {
+            return;
+        }
+        long[] split = format == Format.ANTHROPIC ? UsageKinds.anthropic(anthropic) : kinds;
+        long[] call = {usage, 0, 0, 0, 0};
+        if (split != null) {
+            System.arraycopy(split, 0, call, 1, Math.min(4, split.length));
+        }
+        earlierCalls = earlierCalls == null ? call : addTo(earlierCalls, call);
+        latest = null;
+        anthropic.clear();
+        kinds = null;
+        format = null;
+        segmentFinal = false;
+        // the next call is unfinished until it reports
+        unfinished = true;
+    }
+
     /** The data stream's step finish part and message finish part, as {@link SseEvents} names them. */
     private static final String STEP_PART = "part:e";
     private static final String MESSAGE_PART = "part:d";
@@ -1660,20 +1717,29 @@ final class UsageSniffer {
             return java.util.Arrays.copyOfRange(several, 1, 5);
         }
         if (format == Format.ANTHROPIC) {
-            return usage() == null ? null : UsageKinds.anthropic(anthropic);
+            return withEarlierCalls(usage() == null ? null : UsageKinds.anthropic(anthropic));
         }
         long[] added = addedUp();
         if (added != null) {
             return java.util.Arrays.copyOfRange(added, 1, 5);
         }
-        if (latest == null) {
-            return null;
+        if (latest == null || kinds == null) {
+            return withEarlierCalls(null);
         }
         long[] split = kinds.clone();
         if (outputOnly) {
             split[0] = split[0] + inputEstimate < 0 ? Long.MAX_VALUE : split[0] + inputEstimate;
         }
-        return split;
+        return withEarlierCalls(split);
+    }
+
+    /** {@code split} with the kinds of the {@link #earlierCalls} added. */
+    private long[] withEarlierCalls(long[] split) {
+        if (earlierCalls == null) {
+            return split;
+        }
+        long[] earlierKinds = java.util.Arrays.copyOfRange(earlierCalls, 1, 5);
+        return split == null ? earlierKinds : plus(split, earlierKinds);
     }
 
     /**

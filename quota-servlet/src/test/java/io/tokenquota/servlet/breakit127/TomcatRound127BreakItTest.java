@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit127;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class TomcatRound127BreakItTest extends AbstractRound127 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.TOMCAT;
+    }
+}
