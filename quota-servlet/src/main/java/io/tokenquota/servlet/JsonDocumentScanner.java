@@ -193,7 +193,10 @@ final class JsonDocumentScanner {
      *                   {@code message.id}, a chat completion chunk's {@code id}, Gemini's
      *                   {@code responseId}, a Google ADK event's {@code id} (beside its
      *                   {@code invocationId}; {@code ""} for a {@code "partial": true} one, which belongs
-     *                   to the call its final event closes); {@code null} when it names none
+     *                   to the call its final event closes), a whole chat completion's or Anthropic
+     *                   message's {@code id}, Cohere's {@code message-start} {@code id};
+     *                   {@link #NEXT_CALL} for a document that names none but begins a call once the one
+     *                   before ended; {@code null} when it names none
      */
     record Document(String type, Map<String, Map<String, Long>> usages, boolean ended, String model, String call,
                     boolean callIdentified, boolean error, String responseId, boolean choices, String event,
@@ -398,6 +401,8 @@ final class JsonDocumentScanner {
         geminiResponse = null;
         invocation = false;
         partial = false;
+        callStart = false;
+        notDone = false;
         resultMessageId = null;
         index = null;
     }
@@ -542,6 +547,9 @@ final class JsonDocumentScanner {
                 if (depth == 3 && object && objectAt[1] && !objectAt[2] && "choices".equals(fieldAt[1])) {
                     choiceSeen = true;
                 }
+                if (depth == 2 && object && objectAt[1] && "messageStart".equals(fieldAt[1])) {
+                    callStart = true;
+                }
                 if (depth == 2 && !object && objectAt[1] && COUNT_LISTED.equals(fieldAt[1])) {
                     usages.computeIfAbsent("", k -> new HashMap<>()).put(COUNT_LISTED, 0L);
                 }
@@ -643,6 +651,8 @@ final class JsonDocumentScanner {
                     geminiResponse = null;
                     invocation = false;
                     partial = false;
+                    callStart = false;
+                    notDone = false;
                     resultMessageId = null;
                     index = null;
                 }
@@ -735,6 +745,9 @@ final class JsonDocumentScanner {
             case VALUE_FALSE -> {
                 if (text != null) {
                     text.scalar("false", false);
+                }
+                if (depth == 1 && objectAt[1] && "done".equals(fieldAt[1])) {
+                    notDone = true;
                 }
                 // Ollama's chunks before its last say "done": false, llama.cpp's "stop": false
                 if (text != null && depth == 1 && objectAt[1] && ("done".equals(fieldAt[1]) || "stop".equals(fieldAt[1]))) {
@@ -873,11 +886,24 @@ final class JsonDocumentScanner {
         if (invocation && partial) {
             return "";
         }
-        if ("chat.completion.chunk".equals(object) || invocation) {
+        if ("chat.completion.chunk".equals(object) || "chat.completion".equals(object) || invocation
+                || "message".equals(type) || "message-start".equals(type)) {
+            // a chunk's or a whole completion's id, an ADK event's, an Anthropic message's, Cohere's message-start's
             return lineId;
         }
-        return geminiResponse;
+        if (geminiResponse != null) {
+            return geminiResponse;
+        }
+        // a Bedrock ConverseStream messageStart, an Ollama chunk before its last: they name no call, but
+        // begin one when the one before ended
+        return callStart || notDone ? NEXT_CALL : null;
     }
+
+    /** {@link Document#streamCall} of a document that names no call but begins one once the one before ended. */
+    static final String NEXT_CALL = "\u0000";
+    /** The document is a Bedrock ConverseStream {@code messageStart}, or says {@code "done": false} (Ollama). */
+    private boolean callStart;
+    private boolean notDone;
 
     /** Anthropic's {@code message.id}, Gemini's top-level {@code responseId}, and whether an {@code invocationId} came. */
     private String envelopeId;

@@ -1072,6 +1072,9 @@ final class UsageSniffer {
             models.add(doc.model());
         }
         String call = doc.streamCall();
+        if (JsonDocumentScanner.NEXT_CALL.equals(call)) {
+            call = JsonDocumentScanner.NEXT_CALL + ++callsBegun;
+        }
         if (call != null && !call.isEmpty()) {
             if (segmentCall != null && !call.equals(segmentCall) && segmentFinal) {
                 foldCall();
@@ -1397,6 +1400,8 @@ final class UsageSniffer {
     /** The provider's id of the call the answer's current reports belong to, and whether its last report was final. */
     private String segmentCall;
     private boolean segmentFinal;
+    /** Calls begun by documents that name none ({@link JsonDocumentScanner#NEXT_CALL}), to tell them apart. */
+    private long callsBegun;
 
     /**
      * Another call began after the current one's final report: the current one's usage joins
@@ -1405,7 +1410,7 @@ final class UsageSniffer {
      */
     private void foldCall() {
         if (calls != null || parts != null || whole != null || messages != null || decoded != null
-                || !(format == Format.OPENAI || format == Format.ANTHROPIC || format == Format.GEMINI)) {
+                || !ONE_CALL_REPORTS.contains(format)) {
             return;
         }
         Long usage = currentCallUsage();
@@ -1420,12 +1425,18 @@ final class UsageSniffer {
         earlierCalls = earlierCalls == null ? call : addTo(earlierCalls, call);
         latest = null;
         anthropic.clear();
+        rootCounters.clear();
         kinds = null;
         format = null;
+        outputOnly = false;
         segmentFinal = false;
         // the next call is unfinished until it reports
         unfinished = true;
     }
+
+    /** The formats whose reports are one call's running totals, which {@link #foldCall} adds up call by call. */
+    private static final java.util.Set<Format> ONE_CALL_REPORTS = java.util.EnumSet.of(Format.OPENAI, Format.ANTHROPIC,
+            Format.GEMINI, Format.BEDROCK, Format.COHERE, Format.OLLAMA);
 
     /** The data stream's step finish part and message finish part, as {@link SseEvents} names them. */
     private static final String STEP_PART = "part:e";
