@@ -197,14 +197,17 @@ final class JsonDocumentScanner {
      *                   message's {@code id}, Cohere's {@code message-start} {@code id};
      *                   {@link #NEXT_CALL} for a document that names none but begins a call once the one
      *                   before ended; {@code null} when it names none
+     * @param status     the document's top-level {@code status} string (a stored Response's or an
+     *                   Assistants run's: {@code queued}, {@code in_progress}, {@code completed}...), or
+     *                   {@code null}
      */
     record Document(String type, Map<String, Map<String, Long>> usages, boolean ended, String model, String call,
                     boolean callIdentified, boolean error, String responseId, boolean choices, String event,
                     boolean workflowRun, int element, String id, String runId, java.util.List<Message> messages,
-                    long textTokens, String object, String fileId, String streamCall) {
+                    long textTokens, String object, String fileId, String streamCall, String status) {
         Document(String type, Map<String, Map<String, Long>> usages, boolean ended) {
             this(type, usages, ended, null, null, false, false, null, false, null, false, -1, null, null,
-                    java.util.List.of(), 0, null, null, null);
+                    java.util.List.of(), 0, null, null, null, null);
         }
 
         Document {
@@ -403,6 +406,7 @@ final class JsonDocumentScanner {
         partial = false;
         callStart = false;
         notDone = false;
+        status = null;
         resultMessageId = null;
         index = null;
     }
@@ -653,6 +657,7 @@ final class JsonDocumentScanner {
                     partial = false;
                     callStart = false;
                     notDone = false;
+                    status = null;
                     resultMessageId = null;
                     index = null;
                 }
@@ -710,6 +715,8 @@ final class JsonDocumentScanner {
                     lineId = parser.getText();
                 } else if (depth == 1 && objectAt[1] && "object".equals(fieldAt[1])) {
                     object = parser.getText();
+                } else if (depth == 1 && objectAt[1] && "status".equals(fieldAt[1])) {
+                    status = parser.getText();
                 } else if (depth == 2 && objectAt[1] && objectAt[2] && "file".equals(fieldAt[1])
                         && ("id".equals(fieldAt[2]) || "name".equals(fieldAt[2]))) {
                     // an upload's file: OpenAI's completed upload (file.id), Gemini's (file.name)
@@ -815,7 +822,7 @@ final class JsonDocumentScanner {
                 responseId(), choiceSeen, event, workflowRun, inRootArray ? element : -1, lineId, runId, messages,
                 text == null ? 0 : text.documentTokens(type, event), object,
                 "file".equals(object) || "container.file".equals(object) || "file".equals(type) ? lineId : nestedFileId,
-                streamCall());
+                streamCall(), status);
     }
 
     /**
@@ -904,6 +911,8 @@ final class JsonDocumentScanner {
     /** The document is a Bedrock ConverseStream {@code messageStart}, or says {@code "done": false} (Ollama). */
     private boolean callStart;
     private boolean notDone;
+    /** The document's top-level {@code status} string. */
+    private String status;
 
     /** Anthropic's {@code message.id}, Gemini's top-level {@code responseId}, and whether an {@code invocationId} came. */
     private String envelopeId;

@@ -421,6 +421,20 @@ final class ProviderState {
         remember(key("f:", fileId), tokens);
     }
 
+    /**
+     * What the calls that made a job the provider runs on its own were charged so far (a background
+     * Response, an Assistants run, or a Response read back later), or {@code null} when this filter
+     * saw none of them.
+     */
+    Long jobCharged(String jobId) {
+        return figure(key("j:", jobId));
+    }
+
+    /** The job {@code jobId} has been charged {@code tokens} in all (kept when more than known). */
+    void jobCharged(String jobId, long tokens) {
+        remember(key("j:", jobId), tokens);
+    }
+
     /** A multi-part upload of a batch's input file began (OpenAI's Uploads API): its parts are counted. */
     void uploadStarted(String uploadId) {
         String key = key("u:", uploadId);

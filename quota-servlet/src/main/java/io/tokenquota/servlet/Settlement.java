@@ -367,6 +367,37 @@ final class Settlement implements AsyncListener {
         return Math.min(Limits.MAX_TOKENS, own + (nested == null ? 0 : nested));
     }
 
+    /** The statuses of a stored Response or an Assistants run whose model has not finished. */
+    private static final java.util.Set<String> PENDING = java.util.Set.of("queued", "in_progress");
+
+    private static boolean reads(HttpServletRequest request) {
+        return "GET".equals(request.getMethod()) || "HEAD".equals(request.getMethod());
+    }
+
+    /**
+     * A read of a job the provider runs on its own (a background Response, an Assistants run: a poll,
+     * a cancel, the final read): the request itself called no model, and the job's usage, once its
+     * final read reports it, is charged beyond what the calls before already paid for it
+     * ({@code charged}; {@code null} when this filter saw none of them, then all of it).
+     */
+    private Decision jobRead(JsonDocumentScanner.Document job, Long charged, Long usage, boolean provisional,
+                             Long explicit) {
+        long before = charged == null ? 0 : charged;
+        long beyond = 0;
+        if (usage != null && !provisional) {
+            beyond = Math.max(0, usage - before);
+            providerState.jobCharged(job.id(), Math.max(before, usage));
+        } else if (charged == null) {
+            providerState.jobCharged(job.id(), 0);
+        }
+        long own = explicit == null ? 0 : explicit;
+        if (own + beyond == 0) {
+            return Decision.release("a read of " + job.object() + " " + job.status() + ": no model was called for it");
+        }
+        return Decision.charge(Math.min(Limits.MAX_TOKENS, own + beyond), "what " + job.object() + " used beyond"
+                + " what was charged for it before" + (explicit == null ? "" : ", with the handler's figure"));
+    }
+
     /**
      * What an answer without usage (or with a provisional one) is charged at least: the estimate; for
      * audio the model wrote (a text-to-speech answer) what its length costs at the rate audio is held
@@ -477,7 +508,11 @@ final class Settlement implements AsyncListener {
             }
             boolean uploaded = upload != null && explicit == null && usage == null && status >= 200 && status < 300
                     && upload.answered(sniffer.onlyDocument(), response.getHeader(FileUpload.GEMINI_STATUS), providerState);
+            JsonDocumentScanner.Document job = status >= 200 && status < 300 && !uploaded ? sniffer.job() : null;
+            Long jobCharged = job == null ? null : providerState.jobCharged(job.id());
+            boolean readsJob = job != null && (jobCharged != null || reads(request) && PENDING.contains(job.status()));
             Decision own = uploaded ? Decision.release("a file upload (" + upload.step() + "): no model was called")
+                    : readsJob ? jobRead(job, jobCharged, usage, provisional, explicit)
                     : decide(explicit, usage, provisional, effective, status, reconnect,
                     answering,
                     (status == 406 || status == 412) && springMatchedNoHandler(request),
@@ -485,6 +520,11 @@ final class Settlement implements AsyncListener {
                     calls != null && answers.usage(AnswerUsages.chargedCalls(hold.subject()), calls) != null,
                     releaseOnError, estimateOf(sniffer));
             Decision d = withNested(own, nestedActual());
+            String madeJob = job != null ? job.id() : sniffer.storedResponse();
+            if (!readsJob && madeJob != null && status >= 200 && status < 300 && !reads(request)) {
+                // the call that made the job (or the stored Response) paid this much of what it runs
+                providerState.jobCharged(madeJob, d.release() ? 0 : d.tokens());
+            }
             if (usage != null && usage > Limits.MAX_TOKENS) {
                 LOG.warn("usage {} in the response for reservation {} of {} is past the ledger's limit; charging {}",
                         usage, hold.id(), hold.subject(), d.tokens());

@@ -36,7 +36,7 @@ import org.junit.jupiter.api.Test;
  * an Assistants run created without {@code stream} both answer the creating {@code POST} at once with
  * the object queued and {@code "usage": null}; the model runs afterwards, and its usage appears only in
  * the object the client later reads back with {@code GET} (a poll). A host set up as docs/decisions.md
- * ("Polling a stored response is charged like any call") advises has its poll handler report 0 (no
+ * advised before this round ("Polling a stored response is charged like any call") has its poll handler report 0 (no
  * model runs for a poll), or mounts the polls outside the protected prefix. The model call itself is
  * then charged only what the filter estimated for the creating request: its input and the default
  * output budget, whatever the model wrote. And a host that leaves the polls protected, as they come,

@@ -30,8 +30,8 @@ abstract class AbstractRound31 extends H2FilterRound {
     static final long CALL = PROMPT + OUTPUT;
 
     /**
-     * A poll of a stored (background) response. As docs/decisions.md ("Polling a stored response is
-     * charged like any call") tells such a handler, it reports 0 through the request attribute: it
+     * A poll of a stored (background) response. As docs/decisions.md ("Jobs the provider runs on
+     * its own are charged where their usage is read") allows such a handler, it reports 0 through the request attribute: it
      * calls no model.
      */
     public static class Poll extends HttpServlet {

@@ -92,7 +92,7 @@ abstract class AbstractRound59 extends H2FilterRound {
         /**
          * {@code GET /v1/responses/{id}}: reads back a stored Response (OpenAI's background mode polls
          * it). No model runs, so the handler reports 0 through {@link QuotaFilter#ACTUAL_TOKENS_ATTRIBUTE},
-         * as docs/decisions.md ("Polling a stored response is charged like any call") recommends.
+         * as docs/decisions.md ("Jobs the provider runs on its own are charged where their usage is read") allows.
          */
         @Override
         protected void doGet(HttpServletRequest req, HttpServletResponse resp) throws IOException {

@@ -123,7 +123,7 @@ abstract class AbstractRound66 extends H2FilterRound {
             return "The quarter in one paragraph: revenue grew by a tenth, costs fell, the outlook is good.";
         }
 
-        /** A job status poll: no model runs, reported as 0 (docs/decisions.md, "Polling a stored response"). */
+        /** A job status poll: no model runs, reported as 0 (docs/decisions.md, "Jobs the provider runs on its own"). */
         @GetMapping("/status")
         public String status(HttpServletRequest request) {
             request.setAttribute(QuotaFilter.ACTUAL_TOKENS_ATTRIBUTE, 0L);
