@@ -375,6 +375,20 @@ final class Settlement implements AsyncListener {
     }
 
     /**
+     * Whether the request reads (or cancels) the stored call it is answered with: a {@code GET} or
+     * {@code HEAD} whose path ends with the call's id ({@code /v1/responses/{id}},
+     * {@code /v1/threads/{thread}/runs/{id}}, a stored chat completion's
+     * {@code /chat/completions/{id}}), or a {@code POST} to that path and {@code /cancel}. A request
+     * that names no id is a call of its own, whatever id its answer has (a server may give every
+     * answer the same one, and a {@code GET} may call a model).
+     */
+    private static boolean readsStored(HttpServletRequest request, JsonDocumentScanner.Document stored) {
+        String uri = request.getRequestURI();
+        String named = "chat.completion".equals(stored.object()) ? "/chat/completions/" + stored.id() : "/" + stored.id();
+        return reads(request) && uri.endsWith(named) || "POST".equals(request.getMethod()) && uri.endsWith(named + "/cancel");
+    }
+
+    /**
      * A read of a job the provider runs on its own (a background Response, an Assistants run: a poll,
      * a cancel, the final read): the request itself called no model, and the job's usage, once its
      * final read reports it, is charged beyond what the calls before already paid for it
@@ -510,8 +524,13 @@ final class Settlement implements AsyncListener {
                     && upload.answered(sniffer.onlyDocument(), response.getHeader(FileUpload.GEMINI_STATUS), providerState);
             JsonDocumentScanner.Document job = status >= 200 && status < 300 && !uploaded ? sniffer.job() : null;
             Long jobCharged = job == null ? null : providerState.jobCharged(job.id());
-            boolean readsJob = job != null && (jobCharged != null || reads(request) && PENDING.contains(job.status()));
+            boolean readsJob = job != null && readsStored(request, job)
+                    && (jobCharged != null || job.status() != null && PENDING.contains(job.status()));
+            JsonDocumentScanner.Document only = sniffer.onlyDocument();
+            boolean noModel = !uploaded && explicit == null && usage == null && status >= 200 && status < 300
+                    && only != null && ProviderObjects.callNoModel(only.object(), reads(request));
             Decision own = uploaded ? Decision.release("a file upload (" + upload.step() + "): no model was called")
+                    : noModel ? Decision.release("an answer that is a " + only.object() + ": no model was called")
                     : readsJob ? jobRead(job, jobCharged, usage, provisional, explicit)
                     : decide(explicit, usage, provisional, effective, status, reconnect,
                     answering,
@@ -521,7 +540,7 @@ final class Settlement implements AsyncListener {
                     releaseOnError, estimateOf(sniffer));
             Decision d = withNested(own, nestedActual());
             String madeJob = job != null ? job.id() : sniffer.storedResponse();
-            if (!readsJob && madeJob != null && status >= 200 && status < 300 && !reads(request)) {
+            if (!readsJob && madeJob != null && status >= 200 && status < 300) {
                 // the call that made the job (or the stored Response) paid this much of what it runs
                 providerState.jobCharged(madeJob, d.release() ? 0 : d.tokens());
             }

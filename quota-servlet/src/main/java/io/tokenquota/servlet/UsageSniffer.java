@@ -760,17 +760,19 @@ final class UsageSniffer {
     }
 
     /**
-     * The answer when it is one JSON document that is a job the provider runs on its own (an OpenAI
-     * Response, {@code "object": "response"}, or an Assistants run, {@code "thread.run"}), with its id
-     * and status; {@code null} otherwise.
+     * The answer when it is one JSON document that is a model call the provider stores, with its id: an
+     * OpenAI Response ({@code "object": "response"}) or an Assistants run ({@code "thread.run"}), with
+     * its status (a job that may run on at the provider), or a stored chat completion
+     * ({@code "chat.completion"}); {@code null} otherwise.
      */
     synchronized JsonDocumentScanner.Document job() {
         if (decoded != null) {
             return decoded.job();
         }
         JsonDocumentScanner.Document d = lastDocument;
-        return documents == 1 && !sawAnswerEvent && d != null && d.id() != null && d.status() != null
-                && ("response".equals(d.object()) || "thread.run".equals(d.object())) ? d : null;
+        return documents == 1 && !sawAnswerEvent && d != null && d.id() != null
+                && (d.status() != null && ("response".equals(d.object()) || "thread.run".equals(d.object()))
+                || "chat.completion".equals(d.object())) ? d : null;
     }
 
     /** The answer's last JSON document outside an event stream. */

@@ -1,0 +1,33 @@
+package io.tokenquota.servlet;
+
+import java.util.Set;
+
+/**
+ * The objects of OpenAI's API (and of the servers that copy it) that an answer is when no model ran
+ * for the request: a relay that passes the whole API on under a protected prefix answers listing the
+ * models, creating a conversation or reading a thread's messages with them. Such an answer, alone and
+ * without usage, is released ({@link Settlement}). A model's own JSON shaped so is the documented
+ * exception (an endpoint that returns it as its whole answer reports its usage itself).
+ */
+final class ProviderObjects {
+    /**
+     * What a read ({@code GET}, {@code HEAD}) answers: lists and stored objects. A list is only taken
+     * from a read: an embeddings server without usage answers its {@code POST} with a list.
+     */
+    private static final Set<String> READ = Set.of("list", "model", "conversation", "conversation.item", "thread",
+            "thread.message", "assistant", "vector_store", "vector_store.file", "vector_store.file_batch", "file",
+            "container", "container.file", "batch", "upload");
+    /** What a write that calls no model answers: objects created or deleted that only hold data. */
+    private static final Set<String> WRITTEN = Set.of("conversation", "conversation.deleted", "thread", "thread.deleted",
+            "thread.message", "thread.message.deleted", "assistant", "assistant.deleted", "vector_store",
+            "vector_store.deleted", "vector_store.file.deleted", "file.deleted", "container.deleted",
+            "container.file.deleted", "response.deleted", "chat.completion.deleted", "model.deleted");
+
+    private ProviderObjects() {
+    }
+
+    /** Whether an answer that is the object {@code object} (its top-level {@code object}) says no model ran. */
+    static boolean callNoModel(String object, boolean reads) {
+        return object != null && (WRITTEN.contains(object) || reads && READ.contains(object));
+    }
+}
