@@ -20,10 +20,18 @@ final class ProviderObjects {
     /** What a write that calls no model answers: objects created or deleted that only hold data. */
     private static final Set<String> WRITTEN = Set.of("conversation", "conversation.deleted", "thread", "thread.deleted",
             "thread.message", "thread.message.deleted", "assistant", "assistant.deleted", "vector_store",
-            "vector_store.deleted", "vector_store.file.deleted", "file.deleted", "container.deleted",
-            "container.file.deleted", "response.deleted", "chat.completion.deleted", "model.deleted");
+            "vector_store.deleted", "vector_store.file", "vector_store.file_batch", "vector_store.file.deleted",
+            "file.deleted", "container", "container.deleted", "container.file.deleted", "response.deleted",
+            "chat.completion.deleted", "model.deleted");
+    /** Parts of a call read back, whose usage is the call's (an Assistants run's steps: the run carries the sum). */
+    private static final Set<String> PARTS = Set.of("thread.run.step");
 
     private ProviderObjects() {
+    }
+
+    /** Whether an answer read back that is the object {@code object} is part of a call charged as a whole. */
+    static boolean partOfACall(String object) {
+        return object != null && PARTS.contains(object);
     }
 
     /** Whether an answer that is the object {@code object} (its top-level {@code object}) says no model ran. */

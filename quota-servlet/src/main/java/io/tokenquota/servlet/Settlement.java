@@ -375,27 +375,37 @@ final class Settlement implements AsyncListener {
     }
 
     /**
-     * Whether the request reads (or cancels) the stored call it is answered with: a {@code GET} or
-     * {@code HEAD} whose path ends with the call's id ({@code /v1/responses/{id}},
-     * {@code /v1/threads/{thread}/runs/{id}}, a stored chat completion's
-     * {@code /chat/completions/{id}}), or a {@code POST} to that path and {@code /cancel}. A request
-     * that names no id is a call of its own, whatever id its answer has (a server may give every
-     * answer the same one, and a {@code GET} may call a model).
+     * A call the provider stores under an id, as an answer shows it: {@code object} its kind
+     * ({@code response}, {@code thread.run}, {@code chat.completion}, {@code batch}), {@code status}
+     * its status ({@code null} when it has none).
      */
-    private static boolean readsStored(HttpServletRequest request, JsonDocumentScanner.Document stored) {
-        String uri = request.getRequestURI();
-        String named = "chat.completion".equals(stored.object()) ? "/chat/completions/" + stored.id() : "/" + stored.id();
-        return reads(request) && uri.endsWith(named) || "POST".equals(request.getMethod()) && uri.endsWith(named + "/cancel");
+    private record Stored(String id, String object, String status) {
+        static Stored of(JsonDocumentScanner.Document d) {
+            return d == null ? null : new Stored(d.id(), d.object(), d.status());
+        }
     }
 
     /**
-     * A read of a job the provider runs on its own (a background Response, an Assistants run: a poll,
-     * a cancel, the final read): the request itself called no model, and the job's usage, once its
-     * final read reports it, is charged beyond what the calls before already paid for it
-     * ({@code charged}; {@code null} when this filter saw none of them, then all of it).
+     * Whether the request acts on the stored call it is answered with, naming it: its path ends with the
+     * call's id ({@code /v1/responses/{id}}, {@code /v1/threads/{thread}/runs/{id}}, {@code /v1/batches/{id}},
+     * a stored chat completion's {@code /chat/completions/{id}}: a read, or an update of its metadata), or
+     * with that and {@code /cancel} or {@code /submit_tool_outputs} (a run that goes on after its client's
+     * functions answered is the same job). A request that names no id is a call of its own, whatever
+     * id its answer has (a server may give every answer the same one, and a {@code GET} may call a model).
      */
-    private Decision jobRead(JsonDocumentScanner.Document job, Long charged, Long usage, boolean provisional,
-                             Long explicit) {
+    private static boolean actsOn(HttpServletRequest request, Stored stored) {
+        String uri = request.getRequestURI();
+        String named = "chat.completion".equals(stored.object()) ? "/chat/completions/" + stored.id() : "/" + stored.id();
+        return uri.endsWith(named) || uri.endsWith(named + "/cancel") || uri.endsWith(named + "/submit_tool_outputs");
+    }
+
+    /**
+     * A request that acts on a job the provider runs on its own (a background Response, an Assistants
+     * run, a batch: a poll, a cancel, the final read): the request itself called no model, and the
+     * job's usage, once an answer reports it, is charged beyond what the calls before already paid for
+     * it ({@code charged}; {@code null} when this filter saw none of them, then all of it).
+     */
+    private Decision jobRead(Stored job, Long charged, Long usage, boolean provisional, Long explicit) {
         long before = charged == null ? 0 : charged;
         long beyond = 0;
         if (usage != null && !provisional) {
@@ -522,15 +532,22 @@ final class Settlement implements AsyncListener {
             }
             boolean uploaded = upload != null && explicit == null && usage == null && status >= 200 && status < 300
                     && upload.answered(sniffer.onlyDocument(), response.getHeader(FileUpload.GEMINI_STATUS), providerState);
-            JsonDocumentScanner.Document job = status >= 200 && status < 300 && !uploaded ? sniffer.job() : null;
+            // the stored call the answer is: one JSON document, or a stored Response's events (a background
+            // stream resumed by a GET)
+            Stored job = status < 200 || status >= 300 || uploaded ? null
+                    : sniffer.job() != null ? Stored.of(sniffer.job())
+                    : sniffer.storedResponse() != null ? new Stored(sniffer.storedResponse(), "response", null) : null;
             Long jobCharged = job == null ? null : providerState.jobCharged(job.id());
-            boolean readsJob = job != null && readsStored(request, job)
+            boolean readsJob = job != null && actsOn(request, job)
                     && (jobCharged != null || job.status() != null && PENDING.contains(job.status()));
             JsonDocumentScanner.Document only = sniffer.onlyDocument();
-            boolean noModel = !uploaded && explicit == null && usage == null && status >= 200 && status < 300
-                    && only != null && ProviderObjects.callNoModel(only.object(), reads(request));
+            JsonDocumentScanner.Document answer = sniffer.lastDocument();
+            boolean noModel = !uploaded && explicit == null && status >= 200 && status < 300
+                    && (usage == null && only != null && ProviderObjects.callNoModel(only.object(), reads(request))
+                    || reads(request) && answer != null && ProviderObjects.partOfACall(answer.object()));
             Decision own = uploaded ? Decision.release("a file upload (" + upload.step() + "): no model was called")
-                    : noModel ? Decision.release("an answer that is a " + only.object() + ": no model was called")
+                    : noModel ? Decision.release("an answer that is a " + (only != null ? only : answer).object()
+                            + ": no model was called")
                     : readsJob ? jobRead(job, jobCharged, usage, provisional, explicit)
                     : decide(explicit, usage, provisional, effective, status, reconnect,
                     answering,
@@ -539,10 +556,9 @@ final class Settlement implements AsyncListener {
                     calls != null && answers.usage(AnswerUsages.chargedCalls(hold.subject()), calls) != null,
                     releaseOnError, estimateOf(sniffer));
             Decision d = withNested(own, nestedActual());
-            String madeJob = job != null ? job.id() : sniffer.storedResponse();
-            if (!readsJob && madeJob != null && status >= 200 && status < 300) {
-                // the call that made the job (or the stored Response) paid this much of what it runs
-                providerState.jobCharged(madeJob, d.release() ? 0 : d.tokens());
+            if (!readsJob && job != null) {
+                // the call that made the job (or the stored call) paid this much of what it runs
+                providerState.jobCharged(job.id(), d.release() ? 0 : d.tokens());
             }
             if (usage != null && usage > Limits.MAX_TOKENS) {
                 LOG.warn("usage {} in the response for reservation {} of {} is past the ledger's limit; charging {}",

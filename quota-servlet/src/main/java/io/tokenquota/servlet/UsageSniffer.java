@@ -771,8 +771,16 @@ final class UsageSniffer {
         }
         JsonDocumentScanner.Document d = lastDocument;
         return documents == 1 && !sawAnswerEvent && d != null && d.id() != null
-                && (d.status() != null && ("response".equals(d.object()) || "thread.run".equals(d.object()))
-                || "chat.completion".equals(d.object())) ? d : null;
+                && (d.status() != null && ("response".equals(d.object()) || "thread.run".equals(d.object())
+                || "batch".equals(d.object())) || "chat.completion".equals(d.object())) ? d : null;
+    }
+
+    /** The answer's one JSON document outside an event stream, usage or not; {@code null} otherwise. */
+    synchronized JsonDocumentScanner.Document lastDocument() {
+        if (decoded != null) {
+            return decoded.lastDocument();
+        }
+        return documents == 1 && !sawAnswerEvent ? lastDocument : null;
     }
 
     /** The answer's last JSON document outside an event stream. */
