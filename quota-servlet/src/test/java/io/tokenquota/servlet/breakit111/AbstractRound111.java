@@ -12,6 +12,7 @@ import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.H2FilterRound;
 import io.tokenquota.servlet.testing.JsonTree;
 import io.tokenquota.servlet.testing.ModelCalls;
+import io.tokenquota.servlet.testing.OpenAiFiles;
 import io.tokenquota.servlet.testing.Prose;
 import io.tokenquota.servlet.testing.TestHttp;
 import jakarta.servlet.http.HttpServlet;
@@ -48,8 +49,8 @@ abstract class AbstractRound111 extends H2FilterRound {
     final Map<String, StringBuilder> threads = new ConcurrentHashMap<>();
     /** Vector stores by id: the text of the files they index. */
     final Map<String, String> vectorStores = new ConcurrentHashMap<>();
-    /** Files by id (batch input files): their content. */
-    final Map<String, String> files = new ConcurrentHashMap<>();
+    /** OpenAI's Files API: the batch input files. */
+    final OpenAiFiles openAi = new OpenAiFiles();
     /** Tokens the model spent on each subject's batches. */
     final Map<String, AtomicLong> batchTokens = new ConcurrentHashMap<>();
 
@@ -89,8 +90,7 @@ abstract class AbstractRound111 extends H2FilterRound {
                 vectorStores.put(id, JSON.readTree(body).path("text").asText());
                 resp.getWriter().write("{\"id\":\"" + id + "\",\"object\":\"vector_store\",\"status\":\"completed\"}");
             } else if (path.equals("/files")) {
-                String id = "file-" + UUID.randomUUID().toString().replace("-", "");
-                files.put(id, body);
+                String id = openAi.add(body);
                 resp.getWriter().write("{\"id\":\"" + id + "\",\"object\":\"file\",\"purpose\":\"batch\",\"bytes\":"
                         + body.length() + "}");
             } else {
@@ -106,7 +106,7 @@ abstract class AbstractRound111 extends H2FilterRound {
             String path = req.getPathInfo();
             String user = req.getHeader("x-user-id");
             if (path.equals("/files")) {
-                upload(req, resp);
+                openAi.upload(req, resp);
                 return;
             }
             JsonNode body = JSON.readTree(req.getInputStream());
@@ -288,31 +288,13 @@ abstract class AbstractRound111 extends H2FilterRound {
         return end == 0 ? 0 : Long.parseLong(s.substring(0, end), radix);
     }
 
-    /** OpenAI's file upload: a multipart body of the {@code file} and its {@code purpose}; answered with the file object. */
-    void upload(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-        String content;
-        String purpose;
-        try {
-            content = new String(req.getPart("file").getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-            purpose = new String(req.getPart("purpose").getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        } catch (jakarta.servlet.ServletException e) {
-            resp.sendError(400);
-            return;
-        }
-        String id = "file-" + UUID.randomUUID().toString().replace("-", "");
-        files.put(id, content);
-        resp.setContentType("application/json");
-        resp.getWriter().write("{\"object\":\"file\",\"id\":\"" + id + "\",\"purpose\":\"" + purpose + "\",\"filename\":"
-                + "\"batch.jsonl\",\"bytes\":" + content.length() + ",\"created_at\":1714000000,\"status\":\"processed\"}");
-    }
-
     /**
      * OpenAI Batch: the requests are the lines of an input file named by id. The provider runs them
      * later; here at once, each line's input and the output its budget lets the model write counted
      * for the subject.
      */
     void batch(String user, JsonNode body, HttpServletResponse resp) throws IOException {
-        String file = files.get(body.path("input_file_id").asText());
+        String file = openAi.file(body.path("input_file_id").asText());
         if (file == null) {
             resp.sendError(404);
             return;
@@ -559,18 +541,7 @@ abstract class AbstractRound111 extends H2FilterRound {
 
     /** Uploads a batch input file of {@code lines} chat requests (4,000 output tokens each) as {@code user}; its id. */
     String uploadBatchFile(String user, int lines) {
-        StringBuilder jsonl = new StringBuilder();
-        for (int i = 0; i < lines; i++) {
-            jsonl.append("{\"custom_id\":\"r").append(i).append("\",\"method\":\"POST\",\"url\":\"/v1/chat/completions\","
-                    + "\"body\":{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"Write chapter ")
-                    .append(i).append(" of the handbook.\"}],\"max_tokens\":4000}}\n");
-        }
-        String boundary = "b111" + UUID.randomUUID();
-        HttpResponse<String> r = TestHttp.post(container.uri("/ai/v1/files"), TestHttp.multipart(boundary,
-                        "Content-Disposition: form-data; name=\"purpose\"", "batch",
-                        "Content-Disposition: form-data; name=\"file\"; filename=\"batch.jsonl\"\r\nContent-Type: application/octet-stream",
-                        jsonl.toString()),
-                "x-user-id", user, "Content-Type", "multipart/form-data; boundary=" + boundary);
+        HttpResponse<String> r = OpenAiFiles.uploadBatchFile(container, user, OpenAiFiles.batchFile(lines));
         assertEquals(200, r.statusCode(), r.body());
         return (String) TestHttp.json(r).get("id");
     }

@@ -11,6 +11,7 @@ import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.HangUps;
 import io.tokenquota.servlet.testing.ModelCallRound;
+import io.tokenquota.servlet.testing.OpenAiFiles;
 import io.tokenquota.servlet.testing.TestHttp;
 import jakarta.servlet.http.HttpServlet;
 import jakarta.servlet.http.HttpServletRequest;
@@ -19,7 +20,6 @@ import java.io.IOException;
 import java.io.OutputStream;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.UUID;
@@ -40,10 +40,8 @@ abstract class AbstractRound123 extends ModelCallRound {
     static final DefaultTokenEstimator TOKENS = new DefaultTokenEstimator();
     final HangUps hangUps = new HangUps();
 
-    /** Files by id (batch input files), uploads in progress by id, their parts by id. */
-    final Map<String, String> files = new ConcurrentHashMap<>();
-    final Map<String, String> uploads = new ConcurrentHashMap<>();
-    final Map<String, String> parts = new ConcurrentHashMap<>();
+    /** OpenAI's Files and Uploads APIs: the batch input files. */
+    final OpenAiFiles openAi = new OpenAiFiles();
     /** Tokens the model spent on each subject's batches. */
     final Map<String, AtomicLong> batchTokens = new ConcurrentHashMap<>();
 
@@ -90,12 +88,7 @@ abstract class AbstractRound123 extends ModelCallRound {
         protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
             String path = req.getPathInfo();
             String user = req.getHeader("x-user-id");
-            if (path.equals("/v1/files")) {
-                upload(req, resp);
-                return;
-            }
-            if (path.startsWith("/v1/uploads/") && path.endsWith("/parts")) {
-                uploadPart(path.substring("/v1/uploads/".length(), path.length() - "/parts".length()), req, resp);
+            if (openAi.serve(path, req, resp)) {
                 return;
             }
             String body = new String(req.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
@@ -105,16 +98,8 @@ abstract class AbstractRound123 extends ModelCallRound {
                 case "/audio/v1/chat/completions" -> audioChat(user, resp);
                 case "/claude/v1/messages" -> claude(user, resp);
                 case "/vercel/api/chat" -> vercelToolInput(user, resp);
-                case "/v1/uploads" -> createUpload(JSON.readTree(body), resp);
                 case "/v1/batches" -> batch(user, JSON.readTree(body), resp);
-                default -> {
-                    if (path.startsWith("/v1/uploads/") && path.endsWith("/complete")) {
-                        completeUpload(path.substring("/v1/uploads/".length(), path.length() - "/complete".length()),
-                                JSON.readTree(body), resp);
-                    } else {
-                        resp.sendError(404);
-                    }
-                }
+                default -> resp.sendError(404);
             }
         }
     }
@@ -227,90 +212,13 @@ abstract class AbstractRound123 extends ModelCallRound {
                 + "data: [DONE]\n\n");
     }
 
-    /** OpenAI's file upload: a multipart body of the {@code file} and its {@code purpose}; answered with the file object. */
-    void upload(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-        String content;
-        String purpose;
-        try {
-            content = new String(req.getPart("file").getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-            purpose = new String(req.getPart("purpose").getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        } catch (jakarta.servlet.ServletException e) {
-            resp.sendError(400);
-            return;
-        }
-        String id = "file-" + UUID.randomUUID().toString().replace("-", "");
-        files.put(id, content);
-        resp.setContentType("application/json");
-        resp.getWriter().write(fileObject(id, purpose, content.length()));
-    }
-
-    static String fileObject(String id, String purpose, long bytes) {
-        return "{\"object\":\"file\",\"id\":\"" + id + "\",\"purpose\":\"" + purpose + "\",\"filename\":\"batch.jsonl\","
-                + "\"bytes\":" + bytes + ",\"created_at\":1714000000,\"status\":\"processed\"}";
-    }
-
-    /**
-     * OpenAI's Uploads API, step 1 ({@code POST /v1/uploads}): {@code {"purpose", "filename", "bytes",
-     * "mime_type"}}, answered with the Upload object, pending.
-     */
-    void createUpload(JsonNode body, HttpServletResponse resp) throws IOException {
-        String id = "upload_" + UUID.randomUUID().toString().replace("-", "");
-        uploads.put(id, body.path("purpose").asText());
-        resp.setContentType("application/json");
-        resp.getWriter().write("{\"id\":\"" + id + "\",\"object\":\"upload\",\"bytes\":" + body.path("bytes").asLong()
-                + ",\"created_at\":1714000000,\"filename\":\"" + body.path("filename").asText() + "\",\"purpose\":\""
-                + body.path("purpose").asText() + "\",\"status\":\"pending\",\"expires_at\":1714003600}");
-    }
-
-    /** Step 2 ({@code POST /v1/uploads/{id}/parts}): a multipart body whose {@code data} file is a chunk; the Part object. */
-    void uploadPart(String upload, HttpServletRequest req, HttpServletResponse resp) throws IOException {
-        if (!uploads.containsKey(upload)) {
-            resp.sendError(404);
-            return;
-        }
-        String content;
-        try {
-            content = new String(req.getPart("data").getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        } catch (jakarta.servlet.ServletException e) {
-            resp.sendError(400);
-            return;
-        }
-        String id = "part_" + UUID.randomUUID().toString().replace("-", "");
-        parts.put(id, content);
-        resp.setContentType("application/json");
-        resp.getWriter().write("{\"id\":\"" + id + "\",\"object\":\"upload.part\",\"created_at\":1714000001,"
-                + "\"upload_id\":\"" + upload + "\"}");
-    }
-
-    /**
-     * Step 3 ({@code POST /v1/uploads/{id}/complete}, {@code {"part_ids": [...]}}): the parts joined in
-     * order make the file; the Upload object, completed, with the File object it made nested as {@code file}.
-     */
-    void completeUpload(String upload, JsonNode body, HttpServletResponse resp) throws IOException {
-        String purpose = uploads.get(upload);
-        if (purpose == null) {
-            resp.sendError(404);
-            return;
-        }
-        StringBuilder content = new StringBuilder();
-        for (JsonNode part : body.path("part_ids")) {
-            content.append(parts.get(part.asText()));
-        }
-        String id = "file-" + UUID.randomUUID().toString().replace("-", "");
-        files.put(id, content.toString());
-        resp.setContentType("application/json");
-        resp.getWriter().write("{\"id\":\"" + upload + "\",\"object\":\"upload\",\"bytes\":" + content.length()
-                + ",\"created_at\":1714000000,\"filename\":\"batch.jsonl\",\"purpose\":\"" + purpose + "\",\"status\":"
-                + "\"completed\",\"expires_at\":1714003600,\"file\":" + fileObject(id, purpose, content.length()) + "}");
-    }
-
     /**
      * OpenAI Batch: the requests are the lines of an input file named by id. The provider runs them
      * later; here at once, each line's input and the output its budget lets the model write counted
      * for the subject.
      */
     void batch(String user, JsonNode body, HttpServletResponse resp) throws IOException {
-        String file = files.get(body.path("input_file_id").asText());
+        String file = openAi.file(body.path("input_file_id").asText());
         if (file == null) {
             resp.sendError(404);
             return;
@@ -357,50 +265,6 @@ abstract class AbstractRound123 extends ModelCallRound {
 
     HttpResponse<String> post(String path, String user, String body) {
         return TestHttp.postJson(container.uri(path), user, body);
-    }
-
-    /** A batch input file of {@code lines} chat requests, each {@code max_tokens: 4000}. */
-    static String batchFile(int lines) {
-        StringBuilder jsonl = new StringBuilder();
-        for (int i = 0; i < lines; i++) {
-            jsonl.append("{\"custom_id\":\"r").append(i).append("\",\"method\":\"POST\",\"url\":\"/v1/chat/completions\","
-                    + "\"body\":{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"Write chapter ")
-                    .append(i).append(" of the handbook.\"}],\"max_tokens\":4000}}\n");
-        }
-        return jsonl.toString();
-    }
-
-    /**
-     * Uploads {@code jsonl} as {@code user} through OpenAI's Uploads API, as the SDKs' chunked upload does
-     * ({@code client.uploads.upload_file_chunked(..., purpose="batch")}): create the Upload, send the
-     * bytes in {@code chunks} parts, complete it; the statuses of each step, then the id of the file made.
-     */
-    List<Object> uploadInParts(String user, String jsonl, int chunks) {
-        List<Object> steps = new ArrayList<>();
-        byte[] bytes = jsonl.getBytes(StandardCharsets.UTF_8);
-        HttpResponse<String> created = post("/ai/v1/uploads", user, "{\"purpose\":\"batch\",\"filename\":\"batch.jsonl\","
-                + "\"bytes\":" + bytes.length + ",\"mime_type\":\"text/jsonl\"}");
-        steps.add(created.statusCode());
-        String upload = (String) TestHttp.json(created).get("id");
-        List<String> partIds = new ArrayList<>();
-        int size = (bytes.length + chunks - 1) / chunks;
-        for (int from = 0; from < bytes.length; from += size) {
-            byte[] chunk = java.util.Arrays.copyOfRange(bytes, from, Math.min(bytes.length, from + size));
-            String boundary = "b123" + UUID.randomUUID();
-            HttpResponse<String> part = TestHttp.post(container.uri("/ai/v1/uploads/" + upload + "/parts"),
-                    TestHttp.multipart(boundary, "Content-Disposition: form-data; name=\"data\"; filename=\"data\"\r\n"
-                            + "Content-Type: application/octet-stream", chunk),
-                    "x-user-id", user, "Content-Type", "multipart/form-data; boundary=" + boundary);
-            steps.add(part.statusCode());
-            partIds.add((String) TestHttp.json(part).get("id"));
-        }
-        HttpResponse<String> done = post("/ai/v1/uploads/" + upload + "/complete", user, "{\"part_ids\":"
-                + partIds.stream().map(p -> "\"" + p + "\"").toList() + "}");
-        steps.add(done.statusCode());
-        @SuppressWarnings("unchecked")
-        Map<String, Object> file = (Map<String, Object>) TestHttp.json(done).get("file");
-        steps.add(file.get("id"));
-        return steps;
     }
 
     // ------------------------------------------------------------------ 1. streams without a budget, cut
@@ -497,19 +361,15 @@ abstract class AbstractRound123 extends ModelCallRound {
     @Test
     void aBatchFileUploadedInPartsIsChargedItsRequests() {
         String control = subject();
-        String boundary = "b123" + UUID.randomUUID();
-        HttpResponse<String> up = TestHttp.post(container.uri("/ai/v1/files"), TestHttp.multipart(boundary,
-                        "Content-Disposition: form-data; name=\"purpose\"", "batch",
-                        "Content-Disposition: form-data; name=\"file\"; filename=\"batch.jsonl\"\r\nContent-Type: application/octet-stream",
-                        batchFile(10)),
-                "x-user-id", control, "Content-Type", "multipart/form-data; boundary=" + boundary);
+        HttpResponse<String> up = OpenAiFiles.uploadBatchFile(container, control, OpenAiFiles.batchFile(10));
         assertEquals(200, up.statusCode(), up.body());
         int refused = post("/ai/v1/batches", control, "{\"input_file_id\":\"" + TestHttp.json(up).get("id") + "\","
                 + "\"endpoint\":\"/v1/chat/completions\",\"completion_window\":\"24h\"}").statusCode();
         assertEquals(429, refused, kind() + ": control: " + ledger(control));
 
         String s = subject();
-        List<Object> steps = uploadInParts(s, batchFile(10), 1);
+        String jsonl = OpenAiFiles.batchFile(10);
+        List<Object> steps = OpenAiFiles.uploadInParts(container, s, jsonl, jsonl.length()); // one part
         String file = (String) steps.get(steps.size() - 1);
         QuotaAccount uploaded = settled(s);
         HttpResponse<String> r = post("/ai/v1/batches", s, "{\"input_file_id\":\"" + file + "\",\"endpoint\":"
@@ -530,7 +390,8 @@ abstract class AbstractRound123 extends ModelCallRound {
     @Test
     void aBatchFileUploadedInPartsCostsNothing() {
         String s = subject();
-        List<Object> steps = uploadInParts(s, batchFile(4), 2);
+        String jsonl = OpenAiFiles.batchFile(4);
+        List<Object> steps = OpenAiFiles.uploadInParts(container, s, jsonl, (jsonl.length() + 1) / 2); // two parts
         QuotaAccount a = settled(s);
         assertEquals(0, calls.of(s), ledger(s));
         assertEquals(0, a.used(), kind() + ": an upload in parts answered " + steps.subList(0, steps.size() - 1)
