@@ -1,5 +1,6 @@
 package io.tokenquota.servlet.breakit123;
 
+import static io.tokenquota.servlet.testing.EventStreams.write;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -22,7 +23,6 @@ import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
 import java.util.Map;
-import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.Test;
@@ -57,29 +57,6 @@ abstract class AbstractRound123 extends ModelCallRound {
     static final String HUNDRED = "wave ".repeat(100);
     static final String END = "THE-END";
     static final String STORY = "Write the longest story you can about a lighthouse.";
-
-    static void write(OutputStream out, String s) throws IOException {
-        out.write(s.getBytes(StandardCharsets.UTF_8));
-        out.flush();
-    }
-
-    /**
-     * After the client was seen to hang up, the relay goes on as a relay does: it writes what its
-     * provider sends that carries nothing ({@code filler}) until a write fails, then cancels the
-     * provider call; only if the client were still there would it write {@code tail} (the usage).
-     */
-    void untilGone(String user, OutputStream out, String filler, String tail) throws IOException {
-        hangUps.await(user);
-        try {
-            for (int i = 0; i < 500; i++) {
-                write(out, filler);
-                Thread.sleep(10);
-            }
-        } catch (IOException | InterruptedException gone) {
-            return;
-        }
-        write(out, tail);
-    }
 
     // ------------------------------------------------------------------ mock provider and relays
 
@@ -126,7 +103,7 @@ abstract class AbstractRound123 extends ModelCallRound {
                     + ",\"logprobs\":null,\"finish_reason\":null}],\"usage\":null}\n\n");
         }
         write(out, head + "{},\"logprobs\":null,\"finish_reason\":\"function_call\"}],\"usage\":null}\n\n");
-        untilGone(user, out, ": keep-alive\n\n",
+        hangUps.relayUntilGone(user, out, ": keep-alive\n\n",
                 "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1714000000,\"model\":"
                         + "\"gpt-4o-2024-08-06\",\"choices\":[],\"usage\":{\"prompt_tokens\":60,\"completion_tokens\":8005,"
                         + "\"total_tokens\":8065}}\n\ndata: [DONE]\n\n");
@@ -153,7 +130,7 @@ abstract class AbstractRound123 extends ModelCallRound {
             write(out, head + "{\"audio\":{\"id\":\"audio_1\",\"data\":\"" + pcm + "\"}},\"finish_reason\":null}]}\n\n");
         }
         write(out, head + "{\"audio\":{\"id\":\"audio_1\",\"expires_at\":1714003600}},\"finish_reason\":\"stop\"}]}\n\n");
-        untilGone(user, out, ": keep-alive\n\n",
+        hangUps.relayUntilGone(user, out, ": keep-alive\n\n",
                 "data: {\"id\":\"chatcmpl-2\",\"object\":\"chat.completion.chunk\",\"created\":1714000000,\"model\":"
                         + "\"gpt-4o-audio-preview-2024-12-17\",\"choices\":[],\"usage\":{\"prompt_tokens\":60,"
                         + "\"completion_tokens\":40000,\"total_tokens\":40060,\"completion_tokens_details\":"
@@ -180,7 +157,7 @@ abstract class AbstractRound123 extends ModelCallRound {
                     + "\"delta\":{\"type\":\"text_delta\",\"text\":\"" + HUNDRED + "\"}}\n\n");
         }
         write(out, "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n");
-        untilGone(user, out, "event: ping\ndata: {\"type\":\"ping\"}\n\n",
+        hangUps.relayUntilGone(user, out, "event: ping\ndata: {\"type\":\"ping\"}\n\n",
                 "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\","
                         + "\"stop_sequence\":null},\"usage\":{\"output_tokens\":8000}}\n\n"
                         + "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
@@ -218,49 +195,17 @@ abstract class AbstractRound123 extends ModelCallRound {
      * for the subject.
      */
     void batch(String user, JsonNode body, HttpServletResponse resp) throws IOException {
-        String file = openAi.file(body.path("input_file_id").asText());
-        if (file == null) {
-            resp.sendError(404);
-            return;
-        }
-        int lines = 0;
-        long spent = 0;
-        for (String line : file.split("\n")) {
-            if (line.isBlank()) {
-                continue;
-            }
-            JsonNode request = JSON.readTree(line).path("body");
-            spent += TOKENS.estimate(request.path("messages").toString()) + request.path("max_tokens").asLong(300);
-            lines++;
+        openAi.batch(body, resp, request -> {
             calls.count(user);
-        }
-        batchTokens.computeIfAbsent(user, u -> new AtomicLong()).addAndGet(spent);
-        resp.setContentType("application/json");
-        resp.getWriter().write("{\"id\":\"batch_" + UUID.randomUUID().toString().replace("-", "") + "\",\"object\":"
-                + "\"batch\",\"endpoint\":\"/v1/chat/completions\",\"input_file_id\":\"" + body.path("input_file_id").asText()
-                + "\",\"completion_window\":\"24h\",\"status\":\"validating\",\"output_file_id\":null,\"request_counts\":"
-                + "{\"total\":" + lines + ",\"completed\":0,\"failed\":0}}");
+            batchTokens.computeIfAbsent(user, u -> new AtomicLong())
+                    .addAndGet(TOKENS.estimate(request.path("messages").toString()) + request.path("max_tokens").asLong(300));
+        });
     }
 
     // ------------------------------------------------------------------ helpers
 
     String hangUpAfter(String s, String path, String body, String until) throws IOException {
-        hangUps.expect(s);
-        try {
-            return TestHttp.postAndHangUpAfter(container.port(), path, s, body, until);
-        } finally {
-            hangUps.happened(s);
-        }
-    }
-
-    void assertPaidForWhatItRead(String s, String seen, String what) {
-        QuotaAccount a = settled(s);
-        assertTrue(seen.startsWith("HTTP/1.1 200"), seen.lines().findFirst().orElse(""));
-        int words = seen.split("wave ", -1).length - 1;
-        assertEquals(1, calls.of(s), "one model call");
-        assertTrue(a.used() >= 8_000, kind() + ": " + what + ": the client read " + words + " words of the model's answer"
-                + " (8,000 tokens by the provider's count), then hung up before the usage, and was charged " + a.used()
-                + " of " + a.limit() + ": " + ledger(s));
+        return hangUps.postAndHangUpAfter(container.port(), path, s, body, until);
     }
 
     HttpResponse<String> post(String path, String user, String body) {
@@ -284,7 +229,7 @@ abstract class AbstractRound123 extends ModelCallRound {
                 + "\"stream_options\":{\"include_usage\":true},\"messages\":[{\"role\":\"user\",\"content\":\"" + STORY + "\"}],"
                 + "\"functions\":[{\"name\":\"save_story\",\"parameters\":{\"type\":\"object\",\"properties\":{\"story\":"
                 + "{\"type\":\"string\"}}}}],\"function_call\":{\"name\":\"save_story\"}}", "\"finish_reason\":\"function_call\"");
-        assertPaidForWhatItRead(s, seen, "function_call stream");
+        assertPaidForWhatItRead(s, seen, "wave ", 8_000, "function_call stream");
     }
 
     /**
@@ -297,7 +242,7 @@ abstract class AbstractRound123 extends ModelCallRound {
         String seen = hangUpAfter(s, "/ai/text/v1/chat/completions", "{\"model\":\"gpt-4o\",\"stream\":true,"
                 + "\"stream_options\":{\"include_usage\":true},\"messages\":[{\"role\":\"user\",\"content\":\"" + STORY
                 + "\"}]}", "\"finish_reason\":\"function_call\"");
-        assertPaidForWhatItRead(s, seen, "plain chat stream");
+        assertPaidForWhatItRead(s, seen, "wave ", 8_000, "plain chat stream");
     }
 
     /**
@@ -313,7 +258,7 @@ abstract class AbstractRound123 extends ModelCallRound {
                 + "\"stream_options\":{\"include_usage\":true},\"modalities\":[\"text\",\"audio\"],\"audio\":{\"voice\":"
                 + "\"alloy\",\"format\":\"pcm16\"},\"messages\":[{\"role\":\"user\",\"content\":\"" + STORY + "\"}]}",
                 "\"finish_reason\":\"stop\"");
-        assertPaidForWhatItRead(s, seen, "audio chat stream");
+        assertPaidForWhatItRead(s, seen, "wave ", 8_000, "audio chat stream");
     }
 
     /**
@@ -327,7 +272,7 @@ abstract class AbstractRound123 extends ModelCallRound {
         String s = subject();
         String seen = hangUpAfter(s, "/ai/claude/v1/messages", "{\"max_tokens\":1,\"stream\":true,\"messages\":[{\"role\":"
                 + "\"user\",\"content\":\"" + STORY + "\"}]}", "content_block_stop");
-        assertPaidForWhatItRead(s, seen, "Anthropic stream with a budget of 1 the relay replaced");
+        assertPaidForWhatItRead(s, seen, "wave ", 8_000, "Anthropic stream with a budget of 1 the relay replaced");
     }
 
     /**

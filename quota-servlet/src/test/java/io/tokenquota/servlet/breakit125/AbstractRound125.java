@@ -21,7 +21,6 @@ import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
 import java.util.Map;
-import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.Test;
@@ -113,28 +112,11 @@ abstract class AbstractRound125 extends ModelCallRound {
      * later; here at once, each line's input and the output its model writes counted for the subject.
      */
     void batch(String user, JsonNode body, HttpServletResponse resp) throws IOException {
-        String file = openAi.file(body.path("input_file_id").asText());
-        if (file == null) {
-            resp.sendError(404);
-            return;
-        }
-        int lines = 0;
-        long spent = 0;
-        for (String line : file.split("\n")) {
-            if (line.isBlank()) {
-                continue;
-            }
-            JsonNode request = JSON.readTree(line).path("body");
-            spent += TOKENS.estimate(request.path("messages").toString()) + Math.min(budgetOf(request), MOST_WRITTEN);
-            lines++;
+        openAi.batch(body, resp, request -> {
             calls.count(user);
-        }
-        batchTokens.computeIfAbsent(user, u -> new AtomicLong()).addAndGet(spent);
-        resp.setContentType("application/json");
-        resp.getWriter().write("{\"id\":\"batch_" + UUID.randomUUID().toString().replace("-", "") + "\",\"object\":"
-                + "\"batch\",\"endpoint\":\"/v1/chat/completions\",\"input_file_id\":\"" + body.path("input_file_id").asText()
-                + "\",\"completion_window\":\"24h\",\"status\":\"validating\",\"output_file_id\":null,\"request_counts\":"
-                + "{\"total\":" + lines + ",\"completed\":0,\"failed\":0}}");
+            batchTokens.computeIfAbsent(user, u -> new AtomicLong())
+                    .addAndGet(TOKENS.estimate(request.path("messages").toString()) + Math.min(budgetOf(request), MOST_WRITTEN));
+        });
     }
 
     /** Words the completions model writes after the prompt it echoes, each choice. */

@@ -15,6 +15,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Consumer;
 
 /**
  * OpenAI's file uploads, none of which runs a model: the provider side as a round's mock provider
@@ -140,6 +141,33 @@ public final class OpenAiFiles {
         resp.getWriter().write("{\"id\":\"" + upload + "\",\"object\":\"upload\",\"bytes\":" + file.length()
                 + ",\"created_at\":1714000000,\"filename\":\"batch.jsonl\",\"purpose\":\"" + purpose + "\",\"status\":"
                 + "\"completed\",\"expires_at\":1714003600,\"file\":" + fileObject(id, purpose, file.length()) + "}");
+    }
+
+    /**
+     * OpenAI Batch ({@code POST /v1/batches}, {@code {"input_file_id", ...}}): the requests are the lines of
+     * an input file named by id. The provider runs them later; here at once, each line's request
+     * {@code body} handed to {@code run} (which counts the model call and what the model spent). The Batch
+     * object, validating; 404 for a file not made here.
+     */
+    public void batch(JsonNode body, HttpServletResponse resp, Consumer<JsonNode> run) throws IOException {
+        String file = files.get(body.path("input_file_id").asText());
+        if (file == null) {
+            resp.sendError(404);
+            return;
+        }
+        int lines = 0;
+        for (String line : file.split("\n")) {
+            if (line.isBlank()) {
+                continue;
+            }
+            run.accept(JSON.readTree(line).path("body"));
+            lines++;
+        }
+        resp.setContentType("application/json");
+        resp.getWriter().write("{\"id\":\"batch_" + UUID.randomUUID().toString().replace("-", "") + "\",\"object\":"
+                + "\"batch\",\"endpoint\":\"/v1/chat/completions\",\"input_file_id\":\"" + body.path("input_file_id").asText()
+                + "\",\"completion_window\":\"24h\",\"status\":\"validating\",\"output_file_id\":null,\"request_counts\":"
+                + "{\"total\":" + lines + ",\"completed\":0,\"failed\":0}}");
     }
 
     // ------------------------------------------------------------------ the client
