@@ -1,5 +1,6 @@
 package io.tokenquota.servlet.breakit119;
 
+import static io.tokenquota.servlet.testing.EventStreams.HUNDRED;
 import static io.tokenquota.servlet.testing.EventStreams.write;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -7,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.tokenquota.QuotaAccount;
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.Deployment;
+import io.tokenquota.servlet.testing.EventStreams;
 import io.tokenquota.servlet.testing.HangUps;
 import io.tokenquota.servlet.testing.ModelCallRound;
 import io.tokenquota.servlet.testing.ModelCalls;
@@ -42,8 +44,6 @@ abstract class AbstractRound119 extends ModelCallRound {
         return SpringMvc.behind(filter, App.class).onStartup(filter::registerByServletName);
     }
 
-    /** 100 words the provider counts as 100 tokens (one for each " wave"). */
-    static final String HUNDRED = "wave ".repeat(100);
     static final String END = "THE-END";
 
     @RestController
@@ -58,21 +58,7 @@ abstract class AbstractRound119 extends ModelCallRound {
                 throws IOException {
             CALLS.count(user);
             resp.setContentType("text/event-stream");
-            OutputStream out = resp.getOutputStream();
-            write(out, "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_01\",\"type\":\"message\","
-                    + "\"role\":\"assistant\",\"model\":\"claude-sonnet-4-5\",\"content\":[],\"stop_reason\":null,"
-                    + "\"stop_sequence\":null,\"usage\":{\"input_tokens\":20,\"output_tokens\":1}}}\n\n"
-                    + "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,"
-                    + "\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n");
-            for (int chunk = 0; chunk < 80; chunk++) {
-                write(out, "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,"
-                        + "\"delta\":{\"type\":\"text_delta\",\"text\":\"" + HUNDRED + "\"}}\n\n");
-            }
-            write(out, "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n");
-            HANG_UPS.relayUntilGone(user, out, "event: ping\ndata: {\"type\":\"ping\"}\n\n",
-                    "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\","
-                            + "\"stop_sequence\":null},\"usage\":{\"output_tokens\":8000}}\n\n"
-                            + "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
+            EventStreams.anthropicStoryUntilGone(HANG_UPS, user, resp.getOutputStream());
         }
 
         /**

@@ -1,5 +1,6 @@
 package io.tokenquota.servlet.breakit123;
 
+import static io.tokenquota.servlet.testing.EventStreams.HUNDRED;
 import static io.tokenquota.servlet.testing.EventStreams.write;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -10,6 +11,7 @@ import io.tokenquota.QuotaAccount;
 import io.tokenquota.estimator.DefaultTokenEstimator;
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.Deployment;
+import io.tokenquota.servlet.testing.EventStreams;
 import io.tokenquota.servlet.testing.HangUps;
 import io.tokenquota.servlet.testing.ModelCallRound;
 import io.tokenquota.servlet.testing.OpenAiFiles;
@@ -53,8 +55,6 @@ abstract class AbstractRound123 extends ModelCallRound {
                 .onStartup(filter::registerByServletName);
     }
 
-    /** 100 words the provider counts as 100 tokens (one for each " wave"). */
-    static final String HUNDRED = "wave ".repeat(100);
     static final String END = "THE-END";
     static final String STORY = "Write the longest story you can about a lighthouse.";
 
@@ -146,21 +146,7 @@ abstract class AbstractRound123 extends ModelCallRound {
     void claude(String user, HttpServletResponse resp) throws IOException {
         calls.count(user);
         resp.setContentType("text/event-stream");
-        OutputStream out = resp.getOutputStream();
-        write(out, "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_01\",\"type\":\"message\","
-                + "\"role\":\"assistant\",\"model\":\"claude-sonnet-4-5\",\"content\":[],\"stop_reason\":null,"
-                + "\"stop_sequence\":null,\"usage\":{\"input_tokens\":20,\"output_tokens\":1}}}\n\n"
-                + "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,"
-                + "\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n");
-        for (int chunk = 0; chunk < 80; chunk++) {
-            write(out, "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,"
-                    + "\"delta\":{\"type\":\"text_delta\",\"text\":\"" + HUNDRED + "\"}}\n\n");
-        }
-        write(out, "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n");
-        hangUps.relayUntilGone(user, out, "event: ping\ndata: {\"type\":\"ping\"}\n\n",
-                "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\","
-                        + "\"stop_sequence\":null},\"usage\":{\"output_tokens\":8000}}\n\n"
-                        + "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
+        EventStreams.anthropicStoryUntilGone(hangUps, user, resp.getOutputStream());
     }
 
     /**
