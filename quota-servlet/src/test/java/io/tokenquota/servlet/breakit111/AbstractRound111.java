@@ -9,9 +9,9 @@ import io.tokenquota.QuotaAccount;
 import io.tokenquota.estimator.DefaultTokenEstimator;
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.Deployment;
-import io.tokenquota.servlet.testing.H2FilterRound;
 import io.tokenquota.servlet.testing.JsonTree;
-import io.tokenquota.servlet.testing.ModelCalls;
+import io.tokenquota.servlet.testing.MediaBytes;
+import io.tokenquota.servlet.testing.ModelCallRound;
 import io.tokenquota.servlet.testing.OpenAiFiles;
 import io.tokenquota.servlet.testing.Prose;
 import io.tokenquota.servlet.testing.TestHttp;
@@ -40,10 +40,9 @@ import org.junit.jupiter.api.Test;
  * written as a string a JavaScript endpoint reads and the filter does not). A user near the end of the
  * allowance is served such calls well past it, or the charge is the too-small estimate.
  */
-abstract class AbstractRound111 extends H2FilterRound {
+abstract class AbstractRound111 extends ModelCallRound {
     static final ObjectMapper JSON = new ObjectMapper();
     static final DefaultTokenEstimator TOKENS = new DefaultTokenEstimator();
-    final ModelCalls calls = new ModelCalls();
 
     /** Assistants threads by id: their messages' text, added by the application's backend. */
     final Map<String, StringBuilder> threads = new ConcurrentHashMap<>();
@@ -53,10 +52,6 @@ abstract class AbstractRound111 extends H2FilterRound {
     final OpenAiFiles openAi = new OpenAiFiles();
     /** Tokens the model spent on each subject's batches. */
     final Map<String, AtomicLong> batchTokens = new ConcurrentHashMap<>();
-
-    static String subject() {
-        return "u111-" + UUID.randomUUID().toString().substring(0, 12);
-    }
 
     @Override
     protected Deployment deploy(QuotaFilter filter) {
@@ -315,21 +310,9 @@ abstract class AbstractRound111 extends H2FilterRound {
         long seconds = (long) Math.ceil(text.split("\\s+").length / WORDS_PER_SECOND);
         calls.count(user);
         speechSeconds.computeIfAbsent(user, u -> new AtomicLong()).addAndGet(seconds);
-        int rate = 8_000;
-        long dataBytes = seconds * rate;
         resp.setContentType("audio/wav");
         OutputStream out = resp.getOutputStream();
-        java.nio.ByteBuffer h = java.nio.ByteBuffer.allocate(44).order(java.nio.ByteOrder.LITTLE_ENDIAN);
-        h.put("RIFF".getBytes(StandardCharsets.US_ASCII)).putInt((int) (36 + dataBytes)).put("WAVE".getBytes(StandardCharsets.US_ASCII));
-        h.put("fmt ".getBytes(StandardCharsets.US_ASCII)).putInt(16).putShort((short) 1).putShort((short) 1).putInt(rate)
-                .putInt(rate).putShort((short) 1).putShort((short) 8);
-        h.put("data".getBytes(StandardCharsets.US_ASCII)).putInt((int) dataBytes);
-        out.write(h.array());
-        byte[] chunk = new byte[rate];
-        java.util.Arrays.fill(chunk, (byte) 0x80);
-        for (long s = 0; s < seconds; s++) {
-            out.write(chunk);
-        }
+        MediaBytes.writeWav(out, seconds, MediaBytes.silentSecond());
         out.flush();
     }
 
@@ -350,23 +333,9 @@ abstract class AbstractRound111 extends H2FilterRound {
         return Prose.english(77_000);
     }
 
-    List<Integer> repeat(int times, String path, String user, String body) {
-        List<Integer> statuses = new ArrayList<>();
-        for (int i = 0; i < times; i++) {
-            statuses.add(post(path, user, body).statusCode());
-        }
-        return statuses;
-    }
-
-    void assertWithinAllowance(String user, String what, List<Integer> statuses) {
-        QuotaAccount a = settled(user);
-        assertTrue(a.used() <= ALLOWANCE, kind() + ": " + what + " answered " + statuses + ", " + calls.of(user)
-                + " model calls, charged " + a.used() + " on a " + ALLOWANCE + " allowance; " + ledger(user));
-    }
-
     void assertThreeCallsWithinAllowance(String path, String body, String what) {
         String user = subject();
-        assertWithinAllowance(user, what, repeat(3, path, user, body));
+        assertWithinAllowance(user, what, postTimes(3, path, user, body));
     }
 
     // ------------------------------------------------------------------ 1. Assistants threads
@@ -395,7 +364,7 @@ abstract class AbstractRound111 extends H2FilterRound {
     @Test
     void controlRunsWithTheThreadInTheBodyStopAtTheAllowance() {
         String user = subject();
-        List<Integer> statuses = repeat(3, "/ai/v1/threads/runs", user, "{\"assistant_id\":\"asst_r111\",\"thread\":"
+        List<Integer> statuses = postTimes(3, "/ai/v1/threads/runs", user, "{\"assistant_id\":\"asst_r111\",\"thread\":"
                 + "{\"messages\":[{\"role\":\"user\",\"content\":" + JsonTree.quoted(manual()) + "}]},\"stream\":true}");
         assertEquals(List.of(200, 429, 429), statuses, kind() + ": " + ledger(user));
         assertEquals(1, calls.of(user));
@@ -472,7 +441,7 @@ abstract class AbstractRound111 extends H2FilterRound {
         List<String> failures = new ArrayList<>();
         for (String spelt : List.of("\"12000 tokens\"", "\"0x2EE0\"")) {
             String user = subject();
-            List<Integer> statuses = repeat(3, "/ai/v1/chat/completions", user, "{\"model\":\"gpt-4o\",\"max_tokens\":"
+            List<Integer> statuses = postTimes(3, "/ai/v1/chat/completions", user, "{\"model\":\"gpt-4o\",\"max_tokens\":"
                     + spelt + ",\"messages\":[{\"role\":\"user\",\"content\":\"Write the full market report.\"}]}");
             QuotaAccount a = settled(user);
             if (a.used() > ALLOWANCE) {
@@ -546,7 +515,7 @@ abstract class AbstractRound111 extends H2FilterRound {
     void speechIsChargedAtLeastTheAudioItWrites() {
         String user = subject();
         String text = Prose.english(4_000);
-        List<Integer> statuses = repeat(3, "/ai/v1/audio/speech", user, "{\"model\":\"gpt-4o-mini-tts\",\"voice\":\"alloy\","
+        List<Integer> statuses = postTimes(3, "/ai/v1/audio/speech", user, "{\"model\":\"gpt-4o-mini-tts\",\"voice\":\"alloy\","
                 + "\"response_format\":\"wav\",\"input\":" + JsonTree.quoted(text) + "}");
         QuotaAccount a = settled(user);
         long seconds = speechSeconds.getOrDefault(user, new AtomicLong()).get();

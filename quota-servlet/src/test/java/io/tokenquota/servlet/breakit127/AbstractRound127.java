@@ -7,6 +7,7 @@ import io.tokenquota.QuotaAccount;
 import io.tokenquota.estimator.DefaultTokenEstimator;
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.Deployment;
+import io.tokenquota.servlet.testing.MediaBytes;
 import io.tokenquota.servlet.testing.ModelCallRound;
 import io.tokenquota.servlet.testing.TestHttp;
 import jakarta.servlet.ServletException;
@@ -16,8 +17,6 @@ import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.util.Random;
 import java.util.UUID;
@@ -121,14 +120,9 @@ abstract class AbstractRound127 extends ModelCallRound {
     /** A WAV of 8 kHz mu-law mono (8,000 bytes a second) lasting {@code seconds}. */
     static byte[] wav(int seconds) {
         int samples = 8_000 * seconds;
-        ByteBuffer b = ByteBuffer.allocate(44 + samples).order(ByteOrder.LITTLE_ENDIAN);
-        b.put("RIFF".getBytes(StandardCharsets.US_ASCII)).putInt(36 + samples).put("WAVE".getBytes(StandardCharsets.US_ASCII));
-        b.put("fmt ".getBytes(StandardCharsets.US_ASCII)).putInt(16).putShort((short) 7).putShort((short) 1)
-                .putInt(8_000).putInt(8_000).putShort((short) 1).putShort((short) 8);
-        b.put("data".getBytes(StandardCharsets.US_ASCII)).putInt(samples);
         byte[] speech = new byte[samples];
         new Random(seconds).nextBytes(speech);
-        return b.put(speech).array();
+        return MediaBytes.cat(MediaBytes.wavHeader(7, samples), speech);
     }
 
     // ---- a model call answered with a file object is released ----------------------------------------

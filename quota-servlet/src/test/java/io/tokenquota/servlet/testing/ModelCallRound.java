@@ -124,6 +124,25 @@ public abstract class ModelCallRound extends H2FilterRound {
                 + " the usage, and was charged " + a.used() + " of " + a.limit() + ": " + ledger(s));
     }
 
+    /** {@code body} posted as JSON by {@code s} to {@code path} {@code times} times, one after the other: the statuses. */
+    protected java.util.List<Integer> postTimes(int times, String path, String s, String body) {
+        java.util.List<Integer> statuses = new java.util.ArrayList<>();
+        for (int i = 0; i < times; i++) {
+            statuses.add(TestHttp.postJson(container.uri(path), s, body).statusCode());
+        }
+        return statuses;
+    }
+
+    /**
+     * {@code s} is charged no more than the allowance for its calls ({@code what}, answered {@code statuses}):
+     * it was not served past it. A failure names the model calls and the ledger.
+     */
+    protected void assertWithinAllowance(String s, String what, java.util.List<Integer> statuses) {
+        QuotaAccount a = settled(s);
+        assertTrue(a.used() <= ALLOWANCE, kind() + ": " + what + " answered " + statuses + ", " + calls.of(s)
+                + " model calls, charged " + a.used() + " on a " + ALLOWANCE + " allowance; " + ledger(s));
+    }
+
     /**
      * Every model call {@code s} made (however many, none included) is charged {@code perCall}: once
      * settled, the subject has used the calls times {@code perCall}. Fails with {@code what}, the status of
