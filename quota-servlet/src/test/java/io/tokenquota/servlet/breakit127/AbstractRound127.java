@@ -9,6 +9,7 @@ import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.MediaBytes;
 import io.tokenquota.servlet.testing.ModelCallRound;
+import io.tokenquota.servlet.testing.OpenAiFiles;
 import io.tokenquota.servlet.testing.TestHttp;
 import jakarta.servlet.ServletException;
 import jakarta.servlet.http.HttpServlet;
@@ -104,17 +105,22 @@ abstract class AbstractRound127 extends ModelCallRound {
         }
     }
 
-    static String boundary() {
-        return "----r127" + UUID.randomUUID().toString().replace("-", "");
+    /** A multipart upload to {@code path} as {@code s}: {@code purpose=assistants} and the file. */
+    HttpResponse<String> upload(String path, String s, String filename, String fileType, byte[] content) {
+        return OpenAiFiles.upload(container.uri(path), s, "assistants", filename, fileType, content);
     }
 
-    HttpResponse<String> upload(String path, String s, String filename, String fileType, byte[] content) {
-        String b = boundary();
-        return TestHttp.post(container.uri(path), TestHttp.multipart(b,
-                        "Content-Disposition: form-data; name=\"purpose\"", "assistants",
-                        "Content-Disposition: form-data; name=\"file\"; filename=\"" + filename + "\"\r\nContent-Type: "
-                                + fileType, content),
-                "x-user-id", s, "Content-Type", "multipart/form-data; boundary=" + b);
+    /**
+     * The report uploaded to the summarising endpoint at {@code path}, whose answer ({@code answer}) is a
+     * stored file's: one model call, charged at least the report's tokens.
+     */
+    void assertSummaryOfTheReportCharged(String path, String answer) {
+        String s = subject();
+        long report = TOKENS.estimate(REPORT);
+        HttpResponse<String> r = upload(path, s, "q3.txt", "text/plain", REPORT.getBytes(StandardCharsets.UTF_8));
+        QuotaAccount a = assertAnswered(s, r, 200, 1);
+        assertTrue(a.used() >= report, "a model call over a " + report + "-token report answered with " + answer + ": "
+                + figures(s, r, a));
     }
 
     /** A WAV of 8 kHz mu-law mono (8,000 bytes a second) lasting {@code seconds}. */
@@ -137,25 +143,13 @@ abstract class AbstractRound127 extends ModelCallRound {
      */
     @Test
     void aModelCallOnAnUploadedReportAnsweredWithTheStoredFileIsCharged() {
-        String s = subject();
-        long report = TOKENS.estimate(REPORT);
-        HttpResponse<String> r = upload("/ai/docs/summaries", s, "q3.txt", "text/plain",
-                REPORT.getBytes(StandardCharsets.UTF_8));
-        QuotaAccount a = assertAnswered(s, r, 200, 1);
-        assertTrue(a.used() >= report, "a model call over a " + report + "-token report answered with a file object: "
-                + figures(s, r, a));
+        assertSummaryOfTheReportCharged("/ai/docs/summaries", "a file object");
     }
 
     /** The same endpoint answering with Anthropic's file metadata ({@code "type": "file"}): the model call is free too. */
     @Test
     void aModelCallAnsweredWithAnthropicFileMetadataIsCharged() {
-        String s = subject();
-        long report = TOKENS.estimate(REPORT);
-        HttpResponse<String> r = upload("/ai/docs/anthropic/summaries", s, "q3.txt", "text/plain",
-                REPORT.getBytes(StandardCharsets.UTF_8));
-        QuotaAccount a = assertAnswered(s, r, 200, 1);
-        assertTrue(a.used() >= report, "a model call over a " + report + "-token report answered with a file's"
-                + " metadata: " + figures(s, r, a));
+        assertSummaryOfTheReportCharged("/ai/docs/anthropic/summaries", "a file's metadata");
     }
 
     /**
