@@ -171,6 +171,25 @@ abstract class AbstractRound125 extends ModelCallRound {
                 + " of " + a.limit() + " in all: " + ledger(s));
     }
 
+    /**
+     * A streamed legacy completion with {@code "echo": true}, {@code n} choices and {@code "max_tokens": 40}
+     * on a prompt of about 3,000 tokens, as a new subject: one model call, charged no more than a quarter
+     * past the provider's bill (the prompt once, 40 new tokens a choice).
+     */
+    void assertAnEchoedCompletionChargedAboutItsBill(int n) {
+        String s = subject();
+        String prompt = "The keeper climbs the stairs each evening and lights the lamp for the ships. ".repeat(200);
+        long promptTokens = TOKENS.estimate(prompt);
+        HttpResponse<String> r = post("/ai/v1/completions", s, "{\"model\":\"gpt-3.5-turbo-instruct\",\"prompt\":"
+                + "\"" + prompt + "\",\"echo\":true,\"n\":" + n + ",\"max_tokens\":40,\"stream\":true}");
+        QuotaAccount a = settled(s);
+        assertEquals(200, r.statusCode(), figures(s, r, a));
+        assertEquals(1, calls.of(s));
+        long bill = promptTokens + n * 40L;
+        assertTrue(a.used() <= bill * 5 / 4, kind() + ": the provider bills about " + bill + " (a " + promptTokens
+                + "-token prompt once, " + n + " x 40 new tokens); charged " + a.used() + " of " + a.limit() + ": " + ledger(s));
+    }
+
     // ------------------------------------------------------------------ 1. batches charged less than their requests
 
     /**
@@ -271,30 +290,12 @@ abstract class AbstractRound125 extends ModelCallRound {
      */
     @Test
     void anEchoedPromptIsNotNewOutputInEveryChoice() {
-        String s = subject();
-        String prompt = "The keeper climbs the stairs each evening and lights the lamp for the ships. ".repeat(200);
-        long promptTokens = TOKENS.estimate(prompt);
-        HttpResponse<String> r = post("/ai/v1/completions", s, "{\"model\":\"gpt-3.5-turbo-instruct\",\"prompt\":"
-                + "\"" + prompt + "\",\"echo\":true,\"n\":3,\"max_tokens\":40,\"stream\":true}");
-        QuotaAccount a = settled(s);
-        assertEquals(200, r.statusCode(), figures(s, r, a));
-        assertEquals(1, calls.of(s));
-        long bill = promptTokens + 3 * 40;
-        assertTrue(a.used() <= bill * 5 / 4, kind() + ": the provider bills about " + bill + " (a " + promptTokens
-                + "-token prompt once, 3 x 40 new tokens); charged " + a.used() + " of " + a.limit() + ": " + ledger(s));
+        assertAnEchoedCompletionChargedAboutItsBill(3);
     }
 
     /** Control: the same call with {@code "n": 1} is charged about its bill. */
     @Test
     void controlAnEchoedPromptOfOneChoiceIsChargedItsBill() {
-        String s = subject();
-        String prompt = "The keeper climbs the stairs each evening and lights the lamp for the ships. ".repeat(200);
-        long promptTokens = TOKENS.estimate(prompt);
-        HttpResponse<String> r = post("/ai/v1/completions", s, "{\"model\":\"gpt-3.5-turbo-instruct\",\"prompt\":"
-                + "\"" + prompt + "\",\"echo\":true,\"n\":1,\"max_tokens\":40,\"stream\":true}");
-        QuotaAccount a = settled(s);
-        assertEquals(200, r.statusCode(), figures(s, r, a));
-        long bill = promptTokens + 40;
-        assertTrue(a.used() <= bill * 5 / 4, kind() + ": bill about " + bill + ", charged " + a.used() + ": " + ledger(s));
+        assertAnEchoedCompletionChargedAboutItsBill(1);
     }
 }
