@@ -13,9 +13,8 @@ import io.tokenquota.servlet.QuotaApiServlet;
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.SubjectResolver;
 import io.tokenquota.servlet.testing.Deployment;
-import io.tokenquota.servlet.testing.H2FilterRound;
 import io.tokenquota.servlet.testing.JsonTree;
-import io.tokenquota.servlet.testing.ModelCalls;
+import io.tokenquota.servlet.testing.ModelCallRound;
 import io.tokenquota.servlet.testing.Prose;
 import io.tokenquota.servlet.testing.TestHttp;
 import jakarta.servlet.http.HttpServlet;
@@ -47,16 +46,12 @@ import org.junit.jupiter.api.Test;
  * {@code Authorization} headers; the {@code RateLimit} fields beside {@code X-Quota-*} on a 200 and a
  * 429; a client at an untrusted address naming a trusted proxy as itself in IPv6 and other forms.
  */
-abstract class AbstractRound110 extends H2FilterRound {
+abstract class AbstractRound110 extends ModelCallRound {
     static final ObjectMapper JSON = new ObjectMapper();
     static final DefaultTokenEstimator TOKENS = new DefaultTokenEstimator();
     static final String ADMIN_TOKEN = "r110-admin-Token-0123456789abcdef";
     static final byte[] PAYMENT_SECRET = "round-110-payment-webhook-secret-0123".getBytes(StandardCharsets.UTF_8);
-    final ModelCalls calls = new ModelCalls();
 
-    static String subject() {
-        return "u110-" + UUID.randomUUID().toString().substring(0, 12);
-    }
 
     @Override
     protected Deployment deploy(QuotaFilter filter) {
@@ -158,8 +153,10 @@ abstract class AbstractRound110 extends H2FilterRound {
         return (String) TestHttp.json(r).get("name");
     }
 
+    static final String GEMINI = "/ai/gemini/v1beta/models/gemini-2.5-pro:generateContent";
+
     HttpResponse<String> gemini(String user, String body) {
-        return TestHttp.postJson(container.uri("/ai/gemini/v1beta/models/gemini-2.5-pro:generateContent"), user, body);
+        return TestHttp.postJson(container.uri(GEMINI), user, body);
     }
 
     static final String QUESTION = "Which chapter of the manual explains the warranty terms?";
@@ -182,14 +179,7 @@ abstract class AbstractRound110 extends H2FilterRound {
         String ask = "{\"cachedContent\":\"" + cache + "\",\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\""
                 + QUESTION + "\"}]}],\"generationConfig\":{\"maxOutputTokens\":300}}";
         String user = subject();
-        List<Integer> statuses = new ArrayList<>();
-        for (int i = 0; i < 3; i++) {
-            statuses.add(gemini(user, ask).statusCode());
-        }
-        QuotaAccount a = settled(user);
-        assertTrue(a.used() <= ALLOWANCE, kind() + ": calls naming a " + manualTokens + "-token cached context answered "
-                + statuses + ", " + calls.of(user) + " model calls, charged " + a.used() + " on a " + ALLOWANCE
-                + " allowance; " + ledger(user));
+        assertWithinAllowance(user, "calls naming a " + manualTokens + "-token cached context", postTimes(3, GEMINI, user, ask));
     }
 
     /** Control: the same questions with the manual sent inline: the second is refused before the model. */
@@ -198,10 +188,7 @@ abstract class AbstractRound110 extends H2FilterRound {
         String ask = "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":" + JsonTree.quoted(manual()) + "},{\"text\":\""
                 + QUESTION + "\"}]}],\"generationConfig\":{\"maxOutputTokens\":300}}";
         String user = subject();
-        List<Integer> statuses = new ArrayList<>();
-        for (int i = 0; i < 3; i++) {
-            statuses.add(gemini(user, ask).statusCode());
-        }
+        List<Integer> statuses = postTimes(3, GEMINI, user, ask);
         QuotaAccount a = settled(user);
         assertEquals(List.of(200, 429, 429), statuses, kind() + ": " + ledger(user));
         assertEquals(1, calls.of(user));

@@ -9,9 +9,10 @@ import io.tokenquota.QuotaAccount;
 import io.tokenquota.estimator.DefaultTokenEstimator;
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.Deployment;
-import io.tokenquota.servlet.testing.H2FilterRound;
 import io.tokenquota.servlet.testing.JsonTree;
-import io.tokenquota.servlet.testing.ModelCalls;
+import io.tokenquota.servlet.testing.MediaBytes;
+import io.tokenquota.servlet.testing.ModelCallRound;
+import io.tokenquota.servlet.testing.OpenAiFiles;
 import io.tokenquota.servlet.testing.Prose;
 import io.tokenquota.servlet.testing.TestHttp;
 import jakarta.servlet.http.HttpServlet;
@@ -39,23 +40,18 @@ import org.junit.jupiter.api.Test;
  * written as a string a JavaScript endpoint reads and the filter does not). A user near the end of the
  * allowance is served such calls well past it, or the charge is the too-small estimate.
  */
-abstract class AbstractRound111 extends H2FilterRound {
+abstract class AbstractRound111 extends ModelCallRound {
     static final ObjectMapper JSON = new ObjectMapper();
     static final DefaultTokenEstimator TOKENS = new DefaultTokenEstimator();
-    final ModelCalls calls = new ModelCalls();
 
     /** Assistants threads by id: their messages' text, added by the application's backend. */
     final Map<String, StringBuilder> threads = new ConcurrentHashMap<>();
     /** Vector stores by id: the text of the files they index. */
     final Map<String, String> vectorStores = new ConcurrentHashMap<>();
-    /** Files by id (batch input files): their content. */
-    final Map<String, String> files = new ConcurrentHashMap<>();
+    /** OpenAI's Files API: the batch input files. */
+    final OpenAiFiles openAi = new OpenAiFiles();
     /** Tokens the model spent on each subject's batches. */
     final Map<String, AtomicLong> batchTokens = new ConcurrentHashMap<>();
-
-    static String subject() {
-        return "u111-" + UUID.randomUUID().toString().substring(0, 12);
-    }
 
     @Override
     protected Deployment deploy(QuotaFilter filter) {
@@ -89,8 +85,7 @@ abstract class AbstractRound111 extends H2FilterRound {
                 vectorStores.put(id, JSON.readTree(body).path("text").asText());
                 resp.getWriter().write("{\"id\":\"" + id + "\",\"object\":\"vector_store\",\"status\":\"completed\"}");
             } else if (path.equals("/files")) {
-                String id = "file-" + UUID.randomUUID().toString().replace("-", "");
-                files.put(id, body);
+                String id = openAi.add(body);
                 resp.getWriter().write("{\"id\":\"" + id + "\",\"object\":\"file\",\"purpose\":\"batch\",\"bytes\":"
                         + body.length() + "}");
             } else {
@@ -106,7 +101,7 @@ abstract class AbstractRound111 extends H2FilterRound {
             String path = req.getPathInfo();
             String user = req.getHeader("x-user-id");
             if (path.equals("/files")) {
-                upload(req, resp);
+                openAi.upload(req, resp);
                 return;
             }
             JsonNode body = JSON.readTree(req.getInputStream());
@@ -288,50 +283,17 @@ abstract class AbstractRound111 extends H2FilterRound {
         return end == 0 ? 0 : Long.parseLong(s.substring(0, end), radix);
     }
 
-    /** OpenAI's file upload: a multipart body of the {@code file} and its {@code purpose}; answered with the file object. */
-    void upload(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-        String content;
-        String purpose;
-        try {
-            content = new String(req.getPart("file").getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-            purpose = new String(req.getPart("purpose").getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        } catch (jakarta.servlet.ServletException e) {
-            resp.sendError(400);
-            return;
-        }
-        String id = "file-" + UUID.randomUUID().toString().replace("-", "");
-        files.put(id, content);
-        resp.setContentType("application/json");
-        resp.getWriter().write("{\"object\":\"file\",\"id\":\"" + id + "\",\"purpose\":\"" + purpose + "\",\"filename\":"
-                + "\"batch.jsonl\",\"bytes\":" + content.length() + ",\"created_at\":1714000000,\"status\":\"processed\"}");
-    }
-
     /**
      * OpenAI Batch: the requests are the lines of an input file named by id. The provider runs them
      * later; here at once, each line's input and the output its budget lets the model write counted
      * for the subject.
      */
     void batch(String user, JsonNode body, HttpServletResponse resp) throws IOException {
-        String file = files.get(body.path("input_file_id").asText());
-        if (file == null) {
-            resp.sendError(404);
-            return;
-        }
-        int lines = 0;
-        long spent = 0;
-        for (String line : file.split("\n")) {
-            if (line.isBlank()) continue;
-            JsonNode request = JSON.readTree(line).path("body");
-            spent += TOKENS.estimate(request.path("messages").toString()) + request.path("max_tokens").asLong(300);
-            lines++;
+        openAi.batch(body, resp, request -> {
             calls.count(user);
-        }
-        batchTokens.computeIfAbsent(user, u -> new AtomicLong()).addAndGet(spent);
-        resp.setContentType("application/json");
-        resp.getWriter().write("{\"id\":\"batch_" + UUID.randomUUID().toString().replace("-", "") + "\",\"object\":"
-                + "\"batch\",\"endpoint\":\"/v1/chat/completions\",\"input_file_id\":\"" + body.path("input_file_id").asText()
-                + "\",\"completion_window\":\"24h\",\"status\":\"validating\",\"output_file_id\":null,\"request_counts\":"
-                + "{\"total\":" + lines + ",\"completed\":0,\"failed\":0}}");
+            batchTokens.computeIfAbsent(user, u -> new AtomicLong())
+                    .addAndGet(TOKENS.estimate(request.path("messages").toString()) + request.path("max_tokens").asLong(300));
+        });
     }
 
     /** Speech a voice reads at 150 words a minute: 2.5 words a second. */
@@ -348,21 +310,9 @@ abstract class AbstractRound111 extends H2FilterRound {
         long seconds = (long) Math.ceil(text.split("\\s+").length / WORDS_PER_SECOND);
         calls.count(user);
         speechSeconds.computeIfAbsent(user, u -> new AtomicLong()).addAndGet(seconds);
-        int rate = 8_000;
-        long dataBytes = seconds * rate;
         resp.setContentType("audio/wav");
         OutputStream out = resp.getOutputStream();
-        java.nio.ByteBuffer h = java.nio.ByteBuffer.allocate(44).order(java.nio.ByteOrder.LITTLE_ENDIAN);
-        h.put("RIFF".getBytes(StandardCharsets.US_ASCII)).putInt((int) (36 + dataBytes)).put("WAVE".getBytes(StandardCharsets.US_ASCII));
-        h.put("fmt ".getBytes(StandardCharsets.US_ASCII)).putInt(16).putShort((short) 1).putShort((short) 1).putInt(rate)
-                .putInt(rate).putShort((short) 1).putShort((short) 8);
-        h.put("data".getBytes(StandardCharsets.US_ASCII)).putInt((int) dataBytes);
-        out.write(h.array());
-        byte[] chunk = new byte[rate];
-        java.util.Arrays.fill(chunk, (byte) 0x80);
-        for (long s = 0; s < seconds; s++) {
-            out.write(chunk);
-        }
+        MediaBytes.writeWav(out, seconds, MediaBytes.silentSecond());
         out.flush();
     }
 
@@ -383,23 +333,9 @@ abstract class AbstractRound111 extends H2FilterRound {
         return Prose.english(77_000);
     }
 
-    List<Integer> repeat(int times, String path, String user, String body) {
-        List<Integer> statuses = new ArrayList<>();
-        for (int i = 0; i < times; i++) {
-            statuses.add(post(path, user, body).statusCode());
-        }
-        return statuses;
-    }
-
-    void assertWithinAllowance(String user, String what, List<Integer> statuses) {
-        QuotaAccount a = settled(user);
-        assertTrue(a.used() <= ALLOWANCE, kind() + ": " + what + " answered " + statuses + ", " + calls.of(user)
-                + " model calls, charged " + a.used() + " on a " + ALLOWANCE + " allowance; " + ledger(user));
-    }
-
     void assertThreeCallsWithinAllowance(String path, String body, String what) {
         String user = subject();
-        assertWithinAllowance(user, what, repeat(3, path, user, body));
+        assertWithinAllowance(user, what, postTimes(3, path, user, body));
     }
 
     // ------------------------------------------------------------------ 1. Assistants threads
@@ -428,7 +364,7 @@ abstract class AbstractRound111 extends H2FilterRound {
     @Test
     void controlRunsWithTheThreadInTheBodyStopAtTheAllowance() {
         String user = subject();
-        List<Integer> statuses = repeat(3, "/ai/v1/threads/runs", user, "{\"assistant_id\":\"asst_r111\",\"thread\":"
+        List<Integer> statuses = postTimes(3, "/ai/v1/threads/runs", user, "{\"assistant_id\":\"asst_r111\",\"thread\":"
                 + "{\"messages\":[{\"role\":\"user\",\"content\":" + JsonTree.quoted(manual()) + "}]},\"stream\":true}");
         assertEquals(List.of(200, 429, 429), statuses, kind() + ": " + ledger(user));
         assertEquals(1, calls.of(user));
@@ -505,7 +441,7 @@ abstract class AbstractRound111 extends H2FilterRound {
         List<String> failures = new ArrayList<>();
         for (String spelt : List.of("\"12000 tokens\"", "\"0x2EE0\"")) {
             String user = subject();
-            List<Integer> statuses = repeat(3, "/ai/v1/chat/completions", user, "{\"model\":\"gpt-4o\",\"max_tokens\":"
+            List<Integer> statuses = postTimes(3, "/ai/v1/chat/completions", user, "{\"model\":\"gpt-4o\",\"max_tokens\":"
                     + spelt + ",\"messages\":[{\"role\":\"user\",\"content\":\"Write the full market report.\"}]}");
             QuotaAccount a = settled(user);
             if (a.used() > ALLOWANCE) {
@@ -559,18 +495,7 @@ abstract class AbstractRound111 extends H2FilterRound {
 
     /** Uploads a batch input file of {@code lines} chat requests (4,000 output tokens each) as {@code user}; its id. */
     String uploadBatchFile(String user, int lines) {
-        StringBuilder jsonl = new StringBuilder();
-        for (int i = 0; i < lines; i++) {
-            jsonl.append("{\"custom_id\":\"r").append(i).append("\",\"method\":\"POST\",\"url\":\"/v1/chat/completions\","
-                    + "\"body\":{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"Write chapter ")
-                    .append(i).append(" of the handbook.\"}],\"max_tokens\":4000}}\n");
-        }
-        String boundary = "b111" + UUID.randomUUID();
-        HttpResponse<String> r = TestHttp.post(container.uri("/ai/v1/files"), TestHttp.multipart(boundary,
-                        "Content-Disposition: form-data; name=\"purpose\"", "batch",
-                        "Content-Disposition: form-data; name=\"file\"; filename=\"batch.jsonl\"\r\nContent-Type: application/octet-stream",
-                        jsonl.toString()),
-                "x-user-id", user, "Content-Type", "multipart/form-data; boundary=" + boundary);
+        HttpResponse<String> r = OpenAiFiles.uploadBatchFile(container, user, OpenAiFiles.batchFile(lines));
         assertEquals(200, r.statusCode(), r.body());
         return (String) TestHttp.json(r).get("id");
     }
@@ -590,7 +515,7 @@ abstract class AbstractRound111 extends H2FilterRound {
     void speechIsChargedAtLeastTheAudioItWrites() {
         String user = subject();
         String text = Prose.english(4_000);
-        List<Integer> statuses = repeat(3, "/ai/v1/audio/speech", user, "{\"model\":\"gpt-4o-mini-tts\",\"voice\":\"alloy\","
+        List<Integer> statuses = postTimes(3, "/ai/v1/audio/speech", user, "{\"model\":\"gpt-4o-mini-tts\",\"voice\":\"alloy\","
                 + "\"response_format\":\"wav\",\"input\":" + JsonTree.quoted(text) + "}");
         QuotaAccount a = settled(user);
         long seconds = speechSeconds.getOrDefault(user, new AtomicLong()).get();

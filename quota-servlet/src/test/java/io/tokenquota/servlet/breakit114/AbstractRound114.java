@@ -278,6 +278,28 @@ abstract class AbstractRound114 extends H2FilterRound {
         assertSecondRefused(first, mine, minePrefix, s, second, "; on " + otherPrefix + " " + holds(other.store(), s));
     }
 
+    /**
+     * A new user's long call on {@code prefix} ({@link #startLong}: {@code maxTokens}, 15,000 billed, its
+     * usage event sent first when {@code stream}) runs; meanwhile {@code meanwhile} happens to the user
+     * ({@code undo} undoes it, whatever came of the call), then the user's 8,000-token call on the same
+     * prefix; then the long call ends. That next call must be refused ({@link #assertSecondRefused}).
+     */
+    void assertNextCallRefusedWhileRunning(ClockedStore store, String prefix, int maxTokens, boolean stream,
+                                           java.util.function.Consumer<String> meanwhile,
+                                           java.util.function.Consumer<String> undo) throws Exception {
+        String s = subject();
+        CompletableFuture<HttpResponse<String>> first = startLong(prefix, s, maxTokens, 15_000, stream);
+        HttpResponse<String> second;
+        try {
+            meanwhile.accept(s);
+            second = call(at(prefix), s, 8_000, 8_000);
+        } finally {
+            undo.accept(s);
+            GO.get(s).countDown();
+        }
+        assertSecondRefused(first, store, prefix, s, second, "");
+    }
+
     void assertSecondRefused(CompletableFuture<HttpResponse<String>> first, ClockedStore store, String prefix, String s,
                              HttpResponse<String> second, String also) throws Exception {
         assertEquals(200, first.get(30, TimeUnit.SECONDS).statusCode());
@@ -297,15 +319,7 @@ abstract class AbstractRound114 extends H2FilterRound {
      */
     @Test
     void aSecondCallWhileTheFirstReportedItsUsageIsRefused() throws Exception {
-        String s = subject();
-        CompletableFuture<HttpResponse<String>> first = startLong("/ta/", s, 2_000, 15_000, true);
-        HttpResponse<String> second;
-        try {
-            second = call(at("/ta/"), s, 8_000, 8_000);
-        } finally {
-            GO.get(s).countDown();
-        }
-        assertSecondRefused(first, storeA, "/ta/", s, second, "");
+        assertNextCallRefusedWhileRunning(storeA, "/ta/", 2_000, true, s -> { }, s -> { });
     }
 
     /**
@@ -341,16 +355,7 @@ abstract class AbstractRound114 extends H2FilterRound {
      */
     @Test
     void aNextCallAfterAPauseIsRefused() throws Exception {
-        String s = subject();
-        CompletableFuture<HttpResponse<String>> first = startLong("/tc/", s, 16_000, 15_000, false);
-        HttpResponse<String> second;
-        try {
-            clockC.advance(Duration.ofMinutes(6));
-            second = call(at("/tc/"), s, 8_000, 8_000);
-        } finally {
-            GO.get(s).countDown();
-        }
-        assertSecondRefused(first, storeC, "/tc/", s, second, "");
+        assertNextCallRefusedWhileRunning(storeC, "/tc/", 16_000, false, s -> clockC.advance(Duration.ofMinutes(6)), s -> { });
     }
 
     /**
@@ -396,17 +401,9 @@ abstract class AbstractRound114 extends H2FilterRound {
      */
     @Test
     void anExtensionLostToABlipLetsTheNextCallExpireTheRunningHold() throws Exception {
-        String s = subject();
-        CompletableFuture<HttpResponse<String>> first = startLong("/tc/", s, 16_000, 15_000, false);
-        HttpResponse<String> second;
-        try {
+        assertNextCallRefusedWhileRunning(storeC, "/tc/", 16_000, false, s -> {
             clockC.advance(Duration.ofMinutes(6));
             EXTEND_BLIP.add(s);
-            second = call(at("/tc/"), s, 8_000, 8_000);
-        } finally {
-            EXTEND_BLIP.remove(s);
-            GO.get(s).countDown();
-        }
-        assertSecondRefused(first, storeC, "/tc/", s, second, "");
+        }, EXTEND_BLIP::remove);
     }
 }

@@ -9,9 +9,9 @@ import io.tokenquota.QuotaAccount;
 import io.tokenquota.estimator.DefaultTokenEstimator;
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.Deployment;
-import io.tokenquota.servlet.testing.H2FilterRound;
 import io.tokenquota.servlet.testing.JsonTree;
-import io.tokenquota.servlet.testing.ModelCalls;
+import io.tokenquota.servlet.testing.MediaBytes;
+import io.tokenquota.servlet.testing.ModelCallRound;
 import io.tokenquota.servlet.testing.Prose;
 import io.tokenquota.servlet.testing.TestHttp;
 import jakarta.servlet.http.HttpServlet;
@@ -21,10 +21,7 @@ import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.net.http.HttpResponse;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.UUID;
@@ -40,16 +37,11 @@ import org.junit.jupiter.api.Test;
  * speech answer's length is read wrong in the provider's own formats (raw PCM, ADTS AAC, streamed
  * FLAC), or read from audio no model wrote.
  */
-abstract class AbstractRound115 extends H2FilterRound {
+abstract class AbstractRound115 extends ModelCallRound {
     static final ObjectMapper JSON = new ObjectMapper();
     static final DefaultTokenEstimator TOKENS = new DefaultTokenEstimator();
-    final ModelCalls calls = new ModelCalls();
     /** Seconds of speech each subject was sent. */
     final Map<String, AtomicLong> speechSeconds = new ConcurrentHashMap<>();
-
-    static String subject() {
-        return "u115-" + UUID.randomUUID().toString().substring(0, 12);
-    }
 
     @Override
     protected Deployment deploy(QuotaFilter filter) {
@@ -81,7 +73,7 @@ abstract class AbstractRound115 extends H2FilterRound {
             if (path.startsWith("/v1/files/") && path.endsWith("/content")) {
                 // a file the user uploaded earlier (a meeting recording), read back: no model runs
                 resp.setContentType("audio/wav");
-                writeWav(resp.getOutputStream(), 600);
+                MediaBytes.writeWav(resp.getOutputStream(), 600, MediaBytes.silentSecond());
                 return;
             }
             resp.sendError(404);
@@ -188,7 +180,7 @@ abstract class AbstractRound115 extends H2FilterRound {
         switch (format) {
             case "wav" -> {
                 resp.setContentType("audio/wav");
-                writeWav(out, seconds);
+                MediaBytes.writeWav(out, seconds, MediaBytes.silentSecond());
             }
             case "pcm" -> {
                 resp.setContentType("audio/pcm");
@@ -205,23 +197,6 @@ abstract class AbstractRound115 extends H2FilterRound {
             default -> throw new IllegalArgumentException(format);
         }
         out.flush();
-    }
-
-    /** 8 kHz 8-bit mono PCM in a WAV file. */
-    static void writeWav(OutputStream out, long seconds) throws IOException {
-        int rate = 8_000;
-        long dataBytes = seconds * rate;
-        ByteBuffer h = ByteBuffer.allocate(44).order(ByteOrder.LITTLE_ENDIAN);
-        h.put("RIFF".getBytes(StandardCharsets.US_ASCII)).putInt((int) (36 + dataBytes)).put("WAVE".getBytes(StandardCharsets.US_ASCII));
-        h.put("fmt ".getBytes(StandardCharsets.US_ASCII)).putInt(16).putShort((short) 1).putShort((short) 1).putInt(rate)
-                .putInt(rate).putShort((short) 1).putShort((short) 8);
-        h.put("data".getBytes(StandardCharsets.US_ASCII)).putInt((int) dataBytes);
-        out.write(h.array());
-        byte[] chunk = new byte[rate];
-        java.util.Arrays.fill(chunk, (byte) 0x80);
-        for (long s = 0; s < seconds; s++) {
-            out.write(chunk);
-        }
     }
 
     /** 24 kHz 16-bit mono little-endian samples, a voice-like tone, no header (OpenAI's {@code pcm}). */
@@ -315,20 +290,6 @@ abstract class AbstractRound115 extends H2FilterRound {
         return TestHttp.postJson(container.uri(path), user, body);
     }
 
-    List<Integer> repeat(int times, String path, String user, String body) {
-        List<Integer> statuses = new ArrayList<>();
-        for (int i = 0; i < times; i++) {
-            statuses.add(post(path, user, body).statusCode());
-        }
-        return statuses;
-    }
-
-    void assertWithinAllowance(String user, String what, List<Integer> statuses) {
-        QuotaAccount a = settled(user);
-        assertTrue(a.used() <= ALLOWANCE, kind() + ": " + what + " answered " + statuses + ", " + calls.of(user)
-                + " model calls, charged " + a.used() + " on a " + ALLOWANCE + " allowance; " + ledger(user));
-    }
-
     /** A speech call of {@code words} words in {@code format}: the charge and the seconds sent. */
     long[] speak(String format, int words) {
         String user = subject();
@@ -417,7 +378,7 @@ abstract class AbstractRound115 extends H2FilterRound {
     @Test
     void geminiGroundingToolsInOneToolObjectAreNeverHeld() {
         String user = subject();
-        List<Integer> statuses = repeat(3, GEMINI, user, geminiTools("[{\"googleSearch\":{},\"urlContext\":{}}]"));
+        List<Integer> statuses = postTimes(3, GEMINI, user, geminiTools("[{\"googleSearch\":{},\"urlContext\":{}}]"));
         assertWithinAllowance(user, "Gemini calls naming Google Search and URL context in one Tool object", statuses);
     }
 
@@ -425,7 +386,7 @@ abstract class AbstractRound115 extends H2FilterRound {
     @Test
     void controlGeminiGroundingToolsInTwoObjectsStopAtTheAllowance() {
         String user = subject();
-        List<Integer> statuses = repeat(3, GEMINI, user, geminiTools("[{\"googleSearch\":{}},{\"urlContext\":{}}]"));
+        List<Integer> statuses = postTimes(3, GEMINI, user, geminiTools("[{\"googleSearch\":{}},{\"urlContext\":{}}]"));
         assertWithinAllowance(user, "Gemini calls naming Google Search and URL context in two Tool objects", statuses);
     }
 
@@ -439,7 +400,7 @@ abstract class AbstractRound115 extends H2FilterRound {
     @Test
     void geminiThinkingLevelHighWithoutABudgetIsNeverHeldAtWhatItWrites() {
         String user = subject();
-        List<Integer> statuses = repeat(3, "/ai/v1beta/models/gemini-3-pro-preview:generateContent", user,
+        List<Integer> statuses = postTimes(3, "/ai/v1beta/models/gemini-3-pro-preview:generateContent", user,
                 "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"Prove that there are infinitely many primes"
                         + " of the form 4k+3.\"}]}],\"generationConfig\":{\"thinkingConfig\":{\"thinkingLevel\":\"high\"}}}");
         assertWithinAllowance(user, "Gemini calls at thinking level high without a budget", statuses);

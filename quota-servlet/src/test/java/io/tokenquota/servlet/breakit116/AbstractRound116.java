@@ -90,20 +90,9 @@ abstract class AbstractRound116 extends ModelCallRound {
             out.write(("data: {\"id\":\"chatcmpl-9\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o\",\"choices\":"
                     + "[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}],\"usage\":null}\n\n").getBytes(StandardCharsets.UTF_8));
             out.flush();
-            HANG_UPS.await(user);
-            try {
-                for (int i = 0; i < 500; i++) {
-                    out.write(": keep-alive\n\n".getBytes(StandardCharsets.UTF_8));
-                    out.flush();
-                    Thread.sleep(10);
-                }
-            } catch (IOException | InterruptedException gone) {
-                return;
-            }
-            out.write(("data: {\"id\":\"chatcmpl-9\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o\",\"choices\":[],"
-                    + "\"usage\":{\"prompt_tokens\":20,\"completion_tokens\":8000,\"total_tokens\":8020}}\n\ndata: [DONE]\n\n")
-                    .getBytes(StandardCharsets.UTF_8));
-            out.flush();
+            HANG_UPS.relayUntilGone(user, out, ": keep-alive\n\n",
+                    "data: {\"id\":\"chatcmpl-9\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o\",\"choices\":[],"
+                            + "\"usage\":{\"prompt_tokens\":20,\"completion_tokens\":8000,\"total_tokens\":8020}}\n\ndata: [DONE]\n\n");
         }
 
         /**
@@ -179,20 +168,9 @@ abstract class AbstractRound116 extends ModelCallRound {
     @Test
     void aStreamWithoutBudgetReadToItsEndAndHungUpPaysForWhatItRead() throws Exception {
         String s = subject();
-        HANG_UPS.expect(s);
-        String seen;
-        try {
-            seen = TestHttp.postAndHangUpAfter(container.port(), "/ai/spring/chat/stream", s, ASK_STREAM,
-                    "\"finish_reason\":\"stop\"");
-        } finally {
-            HANG_UPS.happened(s);
-        }
-        QuotaAccount a = settled(s);
-        assertTrue(seen.startsWith("HTTP/1.1 200"), seen.lines().findFirst().orElse(""));
-        int words = seen.split("wave ", -1).length - 1;
-        assertEquals(1, CALLS.of(s), "one model call");
-        assertTrue(a.used() >= 8_000, kind() + ": the client read " + words + " words of the model's answer (8,000 tokens"
-                + " by the provider's count) and was charged " + a.used() + " of " + a.limit() + ": " + ledger(s));
+        String seen = HANG_UPS.postAndHangUpAfter(container.port(), "/ai/spring/chat/stream", s, ASK_STREAM,
+                "\"finish_reason\":\"stop\"");
+        assertPaidForWhatItRead(s, seen, "wave ", 8_000, "a stream without budget read to its end");
     }
 
     /**

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.H2FilterRound;
+import io.tokenquota.servlet.testing.MediaBytes;
 import io.tokenquota.servlet.testing.ModelCalls;
 import io.tokenquota.servlet.testing.TestHttp;
 import jakarta.servlet.ServletException;
@@ -13,11 +14,8 @@ import jakarta.servlet.http.HttpServlet;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
-import java.io.OutputStream;
 import java.net.URLEncoder;
 import java.net.http.HttpResponse;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.util.UUID;
 import org.junit.jupiter.api.Test;
@@ -34,8 +32,6 @@ abstract class AbstractRound117 extends H2FilterRound {
 
     /** Fifteen minutes of a stored meeting recording. */
     static final int RECORDING_SECONDS = 15 * 60;
-    /** 8 kHz, 8-bit, mono: 8,000 bytes a second. */
-    static final int RATE = 8_000;
 
     static String subject() {
         return "u117-" + UUID.randomUUID().toString().substring(0, 12);
@@ -66,23 +62,7 @@ abstract class AbstractRound117 extends H2FilterRound {
             req.getInputStream().readAllBytes();
             req.setAttribute(io.tokenquota.servlet.QuotaFilter.ACTUAL_TOKENS_ATTRIBUTE, 0L);
             resp.setContentType("audio/wav");
-            writeWav(resp.getOutputStream(), RECORDING_SECONDS);
-        }
-    }
-
-    /** A plain PCM WAV of {@code seconds} of silence, its header stating the length. */
-    static void writeWav(OutputStream out, int seconds) throws IOException {
-        int data = RATE * seconds;
-        ByteBuffer h = ByteBuffer.allocate(44).order(ByteOrder.LITTLE_ENDIAN);
-        h.put("RIFF".getBytes(StandardCharsets.US_ASCII)).putInt(36 + data).put("WAVE".getBytes(StandardCharsets.US_ASCII));
-        h.put("fmt ".getBytes(StandardCharsets.US_ASCII)).putInt(16).putShort((short) 1).putShort((short) 1)
-                .putInt(RATE).putInt(RATE).putShort((short) 1).putShort((short) 8);
-        h.put("data".getBytes(StandardCharsets.US_ASCII)).putInt(data);
-        out.write(h.array());
-        byte[] chunk = new byte[64 * 1024];
-        java.util.Arrays.fill(chunk, (byte) 0x80);
-        for (int left = data; left > 0; left -= chunk.length) {
-            out.write(chunk, 0, Math.min(left, chunk.length));
+            MediaBytes.writeWav(resp.getOutputStream(), RECORDING_SECONDS, MediaBytes.silentSecond());
         }
     }
 

@@ -1,11 +1,14 @@
 package io.tokenquota.servlet.breakit119;
 
+import static io.tokenquota.servlet.testing.EventStreams.HUNDRED;
+import static io.tokenquota.servlet.testing.EventStreams.write;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.tokenquota.QuotaAccount;
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.Deployment;
+import io.tokenquota.servlet.testing.EventStreams;
 import io.tokenquota.servlet.testing.HangUps;
 import io.tokenquota.servlet.testing.ModelCallRound;
 import io.tokenquota.servlet.testing.ModelCalls;
@@ -15,7 +18,6 @@ import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.net.http.HttpResponse;
-import java.nio.charset.StandardCharsets;
 import org.junit.jupiter.api.Test;
 import org.springframework.web.bind.annotation.PostMapping;
 import org.springframework.web.bind.annotation.RequestBody;
@@ -42,32 +44,7 @@ abstract class AbstractRound119 extends ModelCallRound {
         return SpringMvc.behind(filter, App.class).onStartup(filter::registerByServletName);
     }
 
-    /** 100 words the provider counts as 100 tokens (one for each " wave"). */
-    static final String HUNDRED = "wave ".repeat(100);
     static final String END = "THE-END";
-
-    static void write(OutputStream out, String s) throws IOException {
-        out.write(s.getBytes(StandardCharsets.UTF_8));
-        out.flush();
-    }
-
-    /**
-     * After the client was seen to hang up, the relay goes on as a relay does: it writes what its
-     * provider sends that carries nothing ({@code filler}) until a write fails, then cancels the
-     * provider call; only if the client were still there would it write {@code tail} (the usage).
-     */
-    static void untilGone(String user, OutputStream out, String filler, String tail) throws IOException {
-        HANG_UPS.await(user);
-        try {
-            for (int i = 0; i < 500; i++) {
-                write(out, filler);
-                Thread.sleep(10);
-            }
-        } catch (IOException | InterruptedException gone) {
-            return;
-        }
-        write(out, tail);
-    }
 
     @RestController
     public static class App {
@@ -81,21 +58,7 @@ abstract class AbstractRound119 extends ModelCallRound {
                 throws IOException {
             CALLS.count(user);
             resp.setContentType("text/event-stream");
-            OutputStream out = resp.getOutputStream();
-            write(out, "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_01\",\"type\":\"message\","
-                    + "\"role\":\"assistant\",\"model\":\"claude-sonnet-4-5\",\"content\":[],\"stop_reason\":null,"
-                    + "\"stop_sequence\":null,\"usage\":{\"input_tokens\":20,\"output_tokens\":1}}}\n\n"
-                    + "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,"
-                    + "\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n");
-            for (int chunk = 0; chunk < 80; chunk++) {
-                write(out, "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,"
-                        + "\"delta\":{\"type\":\"text_delta\",\"text\":\"" + HUNDRED + "\"}}\n\n");
-            }
-            write(out, "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n");
-            untilGone(user, out, "event: ping\ndata: {\"type\":\"ping\"}\n\n",
-                    "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\","
-                            + "\"stop_sequence\":null},\"usage\":{\"output_tokens\":8000}}\n\n"
-                            + "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
+            EventStreams.anthropicStoryUntilGone(HANG_UPS, user, resp.getOutputStream());
         }
 
         /**
@@ -115,7 +78,7 @@ abstract class AbstractRound119 extends ModelCallRound {
                         + "\"index\":0}],\"usageMetadata\":{\"promptTokenCount\":20,\"totalTokenCount\":520,"
                         + "\"thoughtsTokenCount\":500},\"modelVersion\":\"gemini-2.5-pro\"}\r\n\r\n");
             }
-            untilGone(user, out, ": keep-alive\r\n\r\n",
+            HANG_UPS.relayUntilGone(user, out, ": keep-alive\r\n\r\n",
                     "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"\"}],\"role\":\"model\"},\"finishReason\":\"STOP\","
                             + "\"index\":0}],\"usageMetadata\":{\"promptTokenCount\":20,\"candidatesTokenCount\":8000,"
                             + "\"totalTokenCount\":8520,\"thoughtsTokenCount\":500},\"modelVersion\":\"gemini-2.5-pro\"}\r\n\r\n");
@@ -138,7 +101,7 @@ abstract class AbstractRound119 extends ModelCallRound {
                 String text = chunk == 79 ? HUNDRED + END : HUNDRED;
                 write(out, "0:\"" + text + "\"\n");
             }
-            untilGone(user, out, "2:[{\"heartbeat\":true}]\n",
+            HANG_UPS.relayUntilGone(user, out, "2:[{\"heartbeat\":true}]\n",
                     "e:{\"finishReason\":\"stop\",\"usage\":{\"promptTokens\":20,\"completionTokens\":8000},\"isContinued\":false}\n"
                             + "d:{\"finishReason\":\"stop\",\"usage\":{\"promptTokens\":20,\"completionTokens\":8000}}\n");
         }
@@ -159,7 +122,7 @@ abstract class AbstractRound119 extends ModelCallRound {
                 write(out, "{\"model\":\"llama3.1\",\"created_at\":\"2025-05-01T10:00:00Z\",\"message\":{\"role\":\"assistant\","
                         + "\"content\":\"" + text + "\"},\"done\":false}\n");
             }
-            untilGone(user, out, "\n",
+            HANG_UPS.relayUntilGone(user, out, "\n",
                     "{\"model\":\"llama3.1\",\"created_at\":\"2025-05-01T10:00:09Z\",\"message\":{\"role\":\"assistant\",\"content\":\"\"},"
                             + "\"done_reason\":\"stop\",\"done\":true,\"total_duration\":9000000000,\"prompt_eval_count\":20,"
                             + "\"eval_count\":8000}\n");
@@ -281,22 +244,7 @@ abstract class AbstractRound119 extends ModelCallRound {
     static final String STORY = "Write the longest story you can about a lighthouse.";
 
     String hangUpAfter(String s, String path, String body, String until) throws IOException {
-        HANG_UPS.expect(s);
-        try {
-            return TestHttp.postAndHangUpAfter(container.port(), path, s, body, until);
-        } finally {
-            HANG_UPS.happened(s);
-        }
-    }
-
-    void assertPaidForWhatItRead(String s, String seen, String what) {
-        QuotaAccount a = settled(s);
-        assertTrue(seen.startsWith("HTTP/1.1 200"), seen.lines().findFirst().orElse(""));
-        int words = seen.split("wave ", -1).length - 1;
-        assertEquals(1, CALLS.of(s), "one model call");
-        assertTrue(a.used() >= 8_000, kind() + ": " + what + ": the client read " + words + " words of the model's answer"
-                + " (8,000 tokens by the provider's count), then hung up before the usage, and was charged " + a.used()
-                + " of " + a.limit() + ": " + ledger(s));
+        return HANG_UPS.postAndHangUpAfter(container.port(), path, s, body, until);
     }
 
     // ------------------------------------------------------------------ a client keeps the charge low
@@ -312,7 +260,7 @@ abstract class AbstractRound119 extends ModelCallRound {
         String s = subject();
         String seen = hangUpAfter(s, "/ai/spring/claude/chat",
                 "{\"messages\":[{\"role\":\"user\",\"content\":\"" + STORY + "\"}],\"stream\":true}", "content_block_stop");
-        assertPaidForWhatItRead(s, seen, "Anthropic stream");
+        assertPaidForWhatItRead(s, seen, "wave ", 8_000, "Anthropic stream");
     }
 
     /**
@@ -325,7 +273,7 @@ abstract class AbstractRound119 extends ModelCallRound {
         String s = subject();
         String seen = hangUpAfter(s, "/ai/spring/gemini/stream",
                 "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"" + STORY + "\"}]}]}", END);
-        assertPaidForWhatItRead(s, seen, "Gemini stream");
+        assertPaidForWhatItRead(s, seen, "wave ", 8_000, "Gemini stream");
     }
 
     /**
@@ -337,7 +285,7 @@ abstract class AbstractRound119 extends ModelCallRound {
         String s = subject();
         String seen = hangUpAfter(s, "/ai/spring/vercel/chat",
                 "{\"messages\":[{\"role\":\"user\",\"content\":\"" + STORY + "\"}]}", END);
-        assertPaidForWhatItRead(s, seen, "Vercel AI SDK data stream");
+        assertPaidForWhatItRead(s, seen, "wave ", 8_000, "Vercel AI SDK data stream");
     }
 
     /**
@@ -350,7 +298,7 @@ abstract class AbstractRound119 extends ModelCallRound {
         String s = subject();
         String seen = hangUpAfter(s, "/ai/spring/ollama/chat",
                 "{\"model\":\"llama3.1\",\"messages\":[{\"role\":\"user\",\"content\":\"" + STORY + "\"}],\"stream\":true}", END);
-        assertPaidForWhatItRead(s, seen, "Ollama stream");
+        assertPaidForWhatItRead(s, seen, "wave ", 8_000, "Ollama stream");
     }
 
     // ------------------------------------------------------------------ honest applications overcharged

@@ -7,6 +7,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.Deployment;
+import io.tokenquota.servlet.testing.MediaBytes;
 import io.tokenquota.servlet.testing.H2FilterRound;
 import io.tokenquota.servlet.testing.JsonTree;
 import io.tokenquota.servlet.testing.TestHttp;
@@ -19,8 +20,6 @@ import jakarta.servlet.http.Part;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.net.http.HttpResponse;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.util.Map;
 import java.util.UUID;
@@ -150,23 +149,13 @@ abstract class AbstractRound120 extends H2FilterRound {
         return words;
     }
 
-    /** A WAV of {@code seconds}: 8 kHz 8-bit mono PCM, its header stating the length. */
+    /** A WAV of {@code seconds}: 8 kHz 8-bit mono PCM, a 220 Hz tone, its header stating the length. */
     static void writeWav(OutputStream out, long seconds) throws IOException {
-        int rate = 8_000;
-        long dataBytes = seconds * rate;
-        ByteBuffer h = ByteBuffer.allocate(44).order(ByteOrder.LITTLE_ENDIAN);
-        h.put("RIFF".getBytes(StandardCharsets.US_ASCII)).putInt((int) (36 + dataBytes)).put("WAVE".getBytes(StandardCharsets.US_ASCII));
-        h.put("fmt ".getBytes(StandardCharsets.US_ASCII)).putInt(16).putShort((short) 1).putShort((short) 1).putInt(rate)
-                .putInt(rate).putShort((short) 1).putShort((short) 8);
-        h.put("data".getBytes(StandardCharsets.US_ASCII)).putInt((int) dataBytes);
-        out.write(h.array());
-        byte[] second = new byte[rate];
-        for (int i = 0; i < rate; i++) {
-            second[i] = (byte) (0x80 + (int) (40 * Math.sin(2 * Math.PI * 220 * i / (double) rate)));
+        byte[] second = new byte[8_000];
+        for (int i = 0; i < second.length; i++) {
+            second[i] = (byte) (0x80 + (int) (40 * Math.sin(2 * Math.PI * 220 * i / (double) second.length)));
         }
-        for (long s = 0; s < seconds; s++) {
-            out.write(second);
-        }
+        MediaBytes.writeWav(out, seconds, second);
     }
 
     HttpResponse<String> track(String user) {

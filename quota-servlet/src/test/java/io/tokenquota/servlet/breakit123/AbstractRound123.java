@@ -1,5 +1,7 @@
 package io.tokenquota.servlet.breakit123;
 
+import static io.tokenquota.servlet.testing.EventStreams.HUNDRED;
+import static io.tokenquota.servlet.testing.EventStreams.write;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -9,8 +11,10 @@ import io.tokenquota.QuotaAccount;
 import io.tokenquota.estimator.DefaultTokenEstimator;
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.Deployment;
+import io.tokenquota.servlet.testing.EventStreams;
 import io.tokenquota.servlet.testing.HangUps;
 import io.tokenquota.servlet.testing.ModelCallRound;
+import io.tokenquota.servlet.testing.OpenAiFiles;
 import io.tokenquota.servlet.testing.TestHttp;
 import jakarta.servlet.http.HttpServlet;
 import jakarta.servlet.http.HttpServletRequest;
@@ -19,10 +23,8 @@ import java.io.IOException;
 import java.io.OutputStream;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.Test;
@@ -40,10 +42,8 @@ abstract class AbstractRound123 extends ModelCallRound {
     static final DefaultTokenEstimator TOKENS = new DefaultTokenEstimator();
     final HangUps hangUps = new HangUps();
 
-    /** Files by id (batch input files), uploads in progress by id, their parts by id. */
-    final Map<String, String> files = new ConcurrentHashMap<>();
-    final Map<String, String> uploads = new ConcurrentHashMap<>();
-    final Map<String, String> parts = new ConcurrentHashMap<>();
+    /** OpenAI's Files and Uploads APIs: the batch input files. */
+    final OpenAiFiles openAi = new OpenAiFiles();
     /** Tokens the model spent on each subject's batches. */
     final Map<String, AtomicLong> batchTokens = new ConcurrentHashMap<>();
 
@@ -55,33 +55,8 @@ abstract class AbstractRound123 extends ModelCallRound {
                 .onStartup(filter::registerByServletName);
     }
 
-    /** 100 words the provider counts as 100 tokens (one for each " wave"). */
-    static final String HUNDRED = "wave ".repeat(100);
     static final String END = "THE-END";
     static final String STORY = "Write the longest story you can about a lighthouse.";
-
-    static void write(OutputStream out, String s) throws IOException {
-        out.write(s.getBytes(StandardCharsets.UTF_8));
-        out.flush();
-    }
-
-    /**
-     * After the client was seen to hang up, the relay goes on as a relay does: it writes what its
-     * provider sends that carries nothing ({@code filler}) until a write fails, then cancels the
-     * provider call; only if the client were still there would it write {@code tail} (the usage).
-     */
-    void untilGone(String user, OutputStream out, String filler, String tail) throws IOException {
-        hangUps.await(user);
-        try {
-            for (int i = 0; i < 500; i++) {
-                write(out, filler);
-                Thread.sleep(10);
-            }
-        } catch (IOException | InterruptedException gone) {
-            return;
-        }
-        write(out, tail);
-    }
 
     // ------------------------------------------------------------------ mock provider and relays
 
@@ -90,12 +65,7 @@ abstract class AbstractRound123 extends ModelCallRound {
         protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
             String path = req.getPathInfo();
             String user = req.getHeader("x-user-id");
-            if (path.equals("/v1/files")) {
-                upload(req, resp);
-                return;
-            }
-            if (path.startsWith("/v1/uploads/") && path.endsWith("/parts")) {
-                uploadPart(path.substring("/v1/uploads/".length(), path.length() - "/parts".length()), req, resp);
+            if (openAi.serve(path, req, resp)) {
                 return;
             }
             String body = new String(req.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
@@ -105,16 +75,8 @@ abstract class AbstractRound123 extends ModelCallRound {
                 case "/audio/v1/chat/completions" -> audioChat(user, resp);
                 case "/claude/v1/messages" -> claude(user, resp);
                 case "/vercel/api/chat" -> vercelToolInput(user, resp);
-                case "/v1/uploads" -> createUpload(JSON.readTree(body), resp);
                 case "/v1/batches" -> batch(user, JSON.readTree(body), resp);
-                default -> {
-                    if (path.startsWith("/v1/uploads/") && path.endsWith("/complete")) {
-                        completeUpload(path.substring("/v1/uploads/".length(), path.length() - "/complete".length()),
-                                JSON.readTree(body), resp);
-                    } else {
-                        resp.sendError(404);
-                    }
-                }
+                default -> resp.sendError(404);
             }
         }
     }
@@ -141,7 +103,7 @@ abstract class AbstractRound123 extends ModelCallRound {
                     + ",\"logprobs\":null,\"finish_reason\":null}],\"usage\":null}\n\n");
         }
         write(out, head + "{},\"logprobs\":null,\"finish_reason\":\"function_call\"}],\"usage\":null}\n\n");
-        untilGone(user, out, ": keep-alive\n\n",
+        hangUps.relayUntilGone(user, out, ": keep-alive\n\n",
                 "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1714000000,\"model\":"
                         + "\"gpt-4o-2024-08-06\",\"choices\":[],\"usage\":{\"prompt_tokens\":60,\"completion_tokens\":8005,"
                         + "\"total_tokens\":8065}}\n\ndata: [DONE]\n\n");
@@ -168,7 +130,7 @@ abstract class AbstractRound123 extends ModelCallRound {
             write(out, head + "{\"audio\":{\"id\":\"audio_1\",\"data\":\"" + pcm + "\"}},\"finish_reason\":null}]}\n\n");
         }
         write(out, head + "{\"audio\":{\"id\":\"audio_1\",\"expires_at\":1714003600}},\"finish_reason\":\"stop\"}]}\n\n");
-        untilGone(user, out, ": keep-alive\n\n",
+        hangUps.relayUntilGone(user, out, ": keep-alive\n\n",
                 "data: {\"id\":\"chatcmpl-2\",\"object\":\"chat.completion.chunk\",\"created\":1714000000,\"model\":"
                         + "\"gpt-4o-audio-preview-2024-12-17\",\"choices\":[],\"usage\":{\"prompt_tokens\":60,"
                         + "\"completion_tokens\":40000,\"total_tokens\":40060,\"completion_tokens_details\":"
@@ -184,21 +146,7 @@ abstract class AbstractRound123 extends ModelCallRound {
     void claude(String user, HttpServletResponse resp) throws IOException {
         calls.count(user);
         resp.setContentType("text/event-stream");
-        OutputStream out = resp.getOutputStream();
-        write(out, "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_01\",\"type\":\"message\","
-                + "\"role\":\"assistant\",\"model\":\"claude-sonnet-4-5\",\"content\":[],\"stop_reason\":null,"
-                + "\"stop_sequence\":null,\"usage\":{\"input_tokens\":20,\"output_tokens\":1}}}\n\n"
-                + "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,"
-                + "\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n");
-        for (int chunk = 0; chunk < 80; chunk++) {
-            write(out, "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,"
-                    + "\"delta\":{\"type\":\"text_delta\",\"text\":\"" + HUNDRED + "\"}}\n\n");
-        }
-        write(out, "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n");
-        untilGone(user, out, "event: ping\ndata: {\"type\":\"ping\"}\n\n",
-                "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\","
-                        + "\"stop_sequence\":null},\"usage\":{\"output_tokens\":8000}}\n\n"
-                        + "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
+        EventStreams.anthropicStoryUntilGone(hangUps, user, resp.getOutputStream());
     }
 
     /**
@@ -227,180 +175,27 @@ abstract class AbstractRound123 extends ModelCallRound {
                 + "data: [DONE]\n\n");
     }
 
-    /** OpenAI's file upload: a multipart body of the {@code file} and its {@code purpose}; answered with the file object. */
-    void upload(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-        String content;
-        String purpose;
-        try {
-            content = new String(req.getPart("file").getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-            purpose = new String(req.getPart("purpose").getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        } catch (jakarta.servlet.ServletException e) {
-            resp.sendError(400);
-            return;
-        }
-        String id = "file-" + UUID.randomUUID().toString().replace("-", "");
-        files.put(id, content);
-        resp.setContentType("application/json");
-        resp.getWriter().write(fileObject(id, purpose, content.length()));
-    }
-
-    static String fileObject(String id, String purpose, long bytes) {
-        return "{\"object\":\"file\",\"id\":\"" + id + "\",\"purpose\":\"" + purpose + "\",\"filename\":\"batch.jsonl\","
-                + "\"bytes\":" + bytes + ",\"created_at\":1714000000,\"status\":\"processed\"}";
-    }
-
-    /**
-     * OpenAI's Uploads API, step 1 ({@code POST /v1/uploads}): {@code {"purpose", "filename", "bytes",
-     * "mime_type"}}, answered with the Upload object, pending.
-     */
-    void createUpload(JsonNode body, HttpServletResponse resp) throws IOException {
-        String id = "upload_" + UUID.randomUUID().toString().replace("-", "");
-        uploads.put(id, body.path("purpose").asText());
-        resp.setContentType("application/json");
-        resp.getWriter().write("{\"id\":\"" + id + "\",\"object\":\"upload\",\"bytes\":" + body.path("bytes").asLong()
-                + ",\"created_at\":1714000000,\"filename\":\"" + body.path("filename").asText() + "\",\"purpose\":\""
-                + body.path("purpose").asText() + "\",\"status\":\"pending\",\"expires_at\":1714003600}");
-    }
-
-    /** Step 2 ({@code POST /v1/uploads/{id}/parts}): a multipart body whose {@code data} file is a chunk; the Part object. */
-    void uploadPart(String upload, HttpServletRequest req, HttpServletResponse resp) throws IOException {
-        if (!uploads.containsKey(upload)) {
-            resp.sendError(404);
-            return;
-        }
-        String content;
-        try {
-            content = new String(req.getPart("data").getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        } catch (jakarta.servlet.ServletException e) {
-            resp.sendError(400);
-            return;
-        }
-        String id = "part_" + UUID.randomUUID().toString().replace("-", "");
-        parts.put(id, content);
-        resp.setContentType("application/json");
-        resp.getWriter().write("{\"id\":\"" + id + "\",\"object\":\"upload.part\",\"created_at\":1714000001,"
-                + "\"upload_id\":\"" + upload + "\"}");
-    }
-
-    /**
-     * Step 3 ({@code POST /v1/uploads/{id}/complete}, {@code {"part_ids": [...]}}): the parts joined in
-     * order make the file; the Upload object, completed, with the File object it made nested as {@code file}.
-     */
-    void completeUpload(String upload, JsonNode body, HttpServletResponse resp) throws IOException {
-        String purpose = uploads.get(upload);
-        if (purpose == null) {
-            resp.sendError(404);
-            return;
-        }
-        StringBuilder content = new StringBuilder();
-        for (JsonNode part : body.path("part_ids")) {
-            content.append(parts.get(part.asText()));
-        }
-        String id = "file-" + UUID.randomUUID().toString().replace("-", "");
-        files.put(id, content.toString());
-        resp.setContentType("application/json");
-        resp.getWriter().write("{\"id\":\"" + upload + "\",\"object\":\"upload\",\"bytes\":" + content.length()
-                + ",\"created_at\":1714000000,\"filename\":\"batch.jsonl\",\"purpose\":\"" + purpose + "\",\"status\":"
-                + "\"completed\",\"expires_at\":1714003600,\"file\":" + fileObject(id, purpose, content.length()) + "}");
-    }
-
     /**
      * OpenAI Batch: the requests are the lines of an input file named by id. The provider runs them
      * later; here at once, each line's input and the output its budget lets the model write counted
      * for the subject.
      */
     void batch(String user, JsonNode body, HttpServletResponse resp) throws IOException {
-        String file = files.get(body.path("input_file_id").asText());
-        if (file == null) {
-            resp.sendError(404);
-            return;
-        }
-        int lines = 0;
-        long spent = 0;
-        for (String line : file.split("\n")) {
-            if (line.isBlank()) {
-                continue;
-            }
-            JsonNode request = JSON.readTree(line).path("body");
-            spent += TOKENS.estimate(request.path("messages").toString()) + request.path("max_tokens").asLong(300);
-            lines++;
+        openAi.batch(body, resp, request -> {
             calls.count(user);
-        }
-        batchTokens.computeIfAbsent(user, u -> new AtomicLong()).addAndGet(spent);
-        resp.setContentType("application/json");
-        resp.getWriter().write("{\"id\":\"batch_" + UUID.randomUUID().toString().replace("-", "") + "\",\"object\":"
-                + "\"batch\",\"endpoint\":\"/v1/chat/completions\",\"input_file_id\":\"" + body.path("input_file_id").asText()
-                + "\",\"completion_window\":\"24h\",\"status\":\"validating\",\"output_file_id\":null,\"request_counts\":"
-                + "{\"total\":" + lines + ",\"completed\":0,\"failed\":0}}");
+            batchTokens.computeIfAbsent(user, u -> new AtomicLong())
+                    .addAndGet(TOKENS.estimate(request.path("messages").toString()) + request.path("max_tokens").asLong(300));
+        });
     }
 
     // ------------------------------------------------------------------ helpers
 
     String hangUpAfter(String s, String path, String body, String until) throws IOException {
-        hangUps.expect(s);
-        try {
-            return TestHttp.postAndHangUpAfter(container.port(), path, s, body, until);
-        } finally {
-            hangUps.happened(s);
-        }
-    }
-
-    void assertPaidForWhatItRead(String s, String seen, String what) {
-        QuotaAccount a = settled(s);
-        assertTrue(seen.startsWith("HTTP/1.1 200"), seen.lines().findFirst().orElse(""));
-        int words = seen.split("wave ", -1).length - 1;
-        assertEquals(1, calls.of(s), "one model call");
-        assertTrue(a.used() >= 8_000, kind() + ": " + what + ": the client read " + words + " words of the model's answer"
-                + " (8,000 tokens by the provider's count), then hung up before the usage, and was charged " + a.used()
-                + " of " + a.limit() + ": " + ledger(s));
+        return hangUps.postAndHangUpAfter(container.port(), path, s, body, until);
     }
 
     HttpResponse<String> post(String path, String user, String body) {
         return TestHttp.postJson(container.uri(path), user, body);
-    }
-
-    /** A batch input file of {@code lines} chat requests, each {@code max_tokens: 4000}. */
-    static String batchFile(int lines) {
-        StringBuilder jsonl = new StringBuilder();
-        for (int i = 0; i < lines; i++) {
-            jsonl.append("{\"custom_id\":\"r").append(i).append("\",\"method\":\"POST\",\"url\":\"/v1/chat/completions\","
-                    + "\"body\":{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"Write chapter ")
-                    .append(i).append(" of the handbook.\"}],\"max_tokens\":4000}}\n");
-        }
-        return jsonl.toString();
-    }
-
-    /**
-     * Uploads {@code jsonl} as {@code user} through OpenAI's Uploads API, as the SDKs' chunked upload does
-     * ({@code client.uploads.upload_file_chunked(..., purpose="batch")}): create the Upload, send the
-     * bytes in {@code chunks} parts, complete it; the statuses of each step, then the id of the file made.
-     */
-    List<Object> uploadInParts(String user, String jsonl, int chunks) {
-        List<Object> steps = new ArrayList<>();
-        byte[] bytes = jsonl.getBytes(StandardCharsets.UTF_8);
-        HttpResponse<String> created = post("/ai/v1/uploads", user, "{\"purpose\":\"batch\",\"filename\":\"batch.jsonl\","
-                + "\"bytes\":" + bytes.length + ",\"mime_type\":\"text/jsonl\"}");
-        steps.add(created.statusCode());
-        String upload = (String) TestHttp.json(created).get("id");
-        List<String> partIds = new ArrayList<>();
-        int size = (bytes.length + chunks - 1) / chunks;
-        for (int from = 0; from < bytes.length; from += size) {
-            byte[] chunk = java.util.Arrays.copyOfRange(bytes, from, Math.min(bytes.length, from + size));
-            String boundary = "b123" + UUID.randomUUID();
-            HttpResponse<String> part = TestHttp.post(container.uri("/ai/v1/uploads/" + upload + "/parts"),
-                    TestHttp.multipart(boundary, "Content-Disposition: form-data; name=\"data\"; filename=\"data\"\r\n"
-                            + "Content-Type: application/octet-stream", chunk),
-                    "x-user-id", user, "Content-Type", "multipart/form-data; boundary=" + boundary);
-            steps.add(part.statusCode());
-            partIds.add((String) TestHttp.json(part).get("id"));
-        }
-        HttpResponse<String> done = post("/ai/v1/uploads/" + upload + "/complete", user, "{\"part_ids\":"
-                + partIds.stream().map(p -> "\"" + p + "\"").toList() + "}");
-        steps.add(done.statusCode());
-        @SuppressWarnings("unchecked")
-        Map<String, Object> file = (Map<String, Object>) TestHttp.json(done).get("file");
-        steps.add(file.get("id"));
-        return steps;
     }
 
     // ------------------------------------------------------------------ 1. streams without a budget, cut
@@ -420,7 +215,7 @@ abstract class AbstractRound123 extends ModelCallRound {
                 + "\"stream_options\":{\"include_usage\":true},\"messages\":[{\"role\":\"user\",\"content\":\"" + STORY + "\"}],"
                 + "\"functions\":[{\"name\":\"save_story\",\"parameters\":{\"type\":\"object\",\"properties\":{\"story\":"
                 + "{\"type\":\"string\"}}}}],\"function_call\":{\"name\":\"save_story\"}}", "\"finish_reason\":\"function_call\"");
-        assertPaidForWhatItRead(s, seen, "function_call stream");
+        assertPaidForWhatItRead(s, seen, "wave ", 8_000, "function_call stream");
     }
 
     /**
@@ -433,7 +228,7 @@ abstract class AbstractRound123 extends ModelCallRound {
         String seen = hangUpAfter(s, "/ai/text/v1/chat/completions", "{\"model\":\"gpt-4o\",\"stream\":true,"
                 + "\"stream_options\":{\"include_usage\":true},\"messages\":[{\"role\":\"user\",\"content\":\"" + STORY
                 + "\"}]}", "\"finish_reason\":\"function_call\"");
-        assertPaidForWhatItRead(s, seen, "plain chat stream");
+        assertPaidForWhatItRead(s, seen, "wave ", 8_000, "plain chat stream");
     }
 
     /**
@@ -449,7 +244,7 @@ abstract class AbstractRound123 extends ModelCallRound {
                 + "\"stream_options\":{\"include_usage\":true},\"modalities\":[\"text\",\"audio\"],\"audio\":{\"voice\":"
                 + "\"alloy\",\"format\":\"pcm16\"},\"messages\":[{\"role\":\"user\",\"content\":\"" + STORY + "\"}]}",
                 "\"finish_reason\":\"stop\"");
-        assertPaidForWhatItRead(s, seen, "audio chat stream");
+        assertPaidForWhatItRead(s, seen, "wave ", 8_000, "audio chat stream");
     }
 
     /**
@@ -463,7 +258,7 @@ abstract class AbstractRound123 extends ModelCallRound {
         String s = subject();
         String seen = hangUpAfter(s, "/ai/claude/v1/messages", "{\"max_tokens\":1,\"stream\":true,\"messages\":[{\"role\":"
                 + "\"user\",\"content\":\"" + STORY + "\"}]}", "content_block_stop");
-        assertPaidForWhatItRead(s, seen, "Anthropic stream with a budget of 1 the relay replaced");
+        assertPaidForWhatItRead(s, seen, "wave ", 8_000, "Anthropic stream with a budget of 1 the relay replaced");
     }
 
     /**
@@ -497,19 +292,15 @@ abstract class AbstractRound123 extends ModelCallRound {
     @Test
     void aBatchFileUploadedInPartsIsChargedItsRequests() {
         String control = subject();
-        String boundary = "b123" + UUID.randomUUID();
-        HttpResponse<String> up = TestHttp.post(container.uri("/ai/v1/files"), TestHttp.multipart(boundary,
-                        "Content-Disposition: form-data; name=\"purpose\"", "batch",
-                        "Content-Disposition: form-data; name=\"file\"; filename=\"batch.jsonl\"\r\nContent-Type: application/octet-stream",
-                        batchFile(10)),
-                "x-user-id", control, "Content-Type", "multipart/form-data; boundary=" + boundary);
+        HttpResponse<String> up = OpenAiFiles.uploadBatchFile(container, control, OpenAiFiles.batchFile(10));
         assertEquals(200, up.statusCode(), up.body());
         int refused = post("/ai/v1/batches", control, "{\"input_file_id\":\"" + TestHttp.json(up).get("id") + "\","
                 + "\"endpoint\":\"/v1/chat/completions\",\"completion_window\":\"24h\"}").statusCode();
         assertEquals(429, refused, kind() + ": control: " + ledger(control));
 
         String s = subject();
-        List<Object> steps = uploadInParts(s, batchFile(10), 1);
+        String jsonl = OpenAiFiles.batchFile(10);
+        List<Object> steps = OpenAiFiles.uploadInParts(container, s, jsonl, jsonl.length()); // one part
         String file = (String) steps.get(steps.size() - 1);
         QuotaAccount uploaded = settled(s);
         HttpResponse<String> r = post("/ai/v1/batches", s, "{\"input_file_id\":\"" + file + "\",\"endpoint\":"
@@ -530,7 +321,8 @@ abstract class AbstractRound123 extends ModelCallRound {
     @Test
     void aBatchFileUploadedInPartsCostsNothing() {
         String s = subject();
-        List<Object> steps = uploadInParts(s, batchFile(4), 2);
+        String jsonl = OpenAiFiles.batchFile(4);
+        List<Object> steps = OpenAiFiles.uploadInParts(container, s, jsonl, (jsonl.length() + 1) / 2); // two parts
         QuotaAccount a = settled(s);
         assertEquals(0, calls.of(s), ledger(s));
         assertEquals(0, a.used(), kind() + ": an upload in parts answered " + steps.subList(0, steps.size() - 1)

@@ -10,6 +10,7 @@ import io.tokenquota.estimator.DefaultTokenEstimator;
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.ModelCallRound;
+import io.tokenquota.servlet.testing.OpenAiFiles;
 import io.tokenquota.servlet.testing.TestHttp;
 import jakarta.servlet.http.HttpServlet;
 import jakarta.servlet.http.HttpServletRequest;
@@ -18,10 +19,8 @@ import java.io.IOException;
 import java.io.OutputStream;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.Test;
@@ -37,10 +36,8 @@ abstract class AbstractRound125 extends ModelCallRound {
     static final ObjectMapper JSON = new ObjectMapper();
     static final DefaultTokenEstimator TOKENS = new DefaultTokenEstimator();
 
-    /** Files by id (batch input files), uploads in progress by id, their parts by id. */
-    final Map<String, String> files = new ConcurrentHashMap<>();
-    final Map<String, String> uploads = new ConcurrentHashMap<>();
-    final Map<String, String> parts = new ConcurrentHashMap<>();
+    /** OpenAI's Files and Uploads APIs: the batch input files. */
+    final OpenAiFiles openAi = new OpenAiFiles();
     /** Tokens the model spent on each subject's batches. */
     final Map<String, AtomicLong> batchTokens = new ConcurrentHashMap<>();
 
@@ -64,55 +61,20 @@ abstract class AbstractRound125 extends ModelCallRound {
         protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
             String path = req.getPathInfo();
             String user = req.getHeader("x-user-id");
-            if (path.equals("/v1/files")) {
-                upload(req, resp);
+            if (openAi.serve(path, req, resp)) {
                 return;
             }
             if (path.equals("/anthropic/v1/files")) {
                 anthropicUpload(req, resp);
                 return;
             }
-            if (path.startsWith("/v1/uploads/") && path.endsWith("/parts")) {
-                uploadPart(path.substring("/v1/uploads/".length(), path.length() - "/parts".length()), req, resp);
-                return;
-            }
             String body = new String(req.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
             switch (path) {
-                case "/v1/uploads" -> createUpload(JSON.readTree(body), resp);
                 case "/v1/batches" -> batch(user, JSON.readTree(body), resp);
                 case "/v1/completions" -> completions(user, JSON.readTree(body), resp);
-                default -> {
-                    if (path.startsWith("/v1/uploads/") && path.endsWith("/complete")) {
-                        completeUpload(path.substring("/v1/uploads/".length(), path.length() - "/complete".length()),
-                                JSON.readTree(body), resp);
-                    } else {
-                        resp.sendError(404);
-                    }
-                }
+                default -> resp.sendError(404);
             }
         }
-    }
-
-    /** OpenAI's file upload: a multipart body of the {@code file} and its {@code purpose}; answered with the file object. */
-    void upload(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-        String content;
-        String purpose;
-        try {
-            content = new String(req.getPart("file").getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-            purpose = new String(req.getPart("purpose").getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        } catch (jakarta.servlet.ServletException e) {
-            resp.sendError(400);
-            return;
-        }
-        String id = "file-" + UUID.randomUUID().toString().replace("-", "");
-        files.put(id, content);
-        resp.setContentType("application/json");
-        resp.getWriter().write(fileObject(id, purpose, content.length()));
-    }
-
-    static String fileObject(String id, String purpose, long bytes) {
-        return "{\"object\":\"file\",\"id\":\"" + id + "\",\"purpose\":\"" + purpose + "\",\"filename\":\"batch.jsonl\","
-                + "\"bytes\":" + bytes + ",\"created_at\":1714000000,\"status\":\"processed\"}";
     }
 
     /**
@@ -137,56 +99,6 @@ abstract class AbstractRound125 extends ModelCallRound {
                 + "\"downloadable\":false}");
     }
 
-    /** OpenAI's Uploads API, step 1 ({@code POST /v1/uploads}); answered with the Upload object, pending. */
-    void createUpload(JsonNode body, HttpServletResponse resp) throws IOException {
-        String id = "upload_" + UUID.randomUUID().toString().replace("-", "");
-        uploads.put(id, body.path("purpose").asText());
-        resp.setContentType("application/json");
-        resp.getWriter().write("{\"id\":\"" + id + "\",\"object\":\"upload\",\"bytes\":" + body.path("bytes").asLong()
-                + ",\"created_at\":1714000000,\"filename\":\"" + body.path("filename").asText() + "\",\"purpose\":\""
-                + body.path("purpose").asText() + "\",\"status\":\"pending\",\"expires_at\":1714003600}");
-    }
-
-    /** Step 2 ({@code POST /v1/uploads/{id}/parts}): a multipart body whose {@code data} file is a chunk; the Part object. */
-    void uploadPart(String upload, HttpServletRequest req, HttpServletResponse resp) throws IOException {
-        if (!uploads.containsKey(upload)) {
-            resp.sendError(404);
-            return;
-        }
-        byte[] content;
-        try {
-            content = req.getPart("data").getInputStream().readAllBytes();
-        } catch (jakarta.servlet.ServletException e) {
-            resp.sendError(400);
-            return;
-        }
-        String id = "part_" + UUID.randomUUID().toString().replace("-", "");
-        parts.put(id, new String(content, StandardCharsets.ISO_8859_1));
-        resp.setContentType("application/json");
-        resp.getWriter().write("{\"id\":\"" + id + "\",\"object\":\"upload.part\",\"created_at\":1714000001,"
-                + "\"upload_id\":\"" + upload + "\"}");
-    }
-
-    /** Step 3 ({@code POST /v1/uploads/{id}/complete}): the parts joined in order make the file. */
-    void completeUpload(String upload, JsonNode body, HttpServletResponse resp) throws IOException {
-        String purpose = uploads.get(upload);
-        if (purpose == null) {
-            resp.sendError(404);
-            return;
-        }
-        StringBuilder content = new StringBuilder();
-        for (JsonNode part : body.path("part_ids")) {
-            content.append(parts.get(part.asText()));
-        }
-        String file = new String(content.toString().getBytes(StandardCharsets.ISO_8859_1), StandardCharsets.UTF_8);
-        String id = "file-" + UUID.randomUUID().toString().replace("-", "");
-        files.put(id, file);
-        resp.setContentType("application/json");
-        resp.getWriter().write("{\"id\":\"" + upload + "\",\"object\":\"upload\",\"bytes\":" + file.length()
-                + ",\"created_at\":1714000000,\"filename\":\"batch.jsonl\",\"purpose\":\"" + purpose + "\",\"status\":"
-                + "\"completed\",\"expires_at\":1714003600,\"file\":" + fileObject(id, purpose, file.length()) + "}");
-    }
-
     /** What a batch request's model may write: its budget (default 300). */
     static long budgetOf(JsonNode request) {
         return request.path("max_completion_tokens").asLong(request.path("max_tokens").asLong(300));
@@ -200,28 +112,11 @@ abstract class AbstractRound125 extends ModelCallRound {
      * later; here at once, each line's input and the output its model writes counted for the subject.
      */
     void batch(String user, JsonNode body, HttpServletResponse resp) throws IOException {
-        String file = files.get(body.path("input_file_id").asText());
-        if (file == null) {
-            resp.sendError(404);
-            return;
-        }
-        int lines = 0;
-        long spent = 0;
-        for (String line : file.split("\n")) {
-            if (line.isBlank()) {
-                continue;
-            }
-            JsonNode request = JSON.readTree(line).path("body");
-            spent += TOKENS.estimate(request.path("messages").toString()) + Math.min(budgetOf(request), MOST_WRITTEN);
-            lines++;
+        openAi.batch(body, resp, request -> {
             calls.count(user);
-        }
-        batchTokens.computeIfAbsent(user, u -> new AtomicLong()).addAndGet(spent);
-        resp.setContentType("application/json");
-        resp.getWriter().write("{\"id\":\"batch_" + UUID.randomUUID().toString().replace("-", "") + "\",\"object\":"
-                + "\"batch\",\"endpoint\":\"/v1/chat/completions\",\"input_file_id\":\"" + body.path("input_file_id").asText()
-                + "\",\"completion_window\":\"24h\",\"status\":\"validating\",\"output_file_id\":null,\"request_counts\":"
-                + "{\"total\":" + lines + ",\"completed\":0,\"failed\":0}}");
+            batchTokens.computeIfAbsent(user, u -> new AtomicLong())
+                    .addAndGet(TOKENS.estimate(request.path("messages").toString()) + Math.min(budgetOf(request), MOST_WRITTEN));
+        });
     }
 
     /** Words the completions model writes after the prompt it echoes, each choice. */
@@ -263,59 +158,6 @@ abstract class AbstractRound125 extends ModelCallRound {
         return TestHttp.postJson(container.uri(path), user, body);
     }
 
-    /** A batch input file of {@code lines} chat requests, each {@code max_tokens: 4000}. */
-    static String batchFile(int lines) {
-        StringBuilder jsonl = new StringBuilder();
-        for (int i = 0; i < lines; i++) {
-            jsonl.append("{\"custom_id\":\"r").append(i).append("\",\"method\":\"POST\",\"url\":\"/v1/chat/completions\","
-                    + "\"body\":{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"Write chapter ")
-                    .append(i).append(" of the handbook.\"}],\"max_tokens\":4000}}\n");
-        }
-        return jsonl.toString();
-    }
-
-    /** Uploads {@code jsonl} through {@code POST /ai/v1/files} with {@code purpose=batch}; the answer. */
-    HttpResponse<String> uploadFile(String user, String jsonl) {
-        String boundary = "b125" + UUID.randomUUID();
-        return TestHttp.post(container.uri("/ai/v1/files"), TestHttp.multipart(boundary,
-                        "Content-Disposition: form-data; name=\"purpose\"", "batch",
-                        "Content-Disposition: form-data; name=\"file\"; filename=\"batch.jsonl\"\r\nContent-Type: application/octet-stream",
-                        jsonl),
-                "x-user-id", user, "Content-Type", "multipart/form-data; boundary=" + boundary);
-    }
-
-    /**
-     * Uploads {@code jsonl} as {@code user} through OpenAI's Uploads API as the SDKs' chunked upload does:
-     * create the Upload, send the bytes in parts of {@code partBytes} bytes each (the SDKs cut at a fixed
-     * size, wherever that falls in a line), complete it; the statuses of each step, then the file's id.
-     */
-    List<Object> uploadInParts(String user, String jsonl, int partBytes) {
-        List<Object> steps = new ArrayList<>();
-        byte[] bytes = jsonl.getBytes(StandardCharsets.UTF_8);
-        HttpResponse<String> created = post("/ai/v1/uploads", user, "{\"purpose\":\"batch\",\"filename\":\"batch.jsonl\","
-                + "\"bytes\":" + bytes.length + ",\"mime_type\":\"text/jsonl\"}");
-        steps.add(created.statusCode());
-        String upload = (String) TestHttp.json(created).get("id");
-        List<String> partIds = new ArrayList<>();
-        for (int from = 0; from < bytes.length; from += partBytes) {
-            byte[] chunk = java.util.Arrays.copyOfRange(bytes, from, Math.min(bytes.length, from + partBytes));
-            String boundary = "b125" + UUID.randomUUID();
-            HttpResponse<String> part = TestHttp.post(container.uri("/ai/v1/uploads/" + upload + "/parts"),
-                    TestHttp.multipart(boundary, "Content-Disposition: form-data; name=\"data\"; filename=\"data\"\r\n"
-                            + "Content-Type: application/octet-stream", chunk),
-                    "x-user-id", user, "Content-Type", "multipart/form-data; boundary=" + boundary);
-            steps.add(part.statusCode());
-            partIds.add((String) TestHttp.json(part).get("id"));
-        }
-        HttpResponse<String> done = post("/ai/v1/uploads/" + upload + "/complete", user, "{\"part_ids\":"
-                + partIds.stream().map(p -> "\"" + p + "\"").toList() + "}");
-        steps.add(done.statusCode());
-        @SuppressWarnings("unchecked")
-        Map<String, Object> file = (Map<String, Object>) TestHttp.json(done).get("file");
-        steps.add(file.get("id"));
-        return steps;
-    }
-
     HttpResponse<String> createBatch(String user, String fileId) {
         return post("/ai/v1/batches", user, "{\"input_file_id\":\"" + fileId + "\",\"endpoint\":"
                 + "\"/v1/chat/completions\",\"completion_window\":\"24h\"}");
@@ -327,6 +169,25 @@ abstract class AbstractRound125 extends ModelCallRound {
         assertTrue(r.statusCode() != 200 || a.used() >= spent, kind() + ": " + what + ": the batch creation answered "
                 + r.statusCode() + ", " + calls.of(s) + " requests ran, the model spent " + spent + ", charged " + a.used()
                 + " of " + a.limit() + " in all: " + ledger(s));
+    }
+
+    /**
+     * A streamed legacy completion with {@code "echo": true}, {@code n} choices and {@code "max_tokens": 40}
+     * on a prompt of about 3,000 tokens, as a new subject: one model call, charged no more than a quarter
+     * past the provider's bill (the prompt once, 40 new tokens a choice).
+     */
+    void assertAnEchoedCompletionChargedAboutItsBill(int n) {
+        String s = subject();
+        String prompt = "The keeper climbs the stairs each evening and lights the lamp for the ships. ".repeat(200);
+        long promptTokens = TOKENS.estimate(prompt);
+        HttpResponse<String> r = post("/ai/v1/completions", s, "{\"model\":\"gpt-3.5-turbo-instruct\",\"prompt\":"
+                + "\"" + prompt + "\",\"echo\":true,\"n\":" + n + ",\"max_tokens\":40,\"stream\":true}");
+        QuotaAccount a = settled(s);
+        assertEquals(200, r.statusCode(), figures(s, r, a));
+        assertEquals(1, calls.of(s));
+        long bill = promptTokens + n * 40L;
+        assertTrue(a.used() <= bill * 5 / 4, kind() + ": the provider bills about " + bill + " (a " + promptTokens
+                + "-token prompt once, " + n + " x 40 new tokens); charged " + a.used() + " of " + a.limit() + ": " + ledger(s));
     }
 
     // ------------------------------------------------------------------ 1. batches charged less than their requests
@@ -343,8 +204,8 @@ abstract class AbstractRound125 extends ModelCallRound {
     @Test
     void aBatchFileSentInPartsThatStartMidLineIsChargedItsWholeLines() {
         String s = subject();
-        String jsonl = batchFile(10);
-        List<Object> steps = uploadInParts(s, jsonl, 400);
+        String jsonl = OpenAiFiles.batchFile(10);
+        List<Object> steps = OpenAiFiles.uploadInParts(container, s, jsonl, 400);
         String file = (String) steps.get(steps.size() - 1);
         QuotaAccount uploaded = settled(s);
         assertEquals(0, uploaded.used(), kind() + ": upload steps " + steps + ": " + ledger(s));
@@ -360,8 +221,8 @@ abstract class AbstractRound125 extends ModelCallRound {
     @Test
     void controlABatchFileSentInPartsOfWholeLinesIsRefused() {
         String s = subject();
-        String jsonl = batchFile(10);
-        List<Object> steps = uploadInParts(s, jsonl, jsonl.indexOf("{\"custom_id\":\"r5\""));
+        String jsonl = OpenAiFiles.batchFile(10);
+        List<Object> steps = OpenAiFiles.uploadInParts(container, s, jsonl, jsonl.indexOf("{\"custom_id\":\"r5\""));
         HttpResponse<String> r = createBatch(s, (String) steps.get(steps.size() - 1));
         assertBatchPaid(s, r, "whole-line parts");
         assertEquals(429, r.statusCode(), kind() + ": " + ledger(s));
@@ -379,7 +240,7 @@ abstract class AbstractRound125 extends ModelCallRound {
         String jsonl = "{\"custom_id\":\"proof-1\",\"method\":\"POST\",\"url\":\"/v1/chat/completions\",\"body\":{\"model\":"
                 + "\"o3\",\"messages\":[{\"role\":\"user\",\"content\":\"Prove the lemma in the attached notes, every step.\"}],"
                 + "\"max_completion_tokens\":100000}}\n";
-        HttpResponse<String> up = uploadFile(s, jsonl);
+        HttpResponse<String> up = OpenAiFiles.uploadBatchFile(container, s, jsonl);
         HttpResponse<String> r = up.statusCode() == 200 ? createBatch(s, (String) TestHttp.json(up).get("id")) : up;
         assertBatchPaid(s, r, "upload answered " + up.statusCode() + "; a batch line of max_completion_tokens 100000");
     }
@@ -397,12 +258,8 @@ abstract class AbstractRound125 extends ModelCallRound {
     void anAnthropicFileUploadCallsNoModelAndIsNotCharged() {
         String s = subject();
         String document = "The keeper climbs the stairs each evening and lights the lamp for the ships. ".repeat(500);
-        String boundary = "b125" + UUID.randomUUID();
-        HttpResponse<String> r = TestHttp.post(container.uri("/ai/anthropic/v1/files"), TestHttp.multipart(boundary,
-                        "Content-Disposition: form-data; name=\"file\"; filename=\"handbook.txt\"\r\nContent-Type: text/plain",
-                        document),
-                "x-user-id", s, "Content-Type", "multipart/form-data; boundary=" + boundary,
-                "anthropic-beta", "files-api-2025-04-14");
+        HttpResponse<String> r = OpenAiFiles.upload(container.uri("/ai/anthropic/v1/files"), s, null, "handbook.txt",
+                "text/plain", document, "anthropic-beta", "files-api-2025-04-14");
         QuotaAccount a = settled(s);
         assertEquals(200, r.statusCode(), r.body());
         assertEquals(0, a.used(), kind() + ": a file stored at Anthropic (" + document.length() + " bytes, answered "
@@ -414,12 +271,8 @@ abstract class AbstractRound125 extends ModelCallRound {
     void controlAnOpenAiFileUploadIsNotCharged() {
         String s = subject();
         String document = "The keeper climbs the stairs each evening and lights the lamp for the ships. ".repeat(500);
-        String boundary = "b125" + UUID.randomUUID();
-        HttpResponse<String> r = TestHttp.post(container.uri("/ai/v1/files"), TestHttp.multipart(boundary,
-                        "Content-Disposition: form-data; name=\"purpose\"", "user_data",
-                        "Content-Disposition: form-data; name=\"file\"; filename=\"handbook.txt\"\r\nContent-Type: text/plain",
-                        document),
-                "x-user-id", s, "Content-Type", "multipart/form-data; boundary=" + boundary);
+        HttpResponse<String> r = OpenAiFiles.upload(container.uri("/ai/v1/files"), s, "user_data", "handbook.txt",
+                "text/plain", document);
         QuotaAccount a = settled(s);
         assertEquals(200, r.statusCode(), r.body());
         assertEquals(0, a.used(), kind() + ": " + ledger(s));
@@ -437,30 +290,12 @@ abstract class AbstractRound125 extends ModelCallRound {
      */
     @Test
     void anEchoedPromptIsNotNewOutputInEveryChoice() {
-        String s = subject();
-        String prompt = "The keeper climbs the stairs each evening and lights the lamp for the ships. ".repeat(200);
-        long promptTokens = TOKENS.estimate(prompt);
-        HttpResponse<String> r = post("/ai/v1/completions", s, "{\"model\":\"gpt-3.5-turbo-instruct\",\"prompt\":"
-                + "\"" + prompt + "\",\"echo\":true,\"n\":3,\"max_tokens\":40,\"stream\":true}");
-        QuotaAccount a = settled(s);
-        assertEquals(200, r.statusCode(), figures(s, r, a));
-        assertEquals(1, calls.of(s));
-        long bill = promptTokens + 3 * 40;
-        assertTrue(a.used() <= bill * 5 / 4, kind() + ": the provider bills about " + bill + " (a " + promptTokens
-                + "-token prompt once, 3 x 40 new tokens); charged " + a.used() + " of " + a.limit() + ": " + ledger(s));
+        assertAnEchoedCompletionChargedAboutItsBill(3);
     }
 
     /** Control: the same call with {@code "n": 1} is charged about its bill. */
     @Test
     void controlAnEchoedPromptOfOneChoiceIsChargedItsBill() {
-        String s = subject();
-        String prompt = "The keeper climbs the stairs each evening and lights the lamp for the ships. ".repeat(200);
-        long promptTokens = TOKENS.estimate(prompt);
-        HttpResponse<String> r = post("/ai/v1/completions", s, "{\"model\":\"gpt-3.5-turbo-instruct\",\"prompt\":"
-                + "\"" + prompt + "\",\"echo\":true,\"n\":1,\"max_tokens\":40,\"stream\":true}");
-        QuotaAccount a = settled(s);
-        assertEquals(200, r.statusCode(), figures(s, r, a));
-        long bill = promptTokens + 40;
-        assertTrue(a.used() <= bill * 5 / 4, kind() + ": bill about " + bill + ", charged " + a.used() + ": " + ledger(s));
+        assertAnEchoedCompletionChargedAboutItsBill(1);
     }
 }

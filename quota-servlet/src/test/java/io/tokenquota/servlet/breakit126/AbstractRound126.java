@@ -1,21 +1,11 @@
 package io.tokenquota.servlet.breakit126;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
+import static io.tokenquota.servlet.testing.EventStreams.event;
+import static io.tokenquota.servlet.testing.EventStreams.write;
 
-import io.tokenquota.QuotaAccount;
-import io.tokenquota.servlet.QuotaFilter;
-import io.tokenquota.servlet.testing.Deployment;
-import io.tokenquota.servlet.testing.ModelCallRound;
-import io.tokenquota.servlet.testing.ModelCalls;
-import io.tokenquota.servlet.testing.TestHttp;
-import jakarta.servlet.http.HttpServlet;
-import jakarta.servlet.http.HttpServletRequest;
-import jakarta.servlet.http.HttpServletResponse;
+import io.tokenquota.servlet.testing.AgentLoopRound;
 import java.io.IOException;
 import java.io.OutputStream;
-import java.net.http.HttpResponse;
-import java.nio.charset.StandardCharsets;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -39,76 +29,32 @@ import org.junit.jupiter.api.Test;
  * LangChain's message ids) fits them, and without it every call of a tool loop but the last is free.
  * The user chooses how many calls run (how many pages to read), and which is last.
  */
-abstract class AbstractRound126 extends ModelCallRound {
-    static final ModelCalls CALLS = new ModelCalls();
-
-    /** The model calls' usage: {input, output}. */
-    static final long[][] STEPS = {{2_000, 100}, {5_000, 100}, {8_000, 400}};
-    /** What the three calls used together. */
-    static final long AGENT_USAGE = 15_600;
-
-    static final String ANSWER = "Revenue grew in every quarter; costs fell in the third.";
-
-    AbstractRound126() {
-        super(CALLS);
-    }
-
-    @Override
-    protected Deployment deploy(QuotaFilter filter) {
-        return Deployment.create()
-                .filter("quota", filter, "/*")
-                .servlet("agents", new AgentRelay(), "/ai/agents/*")
-                .onStartup(filter::registerByServletName);
-    }
-
-    static void write(OutputStream out, String s) throws IOException {
-        out.write(s.getBytes(StandardCharsets.UTF_8));
-        out.flush();
-    }
-
-    static String event(String name, String data) {
-        return "event: " + name + "\ndata: " + data + "\n\n";
-    }
-
+abstract class AbstractRound126 extends AgentLoopRound {
     static String data(String data) {
         return "data: " + data + "\n\n";
     }
 
     /**
-     * The agent service. The path names the provider's format ({@code responses}, {@code anthropic},
-     * {@code chat}, {@code adk}); {@code ?steps=1} runs only one model call (the question needs no tool).
-     * Every model call is counted, then its stream is relayed as the provider sent it; the tools run
-     * between the calls, server-side.
+     * The formats ({@code responses}, {@code anthropic}, {@code chat}, {@code adk}): each model call's stream
+     * is relayed as the provider sent it.
      */
-    class AgentRelay extends HttpServlet {
-        @Override
-        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            req.getInputStream().readAllBytes();
-            String user = req.getHeader("x-user-id");
-            String format = req.getPathInfo().substring(1);
-            int first = "1".equals(req.getParameter("steps")) ? STEPS.length - 1 : 0;
-            resp.setContentType("text/event-stream");
-            resp.setCharacterEncoding("UTF-8");
-            OutputStream out = resp.getOutputStream();
-            for (int step = first; step < STEPS.length; step++) {
-                CALLS.count(user);
-                boolean last = step == STEPS.length - 1;
-                switch (format) {
-                    case "responses" -> responsesCall(out, step, last);
-                    case "anthropic" -> anthropicCall(out, step, last);
-                    case "chat" -> chatCall(out, step, last);
-                    case "adk" -> adkCall(out, step, last);
-                    default -> throw new IllegalArgumentException(format);
-                }
-            }
-            if (format.equals("chat")) {
-                write(out, "data: [DONE]\n\n");
-            }
+    @Override
+    protected void relayCall(String format, OutputStream out, int step, boolean last) throws IOException {
+        switch (format) {
+            case "responses" -> responsesCall(out, step, last);
+            case "anthropic" -> anthropicCall(out, step, last);
+            case "chat" -> chatCall(out, step, last);
+            case "adk" -> adkCall(out, step, last);
+            default -> throw new IllegalArgumentException(format);
         }
     }
 
-    static String url(int step) {
-        return "https://example.com/report/" + step;
+    /** A chat-completions stream ends in {@code [DONE]} after its last call. */
+    @Override
+    protected void endAnswer(String format, OutputStream out) throws IOException {
+        if (format.equals("chat")) {
+            write(out, "data: [DONE]\n\n");
+        }
     }
 
     /** One OpenAI Responses call's stream, as {@code Runner.run_streamed}'s raw response events relay it. */
@@ -224,9 +170,8 @@ abstract class AbstractRound126 extends ModelCallRound {
         }
     }
 
-    static final String QUESTION = "Read the three quarterly reports at example.com and compare them.";
-
-    static String request(String format) {
+    @Override
+    protected String request(String format) {
         return switch (format) {
             case "responses" -> "{\"model\":\"gpt-4.1\",\"input\":\"" + QUESTION + "\",\"stream\":true}";
             case "anthropic" -> "{\"model\":\"claude-sonnet-4-5\",\"max_tokens\":1024,\"stream\":true,\"messages\":"
@@ -239,17 +184,6 @@ abstract class AbstractRound126 extends ModelCallRound {
         };
     }
 
-    void chargedEveryCall(String format, String why) {
-        String s = subject();
-        HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/agents/" + format), s, request(format));
-        assertEquals(200, r.statusCode(), r.body());
-        assertTrue(r.body().contains(ANSWER), "the agent's answer was served");
-        assertEquals(3, CALLS.of(s), "three model calls");
-        QuotaAccount a = settled(s);
-        assertEquals(AGENT_USAGE, a.used(), kind() + ", " + why + ": three model calls reported 2,100 + 5,100 + 8,400 = "
-                + "15,600 tokens, each in its own stream; charged " + a.used() + " of " + a.limit() + "; " + ledger(s));
-    }
-
     // ------------------------------------------------------------------ tests
 
     /**
@@ -258,12 +192,7 @@ abstract class AbstractRound126 extends ModelCallRound {
      */
     @Test
     void controlOneResponsesCallIsChargedItsUsage() {
-        String s = subject();
-        HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/agents/responses?steps=1"), s, request("responses"));
-        assertEquals(200, r.statusCode(), r.body());
-        assertEquals(1, CALLS.of(s), "one model call");
-        QuotaAccount a = settled(s);
-        assertEquals(8_400, a.used(), kind() + ": one Responses call reported 8,400; charged " + a.used() + "; " + ledger(s));
+        chargedOneCall("responses");
     }
 
     /**

@@ -7,7 +7,9 @@ import io.tokenquota.QuotaAccount;
 import io.tokenquota.estimator.DefaultTokenEstimator;
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.Deployment;
+import io.tokenquota.servlet.testing.MediaBytes;
 import io.tokenquota.servlet.testing.ModelCallRound;
+import io.tokenquota.servlet.testing.OpenAiFiles;
 import io.tokenquota.servlet.testing.TestHttp;
 import jakarta.servlet.ServletException;
 import jakarta.servlet.http.HttpServlet;
@@ -16,8 +18,6 @@ import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.util.Random;
 import java.util.UUID;
@@ -105,30 +105,30 @@ abstract class AbstractRound127 extends ModelCallRound {
         }
     }
 
-    static String boundary() {
-        return "----r127" + UUID.randomUUID().toString().replace("-", "");
+    /** A multipart upload to {@code path} as {@code s}: {@code purpose=assistants} and the file. */
+    HttpResponse<String> upload(String path, String s, String filename, String fileType, byte[] content) {
+        return OpenAiFiles.upload(container.uri(path), s, "assistants", filename, fileType, content);
     }
 
-    HttpResponse<String> upload(String path, String s, String filename, String fileType, byte[] content) {
-        String b = boundary();
-        return TestHttp.post(container.uri(path), TestHttp.multipart(b,
-                        "Content-Disposition: form-data; name=\"purpose\"", "assistants",
-                        "Content-Disposition: form-data; name=\"file\"; filename=\"" + filename + "\"\r\nContent-Type: "
-                                + fileType, content),
-                "x-user-id", s, "Content-Type", "multipart/form-data; boundary=" + b);
+    /**
+     * The report uploaded to the summarising endpoint at {@code path}, whose answer ({@code answer}) is a
+     * stored file's: one model call, charged at least the report's tokens.
+     */
+    void assertSummaryOfTheReportCharged(String path, String answer) {
+        String s = subject();
+        long report = TOKENS.estimate(REPORT);
+        HttpResponse<String> r = upload(path, s, "q3.txt", "text/plain", REPORT.getBytes(StandardCharsets.UTF_8));
+        QuotaAccount a = assertAnswered(s, r, 200, 1);
+        assertTrue(a.used() >= report, "a model call over a " + report + "-token report answered with " + answer + ": "
+                + figures(s, r, a));
     }
 
     /** A WAV of 8 kHz mu-law mono (8,000 bytes a second) lasting {@code seconds}. */
     static byte[] wav(int seconds) {
         int samples = 8_000 * seconds;
-        ByteBuffer b = ByteBuffer.allocate(44 + samples).order(ByteOrder.LITTLE_ENDIAN);
-        b.put("RIFF".getBytes(StandardCharsets.US_ASCII)).putInt(36 + samples).put("WAVE".getBytes(StandardCharsets.US_ASCII));
-        b.put("fmt ".getBytes(StandardCharsets.US_ASCII)).putInt(16).putShort((short) 7).putShort((short) 1)
-                .putInt(8_000).putInt(8_000).putShort((short) 1).putShort((short) 8);
-        b.put("data".getBytes(StandardCharsets.US_ASCII)).putInt(samples);
         byte[] speech = new byte[samples];
         new Random(seconds).nextBytes(speech);
-        return b.put(speech).array();
+        return MediaBytes.cat(MediaBytes.wavHeader(7, samples), speech);
     }
 
     // ---- a model call answered with a file object is released ----------------------------------------
@@ -143,25 +143,13 @@ abstract class AbstractRound127 extends ModelCallRound {
      */
     @Test
     void aModelCallOnAnUploadedReportAnsweredWithTheStoredFileIsCharged() {
-        String s = subject();
-        long report = TOKENS.estimate(REPORT);
-        HttpResponse<String> r = upload("/ai/docs/summaries", s, "q3.txt", "text/plain",
-                REPORT.getBytes(StandardCharsets.UTF_8));
-        QuotaAccount a = assertAnswered(s, r, 200, 1);
-        assertTrue(a.used() >= report, "a model call over a " + report + "-token report answered with a file object: "
-                + figures(s, r, a));
+        assertSummaryOfTheReportCharged("/ai/docs/summaries", "a file object");
     }
 
     /** The same endpoint answering with Anthropic's file metadata ({@code "type": "file"}): the model call is free too. */
     @Test
     void aModelCallAnsweredWithAnthropicFileMetadataIsCharged() {
-        String s = subject();
-        long report = TOKENS.estimate(REPORT);
-        HttpResponse<String> r = upload("/ai/docs/anthropic/summaries", s, "q3.txt", "text/plain",
-                REPORT.getBytes(StandardCharsets.UTF_8));
-        QuotaAccount a = assertAnswered(s, r, 200, 1);
-        assertTrue(a.used() >= report, "a model call over a " + report + "-token report answered with a file's"
-                + " metadata: " + figures(s, r, a));
+        assertSummaryOfTheReportCharged("/ai/docs/anthropic/summaries", "a file's metadata");
     }
 
     /**

@@ -1,21 +1,15 @@
 package io.tokenquota.servlet.breakit129;
 
+import static io.tokenquota.servlet.testing.EventStreams.event;
+import static io.tokenquota.servlet.testing.EventStreams.write;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.tokenquota.QuotaAccount;
-import io.tokenquota.servlet.QuotaFilter;
-import io.tokenquota.servlet.testing.Deployment;
-import io.tokenquota.servlet.testing.ModelCallRound;
-import io.tokenquota.servlet.testing.ModelCalls;
+import io.tokenquota.servlet.testing.AgentLoopRound;
 import io.tokenquota.servlet.testing.TestHttp;
-import jakarta.servlet.http.HttpServlet;
-import jakarta.servlet.http.HttpServletRequest;
-import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.net.http.HttpResponse;
-import java.nio.charset.StandardCharsets;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -44,76 +38,32 @@ import org.junit.jupiter.api.Test;
  * allowance; the user's own request is one line (held about 1,000). The ledger must end at 15,600:
  * every call the models made, once.
  */
-abstract class AbstractRound129 extends ModelCallRound {
-    static final ModelCalls CALLS = new ModelCalls();
-
-    /** The model calls' usage: {input, output}. */
-    static final long[][] STEPS = {{2_000, 100}, {5_000, 100}, {8_000, 400}};
-    /** What the three calls used together. */
-    static final long AGENT_USAGE = 15_600;
-
-    static final String ANSWER = "Revenue grew in every quarter; costs fell in the third.";
-    static final String QUESTION = "Read the three quarterly reports at example.com and compare them.";
-
-    AbstractRound129() {
-        super(CALLS);
-    }
-
-    @Override
-    protected Deployment deploy(QuotaFilter filter) {
-        return Deployment.create()
-                .filter("quota", filter, "/*")
-                .servlet("agents", new AgentRelay(), "/ai/agents/*")
-                .onStartup(filter::registerByServletName);
-    }
-
-    static void write(OutputStream out, String s) throws IOException {
-        out.write(s.getBytes(StandardCharsets.UTF_8));
-        out.flush();
-    }
-
-    static String event(String name, String data) {
-        return "event: " + name + "\ndata: " + data + "\n\n";
-    }
-
+abstract class AbstractRound129 extends AgentLoopRound {
     static String data(String data) {
         return "data:" + data + "\n\n";
     }
 
-    static String url(int step) {
-        return "https://example.com/report/" + step;
+    /**
+     * The shapes ({@code chat-steps}, {@code anthropic-steps}, {@code gemini-steps}, {@code converse},
+     * {@code cohere}, {@code ollama}): each model call relayed as that shape relays it.
+     */
+    @Override
+    protected void relayCall(String format, OutputStream out, int step, boolean last) throws IOException {
+        switch (format) {
+            case "chat-steps" -> chatStep(out, step, last);
+            case "anthropic-steps" -> anthropicStep(out, step, last);
+            case "gemini-steps" -> geminiStep(out, step, last);
+            case "converse" -> converseCall(out, step, last);
+            case "cohere" -> cohereCall(out, step, last);
+            case "ollama" -> ollamaCall(out, step, last);
+            default -> throw new IllegalArgumentException(format);
+        }
     }
 
-    /**
-     * The agent service. The path names the shape ({@code chat-steps}, {@code anthropic-steps},
-     * {@code gemini-steps}, {@code converse}, {@code cohere}, {@code ollama}); {@code ?steps=1} runs only
-     * the last model call (a question that needs no tool). Every model call is counted, then relayed;
-     * the tools run between the calls, server-side.
-     */
-    class AgentRelay extends HttpServlet {
-        @Override
-        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            req.getInputStream().readAllBytes();
-            String user = req.getHeader("x-user-id");
-            String format = req.getPathInfo().substring(1);
-            int first = "1".equals(req.getParameter("steps")) ? STEPS.length - 1 : 0;
-            resp.setContentType(format.equals("ollama") ? "application/x-ndjson" : "text/event-stream");
-            resp.setCharacterEncoding("UTF-8");
-            OutputStream out = resp.getOutputStream();
-            for (int step = first; step < STEPS.length; step++) {
-                CALLS.count(user);
-                boolean last = step == STEPS.length - 1;
-                switch (format) {
-                    case "chat-steps" -> chatStep(out, step, last);
-                    case "anthropic-steps" -> anthropicStep(out, step, last);
-                    case "gemini-steps" -> geminiStep(out, step, last);
-                    case "converse" -> converseCall(out, step, last);
-                    case "cohere" -> cohereCall(out, step, last);
-                    case "ollama" -> ollamaCall(out, step, last);
-                    default -> throw new IllegalArgumentException(format);
-                }
-            }
-        }
+    /** Ollama's native stream is NDJSON; the others are event streams. */
+    @Override
+    protected String contentType(String format) {
+        return format.equals("ollama") ? "application/x-ndjson" : "text/event-stream";
     }
 
     /**
@@ -233,7 +183,8 @@ abstract class AbstractRound129 extends ModelCallRound {
                 + ",\"prompt_eval_duration\":342546000,\"eval_count\":" + STEPS[step][1] + ",\"eval_duration\":4535599000}\n");
     }
 
-    static String request(String format) {
+    @Override
+    protected String request(String format) {
         String tools = "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"fetch_page\",\"description\":\"Fetch a web page\","
                 + "\"parameters\":{\"type\":\"object\",\"properties\":{\"url\":{\"type\":\"string\"}},\"required\":[\"url\"]}}}]";
         return switch (format) {
@@ -251,25 +202,6 @@ abstract class AbstractRound129 extends ModelCallRound {
         };
     }
 
-    void chargedEveryCall(String format, String why) {
-        String s = subject();
-        HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/agents/" + format), s, request(format));
-        assertEquals(200, r.statusCode(), r.body());
-        assertTrue(r.body().contains(ANSWER), "the agent's answer was served");
-        assertEquals(3, CALLS.of(s), "three model calls");
-        QuotaAccount a = settled(s);
-        assertEquals(AGENT_USAGE, a.used(), kind() + ", " + why + ": three model calls reported 2,100 + 5,100 + 8,400 = "
-                + "15,600 tokens, each its own; charged " + a.used() + " of " + a.limit() + "; " + ledger(s));
-    }
-
-    void chargedOneCall(String format) {
-        String s = subject();
-        HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/agents/" + format + "?steps=1"), s, request(format));
-        assertEquals(200, r.statusCode(), r.body());
-        assertEquals(1, CALLS.of(s), "one model call");
-        QuotaAccount a = settled(s);
-        assertEquals(8_400, a.used(), kind() + ", " + format + ": one call reported 8,400; charged " + a.used() + "; " + ledger(s));
-    }
 
     // ------------------------------------------------------------------ tests
 
@@ -366,8 +298,8 @@ abstract class AbstractRound129 extends ModelCallRound {
         HttpResponse<String> third = TestHttp.postJson(container.uri("/ai/agents/chat-steps"), s, request("chat-steps"));
         QuotaAccount a = settled(s);
         assertEquals(429, third.statusCode(), kind() + ": two agent runs made 6 model calls of 31,200 tokens on a 20,000 "
-                + "allowance, yet a third run was answered " + third.statusCode() + "; model calls " + CALLS.of(s)
+                + "allowance, yet a third run was answered " + third.statusCode() + "; model calls " + calls.of(s)
                 + ", used " + a.used() + " of " + a.limit() + "; " + ledger(s));
-        assertEquals(6, CALLS.of(s), kind() + ": model calls " + CALLS.of(s));
+        assertEquals(6, calls.of(s), kind() + ": model calls " + calls.of(s));
     }
 }

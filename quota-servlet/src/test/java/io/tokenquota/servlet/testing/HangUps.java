@@ -1,5 +1,7 @@
 package io.tokenquota.servlet.testing;
 
+import java.io.IOException;
+import java.io.OutputStream;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
@@ -32,5 +34,38 @@ public final class HangUps {
                 Thread.currentThread().interrupt();
             }
         }
+    }
+
+    /**
+     * The client: posts {@code body} as {@code subject} to {@code path} on a raw connection to the
+     * container on {@code port}, reads until {@code until} appears, then hangs up
+     * ({@link TestHttp#postAndHangUpAfter}); the endpoint of {@code subject} is held till then. What it read.
+     */
+    public String postAndHangUpAfter(int port, String path, String subject, String body, String until) throws IOException {
+        expect(subject);
+        try {
+            return TestHttp.postAndHangUpAfter(port, path, subject, body, until);
+        } finally {
+            happened(subject);
+        }
+    }
+
+    /**
+     * The relay, once it wrote what its client reads: after the client of {@code subject} was seen to hang
+     * up, it goes on as a relay does, writing what its provider sends that carries nothing ({@code filler})
+     * until a write fails, then cancels the provider call; only if the client were still there would it
+     * write {@code tail} (the usage).
+     */
+    public void relayUntilGone(String subject, OutputStream out, String filler, String tail) throws IOException {
+        await(subject);
+        try {
+            for (int i = 0; i < 500; i++) {
+                EventStreams.write(out, filler);
+                Thread.sleep(10);
+            }
+        } catch (IOException | InterruptedException gone) {
+            return;
+        }
+        EventStreams.write(out, tail);
     }
 }

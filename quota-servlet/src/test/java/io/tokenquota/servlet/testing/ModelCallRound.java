@@ -1,6 +1,7 @@
 package io.tokenquota.servlet.testing;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.tokenquota.QuotaAccount;
 import java.net.http.HttpRequest;
@@ -106,6 +107,40 @@ public abstract class ModelCallRound extends H2FilterRound {
         assertEquals(200, r.statusCode(), r.body());
         assertEquals(1, calls.of(s));
         assertEquals(usage, settled(s).used());
+    }
+
+    /**
+     * The client of {@code s} read {@code seen} (answered 200) of a streamed answer of {@code written}
+     * tokens by the provider's count, made of {@code word}s, from one model call, then hung up before the
+     * usage: it must be charged at least {@code written}. A failure names {@code what} and the words read.
+     */
+    protected void assertPaidForWhatItRead(String s, String seen, String word, long written, String what) {
+        QuotaAccount a = settled(s);
+        assertTrue(seen.startsWith("HTTP/1.1 200"), seen.lines().findFirst().orElse(""));
+        int words = seen.split(word, -1).length - 1;
+        assertEquals(1, calls.of(s), "one model call");
+        assertTrue(a.used() >= written, kind() + ": " + what + ": the client read " + words + " words of the model's"
+                + " answer (" + String.format(java.util.Locale.ROOT, "%,d", written) + " tokens by the provider's count), then hung up before"
+                + " the usage, and was charged " + a.used() + " of " + a.limit() + ": " + ledger(s));
+    }
+
+    /** {@code body} posted as JSON by {@code s} to {@code path} {@code times} times, one after the other: the statuses. */
+    protected java.util.List<Integer> postTimes(int times, String path, String s, String body) {
+        java.util.List<Integer> statuses = new java.util.ArrayList<>();
+        for (int i = 0; i < times; i++) {
+            statuses.add(TestHttp.postJson(container.uri(path), s, body).statusCode());
+        }
+        return statuses;
+    }
+
+    /**
+     * {@code s} is charged no more than the allowance for its calls ({@code what}, answered {@code statuses}):
+     * it was not served past it. A failure names the model calls and the ledger.
+     */
+    protected void assertWithinAllowance(String s, String what, java.util.List<Integer> statuses) {
+        QuotaAccount a = settled(s);
+        assertTrue(a.used() <= ALLOWANCE, kind() + ": " + what + " answered " + statuses + ", " + calls.of(s)
+                + " model calls, charged " + a.used() + " on a " + ALLOWANCE + " allowance; " + ledger(s));
     }
 
     /**
