@@ -29,6 +29,25 @@ final class ProviderObjects {
     private ProviderObjects() {
     }
 
+    /**
+     * The providers' catalogues, read by the paths their SDKs and chat UIs use on every start: a models
+     * list or one model's card ({@code GET …/models}, {@code GET …/models/{id}}: OpenAI, Anthropic,
+     * Gemini and the servers that copy them), Ollama's local models, running models and version
+     * ({@code GET /api/tags}, {@code /api/ps}, {@code /api/version}) and a model's card
+     * ({@code POST /api/show}). Answered with JSON and no usage, they ran no model.
+     */
+    static boolean catalogue(String method, String path) {
+        boolean reads = "GET".equals(method) || "HEAD".equals(method);
+        if (reads && (path.endsWith("/models") || path.endsWith("/api/tags") || path.endsWith("/api/ps")
+                || path.endsWith("/api/version"))) {
+            return true;
+        }
+        int slash = path.lastIndexOf('/');
+        // one model's card: the segment after models names it (a Gemini action, models/{m}:generateContent, is a POST)
+        return reads && slash > 0 && path.substring(0, slash).endsWith("/models") && path.indexOf(':', slash) < 0
+                || "POST".equals(method) && path.endsWith("/api/show");
+    }
+
     /** Whether an answer read back that is the object {@code object} is part of a call charged as a whole. */
     static boolean partOfACall(String object) {
         return object != null && PARTS.contains(object);

@@ -532,18 +532,20 @@ final class Settlement implements AsyncListener {
             }
             boolean uploaded = upload != null && explicit == null && usage == null && status >= 200 && status < 300
                     && upload.answered(sniffer.onlyDocument(), response.getHeader(FileUpload.GEMINI_STATUS), providerState);
-            // the stored call the answer is: one JSON document, or a stored Response's events (a background
-            // stream resumed by a GET)
+            // the stored call the answer is: one JSON document, or the events of a stored Response (a background
+            // stream resumed by a GET) or of an Assistants run (streamed, also after submit_tool_outputs)
             Stored job = status < 200 || status >= 300 || uploaded ? null
                     : sniffer.job() != null ? Stored.of(sniffer.job())
-                    : sniffer.storedResponse() != null ? new Stored(sniffer.storedResponse(), "response", null) : null;
+                    : sniffer.storedResponse() != null ? new Stored(sniffer.storedResponse(), "response", null)
+                    : sniffer.storedRun() != null ? new Stored(sniffer.storedRun(), "thread.run", null) : null;
             Long jobCharged = job == null ? null : providerState.jobCharged(job.id());
             boolean readsJob = job != null && actsOn(request, job)
                     && (jobCharged != null || job.status() != null && PENDING.contains(job.status()));
             JsonDocumentScanner.Document only = sniffer.onlyDocument();
             JsonDocumentScanner.Document answer = sniffer.lastDocument();
             boolean noModel = !uploaded && explicit == null && status >= 200 && status < 300
-                    && (usage == null && only != null && ProviderObjects.callNoModel(only.object(), reads(request))
+                    && (usage == null && only != null && (ProviderObjects.callNoModel(only.object(), reads(request))
+                    || ProviderObjects.catalogue(request.getMethod(), request.getRequestURI()))
                     || reads(request) && answer != null && ProviderObjects.partOfACall(answer.object()));
             Decision own = uploaded ? Decision.release("a file upload (" + upload.step() + "): no model was called")
                     : noModel ? Decision.release("an answer that is a " + (only != null ? only : answer).object()

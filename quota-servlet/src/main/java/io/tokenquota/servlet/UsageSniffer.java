@@ -783,6 +783,13 @@ final class UsageSniffer {
         return documents == 1 && !sawAnswerEvent ? lastDocument : null;
     }
 
+    /** The Assistants run the answer's events are about ({@code "object": "thread.run"}), or {@code null}. */
+    private String storedRun;
+
+    synchronized String storedRun() {
+        return decoded != null ? decoded.storedRun() : storedRun;
+    }
+
     /** The answer's last JSON document outside an event stream. */
     private JsonDocumentScanner.Document lastDocument;
 
@@ -1100,15 +1107,22 @@ final class UsageSniffer {
             call = JsonDocumentScanner.NEXT_CALL + ++callsBegun;
         }
         if (call != null && !call.isEmpty()) {
-            if (segmentCall != null && !call.equals(segmentCall) && segmentFinal) {
+            // a call ended with its final report: another id, or new choices under the same id (vLLM names a
+            // call after the request's X-Request-Id, which a service mesh forwards on every call) begin another
+            if (segmentFinal && (segmentCall != null && !call.equals(segmentCall) || doc.choices())) {
                 foldCall();
             }
             segmentCall = call;
         }
         boolean reported = accepted(doc, event, eventName);
         if (reported) {
-            // Anthropic's message_start counts before the answer; a partial event before its call's last
-            segmentFinal = !unfinished && !"message_start".equals(doc.type()) && !"".equals(call);
+            // Anthropic's message_start counts before the answer; a partial event before its call's last; a
+            // chunk that carries choices beside its usage, a running count (vLLM's continuous usage)
+            segmentFinal = !unfinished && !"message_start".equals(doc.type()) && !"".equals(call)
+                    && !("chat.completion.chunk".equals(doc.object()) && doc.choices());
+        }
+        if (event && "thread.run".equals(doc.object()) && doc.id() != null) {
+            storedRun = doc.id();
         }
         if (doc.call() != null) {
             reported |= call(doc);
