@@ -25,7 +25,9 @@ import java.util.Set;
  *   <li>no media range in {@code Accept} and no entry in {@code Accept-Charset} whose charset Java
  *       cannot encode ({@code ISO-2022-CN} decodes only): a framework that honours it (Spring's
  *       {@code StringHttpMessageConverter}) throws after the model answered, before anything was
- *       committed, and a failure before the answer is released;</li>
+ *       committed, and a failure before the answer is released; and no media range of a format the
+ *       filter reads no usage from ({@link #readable}: XML, YAML, CBOR...), in which such a framework would
+ *       write the provider's answer;</li>
  *   <li>no conditional headers ({@code If-None-Match}, {@code If-Modified-Since}, {@code If-Match},
  *       {@code If-Unmodified-Since}): an ETag filter or Spring MVC checks them after the model answered,
  *       and a 304 or 412 then carries no usage, so a model call is always answered whole;</li>
@@ -222,15 +224,49 @@ final class EndpointRequest extends HttpServletRequestWrapper {
         if (!negotiated(name) || values == null) {
             return values;
         }
+        boolean accept = "accept".equalsIgnoreCase(name);
         List<String> kept = new ArrayList<>();
         for (String value : Collections.list(values)) {
             String encodable = encodable(value);
+            if (accept) {
+                encodable = readable(encodable);
+            }
             if (!encodable.isEmpty()) {
                 kept.add(encodable);
             }
         }
         return Collections.enumeration(kept);
     }
+
+    /**
+     * The media ranges of an {@code Accept} value without those that name a format the filter reads no
+     * usage from: XML, YAML, CBOR, Smile, Protocol Buffers, MessagePack, Avro, Ion. A framework that
+     * honours it (Spring MVC with Jackson's XML, YAML or CBOR data format on the classpath) writes the
+     * provider's answer, usage and all, in that format, and the call would be charged its estimate;
+     * without them it writes JSON.
+     */
+    static String readable(String value) {
+        StringBuilder kept = new StringBuilder();
+        for (String element : value.split(",")) {
+            String trimmed = element.trim();
+            String type = trimmed.split(";")[0].trim().toLowerCase(Locale.ROOT);
+            String subtype = type.substring(type.indexOf('/') + 1);
+            String suffix = subtype.substring(subtype.lastIndexOf('+') + 1);
+            if (trimmed.isEmpty() || UNREAD_FORMATS.contains(subtype) || UNREAD_FORMATS.contains(suffix)) {
+                continue;
+            }
+            if (kept.length() > 0) {
+                kept.append(", ");
+            }
+            kept.append(trimmed);
+        }
+        return kept.toString();
+    }
+
+    /** Subtypes (or structured syntax suffixes) of the formats {@link #readable} takes out of {@code Accept}. */
+    private static final java.util.Set<String> UNREAD_FORMATS = java.util.Set.of("xml", "yaml", "x-yaml", "cbor",
+            "x-jackson-smile", "smile", "protobuf", "x-protobuf", "vnd.google.protobuf", "proto", "msgpack",
+            "x-msgpack", "avro", "avro-binary", "ion", "x-amzn-ion");
 
     @Override
     public long getDateHeader(String name) {

@@ -380,17 +380,23 @@ final class JsonDocumentScanner {
         if (depth > 0 && (!usages.isEmpty() || !messages.isEmpty())) {
             sink.accept(document());
         }
+        nextDocument();
+        java.util.Arrays.fill(messageOpen, false);
+        depth = 0;
+    }
+
+    /** Forgets what the document just handed out said: the next one starts afresh. */
+    private void nextDocument() {
+        tokenFields = 0;
         usages = new HashMap<>();
         messages = new java.util.ArrayList<>();
         if (text != null) {
             text.nextDocument();
         }
-        java.util.Arrays.fill(messageOpen, false);
-        depth = 0;
-        tokenFields = 0;
-        ended = false;
+        type = null;
         event = null;
         workflowRun = false;
+        ended = false;
         errorObject = false;
         choiceSeen = false;
         model = null;
@@ -632,34 +638,7 @@ final class JsonDocumentScanner {
                         }
                         sink.accept(document());
                     }
-                    tokenFields = 0;
-                    usages = new HashMap<>();
-                    messages = new java.util.ArrayList<>();
-                    if (text != null) {
-                        text.nextDocument();
-                    }
-                    type = null;
-                    event = null;
-                    workflowRun = false;
-                    ended = false;
-                    errorObject = false;
-                    choiceSeen = false;
-                    model = null;
-                    customId = null;
-                    lineId = null;
-                    object = null;
-                    nestedFileId = null;
-                    runId = null;
-                    wrappedId = null;
-                    envelopeId = null;
-                    geminiResponse = null;
-                    invocation = false;
-                    partial = false;
-                    callStart = false;
-                    notDone = false;
-                    status = null;
-                    resultMessageId = null;
-                    index = null;
+                    nextDocument();
                 }
             }
             case FIELD_NAME -> {

@@ -422,17 +422,18 @@ final class ProviderState {
     }
 
     /**
-     * What the calls that made a job the provider runs on its own were charged so far (a background
-     * Response, an Assistants run, or a Response read back later), or {@code null} when this filter
-     * saw none of them.
+     * What the calls of {@code subject} that made a job the provider runs on its own were charged so far
+     * (a background Response, an Assistants run, a batch, a stored call read back later), or {@code null}
+     * when this filter saw none of them. Kept per subject: an id may be the client's choice (vLLM takes
+     * a {@code request_id}), and one subject's payment must not settle another's calls.
      */
-    Long jobCharged(String jobId) {
-        return figure(key("j:", jobId));
+    Long jobCharged(String subject, String jobId) {
+        return figure(ownKey("j:", subject + "\u0000" + jobId));
     }
 
-    /** The job {@code jobId} has been charged {@code tokens} in all (kept when more than known). */
-    void jobCharged(String jobId, long tokens) {
-        remember(key("j:", jobId), tokens);
+    /** {@code subject}'s job {@code jobId} has been charged {@code tokens} in all (kept when more than known). */
+    void jobCharged(String subject, String jobId, long tokens) {
+        remember(ownKey("j:", subject + "\u0000" + jobId), tokens);
     }
 
     /** A multi-part upload of a batch's input file began (OpenAI's Uploads API): its parts are counted. */

@@ -387,15 +387,28 @@ final class Settlement implements AsyncListener {
 
     /**
      * Whether the request acts on the stored call it is answered with, naming it: its path ends with the
-     * call's id ({@code /v1/responses/{id}}, {@code /v1/threads/{thread}/runs/{id}}, {@code /v1/batches/{id}},
-     * a stored chat completion's {@code /chat/completions/{id}}: a read, or an update of its metadata), or
+     * call's id under its collection ({@code /v1/responses/{id}}, {@code /v1/threads/{thread}/runs/{id}},
+     * {@code /v1/batches/{id}}, a stored chat completion's {@code /chat/completions/{id}}: a read, or an
+     * update of its metadata), or
      * with that and {@code /cancel} or {@code /submit_tool_outputs} (a run that goes on after its client's
      * functions answered is the same job). A request that names no id is a call of its own, whatever
      * id its answer has (a server may give every answer the same one, and a {@code GET} may call a model).
      */
     private static boolean actsOn(HttpServletRequest request, Stored stored) {
+        String collection = switch (stored.object()) {
+            case "response" -> "/responses/";
+            case "thread.run" -> "/runs/";
+            case "batch" -> "/batches/";
+            case "chat.completion" -> "/chat/completions/";
+            default -> null;
+        };
+        if (collection == null) {
+            return false;
+        }
+        // the id under its collection's name: a client that names its call after the route (vLLM takes a
+        // request_id for the Response's id) still posts to the collection, not to an object in it
+        String named = collection + stored.id();
         String uri = request.getRequestURI();
-        String named = "chat.completion".equals(stored.object()) ? "/chat/completions/" + stored.id() : "/" + stored.id();
         return uri.endsWith(named) || uri.endsWith(named + "/cancel") || uri.endsWith(named + "/submit_tool_outputs");
     }
 
@@ -410,9 +423,9 @@ final class Settlement implements AsyncListener {
         long beyond = 0;
         if (usage != null && !provisional) {
             beyond = Math.max(0, usage - before);
-            providerState.jobCharged(job.id(), Math.max(before, usage));
+            providerState.jobCharged(hold.subject(), job.id(), Math.max(before, usage));
         } else if (charged == null) {
-            providerState.jobCharged(job.id(), 0);
+            providerState.jobCharged(hold.subject(), job.id(), 0);
         }
         long own = explicit == null ? 0 : explicit;
         if (own + beyond == 0) {
@@ -538,7 +551,7 @@ final class Settlement implements AsyncListener {
                     : sniffer.job() != null ? Stored.of(sniffer.job())
                     : sniffer.storedResponse() != null ? new Stored(sniffer.storedResponse(), "response", null)
                     : sniffer.storedRun() != null ? new Stored(sniffer.storedRun(), "thread.run", null) : null;
-            Long jobCharged = job == null ? null : providerState.jobCharged(job.id());
+            Long jobCharged = job == null ? null : providerState.jobCharged(hold.subject(), job.id());
             boolean readsJob = job != null && actsOn(request, job)
                     && (jobCharged != null || job.status() != null && PENDING.contains(job.status()));
             JsonDocumentScanner.Document only = sniffer.onlyDocument();
@@ -560,7 +573,7 @@ final class Settlement implements AsyncListener {
             Decision d = withNested(own, nestedActual());
             if (!readsJob && job != null) {
                 // the call that made the job (or the stored call) paid this much of what it runs
-                providerState.jobCharged(job.id(), d.release() ? 0 : d.tokens());
+                providerState.jobCharged(hold.subject(), job.id(), d.release() ? 0 : d.tokens());
             }
             if (usage != null && usage > Limits.MAX_TOKENS) {
                 LOG.warn("usage {} in the response for reservation {} of {} is past the ledger's limit; charging {}",

@@ -244,7 +244,7 @@ abstract class AbstractRound16 extends H2FilterRound {
      * and only then, writing the return value, finds no converter for the client's {@code Accept}
      * header: {@code HttpMediaTypeNotAcceptableException}, 406. The filter reads every 4xx without usage
      * as "the model was not called" and releases the hold: any client gets model calls for free by
-     * sending {@code Accept: application/xml} (a denial-of-wallet on the operator).
+     * sending an {@code Accept} no converter writes, {@code text/csv} (a denial-of-wallet on the operator).
      */
     @Test
     void springNotAcceptableAfterTheModelCallIsNotFree() {
@@ -258,7 +258,7 @@ abstract class AbstractRound16 extends H2FilterRound {
         String s = subject();
         HttpResponse<String> r = post("/ai/spring/chat", s,
                 ("{\"model\":\"gpt-4o\",\"max_tokens\":8000," + MESSAGES + "}").getBytes(StandardCharsets.UTF_8),
-                "Content-Type", "application/json", "Accept", "application/xml");
+                "Content-Type", "application/json", "Accept", "text/csv");
         QuotaAccount a = settled(s);
         assertEquals(1, calls(s), "the controller called the model");
         assertEquals(406, r.statusCode());

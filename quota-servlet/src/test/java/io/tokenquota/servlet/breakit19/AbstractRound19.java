@@ -283,7 +283,7 @@ abstract class AbstractRound19 extends H2FilterRound {
     // ------------------------------------------------------------ 4. a 406 before the handler ran
 
     /**
-     * {@code @PostMapping(produces = "application/json")}: a client that sends {@code Accept: application/xml}
+     * {@code @PostMapping(produces = "application/json")}: a client that sends {@code Accept: text/csv}
      * gets 406 from Spring's handler mapping; the controller never runs, the model is never called. The
      * filter charges every 406 without usage its estimate: 8,000+ tokens for a call that never reached a model.
      */
@@ -299,7 +299,7 @@ abstract class AbstractRound19 extends H2FilterRound {
 
         String s = subject();
         HttpResponse<String> r = TestHttp.post(container.uri("/ai/spring/chat"), body,
-                "x-user-id", s, "Content-Type", "application/json", "Accept", "application/xml");
+                "x-user-id", s, "Content-Type", "application/json", "Accept", "text/csv");
         QuotaAccount a = settled(s);
         assertEquals(406, r.statusCode(), r.body());
         assertEquals(0, calls(s), "the controller never ran");
