@@ -58,6 +58,11 @@ import java.util.Set;
 final class RequestEstimator {
     static final Set<String> TEXT_FIELDS = Set.of("prompt", "content", "input", "text", "query", "system",
             "instructions", "arguments", "output", "input_ids");
+    /**
+     * Ollama's {@code /api/generate} {@code context}: the token ids its previous answer handed back, which
+     * the client sends again and the model reads before the prompt; each id a token.
+     */
+    static final String CONTEXT_IDS = "context";
     /** Top-level fields holding the conversation: OpenAI and Anthropic {@code messages}, Gemini {@code contents}. */
     static final Set<String> CONVERSATION_FIELDS = Set.of("messages", "contents");
     /** Fields inside the conversation whose strings label or reference rather than say something. */
@@ -757,8 +762,10 @@ final class RequestEstimator {
                         } else if (top.table != null) {
                             top.table.tabled(number(p, BUDGET), top.position, top.budgetColumn);
                         }
-                        if (top.saysText() || (t == JsonToken.VALUE_NUMBER_INT && TEXT_FIELDS.contains(top.valueName()))) {
-                            // a token id of a pre-tokenised prompt, or a number in a tool's input
+                        if (top.saysText() || (t == JsonToken.VALUE_NUMBER_INT && (TEXT_FIELDS.contains(top.valueName())
+                                || stack.size() == 2 && top.array && CONTEXT_IDS.equals(top.name)))) {
+                            // a token id of a pre-tokenised prompt (or of Ollama's context, the earlier turns the
+                            // model reads before the prompt), or a number in a tool's input
                             input = saturatingAdd(input, 1);
                         }
                     }

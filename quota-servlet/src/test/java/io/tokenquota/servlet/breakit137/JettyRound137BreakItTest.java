@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit137;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound137BreakItTest extends AbstractRound137 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
