@@ -19,7 +19,9 @@ import java.util.function.ToLongFunction;
  * the Conversations API), a stored prompt template ({@code prompt.id} and {@code version}) and Gemini's
  * cached context ({@code cachedContent}: {@code cachedContents/…}, created apart, outside the filter), an
  * Assistants thread a run reads ({@code /threads/{id}/runs}), an OpenAI batch's input file
- * ({@code input_file_id}: its requests, estimated when the filter saw it uploaded), and what the provider's own tools read in
+ * ({@code input_file_id}: its requests, estimated when the filter saw it uploaded), a file the
+ * conversation names by id ({@code file_id}: what the model reads of it, measured at its upload), and
+ * what the provider's own tools read in
  * (file search over vector stores, web search, fetch, code execution: by the subject and the tools
  * named) and a reasoning effort named without an output budget writes (by the subject, model and
  * effort), each learnt from the answers of earlier calls. The
@@ -69,9 +71,13 @@ final class ProviderState {
      */
     record Refs(String previousResponse, String conversation, String prompt, String cachedContent, String inputFile,
                 boolean stores, long instructions, long tools, String lookups, String reasoning, String thread,
-                String subject) {
+                String subject, List<String> files) {
         /** A body that names none (not JSON, a form, a multipart body). */
-        static final Refs NONE = new Refs(null, null, null, null, null, true, 0, 0, null, null, null, null);
+        static final Refs NONE = new Refs(null, null, null, null, null, true, 0, 0, null, null, null, null, List.of());
+
+        Refs {
+            files = files == null ? List.of() : List.copyOf(files);
+        }
 
         /**
          * These refs of a call on {@code path} (an Assistants run there reads the thread its path names,
@@ -82,7 +88,7 @@ final class ProviderState {
         Refs calledBy(String path, String subject) {
             java.util.regex.Matcher run = THREAD_RUN.matcher(path);
             return new Refs(previousResponse, conversation, prompt, cachedContent, inputFile, stores, instructions, tools,
-                    lookups, reasoning, run.find() ? run.group(1) : null, subject);
+                    lookups, reasoning, run.find() ? run.group(1) : null, subject, files);
         }
 
         /** The key of what the subject's calls naming {@code value} (tools, a model and effort) cost. */
@@ -131,6 +137,7 @@ final class ProviderState {
             String model = null;
             String effort = null;
             java.util.TreeSet<String> lookups = new java.util.TreeSet<>();
+            java.util.LinkedHashSet<String> files = new java.util.LinkedHashSet<>();
             boolean stores = true;
             long instructions = 0;
             long tools = 0;
@@ -175,6 +182,13 @@ final class ProviderState {
                                 lookups.add("mcp_servers");
                             }
                         }
+                        // the conversation's parts that name an uploaded file by id
+                        case "messages", "input", "contents" -> {
+                            if (value == JsonToken.START_ARRAY || value == JsonToken.START_OBJECT) {
+                                fileIds(p, files);
+                                continue;
+                            }
+                        }
                         default -> { }
                     }
                     p.skipChildren();
@@ -188,7 +202,38 @@ final class ProviderState {
             }
             return new Refs(previous, conversation, prompt, cached, inputFile, stores, instructions, tools,
                     lookups.isEmpty() ? null : String.join(",", lookups),
-                    effort == null ? null : (model == null ? "" : model) + ":" + effort, null, null);
+                    effort == null ? null : (model == null ? "" : model) + ":" + effort, null, null,
+                    new ArrayList<>(files));
+        }
+
+        /** The most file ids one request's figures are looked up for. */
+        static final int MAX_FILES = 64;
+
+        /**
+         * Adds to {@code files} every {@code file_id} string in the value the parser is at the start of (an
+         * OpenAI chat message's {@code file}, a Responses {@code input_file}, an Anthropic document's
+         * {@code source}), read to its end.
+         */
+        private static void fileIds(JsonParser p, java.util.Set<String> files) throws IOException {
+            int depth = 1;
+            String field = null;
+            while (depth > 0) {
+                JsonToken t = p.nextToken();
+                if (t == null) {
+                    throw new IOException("the body ends inside the conversation");
+                }
+                switch (t) {
+                    case START_OBJECT, START_ARRAY -> depth++;
+                    case END_OBJECT, END_ARRAY -> depth--;
+                    case FIELD_NAME -> field = p.currentName();
+                    case VALUE_STRING -> {
+                        if ("file_id".equals(field) && files.size() < MAX_FILES) {
+                            files.add(p.getText());
+                        }
+                    }
+                    default -> { }
+                }
+            }
         }
 
         /**
@@ -342,13 +387,19 @@ final class ProviderState {
         Long cached = figure(key("g:", refs.cachedContent()));
         Long thread = figure(key("t:", refs.thread()));
         Long file = figure(key("f:", refs.inputFile()));
+        // the files the conversation names by id that the filter saw uploaded: what the model reads of them
+        long named = 0;
+        for (String id : refs.files()) {
+            Long figure = figure(key("f:", id));
+            named = saturated(named, figure == null ? 0 : figure);
+        }
         boolean known = (refs.previousResponse() == null || previous != null)
                 && (refs.conversation() == null || conversation != null)
                 && (refs.cachedContent() == null || cached != null)
                 && (refs.thread() == null || thread != null)
                 && (refs.inputFile() == null || file != null);
         long history = saturated(saturated(saturated(previous == null ? 0 : previous, conversation == null ? 0 : conversation),
-                saturated(cached == null ? 0 : cached, thread == null ? 0 : thread)), file == null ? 0 : file);
+                saturated(cached == null ? 0 : cached, thread == null ? 0 : thread)), saturated(file == null ? 0 : file, named));
         return new Reading(refs, history, known, figure(key("p:", refs.prompt())), measured,
                 figure(ownKey("x:", refs.own(refs.lookups()))), figure(ownKey("o:", refs.own(refs.reasoning()))));
     }

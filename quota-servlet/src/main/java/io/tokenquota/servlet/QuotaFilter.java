@@ -528,8 +528,10 @@ public final class QuotaFilter implements Filter {
         if (!errorPage && isMultipart(request)) {
             // an image endpoint's files are the images the model edits: its input, at OpenAI's rate
             boolean drawing = ImageOutput.drawsAt(path);
+            // a file uploaded to the provider is measured as the model will read it where a request names it
+            boolean uploadsFile = upload != null && upload.step() == FileUpload.Step.FILE;
             MultipartBody parts = MultipartBody.read(request, limit, charset, estimator::text,
-                    drawing ? MediaSize.Rate.OPENAI : null);
+                    drawing || uploadsFile ? MediaSize.Rate.OPENAI : null);
             if (parts.tooLarge()) {
                 Problems.bodyTooLarge(request, response, limit);
                 return false;
@@ -572,6 +574,15 @@ public final class QuotaFilter implements Filter {
             // the fields, text files and JSON parts, and files that read as text rather than audio
             long input = AudioDuration.saturatingAdd(AudioDuration.saturatingAdd(estimator.text(text) + jsonInput,
                     parts.textTokens()), parts.mediaTokens());
+            if (uploadsFile && !drawing) {
+                if (upload.figure() < 0) {
+                    // what the model reads of the file where a later request names it by id: its text, its
+                    // pages and images, its audio
+                    upload = upload.withFigure(clamp(input, audio));
+                }
+                // the upload itself is held as before: its pages are read by the calls that name it
+                input = Math.max(0, input - parts.mediaTokens());
+            }
             if (parts.audioMillis() >= 0 && AudioDuration.transcribes(path)) {
                 // a transcription writes what the model heard, no more: held at the audio and the transcript
                 // it may write, not the fallback (answered as plain text it reports no usage and is charged

@@ -25,10 +25,10 @@ final class ProviderStateTest {
 
     @Test
     void aRequestNamesItsStoredResponseConversationAndPrompt() {
-        assertEquals(new ProviderState.Refs("resp_1", "conv_1", "pmpt_1@2", null, null, true, 0, 0, null, null, null, null), refs("""
+        assertEquals(new ProviderState.Refs("resp_1", "conv_1", "pmpt_1@2", null, null, true, 0, 0, null, null, null, null, java.util.List.of()), refs("""
                 {"previous_response_id":"resp_1","conversation":"conv_1","prompt":{"id":"pmpt_1","version":"2",
                  "variables":{"a":{"id":"x"}}},"input":"hi"}"""));
-        assertEquals(new ProviderState.Refs(null, "conv_2", "pmpt_1", null, null, false, 0, 0, null, null, null, null),
+        assertEquals(new ProviderState.Refs(null, "conv_2", "pmpt_1", null, null, false, 0, 0, null, null, null, null, java.util.List.of()),
                 refs("{\"conversation\":{\"id\":\"conv_2\"},\"prompt\":{\"id\":\"pmpt_1\"},\"store\":false}"));
         assertEquals(ProviderState.Refs.NONE, refs("{\"prompt\":\"a legacy completion\",\"max_tokens\":5}"));
         assertEquals(ProviderState.Refs.NONE, refs("not json, names a conversation"));

@@ -23,7 +23,6 @@ import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -38,11 +37,6 @@ import org.junit.jupiter.api.Test;
  * estimated.
  */
 abstract class AbstractRound137 extends H2FilterRound {
-    /** Why two of this round's tests are disabled: the open part of issue 11 they show. */
-    static final String OPEN_FILE_BY_ID = "issue 11, open: a file the request names by id (a PDF uploaded before,"
-            + " {\"type\": \"file\", \"file\": {\"file_id\": ...}}) is held as one media item, though the filter"
-            + " saw the file uploaded (docs/decisions.md, \"Files named by id (open)\")";
-
     final ModelCalls calls = new ModelCalls();
     /** Pages of each PDF the relay's provider stores, by file id. */
     static final Map<String, Integer> FILES = new ConcurrentHashMap<>();
@@ -209,18 +203,19 @@ abstract class AbstractRound137 extends H2FilterRound {
     }
 
     /**
-     * Control: the PDF uploaded through the relay ({@code POST /v1/files}) is charged nothing (no model
-     * ran), and a streamed chat completion naming it by {@code file_id} with {@code include_usage} is
-     * charged its usage: 60,020 + 150 = 60,170.
+     * Control: a 12-page PDF uploaded through the relay ({@code POST /v1/files}) is charged nothing (no
+     * model ran), and a streamed chat completion naming it by {@code file_id} with {@code include_usage}
+     * is charged its usage: 12,020 + 150 = 12,170. (The 60-page one is held at its pages, 15,480 and
+     * more, and refused on a 20,000 allowance before the 60,170-token call.)
      */
     @Test
     void uploadIsFreeAndACallByFileIdWithUsageIsChargedIt() throws Exception {
         String s = subject();
-        String id = upload(s, pdf(PAGES));
+        String id = upload(s, pdf(12));
         assertEquals(0, settled(s).used(), "the upload ran no model " + ledger(s));
         HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/v1/chat/completions"), s, chatWithFileId(id, true));
         assertEquals(200, r.statusCode(), r.body());
-        assertEquals(PAGES * PAGE_BILLED + 20 + 150, settled(s).used(), ledger(s));
+        assertEquals(12 * PAGE_BILLED + 20 + 150, settled(s).used(), ledger(s));
     }
 
     /**
@@ -232,7 +227,6 @@ abstract class AbstractRound137 extends H2FilterRound {
      * 258 and its 300-token budget. Expected: at least what the same PDF costs inline, 60 x 258 = 15,480
      * (or a 429).
      */
-    @Disabled(OPEN_FILE_BY_ID)
     @Test
     void pdfByFileIdStreamedWithoutUsageIsChargedItsPages() throws Exception {
         String s = subject();
@@ -251,7 +245,6 @@ abstract class AbstractRound137 extends H2FilterRound {
      * every served call charged at least 15,480, so at most two are served on 20,000. Here each is held
      * and charged about 1,000 and all ten are served.
      */
-    @Disabled(OPEN_FILE_BY_ID)
     @Test
     void tenCallsByFileIdStayWithinTheAllowance() throws Exception {
         String s = subject();
