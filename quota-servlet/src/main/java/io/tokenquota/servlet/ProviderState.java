@@ -51,6 +51,7 @@ final class ProviderState {
     private final Map<String, Long> figures;
 
     ProviderState(int entries) {
+        this.entries = entries;
         this.figures = new LinkedHashMap<>(16, 0.75f, true) {
             private static final long serialVersionUID = 1L;
 
@@ -137,7 +138,7 @@ final class ProviderState {
             String model = null;
             String effort = null;
             java.util.TreeSet<String> lookups = new java.util.TreeSet<>();
-            java.util.LinkedHashSet<String> files = new java.util.LinkedHashSet<>();
+            List<String> files = new ArrayList<>();
             boolean stores = true;
             long instructions = 0;
             long tools = 0;
@@ -203,7 +204,7 @@ final class ProviderState {
             return new Refs(previous, conversation, prompt, cached, inputFile, stores, instructions, tools,
                     lookups.isEmpty() ? null : String.join(",", lookups),
                     effort == null ? null : (model == null ? "" : model) + ":" + effort, null, null,
-                    new ArrayList<>(files));
+                    files);
         }
 
         /** The most file ids one request's figures are looked up for. */
@@ -212,9 +213,9 @@ final class ProviderState {
         /**
          * Adds to {@code files} every {@code file_id} string in the value the parser is at the start of (an
          * OpenAI chat message's {@code file}, a Responses {@code input_file}, an Anthropic document's
-         * {@code source}), read to its end.
+         * {@code source}), read to its end: each time it is named, since the model reads the file each time.
          */
-        private static void fileIds(JsonParser p, java.util.Set<String> files) throws IOException {
+        private static void fileIds(JsonParser p, List<String> files) throws IOException {
             int depth = 1;
             String field = null;
             while (depth > 0) {
@@ -386,11 +387,11 @@ final class ProviderState {
         Long conversation = figure(key("c:", refs.conversation()));
         Long cached = figure(key("g:", refs.cachedContent()));
         Long thread = figure(key("t:", refs.thread()));
-        Long file = figure(key("f:", refs.inputFile()));
+        Long file = fileFigure(refs.inputFile());
         // the files the conversation names by id that the filter saw uploaded: what the model reads of them
         long named = 0;
         for (String id : refs.files()) {
-            Long figure = figure(key("f:", id));
+            Long figure = fileFigure(id);
             named = saturated(named, figure == null ? 0 : figure);
         }
         boolean known = (refs.previousResponse() == null || previous != null)
@@ -469,7 +470,7 @@ final class ProviderState {
      * gave the file: a batch created later naming it ({@code input_file_id}) is held that.
      */
     void uploaded(String fileId, long tokens) {
-        remember(key("f:", fileId), tokens);
+        rememberFile(fileId, tokens);
     }
 
     /**
@@ -554,7 +555,7 @@ final class ProviderState {
             parts = figures.get(key);
         }
         if (parts != null) {
-            remember(key("f:", fileId), parts);
+            rememberFile(fileId, parts);
         }
     }
 
@@ -569,6 +570,38 @@ final class ProviderState {
             return size() > 1_024;
         }
     };
+
+    /**
+     * What the files uploaded through the filter cost the model to read, by id. Apart from the other
+     * figures, and full it forgets the smallest: an upload is released (it runs no model), so were it
+     * least recently used out, a client could push out a large file's figure with free uploads of small
+     * ones. Guarded by itself.
+     */
+    private final Map<String, Long> files = new java.util.HashMap<>();
+    private final int entries;
+
+    private Long fileFigure(String fileId) {
+        String key = key("f:", fileId);
+        if (key == null) {
+            return null;
+        }
+        synchronized (files) {
+            return files.get(key);
+        }
+    }
+
+    private void rememberFile(String fileId, long tokens) {
+        String key = key("f:", fileId);
+        if (key == null) {
+            return;
+        }
+        synchronized (files) {
+            files.merge(key, tokens, Math::max);
+            if (files.size() > entries) {
+                files.entrySet().stream().min(Map.Entry.comparingByValue()).map(Map.Entry::getKey).ifPresent(files::remove);
+            }
+        }
+    }
 
     private Long figure(String key) {
         if (key == null) {

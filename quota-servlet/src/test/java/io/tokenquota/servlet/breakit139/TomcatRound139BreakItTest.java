@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit139;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class TomcatRound139BreakItTest extends AbstractRound139 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.TOMCAT;
+    }
+}
