@@ -14,6 +14,7 @@ import io.tokenquota.servlet.testing.H2FilterRound;
 import io.tokenquota.servlet.testing.JsonTree;
 import io.tokenquota.servlet.testing.ModelCalls;
 import io.tokenquota.servlet.testing.Prose;
+import io.tokenquota.servlet.testing.ResponsesApi;
 import io.tokenquota.servlet.testing.TestHttp;
 import jakarta.servlet.http.HttpServlet;
 import jakarta.servlet.http.HttpServletRequest;
@@ -191,14 +192,7 @@ abstract class AbstractRound128 extends H2FilterRound {
 
     /** A Responses object as OpenAI writes it, of o3-pro in background mode. */
     static String response(String rid, String status, String usage, String text) {
-        return "{\"id\":\"" + rid + "\",\"object\":\"response\",\"created_at\":1750000000,\"status\":\"" + status
-                + "\",\"background\":true,\"error\":null,\"incomplete_details\":null,\"instructions\":null,"
-                + "\"max_output_tokens\":null,\"model\":\"o3-pro-2025-06-10\",\"output\":[" + (text == null ? ""
-                : "{\"type\":\"reasoning\",\"id\":\"rs_" + rid + "\",\"summary\":[]},{\"type\":\"message\",\"id\":\"msg_"
-                + rid + "\",\"status\":\"completed\",\"role\":\"assistant\",\"content\":[{\"type\":\"output_text\","
-                + "\"text\":\"" + text + "\",\"annotations\":[]}]}") + "],\"parallel_tool_calls\":true,"
-                + "\"reasoning\":{\"effort\":\"high\",\"summary\":null},\"store\":true,\"tool_choice\":\"auto\","
-                + "\"tools\":[],\"usage\":" + usage + "}";
+        return ResponsesApi.o3Pro(rid, status, true, -1, usage, text == null ? null : ResponsesApi.message("msg_" + rid, text));
     }
 
     static String queuedResponse(String rid, String status) {

@@ -11,6 +11,7 @@ import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.H2FilterRound;
 import io.tokenquota.servlet.testing.JsonTree;
 import io.tokenquota.servlet.testing.ModelCalls;
+import io.tokenquota.servlet.testing.ResponsesApi;
 import io.tokenquota.servlet.testing.TestHttp;
 import jakarta.servlet.http.HttpServlet;
 import jakarta.servlet.http.HttpServletRequest;
@@ -166,8 +167,8 @@ abstract class AbstractRound130 extends H2FilterRound {
                         + "\"output_tokens\":" + output + ",\"output_tokens_details\":"
                         + "{\"reasoning_tokens\":" + reasoning + "},\"total_tokens\":" + (BG_INPUT + output) + "}";
                 boolean background = body.path("background").asBoolean(false);
-                String message = message("msg_" + rid, "word ".repeat((int) text).trim());
-                String done = response(rid, "completed", background, budget ? body.get("max_output_tokens").asLong() : -1,
+                String message = ResponsesApi.message("msg_" + rid, "word ".repeat((int) text).trim());
+                String done = ResponsesApi.o3Pro(rid, "completed", background, budget ? body.get("max_output_tokens").asLong() : -1,
                         usage, message);
                 stored.put(rid, done);
                 String conv = body.path("conversation").asText(null);
@@ -181,7 +182,7 @@ abstract class AbstractRound130 extends H2FilterRound {
                     }
                 }
                 resp.getWriter().write(background
-                        ? response(rid, "queued", true, budget ? body.get("max_output_tokens").asLong() : -1, "null", null)
+                        ? ResponsesApi.o3Pro(rid, "queued", true, budget ? body.get("max_output_tokens").asLong() : -1, "null", null)
                         : done);
             } else if (path.equals("/chat/completions")) {
                 calls.count(user);
@@ -203,23 +204,6 @@ abstract class AbstractRound130 extends H2FilterRound {
                 resp.sendError(404);
             }
         }
-    }
-
-    static String message(String id, String text) {
-        return "{\"type\":\"message\",\"id\":\"" + id + "\",\"status\":\"completed\",\"role\":\"assistant\","
-                + "\"content\":[{\"type\":\"output_text\",\"text\":\"" + text + "\",\"annotations\":[]}]}";
-    }
-
-    /** A Responses object as OpenAI writes it, of o3-pro. */
-    static String response(String rid, String status, boolean background, long maxOutput, String usage, String message) {
-        return "{\"id\":\"" + rid + "\",\"object\":\"response\",\"created_at\":1750000000,\"status\":\"" + status
-                + "\",\"background\":" + background + ",\"error\":null,\"incomplete_details\":null,\"instructions\":null,"
-                + "\"max_output_tokens\":" + (maxOutput < 0 ? "null" : Long.toString(maxOutput))
-                + ",\"model\":\"o3-pro-2025-06-10\",\"output\":[" + (message == null ? ""
-                : "{\"type\":\"reasoning\",\"id\":\"rs_" + rid + "\",\"summary\":[]}," + message)
-                + "],\"parallel_tool_calls\":true,"
-                + "\"reasoning\":{\"effort\":\"high\",\"summary\":null},\"store\":true,\"tool_choice\":\"auto\","
-                + "\"tools\":[],\"usage\":" + usage + "}";
     }
 
     // ------------------------------------------------------------------ requests
