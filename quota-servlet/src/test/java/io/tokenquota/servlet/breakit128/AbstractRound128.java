@@ -8,11 +8,13 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import io.tokenquota.QuotaAccount;
 import io.tokenquota.estimator.DefaultTokenEstimator;
 import io.tokenquota.servlet.QuotaFilter;
+import io.tokenquota.servlet.testing.BilledTokens;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.H2FilterRound;
 import io.tokenquota.servlet.testing.JsonTree;
 import io.tokenquota.servlet.testing.ModelCalls;
 import io.tokenquota.servlet.testing.Prose;
+import io.tokenquota.servlet.testing.ResponsesApi;
 import io.tokenquota.servlet.testing.TestHttp;
 import jakarta.servlet.http.HttpServlet;
 import jakarta.servlet.http.HttpServletRequest;
@@ -26,7 +28,6 @@ import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -58,7 +59,7 @@ abstract class AbstractRound128 extends H2FilterRound {
 
     final ModelCalls calls = new ModelCalls();
     /** Tokens the provider billed, per subject. */
-    final Map<String, AtomicLong> billed = new ConcurrentHashMap<>();
+    final BilledTokens billed = new BilledTokens();
     /** Completed objects by id, as a poll reads them back. */
     final Map<String, String> completed = new ConcurrentHashMap<>();
     /** Polls each object still answers {@code in_progress} before it is completed. */
@@ -89,15 +90,6 @@ abstract class AbstractRound128 extends H2FilterRound {
     }
 
     // ------------------------------------------------------------------ mock provider
-
-    void bill(String user, long tokens) {
-        billed.computeIfAbsent(user, u -> new AtomicLong()).addAndGet(tokens);
-    }
-
-    long billed(String user) {
-        AtomicLong n = billed.get(user);
-        return n == null ? 0 : n.get();
-    }
 
     /** The back office: {@code POST /threads/{id}/messages}. */
     class Backend extends HttpServlet {
@@ -165,7 +157,7 @@ abstract class AbstractRound128 extends H2FilterRound {
             resp.setContentType("application/json");
             if (path.equals("/responses")) {
                 calls.count(user);
-                bill(user, BG_TOTAL);
+                billed.add(user, BG_TOTAL);
                 String rid = id("resp_");
                 String usage = "{\"input_tokens\":" + BG_INPUT + ",\"input_tokens_details\":{\"cached_tokens\":0},"
                         + "\"output_tokens\":" + (BG_REASONING + BG_TEXT) + ",\"output_tokens_details\":"
@@ -187,7 +179,7 @@ abstract class AbstractRound128 extends H2FilterRound {
                 }
                 calls.count(user);
                 long prompt = TOKENS.estimate(text.toString()) + ASSISTANT_INSTRUCTIONS;
-                bill(user, prompt + RUN_OUTPUT);
+                billed.add(user, prompt + RUN_OUTPUT);
                 String run = id("run_");
                 completed.put(run, run(run, thread, "completed", "{\"prompt_tokens\":" + prompt + ",\"completion_tokens\":"
                         + RUN_OUTPUT + ",\"total_tokens\":" + (prompt + RUN_OUTPUT) + "}"));
@@ -200,14 +192,7 @@ abstract class AbstractRound128 extends H2FilterRound {
 
     /** A Responses object as OpenAI writes it, of o3-pro in background mode. */
     static String response(String rid, String status, String usage, String text) {
-        return "{\"id\":\"" + rid + "\",\"object\":\"response\",\"created_at\":1750000000,\"status\":\"" + status
-                + "\",\"background\":true,\"error\":null,\"incomplete_details\":null,\"instructions\":null,"
-                + "\"max_output_tokens\":null,\"model\":\"o3-pro-2025-06-10\",\"output\":[" + (text == null ? ""
-                : "{\"type\":\"reasoning\",\"id\":\"rs_" + rid + "\",\"summary\":[]},{\"type\":\"message\",\"id\":\"msg_"
-                + rid + "\",\"status\":\"completed\",\"role\":\"assistant\",\"content\":[{\"type\":\"output_text\","
-                + "\"text\":\"" + text + "\",\"annotations\":[]}]}") + "],\"parallel_tool_calls\":true,"
-                + "\"reasoning\":{\"effort\":\"high\",\"summary\":null},\"store\":true,\"tool_choice\":\"auto\","
-                + "\"tools\":[],\"usage\":" + usage + "}";
+        return ResponsesApi.o3Pro(rid, status, true, -1, usage, text == null ? null : ResponsesApi.message("msg_" + rid, text));
     }
 
     static String queuedResponse(String rid, String status) {
@@ -246,7 +231,7 @@ abstract class AbstractRound128 extends H2FilterRound {
 
     String failure(String user, String what, List<Integer> statuses) {
         return kind() + ": " + what + " answered " + statuses + ", " + calls.of(user) + " model calls billed "
-                + billed(user) + " tokens; charged " + settled(user).used() + " on a " + ALLOWANCE + " allowance; "
+                + billed.of(user) + " tokens; charged " + settled(user).used() + " on a " + ALLOWANCE + " allowance; "
                 + ledger(user);
     }
 
@@ -292,7 +277,7 @@ abstract class AbstractRound128 extends H2FilterRound {
             assertTrue(poll.body().contains("\"status\":\"completed\""), poll.body());
         }
         QuotaAccount a = settled(user);
-        assertTrue(a.used() >= billed(user), failure(user, "five background o3-pro runs, each read back", statuses));
+        assertTrue(a.used() >= billed.of(user), failure(user, "five background o3-pro runs, each read back", statuses));
     }
 
     // ------------------------------------------------------------------ 2. Assistants runs not streamed
@@ -331,7 +316,7 @@ abstract class AbstractRound128 extends H2FilterRound {
             assertTrue(poll.body().contains("\"status\":\"completed\""), poll.body());
         }
         QuotaAccount a = settled(user);
-        assertTrue(a.used() >= billed(user), failure(user, "three runs on a thread holding a 12,000-token manual, polled", statuses));
+        assertTrue(a.used() >= billed.of(user), failure(user, "three runs on a thread holding a 12,000-token manual, polled", statuses));
     }
 
     // ------------------------------------------------------------------ 3. polls left protected

@@ -6,10 +6,12 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.tokenquota.servlet.QuotaFilter;
+import io.tokenquota.servlet.testing.BilledTokens;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.H2FilterRound;
 import io.tokenquota.servlet.testing.JsonTree;
 import io.tokenquota.servlet.testing.ModelCalls;
+import io.tokenquota.servlet.testing.ResponsesApi;
 import io.tokenquota.servlet.testing.TestHttp;
 import jakarta.servlet.http.HttpServlet;
 import jakarta.servlet.http.HttpServletRequest;
@@ -22,7 +24,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.Test;
 
@@ -66,7 +67,7 @@ abstract class AbstractRound130 extends H2FilterRound {
 
     final ModelCalls calls = new ModelCalls();
     /** Tokens the provider billed, per subject. */
-    final Map<String, AtomicLong> billed = new ConcurrentHashMap<>();
+    final BilledTokens billed = new BilledTokens();
     /** Stored objects by id (Responses, chat completions), as a read gets them back. */
     final Map<String, String> stored = new ConcurrentHashMap<>();
     /** Conversations by id: their items as JSON objects. */
@@ -97,15 +98,6 @@ abstract class AbstractRound130 extends H2FilterRound {
     }
 
     // ------------------------------------------------------------------ mock provider
-
-    void bill(String user, long tokens) {
-        billed.computeIfAbsent(user, u -> new AtomicLong()).addAndGet(tokens);
-    }
-
-    long billed(String user) {
-        AtomicLong n = billed.get(user);
-        return n == null ? 0 : n.get();
-    }
 
     /**
      * OpenAI's API as a relay passes it on (each instance's relay reaches the same provider).
@@ -169,14 +161,14 @@ abstract class AbstractRound130 extends H2FilterRound {
                 long output = budget ? SHORT_OUTPUT : BG_REASONING + BG_TEXT;
                 long reasoning = budget ? SHORT_OUTPUT - 440 : BG_REASONING;
                 long text = output - reasoning;
-                bill(user, BG_INPUT + output);
+                billed.add(user, BG_INPUT + output);
                 String rid = id("resp_");
                 String usage = "{\"input_tokens\":" + BG_INPUT + ",\"input_tokens_details\":{\"cached_tokens\":0},"
                         + "\"output_tokens\":" + output + ",\"output_tokens_details\":"
                         + "{\"reasoning_tokens\":" + reasoning + "},\"total_tokens\":" + (BG_INPUT + output) + "}";
                 boolean background = body.path("background").asBoolean(false);
-                String message = message("msg_" + rid, "word ".repeat((int) text).trim());
-                String done = response(rid, "completed", background, budget ? body.get("max_output_tokens").asLong() : -1,
+                String message = ResponsesApi.message("msg_" + rid, "word ".repeat((int) text).trim());
+                String done = ResponsesApi.o3Pro(rid, "completed", background, budget ? body.get("max_output_tokens").asLong() : -1,
                         usage, message);
                 stored.put(rid, done);
                 String conv = body.path("conversation").asText(null);
@@ -190,11 +182,11 @@ abstract class AbstractRound130 extends H2FilterRound {
                     }
                 }
                 resp.getWriter().write(background
-                        ? response(rid, "queued", true, budget ? body.get("max_output_tokens").asLong() : -1, "null", null)
+                        ? ResponsesApi.o3Pro(rid, "queued", true, budget ? body.get("max_output_tokens").asLong() : -1, "null", null)
                         : done);
             } else if (path.equals("/chat/completions")) {
                 calls.count(user);
-                bill(user, CHAT_TOTAL);
+                billed.add(user, CHAT_TOTAL);
                 String cid = id("chatcmpl-");
                 String completion = "{\"id\":\"" + cid + "\",\"object\":\"chat.completion\",\"created\":1750000000,"
                         + "\"model\":\"gpt-4o-2024-08-06\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
@@ -212,23 +204,6 @@ abstract class AbstractRound130 extends H2FilterRound {
                 resp.sendError(404);
             }
         }
-    }
-
-    static String message(String id, String text) {
-        return "{\"type\":\"message\",\"id\":\"" + id + "\",\"status\":\"completed\",\"role\":\"assistant\","
-                + "\"content\":[{\"type\":\"output_text\",\"text\":\"" + text + "\",\"annotations\":[]}]}";
-    }
-
-    /** A Responses object as OpenAI writes it, of o3-pro. */
-    static String response(String rid, String status, boolean background, long maxOutput, String usage, String message) {
-        return "{\"id\":\"" + rid + "\",\"object\":\"response\",\"created_at\":1750000000,\"status\":\"" + status
-                + "\",\"background\":" + background + ",\"error\":null,\"incomplete_details\":null,\"instructions\":null,"
-                + "\"max_output_tokens\":" + (maxOutput < 0 ? "null" : Long.toString(maxOutput))
-                + ",\"model\":\"o3-pro-2025-06-10\",\"output\":[" + (message == null ? ""
-                : "{\"type\":\"reasoning\",\"id\":\"rs_" + rid + "\",\"summary\":[]}," + message)
-                + "],\"parallel_tool_calls\":true,"
-                + "\"reasoning\":{\"effort\":\"high\",\"summary\":null},\"store\":true,\"tool_choice\":\"auto\","
-                + "\"tools\":[],\"usage\":" + usage + "}";
     }
 
     // ------------------------------------------------------------------ requests
@@ -249,7 +224,7 @@ abstract class AbstractRound130 extends H2FilterRound {
 
     String failure(String user, String what, List<Integer> statuses) {
         return kind() + ": " + what + " answered " + statuses + ", " + calls.of(user) + " model calls billed "
-                + billed(user) + " tokens; charged " + settled(user).used() + " on a " + ALLOWANCE + " allowance; "
+                + billed.of(user) + " tokens; charged " + settled(user).used() + " on a " + ALLOWANCE + " allowance; "
                 + ledger(user);
     }
 
@@ -303,7 +278,7 @@ abstract class AbstractRound130 extends H2FilterRound {
             statuses.add(items.statusCode());
             assertTrue(items.statusCode() != 200 || items.body().contains("word word"), items.body());
         }
-        assertTrue(settled(user).used() >= billed(user), failure(user,
+        assertTrue(settled(user).used() >= billed.of(user), failure(user,
                 "five background runs in a conversation, each answer read from the conversation's items", statuses));
     }
 

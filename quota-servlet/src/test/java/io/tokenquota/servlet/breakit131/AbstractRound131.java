@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.tokenquota.servlet.QuotaFilter;
+import io.tokenquota.servlet.testing.BilledTokens;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.H2FilterRound;
 import io.tokenquota.servlet.testing.ModelCalls;
@@ -26,7 +27,6 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -45,7 +45,7 @@ abstract class AbstractRound131 extends H2FilterRound {
 
     final ModelCalls calls = new ModelCalls();
     /** Tokens the provider billed, per subject. */
-    final Map<String, AtomicLong> billed = new ConcurrentHashMap<>();
+    final BilledTokens billed = new BilledTokens();
     /** Stored objects by id, as a read gives them back. */
     final Map<String, String> stored = new ConcurrentHashMap<>();
     /** How many more reads of an Assistants run (or a batch) answer its step before the last. */
@@ -73,14 +73,10 @@ abstract class AbstractRound131 extends H2FilterRound {
                 .onStartup(filter::registerByServletName);
     }
 
+    /** A model call of {@code user}, billed {@code tokens}: every bill here is one call. */
     void bill(String user, long tokens) {
         calls.count(user);
-        billed.computeIfAbsent(user, u -> new AtomicLong()).addAndGet(tokens);
-    }
-
-    long billed(String user) {
-        AtomicLong n = billed.get(user);
-        return n == null ? 0 : n.get();
+        billed.add(user, tokens);
     }
 
     // ------------------------------------------------------------------ the provider's objects
@@ -331,7 +327,7 @@ abstract class AbstractRound131 extends H2FilterRound {
     }
 
     String failure(String user, String what) {
-        return kind() + ": " + what + ": " + calls.of(user) + " model calls billed " + billed(user)
+        return kind() + ": " + what + ": " + calls.of(user) + " model calls billed " + billed.of(user)
                 + " tokens; charged " + settled(user).used() + " on a " + ALLOWANCE + " allowance; " + ledger(user);
     }
 
@@ -364,7 +360,7 @@ abstract class AbstractRound131 extends H2FilterRound {
             assertTrue(poll.body().contains("\"completed\""), poll.body());
         }
         long used = settled(user).used();
-        assertTrue(used <= Math.max(creation, billed(user)), failure(user, "a batch created (charged " + creation
+        assertTrue(used <= Math.max(creation, billed.of(user)), failure(user, "a batch created (charged " + creation
                 + ") and its completed object read twice"));
     }
 
@@ -390,12 +386,12 @@ abstract class AbstractRound131 extends H2FilterRound {
         HttpResponse<String> done = get("/ai/v1/threads/" + thread + "/runs/" + r, user);
         assertTrue(done.body().contains("\"completed\""), done.body());
         long afterRun = settled(user).used();
-        assertEquals(billed(user), afterRun, failure(user, "the run alone (control)"));
+        assertEquals(billed.of(user), afterRun, failure(user, "the run alone (control)"));
         for (String step : List.of("step_tool" + r, "step_msg" + r)) {
             HttpResponse<String> s = get("/ai/v1/threads/" + thread + "/runs/" + r + "/steps/" + step, user);
             assertEquals(200, s.statusCode(), s.body());
         }
-        assertEquals(billed(user), settled(user).used(), failure(user, "a run (charged " + afterRun
+        assertEquals(billed.of(user), settled(user).used(), failure(user, "a run (charged " + afterRun
                 + ") and its two steps read back"));
     }
 
@@ -423,7 +419,7 @@ abstract class AbstractRound131 extends H2FilterRound {
         HttpResponse<String> updated = post("/ai/v1/chat/completions/" + c, user,
                 "{\"metadata\":{\"review\":\"billing\"}}");
         assertEquals(200, updated.statusCode(), updated.body());
-        assertEquals(billed(user), settled(user).used(), failure(user, "a stored completion, read back, then its"
+        assertEquals(billed.of(user), settled(user).used(), failure(user, "a stored completion, read back, then its"
                 + " metadata updated"));
     }
 
@@ -457,7 +453,7 @@ abstract class AbstractRound131 extends H2FilterRound {
         long afterSubmit = settled(user).used();
         HttpResponse<String> done = get("/ai/v1/threads/" + thread + "/runs/" + r, user);
         assertTrue(done.body().contains("\"completed\""), done.body());
-        assertEquals(billed(user), settled(user).used(), failure(user, "a run with a function (creation charged "
+        assertEquals(billed.of(user), settled(user).used(), failure(user, "a run with a function (creation charged "
                 + beforeSubmit + ", the submitted output " + (afterSubmit - beforeSubmit) + ")"));
     }
 
@@ -494,7 +490,7 @@ abstract class AbstractRound131 extends H2FilterRound {
                 + (FIRST_DELTAS + 1), user);
         assertEquals(200, resumed.statusCode(), resumed.body());
         assertTrue(resumed.body().contains("response.completed"), resumed.body());
-        assertEquals(billed(user), settled(user).used(), failure(user, "a background stream cut (charged " + cut
+        assertEquals(billed.of(user), settled(user).used(), failure(user, "a background stream cut (charged " + cut
                 + ") and resumed"));
     }
 

@@ -1,5 +1,6 @@
 package io.tokenquota.servlet.breakit139;
 
+import static io.tokenquota.servlet.testing.PdfFileRelay.pdf;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -7,21 +8,14 @@ import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.H2FilterRound;
 import io.tokenquota.servlet.testing.ModelCalls;
+import io.tokenquota.servlet.testing.PdfFileRelay;
 import io.tokenquota.servlet.testing.TestHttp;
-import jakarta.servlet.http.HttpServlet;
-import jakarta.servlet.http.HttpServletRequest;
-import jakarta.servlet.http.HttpServletResponse;
-import jakarta.servlet.http.Part;
-import java.io.IOException;
-import java.io.OutputStream;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.util.Base64;
 import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -36,52 +30,17 @@ import org.junit.jupiter.api.Test;
  */
 abstract class AbstractRound139 extends H2FilterRound {
     final ModelCalls calls = new ModelCalls();
-    /** Pages of each PDF the relay's provider stores, by file id. */
+    /** Pages of each PDF the relay's provider stores, by file id: both relays' (one provider, two prefixes). */
     static final Map<String, Integer> FILES = new ConcurrentHashMap<>();
     /** The filter's own least figure for a PDF page it can see. */
     static final long PAGE_FLOOR = 258;
     /** What OpenAI bills a page: its text and its image. */
-    static final long PAGE_BILLED = 1_000;
+    static final long PAGE_BILLED = PdfFileRelay.PAGE_BILLED;
     /** Figures the second filter (on /small/) remembers: an operator's choice of a smaller memory. */
     static final int SMALL_MEMORY = 100;
 
-    private static final Pattern FILE_ID = Pattern.compile("\"file_id\"\\s*:\\s*\"([^\"]+)\"");
-    private static final Pattern FILE_DATA = Pattern.compile("\"file_data\"\\s*:\\s*\"data:application/pdf;base64,([^\"]+)\"");
-    private static final Pattern PAGE = Pattern.compile("/Type\\s*/Page(?![a-z])");
-
     static String subject() {
         return "u139-" + UUID.randomUUID().toString().substring(0, 12);
-    }
-
-    /** A PDF of {@code pages} pages, each with a line of text, as a PDF writer lays it out. */
-    static byte[] pdf(int pages) {
-        StringBuilder s = new StringBuilder("%PDF-1.4\n");
-        int kids = 3;
-        s.append("1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n");
-        StringBuilder refs = new StringBuilder();
-        for (int i = 0; i < pages; i++) {
-            refs.append(kids + 2 * i).append(" 0 R ");
-        }
-        s.append("2 0 obj << /Type /Pages /Kids [").append(refs).append("] /Count ").append(pages).append(" >> endobj\n");
-        for (int i = 0; i < pages; i++) {
-            int page = kids + 2 * i;
-            String text = "BT /F1 12 Tf 72 720 Td (Quarterly report, page " + (i + 1) + ") Tj ET";
-            s.append(page).append(" 0 obj << /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents ")
-                    .append(page + 1).append(" 0 R >> endobj\n");
-            s.append(page + 1).append(" 0 obj << /Length ").append(text.length()).append(" >> stream\n").append(text)
-                    .append("\nendstream endobj\n");
-        }
-        s.append("trailer << /Root 1 0 R >>\n%%EOF\n");
-        return s.toString().getBytes(StandardCharsets.ISO_8859_1);
-    }
-
-    static int pages(byte[] pdf) {
-        Matcher m = PAGE.matcher(new String(pdf, StandardCharsets.ISO_8859_1));
-        int n = 0;
-        while (m.find()) {
-            n++;
-        }
-        return n;
     }
 
     @Override
@@ -90,87 +49,13 @@ abstract class AbstractRound139 extends H2FilterRound {
         return Deployment.create()
                 .filter("quota", filter, "/*")
                 .filter("quota-small", small, "/*")
-                .multipartServlet("relay", new Relay(), new jakarta.servlet.MultipartConfigElement(""), "/ai/*")
-                .multipartServlet("relay-small", new Relay(), new jakarta.servlet.MultipartConfigElement(""), "/small/*");
-    }
-
-    /**
-     * OpenAI behind the relay. {@code POST /v1/files}: stores the file, answers OpenAI's file object (no
-     * model). {@code POST /v1/chat/completions}: a model call reading every file part of every message
-     * (by file id or inline as {@code file_data}), 1,000 tokens a page; streamed as OpenAI streams: 30
-     * chunks of text, a usage chunk only with {@code stream_options.include_usage}, then {@code [DONE]}.
-     */
-    class Relay extends HttpServlet {
-        @Override
-        protected void service(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            if ("/v1/files".equals(req.getPathInfo())) {
-                Part file;
-                try {
-                    file = req.getPart("file");
-                } catch (jakarta.servlet.ServletException e) {
-                    throw new IOException(e);
-                }
-                byte[] bytes = file.getInputStream().readAllBytes();
-                String id = "file-" + UUID.randomUUID().toString().replace("-", "").substring(0, 22);
-                FILES.put(id, pages(bytes));
-                resp.setContentType("application/json");
-                resp.getWriter().write("{\"object\":\"file\",\"id\":\"" + id + "\",\"purpose\":\"user_data\","
-                        + "\"filename\":\"" + file.getSubmittedFileName() + "\",\"bytes\":" + bytes.length
-                        + ",\"created_at\":1760000000,\"expires_at\":null,\"status\":\"processed\",\"status_details\":null}");
-                return;
-            }
-            if (!"/v1/chat/completions".equals(req.getPathInfo())) {
-                resp.sendError(404);
-                return;
-            }
-            String body = new String(req.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-            calls.count(req.getHeader("x-user-id"));
-            int pages = 0;
-            Matcher id = FILE_ID.matcher(body);
-            while (id.find()) {
-                pages += FILES.getOrDefault(id.group(1), 0);
-            }
-            Matcher data = FILE_DATA.matcher(body);
-            while (data.find()) {
-                pages += pages(Base64.getDecoder().decode(data.group(1)));
-            }
-            long prompt = 20 + pages * PAGE_BILLED;
-            int chunks = 30;
-            long completion = chunks * 5L;
-            resp.setContentType("text/event-stream");
-            resp.setCharacterEncoding("UTF-8");
-            OutputStream out = resp.getOutputStream();
-            String cid = "chatcmpl-" + UUID.randomUUID().toString().replace("-", "");
-            for (int i = 0; i < chunks; i++) {
-                out.write(("data: {\"id\":\"" + cid + "\",\"object\":\"chat.completion.chunk\",\"created\":1760000000,"
-                        + "\"model\":\"gpt-4o-2024-08-06\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\" revenue rose 4%\"},"
-                        + "\"finish_reason\":null}]}\n\n").getBytes(StandardCharsets.UTF_8));
-            }
-            out.write(("data: {\"id\":\"" + cid + "\",\"object\":\"chat.completion.chunk\",\"created\":1760000000,"
-                    + "\"model\":\"gpt-4o-2024-08-06\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n")
-                    .getBytes(StandardCharsets.UTF_8));
-            if (body.contains("\"include_usage\":true")) {
-                out.write(("data: {\"id\":\"" + cid + "\",\"object\":\"chat.completion.chunk\",\"created\":1760000000,"
-                        + "\"model\":\"gpt-4o-2024-08-06\",\"choices\":[],\"usage\":{\"prompt_tokens\":" + prompt
-                        + ",\"completion_tokens\":" + completion + ",\"total_tokens\":" + (prompt + completion) + "}}\n\n")
-                        .getBytes(StandardCharsets.UTF_8));
-            }
-            out.write("data: [DONE]\n\n".getBytes(StandardCharsets.UTF_8));
-        }
+                .multipartServlet("relay", new PdfFileRelay(calls, FILES), new jakarta.servlet.MultipartConfigElement(""), "/ai/*")
+                .multipartServlet("relay-small", new PdfFileRelay(calls, FILES), new jakarta.servlet.MultipartConfigElement(""), "/small/*");
     }
 
     /** Uploads a file through the relay under {@code prefix}, as the SDK's {@code files.create}; its id. */
     String upload(String prefix, String s, String filename, String type, byte[] content) {
-        String boundary = "----139" + UUID.randomUUID().toString().replace("-", "");
-        byte[] body = TestHttp.multipart(boundary,
-                "Content-Disposition: form-data; name=\"purpose\"", "user_data",
-                "Content-Disposition: form-data; name=\"file\"; filename=\"" + filename + "\"\r\nContent-Type: " + type, content);
-        HttpResponse<String> r = TestHttp.post(container.uri(prefix + "v1/files"), body, "x-user-id", s,
-                "Content-Type", "multipart/form-data; boundary=" + boundary);
-        assertEquals(200, r.statusCode(), r.body());
-        Matcher m = Pattern.compile("\"id\":\"([^\"]+)\"").matcher(r.body());
-        assertTrue(m.find(), r.body());
-        return m.group(1);
+        return PdfFileRelay.upload(container.uri(prefix + "v1/files"), s, filename, type, content);
     }
 
     static String filePart(String fileId) {

@@ -24,6 +24,28 @@ public final class ResponsesApi {
                 + "],\"parallel_tool_calls\":true,\"tool_choice\":\"auto\",\"tools\":[],\"usage\":" + usage + "}";
     }
 
+    /** An assistant's output message of {@code text}, as a Responses object and a conversation's items list it. */
+    public static String message(String id, String text) {
+        return "{\"type\":\"message\",\"id\":\"" + id + "\",\"status\":\"completed\",\"role\":\"assistant\","
+                + "\"content\":[{\"type\":\"output_text\",\"text\":\"" + text + "\",\"annotations\":[]}]}";
+    }
+
+    /**
+     * A Responses object of o3-pro at high reasoning effort, as OpenAI writes it: {@code background}
+     * mode or not, {@code maxOutput} ({@code null} when negative), its reasoning item then
+     * {@code message} (no output when null), and {@code usage} (JSON, or {@code null} while queued).
+     */
+    public static String o3Pro(String rid, String status, boolean background, long maxOutput, String usage, String message) {
+        return "{\"id\":\"" + rid + "\",\"object\":\"response\",\"created_at\":1750000000,\"status\":\"" + status
+                + "\",\"background\":" + background + ",\"error\":null,\"incomplete_details\":null,\"instructions\":null,"
+                + "\"max_output_tokens\":" + (maxOutput < 0 ? "null" : Long.toString(maxOutput))
+                + ",\"model\":\"o3-pro-2025-06-10\",\"output\":[" + (message == null ? ""
+                : "{\"type\":\"reasoning\",\"id\":\"rs_" + rid + "\",\"summary\":[]}," + message)
+                + "],\"parallel_tool_calls\":true,"
+                + "\"reasoning\":{\"effort\":\"high\",\"summary\":null},\"store\":true,\"tool_choice\":\"auto\","
+                + "\"tools\":[],\"usage\":" + usage + "}";
+    }
+
     /**
      * A long streamed answer: {@code response.created} with {@code inProgress}, a "word " delta every
      * 20 ms for 10 s, then {@code response.completed} with {@code completed}. Stops at the first write
