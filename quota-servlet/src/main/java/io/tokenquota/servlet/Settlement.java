@@ -443,8 +443,7 @@ final class Settlement implements AsyncListener {
      */
     private long estimateOf(UsageSniffer sniffer) {
         // a GET or HEAD reads back what is stored (a recording, a file's content): no model wrote it now
-        boolean reads = "GET".equals(request.getMethod()) || "HEAD".equals(request.getMethod());
-        if (reads) {
+        if (reads(request)) {
             return estimate;
         }
         long millis = sniffer.audioMillis();
@@ -582,8 +581,7 @@ final class Settlement implements AsyncListener {
             // remembered before the commit's round trip: a client that sends its next turn as soon as it
             // has this answer must find what this call stored
             Long read = sniffer.usage();
-            boolean reads = "GET".equals(request.getMethod()) || "HEAD".equals(request.getMethod());
-            if (status >= 200 && status < 300 && read != null && !sniffer.provisional() && !reads) {
+            if (status >= 200 && status < 300 && read != null && !sniffer.provisional() && !reads(request)) {
                 // what a later call naming the state this one named or stored makes the model read, in
                 // raw tokens: only a final count says it, and only of a call the request made (a GET
                 // reads a stored Response back, whatever its body names)
@@ -819,7 +817,7 @@ final class Settlement implements AsyncListener {
      * reads answered 204 may have run a model that found nothing.
      */
     static boolean eventSourceReconnect(HttpServletRequest request) {
-        if (!"GET".equals(request.getMethod()) && !"HEAD".equals(request.getMethod())) {
+        if (!reads(request)) {
             return false;
         }
         if (request.getHeader("Last-Event-ID") != null) {
