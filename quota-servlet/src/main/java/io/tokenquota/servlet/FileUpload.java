@@ -14,13 +14,18 @@ import java.util.regex.Pattern;
  * @param step     which request of an upload this is
  * @param uploadId the multi-part upload the path names ({@code /uploads/{id}/parts}, {@code …/complete}),
  *                 or {@code null}
- * @param figure   what the requests of the batch input file it carries may cost; -1 when it carries no
- *                 batch's requests (a part's are counted from {@code part})
+ * @param figure   what the requests of the batch input file it carries may cost, or what the model reads
+ *                 of the file (or of the part) it carries when it is no batch's; -1 when not measured (a
+ *                 batch part's requests are counted from {@code part}); for {@link Step#CREATE}, 0 when it
+ *                 begins a batch's input file
  * @param part     the bytes of a batch upload's part ({@code null} for any other step), which may start and
  *                 end inside a line: a multi-part upload splits its file anywhere
  * @param lines    what the requests of whole lines cost ({@code null} with no {@code part})
+ * @param pdf      for {@link Step#CREATE}: the upload says it is a PDF ({@code mime_type}), so its parts are
+ *                 pieces of one, measured by the pages each holds
  */
-record FileUpload(Step step, String uploadId, long figure, byte[] part, java.util.function.ToLongFunction<byte[]> lines) {
+record FileUpload(Step step, String uploadId, long figure, byte[] part, java.util.function.ToLongFunction<byte[]> lines,
+                  boolean pdf) {
     enum Step {
         /** {@code POST …/files}: a multipart body of the file and its purpose; answered with the file object. */
         FILE,
@@ -49,16 +54,16 @@ record FileUpload(Step step, String uploadId, long figure, byte[] part, java.uti
     static FileUpload of(String path, boolean multipart, boolean resumable) {
         Matcher m = STEP.matcher(path);
         if (m.find()) {
-            return new FileUpload("parts".equals(m.group(2)) ? Step.PART : Step.COMPLETE, m.group(1), -1, null, null);
+            return new FileUpload("parts".equals(m.group(2)) ? Step.PART : Step.COMPLETE, m.group(1), -1, null, null, false);
         }
         if (path.endsWith("/uploads")) {
-            return new FileUpload(Step.CREATE, null, -1, null, null);
+            return new FileUpload(Step.CREATE, null, -1, null, null, false);
         }
         if (!path.endsWith("/files")) {
             return null;
         }
-        return resumable ? new FileUpload(Step.GEMINI, null, -1, null, null)
-                : multipart ? new FileUpload(Step.FILE, null, -1, null, null) : null;
+        return resumable ? new FileUpload(Step.GEMINI, null, -1, null, null, false)
+                : multipart ? new FileUpload(Step.FILE, null, -1, null, null, false) : null;
     }
 
     /** The Gemini upload protocol's request header naming the step, and its answer's status header. */
@@ -66,11 +71,16 @@ record FileUpload(Step step, String uploadId, long figure, byte[] part, java.uti
     static final String GEMINI_STATUS = "X-Goog-Upload-Status";
 
     FileUpload withFigure(long tokens) {
-        return new FileUpload(step, uploadId, tokens, part, lines);
+        return new FileUpload(step, uploadId, tokens, part, lines, pdf);
+    }
+
+    /** An upload's creation that says it is a PDF. */
+    FileUpload ofPdf() {
+        return new FileUpload(step, uploadId, figure, part, lines, true);
     }
 
     FileUpload withPart(byte[] bytes, java.util.function.ToLongFunction<byte[]> wholeLines) {
-        return new FileUpload(step, uploadId, figure, bytes, wholeLines);
+        return new FileUpload(step, uploadId, figure, bytes, wholeLines, pdf);
     }
 
     /**
@@ -103,6 +113,8 @@ record FileUpload(Step step, String uploadId, long figure, byte[] part, java.uti
                 }
                 if (figure >= 0) {
                     state.uploadStarted(answer.id());
+                } else if (pdf) {
+                    state.pdfUploadStarted(answer.id());
                 }
             }
             case PART -> {
@@ -111,6 +123,8 @@ record FileUpload(Step step, String uploadId, long figure, byte[] part, java.uti
                 }
                 if (part != null) {
                     state.uploadPart(uploadId, part, lines);
+                } else if (figure >= 0) {
+                    state.uploadMeasured(uploadId, figure);
                 }
             }
             case COMPLETE -> {

@@ -200,14 +200,18 @@ final class JsonDocumentScanner {
      * @param status     the document's top-level {@code status} string (a stored Response's or an
      *                   Assistants run's: {@code queued}, {@code in_progress}, {@code completed}...), or
      *                   {@code null}
+     * @param foreground whether the document says {@code "background": false} at its top level (an OpenAI
+     *                   Response the model wrote within its creating request's answer)
+     * @param catalogueFields the {@link ProviderObjects#catalogueField} flags of its top-level fields
      */
     record Document(String type, Map<String, Map<String, Long>> usages, boolean ended, String model, String call,
                     boolean callIdentified, boolean error, String responseId, boolean choices, String event,
                     boolean workflowRun, int element, String id, String runId, java.util.List<Message> messages,
-                    long textTokens, String object, String fileId, String streamCall, String status) {
+                    long textTokens, String object, String fileId, String streamCall, String status,
+                    boolean foreground, int catalogueFields) {
         Document(String type, Map<String, Map<String, Long>> usages, boolean ended) {
             this(type, usages, ended, null, null, false, false, null, false, null, false, -1, null, null,
-                    java.util.List.of(), 0, null, null, null, null);
+                    java.util.List.of(), 0, null, null, null, null, false, 0);
         }
 
         Document {
@@ -413,6 +417,8 @@ final class JsonDocumentScanner {
         callStart = false;
         notDone = false;
         status = null;
+        foreground = false;
+        catalogueFields = 0;
         resultMessageId = null;
         index = null;
     }
@@ -649,6 +655,9 @@ final class JsonDocumentScanner {
                 if (depth <= TRACKED_DEPTH) {
                     fieldAt[depth] = parser.currentName();
                 }
+                if (depth == 1 && objectAt[1]) {
+                    catalogueFields |= ProviderObjects.catalogueField(parser.currentName());
+                }
                 if (depth < messageOpen.length && messageOpen[depth] && MESSAGE_CONTENT.equals(parser.currentName())) {
                     messageContent[depth] = true;
                 }
@@ -734,6 +743,8 @@ final class JsonDocumentScanner {
                 }
                 if (depth == 1 && objectAt[1] && "done".equals(fieldAt[1])) {
                     notDone = true;
+                } else if (depth == 1 && objectAt[1] && "background".equals(fieldAt[1])) {
+                    foreground = true;
                 }
                 // Ollama's chunks before its last say "done": false, llama.cpp's "stop": false
                 if (text != null && depth == 1 && objectAt[1] && ("done".equals(fieldAt[1]) || "stop".equals(fieldAt[1]))) {
@@ -746,6 +757,9 @@ final class JsonDocumentScanner {
                 }
                 if (depth == 1 && objectAt[1] && "partial".equals(fieldAt[1])) {
                     partial = true;
+                } else if (depth == 1 && objectAt[1] && "background".equals(fieldAt[1])) {
+                    // the last value of a repeated field counts, as a parser reads it
+                    foreground = false;
                 }
                 // llama.cpp's last answer object says "stop": true, Ollama's "done": true
                 if (depth == 1 && ("stop".equals(fieldAt[1]) || "done".equals(fieldAt[1]))) {
@@ -801,7 +815,7 @@ final class JsonDocumentScanner {
                 responseId(), choiceSeen, event, workflowRun, inRootArray ? element : -1, lineId, runId, messages,
                 text == null ? 0 : text.documentTokens(type, event), object,
                 "file".equals(object) || "container.file".equals(object) || "file".equals(type) ? lineId : nestedFileId,
-                streamCall(), status);
+                streamCall(), status, foreground, catalogueFields);
     }
 
     /**
@@ -892,6 +906,10 @@ final class JsonDocumentScanner {
     private boolean notDone;
     /** The document's top-level {@code status} string. */
     private String status;
+    /** Whether the document's top-level {@code background} is {@code false}. */
+    private boolean foreground;
+    /** The {@link ProviderObjects#catalogueField} flags of the document's top-level fields. */
+    private int catalogueFields;
 
     /** Anthropic's {@code message.id}, Gemini's top-level {@code responseId}, and whether an {@code invocationId} came. */
     private String envelopeId;

@@ -597,7 +597,7 @@ final class MediaSize {
         return text.length() >= prefix.length() && text.subSequence(0, prefix.length()).toString().equalsIgnoreCase(prefix);
     }
 
-    private static boolean startsWith(byte[] b, String prefix) {
+    static boolean startsWith(byte[] b, String prefix) {
         return startsWith(b, 0, prefix);
     }
 

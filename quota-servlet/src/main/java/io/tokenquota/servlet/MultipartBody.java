@@ -64,6 +64,16 @@ record MultipartBody(CharSequence text, Map<String, List<String>> fields, Map<St
      */
     static MultipartBody read(HttpServletRequest request, long limit, Charset charset, ToLongFunction<CharSequence> tokens,
                               MediaSize.Rate imageRate) throws IOException {
+        return read(request, limit, charset, tokens, imageRate, false);
+    }
+
+    /**
+     * As {@link #read(HttpServletRequest, long, Charset, ToLongFunction, MediaSize.Rate)}; with
+     * {@code pdfPieces} its files are pieces of one PDF (the parts of a multi-part upload, cut anywhere):
+     * a piece that does not begin the PDF counts the pages it holds, as media, and no text.
+     */
+    static MultipartBody read(HttpServletRequest request, long limit, Charset charset, ToLongFunction<CharSequence> tokens,
+                              MediaSize.Rate imageRate, boolean pdfPieces) throws IOException {
         StringBuilder text = new StringBuilder();
         Map<String, List<String>> fields = new LinkedHashMap<>();
         Map<String, List<String>> files = new LinkedHashMap<>();
@@ -117,6 +127,11 @@ record MultipartBody(CharSequence text, Map<String, List<String>> fields, Map<St
                             byte[] rest = in.readAllBytes();
                             byte[] whole = java.util.Arrays.copyOf(head, head.length + rest.length);
                             System.arraycopy(rest, 0, whole, head.length, rest.length);
+                            if (pdfPieces && !MediaSize.startsWith(whole, "%PDF-")) {
+                                mediaTokens = AudioDuration.saturatingAdd(mediaTokens,
+                                        MediaSize.pdfPages(whole) * MediaSize.PDF_PAGE_TOKENS);
+                                continue;
+                            }
                             content = BodyText.text(whole, charset, BodyText.isMedia(part.getContentType()));
                             if (imageRate != null) {
                                 mediaTokens = AudioDuration.saturatingAdd(mediaTokens, media(whole, part.getContentType(), imageRate));

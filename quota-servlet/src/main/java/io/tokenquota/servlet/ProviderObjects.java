@@ -36,16 +36,48 @@ final class ProviderObjects {
      * ({@code GET /api/tags}, {@code /api/ps}, {@code /api/version}) and a model's card
      * ({@code POST /api/show}). Answered with JSON and no usage, they ran no model.
      */
-    static boolean catalogue(String method, String path) {
+    static boolean catalogue(String method, String path, JsonDocumentScanner.Document answer) {
         boolean reads = "GET".equals(method) || "HEAD".equals(method);
-        if (reads && (path.endsWith("/models") || path.endsWith("/api/tags") || path.endsWith("/api/ps")
-                || path.endsWith("/api/version"))) {
-            return true;
+        // the path is the client's to choose on a route that takes any (/ask/*): the answer must be shaped as
+        // the catalogue is
+        int fields = answer.catalogueFields();
+        if (reads && path.endsWith("/models")) {
+            // Gemini's and Ollama's list (models), Anthropic's (data, has_more)
+            return (fields & (MODELS | HAS_MORE)) != 0;
+        }
+        if (reads && (path.endsWith("/api/tags") || path.endsWith("/api/ps"))) {
+            return (fields & MODELS) != 0;
+        }
+        if (reads && path.endsWith("/api/version")) {
+            return (fields & VERSION) != 0;
+        }
+        if ("POST".equals(method) && path.endsWith("/api/show")) {
+            return (fields & MODELFILE) != 0;
         }
         int slash = path.lastIndexOf('/');
-        // one model's card: the segment after models names it (a Gemini action, models/{m}:generateContent, is a POST)
+        // one model's card: the segment after models names it (a Gemini action, models/{m}:generateContent, is a
+        // POST); Anthropic's says "type": "model", Gemini's its inputTokenLimit
         return reads && slash > 0 && path.substring(0, slash).endsWith("/models") && path.indexOf(':', slash) < 0
-                || "POST".equals(method) && path.endsWith("/api/show");
+                && ("model".equals(answer.type()) || (fields & TOKEN_LIMIT) != 0);
+    }
+
+    /** Top-level fields that tell a catalogue whose answer names no {@code object}: see {@link #catalogueField}. */
+    static final int MODELS = 1;
+    static final int HAS_MORE = 2;
+    static final int TOKEN_LIMIT = 4;
+    static final int VERSION = 8;
+    static final int MODELFILE = 16;
+
+    /** The flag a top-level field of an answer sets when it may tell a catalogue, else 0. */
+    static int catalogueField(String name) {
+        return switch (name) {
+            case "models" -> MODELS;
+            case "has_more" -> HAS_MORE;
+            case "inputTokenLimit" -> TOKEN_LIMIT;
+            case "version" -> VERSION;
+            case "modelfile", "model_info" -> MODELFILE;
+            default -> 0;
+        };
     }
 
     /** Whether an answer read back that is the object {@code object} is part of a call charged as a whole. */

@@ -540,7 +540,38 @@ final class ProviderState {
         }
     }
 
-    /** A batch upload completed as the file {@code fileId}: a batch naming it is held its parts' figure. */
+    /** A multi-part upload that says it is a PDF began: its parts are pieces of one, counted by their pages. */
+    void pdfUploadStarted(String uploadId) {
+        String key = key("p:", uploadId);
+        if (key != null) {
+            synchronized (figures) {
+                figures.putIfAbsent(key, 0L);
+            }
+        }
+    }
+
+    /** Whether {@code uploadId} names a multi-part upload of a PDF this filter saw begin. */
+    boolean pdfUpload(String uploadId) {
+        return figure(key("p:", uploadId)) != null;
+    }
+
+    /**
+     * A part of a multi-part upload that is no batch's input (any file a request may later name by id)
+     * was measured: what the model reads of it, added to its upload's.
+     */
+    void uploadMeasured(String uploadId, long tokens) {
+        String key = key("m:", uploadId);
+        if (key != null) {
+            synchronized (figures) {
+                figures.merge(key, tokens, ProviderState::saturated);
+            }
+        }
+    }
+
+    /**
+     * A multi-part upload completed as the file {@code fileId}: a batch naming it is held its parts'
+     * requests, and a request naming it what the model reads of its parts.
+     */
     void uploadCompleted(String uploadId, String fileId, java.util.function.ToLongFunction<byte[]> lines) {
         String key = key("u:", uploadId);
         if (key == null) {
@@ -553,6 +584,9 @@ final class ProviderState {
                 figures.computeIfPresent(key, (k, sum) -> saturated(sum, lines.applyAsLong(last)));
             }
             parts = figures.get(key);
+            if (parts == null) {
+                parts = figures.get(key("m:", uploadId));
+            }
         }
         if (parts != null) {
             rememberFile(fileId, parts);

@@ -528,10 +528,13 @@ public final class QuotaFilter implements Filter {
         if (!errorPage && isMultipart(request)) {
             // an image endpoint's files are the images the model edits: its input, at OpenAI's rate
             boolean drawing = ImageOutput.drawsAt(path);
-            // a file uploaded to the provider is measured as the model will read it where a request names it
-            boolean uploadsFile = upload != null && upload.step() == FileUpload.Step.FILE;
+            // a file uploaded to the provider is measured as the model will read it where a request names it,
+            // also in parts (OpenAI's Uploads API) unless they are a batch's requests
+            boolean uploadsFile = upload != null && (upload.step() == FileUpload.Step.FILE
+                    || upload.step() == FileUpload.Step.PART && !providerState.batchUpload(upload.uploadId()));
             MultipartBody parts = MultipartBody.read(request, limit, charset, estimator::text,
-                    drawing || uploadsFile ? MediaSize.Rate.OPENAI : null);
+                    drawing || uploadsFile ? MediaSize.Rate.OPENAI : null,
+                    uploadsFile && upload.step() == FileUpload.Step.PART && providerState.pdfUpload(upload.uploadId()));
             if (parts.tooLarge()) {
                 Problems.bodyTooLarge(request, response, limit);
                 return false;
@@ -836,6 +839,9 @@ public final class QuotaFilter implements Filter {
         Settlement settlement = new Settlement(ledger, hold, charged, quiet, releaseOnError, request, held, wrapped, answers, answerKey, providerState, state, settleFailureCount, weighing, keeper);
         if (upload != null && upload.step() == FileUpload.Step.CREATE && FileUpload.BATCH.equals(Json.topLevelString(readBody, "purpose"))) {
             upload = upload.withFigure(0);
+        } else if (upload != null && upload.step() == FileUpload.Step.CREATE
+                && "application/pdf".equalsIgnoreCase(String.valueOf(Json.topLevelString(readBody, "mime_type")).trim())) {
+            upload = upload.ofPdf();
         } else if (upload != null && upload.step() == FileUpload.Step.COMPLETE) {
             // the last line the parts left cut
             upload = upload.withPart(new byte[0], lines -> batchLines(lines, path));

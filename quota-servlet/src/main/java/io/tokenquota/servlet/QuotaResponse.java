@@ -389,7 +389,9 @@ final class QuotaResponse extends HttpServletResponseWrapper {
     @Override
     public void addHeader(String name, String value) {
         if (ACTUAL_TOKENS_HEADER.equalsIgnoreCase(name)) {
-            actualTokens = value;
+            // HTTP's list form: a figure added once per model call is charged their sum
+            String before = actualTokens;
+            actualTokens = before == null ? value : before + ", " + value;
         } else {
             if (UsageSniffer.readsHeader(name)) {
                 sniffer.header(name, value);

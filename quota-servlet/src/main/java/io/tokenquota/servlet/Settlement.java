@@ -377,11 +377,14 @@ final class Settlement implements AsyncListener {
     /**
      * A call the provider stores under an id, as an answer shows it: {@code object} its kind
      * ({@code response}, {@code thread.run}, {@code chat.completion}, {@code batch}), {@code status}
-     * its status ({@code null} when it has none).
+     * its status ({@code null} when it has none), {@code foreground} whether the provider ran it within
+     * its creating request's answer (a chat completion; a Response that says {@code "background": false}),
+     * whose usage that answer carried.
      */
-    private record Stored(String id, String object, String status) {
+    private record Stored(String id, String object, String status, boolean foreground) {
         static Stored of(JsonDocumentScanner.Document d) {
-            return d == null ? null : new Stored(d.id(), d.object(), d.status());
+            return d == null ? null : new Stored(d.id(), d.object(), d.status(),
+                    d.foreground() || "chat.completion".equals(d.object()));
         }
     }
 
@@ -408,7 +411,8 @@ final class Settlement implements AsyncListener {
         // the id under its collection's name: a client that names its call after the route (vLLM takes a
         // request_id for the Response's id) still posts to the collection, not to an object in it
         String named = collection + stored.id();
-        String uri = request.getRequestURI();
+        // the path as the container routed it (decoded, dot segments resolved), not as the client wrote it
+        String uri = QuotaFilter.pathOf(request);
         return uri.endsWith(named) || uri.endsWith(named + "/cancel") || uri.endsWith(named + "/submit_tool_outputs");
     }
 
@@ -548,16 +552,21 @@ final class Settlement implements AsyncListener {
             // stream resumed by a GET) or of an Assistants run (streamed, also after submit_tool_outputs)
             Stored job = status < 200 || status >= 300 || uploaded ? null
                     : sniffer.job() != null ? Stored.of(sniffer.job())
-                    : sniffer.storedResponse() != null ? new Stored(sniffer.storedResponse(), "response", null)
-                    : sniffer.storedRun() != null ? new Stored(sniffer.storedRun(), "thread.run", null) : null;
+                    : sniffer.storedResponse() != null ? new Stored(sniffer.storedResponse(), "response", null, false)
+                    : sniffer.storedRun() != null ? new Stored(sniffer.storedRun(), "thread.run", null, false) : null;
             Long jobCharged = job == null ? null : providerState.jobCharged(hold.subject(), job.id());
+            if (jobCharged == null && job != null && job.foreground() && reads(request)) {
+                // read back at an instance that did not serve it (another one behind the load balancer, or
+                // this one restarted): the answer that ran it carried this usage and was charged it there
+                jobCharged = usage == null || provisional ? 0 : usage;
+            }
             boolean readsJob = job != null && actsOn(request, job)
                     && (jobCharged != null || job.status() != null && PENDING.contains(job.status()));
             JsonDocumentScanner.Document only = sniffer.onlyDocument();
             JsonDocumentScanner.Document answer = sniffer.lastDocument();
             boolean noModel = !uploaded && explicit == null && status >= 200 && status < 300
                     && (usage == null && only != null && (ProviderObjects.callNoModel(only.object(), reads(request))
-                    || ProviderObjects.catalogue(request.getMethod(), request.getRequestURI()))
+                    || ProviderObjects.catalogue(request.getMethod(), QuotaFilter.pathOf(request), only))
                     || reads(request) && answer != null && ProviderObjects.partOfACall(answer.object()));
             Decision own = uploaded ? Decision.release("a file upload (" + upload.step() + "): no model was called")
                     : noModel ? Decision.release("an answer that is a " + (only != null ? only : answer).object()
@@ -915,13 +924,28 @@ final class Settlement implements AsyncListener {
         }
     }
 
+    /**
+     * A figure as text: a whole number, or HTTP's list of them ({@code "9000, 6000"}: the header added
+     * once per model call, or set to the list), charged their sum; empty elements are skipped, as HTTP
+     * lists allow. Anything else in the list, or a sum past 64 bits, makes the whole figure unparsable.
+     */
     private static Long parse(String text) {
+        Long sum = null;
         try {
-            return Long.parseLong(text.trim());
-        } catch (NumberFormatException e) {
+            for (String element : text.split(",", -1)) {
+                if (!element.isBlank()) {
+                    long one = Long.parseLong(element.trim());
+                    if (one < 0) {
+                        return null;
+                    }
+                    sum = sum == null ? one : Math.addExact(sum, one);
+                }
+            }
+        } catch (NumberFormatException | ArithmeticException e) {
             LOG.warn("ignoring unparsable actual token count '{}'", text);
             return null;
         }
+        return sum;
     }
 
     /**

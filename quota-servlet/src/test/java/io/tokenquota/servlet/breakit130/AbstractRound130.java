@@ -39,15 +39,12 @@ import org.junit.jupiter.api.Test;
  * creating a conversation).
  */
 abstract class AbstractRound130 extends H2FilterRound {
-    /** Why three of this round's tests are disabled: the open parts of issue 11 they show. */
+    /** Why two of this round's tests are disabled: the open parts of issue 11 they show. */
     static final String OPEN_JOB_READ_ELSEWHERE = "issue 11, open: a background Response whose usage is never read"
             + " through the filter (its answer read from its conversation's items) is charged only its creation's"
             + " estimate (docs/decisions.md, \"Jobs the provider runs on its own are charged where their usage is read\")";
     static final String OPEN_JOB_BELOW_ESTIMATE = "issue 11, open: a background job is charged at least its creation's"
             + " estimate, its named budget included, and a later read of less usage cannot lower a commit"
-            + " (docs/decisions.md, \"Jobs the provider runs on its own are charged where their usage is read\")";
-    static final String OPEN_JOB_OTHER_INSTANCE = "issue 11, open: what a stored call was charged is remembered per"
-            + " instance, so a finished Response read at another instance is charged its usage again"
             + " (docs/decisions.md, \"Jobs the provider runs on its own are charged where their usage is read\")";
 
     static final ObjectMapper JSON = new ObjectMapper();
@@ -317,10 +314,10 @@ abstract class AbstractRound130 extends H2FilterRound {
      * o3-pro call, not in background mode, stored as every Response is by default: the answer carries
      * its usage (12,060) and is charged it. The client later reads the Response back ({@code GET
      * /v1/responses/{id}}, a page reload showing the answer again), and the load balancer sends the read
-     * to the other instance, which did not see the call: it charges the usage again, as "a finished job
-     * it did not see". Expected 12,060 for one model call; charged 24,120, past the 20,000 allowance.
+     * to the other instance, which did not see the call: it charged the usage again, as "a finished job
+     * it did not see" (24,120, past the 20,000 allowance). The Response says {@code "background": false}:
+     * its usage came with the answer that ran it. Expected 12,060 for one model call.
      */
-    @Disabled(OPEN_JOB_OTHER_INSTANCE)
     @Test
     void aFinishedResponseReadAtAnotherInstanceIsNotChargedAgain() {
         String user = subject();
@@ -333,6 +330,45 @@ abstract class AbstractRound130 extends H2FilterRound {
         assertEquals(1, calls.of(user));
         assertEquals(BG_TOTAL, settled(user).used(), failure(user, "one Response (charged " + afterCall
                 + ") read back at the other instance", List.of(created.statusCode(), read.statusCode())));
+    }
+
+    /**
+     * Accountant: the same with a stored chat completion ({@code "store": true}, 5,000 tokens, charged
+     * that at the instance that served it), read back twice at the other instance. A chat completion
+     * runs within its request's answer, which carried its usage: expected 5,000 in all.
+     */
+    @Test
+    void aStoredChatCompletionReadAtAnotherInstanceIsNotChargedAgain() {
+        String user = subject();
+        HttpResponse<String> created = post("/ai/v1/chat/completions", user, "{\"model\":\"gpt-4o\",\"store\":true,"
+                + "\"messages\":[{\"role\":\"user\",\"content\":\"Summarise the attached quarter.\"}]}");
+        assertEquals(200, created.statusCode(), created.body());
+        String cid = JsonTree.object(created.body()).get("id").toString();
+        List<Integer> statuses = new ArrayList<>(List.of(created.statusCode()));
+        for (int i = 0; i < 2; i++) {
+            statuses.add(get("/ai2/v1/chat/completions/" + cid, user).statusCode());
+        }
+        assertEquals(List.of(200, 200, 200), statuses);
+        assertEquals(CHAT_TOTAL, settled(user).used(), failure(user, "one stored completion read back twice at the"
+                + " other instance", statuses));
+    }
+
+    /**
+     * Attacker's counterpart: a background run (its creation answered {@code "background": true},
+     * queued, charged its estimate at the first instance) polled to its end at the other instance.
+     * The run's usage is in no answer the first instance saw, so the other instance must charge it:
+     * at least the 12,060 the run billed.
+     */
+    @Test
+    void aBackgroundResponseReadAtAnotherInstanceIsChargedItsUsage() {
+        String user = subject();
+        HttpResponse<String> created = post("/ai/v1/responses", user, reportQuestion(",\"background\":true"));
+        assertEquals(200, created.statusCode(), created.body());
+        String rid = JsonTree.object(created.body()).get("id").toString();
+        HttpResponse<String> read = get("/ai2/v1/responses/" + rid, user);
+        assertEquals(200, read.statusCode(), read.body());
+        assertTrue(settled(user).used() >= BG_TOTAL, failure(user, "a background run read back at the other instance",
+                List.of(created.statusCode(), read.statusCode())));
     }
 
     // ------------------------------------------------------------------ 4. a stored chat completion read back
