@@ -18,9 +18,10 @@ import java.util.regex.Pattern;
  *                 of the file (or of the part) it carries when it is no batch's; -1 when not measured (a
  *                 batch part's requests are counted from {@code part}); for {@link Step#CREATE}, 0 when it
  *                 begins a batch's input file
- * @param part     the bytes of a batch upload's part ({@code null} for any other step), which may start and
- *                 end inside a line: a multi-part upload splits its file anywhere
- * @param lines    what the requests of whole lines cost ({@code null} with no {@code part})
+ * @param part     the bytes of a batch upload's part, or of a PDF upload's ({@code null} for any other
+ *                 step), which may start and end inside a line or an object: a multi-part upload splits its
+ *                 file anywhere
+ * @param lines    what the requests of a batch part's whole lines cost ({@code null} for a PDF's part)
  * @param pdf      for {@link Step#CREATE}: the upload says it is a PDF ({@code mime_type}), so its parts are
  *                 pieces of one, measured by the pages each holds
  */
@@ -121,10 +122,15 @@ record FileUpload(Step step, String uploadId, long figure, byte[] part, java.uti
                 if (!"upload.part".equals(answer.object())) {
                     return false;
                 }
-                if (part != null) {
+                if (part != null && lines != null) {
                     state.uploadPart(uploadId, part, lines);
-                } else if (figure >= 0) {
-                    state.uploadMeasured(uploadId, figure);
+                } else {
+                    if (part != null) {
+                        state.pdfPiece(uploadId, part);
+                    }
+                    if (figure >= 0) {
+                        state.uploadMeasured(uploadId, figure);
+                    }
                 }
             }
             case COMPLETE -> {

@@ -656,7 +656,9 @@ final class JsonDocumentScanner {
                     fieldAt[depth] = parser.currentName();
                 }
                 if (depth == 1 && objectAt[1]) {
-                    catalogueFields |= ProviderObjects.catalogueField(parser.currentName());
+                    catalogueFields |= ProviderObjects.catalogueField(null, parser.currentName());
+                } else if (depth == 3 && objectAt[1] && !objectAt[2] && objectAt[3]) {
+                    catalogueFields |= ProviderObjects.catalogueField(fieldAt[1], parser.currentName());
                 }
                 if (depth < messageOpen.length && messageOpen[depth] && MESSAGE_CONTENT.equals(parser.currentName())) {
                     messageContent[depth] = true;
@@ -677,6 +679,11 @@ final class JsonDocumentScanner {
                     }
                 }
                 tokenField(TGI_TEXT);
+                if (depth == 1 && objectAt[1]) {
+                    catalogueFields |= ProviderObjects.catalogueValue(null, fieldAt[1], parser.getText());
+                } else if (depth == 3 && objectAt[1] && !objectAt[2] && objectAt[3]) {
+                    catalogueFields |= ProviderObjects.catalogueValue(fieldAt[1], fieldAt[3], parser.getText());
+                }
                 if (depth < messageOpen.length && messageOpen[depth] && "type".equals(fieldAt[depth])) {
                     // the last type named counts, as a parser reads it
                     messageTyped[depth] = MESSAGE_TYPES.contains(parser.getText());

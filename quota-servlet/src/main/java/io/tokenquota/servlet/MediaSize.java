@@ -532,6 +532,30 @@ final class MediaSize {
      * streams; at least 1.
      */
     static long pdfPages(byte[] pdf) {
+        return Math.max(1, pdfPageObjects(pdf));
+    }
+
+    /**
+     * Where the last object a piece of a PDF begins ({@code N G obj}) but does not end ({@code endobj})
+     * starts; {@code pdf.length} when every object begun in it ends in it. A file uploaded in parts is
+     * cut anywhere, also inside a compressed object stream, which only its whole can count.
+     */
+    static int unfinishedObject(byte[] pdf) {
+        String text = new String(pdf, StandardCharsets.ISO_8859_1);
+        java.util.regex.Matcher m = OBJECT.matcher(text);
+        int last = -1;
+        int lastEnd = -1;
+        while (m.find()) {
+            last = m.start();
+            lastEnd = m.end();
+        }
+        return last >= 0 && text.indexOf("endobj", lastEnd) < 0 ? last : pdf.length;
+    }
+
+    private static final java.util.regex.Pattern OBJECT = java.util.regex.Pattern.compile("(?<![0-9])[0-9]+\\s+[0-9]+\\s+obj(?![A-Za-z])");
+
+    /** The page objects of a PDF or of a piece of one, as {@link #pdfPages} counts them; 0 when none. */
+    static long pdfPageObjects(byte[] pdf) {
         String text = new String(pdf, StandardCharsets.ISO_8859_1);
         long pages = countPages(text);
         int budget = PDF_INFLATED;
@@ -557,7 +581,7 @@ final class MediaSize {
             pages += countPages(new String(inflated, StandardCharsets.ISO_8859_1));
             at = end;
         }
-        return Math.max(1, pages);
+        return pages;
     }
 
     private static long countPages(String text) {

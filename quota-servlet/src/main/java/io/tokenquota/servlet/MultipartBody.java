@@ -50,10 +50,12 @@ import java.util.function.ToLongFunction;
  * @param tooLarge     the parts add up to more than the limit
  * @param unreadable   the container would not parse the parts (no multipart configuration on the
  *                     endpoint, or over its own limits)
+ * @param pdfPiece     read with {@code pdfPieces}: its files' bytes, joined (a piece of one PDF, counted
+ *                     with the pieces before and after it); {@code null} otherwise
  */
 record MultipartBody(CharSequence text, Map<String, List<String>> fields, Map<String, List<String>> files,
                      List<byte[]> json, long audioMillis, long textTokens, long mediaTokens, boolean tooLarge,
-                     boolean unreadable) {
+                     boolean unreadable, byte[] pdfPiece) {
     /** The HTML form convention's field naming the charset of the form's fields (HTML, 4.10.22.4). */
     private static final String CHARSET_FIELD = "_charset_";
 
@@ -69,8 +71,9 @@ record MultipartBody(CharSequence text, Map<String, List<String>> fields, Map<St
 
     /**
      * As {@link #read(HttpServletRequest, long, Charset, ToLongFunction, MediaSize.Rate)}; with
-     * {@code pdfPieces} its files are pieces of one PDF (the parts of a multi-part upload, cut anywhere):
-     * a piece that does not begin the PDF counts the pages it holds, as media, and no text.
+     * {@code pdfPieces} its files are pieces of one PDF (the parts of a multi-part upload, cut anywhere),
+     * kept as {@link #pdfPiece} and not read as text or media: a piece's pages are counted with the
+     * pieces beside it.
      */
     static MultipartBody read(HttpServletRequest request, long limit, Charset charset, ToLongFunction<CharSequence> tokens,
                               MediaSize.Rate imageRate, boolean pdfPieces) throws IOException {
@@ -78,6 +81,7 @@ record MultipartBody(CharSequence text, Map<String, List<String>> fields, Map<St
         Map<String, List<String>> fields = new LinkedHashMap<>();
         Map<String, List<String>> files = new LinkedHashMap<>();
         List<byte[]> json = new ArrayList<>();
+        java.io.ByteArrayOutputStream pieces = new java.io.ByteArrayOutputStream();
         // the parts read as text, decoded once every _charset_ field is known (it may come last)
         List<TextPart> texts = new ArrayList<>();
         List<Charset> formCharsets = new ArrayList<>();
@@ -89,7 +93,7 @@ record MultipartBody(CharSequence text, Map<String, List<String>> fields, Map<St
             for (Part part : request.getParts()) {
                 size += Math.max(0, part.getSize());
                 if (size > limit) {
-                    return new MultipartBody(null, null, null, null, -1, 0, 0, true, false);
+                    return new MultipartBody(null, null, null, null, -1, 0, 0, true, false, null);
                 }
                 if (isJson(part.getContentType())) {
                     // Spring binds such a part (file or field) as it binds a JSON body
@@ -127,9 +131,8 @@ record MultipartBody(CharSequence text, Map<String, List<String>> fields, Map<St
                             byte[] rest = in.readAllBytes();
                             byte[] whole = java.util.Arrays.copyOf(head, head.length + rest.length);
                             System.arraycopy(rest, 0, whole, head.length, rest.length);
-                            if (pdfPieces && !MediaSize.startsWith(whole, "%PDF-")) {
-                                mediaTokens = AudioDuration.saturatingAdd(mediaTokens,
-                                        MediaSize.pdfPages(whole) * MediaSize.PDF_PAGE_TOKENS);
+                            if (pdfPieces) {
+                                pieces.writeBytes(whole);
                                 continue;
                             }
                             content = BodyText.text(whole, charset, BodyText.isMedia(part.getContentType()));
@@ -145,7 +148,7 @@ record MultipartBody(CharSequence text, Map<String, List<String>> fields, Map<St
                 }
             }
         } catch (ServletException | IllegalStateException e) {
-            return new MultipartBody(null, null, null, null, -1, 0, 0, false, true);
+            return new MultipartBody(null, null, null, null, -1, 0, 0, false, true, null);
         }
         for (TextPart part : texts) {
             // the request's charset (Tomcat's), the part's own and, for a field, the form's (Jetty's): each
@@ -174,7 +177,8 @@ record MultipartBody(CharSequence text, Map<String, List<String>> fields, Map<St
             text.append(costliest).append('\n');
             (part.field() ? fields : files).computeIfAbsent(part.name(), k -> new ArrayList<>()).addAll(readings);
         }
-        return new MultipartBody(text, fields, files, json, audioMillis, textTokens, mediaTokens, false, false);
+        return new MultipartBody(text, fields, files, json, audioMillis, textTokens, mediaTokens, false, false,
+                pdfPieces ? pieces.toByteArray() : null);
     }
 
     /** A part read as text: a field, or a file labelled text; its bytes and the charsets its label names. */

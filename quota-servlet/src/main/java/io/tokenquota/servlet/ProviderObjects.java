@@ -38,15 +38,16 @@ final class ProviderObjects {
      */
     static boolean catalogue(String method, String path, JsonDocumentScanner.Document answer) {
         boolean reads = "GET".equals(method) || "HEAD".equals(method);
-        // the path is the client's to choose on a route that takes any (/ask/*): the answer must be shaped as
-        // the catalogue is
+        // the path is the client's to choose on a route that takes any (/ask/*), and an application may
+        // answer its own list of models: the answer must be shaped as the provider's catalogue is
         int fields = answer.catalogueFields();
         if (reads && path.endsWith("/models")) {
-            // Gemini's and Ollama's list (models), Anthropic's (data, has_more)
-            return (fields & (MODELS | HAS_MORE)) != 0;
+            // Gemini's and Ollama's list (models of names models/… or with a digest), Anthropic's (data of
+            // "type": "model")
+            return (fields & (LISTED_MODEL | LISTED_CARD)) != 0;
         }
         if (reads && (path.endsWith("/api/tags") || path.endsWith("/api/ps"))) {
-            return (fields & MODELS) != 0;
+            return (fields & LISTED_MODEL) != 0;
         }
         if (reads && path.endsWith("/api/version")) {
             return (fields & VERSION) != 0;
@@ -56,29 +57,50 @@ final class ProviderObjects {
         }
         int slash = path.lastIndexOf('/');
         // one model's card: the segment after models names it (a Gemini action, models/{m}:generateContent, is a
-        // POST); Anthropic's says "type": "model", Gemini's its inputTokenLimit
+        // POST); Anthropic's says "type": "model" and has a display_name, Gemini's a name models/… and its
+        // inputTokenLimit
         return reads && slash > 0 && path.substring(0, slash).endsWith("/models") && path.indexOf(':', slash) < 0
-                && ("model".equals(answer.type()) || (fields & TOKEN_LIMIT) != 0);
+                && ("model".equals(answer.type()) && (fields & DISPLAY_NAME) != 0
+                || (fields & (GEMINI_NAME | TOKEN_LIMIT)) == (GEMINI_NAME | TOKEN_LIMIT));
     }
 
-    /** Top-level fields that tell a catalogue whose answer names no {@code object}: see {@link #catalogueField}. */
-    static final int MODELS = 1;
-    static final int HAS_MORE = 2;
+    /** What an answer's fields tell of a catalogue whose answer names no {@code object}: {@link #catalogueField}. */
+    static final int LISTED_MODEL = 1;
+    static final int LISTED_CARD = 2;
     static final int TOKEN_LIMIT = 4;
     static final int VERSION = 8;
     static final int MODELFILE = 16;
+    static final int DISPLAY_NAME = 32;
+    static final int GEMINI_NAME = 64;
 
-    /** The flag a top-level field of an answer sets when it may tell a catalogue, else 0. */
-    static int catalogueField(String name) {
-        return switch (name) {
-            case "models" -> MODELS;
-            case "has_more" -> HAS_MORE;
-            case "inputTokenLimit" -> TOKEN_LIMIT;
-            case "version" -> VERSION;
-            case "modelfile", "model_info" -> MODELFILE;
-            default -> 0;
-        };
+    /**
+     * The flag a field name sets: at the top level ({@code list} {@code null}), or in an element of the
+     * top-level list {@code list}; else 0.
+     */
+    static int catalogueField(String list, String name) {
+        if (list == null) {
+            return switch (name) {
+                case "inputTokenLimit" -> TOKEN_LIMIT;
+                case "display_name" -> DISPLAY_NAME;
+                case "modelfile", "model_info" -> MODELFILE;
+                default -> 0;
+            };
+        }
+        // an Ollama model listed (tags, ps) has its digest
+        return "models".equals(list) && "digest".equals(name) ? LISTED_MODEL : 0;
     }
+
+    /** As {@link #catalogueField}, for a string value of the field {@code name}. */
+    static int catalogueValue(String list, String name, String value) {
+        if (list == null) {
+            return "name".equals(name) && value.startsWith("models/") ? GEMINI_NAME
+                    : "version".equals(name) && VERSION_NUMBER.matcher(value).matches() ? VERSION : 0;
+        }
+        return "models".equals(list) && "name".equals(name) && value.startsWith("models/") ? LISTED_MODEL
+                : "data".equals(list) && "type".equals(name) && "model".equals(value) ? LISTED_CARD : 0;
+    }
+
+    private static final java.util.regex.Pattern VERSION_NUMBER = java.util.regex.Pattern.compile("[0-9]+(\\.[0-9]+)+[-+.0-9A-Za-z]*");
 
     /** Whether an answer read back that is the object {@code object} is part of a call charged as a whole. */
     static boolean partOfACall(String object) {

@@ -556,6 +556,49 @@ final class ProviderState {
     }
 
     /**
+     * A piece of a PDF uploaded in parts ({@link #pdfUploadStarted}): the pages of the objects it ends,
+     * with what the piece before left of an object it began (a compressed object stream of page objects
+     * counts only whole), added to its upload's figure; the object it leaves unfinished waits for the
+     * next piece (or the completion). One longer than {@link #MAX_PDF_CARRY} is counted by its pieces.
+     */
+    void pdfPiece(String uploadId, byte[] piece) {
+        String key = key("p:", uploadId);
+        if (key == null) {
+            return;
+        }
+        synchronized (figures) {
+            if (!figures.containsKey(key)) {
+                return;
+            }
+            byte[] before = pdfCarry.remove(key);
+            byte[] joined = before == null ? piece : java.util.Arrays.copyOf(before, before.length + piece.length);
+            if (before != null) {
+                System.arraycopy(piece, 0, joined, before.length, piece.length);
+            }
+            int cut = MediaSize.unfinishedObject(joined);
+            long pages = MediaSize.pdfPageObjects(java.util.Arrays.copyOf(joined, cut));
+            if (joined.length - cut > MAX_PDF_CARRY) {
+                pages = saturated(pages, MediaSize.pdfPageObjects(java.util.Arrays.copyOfRange(joined, cut, joined.length)));
+            } else if (cut < joined.length) {
+                pdfCarry.put(key, java.util.Arrays.copyOfRange(joined, cut, joined.length));
+            }
+            uploadMeasured(uploadId, pages * MediaSize.PDF_PAGE_TOKENS);
+        }
+    }
+
+    /** The longest unfinished object of a PDF kept until its next piece comes: an object stream of pages is far shorter. */
+    static final int MAX_PDF_CARRY = 1 << 20;
+    /** The PDF uploads whose last piece ended inside an object: that object's start, by the upload's key. Guarded by figures. */
+    private final Map<String, byte[]> pdfCarry = new LinkedHashMap<>(16, 0.75f, true) {
+        private static final long serialVersionUID = 1L;
+
+        @Override
+        protected boolean removeEldestEntry(Map.Entry<String, byte[]> eldest) {
+            return size() > 64;
+        }
+    };
+
+    /**
      * A part of a multi-part upload that is no batch's input (any file a request may later name by id)
      * was measured: what the model reads of it, added to its upload's.
      */
@@ -585,6 +628,10 @@ final class ProviderState {
             }
             parts = figures.get(key);
             if (parts == null) {
+                byte[] unfinished = pdfCarry.remove(key("p:", uploadId));
+                if (unfinished != null) {
+                    uploadMeasured(uploadId, MediaSize.pdfPageObjects(unfinished) * MediaSize.PDF_PAGE_TOKENS);
+                }
                 parts = figures.get(key("m:", uploadId));
             }
         }

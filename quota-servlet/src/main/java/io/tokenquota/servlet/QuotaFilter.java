@@ -573,6 +573,10 @@ public final class QuotaFilter implements Filter {
                 // a part of a batch's input file: its lines, joined to the last one the part before left cut
                 upload = upload.withPart(uploadedBytes(parts), lines -> batchLines(lines, path));
             }
+            if (parts.pdfPiece() != null) {
+                // a piece of a PDF uploaded in parts: its pages are counted with the pieces beside it
+                upload = upload.withPart(parts.pdfPiece(), null);
+            }
             long audio = parts.audioMillis() < 0 ? 0 : AudioDuration.inputTokens(parts.audioMillis());
             // the fields, text files and JSON parts, and files that read as text rather than audio
             long input = AudioDuration.saturatingAdd(AudioDuration.saturatingAdd(estimator.text(text) + jsonInput,

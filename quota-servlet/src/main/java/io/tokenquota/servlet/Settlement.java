@@ -417,6 +417,100 @@ final class Settlement implements AsyncListener {
     }
 
     /**
+     * What an answer names that a later read may send again: an application's own job ({@code app}: one
+     * JSON document with an {@code id} and a {@code status}, no provider's {@code object}), or the one
+     * model call it carries ({@link UsageSniffer#onlyCallId}: a chat completion's, a message's, a
+     * Response's id). {@code key} is what the subject's charge for it is remembered by; {@code status} a
+     * job's.
+     */
+    private record Kept(String key, String id, boolean app, String status) {
+        /** The statuses an application's job starts in, answered to the request that starts it. */
+        private static final java.util.Set<String> STARTED = java.util.Set.of("queued", "in_progress", "pending",
+                "running", "processing", "submitted", "accepted", "starting", "created", "validating");
+
+        static Kept of(UsageSniffer sniffer) {
+            JsonDocumentScanner.Document app = sniffer.appJob();
+            if (app != null) {
+                return new Kept("job:" + app.id(), app.id(), true, app.status());
+            }
+            String call = sniffer.onlyCallId();
+            return call == null ? null : new Kept("call:" + call, call, false, null);
+        }
+
+        Stored stored() {
+            // by its key, under which the read's charge is remembered
+            return new Stored(key, app ? "job" : "call", status, false);
+        }
+
+        /**
+         * Whether this request reads it back: a {@code GET} or {@code HEAD}; of a job, at a path ending
+         * with its id; of a call, one that did not send any part of its id (a server may name a call after
+         * what the client sent: vLLM takes {@code X-Request-Id}, and an {@code EventSource} chat calls the
+         * model on a {@code GET}).
+         */
+        boolean readBy(HttpServletRequest request) {
+            if (!reads(request)) {
+                return false;
+            }
+            return app ? QuotaFilter.pathOf(request).endsWith("/" + id) : !sentBy(request, id);
+        }
+
+        /**
+         * Whether the request made it: a job started (answered {@code 202}, or a starting status) by a request
+         * that did not name its id (the path, the query), so that the id is the application's; a call whose
+         * answer reported its final usage.
+         */
+        boolean made(HttpServletRequest request, int status, boolean finalUsage) {
+            if (!app) {
+                return finalUsage;
+            }
+            String query = request.getQueryString();
+            return !QuotaFilter.pathOf(request).contains(id) && (query == null || !query.contains(id))
+                    && (status == 202 || STARTED.contains(String.valueOf(this.status)));
+        }
+
+        /**
+         * Whether the request sent any part of {@code id} that a server could name a call after: a header's
+         * value or a query parameter's of {@value #SENT_LENGTH} characters or more found in it.
+         */
+        private static boolean sentBy(HttpServletRequest request, String id) {
+            for (java.util.Enumeration<String> names = request.getHeaderNames(); names.hasMoreElements(); ) {
+                for (java.util.Enumeration<String> values = request.getHeaders(names.nextElement()); values.hasMoreElements(); ) {
+                    if (within(values.nextElement(), id)) {
+                        return true;
+                    }
+                }
+            }
+            String query = request.getQueryString();
+            if (query != null) {
+                for (String pair : query.split("&")) {
+                    int eq = pair.indexOf('=');
+                    String value = eq < 0 ? pair : pair.substring(eq + 1);
+                    if (within(value, id) || within(decoded(value), id)) {
+                        return true;
+                    }
+                }
+            }
+            return false;
+        }
+
+        private static final int SENT_LENGTH = 6;
+
+        /** A query value decoded, or {@code null} when it is malformed (a client's {@code %zz}). */
+        private static String decoded(String value) {
+            try {
+                return java.net.URLDecoder.decode(value, java.nio.charset.StandardCharsets.UTF_8);
+            } catch (IllegalArgumentException malformed) {
+                return null;
+            }
+        }
+
+        private static boolean within(String value, String id) {
+            return value != null && value.trim().length() >= SENT_LENGTH && id.contains(value.trim());
+        }
+    }
+
+    /**
      * A request that acts on a job the provider runs on its own (a background Response, an Assistants
      * run, a batch: a poll, a cancel, the final read): the request itself called no model, and the
      * job's usage, once an answer reports it, is charged beyond what the calls before already paid for
@@ -562,6 +656,11 @@ final class Settlement implements AsyncListener {
             }
             boolean readsJob = job != null && actsOn(request, job)
                     && (jobCharged != null || job.status() != null && PENDING.contains(job.status()));
+            // an application's own job, or one model call's answer sent again (a stored stream replayed to a
+            // reloaded page): known by the id its answer named when it was charged
+            Kept kept = job != null || status < 200 || status >= 300 || uploaded ? null : Kept.of(sniffer);
+            Long keptCharged = kept == null ? null : providerState.jobCharged(hold.subject(), kept.key());
+            boolean readsKept = kept != null && keptCharged != null && kept.readBy(request);
             JsonDocumentScanner.Document only = sniffer.onlyDocument();
             JsonDocumentScanner.Document answer = sniffer.lastDocument();
             boolean noModel = !uploaded && explicit == null && status >= 200 && status < 300
@@ -572,6 +671,7 @@ final class Settlement implements AsyncListener {
                     : noModel ? Decision.release("an answer that is a " + (only != null ? only : answer).object()
                             + ": no model was called")
                     : readsJob ? jobRead(job, jobCharged, usage, provisional, explicit)
+                    : readsKept ? jobRead(kept.stored(), keptCharged, usage, provisional, explicit)
                     : decide(explicit, usage, provisional, effective, status, reconnect,
                     answering,
                     (status == 406 || status == 412) && springMatchedNoHandler(request),
@@ -582,6 +682,8 @@ final class Settlement implements AsyncListener {
             if (!readsJob && job != null) {
                 // the call that made the job (or the stored call) paid this much of what it runs
                 providerState.jobCharged(hold.subject(), job.id(), d.release() ? 0 : d.tokens());
+            } else if (!readsKept && kept != null && kept.made(request, status, usage != null && !provisional)) {
+                providerState.jobCharged(hold.subject(), kept.key(), d.release() ? 0 : d.tokens());
             }
             if (usage != null && usage > Limits.MAX_TOKENS) {
                 LOG.warn("usage {} in the response for reservation {} of {} is past the ledger's limit; charging {}",

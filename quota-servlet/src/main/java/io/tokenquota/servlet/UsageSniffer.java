@@ -759,6 +759,34 @@ final class UsageSniffer {
         return decoded != null ? decoded.storedResponse() : storedResponse;
     }
 
+    /** The one id the provider gave the model calls of the answer, when it names one and no other. */
+    private String onlyCall;
+    /** The answer names more than one call, or frames one without an id. */
+    private boolean otherCalls;
+
+    /**
+     * The id the provider gave the answer's one model call (a chat completion's, a message's, a
+     * Response's: {@link JsonDocumentScanner.Document#streamCall}), or {@code null} when the answer names
+     * none or more than one.
+     */
+    synchronized String onlyCallId() {
+        return decoded != null ? decoded.onlyCallId() : otherCalls ? null : onlyCall;
+    }
+
+    /**
+     * The answer when it is one JSON document that is an application's own job, as its API answers a
+     * request that starts one or reads it: a top-level {@code id} and {@code status}, and no
+     * {@code object} naming a provider's kind; {@code null} otherwise.
+     */
+    synchronized JsonDocumentScanner.Document appJob() {
+        if (decoded != null) {
+            return decoded.appJob();
+        }
+        JsonDocumentScanner.Document d = lastDocument;
+        return documents == 1 && !sawAnswerEvent && d != null && d.id() != null && d.status() != null
+                && d.object() == null ? d : null;
+    }
+
     /**
      * The answer when it is one JSON document that is a model call the provider stores, with its id: an
      * OpenAI Response ({@code "object": "response"}) or an Assistants run ({@code "thread.run"}), with
@@ -1107,6 +1135,11 @@ final class UsageSniffer {
             call = JsonDocumentScanner.NEXT_CALL + ++callsBegun;
         }
         if (call != null && !call.isEmpty()) {
+            if (call.startsWith(JsonDocumentScanner.NEXT_CALL) || onlyCall != null && !onlyCall.equals(call)) {
+                otherCalls = true;
+            } else {
+                onlyCall = call;
+            }
             // a call ended with its final report: another id, or new choices under the same id (vLLM names a
             // call after the request's X-Request-Id, which a service mesh forwards on every call) begin another
             if (segmentFinal && (segmentCall != null && !call.equals(segmentCall) || doc.choices())) {
