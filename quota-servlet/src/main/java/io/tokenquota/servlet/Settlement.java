@@ -420,58 +420,77 @@ final class Settlement implements AsyncListener {
      * What an answer names that a later read may send again: an application's own job ({@code app}: one
      * JSON document with an {@code id} and a {@code status}, no provider's {@code object}), or the one
      * model call it carries ({@link UsageSniffer#onlyCallId}: a chat completion's, a message's, a
-     * Response's id). {@code key} is what the subject's charge for it is remembered by; {@code status} a
-     * job's.
+     * Response's id).
      */
-    private record Kept(String key, String id, boolean app, String status) {
+    private record Kept(String id, boolean app, String status) {
         /** The statuses an application's job starts in, answered to the request that starts it. */
         private static final java.util.Set<String> STARTED = java.util.Set.of("queued", "in_progress", "pending",
                 "running", "processing", "submitted", "accepted", "starting", "created", "validating");
+        /**
+         * The shortest call id taken for one call's alone: the hosted providers' are 28 characters and more;
+         * a local server's may be a few digits (Ollama's {@code chatcmpl-} and a number below 1,000), which
+         * two calls share by chance.
+         */
+        private static final int UNIQUE_ID = 20;
 
         static Kept of(UsageSniffer sniffer) {
             JsonDocumentScanner.Document app = sniffer.appJob();
             if (app != null) {
-                return new Kept("job:" + app.id(), app.id(), true, app.status());
+                return new Kept(app.id(), true, app.status());
             }
             String call = sniffer.onlyCallId();
-            return call == null ? null : new Kept("call:" + call, call, false, null);
-        }
-
-        Stored stored() {
-            // by its key, under which the read's charge is remembered
-            return new Stored(key, app ? "job" : "call", status, false);
+            return call == null || call.length() < UNIQUE_ID ? null : new Kept(call, false, null);
         }
 
         /**
-         * Whether this request reads it back: a {@code GET} or {@code HEAD}; of a job, at a path ending
-         * with its id; of a call, one that did not send any part of its id (a server may name a call after
-         * what the client sent: vLLM takes {@code X-Request-Id}, and an {@code EventSource} chat calls the
-         * model on a {@code GET}).
+         * What the subject's charge for it is remembered by, as this request would find it: a job by the
+         * path its reads take (the path that started it and its id: {@code POST /summaries},
+         * {@code GET /summaries/{id}}), a call by its id.
          */
-        boolean readBy(HttpServletRequest request) {
-            if (!reads(request)) {
+        String key(HttpServletRequest request, boolean starting) {
+            return app ? "job:" + QuotaFilter.pathOf(request) + (starting ? "/" + id : "") : "call:" + id;
+        }
+
+        Stored stored(HttpServletRequest request) {
+            return new Stored(key(request, false), app ? "job" : "call", status, false);
+        }
+
+        /**
+         * Whether this request, a {@code GET} or {@code HEAD}, reads it back given what was remembered
+         * ({@code known}): a job at its path (the path ends with its id, and it was started at the path
+         * before it); the same answer of a call sent again (the same usage, which a new call that drew
+         * the same id would hardly match) by a request that sent no part of its id (a server may name a
+         * call after what the client sent: vLLM takes {@code X-Request-Id}, which a service may set from
+         * its path or a cookie, and an {@code EventSource} chat calls the model on a {@code GET}).
+         */
+        boolean readBy(HttpServletRequest request, Long known, Long usage, boolean provisional) {
+            if (!reads(request) || known == null) {
                 return false;
             }
-            return app ? QuotaFilter.pathOf(request).endsWith("/" + id) : !sentBy(request, id);
+            return app ? QuotaFilter.pathOf(request).endsWith("/" + id)
+                    : usage != null && !provisional && usage.equals(known) && !sentBy(request, id);
         }
 
         /**
-         * Whether the request made it: a job started (answered {@code 202}, or a starting status) by a request
-         * that did not name its id (the path, the query), so that the id is the application's; a call whose
-         * answer reported its final usage.
+         * Whether the request made it, and what it is remembered at: a job started (answered {@code 202},
+         * or a starting status) by a request that did not name its id (the path, the query), so that the id
+         * is the application's: what it was charged; a call whose answer reported its final usage: that
+         * usage (which its answer sent again reports too); else {@code null}.
          */
-        boolean made(HttpServletRequest request, int status, boolean finalUsage) {
+        Long made(HttpServletRequest request, int httpStatus, Long usage, boolean provisional, Decision d) {
             if (!app) {
-                return finalUsage;
+                return usage != null && !provisional ? usage : null;
             }
             String query = request.getQueryString();
-            return !QuotaFilter.pathOf(request).contains(id) && (query == null || !query.contains(id))
-                    && (status == 202 || STARTED.contains(String.valueOf(this.status)));
+            boolean started = !QuotaFilter.pathOf(request).contains(id) && (query == null || !query.contains(id))
+                    && (httpStatus == 202 || STARTED.contains(String.valueOf(status)));
+            return started ? (d.release() ? 0 : d.tokens()) : null;
         }
 
         /**
-         * Whether the request sent any part of {@code id} that a server could name a call after: a header's
-         * value or a query parameter's of {@value #SENT_LENGTH} characters or more found in it.
+         * Whether the request sent any part of {@code id} that a server could name a call after: a word
+         * ({@link #WORD} characters) of {@value #SENT_LENGTH} characters or more of a header's value (a
+         * cookie's), a path segment or a query parameter's value, found in it.
          */
         private static boolean sentBy(HttpServletRequest request, String id) {
             for (java.util.Enumeration<String> names = request.getHeaderNames(); names.hasMoreElements(); ) {
@@ -481,22 +500,18 @@ final class Settlement implements AsyncListener {
                     }
                 }
             }
-            String query = request.getQueryString();
-            if (query != null) {
-                for (String pair : query.split("&")) {
-                    int eq = pair.indexOf('=');
-                    String value = eq < 0 ? pair : pair.substring(eq + 1);
-                    if (within(value, id) || within(decoded(value), id)) {
-                        return true;
-                    }
-                }
+            if (within(QuotaFilter.pathOf(request), id)) {
+                return true;
             }
-            return false;
+            String query = request.getQueryString();
+            return query != null && (within(query, id) || within(decoded(query), id));
         }
 
         private static final int SENT_LENGTH = 6;
+        /** What a word of an id may be made of: anything else (a cookie's {@code =}, a path's {@code /}) ends one. */
+        private static final java.util.regex.Pattern WORD = java.util.regex.Pattern.compile("[A-Za-z0-9_.:~-]{" + SENT_LENGTH + ",}");
 
-        /** A query value decoded, or {@code null} when it is malformed (a client's {@code %zz}). */
+        /** A query string decoded, or {@code null} when it is malformed (a client's {@code %zz}). */
         private static String decoded(String value) {
             try {
                 return java.net.URLDecoder.decode(value, java.nio.charset.StandardCharsets.UTF_8);
@@ -506,7 +521,16 @@ final class Settlement implements AsyncListener {
         }
 
         private static boolean within(String value, String id) {
-            return value != null && value.trim().length() >= SENT_LENGTH && id.contains(value.trim());
+            if (value == null) {
+                return false;
+            }
+            java.util.regex.Matcher words = WORD.matcher(value);
+            while (words.find()) {
+                if (id.contains(words.group())) {
+                    return true;
+                }
+            }
+            return false;
         }
     }
 
@@ -659,8 +683,8 @@ final class Settlement implements AsyncListener {
             // an application's own job, or one model call's answer sent again (a stored stream replayed to a
             // reloaded page): known by the id its answer named when it was charged
             Kept kept = job != null || status < 200 || status >= 300 || uploaded ? null : Kept.of(sniffer);
-            Long keptCharged = kept == null ? null : providerState.jobCharged(hold.subject(), kept.key());
-            boolean readsKept = kept != null && keptCharged != null && kept.readBy(request);
+            Long keptCharged = kept == null ? null : providerState.jobCharged(hold.subject(), kept.key(request, false));
+            boolean readsKept = kept != null && kept.readBy(request, keptCharged, usage, provisional);
             JsonDocumentScanner.Document only = sniffer.onlyDocument();
             JsonDocumentScanner.Document answer = sniffer.lastDocument();
             boolean noModel = !uploaded && explicit == null && status >= 200 && status < 300
@@ -671,7 +695,7 @@ final class Settlement implements AsyncListener {
                     : noModel ? Decision.release("an answer that is a " + (only != null ? only : answer).object()
                             + ": no model was called")
                     : readsJob ? jobRead(job, jobCharged, usage, provisional, explicit)
-                    : readsKept ? jobRead(kept.stored(), keptCharged, usage, provisional, explicit)
+                    : readsKept ? jobRead(kept.stored(request), keptCharged, usage, provisional, explicit)
                     : decide(explicit, usage, provisional, effective, status, reconnect,
                     answering,
                     (status == 406 || status == 412) && springMatchedNoHandler(request),
@@ -682,8 +706,11 @@ final class Settlement implements AsyncListener {
             if (!readsJob && job != null) {
                 // the call that made the job (or the stored call) paid this much of what it runs
                 providerState.jobCharged(hold.subject(), job.id(), d.release() ? 0 : d.tokens());
-            } else if (!readsKept && kept != null && kept.made(request, status, usage != null && !provisional)) {
-                providerState.jobCharged(hold.subject(), kept.key(), d.release() ? 0 : d.tokens());
+            } else if (!readsKept && kept != null) {
+                Long made = kept.made(request, status, usage, provisional, d);
+                if (made != null) {
+                    providerState.jobCharged(hold.subject(), kept.key(request, true), made);
+                }
             }
             if (usage != null && usage > Limits.MAX_TOKENS) {
                 LOG.warn("usage {} in the response for reservation {} of {} is past the ledger's limit; charging {}",

@@ -14,6 +14,7 @@ import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.net.http.HttpResponse;
+import java.util.List;
 import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
@@ -132,7 +133,8 @@ abstract class AbstractRound142 extends H2FilterRound {
         @Override
         protected void doGet(HttpServletRequest req, HttpServletResponse resp) throws IOException {
             modelCalls.incrementAndGet();
-            String requestId = req.getHeader("X-Request-Id");
+            // the conversation in the path (/ai/ask/{conversation}), else the X-Request-Id, names the call
+            String requestId = req.getPathInfo() != null ? req.getPathInfo().substring(1) : req.getHeader("X-Request-Id");
             String cid = "chatcmpl-" + (requestId != null ? requestId : UUID.randomUUID().toString().replace("-", ""));
             String head = "{\"id\":\"" + cid + "\",\"object\":\"chat.completion.chunk\",\"created\":1767225600,"
                     + "\"model\":\"qwen2.5-7b-instruct\",";
@@ -164,7 +166,7 @@ abstract class AbstractRound142 extends H2FilterRound {
                 .filter("quota", filter, "/*")
                 .servlet("summaries", new Summaries(), "/ai/summaries", "/ai/summaries/*")
                 .servlet("chats", new Chats(), "/ai/chats/*")
-                .servlet("ask", new Ask(), "/ai/ask")
+                .servlet("ask", new Ask(), "/ai/ask", "/ai/ask/*")
                 .servlet("conversations", new Conversations(), "/ai/conversations/*")
                 .onStartup(filter::registerByServletName);
     }
@@ -272,6 +274,24 @@ abstract class AbstractRound142 extends H2FilterRound {
         }
         assertEquals(2, modelCalls.get() - before);
         assertEquals(2 * USAGE, settled(s).used(), "two model calls on a GET named after one X-Request-Id: " + ledger(s));
+    }
+
+    /**
+     * The same when the service names each call after the conversation in the path
+     * ({@code GET /ai/ask/{conversation}?q=…}, forwarded as {@code X-Request-Id}): two questions of one
+     * conversation are two calls with one id, both charged.
+     */
+    @Test
+    void aGetChatNamedAfterItsConversationIsChargedEveryTime() {
+        String s = subject();
+        int before = modelCalls.get();
+        for (String q : List.of("quarter", "outlook")) {
+            HttpResponse<String> r = TestHttp.send(TestHttp.requestAs(container.uri("/ai/ask/conv-9d2e71?q=" + q), s,
+                    "Accept", "text/event-stream").GET().build());
+            assertEquals(200, r.statusCode(), r.body());
+        }
+        assertEquals(2, modelCalls.get() - before);
+        assertEquals(2 * USAGE, settled(s).used(), "two model calls named after their conversation: " + ledger(s));
     }
 
     /**

@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit144;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class TomcatRound144BreakItTest extends AbstractRound144 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.TOMCAT;
+    }
+}

@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit145;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound145BreakItTest extends AbstractRound145 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
