@@ -679,6 +679,14 @@ final class JsonDocumentScanner {
                     }
                 }
                 tokenField(TGI_TEXT);
+                if (depth == 2 && objectAt[1] && !objectAt[2] && LMDEPLOY_OUTPUT.equals(fieldAt[1])) {
+                    // a tokenizer lists token ids (llama.cpp, or objects of id and piece); a list of words
+                    // is an answer a model may have written ({"tokens": ["invoice", ...]})
+                    Map<String, Long> root = usages.get("");
+                    if (root != null) {
+                        root.remove(COUNT_TOKEN_LIST);
+                    }
+                }
                 if (depth == 1 && objectAt[1]) {
                     catalogueFields |= ProviderObjects.catalogueValue(null, fieldAt[1], parser.getText());
                 } else if (depth == 3 && objectAt[1] && !objectAt[2] && objectAt[3]) {
@@ -779,6 +787,9 @@ final class JsonDocumentScanner {
                 }
                 if (depth == 1 && objectAt[1] && "index".equals(fieldAt[1])) {
                     index = parser.getText();
+                } else if (depth == 1 && objectAt[1] && "id".equals(fieldAt[1]) && t == JsonToken.VALUE_NUMBER_INT) {
+                    // an application's job numbered by its database ({"id": 1042, "status": "QUEUED"})
+                    lineId = parser.getText();
                 }
                 if (t == JsonToken.VALUE_NUMBER_INT) {
                     tokenField(TGI_ID | TGI_START | TGI_STOP);

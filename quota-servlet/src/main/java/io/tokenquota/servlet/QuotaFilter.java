@@ -810,7 +810,7 @@ public final class QuotaFilter implements Filter {
         headers.run();
         UsageSniffer sniffer = new UsageSniffer(inputEstimate);
         if (UsageSniffer.countsTokens(path)) {
-            sniffer.countingPath();
+            sniffer.countingPath(path);
         }
         if (asked.completionsAsked() > 1) {
             sniffer.manyCompletions();

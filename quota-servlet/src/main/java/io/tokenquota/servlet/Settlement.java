@@ -417,120 +417,42 @@ final class Settlement implements AsyncListener {
     }
 
     /**
-     * What an answer names that a later read may send again: an application's own job ({@code app}: one
-     * JSON document with an {@code id} and a {@code status}, no provider's {@code object}), or the one
-     * model call it carries ({@link UsageSniffer#onlyCallId}: a chat completion's, a message's, a
-     * Response's id).
+     * An application's own job, as its API answers the request that starts it and the reads of it: one
+     * JSON document with an {@code id} (a string, or a number its database gave it) and a {@code status},
+     * and no provider's {@code object} ({@link UsageSniffer#appJob}).
      */
-    private record Kept(String id, boolean app, String status) {
-        /** The statuses an application's job starts in, answered to the request that starts it. */
+    private record AppJob(String id, String status) {
+        /** The statuses a job starts in, answered to the request that starts it (any case: a Java enum's). */
         private static final java.util.Set<String> STARTED = java.util.Set.of("queued", "in_progress", "pending",
                 "running", "processing", "submitted", "accepted", "starting", "created", "validating");
-        /**
-         * The shortest call id taken for one call's alone: the hosted providers' are 28 characters and more;
-         * a local server's may be a few digits (Ollama's {@code chatcmpl-} and a number below 1,000), which
-         * two calls share by chance.
-         */
-        private static final int UNIQUE_ID = 20;
 
-        static Kept of(UsageSniffer sniffer) {
-            JsonDocumentScanner.Document app = sniffer.appJob();
-            if (app != null) {
-                return new Kept(app.id(), true, app.status());
-            }
-            String call = sniffer.onlyCallId();
-            return call == null || call.length() < UNIQUE_ID ? null : new Kept(call, false, null);
+        static AppJob of(UsageSniffer sniffer) {
+            JsonDocumentScanner.Document d = sniffer.appJob();
+            return d == null ? null : new AppJob(d.id(), d.status());
         }
 
         /**
-         * What the subject's charge for it is remembered by, as this request would find it: a job by the
-         * path its reads take (the path that started it and its id: {@code POST /summaries},
-         * {@code GET /summaries/{id}}), a call by its id.
+         * What the subject's charge for it is remembered by: the path its reads take, the path that started
+         * it and its id ({@code POST /summaries}, then {@code GET /summaries/{id}}); {@code starting} for
+         * the request that started it.
          */
         String key(HttpServletRequest request, boolean starting) {
-            return app ? "job:" + QuotaFilter.pathOf(request) + (starting ? "/" + id : "") : "call:" + id;
+            return "job:" + QuotaFilter.pathOf(request) + (starting ? "/" + id : "");
         }
 
-        Stored stored(HttpServletRequest request) {
-            return new Stored(key(request, false), app ? "job" : "call", status, false);
-        }
-
-        /**
-         * Whether this request, a {@code GET} or {@code HEAD}, reads it back given what was remembered
-         * ({@code known}): a job at its path (the path ends with its id, and it was started at the path
-         * before it); the same answer of a call sent again (the same usage, which a new call that drew
-         * the same id would hardly match) by a request that sent no part of its id (a server may name a
-         * call after what the client sent: vLLM takes {@code X-Request-Id}, which a service may set from
-         * its path or a cookie, and an {@code EventSource} chat calls the model on a {@code GET}).
-         */
-        boolean readBy(HttpServletRequest request, Long known, Long usage, boolean provisional) {
-            if (!reads(request) || known == null) {
-                return false;
-            }
-            return app ? QuotaFilter.pathOf(request).endsWith("/" + id)
-                    : usage != null && !provisional && usage.equals(known) && !sentBy(request, id);
+        /** Whether this request reads it back: a {@code GET} or {@code HEAD} at its path. */
+        boolean readBy(HttpServletRequest request) {
+            return reads(request) && QuotaFilter.pathOf(request).endsWith("/" + id);
         }
 
         /**
-         * Whether the request made it, and what it is remembered at: a job started (answered {@code 202},
-         * or a starting status) by a request that did not name its id (the path, the query), so that the id
-         * is the application's: what it was charged; a call whose answer reported its final usage: that
-         * usage (which its answer sent again reports too); else {@code null}.
+         * Whether the request started it: answered {@code 202} or a starting status, and its id not named by
+         * the request (the path, the query), so that it is the application's.
          */
-        Long made(HttpServletRequest request, int httpStatus, Long usage, boolean provisional, Decision d) {
-            if (!app) {
-                return usage != null && !provisional ? usage : null;
-            }
+        boolean startedBy(HttpServletRequest request, int httpStatus) {
             String query = request.getQueryString();
-            boolean started = !QuotaFilter.pathOf(request).contains(id) && (query == null || !query.contains(id))
-                    && (httpStatus == 202 || STARTED.contains(String.valueOf(status)));
-            return started ? (d.release() ? 0 : d.tokens()) : null;
-        }
-
-        /**
-         * Whether the request sent any part of {@code id} that a server could name a call after: a word
-         * ({@link #WORD} characters) of {@value #SENT_LENGTH} characters or more of a header's value (a
-         * cookie's), a path segment or a query parameter's value, found in it.
-         */
-        private static boolean sentBy(HttpServletRequest request, String id) {
-            for (java.util.Enumeration<String> names = request.getHeaderNames(); names.hasMoreElements(); ) {
-                for (java.util.Enumeration<String> values = request.getHeaders(names.nextElement()); values.hasMoreElements(); ) {
-                    if (within(values.nextElement(), id)) {
-                        return true;
-                    }
-                }
-            }
-            if (within(QuotaFilter.pathOf(request), id)) {
-                return true;
-            }
-            String query = request.getQueryString();
-            return query != null && (within(query, id) || within(decoded(query), id));
-        }
-
-        private static final int SENT_LENGTH = 6;
-        /** What a word of an id may be made of: anything else (a cookie's {@code =}, a path's {@code /}) ends one. */
-        private static final java.util.regex.Pattern WORD = java.util.regex.Pattern.compile("[A-Za-z0-9_.:~-]{" + SENT_LENGTH + ",}");
-
-        /** A query string decoded, or {@code null} when it is malformed (a client's {@code %zz}). */
-        private static String decoded(String value) {
-            try {
-                return java.net.URLDecoder.decode(value, java.nio.charset.StandardCharsets.UTF_8);
-            } catch (IllegalArgumentException malformed) {
-                return null;
-            }
-        }
-
-        private static boolean within(String value, String id) {
-            if (value == null) {
-                return false;
-            }
-            java.util.regex.Matcher words = WORD.matcher(value);
-            while (words.find()) {
-                if (id.contains(words.group())) {
-                    return true;
-                }
-            }
-            return false;
+            return !QuotaFilter.pathOf(request).contains(id) && (query == null || !query.contains(id))
+                    && (httpStatus == 202 || status != null && STARTED.contains(status.toLowerCase(java.util.Locale.ROOT)));
         }
     }
 
@@ -680,11 +602,10 @@ final class Settlement implements AsyncListener {
             }
             boolean readsJob = job != null && actsOn(request, job)
                     && (jobCharged != null || job.status() != null && PENDING.contains(job.status()));
-            // an application's own job, or one model call's answer sent again (a stored stream replayed to a
-            // reloaded page): known by the id its answer named when it was charged
-            Kept kept = job != null || status < 200 || status >= 300 || uploaded ? null : Kept.of(sniffer);
-            Long keptCharged = kept == null ? null : providerState.jobCharged(hold.subject(), kept.key(request, false));
-            boolean readsKept = kept != null && kept.readBy(request, keptCharged, usage, provisional);
+            // an application's own job, read at the path that started it
+            AppJob appJob = job != null || status < 200 || status >= 300 || uploaded ? null : AppJob.of(sniffer);
+            Long appJobCharged = appJob == null ? null : providerState.jobCharged(hold.subject(), appJob.key(request, false));
+            boolean readsAppJob = appJobCharged != null && appJob.readBy(request);
             JsonDocumentScanner.Document only = sniffer.onlyDocument();
             JsonDocumentScanner.Document answer = sniffer.lastDocument();
             boolean noModel = !uploaded && explicit == null && status >= 200 && status < 300
@@ -695,7 +616,8 @@ final class Settlement implements AsyncListener {
                     : noModel ? Decision.release("an answer that is a " + (only != null ? only : answer).object()
                             + ": no model was called")
                     : readsJob ? jobRead(job, jobCharged, usage, provisional, explicit)
-                    : readsKept ? jobRead(kept.stored(request), keptCharged, usage, provisional, explicit)
+                    : readsAppJob ? jobRead(new Stored(appJob.key(request, false), "job", appJob.status(), false),
+                            appJobCharged, usage, provisional, explicit)
                     : decide(explicit, usage, provisional, effective, status, reconnect,
                     answering,
                     (status == 406 || status == 412) && springMatchedNoHandler(request),
@@ -706,11 +628,8 @@ final class Settlement implements AsyncListener {
             if (!readsJob && job != null) {
                 // the call that made the job (or the stored call) paid this much of what it runs
                 providerState.jobCharged(hold.subject(), job.id(), d.release() ? 0 : d.tokens());
-            } else if (!readsKept && kept != null) {
-                Long made = kept.made(request, status, usage, provisional, d);
-                if (made != null) {
-                    providerState.jobCharged(hold.subject(), kept.key(request, true), made);
-                }
+            } else if (!readsAppJob && appJob != null && appJob.startedBy(request, status)) {
+                providerState.jobCharged(hold.subject(), appJob.key(request, true), d.release() ? 0 : d.tokens());
             }
             if (usage != null && usage > Limits.MAX_TOKENS) {
                 LOG.warn("usage {} in the response for reservation {} of {} is past the ledger's limit; charging {}",

@@ -725,13 +725,38 @@ final class UsageSniffer {
      * protects (Gemini's on the model's own path), run a tokenizer and call no model.
      */
     static boolean countsTokens(String path) {
-        return path.endsWith(":countTokens") || path.endsWith(":computeTokens") || path.endsWith("/count_tokens")
-                || path.endsWith("/count-tokens") || path.endsWith("count-tokens:rawPredict")
-                || path.endsWith("/responses/input_tokens") || path.endsWith("/tokenize") || path.endsWith("/detokenize");
+        return countFields(path) != null;
     }
 
-    /** The request went to a {@linkplain #countsTokens token-counting path}. */
-    private boolean countingPath;
+    /**
+     * The top-level fields a count answers with at {@code path}, each endpoint its own: Gemini's
+     * {@code totalTokens}, Vertex's {@code tokensInfo}, Anthropic's and OpenAI's {@code input_tokens},
+     * Bedrock's {@code inputTokens}, a tokenizer's {@code count} or tokens listed ({@code /tokenize});
+     * none for {@code /detokenize} (its answer is text); {@code null} for a path that counts no tokens.
+     * A count shaped as another endpoint's (a model's {@code {"count": 1600}} at an application's
+     * {@code /tasks/count_tokens}) is no count.
+     */
+    static java.util.Set<String> countFields(String path) {
+        if (path.endsWith(":countTokens")) {
+            return java.util.Set.of(JsonDocumentScanner.COUNT_TOTAL);
+        } else if (path.endsWith(":computeTokens")) {
+            return java.util.Set.of(JsonDocumentScanner.COUNT_LISTED);
+        } else if (path.endsWith("/messages/count_tokens") || path.endsWith("count-tokens:rawPredict")
+                || path.endsWith("/responses/input_tokens")) {
+            return java.util.Set.of(JsonDocumentScanner.LMDEPLOY_INPUT);
+        } else if (path.endsWith("/count-tokens")) {
+            return java.util.Set.of(JsonDocumentScanner.COUNT_INPUT);
+        } else if (path.endsWith("/tokenize")) {
+            return java.util.Set.of(JsonDocumentScanner.COUNT_TOKENS, JsonDocumentScanner.COUNT_TOKEN_LIST,
+                    JsonDocumentScanner.COUNT_TOKEN_ARRAY);
+        } else if (path.endsWith("/detokenize")) {
+            return java.util.Set.of();
+        }
+        return null;
+    }
+
+    /** The fields a count answers with at the request's {@linkplain #countsTokens token-counting path}, or {@code null}. */
+    private java.util.Set<String> countingPath;
 
     /**
      * Whether a message id is one the request sent (a client resending its thread): a LangServe answer's
@@ -757,20 +782,6 @@ final class UsageSniffer {
 
     synchronized String storedResponse() {
         return decoded != null ? decoded.storedResponse() : storedResponse;
-    }
-
-    /** The one id the provider gave the model calls of the answer, when it names one and no other. */
-    private String onlyCall;
-    /** The answer names more than one call, or frames one without an id. */
-    private boolean otherCalls;
-
-    /**
-     * The id the provider gave the answer's one model call (a chat completion's, a message's, a
-     * Response's: {@link JsonDocumentScanner.Document#streamCall}), or {@code null} when the answer names
-     * none or more than one.
-     */
-    synchronized String onlyCallId() {
-        return decoded != null ? decoded.onlyCallId() : otherCalls ? null : onlyCall;
     }
 
     /**
@@ -856,13 +867,14 @@ final class UsageSniffer {
         return sawError && !sawAnswer && usage() == null && !mislabelled && !loneCr && !framingSuspect;
     }
 
-    synchronized void countingPath() {
-        countingPath = true;
+    /** The request went to {@code path}, a {@linkplain #countsTokens token-counting path}. */
+    synchronized void countingPath(String path) {
+        countingPath = countFields(path);
     }
 
     /**
      * Whether the answer is a token count from a {@linkplain #countsTokens token-counting path}: one JSON
-     * document, no usage, and a count's top-level field ({@link #COUNT_ANSWER}) with no other counter.
+     * document, no usage, and a count's top-level field, the path's own ({@link #countFields}), with no other counter.
      * The path is the client's to choose (an application's conversation id, a wildcard route to the
      * model), so it alone never makes an answer a count: an answer that carries no count (an
      * application's own JSON, a completion, a detokenized prompt) is charged by the other rules.
@@ -873,8 +885,8 @@ final class UsageSniffer {
             return decoded.tokenCount();
         }
         // one document, or a root array whose every element is a token (TGI's list)
-        return countingPath && format == null && usage() == null && (documents == 1 || documents == tokenElements)
-                && !sawAnswerEvent && !rootCounters.isEmpty() && COUNT_ANSWER.containsAll(rootCounters.keySet())
+        return countingPath != null && format == null && usage() == null && (documents == 1 || documents == tokenElements)
+                && !sawAnswerEvent && !rootCounters.isEmpty() && countingPath.containsAll(rootCounters.keySet())
                 && countsTheRequest();
     }
 
@@ -897,14 +909,6 @@ final class UsageSniffer {
         return count >= (inputEstimate + 3) / 4;
     }
 
-    /**
-     * The top-level fields a count answers with: Gemini's and Bedrock's totals, vLLM's count,
-     * Anthropic's and OpenAI's input, the tokens listed (Vertex's {@code tokensInfo}, llama.cpp's
-     * {@code tokens} array, TGI's array of tokens): a tokenizer's answer, whose presence is the count.
-     */
-    private static final java.util.Set<String> COUNT_ANSWER = java.util.Set.of(JsonDocumentScanner.COUNT_TOTAL,
-            JsonDocumentScanner.LMDEPLOY_INPUT, JsonDocumentScanner.COUNT_INPUT, JsonDocumentScanner.COUNT_TOKENS,
-            JsonDocumentScanner.COUNT_LISTED, JsonDocumentScanner.COUNT_TOKEN_LIST, JsonDocumentScanner.COUNT_TOKEN_ARRAY);
     /** Documents that were elements of a root array shaped as a token ({@link JsonDocumentScanner#COUNT_TOKEN_ARRAY}). */
     private int tokenElements;
     /** An event of a stream was read: a count is one JSON document, never a stream. */
@@ -1135,11 +1139,6 @@ final class UsageSniffer {
             call = JsonDocumentScanner.NEXT_CALL + ++callsBegun;
         }
         if (call != null && !call.isEmpty()) {
-            if (call.startsWith(JsonDocumentScanner.NEXT_CALL) || onlyCall != null && !onlyCall.equals(call)) {
-                otherCalls = true;
-            } else {
-                onlyCall = call;
-            }
             // a call ended with its final report: another id, or new choices under the same id (vLLM names a
             // call after the request's X-Request-Id, which a service mesh forwards on every call) begin another
             if (segmentFinal && (segmentCall != null && !call.equals(segmentCall) || doc.choices())) {

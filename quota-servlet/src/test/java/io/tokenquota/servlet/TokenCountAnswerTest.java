@@ -12,7 +12,7 @@ final class TokenCountAnswerTest {
     private static boolean count(String path, String body) {
         UsageSniffer s = new UsageSniffer();
         if (UsageSniffer.countsTokens(path)) {
-            s.countingPath();
+            s.countingPath(path);
         }
         s.begin("application/json", null, null);
         byte[] bytes = body.getBytes(StandardCharsets.UTF_8);

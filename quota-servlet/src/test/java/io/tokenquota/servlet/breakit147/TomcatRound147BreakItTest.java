@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit147;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class TomcatRound147BreakItTest extends AbstractRound147 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.TOMCAT;
+    }
+}
