@@ -488,6 +488,14 @@ final class ProviderState {
         remember(ownKey("j:", subject + "\u0000" + jobId), tokens);
     }
 
+    /**
+     * {@code subject}'s job {@code jobId} (re)started, charged {@code tokens} for it: what it was charged
+     * before was for a run that is over (a regenerate runs the model again).
+     */
+    void jobStarted(String subject, String jobId, long tokens) {
+        latest(ownKey("j:", subject + "\u0000" + jobId), tokens);
+    }
+
     /** A multi-part upload of a batch's input file began (OpenAI's Uploads API): its parts are counted. */
     void uploadStarted(String uploadId) {
         String key = key("u:", uploadId);

@@ -431,28 +431,62 @@ final class Settlement implements AsyncListener {
             return d == null ? null : new AppJob(d.id(), d.status());
         }
 
-        /**
-         * What the subject's charge for it is remembered by: the path its reads take, the path that started
-         * it and its id ({@code POST /summaries}, then {@code GET /summaries/{id}}); {@code starting} for
-         * the request that started it.
-         */
-        String key(HttpServletRequest request, boolean starting) {
-            return "job:" + QuotaFilter.pathOf(request) + (starting ? "/" + id : "");
+        /** What the subject's charge for it is remembered by: the path its reads take ({@code /summaries/{id}}). */
+        static String key(String readPath) {
+            return "job:" + readPath;
         }
 
-        /** Whether this request reads it back: a {@code GET} or {@code HEAD} at its path. */
+        /** Whether this request reads it back: a {@code GET} or {@code HEAD} at a path ending with its id. */
         boolean readBy(HttpServletRequest request) {
             return reads(request) && QuotaFilter.pathOf(request).endsWith("/" + id);
         }
 
         /**
-         * Whether the request started it: answered {@code 202} or a starting status, and its id not named by
-         * the request (the path, the query), so that it is the application's.
+         * The path its reads take when this request started it ({@code 202} or a starting status): a
+         * request that does not name its id starts it at its own path ({@code POST /summaries}, read at
+         * {@code /summaries/{id}}); one whose path names the id as a segment starts it again
+         * ({@code POST /summaries/{id}/regenerate}), read at the path up to that segment. {@code null}
+         * when the answer says no start, or when the request names the id in its query (the client's,
+         * then, not the application's).
          */
-        boolean startedBy(HttpServletRequest request, int httpStatus) {
-            String query = request.getQueryString();
-            return !QuotaFilter.pathOf(request).contains(id) && (query == null || !query.contains(id))
-                    && (httpStatus == 202 || status != null && STARTED.contains(status.toLowerCase(java.util.Locale.ROOT)));
+        String startedAt(HttpServletRequest request, int httpStatus) {
+            boolean started = httpStatus == 202 || status != null && STARTED.contains(status.toLowerCase(java.util.Locale.ROOT));
+            if (!started || reads(request) || namedInQuery(request.getQueryString())) {
+                return null;
+            }
+            String path = QuotaFilter.pathOf(request);
+            int named = namedInPath(path);
+            return named < 0 ? path + "/" + id : path.substring(0, named + id.length());
+        }
+
+        /** Where the path names the id as a whole segment ({@code /summaries/{id}/regenerate}), or -1. */
+        int namedInPath(String path) {
+            for (int at = path.indexOf("/" + id); at >= 0; at = path.indexOf("/" + id, at + 1)) {
+                int end = at + 1 + id.length();
+                if (end == path.length() || path.charAt(end) == '/') {
+                    return at + 1;
+                }
+            }
+            return -1;
+        }
+
+        /** Whether a query value (decoded) is the id. */
+        private boolean namedInQuery(String query) {
+            if (query == null) {
+                return false;
+            }
+            for (String pair : query.split("&")) {
+                String value = pair.substring(pair.indexOf('=') + 1);
+                try {
+                    value = java.net.URLDecoder.decode(value, java.nio.charset.StandardCharsets.UTF_8);
+                } catch (IllegalArgumentException malformed) {
+                    // as sent
+                }
+                if (id.equals(value)) {
+                    return true;
+                }
+            }
+            return false;
         }
     }
 
@@ -604,7 +638,8 @@ final class Settlement implements AsyncListener {
                     && (jobCharged != null || job.status() != null && PENDING.contains(job.status()));
             // an application's own job, read at the path that started it
             AppJob appJob = job != null || status < 200 || status >= 300 || uploaded ? null : AppJob.of(sniffer);
-            Long appJobCharged = appJob == null ? null : providerState.jobCharged(hold.subject(), appJob.key(request, false));
+            Long appJobCharged = appJob == null ? null
+                    : providerState.jobCharged(hold.subject(), AppJob.key(QuotaFilter.pathOf(request)));
             boolean readsAppJob = appJobCharged != null && appJob.readBy(request);
             JsonDocumentScanner.Document only = sniffer.onlyDocument();
             JsonDocumentScanner.Document answer = sniffer.lastDocument();
@@ -616,7 +651,7 @@ final class Settlement implements AsyncListener {
                     : noModel ? Decision.release("an answer that is a " + (only != null ? only : answer).object()
                             + ": no model was called")
                     : readsJob ? jobRead(job, jobCharged, usage, provisional, explicit)
-                    : readsAppJob ? jobRead(new Stored(appJob.key(request, false), "job", appJob.status(), false),
+                    : readsAppJob ? jobRead(new Stored(AppJob.key(QuotaFilter.pathOf(request)), "job", appJob.status(), false),
                             appJobCharged, usage, provisional, explicit)
                     : decide(explicit, usage, provisional, effective, status, reconnect,
                     answering,
@@ -628,8 +663,13 @@ final class Settlement implements AsyncListener {
             if (!readsJob && job != null) {
                 // the call that made the job (or the stored call) paid this much of what it runs
                 providerState.jobCharged(hold.subject(), job.id(), d.release() ? 0 : d.tokens());
-            } else if (!readsAppJob && appJob != null && appJob.startedBy(request, status)) {
-                providerState.jobCharged(hold.subject(), appJob.key(request, true), d.release() ? 0 : d.tokens());
+            } else if (appJob != null && appJob.startedAt(request, status) != null) {
+                String key = AppJob.key(appJob.startedAt(request, status));
+                // a start's id is the application's; a restart's path names it, so only a job started before
+                // (an id the client chose is no job of the application's)
+                if (appJob.namedInPath(QuotaFilter.pathOf(request)) < 0 || providerState.jobCharged(hold.subject(), key) != null) {
+                    providerState.jobStarted(hold.subject(), key, d.release() ? 0 : d.tokens());
+                }
             }
             if (usage != null && usage > Limits.MAX_TOKENS) {
                 LOG.warn("usage {} in the response for reservation {} of {} is past the ledger's limit; charging {}",
