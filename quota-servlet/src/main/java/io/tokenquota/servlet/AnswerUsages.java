@@ -1,7 +1,6 @@
 package io.tokenquota.servlet;
 
 import java.util.LinkedHashMap;
-import java.util.Map;
 
 /**
  * The usage of recent answers by the request that got them and their {@code ETag}. An ETag filter
@@ -12,25 +11,25 @@ import java.util.Map;
  * request is part of the key ({@link #requestKey}): the same answer ("OK") to a cheaper or another
  * subject's request says nothing about this one's cost. Also the fingerprints of the calls a
  * subject's results files reported ({@link #chargedCalls}), and the event streams a subject was sent
- * ({@link #streamed}), which an {@code EventSource} reconnects to. Bounded: the least recently used entries
- * go. What state kept at the provider costs has a memory of its own ({@link ProviderState}), which
- * this traffic cannot evict. Thread-safe.
+ * ({@link #streamed}), which an {@code EventSource} reconnects to. Kept per subject and kind, so that
+ * other subjects' traffic (every streamed answer is an entry) cannot push out what one subject's next
+ * request needs: each subject keeps its {@value #PER_SUBJECT} most recent entries of a kind, and when all
+ * of them hold more than the capacity, the subject least recently seen goes whole. What state kept at
+ * the provider costs has a memory of its own ({@link ProviderState}). Thread-safe.
  */
 final class AnswerUsages {
     /** Longer request key and ETag pairs are not kept: an entry stays small whatever a response sets. */
     private static final int MAX_KEY_LENGTH = 1024;
+    /** Entries one subject keeps of one kind: its recent answers, not its history. */
+    static final int PER_SUBJECT = 64;
 
-    private final Map<String, Long> usages;
+    private final int capacity;
+    /** By subject and kind, least recently used first; each its entries, least recently used first. Guarded by itself. */
+    private final LinkedHashMap<String, LinkedHashMap<String, Long>> partitions = new LinkedHashMap<>(16, 0.75f, true);
+    private int entries;
 
     AnswerUsages(int capacity) {
-        this.usages = new LinkedHashMap<>(16, 0.75f, true) {
-            private static final long serialVersionUID = 1L;
-
-            @Override
-            protected boolean removeEldestEntry(Map.Entry<String, Long> eldest) {
-                return size() > capacity;
-            }
-        };
+        this.capacity = capacity;
     }
 
     /**
@@ -72,24 +71,52 @@ final class AnswerUsages {
     /** The marker the entries of {@link #streamed} are kept under. */
     static final String STREAM = "text/event-stream";
 
-    /** Remembers the usage an answer to {@code request} ({@link #requestKey}) sent with {@code etag} reported. */
-    void remember(String request, String etag, long usage) {
+    /** The kinds of entry, each kept apart: answers by ETag, results files' calls, streams sent. */
+    enum Kind { ANSWER, CALLS, STREAM }
+
+    /**
+     * Remembers the usage an answer to {@code request} ({@link #requestKey}, or a key of {@code kind})
+     * of {@code subject} sent with {@code etag} reported.
+     */
+    void remember(String subject, Kind kind, String request, String etag, long usage) {
         String key = key(request, etag);
-        if (key != null) {
-            synchronized (usages) {
-                usages.put(key, usage);
+        if (key == null) {
+            return;
+        }
+        synchronized (partitions) {
+            LinkedHashMap<String, Long> partition = partitions.computeIfAbsent(kind + " " + subject,
+                    k -> new LinkedHashMap<>(16, 0.75f, true));
+            if (partition.put(key, usage) == null) {
+                entries++;
+                if (partition.size() > PER_SUBJECT) {
+                    var eldest = partition.keySet().iterator();
+                    eldest.next();
+                    eldest.remove();
+                    entries--;
+                }
+            }
+            // the subjects least recently seen go whole, never the one just written
+            var oldest = partitions.values().iterator();
+            while (entries > capacity && partitions.size() > 1) {
+                LinkedHashMap<String, Long> gone = oldest.next();
+                if (gone == partition) {
+                    continue;
+                }
+                entries -= gone.size();
+                oldest.remove();
             }
         }
     }
 
-    /** The usage of the answer last sent to {@code request} with {@code etag}, or {@code null}. */
-    Long usage(String request, String etag) {
+    /** The usage of the answer last sent to {@code subject}'s {@code request} with {@code etag}, or {@code null}. */
+    Long usage(String subject, Kind kind, String request, String etag) {
         String key = key(request, etag);
         if (key == null) {
             return null;
         }
-        synchronized (usages) {
-            return usages.get(key);
+        synchronized (partitions) {
+            LinkedHashMap<String, Long> partition = partitions.get(kind + " " + subject);
+            return partition == null ? null : partition.get(key);
         }
     }
 

@@ -496,6 +496,47 @@ final class ProviderState {
         latest(ownKey("j:", subject + "\u0000" + jobId), tokens);
     }
 
+    /** The paths {@code subject}'s application job {@code jobId} is read at, as its starts named them. */
+    java.util.List<String> jobReadPaths(String subject, String jobId) {
+        String key = ownKey("p:", subject + "\u0000" + jobId);
+        if (key == null) {
+            return java.util.List.of();
+        }
+        synchronized (jobPaths) {
+            java.util.List<String> paths = jobPaths.get(key);
+            return paths == null ? java.util.List.of() : java.util.List.copyOf(paths);
+        }
+    }
+
+    /** {@code subject}'s application job {@code jobId} is read at {@code path} (a start's path and id, or its Location). */
+    void jobReadAt(String subject, String jobId, String path) {
+        String key = ownKey("p:", subject + "\u0000" + jobId);
+        if (key == null || path.length() > MAX_ID_LENGTH) {
+            return;
+        }
+        synchronized (jobPaths) {
+            java.util.List<String> paths = jobPaths.computeIfAbsent(key, k -> new java.util.ArrayList<>());
+            if (!paths.contains(path)) {
+                paths.add(path);
+                if (paths.size() > MAX_JOB_PATHS) {
+                    paths.remove(0);
+                }
+            }
+        }
+    }
+
+    /** Paths one job is read at, at most: a collection's and a status monitor's, with room to spare. */
+    private static final int MAX_JOB_PATHS = 4;
+    /** The read paths of application jobs, least recently used out. Guarded by itself. */
+    private final Map<String, java.util.List<String>> jobPaths = new LinkedHashMap<>(16, 0.75f, true) {
+        private static final long serialVersionUID = 1L;
+
+        @Override
+        protected boolean removeEldestEntry(Map.Entry<String, java.util.List<String>> eldest) {
+            return size() > entries;
+        }
+    };
+
     /** A multi-part upload of a batch's input file began (OpenAI's Uploads API): its parts are counted. */
     void uploadStarted(String uploadId) {
         String key = key("u:", uploadId);

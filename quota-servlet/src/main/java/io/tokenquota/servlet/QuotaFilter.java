@@ -161,7 +161,7 @@ public final class QuotaFilter implements Filter {
     private final AtomicLong failOpenCount = new AtomicLong();
     private final AtomicLong settleFailureCount = new AtomicLong();
     /** Usage of recent answers by ETag: a 304 an ETag filter makes of a computed answer is charged it. */
-    private final AnswerUsages answers = new AnswerUsages(4_096);
+    private final AnswerUsages answers = new AnswerUsages(65_536);
     /** What state kept at the provider cost, by its id: a call naming it is held and charged with it. */
     private final ProviderState providerState;
 

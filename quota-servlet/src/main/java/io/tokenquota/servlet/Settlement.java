@@ -441,33 +441,48 @@ final class Settlement implements AsyncListener {
             return reads(request) && QuotaFilter.pathOf(request).endsWith("/" + id);
         }
 
-        /**
-         * The path its reads take when this request started it ({@code 202} or a starting status): a
-         * request that does not name its id starts it at its own path ({@code POST /summaries}, read at
-         * {@code /summaries/{id}}); one whose path names the id as a segment starts it again
-         * ({@code POST /summaries/{id}/regenerate}), read at the path up to that segment. {@code null}
-         * when the answer says no start, or when the request names the id in its query (the client's,
-         * then, not the application's).
-         */
-        String startedAt(HttpServletRequest request, int httpStatus) {
-            boolean started = httpStatus == 202 || status != null && STARTED.contains(status.toLowerCase(java.util.Locale.ROOT));
-            if (!started || reads(request) || namedInQuery(request.getQueryString())) {
-                return null;
-            }
-            String path = QuotaFilter.pathOf(request);
-            int named = namedInPath(path);
-            return named < 0 ? path + "/" + id : path.substring(0, named + id.length());
+        /** Whether this request started it (or started it again): not a read, answered {@code 202} or a starting status. */
+        boolean startedBy(HttpServletRequest request, int httpStatus) {
+            return !reads(request) && (httpStatus == 202
+                    || status != null && STARTED.contains(status.toLowerCase(java.util.Locale.ROOT)));
         }
 
-        /** Where the path names the id as a whole segment ({@code /summaries/{id}/regenerate}), or -1. */
-        int namedInPath(String path) {
-            for (int at = path.indexOf("/" + id); at >= 0; at = path.indexOf("/" + id, at + 1)) {
-                int end = at + 1 + id.length();
-                if (end == path.length() || path.charAt(end) == '/') {
-                    return at + 1;
+        /** The path its reads take at its collection: a start's own path and the id ({@code POST /summaries}, read at {@code /summaries/{id}}). */
+        String collectionPath(HttpServletRequest request) {
+            return QuotaFilter.pathOf(request) + "/" + id;
+        }
+
+        /**
+         * The path of the {@code Location} a (re)start's answer names for its reads (a status monitor,
+         * {@code /operations/{id}}), as this application routes it (without its context path); {@code null}
+         * when it names none that ends with the id.
+         */
+        String locationPath(HttpServletRequest request, String location) {
+            if (location == null) {
+                return null;
+            }
+            try {
+                String path = java.net.URI.create(location.trim()).getPath();
+                String context = request.getContextPath();
+                return path == null || !path.startsWith(context + "/") || !path.endsWith("/" + id) ? null
+                        : path.substring(context.length());
+            } catch (IllegalArgumentException malformed) {
+                return null;
+            }
+        }
+
+        /** Whether the request names the id (a whole path segment, a query value): the client's, then, not the application's. */
+        boolean namedBy(HttpServletRequest request) {
+            return namedInPath(QuotaFilter.pathOf(request)) || namedInQuery(request.getQueryString());
+        }
+
+        private boolean namedInPath(String path) {
+            for (String segment : path.split("/")) {
+                if (segment.equals(id)) {
+                    return true;
                 }
             }
-            return -1;
+            return false;
         }
 
         /** Whether a query value (decoded) is the id. */
@@ -487,6 +502,33 @@ final class Settlement implements AsyncListener {
                 }
             }
             return false;
+        }
+    }
+
+    /**
+     * An application's job started, or started again, by this request, charged {@code charge} for it. A
+     * job this subject started before (its id known, whatever route runs it again: {@code POST
+     * /summaries/{id}/regenerate}, {@code …/{id}:regenerate}, the id in the body) pays again: the figure its
+     * reads are charged beyond is this start's at every path it is read at. A new job counts only with an
+     * id the application gave (the request names it nowhere: an id the client chose is no job of the
+     * application's), read at its collection's path and at the {@code Location} the answer names.
+     */
+    private void appJobStarted(AppJob job, String location, long charge) {
+        String subject = hold.subject();
+        java.util.List<String> paths = new java.util.ArrayList<>(providerState.jobReadPaths(subject, job.id()));
+        if (paths.isEmpty()) {
+            if (job.namedBy(request)) {
+                return;
+            }
+            paths.add(job.collectionPath(request));
+        }
+        String monitor = job.locationPath(request, location);
+        if (monitor != null && !paths.contains(monitor)) {
+            paths.add(monitor);
+        }
+        for (String path : paths) {
+            providerState.jobStarted(subject, AppJob.key(path), charge);
+            providerState.jobReadAt(subject, job.id(), path);
         }
     }
 
@@ -604,7 +646,7 @@ final class Settlement implements AsyncListener {
                 // this filter saw that answer given to this very request of this subject, its usage is
                 // what producing it again cost (another request's answer with the same ETag says
                 // nothing about this one's input)
-                usage = answers.usage(answerKey.get(), etag);
+                usage = answers.usage(hold.subject(), AnswerUsages.Kind.ANSWER, answerKey.get(), etag);
             }
             // usage remembered for a 304 is a final count; only the sniffer's own can be provisional
             boolean provisional = sniffer.provisional();
@@ -613,11 +655,11 @@ final class Settlement implements AsyncListener {
             Long explicit = explicitActual();
             // a browser's EventSource reconnecting to an event stream this subject was sent here; the
             // headers alone are the client's to send on any GET
-            boolean reconnect = eventSourceReconnect(request) && answers.usage(AnswerUsages.streamed(hold.subject(),
+            boolean reconnect = eventSourceReconnect(request) && answers.usage(hold.subject(), AnswerUsages.Kind.STREAM, AnswerUsages.streamed(hold.subject(),
                     request.getRequestURI(), request.getQueryString()), AnswerUsages.STREAM) != null;
             if (status >= 200 && status < 300 && String.valueOf(response.getContentType()).toLowerCase(java.util.Locale.ROOT)
                     .startsWith(AnswerUsages.STREAM)) {
-                answers.remember(AnswerUsages.streamed(hold.subject(), request.getRequestURI(), request.getQueryString()),
+                answers.remember(hold.subject(), AnswerUsages.Kind.STREAM, AnswerUsages.streamed(hold.subject(), request.getRequestURI(), request.getQueryString()),
                         AnswerUsages.STREAM, 1);
             }
             boolean uploaded = upload != null && explicit == null && usage == null && status >= 200 && status < 300
@@ -657,19 +699,14 @@ final class Settlement implements AsyncListener {
                     answering,
                     (status == 406 || status == 412) && springMatchedNoHandler(request),
                     sniffer.tokenCount(), quietNow(answering),
-                    calls != null && answers.usage(AnswerUsages.chargedCalls(hold.subject()), calls) != null,
+                    calls != null && answers.usage(hold.subject(), AnswerUsages.Kind.CALLS, AnswerUsages.chargedCalls(hold.subject()), calls) != null,
                     releaseOnError, estimateOf(sniffer));
             Decision d = withNested(own, nestedActual());
             if (!readsJob && job != null) {
                 // the call that made the job (or the stored call) paid this much of what it runs
                 providerState.jobCharged(hold.subject(), job.id(), d.release() ? 0 : d.tokens());
-            } else if (appJob != null && appJob.startedAt(request, status) != null) {
-                String key = AppJob.key(appJob.startedAt(request, status));
-                // a start's id is the application's; a restart's path names it, so only a job started before
-                // (an id the client chose is no job of the application's)
-                if (appJob.namedInPath(QuotaFilter.pathOf(request)) < 0 || providerState.jobCharged(hold.subject(), key) != null) {
-                    providerState.jobStarted(hold.subject(), key, d.release() ? 0 : d.tokens());
-                }
+            } else if (appJob != null && appJob.startedBy(request, status)) {
+                appJobStarted(appJob, response.getHeader("Location"), d.release() ? 0 : d.tokens());
             }
             if (usage != null && usage > Limits.MAX_TOKENS) {
                 LOG.warn("usage {} in the response for reservation {} of {} is past the ledger's limit; charging {}",
@@ -702,10 +739,10 @@ final class Settlement implements AsyncListener {
             if (status >= 200 && status < 300 && answered != null && !sniffer.provisional() && answerKey != null
                     && etag != null) {
                 // only a final count is what producing the answer again would cost (weighted, when weighed)
-                answers.remember(answerKey.get(), etag, answered);
+                answers.remember(hold.subject(), AnswerUsages.Kind.ANSWER, answerKey.get(), etag, answered);
             }
             if (calls != null && !d.release() && !provisional) {
-                answers.remember(AnswerUsages.chargedCalls(hold.subject()), calls, d.tokens());
+                answers.remember(hold.subject(), AnswerUsages.Kind.CALLS, AnswerUsages.chargedCalls(hold.subject()), calls, d.tokens());
             }
             LOG.debug("settled reservation {} of {}: {} ({})", hold.id(), hold.subject(),
                     d.release() ? "released" : d.tokens(), d.reason());

@@ -234,18 +234,50 @@ final class SettlementRulesTest {
 
     @Test
     void aNotModifiedAnswerIsKnownByItsRequestAndETagWithinABound() {
+        AnswerUsages.Kind answer = AnswerUsages.Kind.ANSWER;
         AnswerUsages answers = new AnswerUsages(2);
-        answers.remember("/ai/chat", "\"0abc\"", 8_000);
-        assertEquals(8_000L, answers.usage("/ai/chat", "\"0abc\""));
-        assertNull(answers.usage("/ai/other", "\"0abc\""), "another endpoint's answer");
-        assertNull(answers.usage("/ai/chat", null));
-        answers.remember("/ai/chat", null, 5);
-        answers.remember("/ai/a", "\"1\"", 1);
-        answers.remember("/ai/b", "\"2\"", 2);
-        assertNull(answers.usage("/ai/chat", "\"0abc\""), "the least recently used answer is forgotten");
-        assertEquals(2L, answers.usage("/ai/b", "\"2\""));
-        answers.remember("/ai/c", "x".repeat(2_000), 3);
-        assertNull(answers.usage("/ai/c", "x".repeat(2_000)), "an oversized ETag is not kept");
+        answers.remember("alice", answer, "/ai/chat", "\"0abc\"", 8_000);
+        assertEquals(8_000L, answers.usage("alice", answer, "/ai/chat", "\"0abc\""));
+        assertNull(answers.usage("alice", answer, "/ai/other", "\"0abc\""), "another endpoint's answer");
+        assertNull(answers.usage("bob", answer, "/ai/chat", "\"0abc\""), "another subject's answer");
+        assertNull(answers.usage("alice", AnswerUsages.Kind.STREAM, "/ai/chat", "\"0abc\""), "another kind");
+        assertNull(answers.usage("alice", answer, "/ai/chat", null));
+        answers.remember("alice", answer, "/ai/chat", null, 5);
+        answers.remember("bob", answer, "/ai/a", "\"1\"", 1);
+        answers.remember("carol", answer, "/ai/b", "\"2\"", 2);
+        assertNull(answers.usage("alice", answer, "/ai/chat", "\"0abc\""), "the subject least recently seen is forgotten");
+        assertEquals(2L, answers.usage("carol", answer, "/ai/b", "\"2\""));
+        answers.remember("carol", answer, "/ai/c", "x".repeat(2_000), 3);
+        assertNull(answers.usage("carol", answer, "/ai/c", "x".repeat(2_000)), "an oversized ETag is not kept");
+    }
+
+    @Test
+    void otherSubjectsAnswersDoNotPushOutASubjectsEntries() {
+        // as many entries as the filter keeps, and more than 4,096 other answers after alice's
+        AnswerUsages answers = new AnswerUsages(8_192);
+        answers.remember("alice", AnswerUsages.Kind.CALLS, AnswerUsages.chargedCalls("alice"), "calls-1", 5_000);
+        // 100 other subjects stream 60 answers each: 6,000 entries
+        for (int subject = 0; subject < 100; subject++) {
+            for (int i = 0; i < 60; i++) {
+                answers.remember("user-" + subject, AnswerUsages.Kind.STREAM,
+                        AnswerUsages.streamed("user-" + subject, "/ai/chat", "n=" + i), AnswerUsages.STREAM, 1);
+            }
+        }
+        // one subject streaming 10,000 answers keeps its 64 most recent: it cannot push out anyone's
+        for (int i = 0; i < 10_000; i++) {
+            answers.remember("flood", AnswerUsages.Kind.STREAM, AnswerUsages.streamed("flood", "/ai/chat", "n=" + i),
+                    AnswerUsages.STREAM, 1);
+        }
+        // alice's own streams, more than a subject keeps, push out only her oldest streams
+        for (int i = 0; i < AnswerUsages.PER_SUBJECT + 10; i++) {
+            answers.remember("alice", AnswerUsages.Kind.STREAM, AnswerUsages.streamed("alice", "/ai/chat", "n=" + i),
+                    AnswerUsages.STREAM, 1);
+        }
+        assertEquals(5_000L, answers.usage("alice", AnswerUsages.Kind.CALLS, AnswerUsages.chargedCalls("alice"), "calls-1"));
+        assertNull(answers.usage("alice", AnswerUsages.Kind.STREAM, AnswerUsages.streamed("alice", "/ai/chat", "n=0"),
+                AnswerUsages.STREAM));
+        assertEquals(1L, answers.usage("alice", AnswerUsages.Kind.STREAM,
+                AnswerUsages.streamed("alice", "/ai/chat", "n=" + AnswerUsages.PER_SUBJECT), AnswerUsages.STREAM));
     }
 
     @Test

@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit150;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound150BreakItTest extends AbstractRound150 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
