@@ -496,43 +496,73 @@ final class ProviderState {
         latest(ownKey("j:", subject + "\u0000" + jobId), tokens);
     }
 
-    /** The paths {@code subject}'s application job {@code jobId} is read at, as its starts named them. */
-    java.util.List<String> jobReadPaths(String subject, String jobId) {
-        String key = ownKey("p:", subject + "\u0000" + jobId);
+    /**
+     * The application jobs of {@code subject} answered with the id {@code jobId}, each named by the path
+     * its reads take at the collection that started it ({@code /reports/1}, {@code /translations/1}: two
+     * tables may number their jobs alike).
+     */
+    java.util.List<String> jobsNamed(String subject, String jobId) {
+        String key = ownKey("n:", subject + "\u0000" + jobId);
         if (key == null) {
             return java.util.List.of();
         }
-        synchronized (jobPaths) {
-            java.util.List<String> paths = jobPaths.get(key);
-            return paths == null ? java.util.List.of() : java.util.List.copyOf(paths);
+        synchronized (jobs) {
+            Object named = jobs.get(key);
+            return named instanceof java.util.List<?> list ? list.stream().map(String::valueOf).toList() : java.util.List.of();
         }
     }
 
-    /** {@code subject}'s application job {@code jobId} is read at {@code path} (a start's path and id, or its Location). */
-    void jobReadAt(String subject, String jobId, String path) {
-        String key = ownKey("p:", subject + "\u0000" + jobId);
-        if (key == null || path.length() > MAX_ID_LENGTH) {
+    /** {@code subject}'s application job {@code job} ({@link #jobsNamed}) is answered with the id {@code jobId}. */
+    void jobNamed(String subject, String jobId, String job) {
+        String key = ownKey("n:", subject + "\u0000" + jobId);
+        if (key == null) {
             return;
         }
-        synchronized (jobPaths) {
-            java.util.List<String> paths = jobPaths.computeIfAbsent(key, k -> new java.util.ArrayList<>());
-            if (!paths.contains(path)) {
-                paths.add(path);
-                if (paths.size() > MAX_JOB_PATHS) {
-                    paths.remove(0);
+        synchronized (jobs) {
+            @SuppressWarnings("unchecked")
+            java.util.List<String> named = (java.util.List<String>) jobs.computeIfAbsent(key, k -> new java.util.ArrayList<String>());
+            if (!named.contains(job)) {
+                named.add(job);
+                if (named.size() > MAX_JOBS_NAMED) {
+                    named.remove(0);
                 }
             }
         }
     }
 
-    /** Paths one job is read at, at most: a collection's and a status monitor's, with room to spare. */
-    private static final int MAX_JOB_PATHS = 4;
-    /** The read paths of application jobs, least recently used out. Guarded by itself. */
-    private final Map<String, java.util.List<String>> jobPaths = new LinkedHashMap<>(16, 0.75f, true) {
+    /** The application job of {@code subject} read at {@code path} (its collection's path, a status monitor), or {@code null}. */
+    String jobAt(String subject, String path) {
+        String key = ownKey("a:", subject + "\u0000" + path);
+        if (key == null) {
+            return null;
+        }
+        synchronized (jobs) {
+            Object job = jobs.get(key);
+            return job instanceof String named ? named : null;
+        }
+    }
+
+    /** {@code subject}'s application job {@code job} is read at {@code path}. */
+    void jobReadAt(String subject, String path, String job) {
+        String key = ownKey("a:", subject + "\u0000" + path);
+        if (key != null) {
+            synchronized (jobs) {
+                jobs.put(key, job);
+            }
+        }
+    }
+
+    /** Jobs answered with one id at most: as many tables numbering their jobs alike. */
+    private static final int MAX_JOBS_NAMED = 8;
+    /**
+     * Application jobs: by id, the jobs answered with it ({@link #jobsNamed}); by read path, the job read
+     * there ({@link #jobAt}). Least recently used out. Guarded by itself.
+     */
+    private final Map<String, Object> jobs = new LinkedHashMap<>(16, 0.75f, true) {
         private static final long serialVersionUID = 1L;
 
         @Override
-        protected boolean removeEldestEntry(Map.Entry<String, java.util.List<String>> eldest) {
+        protected boolean removeEldestEntry(Map.Entry<String, Object> eldest) {
             return size() > entries;
         }
     };

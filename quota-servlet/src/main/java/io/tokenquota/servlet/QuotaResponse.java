@@ -238,6 +238,13 @@ final class QuotaResponse extends HttpServletResponseWrapper {
         return actualTokens;
     }
 
+    /** Figures the endpoint reported through {@code X-Quota-Actual-Tokens} before a {@code reset()} dropped them. Guarded by this. */
+    private final java.util.List<String> figuresBeforeReset = new java.util.ArrayList<>();
+
+    synchronized java.util.List<String> figuresBeforeReset() {
+        return java.util.List.copyOf(figuresBeforeReset);
+    }
+
     /**
      * Whether the end of the body is kept back for the settlement: the handler's own request is
      * synchronous and not an include (the filter ends it, {@link #finishForClient}). An async request
@@ -426,9 +433,13 @@ final class QuotaResponse extends HttpServletResponseWrapper {
         readDiscarded();
         super.reset();
         synchronized (this) {
-            // as the container's reset: the headers are gone (a figure reported before it, a cache hit's
-            // 0, is not the answer's that follows), and the endpoint may choose the writer or the stream
-            // anew
+            // as the container's reset: the headers are gone, and the endpoint may choose the writer or the
+            // stream anew; a figure reported before it counted model calls that ran (a page that failed
+            // after its call, a moderation refusal, a retry): it is added to the call's charge, as an
+            // include's is (a cache hit's 0 adds nothing)
+            if (actualTokens != null) {
+                figuresBeforeReset.add(actualTokens);
+            }
             actualTokens = null;
             writer = null;
             containerWriter = null;

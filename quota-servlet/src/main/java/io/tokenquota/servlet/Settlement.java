@@ -431,14 +431,31 @@ final class Settlement implements AsyncListener {
             return d == null ? null : new AppJob(d.id(), d.status());
         }
 
-        /** What the subject's charge for it is remembered by: the path its reads take ({@code /summaries/{id}}). */
-        static String key(String readPath) {
-            return "job:" + readPath;
+        /** What the subject's charge for a job is remembered by: the job ({@link ProviderState#jobsNamed}). */
+        static String key(String job) {
+            return "job:" + job;
         }
 
-        /** Whether this request reads it back: a {@code GET} or {@code HEAD} at a path ending with its id. */
+        /** Whether this request may read it back: a {@code GET} or {@code HEAD} at a path ending with its id. */
         boolean readBy(HttpServletRequest request) {
             return reads(request) && QuotaFilter.pathOf(request).endsWith("/" + id);
+        }
+
+        /**
+         * Which of the jobs answered with this id ({@code known}) this request starts again: the one whose
+         * collection is the request's path or holds it ({@code POST /summaries} again,
+         * {@code POST /summaries/{id}/regenerate}, {@code …/{id}:regenerate}, {@code /summaries/regenerate}
+         * with the id in the body); {@code null} for none (another table's job of the same number).
+         */
+        String restarted(HttpServletRequest request, java.util.List<String> known) {
+            String path = QuotaFilter.pathOf(request);
+            for (String job : known) {
+                String collection = job.substring(0, job.length() - id.length() - 1);
+                if (path.equals(collection) || path.startsWith(collection + "/")) {
+                    return job;
+                }
+            }
+            return null;
         }
 
         /** Whether this request started it (or started it again): not a read, answered {@code 202} or a starting status. */
@@ -447,7 +464,7 @@ final class Settlement implements AsyncListener {
                     || status != null && STARTED.contains(status.toLowerCase(java.util.Locale.ROOT)));
         }
 
-        /** The path its reads take at its collection: a start's own path and the id ({@code POST /summaries}, read at {@code /summaries/{id}}). */
+        /** The path its reads take at the collection this request starts it in ({@code POST /summaries}, read at {@code /summaries/{id}}). */
         String collectionPath(HttpServletRequest request) {
             return QuotaFilter.pathOf(request) + "/" + id;
         }
@@ -507,28 +524,27 @@ final class Settlement implements AsyncListener {
 
     /**
      * An application's job started, or started again, by this request, charged {@code charge} for it. A
-     * job this subject started before (its id known, whatever route runs it again: {@code POST
-     * /summaries/{id}/regenerate}, {@code …/{id}:regenerate}, the id in the body) pays again: the figure its
-     * reads are charged beyond is this start's at every path it is read at. A new job counts only with an
-     * id the application gave (the request names it nowhere: an id the client chose is no job of the
-     * application's), read at its collection's path and at the {@code Location} the answer names.
+     * job of this subject answered with the same id in the same collection before (whatever route runs
+     * it again) pays again: the figure its reads are charged beyond is this start's. A new job counts
+     * only with an id the application gave (the request names it nowhere: an id the client chose is no
+     * job of the application's); it is read at its collection's path, and at the {@code Location} the
+     * answer names (a status monitor), which both settle the one figure.
      */
-    private void appJobStarted(AppJob job, String location, long charge) {
+    private void appJobStarted(AppJob started, String location, long charge) {
         String subject = hold.subject();
-        java.util.List<String> paths = new java.util.ArrayList<>(providerState.jobReadPaths(subject, job.id()));
-        if (paths.isEmpty()) {
-            if (job.namedBy(request)) {
+        String job = started.restarted(request, providerState.jobsNamed(subject, started.id()));
+        if (job == null) {
+            if (started.namedBy(request)) {
                 return;
             }
-            paths.add(job.collectionPath(request));
+            job = started.collectionPath(request);
+            providerState.jobNamed(subject, started.id(), job);
+            providerState.jobReadAt(subject, job, job);
         }
-        String monitor = job.locationPath(request, location);
-        if (monitor != null && !paths.contains(monitor)) {
-            paths.add(monitor);
-        }
-        for (String path : paths) {
-            providerState.jobStarted(subject, AppJob.key(path), charge);
-            providerState.jobReadAt(subject, job.id(), path);
+        providerState.jobStarted(subject, AppJob.key(job), charge);
+        String monitor = started.locationPath(request, location);
+        if (monitor != null) {
+            providerState.jobReadAt(subject, monitor, job);
         }
     }
 
@@ -680,9 +696,10 @@ final class Settlement implements AsyncListener {
                     && (jobCharged != null || job.status() != null && PENDING.contains(job.status()));
             // an application's own job, read at the path that started it
             AppJob appJob = job != null || status < 200 || status >= 300 || uploaded ? null : AppJob.of(sniffer);
-            Long appJobCharged = appJob == null ? null
-                    : providerState.jobCharged(hold.subject(), AppJob.key(QuotaFilter.pathOf(request)));
-            boolean readsAppJob = appJobCharged != null && appJob.readBy(request);
+            String readJob = appJob == null || !appJob.readBy(request) ? null
+                    : providerState.jobAt(hold.subject(), QuotaFilter.pathOf(request));
+            Long appJobCharged = readJob == null ? null : providerState.jobCharged(hold.subject(), AppJob.key(readJob));
+            boolean readsAppJob = appJobCharged != null;
             JsonDocumentScanner.Document only = sniffer.onlyDocument();
             JsonDocumentScanner.Document answer = sniffer.lastDocument();
             boolean noModel = !uploaded && explicit == null && status >= 200 && status < 300
@@ -693,7 +710,7 @@ final class Settlement implements AsyncListener {
                     : noModel ? Decision.release("an answer that is a " + (only != null ? only : answer).object()
                             + ": no model was called")
                     : readsJob ? jobRead(job, jobCharged, usage, provisional, explicit)
-                    : readsAppJob ? jobRead(new Stored(AppJob.key(QuotaFilter.pathOf(request)), "job", appJob.status(), false),
+                    : readsAppJob ? jobRead(new Stored(AppJob.key(readJob), "job", appJob.status(), false),
                             appJobCharged, usage, provisional, explicit)
                     : decide(explicit, usage, provisional, effective, status, reconnect,
                     answering,
@@ -998,10 +1015,17 @@ final class Settlement implements AsyncListener {
         return nestedActual(this::figure);
     }
 
-    /** {@link #nestedActual()}, each figure read by {@code read}. */
+    /**
+     * {@link #nestedActual()}, each figure read by {@code read}; with the figures the endpoint's header
+     * reported before a {@code reset()} dropped them, which counted model calls that ran as an include's do.
+     */
     private Long nestedActual(java.util.function.Function<Object, Long> read) {
         Long sum = null;
-        for (Object reported : endpoint == null ? java.util.List.of() : endpoint.nestedActuals()) {
+        java.util.List<Object> figures = new java.util.ArrayList<>(response.figuresBeforeReset());
+        if (endpoint != null) {
+            figures.addAll(endpoint.nestedActuals());
+        }
+        for (Object reported : figures) {
             Long one = read.apply(reported);
             if (one != null) {
                 sum = sum == null ? one : Math.min(Limits.MAX_TOKENS, sum + one);
