@@ -53,6 +53,32 @@ final class Json {
      * The string value of a JSON object body's top-level member {@code name} (the last one named), or
      * {@code null} when the body is no JSON object or the member is absent or no string.
      */
+    /**
+     * The top-level string and number values of a JSON object body (at most {@code most}), as text; empty
+     * for anything else.
+     */
+    static java.util.Set<String> topLevelValues(byte[] body, int most) {
+        java.util.Set<String> values = new java.util.HashSet<>();
+        if (body == null || body.length == 0) {
+            return values;
+        }
+        try (com.fasterxml.jackson.core.JsonParser p = REQUEST_SCAN.createParser(body)) {
+            if (p.nextToken() != com.fasterxml.jackson.core.JsonToken.START_OBJECT) {
+                return values;
+            }
+            while (p.nextToken() == com.fasterxml.jackson.core.JsonToken.FIELD_NAME && values.size() < most) {
+                com.fasterxml.jackson.core.JsonToken t = p.nextToken();
+                if (t == com.fasterxml.jackson.core.JsonToken.VALUE_STRING || t == com.fasterxml.jackson.core.JsonToken.VALUE_NUMBER_INT) {
+                    values.add(p.getText());
+                }
+                p.skipChildren();
+            }
+        } catch (java.io.IOException | RuntimeException e) {
+            // what was read so far
+        }
+        return values;
+    }
+
     static String topLevelString(byte[] body, String name) {
         if (body == null || body.length == 0) {
             return null;

@@ -851,6 +851,9 @@ public final class QuotaFilter implements Filter {
             upload = upload.withPart(new byte[0], lines -> batchLines(lines, path));
         }
         settlement.uploads(upload);
+        byte[] named = readBody;
+        // what the body names, for a request that starts an application's job again by its id
+        settlement.bodyValues(() -> Json.topLevelValues(named, 64));
         request.setAttribute(settling, settlement);
         held.settledBy(settlement);
         keeper.running(hold, settlement::chargeSoFar);

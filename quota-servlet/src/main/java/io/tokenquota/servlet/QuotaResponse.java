@@ -238,12 +238,6 @@ final class QuotaResponse extends HttpServletResponseWrapper {
         return actualTokens;
     }
 
-    /** Figures the endpoint reported through {@code X-Quota-Actual-Tokens} before a {@code reset()} dropped them. Guarded by this. */
-    private final java.util.List<String> figuresBeforeReset = new java.util.ArrayList<>();
-
-    synchronized java.util.List<String> figuresBeforeReset() {
-        return java.util.List.copyOf(figuresBeforeReset);
-    }
 
     /**
      * Whether the end of the body is kept back for the settlement: the handler's own request is
@@ -434,13 +428,13 @@ final class QuotaResponse extends HttpServletResponseWrapper {
         super.reset();
         synchronized (this) {
             // as the container's reset: the headers are gone, and the endpoint may choose the writer or the
-            // stream anew; a figure reported before it counted model calls that ran (a page that failed
-            // after its call, a moderation refusal, a retry): it is added to the call's charge, as an
-            // include's is (a cache hit's 0 adds nothing)
-            if (actualTokens != null) {
-                figuresBeforeReset.add(actualTokens);
+            // stream anew. The filter's own header is not the answer's: a figure above 0 counted model calls
+            // that ran (a page that failed after its call, a moderation refusal, a retry that adds its second
+            // call or sets the new total), so it stays; a cache hit's 0 goes with the answer it described
+            Long figure = Settlement.chargeable(actualTokens);
+            if (figure == null || figure == 0) {
+                actualTokens = null;
             }
-            actualTokens = null;
             writer = null;
             containerWriter = null;
             stream = null;

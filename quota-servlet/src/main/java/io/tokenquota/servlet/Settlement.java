@@ -148,6 +148,13 @@ final class Settlement implements AsyncListener {
         this.upload = upload;
     }
 
+    /** The top-level values of the request's JSON body, read when needed ({@link Json#topLevelValues}). */
+    private java.util.function.Supplier<java.util.Set<String>> bodyValues = java.util.Set::of;
+
+    void bodyValues(java.util.function.Supplier<java.util.Set<String>> values) {
+        this.bodyValues = values;
+    }
+
     /**
      * The settlement rules, in order; the first that applies decides.
      * <ol>
@@ -442,16 +449,19 @@ final class Settlement implements AsyncListener {
         }
 
         /**
-         * Which of the jobs answered with this id ({@code known}) this request starts again: the one whose
-         * collection is the request's path or holds it ({@code POST /summaries} again,
-         * {@code POST /summaries/{id}/regenerate}, {@code …/{id}:regenerate}, {@code /summaries/regenerate}
-         * with the id in the body); {@code null} for none (another table's job of the same number).
+         * Which of the jobs answered with this id ({@code known}) this request starts again: the one at its
+         * collection ({@code POST /summaries} again), at its own path or under it ({@code POST
+         * /summaries/{id}/regenerate}, {@code …/{id}:regenerate}), or under its collection with the id in the
+         * body ({@code POST /summaries/regenerate}, {@code {"id": …}}); {@code null} for none (another
+         * table's job of the same number, {@code /reports/weekly} beside {@code /reports}).
          */
-        String restarted(HttpServletRequest request, java.util.List<String> known) {
+        String restarted(HttpServletRequest request, java.util.List<String> known, java.util.function.Supplier<java.util.Set<String>> body) {
             String path = QuotaFilter.pathOf(request);
             for (String job : known) {
                 String collection = job.substring(0, job.length() - id.length() - 1);
-                if (path.equals(collection) || path.startsWith(collection + "/")) {
+                boolean own = path.startsWith(job) && (path.length() == job.length() || path.charAt(job.length()) == '/'
+                        || path.charAt(job.length()) == ':');
+                if (path.equals(collection) || own || path.startsWith(collection + "/") && body.get().contains(id)) {
                     return job;
                 }
             }
@@ -532,7 +542,7 @@ final class Settlement implements AsyncListener {
      */
     private void appJobStarted(AppJob started, String location, long charge) {
         String subject = hold.subject();
-        String job = started.restarted(request, providerState.jobsNamed(subject, started.id()));
+        String job = started.restarted(request, providerState.jobsNamed(subject, started.id()), bodyValues);
         if (job == null) {
             if (started.namedBy(request)) {
                 return;
@@ -1015,17 +1025,10 @@ final class Settlement implements AsyncListener {
         return nestedActual(this::figure);
     }
 
-    /**
-     * {@link #nestedActual()}, each figure read by {@code read}; with the figures the endpoint's header
-     * reported before a {@code reset()} dropped them, which counted model calls that ran as an include's do.
-     */
+    /** {@link #nestedActual()}, each figure read by {@code read}. */
     private Long nestedActual(java.util.function.Function<Object, Long> read) {
         Long sum = null;
-        java.util.List<Object> figures = new java.util.ArrayList<>(response.figuresBeforeReset());
-        if (endpoint != null) {
-            figures.addAll(endpoint.nestedActuals());
-        }
-        for (Object reported : figures) {
+        for (Object reported : endpoint == null ? java.util.List.of() : endpoint.nestedActuals()) {
             Long one = read.apply(reported);
             if (one != null) {
                 sum = sum == null ? one : Math.min(Limits.MAX_TOKENS, sum + one);

@@ -9,6 +9,7 @@ import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.H2FilterRound;
 import io.tokenquota.servlet.testing.ModelCalls;
 import io.tokenquota.servlet.testing.PdfFileRelay;
+import io.tokenquota.servlet.testing.OpenAiFiles;
 import io.tokenquota.servlet.testing.TestHttp;
 import java.net.http.HttpResponse;
 import java.util.Base64;
@@ -54,13 +55,6 @@ abstract class AbstractRound137 extends H2FilterRound {
         return PdfFileRelay.upload(container.uri("/ai/v1/files"), s, "report.pdf", "application/pdf", pdf);
     }
 
-    static String chatWithFileId(String fileId, boolean includeUsage) {
-        return "{\"model\":\"gpt-4o\",\"stream\":true," + (includeUsage ? "\"stream_options\":{\"include_usage\":true}," : "")
-                + "\"max_tokens\":300,\"messages\":[{\"role\":\"user\",\"content\":["
-                + "{\"type\":\"file\",\"file\":{\"file_id\":\"" + fileId + "\"}},"
-                + "{\"type\":\"text\",\"text\":\"Summarise the quarter in three bullets.\"}]}]}";
-    }
-
     static String chatWithInlinePdf(byte[] pdf) {
         return "{\"model\":\"gpt-4o\",\"stream\":true,\"max_tokens\":300,\"messages\":[{\"role\":\"user\",\"content\":["
                 + "{\"type\":\"file\",\"file\":{\"filename\":\"report.pdf\",\"file_data\":\"data:application/pdf;base64,"
@@ -96,7 +90,7 @@ abstract class AbstractRound137 extends H2FilterRound {
         String s = subject();
         String id = upload(s, pdf(12));
         assertEquals(0, settled(s).used(), "the upload ran no model " + ledger(s));
-        HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/v1/chat/completions"), s, chatWithFileId(id, true));
+        HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/v1/chat/completions"), s, OpenAiFiles.chatWithFileId(id, true));
         assertEquals(200, r.statusCode(), r.body());
         assertEquals(12 * PAGE_BILLED + 20 + 150, settled(s).used(), ledger(s));
     }
@@ -114,7 +108,7 @@ abstract class AbstractRound137 extends H2FilterRound {
     void pdfByFileIdStreamedWithoutUsageIsChargedItsPages() throws Exception {
         String s = subject();
         String id = upload(s, pdf(PAGES));
-        HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/v1/chat/completions"), s, chatWithFileId(id, false));
+        HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/v1/chat/completions"), s, OpenAiFiles.chatWithFileId(id, false));
         long used = settled(s).used();
         assertTrue(r.statusCode() == 429 || r.statusCode() == 200 && used >= PAGES * PAGE_FLOOR,
                 "a streamed call reading the uploaded " + PAGES + "-page PDF by file_id (OpenAI bills "
@@ -134,7 +128,7 @@ abstract class AbstractRound137 extends H2FilterRound {
         String id = upload(s, pdf(PAGES));
         int served = 0;
         for (int i = 0; i < 10; i++) {
-            HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/v1/chat/completions"), s, chatWithFileId(id, false));
+            HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/v1/chat/completions"), s, OpenAiFiles.chatWithFileId(id, false));
             if (r.statusCode() == 200) {
                 served++;
             }

@@ -11,6 +11,7 @@ import io.tokenquota.servlet.testing.H2FilterRound;
 import io.tokenquota.servlet.testing.HangUps;
 import io.tokenquota.servlet.testing.ModelCalls;
 import io.tokenquota.servlet.testing.PdfFileRelay;
+import io.tokenquota.servlet.testing.OpenAiFiles;
 import io.tokenquota.servlet.testing.TestHttp;
 import jakarta.servlet.ServletException;
 import jakarta.servlet.http.HttpServlet;
@@ -210,43 +211,6 @@ abstract class AbstractRound141 extends H2FilterRound {
         }
     }
 
-    static String chatWithFileId(String fileId) {
-        return "{\"model\":\"gpt-4o\",\"stream\":true,\"max_tokens\":300,\"messages\":[{\"role\":\"user\",\"content\":["
-                + "{\"type\":\"file\",\"file\":{\"file_id\":\"" + fileId + "\"}},"
-                + "{\"type\":\"text\",\"text\":\"Summarise the quarter in three bullets.\"}]}]}";
-    }
-
-    /**
-     * Uploads {@code pdf} through OpenAI's Uploads API under the relay, as {@code client.uploads.create}
-     * with {@code purpose: user_data}, in parts cut at {@code cuts} (one part without), then complete; the
-     * id of the file made.
-     */
-    String uploadInParts(String user, byte[] pdf, int... cuts) {
-        HttpResponse<String> created = TestHttp.postJson(container.uri("/ai/v1/uploads"), user,
-                "{\"purpose\":\"user_data\",\"filename\":\"report.pdf\",\"bytes\":" + pdf.length + ",\"mime_type\":\"application/pdf\"}");
-        assertEquals(200, created.statusCode(), created.body());
-        String upload = (String) TestHttp.json(created).get("id");
-        List<String> partIds = new ArrayList<>();
-        int from = 0;
-        for (int i = 0; i <= cuts.length; i++) {
-            int to = i < cuts.length ? cuts[i] : pdf.length;
-            String boundary = "b" + UUID.randomUUID().toString().replace("-", "");
-            HttpResponse<String> part = TestHttp.post(container.uri("/ai/v1/uploads/" + upload + "/parts"),
-                    TestHttp.multipart(boundary, "Content-Disposition: form-data; name=\"data\"; filename=\"data\"\r\n"
-                            + "Content-Type: application/octet-stream", java.util.Arrays.copyOfRange(pdf, from, to)),
-                    "x-user-id", user, "Content-Type", "multipart/form-data; boundary=" + boundary);
-            assertEquals(200, part.statusCode(), part.body());
-            partIds.add("\"" + TestHttp.json(part).get("id") + "\"");
-            from = to;
-        }
-        HttpResponse<String> done = TestHttp.postJson(container.uri("/ai/v1/uploads/" + upload + "/complete"), user,
-                "{\"part_ids\":[" + String.join(",", partIds) + "]}");
-        assertEquals(200, done.statusCode(), done.body());
-        @SuppressWarnings("unchecked")
-        Map<String, Object> file = (Map<String, Object>) TestHttp.json(done).get("file");
-        return (String) file.get("id");
-    }
-
     /**
      * Attack: a 60-page PDF uploaded through the relay by OpenAI's Uploads API (create, one part,
      * complete; {@code purpose: user_data}) instead of {@code POST /v1/files}. The filter sees every byte
@@ -259,9 +223,9 @@ abstract class AbstractRound141 extends H2FilterRound {
     @Test
     void pdfUploadedInPartsThenNamedByIdIsChargedItsPages() throws Exception {
         String s = subject();
-        String id = uploadInParts(s, pdf(PAGES));
+        String id = OpenAiFiles.uploadPdfInParts(container, s, pdf(PAGES));
         assertEquals(0, settled(s).used(), "the upload ran no model " + ledger(s));
-        HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/v1/chat/completions"), s, chatWithFileId(id));
+        HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/v1/chat/completions"), s, OpenAiFiles.chatWithFileId(id, false));
         long used = settled(s).used();
         assertTrue(r.statusCode() == 429 || r.statusCode() == 200 && used >= PAGES * PAGE_FLOOR,
                 "a streamed call reading a " + PAGES + "-page PDF uploaded with the Uploads API, named by file_id (billed "
@@ -279,9 +243,9 @@ abstract class AbstractRound141 extends H2FilterRound {
     void pdfUploadedInPartsAfterATinyFirstIsChargedItsPages() throws Exception {
         String s = subject();
         byte[] pdf = pdf(PAGES);
-        String id = uploadInParts(s, pdf, 9, pdf.length / 2);
+        String id = OpenAiFiles.uploadPdfInParts(container, s, pdf, 9, pdf.length / 2);
         assertEquals(0, settled(s).used(), "the upload ran no model " + ledger(s));
-        HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/v1/chat/completions"), s, chatWithFileId(id));
+        HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/v1/chat/completions"), s, OpenAiFiles.chatWithFileId(id, false));
         long used = settled(s).used();
         assertTrue(r.statusCode() == 429 || r.statusCode() == 200 && used >= PAGES * PAGE_FLOOR,
                 "a PDF uploaded in three parts (the first 9 bytes), named by file_id, answered " + r.statusCode()

@@ -8,6 +8,7 @@ import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.H2FilterRound;
 import io.tokenquota.servlet.testing.ModelCalls;
 import io.tokenquota.servlet.testing.PdfFileRelay;
+import io.tokenquota.servlet.testing.OpenAiFiles;
 import io.tokenquota.servlet.testing.TestHttp;
 import jakarta.servlet.ServletException;
 import jakarta.servlet.http.HttpServlet;
@@ -183,43 +184,6 @@ abstract class AbstractRound143 extends H2FilterRound {
         }
     }
 
-    static String chatWithFileId(String fileId) {
-        return "{\"model\":\"gpt-4o\",\"stream\":true,\"max_tokens\":300,\"messages\":[{\"role\":\"user\",\"content\":["
-                + "{\"type\":\"file\",\"file\":{\"file_id\":\"" + fileId + "\"}},"
-                + "{\"type\":\"text\",\"text\":\"Summarise the quarter in three bullets.\"}]}]}";
-    }
-
-    /**
-     * Uploads {@code pdf} through OpenAI's Uploads API under the relay ({@code purpose: user_data},
-     * {@code mime_type: application/pdf}), in parts cut at {@code cuts} (one part without), then
-     * completes it; the id of the file made.
-     */
-    String uploadInParts(String user, byte[] pdf, int... cuts) {
-        HttpResponse<String> created = TestHttp.postJson(container.uri("/ai/v1/uploads"), user,
-                "{\"purpose\":\"user_data\",\"filename\":\"report.pdf\",\"bytes\":" + pdf.length + ",\"mime_type\":\"application/pdf\"}");
-        assertEquals(200, created.statusCode(), created.body());
-        String upload = (String) TestHttp.json(created).get("id");
-        List<String> partIds = new ArrayList<>();
-        int from = 0;
-        for (int i = 0; i <= cuts.length; i++) {
-            int to = i < cuts.length ? cuts[i] : pdf.length;
-            String boundary = "b" + UUID.randomUUID().toString().replace("-", "");
-            HttpResponse<String> part = TestHttp.post(container.uri("/ai/v1/uploads/" + upload + "/parts"),
-                    TestHttp.multipart(boundary, "Content-Disposition: form-data; name=\"data\"; filename=\"data\"\r\n"
-                            + "Content-Type: application/octet-stream", java.util.Arrays.copyOfRange(pdf, from, to)),
-                    "x-user-id", user, "Content-Type", "multipart/form-data; boundary=" + boundary);
-            assertEquals(200, part.statusCode(), part.body());
-            partIds.add("\"" + TestHttp.json(part).get("id") + "\"");
-            from = to;
-        }
-        HttpResponse<String> done = TestHttp.postJson(container.uri("/ai/v1/uploads/" + upload + "/complete"), user,
-                "{\"part_ids\":[" + String.join(",", partIds) + "]}");
-        assertEquals(200, done.statusCode(), done.body());
-        @SuppressWarnings("unchecked")
-        Map<String, Object> file = (Map<String, Object>) TestHttp.json(done).get("file");
-        return (String) file.get("id");
-    }
-
     /**
      * Control: a 60-page PDF whose pages sit in one compressed object stream, uploaded by the Uploads API
      * in one part, then named by {@code file_id} in a streamed chat completion without usage. Expected:
@@ -228,9 +192,9 @@ abstract class AbstractRound143 extends H2FilterRound {
     @Test
     void objectStreamPdfInOnePartIsChargedItsPages() throws Exception {
         String s = subject();
-        String id = uploadInParts(s, objectStreamPdf(PAGES));
+        String id = OpenAiFiles.uploadPdfInParts(container, s, objectStreamPdf(PAGES));
         assertEquals(0, settled(s).used(), "the upload ran no model " + ledger(s));
-        HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/v1/chat/completions"), s, chatWithFileId(id));
+        HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/v1/chat/completions"), s, OpenAiFiles.chatWithFileId(id, false));
         long used = settled(s).used();
         assertTrue(r.statusCode() == 429 || r.statusCode() == 200 && used >= PAGES * PAGE_FLOOR,
                 "a " + PAGES + "-page PDF (object stream) uploaded in one part, named by file_id, answered "
@@ -251,9 +215,9 @@ abstract class AbstractRound143 extends H2FilterRound {
         String s = subject();
         byte[] pdf = objectStreamPdf(PAGES);
         int data = objectStreamData(pdf);
-        String id = uploadInParts(s, pdf, data + 20);
+        String id = OpenAiFiles.uploadPdfInParts(container, s, pdf, data + 20);
         assertEquals(0, settled(s).used(), "the upload ran no model " + ledger(s));
-        HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/v1/chat/completions"), s, chatWithFileId(id));
+        HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/v1/chat/completions"), s, OpenAiFiles.chatWithFileId(id, false));
         long used = settled(s).used();
         assertTrue(r.statusCode() == 429 || r.statusCode() == 200 && used >= PAGES * PAGE_FLOOR,
                 "a " + PAGES + "-page PDF uploaded in two parts cut inside its object stream, named by file_id, answered "

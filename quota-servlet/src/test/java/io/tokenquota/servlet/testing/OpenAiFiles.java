@@ -215,24 +215,63 @@ public final class OpenAiFiles {
      * in a line), complete it; the statuses of each step, then the id of the file made.
      */
     public static List<Object> uploadInParts(EmbeddedContainer container, String user, String jsonl, int partBytes) {
-        List<Object> steps = new ArrayList<>();
         byte[] bytes = jsonl.getBytes(StandardCharsets.UTF_8);
-        HttpResponse<String> created = TestHttp.postJson(container.uri("/ai/v1/uploads"), user,
-                "{\"purpose\":\"batch\",\"filename\":\"batch.jsonl\",\"bytes\":" + bytes.length + ",\"mime_type\":\"text/jsonl\"}");
-        steps.add(created.statusCode());
-        String upload = (String) TestHttp.json(created).get("id");
+        List<Integer> cuts = new ArrayList<>();
+        for (int at = partBytes; at < bytes.length; at += partBytes) {
+            cuts.add(at);
+        }
+        return uploadInParts(container, user, "{\"purpose\":\"batch\",\"filename\":\"batch.jsonl\",\"bytes\":" + bytes.length
+                + ",\"mime_type\":\"text/jsonl\"}", bytes, cuts.stream().mapToInt(Integer::intValue).toArray());
+    }
+
+    /**
+     * Uploads {@code pdf} as {@code user} through OpenAI's Uploads API under {@code /ai/} ({@code purpose:
+     * user_data}, {@code mime_type: application/pdf}), in parts cut at {@code cuts} (one part without),
+     * then completes it; the id of the file made (every step answered 200).
+     */
+    public static String uploadPdfInParts(EmbeddedContainer container, String user, byte[] pdf, int... cuts) {
+        List<Object> steps = uploadInParts(container, user, "{\"purpose\":\"user_data\",\"filename\":\"report.pdf\",\"bytes\":"
+                + pdf.length + ",\"mime_type\":\"application/pdf\"}", pdf, cuts);
+        for (Object status : steps.subList(0, steps.size() - 1)) {
+            if (!Integer.valueOf(200).equals(status)) {
+                throw new AssertionError("an upload step answered " + status + ": " + steps);
+            }
+        }
+        return (String) steps.get(steps.size() - 1);
+    }
+
+    /** A streamed chat completion naming {@code fileId} (with {@code include_usage} or without usage at all). */
+    public static String chatWithFileId(String fileId, boolean includeUsage) {
+        return "{\"model\":\"gpt-4o\",\"stream\":true," + (includeUsage ? "\"stream_options\":{\"include_usage\":true}," : "")
+                + "\"max_tokens\":300,\"messages\":[{\"role\":\"user\",\"content\":["
+                + "{\"type\":\"file\",\"file\":{\"file_id\":\"" + fileId + "\"}},"
+                + "{\"type\":\"text\",\"text\":\"Summarise the quarter in three bullets.\"}]}]}";
+    }
+
+    /**
+     * The Uploads API's steps as {@code user}: create the Upload with {@code created}, send {@code bytes}
+     * in parts cut at {@code cuts}, complete it; the statuses of each step, then the id of the file made.
+     */
+    private static List<Object> uploadInParts(EmbeddedContainer container, String user, String created, byte[] bytes,
+                                              int... cuts) {
+        List<Object> steps = new ArrayList<>();
+        HttpResponse<String> upload = TestHttp.postJson(container.uri("/ai/v1/uploads"), user, created);
+        steps.add(upload.statusCode());
+        String id = (String) TestHttp.json(upload).get("id");
         List<String> partIds = new ArrayList<>();
-        for (int from = 0; from < bytes.length; from += partBytes) {
-            byte[] chunk = Arrays.copyOfRange(bytes, from, Math.min(bytes.length, from + partBytes));
+        int from = 0;
+        for (int i = 0; i <= cuts.length; i++) {
+            int to = i < cuts.length ? cuts[i] : bytes.length;
             String boundary = "b" + UUID.randomUUID().toString().replace("-", "");
-            HttpResponse<String> part = TestHttp.post(container.uri("/ai/v1/uploads/" + upload + "/parts"),
+            HttpResponse<String> part = TestHttp.post(container.uri("/ai/v1/uploads/" + id + "/parts"),
                     TestHttp.multipart(boundary, "Content-Disposition: form-data; name=\"data\"; filename=\"data\"\r\n"
-                            + "Content-Type: application/octet-stream", chunk),
+                            + "Content-Type: application/octet-stream", Arrays.copyOfRange(bytes, from, to)),
                     "x-user-id", user, "Content-Type", "multipart/form-data; boundary=" + boundary);
             steps.add(part.statusCode());
             partIds.add((String) TestHttp.json(part).get("id"));
+            from = to;
         }
-        HttpResponse<String> done = TestHttp.postJson(container.uri("/ai/v1/uploads/" + upload + "/complete"), user,
+        HttpResponse<String> done = TestHttp.postJson(container.uri("/ai/v1/uploads/" + id + "/complete"), user,
                 "{\"part_ids\":" + partIds.stream().map(p -> "\"" + p + "\"").toList() + "}");
         steps.add(done.statusCode());
         @SuppressWarnings("unchecked")

@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit155;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class TomcatRound155BreakItTest extends AbstractRound155 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.TOMCAT;
+    }
+}
