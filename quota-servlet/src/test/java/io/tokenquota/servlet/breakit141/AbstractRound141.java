@@ -22,13 +22,10 @@ import java.io.IOException;
 import java.io.OutputStream;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -82,16 +79,13 @@ abstract class AbstractRound141 extends H2FilterRound {
     }
 
     /**
-     * OpenAI behind a relay: the Uploads API ({@code POST /v1/uploads}, {@code …/parts}, {@code …/complete},
-     * no model), an Assistants run streamed to a {@code GET /assistant} ({@code EventSource}), and the rest
-     * (files, chat completions) as {@link PdfFileRelay} answers it.
+     * OpenAI behind a relay: an Assistants run streamed to a {@code GET /assistant} ({@code EventSource}),
+     * and the rest (files, the Uploads API, chat completions) as {@link PdfFileRelay} answers it.
      */
     static final class Relay extends HttpServlet {
-        private static final Pattern STEP = Pattern.compile("^/v1/uploads/([^/]+)/(parts|complete)$");
         private final PdfFileRelay openAi;
         private final ModelCalls calls;
         private final HangUps hangUps;
-        private final Map<String, ByteArrayOutputStream> uploads = new ConcurrentHashMap<>();
 
         Relay(PdfFileRelay openAi, ModelCalls calls, HangUps hangUps) {
             this.openAi = openAi;
@@ -106,40 +100,7 @@ abstract class AbstractRound141 extends H2FilterRound {
                 assistantRun(req, resp);
                 return;
             }
-            if ("/v1/uploads".equals(path)) {
-                req.getInputStream().readAllBytes();
-                String id = "upload_" + UUID.randomUUID().toString().replace("-", "").substring(0, 20);
-                uploads.put(id, new ByteArrayOutputStream());
-                json(resp, "{\"id\":\"" + id + "\",\"object\":\"upload\",\"bytes\":0,\"created_at\":1760000000,"
-                        + "\"filename\":\"report.pdf\",\"purpose\":\"user_data\",\"status\":\"pending\","
-                        + "\"expires_at\":1760003600}");
-                return;
-            }
-            Matcher m = path == null ? null : STEP.matcher(path);
-            if (m != null && m.matches()) {
-                ByteArrayOutputStream bytes = uploads.get(m.group(1));
-                if ("parts".equals(m.group(2))) {
-                    bytes.writeBytes(req.getPart("data").getInputStream().readAllBytes());
-                    json(resp, "{\"id\":\"part_" + UUID.randomUUID().toString().replace("-", "").substring(0, 20)
-                            + "\",\"object\":\"upload.part\",\"created_at\":1760000000,\"upload_id\":\"" + m.group(1) + "\"}");
-                } else {
-                    req.getInputStream().readAllBytes();
-                    String file = "file-" + UUID.randomUUID().toString().replace("-", "").substring(0, 22);
-                    FILES.put(file, PdfFileRelay.pages(bytes.toByteArray()));
-                    json(resp, "{\"id\":\"" + m.group(1) + "\",\"object\":\"upload\",\"bytes\":" + bytes.size()
-                            + ",\"created_at\":1760000000,\"filename\":\"report.pdf\",\"purpose\":\"user_data\","
-                            + "\"status\":\"completed\",\"expires_at\":1760003600,\"file\":{\"id\":\"" + file
-                            + "\",\"object\":\"file\",\"bytes\":" + bytes.size() + ",\"created_at\":1760000000,"
-                            + "\"filename\":\"report.pdf\",\"purpose\":\"user_data\"}}");
-                }
-                return;
-            }
             openAi.service((jakarta.servlet.ServletRequest) req, (jakarta.servlet.ServletResponse) resp);
-        }
-
-        private static void json(HttpServletResponse resp, String body) throws IOException {
-            resp.setContentType("application/json");
-            resp.getWriter().write(body);
         }
 
         /**

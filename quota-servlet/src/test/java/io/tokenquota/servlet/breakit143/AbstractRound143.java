@@ -10,7 +10,6 @@ import io.tokenquota.servlet.testing.ModelCalls;
 import io.tokenquota.servlet.testing.PdfFileRelay;
 import io.tokenquota.servlet.testing.OpenAiFiles;
 import io.tokenquota.servlet.testing.TestHttp;
-import jakarta.servlet.ServletException;
 import jakarta.servlet.http.HttpServlet;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
@@ -18,13 +17,9 @@ import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import java.util.zip.Deflater;
 import org.junit.jupiter.api.Test;
 
@@ -49,7 +44,7 @@ abstract class AbstractRound143 extends H2FilterRound {
     protected Deployment deploy(QuotaFilter filter) {
         return Deployment.create()
                 .filter("quota", filter, "/*")
-                .multipartServlet("relay", new Relay(new PdfFileRelay(calls, FILES)),
+                .multipartServlet("relay", new PdfFileRelay(calls, FILES).pagesOfUploads(pdf -> PAGES),
                         new jakarta.servlet.MultipartConfigElement(""), "/ai/*")
                 .servlet("catalog", new CarCatalog(calls), "/ai/catalog/*");
     }
@@ -127,60 +122,6 @@ abstract class AbstractRound143 extends H2FilterRound {
                         .append("\",\"summary\":\"A compact family car with a hybrid drivetrain, sold since the nineties.\"}");
             }
             resp.getWriter().write("{\"make\":\"" + make + "\",\"" + what + "\":[" + items + "]}");
-        }
-    }
-
-    /**
-     * OpenAI behind a relay: the Uploads API ({@code POST /v1/uploads}, {@code …/parts}, {@code …/complete},
-     * no model), the rest (files, chat completions) as {@link PdfFileRelay} answers it. The provider
-     * reads every page of the PDFs this round uploads ({@link #PAGES}).
-     */
-    static final class Relay extends HttpServlet {
-        private static final Pattern STEP = Pattern.compile("^/v1/uploads/([^/]+)/(parts|complete)$");
-        private final PdfFileRelay openAi;
-        private final Map<String, ByteArrayOutputStream> uploads = new ConcurrentHashMap<>();
-
-        Relay(PdfFileRelay openAi) {
-            this.openAi = openAi;
-        }
-
-        @Override
-        protected void service(HttpServletRequest req, HttpServletResponse resp) throws ServletException, IOException {
-            String path = req.getPathInfo();
-            if ("/v1/uploads".equals(path)) {
-                req.getInputStream().readAllBytes();
-                String id = "upload_" + UUID.randomUUID().toString().replace("-", "").substring(0, 20);
-                uploads.put(id, new ByteArrayOutputStream());
-                json(resp, "{\"id\":\"" + id + "\",\"object\":\"upload\",\"bytes\":0,\"created_at\":1760000000,"
-                        + "\"filename\":\"report.pdf\",\"purpose\":\"user_data\",\"status\":\"pending\","
-                        + "\"expires_at\":1760003600}");
-                return;
-            }
-            Matcher m = path == null ? null : STEP.matcher(path);
-            if (m != null && m.matches()) {
-                ByteArrayOutputStream bytes = uploads.get(m.group(1));
-                if ("parts".equals(m.group(2))) {
-                    bytes.writeBytes(req.getPart("data").getInputStream().readAllBytes());
-                    json(resp, "{\"id\":\"part_" + UUID.randomUUID().toString().replace("-", "").substring(0, 20)
-                            + "\",\"object\":\"upload.part\",\"created_at\":1760000000,\"upload_id\":\"" + m.group(1) + "\"}");
-                } else {
-                    req.getInputStream().readAllBytes();
-                    String file = "file-" + UUID.randomUUID().toString().replace("-", "").substring(0, 22);
-                    FILES.put(file, PAGES);
-                    json(resp, "{\"id\":\"" + m.group(1) + "\",\"object\":\"upload\",\"bytes\":" + bytes.size()
-                            + ",\"created_at\":1760000000,\"filename\":\"report.pdf\",\"purpose\":\"user_data\","
-                            + "\"status\":\"completed\",\"expires_at\":1760003600,\"file\":{\"id\":\"" + file
-                            + "\",\"object\":\"file\",\"bytes\":" + bytes.size() + ",\"created_at\":1760000000,"
-                            + "\"filename\":\"report.pdf\",\"purpose\":\"user_data\"}}");
-                }
-                return;
-            }
-            openAi.service((jakarta.servlet.ServletRequest) req, (jakarta.servlet.ServletResponse) resp);
-        }
-
-        private static void json(HttpServletResponse resp, String body) throws IOException {
-            resp.setContentType("application/json");
-            resp.getWriter().write(body);
         }
     }
 

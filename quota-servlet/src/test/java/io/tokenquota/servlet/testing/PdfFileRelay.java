@@ -36,8 +36,14 @@ public final class PdfFileRelay extends HttpServlet {
     private static final Pattern FILE_DATA = Pattern.compile("\"file_data\"\\s*:\\s*\"data:application/pdf;base64,([^\"]+)\"");
     private static final Pattern PAGE = Pattern.compile("/Type\\s*/Page(?![a-z])");
 
+    private static final Pattern UPLOAD_STEP = Pattern.compile("^/v1/uploads/([^/]+)/(parts|complete)$");
+
     private final ModelCalls calls;
     private final Map<String, Integer> files;
+    /** The Uploads API's uploads in progress: their parts' bytes, by upload id. */
+    private final Map<String, java.io.ByteArrayOutputStream> uploads = new java.util.concurrent.ConcurrentHashMap<>();
+    /** How many pages a file uploaded in parts has (a PDF whose pages are compressed hides them from {@link #pages}). */
+    private java.util.function.ToIntFunction<byte[]> pagesOfUpload = PdfFileRelay::pages;
 
     /**
      * A relay counting its model calls in {@code calls} and keeping the pages of each file by id in
@@ -46,6 +52,58 @@ public final class PdfFileRelay extends HttpServlet {
     public PdfFileRelay(ModelCalls calls, Map<String, Integer> files) {
         this.calls = calls;
         this.files = files;
+    }
+
+    /** The relay counts the pages of a file uploaded in parts with {@code pagesOf}; this relay. */
+    public PdfFileRelay pagesOfUploads(java.util.function.ToIntFunction<byte[]> pagesOf) {
+        this.pagesOfUpload = pagesOf;
+        return this;
+    }
+
+    /**
+     * OpenAI's Uploads API ({@code POST /v1/uploads}, {@code …/parts}, {@code …/complete}: no model); the
+     * completed file's pages are kept as a {@code /v1/files} upload's are. Whether the request was one.
+     */
+    private boolean uploadStep(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+        String path = req.getPathInfo();
+        if ("/v1/uploads".equals(path)) {
+            req.getInputStream().readAllBytes();
+            String id = "upload_" + UUID.randomUUID().toString().replace("-", "").substring(0, 20);
+            uploads.put(id, new java.io.ByteArrayOutputStream());
+            json(resp, "{\"id\":\"" + id + "\",\"object\":\"upload\",\"bytes\":0,\"created_at\":1760000000,"
+                    + "\"filename\":\"report.pdf\",\"purpose\":\"user_data\",\"status\":\"pending\","
+                    + "\"expires_at\":1760003600}");
+            return true;
+        }
+        Matcher m = path == null ? null : UPLOAD_STEP.matcher(path);
+        if (m == null || !m.matches()) {
+            return false;
+        }
+        java.io.ByteArrayOutputStream bytes = uploads.get(m.group(1));
+        if ("parts".equals(m.group(2))) {
+            try {
+                bytes.writeBytes(req.getPart("data").getInputStream().readAllBytes());
+            } catch (ServletException e) {
+                throw new IOException(e);
+            }
+            json(resp, "{\"id\":\"part_" + UUID.randomUUID().toString().replace("-", "").substring(0, 20)
+                    + "\",\"object\":\"upload.part\",\"created_at\":1760000000,\"upload_id\":\"" + m.group(1) + "\"}");
+        } else {
+            req.getInputStream().readAllBytes();
+            String file = "file-" + UUID.randomUUID().toString().replace("-", "").substring(0, 22);
+            files.put(file, pagesOfUpload.applyAsInt(bytes.toByteArray()));
+            json(resp, "{\"id\":\"" + m.group(1) + "\",\"object\":\"upload\",\"bytes\":" + bytes.size()
+                    + ",\"created_at\":1760000000,\"filename\":\"report.pdf\",\"purpose\":\"user_data\","
+                    + "\"status\":\"completed\",\"expires_at\":1760003600,\"file\":{\"id\":\"" + file
+                    + "\",\"object\":\"file\",\"bytes\":" + bytes.size() + ",\"created_at\":1760000000,"
+                    + "\"filename\":\"report.pdf\",\"purpose\":\"user_data\"}}");
+        }
+        return true;
+    }
+
+    private static void json(HttpServletResponse resp, String body) throws IOException {
+        resp.setContentType("application/json");
+        resp.getWriter().write(body);
     }
 
     /** A PDF of {@code pages} pages, each with a line of text, as a PDF writer lays it out. */
@@ -94,6 +152,9 @@ public final class PdfFileRelay extends HttpServlet {
 
     @Override
     protected void service(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+        if (uploadStep(req, resp)) {
+            return;
+        }
         if ("/v1/files".equals(req.getPathInfo())) {
             Part file;
             try {
