@@ -234,9 +234,37 @@ final class QuotaResponse extends HttpServletResponseWrapper {
     }
 
     /** The value the downstream handler gave {@code X-Quota-Actual-Tokens}, or {@code null}. */
-    String actualTokensHeader() {
-        return actualTokens;
+    /**
+     * What the endpoint's header reports for the whole request, or {@code null}. After a {@code reset()}
+     * that kept a figure ({@link #carriedFigure}): nothing until the endpoint reports again; then a figure
+     * it sets is never below the kept one (a new total, or a cache hit's 0 over the call it made), and one
+     * it adds is added to it.
+     */
+    synchronized Object actualTokensHeader() {
+        if (carried == null) {
+            return actualTokens;
+        }
+        if (!reportedSinceReset) {
+            return null;
+        }
+        Long now = Settlement.chargeable(actualTokens);
+        return replacedSinceReset && now != null ? (Object) Math.max(now, carried) : actualTokens;
     }
+
+    /**
+     * A figure above 0 a {@code reset()} kept, when the endpoint has reported nothing since: model calls
+     * that ran before the answer that follows, which is charged by the other rules beside it; else
+     * {@code null}.
+     */
+    synchronized Long carriedFigure() {
+        return carried != null && !reportedSinceReset ? carried : null;
+    }
+
+    /** The request's figure a {@code reset()} kept (above 0), or {@code null}. Guarded by this. */
+    private Long carried;
+    /** Since that reset, the endpoint reported through the header, and whether it set (not added) a figure. Guarded by this. */
+    private boolean reportedSinceReset;
+    private boolean replacedSinceReset;
 
 
     /**
@@ -377,7 +405,11 @@ final class QuotaResponse extends HttpServletResponseWrapper {
     @Override
     public void setHeader(String name, String value) {
         if (ACTUAL_TOKENS_HEADER.equalsIgnoreCase(name)) {
-            actualTokens = value;
+            synchronized (this) {
+                actualTokens = value;
+                reportedSinceReset = true;
+                replacedSinceReset = true;
+            }
         } else {
             if (UsageSniffer.readsHeader(name)) {
                 sniffer.header(name, value);
@@ -391,8 +423,11 @@ final class QuotaResponse extends HttpServletResponseWrapper {
     public void addHeader(String name, String value) {
         if (ACTUAL_TOKENS_HEADER.equalsIgnoreCase(name)) {
             // HTTP's list form: a figure added once per model call is charged their sum
-            String before = actualTokens;
-            actualTokens = before == null ? value : before + ", " + value;
+            synchronized (this) {
+                String before = actualTokens;
+                actualTokens = before == null ? value : before + ", " + value;
+                reportedSinceReset = true;
+            }
         } else {
             if (UsageSniffer.readsHeader(name)) {
                 sniffer.header(name, value);
@@ -429,12 +464,17 @@ final class QuotaResponse extends HttpServletResponseWrapper {
         synchronized (this) {
             // as the container's reset: the headers are gone, and the endpoint may choose the writer or the
             // stream anew. The filter's own header is not the answer's: a figure above 0 counted model calls
-            // that ran (a page that failed after its call, a moderation refusal, a retry that adds its second
-            // call or sets the new total), so it stays; a cache hit's 0 goes with the answer it described
-            Long figure = Settlement.chargeable(actualTokens);
-            if (figure == null || figure == 0) {
-                actualTokens = null;
+            // that ran (a page that failed after its call, a moderation refusal), so it is kept, and the
+            // answer that follows is charged beside it unless the endpoint reports again
+            // (actualTokensHeader); a cache hit's 0 goes with the answer it described
+            Long figure = carriedFigure();
+            if (figure == null) {
+                figure = Settlement.chargeable(actualTokensHeader());
             }
+            carried = figure == null || figure == 0 ? null : figure;
+            actualTokens = carried == null ? null : carried.toString();
+            reportedSinceReset = false;
+            replacedSinceReset = false;
             writer = null;
             containerWriter = null;
             stream = null;

@@ -1025,10 +1025,22 @@ final class Settlement implements AsyncListener {
         return nestedActual(this::figure);
     }
 
-    /** {@link #nestedActual()}, each figure read by {@code read}. */
+    /**
+     * {@link #nestedActual()}, each figure read by {@code read}; with the figure a {@code reset()} kept that
+     * the endpoint has not reported over since ({@link QuotaResponse#carriedFigure}): calls that ran before
+     * the answer that follows.
+     */
     private Long nestedActual(java.util.function.Function<Object, Long> read) {
         Long sum = null;
-        for (Object reported : endpoint == null ? java.util.List.of() : endpoint.nestedActuals()) {
+        java.util.List<Object> figures = new java.util.ArrayList<>();
+        Long carried = response.carriedFigure();
+        if (carried != null) {
+            figures.add(carried);
+        }
+        if (endpoint != null) {
+            figures.addAll(endpoint.nestedActuals());
+        }
+        for (Object reported : figures) {
             Long one = read.apply(reported);
             if (one != null) {
                 sum = sum == null ? one : Math.min(Limits.MAX_TOKENS, sum + one);
