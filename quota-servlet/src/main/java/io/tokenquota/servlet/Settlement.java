@@ -361,7 +361,7 @@ final class Settlement implements AsyncListener {
             UsageSniffer sniffer = response.sniffer();
             Long usage = sniffer.usage();
             if (usage == null) {
-                own = quietNow(response.answering()) ? 0 : estimateOf(sniffer);
+                own = quietNow(response.answering()) || carriedFigure() != null ? 0 : estimateOf(sniffer);
             } else {
                 own = weighing == null ? usage
                         : weighing.weigh(usage, sniffer.kinds(), sniffer.models(), sniffer.provisional()).charge();
@@ -720,6 +720,8 @@ final class Settlement implements AsyncListener {
                     : noModel ? Decision.release("an answer that is a " + (only != null ? only : answer).object()
                             + ": no model was called")
                     : readsJob ? jobRead(job, jobCharged, usage, provisional, explicit)
+                    : usage == null && explicit == null && carriedFigure() != null
+                            ? Decision.release("an answer after a reset without usage: the figure kept across it is the request's")
                     : readsAppJob ? jobRead(new Stored(AppJob.key(readJob), "job", appJob.status(), false),
                             appJobCharged, usage, provisional, explicit)
                     : decide(explicit, usage, provisional, effective, status, reconnect,
@@ -1005,14 +1007,26 @@ final class Settlement implements AsyncListener {
 
     /** The handler's own figure as it reported it, unchecked ({@link #explicitActual}); {@code null}: none. */
     private Object reported() {
-        Object attribute = endpoint == null ? null : endpoint.reportedActual();
-        if (attribute == null) {
-            attribute = request.getAttribute(QuotaFilter.ACTUAL_TOKENS_ATTRIBUTE);
-        }
+        Object attribute = reportedAttribute();
         if (attribute == null && response.actualTokensHeader() != null) {
             attribute = response.actualTokensHeader();
         }
         return attribute;
+    }
+
+    /** The figure the handler reported through the request attribute, which the header does not add to; {@code null}: none. */
+    private Object reportedAttribute() {
+        Object attribute = endpoint == null ? null : endpoint.reportedActual();
+        return attribute != null ? attribute : request.getAttribute(QuotaFilter.ACTUAL_TOKENS_ATTRIBUTE);
+    }
+
+    /**
+     * The header's figure a {@code reset()} kept that the endpoint has not reported over since
+     * ({@link QuotaResponse#carriedFigure}), when no attribute reported the request's figure: model calls
+     * that ran before the answer that follows; {@code null}: none.
+     */
+    private Long carriedFigure() {
+        return reportedAttribute() != null ? null : response.carriedFigure();
     }
 
     /**
@@ -1033,7 +1047,7 @@ final class Settlement implements AsyncListener {
     private Long nestedActual(java.util.function.Function<Object, Long> read) {
         Long sum = null;
         java.util.List<Object> figures = new java.util.ArrayList<>();
-        Long carried = response.carriedFigure();
+        Long carried = carriedFigure();
         if (carried != null) {
             figures.add(carried);
         }

@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit158;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound158BreakItTest extends AbstractRound158 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}

@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit159;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound159BreakItTest extends AbstractRound159 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
