@@ -364,7 +364,7 @@ final class Settlement implements AsyncListener {
                 own = quietNow(response.answering()) || carriedFigure() != null ? 0 : estimateOf(sniffer);
             } else {
                 own = weighing == null ? usage
-                        : weighing.weigh(usage, sniffer.kinds(), sniffer.models(), sniffer.provisional()).charge();
+                        : weighing.weigh(usage, sniffer).charge();
                 if (sniffer.provisional()) {
                     own = Math.max(own, estimateOf(sniffer));
                 }
@@ -663,7 +663,7 @@ final class Settlement implements AsyncListener {
             Weighing.Weighed weighed = null;
             if (usage != null && weighing != null) {
                 // the usage by kind at the answering model's rates: what the rules below charge
-                weighed = weighing.weigh(usage, sniffer.kinds(), sniffer.models(), sniffer.provisional());
+                weighed = weighing.weigh(usage, sniffer);
                 usage = weighed.charge();
             }
             Long answered = usage;

@@ -1146,6 +1146,9 @@ final class UsageSniffer {
             }
             segmentCall = call;
         }
+        if (named && segmentModels.size() < Weighing.MAX_CANDIDATES) {
+            segmentModels.add(doc.model());
+        }
         boolean reported = accepted(doc, event, eventName);
         if (reported) {
             // Anthropic's message_start counts before the answer; a partial event before its call's last; a
@@ -1467,6 +1470,21 @@ final class UsageSniffer {
      * ({@link JsonDocumentScanner.Document#streamCall}). {@code null} until a second call began.
      */
     private long[] earlierCalls;
+    /**
+     * {@link #earlierCalls} one by one, each with the models its own documents named, so that each call
+     * is weighed at its own model's rates ({@link #perCall}); at most {@link #MAX_CALLS_KEPT}, after
+     * which {@link #callsCut} says some are missing.
+     */
+    private java.util.List<CallUsage> callList;
+    private boolean callsCut;
+    /** The models the current call's documents named, distinct, at most {@link Weighing#MAX_CANDIDATES}. */
+    private final java.util.Set<String> segmentModels = new java.util.LinkedHashSet<>();
+    /** Relayed calls kept one by one; an answer relaying more is weighed as one ({@link #perCall}). */
+    static final int MAX_CALLS_KEPT = 256;
+
+    /** One model call an answer relayed: its usage {@code {total, kinds...}} and the models it named. */
+    record CallUsage(java.util.List<String> models, long[] usage) {
+    }
     /** The provider's id of the call the answer's current reports belong to, and whether its last report was final. */
     private String segmentCall;
     private boolean segmentFinal;
@@ -1492,6 +1510,15 @@ final class UsageSniffer {
         if (split != null) {
             System.arraycopy(split, 0, call, 1, Math.min(4, split.length));
         }
+        if (callList == null) {
+            callList = new java.util.ArrayList<>();
+        }
+        if (callList.size() < MAX_CALLS_KEPT) {
+            callList.add(new CallUsage(java.util.List.copyOf(segmentModels), call.clone()));
+        } else {
+            callsCut = true;
+        }
+        segmentModels.clear();
         earlierCalls = earlierCalls == null ? call : addTo(earlierCalls, call);
         latest = null;
         anthropic.clear();
@@ -1812,6 +1839,39 @@ final class UsageSniffer {
             split[0] = split[0] + inputEstimate < 0 ? Long.MAX_VALUE : split[0] + inputEstimate;
         }
         return withEarlierCalls(split);
+    }
+
+    /**
+     * The answer's usage call by call, when it is the reports of model calls relayed one after another
+     * and nothing else ({@link #foldCall}): each call's {@code {total, kinds...}} with the models its own
+     * documents named, the current call last; they add up to {@link #usage()} and {@link #kinds()}.
+     * {@code null} when the answer's usage is anything else (one call, several added up in other
+     * shapes, headers, a reset's earlier answers, a reading that found more): it is weighed as one.
+     */
+    synchronized java.util.List<CallUsage> perCall() {
+        if (callList == null || callsCut || !earlier.isEmpty() || larger() != null || headerUsage() != null
+                || decoded != null || invocationTotal != null || callsTotal() != null || addedUp() != null) {
+            return null;
+        }
+        Long usage = usage();
+        long[] split = kinds();
+        if (usage == null || split == null || split.length != 4) {
+            return null;
+        }
+        long[] current = {usage, split[0], split[1], split[2], split[3]};
+        for (CallUsage call : callList) {
+            for (int i = 0; i < current.length; i++) {
+                current[i] -= call.usage()[i];
+                if (current[i] < 0) {
+                    return null;
+                }
+            }
+        }
+        java.util.List<CallUsage> all = new java.util.ArrayList<>(callList);
+        if (java.util.Arrays.stream(current).anyMatch(n -> n > 0)) {
+            all.add(new CallUsage(java.util.List.copyOf(segmentModels), current));
+        }
+        return all;
     }
 
     /** {@code split} with the kinds of the {@link #earlierCalls} added. */

@@ -79,11 +79,70 @@ final class Weighing {
     }
 
     /**
-     * The weighted charge of {@code kinds} ({@link UsageSniffer#kinds()}); {@code null} kinds count the
-     * whole {@code total} as output.
+     * The weighted charge of {@code total}, the usage {@code sniffer} read (less what a nested include
+     * reported for itself): each relayed call at its own model's rates when the answer is model calls
+     * relayed one after another ({@link UsageSniffer#perCall}) and nothing was taken off, else the whole
+     * usage by kind ({@code null} kinds count the whole {@code total} as output) at the dearest model.
      */
-    Weighed weigh(long total, long[] kinds, Collection<String> answerModels, boolean provisional) {
-        long[] k = kinds != null ? kinds : new long[] {0, 0, total, 0};
+    Weighed weigh(long total, UsageSniffer sniffer) {
+        long[] kinds = sniffer.kinds();
+        boolean provisional = sniffer.provisional();
+        List<UsageSniffer.CallUsage> calls = provisional ? null : sniffer.perCall();
+        if (calls != null && addsUp(calls, total, kinds)) {
+            return weighCalls(calls, sniffer.models());
+        }
+        return weigh(kinds != null ? kinds : new long[] {0, 0, total, 0}, sniffer.models(), provisional);
+    }
+
+    private static boolean addsUp(List<UsageSniffer.CallUsage> calls, long total, long[] kinds) {
+        if (kinds == null || kinds.length != 4) {
+            return false;
+        }
+        long[] sum = new long[5];
+        for (UsageSniffer.CallUsage call : calls) {
+            for (int i = 0; i < sum.length; i++) {
+                sum[i] += call.usage()[i];
+            }
+        }
+        return sum[0] == total && sum[1] == kinds[0] && sum[2] == kinds[1] && sum[3] == kinds[2] && sum[4] == kinds[3];
+    }
+
+    /**
+     * Each call weighed at the model it named (the dearest, when it named several; a call that named none
+     * at the dearest of all the answer's models, as a whole answer would be), and the charges added up.
+     * The event records the counts summed by kind under the model of the call that cost most: one event
+     * per request, the charge the calls' own.
+     */
+    private Weighed weighCalls(List<UsageSniffer.CallUsage> calls, Collection<String> answerModels) {
+        long charge = 0;
+        long[] sum = new long[4];
+        Weighed dearest = null;
+        for (UsageSniffer.CallUsage call : calls) {
+            long[] k = java.util.Arrays.copyOfRange(call.usage(), 1, 5);
+            Weighed weighed = weigh(k, call.models().isEmpty() ? answerModels : call.models(), false);
+            // each charge and the sum so far at most MAX_TOKENS (else overflowed): the sum fits a long
+            charge = weighed.charge > Limits.MAX_TOKENS ? Long.MAX_VALUE : charge + weighed.charge;
+            if (charge > Limits.MAX_TOKENS) {
+                return new Weighed(Long.MAX_VALUE, null);
+            }
+            for (int i = 0; i < sum.length; i++) {
+                sum[i] += k[i];
+            }
+            if (dearest == null || weighed.charge > dearest.charge) {
+                dearest = weighed;
+            }
+        }
+        for (long count : sum) {
+            if (count > Limits.MAX_TOKENS) {
+                return new Weighed(Long.MAX_VALUE, null);
+            }
+        }
+        String model = dearest == null || dearest.usage == null ? null : dearest.usage.model();
+        return new Weighed(charge, new TokenUsage(model, sum[0], sum[1], sum[2], sum[3]));
+    }
+
+    /** The weighted charge of usage by kind, at the dearest of the answer's models (the request's, by the rule above). */
+    private Weighed weigh(long[] k, Collection<String> answerModels, boolean provisional) {
         Set<String> models = new LinkedHashSet<>();
         for (String named : answerModels) {
             String m = clean(named);

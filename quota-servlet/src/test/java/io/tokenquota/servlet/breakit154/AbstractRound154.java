@@ -20,16 +20,15 @@ import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
-import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.Test;
 
 /**
  * Round 154 of issue 11 ("no model call goes unpaid, nothing that never reached a model is charged"):
  * per-model weights on an answer that relays several model calls of different models. The filter adds
- * such calls up (each a provider's whole answer under its own id), but it adds up their usage kinds
- * first and then weighs the sum at the rates of the one model, among those the answer names, that makes
- * the sum dearest. An agent that plans with one model and writes with another is then charged neither
- * what its calls cost:
+ * such calls up (each a provider's whole answer under its own id); it used to add up their usage kinds
+ * first and then weigh the sum at the rates of the one model, among those the answer names, that made
+ * the sum dearest. An agent that plans with one model and writes with another was then charged neither
+ * what its calls cost (each call is now weighed at its own model's rates):
  * <ul>
  *   <li>when one model is dearer for input and the other for output (the demo's own table:
  *       {@code gpt-4.1} 2 / 8, {@code gemini-2.5-pro} 1.25 / 10), a call that reads much on the first and
@@ -45,11 +44,6 @@ import org.junit.jupiter.api.Test;
  * showed to be added up call by call.
  */
 abstract class AbstractRound154 extends H2FilterRound {
-    /** Why two of this round's tests are disabled: the open part of issues 11 and 14 they show. */
-    static final String OPEN_MIXED_MODELS = "issues 11 and 14, open: an answer that relays the calls of several"
-            + " models is weighed once, for its summed counts, at the dearest of its models (docs/decisions.md,"
-            + " \"Answers that relay several models' calls (open)\")";
-
     /** The demo's example weights, as {@code quota-examples}' {@code model-weights.csv} sets them. */
     static final ModelWeights WEIGHTS = ModelWeights.builder()
             .model("gpt-4o*", ModelWeights.Rates.of("2.5", "1.25", "10", "10"))
@@ -77,7 +71,14 @@ abstract class AbstractRound154 extends H2FilterRound {
     /** Digest's calls at their own rates: 4,500 + 120 = 4,620 and 1,250 + 5,000 = 6,250. */
     static final long DIGEST_COST = 4_620 + 6_250;
 
-    static final Map<String, List<Step>> AGENTS = Map.of("research", RESEARCH, "digest", DIGEST);
+    /**
+     * Research through a relay that drops the first call's {@code model}: that call is weighed at the
+     * dearest model the answer names (Gemini 2.5 Pro: 5,000 + 50), the other at its own rates (9,005).
+     */
+    static final List<Step> UNNAMED = List.of(new Step(null, 4_000, 5), RESEARCH.get(1));
+    static final long UNNAMED_COST = 5_050 + 9_005;
+
+    static final Map<String, List<Step>> AGENTS = Map.of("research", RESEARCH, "digest", DIGEST, "unnamed", UNNAMED);
 
     /** Model calls made, per subject. */
     static final Map<String, AtomicInteger> CALLS = new ConcurrentHashMap<>();
@@ -104,8 +105,8 @@ abstract class AbstractRound154 extends H2FilterRound {
     /** A whole OpenAI-compatible chat completion for {@code step}, as the SDK's object serialises it. */
     static String completion(Step step, int index) {
         return "{\"id\":\"chatcmpl-Bq7kR2vXw9LmN4pT" + index + UUID.randomUUID().toString().substring(0, 8)
-                + "\",\"object\":\"chat.completion\",\"created\":1735689600,\"model\":\"" + step.model()
-                + "\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"Step " + index
+                + "\",\"object\":\"chat.completion\",\"created\":1735689600,"
+                + (step.model() == null ? "" : "\"model\":\"" + step.model() + "\",") + "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"Step " + index
                 + " done.\",\"refusal\":null,\"annotations\":[]},\"logprobs\":null,\"finish_reason\":\"stop\"}],"
                 + "\"usage\":{\"prompt_tokens\":" + step.prompt() + ",\"completion_tokens\":" + step.completion()
                 + ",\"total_tokens\":" + (step.prompt() + step.completion()) + ",\"prompt_tokens_details\":"
@@ -194,7 +195,6 @@ abstract class AbstractRound154 extends H2FilterRound {
      * that sum dearest (gpt-4.1: 8,008 + 7,240 = 15,248), so one request through the agent is charged
      * about 1,800 units less than the same two calls made one by one. Expected: 17,045.
      */
-    @Disabled(OPEN_MIXED_MODELS)
     @Test
     void agentMixingModelsIsChargedEachCallAtItsOwnRates() {
         String s = subject();
@@ -206,13 +206,24 @@ abstract class AbstractRound154 extends H2FilterRound {
     }
 
     /**
+     * A relayed call whose document names no model is weighed at the dearest model the answer names (a
+     * relay cannot make a call cheaper by dropping its name), each named call at its own rates.
+     */
+    @Test
+    void aCallNamingNoModelIsWeighedAtTheAnswersDearestModel() {
+        String s = subject();
+        HttpResponse<String> r = run("/ai/agent/unnamed", s);
+        assertEquals(200, r.statusCode(), r.body());
+        assertEquals(UNNAMED_COST, settled(s).used(), "unnamed 4,000+5 and gemini-2.5-pro 4+900; ledger " + ledger(s));
+    }
+
+    /**
      * Accountant (over-charge): the digest agent reads a 30,000-token thread on gpt-4o-mini and writes a
      * short digest on gpt-4o. Its calls cost 4,620 + 6,250 = 10,870 units, well inside the 20,000
      * allowance; the filter weighs all 30,500 input and 700 output tokens at gpt-4o's rates (83,250), as if
      * gpt-4o had read the thread, and the honest user's next call is refused. Expected: 10,870 charged and
      * the next call served.
      */
-    @Disabled(OPEN_MIXED_MODELS)
     @Test
     void smallModelsLongReadIsNotChargedAtTheLargeModelsRates() {
         String s = subject();
