@@ -203,15 +203,17 @@ final class JsonDocumentScanner {
      * @param foreground whether the document says {@code "background": false} at its top level (an OpenAI
      *                   Response the model wrote within its creating request's answer)
      * @param catalogueFields the {@link ProviderObjects#catalogueField} flags of its top-level fields
+     * @param choiceFinished a choice of its top-level {@code choices} has a {@code finish_reason} (the
+     *                   chunk that ends it: Mistral's, DeepSeek's and Groq's carry the call's usage too)
      */
     record Document(String type, Map<String, Map<String, Long>> usages, boolean ended, String model, String call,
                     boolean callIdentified, boolean error, String responseId, boolean choices, String event,
                     boolean workflowRun, int element, String id, String runId, java.util.List<Message> messages,
                     long textTokens, String object, String fileId, String streamCall, String status,
-                    boolean foreground, int catalogueFields) {
+                    boolean foreground, int catalogueFields, boolean choiceFinished) {
         Document(String type, Map<String, Map<String, Long>> usages, boolean ended) {
             this(type, usages, ended, null, null, false, false, null, false, null, false, -1, null, null,
-                    java.util.List.of(), 0, null, null, null, null, false, 0);
+                    java.util.List.of(), 0, null, null, null, null, false, 0, false);
         }
 
         Document {
@@ -403,6 +405,7 @@ final class JsonDocumentScanner {
         ended = false;
         errorObject = false;
         choiceSeen = false;
+        choiceFinished = false;
         model = null;
         customId = null;
         lineId = null;
@@ -741,6 +744,10 @@ final class JsonDocumentScanner {
                         && ("finishReason".equals(fieldAt[3]) || "finish_reason".equals(fieldAt[3]))) {
                     // Gemini: a candidate the model finished (STOP, MAX_TOKENS, SAFETY...)
                     ended = true;
+                } else if (depth == 3 && "choices".equals(fieldAt[1]) && objectAt[1] && !objectAt[2] && objectAt[3]
+                        && "finish_reason".equals(fieldAt[3]) && !parser.getText().isEmpty()) {
+                    // an OpenAI-compatible chunk whose choice the model finished (stop, length, tool_calls...)
+                    choiceFinished = true;
                 } else if (depth == 3 && objectAt[1] && objectAt[2] && objectAt[3] && "result".equals(fieldAt[1])
                         && "metadata".equals(fieldAt[2]) && "finishReason".equals(fieldAt[3]) && !parser.getText().isEmpty()) {
                     // Spring AI's ChatResponse: its result's finish reason is set by the chunk that ends it
@@ -804,6 +811,8 @@ final class JsonDocumentScanner {
 
     /** The document's top-level {@code choices} list holds an object. */
     private boolean choiceSeen;
+    /** A choice of the document's top-level {@code choices} has a {@code finish_reason}. */
+    private boolean choiceFinished;
 
     /** The fields of {@link #COUNT_TOKEN_ARRAY}'s shape the current root array element has, as bits. */
     private int tokenFields;
@@ -833,7 +842,7 @@ final class JsonDocumentScanner {
                 responseId(), choiceSeen, event, workflowRun, inRootArray ? element : -1, lineId, runId, messages,
                 text == null ? 0 : text.documentTokens(type, event), object,
                 "file".equals(object) || "container.file".equals(object) || "file".equals(type) ? lineId : nestedFileId,
-                streamCall(), status, foreground, catalogueFields);
+                streamCall(), status, foreground, catalogueFields, choiceFinished);
     }
 
     /**

@@ -1138,23 +1138,37 @@ final class UsageSniffer {
         if (JsonDocumentScanner.NEXT_CALL.equals(call)) {
             call = JsonDocumentScanner.NEXT_CALL + ++callsBegun;
         }
+        if (event && sideBySide(doc, call, named)) {
+            return true;
+        }
         if (call != null && !call.isEmpty()) {
             // a call ended with its final report: another id, or new choices under the same id (vLLM names a
-            // call after the request's X-Request-Id, which a service mesh forwards on every call) begin another
-            if (segmentFinal && (segmentCall != null && !call.equals(segmentCall) || doc.choices())) {
+            // call after the request's X-Request-Id, which a service mesh forwards on every call) begin
+            // another; after a chunk that finished its choice beside the usage (Mistral's, DeepSeek's, Groq's
+            // last chunk), another id's chunk with choices does (a usage-only chunk under a fresh id, which
+            // some servers give every chunk, is that same call's)
+            boolean another = segmentCall != null && !call.equals(segmentCall);
+            if (segmentFinal && (another || doc.choices()) || segmentChoiceEnded && another && doc.choices()) {
                 foldCall();
             }
             segmentCall = call;
         }
-        if (named && segmentModels.size() < Weighing.MAX_CANDIDATES) {
-            segmentModels.add(doc.model());
-        }
         boolean reported = accepted(doc, event, eventName);
+        // the model a call's own documents name (those under its id, and its id-less reports: Ollama's last
+        // chunk); an id-less document that reports nothing (an application's own progress event) names none
+        String owner = call != null && !call.isEmpty() ? call : reported ? segmentCall : null;
+        if (named && owner != null) {
+            java.util.Set<String> own = callModels.computeIfAbsent(owner, k -> new java.util.LinkedHashSet<>());
+            if (own.size() < Weighing.MAX_CANDIDATES) {
+                own.add(doc.model());
+            }
+        }
         if (reported) {
             // Anthropic's message_start counts before the answer; a partial event before its call's last; a
             // chunk that carries choices beside its usage, a running count (vLLM's continuous usage)
-            segmentFinal = !unfinished && !"message_start".equals(doc.type()) && !"".equals(call)
-                    && !("chat.completion.chunk".equals(doc.object()) && doc.choices());
+            boolean chunkWithChoices = "chat.completion.chunk".equals(doc.object()) && doc.choices();
+            segmentFinal = !unfinished && !"message_start".equals(doc.type()) && !"".equals(call) && !chunkWithChoices;
+            segmentChoiceEnded = !unfinished && chunkWithChoices && doc.choiceFinished();
         }
         if (event && "thread.run".equals(doc.object()) && doc.id() != null) {
             storedRun = doc.id();
@@ -1477,8 +1491,18 @@ final class UsageSniffer {
      */
     private java.util.List<CallUsage> callList;
     private boolean callsCut;
-    /** The models the current call's documents named, distinct, at most {@link Weighing#MAX_CANDIDATES}. */
-    private final java.util.Set<String> segmentModels = new java.util.LinkedHashSet<>();
+    /**
+     * The models named by the documents of each call not yet folded, by the call's id (calls relayed
+     * side by side interleave their chunks), distinct, at most {@link Weighing#MAX_CANDIDATES} a call;
+     * the {@link #CALL_IDS_KEPT} latest ids.
+     */
+    private final Map<String, java.util.Set<String>> callModels = new java.util.LinkedHashMap<>() {
+        @Override
+        protected boolean removeEldestEntry(Map.Entry<String, java.util.Set<String>> eldest) {
+            return size() > CALL_IDS_KEPT;
+        }
+    };
+    private static final int CALL_IDS_KEPT = 64;
     /** Relayed calls kept one by one; an answer relaying more is weighed as one ({@link #perCall}). */
     static final int MAX_CALLS_KEPT = 256;
 
@@ -1488,6 +1512,8 @@ final class UsageSniffer {
     /** The provider's id of the call the answer's current reports belong to, and whether its last report was final. */
     private String segmentCall;
     private boolean segmentFinal;
+    /** The current call's last report came on a chunk that finished its choice ({@link #accept}). */
+    private boolean segmentChoiceEnded;
     /** Calls begun by documents that name none ({@link JsonDocumentScanner#NEXT_CALL}), to tell them apart. */
     private long callsBegun;
 
@@ -1510,16 +1536,8 @@ final class UsageSniffer {
         if (split != null) {
             System.arraycopy(split, 0, call, 1, Math.min(4, split.length));
         }
-        if (callList == null) {
-            callList = new java.util.ArrayList<>();
-        }
-        if (callList.size() < MAX_CALLS_KEPT) {
-            callList.add(new CallUsage(java.util.List.copyOf(segmentModels), call.clone()));
-        } else {
-            callsCut = true;
-        }
-        segmentModels.clear();
-        earlierCalls = earlierCalls == null ? call : addTo(earlierCalls, call);
+        addCall(modelsOf(segmentCall), call);
+        callModels.remove(segmentCall);
         latest = null;
         anthropic.clear();
         rootCounters.clear();
@@ -1527,8 +1545,78 @@ final class UsageSniffer {
         format = null;
         outputOnly = false;
         segmentFinal = false;
+        segmentChoiceEnded = false;
         // the next call is unfinished until it reports
         unfinished = true;
+    }
+
+    /** Adds a finished call's usage {@code {total, kinds...}}, named {@code models}, to the earlier calls. */
+    private void addCall(java.util.List<String> models, long[] call) {
+        if (callList == null) {
+            callList = new java.util.ArrayList<>();
+        }
+        if (callList.size() < MAX_CALLS_KEPT) {
+            callList.add(new CallUsage(models, call.clone()));
+        } else {
+            callsCut = true;
+        }
+        earlierCalls = earlierCalls == null ? call.clone() : addTo(earlierCalls, call);
+    }
+
+    /**
+     * Anthropic messages relayed side by side (two calls made at once, their events merged as they
+     * arrive): their {@code message_start} events name their messages, their {@code message_delta}
+     * events do not. {@code 0} while messages come one at a time; else how many of them still owe their
+     * {@code message_delta}.
+     */
+    private int sideBySideOpen;
+    /** The models of the messages relayed side by side, which any of their deltas may be. */
+    private final java.util.Set<String> sideBySideModels = new java.util.LinkedHashSet<>();
+
+    /**
+     * Reads an Anthropic event of messages relayed side by side; whether it was one. Once a
+     * {@code message_start} of another message comes before the open one's {@code message_delta}, each
+     * message's start counts its input at its own model, and each delta (one a message, the final output
+     * count) its output at the dearest of their models: which message a delta closes is not said. Until
+     * every message's delta came, the usage is unfinished (charged at least the estimate).
+     */
+    private boolean sideBySide(JsonDocumentScanner.Document doc, String call, boolean named) {
+        if ("message_start".equals(doc.type()) && call != null && doc.usage("message.usage") != null
+                && (sideBySideOpen > 0 || format == Format.ANTHROPIC && unfinished && segmentCall != null
+                        && !call.equals(segmentCall) && !anthropic.isEmpty())) {
+            if (sideBySideOpen == 0) {
+                sideBySideStart(anthropic, modelsOf(segmentCall));
+                callModels.remove(segmentCall);
+                anthropic.clear();
+            }
+            sideBySideStart(doc.usage("message.usage"), named ? java.util.List.of(doc.model()) : java.util.List.of());
+            segmentCall = call;
+            segmentFinal = false;
+            unfinished = true;
+            return true;
+        }
+        Map<String, Long> usage = doc.usage("usage");
+        if (sideBySideOpen > 0 && "message_delta".equals(doc.type()) && usage != null && usage.get("output_tokens") != null) {
+            long output = usage.get("output_tokens");
+            addCall(java.util.List.copyOf(sideBySideModels), new long[] {output, 0, 0, output, 0});
+            if (--sideBySideOpen == 0) {
+                sideBySideModels.clear();
+                unfinished = false;
+                segmentFinal = true;
+            }
+            return true;
+        }
+        return false;
+    }
+
+    /** A message's start among messages relayed side by side: its input counts, at its own models. */
+    private void sideBySideStart(Map<String, Long> start, java.util.List<String> named) {
+        long[] split = UsageKinds.anthropic(start);
+        split[2] = 0;
+        long input = split[0] + split[1] < 0 ? Long.MAX_VALUE : split[0] + split[1];
+        addCall(named, new long[] {input, split[0], split[1], 0, 0});
+        sideBySideModels.addAll(named);
+        sideBySideOpen++;
     }
 
     /** The formats whose reports are one call's running totals, which {@link #foldCall} adds up call by call. */
@@ -1869,9 +1957,15 @@ final class UsageSniffer {
         }
         java.util.List<CallUsage> all = new java.util.ArrayList<>(callList);
         if (java.util.Arrays.stream(current).anyMatch(n -> n > 0)) {
-            all.add(new CallUsage(java.util.List.copyOf(segmentModels), current));
+            all.add(new CallUsage(modelsOf(segmentCall), current));
         }
         return all;
+    }
+
+    /** The models the documents of the call with id {@code call} named ({@link #callModels}). */
+    private java.util.List<String> modelsOf(String call) {
+        java.util.Set<String> named = call == null ? null : callModels.get(call);
+        return named == null ? java.util.List.of() : java.util.List.copyOf(named);
     }
 
     /** {@code split} with the kinds of the {@link #earlierCalls} added. */

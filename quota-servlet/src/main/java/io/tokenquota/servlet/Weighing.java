@@ -109,7 +109,7 @@ final class Weighing {
 
     /**
      * Each call weighed at the model it named (the dearest, when it named several; a call that named none
-     * at the dearest of all the answer's models, as a whole answer would be), and the charges added up.
+     * at the dearest model the answer or the request names), and the charges added up.
      * The event records the counts summed by kind under the model of the call that cost most: one event
      * per request, the charge the calls' own.
      */
@@ -119,7 +119,9 @@ final class Weighing {
         Weighed dearest = null;
         for (UsageSniffer.CallUsage call : calls) {
             long[] k = java.util.Arrays.copyOfRange(call.usage(), 1, 5);
-            Weighed weighed = weigh(k, call.models().isEmpty() ? answerModels : call.models(), false);
+            // a call naming no model: the dearest model named on either side, as a provisional answer is
+            // weighed (another call's cheap name must not price it)
+            Weighed weighed = call.models().isEmpty() ? weigh(k, answerModels, true) : weigh(k, call.models(), false);
             // each charge and the sum so far at most MAX_TOKENS (else overflowed): the sum fits a long
             charge = weighed.charge > Limits.MAX_TOKENS ? Long.MAX_VALUE : charge + weighed.charge;
             if (charge > Limits.MAX_TOKENS) {

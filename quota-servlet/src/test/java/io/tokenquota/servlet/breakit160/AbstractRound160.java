@@ -145,10 +145,7 @@ abstract class AbstractRound160 extends H2FilterRound {
     @Test
     void aHangUpWhileQueuedIsChargedTheEstimateLikeAnyHangUpBeforeUsage() throws Exception {
         String user = subject();
-        String seen = HUNG_UP.postAndHangUpAfter(container.port(), "/ai/queued/chat", user, CHAT, ": queued");
-        assertTrue(seen.contains(" 200 "), seen);
-        QuotaAccount account = settled(user);
-        assertEquals(0, CALLS.of(user), SEEN.get(user));
+        QuotaAccount account = hangUpWhileQueued("/ai/queued/chat", user);
         assertTrue(account.used() > 8_000 && account.used() < 8_100, "the estimate (" + SEEN.get(user) + "): "
                 + account.used() + " of " + account.limit() + ": " + ledger(user));
     }
@@ -160,12 +157,18 @@ abstract class AbstractRound160 extends H2FilterRound {
     @Test
     void aRequestDroppedFromTheQueueAndReportedAsNoCallIsNotCharged() throws Exception {
         String user = subject();
-        String seen = HUNG_UP.postAndHangUpAfter(container.port(), "/ai/reporting/chat", user, CHAT, ": queued");
+        QuotaAccount account = hangUpWhileQueued("/ai/reporting/chat", user);
+        assertEquals(0, account.used(), "no model was called (" + SEEN.get(user) + "), yet charged " + account.used()
+                + " of " + account.limit() + ": " + ledger(user));
+    }
+
+    /** {@code user} posts the chat to {@code path} and hangs up at the first keep-alive; the model is never called. */
+    private QuotaAccount hangUpWhileQueued(String path, String user) throws Exception {
+        String seen = HUNG_UP.postAndHangUpAfter(container.port(), path, user, CHAT, ": queued");
         assertTrue(seen.contains(" 200 "), seen);
         QuotaAccount account = settled(user);
         assertEquals(0, CALLS.of(user), SEEN.get(user));
-        assertEquals(0, account.used(), "no model was called (" + SEEN.get(user) + "), yet charged " + account.used()
-                + " of " + account.limit() + ": " + ledger(user));
+        return account;
     }
 
     /** Control: a client that waits out the queue gets the answer, and its usage (3,000) is charged. */
