@@ -205,15 +205,17 @@ final class JsonDocumentScanner {
      * @param catalogueFields the {@link ProviderObjects#catalogueField} flags of its top-level fields
      * @param choiceFinished a choice of its top-level {@code choices} has a {@code finish_reason} (the
      *                   chunk that ends it: Mistral's, DeepSeek's and Groq's carry the call's usage too)
+     * @param geminiChunk {@code streamCall} is Gemini's {@code responseId}: its chunks' counts run until
+     *                   the chunk that finishes a candidate ({@code ended})
      */
     record Document(String type, Map<String, Map<String, Long>> usages, boolean ended, String model, String call,
                     boolean callIdentified, boolean error, String responseId, boolean choices, String event,
                     boolean workflowRun, int element, String id, String runId, java.util.List<Message> messages,
                     long textTokens, String object, String fileId, String streamCall, String status,
-                    boolean foreground, int catalogueFields, boolean choiceFinished) {
+                    boolean foreground, int catalogueFields, boolean choiceFinished, boolean geminiChunk) {
         Document(String type, Map<String, Map<String, Long>> usages, boolean ended) {
             this(type, usages, ended, null, null, false, false, null, false, null, false, -1, null, null,
-                    java.util.List.of(), 0, null, null, null, null, false, 0, false);
+                    java.util.List.of(), 0, null, null, null, null, false, 0, false, false);
         }
 
         Document {
@@ -842,7 +844,8 @@ final class JsonDocumentScanner {
                 responseId(), choiceSeen, event, workflowRun, inRootArray ? element : -1, lineId, runId, messages,
                 text == null ? 0 : text.documentTokens(type, event), object,
                 "file".equals(object) || "container.file".equals(object) || "file".equals(type) ? lineId : nestedFileId,
-                streamCall(), status, foreground, catalogueFields, choiceFinished);
+                streamCall(), status, foreground, catalogueFields, choiceFinished,
+                geminiResponse != null && geminiResponse.equals(streamCall()));
     }
 
     /**

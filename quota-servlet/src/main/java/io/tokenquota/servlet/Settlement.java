@@ -584,15 +584,14 @@ final class Settlement implements AsyncListener {
     /**
      * What an answer without usage (or with a provisional one) is charged at least: the estimate; for
      * audio the model wrote (a text-to-speech answer) what its length costs at the rate audio is held
-     * ({@link AudioDuration#inputTokens}), when that is more; its input and the new text (and speech) its
-     * stream carried ({@link UsageSniffer#textTokens}), when that is more.
+     * ({@link AudioDuration#inputTokens}), when that is more (not for a {@code GET} or {@code HEAD}); its
+     * input and the new text (and speech) its stream carried, or the text it wrote raw
+     * ({@link UsageSniffer#textTokens}), when that is more.
      */
     private long estimateOf(UsageSniffer sniffer) {
-        // a GET or HEAD reads back what is stored (a recording, a file's content): no model wrote it now
-        if (reads(request)) {
-            return estimate;
-        }
-        long millis = sniffer.audioMillis();
+        // a GET or HEAD reads back stored audio (a recording, a file's content): no model spoke it now; the
+        // text a model streams to a GET (Spring AI's @GetMapping examples) is the model's like a POST's
+        long millis = reads(request) ? -1 : sniffer.audioMillis();
         // audio a model makes may run far longer than its prompt could be read (a track from one line,
         // slowed speech): its length is not bounded by the request; an endpoint under a protected prefix
         // that returns stored audio to a POST reports its figure

@@ -119,9 +119,19 @@ final class UsageSniffer {
         return budget >= 0 && written <= BUDGET_TOLERANCE * budget ? 0 : written;
     }
 
+    /**
+     * The model's text written raw ({@link RawText}): a {@code text/plain} or {@code text/markdown}
+     * answer's, or the data of events that are no JSON document; {@code null} when there was none.
+     * {@link #rawOverflow}: the tokens of an event's data past what one event keeps, at
+     * {@link StreamText#BYTES_PER_TOKEN}.
+     */
+    private RawText rawText;
+    private long rawOverflow;
+
     /** {@link #textTokens} before an echoed prompt is taken off. */
     private synchronized long carriedText() {
-        long own = decoded != null ? decoded.carriedText() : textTokens;
+        long own = decoded != null ? decoded.carriedText()
+                : rawText == null ? textTokens : StreamText.plus(textTokens, StreamText.plus(rawText.tokens(), rawOverflow));
         for (UsageSniffer other : new UsageSniffer[] {discarded, utf8Reading}) {
             if (other != null) {
                 own = Math.max(own, other.carriedText());
@@ -407,6 +417,11 @@ final class UsageSniffer {
             mode = Mode.SSE;
         } else {
             mode = Mode.OFF;
+            if (!encoded && textEstimator != null && (type.startsWith("text/plain") || type.startsWith("text/markdown"))) {
+                // a model's text returned as it is (a String from Spring AI's call().content()): no usage
+                // comes with it, its length is what the model wrote
+                rawText = new RawText(textEstimator, charset);
+            }
             if (!encoded && !writerText && !type.startsWith("video/")
                     && (type.startsWith("audio/") || head != null && AudioDuration.startsAsAudio(head))) {
                 // speech the model wrote: no usage comes with it, its length is what it cost
@@ -651,9 +666,12 @@ final class UsageSniffer {
             case SSE -> sse.feed(bytes, off, len);
             case DECODED -> decoding.feed(bytes, off, len);
             default -> {
-                // not a format we read: bytes only pass through (audio is measured)
+                // not a format we read: bytes only pass through (audio is measured, plain text counted)
                 if (audio != null) {
                     audio.feed(bytes, off, len);
+                }
+                if (rawText != null) {
+                    rawText.feed(bytes, off, len);
                 }
             }
         }
@@ -1152,6 +1170,11 @@ final class UsageSniffer {
                 foldCall();
             }
             segmentCall = call;
+        } else if (segmentFinal && (call == null ? finalReport(doc) : !doc.usages().isEmpty())) {
+            // a call's final report that names no call (Ollama's "done": true, Bedrock Converse's and
+            // Cohere's, whole or a stream's last event), or an ADK partial event with usage, after a final
+            // report: another call's, relayed after it or beside it
+            foldCall();
         }
         boolean reported = accepted(doc, event, eventName);
         // the model a call's own documents name (those under its id, and its id-less reports: Ollama's last
@@ -1167,7 +1190,10 @@ final class UsageSniffer {
             // Anthropic's message_start counts before the answer; a partial event before its call's last; a
             // chunk that carries choices beside its usage, a running count (vLLM's continuous usage)
             boolean chunkWithChoices = "chat.completion.chunk".equals(doc.object()) && doc.choices();
-            segmentFinal = !unfinished && !"message_start".equals(doc.type()) && !"".equals(call) && !chunkWithChoices;
+            // a Gemini chunk's running count is its call's final only in the chunk that finishes it: another
+            // call's chunks relayed beside it come before that
+            segmentFinal = !unfinished && !"message_start".equals(doc.type()) && !"".equals(call) && !chunkWithChoices
+                    && !(doc.geminiChunk() && !doc.ended());
             segmentChoiceEnded = !unfinished && chunkWithChoices && doc.choiceFinished();
         }
         if (event && "thread.run".equals(doc.object()) && doc.id() != null) {
@@ -1550,6 +1576,29 @@ final class UsageSniffer {
         unfinished = true;
     }
 
+    /**
+     * Whether {@code doc}, which names no call, is one call's final report in the format the answer
+     * reports in: Ollama's last object ({@code "done": true}), a Bedrock Converse answer's {@code usage}
+     * or a ConverseStream's {@code metadata.usage}, a Cohere v2 answer's {@code usage} or its stream's
+     * {@code message-end}. Each call has one; Spring AI's {@code metadata.usage} (other names) is not one.
+     */
+    private boolean finalReport(JsonDocumentScanner.Document doc) {
+        if (format == null) {
+            return false;
+        }
+        return switch (format) {
+            case OLLAMA -> doc.ended() && doc.usage("") != null && has(doc.usage(""), "prompt_eval_count", "eval_count");
+            case BEDROCK -> converse(doc.usage("usage")) || converse(doc.usage("metadata.usage"));
+            case COHERE -> "message-end".equals(doc.type()) && doc.usage("delta.usage") != null
+                    || doc.type() == null && doc.usage("usage") != null && cohere(doc.usage("usage")) != null;
+            default -> false;
+        };
+    }
+
+    private static boolean converse(Map<String, Long> usage) {
+        return usage != null && has(usage, "inputTokens", "outputTokens");
+    }
+
     /** Adds a finished call's usage {@code {total, kinds...}}, named {@code models}, to the earlier calls. */
     private void addCall(java.util.List<String> models, long[] call) {
         if (callList == null) {
@@ -1565,58 +1614,117 @@ final class UsageSniffer {
 
     /**
      * Anthropic messages relayed side by side (two calls made at once, their events merged as they
-     * arrive): their {@code message_start} events name their messages, their {@code message_delta}
-     * events do not. {@code 0} while messages come one at a time; else how many of them still owe their
-     * {@code message_delta}.
+     * arrive): their {@code message_start} events name their messages, their {@code message_delta} and
+     * {@code message_stop} events do not. {@code null} while messages come one at a time.
      */
-    private int sideBySideOpen;
-    /** The models of the messages relayed side by side, which any of their deltas may be. */
-    private final java.util.Set<String> sideBySideModels = new java.util.LinkedHashSet<>();
+    private SideBySide sideBySide;
 
     /**
-     * Reads an Anthropic event of messages relayed side by side; whether it was one. Once a
-     * {@code message_start} of another message comes before the open one's {@code message_delta}, each
-     * message's start counts its input at its own model, and each delta (one a message, the final output
-     * count) its output at the dearest of their models: which message a delta closes is not said. Until
-     * every message's delta came, the usage is unfinished (charged at least the estimate).
+     * One stretch of Anthropic messages relayed side by side, from the {@code message_start} that came
+     * before the open message's {@code message_delta} until as many {@code message_stop} events as
+     * messages began. Each message's start counts its input at its own model. A delta's counts are its
+     * message's so far (a message may send several), and which message it is is not said: the output
+     * charged is the sum of the largest delta outputs, one per message, and the input a delta counts
+     * beyond its message's start (a web search's results) is at most its excess over the smallest start
+     * it could belong to (none when it equals a start's), the largest such excesses one per message; both at the dearest of the
+     * messages' models. That is never less than the messages' own counts, and it is them exactly when
+     * each message sends one delta and its input does not grow.
+     */
+    private final class SideBySide {
+        private final java.util.Set<String> named = new java.util.LinkedHashSet<>();
+        private final java.util.List<Long> starts = new java.util.ArrayList<>();
+        private final Largest outputs = new Largest();
+        private final Largest growth = new Largest();
+        private int stops;
+
+        void start(Map<String, Long> usage, java.util.List<String> models) {
+            long[] split = UsageKinds.anthropic(usage);
+            long input = StreamText.plus(split[0], split[1]);
+            addCall(models, new long[] {input, split[0], split[1], 0, 0});
+            named.addAll(models);
+            starts.add(input);
+        }
+
+        void delta(Map<String, Long> usage) {
+            long[] split = UsageKinds.anthropic(usage);
+            long more = outputs.add(split[2], starts.size());
+            long input = StreamText.plus(split[0], split[1]);
+            // a delta counting a start's very input (the counts a delta repeats) has grown by nothing
+            long least = starts.contains(input) ? input
+                    : starts.stream().filter(n -> n <= input).mapToLong(Long::longValue).min().orElse(input);
+            long grown = growth.add(input - least, starts.size());
+            if (more > 0 || grown > 0) {
+                addCall(java.util.List.copyOf(named), new long[] {StreamText.plus(more, grown), grown, 0, more, 0});
+            }
+        }
+
+        /** Whether a message's stop ended the stretch. */
+        boolean stop() {
+            return ++stops >= starts.size();
+        }
+    }
+
+    /** The sum of the largest values added, at most so many of them; bounded by the messages of a stretch. */
+    private static final class Largest {
+        private final java.util.PriorityQueue<Long> kept = new java.util.PriorityQueue<>();
+
+        /** Adds {@code value}, keeping the {@code most} largest; how much their sum grew. */
+        long add(long value, int most) {
+            if (value <= 0) {
+                return 0;
+            }
+            if (kept.size() < most) {
+                kept.add(value);
+                return value;
+            }
+            Long least = kept.peek();
+            if (least == null || least >= value) {
+                return 0;
+            }
+            kept.poll();
+            kept.add(value);
+            return value - least;
+        }
+    }
+
+    /**
+     * Reads an Anthropic event of messages relayed side by side ({@link SideBySide}); whether it was
+     * one. A stretch begins at a {@code message_start} of another message before the open one's
+     * {@code message_delta}; until it ends the usage is unfinished (charged at least the estimate).
      */
     private boolean sideBySide(JsonDocumentScanner.Document doc, String call, boolean named) {
-        if ("message_start".equals(doc.type()) && call != null && doc.usage("message.usage") != null
-                && (sideBySideOpen > 0 || format == Format.ANTHROPIC && unfinished && segmentCall != null
+        String type = doc.type();
+        if ("message_start".equals(type) && call != null && doc.usage("message.usage") != null
+                && (sideBySide != null || format == Format.ANTHROPIC && unfinished && segmentCall != null
                         && !call.equals(segmentCall) && !anthropic.isEmpty())) {
-            if (sideBySideOpen == 0) {
-                sideBySideStart(anthropic, modelsOf(segmentCall));
+            if (sideBySide == null) {
+                sideBySide = new SideBySide();
+                sideBySide.start(anthropic, modelsOf(segmentCall));
                 callModels.remove(segmentCall);
                 anthropic.clear();
             }
-            sideBySideStart(doc.usage("message.usage"), named ? java.util.List.of(doc.model()) : java.util.List.of());
+            sideBySide.start(doc.usage("message.usage"), named ? java.util.List.of(doc.model()) : java.util.List.of());
             segmentCall = call;
             segmentFinal = false;
             unfinished = true;
             return true;
         }
-        Map<String, Long> usage = doc.usage("usage");
-        if (sideBySideOpen > 0 && "message_delta".equals(doc.type()) && usage != null && usage.get("output_tokens") != null) {
-            long output = usage.get("output_tokens");
-            addCall(java.util.List.copyOf(sideBySideModels), new long[] {output, 0, 0, output, 0});
-            if (--sideBySideOpen == 0) {
-                sideBySideModels.clear();
+        if (sideBySide == null) {
+            return false;
+        }
+        if ("message_delta".equals(type) && doc.usage("usage") != null) {
+            sideBySide.delta(doc.usage("usage"));
+            return true;
+        }
+        if ("message_stop".equals(type)) {
+            if (sideBySide.stop()) {
+                sideBySide = null;
                 unfinished = false;
                 segmentFinal = true;
             }
             return true;
         }
         return false;
-    }
-
-    /** A message's start among messages relayed side by side: its input counts, at its own models. */
-    private void sideBySideStart(Map<String, Long> start, java.util.List<String> named) {
-        long[] split = UsageKinds.anthropic(start);
-        split[2] = 0;
-        long input = split[0] + split[1] < 0 ? Long.MAX_VALUE : split[0] + split[1];
-        addCall(named, new long[] {input, split[0], split[1], 0, 0});
-        sideBySideModels.addAll(named);
-        sideBySideOpen++;
     }
 
     /** The formats whose reports are one call's running totals, which {@link #foldCall} adds up call by call. */
@@ -2167,6 +2275,13 @@ final class UsageSniffer {
         private boolean nameTooLong;
         /** A document of the current event was accepted. */
         private boolean eventDocument;
+        /**
+         * The event's data as written, its first {@link RawText#WINDOW} bytes and how many more: counted
+         * as the model's raw text ({@link #rawText}) when it turns out to be no JSON document.
+         */
+        private final byte[] eventBytes = new byte[RawText.WINDOW];
+        private int eventLength;
+        private long eventOverflow;
         private boolean skipLine;
         private boolean lineEmpty = true;
         private boolean spaceChecked;
@@ -2320,6 +2435,28 @@ final class UsageSniffer {
                 }
             }
             event.feed(b, off, len);
+            int kept = Math.min(len, eventBytes.length - eventLength);
+            System.arraycopy(b, off, eventBytes, eventLength, kept);
+            eventLength += kept;
+            eventOverflow += len - kept;
+        }
+
+        /**
+         * Data that is no JSON document, a model's text written raw into the event ({@code data:} and the
+         * text, Spring's {@code Flux<String>}): counted as text the model wrote, but for the end marker
+         * {@code [DONE]}. A data stream's parts are its own format's.
+         */
+        private void rawData() {
+            if (parts || textEstimator == null || eventLength == 0
+                    || new String(eventBytes, 0, eventLength, java.nio.charset.StandardCharsets.UTF_8).strip().equals("[DONE]")) {
+                return;
+            }
+            if (rawText == null) {
+                // what the transcoder hands on is UTF-8
+                rawText = new RawText(textEstimator, java.nio.charset.StandardCharsets.UTF_8);
+            }
+            rawText.feed(eventBytes, 0, eventLength);
+            rawOverflow = StreamText.plus(rawOverflow, eventOverflow / StreamText.BYTES_PER_TOKEN);
         }
 
         private void endOfLine() {
@@ -2396,7 +2533,10 @@ final class UsageSniffer {
             if (eventHasData && !eventDocument) {
                 // data that is no JSON document (text, "[DONE]") is no provider's error either
                 sawAnswer = true;
+                rawData();
             }
+            eventLength = 0;
+            eventOverflow = 0;
             event = null;
             eventHasData = false;
             eventDocument = false;

@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit163;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound163BreakItTest extends AbstractRound163 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}

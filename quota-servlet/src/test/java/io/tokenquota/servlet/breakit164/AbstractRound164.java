@@ -1,0 +1,247 @@
+package io.tokenquota.servlet.breakit164;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.tokenquota.estimator.DefaultTokenEstimator;
+import io.tokenquota.servlet.QuotaFilter;
+import io.tokenquota.servlet.testing.Deployment;
+import io.tokenquota.servlet.testing.H2FilterRound;
+import io.tokenquota.servlet.testing.ModelCalls;
+import io.tokenquota.servlet.testing.Prose;
+import io.tokenquota.servlet.testing.TestHttp;
+import jakarta.servlet.ServletOutputStream;
+import jakarta.servlet.http.HttpServlet;
+import jakarta.servlet.http.HttpServletRequest;
+import jakarta.servlet.http.HttpServletResponse;
+import java.io.IOException;
+import java.net.URLEncoder;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.util.UUID;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Round 164 of issue 11 ("no model call goes unpaid, nothing that never reached a model is charged"):
+ * Spring AI's own streaming endpoints, as its reference documentation writes them. The canonical
+ * example is a {@code @GetMapping} that takes the user's message as a {@code @RequestParam} and returns
+ * {@code chatModel.stream(prompt)} ({@code Flux<ChatResponse>}) or
+ * {@code chatClient.prompt().user(message).stream().content()} ({@code Flux<String>}) as an event
+ * stream. Spring AI's OpenAI client streams without usage unless {@code streamUsage} is set, so every
+ * chunk carries its placeholder usage (all counts 0), and a {@code Flux<String>} carries the model's
+ * text alone. The endpoint names no output budget: the model writes as long as the user asks it to.
+ * The filter charges a stream without a final usage its input plus the new text its deltas carried,
+ * but not on a GET, and not for text written raw into events.
+ */
+abstract class AbstractRound164 extends H2FilterRound {
+    static final DefaultTokenEstimator TOKENS = new DefaultTokenEstimator();
+    final ModelCalls calls = new ModelCalls();
+
+    /** What the model writes when asked for a long story: about 8,400 tokens of English prose. */
+    static final String STORY = Prose.english(54_000);
+    /** The story in the pieces the model streams it in. */
+    static final int PIECE = 180;
+
+    static final String ASK = "Write me a very long story about a shipping company, at least 6,000 words.";
+
+    static String subject() {
+        return "u164-" + UUID.randomUUID().toString().substring(0, 12);
+    }
+
+    @Override
+    protected Deployment deploy(QuotaFilter quota) {
+        return Deployment.create()
+                .filter("quota", quota, "/*")
+                .servlet("chat-response-stream", new ChatResponseStream(), "/ai/generateStream")
+                .servlet("content-stream", new ContentStream(), "/ai/stream")
+                .servlet("content", new Content(), "/ai/generate")
+                .onStartup(quota::registerByServletName);
+    }
+
+    // ------------------------------------------------------------------ the host's endpoints
+
+    /** Reads the user's message as Spring binds {@code @RequestParam("message")}: query string or form body. */
+    static String message(HttpServletRequest req) throws IOException {
+        String m = req.getParameter("message");
+        if (m == null) {
+            m = new String(req.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        }
+        return m;
+    }
+
+    /**
+     * {@code Flux<ChatResponse> generateStream(@RequestParam String message)} returning
+     * {@code chatModel.stream(new Prompt(message))}, produced as {@code text/event-stream}: Spring MVC
+     * writes each {@code ChatResponse} as Jackson serialises it after {@code data:}. OpenAI without
+     * {@code streamUsage}: every chunk's usage is Spring AI's empty usage (all 0); the last chunk sets
+     * {@code finishReason} {@code STOP}.
+     */
+    class ChatResponseStream extends HttpServlet {
+        @Override
+        protected void service(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+            message(req);
+            calls.count(req.getHeader("x-user-id"));
+            resp.setContentType("text/event-stream;charset=UTF-8");
+            ServletOutputStream out = resp.getOutputStream();
+            for (int i = 0; i < STORY.length(); i += PIECE) {
+                String piece = STORY.substring(i, Math.min(STORY.length(), i + PIECE));
+                boolean last = i + PIECE >= STORY.length();
+                out.write(("data:" + chatResponse(piece, last ? "STOP" : "") + "\n\n").getBytes(StandardCharsets.UTF_8));
+                out.flush();
+            }
+        }
+    }
+
+    static String chatResponse(String text, String finishReason) {
+        String generation = "{\"output\":{\"messageType\":\"ASSISTANT\",\"metadata\":{\"refusal\":\"\",\"finishReason\":\""
+                + finishReason + "\",\"index\":0,\"id\":\"chatcmpl-B164\",\"role\":\"ASSISTANT\",\"messageType\":\"ASSISTANT\"},"
+                + "\"toolCalls\":[],\"media\":[],\"text\":\"" + text + "\"},\"metadata\":{\"finishReason\":\"" + finishReason
+                + "\",\"contentFilters\":[],\"empty\":true}}";
+        return "{\"result\":" + generation + ",\"metadata\":{\"id\":\"chatcmpl-B164\",\"model\":\"gpt-4o-2024-08-06\","
+                + "\"rateLimit\":{\"requestsLimit\":0,\"requestsRemaining\":0,\"requestsReset\":0.0,\"tokensLimit\":0,"
+                + "\"tokensRemaining\":0,\"tokensReset\":0.0},\"usage\":{\"promptTokens\":0,\"completionTokens\":0,"
+                + "\"totalTokens\":0},\"promptMetadata\":[],\"empty\":false},\"results\":[" + generation + "]}";
+    }
+
+    /**
+     * {@code Flux<String> stream(@RequestParam String message)} returning
+     * {@code chatClient.prompt().user(message).stream().content()}, produced as {@code text/event-stream}:
+     * Spring MVC writes each piece of the model's text as an event, {@code data:} and the text.
+     */
+    class ContentStream extends HttpServlet {
+        @Override
+        protected void service(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+            message(req);
+            calls.count(req.getHeader("x-user-id"));
+            resp.setContentType("text/event-stream;charset=UTF-8");
+            ServletOutputStream out = resp.getOutputStream();
+            for (int i = 0; i < STORY.length(); i += PIECE) {
+                String piece = STORY.substring(i, Math.min(STORY.length(), i + PIECE));
+                out.write(("data:" + piece + "\n\n").getBytes(StandardCharsets.UTF_8));
+                out.flush();
+            }
+        }
+    }
+
+    /**
+     * {@code String generate(@RequestParam String message)} returning
+     * {@code chatClient.prompt().user(message).call().content()}: Spring MVC writes the model's text as
+     * {@code text/plain}, nothing else.
+     */
+    class Content extends HttpServlet {
+        @Override
+        protected void service(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+            message(req);
+            calls.count(req.getHeader("x-user-id"));
+            resp.setContentType("text/plain;charset=UTF-8");
+            resp.getOutputStream().write(STORY.getBytes(StandardCharsets.UTF_8));
+        }
+    }
+
+    // ------------------------------------------------------------------ helpers
+
+    HttpResponse<String> get(String path, String s) {
+        return TestHttp.get(container.uri(path + "?message=" + URLEncoder.encode(ASK, StandardCharsets.UTF_8)),
+                "x-user-id", s, "Accept", "text/event-stream");
+    }
+
+    HttpResponse<String> postForm(String path, String s) {
+        return TestHttp.post(container.uri(path), "message=" + URLEncoder.encode(ASK, StandardCharsets.UTF_8),
+                "x-user-id", s, "Content-Type", "application/x-www-form-urlencoded", "Accept", "text/event-stream");
+    }
+
+    /** The story's tokens as the filter's own estimator counts them, less a tenth for its spread. */
+    static long written() {
+        return TOKENS.estimate(STORY) * 9 / 10;
+    }
+
+    void assertChargedTheStory(String s, HttpResponse<String> r, String what) {
+        assertEquals(200, r.statusCode(), what);
+        assertEquals(1, calls.of(s), what + ": model calls");
+        long used = settled(s).used();
+        assertTrue(used >= written(), what + ": the model wrote about " + TOKENS.estimate(STORY)
+                + " tokens (the whole answer went out, no usage in it); charged " + used + " on a " + ALLOWANCE
+                + " allowance: " + ledger(s));
+    }
+
+    // ------------------------------------------------------------------ the tests
+
+    /**
+     * Control: the {@code Flux<ChatResponse>} endpoint called with a POST (the form Spring binds the same
+     * {@code @RequestParam} from) is charged the text its chunks carried: input plus about 8,400.
+     */
+    @Test
+    void aSpringAiChatResponseStreamPostedIsChargedTheTextItCarried() {
+        String s = subject();
+        assertChargedTheStory(s, postForm("/ai/generateStream", s), "POST Flux<ChatResponse>");
+    }
+
+    /**
+     * Spring AI's documented {@code @GetMapping("/ai/generateStream")} returning
+     * {@code chatModel.stream(prompt)}, without stream usage (every chunk's counts 0, a placeholder
+     * that is provisional). A client asks for a long story in the query string: the model writes about
+     * 8,400 tokens, and the filter charges the request's estimate (its query text plus the default
+     * output budget), because for a GET it does not count the text the stream carried.
+     */
+    @Test
+    void aSpringAiChatResponseStreamOnAGetIsChargedTheTextItCarried() {
+        String s = subject();
+        assertChargedTheStory(s, get("/ai/generateStream", s), "GET Flux<ChatResponse>");
+    }
+
+    /**
+     * The same hostile client, three times in a row on a 20,000-token allowance: each call writes about
+     * 8,400 tokens, 25,000 in all, more than the month allows; each is charged about 1,000.
+     */
+    @Test
+    void threeLongStoriesOnAGetDoNotFitInTheAllowanceForTheEstimateAlone() {
+        String s = subject();
+        int served = 0;
+        for (int i = 0; i < 3; i++) {
+            if (get("/ai/generateStream", s).statusCode() == 200) {
+                served++;
+            }
+        }
+        long used = settled(s).used();
+        assertTrue(used >= served * written(), served + " calls served, each writing about " + TOKENS.estimate(STORY)
+                + " tokens (" + served * TOKENS.estimate(STORY) + " in all), charged " + used + " on a " + ALLOWANCE
+                + " allowance: " + ledger(s));
+    }
+
+    /**
+     * Spring AI's {@code chatClient.prompt().user(message).stream().content()} returned as a
+     * {@code Flux<String>} event stream, POSTed: each event's data is a piece of the model's text, no
+     * JSON, no usage. The filter counts deltas of known JSON formats only, so the call is charged its
+     * estimate (input plus the default output budget, about 1,000) for about 8,400 tokens written.
+     */
+    @Test
+    void aSpringAiContentStreamPostedIsChargedTheTextItCarried() {
+        String s = subject();
+        assertChargedTheStory(s, postForm("/ai/stream", s), "POST Flux<String>");
+    }
+
+    /** The {@code Flux<String>} endpoint as Spring AI's guides write it: a GET with the message in the query. */
+    @Test
+    void aSpringAiContentStreamOnAGetIsChargedTheTextItCarried() {
+        String s = subject();
+        assertChargedTheStory(s, get("/ai/stream", s), "GET Flux<String>");
+    }
+
+    /**
+     * Spring AI's blocking {@code chatClient.prompt().user(message).call().content()} returned as a
+     * {@code String} (text/plain), POSTed: the whole answer is the model's text, about 8,400 tokens; it is
+     * charged its estimate, about 1,000.
+     */
+    @Test
+    void aSpringAiContentAnswerPostedIsChargedTheTextItCarried() {
+        String s = subject();
+        assertChargedTheStory(s, postForm("/ai/generate", s), "POST String");
+    }
+
+    /** The blocking {@code String} endpoint as Spring AI's guides write it: a GET. */
+    @Test
+    void aSpringAiContentAnswerOnAGetIsChargedTheTextItCarried() {
+        String s = subject();
+        assertChargedTheStory(s, get("/ai/generate", s), "GET String");
+    }
+}

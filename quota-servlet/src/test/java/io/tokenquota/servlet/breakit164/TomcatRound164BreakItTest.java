@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit164;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class TomcatRound164BreakItTest extends AbstractRound164 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.TOMCAT;
+    }
+}
