@@ -818,7 +818,10 @@ public final class QuotaFilter implements Filter {
         // when the usage never comes, the answer's own text tells what was written: the output part of
         // the estimate is a default when the request names no budget, and a relay may send its own budget
         byte[] sentBody = readBody;
-        sniffer.countText(estimator::text, () -> estimator.echoedPrompt(sentBody), asked.budgetNamed() ? output : -1);
+        // text written raw (no provider framing) is a model's only on a call: a GET or HEAD may read stored
+        // text back (a file's content, a transcript, a job's progress lines)
+        boolean reads = "GET".equals(request.getMethod()) || "HEAD".equals(request.getMethod());
+        sniffer.countText(estimator::text, () -> estimator.echoedPrompt(sentBody), asked.budgetNamed() ? output : -1, !reads);
         // an AI message the answer echoes with an id the request sent is the client's thread, not this call's
         sniffer.requestMessages(RequestMessageIds.sentBy(readBody));
         java.util.concurrent.atomic.AtomicBoolean inChain = new java.util.concurrent.atomic.AtomicBoolean(true);

@@ -13,8 +13,8 @@ import java.nio.charset.CodingErrorAction;
  * events whose data is no JSON document ({@code Flux<String>}: {@code data:} and the text). No usage
  * comes with such an answer, and its text is what the model wrote. Counted as it passes, in bounded
  * memory: the bytes are decoded in their charset into a window of {@link #WINDOW} characters, each full
- * window is estimated and emptied (a word cut at a window's end counts a token more, never less). Not
- * thread-safe.
+ * window (or piece, {@link #endPiece}) is estimated and emptied (a word cut at a window's end counts a
+ * token more, never less). Not thread-safe.
  */
 final class RawText {
     /** Characters estimated at once. */
@@ -49,6 +49,17 @@ final class RawText {
             count();
         }
         leftover = in.hasRemaining() ? ByteBuffer.allocate(in.remaining()).put(in).flip() : ByteBuffer.allocate(0);
+    }
+
+    /**
+     * Ends a piece: what was fed since the last one is estimated on its own. An event stream's events
+     * are the pieces of a {@code Flux<String>}, about a token each, whose leading space the event
+     * format takes off ({@code data: word}): estimated run together, their words would count as one.
+     */
+    void endPiece() {
+        if (window.position() > 0) {
+            count();
+        }
     }
 
     /** The tokens of what was fed so far, the characters not yet estimated included. */

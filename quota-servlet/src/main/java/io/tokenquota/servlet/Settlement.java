@@ -590,7 +590,8 @@ final class Settlement implements AsyncListener {
      */
     private long estimateOf(UsageSniffer sniffer) {
         // a GET or HEAD reads back stored audio (a recording, a file's content): no model spoke it now; the
-        // text a model streams to a GET (Spring AI's @GetMapping examples) is the model's like a POST's
+        // deltas a model streams to a GET (Spring AI's @GetMapping examples) are the model's like a POST's,
+        // while text a GET answers raw may be stored text read back (the filter does not count it there)
         long millis = reads(request) ? -1 : sniffer.audioMillis();
         // audio a model makes may run far longer than its prompt could be read (a track from one line,
         // slowed speech): its length is not bounded by the request; an endpoint under a protected prefix

@@ -70,6 +70,7 @@ final class UsageSniffer {
         other.textEstimator = textEstimator;
         other.echoes = echoes;
         other.budget = budget;
+        other.countRaw = countRaw;
         return other;
     }
 
@@ -81,11 +82,15 @@ final class UsageSniffer {
      * own budget allows (all its completions), or -1 when it names none.
      */
     synchronized void countText(io.tokenquota.TokenEstimator estimator, java.util.function.LongSupplier echoes,
-                                long budget) {
+                                long budget, boolean raw) {
         this.textEstimator = estimator;
         this.echoes = echoes;
         this.budget = budget;
+        this.countRaw = raw;
     }
+
+    /** Whether text written raw counts too ({@link RawText}), besides the formats' deltas. */
+    private boolean countRaw;
 
     /**
      * How far the text counted may pass a budget the request named before it counts: the estimator's
@@ -127,11 +132,18 @@ final class UsageSniffer {
      */
     private RawText rawText;
     private long rawOverflow;
+    /**
+     * {@link #rawText} counts a JSON body, which is the model's own text only while none of its documents
+     * has a provider's shape ({@link #providerShaped}): {@link #providerDocument} says one had.
+     */
+    private boolean rawJson;
+    private boolean providerDocument;
 
     /** {@link #textTokens} before an echoed prompt is taken off. */
     private synchronized long carriedText() {
         long own = decoded != null ? decoded.carriedText()
-                : rawText == null ? textTokens : StreamText.plus(textTokens, StreamText.plus(rawText.tokens(), rawOverflow));
+                : rawText == null || rawJson && providerDocument ? textTokens
+                : StreamText.plus(textTokens, StreamText.plus(rawText.tokens(), rawOverflow));
         for (UsageSniffer other : new UsageSniffer[] {discarded, utf8Reading}) {
             if (other != null) {
                 own = Math.max(own, other.carriedText());
@@ -388,6 +400,7 @@ final class UsageSniffer {
             decoded.manyCompletions = manyCompletions;
             decoded.sentBack = sentBack;
             decoded.textEstimator = textEstimator;
+            decoded.countRaw = countRaw;
             // an event stream's payloads are events (AnswerDecoding writes each as one); an inflated
             // answer keeps its label
             decodedType = encoded ? contentType : "text/event-stream";
@@ -417,10 +430,11 @@ final class UsageSniffer {
             mode = Mode.SSE;
         } else {
             mode = Mode.OFF;
-            if (!encoded && textEstimator != null && (type.startsWith("text/plain") || type.startsWith("text/markdown"))) {
-                // a model's text returned as it is (a String from Spring AI's call().content()): no usage
-                // comes with it, its length is what the model wrote
-                rawText = new RawText(textEstimator, charset);
+            if (!encoded && textual(type, head, charset)) {
+                // a model's text returned as it is (a String from Spring AI's call().content(), under whatever
+                // label the client's Accept chose): no usage comes with it, its length is what the model wrote
+                rawText = countRaw && textEstimator != null ? new RawText(textEstimator, writerText
+                        ? java.nio.charset.StandardCharsets.UTF_8 : charset) : null;
             }
             if (!encoded && !writerText && !type.startsWith("video/")
                     && (type.startsWith("audio/") || head != null && AudioDuration.startsAsAudio(head))) {
@@ -429,6 +443,13 @@ final class UsageSniffer {
             }
         }
         transcoder = mode == Mode.OFF || writerText ? null : Transcoder.of(charset);
+        if (mode == Mode.JSON && countRaw && textEstimator != null) {
+            // a model's own JSON answer returned as it is ("answer in JSON", structured output) carries no
+            // usage, its text is what the model wrote: counted unless a document of the body is a
+            // provider's (rawJson), whose own deltas and usage count instead
+            rawText = new RawText(textEstimator, transcoder != null || writerText ? java.nio.charset.StandardCharsets.UTF_8 : charset);
+            rawJson = true;
+        }
         if (transcoder != null && (mode == Mode.JSON || mode == Mode.SSE) && !charset.name().startsWith("UTF")
                 && charset.newEncoder().maxBytesPerChar() > 1) {
             utf8Reading = another();
@@ -644,6 +665,9 @@ final class UsageSniffer {
             bytes = transcoder.toUtf8(bytes, off, len);
             off = 0;
             len = bytes.length;
+        }
+        if (rawText != null && mode == Mode.JSON) {
+            rawText.feed(bytes, off, len);
         }
         switch (mode) {
             case JSON -> {
@@ -1141,6 +1165,9 @@ final class UsageSniffer {
         } else if (!lifecycle(doc, eventName)) {
             sawAnswer = true;
         }
+        if (!event && !providerDocument && providerShaped(doc)) {
+            providerDocument = true;
+        }
         if (!event && documents < Integer.MAX_VALUE) {
             documents++;
             Map<String, Long> root = doc.usage("");
@@ -1166,10 +1193,19 @@ final class UsageSniffer {
             // last chunk), another id's chunk with choices does (a usage-only chunk under a fresh id, which
             // some servers give every chunk, is that same call's)
             boolean another = segmentCall != null && !call.equals(segmentCall);
-            if (segmentFinal && (another || doc.choices()) || segmentChoiceEnded && another && doc.choices()) {
+            // a stream's own call read back whole under its id (an SDK's accumulated chat.completion after
+            // its chunks) is that call; so is a Google ADK event that carries the very counts of the event
+            // before it (ADK's aggregator sends one model call's text and its function call as two events)
+            boolean again = !another && "chat.completion".equals(doc.object()) && "chat.completion.chunk".equals(segmentObject)
+                    || another && !doc.geminiChunk() && geminiUsage(doc) != null && geminiUsage(doc).equals(segmentGeminiUsage);
+            if (!again && (segmentFinal && (another || doc.choices()) || segmentChoiceEnded && another && doc.choices())) {
                 foldCall();
             }
+            if (another) {
+                segmentEnded = false;
+            }
             segmentCall = call;
+            segmentObject = doc.object();
         } else if (segmentFinal && (call == null ? finalReport(doc) : !doc.usages().isEmpty())) {
             // a call's final report that names no call (Ollama's "done": true, Bedrock Converse's and
             // Cohere's, whole or a stream's last event), or an ADK partial event with usage, after a final
@@ -1177,6 +1213,10 @@ final class UsageSniffer {
             foldCall();
         }
         boolean reported = accepted(doc, event, eventName);
+        if (!reported && doc.geminiChunk() && doc.ended()) {
+            // the chunk that finishes the call without its counts: a usage-only chunk under its id follows
+            segmentEnded = true;
+        }
         // the model a call's own documents name (those under its id, and its id-less reports: Ollama's last
         // chunk); an id-less document that reports nothing (an application's own progress event) names none
         String owner = call != null && !call.isEmpty() ? call : reported ? segmentCall : null;
@@ -1192,8 +1232,12 @@ final class UsageSniffer {
             boolean chunkWithChoices = "chat.completion.chunk".equals(doc.object()) && doc.choices();
             // a Gemini chunk's running count is its call's final only in the chunk that finishes it: another
             // call's chunks relayed beside it come before that
+            segmentEnded |= doc.geminiChunk() && doc.ended();
             segmentFinal = !unfinished && !"message_start".equals(doc.type()) && !"".equals(call) && !chunkWithChoices
-                    && !(doc.geminiChunk() && !doc.ended());
+                    && !(doc.geminiChunk() && !doc.ended() && !segmentEnded);
+            if (geminiUsage(doc) != null) {
+                segmentGeminiUsage = geminiUsage(doc);
+            }
             segmentChoiceEnded = !unfinished && chunkWithChoices && doc.choiceFinished();
         }
         if (event && "thread.run".equals(doc.object()) && doc.id() != null) {
@@ -1481,8 +1525,10 @@ final class UsageSniffer {
             Long write = metrics.get("cacheWriteInputTokenCount");
             // the service's count, not a format's: it stands beside whatever format the body fixed
             // (Anthropic on Bedrock), as the token-count headers do
-            invocationTotal = sum(in, out, read, write);
-            invocationKinds = UsageKinds.bedrockInvocation(in, out, read, write);
+            // once a call: the calls an answer relays add up
+            invocationTotal = sum(invocationTotal, sum(in, out, read, write));
+            long[] call = UsageKinds.bedrockInvocation(in, out, read, write);
+            invocationKinds = invocationKinds == null ? call : addTo(invocationKinds.clone(), call);
             reported = true;
         }
         Map<String, Long> tgi = doc.usage("details");
@@ -1540,6 +1586,12 @@ final class UsageSniffer {
     private boolean segmentFinal;
     /** The current call's last report came on a chunk that finished its choice ({@link #accept}). */
     private boolean segmentChoiceEnded;
+    /** A Gemini chunk of the current call finished a candidate: its counts from then on are final. */
+    private boolean segmentEnded;
+    /** The {@code object} of the current call's last document that named it. */
+    private String segmentObject;
+    /** The current call's last Gemini {@code usageMetadata} (a Google ADK event's too). */
+    private Map<String, Long> segmentGeminiUsage;
     /** Calls begun by documents that name none ({@link JsonDocumentScanner#NEXT_CALL}), to tell them apart. */
     private long callsBegun;
 
@@ -1572,31 +1624,75 @@ final class UsageSniffer {
         outputOnly = false;
         segmentFinal = false;
         segmentChoiceEnded = false;
+        segmentEnded = false;
+        segmentGeminiUsage = null;
         // the next call is unfinished until it reports
         unfinished = true;
     }
 
     /**
-     * Whether {@code doc}, which names no call, is one call's final report in the format the answer
-     * reports in: Ollama's last object ({@code "done": true}), a Bedrock Converse answer's {@code usage}
-     * or a ConverseStream's {@code metadata.usage}, a Cohere v2 answer's {@code usage} or its stream's
-     * {@code message-end}. Each call has one; Spring AI's {@code metadata.usage} (other names) is not one.
+     * Whether {@code doc}, which names no call, is one call's final report, in any format: Ollama's last
+     * object ({@code "done": true}), a Bedrock Converse answer's {@code usage} or a ConverseStream's
+     * {@code metadata.usage}, a Cohere v2 answer's {@code usage} or its stream's {@code message-end}, a
+     * Cohere v1 answer's {@code meta} or its stream's {@code stream-end}, a Meta model's answer on
+     * Bedrock (its first object counts the prompt), Spring AI's {@code ChatResponse} that ends its answer,
+     * LangChain4j's {@code ChatResponse}. Each call has one: after another call's final report, it is a
+     * call of its own, in its own format (an agent relaying several providers' calls).
      */
-    private boolean finalReport(JsonDocumentScanner.Document doc) {
-        if (format == null) {
-            return false;
-        }
-        return switch (format) {
-            case OLLAMA -> doc.ended() && doc.usage("") != null && has(doc.usage(""), "prompt_eval_count", "eval_count");
-            case BEDROCK -> converse(doc.usage("usage")) || converse(doc.usage("metadata.usage"));
-            case COHERE -> "message-end".equals(doc.type()) && doc.usage("delta.usage") != null
-                    || doc.type() == null && doc.usage("usage") != null && cohere(doc.usage("usage")) != null;
-            default -> false;
-        };
+    private static boolean finalReport(JsonDocumentScanner.Document doc) {
+        Map<String, Long> root = doc.usage("");
+        Map<String, Long> spring = doc.usage("metadata.usage");
+        return doc.ended() && root != null && has(root, "prompt_eval_count", "eval_count")
+                || converse(doc.usage("usage")) || converse(spring)
+                || "message-end".equals(doc.type()) && doc.usage("delta.usage") != null
+                || doc.type() == null && doc.usage("usage") != null && cohere(doc.usage("usage")) != null
+                || doc.usage("meta") != null && cohere(doc.usage("meta")) != null
+                || doc.usage("response.meta") != null && cohere(doc.usage("response.meta")) != null
+                || root != null && root.containsKey("prompt_token_count") && root.containsKey("generation_token_count")
+                || doc.ended() && spring != null && has(spring, "promptTokens", "completionTokens")
+                || doc.usage("metadata.tokenUsage") != null || doc.usage("tokenUsage") != null;
+    }
+
+    /** A document's Gemini {@code usageMetadata} (or its snake_case spelling), {@code null} when none. */
+    private static Map<String, Long> geminiUsage(JsonDocumentScanner.Document doc) {
+        Map<String, Long> usage = doc.usage("usageMetadata");
+        return usage != null ? usage : doc.usage("usage_metadata");
     }
 
     private static boolean converse(Map<String, Long> usage) {
         return usage != null && has(usage, "inputTokens", "outputTokens");
+    }
+
+    /**
+     * Whether a document has anything of a provider's or a framework's answer: a type, an object, a model,
+     * an event, a usage, a delta's text. One without any (a model's own JSON) is the model's text.
+     */
+    private static boolean providerShaped(JsonDocumentScanner.Document doc) {
+        return doc.type() != null || doc.object() != null || doc.model() != null || doc.event() != null
+                || !doc.usages().isEmpty() || doc.textTokens() > 0 || doc.streamCall() != null || doc.call() != null
+                || !doc.messages().isEmpty() || doc.id() != null || doc.runId() != null || doc.status() != null
+                || doc.workflowRun() || doc.element() >= 0 || doc.error();
+    }
+
+    /**
+     * Whether an answer no format reads may be a model's text: a {@code text/*} label, or a label the
+     * client's {@code Accept} may have chosen for a {@code String} (JSON, XML, {@code octet-stream}) over
+     * bytes that are text (no NUL among the first, but in UTF-16 and UTF-32); never audio, video or an image.
+     */
+    private static boolean textual(String type, byte[] head, java.nio.charset.Charset charset) {
+        if (type.startsWith("audio/") || type.startsWith("video/") || type.startsWith("image/")
+                || head != null && AudioDuration.startsAsAudio(head)) {
+            return false;
+        }
+        if (head != null && !charset.name().startsWith("UTF-16") && !charset.name().startsWith("UTF-32")) {
+            for (byte b : head) {
+                if (b == 0) {
+                    return false;
+                }
+            }
+        }
+        return type.isBlank() || type.startsWith("text/") || type.contains("json") || type.contains("xml")
+                || type.startsWith("application/octet-stream");
     }
 
     /** Adds a finished call's usage {@code {total, kinds...}}, named {@code models}, to the earlier calls. */
@@ -1729,7 +1825,7 @@ final class UsageSniffer {
 
     /** The formats whose reports are one call's running totals, which {@link #foldCall} adds up call by call. */
     private static final java.util.Set<Format> ONE_CALL_REPORTS = java.util.EnumSet.of(Format.OPENAI, Format.ANTHROPIC,
-            Format.GEMINI, Format.BEDROCK, Format.COHERE, Format.OLLAMA);
+            Format.GEMINI, Format.BEDROCK, Format.COHERE, Format.OLLAMA, Format.LANGCHAIN4J);
 
     /** The data stream's step finish part and message finish part, as {@link SseEvents} names them. */
     private static final String STEP_PART = "part:e";
@@ -2280,6 +2376,8 @@ final class UsageSniffer {
          * as the model's raw text ({@link #rawText}) when it turns out to be no JSON document.
          */
         private final byte[] eventBytes = new byte[RawText.WINDOW];
+        /** A document of the event has a provider's shape or reported: the event is no raw text. */
+        private boolean eventShaped;
         private int eventLength;
         private long eventOverflow;
         private boolean skipLine;
@@ -2447,7 +2545,7 @@ final class UsageSniffer {
          * {@code [DONE]}. A data stream's parts are its own format's.
          */
         private void rawData() {
-            if (parts || textEstimator == null || eventLength == 0
+            if (parts || !countRaw || textEstimator == null || eventLength == 0
                     || new String(eventBytes, 0, eventLength, java.nio.charset.StandardCharsets.UTF_8).strip().equals("[DONE]")) {
                 return;
             }
@@ -2456,6 +2554,7 @@ final class UsageSniffer {
                 rawText = new RawText(textEstimator, java.nio.charset.StandardCharsets.UTF_8);
             }
             rawText.feed(eventBytes, 0, eventLength);
+            rawText.endPiece();
             rawOverflow = StreamText.plus(rawOverflow, eventOverflow / StreamText.BYTES_PER_TOKEN);
         }
 
@@ -2491,14 +2590,20 @@ final class UsageSniffer {
             }
             secondDocument = true;
             acceptPending();
-            suspect(accept(doc, true));
+            eventShaped |= providerShaped(doc);
+            boolean reported = accept(doc, true);
+            eventShaped |= reported;
+            suspect(reported);
             eventDocument = true;
         }
 
         private void acceptPending() {
             if (pending != null) {
                 eventDocument = true;
-                suspect(accept(pending, true));
+                eventShaped |= providerShaped(pending);
+                boolean reported = accept(pending, true);
+                eventShaped |= reported;
+                suspect(reported);
                 pending = null;
             }
         }
@@ -2522,7 +2627,9 @@ final class UsageSniffer {
                     boolean alone = !multiLine && !secondDocument && !event.failed() && (!tupleRest || tuple(eventName()));
                     // only an event that is one document alone is the provider's, by its name (a data
                     // stream's part by its code)
+                    eventShaped |= providerShaped(pending);
                     boolean reported = accept(pending, true, !alone ? null : parts ? partName(partCode) : eventName());
+                    eventShaped |= reported;
                     if (!alone) {
                         suspect(reported);
                     }
@@ -2533,10 +2640,17 @@ final class UsageSniffer {
             if (eventHasData && !eventDocument) {
                 // data that is no JSON document (text, "[DONE]") is no provider's error either
                 sawAnswer = true;
+            }
+            // a named event's JSON is an application's own (LangGraph's state, a progress event), as a
+            // provider's is its own
+            if (eventHasData && !eventShaped && !(eventDocument && eventName() != null)) {
+                // text, or JSON that is no provider's (a model's own JSON answer sent as one event, its lines
+                // as data lines): the model's text
                 rawData();
             }
             eventLength = 0;
             eventOverflow = 0;
+            eventShaped = false;
             event = null;
             eventHasData = false;
             eventDocument = false;

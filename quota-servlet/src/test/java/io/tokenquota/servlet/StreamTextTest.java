@@ -17,7 +17,7 @@ final class StreamTextTest {
 
     private static long text(String contentType, String body, int pieceSize, boolean echoes, long input) {
         UsageSniffer s = new UsageSniffer(input);
-        s.countText(CHARS, () -> echoes ? input : 0, -1);
+        s.countText(CHARS, () -> echoes ? input : 0, -1, true);
         byte[] bytes = body.getBytes(StandardCharsets.UTF_8);
         s.begin(contentType, null, java.util.Arrays.copyOf(bytes, Math.min(bytes.length, pieceSize)));
         for (int i = 0; i < bytes.length; i += pieceSize) {
@@ -163,7 +163,7 @@ final class StreamTextTest {
         byte[] body = "data: {\"choices\":[{\"delta\":{\"content\":\"abcdefghij\"}}]}\n\n".getBytes(StandardCharsets.UTF_8);
         for (long budget : new long[] {4, 5, 10}) {
             UsageSniffer s = new UsageSniffer(0);
-            s.countText(CHARS, () -> 0, budget);
+            s.countText(CHARS, () -> 0, budget, true);
             s.begin("text/event-stream", null, body);
             s.feed(body, 0, body.length);
             s.finish();

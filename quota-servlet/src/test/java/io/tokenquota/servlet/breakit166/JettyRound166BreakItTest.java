@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit166;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound166BreakItTest extends AbstractRound166 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
