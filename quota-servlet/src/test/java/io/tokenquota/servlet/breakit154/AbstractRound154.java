@@ -2,24 +2,14 @@ package io.tokenquota.servlet.breakit154;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
-import io.tokenquota.ModelWeights;
 import io.tokenquota.QuotaAccount;
-import io.tokenquota.servlet.QuotaFilter;
-import io.tokenquota.servlet.testing.Deployment;
-import io.tokenquota.servlet.testing.H2FilterRound;
+import io.tokenquota.servlet.testing.RelayedCalls;
 import io.tokenquota.servlet.testing.TestHttp;
-import jakarta.servlet.http.HttpServlet;
-import jakarta.servlet.http.HttpServletRequest;
-import jakarta.servlet.http.HttpServletResponse;
-import java.io.IOException;
-import java.io.OutputStream;
 import java.net.http.HttpResponse;
-import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.UUID;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -43,16 +33,7 @@ import org.junit.jupiter.api.Test;
  * the browser as one event (a Spring {@code SseEmitter.send(completion)}), the shape rounds 126 and 129
  * showed to be added up call by call.
  */
-abstract class AbstractRound154 extends H2FilterRound {
-    /** The demo's example weights, as {@code quota-examples}' {@code model-weights.csv} sets them. */
-    static final ModelWeights WEIGHTS = ModelWeights.builder()
-            .model("gpt-4o*", ModelWeights.Rates.of("2.5", "1.25", "10", "10"))
-            .model("gpt-4o-mini*", ModelWeights.Rates.of("0.15", "0.075", "0.6", "0.6"))
-            .model("gpt-4.1*", ModelWeights.Rates.of("2", "0.5", "8", "8"))
-            .model("gemini-2.5-pro*", ModelWeights.Rates.of("1.25", "0.3125", "10", "10"))
-            .defaults(ModelWeights.Rates.of("1", "1", "1", "1"))
-            .build();
-
+abstract class AbstractRound154 extends RelayedCalls {
     /** One model call: the model that answered, prompt tokens, completion tokens. */
     record Step(String model, long prompt, long completion) {
     }
@@ -80,26 +61,26 @@ abstract class AbstractRound154 extends H2FilterRound {
 
     static final Map<String, List<Step>> AGENTS = Map.of("research", RESEARCH, "digest", DIGEST, "unnamed", UNNAMED);
 
-    /** Model calls made, per subject. */
-    static final Map<String, AtomicInteger> CALLS = new ConcurrentHashMap<>();
-
-    static String subject() {
-        return "u154-" + UUID.randomUUID().toString().substring(0, 12);
-    }
-
-    static int calls(String subject) {
-        AtomicInteger n = CALLS.get(subject);
-        return n == null ? 0 : n.get();
-    }
-
+    /**
+     * {@code POST /ai/agent/{research|digest|unnamed}}: the agent runs its steps, each a model call of its own
+     * model, and sends each step's completion to the browser as one event. {@code POST /ai/step/{agent}/{index}}:
+     * one step of an agent alone (the same model call, relayed the same way), as a client that runs the loop
+     * itself calls it.
+     */
     @Override
-    protected Deployment deploy(QuotaFilter ignored) {
-        QuotaFilter quota = filterFor("/ai/").modelWeights(WEIGHTS).build();
-        return Deployment.create()
-                .filter("quota", quota, "/*")
-                .servlet("agent", new Agent(), "/ai/agent/*")
-                .servlet("step", new OneStep(), "/ai/step/*")
-                .onStartup(quota::registerByServletName);
+    protected String[] relayPaths() {
+        return new String[] {"/ai/agent/*", "/ai/step/*"};
+    }
+
+    {
+        AGENTS.forEach((agent, steps) -> {
+            List<Event> events = new ArrayList<>();
+            for (int i = 0; i < steps.size(); i++) {
+                events.add(data(completion(steps.get(i), i)));
+                relay(agent + "/" + i, 1, Framing.SPRING_SSE, List.of(data(completion(steps.get(i), 0))));
+            }
+            relay(agent, steps.size(), Framing.SPRING_SSE, events);
+        });
     }
 
     /** A whole OpenAI-compatible chat completion for {@code step}, as the SDK's object serialises it. */
@@ -114,54 +95,6 @@ abstract class AbstractRound154 extends H2FilterRound {
                 + "\"audio_tokens\":0,\"accepted_prediction_tokens\":0,\"rejected_prediction_tokens\":0}},"
                 + "\"service_tier\":\"default\",\"system_fingerprint\":\"fp_f33640a400\"}";
     }
-
-    static void event(OutputStream out, String data) throws IOException {
-        out.write(("data:" + data + "\n\n").getBytes(StandardCharsets.UTF_8));
-        out.flush();
-    }
-
-    /**
-     * {@code POST /ai/agent/{research|digest}}: the agent runs its steps, each a model call of its own
-     * model, and sends each step's completion to the browser as one event.
-     */
-    public static class Agent extends HttpServlet {
-        @Override
-        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            req.getInputStream().readAllBytes();
-            List<Step> steps = AGENTS.get(req.getPathInfo().substring(1));
-            if (steps == null) {
-                resp.sendError(404);
-                return;
-            }
-            String subject = req.getHeader("x-user-id");
-            resp.setContentType("text/event-stream");
-            resp.setCharacterEncoding("UTF-8");
-            OutputStream out = resp.getOutputStream();
-            for (int i = 0; i < steps.size(); i++) {
-                CALLS.computeIfAbsent(subject, k -> new AtomicInteger()).incrementAndGet();
-                event(out, completion(steps.get(i), i));
-            }
-        }
-    }
-
-    /**
-     * {@code POST /ai/step/{agent}/{index}}: one step of an agent alone (the same model call, relayed the
-     * same way), as a client that runs the loop itself calls it.
-     */
-    public static class OneStep extends HttpServlet {
-        @Override
-        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            req.getInputStream().readAllBytes();
-            String[] parts = req.getPathInfo().substring(1).split("/");
-            Step step = AGENTS.get(parts[0]).get(Integer.parseInt(parts[1]));
-            CALLS.computeIfAbsent(req.getHeader("x-user-id"), k -> new AtomicInteger()).incrementAndGet();
-            resp.setContentType("text/event-stream");
-            resp.setCharacterEncoding("UTF-8");
-            event(resp.getOutputStream(), completion(step, 0));
-        }
-    }
-
-    static final String TASK = "{\"task\":\"Read the three vendor contracts in the shared folder and draft a memo.\"}";
 
     HttpResponse<String> run(String path, String subject) {
         return TestHttp.postJson(container.uri(path), subject, TASK);
@@ -182,7 +115,7 @@ abstract class AbstractRound154 extends H2FilterRound {
                 assertEquals(200, r.statusCode(), agent + " step " + i + ": " + r.body());
             }
             QuotaAccount a = settled(s);
-            assertEquals(2, calls(s), "model calls");
+            assertEquals(2, calls.of(s), "model calls");
             long expected = agent.equals("research") ? RESEARCH_COST : DIGEST_COST;
             assertEquals(expected, a.used(), agent + ": each call alone, ledger " + ledger(s));
         }
@@ -201,7 +134,7 @@ abstract class AbstractRound154 extends H2FilterRound {
         HttpResponse<String> r = run("/ai/agent/research", s);
         assertEquals(200, r.statusCode(), r.body());
         QuotaAccount a = settled(s);
-        assertEquals(2, calls(s), "model calls");
+        assertEquals(2, calls.of(s), "model calls");
         assertEquals(RESEARCH_COST, a.used(), "gpt-4.1 4,000+5 and gemini-2.5-pro 4+900 in one answer; ledger " + ledger(s));
     }
 
@@ -230,7 +163,7 @@ abstract class AbstractRound154 extends H2FilterRound {
         HttpResponse<String> r = run("/ai/agent/digest", s);
         assertEquals(200, r.statusCode(), r.body());
         QuotaAccount a = settled(s);
-        assertEquals(2, calls(s), "model calls");
+        assertEquals(2, calls.of(s), "model calls");
         long used = a.used();
         HttpResponse<String> next = run("/ai/step/digest/1", s);
         assertEquals(DIGEST_COST, used, "gpt-4o-mini 30,000+200 and gpt-4o 500+500 in one answer; ledger " + ledger(s));

@@ -1,26 +1,8 @@
 package io.tokenquota.servlet.breakit162;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
-
-import io.tokenquota.ModelWeights;
-import io.tokenquota.QuotaAccount;
-import io.tokenquota.servlet.QuotaFilter;
-import io.tokenquota.servlet.testing.Deployment;
-import io.tokenquota.servlet.testing.H2FilterRound;
-import io.tokenquota.servlet.testing.TestHttp;
-import jakarta.servlet.http.HttpServlet;
-import jakarta.servlet.http.HttpServletRequest;
-import jakarta.servlet.http.HttpServletResponse;
-import java.io.IOException;
-import java.io.OutputStream;
-import java.net.http.HttpResponse;
-import java.nio.charset.StandardCharsets;
+import io.tokenquota.servlet.testing.RelayedCalls;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
-import java.util.UUID;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -31,77 +13,8 @@ import org.junit.jupiter.api.Test;
  * as server-sent events, exactly as each provider sent them; the rates are the providers' list prices per
  * million tokens (input, cached input, output, reasoning).
  */
-abstract class AbstractRound162 extends H2FilterRound {
-    static final ModelWeights WEIGHTS = ModelWeights.builder()
-            .model("gpt-4o*", ModelWeights.Rates.of("2.5", "1.25", "10", "10"))
-            .model("gpt-4o-mini*", ModelWeights.Rates.of("0.15", "0.075", "0.6", "0.6"))
-            .model("mistral-large*", ModelWeights.Rates.of("2", "2", "6", "6"))
-            .model("mistral-small*", ModelWeights.Rates.of("0.1", "0.1", "0.3", "0.3"))
-            .model("llama-3.3-70b*", ModelWeights.Rates.of("0.6", "0.6", "0.8", "0.8"))
-            .model("llama-3.1-8b*", ModelWeights.Rates.of("0.05", "0.05", "0.08", "0.08"))
-            .model("claude-sonnet-4*", ModelWeights.Rates.of("3", "0.3", "15", "15"))
-            .model("claude-3-5-haiku*", ModelWeights.Rates.of("0.8", "0.08", "4", "4"))
-            .model("gemini-2.5-pro*", ModelWeights.Rates.of("1.25", "0.3125", "10", "10"))
-            .model("gemini-2.5-flash*", ModelWeights.Rates.of("0.3", "0.075", "2.5", "2.5"))
-            .defaults(ModelWeights.Rates.of("1", "1", "1", "1"))
-            .build();
-
-    /** An event of the relayed stream: its {@code event:} name ({@code null}: none) and its data. */
-    record Event(String name, String data) {
-    }
-
-    /** A scenario: the events relayed and the model calls they stand for. */
-    record Scenario(List<Event> events, int calls) {
-    }
-
-    static final Map<String, Scenario> SCENARIOS = new ConcurrentHashMap<>();
-    static final Map<String, AtomicInteger> CALLS = new ConcurrentHashMap<>();
-
-    static String subject() {
-        return "u162-" + UUID.randomUUID().toString().substring(0, 12);
-    }
-
-    static int calls(String subject) {
-        AtomicInteger n = CALLS.get(subject);
-        return n == null ? 0 : n.get();
-    }
-
-    @Override
-    protected Deployment deploy(QuotaFilter ignored) {
-        QuotaFilter quota = filterFor("/ai/").modelWeights(WEIGHTS).build();
-        return Deployment.create()
-                .filter("quota", quota, "/*")
-                .servlet("relay", new Relay(), "/ai/relay/*")
-                .onStartup(quota::registerByServletName);
-    }
-
-    /** {@code POST /ai/relay/<scenario>}: makes the scenario's model calls and relays their events as they come. */
-    public static class Relay extends HttpServlet {
-        @Override
-        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            req.getInputStream().readAllBytes();
-            Scenario scenario = SCENARIOS.get(req.getPathInfo().substring(1));
-            if (scenario == null) {
-                resp.sendError(404);
-                return;
-            }
-            CALLS.computeIfAbsent(req.getHeader("x-user-id"), k -> new AtomicInteger()).addAndGet(scenario.calls());
-            resp.setContentType("text/event-stream");
-            resp.setCharacterEncoding("UTF-8");
-            OutputStream out = resp.getOutputStream();
-            for (Event e : scenario.events()) {
-                String text = (e.name() == null ? "" : "event: " + e.name() + "\n") + "data: " + e.data() + "\n\n";
-                out.write(text.getBytes(StandardCharsets.UTF_8));
-                out.flush();
-            }
-        }
-    }
-
+abstract class AbstractRound162 extends RelayedCalls {
     // ------------------------------------------------------------------ provider shapes
-
-    static Event data(String json) {
-        return new Event(null, json);
-    }
 
     static String usage(long p, long c) {
         return "{\"prompt_tokens\":" + p + ",\"completion_tokens\":" + c + ",\"total_tokens\":" + (p + c) + "}";
@@ -209,103 +122,82 @@ abstract class AbstractRound162 extends H2FilterRound {
                         + "},\"modelVersion\":\"" + model + "\",\"responseId\":\"" + responseId + "\"}"));
     }
 
-    @SafeVarargs
-    static List<Event> concat(List<Event>... parts) {
-        List<Event> all = new ArrayList<>();
-        for (List<Event> p : parts) {
-            all.addAll(p);
-        }
-        return all;
-    }
-
     static final Event DONE = data("[DONE]");
 
-    static {
+    {
         // Mistral: mistral-large reads 3,000 and writes 400 (6,000 + 2,400 = 8,400), mistral-small 2,000 + 300 (200 + 90)
-        SCENARIOS.put("mistral-one", new Scenario(List.of(
+        sse("mistral-one", 1, List.of(
                 mistralChunk("cmpl-e5cc70bb28c444948073e77776eb30ef", "mistral-large-latest", "The"),
                 mistralChunk("cmpl-e5cc70bb28c444948073e77776eb30ef", "mistral-large-latest", " plan."),
-                mistralLast("cmpl-e5cc70bb28c444948073e77776eb30ef", "mistral-large-latest", 3_000, 400), DONE), 1));
-        SCENARIOS.put("mistral-two", new Scenario(List.of(
+                mistralLast("cmpl-e5cc70bb28c444948073e77776eb30ef", "mistral-large-latest", 3_000, 400), DONE));
+        sse("mistral-two", 2, List.of(
                 mistralChunk("cmpl-e5cc70bb28c444948073e77776eb30ef", "mistral-large-latest", "The"),
                 mistralChunk("cmpl-e5cc70bb28c444948073e77776eb30ef", "mistral-large-latest", " plan."),
                 mistralLast("cmpl-e5cc70bb28c444948073e77776eb30ef", "mistral-large-latest", 3_000, 400), DONE,
                 mistralChunk("cmpl-0b7c2a9de14f4a3cb1d2f7e0a9c4d8b1", "mistral-small-latest", "The"),
                 mistralChunk("cmpl-0b7c2a9de14f4a3cb1d2f7e0a9c4d8b1", "mistral-small-latest", " memo."),
-                mistralLast("cmpl-0b7c2a9de14f4a3cb1d2f7e0a9c4d8b1", "mistral-small-latest", 2_000, 300), DONE), 2));
+                mistralLast("cmpl-0b7c2a9de14f4a3cb1d2f7e0a9c4d8b1", "mistral-small-latest", 2_000, 300), DONE));
         // Groq: llama-3.3-70b reads 10,000 and writes 1,000 (6,000 + 800), llama-3.1-8b 1,000 + 100 (50 + 8)
-        SCENARIOS.put("groq-two", new Scenario(List.of(
+        sse("groq-two", 2, List.of(
                 chunk("chatcmpl-3f1a9b7c-5e2d-4c8a-9b1f-a1b2c3d4e5f6", "llama-3.3-70b-versatile", "Plan"),
                 groqLast("chatcmpl-3f1a9b7c-5e2d-4c8a-9b1f-a1b2c3d4e5f6", "llama-3.3-70b-versatile", 10_000, 1_000), DONE,
                 chunk("chatcmpl-7e6d5c4b-3a29-4180-9f8e-0a1b2c3d4e5f", "llama-3.1-8b-instant", "Memo"),
-                groqLast("chatcmpl-7e6d5c4b-3a29-4180-9f8e-0a1b2c3d4e5f", "llama-3.1-8b-instant", 1_000, 100), DONE), 2));
+                groqLast("chatcmpl-7e6d5c4b-3a29-4180-9f8e-0a1b2c3d4e5f", "llama-3.1-8b-instant", 1_000, 100), DONE));
         // Anthropic: claude-sonnet-4 reads 4,000 and writes 300 (12,000 + 4,500), haiku 200 + 50 (160 + 200)
-        SCENARIOS.put("anthropic-sequential", new Scenario(concat(
+        sse("anthropic-sequential", 2, concat(
                 anthropicCall("msg_01XFDUDYJgAACzvnptvVoYEL", "claude-sonnet-4-20250514", 4_000, 300),
-                anthropicCall("msg_01Hq7TgWcAN2jZ3vG8mVbJkR", "claude-3-5-haiku-20241022", 200, 50)), 2));
+                anthropicCall("msg_01Hq7TgWcAN2jZ3vG8mVbJkR", "claude-3-5-haiku-20241022", 200, 50)));
         // the same two calls made at once and their events merged as they arrive (Flux.merge, asyncio.gather)
-        SCENARIOS.put("anthropic-interleaved", new Scenario(concat(
+        sse("anthropic-interleaved", 2, concat(
                 anthropicStart("msg_01XFDUDYJgAACzvnptvVoYEL", "claude-sonnet-4-20250514", 4_000),
                 anthropicStart("msg_01Hq7TgWcAN2jZ3vG8mVbJkR", "claude-3-5-haiku-20241022", 200),
                 List.of(anthropicDelta("Hello"), anthropicDelta("Hi")),
-                anthropicEnd(300), anthropicEnd(50)), 2));
+                anthropicEnd(300), anthropicEnd(50)));
         // OpenAI: gpt-4o-mini reads 30,000 and writes 200 (4,500 + 120), gpt-4o 500 + 500 (1,250 + 5,000)
-        SCENARIOS.put("openai-interleaved", new Scenario(List.of(
+        sse("openai-interleaved", 2, List.of(
                 chunk("chatcmpl-BqMini0000000000000000001", "gpt-4o-mini-2024-07-18", "Thread"),
                 chunk("chatcmpl-BqFour0000000000000000002", "gpt-4o-2024-08-06", "Digest"),
                 chunk("chatcmpl-BqMini0000000000000000001", "gpt-4o-mini-2024-07-18", " read."),
                 chunk("chatcmpl-BqFour0000000000000000002", "gpt-4o-2024-08-06", " written."),
                 usageChunk("chatcmpl-BqMini0000000000000000001", "gpt-4o-mini-2024-07-18", 30_000, 200),
-                usageChunk("chatcmpl-BqFour0000000000000000002", "gpt-4o-2024-08-06", 500, 500)), 2));
-        SCENARIOS.put("openai-sequential", new Scenario(List.of(
+                usageChunk("chatcmpl-BqFour0000000000000000002", "gpt-4o-2024-08-06", 500, 500)));
+        sse("openai-sequential", 2, List.of(
                 chunk("chatcmpl-BqMini0000000000000000001", "gpt-4o-mini-2024-07-18", "Thread"),
                 usageChunk("chatcmpl-BqMini0000000000000000001", "gpt-4o-mini-2024-07-18", 30_000, 200),
                 chunk("chatcmpl-BqFour0000000000000000002", "gpt-4o-2024-08-06", "Digest"),
-                usageChunk("chatcmpl-BqFour0000000000000000002", "gpt-4o-2024-08-06", 500, 500)), 2));
+                usageChunk("chatcmpl-BqFour0000000000000000002", "gpt-4o-2024-08-06", 500, 500)));
         // the agent's own progress event between its steps names the model the next step will use
-        SCENARIOS.put("openai-step-events", new Scenario(List.of(
+        sse("openai-step-events", 2, List.of(
                 data("{\"type\":\"agent.step\",\"step\":1,\"model\":\"gpt-4o-mini-2024-07-18\",\"status\":\"started\"}"),
                 completion("chatcmpl-BqMini0000000000000000001", "gpt-4o-mini-2024-07-18", 30_000, 200),
                 data("{\"type\":\"agent.step\",\"step\":2,\"model\":\"gpt-4o-2024-08-06\",\"status\":\"started\"}"),
-                completion("chatcmpl-BqFour0000000000000000002", "gpt-4o-2024-08-06", 500, 500)), 2));
+                completion("chatcmpl-BqFour0000000000000000002", "gpt-4o-2024-08-06", 500, 500)));
         // gpt-4o (which the request names) answers 1,000 + 1,000 (2,500 + 10,000) through a relay that drops
         // the model field; alone, and after a gpt-4o-mini call that names its model (1,000 + 100: 150 + 60)
-        SCENARIOS.put("unnamed-alone", new Scenario(List.of(
-                completion("chatcmpl-BqFour0000000000000000002", null, 1_000, 1_000)), 1));
-        SCENARIOS.put("unnamed-after-mini", new Scenario(List.of(
+        sse("unnamed-alone", 1, List.of(
+                completion("chatcmpl-BqFour0000000000000000002", null, 1_000, 1_000)));
+        sse("unnamed-after-mini", 2, List.of(
                 completion("chatcmpl-BqMini0000000000000000001", "gpt-4o-mini-2024-07-18", 1_000, 100),
-                completion("chatcmpl-BqFour0000000000000000002", null, 1_000, 1_000)), 2));
+                completion("chatcmpl-BqFour0000000000000000002", null, 1_000, 1_000)));
         // Responses: gpt-4o 1,000 + 500 (2,500 + 5,000), gpt-4o-mini 10,000 + 1,000 (1,500 + 600)
-        SCENARIOS.put("responses-sequential", new Scenario(concat(
+        sse("responses-sequential", 2, concat(
                 responsesCall("resp_67ccd2bed1ec8190b14f964abc0542670bb6a6b452d3795b", "gpt-4o-2024-08-06", 1_000, 500),
-                responsesCall("resp_67ccd3a9da748190baa7f1570fe91ac604becb25c45c1d41", "gpt-4o-mini-2024-07-18", 10_000, 1_000)), 2));
-        SCENARIOS.put("responses-interleaved", new Scenario(List.of(
+                responsesCall("resp_67ccd3a9da748190baa7f1570fe91ac604becb25c45c1d41", "gpt-4o-mini-2024-07-18", 10_000, 1_000)));
+        sse("responses-interleaved", 2, List.of(
                 responsesCall("resp_67ccd2bed1ec8190b14f964abc0542670bb6a6b452d3795b", "gpt-4o-2024-08-06", 1_000, 500).get(0),
                 responsesCall("resp_67ccd3a9da748190baa7f1570fe91ac604becb25c45c1d41", "gpt-4o-mini-2024-07-18", 10_000, 1_000).get(0),
                 responsesCall("resp_67ccd2bed1ec8190b14f964abc0542670bb6a6b452d3795b", "gpt-4o-2024-08-06", 1_000, 500).get(1),
                 responsesCall("resp_67ccd3a9da748190baa7f1570fe91ac604becb25c45c1d41", "gpt-4o-mini-2024-07-18", 10_000, 1_000).get(1),
                 responsesCall("resp_67ccd2bed1ec8190b14f964abc0542670bb6a6b452d3795b", "gpt-4o-2024-08-06", 1_000, 500).get(2),
-                responsesCall("resp_67ccd3a9da748190baa7f1570fe91ac604becb25c45c1d41", "gpt-4o-mini-2024-07-18", 10_000, 1_000).get(2)), 2));
+                responsesCall("resp_67ccd3a9da748190baa7f1570fe91ac604becb25c45c1d41", "gpt-4o-mini-2024-07-18", 10_000, 1_000).get(2)));
         // Gemini: 2.5 Pro 2,000 + 1,000 (2,500 + 10,000), 2.5 Flash 4,000 + 200 (1,200 + 500)
-        SCENARIOS.put("gemini-sequential", new Scenario(concat(
+        sse("gemini-sequential", 2, concat(
                 geminiCall("QxVsaO2aKpqJ1MkP6NvE8Ak", "gemini-2.5-pro", 2_000, 1_000),
-                geminiCall("bRVsaK3bMtKL2NkQ7OwF9Bl", "gemini-2.5-flash", 4_000, 200)), 2));
+                geminiCall("bRVsaK3bMtKL2NkQ7OwF9Bl", "gemini-2.5-flash", 4_000, 200)));
     }
 
-    static final String TASK = "{\"task\":\"Read the three vendor contracts in the shared folder and draft a memo.\"}";
     static final String TASK_GPT4O = "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":"
             + "\"Read the three vendor contracts in the shared folder and draft a memo.\"}]}";
-
-    long charged(String scenario, String body, long expected, String what) {
-        String s = subject();
-        HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/relay/" + scenario), s, body);
-        assertEquals(200, r.statusCode(), r.body());
-        QuotaAccount a = settled(s);
-        assertEquals(SCENARIOS.get(scenario).calls(), calls(s), "model calls");
-        assertEquals(expected, a.used(), kind() + " " + scenario + ": " + what + "; charged " + a.used() + " of "
-                + a.limit() + "; " + ledger(s));
-        return a.used();
-    }
 
     // ------------------------------------------------------------------ tests
 

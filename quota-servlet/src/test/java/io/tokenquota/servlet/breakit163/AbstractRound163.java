@@ -2,25 +2,8 @@ package io.tokenquota.servlet.breakit163;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
-import io.tokenquota.ModelWeights;
-import io.tokenquota.QuotaAccount;
-import io.tokenquota.servlet.QuotaFilter;
-import io.tokenquota.servlet.testing.Deployment;
-import io.tokenquota.servlet.testing.H2FilterRound;
-import io.tokenquota.servlet.testing.TestHttp;
-import jakarta.servlet.http.HttpServlet;
-import jakarta.servlet.http.HttpServletRequest;
-import jakarta.servlet.http.HttpServletResponse;
-import java.io.IOException;
-import java.io.OutputStream;
-import java.net.http.HttpResponse;
-import java.nio.charset.StandardCharsets;
-import java.util.ArrayList;
+import io.tokenquota.servlet.testing.RelayedCalls;
 import java.util.List;
-import java.util.Map;
-import java.util.UUID;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -32,118 +15,10 @@ import org.junit.jupiter.api.Test;
  * one token a token, so those figures are the raw usage; listed ones at their list prices per million
  * (input, cached input, output, reasoning).
  */
-abstract class AbstractRound163 extends H2FilterRound {
-    static final ModelWeights WEIGHTS = ModelWeights.builder()
-            .model("claude-sonnet-4*", ModelWeights.Rates.of("3", "0.3", "15", "15"))
-            .model("claude-3-5-haiku*", ModelWeights.Rates.of("0.8", "0.08", "4", "4"))
-            .model("gemini-2.5-pro*", ModelWeights.Rates.of("1.25", "0.3125", "10", "10"))
-            .model("gemini-2.5-flash*", ModelWeights.Rates.of("0.3", "0.075", "2.5", "2.5"))
-            .defaults(ModelWeights.Rates.of("1", "1", "1", "1"))
-            .build();
-
-    /** An event of the relayed stream: its {@code event:} name ({@code null}: none) and its data. */
-    record Event(String name, String data) {
-    }
-
-    /** A scenario: the documents relayed, the model calls they stand for, and whether it is NDJSON. */
-    record Scenario(List<Event> events, int calls, boolean ndjson) {
-    }
-
-    static final Map<String, Scenario> SCENARIOS = new ConcurrentHashMap<>();
-    static final Map<String, AtomicInteger> CALLS = new ConcurrentHashMap<>();
-
-    static String subject() {
-        return "u163-" + UUID.randomUUID().toString().substring(0, 12);
-    }
-
-    static int calls(String subject) {
-        AtomicInteger n = CALLS.get(subject);
-        return n == null ? 0 : n.get();
-    }
-
-    @Override
-    protected Deployment deploy(QuotaFilter ignored) {
-        QuotaFilter quota = filterFor("/ai/").modelWeights(WEIGHTS).build();
-        return Deployment.create()
-                .filter("quota", quota, "/*")
-                .servlet("relay", new Relay(), "/ai/relay/*")
-                .onStartup(quota::registerByServletName);
-    }
-
-    /** {@code POST /ai/relay/<scenario>}: makes the scenario's model calls and relays their documents as they come. */
-    public static class Relay extends HttpServlet {
-        @Override
-        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            req.getInputStream().readAllBytes();
-            Scenario scenario = SCENARIOS.get(req.getPathInfo().substring(1));
-            if (scenario == null) {
-                resp.sendError(404);
-                return;
-            }
-            CALLS.computeIfAbsent(req.getHeader("x-user-id"), k -> new AtomicInteger()).addAndGet(scenario.calls());
-            resp.setContentType(scenario.ndjson() ? "application/x-ndjson" : "text/event-stream");
-            resp.setCharacterEncoding("UTF-8");
-            OutputStream out = resp.getOutputStream();
-            for (Event e : scenario.events()) {
-                String text = scenario.ndjson() ? e.data() + "\n"
-                        : (e.name() == null ? "" : "event: " + e.name() + "\n") + "data: " + e.data() + "\n\n";
-                out.write(text.getBytes(StandardCharsets.UTF_8));
-                out.flush();
-            }
-        }
-    }
-
+abstract class AbstractRound163 extends RelayedCalls {
     // ------------------------------------------------------------------ provider shapes
 
-    static Event data(String json) {
-        return new Event(null, json);
-    }
-
-    static void sse(String name, int calls, List<Event> events) {
-        SCENARIOS.put(name, new Scenario(events, calls, false));
-    }
-
-    static void ndjson(String name, int calls, List<Event> events) {
-        SCENARIOS.put(name, new Scenario(events, calls, true));
-    }
-
-    @SafeVarargs
-    static List<Event> concat(List<Event>... parts) {
-        List<Event> all = new ArrayList<>();
-        for (List<Event> p : parts) {
-            all.addAll(p);
-        }
-        return all;
-    }
-
-    // Ollama /api/chat
-    static Event ollamaChunk(String model, String text) {
-        return data("{\"model\":\"" + model + "\",\"created_at\":\"2025-01-01T10:00:00.000000Z\",\"message\":{\"role\":"
-                + "\"assistant\",\"content\":\"" + text + "\"},\"done\":false}");
-    }
-
-    static Event ollamaLast(String model, long prompt, long eval) {
-        return data("{\"model\":\"" + model + "\",\"created_at\":\"2025-01-01T10:00:01.000000Z\",\"message\":{\"role\":"
-                + "\"assistant\",\"content\":\"\"},\"done_reason\":\"stop\",\"done\":true,\"total_duration\":5191566416,"
-                + "\"load_duration\":2154458,\"prompt_eval_count\":" + prompt + ",\"prompt_eval_duration\":383809000,"
-                + "\"eval_count\":" + eval + ",\"eval_duration\":4799921000}");
-    }
-
-    /** A whole Ollama answer ({@code "stream": false}). */
-    static Event ollamaWhole(String model, String text, long prompt, long eval) {
-        return data("{\"model\":\"" + model + "\",\"created_at\":\"2025-01-01T10:00:01.000000Z\",\"message\":{\"role\":"
-                + "\"assistant\",\"content\":\"" + text + "\"},\"done_reason\":\"stop\",\"done\":true,\"total_duration\":5191566416,"
-                + "\"load_duration\":2154458,\"prompt_eval_count\":" + prompt + ",\"prompt_eval_duration\":383809000,"
-                + "\"eval_count\":" + eval + ",\"eval_duration\":4799921000}");
-    }
-
-    // Bedrock Converse / ConverseStream (each stream event's JSON payload, as the SDK hands it over)
-    static Event converseWhole(String text, long in, long out) {
-        return data("{\"output\":{\"message\":{\"role\":\"assistant\",\"content\":[{\"text\":\"" + text + "\"}]}},"
-                + "\"stopReason\":\"end_turn\",\"usage\":{\"inputTokens\":" + in + ",\"outputTokens\":" + out
-                + ",\"totalTokens\":" + (in + out) + "},\"metrics\":{\"latencyMs\":1180}}");
-    }
-
+    // Bedrock ConverseStream (each stream event's JSON payload, as the SDK hands it over)
     static final Event CONVERSE_START = data("{\"messageStart\":{\"role\":\"assistant\"}}");
 
     static Event converseDelta(String text) {
@@ -240,7 +115,7 @@ abstract class AbstractRound163 extends H2FilterRound {
     static final String MSG_A = "msg_01XFDUDYJgAACzvnptvVoYEL";
     static final String MSG_B = "msg_01Hq7TgWcAN2jZ3vG8mVbJkR";
 
-    static {
+    {
         // Ollama: llama3.1:70b 3,000 + 400, then qwen2.5:7b 2,000 + 300: 5,700 at one token a token
         sse("ollama-whole-two", 2, List.of(
                 ollamaWhole("llama3.1:70b", "The plan.", 3_000, 400),
@@ -313,19 +188,6 @@ abstract class AbstractRound163 extends H2FilterRound {
                 anthropicText("Part one."), anthropicDelta(1_000, 100, false), anthropicText("Part two."),
                 anthropicText("Label: legal."), BLOCK_STOP, BLOCK_STOP, anthropicDelta(1_000, 300, false), MESSAGE_STOP,
                 anthropicDelta(200, 50, false), MESSAGE_STOP));
-    }
-
-    static final String TASK = "{\"task\":\"Read the three vendor contracts in the shared folder and draft a memo.\"}";
-
-    long charged(String scenario, long expected, String what) {
-        String s = subject();
-        HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/relay/" + scenario), s, TASK);
-        assertEquals(200, r.statusCode(), r.body());
-        QuotaAccount a = settled(s);
-        assertEquals(SCENARIOS.get(scenario).calls(), calls(s), "model calls");
-        assertEquals(expected, a.used(), kind() + " " + scenario + ": " + what + "; charged " + a.used() + " of "
-                + a.limit() + "; " + ledger(s));
-        return a.used();
     }
 
     // ------------------------------------------------------------------ Ollama

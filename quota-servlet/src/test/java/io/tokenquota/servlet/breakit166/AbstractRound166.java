@@ -1,25 +1,8 @@
 package io.tokenquota.servlet.breakit166;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
-
 import io.tokenquota.ModelWeights;
-import io.tokenquota.QuotaAccount;
-import io.tokenquota.servlet.QuotaFilter;
-import io.tokenquota.servlet.testing.Deployment;
-import io.tokenquota.servlet.testing.H2FilterRound;
-import io.tokenquota.servlet.testing.TestHttp;
-import jakarta.servlet.http.HttpServlet;
-import jakarta.servlet.http.HttpServletRequest;
-import jakarta.servlet.http.HttpServletResponse;
-import java.io.IOException;
-import java.io.OutputStream;
-import java.net.http.HttpResponse;
-import java.nio.charset.StandardCharsets;
+import io.tokenquota.servlet.testing.RelayedCalls;
 import java.util.List;
-import java.util.Map;
-import java.util.UUID;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -31,103 +14,14 @@ import org.junit.jupiter.api.Test;
  * or as newline-delimited JSON. Every model here is charged one token a token, so the figures are the
  * raw usage.
  */
-abstract class AbstractRound166 extends H2FilterRound {
-    static final ModelWeights WEIGHTS = ModelWeights.builder()
-            .defaults(ModelWeights.Rates.of("1", "1", "1", "1"))
-            .build();
-
-    /** An event of the relayed stream: its {@code event:} name ({@code null}: none) and its data. */
-    record Event(String name, String data) {
-    }
-
-    /** A scenario: the documents relayed, the model calls they stand for, and whether it is NDJSON. */
-    record Scenario(List<Event> events, int calls, boolean ndjson) {
-    }
-
-    static final Map<String, Scenario> SCENARIOS = new ConcurrentHashMap<>();
-    static final Map<String, AtomicInteger> CALLS = new ConcurrentHashMap<>();
-
-    static String subject() {
-        return "u166-" + UUID.randomUUID().toString().substring(0, 12);
-    }
-
-    static int calls(String subject) {
-        AtomicInteger n = CALLS.get(subject);
-        return n == null ? 0 : n.get();
-    }
-
+abstract class AbstractRound166 extends RelayedCalls {
+    /** Every model one unit a token, so the figures are the raw usage. */
     @Override
-    protected Deployment deploy(QuotaFilter ignored) {
-        QuotaFilter quota = filterFor("/ai/").modelWeights(WEIGHTS).build();
-        return Deployment.create()
-                .filter("quota", quota, "/*")
-                .servlet("relay", new Relay(), "/ai/relay/*")
-                .onStartup(quota::registerByServletName);
-    }
-
-    /** {@code POST /ai/relay/<scenario>}: makes the scenario's model calls and relays their documents as they come. */
-    public static class Relay extends HttpServlet {
-        @Override
-        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            req.getInputStream().readAllBytes();
-            Scenario scenario = SCENARIOS.get(req.getPathInfo().substring(1));
-            if (scenario == null) {
-                resp.sendError(404);
-                return;
-            }
-            CALLS.computeIfAbsent(req.getHeader("x-user-id"), k -> new AtomicInteger()).addAndGet(scenario.calls());
-            resp.setContentType(scenario.ndjson() ? "application/x-ndjson" : "text/event-stream");
-            resp.setCharacterEncoding("UTF-8");
-            OutputStream out = resp.getOutputStream();
-            for (Event e : scenario.events()) {
-                String text = scenario.ndjson() ? e.data() + "\n"
-                        : (e.name() == null ? "" : "event: " + e.name() + "\n") + "data: " + e.data() + "\n\n";
-                out.write(text.getBytes(StandardCharsets.UTF_8));
-                out.flush();
-            }
-        }
+    protected ModelWeights weights() {
+        return ModelWeights.builder().defaults(ModelWeights.Rates.of("1", "1", "1", "1")).build();
     }
 
     // ------------------------------------------------------------------ provider shapes
-
-    static Event data(String json) {
-        return new Event(null, json);
-    }
-
-    static void sse(String name, int calls, List<Event> events) {
-        SCENARIOS.put(name, new Scenario(events, calls, false));
-    }
-
-    static void ndjson(String name, int calls, List<Event> events) {
-        SCENARIOS.put(name, new Scenario(events, calls, true));
-    }
-
-    // Ollama /api/chat
-    static Event ollamaChunk(String model, String text) {
-        return data("{\"model\":\"" + model + "\",\"created_at\":\"2025-01-01T10:00:00.000000Z\",\"message\":{\"role\":"
-                + "\"assistant\",\"content\":\"" + text + "\"},\"done\":false}");
-    }
-
-    static Event ollamaLast(String model, long prompt, long eval) {
-        return data("{\"model\":\"" + model + "\",\"created_at\":\"2025-01-01T10:00:01.000000Z\",\"message\":{\"role\":"
-                + "\"assistant\",\"content\":\"\"},\"done_reason\":\"stop\",\"done\":true,\"total_duration\":5191566416,"
-                + "\"load_duration\":2154458,\"prompt_eval_count\":" + prompt + ",\"prompt_eval_duration\":383809000,"
-                + "\"eval_count\":" + eval + ",\"eval_duration\":4799921000}");
-    }
-
-    static Event ollamaWhole(String model, String text, long prompt, long eval) {
-        return data("{\"model\":\"" + model + "\",\"created_at\":\"2025-01-01T10:00:01.000000Z\",\"message\":{\"role\":"
-                + "\"assistant\",\"content\":\"" + text + "\"},\"done_reason\":\"stop\",\"done\":true,\"total_duration\":5191566416,"
-                + "\"load_duration\":2154458,\"prompt_eval_count\":" + prompt + ",\"prompt_eval_duration\":383809000,"
-                + "\"eval_count\":" + eval + ",\"eval_duration\":4799921000}");
-    }
-
-    // Bedrock Converse (whole answer)
-    static Event converseWhole(String text, long in, long out) {
-        return data("{\"output\":{\"message\":{\"role\":\"assistant\",\"content\":[{\"text\":\"" + text + "\"}]}},"
-                + "\"stopReason\":\"end_turn\",\"usage\":{\"inputTokens\":" + in + ",\"outputTokens\":" + out
-                + ",\"totalTokens\":" + (in + out) + "},\"metrics\":{\"latencyMs\":1180}}");
-    }
 
     // Bedrock InvokeModel, Meta Llama's body (whole answer)
     static Event llamaWhole(String text, long prompt, long generation) {
@@ -261,7 +155,7 @@ abstract class AbstractRound166 extends H2FilterRound {
                 + "\",\"timestamp\":1735689600.4}");
     }
 
-    static {
+    {
         // --- several calls whose reports name no call, in different formats: 3,000 + 400 then 2,000 + 300 = 5,700
         sse("ollama-then-converse", 2, List.of(
                 ollamaWhole("llama3.1:70b", "The plan.", 3_000, 400), converseWhole("The memo.", 2_000, 300)));
@@ -312,19 +206,6 @@ abstract class AbstractRound166 extends H2FilterRound {
                 adkPartial("adk-p2", "Memo", 2_000, 5), adkFinal("adk-f2", "Memo ready.", 2_000, 300)));
         sse("ollama-single-control", 1, List.of(
                 ollamaChunk("llama3.1:70b", "The"), ollamaChunk("llama3.1:70b", " plan."), ollamaLast("llama3.1:70b", 3_000, 400)));
-    }
-
-    static final String TASK = "{\"task\":\"Read the three vendor contracts in the shared folder and draft a memo.\"}";
-
-    long charged(String scenario, long expected, String what) {
-        String s = subject();
-        HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/relay/" + scenario), s, TASK);
-        assertEquals(200, r.statusCode(), r.body());
-        QuotaAccount a = settled(s);
-        assertEquals(SCENARIOS.get(scenario).calls(), calls(s), "model calls");
-        assertEquals(expected, a.used(), kind() + " " + scenario + ": " + what + "; charged " + a.used() + " of "
-                + a.limit() + "; " + ledger(s));
-        return a.used();
     }
 
     // ------------------------------------------------------------------ id-less reports of another format
