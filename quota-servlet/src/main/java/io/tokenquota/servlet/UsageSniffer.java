@@ -1165,7 +1165,7 @@ final class UsageSniffer {
         } else if (!lifecycle(doc, eventName)) {
             sawAnswer = true;
         }
-        if (!event && !providerDocument && providerShaped(doc)) {
+        if (!event && !providerDocument && providerShaped(doc, false)) {
             providerDocument = true;
         }
         if (!event && documents < Integer.MAX_VALUE) {
@@ -1206,14 +1206,16 @@ final class UsageSniffer {
             }
             segmentCall = call;
             segmentObject = doc.object();
-        } else if (segmentFinal && (call == null ? finalReport(doc) : !doc.usages().isEmpty())) {
+        } else if (segmentFinal && (call == null ? finalReport(doc) && !(doc.id() != null && doc.id().equals(segmentCall))
+                : !doc.usages().isEmpty())) {
             // a call's final report that names no call (Ollama's "done": true, Bedrock Converse's and
             // Cohere's, whole or a stream's last event), or an ADK partial event with usage, after a final
-            // report: another call's, relayed after it or beside it
+            // report: another call's, relayed after it or beside it; under the current call's own id it is
+            // that call read back whole (a relay sending the answer it assembled from the stream)
             foldCall();
         }
         boolean reported = accepted(doc, event, eventName);
-        if (!reported && doc.geminiChunk() && doc.ended()) {
+        if (!reported && doc.ended()) {
             // the chunk that finishes the call without its counts: a usage-only chunk under its id follows
             segmentEnded = true;
         }
@@ -1232,7 +1234,7 @@ final class UsageSniffer {
             boolean chunkWithChoices = "chat.completion.chunk".equals(doc.object()) && doc.choices();
             // a Gemini chunk's running count is its call's final only in the chunk that finishes it: another
             // call's chunks relayed beside it come before that
-            segmentEnded |= doc.geminiChunk() && doc.ended();
+            segmentEnded |= doc.ended();
             segmentFinal = !unfinished && !"message_start".equals(doc.type()) && !"".equals(call) && !chunkWithChoices
                     && !(doc.geminiChunk() && !doc.ended() && !segmentEnded);
             if (geminiUsage(doc) != null) {
@@ -1586,7 +1588,10 @@ final class UsageSniffer {
     private boolean segmentFinal;
     /** The current call's last report came on a chunk that finished its choice ({@link #accept}). */
     private boolean segmentChoiceEnded;
-    /** A Gemini chunk of the current call finished a candidate: its counts from then on are final. */
+    /**
+     * A document of the current call ended it (a Gemini candidate's {@code finishReason}, Ollama's
+     * {@code "done": true}...): a Gemini chunk's counts from then on are final.
+     */
     private boolean segmentEnded;
     /** The {@code object} of the current call's last document that named it. */
     private String segmentObject;
@@ -1636,10 +1641,11 @@ final class UsageSniffer {
      * {@code metadata.usage}, a Cohere v2 answer's {@code usage} or its stream's {@code message-end}, a
      * Cohere v1 answer's {@code meta} or its stream's {@code stream-end}, a Meta model's answer on
      * Bedrock (its first object counts the prompt), Spring AI's {@code ChatResponse} that ends its answer,
-     * LangChain4j's {@code ChatResponse}. Each call has one: after another call's final report, it is a
-     * call of its own, in its own format (an agent relaying several providers' calls).
+     * LangChain4j's {@code ChatResponse}, a whole OpenAI Response, a whole Gemini answer that names no
+     * {@code responseId} after one that ended its call. Each call has one: after another call's final
+     * report, it is a call of its own, in its own format (an agent relaying several providers' calls).
      */
-    private static boolean finalReport(JsonDocumentScanner.Document doc) {
+    private boolean finalReport(JsonDocumentScanner.Document doc) {
         Map<String, Long> root = doc.usage("");
         Map<String, Long> spring = doc.usage("metadata.usage");
         return doc.ended() && root != null && has(root, "prompt_eval_count", "eval_count")
@@ -1650,7 +1656,9 @@ final class UsageSniffer {
                 || doc.usage("response.meta") != null && cohere(doc.usage("response.meta")) != null
                 || root != null && root.containsKey("prompt_token_count") && root.containsKey("generation_token_count")
                 || doc.ended() && spring != null && has(spring, "promptTokens", "completionTokens")
-                || doc.usage("metadata.tokenUsage") != null || doc.usage("tokenUsage") != null;
+                || doc.usage("metadata.tokenUsage") != null || doc.usage("tokenUsage") != null
+                || "response".equals(doc.object()) && doc.usage("usage") != null
+                || segmentEnded && doc.ended() && geminiUsage(doc) != null;
     }
 
     /** A document's Gemini {@code usageMetadata} (or its snake_case spelling), {@code null} when none. */
@@ -1664,14 +1672,18 @@ final class UsageSniffer {
     }
 
     /**
-     * Whether a document has anything of a provider's or a framework's answer: a type, an object, a model,
-     * an event, a usage, a delta's text. One without any (a model's own JSON) is the model's text.
+     * Whether a document has anything of a provider's or a framework's answer: an object, a model, an
+     * event, a usage, a delta's text (in an event stream also a type, an id or a status). One without any
+     * (a model's own JSON) is the model's text.
      */
-    private static boolean providerShaped(JsonDocumentScanner.Document doc) {
-        return doc.type() != null || doc.object() != null || doc.model() != null || doc.event() != null
+    private static boolean providerShaped(JsonDocumentScanner.Document doc, boolean event) {
+        return doc.object() != null || doc.model() != null || doc.event() != null
                 || !doc.usages().isEmpty() || doc.textTokens() > 0 || doc.streamCall() != null || doc.call() != null
-                || !doc.messages().isEmpty() || doc.id() != null || doc.runId() != null || doc.status() != null
-                || doc.workflowRun() || doc.element() >= 0 || doc.error();
+                || !doc.messages().isEmpty() || doc.runId() != null || doc.workflowRun() || doc.element() >= 0
+                || doc.error()
+                // an event's type or id is its stream's framing (Anthropic's content_block_stop, a UI message
+                // stream's text-start); a body's are as likely the model's own fields (a structured answer's)
+                || event && (doc.type() != null || doc.id() != null || doc.status() != null);
     }
 
     /**
@@ -2590,7 +2602,7 @@ final class UsageSniffer {
             }
             secondDocument = true;
             acceptPending();
-            eventShaped |= providerShaped(doc);
+            eventShaped |= providerShaped(doc, true);
             boolean reported = accept(doc, true);
             eventShaped |= reported;
             suspect(reported);
@@ -2600,7 +2612,7 @@ final class UsageSniffer {
         private void acceptPending() {
             if (pending != null) {
                 eventDocument = true;
-                eventShaped |= providerShaped(pending);
+                eventShaped |= providerShaped(pending, true);
                 boolean reported = accept(pending, true);
                 eventShaped |= reported;
                 suspect(reported);
@@ -2627,7 +2639,7 @@ final class UsageSniffer {
                     boolean alone = !multiLine && !secondDocument && !event.failed() && (!tupleRest || tuple(eventName()));
                     // only an event that is one document alone is the provider's, by its name (a data
                     // stream's part by its code)
-                    eventShaped |= providerShaped(pending);
+                    eventShaped |= providerShaped(pending, true);
                     boolean reported = accept(pending, true, !alone ? null : parts ? partName(partCode) : eventName());
                     eventShaped |= reported;
                     if (!alone) {
@@ -2641,9 +2653,8 @@ final class UsageSniffer {
                 // data that is no JSON document (text, "[DONE]") is no provider's error either
                 sawAnswer = true;
             }
-            // a named event's JSON is an application's own (LangGraph's state, a progress event), as a
-            // provider's is its own
-            if (eventHasData && !eventShaped && !(eventDocument && eventName() != null)) {
+            // LangGraph's state events repeat the conversation (its input included): no new text
+            if (eventHasData && !eventShaped && !(eventDocument && graphState(eventName()))) {
                 // text, or JSON that is no provider's (a model's own JSON answer sent as one event, its lines
                 // as data lines): the model's text
                 rawData();
