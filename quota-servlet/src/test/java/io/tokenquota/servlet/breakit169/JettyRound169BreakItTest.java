@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit169;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound169BreakItTest extends AbstractRound169 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
