@@ -1214,7 +1214,10 @@ final class UsageSniffer {
             segmentObject = doc.object();
         } else if (segmentFinal && (call == null ? finalReport(doc) && !(doc.id() != null && doc.id().equals(segmentCall))
                 : !doc.usages().isEmpty())) {
-            before = call == null ? currentReport() : null;
+            // the very counts again, under no other id than the call's last report named, are that call's
+            // report again (below); two calls of their own ids (two whole Responses) stay two
+            before = call == null && (doc.id() == null || lastReportId == null || doc.id().equals(lastReportId))
+                    ? currentReport() : null;
             calls = callList == null ? 0 : callList.size();
             // a call's final report that names no call (Ollama's "done": true, Bedrock Converse's and
             // Cohere's, whole or a stream's last event), or an ADK partial event with usage, after a final
@@ -1229,6 +1232,9 @@ final class UsageSniffer {
             // response after its stream, Spring AI's stop sent twice, a relay repeating the last line), not
             // another call; two calls with every count alike one after the other are one too
             unfold();
+        }
+        if (reported) {
+            lastReportId = doc.id();
         }
         if (!reported && doc.ended()) {
             // the chunk that finishes the call without its counts: a usage-only chunk under its id follows
@@ -1610,6 +1616,8 @@ final class UsageSniffer {
     private boolean segmentEnded;
     /** The {@code object} of the current call's last document that named it. */
     private String segmentObject;
+    /** The top-level {@code id} of the last document that reported usage ({@code null}: it named none). */
+    private String lastReportId;
     /** The current call's last Gemini {@code usageMetadata} (a Google ADK event's too). */
     private Map<String, Long> segmentGeminiUsage;
     /** Calls begun by documents that name none ({@link JsonDocumentScanner#NEXT_CALL}), to tell them apart. */
