@@ -125,8 +125,9 @@ final class UsageSniffer {
     }
 
     /**
-     * The model's text written raw ({@link RawText}): a {@code text/plain} or {@code text/markdown}
-     * answer's, or the data of events that are no JSON document; {@code null} when there was none.
+     * The model's text written raw ({@link RawText}): an answer's that no format reads, under a label a
+     * text may have ({@link #textual}), or the data of events that are no JSON document; {@code null}
+     * when there was none or it is not counted (a {@code GET}: {@link #countRaw}).
      * {@link #rawOverflow}: the tokens of an event's data past what one event keeps, at
      * {@link StreamText#BYTES_PER_TOKEN}.
      */
