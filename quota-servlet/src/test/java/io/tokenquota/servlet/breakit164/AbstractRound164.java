@@ -3,22 +3,15 @@ package io.tokenquota.servlet.breakit164;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.tokenquota.estimator.DefaultTokenEstimator;
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.Deployment;
-import io.tokenquota.servlet.testing.H2FilterRound;
-import io.tokenquota.servlet.testing.ModelCalls;
-import io.tokenquota.servlet.testing.Prose;
-import io.tokenquota.servlet.testing.TestHttp;
+import io.tokenquota.servlet.testing.StoryRound;
 import jakarta.servlet.ServletOutputStream;
-import jakarta.servlet.http.HttpServlet;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
-import java.net.URLEncoder;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
-import java.util.UUID;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -33,41 +26,19 @@ import org.junit.jupiter.api.Test;
  * The filter charges a stream without a final usage its input plus the new text its deltas carried,
  * but not on a GET, and not for text written raw into events.
  */
-abstract class AbstractRound164 extends H2FilterRound {
-    static final DefaultTokenEstimator TOKENS = new DefaultTokenEstimator();
-    final ModelCalls calls = new ModelCalls();
-
-    /** What the model writes when asked for a long story: about 8,400 tokens of English prose. */
-    static final String STORY = Prose.english(54_000);
+abstract class AbstractRound164 extends StoryRound {
     /** The story in the pieces the model streams it in. */
     static final int PIECE = 180;
 
-    static final String ASK = "Write me a very long story about a shipping company, at least 6,000 words.";
-
-    static String subject() {
-        return "u164-" + UUID.randomUUID().toString().substring(0, 12);
-    }
-
     @Override
     protected Deployment deploy(QuotaFilter quota) {
-        return Deployment.create()
-                .filter("quota", quota, "/*")
+        return filteredByServletName(quota)
                 .servlet("chat-response-stream", new ChatResponseStream(), "/ai/generateStream")
                 .servlet("content-stream", new ContentStream(), "/ai/stream")
-                .servlet("content", new Content(), "/ai/generate")
-                .onStartup(quota::registerByServletName);
+                .servlet("content", new Content(), "/ai/generate");
     }
 
     // ------------------------------------------------------------------ the host's endpoints
-
-    /** Reads the user's message as Spring binds {@code @RequestParam("message")}: query string or form body. */
-    static String message(HttpServletRequest req) throws IOException {
-        String m = req.getParameter("message");
-        if (m == null) {
-            m = new String(req.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        }
-        return m;
-    }
 
     /**
      * {@code Flux<ChatResponse> generateStream(@RequestParam String message)} returning
@@ -76,11 +47,9 @@ abstract class AbstractRound164 extends H2FilterRound {
      * {@code streamUsage}: every chunk's usage is Spring AI's empty usage (all 0); the last chunk sets
      * {@code finishReason} {@code STOP}.
      */
-    class ChatResponseStream extends HttpServlet {
+    class ChatResponseStream extends ModelEndpoint {
         @Override
-        protected void service(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            message(req);
-            calls.count(req.getHeader("x-user-id"));
+        protected void answer(HttpServletRequest req, HttpServletResponse resp) throws IOException {
             resp.setContentType("text/event-stream;charset=UTF-8");
             ServletOutputStream out = resp.getOutputStream();
             for (int i = 0; i < STORY.length(); i += PIECE) {
@@ -108,11 +77,9 @@ abstract class AbstractRound164 extends H2FilterRound {
      * {@code chatClient.prompt().user(message).stream().content()}, produced as {@code text/event-stream}:
      * Spring MVC writes each piece of the model's text as an event, {@code data:} and the text.
      */
-    class ContentStream extends HttpServlet {
+    class ContentStream extends ModelEndpoint {
         @Override
-        protected void service(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            message(req);
-            calls.count(req.getHeader("x-user-id"));
+        protected void answer(HttpServletRequest req, HttpServletResponse resp) throws IOException {
             resp.setContentType("text/event-stream;charset=UTF-8");
             ServletOutputStream out = resp.getOutputStream();
             for (int i = 0; i < STORY.length(); i += PIECE) {
@@ -128,11 +95,9 @@ abstract class AbstractRound164 extends H2FilterRound {
      * {@code chatClient.prompt().user(message).call().content()}: Spring MVC writes the model's text as
      * {@code text/plain}, nothing else.
      */
-    class Content extends HttpServlet {
+    class Content extends ModelEndpoint {
         @Override
-        protected void service(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            message(req);
-            calls.count(req.getHeader("x-user-id"));
+        protected void answer(HttpServletRequest req, HttpServletResponse resp) throws IOException {
             resp.setContentType("text/plain;charset=UTF-8");
             resp.getOutputStream().write(STORY.getBytes(StandardCharsets.UTF_8));
         }
@@ -140,28 +105,23 @@ abstract class AbstractRound164 extends H2FilterRound {
 
     // ------------------------------------------------------------------ helpers
 
+    /** {@code s} asks for the story on a GET, as an event stream. */
     HttpResponse<String> get(String path, String s) {
-        return TestHttp.get(container.uri(path + "?message=" + URLEncoder.encode(ASK, StandardCharsets.UTF_8)),
-                "x-user-id", s, "Accept", "text/event-stream");
+        return get(path, s, "Accept", "text/event-stream");
     }
 
+    /** {@code s} asks for the story in a form POST, as an event stream. */
     HttpResponse<String> postForm(String path, String s) {
-        return TestHttp.post(container.uri(path), "message=" + URLEncoder.encode(ASK, StandardCharsets.UTF_8),
-                "x-user-id", s, "Content-Type", "application/x-www-form-urlencoded", "Accept", "text/event-stream");
+        return postForm(path, s, "Accept", "text/event-stream");
     }
 
     /** The story's tokens as the filter's own estimator counts them, less a tenth for its spread. */
     static long written() {
-        return TOKENS.estimate(STORY) * 9 / 10;
+        return written(STORY);
     }
 
     void assertChargedTheStory(String s, HttpResponse<String> r, String what) {
-        assertEquals(200, r.statusCode(), what);
-        assertEquals(1, calls.of(s), what + ": model calls");
-        long used = settled(s).used();
-        assertTrue(used >= written(), what + ": the model wrote about " + TOKENS.estimate(STORY)
-                + " tokens (the whole answer went out, no usage in it); charged " + used + " on a " + ALLOWANCE
-                + " allowance: " + ledger(s));
+        assertChargedTheText(s, r, STORY, what);
     }
 
     // ------------------------------------------------------------------ the tests

@@ -3,11 +3,9 @@ package io.tokenquota.servlet.breakit165;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.tokenquota.estimator.DefaultTokenEstimator;
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.Deployment;
-import io.tokenquota.servlet.testing.H2FilterRound;
-import io.tokenquota.servlet.testing.ModelCalls;
+import io.tokenquota.servlet.testing.StoryRound;
 import io.tokenquota.servlet.testing.Prose;
 import io.tokenquota.servlet.testing.TestHttp;
 import jakarta.servlet.ServletOutputStream;
@@ -16,10 +14,8 @@ import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.net.URLEncoder;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
-import java.util.UUID;
 import java.util.zip.GZIPOutputStream;
 import org.junit.jupiter.api.Test;
 
@@ -33,12 +29,7 @@ import org.junit.jupiter.api.Test;
  * names, a request can name a budget or ask for an echo the endpoint never passes on, and an event can
  * carry the whole answer at once; and a GET that reads stored text back never called a model.
  */
-abstract class AbstractRound165 extends H2FilterRound {
-    static final DefaultTokenEstimator TOKENS = new DefaultTokenEstimator();
-    final ModelCalls calls = new ModelCalls();
-
-    /** What the model writes when asked for a long story: about 8,400 tokens of English prose. */
-    static final String STORY = Prose.english(54_000);
+abstract class AbstractRound165 extends StoryRound {
     /** The same story as a model asked to answer in JSON writes it (Spring AI's call().content()). */
     static final String JSON_STORY = "{\n  \"title\": \"The shipping company\",\n  \"story\": \"" + STORY + "\"\n}";
     /** A markdown answer that starts with a link, as models often do. */
@@ -47,12 +38,6 @@ abstract class AbstractRound165 extends H2FilterRound {
     static final String CHINESE = chinese(8_000);
     /** A model asked to count: "1, 2, 3, ..., 3000". */
     static final String COUNTING = counting(3_000);
-
-    static final String ASK = "Write me a very long story about a shipping company, at least 6,000 words.";
-
-    static String subject() {
-        return "u165-" + UUID.randomUUID().toString().substring(0, 12);
-    }
 
     static String chinese(int chars) {
         String pool = "航运公司的委员会审查了季度业绩并指出北方地区的收入增长而物流运输和仓储的成本因冬季燃料价格上涨而急剧上升所以管理层提出与区域承运人签订新合同";
@@ -78,8 +63,7 @@ abstract class AbstractRound165 extends H2FilterRound {
 
     @Override
     protected Deployment deploy(QuotaFilter quota) {
-        return Deployment.create()
-                .filter("quota", quota, "/*")
+        return filteredByServletName(quota)
                 .servlet("plain-json", new Fixed("text/plain;charset=UTF-8", JSON_STORY, true), "/ai/plain-json")
                 .servlet("json-string", new Fixed("application/json", JSON_STORY, true), "/ai/json-string")
                 .servlet("markdown-link", new Fixed("text/markdown;charset=UTF-8", MARKDOWN_STORY, true), "/ai/markdown")
@@ -95,19 +79,10 @@ abstract class AbstractRound165 extends H2FilterRound {
                 .servlet("word-tokens", new WordTokens(), "/ai/word-tokens")
                 .servlet("file-content", new StoredFile(), "/ai/files/file-165/content")
                 .servlet("ok", new Fixed("text/plain;charset=UTF-8", "OK", false), "/ai/health")
-                .servlet("progress", new Progress(), "/ai/jobs/job-165/progress")
-                .onStartup(quota::registerByServletName);
+                .servlet("progress", new Progress(), "/ai/jobs/job-165/progress");
     }
 
     // ------------------------------------------------------------------ the host's endpoints
-
-    static String message(HttpServletRequest req) throws IOException {
-        String m = req.getParameter("message");
-        if (m == null) {
-            m = new String(req.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        }
-        return m;
-    }
 
     /**
      * {@code String generate(@RequestParam String message)} returning
@@ -141,11 +116,9 @@ abstract class AbstractRound165 extends H2FilterRound {
      * supports every media type, so the answer is labelled with the first concrete type the client's
      * {@code Accept} names ({@code text/html}, {@code application/json}, {@code text/csv}...), UTF-8.
      */
-    class AsAccepted extends HttpServlet {
+    class AsAccepted extends ModelEndpoint {
         @Override
-        protected void service(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            message(req);
-            calls.count(req.getHeader("x-user-id"));
+        protected void answer(HttpServletRequest req, HttpServletResponse resp) throws IOException {
             String accept = req.getHeader("Accept");
             String type = accept == null ? "text/plain" : accept.split(",")[0].trim();
             resp.setContentType(type + ";charset=UTF-8");
@@ -154,11 +127,9 @@ abstract class AbstractRound165 extends H2FilterRound {
     }
 
     /** A relay that passes on an upstream's gzip-compressed text/plain answer as it came. */
-    class Gzipped extends HttpServlet {
+    class Gzipped extends ModelEndpoint {
         @Override
-        protected void service(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            message(req);
-            calls.count(req.getHeader("x-user-id"));
+        protected void answer(HttpServletRequest req, HttpServletResponse resp) throws IOException {
             ByteArrayOutputStream bytes = new ByteArrayOutputStream();
             try (GZIPOutputStream gz = new GZIPOutputStream(bytes)) {
                 gz.write(STORY.getBytes(StandardCharsets.UTF_8));
@@ -174,7 +145,7 @@ abstract class AbstractRound165 extends H2FilterRound {
      * {@code emitter.send(chatClient.prompt().user(message).call().content())}. Spring writes each line
      * of the text as its own {@code data:} line.
      */
-    class OneEvent extends HttpServlet {
+    class OneEvent extends ModelEndpoint {
         final String text;
 
         OneEvent(String text) {
@@ -182,9 +153,7 @@ abstract class AbstractRound165 extends H2FilterRound {
         }
 
         @Override
-        protected void service(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            message(req);
-            calls.count(req.getHeader("x-user-id"));
+        protected void answer(HttpServletRequest req, HttpServletResponse resp) throws IOException {
             resp.setContentType("text/event-stream;charset=UTF-8");
             StringBuilder event = new StringBuilder();
             for (String line : text.split("\n", -1)) {
@@ -200,11 +169,9 @@ abstract class AbstractRound165 extends H2FilterRound {
      * stream; the model counts, and streams its text in tokens: "1", ",", " 2", ",", " 3"... Spring
      * writes {@code data:} and each piece, with no space of its own after the colon.
      */
-    class Counting extends HttpServlet {
+    class Counting extends ModelEndpoint {
         @Override
-        protected void service(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            message(req);
-            calls.count(req.getHeader("x-user-id"));
+        protected void answer(HttpServletRequest req, HttpServletResponse resp) throws IOException {
             resp.setContentType("text/event-stream;charset=UTF-8");
             ServletOutputStream out = resp.getOutputStream();
             StringBuilder batch = new StringBuilder();
@@ -227,7 +194,7 @@ abstract class AbstractRound165 extends H2FilterRound {
      * {@code Flux<String>} as an event stream, the model's text in pieces of four characters, each an
      * event; {@code gzip}: a relay passing the upstream's gzip-compressed stream on as it came.
      */
-    class Pieces extends HttpServlet {
+    class Pieces extends ModelEndpoint {
         final String text;
         final boolean gzip;
 
@@ -237,9 +204,7 @@ abstract class AbstractRound165 extends H2FilterRound {
         }
 
         @Override
-        protected void service(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            message(req);
-            calls.count(req.getHeader("x-user-id"));
+        protected void answer(HttpServletRequest req, HttpServletResponse resp) throws IOException {
             resp.setContentType("text/event-stream;charset=UTF-8");
             StringBuilder events = new StringBuilder();
             for (int i = 0; i < text.length(); i += 4) {
@@ -267,11 +232,9 @@ abstract class AbstractRound165 extends H2FilterRound {
      * word and the space before it (" committee", " reviewed"), each an event. Spring writes
      * {@code data:} and the piece, with no space of its own after the colon.
      */
-    class WordTokens extends HttpServlet {
+    class WordTokens extends ModelEndpoint {
         @Override
-        protected void service(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            message(req);
-            calls.count(req.getHeader("x-user-id"));
+        protected void answer(HttpServletRequest req, HttpServletResponse resp) throws IOException {
             resp.setContentType("text/event-stream;charset=UTF-8");
             ServletOutputStream out = resp.getOutputStream();
             StringBuilder events = new StringBuilder();
@@ -314,40 +277,6 @@ abstract class AbstractRound165 extends H2FilterRound {
             }
             out.write(batch.toString().getBytes(StandardCharsets.UTF_8));
         }
-    }
-
-    // ------------------------------------------------------------------ helpers
-
-    HttpResponse<String> get(String path, String s, String... headers) {
-        String[] all = new String[headers.length + 2];
-        all[0] = "x-user-id";
-        all[1] = s;
-        System.arraycopy(headers, 0, all, 2, headers.length);
-        return TestHttp.get(container.uri(path + "?message=" + URLEncoder.encode(ASK, StandardCharsets.UTF_8)), all);
-    }
-
-    HttpResponse<String> postForm(String path, String s, String... headers) {
-        String[] all = new String[headers.length + 4];
-        all[0] = "x-user-id";
-        all[1] = s;
-        all[2] = "Content-Type";
-        all[3] = "application/x-www-form-urlencoded";
-        System.arraycopy(headers, 0, all, 4, headers.length);
-        return TestHttp.post(container.uri(path), "message=" + URLEncoder.encode(ASK, StandardCharsets.UTF_8), all);
-    }
-
-    void assertCharged(String s, HttpResponse<String> r, String text, long input, String what) {
-        assertEquals(200, r.statusCode(), what);
-        assertEquals(1, calls.of(s), what + ": model calls");
-        long written = TOKENS.estimate(text) * 9 / 10;
-        long used = settled(s).used();
-        assertTrue(used >= input + written, what + ": the model wrote about " + TOKENS.estimate(text)
-                + " tokens (input about " + input + "), no usage in the answer; charged " + used + " on a "
-                + ALLOWANCE + " allowance: " + ledger(s));
-    }
-
-    void assertChargedTheText(String s, HttpResponse<String> r, String text, String what) {
-        assertCharged(s, r, text, 0, what);
     }
 
     /** Why some tests are disabled: a model's own JSON answer is not counted as its text (issue 11, open). */

@@ -1,106 +1,25 @@
 package io.tokenquota.servlet.breakit168;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.tokenquota.ModelWeights;
-import io.tokenquota.QuotaAccount;
-import io.tokenquota.servlet.QuotaFilter;
-import io.tokenquota.servlet.testing.Deployment;
-import io.tokenquota.servlet.testing.H2FilterRound;
 import io.tokenquota.servlet.testing.Prose;
-import io.tokenquota.servlet.testing.TestHttp;
-import jakarta.servlet.http.HttpServlet;
-import jakarta.servlet.http.HttpServletRequest;
-import jakarta.servlet.http.HttpServletResponse;
-import java.io.IOException;
-import java.io.OutputStream;
-import java.net.http.HttpResponse;
-import java.nio.charset.StandardCharsets;
+import io.tokenquota.servlet.testing.RelayedCalls;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
-import java.util.UUID;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
 
 /**
  * Round 168 of issue 11 ("no model call goes unpaid, nothing that never reached a model is charged"):
  * the text of answers written raw (a model's own JSON, events an application names) and answers that
- * carry one call's report twice or several calls' reports. {@code POST /ai/answer/<scenario>} writes the
+ * carry one call's report twice or several calls' reports. {@code POST /ai/relay/<scenario>} writes the
  * scenario's pieces as they are, under its status and content type, and counts the model calls it
  * stands for. Every model is charged one unit a token.
  */
-abstract class AbstractRound168 extends H2FilterRound {
-    static final ModelWeights WEIGHTS = ModelWeights.builder()
-            .defaults(ModelWeights.Rates.of("1", "1", "1", "1"))
-            .build();
-
-    /** What the endpoint answers: status, content type, the pieces written (flushed each), the calls made, and whether it reports 0. */
-    record Answer(int status, String type, List<String> pieces, int calls, boolean reportsZero) {
-    }
-
-    static final Map<String, Answer> ANSWERS = new ConcurrentHashMap<>();
-    static final Map<String, AtomicInteger> CALLS = new ConcurrentHashMap<>();
-
-    static String subject() {
-        return "u168-" + UUID.randomUUID().toString().substring(0, 12);
-    }
-
-    static int calls(String subject) {
-        AtomicInteger n = CALLS.get(subject);
-        return n == null ? 0 : n.get();
-    }
-
+abstract class AbstractRound168 extends RelayedCalls {
     @Override
-    protected Deployment deploy(QuotaFilter ignored) {
-        QuotaFilter quota = filterFor("/ai/").modelWeights(WEIGHTS).build();
-        return Deployment.create()
-                .filter("quota", quota, "/*")
-                .servlet("answer", new Answering(), "/ai/answer/*")
-                .onStartup(quota::registerByServletName);
-    }
-
-    /** {@code POST /ai/answer/<scenario>}: answers the scenario's pieces as they are. */
-    public static class Answering extends HttpServlet {
-        @Override
-        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            req.getInputStream().readAllBytes();
-            Answer a = ANSWERS.get(req.getPathInfo().substring(1));
-            if (a == null) {
-                resp.sendError(404);
-                return;
-            }
-            CALLS.computeIfAbsent(req.getHeader("x-user-id"), k -> new AtomicInteger()).addAndGet(a.calls());
-            if (a.reportsZero()) {
-                req.setAttribute(QuotaFilter.ACTUAL_TOKENS_ATTRIBUTE, 0L);
-            }
-            resp.setStatus(a.status());
-            resp.setContentType(a.type());
-            resp.setCharacterEncoding("UTF-8");
-            OutputStream out = resp.getOutputStream();
-            for (String piece : a.pieces()) {
-                out.write(piece.getBytes(StandardCharsets.UTF_8));
-                out.flush();
-            }
-        }
-    }
-
-    static final String TASK = "{\"task\":\"Read the three vendor contracts in the shared folder and draft a memo.\"}";
-
-    long post(String scenario) {
-        String s = subject();
-        HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/answer/" + scenario), s, TASK);
-        assertEquals(ANSWERS.get(scenario).status(), r.statusCode(), r.body());
-        QuotaAccount a = settled(s);
-        assertEquals(ANSWERS.get(scenario).calls(), calls(s), "model calls");
-        return a.used();
-    }
-
-    void charged(String scenario, long expected, String what) {
-        long used = post(scenario);
-        assertEquals(expected, used, kind() + " " + scenario + ": " + what + "; charged " + used);
+    protected ModelWeights weights() {
+        return ONE_UNIT_A_TOKEN;
     }
 
     // ------------------------------------------------------------------ bodies
@@ -130,26 +49,11 @@ abstract class AbstractRound168 extends H2FilterRound {
         return words;
     }
 
-    static void answer(String name, int status, String type, List<String> pieces, int calls) {
-        ANSWERS.put(name, new Answer(status, type, pieces, calls, false));
-    }
-
-    static String sse(String name, String data) {
-        return (name == null ? "" : "event: " + name + "\n") + "data: " + data + "\n\n";
-    }
-
-    // Spring AI's ChatResponse as Jackson writes it; finish null: a chunk that finishes nothing ("")
+    // Spring AI's ChatResponse; nativeUsage: it keeps OpenAI's own usage of the same counts
     static String springAi(String id, String text, String finish, long prompt, long completion, boolean nativeUsage) {
-        String usage = "{\"promptTokens\":" + prompt + ",\"completionTokens\":" + completion + ",\"totalTokens\":"
-                + (prompt + completion) + (nativeUsage ? ",\"nativeUsage\":{\"completion_tokens\":" + completion
+        return springAi(id, text, finish, prompt, completion, nativeUsage ? "{\"completion_tokens\":" + completion
                 + ",\"prompt_tokens\":" + prompt + ",\"total_tokens\":" + (prompt + completion)
-                + ",\"prompt_tokens_details\":{\"cached_tokens\":0},\"completion_tokens_details\":{\"reasoning_tokens\":0}}" : "") + "}";
-        String result = text == null ? "null" : "{\"output\":{\"messageType\":\"ASSISTANT\",\"metadata\":{\"role\":\"ASSISTANT\"},"
-                + "\"toolCalls\":[],\"media\":[],\"text\":\"" + text + "\"},\"metadata\":{\"finishReason\":\""
-                + (finish == null ? "" : finish) + "\",\"contentFilters\":[],\"empty\":true}}";
-        return "{\"result\":" + result + ",\"results\":" + (text == null ? "[]" : "[" + result + "]") + ",\"metadata\":{\"id\":\""
-                + id + "\",\"model\":\"gpt-4o-mini-2024-07-18\",\"rateLimit\":{},\"usage\":" + usage
-                + ",\"promptMetadata\":[],\"empty\":false}}";
+                + ",\"prompt_tokens_details\":{\"cached_tokens\":0},\"completion_tokens_details\":{\"reasoning_tokens\":0}}" : null);
     }
 
     static String cohereUsage(long in, long out) {
@@ -180,7 +84,7 @@ abstract class AbstractRound168 extends H2FilterRound {
                 + "},\"modelVersion\":\"gemini-1.5-pro-002\"}";
     }
 
-    static {
+    {
         // --- a model's structured JSON answer, written as it is
         answer("report-plain", 200, "application/json", List.of(report("")), 1);
         // --- the model's words streamed as events: Flux<String> (unnamed, the text) or named events of the app's JSON
@@ -202,7 +106,7 @@ abstract class AbstractRound168 extends H2FilterRound {
                 + "\"task\"],\"msg\":\"String should have at most 200 characters\",\"input\":\"" + echoed + "\"}]}"), 0);
         answer("not-found-html", 404, "text/html", List.of("<!doctype html><html><body><h1>No such assistant</h1><pre>"
                 + Prose.english(20_000) + "</pre></body></html>"), 0);
-        ANSWERS.put("stored-text-reported-zero", new Answer(200, "text/plain", List.of(Prose.english(20_000)), 0, true));
+        answerReporting("stored-text-reported-zero", 200, "text/plain", List.of(Prose.english(20_000)), 0, 0);
         // --- Spring AI
         answer("spring-ai-native-usage", 200, "text/event-stream",
                 List.of(sse(null, springAi("chatcmpl-Sn1", "The plan.", "STOP", 3_000, 400, true))), 1);

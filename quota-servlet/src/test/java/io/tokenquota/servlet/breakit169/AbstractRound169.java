@@ -3,11 +3,10 @@ package io.tokenquota.servlet.breakit169;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.tokenquota.ModelWeights;
 import io.tokenquota.QuotaAccount;
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.Deployment;
-import io.tokenquota.servlet.testing.H2FilterRound;
+import io.tokenquota.servlet.testing.ModelCallRound;
 import io.tokenquota.servlet.testing.Prose;
 import io.tokenquota.servlet.testing.TestHttp;
 import jakarta.servlet.http.HttpServlet;
@@ -27,7 +26,6 @@ import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 
@@ -41,34 +39,17 @@ import org.junit.jupiter.api.Test;
  * chunks, as they came, as SockJS messages; the last one carries the call's {@code usage}. Every model is
  * charged one unit a token.
  */
-abstract class AbstractRound169 extends H2FilterRound {
-    static final ModelWeights WEIGHTS = ModelWeights.builder()
-            .defaults(ModelWeights.Rates.of("1", "1", "1", "1"))
-            .build();
-
+abstract class AbstractRound169 extends ModelCallRound {
     static final long PROMPT_TOKENS = 42;
     static final long COMPLETION_TOKENS = 6_000;
 
     static final Map<String, BlockingQueue<String>> SESSIONS = new ConcurrentHashMap<>();
-    static final Map<String, AtomicInteger> CALLS = new ConcurrentHashMap<>();
-
-    static String subject() {
-        return "u169-" + UUID.randomUUID().toString().substring(0, 12);
-    }
-
-    static int calls(String subject) {
-        AtomicInteger n = CALLS.get(subject);
-        return n == null ? 0 : n.get();
-    }
 
     @Override
     protected Deployment deploy(QuotaFilter ignored) {
-        QuotaFilter quota = filterFor("/ai/").modelWeights(WEIGHTS).build();
-        return Deployment.create()
-                .filter("quota", quota, "/*")
+        return filteredByServletName(filterFor("/ai/").modelWeights(ONE_UNIT_A_TOKEN).build())
                 .servlet("sockjs", new SockJsChat(), "/ai/sockjs/*")
-                .servlet("sse", new SseChat(), "/ai/sse/*")
-                .onStartup(quota::registerByServletName);
+                .servlet("sse", new SseChat(), "/ai/sse/*");
     }
 
     // ------------------------------------------------------------------ the model's stream
@@ -118,7 +99,7 @@ abstract class AbstractRound169 extends H2FilterRound {
      * {@code xhr_send} takes the browser's message (the chat request) and runs the model, whose chunks
      * go to the session's queue as SockJS messages.
      */
-    public static class SockJsChat extends HttpServlet {
+    class SockJsChat extends HttpServlet {
         @Override
         protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
             String[] path = req.getPathInfo().substring(1).split("/");
@@ -189,7 +170,7 @@ abstract class AbstractRound169 extends H2FilterRound {
                 resp.sendError(404);
                 return;
             }
-            CALLS.computeIfAbsent(req.getHeader("x-user-id"), k -> new AtomicInteger()).incrementAndGet();
+            calls.count(req.getHeader("x-user-id"));
             // the relay forwards the upstream's chunks as they arrive; here they arrived all at once and
             // go out as one message frame each (streaming) or all in one frame (polling)
             List<String> chunks = modelChunks();
@@ -206,11 +187,11 @@ abstract class AbstractRound169 extends H2FilterRound {
     }
 
     /** The same relay without the fallback: the chat request's answer is the upstream's event stream. */
-    public static class SseChat extends HttpServlet {
+    class SseChat extends HttpServlet {
         @Override
         protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
             req.getInputStream().readAllBytes();
-            CALLS.computeIfAbsent(req.getHeader("x-user-id"), k -> new AtomicInteger()).incrementAndGet();
+            calls.count(req.getHeader("x-user-id"));
             resp.setContentType("text/event-stream;charset=UTF-8");
             OutputStream out = resp.getOutputStream();
             for (String c : modelChunks()) {
@@ -291,7 +272,7 @@ abstract class AbstractRound169 extends H2FilterRound {
         }
         assertTrue(frames.size() > 10 && frames.get(frames.size() - 2).contains("completion_tokens"), "the usage frame came");
         QuotaAccount a = settled(s);
-        assertEquals(1, calls(s), "model calls");
+        assertEquals(1, calls.of(s), "model calls");
         assertEquals(2_000, a.used(), kind() + ": two requests at their estimate; " + ledger(s));
     }
 
@@ -311,7 +292,7 @@ abstract class AbstractRound169 extends H2FilterRound {
         assertEquals(200, poll.statusCode());
         assertTrue(poll.body().startsWith("a[") && poll.body().contains("completion_tokens"), "the chunks came");
         QuotaAccount a = settled(s);
-        assertEquals(1, calls(s), "model calls");
+        assertEquals(1, calls.of(s), "model calls");
         assertEquals(3_000, a.used(), kind() + ": three requests at their estimate; " + ledger(s));
     }
 
@@ -322,7 +303,7 @@ abstract class AbstractRound169 extends H2FilterRound {
         HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/sse/chat/completions"), s, CHAT);
         assertEquals(200, r.statusCode());
         QuotaAccount a = settled(s);
-        assertEquals(1, calls(s), "model calls");
+        assertEquals(1, calls.of(s), "model calls");
         assertEquals(PROMPT_TOKENS + COMPLETION_TOKENS, a.used(), kind() + ": " + ledger(s));
     }
 }

@@ -1,28 +1,13 @@
 package io.tokenquota.servlet.breakit170;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.tokenquota.ModelWeights;
-import io.tokenquota.QuotaAccount;
-import io.tokenquota.servlet.QuotaFilter;
-import io.tokenquota.servlet.testing.Deployment;
-import io.tokenquota.servlet.testing.H2FilterRound;
 import io.tokenquota.servlet.testing.Prose;
-import io.tokenquota.servlet.testing.TestHttp;
-import jakarta.servlet.http.HttpServlet;
-import jakarta.servlet.http.HttpServletRequest;
-import jakarta.servlet.http.HttpServletResponse;
-import java.io.IOException;
-import java.io.OutputStream;
-import java.net.http.HttpResponse;
-import java.nio.charset.StandardCharsets;
+import io.tokenquota.servlet.testing.RelayedCalls;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import java.util.UUID;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -30,75 +15,13 @@ import org.junit.jupiter.api.Test;
  * the accountant's half: answers to a POST that never reached a model, and single model calls whose
  * usage comes in several shapes at once (gateways' extra fields, cache and reasoning details, a
  * framework's wrapper around the provider's answer, a call's usage sent again in another shape).
- * {@code POST /ai/answer/<scenario>} writes the scenario's pieces as they are, under its status and
+ * {@code POST /ai/relay/<scenario>} writes the scenario's pieces as they are, under its status and
  * content type, and counts the model calls it stands for. Every model is charged one unit a token.
  */
-abstract class AbstractRound170 extends H2FilterRound {
-    static final ModelWeights WEIGHTS = ModelWeights.builder()
-            .defaults(ModelWeights.Rates.of("1", "1", "1", "1"))
-            .build();
-
-    /** What the endpoint answers: status, content type, the pieces written (flushed each), the calls made. */
-    record Answer(int status, String type, List<String> pieces, int calls) {
-    }
-
-    static final Map<String, Answer> ANSWERS = new ConcurrentHashMap<>();
-    static final Map<String, AtomicInteger> CALLS = new ConcurrentHashMap<>();
-
-    static String subject() {
-        return "u170-" + UUID.randomUUID().toString().substring(0, 12);
-    }
-
-    static int calls(String subject) {
-        AtomicInteger n = CALLS.get(subject);
-        return n == null ? 0 : n.get();
-    }
-
+abstract class AbstractRound170 extends RelayedCalls {
     @Override
-    protected Deployment deploy(QuotaFilter ignored) {
-        QuotaFilter quota = filterFor("/ai/").modelWeights(WEIGHTS).build();
-        return Deployment.create()
-                .filter("quota", quota, "/*")
-                .servlet("answer", new Answering(), "/ai/answer/*")
-                .onStartup(quota::registerByServletName);
-    }
-
-    /** {@code POST /ai/answer/<scenario>}: answers the scenario's pieces as they are. */
-    public static class Answering extends HttpServlet {
-        @Override
-        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            req.getInputStream().readAllBytes();
-            Answer a = ANSWERS.get(req.getPathInfo().substring(1));
-            if (a == null) {
-                resp.sendError(404);
-                return;
-            }
-            CALLS.computeIfAbsent(req.getHeader("x-user-id"), k -> new AtomicInteger()).addAndGet(a.calls());
-            resp.setStatus(a.status());
-            resp.setContentType(a.type());
-            resp.setCharacterEncoding("UTF-8");
-            OutputStream out = resp.getOutputStream();
-            for (String piece : a.pieces()) {
-                out.write(piece.getBytes(StandardCharsets.UTF_8));
-                out.flush();
-            }
-        }
-    }
-
-    static final String TASK = "{\"task\":\"Read the three vendor contracts in the shared folder and draft a memo.\"}";
-
-    long post(String scenario) {
-        String s = subject();
-        HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/answer/" + scenario), s, TASK);
-        assertEquals(ANSWERS.get(scenario).status(), r.statusCode(), r.body().length() > 300 ? r.body().substring(0, 300) : r.body());
-        QuotaAccount a = settled(s);
-        assertEquals(ANSWERS.get(scenario).calls(), calls(s), "model calls");
-        return a.used();
-    }
-
-    void charged(String scenario, long expected, String what) {
-        long used = post(scenario);
-        assertEquals(expected, used, kind() + " " + scenario + ": " + what + "; charged " + used);
+    protected ModelWeights weights() {
+        return ONE_UNIT_A_TOKEN;
     }
 
     /** Why three tests are disabled: usage inside an application's own envelope is not read (issue 11, open). */
@@ -131,14 +54,6 @@ abstract class AbstractRound170 extends H2FilterRound {
         return s.replace("\\", "\\\\").replace("\"", "\\\"");
     }
 
-    static void answer(String name, int status, String type, List<String> pieces, int calls) {
-        ANSWERS.put(name, new Answer(status, type, pieces, calls));
-    }
-
-    static String sse(String name, String data) {
-        return (name == null ? "" : "event: " + name + "\n") + "data: " + data + "\n\n";
-    }
-
     static String openAiUsage(long in, long out) {
         return "{\"prompt_tokens\":" + in + ",\"completion_tokens\":" + out + ",\"total_tokens\":" + (in + out) + "}";
     }
@@ -156,18 +71,6 @@ abstract class AbstractRound170 extends H2FilterRound {
                 + "\"choices\":" + choices + (usage == null ? "" : ",\"usage\":" + usage) + "}";
     }
 
-    // Spring AI's ChatResponse as Jackson writes it
-    static String springAi(String id, String text, String finish, long prompt, long completion, String nativeUsage) {
-        String usage = "{\"promptTokens\":" + prompt + ",\"completionTokens\":" + completion + ",\"totalTokens\":"
-                + (prompt + completion) + (nativeUsage == null ? "" : ",\"nativeUsage\":" + nativeUsage) + "}";
-        String result = text == null ? "null" : "{\"output\":{\"messageType\":\"ASSISTANT\",\"metadata\":{\"role\":\"ASSISTANT\"},"
-                + "\"toolCalls\":[],\"media\":[],\"text\":\"" + text + "\"},\"metadata\":{\"finishReason\":\""
-                + (finish == null ? "" : finish) + "\",\"contentFilters\":[],\"empty\":true}}";
-        return "{\"result\":" + result + ",\"results\":" + (text == null ? "[]" : "[" + result + "]") + ",\"metadata\":{\"id\":\""
-                + id + "\",\"model\":\"gpt-4o-mini-2024-07-18\",\"rateLimit\":{},\"usage\":" + usage
-                + ",\"promptMetadata\":[],\"empty\":false}}";
-    }
-
     static String lc4jUsage(long in, long out) {
         return "{\"inputTokenCount\":" + in + ",\"outputTokenCount\":" + out + ",\"totalTokenCount\":" + (in + out) + "}";
     }
@@ -183,7 +86,7 @@ abstract class AbstractRound170 extends H2FilterRound {
         return b.toString();
     }
 
-    static {
+    {
         // ---------------- nothing reached a model
         answer("form-saved", 200, "application/json", List.of("{\"saved\":true,\"draftId\":\"d-2291\"}"), 0);
         answer("export-csv", 200, "text/csv", List.of(csvRows(800)), 0);

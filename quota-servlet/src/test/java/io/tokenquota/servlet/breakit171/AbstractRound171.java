@@ -1,109 +1,29 @@
 package io.tokenquota.servlet.breakit171;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
-
 import io.tokenquota.ModelWeights;
-import io.tokenquota.QuotaAccount;
-import io.tokenquota.servlet.QuotaFilter;
-import io.tokenquota.servlet.testing.Deployment;
-import io.tokenquota.servlet.testing.H2FilterRound;
-import io.tokenquota.servlet.testing.TestHttp;
-import jakarta.servlet.http.HttpServlet;
-import jakarta.servlet.http.HttpServletRequest;
-import jakarta.servlet.http.HttpServletResponse;
-import java.io.IOException;
-import java.io.OutputStream;
-import java.net.http.HttpResponse;
-import java.nio.charset.StandardCharsets;
+import io.tokenquota.servlet.testing.RelayedCalls;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
-import java.util.UUID;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
 
 /**
  * Round 171 of issue 11 ("no model call goes unpaid"): two real model calls made with the same prompt
  * and the same output budget (two drafts to choose from, both cut at the budget) report the very same
  * counts. Each names its own call by its own id. An endpoint returns both calls' answers in one body,
- * whole or streamed, in the providers' own formats. {@code POST /ai/answer/<scenario>} writes the
+ * whole or streamed, in the providers' own formats. {@code POST /ai/relay/<scenario>} writes the
  * scenario's pieces as they are and counts the model calls it stands for. Every model is charged one
  * unit a token.
  */
-abstract class AbstractRound171 extends H2FilterRound {
-    static final ModelWeights WEIGHTS = ModelWeights.builder()
-            .defaults(ModelWeights.Rates.of("1", "1", "1", "1"))
-            .build();
-
-    record Answer(int status, String type, List<String> pieces, int calls) {
-    }
-
-    static final Map<String, Answer> ANSWERS = new ConcurrentHashMap<>();
-    static final Map<String, AtomicInteger> CALLS = new ConcurrentHashMap<>();
-
-    static String subject() {
-        return "u171-" + UUID.randomUUID().toString().substring(0, 12);
-    }
-
-    static int calls(String subject) {
-        AtomicInteger n = CALLS.get(subject);
-        return n == null ? 0 : n.get();
-    }
-
+abstract class AbstractRound171 extends RelayedCalls {
     @Override
-    protected Deployment deploy(QuotaFilter ignored) {
-        QuotaFilter quota = filterFor("/ai/").modelWeights(WEIGHTS).build();
-        return Deployment.create()
-                .filter("quota", quota, "/*")
-                .servlet("answer", new Answering(), "/ai/answer/*")
-                .onStartup(quota::registerByServletName);
+    protected ModelWeights weights() {
+        return ONE_UNIT_A_TOKEN;
     }
 
-    /** {@code POST /ai/answer/<scenario>}: answers the scenario's pieces as they are. */
-    public static class Answering extends HttpServlet {
-        @Override
-        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            req.getInputStream().readAllBytes();
-            Answer a = ANSWERS.get(req.getPathInfo().substring(1));
-            if (a == null) {
-                resp.sendError(404);
-                return;
-            }
-            CALLS.computeIfAbsent(req.getHeader("x-user-id"), k -> new AtomicInteger()).addAndGet(a.calls());
-            resp.setStatus(a.status());
-            resp.setContentType(a.type());
-            resp.setCharacterEncoding("UTF-8");
-            OutputStream out = resp.getOutputStream();
-            for (String piece : a.pieces()) {
-                out.write(piece.getBytes(StandardCharsets.UTF_8));
-                out.flush();
-            }
-        }
-    }
-
-    static final String TASK = "{\"task\":\"Draft two alternative replies to the customer's complaint about the late delivery.\"}";
-
-    long post(String scenario) {
-        String s = subject();
-        HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/answer/" + scenario), s, TASK);
-        assertEquals(ANSWERS.get(scenario).status(), r.statusCode(), r.body().length() > 300 ? r.body().substring(0, 300) : r.body());
-        QuotaAccount a = settled(s);
-        assertEquals(ANSWERS.get(scenario).calls(), calls(s), "model calls");
-        return a.used();
-    }
-
-    void charged(String scenario, long expected, String what) {
-        long used = post(scenario);
-        assertEquals(expected, used, kind() + " " + scenario + ": " + what + "; charged " + used);
-    }
-
-    static void answer(String name, String type, List<String> pieces, int calls) {
-        ANSWERS.put(name, new Answer(200, type, pieces, calls));
-    }
-
-    static String sse(String name, String data) {
-        return (name == null ? "" : "event: " + name + "\n") + "data: " + data + "\n\n";
+    /** What the user asks: two drafts of one reply, to choose from. */
+    @Override
+    protected String task() {
+        return "{\"task\":\"Draft two alternative replies to the customer's complaint about the late delivery.\"}";
     }
 
     // both drafts: the same prompt (3,000 tokens) and both cut at max tokens (800)
@@ -196,13 +116,7 @@ abstract class AbstractRound171 extends H2FilterRound {
                 + OUT + "},\"tokens\":{\"input_tokens\":" + IN + ",\"output_tokens\":" + OUT + "}}}";
     }
 
-    static List<String> concat(List<String> a, List<String> b) {
-        List<String> all = new ArrayList<>(a);
-        all.addAll(b);
-        return all;
-    }
-
-    static {
+    {
         String respA = response("resp_67ccd2bed1ec8190b14f964abc0542670bb6a6b452d3795b", "msg_67ccd2bf17f0819081ff3bb2cf6508e6", DRAFT_A);
         String respB = response("resp_67ccd2c0a4a48190a7b2b08c1d9e5f3a0c6d3f1e2b4a5c6d", "msg_67ccd2c0f1e08190b5d2c6e7f8a9b0c1", DRAFT_B);
         answer("responses-array", "application/json", List.of("[" + respA + "," + respB + "]"), 2);

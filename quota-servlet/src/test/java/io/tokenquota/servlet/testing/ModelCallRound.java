@@ -3,6 +3,7 @@ package io.tokenquota.servlet.testing;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.tokenquota.ModelWeights;
 import io.tokenquota.QuotaAccount;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
@@ -14,6 +15,11 @@ import java.util.function.Supplier;
  * the checks such a round makes of a request: what reached the model against what was charged.
  */
 public abstract class ModelCallRound extends H2FilterRound {
+    /** Rates that charge every model one unit a token, for a round whose figures are the tokens themselves. */
+    protected static final ModelWeights ONE_UNIT_A_TOKEN = ModelWeights.builder()
+            .defaults(ModelWeights.Rates.of("1", "1", "1", "1"))
+            .build();
+
     /** The model calls this round's endpoints made, by subject. */
     protected final ModelCalls calls;
 
@@ -32,6 +38,15 @@ public abstract class ModelCallRound extends H2FilterRound {
     /** A deployment of {@code filter} on the protected prefix {@code /ai/*}, for the round to add its own to. */
     protected static Deployment filteredAi(io.tokenquota.servlet.QuotaFilter filter) {
         return Deployment.create().filter("quota", filter, "/ai/*");
+    }
+
+    /**
+     * A deployment of {@code filter} on every path, registered at startup for the round's servlets by name
+     * too ({@code registerByServletName}: a dispatch by name is held as well), for the round to add its
+     * servlets to.
+     */
+    protected static Deployment filteredByServletName(io.tokenquota.servlet.QuotaFilter filter) {
+        return Deployment.create().filter("quota", filter, "/*").onStartup(filter::registerByServletName);
     }
 
     /** A new subject: {@code prefix} and 12 random characters. */

@@ -20,8 +20,9 @@ import java.util.concurrent.ConcurrentHashMap;
  * A round on an agent that relays several model calls in one HTTP answer. Its relay endpoint
  * ({@code POST /ai/relay/<scenario>} unless the round says otherwise) makes the scenario's model calls,
  * counted in {@link #calls}, and writes their documents as they come, each as the scenario's
- * {@link Framing} says, behind a quota filter that weighs them by {@link #weights()}. The round declares
- * its scenarios and checks what each is {@link #charged}.
+ * {@link Framing} says, or the scenario's pieces as they are under its status and content type, behind
+ * a quota filter that weighs them by {@link #weights()}. The round declares its scenarios and checks
+ * what each is {@link #charged}.
  */
 public abstract class RelayedCalls extends ModelCallRound {
     /** What the user asks the agent, in every scenario. */
@@ -75,8 +76,11 @@ public abstract class RelayedCalls extends ModelCallRound {
         }
     }
 
-    /** A scenario: the documents relayed, the model calls they stand for, and how they are written. */
-    private record Scenario(List<Event> events, int calls, Framing framing) {
+    /**
+     * A scenario: the status and content type it is answered with, the pieces written (each flushed), the
+     * model calls they stand for, and the tokens the endpoint reports for itself ({@code null}: none).
+     */
+    private record Scenario(int status, String type, List<String> pieces, int calls, Long reported) {
     }
 
     private final Map<String, Scenario> scenarios = new ConcurrentHashMap<>();
@@ -91,18 +95,38 @@ public abstract class RelayedCalls extends ModelCallRound {
         return new String[] {"/ai/relay/*"};
     }
 
+    /** What the user asks the agent: {@link #TASK} unless the round says otherwise. */
+    protected String task() {
+        return TASK;
+    }
+
     @Override
     protected Deployment deploy(QuotaFilter ignored) {
-        QuotaFilter quota = filterFor("/ai/").modelWeights(weights()).build();
-        return Deployment.create()
-                .filter("quota", quota, "/*")
-                .servlet("relay", new Relay(), relayPaths())
-                .onStartup(quota::registerByServletName);
+        return filteredByServletName(filterFor("/ai/").modelWeights(weights()).build())
+                .servlet("relay", new Relay(), relayPaths());
     }
 
     /** Declares scenario {@code name}: {@code calls} model calls, whose documents are {@code events}, written as {@code framing}. */
     protected void relay(String name, int calls, Framing framing, List<Event> events) {
-        scenarios.put(name, new Scenario(List.copyOf(events), calls, framing));
+        answer(name, 200, framing.contentType, events.stream().map(framing::frame).toList(), calls);
+    }
+
+    /** Declares scenario {@code name}: {@code calls} model calls, answered {@code status} as {@code type}, {@code pieces} written as they are. */
+    protected void answer(String name, int status, String type, List<String> pieces, int calls) {
+        scenarios.put(name, new Scenario(status, type, List.copyOf(pieces), calls, null));
+    }
+
+    /** Declares scenario {@code name} as {@link #answer(String, int, String, List, int)}, answered 200. */
+    protected void answer(String name, String type, List<String> pieces, int calls) {
+        answer(name, 200, type, pieces, calls);
+    }
+
+    /**
+     * Declares scenario {@code name} as {@link #answer(String, int, String, List, int)}, its endpoint
+     * reporting {@code reported} tokens for itself ({@link QuotaFilter#ACTUAL_TOKENS_ATTRIBUTE}).
+     */
+    protected void answerReporting(String name, int status, String type, List<String> pieces, int calls, long reported) {
+        scenarios.put(name, new Scenario(status, type, List.copyOf(pieces), calls, reported));
     }
 
     /** Declares scenario {@code name}, relayed as server-sent events. */
@@ -115,7 +139,7 @@ public abstract class RelayedCalls extends ModelCallRound {
         relay(name, calls, Framing.NDJSON, events);
     }
 
-    /** The relay: makes the scenario's model calls and relays their documents as they come. */
+    /** The relay: makes the scenario's model calls and writes its pieces as they come. */
     final class Relay extends HttpServlet {
         @Override
         protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
@@ -128,32 +152,47 @@ public abstract class RelayedCalls extends ModelCallRound {
             for (int i = 0; i < scenario.calls(); i++) {
                 calls.count(req.getHeader("x-user-id"));
             }
-            resp.setContentType(scenario.framing().contentType);
+            if (scenario.reported() != null) {
+                req.setAttribute(QuotaFilter.ACTUAL_TOKENS_ATTRIBUTE, scenario.reported());
+            }
+            resp.setStatus(scenario.status());
+            resp.setContentType(scenario.type());
             resp.setCharacterEncoding("UTF-8");
             OutputStream out = resp.getOutputStream();
-            for (Event e : scenario.events()) {
-                EventStreams.write(out, scenario.framing().frame(e));
+            for (String piece : scenario.pieces()) {
+                EventStreams.write(out, piece);
             }
         }
     }
 
     /**
-     * A new subject posts {@link #TASK} to scenario {@code scenario}: it must be served, make the scenario's
-     * model calls and be charged {@code expected}, a failure naming {@code what}. Returns the charge.
+     * A new subject posts {@link #task()} to scenario {@code scenario}: it must be answered the scenario's
+     * status, make its model calls and be charged {@code expected}, a failure naming {@code what}. Returns
+     * the charge.
      */
     protected long charged(String scenario, long expected, String what) {
-        return charged(scenario, TASK, expected, what);
+        return charged(scenario, task(), expected, what);
     }
 
     /** As {@link #charged(String, long, String)}, the request's body {@code body}. */
     protected long charged(String scenario, String body, long expected, String what) {
         String s = subject();
+        long used = post(s, scenario, body);
+        assertEquals(expected, used, kind() + " " + scenario + ": " + what + "; charged " + used + "; " + ledger(s));
+        return used;
+    }
+
+    /** A new subject posts {@link #task()} to scenario {@code scenario}, answered as {@link #charged} says: its charge. */
+    protected long post(String scenario) {
+        return post(subject(), scenario, task());
+    }
+
+    private long post(String s, String scenario, String body) {
+        Scenario declared = scenarios.get(scenario);
         HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/relay/" + scenario), s, body);
-        assertEquals(200, r.statusCode(), r.body());
+        assertEquals(declared.status(), r.statusCode(), r.body().length() > 300 ? r.body().substring(0, 300) : r.body());
         QuotaAccount a = settled(s);
-        assertEquals(scenarios.get(scenario).calls(), calls.of(s), "model calls");
-        assertEquals(expected, a.used(), kind() + " " + scenario + ": " + what + "; charged " + a.used() + " of "
-                + a.limit() + "; " + ledger(s));
+        assertEquals(declared.calls(), calls.of(s), "model calls");
         return a.used();
     }
 
@@ -164,14 +203,34 @@ public abstract class RelayedCalls extends ModelCallRound {
         return new Event(null, json);
     }
 
-    /** {@code parts}' documents, one after the other. */
+    /** A server-sent event as {@link Framing#SSE} writes it ({@code name} {@code null}: data only), to write as it is. */
+    protected static String sse(String name, String data) {
+        return Framing.SSE.frame(new Event(name, data));
+    }
+
+    /** {@code parts}' documents or pieces, one after the other. */
     @SafeVarargs
-    protected static List<Event> concat(List<Event>... parts) {
-        List<Event> all = new ArrayList<>();
-        for (List<Event> p : parts) {
+    protected static <T> List<T> concat(List<T>... parts) {
+        List<T> all = new ArrayList<>();
+        for (List<T> p : parts) {
             all.addAll(p);
         }
         return all;
+    }
+
+    /**
+     * Spring AI's {@code ChatResponse} as Jackson writes it: {@code text} {@code null}, no generation;
+     * {@code finish} {@code null}, a chunk that finishes nothing; {@code nativeUsage} {@code null}, none kept.
+     */
+    protected static String springAi(String id, String text, String finish, long prompt, long completion, String nativeUsage) {
+        String usage = "{\"promptTokens\":" + prompt + ",\"completionTokens\":" + completion + ",\"totalTokens\":"
+                + (prompt + completion) + (nativeUsage == null ? "" : ",\"nativeUsage\":" + nativeUsage) + "}";
+        String result = text == null ? "null" : "{\"output\":{\"messageType\":\"ASSISTANT\",\"metadata\":{\"role\":\"ASSISTANT\"},"
+                + "\"toolCalls\":[],\"media\":[],\"text\":\"" + text + "\"},\"metadata\":{\"finishReason\":\""
+                + (finish == null ? "" : finish) + "\",\"contentFilters\":[],\"empty\":true}}";
+        return "{\"result\":" + result + ",\"results\":" + (text == null ? "[]" : "[" + result + "]") + ",\"metadata\":{\"id\":\""
+                + id + "\",\"model\":\"gpt-4o-mini-2024-07-18\",\"rateLimit\":{},\"usage\":" + usage
+                + ",\"promptMetadata\":[],\"empty\":false}}";
     }
 
     /** A streamed Ollama {@code /api/chat} chunk of {@code text}. */
