@@ -302,7 +302,13 @@ abstract class AbstractRound110 extends ModelCallRound {
             b.header("Authorization", value);
         }
         try {
-            return client.send(b.build(), HttpResponse.BodyHandlers.ofString());
+            try {
+                return client.send(b.build(), HttpResponse.BodyHandlers.ofString());
+            } catch (IOException closed) {
+                // the server may close a kept-alive connection after a refusal just as the client reuses it:
+                // the request is sent again (on a new connection), whose answer counts the same
+                return client.send(b.build(), HttpResponse.BodyHandlers.ofString());
+            }
         } catch (IOException e) {
             throw new java.io.UncheckedIOException(e);
         } catch (InterruptedException e) {
