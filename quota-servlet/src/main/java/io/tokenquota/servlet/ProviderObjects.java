@@ -107,8 +107,14 @@ final class ProviderObjects {
         return object != null && PARTS.contains(object);
     }
 
-    /** Whether an answer that is the object {@code object} (its top-level {@code object}) says no model ran. */
-    static boolean callNoModel(String object, boolean reads) {
+    /** Whether an answer that is a provider's object (its top-level {@code object}) says no model ran. */
+    static boolean callNoModel(JsonDocumentScanner.Document answer, boolean reads) {
+        String object = answer.object();
+        if (!reads && "thread.message".equals(object) && answer.runId() != null) {
+            // a message a run wrote (the assistant's reply an application returns after runs.createAndPoll):
+            // the model ran for this request; a message a write adds (the user's) names no run
+            return false;
+        }
         return object != null && (WRITTEN.contains(object) || reads && READ.contains(object));
     }
 }

@@ -713,7 +713,7 @@ final class Settlement implements AsyncListener {
             JsonDocumentScanner.Document only = sniffer.onlyDocument();
             JsonDocumentScanner.Document answer = sniffer.lastDocument();
             boolean noModel = !uploaded && explicit == null && status >= 200 && status < 300
-                    && (usage == null && only != null && (ProviderObjects.callNoModel(only.object(), reads(request))
+                    && (usage == null && only != null && (ProviderObjects.callNoModel(only, reads(request))
                     || ProviderObjects.catalogue(request.getMethod(), QuotaFilter.pathOf(request), only))
                     || reads(request) && answer != null && ProviderObjects.partOfACall(answer.object()));
             Decision own = uploaded ? Decision.release("a file upload (" + upload.step() + "): no model was called")
