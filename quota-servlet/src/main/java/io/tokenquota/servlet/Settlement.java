@@ -574,6 +574,15 @@ final class Settlement implements AsyncListener {
             providerState.jobCharged(hold.subject(), job.id(), 0);
         }
         long own = explicit == null ? 0 : explicit;
+        if (own + beyond == 0 && explicit == null && !reads(request) && (usage == null || provisional)
+                && String.valueOf(response.getContentType()).toLowerCase(java.util.Locale.ROOT).startsWith(AnswerUsages.STREAM)) {
+            // a write on the job that streams its run (an Assistants run's submit_tool_outputs with
+            // "stream": true): the model answers in this request; cut before the run's usage, it is charged
+            // at least its estimate, and a later read of the usage only what passes all charged for the job
+            long least = estimateOf(response.sniffer());
+            providerState.jobCharged(hold.subject(), job.id(), StreamText.plus(before, least));
+            return Decision.charge(least, "a write on " + job.object() + " streamed without the run's usage: the estimate");
+        }
         if (own + beyond == 0) {
             return Decision.release("a read of " + job.object() + " " + job.status() + ": no model was called for it");
         }

@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit173;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound173BreakItTest extends AbstractRound173 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
