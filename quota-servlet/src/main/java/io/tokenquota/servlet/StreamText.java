@@ -30,6 +30,7 @@ import java.util.Set;
  *       {@link #root}) and tool call deltas ({@code argsTextDelta}), a UI message stream's
  *       {@code text-delta} and {@code reasoning-delta} {@code delta} and {@code tool-input-delta}
  *       {@code inputTextDelta};</li>
+ *   <li>an Assistants run's {@code thread.message.delta} {@code delta.content[].text.value};</li>
  *   <li>Cohere v2's {@code content-delta} {@code delta.message.content.text}; a relayed Bedrock
  *       ConverseStream's {@code contentBlockDelta.delta.text}; Hugging Face TGI's {@code token.text};
  *       LangChain's {@code astream_events} {@code on_chat_model_stream} {@code data.chunk.content};
@@ -44,14 +45,15 @@ final class StreamText {
     /** The field names a delta's text is in: the cheap test before a path is built. */
     static final Set<String> FIELDS = Set.of("content", "reasoning_content", "reasoning", "refusal", "arguments",
             "text", "thinking", "partial_json", "delta", "response", "transcript", "data", "code", "inputTextDelta",
-            "argsTextDelta");
+            "argsTextDelta", "value");
 
     /** Deltas in every document that has them. */
     private static final Set<String> ANY = Set.of("choices[].delta.content", "choices[].delta.reasoning_content",
             "choices[].delta.reasoning", "choices[].delta.refusal", "choices[].delta.tool_calls[].function.arguments",
             "choices[].delta.function_call.arguments", "choices[].delta.audio.transcript", "choices[].text",
             "candidates[].content.parts[].text", "candidates[].content.parts[].executableCode.code",
-            "contentBlockDelta.delta.text", "token.text", "result.output.text", "argsTextDelta");
+            "contentBlockDelta.delta.text", "token.text", "result.output.text", "argsTextDelta",
+            "delta.content[].text.value");
     /** Speech in every document that has it: base64 of 16-bit 24 kHz mono PCM, what OpenAI streams. */
     private static final String AUDIO = "choices[].delta.audio.data";
     /** Objects whose every name and value is the model's output (tool arguments), and the rule that counts them. */

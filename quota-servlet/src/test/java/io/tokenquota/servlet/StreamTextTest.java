@@ -32,6 +32,15 @@ final class StreamTextTest {
     }
 
     @Test
+    void assistantsMessageDeltasCountTheirText() {
+        String body = "event: thread.message.delta\ndata: {\"id\":\"msg_1\",\"object\":\"thread.message.delta\",\"delta\":"
+                + "{\"content\":[{\"index\":0,\"type\":\"text\",\"text\":{\"value\":\"abcde\",\"annotations\":[]}}]}}\n\n"
+                + "event: thread.message.delta\ndata: {\"id\":\"msg_1\",\"object\":\"thread.message.delta\",\"delta\":"
+                + "{\"content\":[{\"index\":0,\"type\":\"text\",\"text\":{\"value\":\"fg\"}}]}}\n\n";
+        assertEquals(5 + 2, text("text/event-stream", body));
+    }
+
+    @Test
     void openAiChatChunksCountTheirContentReasoningAndToolArguments() {
         String body = "data: {\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"abcd\"}}]}\n\n"
                 + "data: {\"choices\":[{\"index\":0,\"delta\":{\"reasoning_content\":\"ef\"}}]}\n\n"
