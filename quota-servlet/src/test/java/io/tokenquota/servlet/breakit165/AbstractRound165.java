@@ -17,6 +17,7 @@ import java.io.IOException;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.util.zip.GZIPOutputStream;
+import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -313,7 +314,7 @@ abstract class AbstractRound165 extends StoryRound {
      * any answer. The text starts with "{", so the filter reads it as a mislabelled JSON answer, finds
      * no usage and charges the estimate; the raw text is not counted.
      */
-    @org.junit.jupiter.api.Disabled(OPEN_MODEL_JSON)
+    @Disabled(OPEN_MODEL_JSON)
     @Test
     void aJsonAnswerWrittenAsPlainTextIsChargedItsText() {
         String s = subject();
@@ -324,7 +325,7 @@ abstract class AbstractRound165 extends StoryRound {
      * The same JSON answer from a handler declared {@code produces = "application/json"} returning
      * the model's String: nothing in it is a provider's format, no usage.
      */
-    @org.junit.jupiter.api.Disabled(OPEN_MODEL_JSON)
+    @Disabled(OPEN_MODEL_JSON)
     @Test
     void aJsonAnswerWrittenAsApplicationJsonIsChargedItsText() {
         String s = subject();
@@ -421,7 +422,7 @@ abstract class AbstractRound165 extends StoryRound {
     }
 
     /** The same handler sends the model's JSON answer (several lines) as one event. */
-    @org.junit.jupiter.api.Disabled(OPEN_MODEL_JSON)
+    @Disabled(OPEN_MODEL_JSON)
     @Test
     void oneEventHoldingAJsonAnswerIsChargedItsText() {
         String s = subject();

@@ -7,6 +7,7 @@ import io.tokenquota.servlet.testing.Prose;
 import io.tokenquota.servlet.testing.RelayedCalls;
 import java.util.ArrayList;
 import java.util.List;
+import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -170,7 +171,7 @@ abstract class AbstractRound168 extends RelayedCalls {
     // ------------------------------------------------------------------ a model's JSON answer with a provider-like field
 
     /** Control: the model's structured report (about 18,000 characters of findings) is charged its text. */
-    @org.junit.jupiter.api.Disabled(OPEN_MODEL_JSON)
+    @Disabled(OPEN_MODEL_JSON)
     @Test
     void controlModelJsonReportIsChargedItsText() {
         long used = post("report-plain");
@@ -192,7 +193,7 @@ abstract class AbstractRound168 extends RelayedCalls {
      * event's JSON is taken for the application's own, so the model's words are not counted. Expected: at
      * least 90% of the control's charge.
      */
-    @org.junit.jupiter.api.Disabled(OPEN_MODEL_JSON)
+    @Disabled(OPEN_MODEL_JSON)
     @Test
     void namedEventsOfApplicationJsonAreChargedTheirText() {
         long control = post("words-unnamed-text");

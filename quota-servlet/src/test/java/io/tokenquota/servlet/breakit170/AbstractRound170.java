@@ -8,6 +8,7 @@ import io.tokenquota.servlet.testing.RelayedCalls;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.UUID;
+import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -405,14 +406,14 @@ abstract class AbstractRound170 extends RelayedCalls {
     // ------------------------------------------------------------------ wrappers
 
     /** Spring AI's ChatClientResponse ({@code chatResponse}, {@code context}) of one call 3,000 + 400. Expected 3,400. */
-    @org.junit.jupiter.api.Disabled(OPEN_ENVELOPE)
+    @Disabled(OPEN_ENVELOPE)
     @Test
     void springChatClientResponseIsChargedItsUsage() {
         charged("spring-chat-client-response", 3_400, "ChatClientResponse of 3,000 + 400");
     }
 
     /** Spring AI's ResponseEntity ({@code response}, {@code entity}) of one call 3,000 + 400. Expected 3,400. */
-    @org.junit.jupiter.api.Disabled(OPEN_ENVELOPE)
+    @Disabled(OPEN_ENVELOPE)
     @Test
     void springResponseEntityIsChargedItsUsage() {
         charged("spring-response-entity", 3_400, "ResponseEntity of 3,000 + 400");
@@ -528,7 +529,7 @@ abstract class AbstractRound170 extends RelayedCalls {
     }
 
     /** The application's envelope around a plain chat completion (about 400 tokens of text), usage 3,000 + 400. Expected 3,400. */
-    @org.junit.jupiter.api.Disabled(OPEN_ENVELOPE)
+    @Disabled(OPEN_ENVELOPE)
     @Test
     void envelopeAroundCompletionIsChargedItsUsage() {
         charged("envelope-plain", 3_400, "envelope around 3,000 + 400");
