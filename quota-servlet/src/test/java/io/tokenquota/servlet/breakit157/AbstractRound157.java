@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import io.tokenquota.QuotaAccount;
 import io.tokenquota.servlet.QuotaFilter;
+import io.tokenquota.servlet.testing.ChatCompletions;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.H2FilterRound;
 import io.tokenquota.servlet.testing.ModelCalls;
@@ -37,10 +38,8 @@ abstract class AbstractRound157 extends H2FilterRound {
             + "\"content\":\"Summarise our Q3 report in two sentences.\"}]}";
 
     static String completion(long prompt, long completion) {
-        return "{\"id\":\"chatcmpl-157\",\"object\":\"chat.completion\",\"model\":\"gpt-4.1\",\"choices\":[{\"index\":0,"
-                + "\"message\":{\"role\":\"assistant\",\"content\":\"Revenue grew 12% while costs fell.\"},"
-                + "\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":" + prompt + ",\"completion_tokens\":"
-                + completion + ",\"total_tokens\":" + (prompt + completion) + "}}";
+        return ChatCompletions.completion("chatcmpl-157", "gpt-4.1", "Revenue grew 12% while costs fell.",
+                prompt, completion);
     }
 
     static String subject() {
@@ -89,9 +88,7 @@ abstract class AbstractRound157 extends H2FilterRound {
                     CALLS.count(user);
                     byte[] relayed = completion(4_000, 3_000).getBytes(StandardCharsets.UTF_8);
                     resp.setStatus(200);
-                    resp.setContentType("application/json");
-                    resp.setContentLength(relayed.length);
-                    resp.getOutputStream().write(relayed);
+                    ChatCompletions.writeWithLength(resp, relayed);
                 }
                 case "/retry-from-cache" -> {
                     CALLS.count(user);
@@ -112,9 +109,7 @@ abstract class AbstractRound157 extends H2FilterRound {
                     resp.setHeader(QuotaFilter.ACTUAL_TOKENS_HEADER, "0");
                     byte[] cached = completion(3_000, 2_000).getBytes(StandardCharsets.UTF_8);
                     resp.setStatus(200);
-                    resp.setContentType("application/json");
-                    resp.setContentLength(cached.length);
-                    resp.getOutputStream().write(cached);
+                    ChatCompletions.writeWithLength(resp, cached);
                 }
                 default -> resp.sendError(404);
             }

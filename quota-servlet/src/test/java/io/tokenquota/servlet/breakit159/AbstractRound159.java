@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import io.tokenquota.QuotaAccount;
 import io.tokenquota.servlet.QuotaFilter;
+import io.tokenquota.servlet.testing.ChatCompletions;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.H2FilterRound;
 import io.tokenquota.servlet.testing.ModelCalls;
@@ -44,10 +45,8 @@ abstract class AbstractRound159 extends H2FilterRound {
             + "\"content\":\"Summarise our Q3 report in two sentences.\"}]}";
 
     static String completion(long prompt, long completion) {
-        return "{\"id\":\"chatcmpl-159\",\"object\":\"chat.completion\",\"model\":\"gpt-4.1\",\"choices\":[{\"index\":0,"
-                + "\"message\":{\"role\":\"assistant\",\"content\":\"Revenue grew 12% while costs fell.\"},"
-                + "\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":" + prompt + ",\"completion_tokens\":"
-                + completion + ",\"total_tokens\":" + (prompt + completion) + "}}";
+        return ChatCompletions.completion("chatcmpl-159", "gpt-4.1", "Revenue grew 12% while costs fell.",
+                prompt, completion);
     }
 
     static String subject() {
@@ -93,9 +92,7 @@ abstract class AbstractRound159 extends H2FilterRound {
                     resp.reset();
                     byte[] json = answer.getBytes(StandardCharsets.UTF_8);
                     resp.setStatus(200);
-                    resp.setContentType("application/json");
-                    resp.setContentLength(json.length);
-                    resp.getOutputStream().write(json);
+                    ChatCompletions.writeWithLength(resp, json);
                 }
                 case "/two-resets" -> {
                     CALLS.count(user);
