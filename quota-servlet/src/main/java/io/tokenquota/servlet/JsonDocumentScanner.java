@@ -207,15 +207,18 @@ final class JsonDocumentScanner {
      *                   chunk that ends it: Mistral's, DeepSeek's and Groq's carry the call's usage too)
      * @param geminiChunk {@code streamCall} is Gemini's {@code responseId}: its chunks' counts run until
      *                   the chunk that finishes a candidate ({@code ended})
+     * @param reportId   the id of the call its usage is reported for: the top-level {@code id}, else the
+     *                   {@code metadata.id} of a Spring AI {@code ChatResponse} (the provider's id of its call)
      */
     record Document(String type, Map<String, Map<String, Long>> usages, boolean ended, String model, String call,
                     boolean callIdentified, boolean error, String responseId, boolean choices, String event,
                     boolean workflowRun, int element, String id, String runId, java.util.List<Message> messages,
                     long textTokens, String object, String fileId, String streamCall, String status,
-                    boolean foreground, int catalogueFields, boolean choiceFinished, boolean geminiChunk) {
+                    boolean foreground, int catalogueFields, boolean choiceFinished, boolean geminiChunk,
+                    String reportId) {
         Document(String type, Map<String, Map<String, Long>> usages, boolean ended) {
             this(type, usages, ended, null, null, false, false, null, false, null, false, -1, null, null,
-                    java.util.List.of(), 0, null, null, null, null, false, 0, false, false);
+                    java.util.List.of(), 0, null, null, null, null, false, 0, false, false, null);
         }
 
         Document {
@@ -416,6 +419,7 @@ final class JsonDocumentScanner {
         runId = null;
         wrappedId = null;
         envelopeId = null;
+        metadataId = null;
         geminiResponse = null;
         invocation = false;
         partial = false;
@@ -733,6 +737,8 @@ final class JsonDocumentScanner {
                     wrappedId = parser.getText();
                 } else if (depth == 2 && objectAt[1] && objectAt[2] && "message".equals(fieldAt[1]) && "id".equals(fieldAt[2])) {
                     envelopeId = parser.getText();
+                } else if (depth == 2 && objectAt[1] && objectAt[2] && "metadata".equals(fieldAt[1]) && "id".equals(fieldAt[2])) {
+                    metadataId = parser.getText();
                 } else if (depth == 1 && objectAt[1] && "responseId".equals(fieldAt[1])) {
                     geminiResponse = parser.getText();
                 } else if (depth == 1 && objectAt[1] && "invocationId".equals(fieldAt[1])) {
@@ -845,7 +851,7 @@ final class JsonDocumentScanner {
                 text == null ? 0 : text.documentTokens(type, event), object,
                 "file".equals(object) || "container.file".equals(object) || "file".equals(type) ? lineId : nestedFileId,
                 streamCall(), status, foreground, catalogueFields, choiceFinished,
-                geminiResponse != null && geminiResponse.equals(streamCall()));
+                geminiResponse != null && geminiResponse.equals(streamCall()), lineId != null ? lineId : metadataId);
     }
 
     /**
@@ -943,6 +949,8 @@ final class JsonDocumentScanner {
 
     /** Anthropic's {@code message.id}, Gemini's top-level {@code responseId}, and whether an {@code invocationId} came. */
     private String envelopeId;
+    /** A Spring AI {@code ChatResponse}'s {@code metadata.id}: the provider's id of the call it answers. */
+    private String metadataId;
     private String geminiResponse;
     private boolean invocation;
     private boolean partial;

@@ -824,6 +824,7 @@ public final class QuotaFilter implements Filter {
         sniffer.countText(estimator::text, () -> estimator.echoedPrompt(sentBody), asked.budgetNamed() ? output : -1, !reads);
         // an AI message the answer echoes with an id the request sent is the client's thread, not this call's
         sniffer.requestMessages(RequestMessageIds.sentBy(readBody));
+        sniffer.accepted(UsageSniffer.acceptedTypes(request.getHeader("Accept")));
         java.util.concurrent.atomic.AtomicBoolean inChain = new java.util.concurrent.atomic.AtomicBoolean(true);
         QuotaResponse wrapped = new QuotaResponse(response, sniffer, headers,
                 request.getDispatcherType() == DispatcherType.INCLUDE,
@@ -1908,6 +1909,24 @@ public final class QuotaFilter implements Filter {
                         + "': prefixes are plain path prefixes, not patterns, and cover every path beneath them"
                         + " (write " + plain(prefix, i) + " to protect what is under it)");
             }
+            // matched against the decoded, normalised path: a prefix holding what no such path holds would
+            // protect nothing, and the endpoint it names would be served free
+            if (c == '%' || c == ';' || c == '\\' || c == '#' || Character.isWhitespace(c) || Character.isISOControl(c)) {
+                throw new IllegalArgumentException("path prefix \"" + prefix + "\" holds '" + (Character.isISOControl(c)
+                        ? String.format("\\u%04x", (int) c) : String.valueOf(c)) + "', which no decoded request path"
+                        + " it is matched against holds: write the path as the application sees it, decoded, without"
+                        + " blanks or path parameters");
+            }
+        }
+        for (String segment : prefix.substring(1).split("/", -1)) {
+            if (segment.equals(".") || segment.equals("..")) {
+                throw new IllegalArgumentException("path prefix \"" + prefix + "\" holds the dot segment '" + segment
+                        + "', which no normalised request path holds: write the path it stands for");
+            }
+        }
+        if (normalise(prefix).contains("//")) {
+            throw new IllegalArgumentException("path prefix \"" + prefix + "\" holds an empty segment ('//'), which no"
+                    + " request path holds: join the parts with one '/'");
         }
         return normalise(prefix);
     }

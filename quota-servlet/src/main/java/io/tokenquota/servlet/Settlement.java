@@ -574,14 +574,24 @@ final class Settlement implements AsyncListener {
             providerState.jobCharged(hold.subject(), job.id(), 0);
         }
         long own = explicit == null ? 0 : explicit;
-        if (own + beyond == 0 && explicit == null && !reads(request) && (usage == null || provisional)
-                && String.valueOf(response.getContentType()).toLowerCase(java.util.Locale.ROOT).startsWith(AnswerUsages.STREAM)) {
+        boolean streamedCut = own + beyond == 0 && explicit == null && (usage == null || provisional)
+                && String.valueOf(response.getContentType()).toLowerCase(java.util.Locale.ROOT).startsWith(AnswerUsages.STREAM);
+        if (streamedCut && !reads(request)) {
             // a write on the job that streams its run (an Assistants run's submit_tool_outputs with
             // "stream": true): the model answers in this request; cut before the run's usage, it is charged
             // at least its estimate, and a later read of the usage only what passes all charged for the job
             long least = estimateOf(response.sniffer());
             providerState.jobCharged(hold.subject(), job.id(), StreamText.plus(before, least));
             return Decision.charge(least, "a write on " + job.object() + " streamed without the run's usage: the estimate");
+        }
+        long carried = streamedCut ? streamedText(response.sniffer()) : 0;
+        if (carried > before) {
+            // a read that streams the job's text (a background Response read with ?stream=true) cut before the
+            // usage event: the model wrote at least what it carried, of which the job has paid what was charged
+            // for it before; a later read of the usage, or of the same text again, only what passes that
+            providerState.jobCharged(hold.subject(), job.id(), carried);
+            return Decision.charge(carried - before, "a read of " + job.object() + " streamed without its usage:"
+                    + " the text it carried beyond what was charged for it before");
         }
         if (own + beyond == 0) {
             return Decision.release("a read of " + job.object() + " " + job.status() + ": no model was called for it");
@@ -608,12 +618,17 @@ final class Settlement implements AsyncListener {
         long least = millis < 0 ? estimate : Math.max(estimate, AudioDuration.inputTokens(millis));
         // a stream cut before its usage (the client read it all and hung up) wrote what its deltas carried,
         // whatever budget the request named (a relay may send its own), at the output rate when weighed
+        return Math.max(least, streamedText(sniffer));
+    }
+
+    /** The request's input and the text its answer carried ({@link UsageSniffer#textTokens}), weighed; 0 without text. */
+    private long streamedText(UsageSniffer sniffer) {
         long text = sniffer.textTokens();
-        if (text > 0) {
-            long written = StreamText.plus(sniffer.inputEstimate(), text);
-            least = Math.max(least, Math.min(Limits.MAX_TOKENS, weighing == null ? written : weighing.hold(written, text)));
+        if (text <= 0) {
+            return 0;
         }
-        return least;
+        long written = StreamText.plus(sniffer.inputEstimate(), text);
+        return Math.min(Limits.MAX_TOKENS, weighing == null ? written : weighing.hold(written, text));
     }
 
     /**

@@ -71,6 +71,7 @@ final class UsageSniffer {
         other.echoes = echoes;
         other.budget = budget;
         other.countRaw = countRaw;
+        other.accepted = accepted;
         return other;
     }
 
@@ -404,6 +405,7 @@ final class UsageSniffer {
             decoded.sentBack = sentBack;
             decoded.textEstimator = textEstimator;
             decoded.countRaw = countRaw;
+            decoded.accepted = accepted;
             // an event stream's payloads are events (AnswerDecoding writes each as one); an inflated
             // answer keeps its label
             decodedType = encoded ? contentType : "text/event-stream";
@@ -433,7 +435,7 @@ final class UsageSniffer {
             mode = Mode.SSE;
         } else {
             mode = Mode.OFF;
-            if (!encoded && textual(type, head, charset)) {
+            if (!encoded && textual(type, head, writerText ? java.nio.charset.StandardCharsets.UTF_8 : charset, accepted)) {
                 // a model's text returned as it is (a String from Spring AI's call().content(), under whatever
                 // label the client's Accept chose): no usage comes with it, its length is what the model wrote
                 rawText = countRaw && textEstimator != null ? new RawText(textEstimator, writerText
@@ -813,6 +815,31 @@ final class UsageSniffer {
     /** The request's message ids ({@link RequestMessageIds}): AI messages the answer echoes with one of them do not count. */
     synchronized void requestMessages(java.util.function.Predicate<String> sentBack) {
         this.sentBack = sentBack;
+    }
+
+    /**
+     * The media types the client's {@code Accept} names ({@link #acceptedTypes(String)}): a framework labels a
+     * {@code String} with one of them, so under such a label an answer may be a model's text ({@link #textual}).
+     */
+    private java.util.Set<String> accepted = java.util.Set.of();
+
+    synchronized void accepted(java.util.Set<String> types) {
+        this.accepted = types;
+    }
+
+    /** The media types an {@code Accept} header names, lower case, without parameters and wildcards. */
+    static java.util.Set<String> acceptedTypes(String accept) {
+        if (accept == null) {
+            return java.util.Set.of();
+        }
+        java.util.Set<String> types = new java.util.HashSet<>();
+        for (String range : accept.split(",")) {
+            String type = range.split(";", 2)[0].strip().toLowerCase(java.util.Locale.ROOT);
+            if (!type.isEmpty() && !type.endsWith("/*")) {
+                types.add(type);
+            }
+        }
+        return types;
     }
 
     /** The request asked for several completions ({@code n} above 1, several prompts). */
@@ -1217,7 +1244,7 @@ final class UsageSniffer {
                 : !doc.usages().isEmpty())) {
             // the very counts again, under no other id than the call's last report named, are that call's
             // report again (below); two calls of their own ids (two whole Responses) stay two
-            before = call == null && (doc.id() == null || lastReportId == null || doc.id().equals(lastReportId))
+            before = call == null && (doc.reportId() == null || lastReportId == null || doc.reportId().equals(lastReportId))
                     ? currentReport() : null;
             calls = callList == null ? 0 : callList.size();
             // a call's final report that names no call (Ollama's "done": true, Bedrock Converse's and
@@ -1235,7 +1262,7 @@ final class UsageSniffer {
             unfold();
         }
         if (reported) {
-            lastReportId = doc.id();
+            lastReportId = doc.reportId();
         }
         if (!reported && doc.ended()) {
             // the chunk that finishes the call without its counts: a usage-only chunk under its id follows
@@ -1710,9 +1737,14 @@ final class UsageSniffer {
     /**
      * Whether an answer no format reads may be a model's text: a {@code text/*} label, or a label the
      * client's {@code Accept} may have chosen for a {@code String} (JSON, XML, {@code octet-stream}) over
-     * bytes that are text (no NUL among the first, but in UTF-16 and UTF-32); never audio, video or an image.
+     * bytes that are text (no NUL among the first, but in UTF-16 and UTF-32); under any other label the
+     * client's {@code Accept} names (Spring labels a {@code String} with it: {@code application/javascript},
+     * {@code application/pdf}) when the first bytes are text to the letter: well-formed in the charset, no
+     * control character but whitespace. A label the server chose itself (SockJS's
+     * {@code application/javascript} frames) says the body is its own format. Never audio, video or an image.
      */
-    private static boolean textual(String type, byte[] head, java.nio.charset.Charset charset) {
+    private static boolean textual(String type, byte[] head, java.nio.charset.Charset charset,
+                                   java.util.Set<String> accepted) {
         if (type.startsWith("audio/") || type.startsWith("video/") || type.startsWith("image/")
                 || head != null && AudioDuration.startsAsAudio(head)) {
             return false;
@@ -1725,7 +1757,35 @@ final class UsageSniffer {
             }
         }
         return type.isBlank() || type.startsWith("text/") || type.contains("json") || type.contains("xml")
-                || type.startsWith("application/octet-stream");
+                || type.startsWith("application/octet-stream")
+                || accepted.contains(type.split(";", 2)[0].strip()) && strictlyText(head, charset);
+    }
+
+    /**
+     * Whether {@code head} is text to the letter: well-formed in {@code charset} (a character cut at the
+     * end aside) and no control character but tab, line feed, form feed and carriage return. A binary
+     * format's first bytes (a PDF's marker line, an archive's header) are not.
+     */
+    private static boolean strictlyText(byte[] head, java.nio.charset.Charset charset) {
+        if (head == null || head.length == 0) {
+            return false;
+        }
+        java.nio.CharBuffer chars = java.nio.CharBuffer.allocate(256);
+        java.nio.charset.CoderResult result = charset.newDecoder()
+                .onMalformedInput(java.nio.charset.CodingErrorAction.REPORT)
+                .onUnmappableCharacter(java.nio.charset.CodingErrorAction.REPORT)
+                .decode(java.nio.ByteBuffer.wrap(head, 0, Math.min(head.length, 256)), chars, false);
+        if (result.isError()) {
+            return false;
+        }
+        chars.flip();
+        while (chars.hasRemaining()) {
+            char c = chars.get();
+            if (Character.isISOControl(c) && c != '\t' && c != '\n' && c != '\f' && c != '\r') {
+                return false;
+            }
+        }
+        return true;
     }
 
     /** The current call's report {@code {total, kinds...}} ({@link #foldCall} keeps it so), or {@code null}. */
@@ -2402,6 +2462,8 @@ final class UsageSniffer {
     private final class SseEvents {
         private static final byte[] DATA = {'d', 'a', 't', 'a', ':'};
         private static final byte[] EVENT = {'e', 'v', 'e', 'n', 't', ':'};
+        private static final byte[] ID = {'i', 'd', ':'};
+        private static final byte[] RETRY = {'r', 'e', 't', 'r', 'y', ':'};
         /**
          * The longest event name kept: the names that decide anything are short, but LangGraph names a
          * subgraph's {@code messages} events after its namespace ({@code messages|agent:<uuid>}).
@@ -2441,6 +2503,15 @@ final class UsageSniffer {
         private int eventLength;
         private long eventOverflow;
         private boolean skipLine;
+        /**
+         * The first bytes of a line that is no {@code data:} or {@code event:} line, up to what tells
+         * whether it is a field of the format at all ({@link #textLine}).
+         */
+        private final byte[] lineHead = new byte[RETRY.length];
+        private int lineHeadLength;
+        /** The current line is no field of the format: text, counted as the model's ({@link #textLine}). */
+        private boolean lineIsText;
+        private boolean lineDecided;
         private boolean lineEmpty = true;
         private boolean spaceChecked;
         private JsonDocumentScanner event;
@@ -2478,6 +2549,7 @@ final class UsageSniffer {
         void feed(byte[] b, int off, int len) {
             int end = off + len;
             int runStart = -1;
+            int textStart = -1;
             for (int i = off; i < end; i++) {
                 byte c = b[i];
                 if (bom >= 0) {
@@ -2502,6 +2574,10 @@ final class UsageSniffer {
                     if (runStart >= 0) {
                         data(b, runStart, i - runStart);
                         runStart = -1;
+                    }
+                    if (textStart >= 0) {
+                        rawLine(b, textStart, i - textStart);
+                        textStart = -1;
                     }
                     endOfLine();
                     afterCr = c == '\r';
@@ -2535,6 +2611,13 @@ final class UsageSniffer {
                 }
                 lineEmpty = false;
                 if (skipLine) {
+                    if (lineIsText) {
+                        if (textStart < 0) {
+                            textStart = i;
+                        }
+                    } else if (!lineDecided) {
+                        lineHead(c);
+                    }
                     continue;
                 }
                 if (parts) {
@@ -2578,11 +2661,63 @@ final class UsageSniffer {
                     }
                 } else {
                     skipLine = true;
+                    // the bytes of the line so far: the part of a field name matched, and this one
+                    byte[] matched = seenName > 0 ? EVENT : DATA;
+                    for (int k = 0; k < Math.max(seen, seenName); k++) {
+                        lineHead(matched[k]);
+                    }
+                    lineHead(c);
                 }
             }
             if (runStart >= 0) {
                 data(b, runStart, end - runStart);
             }
+            if (textStart >= 0) {
+                rawLine(b, textStart, end - textStart);
+            }
+        }
+
+        /**
+         * Takes one more byte of a line that is no {@code data:} or {@code event:} line, and decides as soon
+         * as it can whether the line is text ({@link #textLine}).
+         */
+        private void lineHead(byte c) {
+            lineHead[lineHeadLength++] = c;
+            if (c == ':' || lineHeadLength == lineHead.length) {
+                decideLine();
+            }
+        }
+
+        /**
+         * Decides whether the line begun in {@link #lineHead} is text: a line that is no field of the event
+         * format ({@code data}, {@code event}, {@code id}, {@code retry}) and no comment (a leading colon).
+         * The event format ignores such lines; no server writes them, but a model's text does: written raw
+         * under a label that is no event stream's, it may start like one (an emoji shortcode
+         * {@code :rocket:}, YAML whose first key is {@code id}), and written into a {@code data:} line its
+         * own line breaks start lines of their own. Counted as the model's text ({@link #rawText}).
+         */
+        private void decideLine() {
+            lineDecided = true;
+            String head = new String(lineHead, 0, lineHeadLength, java.nio.charset.StandardCharsets.ISO_8859_1);
+            boolean field = head.startsWith(":") || head.startsWith("id:") || head.startsWith("retry:")
+                    || head.startsWith("data:") || head.startsWith("event:")
+                    // a field name alone on its line (a field with no value)
+                    || !head.endsWith(":") && head.length() < lineHead.length
+                    && ("data".startsWith(head) || "event".startsWith(head) || "id".startsWith(head)
+                    || "retry".startsWith(head));
+            lineIsText = !field && countRaw && textEstimator != null && !parts;
+            if (lineIsText) {
+                rawLine(lineHead, 0, lineHeadLength);
+            }
+        }
+
+        /** Counts bytes of a {@link #decideLine text line} as the model's text. */
+        private void rawLine(byte[] b, int off, int len) {
+            if (rawText == null) {
+                // what the transcoder hands on is UTF-8
+                rawText = new RawText(textEstimator, java.nio.charset.StandardCharsets.UTF_8);
+            }
+            rawText.feed(b, off, len);
         }
 
         private void data(byte[] b, int off, int len) {
@@ -2619,6 +2754,15 @@ final class UsageSniffer {
         }
 
         private void endOfLine() {
+            if (skipLine && !lineDecided && lineHeadLength > 0) {
+                decideLine();
+            }
+            if (lineIsText) {
+                rawLine(new byte[] {'\n'}, 0, 1);
+            }
+            lineHeadLength = 0;
+            lineDecided = false;
+            lineIsText = false;
             if ((lineEmpty && !dataLine) || (parts && dataLine)) {
                 dispatch();
             }
@@ -2720,6 +2864,9 @@ final class UsageSniffer {
         }
 
         void end() {
+            if (skipLine && !lineDecided && lineHeadLength > 0) {
+                decideLine();
+            }
             dispatch();
         }
 

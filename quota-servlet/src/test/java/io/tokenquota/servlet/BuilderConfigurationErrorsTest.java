@@ -43,6 +43,17 @@ class BuilderConfigurationErrorsTest {
     }
 
     @Test
+    void aPrefixNoRequestPathCanLieUnderIsAnIllegalArgument() {
+        for (String prefix : new String[] {"/api//ai/", "/api/./ai/", "/api/v0/../ai/", "/api/ai/ ", " /api/ai/",
+                "/api/a%69/", "/api/ai;v=1/", "/api\\ai/", "/api/ai#x", "/api/\tai/"}) {
+            assertNamed(prefix.strip(), assertThrows(IllegalArgumentException.class, () -> filter().protect(prefix), prefix));
+            assertThrows(IllegalArgumentException.class, () -> filter().maxBodyBytes(prefix, 1_000), prefix);
+        }
+        // what a decoded path holds stays a prefix: a trailing slash or several, the root, any other character
+        filter().protect("/api/ai//", "/", "/api/v1.2/ai-admin/", "/api/ünïcode/", "/api/a+b/").build();
+    }
+
+    @Test
     void aFilterWithoutResolverOrPrefixIsAnIllegalState() {
         assertEquals("a subject resolver is required",
                 assertThrows(IllegalStateException.class, () -> QuotaFilter.builder(store).protect("/ai/").build()).getMessage());

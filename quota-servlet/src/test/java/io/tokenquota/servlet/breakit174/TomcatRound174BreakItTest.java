@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit174;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class TomcatRound174BreakItTest extends AbstractRound174 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.TOMCAT;
+    }
+}

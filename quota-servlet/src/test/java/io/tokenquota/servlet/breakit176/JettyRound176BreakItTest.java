@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit176;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound176BreakItTest extends AbstractRound176 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
