@@ -824,7 +824,8 @@ public final class QuotaFilter implements Filter {
         sniffer.countText(estimator::text, () -> estimator.echoedPrompt(sentBody), asked.budgetNamed() ? output : -1, !reads);
         // an AI message the answer echoes with an id the request sent is the client's thread, not this call's
         sniffer.requestMessages(RequestMessageIds.sentBy(readBody));
-        sniffer.accepted(UsageSniffer.acceptedTypes(request.getHeader("Accept")));
+        // every Accept line: a list header may be split over several, and a framework reads them all
+        sniffer.accepted(UsageSniffer.acceptedTypes(String.join(",", java.util.Collections.list(request.getHeaders("Accept")))));
         java.util.concurrent.atomic.AtomicBoolean inChain = new java.util.concurrent.atomic.AtomicBoolean(true);
         QuotaResponse wrapped = new QuotaResponse(response, sniffer, headers,
                 request.getDispatcherType() == DispatcherType.INCLUDE,

@@ -5,6 +5,7 @@ import java.nio.ByteBuffer;
 import java.nio.CharBuffer;
 import java.nio.charset.Charset;
 import java.nio.charset.CharsetDecoder;
+import java.nio.charset.CoderResult;
 import java.nio.charset.CodingErrorAction;
 
 /**
@@ -14,15 +15,28 @@ import java.nio.charset.CodingErrorAction;
  * comes with such an answer, and its text is what the model wrote. Counted as it passes, in bounded
  * memory: the bytes are decoded in their charset into a window of {@link #WINDOW} characters, each full
  * window (or piece, {@link #endPiece}) is estimated and emptied (a word cut at a window's end counts a
- * token more, never less). Not thread-safe.
+ * token more, never less). Encoded data among the text ({@link #LONGEST_WORD}) is not counted. Not
+ * thread-safe.
  */
 final class RawText {
     /** Characters estimated at once. */
     static final int WINDOW = 4096;
+    /**
+     * The longest run of base64's characters (letters, digits, {@code + / = - _}) counted as text: longer
+     * ones are encoded data (an image as a {@code data:} URL or bare base64, a hex dump), no words a model
+     * wrote, and at a token every few characters they would cost many times what the call did.
+     */
+    static final int LONGEST_WORD = 256;
 
     private final TokenEstimator estimator;
     private final CharsetDecoder decoder;
+    private final CharBuffer decoded = CharBuffer.allocate(WINDOW);
     private final CharBuffer window = CharBuffer.allocate(WINDOW);
+    /** The run of base64's characters being read, until it ends or passes {@link #LONGEST_WORD}. */
+    private final char[] run = new char[LONGEST_WORD];
+    private int runLength;
+    /** The run being read passed {@link #LONGEST_WORD}: its characters are passed over until it ends. */
+    private boolean encodedData;
     /** The bytes of a character cut at the end of a write, decoded with the next. */
     private ByteBuffer leftover = ByteBuffer.allocate(0);
     private long tokens;
@@ -42,13 +56,60 @@ final class RawText {
             in = ByteBuffer.wrap(b, off, len);
         }
         while (true) {
-            decoder.decode(in, window, false);
-            if (window.hasRemaining()) {
+            CoderResult result = decoder.decode(in, decoded, false);
+            decoded.flip();
+            while (decoded.hasRemaining()) {
+                take(decoded.get());
+            }
+            decoded.clear();
+            if (!result.isOverflow()) {
                 break;
             }
-            count();
         }
         leftover = in.hasRemaining() ? ByteBuffer.allocate(in.remaining()).put(in).flip() : ByteBuffer.allocate(0);
+    }
+
+    private void take(char c) {
+        if (encoded(c)) {
+            if (encodedData) {
+                return;
+            }
+            if (runLength == run.length) {
+                encodedData = true;
+                runLength = 0;
+                return;
+            }
+            run[runLength++] = c;
+            return;
+        }
+        endRun();
+        put(c);
+    }
+
+    /** The run of base64's characters ended: a word, counted, or encoded data, passed over. */
+    private void endRun() {
+        for (int i = 0; i < runLength; i++) {
+            put(run[i]);
+        }
+        runLength = 0;
+        encodedData = false;
+    }
+
+    private void put(char c) {
+        window.put(c);
+        if (!window.hasRemaining()) {
+            count();
+        }
+    }
+
+    private static boolean encoded(char c) {
+        return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+                || c == '+' || c == '/' || c == '=' || c == '-' || c == '_';
+    }
+
+    /** Whether what was fed last is encoded data ({@link #LONGEST_WORD}), passed over until it ends. */
+    boolean inEncodedData() {
+        return encodedData;
     }
 
     /**
@@ -57,6 +118,7 @@ final class RawText {
      * format takes off ({@code data: word}): estimated run together, their words would count as one.
      */
     void endPiece() {
+        endRun();
         if (window.position() > 0) {
             count();
         }
@@ -64,7 +126,12 @@ final class RawText {
 
     /** The tokens of what was fed so far, the characters not yet estimated included. */
     long tokens() {
-        long pending = window.position() == 0 ? 0 : estimator.estimate(CharBuffer.wrap(window.array(), 0, window.position()));
+        long pending = 0;
+        if (window.position() > 0 || runLength > 0) {
+            CharBuffer rest = CharBuffer.allocate(window.position() + runLength);
+            rest.put(window.array(), 0, window.position()).put(run, 0, runLength).flip();
+            pending = estimator.estimate(rest);
+        }
         // a character cut at the end is at most one token more
         return StreamText.plus(tokens, pending + (leftover.hasRemaining() ? 1 : 0));
     }

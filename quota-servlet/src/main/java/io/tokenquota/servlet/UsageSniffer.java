@@ -421,6 +421,9 @@ final class UsageSniffer {
         } else if (eventBody) {
             mode = Mode.SSE;
             mislabelled = relabelled || !(sseLabel || unlabelled);
+            // a comment is a server's keep-alive only in an answer it labelled as events; under another
+            // label it is a model's line that opens with a colon (an emoji shortcode)
+            sse.commentsAreText = !(sseLabel || unlabelled);
         } else if (partsBody) {
             // the Vercel AI SDK's data stream: its header says the server framed it; without it the
             // lines may be a model's plain text, so what they report is charged at least the estimate
@@ -1749,7 +1752,9 @@ final class UsageSniffer {
                 || head != null && AudioDuration.startsAsAudio(head)) {
             return false;
         }
-        if (head != null && !charset.name().startsWith("UTF-16") && !charset.name().startsWith("UTF-32")) {
+        // a NUL is a character's byte in UTF-16 and UTF-32, under each of their names (x-UTF-16LE-BOM too)
+        String name = charset.name().toUpperCase(Locale.ROOT);
+        if (head != null && !name.contains("UTF-16") && !name.contains("UTF-32")) {
             for (byte b : head) {
                 if (b == 0) {
                     return false;
@@ -2505,11 +2510,13 @@ final class UsageSniffer {
         private boolean skipLine;
         /**
          * The first bytes of a line that is no {@code data:} or {@code event:} line, up to what tells
-         * whether it is a field of the format at all ({@link #textLine}).
+         * whether it is a field of the format at all ({@link #decideLine}).
          */
         private final byte[] lineHead = new byte[RETRY.length];
         private int lineHeadLength;
-        /** The current line is no field of the format: text, counted as the model's ({@link #textLine}). */
+        /** A comment line is text ({@link #decideLine}): the answer is read as events under another label. */
+        boolean commentsAreText;
+        /** The current line is no field of the format: text, counted as the model's ({@link #decideLine}). */
         private boolean lineIsText;
         private boolean lineDecided;
         private boolean lineEmpty = true;
@@ -2630,7 +2637,13 @@ final class UsageSniffer {
                         spaceChecked = true;
                         eventHasData = true;
                     } else {
+                        // no part: in a data stream, a line of a model's text that opened like one
                         skipLine = true;
+                        lineDecided = true;
+                        lineIsText = countRaw && textEstimator != null;
+                        if (lineIsText) {
+                            rawLine(seen == 1 ? new byte[] {partCode, c} : new byte[] {c}, 0, seen == 1 ? 2 : 1);
+                        }
                     }
                     continue;
                 }
@@ -2639,6 +2652,8 @@ final class UsageSniffer {
                     if (seenName == EVENT.length && eventHasData) {
                         nameAfterData = true;
                         skipLine = true;
+                        // an event: field written after the data (SseEmitter's data(x).name(n)): the format's
+                        lineDecided = true;
                     } else if (seenName == EVENT.length) {
                         nameLine = true;
                         nameSpaceChecked = false;
@@ -2679,7 +2694,7 @@ final class UsageSniffer {
 
         /**
          * Takes one more byte of a line that is no {@code data:} or {@code event:} line, and decides as soon
-         * as it can whether the line is text ({@link #textLine}).
+         * as it can whether the line is text ({@link #decideLine}).
          */
         private void lineHead(byte c) {
             lineHead[lineHeadLength++] = c;
@@ -2699,13 +2714,13 @@ final class UsageSniffer {
         private void decideLine() {
             lineDecided = true;
             String head = new String(lineHead, 0, lineHeadLength, java.nio.charset.StandardCharsets.ISO_8859_1);
-            boolean field = head.startsWith(":") || head.startsWith("id:") || head.startsWith("retry:")
+            boolean field = head.startsWith(":") && !commentsAreText || head.startsWith("id:") || head.startsWith("retry:")
                     || head.startsWith("data:") || head.startsWith("event:")
                     // a field name alone on its line (a field with no value)
                     || !head.endsWith(":") && head.length() < lineHead.length
                     && ("data".startsWith(head) || "event".startsWith(head) || "id".startsWith(head)
                     || "retry".startsWith(head));
-            lineIsText = !field && countRaw && textEstimator != null && !parts;
+            lineIsText = !field && countRaw && textEstimator != null;
             if (lineIsText) {
                 rawLine(lineHead, 0, lineHeadLength);
             }
@@ -2737,10 +2752,11 @@ final class UsageSniffer {
         /**
          * Data that is no JSON document, a model's text written raw into the event ({@code data:} and the
          * text, Spring's {@code Flux<String>}): counted as text the model wrote, but for the end marker
-         * {@code [DONE]}. A data stream's parts are its own format's.
+         * {@code [DONE]}. A data stream's parts are its own format's, JSON each: a part whose value is none
+         * is a line of a model's text that opened like one ({@code f:[a,b] → ℝ}).
          */
         private void rawData() {
-            if (parts || !countRaw || textEstimator == null || eventLength == 0
+            if (parts && (event == null || !event.failed()) || !countRaw || textEstimator == null || eventLength == 0
                     || new String(eventBytes, 0, eventLength, java.nio.charset.StandardCharsets.UTF_8).strip().equals("[DONE]")) {
                 return;
             }
@@ -2749,8 +2765,12 @@ final class UsageSniffer {
                 rawText = new RawText(textEstimator, java.nio.charset.StandardCharsets.UTF_8);
             }
             rawText.feed(eventBytes, 0, eventLength);
+            // data past what an event keeps, after encoded data (an image's data: URL), is more of it
+            boolean encoded = rawText.inEncodedData();
             rawText.endPiece();
-            rawOverflow = StreamText.plus(rawOverflow, eventOverflow / StreamText.BYTES_PER_TOKEN);
+            if (!encoded) {
+                rawOverflow = StreamText.plus(rawOverflow, eventOverflow / StreamText.BYTES_PER_TOKEN);
+            }
         }
 
         private void endOfLine() {

@@ -32,6 +32,26 @@ final class StreamTextTest {
     }
 
     @Test
+    void linesOfABodyReadAsEventsThatAreNoFieldCountAsText() {
+        // the data's text (2), an event name written after the data and a keep-alive are the format's, a line
+        // that is no field is text (10 and its line break)
+        String body = "data: ab\nevent: token\n\n: ping\nid: 7\nretry: 10\nplain line\n\n";
+        assertEquals(2 + 11, text("text/event-stream", body));
+        // under a label that is no event stream's, a line opening with a colon is a model's (an emoji shortcode)
+        assertEquals(12 + 5, text("text/plain;charset=UTF-8", ":rocket: go\nmore\n"));
+    }
+
+    @Test
+    void encodedDataAmongRawTextIsNotCounted() {
+        String image = "iVBORw0KGgo" + "A".repeat(5_000) + "==";
+        assertEquals(4 + 5, text("text/plain;charset=UTF-8", "see " + image + " done"));
+        // an image as a data: URL, read as an event's data, past what one event keeps
+        assertEquals("image/png;base64,".length(), text("text/plain;charset=UTF-8", "data:image/png;base64," + image));
+        // a word of 256 such characters is still a word
+        assertEquals(256 + 1, text("text/plain;charset=UTF-8", "x".repeat(256) + "."));
+    }
+
+    @Test
     void assistantsMessageDeltasCountTheirText() {
         String body = "event: thread.message.delta\ndata: {\"id\":\"msg_1\",\"object\":\"thread.message.delta\",\"delta\":"
                 + "{\"content\":[{\"index\":0,\"type\":\"text\",\"text\":{\"value\":\"abcde\",\"annotations\":[]}}]}}\n\n"
