@@ -84,7 +84,6 @@ abstract class AbstractDispatchRound12 {
         String s = "u12-" + UUID.randomUUID().toString().substring(0, 12);
         HttpResponse<String> r = TestHttp.post(container.uri(path), CHAT.getBytes(StandardCharsets.UTF_8),
                 "x-user-id", s, "Content-Type", "application/json");
-        System.out.println(kind() + " " + path + " -> " + r.statusCode() + " " + r.body());
         assertEquals(200, r.statusCode());
         assertTrue(r.body().contains("usage"), "the model answered: " + r.body());
         Thread.sleep(300);

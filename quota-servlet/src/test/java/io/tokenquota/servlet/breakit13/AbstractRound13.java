@@ -186,7 +186,6 @@ abstract class AbstractRound13 {
         int before = modelCalls.get();
         HttpResponse<String> r = TestHttp.post(container.uri(path), CHAT.getBytes(StandardCharsets.UTF_8),
                 "x-user-id", s, "Content-Type", "application/json");
-        System.out.println(kind() + " " + path + " -> " + r.statusCode() + " " + r.headers().map());
         assertEquals(200, r.statusCode());
         assertEquals(1, modelCalls.get() - before, "one model call");
         return charged(s);
@@ -238,7 +237,6 @@ abstract class AbstractRound13 {
             ByteArrayOutputStream bo = new ByteArrayOutputStream();
             in.transferTo(bo);
             String resp = bo.toString(StandardCharsets.ISO_8859_1);
-            System.out.println(kind() + " raw -> " + resp.replace("\r\n", " | "));
             return Integer.parseInt(resp.substring(9, 12));
         }
     }
@@ -249,7 +247,6 @@ abstract class AbstractRound13 {
         try {
             status = raw(headerLines);
         } catch (RuntimeException | IOException e) {
-            System.out.println(kind() + " raw failed: " + e);
             status = -1;
         }
         int calls = modelCalls.get() - before;

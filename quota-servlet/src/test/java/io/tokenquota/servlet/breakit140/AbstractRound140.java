@@ -87,8 +87,6 @@ abstract class AbstractRound140 extends H2FilterRound {
         HttpResponse<String> r = TestHttp.postJson(container.uri(path), subject, QUESTION);
         int calls = modelCalls.get() - before;
         QuotaAccount a = settled(subject);
-        System.out.println(kind() + " " + path + " -> " + r.statusCode() + " used " + a.used() + "/" + a.limit()
-                + " model calls " + calls + " reported header sent: " + r.headers().firstValue(HEADER).orElse("-"));
         assertEquals(200, r.statusCode(), r.body());
         assertEquals(2, calls);
         assertEquals(15_000, a.used(), "two model calls reported as 9,000 and 6,000 tokens: " + ledger(subject));

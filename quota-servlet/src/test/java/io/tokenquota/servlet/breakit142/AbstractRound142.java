@@ -199,8 +199,6 @@ abstract class AbstractRound142 extends H2FilterRound {
         }
         QuotaAccount a = settled(s);
         int calls = modelCalls.get() - before;
-        System.out.println(kind() + " job: create 202 charged " + afterCreate + "; polls " + statuses[0] + "/"
-                + statuses[1] + "/" + statuses[2] + "; used " + a.used() + "/" + a.limit() + "; model calls " + calls);
         assertEquals(1, calls);
         for (int st : statuses) {
             assertEquals(200, st);
@@ -220,8 +218,6 @@ abstract class AbstractRound142 extends H2FilterRound {
         String id = String.valueOf(TestHttp.json(created).get("id"));
         HttpResponse<String> poll = TestHttp.send(TestHttp.requestAs(container.uri("/ai/summaries/" + id), s).GET().build());
         QuotaAccount a = settled(s);
-        System.out.println(kind() + " job read once: " + created.statusCode() + "/" + poll.statusCode() + " used "
-                + a.used() + "/" + a.limit());
         assertEquals(200, poll.statusCode());
         assertTrue(a.used() >= USAGE, "a 5,000-token call was charged " + a.used() + ": " + ledger(s));
     }
@@ -250,9 +246,6 @@ abstract class AbstractRound142 extends H2FilterRound {
                 "Accept", "text/event-stream", "Cache-Control", "no-cache").GET().build());
         QuotaAccount a = settled(s);
         int calls = modelCalls.get() - before;
-        System.out.println(kind() + " stream: answer " + first.statusCode() + " charged " + afterAnswer + "; replays "
-                + replay1.statusCode() + "/" + replay2.statusCode() + "; used " + a.used() + "/" + a.limit()
-                + "; model calls " + calls);
         assertEquals(200, first.statusCode());
         assertEquals(200, replay1.statusCode());
         assertEquals(200, replay2.statusCode());

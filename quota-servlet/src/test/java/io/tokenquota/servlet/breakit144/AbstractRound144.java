@@ -159,8 +159,6 @@ abstract class AbstractRound144 extends H2FilterRound {
         }
         QuotaAccount a = settled(s);
         int calls = modelCalls.get() - before;
-        System.out.println(kind() + " conversations at a job's id: create 202 charged " + afterCreate + "; asks "
-                + Arrays.toString(statuses) + "; used " + a.used() + "/" + a.limit() + "; model calls " + calls);
         assertEquals(1 + served, calls);
         assertEquals(3, served, "statuses " + Arrays.toString(statuses));
         assertTrue(a.used() - afterCreate >= served * USAGE, served + " conversation calls of 5,000 tokens each"
@@ -187,8 +185,6 @@ abstract class AbstractRound144 extends H2FilterRound {
         }
         QuotaAccount a = settled(s);
         int calls = modelCalls.get() - before;
-        System.out.println(kind() + " chat at its path id: asks " + Arrays.toString(statuses) + "; used after each "
-                + Arrays.toString(usedAfter) + "; used " + a.used() + "/" + a.limit() + "; model calls " + calls);
         assertEquals(3, calls);
         for (int st : statuses) {
             assertEquals(200, st);
@@ -216,8 +212,6 @@ abstract class AbstractRound144 extends H2FilterRound {
         }
         QuotaAccount a = settled(s);
         int calls = modelCalls.get() - before;
-        System.out.println(kind() + " chat past the allowance: asks " + Arrays.toString(statuses) + "; used " + a.used()
-                + "/" + a.limit() + "; model calls " + calls);
         assertEquals(served, calls);
         assertTrue(served <= ALLOWANCE / USAGE, served + " model calls of 5,000 tokens served on a 20,000 allowance,"
                 + " used " + a.used() + ": " + ledger(s));
@@ -239,8 +233,6 @@ abstract class AbstractRound144 extends H2FilterRound {
         }
         QuotaAccount a = settled(s);
         int calls = modelCalls.get() - before;
-        System.out.println(kind() + " chats at three ids: asks " + Arrays.toString(statuses) + "; used " + a.used()
-                + "/" + a.limit() + "; model calls " + calls);
         assertEquals(3, calls);
         assertEquals(3 * USAGE, a.used(), "three model calls of 5,000 tokens in three chats: " + ledger(s));
     }

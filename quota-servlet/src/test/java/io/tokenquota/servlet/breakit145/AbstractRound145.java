@@ -2,7 +2,6 @@ package io.tokenquota.servlet.breakit145;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
-import io.tokenquota.QuotaAccount;
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.H2FilterRound;
@@ -151,16 +150,6 @@ abstract class AbstractRound145 extends H2FilterRound {
         return TestHttp.send(TestHttp.requestAs(container.uri(path), s, all).GET().build());
     }
 
-    private void report(String what, String s, int calls, int... statuses) {
-        QuotaAccount a = settled(s);
-        StringBuilder st = new StringBuilder();
-        for (int x : statuses) {
-            st.append(st.length() == 0 ? "" : "/").append(x);
-        }
-        System.out.println(kind() + " " + what + ": statuses " + st + "; used " + a.used() + "/" + a.limit()
-                + "; model calls " + calls);
-    }
-
     /**
      * Attack (under-charge, no cleverness needed): a user of a chat UI in front of a local Ollama server
      * asks two different questions; by Ollama's id scheme both answers are named {@code chatcmpl-417}.
@@ -179,7 +168,7 @@ abstract class AbstractRound145 extends H2FilterRound {
         HttpResponse<String> first = ask("/ai/local/ask?q=" + q("Summarise the quarter"), s);
         HttpResponse<String> second = ask("/ai/local/ask?q=" + q("Now list the risks in the report"), s);
         int calls = modelCalls.get() - before;
-        report("Ollama ids", s, calls, first.statusCode(), second.statusCode());
+        settled(s);
         assertEquals(200, first.statusCode());
         assertEquals(200, second.statusCode());
         assertEquals(2, calls);
@@ -202,7 +191,7 @@ abstract class AbstractRound145 extends H2FilterRound {
         HttpResponse<String> first = ask("/ai/messages/msg_3f9a2c71/stream?q=" + q("Summarise the quarter"), s);
         HttpResponse<String> second = ask("/ai/messages/msg_3f9a2c71/stream?q=" + q("Write a 2,000-word essay on risk"), s);
         int calls = modelCalls.get() - before;
-        report("message id in the path", s, calls, first.statusCode(), second.statusCode());
+        settled(s);
         assertEquals(200, first.statusCode());
         assertEquals(200, second.statusCode());
         assertEquals(2, calls);
@@ -226,7 +215,7 @@ abstract class AbstractRound145 extends H2FilterRound {
         HttpResponse<String> second = ask("/ai/session/ask?q=" + q("Now list the risks in the report"), s,
                 "Cookie", "chat_session=s_8e41b07c");
         int calls = modelCalls.get() - before;
-        report("session cookie", s, calls, first.statusCode(), second.statusCode());
+        settled(s);
         assertEquals(200, first.statusCode());
         assertEquals(200, second.statusCode());
         assertEquals(2, calls);

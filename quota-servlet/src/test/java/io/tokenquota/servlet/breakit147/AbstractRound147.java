@@ -189,8 +189,6 @@ abstract class AbstractRound147 extends H2FilterRound {
         }
         QuotaAccount a = settled(s);
         int calls = modelCalls.get() - before;
-        System.out.println(kind() + " split request id: " + statuses[0] + "/" + statuses[1] + "/" + statuses[2]
-                + " used " + a.used() + "/" + a.limit() + "; model calls " + calls);
         assertEquals(3, calls);
         for (int st : statuses) {
             assertEquals(200, st);
@@ -215,8 +213,6 @@ abstract class AbstractRound147 extends H2FilterRound {
                 "Cache-Control", "no-cache");
         QuotaAccount a = settled(s);
         int calls = modelCalls.get() - before;
-        System.out.println(kind() + " short numeric ids: " + first.statusCode() + "/" + again.statusCode()
-                + " used " + a.used() + "/" + a.limit() + "; model calls " + calls);
         assertEquals(200, first.statusCode());
         assertEquals(200, again.statusCode());
         assertEquals(2, calls);
@@ -244,8 +240,6 @@ abstract class AbstractRound147 extends H2FilterRound {
         }
         QuotaAccount a = settled(s);
         int calls = modelCalls.get() - before;
-        System.out.println(kind() + " numeric job id: create 202 charged " + afterCreate + "; polls " + statuses[0]
-                + "/" + statuses[1] + "/" + statuses[2] + "; used " + a.used() + "/" + a.limit() + "; model calls " + calls);
         assertEquals(1, calls);
         for (int st : statuses) {
             assertEquals(200, st);
@@ -274,8 +268,6 @@ abstract class AbstractRound147 extends H2FilterRound {
         }
         QuotaAccount a = settled(s);
         int calls = modelCalls.get() - before;
-        System.out.println(kind() + " enum status job: create 200 charged " + afterCreate + "; polls " + statuses[0]
-                + "/" + statuses[1] + "/" + statuses[2] + "; used " + a.used() + "/" + a.limit() + "; model calls " + calls);
         assertEquals(1, calls);
         for (int st : statuses) {
             assertEquals(200, st);
@@ -298,8 +290,6 @@ abstract class AbstractRound147 extends H2FilterRound {
                     "X-Request-Id", "7f3a9c21e8b4d0a5e6f1").statusCode());
         }
         QuotaAccount a = settled(s);
-        System.out.println(kind() + " whole request id: used " + a.used() + "/" + a.limit() + "; model calls "
-                + (modelCalls.get() - before));
         assertEquals(3, modelCalls.get() - before);
         assertEquals(3 * USAGE, a.used(), "three model calls of 5,000 tokens: " + ledger(s));
     }

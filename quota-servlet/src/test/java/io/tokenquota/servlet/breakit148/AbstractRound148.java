@@ -207,15 +207,11 @@ abstract class AbstractRound148 extends H2FilterRound {
         assertEquals(202, created.statusCode(), created.body());
         String id = String.valueOf(TestHttp.json(created).get("id"));
         HttpResponse<String> read1 = getAs(s, "/ai/summaries/" + id);
-        long afterFirst = settled(s).used();
+        settled(s);
         HttpResponse<String> regenerated = TestHttp.postJson(container.uri("/ai/summaries/" + id + "/regenerate"), s, "{}");
         HttpResponse<String> read2 = getAs(s, "/ai/summaries/" + id);
         QuotaAccount a = settled(s);
         int calls = modelCalls.get() - before;
-        System.out.println(kind() + " regenerate: create " + created.statusCode() + ", read " + read1.statusCode()
-                + " (used " + afterFirst + "), regenerate " + regenerated.statusCode() + ", read " + read2.statusCode()
-                + " (run " + TestHttp.json(read2).get("run") + "); used " + a.used() + "/" + a.limit()
-                + "; model calls " + calls);
         assertEquals(2, calls);
         assertEquals(202, regenerated.statusCode());
         assertEquals(200, read2.statusCode());
@@ -238,14 +234,11 @@ abstract class AbstractRound148 extends H2FilterRound {
         int[] statuses = new int[4];
         statuses[0] = TestHttp.postJson(container.uri("/ai/document-summaries"), s, body).statusCode();
         statuses[1] = getAs(s, "/ai/document-summaries/" + doc).statusCode();
-        long afterFirst = settled(s).used();
+        settled(s);
         statuses[2] = TestHttp.postJson(container.uri("/ai/document-summaries"), s, body).statusCode();
         statuses[3] = getAs(s, "/ai/document-summaries/" + doc).statusCode();
         QuotaAccount a = settled(s);
         int calls = modelCalls.get() - before;
-        System.out.println(kind() + " per-document summary twice: " + statuses[0] + "/" + statuses[1] + " (used "
-                + afterFirst + "), " + statuses[2] + "/" + statuses[3] + "; used " + a.used() + "/" + a.limit()
-                + "; model calls " + calls);
         assertEquals(2, calls);
         assertEquals(202, statuses[2]);
         assertEquals(200, statuses[3]);
@@ -284,9 +277,6 @@ abstract class AbstractRound148 extends H2FilterRound {
         }
         QuotaAccount a = settled(s);
         int calls = modelCalls.get() - before;
-        System.out.println(kind() + " " + path + " job " + id + ": create 202 charged " + afterCreate + "; polls "
-                + statuses[0] + "/" + statuses[1] + "/" + statuses[2] + "; used " + a.used() + "/" + a.limit()
-                + "; model calls " + calls);
         assertEquals(1, id);
         assertEquals(1, calls);
         for (int st : statuses) {

@@ -154,9 +154,6 @@ abstract class AbstractRound149 extends H2FilterRound {
         }
         QuotaAccount a = settled(s);
         int calls = modelCalls.get() - before;
-        System.out.println(kind() + " id in versioned path: create 202 charged " + afterCreate + "; polls "
-                + statuses[0] + "/" + statuses[1] + "/" + statuses[2] + "; used " + a.used() + "/" + a.limit()
-                + "; model calls " + calls);
         assertEquals(1, calls);
         for (int st : statuses) {
             assertEquals(200, st);
@@ -184,7 +181,7 @@ abstract class AbstractRound149 extends H2FilterRound {
         long id = ((Number) TestHttp.json(created).get("id")).longValue();
         HttpResponse<String> first = getAs(s, "/ai/summaries/" + id);
         assertEquals(200, first.statusCode());
-        long afterFirst = settled(s).used();
+        settled(s);
         int[] regenerated = new int[2];
         int[] reads = new int[2];
         long[] afterEach = new long[2];
@@ -197,9 +194,6 @@ abstract class AbstractRound149 extends H2FilterRound {
         }
         QuotaAccount a = settled(s);
         int calls = modelCalls.get() - before;
-        System.out.println(kind() + " regenerated job: first run charged " + afterFirst + "; regenerate "
-                + regenerated[0] + "/" + regenerated[1] + ", reads " + reads[0] + "/" + reads[1] + ", used after each "
-                + afterEach[0] + "/" + afterEach[1] + "; used " + a.used() + "/" + a.limit() + "; model calls " + calls);
         assertEquals(3, calls);
         assertEquals(202, regenerated[0]);
         assertEquals(202, regenerated[1]);
@@ -226,8 +220,6 @@ abstract class AbstractRound149 extends H2FilterRound {
         }
         QuotaAccount a = settled(s);
         int calls = modelCalls.get() - before;
-        System.out.println(kind() + " control job " + id + ": create charged " + afterCreate + "; used " + a.used()
-                + "/" + a.limit() + "; model calls " + calls);
         assertEquals(1, calls);
         assertTrue(a.used() - afterCreate <= USAGE, "one model call; three reads added " + (a.used() - afterCreate)
                 + ": " + ledger(s));

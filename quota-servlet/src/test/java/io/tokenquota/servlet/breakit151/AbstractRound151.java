@@ -216,16 +216,12 @@ abstract class AbstractRound151 extends H2FilterRound {
         int before = modelCalls.get();
         String id = start(s, "/ai/summaries");
         HttpResponse<String> read1 = getAs(s, "/ai/summaries/" + id);
-        long afterFirst = settled(s).used();
+        settled(s);
         HttpResponse<String> regenerated = TestHttp.postJson(container.uri("/ai/summaries/" + id + ":regenerate"), s, "{}");
         long afterRegenerate = settled(s).used();
         HttpResponse<String> read2 = getAs(s, "/ai/summaries/" + id);
         QuotaAccount a = settled(s);
         int calls = modelCalls.get() - before;
-        System.out.println(kind() + " custom-method regenerate: read " + read1.statusCode() + " (used " + afterFirst
-                + "), regenerate " + regenerated.statusCode() + " (used " + afterRegenerate + "), read "
-                + read2.statusCode() + " (run " + TestHttp.json(read2).get("run") + "); used " + a.used() + "/"
-                + a.limit() + "; model calls " + calls);
         assertEquals(2, calls);
         assertEquals(202, regenerated.statusCode(), regenerated.body());
         assertEquals(200, read2.statusCode());
@@ -247,17 +243,13 @@ abstract class AbstractRound151 extends H2FilterRound {
         int before = modelCalls.get();
         String id = start(s, "/ai/summaries");
         HttpResponse<String> read1 = getAs(s, "/ai/summaries/" + id);
-        long afterFirst = settled(s).used();
+        settled(s);
         HttpResponse<String> regenerated = TestHttp.postJson(container.uri("/ai/summaries/regenerate"), s,
                 "{\"id\":\"" + id + "\"}");
         long afterRegenerate = settled(s).used();
         HttpResponse<String> read2 = getAs(s, "/ai/summaries/" + id);
         QuotaAccount a = settled(s);
         int calls = modelCalls.get() - before;
-        System.out.println(kind() + " body-id regenerate: read " + read1.statusCode() + " (used " + afterFirst
-                + "), regenerate " + regenerated.statusCode() + " (used " + afterRegenerate + "), read "
-                + read2.statusCode() + " (run " + TestHttp.json(read2).get("run") + "); used " + a.used() + "/"
-                + a.limit() + "; model calls " + calls);
         assertEquals(2, calls);
         assertEquals(202, regenerated.statusCode(), regenerated.body());
         assertEquals(200, read2.statusCode());
@@ -282,16 +274,13 @@ abstract class AbstractRound151 extends H2FilterRound {
         long started = settled(s).used();
         HttpResponse<String> read = getAs(s, "/ai/etagged/summaries/" + id);
         String etag = read.headers().firstValue("ETag").orElseThrow();
-        long afterRead = settled(s).used();
+        settled(s);
         int[] polls = new int[2];
         for (int i = 0; i < polls.length; i++) {
             polls[i] = getAs(s, "/ai/etagged/summaries/" + id, "If-None-Match", etag).statusCode();
         }
         QuotaAccount a = settled(s);
         int calls = modelCalls.get() - before;
-        System.out.println(kind() + " ETag polls: start charged " + started + ", read " + read.statusCode()
-                + " (used " + afterRead + "), polls " + polls[0] + "/" + polls[1] + "; used " + a.used() + "/"
-                + a.limit() + "; model calls " + calls);
         assertEquals(1, calls);
         assertEquals(200, read.statusCode());
         assertTrue(a.used() <= started + USAGE,
@@ -320,8 +309,6 @@ abstract class AbstractRound151 extends H2FilterRound {
         }
         QuotaAccount a = settled(s);
         int calls = modelCalls.get() - before;
-        System.out.println(kind() + " HEAD checks: read " + read.statusCode() + " (used " + afterRead + "), HEADs "
-                + heads[0] + "/" + heads[1] + "; used " + a.used() + "/" + a.limit() + "; model calls " + calls);
         assertEquals(1, calls);
         assertEquals(200, read.statusCode());
         assertEquals(200, heads[0]);
@@ -356,8 +343,6 @@ abstract class AbstractRound151 extends H2FilterRound {
         }
         QuotaAccount a = settled(s);
         int calls = modelCalls.get() - before;
-        System.out.println(kind() + " status monitor " + monitor + ": start charged " + started + ", polls " + polls
-                + "; used " + a.used() + "/" + a.limit() + "; model calls " + calls);
         assertEquals("completed", status);
         assertEquals(1, calls);
         assertTrue(a.used() <= started + USAGE,

@@ -154,13 +154,10 @@ abstract class AbstractRound153 extends H2FilterRound {
         String monitor = created.headers().firstValue("Location").orElseThrow();
         long started = settled(s).used();
         HttpResponse<String> poll = getAs(s, monitor);
-        long afterPoll = settled(s).used();
+        settled(s);
         HttpResponse<String> resource = getAs(s, "/ai/summaries/" + id);
         QuotaAccount a = settled(s);
         int calls = modelCalls.get() - before;
-        System.out.println(kind() + " monitor then resource: start 202 charged " + started + ", monitor " + monitor + " "
-                + poll.statusCode() + " (used " + afterPoll + "), resource " + resource.statusCode() + "; used "
-                + a.used() + "/" + a.limit() + "; model calls " + calls);
         assertEquals(1, calls);
         assertEquals(200, poll.statusCode());
         assertEquals(200, resource.statusCode());
@@ -186,21 +183,17 @@ abstract class AbstractRound153 extends H2FilterRound {
         int before = modelCalls.get();
         HttpResponse<String> report = TestHttp.postJson(container.uri("/ai/reports"), s, REQUEST);
         assertEquals(202, report.statusCode(), report.body());
-        long reportStarted = settled(s).used();
+        settled(s);
         HttpResponse<String> read1 = getAs(s, "/ai/reports/1");
         long afterRead1 = settled(s).used();
         HttpResponse<String> translation = TestHttp.postJson(container.uri("/ai/translations"), s, REQUEST);
         assertEquals(202, translation.statusCode(), translation.body());
-        long afterTranslationStart = settled(s).used();
+        settled(s);
         HttpResponse<String> read2 = getAs(s, "/ai/translations/1");
         long afterRead2 = settled(s).used();
         HttpResponse<String> read3 = getAs(s, "/ai/reports/1");
         QuotaAccount a = settled(s);
         int calls = modelCalls.get() - before;
-        System.out.println(kind() + " same number, two tables: report " + report.body() + " charged " + reportStarted
-                + ", read " + read1.statusCode() + " (used " + afterRead1 + "), translation " + translation.body()
-                + " (used " + afterTranslationStart + "), read " + read2.statusCode() + " (used " + afterRead2
-                + "), report again " + read3.statusCode() + "; used " + a.used() + "/" + a.limit() + "; model calls " + calls);
         assertEquals(2, calls);
         assertEquals(200, read1.statusCode());
         assertEquals(200, read2.statusCode());

@@ -157,8 +157,6 @@ abstract class AbstractRound155 extends H2FilterRound {
         String user = subject();
         HttpResponse<String> r = TestHttp.postJson(container.uri(path), user, CHAT);
         QuotaAccount account = settled(user);
-        System.out.println(kind() + " " + path + ": status " + r.statusCode() + ", model calls " + CALLS.of(user)
-                + ", used " + account.used() + "/" + account.limit());
         assertEquals(200, r.statusCode(), r.body());
         assertEquals(modelCalls, CALLS.of(user), "model calls");
         assertEquals(charge, account.used(), kind() + ": " + what + " was charged " + account.used() + " of "
@@ -213,21 +211,17 @@ abstract class AbstractRound155 extends H2FilterRound {
         int before = jobCalls.get();
         HttpResponse<String> report = TestHttp.postJson(container.uri("/ai/reports"), s, REQUEST);
         assertEquals(202, report.statusCode(), report.body());
-        long reportStarted = settled(s).used();
+        settled(s);
         HttpResponse<String> read1 = getAs(s, "/ai/reports/1");
         long afterRead1 = settled(s).used();
         HttpResponse<String> weekly = TestHttp.postJson(container.uri("/ai/reports/weekly"), s, REQUEST);
         assertEquals(202, weekly.statusCode(), weekly.body());
-        long afterWeeklyStart = settled(s).used();
+        settled(s);
         HttpResponse<String> read2 = getAs(s, "/ai/reports/weekly/1");
         long afterRead2 = settled(s).used();
         HttpResponse<String> read3 = getAs(s, "/ai/reports/1");
         QuotaAccount a = settled(s);
         int calls = jobCalls.get() - before;
-        System.out.println(kind() + " prefix collections: report " + report.body() + " charged " + reportStarted
-                + ", read " + read1.statusCode() + " (used " + afterRead1 + "), weekly " + weekly.body()
-                + " (used " + afterWeeklyStart + "), read " + read2.statusCode() + " (used " + afterRead2
-                + "), report again " + read3.statusCode() + "; used " + a.used() + "/" + a.limit() + "; model calls " + calls);
         assertEquals(2, calls);
         assertEquals(200, read1.statusCode());
         assertEquals(200, read2.statusCode());

@@ -139,8 +139,6 @@ abstract class AbstractRound156 extends H2FilterRound {
         HttpResponse<String> r = TestHttp.postJson(container.uri(path), s, CHAT);
         QuotaAccount a = settled(s);
         int calls = CALLS.of(s);
-        System.out.println(kind() + " " + path + ": status " + r.statusCode() + ", used " + a.used() + "/" + a.limit()
-                + ", model calls " + calls + " (expected charge " + charge + ")");
         assertEquals(200, r.statusCode(), r.body());
         assertEquals(modelCalls, calls);
         assertEquals(charge, a.used(), what + ": " + ledger(s));

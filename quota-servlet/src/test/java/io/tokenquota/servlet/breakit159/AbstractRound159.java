@@ -122,8 +122,6 @@ abstract class AbstractRound159 extends H2FilterRound {
         String user = subject();
         HttpResponse<String> r = TestHttp.postJson(container.uri(path), user, CHAT);
         QuotaAccount account = settled(user);
-        System.out.println(kind() + " " + path + ": status " + r.statusCode() + ", model calls " + CALLS.of(user)
-                + ", used " + account.used() + "/" + account.limit());
         assertEquals(200, r.statusCode(), r.body());
         assertEquals(modelCalls, CALLS.of(user), "model calls");
         assertEquals(charge, account.used(), kind() + ": " + what + " was charged " + account.used() + " of "

@@ -157,7 +157,6 @@ abstract class AbstractRound6BreakIt {
                 free.add(path);
             }
         }
-        System.out.println(kind() + " path probe:\n" + log);
         assertTrue(free.isEmpty(), "model calls charged nothing: " + free + "\n" + log);
     }
 }

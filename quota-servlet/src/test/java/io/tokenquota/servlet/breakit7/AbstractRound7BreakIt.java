@@ -202,8 +202,7 @@ abstract class AbstractRound7BreakIt {
                 null)), body), true, 5000);
         int calls = Breakit7ModelServlet.modelCalls.get() - before;
         long used = settled(a).used();
-        System.out.println(kind() + " CL<body: calls=" + calls + " used=" + used + "\n" + answer);
-        assertTrue(calls == 0 || used >= 444L * calls, "calls " + calls + " used " + used + " " + ledger(a));
+        assertTrue(calls == 0 || used >= 444L * calls, "calls " + calls + " used " + used + " " + ledger(a) + "\n" + answer);
     }
 
     @Test
@@ -216,7 +215,6 @@ abstract class AbstractRound7BreakIt {
         sleep(300);
         int calls = Breakit7ModelServlet.modelCalls.get() - before;
         long used = settled(a).used();
-        System.out.println(kind() + " CL>body: calls=" + calls + " used=" + used + " ledger " + ledger(a) + "\n" + answer);
         assertTrue(calls == 0 || used >= 555L * calls, "calls " + calls + " used " + used + " " + ledger(a));
     }
 
@@ -248,7 +246,6 @@ abstract class AbstractRound7BreakIt {
         assertEquals(200, r.statusCode(), r.body());
         assertEquals(prompt, Breakit7ModelServlet.lastPrompt, "the endpoint read the prompt");
         long used = settled(s).used();
-        System.out.println(kind() + " form charge " + used + " vs json " + jsonCharge);
         // the JSON prompt's input tokens (without the default output budget of 1,000) are the floor
         assertTrue(used >= jsonCharge - 1_000, "json " + jsonCharge + ", form " + used + " " + ledger(s));
     }
@@ -268,7 +265,6 @@ abstract class AbstractRound7BreakIt {
         String s = subject();
         HttpResponse<String> r = TestHttp.post(container.uri("/ai/param-then-json"), ascii(SMALL), "x-user-id", s,
                 "Content-Type", "application/x-www-form-urlencoded");
-        System.out.println(kind() + " json-as-form: " + r.statusCode() + " body seen: " + Breakit7ModelServlet.lastPrompt);
         long used = settled(s).used();
         if (r.statusCode() == 200) {
             assertEquals(423, used, ledger(s).toString());
@@ -387,7 +383,6 @@ abstract class AbstractRound7BreakIt {
         pool.shutdown();
         int calls = Breakit7ModelServlet.modelCalls.get() - before;
         QuotaAccount acc = settled(s);
-        System.out.println(kind() + " concurrency: " + statuses + " calls=" + calls + " used=" + acc.used());
         assertEquals(ok, calls, "served calls vs 200s " + statuses);
         assertEquals(900L * calls, acc.used(), ledger(s).toString());
         assertTrue(acc.used() <= 5_000, "used " + acc.used());
@@ -414,7 +409,6 @@ abstract class AbstractRound7BreakIt {
         assertEquals(200, r.statusCode(), r.body());
         assertEquals("write a long story", Breakit7ModelServlet.lastPrompt);
         long used = settled(s).used();
-        System.out.println(kind() + " form max_tokens charge " + used + " vs json " + jsonCharge);
         assertTrue(used >= jsonCharge, "json " + jsonCharge + ", same request as a form " + used + " " + ledger(s));
     }
 
@@ -435,12 +429,10 @@ abstract class AbstractRound7BreakIt {
                     + "\r\nContent-Type: application/json\r\nContent-Length: " + cl
                     + "\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n";
             byte[] wire = concat(ascii(head), ascii(Integer.toHexString(body.length) + "\r\n"), body, ascii("\r\n0\r\n\r\n"));
-            String answer = raw(wire, false, 5000);
+            raw(wire, false, 5000);
             sleep(200);
             int calls = Breakit7ModelServlet.modelCalls.get() - before;
             long used = settled(s).used();
-            System.out.println(kind() + " TE+CL(" + cl + "): calls=" + calls + " used=" + used + " "
-                    + answer.substring(0, Math.max(0, answer.indexOf('\r'))));
             assertTrue(calls == 0 || used >= expected, "CL " + cl + ": calls " + calls + " used " + used + " vs " + expected);
         }
     }

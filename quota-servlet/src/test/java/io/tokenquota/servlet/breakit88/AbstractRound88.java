@@ -418,7 +418,6 @@ abstract class AbstractRound88 extends ModelCallRound {
             long overSecond = waits.stream().filter(w -> w >= 1_000).count();
             String figures = kind() + ": " + ok + " of " + (threads * each) + " served; wait in the quota filter before the model: median "
                     + median + " ms, max " + max + " ms, " + overSecond + " calls waited 1 s or more";
-            System.out.println(figures);
             assertEquals(threads * each, ok, figures);
             // the wait is capped: no call of a busy user is held past it (no deadlock)
             assertTrue(max < 2_500, figures);

@@ -147,7 +147,6 @@ abstract class AbstractRound89 extends ModelCallRound {
         String figures = kind() + ": B's call " + what + " answered " + second.statusCode() + "; model calls A "
                 + calls.of(a) + ", B " + calls.of(b) + "; team used " + teamAccount.used() + " of "
                 + teamAccount.limit() + "; A used " + settled(a).used() + ", B used " + settled(b).used();
-        System.out.println(figures);
         assertEquals(429, second.statusCode(), figures);
         assertEquals(0, calls.of(b), figures);
         assertTrue(teamAccount.used() <= teamAccount.limit(), figures);
@@ -193,7 +192,6 @@ abstract class AbstractRound89 extends ModelCallRound {
         String figures = kind() + ": the next call through /agents/ at the /ai/ stream's [DONE] answered "
                 + second.statusCode() + "; model calls " + calls.of(s) + "; used " + account.used() + " of "
                 + account.limit() + " " + ledger(s);
-        System.out.println(figures);
         assertEquals(429, second.statusCode(), figures);
         assertEquals(1, calls.of(s), figures);
         assertTrue(account.used() <= account.limit(), figures);

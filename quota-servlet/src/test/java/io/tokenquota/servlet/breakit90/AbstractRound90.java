@@ -111,7 +111,6 @@ abstract class AbstractRound90 extends ModelCallRound {
         String figures = kind() + " " + what + " answered " + second.statusCode()
                 + "; model calls " + calls.of(s) + "; used " + account.used() + " of " + account.limit() + " "
                 + ledger(s);
-        System.out.println(figures);
         assertEquals(429, second.statusCode(), figures);
         assertEquals(1, calls.of(s), figures);
         assertTrue(account.used() <= account.limit(), figures);
