@@ -50,8 +50,19 @@ final class ProviderState {
 
     private final Map<String, Long> figures;
 
+    /** When a read last raised each job's figure ({@link #jobChargedSince}), by the same keys. Guarded by {@link #figures}. */
+    private final Map<String, Long> jobGrew;
+
     ProviderState(int entries) {
         this.entries = entries;
+        this.jobGrew = new LinkedHashMap<>(16, 0.75f, true) {
+            private static final long serialVersionUID = 1L;
+
+            @Override
+            protected boolean removeEldestEntry(Map.Entry<String, Long> eldest) {
+                return size() > entries;
+            }
+        };
         this.figures = new LinkedHashMap<>(16, 0.75f, true) {
             private static final long serialVersionUID = 1L;
 
@@ -485,7 +496,45 @@ final class ProviderState {
 
     /** {@code subject}'s job {@code jobId} has been charged {@code tokens} in all (kept when more than known). */
     void jobCharged(String subject, String jobId, long tokens) {
-        remember(ownKey("j:", subject + "\u0000" + jobId), tokens);
+        jobCharged(subject, jobId, tokens, false);
+    }
+
+    /**
+     * As {@link #jobCharged(String, String, long)}; {@code read}: by a request that acts on the job by its
+     * id (a poll, a read back, a resumed stream), which {@link #jobChargedSince} then tells.
+     */
+    void jobCharged(String subject, String jobId, long tokens, boolean read) {
+        String key = ownKey("j:", subject + "\u0000" + jobId);
+        if (key != null) {
+            synchronized (figures) {
+                Long known = figures.get(key);
+                if (known == null || tokens > known) {
+                    figures.put(key, tokens);
+                    if (read) {
+                        jobGrew.put(key, System.nanoTime());
+                    }
+                }
+            }
+        }
+    }
+
+    /**
+     * What {@code subject}'s job {@code jobId} was charged in all, when a read of it raised that figure
+     * after {@code since} ({@link System#nanoTime}): reads that settled while the call that made it still
+     * ran (its id went out with the stream's first event); else 0: a figure a read raised before is an
+     * earlier job's under the same id (a client may choose it), and one another making call raised is that
+     * call's (a server may give every answer the same id).
+     */
+    long jobChargedSince(String subject, String jobId, long since) {
+        String key = ownKey("j:", subject + "\u0000" + jobId);
+        if (key == null) {
+            return 0;
+        }
+        synchronized (figures) {
+            Long grew = jobGrew.get(key);
+            Long known = figures.get(key);
+            return grew == null || known == null || grew - since < 0 ? 0 : known;
+        }
     }
 
     /**

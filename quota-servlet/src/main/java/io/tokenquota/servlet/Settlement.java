@@ -113,6 +113,8 @@ final class Settlement implements AsyncListener {
      * of a settlement the store could not take.
      */
     private final HoldKeeper keeper;
+    /** When the call began ({@link System#nanoTime}), before the endpoint had a word of its answer. */
+    private final long begun = System.nanoTime();
 
     Settlement(QuotaLedger ledger, Reservation hold, long estimate, Quiet quiet, boolean releaseOnError,
                HttpServletRequest request, EndpointRequest endpoint, QuotaResponse response,
@@ -569,7 +571,7 @@ final class Settlement implements AsyncListener {
         long beyond = 0;
         if (usage != null && !provisional) {
             beyond = Math.max(0, usage - before);
-            providerState.jobCharged(hold.subject(), job.id(), Math.max(before, usage));
+            providerState.jobCharged(hold.subject(), job.id(), Math.max(before, usage), true);
         } else if (charged == null) {
             providerState.jobCharged(hold.subject(), job.id(), 0);
         }
@@ -589,7 +591,7 @@ final class Settlement implements AsyncListener {
             // a read that streams the job's text (a background Response read with ?stream=true) cut before the
             // usage event: the model wrote at least what it carried, of which the job has paid what was charged
             // for it before; a later read of the usage, or of the same text again, only what passes that
-            providerState.jobCharged(hold.subject(), job.id(), carried);
+            providerState.jobCharged(hold.subject(), job.id(), carried, true);
             return Decision.charge(carried - before, "a read of " + job.object() + " streamed without its usage:"
                     + " the text it carried beyond what was charged for it before");
         }
@@ -598,6 +600,30 @@ final class Settlement implements AsyncListener {
         }
         return Decision.charge(Math.min(Limits.MAX_TOKENS, own + beyond), "what " + job.object() + " used beyond"
                 + " what was charged for it before" + (explicit == null ? "" : ", with the handler's figure"));
+    }
+
+    /**
+     * The charge of the call that made {@code job} (or a stored call): {@code whole}, less what reads of the
+     * job that settled while this call ran paid of it (a client reads a background Response by the id the
+     * stream's first event gave, or resumes it after a dropped connection); the job's figure is then what
+     * was paid for it in all.
+     */
+    private Decision madeJob(Decision whole, Stored job) {
+        long tokens = whole.release() ? 0 : whole.tokens();
+        if (actsOn(request, job)) {
+            // a read of a job this instance did not see made (or not yet: the call making it still runs)
+            providerState.jobCharged(hold.subject(), job.id(), tokens, true);
+            return whole;
+        }
+        long paid = whole.release() ? 0 : providerState.jobChargedSince(hold.subject(), job.id(), begun);
+        providerState.jobCharged(hold.subject(), job.id(), Math.max(paid, tokens));
+        if (paid == 0) {
+            return whole;
+        }
+        long rest = Math.max(0, whole.tokens() - paid);
+        return rest == 0 ? Decision.release("the job " + job.id() + " was charged " + paid + " by its reads while this"
+                + " call ran, no less than this call's " + whole.tokens())
+                : Decision.charge(rest, whole.reason() + ", less the " + paid + " its reads paid while it ran");
     }
 
     /**
@@ -754,11 +780,10 @@ final class Settlement implements AsyncListener {
                     sniffer.tokenCount(), quietNow(answering),
                     calls != null && answers.usage(hold.subject(), AnswerUsages.Kind.CALLS, AnswerUsages.chargedCalls(hold.subject()), calls) != null,
                     releaseOnError, estimateOf(sniffer));
-            Decision d = withNested(own, nestedActual());
-            if (!readsJob && job != null) {
-                // the call that made the job (or the stored call) paid this much of what it runs
-                providerState.jobCharged(hold.subject(), job.id(), d.release() ? 0 : d.tokens());
-            } else if (appJob != null && appJob.startedBy(request, status)) {
+            Decision whole = withNested(own, nestedActual());
+            Decision d = !readsJob && job != null ? madeJob(whole, job) : whole;
+            // (an application's job is no provider's: appJob is null beside a job)
+            if (appJob != null && appJob.startedBy(request, status)) {
                 appJobStarted(appJob, response.getHeader("Location"), d.release() ? 0 : d.tokens());
             }
             if (usage != null && usage > Limits.MAX_TOKENS) {

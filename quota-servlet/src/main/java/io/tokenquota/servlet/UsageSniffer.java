@@ -1229,7 +1229,10 @@ final class UsageSniffer {
             // another; after a chunk that finished its choice beside the usage (Mistral's, DeepSeek's, Groq's
             // last chunk), another id's chunk with choices does (a usage-only chunk under a fresh id, which
             // some servers give every chunk, is that same call's)
-            boolean another = segmentCall != null && !call.equals(segmentCall);
+            // a call named after a final report that named none (a transcription's usage, Ollama's whole
+            // answer, an application's step event, relayed before a Claude, Gemini or Responses stream) is
+            // another call too
+            boolean another = segmentCall != null ? !call.equals(segmentCall) : segmentFinal;
             // a stream's own call read back whole under its id (an SDK's accumulated chat.completion after
             // its chunks) is that call; so is a Google ADK event that carries the very counts of the event
             // before it (ADK's aggregator sends one model call's text and its function call as two events)

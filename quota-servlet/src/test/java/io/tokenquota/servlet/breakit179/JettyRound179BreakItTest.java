@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit179;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound179BreakItTest extends AbstractRound179 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}

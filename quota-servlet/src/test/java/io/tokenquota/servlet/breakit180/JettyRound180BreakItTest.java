@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit180;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound180BreakItTest extends AbstractRound180 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
