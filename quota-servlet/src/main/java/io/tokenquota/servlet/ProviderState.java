@@ -50,16 +50,20 @@ final class ProviderState {
 
     private final Map<String, Long> figures;
 
-    /** When a read last raised each job's figure ({@link #jobChargedSince}), by the same keys. Guarded by {@link #figures}. */
-    private final Map<String, Long> jobGrew;
+    /**
+     * The reads of each job, the last {@link #READS_KEPT}: when ({@link System#nanoTime}), what each paid and
+     * what each showed the job cost ({@link #jobReadsSince}), by the same keys. Guarded by {@link #figures}.
+     */
+    private final Map<String, java.util.ArrayDeque<long[]>> jobReads;
+    private static final int READS_KEPT = 8;
 
     ProviderState(int entries) {
         this.entries = entries;
-        this.jobGrew = new LinkedHashMap<>(16, 0.75f, true) {
+        this.jobReads = new LinkedHashMap<>(16, 0.75f, true) {
             private static final long serialVersionUID = 1L;
 
             @Override
-            protected boolean removeEldestEntry(Map.Entry<String, Long> eldest) {
+            protected boolean removeEldestEntry(Map.Entry<String, java.util.ArrayDeque<long[]>> eldest) {
                 return size() > entries;
             }
         };
@@ -501,7 +505,8 @@ final class ProviderState {
 
     /**
      * As {@link #jobCharged(String, String, long)}; {@code read}: by a request that acts on the job by its
-     * id (a poll, a read back, a resumed stream), which {@link #jobChargedSince} then tells.
+     * id (a poll, a read back, a resumed stream), whose answer showed the job cost at least {@code tokens}:
+     * {@link #jobReadsSince} then tells what it paid and saw.
      */
     void jobCharged(String subject, String jobId, long tokens, boolean read) {
         String key = ownKey("j:", subject + "\u0000" + jobId);
@@ -510,36 +515,48 @@ final class ProviderState {
                 Long known = figures.get(key);
                 if (known == null || tokens > known) {
                     figures.put(key, tokens);
-                    if (read) {
-                        jobGrew.put(key, System.nanoTime());
+                }
+                if (read) {
+                    java.util.ArrayDeque<long[]> reads = jobReads.computeIfAbsent(key, k -> new java.util.ArrayDeque<>());
+                    if (reads.size() == READS_KEPT) {
+                        reads.removeFirst();
                     }
+                    reads.addLast(new long[] {System.nanoTime(), known == null ? tokens : Math.max(0, tokens - known), tokens});
                 }
             }
         }
     }
 
     /**
-     * What {@code subject}'s job {@code jobId} was charged in all, when a read of it raised that figure
-     * after {@code since} ({@link System#nanoTime}): reads that settled while the call that made it still
-     * ran (its id went out with the stream's first event); else 0: a figure a read raised before is an
-     * earlier job's under the same id (a client may choose it), and one another making call raised is that
-     * call's (a server may give every answer the same id).
+     * What reads of {@code subject}'s job {@code jobId} that settled after {@code since} ({@link System#nanoTime})
+     * paid for it and the most any of them showed it cost, {@code {paid, seen}}; {@code null} when none did.
+     * Such reads were of the run of the call that made it, which still ran (its id went out with the
+     * stream's first event), though what they paid was measured against the figure of an earlier run under
+     * the same id (a client may choose it). What another making call paid is that call's (a server may give
+     * every answer the same id).
      */
-    long jobChargedSince(String subject, String jobId, long since) {
+    long[] jobReadsSince(String subject, String jobId, long since) {
         String key = ownKey("j:", subject + "\u0000" + jobId);
         if (key == null) {
-            return 0;
+            return null;
         }
         synchronized (figures) {
-            Long grew = jobGrew.get(key);
-            Long known = figures.get(key);
-            return grew == null || known == null || grew - since < 0 ? 0 : known;
+            long[] paidAndSeen = null;
+            for (long[] read : jobReads.getOrDefault(key, new java.util.ArrayDeque<>())) {
+                if (read[0] - since >= 0) {
+                    paidAndSeen = paidAndSeen == null ? new long[2] : paidAndSeen;
+                    paidAndSeen[0] = StreamText.plus(paidAndSeen[0], read[1]);
+                    paidAndSeen[1] = Math.max(paidAndSeen[1], read[2]);
+                }
+            }
+            return paidAndSeen;
         }
     }
 
     /**
      * {@code subject}'s job {@code jobId} (re)started, charged {@code tokens} for it: what it was charged
-     * before was for a run that is over (a regenerate runs the model again).
+     * before was for a run that is over (a regenerate runs the model again; a provider's job made again
+     * under an id an earlier one had: vLLM takes the client's {@code request_id} for a Response's).
      */
     void jobStarted(String subject, String jobId, long tokens) {
         latest(ownKey("j:", subject + "\u0000" + jobId), tokens);

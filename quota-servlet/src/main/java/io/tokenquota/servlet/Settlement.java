@@ -571,7 +571,7 @@ final class Settlement implements AsyncListener {
         long beyond = 0;
         if (usage != null && !provisional) {
             beyond = Math.max(0, usage - before);
-            providerState.jobCharged(hold.subject(), job.id(), Math.max(before, usage), true);
+            providerState.jobCharged(hold.subject(), job.id(), usage, true);
         } else if (charged == null) {
             providerState.jobCharged(hold.subject(), job.id(), 0);
         }
@@ -603,10 +603,10 @@ final class Settlement implements AsyncListener {
     }
 
     /**
-     * The charge of the call that made {@code job} (or a stored call): {@code whole}, less what reads of the
-     * job that settled while this call ran paid of it (a client reads a background Response by the id the
-     * stream's first event gave, or resumes it after a dropped connection); the job's figure is then what
-     * was paid for it in all.
+     * The charge of the call that made {@code job} (or a stored call): {@code whole}; when reads of the job
+     * settled while this call ran (a client reads a background Response by the id the stream's first event
+     * gave, or resumes it after a dropped connection), what the run cost (the more of {@code whole} and what
+     * they showed) less what they paid. The job's figure is then what its run cost.
      */
     private Decision madeJob(Decision whole, Stored job) {
         long tokens = whole.release() ? 0 : whole.tokens();
@@ -615,15 +615,19 @@ final class Settlement implements AsyncListener {
             providerState.jobCharged(hold.subject(), job.id(), tokens, true);
             return whole;
         }
-        long paid = whole.release() ? 0 : providerState.jobChargedSince(hold.subject(), job.id(), begun);
-        providerState.jobCharged(hold.subject(), job.id(), Math.max(paid, tokens));
-        if (paid == 0) {
+        long[] reads = providerState.jobReadsSince(hold.subject(), job.id(), begun);
+        // the run costs what this call would be charged, or what its reads showed, when more
+        long run = reads == null ? tokens : Math.max(tokens, reads[1]);
+        // a new run under an id an earlier one had (vLLM takes the client's request_id) starts its own figure
+        providerState.jobStarted(hold.subject(), job.id(), run);
+        if (reads == null || run == 0) {
             return whole;
         }
-        long rest = Math.max(0, whole.tokens() - paid);
-        return rest == 0 ? Decision.release("the job " + job.id() + " was charged " + paid + " by its reads while this"
-                + " call ran, no less than this call's " + whole.tokens())
-                : Decision.charge(rest, whole.reason() + ", less the " + paid + " its reads paid while it ran");
+        long rest = Math.max(0, run - reads[0]);
+        return rest == 0 ? Decision.release("the job " + job.id() + " was charged " + reads[0] + " by its reads while"
+                + " this call ran, what it cost")
+                : Decision.charge(rest, "the job " + job.id() + " cost " + run + " (" + whole.reason() + ", or what its"
+                + " reads showed), less the " + reads[0] + " its reads paid while this call ran");
     }
 
     /**

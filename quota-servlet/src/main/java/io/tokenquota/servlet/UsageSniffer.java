@@ -1224,6 +1224,9 @@ final class UsageSniffer {
             return true;
         }
         if (call != null && !call.isEmpty()) {
+            if (!call.startsWith(JsonDocumentScanner.NEXT_CALL) && namedCalls.size() < MAX_NAMED_CALLS) {
+                namedCalls.add(call);
+            }
             // a call ended with its final report: another id, or new choices under the same id (vLLM names a
             // call after the request's X-Request-Id, which a service mesh forwards on every call) begin
             // another; after a chunk that finished its choice beside the usage (Mistral's, DeepSeek's, Groq's
@@ -1238,7 +1241,10 @@ final class UsageSniffer {
             // before it (ADK's aggregator sends one model call's text and its function call as two events)
             boolean again = !another && "chat.completion".equals(doc.object()) && "chat.completion.chunk".equals(segmentObject)
                     || another && !doc.geminiChunk() && geminiUsage(doc) != null && geminiUsage(doc).equals(segmentGeminiUsage);
-            if (!again && (segmentFinal && (another || doc.choices()) || segmentChoiceEnded && another && doc.choices())) {
+            // after a chunk that finished its choice beside the usage, another provider's call (a Claude, Gemini
+            // or Responses stream after a Mistral or Groq planner's) begins another too: it is no chunk
+            boolean otherCall = doc.choices() || !"chat.completion.chunk".equals(doc.object());
+            if (!again && (segmentFinal && (another || doc.choices()) || segmentChoiceEnded && another && otherCall)) {
                 foldCall();
             }
             if (another) {
@@ -1261,7 +1267,10 @@ final class UsageSniffer {
         }
         boolean reported = accepted(doc, event, eventName);
         if (before != null && reported && callList != null && callList.size() == calls + 1
-                && java.util.Arrays.equals(before, currentReport())) {
+                && java.util.Arrays.equals(before, currentReport())
+                // a call named in the answer has not reported yet (two Cohere streams relayed side by side,
+                // each named by its message-start, both cut at max_tokens): the report is that call's
+                && namedCalls.size() <= callList.size()) {
             // the very counts of the call just folded: that call's final report again (a wrapper's whole
             // response after its stream, Spring AI's stop sent twice, a relay repeating the last line), not
             // another call; two calls with every count alike one after the other are one too
@@ -1652,6 +1661,9 @@ final class UsageSniffer {
     private String segmentObject;
     /** The top-level {@code id} of the last document that reported usage ({@code null}: it named none). */
     private String lastReportId;
+    /** The ids of the calls the answer named ({@link JsonDocumentScanner.Document#streamCall}), up to {@link #MAX_NAMED_CALLS}. */
+    private final java.util.Set<String> namedCalls = new java.util.HashSet<>();
+    private static final int MAX_NAMED_CALLS = 1024;
     /** The current call's last Gemini {@code usageMetadata} (a Google ADK event's too). */
     private Map<String, Long> segmentGeminiUsage;
     /** Calls begun by documents that name none ({@link JsonDocumentScanner#NEXT_CALL}), to tell them apart. */
@@ -1715,6 +1727,9 @@ final class UsageSniffer {
                 || doc.ended() && spring != null && has(spring, "promptTokens", "completionTokens")
                 || doc.usage("metadata.tokenUsage") != null || doc.usage("tokenUsage") != null
                 || "response".equals(doc.object()) && doc.usage("usage") != null
+                // OpenAI's streamed speech and transcription end with their usage, naming no call
+                || ("speech.audio.done".equals(doc.type()) || "transcript.text.done".equals(doc.type()))
+                && doc.usage("usage") != null
                 || segmentEnded && doc.ended() && geminiUsage(doc) != null;
     }
 

@@ -132,30 +132,6 @@ abstract class AbstractRound174 extends H2FilterRound {
         }
     }
 
-    /** A raw {@code GET} as {@code subject}, read until {@code until} appears, then the connection reset. */
-    static String getAndHangUpAfter(int port, String pathAndQuery, String subject, String until) throws IOException {
-        try (java.net.Socket socket = new java.net.Socket()) {
-            socket.connect(new java.net.InetSocketAddress("127.0.0.1", port), 5_000);
-            socket.setSoTimeout(10_000);
-            OutputStream out = socket.getOutputStream();
-            out.write(("GET " + pathAndQuery + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nAccept: text/event-stream\r\n"
-                    + "x-user-id: " + subject + "\r\n\r\n").getBytes(StandardCharsets.ISO_8859_1));
-            out.flush();
-            java.io.InputStream in = socket.getInputStream();
-            java.io.ByteArrayOutputStream seen = new java.io.ByteArrayOutputStream();
-            byte[] buf = new byte[4096];
-            int n;
-            while ((n = in.read(buf)) != -1) {
-                seen.write(buf, 0, n);
-                if (seen.toString(StandardCharsets.UTF_8).contains(until)) {
-                    break;
-                }
-            }
-            socket.setSoLinger(true, 0);
-            return seen.toString(StandardCharsets.UTF_8);
-        }
-    }
-
     /**
      * The attack: create the Response in background mode (charged its estimate, about 1,000), then read
      * its whole text (301 deltas, about 4,800 tokens) from {@code GET /v1/responses/{id}?stream=true} and
@@ -174,7 +150,7 @@ abstract class AbstractRound174 extends H2FilterRound {
         long creation = settled(s).used();
         String read;
         try {
-            read = getAndHangUpAfter(container.port(), "/ai/v1/responses/" + rid + "?stream=true", s, MARK);
+            read = TestHttp.getAndHangUpAfter(container.port(), "/ai/v1/responses/" + rid + "?stream=true", s, MARK);
         } finally {
             hungUp.computeIfAbsent(s, u -> new CountDownLatch(1)).countDown();
         }

@@ -168,15 +168,24 @@ public final class TestHttp {
     /** {@link #postAndHangUpAfter(int, String, String, String, String)} of {@code bytes} labelled {@code contentType}. */
     public static String postAndHangUpAfter(int port, String path, String subject, String contentType, byte[] bytes,
                                             String until) throws IOException {
+        // Connection: close, so that an answer without the text awaited (a 429) ends the read
+        return hangUpAfter(port, "POST " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nx-user-id: "
+                + subject + "\r\nContent-Type: " + contentType + "\r\nContent-Length: " + bytes.length + "\r\n\r\n", bytes, until);
+    }
+
+    /** A raw {@code GET} of an event stream as {@code subject}, read until {@code until} appears, then the connection reset. */
+    public static String getAndHangUpAfter(int port, String pathAndQuery, String subject, String until) throws IOException {
+        return hangUpAfter(port, "GET " + pathAndQuery + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+                + "Accept: text/event-stream\r\nx-user-id: " + subject + "\r\n\r\n", new byte[0], until);
+    }
+
+    private static String hangUpAfter(int port, String head, byte[] body, String until) throws IOException {
         try (java.net.Socket socket = new java.net.Socket()) {
             socket.connect(new java.net.InetSocketAddress("127.0.0.1", port), 5_000);
             socket.setSoTimeout(10_000);
             java.io.OutputStream out = socket.getOutputStream();
-            // Connection: close, so that an answer without the text awaited (a 429) ends the read
-            out.write(("POST " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nx-user-id: " + subject
-                    + "\r\nContent-Type: " + contentType + "\r\nContent-Length: " + bytes.length + "\r\n\r\n")
-                    .getBytes(StandardCharsets.ISO_8859_1));
-            out.write(bytes);
+            out.write(head.getBytes(StandardCharsets.ISO_8859_1));
+            out.write(body);
             out.flush();
             java.io.InputStream in = socket.getInputStream();
             java.io.ByteArrayOutputStream seen = new java.io.ByteArrayOutputStream();

@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit181;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound181BreakItTest extends AbstractRound181 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}

@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit182;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound182BreakItTest extends AbstractRound182 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
