@@ -243,7 +243,7 @@ final class EndpointRequest extends HttpServletRequestWrapper {
      * usage from: XML, YAML, CBOR, Smile, Protocol Buffers, MessagePack, Avro, Ion. A framework that
      * honours it (Spring MVC with Jackson's XML, YAML or CBOR data format on the classpath) writes the
      * provider's answer, usage and all, in that format, and the call would be charged its estimate;
-     * without them it writes JSON.
+     * JSON takes their place.
      */
     static String readable(String value) {
         StringBuilder kept = new StringBuilder();
@@ -252,8 +252,15 @@ final class EndpointRequest extends HttpServletRequestWrapper {
             String type = trimmed.split(";")[0].trim().toLowerCase(Locale.ROOT);
             String subtype = type.substring(type.indexOf('/') + 1);
             String suffix = subtype.substring(subtype.lastIndexOf('+') + 1);
-            if (trimmed.isEmpty() || UNREAD_FORMATS.contains(subtype) || UNREAD_FORMATS.contains(suffix)) {
+            if (trimmed.isEmpty()) {
                 continue;
+            }
+            if (UNREAD_FORMATS.contains(subtype) || UNREAD_FORMATS.contains(suffix)) {
+                // JSON in its place, at its quality: an Accept left empty reads as */*, and a framework then
+                // writes its first converter's format, which may be the very one asked for (Spring MVC's
+                // WebMvcConfigurationSupport puts Jackson's XML before JSON)
+                int parameters = trimmed.indexOf(';');
+                trimmed = "application/json" + (parameters < 0 ? "" : trimmed.substring(parameters));
             }
             if (kept.length() > 0) {
                 kept.append(", ");

@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit183;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class TomcatRound183BreakItTest extends AbstractRound183 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.TOMCAT;
+    }
+}
