@@ -516,12 +516,15 @@ final class ProviderState {
                 if (known == null || tokens > known) {
                     figures.put(key, tokens);
                 }
-                if (read) {
-                    java.util.ArrayDeque<long[]> reads = jobReads.computeIfAbsent(key, k -> new java.util.ArrayDeque<>());
+                java.util.ArrayDeque<long[]> reads = read ? jobReads.computeIfAbsent(key, k -> new java.util.ArrayDeque<>()) : null;
+                long paid = known == null ? tokens : Math.max(0, tokens - known);
+                // a read that paid nothing and showed no more than the last one (a poll loop of a finished job)
+                // tells nothing new: kept, it would push out one that did
+                if (reads != null && (paid > 0 || reads.isEmpty() || tokens > reads.getLast()[2])) {
                     if (reads.size() == READS_KEPT) {
                         reads.removeFirst();
                     }
-                    reads.addLast(new long[] {System.nanoTime(), known == null ? tokens : Math.max(0, tokens - known), tokens});
+                    reads.addLast(new long[] {System.nanoTime(), paid, tokens});
                 }
             }
         }

@@ -1224,7 +1224,10 @@ final class UsageSniffer {
             return true;
         }
         if (call != null && !call.isEmpty()) {
-            if (!call.startsWith(JsonDocumentScanner.NEXT_CALL) && namedCalls.size() < MAX_NAMED_CALLS) {
+            // a call named by the event that begins it (Anthropic's message_start, Cohere's message-start, a
+            // Response's response.created): a chunk's id may be new on every chunk of one call (Foundry Local)
+            if (("message_start".equals(doc.type()) || "message-start".equals(doc.type())
+                    || "response.created".equals(doc.type())) && namedCalls.size() < MAX_NAMED_CALLS) {
                 namedCalls.add(call);
             }
             // a call ended with its final report: another id, or new choices under the same id (vLLM names a
@@ -1252,8 +1255,11 @@ final class UsageSniffer {
             }
             segmentCall = call;
             segmentObject = doc.object();
-        } else if (segmentFinal && (call == null ? finalReport(doc) && !(doc.id() != null && doc.id().equals(segmentCall))
+        } else if ((segmentFinal || segmentChoiceEnded && call == null)
+                && (call == null ? finalReport(doc) && !(doc.id() != null && doc.id().equals(segmentCall))
                 : !doc.usages().isEmpty())) {
+            // (after a chunk that finished its choice beside the usage, Mistral's or Groq's, a final report
+            // naming no call is another's too: OpenAI's speech, Ollama's or Converse's whole answer)
             // the very counts again, under no other id than the call's last report named, are that call's
             // report again (below); two calls of their own ids (two whole Responses) stay two
             before = call == null && (doc.reportId() == null || lastReportId == null || doc.reportId().equals(lastReportId))
@@ -1661,7 +1667,10 @@ final class UsageSniffer {
     private String segmentObject;
     /** The top-level {@code id} of the last document that reported usage ({@code null}: it named none). */
     private String lastReportId;
-    /** The ids of the calls the answer named ({@link JsonDocumentScanner.Document#streamCall}), up to {@link #MAX_NAMED_CALLS}. */
+    /**
+     * The ids of the calls the answer named by the events that begin them
+     * ({@link JsonDocumentScanner.Document#streamCall}), up to {@link #MAX_NAMED_CALLS}.
+     */
     private final java.util.Set<String> namedCalls = new java.util.HashSet<>();
     private static final int MAX_NAMED_CALLS = 1024;
     /** The current call's last Gemini {@code usageMetadata} (a Google ADK event's too). */
