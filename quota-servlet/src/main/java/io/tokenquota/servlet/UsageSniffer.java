@@ -2494,7 +2494,6 @@ final class UsageSniffer {
     private final class SseEvents {
         private static final byte[] DATA = {'d', 'a', 't', 'a', ':'};
         private static final byte[] EVENT = {'e', 'v', 'e', 'n', 't', ':'};
-        private static final byte[] ID = {'i', 'd', ':'};
         private static final byte[] RETRY = {'r', 'e', 't', 'r', 'y', ':'};
         /**
          * The longest event name kept: the names that decide anything are short, but LangGraph names a
