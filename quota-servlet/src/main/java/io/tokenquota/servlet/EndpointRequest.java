@@ -255,6 +255,15 @@ final class EndpointRequest extends HttpServletRequestWrapper {
             if (trimmed.isEmpty()) {
                 continue;
             }
+            if (type.equals("text/*") || type.equals("application/*")) {
+                // a range that covers XML: JSON ahead of it, at its quality, or a framework may pick XML for it
+                // (Spring MVC resolves a wildcard to the first type it covers that a converter writes)
+                int parameters = trimmed.indexOf(';');
+                if (kept.length() > 0) {
+                    kept.append(", ");
+                }
+                kept.append("application/json").append(parameters < 0 ? "" : trimmed.substring(parameters));
+            }
             if (UNREAD_FORMATS.contains(subtype) || UNREAD_FORMATS.contains(suffix)) {
                 // JSON in its place, at its quality: an Accept left empty reads as */*, and a framework then
                 // writes its first converter's format, which may be the very one asked for (Spring MVC's
