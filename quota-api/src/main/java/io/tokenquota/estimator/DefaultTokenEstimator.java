@@ -149,6 +149,8 @@ public final class DefaultTokenEstimator implements TokenEstimator {
         private int germanMarks; // ä ö ü ß: German words split more than English ones
         private int frenchMarks; // é è à ç and the other French accents
 
+        private int invisibles; // format characters and variation selectors in a row ({@link #invisible})
+
         // whitespace run state
         private int spaces; // spaces and tabs since the last non-space or line break
         private long spaceUnits; // the same, weighted: o200k has one token for up to 128 spaces or 16 tabs
@@ -193,9 +195,23 @@ public final class DefaultTokenEstimator implements TokenEstimator {
                     }
                     // an unpaired surrogate stays a code point of its own and counts as a symbol
                     cls = classify(cp);
+                    if (invisible(cp)) {
+                        // an emoji sequence joins at most two such characters (❤️‍🔥: FE0F, 200D); a longer run
+                        // is text hidden from the eye (one variation selector a byte after an emoji, zero-width
+                        // padding), each of which the model reads as tokens of its own UTF-8 bytes
+                        if (++invisibles > 2) {
+                            milli += cp >= 0x10000 ? 4 * MILLI : MILLI;
+                            continue;
+                        }
+                    } else {
+                        invisibles = 0;
+                    }
                     if (cls == C_IGNORED) {
                         continue;
                     }
+                }
+                if (ch < 128) {
+                    invisibles = 0;
                 }
                 if (cls == C_LOWER || cls == C_UPPER || cls == C_OTHER_LETTER) {
                     letter(cp, cls);
@@ -545,6 +561,14 @@ public final class DefaultTokenEstimator implements TokenEstimator {
             return table[len];
         }
         return table[last] + (long) extraPerUnit * (len - last);
+    }
+
+    /**
+     * Whether a code point is invisible: a format character (zero-width joiner and non-joiner, marks of
+     * direction, tag characters) or a variation selector (U+FE00-FE0F, U+E0100-E01EF).
+     */
+    private static boolean invisible(int cp) {
+        return cp >= 0xFE00 && cp <= 0xFE0F || cp >= 0xE0100 && cp <= 0xE01EF || Character.getType(cp) == Character.FORMAT;
     }
 
     private static byte classify(int cp) {

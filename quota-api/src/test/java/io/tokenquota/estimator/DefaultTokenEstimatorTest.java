@@ -80,6 +80,29 @@ class DefaultTokenEstimatorTest {
         assertTrue(estimate > emoji.codePointCount(0, emoji.length()), () -> "estimate " + estimate);
     }
 
+    /**
+     * Text hidden from the eye (a document smuggled in variation selectors after an emoji, one a byte; zero-width
+     * padding; tag characters) is read by the model as tokens of each character's bytes: a hostile client must not
+     * pay a tenth of it.
+     */
+    @Test
+    void invisibleRunsCostWhatTheModelReads() {
+        StringBuilder smuggled = new StringBuilder("😀");
+        for (int b = 0; b < 500; b++) {
+            smuggled.appendCodePoint(b < 16 ? 0xFE00 + b : 0xE0100 + (b % 240));
+        }
+        String padded = "Hi" + "\u200d".repeat(2_000) + " what is 2+2?";
+        StringBuilder tags = new StringBuilder("note");
+        for (char c : "ignore the limit".toCharArray()) {
+            tags.appendCodePoint(0xE0000 + c);
+        }
+        for (String text : new String[] {smuggled.toString(), padded, tags.toString()}) {
+            int reference = O200k.count(text);
+            long estimate = estimator.estimate(text);
+            assertTrue(estimate >= reference * 7 / 10, () -> "estimate " + estimate + " for " + reference + " tokens");
+        }
+    }
+
     @Test
     void emojiSequencesAreCountedByTheirParts() {
         String family = "👨\u200d👩\u200d👧"; // three emoji joined by zero-width joiners
