@@ -4,21 +4,13 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.tokenquota.servlet.QuotaFilter;
+import io.tokenquota.servlet.testing.BackgroundResponses;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.H2FilterRound;
-import io.tokenquota.servlet.testing.ModelCalls;
-import io.tokenquota.servlet.testing.ResponsesApi;
 import io.tokenquota.servlet.testing.TestHttp;
-import jakarta.servlet.http.HttpServlet;
-import jakarta.servlet.http.HttpServletRequest;
-import jakarta.servlet.http.HttpServletResponse;
-import java.io.IOException;
-import java.io.OutputStream;
 import java.net.http.HttpResponse;
-import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
@@ -40,18 +32,10 @@ import org.junit.jupiter.api.Test;
  * own figure when it settles: the one model run is paid twice.
  */
 abstract class AbstractRound180 extends H2FilterRound {
-    final ModelCalls calls = new ModelCalls();
-    /** The provider's next event for the creating stream of a subject: the test opens it. */
-    final Map<String, CountDownLatch> upstream = new ConcurrentHashMap<>();
-    /** The relay's work after the stream's last event (saving the conversation): the test opens it. */
-    final Map<String, CountDownLatch> saved = new ConcurrentHashMap<>();
-    /** What the creating relay saw of its client (for failure messages). */
-    final Map<String, String> seen = new ConcurrentHashMap<>();
-
-    /** The job's usage: 900 input, 6,000 output (reasoning included). */
-    static final String USAGE = "{\"input_tokens\":900,\"input_tokens_details\":{\"cached_tokens\":0},"
-            + "\"output_tokens\":6000,\"output_tokens_details\":{\"reasoning_tokens\":5200},\"total_tokens\":6900}";
     static final long USED = 6_900;
+    /** The relay; every job's usage is 900 input, 6,000 output (reasoning included). */
+    final BackgroundResponses relay = new BackgroundResponses(AbstractRound180::rid,
+            (rid, n) -> BackgroundResponses.completed(rid, BackgroundResponses.usage(USED - 6_000)));
 
     static final String BODY = "{\"model\":\"o3-pro\",\"background\":true,\"stream\":true,\"max_output_tokens\":2000,"
             + "\"input\":\"Review the attached termination clauses and list every notice period.\"}";
@@ -64,105 +48,11 @@ abstract class AbstractRound180 extends H2FilterRound {
         return "resp_" + subject.replace("-", "");
     }
 
-    static String queued(String rid) {
-        return ResponsesApi.o3Pro(rid, "queued", true, 2000, "null", null);
-    }
-
-    static String completed(String rid) {
-        return ResponsesApi.o3Pro(rid, "completed", true, 2000, USAGE, ResponsesApi.message("msg_" + rid,
-                "Clause 4.2: thirty days. Clause 7.1: ninety days."));
-    }
-
-    static String delta(String rid, int seq, String text) {
-        return "{\"type\":\"response.output_text.delta\",\"sequence_number\":" + seq + ",\"item_id\":\"msg_" + rid
-                + "\",\"output_index\":1,\"content_index\":0,\"delta\":\"" + text + "\",\"logprobs\":[]}";
-    }
-
-    static void events(OutputStream out, String rid, int from, int to) throws IOException {
-        for (int seq = from; seq <= to; seq++) {
-            ResponsesApi.event(out, "response.output_text.delta", delta(rid, seq, "Clause " + seq + " reviewed. "));
-        }
-    }
-
-    static void completedEvent(OutputStream out, String rid, int seq) throws IOException {
-        ResponsesApi.event(out, "response.completed", "{\"type\":\"response.completed\",\"sequence_number\":" + seq
-                + ",\"response\":" + completed(rid) + "}");
-    }
-
     @Override
     protected Deployment deploy(QuotaFilter filter) {
         return Deployment.create()
                 .filter("quota", filter, "/*")
-                .servlet("responses", new Responses(), "/ai/v1/responses", "/ai/v1/responses/*");
-    }
-
-    /** A relay of OpenAI's Responses API: the provider's events and objects passed on as they come. */
-    class Responses extends HttpServlet {
-        @Override
-        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            req.getInputStream().readAllBytes();
-            String user = req.getHeader("x-user-id");
-            String rid = rid(user);
-            // the provider's call: the model runs in the background at the provider from here on
-            calls.count(user);
-            resp.setContentType("text/event-stream");
-            OutputStream out = resp.getOutputStream();
-            try {
-                ResponsesApi.event(out, "response.created", "{\"type\":\"response.created\",\"sequence_number\":0,"
-                        + "\"response\":" + queued(rid) + "}");
-                ResponsesApi.event(out, "response.in_progress", "{\"type\":\"response.in_progress\",\"sequence_number\":1,"
-                        + "\"response\":" + queued(rid).replace("\"queued\"", "\"in_progress\"") + "}");
-                events(out, rid, 2, 3);
-                CountDownLatch next = upstream.get(user);
-                if (next != null) {
-                    // the model thinks: the relay waits for the provider's next event
-                    await(next);
-                }
-                events(out, rid, 4, 9);
-                completedEvent(out, rid, 10);
-                seen.put(user, "stream written to its end");
-            } catch (IOException gone) {
-                // the client went away: the relay stops relaying (the background job goes on at the provider)
-                seen.put(user, "client gone: " + gone);
-                return;
-            }
-            CountDownLatch done = saved.get(user);
-            if (done != null) {
-                // after the last event: the relay saves the conversation before it returns
-                await(done);
-            }
-        }
-
-        @Override
-        protected void doGet(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            String user = req.getHeader("x-user-id");
-            String rid = req.getPathInfo().substring(1);
-            if (!rid.equals(rid(user))) {
-                resp.sendError(404);
-                return;
-            }
-            if ("true".equals(req.getParameter("stream"))) {
-                // the provider's stream resumed after starting_after: the events the client missed
-                resp.setContentType("text/event-stream");
-                OutputStream out = resp.getOutputStream();
-                int after = Integer.parseInt(req.getParameter("starting_after"));
-                events(out, rid, after + 1, 9);
-                completedEvent(out, rid, 10);
-                return;
-            }
-            byte[] body = completed(rid).getBytes(java.nio.charset.StandardCharsets.UTF_8);
-            resp.setContentType("application/json");
-            resp.setContentLength(body.length);
-            resp.getOutputStream().write(body);
-        }
-    }
-
-    static void await(CountDownLatch latch) {
-        try {
-            latch.await(20, TimeUnit.SECONDS);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
+                .servlet("responses", relay, "/ai/v1/responses", "/ai/v1/responses/*");
     }
 
     /**
@@ -178,7 +68,7 @@ abstract class AbstractRound180 extends H2FilterRound {
         HttpResponse<String> read = TestHttp.send(TestHttp.requestAs(container.uri("/ai/v1/responses/" + rid(s)), s)
                 .GET().build());
         assertEquals(200, read.statusCode(), read.body());
-        assertEquals(1, calls.of(s));
+        assertEquals(1, relay.calls.of(s));
         assertEquals(USED, settled(s).used(), "one background job of 6,900 tokens: " + ledger(s));
     }
 
@@ -191,7 +81,7 @@ abstract class AbstractRound180 extends H2FilterRound {
     @Test
     void aBackgroundResponseReadByIdWhileItsStreamIsSavedIsChargedOnce() throws Exception {
         String s = subject();
-        saved.put(s, new CountDownLatch(1));
+        relay.saved.put(s, new CountDownLatch(1));
         CompletableFuture<HttpResponse<java.util.stream.Stream<String>>> stream = TestHttp.client().sendAsync(
                 TestHttp.jsonPost(container.uri("/ai/v1/responses"), s, BODY), HttpResponse.BodyHandlers.ofLines());
         HttpResponse<String> read;
@@ -200,10 +90,10 @@ abstract class AbstractRound180 extends H2FilterRound {
                     "the stream ended without response.completed");
             read = TestHttp.send(TestHttp.requestAs(container.uri("/ai/v1/responses/" + rid(s)), s).GET().build());
         } finally {
-            saved.get(s).countDown();
+            relay.saved.get(s).countDown();
         }
         assertEquals(200, read.statusCode(), read.body());
-        assertEquals(1, calls.of(s), "one model run");
+        assertEquals(1, relay.calls.of(s), "one model run");
         long used = settled(s).used();
         assertEquals(USED, used, "one background job of 6,900 tokens, its stream and a read of it by id: charged "
                 + used + ": " + ledger(s));
@@ -217,20 +107,20 @@ abstract class AbstractRound180 extends H2FilterRound {
     @Test
     void aBackgroundStreamResumedAfterItsCreationSettledIsChargedItsUsageOnce() throws Exception {
         String s = subject();
-        upstream.put(s, new CountDownLatch(1));
+        relay.upstream.put(s, new CountDownLatch(1));
         String first;
         try {
             first = TestHttp.postAndHangUpAfter(container.port(), "/ai/v1/responses", s, BODY, "\"sequence_number\":3");
         } finally {
-            upstream.get(s).countDown();
+            relay.upstream.get(s).countDown();
         }
         assertTrue(first.contains(rid(s)), first);
         long creation = settled(s).used();
-        assertTrue(seen.getOrDefault(s, "").startsWith("client gone"), String.valueOf(seen.get(s)));
+        assertTrue(relay.seen.getOrDefault(s, "").startsWith("client gone"), String.valueOf(relay.seen.get(s)));
         HttpResponse<String> resumed = TestHttp.send(TestHttp.requestAs(container.uri("/ai/v1/responses/" + rid(s)
                 + "?stream=true&starting_after=3"), s).GET().build());
         assertEquals(200, resumed.statusCode(), resumed.body());
-        assertEquals(1, calls.of(s), "one model run");
+        assertEquals(1, relay.calls.of(s), "one model run");
         long used = settled(s).used();
         assertEquals(USED, used, "creation charged " + creation + ", then the resumed stream: " + ledger(s));
     }
@@ -245,7 +135,7 @@ abstract class AbstractRound180 extends H2FilterRound {
     @Test
     void aBackgroundStreamResumedAfterADroppedConnectionIsChargedItsUsageOnce() throws Exception {
         String s = subject();
-        upstream.put(s, new CountDownLatch(1));
+        relay.upstream.put(s, new CountDownLatch(1));
         HttpResponse<String> resumed;
         try {
             String first = TestHttp.postAndHangUpAfter(container.port(), "/ai/v1/responses", s, BODY,
@@ -254,13 +144,13 @@ abstract class AbstractRound180 extends H2FilterRound {
             resumed = TestHttp.send(TestHttp.requestAs(container.uri("/ai/v1/responses/" + rid(s)
                     + "?stream=true&starting_after=3"), s).GET().build());
         } finally {
-            upstream.get(s).countDown();
+            relay.upstream.get(s).countDown();
         }
         assertEquals(200, resumed.statusCode(), resumed.body());
         assertTrue(resumed.body().contains("response.completed"), resumed.body());
-        assertEquals(1, calls.of(s), "one model run");
+        assertEquals(1, relay.calls.of(s), "one model run");
         long used = settled(s).used();
         assertEquals(USED, used, "one background job of 6,900 tokens, streamed, dropped and resumed: charged " + used
-                + " (relay: " + seen.get(s) + "): " + ledger(s));
+                + " (relay: " + relay.seen.get(s) + "): " + ledger(s));
     }
 }

@@ -4,27 +4,15 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.tokenquota.servlet.QuotaFilter;
+import io.tokenquota.servlet.testing.BackgroundResponses;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.H2FilterRound;
-import io.tokenquota.servlet.testing.ModelCalls;
-import io.tokenquota.servlet.testing.ResponsesApi;
 import io.tokenquota.servlet.testing.TestHttp;
-import jakarta.servlet.http.HttpServlet;
-import jakarta.servlet.http.HttpServletRequest;
-import jakarta.servlet.http.HttpServletResponse;
-import java.io.IOException;
-import java.io.OutputStream;
 import java.net.http.HttpResponse;
-import java.nio.charset.StandardCharsets;
-import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicInteger;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -47,19 +35,13 @@ import org.junit.jupiter.api.Test;
  * run's, and the second run costs its creation's estimate plus that difference.
  */
 abstract class AbstractRound181 extends H2FilterRound {
-    final ModelCalls calls = new ModelCalls();
-    /** The model calls per subject, so each turn's usage grows with the conversation. */
-    final Map<String, AtomicInteger> turns = new ConcurrentHashMap<>();
-    /** The provider's stored Responses by id (vLLM overwrites one stored under an id it is given again). */
-    final Map<String, String> stored = new ConcurrentHashMap<>();
-    /** The provider's next event for the creating stream of a subject: the test opens it. */
-    final Map<String, CountDownLatch> upstream = new ConcurrentHashMap<>();
-    /** The relay's work after the stream's last event (saving the conversation): the test opens it. */
-    final Map<String, CountDownLatch> saved = new ConcurrentHashMap<>();
-    /** What the creating relay saw of its client (for failure messages). */
-    final Map<String, String> seen = new ConcurrentHashMap<>();
-
-    static final Pattern REQUEST_ID = Pattern.compile("\"request_id\"\\s*:\\s*\"([^\"]+)\"");
+    /**
+     * A vLLM server's Responses API behind the relay: the Response's id is the request's {@code request_id},
+     * and each turn's usage grows with the conversation.
+     */
+    final BackgroundResponses relay = new BackgroundResponses(
+            user -> "resp_" + UUID.randomUUID().toString().replace("-", ""),
+            (rid, n) -> BackgroundResponses.completed(rid, BackgroundResponses.usage(used(n) - 6_000)));
 
     static String subject() {
         return "u181-" + UUID.randomUUID().toString().substring(0, 12);
@@ -87,127 +69,11 @@ abstract class AbstractRound181 extends H2FilterRound {
         return 6_900 + 100L * (n - 1);
     }
 
-    static String usage(int n) {
-        long input = used(n) - 6_000;
-        return "{\"input_tokens\":" + input + ",\"input_tokens_details\":{\"cached_tokens\":0},"
-                + "\"output_tokens\":6000,\"output_tokens_details\":{\"reasoning_tokens\":5200},\"total_tokens\":" + used(n) + "}";
-    }
-
-    static String queued(String rid) {
-        return ResponsesApi.o3Pro(rid, "queued", true, 2000, "null", null);
-    }
-
-    static String completed(String rid, int n) {
-        return ResponsesApi.o3Pro(rid, "completed", true, 2000, usage(n), ResponsesApi.message("msg_" + rid,
-                "Clause 4.2: thirty days. Clause 7.1: ninety days."));
-    }
-
-    static String delta(String rid, int seq, String text) {
-        return "{\"type\":\"response.output_text.delta\",\"sequence_number\":" + seq + ",\"item_id\":\"msg_" + rid
-                + "\",\"output_index\":1,\"content_index\":0,\"delta\":\"" + text + "\",\"logprobs\":[]}";
-    }
-
-    static void events(OutputStream out, String rid, int from, int to) throws IOException {
-        for (int seq = from; seq <= to; seq++) {
-            ResponsesApi.event(out, "response.output_text.delta", delta(rid, seq, "Clause " + seq + " reviewed. "));
-        }
-    }
-
-    static void completedEvent(OutputStream out, String completed, int seq) throws IOException {
-        ResponsesApi.event(out, "response.completed", "{\"type\":\"response.completed\",\"sequence_number\":" + seq
-                + ",\"response\":" + completed + "}");
-    }
-
     @Override
     protected Deployment deploy(QuotaFilter filter) {
         return Deployment.create()
                 .filter("quota", filter, "/*")
-                .servlet("responses", new Responses(), "/ai/v1/responses", "/ai/v1/responses/*");
-    }
-
-    /**
-     * A relay of a vLLM server's Responses API: the provider's events and objects passed on as they come.
-     * The Response's id is the request's {@code request_id}; the provider stores the finished Response
-     * under it (in background mode the job finishes at the provider whether or not the relay's client reads).
-     */
-    class Responses extends HttpServlet {
-        @Override
-        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            String body = new String(req.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-            String user = req.getHeader("x-user-id");
-            Matcher m = REQUEST_ID.matcher(body);
-            String rid = m.find() ? m.group(1) : "resp_" + UUID.randomUUID().toString().replace("-", "");
-            calls.count(user);
-            int n = turns.computeIfAbsent(user, u -> new AtomicInteger()).incrementAndGet();
-            String done = completed(rid, n);
-            // the background job runs to its end at the provider, which stores it under its id
-            stored.put(rid, done);
-            if (!body.contains("\"stream\":true")) {
-                // background mode without a stream: answered at once, queued; the client polls it by id
-                byte[] queued = queued(rid).getBytes(StandardCharsets.UTF_8);
-                resp.setContentType("application/json");
-                resp.setContentLength(queued.length);
-                resp.getOutputStream().write(queued);
-                return;
-            }
-            resp.setContentType("text/event-stream");
-            OutputStream out = resp.getOutputStream();
-            try {
-                ResponsesApi.event(out, "response.created", "{\"type\":\"response.created\",\"sequence_number\":0,"
-                        + "\"response\":" + queued(rid) + "}");
-                ResponsesApi.event(out, "response.in_progress", "{\"type\":\"response.in_progress\",\"sequence_number\":1,"
-                        + "\"response\":" + queued(rid).replace("\"queued\"", "\"in_progress\"") + "}");
-                events(out, rid, 2, 3);
-                CountDownLatch next = upstream.get(user);
-                if (next != null) {
-                    // the model thinks: the relay waits for the provider's next event
-                    await(next);
-                }
-                events(out, rid, 4, 9);
-                completedEvent(out, done, 10);
-                seen.put(user, "stream written to its end");
-            } catch (IOException gone) {
-                // the client went away: the relay stops relaying (the background job goes on at the provider)
-                seen.put(user, "client gone: " + gone);
-                return;
-            }
-            CountDownLatch s = saved.get(user);
-            if (s != null) {
-                // after the last event: the relay saves the conversation before it returns
-                await(s);
-            }
-        }
-
-        @Override
-        protected void doGet(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            String rid = req.getPathInfo().substring(1);
-            String done = stored.get(rid);
-            if (done == null) {
-                resp.sendError(404);
-                return;
-            }
-            if ("true".equals(req.getParameter("stream"))) {
-                // the provider's stream resumed after starting_after: the events the client missed
-                resp.setContentType("text/event-stream");
-                OutputStream out = resp.getOutputStream();
-                int after = Integer.parseInt(req.getParameter("starting_after"));
-                events(out, rid, after + 1, 9);
-                completedEvent(out, done, 10);
-                return;
-            }
-            byte[] body = done.getBytes(StandardCharsets.UTF_8);
-            resp.setContentType("application/json");
-            resp.setContentLength(body.length);
-            resp.getOutputStream().write(body);
-        }
-    }
-
-    static void await(CountDownLatch latch) {
-        try {
-            latch.await(20, TimeUnit.SECONDS);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
+                .servlet("responses", relay, "/ai/v1/responses", "/ai/v1/responses/*");
     }
 
     /** Turn 1, streamed to its end: charged its usage, 6,900. */
@@ -225,7 +91,7 @@ abstract class AbstractRound181 extends H2FilterRound {
         firstTurn(s);
         HttpResponse<String> second = TestHttp.postJson(container.uri("/ai/v1/responses"), s, turn(s, 2));
         assertEquals(200, second.statusCode(), second.body());
-        assertEquals(2, calls.of(s));
+        assertEquals(2, relay.calls.of(s));
         assertEquals(used(1) + used(2), settled(s).used(), ledger(s));
     }
 
@@ -239,7 +105,7 @@ abstract class AbstractRound181 extends H2FilterRound {
     void aSecondTurnUnderTheSameIdReadByIdWhileItsStreamIsSavedIsCharged() throws Exception {
         String s = subject();
         firstTurn(s);
-        saved.put(s, new CountDownLatch(1));
+        relay.saved.put(s, new CountDownLatch(1));
         CompletableFuture<HttpResponse<java.util.stream.Stream<String>>> stream = TestHttp.client().sendAsync(
                 TestHttp.jsonPost(container.uri("/ai/v1/responses"), s, turn(s, 2)), HttpResponse.BodyHandlers.ofLines());
         HttpResponse<String> read;
@@ -248,10 +114,10 @@ abstract class AbstractRound181 extends H2FilterRound {
                     "the stream ended without response.completed");
             read = TestHttp.send(TestHttp.requestAs(container.uri("/ai/v1/responses/" + rid(s)), s).GET().build());
         } finally {
-            saved.get(s).countDown();
+            relay.saved.get(s).countDown();
         }
         assertEquals(200, read.statusCode(), read.body());
-        assertEquals(2, calls.of(s), "two model runs");
+        assertEquals(2, relay.calls.of(s), "two model runs");
         long used = settled(s).used();
         assertTrue(used >= used(1) + used(2), "two turns of 6,900 and 7,000 tokens under one request_id, the second"
                 + " read by id while its stream was saved: charged " + used + ": " + ledger(s));
@@ -266,7 +132,7 @@ abstract class AbstractRound181 extends H2FilterRound {
     void aSecondTurnUnderTheSameIdDroppedAndResumedIsCharged() throws Exception {
         String s = subject();
         firstTurn(s);
-        upstream.put(s, new CountDownLatch(1));
+        relay.upstream.put(s, new CountDownLatch(1));
         HttpResponse<String> resumed;
         try {
             String first = TestHttp.postAndHangUpAfter(container.port(), "/ai/v1/responses", s, turn(s, 2),
@@ -275,14 +141,14 @@ abstract class AbstractRound181 extends H2FilterRound {
             resumed = TestHttp.send(TestHttp.requestAs(container.uri("/ai/v1/responses/" + rid(s)
                     + "?stream=true&starting_after=3"), s).GET().build());
         } finally {
-            upstream.get(s).countDown();
+            relay.upstream.get(s).countDown();
         }
         assertEquals(200, resumed.statusCode(), resumed.body());
         assertTrue(resumed.body().contains("response.completed"), resumed.body());
-        assertEquals(2, calls.of(s), "two model runs");
+        assertEquals(2, relay.calls.of(s), "two model runs");
         long used = settled(s).used();
         assertTrue(used >= used(1) + used(2), "two turns of 6,900 and 7,000 tokens under one request_id, the second"
-                + " dropped and resumed by id: charged " + used + " (relay: " + seen.get(s) + "): " + ledger(s));
+                + " dropped and resumed by id: charged " + used + " (relay: " + relay.seen.get(s) + "): " + ledger(s));
     }
 
     /** One turn created in background mode without a stream, then polled by id until completed. */
@@ -307,7 +173,7 @@ abstract class AbstractRound181 extends H2FilterRound {
         String s = subject();
         assertEquals(used(1), polledTurn(s, rid(s) + "_1", 1), ledger(s));
         long used = polledTurn(s, rid(s) + "_2", 2);
-        assertEquals(2, calls.of(s));
+        assertEquals(2, relay.calls.of(s));
         assertEquals(used(1) + used(2), used, ledger(s));
     }
 
@@ -322,7 +188,7 @@ abstract class AbstractRound181 extends H2FilterRound {
         String s = subject();
         assertEquals(used(1), polledTurn(s, rid(s), 1), ledger(s));
         long used = polledTurn(s, rid(s), 2);
-        assertEquals(2, calls.of(s), "two model runs");
+        assertEquals(2, relay.calls.of(s), "two model runs");
         assertTrue(used >= used(1) + used(2), "two background turns of 6,900 and 7,000 tokens under one request_id,"
                 + " each polled to completion: charged " + used + ": " + ledger(s));
     }

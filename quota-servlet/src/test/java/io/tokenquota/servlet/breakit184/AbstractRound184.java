@@ -1,5 +1,11 @@
 package io.tokenquota.servlet.breakit184;
 
+import static io.tokenquota.servlet.testing.ProviderStreams.WORDS;
+import static io.tokenquota.servlet.testing.ProviderStreams.groq;
+import static io.tokenquota.servlet.testing.ProviderStreams.mistral;
+import static io.tokenquota.servlet.testing.ProviderStreams.openAi;
+import static io.tokenquota.servlet.testing.ProviderStreams.speech;
+import static io.tokenquota.servlet.testing.ProviderStreams.transcription;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -32,85 +38,6 @@ abstract class AbstractRound184 extends RelayedCalls {
     @Override
     protected ModelWeights weights() {
         return ONE_UNIT_A_TOKEN;
-    }
-
-    static final String WORDS = "Clause seven lets the supplier charge interest on any invoice paid late. ";
-
-    // ------------------------------------------------------------------ Mistral's chat stream (La Plateforme)
-    // the last chunk carries the finish_reason AND the usage
-
-    static List<Event> mistral(String id, long prompt, long completion) {
-        List<Event> e = new ArrayList<>();
-        e.add(data("{\"id\":\"" + id + "\",\"object\":\"chat.completion.chunk\",\"created\":1735689600,\"model\":"
-                + "\"mistral-small-latest\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},"
-                + "\"finish_reason\":null}]}"));
-        for (int i = 0; i < 5; i++) {
-            e.add(data("{\"id\":\"" + id + "\",\"object\":\"chat.completion.chunk\",\"created\":1735689600,\"model\":"
-                    + "\"mistral-small-latest\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"" + WORDS + "\"},"
-                    + "\"finish_reason\":null}]}"));
-        }
-        e.add(data("{\"id\":\"" + id + "\",\"object\":\"chat.completion.chunk\",\"created\":1735689600,\"model\":"
-                + "\"mistral-small-latest\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"\"},\"finish_reason\":"
-                + "\"stop\"}],\"usage\":{\"prompt_tokens\":" + prompt + ",\"total_tokens\":" + (prompt + completion)
-                + ",\"completion_tokens\":" + completion + "}}"));
-        e.add(data("[DONE]"));
-        return e;
-    }
-
-    // ------------------------------------------------------------------ Groq's chat stream
-    // the last chunk finishes the choice and carries the usage under x_groq
-
-    static List<Event> groq(String id, long prompt, long completion) {
-        String head = "{\"id\":\"" + id + "\",\"object\":\"chat.completion.chunk\",\"created\":1735689600,\"model\":"
-                + "\"llama-3.3-70b-versatile\",\"system_fingerprint\":\"fp_c4760ee73b\",\"choices\":[{\"index\":0,";
-        return List.of(
-                data(head + "\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"logprobs\":null,\"finish_reason\":null}],"
-                        + "\"x_groq\":{\"id\":\"req_01jdq4b5e0f8ab1bp5mrqz6g1a\"}}"),
-                data(head + "\"delta\":{\"content\":\"" + WORDS + "\"},\"logprobs\":null,\"finish_reason\":null}]}"),
-                data(head + "\"delta\":{},\"logprobs\":null,\"finish_reason\":\"stop\"}],\"x_groq\":{\"id\":"
-                        + "\"req_01jdq4b5e0f8ab1bp5mrqz6g1a\",\"usage\":{\"queue_time\":0.02,\"prompt_tokens\":" + prompt
-                        + ",\"prompt_time\":0.01,\"completion_tokens\":" + completion + ",\"completion_time\":0.3,"
-                        + "\"total_tokens\":" + (prompt + completion) + ",\"total_time\":0.31}}}"),
-                data("[DONE]"));
-    }
-
-    // ------------------------------------------------------------------ OpenAI chat stream with include_usage
-
-    static List<Event> openAi(String id, long prompt, long completion) {
-        List<Event> e = new ArrayList<>();
-        for (int i = 0; i < 5; i++) {
-            e.add(data("{\"id\":\"" + id + "\",\"object\":\"chat.completion.chunk\",\"created\":1735689600,\"model\":"
-                    + "\"gpt-4o-2024-08-06\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"" + WORDS + "\"},"
-                    + "\"finish_reason\":null}]}"));
-        }
-        e.add(data("{\"id\":\"" + id + "\",\"object\":\"chat.completion.chunk\",\"created\":1735689600,\"model\":"
-                + "\"gpt-4o-2024-08-06\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}"));
-        e.add(data("{\"id\":\"" + id + "\",\"object\":\"chat.completion.chunk\",\"created\":1735689600,\"model\":"
-                + "\"gpt-4o-2024-08-06\",\"choices\":[],\"usage\":{\"prompt_tokens\":" + prompt + ",\"completion_tokens\":"
-                + completion + ",\"total_tokens\":" + (prompt + completion) + "}}"));
-        return e;
-    }
-
-    // ------------------------------------------------------------------ OpenAI audio streams
-
-    /** gpt-4o-transcribe streamed ({@code stream: true}): text deltas, then {@code transcript.text.done} with usage. */
-    static List<Event> transcription(long audio, long output) {
-        return List.of(
-                data("{\"type\":\"transcript.text.delta\",\"delta\":\"What does clause seven say\",\"logprobs\":null}"),
-                data("{\"type\":\"transcript.text.delta\",\"delta\":\" about late payment?\",\"logprobs\":null}"),
-                data("{\"type\":\"transcript.text.done\",\"text\":\"What does clause seven say about late payment?\","
-                        + "\"logprobs\":null,\"usage\":{\"type\":\"tokens\",\"input_tokens\":" + audio + ",\"input_token_details\":"
-                        + "{\"text_tokens\":0,\"audio_tokens\":" + audio + "},\"output_tokens\":" + output + ",\"total_tokens\":"
-                        + (audio + output) + "}}"));
-    }
-
-    /** gpt-4o-mini-tts with {@code stream_format: "sse"}: audio deltas, then {@code speech.audio.done} with usage. */
-    static List<Event> speech(long input, long output) {
-        return List.of(
-                data("{\"type\":\"speech.audio.delta\",\"audio\":\"UklGRiQAAABXQVZFZm10IBAAAAABAAEAwF0AAIC7AAACABAAZGF0YQAAAAA=\"}"),
-                data("{\"type\":\"speech.audio.delta\",\"audio\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"}"),
-                data("{\"type\":\"speech.audio.done\",\"usage\":{\"input_tokens\":" + input + ",\"output_tokens\":" + output
-                        + ",\"total_tokens\":" + (input + output) + "}}"));
     }
 
     // ------------------------------------------------------------------ finding 2: one call, chunks under ids of their own
@@ -156,17 +83,17 @@ abstract class AbstractRound184 extends RelayedCalls {
         // --- finding 1: a call after a chunk that finished its choice beside the usage, its own report naming no call
         // a voice assistant on Groq: the question transcribed (61 + 15), answered by Groq (3,000 + 5,000), spoken by
         // gpt-4o-mini-tts (5,000 text in, 9,000 audio out)
-        sse("groq-voice", 3, concat(transcription(61, 15), groq("chatcmpl-5c1a7f0e-2b9d-4c3e-8f6a-1d2e3f4a5b6c", 3_000, 5_000),
+        sse("groq-voice", 3, concat(transcription(61, 15), groq("chatcmpl-5c1a7f0e-2b9d-4c3e-8f6a-1d2e3f4a5b6c", WORDS, 3_000, 5_000),
                 speech(5_000, 9_000)));
         // control: the same with the answer from OpenAI's chat stream (round 182)
         sse("gpt-voice", 3, concat(transcription(61, 15), openAi("chatcmpl-B9MHDbslfkBeAs8l4bebGdFOJ6PeG", 3_000, 5_000),
                 speech(5_000, 9_000)));
         // Mistral's answer read aloud
-        sse("mistral-then-speech", 2, concat(mistral("e5cc70bb28c444948073e77776eb30ef", 3_000, 5_000), speech(5_000, 9_000)));
+        sse("mistral-then-speech", 2, concat(mistral("e5cc70bb28c444948073e77776eb30ef", WORDS, 3_000, 5_000), speech(5_000, 9_000)));
         // a Mistral planner (3,000 + 400), then the writer (2,000 + 3,000) on a local Ollama model or on Bedrock Converse
-        sse("mistral-then-ollama", 2, concat(mistral("e5cc70bb28c444948073e77776eb30ef", 3_000, 400),
+        sse("mistral-then-ollama", 2, concat(mistral("e5cc70bb28c444948073e77776eb30ef", WORDS, 3_000, 400),
                 List.of(ollamaWhole("qwen2.5:14b", WORDS, 2_000, 3_000))));
-        sse("mistral-then-converse", 2, concat(mistral("e5cc70bb28c444948073e77776eb30ef", 3_000, 400),
+        sse("mistral-then-converse", 2, concat(mistral("e5cc70bb28c444948073e77776eb30ef", WORDS, 3_000, 400),
                 List.of(converseWhole(WORDS, 2_000, 3_000))));
 
         // --- finding 2: one call of 3,000 + 400, its chunks relayed, then LangChain4j's whole ChatResponse
