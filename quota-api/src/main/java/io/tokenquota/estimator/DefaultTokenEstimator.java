@@ -19,7 +19,10 @@ import java.util.Objects;
  * constants were fitted on a tuning part of a test corpus (licence texts, manuals, source code,
  * messages in English, German, French, Russian, Korean, Japanese and Chinese) and checked on a
  * held-out part; the test suite holds each language to within 10% of {@code o200k_base} in aggregate.
- * Single short texts can be further off; it is an estimate for quota holds, not a tokenizer.
+ * Single short texts can be further off; it is an estimate for quota holds, not a tokenizer. Letters of
+ * other scripts are charged by block from a small table, and where o200k_base reads them byte by byte
+ * (rare scripts, the "bold" letters of font generators) at about a token a byte, so that no text comes
+ * out at a fraction of what the model reads.
  *
  * <p>Each call scans with one small state object of its own (no buffers, no copies of the text) and
  * runs in time linear in the text's length. Instances are stateless and therefore thread-safe; one
@@ -54,6 +57,8 @@ public final class DefaultTokenEstimator implements TokenEstimator {
     private static final byte C_IGNORED = 7; // variation selectors: merged into the emoji before them
 
     private static final byte[] ASCII = new byte[128];
+    /** ASCII marks of JSON's and code's structure, whose runs o200k_base has many tokens for. */
+    private static final boolean[] STRUCTURAL = new boolean[128];
 
     static {
         for (int c = 0; c < 128; c++) {
@@ -72,6 +77,9 @@ public final class DefaultTokenEstimator implements TokenEstimator {
                 k = C_PUNCT;
             }
             ASCII[c] = k;
+        }
+        for (char c : "\"'(),.:;[]{}".toCharArray()) {
+            STRUCTURAL[c] = true;
         }
     }
 
@@ -112,6 +120,64 @@ public final class DefaultTokenEstimator implements TokenEstimator {
     private static final int GERMAN_FULL = 100;
     private static final int FRENCH_GAIN = 140;
     private static final int FRENCH_FULL = 200;
+
+    /*
+     * Letters of the scripts not calibrated above, by block: what o200k_base spends on one letter inside
+     * a word, in thousandths of a token. Where its vocabulary has no merges for a block, o200k falls back
+     * to one token per UTF-8 byte, so a letter of a block not listed here is charged its byte count (two
+     * below U+0800, three in the rest of the BMP, four above: Cherokee, Mongolian, Canadian syllabics,
+     * Runic, Yi, Javanese, Gothic, Adlam and the like, within a few percent). The listed blocks have
+     * merges. Figures measured with jtokkit 1.1.0 (o200k_base, countTokensOrdinary): for the common
+     * scripts on real prose (declarations, news, minutes), whose words merge far better than random
+     * strings of their letters; for the rest on random runs of the block's letters, which rare scripts
+     * tokenize no better than real text. Sorted by block; a few percent of margin on the measured rates,
+     * as an estimate below what the model reads lets a call go partly unpaid.
+     */
+    private static final int[][] OTHER_LETTER_RATES = {
+        {0x0080, 0x00FF, 1000}, // Latin-1 digits and fractions (the letters are Latin)
+        {0x0300, 0x036F, 1700}, // combining accents (decomposed text): each splits the word it sits in
+        {0x0530, 0x058F, 380}, // Armenian
+        {0x0590, 0x05FF, 500}, // Hebrew
+        {0x0600, 0x06FF, 380}, // Arabic, Persian, Urdu
+        {0x0900, 0x09FF, 380}, // Devanagari, Bengali
+        {0x0A00, 0x0A7F, 500}, // Gurmukhi
+        {0x0A80, 0x0AFF, 380}, // Gujarati
+        {0x0B00, 0x0B7F, 1300}, // Oriya: few merges even in real text
+        {0x0B80, 0x0BFF, 380}, // Tamil
+        {0x0C00, 0x0C7F, 500}, // Telugu
+        {0x0C80, 0x0D7F, 380}, // Kannada, Malayalam
+        {0x0D80, 0x0DFF, 650}, // Sinhala
+        {0x0E00, 0x0E7F, 500}, // Thai
+        {0x0E80, 0x0FFF, 2100}, // Lao, Tibetan: two tokens a letter
+        {0x1000, 0x109F, 650}, // Myanmar
+        {0x10A0, 0x10FF, 380}, // Georgian
+        {0x1200, 0x139F, 2150}, // Ethiopic (Amharic, Tigrinya)
+        {0x1780, 0x17FF, 650}, // Khmer
+        {0x2100, 0x214F, 2100}, // letter-like symbols (ℝ, ℓ, K for kelvin)
+        {0x3100, 0x312F, 2100}, // Bopomofo
+        {0xFE70, 0xFEFF, 2100}, // Arabic presentation forms B
+        {0xFF10, 0xFF19, 1000}, // full-width digits
+        {0xFF21, 0xFF5A, 1750}, // full-width Latin letters
+        {0xFFA0, 0xFFDC, 2100}, // half-width Hangul
+        // Mathematical Alphanumeric Symbols, the "bold" and "italic" letters of font generators; the shared
+        // lead bytes merge, leaving two to three tokens a letter by style
+        {0x1D400, 0x1D433, 2150}, // bold
+        {0x1D434, 0x1D467, 2850}, // italic
+        {0x1D468, 0x1D59F, 3050}, // bold italic, script, fraktur, double-struck
+        {0x1D5A0, 0x1D5D3, 2750}, // sans-serif
+        {0x1D5D4, 0x1D607, 2250}, // sans-serif bold
+        {0x1D608, 0x1D7FF, 3050}, // sans-serif italic, monospace, Greek, digits
+    };
+    private static final int[] OTHER_FIRST = new int[OTHER_LETTER_RATES.length];
+
+    static {
+        for (int k = 0; k < OTHER_LETTER_RATES.length; k++) {
+            OTHER_FIRST[k] = OTHER_LETTER_RATES[k][0];
+        }
+    }
+
+    /** Segments of letters at this average rate or more tokenize byte by byte: a lead space stays a token. */
+    private static final int BYTE_LEVEL_RATE = 1500;
 
     private static final int MARK_NONE = 0;
     private static final int MARK_GERMAN = 1;
@@ -166,16 +232,20 @@ public final class DefaultTokenEstimator implements TokenEstimator {
         private int segUpper;
         private int segNonAscii;
         private int segKana; // kana in a CJK segment: cheaper than ideographs
+        private long segOtherMilli; // letters of other scripts: the sum of their rates
         private int segLead = LEAD_NONE;
 
         // digits and punctuation runs
         private int digits;
+        private int nonAsciiDigits; // of digits: other scripts' digits, charged one by one
+        private long nonAsciiDigitMilli;
         private int punct; // punctuation characters in the run that tokenize like ASCII punctuation
         private long symbolMilli; // emoji and other symbols in the run, charged one by one
         private boolean punctLeadSpace;
         private boolean punctSingle; // the run is exactly one punctuation mark: may lead a word
         private int punctFirst;
         private boolean punctSame; // "=====" and "-----" rules merge into few tokens
+        private boolean punctStructural; // only quotes, brackets and separators ({@link #STRUCTURAL})
 
         Scan(CharSequence text) {
             this.text = text;
@@ -222,7 +292,7 @@ public final class DefaultTokenEstimator implements TokenEstimator {
                     inWord = false;
                 }
                 if (cls == C_DIGIT) {
-                    digit();
+                    digit(cp);
                     continue;
                 }
                 flushDigits();
@@ -252,6 +322,7 @@ public final class DefaultTokenEstimator implements TokenEstimator {
                 segUpper = 0;
                 segNonAscii = 0;
                 segKana = 0;
+                segOtherMilli = 0;
             }
             segLen++;
             if (cls == C_UPPER) {
@@ -268,6 +339,8 @@ public final class DefaultTokenEstimator implements TokenEstimator {
                     }
                 } else if (script == SCRIPT_HAN_KANA && cp >= 0x3040 && cp <= 0x30FF) {
                     segKana++;
+                } else if (script == SCRIPT_OTHER) {
+                    segOtherMilli += otherRate(cp);
                 }
             }
             lastLowerClass = cls != C_UPPER;
@@ -322,7 +395,7 @@ public final class DefaultTokenEstimator implements TokenEstimator {
             segLen = 0;
         }
 
-        private void digit() {
+        private void digit(int cp) {
             if (inPunct()) {
                 flushPunct();
             } else if (spaces > 0) {
@@ -331,6 +404,11 @@ public final class DefaultTokenEstimator implements TokenEstimator {
             }
             clearSpaces();
             digits++;
+            if (cp >= 128) {
+                // no merges for most of them: a token or more each, not a third of one
+                nonAsciiDigits++;
+                nonAsciiDigitMilli += Math.max(MILLI, otherRate(cp));
+            }
         }
 
         private void space(int cp) {
@@ -371,11 +449,16 @@ public final class DefaultTokenEstimator implements TokenEstimator {
                 punctSingle = true;
                 punctFirst = cp;
                 punctSame = true;
+                punctStructural = true;
             } else {
                 punctSingle = false;
                 punctSame &= cp == punctFirst;
             }
+            punctStructural &= cp >= 128 || STRUCTURAL[cp];
             long symbol = symbolCost(cp);
+            if (symbol > 0 && punctSingle && punctLeadSpace && cp < 0xA0) {
+                symbol += MILLI; // the space before a control character is a token of its own
+            }
             if (symbol == 0) {
                 punct++;
             } else {
@@ -402,7 +485,7 @@ public final class DefaultTokenEstimator implements TokenEstimator {
 
         /** Charges the open segment of a word; the next one, if any, starts without a lead. */
         private void flushSegment() {
-            long cost = segmentCost(segScript, segLen, segUpper, segNonAscii, segKana, segLead);
+            long cost = segmentCost(segScript, segLen, segUpper, segNonAscii, segKana, segOtherMilli, segLead);
             if (segScript == SCRIPT_LATIN) {
                 latinMilli += cost;
                 latinLetters += segLen;
@@ -415,8 +498,10 @@ public final class DefaultTokenEstimator implements TokenEstimator {
 
         private void flushDigits() {
             if (digits > 0) {
-                milli += digitCost(digits);
+                milli += digitCost(digits - nonAsciiDigits) + nonAsciiDigitMilli;
                 digits = 0;
+                nonAsciiDigits = 0;
+                nonAsciiDigitMilli = 0;
             }
         }
 
@@ -425,7 +510,7 @@ public final class DefaultTokenEstimator implements TokenEstimator {
         }
 
         private void flushPunct() {
-            milli += punctCost(punct, symbolMilli, punctSame);
+            milli += punctCost(punct, symbolMilli, punctSame, punctStructural);
             clearPunct();
         }
 
@@ -452,17 +537,26 @@ public final class DefaultTokenEstimator implements TokenEstimator {
         return (units + 127L) / 128 * MILLI;
     }
 
-    private static long punctCost(int punct, long symbolMilli, boolean same) {
+    private static final long PUNCT_PAIR = 1100;
+    private static final long PUNCT_STRUCTURAL_PER = 400;
+    private static final long PUNCT_MIXED_PER = 700;
+
+    private static long punctCost(int punct, long symbolMilli, boolean same, boolean structural) {
         long cost = symbolMilli;
         if (punct > 0) {
-            if (punct <= 4) {
-                cost += MILLI + 40L * (punct - 1); // "();", " {", "->", "...": usually one token
+            if (punct == 1 || same && punct <= 4) {
+                cost += MILLI + 40L * (punct - 1); // " (", "...", "---": one token
+            } else if (punct == 2) {
+                cost += PUNCT_PAIR; // "->", "))" and " {" are one token, a random pair often two
             } else if (same) {
                 cost += MILLI + 20L * (punct - 1); // rules of '=' or '-': tokens of many lengths exist
-            } else if (punct <= 12) {
-                cost += 1120L + 250L * (punct - 4);
+            } else if (structural) {
+                // the quotes, brackets and separators of JSON and code merge well: "\":[{\"", "\"}]}", "});"
+                cost += MILLI + PUNCT_STRUCTURAL_PER * (punct - 2);
             } else {
-                cost += 3120L + 100L * (punct - 12);
+                // other mixes ("/**", "-->", "+---+", a line of random symbols) merge little: o200k_base
+                // spends about two tokens on three random ASCII marks, and code's common ones are not much cheaper
+                cost += PUNCT_MIXED_PER * punct;
             }
         }
         return Math.max(MILLI, cost);
@@ -473,6 +567,10 @@ public final class DefaultTokenEstimator implements TokenEstimator {
      * (general punctuation such as curly quotes and dashes, CJK and full-width punctuation).
      */
     private static long symbolCost(int cp) {
+        if (cp < 0xA0) {
+            // control characters have no merges: a token per UTF-8 byte (C0 and DEL one, C1 two)
+            return cp < 0x20 || cp == 0x7F ? MILLI : cp >= 0x80 ? 1900 : 0;
+        }
         if (cp < 0x2100) {
             return 0;
         }
@@ -494,7 +592,7 @@ public final class DefaultTokenEstimator implements TokenEstimator {
         return MILLI; // arrows, check marks, dingbats, math symbols
     }
 
-    private static long segmentCost(int script, int len, int upper, int nonAscii, int kana, int lead) {
+    private static long segmentCost(int script, int len, int upper, int nonAscii, int kana, long otherMilli, int lead) {
         long cost;
         switch (script) {
             case SCRIPT_LATIN:
@@ -526,11 +624,34 @@ public final class DefaultTokenEstimator implements TokenEstimator {
                 cost = (long) MILLI * len;
                 break;
             default:
-                // Arabic, Hebrew, Thai, Indic and the rest: a rough per-letter rate
-                cost = 300L + 380L * len;
+                // Arabic, Hebrew, Thai, Indic and the rest: their letters' rates ({@link #OTHER_LETTER_RATES});
+                // where o200k reads them byte by byte, a space or mark before the word is a token of its own
+                if (otherMilli >= (long) BYTE_LEVEL_RATE * len) {
+                    cost = otherMilli + (lead == LEAD_NONE ? 0 : MILLI);
+                } else {
+                    cost = 300L + otherMilli;
+                }
                 break;
         }
         return Math.max(MILLI, cost);
+    }
+
+    /** Thousandths of a token o200k_base spends on a letter (or digit) of a script not calibrated above. */
+    private static int otherRate(int cp) {
+        int lo = 0;
+        int hi = OTHER_FIRST.length - 1;
+        while (lo <= hi) { // the last block starting at or before cp
+            int mid = (lo + hi) >>> 1;
+            if (OTHER_FIRST[mid] <= cp) {
+                lo = mid + 1;
+            } else {
+                hi = mid - 1;
+            }
+        }
+        if (hi >= 0 && cp <= OTHER_LETTER_RATES[hi][1]) {
+            return OTHER_LETTER_RATES[hi][2];
+        }
+        return cp < 0x800 ? 2 * MILLI : cp < 0x10000 ? 3 * MILLI : 4 * MILLI; // byte-level fallback
     }
 
     private static int latinMark(int cp) {
