@@ -24,7 +24,8 @@ import java.util.function.ToLongFunction;
  * what the provider's own tools read in
  * (file search over vector stores, web search, fetch, code execution: by the subject and the tools
  * named) and a reasoning effort named without an output budget writes (by the subject, model and
- * effort), each learnt from the answers of earlier calls. The
+ * effort; a request that names neither a budget nor an effort, at the model's default effort, once its
+ * model is seen to reason), each learnt from the answers of earlier calls. The
  * request carries only the id, and the model reads that state as input: the filter adds what it saw it
  * cost to the estimate, so a stream cut before its usage is not charged without it.
  *
@@ -83,16 +84,51 @@ final class ProviderState {
      * and {@code version} ({@code null} each when not named), whether the answer is stored
      * ({@code "store": false} says not), and the estimates of its {@code instructions} string and of
      * its {@code tools} in tokens (OpenAI reads both for this call only and carries neither into the
-     * stored Response: a continuation sends its own).
+     * stored Response: a continuation sends its own). {@code reasoning} is the model and the effort
+     * named ({@code null} when none is named, until {@link #unbounded} says the model's default), and
+     * {@code model} the body's model ({@code null} when it names none).
      */
     record Refs(String previousResponse, String conversation, String prompt, String cachedContent, String inputFile,
                 boolean stores, long instructions, long tools, String lookups, String reasoning, String thread,
-                String subject, List<String> files) {
+                String subject, List<String> files, String model) {
         /** A body that names none (not JSON, a form, a multipart body). */
         static final Refs NONE = new Refs(null, null, null, null, null, true, 0, 0, null, null, null, null, List.of());
 
+        /**
+         * The effort of a request that names none: OpenAI's reasoning models reason at their default
+         * (medium), Gemini's thinking models think as much as they decide. No provider's effort (it starts
+         * with a NUL character), so the figure is apart from every named effort's.
+         */
+        static final String DEFAULT_EFFORT = "\u0000default";
+
         Refs {
             files = files == null ? List.of() : List.copyOf(files);
+        }
+
+        /** Refs of a body that names no model. */
+        Refs(String previousResponse, String conversation, String prompt, String cachedContent, String inputFile,
+             boolean stores, long instructions, long tools, String lookups, String reasoning, String thread,
+             String subject, List<String> files) {
+            this(previousResponse, conversation, prompt, cachedContent, inputFile, stores, instructions, tools, lookups,
+                    reasoning, thread, subject, files, null);
+        }
+
+        /**
+         * These refs of a request that bounds no output (no budget named): one that names no effort
+         * either runs at the model's default effort, and a reasoning model then writes what it decides,
+         * as at a named effort. Its figure is looked up, and learnt, by the model and
+         * {@link #DEFAULT_EFFORT}; only an answer that reports reasoning teaches it ({@link #answered}),
+         * so a model that does not reason never has one.
+         */
+        Refs unbounded() {
+            return reasoning != null ? this : new Refs(previousResponse, conversation, prompt, cachedContent, inputFile,
+                    stores, instructions, tools, lookups, (model == null ? "" : model) + ":" + DEFAULT_EFFORT, thread,
+                    subject, files, model);
+        }
+
+        /** Whether {@link #reasoning} is the model's default effort ({@link #unbounded}), not one the body named. */
+        boolean atDefaultEffort() {
+            return reasoning != null && reasoning.endsWith(":" + DEFAULT_EFFORT);
         }
 
         /**
@@ -104,7 +140,7 @@ final class ProviderState {
         Refs calledBy(String path, String subject) {
             java.util.regex.Matcher run = THREAD_RUN.matcher(path);
             return new Refs(previousResponse, conversation, prompt, cachedContent, inputFile, stores, instructions, tools,
-                    lookups, reasoning, run.find() ? run.group(1) : null, subject, files);
+                    lookups, reasoning, run.find() ? run.group(1) : null, subject, files, model);
         }
 
         /** The key of what the subject's calls naming {@code value} (tools, a model and effort) cost. */
@@ -219,7 +255,7 @@ final class ProviderState {
             return new Refs(previous, conversation, prompt, cached, inputFile, stores, instructions, tools,
                     lookups.isEmpty() ? null : String.join(",", lookups),
                     effort == null ? null : (model == null ? "" : model) + ":" + effort, null, null,
-                    files);
+                    files, model);
         }
 
         /** The most file ids one request's figures are looked up for. */
@@ -470,7 +506,14 @@ final class ProviderState {
                     prompt == null ? 0 : prompt)));
         }
         if (refs.reasoning() != null && kinds != null && !handlerFigure) {
-            latest(ownKey("o:", refs.own(refs.reasoning())), saturated(kinds[2], kinds[3]));
+            String key = ownKey("o:", refs.own(refs.reasoning()));
+            // at the model's default effort only an answer that reports reasoning shows a reasoning model:
+            // a model that does not reason never gets a figure (a long answer of one is charged in full
+            // when its usage comes and says nothing of the next). Once there is one, each such call
+            // replaces it, as a named effort's does, so the figure follows the subject's last call
+            if (!refs.atDefaultEffort() || kinds[3] > 0 || figure(key) != null) {
+                latest(key, saturated(kinds[2], kinds[3]));
+            }
         }
         if (refs.cachedContent() != null && kinds != null && !handlerFigure) {
             // the cached context is what the model read from the cache (Gemini's cachedContentTokenCount):

@@ -666,12 +666,15 @@ public final class QuotaFilter implements Filter {
             // a Responses call that continues a stored Response or a conversation, or names a stored
             // prompt, makes the model read them: what this filter saw them cost is input of this call
             // (a stream cut before its last event is charged the estimate, which must not leave them out)
-            state = providerState.read(ProviderState.Refs.of(readable, labels, estimator::text).calledBy(path, subject),
-                    asked.mediaItems() == 0);
+            ProviderState.Refs refs = ProviderState.Refs.of(readable, labels, estimator::text).calledBy(path, subject);
+            // a request that bounds no output and names no effort runs a reasoning model at its default
+            // effort, which the provider bills as a named one: it has a figure of its own (learnt only
+            // from answers that report reasoning, so never for a model that does not reason)
+            state = providerState.read(asked.budgetNamed() ? refs : refs.unbounded(), asked.mediaItems() == 0);
             estimate = clamp(estimate, state.held());
             if (!asked.budgetNamed() && state.reasoning() != null) {
-                // a reasoning effort without a budget writes what the model decides: what it wrote before,
-                // in place of the default budget
+                // a reasoning effort without a budget (named, or the model's default) writes what the model
+                // decides: what it wrote before, in place of the default budget
                 long beyond = Math.max(0, times(state.reasoning(), asked.completions) - output(-1, asked.completions, path));
                 estimate = clamp(estimate, beyond);
                 asked.countOutput(clamp(asked.countedOutput(), beyond));

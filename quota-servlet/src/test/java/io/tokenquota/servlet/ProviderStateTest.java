@@ -126,6 +126,37 @@ final class ProviderStateTest {
         assertNull(state.read(refs("{\"model\":\"o3\",\"reasoning_effort\":\"low\"}"), true).reasoning());
     }
 
+    /**
+     * A request without a budget that names no effort runs at the model's default: its figure is learnt
+     * only from an answer that reports reasoning, apart from the named efforts', and follows the last call.
+     */
+    @Test
+    void whatTheDefaultEffortWroteIsKeptOnlyForAModelThatReasons() {
+        ProviderState state = new ProviderState(16);
+        ProviderState.Refs o3 = refs("{\"model\":\"o3\",\"messages\":[]}");
+        assertNull(o3.reasoning(), "no effort named");
+        ProviderState.Refs unbounded = o3.unbounded();
+        assertTrue(unbounded.atDefaultEffort());
+        assertEquals(unbounded, unbounded.unbounded());
+        assertEquals("o3:high", refs("{\"model\":\"o3\",\"reasoning_effort\":\"high\"}").unbounded().reasoning(),
+                "a named effort is kept");
+        state.answered(state.read(unbounded, true), 17, false, null, new long[] {17, 0, 1_000, 11_000}, 12_017);
+        assertEquals(12_000, state.read(unbounded, true).reasoning());
+        assertNull(state.read(o3, true).reasoning(), "a call naming a budget holds none");
+        assertNull(state.read(refs("{\"model\":\"o3\",\"reasoning_effort\":\"medium\"}"), true).reasoning());
+        // the subject's last such call wrote less: the figure follows it
+        state.answered(state.read(unbounded, true), 17, false, null, new long[] {17, 0, 300, 0}, 317);
+        assertEquals(300, state.read(unbounded, true).reasoning());
+
+        // a model that does not reason: however long its answer, no figure
+        ProviderState.Refs mini = refs("{\"model\":\"gpt-4o-mini\",\"messages\":[]}").unbounded();
+        state.answered(state.read(mini, true), 17, false, null, new long[] {17, 0, 9_000, 0}, 9_017);
+        assertNull(state.read(mini, true).reasoning());
+        // nor from a call that named a budget (its refs are not unbounded)
+        state.answered(state.read(o3, true), 17, false, null, new long[] {17, 0, 1_000, 5_000}, 6_017);
+        assertEquals(300, state.read(unbounded, true).reasoning());
+    }
+
     @Test
     void aFigureNeverShrinksWhenCallsCompleteOutOfOrder() {
         ProviderState state = new ProviderState(16);
