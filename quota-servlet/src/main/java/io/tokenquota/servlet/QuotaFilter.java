@@ -684,6 +684,10 @@ public final class QuotaFilter implements Filter {
         if (query != null && !query.isEmpty()) {
             estimate = clamp(estimate, estimator.text(decodedQuery(query)));
         }
+        // and so can the path (a route /ai/explain/{question}): a path longer than routes are carries text
+        if (path.length() > ROUTE_LENGTH) {
+            estimate = clamp(estimate, estimator.text(path));
+        }
         // nothing the client sends may make the answer unreadable (gzip, a range) or fail it after the
         // model answered (a charset no encoder has), and an async answer goes through the usage reader
         EndpointRequest endpointRequest = new EndpointRequest(forward);
@@ -1402,6 +1406,12 @@ public final class QuotaFilter implements Filter {
     private long textTokens(CharSequence text) {
         return text == null || text.length() == 0 ? 0 : clamp(estimator.text(text), 0);
     }
+
+    /**
+     * The longest path counted as a route alone: a longer one (a question or document in a path variable)
+     * is estimated as text too. Routes with ids ({@code /ai/projects/{uuid}/chat/completions}) stay below.
+     */
+    private static final int ROUTE_LENGTH = 128;
 
     private static long clamp(long input, long output) {
         long total = input + output;

@@ -542,7 +542,7 @@ final class RequestEstimator {
                                 && !configs.add((top.requestInput ? REQUEST_INPUT + "." : "") + fold(top.field))) {
                             orDefault = true;
                         }
-                        if (top.schema || top.data) {
+                        if (top.schema || top.data || prose(top.field)) {
                             input = saturatingAdd(input, estimator.estimate(top.field));
                         }
                         if (stack.size() == 1 && BATCH_LINE_ID.equals(fold(top.field))) {
@@ -631,6 +631,11 @@ final class RequestEstimator {
                         // likewise what its images the filter cannot see cost above the least of an item
                         long unseen = Math.max(done.mediaHere && done.image && !done.payloadBelow
                                 ? unseenImage(done.lowDetail, imageRates) : 0, done.unseenBelow);
+                        if (done.textSource) {
+                            // an Anthropic text document's source: its data is the text itself, whatever
+                            // alphabet it is written in
+                            input = saturatingAdd(input, done.plainData);
+                        }
                         if (stack.isEmpty()) {
                             media = items;
                             input = saturatingAdd(input, unseen);
@@ -703,15 +708,24 @@ final class RequestEstimator {
                         boolean encoded = base64 || (isDataUrl(text) && isBase64(text));
                         // every string counts, whatever the application calls its field, so well-formed
                         // JSON never costs less than the same strings sent as plain text; labels and ids do not
-                        if ((named || !top.labels()) && (named || !encoded)) {
+                        if ((named || !top.labels() || prose(text)) && (named || !encoded)) {
                             input = saturatingAdd(input, estimator.estimate(text));
+                        }
+                        if (!top.array && "type".equals(top.field) && "text".contentEquals(text)) {
+                            top.textSource = true;
                         }
                         if (!top.schema && text.length() > 0) {
                             boolean payload = base64 || isDataUrl(text);
                             if (payload) {
                                 // a text document sent as base64 (Gemini inlineData of text/plain) is read
                                 // by the model as its text: that counts, beside the item
-                                input = saturatingAdd(input, base64Text(text));
+                                long decoded = base64Text(text);
+                                input = saturatingAdd(input, decoded);
+                                if (base64 && decoded == 0 && !top.array) {
+                                    // words joined by underscores are base64 by alphabet: a text document
+                                    // (Anthropic's source of type text) holds them as they are
+                                    top.plainData = saturatingAdd(top.plainData, estimator.estimate(text));
+                                }
                                 // an image by its size at its provider's rate, a PDF by its pages, audio by
                                 // its duration: what the item costs above the least every item is charged
                                 input = saturatingAdd(input, Math.max(0, MediaSize.tokens(text, rate(top), imageRates) - mediaItemTokens));
@@ -767,6 +781,11 @@ final class RequestEstimator {
                             // a token id of a pre-tokenised prompt (or of Ollama's context, the earlier turns the
                             // model reads before the prompt), or a number in a tool's input
                             input = saturatingAdd(input, 1);
+                        } else if (asked == NOT_ASKED && top.table == null && !top.biases()
+                                && !(!top.array && (requestLevel(stack.size(), top) || (top.atRequestLevel && isConfig(top.name))))) {
+                            // a number of an application's own data (a series of readings) or of a schema reaches
+                            // the prompt as its digits, and a separator beside it
+                            input = saturatingAdd(input, estimator.estimate(p.getText()) + 1);
                         }
                     }
                     case VALUE_NULL -> {
@@ -1106,6 +1125,9 @@ final class RequestEstimator {
         return !top.written && !top.inRequest && !top.inLabels;
     }
 
+    /** OpenAI's sampling biases by token id: numbers that are no text. */
+    private static final String LOGIT_BIAS = "logit_bias";
+
     /** Objects of labels a provider stores beside the request (OpenAI's {@code metadata}), never its settings. */
     private static final String LABELS = "metadata";
 
@@ -1398,6 +1420,26 @@ final class RequestEstimator {
         return true;
     }
 
+    /** The longest label, id or member name that is taken for one: a longer value with a blank in it is text. */
+    private static final int LABEL_LENGTH = 64;
+
+    /**
+     * Whether a label's value or a member name is text a model reads rather than a label: longer than
+     * labels are and written in words (a document sent as a product's {@code name}, a prompt under
+     * {@code user}, an application's strings sent as keys). Ids, URLs, signatures and encodings have no blanks.
+     */
+    private static boolean prose(CharSequence value) {
+        if (value.length() <= LABEL_LENGTH) {
+            return false;
+        }
+        for (int i = 0; i < value.length(); i++) {
+            if (Character.isWhitespace(value.charAt(i))) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     /** The estimate of the text a base64 payload (plain or a {@code data:} URL) decodes to; 0 when it is not text. */
     private long base64Text(CharSequence value) {
         int start = 0;
@@ -1585,6 +1627,10 @@ final class RequestEstimator {
         String field;
         /** A signal of a media item was seen directly in this object (a part, a source, a payload). */
         boolean mediaHere;
+        /** {@code "type": "text"} directly in this object: an Anthropic text document's source. */
+        boolean textSource;
+        /** What the base64-looking payloads of this object that decode to no text cost read as they are. */
+        long plainData;
         /** Media items counted in the values this object or array holds. */
         long mediaBelow;
         /** An image part: an {@link #IMAGE_PARTS} field or {@code type} directly in this object. */
@@ -1717,6 +1763,14 @@ final class RequestEstimator {
         /** Whether the value at hand is something said to the model (not a label, id or reference). */
         boolean saysText() {
             return said && !labels();
+        }
+
+        /**
+         * Whether this object's numbers are no text: OpenAI's {@code logit_bias} (token ids to biases), which
+         * the endpoint applies to the model's sampling and never puts into the prompt.
+         */
+        boolean biases() {
+            return !array && LOGIT_BIAS.equals(name);
         }
 
         /** Whether the value at hand is a label, id or reference rather than text. */

@@ -633,4 +633,39 @@ final class RequestEstimatorTest {
         assertNull(estimate("hello => world"), "plain text stays text");
         assertNull(estimate("{max_tokens: 8000, prompt: two words}"), "what Gson refuses too");
     }
+    @Test
+    void numbersOfAnApplicationsDataCountTheirDigitsAndASeparatorButNotTheRequestsSettings() {
+        // "ab", then 12.5 and 7 as the model reads them serialised: 4 + 1 and 1 + 1
+        assertEquals(9, estimate("{\"question\":\"ab\",\"readings\":[12.5,7]}").inputTokens());
+        assertEquals(9, estimate("{\"question\":\"ab\",\"readings\":{\"x\":12.5,\"y\":7}}").inputTokens());
+        // a setting at the top, in a settings object, or a sampling bias by token id: no text
+        assertEquals(3, estimate("{\"input\":\"abc\",\"temperature\":0.7,\"generationConfig\":{\"topK\":40},"
+                + "\"logit_bias\":{\"50256\":-100}}").inputTokens());
+    }
+
+    @Test
+    void aLabelOrMemberNameWrittenInWordsAndLongerThanLabelsCounts() {
+        String words = "Quarterly report of the steering committee on the data platform migration";
+        String url = "https://files.example.com/" + "a".repeat(80);
+        assertEquals(words.length() + 1, estimate("{\"messages\":[{\"role\":\"user\",\"name\":\"" + words
+                + "\",\"content\":\"x\"}]}").inputTokens());
+        assertEquals(words.length() + 1, estimate("{\"user\":\"" + words + "\",\"system\":\"x\"}").inputTokens());
+        // a long id or URL has no blank: still a reference
+        assertEquals(1, estimate("{\"messages\":[{\"role\":\"user\",\"name\":\"" + url
+                + "\",\"content\":\"x\"}]}").inputTokens());
+        // an application's strings sent as keys: the key is text, its value too
+        assertEquals(words.length() + 2, estimate("{\"strings\":{\"" + words + "\":\"ab\"}}").inputTokens());
+    }
+
+    @Test
+    void aTextDocumentsDataCountsAsWrittenEvenInBase64sAlphabet() {
+        String joined = "Minutes_of_the_steering_committee_meeting_held_on_the_third_of_March_".repeat(2);
+        RequestEstimator.Estimate e = estimate("{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"document\","
+                + "\"source\":{\"type\":\"text\",\"media_type\":\"text/plain\",\"data\":\"" + joined + "\"}}]}]}");
+        assertTrue(e.inputTokens() >= joined.length(), "estimated " + e.inputTokens());
+        // the same characters as a base64 source: a media item, not text
+        RequestEstimator.Estimate media = estimate("{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"document\","
+                + "\"source\":{\"type\":\"base64\",\"media_type\":\"application/pdf\",\"data\":\"" + joined + "\"}}]}]}");
+        assertTrue(media.inputTokens() < joined.length(), "estimated " + media.inputTokens());
+    }
 }

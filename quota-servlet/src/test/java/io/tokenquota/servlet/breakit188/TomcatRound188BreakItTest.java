@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit188;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class TomcatRound188BreakItTest extends AbstractRound188 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.TOMCAT;
+    }
+}
