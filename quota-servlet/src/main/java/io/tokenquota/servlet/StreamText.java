@@ -12,7 +12,9 @@ import java.util.Set;
  * {@code values} event echoes the conversation. The deltas read:
  * <ul>
  *   <li>OpenAI Chat Completions chunks (and every server compatible with them): {@code choices[].delta}'s
- *       {@code content}, {@code reasoning_content}, {@code reasoning}, {@code refusal}, its tool calls'
+ *       {@code content} (a string, or Mistral's list of typed chunks: {@code text}, and a
+ *       {@code thinking} chunk's {@code text}s), {@code reasoning_content}, {@code reasoning},
+ *       {@code refusal}, its tool calls'
  *       {@code function.arguments}, a legacy {@code function_call.arguments}, and its audio's
  *       {@code transcript} (and its {@code data}, speech: {@link #AUDIO}); a text completion's
  *       {@code choices[].text};</li>
@@ -31,8 +33,11 @@ import java.util.Set;
  *       {@code text-delta} and {@code reasoning-delta} {@code delta} and {@code tool-input-delta}
  *       {@code inputTextDelta};</li>
  *   <li>an Assistants run's {@code thread.message.delta} {@code delta.content[].text.value};</li>
- *   <li>Cohere v2's {@code content-delta} {@code delta.message.content.text}; a relayed Bedrock
- *       ConverseStream's {@code contentBlockDelta.delta.text}; Hugging Face TGI's {@code token.text};
+ *   <li>Cohere v2's {@code content-delta} {@code delta.message.content.text} and {@code .thinking},
+ *       {@code tool-plan-delta} {@code delta.message.tool_plan} and {@code tool-call-delta}
+ *       {@code delta.message.tool_calls.function.arguments}; a relayed Bedrock ConverseStream's
+ *       {@code contentBlockDelta.delta}'s {@code text}, {@code reasoningContent.text} and
+ *       {@code toolUse.input}; Hugging Face TGI's {@code token.text};
  *       LangChain's {@code astream_events} {@code on_chat_model_stream} {@code data.chunk.content};
  *       Spring AI's streamed {@code result.output.text}.</li>
  * </ul>
@@ -45,14 +50,16 @@ final class StreamText {
     /** The field names a delta's text is in: the cheap test before a path is built. */
     static final Set<String> FIELDS = Set.of("content", "reasoning_content", "reasoning", "refusal", "arguments",
             "text", "thinking", "partial_json", "delta", "response", "transcript", "data", "code", "inputTextDelta",
-            "argsTextDelta", "value");
+            "argsTextDelta", "value", "input", "tool_plan");
 
     /** Deltas in every document that has them. */
     private static final Set<String> ANY = Set.of("choices[].delta.content", "choices[].delta.reasoning_content",
             "choices[].delta.reasoning", "choices[].delta.refusal", "choices[].delta.tool_calls[].function.arguments",
             "choices[].delta.function_call.arguments", "choices[].delta.audio.transcript", "choices[].text",
             "candidates[].content.parts[].text", "candidates[].content.parts[].executableCode.code",
-            "contentBlockDelta.delta.text", "token.text", "result.output.text", "argsTextDelta",
+            "choices[].delta.content[].text", "choices[].delta.content[].thinking[].text",
+            "contentBlockDelta.delta.text", "contentBlockDelta.delta.reasoningContent.text",
+            "contentBlockDelta.delta.toolUse.input", "token.text", "result.output.text", "argsTextDelta",
             "delta.content[].text.value");
     /** Speech in every document that has it: base64 of 16-bit 24 kHz mono PCM, what OpenAI streams. */
     private static final String AUDIO = "choices[].delta.audio.data";
@@ -65,7 +72,10 @@ final class StreamText {
     private static final String TOOL_INPUT = "inputTextDelta";
     /** Deltas of a document whose {@code type} says so. */
     private static final Set<String> ANTHROPIC = Set.of("delta.text", "delta.thinking", "delta.partial_json");
-    private static final String COHERE = "delta.message.content.text";
+    private static final Set<String> COHERE = Set.of("delta.message.content.text", "delta.message.content.thinking",
+            "delta.message.tool_plan", "delta.message.tool_calls.function.arguments");
+    /** Cohere v2's event types whose {@link #COHERE} deltas are new output (not a start's or an end's repeat). */
+    private static final Set<String> COHERE_DELTAS = Set.of("content-delta", "tool-plan-delta", "tool-call-delta");
     private static final String TYPED = "delta";
     /** Deltas of a document that says it is not the last ({@code "done": false}, {@code "stop": false}). */
     private static final Set<String> OLLAMA = Set.of("message.content", "message.thinking", "response", "thinking");
@@ -136,7 +146,7 @@ final class StreamText {
     void string(String path, String value) {
         Rule rule = ANY.contains(path) ? Rule.ANY
                 : ANTHROPIC.contains(path) ? Rule.ANTHROPIC
-                : COHERE.equals(path) ? Rule.COHERE
+                : COHERE.contains(path) ? Rule.COHERE
                 : TYPED.equals(path) ? Rule.TYPED
                 : TOOL_INPUT.equals(path) ? Rule.TOOL_INPUT
                 : OLLAMA.contains(path) ? Rule.OLLAMA
@@ -203,7 +213,7 @@ final class StreamText {
         if ("content_block_delta".equals(type)) {
             sum = plus(sum, candidates[Rule.ANTHROPIC.ordinal()]);
         }
-        if ("content-delta".equals(type)) {
+        if (type != null && COHERE_DELTAS.contains(type)) {
             sum = plus(sum, candidates[Rule.COHERE.ordinal()]);
         }
         if ("response.audio.delta".equals(type)) {

@@ -78,6 +78,23 @@ final class StreamTextTest {
         assertEquals(length + 3, text("text/event-stream", body, piece, false, 0));
     }
 
+    /** Mistral's typed content chunks, Bedrock's reasoning and tool input deltas, Cohere's thinking, plan and tool calls. */
+    @Test
+    void reasoningAndToolDeltasOfMistralBedrockAndCohereCount() {
+        assertEquals(3 + 2, text("text/event-stream",
+                "data: {\"choices\":[{\"delta\":{\"content\":[{\"type\":\"thinking\",\"thinking\":[{\"type\":\"text\",\"text\":\"abc\"}]}]}}]}\n\n"
+                + "data: {\"choices\":[{\"delta\":{\"content\":[{\"type\":\"text\",\"text\":\"de\"}]}}]}\n\n"));
+        assertEquals(3 + 2, text("text/event-stream",
+                "data: {\"contentBlockDelta\":{\"delta\":{\"reasoningContent\":{\"text\":\"fgh\"}},\"contentBlockIndex\":0}}\n\n"
+                + "data: {\"contentBlockDelta\":{\"delta\":{\"toolUse\":{\"input\":\"ij\"}},\"contentBlockIndex\":1}}\n\n"));
+        assertEquals(2 + 3 + 2, text("text/event-stream",
+                "event: tool-plan-delta\ndata: {\"type\":\"tool-plan-delta\",\"delta\":{\"message\":{\"tool_plan\":\"kl\"}}}\n\n"
+                + "event: tool-call-delta\ndata: {\"type\":\"tool-call-delta\",\"index\":0,\"delta\":{\"message\":"
+                + "{\"tool_calls\":{\"function\":{\"arguments\":\"mno\"}}}}}\n\n"
+                + "event: content-delta\ndata: {\"type\":\"content-delta\",\"index\":0,\"delta\":{\"message\":"
+                + "{\"content\":{\"thinking\":\"pq\"}}}}\n\n"));
+    }
+
     @Test
     void legacyFunctionCallsAndSpokenTranscriptsCount() {
         String body = "data: {\"choices\":[{\"delta\":{\"function_call\":{\"name\":\"f\",\"arguments\":\"{\\\"a\\\"\"}}}]}\n\n"
