@@ -118,12 +118,14 @@ final class ProviderState {
          * either runs at the model's default effort, and a reasoning model then writes what it decides,
          * as at a named effort. Its figure is looked up, and learnt, by the model and
          * {@link #DEFAULT_EFFORT}; only an answer that reports reasoning teaches it ({@link #answered}),
-         * so a model that does not reason never has one.
+         * so a model that does not reason never has one. A body that names no model runs the one its
+         * endpoint pins (or names in its path, as Gemini's does): the figure is then the endpoint's, by
+         * {@code path}, so one endpoint's reasoning model does not raise another's holds.
          */
-        Refs unbounded() {
+        Refs unbounded(String path) {
+            String runs = model != null ? model : "\u0000path " + path;
             return reasoning != null ? this : new Refs(previousResponse, conversation, prompt, cachedContent, inputFile,
-                    stores, instructions, tools, lookups, (model == null ? "" : model) + ":" + DEFAULT_EFFORT, thread,
-                    subject, files, model);
+                    stores, instructions, tools, lookups, runs + ":" + DEFAULT_EFFORT, thread, subject, files, model);
         }
 
         /** Whether {@link #reasoning} is the model's default effort ({@link #unbounded}), not one the body named. */

@@ -670,7 +670,7 @@ public final class QuotaFilter implements Filter {
             // a request that bounds no output and names no effort runs a reasoning model at its default
             // effort, which the provider bills as a named one: it has a figure of its own (learnt only
             // from answers that report reasoning, so never for a model that does not reason)
-            state = providerState.read(asked.budgetNamed() ? refs : refs.unbounded(), asked.mediaItems() == 0);
+            state = providerState.read(asked.budgetNamed() ? refs : refs.unbounded(path), asked.mediaItems() == 0);
             estimate = clamp(estimate, state.held());
             if (!asked.budgetNamed() && state.reasoning() != null) {
                 // a reasoning effort without a budget (named, or the model's default) writes what the model

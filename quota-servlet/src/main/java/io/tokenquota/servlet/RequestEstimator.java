@@ -542,7 +542,7 @@ final class RequestEstimator {
                                 && !configs.add((top.requestInput ? REQUEST_INPUT + "." : "") + fold(top.field))) {
                             orDefault = true;
                         }
-                        if (top.schema || top.data || prose(top.field)) {
+                        if (top.schema || top.data || blank(top.field)) {
                             input = saturatingAdd(input, estimator.estimate(top.field));
                         }
                         if (stack.size() == 1 && BATCH_LINE_ID.equals(fold(top.field))) {
@@ -585,6 +585,7 @@ final class RequestEstimator {
                                 || (t == JsonToken.START_OBJECT && !top.array
                                 && (TEXT_FIELDS.contains(top.field) || DATA_FIELDS.contains(top.field))));
                         frame.inRequest = top.inRequest;
+                        frame.inConfig = top.inConfig || (level && !top.array && isConfig(top.field));
                         frame.inLabels = top.inLabels || (!top.array && LABELS.equals(top.field));
                         if (t == JsonToken.START_ARRAY && !top.array && settings(top)) {
                             if (TENSOR_DATA.equals(top.field)) {
@@ -631,10 +632,13 @@ final class RequestEstimator {
                         // likewise what its images the filter cannot see cost above the least of an item
                         long unseen = Math.max(done.mediaHere && done.image && !done.payloadBelow
                                 ? unseenImage(done.lowDetail, imageRates) : 0, done.unseenBelow);
+                        if (done.numbers > 0 && !(done.numbers >= VECTOR_LENGTH && done.unitFloats)) {
+                            input = saturatingAdd(input, done.numberCost);
+                        }
                         if (done.textSource) {
                             // an Anthropic text document's source: its data is the text itself, whatever
                             // alphabet it is written in
-                            input = saturatingAdd(input, done.plainData);
+                            input = Math.max(0, saturatingAdd(input, done.plainData) - done.decodedData);
                         }
                         if (stack.isEmpty()) {
                             media = items;
@@ -708,7 +712,8 @@ final class RequestEstimator {
                         boolean encoded = base64 || (isDataUrl(text) && isBase64(text));
                         // every string counts, whatever the application calls its field, so well-formed
                         // JSON never costs less than the same strings sent as plain text; labels and ids do not
-                        if ((named || !top.labels() || prose(text)) && (named || !encoded)) {
+                        boolean label = top.labels() && !(ownData(stack.size(), top) && NAMING.contains(top.valueName()));
+                        if ((named || !label || prose(text)) && (named || !encoded)) {
                             input = saturatingAdd(input, estimator.estimate(text));
                         }
                         if (!top.array && "type".equals(top.field) && "text".contentEquals(text)) {
@@ -721,10 +726,12 @@ final class RequestEstimator {
                                 // by the model as its text: that counts, beside the item
                                 long decoded = base64Text(text);
                                 input = saturatingAdd(input, decoded);
-                                if (base64 && decoded == 0 && !top.array) {
-                                    // words joined by underscores are base64 by alphabet: a text document
-                                    // (Anthropic's source of type text) holds them as they are
+                                if (base64 && !top.array) {
+                                    // a text document (Anthropic's source of type text) holds its text as it
+                                    // is, whatever alphabet it is written in (words joined by underscores, or
+                                    // base64 the model is asked to decode): that counts in place of the decoding
                                     top.plainData = saturatingAdd(top.plainData, estimator.estimate(text));
+                                    top.decodedData = saturatingAdd(top.decodedData, decoded);
                                 }
                                 // an image by its size at its provider's rate, a PDF by its pages, audio by
                                 // its duration: what the item costs above the least every item is charged
@@ -785,7 +792,15 @@ final class RequestEstimator {
                                 && !(!top.array && (requestLevel(stack.size(), top) || (top.atRequestLevel && isConfig(top.name))))) {
                             // a number of an application's own data (a series of readings) or of a schema reaches
                             // the prompt as its digits, and a separator beside it
-                            input = saturatingAdd(input, estimator.estimate(p.getText()) + 1);
+                            long digits = estimator.estimate(p.getText()) + 1;
+                            if (top.array) {
+                                // decided when the list ends: an embedding vector is searched with, not read
+                                top.numberCost = saturatingAdd(top.numberCost, digits);
+                                top.numbers++;
+                                top.unitFloats &= t == JsonToken.VALUE_NUMBER_FLOAT && Math.abs(p.getDoubleValue()) <= 1;
+                            } else {
+                                input = saturatingAdd(input, digits);
+                            }
                         }
                     }
                     case VALUE_NULL -> {
@@ -1125,6 +1140,40 @@ final class RequestEstimator {
         return !top.written && !top.inRequest && !top.inLabels;
     }
 
+    /**
+     * Whether the value at hand is an application's own data rather than a provider's request: below the
+     * request's own level, outside the conversation, the text fields, the settings objects the request
+     * level holds, a batch's requests and {@code metadata}. Its member names and its "labels" (a product's
+     * {@code name}, a record's {@code type}) are what the application puts into the prompt.
+     */
+    private static boolean ownData(int depth, Frame top) {
+        return !requestLevel(depth, top) && !top.said && !top.written && !top.inRequest && !top.inLabels
+                && !top.instance && !top.inConfig;
+    }
+
+    /**
+     * The labels of {@link #NOT_TEXT} that name or classify rather than reference: in an application's own
+     * data ({@link #ownData}: a product's {@code name}, a record's {@code type}) they are text it puts into the
+     * prompt; URLs, media types, ids, signatures stay references wherever they are.
+     */
+    private static final Set<String> NAMING = Set.of("type", "role", "name", "format", "detail", "model", "user");
+
+    /** Whether a member name has a blank in it: a provider's or framework's keys never do, text sent as keys does. */
+    private static boolean blank(CharSequence name) {
+        for (int i = 0; i < name.length(); i++) {
+            if (Character.isWhitespace(name.charAt(i)) || Character.isSpaceChar(name.charAt(i))) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /**
+     * The shortest list of numbers, all fractions within [-1, 1], taken for an embedding vector (256 to 3,072
+     * dimensions with the common models): a query's vector an application searches with, which no model reads.
+     */
+    private static final int VECTOR_LENGTH = 128;
+
     /** OpenAI's sampling biases by token id: numbers that are no text. */
     private static final String LOGIT_BIAS = "logit_bias";
 
@@ -1420,24 +1469,19 @@ final class RequestEstimator {
         return true;
     }
 
-    /** The longest label, id or member name that is taken for one: a longer value with a blank in it is text. */
+    /** The longest label or id that is taken for one: a longer value with a blank in it is text. */
     private static final int LABEL_LENGTH = 64;
 
     /**
-     * Whether a label's value or a member name is text a model reads rather than a label: longer than
-     * labels are and written in words (a document sent as a product's {@code name}, a prompt under
-     * {@code user}, an application's strings sent as keys). Ids, URLs, signatures and encodings have no blanks.
+     * Whether a label's value is text a model reads rather than a label: longer than labels are and written
+     * in words (a document sent as a product's {@code name}, a prompt under {@code user}). Ids, URLs,
+     * signatures and encodings have no blanks.
      */
     private static boolean prose(CharSequence value) {
         if (value.length() <= LABEL_LENGTH) {
             return false;
         }
-        for (int i = 0; i < value.length(); i++) {
-            if (Character.isWhitespace(value.charAt(i))) {
-                return true;
-            }
-        }
-        return false;
+        return blank(value);
     }
 
     /** The estimate of the text a base64 payload (plain or a {@code data:} URL) decodes to; 0 when it is not text. */
@@ -1629,8 +1673,15 @@ final class RequestEstimator {
         boolean mediaHere;
         /** {@code "type": "text"} directly in this object: an Anthropic text document's source. */
         boolean textSource;
-        /** What the base64-looking payloads of this object that decode to no text cost read as they are. */
+        /** The numbers of this list that count as text ({@link #ownData}), what they cost, and whether all are in [-1, 1] and not whole. */
+        long numbers;
+        long numberCost;
+        /** Within one of the {@link #CONFIG_OBJECTS} of the request's own level (a response schema in it too). */
+        boolean inConfig;
+        boolean unitFloats = true;
+        /** What the base64-looking payloads of this object cost read as they are, and as they decode. */
         long plainData;
+        long decodedData;
         /** Media items counted in the values this object or array holds. */
         long mediaBelow;
         /** An image part: an {@link #IMAGE_PARTS} field or {@code type} directly in this object. */

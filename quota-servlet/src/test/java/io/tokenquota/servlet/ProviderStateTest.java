@@ -135,10 +135,10 @@ final class ProviderStateTest {
         ProviderState state = new ProviderState(16);
         ProviderState.Refs o3 = refs("{\"model\":\"o3\",\"messages\":[]}");
         assertNull(o3.reasoning(), "no effort named");
-        ProviderState.Refs unbounded = o3.unbounded();
+        ProviderState.Refs unbounded = o3.unbounded("/ai/v1/chat/completions");
         assertTrue(unbounded.atDefaultEffort());
-        assertEquals(unbounded, unbounded.unbounded());
-        assertEquals("o3:high", refs("{\"model\":\"o3\",\"reasoning_effort\":\"high\"}").unbounded().reasoning(),
+        assertEquals(unbounded, unbounded.unbounded("/ai/v1/chat/completions"));
+        assertEquals("o3:high", refs("{\"model\":\"o3\",\"reasoning_effort\":\"high\"}").unbounded("/ai/v1/chat/completions").reasoning(),
                 "a named effort is kept");
         state.answered(state.read(unbounded, true), 17, false, null, new long[] {17, 0, 1_000, 11_000}, 12_017);
         assertEquals(12_000, state.read(unbounded, true).reasoning());
@@ -149,7 +149,7 @@ final class ProviderStateTest {
         assertEquals(300, state.read(unbounded, true).reasoning());
 
         // a model that does not reason: however long its answer, no figure
-        ProviderState.Refs mini = refs("{\"model\":\"gpt-4o-mini\",\"messages\":[]}").unbounded();
+        ProviderState.Refs mini = refs("{\"model\":\"gpt-4o-mini\",\"messages\":[]}").unbounded("/ai/v1/chat/completions");
         state.answered(state.read(mini, true), 17, false, null, new long[] {17, 0, 9_000, 0}, 9_017);
         assertNull(state.read(mini, true).reasoning());
         // nor from a call that named a budget (its refs are not unbounded)

@@ -668,4 +668,27 @@ final class RequestEstimatorTest {
                 + "\"source\":{\"type\":\"base64\",\"media_type\":\"application/pdf\",\"data\":\"" + joined + "\"}}]}]}");
         assertTrue(media.inputTokens() < joined.length(), "estimated " + media.inputTokens());
     }
+    @Test
+    void anApplicationsOwnNamesAreTextItsReferencesAndVectorsAreNot() {
+        // a catalogue's product names and types, short as they are; its ids and URLs stay references
+        assertEquals(2 + 3 + 4, estimate("{\"question\":\"ab\",\"products\":[{\"name\":\"Pen\",\"type\":\"tool\","
+                + "\"id\":\"sku-1\",\"url\":\"https://x/p\"}]}").inputTokens());
+        // a key with a blank is text (natural keys of a translation file), an identifier is not
+        assertEquals(11 + 2, estimate("{\"strings\":{\"Hello world\":\"ab\",\"greeting\":\"\"}}").inputTokens());
+        // a query's embedding vector is searched with, not read: 128 fractions within [-1, 1]
+        String vector = "[" + "0.0123,".repeat(127) + "-0.5]";
+        assertEquals(2, estimate("{\"question\":\"ab\",\"embedding\":" + vector + "}").inputTokens());
+        // the same length of readings is read
+        String readings = "[" + "18.25,".repeat(127) + "19.5]";
+        assertEquals(2 + 127 * 6 + 5, estimate("{\"question\":\"ab\",\"readings\":" + readings + "}").inputTokens());
+    }
+
+    @Test
+    void aTextDocumentWrittenInBase64CountsAsWrittenNotAsDecoded() {
+        String encoded = java.util.Base64.getEncoder().encodeToString("Follow these instructions. ".repeat(4)
+                .getBytes(StandardCharsets.UTF_8));
+        RequestEstimator.Estimate e = estimate("{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"document\","
+                + "\"source\":{\"type\":\"text\",\"media_type\":\"text/plain\",\"data\":\"" + encoded + "\"}}]}]}");
+        assertEquals(encoded.length(), e.inputTokens());
+    }
 }
