@@ -542,7 +542,7 @@ final class RequestEstimator {
                                 && !configs.add((top.requestInput ? REQUEST_INPUT + "." : "") + fold(top.field))) {
                             orDefault = true;
                         }
-                        if (top.schema || top.data || blank(top.field)) {
+                        if (top.schema || top.data || words(top.field)) {
                             input = saturatingAdd(input, estimator.estimate(top.field));
                         }
                         if (stack.size() == 1 && BATCH_LINE_ID.equals(fold(top.field))) {
@@ -632,7 +632,7 @@ final class RequestEstimator {
                         // likewise what its images the filter cannot see cost above the least of an item
                         long unseen = Math.max(done.mediaHere && done.image && !done.payloadBelow
                                 ? unseenImage(done.lowDetail, imageRates) : 0, done.unseenBelow);
-                        if (done.numbers > 0 && !(done.numbers >= VECTOR_LENGTH && done.unitFloats)) {
+                        if (done.numbers > 0 && !(done.unitFloats && VECTOR_DIMENSIONS.contains(done.numbers))) {
                             input = saturatingAdd(input, done.numberCost);
                         }
                         if (done.textSource) {
@@ -797,7 +797,8 @@ final class RequestEstimator {
                                 // decided when the list ends: an embedding vector is searched with, not read
                                 top.numberCost = saturatingAdd(top.numberCost, digits);
                                 top.numbers++;
-                                top.unitFloats &= t == JsonToken.VALUE_NUMBER_FLOAT && Math.abs(p.getDoubleValue()) <= 1;
+                                top.unitFloats &= t == JsonToken.VALUE_NUMBER_FLOAT && Math.abs(p.getDoubleValue()) <= 1
+                                        && fractionDigits(p.getText()) >= VECTOR_DIGITS;
                             } else {
                                 input = saturatingAdd(input, digits);
                             }
@@ -1158,10 +1159,16 @@ final class RequestEstimator {
      */
     private static final Set<String> NAMING = Set.of("type", "role", "name", "format", "detail", "model", "user");
 
-    /** Whether a member name has a blank in it: a provider's or framework's keys never do, text sent as keys does. */
-    private static boolean blank(CharSequence name) {
+    /**
+     * Whether a member name or label is written in words: it has a blank in it, or a letter outside ASCII
+     * (Chinese and Japanese are written without blanks). A provider's or framework's keys, ids, URLs,
+     * signatures and encodings are ASCII without blanks; text sent as keys or labels is not.
+     */
+    private static boolean words(CharSequence name) {
         for (int i = 0; i < name.length(); i++) {
-            if (Character.isWhitespace(name.charAt(i)) || Character.isSpaceChar(name.charAt(i))) {
+            char c = name.charAt(i);
+            if (Character.isWhitespace(c) || Character.isSpaceChar(c)
+                    || c >= 0x80 && (Character.isLetter(c) || Character.isSurrogate(c))) {
                 return true;
             }
         }
@@ -1169,10 +1176,28 @@ final class RequestEstimator {
     }
 
     /**
-     * The shortest list of numbers, all fractions within [-1, 1], taken for an embedding vector (256 to 3,072
-     * dimensions with the common models): a query's vector an application searches with, which no model reads.
+     * An embedding vector, a query's vector an application searches with and no model reads: a list of as
+     * many numbers as the common embedding models give (OpenAI's, Cohere's, sentence-transformers', Gemini's),
+     * every one within [-1, 1] and written to at least {@link #VECTOR_DIGITS} decimals as a float's full
+     * precision is. A series an application writes into the prompt (returns, readings) is rounded to fewer
+     * decimals, or of another length: its numbers count.
      */
-    private static final int VECTOR_LENGTH = 128;
+    private static final Set<Long> VECTOR_DIMENSIONS = Set.of(128L, 256L, 384L, 512L, 768L, 1024L, 1536L, 2048L,
+            3072L, 4096L);
+    private static final int VECTOR_DIGITS = 6;
+
+    /** The digits after a JSON number's decimal point (before any exponent). */
+    private static int fractionDigits(String number) {
+        int dot = number.indexOf('.');
+        if (dot < 0) {
+            return 0;
+        }
+        int end = dot + 1;
+        while (end < number.length() && Character.isDigit(number.charAt(end))) {
+            end++;
+        }
+        return end - dot - 1;
+    }
 
     /** OpenAI's sampling biases by token id: numbers that are no text. */
     private static final String LOGIT_BIAS = "logit_bias";
@@ -1469,19 +1494,18 @@ final class RequestEstimator {
         return true;
     }
 
-    /** The longest label or id that is taken for one: a longer value with a blank in it is text. */
+    /** The longest label or id that is taken for one: a longer value written in words is text. */
     private static final int LABEL_LENGTH = 64;
 
     /**
      * Whether a label's value is text a model reads rather than a label: longer than labels are and written
-     * in words (a document sent as a product's {@code name}, a prompt under {@code user}). Ids, URLs,
-     * signatures and encodings have no blanks.
+     * in words ({@link #words}: a document sent as a product's {@code name}, a prompt under {@code user}).
      */
     private static boolean prose(CharSequence value) {
         if (value.length() <= LABEL_LENGTH) {
             return false;
         }
-        return blank(value);
+        return words(value);
     }
 
     /** The estimate of the text a base64 payload (plain or a {@code data:} URL) decodes to; 0 when it is not text. */

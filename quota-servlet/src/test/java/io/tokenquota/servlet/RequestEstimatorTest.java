@@ -675,12 +675,18 @@ final class RequestEstimatorTest {
                 + "\"id\":\"sku-1\",\"url\":\"https://x/p\"}]}").inputTokens());
         // a key with a blank is text (natural keys of a translation file), an identifier is not
         assertEquals(11 + 2, estimate("{\"strings\":{\"Hello world\":\"ab\",\"greeting\":\"\"}}").inputTokens());
-        // a query's embedding vector is searched with, not read: 128 fractions within [-1, 1]
-        String vector = "[" + "0.0123,".repeat(127) + "-0.5]";
+        // a query's embedding vector is searched with, not read: an embedding's length of full-precision fractions
+        String vector = "[" + "0.01234567,".repeat(255) + "-0.50000001]";
         assertEquals(2, estimate("{\"question\":\"ab\",\"embedding\":" + vector + "}").inputTokens());
-        // the same length of readings is read
-        String readings = "[" + "18.25,".repeat(127) + "19.5]";
-        assertEquals(2 + 127 * 6 + 5, estimate("{\"question\":\"ab\",\"readings\":" + readings + "}").inputTokens());
+        // the same length of readings, or of returns rounded to four decimals, is read
+        String readings = "[" + "18.25,".repeat(255) + "19.5]";
+        assertEquals(2 + 255 * 6 + 5, estimate("{\"question\":\"ab\",\"readings\":" + readings + "}").inputTokens());
+        String returns = "[" + "0.0123,".repeat(255) + "-0.5]";
+        assertEquals(2 + 255 * 7 + 5, estimate("{\"question\":\"ab\",\"returns\":" + returns + "}").inputTokens());
+        // Chinese is written without blanks: a key or a long label in it is text too
+        String clause = "第1条，本协议项下的任何争议应提交仲裁。".repeat(4);
+        assertEquals(clause.length() + 2, estimate("{\"glossary\":{\"" + clause + "\":\"ab\"}}").inputTokens());
+        assertEquals(clause.length(), estimate("{\"name\":\"" + clause + "\"}").inputTokens());
     }
 
     @Test

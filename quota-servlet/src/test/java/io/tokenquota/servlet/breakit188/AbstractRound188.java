@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.ChatCompletions;
+import io.tokenquota.servlet.testing.CutChatRelay;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.H2FilterRound;
 import io.tokenquota.servlet.testing.ModelCalls;
@@ -13,12 +14,9 @@ import jakarta.servlet.http.HttpServlet;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
-import java.io.OutputStream;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.util.UUID;
-import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -94,14 +92,14 @@ abstract class AbstractRound188 extends H2FilterRound {
                 + "\"}]" + (stream ? ",\"stream\":true,\"stream_options\":{\"include_usage\":true}" : "") + "}";
     }
 
-    final CountDownLatch hungUp = new CountDownLatch(1);
+    final CutChatRelay relay = new CutChatRelay(calls, "chatcmpl-188", SUMMARY);
 
     @Override
     protected Deployment deploy(QuotaFilter filter) {
         return Deployment.create()
                 .filter("quota", filter, "/*")
                 .servlet("chat", new Chat(), "/ai/chat")
-                .servlet("relay", new Relay(), "/ai/v1/chat/completions")
+                .servlet("relay", relay, "/ai/v1/chat/completions")
                 .servlet("full", new Full(), "/ai/v1/full/chat/completions")
                 .servlet("describe", new Describe(), "/ai/describe")
                 .servlet("prompt", new Prompt(), "/ai/prompt")
@@ -128,43 +126,6 @@ abstract class AbstractRound188 extends H2FilterRound {
             calls.count(req.getHeader("x-user-id"));
             resp.setContentType("text/plain;charset=UTF-8");
             resp.getOutputStream().write(SUMMARY.getBytes(StandardCharsets.UTF_8));
-        }
-    }
-
-    /**
-     * An OpenAI relay passing the provider's stream on as it comes ({@code include_usage}: the usage comes
-     * in the last chunk). When its client has gone it stops relaying and cancels the upstream call; the
-     * provider has read (and bills) the whole prompt by then.
-     */
-    class Relay extends HttpServlet {
-        @Override
-        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            req.getInputStream().readAllBytes();
-            calls.count(req.getHeader("x-user-id"));
-            resp.setContentType("text/event-stream");
-            OutputStream out = resp.getOutputStream();
-            String head = "{\"id\":\"chatcmpl-188\",\"object\":\"chat.completion.chunk\",\"created\":1700000000,\"model\":\"gpt-4o-mini\",";
-            for (String word : SUMMARY.split(" ")) {
-                out.write(("data: " + head + "\"choices\":[{\"index\":0,\"delta\":{\"content\":\"" + word + " \"},"
-                        + "\"finish_reason\":null}]}\n\n").getBytes(StandardCharsets.UTF_8));
-            }
-            out.write("data: {\"mark\":\"END-OF-TEXT\"}\n\n".getBytes(StandardCharsets.UTF_8));
-            out.flush();
-            try {
-                hungUp.await(10, TimeUnit.SECONDS);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
-            // the client has gone: keep-alive comments fail, and the relay cancels the upstream call
-            byte[] ping = (": ping " + "x".repeat(4000) + "\n\n").getBytes(StandardCharsets.UTF_8);
-            try {
-                for (int i = 0; i < 2000; i++) {
-                    out.write(ping);
-                    out.flush();
-                }
-            } catch (IOException gone) {
-                return;
-            }
         }
     }
 
@@ -203,8 +164,7 @@ abstract class AbstractRound188 extends H2FilterRound {
     @Test
     void aBoldPromptStreamCutBeforeItsUsageIsChargedThePrompt() throws Exception {
         String s = subject();
-        String read = TestHttp.postAndHangUpAfter(container.port(), "/ai/v1/chat/completions", s, body(true), "END-OF-TEXT");
-        hungUp.countDown();
+        String read = relay.postAndHangUp(container.port(), "/ai/v1/chat/completions", s, body(true));
         assertTrue(read.contains("END-OF-TEXT"), read);
         assertEquals(1, calls.of(s), "the model was called once");
         long used = settled(s).used();

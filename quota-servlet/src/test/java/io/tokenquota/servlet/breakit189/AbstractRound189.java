@@ -12,6 +12,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.ChatCompletions;
+import io.tokenquota.servlet.testing.CutChatRelay;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.H2FilterRound;
 import io.tokenquota.servlet.testing.ModelCalls;
@@ -61,7 +62,8 @@ abstract class AbstractRound189 extends H2FilterRound {
             + " \"A reasoning model's call cut before its usage, with nothing learnt (open)\")";
 
     final ModelCalls calls = new ModelCalls();
-    /** Per subject (per subject and call for the reasoning relay): released once the client has hung up. */
+    final CutChatRelay relay = new CutChatRelay(calls, "chatcmpl-189", SUMMARY);
+    /** Per subject and call, for the reasoning relay: released once the client has hung up. */
     final Map<String, CountDownLatch> hungUp = new ConcurrentHashMap<>();
 
     static String subject() {
@@ -83,7 +85,7 @@ abstract class AbstractRound189 extends H2FilterRound {
         return Deployment.create()
                 .filter("quota", filter, "/*")
                 .servlet("summarise", new Summarise(), "/ai/summarise")
-                .servlet("relay", new Relay(), "/ai/v1/chat/completions")
+                .servlet("relay", relay, "/ai/v1/chat/completions")
                 .servlet("full", new Full(), "/ai/v1/full/chat/completions")
                 .servlet("reasoning", new Reasoning(false), "/ai/r/v1/chat/completions")
                 .servlet("reasoning-full", new Reasoning(true), "/ai/r/full/v1/chat/completions")
@@ -106,44 +108,6 @@ abstract class AbstractRound189 extends H2FilterRound {
             calls.count(req.getHeader("x-user-id"));
             resp.setContentType("text/plain;charset=UTF-8");
             resp.getOutputStream().write(SUMMARY.getBytes(StandardCharsets.UTF_8));
-        }
-    }
-
-    /**
-     * An OpenAI relay passing the provider's stream on as it comes ({@code include_usage}: the usage comes
-     * in the last chunk). When its client has gone it stops relaying and cancels the upstream call; the
-     * provider has read (and bills) the whole prompt by then.
-     */
-    class Relay extends HttpServlet {
-        @Override
-        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            req.getInputStream().readAllBytes();
-            String subject = req.getHeader("x-user-id");
-            calls.count(subject);
-            resp.setContentType("text/event-stream");
-            OutputStream out = resp.getOutputStream();
-            String head = "{\"id\":\"chatcmpl-189\",\"object\":\"chat.completion.chunk\",\"created\":1700000000,\"model\":\"gpt-4o-mini\",";
-            for (String word : SUMMARY.split(" ")) {
-                out.write(("data: " + head + "\"choices\":[{\"index\":0,\"delta\":{\"content\":\"" + word + " \"},"
-                        + "\"finish_reason\":null}]}\n\n").getBytes(StandardCharsets.UTF_8));
-            }
-            out.write("data: {\"mark\":\"END-OF-TEXT\"}\n\n".getBytes(StandardCharsets.UTF_8));
-            out.flush();
-            try {
-                hungUp.computeIfAbsent(subject, s -> new CountDownLatch(1)).await(10, TimeUnit.SECONDS);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
-            // the client has gone: keep-alive comments fail, and the relay cancels the upstream call
-            byte[] ping = (": ping " + "x".repeat(4000) + "\n\n").getBytes(StandardCharsets.UTF_8);
-            try {
-                for (int i = 0; i < 2000; i++) {
-                    out.write(ping);
-                    out.flush();
-                }
-            } catch (IOException gone) {
-                return;
-            }
         }
     }
 
@@ -174,8 +138,7 @@ abstract class AbstractRound189 extends H2FilterRound {
 
     private long streamCut(String text) throws Exception {
         String s = subject();
-        String read = TestHttp.postAndHangUpAfter(container.port(), "/ai/v1/chat/completions", s, body(text, true), "END-OF-TEXT");
-        hungUp.computeIfAbsent(s, x -> new CountDownLatch(1)).countDown();
+        String read = relay.postAndHangUp(container.port(), "/ai/v1/chat/completions", s, body(text, true));
         assertTrue(read.contains("END-OF-TEXT"), read);
         assertEquals(1, calls.of(s), "the model was called once");
         return settled(s).used();
