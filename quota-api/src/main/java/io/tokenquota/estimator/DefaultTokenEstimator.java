@@ -14,15 +14,18 @@ import java.util.Objects;
  * whitespace runs and line breaks. Each piece is then charged what the byte-pair encoder typically
  * makes of it, by script and length: a common English word is one token, a long identifier part
  * more; a Hangul word about half a token per syllable plus a bit; CJK ideographs and kana about
- * three quarters of a token each; emoji one to two tokens each. German and French words split more
- * than English ones, so the Latin words' cost grows with the text's share of their accents. The
+ * three quarters of a token each; emoji one to two tokens each. German, French and Central European
+ * (Polish, Czech, Romanian, Hungarian) words split more than English ones, so the Latin words' cost
+ * grows with the text's share of their accents; polytonic Greek costs about twice modern Greek. The
  * constants were fitted on a tuning part of a test corpus (licence texts, manuals, source code,
  * messages in English, German, French, Russian, Korean, Japanese and Chinese) and checked on a
  * held-out part; the test suite holds each language to within 10% of {@code o200k_base} in aggregate.
  * Single short texts can be further off; it is an estimate for quota holds, not a tokenizer. Letters of
  * other scripts are charged by block from a small table, and where o200k_base reads them byte by byte
  * (rare scripts, the "bold" letters of font generators) at about a token a byte, so that no text comes
- * out at a fraction of what the model reads.
+ * out at a fraction of what the model reads. Runs of one repeated mark, spaces other than U+0020 and
+ * the control characters VT, FF and NEL are charged what o200k_base's vocabulary makes of them (a token or
+ * more each for most), not as cheap rules and blanks.
  *
  * <p>Each call scans with one small state object of its own (no buffers, no copies of the text) and
  * runs in time linear in the text's length. Instances are stateless and therefore thread-safe; one
@@ -60,6 +63,43 @@ public final class DefaultTokenEstimator implements TokenEstimator {
     /** ASCII marks of JSON's and code's structure, whose runs o200k_base has many tokens for. */
     private static final boolean[] STRUCTURAL = new boolean[128];
 
+    /*
+     * What o200k_base spends per mark on a long run of one repeated ASCII mark, in thousandths: its
+     * vocabulary holds runs of 16 to 64 of = - * . _ / # (rules, ellipses, Markdown), of 8 to 32 of a few
+     * others, of 4 of quotes, brackets, commas and the like, and of only 2 of & [ ] { } `. Measured with
+     * jtokkit 1.1.0 (o200k_base, countTokensOrdinary) on runs of 1,000 marks (16, 32, 63, 125, 250 and 500
+     * tokens), with a little margin.
+     */
+    private static final int[] RUN_RATE = new int[128];
+    /** The same for the non-ASCII marks that have merges; any other one is a token a mark in a run. */
+    private static final int[][] WIDE_RUN_RATES = {
+        {0x00A1, 505}, {0x00B7, 505}, {0x2013, 255}, {0x2014, 65}, {0x2018, 505}, {0x2019, 505}, {0x2022, 505},
+        {0x2026, 65}, {0x3001, 505}, {0x3002, 505}, {0x30FB, 255}, {0xFF01, 255}, {0xFF0C, 505},
+    };
+    /** A non-ASCII mark next to other marks: o200k reads about one token a mark (random runs, 0.96 to 1.0). */
+    private static final int WIDE_MARK_MILLI = MILLI;
+
+    /*
+     * Spaces other than U+0020 and the Unicode line and paragraph separators: tokens for the first of a run
+     * and for each repeat, in thousandths. A no-break space between two words is a token of its own and the
+     * word after it reads as if bare; a long run of no-break or ideographic spaces merges (8 and 16 a
+     * token), of en spaces by two, and the others have no merges at all (a token or two or three each, by
+     * what their UTF-8 bytes make). Measured with jtokkit 1.1.0 (o200k_base) on single characters, words
+     * joined by one, and runs of 1,000. Sorted by code point.
+     */
+    private static final int[][] SEPARATORS = {
+        {0x00A0, 1000, 130}, // no-break space
+        {0x1680, 3000, 3000}, // Ogham space mark
+        {0x2000, 2000, 2000}, {0x2001, 2000, 2000}, {0x2002, 1000, 505}, {0x2003, 1000, 1000},
+        {0x2004, 2000, 2000}, {0x2005, 1000, 1000}, {0x2006, 2000, 2000}, {0x2007, 2000, 2000},
+        {0x2008, 2000, 2000}, {0x2009, 1000, 1000}, {0x200A, 1000, 1000}, // en quad to hair space
+        {0x2028, 1000, 1000}, // line separator
+        {0x2029, 2000, 2000}, // paragraph separator
+        {0x202F, 1000, 1000}, // narrow no-break space
+        {0x205F, 2000, 2000}, // medium mathematical space
+        {0x3000, 1000, 70}, // ideographic space
+    };
+
     static {
         for (int c = 0; c < 128; c++) {
             byte k;
@@ -71,8 +111,8 @@ public final class DefaultTokenEstimator implements TokenEstimator {
                 k = C_DIGIT;
             } else if (c == '\n' || c == '\r') {
                 k = C_NEWLINE;
-            } else if (c == ' ' || c == '\t' || c == 0x0B || c == 0x0C) {
-                k = C_SPACE;
+            } else if (c == ' ' || c == '\t') {
+                k = C_SPACE; // not VT and FF: o200k has no merges for them, each is a token (a control character)
             } else {
                 k = C_PUNCT;
             }
@@ -80,6 +120,13 @@ public final class DefaultTokenEstimator implements TokenEstimator {
         }
         for (char c : "\"'(),.:;[]{}".toCharArray()) {
             STRUCTURAL[c] = true;
+        }
+        String[] rates = {"=-*._/#", "%+~", "!:;", "<>?@^", "\"$'(),\\|", "&[]`{}"};
+        int[] rate = {20, 35, 65, 130, 255, 505};
+        for (int k = 0; k < rates.length; k++) {
+            for (char c : rates[k].toCharArray()) {
+                RUN_RATE[c] = rate[k];
+            }
         }
     }
 
@@ -112,14 +159,42 @@ public final class DefaultTokenEstimator implements TokenEstimator {
     private static final int CYR_BARE_BASE = 375;
     private static final int CYR_BARE_PER = 290;
     /*
-     * The Latin tables fit English. German and French words split into more pieces; their accents
-     * tell them apart without a dictionary. Each gain (thousandths) applies in full once that
+     * Polytonic Greek (Greek Extended, U+1F00-1FFF: breathings, the iota subscript): o200k_base has few
+     * merges for these letters, and the words holding them split into short pieces; on Homer and the New
+     * Testament it reads 2.2 times the modern Greek rate, an extra 2.4 tokens a Greek Extended letter
+     * (jtokkit 1.1.0); 2.5 with a little margin.
+     */
+    private static final int GREEK_EXTENDED_EXTRA = 2500;
+    /*
+     * The Latin tables fit English. German, French and Central European words split into more pieces;
+     * their accents tell them apart without a dictionary. Each gain (thousandths) applies in full once that
      * language's marks reach the given share of Latin letters (in ten-thousandths), pro rata below.
      */
-    private static final int GERMAN_GAIN = 280;
-    private static final int GERMAN_FULL = 100;
-    private static final int FRENCH_GAIN = 140;
-    private static final int FRENCH_FULL = 200;
+    private static final String[] MARKS = {
+        "äöüßÄÖÜẞ", // German
+        "éèêàçùâîôûëïœÉÈÊÀÇ", // French
+        // Central European: their words split far more than English ones of the same letters (measured on
+        // minutes of a meeting translated into each, jtokkit 1.1.0): Polish at half what o200k reads with
+        // the English tables, Czech and Slovak 0.57, Romanian 0.66, Hungarian 0.71 (after its ö ü é)
+        "ąęłśżźćńĄĘŁŚŻŹĆŃ", // Polish
+        "čřšžěůťďňČŘŠŽĚŮŤĎŇ", // Czech and Slovak (Croatian and Slovene share č š ž)
+        "șțţȘȚŢ", // Romanian (not ă, which Vietnamese shares, nor ş, which Turkish does: both merge better)
+        "őűŐŰ", // Hungarian
+    };
+    private static final int[] MARK_GAIN = {280, 140, 1180, 920, 700, 650};
+    private static final int[] MARK_FULL = {100, 200, 300, 400, 120, 80};
+    /** Of Latin letters below U+0250 (and ẞ): 1 + the index of the language whose mark it is, else 0. */
+    private static final byte[] MARK_OF = new byte[0x250];
+
+    static {
+        for (int k = 0; k < MARKS.length; k++) {
+            for (char c : MARKS[k].toCharArray()) {
+                if (c < MARK_OF.length) {
+                    MARK_OF[c] = (byte) (k + 1);
+                }
+            }
+        }
+    }
 
     /*
      * Letters of the scripts not calibrated above, by block: what o200k_base spends on one letter inside
@@ -179,9 +254,6 @@ public final class DefaultTokenEstimator implements TokenEstimator {
     /** Segments of letters at this average rate or more tokenize byte by byte: a lead space stays a token. */
     private static final int BYTE_LEVEL_RATE = 1500;
 
-    private static final int MARK_NONE = 0;
-    private static final int MARK_GERMAN = 1;
-    private static final int MARK_FRENCH = 2;
 
     /** Creates the estimator; it holds no state. */
     public DefaultTokenEstimator() {
@@ -212,8 +284,7 @@ public final class DefaultTokenEstimator implements TokenEstimator {
         // Latin words are summed apart: the text's accents decide at the end how much they weigh
         private long latinMilli;
         private long latinLetters;
-        private int germanMarks; // ä ö ü ß: German words split more than English ones
-        private int frenchMarks; // é è à ç and the other French accents
+        private final int[] marks = new int[MARKS.length]; // accents by language ({@link #MARKS})
 
         private int invisibles; // format characters and variation selectors in a row ({@link #invisible})
 
@@ -246,6 +317,8 @@ public final class DefaultTokenEstimator implements TokenEstimator {
         private int punctFirst;
         private boolean punctSame; // "=====" and "-----" rules merge into few tokens
         private boolean punctStructural; // only quotes, brackets and separators ({@link #STRUCTURAL})
+        private int punctWide; // of punct: non-ASCII marks, about a token each in a mixed run
+        private int lastSymbol = -1; // the run's last symbol: a repeated separator costs less ({@link #SEPARATORS})
 
         Scan(CharSequence text) {
             this.text = text;
@@ -331,16 +404,16 @@ public final class DefaultTokenEstimator implements TokenEstimator {
             if (cp >= 128) {
                 if (script == SCRIPT_LATIN) {
                     segNonAscii++;
-                    int mark = latinMark(cp);
-                    if (mark == MARK_GERMAN) {
-                        germanMarks++;
-                    } else if (mark == MARK_FRENCH) {
-                        frenchMarks++;
+                    int mark = cp < MARK_OF.length ? MARK_OF[cp] : cp == 0x1E9E ? 1 : 0;
+                    if (mark > 0) {
+                        marks[mark - 1]++;
                     }
                 } else if (script == SCRIPT_HAN_KANA && cp >= 0x3040 && cp <= 0x30FF) {
                     segKana++;
                 } else if (script == SCRIPT_OTHER) {
                     segOtherMilli += otherRate(cp);
+                } else if (script == SCRIPT_GREEK && cp >= 0x1F00) {
+                    segOtherMilli += GREEK_EXTENDED_EXTRA;
                 }
             }
             lastLowerClass = cls != C_UPPER;
@@ -454,13 +527,17 @@ public final class DefaultTokenEstimator implements TokenEstimator {
                 punctSingle = false;
                 punctSame &= cp == punctFirst;
             }
-            punctStructural &= cp >= 128 || STRUCTURAL[cp];
-            long symbol = symbolCost(cp);
+            punctStructural &= cp < 128 && STRUCTURAL[cp];
+            long symbol = symbolCost(cp, cp == lastSymbol);
+            lastSymbol = cp;
             if (symbol > 0 && punctSingle && punctLeadSpace && cp < 0xA0) {
                 symbol += MILLI; // the space before a control character is a token of its own
             }
             if (symbol == 0) {
                 punct++;
+                if (cp >= 128) {
+                    punctWide++;
+                }
             } else {
                 symbolMilli += symbol;
                 punctSingle = false;
@@ -478,7 +555,7 @@ public final class DefaultTokenEstimator implements TokenEstimator {
             if (spaces > 0) {
                 milli += spaceCost(spaceUnits);
             }
-            milli += latinMilli * latinScale(latinLetters, germanMarks, frenchMarks) / MILLI;
+            milli += latinMilli * latinScale(latinLetters, marks) / MILLI;
             long tokens = (milli + MILLI / 2) / MILLI;
             return Math.max(1, tokens);
         }
@@ -510,12 +587,14 @@ public final class DefaultTokenEstimator implements TokenEstimator {
         }
 
         private void flushPunct() {
-            milli += punctCost(punct, symbolMilli, punctSame, punctStructural);
+            milli += punctCost(punct, punctWide, symbolMilli, punctSame ? punctFirst : -1, punctStructural);
             clearPunct();
         }
 
         private void clearPunct() {
             punct = 0;
+            punctWide = 0;
+            lastSymbol = -1;
             symbolMilli = 0;
             punctSingle = false;
             punctLeadSpace = false;
@@ -541,15 +620,25 @@ public final class DefaultTokenEstimator implements TokenEstimator {
     private static final long PUNCT_STRUCTURAL_PER = 400;
     private static final long PUNCT_MIXED_PER = 700;
 
-    private static long punctCost(int punct, long symbolMilli, boolean same, boolean structural) {
+    /**
+     * Cost of a punctuation run of {@code punct} marks ({@code wide} of them non-ASCII) and symbols worth
+     * {@code symbolMilli}; {@code same} is the mark when the run repeats one, else -1.
+     */
+    private static long punctCost(int punct, int wide, long symbolMilli, int same, boolean structural) {
         long cost = symbolMilli;
         if (punct > 0) {
-            if (punct == 1 || same && punct <= 4) {
+            if (punct == 1 || same >= 0 && punct <= 4) {
                 cost += MILLI + 40L * (punct - 1); // " (", "...", "---": one token
+                cost = Math.max(cost, symbolMilli + (long) runRate(same) * punct);
             } else if (punct == 2) {
-                cost += PUNCT_PAIR; // "->", "))" and " {" are one token, a random pair often two
-            } else if (same) {
-                cost += MILLI + 20L * (punct - 1); // rules of '=' or '-': tokens of many lengths exist
+                // "->", "))" and " {" are one token, a random pair often two; two non-ASCII marks two
+                cost += Math.max(PUNCT_PAIR, (long) WIDE_MARK_MILLI * wide);
+            } else if (same >= 0) {
+                // rules of '=' or '-': tokens of many lengths exist; most other marks merge by 2 to 8 at most
+                cost += Math.max(MILLI + 20L * (punct - 1), (long) runRate(same) * punct);
+            } else if (wide > 0) {
+                // non-ASCII marks among others: about a token each, the ASCII ones as in other mixes
+                cost += (long) WIDE_MARK_MILLI * wide + PUNCT_MIXED_PER * (punct - wide);
             } else if (structural) {
                 // the quotes, brackets and separators of JSON and code merge well: "\":[{\"", "\"}]}", "});"
                 cost += MILLI + PUNCT_STRUCTURAL_PER * (punct - 2);
@@ -564,12 +653,25 @@ public final class DefaultTokenEstimator implements TokenEstimator {
 
     /**
      * Cost of a symbol inside a punctuation run, or 0 when it tokenizes like ASCII punctuation
-     * (general punctuation such as curly quotes and dashes, CJK and full-width punctuation).
+     * (general punctuation such as curly quotes and dashes, CJK and full-width punctuation);
+     * {@code repeat} when it repeats the symbol just before it (a run of no-break spaces merges).
      */
-    private static long symbolCost(int cp) {
+    private static long symbolCost(int cp, boolean repeat) {
         if (cp < 0xA0) {
             // control characters have no merges: a token per UTF-8 byte (C0 and DEL one, C1 two)
-            return cp < 0x20 || cp == 0x7F ? MILLI : cp >= 0x80 ? 1900 : 0;
+            return cp < 0x20 || cp == 0x7F ? MILLI : cp >= 0x80 ? 2 * MILLI : 0;
+        }
+        int separator = indexOf(SEPARATORS, cp);
+        if (separator >= 0) {
+            return SEPARATORS[separator][repeat ? 2 : 1];
+        }
+        if (cp >= 0x249C && cp <= 0x24E9) {
+            // parenthesized and circled letters ("bubble text"): no merges past their lead bytes; random
+            // words of them read at 2.1 tokens a letter (jtokkit 1.1.0, o200k_base)
+            return 2200;
+        }
+        if (cp >= 0x1F110 && cp <= 0x1F189) {
+            return 3000; // the same in the SMP (parenthesized, squared, negative circled capitals): 2.9 a letter
         }
         if (cp < 0x2100) {
             return 0;
@@ -618,7 +720,7 @@ public final class DefaultTokenEstimator implements TokenEstimator {
                 cost = lead == LEAD_SPACE ? CYR_SPACE_BASE + (long) CYR_SPACE_PER * len : CYR_BARE_BASE + (long) CYR_BARE_PER * len;
                 break;
             case SCRIPT_GREEK:
-                cost = lead == LEAD_SPACE ? 300L + 330L * len : 500L + 420L * len;
+                cost = (lead == LEAD_SPACE ? 300L + 330L * len : 500L + 420L * len) + otherMilli;
                 break;
             case SCRIPT_JAMO:
                 cost = (long) MILLI * len;
@@ -634,6 +736,36 @@ public final class DefaultTokenEstimator implements TokenEstimator {
                 break;
         }
         return Math.max(MILLI, cost);
+    }
+
+    /** Thousandths of a token per mark of a long run of {@code mark} repeated ({@link #RUN_RATE}). */
+    private static int runRate(int mark) {
+        if (mark < 0) {
+            return 0;
+        }
+        if (mark < 128) {
+            return RUN_RATE[mark];
+        }
+        int k = indexOf(WIDE_RUN_RATES, mark);
+        return k >= 0 ? WIDE_RUN_RATES[k][1] : WIDE_MARK_MILLI;
+    }
+
+    /** The row of a table sorted by its first column whose first column is {@code cp}, or -1. */
+    private static int indexOf(int[][] table, int cp) {
+        int lo = 0;
+        int hi = table.length - 1;
+        while (lo <= hi) {
+            int mid = (lo + hi) >>> 1;
+            int at = table[mid][0];
+            if (at == cp) {
+                return mid;
+            } else if (at < cp) {
+                lo = mid + 1;
+            } else {
+                hi = mid - 1;
+            }
+        }
+        return -1;
     }
 
     /** Thousandths of a token o200k_base spends on a letter (or digit) of a script not calibrated above. */
@@ -654,26 +786,17 @@ public final class DefaultTokenEstimator implements TokenEstimator {
         return cp < 0x800 ? 2 * MILLI : cp < 0x10000 ? 3 * MILLI : 4 * MILLI; // byte-level fallback
     }
 
-    private static int latinMark(int cp) {
-        switch (cp) {
-            case 0xE4: case 0xF6: case 0xFC: case 0xDF: case 0xC4: case 0xD6: case 0xDC: case 0x1E9E:
-                return MARK_GERMAN;
-            case 0xE9: case 0xE8: case 0xEA: case 0xE0: case 0xE7: case 0xF9: case 0xE2: case 0xEE: case 0xF4:
-            case 0xFB: case 0xEB: case 0xEF: case 0x153: case 0xC9: case 0xC8: case 0xCA: case 0xC0: case 0xC7:
-                return MARK_FRENCH;
-            default:
-                return MARK_NONE;
-        }
-    }
-
     /** Thousandths by which the Latin words' cost is multiplied, from the share of accents. */
-    private static long latinScale(long letters, int german, int french) {
+    private static long latinScale(long letters, int[] marks) {
         if (letters == 0) {
             return MILLI;
         }
-        long germanShare = Math.min(MILLI, german * 10_000L * MILLI / (letters * GERMAN_FULL));
-        long frenchShare = Math.min(MILLI, french * 10_000L * MILLI / (letters * FRENCH_FULL));
-        return MILLI + (GERMAN_GAIN * germanShare + FRENCH_GAIN * frenchShare) / MILLI;
+        long scale = MILLI;
+        for (int k = 0; k < marks.length; k++) {
+            long share = Math.min(MILLI, marks[k] * 10_000L * MILLI / (letters * MARK_FULL[k]));
+            scale += MARK_GAIN[k] * share / MILLI;
+        }
+        return scale;
     }
 
     private static long tabulated(short[] table, int len, int extraPerUnit) {
@@ -699,9 +822,6 @@ public final class DefaultTokenEstimator implements TokenEstimator {
         if (cp == 0xFE0F || cp == 0xFE0E) {
             return C_IGNORED;
         }
-        if (cp == 0x85 || cp == 0x2028 || cp == 0x2029) {
-            return C_NEWLINE;
-        }
         switch (Character.getType(cp)) {
             case Character.LOWERCASE_LETTER:
                 return C_LOWER;
@@ -718,12 +838,9 @@ public final class DefaultTokenEstimator implements TokenEstimator {
             case Character.LETTER_NUMBER:
             case Character.OTHER_NUMBER:
                 return C_DIGIT;
-            case Character.SPACE_SEPARATOR:
-                return C_SPACE;
-            case Character.LINE_SEPARATOR:
-            case Character.PARAGRAPH_SEPARATOR:
-                return C_NEWLINE;
             default:
+                // spaces other than U+0020 (no-break, em, ideographic space), U+2028, U+2029 and NEL are not
+                // blanks to o200k's merges: each is a token or more, priced with the symbols ({@link #SEPARATORS})
                 return C_PUNCT;
         }
     }
