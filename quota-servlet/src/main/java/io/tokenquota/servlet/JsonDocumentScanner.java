@@ -97,7 +97,8 @@ final class JsonDocumentScanner {
     static final String RUN_TOTAL = "total_tokens";
     /**
      * Counters that self-hosted servers write at the top of their answer rather than in a usage
-     * object: Ollama ({@code prompt_eval_count}, {@code eval_count}), llama.cpp's native endpoints
+     * object: Ollama ({@code prompt_eval_count}, {@code eval_count}, or in camelCase as a Java client
+     * writes them: {@link #ROOT_ALIASES}), llama.cpp's native endpoints
      * ({@code tokens_evaluated}, {@code tokens_predicted}), Meta models on Bedrock's InvokeModel
      * ({@code prompt_token_count}, {@code generation_token_count}), Titan on Bedrock's InvokeModel
      * ({@code inputTextTokenCount}, and {@code tokenCount} in each of its {@code results}), IBM
@@ -109,7 +110,14 @@ final class JsonDocumentScanner {
     static final Set<String> ROOT_COUNTERS = Set.of("prompt_eval_count", "eval_count", "tokens_evaluated",
             "tokens_predicted", "prompt_token_count", "generation_token_count", "inputTextTokenCount",
             "totalOutputTextTokenCount", LMDEPLOY_OUTPUT, LMDEPLOY_INPUT, LMDEPLOY_HISTORY, COUNT_TOTAL, COUNT_INPUT,
-            COUNT_TOKENS);
+            COUNT_TOKENS, "promptEvalCount", "evalCount");
+    /**
+     * Ollama's counters as a Java client writes them: ollama4j's {@code OllamaResult} (Lombok getters,
+     * returned whole by a Spring controller) and hand-written records name them in camelCase. Read as
+     * Ollama's own names.
+     */
+    private static final Map<String, String> ROOT_ALIASES = Map.of("promptEvalCount", "prompt_eval_count",
+            "evalCount", "eval_count");
     static final String TITAN_RESULTS = "results.tokenCount";
     static final String WATSONX_INPUT = "results.input_token_count";
     static final String WATSONX_OUTPUT = "results.generated_token_count";
@@ -1011,7 +1019,7 @@ final class JsonDocumentScanner {
     private void counted(long value) {
         String name = counterName();
         if (name.isEmpty()) {
-            usages.computeIfAbsent("", k -> new HashMap<>()).put(fieldAt[1], value);
+            usages.computeIfAbsent("", k -> new HashMap<>()).put(ROOT_ALIASES.getOrDefault(fieldAt[1], fieldAt[1]), value);
         } else if (RUN_COUNTER.equals(name) && collecting == null) {
             usages.computeIfAbsent(RUN_DATA, k -> new HashMap<>()).put(RUN_TOTAL, value);
         } else if (RESULTS_COUNTERS.containsValue(name) && collecting == null) {
