@@ -104,7 +104,7 @@ final class UsageKinds {
     }
 
     /** Saturating: a count past 64 bits is past any charge the ledger takes anyway. */
-    private static long add(long a, long b) {
+    static long add(long a, long b) {
         long sum = a + b;
         return sum < 0 ? Long.MAX_VALUE : sum;
     }

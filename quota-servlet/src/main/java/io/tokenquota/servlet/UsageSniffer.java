@@ -1471,11 +1471,17 @@ final class UsageSniffer {
             Map<String, Long> u = doc.usage(lc4j);
             if (u != null && has(u, "inputTokenCount", "outputTokenCount", "totalTokenCount")) {
                 // LangChain4j's ChatResponse as Jackson writes it (metadata.tokenUsage), and its older
-                // Response<AiMessage> (tokenUsage): the TokenUsage of the provider's answer
+                // Response<AiMessage> (tokenUsage): the TokenUsage of the provider's answer. Its Anthropic and
+                // Bedrock subclasses count the prompt cache beside the input (inputTokenCount is the uncached
+                // part, totalTokenCount leaves the cache out): what the cache read and wrote is added
+                Long read = u.get("cacheReadInputTokens");
+                Long written = sum(u.get("cacheCreationInputTokens"), u.get("cacheWriteInputTokens"));
+                long[] kinds = UsageKinds.withTotal(UsageKinds.inputOutput(u, "inputTokenCount", "outputTokenCount"),
+                        u.get("totalTokenCount"));
+                kinds[0] = UsageKinds.add(kinds[0], written == null ? 0 : written);
+                kinds[1] = UsageKinds.add(kinds[1], read == null ? 0 : read);
                 reported |= kinds(report(Format.LANGCHAIN4J, larger(u.get("totalTokenCount"),
-                        sum(u.get("inputTokenCount"), u.get("outputTokenCount"))), null, false),
-                        UsageKinds.withTotal(UsageKinds.inputOutput(u, "inputTokenCount", "outputTokenCount"),
-                                u.get("totalTokenCount")));
+                        sum(u.get("inputTokenCount"), u.get("outputTokenCount"), read, written)), null, false), kinds);
             }
         }
         for (String hunyuan : new String[] {"Usage", "Response.Usage"}) {
