@@ -67,7 +67,8 @@ import org.slf4j.LoggerFactory;
  *       it measures or cannot see, or audio it measures), plus what the provider state it names (a stored Response, a
  *       conversation, a stored prompt) was seen to cost; a batch of requests
  *       (a JSON array of them, a {@code requests} list, JSON lines) the sum of its requests; other text costs
- *       its characters, at least the endpoint's fallback estimate; binary bodies cost the fallback.
+ *       its characters, at least the endpoint's fallback estimate (plus the budget a YAML or XML body names);
+ *       binary bodies cost the fallback.
  *       Multipart bodies are read through the container's own parts. Without a JSON body, the
  *       budget and {@code n} are read from the parameters (query string, form or multipart fields),
  *       and a form or multipart body gets the default budget as a JSON body does; an audio file adds its
@@ -1236,6 +1237,13 @@ public final class QuotaFilter implements Filter {
                 }
                 asked.countOutput(output);
                 return Math.max(text, sum(each, path));
+            }
+            // a YAML or XML body (Spring binds them as it binds JSON when Jackson's YAML or XML format is on
+            // the classpath) names its budget as a key or an element: held as a JSON body's is
+            long named = RequestEstimator.structuredTextBudget(decoded);
+            if (named >= 0) {
+                asked.countOutput(named);
+                return Math.max(text, clamp(own, named));
             }
             // a GET ?prompt=...&max_tokens=16000 asks for its budget as surely as a JSON body does
             if (asked.asks()) {

@@ -1494,6 +1494,33 @@ final class RequestEstimator {
         return true;
     }
 
+    /**
+     * An output budget written as a YAML key on a line of its own ({@code max_tokens: 16000}) or as an XML
+     * element ({@code <max_tokens>16000</max_tokens>}), under any of the {@link #OUTPUT_FIELDS}: how a body
+     * in those formats names it.
+     */
+    private static final java.util.regex.Pattern STRUCTURED_BUDGET = java.util.regex.Pattern.compile(
+            "(?m)^[ \\t-]*[\"']?(" + String.join("|", OUTPUT_FIELDS) + ")[\"']?[ \\t]*:[ \\t]*[\"']?(\\d{1,18})[\"']?[ \\t]*$"
+            + "|<(" + String.join("|", OUTPUT_FIELDS) + ")>\\s*(\\d{1,18})\\s*</\\3>");
+
+    /**
+     * The largest output budget a text body that is no JSON names as YAML or XML does
+     * ({@link #STRUCTURED_BUDGET}), or -1: such a body bound by the endpoint (Spring with Jackson's YAML or
+     * XML format) asks for it as surely as JSON does.
+     */
+    static long structuredTextBudget(CharSequence text) {
+        if (text == null) {
+            return -1;
+        }
+        long largest = -1;
+        java.util.regex.Matcher m = STRUCTURED_BUDGET.matcher(text);
+        while (m.find()) {
+            String digits = m.group(2) != null ? m.group(2) : m.group(4);
+            largest = Math.max(largest, Long.parseLong(digits));
+        }
+        return largest;
+    }
+
     /** The longest label or id that is taken for one: a longer value written in words is text. */
     private static final int LABEL_LENGTH = 64;
 

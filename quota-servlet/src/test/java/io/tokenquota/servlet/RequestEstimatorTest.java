@@ -697,4 +697,14 @@ final class RequestEstimatorTest {
                 + "\"source\":{\"type\":\"text\",\"media_type\":\"text/plain\",\"data\":\"" + encoded + "\"}}]}]}");
         assertEquals(encoded.length(), e.inputTokens());
     }
+    @Test
+    void aYamlOrXmlBodyNamesItsBudgetAsAKeyOrAnElement() {
+        assertEquals(16_000, RequestEstimator.structuredTextBudget("text: Summarise this.\nmax_tokens: 16000\n"));
+        assertEquals(16_000, RequestEstimator.structuredTextBudget("options:\n  \"max_completion_tokens\": '16000'\n"));
+        assertEquals(9_000, RequestEstimator.structuredTextBudget(
+                "<request><text>Summarise.</text><max_tokens>8000</max_tokens><maxTokens>9000</maxTokens></request>"));
+        // prose that mentions a budget names none
+        assertEquals(-1, RequestEstimator.structuredTextBudget("Why does max_tokens: 16000 cut my answer short?"));
+        assertEquals(-1, RequestEstimator.structuredTextBudget("<max_tokens>16000</max_length>"));
+    }
 }
