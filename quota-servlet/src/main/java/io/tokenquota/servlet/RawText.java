@@ -24,7 +24,8 @@ final class RawText {
     /**
      * The longest run of base64's characters (letters, digits, {@code + / = - _}) counted as text: longer
      * ones are encoded data (an image as a {@code data:} URL or bare base64, a hex dump), no words a model
-     * wrote, and at a token every few characters they would cost many times what the call did.
+     * wrote, and at a token every few characters they would cost many times what the call did; unless the
+     * run is words joined by hyphens or underscores ({@link #words}), which are counted.
      */
     static final int LONGEST_WORD = 256;
 
@@ -37,6 +38,8 @@ final class RawText {
     private int runLength;
     /** The run being read passed {@link #LONGEST_WORD}: its characters are passed over until it ends. */
     private boolean encodedData;
+    /** The run being read passed {@link #LONGEST_WORD} as words joined by hyphens or underscores: counted. */
+    private boolean joinedWords;
     /** The bytes of a character cut at the end of a write, decoded with the next. */
     private ByteBuffer leftover = ByteBuffer.allocate(0);
     private long tokens;
@@ -74,7 +77,21 @@ final class RawText {
             if (encodedData) {
                 return;
             }
+            if (joinedWords) {
+                put(c);
+                return;
+            }
             if (runLength == run.length) {
+                if (words()) {
+                    // kebab-case or snake_case prose: words a model wrote, each a token or more
+                    for (int i = 0; i < runLength; i++) {
+                        put(run[i]);
+                    }
+                    runLength = 0;
+                    joinedWords = true;
+                    put(c);
+                    return;
+                }
                 encodedData = true;
                 runLength = 0;
                 return;
@@ -93,6 +110,54 @@ final class RawText {
         }
         runLength = 0;
         encodedData = false;
+        joinedWords = false;
+    }
+
+    /** The minimum of joints a full run needs to be taken for words ({@link #words}). */
+    private static final int MIN_JOINTS = 16;
+    /** The longest word of a run taken for words. */
+    private static final int LONGEST_JOINED = 24;
+
+    /**
+     * Whether the full run is words joined by hyphens or underscores (a model told to answer in kebab-case):
+     * at least {@link #MIN_JOINTS} joints, and every piece between two of them a word of letters (lower
+     * case, capitalised or upper case) of at most {@link #LONGEST_JOINED}. Base64 (URL-safe too) puts digits
+     * and mixed case in its pieces, a hex dump or a UUID digits, and both seldom join.
+     */
+    private boolean words() {
+        int joints = 0;
+        int start = -1;
+        for (int i = 0; i < runLength; i++) {
+            char c = run[i];
+            if (c == '-' || c == '_') {
+                if (start >= 0 && !word(start, i)) {
+                    return false;
+                }
+                joints++;
+                start = i + 1;
+            }
+        }
+        return joints >= MIN_JOINTS;
+    }
+
+    private boolean word(int from, int to) {
+        int length = to - from;
+        if (length < 1 || length > LONGEST_JOINED) {
+            return false;
+        }
+        boolean lower = false;
+        for (int i = from; i < to; i++) {
+            char c = run[i];
+            if (!(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z')) {
+                return false;
+            }
+            if (i > from && c >= 'a' && c <= 'z') {
+                lower = true;
+            } else if (i > from && lower) {
+                return false; // "wOrD", "abC": mixed case inside a piece is no word
+            }
+        }
+        return true;
     }
 
     private void put(char c) {

@@ -1,0 +1,33 @@
+package io.tokenquota.servlet;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import java.nio.charset.StandardCharsets;
+import java.util.Base64;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+
+/** What a model's raw text counts, with an estimator of one token per character. */
+final class RawTextTest {
+    private static long tokens(String text) {
+        RawText raw = new RawText(CharSequence::length, StandardCharsets.UTF_8);
+        byte[] bytes = text.getBytes(StandardCharsets.UTF_8);
+        raw.feed(bytes, 0, bytes.length);
+        raw.endPiece();
+        return raw.tokens();
+    }
+
+    @Test
+    void encodedDataIsPassedOverButWordsJoinedByHyphensOrUnderscoresCount() {
+        byte[] image = new byte[600];
+        new Random(7).nextBytes(image);
+        String base64 = Base64.getEncoder().encodeToString(image);
+        String urlSafe = Base64.getUrlEncoder().encodeToString(image);
+        assertEquals(4, tokens("see " + base64), "a base64 image is no text");
+        assertEquals(4, tokens("see " + urlSafe), "nor URL-safe base64, hyphens and underscores in it");
+        String kebab = "the-supplier-may-end-this-agreement-on-thirty-days-notice-".repeat(10);
+        String snake = "The_Supplier_May_End_This_Agreement_On_Thirty_Days_Notice_".repeat(10);
+        assertEquals(kebab.length(), tokens(kebab), "words a model joined by hyphens");
+        assertEquals(snake.length(), tokens(snake), "or by underscores");
+    }
+}

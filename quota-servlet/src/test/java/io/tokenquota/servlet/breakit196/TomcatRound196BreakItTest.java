@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit196;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class TomcatRound196BreakItTest extends AbstractRound196 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.TOMCAT;
+    }
+}
