@@ -643,6 +643,12 @@ public final class QuotaFilter implements Filter {
             byte[] tensorsAsJson = binaryTensors == null ? null : KserveBinary.asJson(readable, binaryTensors);
             estimate = estimateOf(tensorsAsJson != null ? tensorsAsJson : readable, labels,
                     BodyText.isMedia(request.getContentType()), path, asked);
+            // a CBOR or Smile body (Spring binds both as JSON) is estimated as the JSON it stands for, and as it
+            // came too: an endpoint that ignores the label reads the bytes, so the larger reading is held
+            byte[] binaryAsJson = BinaryJson.asJson(readable, request.getContentType());
+            if (binaryAsJson != null) {
+                estimate = Math.max(estimate, estimateOf(binaryAsJson, List.of(), false, path, asked));
+            }
             if (isForm(request)) {
                 Map<String, List<String>> fields = new LinkedHashMap<>();
                 if (readable.length == 0) {
@@ -661,7 +667,8 @@ public final class QuotaFilter implements Filter {
             forward = new BufferedRequest(request, body, charset);
             // only bytes forwarded as they were read can be spliced (not a compressed body), in UTF-8
             // (other labels are read two ways, at other offsets); a form's fields are not rewritten
-            if (readable == body && tensorsAsJson == null && readsAsUtf8(body, labels) && !isForm(request)) {
+            if (readable == body && tensorsAsJson == null && binaryAsJson == null && readsAsUtf8(body, labels)
+                    && !isForm(request)) {
                 spliceable = body;
             }
             // a Responses call that continues a stored Response or a conversation, or names a stored
@@ -779,8 +786,14 @@ public final class QuotaFilter implements Filter {
             unavailable(endpointRequest, response, chain, subject, e);
             return false;
         }
+        // a team member's headers show the stricter of its own account and its team's: the one that
+        // refuses its next request first
+        QuotaAccount account = reserved.team() != null && reserved.team().available() < reserved.account().available()
+                ? reserved.team() : reserved.account();
         if (reserved.replayed()) {
-            // the first request with this key owns it (and its one model call); a response cannot be replayed
+            // the first request with this key owns it (and its one model call); a response cannot be replayed.
+            // The refusal is a protected response like any other: it carries the account's fields
+            QuotaHeaders.set(response, account, ledger.policy());
             Problems.send(response, ErrorCode.IDEMPOTENCY_CONFLICT.httpStatus(), ErrorCode.IDEMPOTENCY_CONFLICT.type(),
                     "Idempotency-Key was already used by a request that is "
                             + (reserved.reservation().state() == ReservationState.HELD ? "still running"
@@ -788,10 +801,6 @@ public final class QuotaFilter implements Filter {
             return false;
         }
         Reservation hold = reserved.reservation();
-        // a team member's headers show the stricter of its own account and its team's: the one that
-        // refuses its next request first
-        QuotaAccount account = reserved.team() != null && reserved.team().available() < reserved.account().available()
-                ? reserved.team() : reserved.account();
         // the subject's (and its team-mates') calls in this JVM owe that much beyond their holds, and their
         // charges have not landed: past it the call would be served beyond the allowance. Counted, not
         // held, so nothing is counted twice once those charges land
