@@ -836,8 +836,10 @@ public final class QuotaFilter implements Filter {
         // the estimate is a default when the request names no budget, and a relay may send its own budget
         byte[] sentBody = readBody;
         // text written raw (no provider framing) is a model's only on a call: a GET or HEAD may read stored
-        // text back (a file's content, a transcript, a job's progress lines)
-        boolean reads = "GET".equals(request.getMethod()) || "HEAD".equals(request.getMethod());
+        // text back (a file's content, a transcript, a job's progress lines), named by its path or query; one
+        // that sends a body sends what a call sends (a route mapped for every method, sent a chat body by GET)
+        boolean reads = ("GET".equals(request.getMethod()) || "HEAD".equals(request.getMethod()))
+                && (readBody == null || readBody.length == 0);
         sniffer.countText(estimator::text, () -> estimator.echoedPrompt(sentBody), asked.budgetNamed() ? output : -1, !reads);
         // an AI message the answer echoes with an id the request sent is the client's thread, not this call's
         sniffer.requestMessages(RequestMessageIds.sentBy(readBody));

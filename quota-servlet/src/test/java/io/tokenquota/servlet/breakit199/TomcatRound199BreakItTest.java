@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit199;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class TomcatRound199BreakItTest extends AbstractRound199 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.TOMCAT;
+    }
+}

@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit200;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class TomcatRound200BreakItTest extends AbstractRound200 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.TOMCAT;
+    }
+}
