@@ -44,6 +44,20 @@ WITH RECURSIVE calls AS (
 ), slots AS (
     -- each locked account's place in the walk's array of balances
     SELECT subject, team_subject, available, row_number() OVER (ORDER BY subject) AS pos FROM locked
+), demand AS (
+    -- what the batch asks of each account: the calls of its member, or of its team's members
+    SELECT o.subject, SUM(c.tokens) AS tokens
+      FROM calls AS c CROSS JOIN LATERAL (VALUES (c.subject), (c.team)) AS o(subject)
+     GROUP BY o.subject
+), everyone_fits AS (
+    -- the usual batch: every call's member (still in its team) and team are locked, and each account has
+    -- room for all the calls on it at once. Then each call fits after those before it (balances only go
+    -- down by what the calls ask), so the walk below, one call after another, is not needed
+    SELECT NOT EXISTS (SELECT 1 FROM calls AS c
+                        WHERE NOT EXISTS (SELECT 1 FROM slots AS m WHERE m.subject = c.subject AND m.team_subject = c.team)
+                           OR NOT EXISTS (SELECT 1 FROM slots AS t WHERE t.subject = c.team AND t.team_subject IS NULL))
+       AND NOT EXISTS (SELECT 1 FROM demand AS d JOIN slots AS s ON s.subject = d.subject WHERE s.available < d.tokens)
+           AS yes
 ), walk (k, balances, fits) AS (
     SELECT CAST(0 AS BIGINT), (SELECT array_agg(available ORDER BY pos) FROM slots), FALSE
     UNION ALL
@@ -73,8 +87,11 @@ WITH RECURSIVE calls AS (
       FROM (SELECT c.ord, c.subject, c.team, c.tokens, c.endpoint, c.id, c.expires_at, c.consume,
                    CASE WHEN c.consume THEN NULL ELSE nextval('tq_event_id_seq') END AS member_number,
                    CASE WHEN c.consume THEN NULL ELSE nextval('tq_event_id_seq') END AS team_number
-              FROM walk AS w JOIN calls AS c ON c.ord = w.k
-             WHERE w.fits
+              FROM (SELECT c.ord AS k FROM calls AS c WHERE (SELECT yes FROM everyone_fits)
+                    UNION ALL
+                    -- only when some call may not fit: the walk runs only when this branch is read
+                    SELECT w.k FROM walk AS w WHERE NOT (SELECT yes FROM everyone_fits) AND w.fits) AS w
+              JOIN calls AS c ON c.ord = w.k
              OFFSET 0) AS g
 ), sums AS (
     -- each granted call moves its member's account and its team's by the same tokens
