@@ -502,6 +502,8 @@ public final class QuotaFilter implements Filter {
         byte[] kept = null;
         // the body as the endpoint reads it (inflated): the message ids a client resending its thread sent
         byte[] readBody = null;
+        // whether the request sends a body (a multipart one's is read by parts): what a call sends
+        boolean sendsBody = false;
         // the state kept at the provider that the request names (a stored Response, a conversation, a
         // stored prompt), and what the filter saw it cost
         ProviderState.Reading state = providerState.read(ProviderState.Refs.NONE, false);
@@ -536,6 +538,7 @@ public final class QuotaFilter implements Filter {
             MultipartBody parts = MultipartBody.read(request, limit, charset, estimator::text,
                     drawing || uploadsFile ? MediaSize.Rate.OPENAI : null,
                     uploadsFile && upload.step() == FileUpload.Step.PART && providerState.pdfUpload(upload.uploadId()));
+            sendsBody = true;
             if (parts.tooLarge()) {
                 Problems.bodyTooLarge(request, response, limit);
                 return false;
@@ -638,6 +641,7 @@ public final class QuotaFilter implements Filter {
                 return false;
             }
             readBody = readable;
+            sendsBody = readable.length > 0;
             // a KServe v2 request with binary tensors is estimated as the JSON it stands for
             String binaryTensors = request.getHeader(KserveBinary.HEADER);
             byte[] tensorsAsJson = binaryTensors == null ? null : KserveBinary.asJson(readable, binaryTensors);
@@ -837,9 +841,8 @@ public final class QuotaFilter implements Filter {
         byte[] sentBody = readBody;
         // text written raw (no provider framing) is a model's only on a call: a GET or HEAD may read stored
         // text back (a file's content, a transcript, a job's progress lines), named by its path or query; one
-        // that sends a body sends what a call sends (a route mapped for every method, sent a chat body by GET)
-        boolean reads = ("GET".equals(request.getMethod()) || "HEAD".equals(request.getMethod()))
-                && (readBody == null || readBody.length == 0);
+        // that sends a body (JSON, a form, multipart) sends what a call sends (a route mapped for every method)
+        boolean reads = ("GET".equals(request.getMethod()) || "HEAD".equals(request.getMethod())) && !sendsBody;
         sniffer.countText(estimator::text, () -> estimator.echoedPrompt(sentBody), asked.budgetNamed() ? output : -1, !reads);
         // an AI message the answer echoes with an id the request sent is the client's thread, not this call's
         sniffer.requestMessages(RequestMessageIds.sentBy(readBody));

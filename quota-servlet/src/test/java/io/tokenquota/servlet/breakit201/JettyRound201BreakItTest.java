@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit201;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound201BreakItTest extends AbstractRound201 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
