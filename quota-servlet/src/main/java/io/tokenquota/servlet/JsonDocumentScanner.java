@@ -67,7 +67,7 @@ final class JsonDocumentScanner {
      * {@code message_start} {@code message.usage}; OpenAI Responses events' {@code response.usage};
      * Groq's stream {@code x_groq.usage}; a relayed Bedrock ConverseStream's {@code metadata.usage};
      * LangChain4j's {@code ChatResponse} ({@code metadata.tokenUsage}) and {@code Response}
-     * ({@code tokenUsage}); Cohere v2's {@code message-end} {@code delta.usage}; Cohere v1's {@code meta} and its
+     * ({@code tokenUsage}), also in snake_case ({@code metadata.token_usage}, {@code token_usage}); Cohere v2's {@code message-end} {@code delta.usage}; Cohere v1's {@code meta} and its
      * {@code stream-end} {@code response.meta}; Cloudflare Workers AI's {@code result.usage}; a
      * Replicate prediction's {@code metrics}; Bedrock InvokeModel's stream
      * {@code amazon-bedrock-invocationMetrics}; Hugging Face TGI's {@code details}; a line of an OpenAI
@@ -83,7 +83,8 @@ final class JsonDocumentScanner {
      * {@link UsageSniffer}.
      */
     static final Set<String> USAGE_PATHS = Set.of("usage", "usageMetadata", "usage_metadata", "message.usage",
-            "response.usage", "x_groq.usage", "metadata.usage", "metadata.tokenUsage", "tokenUsage", "delta.usage", "meta",
+            "response.usage", "x_groq.usage", "metadata.usage", "metadata.tokenUsage", "tokenUsage", "metadata.token_usage", "token_usage",
+            "delta.usage", "meta",
             "response.meta",
             "result.usage", "metrics", "amazon-bedrock-invocationMetrics", "details", "response.body.usage",
             "result.message.usage", "data.usage", "Usage", "Response.Usage",
@@ -765,8 +766,11 @@ final class JsonDocumentScanner {
                     // an OpenAI-compatible chunk whose choice the model finished (stop, length, tool_calls...)
                     choiceFinished = true;
                 } else if (depth == 3 && objectAt[1] && objectAt[2] && objectAt[3] && "result".equals(fieldAt[1])
-                        && "metadata".equals(fieldAt[2]) && "finishReason".equals(fieldAt[3]) && !parser.getText().isEmpty()) {
-                    // Spring AI's ChatResponse: its result's finish reason is set by the chunk that ends it
+                        && "metadata".equals(fieldAt[2])
+                        && ("finishReason".equals(fieldAt[3]) || "finish_reason".equals(fieldAt[3]))
+                        && !parser.getText().isEmpty()) {
+                    // Spring AI's ChatResponse (in snake_case too): its result's finish reason is set by the chunk
+                    // that ends it
                     ended = true;
                 } else if (depth == 2 && objectAt[1] && objectAt[2]
                         && ("promptFeedback".equals(fieldAt[1]) && "blockReason".equals(fieldAt[2])

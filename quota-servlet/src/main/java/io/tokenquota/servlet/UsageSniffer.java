@@ -1,6 +1,7 @@
 package io.tokenquota.servlet;
 
 import java.util.HashMap;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 
@@ -1461,27 +1462,29 @@ final class UsageSniffer {
             // message metadata: each in its own provider's shape. Spring AI's stream copies the counts it
             // had so far into every chunk (Anthropic's message_start: the output's first token; Gemini's
             // early chunks: the prompt alone): final only in the chunk that ends the answer
-            boolean springAi = has(metadata, "promptTokens", "completionTokens");
+            boolean springAi = springAiUsage(metadata) != null
+                    // in snake_case (spring.jackson.property-naming-strategy=SNAKE_CASE) it reads as Dify's
+                    // message metadata, which always names its event
+                    || doc.event() == null && has(metadata, "prompt_tokens", "completion_tokens");
             // once a chunk ended it, the answer's counts are final: Spring AI's OpenAI model sends the
             // provider's usage-only chunk after it, with no result
             springAiEnded |= springAi && doc.ended();
             reported |= usageObject(metadata, springAi && !springAiEnded);
         }
-        for (String lc4j : new String[] {"metadata.tokenUsage", "tokenUsage"}) {
-            Map<String, Long> u = doc.usage(lc4j);
-            if (u != null && has(u, "inputTokenCount", "outputTokenCount", "totalTokenCount")) {
+        for (String[] lc4j : LANGCHAIN4J_USAGE) {
+            Map<String, Long> u = doc.usage(lc4j[0]);
+            if (u != null && has(u, lc4j[1], lc4j[2], lc4j[3])) {
                 // LangChain4j's ChatResponse as Jackson writes it (metadata.tokenUsage), and its older
                 // Response<AiMessage> (tokenUsage): the TokenUsage of the provider's answer. Its Anthropic and
                 // Bedrock subclasses count the prompt cache beside the input (inputTokenCount is the uncached
                 // part, totalTokenCount leaves the cache out): what the cache read and wrote is added
-                Long read = u.get("cacheReadInputTokens");
-                Long written = sum(u.get("cacheCreationInputTokens"), u.get("cacheWriteInputTokens"));
-                long[] kinds = UsageKinds.withTotal(UsageKinds.inputOutput(u, "inputTokenCount", "outputTokenCount"),
-                        u.get("totalTokenCount"));
+                Long read = u.get(lc4j[4]);
+                Long written = sum(u.get(lc4j[5]), u.get(lc4j[6]));
+                long[] kinds = UsageKinds.withTotal(UsageKinds.inputOutput(u, lc4j[1], lc4j[2]), u.get(lc4j[3]));
                 kinds[0] = UsageKinds.add(kinds[0], written == null ? 0 : written);
                 kinds[1] = UsageKinds.add(kinds[1], read == null ? 0 : read);
-                reported |= kinds(report(Format.LANGCHAIN4J, larger(u.get("totalTokenCount"),
-                        sum(u.get("inputTokenCount"), u.get("outputTokenCount"), read, written)), null, false), kinds);
+                reported |= kinds(report(Format.LANGCHAIN4J, larger(u.get(lc4j[3]),
+                        sum(u.get(lc4j[1]), u.get(lc4j[2]), read, written)), null, false), kinds);
             }
         }
         for (String hunyuan : new String[] {"Usage", "Response.Usage"}) {
@@ -1739,8 +1742,9 @@ final class UsageSniffer {
                 || doc.usage("meta") != null && cohere(doc.usage("meta")) != null
                 || doc.usage("response.meta") != null && cohere(doc.usage("response.meta")) != null
                 || root != null && root.containsKey("prompt_token_count") && root.containsKey("generation_token_count")
-                || doc.ended() && spring != null && has(spring, "promptTokens", "completionTokens")
-                || doc.usage("metadata.tokenUsage") != null || doc.usage("tokenUsage") != null
+                || doc.ended() && spring != null && (springAiUsage(spring) != null
+                        || doc.event() == null && has(spring, "prompt_tokens", "completion_tokens"))
+                || LANGCHAIN4J_USAGE.stream().anyMatch(lc4j -> doc.usage(lc4j[0]) != null)
                 || "response".equals(doc.object()) && doc.usage("usage") != null
                 // OpenAI's streamed speech and transcription end with their usage, naming no call
                 || ("speech.audio.done".equals(doc.type()) || "transcript.text.done".equals(doc.type()))
@@ -2195,6 +2199,39 @@ final class UsageSniffer {
         return b[0] > a[0] ? b : a;
     }
 
+    /**
+     * LangChain4j's {@code TokenUsage} where Jackson writes it, and its names: the path, then the input,
+     * output and total counts and the prompt cache's reads and writes (creation, write). In camelCase
+     * as Jackson writes it by default, and in snake_case (Spring Boot's
+     * {@code spring.jackson.property-naming-strategy=SNAKE_CASE}, for an API's Python clients).
+     */
+    private static final List<String[]> LANGCHAIN4J_USAGE = List.of(
+            new String[] {"metadata.tokenUsage", "inputTokenCount", "outputTokenCount", "totalTokenCount",
+                    "cacheReadInputTokens", "cacheCreationInputTokens", "cacheWriteInputTokens"},
+            new String[] {"tokenUsage", "inputTokenCount", "outputTokenCount", "totalTokenCount",
+                    "cacheReadInputTokens", "cacheCreationInputTokens", "cacheWriteInputTokens"},
+            new String[] {"metadata.token_usage", "input_token_count", "output_token_count", "total_token_count",
+                    "cache_read_input_tokens", "cache_creation_input_tokens", "cache_write_input_tokens"},
+            new String[] {"token_usage", "input_token_count", "output_token_count", "total_token_count",
+                    "cache_read_input_tokens", "cache_creation_input_tokens", "cache_write_input_tokens"});
+
+    /**
+     * The names of Spring AI's {@code Usage} in {@code usage} (prompt, completion, total, native usage), or
+     * {@code null}: in camelCase as Jackson writes it by default, or in snake_case when it carries its
+     * {@code native_usage} (an application with {@code spring.jackson.property-naming-strategy=SNAKE_CASE});
+     * without it, snake_case is the OpenAI shape, read as such.
+     */
+    private static String[] springAiUsage(Map<String, Long> usage) {
+        if (has(usage, "promptTokens", "completionTokens")) {
+            return new String[] {"promptTokens", "completionTokens", "totalTokens", "nativeUsage"};
+        }
+        if (has(usage, "prompt_tokens", "completion_tokens")
+                && usage.keySet().stream().anyMatch(name -> name.startsWith("native_usage."))) {
+            return new String[] {"prompt_tokens", "completion_tokens", "total_tokens", "native_usage"};
+        }
+        return null;
+    }
+
     /** A {@code usage} object in any provider's shape; whether it reported usage. */
     private boolean usageObject(Map<String, Long> usage, boolean provisional) {
         if (usage.containsKey("seconds") && !has(usage, "input_tokens", "output_tokens", "total_tokens",
@@ -2212,15 +2249,16 @@ final class UsageSniffer {
                     sum(usage.get("input_count"), usage.get("output_count"))), null, provisional),
                     UsageKinds.inputOutput(usage, "input_count", "output_count"));
         }
-        if (has(usage, "promptTokens", "completionTokens")) {
+        String[] spring = springAiUsage(usage);
+        if (spring != null) {
             // Spring AI's Usage: its totalTokens leaves out what its nativeUsage counts beside (Anthropic's
             // cache reads and writes), so the larger of the two
-            Long nativeTotal = sum(usage.get("nativeUsage.input_tokens"), usage.get("nativeUsage.output_tokens"),
-                    usage.get("nativeUsage.cache_creation_input_tokens"), usage.get("nativeUsage.cache_read_input_tokens"));
-            Long own = larger(usage.get("totalTokens"), sum(usage.get("promptTokens"), usage.get("completionTokens")));
+            String nativeUsage = spring[3] + ".";
+            Long nativeTotal = sum(usage.get(nativeUsage + "input_tokens"), usage.get(nativeUsage + "output_tokens"),
+                    usage.get(nativeUsage + "cache_creation_input_tokens"), usage.get(nativeUsage + "cache_read_input_tokens"));
+            Long own = larger(usage.get(spring[2]), sum(usage.get(spring[0]), usage.get(spring[1])));
             return kinds(report(Format.OPENAI, larger(own, nativeTotal), null, provisional),
-                    UsageKinds.withTotal(UsageKinds.inputOutput(usage, "promptTokens", "completionTokens"),
-                            larger(own, nativeTotal)));
+                    UsageKinds.withTotal(UsageKinds.inputOutput(usage, spring[0], spring[1]), larger(own, nativeTotal)));
         }
         if (has(usage, "total_tokens", "prompt_tokens", "completion_tokens")) {
             return kinds(report(Format.OPENAI, openAi(usage), null, provisional), UsageKinds.openAi(usage));

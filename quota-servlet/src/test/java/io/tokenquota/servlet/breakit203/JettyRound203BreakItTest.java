@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit203;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound203BreakItTest extends AbstractRound203 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
