@@ -3,6 +3,7 @@ package io.tokenquota.servlet;
 import com.fasterxml.jackson.core.JsonFactory;
 import com.fasterxml.jackson.core.JsonGenerator;
 import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.StreamReadConstraints;
 import com.fasterxml.jackson.dataformat.cbor.CBORFactory;
 import com.fasterxml.jackson.dataformat.smile.SmileFactory;
 import java.io.ByteArrayOutputStream;
@@ -17,13 +18,20 @@ import java.util.Locale;
  * cap cannot be lowered in it (it is refused, as any budget the filter cannot rewrite). Stateless.
  */
 final class BinaryJson {
+    /**
+     * What the endpoint's converter reads: no limit on a number's, a string's or a name's length (the
+     * filter's body limit bounds them, as for JSON bodies), and nesting to Jackson's default depth, which
+     * Spring's converters keep (a deeper document is refused there too). The JSON written from it is
+     * estimated as any deep JSON body is.
+     */
+    private static final StreamReadConstraints READ = Json.REQUEST_SCAN.streamReadConstraints().rebuild()
+            .maxNestingDepth(StreamReadConstraints.DEFAULT_MAX_DEPTH).build();
+
     /** CBOR (RFC 8949), as Spring's CBOR converter reads it. */
-    private static final CBORFactory CBOR = CBORFactory.builder()
-            .streamReadConstraints(Json.REQUEST_SCAN.streamReadConstraints()).build();
+    private static final CBORFactory CBOR = CBORFactory.builder().streamReadConstraints(READ).build();
 
     /** Jackson's Smile, as Spring's Smile converter reads it. */
-    private static final SmileFactory SMILE = SmileFactory.builder()
-            .streamReadConstraints(Json.REQUEST_SCAN.streamReadConstraints()).build();
+    private static final SmileFactory SMILE = SmileFactory.builder().streamReadConstraints(READ).build();
 
     private BinaryJson() {
     }
@@ -51,6 +59,11 @@ final class BinaryJson {
             return null;
         }
         return out.toByteArray();
+    }
+
+    /** Whether {@code contentType} names CBOR or Smile, the formats {@link #asJson} reads. */
+    static boolean names(String contentType) {
+        return formatOf(contentType) != null;
     }
 
     private static JsonFactory formatOf(String contentType) {

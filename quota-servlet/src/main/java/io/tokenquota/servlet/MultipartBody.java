@@ -95,6 +95,16 @@ record MultipartBody(CharSequence text, Map<String, List<String>> fields, Map<St
                 if (size > limit) {
                     return new MultipartBody(null, null, null, null, -1, 0, 0, true, false, null);
                 }
+                if (BinaryJson.names(part.getContentType())) {
+                    // a CBOR or Smile part, which Spring's @RequestPart binds as JSON (BinaryJson); read by its
+                    // content below as well, since an endpoint may read it as a file whatever its label says
+                    try (InputStream in = part.getInputStream()) {
+                        byte[] asJson = BinaryJson.asJson(in.readAllBytes(), part.getContentType());
+                        if (asJson != null) {
+                            json.add(asJson);
+                        }
+                    }
+                }
                 if (isJson(part.getContentType())) {
                     // Spring binds such a part (file or field) as it binds a JSON body
                     try (InputStream in = part.getInputStream()) {
