@@ -25,7 +25,8 @@ final class RawText {
      * The longest run of base64's characters (letters, digits, {@code + / = - _}) counted as text: longer
      * ones are encoded data (an image as a {@code data:} URL or bare base64, a hex dump), no words a model
      * wrote, and at a token every few characters they would cost many times what the call did; unless the
-     * run is words joined by hyphens or underscores ({@link #words}), which are counted.
+     * run reads as words ({@link #words}: joined by hyphens or underscores, or run together), which are
+     * counted.
      */
     static final int LONGEST_WORD = 256;
 
@@ -38,7 +39,7 @@ final class RawText {
     private int runLength;
     /** The run being read passed {@link #LONGEST_WORD}: its characters are passed over until it ends. */
     private boolean encodedData;
-    /** The run being read passed {@link #LONGEST_WORD} as words joined by hyphens or underscores: counted. */
+    /** The run being read passed {@link #LONGEST_WORD} as words ({@link #words}): counted. */
     private boolean joinedWords;
     /** The bytes of a character cut at the end of a write, decoded with the next. */
     private ByteBuffer leftover = ByteBuffer.allocate(0);
@@ -83,7 +84,7 @@ final class RawText {
             }
             if (runLength == run.length) {
                 if (words()) {
-                    // kebab-case or snake_case prose: words a model wrote, each a token or more
+                    // kebab-case, snake_case, PascalCase prose: words a model wrote, each a token or more
                     for (int i = 0; i < runLength; i++) {
                         put(run[i]);
                     }
@@ -113,10 +114,41 @@ final class RawText {
         joinedWords = false;
     }
 
-    /** The minimum of joints a full run needs to be taken for words ({@link #words}). */
+    /** The minimum of joints a full run needs to be taken for joined words ({@link #joined}). */
     private static final int MIN_JOINTS = 16;
     /** The longest word of a run taken for words. */
     private static final int LONGEST_JOINED = 24;
+
+    /** Whether the full run is words a model wrote: {@link #joined} or {@link #runTogether}. */
+    private boolean words() {
+        return joined() || runTogether();
+    }
+
+    /**
+     * Whether the full run is words run together or joined by base64's own marks (a model told to answer as
+     * one PascalCase or camelCase identifier, a query string's {@code +}, a path's {@code /}, round 205):
+     * hardly a digit (one in 32 at most), two thirds letters or more, and at most three in ten of them upper
+     * case. Base64 puts a digit in about every seven characters (its encoding of text too), and its encoding
+     * of repeated bytes, the one without digits, is half upper case or more ({@code AAAA}, {@code YWFh},
+     * {@code ICAg}); a hex dump is digits.
+     */
+    private boolean runTogether() {
+        int digits = 0;
+        int letters = 0;
+        int upper = 0;
+        for (int i = 0; i < runLength; i++) {
+            char c = run[i];
+            if (c >= '0' && c <= '9') {
+                digits++;
+            } else if (c >= 'A' && c <= 'Z') {
+                letters++;
+                upper++;
+            } else if (c >= 'a' && c <= 'z') {
+                letters++;
+            }
+        }
+        return digits * 32 <= runLength && letters * 3 >= runLength * 2 && upper * 10 <= letters * 3;
+    }
 
     /**
      * Whether the full run is words joined by hyphens or underscores (a model told to answer in kebab-case):
@@ -124,7 +156,7 @@ final class RawText {
      * case, capitalised or upper case) of at most {@link #LONGEST_JOINED}. Base64 (URL-safe too) puts digits
      * and mixed case in its pieces, a hex dump or a UUID digits, and both seldom join.
      */
-    private boolean words() {
+    private boolean joined() {
         int joints = 0;
         int start = -1;
         for (int i = 0; i < runLength; i++) {

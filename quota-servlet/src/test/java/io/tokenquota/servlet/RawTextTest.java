@@ -30,4 +30,28 @@ final class RawTextTest {
         assertEquals(kebab.length(), tokens(kebab), "words a model joined by hyphens");
         assertEquals(snake.length(), tokens(snake), "or by underscores");
     }
+
+    @Test
+    void wordsRunTogetherCountButBase64OfTextOrOfRepeatedBytesDoesNot() {
+        String pascal = "TheSupplierMayEndThisAgreementOnThirtyDaysNotice".repeat(10);
+        String camel = "the" + pascal;
+        String query = "the+supplier+may+end+this+agreement+on+thirty+days+notice+".repeat(10);
+        String path = "the/supplier/may/end/this/agreement/on/thirty/days/notice/".repeat(10);
+        for (String words : new String[] {pascal, camel, query, path}) {
+            assertEquals(words.length(), tokens(words), words.substring(0, 20));
+        }
+        // base64 of prose, of JSON, of repeated bytes (no digits there, but half upper case or more)
+        String[] encoded = {
+            Base64.getEncoder().encodeToString("The supplier may end this agreement on thirty days notice. ".repeat(10)
+                    .getBytes(StandardCharsets.UTF_8)),
+            Base64.getEncoder().encodeToString("{\"role\":\"user\",\"content\":\"hello there\"}".repeat(20)
+                    .getBytes(StandardCharsets.UTF_8)),
+            Base64.getEncoder().encodeToString(new byte[600]),
+            Base64.getEncoder().encodeToString("a".repeat(600).getBytes(StandardCharsets.UTF_8)),
+            Base64.getEncoder().encodeToString(" ".repeat(600).getBytes(StandardCharsets.UTF_8)),
+        };
+        for (String data : encoded) {
+            assertEquals(4, tokens("see " + data), data.substring(0, 20));
+        }
+    }
 }

@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit205;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound205BreakItTest extends AbstractRound205 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
