@@ -37,17 +37,25 @@ final class BinaryJson {
     }
 
     /**
+     * A body read as JSON: the JSON document its first document stands for, and whether that document is
+     * the whole body (a converter reads the first and ignores what follows it).
+     */
+    record Reading(byte[] json, boolean whole) {
+    }
+
+    /**
      * The body as JSON when its media type names CBOR or Smile (as a converter is chosen), else
      * {@code null}; {@code null} too when it does not parse in that form: the endpoint's converter refuses
      * it then. The caller estimates the body as it came as well (an endpoint may ignore the label) and
      * holds the larger.
      */
-    static byte[] asJson(byte[] body, String contentType) {
+    static Reading read(byte[] body, String contentType) {
         JsonFactory format = formatOf(contentType);
         if (format == null || body.length == 0) {
             return null;
         }
         ByteArrayOutputStream out = new ByteArrayOutputStream(body.length + body.length / 2);
+        long end;
         try (JsonParser in = format.createParser(body);
              JsonGenerator json = Json.REQUEST_SCAN.createGenerator(out)) {
             // the first document, the one a converter binds
@@ -55,10 +63,12 @@ final class BinaryJson {
                 return null;
             }
             json.copyCurrentStructure(in);
+            end = in.currentLocation().getByteOffset();
         } catch (IOException | RuntimeException notThatForm) {
             return null;
         }
-        return out.toByteArray();
+        // Smile may end its document with a marker byte
+        return new Reading(out.toByteArray(), end >= body.length - 1);
     }
 
     /** Whether {@code contentType} names CBOR or Smile, the formats {@link #asJson} reads. */

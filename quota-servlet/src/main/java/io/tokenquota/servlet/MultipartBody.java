@@ -96,12 +96,17 @@ record MultipartBody(CharSequence text, Map<String, List<String>> fields, Map<St
                     return new MultipartBody(null, null, null, null, -1, 0, 0, true, false, null);
                 }
                 if (BinaryJson.names(part.getContentType())) {
-                    // a CBOR or Smile part, which Spring's @RequestPart binds as JSON (BinaryJson); read by its
-                    // content below as well, since an endpoint may read it as a file whatever its label says
+                    // a CBOR or Smile part, which Spring's @RequestPart binds as JSON (BinaryJson): a document that
+                    // is the whole part is read as that JSON alone; one followed by more bytes is read by its
+                    // content below as well (text labelled so, which an endpoint reading a file gets whole)
+                    BinaryJson.Reading asJson;
                     try (InputStream in = part.getInputStream()) {
-                        byte[] asJson = BinaryJson.asJson(in.readAllBytes(), part.getContentType());
-                        if (asJson != null) {
-                            json.add(asJson);
+                        asJson = BinaryJson.read(in.readAllBytes(), part.getContentType());
+                    }
+                    if (asJson != null) {
+                        json.add(asJson.json());
+                        if (asJson.whole()) {
+                            continue;
                         }
                     }
                 }

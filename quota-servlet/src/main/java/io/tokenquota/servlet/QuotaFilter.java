@@ -649,9 +649,9 @@ public final class QuotaFilter implements Filter {
                     BodyText.isMedia(request.getContentType()), path, asked);
             // a CBOR or Smile body (Spring binds both as JSON) is estimated as the JSON it stands for, and as it
             // came too: an endpoint that ignores the label reads the bytes, so the larger reading is held
-            byte[] binaryAsJson = BinaryJson.asJson(readable, request.getContentType());
+            BinaryJson.Reading binaryAsJson = BinaryJson.read(readable, request.getContentType());
             if (binaryAsJson != null) {
-                estimate = Math.max(estimate, estimateOf(binaryAsJson, List.of(), false, path, asked));
+                estimate = Math.max(estimate, estimateOf(binaryAsJson.json(), List.of(), false, path, asked));
             }
             if (isForm(request)) {
                 Map<String, List<String>> fields = new LinkedHashMap<>();

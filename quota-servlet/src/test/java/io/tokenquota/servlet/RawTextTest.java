@@ -54,4 +54,15 @@ final class RawTextTest {
             assertEquals(4, tokens("see " + data), data.substring(0, 20));
         }
     }
+
+    @Test
+    void base64InLinesIsPassedOverButWordsOnLinesOfTheirOwnCount() {
+        byte[] attachment = new byte[3_000];
+        new Random(11).nextBytes(attachment);
+        String mime = Base64.getMimeEncoder().encodeToString(attachment);
+        assertEquals("see ".length() + " regards".length(), tokens("see " + mime + "\nBest regards"),
+                "MIME's lines of 76 characters are encoded data, as is the first word after them");
+        String list = "apple\nbanana\ncherry\ndate\nelderberry\nfig\ngrape\n".repeat(10);
+        assertEquals(list.length(), tokens(list), "a word on each line");
+    }
 }

@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit207;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound207BreakItTest extends AbstractRound207 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
