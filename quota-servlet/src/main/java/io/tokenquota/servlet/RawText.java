@@ -119,9 +119,69 @@ final class RawText {
     /** The longest word of a run taken for words. */
     private static final int LONGEST_JOINED = 24;
 
-    /** Whether the full run is words a model wrote: {@link #joined} or {@link #runTogether}. */
+    /**
+     * Whether the full run is text a model wrote: words ({@link #joined}, {@link #runTogether}), or text
+     * encoded as base64 or hex ({@link #encodesText}).
+     */
     private boolean words() {
-        return joined() || runTogether();
+        return joined() || runTogether() || encodesText();
+    }
+
+    /**
+     * Whether the full run is base64 or hex whose bytes are text (UTF-8 with no control characters but
+     * white space): a model told to answer in base64 or hex (round 210: a story of 3,119 tokens written as
+     * 26,672 base64 characters was charged 1,021), billed for every token it wrote. An image, a PDF or any
+     * other file decodes to bytes that are no such text, and is passed over.
+     */
+    private boolean encodesText() {
+        StringBuilder clean = new StringBuilder(runLength);
+        boolean hex = true;
+        for (int i = 0; i < runLength; i++) {
+            char c = run[i];
+            if (c != '\n' && c != '\r') {
+                clean.append(c == '-' ? '+' : c == '_' ? '/' : c);
+                hex &= c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F';
+            }
+        }
+        byte[] bytes;
+        if (hex) {
+            bytes = new byte[clean.length() / 2];
+            for (int i = 0; i < bytes.length; i++) {
+                bytes[i] = (byte) Integer.parseInt(clean, 2 * i, 2 * i + 2, 16);
+            }
+        } else {
+            int whole = clean.length() / 4 * 4;
+            int padding = clean.indexOf("=");
+            try {
+                bytes = java.util.Base64.getDecoder().decode(clean.substring(0, padding >= 0 && padding < whole ? padding
+                        / 4 * 4 : whole));
+            } catch (IllegalArgumentException notBase64) {
+                return false;
+            }
+        }
+        return isText(bytes);
+    }
+
+    /** Whether {@code bytes} are UTF-8 text (a character cut at the end allowed) with no control character but white space. */
+    private static boolean isText(byte[] bytes) {
+        if (bytes.length < 16) {
+            return false;
+        }
+        CharBuffer chars = CharBuffer.allocate(bytes.length);
+        CoderResult result = java.nio.charset.StandardCharsets.UTF_8.newDecoder()
+                .onMalformedInput(CodingErrorAction.REPORT).onUnmappableCharacter(CodingErrorAction.REPORT)
+                .decode(ByteBuffer.wrap(bytes), chars, false);
+        if (result.isError()) {
+            return false;
+        }
+        chars.flip();
+        while (chars.hasRemaining()) {
+            char c = chars.get();
+            if (Character.isISOControl(c) && c != '\n' && c != '\r' && c != '\t') {
+                return false;
+            }
+        }
+        return true;
     }
 
     /**

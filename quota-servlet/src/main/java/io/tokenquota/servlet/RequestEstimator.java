@@ -217,6 +217,8 @@ final class RequestEstimator {
     private static final int LONG_NUMBER = 1_000;
     /** Shorter values of a payload field are counted as text: too short to be worth telling apart. */
     private static final int MIN_PAYLOAD_CHARS = 64;
+    /** The shortest plain base64 in an application's own field read as the item it decodes to. */
+    private static final int MIN_MEDIA_CHARS = 1_024;
     /**
      * Nesting a body that is too deep for the parser is cut down to: well below the parser's limit,
      * far above anything a request's budget or conversation sits at.
@@ -705,8 +707,13 @@ final class RequestEstimator {
                         }
                         // a view of the parser's buffer, not a String copy: read only during this token
                         CharBuffer text = CharBuffer.wrap(p.getTextCharacters(), p.getTextOffset(), p.getTextLength());
-                        boolean base64 = PAYLOAD_FIELDS.contains(top.valueName()) && isBase64(text);
                         boolean named = top.schema || TEXT_FIELDS.contains(top.valueName());
+                        // a provider's payload field, or an application's own field holding an image, a PDF or
+                        // audio as plain base64 (Jackson writes a byte[] so, round 211: a 20 KB photo was held
+                        // as 14,304 tokens of text): the model sees the item, not its characters
+                        boolean base64 = PAYLOAD_FIELDS.contains(top.valueName()) && isBase64(text)
+                                || !named && text.length() >= MIN_MEDIA_CHARS && isBase64(text)
+                                && MediaSize.tokens(text, rate(top), imageRates) > 0;
                         // a base64 data: URL in an application's own field (FileReader.readAsDataURL) is
                         // decoded before a model sees it: its decoded text counts (below), not its characters
                         boolean encoded = base64 || (isDataUrl(text) && isBase64(text));

@@ -136,6 +136,11 @@ final class UsageSniffer {
     private RawText rawText;
     private long rawOverflow;
     /**
+     * What raw events that repeat the one before them counted for that one again ({@link RawEvents}): an
+     * application that sends the message so far in every event is charged the message once.
+     */
+    private long rawRepeated;
+    /**
      * {@link #rawText} counts a body that started like JSON, which is the model's text only if it turned
      * out to be none ({@link #notJson}) before any document with a provider's shape ({@link #providerShaped},
      * {@link #providerDocument}).
@@ -148,7 +153,7 @@ final class UsageSniffer {
     private synchronized long carriedText() {
         long own = decoded != null ? decoded.carriedText()
                 : rawText == null || rawJson && (providerDocument || !notJson) ? textTokens
-                : StreamText.plus(textTokens, StreamText.plus(rawText.tokens(), rawOverflow));
+                : StreamText.plus(textTokens, Math.max(0, StreamText.plus(rawText.tokens(), rawOverflow) - rawRepeated));
         for (UsageSniffer other : new UsageSniffer[] {discarded, utf8Reading}) {
             if (other != null) {
                 own = Math.max(own, other.carriedText());
@@ -2575,6 +2580,7 @@ final class UsageSniffer {
          * as the model's raw text ({@link #rawText}) when it turns out to be no JSON document.
          */
         private final byte[] eventBytes = new byte[RawText.WINDOW];
+        private final RawEvents rawEvents = new RawEvents();
         private int eventLength;
         private long eventOverflow;
         private boolean skipLine;
@@ -2834,6 +2840,7 @@ final class UsageSniffer {
                 // what the transcoder hands on is UTF-8
                 rawText = new RawText(textEstimator, java.nio.charset.StandardCharsets.UTF_8);
             }
+            long before = StreamText.plus(rawText.tokens(), rawOverflow);
             rawText.feed(eventBytes, 0, eventLength);
             // data past what an event keeps, after encoded data (an image's data: URL), is more of it
             boolean encoded = rawText.inEncodedData();
@@ -2841,6 +2848,8 @@ final class UsageSniffer {
             if (!encoded) {
                 rawOverflow = StreamText.plus(rawOverflow, eventOverflow / StreamText.BYTES_PER_TOKEN);
             }
+            rawRepeated = StreamText.plus(rawRepeated, rawEvents.counted(eventBytes, eventLength,
+                    StreamText.plus(rawText.tokens(), rawOverflow) - before));
         }
 
         private void endOfLine() {

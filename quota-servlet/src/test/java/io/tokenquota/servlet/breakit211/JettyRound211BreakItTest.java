@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit211;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound211BreakItTest extends AbstractRound211 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
