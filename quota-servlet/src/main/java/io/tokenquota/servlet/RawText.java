@@ -41,6 +41,15 @@ final class RawText {
     private boolean encodedData;
     /** The run being read passed {@link #LONGEST_WORD} as words ({@link #words}): counted. */
     private boolean joinedWords;
+    /** The characters of base64's alphabet since the last line break or other character. */
+    private int lineLength;
+    /**
+     * The shortest line a run goes on after: base64 is written in lines of 64 (PEM) or 76 (MIME)
+     * characters, and a line of a model's text that has no blank (a number, an id, a sequence in FASTA's
+     * 60) is shorter.
+     */
+    private static final int LONG_LINE = 64;
+
     /** The bytes of a character cut at the end of a write, decoded with the next. */
     private ByteBuffer leftover = ByteBuffer.allocate(0);
     private long tokens;
@@ -74,6 +83,23 @@ final class RawText {
     }
 
     private void take(char c) {
+        if (c == '\n' || c == '\r') {
+            if (lineLength < LONG_LINE) {
+                // a short line (a number, an id, a word on its own line) ends the run: only base64's own lines
+                // are long
+                lineLength = 0;
+                endRun();
+                put(c);
+                return;
+            }
+            if (c == '\n') {
+                lineLength = 0;
+            }
+        } else if (encoded(c)) {
+            lineLength++;
+        } else {
+            lineLength = 0;
+        }
         if (encoded(c)) {
             if (encodedData) {
                 return;
@@ -120,11 +146,30 @@ final class RawText {
     private static final int LONGEST_JOINED = 24;
 
     /**
-     * Whether the full run is text a model wrote: words ({@link #joined}, {@link #runTogether}), or text
-     * encoded as base64 or hex ({@link #encodesText}).
+     * Whether the full run is text a model wrote: words ({@link #joined}, {@link #runTogether}), text
+     * encoded as base64 or hex ({@link #encodesText}), or a nucleotide sequence ({@link #sequence}).
      */
     private boolean words() {
-        return joined() || runTogether() || encodesText();
+        return joined() || runTogether() || encodesText() || sequence();
+    }
+
+    /**
+     * Whether the full run is a nucleotide sequence (A, C, G, T, U and N, either case: what a bioinformatics
+     * assistant writes): base64 of repeated bytes is one letter ({@code AAAA}) or mixes others in.
+     */
+    private boolean sequence() {
+        int kinds = 0;
+        for (int i = 0; i < runLength; i++) {
+            char c = Character.toUpperCase(run[i]);
+            int kind = "ACGTUN".indexOf(c);
+            if (kind < 0 && c != '\n' && c != '\r') {
+                return false;
+            }
+            if (kind >= 0) {
+                kinds |= 1 << kind;
+            }
+        }
+        return Integer.bitCount(kinds) >= 2;
     }
 
     /**
@@ -260,9 +305,10 @@ final class RawText {
     }
 
     /**
-     * A character of a run: base64's (URL-safe too), and line breaks, since base64 is mostly written in
-     * lines (MIME's 76 characters, PEM's 64, round 207: an e-mail's attachment in lines was counted as
-     * 33,889 tokens of text); words on lines of their own run together then, and are judged as words.
+     * A character of a run: base64's (URL-safe too), and line breaks after a long line ({@link #LONG_LINE}),
+     * since base64 is mostly written in lines (MIME's 76 characters, PEM's 64, round 207: an e-mail's
+     * attachment in lines was counted as 33,889 tokens of text); a short line ends the run (round 212: a
+     * list of numbers, one per line, was passed over).
      */
     private static boolean encoded(char c) {
         return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'

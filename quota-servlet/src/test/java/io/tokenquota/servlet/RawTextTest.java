@@ -64,9 +64,23 @@ final class RawTextTest {
         byte[] attachment = new byte[3_000];
         new Random(11).nextBytes(attachment);
         String mime = Base64.getMimeEncoder().encodeToString(attachment);
-        assertEquals("see ".length() + " regards".length(), tokens("see " + mime + "\nBest regards"),
-                "MIME's lines of 76 characters are encoded data, as is the first word after them");
+        assertEquals("see \nBest regards".length(), tokens("see " + mime + "\nBest regards"),
+                "MIME's lines of 76 characters are encoded data; its last, shorter line ends it");
         String list = "apple\nbanana\ncherry\ndate\nelderberry\nfig\ngrape\n".repeat(10);
         assertEquals(list.length(), tokens(list), "a word on each line");
+    }
+
+    @Test
+    void shortLinesEndARunAndSequencesCount() {
+        StringBuilder numbers = new StringBuilder();
+        for (int i = 2; numbers.length() < 2_000; i++) {
+            numbers.append(i).append('\n');
+        }
+        String capitals = "THE\nSUPPLIER\nMAY\nEND\nTHIS\nAGREEMENT\n".repeat(20);
+        String uuids = (java.util.UUID.nameUUIDFromBytes(new byte[] {1}) + "\n").repeat(20);
+        String fasta = ("ACGTTGCAAGCTTGACCTGAAGTCCGTAACGGATCCGATTACGGCTAGCTAGGCTAACGT".substring(0, 60) + "\n").repeat(20);
+        for (String text : new String[] {numbers.toString(), capitals, uuids, fasta}) {
+            assertEquals(text.length(), tokens(text), text.substring(0, 12));
+        }
     }
 }
