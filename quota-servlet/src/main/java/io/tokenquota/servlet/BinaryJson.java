@@ -71,7 +71,7 @@ final class BinaryJson {
         return new Reading(out.toByteArray(), end >= body.length - 1);
     }
 
-    /** Whether {@code contentType} names CBOR or Smile, the formats {@link #asJson} reads. */
+    /** Whether {@code contentType} names CBOR or Smile, the formats {@link #read} reads. */
     static boolean names(String contentType) {
         return formatOf(contentType) != null;
     }
