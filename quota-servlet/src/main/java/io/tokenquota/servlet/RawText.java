@@ -22,11 +22,10 @@ final class RawText {
     /** Characters estimated at once. */
     static final int WINDOW = 4096;
     /**
-     * The longest run of base64's characters (letters, digits, {@code + / = - _}, line breaks) counted as text: longer
-     * ones are encoded data (an image as a {@code data:} URL or bare base64, a hex dump), no words a model
-     * wrote, and at a token every few characters they would cost many times what the call did; unless the
-     * run reads as words ({@link #words}: joined by hyphens or underscores, or run together), which are
-     * counted.
+     * The longest run of base64's characters (letters, digits, {@code + / = - _}, line breaks) counted as
+     * text before it is judged: one that looks like a file's base64 or hex (an image as a {@code data:} URL
+     * or bare base64, a hex dump) is encoded data, no words a model wrote, and at a token every few
+     * characters it would cost many times what the call did; any other run is text ({@link #words}).
      */
     static final int LONGEST_WORD = 256;
 
@@ -39,7 +38,7 @@ final class RawText {
     private int runLength;
     /** The run being read passed {@link #LONGEST_WORD}: its characters are passed over until it ends. */
     private boolean encodedData;
-    /** The run being read passed {@link #LONGEST_WORD} as words ({@link #words}): counted. */
+    /** The run being read passed {@link #LONGEST_WORD} as text ({@link #words}): counted. */
     private boolean joinedWords;
     /** The characters of base64's alphabet since the last line break or other character. */
     private int lineLength;
@@ -110,7 +109,7 @@ final class RawText {
             }
             if (runLength == run.length) {
                 if (words()) {
-                    // kebab-case, snake_case, PascalCase prose: words a model wrote, each a token or more
+                    // text a model wrote (words joined or run together, numbers, sequences, text encoded)
                     for (int i = 0; i < runLength; i++) {
                         put(run[i]);
                     }
@@ -140,36 +139,53 @@ final class RawText {
         joinedWords = false;
     }
 
-    /** The minimum of joints a full run needs to be taken for joined words ({@link #joined}). */
-    private static final int MIN_JOINTS = 16;
-    /** The longest word of a run taken for words. */
-    private static final int LONGEST_JOINED = 24;
-
     /**
-     * Whether the full run is text a model wrote: words ({@link #joined}, {@link #runTogether}), text
-     * encoded as base64 or hex ({@link #encodesText}), or a nucleotide sequence ({@link #sequence}).
+     * Whether the full run is text a model wrote rather than encoded data: anything but what base64 or hex
+     * of a file looks like ({@link #looksEncoded}), and text encoded so ({@link #encodesText}). Words joined
+     * by hyphens, underscores, {@code +} or {@code /} or run together (rounds 196, 205), numbers, ids,
+     * sequences of any alphabet (rounds 212, 213), binary or base32 of text: none has base64's mix of both
+     * cases and digits, or a hex dump's digits and letters a-f.
      */
     private boolean words() {
-        return joined() || runTogether() || encodesText() || sequence();
+        return !looksEncoded() || encodesText();
     }
 
     /**
-     * Whether the full run is a nucleotide sequence (A, C, G, T, U and N, either case: what a bioinformatics
-     * assistant writes): base64 of repeated bytes is one letter ({@code AAAA}) or mixes others in.
+     * Whether the full run mixes characters as the base64 of a file does (images, PDFs, compressed data
+     * spread over its 64 symbols: a tenth or more upper case, a tenth or more lower case, one in 25 or more a
+     * digit), or as its hex does (only {@code 0-9a-f}, two in five or more digits and a tenth or more
+     * letters).
      */
-    private boolean sequence() {
-        int kinds = 0;
+    private boolean looksEncoded() {
+        int upper = 0;
+        int lower = 0;
+        int digits = 0;
+        int hexLetters = 0;
+        int other = 0;
+        int n = 0;
         for (int i = 0; i < runLength; i++) {
-            char c = Character.toUpperCase(run[i]);
-            int kind = "ACGTUN".indexOf(c);
-            if (kind < 0 && c != '\n' && c != '\r') {
-                return false;
+            char c = run[i];
+            if (c == '\n' || c == '\r') {
+                continue;
             }
-            if (kind >= 0) {
-                kinds |= 1 << kind;
+            n++;
+            if (c >= '0' && c <= '9') {
+                digits++;
+            } else if (c >= 'A' && c <= 'Z') {
+                upper++;
+                hexLetters += c <= 'F' ? 1 : 0;
+                other += c <= 'F' ? 0 : 1;
+            } else if (c >= 'a' && c <= 'z') {
+                lower++;
+                hexLetters += c <= 'f' ? 1 : 0;
+                other += c <= 'f' ? 0 : 1;
+            } else {
+                other++;
             }
         }
-        return Integer.bitCount(kinds) >= 2;
+        boolean base64 = upper * 10 >= n && lower * 10 >= n && digits * 25 >= n;
+        boolean hex = other == 0 && digits * 5 >= n * 2 && hexLetters * 10 >= n;
+        return base64 || hex;
     }
 
     /**
@@ -224,74 +240,6 @@ final class RawText {
             char c = chars.get();
             if (Character.isISOControl(c) && c != '\n' && c != '\r' && c != '\t') {
                 return false;
-            }
-        }
-        return true;
-    }
-
-    /**
-     * Whether the full run is words run together or joined by base64's own marks (a model told to answer as
-     * one PascalCase or camelCase identifier, a query string's {@code +}, a path's {@code /}, round 205):
-     * hardly a digit (one in 32 at most), two thirds letters or more, and at most three in ten of them upper
-     * case. Base64 puts a digit in about every seven characters (its encoding of text too), and its encoding
-     * of repeated bytes, the one without digits, is half upper case or more ({@code AAAA}, {@code YWFh},
-     * {@code ICAg}); a hex dump is digits.
-     */
-    private boolean runTogether() {
-        int digits = 0;
-        int letters = 0;
-        int upper = 0;
-        for (int i = 0; i < runLength; i++) {
-            char c = run[i];
-            if (c >= '0' && c <= '9') {
-                digits++;
-            } else if (c >= 'A' && c <= 'Z') {
-                letters++;
-                upper++;
-            } else if (c >= 'a' && c <= 'z') {
-                letters++;
-            }
-        }
-        return digits * 32 <= runLength && letters * 3 >= runLength * 2 && upper * 10 <= letters * 3;
-    }
-
-    /**
-     * Whether the full run is words joined by hyphens or underscores (a model told to answer in kebab-case):
-     * at least {@link #MIN_JOINTS} joints, and every piece between two of them a word of letters (lower
-     * case, capitalised or upper case) of at most {@link #LONGEST_JOINED}. Base64 (URL-safe too) puts digits
-     * and mixed case in its pieces, a hex dump or a UUID digits, and both seldom join.
-     */
-    private boolean joined() {
-        int joints = 0;
-        int start = -1;
-        for (int i = 0; i < runLength; i++) {
-            char c = run[i];
-            if (c == '-' || c == '_') {
-                if (start >= 0 && !word(start, i)) {
-                    return false;
-                }
-                joints++;
-                start = i + 1;
-            }
-        }
-        return joints >= MIN_JOINTS;
-    }
-
-    private boolean word(int from, int to) {
-        int length = to - from;
-        if (length < 1 || length > LONGEST_JOINED) {
-            return false;
-        }
-        boolean lower = false;
-        for (int i = from; i < to; i++) {
-            char c = run[i];
-            if (!(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z')) {
-                return false;
-            }
-            if (i > from && c >= 'a' && c <= 'z') {
-                lower = true;
-            } else if (i > from && lower) {
-                return false; // "wOrD", "abC": mixed case inside a piece is no word
             }
         }
         return true;

@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit213;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class TomcatRound213BreakItTest extends AbstractRound213 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.TOMCAT;
+    }
+}
