@@ -23,9 +23,10 @@ final class RawText {
     static final int WINDOW = 4096;
     /**
      * The longest run of base64's characters (letters, digits, {@code + / = - _}, line breaks) counted as
-     * text before it is judged: one that looks like a file's base64 or hex (an image as a {@code data:} URL
-     * or bare base64, a hex dump) is encoded data, no words a model wrote, and at a token every few
-     * characters it would cost many times what the call did; any other run is text ({@link #words}).
+     * text unjudged; a longer one is judged by stretches of this length: a stretch that looks like a file's
+     * base64 or hex (an image as a {@code data:} URL or bare base64, a hex dump) is encoded data, no words a
+     * model wrote, and at a token every few characters it would cost many times what the call did; any
+     * other stretch is text ({@link #words}).
      */
     static final int LONGEST_WORD = 256;
 
@@ -33,19 +34,17 @@ final class RawText {
     private final CharsetDecoder decoder;
     private final CharBuffer decoded = CharBuffer.allocate(WINDOW);
     private final CharBuffer window = CharBuffer.allocate(WINDOW);
-    /** The run of base64's characters being read, until it ends or passes {@link #LONGEST_WORD}. */
+    /** The stretch of the run of base64's characters being read, judged when it reaches {@link #LONGEST_WORD}. */
     private final char[] run = new char[LONGEST_WORD];
     private int runLength;
-    /** The run being read passed {@link #LONGEST_WORD}: its characters are passed over until it ends. */
+    /** The last whole stretch ({@link #LONGEST_WORD}) of the run being read was encoded data, passed over. */
     private boolean encodedData;
-    /** The run being read passed {@link #LONGEST_WORD} as text ({@link #words}): counted. */
-    private boolean joinedWords;
     /** The characters of base64's alphabet since the last line break or other character. */
     private int lineLength;
     /**
-     * The shortest line a run goes on after: base64 is written in lines of 64 (PEM) or 76 (MIME)
-     * characters, and a line of a model's text that has no blank (a number, an id, a sequence in FASTA's
-     * 60) is shorter.
+     * The longest line a run does not go on after: base64 is mostly written in MIME's lines of 76
+     * characters, and a line of a model's text that has no blank (a number, an id, a 256-bit key in hex, a
+     * sequence in FASTA's 60) is this long or shorter (round 214). PEM's lines of 64 are counted line by line.
      */
     private static final int LONG_LINE = 64;
 
@@ -83,7 +82,7 @@ final class RawText {
 
     private void take(char c) {
         if (c == '\n' || c == '\r') {
-            if (lineLength < LONG_LINE) {
+            if (lineLength <= LONG_LINE) {
                 // a short line (a number, an id, a word on its own line) ends the run: only base64's own lines
                 // are long
                 lineLength = 0;
@@ -100,27 +99,17 @@ final class RawText {
             lineLength = 0;
         }
         if (encoded(c)) {
-            if (encodedData) {
-                return;
-            }
-            if (joinedWords) {
-                put(c);
-                return;
-            }
             if (runLength == run.length) {
-                if (words()) {
-                    // text a model wrote (words joined or run together, numbers, sequences, text encoded)
+                // each stretch of a long run is judged on its own: a run may open with a nonce or a header of
+                // silence and go on as something else (round 214)
+                boolean text = words();
+                if (text) {
                     for (int i = 0; i < runLength; i++) {
                         put(run[i]);
                     }
-                    runLength = 0;
-                    joinedWords = true;
-                    put(c);
-                    return;
                 }
-                encodedData = true;
+                encodedData = !text;
                 runLength = 0;
-                return;
             }
             run[runLength++] = c;
             return;
@@ -129,14 +118,18 @@ final class RawText {
         put(c);
     }
 
-    /** The run of base64's characters ended: a word, counted, or encoded data, passed over. */
+    /**
+     * The run of base64's characters ended: its last stretch is text, counted, unless the stretch before
+     * it was encoded data, whose end (its padding) it is.
+     */
     private void endRun() {
-        for (int i = 0; i < runLength; i++) {
-            put(run[i]);
+        if (!encodedData) {
+            for (int i = 0; i < runLength; i++) {
+                put(run[i]);
+            }
         }
         runLength = 0;
         encodedData = false;
-        joinedWords = false;
     }
 
     /**
@@ -204,23 +197,34 @@ final class RawText {
                 hex &= c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F';
             }
         }
-        byte[] bytes;
         if (hex) {
-            bytes = new byte[clean.length() / 2];
-            for (int i = 0; i < bytes.length; i++) {
-                bytes[i] = (byte) Integer.parseInt(clean, 2 * i, 2 * i + 2, 16);
+            // a stretch starts anywhere in the hex: both alignments are tried
+            for (int skip = 0; skip < 2; skip++) {
+                byte[] bytes = new byte[(clean.length() - skip) / 2];
+                for (int i = 0; i < bytes.length; i++) {
+                    bytes[i] = (byte) Integer.parseInt(clean, skip + 2 * i, skip + 2 * i + 2, 16);
+                }
+                if (isText(bytes)) {
+                    return true;
+                }
             }
+            return false;
         } else {
-            int whole = clean.length() / 4 * 4;
-            int padding = clean.indexOf("=");
-            try {
-                bytes = java.util.Base64.getDecoder().decode(clean.substring(0, padding >= 0 && padding < whole ? padding
-                        / 4 * 4 : whole));
-            } catch (IllegalArgumentException notBase64) {
-                return false;
+            // a stretch starts anywhere in the base64: each of the four alignments is tried
+            for (int skip = 0; skip < 4; skip++) {
+                String aligned = clean.substring(Math.min(skip, clean.length()));
+                int padding = aligned.indexOf('=');
+                int end = (padding >= 0 ? padding : aligned.length()) / 4 * 4;
+                try {
+                    if (isText(java.util.Base64.getDecoder().decode(aligned.substring(0, end)))) {
+                        return true;
+                    }
+                } catch (IllegalArgumentException notBase64) {
+                    return false;
+                }
             }
+            return false;
         }
-        return isText(bytes);
     }
 
     /** Whether {@code bytes} are UTF-8 text (a character cut at the end allowed) with no control character but white space. */
@@ -228,10 +232,15 @@ final class RawText {
         if (bytes.length < 16) {
             return false;
         }
+        // a stretch may start inside a character: its continuation bytes are passed over
+        int start = 0;
+        while (start < 3 && (bytes[start] & 0xC0) == 0x80) {
+            start++;
+        }
         CharBuffer chars = CharBuffer.allocate(bytes.length);
         CoderResult result = java.nio.charset.StandardCharsets.UTF_8.newDecoder()
                 .onMalformedInput(CodingErrorAction.REPORT).onUnmappableCharacter(CodingErrorAction.REPORT)
-                .decode(ByteBuffer.wrap(bytes), chars, false);
+                .decode(ByteBuffer.wrap(bytes, start, bytes.length - start), chars, false);
         if (result.isError()) {
             return false;
         }
