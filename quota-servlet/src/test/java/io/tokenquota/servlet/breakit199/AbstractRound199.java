@@ -1,17 +1,16 @@
 package io.tokenquota.servlet.breakit199;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.tokenquota.QuotaAccount;
-import io.tokenquota.estimator.DefaultTokenEstimator;
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.Deployment;
-import io.tokenquota.servlet.testing.ModelCallRound;
 import io.tokenquota.servlet.testing.ModelCalls;
 import io.tokenquota.servlet.testing.Prose;
 import io.tokenquota.servlet.testing.SpringMvc;
+import io.tokenquota.servlet.testing.StoryRound;
 import io.tokenquota.servlet.testing.TestHttp;
+import jakarta.servlet.MultipartConfigElement;
+import java.io.IOException;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
@@ -20,23 +19,26 @@ import org.junit.jupiter.api.Test;
 import org.springframework.web.bind.annotation.RequestBody;
 import org.springframework.web.bind.annotation.RequestHeader;
 import org.springframework.web.bind.annotation.RequestMapping;
+import org.springframework.web.bind.annotation.RequestParam;
 import org.springframework.web.bind.annotation.RestController;
+import org.springframework.web.multipart.MultipartFile;
 
 /**
- * Round 199 of issue 11: the client chooses the method. A Spring MVC chat controller written as Spring
- * AI's guides write the body-bound variant: {@code @RequestMapping("/chat")} (no {@code method}: any
- * method is served) binding a JSON {@code @RequestBody} and returning
- * {@code chatClient.prompt().user(message).call().content()}, a {@code String}. The app's own page
- * POSTs. The filter counts a raw text answer to a call, but not to a {@code GET} (which "may read stored
- * text back"). A hostile client sends its JSON chat body with {@code GET} instead of {@code POST}:
- * Spring binds the same body and the model writes the same story.
+ * Rounds 199 and 201 of issue 11: the client chooses the method. Spring MVC controllers written as Spring
+ * AI's guides write them, mapped with {@code @RequestMapping} and no {@code method} (any method is
+ * served), returning {@code chatClient.prompt().user(...).call().content()}, a {@code String}: a chat
+ * binding a JSON {@code @RequestBody} ({@code /chat}), and a report written from uploaded meeting notes,
+ * {@code @RequestParam("notes") MultipartFile} ({@code /report}). The app's own page POSTs. The filter
+ * counts a raw text answer to a call, but not to a plain {@code GET} (which "may read stored text back").
+ * A hostile client sends the JSON chat body (round 199) or the multipart upload (round 201) with
+ * {@code GET} instead of {@code POST}: Spring binds the same body and the model writes the same story.
  */
-abstract class AbstractRound199 extends ModelCallRound {
+abstract class AbstractRound199 extends StoryRound {
     static final ModelCalls CALLS = new ModelCalls();
-    static final DefaultTokenEstimator TOKENS = new DefaultTokenEstimator();
-    /** About 8,400 tokens of prose: what the model writes when asked for a long story. */
-    static final String STORY = Prose.english(54_000);
-    static final String BODY = "{\"message\":\"Write me a very long story about a shipping company, at least 6,000 words.\"}";
+    static final String BODY = "{\"message\":\"" + ASK + "\"}";
+    /** About 450 tokens of notes. */
+    static final String NOTES = Prose.english(2_000);
+    static final String BOUNDARY = "----formdata201";
 
     AbstractRound199() {
         super(CALLS);
@@ -46,7 +48,8 @@ abstract class AbstractRound199 extends ModelCallRound {
     protected Deployment deploy(QuotaFilter filter) {
         return Deployment.create()
                 .filter("quota", filter, "/ai/*")
-                .servlet("spring", SpringMvc.dispatcher(Chat.class), SpringMvc.MAPPING);
+                .multipartServlet("spring", SpringMvc.dispatcher(Chat.class),
+                        new MultipartConfigElement("", 8 << 20, 8 << 20, 0), SpringMvc.MAPPING);
     }
 
     @RestController
@@ -59,51 +62,80 @@ abstract class AbstractRound199 extends ModelCallRound {
             CALLS.count(user);
             return STORY;
         }
+
+        @RequestMapping("/report")
+        public String report(@RequestParam("notes") MultipartFile notes, @RequestHeader("x-user-id") String user)
+                throws IOException {
+            if (new String(notes.getBytes(), StandardCharsets.UTF_8).isBlank()) {
+                throw new IllegalArgumentException("no notes");
+            }
+            CALLS.count(user);
+            return STORY;
+        }
     }
 
-    HttpResponse<String> send(String method, String s) {
+    /** The chat's JSON body sent by {@code s} with {@code method}. */
+    HttpResponse<String> chat(String method, String s) {
         return TestHttp.send(TestHttp.requestAs(container.uri("/ai/spring/chat"), s, "Content-Type", "application/json")
                 .method(method, HttpRequest.BodyPublishers.ofString(BODY, StandardCharsets.UTF_8)).build());
     }
 
+    /** The notes uploaded by {@code s} with {@code method}, as the page's {@code FormData} sends them. */
+    HttpResponse<String> upload(String method, String s) {
+        byte[] body = TestHttp.multipart(BOUNDARY,
+                "Content-Disposition: form-data; name=\"notes\"; filename=\"notes.txt\"\r\nContent-Type: text/plain", NOTES);
+        return TestHttp.send(TestHttp.requestAs(container.uri("/ai/spring/report"), s,
+                        "Content-Type", "multipart/form-data; boundary=" + BOUNDARY)
+                .method(method, HttpRequest.BodyPublishers.ofByteArray(body)).build());
+    }
+
+    /** {@code r} delivered the whole story, and {@code s} was charged at least its text. */
     void assertChargedTheStory(String s, HttpResponse<String> r, String what) {
-        QuotaAccount a = settled(s);
-        assertEquals(200, r.statusCode(), what + ": " + r.body());
+        assertChargedTheText(s, r, STORY, kind() + ": " + what);
         assertEquals(STORY, r.body(), what);
-        assertEquals(1, calls.of(s), what + ": model calls");
-        long written = TOKENS.estimate(STORY);
-        assertTrue(a.used() >= written * 9 / 10, kind() + ": " + what + ": the model wrote about " + written
-                + " tokens (all delivered, no usage); charged " + a.used() + " of " + a.limit() + ": " + ledger(s));
     }
 
     /** Control: the app's own page POSTs the JSON body and is charged the story's text. */
     @Test
     void controlAPostedChatIsChargedTheText() {
         String s = subject();
-        assertChargedTheStory(s, send("POST", s), "POST");
+        assertChargedTheStory(s, chat("POST", s), "POST");
     }
 
-    /** The same JSON chat body sent with GET: the same handler, the same model call, the same story. */
+    /** Round 199: the same JSON chat body sent with GET: the same handler, the same model call, the same story. */
     @Test
     void theSameChatBodySentWithGetIsChargedTheText() {
         String s = subject();
-        assertChargedTheStory(s, send("GET", s), "GET with a JSON chat body");
+        assertChargedTheStory(s, chat("GET", s), "GET with a JSON chat body");
     }
 
-    /** Three such GETs on a 20,000 allowance: each about 8,400 tokens written. */
+    /** Four such GETs on a 20,000 allowance: each about 8,400 tokens written. */
     @Test
     void chatsSentWithGetAreNotServedPastTheAllowance() {
         String s = subject();
-        int served = 0;
-        for (int i = 0; i < 4; i++) {
-            if (send("GET", s).statusCode() == 200) {
-                served++;
-            }
-        }
-        long used = settled(s).used();
-        long written = TOKENS.estimate(STORY);
-        assertTrue(used >= served * written * 9 / 10, kind() + ": " + served + " GETs served, each writing about "
-                + written + " tokens (" + served * written + " in all), charged " + used + " on a " + ALLOWANCE
-                + " allowance: " + ledger(s));
+        assertServedCallsCharged(s, 4, () -> chat("GET", s), written(STORY),
+                "a GET with a chat body, writing about " + TOKENS.estimate(STORY) + " tokens");
+    }
+
+    /** Control: the app's page POSTs the upload and is charged the report's text. */
+    @Test
+    void controlAnUploadPostedIsChargedTheReport() {
+        String s = subject();
+        assertChargedTheStory(s, upload("POST", s), "POST multipart");
+    }
+
+    /** Round 201: the same multipart upload sent with GET: the same handler, the same model call, the same report. */
+    @Test
+    void theSameUploadSentWithGetIsChargedTheReport() {
+        String s = subject();
+        assertChargedTheStory(s, upload("GET", s), "GET with a multipart body");
+    }
+
+    /** Four such GETs on a 20,000 allowance: each about 8,400 tokens written. */
+    @Test
+    void uploadsSentWithGetAreNotServedPastTheAllowance() {
+        String s = subject();
+        assertServedCallsCharged(s, 4, () -> upload("GET", s), written(STORY),
+                "a GET with a multipart body, writing about " + TOKENS.estimate(STORY) + " tokens");
     }
 }

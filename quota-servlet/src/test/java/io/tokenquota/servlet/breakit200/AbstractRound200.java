@@ -158,6 +158,12 @@ abstract class AbstractRound200 extends H2FilterRound {
         return Instant.parse(iso);
     }
 
+    /** {@code s} buys 10,000 tokens (transaction "tx-" + s) and holds 25,000, 5,000 of them purchased, for {@code ttl}. */
+    static Reservation boughtAndHeld(JdbiQuotaStore st, String s, Duration ttl) {
+        st.grant(PurchaseRequest.grant("tx-" + s, s, 10_000, PurchaseType.PURCHASE, "pack"));
+        return st.reserve(HoldRequest.of(s, 25_000).ttl(ttl).build()).reservation();
+    }
+
     /**
      * January: 10,000 bought, a 25,000 hold taken at 23:50 (5,000 of it purchased tokens). February opens
      * (carried 5,000). The purchase is refunded in February; the January hold is then released. The user
@@ -169,8 +175,7 @@ abstract class AbstractRound200 extends H2FilterRound {
         try (TestDatabase d = TestDatabases.h2()) {
             JdbiQuotaStore st = clocked(d, clock);
             String s = subject();
-            st.grant(PurchaseRequest.grant("tx-" + s, s, 10_000, PurchaseType.PURCHASE, "pack"));
-            Reservation h = st.reserve(HoldRequest.of(s, 25_000).ttl(Duration.ofMinutes(30)).build()).reservation();
+            Reservation h = boughtAndHeld(st, s, Duration.ofMinutes(30));
             clock.set(at("2031-02-01T00:05:00Z"));
             QuotaAccount feb0 = st.account(s);
             st.refund("tx-" + s);
@@ -192,8 +197,7 @@ abstract class AbstractRound200 extends H2FilterRound {
         try (TestDatabase d = TestDatabases.h2()) {
             JdbiQuotaStore st = clocked(d, clock);
             String s = subject();
-            st.grant(PurchaseRequest.grant("tx-" + s, s, 10_000, PurchaseType.PURCHASE, "pack"));
-            Reservation h = st.reserve(HoldRequest.of(s, 25_000).ttl(Duration.ofMinutes(30)).build()).reservation();
+            Reservation h = boughtAndHeld(st, s, Duration.ofMinutes(30));
             clock.set(at("2031-02-01T00:05:00Z"));
             st.account(s);
             st.refund("tx-" + s);
@@ -218,8 +222,7 @@ abstract class AbstractRound200 extends H2FilterRound {
         try (TestDatabase d = TestDatabases.h2()) {
             JdbiQuotaStore st = clocked(d, clock);
             String s = subject();
-            st.grant(PurchaseRequest.grant("tx-" + s, s, 10_000, PurchaseType.PURCHASE, "pack"));
-            Reservation h = st.reserve(HoldRequest.of(s, 25_000).ttl(Duration.ofMinutes(5)).build()).reservation();
+            Reservation h = boughtAndHeld(st, s, Duration.ofMinutes(5));
             clock.set(at("2031-02-01T00:10:00Z"));
             st.expireStale();
             QuotaAccount feb0 = st.account(s);

@@ -1,21 +1,7 @@
 package io.tokenquota.servlet.breakit212;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
-
-import io.tokenquota.estimator.DefaultTokenEstimator;
-import io.tokenquota.servlet.QuotaFilter;
-import io.tokenquota.servlet.testing.Deployment;
-import io.tokenquota.servlet.testing.H2FilterRound;
-import io.tokenquota.servlet.testing.ModelCalls;
 import io.tokenquota.servlet.testing.Prose;
-import io.tokenquota.servlet.testing.TestHttp;
-import jakarta.servlet.http.HttpServlet;
-import jakarta.servlet.http.HttpServletRequest;
-import jakarta.servlet.http.HttpServletResponse;
-import java.io.IOException;
-import java.net.http.HttpResponse;
-import java.nio.charset.StandardCharsets;
+import io.tokenquota.servlet.testing.RawTextRound;
 import java.util.Random;
 import java.util.UUID;
 import org.junit.jupiter.api.Test;
@@ -29,14 +15,7 @@ import org.junit.jupiter.api.Test;
  * protein sequence, words in capitals one a line) is none of these: the whole answer is one "run" and
  * counts nothing.
  */
-abstract class AbstractRound212 extends H2FilterRound {
-    final ModelCalls calls = new ModelCalls();
-    static final DefaultTokenEstimator TOKENS = new DefaultTokenEstimator();
-
-    static String subject() {
-        return "u212-" + UUID.randomUUID().toString().substring(0, 12);
-    }
-
+abstract class AbstractRound212 extends RawTextRound {
     /** "List the first 3,000 prime numbers, one per line, nothing else." */
     static final String PRIMES;
     /** "Design a 30 kb synthetic plasmid; answer in FASTA." */
@@ -85,7 +64,8 @@ abstract class AbstractRound212 extends H2FilterRound {
         LOWER = words.toLowerCase(java.util.Locale.ROOT);
     }
 
-    static String answer(String shape) {
+    @Override
+    protected String answer(String shape) {
         return switch (shape) {
             case "/primes" -> PRIMES;
             case "/fasta" -> FASTA;
@@ -93,37 +73,6 @@ abstract class AbstractRound212 extends H2FilterRound {
             case "/uuids" -> UUIDS;
             default -> LOWER;
         };
-    }
-
-    @Override
-    protected Deployment deploy(QuotaFilter filter) {
-        return Deployment.create()
-                .filter("quota", filter, "/*")
-                .servlet("text", new Text(), "/ai/text/*")
-                .onStartup(filter::registerByServletName);
-    }
-
-    /** {@code @PostMapping("/ai/text") String text(@RequestBody Ask ask)}: the model's text, as Spring writes a String. */
-    class Text extends HttpServlet {
-        @Override
-        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            req.getInputStream().readAllBytes();
-            calls.count(req.getHeader("x-user-id"));
-            resp.setContentType("text/plain;charset=UTF-8");
-            resp.getOutputStream().write(answer(req.getPathInfo()).getBytes(StandardCharsets.UTF_8));
-        }
-    }
-
-    void assertChargedTheText(String path, String ask) {
-        String s = subject();
-        HttpResponse<String> r = TestHttp.postJson(container.uri(path), s, "{\"message\":\"" + ask + "\"}");
-        assertEquals(200, r.statusCode(), r.body());
-        assertEquals(1, calls.of(s), "the model was called once");
-        long used = settled(s).used();
-        String written = answer(path.substring(path.lastIndexOf('/')));
-        long text = TOKENS.estimate(written);
-        assertTrue(used >= text * 9 / 10, kind() + ": the model wrote " + written.length() + " characters ("
-                + text + " tokens by the default estimator), charged " + used + ": " + ledger(s));
     }
 
     @Test
@@ -149,18 +98,9 @@ abstract class AbstractRound212 extends H2FilterRound {
     /** Ten such lists on a 20,000 allowance: each is about 8,800 tokens of text. */
     @Test
     void numberListsAreNotServedPastTheAllowance() {
-        String s = subject();
-        int served = 0;
-        for (int i = 0; i < 10; i++) {
-            if (TestHttp.postJson(container.uri("/ai/text/primes"), s,
-                    "{\"message\":\"The first 3000 primes again, one per line.\"}").statusCode() == 200) {
-                served++;
-            }
-        }
-        long used = settled(s).used();
         long text = TOKENS.estimate(PRIMES);
-        assertTrue(used >= served * text * 9 / 10, kind() + ": " + served + " lists served (each " + text
-                + " tokens by the default estimator), charged " + used + " on a " + ALLOWANCE + " allowance: " + ledger(s));
+        assertNotServedPastTheAllowance("/ai/text/primes", "The first 3000 primes again, one per line.", 10, text * 9 / 10,
+                text + " tokens by the default estimator");
     }
 
     @Test

@@ -1,23 +1,9 @@
 package io.tokenquota.servlet.breakit213;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
-
-import io.tokenquota.estimator.DefaultTokenEstimator;
-import io.tokenquota.servlet.QuotaFilter;
-import io.tokenquota.servlet.testing.Deployment;
-import io.tokenquota.servlet.testing.H2FilterRound;
-import io.tokenquota.servlet.testing.ModelCalls;
 import io.tokenquota.servlet.testing.Prose;
-import io.tokenquota.servlet.testing.TestHttp;
-import jakarta.servlet.http.HttpServlet;
-import jakarta.servlet.http.HttpServletRequest;
-import jakarta.servlet.http.HttpServletResponse;
-import java.io.IOException;
-import java.net.http.HttpResponse;
+import io.tokenquota.servlet.testing.RawTextRound;
 import java.nio.charset.StandardCharsets;
 import java.util.Random;
-import java.util.UUID;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -29,14 +15,8 @@ import org.junit.jupiter.api.Test;
  * use; an aligned nucleotide FASTA (gaps {@code -}, one line per sequence); and a hostile client's prompt that
  * the answer be written in binary or base32, decoded at its end.
  */
-abstract class AbstractRound213 extends H2FilterRound {
-    final ModelCalls calls = new ModelCalls();
-    static final DefaultTokenEstimator TOKENS = new DefaultTokenEstimator();
+abstract class AbstractRound213 extends RawTextRound {
     static final String AMINO = "ACDEFGHIKLMNPQRSTVWY";
-
-    static String subject() {
-        return "u213-" + UUID.randomUUID().toString().substring(0, 12);
-    }
 
     /** Forty designed proteins of 1,000 residues, FASTA with each sequence on one line (as chat models write it). */
     static final String PROTEIN_ONE_LINE = proteins(0);
@@ -138,7 +118,8 @@ abstract class AbstractRound213 extends H2FilterRound {
         return out.toString();
     }
 
-    static String answer(String shape) {
+    @Override
+    protected String answer(String shape) {
         return switch (shape) {
             case "/protein1" -> PROTEIN_ONE_LINE;
             case "/protein80" -> PROTEIN_80;
@@ -150,37 +131,6 @@ abstract class AbstractRound213 extends H2FilterRound {
             case "/base32" -> BASE32;
             default -> throw new IllegalArgumentException(shape);
         };
-    }
-
-    @Override
-    protected Deployment deploy(QuotaFilter filter) {
-        return Deployment.create()
-                .filter("quota", filter, "/*")
-                .servlet("text", new Text(), "/ai/text/*")
-                .onStartup(filter::registerByServletName);
-    }
-
-    /** {@code @PostMapping("/ai/text") String text(@RequestBody Ask ask)}: the model's text, as Spring writes a String. */
-    class Text extends HttpServlet {
-        @Override
-        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            req.getInputStream().readAllBytes();
-            calls.count(req.getHeader("x-user-id"));
-            resp.setContentType("text/plain;charset=UTF-8");
-            resp.getOutputStream().write(answer(req.getPathInfo()).getBytes(StandardCharsets.UTF_8));
-        }
-    }
-
-    void assertChargedTheText(String path, String ask) {
-        String s = subject();
-        HttpResponse<String> r = TestHttp.postJson(container.uri(path), s, "{\"message\":\"" + ask + "\"}");
-        assertEquals(200, r.statusCode(), r.body());
-        assertEquals(1, calls.of(s), "the model was called once");
-        long used = settled(s).used();
-        String written = answer(path.substring(path.lastIndexOf('/')));
-        long text = TOKENS.estimate(written);
-        assertTrue(used >= text * 9 / 10, kind() + ": the model wrote " + written.length() + " characters ("
-                + text + " tokens by the default estimator), charged " + used + ": " + ledger(s));
     }
 
     @Test
@@ -226,17 +176,8 @@ abstract class AbstractRound213 extends H2FilterRound {
     /** Ten protein designs on a 20,000 allowance. */
     @Test
     void proteinDesignsAreNotServedPastTheAllowance() {
-        String s = subject();
-        int served = 0;
-        for (int i = 0; i < 10; i++) {
-            if (TestHttp.postJson(container.uri("/ai/text/protein1"), s,
-                    "{\"message\":\"Forty more binder designs, FASTA only.\"}").statusCode() == 200) {
-                served++;
-            }
-        }
-        long used = settled(s).used();
         long text = TOKENS.estimate(PROTEIN_ONE_LINE);
-        assertTrue(used >= served * text * 9 / 10, kind() + ": " + served + " designs served (each " + text
-                + " tokens by the default estimator), charged " + used + " on a " + ALLOWANCE + " allowance: " + ledger(s));
+        assertNotServedPastTheAllowance("/ai/text/protein1", "Forty more binder designs, FASTA only.", 10, text * 9 / 10,
+                text + " tokens by the default estimator");
     }
 }

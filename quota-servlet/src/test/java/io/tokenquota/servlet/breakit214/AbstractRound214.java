@@ -3,13 +3,11 @@ package io.tokenquota.servlet.breakit214;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.tokenquota.estimator.DefaultTokenEstimator;
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.Deployment;
-import io.tokenquota.servlet.testing.H2FilterRound;
-import io.tokenquota.servlet.testing.ModelCalls;
 import io.tokenquota.servlet.testing.ModelTokens;
 import io.tokenquota.servlet.testing.Prose;
+import io.tokenquota.servlet.testing.RawTextRound;
 import io.tokenquota.servlet.testing.TestHttp;
 import jakarta.servlet.http.HttpServlet;
 import jakarta.servlet.http.HttpServletRequest;
@@ -19,12 +17,9 @@ import java.net.http.HttpResponse;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.util.Base64;
 import java.util.HexFormat;
 import java.util.Random;
-import java.util.UUID;
 import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.Test;
 
@@ -36,18 +31,11 @@ import org.junit.jupiter.api.Test;
  * <p>(a) Under-charge: a model's own text that looks like a file's base64 or hex. (b) Over-charge: an honest
  * answer that embeds a real file whose base64 or hex is counted as the model's text.
  */
-abstract class AbstractRound214 extends H2FilterRound {
+abstract class AbstractRound214 extends RawTextRound {
     /** Why two of this round's tests are disabled: the open part of issue 11 they show. */
     static final String OPEN_ENCODED_TEXT_FILE = "issue 11, open: a text file an application adds to a model's answer"
             + " in base64 is counted as text, as a model's own answer in base64 is (docs/decisions.md, \"A text file"
             + " an application adds in base64 (open)\")";
-
-    final ModelCalls calls = new ModelCalls();
-    static final DefaultTokenEstimator TOKENS = new DefaultTokenEstimator();
-
-    static String subject() {
-        return "u214-" + UUID.randomUUID().toString().substring(0, 12);
-    }
 
     // ---------------------------------------------------------------- (a) the model's own text
 
@@ -90,7 +78,8 @@ abstract class AbstractRound214 extends H2FilterRound {
         return b.toString();
     }
 
-    static String text(String shape) {
+    @Override
+    protected String answer(String shape) {
         return switch (shape) {
             case "/hexkeys" -> HEX_KEYS;
             case "/apikeys" -> API_KEYS;
@@ -148,22 +137,7 @@ abstract class AbstractRound214 extends H2FilterRound {
 
     @Override
     protected Deployment deploy(QuotaFilter filter) {
-        return Deployment.create()
-                .filter("quota", filter, "/*")
-                .servlet("text", new Text(), "/ai/text/*")
-                .servlet("answer", new Answer(), "/ai/answer/*")
-                .onStartup(filter::registerByServletName);
-    }
-
-    /** {@code @PostMapping("/ai/text") String text(@RequestBody Ask ask)}: the model's text, as Spring writes a String. */
-    class Text extends HttpServlet {
-        @Override
-        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            req.getInputStream().readAllBytes();
-            calls.count(req.getHeader("x-user-id"));
-            resp.setContentType("text/plain;charset=UTF-8");
-            resp.getOutputStream().write(text(req.getPathInfo()).getBytes(StandardCharsets.UTF_8));
-        }
+        return super.deploy(filter).servlet("answer", new Answer(), "/ai/answer/*");
     }
 
     /**
@@ -205,18 +179,6 @@ abstract class AbstractRound214 extends H2FilterRound {
     }
 
     // ---------------------------------------------------------------- (a)
-
-    void assertChargedTheText(String path, String ask) {
-        String s = subject();
-        HttpResponse<String> r = TestHttp.postJson(container.uri(path), s, "{\"message\":\"" + ask + "\"}");
-        assertEquals(200, r.statusCode(), r.body());
-        assertEquals(1, calls.of(s), "the model was called once");
-        long used = settled(s).used();
-        String written = text(path.substring(path.lastIndexOf('/')));
-        long text = TOKENS.estimate(written);
-        assertTrue(used >= text * 9 / 10, kind() + ": the model wrote " + written.length() + " characters ("
-                + text + " tokens by the default estimator), charged " + used + ": " + ledger(s));
-    }
 
     @Test
     void hexKeysOnePerLineAreChargedTheirText() {

@@ -149,6 +149,24 @@ public abstract class ModelCallRound extends H2FilterRound {
     }
 
     /**
+     * {@code s} makes {@code times} calls ({@code call}) one after the other on the round's allowance: each
+     * one answered 200 is charged at least {@code perCall}, so none is served past the allowance. A failure
+     * names {@code what}: what each call served is worth.
+     */
+    protected void assertServedCallsCharged(String s, int times, Supplier<HttpResponse<String>> call, long perCall,
+                                            String what) {
+        int served = 0;
+        for (int i = 0; i < times; i++) {
+            if (call.get().statusCode() == 200) {
+                served++;
+            }
+        }
+        long used = settled(s).used();
+        assertTrue(used >= served * perCall, kind() + ": " + served + " of " + times + " calls served (each " + what
+                + "), charged " + used + " on a " + ALLOWANCE + " allowance: " + ledger(s));
+    }
+
+    /**
      * {@code s} is charged no more than the allowance for its calls ({@code what}, answered {@code statuses}):
      * it was not served past it. A failure names the model calls and the ledger.
      */

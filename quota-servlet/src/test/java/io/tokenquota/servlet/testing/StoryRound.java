@@ -28,6 +28,14 @@ public abstract class StoryRound extends ModelCallRound {
 
     protected static final String ASK = "Write me a very long story about a shipping company, at least 6,000 words.";
 
+    protected StoryRound() {
+    }
+
+    /** For a round whose endpoints count in a counter they reach statically (see {@link ModelCallRound#ModelCallRound(ModelCalls)}). */
+    protected StoryRound(ModelCalls calls) {
+        super(calls);
+    }
+
     /** Reads the user's message as Spring binds {@code @RequestParam("message")}: query string or form body. */
     protected static String message(HttpServletRequest req) throws IOException {
         String m = req.getParameter("message");
