@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit216;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound216BreakItTest extends AbstractRound216 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
