@@ -24,9 +24,9 @@ final class RawText {
     /**
      * The longest run of base64's characters (letters, digits, {@code + / = - _}, line breaks) counted as
      * text unjudged; a longer one is judged by stretches of this length: a stretch that looks like a file's
-     * base64 or hex (an image as a {@code data:} URL or bare base64, a hex dump) is encoded data, no words a
-     * model wrote, and at a token every few characters it would cost many times what the call did; any
-     * other stretch is text ({@link #words}).
+     * base64 (an image as a {@code data:} URL or bare base64) is encoded data, no words a model wrote, and at
+     * a token every few characters it would cost many times what the call did; any other stretch is text
+     * ({@link #words}), but filler in a file's run ({@link #filler}).
      */
     static final int LONGEST_WORD = 256;
 
@@ -37,16 +37,27 @@ final class RawText {
     /** The stretch of the run of base64's characters being read, judged when it reaches {@link #LONGEST_WORD}. */
     private final char[] run = new char[LONGEST_WORD];
     private int runLength;
-    /** The last whole stretch ({@link #LONGEST_WORD}) of the run being read was encoded data, passed over. */
+    /** The last whole stretch ({@link #LONGEST_WORD}) of the run being read was passed over. */
     private boolean encodedData;
+    /** A stretch of the run being read was a file's base64 ({@link #looksEncoded}): the run is a file's. */
+    private boolean runEncoded;
+    /**
+     * The tokens of the run's filler stretches ({@link #filler}) while the run is not known to be a file's:
+     * counted when it ends as text, dropped when a stretch shows it is a file's.
+     */
+    private long fillerTokens;
+    /** The last character was base64's padding, {@code =}: only more padding or a line break goes on with the run. */
+    private boolean afterPadding;
     /** The characters of base64's alphabet since the last line break or other character. */
     private int lineLength;
     /**
-     * The longest line a run does not go on after: base64 is mostly written in MIME's lines of 76
-     * characters, and a line of a model's text that has no blank (a number, an id, a 256-bit key in hex, a
-     * sequence in FASTA's 60) is this long or shorter (round 214). PEM's lines of 64 are counted line by line.
+     * The only line a run goes on after: MIME's lines of 76 characters, the width base64 is written in by
+     * e-mail, {@code base64}, Java's and Python's MIME encoders. A line of any other width ends the run: a
+     * list of ids, keys or secrets one per line (64-character hex keys, round 214; 128-character keys,
+     * {@code openssl rand -base64 64}'s 88, a {@code .env}'s lines, round 215), a number, a sequence in
+     * FASTA's 60, PEM's lines of 64 (counted line by line).
      */
-    private static final int LONG_LINE = 64;
+    private static final int MIME_LINE = 76;
 
     /** The bytes of a character cut at the end of a write, decoded with the next. */
     private ByteBuffer leftover = ByteBuffer.allocate(0);
@@ -82,9 +93,8 @@ final class RawText {
 
     private void take(char c) {
         if (c == '\n' || c == '\r') {
-            if (lineLength <= LONG_LINE) {
-                // a short line (a number, an id, a word on its own line) ends the run: only base64's own lines
-                // are long
+            if (lineLength != MIME_LINE) {
+                // a line of another width (a number, an id, a key, a word on its own line) ends the run
                 lineLength = 0;
                 endRun();
                 put(c);
@@ -95,21 +105,17 @@ final class RawText {
             }
         } else if (encoded(c)) {
             lineLength++;
+            if (afterPadding && c != '=') {
+                // padding ends base64: what follows is another run (a .env's next key, round 215)
+                endRun();
+            }
+            afterPadding = c == '=';
         } else {
             lineLength = 0;
         }
         if (encoded(c)) {
             if (runLength == run.length) {
-                // each stretch of a long run is judged on its own: a run may open with a nonce or a header of
-                // silence and go on as something else (round 214)
-                boolean text = words();
-                if (text) {
-                    for (int i = 0; i < runLength; i++) {
-                        put(run[i]);
-                    }
-                }
-                encodedData = !text;
-                runLength = 0;
+                judge();
             }
             run[runLength++] = c;
             return;
@@ -119,8 +125,33 @@ final class RawText {
     }
 
     /**
+     * Judges the full stretch of a long run on its own: a run may open with a nonce or a header of silence
+     * and go on as something else (round 214). Text is counted; a file's base64 is passed over, and makes
+     * the run a file's; filler ({@link #filler}) is passed over in a file's run, and held as tokens until the
+     * run shows what it is otherwise.
+     */
+    private void judge() {
+        if (filler()) {
+            if (!runEncoded) {
+                fillerTokens = StreamText.plus(fillerTokens, estimator.estimate(CharBuffer.wrap(run, 0, runLength)));
+            }
+            encodedData = runEncoded;
+        } else if (words()) {
+            for (int i = 0; i < runLength; i++) {
+                put(run[i]);
+            }
+            encodedData = false;
+        } else {
+            runEncoded = true;
+            fillerTokens = 0;
+            encodedData = true;
+        }
+        runLength = 0;
+    }
+
+    /**
      * The run of base64's characters ended: its last stretch is text, counted, unless the stretch before
-     * it was encoded data, whose end (its padding) it is.
+     * it was passed over, whose end (its padding) it is; its filler counts unless the run was a file's.
      */
     private void endRun() {
         if (!encodedData) {
@@ -128,16 +159,22 @@ final class RawText {
                 put(run[i]);
             }
         }
+        if (!runEncoded) {
+            tokens = StreamText.plus(tokens, fillerTokens);
+        }
         runLength = 0;
         encodedData = false;
+        runEncoded = false;
+        fillerTokens = 0;
+        afterPadding = false;
     }
 
     /**
-     * Whether the full run is text a model wrote rather than encoded data: anything but what base64 or hex
-     * of a file looks like ({@link #looksEncoded}), and text encoded so ({@link #encodesText}). Words joined
-     * by hyphens, underscores, {@code +} or {@code /} or run together (rounds 196, 205), numbers, ids,
-     * sequences of any alphabet (rounds 212, 213), binary or base32 of text: none has base64's mix of both
-     * cases and digits, or a hex dump's digits and letters a-f.
+     * Whether the full run is text a model wrote rather than a file's base64: anything but what base64 of a
+     * file looks like ({@link #looksEncoded}), and text encoded so ({@link #encodesText}). Words joined by
+     * hyphens, underscores, {@code +} or {@code /} or run together (rounds 196, 205), numbers, ids, hex,
+     * sequences of any alphabet (rounds 212, 213, 215), binary or base32 of text: none has base64's mix of
+     * both cases and digits.
      */
     private boolean words() {
         return !looksEncoded() || encodesText();
@@ -146,15 +183,14 @@ final class RawText {
     /**
      * Whether the full run mixes characters as the base64 of a file does (images, PDFs, compressed data
      * spread over its 64 symbols: a tenth or more upper case, a tenth or more lower case, one in 25 or more a
-     * digit), or as its hex does (only {@code 0-9a-f}, two in five or more digits and a tenth or more
-     * letters).
+     * digit). Hex never does: a model writes hex (keys, hashes, a contract's bytecode, round 215) far more
+     * often than an application puts a file's hex in a model's answer.
      */
     private boolean looksEncoded() {
         int upper = 0;
         int lower = 0;
         int digits = 0;
-        int hexLetters = 0;
-        int other = 0;
+        boolean hex = true;
         int n = 0;
         for (int i = 0; i < runLength; i++) {
             char c = run[i];
@@ -166,65 +202,96 @@ final class RawText {
                 digits++;
             } else if (c >= 'A' && c <= 'Z') {
                 upper++;
-                hexLetters += c <= 'F' ? 1 : 0;
-                other += c <= 'F' ? 0 : 1;
+                hex &= c <= 'F';
             } else if (c >= 'a' && c <= 'z') {
                 lower++;
-                hexLetters += c <= 'f' ? 1 : 0;
-                other += c <= 'f' ? 0 : 1;
+                hex &= c <= 'f';
             } else {
-                other++;
+                hex = false;
             }
         }
-        boolean base64 = upper * 10 >= n && lower * 10 >= n && digits * 25 >= n;
-        boolean hex = other == 0 && digits * 5 >= n * 2 && hexLetters * 10 >= n;
-        return base64 || hex;
+        return !hex && upper * 10 >= n && lower * 10 >= n && digits * 25 >= n;
     }
 
-    /**
-     * Whether the full run is base64 or hex whose bytes are text (UTF-8 with no control characters but
-     * white space): a model told to answer in base64 or hex (round 210: a story of 3,119 tokens written as
-     * 26,672 base64 characters was charged 1,021), billed for every token it wrote. An image, a PDF or any
-     * other file decodes to bytes that are no such text, and is passed over.
-     */
-    private boolean encodesText() {
+    /** The full run without its line breaks, URL-safe base64's symbols as base64's. */
+    private String cleanRun() {
         StringBuilder clean = new StringBuilder(runLength);
-        boolean hex = true;
         for (int i = 0; i < runLength; i++) {
             char c = run[i];
             if (c != '\n' && c != '\r') {
                 clean.append(c == '-' ? '+' : c == '_' ? '/' : c);
-                hex &= c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F';
             }
         }
-        if (hex) {
-            // a stretch starts anywhere in the hex: both alignments are tried
-            for (int skip = 0; skip < 2; skip++) {
-                byte[] bytes = new byte[(clean.length() - skip) / 2];
-                for (int i = 0; i < bytes.length; i++) {
-                    bytes[i] = (byte) Integer.parseInt(clean, skip + 2 * i, skip + 2 * i + 2, 16);
-                }
-                if (isText(bytes)) {
-                    return true;
-                }
-            }
-            return false;
-        } else {
-            // a stretch starts anywhere in the base64: each of the four alignments is tried
-            for (int skip = 0; skip < 4; skip++) {
-                String aligned = clean.substring(Math.min(skip, clean.length()));
-                int padding = aligned.indexOf('=');
-                int end = (padding >= 0 ? padding : aligned.length()) / 4 * 4;
-                try {
-                    if (isText(java.util.Base64.getDecoder().decode(aligned.substring(0, end)))) {
-                        return true;
-                    }
-                } catch (IllegalArgumentException notBase64) {
-                    return false;
-                }
-            }
-            return false;
+        return clean.toString();
+    }
+
+    /**
+     * The bytes of the full run decoded as base64 from its character {@code skip} (a stretch starts anywhere
+     * in the base64), up to its padding; null if it is no base64.
+     */
+    private static byte[] decoded(String clean, int skip) {
+        String aligned = clean.substring(Math.min(skip, clean.length()));
+        int padding = aligned.indexOf('=');
+        int end = (padding >= 0 ? padding : aligned.length()) / 4 * 4;
+        try {
+            return java.util.Base64.getDecoder().decode(aligned.substring(0, end));
+        } catch (IllegalArgumentException notBase64) {
+            return null;
         }
+    }
+
+    /**
+     * Whether the full run is base64 whose bytes are text (UTF-8 with no control characters but white
+     * space): a model told to answer in base64 (round 210: a story of 3,119 tokens written as 26,672 base64
+     * characters was charged 1,021), billed for every token it wrote. An image, a PDF or any other file
+     * decodes to bytes that are no such text, and is passed over.
+     */
+    private boolean encodesText() {
+        String clean = cleanRun();
+        for (int skip = 0; skip < 4; skip++) {
+            byte[] bytes = decoded(clean, skip);
+            if (bytes == null) {
+                return false;
+            }
+            if (isText(bytes)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /**
+     * Whether the full run is filler in a file's base64: one pattern repeated (a uniform area of an image)
+     * or bytes at or near zero (audio's silence, a file's padding), whose base64 ({@code AAAA}, {@code ////})
+     * has none of base64's mix of characters. In a run a stretch has shown to be a file's, it is that file
+     * too (round 215: a spoken answer whose clips were joined by silence, as a {@code data:} URL, was
+     * charged 33,131 for a call of 319 tokens).
+     */
+    private boolean filler() {
+        String clean = cleanRun();
+        for (int period = 1; period <= 16; period++) {
+            boolean repeats = true;
+            for (int i = period; i < clean.length() && repeats; i++) {
+                repeats = clean.charAt(i) == clean.charAt(i - period);
+            }
+            if (repeats) {
+                return true;
+            }
+        }
+        for (int skip = 0; skip < 4; skip++) {
+            byte[] bytes = decoded(clean, skip);
+            if (bytes == null || bytes.length == 0) {
+                return false;
+            }
+            int quiet = 0;
+            for (byte b : bytes) {
+                quiet += b >= -8 && b < 8 ? 1 : 0;
+            }
+            if (quiet * 4 >= bytes.length * 3) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /** Whether {@code bytes} are UTF-8 text (a character cut at the end allowed) with no control character but white space. */
@@ -262,9 +329,9 @@ final class RawText {
     }
 
     /**
-     * A character of a run: base64's (URL-safe too), and line breaks after a long line ({@link #LONG_LINE}),
-     * since base64 is mostly written in lines (MIME's 76 characters, PEM's 64, round 207: an e-mail's
-     * attachment in lines was counted as 33,889 tokens of text); a short line ends the run (round 212: a
+     * A character of a run: base64's (URL-safe too), and line breaks after a line of MIME's width
+     * ({@link #MIME_LINE}), since base64 is mostly written in such lines (round 207: an e-mail's attachment
+     * in lines was counted as 33,889 tokens of text); a line of another width ends the run (round 212: a
      * list of numbers, one per line, was passed over).
      */
     private static boolean encoded(char c) {
@@ -297,8 +364,8 @@ final class RawText {
             rest.put(window.array(), 0, window.position()).put(run, 0, runLength).flip();
             pending = estimator.estimate(rest);
         }
-        // a character cut at the end is at most one token more
-        return StreamText.plus(tokens, pending + (leftover.hasRemaining() ? 1 : 0));
+        // a character cut at the end is at most one token more; filler counts until the run shows a file
+        return StreamText.plus(StreamText.plus(tokens, fillerTokens), pending + (leftover.hasRemaining() ? 1 : 0));
     }
 
     private void count() {

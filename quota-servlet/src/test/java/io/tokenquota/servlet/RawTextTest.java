@@ -83,7 +83,7 @@ final class RawTextTest {
     }
 
     @Test
-    void longRunsOfAnyAlphabetButAFilesBase64OrHexCount() {
+    void longRunsOfAnyAlphabetButAFilesBase64Count() {
         String protein = "MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQAPILSRVGDGTQDNLSGAEKAVQVKVKALPDAQFEVVHSLAKWKRQTLGQHDFSAGEGLYTHMKALRPDEDRLSPLHSVYVDQWDWERVMGDGERQFSTLKSTVEAIWAGIKATEAAVSEEFGLAPFLPDQIHFVHSQELLSRYPDLDAKGRERAIAKDLGAVFLVGIGGKLSDGHRHDVRAPDYDDWUAIGSANQYIYLGPSLKGELGAIRRGDQDGGMHYL";
         String gapped = "ACGT-ACGTTGCA--AGCTTGACCTGAAGTCCGTAACGGATCCGATTRCGGCTAGCTAGGCTAACGYACGTTG".repeat(5);
         StringBuilder binary = new StringBuilder();
@@ -94,12 +94,58 @@ final class RawTextTest {
         for (String text : new String[] {protein + "\n" + protein, gapped, binary.toString(), base32}) {
             assertEquals(text.length(), tokens(text), text.substring(0, 12));
         }
-        byte[] file = new byte[600];
-        new Random(13).nextBytes(file);
-        StringBuilder hexDump = new StringBuilder();
-        for (byte b : file) {
-            hexDump.append(String.format("%02x", b));
+    }
+
+    @Test
+    void hexCountsAsTheModelsText() {
+        byte[] bytecode = new byte[600];
+        new Random(13).nextBytes(bytecode);
+        String hex = "0x" + java.util.HexFormat.of().formatHex(bytecode);
+        assertEquals(hex.length(), tokens(hex), "a contract's bytecode a model wrote");
+        String upper = hex.substring(2).toUpperCase(java.util.Locale.ROOT);
+        assertEquals(upper.length(), tokens(upper), "in upper case too");
+    }
+
+    @Test
+    void idsAndSecretsOnePerLineCountWhateverTheirWidth() {
+        Random r = new Random(17);
+        StringBuilder hexKeys = new StringBuilder();
+        StringBuilder secrets = new StringBuilder();
+        StringBuilder env = new StringBuilder();
+        String alnum = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+        for (int i = 0; i < 20; i++) {
+            byte[] key = new byte[64];
+            r.nextBytes(key);
+            hexKeys.append(java.util.HexFormat.of().formatHex(key)).append('\n');
+            secrets.append(Base64.getEncoder().encodeToString(key)).append('\n');
+            env.append("JWT_SECRET_").append(i).append('=');
+            for (int j = 0; j < 80; j++) {
+                env.append(alnum.charAt(r.nextInt(alnum.length())));
+            }
+            env.append('\n');
         }
-        assertEquals(4, tokens("see " + hexDump), "a file's hex dump is encoded data");
+        for (String text : new String[] {hexKeys.toString(), secrets.toString(), env.toString()}) {
+            assertEquals(text.length(), tokens(text), text.substring(0, 12));
+        }
+    }
+
+    @Test
+    void silenceInAFilesBase64IsPassedOverButSequencesOfOneLetterCount() {
+        byte[] speech = new byte[60_000];
+        Random r = new Random(19);
+        for (int i = 0; i < speech.length; i++) {
+            // two clips of speech joined by digital silence, and a quiet tail
+            boolean silent = i >= 20_000 && i < 40_000 || i >= 55_000;
+            speech[i] = silent ? (byte) (i >= 55_000 ? r.nextInt(3) - 1 : 0) : (byte) r.nextInt();
+        }
+        String wav = Base64.getEncoder().encodeToString(speech);
+        assertEquals("see ".length(), tokens("see " + wav), "audio's silence is part of the file");
+        byte[] silenceFirst = new byte[30_000];
+        new Random(23).nextBytes(silenceFirst);
+        java.util.Arrays.fill(silenceFirst, 0, 10_000, (byte) 0);
+        assertEquals("see ".length(), tokens("see " + Base64.getEncoder().encodeToString(silenceFirst)),
+                "silence ahead of the file's data too");
+        String polyA = "ACGTTGCAAGCTTGACCTGAAGTCCGTAACGG" + "A".repeat(600) + "ACGTTGCAAGCTTGACC";
+        assertEquals(polyA.length(), tokens(polyA), "a sequence's run of one letter is text");
     }
 }
