@@ -46,6 +46,25 @@ final class RawText {
      * counted when it ends as text, dropped when a stretch shows it is a file's.
      */
     private long fillerTokens;
+    /** The characters of the run's filler stretches while the run is not known to be a file's. */
+    private long fillerChars;
+    /** The characters of a file's run passed over: its encoded stretches and its filler. */
+    private long fileChars;
+    /**
+     * The tokens of the run's text stretches and their characters, held until the run ends: text in a file
+     * (a PNG's metadata chunks, a JPEG's XMP, before or after its image data) or a model's text around a few
+     * random characters, told apart by their share of the run ({@link #FILE_TO_TEXT}).
+     */
+    private long textTokens;
+    private long textChars;
+    /**
+     * How many times its text a file's run must pass over for that text to be the file's: an image tool's
+     * metadata is a few hundredths of its image (round 219: ComfyUI's workflow, 25 KB of JSON in a 794 KB
+     * PNG, was charged 13,764 for a 74-token call), while a model's text after a few random characters
+     * (round 214) is most of its run, and a model would have to write eight times the text in random
+     * characters, paid to the provider, to hide it.
+     */
+    private static final int FILE_TO_TEXT = 8;
     /** The last character was base64's padding, {@code =}: only more padding or a line break goes on with the run. */
     private boolean afterPadding;
     /** The characters of base64's alphabet since the last line break or other character. */
@@ -126,47 +145,71 @@ final class RawText {
 
     /**
      * Judges the full stretch of a long run on its own: a run may open with a nonce or a header of silence
-     * and go on as something else (round 214). Text is counted; a file's base64 is passed over, and makes
-     * the run a file's; filler ({@link #filler}) is passed over in a file's run, and held as tokens until the
-     * run shows what it is otherwise.
+     * and go on as something else (round 214). A file's base64 is passed over, and makes the run a file's;
+     * text and filler ({@link #filler}) are held as tokens until the run ends ({@link #heldTokens}).
      */
     private void judge() {
         if (filler()) {
-            if (!runEncoded) {
+            if (runEncoded) {
+                fileChars += runLength;
+            } else {
                 fillerTokens = StreamText.plus(fillerTokens, estimator.estimate(CharBuffer.wrap(run, 0, runLength)));
+                fillerChars += runLength;
             }
             encodedData = runEncoded;
         } else if (words()) {
-            for (int i = 0; i < runLength; i++) {
-                put(run[i]);
-            }
+            holdText();
             encodedData = false;
         } else {
             runEncoded = true;
+            fileChars += runLength + fillerChars;
             fillerTokens = 0;
+            fillerChars = 0;
             encodedData = true;
         }
         runLength = 0;
     }
 
+    private void holdText() {
+        textTokens = StreamText.plus(textTokens, estimator.estimate(CharBuffer.wrap(run, 0, runLength)));
+        textChars += runLength;
+    }
+
     /**
-     * The run of base64's characters ended: its last stretch is text, counted, unless the stretch before
-     * it was passed over, whose end (its padding) it is; its filler counts unless the run was a file's.
+     * The run of base64's characters ended: its last stretch is text, unless the stretch before it was
+     * passed over, whose end (its padding) it is; then what it held counts ({@link #heldTokens}).
      */
     private void endRun() {
         if (!encodedData) {
-            for (int i = 0; i < runLength; i++) {
-                put(run[i]);
+            if (runEncoded) {
+                holdText();
+            } else {
+                for (int i = 0; i < runLength; i++) {
+                    put(run[i]);
+                }
             }
         }
-        if (!runEncoded) {
-            tokens = StreamText.plus(tokens, fillerTokens);
-        }
+        tokens = StreamText.plus(tokens, heldTokens());
         runLength = 0;
         encodedData = false;
         runEncoded = false;
         fillerTokens = 0;
+        fillerChars = 0;
+        fileChars = 0;
+        textTokens = 0;
+        textChars = 0;
         afterPadding = false;
+    }
+
+    /**
+     * The tokens the run being read holds back that count as it stands: its text and filler while it is not
+     * known to be a file's; in a file's run its text, unless the file outweighs it ({@link #FILE_TO_TEXT}).
+     */
+    private long heldTokens() {
+        if (!runEncoded) {
+            return StreamText.plus(textTokens, fillerTokens);
+        }
+        return fileChars < FILE_TO_TEXT * textChars ? textTokens : 0;
     }
 
     /**
@@ -183,14 +226,16 @@ final class RawText {
     /**
      * Whether the full run mixes characters as the base64 of a file does (images, PDFs, compressed data
      * spread over its 64 symbols: a tenth or more upper case, a tenth or more lower case, one in 25 or more a
-     * digit). Hex never does: a model writes hex (keys, hashes, a contract's bytecode, round 215) far more
-     * often than an application puts a file's hex in a model's answer.
+     * digit, and one of {@code + / - _} at least: 256 of a file's characters have none about three times in
+     * 10,000). Hex never does: a model writes hex (keys, hashes, a contract's bytecode, round 215) far more
+     * often than an application puts a file's hex in a model's answer; nor do letters and digits alone (a
+     * random string a model was asked for, base58, round 219).
      */
     private boolean looksEncoded() {
         int upper = 0;
         int lower = 0;
         int digits = 0;
-        boolean hex = true;
+        int symbols = 0;
         int n = 0;
         for (int i = 0; i < runLength; i++) {
             char c = run[i];
@@ -202,15 +247,13 @@ final class RawText {
                 digits++;
             } else if (c >= 'A' && c <= 'Z') {
                 upper++;
-                hex &= c <= 'F';
             } else if (c >= 'a' && c <= 'z') {
                 lower++;
-                hex &= c <= 'f';
-            } else {
-                hex = false;
+            } else if (c != '=') {
+                symbols++;
             }
         }
-        return !hex && upper * 10 >= n && lower * 10 >= n && digits * 25 >= n;
+        return symbols > 0 && upper * 10 >= n && lower * 10 >= n && digits * 25 >= n;
     }
 
     /** The full run without its line breaks, URL-safe base64's symbols as base64's. */
@@ -241,8 +284,7 @@ final class RawText {
     }
 
     /**
-     * Whether the full run is base64 whose bytes are text (UTF-8 with no control characters but white
-     * space): a model told to answer in base64 (round 210: a story of 3,119 tokens written as 26,672 base64
+     * Whether the full run is base64 whose bytes are text ({@link #isText}): a model told to answer in base64 (round 210: a story of 3,119 tokens written as 26,672 base64
      * characters was charged 1,021), billed for every token it wrote. An image, a PDF or any other file
      * decodes to bytes that are no such text, and is passed over.
      */
@@ -294,11 +336,36 @@ final class RawText {
         return false;
     }
 
-    /** Whether {@code bytes} are UTF-8 text (a character cut at the end allowed) with no control character but white space. */
+    /**
+     * Whether {@code bytes} are text: UTF-8 (a character cut at the end allowed) with no control character but
+     * white space, or UTF-16 of nine in ten printable ASCII characters or more (PowerShell's
+     * {@code -EncodedCommand}, base64 of UTF-16LE, round 219).
+     */
     private static boolean isText(byte[] bytes) {
-        if (bytes.length < 16) {
-            return false;
+        return bytes.length >= 16 && (isUtf8Text(bytes) || isUtf16Text(bytes));
+    }
+
+    private static boolean isUtf16Text(byte[] bytes) {
+        // a stretch starts at either byte of a code unit, and either byte order
+        for (int start = 0; start < 2; start++) {
+            for (int order = 0; order < 2; order++) {
+                int units = 0;
+                int ascii = 0;
+                for (int i = start; i + 1 < bytes.length; i += 2) {
+                    int u = order == 0 ? (bytes[i] & 0xFF) | (bytes[i + 1] & 0xFF) << 8
+                            : (bytes[i] & 0xFF) << 8 | (bytes[i + 1] & 0xFF);
+                    units++;
+                    ascii += u >= 0x20 && u < 0x7F || u == '\n' || u == '\r' || u == '\t' ? 1 : 0;
+                }
+                if (ascii * 10 >= units * 9) {
+                    return true;
+                }
+            }
         }
+        return false;
+    }
+
+    private static boolean isUtf8Text(byte[] bytes) {
         // a stretch may start inside a character: its continuation bytes are passed over
         int start = 0;
         while (start < 3 && (bytes[start] & 0xC0) == 0x80) {
@@ -364,8 +431,8 @@ final class RawText {
             rest.put(window.array(), 0, window.position()).put(run, 0, runLength).flip();
             pending = estimator.estimate(rest);
         }
-        // a character cut at the end is at most one token more; filler counts until the run shows a file
-        return StreamText.plus(StreamText.plus(tokens, fillerTokens), pending + (leftover.hasRemaining() ? 1 : 0));
+        // a character cut at the end is at most one token more
+        return StreamText.plus(StreamText.plus(tokens, heldTokens()), pending + (leftover.hasRemaining() ? 1 : 0));
     }
 
     private void count() {

@@ -1,6 +1,7 @@
 package io.tokenquota.servlet;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.charset.StandardCharsets;
 import java.util.Base64;
@@ -147,5 +148,41 @@ final class RawTextTest {
                 "silence ahead of the file's data too");
         String polyA = "ACGTTGCAAGCTTGACCTGAAGTCCGTAACGG" + "A".repeat(600) + "ACGTTGCAAGCTTGACC";
         assertEquals(polyA.length(), tokens(polyA), "a sequence's run of one letter is text");
+    }
+
+    @Test
+    void anImagesMetadataIsTheImagesButTextAfterANonceCounts() {
+        Random r = new Random(29);
+        byte[] image = new byte[120_000];
+        r.nextBytes(image);
+        byte[] workflow = ("{\"prompt\":{\"3\":{\"class_type\":\"KSampler\",\"inputs\":{\"seed\":42,\"steps\":30}}},"
+                + "\"workflow\":\"a long graph of nodes\"}").repeat(80).getBytes(StandardCharsets.UTF_8);
+        System.arraycopy(workflow, 0, image, 1_000, workflow.length);
+        assertEquals("see ".length(), tokens("see " + Base64.getEncoder().encodeToString(image)),
+                "a PNG's text chunks are the image's");
+        byte[] nonce = new byte[300];
+        r.nextBytes(nonce);
+        String story = Base64.getEncoder().encodeToString(nonce).replace("=", "")
+                + Base64.getEncoder().encodeToString("The supplier may end this agreement on thirty days notice. "
+                        .repeat(60).getBytes(StandardCharsets.UTF_8));
+        long counted = tokens(story);
+        assertTrue(counted >= story.length() - 512, "a story's base64 after a nonce: " + counted + " of "
+                + story.length());
+    }
+
+    @Test
+    void base64OfUtf16TextAndRandomLettersAndDigitsCount() {
+        String script = "Get-ChildItem -Path $env:TEMP -Recurse | Where-Object { $_.LastWriteTime -lt (Get-Date).AddDays(-7) }"
+                + " | Remove-Item -Force -ErrorAction SilentlyContinue; ";
+        String encoded = Base64.getEncoder().encodeToString(script.repeat(20).getBytes(StandardCharsets.UTF_16LE));
+        String command = "powershell.exe -NoProfile -EncodedCommand " + encoded;
+        assertEquals(command.length(), tokens(command), "PowerShell's -EncodedCommand is base64 of UTF-16LE text");
+        Random r = new Random(31);
+        String alnum = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+        StringBuilder random = new StringBuilder();
+        for (int i = 0; i < 6_000; i++) {
+            random.append(alnum.charAt(r.nextInt(alnum.length())));
+        }
+        assertEquals(random.length(), tokens(random.toString()), "a random string of letters and digits a model wrote");
     }
 }
