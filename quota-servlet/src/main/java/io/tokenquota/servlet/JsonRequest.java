@@ -4,6 +4,7 @@ import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonToken;
 import io.tokenquota.ErrorCode;
 import io.tokenquota.QuotaException;
+import io.tokenquota.internal.Validation;
 import java.io.IOException;
 import java.math.BigDecimal;
 import java.math.BigInteger;
@@ -126,7 +127,11 @@ final class JsonRequest {
         return s;
     }
 
-    /** A user id: a string, or an integer (the original Python/FastAPI service's numeric ids), as its decimal text. */
+    /**
+     * A user id: a string, or an integer (the original Python/FastAPI service's numeric ids), as its decimal
+     * text; a user's, never a team's account (round 218: a payment callback's {@code user_id} naming a team
+     * credited the team).
+     */
     String subject(String name) {
         Object v = fields.get(name);
         if (v == null) {
@@ -138,7 +143,7 @@ final class JsonRequest {
         if (!(v instanceof String s)) {
             throw new QuotaException(ErrorCode.INVALID_SUBJECT, name + " must be a string or an integer");
         }
-        return s;
+        return Validation.userSubject(s);
     }
 
     /** A JSON integer that fits a 64-bit long; strings, fractions and huge numbers are refused. */

@@ -154,7 +154,7 @@ public final class QuotaApiServlet extends HttpServlet {
                     requireAdmin(request);
                     JsonRequest body = JsonRequest.parse(readBody(request)).onlyFields(PLAN_FIELDS);
                     long allocation = body.requiredLong("monthly_allocation", ErrorCode.INVALID_AMOUNT);
-                    quota(response, store.setPlan(user != null ? Validation.subject(user) : Team.subject(team), allocation));
+                    quota(response, store.setPlan(user != null ? Validation.userSubject(user) : Team.subject(team), allocation));
                     return;
                 }
                 user = between(path, "/users/", "/team");
@@ -191,7 +191,7 @@ public final class QuotaApiServlet extends HttpServlet {
                 if (user != null) {
                     allow(method, "GET");
                     requireAdmin(request);
-                    quota(response, store.account(Validation.subject(user)));
+                    quota(response, store.account(Validation.userSubject(user)));
                     return;
                 }
                 throw new ApiError(404, Problems.NOT_FOUND, "no quota API endpoint at " + clip(path));
@@ -503,7 +503,7 @@ public final class QuotaApiServlet extends HttpServlet {
         if (subject == null) {
             throw new ApiError(401, Problems.UNAUTHENTICATED, "the request carries no authenticated subject");
         }
-        return Validation.subject(subject);
+        return Validation.userSubject(subject);
     }
 
     private void requireAdmin(HttpServletRequest request) {
