@@ -167,6 +167,20 @@ final class HoldKeeper implements AutoCloseable {
         return hold.createdAt().plus(maxKept).isBefore(ledger.policy().now());
     }
 
+    /** The ledger's clock: when a settlement was first refused ({@link #triedTooLong}). */
+    Instant now() {
+        return ledger.policy().now();
+    }
+
+    /**
+     * Whether a settlement first refused at {@code since} has been tried again for as long as a call is ever
+     * kept: counted from that refusal, not from the hold, so a call that ran long is retried as long as a
+     * short one (round 220: a call of 61 minutes whose commit met a blip of two attempts was never charged).
+     */
+    boolean triedTooLong(Instant since) {
+        return since.plus(maxKept).isBefore(ledger.policy().now());
+    }
+
     /**
      * Before the subject reserves again (which expires its holds past their TTL): its settlements the
      * store could not take are tried first, so that a charge that can land now counts against the new

@@ -211,7 +211,7 @@ public final class QuotaFilter implements Filter {
     /**
      * How many settlements failed since the filter was built: the ledger refused the charge or release
      * (logged; the hold then expires), or could not be reached for about eight seconds (logged; tried
-     * again in the background for as long as the hold is kept, an hour at least). A metrics system
+     * again in the background for as long as a hold is kept, an hour at least, from that first refusal). A metrics system
      * should alert on it: those calls may go uncharged.
      */
     public long settleFailureCount() {

@@ -942,6 +942,8 @@ final class Settlement implements AsyncListener {
         private final AtomicBoolean counted = new AtomicBoolean();
         /** The scheduled retries so far; only the scheduled ones run this. */
         private int retries;
+        /** When the store first could not take the settlement, by the ledger's clock. */
+        private final java.time.Instant since = keeper.now();
 
         Retry(Runnable settlement) {
             this.settlement = settlement;
@@ -954,9 +956,9 @@ final class Settlement implements AsyncListener {
             if (over) {
                 return;
             }
-            if (keeper.keptTooLong(hold)) {
+            if (keeper.triedTooLong(since)) {
                 finish(new QuotaException(ErrorCode.STORE_UNAVAILABLE,
-                        "the store could not be reached for as long as the hold is kept"));
+                        "the store could not be reached for as long as a hold is kept"));
                 return;
             }
             if (retries == RETRIES_BEFORE_COUNTED && counted.compareAndSet(false, true)) {

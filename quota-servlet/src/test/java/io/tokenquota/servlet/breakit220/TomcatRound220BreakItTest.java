@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit220;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class TomcatRound220BreakItTest extends AbstractRound220 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.TOMCAT;
+    }
+}
