@@ -226,16 +226,19 @@ final class RawText {
     /**
      * Whether the full run mixes characters as the base64 of a file does (images, PDFs, compressed data
      * spread over its 64 symbols: a tenth or more upper case, a tenth or more lower case, one in 25 or more a
-     * digit, and one of {@code + / - _} at least: 256 of a file's characters have none about three times in
-     * 10,000). Hex never does: a model writes hex (keys, hashes, a contract's bytecode, round 215) far more
-     * often than an application puts a file's hex in a model's answer; nor do letters and digits alone (a
-     * random string a model was asked for, base58, round 219).
+     * digit, and {@code +} or {@code /} at least: 256 of a file's characters have neither about three times
+     * in 10,000). Hex never does: a model writes hex (keys, hashes, a contract's bytecode, round 215) far
+     * more often than an application puts a file's hex in a model's answer; nor do letters and digits alone
+     * (a random string a model was asked for, base58, round 219), nor URL-safe base64's {@code - _} (a
+     * random id in nanoid's alphabet, round 221: files come in standard base64, as {@code data:} URLs and
+     * providers' JSON write them).
      */
     private boolean looksEncoded() {
         int upper = 0;
         int lower = 0;
         int digits = 0;
         int symbols = 0;
+        int urlSafe = 0;
         int n = 0;
         for (int i = 0; i < runLength; i++) {
             char c = run[i];
@@ -249,11 +252,13 @@ final class RawText {
                 upper++;
             } else if (c >= 'a' && c <= 'z') {
                 lower++;
-            } else if (c != '=') {
+            } else if (c == '+' || c == '/') {
                 symbols++;
+            } else if (c == '-' || c == '_') {
+                urlSafe++;
             }
         }
-        return symbols > 0 && upper * 10 >= n && lower * 10 >= n && digits * 25 >= n;
+        return symbols > 0 && urlSafe == 0 && upper * 10 >= n && lower * 10 >= n && digits * 25 >= n;
     }
 
     /** The full run without its line breaks, URL-safe base64's symbols as base64's. */

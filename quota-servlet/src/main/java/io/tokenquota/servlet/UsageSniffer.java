@@ -2583,6 +2583,14 @@ final class UsageSniffer {
         private final RawEvents rawEvents = new RawEvents();
         private int eventLength;
         private long eventOverflow;
+        /**
+         * The event's data outgrew {@link #eventBytes} and is known to be no JSON document: it is fed to
+         * {@link #rawText} as it comes, whole (round 221: an answer sent as one event, a chart's {@code data:}
+         * URL before or after the model's text, was judged by its first bytes alone), from
+         * {@link #rawBefore}, the raw count when it began.
+         */
+        private boolean rawStreaming;
+        private long rawBefore;
         private boolean skipLine;
         /**
          * The first bytes of a line that is no {@code data:} or {@code event:} line, up to what tells
@@ -2819,10 +2827,40 @@ final class UsageSniffer {
                 }
             }
             event.feed(b, off, len);
+            if (rawStreaming) {
+                rawText.feed(b, off, len);
+                return;
+            }
             int kept = Math.min(len, eventBytes.length - eventLength);
             System.arraycopy(b, off, eventBytes, eventLength, kept);
             eventLength += kept;
             eventOverflow += len - kept;
+            if (eventOverflow > 0 && countRaw && textEstimator != null && pending == null && !eventDocument
+                    && (event.failed() || !parts && !opensDocument())) {
+                // no document can come of it any more (a failed scanner reads nothing; nothing was accepted),
+                // or none a provider writes: an object or an array (round 221: the digits of pi, one number,
+                // were counted past these bytes at four bytes a token)
+                if (rawText == null) {
+                    rawText = new RawText(textEstimator, java.nio.charset.StandardCharsets.UTF_8);
+                }
+                rawBefore = StreamText.plus(rawText.tokens(), rawOverflow);
+                // the bytes past the buffer before the scanner failed are gone: counted by their length
+                rawOverflow = StreamText.plus(rawOverflow, (eventOverflow - (len - kept)) / StreamText.BYTES_PER_TOKEN);
+                rawText.feed(eventBytes, 0, eventLength);
+                rawText.feed(b, off + kept, len - kept);
+                rawStreaming = true;
+            }
+        }
+
+        /** Whether the event's data opens an object or an array, as a provider's document does. */
+        private boolean opensDocument() {
+            for (int i = 0; i < eventLength; i++) {
+                byte c = eventBytes[i];
+                if (c != ' ' && c != '\t' && c != '\n' && c != '\r') {
+                    return c == '{' || c == '[';
+                }
+            }
+            return false;
         }
 
         /**
@@ -2832,6 +2870,12 @@ final class UsageSniffer {
          * is a line of a model's text that opened like one ({@code f:[a,b] → ℝ}).
          */
         private void rawData() {
+            if (rawStreaming) {
+                rawText.endPiece();
+                rawRepeated = StreamText.plus(rawRepeated, rawEvents.counted(eventBytes, eventLength,
+                        StreamText.plus(rawText.tokens(), rawOverflow) - rawBefore));
+                return;
+            }
             if (parts && (event == null || !event.failed()) || !countRaw || textEstimator == null || eventLength == 0
                     || new String(eventBytes, 0, eventLength, java.nio.charset.StandardCharsets.UTF_8).strip().equals("[DONE]")) {
                 return;
@@ -2939,6 +2983,11 @@ final class UsageSniffer {
             if (eventHasData && !eventDocument) {
                 // text (a Flux<String>'s pieces): the model's; JSON is a format's or an application's own
                 rawData();
+            }
+            if (rawStreaming) {
+                // counted as it came, whatever the event turned out to be (its piece ends here)
+                rawText.endPiece();
+                rawStreaming = false;
             }
             eventLength = 0;
             eventOverflow = 0;
