@@ -2576,6 +2576,12 @@ final class UsageSniffer {
         /** A document of the current event was accepted. */
         private boolean eventDocument;
         /**
+         * A document of the current event reported usage or carried a stream's text: the event is a
+         * provider's, even if what follows it breaks the JSON. An event whose documents carried neither and
+         * whose JSON breaks is a model's text that opened with a JSON example (round 224).
+         */
+        private boolean eventProvides;
+        /**
          * The event's data as written, its first {@link RawText#WINDOW} bytes and how many more: counted
          * as the model's raw text ({@link #rawText}) when it turns out to be no JSON document.
          */
@@ -2827,6 +2833,7 @@ final class UsageSniffer {
                 }
             }
             event.feed(b, off, len);
+            rawEvents.feed(b, off, len);
             if (rawStreaming) {
                 rawText.feed(b, off, len);
                 return;
@@ -2835,11 +2842,11 @@ final class UsageSniffer {
             System.arraycopy(b, off, eventBytes, eventLength, kept);
             eventLength += kept;
             eventOverflow += len - kept;
-            if (eventOverflow > 0 && countRaw && textEstimator != null && pending == null && !eventDocument
+            if (eventOverflow > 0 && countRaw && textEstimator != null && !eventProvides
                     && (event.failed() || !parts && !opensDocument())) {
-                // no document can come of it any more (a failed scanner reads nothing; nothing was accepted),
-                // or none a provider writes: an object or an array (round 221: the digits of pi, one number,
-                // were counted past these bytes at four bytes a token)
+                // no provider's document can come of it any more (a failed scanner reads nothing; what it
+                // accepted reported nothing), or none a provider writes: an object or an array (round 221:
+                // the digits of pi, one number, were counted past these bytes at four bytes a token)
                 if (rawText == null) {
                     rawText = new RawText(textEstimator, java.nio.charset.StandardCharsets.UTF_8);
                 }
@@ -2872,8 +2879,8 @@ final class UsageSniffer {
         private void rawData() {
             if (rawStreaming) {
                 rawText.endPiece();
-                rawRepeated = StreamText.plus(rawRepeated, rawEvents.counted(eventBytes, eventLength,
-                        StreamText.plus(rawText.tokens(), rawOverflow) - rawBefore));
+                rawRepeated = StreamText.plus(rawRepeated,
+                        rawEvents.counted(StreamText.plus(rawText.tokens(), rawOverflow) - rawBefore));
                 return;
             }
             if (parts && (event == null || !event.failed()) || !countRaw || textEstimator == null || eventLength == 0
@@ -2892,8 +2899,8 @@ final class UsageSniffer {
             if (!encoded) {
                 rawOverflow = StreamText.plus(rawOverflow, eventOverflow / StreamText.BYTES_PER_TOKEN);
             }
-            rawRepeated = StreamText.plus(rawRepeated, rawEvents.counted(eventBytes, eventLength,
-                    StreamText.plus(rawText.tokens(), rawOverflow) - before));
+            rawRepeated = StreamText.plus(rawRepeated,
+                    rawEvents.counted(StreamText.plus(rawText.tokens(), rawOverflow) - before));
         }
 
         private void endOfLine() {
@@ -2924,6 +2931,7 @@ final class UsageSniffer {
          * that writes a model's text raw into an event's data lets the model write such lines.
          */
         private void eventDocument(JsonDocumentScanner.Document doc) {
+            eventProvides |= !doc.usages().isEmpty() || doc.textTokens() > 0;
             if (doc.element() > 0 && !multiLine && tuple(eventName())) {
                 // LangGraph's messages-tuple: the event's data is [message chunk, metadata]; the chunk
                 // (the array's first element, nothing deeper) is the event's document, and what follows
@@ -2980,10 +2988,13 @@ final class UsageSniffer {
                 // data that is no JSON document (text, "[DONE]") is no provider's error either
                 sawAnswer = true;
             }
-            if (eventHasData && !eventDocument) {
-                // text (a Flux<String>'s pieces): the model's; JSON is a format's or an application's own
+            if (eventHasData && (!eventDocument || rawStreaming
+                    || event != null && event.failed() && !eventProvides)) {
+                // text (a Flux<String>'s pieces, an answer that opened with a JSON example): the model's; JSON
+                // is a format's or an application's own
                 rawData();
             }
+            rawEvents.reset();
             if (rawStreaming) {
                 // counted as it came, whatever the event turned out to be (its piece ends here)
                 rawText.endPiece();
@@ -2991,6 +3002,7 @@ final class UsageSniffer {
             }
             eventLength = 0;
             eventOverflow = 0;
+            eventProvides = false;
             event = null;
             eventHasData = false;
             eventDocument = false;

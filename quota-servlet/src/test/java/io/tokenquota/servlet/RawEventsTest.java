@@ -9,7 +9,11 @@ import org.junit.jupiter.api.Test;
 final class RawEventsTest {
     private static long counted(RawEvents events, String event, long tokens) {
         byte[] bytes = event.getBytes(StandardCharsets.UTF_8);
-        return events.counted(bytes, bytes.length, tokens);
+        // fed in pieces, as an event's data lines come
+        for (int i = 0; i < bytes.length; i += 7) {
+            events.feed(bytes, i, Math.min(7, bytes.length - i));
+        }
+        return events.counted(tokens);
     }
 
     @Test
@@ -39,5 +43,18 @@ final class RawEventsTest {
         assertEquals(0, counted(events, line.substring(0, 40), 8), "a shorter event is no growth of the one before");
         assertEquals(0, counted(events, line, 15));
         assertEquals(0, counted(events, "Another line of the answer, which does not start with the one before.", 14));
+    }
+
+    @Test
+    void longEventsAreComparedWhole() {
+        RawEvents events = new RawEvents();
+        String opening = "The lighthouse keeper watched the storm roll over the harbour. ".repeat(100);
+        String draft = opening + "The ships came home one by one, and he counted them. ".repeat(300);
+        String revision = opening + "Every ship reached the harbour before midnight, he wrote. ".repeat(300);
+        assertEquals(0, counted(events, draft, 4_000));
+        assertEquals(0, counted(events, revision, 4_100), "a revision that keeps the draft's first 6,300 bytes is no growth of it");
+        assertEquals(4_100, counted(events, revision + "The end.", 4_103), "the revision grown");
+        events.reset();
+        assertEquals(4_103, counted(events, revision + "The end. Really.", 4_105), "an event that was no raw text in between");
     }
 }
