@@ -105,7 +105,8 @@ final class HoldKeeper implements AutoCloseable {
 
     /** The settlement of {@code hold} charges {@code charge} tokens. */
     void owes(Reservation hold, long charge) {
-        unlanded.owes(call(hold), hold, beyond(hold, charge));
+        // read when asked: the hold may lapse while the charge is tried again, and then it owes all of it
+        unlanded.owes(call(hold), hold, () -> beyond(hold, charge));
     }
 
     private String call(Reservation hold) {

@@ -31,8 +31,13 @@ final class UnlandedCharges {
      */
     static final Duration SETTLEMENT_WAIT = Duration.ofSeconds(2);
 
-    /** Settlements under way or being tried again, by owner (subject or team), then call: what each charges beyond its hold. */
-    private final Map<String, Map<String, Long>> settling = new ConcurrentHashMap<>();
+    /**
+     * Settlements under way or being tried again, by owner (subject or team), then call: what each charges
+     * beyond its hold, read when asked, since the hold may lapse while the settlement is tried again
+     * (round 225: a charge retried past its hold's TTL counted by what it added to the hold, and the next
+     * call was served 3,000 past the allowance).
+     */
+    private final Map<String, Map<String, LongSupplier>> settling = new ConcurrentHashMap<>();
     /** Running calls, by owner, then call: what their answers so far charge beyond their holds. */
     private final Map<String, Map<String, LongSupplier>> running = new ConcurrentHashMap<>();
     /** Settlements under way whose answers may be with the client: only those are waited for. */
@@ -73,12 +78,12 @@ final class UnlandedCharges {
             answersOut.add(call);
         }
         for (String owner : owners(hold)) {
-            put(settling, owner, call, 0L);
+            put(settling, owner, call, () -> 0L);
         }
     }
 
-    /** The settlement of {@code hold} charges {@code beyond} tokens more than it holds. */
-    void owes(String call, Reservation hold, long beyond) {
+    /** The settlement of {@code hold} charges {@code beyond} tokens more than it holds (as the hold stands when read). */
+    void owes(String call, Reservation hold, LongSupplier beyond) {
         for (String owner : owners(hold)) {
             settling.computeIfPresent(owner, (o, byId) -> {
                 byId.replace(call, beyond);
@@ -148,7 +153,7 @@ final class UnlandedCharges {
      * only those among {@code among}, when given.
      */
     private Set<String> underWay(String owner, Set<String> among) {
-        Map<String, Long> now = settling.get(owner);
+        Map<String, LongSupplier> now = settling.get(owner);
         if (now == null) {
             return Set.of();
         }
@@ -163,28 +168,31 @@ final class UnlandedCharges {
 
     /** Those settling by their decision, those still running by the usage their answers reported so far. */
     private long owed(String owner) {
-        Map<String, Long> now = settling.get(owner);
+        Map<String, LongSupplier> now = settling.get(owner);
         long sum = 0;
         if (now != null) {
-            for (long beyond : now.values()) {
-                sum = Math.min(Limits.MAX_TOKENS, sum + beyond);
+            for (LongSupplier beyond : now.values()) {
+                sum = Math.min(Limits.MAX_TOKENS, sum + read(beyond));
             }
         }
         Map<String, LongSupplier> calls = running.get(owner);
         if (calls != null) {
             for (Map.Entry<String, LongSupplier> call : calls.entrySet()) {
                 if (now == null || !now.containsKey(call.getKey())) {
-                    long beyond = 0;
-                    try {
-                        beyond = call.getValue().getAsLong();
-                    } catch (RuntimeException unreadable) {
-                        // an answer that cannot be read now counts for nothing: its settlement decides
-                    }
-                    sum = Math.min(Limits.MAX_TOKENS, sum + beyond);
+                    sum = Math.min(Limits.MAX_TOKENS, sum + read(call.getValue()));
                 }
             }
         }
         return sum;
+    }
+
+    /** What a call owes beyond its hold; one that cannot be read now counts for nothing: its settlement decides. */
+    private static long read(LongSupplier beyond) {
+        try {
+            return beyond.getAsLong();
+        } catch (RuntimeException unreadable) {
+            return 0;
+        }
     }
 
     private static String[] owners(Reservation hold) {

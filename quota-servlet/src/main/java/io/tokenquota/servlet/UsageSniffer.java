@@ -1223,6 +1223,8 @@ final class UsageSniffer {
         // the current call's report and how many calls were kept, when a final report naming no call folds it
         long[] before = null;
         int calls = -1;
+        // an id-less report after calls that may be their total (round 226)
+        boolean mayBeTotal = false;
         if (JsonDocumentScanner.NEXT_CALL.equals(call)) {
             call = JsonDocumentScanner.NEXT_CALL + ++callsBegun;
         }
@@ -1253,7 +1255,10 @@ final class UsageSniffer {
             // after a chunk that finished its choice beside the usage, another provider's call (a Claude, Gemini
             // or Responses stream after a Mistral or Groq planner's) begins another too: it is no chunk
             boolean otherCall = doc.choices() || !"chat.completion.chunk".equals(doc.object());
-            if (!again && (segmentFinal && (another || doc.choices()) || segmentChoiceEnded && another && otherCall)) {
+            // new choices under the same id after such a chunk begin another call too: its usage came last (a
+            // relay or gateway that names every call alike, round 226)
+            if (!again && (segmentFinal && (another || doc.choices())
+                    || segmentChoiceEnded && (another && otherCall || doc.choices()))) {
                 foldCall();
             }
             if (another) {
@@ -1261,6 +1266,10 @@ final class UsageSniffer {
             }
             segmentCall = call;
             segmentObject = doc.object();
+        } else if (segmentChoiceEnded && "".equals(call) && doc.choices()) {
+            // new choices after a chunk that finished its choice beside the usage, under an empty id (Hugging
+            // Face TGI gives every chunk "id": "", round 226: an agent's three calls were charged its last)
+            foldCall();
         } else if ((segmentFinal || segmentChoiceEnded && call == null)
                 && (call == null ? finalReport(doc) && !(doc.id() != null && doc.id().equals(segmentCall))
                 : !doc.usages().isEmpty())) {
@@ -1276,8 +1285,25 @@ final class UsageSniffer {
             // report: another call's, relayed after it or beside it; under the current call's own id it is
             // that call read back whole (a relay sending the answer it assembled from the stream)
             foldCall();
+        } else if (call == null && segmentFinal && !doc.usages().isEmpty() && callList != null && !callList.isEmpty()) {
+            // a report naming no call after a call's final report, when other calls came before that one (an
+            // agent's run): another call's, whole (a small model's answer relayed without its id), or the
+            // run's total (the OpenAI Agents SDK's accumulated usage, an application's summary event) when it
+            // counts what the calls did, every call's added up; before round 226 it replaced the last call's
+            // report, making that call free or counting the others twice
+            before = currentReport();
+            calls = callList.size();
+            mayBeTotal = true;
+            foldCall();
         }
         boolean reported = accepted(doc, event, eventName);
+        if (mayBeTotal && reported && callList.size() == calls + 1 && currentReport() != null
+                && earlierCalls != null && currentReport()[0] == earlierCalls[0]) {
+            // the run's total: the calls are counted already, and none is under way
+            resetCall();
+            unfinished = false;
+            before = null;
+        }
         if (before != null && reported && callList != null && callList.size() == calls + 1
                 && java.util.Arrays.equals(before, currentReport())
                 // a call named in the answer has not reported yet (two Cohere streams relayed side by side,
@@ -1713,6 +1739,11 @@ final class UsageSniffer {
         }
         addCall(modelsOf(segmentCall), call);
         callModels.remove(segmentCall);
+        resetCall();
+    }
+
+    /** The format's reports of the current call start again (it was folded, or was the run's total). */
+    private void resetCall() {
         latest = null;
         anthropic.clear();
         rootCounters.clear();

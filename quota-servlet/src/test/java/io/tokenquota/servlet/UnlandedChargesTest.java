@@ -42,7 +42,7 @@ class UnlandedChargesTest {
         charges.running(a.id(), a, () -> 5);
         charges.settlementStarts(a.id(), a, true);
         assertEquals(0, charges.owedBySubject("alice"), "decided on nothing yet: the reading no longer counts");
-        charges.owes(a.id(), a, 700);
+        charges.owes(a.id(), a, () -> 700);
         assertEquals(700, charges.owedBySubject("alice"));
         charges.landed(a.id(), a);
         assertEquals(0, charges.owedBySubject("alice"));

@@ -1,19 +1,15 @@
 package io.tokenquota.servlet.breakit214;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.ModelTokens;
 import io.tokenquota.servlet.testing.Prose;
 import io.tokenquota.servlet.testing.RawTextRound;
-import io.tokenquota.servlet.testing.TestHttp;
 import jakarta.servlet.http.HttpServlet;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
-import java.net.http.HttpResponse;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
@@ -198,33 +194,22 @@ abstract class AbstractRound214 extends RawTextRound {
 
     // ---------------------------------------------------------------- (b)
 
-    void assertNotChargedTheFile(String path, String file) {
-        String s = subject();
-        HttpResponse<String> r = TestHttp.postJson(container.uri(path), s,
-                "{\"message\":\"Summarize this quarter's sales for the team.\"}");
-        assertEquals(200, r.statusCode(), r.body());
-        assertEquals(1, calls.of(s), "one model call");
-        long used = settled(s).used();
-        long model = ModelTokens.modelTokens(s);
-        assertTrue(used <= 2 * Math.max(model, 1_000), kind() + ": the model read and wrote " + model
-                + " tokens; the answer carries " + file + " the application made (" + r.body().length()
-                + " characters answered); charged " + used + ": " + ledger(s));
-    }
+    static final String SUMMARIZE = "Summarize this quarter's sales for the team.";
 
     @Test
     @Disabled(OPEN_ENCODED_TEXT_FILE)
     void aMailWithACsvReportAttachedIsNotChargedTheAttachment() {
-        assertNotChargedTheFile("/ai/answer/mail-csv", "a 40 KB CSV attached in base64 lines of 76");
+        assertNotChargedTheFile("/ai/answer/mail-csv", SUMMARIZE, "a 40 KB CSV attached in base64 lines of 76");
     }
 
     @Test
     @Disabled(OPEN_ENCODED_TEXT_FILE)
     void anSvgChartAsADataUrlIsNotChargedAsText() {
-        assertNotChargedTheFile("/ai/answer/chart-svg", "a " + SVG.length + "-byte SVG chart as a data: URL");
+        assertNotChargedTheFile("/ai/answer/chart-svg", SUMMARIZE, "a " + SVG.length + "-byte SVG chart as a data: URL");
     }
 
     @Test
     void aWavClipStartingWithSilenceAsADataUrlIsNotChargedAsText() {
-        assertNotChargedTheFile("/ai/answer/speech-wav", "a 3 s WAV (" + WAV.length + " bytes, 100 ms of silence first) as a data: URL");
+        assertNotChargedTheFile("/ai/answer/speech-wav", SUMMARIZE, "a 3 s WAV (" + WAV.length + " bytes, 100 ms of silence first) as a data: URL");
     }
 }

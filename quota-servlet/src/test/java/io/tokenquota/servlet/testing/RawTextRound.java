@@ -100,4 +100,21 @@ public abstract class RawTextRound extends ModelCallRound {
         assertServedCallsCharged(s, times, () -> TestHttp.postJson(container.uri(path), s, "{\"message\":\"" + ask + "\"}"),
                 perCall, worth);
     }
+
+    /**
+     * A new subject asks {@code ask} at {@code path}, an endpoint that adds a file of its own ({@code file}
+     * says which) to a model's answer and records the model's tokens ({@link ModelTokens}): it is charged
+     * no more than twice what the model read and wrote (or twice the 1,000 of a call's estimate).
+     */
+    protected void assertNotChargedTheFile(String path, String ask, String file) {
+        String s = subject();
+        HttpResponse<String> r = TestHttp.postJson(container.uri(path), s, "{\"message\":\"" + ask + "\"}");
+        assertEquals(200, r.statusCode(), r.body());
+        assertEquals(1, calls.of(s), "one model call");
+        long used = settled(s).used();
+        long model = ModelTokens.modelTokens(s);
+        assertTrue(used <= 2 * Math.max(model, 1_000), kind() + ": the model read and wrote " + model
+                + " tokens; the answer carries " + file + " the application made (" + r.body().length()
+                + " characters answered); charged " + used + ": " + ledger(s));
+    }
 }

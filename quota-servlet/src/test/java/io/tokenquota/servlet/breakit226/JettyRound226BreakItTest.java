@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit226;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound226BreakItTest extends AbstractRound226 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
