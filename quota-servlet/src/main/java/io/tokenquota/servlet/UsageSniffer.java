@@ -1255,10 +1255,9 @@ final class UsageSniffer {
             // after a chunk that finished its choice beside the usage, another provider's call (a Claude, Gemini
             // or Responses stream after a Mistral or Groq planner's) begins another too: it is no chunk
             boolean otherCall = doc.choices() || !"chat.completion.chunk".equals(doc.object());
-            // new choices under the same id after such a chunk begin another call too: its usage came last (a
-            // relay or gateway that names every call alike, round 226)
-            if (!again && (segmentFinal && (another || doc.choices())
-                    || segmentChoiceEnded && (another && otherCall || doc.choices()))) {
+            // (new choices under the same id after such a chunk stay its call: vLLM's n > 1 with continuous usage
+            // finishes one choice beside its usage while the others stream on, round 227)
+            if (!again && (segmentFinal && (another || doc.choices()) || segmentChoiceEnded && another && otherCall)) {
                 foldCall();
             }
             if (another) {
@@ -1280,12 +1279,15 @@ final class UsageSniffer {
             before = call == null && (doc.reportId() == null || lastReportId == null || doc.reportId().equals(lastReportId))
                     ? currentReport() : null;
             calls = callList == null ? 0 : callList.size();
+            // after other calls, it may be the run's total in the calls' own format (a Bedrock agent's, round 227)
+            mayBeTotal = call == null && calls > 0;
             // a call's final report that names no call (Ollama's "done": true, Bedrock Converse's and
             // Cohere's, whole or a stream's last event), or an ADK partial event with usage, after a final
             // report: another call's, relayed after it or beside it; under the current call's own id it is
             // that call read back whole (a relay sending the answer it assembled from the stream)
             foldCall();
-        } else if (call == null && segmentFinal && !doc.usages().isEmpty() && callList != null && !callList.isEmpty()) {
+        } else if (call == null && (segmentFinal || totalSeen) && !doc.usages().isEmpty() && callList != null
+                && !callList.isEmpty()) {
             // a report naming no call after a call's final report, when other calls came before that one (an
             // agent's run): another call's, whole (a small model's answer relayed without its id), or the
             // run's total (the OpenAI Agents SDK's accumulated usage, an application's summary event) when it
@@ -1297,11 +1299,11 @@ final class UsageSniffer {
             foldCall();
         }
         boolean reported = accepted(doc, event, eventName);
-        if (mayBeTotal && reported && callList.size() == calls + 1 && currentReport() != null
-                && earlierCalls != null && currentReport()[0] == earlierCalls[0]) {
-            // the run's total: the calls are counted already, and none is under way
+        if (mayBeTotal && reported && callList.size() >= 2 && earlierCalls != null && sameCounts(currentReport(), earlierCalls)) {
+            // the run's total (or that total again): the calls are counted already, and none is under way
             resetCall();
             unfinished = false;
+            totalSeen = true;
             before = null;
         }
         if (before != null && reported && callList != null && callList.size() == calls + 1
@@ -1740,6 +1742,26 @@ final class UsageSniffer {
         addCall(modelsOf(segmentCall), call);
         callModels.remove(segmentCall);
         resetCall();
+    }
+
+    /** A run's total was set aside ({@link #accept}): the same total again is set aside too. */
+    private boolean totalSeen;
+
+    /**
+     * Whether {@code report} counts what {@code calls} (every call's added up) did: the same total, and the
+     * same kinds where both say them (round 227: a judge's call of 15,500 in and 100 out is no total of
+     * calls of 15,000 in and 600 out).
+     */
+    private static boolean sameCounts(long[] report, long[] calls) {
+        if (report == null || report[0] != calls[0]) {
+            return false;
+        }
+        for (int i = 1; i < Math.min(report.length, calls.length); i++) {
+            if (report[i] != 0 && calls[i] != 0 && report[i] != calls[i]) {
+                return false;
+            }
+        }
+        return true;
     }
 
     /** The format's reports of the current call start again (it was folded, or was the run's total). */
