@@ -204,7 +204,10 @@ final class TrustedHeaderResolver implements SubjectResolver {
             for (String element : header.split("[,;]")) {
                 String value = element.trim();
                 int eq = value.indexOf('=');
-                boolean forParameter = eq >= 0 && value.substring(0, eq).trim().equalsIgnoreCase("for");
+                // the name as Jetty reads it: its quote characters and quoted-pair backslashes dropped wherever
+                // they stand (round 228: "for"=127.0.0.1 named a trusted proxy as the client on Jetty)
+                boolean forParameter = eq >= 0
+                        && value.substring(0, eq).replace("\"", "").replace("\\", "").trim().equalsIgnoreCase("for");
                 if (forParameter) {
                     value = value.substring(eq + 1).trim();
                 } else if (reading == Reading.FORWARDED || (reading == Reading.ANY && eq >= 0)) {
