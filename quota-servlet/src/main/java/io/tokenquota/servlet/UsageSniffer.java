@@ -141,18 +141,17 @@ final class UsageSniffer {
      */
     private long rawRepeated;
     /**
-     * {@link #rawText} counts a body that started like JSON, which is the model's text only if it turned
-     * out to be none ({@link #notJson}) before any document with a provider's shape ({@link #providerShaped},
-     * {@link #providerDocument}).
+     * {@link #rawText} counts a body that started like JSON, which is the model's text if it turned out to
+     * be none ({@link #notJson}), even after a document with a provider's shape: a provider writes its JSON
+     * whole (round 229: an answer opening with an example chunk was charged the fallback).
      */
     private boolean rawJson;
     private boolean notJson;
-    private boolean providerDocument;
 
     /** {@link #textTokens} before an echoed prompt is taken off. */
     private synchronized long carriedText() {
         long own = decoded != null ? decoded.carriedText()
-                : rawText == null || rawJson && (providerDocument || !notJson) ? textTokens
+                : rawText == null || rawJson && !notJson ? textTokens
                 : StreamText.plus(textTokens, Math.max(0, StreamText.plus(rawText.tokens(), rawOverflow) - rawRepeated));
         for (UsageSniffer other : new UsageSniffer[] {discarded, utf8Reading}) {
             if (other != null) {
@@ -1205,9 +1204,6 @@ final class UsageSniffer {
         } else if (!lifecycle(doc, eventName)) {
             sawAnswer = true;
         }
-        if (!event && !providerDocument && providerShaped(doc)) {
-            providerDocument = true;
-        }
         if (!event && documents < Integer.MAX_VALUE) {
             documents++;
             Map<String, Long> root = doc.usage("");
@@ -1818,18 +1814,6 @@ final class UsageSniffer {
 
     private static boolean converse(Map<String, Long> usage) {
         return usage != null && has(usage, "inputTokens", "outputTokens");
-    }
-
-    /**
-     * Whether a document has anything of a provider's or a framework's answer: an object, a type, a model,
-     * an event, a usage, a delta's text. A body whose documents before its first byte that is no JSON
-     * had none of these may be a model's text ({@link #rawJson}).
-     */
-    private static boolean providerShaped(JsonDocumentScanner.Document doc) {
-        return doc.object() != null || doc.model() != null || doc.event() != null || doc.type() != null
-                || !doc.usages().isEmpty() || doc.textTokens() > 0 || doc.streamCall() != null || doc.call() != null
-                || !doc.messages().isEmpty() || doc.runId() != null || doc.workflowRun() || doc.element() >= 0
-                || doc.error();
     }
 
     /**
@@ -2895,8 +2879,8 @@ final class UsageSniffer {
             System.arraycopy(b, off, eventBytes, eventLength, kept);
             eventLength += kept;
             eventOverflow += len - kept;
-            if (eventOverflow > 0 && countRaw && textEstimator != null && !eventProvides
-                    && (event.failed() || !parts && !opensDocument())) {
+            if (eventOverflow > 0 && countRaw && textEstimator != null
+                    && (event.failed() || !eventProvides && !parts && !opensDocument())) {
                 // no provider's document can come of it any more (a failed scanner reads nothing; what it
                 // accepted reported nothing), or none a provider writes: an object or an array (round 221:
                 // the digits of pi, one number, were counted past these bytes at four bytes a token)
@@ -3041,10 +3025,10 @@ final class UsageSniffer {
                 // data that is no JSON document (text, "[DONE]") is no provider's error either
                 sawAnswer = true;
             }
-            if (eventHasData && (!eventDocument || rawStreaming
-                    || event != null && event.failed() && !eventProvides)) {
-                // text (a Flux<String>'s pieces, an answer that opened with a JSON example): the model's; JSON
-                // is a format's or an application's own
+            if (eventHasData && (!eventDocument || rawStreaming || event != null && event.failed())) {
+                // text (a Flux<String>'s pieces, an answer that opened with a JSON example, a provider's chunk
+                // or completion too, round 229: the JSON breaks inside the event, so no provider wrote it
+                // whole): the model's; JSON is a format's or an application's own
                 rawData();
             }
             rawEvents.reset();

@@ -34,6 +34,19 @@ final class RawEventsTest {
     }
 
     @Test
+    void aTypingCursorAfterTheMessageIsNoPartOfIt() {
+        RawEvents events = new RawEvents();
+        String head = "<div class=\"msg assistant\"><p>The lighthouse keeper watched the storm roll over the harbour";
+        assertEquals(0, counted(events, head + "<span class=\"cursor\"></span></p></div>", 20));
+        assertEquals(20, counted(events, head + " while<span class=\"cursor\"></span></p></div>", 21));
+        assertEquals(21, counted(events, head + " while the ships came home.</p></div>", 26), "the last event has none");
+        RawEvents text = new RawEvents();
+        String so = "The lighthouse keeper watched the storm roll over the harbour while";
+        assertEquals(0, counted(text, so + " \u258c", 14));
+        assertEquals(14, counted(text, so + " the ships came home.", 18));
+    }
+
+    @Test
     void deltasAndOtherTextAreNeverGivenBack() {
         RawEvents events = new RawEvents();
         assertEquals(0, counted(events, " very", 1));

@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit229;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class TomcatRound229BreakItTest extends AbstractRound229 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.TOMCAT;
+    }
+}
