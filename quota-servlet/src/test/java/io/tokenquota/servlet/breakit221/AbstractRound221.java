@@ -1,15 +1,9 @@
 package io.tokenquota.servlet.breakit221;
 
-import io.tokenquota.servlet.QuotaFilter;
-import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.Prose;
 import io.tokenquota.servlet.testing.RawTextRound;
-import jakarta.servlet.http.HttpServlet;
-import jakarta.servlet.http.HttpServletRequest;
-import jakarta.servlet.http.HttpServletResponse;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
 import java.util.Base64;
 import java.util.Random;
@@ -97,45 +91,12 @@ abstract class AbstractRound221 extends RawTextRound {
         };
     }
 
-    @Override
-    protected Deployment deploy(QuotaFilter filter) {
-        return super.deploy(filter).servlet("whole", new WholeAnswerEvent(), "/ai/answer/*");
-    }
-
-    /**
-     * {@code SseEmitter}: a {@code status} event, then the model's answer ({@code call().content()}) as one
-     * {@code answer} event, a {@code data:} line per line of it (as Spring's {@code ServerSentEvent} writes
-     * multi-line data), then {@code done}.
-     */
-    private final class WholeAnswerEvent extends HttpServlet {
-        @Override
-        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            req.getInputStream().readAllBytes();
-            calls.count(req.getHeader("x-user-id"));
-            resp.setContentType("text/event-stream;charset=UTF-8");
-            OutputStream out = resp.getOutputStream();
-            out.write("event:status\ndata:thinking\n\n".getBytes(StandardCharsets.UTF_8));
-            out.flush();
-            StringBuilder e = new StringBuilder("event:answer\n");
-            for (String line : answer(req.getPathInfo()).split("\n", -1)) {
-                e.append("data:").append(line).append('\n');
-            }
-            e.append('\n');
-            byte[] bytes = e.toString().getBytes(StandardCharsets.UTF_8);
-            // written as a servlet's buffer hands it on, 8 KB at a time
-            for (int i = 0; i < bytes.length; i += 8192) {
-                out.write(bytes, i, Math.min(8192, bytes.length - i));
-            }
-            out.write("event:status\ndata:done\n\n".getBytes(StandardCharsets.UTF_8));
-        }
-    }
-
     // ---------------------------------------------------------------- (a) one event
 
     @Test
     void theAnalysisAfterAChartInOneEventIsCharged() {
         long text = TOKENS.estimate("Here is the revenue by region for the last eight quarters:\n\n" + ANALYSIS);
-        assertChargedAtLeast("/ai/answer/chart", "Chart revenue by region for the last eight quarters and analyse it.",
+        assertChargedAtLeast("/ai/event/chart", "Chart revenue by region for the last eight quarters and analyse it.",
                 text * 9 / 10, text + " tokens of the model's own text around a " + CHART.length() + "-character chart");
     }
 
@@ -148,7 +109,7 @@ abstract class AbstractRound221 extends RawTextRound {
 
     @Test
     void digitsOfPiInOneEventAreChargedTheText() {
-        assertChargedTheText("/ai/answer/digits", "Give me the first 12000 digits of pi, only the digits.");
+        assertChargedTheText("/ai/event/digits", "Give me the first 12000 digits of pi, only the digits.");
     }
 
     @Test
@@ -158,18 +119,18 @@ abstract class AbstractRound221 extends RawTextRound {
 
     @Test
     void aBase64StoryInOneEventIsChargedTheText() {
-        assertChargedTheText("/ai/answer/base64story", "Write me a long story and answer in base64 only.");
+        assertChargedTheText("/ai/event/base64story", "Write me a long story and answer in base64 only.");
     }
 
     @Test
     void aRussianStoryInOneEventIsChargedTheText() {
-        assertChargedTheText("/ai/answer/russian", "Напиши длинный рассказ.");
+        assertChargedTheText("/ai/event/russian", "Напиши длинный рассказ.");
     }
 
     @Test
     void aChartAfterASummaryInOneEventIsNotChargedAsText() {
         String s = subject();
-        long used = charged("/ai/answer/chartlast", s, "Chart revenue by region and summarise it briefly.");
+        long used = charged("/ai/event/chartlast", s, "Chart revenue by region and summarise it briefly.");
         long text = TOKENS.estimate(SUMMARY);
         // the estimate (input and the default output budget of 1,000) or the text, whichever is more, with room
         assertTrue(used <= 2 * Math.max(text, 1_000) + 100, kind() + ": the model wrote " + text + " tokens of summary;"
@@ -196,7 +157,7 @@ abstract class AbstractRound221 extends RawTextRound {
 
     @Test
     void aLongRandomUrlSafeStringStreamedIsChargedTheText() {
-        assertChargedTheText("/ai/answer/urlsafe",
+        assertChargedTheText("/ai/event/urlsafe",
                 "Generate a random URL-safe string (A-Z, a-z, 0-9, - and _) of 6000 characters to test our token field's limit.");
     }
 }

@@ -9,7 +9,6 @@ import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
 import java.io.OutputStream;
-import java.nio.charset.StandardCharsets;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -61,50 +60,7 @@ abstract class AbstractRound224 extends RawTextRound {
 
     @Override
     protected Deployment deploy(QuotaFilter filter) {
-        return super.deploy(filter)
-                .servlet("whole", new WholeAnswerEvent(), "/ai/answer/*")
-                .servlet("editor", new EditorAgent(), "/ai/editor/*")
-                .servlet("jsonstring", new JsonStringEvent(), "/ai/jsonstring/*");
-    }
-
-    /** Writes {@code text} as one event named {@code name}, a data: line per line of it, as Spring does. */
-    static void event(OutputStream out, String name, String text) throws IOException {
-        StringBuilder e = new StringBuilder("event:" + name + "\n");
-        for (String line : text.split("\n", -1)) {
-            e.append("data:").append(line).append('\n');
-        }
-        e.append('\n');
-        byte[] bytes = e.toString().getBytes(StandardCharsets.UTF_8);
-        for (int i = 0; i < bytes.length; i += 8192) {
-            out.write(bytes, i, Math.min(8192, bytes.length - i));
-        }
-    }
-
-    /** {@code SseEmitter}: a status event, the model's answer as one {@code answer} event, then done. */
-    private final class WholeAnswerEvent extends HttpServlet {
-        @Override
-        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            req.getInputStream().readAllBytes();
-            calls.count(req.getHeader("x-user-id"));
-            resp.setContentType("text/event-stream;charset=UTF-8");
-            OutputStream out = resp.getOutputStream();
-            out.write("event:status\ndata:thinking\n\n".getBytes(StandardCharsets.UTF_8));
-            out.flush();
-            event(out, "answer", answer(req.getPathInfo()));
-            out.write("event:status\ndata:done\n\n".getBytes(StandardCharsets.UTF_8));
-        }
-    }
-
-    /** The answer as one event whose data is the answer as a JSON string, as Jackson writes a String. */
-    private final class JsonStringEvent extends HttpServlet {
-        @Override
-        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            req.getInputStream().readAllBytes();
-            calls.count(req.getHeader("x-user-id"));
-            resp.setContentType("text/event-stream;charset=UTF-8");
-            String json = new com.fasterxml.jackson.databind.ObjectMapper().writeValueAsString(answer(req.getPathInfo()));
-            resp.getOutputStream().write(("event:answer\ndata:" + json + "\n\n").getBytes(StandardCharsets.UTF_8));
-        }
+        return super.deploy(filter).servlet("editor", new EditorAgent(), "/ai/editor/*");
     }
 
     /**
@@ -128,7 +84,7 @@ abstract class AbstractRound224 extends RawTextRound {
 
     @Test
     void anAnswerOpeningWithAJsonExampleInOneEventIsChargedTheText() {
-        assertChargedTheText("/ai/answer/jsonfirst", "Show me an example order-shipped webhook payload, then explain each field in depth.");
+        assertChargedTheText("/ai/event/jsonfirst", "Show me an example order-shipped webhook payload, then explain each field in depth.");
     }
 
     @Test
@@ -138,12 +94,12 @@ abstract class AbstractRound224 extends RawTextRound {
 
     @Test
     void anAnswerOpeningWithAJsonExampleOnOneDataLineIsChargedTheText() {
-        assertChargedTheText("/ai/answer/jsonline", "Show me an example order-shipped webhook payload, then explain each field in depth.");
+        assertChargedTheText("/ai/event/jsonline", "Show me an example order-shipped webhook payload, then explain each field in depth.");
     }
 
     @Test
     void anAnswerOpeningWithAJsonArrayInOneEventIsChargedTheText() {
-        assertChargedTheText("/ai/answer/arrayfirst", "Show me the line items of an order as JSON, then explain them in depth.");
+        assertChargedTheText("/ai/event/arrayfirst", "Show me the line items of an order as JSON, then explain them in depth.");
     }
 
     @Test

@@ -63,49 +63,7 @@ abstract class AbstractRound229 extends RawTextRound {
 
     @Override
     protected Deployment deploy(QuotaFilter filter) {
-        return super.deploy(filter).servlet("whole", new WholeAnswerEvent(), "/ai/answer/*")
-                .servlet("jsonstring", new JsonStringEvent(), "/ai/jsonstring/*")
-                .servlet("sofar", new MessageSoFar(), "/ai/sofar/*");
-    }
-
-    /** Writes {@code text} as one event named {@code name}, a data: line per line of it, as Spring does. */
-    static void event(OutputStream out, String name, String text) throws IOException {
-        StringBuilder e = new StringBuilder("event:" + name + "\n");
-        for (String line : text.split("\n", -1)) {
-            e.append("data:").append(line).append('\n');
-        }
-        e.append('\n');
-        byte[] bytes = e.toString().getBytes(StandardCharsets.UTF_8);
-        for (int i = 0; i < bytes.length; i += 8192) {
-            out.write(bytes, i, Math.min(8192, bytes.length - i));
-        }
-    }
-
-    /** {@code SseEmitter}: a status event, the model's answer as one {@code answer} event, then done. */
-    private final class WholeAnswerEvent extends HttpServlet {
-        @Override
-        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            req.getInputStream().readAllBytes();
-            calls.count(req.getHeader("x-user-id"));
-            resp.setContentType("text/event-stream;charset=UTF-8");
-            OutputStream out = resp.getOutputStream();
-            out.write("event:status\ndata:thinking\n\n".getBytes(StandardCharsets.UTF_8));
-            out.flush();
-            event(out, "answer", answer(req.getPathInfo()));
-            out.write("event:status\ndata:done\n\n".getBytes(StandardCharsets.UTF_8));
-        }
-    }
-
-    /** The answer as one event whose data is the answer as a JSON string, as Jackson writes a String. */
-    private final class JsonStringEvent extends HttpServlet {
-        @Override
-        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            req.getInputStream().readAllBytes();
-            calls.count(req.getHeader("x-user-id"));
-            resp.setContentType("text/event-stream;charset=UTF-8");
-            String json = new com.fasterxml.jackson.databind.ObjectMapper().writeValueAsString(answer(req.getPathInfo()));
-            resp.getOutputStream().write(("event:answer\ndata:" + json + "\n\n").getBytes(StandardCharsets.UTF_8));
-        }
+        return super.deploy(filter).servlet("sofar", new MessageSoFar(), "/ai/sofar/*");
     }
 
     /** A short chat answer, about 600 words. */
@@ -171,39 +129,39 @@ abstract class AbstractRound229 extends RawTextRound {
 
     @Test
     void anAnswerOpeningWithAChatRequestExampleInOneEventIsChargedTheText() {
-        assertChargedTheText("/ai/answer/request", "Show me the JSON body of a chat request, then explain each field in depth.");
+        assertChargedTheText("/ai/event/request", "Show me the JSON body of a chat request, then explain each field in depth.");
     }
 
     @Test
     void anAnswerOpeningWithATranslationApiExampleInOneEventIsChargedTheText() {
-        assertChargedTheText("/ai/answer/textkey", "Show me what a translation API answers, then explain it in depth.");
+        assertChargedTheText("/ai/event/textkey", "Show me what a translation API answers, then explain it in depth.");
     }
 
     private static final String ASK = "Show me an example of one streamed chunk of the chat API, then explain each field in depth.";
 
     @Test
     void anAnswerOpeningWithAStreamChunkExampleInOneEventIsChargedTheText() {
-        assertChargedTheText("/ai/answer/chunk", ASK);
+        assertChargedTheText("/ai/event/chunk", ASK);
     }
 
     @Test
     void anAnswerOpeningWithAStreamChunkExampleOnOneDataLineIsChargedTheText() {
-        assertChargedTheText("/ai/answer/chunkline", ASK);
+        assertChargedTheText("/ai/event/chunkline", ASK);
     }
 
     @Test
     void anAnswerOpeningWithACompletionExampleInOneEventIsChargedTheText() {
-        assertChargedTheText("/ai/answer/completion", "Show me an example chat completion with its usage, then explain each field in depth.");
+        assertChargedTheText("/ai/event/completion", "Show me an example chat completion with its usage, then explain each field in depth.");
     }
 
     @Test
     void anAnswerOpeningWithACompletionExampleOnOneDataLineIsChargedTheText() {
-        assertChargedTheText("/ai/answer/completionline", "Show me an example chat completion with its usage, then explain each field in depth.");
+        assertChargedTheText("/ai/event/completionline", "Show me an example chat completion with its usage, then explain each field in depth.");
     }
 
     @Test
     void anAnswerOpeningWithAnAnthropicDeltaExampleInOneEventIsChargedTheText() {
-        assertChargedTheText("/ai/answer/anthropic", "Show me an example text delta of the Messages stream, then explain it in depth.");
+        assertChargedTheText("/ai/event/anthropic", "Show me an example text delta of the Messages stream, then explain it in depth.");
     }
 
     @Test

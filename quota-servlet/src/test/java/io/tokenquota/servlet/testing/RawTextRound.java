@@ -15,10 +15,12 @@ import java.nio.charset.StandardCharsets;
 
 /**
  * A round on a model's text answered raw, without its usage: Spring AI's {@code call().content()} returned
- * as a {@code String} from a {@code @PostMapping} ({@code text/plain}, at {@code /ai/text/<shape>}), or its
+ * as a {@code String} from a {@code @PostMapping} ({@code text/plain}, at {@code /ai/text/<shape>}), its
  * {@code stream().content()} as a {@code Flux<String>} (one event a piece of about a token, at
- * {@code /ai/events/<shape>}). The round says what the model writes for each shape ({@link #answer}); the
- * filter must charge at least the text.
+ * {@code /ai/events/<shape>}), or the whole text sent as one event by an {@code SseEmitter} between status
+ * events (at {@code /ai/event/<shape>}, a {@code data:} line per line of it; at {@code /ai/jsonstring/<shape>},
+ * one {@code data:} line of the text as a JSON string). The round says what the model writes for each shape
+ * ({@link #answer}); the filter must charge at least the text.
  */
 public abstract class RawTextRound extends ModelCallRound {
     /** The filter's own estimator, to tell what a text is worth. */
@@ -31,7 +33,9 @@ public abstract class RawTextRound extends ModelCallRound {
     protected Deployment deploy(QuotaFilter filter) {
         return filteredByServletName(filter)
                 .servlet("text", new Text(), "/ai/text/*")
-                .servlet("events", new Events(), "/ai/events/*");
+                .servlet("events", new Events(), "/ai/events/*")
+                .servlet("event", new WholeAnswerEvent(), "/ai/event/*")
+                .servlet("jsonstring", new JsonStringEvent(), "/ai/jsonstring/*");
     }
 
     /** {@code @PostMapping("/ai/text") String text(@RequestBody Ask ask)}: the model's text, as Spring writes a String. */
@@ -58,6 +62,50 @@ public abstract class RawTextRound extends ModelCallRound {
                 out.write(("data:" + text.substring(i, Math.min(text.length(), i + 4)) + "\n\n")
                         .getBytes(StandardCharsets.UTF_8));
             }
+        }
+    }
+
+    /** Writes {@code text} as one event named {@code name}, a data: line per line of it, as Spring does. */
+    protected static void event(OutputStream out, String name, String text) throws IOException {
+        StringBuilder e = new StringBuilder("event:" + name + "\n");
+        for (String line : text.split("\n", -1)) {
+            e.append("data:").append(line).append('\n');
+        }
+        e.append('\n');
+        byte[] bytes = e.toString().getBytes(StandardCharsets.UTF_8);
+        // written as a servlet's buffer hands it on, 8 KB at a time
+        for (int i = 0; i < bytes.length; i += 8192) {
+            out.write(bytes, i, Math.min(8192, bytes.length - i));
+        }
+    }
+
+    /**
+     * {@code SseEmitter}: a {@code status} event, then the model's answer ({@code call().content()}) as one
+     * {@code answer} event, then {@code done}.
+     */
+    private final class WholeAnswerEvent extends HttpServlet {
+        @Override
+        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+            req.getInputStream().readAllBytes();
+            calls.count(req.getHeader("x-user-id"));
+            resp.setContentType("text/event-stream;charset=UTF-8");
+            OutputStream out = resp.getOutputStream();
+            out.write("event:status\ndata:thinking\n\n".getBytes(StandardCharsets.UTF_8));
+            out.flush();
+            event(out, "answer", answer(req.getPathInfo()));
+            out.write("event:status\ndata:done\n\n".getBytes(StandardCharsets.UTF_8));
+        }
+    }
+
+    /** The answer as one event whose data is the answer as a JSON string, as Jackson writes a String. */
+    private final class JsonStringEvent extends HttpServlet {
+        @Override
+        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+            req.getInputStream().readAllBytes();
+            calls.count(req.getHeader("x-user-id"));
+            resp.setContentType("text/event-stream;charset=UTF-8");
+            String json = new com.fasterxml.jackson.databind.ObjectMapper().writeValueAsString(answer(req.getPathInfo()));
+            resp.getOutputStream().write(("event:answer\ndata:" + json + "\n\n").getBytes(StandardCharsets.UTF_8));
         }
     }
 
