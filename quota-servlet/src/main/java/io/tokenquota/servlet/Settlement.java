@@ -648,7 +648,27 @@ final class Settlement implements AsyncListener {
         long least = millis < 0 ? estimate : Math.max(estimate, AudioDuration.inputTokens(millis));
         // a stream cut before its usage (the client read it all and hung up) wrote what its deltas carried,
         // whatever budget the request named (a relay may send its own), at the output rate when weighed
-        return Math.max(least, streamedText(sniffer));
+        return Math.max(Math.max(least, streamedText(sniffer)), reportedInputAndText(sniffer));
+    }
+
+    /**
+     * A provisional report's input with the text the answer carried as its output, when that is more than
+     * the report's own output: Anthropic's {@code message_start} and Gemini's prompt-only chunk count the
+     * input exactly, which may be far more than the request's (retrieved documents, a system prompt or
+     * a cached prefix the application adds), and a stream cut before the final count still wrote its text.
+     * Weighed as the provisional report is; 0 without a provisional report or text.
+     */
+    private long reportedInputAndText(UsageSniffer sniffer) {
+        long text = sniffer.textTokens();
+        long[] kinds = sniffer.provisional() && text > 0 ? sniffer.kinds() : null;
+        if (kinds == null || kinds.length != 4) {
+            return 0;
+        }
+        long[] withText = {kinds[0], kinds[1], Math.max(kinds[2], text), kinds[3]};
+        long charge = weighing == null
+                ? UsageKinds.add(UsageKinds.add(withText[0], withText[1]), UsageKinds.add(withText[2], withText[3]))
+                : weighing.provisional(withText, sniffer);
+        return Math.min(Limits.MAX_TOKENS, charge);
     }
 
     /** The request's input and the text its answer carried ({@link UsageSniffer#textTokens}), weighed; 0 without text. */

@@ -94,6 +94,11 @@ final class Weighing {
         return weigh(kinds != null ? kinds : new long[] {0, 0, total, 0}, sniffer.models(), provisional);
     }
 
+    /** The weighted charge of usage by kind, weighed as a provisional answer's: at the dearest model named on either side. */
+    long provisional(long[] kinds, UsageSniffer sniffer) {
+        return weigh(kinds, sniffer.models(), true).charge;
+    }
+
     private static boolean addsUp(List<UsageSniffer.CallUsage> calls, long total, long[] kinds) {
         if (kinds == null || kinds.length != 4) {
             return false;
