@@ -11,7 +11,9 @@ package io.tokenquota.servlet;
  * by a hash of their bytes (a multiplier drawn for each stream, so no text can be written to collide), kept
  * for every prefix of the last {@link #TAIL} bytes, where the closing markup is (round 224: a revision that
  * kept its draft's first 6,000 characters was taken for the draft grown, compared by its first 4,096).
- * Not thread-safe.
+ * Each event is compared with the last of its own name: a page that swaps each named event into its own
+ * target (htmx's {@code sse-swap}) sends the message so far and a status line in turn (round 230: compared
+ * with the status line, every prefix was charged, 38,678 for a 561-token answer). Not thread-safe.
  */
 final class RawEvents {
     /** The shortest event compared with the next: longer than any delta a provider streams. */
@@ -20,6 +22,8 @@ final class RawEvents {
     private static final int MARKUP = 64;
     /** The bytes of an event's end kept, with the hash of what comes before each. */
     private static final int TAIL = 256;
+    /** The event names whose last event is kept: the least recently seen is forgotten past these. */
+    private static final int NAMES = 8;
 
     private final long base = new java.util.SplittableRandom().nextLong() | 1;
 
@@ -28,22 +32,30 @@ final class RawEvents {
     private long hash;
     private final byte[] tail = new byte[TAIL];
     private final long[] tailHashes = new long[TAIL];
-    /** The hash of the event being read when it was as long as the last one's content. */
-    private long hashAtLast;
-    private boolean reachedLast;
 
-    /** The last event: the length and hash of its content (less its closing markup), and what it counted. */
-    private long lastContent = -1;
-    private long lastHash;
-    private long lastCounted;
+    /** An event's content (less its closing markup): its length and hash, and what the event counted. */
+    private record Last(long content, long hash, long counted) {
+    }
+
+    /** The last event of each name (an unnamed event is a {@code message}, as a browser dispatches it). */
+    private final java.util.Map<String, Last> lasts = new java.util.LinkedHashMap<>(16, 0.75f, true) {
+        @Override
+        protected boolean removeEldestEntry(java.util.Map.Entry<String, Last> eldest) {
+            return size() > NAMES;
+        }
+    };
+    /**
+     * The lengths of the last events' contents, ascending, and the current event's hash at each once it
+     * was that long ({@link #reached} of them so far): the name of an event may come after its data.
+     */
+    private long[] checkpoints = new long[0];
+    private long[] hashesAt = new long[0];
+    private int reached;
 
     /** More bytes of the current event. */
     void feed(byte[] b, int off, int len) {
         for (int i = off; i < off + len; i++) {
-            if (length == lastContent) {
-                hashAtLast = hash;
-                reachedLast = true;
-            }
+            checkpoint();
             int at = (int) (length % TAIL);
             tail[at] = b[i];
             tailHashes[at] = hash;
@@ -52,26 +64,37 @@ final class RawEvents {
         }
     }
 
-    /**
-     * The current event ended, and counted {@code counted} tokens: what of them the event before it had
-     * counted already (that event's count when this one repeats it, else 0). It is the last event now.
-     */
-    long counted(long counted) {
-        if (length == lastContent) {
-            hashAtLast = hash;
-            reachedLast = true;
+    private void checkpoint() {
+        while (reached < checkpoints.length && checkpoints[reached] == length) {
+            hashesAt[reached++] = hash;
         }
-        long repeated = lastContent >= SHORTEST && reachedLast && hashAtLast == lastHash
-                ? Math.min(lastCounted, counted) : 0;
+    }
+
+    /**
+     * The current event, named {@code name} ({@code null}: unnamed), ended, and counted {@code counted}
+     * tokens: what of them the last event of that name had counted already (that event's count when this one
+     * repeats it, else 0). It is the last event of its name now.
+     */
+    long counted(long counted, String name) {
+        checkpoint();
+        String key = name == null ? "message" : name;
+        Last last = lasts.get(key);
+        long repeated = 0;
+        if (last != null && last.content >= SHORTEST) {
+            int i = java.util.Arrays.binarySearch(checkpoints, last.content);
+            if (i >= 0 && i < reached && hashesAt[i] == last.hash) {
+                repeated = Math.min(last.counted, counted);
+            }
+        }
         int kept = (int) Math.min(length, TAIL);
         byte[] end = new byte[kept];
         for (int i = 0; i < kept; i++) {
             end[i] = tail[(int) ((length - kept + i) % TAIL)];
         }
         long content = length - kept + content(end, kept);
-        lastContent = content;
-        lastHash = content == length ? hash : tailHashes[(int) (content % TAIL)];
-        lastCounted = counted;
+        lasts.put(key, new Last(content, content == length ? hash : tailHashes[(int) (content % TAIL)], counted));
+        checkpoints = lasts.values().stream().mapToLong(Last::content).sorted().toArray();
+        hashesAt = new long[checkpoints.length];
         reset();
         return repeated;
     }
@@ -80,15 +103,16 @@ final class RawEvents {
     void reset() {
         length = 0;
         hash = 0;
-        reachedLast = false;
+        reached = 0;
     }
 
     /**
      * The length of {@code bytes} less its trailing white space, closing markup and typing cursor (at most
-     * {@link #MARKUP}): an empty element ({@code <span class="cursor"></span>}) or a block character
-     * ({@code ▌ █}, U+2580 to U+259F) that a chat page shows after the message while the model writes
-     * (round 229: with it, no event started with the one before, and every prefix was charged: 39,225 for a
-     * 561-token answer).
+     * {@link #MARKUP}): an empty element ({@code <span class="cursor"></span>}), one holding only the
+     * cursor, or the cursor alone: a block character ({@code ▌ ▍ █}, U+2580 to U+259F), or a bar or an
+     * underscore after a space ({@code " |"}), that a chat page shows after the message while the model
+     * writes (rounds 229 and 230: with it, no event started with the one before, and every prefix was
+     * charged: 39,351 for a 561-token answer).
      */
     private static int content(byte[] bytes, int length) {
         int end = length;
@@ -99,8 +123,12 @@ final class RawEvents {
             }
             if (end >= 3 && (bytes[end - 3] & 0xFF) == 0xE2 && (bytes[end - 2] & 0xFF) == 0x96
                     && (bytes[end - 1] & 0xFF) >= 0x80 && (bytes[end - 1] & 0xFF) <= 0x9F) {
+                // the element that held it, if any, stays empty
                 end -= 3;
-                closed = false;
+                continue;
+            }
+            if (end >= 2 && (bytes[end - 1] == '|' || bytes[end - 1] == '_') && bytes[end - 2] == ' ') {
+                end -= 1;
                 continue;
             }
             if (end == 0 || bytes[end - 1] != '>') {

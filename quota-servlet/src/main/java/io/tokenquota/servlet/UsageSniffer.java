@@ -143,15 +143,21 @@ final class UsageSniffer {
     /**
      * {@link #rawText} counts a body that started like JSON, which is the model's text if it turned out to
      * be none ({@link #notJson}), even after a document with a provider's shape: a provider writes its JSON
-     * whole (round 229: an answer opening with an example chunk was charged the fallback).
+     * whole (round 229: an answer opening with an example chunk was charged the fallback). Not when only a
+     * stream's end marker broke it ({@link JsonDocumentScanner#brokeAtStreamEnd}; round 230: a relay's chunks
+     * and their {@code [DONE]} were charged as text, 22,806 for 340).
      */
     private boolean rawJson;
     private boolean notJson;
 
+    private boolean brokeAtStreamEnd() {
+        return json != null && json.brokeAtStreamEnd();
+    }
+
     /** {@link #textTokens} before an echoed prompt is taken off. */
     private synchronized long carriedText() {
         long own = decoded != null ? decoded.carriedText()
-                : rawText == null || rawJson && !notJson ? textTokens
+                : rawText == null || rawJson && (!notJson || brokeAtStreamEnd()) ? textTokens
                 : StreamText.plus(textTokens, Math.max(0, StreamText.plus(rawText.tokens(), rawOverflow) - rawRepeated));
         for (UsageSniffer other : new UsageSniffer[] {discarded, utf8Reading}) {
             if (other != null) {
@@ -728,6 +734,7 @@ final class UsageSniffer {
         } else if (json != null) {
             // also after a parse failure: the usage complete before the break still counts
             json.end();
+            notJson = notJson && !json.brokeAtStreamEnd();
             json = null;
         }
         mode = Mode.OFF;
@@ -2917,7 +2924,7 @@ final class UsageSniffer {
             if (rawStreaming) {
                 rawText.endPiece();
                 rawRepeated = StreamText.plus(rawRepeated,
-                        rawEvents.counted(StreamText.plus(rawText.tokens(), rawOverflow) - rawBefore));
+                        rawEvents.counted(StreamText.plus(rawText.tokens(), rawOverflow) - rawBefore, eventName()));
                 return;
             }
             if (parts && (event == null || !event.failed()) || !countRaw || textEstimator == null || eventLength == 0
@@ -2937,7 +2944,7 @@ final class UsageSniffer {
                 rawOverflow = StreamText.plus(rawOverflow, eventOverflow / StreamText.BYTES_PER_TOKEN);
             }
             rawRepeated = StreamText.plus(rawRepeated,
-                    rawEvents.counted(StreamText.plus(rawText.tokens(), rawOverflow) - before));
+                    rawEvents.counted(StreamText.plus(rawText.tokens(), rawOverflow) - before, eventName()));
         }
 
         private void endOfLine() {

@@ -8,12 +8,16 @@ import org.junit.jupiter.api.Test;
 /** Which raw events repeat the one before them, and what they give back. */
 final class RawEventsTest {
     private static long counted(RawEvents events, String event, long tokens) {
+        return counted(events, null, event, tokens);
+    }
+
+    private static long counted(RawEvents events, String name, String event, long tokens) {
         byte[] bytes = event.getBytes(StandardCharsets.UTF_8);
         // fed in pieces, as an event's data lines come
         for (int i = 0; i < bytes.length; i += 7) {
             events.feed(bytes, i, Math.min(7, bytes.length - i));
         }
-        return events.counted(tokens);
+        return events.counted(tokens, name);
     }
 
     @Test
@@ -44,6 +48,31 @@ final class RawEventsTest {
         String so = "The lighthouse keeper watched the storm roll over the harbour while";
         assertEquals(0, counted(text, so + " \u258c", 14));
         assertEquals(14, counted(text, so + " the ships came home.", 18));
+    }
+
+    @Test
+    void aCursorInsideItsOwnElementOrABarCursorIsNoPartOfTheMessage() {
+        RawEvents events = new RawEvents();
+        String head = "<div class=\"msg assistant\"><p>The lighthouse keeper watched the storm roll over the harbour";
+        assertEquals(0, counted(events, head + "<span class=\"cursor\">\u258d</span></p></div>", 20));
+        assertEquals(20, counted(events, head + " while<span class=\"cursor\">\u258d</span></p></div>", 21));
+        RawEvents bar = new RawEvents();
+        String so = "The lighthouse keeper watched the storm roll over the harbour while";
+        assertEquals(0, counted(bar, so + " |", 14));
+        assertEquals(14, counted(bar, so + " the ships |", 16));
+        assertEquals(16, counted(bar, so + " the ships came home.", 18));
+    }
+
+    @Test
+    void eachEventIsComparedWithTheLastOfItsName() {
+        RawEvents events = new RawEvents();
+        String so = "<div class=\"msg\"><p>The lighthouse keeper watched the storm roll over the harbour";
+        assertEquals(0, counted(events, "message", so + "</p></div>", 20));
+        assertEquals(0, counted(events, "status", "Writing\u2026 12 words", 4));
+        assertEquals(20, counted(events, null, so + " while</p></div>", 21), "an unnamed event is a message");
+        assertEquals(0, counted(events, "status", "Writing\u2026 13 words", 4));
+        assertEquals(0, counted(events, "other", so + " while the ships", 23), "another name's event is compared with its own");
+        assertEquals(21, counted(events, "message", so + " while the ships came home.</p></div>", 26));
     }
 
     @Test

@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit232;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class TomcatRound232BreakItTest extends AbstractRound232 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.TOMCAT;
+    }
+}
