@@ -867,7 +867,9 @@ public final class QuotaFilter implements Filter {
         // is no count and reports no usage (weighed at the output rate, as the hold's output is)
         long charged = beyondCap == 0 ? estimate : clamp(estimate, held(weighing, beyondCap, beyondCap));
         held.holds(handled, echoes ? dispatchOf(request) : null);
-        Settlement settlement = new Settlement(ledger, hold, charged, quiet, releaseOnError, request, held, wrapped, answers, answerKey, providerState, state, settleFailureCount, weighing, keeper);
+        // unweighed too: an answer that names a dearer model than the request did is charged at its rates
+        Settlement settlement = new Settlement(ledger, hold, charged, clamp(inputEstimate, plus(output, beyondCap)),
+                plus(output, beyondCap), quiet, releaseOnError, request, held, wrapped, answers, answerKey, providerState, state, settleFailureCount, weighing, keeper);
         if (upload != null && upload.step() == FileUpload.Step.CREATE && FileUpload.BATCH.equals(Json.topLevelString(readBody, "purpose"))) {
             upload = upload.withFigure(0);
         } else if (upload != null && upload.step() == FileUpload.Step.CREATE

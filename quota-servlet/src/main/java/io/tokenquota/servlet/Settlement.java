@@ -80,6 +80,9 @@ final class Settlement implements AsyncListener {
     private final QuotaLedger ledger;
     private final Reservation hold;
     private final long estimate;
+    /** The estimate before weighing, and the output budget in it (raw tokens; the same as above unweighed). */
+    private final long rawEstimate;
+    private final long rawOutput;
     /**
      * How the call asks for no model: {@link Quiet#NO}, or only a figure or usage it reports is charged
      * ({@link #quietNow}).
@@ -116,7 +119,8 @@ final class Settlement implements AsyncListener {
     /** When the call began ({@link System#nanoTime}), before the endpoint had a word of its answer. */
     private final long begun = System.nanoTime();
 
-    Settlement(QuotaLedger ledger, Reservation hold, long estimate, Quiet quiet, boolean releaseOnError,
+    Settlement(QuotaLedger ledger, Reservation hold, long estimate, long rawEstimate, long rawOutput, Quiet quiet,
+               boolean releaseOnError,
                HttpServletRequest request, EndpointRequest endpoint, QuotaResponse response,
                AnswerUsages answers,
                java.util.function.Supplier<String> answerKey, ProviderState providerState, ProviderState.Reading state,
@@ -131,6 +135,8 @@ final class Settlement implements AsyncListener {
         this.ledger = ledger;
         this.hold = hold;
         this.estimate = estimate;
+        this.rawEstimate = rawEstimate;
+        this.rawOutput = rawOutput;
         this.quiet = quiet;
         this.releaseOnError = releaseOnError;
         this.request = request;
@@ -646,6 +652,11 @@ final class Settlement implements AsyncListener {
         // slowed speech): its length is not bounded by the request; an endpoint under a protected prefix
         // that returns stored audio to a POST reports its figure
         long least = millis < 0 ? estimate : Math.max(estimate, AudioDuration.inputTokens(millis));
+        if (weighing != null) {
+            // held at the request's models; the answer may name a dearer one that answered (round 233: a
+            // client naming gpt-4o-mini to an endpoint that runs gpt-4o hung up before the usage)
+            least = Math.max(least, weighing.withAnswer(sniffer.models()).hold(rawEstimate, rawOutput));
+        }
         // a stream cut before its usage (the client read it all and hung up) wrote what its deltas carried,
         // whatever budget the request named (a relay may send its own), at the output rate when weighed
         return Math.max(Math.max(least, streamedText(sniffer)), reportedInputAndText(sniffer));
@@ -678,7 +689,7 @@ final class Settlement implements AsyncListener {
             return 0;
         }
         long written = StreamText.plus(sniffer.inputEstimate(), text);
-        return Math.min(Limits.MAX_TOKENS, weighing == null ? written : weighing.hold(written, text));
+        return Math.min(Limits.MAX_TOKENS, weighing == null ? written : weighing.withAnswer(sniffer.models()).hold(written, text));
     }
 
     /**

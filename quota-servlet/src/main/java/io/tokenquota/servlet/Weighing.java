@@ -74,6 +74,23 @@ final class Weighing {
         return hold;
     }
 
+    /**
+     * This request's weighing with the models an answer named ({@link UsageSniffer#models()}) as candidates
+     * too: what an answer without a final usage is charged (its hold, the text its stream carried) at the
+     * dearest model named on either side, as a provisional report is weighed, so that a client cannot
+     * price a dear model's answer by hanging up before its usage.
+     */
+    Weighing withAnswer(Collection<String> answerModels) {
+        Set<String> models = new LinkedHashSet<>(requestModels);
+        for (String named : answerModels) {
+            String m = clean(named);
+            if (m != null) {
+                models.add(m);
+            }
+        }
+        return models.size() == requestModels.size() ? this : new Weighing(weights, models);
+    }
+
     /** A weighed answer: the charge (above {@link Limits#MAX_TOKENS} when it overflowed) and what it was weighed from. */
     record Weighed(long charge, TokenUsage usage) {
     }
