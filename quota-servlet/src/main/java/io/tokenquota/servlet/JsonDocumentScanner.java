@@ -261,14 +261,6 @@ final class JsonDocumentScanner {
 
     // structure of the current root document
     private int depth;
-
-    /** The most bytes kept of what followed the last document ({@link #brokeAtStreamEnd}). */
-    private static final int TAIL = 32;
-    /** The last {@link #TAIL} bytes handed to the parser (and, past a failure, to {@link #feed}), at the end. */
-    private final byte[] tail = new byte[TAIL];
-    /** Bytes handed so far, and their count at the end of the last root document (-1: none yet). */
-    private long fed;
-    private long documentEnd = -1;
     private boolean inRootArray;
     /** Whether the container at each depth is an object, and the field name last read at each depth. */
     private final boolean[] objectAt = new boolean[TRACKED_DEPTH + 1];
@@ -362,7 +354,6 @@ final class JsonDocumentScanner {
 
     void feed(byte[] bytes, int off, int len) {
         if (failed) {
-            remember(bytes, off, off + len);
             return;
         }
         int end = off + len;
@@ -542,31 +533,7 @@ final class JsonDocumentScanner {
         return true;
     }
 
-    /** Keeps the last of {@code bytes} in {@link #tail}. */
-    private void remember(byte[] bytes, int start, int end) {
-        int n = Math.min(end - start, TAIL);
-        System.arraycopy(tail, n, tail, 0, TAIL - n);
-        System.arraycopy(bytes, end - n, tail, TAIL - n, n);
-        fed += end - start;
-    }
-
-    /**
-     * Whether the input is complete documents broken only by a stream's end marker, {@code [DONE]} alone
-     * after the last of them: a relay that passes an event stream's data on as lines or strings (WebClient's
-     * {@code bodyToFlux(String.class)} returned as NDJSON or text) passes the marker on too. The documents are
-     * the provider's, whole; no model's text broke them.
-     */
-    boolean brokeAtStreamEnd() {
-        long since = fed - documentEnd;
-        if (!failed || documentEnd < 0 || since > TAIL) {
-            return false;
-        }
-        return new String(tail, TAIL - (int) since, (int) since, java.nio.charset.StandardCharsets.ISO_8859_1)
-                .strip().equals("[DONE]");
-    }
-
     private void parse(byte[] bytes, int start, int end) {
-        remember(bytes, start, end);
         try {
             feeder.feedInput(bytes, start, end);
         } catch (IOException e) {
@@ -695,8 +662,6 @@ final class JsonDocumentScanner {
                         }
                         sink.accept(document());
                     }
-                    // the parser's offset counts the bytes handed to it, as {@link #fed} does
-                    documentEnd = parser.currentLocation().getByteOffset();
                     nextDocument();
                 }
             }

@@ -143,21 +143,18 @@ final class UsageSniffer {
     /**
      * {@link #rawText} counts a body that started like JSON, which is the model's text if it turned out to
      * be none ({@link #notJson}), even after a document with a provider's shape: a provider writes its JSON
-     * whole (round 229: an answer opening with an example chunk was charged the fallback). Not when only a
-     * stream's end marker broke it ({@link JsonDocumentScanner#brokeAtStreamEnd}; round 230: a relay's chunks
-     * and their {@code [DONE]} were charged as text, 22,806 for 340).
+     * whole (round 229: an answer opening with an example chunk was charged the fallback). A stream's end
+     * marker between documents breaks nothing: it is taken out before they are read ({@link StreamEndMarkers}).
      */
     private boolean rawJson;
     private boolean notJson;
-
-    private boolean brokeAtStreamEnd() {
-        return json != null && json.brokeAtStreamEnd();
-    }
+    /** Takes a relayed stream's end markers out before the documents are read. */
+    private final StreamEndMarkers markers = new StreamEndMarkers();
 
     /** {@link #textTokens} before an echoed prompt is taken off. */
     private synchronized long carriedText() {
         long own = decoded != null ? decoded.carriedText()
-                : rawText == null || rawJson && (!notJson || brokeAtStreamEnd()) ? textTokens
+                : rawText == null || rawJson && !notJson ? textTokens
                 : StreamText.plus(textTokens, Math.max(0, StreamText.plus(rawText.tokens(), rawOverflow) - rawRepeated));
         for (UsageSniffer other : new UsageSniffer[] {discarded, utf8Reading}) {
             if (other != null) {
@@ -700,7 +697,8 @@ final class UsageSniffer {
                     off += skipped;
                     len -= skipped;
                 }
-                json.feed(bytes, off, len);
+                markers.filter(bytes, off, len);
+                json.feed(markers.bytes(), 0, markers.length());
                 if (json.failed()) {
                     // not JSON after all: keep what was found, stop reading
                     mode = Mode.OFF;
@@ -733,8 +731,9 @@ final class UsageSniffer {
             sse.end();
         } else if (json != null) {
             // also after a parse failure: the usage complete before the break still counts
+            markers.flush();
+            json.feed(markers.bytes(), 0, markers.length());
             json.end();
-            notJson = notJson && !json.brokeAtStreamEnd();
             json = null;
         }
         mode = Mode.OFF;

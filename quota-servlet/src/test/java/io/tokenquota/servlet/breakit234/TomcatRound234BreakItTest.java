@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit234;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class TomcatRound234BreakItTest extends AbstractRound234 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.TOMCAT;
+    }
+}
