@@ -1196,10 +1196,11 @@ public final class QuotaFilter implements Filter {
 
     /**
      * The estimator for a request to {@code path}: on an image endpoint ({@link ImageOutput#drawsAt})
-     * every request draws an image, whatever model it names.
+     * every request draws an image, whatever model it names; images are priced at the rates of the model
+     * the path names too ({@link RequestEstimator#pathModels}).
      */
     private RequestEstimator estimatorFor(String path) {
-        return ImageOutput.drawsAt(path) ? drawingEstimator : estimator;
+        return (ImageOutput.drawsAt(path) ? drawingEstimator : estimator).at(path);
     }
 
     /**

@@ -236,20 +236,57 @@ final class RequestEstimator {
 
     /** The requests estimated go to an image endpoint: each draws an image, whatever model it names ({@link ImageOutput}). */
     private final boolean drawing;
+    /** The models the request names outside its body ({@link #pathModels}): their image rates apply too. */
+    private final List<String> named;
 
     RequestEstimator(TokenEstimator estimator, long mediaItemTokens) {
-        this(estimator, mediaItemTokens, false);
+        this(estimator, mediaItemTokens, false, List.of());
     }
 
-    private RequestEstimator(TokenEstimator estimator, long mediaItemTokens, boolean drawing) {
+    private RequestEstimator(TokenEstimator estimator, long mediaItemTokens, boolean drawing, List<String> named) {
         this.estimator = estimator;
         this.mediaItemTokens = mediaItemTokens;
         this.drawing = drawing;
+        this.named = named;
     }
 
     /** This estimator for the requests of an image endpoint ({@link ImageOutput#drawsAt}). */
     RequestEstimator drawing() {
-        return new RequestEstimator(estimator, mediaItemTokens, true);
+        return new RequestEstimator(estimator, mediaItemTokens, true, named);
+    }
+
+    /** This estimator for a request to {@code path}, which may name the model beside the body's ({@link #pathModels}). */
+    RequestEstimator at(String path) {
+        List<String> models = pathModels(path);
+        return models.isEmpty() ? this : new RequestEstimator(estimator, mediaItemTokens, drawing, models);
+    }
+
+    /**
+     * Models a path names: Gemini and Vertex {@code .../models/gemini-2.5-pro:generateContent}, Bedrock
+     * {@code /model/anthropic.claude-3-opus-20240229-v1:0/converse} (and {@code converse-stream},
+     * {@code invoke}, {@code invoke-with-response-stream}), and an Azure OpenAI deployment
+     * {@code /openai/deployments/gpt-4o-mini/chat/completions}, whose body names no model (a deployment
+     * is named after its model unless its owner chose otherwise; an unknown name prices nothing lower).
+     */
+    private static final java.util.regex.Pattern[] MODEL_PATHS = {
+        java.util.regex.Pattern.compile("/models/([^/:]+):[A-Za-z]+$"),
+        java.util.regex.Pattern.compile("/model/([^/]+)/(?:converse|converse-stream|invoke|invoke-with-response-stream)$"),
+        java.util.regex.Pattern.compile("/openai/deployments/([^/]+)/"),
+    };
+
+    /** The models {@code path} names ({@link #MODEL_PATHS}); empty for none. */
+    static List<String> pathModels(String path) {
+        if (path == null) {
+            return List.of();
+        }
+        List<String> models = new ArrayList<>(1);
+        for (java.util.regex.Pattern pattern : MODEL_PATHS) {
+            java.util.regex.Matcher m = pattern.matcher(path);
+            if (m.find()) {
+                models.add(m.group(1));
+            }
+        }
+        return models;
     }
 
     /** The filter's default least cost of a media item (Gemini's image rate). */
@@ -533,7 +570,9 @@ final class RequestEstimator {
             long nestedRows = 0;
             // read first: the body may name its model after the images its rate prices
             List<String> models = models(body, json);
-            Set<MediaSize.OpenAiImages> imageRates = MediaSize.OpenAiImages.of(models);
+            // the path's model too: an Azure deployment's body names none
+            Set<MediaSize.OpenAiImages> imageRates = MediaSize.OpenAiImages.of(named.isEmpty() ? models
+                    : java.util.stream.Stream.concat(models.stream(), named.stream()).toList());
             JsonToken t;
             while ((t = p.nextToken()) != null) {
                 Frame top = stack.peek();

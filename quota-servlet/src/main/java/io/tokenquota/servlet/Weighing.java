@@ -10,8 +10,6 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 
 /**
  * One request's weighing by the filter's {@link ModelWeights}: the models the request names, the
@@ -30,14 +28,6 @@ import java.util.regex.Pattern;
  * either side, so a forged {@code model} cannot lower the charge. Immutable.
  */
 final class Weighing {
-    /**
-     * Models a path names: Gemini and Vertex {@code .../models/gemini-2.5-pro:generateContent}, Bedrock
-     * {@code /model/anthropic.claude-3-opus-20240229-v1:0/converse} (and {@code converse-stream},
-     * {@code invoke}, {@code invoke-with-response-stream}).
-     */
-    private static final Pattern GEMINI_PATH = Pattern.compile("/models/([^/:]+):[A-Za-z]+$");
-    private static final Pattern BEDROCK_PATH = Pattern.compile(
-            "/model/([^/]+)/(?:converse|converse-stream|invoke|invoke-with-response-stream)$");
     /**
      * Candidates kept at most: a request naming more distinct models than this is weighed by the
      * dearest of them ({@link Candidates#add}), whatever order it names them in.
@@ -262,17 +252,9 @@ final class Weighing {
             return r.input().max(r.cachedInput()).max(r.output()).max(r.reasoning());
         }
 
-        /** The model a path names (Gemini, Vertex, Bedrock), if any. */
+        /** The model a path names ({@link RequestEstimator#pathModels}), if any. */
         void fromPath(String path) {
-            if (path == null) {
-                return;
-            }
-            for (Pattern pattern : new Pattern[] {GEMINI_PATH, BEDROCK_PATH}) {
-                Matcher m = pattern.matcher(path);
-                if (m.find()) {
-                    add(m.group(1));
-                }
-            }
+            RequestEstimator.pathModels(path).forEach(this::add);
         }
 
         /** Every value of a parameter whose name is {@code model} in any case (query string, form, multipart). */

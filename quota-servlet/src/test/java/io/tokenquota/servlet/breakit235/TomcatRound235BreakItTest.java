@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit235;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class TomcatRound235BreakItTest extends AbstractRound235 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.TOMCAT;
+    }
+}
