@@ -1,42 +1,17 @@
 package io.tokenquota.servlet.breakit225;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.tokenquota.ErrorCode;
 import io.tokenquota.QuotaAccount;
-import io.tokenquota.QuotaException;
-import io.tokenquota.QuotaLedger;
-import io.tokenquota.Reservation;
-import io.tokenquota.jdbi.JdbiQuotaStore;
-import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.ChatCompletions;
-import io.tokenquota.servlet.testing.ClockedStore;
-import io.tokenquota.servlet.testing.Deployment;
-import io.tokenquota.servlet.testing.FailingLedger;
-import io.tokenquota.servlet.testing.H2FilterRound;
 import io.tokenquota.servlet.testing.Ledgers;
-import io.tokenquota.servlet.testing.ModelCalls;
+import io.tokenquota.servlet.testing.StoreOutageRound;
 import io.tokenquota.servlet.testing.TestHttp;
-import io.tokenquota.testkit.MutableClock;
-import jakarta.servlet.AsyncContext;
-import jakarta.servlet.http.HttpServlet;
-import jakarta.servlet.http.HttpServletRequest;
-import jakarta.servlet.http.HttpServletResponse;
-import java.io.IOException;
-import java.io.OutputStream;
 import java.net.http.HttpResponse;
-import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.YearMonth;
-import java.util.Map;
-import java.util.Set;
 import java.util.UUID;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -55,128 +30,33 @@ import org.junit.jupiter.api.Test;
  * 4,994 fixed when its settlement started, admits the call (14,005 + 4,994 = 18,999), and the account
  * ends at 9,000 + 14,000 = 23,000 on a 20,000 allowance.
  */
-abstract class AbstractRound225 extends H2FilterRound {
-    static final ModelCalls CALLS = new ModelCalls();
-    static final long PROMPT = 1_500;
-    static final long COMPLETION = 7_500;
+abstract class AbstractRound225 extends StoreOutageRound {
     static final long SECOND = 14_000;
+    static final String REPORT = "{\"model\":\"gpt-4o\",\"max_tokens\":14000,"
+            + "\"messages\":[{\"role\":\"user\",\"content\":\"Write the full report.\"}]}";
 
-    final MutableClock clock = new MutableClock(Instant.parse("2031-06-10T12:00:00Z"));
-    ClockedStore clocked;
-
-    /** Subjects whose commits and extensions through the troubled ledger fail. */
-    static final Set<String> DOWN = ConcurrentHashMap.newKeySet();
-    /** Counted down by each failed commit attempt of a subject. */
-    static final Map<String, CountDownLatch> REFUSED = new ConcurrentHashMap<>();
+    AbstractRound225() {
+        super(Instant.parse("2031-06-10T12:00:00Z"));
+    }
 
     static String subject() {
         return "u225-" + UUID.randomUUID().toString().substring(0, 12);
     }
 
+    /** A plain JSON completion reporting 14,000 tokens; the store is back once this call reached the model. */
     @Override
-    protected Deployment deploy(QuotaFilter filter) {
-        clocked = new ClockedStore(clock, ALLOWANCE);
-        JdbiQuotaStore c = clocked.store();
-        QuotaLedger troubled = new FailingLedger(c) {
-            private String subjectOf(String id) {
-                return c.reservation(id).map(Reservation::subject).orElse("?");
-            }
-
-            @Override
-            protected void beforeCommit(String reservationId) {
-                String s = subjectOf(reservationId);
-                if (DOWN.contains(s)) {
-                    CountDownLatch l = REFUSED.get(s);
-                    if (l != null) l.countDown();
-                    throw new QuotaException(ErrorCode.STORE_UNAVAILABLE, "connection refused (test)");
-                }
-            }
-
-            @Override
-            protected void beforeExtend(String reservationId) {
-                if (DOWN.contains(subjectOf(reservationId))) {
-                    throw new QuotaException(ErrorCode.STORE_UNAVAILABLE, "connection refused (test)");
-                }
-            }
-        };
-        return Deployment.create()
-                .filter("quota", filter, "/ai/*")
-                // the agent and chat prefixes, through the troubled ledger
-                .filter("quota-c", filterFor(troubled, "/tc/").build(), "/tc/*")
-                // another prefix of the same service, on the same store through another wrapper
-                .filter("quota-b", filterFor(c, "/tb/").build(), "/tb/*")
-                .servlet("ai", new Model(), "/ai/*")
-                .servlet("tc", new Model(), "/tc/*")
-                .servlet("tb", new Model(), "/tb/*");
-    }
-
-    @AfterAll
-    void stopClocked() {
-        if (clocked != null) clocked.close();
-    }
-
-    /**
-     * {@code .../agent}: async event stream with a usage chunk of 9,000 tokens, then [DONE] and complete().
-     * {@code .../chat}: a plain JSON completion reporting 14,000 tokens; the store is back by then.
-     */
-    static class Model extends HttpServlet {
-        @Override
-        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            req.getInputStream().readAllBytes();
-            String s = req.getHeader("x-user-id");
-            CALLS.count(s);
-            if (req.getRequestURI().endsWith("/agent")) {
-                resp.setContentType("text/event-stream");
-                AsyncContext async = req.startAsync(req, resp);
-                async.setTimeout(0);
-                async.start(() -> {
-                    try {
-                        OutputStream out = async.getResponse().getOutputStream();
-                        String id = "chatcmpl-agent-" + s;
-                        for (int i = 0; i < 30; i++) {
-                            out.write(ChatCompletions.wordEvent(id).getBytes(StandardCharsets.UTF_8));
-                        }
-                        out.write(ChatCompletions.usageEvent(id, PROMPT, COMPLETION).getBytes(StandardCharsets.UTF_8));
-                        out.write(ChatCompletions.DONE.getBytes(StandardCharsets.UTF_8));
-                        out.flush();
-                    } catch (IOException | RuntimeException e) {
-                        // the client went
-                    } finally {
-                        async.complete();
-                    }
-                });
-                return;
-            }
-            // the store is back once the next call reached the model
-            DOWN.remove(s);
-            resp.setContentType("application/json");
-            resp.getWriter().write(ChatCompletions.completion("chatcmpl-2-" + s, "gpt-4o", "The long report.", 20, SECOND - 20));
-        }
-    }
-
-    static final String AGENT = "{\"model\":\"gpt-4o\",\"stream\":true,\"stream_options\":{\"include_usage\":true},"
-            + "\"max_tokens\":4000,\"messages\":[{\"role\":\"user\",\"content\":\"Research lithium carbonate suppliers.\"}]}";
-    static final String REPORT = "{\"model\":\"gpt-4o\",\"max_tokens\":14000,"
-            + "\"messages\":[{\"role\":\"user\",\"content\":\"Write the full report.\"}]}";
-
-    /** Runs the agent call through /tc/ with the troubled ledger down for {@code s}; returns once its commit was refused twice. */
-    void agentCallWhoseCommitCannotLand(String s) throws Exception {
-        DOWN.add(s);
-        REFUSED.put(s, new CountDownLatch(2));
-        HttpResponse<String> r = TestHttp.send(TestHttp.jsonPost(container.uri("/tc/v1/agent"), s, AGENT));
-        assertEquals(200, r.statusCode(), r.body());
-        assertTrue(r.body().contains("\"total_tokens\":" + (PROMPT + COMPLETION)), "the client got the usage chunk");
-        // the first attempt and the first background retry were refused: the settlement is being tried again
-        assertTrue(REFUSED.get(s).await(15, TimeUnit.SECONDS), "the commit was tried");
+    protected String chatAnswer(String s) {
+        down.remove(s);
+        return ChatCompletions.completion("chatcmpl-2-" + s, "gpt-4o", "The long report.", 20, SECOND - 20);
     }
 
     String events(String s) {
-        return Ledgers.events(clocked.store(), s, YearMonth.of(2031, 6)).toString();
+        return events(s, YearMonth.of(2031, 6));
     }
 
     /** The next call's outcome, and the account once everything landed (when it was served). */
     String outcome(String s, HttpResponse<String> r) throws InterruptedException {
-        DOWN.remove(s);
+        down.remove(s);
         QuotaAccount a = Ledgers.chargedAtLeast(clocked.store(), s, PROMPT + COMPLETION + (r.statusCode() == 200 ? SECOND : 0));
         return "next call answered " + r.statusCode() + "; account used " + a.used() + " of " + a.limit()
                 + " once landed: " + events(s);

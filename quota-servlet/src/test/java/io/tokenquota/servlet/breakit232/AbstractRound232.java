@@ -1,42 +1,17 @@
 package io.tokenquota.servlet.breakit232;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.tokenquota.ErrorCode;
 import io.tokenquota.QuotaAccount;
-import io.tokenquota.QuotaException;
-import io.tokenquota.QuotaLedger;
-import io.tokenquota.Reservation;
-import io.tokenquota.jdbi.JdbiQuotaStore;
-import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.ChatCompletions;
-import io.tokenquota.servlet.testing.ClockedStore;
-import io.tokenquota.servlet.testing.Deployment;
-import io.tokenquota.servlet.testing.FailingLedger;
-import io.tokenquota.servlet.testing.H2FilterRound;
-import io.tokenquota.servlet.testing.Ledgers;
-import io.tokenquota.servlet.testing.ModelCalls;
+import io.tokenquota.servlet.testing.StoreOutageRound;
 import io.tokenquota.servlet.testing.TestHttp;
-import io.tokenquota.testkit.MutableClock;
-import jakarta.servlet.AsyncContext;
-import jakarta.servlet.http.HttpServlet;
-import jakarta.servlet.http.HttpServletRequest;
-import jakarta.servlet.http.HttpServletResponse;
-import java.io.IOException;
-import java.io.OutputStream;
 import java.net.http.HttpResponse;
-import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.YearMonth;
-import java.util.Map;
-import java.util.Set;
 import java.util.UUID;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -49,116 +24,33 @@ import org.junit.jupiter.api.Test;
  * store comes back within the hold's TTL, after it (the hold expired by another instance's sweep), or
  * after the user's first July call.
  */
-abstract class AbstractRound232 extends H2FilterRound {
-    static final ModelCalls CALLS = new ModelCalls();
-    static final long PROMPT = 1_500;
-    static final long COMPLETION = 7_500;
+abstract class AbstractRound232 extends StoreOutageRound {
+    static final String SHORT = "{\"model\":\"gpt-4o\",\"max_tokens\":100,"
+            + "\"messages\":[{\"role\":\"user\",\"content\":\"Say hi.\"}]}";
 
-    final MutableClock clock = new MutableClock(Instant.parse("2031-06-30T23:58:00Z"));
-    ClockedStore clocked;
-
-    static final Set<String> DOWN = ConcurrentHashMap.newKeySet();
-    static final Map<String, CountDownLatch> REFUSED = new ConcurrentHashMap<>();
+    AbstractRound232() {
+        super(Instant.parse("2031-06-30T23:58:00Z"));
+    }
 
     static String subject() {
         return "u232-" + UUID.randomUUID().toString().substring(0, 12);
     }
 
     @Override
-    protected Deployment deploy(QuotaFilter filter) {
-        clocked = new ClockedStore(clock, ALLOWANCE);
-        JdbiQuotaStore c = clocked.store();
-        QuotaLedger troubled = new FailingLedger(c) {
-            private String subjectOf(String id) {
-                return c.reservation(id).map(Reservation::subject).orElse("?");
-            }
-
-            @Override
-            protected void beforeCommit(String reservationId) {
-                String s = subjectOf(reservationId);
-                if (DOWN.contains(s)) {
-                    CountDownLatch l = REFUSED.get(s);
-                    if (l != null) l.countDown();
-                    throw new QuotaException(ErrorCode.STORE_UNAVAILABLE, "connection refused (test)");
-                }
-            }
-
-            @Override
-            protected void beforeExtend(String reservationId) {
-                if (DOWN.contains(subjectOf(reservationId))) {
-                    throw new QuotaException(ErrorCode.STORE_UNAVAILABLE, "connection refused (test)");
-                }
-            }
-        };
-        return Deployment.create()
-                .filter("quota", filter, "/ai/*")
-                .filter("quota-c", filterFor(troubled, "/tc/").build(), "/tc/*")
-                .filter("quota-b", filterFor(c, "/tb/").build(), "/tb/*")
-                .servlet("ai", new Model(), "/ai/*")
-                .servlet("tc", new Model(), "/tc/*")
-                .servlet("tb", new Model(), "/tb/*");
+    protected String chatAnswer(String s) {
+        return ChatCompletions.completion("chatcmpl-2-" + s, "gpt-4o", "Short.", 20, 80);
     }
-
-    @AfterAll
-    void stopClocked() {
-        if (clocked != null) clocked.close();
-    }
-
-    static class Model extends HttpServlet {
-        @Override
-        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            req.getInputStream().readAllBytes();
-            String s = req.getHeader("x-user-id");
-            CALLS.count(s);
-            if (req.getRequestURI().endsWith("/agent")) {
-                resp.setContentType("text/event-stream");
-                AsyncContext async = req.startAsync(req, resp);
-                async.setTimeout(0);
-                async.start(() -> {
-                    try {
-                        OutputStream out = async.getResponse().getOutputStream();
-                        String id = "chatcmpl-agent-" + s;
-                        for (int i = 0; i < 30; i++) {
-                            out.write(ChatCompletions.wordEvent(id).getBytes(StandardCharsets.UTF_8));
-                        }
-                        out.write(ChatCompletions.usageEvent(id, PROMPT, COMPLETION).getBytes(StandardCharsets.UTF_8));
-                        out.write(ChatCompletions.DONE.getBytes(StandardCharsets.UTF_8));
-                        out.flush();
-                    } catch (IOException | RuntimeException e) {
-                        // the client went
-                    } finally {
-                        async.complete();
-                    }
-                });
-                return;
-            }
-            resp.setContentType("application/json");
-            resp.getWriter().write(ChatCompletions.completion("chatcmpl-2-" + s, "gpt-4o", "Short.", 20, 80));
-        }
-    }
-
-    static final String AGENT = "{\"model\":\"gpt-4o\",\"stream\":true,\"stream_options\":{\"include_usage\":true},"
-            + "\"max_tokens\":4000,\"messages\":[{\"role\":\"user\",\"content\":\"Research lithium carbonate suppliers.\"}]}";
-    static final String SHORT = "{\"model\":\"gpt-4o\",\"max_tokens\":100,"
-            + "\"messages\":[{\"role\":\"user\",\"content\":\"Say hi.\"}]}";
 
     /** The month the test's call is held in: each test starts at 23:58 on the last day of a later month. */
     YearMonth held;
 
-    void agentCallWhoseCommitCannotLand(String s) throws Exception {
+    /** The agent call, held at 23:58 on the last day of the month after the clock's. */
+    @Override
+    protected void agentCallWhoseCommitCannotLand(String s) throws InterruptedException {
         YearMonth now = YearMonth.from(clock.instant().atZone(java.time.ZoneOffset.UTC));
         held = now.plusMonths(1);
         clock.set(held.atEndOfMonth().atTime(23, 58).toInstant(java.time.ZoneOffset.UTC));
-        DOWN.add(s);
-        REFUSED.put(s, new CountDownLatch(2));
-        HttpResponse<String> r = TestHttp.send(TestHttp.jsonPost(container.uri("/tc/v1/agent"), s, AGENT));
-        assertEquals(200, r.statusCode(), r.body());
-        assertTrue(r.body().contains("\"total_tokens\":" + (PROMPT + COMPLETION)), "the client got the usage chunk");
-        assertTrue(REFUSED.get(s).await(15, TimeUnit.SECONDS), "the commit was tried");
-    }
-
-    String events(String s, YearMonth m) {
-        return Ledgers.events(clocked.store(), s, m).toString();
+        super.agentCallWhoseCommitCannotLand(s);
     }
 
     /** June's account once the retried commit had time to land (bounded). */
@@ -181,7 +73,7 @@ abstract class AbstractRound232 extends H2FilterRound {
         String s = subject();
         agentCallWhoseCommitCannotLand(s);
         clock.advance(Duration.ofMinutes(3));
-        DOWN.remove(s);
+        down.remove(s);
         QuotaAccount a = heldMonth(s);
         assertEquals(PROMPT + COMPLETION, a.used(), "June: " + a + " " + events(s, held));
     }
@@ -195,7 +87,7 @@ abstract class AbstractRound232 extends H2FilterRound {
         clocked.store().expireStale();
         HttpResponse<String> r = TestHttp.send(TestHttp.jsonPost(container.uri("/tb/v1/chat"), s, SHORT));
         assertEquals(200, r.statusCode(), r.body());
-        DOWN.remove(s);
+        down.remove(s);
         QuotaAccount a = heldMonth(s);
         assertEquals(PROMPT + COMPLETION, a.used(), "June: " + a + " " + events(s, held)
                 + " July: " + events(s, held.plusMonths(1)));
