@@ -8,12 +8,16 @@ package io.tokenquota.servlet;
  * one grown; what the earlier one counted is counted again in it, and is given back. Only events of
  * {@link #SHORTEST} bytes or more are compared: a stream of deltas (a token an event) repeats a word now
  * and then, which the model did write twice. Events of any length are compared whole, in bounded memory:
- * by a hash of their bytes (a multiplier drawn for each stream, so no text can be written to collide), kept
- * for every prefix of the last {@link #TAIL} bytes, where the closing markup is (round 224: a revision that
- * kept its draft's first 6,000 characters was taken for the draft grown, compared by its first 4,096).
+ * by a hash of their bytes, kept for every prefix of the last {@link #TAIL} bytes, where the closing
+ * markup is (round 224: a revision that kept its draft's first 6,000 characters was taken for the draft
+ * grown, compared by its first 4,096).
  * Each event is compared with the last of its own name: a page that swaps each named event into its own
  * target (htmx's {@code sse-swap}) sends the message so far and a status line in turn (round 230: compared
- * with the status line, every prefix was charged, 38,678 for a 561-token answer). Not thread-safe.
+ * with the status line, every prefix was charged, 38,678 for a 561-token answer); the last events of
+ * {@link #NAMES} names are kept. The hash is a polynomial one modulo the prime 2^61 - 1 at a point drawn for
+ * each stream: two texts of n bytes agree at fewer than n of its 2^61 points, so no text can be written to
+ * collide (round 238: modulo 2^64, the one a multiply wraps to, a text and its Thue-Morse reordering collide
+ * at every odd point, and five lines of 3,072 tokens each were charged as one). Not thread-safe.
  */
 final class RawEvents {
     /** The shortest event compared with the next: longer than any delta a provider streams. */
@@ -22,10 +26,16 @@ final class RawEvents {
     private static final int MARKUP = 64;
     /** The bytes of an event's end kept, with the hash of what comes before each. */
     private static final int TAIL = 256;
-    /** The event names whose last event is kept: the least recently seen is forgotten past these. */
-    private static final int NAMES = 8;
+    /**
+     * The event names whose last event is kept: the least recently seen is forgotten past these (round 238:
+     * a page that swaps the message so far and ten sources' cards, each its own name, cycled through 8).
+     */
+    private static final int NAMES = 64;
+    /** The hash's modulus, the Mersenne prime 2^61 - 1. */
+    private static final long PRIME = (1L << 61) - 1;
 
-    private final long base = new java.util.SplittableRandom().nextLong() | 1;
+    /** The hash's point, drawn for each stream among 2^61 - 2 (not 0). */
+    private final long base = 1 + new java.util.SplittableRandom().nextLong(PRIME - 1);
 
     /** The event being read: its length, its hash, its last bytes and the hash before each. */
     private long length;
@@ -59,9 +69,24 @@ final class RawEvents {
             int at = (int) (length % TAIL);
             tail[at] = b[i];
             tailHashes[at] = hash;
-            hash = hash * base + (b[i] & 0xFF) + 1;
+            hash = add(multiply(hash, base), (b[i] & 0xFF) + 1);
             length++;
         }
+    }
+
+    /** {@code a * b} modulo {@link #PRIME}, both below it. */
+    private static long multiply(long a, long b) {
+        long high = Math.multiplyHigh(a, b);
+        long low = a * b;
+        // the product is high * 2^64 + low (unsigned), and 2^61 is 1 modulo the prime
+        return add(low & PRIME, (low >>> 61) | (high << 3));
+    }
+
+    /** {@code a + b} modulo {@link #PRIME}, both below 2^62. */
+    private static long add(long a, long b) {
+        long sum = a + b;
+        sum = (sum & PRIME) + (sum >>> 61);
+        return sum >= PRIME ? sum - PRIME : sum;
     }
 
     private void checkpoint() {

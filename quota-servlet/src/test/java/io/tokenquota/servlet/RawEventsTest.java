@@ -75,6 +75,26 @@ final class RawEventsTest {
         assertEquals(21, counted(events, "message", so + " while the ships came home.</p></div>", 26));
     }
 
+    /** Blocks in Thue-Morse order, {@code a} for 0 and {@code b} for 1: modulo 2^64 it hashes as the swapped order does. */
+    private static String thueMorse(String a, String b, int blocks) {
+        StringBuilder text = new StringBuilder();
+        for (int i = 0; i < blocks; i++) {
+            text.append(Integer.bitCount(i) % 2 == 0 ? a : b);
+        }
+        return text.toString();
+    }
+
+    @Test
+    void textsBuiltToCollideUnderAWrappingHashAreNoRepeat() {
+        String line = thueMorse(" the cat sat", " the dog ran", 1_024);
+        String swapped = thueMorse(" the dog ran", " the cat sat", 1_024);
+        for (int stream = 0; stream < 20; stream++) {
+            RawEvents events = new RawEvents();
+            assertEquals(0, counted(events, line, 3_072));
+            assertEquals(0, counted(events, swapped, 3_072), "another text of the same length is no repeat");
+        }
+    }
+
     @Test
     void deltasAndOtherTextAreNeverGivenBack() {
         RawEvents events = new RawEvents();
