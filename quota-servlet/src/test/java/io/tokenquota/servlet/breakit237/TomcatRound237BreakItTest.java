@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit237;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class TomcatRound237BreakItTest extends AbstractRound237 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.TOMCAT;
+    }
+}
