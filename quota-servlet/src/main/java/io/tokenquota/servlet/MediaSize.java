@@ -451,7 +451,7 @@ final class MediaSize {
     }
 
     /** Whether the bytes start as one of the image formats {@link #imageSize} reads. */
-    private static boolean isImage(byte[] b) {
+    static boolean isImage(byte[] b) {
         return isJpeg(b) || isPng(b)
                 || startsWith(b, "GIF8") || (b.length >= 12 && startsWith(b, "RIFF") && startsWith(b, 8, "WEBP"));
     }

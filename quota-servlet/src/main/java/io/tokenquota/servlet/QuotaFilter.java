@@ -883,6 +883,7 @@ public final class QuotaFilter implements Filter {
         byte[] named = readBody;
         // what the body names, for a request that starts an application's job again by its id
         settlement.bodyValues(() -> Json.topLevelValues(named, 64));
+        settlement.bodyField(name -> Json.topLevelString(named, name));
         request.setAttribute(settling, settlement);
         held.settledBy(settlement);
         keeper.running(hold, settlement::chargeSoFar);

@@ -158,6 +158,12 @@ final class Settlement implements AsyncListener {
 
     /** The top-level values of the request's JSON body, read when needed ({@link Json#topLevelValues}). */
     private java.util.function.Supplier<java.util.Set<String>> bodyValues = java.util.Set::of;
+    /** The string a top-level field of the request's JSON body holds, or {@code null}. */
+    private java.util.function.Function<String, String> bodyField = name -> null;
+
+    void bodyField(java.util.function.Function<String, String> field) {
+        this.bodyField = field;
+    }
 
     void bodyValues(java.util.function.Supplier<java.util.Set<String>> values) {
         this.bodyValues = values;
@@ -639,7 +645,8 @@ final class Settlement implements AsyncListener {
     /**
      * What an answer without usage (or with a provisional one) is charged at least: the estimate; for
      * audio the model wrote (a text-to-speech answer) what its length costs at the rate audio is held
-     * ({@link AudioDuration#inputTokens}), when that is more (not for a {@code GET} or {@code HEAD}); its
+     * ({@link AudioDuration#inputTokens}), for a picture it drew its input and the picture's output
+     * ({@link ImageOutput#drawn}), when that is more (neither for a {@code GET} or {@code HEAD}); its
      * input and the new text (and speech) its stream carried, or the text it wrote raw
      * ({@link UsageSniffer#textTokens}), when that is more.
      */
@@ -652,6 +659,15 @@ final class Settlement implements AsyncListener {
         // slowed speech): its length is not bounded by the request; an endpoint under a protected prefix
         // that returns stored audio to a POST reports its figure
         long least = millis < 0 ? estimate : Math.max(estimate, AudioDuration.inputTokens(millis));
+        long[] drawn = reads(request) ? null : sniffer.imageSize();
+        if (drawn != null) {
+            // a picture the model drew, answered as an image (a ResponseEntity<byte[]> of the decoded b64_json),
+            // at the output rate when weighed (round 240: 1,015 charged for a 6,240-token picture)
+            long picture = ImageOutput.drawn(drawn[0], drawn[1], bodyField.apply("quality"));
+            long written = StreamText.plus(sniffer.inputEstimate(), picture);
+            least = Math.max(least, Math.min(Limits.MAX_TOKENS,
+                    weighing == null ? written : weighing.withAnswer(sniffer.models()).hold(written, picture)));
+        }
         if (weighing != null) {
             // held at the request's models; the answer may name a dearer one that answered (round 233: a
             // client naming gpt-4o-mini to an endpoint that runs gpt-4o hung up before the usage)

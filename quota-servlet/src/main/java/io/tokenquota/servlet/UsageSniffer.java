@@ -457,6 +457,10 @@ final class UsageSniffer {
                 // speech the model wrote: no usage comes with it, its length is what it cost
                 audio = new AudioDuration.Answer(type);
             }
+            if (!encoded && !writerText && (type.startsWith("image/") || head != null && MediaSize.isImage(head))) {
+                // a picture the model drew, returned as it is: no usage comes with it, its size tells what it cost
+                image = new java.io.ByteArrayOutputStream();
+            }
         }
         transcoder = mode == Mode.OFF || writerText ? null : Transcoder.of(charset);
         if (mode == Mode.JSON && countRaw && textEstimator != null) {
@@ -477,6 +481,22 @@ final class UsageSniffer {
 
     /** The audio the answer carries, when it is audio; {@code null} otherwise. */
     private AudioDuration.Answer audio;
+    /** The first {@link #IMAGE_HEAD} bytes of an answer that is an image; {@code null} otherwise. */
+    private java.io.ByteArrayOutputStream image;
+    /** Bytes of an image answer kept to read its size: its header, and the metadata a JPEG puts before it. */
+    private static final int IMAGE_HEAD = 65_536;
+
+    /**
+     * {@code {width, height}} of the image the answer is ({@code {0, 0}}: an image whose size its first
+     * {@link #IMAGE_HEAD} bytes do not tell), or {@code null} when the answer is no image.
+     */
+    synchronized long[] imageSize() {
+        if (image == null) {
+            return null;
+        }
+        long[] size = MediaSize.imageSize(image.toByteArray());
+        return size != null ? size : new long[] {0, 0};
+    }
 
     /** Milliseconds of audio the answer carried, or -1 when it is no audio. */
     synchronized long audioMillis() {
@@ -711,6 +731,9 @@ final class UsageSniffer {
                 // not a format we read: bytes only pass through (audio is measured, plain text counted)
                 if (audio != null) {
                     audio.feed(bytes, off, len);
+                }
+                if (image != null && image.size() < IMAGE_HEAD) {
+                    image.write(bytes, off, Math.min(len, IMAGE_HEAD - image.size()));
                 }
                 if (rawText != null) {
                     rawText.feed(bytes, off, len);

@@ -37,4 +37,14 @@ final class ImageOutputTest {
                 "quality", List.of("low", "high"), "partial_images", List.of("1", "3", "lots")), true));
         assertEquals(6_240, ImageOutput.tokens(Map.of(), true), "no fields: the largest image");
     }
+
+    @Test
+    void aDrawnPictureCostsItsShapesFigureLessInProportionWhenSmaller() {
+        assertEquals(6_240, ImageOutput.drawn(1024, 1536, null), "portrait, no quality named: high");
+        assertEquals(1_568, ImageOutput.drawn(1536, 1024, "medium"));
+        assertEquals(272, ImageOutput.drawn(1024, 1024, "low"));
+        assertEquals(1_040, ImageOutput.drawn(512, 512, "high"), "a quarter of the square's area");
+        assertEquals(4_160, ImageOutput.drawn(2048, 2048, "high"), "larger: the table's figure");
+        assertEquals(6_240, ImageOutput.drawn(0, 0, "high"), "an unknown size: the largest");
+    }
 }

@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit239;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class TomcatRound239BreakItTest extends AbstractRound239 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.TOMCAT;
+    }
+}

@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit240;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class TomcatRound240BreakItTest extends AbstractRound240 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.TOMCAT;
+    }
+}
