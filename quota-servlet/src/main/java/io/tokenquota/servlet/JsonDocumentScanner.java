@@ -244,6 +244,23 @@ final class JsonDocumentScanner {
 
     private final Consumer<Document> sink;
     private JsonParser parser;
+    /**
+     * Agent frameworks' events that wrap a provider's event whole, by their {@code type} and the field the
+     * wrapped one is in ({@link #wrappedEvent}: inside such an event): the OpenAI Agents SDK's Python {@code {"data": <Responses event>, "type":
+     * "raw_response_event"}} and JS {@code {"type": "raw_model_stream_event", "data": {"type": "model",
+     * "event": <Responses event>}}} (round 239: a run of 10,850 tokens relayed so was charged 1,015). Such a
+     * document is read as the event it wraps: its usage, ids and text deltas where a bare one has them.
+     */
+    private static final Map<String, String> WRAPPERS = Map.of("raw_response_event", "data",
+            "raw_model_stream_event", "data");
+    /** Inside a wrapper's event ({@link #wrappedEvent}) only: the JS SDK's raw provider event. */
+    private static final Map<String, String> NESTED_WRAPPERS = Map.of("model", "event");
+    /** This scanner reads an event inside another's document. */
+    private boolean wrappedEvent;
+    /** The scanner of the object a root field may wrap an event in, while it lasts; its field; its document. */
+    private JsonDocumentScanner inner;
+    private String innerField;
+    private Document innerDocument;
     private ByteArrayFeeder feeder;
     /** Kept bytes of a chunk that also had bytes to drop; allocated by the first such chunk. */
     private byte[] slice;
@@ -314,6 +331,18 @@ final class JsonDocumentScanner {
 
     JsonDocumentScanner(Consumer<Document> sink) {
         this(sink, id -> false);
+    }
+
+    /**
+     * A scanner of an event a framework's own event wraps ({@link #wrapping}), fed the tokens of the
+     * wrapping document's {@code parser} while that event's object lasts.
+     */
+    private JsonDocumentScanner(Consumer<Document> sink, JsonParser parser, StreamText text) {
+        this.sink = sink;
+        this.sentBack = id -> false;
+        this.parser = parser;
+        this.text = text;
+        this.wrappedEvent = true;
     }
 
     /** A scanner whose answer's AI messages with an id {@code sentBack} names are the request's history. */
@@ -407,6 +436,8 @@ final class JsonDocumentScanner {
 
     /** Forgets what the document just handed out said: the next one starts afresh. */
     private void nextDocument() {
+        inner = null;
+        innerDocument = null;
         tokenFields = 0;
         usages = new HashMap<>();
         messages = new java.util.ArrayList<>();
@@ -555,6 +586,12 @@ final class JsonDocumentScanner {
     }
 
     private void accept(JsonToken t) throws IOException {
+        if (inner != null) {
+            inner.accept(t);
+            if (inner.depth == 0) {
+                inner = null;
+            }
+        }
         if (inRootArray && depth == 0 && t != JsonToken.END_ARRAY) {
             // an element of the root array starts (an object, an array or a scalar)
             element++;
@@ -589,6 +626,14 @@ final class JsonDocumentScanner {
                 }
                 if (depth == 2 && !object && objectAt[1] && LMDEPLOY_OUTPUT.equals(fieldAt[1])) {
                     usages.computeIfAbsent("", k -> new HashMap<>()).put(COUNT_TOKEN_LIST, 0L);
+                }
+                if (depth == 2 && object && objectAt[1] && innerDocument == null && inner == null && !inRootArray
+                        && (wrappedEvent ? NESTED_WRAPPERS : WRAPPERS).containsValue(fieldAt[1])) {
+                    // the object may be an event a framework wrapped: read as a document of its own too, kept
+                    // if the wrapper's type says so (it may come after)
+                    innerField = fieldAt[1];
+                    inner = new JsonDocumentScanner(d -> innerDocument = d, parser, text == null ? null : text.another());
+                    inner.accept(t);
                 }
                 if (depth <= TRACKED_DEPTH) {
                     objectAt[depth] = object;
@@ -660,7 +705,8 @@ final class JsonDocumentScanner {
                         if (inRootArray && tokenFields == TGI_TOKEN) {
                             usages.computeIfAbsent("", k -> new HashMap<>()).put(COUNT_TOKEN_ARRAY, 0L);
                         }
-                        sink.accept(document());
+                        sink.accept(innerDocument != null && type != null
+                                && innerField.equals((wrappedEvent ? NESTED_WRAPPERS : WRAPPERS).get(type)) ? innerDocument : document());
                     }
                     nextDocument();
                 }

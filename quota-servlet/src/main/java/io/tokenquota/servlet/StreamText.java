@@ -108,6 +108,11 @@ final class StreamText {
         this.estimator = estimator;
     }
 
+    /** A counter of its own with the same estimator: for an event another document wraps. */
+    StreamText another() {
+        return new StreamText(estimator);
+    }
+
     /** The scanner passed a string's opening quote to the parser. */
     void opened() {
         opened++;
