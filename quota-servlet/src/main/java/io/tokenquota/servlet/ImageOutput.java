@@ -79,18 +79,15 @@ final class ImageOutput {
     /**
      * The output tokens of a picture of {@code width} by {@code height} pixels a model drew, answered as an
      * image ({@code image/png}...) with no usage: the table's figure for the {@code quality} the request named
-     * (none: {@code high}) and the size of its shape (square, portrait, landscape), less in proportion for a
-     * smaller picture; an unknown size ({@code 0}) counts as the largest.
+     * (none: {@code high}) and the size of its shape (square, portrait, landscape), whatever its pixels (a
+     * picture model draws at 1,024 pixels a side or more: a smaller picture was drawn so and resized after,
+     * round 241); an unknown size ({@code 0}) counts as the largest.
      */
     static long drawn(long width, long height, String quality) {
         if (width <= 0 || height <= 0) {
             return TABLE[row(quality)][1];
         }
-        int column = width == height ? 0 : height > width ? 1 : 2;
-        long[] sizes = {1024 * 1024, 1024 * 1536, 1536 * 1024};
-        long figure = TABLE[row(quality)][column];
-        double area = (double) width * height;
-        return area >= sizes[column] ? figure : Math.max(1, (long) Math.ceil(figure * area / sizes[column]));
+        return TABLE[row(quality)][width == height ? 0 : height > width ? 1 : 2];
     }
 
     /** A field's values, or one {@code null} (its default) when it is not sent. */

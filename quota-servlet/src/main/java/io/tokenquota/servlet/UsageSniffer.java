@@ -491,6 +491,9 @@ final class UsageSniffer {
      * {@link #IMAGE_HEAD} bytes do not tell), or {@code null} when the answer is no image.
      */
     synchronized long[] imageSize() {
+        if (decoded != null) {
+            return decoded.imageSize();
+        }
         if (image == null) {
             return null;
         }
@@ -500,7 +503,8 @@ final class UsageSniffer {
 
     /** Milliseconds of audio the answer carried, or -1 when it is no audio. */
     synchronized long audioMillis() {
-        return audio == null ? -1 : audio.millis();
+        // an answer the filter inflates (gzip, deflate) is measured by the reader of what it inflates to
+        return decoded != null ? decoded.audioMillis() : audio == null ? -1 : audio.millis();
     }
 
     /** The record separator (RS, U+001E) that starts each record of a JSON text sequence (RFC 7464). */

@@ -39,12 +39,12 @@ final class ImageOutputTest {
     }
 
     @Test
-    void aDrawnPictureCostsItsShapesFigureLessInProportionWhenSmaller() {
+    void aDrawnPictureCostsItsShapesFigureWhateverItsPixels() {
         assertEquals(6_240, ImageOutput.drawn(1024, 1536, null), "portrait, no quality named: high");
         assertEquals(1_568, ImageOutput.drawn(1536, 1024, "medium"));
         assertEquals(272, ImageOutput.drawn(1024, 1024, "low"));
-        assertEquals(1_040, ImageOutput.drawn(512, 512, "high"), "a quarter of the square's area");
-        assertEquals(4_160, ImageOutput.drawn(2048, 2048, "high"), "larger: the table's figure");
+        assertEquals(4_160, ImageOutput.drawn(256, 256, "high"), "drawn at 1024 and resized after");
+        assertEquals(4_160, ImageOutput.drawn(2048, 2048, "high"));
         assertEquals(6_240, ImageOutput.drawn(0, 0, "high"), "an unknown size: the largest");
     }
 }

@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit241;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class TomcatRound241BreakItTest extends AbstractRound241 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.TOMCAT;
+    }
+}
