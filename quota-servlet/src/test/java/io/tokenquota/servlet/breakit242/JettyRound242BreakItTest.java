@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit242;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound242BreakItTest extends AbstractRound242 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
