@@ -84,10 +84,46 @@ final class ImageOutput {
      * round 241); an unknown size ({@code 0}) counts as the largest.
      */
     static long drawn(long width, long height, String quality) {
-        if (width <= 0 || height <= 0) {
-            return TABLE[row(quality)][1];
+        return TABLE[row(quality)][shape(width, height)];
+    }
+
+    /** The table's column of a picture's shape: square, portrait, landscape; an unknown size ({@code 0}) the largest. */
+    static int shape(long width, long height) {
+        return width <= 0 || height <= 0 ? 1 : width == height ? 0 : height > width ? 1 : 2;
+    }
+
+    /** The output tokens of pictures counted by {@link #shape} ({@link #drawn} each), at the {@code quality} named. */
+    static long drawn(long[] byShape, String quality) {
+        long total = 0;
+        for (int c = 0; c < byShape.length; c++) {
+            // a count is at most one a document: far below what would overflow
+            total = UsageKinds.add(total, byShape[c] * TABLE[row(quality)][c]);
         }
-        return TABLE[row(quality)][width == height ? 0 : height > width ? 1 : 2];
+        return total;
+    }
+
+    /**
+     * {@code {width, height}} of the picture whose base64 (or {@code data:} URL) starts {@code text}
+     * ({@code {0, 0}} when its first bytes do not tell), or {@code null} when it is no picture.
+     */
+    static long[] base64Picture(String text) {
+        String b64 = text;
+        int comma = text.startsWith("data:") ? text.indexOf(',') : -1;
+        if (comma > 0) {
+            b64 = text.substring(comma + 1);
+        }
+        int usable = Math.min(b64.length(), 344) & ~3;
+        byte[] head;
+        try {
+            head = java.util.Base64.getDecoder().decode(b64.substring(0, usable));
+        } catch (IllegalArgumentException e) {
+            return null;
+        }
+        if (!MediaSize.isImage(head)) {
+            return null;
+        }
+        long[] size = MediaSize.imageSize(head);
+        return size != null ? size : new long[] {0, 0};
     }
 
     /** A field's values, or one {@code null} (its default) when it is not sent. */

@@ -224,10 +224,10 @@ final class JsonDocumentScanner {
                     boolean workflowRun, int element, String id, String runId, java.util.List<Message> messages,
                     long textTokens, String object, String fileId, String streamCall, String status,
                     boolean foreground, int catalogueFields, boolean choiceFinished, boolean geminiChunk,
-                    String reportId) {
+                    String reportId, long[] pictures) {
         Document(String type, Map<String, Map<String, Long>> usages, boolean ended) {
             this(type, usages, ended, null, null, false, false, null, false, null, false, -1, null, null,
-                    java.util.List.of(), 0, null, null, null, null, false, 0, false, false, null);
+                    java.util.List.of(), 0, null, null, null, null, false, 0, false, false, null, null);
         }
 
         Document {
@@ -255,6 +255,13 @@ final class JsonDocumentScanner {
             "raw_model_stream_event", "data");
     /** Inside a wrapper's event ({@link #wrappedEvent}) only: the JS SDK's raw provider event. */
     private static final Map<String, String> NESTED_WRAPPERS = Map.of("model", "event");
+    /**
+     * The fields a picture a model drew is answered in as base64: OpenAI's image API's {@code b64_json},
+     * Spring AI's {@code Image} as Jackson writes it ({@code b64Json}).
+     */
+    private static final java.util.Set<String> PICTURE_FIELDS = java.util.Set.of("b64_json", "b64Json");
+    /** The pictures of the current document, by {@link ImageOutput#shape}; {@code null} when none. */
+    private long[] pictures;
     /** This scanner reads an event inside another's document. */
     private boolean wrappedEvent;
     /** The scanner of the object a root field may wrap an event in, while it lasts; its field; its document. */
@@ -436,6 +443,7 @@ final class JsonDocumentScanner {
 
     /** Forgets what the document just handed out said: the next one starts afresh. */
     private void nextDocument() {
+        pictures = null;
         inner = null;
         innerDocument = null;
         tokenFields = 0;
@@ -729,6 +737,16 @@ final class JsonDocumentScanner {
                 }
             }
             case VALUE_STRING -> {
+                if (depth > 0 && depth <= TRACKED_DEPTH && objectAt[depth] && PICTURE_FIELDS.contains(fieldAt[depth])) {
+                    // the string's first bytes (what is kept of it) hold the picture's header
+                    long[] size = ImageOutput.base64Picture(parser.getText());
+                    if (size != null) {
+                        if (pictures == null) {
+                            pictures = new long[3];
+                        }
+                        pictures[ImageOutput.shape(size[0], size[1])]++;
+                    }
+                }
                 if (text != null) {
                     text.parsed();
                     text.scalar(parser.getText(), true);
@@ -909,7 +927,8 @@ final class JsonDocumentScanner {
                 text == null ? 0 : text.documentTokens(type, event), object,
                 "file".equals(object) || "container.file".equals(object) || "file".equals(type) ? lineId : nestedFileId,
                 streamCall(), status, foreground, catalogueFields, choiceFinished,
-                geminiResponse != null && geminiResponse.equals(streamCall()), lineId != null ? lineId : metadataId);
+                geminiResponse != null && geminiResponse.equals(streamCall()), lineId != null ? lineId : metadataId,
+                pictures);
     }
 
     /**

@@ -660,10 +660,14 @@ final class Settlement implements AsyncListener {
         // that returns stored audio to a POST reports its figure
         long least = millis < 0 ? estimate : Math.max(estimate, AudioDuration.inputTokens(millis));
         long[] drawn = reads(request) ? null : sniffer.imageSize();
-        if (drawn != null) {
-            // a picture the model drew, answered as an image (a ResponseEntity<byte[]> of the decoded b64_json),
-            // at the output rate when weighed (round 240: 1,015 charged for a 6,240-token picture)
-            long picture = ImageOutput.drawn(drawn[0], drawn[1], bodyField.apply("quality"));
+        long[] inJson = reads(request) ? null : sniffer.pictures();
+        String quality = drawn != null || inJson != null && inJson[0] + inJson[1] + inJson[2] > 0 ? bodyField.apply("quality") : null;
+        // pictures the model drew, answered as an image (a ResponseEntity<byte[]> of the decoded b64_json:
+        // round 240, 1,015 charged for a 6,240-token picture) or as base64 in JSON (round 241), at the output
+        // rate when weighed
+        long picture = UsageKinds.add(drawn == null ? 0 : ImageOutput.drawn(drawn[0], drawn[1], quality),
+                inJson == null ? 0 : ImageOutput.drawn(inJson, quality));
+        if (picture > 0) {
             long written = StreamText.plus(sniffer.inputEstimate(), picture);
             least = Math.max(least, Math.min(Limits.MAX_TOKENS,
                     weighing == null ? written : weighing.withAnswer(sniffer.models()).hold(written, picture)));

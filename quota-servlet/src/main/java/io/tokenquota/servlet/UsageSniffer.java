@@ -481,6 +481,14 @@ final class UsageSniffer {
 
     /** The audio the answer carries, when it is audio; {@code null} otherwise. */
     private AudioDuration.Answer audio;
+    /** Pictures the answer's JSON carried as base64 ({@code b64_json}), by {@link ImageOutput#shape}. */
+    private final long[] pictures = new long[3];
+
+    /** {@link #pictures}, of what an inflated answer held when the filter inflated it. */
+    synchronized long[] pictures() {
+        return decoded != null ? decoded.pictures() : pictures.clone();
+    }
+
     /** The first {@link #IMAGE_HEAD} bytes of an answer that is an image; {@code null} otherwise. */
     private java.io.ByteArrayOutputStream image;
     /** Bytes of an image answer kept to read its size: its header, and the metadata a JPEG puts before it. */
@@ -1226,6 +1234,11 @@ final class UsageSniffer {
     private boolean accept(JsonDocumentScanner.Document doc, boolean event, String eventName) {
         if (doc.responseId() != null) {
             storedResponse = doc.responseId();
+        }
+        if (doc.pictures() != null) {
+            for (int c = 0; c < pictures.length; c++) {
+                pictures[c] = UsageKinds.add(pictures[c], doc.pictures()[c]);
+            }
         }
         sawAnswerEvent |= event;
         textTokens = StreamText.plus(textTokens, doc.textTokens());
