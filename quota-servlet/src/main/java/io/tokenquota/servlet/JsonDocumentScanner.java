@@ -594,12 +594,17 @@ final class JsonDocumentScanner {
     }
 
     private void accept(JsonToken t) throws IOException {
+        read(t);
+        // after this document's own reading (a string's cut is known by then: StreamText#another)
         if (inner != null) {
             inner.accept(t);
             if (inner.depth == 0) {
                 inner = null;
             }
         }
+    }
+
+    private void read(JsonToken t) throws IOException {
         if (inRootArray && depth == 0 && t != JsonToken.END_ARRAY) {
             // an element of the root array starts (an object, an array or a scalar)
             element++;
@@ -641,7 +646,6 @@ final class JsonDocumentScanner {
                     // if the wrapper's type says so (it may come after)
                     innerField = fieldAt[1];
                     inner = new JsonDocumentScanner(d -> innerDocument = d, parser, text == null ? null : text.another());
-                    inner.accept(t);
                 }
                 if (depth <= TRACKED_DEPTH) {
                     objectAt[depth] = object;

@@ -105,12 +105,33 @@ final class StreamText {
     private final ArrayDeque<long[]> deep = new ArrayDeque<>();
 
     StreamText(TokenEstimator estimator) {
-        this.estimator = estimator;
+        this(estimator, null);
     }
 
-    /** A counter of its own with the same estimator: for an event another document wraps. */
+    private StreamText(TokenEstimator estimator, StreamText cuts) {
+        this.estimator = estimator;
+        this.cuts = cuts;
+    }
+
+    /**
+     * A counter of its own with the same estimator, for an event another document wraps: which strings
+     * were cut is this one's to know, and it is asked each string after this one read it (round 243: a
+     * wrapped event's long deltas were counted by their first 256 bytes).
+     */
     StreamText another() {
-        return new StreamText(estimator);
+        return new StreamText(estimator, this);
+    }
+
+    /** The counter whose strings' cuts this one's are ({@link #another}); {@code null} for a document's own. */
+    private final StreamText cuts;
+
+    /** The cut of the string just parsed ({@code {ordinal, kept bytes, dropped bytes}}), or {@code null}. */
+    private long[] cutOfCurrent() {
+        if (cuts != null) {
+            return cuts.cutOfCurrent();
+        }
+        long[] c = cut.peekFirst();
+        return c != null && c[0] == parsed ? c : null;
     }
 
     /** The scanner passed a string's opening quote to the parser. */
@@ -255,8 +276,8 @@ final class StreamText {
 
     /** The string just parsed as base64 speech: 16-bit 24 kHz mono PCM, at the rate audio is held. */
     private long speech(String value) {
-        long[] c = cut.peekFirst();
-        long length = c != null && c[0] == parsed ? c[1] + c[2] : value.length();
+        long[] c = cutOfCurrent();
+        long length = c != null ? c[1] + c[2] : value.length();
         // 48 bytes of such PCM a millisecond; four base64 characters carry three bytes
         return AudioDuration.inputTokens(length * 3 / 4 / 48);
     }
@@ -264,8 +285,8 @@ final class StreamText {
     /** The string just parsed, as the estimator counts it, its cut contents by the rate of its kept part. */
     private long tokens(String value) {
         long tokens = Math.max(0, estimator.estimate(value));
-        long[] c = cut.peekFirst();
-        if (c != null && c[0] == parsed && c[1] > 0) {
+        long[] c = cutOfCurrent();
+        if (c != null && c[1] > 0) {
             double whole = (double) tokens * (c[1] + c[2]) / c[1];
             tokens = whole >= Long.MAX_VALUE ? Long.MAX_VALUE : (long) Math.ceil(whole);
         }
