@@ -50,13 +50,7 @@ final class ImageOutputTest {
 
     @Test
     void aPicturesSizeIsReadFromTheFirstBytesOfItsBase64() {
-        // a PNG's signature and IHDR chunk: 1536 x 1024, 8-bit RGBA; then compressed-like bytes
-        java.nio.ByteBuffer header = java.nio.ByteBuffer.allocate(33 + 400);
-        header.put(new byte[] {(byte) 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'}).putInt(13).put("IHDR".getBytes(
-                java.nio.charset.StandardCharsets.US_ASCII)).putInt(1536).putInt(1024).put(new byte[] {8, 6, 0, 0, 0}).putInt(0);
-        byte[] rest = new byte[400];
-        new java.util.Random(241).nextBytes(rest);
-        byte[] png = header.put(rest).array();
+        byte[] png = io.tokenquota.servlet.testing.Pictures.png(1536, 1024, 400);
         String b64 = java.util.Base64.getEncoder().encodeToString(png);
         String kept = b64.substring(0, Math.min(256, b64.length()));
         org.junit.jupiter.api.Assertions.assertArrayEquals(new long[] {1536, 1024}, ImageOutput.base64Picture(kept));

@@ -6,23 +6,19 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.H2FilterRound;
+import io.tokenquota.servlet.testing.Pictures;
 import io.tokenquota.servlet.testing.TestHttp;
 import jakarta.servlet.http.HttpServlet;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
-import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
-import java.util.zip.CRC32;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -48,44 +44,6 @@ abstract class AbstractRound240 extends H2FilterRound {
         return a == null ? 0 : a.get();
     }
 
-    /** OpenAI's table, output tokens by quality (low, medium, high) and size (1024x1024, 1024x1536, 1536x1024). */
-    static long imageTokens(String size, String quality) {
-        long[][] table = {{272, 408, 400}, {1056, 1584, 1568}, {4160, 6240, 6208}};
-        int c = switch (size) { case "1024x1024" -> 0; case "1536x1024" -> 2; default -> 1; };
-        int r = switch (quality) { case "low" -> 0; case "medium" -> 1; default -> 2; };
-        return table[r][c];
-    }
-
-    static String field(String json, String name, String otherwise) {
-        Matcher m = Pattern.compile("\"" + name + "\"\\s*:\\s*\"([^\"]*)\"").matcher(json);
-        return m.find() ? m.group(1) : otherwise;
-    }
-
-    /** A PNG of the given size: signature, IHDR, an IDAT of noise (a photo compresses poorly), IEND. */
-    static byte[] png(int width, int height, int dataBytes) {
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        out.writeBytes(new byte[] {(byte) 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'});
-        ByteBuffer ihdr = ByteBuffer.allocate(13).putInt(width).putInt(height).put((byte) 8).put((byte) 2)
-                .put((byte) 0).put((byte) 0).put((byte) 0);
-        chunk(out, "IHDR", ihdr.array());
-        byte[] data = new byte[dataBytes];
-        new java.util.Random(240).nextBytes(data);
-        chunk(out, "IDAT", data);
-        chunk(out, "IEND", new byte[0]);
-        return out.toByteArray();
-    }
-
-    private static void chunk(ByteArrayOutputStream out, String type, byte[] data) {
-        out.writeBytes(ByteBuffer.allocate(4).putInt(data.length).array());
-        byte[] t = type.getBytes(StandardCharsets.US_ASCII);
-        out.writeBytes(t);
-        out.writeBytes(data);
-        CRC32 crc = new CRC32();
-        crc.update(t);
-        crc.update(data);
-        out.writeBytes(ByteBuffer.allocate(4).putInt((int) crc.getValue()).array());
-    }
-
     @Override
     protected Deployment deploy(QuotaFilter filter) {
         return Deployment.create()
@@ -103,13 +61,13 @@ abstract class AbstractRound240 extends H2FilterRound {
         @Override
         protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
             String body = new String(req.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-            String size = field(body, "size", "1024x1536");
-            String quality = field(body, "quality", "high");
-            String prompt = field(body, "prompt", "");
-            long tokens = imageTokens(size, quality) + Math.max(1, prompt.length() / 4);
+            String size = Pictures.field(body, "size", "1024x1536");
+            String quality = Pictures.field(body, "quality", "high");
+            String prompt = Pictures.field(body, "prompt", "");
+            long tokens = Pictures.imageTokens(size, quality) + Math.max(1, prompt.length() / 4);
             billed.computeIfAbsent(req.getHeader("x-user-id"), k -> new AtomicLong()).addAndGet(tokens);
             String[] wh = size.split("x");
-            byte[] image = png(Integer.parseInt(wh[0]), Integer.parseInt(wh[1]), 400_000);
+            byte[] image = Pictures.png(Integer.parseInt(wh[0]), Integer.parseInt(wh[1]), 400_000);
             resp.setContentType("image/png");
             resp.setContentLength(image.length);
             resp.getOutputStream().write(image);

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.H2FilterRound;
+import io.tokenquota.servlet.testing.Pictures;
 import io.tokenquota.servlet.testing.MediaBytes;
 import io.tokenquota.servlet.testing.TestHttp;
 import jakarta.servlet.http.HttpServlet;
@@ -16,16 +17,12 @@ import java.io.IOException;
 import java.io.OutputStream;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
-import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.util.Base64;
 import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
-import java.util.zip.CRC32;
 import java.util.zip.GZIPOutputStream;
 import java.util.zip.ZipEntry;
 import java.util.zip.ZipOutputStream;
@@ -59,44 +56,6 @@ abstract class AbstractRound241 extends H2FilterRound {
 
     void bill(HttpServletRequest req, long tokens) {
         billed.computeIfAbsent(req.getHeader("x-user-id"), k -> new AtomicLong()).addAndGet(tokens);
-    }
-
-    /** OpenAI's table, output tokens by quality (low, medium, high) and size (1024x1024, 1024x1536, 1536x1024). */
-    static long imageTokens(String size, String quality) {
-        long[][] table = {{272, 408, 400}, {1056, 1584, 1568}, {4160, 6240, 6208}};
-        int c = switch (size) { case "1024x1024" -> 0; case "1536x1024" -> 2; default -> 1; };
-        int r = switch (quality) { case "low" -> 0; case "medium" -> 1; default -> 2; };
-        return table[r][c];
-    }
-
-    static String field(String json, String name, String otherwise) {
-        Matcher m = Pattern.compile("\"" + name + "\"\\s*:\\s*\"([^\"]*)\"").matcher(json);
-        return m.find() ? m.group(1) : otherwise;
-    }
-
-    /** A PNG of the given size: signature, IHDR, an IDAT of noise (a picture compresses poorly), IEND. */
-    static byte[] png(int width, int height, int dataBytes) {
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        out.writeBytes(new byte[] {(byte) 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'});
-        ByteBuffer ihdr = ByteBuffer.allocate(13).putInt(width).putInt(height).put((byte) 8).put((byte) 2)
-                .put((byte) 0).put((byte) 0).put((byte) 0);
-        chunk(out, "IHDR", ihdr.array());
-        byte[] data = new byte[dataBytes];
-        new java.util.Random(241L * width + height).nextBytes(data);
-        chunk(out, "IDAT", data);
-        chunk(out, "IEND", new byte[0]);
-        return out.toByteArray();
-    }
-
-    private static void chunk(ByteArrayOutputStream out, String type, byte[] data) {
-        out.writeBytes(ByteBuffer.allocate(4).putInt(data.length).array());
-        byte[] t = type.getBytes(StandardCharsets.US_ASCII);
-        out.writeBytes(t);
-        out.writeBytes(data);
-        CRC32 crc = new CRC32();
-        crc.update(t);
-        crc.update(data);
-        out.writeBytes(ByteBuffer.allocate(4).putInt((int) crc.getValue()).array());
     }
 
     static byte[] gzip(byte[] plain) throws IOException {
@@ -137,12 +96,12 @@ abstract class AbstractRound241 extends H2FilterRound {
 
     /** Draws one picture as the request asks and bills it: what gpt-image-1 returns as {@code b64_json}. */
     byte[] draw(HttpServletRequest req, String body) {
-        String size = field(body, "size", "1024x1536");
-        String quality = field(body, "quality", "high");
-        String prompt = field(body, "prompt", "");
-        bill(req, imageTokens(size, quality) + Math.max(1, prompt.length() / 4));
+        String size = Pictures.field(body, "size", "1024x1536");
+        String quality = Pictures.field(body, "quality", "high");
+        String prompt = Pictures.field(body, "prompt", "");
+        bill(req, Pictures.imageTokens(size, quality) + Math.max(1, prompt.length() / 4));
         String[] wh = size.split("x");
-        return png(Integer.parseInt(wh[0]), Integer.parseInt(wh[1]), 400_000);
+        return Pictures.png(Integer.parseInt(wh[0]), Integer.parseInt(wh[1]), 400_000);
     }
 
     static String read(HttpServletRequest req) throws IOException {
@@ -245,7 +204,7 @@ abstract class AbstractRound241 extends H2FilterRound {
             for (int i = 0; i < 4; i++) {
                 draw(req, body);
             }
-            byte[] grid = png(2048, 3072, 1_200_000);
+            byte[] grid = Pictures.png(2048, 3072, 1_200_000);
             resp.setContentType("image/png");
             resp.setContentLength(grid.length);
             OutputStream out = resp.getOutputStream();
@@ -262,7 +221,7 @@ abstract class AbstractRound241 extends H2FilterRound {
         protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
             String body = read(req);
             draw(req, body.replace("1024x1536", "1024x1024"));
-            byte[] avatar = png(256, 256, 60_000);
+            byte[] avatar = Pictures.png(256, 256, 60_000);
             resp.setContentType("image/png");
             resp.setContentLength(avatar.length);
             resp.getOutputStream().write(avatar);
@@ -281,7 +240,7 @@ abstract class AbstractRound241 extends H2FilterRound {
             read(req);
             bill(req, 600);
             req.setAttribute(QuotaFilter.ACTUAL_TOKENS_ATTRIBUTE, 600L);
-            byte[] chart = png(1200, 800, 40_000);
+            byte[] chart = Pictures.png(1200, 800, 40_000);
             resp.setContentType("image/png");
             resp.setContentLength(chart.length);
             resp.getOutputStream().write(chart);
