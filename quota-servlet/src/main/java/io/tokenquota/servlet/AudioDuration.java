@@ -184,11 +184,13 @@ final class AudioDuration {
 
         /** Milliseconds of audio the answer carried so far, or -1 when its format is not one read. */
         long millis() {
-            long pcm = pcmBytesPerSecond(label);
+            byte[] kept = head.toByteArray();
+            // a label the bytes contradict is no raw PCM: a framework labels a byte[] with what the client's
+            // Accept names (round 244: a WAV labelled audio/L16;rate=999999 measured about 0 s)
+            long pcm = startsAsAudio(kept) ? -1 : pcmBytesPerSecond(label);
             if (pcm > 0) {
                 return AudioDuration.millis(bytes, pcm);
             }
-            byte[] kept = head.toByteArray();
             long measured;
             try {
                 measured = readMillis(kept, InputStream.nullInputStream());
@@ -227,10 +229,11 @@ final class AudioDuration {
                 String[] kv = param.trim().split("=", 2);
                 if (kv.length == 2 && kv[1].trim().matches("[0-9]{1,6}")) {
                     long v = Long.parseLong(kv[1].trim());
+                    // at most what speech models send (48 kHz, stereo): the label may be the client's to choose
                     if (kv[0].trim().equals("rate") && v > 0) {
-                        rate = v;
+                        rate = Math.min(v, 48_000);
                     } else if (kv[0].trim().equals("channels") && v > 0) {
-                        channels = Math.min(v, 64);
+                        channels = Math.min(v, 2);
                     }
                 }
             }

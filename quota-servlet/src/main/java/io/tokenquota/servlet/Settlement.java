@@ -661,7 +661,11 @@ final class Settlement implements AsyncListener {
         long least = millis < 0 ? estimate : Math.max(estimate, AudioDuration.inputTokens(millis));
         long[] drawn = reads(request) ? null : sniffer.imageSize();
         long[] inJson = reads(request) ? null : sniffer.pictures();
-        String quality = drawn != null || inJson != null && inJson[0] + inJson[1] + inJson[2] > 0 ? bodyField.apply("quality") : null;
+        // the request's quality only where the provider reads it (an image endpoint's path): an application's
+        // own endpoint may draw at its own quality whatever the client sends (round 244: "quality": "low",
+        // ignored by the endpoint, priced a high-quality picture at 1,014 for 6,248)
+        String quality = ImageOutput.drawsAt(QuotaFilter.pathOf(request))
+                && (drawn != null || inJson != null && inJson[0] + inJson[1] + inJson[2] > 0) ? bodyField.apply("quality") : null;
         // pictures the model drew, answered as an image (a ResponseEntity<byte[]> of the decoded b64_json:
         // round 240, 1,015 charged for a 6,240-token picture) or as base64 in JSON (round 241), at the output
         // rate when weighed

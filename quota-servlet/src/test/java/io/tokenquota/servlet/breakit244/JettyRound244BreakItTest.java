@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit244;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound244BreakItTest extends AbstractRound244 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
