@@ -112,6 +112,9 @@ final class ImageOutput {
         if (comma > 0) {
             b64 = text.substring(comma + 1);
         }
+        // MIME's base64 breaks its lines every 76 characters (Java's getMimeEncoder, Python's encodebytes:
+        // round 245), which decoders skip
+        b64 = b64.replaceAll("[\\s]", "");
         int usable = Math.min(b64.length(), 344) & ~3;
         byte[] head;
         try {
@@ -144,7 +147,7 @@ final class ImageOutput {
     }
 
     private static int row(String quality) {
-        return switch (quality == null ? "high" : quality) {
+        return switch (quality == null ? "high" : quality.toLowerCase(java.util.Locale.ROOT)) {
             case "low" -> 0;
             case "medium" -> 1;
             default -> 2;
