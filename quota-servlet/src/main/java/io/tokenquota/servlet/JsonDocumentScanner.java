@@ -246,7 +246,7 @@ final class JsonDocumentScanner {
     private JsonParser parser;
     /**
      * Agent frameworks' events that wrap a provider's event whole, by their {@code type} and the field the
-     * wrapped one is in ({@link #wrappedEvent}: inside such an event): the OpenAI Agents SDK's Python {@code {"data": <Responses event>, "type":
+     * wrapped one is in: the OpenAI Agents SDK's Python {@code {"data": <Responses event>, "type":
      * "raw_response_event"}} and JS {@code {"type": "raw_model_stream_event", "data": {"type": "model",
      * "event": <Responses event>}}} (round 239: a run of 10,850 tokens relayed so was charged 1,015). Such a
      * document is read as the event it wraps: its usage, ids and text deltas where a bare one has them.
@@ -341,7 +341,7 @@ final class JsonDocumentScanner {
     }
 
     /**
-     * A scanner of an event a framework's own event wraps ({@link #wrapping}), fed the tokens of the
+     * A scanner of an event a framework's own event wraps ({@link #WRAPPERS}), fed the tokens of the
      * wrapping document's {@code parser} while that event's object lasts.
      */
     private JsonDocumentScanner(Consumer<Document> sink, JsonParser parser, StreamText text) {
