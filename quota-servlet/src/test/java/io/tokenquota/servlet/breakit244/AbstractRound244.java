@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.H2FilterRound;
+import io.tokenquota.servlet.testing.Pictures;
 import io.tokenquota.servlet.testing.MediaBytes;
 import io.tokenquota.servlet.testing.SpringMvc;
 import io.tokenquota.servlet.testing.TestHttp;
@@ -13,13 +14,10 @@ import jakarta.servlet.http.HttpServletRequest;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.net.http.HttpResponse;
-import java.nio.ByteBuffer;
-import java.nio.charset.StandardCharsets;
 import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
-import java.util.zip.CRC32;
 import org.junit.jupiter.api.Test;
 import org.springframework.http.MediaType;
 import org.springframework.http.ResponseEntity;
@@ -81,7 +79,7 @@ abstract class AbstractRound244 extends H2FilterRound {
             bill(req, out + Math.max(1, body.prompt().length() / 4));
             String[] wh = size.split("x");
             return ResponseEntity.ok().contentType(MediaType.IMAGE_PNG)
-                    .body(png(Integer.parseInt(wh[0]), Integer.parseInt(wh[1]), 200_000));
+                    .body(Pictures.png(Integer.parseInt(wh[0]), Integer.parseInt(wh[1]), 200_000));
         }
 
         /** A TTS call; the provider's WAV returned as it came, no content type set (Spring picks one). */
@@ -103,30 +101,6 @@ abstract class AbstractRound244 extends H2FilterRound {
             second[i] = (byte) (0x80 + (int) (40 * Math.sin(2 * Math.PI * 440 * i / 8_000.0)));
         }
         return second;
-    }
-
-    static byte[] png(int width, int height, int dataBytes) {
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        out.writeBytes(new byte[] {(byte) 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'});
-        ByteBuffer ihdr = ByteBuffer.allocate(13).putInt(width).putInt(height).put((byte) 8).put((byte) 2)
-                .put((byte) 0).put((byte) 0).put((byte) 0);
-        chunk(out, "IHDR", ihdr.array());
-        byte[] data = new byte[dataBytes];
-        new java.util.Random(244L * width + height).nextBytes(data);
-        chunk(out, "IDAT", data);
-        chunk(out, "IEND", new byte[0]);
-        return out.toByteArray();
-    }
-
-    private static void chunk(ByteArrayOutputStream out, String type, byte[] data) {
-        out.writeBytes(ByteBuffer.allocate(4).putInt(data.length).array());
-        byte[] t = type.getBytes(StandardCharsets.US_ASCII);
-        out.writeBytes(t);
-        out.writeBytes(data);
-        CRC32 crc = new CRC32();
-        crc.update(t);
-        crc.update(data);
-        out.writeBytes(ByteBuffer.allocate(4).putInt((int) crc.getValue()).array());
     }
 
     HttpResponse<String> avatar(String s, String body) {

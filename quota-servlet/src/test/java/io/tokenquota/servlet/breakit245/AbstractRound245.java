@@ -6,15 +6,14 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.H2FilterRound;
+import io.tokenquota.servlet.testing.Pictures;
 import io.tokenquota.servlet.testing.TestHttp;
 import jakarta.servlet.http.HttpServlet;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.net.http.HttpResponse;
-import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.util.Base64;
 import java.util.Locale;
@@ -22,9 +21,6 @@ import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
-import java.util.zip.CRC32;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -47,44 +43,6 @@ abstract class AbstractRound245 extends H2FilterRound {
 
     void bill(HttpServletRequest req, long tokens) {
         billed.computeIfAbsent(req.getHeader("x-user-id"), k -> new AtomicLong()).addAndGet(tokens);
-    }
-
-    /** OpenAI's table, output tokens by quality (low, medium, high) and size (1024x1024, 1024x1536, 1536x1024). */
-    static long imageTokens(String size, String quality) {
-        long[][] table = {{272, 408, 400}, {1056, 1584, 1568}, {4160, 6240, 6208}};
-        int c = switch (size) { case "1024x1024" -> 0; case "1536x1024" -> 2; default -> 1; };
-        int r = switch (quality) { case "low" -> 0; case "medium" -> 1; default -> 2; };
-        return table[r][c];
-    }
-
-    static String field(String json, String name, String otherwise) {
-        Matcher m = Pattern.compile("\"" + name + "\"\\s*:\\s*\"([^\"]*)\"").matcher(json);
-        return m.find() ? m.group(1) : otherwise;
-    }
-
-    /** A PNG of the given size: signature, IHDR, an IDAT of noise, IEND. */
-    static byte[] png(int width, int height, int dataBytes) {
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        out.writeBytes(new byte[] {(byte) 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'});
-        ByteBuffer ihdr = ByteBuffer.allocate(13).putInt(width).putInt(height).put((byte) 8).put((byte) 2)
-                .put((byte) 0).put((byte) 0).put((byte) 0);
-        chunk(out, "IHDR", ihdr.array());
-        byte[] data = new byte[dataBytes];
-        new java.util.Random(245L * width + height).nextBytes(data);
-        chunk(out, "IDAT", data);
-        chunk(out, "IEND", new byte[0]);
-        return out.toByteArray();
-    }
-
-    private static void chunk(ByteArrayOutputStream out, String type, byte[] data) {
-        out.writeBytes(ByteBuffer.allocate(4).putInt(data.length).array());
-        byte[] t = type.getBytes(StandardCharsets.US_ASCII);
-        out.writeBytes(t);
-        out.writeBytes(data);
-        CRC32 crc = new CRC32();
-        crc.update(t);
-        crc.update(data);
-        out.writeBytes(ByteBuffer.allocate(4).putInt((int) crc.getValue()).array());
     }
 
     static String read(HttpServletRequest req) throws IOException {
@@ -113,20 +71,20 @@ abstract class AbstractRound245 extends H2FilterRound {
         @Override
         protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
             String body = read(req);
-            String quality = field(body, "quality", "HIGH");
+            String quality = Pictures.field(body, "quality", "HIGH");
             if (!quality.equals("LOW") && !quality.equals("MEDIUM") && !quality.equals("HIGH")) {
                 resp.sendError(400, "quality: one of LOW, MEDIUM, HIGH");
                 return;
             }
-            String size = field(body, "size", "1024x1024");
-            String prompt = field(body, "prompt", "");
-            long billed = imageTokens(size, quality.toLowerCase(Locale.ROOT)) + Math.max(1, prompt.length() / 4);
+            String size = Pictures.field(body, "size", "1024x1024");
+            String prompt = Pictures.field(body, "prompt", "");
+            long billed = Pictures.imageTokens(size, quality.toLowerCase(Locale.ROOT)) + Math.max(1, prompt.length() / 4);
             bill(req, billed);
             // at its own path the filter cannot know the application honoured the client's quality: the
             // application says what the call cost (docs/decisions.md, "A picture the model draws")
             req.setAttribute(io.tokenquota.servlet.QuotaFilter.ACTUAL_TOKENS_ATTRIBUTE, billed);
             String[] wh = size.split("x");
-            byte[] picture = png(Integer.parseInt(wh[0]), Integer.parseInt(wh[1]), 300_000);
+            byte[] picture = Pictures.png(Integer.parseInt(wh[0]), Integer.parseInt(wh[1]), 300_000);
             if (req.getRequestURI().endsWith(".json")) {
                 resp.setContentType("application/json");
                 resp.getOutputStream().write(("{\"id\":\"img-1\",\"b64_json\":\"" + Base64.getEncoder().encodeToString(picture)
@@ -147,9 +105,9 @@ abstract class AbstractRound245 extends H2FilterRound {
         @Override
         protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
             String body = read(req);
-            String prompt = field(body, "prompt", "");
-            bill(req, imageTokens("1024x1024", "high") + Math.max(1, prompt.length() / 4));
-            byte[] picture = png(1024, 1024, 300_000);
+            String prompt = Pictures.field(body, "prompt", "");
+            bill(req, Pictures.imageTokens("1024x1024", "high") + Math.max(1, prompt.length() / 4));
+            byte[] picture = Pictures.png(1024, 1024, 300_000);
             resp.setContentType("image/png");
             resp.setContentLength(picture.length);
             resp.getOutputStream().write(picture);
@@ -165,9 +123,9 @@ abstract class AbstractRound245 extends H2FilterRound {
         @Override
         protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
             String body = read(req);
-            String prompt = field(body, "prompt", "");
-            bill(req, imageTokens("1024x1536", "high") + Math.max(1, prompt.length() / 4));
-            byte[] picture = png(1024, 1536, 300_000);
+            String prompt = Pictures.field(body, "prompt", "");
+            bill(req, Pictures.imageTokens("1024x1536", "high") + Math.max(1, prompt.length() / 4));
+            byte[] picture = Pictures.png(1024, 1536, 300_000);
             String b64 = Base64.getMimeEncoder().encodeToString(picture).replace("\r", "\\r").replace("\n", "\\n");
             resp.setContentType("application/json");
             resp.getOutputStream().write(("{\"created\":1735689602,\"data\":[{\"b64_json\":\"" + b64 + "\"}]}")
@@ -185,17 +143,17 @@ abstract class AbstractRound245 extends H2FilterRound {
         @Override
         protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
             String body = read(req);
-            String size = field(body, "size", "1024x1024");
-            String quality = field(body, "quality", "low");
+            String size = Pictures.field(body, "size", "1024x1024");
+            String quality = Pictures.field(body, "quality", "low");
             int n = body.contains("\"n\":4") ? 4 : 1;
             int partials = body.contains("\"partial_images\":2") ? 2 : 0;
-            long output = n * imageTokens(size, quality) + partials * 100L;
+            long output = n * Pictures.imageTokens(size, quality) + partials * 100L;
             long input = 50;
             bill(req, input + output);
             String usage = "{\"total_tokens\":" + (input + output) + ",\"input_tokens\":" + input + ",\"output_tokens\":" + output
                     + ",\"input_tokens_details\":{\"text_tokens\":" + input + ",\"image_tokens\":0}}";
             String[] wh = size.split("x");
-            String b64 = Base64.getEncoder().encodeToString(png(Integer.parseInt(wh[0]), Integer.parseInt(wh[1]), 120_000));
+            String b64 = Base64.getEncoder().encodeToString(Pictures.png(Integer.parseInt(wh[0]), Integer.parseInt(wh[1]), 120_000));
             if (body.contains("\"stream\":true")) {
                 resp.setContentType("text/event-stream");
                 OutputStream out = resp.getOutputStream();
