@@ -212,8 +212,11 @@ final class JsonDocumentScanner {
      * @param foreground whether the document says {@code "background": false} at its top level (an OpenAI
      *                   Response the model wrote within its creating request's answer)
      * @param catalogueFields the {@link ProviderObjects#catalogueField} flags of its top-level fields
-     * @param choiceFinished a choice of its top-level {@code choices} has a {@code finish_reason} (the
-     *                   chunk that ends it: Mistral's, DeepSeek's and Groq's carry the call's usage too)
+     * @param finishedChoices the choices of its top-level {@code choices} that have a {@code finish_reason}
+     *                   (the chunk that ends them: Mistral's, DeepSeek's and Groq's carry the call's usage too),
+     *                   as bits by {@code index} ({@link #choiceBit})
+     * @param begunChoices the choices of its top-level {@code choices} whose {@code delta} names the
+     *                   {@code role}, as a choice's first chunk does, as bits by {@code index}
      * @param geminiChunk {@code streamCall} is Gemini's {@code responseId}: its chunks' counts run until
      *                   the chunk that finishes a candidate ({@code ended})
      * @param reportId   the id of the call its usage is reported for: the top-level {@code id}, else the
@@ -223,11 +226,11 @@ final class JsonDocumentScanner {
                     boolean callIdentified, boolean error, String responseId, boolean choices, String event,
                     boolean workflowRun, int element, String id, String runId, java.util.List<Message> messages,
                     long textTokens, String object, String fileId, String streamCall, String status,
-                    boolean foreground, int catalogueFields, boolean choiceFinished, boolean geminiChunk,
-                    String reportId, long[] pictures) {
+                    boolean foreground, int catalogueFields, long finishedChoices, long begunChoices,
+                    boolean geminiChunk, String reportId, long[] pictures) {
         Document(String type, Map<String, Map<String, Long>> usages, boolean ended) {
             this(type, usages, ended, null, null, false, false, null, false, null, false, -1, null, null,
-                    java.util.List.of(), 0, null, null, null, null, false, 0, false, false, null, null);
+                    java.util.List.of(), 0, null, null, null, null, false, 0, 0L, 0L, false, null, null);
         }
 
         Document {
@@ -237,6 +240,19 @@ final class JsonDocumentScanner {
         Map<String, Long> usage(String path) {
             return usages.get(path);
         }
+
+        /** A choice of its top-level {@code choices} has a {@code finish_reason}. */
+        boolean choiceFinished() {
+            return finishedChoices != 0;
+        }
+    }
+
+    /**
+     * A choice's bit by its {@code index} (0 when it names none, as a single choice may not): 0 to 62 each
+     * their own, any other index the last bit.
+     */
+    static long choiceBit(long index) {
+        return 1L << (index >= 0 && index < 63 ? index : 63);
     }
 
     /** A LangChain AI message found in a document: its {@code id} ({@code null} when none) and its usage's counters. */
@@ -458,7 +474,8 @@ final class JsonDocumentScanner {
         ended = false;
         errorObject = false;
         choiceSeen = false;
-        choiceFinished = false;
+        finishedChoices = 0;
+        begunChoices = 0;
         model = null;
         customId = null;
         lineId = null;
@@ -630,6 +647,9 @@ final class JsonDocumentScanner {
                 }
                 if (depth == 3 && object && objectAt[1] && !objectAt[2] && "choices".equals(fieldAt[1])) {
                     choiceSeen = true;
+                    choiceIndex = 0;
+                    choiceEnds = false;
+                    choiceBegins = false;
                 }
                 if (depth == 2 && object && objectAt[1] && "messageStart".equals(fieldAt[1])) {
                     callStart = true;
@@ -711,6 +731,11 @@ final class JsonDocumentScanner {
                     messageUsage[depth] = null;
                     messageId[depth] = null;
                 }
+                if (depth == 3 && t == JsonToken.END_OBJECT && inChoices()) {
+                    long bit = choiceBit(choiceIndex);
+                    finishedChoices |= choiceEnds ? bit : 0;
+                    begunChoices |= choiceBegins ? bit : 0;
+                }
                 depth--;
                 if (depth == 0) {
                     if (t == JsonToken.END_OBJECT) {
@@ -741,6 +766,10 @@ final class JsonDocumentScanner {
                 }
             }
             case VALUE_STRING -> {
+                if (depth == 4 && objectAt[4] && "role".equals(fieldAt[4]) && "delta".equals(fieldAt[3]) && inChoices()) {
+                    // the delta that begins a choice's message names its role
+                    choiceBegins = true;
+                }
                 if (depth > 0 && depth <= TRACKED_DEPTH && objectAt[depth] && PICTURE_FIELDS.contains(fieldAt[depth])) {
                     // the string's first bytes (what is kept of it) hold the picture's header
                     long[] size = ImageOutput.base64Picture(parser.getText());
@@ -832,7 +861,7 @@ final class JsonDocumentScanner {
                 } else if (depth == 3 && "choices".equals(fieldAt[1]) && objectAt[1] && !objectAt[2] && objectAt[3]
                         && "finish_reason".equals(fieldAt[3]) && !parser.getText().isEmpty()) {
                     // an OpenAI-compatible chunk whose choice the model finished (stop, length, tool_calls...)
-                    choiceFinished = true;
+                    choiceEnds = true;
                 } else if (depth == 3 && objectAt[1] && objectAt[2] && objectAt[3] && "result".equals(fieldAt[1])
                         && "metadata".equals(fieldAt[2])
                         && ("finishReason".equals(fieldAt[3]) || "finish_reason".equals(fieldAt[3]))
@@ -882,6 +911,8 @@ final class JsonDocumentScanner {
                 }
                 if (depth == 1 && objectAt[1] && "index".equals(fieldAt[1])) {
                     index = parser.getText();
+                } else if (depth == 3 && inChoices() && "index".equals(fieldAt[3]) && t == JsonToken.VALUE_NUMBER_INT) {
+                    choiceIndex = parser.getNumberType() == JsonParser.NumberType.INT ? parser.getIntValue() : -1;
                 } else if (depth == 1 && objectAt[1] && "id".equals(fieldAt[1]) && t == JsonToken.VALUE_NUMBER_INT) {
                     // an application's job numbered by its database ({"id": 1042, "status": "QUEUED"})
                     lineId = parser.getText();
@@ -899,8 +930,19 @@ final class JsonDocumentScanner {
 
     /** The document's top-level {@code choices} list holds an object. */
     private boolean choiceSeen;
-    /** A choice of the document's top-level {@code choices} has a {@code finish_reason}. */
-    private boolean choiceFinished;
+    /** The choices of the document's top-level {@code choices} with a {@code finish_reason}, by {@link #choiceBit}. */
+    private long finishedChoices;
+    /** The choices of the document's top-level {@code choices} whose {@code delta} names the role, the same way. */
+    private long begunChoices;
+    /** The {@code index} of the choice being read (0 until it names one), and what it said so far. */
+    private long choiceIndex;
+    private boolean choiceEnds;
+    private boolean choiceBegins;
+
+    /** The object being read at depth 3 is a choice of the document's top-level {@code choices}. */
+    private boolean inChoices() {
+        return objectAt[1] && !objectAt[2] && objectAt[3] && "choices".equals(fieldAt[1]);
+    }
 
     /** The fields of {@link #COUNT_TOKEN_ARRAY}'s shape the current root array element has, as bits. */
     private int tokenFields;
@@ -930,7 +972,7 @@ final class JsonDocumentScanner {
                 responseId(), choiceSeen, event, workflowRun, inRootArray ? element : -1, lineId, runId, messages,
                 text == null ? 0 : text.documentTokens(type, event), object,
                 "file".equals(object) || "container.file".equals(object) || "file".equals(type) ? lineId : nestedFileId,
-                streamCall(), status, foreground, catalogueFields, choiceFinished,
+                streamCall(), status, foreground, catalogueFields, finishedChoices, begunChoices,
                 geminiResponse != null && geminiResponse.equals(streamCall()), lineId != null ? lineId : metadataId,
                 pictures);
     }

@@ -1298,13 +1298,23 @@ final class UsageSniffer {
             // or Responses stream after a Mistral or Groq planner's) begins another too: it is no chunk
             boolean otherCall = doc.choices() || !"chat.completion.chunk".equals(doc.object());
             // (new choices under the same id after such a chunk stay its call: vLLM's n > 1 with continuous usage
-            // finishes one choice beside its usage while the others stream on, round 227)
-            if (!again && (segmentFinal && (another || doc.choices()) || segmentChoiceEnded && another && otherCall)) {
+            // finishes one choice beside its usage while the others stream on, round 227). A choice that finished
+            // begun again, its delta naming the role, by a chunk that reports nothing, is another call's under the
+            // same id (a gateway that names every call after its request: round 226's agent of three Mistral
+            // calls was charged the last); one call's later chunks of a finished choice (Azure's content filter
+            // results) name no role, and a relay that repeats the finish reason and the role on every chunk sends
+            // its running usage on each
+            boolean begunAgain = !another && segmentChoiceEnded && doc.usages().isEmpty()
+                    && (doc.begunChoices() & segmentFinishedChoices) != 0;
+            if (!again && (segmentFinal && (another || doc.choices()) || segmentChoiceEnded && another && otherCall
+                    || begunAgain)) {
                 foldCall();
             }
             if (another) {
                 segmentEnded = false;
+                segmentFinishedChoices = 0;
             }
+            segmentFinishedChoices |= doc.finishedChoices();
             segmentCall = call;
             segmentObject = doc.object();
         } else if (segmentChoiceEnded && "".equals(call) && doc.choices()) {
@@ -1742,6 +1752,8 @@ final class UsageSniffer {
     private boolean segmentFinal;
     /** The current call's last report came on a chunk that finished its choice ({@link #accept}). */
     private boolean segmentChoiceEnded;
+    /** The choices the current call's chunks finished, by {@link JsonDocumentScanner#choiceBit}. */
+    private long segmentFinishedChoices;
     /**
      * A document of the current call ended it (a Gemini candidate's {@code finishReason}, Ollama's
      * {@code "done": true}...): a Gemini chunk's counts from then on are final.
@@ -1816,6 +1828,7 @@ final class UsageSniffer {
         outputOnly = false;
         segmentFinal = false;
         segmentChoiceEnded = false;
+        segmentFinishedChoices = 0;
         segmentEnded = false;
         segmentGeminiUsage = null;
         // the next call is unfinished until it reports

@@ -607,6 +607,76 @@ final class UsageSnifferTest {
                         + "}]}}"), "a message without an id counts");
     }
 
+    /** An OpenAI-compatible chunk of call {@code id}, its one choice {@code index} as {@code choice} writes it. */
+    private static String chunk(String id, String choice, String usage) {
+        return "data: {\"id\":\"" + id + "\",\"object\":\"chat.completion.chunk\",\"model\":\"m\",\"choices\":["
+                + choice + "]" + (usage == null ? "" : ",\"usage\":" + usage) + "}\n\n";
+    }
+
+    private static String chatUsage(long prompt, long completion) {
+        return "{\"prompt_tokens\":" + prompt + ",\"completion_tokens\":" + completion + ",\"total_tokens\":"
+                + (prompt + completion) + "}";
+    }
+
+    /** A Mistral-shaped call: a role chunk, text, and the chunk that finishes the choice beside the usage. */
+    private static String finishingBesideUsage(String id, long prompt, long completion) {
+        return chunk(id, "{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"finish_reason\":null}", null)
+                + chunk(id, "{\"index\":0,\"delta\":{\"content\":\" word word\"},\"finish_reason\":null}", null)
+                + chunk(id, "{\"index\":0,\"delta\":{\"content\":\"\"},\"finish_reason\":\"stop\"}",
+                        chatUsage(prompt, completion))
+                + "data: [DONE]\n\n";
+    }
+
+    /**
+     * Calls relayed under one id (a gateway that names every call after its request, vLLM after a forwarded
+     * X-Request-Id), each finishing its choice beside its usage as Mistral's, DeepSeek's and Groq's last chunk
+     * does: a chunk that begins a finished choice again (its delta names the role, and it reports nothing)
+     * begins another call. Before, an agent's three calls were charged the last (8,400 for 15,600).
+     */
+    @Property(tries = 20)
+    void callsUnderOneIdThatFinishBesideTheirUsageAreEachCharged(@ForAll @IntRange(min = 1, max = 97) int pieceSize) {
+        String agent = finishingBesideUsage("req-7f3a", 2_000, 100) + finishingBesideUsage("req-7f3a", 5_000, 100)
+                + finishingBesideUsage("req-7f3a", 8_000, 400);
+        assertEquals(15_600L, sniff("text/event-stream", agent, pieceSize));
+        // without the end markers between them (a relay that strips them)
+        assertEquals(15_600L, sniff("text/event-stream", agent.replace("data: [DONE]\n\n", ""), pieceSize));
+    }
+
+    /**
+     * What a chunk after the finishing one may be within the same call, which the rule above must not take for
+     * another call: Azure OpenAI's content filter annotations of the finished choice (an empty delta); a
+     * gateway that relays Gemini with a finish reason, the role and the running usage on every chunk; vLLM's
+     * n = 2 with continuous usage, one choice finishing while the other streams on.
+     */
+    @Property(tries = 20)
+    void chunksAfterAFinishedChoiceOfTheSameCallStayThatCall(@ForAll @IntRange(min = 1, max = 97) int pieceSize) {
+        String filtered = finishingBesideUsage("chatcmpl-az", 3_000, 200).replace("data: [DONE]\n\n", "")
+                + chunk("chatcmpl-az", "{\"index\":0,\"delta\":{},\"finish_reason\":null,\"content_filter_results\":"
+                        + "{\"hate\":{\"filtered\":false,\"severity\":\"safe\"}}}", null)
+                + "data: [DONE]\n\n";
+        assertEquals(3_200L, sniff("text/event-stream", filtered, pieceSize), "Azure's filter results after the finish");
+        StringBuilder gemini = new StringBuilder();
+        for (int i = 1; i <= 6; i++) {
+            gemini.append(chunk("chatcmpl-g1", "{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\" part " + i
+                    + "\"},\"finish_reason\":\"stop\"}", chatUsage(1_000, 50L * i)));
+        }
+        assertEquals(1_300L, sniff("text/event-stream", gemini + "data: [DONE]\n\n", pieceSize),
+                "a finish reason, the role and the running usage on every chunk");
+        StringBuilder vllm = new StringBuilder();
+        for (int step = 1; step <= 4; step++) {
+            vllm.append(chunk("chatcmpl-v1", "{\"index\":0,\"delta\":{\"content\":\" a\"},\"finish_reason\":"
+                    + (step == 4 ? "\"stop\"" : "null") + "}", chatUsage(2_000, 25L * step)));
+            vllm.append(chunk("chatcmpl-v1", "{\"index\":1,\"delta\":{\"content\":\" b\"},\"finish_reason\":null}",
+                    chatUsage(2_000, 300L * step / 8)));
+        }
+        for (int step = 5; step <= 8; step++) {
+            vllm.append(chunk("chatcmpl-v1", "{\"index\":1,\"delta\":{\"content\":\" b\"},\"finish_reason\":"
+                    + (step == 8 ? "\"stop\"" : "null") + "}", chatUsage(2_000, 300L * step / 8)));
+        }
+        vllm.append(chunk("chatcmpl-v1", "", chatUsage(2_000, 400))).append("data: [DONE]\n\n");
+        assertEquals(2_400L, sniff("text/event-stream", vllm.toString(), pieceSize), "vLLM, n = 2, continuous usage");
+    }
+
     private static Long sniffSentBack(String request, String answer) {
         UsageSniffer s = new UsageSniffer();
         s.requestMessages(RequestMessageIds.sentBy(request.getBytes(StandardCharsets.UTF_8)));

@@ -9,7 +9,6 @@ import static io.tokenquota.servlet.testing.ProviderStreams.responses;
 import io.tokenquota.ModelWeights;
 import io.tokenquota.servlet.testing.RelayedCalls;
 import java.util.List;
-import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -17,11 +16,6 @@ import org.junit.jupiter.api.Test;
  * 15,600 tokens), each relayed in its provider's own stream format ({@link RelayedCalls}, one unit a token).
  */
 abstract class AbstractRound226 extends RelayedCalls {
-    /** Why a test of this round is disabled: the open part of issue 11 it shows. */
-    static final String OPEN_ONE_ID = "issue 11, open: calls relayed under one id, each finishing its choice beside its"
-            + " usage, are one call to the filter, as a call's several choices are (docs/decisions.md, \"Calls relayed"
-            + " under one id (open)\")";
-
     @Override
     protected ModelWeights weights() {
         return ONE_UNIT_A_TOKEN;
@@ -128,7 +122,6 @@ abstract class AbstractRound226 extends RelayedCalls {
     }
 
     @Test
-    @Disabled(OPEN_ONE_ID)
     void mistralCallsUnderOneIdAreThreeCalls() {
         charged("mistral-one-id", AGENT, "three calls under one id, each finishing its choice beside its usage");
     }
