@@ -271,17 +271,25 @@ final class RequestEstimator {
     private static final java.util.regex.Pattern[] MODEL_PATHS = {
         java.util.regex.Pattern.compile("/models/([^/:]+):[A-Za-z]+$"),
         java.util.regex.Pattern.compile("/model/([^/]+)/(?:converse|converse-stream|invoke|invoke-with-response-stream)$"),
-        java.util.regex.Pattern.compile("/openai/deployments/([^/]+)/"),
+        java.util.regex.Pattern.compile("/openai/deployments/([^/]+)(?:/|$)"),
     };
 
-    /** The models {@code path} names ({@link #MODEL_PATHS}); empty for none. */
+    /**
+     * The models {@code path} names ({@link #MODEL_PATHS}); empty for none. A trailing {@code /} is the same
+     * route to Spring MVC's trailing-slash matching and to a servlet mapped under a prefix (round 249: a
+     * Bedrock Converse call to {@code .../converse/} was weighed at the table's default).
+     */
     static List<String> pathModels(String path) {
         if (path == null) {
             return List.of();
         }
+        String route = path;
+        while (route.endsWith("/")) {
+            route = route.substring(0, route.length() - 1);
+        }
         List<String> models = new ArrayList<>(1);
         for (java.util.regex.Pattern pattern : MODEL_PATHS) {
-            java.util.regex.Matcher m = pattern.matcher(path);
+            java.util.regex.Matcher m = pattern.matcher(route);
             if (m.find()) {
                 models.add(m.group(1));
             }
@@ -352,7 +360,7 @@ final class RequestEstimator {
      *                     (Jackson, Go and Python read the last copy, which may hold no budget)
      * @param thinkingBudget the reasoning budget per completion that the output budget does not bound
      *                     ({@link #THINKING_FIELDS}), written on top of it; -1 when none
-     * @param models       every string the body's own top-level {@link #MODEL_FIELD} keys hold, in order
+     * @param models       every string the body's own top-level {@link #MODEL_FIELDS} keys hold, in order
      *                     (each of a repeated key, any case: an endpoint keeps the first or the last, a Go
      *                     relay matches {@code Model} too); a batch's requests name theirs in {@code requests}
      */
@@ -389,8 +397,13 @@ final class RequestEstimator {
         }
     }
 
-    /** The key a request names its model with (folded, {@link #fold}). */
-    static final String MODEL_FIELD = "model";
+    /**
+     * The keys a request names its model with (folded, {@link #fold}): {@code model}, and the AWS SDK's
+     * Bedrock {@code modelId} and the {@code model_id} and {@code model_name} of Python frameworks, which a
+     * relay passes on as they come (round 249: a Converse command naming {@code modelId} was weighed at the
+     * table's default). Each is a candidate: more of them can only raise the hold and the charge.
+     */
+    static final Set<String> MODEL_FIELDS = Set.of("model", "modelid", "model_id", "modelname", "model_name");
 
     private static boolean hasTrailingContent(JsonParser p) {
         try {
@@ -980,7 +993,7 @@ final class RequestEstimator {
     }
 
     /**
-     * Every string the body's own top-level {@link #MODEL_FIELD} keys hold, in order (each of a
+     * Every string the body's own top-level {@link #MODEL_FIELDS} keys hold, in order (each of a
      * repeated key, any case, as {@link Estimate#models} says), read by {@code json} as the body's
      * walk reads it. What was read before a break stands: the walk decides whether the body is JSON.
      */
@@ -991,7 +1004,7 @@ final class RequestEstimator {
                 return models;
             }
             while (p.nextToken() == JsonToken.FIELD_NAME) {
-                boolean model = MODEL_FIELD.equals(fold(p.currentName()));
+                boolean model = MODEL_FIELDS.contains(fold(p.currentName()));
                 if (p.nextToken() == JsonToken.VALUE_STRING && model) {
                     models.add(p.getText());
                 }

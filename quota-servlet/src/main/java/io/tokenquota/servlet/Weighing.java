@@ -257,10 +257,10 @@ final class Weighing {
             RequestEstimator.pathModels(path).forEach(this::add);
         }
 
-        /** Every value of a parameter whose name is {@code model} in any case (query string, form, multipart). */
+        /** Every value of a parameter named as a request names its model ({@link RequestEstimator#MODEL_FIELDS}), in any case. */
         void fromParameters(Map<String, List<String>> parameters) {
             parameters.forEach((name, values) -> {
-                if (RequestEstimator.MODEL_FIELD.equals(RequestEstimator.fold(name))) {
+                if (RequestEstimator.MODEL_FIELDS.contains(RequestEstimator.fold(name))) {
                     values.forEach(this::add);
                 }
             });

@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit248;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class TomcatRound248BreakItTest extends AbstractRound248 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.TOMCAT;
+    }
+}
