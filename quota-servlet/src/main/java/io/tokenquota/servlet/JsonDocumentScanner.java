@@ -217,6 +217,9 @@ final class JsonDocumentScanner {
      *                   as bits by {@code index} ({@link #choiceBit})
      * @param begunChoices the choices of its top-level {@code choices} whose {@code delta} names the
      *                   {@code role}, as a choice's first chunk does, as bits by {@code index}
+     * @param deltas     a choice of its top-level {@code choices} has a {@code delta} object: a streamed
+     *                   chunk, whatever its {@code object} says (Perplexity labels its chunks
+     *                   {@code chat.completion})
      * @param geminiChunk {@code streamCall} is Gemini's {@code responseId}: its chunks' counts run until
      *                   the chunk that finishes a candidate ({@code ended})
      * @param reportId   the id of the call its usage is reported for: the top-level {@code id}, else the
@@ -227,10 +230,10 @@ final class JsonDocumentScanner {
                     boolean workflowRun, int element, String id, String runId, java.util.List<Message> messages,
                     long textTokens, String object, String fileId, String streamCall, String status,
                     boolean foreground, int catalogueFields, long finishedChoices, long begunChoices,
-                    boolean geminiChunk, String reportId, long[] pictures) {
+                    boolean deltas, boolean geminiChunk, String reportId, long[] pictures) {
         Document(String type, Map<String, Map<String, Long>> usages, boolean ended) {
             this(type, usages, ended, null, null, false, false, null, false, null, false, -1, null, null,
-                    java.util.List.of(), 0, null, null, null, null, false, 0, 0L, 0L, false, null, null);
+                    java.util.List.of(), 0, null, null, null, null, false, 0, 0L, 0L, false, false, null, null);
         }
 
         Document {
@@ -244,6 +247,14 @@ final class JsonDocumentScanner {
         /** A choice of its top-level {@code choices} has a {@code finish_reason}. */
         boolean choiceFinished() {
             return finishedChoices != 0;
+        }
+
+        /**
+         * A chat completion's streamed chunk: so labelled, or a {@code chat.completion} whose choices carry a
+         * {@code delta} (Perplexity's chunks, each with its running usage), never a whole answer.
+         */
+        boolean chatChunk() {
+            return "chat.completion.chunk".equals(object) || "chat.completion".equals(object) && deltas;
         }
     }
 
@@ -476,6 +487,7 @@ final class JsonDocumentScanner {
         choiceSeen = false;
         finishedChoices = 0;
         begunChoices = 0;
+        deltas = false;
         model = null;
         customId = null;
         lineId = null;
@@ -650,6 +662,9 @@ final class JsonDocumentScanner {
                     choiceIndex = 0;
                     choiceEnds = false;
                     choiceBegins = false;
+                }
+                if (depth == 4 && object && "delta".equals(fieldAt[3]) && inChoices()) {
+                    deltas = true;
                 }
                 if (depth == 2 && object && objectAt[1] && "messageStart".equals(fieldAt[1])) {
                     callStart = true;
@@ -934,6 +949,8 @@ final class JsonDocumentScanner {
     private long finishedChoices;
     /** The choices of the document's top-level {@code choices} whose {@code delta} names the role, the same way. */
     private long begunChoices;
+    /** A choice of the document's top-level {@code choices} has a {@code delta} object. */
+    private boolean deltas;
     /** The {@code index} of the choice being read (0 until it names one), and what it said so far. */
     private long choiceIndex;
     private boolean choiceEnds;
@@ -972,7 +989,7 @@ final class JsonDocumentScanner {
                 responseId(), choiceSeen, event, workflowRun, inRootArray ? element : -1, lineId, runId, messages,
                 text == null ? 0 : text.documentTokens(type, event), object,
                 "file".equals(object) || "container.file".equals(object) || "file".equals(type) ? lineId : nestedFileId,
-                streamCall(), status, foreground, catalogueFields, finishedChoices, begunChoices,
+                streamCall(), status, foreground, catalogueFields, finishedChoices, begunChoices, deltas,
                 geminiResponse != null && geminiResponse.equals(streamCall()), lineId != null ? lineId : metadataId,
                 pictures);
     }

@@ -1292,11 +1292,12 @@ final class UsageSniffer {
             // a stream's own call read back whole under its id (an SDK's accumulated chat.completion after
             // its chunks) is that call; so is a Google ADK event that carries the very counts of the event
             // before it (ADK's aggregator sends one model call's text and its function call as two events)
-            boolean again = !another && "chat.completion".equals(doc.object()) && "chat.completion.chunk".equals(segmentObject)
+            boolean again = !another && "chat.completion".equals(doc.object()) && !doc.chatChunk()
+                    && "chat.completion.chunk".equals(segmentObject)
                     || another && !doc.geminiChunk() && geminiUsage(doc) != null && geminiUsage(doc).equals(segmentGeminiUsage);
             // after a chunk that finished its choice beside the usage, another provider's call (a Claude, Gemini
             // or Responses stream after a Mistral or Groq planner's) begins another too: it is no chunk
-            boolean otherCall = doc.choices() || !"chat.completion.chunk".equals(doc.object());
+            boolean otherCall = doc.choices() || !doc.chatChunk();
             // (new choices under the same id after such a chunk stay its call: vLLM's n > 1 with continuous usage
             // finishes one choice beside its usage while the others stream on, round 227). A choice that finished
             // begun again, its delta naming the role, by a chunk that reports nothing, is another call's under the
@@ -1316,7 +1317,7 @@ final class UsageSniffer {
             }
             segmentFinishedChoices |= doc.finishedChoices();
             segmentCall = call;
-            segmentObject = doc.object();
+            segmentObject = doc.chatChunk() ? "chat.completion.chunk" : doc.object();
         } else if (segmentChoiceEnded && "".equals(call) && doc.choices()) {
             // new choices after a chunk that finished its choice beside the usage, under an empty id (Hugging
             // Face TGI gives every chunk "id": "", round 226: an agent's three calls were charged its last)
@@ -1387,7 +1388,7 @@ final class UsageSniffer {
         if (reported) {
             // Anthropic's message_start counts before the answer; a partial event before its call's last; a
             // chunk that carries choices beside its usage, a running count (vLLM's continuous usage)
-            boolean chunkWithChoices = "chat.completion.chunk".equals(doc.object()) && doc.choices();
+            boolean chunkWithChoices = doc.chatChunk() && doc.choices();
             // a Gemini chunk's running count is its call's final only in the chunk that finishes it: another
             // call's chunks relayed beside it come before that
             segmentEnded |= doc.ended();
@@ -1859,6 +1860,10 @@ final class UsageSniffer {
                         || doc.event() == null && has(spring, "prompt_tokens", "completion_tokens"))
                 || LANGCHAIN4J_USAGE.stream().anyMatch(lc4j -> doc.usage(lc4j[0]) != null)
                 || "response".equals(doc.object()) && doc.usage("usage") != null
+                // a whole chat completion is a call's final count, never a running one: one without an id after
+                // another call is a call of its own (round 227: a judge's answer relayed whole after a named
+                // call made that call free), or that call read back whole (the very counts: one call)
+                || "chat.completion".equals(doc.object()) && doc.choices() && !doc.chatChunk() && doc.usage("usage") != null
                 // OpenAI's streamed speech and transcription end with their usage, naming no call
                 || ("speech.audio.done".equals(doc.type()) || "transcript.text.done".equals(doc.type()))
                 && doc.usage("usage") != null

@@ -677,6 +677,44 @@ final class UsageSnifferTest {
         assertEquals(2_400L, sniff("text/event-stream", vllm.toString(), pieceSize), "vLLM, n = 2, continuous usage");
     }
 
+    /**
+     * A whole chat completion without an id after a streamed call is a call of its own (a judge's answer
+     * relayed whole, round 227: charged the judge's 1,050 alone for 3,150), or the streamed call read back
+     * whole when it carries the very counts (one call).
+     */
+    @Property(tries = 20)
+    void aWholeCompletionWithoutAnIdAfterACallIsAnotherCallUnlessItRepeatsIt(
+            @ForAll @IntRange(min = 1, max = 97) int pieceSize) {
+        String streamed = chunk("chatcmpl-a1", "{\"index\":0,\"delta\":{\"content\":\" w\"},\"finish_reason\":null}", null)
+                + chunk("chatcmpl-a1", "{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}", null)
+                + "data: {\"id\":\"chatcmpl-a1\",\"object\":\"chat.completion.chunk\",\"choices\":[],\"usage\":"
+                + chatUsage(2_000, 100) + "}\n\n";
+        String whole = "data: {\"object\":\"chat.completion\",\"model\":\"llama-3.1-8b\",\"choices\":[{\"index\":0,"
+                + "\"message\":{\"role\":\"assistant\",\"content\":\"APPROVED\"},\"finish_reason\":\"stop\"}],\"usage\":%s}\n\n";
+        assertEquals(3_150L, sniff("text/event-stream", streamed + whole.formatted(chatUsage(1_000, 50)), pieceSize),
+                "a judge's call relayed whole after the call");
+        assertEquals(2_100L, sniff("text/event-stream", streamed + whole.formatted(chatUsage(2_000, 100)), pieceSize),
+                "the call read back whole without its id");
+    }
+
+    /**
+     * Perplexity labels its stream's chunks {@code chat.completion}, each with a {@code delta}, the message so
+     * far and the running usage: one call, charged its last count (round 250: every chunk's count was added,
+     * 18,810 for a 194-token answer). A whole completion has a message and no delta.
+     */
+    @Property(tries = 20)
+    void chunksLabelledAsWholeCompletionsAreOneCall(@ForAll @IntRange(min = 1, max = 97) int pieceSize) {
+        StringBuilder body = new StringBuilder();
+        for (int i = 1; i <= 30; i++) {
+            body.append("data: {\"id\":\"pplx-1\",\"model\":\"sonar\",\"object\":\"chat.completion\",\"usage\":")
+                    .append(chatUsage(14, i)).append(",\"citations\":[\"https://example.com\"],\"choices\":[{\"index\":0,")
+                    .append("\"finish_reason\":").append(i == 30 ? "\"stop\"" : "null")
+                    .append(",\"message\":{\"role\":\"assistant\",\"content\":\"so far\"},")
+                    .append("\"delta\":{\"role\":\"assistant\",\"content\":\" w\"}}]}\n\n");
+        }
+        assertEquals(44L, sniff("text/event-stream", body.toString(), pieceSize));
+    }
+
     private static Long sniffSentBack(String request, String answer) {
         UsageSniffer s = new UsageSniffer();
         s.requestMessages(RequestMessageIds.sentBy(request.getBytes(StandardCharsets.UTF_8)));

@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit250;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class TomcatRound250BreakItTest extends AbstractRound250 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.TOMCAT;
+    }
+}
