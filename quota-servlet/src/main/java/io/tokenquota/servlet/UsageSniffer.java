@@ -1307,8 +1307,13 @@ final class UsageSniffer {
             // its running usage on each
             boolean begunAgain = !another && segmentChoiceEnded && doc.usages().isEmpty()
                     && (doc.begunChoices() & segmentFinishedChoices) != 0;
-            if (!again && (segmentFinal && (another || doc.choices()) || segmentChoiceEnded && another && otherCall
-                    || begunAgain)) {
+            // a chunk that only finishes a choice the call had not finished (an empty delta beside the finish
+            // reason) after the usage chunk begins nothing: some servers send the usage just before the finish
+            // (round 252)
+            boolean finishOnly = doc.choiceFinished() && (doc.finishedChoices() & segmentFinishedChoices) == 0
+                    && doc.begunChoices() == 0 && doc.textTokens() == 0 && doc.usages().isEmpty();
+            if (!again && (segmentFinal && (another || doc.choices() && !finishOnly)
+                    || segmentChoiceEnded && another && otherCall || begunAgain)) {
                 foldCall();
             }
             if (another) {
@@ -1645,7 +1650,13 @@ final class UsageSniffer {
         }
         Map<String, Long> root = doc.usage("");
         if (root != null) {
+            Long watsonxPrompt = rootCounters.get(JsonDocumentScanner.WATSONX_INPUT);
             rootCounters.putAll(root);
+            if (watsonxPrompt != null && Long.valueOf(0).equals(root.get(JsonDocumentScanner.WATSONX_INPUT))) {
+                // watsonx.ai's stream counts the prompt in its first event and sends 0 in every later one
+                // (round 253: a 6,300-token call was charged its 300 generated)
+                rootCounters.put(JsonDocumentScanner.WATSONX_INPUT, watsonxPrompt);
+            }
             root = rootCounters;
             if (has(root, "eval_count", "prompt_eval_count")) {
                 // Ollama counts only on its last object ("done": true); an answer from its prompt cache

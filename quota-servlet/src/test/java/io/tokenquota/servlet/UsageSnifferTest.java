@@ -715,6 +715,24 @@ final class UsageSnifferTest {
         assertEquals(44L, sniff("text/event-stream", body.toString(), pieceSize));
     }
 
+    /**
+     * A server that sends the usage chunk just before the chunk that finishes the choice (round 252: that
+     * finish was taken for another call's chunk, and the answer charged its hold): one call. A call under the
+     * same id whose first chunk finishes a choice the call before finished is another call still.
+     */
+    @Property(tries = 20)
+    void aUsageChunkBeforeTheFinishIsOneCall(@ForAll @IntRange(min = 1, max = 97) int pieceSize) {
+        String text = chunk("c-1", "{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\" w\"},\"finish_reason\":null}", null);
+        String usage = "data: {\"id\":\"c-1\",\"object\":\"chat.completion.chunk\",\"choices\":[],\"usage\":%s}\n\n";
+        String finish = chunk("c-1", "{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}", null);
+        assertEquals(480L, sniff("text/event-stream", text + usage.formatted(chatUsage(420, 60)) + finish
+                + "data: [DONE]\n\n", pieceSize), "usage, then the finish");
+        String secondCall = chunk("c-1", "{\"index\":0,\"delta\":{\"content\":\" yes\"},\"finish_reason\":\"stop\"}", null)
+                + usage.formatted(chatUsage(1_000, 20));
+        assertEquals(1_500L, sniff("text/event-stream", text + finish + usage.formatted(chatUsage(420, 60)) + secondCall,
+                pieceSize), "a second call under the id, its one chunk finishing its choice");
+    }
+
     private static Long sniffSentBack(String request, String answer) {
         UsageSniffer s = new UsageSniffer();
         s.requestMessages(RequestMessageIds.sentBy(request.getBytes(StandardCharsets.UTF_8)));
