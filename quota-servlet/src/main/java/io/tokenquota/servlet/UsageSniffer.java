@@ -1344,6 +1344,12 @@ final class UsageSniffer {
             // report: another call's, relayed after it or beside it; under the current call's own id it is
             // that call read back whole (a relay sending the answer it assembled from the stream)
             foldCall();
+        } else if (call == null && doc.element() >= 0 && !doc.usages().isEmpty() && doc.reportId() != null
+                && lastReportId != null && !doc.reportId().equals(lastReportId)) {
+            // an element of a JSON array reporting under another call's id than the report before: another
+            // call's whole answer (Semantic Kernel's new messages of a tool loop, each with its call's id and
+            // usage in its metadata, round 254: the loop's first call was free)
+            foldCall();
         } else if (call == null && (segmentFinal || totalSeen) && !doc.usages().isEmpty() && callList != null
                 && !callList.isEmpty()) {
             // a report naming no call after a call's final report, when other calls came before that one (an

@@ -733,6 +733,25 @@ final class UsageSnifferTest {
                 pieceSize), "a second call under the id, its one chunk finishing its choice");
     }
 
+    /**
+     * A JSON array of messages each carrying its model call's id and usage in its metadata (Semantic Kernel's
+     * new messages of a tool loop, round 254: the loop's first call was free): each call counts. Elements
+     * under one id are that call's reports, its last one counts.
+     */
+    @Test
+    void arrayElementsUnderTheirOwnCallIdsAreEachCharged() {
+        String message = "{\"authorRole\":\"ASSISTANT\",\"content\":\"x\",\"metadata\":{\"id\":\"%s\",\"usage\":"
+                + "{\"promptTokens\":%d,\"completionTokens\":%d,\"totalTokens\":%d}}}";
+        String tool = "{\"authorRole\":\"TOOL\",\"content\":\"17 degrees\",\"metadata\":{\"id\":\"call_1\"}}";
+        String loop = "[" + message.formatted("chatcmpl-1", 6_000, 60, 6_060) + "," + tool + ","
+                + message.formatted("chatcmpl-2", 6_200, 900, 7_100) + "]";
+        assertEquals(13_160L, sniff("application/json", loop, 4096));
+        assertEquals(13_160L, sniff("application/json", loop, 7));
+        String oneCall = "[" + message.formatted("chatcmpl-1", 6_000, 60, 6_060) + ","
+                + message.formatted("chatcmpl-1", 6_000, 900, 6_900) + "]";
+        assertEquals(6_900L, sniff("application/json", oneCall, 4096), "one call's reports under its id");
+    }
+
     private static Long sniffSentBack(String request, String answer) {
         UsageSniffer s = new UsageSniffer();
         s.requestMessages(RequestMessageIds.sentBy(request.getBytes(StandardCharsets.UTF_8)));

@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit255;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound255BreakItTest extends AbstractRound255 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
