@@ -88,7 +88,8 @@ final class JsonDocumentScanner {
             "response.meta",
             "result.usage", "metrics", "amazon-bedrock-invocationMetrics", "details", "response.body.usage",
             "result.message.usage", "data.usage", "Usage", "Response.Usage",
-            "choices[].usage", "data.chunk.usage_metadata", "data.output.usage_metadata", "data.execution_metadata");
+            "choices[].usage", "data.chunk.usage_metadata", "data.output.usage_metadata", "data.execution_metadata",
+            "metaInfo", "chatResponse.metadata.tokenUsage");
     /**
      * Dify's workflow run counts its tokens directly in its {@code data} ({@code workflow_finished}'s, or
      * a blocking run's answer): {@code data.total_tokens}, collected under the path {@code "data"}

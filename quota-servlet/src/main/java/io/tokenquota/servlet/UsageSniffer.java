@@ -1875,7 +1875,8 @@ final class UsageSniffer {
                 || root != null && root.containsKey("prompt_token_count") && root.containsKey("generation_token_count")
                 || doc.ended() && spring != null && (springAiUsage(spring) != null
                         || doc.event() == null && has(spring, "prompt_tokens", "completion_tokens"))
-                || LANGCHAIN4J_USAGE.stream().anyMatch(lc4j -> doc.usage(lc4j[0]) != null)
+                || LANGCHAIN4J_USAGE.stream().anyMatch(lc4j -> doc.usage(lc4j[0]) != null
+                        && has(doc.usage(lc4j[0]), lc4j[1], lc4j[2], lc4j[3]))
                 || "response".equals(doc.object()) && doc.usage("usage") != null
                 // a whole chat completion is a call's final count, never a running one: one without an id after
                 // another call is a call of its own (round 227: a judge's answer relayed whole after a named
@@ -2326,7 +2327,8 @@ final class UsageSniffer {
      * LangChain4j's {@code TokenUsage} where Jackson writes it, and its names: the path, then the input,
      * output and total counts and the prompt cache's reads and writes (creation, write). In camelCase
      * as Jackson writes it by default, and in snake_case (Spring Boot's
-     * {@code spring.jackson.property-naming-strategy=SNAKE_CASE}, for an API's Python clients).
+     * {@code spring.jackson.property-naming-strategy=SNAKE_CASE}, for an API's Python clients). Koog's
+     * usage record, of the same shape, is read the same way.
      */
     private static final List<String[]> LANGCHAIN4J_USAGE = List.of(
             new String[] {"metadata.tokenUsage", "inputTokenCount", "outputTokenCount", "totalTokenCount",
@@ -2336,7 +2338,13 @@ final class UsageSniffer {
             new String[] {"metadata.token_usage", "input_token_count", "output_token_count", "total_token_count",
                     "cache_read_input_tokens", "cache_creation_input_tokens", "cache_write_input_tokens"},
             new String[] {"token_usage", "input_token_count", "output_token_count", "total_token_count",
-                    "cache_read_input_tokens", "cache_creation_input_tokens", "cache_write_input_tokens"});
+                    "cache_read_input_tokens", "cache_creation_input_tokens", "cache_write_input_tokens"},
+            // Quarkus LangChain4j's ChatEvent stream: its Completed event's ChatResponse (round 257)
+            new String[] {"chatResponse.metadata.tokenUsage", "inputTokenCount", "outputTokenCount", "totalTokenCount",
+                    "cacheReadInputTokens", "cacheCreationInputTokens", "cacheWriteInputTokens"},
+            // JetBrains Koog's ResponseMetaInfo as kotlinx.serialization writes it: a streamed call's End frame, an
+            // assistant message (round 257); it names no cache counts
+            new String[] {"metaInfo", "inputTokensCount", "outputTokensCount", "totalTokensCount", null, null, null});
 
     /**
      * The names of Spring AI's {@code Usage} in {@code usage} (prompt, completion, total, native usage), or

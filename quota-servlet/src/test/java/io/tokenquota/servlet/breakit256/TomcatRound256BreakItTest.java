@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit256;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class TomcatRound256BreakItTest extends AbstractRound256 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.TOMCAT;
+    }
+}

@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit257;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class TomcatRound257BreakItTest extends AbstractRound257 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.TOMCAT;
+    }
+}
