@@ -65,6 +65,15 @@ final class RequestEstimator {
     static final String CONTEXT_IDS = "context";
     /** Top-level fields holding the conversation: OpenAI and Anthropic {@code messages}, Gemini {@code contents}. */
     static final Set<String> CONVERSATION_FIELDS = Set.of("messages", "contents");
+    /** A conversation message's participant name, which the model reads (OpenAI bills it). */
+    private static final String MESSAGE_NAME = "name";
+    /** The OpenAI Responses API's list of input items, each a message or another item the model reads. */
+    private static final String RESPONSES_INPUT = "input";
+    /**
+     * What a server adds around each message of a conversation: OpenAI counts 3 tokens a message, and its
+     * role one more (a role is a label the walk does not count as text).
+     */
+    static final long MESSAGE_FRAMING_TOKENS = 4;
     /** Fields inside the conversation whose strings label or reference rather than say something. */
     static final Set<String> NOT_TEXT = Set.of("type", "role", "name", "id", "url", "uri", "image_url", "file_url",
             "file_data", "file_uri", "fileUri", "media_type", "mime_type", "mimeType", "format", "detail",
@@ -620,7 +629,16 @@ final class RequestEstimator {
                             top.mediaHere = true;
                             top.image |= IMAGE_PARTS.contains(top.field);
                         }
+                        boolean message = t == JsonToken.START_OBJECT && top.array && stack.size() == 2
+                                && (CONVERSATION_FIELDS.contains(top.name) || RESPONSES_INPUT.equals(top.name));
+                        if (message) {
+                            // each message of the conversation is framed by tokens the server adds around it
+                            // and its role: thousands of empty or one-word messages are read as such (round
+                            // 258: 4,000 empty messages, 16,023 tokens, were estimated 1,001)
+                            input = saturatingAdd(input, MESSAGE_FRAMING_TOKENS);
+                        }
                         Frame frame = new Frame(t == JsonToken.START_ARRAY, top.valueName(), schema, said, data);
+                        frame.message = message;
                         // a top-level input object (Replicate's prediction, a RunPod worker's job) holds the
                         // request itself: its text still counts as input (said, data above), but its budgets
                         // and settings objects are the request's, as at the top level
@@ -771,7 +789,10 @@ final class RequestEstimator {
                         boolean encoded = base64 || (isDataUrl(text) && isBase64(text));
                         // every string counts, whatever the application calls its field, so well-formed
                         // JSON never costs less than the same strings sent as plain text; labels and ids do not
-                        boolean label = top.labels() && !(ownData(stack.size(), top) && NAMING.contains(top.valueName()));
+                        // a message's name (OpenAI's participant name) is read by the model with the message
+                        // (round 258: 600 messages each named with 63 digits were estimated 1,600 for 16,223)
+                        boolean label = top.labels() && !(ownData(stack.size(), top) && NAMING.contains(top.valueName()))
+                                && !(top.message && MESSAGE_NAME.equals(top.field));
                         if ((named || !label || prose(text)) && (named || !encoded)) {
                             input = saturatingAdd(input, estimator.estimate(text));
                         }
@@ -1816,6 +1837,8 @@ final class RequestEstimator {
         boolean inLabels;
         /** This object is the top-level {@link #REQUEST_INPUT} object ({@link #requestLevel}). */
         boolean requestInput;
+        /** A message of the request's top-level conversation (its participant name is read too). */
+        boolean message;
         /** This object or array is held directly by the request's own level ({@link #requestLevel}). */
         boolean atRequestLevel;
         /**

@@ -197,7 +197,7 @@ final class Settlement implements AsyncListener {
      *       {@code response.failed}; not an unnamed event or a JSON body, which the model may have
      *       written): released ({@code releaseOnError}) or charged the estimate; but a 5xx after the
      *       endpoint was {@code answering} (rule 10) is charged the estimate;</li>
-     *   <li>a 302 or 303 (post/redirect/get after the call: the filter cannot tell it from a redirect
+     *   <li>a 302, 303 or 307 (post/redirect/get after the call: the filter cannot tell it from a redirect
      *       before the call, such as a login filter's behind this one, which is why authentication goes
      *       before it), a 304 (an ETag filter inside this one
      *       answered a conditional request after the model had answered), or a 406 (the framework
@@ -264,9 +264,10 @@ final class Settlement implements AsyncListener {
         if (status >= 500) {
             return failed(answering, releaseOnError, estimate, "server error");
         }
-        if (status == 302 || status == 303) {
-            // post/redirect/get (sendRedirect, Spring's redirect:): the work was done, the answer lives elsewhere.
-            // What the endpoint read says nothing: one that calls the model with its path alone reads nothing
+        if (status == 302 || status == 303 || status == 307) {
+            // post/redirect/get (sendRedirect, Spring's redirect:; JAX-RS's temporaryRedirect and a ResponseEntity's
+            // 307 to the stored result, round 259): the work was done, the answer lives elsewhere. What the
+            // endpoint read says nothing: one that calls the model with its path alone reads nothing
             return Decision.charge(estimate, "redirected to the answer after the call");
         }
         if (status == 304) {

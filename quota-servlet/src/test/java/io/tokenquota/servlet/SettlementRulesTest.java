@@ -72,7 +72,7 @@ final class SettlementRulesTest {
 
     @Test
     void refusalsAndServerErrorsWithoutUsageAreReleased() {
-        for (int status : new int[] {301, 307, 400, 401, 403, 404, 405, 409, 413, 415, 422, 429}) {
+        for (int status : new int[] {301, 308, 400, 401, 403, 404, 405, 409, 413, 415, 422, 429}) {
             assertTrue(decide(null, null, End.RETURNED, status, false).release(), "status " + status);
         }
         for (int status : new int[] {500, 502, 503}) {
@@ -148,7 +148,7 @@ final class SettlementRulesTest {
 
     @Test
     void redirectsToTheAnswerAndNotModifiedAfterTheCallAreChargedTheEstimate() {
-        for (int status : new int[] {302, 303, 304}) {
+        for (int status : new int[] {302, 303, 304, 307}) {
             assertEquals(ESTIMATE, decide(null, null, End.RETURNED, status, true).tokens(), "status " + status);
         }
     }

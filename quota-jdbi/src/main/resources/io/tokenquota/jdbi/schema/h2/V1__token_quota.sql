@@ -65,10 +65,7 @@ CREATE TABLE IF NOT EXISTS tq_reservation (
     created_at       TIMESTAMP(9) WITH TIME ZONE NOT NULL,
     expires_at       TIMESTAMP(9) WITH TIME ZONE NOT NULL,
     finished_at      TIMESTAMP(9) WITH TIME ZONE,
-    -- NULLS DISTINCT said, not left to the mode: H2 in MODE=MSSQLServer or MODE=Oracle (a host's dev profile
-    -- mimicking its production database) takes NULLs as equal there, and each subject's second key-less hold
-    -- broke the constraint
-    CONSTRAINT tq_reservation_idempotency UNIQUE NULLS DISTINCT (subject, idempotency_key),
+    CONSTRAINT tq_reservation_idempotency UNIQUE (subject, idempotency_key),
     CONSTRAINT tq_reservation_held_positive CHECK (held > 0),
     CONSTRAINT tq_reservation_charged_nonnegative CHECK (charged >= 0),
     CONSTRAINT tq_reservation_actual_nonnegative CHECK (actual IS NULL OR actual >= 0),

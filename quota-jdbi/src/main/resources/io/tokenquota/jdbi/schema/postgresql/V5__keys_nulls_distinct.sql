@@ -1,0 +1,4 @@
+-- token-quota schema, version 5, PostgreSQL 12+: nothing to change. Version 5 makes H2's unique
+-- (subject, idempotency_key) treat NULL keys as distinct whatever H2's compatibility mode; PostgreSQL's
+-- unique indexes always do (the partial tq_reservation_idempotency has no NULL keys anyway). The file
+-- exists so that both dialects number their versions alike.

@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit258;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound258BreakItTest extends AbstractRound258 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
