@@ -1334,8 +1334,10 @@ final class UsageSniffer {
             // naming no call is another's too: OpenAI's speech, Ollama's or Converse's whole answer)
             // the very counts again, under no other id than the call's last report named, are that call's
             // report again (below); two calls of their own ids (two whole Responses) stay two
-            before = call == null && (doc.reportId() == null || lastReportId == null || doc.reportId().equals(lastReportId))
-                    ? currentReport() : null;
+            // (a Koog message's id is a tool call's, not its model call's: round 260's one call with three tool
+            // calls, each message with the answer's metaInfo, was charged three times)
+            before = call == null && (doc.reportId() == null || lastReportId == null || doc.reportId().equals(lastReportId)
+                    || doc.usage(KOOG_META_INFO) != null) ? currentReport() : null;
             calls = callList == null ? 0 : callList.size();
             // after other calls, it may be the run's total in the calls' own format (a Bedrock agent's, round 227)
             mayBeTotal = call == null && calls > 0;
@@ -1344,11 +1346,15 @@ final class UsageSniffer {
             // report: another call's, relayed after it or beside it; under the current call's own id it is
             // that call read back whole (a relay sending the answer it assembled from the stream)
             foldCall();
-        } else if (call == null && doc.element() >= 0 && !doc.usages().isEmpty() && doc.reportId() != null
-                && lastReportId != null && !doc.reportId().equals(lastReportId)) {
-            // an element of a JSON array reporting under another call's id than the report before: another
-            // call's whole answer (Semantic Kernel's new messages of a tool loop, each with its call's id and
-            // usage in its metadata, round 254: the loop's first call was free)
+        } else if (call == null && doc.element() >= 0 && !doc.usages().isEmpty() && doc.id() == null
+                && doc.reportId() != null && lastReportId != null && !doc.reportId().equals(lastReportId)) {
+            // an element of a JSON array reporting under another call's id in its metadata than the report
+            // before: another call's whole answer (Semantic Kernel's new messages of a tool loop, each with its
+            // call's id and usage in its metadata, round 254: the loop's first call was free). An element's own
+            // top-level id names no call (Koog's tool calls of one answer, each under the tool call's id with
+            // the answer's usage, round 260), and the very counts again are the same call's (below)
+            before = currentReport();
+            calls = callList == null ? 0 : callList.size();
             foldCall();
         } else if (call == null && (segmentFinal || totalSeen) && !doc.usages().isEmpty() && callList != null
                 && !callList.isEmpty()) {
@@ -2323,6 +2329,9 @@ final class UsageSniffer {
         return b[0] > a[0] ? b : a;
     }
 
+    /** Where JetBrains Koog's messages and stream frames keep their call's usage. */
+    private static final String KOOG_META_INFO = "metaInfo";
+
     /**
      * LangChain4j's {@code TokenUsage} where Jackson writes it, and its names: the path, then the input,
      * output and total counts and the prompt cache's reads and writes (creation, write). In camelCase
@@ -2344,7 +2353,7 @@ final class UsageSniffer {
                     "cacheReadInputTokens", "cacheCreationInputTokens", "cacheWriteInputTokens"},
             // JetBrains Koog's ResponseMetaInfo as kotlinx.serialization writes it: a streamed call's End frame, an
             // assistant message (round 257); it names no cache counts
-            new String[] {"metaInfo", "inputTokensCount", "outputTokensCount", "totalTokensCount", null, null, null});
+            new String[] {KOOG_META_INFO, "inputTokensCount", "outputTokensCount", "totalTokensCount", null, null, null});
 
     /**
      * The names of Spring AI's {@code Usage} in {@code usage} (prompt, completion, total, native usage), or

@@ -46,6 +46,9 @@ import org.junit.jupiter.api.TestInstance;
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 abstract class AbstractServletSuite {
+    /** What the one message of {@code chat(...)} adds to its estimate (the server's framing and its role). */
+    static final long FRAME = RequestEstimator.MESSAGE_FRAMING_TOKENS;
+
     Fixture fx;
 
     protected abstract ContainerKind container();
@@ -84,14 +87,14 @@ abstract class AbstractServletSuite {
         assertEquals(200, r.statusCode());
         assertEquals(FakeModelServlet.OPENAI_BODY, r.body(), "the response passes through byte for byte");
         assertEquals("10000", header(r, "X-Quota-Limit"));
-        assertEquals(Long.toString(10_000 - 60), header(r, "X-Quota-Remaining"), "remaining reflects the hold");
+        assertEquals(Long.toString(10_000 - 60 - FRAME), header(r, "X-Quota-Remaining"), "remaining reflects the hold");
         assertEquals(fx.policy.resetOf(fx.policy.currentMonth()).toString(), header(r, "X-Quota-Reset"));
         assertNull(header(r, "X-Quota-Warning"));
         QuotaAccount a = fx.awaitSettled(subject);
         assertEquals(42, a.used());
         List<LedgerEvent> events = fx.events(subject);
         assertEquals(List.of(EventKind.RESERVED, EventKind.COMMITTED), events.stream().map(LedgerEvent::kind).toList());
-        assertEquals(60, events.get(0).tokens());
+        assertEquals(60 + FRAME, events.get(0).tokens());
         assertEquals("/ai/openai", events.get(0).detail());
         assertEquals(42, events.get(1).tokens());
     }
@@ -109,7 +112,7 @@ abstract class AbstractServletSuite {
         // the commit waits at the gate: were the end sent before it, the client would have it within this bound
         org.junit.jupiter.api.Assertions.assertThrows(java.util.concurrent.TimeoutException.class,
                 () -> pending.get(500, java.util.concurrent.TimeUnit.MILLISECONDS));
-        assertEquals(60, fx.account(subject).reserved(), "still held: the charge has not landed yet");
+        assertEquals(60 + FRAME, fx.account(subject).reserved(), "still held: the charge has not landed yet");
         fx.commitGate.countDown();
         HttpResponse<String> r = pending.get(10, java.util.concurrent.TimeUnit.SECONDS);
         assertEquals(200, r.statusCode());
@@ -154,7 +157,7 @@ abstract class AbstractServletSuite {
         String subject = newSubject();
         String text = "b".repeat(80); // 20 tokens
         assertEquals(200, ai("/ai/plain", subject, chat(text, 30)).statusCode());
-        assertEquals(50, fx.awaitSettled(subject).used());
+        assertEquals(50 + FRAME, fx.awaitSettled(subject).used());
         // no output budget in the body: the endpoint default is added
         String other = newSubject();
         assertEquals(200, ai("/ai/plain", other, "{\"prompt\":\"" + text + "\"}").statusCode());
@@ -338,7 +341,7 @@ abstract class AbstractServletSuite {
         Map<String, Object> p = json(r);
         assertEquals(100L, p.get("limit"));
         assertEquals(100L, p.get("available"));
-        assertEquals(300L, p.get("requested"));
+        assertEquals(300L + FRAME, p.get("requested"));
         Instant reset = fx.policy.resetOf(fx.policy.currentMonth());
         assertEquals(reset.toString(), p.get("reset"));
         long retryAfter = Long.parseLong(header(r, "Retry-After"));
@@ -387,10 +390,10 @@ abstract class AbstractServletSuite {
     void theWarningHeaderAppearsPastTheThreshold() {
         String subject = newSubject();
         fx.store.setPlan(subject, 1_000);
-        HttpResponse<String> low = ai("/ai/plain", subject, chat("e".repeat(40), 90)); // 100 held: 10 %
+        HttpResponse<String> low = ai("/ai/plain", subject, chat("e".repeat(40), (int) (90 - FRAME))); // 100 held: 10 %
         assertNull(header(low, "X-Quota-Warning"));
         fx.awaitSettled(subject);
-        HttpResponse<String> high = ai("/ai/plain", subject, chat("e".repeat(40), 740)); // 100 used + 750 held
+        HttpResponse<String> high = ai("/ai/plain", subject, chat("e".repeat(40), (int) (740 - FRAME))); // 100 used + 750 held
         assertEquals(200, high.statusCode());
         assertTrue(header(high, "X-Quota-Warning").startsWith("85.0%"), header(high, "X-Quota-Warning"));
     }
@@ -470,10 +473,10 @@ abstract class AbstractServletSuite {
         String body = chat("a".repeat(4_000), 50); // 1,000 text tokens with the quarter estimator + 50
         HttpResponse<String> r = post(uri("/ai/plain"), body, "x-user-id", subject, "Content-Type", "text/plain");
         assertEquals(200, r.statusCode());
-        assertEquals(1_050, fx.awaitSettled(subject).used(), "the label does not shrink the estimate to the fallback");
+        assertEquals(1_050 + FRAME, fx.awaitSettled(subject).used(), "the label does not shrink the estimate to the fallback");
         String other = newSubject();
         assertEquals(200, post(uri("/ai/plain"), body, "x-user-id", other, "Content-Type", "application/octet-stream").statusCode());
-        assertEquals(1_050, fx.awaitSettled(other).used());
+        assertEquals(1_050 + FRAME, fx.awaitSettled(other).used());
     }
 
     @Test
@@ -665,7 +668,7 @@ abstract class AbstractServletSuite {
         long window = Duration.between(fx.policy.startOf(month), fx.policy.resetOf(month)).getSeconds();
         assertEquals("\"monthly-tokens\";q=10000;qu=\"tokens\";w=" + window, header(r, "RateLimit-Policy"));
         String rateLimit = header(r, "RateLimit");
-        assertTrue(rateLimit.startsWith("\"monthly-tokens\";r=9940;t="), rateLimit);
+        assertTrue(rateLimit.startsWith("\"monthly-tokens\";r=" + (9940 - FRAME) + ";t="), rateLimit);
         long t = Long.parseLong(rateLimit.substring(rateLimit.indexOf(";t=") + 3));
         long expected = Duration.between(Instant.now(), fx.policy.resetOf(month)).getSeconds();
         assertTrue(Math.abs(t - expected) <= 5, t + " vs " + expected);

@@ -240,15 +240,15 @@ abstract class OutputFitSuite {
     void aWeighedHoldIsFittedInQuotaUnits() {
         String body = "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"Two haiku about the sea, please.\"}],"
                 + "\"max_tokens\":4000,\"n\":2}";
-        assertEquals(8, input(body));
+        assertEquals(12, input(body));
         String subject = subjectWith(1_200);
         HttpResponse<String> r = post("/weighed/chat", subject, body);
-        // 8 input tokens at 2 and 2 x 197 output tokens at 3: 1,198 of the 1,200 (198 would need 1,204)
+        // 12 input tokens at 2 and 2 x 196 output tokens at 3: 1,200 of the 1,200 (197 would need 1,206)
         assertEquals(200, r.statusCode(), r.body());
-        assertEquals("197", r.headers().firstValue(QuotaFilter.OUTPUT_CAPPED_HEADER).orElse(null));
-        assertEquals("2", r.headers().firstValue("X-Quota-Remaining").orElse(null));
-        assertArrayEquals(body.replace("4000", "197").getBytes(StandardCharsets.UTF_8), received.get(subject).body());
-        assertTrue(events(subject).contains("RESERVED:1198"), events(subject).toString());
+        assertEquals("196", r.headers().firstValue(QuotaFilter.OUTPUT_CAPPED_HEADER).orElse(null));
+        assertEquals("0", r.headers().firstValue("X-Quota-Remaining").orElse(null));
+        assertArrayEquals(body.replace("4000", "196").getBytes(StandardCharsets.UTF_8), received.get(subject).body());
+        assertTrue(events(subject).contains("RESERVED:1200"), events(subject).toString());
     }
 
     /** The README's worked example, number for number. */
@@ -256,13 +256,13 @@ abstract class OutputFitSuite {
     void theReadmeExample() {
         String body = "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"Two haiku about the sea, please.\"}],"
                 + "\"max_tokens\":4000,\"n\":2}";
-        assertEquals(8, input(body));
+        assertEquals(12, input(body));
         String subject = subjectWith(1_200);
-        assertFitted(post("/ai/chat", subject, body), subject, body.replace("4000", "596"), 596, 1_200, 1_200);
-        String poorer = subjectWith(39);
-        assertRefused(post("/ai/chat", poorer, body), poorer, 39);
-        String richer = subjectWith(40);
-        assertFitted(post("/ai/chat", richer, body), richer, body.replace("4000", "16"), 16, 40, 40);
+        assertFitted(post("/ai/chat", subject, body), subject, body.replace("4000", "594"), 594, 1_200, 1_200);
+        String poorer = subjectWith(43);
+        assertRefused(post("/ai/chat", poorer, body), poorer, 43);
+        String richer = subjectWith(44);
+        assertFitted(post("/ai/chat", richer, body), richer, body.replace("4000", "16"), 16, 44, 44);
     }
 
     @Test

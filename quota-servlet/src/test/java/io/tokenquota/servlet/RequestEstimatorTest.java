@@ -11,6 +11,9 @@ import org.junit.jupiter.api.Test;
 
 /** Which fields of an AI request count, with an estimator that makes the numbers easy: 1 token per character. */
 final class RequestEstimatorTest {
+    /** What each message of a conversation adds to the estimate (the server's framing and its role). */
+    private static final long F = RequestEstimator.MESSAGE_FRAMING_TOKENS;
+
     /** Base64 of a PNG whose IHDR states 0 x 0, then zeros: measured, no size, no image tokens. */
     private static final String EMPTY_PNG = "iVBORw0KGgoAAAANSUhEUgAAAAAAAAAACAIAAAC06etF" + "A".repeat(200);
 
@@ -29,30 +32,31 @@ final class RequestEstimatorTest {
                   {"role":"assistant","content":null,"name":"bot"}],
                  "max_completion_tokens":70,"temperature":0.2}""");
         // the text, and the image by URL at the most one image costs above the least of every item
-        assertEquals(7 + MediaSize.UNSEEN_IMAGE_TOKENS - RequestEstimator.DEFAULT_MEDIA_ITEM_TOKENS, e.inputTokens());
+        assertEquals(7 + "bot".length() + 3 * F + MediaSize.UNSEEN_IMAGE_TOKENS - RequestEstimator.DEFAULT_MEDIA_ITEM_TOKENS,
+                e.inputTokens());
         assertEquals(70, e.outputBudget());
     }
 
     @Test
     void anImageTheFilterCannotSeeIsHeldAtTheMostOneImageCostsUnlessTheRequestSaysLess() {
         long above = MediaSize.UNSEEN_IMAGE_TOKENS - RequestEstimator.DEFAULT_MEDIA_ITEM_TOKENS;
-        assertEquals(2 * above, estimate("""
+        assertEquals(2 * above + F, estimate("""
                 {"messages":[{"role":"user","content":[
                   {"type":"image_url","image_url":{"url":"https://x/a.png","detail":"high"}},
                   {"type":"image_url","image_url":{"url":"https://x/b.png","detail":"low"}},
                   {"type":"image","source":{"type":"url","url":"https://x/c.png"}},
                   {"type":"document","source":{"type":"url","url":"https://x/d.pdf"}}]}]}""").inputTokens(),
                 "a low-detail image costs 85, under the least of an item; a document is no image");
-        assertEquals(2 * above, estimate("""
+        assertEquals(2 * above + F, estimate("""
                 {"input":[{"role":"user","content":[{"type":"input_image","file_id":"file-1"},
                   {"type":"input_image","image_url":"https://x/a.png","detail":"auto"}]}]}""").inputTokens());
         assertEquals(2 * above, estimate("{\"image_url\":[\"https://a\",\"https://b\"]}").inputTokens());
         String png = EMPTY_PNG;
-        assertEquals(0, estimate("""
+        assertEquals(F, estimate("""
                 {"messages":[{"role":"user","content":[
                   {"type":"image_url","image_url":{"url":"data:image/png;base64,%s"}}]}]}""".formatted(png)).inputTokens(),
                 "an image in the body is measured (this one's header states no size)");
-        assertEquals(MediaSize.UNSEEN_IMAGE_TOKENS - 85, new RequestEstimator(CharSequence::length, 85).estimate("""
+        assertEquals(MediaSize.UNSEEN_IMAGE_TOKENS - 85 + F, new RequestEstimator(CharSequence::length, 85).estimate("""
                 {"input":[{"role":"user","content":[{"type":"input_image","image_url":"https://x/a.png"}]}]}"""
                 .getBytes(StandardCharsets.UTF_8)).inputTokens(), "above the least of an item as configured");
     }
@@ -65,23 +69,23 @@ final class RequestEstimatorTest {
                   {"type":"image_url","image_url":{"url":"https://x/a.png","detail":"low"}},
                   {"type":"image_url","image_url":{"url":"https://x/b.png"}}]}]""";
         // the model named after the messages prices them as surely as one named before
-        assertEquals(2_833 - item + 2_833 + 8 * 5_667 - item,
+        assertEquals(2_833 - item + 2_833 + 8 * 5_667 - item + F,
                 estimate("{" + images + ",\"model\":\"gpt-4o-mini\"}").inputTokens());
-        assertEquals(2_833 - item + 2_833 + 8 * 5_667 - item,
+        assertEquals(2_833 - item + 2_833 + 8 * 5_667 - item + F,
                 estimate("{\"model\":\"gpt-4o-mini\"," + images + "}").inputTokens());
         // o4-mini bills detail low as high: 1,536 patches at 1.72
-        assertEquals(2 * (2_642 - item), estimate("{\"model\":\"o4-mini\"," + images + "}").inputTokens());
+        assertEquals(2 * (2_642 - item) + F, estimate("{\"model\":\"o4-mini\"," + images + "}").inputTokens());
         // a model named twice: the dearer
-        assertEquals(2_833 - item + 2_833 + 8 * 5_667 - item,
+        assertEquals(2_833 - item + 2_833 + 8 * 5_667 - item + F,
                 estimate("{\"model\":\"gpt-4o\",\"model\":\"gpt-4o-mini\"," + images + "}").inputTokens());
         // gpt-4o and a model not in the table: today's figures
-        assertEquals(MediaSize.UNSEEN_IMAGE_TOKENS - item, estimate("{\"model\":\"gpt-4o\"," + images + "}").inputTokens());
+        assertEquals(MediaSize.UNSEEN_IMAGE_TOKENS - item + F, estimate("{\"model\":\"gpt-4o\"," + images + "}").inputTokens());
         assertEquals(List.of("gpt-4o-mini"), estimate("{" + images + ",\"model\":\"gpt-4o-mini\"}").models());
     }
 
     @Test
     void countsAnthropicSystemBlocksAndPromptInputTextQuery() {
-        assertEquals(5, estimate("{\"system\":[{\"type\":\"text\",\"text\":\"ab\"}],\"messages\":[{\"content\":\"cde\"}]}").inputTokens());
+        assertEquals(5 + F, estimate("{\"system\":[{\"type\":\"text\",\"text\":\"ab\"}],\"messages\":[{\"content\":\"cde\"}]}").inputTokens());
         assertEquals(6, estimate("{\"input\":[\"ab\",\"cd\"],\"prompt\":\"e\",\"query\":\"f\"}").inputTokens());
         assertEquals(4, estimate("{\"text\":\"abcd\",\"model\":\"ignored-model-name\"}").inputTokens());
         assertEquals(3, estimate("{\"input\":\"abc\",\"dimensions\":256}").inputTokens());
@@ -96,7 +100,8 @@ final class RequestEstimatorTest {
                   {"type":"function_call","call_id":"c1","name":"lookup","arguments":"{\\"q\\":1}"},
                   {"type":"function_call_output","call_id":"c1","output":"hij"}],
                  "max_output_tokens":9}""");
-        assertEquals(5 + 2 + 7 + 3, responses.inputTokens());
+        // three input items, and the function call's name (the model reads it as it reads a message's)
+        assertEquals(5 + 2 + 7 + 3 + 3 * F + "lookup".length(), responses.inputTokens());
         assertEquals(9, responses.outputBudget());
         // every name and string of a tool definition is serialised into the prompt: 30 for the names, 14 for the strings
         assertEquals(44, estimate("""
@@ -109,7 +114,7 @@ final class RequestEstimatorTest {
                 {"systemInstruction":{"parts":[{"text":"ab"}]},
                  "contents":[{"role":"user","parts":[{"text":"cde"}]}],
                  "generationConfig":{"temperature":0.1,"maxOutputTokens":777}}""");
-        assertEquals(5, e.inputTokens());
+        assertEquals(5 + F, e.inputTokens());
         assertEquals(777, e.outputBudget());
         assertEquals(5, estimate("{\"contents\":[],\"other\":{\"maxOutputTokens\":5}}").outputBudget(),
                 "a server may read its settings from any object of its own API");
@@ -120,7 +125,7 @@ final class RequestEstimatorTest {
         String png = EMPTY_PNG;
         // Anthropic: a text document counts, a base64 image does not, a tool_use input object counts,
         // its member names too (the provider serialises the input whole)
-        assertEquals(5 + 4 + "report".length() + 2 + "path".length() + "body".length(), estimate("""
+        assertEquals(5 + 4 + "report".length() + 2 + "path".length() + "body".length() + 2 * F, estimate("""
                 {"messages":[{"role":"user","content":[
                   {"type":"document","source":{"type":"text","media_type":"text/plain","data":"a doc"}},
                   {"type":"image","source":{"type":"base64","media_type":"image/png","data":"%s"}},
@@ -129,12 +134,12 @@ final class RequestEstimatorTest {
                   "input":{"path":"report","body":"hi"}}]}]}""".formatted(png)).inputTokens());
         // Gemini: functionCall.args and functionResponse.response count, names and values; inlineData's
         // base64 does not
-        assertEquals(3 + 2 + 4 + "q".length() + "r".length(), estimate("""
+        assertEquals(3 + 2 + 4 + "q".length() + "r".length() + 2 * F, estimate("""
                 {"contents":[{"role":"model","parts":[{"functionCall":{"name":"f","args":{"q":"abc"}}}]},
                  {"role":"user","parts":[{"functionResponse":{"name":"f","response":{"r":"ok"}}},
                   {"inlineData":{"mimeType":"audio/wav","data":"%s"}},{"text":"more"}]}]}""".formatted(png)).inputTokens());
-        // OpenAI: an image URL (or data: URL), ids and names are not text
-        assertEquals(2, estimate("""
+        // OpenAI: an image URL (or data: URL) and ids are not text; a message's name is (the model reads it)
+        assertEquals(2 + "lookup".length() + 2 * F, estimate("""
                 {"messages":[{"role":"user","content":[{"type":"text","text":"hi"},
                   {"type":"image_url","image_url":{"url":"data:image/png;base64,%s","detail":"high"}}]},
                  {"role":"tool","tool_call_id":"call_1","name":"lookup","content":[]}]}""".formatted(png)).inputTokens());
@@ -258,7 +263,7 @@ final class RequestEstimatorTest {
     @Test
     void memberNamesOfDataTheProviderSerialisesCountButTheRequestsOwnKeysDoNot() {
         // a tool input's names reach the prompt as its values do; "messages", "role", "content" do not
-        assertEquals("Look".length() + "the long question".length(), estimate("""
+        assertEquals("Look".length() + "the long question".length() + 2 * F, estimate("""
                 {"messages":[{"role":"assistant","content":[{"type":"tool_use","id":"t","name":"f",
                   "input":{"the long question":true}}]},{"role":"user","content":"Look"}]}""").inputTokens());
         // Responses text.format is its response_format: every name and string of it counts
@@ -305,7 +310,7 @@ final class RequestEstimatorTest {
         System.arraycopy(head, 0, body, 0, head.length);
         body[head.length] = (byte) 0xFF;
         System.arraycopy(tail, 0, body, head.length + 1, tail.length);
-        assertEquals(7, estimator.estimate(body).inputTokens(), "abc, U+FFFD, def");
+        assertEquals(7 + F, estimator.estimate(body).inputTokens(), "abc, U+FFFD, def");
     }
 
     @Test
@@ -540,7 +545,7 @@ final class RequestEstimatorTest {
         RequestEstimator.Estimate anthropic = estimate("""
                 {"requests":[{"custom_id":"a","params":{"max_tokens":8000,"messages":[{"role":"user","content":"ab"}]}},
                   {"custom_id":"b","params":{"max_tokens":50,"n":2,"messages":[{"role":"user","content":"c"}]}}]}""");
-        assertEquals(java.util.List.of(new RequestEstimator.Estimate(2, 8000, 1), new RequestEstimator.Estimate(1, 50, 2)),
+        assertEquals(java.util.List.of(new RequestEstimator.Estimate(2 + F, 8000, 1), new RequestEstimator.Estimate(1 + F, 50, 2)),
                 anthropic.requests());
         assertEquals(java.util.List.of(new RequestEstimator.Estimate(1, 70, 1)), estimate("""
                 {"custom_id":"r1","method":"POST","url":"/v1/chat/completions","body":{"max_tokens":70,"input":"x"}}""")
@@ -550,7 +555,7 @@ final class RequestEstimatorTest {
                 {"batch":{"display_name":"b","input_config":{"requests":{"requests":[
                   {"request":{"contents":[{"parts":[{"text":"ab"}]}],"generationConfig":{"maxOutputTokens":900}},
                    "metadata":{"key":"k1"}}]}}}}""");
-        assertEquals(java.util.List.of(new RequestEstimator.Estimate(2, 900, 1)), gemini.requests());
+        assertEquals(java.util.List.of(new RequestEstimator.Estimate(2 + F, 900, 1)), gemini.requests());
         RequestEstimator.Estimate lines = estimate("""
                 {"custom_id":"1","method":"POST","url":"/v1/chat/completions","body":{"max_tokens":10,"input":"a"}}
                 {"custom_id":"2","method":"POST","url":"/v1/chat/completions","body":{"max_tokens":20,"input":"b"}}
@@ -573,15 +578,15 @@ final class RequestEstimatorTest {
         byte[] images = """
                 {"contents":[{"parts":[{"text":"ab"},{"inlineData":{"mimeType":"image/png","data":"%1$s"}},
                   {"inlineData":{"mimeType":"image/png","data":"%1$s"}}]}]}""".formatted(png).getBytes(StandardCharsets.UTF_8);
-        assertEquals(2 + 2 * 100 + 50, filter.estimateOf(images, java.util.List.of(StandardCharsets.UTF_8), false, "/ai/chat", none));
+        assertEquals(2 + F + 2 * 100 + 50, filter.estimateOf(images, java.util.List.of(StandardCharsets.UTF_8), false, "/ai/chat", none));
         byte[] batch = """
                 {"requests":[{"custom_id":"a","params":{"max_tokens":800,"messages":[{"role":"user","content":"ab"}]}},
                   {"custom_id":"b","params":{"max_tokens":900,"messages":[{"role":"user","content":"c"}]}}]}"""
                 .getBytes(StandardCharsets.UTF_8);
-        assertEquals(2 + 800 + 1 + 900, filter.estimateOf(batch, java.util.List.of(StandardCharsets.UTF_8), false, "/ai/chat", none));
+        assertEquals(2 + 800 + 1 + 900 + 2 * F, filter.estimateOf(batch, java.util.List.of(StandardCharsets.UTF_8), false, "/ai/chat", none));
         QuotaFilter noMedia = QuotaFilter.builder(new io.tokenquota.memory.InMemoryQuotaStore()).protect("/ai/")
                 .subjectResolver(r -> "x").estimator(CharSequence::length).defaultOutputBudget(50).mediaItemTokens(0).build();
-        assertEquals(2 + 50, noMedia.estimateOf(images, java.util.List.of(StandardCharsets.UTF_8), false, "/ai/chat", none));
+        assertEquals(2 + F + 50, noMedia.estimateOf(images, java.util.List.of(StandardCharsets.UTF_8), false, "/ai/chat", none));
     }
 
     @Test
@@ -647,11 +652,11 @@ final class RequestEstimatorTest {
     void aLabelOrMemberNameWrittenInWordsAndLongerThanLabelsCounts() {
         String words = "Quarterly report of the steering committee on the data platform migration";
         String url = "https://files.example.com/" + "a".repeat(80);
-        assertEquals(words.length() + 1, estimate("{\"messages\":[{\"role\":\"user\",\"name\":\"" + words
+        assertEquals(words.length() + 1 + F, estimate("{\"messages\":[{\"role\":\"user\",\"name\":\"" + words
                 + "\",\"content\":\"x\"}]}").inputTokens());
         assertEquals(words.length() + 1, estimate("{\"user\":\"" + words + "\",\"system\":\"x\"}").inputTokens());
-        // a long id or URL has no blank: still a reference
-        assertEquals(1, estimate("{\"messages\":[{\"role\":\"user\",\"name\":\"" + url
+        // a message's name counts whatever it holds: the model reads it with the message
+        assertEquals(1 + F + url.length(), estimate("{\"messages\":[{\"role\":\"user\",\"name\":\"" + url
                 + "\",\"content\":\"x\"}]}").inputTokens());
         // an application's strings sent as keys: the key is text, its value too
         assertEquals(words.length() + 2, estimate("{\"strings\":{\"" + words + "\":\"ab\"}}").inputTokens());
@@ -695,7 +700,7 @@ final class RequestEstimatorTest {
                 .getBytes(StandardCharsets.UTF_8));
         RequestEstimator.Estimate e = estimate("{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"document\","
                 + "\"source\":{\"type\":\"text\",\"media_type\":\"text/plain\",\"data\":\"" + encoded + "\"}}]}]}");
-        assertEquals(encoded.length(), e.inputTokens());
+        assertEquals(encoded.length() + F, e.inputTokens());
     }
     @Test
     void aYamlOrXmlBodyNamesItsBudgetAsAKeyOrAnElement() {

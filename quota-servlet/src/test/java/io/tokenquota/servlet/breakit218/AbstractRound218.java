@@ -6,16 +6,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.tokenquota.QuotaAccount;
 import io.tokenquota.Team;
-import io.tokenquota.servlet.AdminAuthorizer;
-import io.tokenquota.servlet.QuotaApiServlet;
-import io.tokenquota.servlet.QuotaFilter;
-import io.tokenquota.servlet.SubjectResolver;
-import io.tokenquota.servlet.testing.Deployment;
-import io.tokenquota.servlet.testing.H2FilterRound;
+import io.tokenquota.servlet.testing.QuotaApiRound;
 import io.tokenquota.servlet.testing.TestHttp;
-import jakarta.servlet.http.HttpServlet;
-import jakarta.servlet.http.HttpServletRequest;
-import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
@@ -32,60 +24,14 @@ import org.junit.jupiter.api.function.Executable;
  * payment provider meet it: payment-callback money and ids, refunds out of order and at once, the admin
  * bearer check, query parameters and subjects with odd characters.
  */
-abstract class AbstractRound218 extends H2FilterRound {
-    static final byte[] PAYMENT_SECRET = "round-218-payment-webhook-secret-xyz".getBytes(StandardCharsets.UTF_8);
-    static final String ADMIN_TOKEN = "r218-admin-Token-0123456789abcdef";
-    static final String API = "/quota-api";
-
+abstract class AbstractRound218 extends QuotaApiRound {
     static String subject() {
         return "u218-" + UUID.randomUUID().toString().substring(0, 12);
-    }
-
-    @Override
-    protected Deployment deploy(QuotaFilter filter) {
-        return Deployment.create()
-                .filter("quota", filter, "/ai/*")
-                .servlet("nothing", new Nothing(), "/ai/*")
-                .servlet("quota-api", QuotaApiServlet.builder(store)
-                        .subjectResolver(SubjectResolver.trustedHeader("x-user-id", "127.0.0.1", "::1"))
-                        .adminAuthorizer(AdminAuthorizer.bearerToken(ADMIN_TOKEN))
-                        .paymentSecret(PAYMENT_SECRET)
-                        .build(), API + "/*");
-    }
-
-    /** No model here: the round needs only the quota API. */
-    public static class Nothing extends HttpServlet {
-        @Override
-        protected void service(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            resp.sendError(404);
-        }
-    }
-
-    HttpResponse<String> callback(String json) {
-        byte[] body = json.getBytes(StandardCharsets.UTF_8);
-        return TestHttp.post(container.uri(API + "/payment-callback"), body, "Content-Type", "application/json",
-                "X-Signature", TestHttp.signature(PAYMENT_SECRET, body));
-    }
-
-    HttpResponse<String> admin(String path, String json) {
-        return TestHttp.post(container.uri(API + path), json, "Content-Type", "application/json",
-                "Authorization", "Bearer " + ADMIN_TOKEN);
     }
 
     static String event(String tx, String userJson, long tokens, String amountJson, String status) {
         return "{\"transaction_id\":\"" + tx + "\",\"user_id\":" + userJson + ",\"token_amount\":" + tokens
                 + ",\"amount\":" + amountJson + ",\"currency\":\"USD\",\"payment_method\":\"card\",\"status\":\"" + status + "\"}";
-    }
-
-    static String q(String s) {
-        return "\"" + s + "\"";
-    }
-
-    static Executable problem(HttpResponse<String> r, int status, String slug, String what) {
-        return () -> {
-            assertEquals(status, r.statusCode(), what + ": " + r.body());
-            assertTrue(r.body().contains("/problems/" + slug + "\""), what + ": expected " + slug + ", got " + r.body());
-        };
     }
 
     /** Raw request on its own connection; the whole answer. */

@@ -7,25 +7,13 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.tokenquota.Purchase;
 import io.tokenquota.PurchaseStatus;
 import io.tokenquota.QuotaAccount;
-import io.tokenquota.servlet.AdminAuthorizer;
-import io.tokenquota.servlet.QuotaApiServlet;
-import io.tokenquota.servlet.QuotaFilter;
-import io.tokenquota.servlet.SubjectResolver;
-import io.tokenquota.servlet.testing.Deployment;
-import io.tokenquota.servlet.testing.H2FilterRound;
+import io.tokenquota.servlet.testing.QuotaApiRound;
 import io.tokenquota.servlet.testing.TestHttp;
-import jakarta.servlet.http.HttpServlet;
-import jakarta.servlet.http.HttpServletRequest;
-import jakarta.servlet.http.HttpServletResponse;
-import java.io.IOException;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.UUID;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CountDownLatch;
-import java.util.function.IntFunction;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.function.Executable;
 
@@ -34,78 +22,9 @@ import org.junit.jupiter.api.function.Executable;
  * payment callbacks delivered at once with one transaction id and differing bodies, out-of-order events,
  * money forms, admin authorization.
  */
-abstract class AbstractRound251 extends H2FilterRound {
-    static final byte[] PAYMENT_SECRET = "round-251-payment-webhook-secret-xyz".getBytes(StandardCharsets.UTF_8);
-    static final String ADMIN_TOKEN = "r251-admin-Token-0123456789abcdef";
-    static final String API = "/quota-api";
-
+abstract class AbstractRound251 extends QuotaApiRound {
     static String subject() {
         return "u251-" + UUID.randomUUID().toString().substring(0, 12);
-    }
-
-    @Override
-    protected Deployment deploy(QuotaFilter filter) {
-        return Deployment.create()
-                .filter("quota", filter, "/ai/*")
-                .servlet("nothing", new Nothing(), "/ai/*")
-                .servlet("quota-api", QuotaApiServlet.builder(store)
-                        .subjectResolver(SubjectResolver.trustedHeader("x-user-id", "127.0.0.1", "::1"))
-                        .adminAuthorizer(AdminAuthorizer.bearerToken(ADMIN_TOKEN))
-                        .paymentSecret(PAYMENT_SECRET)
-                        .build(), API + "/*");
-    }
-
-    /** No model here: the round needs only the quota API. */
-    public static class Nothing extends HttpServlet {
-        @Override
-        protected void service(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            resp.sendError(404);
-        }
-    }
-
-    HttpResponse<String> callback(String json) {
-        byte[] body = json.getBytes(StandardCharsets.UTF_8);
-        return TestHttp.post(container.uri(API + "/payment-callback"), body, "Content-Type", "application/json",
-                "X-Signature", TestHttp.signature(PAYMENT_SECRET, body));
-    }
-
-    HttpResponse<String> admin(String path, String json) {
-        return TestHttp.post(container.uri(API + path), json, "Content-Type", "application/json",
-                "Authorization", "Bearer " + ADMIN_TOKEN);
-    }
-
-    static String q(String s) {
-        return "\"" + s + "\"";
-    }
-
-    static Executable problem(HttpResponse<String> r, int status, String slug, String what) {
-        return () -> {
-            assertEquals(status, r.statusCode(), what + ": " + r.body());
-            assertTrue(r.body().contains("/problems/" + slug + "\""), what + ": expected " + slug + ", got " + r.body());
-        };
-    }
-
-    /** {@code n} requests released at once; their answers in order. */
-    static List<HttpResponse<String>> atOnce(int n, IntFunction<HttpResponse<String>> send) throws Exception {
-        CountDownLatch go = new CountDownLatch(1);
-        List<CompletableFuture<HttpResponse<String>>> all = new ArrayList<>();
-        for (int i = 0; i < n; i++) {
-            int k = i;
-            all.add(CompletableFuture.supplyAsync(() -> {
-                try {
-                    go.await();
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                }
-                return send.apply(k);
-            }));
-        }
-        go.countDown();
-        List<HttpResponse<String>> out = new ArrayList<>();
-        for (CompletableFuture<HttpResponse<String>> f : all) {
-            out.add(f.get());
-        }
-        return out;
     }
 
     // ---------------------------------------------------------------- admin grants at once
