@@ -695,7 +695,7 @@ final class Settlement implements AsyncListener {
      * Weighed as the provisional report is; 0 without a provisional report or text.
      */
     private long reportedInputAndText(UsageSniffer sniffer) {
-        long text = sniffer.textTokens();
+        long text = sniffer.outputTextTokens();
         long[] kinds = sniffer.provisional() && text > 0 ? sniffer.kinds() : null;
         if (kinds == null || kinds.length != 4) {
             return 0;

@@ -117,13 +117,30 @@ final class UsageSniffer {
      * up, and the larger of this answer's readings counts.
      */
     synchronized long textTokens() {
+        long written = writtenText();
+        return budget >= 0 && written <= BUDGET_TOLERANCE * budget ? 0 : written;
+    }
+
+    /**
+     * The same text as the output of a report that counted the input (Anthropic's {@code message_start}):
+     * within {@link #BUDGET_TOLERANCE} times the budget the request named it counts too, at most that budget,
+     * because such a report's input may leave no room for the estimate's output part (round 261: a stream
+     * cut after 4,800 tokens of text, its 12,000-token prefix read from the prompt cache, was charged the
+     * input alone).
+     */
+    synchronized long outputTextTokens() {
+        long written = writtenText();
+        return budget >= 0 && written <= BUDGET_TOLERANCE * budget ? Math.min(written, budget) : written;
+    }
+
+    /** The model's new text the deltas carried, less a prompt the answer echoed (the request's own text). */
+    private long writtenText() {
         long own = carriedText();
         if (own > 0 && echoes != null && echoed == null) {
             echoed = echoes.getAsLong();
         }
         // an echoed prompt is the request's text, counted in its input
-        long written = echoed == null ? own : Math.max(0, own - echoed);
-        return budget >= 0 && written <= BUDGET_TOLERANCE * budget ? 0 : written;
+        return echoed == null ? own : Math.max(0, own - echoed);
     }
 
     /**
