@@ -74,6 +74,16 @@ final class RequestEstimator {
      * role one more (a role is a label the walk does not count as text).
      */
     static final long MESSAGE_FRAMING_TOKENS = 4;
+    /**
+     * The OpenAI Responses API's opaque state a client sends back (a {@code reasoning} item's or a
+     * {@code compaction} item's {@code encrypted_content}): the model reads what it holds, the reasoning
+     * or the compacted conversation, billed as input (round 262: a continuation from a 5,000-token
+     * compaction, its stream cut before usage, was charged 1,019). Counted by its size as OpenAI's own
+     * Codex client counts it for its context window, not read as text ({@link #encryptedTokens}).
+     */
+    static final String ENCRYPTED_CONTENT = "encrypted_content";
+    /** The bytes of an {@link #ENCRYPTED_CONTENT} value that are the envelope, not what the model reads. */
+    private static final long ENCRYPTED_OVERHEAD_BYTES = 650;
     /** Fields inside the conversation whose strings label or reference rather than say something. */
     static final Set<String> NOT_TEXT = Set.of("type", "role", "name", "id", "url", "uri", "image_url", "file_url",
             "file_data", "file_uri", "fileUri", "media_type", "mime_type", "mimeType", "format", "detail",
@@ -367,8 +377,9 @@ final class RequestEstimator {
      * @param orDefault    whether the endpoint may write its own default budget although one is named:
      *                     a budget or config object that is {@code null}, or a config object named twice
      *                     (Jackson, Go and Python read the last copy, which may hold no budget)
-     * @param thinkingBudget the reasoning budget per completion that the output budget does not bound
-     *                     ({@link #THINKING_FIELDS}), written on top of it; -1 when none
+     * @param thinkingBudget the output per completion that the output budget does not bound, written on
+     *                     top of it: a reasoning budget ({@link #THINKING_FIELDS}) and the image a Responses
+     *                     {@code image_generation} tool may draw ({@link #IMAGE_TOOL}); -1 when none
      * @param models       every string the body's own top-level {@link #MODEL_FIELDS} keys hold, in order
      *                     (each of a repeated key, any case: an endpoint keeps the first or the last, a Go
      *                     relay matches {@code Model} too); a batch's requests name theirs in {@code requests}
@@ -582,6 +593,8 @@ final class RequestEstimator {
             // reasoning budgets: beside the answer's (Qwen's thinking_budget), or within it when one is
             // named (Gemini's thinkingConfig.thinkingBudget counts in maxOutputTokens)
             long thinkingAdded = -1;
+            // the largest image a Responses image_generation tool of the request may draw (IMAGE_TOOL)
+            long drawn = 0;
             long thinkingWithin = -1;
             // an image generation request's model, size, quality and partial images (ImageOutput)
             String[] image = new String[3];
@@ -693,6 +706,11 @@ final class RequestEstimator {
                     }
                     case END_OBJECT, END_ARRAY -> {
                         Frame done = stack.pop();
+                        if (done.tool != null && IMAGE_TOOL.equals(done.tool[0])) {
+                            // the image the tool may draw, as the Images API's request of it is estimated
+                            drawn = Math.max(drawn, ImageOutput.tokens(null, true, done.tool[1], done.tool[2],
+                                    done.tool[3] == null ? 0 : count(done.tool[3])));
+                        }
                         long[] rows = done.nestedRows();
                         if (rows != null) {
                             // each settings object asks for its own output (each record of a table of requests)
@@ -753,6 +771,8 @@ final class RequestEstimator {
                             top.nestedCompletions = Math.max(top.nestedCompletions, count(p.getText()));
                         } else if (stack.size() == 1 && ImageOutput.FIELDS.contains(top.field)) {
                             image[ImageOutput.FIELDS.indexOf(top.field)] = p.getText();
+                        } else if (imageTool(stack.size(), top) && TOOL_FIELDS.contains(top.field)) {
+                            top.tool()[TOOL_FIELDS.indexOf(top.field)] = p.getText();
                         } else if (!top.array && "name".equals(top.field) && settings(top) && isBudget(p.getText())) {
                             top.budgetTensor = true;
                         } else if (top.columnsOf != null && isBudget(p.getText())) {
@@ -793,7 +813,9 @@ final class RequestEstimator {
                         // (round 258: 600 messages each named with 63 digits were estimated 1,600 for 16,223)
                         boolean label = top.labels() && !(ownData(stack.size(), top) && NAMING.contains(top.valueName()))
                                 && !(top.message && MESSAGE_NAME.equals(top.field));
-                        if ((named || !label || prose(text)) && (named || !encoded)) {
+                        if (!top.schema && !top.array && ENCRYPTED_CONTENT.equals(top.field)) {
+                            input = saturatingAdd(input, encryptedTokens(text));
+                        } else if ((named || !label || prose(text)) && (named || !encoded)) {
                             input = saturatingAdd(input, estimator.estimate(text));
                         }
                         if (!top.array && "type".equals(top.field) && "text".contentEquals(text)) {
@@ -854,6 +876,8 @@ final class RequestEstimator {
                             top.nestedCompletions = Math.max(top.nestedCompletions, number(p, COMPLETIONS));
                         } else if (stack.size() == 1 && ImageOutput.PARTIAL_IMAGES.equals(top.field)) {
                             partialImages = Math.max(0, number(p, COMPLETIONS));
+                        } else if (imageTool(stack.size(), top) && ImageOutput.PARTIAL_IMAGES.equals(top.field)) {
+                            top.tool()[3] = p.getText();
                         } else if (!top.array && settings(top) && named(THINKING_NAMES, top.field)) {
                             if (named(THINKING_CONFIGS, top.name)) {
                                 thinkingWithin = Math.max(thinkingWithin, number(p, BUDGET));
@@ -948,6 +972,10 @@ final class RequestEstimator {
             if (imageOutput > 0) {
                 // an image model writes its image as output tokens, by size and quality, whatever budget
                 output = Math.max(output, imageOutput);
+            }
+            if (drawn > 0) {
+                // written beside the answer, whatever its budget: output the answer's budget does not bound
+                thinkingAdded = saturatingAdd(Math.max(0, thinkingAdded), drawn);
             }
             if (nestedRows > 0) {
                 // each of those requests may write up to the largest of their budgets
@@ -1056,6 +1084,16 @@ final class RequestEstimator {
     private static boolean mediaType(String holder, CharSequence type) {
         String value = type.toString();
         return MEDIA_TYPES.contains(value) || (MEDIA_SOURCE.equals(holder) && MEDIA_SOURCE_TYPES.contains(value));
+    }
+
+    /**
+     * The tokens an {@link #ENCRYPTED_CONTENT} value holds: its base64 decoded (3 bytes each 4 characters),
+     * less the {@link #ENCRYPTED_OVERHEAD_BYTES}, at 4 bytes a token. Read as text it would count about 2
+     * tokens each 4 characters, 5 to 10 times what the model reads.
+     */
+    private static long encryptedTokens(CharSequence value) {
+        long bytes = Math.max(0, value.length() * 3L / 4 - ENCRYPTED_OVERHEAD_BYTES);
+        return (bytes + 3) / 4;
     }
 
     /** Whether a string is a {@code data:} URL of some media type ({@code data:image/png;base64,…}). */
@@ -1319,6 +1357,21 @@ final class RequestEstimator {
     private static final Set<String> THINKING_NAMES = folded(THINKING_FIELDS);
     /** The objects a thinking budget within the output budget sits in (Gemini's). */
     private static final Set<String> THINKING_CONFIGS = folded(Set.of("thinkingConfig", "thinking_config"));
+
+    /**
+     * The OpenAI Responses API's built-in tool that draws an image within a call ({@code tools} element of
+     * this {@code type}), by its {@link #TOOL_FIELDS}: the image is billed as the image model's output,
+     * beside the answer, as the Images API bills it ({@link ImageOutput}; round 262: a stream cut after two
+     * partial images of a 6,240-token image was charged 1,030).
+     */
+    static final String IMAGE_TOOL = "image_generation";
+    /** A tool definition's fields {@link #imageTool} reads: its type, then the image's size, quality and partial images. */
+    private static final List<String> TOOL_FIELDS = List.of("type", "size", "quality", ImageOutput.PARTIAL_IMAGES);
+
+    /** Whether the value at hand is in a tool definition of the request's top-level {@code tools} list. */
+    private static boolean imageTool(int depth, Frame top) {
+        return depth == 3 && !top.array && "tools".equals(top.name);
+    }
 
     /** The reasoning budget the answer's budget does not bound, or -1 ({@link #THINKING_FIELDS}). */
     private static long thinking(long output, long added, long within) {
@@ -1878,6 +1931,15 @@ final class RequestEstimator {
         Frame columnsOf;
         /** Values seen so far in this array: the position of the next one. */
         int position;
+        /** A tool definition's {@link #TOOL_FIELDS} values, or {@code null} before the first. */
+        String[] tool;
+
+        String[] tool() {
+            if (tool == null) {
+                tool = new String[TOOL_FIELDS.size()];
+            }
+            return tool;
+        }
 
         /** A number of this object's table: at {@code position} in its row, or in a budget column. */
         void tabled(long value, int position, boolean inBudgetColumn) {

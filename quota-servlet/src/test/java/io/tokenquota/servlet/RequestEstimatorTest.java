@@ -109,6 +109,34 @@ final class RequestEstimatorTest {
     }
 
     @Test
+    void responsesEncryptedStateCountsWhatItHoldsNotItsCharacters() {
+        // 20,000 base64 characters: 15,000 bytes, 650 of them the envelope, 4 bytes a token
+        String sealed = "gAAAAA" + "x".repeat(19_994);
+        long held = 3_588; // 14,350 / 4, rounded up
+        for (String item : new String[] {"reasoning\",\"summary\":[", "compaction\",\"x\":["}) {
+            assertEquals(held + "go".length() + 2 * F, estimate("""
+                    {"model":"gpt-5","store":false,"input":[{"type":"%s],"encrypted_content":"%s"},
+                     {"role":"user","content":"go"}]}""".formatted(item, sealed)).inputTokens(), item);
+        }
+        // an envelope alone holds nothing the model reads
+        assertEquals(F, estimate("{\"input\":[{\"type\":\"reasoning\",\"encrypted_content\":\"gAAAAABo\"}]}").inputTokens());
+    }
+
+    @Test
+    void theResponsesImageToolsImageIsOutputBesideTheAnswer() {
+        RequestEstimator.Estimate e = estimate("""
+                {"model":"gpt-5","input":"Draw Lisbon.","max_output_tokens":500,
+                 "tools":[{"type":"web_search"},{"partial_images":2,"size":"1024x1536","type":"image_generation","quality":"high"}]}""");
+        assertEquals(500, e.outputBudget(), "the answer's budget is the answer's");
+        assertEquals(ImageOutput.tokens(null, true, "1024x1536", "high", 2), e.thinkingBudget(),
+                "the image, as the Images API's request of it, beside the answer");
+        assertEquals(6_240 + 200, e.thinkingBudget());
+        assertEquals(-1, estimate("""
+                {"model":"gpt-5","input":"Hi","tools":[{"type":"function","name":"image_generation","size":"1024x1536"}]}""")
+                .thinkingBudget(), "a function named so draws nothing");
+    }
+
+    @Test
     void countsGeminiContentsAndItsOutputBudget() {
         RequestEstimator.Estimate e = estimate("""
                 {"systemInstruction":{"parts":[{"text":"ab"}]},

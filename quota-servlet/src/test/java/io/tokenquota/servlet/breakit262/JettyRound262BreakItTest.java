@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit262;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound262BreakItTest extends AbstractRound262 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
