@@ -23,6 +23,16 @@ final class ProviderObjects {
             "vector_store.deleted", "vector_store.file", "vector_store.file_batch", "vector_store.file.deleted",
             "file.deleted", "container", "container.deleted", "container.file.deleted", "response.deleted",
             "chat.completion.deleted", "model.deleted");
+    /**
+     * Anthropic's objects that only hold data, named by their {@code type}: what a read answers (a
+     * Message Batch's status, a file's metadata, and lists of them, {@link #LISTED_STORED}), and what a
+     * delete answers (round 263: a client polling its batch every minute was charged 1,000 tokens a poll).
+     * Creating a batch answers a {@code message_batch} too: that is charged its requests' estimate.
+     */
+    private static final Set<String> READ_TYPES = Set.of("message_batch", "file");
+    private static final Set<String> DELETED_TYPES = Set.of("message_batch_deleted", "file_deleted");
+    /** A batch's cancelling ({@code POST …/batches/{id}/cancel}) answers the batch: OpenAI's, Anthropic's. */
+    private static final Set<String> BATCHES = Set.of("batch", "message_batch");
     /** Parts of a call read back, whose usage is the call's (an Assistants run's steps: the run carries the sum). */
     private static final Set<String> PARTS = Set.of("thread.run.step");
 
@@ -72,6 +82,8 @@ final class ProviderObjects {
     static final int MODELFILE = 16;
     static final int DISPLAY_NAME = 32;
     static final int GEMINI_NAME = 64;
+    /** A list's element is one of Anthropic's stored objects ({@link #READ_TYPES}). */
+    static final int LISTED_STORED = 128;
 
     /**
      * The flag a field name sets: at the top level ({@code list} {@code null}), or in an element of the
@@ -97,7 +109,8 @@ final class ProviderObjects {
                     : "version".equals(name) && VERSION_NUMBER.matcher(value).matches() ? VERSION : 0;
         }
         return "models".equals(list) && "name".equals(name) && value.startsWith("models/") ? LISTED_MODEL
-                : "data".equals(list) && "type".equals(name) && "model".equals(value) ? LISTED_CARD : 0;
+                : "data".equals(list) && "type".equals(name) && "model".equals(value) ? LISTED_CARD
+                : "data".equals(list) && "type".equals(name) && READ_TYPES.contains(value) ? LISTED_STORED : 0;
     }
 
     private static final java.util.regex.Pattern VERSION_NUMBER = java.util.regex.Pattern.compile("[0-9]+(\\.[0-9]+)+[-+.0-9A-Za-z]*");
@@ -107,8 +120,21 @@ final class ProviderObjects {
         return object != null && PARTS.contains(object);
     }
 
-    /** Whether an answer that is a provider's object (its top-level {@code object}) says no model ran. */
-    static boolean callNoModel(JsonDocumentScanner.Document answer, boolean reads) {
+    /**
+     * Whether an answer that is a provider's object (its top-level {@code object}, or Anthropic's
+     * {@code type}) says no model ran for a request of {@code method} to {@code path}.
+     */
+    static boolean callNoModel(JsonDocumentScanner.Document answer, String method, String path) {
+        boolean reads = "GET".equals(method) || "HEAD".equals(method);
+        String type = answer.object() == null ? answer.type() : null;
+        if (type == null ? reads && answer.object() == null && (answer.catalogueFields() & LISTED_STORED) != 0
+                : reads && READ_TYPES.contains(type) || DELETED_TYPES.contains(type)) {
+            return true;
+        }
+        String batch = answer.object() != null ? answer.object() : type;
+        if (batch != null && "POST".equals(method) && path.endsWith("/cancel") && BATCHES.contains(batch)) {
+            return true;
+        }
         String object = answer.object();
         if (!reads && "thread.message".equals(object) && answer.runId() != null) {
             // a message a run wrote (the assistant's reply an application returns after runs.createAndPoll):

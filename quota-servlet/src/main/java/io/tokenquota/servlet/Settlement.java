@@ -392,6 +392,11 @@ final class Settlement implements AsyncListener {
     /** The statuses of a stored Response or an Assistants run whose model has not finished. */
     private static final java.util.Set<String> PENDING = java.util.Set.of("queued", "in_progress");
 
+    /** What a provider's object names itself: its {@code object}, or Anthropic's {@code type}. */
+    private static String named(JsonDocumentScanner.Document answer) {
+        return answer.object() != null ? answer.object() : answer.type();
+    }
+
     private static boolean reads(HttpServletRequest request) {
         return "GET".equals(request.getMethod()) || "HEAD".equals(request.getMethod());
     }
@@ -823,11 +828,11 @@ final class Settlement implements AsyncListener {
             JsonDocumentScanner.Document only = sniffer.onlyDocument();
             JsonDocumentScanner.Document answer = sniffer.lastDocument();
             boolean noModel = !uploaded && explicit == null && status >= 200 && status < 300
-                    && (usage == null && only != null && (ProviderObjects.callNoModel(only, reads(request))
+                    && (usage == null && only != null && (ProviderObjects.callNoModel(only, request.getMethod(), QuotaFilter.pathOf(request))
                     || ProviderObjects.catalogue(request.getMethod(), QuotaFilter.pathOf(request), only))
                     || reads(request) && answer != null && ProviderObjects.partOfACall(answer.object()));
             Decision own = uploaded ? Decision.release("a file upload (" + upload.step() + "): no model was called")
-                    : noModel ? Decision.release("an answer that is a " + (only != null ? only : answer).object()
+                    : noModel ? Decision.release("an answer that is a " + named(only != null ? only : answer)
                             + ": no model was called")
                     : readsJob ? jobRead(job, jobCharged, usage, provisional, explicit)
                     : usage == null && explicit == null && carriedFigure() != null

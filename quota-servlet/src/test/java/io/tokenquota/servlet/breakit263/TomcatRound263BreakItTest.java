@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit263;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class TomcatRound263BreakItTest extends AbstractRound263 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.TOMCAT;
+    }
+}
