@@ -17,6 +17,8 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.util.UUID;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 
 /**
  * Round 263 of issue 11: Anthropic's Messages API relayed whole by a gateway servlet under the protected
@@ -120,74 +122,28 @@ abstract class AbstractRound263 extends H2FilterRound {
         return TestHttp.requestAs(container.uri("/ai/anthropic" + path), s, "anthropic-version", "2023-06-01");
     }
 
-    /** The SDK's {@code batches().retrieve(id)}, polled until the batch ended: no model runs. */
-    @Test
-    void pollingAMessageBatchCostsNothing() {
+    /**
+     * Calls of the SDK that run no model: a batch's status ({@code batches().retrieve(id)}, polled every few
+     * seconds until {@code processing_status} is {@code ended}), the list of batches, a batch cancelled or
+     * deleted, the files listed, read or deleted; and OpenAI's batch read and cancelled (controls).
+     */
+    @ParameterizedTest(name = "{0} {1}")
+    @CsvSource({
+            "GET, /v1/messages/batches/msgbatch_013Zva2CMHLNnXjNJJKqJ2EF",
+            "GET, /v1/messages/batches?limit=20",
+            "POST, /v1/messages/batches/msgbatch_013Zva2CMHLNnXjNJJKqJ2EF/cancel",
+            "DELETE, /v1/messages/batches/msgbatch_013Zva2CMHLNnXjNJJKqJ2EF",
+            "GET, /v1/files",
+            "GET, /v1/files/file_011CNha8iCJcU1wXNR6q4V8w",
+            "DELETE, /v1/files/file_011CNha8iCJcU1wXNR6q4V8w",
+            "GET, /v1/openai/batches/batch_abc123",
+            "POST, /v1/openai/batches/batch_abc123/cancel"})
+    void aCallThatRunsNoModelCostsNothing(String method, String path) {
         String s = subject();
-        long used = used(as("/v1/messages/batches/msgbatch_013Zva2CMHLNnXjNJJKqJ2EF", s).GET().build(), s);
+        long used = used(as(path, s).header("anthropic-beta", "files-api-2025-04-14")
+                .method(method, HttpRequest.BodyPublishers.noBody()).build(), s);
         assertEquals(0, calls.of(s));
-        assertEquals(0, used, "a batch's status read is no model call, charged " + used + ": " + ledger(s));
-    }
-
-    @Test
-    void listingMessageBatchesCostsNothing() {
-        String s = subject();
-        long used = used(as("/v1/messages/batches?limit=20", s).GET().build(), s);
-        assertEquals(0, used, "charged " + used + ": " + ledger(s));
-    }
-
-    @Test
-    void cancellingAMessageBatchCostsNothing() {
-        String s = subject();
-        long used = used(as("/v1/messages/batches/msgbatch_013Zva2CMHLNnXjNJJKqJ2EF/cancel", s)
-                .POST(HttpRequest.BodyPublishers.noBody()).build(), s);
-        assertEquals(0, used, "charged " + used + ": " + ledger(s));
-    }
-
-    @Test
-    void deletingAMessageBatchCostsNothing() {
-        String s = subject();
-        long used = used(as("/v1/messages/batches/msgbatch_013Zva2CMHLNnXjNJJKqJ2EF", s).DELETE().build(), s);
-        assertEquals(0, used, "charged " + used + ": " + ledger(s));
-    }
-
-    @Test
-    void listingFilesCostsNothing() {
-        String s = subject();
-        long used = used(as("/v1/files", s).header("anthropic-beta", "files-api-2025-04-14").GET().build(), s);
-        assertEquals(0, used, "charged " + used + ": " + ledger(s));
-    }
-
-    @Test
-    void readingAFilesMetadataCostsNothing() {
-        String s = subject();
-        long used = used(as("/v1/files/file_011CNha8iCJcU1wXNR6q4V8w", s).header("anthropic-beta", "files-api-2025-04-14")
-                .GET().build(), s);
-        assertEquals(0, used, "charged " + used + ": " + ledger(s));
-    }
-
-    @Test
-    void deletingAFileCostsNothing() {
-        String s = subject();
-        long used = used(as("/v1/files/file_011CNha8iCJcU1wXNR6q4V8w", s).header("anthropic-beta", "files-api-2025-04-14")
-                .DELETE().build(), s);
-        assertEquals(0, used, "charged " + used + ": " + ledger(s));
-    }
-
-    /** Control: OpenAI's batch object read the same way is released. */
-    @Test
-    void pollingAnOpenAiBatchCostsNothing() {
-        String s = subject();
-        long used = used(as("/v1/openai/batches/batch_abc123", s).GET().build(), s);
-        assertEquals(0, used, "charged " + used + ": " + ledger(s));
-    }
-
-    /** Cancelling OpenAI's batch answers its batch object: no model runs. */
-    @Test
-    void cancellingAnOpenAiBatchCostsNothing() {
-        String s = subject();
-        long used = used(as("/v1/openai/batches/batch_abc123/cancel", s).POST(HttpRequest.BodyPublishers.noBody()).build(), s);
-        assertEquals(0, used, "charged " + used + ": " + ledger(s));
+        assertEquals(0, used, method + " " + path + " ran no model, charged " + used + ": " + ledger(s));
     }
 
     /**
