@@ -89,7 +89,7 @@ final class JsonDocumentScanner {
             "result.usage", "metrics", "amazon-bedrock-invocationMetrics", "details", "response.body.usage",
             "result.message.usage", "data.usage", "Usage", "Response.Usage",
             "choices[].usage", "data.chunk.usage_metadata", "data.output.usage_metadata", "data.execution_metadata",
-            "metaInfo", "chatResponse.metadata.tokenUsage");
+            "metaInfo", "chatResponse.metadata.tokenUsage", "response.usageMetadata");
     /**
      * Dify's workflow run counts its tokens directly in its {@code data} ({@code workflow_finished}'s, or
      * a blocking run's answer): {@code data.total_tokens}, collected under the path {@code "data"}
@@ -231,10 +231,12 @@ final class JsonDocumentScanner {
                     boolean workflowRun, int element, String id, String runId, java.util.List<Message> messages,
                     long textTokens, String object, String fileId, String streamCall, String status,
                     boolean foreground, int catalogueFields, long finishedChoices, long begunChoices,
-                    boolean deltas, boolean geminiChunk, String reportId, long[] pictures) {
+                    boolean deltas, boolean geminiChunk, String reportId, long[] pictures,
+                    java.util.List<Message> inlined) {
         Document(String type, Map<String, Map<String, Long>> usages, boolean ended) {
             this(type, usages, ended, null, null, false, false, null, false, null, false, -1, null, null,
-                    java.util.List.of(), 0, null, null, null, null, false, 0, 0L, 0L, false, false, null, null);
+                    java.util.List.of(), 0, null, null, null, null, false, 0, 0L, 0L, false, false, null, null,
+                    java.util.List.of());
         }
 
         Document {
@@ -267,8 +269,21 @@ final class JsonDocumentScanner {
         return 1L << (index >= 0 && index < 63 ? index : 63);
     }
 
-    /** A LangChain AI message found in a document: its {@code id} ({@code null} when none) and its usage's counters. */
+    /**
+     * A LangChain AI message found in a document, or one result of a Gemini batch read with its results
+     * inline ({@link #INLINE_RESULT}): its id ({@code null} when none) and its usage's counters.
+     */
     record Message(String id, Map<String, Long> usage) { }
+
+    /**
+     * Where a finished Gemini batch read back ({@code GET batches/{id}}, {@code done}) holds each result's
+     * response, {@code GenerateContentResponse}: its {@code responseId} and {@code usageMetadata} make one
+     * call each ({@link Document#inlined}).
+     */
+    static final String INLINE_RESULT = "response.inlinedResponses.inlinedResponses[].response";
+    private static final String INLINE_ELEMENT = "response.inlinedResponses.inlinedResponses[]";
+    private static final int INLINE_RESULT_DEPTH = 6;
+    private static final String COLLECTING_INLINE = "inlinedResponses…usageMetadata";
 
     private final Consumer<Document> sink;
     private JsonParser parser;
@@ -323,6 +338,13 @@ final class JsonDocumentScanner {
     private String model;
     /** What {@link Document#call} is made of: the document's top-level custom_id, id and index. */
     private String customId;
+    /**
+     * A line of Gemini's batch results file: its {@code key} (the client's, as a {@code custom_id} is) and
+     * its response's {@code responseId} (the provider's), with the usage at {@link #GEMINI_BATCH_LINE}.
+     */
+    private String batchKey;
+    private String batchResponseId;
+    static final String GEMINI_BATCH_LINE = "response.usageMetadata";
     private String lineId;
     /** The document's top-level {@code object} string (what an OpenAI answer says it is), and its {@code file.id}. */
     private String object;
@@ -352,6 +374,10 @@ final class JsonDocumentScanner {
     private final java.util.function.Predicate<String> sentBack;
     /** The messages found in the current document ({@link Document#messages}). */
     private java.util.List<Message> messages = new java.util.ArrayList<>();
+    /** The inline results of a Gemini batch ({@link #INLINE_RESULT}), and the one being read: its id and usage. */
+    private java.util.List<Message> inlined = new java.util.ArrayList<>();
+    private String inlineId;
+    private Map<String, Long> inlineUsage;
     /** Messages are looked for anywhere in the documents, not only under {@link #LANGSERVE_OUTPUT}. */
     private boolean messagesAnywhere;
 
@@ -477,6 +503,9 @@ final class JsonDocumentScanner {
         tokenFields = 0;
         usages = new HashMap<>();
         messages = new java.util.ArrayList<>();
+        inlined = new java.util.ArrayList<>();
+        inlineId = null;
+        inlineUsage = null;
         if (text != null) {
             text.nextDocument();
         }
@@ -491,6 +520,8 @@ final class JsonDocumentScanner {
         deltas = false;
         model = null;
         customId = null;
+        batchKey = null;
+        batchResponseId = null;
         lineId = null;
         object = null;
         nestedFileId = null;
@@ -706,6 +737,12 @@ final class JsonDocumentScanner {
                     collectDepth = depth;
                     nested = null;
                     counters = new HashMap<>();
+                } else if (object && depth == INLINE_RESULT_DEPTH + 1 && objectAt[INLINE_RESULT_DEPTH]
+                        && "usageMetadata".equals(fieldAt[INLINE_RESULT_DEPTH]) && INLINE_RESULT.equals(objectPath(INLINE_RESULT_DEPTH))) {
+                    collecting = COLLECTING_INLINE;
+                    collectDepth = depth;
+                    nested = null;
+                    counters = new HashMap<>();
                 } else if (object && depth > 1 && depth <= 4) {
                     String path = objectPath();
                     if (path != null && USAGE_PATHS.contains(path)) {
@@ -725,6 +762,9 @@ final class JsonDocumentScanner {
                     if (depth == collectDepth && COLLECTING_MESSAGE.equals(collecting)) {
                         messageUsage[depth - 1] = counters;
                         collecting = null;
+                    } else if (depth == collectDepth && COLLECTING_INLINE.equals(collecting)) {
+                        inlineUsage = counters;
+                        collecting = null;
                     } else if (depth == collectDepth) {
                         usages.put(collecting, counters);
                         collecting = null;
@@ -734,6 +774,12 @@ final class JsonDocumentScanner {
                 }
                 if (text != null) {
                     text.closed(depth, depth + (inRootArray ? 1 : 0) == KEPT_DEPTH + 1);
+                }
+                if (depth == INLINE_RESULT_DEPTH - 1 && t == JsonToken.END_OBJECT && inlineUsage != null
+                        && INLINE_ELEMENT.equals(objectPath(depth))) {
+                    inlined.add(new Message(inlineId, inlineUsage));
+                    inlineId = null;
+                    inlineUsage = null;
                 }
                 if (depth < messageOpen.length && messageOpen[depth]) {
                     // the message ends: its usage counts when it is shaped as one, wherever its fields stood
@@ -845,6 +891,11 @@ final class JsonDocumentScanner {
                     runId = parser.getText();
                 } else if (depth == 1 && "custom_id".equals(fieldAt[1])) {
                     customId = parser.getText();
+                } else if (depth == 1 && objectAt[1] && "key".equals(fieldAt[1])) {
+                    batchKey = parser.getText();
+                } else if (depth == 2 && objectAt[1] && objectAt[2] && "response".equals(fieldAt[1])
+                        && "responseId".equals(fieldAt[2])) {
+                    batchResponseId = parser.getText();
                 } else if (depth == 1 && "id".equals(fieldAt[1])) {
                     lineId = parser.getText();
                 } else if (depth == 1 && objectAt[1] && "object".equals(fieldAt[1])) {
@@ -863,6 +914,9 @@ final class JsonDocumentScanner {
                     metadataId = parser.getText();
                 } else if (depth == 1 && objectAt[1] && "responseId".equals(fieldAt[1])) {
                     geminiResponse = parser.getText();
+                } else if (depth == INLINE_RESULT_DEPTH && objectAt[depth] && "responseId".equals(fieldAt[depth])
+                        && INLINE_RESULT.equals(objectPath(depth))) {
+                    inlineId = parser.getText();
                 } else if (depth == 1 && objectAt[1] && "invocationId".equals(fieldAt[1])) {
                     invocation = true;
                 } else if (depth == 3 && objectAt[1] && objectAt[2] && objectAt[3] && "result".equals(fieldAt[1])
@@ -909,6 +963,9 @@ final class JsonDocumentScanner {
             case VALUE_TRUE -> {
                 if (text != null) {
                     text.scalar("true", false);
+                }
+                if (depth == 1 && objectAt[1] && "deleted".equals(fieldAt[1])) {
+                    catalogueFields |= ProviderObjects.DELETED;
                 }
                 if (depth == 1 && objectAt[1] && "partial".equals(fieldAt[1])) {
                     partial = true;
@@ -986,13 +1043,14 @@ final class JsonDocumentScanner {
     }
 
     private Document document() {
-        return new Document(type, usages, ended, model, call(), customId != null && callId() != null, isError(),
+        return new Document(type, usages, ended, model, call(), customId != null ? callId() != null
+                : batchKey != null && batchResponseId != null, isError(),
                 responseId(), choiceSeen, event, workflowRun, inRootArray ? element : -1, lineId, runId, messages,
                 text == null ? 0 : text.documentTokens(type, event), object,
                 "file".equals(object) || "container.file".equals(object) || "file".equals(type) ? lineId : nestedFileId,
                 streamCall(), status, foreground, catalogueFields, finishedChoices, begunChoices, deltas,
                 geminiResponse != null && geminiResponse.equals(streamCall()), lineId != null ? lineId : metadataId,
-                pictures);
+                pictures, inlined);
     }
 
     /**
@@ -1100,6 +1158,9 @@ final class JsonDocumentScanner {
         if (customId != null) {
             return "custom_id:" + customId + "#" + (callId() == null ? "" : callId());
         }
+        if (batchKey != null && usages.containsKey(GEMINI_BATCH_LINE)) {
+            return "key:" + batchKey + "#" + (batchResponseId == null ? "" : batchResponseId);
+        }
         return index == null ? null : "index:" + index;
     }
 
@@ -1174,8 +1235,13 @@ final class JsonDocumentScanner {
      * {@code []} ({@code choices[].usage}); null when a field name is not known yet.
      */
     private String objectPath() {
+        return objectPath(depth);
+    }
+
+    /** {@link #objectPath()} of the object or array at {@code at}: the fields that lead to it. */
+    private String objectPath(int at) {
         StringBuilder path = new StringBuilder();
-        for (int d = 1; d < depth; d++) {
+        for (int d = 1; d < at; d++) {
             if (!objectAt[d]) {
                 path.append("[]");
                 continue;

@@ -11,12 +11,14 @@ import java.util.Set;
  */
 final class ProviderObjects {
     /**
-     * What a read ({@code GET}, {@code HEAD}) answers: lists and stored objects. A list is only taken
-     * from a read: an embeddings server without usage answers its {@code POST} with a list.
+     * What a read ({@code GET}, {@code HEAD}) answers: lists and stored objects (a fine-tuning job polled:
+     * OpenAI's {@code fine_tuning.job}, Mistral's {@code job}). A list is only taken from a read: an
+     * embeddings server without usage answers its {@code POST} with a list.
      */
     private static final Set<String> READ = Set.of("list", "model", "conversation", "conversation.item", "thread",
             "thread.message", "assistant", "vector_store", "vector_store.file", "vector_store.file_batch", "file",
-            "container", "container.file", "batch", "upload");
+            "container", "container.file", "batch", "upload", "fine_tuning.job", "fine_tuning.job.event",
+            "fine_tuning.job.checkpoint", "job");
     /** What a write that calls no model answers: objects created or deleted that only hold data. */
     private static final Set<String> WRITTEN = Set.of("conversation", "conversation.deleted", "thread", "thread.deleted",
             "thread.message", "thread.message.deleted", "assistant", "assistant.deleted", "vector_store",
@@ -31,6 +33,8 @@ final class ProviderObjects {
      */
     private static final Set<String> READ_TYPES = Set.of("message_batch", "file");
     private static final Set<String> DELETED_TYPES = Set.of("message_batch_deleted", "file_deleted");
+    /** A job's cancelling or stopping: OpenAI's {@code /cancel}, Google's {@code :cancel}, AWS's {@code /stop}. */
+    private static final java.util.regex.Pattern STOPS = java.util.regex.Pattern.compile("(/cancel|:cancel|/stop)$");
     /** A batch's cancelling ({@code POST …/batches/{id}/cancel}) answers the batch: OpenAI's, Anthropic's. */
     private static final Set<String> BATCHES = Set.of("batch", "message_batch");
     /** Parts of a call read back, whose usage is the call's (an Assistants run's steps: the run carries the sum). */
@@ -84,6 +88,34 @@ final class ProviderObjects {
     static final int GEMINI_NAME = 64;
     /** A list's element is one of Anthropic's stored objects ({@link #READ_TYPES}). */
     static final int LISTED_STORED = 128;
+    /**
+     * The answer is a stored resource: a Google one by its {@code name} ({@link #GOOGLE_RESOURCE}), an AWS
+     * job by its ARN, a Cohere job or dataset ({@link #RESOURCE_FIELDS}).
+     */
+    static final int RESOURCE = 256;
+    /** The answer lists such resources ({@link #RESOURCE_LISTS}). */
+    static final int RESOURCE_LIST = 512;
+    /** {@code "deleted": true} at the top level: what OpenAI and Mistral answer a file's deletion with. */
+    static final int DELETED = 1024;
+    /** The resource is a Google context cache, whose {@code usageMetadata} is its size, not a call's usage. */
+    static final int CACHE = 2048;
+    /** The answer has a top-level field at all (an empty {@code {}} has none). */
+    static final int NAMED = 4096;
+
+    /**
+     * Top-level fields naming a stored resource: AWS's {@code jobArn} (a Bedrock batch job) and
+     * {@code invocationArn} (an async invocation), Cohere's {@code job_id} (an embed job) and {@code dataset}.
+     */
+    private static final Set<String> RESOURCE_FIELDS = Set.of("jobArn", "invocationArn", "job_id", "dataset");
+    /**
+     * Top-level lists of stored resources: Google's caches, files, batches, operations, Vertex's batch
+     * prediction jobs and tuned models, Bedrock's models, batch jobs and async invocations.
+     */
+    private static final Set<String> RESOURCE_LISTS = Set.of("cachedContents", "files", "batches", "operations",
+            "batchPredictionJobs", "tunedModels", "modelSummaries", "invocationJobSummaries", "asyncInvokeSummaries");
+    /** A Google resource's name ({@code cachedContents/x}, {@code projects/p/locations/l/batchPredictionJobs/1}...). */
+    private static final java.util.regex.Pattern GOOGLE_RESOURCE = java.util.regex.Pattern.compile(
+            "(?:.*/)?(cachedContents|files|batches|operations|batchPredictionJobs|tunedModels)/[^/]+");
 
     /**
      * The flag a field name sets: at the top level ({@code list} {@code null}), or in an element of the
@@ -91,11 +123,11 @@ final class ProviderObjects {
      */
     static int catalogueField(String list, String name) {
         if (list == null) {
-            return switch (name) {
+            return NAMED | switch (name) {
                 case "inputTokenLimit" -> TOKEN_LIMIT;
                 case "display_name" -> DISPLAY_NAME;
                 case "modelfile", "model_info" -> MODELFILE;
-                default -> 0;
+                default -> RESOURCE_FIELDS.contains(name) ? RESOURCE : RESOURCE_LISTS.contains(name) ? RESOURCE_LIST : 0;
             };
         }
         // an Ollama model listed (tags, ps) has its digest
@@ -104,9 +136,13 @@ final class ProviderObjects {
 
     /** As {@link #catalogueField}, for a string value of the field {@code name}. */
     static int catalogueValue(String list, String name, String value) {
+        if (list == null && "name".equals(name)) {
+            java.util.regex.Matcher resource = GOOGLE_RESOURCE.matcher(value);
+            return value.startsWith("models/") ? GEMINI_NAME | (resource.matches() ? RESOURCE : 0)
+                    : !resource.matches() ? 0 : "cachedContents".equals(resource.group(1)) ? RESOURCE | CACHE : RESOURCE;
+        }
         if (list == null) {
-            return "name".equals(name) && value.startsWith("models/") ? GEMINI_NAME
-                    : "version".equals(name) && VERSION_NUMBER.matcher(value).matches() ? VERSION : 0;
+            return "version".equals(name) && VERSION_NUMBER.matcher(value).matches() ? VERSION : 0;
         }
         return "models".equals(list) && "name".equals(name) && value.startsWith("models/") ? LISTED_MODEL
                 : "data".equals(list) && "type".equals(name) && "model".equals(value) ? LISTED_CARD
@@ -114,6 +150,15 @@ final class ProviderObjects {
     }
 
     private static final java.util.regex.Pattern VERSION_NUMBER = java.util.regex.Pattern.compile("[0-9]+(\\.[0-9]+)+[-+.0-9A-Za-z]*");
+
+    /**
+     * Whether an answer is a Google context cache's resource read, extended or deleted: its
+     * {@code usageMetadata} counts the cache's tokens, charged when the cache was created (round 264: each
+     * read of a 6,000-token cache was charged 6,000). Its creation ({@code POST}) is charged as any call.
+     */
+    static boolean cacheKept(JsonDocumentScanner.Document answer, String method) {
+        return !"POST".equals(method) && (answer.catalogueFields() & CACHE) != 0;
+    }
 
     /** Whether an answer read back that is the object {@code object} is part of a call charged as a whole. */
     static boolean partOfACall(String object) {
@@ -133,6 +178,16 @@ final class ProviderObjects {
         }
         String batch = answer.object() != null ? answer.object() : type;
         if (batch != null && "POST".equals(method) && path.endsWith("/cancel") && BATCHES.contains(batch)) {
+            return true;
+        }
+        int fields = answer.catalogueFields();
+        if (reads && (fields & (RESOURCE | RESOURCE_LIST)) != 0
+                || "DELETE".equals(method) && (fields & (DELETED | RESOURCE)) != 0) {
+            return true;
+        }
+        boolean empty = (fields & NAMED) == 0;
+        if (empty && ("DELETE".equals(method) || "POST".equals(method) && STOPS.matcher(path).find())) {
+            // what Google answers a deletion and a batch's cancelling with, and AWS a batch job's stopping
             return true;
         }
         String object = answer.object();

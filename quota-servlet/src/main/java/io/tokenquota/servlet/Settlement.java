@@ -394,7 +394,7 @@ final class Settlement implements AsyncListener {
 
     /** What a provider's object names itself: its {@code object}, or Anthropic's {@code type}. */
     private static String named(JsonDocumentScanner.Document answer) {
-        return answer.object() != null ? answer.object() : answer.type();
+        return answer.object() != null ? answer.object() : answer.type() != null ? answer.type() : "provider's stored resource";
     }
 
     private static boolean reads(HttpServletRequest request) {
@@ -830,6 +830,7 @@ final class Settlement implements AsyncListener {
             boolean noModel = !uploaded && explicit == null && status >= 200 && status < 300
                     && (usage == null && only != null && (ProviderObjects.callNoModel(only, request.getMethod(), QuotaFilter.pathOf(request))
                     || ProviderObjects.catalogue(request.getMethod(), QuotaFilter.pathOf(request), only))
+                    || answer != null && ProviderObjects.cacheKept(answer, request.getMethod())
                     || reads(request) && answer != null && ProviderObjects.partOfACall(answer.object()));
             Decision own = uploaded ? Decision.release("a file upload (" + upload.step() + "): no model was called")
                     : noModel ? Decision.release("an answer that is a " + named(only != null ? only : answer)

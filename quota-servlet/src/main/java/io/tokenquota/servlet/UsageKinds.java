@@ -83,7 +83,7 @@ final class UsageKinds {
 
     /** {@code kinds} with what {@code total} counts above their sum added as output. */
     static long[] withTotal(long[] kinds, Long total) {
-        long sum = add(add(kinds[0], kinds[1]), add(kinds[2], kinds[3]));
+        long sum = total(kinds);
         if (total != null && total > sum) {
             kinds[2] = add(kinds[2], total - sum);
         }
@@ -104,6 +104,11 @@ final class UsageKinds {
     }
 
     /** Saturating: a count past 64 bits is past any charge the ledger takes anyway. */
+    /** The tokens of all kinds added up. */
+    static long total(long[] kinds) {
+        return add(add(kinds[0], kinds[1]), add(kinds[2], kinds[3]));
+    }
+
     static long add(long a, long b) {
         long sum = a + b;
         return sum < 0 ? Long.MAX_VALUE : sum;

@@ -1439,6 +1439,9 @@ final class UsageSniffer {
         if (doc.call() != null) {
             reported |= call(doc);
         }
+        for (int i = 0; i < doc.inlined().size(); i++) {
+            reported |= inlineResult(doc.inlined().get(i), i);
+        }
         return reported || named;
     }
 
@@ -1486,6 +1489,12 @@ final class UsageSniffer {
             total = sum(u.get("input_tokens"), u.get("output_tokens"), u.get("cache_creation_input_tokens"),
                     u.get("cache_read_input_tokens"));
             split = UsageKinds.anthropic(u);
+        } else if ((u = doc.usage(JsonDocumentScanner.GEMINI_BATCH_LINE)) != null
+                && has(u, "promptTokenCount", "candidatesTokenCount", "totalTokenCount")) {
+            // a line of Gemini's batch results file ({"key": …, "response": GenerateContentResponse}; round
+            // 264: two results of 9,000 and 7,000 tokens downloaded were charged 1,002)
+            split = UsageKinds.gemini(u);
+            total = UsageKinds.total(split);
         } else if ((u = doc.usage("")) != null && has(u, "tokens_predicted", "tokens_evaluated")) {
             // one prompt's answer in llama.cpp's answer to a list of prompts (or one event of its stream,
             // running counts until the one that says "stop": true)
@@ -1499,6 +1508,25 @@ final class UsageSniffer {
             calls = new AnswerCalls();
         }
         calls.report(doc.call(), new long[] {total, split[0], split[1], split[2], split[3]}, ended, doc.callIdentified());
+        return true;
+    }
+
+    /**
+     * Records one result of a finished Gemini batch read with its results inline, a call of its own named
+     * by its {@code responseId} (round 264: two results of 9,000 and 7,000 tokens were charged nothing).
+     */
+    private boolean inlineResult(JsonDocumentScanner.Message result, int index) {
+        Map<String, Long> u = result.usage();
+        if (!has(u, "promptTokenCount", "candidatesTokenCount", "totalTokenCount")) {
+            return false;
+        }
+        long[] split = UsageKinds.gemini(u);
+        if (calls == null) {
+            calls = new AnswerCalls();
+        }
+        String id = result.id();
+        calls.report(id == null ? "index:" + index : "responseId:" + id, new long[] {UsageKinds.total(split), split[0],
+                split[1], split[2], split[3]}, true, id != null);
         return true;
     }
 

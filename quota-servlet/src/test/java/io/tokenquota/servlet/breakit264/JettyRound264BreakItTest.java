@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit264;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound264BreakItTest extends AbstractRound264 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
