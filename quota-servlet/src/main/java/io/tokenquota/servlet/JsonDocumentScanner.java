@@ -26,11 +26,12 @@ import java.util.function.Consumer;
 final class JsonDocumentScanner {
     static final int KEPT_STRING_BYTES = 256;
     /**
-     * Usage sits at most three levels deep; what a model nests deeper (tool arguments) is dropped
+     * Usage sits at most three levels deep, but for a Gemini batch's results listed inline (nine, in a
+     * list of batches: {@link #INLINE_RESULT}); what a model nests deeper (tool arguments) is dropped
      * before the parser, down to an empty {@code {}} or {@code []}, so no nesting a model can produce
      * makes the parse fail before the usage that follows it.
      */
-    static final int KEPT_DEPTH = 8;
+    static final int KEPT_DEPTH = 10;
     private static final int SLICE = 8192;
     /** Gemini's {@code countTokens} answer: a count, no usage ({@code input_tokens} is Anthropic's and OpenAI's). */
     static final String COUNT_TOTAL = "totalTokens";
@@ -232,7 +233,7 @@ final class JsonDocumentScanner {
                     long textTokens, String object, String fileId, String streamCall, String status,
                     boolean foreground, int catalogueFields, long finishedChoices, long begunChoices,
                     boolean deltas, boolean geminiChunk, String reportId, long[] pictures,
-                    java.util.List<Message> inlined) {
+                    java.util.List<InlineResult> inlined) {
         Document(String type, Map<String, Map<String, Long>> usages, boolean ended) {
             this(type, usages, ended, null, null, false, false, null, false, null, false, -1, null, null,
                     java.util.List.of(), 0, null, null, null, null, false, 0, 0L, 0L, false, false, null, null,
@@ -269,20 +270,27 @@ final class JsonDocumentScanner {
         return 1L << (index >= 0 && index < 63 ? index : 63);
     }
 
-    /**
-     * A LangChain AI message found in a document, or one result of a Gemini batch read with its results
-     * inline ({@link #INLINE_RESULT}): its id ({@code null} when none) and its usage's counters.
-     */
+    /** A LangChain AI message found in a document: its {@code id} ({@code null} when none) and its usage's counters. */
     record Message(String id, Map<String, Long> usage) { }
 
     /**
-     * Where a finished Gemini batch read back ({@code GET batches/{id}}, {@code done}) holds each result's
-     * response, {@code GenerateContentResponse}: its {@code responseId} and {@code usageMetadata} make one
-     * call each ({@link Document#inlined}).
+     * One result of a finished Gemini batch read with its results inline ({@link #INLINE_RESULT}): the call
+     * it names (its {@code responseId}, the provider's, or its place: which batch, which result) and its
+     * {@code usageMetadata}'s counters.
      */
-    static final String INLINE_RESULT = "response.inlinedResponses.inlinedResponses[].response";
-    private static final String INLINE_ELEMENT = "response.inlinedResponses.inlinedResponses[]";
-    private static final int INLINE_RESULT_DEPTH = 6;
+    record InlineResult(String call, boolean identified, Map<String, Long> usage) { }
+
+    /**
+     * Where a finished Gemini batch read back holds each result's {@code GenerateContentResponse}: under
+     * its {@code response} (the API's operation) or its {@code metadata.output} (where the SDKs read it),
+     * alone ({@code GET batches/{id}}) or in a list of batches ({@code GET batches}: {@code operations},
+     * {@code batches}). Each result's {@code responseId} and {@code usageMetadata} make one call
+     * ({@link Document#inlined}); its copies, under both, the same one.
+     */
+    private static final java.util.regex.Pattern INLINE_ELEMENT = java.util.regex.Pattern.compile(
+            "(?:(?:operations|batches)\\[\\]\\.)?(?:response|metadata\\.output)\\.inlinedResponses\\.inlinedResponses\\[\\]");
+    private static final java.util.regex.Pattern INLINE_RESULT = java.util.regex.Pattern.compile(
+            INLINE_ELEMENT.pattern() + "\\.response");
     private static final String COLLECTING_INLINE = "inlinedResponses…usageMetadata";
 
     private final Consumer<Document> sink;
@@ -374,10 +382,15 @@ final class JsonDocumentScanner {
     private final java.util.function.Predicate<String> sentBack;
     /** The messages found in the current document ({@link Document#messages}). */
     private java.util.List<Message> messages = new java.util.ArrayList<>();
-    /** The inline results of a Gemini batch ({@link #INLINE_RESULT}), and the one being read: its id and usage. */
-    private java.util.List<Message> inlined = new java.util.ArrayList<>();
+    /**
+     * The inline results of a Gemini batch ({@link #INLINE_RESULT}); the one being read (its id and usage);
+     * which batch of a list it is in, and its place among that batch's results.
+     */
+    private java.util.List<InlineResult> inlined = new java.util.ArrayList<>();
     private String inlineId;
     private Map<String, Long> inlineUsage;
+    private int inlineBatch;
+    private int inlinePlace;
     /** Messages are looked for anywhere in the documents, not only under {@link #LANGSERVE_OUTPUT}. */
     private boolean messagesAnywhere;
 
@@ -506,6 +519,8 @@ final class JsonDocumentScanner {
         inlined = new java.util.ArrayList<>();
         inlineId = null;
         inlineUsage = null;
+        inlineBatch = 0;
+        inlinePlace = 0;
         if (text != null) {
             text.nextDocument();
         }
@@ -714,6 +729,11 @@ final class JsonDocumentScanner {
                     innerField = fieldAt[1];
                     inner = new JsonDocumentScanner(d -> innerDocument = d, parser, text == null ? null : text.another());
                 }
+                if (!object && depth >= 2 && depth <= TRACKED_DEPTH && objectAt[depth - 1]
+                        && "inlinedResponses".equals(fieldAt[depth - 1])) {
+                    // a batch's results, or their copy: places count from the first
+                    inlinePlace = 0;
+                }
                 if (depth <= TRACKED_DEPTH) {
                     objectAt[depth] = object;
                     fieldAt[depth] = null;
@@ -737,8 +757,8 @@ final class JsonDocumentScanner {
                     collectDepth = depth;
                     nested = null;
                     counters = new HashMap<>();
-                } else if (object && depth == INLINE_RESULT_DEPTH + 1 && objectAt[INLINE_RESULT_DEPTH]
-                        && "usageMetadata".equals(fieldAt[INLINE_RESULT_DEPTH]) && INLINE_RESULT.equals(objectPath(INLINE_RESULT_DEPTH))) {
+                } else if (object && depth >= 3 && depth <= TRACKED_DEPTH && objectAt[depth - 1]
+                        && "usageMetadata".equals(fieldAt[depth - 1]) && INLINE_RESULT.matcher(objectPath(depth - 1)).matches()) {
                     collecting = COLLECTING_INLINE;
                     collectDepth = depth;
                     nested = null;
@@ -775,11 +795,20 @@ final class JsonDocumentScanner {
                 if (text != null) {
                     text.closed(depth, depth + (inRootArray ? 1 : 0) == KEPT_DEPTH + 1);
                 }
-                if (depth == INLINE_RESULT_DEPTH - 1 && t == JsonToken.END_OBJECT && inlineUsage != null
-                        && INLINE_ELEMENT.equals(objectPath(depth))) {
-                    inlined.add(new Message(inlineId, inlineUsage));
+                if (depth >= 2 && depth <= TRACKED_DEPTH && t == JsonToken.END_OBJECT && !objectAt[depth - 1]
+                        && "inlinedResponses".equals(fieldAt[depth - 2]) && INLINE_ELEMENT.matcher(objectPath(depth)).matches()) {
+                    if (inlineUsage != null) {
+                        inlined.add(new InlineResult(inlineId != null ? "responseId:" + inlineId
+                                : "place:" + inlineBatch + ":" + inlinePlace, inlineId != null, inlineUsage));
+                    }
+                    inlinePlace++;
                     inlineId = null;
                     inlineUsage = null;
+                }
+                if (depth == 3 && t == JsonToken.END_OBJECT && objectAt[1] && !objectAt[2]
+                        && ("operations".equals(fieldAt[1]) || "batches".equals(fieldAt[1]))) {
+                    // the next batch of a list
+                    inlineBatch++;
                 }
                 if (depth < messageOpen.length && messageOpen[depth]) {
                     // the message ends: its usage counts when it is shaped as one, wherever its fields stood
@@ -820,6 +849,8 @@ final class JsonDocumentScanner {
                 }
                 if (depth == 1 && objectAt[1]) {
                     catalogueFields |= ProviderObjects.catalogueField(null, parser.currentName());
+                } else if (depth == 2 && objectAt[1] && objectAt[2]) {
+                    catalogueFields |= ProviderObjects.nestedField(fieldAt[1], parser.currentName());
                 } else if (depth == 3 && objectAt[1] && !objectAt[2] && objectAt[3]) {
                     catalogueFields |= ProviderObjects.catalogueField(fieldAt[1], parser.currentName());
                 }
@@ -914,8 +945,8 @@ final class JsonDocumentScanner {
                     metadataId = parser.getText();
                 } else if (depth == 1 && objectAt[1] && "responseId".equals(fieldAt[1])) {
                     geminiResponse = parser.getText();
-                } else if (depth == INLINE_RESULT_DEPTH && objectAt[depth] && "responseId".equals(fieldAt[depth])
-                        && INLINE_RESULT.equals(objectPath(depth))) {
+                } else if (depth >= 2 && depth <= TRACKED_DEPTH && objectAt[depth] && "responseId".equals(fieldAt[depth])
+                        && INLINE_RESULT.matcher(objectPath(depth)).matches()) {
                     inlineId = parser.getText();
                 } else if (depth == 1 && objectAt[1] && "invocationId".equals(fieldAt[1])) {
                     invocation = true;

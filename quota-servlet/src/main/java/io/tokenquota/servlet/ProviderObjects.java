@@ -3,9 +3,11 @@ package io.tokenquota.servlet;
 import java.util.Set;
 
 /**
- * The objects of OpenAI's API (and of the servers that copy it) that an answer is when no model ran
- * for the request: a relay that passes the whole API on under a protected prefix answers listing the
- * models, creating a conversation or reading a thread's messages with them. Such an answer, alone and
+ * The objects of the providers' APIs that an answer is when no model ran for the request: a relay that
+ * passes a whole API on under a protected prefix answers listing the models, creating a conversation,
+ * reading a thread's messages, polling a batch or reading a file's metadata with them. OpenAI's (and
+ * those of the servers that copy it) name themselves by {@code object}, Anthropic's by {@code type};
+ * Google's, AWS's and Cohere's are known by their fields ({@link #resource}). Such an answer, alone and
  * without usage, is released ({@link Settlement}). A model's own JSON shaped so is the documented
  * exception (an endpoint that returns it as its whole answer reports its usage itself).
  */
@@ -89,33 +91,42 @@ final class ProviderObjects {
     /** A list's element is one of Anthropic's stored objects ({@link #READ_TYPES}). */
     static final int LISTED_STORED = 128;
     /**
-     * The answer is a stored resource: a Google one by its {@code name} ({@link #GOOGLE_RESOURCE}), an AWS
-     * job by its ARN, a Cohere job or dataset ({@link #RESOURCE_FIELDS}).
+     * The answer is a stored resource, known by what only a provider's has: an AWS job's ARN
+     * ({@code jobArn}, a Bedrock batch job; {@code invocationArn}, an async invocation), a Cohere embed
+     * job's {@code input_dataset_id}, a Cohere {@code dataset} object's {@code dataset_type}.
      */
     static final int RESOURCE = 256;
-    /** The answer lists such resources ({@link #RESOURCE_LISTS}). */
-    static final int RESOURCE_LIST = 512;
+    /** The answer lists such resources: an element of a {@link #RESOURCE_LISTS} list shaped as one. */
+    static final int LISTED_RESOURCE = 512;
     /** {@code "deleted": true} at the top level: what OpenAI and Mistral answer a file's deletion with. */
     static final int DELETED = 1024;
-    /** The resource is a Google context cache, whose {@code usageMetadata} is its size, not a call's usage. */
+    /** The {@code name} is a Google context cache's ({@link #GOOGLE_RESOURCE}). */
     static final int CACHE = 2048;
     /** The answer has a top-level field at all (an empty {@code {}} has none). */
     static final int NAMED = 4096;
+    /** The top-level {@code name} is a Google resource's ({@link #GOOGLE_RESOURCE}). */
+    static final int GOOGLE_NAME = 8192;
+    /** A top-level field that Google's resources have beside their name ({@link #GOOGLE_FIELDS}). */
+    static final int GOOGLE_FIELD = 16384;
+    /** A top-level field other than {@code name}. */
+    static final int BEYOND_NAME = 32768;
 
+    /** The fields of Google's stored resources besides their name: times, a state, an operation's parts. */
+    private static final Set<String> GOOGLE_FIELDS = Set.of("createTime", "updateTime", "expireTime", "state",
+            "metadata", "done");
+    /** Top-level fields whose string value is an ARN ({@code arn:…}) when the answer is an AWS job. */
+    private static final Set<String> ARN_FIELDS = Set.of("jobArn", "invocationArn");
     /**
-     * Top-level fields naming a stored resource: AWS's {@code jobArn} (a Bedrock batch job) and
-     * {@code invocationArn} (an async invocation), Cohere's {@code job_id} (an embed job) and {@code dataset}.
-     */
-    private static final Set<String> RESOURCE_FIELDS = Set.of("jobArn", "invocationArn", "job_id", "dataset");
-    /**
-     * Top-level lists of stored resources: Google's caches, files, batches, operations, Vertex's batch
-     * prediction jobs and tuned models, Bedrock's models, batch jobs and async invocations.
+     * Top-level lists of stored resources, each element named as one: Google's caches, files, batches,
+     * operations, Vertex's batch prediction jobs and tuned models (a {@code name}, {@link #GOOGLE_RESOURCE}),
+     * Bedrock's models, batch jobs and async invocations (an ARN).
      */
     private static final Set<String> RESOURCE_LISTS = Set.of("cachedContents", "files", "batches", "operations",
             "batchPredictionJobs", "tunedModels", "modelSummaries", "invocationJobSummaries", "asyncInvokeSummaries");
+    private static final Set<String> LISTED_ARNS = Set.of("modelArn", "jobArn", "invocationArn");
     /** A Google resource's name ({@code cachedContents/x}, {@code projects/p/locations/l/batchPredictionJobs/1}...). */
     private static final java.util.regex.Pattern GOOGLE_RESOURCE = java.util.regex.Pattern.compile(
-            "(?:.*/)?(cachedContents|files|batches|operations|batchPredictionJobs|tunedModels)/[^/]+");
+            "(?:.*/)?(cachedContents|files|batches|operations|batchPredictionJobs|tunedModels)/[A-Za-z0-9_-]+");
 
     /**
      * The flag a field name sets: at the top level ({@code list} {@code null}), or in an element of the
@@ -123,30 +134,50 @@ final class ProviderObjects {
      */
     static int catalogueField(String list, String name) {
         if (list == null) {
-            return NAMED | switch (name) {
-                case "inputTokenLimit" -> TOKEN_LIMIT;
-                case "display_name" -> DISPLAY_NAME;
-                case "modelfile", "model_info" -> MODELFILE;
-                default -> RESOURCE_FIELDS.contains(name) ? RESOURCE : RESOURCE_LISTS.contains(name) ? RESOURCE_LIST : 0;
-            };
+            return NAMED | ("name".equals(name) ? 0 : BEYOND_NAME) | (GOOGLE_FIELDS.contains(name) ? GOOGLE_FIELD : 0)
+                    | ("input_dataset_id".equals(name) ? RESOURCE : 0) | switch (name) {
+                        case "inputTokenLimit" -> TOKEN_LIMIT;
+                        case "display_name" -> DISPLAY_NAME;
+                        case "modelfile", "model_info" -> MODELFILE;
+                        default -> 0;
+                    };
         }
         // an Ollama model listed (tags, ps) has its digest
         return "models".equals(list) && "digest".equals(name) ? LISTED_MODEL : 0;
+    }
+
+    /** The flag a field of the top-level object {@code object} sets: a Cohere dataset's {@code dataset_type}. */
+    static int nestedField(String object, String name) {
+        return "dataset".equals(object) && "dataset_type".equals(name) ? RESOURCE : 0;
     }
 
     /** As {@link #catalogueField}, for a string value of the field {@code name}. */
     static int catalogueValue(String list, String name, String value) {
         if (list == null && "name".equals(name)) {
             java.util.regex.Matcher resource = GOOGLE_RESOURCE.matcher(value);
-            return value.startsWith("models/") ? GEMINI_NAME | (resource.matches() ? RESOURCE : 0)
-                    : !resource.matches() ? 0 : "cachedContents".equals(resource.group(1)) ? RESOURCE | CACHE : RESOURCE;
+            int google = !resource.matches() ? 0 : "cachedContents".equals(resource.group(1)) ? GOOGLE_NAME | CACHE : GOOGLE_NAME;
+            return (value.startsWith("models/") ? GEMINI_NAME : 0) | google;
         }
         if (list == null) {
-            return "version".equals(name) && VERSION_NUMBER.matcher(value).matches() ? VERSION : 0;
+            return "version".equals(name) && VERSION_NUMBER.matcher(value).matches() ? VERSION
+                    : ARN_FIELDS.contains(name) && value.startsWith("arn:") ? RESOURCE : 0;
+        }
+        if (RESOURCE_LISTS.contains(list) && ("name".equals(name) && GOOGLE_RESOURCE.matcher(value).matches()
+                || LISTED_ARNS.contains(name) && value.startsWith("arn:"))) {
+            return LISTED_RESOURCE;
         }
         return "models".equals(list) && "name".equals(name) && value.startsWith("models/") ? LISTED_MODEL
                 : "data".equals(list) && "type".equals(name) && "model".equals(value) ? LISTED_CARD
                 : "data".equals(list) && "type".equals(name) && READ_TYPES.contains(value) ? LISTED_STORED : 0;
+    }
+
+    /**
+     * Whether the answer is a stored resource ({@link #RESOURCE}), or a Google one: a resource's name and
+     * a field Google's resources have, or the name alone (an operation not done yet).
+     */
+    private static boolean resource(int fields) {
+        return (fields & RESOURCE) != 0
+                || (fields & GOOGLE_NAME) != 0 && ((fields & GOOGLE_FIELD) != 0 || (fields & BEYOND_NAME) == 0);
     }
 
     private static final java.util.regex.Pattern VERSION_NUMBER = java.util.regex.Pattern.compile("[0-9]+(\\.[0-9]+)+[-+.0-9A-Za-z]*");
@@ -157,7 +188,8 @@ final class ProviderObjects {
      * read of a 6,000-token cache was charged 6,000). Its creation ({@code POST}) is charged as any call.
      */
     static boolean cacheKept(JsonDocumentScanner.Document answer, String method) {
-        return !"POST".equals(method) && (answer.catalogueFields() & CACHE) != 0;
+        int fields = answer.catalogueFields();
+        return !"POST".equals(method) && (fields & CACHE) != 0 && resource(fields);
     }
 
     /** Whether an answer read back that is the object {@code object} is part of a call charged as a whole. */
@@ -181,8 +213,8 @@ final class ProviderObjects {
             return true;
         }
         int fields = answer.catalogueFields();
-        if (reads && (fields & (RESOURCE | RESOURCE_LIST)) != 0
-                || "DELETE".equals(method) && (fields & (DELETED | RESOURCE)) != 0) {
+        if (reads && (resource(fields) || (fields & LISTED_RESOURCE) != 0)
+                || "DELETE".equals(method) && ((fields & DELETED) != 0 || resource(fields))) {
             return true;
         }
         boolean empty = (fields & NAMED) == 0;

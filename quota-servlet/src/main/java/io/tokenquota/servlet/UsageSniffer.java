@@ -1439,8 +1439,8 @@ final class UsageSniffer {
         if (doc.call() != null) {
             reported |= call(doc);
         }
-        for (int i = 0; i < doc.inlined().size(); i++) {
-            reported |= inlineResult(doc.inlined().get(i), i);
+        for (JsonDocumentScanner.InlineResult result : doc.inlined()) {
+            reported |= inlineResult(result);
         }
         return reported || named;
     }
@@ -1512,10 +1512,11 @@ final class UsageSniffer {
     }
 
     /**
-     * Records one result of a finished Gemini batch read with its results inline, a call of its own named
-     * by its {@code responseId} (round 264: two results of 9,000 and 7,000 tokens were charged nothing).
+     * Records one result of a finished Gemini batch read with its results inline, a call of its own (round
+     * 264: two results of 9,000 and 7,000 tokens were charged nothing; round 265: nor when read from the
+     * list of batches, or from the batch's {@code metadata.output}).
      */
-    private boolean inlineResult(JsonDocumentScanner.Message result, int index) {
+    private boolean inlineResult(JsonDocumentScanner.InlineResult result) {
         Map<String, Long> u = result.usage();
         if (!has(u, "promptTokenCount", "candidatesTokenCount", "totalTokenCount")) {
             return false;
@@ -1524,9 +1525,8 @@ final class UsageSniffer {
         if (calls == null) {
             calls = new AnswerCalls();
         }
-        String id = result.id();
-        calls.report(id == null ? "index:" + index : "responseId:" + id, new long[] {UsageKinds.total(split), split[0],
-                split[1], split[2], split[3]}, true, id != null);
+        calls.report(result.call(), new long[] {UsageKinds.total(split), split[0], split[1], split[2], split[3]}, true,
+                result.identified());
         return true;
     }
 
