@@ -226,6 +226,11 @@ abstract class AbstractRound264 extends H2FilterRound {
                 + "\"metadata\":{\"key\":\"request-" + output + "\"}}";
     }
 
+    /** The finished batch with its two results inline: calls that used 9,000 and 7,000 tokens. */
+    static final String FINISHED = batch("BATCH_STATE_SUCCEEDED", ",\"done\":true,\"response\":{\"@type\":"
+            + "\"type.googleapis.com/google.ai.generativelanguage.v1main.GenerateContentBatchOutput\",\"inlinedResponses\":"
+            + "{\"inlinedResponses\":[" + inlined(1_000, 8_000) + "," + inlined(1_000, 6_000) + "]}}");
+
     /**
      * The batch's results, read inline from the finished batch ({@code done}, {@code response.inlinedResponses}):
      * two calls that used 9,000 and 7,000 tokens. With the creation charged its estimate, the creation and the
@@ -236,9 +241,7 @@ abstract class AbstractRound264 extends H2FilterRound {
         String s = subject();
         String create = GEMINI + "models/gemini-2.5-flash:batchGenerateContent";
         answer(s, "POST", create, batch("BATCH_STATE_PENDING", ""));
-        answer(s, "GET", GEMINI + "batches/q9x8w7v6u5", batch("BATCH_STATE_SUCCEEDED", ",\"done\":true,\"response\":{\"@type\":"
-                + "\"type.googleapis.com/google.ai.generativelanguage.v1main.GenerateContentBatchOutput\",\"inlinedResponses\":"
-                + "{\"inlinedResponses\":[" + inlined(1_000, 8_000) + "," + inlined(1_000, 6_000) + "]}}"));
+        answer(s, "GET", GEMINI + "batches/q9x8w7v6u5", FINISHED);
         long created = cost(s, "POST", create, BATCH_BODY);
         long read = cost(s, "GET", GEMINI + "batches/q9x8w7v6u5", null);
         assertTrue(created + read >= 16_000, "the batch used 16,000; its creation cost " + created + " and its results "
@@ -249,9 +252,7 @@ abstract class AbstractRound264 extends H2FilterRound {
     @Test
     void aFinishedGeminiBatchReadTwiceIsChargedOnce() {
         String s = subject();
-        answer(s, "GET", GEMINI + "batches/q9x8w7v6u5", batch("BATCH_STATE_SUCCEEDED", ",\"done\":true,\"response\":{\"@type\":"
-                + "\"type.googleapis.com/google.ai.generativelanguage.v1main.GenerateContentBatchOutput\",\"inlinedResponses\":"
-                + "{\"inlinedResponses\":[" + inlined(1_000, 8_000) + "," + inlined(1_000, 6_000) + "]}}"));
+        answer(s, "GET", GEMINI + "batches/q9x8w7v6u5", FINISHED);
         long first = cost(s, "GET", GEMINI + "batches/q9x8w7v6u5", null);
         long again = cost(s, "GET", GEMINI + "batches/q9x8w7v6u5", null);
         assertEquals(16_000, first, "the results' usage: " + ledger(s));
