@@ -37,6 +37,10 @@ final class ProviderObjects {
     private static final Set<String> DELETED_TYPES = Set.of("message_batch_deleted", "file_deleted");
     /** A job's cancelling or stopping: OpenAI's {@code /cancel}, Google's {@code :cancel}, AWS's {@code /stop}. */
     private static final java.util.regex.Pattern STOPS = java.util.regex.Pattern.compile("(/cancel|:cancel|/stop)$");
+    /** Vertex AI's poll of a long-running prediction's operation ({@code POST …/models/{m}:fetchPredictOperation}). */
+    private static final String FETCH_OPERATION = ":fetchPredictOperation";
+    /** OpenAI's items added to a conversation ({@code POST …/conversations/{id}/items}). */
+    private static final java.util.regex.Pattern CONVERSATION_ITEMS = java.util.regex.Pattern.compile("/conversations/[^/]+/items$");
     /** A batch's cancelling ({@code POST …/batches/{id}/cancel}) answers the batch: OpenAI's, Anthropic's. */
     private static final Set<String> BATCHES = Set.of("batch", "message_batch");
     /** Parts of a call read back, whose usage is the call's (an Assistants run's steps: the run carries the sum). */
@@ -213,6 +217,15 @@ final class ProviderObjects {
             return true;
         }
         int fields = answer.catalogueFields();
+        if ("POST".equals(method) && path.endsWith(FETCH_OPERATION) && resource(fields)) {
+            // Vertex AI's poll of a long-running prediction (Veo): a read sent as a POST (round 267)
+            return true;
+        }
+        if ("POST".equals(method) && "list".equals(answer.object()) && CONVERSATION_ITEMS.matcher(path).find()) {
+            // items added to a stored conversation (the Agents SDK's session after each run), answered with
+            // the items: stored, not written by a model (round 267); an embeddings list is a POST's too
+            return true;
+        }
         if (reads && (resource(fields) || (fields & LISTED_RESOURCE) != 0)
                 || "DELETE".equals(method) && ((fields & DELETED) != 0 || resource(fields))) {
             return true;
