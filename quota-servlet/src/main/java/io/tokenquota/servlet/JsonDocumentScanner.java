@@ -292,6 +292,11 @@ final class JsonDocumentScanner {
     private static final java.util.regex.Pattern INLINE_RESULT = java.util.regex.Pattern.compile(
             INLINE_ELEMENT.pattern() + "\\.response");
     private static final String COLLECTING_INLINE = "inlinedResponses…usageMetadata";
+    /**
+     * An OpenAI eval run's usage: a top-level list of each model's counts ({@code per_model_usage}),
+     * collected under this path added up.
+     */
+    static final String PER_MODEL_USAGE = "per_model_usage";
 
     private final Consumer<Document> sink;
     private JsonParser parser;
@@ -763,6 +768,11 @@ final class JsonDocumentScanner {
                     collectDepth = depth;
                     nested = null;
                     counters = new HashMap<>();
+                } else if (object && depth == 3 && objectAt[1] && !objectAt[2] && PER_MODEL_USAGE.equals(fieldAt[1])) {
+                    collecting = PER_MODEL_USAGE;
+                    collectDepth = depth;
+                    nested = null;
+                    counters = new HashMap<>();
                 } else if (object && depth > 1 && depth <= 4) {
                     String path = objectPath();
                     if (path != null && USAGE_PATHS.contains(path)) {
@@ -784,6 +794,13 @@ final class JsonDocumentScanner {
                         collecting = null;
                     } else if (depth == collectDepth && COLLECTING_INLINE.equals(collecting)) {
                         inlineUsage = counters;
+                        collecting = null;
+                    } else if (depth == collectDepth && PER_MODEL_USAGE.equals(collecting)) {
+                        // each model's counts, added up
+                        usages.merge(PER_MODEL_USAGE, counters, (a, b) -> {
+                            b.forEach((name, count) -> a.merge(name, count, UsageKinds::add));
+                            return a;
+                        });
                         collecting = null;
                     } else if (depth == collectDepth) {
                         usages.put(collecting, counters);

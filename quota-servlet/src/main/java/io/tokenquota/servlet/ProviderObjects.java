@@ -20,13 +20,14 @@ final class ProviderObjects {
     private static final Set<String> READ = Set.of("list", "model", "conversation", "conversation.item", "thread",
             "thread.message", "assistant", "vector_store", "vector_store.file", "vector_store.file_batch", "file",
             "container", "container.file", "batch", "upload", "fine_tuning.job", "fine_tuning.job.event",
-            "fine_tuning.job.checkpoint", "job");
+            "fine_tuning.job.checkpoint", "job", "video", "video.generation.job", "eval", "eval.run");
     /** What a write that calls no model answers: objects created or deleted that only hold data. */
     private static final Set<String> WRITTEN = Set.of("conversation", "conversation.deleted", "thread", "thread.deleted",
             "thread.message", "thread.message.deleted", "assistant", "assistant.deleted", "vector_store",
             "vector_store.deleted", "vector_store.file", "vector_store.file_batch", "vector_store.file.deleted",
-            "file.deleted", "container", "container.deleted", "container.file.deleted", "response.deleted",
-            "chat.completion.deleted", "model.deleted");
+            "file.deleted", "container", "container.deleted", "container.file", "container.file.deleted",
+            "response.deleted", "chat.completion.deleted", "model.deleted", "eval", "eval.deleted", "video.deleted",
+            "chatkit.thread.deleted");
     /**
      * Anthropic's objects that only hold data, named by their {@code type}: what a read answers (a
      * Message Batch's status, a file's metadata, and lists of them, {@link #LISTED_STORED}), and what a
@@ -35,12 +36,24 @@ final class ProviderObjects {
      */
     private static final Set<String> READ_TYPES = Set.of("message_batch", "file");
     private static final Set<String> DELETED_TYPES = Set.of("message_batch_deleted", "file_deleted");
-    /** A job's cancelling or stopping: OpenAI's {@code /cancel}, Google's {@code :cancel}, AWS's {@code /stop}. */
-    private static final java.util.regex.Pattern STOPS = java.util.regex.Pattern.compile("(/cancel|:cancel|/stop)$");
+    /**
+     * A job's cancelling, stopping, pausing or resuming: OpenAI's {@code /cancel}, {@code /pause} and
+     * {@code /resume} (a fine-tuning job, an upload, a ChatKit session), Google's {@code :cancel}, AWS's
+     * {@code /stop}. Answered with the job's object or an empty {@code {}}: no model runs for it.
+     */
+    private static final java.util.regex.Pattern STOPS = java.util.regex.Pattern.compile("(/cancel|:cancel|/stop|/pause|/resume)$");
+    /**
+     * OpenAI's eval run cancelled ({@code POST …/evals/{id}/runs/{run}}, answered with the run), and a
+     * Realtime call hung up, rejected or referred ({@code POST …/realtime/calls/{id}/hangup}: no body).
+     */
+    private static final java.util.regex.Pattern EVAL_RUN = java.util.regex.Pattern.compile("/evals/[^/]+/runs/[^/]+$");
+    private static final java.util.regex.Pattern CALL_ENDED = java.util.regex.Pattern.compile(
+            "/realtime/calls/[^/]+/(hangup|reject|refer)$");
     /** Vertex AI's poll of a long-running prediction's operation ({@code POST …/models/{m}:fetchPredictOperation}). */
     private static final String FETCH_OPERATION = ":fetchPredictOperation";
     /** OpenAI's items added to a conversation ({@code POST …/conversations/{id}/items}). */
-    private static final java.util.regex.Pattern CONVERSATION_ITEMS = java.util.regex.Pattern.compile("/conversations/[^/]+/items$");
+    private static final java.util.regex.Pattern CONVERSATION_ITEMS = java.util.regex.Pattern.compile("/conversations/[^/]+/items$"
+            + "|/checkpoints/[^/]+/permissions$");
     /** A batch's cancelling ({@code POST …/batches/{id}/cancel}) answers the batch: OpenAI's, Anthropic's. */
     private static final Set<String> BATCHES = Set.of("batch", "message_batch");
     /** Parts of a call read back, whose usage is the call's (an Assistants run's steps: the run carries the sum). */
@@ -196,6 +209,11 @@ final class ProviderObjects {
         return !"POST".equals(method) && (fields & CACHE) != 0 && resource(fields);
     }
 
+    /** Whether a request ends or refuses a Realtime call ({@link #CALL_ENDED}): answered without usage, it ran no model. */
+    static boolean endsACall(String method, String path) {
+        return "POST".equals(method) && CALL_ENDED.matcher(path).find();
+    }
+
     /** Whether an answer read back that is the object {@code object} is part of a call charged as a whole. */
     static boolean partOfACall(String object) {
         return object != null && PARTS.contains(object);
@@ -223,7 +241,12 @@ final class ProviderObjects {
         }
         if ("POST".equals(method) && "list".equals(answer.object()) && CONVERSATION_ITEMS.matcher(path).find()) {
             // items added to a stored conversation (the Agents SDK's session after each run), answered with
-            // the items: stored, not written by a model (round 267); an embeddings list is a POST's too
+            // the items: stored, not written by a model (round 267); a fine-tuned checkpoint shared (round
+            // 268); an embeddings list is a POST's too
+            return true;
+        }
+        if ("POST".equals(method) && (answer.object() != null && STOPS.matcher(path).find()
+                || "eval.run".equals(answer.object()) && EVAL_RUN.matcher(path).find())) {
             return true;
         }
         if (reads && (resource(fields) || (fields & LISTED_RESOURCE) != 0)

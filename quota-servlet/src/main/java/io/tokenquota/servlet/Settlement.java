@@ -394,7 +394,8 @@ final class Settlement implements AsyncListener {
 
     /** What a provider's object names itself: its {@code object}, or Anthropic's {@code type}. */
     private static String named(JsonDocumentScanner.Document answer) {
-        return answer.object() != null ? answer.object() : answer.type() != null ? answer.type() : "provider's stored resource";
+        return answer == null ? "call's ending (Realtime)" : answer.object() != null ? answer.object()
+                : answer.type() != null ? answer.type() : "provider's stored resource";
     }
 
     private static boolean reads(HttpServletRequest request) {
@@ -403,7 +404,7 @@ final class Settlement implements AsyncListener {
 
     /**
      * A call the provider stores under an id, as an answer shows it: {@code object} its kind
-     * ({@code response}, {@code thread.run}, {@code chat.completion}, {@code batch}), {@code status}
+     * ({@code response}, {@code thread.run}, {@code chat.completion}, {@code batch}, {@code eval.run}), {@code status}
      * its status ({@code null} when it has none), {@code foreground} whether the provider ran it within
      * its creating request's answer (a chat completion; a Response that says {@code "background": false}),
      * whose usage that answer carried.
@@ -427,7 +428,7 @@ final class Settlement implements AsyncListener {
     private static boolean actsOn(HttpServletRequest request, Stored stored) {
         String collection = switch (stored.object()) {
             case "response" -> "/responses/";
-            case "thread.run" -> "/runs/";
+            case "thread.run", "eval.run" -> "/runs/";
             case "batch" -> "/batches/";
             case "chat.completion" -> "/chat/completions/";
             default -> null;
@@ -812,7 +813,10 @@ final class Settlement implements AsyncListener {
                     : sniffer.storedResponse() != null ? new Stored(sniffer.storedResponse(), "response", null, false)
                     : sniffer.storedRun() != null ? new Stored(sniffer.storedRun(), "thread.run", null, false) : null;
             Long jobCharged = job == null ? null : providerState.jobCharged(hold.subject(), job.id());
-            if (jobCharged == null && job != null && job.foreground() && reads(request)) {
+            // a stored chat completion's metadata updated (POST …/chat/completions/{id}) answers it whole, usage too
+            boolean update = job != null && "chat.completion".equals(job.object()) && "POST".equals(request.getMethod())
+                    && actsOn(request, job);
+            if (jobCharged == null && job != null && job.foreground() && (reads(request) || update)) {
                 // read back at an instance that did not serve it (another one behind the load balancer, or
                 // this one restarted): the answer that ran it carried this usage and was charged it there
                 jobCharged = usage == null || provisional ? 0 : usage;
@@ -831,6 +835,7 @@ final class Settlement implements AsyncListener {
                     && (usage == null && only != null && (ProviderObjects.callNoModel(only, request.getMethod(), QuotaFilter.pathOf(request))
                     || ProviderObjects.catalogue(request.getMethod(), QuotaFilter.pathOf(request), only))
                     || answer != null && ProviderObjects.cacheKept(answer, request.getMethod())
+                    || usage == null && ProviderObjects.endsACall(request.getMethod(), QuotaFilter.pathOf(request))
                     || reads(request) && answer != null && ProviderObjects.partOfACall(answer.object()));
             Decision own = uploaded ? Decision.release("a file upload (" + upload.step() + "): no model was called")
                     : noModel ? Decision.release("an answer that is a " + named(only != null ? only : answer)

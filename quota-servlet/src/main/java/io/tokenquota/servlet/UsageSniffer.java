@@ -939,8 +939,8 @@ final class UsageSniffer {
 
     /**
      * The answer when it is one JSON document that is a model call the provider stores, with its id: an
-     * OpenAI Response ({@code "object": "response"}) or an Assistants run ({@code "thread.run"}), with
-     * its status (a job that may run on at the provider), or a stored chat completion
+     * OpenAI Response ({@code "object": "response"}), an Assistants run ({@code "thread.run"}), a batch or an
+     * eval run ({@code "eval.run"}), with its status (a job that may run on at the provider), or a stored chat completion
      * ({@code "chat.completion"}); {@code null} otherwise.
      */
     synchronized JsonDocumentScanner.Document job() {
@@ -950,7 +950,7 @@ final class UsageSniffer {
         JsonDocumentScanner.Document d = lastDocument;
         return documents == 1 && !sawAnswerEvent && d != null && d.id() != null
                 && (d.status() != null && ("response".equals(d.object()) || "thread.run".equals(d.object())
-                || "batch".equals(d.object())) || "chat.completion".equals(d.object())) ? d : null;
+                || "batch".equals(d.object()) || "eval.run".equals(d.object())) || "chat.completion".equals(d.object())) ? d : null;
     }
 
     /** The answer's one JSON document outside an event stream, usage or not; {@code null} otherwise. */
@@ -1587,6 +1587,12 @@ final class UsageSniffer {
         if (event && type != null && type.startsWith("response.") && doc.usage("response.usage") != null) {
             reported |= kinds(report(Format.OPENAI, openAi(doc.usage("response.usage")), null, false),
                     UsageKinds.openAi(doc.usage("response.usage")));
+        }
+        Map<String, Long> evalRun = doc.usage(JsonDocumentScanner.PER_MODEL_USAGE);
+        if (evalRun != null && "eval.run".equals(doc.object()) && has(evalRun, "total_tokens", "prompt_tokens", "completion_tokens")) {
+            // an OpenAI eval run read back: the calls its models made at the provider, each model's counts
+            // (round 268: a run of 40 calls and 16,000 tokens was charged its creation's estimate, 1,033)
+            reported |= kinds(report(Format.OPENAI, openAi(evalRun), null, false), UsageKinds.openAi(evalRun));
         }
         Map<String, Long> cloudflare = doc.usage("result.usage");
         if (cloudflare != null && has(cloudflare, "total_tokens", "prompt_tokens", "completion_tokens")) {
