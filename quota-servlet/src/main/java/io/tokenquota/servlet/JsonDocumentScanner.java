@@ -233,11 +233,11 @@ final class JsonDocumentScanner {
                     long textTokens, String object, String fileId, String streamCall, String status,
                     boolean foreground, int catalogueFields, long finishedChoices, long begunChoices,
                     boolean deltas, boolean geminiChunk, String reportId, long[] pictures,
-                    java.util.List<InlineResult> inlined) {
+                    java.util.List<InlineResult> inlined, java.util.List<InlineResult> listedRuns) {
         Document(String type, Map<String, Map<String, Long>> usages, boolean ended) {
             this(type, usages, ended, null, null, false, false, null, false, null, false, -1, null, null,
                     java.util.List.of(), 0, null, null, null, null, false, 0, 0L, 0L, false, false, null, null,
-                    java.util.List.of());
+                    java.util.List.of(), java.util.List.of());
         }
 
         Document {
@@ -297,6 +297,9 @@ final class JsonDocumentScanner {
      * collected under this path added up.
      */
     static final String PER_MODEL_USAGE = "per_model_usage";
+    /** An eval run's {@link #PER_MODEL_USAGE} in a list of runs ({@code data}), kept with the run's id. */
+    private static final String COLLECTING_LISTED = "data[].per_model_usage";
+    private static final String EVAL_RUN = "eval.run";
 
     private final Consumer<Document> sink;
     private JsonParser parser;
@@ -396,6 +399,14 @@ final class JsonDocumentScanner {
     private Map<String, Long> inlineUsage;
     private int inlineBatch;
     private int inlinePlace;
+    /**
+     * The eval runs a list of them ({@code GET …/evals/{id}/runs}: {@code data}) holds with their usage,
+     * each named by its {@code id}; the element being read: its id, object and usage.
+     */
+    private java.util.List<InlineResult> listedRuns = new java.util.ArrayList<>();
+    private String listedId;
+    private String listedObject;
+    private Map<String, Long> listedUsage;
     /** Messages are looked for anywhere in the documents, not only under {@link #LANGSERVE_OUTPUT}. */
     private boolean messagesAnywhere;
 
@@ -526,6 +537,10 @@ final class JsonDocumentScanner {
         inlineUsage = null;
         inlineBatch = 0;
         inlinePlace = 0;
+        listedRuns = new java.util.ArrayList<>();
+        listedId = null;
+        listedObject = null;
+        listedUsage = null;
         if (text != null) {
             text.nextDocument();
         }
@@ -768,6 +783,11 @@ final class JsonDocumentScanner {
                     collectDepth = depth;
                     nested = null;
                     counters = new HashMap<>();
+                } else if (object && depth == 5 && listed() && !objectAt[4] && PER_MODEL_USAGE.equals(fieldAt[3])) {
+                    collecting = COLLECTING_LISTED;
+                    collectDepth = depth;
+                    nested = null;
+                    counters = new HashMap<>();
                 } else if (object && depth == 3 && objectAt[1] && !objectAt[2] && PER_MODEL_USAGE.equals(fieldAt[1])) {
                     collecting = PER_MODEL_USAGE;
                     collectDepth = depth;
@@ -795,12 +815,12 @@ final class JsonDocumentScanner {
                     } else if (depth == collectDepth && COLLECTING_INLINE.equals(collecting)) {
                         inlineUsage = counters;
                         collecting = null;
+                    } else if (depth == collectDepth && COLLECTING_LISTED.equals(collecting)) {
+                        listedUsage = listedUsage == null ? counters : added(listedUsage, counters);
+                        collecting = null;
                     } else if (depth == collectDepth && PER_MODEL_USAGE.equals(collecting)) {
                         // each model's counts, added up
-                        usages.merge(PER_MODEL_USAGE, counters, (a, b) -> {
-                            b.forEach((name, count) -> a.merge(name, count, UsageKinds::add));
-                            return a;
-                        });
+                        usages.merge(PER_MODEL_USAGE, counters, JsonDocumentScanner::added);
                         collecting = null;
                     } else if (depth == collectDepth) {
                         usages.put(collecting, counters);
@@ -821,6 +841,14 @@ final class JsonDocumentScanner {
                     inlinePlace++;
                     inlineId = null;
                     inlineUsage = null;
+                }
+                if (depth == 3 && t == JsonToken.END_OBJECT && listed()) {
+                    if (EVAL_RUN.equals(listedObject) && listedId != null && listedUsage != null) {
+                        listedRuns.add(new InlineResult(listedId, true, listedUsage));
+                    }
+                    listedId = null;
+                    listedObject = null;
+                    listedUsage = null;
                 }
                 if (depth == 3 && t == JsonToken.END_OBJECT && objectAt[1] && !objectAt[2]
                         && ("operations".equals(fieldAt[1]) || "batches".equals(fieldAt[1]))) {
@@ -939,6 +967,10 @@ final class JsonDocumentScanner {
                     runId = parser.getText();
                 } else if (depth == 1 && "custom_id".equals(fieldAt[1])) {
                     customId = parser.getText();
+                } else if (depth == 3 && listed() && "id".equals(fieldAt[3])) {
+                    listedId = parser.getText();
+                } else if (depth == 3 && listed() && "object".equals(fieldAt[3])) {
+                    listedObject = parser.getText();
                 } else if (depth == 1 && objectAt[1] && "key".equals(fieldAt[1])) {
                     batchKey = parser.getText();
                 } else if (depth == 2 && objectAt[1] && objectAt[2] && "response".equals(fieldAt[1])
@@ -1098,7 +1130,7 @@ final class JsonDocumentScanner {
                 "file".equals(object) || "container.file".equals(object) || "file".equals(type) ? lineId : nestedFileId,
                 streamCall(), status, foreground, catalogueFields, finishedChoices, begunChoices, deltas,
                 geminiResponse != null && geminiResponse.equals(streamCall()), lineId != null ? lineId : metadataId,
-                pictures, inlined);
+                pictures, inlined, listedRuns);
     }
 
     /**
@@ -1284,6 +1316,17 @@ final class JsonDocumentScanner {
      */
     private String objectPath() {
         return objectPath(depth);
+    }
+
+    /** Whether the object at depth 3 is an element of the top-level {@code data} list. */
+    private boolean listed() {
+        return depth >= 3 && objectAt[1] && !objectAt[2] && objectAt[3] && "data".equals(fieldAt[1]);
+    }
+
+    /** {@code a} with {@code b}'s counters added, name by name. */
+    private static Map<String, Long> added(Map<String, Long> a, Map<String, Long> b) {
+        b.forEach((name, count) -> a.merge(name, count, UsageKinds::add));
+        return a;
     }
 
     /** {@link #objectPath()} of the object or array at {@code at}: the fields that lead to it. */

@@ -43,6 +43,13 @@ final class ProviderObjects {
      */
     private static final java.util.regex.Pattern STOPS = java.util.regex.Pattern.compile("(/cancel|:cancel|/stop|/pause|/resume)$");
     /**
+     * The jobs' objects such a request is answered with. Never a model's answer (a chat completion, a
+     * Response, a list): on a route that takes any path (an application's {@code /ask/*}), a client may
+     * end its path with {@code /cancel} and still have the model answer.
+     */
+    private static final Set<String> JOBS = Set.of("fine_tuning.job", "upload", "chatkit.session", "batch",
+            "message_batch", "eval.run", "video", "video.generation.job", "vector_store.file_batch");
+    /**
      * OpenAI's eval run cancelled ({@code POST …/evals/{id}/runs/{run}}, answered with the run), and a
      * Realtime call hung up, rejected or referred ({@code POST …/realtime/calls/{id}/hangup}: no body).
      */
@@ -209,9 +216,13 @@ final class ProviderObjects {
         return !"POST".equals(method) && (fields & CACHE) != 0 && resource(fields);
     }
 
-    /** Whether a request ends or refuses a Realtime call ({@link #CALL_ENDED}): answered without usage, it ran no model. */
-    static boolean endsACall(String method, String path) {
-        return "POST".equals(method) && CALL_ENDED.matcher(path).find();
+    /**
+     * Whether a request ends or refuses a Realtime call ({@link #CALL_ENDED}), answered with no body (as
+     * OpenAI answers it): it ran no model. With a body it is charged as any call: on a route that takes
+     * any path, a client may name its path so and still have the model answer.
+     */
+    static boolean endsACall(String method, String path, boolean answered) {
+        return !answered && "POST".equals(method) && CALL_ENDED.matcher(path).find();
     }
 
     /** Whether an answer read back that is the object {@code object} is part of a call charged as a whole. */
@@ -245,7 +256,7 @@ final class ProviderObjects {
             // 268); an embeddings list is a POST's too
             return true;
         }
-        if ("POST".equals(method) && (answer.object() != null && STOPS.matcher(path).find()
+        if ("POST".equals(method) && (answer.object() != null && JOBS.contains(answer.object()) && STOPS.matcher(path).find()
                 || "eval.run".equals(answer.object()) && EVAL_RUN.matcher(path).find())) {
             return true;
         }

@@ -622,6 +622,27 @@ final class Settlement implements AsyncListener {
     }
 
     /**
+     * A read of a list of eval runs, each with its usage (round 269: a run followed by the list of runs
+     * alone was charged its creation's estimate, 1,033 for 16,000): what each run's usage passes what was
+     * charged for it before, as a read of the run itself is charged ({@link #jobRead}).
+     */
+    private Decision listedRuns(java.util.List<JsonDocumentScanner.InlineResult> runs) {
+        long beyond = 0;
+        for (JsonDocumentScanner.InlineResult run : runs) {
+            long used = Math.max(run.usage().getOrDefault("total_tokens", 0L), UsageKinds.total(UsageKinds.openAi(run.usage())));
+            Long before = providerState.jobCharged(hold.subject(), run.call());
+            long charged = before == null ? 0 : before;
+            if (used > charged) {
+                beyond = StreamText.plus(beyond, used - charged);
+                providerState.jobCharged(hold.subject(), run.call(), used, true);
+            }
+        }
+        return beyond == 0 ? Decision.release("a list of eval runs whose usage was charged before: no model was called")
+                : Decision.charge(Math.min(Limits.MAX_TOKENS, beyond), "the eval runs listed: what their usage passes"
+                + " what was charged for them before");
+    }
+
+    /**
      * The charge of the call that made {@code job} (or a stored call): {@code whole}; when reads of the job
      * settled while this call ran (a client reads a background Response by the id the stream's first event
      * gave, or resumes it after a dropped connection), what the run cost (the more of {@code whole} and what
@@ -835,9 +856,14 @@ final class Settlement implements AsyncListener {
                     && (usage == null && only != null && (ProviderObjects.callNoModel(only, request.getMethod(), QuotaFilter.pathOf(request))
                     || ProviderObjects.catalogue(request.getMethod(), QuotaFilter.pathOf(request), only))
                     || answer != null && ProviderObjects.cacheKept(answer, request.getMethod())
-                    || usage == null && ProviderObjects.endsACall(request.getMethod(), QuotaFilter.pathOf(request))
+                    || usage == null && ProviderObjects.endsACall(request.getMethod(), QuotaFilter.pathOf(request),
+                    response.sniffer().answered())
                     || reads(request) && answer != null && ProviderObjects.partOfACall(answer.object()));
+            // eval runs read in the list of them: each completed run's usage, once
+            boolean listsRuns = !uploaded && explicit == null && usage == null && status >= 200 && status < 300
+                    && reads(request) && only != null && !only.listedRuns().isEmpty();
             Decision own = uploaded ? Decision.release("a file upload (" + upload.step() + "): no model was called")
+                    : listsRuns ? listedRuns(only.listedRuns())
                     : noModel ? Decision.release("an answer that is a " + named(only != null ? only : answer)
                             + ": no model was called")
                     : readsJob ? jobRead(job, jobCharged, usage, provisional, explicit)

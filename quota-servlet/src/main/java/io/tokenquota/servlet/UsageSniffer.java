@@ -719,10 +719,18 @@ final class UsageSniffer {
         return mode != Mode.UNDECIDED;
     }
 
+    /** Whether the answer had a body: any byte of it. */
+    synchronized boolean answered() {
+        return answered;
+    }
+
+    private boolean answered;
+
     synchronized void feed(byte[] bytes, int off, int len) {
         if (len <= 0) {
             return;
         }
+        answered = true;
         if (utf8Reading != null) {
             utf8Reading.feed(bytes, off, len);
         }

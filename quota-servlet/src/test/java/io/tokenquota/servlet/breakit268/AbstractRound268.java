@@ -256,6 +256,23 @@ abstract class AbstractRound268 extends H2FilterRound {
     }
 
     /**
+     * Control: an application's route that takes any path ({@code /ask/*}) calls the model whatever the
+     * client names: a path the client ends as a job's cancelling or a Realtime call's hanging up, answered
+     * with the model's answer (no usage: the application strips it), is charged its estimate.
+     */
+    @Test
+    void aModelsAnswerOnAPathTheClientNamedAsACancellingIsCharged() {
+        String s = subject();
+        String completion = "{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion\",\"model\":\"gpt-4o\",\"choices\":"
+                + "[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"The answer.\"},\"finish_reason\":\"stop\"}]}";
+        answer(s, "POST", "/ai/ask/anything/cancel", completion);
+        answerRaw(s, "POST", "/ai/ask/realtime/calls/c1/hangup", 200, "text/plain", "The answer is forty-two.");
+        String body = "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"What is the answer?\"}]}";
+        assertTrue(cost(s, "POST", "/ai/ask/anything/cancel", body) > 0, ledger(s));
+        assertTrue(cost(s, "POST", "/ai/ask/realtime/calls/c1/hangup", body) > 0, ledger(s));
+    }
+
+    /**
      * Two models' counts are added up, and the completed run read again (the SDK's last poll, then the
      * application's read of its results) is charged nothing more: the run costs its usage, once.
      */

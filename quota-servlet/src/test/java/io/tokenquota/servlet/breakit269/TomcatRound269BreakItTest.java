@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit269;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class TomcatRound269BreakItTest extends AbstractRound269 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.TOMCAT;
+    }
+}
