@@ -6,7 +6,8 @@ import java.util.Set;
 
 /**
  * The new text a model wrote, as a stream carries it: what an answer cut before its usage (the client
- * hung up, the relay cancelled its provider call) cost in output. Only each format's own delta fields
+ * hung up, the relay cancelled its provider call) cost in output; and a whole answer's text where its
+ * provider puts it ({@link #CHAT_WHOLE}), for one answered without usage. Only each format's own delta fields
  * count, since streams also carry text that is no new output: OpenAI Responses' {@code *.done} events
  * and a LangGraph {@code messages/partial} event repeat what the deltas wrote, a LangGraph
  * {@code values} event echoes the conversation. The deltas read:
@@ -50,7 +51,7 @@ final class StreamText {
     /** The field names a delta's text is in: the cheap test before a path is built. */
     static final Set<String> FIELDS = Set.of("content", "reasoning_content", "reasoning", "refusal", "arguments",
             "text", "thinking", "partial_json", "delta", "response", "transcript", "data", "code", "inputTextDelta",
-            "argsTextDelta", "value", "input", "tool_plan");
+            "argsTextDelta", "value", "input", "tool_plan", "generated_text");
 
     /** Deltas in every document that has them. */
     private static final Set<String> ANY = Set.of("choices[].delta.content", "choices[].delta.reasoning_content",
@@ -61,6 +62,19 @@ final class StreamText {
             "contentBlockDelta.delta.text", "contentBlockDelta.delta.reasoningContent.text",
             "contentBlockDelta.delta.toolUse.input", "token.text", "result.output.text", "argsTextDelta",
             "delta.content[].text.value");
+    /**
+     * A whole answer's text, where its provider puts it, for an answer without usage (round 270: an
+     * application's chat completion without {@code usage} was charged its hold, 1,015 for 4,385 tokens of
+     * text): a chat completion's {@code choices[].message} (counted unless the document carries deltas:
+     * Perplexity's chunks carry the message so far beside them), an Anthropic message's
+     * {@code content[]} (a document typed {@code message}), and Hugging Face's {@code generated_text}
+     * (unless the document is a TGI stream's event, whose {@code token.text} counted the text already).
+     */
+    private static final Set<String> CHAT_WHOLE = Set.of("choices[].message.content", "choices[].message.reasoning_content",
+            "choices[].message.reasoning", "choices[].message.refusal", "choices[].message.tool_calls[].function.arguments",
+            "choices[].message.function_call.arguments", "choices[].message.content[].text", "choices[].message.audio.transcript");
+    private static final Set<String> ANTHROPIC_WHOLE = Set.of("content[].text", "content[].thinking");
+    private static final String GENERATED = "generated_text";
     /** Speech in every document that has it: base64 of 16-bit 24 kHz mono PCM, what OpenAI streams. */
     private static final String AUDIO = "choices[].delta.audio.data";
     /** Objects whose every name and value is the model's output (tool arguments), and the rule that counts them. */
@@ -90,11 +104,15 @@ final class StreamText {
     private final ArrayDeque<long[]> cut = new ArrayDeque<>();
 
     /** When a document's candidates count: always, or by what its top-level fields say. */
-    private enum Rule { ANY, ANTHROPIC, COHERE, TYPED, TOOL_INPUT, SPEECH, OLLAMA, LLAMA_CPP, LANGCHAIN }
+    private enum Rule { ANY, ANTHROPIC, COHERE, TYPED, TOOL_INPUT, SPEECH, OLLAMA, LLAMA_CPP, LANGCHAIN, CHAT_WHOLE,
+        ANTHROPIC_WHOLE, GENERATED }
 
     /** The current document's candidates, by {@link Rule}. */
     private final long[] candidates = new long[Rule.values().length];
     private String unfinished;
+    /** The current document carries a chat chunk's delta, or a TGI stream's token. */
+    private boolean chatDelta;
+    private boolean tokenSeen;
     private long root;
     /** The depth of the tool arguments object being counted, and its rule; -1 when none is open. */
     private int subtreeDepth = -1;
@@ -177,7 +195,12 @@ final class StreamText {
                 : TOOL_INPUT.equals(path) ? Rule.TOOL_INPUT
                 : OLLAMA.contains(path) ? Rule.OLLAMA
                 : LLAMA_CPP.equals(path) ? Rule.LLAMA_CPP
-                : LANGCHAIN_CHUNK.equals(path) ? Rule.LANGCHAIN : null;
+                : LANGCHAIN_CHUNK.equals(path) ? Rule.LANGCHAIN
+                : CHAT_WHOLE.contains(path) ? Rule.CHAT_WHOLE
+                : ANTHROPIC_WHOLE.contains(path) ? Rule.ANTHROPIC_WHOLE
+                : GENERATED.equals(path) ? Rule.GENERATED : null;
+        chatDelta |= path.startsWith("choices[].delta.");
+        tokenSeen |= "token.text".equals(path);
         if (rule != null) {
             add(rule, tokens(value));
         }
@@ -260,6 +283,15 @@ final class StreamText {
         if ("on_chat_model_stream".equals(event)) {
             sum = plus(sum, candidates[Rule.LANGCHAIN.ordinal()]);
         }
+        if (!chatDelta) {
+            sum = plus(sum, candidates[Rule.CHAT_WHOLE.ordinal()]);
+        }
+        if ("message".equals(type)) {
+            sum = plus(sum, candidates[Rule.ANTHROPIC_WHOLE.ordinal()]);
+        }
+        if (!tokenSeen) {
+            sum = plus(sum, candidates[Rule.GENERATED.ordinal()]);
+        }
         return sum;
     }
 
@@ -267,6 +299,8 @@ final class StreamText {
     void nextDocument() {
         java.util.Arrays.fill(candidates, 0);
         unfinished = null;
+        chatDelta = false;
+        tokenSeen = false;
         subtreeDepth = -1;
     }
 

@@ -56,6 +56,25 @@ final class StreamTextTest {
     }
 
     @Test
+    void aWholeAnswersTextCountsOnceWhereItsProviderPutsIt() {
+        // a chat completion's message, an Anthropic message's content, Hugging Face's generated_text
+        assertEquals(5 + 3, text("application/json", "{\"object\":\"chat.completion\",\"choices\":[{\"index\":0,"
+                + "\"message\":{\"role\":\"assistant\",\"content\":\"hello\",\"reasoning_content\":\"hmm\"}}]}"));
+        assertEquals(5 + 2, text("application/json", "{\"type\":\"message\",\"role\":\"assistant\",\"content\":["
+                + "{\"type\":\"thinking\",\"thinking\":\"hello\"},{\"type\":\"text\",\"text\":\"ok\"}]}"));
+        assertEquals(5, text("application/json", "[{\"generated_text\":\"hello\"}]"));
+        // an application's own content list (not a message) is not a model's
+        assertEquals(0, text("application/json", "{\"type\":\"page\",\"content\":[{\"text\":\"hello\"}]}"));
+        // Perplexity's chunks carry the message so far beside the delta: the deltas count, once
+        assertEquals(2 + 3, text("text/event-stream", "data: {\"object\":\"chat.completion\",\"choices\":[{\"delta\":"
+                + "{\"content\":\"ab\"},\"message\":{\"content\":\"ab\"}}]}\n\ndata: {\"object\":\"chat.completion\","
+                + "\"choices\":[{\"delta\":{\"content\":\"cde\"},\"message\":{\"content\":\"abcde\"}}]}\n\n"));
+        // a TGI stream's last event repeats the whole text in generated_text beside its token
+        assertEquals(2 + 3, text("text/event-stream", "data: {\"token\":{\"text\":\"ab\"}}\n\ndata: {\"token\":"
+                + "{\"text\":\"cde\"},\"generated_text\":\"abcde\"}\n\n"));
+    }
+
+    @Test
     void assistantsMessageDeltasCountTheirText() {
         String body = "event: thread.message.delta\ndata: {\"id\":\"msg_1\",\"object\":\"thread.message.delta\",\"delta\":"
                 + "{\"content\":[{\"index\":0,\"type\":\"text\",\"text\":{\"value\":\"abcde\",\"annotations\":[]}}]}}\n\n"

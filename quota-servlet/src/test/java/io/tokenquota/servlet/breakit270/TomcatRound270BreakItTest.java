@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit270;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class TomcatRound270BreakItTest extends AbstractRound270 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.TOMCAT;
+    }
+}
