@@ -454,8 +454,8 @@ final class JsonDocumentScanner {
      * Estimates the new model text each document carries as a stream's delta ({@link Document#textTokens},
      * and {@link #rootText} for a root-level string), with {@code estimator}.
      */
-    void countText(TokenEstimator estimator) {
-        text = new StreamText(estimator);
+    void countText(TokenEstimator estimator, boolean whole) {
+        text = new StreamText(estimator, whole);
     }
 
     /**
@@ -1043,6 +1043,10 @@ final class JsonDocumentScanner {
             case VALUE_TRUE -> {
                 if (text != null) {
                     text.scalar("true", false);
+                }
+                // Ollama's and llama.cpp's whole answer (or a stream's last chunk) says "done" or "stop": true
+                if (text != null && depth == 1 && objectAt[1] && ("done".equals(fieldAt[1]) || "stop".equals(fieldAt[1]))) {
+                    text.finished(fieldAt[1]);
                 }
                 if (depth == 1 && objectAt[1] && "deleted".equals(fieldAt[1])) {
                     catalogueFields |= ProviderObjects.DELETED;

@@ -51,11 +51,10 @@ final class StreamText {
     /** The field names a delta's text is in: the cheap test before a path is built. */
     static final Set<String> FIELDS = Set.of("content", "reasoning_content", "reasoning", "refusal", "arguments",
             "text", "thinking", "partial_json", "delta", "response", "transcript", "data", "code", "inputTextDelta",
-            "argsTextDelta", "value", "input", "tool_plan", "generated_text");
+            "argsTextDelta", "value", "input", "tool_plan", "generated_text", "generation", "outputText");
 
     /** Deltas in every document that has them. */
-    private static final Set<String> ANY = Set.of("choices[].delta.content", "choices[].delta.reasoning_content",
-            "choices[].delta.reasoning", "choices[].delta.refusal", "choices[].delta.tool_calls[].function.arguments",
+    private static final Set<String> ANY = Set.of("choices[].delta.content", "choices[].delta.refusal", "choices[].delta.tool_calls[].function.arguments",
             "choices[].delta.function_call.arguments", "choices[].delta.audio.transcript", "choices[].text",
             "candidates[].content.parts[].text", "candidates[].content.parts[].executableCode.code",
             "choices[].delta.content[].text", "choices[].delta.content[].thinking[].text",
@@ -70,10 +69,27 @@ final class StreamText {
      * {@code content[]} (a document typed {@code message}), and Hugging Face's {@code generated_text}
      * (unless the document is a TGI stream's event, whose {@code token.text} counted the text already).
      */
-    private static final Set<String> CHAT_WHOLE = Set.of("choices[].message.content", "choices[].message.reasoning_content",
-            "choices[].message.reasoning", "choices[].message.refusal", "choices[].message.tool_calls[].function.arguments",
-            "choices[].message.function_call.arguments", "choices[].message.content[].text", "choices[].message.audio.transcript");
+    private static final Set<String> CHAT_WHOLE = Set.of("choices[].message.content", "choices[].message.refusal",
+            "choices[].message.tool_calls[].function.arguments", "choices[].message.function_call.arguments",
+            "choices[].message.content[].text", "choices[].message.content[].thinking[].text",
+            "choices[].message.audio.transcript");
     private static final Set<String> ANTHROPIC_WHOLE = Set.of("content[].text", "content[].thinking");
+    /**
+     * Other whole answers' text (round 271): Cohere v2's {@code message}, Bedrock Converse's
+     * {@code output.message}, Bedrock InvokeModel's Llama {@code generation}, Titan {@code results[].outputText}
+     * and Mistral {@code outputs[].text}, LangChain4j's {@code ChatResponse} ({@code aiMessage.text}), an
+     * OpenAI Response's {@code output[]}, Vertex's {@code predictions[].content}.
+     */
+    private static final Set<String> OTHER_WHOLE = Set.of("message.content[].text", "message.tool_plan",
+            "output.message.content[].text", "output.message.content[].reasoningContent.reasoningText.text",
+            "generation", "results[].outputText", "outputs[].text", "aiMessage.text", "output[].content[].text",
+            "output[].summary[].text", "predictions[].content");
+    /**
+     * A chat answer's reasoning, which vLLM writes under both names (the same text twice,
+     * vllm-project/vllm#29408): a delta's and a whole message's, each counted once, the larger of the two.
+     */
+    private static final java.util.List<String> REASONING = java.util.List.of("choices[].delta.reasoning",
+            "choices[].delta.reasoning_content", "choices[].message.reasoning", "choices[].message.reasoning_content");
     private static final String GENERATED = "generated_text";
     /** Speech in every document that has it: base64 of 16-bit 24 kHz mono PCM, what OpenAI streams. */
     private static final String AUDIO = "choices[].delta.audio.data";
@@ -105,7 +121,7 @@ final class StreamText {
 
     /** When a document's candidates count: always, or by what its top-level fields say. */
     private enum Rule { ANY, ANTHROPIC, COHERE, TYPED, TOOL_INPUT, SPEECH, OLLAMA, LLAMA_CPP, LANGCHAIN, CHAT_WHOLE,
-        ANTHROPIC_WHOLE, GENERATED }
+        ANTHROPIC_WHOLE, GENERATED, OTHER_WHOLE }
 
     /** The current document's candidates, by {@link Rule}. */
     private final long[] candidates = new long[Rule.values().length];
@@ -113,6 +129,15 @@ final class StreamText {
     /** The current document carries a chat chunk's delta, or a TGI stream's token. */
     private boolean chatDelta;
     private boolean tokenSeen;
+    /** The current document's {@link #REASONING}, by its place in that list. */
+    private final long[] reasoning = new long[4];
+    /** The document says it is its stream's last, or a whole answer ({@code done} or {@code stop} true). */
+    private String finished;
+    /**
+     * Whether whole answers' text counts ({@link #CHAT_WHOLE}...): not in the answer to a read, which
+     * may be stored text read back (a stored completion, a conversation an application keeps).
+     */
+    private final boolean whole;
     private long root;
     /** The depth of the tool arguments object being counted, and its rule; -1 when none is open. */
     private int subtreeDepth = -1;
@@ -123,12 +148,17 @@ final class StreamText {
     private final ArrayDeque<long[]> deep = new ArrayDeque<>();
 
     StreamText(TokenEstimator estimator) {
-        this(estimator, null);
+        this(estimator, true);
     }
 
-    private StreamText(TokenEstimator estimator, StreamText cuts) {
+    StreamText(TokenEstimator estimator, boolean whole) {
+        this(estimator, null, whole);
+    }
+
+    private StreamText(TokenEstimator estimator, StreamText cuts, boolean whole) {
         this.estimator = estimator;
         this.cuts = cuts;
+        this.whole = whole;
     }
 
     /**
@@ -137,7 +167,7 @@ final class StreamText {
      * wrapped event's long deltas were counted by their first 256 bytes).
      */
     StreamText another() {
-        return new StreamText(estimator, this);
+        return new StreamText(estimator, this, whole);
     }
 
     /** The counter whose strings' cuts this one's are ({@link #another}); {@code null} for a document's own. */
@@ -184,6 +214,15 @@ final class StreamText {
     /** The document says it is not its stream's last ({@code done} or {@code stop} false). */
     void unfinished(String field) {
         unfinished = field;
+        streamed = true;
+    }
+
+    /** An earlier document said it was not its stream's last: the last one may repeat the whole text. */
+    private boolean streamed;
+
+    /** The document says it is its stream's last, or a whole answer ({@code done} or {@code stop} true). */
+    void finished(String field) {
+        finished = field;
     }
 
     /** A string value at {@code path} (dotted field names, arrays as {@code []}) of the current document. */
@@ -198,7 +237,12 @@ final class StreamText {
                 : LANGCHAIN_CHUNK.equals(path) ? Rule.LANGCHAIN
                 : CHAT_WHOLE.contains(path) ? Rule.CHAT_WHOLE
                 : ANTHROPIC_WHOLE.contains(path) ? Rule.ANTHROPIC_WHOLE
-                : GENERATED.equals(path) ? Rule.GENERATED : null;
+                : GENERATED.equals(path) ? Rule.GENERATED
+                : OTHER_WHOLE.contains(path) ? Rule.OTHER_WHOLE : null;
+        int reasoned = REASONING.indexOf(path);
+        if (reasoned >= 0) {
+            reasoning[reasoned] = plus(reasoning[reasoned], tokens(value));
+        }
         chatDelta |= path.startsWith("choices[].delta.");
         tokenSeen |= "token.text".equals(path);
         if (rule != null) {
@@ -274,17 +318,23 @@ final class StreamText {
         if ("tool-input-delta".equals(type)) {
             sum = plus(sum, candidates[Rule.TOOL_INPUT.ordinal()]);
         }
-        if ("done".equals(unfinished)) {
+        // a stream's last chunk (done or stop true) has no new text, or repeats it: a whole answer's is all of it
+        boolean alone = whole && !streamed;
+        if ("done".equals(unfinished) || alone && "done".equals(finished)) {
             sum = plus(sum, candidates[Rule.OLLAMA.ordinal()]);
         }
-        if ("stop".equals(unfinished)) {
+        if ("stop".equals(unfinished) || alone && "stop".equals(finished)) {
             sum = plus(sum, candidates[Rule.LLAMA_CPP.ordinal()]);
         }
+        sum = plus(sum, Math.max(reasoning[0], reasoning[1]));
         if ("on_chat_model_stream".equals(event)) {
             sum = plus(sum, candidates[Rule.LANGCHAIN.ordinal()]);
         }
+        if (!whole) {
+            return sum;
+        }
         if (!chatDelta) {
-            sum = plus(sum, candidates[Rule.CHAT_WHOLE.ordinal()]);
+            sum = plus(sum, plus(candidates[Rule.CHAT_WHOLE.ordinal()], Math.max(reasoning[2], reasoning[3])));
         }
         if ("message".equals(type)) {
             sum = plus(sum, candidates[Rule.ANTHROPIC_WHOLE.ordinal()]);
@@ -292,7 +342,7 @@ final class StreamText {
         if (!tokenSeen) {
             sum = plus(sum, candidates[Rule.GENERATED.ordinal()]);
         }
-        return sum;
+        return plus(sum, candidates[Rule.OTHER_WHOLE.ordinal()]);
     }
 
     /** A new document starts. */
@@ -301,6 +351,8 @@ final class StreamText {
         unfinished = null;
         chatDelta = false;
         tokenSeen = false;
+        java.util.Arrays.fill(reasoning, 0);
+        finished = null;
         subtreeDepth = -1;
     }
 

@@ -188,7 +188,8 @@ final class UsageSniffer {
     private JsonDocumentScanner scanner(java.util.function.Consumer<JsonDocumentScanner.Document> sink) {
         JsonDocumentScanner scanner = new JsonDocumentScanner(sink, sentBack);
         if (textEstimator != null) {
-            scanner.countText(textEstimator);
+            // a whole answer's text counts where raw text does: not in the answer to a read (stored text)
+            scanner.countText(textEstimator, countRaw);
         }
         return scanner;
     }

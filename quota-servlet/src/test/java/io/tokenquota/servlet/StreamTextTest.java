@@ -192,6 +192,9 @@ final class StreamTextTest {
                 + "{\"model\":\"m\",\"response\":\"de\",\"done\":false}\n"
                 + "{\"model\":\"m\",\"message\":{\"role\":\"assistant\",\"content\":\"whole answer\"},\"done\":true,\"eval_count\":9}\n";
         assertEquals(5, text("application/x-ndjson", body));
+        // a whole answer (stream: false) says done at once: its text is all the model wrote
+        assertEquals(12, text("application/json", "{\"model\":\"m\",\"message\":{\"role\":\"assistant\","
+                + "\"content\":\"whole answer\"},\"done\":true,\"eval_count\":9}"));
     }
 
     @Test
