@@ -4,19 +4,14 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.tokenquota.servlet.QuotaFilter;
+import io.tokenquota.servlet.testing.CannedProvider;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.H2FilterRound;
 import io.tokenquota.servlet.testing.ModelCalls;
 import io.tokenquota.servlet.testing.TestHttp;
-import jakarta.servlet.http.HttpServlet;
-import jakarta.servlet.http.HttpServletRequest;
-import jakarta.servlet.http.HttpServletResponse;
-import java.io.IOException;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
-import java.util.Map;
 import java.util.UUID;
-import java.util.concurrent.ConcurrentHashMap;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -32,8 +27,9 @@ import org.junit.jupiter.api.Test;
  */
 abstract class AbstractRound264 extends H2FilterRound {
     final ModelCalls calls = new ModelCalls();
-    /** The provider's answer per subject and "METHOD path" (path without the query). */
-    final Map<String, String> answers = new ConcurrentHashMap<>();
+    /** The provider behind the relay: the answers each test sets; its model calls counted ({@link #calls}). */
+    final CannedProvider provider = new CannedProvider(calls, path -> path.endsWith(":generateContent")
+            || path.endsWith(":batchGenerateContent") || path.endsWith(":predictLongRunning"));
 
     static String subject() {
         return "u264-" + UUID.randomUUID().toString().substring(0, 12);
@@ -43,33 +39,12 @@ abstract class AbstractRound264 extends H2FilterRound {
     protected Deployment deploy(QuotaFilter filter) {
         return Deployment.create()
                 .filter("quota", filter, "/*")
-                .servlet("provider", new Provider(), "/ai/*")
+                .servlet("provider", provider, "/ai/*")
                 .onStartup(filter::registerByServletName);
     }
 
-    /** The provider behind the relay: the answer set for the request, else 404. */
-    class Provider extends HttpServlet {
-        @Override
-        protected void service(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            req.getInputStream().readAllBytes();
-            String path = req.getRequestURI();
-            String s = req.getHeader("x-user-id");
-            String a = answers.get(s + " " + req.getMethod() + " " + path);
-            if (path.endsWith(":generateContent") || path.endsWith(":batchGenerateContent")
-                    || path.endsWith(":predictLongRunning")) {
-                calls.count(s);
-            }
-            if (a == null) {
-                resp.sendError(404);
-                return;
-            }
-            resp.setContentType("application/json; charset=UTF-8");
-            resp.getWriter().write(a);
-        }
-    }
-
     void answer(String subject, String method, String path, String json) {
-        answers.put(subject + " " + method + " " + path, json);
+        provider.answer(subject, method, path, json);
     }
 
     /** Sends {@code method path} as {@code subject} (a JSON body or none) and answers the tokens it cost. */

@@ -4,19 +4,14 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.tokenquota.servlet.QuotaFilter;
+import io.tokenquota.servlet.testing.CannedProvider;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.H2FilterRound;
 import io.tokenquota.servlet.testing.ModelCalls;
 import io.tokenquota.servlet.testing.TestHttp;
-import jakarta.servlet.http.HttpServlet;
-import jakarta.servlet.http.HttpServletRequest;
-import jakarta.servlet.http.HttpServletResponse;
-import java.io.IOException;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
-import java.util.Map;
 import java.util.UUID;
-import java.util.concurrent.ConcurrentHashMap;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -38,8 +33,9 @@ import org.junit.jupiter.api.Test;
  */
 abstract class AbstractRound267 extends H2FilterRound {
     final ModelCalls calls = new ModelCalls();
-    /** The provider's answers per subject and "METHOD path", in turn (the last one repeated). */
-    final Map<String, java.util.Deque<String>> answers = new ConcurrentHashMap<>();
+    /** The provider behind the relay: the answers each test sets; its model calls counted ({@link #calls}). */
+    final CannedProvider provider = new CannedProvider(calls, path -> path.endsWith(":predictLongRunning")
+            || path.endsWith("/responses"));
 
     static String subject() {
         return "u267-" + UUID.randomUUID().toString().substring(0, 12);
@@ -49,33 +45,12 @@ abstract class AbstractRound267 extends H2FilterRound {
     protected Deployment deploy(QuotaFilter filter) {
         return Deployment.create()
                 .filter("quota", filter, "/*")
-                .servlet("provider", new Provider(), "/ai/*")
+                .servlet("provider", provider, "/ai/*")
                 .onStartup(filter::registerByServletName);
     }
 
-    /** The provider behind the relay: the next answer set for the request, else 404. */
-    class Provider extends HttpServlet {
-        @Override
-        protected void service(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            req.getInputStream().readAllBytes();
-            String path = req.getRequestURI();
-            String s = req.getHeader("x-user-id");
-            if (path.endsWith(":predictLongRunning") || path.endsWith("/responses")) {
-                calls.count(s);
-            }
-            java.util.Deque<String> queue = answers.get(s + " " + req.getMethod() + " " + path);
-            String a = queue == null ? null : queue.size() > 1 ? queue.pollFirst() : queue.peekFirst();
-            if (a == null) {
-                resp.sendError(404);
-                return;
-            }
-            resp.setContentType("application/json; charset=UTF-8");
-            resp.getWriter().write(a);
-        }
-    }
-
     void answer(String subject, String method, String path, String... jsons) {
-        answers.put(subject + " " + method + " " + path, new java.util.concurrent.ConcurrentLinkedDeque<>(java.util.List.of(jsons)));
+        provider.answer(subject, method, path, jsons);
     }
 
     /** Sends {@code method path} as {@code subject} (a JSON body or none) and answers the tokens it cost. */

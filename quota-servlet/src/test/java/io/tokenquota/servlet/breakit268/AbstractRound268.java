@@ -4,18 +4,14 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.tokenquota.servlet.QuotaFilter;
+import io.tokenquota.servlet.testing.CannedProvider;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.H2FilterRound;
+import io.tokenquota.servlet.testing.ModelCalls;
 import io.tokenquota.servlet.testing.TestHttp;
-import jakarta.servlet.http.HttpServlet;
-import jakarta.servlet.http.HttpServletRequest;
-import jakarta.servlet.http.HttpServletResponse;
-import java.io.IOException;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
-import java.util.Map;
 import java.util.UUID;
-import java.util.concurrent.ConcurrentHashMap;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -27,8 +23,8 @@ import org.junit.jupiter.api.Test;
  * the provider, must be charged the usage it reports ({@code per_model_usage}) when it is read.
  */
 abstract class AbstractRound268 extends H2FilterRound {
-    /** The provider's answers per subject and "METHOD path": {status, content type, body}. */
-    final Map<String, java.util.Deque<String[]>> answers = new ConcurrentHashMap<>();
+    /** The provider behind the relay: the answers each test sets. */
+    final CannedProvider provider = new CannedProvider(new ModelCalls(), path -> false);
 
     static String subject() {
         return "u268-" + UUID.randomUUID().toString().substring(0, 12);
@@ -38,38 +34,16 @@ abstract class AbstractRound268 extends H2FilterRound {
     protected Deployment deploy(QuotaFilter filter) {
         return Deployment.create()
                 .filter("quota", filter, "/*")
-                .servlet("provider", new Provider(), "/ai/*")
+                .servlet("provider", provider, "/ai/*")
                 .onStartup(filter::registerByServletName);
     }
 
-    class Provider extends HttpServlet {
-        @Override
-        protected void service(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            req.getInputStream().readAllBytes();
-            String path = req.getRequestURI();
-            String s = req.getHeader("x-user-id");
-            java.util.Deque<String[]> queue = answers.get(s + " " + req.getMethod() + " " + path);
-            String[] a = queue == null ? null : queue.size() > 1 ? queue.pollFirst() : queue.peekFirst();
-            if (a == null) {
-                resp.sendError(404);
-                return;
-            }
-            resp.setStatus(Integer.parseInt(a[0]));
-            if (a[1] != null) resp.setContentType(a[1]);
-            if (a[2] != null) resp.getOutputStream().write(a[2].getBytes(java.nio.charset.StandardCharsets.UTF_8));
-        }
-    }
-
     void answer(String subject, String method, String path, String... jsons) {
-        java.util.Deque<String[]> q = new java.util.concurrent.ConcurrentLinkedDeque<>();
-        for (String j : jsons) q.add(new String[] {"200", "application/json", j});
-        answers.put(subject + " " + method + " " + path, q);
+        provider.answer(subject, method, path, jsons);
     }
 
     void answerRaw(String subject, String method, String path, int status, String type, String body) {
-        java.util.Deque<String[]> q = new java.util.concurrent.ConcurrentLinkedDeque<>();
-        q.add(new String[] {String.valueOf(status), type, body});
-        answers.put(subject + " " + method + " " + path, q);
+        provider.answerRaw(subject, method, path, status, type, body);
     }
 
     long cost(String subject, String method, String path, String body) {
