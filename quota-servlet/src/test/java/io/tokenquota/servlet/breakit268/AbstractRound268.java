@@ -1,5 +1,6 @@
 package io.tokenquota.servlet.breakit268;
 
+import static io.tokenquota.servlet.testing.EvalRuns.*;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -145,19 +146,6 @@ abstract class AbstractRound268 extends H2FilterRound {
                 + " (no model ran): " + ledger(s));
     }
 
-    static final String EVAL = "eval_67b7fa9a81a88190ab4aa417e397ea21";
-    static final String RUN = "evalrun_67e57965b480819094274e3a32235e4c";
-    static final String RUNS = "/ai/v1/evals/" + EVAL + "/runs";
-
-    static String evalRun(String status, String usage, int total) {
-        return "{\"object\":\"eval.run\",\"id\":\"" + RUN + "\",\"eval_id\":\"" + EVAL + "\",\"report_url\":"
-                + "\"https://platform.openai.com/evaluations/" + EVAL + "?run_id=" + RUN + "\",\"status\":\"" + status + "\","
-                + "\"model\":\"gpt-4o-mini\",\"name\":\"gpt-4o-mini\",\"created_at\":1743092069,\"result_counts\":{\"total\":" + total
-                + ",\"errored\":0,\"failed\":" + (total / 4) + ",\"passed\":" + (total - total / 4) + "},\"per_model_usage\":" + usage
-                + ",\"per_testing_criteria_results\":null,\"data_source\":{\"type\":\"completions\",\"source\":{\"type\":\"file_id\","
-                + "\"id\":\"file-J7MoX9ToHXp2TutMEeYnwj\"},\"model\":\"gpt-4o-mini\"},\"shared_with_openai\":false,\"error\":null,"
-                + "\"metadata\":{}}";
-    }
 
     static final String EVAL_OBJECT = "{\"object\":\"eval\",\"id\":\"" + EVAL + "\",\"data_source_config\":{\"type\":\"custom\","
             + "\"schema\":{\"type\":\"object\",\"properties\":{\"item\":{\"type\":\"object\"}}}},\"testing_criteria\":[{\"name\":"
@@ -165,14 +153,7 @@ abstract class AbstractRound268 extends H2FilterRound {
             + "\"type\":\"string_check\",\"input\":\"{{ sample.output_text }}\",\"reference\":\"{{ item.ground_truth }}\","
             + "\"operation\":\"eq\"}],\"name\":\"Ticket triage\",\"created_at\":1740110490,\"metadata\":{}}";
 
-    static final String RUN_REQUEST = "{\"name\":\"gpt-4o-mini\",\"data_source\":{\"type\":\"completions\",\"input_messages\":"
-            + "{\"type\":\"template\",\"template\":[{\"role\":\"developer\",\"content\":\"Categorize the support ticket as Hardware,"
-            + " Software or Other.\"},{\"role\":\"user\",\"content\":\"{{ item.input }}\"}]},\"sampling_params\":{\"temperature\":1,"
-            + "\"max_completions_tokens\":2048},\"model\":\"gpt-4o-mini\",\"source\":{\"type\":\"file_id\",\"id\":"
-            + "\"file-J7MoX9ToHXp2TutMEeYnwj\"}}}";
 
-    static final String USED = "[{\"model_name\":\"gpt-4o-mini-2024-07-18\",\"invocation_count\":40,\"prompt_tokens\":12000,"
-            + "\"completion_tokens\":4000,\"total_tokens\":16000,\"cached_tokens\":0}]";
 
     /**
      * The attack (an honest one): an eval defined ({@code POST /v1/evals}, answered with the {@code eval}
