@@ -717,7 +717,8 @@ final class JsonDocumentScanner {
                 depth++;
                 boolean object = t == JsonToken.START_OBJECT;
                 if (text != null && depth >= 2 && depth <= TRACKED_DEPTH && objectAt[depth - 1]
-                        && ("args".equals(fieldAt[depth - 1]) || "arguments".equals(fieldAt[depth - 1]))) {
+                        && ("args".equals(fieldAt[depth - 1]) || "arguments".equals(fieldAt[depth - 1])
+                        || "input".equals(fieldAt[depth - 1]))) {
                     // tool arguments given as an object, not a string
                     text.opened(depth, objectPath());
                 }

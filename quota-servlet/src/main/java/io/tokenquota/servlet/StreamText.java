@@ -78,12 +78,14 @@ final class StreamText {
      * Other whole answers' text (round 271): Cohere v2's {@code message}, Bedrock Converse's
      * {@code output.message}, Bedrock InvokeModel's Llama {@code generation}, Titan {@code results[].outputText}
      * and Mistral {@code outputs[].text}, LangChain4j's {@code ChatResponse} ({@code aiMessage.text}), an
-     * OpenAI Response's {@code output[]}, Vertex's {@code predictions[].content}.
+     * OpenAI Response's {@code output[]}, Vertex's {@code predictions[].content}; and their tool calls'
+     * arguments (round 272: a coding agent's whole answer, a tool call writing a file, was charged its hold).
      */
     private static final Set<String> OTHER_WHOLE = Set.of("message.content[].text", "message.tool_plan",
             "output.message.content[].text", "output.message.content[].reasoningContent.reasoningText.text",
             "generation", "results[].outputText", "outputs[].text", "aiMessage.text", "output[].content[].text",
-            "output[].summary[].text", "predictions[].content");
+            "output[].summary[].text", "predictions[].content", "output[].arguments", "output[].input", "output[].code",
+            "message.tool_calls[].function.arguments", "aiMessage.toolExecutionRequests[].arguments");
     /**
      * A chat answer's reasoning, which vLLM writes under both names (the same text twice,
      * vllm-project/vllm#29408): a delta's and a whole message's, each counted once, the larger of the two.
@@ -96,7 +98,10 @@ final class StreamText {
     /** Objects whose every name and value is the model's output (tool arguments), and the rule that counts them. */
     private static final java.util.Map<String, Rule> SUBTREES = java.util.Map.of(
             "candidates[].content.parts[].functionCall.args", Rule.ANY,
-            "message.tool_calls[].function.arguments", Rule.OLLAMA);
+            "message.tool_calls[].function.arguments", Rule.OLLAMA,
+            // a whole answer's tool call (round 272): an Anthropic message's tool_use input, Bedrock Converse's
+            "content[].input", Rule.ANTHROPIC_WHOLE,
+            "output.message.content[].toolUse.input", Rule.OTHER_WHOLE);
     /** What a byte the scanner dropped unread (nested too deep) is taken to cost: four to a token. */
     static final int BYTES_PER_TOKEN = 4;
     private static final String TOOL_INPUT = "inputTextDelta";
