@@ -930,6 +930,13 @@ final class JsonDocumentScanner {
                         if (path != null) {
                             text.string(path.isEmpty() ? fieldAt[depth] : path + '.' + fieldAt[depth], parser.getText());
                         }
+                    } else if (depth > 1 && depth <= TRACKED_DEPTH && !objectAt[depth] && objectAt[depth - 1]
+                            && StreamText.FIELDS.contains(fieldAt[depth - 1])) {
+                        // a string of a list (a shell call's commands)
+                        String path = objectPath();
+                        if (path != null) {
+                            text.string(path + "[]", parser.getText());
+                        }
                     }
                 }
                 tokenField(TGI_TEXT);

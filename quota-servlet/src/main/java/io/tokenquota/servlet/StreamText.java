@@ -51,7 +51,8 @@ final class StreamText {
     /** The field names a delta's text is in: the cheap test before a path is built. */
     static final Set<String> FIELDS = Set.of("content", "reasoning_content", "reasoning", "refusal", "arguments",
             "text", "thinking", "partial_json", "delta", "response", "transcript", "data", "code", "inputTextDelta",
-            "argsTextDelta", "value", "input", "tool_plan", "generated_text", "generation", "outputText");
+            "argsTextDelta", "value", "input", "tool_plan", "generated_text", "generation", "outputText", "diff",
+            "commands", "command");
 
     /** Deltas in every document that has them. */
     private static final Set<String> ANY = Set.of("choices[].delta.content", "choices[].delta.refusal", "choices[].delta.tool_calls[].function.arguments",
@@ -72,7 +73,7 @@ final class StreamText {
     private static final Set<String> CHAT_WHOLE = Set.of("choices[].message.content", "choices[].message.refusal",
             "choices[].message.tool_calls[].function.arguments", "choices[].message.function_call.arguments",
             "choices[].message.content[].text", "choices[].message.content[].thinking[].text",
-            "choices[].message.audio.transcript");
+            "choices[].message.audio.transcript", "choices[].message.tool_calls[].custom.input");
     private static final Set<String> ANTHROPIC_WHOLE = Set.of("content[].text", "content[].thinking");
     /**
      * Other whole answers' text (round 271): Cohere v2's {@code message}, Bedrock Converse's
@@ -85,7 +86,15 @@ final class StreamText {
             "output.message.content[].text", "output.message.content[].reasoningContent.reasoningText.text",
             "generation", "results[].outputText", "outputs[].text", "aiMessage.text", "output[].content[].text",
             "output[].summary[].text", "predictions[].content", "output[].arguments", "output[].input", "output[].code",
-            "message.tool_calls[].function.arguments", "aiMessage.toolExecutionRequests[].arguments");
+            "message.tool_calls[].function.arguments", "aiMessage.toolExecutionRequests[].arguments",
+            "output[].operation.diff", "output[].action.commands[]", "output[].action.command[]");
+    /**
+     * The tool calls a Responses stream sends whole, in its {@code response.output_item.done} event, with no
+     * deltas before (round 273: an {@code apply_patch_call}'s diff, a {@code shell_call}'s or
+     * {@code local_shell_call}'s commands): a stream cut after one carried what the model wrote in it.
+     */
+    private static final Set<String> ITEM_DONE = Set.of("item.operation.diff", "item.action.commands[]",
+            "item.action.command[]");
     /**
      * A chat answer's reasoning, which vLLM writes under both names (the same text twice,
      * vllm-project/vllm#29408): a delta's and a whole message's, each counted once, the larger of the two.
@@ -126,7 +135,7 @@ final class StreamText {
 
     /** When a document's candidates count: always, or by what its top-level fields say. */
     private enum Rule { ANY, ANTHROPIC, COHERE, TYPED, TOOL_INPUT, SPEECH, OLLAMA, LLAMA_CPP, LANGCHAIN, CHAT_WHOLE,
-        ANTHROPIC_WHOLE, GENERATED, OTHER_WHOLE }
+        ANTHROPIC_WHOLE, GENERATED, OTHER_WHOLE, ITEM_DONE }
 
     /** The current document's candidates, by {@link Rule}. */
     private final long[] candidates = new long[Rule.values().length];
@@ -243,7 +252,8 @@ final class StreamText {
                 : CHAT_WHOLE.contains(path) ? Rule.CHAT_WHOLE
                 : ANTHROPIC_WHOLE.contains(path) ? Rule.ANTHROPIC_WHOLE
                 : GENERATED.equals(path) ? Rule.GENERATED
-                : OTHER_WHOLE.contains(path) ? Rule.OTHER_WHOLE : null;
+                : OTHER_WHOLE.contains(path) ? Rule.OTHER_WHOLE
+                : ITEM_DONE.contains(path) ? Rule.ITEM_DONE : null;
         int reasoned = REASONING.indexOf(path);
         if (reasoned >= 0) {
             reasoning[reasoned] = plus(reasoning[reasoned], tokens(value));
@@ -332,6 +342,9 @@ final class StreamText {
             sum = plus(sum, candidates[Rule.LLAMA_CPP.ordinal()]);
         }
         sum = plus(sum, Math.max(reasoning[0], reasoning[1]));
+        if ("response.output_item.done".equals(type)) {
+            sum = plus(sum, candidates[Rule.ITEM_DONE.ordinal()]);
+        }
         if ("on_chat_model_stream".equals(event)) {
             sum = plus(sum, candidates[Rule.LANGCHAIN.ordinal()]);
         }
