@@ -3,14 +3,8 @@ package io.tokenquota.servlet.breakit270;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.tokenquota.servlet.QuotaFilter;
-import io.tokenquota.servlet.testing.Deployment;
-import io.tokenquota.servlet.testing.H2FilterRound;
-import io.tokenquota.servlet.testing.ModelCalls;
-import io.tokenquota.servlet.testing.Prose;
+import io.tokenquota.servlet.testing.ShapedAnswerRound;
 import io.tokenquota.servlet.testing.TestHttp;
-import jakarta.servlet.http.HttpServlet;
-import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
 import java.net.http.HttpResponse;
@@ -30,65 +24,52 @@ import org.junit.jupiter.params.provider.ValueSource;
  * shapes it is charged the hold, 1,015. A client of such an endpoint only has to send
  * {@code "stream": false} (and no {@code max_tokens}) to pay a quarter of what it is charged streaming.
  */
-abstract class AbstractRound270 extends H2FilterRound {
-    final ModelCalls calls = new ModelCalls();
-
+abstract class AbstractRound270 extends ShapedAnswerRound {
     static String subject() {
         return "u270-" + UUID.randomUUID().toString().substring(0, 12);
     }
 
-    /** About 4,400 tokens of prose by the default estimator (28,000 characters). */
-    static final String TEXT = Prose.english(28_000);
-
-    static String q(String s) {
-        return "\"" + s.replace("\\", "\\\\").replace("\"", "\\\"") + "\"";
+    @Override
+    protected boolean answered(String shape, HttpServletResponse resp) throws IOException {
+        if ("chat-stream".equals(shape)) {
+            // control: the same text streamed as chat chunks, no usage (the client asked for none)
+            resp.setContentType("text/event-stream");
+            java.io.PrintWriter w = resp.getWriter();
+            for (String part : TEXT.split("(?<=\\. )")) {
+                w.write("data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"local\","
+                        + "\"choices\":[{\"index\":0,\"delta\":{\"content\":" + q(part) + "},\"finish_reason\":null}]}\n\n");
+            }
+            w.write("data: [DONE]\n\n");
+            w.flush();
+            return true;
+        }
+        if ("default".equals(shape)) {
+            // control: the text written raw
+            resp.setContentType("text/plain;charset=utf-8");
+            resp.getOutputStream().write(TEXT.getBytes(StandardCharsets.UTF_8));
+            return true;
+        }
+        return false;
     }
 
     @Override
-    protected Deployment deploy(QuotaFilter filter) {
-        return Deployment.create()
-                .filter("quota", filter, "/*")
-                .servlet("model", new Model(), "/ai/*")
-                .onStartup(filter::registerByServletName);
-    }
-
-    class Model extends HttpServlet {
-        @Override
-        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            req.getInputStream().readAllBytes();
-            calls.count(req.getHeader("x-user-id"));
-            String shape = req.getPathInfo().substring(1);
-            if ("chat-stream".equals(shape)) {
-                // control: the same text streamed as chat chunks, no usage (the client asked for none)
-                resp.setContentType("text/event-stream");
-                java.io.PrintWriter w = resp.getWriter();
-                for (String part : TEXT.split("(?<=\\. )")) {
-                    w.write("data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"local\","
-                            + "\"choices\":[{\"index\":0,\"delta\":{\"content\":" + q(part) + "},\"finish_reason\":null}]}\n\n");
-                }
-                w.write("data: [DONE]\n\n");
-                w.flush();
-                return;
-            }
-            String body = switch (shape) {
-                case "chat" -> "{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion\",\"created\":1,\"model\":\"local\","
-                        + "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":" + q(TEXT)
-                        + "},\"finish_reason\":\"stop\"}]}";
-                case "tgi" -> "{\"generated_text\":" + q(TEXT) + "}";
-                case "hf" -> "[{\"generated_text\":" + q(TEXT) + "}]";
-                case "completion" -> "{\"id\":\"cmpl-1\",\"object\":\"text_completion\",\"created\":1,\"model\":\"local\","
-                        + "\"choices\":[{\"index\":0,\"text\":" + q(TEXT) + ",\"finish_reason\":\"stop\"}]}";
-                case "anthropic" -> "{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude\","
-                        + "\"content\":[{\"type\":\"text\",\"text\":" + q(TEXT) + "}],\"stop_reason\":\"end_turn\"}";
-                case "ollama" -> "{\"model\":\"llama3\",\"created_at\":\"2025-01-01T00:00:00Z\",\"message\":{\"role\":\"assistant\","
-                        + "\"content\":" + q(TEXT) + "},\"done\":true}";
-                case "gemini" -> "{\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":" + q(TEXT)
-                        + "}]},\"finishReason\":\"STOP\"}]}";
-                default -> TEXT;
-            };
-            resp.setContentType("default".equals(shape) ? "text/plain;charset=utf-8" : "application/json");
-            resp.getOutputStream().write(body.getBytes(StandardCharsets.UTF_8));
-        }
+    protected String body(String shape) {
+        return switch (shape) {
+            case "chat" -> "{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion\",\"created\":1,\"model\":\"local\","
+                    + "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":" + q(TEXT)
+                    + "},\"finish_reason\":\"stop\"}]}";
+            case "tgi" -> "{\"generated_text\":" + q(TEXT) + "}";
+            case "hf" -> "[{\"generated_text\":" + q(TEXT) + "}]";
+            case "completion" -> "{\"id\":\"cmpl-1\",\"object\":\"text_completion\",\"created\":1,\"model\":\"local\","
+                    + "\"choices\":[{\"index\":0,\"text\":" + q(TEXT) + ",\"finish_reason\":\"stop\"}]}";
+            case "anthropic" -> "{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude\","
+                    + "\"content\":[{\"type\":\"text\",\"text\":" + q(TEXT) + "}],\"stop_reason\":\"end_turn\"}";
+            case "ollama" -> "{\"model\":\"llama3\",\"created_at\":\"2025-01-01T00:00:00Z\",\"message\":{\"role\":\"assistant\","
+                    + "\"content\":" + q(TEXT) + "},\"done\":true}";
+            case "gemini" -> "{\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":" + q(TEXT)
+                    + "}]},\"finishReason\":\"STOP\"}]}";
+            default -> throw new IllegalArgumentException(shape);
+        };
     }
 
     /** The attack: each shape answered whole, without usage, to a request that names no budget. */

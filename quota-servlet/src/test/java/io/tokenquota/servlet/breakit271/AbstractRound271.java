@@ -3,14 +3,8 @@ package io.tokenquota.servlet.breakit271;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.tokenquota.servlet.QuotaFilter;
-import io.tokenquota.servlet.testing.Deployment;
-import io.tokenquota.servlet.testing.H2FilterRound;
-import io.tokenquota.servlet.testing.ModelCalls;
-import io.tokenquota.servlet.testing.Prose;
+import io.tokenquota.servlet.testing.ShapedAnswerRound;
 import io.tokenquota.servlet.testing.TestHttp;
-import jakarta.servlet.http.HttpServlet;
-import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
 import java.net.http.HttpResponse;
@@ -31,18 +25,9 @@ import org.junit.jupiter.params.provider.ValueSource;
  * back raw is charged the estimate. (c) vLLM's reasoning written under both {@code reasoning} and
  * {@code reasoning_content} is counted twice.
  */
-abstract class AbstractRound271 extends H2FilterRound {
-    final ModelCalls calls = new ModelCalls();
-
+abstract class AbstractRound271 extends ShapedAnswerRound {
     static String subject() {
         return "u271-" + UUID.randomUUID().toString().substring(0, 12);
-    }
-
-    /** About 4,400 tokens of prose by the default estimator (28,000 characters). */
-    static final String TEXT = Prose.english(28_000);
-
-    static String q(String s) {
-        return "\"" + s.replace("\\", "\\\\").replace("\"", "\\\"") + "\"";
     }
 
     static String chat(String text) {
@@ -52,14 +37,7 @@ abstract class AbstractRound271 extends H2FilterRound {
     }
 
     @Override
-    protected Deployment deploy(QuotaFilter filter) {
-        return Deployment.create()
-                .filter("quota", filter, "/*")
-                .servlet("model", new Model(), "/ai/*")
-                .onStartup(filter::registerByServletName);
-    }
-
-    static String body(String shape) {
+    protected String body(String shape) {
         return switch (shape) {
             case "chat" -> chat(TEXT);
             case "cohere2" -> "{\"id\":\"c1\",\"finish_reason\":\"COMPLETE\",\"message\":{\"role\":\"assistant\",\"content\":"
@@ -98,64 +76,57 @@ abstract class AbstractRound271 extends H2FilterRound {
         };
     }
 
-    class Model extends HttpServlet {
-        @Override
-        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            req.getInputStream().readAllBytes();
-            calls.count(req.getHeader("x-user-id"));
-            String shape = req.getPathInfo().substring(1);
-            if (shape.startsWith("stream-")) {
-                stream(shape.substring(7), resp);
-                return;
-            }
-            resp.setContentType("application/json");
-            resp.getOutputStream().write(body(req.getPathInfo().substring(1)).getBytes(StandardCharsets.UTF_8));
+    @Override
+    protected boolean answered(String shape, HttpServletResponse resp) throws IOException {
+        if (!shape.startsWith("stream-")) {
+            return false;
         }
+        stream(shape.substring(7), resp);
+        return true;
+    }
 
-        /** The same text streamed without usage, in each provider's own stream format (the controls). */
-        private void stream(String shape, HttpServletResponse resp) throws IOException {
-            boolean ndjson = shape.startsWith("ollama") || shape.equals("llamacpp");
-            resp.setContentType(ndjson ? "application/x-ndjson" : "text/event-stream");
-            java.io.PrintWriter w = resp.getWriter();
-            for (String part : TEXT.split("(?<=\\. )")) {
-                String doc = switch (shape) {
-                    case "cohere2" -> "{\"type\":\"content-delta\",\"index\":0,\"delta\":{\"message\":{\"content\":{\"text\":" + q(part) + "}}}}";
-                    case "converse" -> "{\"contentBlockDelta\":{\"contentBlockIndex\":0,\"delta\":{\"text\":" + q(part) + "}}}";
-                    case "ollama-chat" -> "{\"model\":\"llama3\",\"message\":{\"role\":\"assistant\",\"content\":" + q(part) + "},\"done\":false}";
-                    case "llamacpp" -> "{\"content\":" + q(part) + ",\"stop\":false}";
-                    case "responses" -> "{\"type\":\"response.output_text.delta\",\"item_id\":\"msg_1\",\"output_index\":0,"
-                            + "\"content_index\":0,\"delta\":" + q(part) + "}";
-                    case "mistral-thinking" -> "{\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,"
-                            + "\"delta\":{\"content\":[{\"type\":\"thinking\",\"thinking\":[{\"type\":\"text\",\"text\":" + q(part) + "}]}]}}]}";
-                    default -> throw new IllegalArgumentException(shape);
-                };
-                w.write(ndjson ? doc + "\n" : "data: " + doc + "\n\n");
-            }
-            if (shape.startsWith("ollama")) {
-                w.write("{\"model\":\"llama3\",\"message\":{\"role\":\"assistant\",\"content\":\"\"},\"done\":true}\n");
-            }
-            w.flush();
-        }
-
-        /** The application's conversation history, read back from its database: no model is called. */
-        @Override
-        protected void doGet(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            String path = req.getPathInfo();
-            String stored = switch (path) {
-                case "/conversations/c1" -> chat(TEXT);
-                case "/conversations/c1/all" -> "[" + chat(TEXT) + "," + chat(TEXT) + "," + chat(TEXT) + "]";
-                case "/conversations/c1/text" -> TEXT;
-                case "/conversations/c1/anthropic" -> "{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\","
-                        + "\"model\":\"claude\",\"content\":[{\"type\":\"text\",\"text\":" + q(TEXT) + "}],\"stop_reason\":\"end_turn\"}";
-                default -> null;
+    /** The same text streamed without usage, in each provider's own stream format (the controls). */
+    private void stream(String shape, HttpServletResponse resp) throws IOException {
+        boolean ndjson = shape.startsWith("ollama") || shape.equals("llamacpp");
+        resp.setContentType(ndjson ? "application/x-ndjson" : "text/event-stream");
+        java.io.PrintWriter w = resp.getWriter();
+        for (String part : TEXT.split("(?<=\\. )")) {
+            String doc = switch (shape) {
+                case "cohere2" -> "{\"type\":\"content-delta\",\"index\":0,\"delta\":{\"message\":{\"content\":{\"text\":" + q(part) + "}}}}";
+                case "converse" -> "{\"contentBlockDelta\":{\"contentBlockIndex\":0,\"delta\":{\"text\":" + q(part) + "}}}";
+                case "ollama-chat" -> "{\"model\":\"llama3\",\"message\":{\"role\":\"assistant\",\"content\":" + q(part) + "},\"done\":false}";
+                case "llamacpp" -> "{\"content\":" + q(part) + ",\"stop\":false}";
+                case "responses" -> "{\"type\":\"response.output_text.delta\",\"item_id\":\"msg_1\",\"output_index\":0,"
+                        + "\"content_index\":0,\"delta\":" + q(part) + "}";
+                case "mistral-thinking" -> "{\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,"
+                        + "\"delta\":{\"content\":[{\"type\":\"thinking\",\"thinking\":[{\"type\":\"text\",\"text\":" + q(part) + "}]}]}}]}";
+                default -> throw new IllegalArgumentException(shape);
             };
-            if (stored == null) {
-                resp.sendError(404);
-                return;
-            }
-            resp.setContentType(path.endsWith("/text") ? "text/plain;charset=utf-8" : "application/json");
-            resp.getOutputStream().write(stored.getBytes(StandardCharsets.UTF_8));
+            w.write(ndjson ? doc + "\n" : "data: " + doc + "\n\n");
         }
+        if (shape.startsWith("ollama")) {
+            w.write("{\"model\":\"llama3\",\"message\":{\"role\":\"assistant\",\"content\":\"\"},\"done\":true}\n");
+        }
+        w.flush();
+    }
+
+    /** The application's conversation history, read back from its database: no model is called. */
+    @Override
+    protected boolean read(String path, HttpServletResponse resp) throws IOException {
+        String stored = switch (path) {
+            case "/conversations/c1" -> chat(TEXT);
+            case "/conversations/c1/all" -> "[" + chat(TEXT) + "," + chat(TEXT) + "," + chat(TEXT) + "]";
+            case "/conversations/c1/text" -> TEXT;
+            case "/conversations/c1/anthropic" -> "{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\","
+                    + "\"model\":\"claude\",\"content\":[{\"type\":\"text\",\"text\":" + q(TEXT) + "}],\"stop_reason\":\"end_turn\"}";
+            default -> null;
+        };
+        if (stored == null) {
+            return false;
+        }
+        resp.setContentType(path.endsWith("/text") ? "text/plain;charset=utf-8" : "application/json");
+        resp.getOutputStream().write(stored.getBytes(StandardCharsets.UTF_8));
+        return true;
     }
 
     /** (a) each shape answered whole, without usage, to a request that names no budget. */

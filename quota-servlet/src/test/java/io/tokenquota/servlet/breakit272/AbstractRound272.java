@@ -3,19 +3,12 @@ package io.tokenquota.servlet.breakit272;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.tokenquota.servlet.QuotaFilter;
-import io.tokenquota.servlet.testing.Deployment;
-import io.tokenquota.servlet.testing.H2FilterRound;
-import io.tokenquota.servlet.testing.ModelCalls;
-import io.tokenquota.servlet.testing.Prose;
+import io.tokenquota.servlet.testing.ShapedAnswerRound;
 import io.tokenquota.servlet.testing.TestHttp;
-import jakarta.servlet.http.HttpServlet;
-import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.net.http.HttpResponse;
-import java.nio.charset.StandardCharsets;
 import java.util.UUID;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -31,18 +24,9 @@ import org.junit.jupiter.params.provider.ValueSource;
  * {@code toolUse.input}, LangChain4j's {@code toolExecutionRequests[].arguments}) are charged their hold,
  * though each streamed (the controls) is charged its text.
  */
-abstract class AbstractRound272 extends H2FilterRound {
-    final ModelCalls calls = new ModelCalls();
-
+abstract class AbstractRound272 extends ShapedAnswerRound {
     static String subject() {
         return "u272-" + UUID.randomUUID().toString().substring(0, 12);
-    }
-
-    /** About 4,400 tokens of prose by the default estimator (28,000 characters): the file the agent writes. */
-    static final String TEXT = Prose.english(28_000);
-
-    static String q(String s) {
-        return "\"" + s.replace("\\", "\\\\").replace("\"", "\\\"").replace("\n", "\\n") + "\"";
     }
 
     /** The tool's arguments as a JSON object. */
@@ -51,14 +35,7 @@ abstract class AbstractRound272 extends H2FilterRound {
     }
 
     @Override
-    protected Deployment deploy(QuotaFilter filter) {
-        return Deployment.create()
-                .filter("quota", filter, "/*")
-                .servlet("model", new Model(), "/ai/*")
-                .onStartup(filter::registerByServletName);
-    }
-
-    static String body(String shape) {
+    protected String body(String shape) {
         return switch (shape) {
             // control: round 270's chat completion, its tool call's arguments
             case "chat-tool" -> "{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion\",\"created\":1,\"model\":\"local\","
@@ -86,45 +63,39 @@ abstract class AbstractRound272 extends H2FilterRound {
         };
     }
 
-    class Model extends HttpServlet {
-        @Override
-        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            req.getInputStream().readAllBytes();
-            calls.count(req.getHeader("x-user-id"));
-            String shape = req.getPathInfo().substring(1);
-            if (shape.startsWith("stream-")) {
-                stream(shape.substring(7), resp);
-                return;
-            }
-            resp.setContentType("application/json");
-            resp.getOutputStream().write(body(shape).getBytes(StandardCharsets.UTF_8));
+    @Override
+    protected boolean answered(String shape, HttpServletResponse resp) throws IOException {
+        if (!shape.startsWith("stream-")) {
+            return false;
         }
+        stream(shape.substring(7), resp);
+        return true;
+    }
 
-        /** The same tool call streamed without usage, in each provider's own stream format (the controls). */
-        private void stream(String shape, HttpServletResponse resp) throws IOException {
-            resp.setContentType("text/event-stream");
-            PrintWriter w = resp.getWriter();
-            String all = args(TEXT);
-            String input = shape.equals("responses-custom-tool") ? TEXT : all;
-            for (int i = 0; i < input.length(); i += 200) {
-                String part = input.substring(i, Math.min(input.length(), i + 200));
-                String doc = switch (shape) {
-                    case "anthropic-tool-use" -> "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":1,"
-                            + "\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":" + q(part) + "}}";
-                    case "responses-function-call" -> "event: response.function_call_arguments.delta\ndata: {\"type\":"
-                            + "\"response.function_call_arguments.delta\",\"item_id\":\"fc_1\",\"output_index\":0,\"delta\":" + q(part) + "}";
-                    case "responses-custom-tool" -> "event: response.custom_tool_call_input.delta\ndata: {\"type\":"
-                            + "\"response.custom_tool_call_input.delta\",\"item_id\":\"ctc_1\",\"output_index\":0,\"delta\":" + q(part) + "}";
-                    case "cohere2-tool-call" -> "event: tool-call-delta\ndata: {\"type\":\"tool-call-delta\",\"index\":0,\"delta\":"
-                            + "{\"message\":{\"tool_calls\":{\"function\":{\"arguments\":" + q(part) + "}}}}}";
-                    case "converse-tool-use" -> "data: {\"contentBlockDelta\":{\"contentBlockIndex\":0,\"delta\":{\"toolUse\":{\"input\":"
-                            + q(part) + "}}}}";
-                    default -> throw new IllegalArgumentException(shape);
-                };
-                w.write(doc + "\n\n");
-            }
-            w.flush();
+    /** The same tool call streamed without usage, in each provider's own stream format (the controls). */
+    private void stream(String shape, HttpServletResponse resp) throws IOException {
+        resp.setContentType("text/event-stream");
+        PrintWriter w = resp.getWriter();
+        String all = args(TEXT);
+        String input = shape.equals("responses-custom-tool") ? TEXT : all;
+        for (int i = 0; i < input.length(); i += 200) {
+            String part = input.substring(i, Math.min(input.length(), i + 200));
+            String doc = switch (shape) {
+                case "anthropic-tool-use" -> "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":1,"
+                        + "\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":" + q(part) + "}}";
+                case "responses-function-call" -> "event: response.function_call_arguments.delta\ndata: {\"type\":"
+                        + "\"response.function_call_arguments.delta\",\"item_id\":\"fc_1\",\"output_index\":0,\"delta\":" + q(part) + "}";
+                case "responses-custom-tool" -> "event: response.custom_tool_call_input.delta\ndata: {\"type\":"
+                        + "\"response.custom_tool_call_input.delta\",\"item_id\":\"ctc_1\",\"output_index\":0,\"delta\":" + q(part) + "}";
+                case "cohere2-tool-call" -> "event: tool-call-delta\ndata: {\"type\":\"tool-call-delta\",\"index\":0,\"delta\":"
+                        + "{\"message\":{\"tool_calls\":{\"function\":{\"arguments\":" + q(part) + "}}}}}";
+                case "converse-tool-use" -> "data: {\"contentBlockDelta\":{\"contentBlockIndex\":0,\"delta\":{\"toolUse\":{\"input\":"
+                        + q(part) + "}}}}";
+                default -> throw new IllegalArgumentException(shape);
+            };
+            w.write(doc + "\n\n");
         }
+        w.flush();
     }
 
     static final String ASK = "{\"messages\":[{\"role\":\"user\",\"content\":\"Write the committee's quarterly report to reports/q3.md.\"}]}";

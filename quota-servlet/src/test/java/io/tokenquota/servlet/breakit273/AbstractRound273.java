@@ -3,19 +3,12 @@ package io.tokenquota.servlet.breakit273;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.tokenquota.servlet.QuotaFilter;
-import io.tokenquota.servlet.testing.Deployment;
-import io.tokenquota.servlet.testing.H2FilterRound;
-import io.tokenquota.servlet.testing.ModelCalls;
-import io.tokenquota.servlet.testing.Prose;
+import io.tokenquota.servlet.testing.ShapedAnswerRound;
 import io.tokenquota.servlet.testing.TestHttp;
-import jakarta.servlet.http.HttpServlet;
-import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.net.http.HttpResponse;
-import java.nio.charset.StandardCharsets;
 import java.util.UUID;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -31,18 +24,9 @@ import org.junit.jupiter.params.provider.ValueSource;
  * {@code shell_call} ({@code action.commands[]}) and a Codex {@code local_shell_call}
  * ({@code action.command[]}) writing the file with a heredoc. Each is the model's output.
  */
-abstract class AbstractRound273 extends H2FilterRound {
-    final ModelCalls calls = new ModelCalls();
-
+abstract class AbstractRound273 extends ShapedAnswerRound {
     static String subject() {
         return "u273-" + UUID.randomUUID().toString().substring(0, 12);
-    }
-
-    /** About 4,400 tokens of prose by the default estimator (28,000 characters): the file the agent writes. */
-    static final String TEXT = Prose.english(28_000);
-
-    static String q(String s) {
-        return "\"" + s.replace("\\", "\\\\").replace("\"", "\\\"").replace("\n", "\\n") + "\"";
     }
 
     static String diff() {
@@ -51,14 +35,6 @@ abstract class AbstractRound273 extends H2FilterRound {
 
     static String heredoc() {
         return "cat > reports/q3.md <<'EOF'\n" + TEXT + "\nEOF";
-    }
-
-    @Override
-    protected Deployment deploy(QuotaFilter filter) {
-        return Deployment.create()
-                .filter("quota", filter, "/*")
-                .servlet("model", new Model(), "/ai/*")
-                .onStartup(filter::registerByServletName);
     }
 
     static final String RESPONSE_HEAD = "{\"id\":\"resp_1\",\"object\":\"response\",\"created_at\":1,\"status\":\"completed\","
@@ -81,7 +57,8 @@ abstract class AbstractRound273 extends H2FilterRound {
         };
     }
 
-    static String body(String shape) {
+    @Override
+    protected String body(String shape) {
         return switch (shape) {
             case "chat-custom-tool" -> "{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion\",\"created\":1,\"model\":\"gpt-5\","
                     + "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":null,\"refusal\":null,"
@@ -96,48 +73,42 @@ abstract class AbstractRound273 extends H2FilterRound {
         };
     }
 
-    class Model extends HttpServlet {
-        @Override
-        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            req.getInputStream().readAllBytes();
-            calls.count(req.getHeader("x-user-id"));
-            String shape = req.getPathInfo().substring(1);
-            if (shape.startsWith("cut-")) {
-                cut(shape.substring(4), resp);
-                return;
-            }
-            resp.setContentType("application/json");
-            resp.getOutputStream().write(body(shape).getBytes(StandardCharsets.UTF_8));
+    @Override
+    protected boolean answered(String shape, HttpServletResponse resp) throws IOException {
+        if (!shape.startsWith("cut-")) {
+            return false;
         }
+        cut(shape.substring(4), resp);
+        return true;
+    }
 
-        /**
-         * A relay of a Responses stream whose upstream broke after the item was done and before
-         * {@code response.completed} (its usage): the relay ends its own stream there.
-         */
-        private void cut(String shape, HttpServletResponse resp) throws IOException {
-            resp.setContentType("text/event-stream");
-            PrintWriter w = resp.getWriter();
-            String created = "{\"id\":\"resp_1\",\"object\":\"response\",\"created_at\":1,\"status\":\"in_progress\","
-                    + "\"model\":\"gpt-5.1\",\"output\":[]}";
-            event(w, "response.created", "{\"type\":\"response.created\",\"sequence_number\":0,\"response\":" + created + "}");
-            event(w, "response.in_progress", "{\"type\":\"response.in_progress\",\"sequence_number\":1,\"response\":" + created + "}");
-            if (shape.equals("responses-custom-tool")) {
-                // control: the custom tool call's input arrives as deltas
-                event(w, "response.output_item.added", "{\"type\":\"response.output_item.added\",\"sequence_number\":2,"
-                        + "\"output_index\":0,\"item\":{\"type\":\"custom_tool_call\",\"id\":\"ctc_1\",\"call_id\":\"call_1\","
-                        + "\"name\":\"apply_patch\",\"input\":\"\",\"status\":\"in_progress\"}}");
-                String d = diff();
-                int n = 3;
-                for (int i = 0; i < d.length(); i += 200) {
-                    event(w, "response.custom_tool_call_input.delta", "{\"type\":\"response.custom_tool_call_input.delta\","
-                            + "\"sequence_number\":" + (n++) + ",\"item_id\":\"ctc_1\",\"output_index\":0,\"delta\":"
-                            + q(d.substring(i, Math.min(d.length(), i + 200))) + "}");
-                }
+    /**
+     * A relay of a Responses stream whose upstream broke after the item was done and before
+     * {@code response.completed} (its usage): the relay ends its own stream there.
+     */
+    private void cut(String shape, HttpServletResponse resp) throws IOException {
+        resp.setContentType("text/event-stream");
+        PrintWriter w = resp.getWriter();
+        String created = "{\"id\":\"resp_1\",\"object\":\"response\",\"created_at\":1,\"status\":\"in_progress\","
+                + "\"model\":\"gpt-5.1\",\"output\":[]}";
+        event(w, "response.created", "{\"type\":\"response.created\",\"sequence_number\":0,\"response\":" + created + "}");
+        event(w, "response.in_progress", "{\"type\":\"response.in_progress\",\"sequence_number\":1,\"response\":" + created + "}");
+        if (shape.equals("responses-custom-tool")) {
+            // control: the custom tool call's input arrives as deltas
+            event(w, "response.output_item.added", "{\"type\":\"response.output_item.added\",\"sequence_number\":2,"
+                    + "\"output_index\":0,\"item\":{\"type\":\"custom_tool_call\",\"id\":\"ctc_1\",\"call_id\":\"call_1\","
+                    + "\"name\":\"apply_patch\",\"input\":\"\",\"status\":\"in_progress\"}}");
+            String d = diff();
+            int n = 3;
+            for (int i = 0; i < d.length(); i += 200) {
+                event(w, "response.custom_tool_call_input.delta", "{\"type\":\"response.custom_tool_call_input.delta\","
+                        + "\"sequence_number\":" + (n++) + ",\"item_id\":\"ctc_1\",\"output_index\":0,\"delta\":"
+                        + q(d.substring(i, Math.min(d.length(), i + 200))) + "}");
             }
-            event(w, "response.output_item.done", "{\"type\":\"response.output_item.done\",\"sequence_number\":900,"
-                    + "\"output_index\":0,\"item\":" + item(shape) + "}");
-            w.flush();
         }
+        event(w, "response.output_item.done", "{\"type\":\"response.output_item.done\",\"sequence_number\":900,"
+                + "\"output_index\":0,\"item\":" + item(shape) + "}");
+        w.flush();
     }
 
     static void event(PrintWriter w, String name, String data) {
