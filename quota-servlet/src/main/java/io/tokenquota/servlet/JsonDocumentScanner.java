@@ -546,6 +546,7 @@ final class JsonDocumentScanner {
         }
         type = null;
         event = null;
+        eventType = null;
         workflowRun = false;
         ended = false;
         errorObject = false;
@@ -963,6 +964,8 @@ final class JsonDocumentScanner {
                     type = parser.getText();
                 } else if (depth == 1 && objectAt[1] && "event".equals(fieldAt[1])) {
                     event = parser.getText();
+                } else if (depth == 1 && objectAt[1] && "event_type".equals(fieldAt[1])) {
+                    eventType = parser.getText();
                 } else if (depth == 1 && objectAt[1] && "workflow_run_id".equals(fieldAt[1])) {
                     workflowRun = true;
                 } else if (counterName() != null) {
@@ -1138,7 +1141,7 @@ final class JsonDocumentScanner {
         return new Document(type, usages, ended, model, call(), customId != null ? callId() != null
                 : batchKey != null && batchResponseId != null, isError(),
                 responseId(), choiceSeen, event, workflowRun, inRootArray ? element : -1, lineId, runId, messages,
-                text == null ? 0 : text.documentTokens(type, event), object,
+                text == null ? 0 : text.documentTokens(type != null ? type : eventType, event), object,
                 "file".equals(object) || "container.file".equals(object) || "file".equals(type) ? lineId : nestedFileId,
                 streamCall(), status, foreground, catalogueFields, finishedChoices, begunChoices, deltas,
                 geminiResponse != null && geminiResponse.equals(streamCall()), lineId != null ? lineId : metadataId,
@@ -1178,6 +1181,8 @@ final class JsonDocumentScanner {
 
     /** The document's top-level {@code event} string, and whether it has a top-level {@code workflow_run_id}. */
     private String event;
+    /** The document's top-level {@code event_type}: what Cohere v1's stream events name their kind by. */
+    private String eventType;
     private boolean workflowRun;
     /** The position of the current element of a root-level array; -1 before its first. */
     private int element = -1;

@@ -214,18 +214,34 @@ final class QuotaResponse extends HttpServletResponseWrapper {
 
     @Override
     public void sendError(int sc) throws IOException {
-        synchronized (this) {
-            includedStatus = sc;
-        }
+        replacedBy(sc);
         super.sendError(sc);
     }
 
     @Override
     public void sendError(int sc, String msg) throws IOException {
-        synchronized (this) {
-            includedStatus = sc;
-        }
+        replacedBy(sc);
         super.sendError(sc, msg);
+    }
+
+    /** The status the endpoint had set when the first {@code sendError} replaced it; 0 before one. Guarded by this. */
+    private int beforeError;
+
+    private synchronized void replacedBy(int sc) {
+        includedStatus = sc;
+        if (beforeError == 0) {
+            beforeError = super.getStatus();
+        }
+    }
+
+    /**
+     * The refusal a framework's 406 replaced, or 0: a 4xx the endpoint set (Spring MVC sets a returned
+     * {@code ResponseEntity}'s status first) before an error of the framework's own took its place, as
+     * Spring's 406 does when no converter writes the refusal's body in the client's {@code Accept}
+     * (round 275: a handler's 400, or a relayed 429, to a client accepting {@code text/event-stream}).
+     */
+    synchronized int refusalBehindError() {
+        return !included && beforeError >= 400 && beforeError < 500 && beforeError != 406 ? beforeError : 0;
     }
 
     /** Whether writing to the client failed: it went away in the middle of the response. */

@@ -207,7 +207,8 @@ final class Settlement implements AsyncListener {
      *       framework serves byte ranges of the resource the handler returned and found the client's
      *       {@code Range} outside it): the estimate is charged; but a 406 or a 412 is released when
      *       {@code noHandler} (Spring MVC's DispatcherServlet handled the request and matched no
-     *       handler: nothing ran; for a 406, its handler mapping refused the {@code Accept});</li>
+     *       handler: nothing ran; for a 406, its handler mapping refused the {@code Accept}); a 406 that
+     *       replaced a refusal the endpoint had set comes here as that refusal's 4xx;</li>
      *   <li>any other 3xx, or a 4xx, without usage (400, 404, 405, 415, 422, an upstream 429...): the
      *       model was not called, the hold is released, also when the client has gone meanwhile; unless
      *       the endpoint was {@code answering} (rule 10) when the status came, whether it replaced that
@@ -871,7 +872,7 @@ final class Settlement implements AsyncListener {
                             ? Decision.release("an answer after a reset without usage: the figure kept across it is the request's")
                     : readsAppJob ? jobRead(new Stored(AppJob.key(readJob), "job", appJob.status(), false),
                             appJobCharged, usage, provisional, explicit)
-                    : decide(explicit, usage, provisional, effective, status, reconnect,
+                    : decide(explicit, usage, provisional, effective, settledStatus(status), reconnect,
                     answering,
                     (status == 406 || status == 412) && springMatchedNoHandler(request),
                     sniffer.tokenCount(), quietNow(answering),
@@ -1116,6 +1117,16 @@ final class Settlement implements AsyncListener {
             LOG.warn("could not settle reservation {} of {}; given up: {}", hold.id(), hold.subject(),
                     failure.toString());
         }
+    }
+
+    /**
+     * The status the call is settled by: the one sent, but for a 406 that replaced a refusal the
+     * endpoint had set ({@link QuotaResponse#refusalBehindError}), that refusal: the framework found no
+     * format for the refusal's body, no model was called for it.
+     */
+    private int settledStatus(int status) {
+        int refusal = status == 406 ? response.refusalBehindError() : 0;
+        return refusal != 0 ? refusal : status;
     }
 
     /**

@@ -28,13 +28,13 @@ import java.util.Set;
  *   <li>Ollama: a chunk's {@code message.content}, {@code message.thinking}, {@code response},
  *       {@code thinking} and {@code message.tool_calls[].function.arguments} (an object), in the chunks
  *       that say {@code "done": false}; llama.cpp's {@code content} in those that say
- *       {@code "stop": false};</li>
+ *       {@code "stop": false}; Cloudflare Workers AI's {@code response}, in events that say neither;</li>
  *   <li>the Vercel AI SDK: a data stream's text and reasoning parts (a JSON string alone, read by
  *       {@link #root}) and tool call deltas ({@code argsTextDelta}), a UI message stream's
  *       {@code text-delta} and {@code reasoning-delta} {@code delta} and {@code tool-input-delta}
  *       {@code inputTextDelta};</li>
  *   <li>an Assistants run's {@code thread.message.delta} {@code delta.content[].text.value};</li>
- *   <li>Cohere v2's {@code content-delta} {@code delta.message.content.text} and {@code .thinking},
+ *   <li>Cohere v1's {@code text-generation} {@code text}; Cohere v2's {@code content-delta} {@code delta.message.content.text} and {@code .thinking},
  *       {@code tool-plan-delta} {@code delta.message.tool_plan} and {@code tool-call-delta}
  *       {@code delta.message.tool_calls.function.arguments}; a relayed Bedrock ConverseStream's
  *       {@code contentBlockDelta.delta}'s {@code text}, {@code reasoningContent.text} and
@@ -87,7 +87,9 @@ final class StreamText {
             "generation", "results[].outputText", "outputs[].text", "aiMessage.text", "output[].content[].text",
             "output[].summary[].text", "predictions[].content", "output[].arguments", "output[].input", "output[].code",
             "message.tool_calls[].function.arguments", "aiMessage.toolExecutionRequests[].arguments",
-            "output[].operation.diff", "output[].action.commands[]", "output[].action.command[]");
+            "output[].operation.diff", "output[].action.commands[]", "output[].action.command[]",
+            // Cloudflare Workers AI's REST answer (round 274)
+            "result.response");
     /**
      * The tool calls a Responses stream sends whole, in its {@code response.output_item.done} event, with no
      * deltas before (round 273: an {@code apply_patch_call}'s diff, a {@code shell_call}'s or
@@ -110,7 +112,8 @@ final class StreamText {
             "message.tool_calls[].function.arguments", Rule.OLLAMA,
             // a whole answer's tool call (round 272): an Anthropic message's tool_use input, Bedrock Converse's
             "content[].input", Rule.ANTHROPIC_WHOLE,
-            "output.message.content[].toolUse.input", Rule.OTHER_WHOLE);
+            "output.message.content[].toolUse.input", Rule.OTHER_WHOLE,
+            "result.tool_calls[].arguments", Rule.OTHER_WHOLE);
     /** What a byte the scanner dropped unread (nested too deep) is taken to cost: four to a token. */
     static final int BYTES_PER_TOKEN = 4;
     private static final String TOOL_INPUT = "inputTextDelta";
@@ -122,7 +125,15 @@ final class StreamText {
     private static final Set<String> COHERE_DELTAS = Set.of("content-delta", "tool-plan-delta", "tool-call-delta");
     private static final String TYPED = "delta";
     /** Deltas of a document that says it is not the last ({@code "done": false}, {@code "stop": false}). */
-    private static final Set<String> OLLAMA = Set.of("message.content", "message.thinking", "response", "thinking");
+    private static final Set<String> OLLAMA = Set.of("message.content", "message.thinking", "thinking");
+    /**
+     * Ollama's generate chunks' text, counted as {@link #OLLAMA}'s; and Cloudflare Workers AI's, whose stream
+     * events ({@code {"response": "tok", "p": "…"}}) and whole answers from a Worker's binding say neither
+     * {@code done} nor {@code stop} (round 274: a stream without its usage was charged its hold).
+     */
+    private static final String GENERATE_RESPONSE = "response";
+    /** Cohere v1's chat stream: a {@code text-generation} event's {@code text} (its {@code event_type}). */
+    private static final String COHERE_V1 = "text";
     private static final String LLAMA_CPP = "content";
     private static final String LANGCHAIN_CHUNK = "data.chunk.content";
 
@@ -134,8 +145,8 @@ final class StreamText {
     private final ArrayDeque<long[]> cut = new ArrayDeque<>();
 
     /** When a document's candidates count: always, or by what its top-level fields say. */
-    private enum Rule { ANY, ANTHROPIC, COHERE, TYPED, TOOL_INPUT, SPEECH, OLLAMA, LLAMA_CPP, LANGCHAIN, CHAT_WHOLE,
-        ANTHROPIC_WHOLE, GENERATED, OTHER_WHOLE, ITEM_DONE }
+    private enum Rule { ANY, ANTHROPIC, COHERE, COHERE_V1, TYPED, TOOL_INPUT, SPEECH, OLLAMA, GENERATE_RESPONSE,
+        LLAMA_CPP, LANGCHAIN, CHAT_WHOLE, ANTHROPIC_WHOLE, GENERATED, OTHER_WHOLE, ITEM_DONE }
 
     /** The current document's candidates, by {@link Rule}. */
     private final long[] candidates = new long[Rule.values().length];
@@ -247,6 +258,8 @@ final class StreamText {
                 : TYPED.equals(path) ? Rule.TYPED
                 : TOOL_INPUT.equals(path) ? Rule.TOOL_INPUT
                 : OLLAMA.contains(path) ? Rule.OLLAMA
+                : GENERATE_RESPONSE.equals(path) ? Rule.GENERATE_RESPONSE
+                : COHERE_V1.equals(path) ? Rule.COHERE_V1
                 : LLAMA_CPP.equals(path) ? Rule.LLAMA_CPP
                 : LANGCHAIN_CHUNK.equals(path) ? Rule.LANGCHAIN
                 : CHAT_WHOLE.contains(path) ? Rule.CHAT_WHOLE
@@ -315,7 +328,10 @@ final class StreamText {
         deep.addLast(new long[] {deepOpened, dropped});
     }
 
-    /** The tokens of the current document's deltas, by its top-level {@code type} and {@code event}. */
+    /**
+     * The tokens of the current document's deltas, by its top-level {@code type} (or Cohere v1's
+     * {@code event_type}) and {@code event}.
+     */
     long documentTokens(String type, String event) {
         long sum = candidates[Rule.ANY.ordinal()];
         if ("content_block_delta".equals(type)) {
@@ -336,7 +352,12 @@ final class StreamText {
         // a stream's last chunk (done or stop true) has no new text, or repeats it: a whole answer's is all of it
         boolean alone = whole && !streamed;
         if ("done".equals(unfinished) || alone && "done".equals(finished)) {
-            sum = plus(sum, candidates[Rule.OLLAMA.ordinal()]);
+            sum = plus(sum, plus(candidates[Rule.OLLAMA.ordinal()], candidates[Rule.GENERATE_RESPONSE.ordinal()]));
+        } else if (whole && unfinished == null && finished == null) {
+            sum = plus(sum, candidates[Rule.GENERATE_RESPONSE.ordinal()]);
+        }
+        if ("text-generation".equals(type)) {
+            sum = plus(sum, candidates[Rule.COHERE_V1.ordinal()]);
         }
         if ("stop".equals(unfinished) || alone && "stop".equals(finished)) {
             sum = plus(sum, candidates[Rule.LLAMA_CPP.ordinal()]);

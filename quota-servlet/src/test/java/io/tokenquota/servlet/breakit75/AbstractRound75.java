@@ -341,7 +341,7 @@ abstract class AbstractRound75 extends H2FilterRound {
         try {
             assertTrue(STARTED.get(s).await(20, TimeUnit.SECONDS), "the agent call started");
             // the sweeper and the balance read, for a few seconds of the call (a bounded poll, not a wait)
-            long deadline = System.nanoTime() + Duration.ofSeconds(8).toNanos();
+            long deadline = System.nanoTime() + Duration.ofSeconds(4).toNanos();
             while (!expired && System.nanoTime() < deadline) {
                 store.expireStale();
                 expired = store.account(s).reserved() == 0;
@@ -382,7 +382,7 @@ abstract class AbstractRound75 extends H2FilterRound {
         boolean freed = false;
         try {
             assertTrue(STARTED.get(a).await(20, TimeUnit.SECONDS), "A's agent call started");
-            long deadline = System.nanoTime() + Duration.ofSeconds(6).toNanos();
+            long deadline = System.nanoTime() + Duration.ofSeconds(4).toNanos();
             while (!freed && System.nanoTime() < deadline) {
                 store.expireStale();
                 freed = store.account(io.tokenquota.Team.subject(team)).reserved() == 0;

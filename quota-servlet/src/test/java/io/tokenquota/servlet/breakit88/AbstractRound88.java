@@ -373,7 +373,7 @@ abstract class AbstractRound88 extends ModelCallRound {
     }
 
     /**
-     * Control: one user (a batch job with one key) runs 64 calls at a time, 192 in all, each 100-3,000 ms in
+     * Control: one user (a batch job with one key) runs 64 calls at a time, 192 in all, each 100-1,000 ms in
      * the model; the store takes 60 ms per commit. Every call is served and none waits in the filter past
      * the 2 s settlement wait (no deadlock). (The figures printed show how long such a user's calls wait:
      * medians of 50-650 ms and maxima of 0.5-2 s were seen, against a 60 ms commit.) Measured: the time from the quota filter's entry to the model.
@@ -393,7 +393,7 @@ abstract class AbstractRound88 extends ModelCallRound {
                     int ok = 0;
                     HttpClient client = fresh();
                     for (int i = 0; i < each; i++) {
-                        long ms = ThreadLocalRandom.current().nextLong(100, 3_000);
+                        long ms = ThreadLocalRandom.current().nextLong(100, 1_000);
                         HttpResponse<String> r = client.send(request("/busy/", s, 20, 10, 10, "busy",
                                 "x-model-ms", Long.toString(ms)),
                                 HttpResponse.BodyHandlers.ofString());
