@@ -782,14 +782,7 @@ final class ProviderState {
     /** The longest unfinished object of a PDF kept until its next piece comes: an object stream of pages is far shorter. */
     static final int MAX_PDF_CARRY = 1 << 20;
     /** The PDF uploads whose last piece ended inside an object: that object's start, by the upload's key. Guarded by figures. */
-    private final Map<String, byte[]> pdfCarry = new LinkedHashMap<>(16, 0.75f, true) {
-        private static final long serialVersionUID = 1L;
-
-        @Override
-        protected boolean removeEldestEntry(Map.Entry<String, byte[]> eldest) {
-            return size() > 64;
-        }
-    };
+    private final Carried pdfCarry = new Carried();
 
     /**
      * A part of a multi-part upload that is no batch's input (any file a request may later name by id)
@@ -836,14 +829,40 @@ final class ProviderState {
     /** The longest cut line kept until the next part comes: a batch request's line is far shorter. */
     static final int MAX_CUT_LINE = 64 * 1024;
     /** The uploads whose last part ended inside a line: that line's start, by the upload's key. Guarded by figures. */
-    private final Map<String, byte[]> cutLines = new LinkedHashMap<>(16, 0.75f, true) {
-        private static final long serialVersionUID = 1L;
+    private final Carried cutLines = new Carried();
 
-        @Override
-        protected boolean removeEldestEntry(Map.Entry<String, byte[]> eldest) {
-            return size() > 1_024;
+    /** The bytes {@link Carried} keeps in all, for each of its two uses: a batch's cut lines, a PDF's unfinished objects. */
+    static final int MAX_CARRIED_BYTES = 4 << 20;
+
+    /**
+     * What uploads' parts left unfinished for their next part, least recently used out once they hold more
+     * than {@link #MAX_CARRIED_BYTES} in all (round 275: 1,024 cut lines of 64 KB and 64 PDF objects of
+     * 1 MB could keep 128 MB across requests). An upload whose carry was pushed out counts its next part
+     * by that part alone, as for one cut by parts sent at once. Guarded by figures.
+     */
+    private static final class Carried {
+        private final LinkedHashMap<String, byte[]> kept = new LinkedHashMap<>(16, 0.75f, true);
+        private long bytes;
+
+        byte[] remove(String key) {
+            byte[] b = kept.remove(key);
+            if (b != null) {
+                bytes -= b.length;
+            }
+            return b;
         }
-    };
+
+        void put(String key, byte[] value) {
+            remove(key);
+            kept.put(key, value);
+            bytes += value.length;
+            var eldest = kept.entrySet().iterator();
+            while (bytes > MAX_CARRIED_BYTES && eldest.hasNext()) {
+                bytes -= eldest.next().getValue().length;
+                eldest.remove();
+            }
+        }
+    }
 
     /**
      * What the files uploaded through the filter cost the model to read, by id. Apart from the other

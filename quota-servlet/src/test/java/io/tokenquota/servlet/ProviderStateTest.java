@@ -214,6 +214,28 @@ final class ProviderStateTest {
         assertEquals(0, state.read(refs("{\"previous_response_id\":\"" + longId + "\"}"), true).held(), "an oversized id");
     }
 
+    /**
+     * What uploads' parts leave unfinished for their next part is kept up to a bound in bytes, not in
+     * entries (round 275: 1,024 cut lines of 64 KB each could stay across requests): 200 uploads each
+     * cut inside a 60 KB line keep the latest lines only, the first upload's pushed out.
+     */
+    @Test
+    void whatUploadsLeaveUnfinishedIsBoundedInBytes() {
+        ProviderState state = new ProviderState(1_000);
+        byte[] line = "x".repeat(60 * 1024).getBytes(StandardCharsets.US_ASCII);
+        int uploads = 200;
+        assertTrue((long) uploads * line.length > ProviderState.MAX_CARRIED_BYTES, "more than is kept");
+        for (int i = 0; i < uploads; i++) {
+            state.uploadStarted("upload_" + i);
+            state.uploadPart("upload_" + i, line, b -> 0);
+        }
+        List<Integer> carried = new java.util.ArrayList<>();
+        state.uploadCompleted("upload_0", "file-0", b -> carried.add(b.length) ? 0 : 0);
+        assertEquals(List.of(), carried, "the first upload's cut line was pushed out");
+        state.uploadCompleted("upload_" + (uploads - 1), "file-last", b -> carried.add(b.length) ? 0 : 0);
+        assertEquals(List.of(line.length), carried, "the last upload's cut line is kept");
+    }
+
     @Test
     void refsAreReadAsTheEndpointParsesTheBody() {
         assertEquals("resp_1", refs("{\"previous\\u005fresponse_id\":\"resp_1\"}").previousResponse(), "an escaped name");
