@@ -269,10 +269,67 @@ abstract class AnswerDecoding {
             int end = m.length - 4;
             String json = new String(m, start, end - start, StandardCharsets.UTF_8);
             String inner = base64Bytes(json);
+            String type = eventType(m, 12, start);
+            if (inner == null && type != null && CONVERSE_EVENTS.contains(type)) {
+                // ConverseStream names its event in the :event-type header, its payload is the event's body:
+                // wrapped as the event's JSON rendering is ({"contentBlockDelta": {...}}), as AWS's SDKs and
+                // the Vercel AI SDK's decoder read it, so its deltas' text counts (round 276)
+                json = "{\"" + type + "\":" + json + "}";
+            }
             // each payload is one event of the provider's stream (Anthropic's message_start counts the
             // prompt only as an event): written as a server-sent event for the usage reader
             byte[] event = ("data: " + (inner != null ? inner : json) + "\n\n").getBytes(StandardCharsets.UTF_8);
             sink.accept(event, 0, event.length);
+        }
+
+        /** Bedrock ConverseStream's events, by the name its {@code :event-type} header gives. */
+        private static final java.util.Set<String> CONVERSE_EVENTS = java.util.Set.of("messageStart", "contentBlockStart",
+                "contentBlockDelta", "contentBlockStop", "messageStop", "metadata");
+
+        /**
+         * The {@code :event-type} header's string among a message's headers ({@code m[from, to)}), or {@code null}.
+         * Each header is a name (a length byte, then the name), a value type byte and its value: a string's
+         * or bytes' (types 7, 6) a two-byte length and that many bytes, the others of a fixed size.
+         */
+        static String eventType(byte[] m, int from, int to) {
+            int i = from;
+            while (i < to) {
+                int nameLength = m[i] & 0xFF;
+                if (i + 1 + nameLength + 1 > to) {
+                    return null;
+                }
+                String name = new String(m, i + 1, nameLength, StandardCharsets.UTF_8);
+                i += 1 + nameLength;
+                int valueType = m[i++];
+                int size;
+                switch (valueType) {
+                    case 0, 1 -> size = 0;
+                    case 2 -> size = 1;
+                    case 3 -> size = 2;
+                    case 4 -> size = 4;
+                    case 5, 8 -> size = 8;
+                    case 9 -> size = 16;
+                    case 6, 7 -> {
+                        if (i + 2 > to) {
+                            return null;
+                        }
+                        int length = ((m[i] & 0xFF) << 8) | (m[i + 1] & 0xFF);
+                        i += 2;
+                        if (i + length > to) {
+                            return null;
+                        }
+                        if (valueType == 7 && ":event-type".equals(name)) {
+                            return new String(m, i, length, StandardCharsets.UTF_8);
+                        }
+                        size = length;
+                    }
+                    default -> {
+                        return null;
+                    }
+                }
+                i += size;
+            }
+            return null;
         }
 
         /** The document under a chunk's {@code {"bytes": "<base64>", …}}, or {@code null} when the payload is not one. */

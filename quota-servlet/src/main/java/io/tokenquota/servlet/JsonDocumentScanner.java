@@ -454,8 +454,8 @@ final class JsonDocumentScanner {
      * Estimates the new model text each document carries as a stream's delta ({@link Document#textTokens},
      * and {@link #rootText} for a root-level string), with {@code estimator}.
      */
-    void countText(TokenEstimator estimator, boolean whole) {
-        text = new StreamText(estimator, whole);
+    void countText(TokenEstimator estimator, boolean whole, StreamText.Seen seen) {
+        text = new StreamText(estimator, whole, seen);
     }
 
     /**
@@ -964,7 +964,7 @@ final class JsonDocumentScanner {
                     type = parser.getText();
                 } else if (depth == 1 && objectAt[1] && "event".equals(fieldAt[1])) {
                     event = parser.getText();
-                } else if (depth == 1 && objectAt[1] && "event_type".equals(fieldAt[1])) {
+                } else if (depth == 1 && objectAt[1] && ("event_type".equals(fieldAt[1]) || "eventType".equals(fieldAt[1]))) {
                     eventType = parser.getText();
                 } else if (depth == 1 && objectAt[1] && "workflow_run_id".equals(fieldAt[1])) {
                     workflowRun = true;
@@ -1076,6 +1076,10 @@ final class JsonDocumentScanner {
             case VALUE_NUMBER_INT, VALUE_NUMBER_FLOAT -> {
                 if (text != null) {
                     text.scalar(parser.getText(), false);
+                    if (depth == 1 && objectAt[1] && "output_index".equals(fieldAt[1]) && t == JsonToken.VALUE_NUMBER_INT
+                            && parser.getNumberType() != JsonParser.NumberType.BIG_INTEGER) {
+                        text.outputIndex(parser.getLongValue());
+                    }
                 }
                 if (depth == 1 && objectAt[1] && "index".equals(fieldAt[1])) {
                     index = parser.getText();
@@ -1181,7 +1185,10 @@ final class JsonDocumentScanner {
 
     /** The document's top-level {@code event} string, and whether it has a top-level {@code workflow_run_id}. */
     private String event;
-    /** The document's top-level {@code event_type}: what Cohere v1's stream events name their kind by. */
+    /**
+     * The document's top-level {@code event_type} or {@code eventType}: what Cohere v1's stream events and
+     * Quarkus LangChain4j's streamed responses name their kind by.
+     */
     private String eventType;
     private boolean workflowRun;
     /** The position of the current element of a root-level array; -1 before its first. */

@@ -52,7 +52,7 @@ final class StreamText {
     static final Set<String> FIELDS = Set.of("content", "reasoning_content", "reasoning", "refusal", "arguments",
             "text", "thinking", "partial_json", "delta", "response", "transcript", "data", "code", "inputTextDelta",
             "argsTextDelta", "value", "input", "tool_plan", "generated_text", "generation", "outputText", "diff",
-            "commands", "command");
+            "commands", "command", "answer", "chunk", "output");
 
     /** Deltas in every document that has them. */
     private static final Set<String> ANY = Set.of("choices[].delta.content", "choices[].delta.refusal", "choices[].delta.tool_calls[].function.arguments",
@@ -61,7 +61,9 @@ final class StreamText {
             "choices[].delta.content[].text", "choices[].delta.content[].thinking[].text",
             "contentBlockDelta.delta.text", "contentBlockDelta.delta.reasoningContent.text",
             "contentBlockDelta.delta.toolUse.input", "token.text", "result.output.text", "argsTextDelta",
-            "delta.content[].text.value");
+            "delta.content[].text.value",
+            // round 276: Gemini as google-genai's Python types write it (snake_case), Spring AI's tool calls
+            "candidates[].content.parts[].executable_code.code", "result.output.toolCalls[].arguments");
     /**
      * A whole answer's text, where its provider puts it, for an answer without usage (round 270: an
      * application's chat completion without {@code usage} was charged its hold, 1,015 for 4,385 tokens of
@@ -89,7 +91,12 @@ final class StreamText {
             "message.tool_calls[].function.arguments", "aiMessage.toolExecutionRequests[].arguments",
             "output[].operation.diff", "output[].action.commands[]", "output[].action.command[]",
             // Cloudflare Workers AI's REST answer (round 274)
-            "result.response");
+            "result.response",
+            // round 276: LangServe's /invoke of a chat model (an AIMessage under output), a Replicate prediction's
+            // output (a string, or its tokens' strings), LangChain4j's thinking and its 0.x Response<AiMessage>,
+            // Cohere v2's thinking
+            "output.content", "output", "output[]", "aiMessage.thinking", "content.text",
+            "content.toolExecutionRequests[].arguments", "message.content[].thinking");
     /**
      * The tool calls a Responses stream sends whole, in its {@code response.output_item.done} event, with no
      * deltas before (round 273: an {@code apply_patch_call}'s diff, a {@code shell_call}'s or
@@ -113,7 +120,10 @@ final class StreamText {
             // a whole answer's tool call (round 272): an Anthropic message's tool_use input, Bedrock Converse's
             "content[].input", Rule.ANTHROPIC_WHOLE,
             "output.message.content[].toolUse.input", Rule.OTHER_WHOLE,
-            "result.tool_calls[].arguments", Rule.OTHER_WHOLE);
+            "result.tool_calls[].arguments", Rule.OTHER_WHOLE,
+            "candidates[].content.parts[].function_call.args", Rule.ANY,
+            // the Vercel AI SDK v4 data stream's tool call part (9:), sent whole unless its arguments streamed
+            "args", Rule.VERCEL_TOOL);
     /** What a byte the scanner dropped unread (nested too deep) is taken to cost: four to a token. */
     static final int BYTES_PER_TOKEN = 4;
     private static final String TOOL_INPUT = "inputTextDelta";
@@ -132,9 +142,31 @@ final class StreamText {
      * {@code done} nor {@code stop} (round 274: a stream without its usage was charged its hold).
      */
     private static final String GENERATE_RESPONSE = "response";
-    /** Cohere v1's chat stream: a {@code text-generation} event's {@code text} (its {@code event_type}). */
-    private static final String COHERE_V1 = "text";
-    private static final String LLAMA_CPP = "content";
+    /**
+     * A document's own {@code text}, in the events whose {@code type} (or {@code event_type}) says it is new
+     * output ({@link #TEXT_TYPES}): Cohere v1's chat stream's {@code text-generation}, Koog's
+     * {@code StreamFrame.TextDelta} (round 276).
+     */
+    private static final String ROOT_TEXT = "text";
+    private static final Set<String> TEXT_TYPES = Set.of("text-generation", "ai.koog.prompt.streaming.StreamFrame.TextDelta");
+    /**
+     * A document's own {@code content}: llama.cpp's chunks that say {@code "stop": false}; and the events whose
+     * {@code type} says it is new output ({@link #CONTENT_TYPES}, round 276): LangChain's
+     * {@code AIMessageChunk} (LangServe's {@code /stream}, LangGraph's {@code messages-tuple}), Coze's
+     * {@code answer} delta; in a whole answer, LangChain's AI message (LangGraph's {@code messages/partial},
+     * whose growth alone counts, see {@link UsageSniffer}) and Koog's assistant message.
+     */
+    private static final String ROOT_CONTENT = "content";
+    private static final Set<String> CONTENT_TYPES = Set.of("AIMessageChunk", "answer");
+    private static final Set<String> WHOLE_CONTENT_TYPES = Set.of("ai", "ai.koog.prompt.message.Message.Assistant");
+    /** Quarkus LangChain4j's streamed {@code PartialResponse}'s {@code chunk} (its {@code eventType}). */
+    private static final String CHUNK = "chunk";
+    /**
+     * Dify's stream: a chat app's {@code message} (or agent's {@code agent_message}) event's {@code answer},
+     * a workflow's {@code text_chunk}'s {@code data.text}, by the document's {@code event}.
+     */
+    private static final String DIFY_ANSWER = "answer";
+    private static final String DIFY_TEXT = "data.text";
     private static final String LANGCHAIN_CHUNK = "data.chunk.content";
 
     private final TokenEstimator estimator;
@@ -145,8 +177,9 @@ final class StreamText {
     private final ArrayDeque<long[]> cut = new ArrayDeque<>();
 
     /** When a document's candidates count: always, or by what its top-level fields say. */
-    private enum Rule { ANY, ANTHROPIC, COHERE, COHERE_V1, TYPED, TOOL_INPUT, SPEECH, OLLAMA, GENERATE_RESPONSE,
-        LLAMA_CPP, LANGCHAIN, CHAT_WHOLE, ANTHROPIC_WHOLE, GENERATED, OTHER_WHOLE, ITEM_DONE }
+    private enum Rule { ANY, ANTHROPIC, COHERE, ROOT_TEXT, TYPED, TOOL_INPUT, SPEECH, OLLAMA, GENERATE_RESPONSE,
+        ROOT_CONTENT, CHUNK, DIFY_ANSWER, DIFY_TEXT, VERCEL_TOOL, LANGCHAIN, CHAT_WHOLE, ANTHROPIC_WHOLE, GENERATED,
+        OTHER_WHOLE, ITEM_DONE }
 
     /** The current document's candidates, by {@link Rule}. */
     private final long[] candidates = new long[Rule.values().length];
@@ -172,18 +205,15 @@ final class StreamText {
     private int deepEnded;
     private final ArrayDeque<long[]> deep = new ArrayDeque<>();
 
-    StreamText(TokenEstimator estimator) {
-        this(estimator, true);
+    StreamText(TokenEstimator estimator, boolean whole, Seen seen) {
+        this(estimator, null, whole, seen);
     }
 
-    StreamText(TokenEstimator estimator, boolean whole) {
-        this(estimator, null, whole);
-    }
-
-    private StreamText(TokenEstimator estimator, StreamText cuts, boolean whole) {
+    private StreamText(TokenEstimator estimator, StreamText cuts, boolean whole, Seen seen) {
         this.estimator = estimator;
         this.cuts = cuts;
         this.whole = whole;
+        this.seen = seen;
     }
 
     /**
@@ -192,7 +222,7 @@ final class StreamText {
      * wrapped event's long deltas were counted by their first 256 bytes).
      */
     StreamText another() {
-        return new StreamText(estimator, this, whole);
+        return new StreamText(estimator, this, whole, seen);
     }
 
     /** The counter whose strings' cuts this one's are ({@link #another}); {@code null} for a document's own. */
@@ -259,8 +289,11 @@ final class StreamText {
                 : TOOL_INPUT.equals(path) ? Rule.TOOL_INPUT
                 : OLLAMA.contains(path) ? Rule.OLLAMA
                 : GENERATE_RESPONSE.equals(path) ? Rule.GENERATE_RESPONSE
-                : COHERE_V1.equals(path) ? Rule.COHERE_V1
-                : LLAMA_CPP.equals(path) ? Rule.LLAMA_CPP
+                : ROOT_TEXT.equals(path) ? Rule.ROOT_TEXT
+                : ROOT_CONTENT.equals(path) ? Rule.ROOT_CONTENT
+                : CHUNK.equals(path) ? Rule.CHUNK
+                : DIFY_ANSWER.equals(path) ? Rule.DIFY_ANSWER
+                : DIFY_TEXT.equals(path) ? Rule.DIFY_TEXT
                 : LANGCHAIN_CHUNK.equals(path) ? Rule.LANGCHAIN
                 : CHAT_WHOLE.contains(path) ? Rule.CHAT_WHOLE
                 : ANTHROPIC_WHOLE.contains(path) ? Rule.ANTHROPIC_WHOLE
@@ -272,6 +305,7 @@ final class StreamText {
             reasoning[reasoned] = plus(reasoning[reasoned], tokens(value));
         }
         chatDelta |= path.startsWith("choices[].delta.");
+        seen.argsStreamed |= "argsTextDelta".equals(path);
         tokenSeen |= "token.text".equals(path);
         if (rule != null) {
             add(rule, tokens(value));
@@ -356,14 +390,31 @@ final class StreamText {
         } else if (whole && unfinished == null && finished == null) {
             sum = plus(sum, candidates[Rule.GENERATE_RESPONSE.ordinal()]);
         }
-        if ("text-generation".equals(type)) {
-            sum = plus(sum, candidates[Rule.COHERE_V1.ordinal()]);
+        if (type != null && TEXT_TYPES.contains(type)) {
+            sum = plus(sum, candidates[Rule.ROOT_TEXT.ordinal()]);
         }
-        if ("stop".equals(unfinished) || alone && "stop".equals(finished)) {
-            sum = plus(sum, candidates[Rule.LLAMA_CPP.ordinal()]);
+        if ("stop".equals(unfinished) || alone && "stop".equals(finished)
+                || type != null && (CONTENT_TYPES.contains(type) || whole && WHOLE_CONTENT_TYPES.contains(type))) {
+            sum = plus(sum, candidates[Rule.ROOT_CONTENT.ordinal()]);
+        }
+        if ("PartialResponse".equals(type)) {
+            sum = plus(sum, candidates[Rule.CHUNK.ordinal()]);
+        }
+        if ("message".equals(event) || "agent_message".equals(event)) {
+            sum = plus(sum, candidates[Rule.DIFY_ANSWER.ordinal()]);
+        } else if ("text_chunk".equals(event)) {
+            sum = plus(sum, candidates[Rule.DIFY_TEXT.ordinal()]);
+        }
+        if (!seen.argsStreamed) {
+            sum = plus(sum, candidates[Rule.VERCEL_TOOL.ordinal()]);
         }
         sum = plus(sum, Math.max(reasoning[0], reasoning[1]));
-        if ("response.output_item.done".equals(type)) {
+        if (type != null && type.startsWith("response.") && type.endsWith(".delta") && outputIndex >= 0
+                && candidates[Rule.TYPED.ordinal()] > 0 && seen.deltaOutputs.size() < Seen.MAX_OUTPUTS) {
+            seen.deltaOutputs.add(outputIndex);
+        }
+        // an item whose text came as deltas before (round 276: an apply_patch diff's, a shell command's) counts once
+        if ("response.output_item.done".equals(type) && !seen.deltaOutputs.contains(outputIndex)) {
             sum = plus(sum, candidates[Rule.ITEM_DONE.ordinal()]);
         }
         if ("on_chat_model_stream".equals(event)) {
@@ -384,8 +435,30 @@ final class StreamText {
         return plus(sum, candidates[Rule.OTHER_WHOLE.ordinal()]);
     }
 
+    /** The document's top-level {@code output_index} (a Responses stream event's item). */
+    void outputIndex(long index) {
+        outputIndex = index;
+    }
+
+    private long outputIndex = -1;
+
+    /**
+     * What one answer's documents told of the text to come, kept across them (an event stream's events are
+     * each read by a scanner of their own). Not thread-safe.
+     */
+    static final class Seen {
+        /** The Responses output items whose text came as deltas, by index; at most {@link #MAX_OUTPUTS}. */
+        private final java.util.Set<Long> deltaOutputs = new java.util.HashSet<>();
+        private static final int MAX_OUTPUTS = 1_024;
+        /** A Vercel data stream's tool call arguments came as deltas ({@code argsTextDelta}): its whole tool call part repeats them. */
+        private boolean argsStreamed;
+    }
+
+    private final Seen seen;
+
     /** A new document starts. */
     void nextDocument() {
+        outputIndex = -1;
         java.util.Arrays.fill(candidates, 0);
         unfinished = null;
         chatDelta = false;

@@ -189,10 +189,13 @@ final class UsageSniffer {
         JsonDocumentScanner scanner = new JsonDocumentScanner(sink, sentBack);
         if (textEstimator != null) {
             // a whole answer's text counts where raw text does: not in the answer to a read (stored text)
-            scanner.countText(textEstimator, countRaw);
+            scanner.countText(textEstimator, countRaw, seen);
         }
         return scanner;
     }
+
+    /** What this answer's documents told of its text, across the scanners that read them. */
+    private final StreamText.Seen seen = new StreamText.Seen();
 
     /**
      * What an answer the endpoint wrote and then discarded (a reset before anything was sent) reported:
@@ -1253,6 +1256,47 @@ final class UsageSniffer {
     }
 
     /**
+     * The text a document adds to what the stream's earlier events carried: all of its own, but for events
+     * named as repeating what the stream sent already (round 276): Coze's
+     * {@code conversation.message.completed} (the message its deltas wrote), and LangGraph's
+     * {@code messages/partial} (the message so far: only its growth counts, by the message's id) and
+     * {@code messages/complete} (the growth past its partials), none of them after LangGraph's
+     * {@code messages} tuples, whose chunks counted the text.
+     */
+    private long newText(JsonDocumentScanner.Document doc, String eventName) {
+        long tokens = doc.textTokens();
+        if (eventName == null || tokens == 0) {
+            return tokens;
+        }
+        if ("conversation.message.completed".equals(eventName)) {
+            return 0;
+        }
+        if (SseEvents.tuple(eventName)) {
+            tupleText = true;
+            return tokens;
+        }
+        if (!eventName.startsWith("messages/partial") && !eventName.startsWith("messages/complete")) {
+            return tokens;
+        }
+        if (tupleText) {
+            return 0;
+        }
+        String id = doc.id() == null ? "" : doc.id();
+        Long before = partialMessages.get(id);
+        if (before == null && partialMessages.size() >= MAX_PARTIAL_MESSAGES) {
+            return tokens;
+        }
+        partialMessages.put(id, Math.max(tokens, before == null ? 0 : before));
+        return before == null ? tokens : Math.max(0, tokens - before);
+    }
+
+    /** LangGraph's messages seen so far in partial events, by id: their text's tokens. At most {@link #MAX_PARTIAL_MESSAGES}. */
+    private final Map<String, Long> partialMessages = new java.util.HashMap<>();
+    private static final int MAX_PARTIAL_MESSAGES = 256;
+    /** The stream carried LangGraph's {@code messages} tuples' text. */
+    private boolean tupleText;
+
+    /**
      * {@link #accept(JsonDocumentScanner.Document, boolean)} for an event that arrived alone (one
      * document on one data line) under the name {@code eventName} ({@code null} when it had none, or
      * its framing was odd).
@@ -1267,7 +1311,7 @@ final class UsageSniffer {
             }
         }
         sawAnswerEvent |= event;
-        textTokens = StreamText.plus(textTokens, doc.textTokens());
+        textTokens = StreamText.plus(textTokens, newText(doc, eventName));
         if (!event) {
             lastDocument = doc;
         }
@@ -3229,7 +3273,7 @@ final class UsageSniffer {
          * Whether an event's name is LangGraph Platform's for a {@code messages-tuple} stream's events:
          * {@code messages}, or {@code messages|<namespace>} for a subgraph's.
          */
-        private static boolean tuple(String name) {
+        static boolean tuple(String name) {
             return name != null && (name.equals("messages") || name.startsWith("messages|"));
         }
 
