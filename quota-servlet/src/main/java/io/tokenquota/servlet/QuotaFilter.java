@@ -507,6 +507,8 @@ public final class QuotaFilter implements Filter {
         // the state kept at the provider that the request names (a stored Response, a conversation, a
         // stored prompt), and what the filter saw it cost
         ProviderState.Reading state = providerState.read(ProviderState.Refs.NONE, false);
+        // what the subject's last call at this reasoning effort wrote, held beyond the default budget: a guess
+        long guessed = 0;
         // with weights: every model the request names, wherever an endpoint may read it
         Weighing.Candidates models = weights == null ? null : new Weighing.Candidates(weights);
         if (models != null) {
@@ -688,6 +690,7 @@ public final class QuotaFilter implements Filter {
                 // a reasoning effort without a budget (named, or the model's default) writes what the model
                 // decides: what it wrote before, in place of the default budget
                 long beyond = Math.max(0, times(state.reasoning(), asked.completions) - output(-1, asked.completions, path));
+                guessed = beyond;
                 estimate = clamp(estimate, beyond);
                 asked.countOutput(clamp(asked.countedOutput(), beyond));
             }
@@ -753,6 +756,8 @@ public final class QuotaFilter implements Filter {
         }
         // what a report of the output alone leaves out (TGI, Ollama's cached prompt), in raw tokens
         long inputEstimate = Math.max(0, estimate - output);
+        // the hold without the guessed figure: what a first call of its kind is held
+        long unguessed = fitted == null && guessed > 0 ? held(weighing, Math.max(0, estimate - guessed), Math.max(0, output - guessed)) : -1;
         // input at the model's input rate, the requested output budget at its output rate
         estimate = held(weighing, estimate, output);
 
@@ -765,6 +770,16 @@ public final class QuotaFilter implements Filter {
             // a reserve expires the subject's holds past their TTL: those of its calls still running first
             // move on; its settlements under way land first, or what they owe is counted below
             owed = keeper.beforeReserve(subject);
+            if (unguessed >= 0) {
+                // a guess is no reason to refuse (round 277: one long answer at an effort refused every later call
+                // at that effort for the month, since a refused call teaches nothing): a call that fits without it
+                // is held as much of it as fits. The balance is read first, as fitting reads it, so that no
+                // refusal is logged for a call that is served
+                long room = ledger.account(subject).available() - owed;
+                if (room < estimate && unguessed <= room) {
+                    estimate = room;
+                }
+            }
             if (owed > 0) {
                 // refused before it holds anything, so that an Idempotency-Key is not spent on a refusal
                 QuotaAccount now = ledger.account(subject);

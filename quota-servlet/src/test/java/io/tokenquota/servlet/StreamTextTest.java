@@ -204,12 +204,19 @@ final class StreamTextTest {
     }
 
     @Test
-    void cumulativeAndEchoedMessagesAreNotCounted() {
-        // LangGraph's messages/partial: the whole message so far, each time; values: the whole state
-        String body = "event: messages/partial\ndata: [{\"content\":\"abc\",\"type\":\"ai\"}]\n\n"
-                + "event: messages/partial\ndata: [{\"content\":\"abcdef\",\"type\":\"ai\"}]\n\n"
+    void cumulativeMessagesCountTheirGrowthAndEchoedStateNothing() {
+        // LangGraph's messages/partial: the whole message so far, each time (its growth counts, by id; round 276);
+        // messages/complete repeats it; values: the whole state
+        String partials = "event: messages/partial\ndata: [{\"content\":\"abc\",\"type\":\"ai\",\"id\":\"run-1\"}]\n\n"
+                + "event: messages/partial\ndata: [{\"content\":\"abcdef\",\"type\":\"ai\",\"id\":\"run-1\"}]\n\n"
+                + "event: messages/complete\ndata: [{\"content\":\"abcdef\",\"type\":\"ai\",\"id\":\"run-1\"}]\n\n"
+                + "event: messages/partial\ndata: [{\"content\":\"xy\",\"type\":\"ai\",\"id\":\"run-2\"}]\n\n"
                 + "event: values\ndata: {\"messages\":[{\"content\":\"question\",\"type\":\"human\"}]}\n\n";
-        assertEquals(0, text("text/event-stream", body));
+        assertEquals(6 + 2, text("text/event-stream", partials));
+        // messages-tuple chunks counted the text: partials after them add nothing
+        String tuples = "event: messages\ndata: [{\"content\":\"abc\",\"type\":\"AIMessageChunk\"},{\"langgraph_node\":\"a\"}]\n\n"
+                + "event: messages/partial\ndata: [{\"content\":\"abc\",\"type\":\"ai\",\"id\":\"run-1\"}]\n\n";
+        assertEquals(3, text("text/event-stream", tuples));
     }
 
     @Test
