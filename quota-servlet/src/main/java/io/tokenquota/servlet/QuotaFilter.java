@@ -756,8 +756,9 @@ public final class QuotaFilter implements Filter {
         }
         // what a report of the output alone leaves out (TGI, Ollama's cached prompt), in raw tokens
         long inputEstimate = Math.max(0, estimate - output);
-        // the hold without the guessed figure: what a first call of its kind is held
-        long unguessed = fitted == null && guessed > 0 ? held(weighing, Math.max(0, estimate - guessed), Math.max(0, output - guessed)) : -1;
+        // under CAP_AT_HOLD, the hold without the guessed figure: what a first call of its kind is held (below)
+        long unguessed = fitted == null && guessed > 0 && ledger.policy().overrunPolicy() == io.tokenquota.OverrunPolicy.CAP_AT_HOLD
+                ? held(weighing, Math.max(0, estimate - guessed), Math.max(0, output - guessed)) : -1;
         // input at the model's input rate, the requested output budget at its output rate
         estimate = held(weighing, estimate, output);
 
@@ -771,10 +772,12 @@ public final class QuotaFilter implements Filter {
             // move on; its settlements under way land first, or what they owe is counted below
             owed = keeper.beforeReserve(subject);
             if (unguessed >= 0) {
-                // a guess is no reason to refuse (round 277: one long answer at an effort refused every later call
-                // at that effort for the month, since a refused call teaches nothing): a call that fits without it
-                // is held as much of it as fits. The balance is read first, as fitting reads it, so that no
-                // refusal is logged for a call that is served
+                // under CAP_AT_HOLD a call is charged at most its hold, so a guess guards no allowance and is no
+                // reason to refuse (round 277: one long answer at an effort refused every later call at that
+                // effort for the month, since a refused call teaches nothing): a call that fits without it is
+                // held as much of it as fits. Under CHARGE_ACTUAL the guess keeps a call that would overdraw
+                // from running (round 111). The balance is read first, as fitting reads it, so that no refusal
+                // is logged for a call that is served
                 long room = ledger.account(subject).available() - owed;
                 if (room < estimate && unguessed <= room) {
                     estimate = room;
