@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit278;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound278BreakItTest extends AbstractRound278 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
