@@ -42,6 +42,11 @@ final class AnswerCalls {
     private boolean any;
     /** A finished call was named by nothing but what its client chose (a custom_id, an index). */
     private boolean unidentified;
+    /** The last final report under each name a client chose (its total and measure), by the name's digest; at most {@link #MAX_RUNNING}. */
+    private final Map<Long, Long> lastTotals = new HashMap<>();
+    /** Calls counted as others under a name already finished, and the digest each such name's latest call has. */
+    private long renamed;
+    private final Map<Long, Long> aliases = new HashMap<>();
 
     AnswerCalls() {
         sha256 = sha256();
@@ -59,13 +64,30 @@ final class AnswerCalls {
      * One report of the call named {@code call}: {@code entry} is {@code {total, input, cachedInput,
      * output, reasoning}}; {@code ended} when these are its final counts; {@code identified} when the
      * name holds an id the provider gave the call. A finished call's first final report counts; later
-     * reports of it are ignored.
+     * reports of it are ignored, but for one under a name its client chose whose counts (or what the call
+     * measured of itself, {@code measured}: llama.cpp's timings) differ from that name's last final report:
+     * another call.
      */
-    void report(String call, long[] entry, boolean ended, boolean identified) {
+    void report(String call, long[] entry, boolean ended, boolean identified, String measured) {
         any = true;
-        long digest = digest(call);
+        // a report is known again by its counts and what its call measured of itself (llama.cpp's timings)
+        long sameness = entry[0] * 31 + (measured == null ? 0 : measured.hashCode());
+        long named = digest(call);
+        Long alias = aliases.get(named);
+        long digest = alias != null ? alias : named;
         if (isFinished(digest)) {
-            return;
+            Long last = identified ? null : lastTotals.get(named);
+            if (last == null || last == sameness || aliases.size() >= MAX_RUNNING && alias == null) {
+                return;
+            }
+            // other counts under a name its client gave, after that call finished: another call (llama.cpp
+            // answers every request as index 0: round 278, two drafts relayed as a list were charged as one),
+            // whose later reports go under the same new name
+            digest = digest(call + "\u0000" + ++renamed);
+            aliases.put(named, digest);
+        }
+        if (ended && !identified && (lastTotals.size() < MAX_RUNNING || lastTotals.containsKey(named))) {
+            lastTotals.put(named, sameness);
         }
         if (ended) {
             unidentified |= !identified;

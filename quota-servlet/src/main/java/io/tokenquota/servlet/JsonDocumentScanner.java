@@ -225,7 +225,8 @@ final class JsonDocumentScanner {
      * @param geminiChunk {@code streamCall} is Gemini's {@code responseId}: its chunks' counts run until
      *                   the chunk that finishes a candidate ({@code ended})
      * @param reportId   the id of the call its usage is reported for: the top-level {@code id}, else the
-     *                   {@code metadata.id} of a Spring AI {@code ChatResponse} (the provider's id of its call)
+     *                   {@code metadata.id} of a Spring AI {@code ChatResponse} (the provider's id of its call),
+     *                   else what the call measured of itself ({@link #measured})
      */
     record Document(String type, Map<String, Map<String, Long>> usages, boolean ended, String model, String call,
                     boolean callIdentified, boolean error, String responseId, boolean choices, String event,
@@ -565,6 +566,7 @@ final class JsonDocumentScanner {
         wrappedId = null;
         envelopeId = null;
         metadataId = null;
+        measured = null;
         geminiResponse = null;
         invocation = false;
         partial = false;
@@ -1088,6 +1090,10 @@ final class JsonDocumentScanner {
                 } else if (depth == 1 && objectAt[1] && "id".equals(fieldAt[1]) && t == JsonToken.VALUE_NUMBER_INT) {
                     // an application's job numbered by its database ({"id": 1042, "status": "QUEUED"})
                     lineId = parser.getText();
+                } else if (depth == 2 && objectAt[1] && objectAt[2] && ("metrics".equals(fieldAt[1]) && "latencyMs".equals(fieldAt[2])
+                        || "timings".equals(fieldAt[1]) && "predicted_ms".equals(fieldAt[2]))
+                        || depth == 1 && objectAt[1] && "total_duration".equals(fieldAt[1])) {
+                    measured = fieldAt[depth] + ":" + parser.getText();
                 }
                 if (t == JsonToken.VALUE_NUMBER_INT) {
                     tokenField(TGI_ID | TGI_START | TGI_STOP);
@@ -1148,7 +1154,8 @@ final class JsonDocumentScanner {
                 text == null ? 0 : text.documentTokens(type != null ? type : eventType, event), object,
                 "file".equals(object) || "container.file".equals(object) || "file".equals(type) ? lineId : nestedFileId,
                 streamCall(), status, foreground, catalogueFields, finishedChoices, begunChoices, deltas,
-                geminiResponse != null && geminiResponse.equals(streamCall()), lineId != null ? lineId : metadataId,
+                geminiResponse != null && geminiResponse.equals(streamCall()),
+                lineId != null ? lineId : metadataId != null ? metadataId : measured,
                 pictures, inlined, listedRuns);
     }
 
@@ -1254,6 +1261,13 @@ final class JsonDocumentScanner {
     private String envelopeId;
     /** A Spring AI {@code ChatResponse}'s {@code metadata.id}: the provider's id of the call it answers. */
     private String metadataId;
+    /**
+     * What the call measured of itself, named: Bedrock Converse's {@code metrics.latencyMs}, llama.cpp's
+     * {@code timings.predicted_ms}, Ollama's {@code total_duration}. A call's report repeated carries the very
+     * figure; two calls with the same counts, one each (round 278: two drafts both cut at their output budget
+     * were charged as one). The report's id where it has no other.
+     */
+    private String measured;
     private String geminiResponse;
     private boolean invocation;
     private boolean partial;

@@ -92,10 +92,8 @@ final class StreamText {
             "output[].operation.diff", "output[].action.commands[]", "output[].action.command[]",
             // Cloudflare Workers AI's REST answer (round 274)
             "result.response",
-            // round 276: LangServe's /invoke of a chat model (an AIMessage under output), a Replicate prediction's
-            // output (a string, or its tokens' strings), LangChain4j's thinking and its 0.x Response<AiMessage>,
-            // Cohere v2's thinking
-            "output.content", "output", "output[]", "aiMessage.thinking", "content.text",
+            // round 276: LangChain4j's thinking and its 0.x Response<AiMessage>, Cohere v2's thinking
+            "aiMessage.thinking", "content.text",
             "content.toolExecutionRequests[].arguments", "message.content[].thinking");
     /**
      * The tool calls a Responses stream sends whole, in its {@code response.output_item.done} event, with no
@@ -108,6 +106,13 @@ final class StreamText {
      * A chat answer's reasoning, which vLLM writes under both names (the same text twice,
      * vllm-project/vllm#29408): a delta's and a whole message's, each counted once, the larger of the two.
      */
+    /**
+     * A whole answer's {@code output} in a document that names no {@code type} (round 276): LangServe's
+     * {@code /invoke} of a chat model (an AIMessage under {@code output}), a Replicate prediction's (a string,
+     * or its tokens' strings). Not in a typed event (round 279: a Vercel UI message stream's
+     * {@code tool-output-available} carries what a tool returned, not what the model wrote).
+     */
+    private static final Set<String> UNTYPED_OUTPUT = Set.of("output.content", "output", "output[]");
     private static final java.util.List<String> REASONING = java.util.List.of("choices[].delta.reasoning",
             "choices[].delta.reasoning_content", "choices[].message.reasoning", "choices[].message.reasoning_content");
     private static final String GENERATED = "generated_text";
@@ -179,7 +184,7 @@ final class StreamText {
     /** When a document's candidates count: always, or by what its top-level fields say. */
     private enum Rule { ANY, ANTHROPIC, COHERE, ROOT_TEXT, TYPED, TOOL_INPUT, SPEECH, OLLAMA, GENERATE_RESPONSE,
         ROOT_CONTENT, CHUNK, DIFY_ANSWER, DIFY_TEXT, VERCEL_TOOL, LANGCHAIN, CHAT_WHOLE, ANTHROPIC_WHOLE, GENERATED,
-        OTHER_WHOLE, ITEM_DONE }
+        OTHER_WHOLE, UNTYPED_OUTPUT, ITEM_DONE }
 
     /** The current document's candidates, by {@link Rule}. */
     private final long[] candidates = new long[Rule.values().length];
@@ -299,6 +304,7 @@ final class StreamText {
                 : ANTHROPIC_WHOLE.contains(path) ? Rule.ANTHROPIC_WHOLE
                 : GENERATED.equals(path) ? Rule.GENERATED
                 : OTHER_WHOLE.contains(path) ? Rule.OTHER_WHOLE
+                : UNTYPED_OUTPUT.contains(path) ? Rule.UNTYPED_OUTPUT
                 : ITEM_DONE.contains(path) ? Rule.ITEM_DONE : null;
         int reasoned = REASONING.indexOf(path);
         if (reasoned >= 0) {
@@ -409,6 +415,10 @@ final class StreamText {
             sum = plus(sum, candidates[Rule.VERCEL_TOOL.ordinal()]);
         }
         sum = plus(sum, Math.max(reasoning[0], reasoning[1]));
+        if ("response.created".equals(type)) {
+            // another call's output items (a relay of several calls): its indexes start at 0 again (round 279)
+            seen.deltaOutputs.clear();
+        }
         if (type != null && type.startsWith("response.") && type.endsWith(".delta") && outputIndex >= 0
                 && candidates[Rule.TYPED.ordinal()] > 0 && seen.deltaOutputs.size() < Seen.MAX_OUTPUTS) {
             seen.deltaOutputs.add(outputIndex);
@@ -431,6 +441,9 @@ final class StreamText {
         }
         if (!tokenSeen) {
             sum = plus(sum, candidates[Rule.GENERATED.ordinal()]);
+        }
+        if (type == null) {
+            sum = plus(sum, candidates[Rule.UNTYPED_OUTPUT.ordinal()]);
         }
         return plus(sum, candidates[Rule.OTHER_WHOLE.ordinal()]);
     }

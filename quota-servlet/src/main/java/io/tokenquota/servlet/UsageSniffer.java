@@ -135,7 +135,7 @@ final class UsageSniffer {
 
     /** The model's new text the deltas carried, less a prompt the answer echoed (the request's own text). */
     private long writtenText() {
-        long own = carriedText();
+        long own = Math.max(0, carriedText() - covered);
         if (own > 0 && echoes != null && echoed == null) {
             echoed = echoes.getAsLong();
         }
@@ -167,6 +167,24 @@ final class UsageSniffer {
     private boolean notJson;
     /** Takes a relayed stream's end markers out before the documents are read. */
     private final StreamEndMarkers markers = new StreamEndMarkers();
+
+    /**
+     * The text written while nested includes that reported a figure of their own ran: their figures charge it
+     * ({@link QuotaResponse#nestedInclude}).
+     */
+    private long covered;
+
+    /** The text counted so far, includes' too. */
+    synchronized long textSoFar() {
+        return carriedText();
+    }
+
+    /** {@code tokens} of the text counted so far were written by an include whose figure charges them. */
+    synchronized void cover(long tokens) {
+        if (tokens > 0) {
+            covered = StreamText.plus(covered, tokens);
+        }
+    }
 
     /** {@link #textTokens} before an echoed prompt is taken off. */
     private synchronized long carriedText() {
@@ -1560,7 +1578,8 @@ final class UsageSniffer {
         if (calls == null) {
             calls = new AnswerCalls();
         }
-        calls.report(doc.call(), new long[] {total, split[0], split[1], split[2], split[3]}, ended, doc.callIdentified());
+        calls.report(doc.call(), new long[] {total, split[0], split[1], split[2], split[3]}, ended, doc.callIdentified(),
+                doc.reportId());
         return true;
     }
 
@@ -1579,7 +1598,7 @@ final class UsageSniffer {
             calls = new AnswerCalls();
         }
         calls.report(result.call(), new long[] {UsageKinds.total(split), split[0], split[1], split[2], split[3]}, true,
-                result.identified());
+                result.identified(), null);
         return true;
     }
 
@@ -1976,7 +1995,9 @@ final class UsageSniffer {
     private boolean finalReport(JsonDocumentScanner.Document doc) {
         Map<String, Long> root = doc.usage("");
         Map<String, Long> spring = doc.usage("metadata.usage");
-        return doc.ended() && root != null && has(root, "prompt_eval_count", "eval_count")
+        return doc.ended() && root != null && (has(root, "prompt_eval_count", "eval_count")
+                // llama.cpp's answer ("stop": true), one without index (a server before 2025)
+                || has(root, "tokens_evaluated", "tokens_predicted"))
                 || converse(doc.usage("usage")) || converse(spring)
                 || "message-end".equals(doc.type()) && doc.usage("delta.usage") != null
                 || doc.type() == null && doc.usage("usage") != null && cohere(doc.usage("usage")) != null
@@ -2223,7 +2244,9 @@ final class UsageSniffer {
 
     /** The formats whose reports are one call's running totals, which {@link #foldCall} adds up call by call. */
     private static final java.util.Set<Format> ONE_CALL_REPORTS = java.util.EnumSet.of(Format.OPENAI, Format.ANTHROPIC,
-            Format.GEMINI, Format.BEDROCK, Format.COHERE, Format.OLLAMA, Format.LANGCHAIN4J);
+            Format.GEMINI, Format.BEDROCK, Format.COHERE, Format.OLLAMA, Format.LANGCHAIN4J,
+            // llama.cpp's answer without index (a server before 2025): round 278
+            Format.LLAMA_CPP);
 
     /** The data stream's step finish part and message finish part, as {@link SseEvents} names them. */
     private static final String STEP_PART = "part:e";
@@ -3203,11 +3226,19 @@ final class UsageSniffer {
         }
 
         private void dispatch() {
+            // an event whose data is a JSON string (LangChain.js's HttpResponseOutputParser, LangServe's stream
+            // of a string chain: data: "<token>"): the string's text is the model's, not its quotes and escapes
+            // (round 279: counted raw, 4,400 tokens of text were charged 11,783)
+            boolean quoted = false;
             if (event != null) {
                 // "[DONE]" and other non-JSON data fail the scanner and report nothing
                 event.end();
                 long root = event.rootText();
                 if (parts && (partCode == TEXT_PART || partCode == REASONING_PART)) {
+                    textTokens = StreamText.plus(textTokens, root);
+                } else if (!parts && root > 0 && !event.failed() && !eventDocument && pending == null && !rawStreaming
+                        && countRaw && textEstimator != null) {
+                    quoted = true;
                     textTokens = StreamText.plus(textTokens, root);
                 }
                 if (pending != null) {
@@ -3227,7 +3258,7 @@ final class UsageSniffer {
                 // data that is no JSON document (text, "[DONE]") is no provider's error either
                 sawAnswer = true;
             }
-            if (eventHasData && (!eventDocument || rawStreaming || event != null && event.failed())) {
+            if (eventHasData && !quoted && (!eventDocument || rawStreaming || event != null && event.failed())) {
                 // text (a Flux<String>'s pieces, an answer that opened with a JSON example, a provider's chunk
                 // or completion too, round 229: the JSON breaks inside the event, so no provider wrote it
                 // whole): the model's; JSON is a format's or an application's own

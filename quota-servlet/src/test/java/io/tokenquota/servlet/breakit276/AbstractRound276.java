@@ -7,16 +7,12 @@ import io.tokenquota.servlet.testing.ShapedAnswerRound;
 import io.tokenquota.servlet.testing.TestHttp;
 import jakarta.servlet.ServletOutputStream;
 import jakarta.servlet.http.HttpServletResponse;
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.net.http.HttpResponse;
-import java.nio.ByteBuffer;
-import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.UUID;
-import java.util.zip.CRC32;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -120,36 +116,8 @@ abstract class AbstractRound276 extends ShapedAnswerRound {
     /** Bedrock's padding field against token-length side channels. */
     static final String PAD = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJ";
 
-    /**
-     * One message of AWS's binary event stream: an event named {@code type} (its {@code :event-type} header)
-     * whose payload is the event's body {@code json}, as ConverseStream sends it (prelude, headers, payload, CRCs).
-     */
     static byte[] awsEvent(String type, String json) {
-        byte[] payload = json.getBytes(StandardCharsets.UTF_8);
-        ByteArrayOutputStream headers = new ByteArrayOutputStream();
-        String[][] hs = {{":event-type", type}, {":content-type", "application/json"}, {":message-type", "event"}};
-        for (String[] h : hs) {
-            byte[] name = h[0].getBytes(StandardCharsets.UTF_8);
-            byte[] value = h[1].getBytes(StandardCharsets.UTF_8);
-            headers.write(name.length);
-            headers.writeBytes(name);
-            headers.write(7);
-            headers.write(value.length >> 8);
-            headers.write(value.length & 0xFF);
-            headers.writeBytes(value);
-        }
-        byte[] hb = headers.toByteArray();
-        int total = 12 + hb.length + payload.length + 4;
-        ByteBuffer buf = ByteBuffer.allocate(total);
-        buf.putInt(total).putInt(hb.length);
-        CRC32 crc = new CRC32();
-        crc.update(buf.array(), 0, 8);
-        buf.putInt((int) crc.getValue());
-        buf.put(hb).put(payload);
-        crc = new CRC32();
-        crc.update(buf.array(), 0, total - 4);
-        buf.putInt((int) crc.getValue());
-        return buf.array();
+        return io.tokenquota.servlet.testing.RelayedAnswers.awsEvent(type, json);
     }
 
     static void sse(PrintWriter w, String event, String data) {

@@ -70,13 +70,22 @@ public final class RelayedAnswers {
     /**
      * One message of AWS's binary event stream ({@code application/vnd.amazon.eventstream}), a
      * {@code chunk} event carrying {@code json} base64-encoded under {@code bytes}, as Bedrock's
-     * InvokeModelWithResponseStream sends it (prelude, headers, payload, CRCs).
+     * InvokeModelWithResponseStream sends it.
      */
     public static byte[] awsEventStreamChunk(String json) {
-        byte[] payload = ("{\"bytes\":\"" + java.util.Base64.getEncoder().encodeToString(json.getBytes(java.nio.charset.StandardCharsets.UTF_8))
-                + "\",\"p\":\"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123\"}").getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        return awsEvent("chunk", "{\"bytes\":\"" + java.util.Base64.getEncoder().encodeToString(json.getBytes(java.nio.charset.StandardCharsets.UTF_8))
+                + "\",\"p\":\"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123\"}");
+    }
+
+    /**
+     * One message of AWS's binary event stream: an event named {@code type} (its {@code :event-type} header)
+     * whose payload is {@code json} (prelude, headers, payload, CRCs). ConverseStream's payload is the
+     * event's own body ({@code {"contentBlockIndex":0,"delta":{…}}}).
+     */
+    public static byte[] awsEvent(String type, String json) {
+        byte[] payload = json.getBytes(java.nio.charset.StandardCharsets.UTF_8);
         java.io.ByteArrayOutputStream headers = new java.io.ByteArrayOutputStream();
-        String[][] hs = {{":event-type", "chunk"}, {":content-type", "application/json"}, {":message-type", "event"}};
+        String[][] hs = {{":event-type", type}, {":content-type", "application/json"}, {":message-type", "event"}};
         for (String[] h : hs) {
             byte[] name = h[0].getBytes(java.nio.charset.StandardCharsets.UTF_8);
             byte[] value = h[1].getBytes(java.nio.charset.StandardCharsets.UTF_8);
