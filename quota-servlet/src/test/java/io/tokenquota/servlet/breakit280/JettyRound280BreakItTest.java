@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit280;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound280BreakItTest extends AbstractRound280 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
