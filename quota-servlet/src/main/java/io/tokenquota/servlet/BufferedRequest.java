@@ -188,21 +188,31 @@ final class BufferedRequest extends HttpServletRequestWrapper {
         return reader;
     }
 
+    /**
+     * The body again, from memory. Read without blocking ({@link #setReadListener}), it behaves as a
+     * container's stream does: {@code onDataAvailable} first, {@code onAllDataRead} once the endpoint has
+     * read to the end, whenever that is (round 280: a reader that reads only on demand, as Spring WebFlux's
+     * on a servlet container does, was told all data was read before it read a byte, and got an empty body).
+     */
     private static final class ReplayStream extends ServletInputStream {
         private final ByteArrayInputStream in;
+        private ReadListener listener;
+        /** The listener's {@code onDataAvailable} is running: its end is told after it returns. */
+        private boolean dispatching;
+        private boolean allDataRead;
 
         ReplayStream(byte[] body) {
             this.in = new ByteArrayInputStream(body);
         }
 
         @Override
-        public int read() {
-            return in.read();
+        public int read() throws IOException {
+            return ended(in.read());
         }
 
         @Override
-        public int read(byte[] b, int off, int len) {
-            return in.read(b, off, len);
+        public int read(byte[] b, int off, int len) throws IOException {
+            return ended(in.read(b, off, len));
         }
 
         @Override
@@ -228,20 +238,44 @@ final class BufferedRequest extends HttpServletRequestWrapper {
 
         @Override
         public boolean isReady() {
+            // at the end, as a container does once the endpoint asks again after reading the last bytes
+            try {
+                ended(-1);
+            } catch (IOException e) {
+                listener.onError(e);
+            }
             return true;
         }
 
         @Override
         public void setReadListener(ReadListener listener) {
-            // everything is already in memory: all data is available at once
+            this.listener = listener;
             try {
                 if (!isFinished()) {
-                    listener.onDataAvailable();
+                    dispatching = true;
+                    try {
+                        listener.onDataAvailable();
+                    } finally {
+                        dispatching = false;
+                    }
                 }
-                listener.onAllDataRead();
+                ended(-1);
             } catch (IOException e) {
                 listener.onError(e);
             }
+        }
+
+        /**
+         * Tells a listener, once, that the endpoint has read the whole body, when {@code n} says a read found
+         * its end (-1): never inside the read that hands over the last bytes, which the endpoint has yet to
+         * take; passes {@code n} on.
+         */
+        private int ended(int n) throws IOException {
+            if (n < 0 && listener != null && !dispatching && !allDataRead && isFinished()) {
+                allDataRead = true;
+                listener.onAllDataRead();
+            }
+            return n;
         }
     }
 }

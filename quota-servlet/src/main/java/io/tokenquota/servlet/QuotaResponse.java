@@ -101,12 +101,16 @@ final class QuotaResponse extends HttpServletResponseWrapper {
         int pageStatus;
         Long before;
         long textBefore;
+        long usageCoveredBefore;
+        long textCoveredBefore;
         synchronized (this) {
             pageStatus = includedStatus;
             includedStatus = 0;
             nesting++;
             before = usageReadSoFar();
             textBefore = sniffer.textSoFar();
+            usageCoveredBefore = coveredUsage;
+            textCoveredBefore = sniffer.covered();
         }
         try {
             include.run();
@@ -118,14 +122,16 @@ final class QuotaResponse extends HttpServletResponseWrapper {
                     // the include's figure stands for everything it wrote: usage read from its bytes (an
                     // endpoint that reports its figure and answers with usage, included by a shim) is
                     // that same call, already charged by the figure, and must not count again
+                    // (less what includes nested in it covered already: round 281, a fragment's fragment's text
+                    // was covered twice, the second time out of the page's own)
                     Long after = usageReadSoFar();
-                    long read = (after == null ? 0 : after) - (before == null ? 0 : before);
+                    long read = (after == null ? 0 : after) - (before == null ? 0 : before) - (coveredUsage - usageCoveredBefore);
                     if (read > 0) {
                         coveredUsage += read;
                     }
                     // and so does the text it wrote (round 279: a fragment's 4,400 tokens of text were charged
                     // again beside its figure)
-                    sniffer.cover(sniffer.textSoFar() - textBefore);
+                    sniffer.cover(sniffer.textSoFar() - textBefore - (sniffer.covered() - textCoveredBefore));
                 }
             }
         }

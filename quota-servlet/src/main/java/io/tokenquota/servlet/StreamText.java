@@ -112,7 +112,9 @@ final class StreamText {
      * or its tokens' strings). Not in a typed event (round 279: a Vercel UI message stream's
      * {@code tool-output-available} carries what a tool returned, not what the model wrote).
      */
-    private static final Set<String> UNTYPED_OUTPUT = Set.of("output.content", "output", "output[]");
+    private static final Set<String> UNTYPED_OUTPUT = Set.of("output.content", "output", "output[]",
+            // LangServe's /invoke of an agent (AgentExecutor's {"output": …} under output: round 281)
+            "output.output");
     private static final java.util.List<String> REASONING = java.util.List.of("choices[].delta.reasoning",
             "choices[].delta.reasoning_content", "choices[].message.reasoning", "choices[].message.reasoning_content");
     private static final String GENERATED = "generated_text";

@@ -174,6 +174,11 @@ final class UsageSniffer {
      */
     private long covered;
 
+    /** The text covered so far ({@link #cover}). */
+    synchronized long covered() {
+        return covered;
+    }
+
     /** The text counted so far, includes' too. */
     synchronized long textSoFar() {
         return carriedText();
