@@ -134,6 +134,8 @@ final class ProviderObjects {
     static final int GOOGLE_FIELD = 16384;
     /** A top-level field other than {@code name}. */
     static final int BEYOND_NAME = 32768;
+    /** llama.cpp's server properties ({@code default_generation_settings}) or one of its slots ({@code is_processing}). */
+    static final int SERVER_STATE = 65536;
 
     /** The fields of Google's stored resources besides their name: times, a state, an operation's parts. */
     private static final Set<String> GOOGLE_FIELDS = Set.of("createTime", "updateTime", "expireTime", "state",
@@ -163,6 +165,7 @@ final class ProviderObjects {
                         case "inputTokenLimit" -> TOKEN_LIMIT;
                         case "display_name" -> DISPLAY_NAME;
                         case "modelfile", "model_info" -> MODELFILE;
+                        case "default_generation_settings", "is_processing" -> SERVER_STATE;
                         default -> 0;
                     };
         }
@@ -223,6 +226,26 @@ final class ProviderObjects {
      */
     static boolean endsACall(String method, String path, boolean answered) {
         return !answered && "POST".equals(method) && CALL_ENDED.matcher(path).find();
+    }
+
+    /**
+     * Whether the request is a local model server's own business, as its web UI and SDKs call it (round 282:
+     * each was charged about 1,000): llama.cpp's properties and slots ({@code GET /props}, {@code GET /slots},
+     * answered with its settings, or its slots, each with {@code is_processing}), Ollama's model pulled, pushed
+     * or created ({@code POST /api/pull}, {@code /api/push}, {@code /api/create}: progress lines ending with
+     * {@code "status": "success"}), copied or deleted ({@code POST /api/copy}, {@code DELETE /api/delete}:
+     * answered with no body). {@code answer} is the answer's last document, of however many ({@code null} for none).
+     */
+    static boolean serverBusiness(String method, String path, JsonDocumentScanner.Document answer, boolean answered) {
+        boolean reads = "GET".equals(method) || "HEAD".equals(method);
+        if (reads && (path.endsWith("/props") || path.endsWith("/slots"))) {
+            return answer != null && (answer.catalogueFields() & SERVER_STATE) != 0;
+        }
+        if ("POST".equals(method) && (path.endsWith("/api/pull") || path.endsWith("/api/push") || path.endsWith("/api/create"))) {
+            return answer != null && "success".equals(answer.status());
+        }
+        return !answered && ("POST".equals(method) && path.endsWith("/api/copy")
+                || "DELETE".equals(method) && path.endsWith("/api/delete"));
     }
 
     /** Whether an answer read back that is the object {@code object} is part of a call charged as a whole. */

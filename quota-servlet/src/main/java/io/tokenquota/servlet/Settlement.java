@@ -392,11 +392,20 @@ final class Settlement implements AsyncListener {
 
     /** The statuses of a stored Response or an Assistants run whose model has not finished. */
     private static final java.util.Set<String> PENDING = java.util.Set.of("queued", "in_progress");
+    /**
+     * A job's states that, without usage, say its model wrote nothing more to charge: a job cancelled (or being
+     * cancelled), failed or expired, read or cancelled at an instance that did not see it start (round 283: a
+     * background Response cancelled, or polled after it was cancelled or failed, through another instance was
+     * charged the fallback again).
+     */
+    private static final java.util.Set<String> ENDED_UNUSED = java.util.Set.of("cancelled", "cancelling", "failed",
+            "expired");
 
     /** What a provider's object names itself: its {@code object}, or Anthropic's {@code type}. */
     private static String named(JsonDocumentScanner.Document answer) {
-        return answer == null ? "call's ending (Realtime)" : answer.object() != null ? answer.object()
-                : answer.type() != null ? answer.type() : "provider's stored resource";
+        return answer == null ? "body-less answer (a Realtime call's ending, an Ollama model copied or deleted)"
+                : answer.object() != null ? answer.object()
+                : answer.type() != null ? answer.type() : "provider's stored resource or server state";
     }
 
     private static boolean reads(HttpServletRequest request) {
@@ -844,7 +853,8 @@ final class Settlement implements AsyncListener {
                 jobCharged = usage == null || provisional ? 0 : usage;
             }
             boolean readsJob = job != null && actsOn(request, job)
-                    && (jobCharged != null || job.status() != null && PENDING.contains(job.status()));
+                    && (jobCharged != null || job.status() != null && PENDING.contains(job.status())
+                    || usage == null && job.status() != null && ENDED_UNUSED.contains(job.status()));
             // an application's own job, read at the path that started it
             AppJob appJob = job != null || status < 200 || status >= 300 || uploaded ? null : AppJob.of(sniffer);
             String readJob = appJob == null || !appJob.readBy(request) ? null
@@ -859,6 +869,8 @@ final class Settlement implements AsyncListener {
                     || answer != null && ProviderObjects.cacheKept(answer, request.getMethod())
                     || usage == null && ProviderObjects.endsACall(request.getMethod(), QuotaFilter.pathOf(request),
                     response.sniffer().answered())
+                    || usage == null && ProviderObjects.serverBusiness(request.getMethod(), QuotaFilter.pathOf(request),
+                    sniffer.finalDocument(), response.sniffer().answered())
                     || reads(request) && answer != null && ProviderObjects.partOfACall(answer.object()));
             // eval runs read in the list of them: each completed run's usage, once
             boolean listsRuns = !uploaded && explicit == null && usage == null && status >= 200 && status < 300

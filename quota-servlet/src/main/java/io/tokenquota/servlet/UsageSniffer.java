@@ -996,6 +996,11 @@ final class UsageSniffer {
         return documents == 1 && !sawAnswerEvent ? lastDocument : null;
     }
 
+    /** The last JSON document of the answer, of however many (an NDJSON stream's last line), or {@code null}. */
+    synchronized JsonDocumentScanner.Document finalDocument() {
+        return decoded != null ? decoded.finalDocument() : lastDocument;
+    }
+
     /** The Assistants run the answer's events are about ({@code "object": "thread.run"}), or {@code null}. */
     private String storedRun;
 

@@ -152,10 +152,32 @@ abstract class AbstractRound280 extends ModelCallRound {
             String s = req.getHeader("x-user-id");
             Object lock = new Object();
             boolean[] done = {false};
+            java.util.concurrent.atomic.AtomicBoolean demanded = new java.util.concurrent.atomic.AtomicBoolean();
+            // reads while the stream is ready, once the subscriber has asked; a container that has no data yet
+            // (isReady false) calls onDataAvailable when it comes, which reads on
+            Runnable drain = () -> {
+                synchronized (lock) {
+                    try {
+                        byte[] buf = new byte[4096];
+                        while (!done[0] && in.isReady()) {
+                            int n = in.read(buf);
+                            if (n < 0) {
+                                break;
+                            }
+                            body.write(buf, 0, n);
+                        }
+                    } catch (IOException e) {
+                        ac.complete();
+                    }
+                }
+            };
             in.setReadListener(new ReadListener() {
                 @Override
                 public void onDataAvailable() {
-                    // no demand yet: the subscriber reads when it asks
+                    // before the subscriber's demand, nothing is read
+                    if (demanded.get()) {
+                        drain.run();
+                    }
                 }
 
                 @Override
@@ -176,23 +198,8 @@ abstract class AbstractRound280 extends ModelCallRound {
             });
             // the subscriber's demand arrives after the listener is registered
             CompletableFuture.runAsync(() -> {
-                try {
-                    byte[] buf = new byte[4096];
-                    while (in.isReady()) {
-                        synchronized (lock) {
-                            if (done[0]) {
-                                return;
-                            }
-                        }
-                        int n = in.read(buf);
-                        if (n < 0) {
-                            break;
-                        }
-                        body.write(buf, 0, n);
-                    }
-                } catch (IOException e) {
-                    ac.complete();
-                }
+                demanded.set(true);
+                drain.run();
             });
         }
     }
