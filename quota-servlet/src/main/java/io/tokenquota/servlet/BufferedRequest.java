@@ -171,9 +171,24 @@ final class BufferedRequest extends HttpServletRequestWrapper {
             throw new IllegalStateException("getReader() was already called");
         }
         if (stream == null) {
-            stream = new ReplayStream(body);
+            stream = new ReplayStream(body, dispatchEnded);
         }
         return stream;
+    }
+
+    /** The dispatch that reads the body has returned to the container ({@link ReplayStream#setReadListener}). */
+    private volatile boolean dispatchEnded;
+
+    /**
+     * The endpoint's dispatch returned: a {@code ReadListener} it registered hears from the body now, as a
+     * container's would, after the servlet's {@code service} returned (round 285: Tomcat's own example sets its
+     * {@code WriteListener} after its {@code ReadListener}, and was answered before it had one).
+     */
+    void dispatchEnded() {
+        dispatchEnded = true;
+        if (stream != null) {
+            stream.start();
+        }
     }
 
     @Override
@@ -196,13 +211,17 @@ final class BufferedRequest extends HttpServletRequestWrapper {
      */
     private static final class ReplayStream extends ServletInputStream {
         private final ByteArrayInputStream in;
-        private ReadListener listener;
+        private volatile ReadListener listener;
         /** The listener's {@code onDataAvailable} is running: its end is told after it returns. */
-        private boolean dispatching;
-        private boolean allDataRead;
+        private volatile boolean dispatching;
+        private final java.util.concurrent.atomic.AtomicBoolean allDataRead = new java.util.concurrent.atomic.AtomicBoolean();
 
-        ReplayStream(byte[] body) {
+        /** The endpoint's dispatch has returned: a listener hears from the body at once. */
+        private volatile boolean started;
+
+        ReplayStream(byte[] body, boolean started) {
             this.in = new ByteArrayInputStream(body);
+            this.started = started;
         }
 
         @Override
@@ -250,6 +269,23 @@ final class BufferedRequest extends HttpServletRequestWrapper {
         @Override
         public void setReadListener(ReadListener listener) {
             this.listener = listener;
+            if (started) {
+                tell();
+            }
+        }
+
+        /** The dispatch returned ({@link #dispatchEnded}): a listener registered during it hears now. */
+        void start() {
+            if (!started) {
+                started = true;
+                if (listener != null) {
+                    tell();
+                }
+            }
+        }
+
+        /** {@code onDataAvailable}, then {@code onAllDataRead} once the endpoint read to the end. */
+        private void tell() {
             try {
                 if (!isFinished()) {
                     dispatching = true;
@@ -271,8 +307,7 @@ final class BufferedRequest extends HttpServletRequestWrapper {
          * take; passes {@code n} on.
          */
         private int ended(int n) throws IOException {
-            if (n < 0 && listener != null && !dispatching && !allDataRead && isFinished()) {
-                allDataRead = true;
+            if (n < 0 && listener != null && started && !dispatching && isFinished() && allDataRead.compareAndSet(false, true)) {
                 listener.onAllDataRead();
             }
             return n;

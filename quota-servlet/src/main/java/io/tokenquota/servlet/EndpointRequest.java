@@ -124,6 +124,16 @@ final class EndpointRequest extends HttpServletRequestWrapper {
         return false;
     }
 
+    /**
+     * The endpoint's dispatch returned to the container: a body the filter replays tells a
+     * {@code ReadListener} registered during it from now on ({@link BufferedRequest#dispatchEnded}).
+     */
+    void dispatchEnded() {
+        if (getRequest() instanceof BufferedRequest replayed) {
+            replayed.dispatchEnded();
+        }
+    }
+
     /** The endpoint request of the filter {@code owner} that {@code request} is or wraps; null when none. */
     static EndpointRequest in(jakarta.servlet.ServletRequest request, String owner) {
         for (jakarta.servlet.ServletRequest r = request; r != null; ) {

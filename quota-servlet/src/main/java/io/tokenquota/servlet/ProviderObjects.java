@@ -136,6 +136,8 @@ final class ProviderObjects {
     static final int BEYOND_NAME = 32768;
     /** llama.cpp's server properties ({@code default_generation_settings}) or one of its slots ({@code is_processing}). */
     static final int SERVER_STATE = 65536;
+    /** A top-level field other than {@code status}. */
+    static final int BEYOND_STATUS = 131072;
 
     /** The fields of Google's stored resources besides their name: times, a state, an operation's parts. */
     private static final Set<String> GOOGLE_FIELDS = Set.of("createTime", "updateTime", "expireTime", "state",
@@ -160,7 +162,8 @@ final class ProviderObjects {
      */
     static int catalogueField(String list, String name) {
         if (list == null) {
-            return NAMED | ("name".equals(name) ? 0 : BEYOND_NAME) | (GOOGLE_FIELDS.contains(name) ? GOOGLE_FIELD : 0)
+            return NAMED | ("name".equals(name) ? 0 : BEYOND_NAME) | ("status".equals(name) ? 0 : BEYOND_STATUS)
+                    | (GOOGLE_FIELDS.contains(name) ? GOOGLE_FIELD : 0)
                     | ("input_dataset_id".equals(name) ? RESOURCE : 0) | switch (name) {
                         case "inputTokenLimit" -> TOKEN_LIMIT;
                         case "display_name" -> DISPLAY_NAME;
@@ -233,19 +236,18 @@ final class ProviderObjects {
      * each was charged about 1,000): llama.cpp's properties and slots ({@code GET /props}, {@code GET /slots},
      * answered with its settings, or its slots, each with {@code is_processing}), Ollama's model pulled, pushed
      * or created ({@code POST /api/pull}, {@code /api/push}, {@code /api/create}: progress lines ending with
-     * {@code "status": "success"}), copied or deleted ({@code POST /api/copy}, {@code DELETE /api/delete}:
-     * answered with no body). {@code answer} is the answer's last document, of however many ({@code null} for none).
+     * {@code {"status": "success"}} and nothing else, round 285: an application's JSend answer
+     * {@code {"status": "success", "data": …}} at a path its client chose is a model's). {@code answer} is the
+     * answer's last document, of however many ({@code null} for none). Ollama's copy and delete, answered
+     * with no body, are not told from a model call answered so (round 285): charged.
      */
-    static boolean serverBusiness(String method, String path, JsonDocumentScanner.Document answer, boolean answered) {
+    static boolean serverBusiness(String method, String path, JsonDocumentScanner.Document answer) {
         boolean reads = "GET".equals(method) || "HEAD".equals(method);
         if (reads && (path.endsWith("/props") || path.endsWith("/slots"))) {
             return answer != null && (answer.catalogueFields() & SERVER_STATE) != 0;
         }
-        if ("POST".equals(method) && (path.endsWith("/api/pull") || path.endsWith("/api/push") || path.endsWith("/api/create"))) {
-            return answer != null && "success".equals(answer.status());
-        }
-        return !answered && ("POST".equals(method) && path.endsWith("/api/copy")
-                || "DELETE".equals(method) && path.endsWith("/api/delete"));
+        return "POST".equals(method) && (path.endsWith("/api/pull") || path.endsWith("/api/push") || path.endsWith("/api/create"))
+                && answer != null && "success".equals(answer.status()) && (answer.catalogueFields() & BEYOND_STATUS) == 0;
     }
 
     /** Whether an answer read back that is the object {@code object} is part of a call charged as a whole. */

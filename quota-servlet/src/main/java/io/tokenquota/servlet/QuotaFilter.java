@@ -912,6 +912,7 @@ public final class QuotaFilter implements Filter {
         try {
             chain.doFilter(held, wrapped);
             returned = true;
+            held.dispatchEnded();
         } finally {
             inChain.set(false);
             if (!returned) {
@@ -1207,6 +1208,9 @@ public final class QuotaFilter implements Filter {
             LOG.warn("quota ledger unavailable, letting the request of {} through uncharged (fail-open, {} so far): {}",
                     subject, n, e.toString());
             chain.doFilter(request, response);
+            if (request instanceof EndpointRequest endpoint) {
+                endpoint.dispatchEnded();
+            }
         } else {
             LOG.warn("quota ledger unavailable, refusing the request of {} (fail-closed): {}", subject, e.toString());
             Problems.send(response, 503, Problems.STORE_UNAVAILABLE, "the quota ledger is unavailable; try again later");

@@ -403,7 +403,7 @@ final class Settlement implements AsyncListener {
 
     /** What a provider's object names itself: its {@code object}, or Anthropic's {@code type}. */
     private static String named(JsonDocumentScanner.Document answer) {
-        return answer == null ? "body-less answer (a Realtime call's ending, an Ollama model copied or deleted)"
+        return answer == null ? "body-less answer to a Realtime call's ending"
                 : answer.object() != null ? answer.object()
                 : answer.type() != null ? answer.type() : "provider's stored resource or server state";
     }
@@ -870,7 +870,7 @@ final class Settlement implements AsyncListener {
                     || usage == null && ProviderObjects.endsACall(request.getMethod(), QuotaFilter.pathOf(request),
                     response.sniffer().answered())
                     || usage == null && ProviderObjects.serverBusiness(request.getMethod(), QuotaFilter.pathOf(request),
-                    sniffer.finalDocument(), response.sniffer().answered())
+                    sniffer.finalDocument())
                     || reads(request) && answer != null && ProviderObjects.partOfACall(answer.object()));
             // eval runs read in the list of them: each completed run's usage, once
             boolean listsRuns = !uploaded && explicit == null && usage == null && status >= 200 && status < 300

@@ -44,7 +44,9 @@ import org.junit.jupiter.params.provider.ValueSource;
  *       "Returns a 200 OK if successful").</li>
  * </ul>
  * Found (Jetty and Tomcat alike): {@code GET /props?autoload=false} 1,003, {@code GET /props} 1,000, {@code GET /slots} 1,000,
- * {@code POST /api/pull} 1,001, {@code POST /api/copy} 1,007, {@code DELETE /api/delete} 1,001; each expected 0.
+ * {@code POST /api/pull} 1,001, {@code POST /api/copy} 1,007, {@code DELETE /api/delete} 1,001; each expected 0. Not kept:
+ * the copy and the delete, answered with no body, which nothing tells from a model call answered so at a path a client
+ * chose (round 285; docs/decisions.md): they stay charged.
  * Controls: {@code GET /api/tags} is released, an {@code /api/chat} answer through the same relay is charged
  * its {@code prompt_eval_count + eval_count} exactly (324). Tried without a finding (covered before): Azure's
  * asynchronous filter annotations after the usage chunk (round 252), a {@code HEAD} on a GET chat route
@@ -186,20 +188,6 @@ abstract class AbstractRound282 extends H2FilterRound {
     @Test
     void anOllamaModelPulledIsNotCharged() {
         free("POST", "/ai/api/pull", "{\"model\":\"llama3.2\",\"insecure\":false,\"stream\":true}", "POST /api/pull");
-    }
-
-    /**
-     * The attack: Spring AI's {@code OllamaApi.copyModel} ({@code POST /api/copy}) and {@code deleteModel}
-     * ({@code DELETE /api/delete} with a JSON body), each read with {@code toBodilessEntity()}: Ollama answers
-     * 200 with no body.
-     */
-    @ParameterizedTest
-    @ValueSource(strings = {"POST /ai/api/copy", "DELETE /ai/api/delete"})
-    void anOllamaModelCopiedOrDeletedIsNotCharged(String call) {
-        String[] p = call.split(" ");
-        String body = p[1].endsWith("copy") ? "{\"source\":\"llama3.2\",\"destination\":\"llama3-backup\"}"
-                : "{\"model\":\"llama3:13b\"}";
-        free(p[0], p[1], body, call);
     }
 
     /** Control: Ollama's list of local models ({@code GET /api/tags}, {@code OllamaApi.listModels}) is released. */
