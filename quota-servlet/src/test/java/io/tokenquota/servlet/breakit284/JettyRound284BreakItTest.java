@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit284;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound284BreakItTest extends AbstractRound284 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
