@@ -92,12 +92,22 @@ final class ImageOutput {
         return width <= 0 || height <= 0 ? 1 : width == height ? 0 : height > width ? 1 : 2;
     }
 
-    /** The output tokens of pictures counted by {@link #shape} ({@link #drawn} each), at the {@code quality} named. */
-    static long drawn(long[] byShape, String quality) {
+    /** Pictures counted by kind: OpenAI's by {@link #shape} (0 to 2), and Gemini's ({@link #GEMINI}). */
+    static final int KINDS = 4;
+    /** Gemini's image model's pictures ({@code inlineData}), billed {@link #GEMINI_IMAGE} each up to 1024x1024. */
+    static final int GEMINI = 3;
+    /** Google's figure for one output image of Gemini's image model, up to 1024x1024 (its image-generation pricing). */
+    static final long GEMINI_IMAGE = 1_290;
+
+    /**
+     * The output tokens of pictures counted by kind ({@link #KINDS}): OpenAI's by {@link #shape} ({@link #drawn}
+     * each, at the {@code quality} named), Gemini's at {@link #GEMINI_IMAGE} (round 284).
+     */
+    static long drawn(long[] byKind, String quality) {
         long total = 0;
-        for (int c = 0; c < byShape.length; c++) {
+        for (int c = 0; c < byKind.length; c++) {
             // a count is at most one a document: far below what would overflow
-            total = UsageKinds.add(total, byShape[c] * TABLE[row(quality)][c]);
+            total = UsageKinds.add(total, byKind[c] * (c == GEMINI ? GEMINI_IMAGE : TABLE[row(quality)][c]));
         }
         return total;
     }

@@ -90,7 +90,9 @@ final class JsonDocumentScanner {
             "result.usage", "metrics", "amazon-bedrock-invocationMetrics", "details", "response.body.usage",
             "result.message.usage", "data.usage", "Usage", "Response.Usage",
             "choices[].usage", "data.chunk.usage_metadata", "data.output.usage_metadata", "data.execution_metadata",
-            "metaInfo", "chatResponse.metadata.tokenUsage", "response.usageMetadata");
+            "metaInfo", "chatResponse.metadata.tokenUsage", "response.usageMetadata",
+            // a Gemini Interactions stream's last event carries its interaction whole (round 284)
+            "interaction.usage");
     /**
      * Dify's workflow run counts its tokens directly in its {@code data} ({@code workflow_finished}'s, or
      * a blocking run's answer): {@code data.total_tokens}, collected under the path {@code "data"}
@@ -912,14 +914,17 @@ final class JsonDocumentScanner {
                     // the delta that begins a choice's message names its role
                     choiceBegins = true;
                 }
-                if (depth > 0 && depth <= TRACKED_DEPTH && objectAt[depth] && PICTURE_FIELDS.contains(fieldAt[depth])) {
+                if (depth > 0 && depth <= TRACKED_DEPTH && objectAt[depth] && (PICTURE_FIELDS.contains(fieldAt[depth])
+                        // Gemini's image model: a part's inlineData (round 284)
+                        || depth > 1 && "data".equals(fieldAt[depth])
+                        && ("inlineData".equals(fieldAt[depth - 1]) || "inline_data".equals(fieldAt[depth - 1])))) {
                     // the string's first bytes (what is kept of it) hold the picture's header
                     long[] size = ImageOutput.base64Picture(parser.getText());
                     if (size != null) {
                         if (pictures == null) {
-                            pictures = new long[3];
+                            pictures = new long[ImageOutput.KINDS];
                         }
-                        pictures[ImageOutput.shape(size[0], size[1])]++;
+                        pictures["data".equals(fieldAt[depth]) ? ImageOutput.GEMINI : ImageOutput.shape(size[0], size[1])]++;
                     }
                 }
                 if (text != null) {

@@ -441,6 +441,8 @@ final class Settlement implements AsyncListener {
             case "thread.run", "eval.run" -> "/runs/";
             case "batch" -> "/batches/";
             case "chat.completion" -> "/chat/completions/";
+            // Gemini's Interactions API: a background interaction (Deep Research) polled by its id (round 284)
+            case "interaction" -> "/interactions/";
             default -> null;
         };
         if (collection == null) {

@@ -376,7 +376,9 @@ final class StreamText {
      */
     long documentTokens(String type, String event) {
         long sum = candidates[Rule.ANY.ordinal()];
-        if ("content_block_delta".equals(type)) {
+        // Anthropic's delta event, and a Gemini Interactions stream's (content.delta, and step.delta of revision
+        // 2026-05-20, named by their event_type: round 284)
+        if ("content_block_delta".equals(type) || "content.delta".equals(type) || "step.delta".equals(type)) {
             sum = plus(sum, candidates[Rule.ANTHROPIC.ordinal()]);
         }
         if (type != null && COHERE_DELTAS.contains(type)) {

@@ -526,7 +526,7 @@ final class UsageSniffer {
     /** The audio the answer carries, when it is audio; {@code null} otherwise. */
     private AudioDuration.Answer audio;
     /** Pictures the answer's JSON carried as base64 ({@code b64_json}), by {@link ImageOutput#shape}. */
-    private final long[] pictures = new long[3];
+    private final long[] pictures = new long[ImageOutput.KINDS];
 
     /** {@link #pictures}, of what an inflated answer held when the filter inflated it. */
     synchronized long[] pictures() {
@@ -985,7 +985,8 @@ final class UsageSniffer {
         JsonDocumentScanner.Document d = lastDocument;
         return documents == 1 && !sawAnswerEvent && d != null && d.id() != null
                 && (d.status() != null && ("response".equals(d.object()) || "thread.run".equals(d.object())
-                || "batch".equals(d.object()) || "eval.run".equals(d.object())) || "chat.completion".equals(d.object())) ? d : null;
+                || "batch".equals(d.object()) || "eval.run".equals(d.object()) || "interaction".equals(d.object()))
+                || "chat.completion".equals(d.object())) ? d : null;
     }
 
     /** The answer's one JSON document outside an event stream, usage or not; {@code null} otherwise. */
@@ -1653,6 +1654,10 @@ final class UsageSniffer {
             // a request for several completions: vLLM's continuous usage beside a chunk's choice counts
             // that choice alone; only a usage chunk without choices adds them up
             reported = usageObject(usage, event && manyCompletions && doc.choices());
+        } else if (event && doc.usage("interaction.usage") != null) {
+            // a Gemini Interactions stream's last event (interaction.complete, interaction.completed): the
+            // interaction whole, with its usage (round 284: a streamed interaction was charged its hold)
+            reported = usageObject(doc.usage("interaction.usage"), false);
         } else if (doc.usage("choices[].usage") != null) {
             // Moonshot (Kimi) reports a stream's counts in its last chunk's choices[0].usage, unasked
             reported = usageObject(doc.usage("choices[].usage"), false);
