@@ -236,11 +236,11 @@ final class JsonDocumentScanner {
                     long textTokens, String object, String fileId, String streamCall, String status,
                     boolean foreground, int catalogueFields, long finishedChoices, long begunChoices,
                     boolean deltas, boolean geminiChunk, String reportId, long[] pictures,
-                    java.util.List<InlineResult> inlined, java.util.List<InlineResult> listedRuns) {
+                    java.util.List<InlineResult> inlined, java.util.List<InlineResult> listedRuns, String interactionId) {
         Document(String type, Map<String, Map<String, Long>> usages, boolean ended) {
             this(type, usages, ended, null, null, false, false, null, false, null, false, -1, null, null,
                     java.util.List.of(), 0, null, null, null, null, false, 0, 0L, 0L, false, false, null, null,
-                    java.util.List.of(), java.util.List.of());
+                    java.util.List.of(), java.util.List.of(), null);
         }
 
         Document {
@@ -566,6 +566,7 @@ final class JsonDocumentScanner {
         nestedFileId = null;
         runId = null;
         wrappedId = null;
+        interactionId = null;
         envelopeId = null;
         metadataId = null;
         measured = null;
@@ -917,7 +918,9 @@ final class JsonDocumentScanner {
                 if (depth > 0 && depth <= TRACKED_DEPTH && objectAt[depth] && (PICTURE_FIELDS.contains(fieldAt[depth])
                         // Gemini's image model: a part's inlineData (round 284)
                         || depth > 1 && "data".equals(fieldAt[depth])
-                        && ("inlineData".equals(fieldAt[depth - 1]) || "inline_data".equals(fieldAt[depth - 1])))) {
+                        && ("inlineData".equals(fieldAt[depth - 1]) || "inline_data".equals(fieldAt[depth - 1])
+                        // and an Interactions stream's image delta (round 286)
+                        || depth == 2 && "delta".equals(fieldAt[1])))) {
                     // the string's first bytes (what is kept of it) hold the picture's header
                     long[] size = ImageOutput.base64Picture(parser.getText());
                     if (size != null) {
@@ -1004,6 +1007,8 @@ final class JsonDocumentScanner {
                         && ("id".equals(fieldAt[2]) || "name".equals(fieldAt[2]))) {
                     // an upload's file: OpenAI's completed upload (file.id), Gemini's (file.name)
                     nestedFileId = parser.getText();
+                } else if (depth == 2 && objectAt[1] && objectAt[2] && "interaction".equals(fieldAt[1]) && "id".equals(fieldAt[2])) {
+                    interactionId = parser.getText();
                 } else if (depth == 2 && objectAt[1] && objectAt[2] && "response".equals(fieldAt[1]) && "id".equals(fieldAt[2])) {
                     wrappedId = parser.getText();
                 } else if (depth == 2 && objectAt[1] && objectAt[2] && "message".equals(fieldAt[1]) && "id".equals(fieldAt[2])) {
@@ -1161,7 +1166,7 @@ final class JsonDocumentScanner {
                 streamCall(), status, foreground, catalogueFields, finishedChoices, begunChoices, deltas,
                 geminiResponse != null && geminiResponse.equals(streamCall()),
                 lineId != null ? lineId : metadataId != null ? metadataId : measured,
-                pictures, inlined, listedRuns);
+                pictures, inlined, listedRuns, interactionId);
     }
 
     /**
@@ -1215,6 +1220,12 @@ final class JsonDocumentScanner {
         String id = wrappedId != null ? wrappedId : lineId;
         return id != null && id.startsWith(STORED_RESPONSE) ? id : null;
     }
+
+    /**
+     * The {@code interaction.id} of a Gemini Interactions stream's event (its {@code interaction.start} or
+     * {@code interaction.created}, its last event): the stored interaction it streams (round 286).
+     */
+    private String interactionId;
 
     /** How OpenAI's stored Responses' ids start. */
     private static final String STORED_RESPONSE = "resp_";

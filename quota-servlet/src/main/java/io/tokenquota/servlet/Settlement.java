@@ -844,6 +844,9 @@ final class Settlement implements AsyncListener {
             Stored job = status < 200 || status >= 300 || uploaded ? null
                     : sniffer.job() != null ? Stored.of(sniffer.job())
                     : sniffer.storedResponse() != null ? new Stored(sniffer.storedResponse(), "response", null, false)
+                    // a streamed Gemini interaction, stored by default: read back (or a background one's stream
+                    // resumed) by its id, it was charged here (round 286)
+                    : sniffer.storedInteraction() != null ? new Stored(sniffer.storedInteraction(), "interaction", null, false)
                     : sniffer.storedRun() != null ? new Stored(sniffer.storedRun(), "thread.run", null, false) : null;
             Long jobCharged = job == null ? null : providerState.jobCharged(hold.subject(), job.id());
             // a stored chat completion's metadata updated (POST …/chat/completions/{id}) answers it whole, usage too

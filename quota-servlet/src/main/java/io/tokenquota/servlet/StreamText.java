@@ -136,6 +136,8 @@ final class StreamText {
     private static final String TOOL_INPUT = "inputTextDelta";
     /** Deltas of a document whose {@code type} says so. */
     private static final Set<String> ANTHROPIC = Set.of("delta.text", "delta.thinking", "delta.partial_json");
+    /** Gemini Interactions' delta: a text's, a thought summary's ({@code delta.content.text}). */
+    private static final Set<String> INTERACTION = Set.of("delta.content.text");
     private static final Set<String> COHERE = Set.of("delta.message.content.text", "delta.message.content.thinking",
             "delta.message.tool_plan", "delta.message.tool_calls.function.arguments");
     /** Cohere v2's event types whose {@link #COHERE} deltas are new output (not a start's or an end's repeat). */
@@ -186,7 +188,7 @@ final class StreamText {
     /** When a document's candidates count: always, or by what its top-level fields say. */
     private enum Rule { ANY, ANTHROPIC, COHERE, ROOT_TEXT, TYPED, TOOL_INPUT, SPEECH, OLLAMA, GENERATE_RESPONSE,
         ROOT_CONTENT, CHUNK, DIFY_ANSWER, DIFY_TEXT, VERCEL_TOOL, LANGCHAIN, CHAT_WHOLE, ANTHROPIC_WHOLE, GENERATED,
-        OTHER_WHOLE, UNTYPED_OUTPUT, ITEM_DONE }
+        OTHER_WHOLE, UNTYPED_OUTPUT, ITEM_DONE, INTERACTION }
 
     /** The current document's candidates, by {@link Rule}. */
     private final long[] candidates = new long[Rule.values().length];
@@ -291,6 +293,7 @@ final class StreamText {
     void string(String path, String value) {
         Rule rule = ANY.contains(path) ? Rule.ANY
                 : ANTHROPIC.contains(path) ? Rule.ANTHROPIC
+                : INTERACTION.contains(path) ? Rule.INTERACTION
                 : COHERE.contains(path) ? Rule.COHERE
                 : TYPED.equals(path) ? Rule.TYPED
                 : TOOL_INPUT.equals(path) ? Rule.TOOL_INPUT
@@ -376,10 +379,13 @@ final class StreamText {
      */
     long documentTokens(String type, String event) {
         long sum = candidates[Rule.ANY.ordinal()];
-        // Anthropic's delta event, and a Gemini Interactions stream's (content.delta, and step.delta of revision
-        // 2026-05-20, named by their event_type: round 284)
-        if ("content_block_delta".equals(type) || "content.delta".equals(type) || "step.delta".equals(type)) {
+        if ("content_block_delta".equals(type)) {
             sum = plus(sum, candidates[Rule.ANTHROPIC.ordinal()]);
+        }
+        // a Gemini Interactions stream's delta event (content.delta, and step.delta of revision 2026-05-20, named
+        // by their event_type): its text or thought summary (rounds 284, 286)
+        if ("content.delta".equals(type) || "step.delta".equals(type)) {
+            sum = plus(sum, plus(candidates[Rule.ANTHROPIC.ordinal()], candidates[Rule.INTERACTION.ordinal()]));
         }
         if (type != null && COHERE_DELTAS.contains(type)) {
             sum = plus(sum, candidates[Rule.COHERE.ordinal()]);

@@ -958,6 +958,13 @@ final class UsageSniffer {
         return decoded != null ? decoded.storedResponse() : storedResponse;
     }
 
+    /** The stored Gemini interaction a stream's events are about ({@code interaction.id}), or {@code null}. */
+    private String storedInteraction;
+
+    synchronized String storedInteraction() {
+        return decoded != null ? decoded.storedInteraction() : storedInteraction;
+    }
+
     /**
      * The answer when it is one JSON document that is an application's own job, as its API answers a
      * request that starts one or reads it: a top-level {@code id} and {@code status}, and no
@@ -1333,6 +1340,9 @@ final class UsageSniffer {
     private boolean accept(JsonDocumentScanner.Document doc, boolean event, String eventName) {
         if (doc.responseId() != null) {
             storedResponse = doc.responseId();
+        }
+        if (event && doc.interactionId() != null) {
+            storedInteraction = doc.interactionId();
         }
         if (doc.pictures() != null) {
             for (int c = 0; c < pictures.length; c++) {
