@@ -203,7 +203,9 @@ final class ProviderState {
                     String name = p.currentName();
                     JsonToken value = p.nextToken();
                     switch (name) {
-                        case "previous_response_id" -> previous = value == JsonToken.VALUE_STRING ? p.getText() : null;
+                        // a Gemini interaction's continuation names its stored interaction so (round 288)
+                        case "previous_response_id", "previous_interaction_id" ->
+                                previous = value == JsonToken.VALUE_STRING ? p.getText() : null;
                         case "conversation" -> conversation = value == JsonToken.VALUE_STRING ? p.getText()
                                 : value == JsonToken.START_OBJECT ? members(p)[0] : null;
                         case "prompt" -> {

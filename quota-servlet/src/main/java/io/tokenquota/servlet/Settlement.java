@@ -912,7 +912,8 @@ final class Settlement implements AsyncListener {
                 // what a later call naming the state this one named or stored makes the model read, in
                 // raw tokens: only a final count says it, and only of a call the request made (a GET
                 // reads a stored Response back, whatever its body names)
-                providerState.answered(state, sniffer.inputEstimate(), explicit != null, sniffer.storedResponse(),
+                providerState.answered(state, sniffer.inputEstimate(), explicit != null,
+                        sniffer.storedResponse() != null ? sniffer.storedResponse() : sniffer.storedInteraction(),
                         sniffer.kinds(), read);
             }
             Weighing.Weighed charged = weighed;

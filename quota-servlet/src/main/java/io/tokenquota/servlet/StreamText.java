@@ -130,7 +130,9 @@ final class StreamText {
             "result.tool_calls[].arguments", Rule.OTHER_WHOLE,
             "candidates[].content.parts[].function_call.args", Rule.ANY,
             // the Vercel AI SDK v4 data stream's tool call part (9:), sent whole unless its arguments streamed
-            "args", Rule.VERCEL_TOOL);
+            "args", Rule.VERCEL_TOOL,
+            // a Gemini Interactions stream's function call delta (round 288)
+            "delta.arguments", Rule.INTERACTION);
     /** What a byte the scanner dropped unread (nested too deep) is taken to cost: four to a token. */
     static final int BYTES_PER_TOKEN = 4;
     private static final String TOOL_INPUT = "inputTextDelta";
@@ -166,7 +168,11 @@ final class StreamText {
      * whose growth alone counts, see {@link UsageSniffer}) and Koog's assistant message.
      */
     private static final String ROOT_CONTENT = "content";
-    private static final Set<String> CONTENT_TYPES = Set.of("AIMessageChunk", "answer");
+    private static final Set<String> CONTENT_TYPES = Set.of("AIMessageChunk", "answer",
+            // Mistral's Conversations stream (round 288)
+            "message.output.delta");
+    /** Mistral's Conversations stream's function call delta: its {@code arguments} (round 288). */
+    private static final String ROOT_ARGUMENTS = "arguments";
     private static final Set<String> WHOLE_CONTENT_TYPES = Set.of("ai", "ai.koog.prompt.message.Message.Assistant");
     /** Quarkus LangChain4j's streamed {@code PartialResponse}'s {@code chunk} (its {@code eventType}). */
     private static final String CHUNK = "chunk";
@@ -188,7 +194,7 @@ final class StreamText {
     /** When a document's candidates count: always, or by what its top-level fields say. */
     private enum Rule { ANY, ANTHROPIC, COHERE, ROOT_TEXT, TYPED, TOOL_INPUT, SPEECH, OLLAMA, GENERATE_RESPONSE,
         ROOT_CONTENT, CHUNK, DIFY_ANSWER, DIFY_TEXT, VERCEL_TOOL, LANGCHAIN, CHAT_WHOLE, ANTHROPIC_WHOLE, GENERATED,
-        OTHER_WHOLE, UNTYPED_OUTPUT, ITEM_DONE, INTERACTION }
+        OTHER_WHOLE, UNTYPED_OUTPUT, ITEM_DONE, INTERACTION, ROOT_ARGUMENTS }
 
     /** The current document's candidates, by {@link Rule}. */
     private final long[] candidates = new long[Rule.values().length];
@@ -301,6 +307,7 @@ final class StreamText {
                 : GENERATE_RESPONSE.equals(path) ? Rule.GENERATE_RESPONSE
                 : ROOT_TEXT.equals(path) ? Rule.ROOT_TEXT
                 : ROOT_CONTENT.equals(path) ? Rule.ROOT_CONTENT
+                : ROOT_ARGUMENTS.equals(path) ? Rule.ROOT_ARGUMENTS
                 : CHUNK.equals(path) ? Rule.CHUNK
                 : DIFY_ANSWER.equals(path) ? Rule.DIFY_ANSWER
                 : DIFY_TEXT.equals(path) ? Rule.DIFY_TEXT
@@ -412,6 +419,9 @@ final class StreamText {
         if ("stop".equals(unfinished) || alone && "stop".equals(finished)
                 || type != null && (CONTENT_TYPES.contains(type) || whole && WHOLE_CONTENT_TYPES.contains(type))) {
             sum = plus(sum, candidates[Rule.ROOT_CONTENT.ordinal()]);
+        }
+        if ("function.call.delta".equals(type)) {
+            sum = plus(sum, candidates[Rule.ROOT_ARGUMENTS.ordinal()]);
         }
         if ("PartialResponse".equals(type)) {
             sum = plus(sum, candidates[Rule.CHUNK.ordinal()]);

@@ -1343,6 +1343,8 @@ final class UsageSniffer {
         }
         if (event && doc.interactionId() != null) {
             storedInteraction = doc.interactionId();
+        } else if (!event && "interaction".equals(doc.object()) && doc.id() != null) {
+            storedInteraction = doc.id();
         }
         if (doc.pictures() != null) {
             for (int c = 0; c < pictures.length; c++) {
