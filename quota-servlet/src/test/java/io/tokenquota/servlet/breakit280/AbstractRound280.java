@@ -237,10 +237,15 @@ abstract class AbstractRound280 extends ModelCallRound {
 
     /**
      * Control: the container alone (no filter on {@code /open/}) hands the on-demand reader the body, calls
-     * {@code onAllDataRead} only once it has read it, and the model is called.
+     * {@code onAllDataRead} only once it has read it, and the model is called. On Jetty only: this mock reads
+     * on a thread of its own, and Tomcat, which dispatches a listener's calls from its own socket processing,
+     * answered it only now and then (a control of the container, not of the filter, which CI must not
+     * depend on); behind the filter it runs on both.
      */
     @Test
     void withoutTheFilterTheReaderOnDemandGetsTheBody() {
+        org.junit.jupiter.api.Assumptions.assumeTrue(kind() == io.tokenquota.servlet.testing.ContainerKind.JETTY,
+                "Tomcat's own dispatch of a reader on another thread is not deterministic");
         String s = subject();
         HttpResponse<String> r = TestHttp.postJson(container.uri("/open/nb-demand/v1/chat/completions"), s,
                 CountingModel.chat(4_000, true));
