@@ -1,5 +1,11 @@
 package io.tokenquota.servlet.breakit284;
 
+import static io.tokenquota.servlet.testing.GeminiInteractions.event;
+import static io.tokenquota.servlet.testing.GeminiInteractions.interaction;
+import static io.tokenquota.servlet.testing.GeminiInteractions.json;
+import static io.tokenquota.servlet.testing.GeminiInteractions.pieces;
+import static io.tokenquota.servlet.testing.GeminiInteractions.usage;
+import static io.tokenquota.servlet.testing.GeminiInteractions.FLASH;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -82,21 +88,6 @@ abstract class AbstractRound284 extends ModelCallRound {
         return ShapedAnswerRound.q(s);
     }
 
-    static String usage(long input, long output, long thoughts) {
-        return "{\"total_input_tokens\":" + input + ",\"input_tokens_by_modality\":[{\"modality\":\"text\",\"tokens\":" + input
-                + "}],\"total_cached_tokens\":0,\"total_output_tokens\":" + output
-                + ",\"output_tokens_by_modality\":[{\"modality\":\"text\",\"tokens\":" + output
-                + "}],\"total_tool_use_tokens\":0,\"total_thought_tokens\":" + thoughts + ",\"total_tokens\":"
-                + (input + output + thoughts) + "}";
-    }
-
-    static String interaction(String id, String who, String status, String outputs, String usage) {
-        return "{\"id\":\"" + id + "\",\"object\":\"interaction\"," + who + ",\"status\":\"" + status + "\",\"role\":\"model\","
-                + "\"created\":\"2026-12-01T10:00:00Z\",\"updated\":\"2026-12-01T10:00:40Z\""
-                + (outputs == null ? "" : ",\"outputs\":" + outputs) + (usage == null ? "" : ",\"usage\":" + usage) + "}";
-    }
-
-    static final String FLASH = "\"model\":\"gemini-3-flash-preview\"";
     static final String RESEARCHER = "\"agent\":\"deep-research-pro-preview-12-2025\"";
 
     @Override
@@ -144,23 +135,6 @@ abstract class AbstractRound284 extends ModelCallRound {
         }
     }
 
-    static void json(HttpServletResponse resp, String body) throws IOException {
-        resp.setContentType("application/json");
-        resp.getWriter().write(body);
-    }
-
-    static List<String> pieces() {
-        List<String> out = new ArrayList<>();
-        for (int i = 0; i < TEXT.length(); i += 200) {
-            out.add(TEXT.substring(i, Math.min(TEXT.length(), i + 200)));
-        }
-        return out;
-    }
-
-    static void event(PrintWriter w, String name, String data) {
-        w.write("event: " + name + "\ndata: " + data + "\n\n");
-    }
-
     /** The first beta's stream (google-genai's InteractionEvent, ContentDelta); cut: its upstream broke before the end. */
     static void betaStream(HttpServletResponse resp, boolean cut) throws IOException {
         resp.setContentType("text/event-stream");
@@ -169,7 +143,7 @@ abstract class AbstractRound284 extends ModelCallRound {
                 + interaction("v1_abc", FLASH, "in_progress", null, null) + ",\"event_id\":\"e1\"}");
         event(w, "content.start", "{\"event_type\":\"content.start\",\"index\":0,\"content\":{\"type\":\"text\"},\"event_id\":\"e2\"}");
         int id = 3;
-        for (String piece : pieces()) {
+        for (String piece : pieces(TEXT)) {
             event(w, "content.delta", "{\"event_type\":\"content.delta\",\"index\":0,\"delta\":{\"type\":\"text\",\"text\":"
                     + q(piece) + "},\"event_id\":\"e" + (id++) + "\"}");
         }
@@ -194,7 +168,7 @@ abstract class AbstractRound284 extends ModelCallRound {
         event(w, "step.delta", "{\"index\":0,\"delta\":{\"signature\":\"Cq0BAXLI2nw\",\"type\":\"thought_signature\"},\"event_type\":\"step.delta\"}");
         event(w, "step.stop", "{\"index\":0,\"event_type\":\"step.stop\"}");
         event(w, "step.start", "{\"index\":1,\"step\":{\"type\":\"model_output\"},\"event_type\":\"step.start\"}");
-        for (String piece : pieces()) {
+        for (String piece : pieces(TEXT)) {
             event(w, "step.delta", "{\"index\":1,\"delta\":{\"text\":" + q(piece) + ",\"type\":\"text\"},\"event_type\":\"step.delta\"}");
         }
         event(w, "step.stop", "{\"index\":1,\"event_type\":\"step.stop\"}");

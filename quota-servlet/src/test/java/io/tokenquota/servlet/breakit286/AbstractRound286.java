@@ -1,5 +1,11 @@
 package io.tokenquota.servlet.breakit286;
 
+import static io.tokenquota.servlet.testing.GeminiInteractions.event;
+import static io.tokenquota.servlet.testing.GeminiInteractions.interaction;
+import static io.tokenquota.servlet.testing.GeminiInteractions.json;
+import static io.tokenquota.servlet.testing.GeminiInteractions.pieces;
+import static io.tokenquota.servlet.testing.GeminiInteractions.usage;
+import static io.tokenquota.servlet.testing.GeminiInteractions.FLASH;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -17,9 +23,7 @@ import java.io.IOException;
 import java.io.PrintWriter;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
-import java.util.ArrayList;
 import java.util.Base64;
-import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import org.junit.jupiter.api.Test;
@@ -74,7 +78,6 @@ abstract class AbstractRound286 extends ModelCallRound {
     /** Gemini's figure for one output image up to 1024x1024. */
     static final long IMAGE_TOKENS = 1_290;
     static final String PICTURE = Base64.getEncoder().encodeToString(Pictures.png(1024, 1024, 200_000));
-    static final String FLASH = "\"model\":\"gemini-3-flash-preview\"";
     static final String RESEARCHER = "\"agent\":\"deep-research-preview-04-2026\"";
     static final String IMAGE_MODEL = "\"model\":\"gemini-2.5-flash-image\"";
 
@@ -88,20 +91,6 @@ abstract class AbstractRound286 extends ModelCallRound {
     /** The interaction's id the provider gives the subject's call (one call of each kind a test). */
     static String idOf(String s) {
         return "v1_" + s.replace("-", "");
-    }
-
-    static String usage(long input, long output, long thoughts) {
-        return "{\"total_input_tokens\":" + input + ",\"input_tokens_by_modality\":[{\"modality\":\"text\",\"tokens\":" + input
-                + "}],\"total_cached_tokens\":0,\"total_output_tokens\":" + output
-                + ",\"output_tokens_by_modality\":[{\"modality\":\"text\",\"tokens\":" + output
-                + "}],\"total_tool_use_tokens\":0,\"total_thought_tokens\":" + thoughts + ",\"total_tokens\":"
-                + (input + output + thoughts) + "}";
-    }
-
-    static String interaction(String id, String who, String status, String outputs, String usage) {
-        return "{\"id\":\"" + id + "\",\"object\":\"interaction\"," + who + ",\"status\":\"" + status + "\",\"role\":\"model\","
-                + "\"created\":\"2026-12-01T10:00:00Z\",\"updated\":\"2026-12-01T10:00:40Z\""
-                + (outputs == null ? "" : ",\"outputs\":" + outputs) + (usage == null ? "" : ",\"usage\":" + usage) + "}";
     }
 
     static String textOutputs(String text) {
@@ -170,23 +159,6 @@ abstract class AbstractRound286 extends ModelCallRound {
                 json(resp, interaction);
             }
         }
-    }
-
-    static void json(HttpServletResponse resp, String body) throws IOException {
-        resp.setContentType("application/json");
-        resp.getWriter().write(body);
-    }
-
-    static List<String> pieces(String text) {
-        List<String> out = new ArrayList<>();
-        for (int i = 0; i < text.length(); i += 200) {
-            out.add(text.substring(i, Math.min(text.length(), i + 200)));
-        }
-        return out;
-    }
-
-    static void event(PrintWriter w, String name, String data) {
-        w.write("event: " + name + "\ndata: " + data + "\n\n");
     }
 
     /** The first beta's stream, to its end (round 284's shape). */

@@ -1,10 +1,16 @@
 package io.tokenquota.servlet.breakit288;
 
+import static io.tokenquota.servlet.testing.GeminiInteractions.event;
+import static io.tokenquota.servlet.testing.GeminiInteractions.json;
+import static io.tokenquota.servlet.testing.GeminiInteractions.pieces;
+import static io.tokenquota.servlet.testing.GeminiInteractions.usage;
+import static io.tokenquota.servlet.testing.GeminiInteractions.FLASH;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.tokenquota.QuotaAccount;
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.Deployment;
+import io.tokenquota.servlet.testing.GeminiInteractions;
 import io.tokenquota.servlet.testing.ModelCallRound;
 import io.tokenquota.servlet.testing.ShapedAnswerRound;
 import io.tokenquota.servlet.testing.TestHttp;
@@ -15,8 +21,6 @@ import java.io.IOException;
 import java.io.PrintWriter;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
-import java.util.ArrayList;
-import java.util.List;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -52,7 +56,6 @@ abstract class AbstractRound288 extends ModelCallRound {
     /** What the model wrote: {@link #TEXT}, about 4,400 tokens (the usage reports 4,400). */
     static final long OUTPUT = 4_400;
     static final long TOTAL = INPUT + OUTPUT + THOUGHTS;
-    static final String FLASH = "\"model\":\"gemini-3-flash-preview\"";
 
     static String q(String s) {
         return ShapedAnswerRound.q(s);
@@ -63,18 +66,8 @@ abstract class AbstractRound288 extends ModelCallRound {
         return "v1_" + s.replace("-", "");
     }
 
-    static String usage(long input, long output, long thoughts) {
-        return "{\"total_input_tokens\":" + input + ",\"input_tokens_by_modality\":[{\"modality\":\"text\",\"tokens\":" + input
-                + "}],\"total_cached_tokens\":0,\"total_output_tokens\":" + output
-                + ",\"output_tokens_by_modality\":[{\"modality\":\"text\",\"tokens\":" + output
-                + "}],\"total_tool_use_tokens\":0,\"total_thought_tokens\":" + thoughts + ",\"total_tokens\":"
-                + (input + output + thoughts) + "}";
-    }
-
     static String interaction(String id, String status, String outputs, String usage) {
-        return "{\"id\":\"" + id + "\",\"object\":\"interaction\"," + FLASH + ",\"status\":\"" + status + "\",\"role\":\"model\","
-                + "\"created\":\"2026-12-01T10:00:00Z\",\"updated\":\"2026-12-01T10:00:40Z\""
-                + (outputs == null ? "" : ",\"outputs\":" + outputs) + (usage == null ? "" : ",\"usage\":" + usage) + "}";
+        return GeminiInteractions.interaction(id, FLASH, status, outputs, usage);
     }
 
     @Override
@@ -114,23 +107,6 @@ abstract class AbstractRound288 extends ModelCallRound {
                 resp.sendError(404);
             }
         }
-    }
-
-    static void json(HttpServletResponse resp, String body) throws IOException {
-        resp.setContentType("application/json");
-        resp.getWriter().write(body);
-    }
-
-    static List<String> pieces(String text) {
-        List<String> out = new ArrayList<>();
-        for (int i = 0; i < text.length(); i += 200) {
-            out.add(text.substring(i, Math.min(text.length(), i + 200)));
-        }
-        return out;
-    }
-
-    static void event(PrintWriter w, String name, String data) {
-        w.write("event: " + name + "\ndata: " + data + "\n\n");
     }
 
     /** The arguments of a coding agent's {@code write_file} call: the file the model wrote, {@link #TEXT}. */
