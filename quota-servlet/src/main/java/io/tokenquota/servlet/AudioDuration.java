@@ -121,24 +121,40 @@ final class AudioDuration {
      * {@code sink} once, in order (null for none).
      */
     static long millis(byte[] head, InputStream rest, Sink sink) throws IOException {
+        return played(head, rest, sink).sound();
+    }
+
+    /**
+     * What a file plays, in milliseconds: its sound, as {@link #millis(byte[], InputStream, Sink)}
+     * reads it, and its pictures (an ISO file's video tracks, {@link Mp4Duration#tracks}; 0 for the
+     * other formats, which carry sound alone or whose video is not read).
+     */
+    record Played(long sound, long video) {
+    }
+
+    /** As {@link #millis(byte[], InputStream, Sink)}, with the pictures beside the sound. */
+    static Played played(byte[] head, InputStream rest, Sink sink) throws IOException {
         long[] bytes = {0};
-        long read = readMillis(head, rest, sink, bytes);
-        return read >= 0 ? read : atLowestBitrate(bytes[0]);
+        Played read = read(head, rest, sink, bytes);
+        return read.sound() >= 0 ? read : new Played(atLowestBitrate(bytes[0]), read.video());
     }
 
     /** As {@link #millis(byte[], InputStream)}, but -1 for a format no reader reads (no size rule). */
     static long readMillis(byte[] head, InputStream rest) throws IOException {
-        return readMillis(head, rest, null, new long[1]);
+        return read(head, rest, null, new long[1]).sound();
     }
 
-    private static long readMillis(byte[] head, InputStream rest, Sink sink, long[] bytesRead) throws IOException {
+    private static Played read(byte[] head, InputStream rest, Sink sink, long[] bytesRead) throws IOException {
         Counting in = new Counting(new BufferedInputStream(
                 new SequenceInputStream(new ByteArrayInputStream(head), rest)), sink);
         long read;
+        long video = 0;
         if (isWave(head)) {
             read = wave(in);
         } else if (startsWith(head, 4, "ftyp")) {
-            read = Mp4Duration.millis(in);
+            Mp4Duration.Tracks tracks = Mp4Duration.tracks(in);
+            read = tracks.sound();
+            video = tracks.video();
         } else if (startsWith(head, 0, "fLaC")) {
             read = FlacDuration.millis(in);
         } else if (startsWith(head, 0, "OggS")) {
@@ -152,7 +168,7 @@ final class AudioDuration {
         long bytes = in.count;
         bytesRead[0] = bytes;
         long most = bytes > Long.MAX_VALUE / MOST_MILLIS_PER_BYTE ? Long.MAX_VALUE : bytes * MOST_MILLIS_PER_BYTE;
-        return read >= 0 ? Math.min(read, most) : -1;
+        return new Played(read >= 0 ? Math.min(read, most) : -1, Math.min(video, most));
     }
 
     /**

@@ -12,7 +12,8 @@ import java.util.zip.Inflater;
 /**
  * What a media item sent inline (base64) costs a model, read from the item itself: an image by its
  * width and height (PNG, JPEG, GIF and WebP headers) at its provider's published rate, a PDF by its
- * pages, audio by its duration ({@link AudioDuration}, decoded as it is read, never held whole). Providers bill such items by their own measures, not by the characters of their encoding;
+ * pages, audio and video by their durations ({@link AudioDuration}, decoded as they are read, never held
+ * whole). Providers bill such items by their own measures, not by the characters of their encoding;
  * the filter holds at least this, and a stream that reports no usage is charged it. Stateless.
  */
 final class MediaSize {
@@ -24,7 +25,7 @@ final class MediaSize {
         ANTHROPIC,
         /** Gemini's {@code inlineData}: 258 per 768-pixel tile, 258 for an image within 384 pixels. */
         GEMINI,
-        /** Not known: the largest of the three. */
+        /** Not known: the largest of the three (for audio and video, Gemini's). */
         ANY
     }
 
@@ -139,9 +140,17 @@ final class MediaSize {
     /**
      * Tokens a second of audio sent inline costs: OpenAI bills audio input to its chat models
      * ({@code input_audio} of gpt-4o-audio-preview, gpt-4o-mini-audio) at one token per 100 ms of
-     * audio. Gemini bills more (32 a second), and reports its usage, which settles it.
+     * audio. Anthropic reads no audio.
      */
     static final long AUDIO_TOKENS_PER_SECOND = 10;
+    /**
+     * Tokens a second of video and of audio cost on Gemini, the models that read a video's pictures
+     * (ai.google.dev/gemini-api/docs/tokens, "Multimodal tokens": 263 a second of video, its sound
+     * with it, and 32 a second of audio), billed as input. Gemini's are the highest rates published
+     * for either, so they are also what media in a place no provider's rate is known for costs.
+     */
+    static final long VIDEO_TOKENS_PER_SECOND = 263;
+    static final long GEMINI_AUDIO_TOKENS_PER_SECOND = 32;
     /** Tokens a PDF page costs at least (Gemini's rate; others bill more, which usage then settles). */
     static final long PDF_PAGE_TOKENS = 258;
     /** The most of a payload decoded to tell what it is and read an image's header (a JPEG's is followed further). */
@@ -192,16 +201,33 @@ final class MediaSize {
             // image the filter cannot see: held at the most one image costs, as one by URL
             return unseenImageTokens(false, models);
         }
-        return AudioDuration.startsAsAudio(head) ? AudioDuration.perSecond(audioMillis(base64, start), AUDIO_TOKENS_PER_SECOND) : 0;
+        if (!AudioDuration.startsAsAudio(head)) {
+            return 0;
+        }
+        AudioDuration.Played played = played(base64, start);
+        // OpenAI's chat models hear a recording and see no video; Gemini sees its pictures too
+        return rate == Rate.OPENAI || rate == Rate.ANTHROPIC ? AudioDuration.perSecond(played.sound(), AUDIO_TOKENS_PER_SECOND)
+                : playedTokens(played, GEMINI_AUDIO_TOKENS_PER_SECOND);
     }
 
-    /** The milliseconds of base64 audio from {@code start}, read by {@link AudioDuration} as it decodes. */
-    private static long audioMillis(CharSequence base64, int start) {
+    /**
+     * What a video model is billed for a recording: its pictures at {@link #VIDEO_TOKENS_PER_SECOND}
+     * (the sound that plays beside them included) and any sound that plays longer at {@code soundRate}
+     * tokens a second. A recording without pictures costs its sound.
+     */
+    static long playedTokens(AudioDuration.Played played, long soundRate) {
+        long beyond = Math.max(0, played.sound() - played.video());
+        return AudioDuration.saturatingAdd(AudioDuration.perSecond(played.video(), VIDEO_TOKENS_PER_SECOND),
+                AudioDuration.perSecond(beyond, soundRate));
+    }
+
+    /** What base64 audio or video from {@code start} plays, read by {@link AudioDuration} as it decodes. */
+    private static AudioDuration.Played played(CharSequence base64, int start) {
         try (InputStream in = payload(base64, start)) {
-            return AudioDuration.millis(in.readNBytes(AudioDuration.HEAD), in);
+            return AudioDuration.played(in.readNBytes(AudioDuration.HEAD), in, null);
         } catch (IOException broken) {
             // padding before the end: what the decoded length plays at the lowest bitrate
-            return AudioDuration.atLowestBitrate((base64.length() - start) / 4L * 3);
+            return new AudioDuration.Played(AudioDuration.atLowestBitrate((base64.length() - start) / 4L * 3), 0);
         }
     }
 

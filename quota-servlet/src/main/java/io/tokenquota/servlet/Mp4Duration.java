@@ -59,6 +59,20 @@ final class Mp4Duration {
      * are all video has no sound: 0, nothing to hear.
      */
     static long millis(InputStream in) throws IOException {
+        return tracks(in).sound();
+    }
+
+    /**
+     * What a file plays: its sound in milliseconds as {@link #millis} reads it, and the longest video
+     * track's pictures, timed by that track's {@code stts} at its {@code mdhd} timescale (0 when it has
+     * none). Timestamps are what a model sampling frames a second goes by: a file that states its frames
+     * shorter is also sampled shorter.
+     */
+    record Tracks(long sound, long video) {
+    }
+
+    /** {@link #millis} with the video tracks' length beside the sound. */
+    static Tracks tracks(InputStream in) throws IOException {
         byte[] header = new byte[16];
         // where the next box starts in the file: an AMR track's samples are found by their offsets
         long at = 0;
@@ -82,7 +96,7 @@ final class Mp4Duration {
             }
             if (AudioDuration.startsWith(header, 4, "moov")) {
                 if (body > MOST_MOOV) {
-                    return -1;
+                    return new Tracks(-1, 0);
                 }
                 byte[] moov = in.readNBytes((int) body);
                 // the bytes after it stream past to the caller's count, or to the AMR frames' walk
@@ -96,7 +110,7 @@ final class Mp4Duration {
             }
             at = AudioDuration.saturatingAdd(at, AudioDuration.skip(in, body));
         }
-        return 0;
+        return new Tracks(0, 0);
     }
 
     /**
@@ -108,14 +122,15 @@ final class Mp4Duration {
      * file from offset {@code after} on, or in the {@code walks} of the {@code mdat} boxes that came
      * before it; {@code moovBytes} is the {@code moov} box's own size.
      */
-    private static long sound(byte[] moov, InputStream in, long after, long moovBytes, java.util.List<MdatWalk> walks)
+    private static Tracks sound(byte[] moov, InputStream in, long after, long moovBytes, java.util.List<MdatWalk> walks)
             throws IOException {
         boolean tracks = false;
         long longest = 0;
+        long video = 0;
         java.util.List<AmrSamples> amr = new java.util.ArrayList<>();
         for (int at = 0; at + 8 <= moov.length; at = next(moov, at, moov.length)) {
             if (AudioDuration.startsWith(moov, at + 4, "mvex")) {
-                return -1;
+                return new Tracks(-1, 0);
             }
             if (!AudioDuration.startsWith(moov, at + 4, "trak")) {
                 continue;
@@ -124,13 +139,13 @@ final class Mp4Duration {
             int[] mdia = child(moov, headerEnd(moov, at, moov.length), next(moov, at, moov.length), "mdia");
             // every hdlr sets the track's type as FFmpeg reads it (mov_read_hdlr): the last one decides
             int[] hdlr = mdia == null ? null : lastChild(moov, mdia[0], mdia[1], "hdlr");
-            if (hdlr == null || AudioDuration.startsWith(moov, hdlr[0] + 8, "vide")) {
+            if (hdlr == null) {
                 continue;
             }
-            // the first mdhd: FFmpeg refuses a track with a second one ("Multiple mdhd?", the file fails
-            // to open, nothing is decoded), and the timescale only times the timestamps, which the
-            // decoded floor below bounds from beneath whichever mdhd is read
-            int[] mdhd = child(moov, mdia[0], mdia[1], "mdhd");
+            if (AudioDuration.startsWith(moov, hdlr[0] + 8, "vide")) {
+                video = Math.max(video, pictures(moov, mdia));
+                continue;
+            }
             int[] minf = child(moov, mdia[0], mdia[1], "minf");
             int[] stbl = minf == null ? null : child(moov, minf[0], minf[1], "stbl");
             if (stbl == null) {
@@ -140,13 +155,13 @@ final class Mp4Duration {
             int[] stts = lastChild(moov, stbl[0], stbl[1], "stts");
             long listed = sampleCount(moov, stbl);
             long floor = decoded(moov, stbl, listed, sampleBytes(moov, stbl));
-            int scale = mdhd == null || mdhd[0] >= mdhd[1] ? -1 : mdhd[0] + (moov[mdhd[0]] == 1 ? 20 : 12);
-            long timescale = scale >= 0 && scale + 4 <= mdhd[1] ? AudioDuration.u32be(moov, scale) : 0;
+            // the timescale only times the timestamps, which the decoded floor bounds from beneath
+            long timescale = timescale(moov, mdia);
             long timed = 0;
             if (timescale > 0) {
                 long units = units(moov, stts, listed);
                 if (units < 0 && floor < 0) {
-                    return -1;
+                    return new Tracks(-1, video);
                 }
                 // samples without any delta but of a known codec: what they decode to (the floor)
                 timed = units < 0 ? 0 : AudioDuration.millis(units, timescale);
@@ -165,7 +180,29 @@ final class Mp4Duration {
                 longest = Math.max(longest, track.millis(end - moovBytes));
             }
         }
-        return tracks ? longest : -1;
+        return new Tracks(tracks ? longest : -1, video);
+    }
+
+    /** A video track's length by its timestamps ({@code stts} at the {@code mdhd} timescale); 0 when not timed. */
+    private static long pictures(byte[] moov, int[] mdia) {
+        int[] minf = child(moov, mdia[0], mdia[1], "minf");
+        int[] stbl = minf == null ? null : child(moov, minf[0], minf[1], "stbl");
+        long timescale = timescale(moov, mdia);
+        if (stbl == null || timescale == 0) {
+            return 0;
+        }
+        long units = units(moov, lastChild(moov, stbl[0], stbl[1], "stts"), sampleCount(moov, stbl));
+        return units < 0 ? 0 : AudioDuration.millis(units, timescale);
+    }
+
+    /**
+     * A track's timescale, from its first {@code mdhd} (FFmpeg refuses a track with a second one,
+     * "Multiple mdhd?": the file fails to open, nothing is decoded); 0 when it has none.
+     */
+    private static long timescale(byte[] moov, int[] mdia) {
+        int[] mdhd = child(moov, mdia[0], mdia[1], "mdhd");
+        int scale = mdhd == null || mdhd[0] >= mdhd[1] ? -1 : mdhd[0] + (moov[mdhd[0]] == 1 ? 20 : 12);
+        return scale >= 0 && scale + 4 <= mdhd[1] ? AudioDuration.u32be(moov, scale) : 0;
     }
 
     /**

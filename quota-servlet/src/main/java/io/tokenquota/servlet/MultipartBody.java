@@ -44,6 +44,7 @@ import java.util.function.ToLongFunction;
  * @param files        the text of the files that read as text, by name (where a JSON request can be)
  * @param json         the parts labelled JSON, as sent
  * @param audioMillis  the milliseconds of its audio files, added up; -1 when no file is audio
+ * @param videoMillis  the milliseconds of pictures those files play (their video tracks), added up
  * @param textTokens   the tokens of the audio files whose text costs more than their duration
  * @param mediaTokens  the tokens of the files {@link MediaSize} measures (images) at the rate asked for,
  *                     added up; 0 when none was asked for
@@ -54,7 +55,7 @@ import java.util.function.ToLongFunction;
  *                     with the pieces before and after it); {@code null} otherwise
  */
 record MultipartBody(CharSequence text, Map<String, List<String>> fields, Map<String, List<String>> files,
-                     List<byte[]> json, long audioMillis, long textTokens, long mediaTokens, boolean tooLarge,
+                     List<byte[]> json, long audioMillis, long videoMillis, long textTokens, long mediaTokens, boolean tooLarge,
                      boolean unreadable, byte[] pdfPiece) {
     /** The HTML form convention's field naming the charset of the form's fields (HTML, 4.10.22.4). */
     private static final String CHARSET_FIELD = "_charset_";
@@ -86,6 +87,7 @@ record MultipartBody(CharSequence text, Map<String, List<String>> fields, Map<St
         List<TextPart> texts = new ArrayList<>();
         List<Charset> formCharsets = new ArrayList<>();
         long audioMillis = -1;
+        long videoMillis = 0;
         long textTokens = 0;
         long mediaTokens = 0;
         long size = 0;
@@ -93,7 +95,7 @@ record MultipartBody(CharSequence text, Map<String, List<String>> fields, Map<St
             for (Part part : request.getParts()) {
                 size += Math.max(0, part.getSize());
                 if (size > limit) {
-                    return new MultipartBody(null, null, null, null, -1, 0, 0, true, false, null);
+                    return new MultipartBody(null, null, null, null, -1, 0, 0, 0, true, false, null);
                 }
                 if (BinaryJson.names(part.getContentType())) {
                     // a CBOR or Smile part, which Spring's @RequestPart binds as JSON (BinaryJson): a document that
@@ -135,12 +137,14 @@ record MultipartBody(CharSequence text, Map<String, List<String>> fields, Map<St
                             // audio: what the model hears, and the text a summariser reading the file would
                             // get, both read as the file streams past; the larger counts
                             BodyText.Tally asText = new BodyText.Tally(charset, tokens);
-                            long millis = AudioDuration.millis(head, in, asText);
+                            AudioDuration.Played played = AudioDuration.played(head, in, asText);
+                            long millis = played.sound();
                             long textual = asText.tokens();
-                            if (textual > AudioDuration.inputTokens(millis)) {
+                            if (textual > MediaSize.playedTokens(played, AudioDuration.AUDIO_TOKENS_PER_SECOND)) {
                                 textTokens = AudioDuration.saturatingAdd(textTokens, textual);
                             } else {
                                 audioMillis = AudioDuration.saturatingAdd(Math.max(0, audioMillis), millis);
+                                videoMillis = AudioDuration.saturatingAdd(videoMillis, played.video());
                             }
                         } else {
                             byte[] rest = in.readAllBytes();
@@ -163,7 +167,7 @@ record MultipartBody(CharSequence text, Map<String, List<String>> fields, Map<St
                 }
             }
         } catch (ServletException | IllegalStateException e) {
-            return new MultipartBody(null, null, null, null, -1, 0, 0, false, true, null);
+            return new MultipartBody(null, null, null, null, -1, 0, 0, 0, false, true, null);
         }
         for (TextPart part : texts) {
             // the request's charset (Tomcat's), the part's own and, for a field, the form's (Jetty's): each
@@ -192,7 +196,7 @@ record MultipartBody(CharSequence text, Map<String, List<String>> fields, Map<St
             text.append(costliest).append('\n');
             (part.field() ? fields : files).computeIfAbsent(part.name(), k -> new ArrayList<>()).addAll(readings);
         }
-        return new MultipartBody(text, fields, files, json, audioMillis, textTokens, mediaTokens, false, false,
+        return new MultipartBody(text, fields, files, json, audioMillis, videoMillis, textTokens, mediaTokens, false, false,
                 pdfPieces ? pieces.toByteArray() : null);
     }
 

@@ -583,7 +583,11 @@ public final class QuotaFilter implements Filter {
                 // a piece of a PDF uploaded in parts: its pages are counted with the pieces beside it
                 upload = upload.withPart(parts.pdfPiece(), null);
             }
-            long audio = parts.audioMillis() < 0 ? 0 : AudioDuration.inputTokens(parts.audioMillis());
+            // a file's sound; and its pictures, except where it is transcribed: a model reading a video
+            // (Gemini) is billed by its length, its sound with it
+            long audio = parts.audioMillis() < 0 ? 0 : AudioDuration.transcribes(path) ? AudioDuration.inputTokens(parts.audioMillis())
+                    : MediaSize.playedTokens(new AudioDuration.Played(parts.audioMillis(), parts.videoMillis()),
+                    AudioDuration.AUDIO_TOKENS_PER_SECOND);
             // the fields, text files and JSON parts, and files that read as text rather than audio
             long input = AudioDuration.saturatingAdd(AudioDuration.saturatingAdd(estimator.text(text) + jsonInput,
                     parts.textTokens()), parts.mediaTokens());

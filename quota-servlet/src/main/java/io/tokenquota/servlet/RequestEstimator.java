@@ -1068,7 +1068,7 @@ final class RequestEstimator {
     /** Whose rate a media payload is billed at, told by the object or field holding it. */
     private static MediaSize.Rate rate(Frame top) {
         String holder = top.array ? top.name : top.field;
-        if ("image_url".equals(top.name) || "image_url".equals(holder)) {
+        if ("image_url".equals(top.name) || "image_url".equals(holder) || "input_audio".equals(top.name)) {
             return MediaSize.Rate.OPENAI;
         }
         if (MEDIA_SOURCE.equals(top.name)) {

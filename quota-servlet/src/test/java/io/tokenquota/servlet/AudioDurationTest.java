@@ -428,6 +428,20 @@ class AudioDurationTest {
     }
 
     @Test
+    void anMp4PlaysItsLongestVideoTracksPicturesBesideItsSound() throws IOException {
+        // 60 s of video (1,800 frames of 20 units at 600 a second) and 20 s of AAC
+        byte[] moov = box("moov", box("mvhd", new byte[100]), track("vide", 600, 1_800, 20),
+                track("vide", 1_000, 30, 1_000), track("soun", 48_000, 938, 1_024));
+        byte[] file = concat(ftyp("isom"), moov, box("mdat", new byte[200_000]));
+        AudioDuration.Played played = AudioDuration.played(Arrays.copyOf(file, AudioDuration.HEAD),
+                new ByteArrayInputStream(file, AudioDuration.HEAD, file.length - AudioDuration.HEAD), null);
+        assertEquals(new AudioDuration.Played((938L * 1_024 * 1000 + 47_999) / 48_000, 60_000), played);
+        byte[] wav = wav(1, 1, 8_000, 8_000, 8, 80_000, 80_000);
+        assertEquals(new AudioDuration.Played(10_000, 0), AudioDuration.played(wav, InputStream.nullInputStream(), null),
+                "a WAV has no pictures");
+    }
+
+    @Test
     void anMp4WithoutSoundHasNoneAndAnUnreadableOneIsMeasuredBySize() throws IOException {
         byte[] mdat = box("mdat", new byte[200_000]);
         assertEquals(0, millis(concat(ftyp("isom"), box("moov", track("vide", 600, 1_800, 20)), mdat)), "video only");

@@ -91,12 +91,27 @@ class MediaSizeTest {
         assertEquals(5 * MediaSize.PDF_PAGE_TOKENS, MediaSize.tokens(dataUrl, MediaSize.Rate.ANY));
     }
     @Test
+    void pricesAVideosPicturesAtGeminisRateAndItsSoundBeyondThem() {
+        // 30 s of video and 40 s of sound: Gemini bills 263 a second of video, its sound included, and
+        // 32 a second of the sound that plays on; OpenAI's chat models hear the sound alone
+        byte[] mp4 = AudioDurationTest.concat(AudioDurationTest.ftyp("isom"), AudioDurationTest.box("moov", AudioDurationTest.box("mvhd", new byte[100]),
+                AudioDurationTest.track("vide", 1_000, 30, 1_000), AudioDurationTest.track("meta", 1_000, 40, 1_000)),
+                AudioDurationTest.box("mdat", new byte[1_000]));
+        String base64 = Base64.getEncoder().encodeToString(mp4);
+        assertEquals(30 * 263 + 10 * 32, MediaSize.tokens(base64, MediaSize.Rate.GEMINI));
+        assertEquals(30 * 263 + 10 * 32, MediaSize.tokens(base64, MediaSize.Rate.ANY));
+        assertEquals(40 * 10, MediaSize.tokens(base64, MediaSize.Rate.OPENAI));
+    }
+
+    @Test
     void pricesBase64AudioByItsDurationAsItDecodes() {
         // 60 s of 8 kHz mu-law (8,000 bytes a second), past the 64 KB head; OpenAI bills 1 token per 100 ms
         byte[] wav = AudioDurationTest.wav(7, 1, 8_000, 8_000, 8, 480_000, 480_000);
         String base64 = Base64.getEncoder().encodeToString(wav);
         assertEquals(600, MediaSize.tokens(base64, MediaSize.Rate.OPENAI));
-        assertEquals(600, MediaSize.tokens("data:audio/wav;base64," + base64, MediaSize.Rate.ANY));
+        // Gemini hears 32 a second, the highest rate: where the provider is not known, that one
+        assertEquals(1_920, MediaSize.tokens(base64, MediaSize.Rate.GEMINI));
+        assertEquals(1_920, MediaSize.tokens("data:audio/wav;base64," + base64, MediaSize.Rate.ANY));
         assertEquals(600, MediaSize.tokens(Base64.getMimeEncoder().encodeToString(wav), MediaSize.Rate.OPENAI), "line breaks");
         // MP3 frames, URL-safe alphabet: 1,000 frames of 1,152 samples at 44.1 kHz, 26.1 s
         String mp3 = Base64.getUrlEncoder().encodeToString(AudioDurationTest.frames(9, 1_000));

@@ -30,7 +30,6 @@ import java.nio.charset.StandardCharsets;
 import java.util.Base64;
 import java.util.List;
 import java.util.Random;
-import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -56,9 +55,6 @@ import org.junit.jupiter.api.Test;
  * (docs.spring.io/spring-ai, "VertexAI Gemini Chat", "Multimodal").
  */
 abstract class AbstractRound287 extends ModelCallRound {
-    static final String OPEN_GEMINI_MEDIA_RATES = "issue 11, open: media a Gemini request sends inline or uploads is held"
-            + " at OpenAI's audio rate and video by its sound alone, not Gemini's 32 tokens a second of audio and 263 of"
-            + " video (docs/decisions.md, \"Gemini's video and audio rates (open)\")";
 
     static final ObjectMapper JSON = new ObjectMapper();
     /** Gemini's rates, tokens a second (docs/tokens). */
@@ -246,7 +242,6 @@ abstract class AbstractRound287 extends ModelCallRound {
      * same 30 frames as 30 inline images (the control) stop at the allowance.
      */
     @Test
-    @Disabled(OPEN_GEMINI_MEDIA_RATES)
     void aGeminiCallWithAnInlineVideoIsHeldAtWhatTheModelReads() throws IOException {
         String body = ask(inline("video/mp4", screenRecording(30)));
         long perCall = promptOf(body) + OUTPUT;
@@ -262,7 +257,6 @@ abstract class AbstractRound287 extends ModelCallRound {
      * so the second call is served with 1,810 left and the plan ends at 6,390.
      */
     @Test
-    @Disabled(OPEN_GEMINI_MEDIA_RATES)
     void aGeminiCallWithInlineAudioIsHeldAtGeminisRate() throws IOException {
         String body = ask(inline("audio/wav", voiceMemo(90)));
         long perCall = promptOf(body) + OUTPUT;
@@ -281,7 +275,6 @@ abstract class AbstractRound287 extends ModelCallRound {
      * tiles, a PDF's pages and a recording's sound. Gemini billed 7,890 + 310; charged 1,013 (the fallback).
      */
     @Test
-    @Disabled(OPEN_GEMINI_MEDIA_RATES)
     void aVideoUploadAnsweredWithoutUsageIsChargedTheVideoTheModelRead() {
         String s = subject();
         String boundary = "----r287" + s;
