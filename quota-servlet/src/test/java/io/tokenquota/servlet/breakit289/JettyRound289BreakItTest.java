@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit289;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound289BreakItTest extends AbstractRound289 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
