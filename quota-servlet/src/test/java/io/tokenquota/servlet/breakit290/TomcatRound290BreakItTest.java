@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit290;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class TomcatRound290BreakItTest extends AbstractRound290 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.TOMCAT;
+    }
+}
