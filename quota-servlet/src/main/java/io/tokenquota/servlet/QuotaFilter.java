@@ -957,9 +957,17 @@ public final class QuotaFilter implements Filter {
                 && request.getHeader("Access-Control-Request-Method") != null;
     }
 
-    /** Whether the request declares a body: a length above 0, or chunked framing. */
-    private static boolean carriesBody(HttpServletRequest request) {
-        return request.getContentLengthLong() > 0 || request.getHeader("Transfer-Encoding") != null;
+    /**
+     * Whether the request has a body: a length above 0, chunked framing, or, when it states no length,
+     * a first byte. HTTP/2 and HTTP/3 frame a body without either header ({@code content-length} is
+     * optional there, {@code transfer-encoding} forbidden), so only reading tells (round 290: a chat body
+     * streamed over h2c passed as a preflight); an HTTP/1.1 request without them has none, and its read
+     * ends at once. Read only for a request refused if it has one: nothing is left to replay.
+     */
+    private static boolean carriesBody(HttpServletRequest request) throws IOException {
+        long length = request.getContentLengthLong();
+        return length > 0 || request.getHeader("Transfer-Encoding") != null
+                || length < 0 && request.getInputStream().read() >= 0;
     }
 
     /**

@@ -1,7 +1,6 @@
 package io.tokenquota.servlet.breakit290;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.ChatCompletions;
@@ -71,9 +70,8 @@ abstract class AbstractRound290 extends ModelCallRound {
     static final String CHAT = "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":"
             + "\"Summarise the attached quarterly report in five bullet points.\"}],\"max_tokens\":1000}";
 
-    /** The Tomcat suite's second connector speaking h2c (HTTP/2 upgrade), with a filter of its own on the same store. */
-    private Tomcat h2;
-    private Path h2Base;
+    /** The suite's second server speaking h2c (HTTP/2 upgrade), with a filter of its own on the same store. */
+    private AutoCloseable h2;
     private int h2Port;
     private HttpClient http2;
 
@@ -83,20 +81,23 @@ abstract class AbstractRound290 extends ModelCallRound {
     }
 
     @BeforeAll
-    void startHttp2() throws IOException, LifecycleException {
-        if (kind() != ContainerKind.TOMCAT) {
-            return;
-        }
-        h2Base = Files.createTempDirectory("tq-tomcat-h2");
-        h2 = new Tomcat();
-        h2.setBaseDir(h2Base.toString());
+    void startHttp2() throws Exception {
+        h2 = kind() == ContainerKind.TOMCAT ? tomcatH2c() : jettyH2c();
+        http2 = HttpClient.newBuilder().version(HttpClient.Version.HTTP_2).connectTimeout(Duration.ofSeconds(5)).build();
+    }
+
+    /** Tomcat's connector with its {@code Http2Protocol}, as Spring Boot sets it up for h2c. */
+    private AutoCloseable tomcatH2c() throws IOException, LifecycleException {
+        Path h2Base = Files.createTempDirectory("tq-tomcat-h2");
+        Tomcat tomcat = new Tomcat();
+        tomcat.setBaseDir(h2Base.toString());
         Connector connector = new Connector();
         connector.setPort(0);
         connector.setProperty("address", "127.0.0.1");
         connector.addUpgradeProtocol(new Http2Protocol());
-        h2.getService().addConnector(connector);
-        h2.setConnector(connector);
-        Context context = h2.addContext("", h2Base.toString());
+        tomcat.getService().addConnector(connector);
+        tomcat.setConnector(connector);
+        Context context = tomcat.addContext("", h2Base.toString());
         FilterDef def = new FilterDef();
         def.setFilterName("quota");
         def.setFilter(filterFor("/ai/").build());
@@ -111,19 +112,45 @@ abstract class AbstractRound290 extends ModelCallRound {
         context.addServletMappingDecoded("/ai/relay/*", "relay");
         Tomcat.addServlet(context, "open", new Open());
         context.addServletMappingDecoded("/open/*", "open");
-        h2.start();
+        tomcat.start();
         h2Port = connector.getLocalPort();
-        http2 = HttpClient.newBuilder().version(HttpClient.Version.HTTP_2).connectTimeout(Duration.ofSeconds(5)).build();
-    }
-
-    @AfterAll
-    void stopHttp2() throws LifecycleException, IOException {
-        if (h2 != null) {
-            h2.stop();
-            h2.destroy();
+        return () -> {
+            tomcat.stop();
+            tomcat.destroy();
             try (var files = Files.walk(h2Base)) {
                 files.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
             }
+        };
+    }
+
+    /** Jetty's connector with HTTP/1.1 and h2c ({@code HTTP2CServerConnectionFactory}), as Spring Boot sets it up. */
+    private AutoCloseable jettyH2c() throws Exception {
+        org.eclipse.jetty.server.Server jetty = new org.eclipse.jetty.server.Server();
+        org.eclipse.jetty.server.HttpConfiguration config = new org.eclipse.jetty.server.HttpConfiguration();
+        org.eclipse.jetty.server.ServerConnector connector = new org.eclipse.jetty.server.ServerConnector(jetty,
+                new org.eclipse.jetty.server.HttpConnectionFactory(config),
+                new org.eclipse.jetty.http2.server.HTTP2CServerConnectionFactory(config));
+        connector.setHost("127.0.0.1");
+        connector.setPort(0);
+        jetty.addConnector(connector);
+        org.eclipse.jetty.ee10.servlet.ServletContextHandler context = new org.eclipse.jetty.ee10.servlet.ServletContextHandler("/");
+        org.eclipse.jetty.ee10.servlet.FilterHolder quota = new org.eclipse.jetty.ee10.servlet.FilterHolder(filterFor("/ai/").build());
+        quota.setAsyncSupported(true);
+        context.addFilter(quota, "/ai/*", java.util.EnumSet.of(jakarta.servlet.DispatcherType.REQUEST));
+        org.eclipse.jetty.ee10.servlet.ServletHolder relay = new org.eclipse.jetty.ee10.servlet.ServletHolder("relay", new Relay());
+        relay.setAsyncSupported(true);
+        context.addServlet(relay, "/ai/relay/*");
+        context.addServlet(new org.eclipse.jetty.ee10.servlet.ServletHolder("open", new Open()), "/open/*");
+        jetty.setHandler(context);
+        jetty.start();
+        h2Port = connector.getLocalPort();
+        return jetty::stop;
+    }
+
+    @AfterAll
+    void stopHttp2() throws Exception {
+        if (h2 != null) {
+            h2.close();
         }
     }
 
@@ -155,10 +182,8 @@ abstract class AbstractRound290 extends ModelCallRound {
         }
     }
 
-    /** The HTTP/2 connection of the Tomcat suite, upgraded; the test is for Tomcat (the build has no Jetty HTTP/2 module). */
+    /** The HTTP/2 connection of the suite's h2c server, upgraded. */
     private URI http2Base() throws IOException, InterruptedException {
-        assumeTrue(kind() == ContainerKind.TOMCAT,
-                "HTTP/2 runs on Tomcat's Http2Protocol; this build has no jetty-http2-server for Jetty's h2c");
         URI base = URI.create("http://127.0.0.1:" + h2Port);
         HttpResponse<String> up = http2.send(HttpRequest.newBuilder(base.resolve("/open/ping")).GET().build(),
                 HttpResponse.BodyHandlers.ofString());
