@@ -138,6 +138,8 @@ final class ProviderObjects {
     static final int SERVER_STATE = 65536;
     /** A top-level field other than {@code status}. */
     static final int BEYOND_STATUS = 131072;
+    /** Ollama's answer to a model loaded or unloaded ({@code "done_reason": "load"} or {@code "unload"}). */
+    static final int MODEL_LOADED = 262144;
 
     /** The fields of Google's stored resources besides their name: times, a state, an operation's parts. */
     private static final Set<String> GOOGLE_FIELDS = Set.of("createTime", "updateTime", "expireTime", "state",
@@ -190,7 +192,8 @@ final class ProviderObjects {
         }
         if (list == null) {
             return "version".equals(name) && VERSION_NUMBER.matcher(value).matches() ? VERSION
-                    : ARN_FIELDS.contains(name) && value.startsWith("arn:") ? RESOURCE : 0;
+                    : ARN_FIELDS.contains(name) && value.startsWith("arn:") ? RESOURCE
+                    : "done_reason".equals(name) && ("load".equals(value) || "unload".equals(value)) ? MODEL_LOADED : 0;
         }
         if (RESOURCE_LISTS.contains(list) && ("name".equals(name) && GOOGLE_RESOURCE.matcher(value).matches()
                 || LISTED_ARNS.contains(name) && value.startsWith("arn:"))) {
@@ -239,12 +242,18 @@ final class ProviderObjects {
      * {@code {"status": "success"}} and nothing else, round 285: an application's JSend answer
      * {@code {"status": "success", "data": …}} at a path its client chose is a model's). {@code answer} is the
      * answer's last document, of however many ({@code null} for none). Ollama's copy and delete, answered
-     * with no body, are not told from a model call answered so (round 285): charged.
+     * with no body, are not told from a model call answered so (round 285): charged. A model loaded or
+     * unloaded ({@code POST /api/generate} or {@code /api/chat} naming only the model, or
+     * {@code "keep_alive": 0}: {@code ollama stop}, the clients' {@code generate(model, keep_alive=0)}) is
+     * answered {@code "done_reason": "load"} or {@code "unload"} with no text and no counts (round 289).
      */
     static boolean serverBusiness(String method, String path, JsonDocumentScanner.Document answer) {
         boolean reads = "GET".equals(method) || "HEAD".equals(method);
         if (reads && (path.endsWith("/props") || path.endsWith("/slots"))) {
             return answer != null && (answer.catalogueFields() & SERVER_STATE) != 0;
+        }
+        if ("POST".equals(method) && (path.endsWith("/api/generate") || path.endsWith("/api/chat"))) {
+            return answer != null && (answer.catalogueFields() & MODEL_LOADED) != 0 && answer.textTokens() == 0;
         }
         return "POST".equals(method) && (path.endsWith("/api/pull") || path.endsWith("/api/push") || path.endsWith("/api/create"))
                 && answer != null && "success".equals(answer.status()) && (answer.catalogueFields() & BEYOND_STATUS) == 0;

@@ -34,7 +34,11 @@ import java.util.Set;
  *       {@code text-delta} and {@code reasoning-delta} {@code delta} and {@code tool-input-delta}
  *       {@code inputTextDelta};</li>
  *   <li>an Assistants run's {@code thread.message.delta} {@code delta.content[].text.value};</li>
- *   <li>Cohere v1's {@code text-generation} {@code text}; Cohere v2's {@code content-delta} {@code delta.message.content.text} and {@code .thinking},
+ *   <li>Mistral's Conversations stream: {@code message.output.delta} {@code content} (a string, a text
+ *       chunk or a ThinkChunk's texts), {@code function.call.delta} and {@code tool.execution.delta}
+ *       {@code arguments};</li>
+ *   <li>Cohere v1's {@code text-generation} {@code text}, {@code tool-calls-chunk} {@code text} and
+ *       {@code tool_call_delta.parameters}; Cohere v2's {@code content-delta} {@code delta.message.content.text} and {@code .thinking},
  *       {@code tool-plan-delta} {@code delta.message.tool_plan} and {@code tool-call-delta}
  *       {@code delta.message.tool_calls.function.arguments}; a relayed Bedrock ConverseStream's
  *       {@code contentBlockDelta.delta}'s {@code text}, {@code reasoningContent.text} and
@@ -52,7 +56,7 @@ final class StreamText {
     static final Set<String> FIELDS = Set.of("content", "reasoning_content", "reasoning", "refusal", "arguments",
             "text", "thinking", "partial_json", "delta", "response", "transcript", "data", "code", "inputTextDelta",
             "argsTextDelta", "value", "input", "tool_plan", "generated_text", "generation", "outputText", "diff",
-            "commands", "command", "answer", "chunk", "output");
+            "commands", "command", "answer", "chunk", "output", "parameters");
 
     /** Deltas in every document that has them. */
     private static final Set<String> ANY = Set.of("choices[].delta.content", "choices[].delta.refusal", "choices[].delta.tool_calls[].function.arguments",
@@ -159,7 +163,9 @@ final class StreamText {
      * {@code StreamFrame.TextDelta} (round 276).
      */
     private static final String ROOT_TEXT = "text";
-    private static final Set<String> TEXT_TYPES = Set.of("text-generation", "ai.koog.prompt.streaming.StreamFrame.TextDelta");
+    private static final Set<String> TEXT_TYPES = Set.of("text-generation", "ai.koog.prompt.streaming.StreamFrame.TextDelta",
+            // Cohere v1's tool plan, streamed before the call's parameters (round 289)
+            "tool-calls-chunk");
     /**
      * A document's own {@code content}: llama.cpp's chunks that say {@code "stop": false}; and the events whose
      * {@code type} says it is new output ({@link #CONTENT_TYPES}, round 276): LangChain's
@@ -167,12 +173,21 @@ final class StreamText {
      * {@code answer} delta; in a whole answer, LangChain's AI message (LangGraph's {@code messages/partial},
      * whose growth alone counts, see {@link UsageSniffer}) and Koog's assistant message.
      */
-    private static final String ROOT_CONTENT = "content";
+    private static final Set<String> ROOT_CONTENT = Set.of("content",
+            // a Mistral Conversations delta's content chunk: a text's, a reasoning model's ThinkChunk (round 289)
+            "content.text", "content.thinking[].text");
     private static final Set<String> CONTENT_TYPES = Set.of("AIMessageChunk", "answer",
             // Mistral's Conversations stream (round 288)
             "message.output.delta");
-    /** Mistral's Conversations stream's function call delta: its {@code arguments} (round 288). */
-    private static final String ROOT_ARGUMENTS = "arguments";
+    /**
+     * A tool call's streamed arguments: Mistral's Conversations stream's function call delta's and its
+     * built-in connectors' (the code interpreter's script: {@code tool.execution.delta}) {@code arguments}
+     * (rounds 288, 289), Cohere v1's {@code tool-calls-chunk} {@code tool_call_delta.parameters} (round 289).
+     */
+    private static final Set<String> ROOT_ARGUMENTS = Set.of("arguments", "tool_call_delta.parameters");
+    /** The events whose {@link #ROOT_ARGUMENTS} are new output. */
+    private static final Set<String> ARGUMENT_TYPES = Set.of("function.call.delta", "tool.execution.delta",
+            "tool-calls-chunk");
     private static final Set<String> WHOLE_CONTENT_TYPES = Set.of("ai", "ai.koog.prompt.message.Message.Assistant");
     /** Quarkus LangChain4j's streamed {@code PartialResponse}'s {@code chunk} (its {@code eventType}). */
     private static final String CHUNK = "chunk";
@@ -306,8 +321,8 @@ final class StreamText {
                 : OLLAMA.contains(path) ? Rule.OLLAMA
                 : GENERATE_RESPONSE.equals(path) ? Rule.GENERATE_RESPONSE
                 : ROOT_TEXT.equals(path) ? Rule.ROOT_TEXT
-                : ROOT_CONTENT.equals(path) ? Rule.ROOT_CONTENT
-                : ROOT_ARGUMENTS.equals(path) ? Rule.ROOT_ARGUMENTS
+                : ROOT_CONTENT.contains(path) ? Rule.ROOT_CONTENT
+                : ROOT_ARGUMENTS.contains(path) ? Rule.ROOT_ARGUMENTS
                 : CHUNK.equals(path) ? Rule.CHUNK
                 : DIFY_ANSWER.equals(path) ? Rule.DIFY_ANSWER
                 : DIFY_TEXT.equals(path) ? Rule.DIFY_TEXT
@@ -420,7 +435,7 @@ final class StreamText {
                 || type != null && (CONTENT_TYPES.contains(type) || whole && WHOLE_CONTENT_TYPES.contains(type))) {
             sum = plus(sum, candidates[Rule.ROOT_CONTENT.ordinal()]);
         }
-        if ("function.call.delta".equals(type)) {
+        if (type != null && ARGUMENT_TYPES.contains(type)) {
             sum = plus(sum, candidates[Rule.ROOT_ARGUMENTS.ordinal()]);
         }
         if ("PartialResponse".equals(type)) {
