@@ -229,6 +229,9 @@ final class JsonDocumentScanner {
      * @param reportId   the id of the call its usage is reported for: the top-level {@code id}, else the
      *                   {@code metadata.id} of a Spring AI {@code ChatResponse} (the provider's id of its call),
      *                   else what the call measured of itself ({@link #measured})
+     * @param interactionId the stored Gemini interaction a stream's event belongs to, or {@code null}
+     * @param conversationId the conversation the answer extended or started (Mistral's
+     *                   {@code conversation_id}), or {@code null}
      */
     record Document(String type, Map<String, Map<String, Long>> usages, boolean ended, String model, String call,
                     boolean callIdentified, boolean error, String responseId, boolean choices, String event,
@@ -236,11 +239,12 @@ final class JsonDocumentScanner {
                     long textTokens, String object, String fileId, String streamCall, String status,
                     boolean foreground, int catalogueFields, long finishedChoices, long begunChoices,
                     boolean deltas, boolean geminiChunk, String reportId, long[] pictures,
-                    java.util.List<InlineResult> inlined, java.util.List<InlineResult> listedRuns, String interactionId) {
+                    java.util.List<InlineResult> inlined, java.util.List<InlineResult> listedRuns, String interactionId,
+                    String conversationId) {
         Document(String type, Map<String, Map<String, Long>> usages, boolean ended) {
             this(type, usages, ended, null, null, false, false, null, false, null, false, -1, null, null,
                     java.util.List.of(), 0, null, null, null, null, false, 0, 0L, 0L, false, false, null, null,
-                    java.util.List.of(), java.util.List.of(), null);
+                    java.util.List.of(), java.util.List.of(), null, null);
         }
 
         Document {
@@ -567,6 +571,7 @@ final class JsonDocumentScanner {
         runId = null;
         wrappedId = null;
         interactionId = null;
+        conversationId = null;
         envelopeId = null;
         metadataId = null;
         measured = null;
@@ -1009,6 +1014,8 @@ final class JsonDocumentScanner {
                     nestedFileId = parser.getText();
                 } else if (depth == 2 && objectAt[1] && objectAt[2] && "interaction".equals(fieldAt[1]) && "id".equals(fieldAt[2])) {
                     interactionId = parser.getText();
+                } else if (depth == 1 && objectAt[1] && "conversation_id".equals(fieldAt[1])) {
+                    conversationId = parser.getText();
                 } else if (depth == 2 && objectAt[1] && objectAt[2] && "response".equals(fieldAt[1]) && "id".equals(fieldAt[2])) {
                     wrappedId = parser.getText();
                 } else if (depth == 2 && objectAt[1] && objectAt[2] && "message".equals(fieldAt[1]) && "id".equals(fieldAt[2])) {
@@ -1166,7 +1173,7 @@ final class JsonDocumentScanner {
                 streamCall(), status, foreground, catalogueFields, finishedChoices, begunChoices, deltas,
                 geminiResponse != null && geminiResponse.equals(streamCall()),
                 lineId != null ? lineId : metadataId != null ? metadataId : measured,
-                pictures, inlined, listedRuns, interactionId);
+                pictures, inlined, listedRuns, interactionId, conversationId);
     }
 
     /**
@@ -1226,6 +1233,11 @@ final class JsonDocumentScanner {
      * {@code interaction.created}, its last event): the stored interaction it streams (round 286).
      */
     private String interactionId;
+    /**
+     * The top-level {@code conversation_id}: the conversation a Mistral Conversations answer (whole, or its
+     * stream's {@code conversation.response.started}) extended or started.
+     */
+    private String conversationId;
 
     /** How OpenAI's stored Responses' ids start. */
     private static final String STORED_RESPONSE = "resp_";

@@ -141,7 +141,9 @@ final class ProviderState {
          */
         Refs calledBy(String path, String subject) {
             java.util.regex.Matcher run = THREAD_RUN.matcher(path);
-            return new Refs(previousResponse, conversation, prompt, cachedContent, inputFile, stores, instructions, tools,
+            java.util.regex.Matcher appended = APPENDED_CONVERSATION.matcher(path);
+            return new Refs(previousResponse, conversation != null ? conversation : appended.find() ? appended.group(1) : null,
+                    prompt, cachedContent, inputFile, stores, instructions, tools,
                     lookups, reasoning, run.find() ? run.group(1) : null, subject, files, model);
         }
 
@@ -480,12 +482,14 @@ final class ProviderState {
      * @param inputEstimate  the request's input as held, in raw tokens: its own and {@link Reading#held}
      * @param handlerFigure  whether the handler reported the call's figure itself
      * @param storedResponse the id of the Response the answer is, or {@code null}
+     * @param conversation   the conversation the answer says it extended or started (Mistral's
+     *                       {@code conversation_id}), or {@code null}
      * @param kinds          the usage by kind ({@code {input, cachedInput, output, reasoning}}), or
      *                       {@code null} when the answer did not split it
      * @param total          the usage, raw tokens
      */
-    void answered(Reading reading, long inputEstimate, boolean handlerFigure, String storedResponse, long[] kinds,
-                  long total) {
+    void answered(Reading reading, long inputEstimate, boolean handlerFigure, String storedResponse, String conversation,
+                  long[] kinds, long total) {
         Refs refs = reading.refs();
         Long prompt = reading.prompt();
         if (refs.prompt() != null && reading.historyKnown() && reading.measured() && !handlerFigure && kinds != null) {
@@ -499,7 +503,9 @@ final class ProviderState {
         if (refs.stores()) {
             remember(key("r:", storedResponse), read);
         }
-        remember(key("c:", refs.conversation()), read);
+        // the conversation the answer names (Mistral's: one a start or a restart made, named only there; an
+        // append's own), else the one the request named
+        remember(key("c:", conversation != null ? conversation : refs.conversation()), read);
         // a run reads its thread, which then holds the run's answer too: the next run reads at least all of it
         remember(key("t:", refs.thread()), total);
         if (refs.lookups() != null && reading.historyKnown() && reading.measured() && !handlerFigure && kinds != null) {
@@ -965,6 +971,12 @@ final class ProviderState {
 
     /** An Assistants run's path: the thread's id. */
     private static final java.util.regex.Pattern THREAD_RUN = java.util.regex.Pattern.compile("/threads/([^/]+)/runs(?:/|$)");
+    /**
+     * A Mistral conversation appended to or restarted ({@code POST /v1/conversations/{id}},
+     * {@code /v1/conversations/{id}/restart}): the model reads the conversation its path names.
+     */
+    private static final java.util.regex.Pattern APPENDED_CONVERSATION = java.util.regex.Pattern.compile(
+            "/conversations/([^/]+)(?:/restart)?/?$");
 
     private static long saturated(long a, long b) {
         long sum = a + b;

@@ -914,7 +914,7 @@ final class Settlement implements AsyncListener {
                 // reads a stored Response back, whatever its body names)
                 providerState.answered(state, sniffer.inputEstimate(), explicit != null,
                         sniffer.storedResponse() != null ? sniffer.storedResponse() : sniffer.storedInteraction(),
-                        sniffer.kinds(), read);
+                        sniffer.conversation(), sniffer.kinds(), read);
             }
             Weighing.Weighed charged = weighed;
             // until the charge lands, the subject's next reserve on this instance holds what it adds

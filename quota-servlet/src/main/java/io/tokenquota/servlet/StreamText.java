@@ -174,8 +174,13 @@ final class StreamText {
      * whose growth alone counts, see {@link UsageSniffer}) and Koog's assistant message.
      */
     private static final Set<String> ROOT_CONTENT = Set.of("content",
-            // a Mistral Conversations delta's content chunk: a text's, a reasoning model's ThinkChunk (round 289)
-            "content.text", "content.thinking[].text");
+            // a Mistral Conversations delta's content chunk: a reasoning model's ThinkChunk (round 289)
+            "content.thinking[].text");
+    /**
+     * A Mistral Conversations delta's text chunk, counted as {@link #ROOT_CONTENT} as well as LangChain4j's
+     * whole {@code Response} ({@link #OTHER_WHOLE}): no document is both an event of those types and a whole answer.
+     */
+    private static final String CONTENT_CHUNK_TEXT = "content.text";
     private static final Set<String> CONTENT_TYPES = Set.of("AIMessageChunk", "answer",
             // Mistral's Conversations stream (round 288)
             "message.output.delta");
@@ -340,8 +345,14 @@ final class StreamText {
         chatDelta |= path.startsWith("choices[].delta.");
         seen.argsStreamed |= "argsTextDelta".equals(path);
         tokenSeen |= "token.text".equals(path);
-        if (rule != null) {
-            add(rule, tokens(value));
+        if (rule != null || CONTENT_CHUNK_TEXT.equals(path)) {
+            long tokens = tokens(value);
+            if (rule != null) {
+                add(rule, tokens);
+            }
+            if (CONTENT_CHUNK_TEXT.equals(path)) {
+                add(Rule.ROOT_CONTENT, tokens);
+            }
         }
         if (AUDIO.equals(path)) {
             add(Rule.ANY, speech(value));

@@ -965,6 +965,13 @@ final class UsageSniffer {
         return decoded != null ? decoded.storedInteraction() : storedInteraction;
     }
 
+    /** The conversation the answer says it extended or started (Mistral's {@code conversation_id}), or {@code null}. */
+    private String conversation;
+
+    synchronized String conversation() {
+        return decoded != null ? decoded.conversation() : conversation;
+    }
+
     /**
      * The answer when it is one JSON document that is an application's own job, as its API answers a
      * request that starts one or reads it: a top-level {@code id} and {@code status}, and no
@@ -1340,6 +1347,9 @@ final class UsageSniffer {
     private boolean accept(JsonDocumentScanner.Document doc, boolean event, String eventName) {
         if (doc.responseId() != null) {
             storedResponse = doc.responseId();
+        }
+        if (doc.conversationId() != null) {
+            conversation = doc.conversationId();
         }
         if (event && doc.interactionId() != null) {
             storedInteraction = doc.interactionId();

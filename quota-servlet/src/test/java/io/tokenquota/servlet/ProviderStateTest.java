@@ -41,12 +41,36 @@ final class ProviderStateTest {
         ProviderState.Reading first = state.read(refs("{\"conversation\":\"conv_1\",\"input\":\"notes\"}"), true);
         assertEquals(0, first.held());
         assertFalse(first.historyKnown(), "a conversation the filter never saw");
-        state.answered(first, 2_000, false, "resp_1", kinds(8_000, 40), 8_040);
+        state.answered(first, 2_000, false, "resp_1", null, kinds(8_000, 40), 8_040);
         ProviderState.Reading next = state.read(refs("{\"conversation\":{\"id\":\"conv_1\"},\"input\":\"more\"}"), true);
         assertEquals(8_040, next.held());
         assertTrue(next.historyKnown());
         assertEquals(8_040, state.read(refs("{\"previous_response_id\":\"resp_1\"}"), true).held(),
                 "whoever names the stored Response reads it again");
+    }
+
+    /**
+     * Mistral's Conversations API names the conversation a start made only in its answer
+     * ({@code conversation_id}) and an append or a restart names it only in its path
+     * ({@code POST /v1/conversations/{id}}, {@code /v1/conversations/{id}/restart}): each is held at what
+     * the conversation's calls read and wrote; a restart's answer names the new conversation it made.
+     */
+    @Test
+    void aMistralConversationIsHeldAtItsCallsForTheAppendThatNamesItInItsPath() {
+        ProviderState state = new ProviderState(16);
+        ProviderState.Reading start = state.read(refs("{\"model\":\"mistral-medium-latest\",\"inputs\":\"notes\"}")
+                .calledBy("/v1/conversations", "u1"), true);
+        assertNull(start.refs().conversation());
+        state.answered(start, 2_000, false, null, "conv_m1", kinds(8_000, 40), 8_040);
+        ProviderState.Reading append = state.read(refs("{\"inputs\":\"more\",\"stream\":true}")
+                .calledBy("/v1/conversations/conv_m1", "u1"), true);
+        assertEquals(8_040, append.held());
+        assertTrue(append.historyKnown());
+        state.answered(append, 8_050, false, null, "conv_m1", kinds(8_100, 60), 8_160);
+        assertEquals(8_160, state.read(refs("{\"inputs\":\"again\"}").calledBy("/v1/conversations/conv_m1/restart", "u1"),
+                true).held());
+        assertEquals(0, state.read(refs("{}").calledBy("/v1/conversations/conv_m1/history", "u1"), true).held(),
+                "a read of its history names no conversation a model reads");
     }
 
     /**
@@ -63,15 +87,15 @@ final class ProviderStateTest {
         ProviderState.Reading first = state.read(refs(ask), true);
         assertFalse(first.historyKnown(), "a cache the filter never saw");
         assertEquals(0, first.held());
-        state.answered(first, 10, true, null, new long[] {12_025, 12_015, 300, 0}, 12_325);
+        state.answered(first, 10, true, null, null, new long[] {12_025, 12_015, 300, 0}, 12_325);
         assertEquals(0, state.read(refs(ask), true).held(), "a handler's figure is not the model's report");
-        state.answered(first, 10, false, null, null, 12_325);
+        state.answered(first, 10, false, null, null, null, 12_325);
         assertEquals(0, state.read(refs(ask), true).held(), "a usage not split by kind does not say the cache's part");
-        state.answered(first, 10, false, null, new long[] {12_025, 12_015, 300, 0}, 12_325);
+        state.answered(first, 10, false, null, null, new long[] {12_025, 12_015, 300, 0}, 12_325);
         ProviderState.Reading next = state.read(refs(ask), true);
         assertTrue(next.historyKnown());
         assertEquals(12_015, next.held(), "held at what the model read from the cache");
-        state.answered(next, 12_025, false, null, new long[] {12_025, 0, 300, 0}, 12_325);
+        state.answered(next, 12_025, false, null, null, new long[] {12_025, 0, 300, 0}, 12_325);
         assertEquals(12_015, state.read(refs(ask), true).held(), "an answer that read less cannot lower it");
     }
 
@@ -84,7 +108,7 @@ final class ProviderStateTest {
         assertNull(refs("{}").calledBy("/v1/threads/runs", "u1").thread(), "a run with its thread in the body");
         ProviderState.Reading first = state.read(run, true);
         assertFalse(first.historyKnown());
-        state.answered(first, 5, false, null, new long[] {12_000, 0, 424, 0}, 12_424);
+        state.answered(first, 5, false, null, null, new long[] {12_000, 0, 424, 0}, 12_424);
         assertEquals(12_424, state.read(run, true).held());
         assertEquals(0, state.read(refs("{}").calledBy("/v1/threads/thread_8/runs", "u1"), true).held(), "another thread");
     }
@@ -106,7 +130,7 @@ final class ProviderStateTest {
         assertNull(refs("{\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}]}").lookups());
         ProviderState.Reading first = state.read(search, true);
         assertEquals(0, first.held());
-        state.answered(first, 40, false, null, new long[] {12_040, 0, 300, 0}, 12_340);
+        state.answered(first, 40, false, null, null, new long[] {12_040, 0, 300, 0}, 12_340);
         assertEquals(12_000, state.read(search, true).held(), "the chunks the search read in");
         assertEquals(0, state.read(refs("{\"tools\":[{\"type\":\"file_search\",\"vector_store_ids\":[\"vs_3\"]}]}"),
                 true).held(), "other stores");
@@ -120,7 +144,7 @@ final class ProviderStateTest {
         assertEquals("o3:high", high.reasoning());
         assertEquals("o3:low", refs("{\"model\":\"o3\",\"reasoning\":{\"effort\":\"low\"}}").reasoning());
         assertNull(state.read(high, true).reasoning());
-        state.answered(state.read(high, true), 17, false, null, new long[] {17, 0, 1_000, 11_000}, 12_017);
+        state.answered(state.read(high, true), 17, false, null, null, new long[] {17, 0, 1_000, 11_000}, 12_017);
         assertEquals(12_000, state.read(high, true).reasoning());
         assertEquals(0, state.read(high, true).held(), "output, not input");
         assertNull(state.read(refs("{\"model\":\"o3\",\"reasoning_effort\":\"low\"}"), true).reasoning());
@@ -140,20 +164,20 @@ final class ProviderStateTest {
         assertEquals(unbounded, unbounded.unbounded("/ai/v1/chat/completions"));
         assertEquals("o3:high", refs("{\"model\":\"o3\",\"reasoning_effort\":\"high\"}").unbounded("/ai/v1/chat/completions").reasoning(),
                 "a named effort is kept");
-        state.answered(state.read(unbounded, true), 17, false, null, new long[] {17, 0, 1_000, 11_000}, 12_017);
+        state.answered(state.read(unbounded, true), 17, false, null, null, new long[] {17, 0, 1_000, 11_000}, 12_017);
         assertEquals(12_000, state.read(unbounded, true).reasoning());
         assertNull(state.read(o3, true).reasoning(), "a call naming a budget holds none");
         assertNull(state.read(refs("{\"model\":\"o3\",\"reasoning_effort\":\"medium\"}"), true).reasoning());
         // the subject's last such call wrote less: the figure follows it
-        state.answered(state.read(unbounded, true), 17, false, null, new long[] {17, 0, 300, 0}, 317);
+        state.answered(state.read(unbounded, true), 17, false, null, null, new long[] {17, 0, 300, 0}, 317);
         assertEquals(300, state.read(unbounded, true).reasoning());
 
         // a model that does not reason: however long its answer, no figure
         ProviderState.Refs mini = refs("{\"model\":\"gpt-4o-mini\",\"messages\":[]}").unbounded("/ai/v1/chat/completions");
-        state.answered(state.read(mini, true), 17, false, null, new long[] {17, 0, 9_000, 0}, 9_017);
+        state.answered(state.read(mini, true), 17, false, null, null, new long[] {17, 0, 9_000, 0}, 9_017);
         assertNull(state.read(mini, true).reasoning());
         // nor from a call that named a budget (its refs are not unbounded)
-        state.answered(state.read(o3, true), 17, false, null, new long[] {17, 0, 1_000, 5_000}, 6_017);
+        state.answered(state.read(o3, true), 17, false, null, null, new long[] {17, 0, 1_000, 5_000}, 6_017);
         assertEquals(300, state.read(unbounded, true).reasoning());
     }
 
@@ -161,20 +185,20 @@ final class ProviderStateTest {
     void aFigureNeverShrinksWhenCallsCompleteOutOfOrder() {
         ProviderState state = new ProviderState(16);
         String conv = "{\"conversation\":\"conv_1\",\"input\":\"x\"}";
-        state.answered(state.read(refs(conv), true), 10, false, "resp_1", kinds(10, 40), 50);
+        state.answered(state.read(refs(conv), true), 10, false, "resp_1", null, kinds(10, 40), 50);
         // a slow turn starts on the short conversation; a report's turn completes first
         ProviderState.Reading slow = state.read(refs(conv), true);
-        state.answered(state.read(refs(conv), true), 8_050, false, "resp_2", kinds(8_050, 40), 8_090);
-        state.answered(slow, 60, false, "resp_3", kinds(60, 40), 100);
+        state.answered(state.read(refs(conv), true), 8_050, false, "resp_2", null, kinds(8_050, 40), 8_090);
+        state.answered(slow, 60, false, "resp_3", null, kinds(60, 40), 100);
         assertEquals(8_090, state.read(refs(conv), true).held(), "the late turn does not shrink the conversation");
         // an answer repeating a stored Response's id cannot lower it
-        state.answered(state.read(ProviderState.Refs.NONE, true), 1, false, "resp_2", kinds(1, 0), 1);
+        state.answered(state.read(ProviderState.Refs.NONE, true), 1, false, "resp_2", null, kinds(1, 0), 1);
         assertEquals(8_090, state.read(refs("{\"previous_response_id\":\"resp_2\"}"), true).held());
         // a prompt named without a version (its newest): a slow call begun under a shorter one cannot lower it
         String prompt = "{\"prompt\":{\"id\":\"pmpt_1\"},\"input\":\"go\"}";
         ProviderState.Reading older = state.read(refs(prompt), true);
-        state.answered(state.read(refs(prompt), true), 10, false, "resp_4", kinds(9_010, 40), 9_050);
-        state.answered(older, 10, false, "resp_5", kinds(4_010, 40), 4_050);
+        state.answered(state.read(refs(prompt), true), 10, false, "resp_4", null, kinds(9_010, 40), 9_050);
+        state.answered(older, 10, false, "resp_5", null, kinds(4_010, 40), 4_050);
         assertEquals(9_000, state.read(refs(prompt), true).held());
     }
 
@@ -182,19 +206,19 @@ final class ProviderStateTest {
     void aStoredPromptCostsWhatTheModelReadAboveTheRequestsOwnInputAndHistory() {
         ProviderState state = new ProviderState(16);
         ProviderState.Reading first = state.read(refs("{\"prompt\":{\"id\":\"pmpt_1\",\"version\":\"2\"},\"input\":\"go\"}"), true);
-        state.answered(first, 10, false, "resp_1", kinds(9_010, 40), 9_050);
+        state.answered(first, 10, false, "resp_1", null, kinds(9_010, 40), 9_050);
         ProviderState.Reading again = state.read(refs("{\"prompt\":{\"id\":\"pmpt_1\",\"version\":\"2\"},\"input\":\"go\"}"), true);
         assertEquals(9_000, again.held());
         assertNull(state.read(refs("{\"prompt\":{\"id\":\"pmpt_1\",\"version\":\"3\"}}"), true).prompt(), "another version");
         assertEquals(50, state.read(refs("{\"previous_response_id\":\"resp_1\"}"), true).held(),
                 "a stored Response does not carry the template");
         // held with the prompt, the next answer says the same: the figure stays
-        state.answered(again, 10 + 9_000, false, "resp_2", kinds(9_010, 40), 9_050);
+        state.answered(again, 10 + 9_000, false, "resp_2", null, kinds(9_010, 40), 9_050);
         assertEquals(9_000, state.read(refs("{\"prompt\":{\"id\":\"pmpt_1\",\"version\":\"2\"}}"), true).held());
         // a continuation the filter does not know: the difference holds that history too, so it is not taken
         ProviderState.Reading unknown = state.read(refs(
                 "{\"previous_response_id\":\"resp_elsewhere\",\"prompt\":{\"id\":\"pmpt_1\",\"version\":\"2\"}}"), true);
-        state.answered(unknown, 10 + 9_000, false, "resp_3", kinds(50_000, 40), 50_040);
+        state.answered(unknown, 10 + 9_000, false, "resp_3", null, kinds(50_000, 40), 50_040);
         assertEquals(9_000, state.read(refs("{\"prompt\":{\"id\":\"pmpt_1\",\"version\":\"2\"}}"), true).held());
         assertEquals(41_040, state.read(refs("{\"previous_response_id\":\"resp_3\"}"), true).held());
     }
@@ -202,15 +226,15 @@ final class ProviderStateTest {
     @Test
     void anAnswerNotStoredIsNotRememberedAndTheMemoryIsBounded() {
         ProviderState state = new ProviderState(2);
-        state.answered(state.read(refs("{\"store\":false,\"input\":\"x\"}"), true), 1, false, "resp_0", kinds(1, 1), 2);
+        state.answered(state.read(refs("{\"store\":false,\"input\":\"x\"}"), true), 1, false, "resp_0", null, kinds(1, 1), 2);
         assertEquals(0, state.read(refs("{\"previous_response_id\":\"resp_0\"}"), true).held(), "store: false");
         for (int i = 1; i <= 3; i++) {
-            state.answered(state.read(ProviderState.Refs.NONE, true), 1, false, "resp_" + i, kinds(i, 0), i);
+            state.answered(state.read(ProviderState.Refs.NONE, true), 1, false, "resp_" + i, null, kinds(i, 0), i);
         }
         assertEquals(0, state.read(refs("{\"previous_response_id\":\"resp_1\"}"), true).held(), "the least recently used goes");
         assertEquals(3, state.read(refs("{\"previous_response_id\":\"resp_3\"}"), true).held());
         String longId = "resp_" + "x".repeat(ProviderState.MAX_ID_LENGTH);
-        state.answered(state.read(ProviderState.Refs.NONE, true), 1, false, longId, kinds(5, 0), 5);
+        state.answered(state.read(ProviderState.Refs.NONE, true), 1, false, longId, null, kinds(5, 0), 5);
         assertEquals(0, state.read(refs("{\"previous_response_id\":\"" + longId + "\"}"), true).held(), "an oversized id");
     }
 
@@ -254,7 +278,7 @@ final class ProviderStateTest {
         ProviderState state = new ProviderState(16);
         ProviderState.Reading first = state.read(refs("{\"instructions\":\"" + "x".repeat(4_000) + "\",\"input\":\"q\"}"), true);
         // 1,010 read (1,000 of them instructions), 12,000 written of which 11,800 reasoning
-        state.answered(first, 1_010, false, "resp_1", new long[] {1_010, 0, 200, 11_800}, 13_010);
+        state.answered(first, 1_010, false, "resp_1", null, new long[] {1_010, 0, 200, 11_800}, 13_010);
         assertEquals(210, state.read(refs("{\"previous_response_id\":\"resp_1\"}"), true).held(),
                 "neither the reasoning nor the instructions are read again");
     }
@@ -268,7 +292,7 @@ final class ProviderStateTest {
         assertEquals(1_009, refs("{\"tools\":" + tools + ",\"input\":\"q\"}").tools());
         ProviderState state = new ProviderState(16);
         ProviderState.Reading first = state.read(refs("{\"tools\":" + tools + ",\"input\":\"q\"}"), true);
-        state.answered(first, 1_010, false, "resp_1", new long[] {1_010, 0, 200, 0}, 1_210);
+        state.answered(first, 1_010, false, "resp_1", null, new long[] {1_010, 0, 200, 0}, 1_210);
         assertEquals(201, state.read(refs("{\"previous_response_id\":\"resp_1\",\"tools\":" + tools + "}"), true).held(),
                 "the tools are sent again, not carried over");
     }
@@ -277,15 +301,15 @@ final class ProviderStateTest {
     void aPromptIsLearntOnlyFromAMeasuredCallsUsage() {
         ProviderState state = new ProviderState(16);
         String named = "{\"prompt\":{\"id\":\"pmpt_1\"},\"input\":\"go\"}";
-        state.answered(state.read(refs(named), true), 10, false, "resp_1", kinds(4_010, 40), 4_050);
+        state.answered(state.read(refs(named), true), 10, false, "resp_1", null, kinds(4_010, 40), 4_050);
         assertEquals(4_000, state.read(refs(named), true).held());
         // four images by URL held at 1,600 each, billed 255: the difference would say 0
-        state.answered(state.read(refs(named), false), 4_000 + 6_410, false, "resp_2", kinds(5_030, 40), 5_070);
+        state.answered(state.read(refs(named), false), 4_000 + 6_410, false, "resp_2", null, kinds(5_030, 40), 5_070);
         assertEquals(4_000, state.read(refs(named), true).held(), "an unmeasured call does not lower it");
         // a file by id held at the least an item costs, billed 24,000: the difference would say 24,000
-        state.answered(state.read(refs(named), false), 4_000 + 268, false, "resp_3", kinds(28_010, 40), 28_050);
+        state.answered(state.read(refs(named), false), 4_000 + 268, false, "resp_3", null, kinds(28_010, 40), 28_050);
         assertEquals(4_000, state.read(refs(named), true).held(), "nor raise it");
-        state.answered(state.read(refs(named), true), 4_010, true, "resp_4", kinds(15_000, 40), 15_040);
+        state.answered(state.read(refs(named), true), 4_010, true, "resp_4", null, kinds(15_000, 40), 15_040);
         assertEquals(4_000, state.read(refs(named), true).held(), "nor a handler's own figure");
     }
 }

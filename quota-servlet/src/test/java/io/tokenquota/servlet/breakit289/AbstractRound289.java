@@ -84,12 +84,30 @@ abstract class AbstractRound289 extends ShapedAnswerRound {
         return switch (shape) {
             case "ollama/api/generate" -> "{\"model\":\"llama3.2\",\"created_at\":\"2024-09-12T03:54:03.516566Z\","
                     + "\"response\":\"\",\"done\":true,\"done_reason\":\"unload\"}";
+            case "mistral/v1/conversations" -> "{\"object\":\"conversation.response\",\"conversation_id\":\"" + conversation
+                    + "\",\"outputs\":[{\"object\":\"entry\",\"type\":\"message.output\",\"created_at\":"
+                    + "\"2026-12-01T10:00:01Z\",\"completed_at\":\"2026-12-01T10:00:02Z\",\"id\":\"msg_0289a\","
+                    + "\"agent_id\":null,\"model\":\"mistral-medium-2508\",\"role\":\"assistant\",\"content\":"
+                    + "\"Noted: the committee's figures for Q3.\"}],\"usage\":{\"prompt_tokens\":8000,"
+                    + "\"completion_tokens\":40,\"total_tokens\":8040,\"connector_tokens\":null,\"connectors\":null}}";
             default -> throw new IllegalArgumentException(shape);
         };
     }
 
     @Override
     protected boolean answered(String shape, HttpServletResponse resp) throws IOException {
+        if (shape.startsWith("mistral/v1/conversations/")) {
+            // the append's stream, its upstream cut after the first words
+            resp.setContentType("text/event-stream");
+            PrintWriter w = resp.getWriter();
+            event(w, "conversation.response.started", "{\"type\":\"conversation.response.started\","
+                    + "\"created_at\":\"2026-12-01T10:01:00Z\",\"conversation_id\":\"" + conversation + "\"}");
+            event(w, "message.output.delta", "{\"type\":\"message.output.delta\"," + MISTRAL_HEAD
+                    + "\"id\":\"msg_0289b\",\"content_index\":0,\"model\":\"mistral-medium-2508\",\"agent_id\":null,"
+                    + "\"role\":\"assistant\",\"content\":\"Q4 opens with\"}");
+            w.flush();
+            return true;
+        }
         switch (shape) {
             case "mistral/thinking", "mistral/text", "mistral/code" -> {
                 mistral(shape.substring("mistral/".length()), resp);
@@ -223,6 +241,33 @@ abstract class AbstractRound289 extends ShapedAnswerRound {
     @ValueSource(strings = {"mistral/text", "cohere1/text"})
     void controlTheSameStreamsOfTextAreChargedIt(String shape) {
         chargedItsText(shape, shape.startsWith("mistral") ? MISTRAL_ASK : COHERE_ASK, shape + " cut");
+    }
+
+    /** The conversation the Mistral start of {@link #aMistralAppendCutBeforeItsUsageIsHeldAtTheConversationItReads} made. */
+    private volatile String conversation = "conv_0289";
+
+    /**
+     * Mistral's Conversations API keeps the conversation: a start ({@code POST /v1/conversations}) names it only in
+     * its answer ({@code conversation_id}), an append ({@code POST /v1/conversations/{conversation_id}},
+     * mistralai {@code beta.conversations.append_stream}) only in its path, and the model reads the whole
+     * conversation again. The start read 8,000 tokens; the append's stream, cut before its usage, must be charged at
+     * least that (it was held at its own input and output budget, about 1,000).
+     */
+    @Test
+    void aMistralAppendCutBeforeItsUsageIsHeldAtTheConversationItReads() {
+        String s = subject();
+        conversation = "conv_" + s;
+        HttpResponse<String> start = TestHttp.postJson(container.uri("/ai/mistral/v1/conversations"), s,
+                "{\"model\":\"mistral-medium-latest\",\"inputs\":\"Here are the committee's Q3 figures: ...\"}");
+        assertEquals(200, start.statusCode(), start.body());
+        assertEquals(8_040, settled(s).used(), kind() + ": the start's usage: " + ledger(s));
+        HttpResponse<String> append = TestHttp.postJson(container.uri("/ai/mistral/v1/conversations/" + conversation), s,
+                "{\"inputs\":\"And what opens Q4?\",\"stream\":true}");
+        assertEquals(200, append.statusCode(), append.body());
+        assertEquals(2, calls.of(s));
+        long appended = settled(s).used() - 8_040;
+        assertTrue(appended >= 8_040, kind() + ": an append reading the 8,040-token conversation, cut before its usage,"
+                + " charged " + appended + ": " + ledger(s));
     }
 
     /**
