@@ -46,9 +46,14 @@ final class AudioDuration {
      */
     private static final long MOST_MILLIS_PER_BYTE = 1_000;
 
-    /** ISO base media brands of audio and of video that carries audio; HEIC and AVIF images share the box. */
-    private static final List<String> MP4_BRANDS = List.of("M4A ", "M4B ", "mp41", "mp42", "isom", "iso2", "dash", "3gp",
-            "qt  ");
+    /**
+     * ISO base media brands of still images (HEIF's and AVIF's images and image sequences, Canon's CR3
+     * raw photos): they share the {@code ftyp} box with audio and video but play nothing. Any other
+     * brand is taken as a file that plays (round 291: Apple's and FFmpeg's {@code M4V }, missing from
+     * a list of playing brands, held a 30-second video as one media item), read by its tracks.
+     */
+    private static final List<String> IMAGE_BRANDS = List.of("mif1", "mif2", "msf1", "heic", "heix", "heim", "heis",
+            "hevc", "hevx", "hevm", "hevs", "avif", "avis", "avio", "crx ");
 
     private AudioDuration() {
     }
@@ -107,7 +112,7 @@ final class AudioDuration {
     }
 
     private static boolean isIsoMedia(byte[] b) {
-        return startsWith(b, 4, "ftyp") && MP4_BRANDS.stream().anyMatch(brand -> startsWith(b, 8, brand));
+        return startsWith(b, 4, "ftyp") && b.length >= 12 && IMAGE_BRANDS.stream().noneMatch(brand -> startsWith(b, 8, brand));
     }
 
     /** As {@link #millis(byte[], InputStream, Sink)} with nothing watching the bytes. */

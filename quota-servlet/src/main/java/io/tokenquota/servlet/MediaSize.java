@@ -205,8 +205,10 @@ final class MediaSize {
             return 0;
         }
         AudioDuration.Played played = played(base64, start);
-        // OpenAI's chat models hear a recording and see no video; Gemini sees its pictures too
-        return rate == Rate.OPENAI || rate == Rate.ANTHROPIC ? AudioDuration.perSecond(played.sound(), AUDIO_TOKENS_PER_SECOND)
+        // OpenAI's chat models hear a recording and see no video; Gemini sees its pictures too. Anthropic
+        // reads neither: a recording in a source object is another provider's (Bedrock Nova's video
+        // source, round 291), priced as in a place no provider's rate is known for
+        return rate == Rate.OPENAI ? AudioDuration.perSecond(played.sound(), AUDIO_TOKENS_PER_SECOND)
                 : playedTokens(played, GEMINI_AUDIO_TOKENS_PER_SECOND);
     }
 
