@@ -379,6 +379,19 @@ final class JsonDocumentScanner {
     private String collecting;
     private int collectDepth;
     private String nested;
+    /**
+     * Anthropic's {@code usage.iterations}: each server-side pass of one call (a compaction's summary,
+     * an advisor model's call, the answering model's own {@code message} passes), its counts and type.
+     */
+    private static final String ITERATIONS = "iterations";
+    /**
+     * The prefix of the counters of the passes the top-level counts leave out (every pass but a
+     * {@code message}), added up: {@code iterations.input_tokens}...
+     */
+    static final String ITERATION_COUNTERS = ITERATIONS + ".";
+    /** The counts and type of the pass of {@link #ITERATIONS} being read, or {@code null}. */
+    private Map<String, Long> iteration;
+    private String iterationType;
     private Map<String, Long> counters;
     private Map<String, Map<String, Long>> usages = new HashMap<>();
     /**
@@ -533,6 +546,7 @@ final class JsonDocumentScanner {
 
     /** Forgets what the document just handed out said: the next one starts afresh. */
     private void nextDocument() {
+        iteration = null;
         pictures = null;
         inner = null;
         innerDocument = null;
@@ -781,6 +795,11 @@ final class JsonDocumentScanner {
                     if (object && depth == collectDepth + 1) {
                         // Cohere's usage.tokens and usage.billed_units: counted as "tokens.input_tokens"
                         nested = fieldAt[collectDepth];
+                    } else if (object && depth == collectDepth + 2 && !objectAt[collectDepth + 1]
+                            && ITERATIONS.equals(fieldAt[collectDepth])) {
+                        // one pass of Anthropic's usage.iterations
+                        iteration = new HashMap<>();
+                        iterationType = null;
                     }
                 } else if (object && depth >= 3 && depth <= TRACKED_DEPTH && messageOpen[depth - 1]
                         && MESSAGE_USAGE.equals(fieldAt[depth - 1])) {
@@ -839,6 +858,15 @@ final class JsonDocumentScanner {
                         collecting = null;
                     } else if (depth == collectDepth + 1) {
                         nested = null;
+                    } else if (depth == collectDepth + 2 && iteration != null) {
+                        // a pass the top-level counts leave out (any but the answering model's own "message")
+                        // is counted beside them, under ITERATION_COUNTERS's names
+                        if (iterationType != null && !"message".equals(iterationType)) {
+                            for (Map.Entry<String, Long> e : iteration.entrySet()) {
+                                counters.merge(e.getKey(), e.getValue(), JsonDocumentScanner::saturatedSum);
+                            }
+                        }
+                        iteration = null;
                     }
                 }
                 if (text != null) {
@@ -983,6 +1011,8 @@ final class JsonDocumentScanner {
                     eventType = parser.getText();
                 } else if (depth == 1 && objectAt[1] && "workflow_run_id".equals(fieldAt[1])) {
                     workflowRun = true;
+                } else if (iteration != null && depth == collectDepth + 2 && "type".equals(fieldAt[depth])) {
+                    iterationType = parser.getText();
                 } else if (counterName() != null) {
                     // a count written as a string (Jackson's WRITE_NUMBERS_AS_STRINGS): digits only
                     long count = digits(parser.getText());
@@ -1365,6 +1395,10 @@ final class JsonDocumentScanner {
         } else if (RESULTS_COUNTERS.containsValue(name) && collecting == null) {
             // a counter of the top-level results list (counterName's answer outside any usage object)
             usages.computeIfAbsent("", k -> new HashMap<>()).merge(name, value, JsonDocumentScanner::saturatedSum);
+        } else if (iteration != null && name.startsWith(ITERATION_COUNTERS)) {
+            if (iteration.size() < MAX_COUNTERS || iteration.containsKey(name)) {
+                iteration.put(name, value);
+            }
         } else if (counters.size() < MAX_COUNTERS || counters.containsKey(name)) {
             counters.put(name, value);
         }
@@ -1426,6 +1460,9 @@ final class JsonDocumentScanner {
             }
             if (depth == collectDepth + 1 && nested != null && objectAt[depth] && fieldAt[depth] != null) {
                 return nested + '.' + fieldAt[depth];
+            }
+            if (depth == collectDepth + 2 && iteration != null && objectAt[depth] && fieldAt[depth] != null) {
+                return ITERATION_COUNTERS + fieldAt[depth];
             }
             return null;
         }

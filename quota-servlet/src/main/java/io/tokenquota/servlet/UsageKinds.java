@@ -35,10 +35,25 @@ final class UsageKinds {
             add(reasoning, UsageSniffer.perplexity(u) ? get(u, "reasoning_tokens") : 0)}, u.get("total_tokens"));
     }
 
-    /** Anthropic: cache writes are input read at full price; cache reads are cached input. */
+    /**
+     * Anthropic: cache writes are input read at full price; cache reads are cached input. The passes
+     * {@code usage.iterations} reports beside the top-level counts (a compaction's summary, an advisor
+     * model's call: {@link JsonDocumentScanner#ITERATION_COUNTERS}) count as the top level's do.
+     */
     static long[] anthropic(Map<String, Long> u) {
-        return new long[] {add(get(u, "input_tokens"), get(u, "cache_creation_input_tokens")),
-            get(u, "cache_read_input_tokens"), get(u, "output_tokens"), 0};
+        String more = JsonDocumentScanner.ITERATION_COUNTERS;
+        return new long[] {add(add(get(u, "input_tokens"), get(u, "cache_creation_input_tokens")),
+                add(get(u, more + "input_tokens"), get(u, more + "cache_creation_input_tokens"))),
+            add(get(u, "cache_read_input_tokens"), get(u, more + "cache_read_input_tokens")),
+            add(get(u, "output_tokens"), get(u, more + "output_tokens")), 0};
+    }
+
+    /** The tokens of an Anthropic usage, every pass's ({@link #anthropic}); {@code null} when it counts none. */
+    static Long anthropicTotal(Map<String, Long> u) {
+        String more = JsonDocumentScanner.ITERATION_COUNTERS;
+        return UsageSniffer.sum(u.get("input_tokens"), u.get("output_tokens"), u.get("cache_creation_input_tokens"),
+                u.get("cache_read_input_tokens"), u.get(more + "input_tokens"), u.get(more + "output_tokens"),
+                u.get(more + "cache_creation_input_tokens"), u.get(more + "cache_read_input_tokens"));
     }
 
     /**

@@ -20,7 +20,9 @@ import java.util.Map;
  *       {@code response.usage} of a {@code response.*} event;</li>
  *   <li>Anthropic Messages: the top-level {@code usage} of a message or a {@code message_delta} event,
  *       and {@code message.usage} of the {@code message_start} event, merged field by field:
- *       {@code input_tokens + output_tokens + cache_creation_input_tokens + cache_read_input_tokens};</li>
+ *       {@code input_tokens + output_tokens + cache_creation_input_tokens + cache_read_input_tokens}, and
+ *       the same of each pass of {@code usage.iterations} but a {@code message} (a compaction, an advisor's
+ *       call: billed beside the top level);</li>
  *   <li>Gemini: the top-level {@code usageMetadata} ({@code totalTokenCount}, else the sum of its parts),
  *       also spelt in snake_case;</li>
  *   <li>Bedrock Converse ({@code usage.totalTokens} or its parts), Cohere ({@code tokens} or
@@ -1234,8 +1236,7 @@ final class UsageSniffer {
             return several[0];
         }
         if (format == Format.ANTHROPIC) {
-            return sum(anthropic.get("input_tokens"), anthropic.get("output_tokens"),
-                    anthropic.get("cache_creation_input_tokens"), anthropic.get("cache_read_input_tokens"));
+            return UsageKinds.anthropicTotal(anthropic);
         }
         long[] added = addedUp();
         return added != null ? Long.valueOf(added[0]) : latest;
@@ -1590,8 +1591,7 @@ final class UsageSniffer {
             split = UsageKinds.openAi(u);
         } else if ((u = doc.usage("result.message.usage")) != null && has(u, ANTHROPIC_COUNTS.toArray(new String[0]))) {
             // a line of Anthropic's message batch results
-            total = sum(u.get("input_tokens"), u.get("output_tokens"), u.get("cache_creation_input_tokens"),
-                    u.get("cache_read_input_tokens"));
+            total = UsageKinds.anthropicTotal(u);
             split = UsageKinds.anthropic(u);
         } else if ((u = doc.usage(JsonDocumentScanner.GEMINI_BATCH_LINE)) != null
                 && has(u, "promptTokenCount", "candidatesTokenCount", "totalTokenCount")) {
@@ -2820,7 +2820,7 @@ final class UsageSniffer {
         return true;
     }
 
-    private static Long sum(Long... parts) {
+    static Long sum(Long... parts) {
         long total = 0;
         boolean any = false;
         for (Long p : parts) {
