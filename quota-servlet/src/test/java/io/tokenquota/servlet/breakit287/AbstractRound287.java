@@ -1,9 +1,6 @@
 package io.tokenquota.servlet.breakit287;
 
-import static io.tokenquota.servlet.testing.MediaBytes.ascii;
-import static io.tokenquota.servlet.testing.MediaBytes.box;
 import static io.tokenquota.servlet.testing.MediaBytes.cat;
-import static io.tokenquota.servlet.testing.MediaBytes.u32;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -29,7 +26,6 @@ import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.util.Base64;
 import java.util.List;
-import java.util.Random;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -96,28 +92,12 @@ abstract class AbstractRound287 extends ModelCallRound {
     /** Gemini's count for one media item of {@code type}. */
     static long media(String type, byte[] bytes) {
         if (type.startsWith("video/")) {
-            return VIDEO_RATE * mp4Seconds(bytes);
+            return VIDEO_RATE * MediaBytes.mp4Seconds(bytes);
         }
         if (type.startsWith("audio/")) {
             return AUDIO_RATE * wavSeconds(bytes);
         }
         return IMAGE;
-    }
-
-    /** The duration of an MP4 by its {@code mvhd} (version 0: timescale, duration), in whole seconds. */
-    static long mp4Seconds(byte[] b) {
-        for (int i = 4; i + 24 < b.length; i++) {
-            if (b[i] == 'm' && b[i + 1] == 'v' && b[i + 2] == 'h' && b[i + 3] == 'd') {
-                ByteBuffer h = ByteBuffer.wrap(b, i + 4, 20);
-                h.getInt(); // version and flags
-                h.getInt(); // creation
-                h.getInt(); // modification
-                long timescale = Integer.toUnsignedLong(h.getInt());
-                long duration = Integer.toUnsignedLong(h.getInt());
-                return duration / timescale;
-            }
-        }
-        throw new IllegalArgumentException("no mvhd");
     }
 
     /** The duration of a PCM WAV by its byte rate and data size, in whole seconds. */
@@ -165,49 +145,9 @@ abstract class AbstractRound287 extends ModelCallRound {
 
     // ------------------------------------------------------------------ the media
 
-    /**
-     * A screen recording as an MP4 (faststart): one H.264 video track ({@code vide} handler,
-     * {@code avc1} 640x360), {@code seconds} long at one frame a second, no sound.
-     */
+    /** A screen recording as an MP4 (faststart): one H.264 video track, {@code seconds} long at one frame a second, no sound. */
     static byte[] screenRecording(int seconds) {
-        int frameBytes = 3_000;
-        byte[] ftyp = box("ftyp", ascii("isom"), u32(512), ascii("isomiso2avc1mp41"));
-        byte[] mvhd = box("mvhd", u32(0), u32(0), u32(0), u32(1000), u32(seconds * 1000L),
-                u32(0x00010000), new byte[] {1, 0}, new byte[10],
-                u32(0x00010000), u32(0), u32(0), u32(0), u32(0x00010000), u32(0), u32(0), u32(0), u32(0x40000000),
-                new byte[24], u32(2));
-        byte[] tkhd = box("tkhd", u32(3), u32(0), u32(0), u32(1), u32(0), u32(seconds * 1000L), new byte[8],
-                new byte[4], new byte[4],
-                u32(0x00010000), u32(0), u32(0), u32(0), u32(0x00010000), u32(0), u32(0), u32(0), u32(0x40000000),
-                u32(640L << 16), u32(360L << 16));
-        byte[] mdhd = box("mdhd", u32(0), u32(0), u32(0), u32(1000), u32(seconds * 1000L), new byte[] {0x55, (byte) 0xc4, 0, 0});
-        byte[] hdlr = box("hdlr", u32(0), u32(0), ascii("vide"), new byte[12], ascii("VideoHandler\0"));
-        byte[] vmhd = box("vmhd", u32(1), new byte[8]);
-        byte[] dinf = box("dinf", box("dref", u32(0), u32(1), box("url ", u32(1))));
-        byte[] avcC = box("avcC", new byte[] {1, 0x42, (byte) 0xc0, 0x1e, (byte) 0xff, (byte) 0xe1, 0, 9,
-                0x67, 0x42, (byte) 0xc0, 0x1e, (byte) 0xd9, 0x00, (byte) 0xa0, 0x2f, (byte) 0xf9, 1, 0, 4, 0x68, (byte) 0xcb,
-                (byte) 0x83, (byte) 0xcb});
-        byte[] avc1 = box("avc1", new byte[6], new byte[] {0, 1}, new byte[16], new byte[] {2, (byte) 0x80, 1, 0x68},
-                u32(0x00480000), u32(0x00480000), u32(0), new byte[] {0, 1}, new byte[32], new byte[] {0, 0x18, (byte) 0xff,
-                        (byte) 0xff}, avcC);
-        byte[] stsd = box("stsd", u32(0), u32(1), avc1);
-        byte[] stts = box("stts", u32(0), u32(1), u32(seconds), u32(1000));
-        byte[] stss = box("stss", u32(0), u32(1), u32(1));
-        byte[] stsc = box("stsc", u32(0), u32(1), u32(1), u32(seconds), u32(1));
-        byte[] stsz = box("stsz", u32(0), u32(frameBytes), u32(seconds));
-        java.util.function.Function<byte[], byte[]> moovWith = stco -> box("moov", mvhd,
-                box("trak", tkhd, box("mdia", mdhd, hdlr, box("minf", vmhd, dinf,
-                        box("stbl", stsd, stts, stss, stsc, stsz, stco)))));
-        int offset = ftyp.length + moovWith.apply(box("stco", u32(0), u32(1), u32(0))).length + 8;
-        byte[] moov = moovWith.apply(box("stco", u32(0), u32(1), u32(offset)));
-        byte[] frames = new byte[seconds * frameBytes];
-        Random noise = new Random(287);
-        noise.nextBytes(frames);
-        for (int i = 0; i < seconds; i++) {
-            // each sample one NAL unit, its 4-byte length first (an IDR slice for the first)
-            ByteBuffer.wrap(frames, i * frameBytes, 5).putInt(frameBytes - 4).put((byte) (i == 0 ? 0x65 : 0x41));
-        }
-        return cat(ftyp, moov, box("mdat", frames));
+        return MediaBytes.recording("isom", "isomiso2avc1mp41", seconds, false);
     }
 
     /** A voice memo: 8 kHz 8-bit mono PCM WAV of {@code seconds}, a quiet tone (no silence). */

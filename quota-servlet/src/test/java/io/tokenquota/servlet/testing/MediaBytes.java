@@ -7,6 +7,7 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.util.function.Function;
+import java.util.Random;
 
 /** Byte builders for the media files the break-it rounds craft (ISO base media boxes and their parts, WAV files). */
 public final class MediaBytes {
@@ -83,5 +84,86 @@ public final class MediaBytes {
         for (long s = 0; s < seconds; s++) {
             out.write(second);
         }
+    }
+
+    /**
+     * A 640x360 H.264 screen recording of {@code seconds} at one frame a second, {@code moov} first, its
+     * {@code ftyp} of major brand {@code brand} and the compatible brands {@code compatible}; with
+     * {@code sound}, a second track of 8 kHz mono mu-law ({@code ulaw}) as long as the pictures.
+     */
+    public static byte[] recording(String brand, String compatible, int seconds, boolean sound) {
+        int frameBytes = 3_000;
+        int rate = 8_000;
+        byte[] ftyp = box("ftyp", ascii(brand), u32(0x200), ascii(compatible));
+        byte[] mvhd = box("mvhd", u32(0), u32(0), u32(0), u32(1000), u32(seconds * 1000L),
+                u32(0x00010000), new byte[] {1, 0}, new byte[10],
+                u32(0x00010000), u32(0), u32(0), u32(0), u32(0x00010000), u32(0), u32(0), u32(0), u32(0x40000000),
+                new byte[24], u32(sound ? 3 : 2));
+        byte[] vtkhd = box("tkhd", u32(3), u32(0), u32(0), u32(1), u32(0), u32(seconds * 1000L), new byte[8],
+                new byte[4], new byte[4],
+                u32(0x00010000), u32(0), u32(0), u32(0), u32(0x00010000), u32(0), u32(0), u32(0), u32(0x40000000),
+                u32(640L << 16), u32(360L << 16));
+        byte[] vmdhd = box("mdhd", u32(0), u32(0), u32(0), u32(1000), u32(seconds * 1000L), new byte[] {0x55, (byte) 0xc4, 0, 0});
+        byte[] vhdlr = box("hdlr", u32(0), u32(0), ascii("vide"), new byte[12], ascii("VideoHandler\0"));
+        byte[] vmhd = box("vmhd", u32(1), new byte[8]);
+        byte[] dinf = box("dinf", box("dref", u32(0), u32(1), box("url ", u32(1))));
+        byte[] avcC = box("avcC", new byte[] {1, 0x42, (byte) 0xc0, 0x1e, (byte) 0xff, (byte) 0xe1, 0, 9,
+                0x67, 0x42, (byte) 0xc0, 0x1e, (byte) 0xd9, 0x00, (byte) 0xa0, 0x2f, (byte) 0xf9, 1, 0, 4, 0x68, (byte) 0xcb,
+                (byte) 0x83, (byte) 0xcb});
+        byte[] avc1 = box("avc1", new byte[6], new byte[] {0, 1}, new byte[16], new byte[] {2, (byte) 0x80, 1, 0x68},
+                u32(0x00480000), u32(0x00480000), u32(0), new byte[] {0, 1}, new byte[32], new byte[] {0, 0x18, (byte) 0xff,
+                        (byte) 0xff}, avcC);
+        byte[] vstbl = cat(box("stsd", u32(0), u32(1), avc1), box("stts", u32(0), u32(1), u32(seconds), u32(1000)),
+                box("stss", u32(0), u32(1), u32(1)), box("stsc", u32(0), u32(1), u32(1), u32(seconds), u32(1)),
+                box("stsz", u32(0), u32(frameBytes), u32(seconds)));
+        byte[] stkhd = box("tkhd", u32(3), u32(0), u32(0), u32(2), u32(0), u32(seconds * 1000L), new byte[8],
+                new byte[] {0, 0, 0, 1}, new byte[] {1, 0, 0, 0},
+                u32(0x00010000), u32(0), u32(0), u32(0), u32(0x00010000), u32(0), u32(0), u32(0), u32(0x40000000),
+                u32(0), u32(0));
+        byte[] smdhd = box("mdhd", u32(0), u32(0), u32(0), u32(rate), u32((long) seconds * rate), new byte[] {0x55, (byte) 0xc4, 0, 0});
+        byte[] shdlr = box("hdlr", u32(0), u32(0), ascii("soun"), new byte[12], ascii("SoundHandler\0"));
+        byte[] smhd = box("smhd", new byte[8]);
+        // a QuickTime/ISO sound sample entry, version 0: 1 channel, 8 bits, 8,000 Hz (16.16)
+        byte[] ulaw = box("ulaw", new byte[6], new byte[] {0, 1}, new byte[8], new byte[] {0, 1}, new byte[] {0, 8},
+                new byte[4], u32((long) rate << 16));
+        byte[] sstbl = cat(box("stsd", u32(0), u32(1), ulaw), box("stts", u32(0), u32(1), u32((long) seconds * rate), u32(1)),
+                box("stsc", u32(0), u32(1), u32(1), u32((long) seconds * rate), u32(1)),
+                box("stsz", u32(0), u32(1), u32((long) seconds * rate)));
+        java.util.function.Function<long[], byte[]> moovWith = offsets -> {
+            byte[] video = box("trak", vtkhd, box("mdia", vmdhd, vhdlr, box("minf", vmhd, dinf,
+                    box("stbl", vstbl, box("stco", u32(0), u32(1), u32(offsets[0]))))));
+            byte[] audio = box("trak", stkhd, box("mdia", smdhd, shdlr, box("minf", smhd, dinf,
+                    box("stbl", sstbl, box("stco", u32(0), u32(1), u32(offsets[1]))))));
+            return sound ? box("moov", mvhd, video, audio) : box("moov", mvhd, video);
+        };
+        long first = ftyp.length + moovWith.apply(new long[2]).length + 8;
+        byte[] moov = moovWith.apply(new long[] {first, first + (long) seconds * frameBytes});
+        byte[] frames = new byte[seconds * frameBytes];
+        Random noise = new Random(seconds);
+        noise.nextBytes(frames);
+        for (int i = 0; i < seconds; i++) {
+            ByteBuffer.wrap(frames, i * frameBytes, 5).putInt(frameBytes - 4).put((byte) (i == 0 ? 0x65 : 0x41));
+        }
+        byte[] samples = new byte[sound ? seconds * rate : 0];
+        for (int i = 0; i < samples.length; i++) {
+            // a quiet 220 Hz tone in mu-law (no silence)
+            samples[i] = (byte) (0x70 + (int) (8 * Math.sin(i * 2 * Math.PI * 220 / rate)));
+        }
+        return cat(ftyp, moov, box("mdat", frames, samples));
+    }
+
+    /** The duration of an MP4 by its {@code mvhd} (version 0), in whole seconds: what a decoder plays. */
+    public static long mp4Seconds(byte[] b) {
+        for (int i = 4; i + 24 < b.length; i++) {
+            if (b[i] == 'm' && b[i + 1] == 'v' && b[i + 2] == 'h' && b[i + 3] == 'd') {
+                ByteBuffer h = ByteBuffer.wrap(b, i + 4, 20);
+                h.getInt();
+                h.getInt();
+                h.getInt();
+                long timescale = Integer.toUnsignedLong(h.getInt());
+                return Integer.toUnsignedLong(h.getInt()) / timescale;
+            }
+        }
+        throw new IllegalArgumentException("no mvhd");
     }
 }
