@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit293;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class TomcatRound293BreakItTest extends AbstractRound293 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.TOMCAT;
+    }
+}
