@@ -53,8 +53,8 @@ final class Mp4Duration {
 
     /**
      * The longest sound a track plays, or -1 for the size rule: a {@code moov} above the bound, or
-     * one without tracks (compressed, broken), a fragmented file (an {@code mvex} box: its samples are
-     * in {@code moof} boxes, its tables empty). A
+     * one without tracks (compressed, broken). A fragmented file (an {@code mvex} box: its samples are
+     * in {@code moof} boxes, its tables empty) is timed by its fragments ({@link Mp4Fragments}). A
      * file without {@code moov} cannot be played (FFmpeg: "moov atom not found"), and one whose tracks
      * are all video has no sound: 0, nothing to hear.
      */
@@ -77,30 +77,20 @@ final class Mp4Duration {
         // where the next box starts in the file: an AMR track's samples are found by their offsets
         long at = 0;
         java.util.List<MdatWalk> walks = new java.util.ArrayList<>();
-        while (in.readNBytes(header, 0, 8) == 8) {
-            long size = AudioDuration.u32be(header, 0);
-            long body;
-            at += 8;
-            if (size == 1) {
-                if (in.readNBytes(header, 8, 8) < 8) {
-                    break;
-                }
-                at += 8;
-                body = (AudioDuration.u32be(header, 8) << 32 | AudioDuration.u32be(header, 12)) - 16;
-            } else {
-                // 0: the box runs to the end of the file
-                body = size == 0 ? Long.MAX_VALUE : size - 8;
-            }
-            if (body < 0) {
-                break;
-            }
+        for (long body = boxBody(in, header); body >= 0; body = boxBody(in, header)) {
+            int headerBytes = AudioDuration.u32be(header, 0) == 1 ? 16 : 8;
+            at += headerBytes;
             if (AudioDuration.startsWith(header, 4, "moov")) {
                 if (body > MOST_MOOV) {
                     return new Tracks(-1, 0);
                 }
                 byte[] moov = in.readNBytes((int) body);
+                if (child(moov, 0, moov.length, "mvex") != null) {
+                    // fragmented: the samples are in the moof boxes that follow, its tables empty
+                    return Mp4Fragments.tracks(moov, in);
+                }
                 // the bytes after it stream past to the caller's count, or to the AMR frames' walk
-                return sound(moov, in, at + moov.length, (size == 1 ? 16 : 8) + moov.length, walks);
+                return sound(moov, in, at + moov.length, headerBytes + moov.length, walks);
             }
             if (AudioDuration.startsWith(header, 4, "mdat") && walks.size() < MOST_MDAT_WALKS) {
                 MdatWalk walk = MdatWalk.of(in, at, body);
@@ -111,6 +101,24 @@ final class Mp4Duration {
             at = AudioDuration.saturatingAdd(at, AudioDuration.skip(in, body));
         }
         return new Tracks(0, 0);
+    }
+
+    /**
+     * Reads the next top-level box's header into {@code header} (its size and type, then its 64-bit size
+     * when the size is 1) and answers its body's length ({@link Long#MAX_VALUE} for a box that runs to
+     * the end of the file), or -1 at the end of the file or for a broken header.
+     */
+    static long boxBody(InputStream in, byte[] header) throws IOException {
+        if (in.readNBytes(header, 0, 8) < 8) {
+            return -1;
+        }
+        long size = AudioDuration.u32be(header, 0);
+        if (size == 1) {
+            return in.readNBytes(header, 8, 8) < 8 ? -1
+                    : Math.max(-1, (AudioDuration.u32be(header, 8) << 32 | AudioDuration.u32be(header, 12)) - 16);
+        }
+        // 0: the box runs to the end of the file
+        return size == 0 ? Long.MAX_VALUE : Math.max(-1, size - 8);
     }
 
     /**
@@ -129,9 +137,6 @@ final class Mp4Duration {
         long video = 0;
         java.util.List<AmrSamples> amr = new java.util.ArrayList<>();
         for (int at = 0; at + 8 <= moov.length; at = next(moov, at, moov.length)) {
-            if (AudioDuration.startsWith(moov, at + 4, "mvex")) {
-                return new Tracks(-1, 0);
-            }
             if (!AudioDuration.startsWith(moov, at + 4, "trak")) {
                 continue;
             }
@@ -199,7 +204,7 @@ final class Mp4Duration {
      * A track's timescale, from its first {@code mdhd} (FFmpeg refuses a track with a second one,
      * "Multiple mdhd?": the file fails to open, nothing is decoded); 0 when it has none.
      */
-    private static long timescale(byte[] moov, int[] mdia) {
+    static long timescale(byte[] moov, int[] mdia) {
         int[] mdhd = child(moov, mdia[0], mdia[1], "mdhd");
         int scale = mdhd == null || mdhd[0] >= mdhd[1] ? -1 : mdhd[0] + (moov[mdhd[0]] == 1 ? 20 : 12);
         return scale >= 0 && scale + 4 <= mdhd[1] ? AudioDuration.u32be(moov, scale) : 0;
@@ -714,12 +719,12 @@ final class Mp4Duration {
     }
 
     /** {@code count} times {@code delta}, saturating. */
-    private static long times(long count, long delta) {
+    static long times(long count, long delta) {
         return delta > 0 && count > Long.MAX_VALUE / delta ? Long.MAX_VALUE : count * delta;
     }
 
     /** The body {@code {start, end}} of the first box of {@code type} among the boxes in {@code [from, to)}, or null. */
-    private static int[] child(byte[] b, int from, int to, String type) {
+    static int[] child(byte[] b, int from, int to, String type) {
         for (int at = from; at + 8 <= to; at = next(b, at, to)) {
             if (AudioDuration.startsWith(b, at + 4, type)) {
                 return new int[] {headerEnd(b, at, to), next(b, at, to)};
@@ -729,7 +734,7 @@ final class Mp4Duration {
     }
 
     /** The body {@code {start, end}} of the last box of {@code type} among the boxes in {@code [from, to)}, or null. */
-    private static int[] lastChild(byte[] b, int from, int to, String type) {
+    static int[] lastChild(byte[] b, int from, int to, String type) {
         int[] last = null;
         for (int[] found = child(b, from, to, type); found != null; found = child(b, found[1], to, type)) {
             last = found;
@@ -738,12 +743,12 @@ final class Mp4Duration {
     }
 
     /** Where the body of the box at {@code at} starts. */
-    private static int headerEnd(byte[] b, int at, int to) {
+    static int headerEnd(byte[] b, int at, int to) {
         return Math.min(to, at + (AudioDuration.u32be(b, at) == 1 ? 16 : 8));
     }
 
     /** Where the box at {@code at} ends, within {@code to}: a size running past its parent (or 0) ends there. */
-    private static int next(byte[] b, int at, int to) {
+    static int next(byte[] b, int at, int to) {
         long size = AudioDuration.u32be(b, at);
         if (size == 1) {
             size = at + 16 <= to ? AudioDuration.u32be(b, at + 8) << 32 | AudioDuration.u32be(b, at + 12) : 0;

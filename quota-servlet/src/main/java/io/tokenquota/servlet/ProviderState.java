@@ -86,11 +86,12 @@ final class ProviderState {
      * its {@code tools} in tokens (OpenAI reads both for this call only and carries neither into the
      * stored Response: a continuation sends its own). {@code reasoning} is the model and the effort
      * named ({@code null} when none is named, until {@link #unbounded} says the model's default), and
-     * {@code model} the body's model ({@code null} when it names none).
+     * {@code model} the body's model ({@code null} when it names none), {@code appends} whether it sends
+     * Mistral's {@code inputs} (a conversation's start, append or restart).
      */
     record Refs(String previousResponse, String conversation, String prompt, String cachedContent, String inputFile,
                 boolean stores, long instructions, long tools, String lookups, String reasoning, String thread,
-                String subject, List<String> files, String model) {
+                String subject, List<String> files, String model, boolean appends) {
         /** A body that names none (not JSON, a form, a multipart body). */
         static final Refs NONE = new Refs(null, null, null, null, null, true, 0, 0, null, null, null, null, List.of());
 
@@ -110,7 +111,7 @@ final class ProviderState {
              boolean stores, long instructions, long tools, String lookups, String reasoning, String thread,
              String subject, List<String> files) {
             this(previousResponse, conversation, prompt, cachedContent, inputFile, stores, instructions, tools, lookups,
-                    reasoning, thread, subject, files, null);
+                    reasoning, thread, subject, files, null, false);
         }
 
         /**
@@ -125,7 +126,7 @@ final class ProviderState {
         Refs unbounded(String path) {
             String runs = model != null ? model : "\u0000path " + path;
             return reasoning != null ? this : new Refs(previousResponse, conversation, prompt, cachedContent, inputFile,
-                    stores, instructions, tools, lookups, runs + ":" + DEFAULT_EFFORT, thread, subject, files, model);
+                    stores, instructions, tools, lookups, runs + ":" + DEFAULT_EFFORT, thread, subject, files, model, appends);
         }
 
         /** Whether {@link #reasoning} is the model's default effort ({@link #unbounded}), not one the body named. */
@@ -142,9 +143,12 @@ final class ProviderState {
         Refs calledBy(String path, String subject) {
             java.util.regex.Matcher run = THREAD_RUN.matcher(path);
             java.util.regex.Matcher appended = APPENDED_CONVERSATION.matcher(path);
-            return new Refs(previousResponse, conversation != null ? conversation : appended.find() ? appended.group(1) : null,
+            // the conversation a Mistral append or restart names in its path, when its body sends the inputs that
+            // extend it (round 293: a read, a metadata update or a delete of the conversation reads nothing)
+            return new Refs(previousResponse, conversation != null ? conversation
+                    : appends && appended.find() ? appended.group(1) : null,
                     prompt, cachedContent, inputFile, stores, instructions, tools,
-                    lookups, reasoning, run.find() ? run.group(1) : null, subject, files, model);
+                    lookups, reasoning, run.find() ? run.group(1) : null, subject, files, model, appends);
         }
 
         /** The key of what the subject's calls naming {@code value} (tools, a model and effort) cost. */
@@ -195,6 +199,7 @@ final class ProviderState {
             java.util.TreeSet<String> lookups = new java.util.TreeSet<>();
             List<String> files = new ArrayList<>();
             boolean stores = true;
+            boolean appends = false;
             long instructions = 0;
             long tools = 0;
             try (JsonParser p = json.createParser(body)) {
@@ -227,6 +232,8 @@ final class ProviderState {
                         case "tools" -> tools = value == JsonToken.START_ARRAY || value == JsonToken.START_OBJECT
                                 ? tools(p, tokens, lookups) : 0;
                         case "model" -> model = value == JsonToken.VALUE_STRING ? p.getText() : null;
+                        // what a Mistral conversation's append or restart adds to it
+                        case "inputs" -> appends = value != JsonToken.VALUE_NULL;
                         case "reasoning_effort" -> effort = value == JsonToken.VALUE_STRING ? p.getText() : null;
                         case "reasoning" -> effort = value == JsonToken.START_OBJECT ? effort(p, "effort") : null;
                         // Gemini's thinking level, or its dynamic budget (-1), with no output budget beside it
@@ -261,7 +268,7 @@ final class ProviderState {
             return new Refs(previous, conversation, prompt, cached, inputFile, stores, instructions, tools,
                     lookups.isEmpty() ? null : String.join(",", lookups),
                     effort == null ? null : (model == null ? "" : model) + ":" + effort, null, null,
-                    files, model);
+                    files, model, appends);
         }
 
         /** The most file ids one request's figures are looked up for. */

@@ -441,6 +441,45 @@ class AudioDurationTest {
                 "a WAV has no pictures");
     }
 
+    /** A fragmented file's track: {@code tkhd} with its id, {@code mdhd} timescale, its handler; its tables empty. */
+    static byte[] fragmentedTrack(int id, String handler, int timescale) {
+        byte[] tkhd = ByteBuffer.allocate(84).putInt(3).putInt(0).putInt(0).putInt(id).array();
+        byte[] mdhd = ByteBuffer.allocate(24).putInt(0).putInt(0).putInt(0).putInt(timescale).putInt(0).putInt(0).array();
+        return box("trak", box("tkhd", tkhd), box("mdia", box("mdhd", mdhd), box("hdlr", concat(new byte[8], ascii(handler),
+                new byte[12])), box("minf", box("stbl", box("stsd", new byte[8]), box("stts", new byte[8])))));
+    }
+
+    /** A {@code moof} of one run of {@code count} samples of track {@code id}, each {@code duration} long and {@code size} bytes. */
+    static byte[] fragment(int id, int count, int duration, int size) {
+        byte[] tfhd = ByteBuffer.allocate(8).putInt(0x020000).putInt(id).array();
+        ByteBuffer trun = ByteBuffer.allocate(8 + 8 * count).putInt(0x000300).putInt(count);
+        for (int i = 0; i < count; i++) {
+            trun.putInt(duration).putInt(size);
+        }
+        return box("moof", box("mfhd", new byte[8]), box("traf", box("tfhd", tfhd), box("trun", trun.array())));
+    }
+
+    @Test
+    void aFragmentedMp4IsTimedByItsFragmentsItsSoundNeverShorterThanItsBytesPlay() throws IOException {
+        // Safari's MediaRecorder layout: moov with mvex and empty tables, then moof and mdat pairs
+        byte[] moov = box("moov", box("mvhd", new byte[100]), fragmentedTrack(1, "vide", 90_000),
+                fragmentedTrack(2, "soun", 48_000), box("mvex", box("trex", new byte[24]), box("trex", new byte[24])));
+        ByteArrayOutputStream file = new ByteArrayOutputStream();
+        file.writeBytes(concat(ftyp("iso5"), moov));
+        for (int second = 0; second < 10; second++) {
+            // a second of video at 30 frames of 3,000 units, and of AAC frames of 1,024 samples at 48 kHz
+            file.writeBytes(fragment(1, 30, 3_000, 2_000));
+            file.writeBytes(fragment(2, 47, 1_024, 300));
+            file.writeBytes(box("mdat", new byte[30 * 2_000 + 47 * 300]));
+        }
+        byte[] bytes = file.toByteArray();
+        AudioDuration.Played played = AudioDuration.played(Arrays.copyOf(bytes, AudioDuration.HEAD),
+                new ByteArrayInputStream(bytes, AudioDuration.HEAD, bytes.length - AudioDuration.HEAD), null);
+        assertEquals(10_000, played.video());
+        // 470 frames of 300 bytes: 10.03 s timed, 70.5 s at the lowest bitrate (16 kbit/s)
+        assertEquals(AudioDuration.atLowestBitrate(470L * 300), played.sound());
+    }
+
     @Test
     void anMp4WithoutSoundHasNoneAndAnUnreadableOneIsMeasuredBySize() throws IOException {
         byte[] mdat = box("mdat", new byte[200_000]);

