@@ -299,6 +299,11 @@ final class Settlement implements AsyncListener {
             // rendered file): the model ran before the client's Range header was found unsatisfiable
             return Decision.charge(estimate, "range not satisfiable after the call");
         }
+        if (end == End.TIMED_OUT && status >= 300) {
+            // the container's timeout fired while the endpoint was at work: whatever refusal its timeout
+            // handler answers (Spring's DeferredResult 408, round 294), the model call it started may run on
+            return failed(answering, releaseOnError, estimate, "timed out");
+        }
         if (status >= 300 && answering) {
             // the endpoint had answered (content under a 2xx, its own or a nested include's) when this
             // status came, whether it replaced that content (a reset, sendError, an exception handler's

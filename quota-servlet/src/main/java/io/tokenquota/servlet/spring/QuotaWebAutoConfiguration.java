@@ -87,6 +87,7 @@ public class QuotaWebAutoConfiguration {
                 .protect(settings.getPrefixes().toArray(String[]::new))
                 .subjectResolver(subjects)
                 .failOpen(settings.isFailOpen())
+                .releaseOnError(settings.isReleaseOnError())
                 .maxBodyBytes(settings.getMaxBodyBytes())
                 .holdTtl(settings.getHoldTtl())
                 .modelWeights(weights.getIfAvailable(() -> properties.getWeights().toModelWeights()));

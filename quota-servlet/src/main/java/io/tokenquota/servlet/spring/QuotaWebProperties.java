@@ -109,6 +109,11 @@ public class QuotaWebProperties {
         private int order = 0;
         /** Let requests through uncharged (logged, counted) when the ledger is unreachable, instead of 503. */
         private boolean failOpen = false;
+        /**
+         * Release the hold of a call that failed before answering without usage (a 5xx, an exception, an async
+         * timeout); false charges it the estimate, for workers that may still call the model after the failure.
+         */
+        private boolean releaseOnError = true;
         /** Hold TTL of filtered requests; the policy's (quota.hold-ttl) when not set. */
         private Duration holdTtl;
         /** Largest request body read for the estimate; larger bodies get 413. */
@@ -149,6 +154,14 @@ public class QuotaWebProperties {
 
         public void setFailOpen(boolean failOpen) {
             this.failOpen = failOpen;
+        }
+
+        public boolean isReleaseOnError() {
+            return releaseOnError;
+        }
+
+        public void setReleaseOnError(boolean releaseOnError) {
+            this.releaseOnError = releaseOnError;
         }
 
         public Duration getHoldTtl() {

@@ -41,6 +41,39 @@ class QuotaWebAutoConfigurationTest {
                 });
     }
 
+    /**
+     * {@code quota.filter.release-on-error=false}: a call that fails before answering (a 500 here, an async
+     * timeout alike) is charged its estimate, for hosts whose workers may still call the model after the failure;
+     * by default it is released.
+     */
+    @Test
+    void releaseOnErrorFalseChargesACallThatFailedBeforeAnswering() {
+        for (boolean release : new boolean[] {true, false}) {
+            runner.withPropertyValues("quota.filter.prefixes[0]=/ai/", "quota.filter.identity=header",
+                            "quota.filter.trusted-proxies[0]=127.0.0.1", "quota.filter.release-on-error=" + release)
+                    .run(context -> {
+                        jakarta.servlet.http.HttpServlet failing = new jakarta.servlet.http.HttpServlet() {
+                            @Override
+                            protected void service(jakarta.servlet.http.HttpServletRequest req,
+                                                   jakarta.servlet.http.HttpServletResponse resp) {
+                                resp.setStatus(502);
+                            }
+                        };
+                        String subject = "u-release-" + release;
+                        try (io.tokenquota.servlet.testing.EmbeddedContainer c = io.tokenquota.servlet.testing.ContainerKind.JETTY
+                                .start(io.tokenquota.servlet.testing.Deployment.create()
+                                        .filter("quota", context.getBean(QuotaFilter.class), "/ai/*")
+                                        .servlet("failing", failing, "/ai/*"))) {
+                            var r = io.tokenquota.servlet.testing.TestHttp.postJson(c.uri("/ai/chat"), subject,
+                                    "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"max_tokens\":500}");
+                            assertEquals(502, r.statusCode());
+                        }
+                        long used = io.tokenquota.servlet.testing.Ledgers.settled(store, subject).used();
+                        assertEquals(release, used == 0, "release-on-error=" + release + ": charged " + used);
+                    });
+        }
+    }
+
     /** Properties are configuration: a bad one stops the context with an IllegalArgumentException naming it. */
     @Test
     void badPropertiesFailStartupWithAnIllegalArgument() {
