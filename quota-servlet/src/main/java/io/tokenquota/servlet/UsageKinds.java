@@ -77,9 +77,12 @@ final class UsageKinds {
     /** Cohere: the tokens read and written, or the billed ones when those are more (as the sniffer charges). */
     static long[] cohere(Map<String, Long> u) {
         long tokens = add(get(u, "tokens.input_tokens"), get(u, "tokens.output_tokens"));
-        long billed = add(get(u, "billed_units.input_tokens"), get(u, "billed_units.output_tokens"));
-        String side = billed > tokens ? "billed_units." : "tokens.";
-        return new long[] {get(u, side + "input_tokens"), 0, get(u, side + "output_tokens"), 0};
+        // an embedding's images are billed as input beside its text
+        long images = get(u, "billed_units.image_tokens");
+        long billed = add(add(get(u, "billed_units.input_tokens"), get(u, "billed_units.output_tokens")), images);
+        return billed > tokens ? new long[] {add(get(u, "billed_units.input_tokens"), images), 0,
+                get(u, "billed_units.output_tokens"), 0}
+                : new long[] {get(u, "tokens.input_tokens"), 0, get(u, "tokens.output_tokens"), 0};
     }
 
     /** Bedrock InvokeModel's invocation metrics, and its token-count headers: cache writes are input. */

@@ -2771,11 +2771,13 @@ final class UsageSniffer {
 
     /**
      * Cohere: the tokens the model read and wrote ({@code tokens}), or the billed ones
-     * ({@code billed_units}) when those are more; {@code null} without either.
+     * ({@code billed_units}, with an embedding's {@code image_tokens}, round 296) when those are more;
+     * {@code null} without either.
      */
     private static Long cohere(Map<String, Long> usage) {
         Long tokens = sum(usage.get("tokens.input_tokens"), usage.get("tokens.output_tokens"));
-        Long billed = sum(usage.get("billed_units.input_tokens"), usage.get("billed_units.output_tokens"));
+        Long billed = sum(usage.get("billed_units.input_tokens"), usage.get("billed_units.output_tokens"),
+                usage.get("billed_units.image_tokens"));
         return larger(tokens, billed);
     }
 
