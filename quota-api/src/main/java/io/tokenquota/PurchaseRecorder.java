@@ -19,11 +19,12 @@ public interface PurchaseRecorder {
     Purchase recordPending(PurchaseRequest request);
 
     /**
-     * Completes a pending purchase and credits its tokens. Completing an already completed purchase
-     * returns it unchanged (a replayed callback credits once).
+     * Completes a pending or failed purchase and credits its tokens: a payment declined once and then
+     * paid under the same id (a Stripe PaymentIntent retried with another card) is credited. Completing
+     * an already completed purchase returns it unchanged (a replayed callback credits once).
      *
-     * @throws QuotaException {@code PURCHASE_NOT_FOUND}, {@code PURCHASE_STATE_CONFLICT} (failed or
-     *                        refunded), {@code MAX_QUOTA_EXCEEDED}
+     * @throws QuotaException {@code PURCHASE_NOT_FOUND}, {@code PURCHASE_STATE_CONFLICT} (refunded),
+     *                        {@code MAX_QUOTA_EXCEEDED}
      */
     Purchase complete(String transactionId);
 

@@ -375,7 +375,6 @@ public final class InMemoryQuotaStore implements QuotaStore {
             switch (credit.status) {
                 case COMPLETED:
                     return credit.snapshot();
-                case FAILED:
                 case REFUNDED:
                     throw purchaseConflict(credit, "completed");
                 default:

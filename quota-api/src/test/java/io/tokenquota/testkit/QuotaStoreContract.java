@@ -1105,9 +1105,9 @@ public abstract class QuotaStoreContract {
         store.consume(s, 6_000, null);
         store.reserve(s, 2_000, null);
         QuotaAccount a = store.setPlan(s, 1_000);
-        assertEquals(7_000, a.allocated(), "used + reserved - granted - carried");
-        assertEquals(0, a.available());
-        assertEquals(7_000, store.events(s, month).get(store.events(s, month).size() - 1).tokens());
+        assertEquals(8_000, a.allocated(), "used + reserved: what the month spent or holds of its allocation");
+        assertEquals(1_000, a.available(), "the granted tokens, which the month never spent, stay");
+        assertEquals(8_000, store.events(s, month).get(store.events(s, month).size() - 1).tokens());
         clock.advanceMonths(1, 1, 0);
         assertEquals(1_000, store.account(s).allocated(), "the plan itself is stored as asked");
     }
@@ -1198,7 +1198,7 @@ public abstract class QuotaStoreContract {
     }
 
     @Test
-    void failMarksAPendingPurchaseAndBlocksCompletion() {
+    void failMarksAPendingPurchaseAndALaterPaymentCompletesIt() {
         QuotaStore store = store();
         String s = subject("fail");
         String tx = subject("pay-3");
@@ -1211,8 +1211,14 @@ public abstract class QuotaStoreContract {
         assertEquals(List.of(EventKind.PURCHASE_RECORDED, EventKind.PURCHASE_RECORDED), kinds(store.events(s, month)));
         clock.advance(Duration.ofSeconds(1));
         assertEquals(failed, store.fail(tx));
-        assertRefused(store, s, ErrorCode.PURCHASE_STATE_CONFLICT, () -> store.complete(tx));
         assertRefused(store, s, ErrorCode.PURCHASE_STATE_CONFLICT, () -> store.refund(tx));
+        // declined, then paid with another card under the same id: credited once
+        Purchase paid = store.complete(tx);
+        assertEquals(PurchaseStatus.COMPLETED, paid.status());
+        assertBalances(store.account(s), 10_000, 5_000, 0, 0, 0);
+        assertEquals(paid, store.complete(tx));
+        assertBalances(store.account(s), 10_000, 5_000, 0, 0, 0);
+        assertRefused(store, s, ErrorCode.PURCHASE_STATE_CONFLICT, () -> store.fail(tx));
     }
 
     @Test

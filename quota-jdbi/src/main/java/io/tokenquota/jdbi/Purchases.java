@@ -80,7 +80,6 @@ final class Purchases {
             switch (purchase.status()) {
                 case COMPLETED:
                     return purchase;
-                case FAILED:
                 case REFUNDED:
                     throw purchaseConflict(purchase, "completed");
                 default:
@@ -91,7 +90,7 @@ final class Purchases {
             Optional<Committed> done;
             try {
                 done = optionalTransaction(op, h -> {
-                    int changed = update(h, sql.completePendingPurchase).bind("tx", transactionId)
+                    int changed = update(h, sql.completeOpenPurchase).bind("tx", transactionId)
                             .bind("month", Rows.month(account.month())).bind("now", Rows.timestamp(op.now)).execute();
                     if (changed == 0) {
                         return Optional.empty();

@@ -296,11 +296,12 @@ public final class QuotaApiServlet extends HttpServlet {
         String key = body.optionalString("idempotency_key", ErrorCode.INVALID_KEY);
         String transactionId = key != null ? key : "add-tokens-" + UUID.randomUUID();
         Purchase purchase = store.grant(PurchaseRequest.grant(transactionId, subject, tokens, type, reason));
-        if (purchase.status() == PurchaseStatus.PENDING || purchase.status() == PurchaseStatus.FAILED) {
-            // the key is a payment's transaction id, recorded by its callback with the same fields: the store
-            // hands that record back, and no grant credited anything, so "added" would be false
-            throw new QuotaException(ErrorCode.PURCHASE_STATE_CONFLICT, "idempotency_key names a payment that is "
-                    + purchase.status().name().toLowerCase(java.util.Locale.ROOT) + ", not a grant: nothing was added");
+        if (purchase.status() != PurchaseStatus.COMPLETED) {
+            // the key is a payment's transaction id (recorded by its callback with the same fields) or a
+            // refunded record's: the store hands that record back and nothing was credited now, so "added"
+            // would be false (round 295: under a refunded payment's id)
+            throw new QuotaException(ErrorCode.PURCHASE_STATE_CONFLICT, "idempotency_key names a purchase that is "
+                    + purchase.status().name().toLowerCase(java.util.Locale.ROOT) + ": nothing was added");
         }
         QuotaAccount account = store.account(purchase.subject());
         Json.send(response, 200, Json.JSON, g -> {
