@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit298;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound298BreakItTest extends AbstractRound298 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
