@@ -559,7 +559,7 @@ final class Mp4Duration {
      * take. -1 (the size rule) when there are such samples and no delta to time them by ({@code stts}
      * empty or absent: {@code null}).
      */
-    private static long units(byte[] b, int[] stts, long listed) {
+    static long units(byte[] b, int[] stts, long listed) {
         long entries = stts != null && stts[0] + 8 <= stts[1] ? AudioDuration.u32be(b, stts[0] + 4) : 0;
         long sum = 0;
         long timed = 0;
@@ -582,7 +582,7 @@ final class Mp4Duration {
      * hold the count after their version, flags and one more word); of several, the largest, which is
      * never less than the one a demuxer keeps. 0 when there is none.
      */
-    private static long sampleCount(byte[] b, int[] stbl) {
+    static long sampleCount(byte[] b, int[] stbl) {
         long most = 0;
         for (int at = stbl[0]; at + 8 <= stbl[1]; at = next(b, at, stbl[1])) {
             int end = next(b, at, stbl[1]);
@@ -600,7 +600,7 @@ final class Mp4Duration {
      * the sum of its entries (those present), or of a compact {@code stz2}'s 4, 8 or 16-bit entries;
      * of several tables, the largest. 0 when there is none.
      */
-    private static long sampleBytes(byte[] b, int[] stbl) {
+    static long sampleBytes(byte[] b, int[] stbl) {
         long most = 0;
         for (int at = stbl[0]; at + 8 <= stbl[1]; at = next(b, at, stbl[1])) {
             int end = next(b, at, stbl[1]);

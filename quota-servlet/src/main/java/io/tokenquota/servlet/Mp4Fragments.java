@@ -8,8 +8,9 @@ import java.util.Map;
 /**
  * What a fragmented ISO file plays: one whose {@code moov} has an {@code mvex} box and whose samples are
  * listed in the {@code moof} boxes after it, as Safari's {@code MediaRecorder} writes {@code video/mp4}
- * and FFmpeg writes {@code -movflags frag_keyframe+empty_moov}. Each track's samples are timed by their
- * fragments' run durations ({@code trun}, else the fragment's default in {@code tfhd}, else the track's
+ * and FFmpeg writes {@code -movflags frag_keyframe+empty_moov}, and, without {@code empty_moov}, in the
+ * {@code moov}'s own tables too (its first fragment). Each track's samples are timed by the tables
+ * ({@code stts}) and their fragments' run durations ({@code trun}, else the fragment's default in {@code tfhd}, else the track's
  * in {@code trex}) at its {@code mdhd} timescale, and their bytes added up from the same boxes' sizes. A
  * fragment's durations are its writer's word: a sound track is held at least at what its bytes play at
  * {@link AudioDuration#LOWEST_BITRATE} (the rule for a file whose length is not read), so stating short
@@ -28,6 +29,8 @@ final class Mp4Fragments {
         long defaultSize;
         long units;
         long bytes;
+        /** The moov's own tables list samples of it. */
+        boolean listed;
     }
 
     private Mp4Fragments() {
@@ -70,7 +73,7 @@ final class Mp4Fragments {
                 AudioDuration.skip(in, body);
             }
         }
-        if (!fragments) {
+        if (!fragments && tracks.values().stream().noneMatch(t -> t.listed)) {
             return new Mp4Duration.Tracks(-1, 0);
         }
         long sound = 0;
@@ -103,6 +106,17 @@ final class Mp4Fragments {
         // the last hdlr sets the track's type, as FFmpeg reads it
         int[] hdlr = Mp4Duration.lastChild(moov, mdia[0], mdia[1], "hdlr");
         t.video = hdlr != null && AudioDuration.startsWith(moov, hdlr[0] + 8, "vide");
+        // the samples the moov lists itself: FFmpeg's frag_keyframe without empty_moov writes the first
+        // fragment as an ordinary moov and mdat (round 297: a clip of one GOP has no moof at all)
+        int[] minf = Mp4Duration.child(moov, mdia[0], mdia[1], "minf");
+        int[] stbl = minf == null ? null : Mp4Duration.child(moov, minf[0], minf[1], "stbl");
+        if (stbl != null) {
+            long listed = Mp4Duration.sampleCount(moov, stbl);
+            long units = Mp4Duration.units(moov, Mp4Duration.lastChild(moov, stbl[0], stbl[1], "stts"), listed);
+            t.units = AudioDuration.saturatingAdd(t.units, Math.max(0, units));
+            t.bytes = AudioDuration.saturatingAdd(t.bytes, Math.max(0, Mp4Duration.sampleBytes(moov, stbl)));
+            t.listed = listed > 0;
+        }
     }
 
     /**
