@@ -1,9 +1,5 @@
 package io.tokenquota.servlet.breakit293;
 
-import static io.tokenquota.servlet.testing.MediaBytes.ascii;
-import static io.tokenquota.servlet.testing.MediaBytes.box;
-import static io.tokenquota.servlet.testing.MediaBytes.cat;
-import static io.tokenquota.servlet.testing.MediaBytes.u32;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -11,22 +7,19 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.Deployment;
+import io.tokenquota.servlet.testing.H264Files;
 import io.tokenquota.servlet.testing.ModelCallRound;
 import io.tokenquota.servlet.testing.TestHttp;
 import jakarta.servlet.http.HttpServlet;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
-import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.util.Base64;
 import java.util.Map;
-import java.util.Random;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.function.Function;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -225,103 +218,17 @@ abstract class AbstractRound293 extends ModelCallRound {
 
     // ------------------------------------------------------------------ the media
 
-    static final byte[] AVCC = box("avcC", new byte[] {1, 0x42, (byte) 0xc0, 0x1e, (byte) 0xff, (byte) 0xe1, 0, 9,
-            0x67, 0x42, (byte) 0xc0, 0x1e, (byte) 0xd9, 0x00, (byte) 0xa0, 0x2f, (byte) 0xf9, 1, 0, 4, 0x68, (byte) 0xcb,
-            (byte) 0x83, (byte) 0xcb});
-    static final byte[] MATRIX = cat(u32(0x00010000), u32(0), u32(0), u32(0), u32(0x00010000), u32(0), u32(0), u32(0),
-            u32(0x40000000));
-    /** The video track's media timescale, as FFmpeg's mov muxer picks for 30 and 1 frames a second. */
-    static final long TIMESCALE = 15_360;
-
-    static byte[] avc1() {
-        return box("avc1", new byte[6], new byte[] {0, 1}, new byte[16], new byte[] {2, (byte) 0x80, 1, 0x68},
-                u32(0x00480000), u32(0x00480000), u32(0), new byte[] {0, 1}, new byte[32], new byte[] {0, 0x18,
-                        (byte) 0xff, (byte) 0xff}, AVCC);
-    }
-
-    /** H.264 frames of {@code bytes} each (a length-prefixed IDR slice every {@code fps} frames, else a P slice). */
-    static byte[] frames(int count, int fps, int bytes, long seed) {
-        byte[] frames = new byte[count * bytes];
-        new Random(seed).nextBytes(frames);
-        for (int i = 0; i < count; i++) {
-            ByteBuffer.wrap(frames, i * bytes, 5).putInt(bytes - 4).put((byte) (i % fps == 0 ? 0x65 : 0x41));
-        }
-        return frames;
-    }
-
-    static byte[] mvhd(long millis) {
-        return box("mvhd", u32(0), u32(0), u32(0), u32(1000), u32(millis), u32(0x00010000), new byte[] {1, 0},
-                new byte[10], MATRIX, new byte[24], u32(2));
-    }
-
-    static byte[] tkhd(long millis) {
-        return box("tkhd", u32(3), u32(0), u32(0), u32(1), u32(0), u32(millis), new byte[8], new byte[4], new byte[4],
-                MATRIX, u32(640L << 16), u32(360L << 16));
-    }
-
-    static byte[] mdia(long duration, byte[] stbl) {
-        return box("mdia", box("mdhd", u32(0), u32(0), u32(0), u32(TIMESCALE), u32(duration), new byte[] {0x55, (byte) 0xc4, 0, 0}),
-                box("hdlr", u32(0), u32(0), ascii("vide"), new byte[12], ascii("VideoHandler\0")),
-                box("minf", box("vmhd", u32(1), new byte[8]), box("dinf", box("dref", u32(0), u32(1), box("url ", u32(1)))),
-                        stbl));
-    }
-
-    /**
-     * A 640x360 H.264 video of {@code seconds} at {@code fps}, frames of {@code frameBytes}, as FFmpeg's
-     * {@code -f mp4 -movflags +faststart} writes it: {@code moov} first, its sample tables filled, one chunk.
-     */
+    /** A faststart MP4 ({@link H264Files#faststart}). */
     static byte[] mp4(int seconds, int fps, int frameBytes) {
-        int count = seconds * fps;
-        long delta = TIMESCALE / fps;
-        byte[] ftyp = box("ftyp", ascii("isom"), u32(0x200), ascii("isomiso2avc1mp41"));
-        Function<Long, byte[]> moovWith = offset -> box("moov", mvhd(seconds * 1000L),
-                box("trak", tkhd(seconds * 1000L), mdia(count * delta, box("stbl",
-                        box("stsd", u32(0), u32(1), avc1()), box("stts", u32(0), u32(1), u32(count), u32(delta)),
-                        box("stss", u32(0), u32(1), u32(1)), box("stsc", u32(0), u32(1), u32(1), u32(count), u32(1)),
-                        box("stsz", u32(0), u32(frameBytes), u32(count)), box("stco", u32(0), u32(1), u32(offset))))));
-        long first = ftyp.length + moovWith.apply(0L).length + 8;
-        return register(cat(ftyp, moovWith.apply(first), box("mdat", frames(count, fps, frameBytes, seconds))), seconds);
+        return register(H264Files.faststart(seconds, fps, frameBytes), seconds);
     }
 
     /**
      * The same video as a fragmented MP4, as FFmpeg's {@code -movflags frag_keyframe+empty_moov+default_base_moof}
-     * writes it (and Safari's {@code MediaRecorder} records {@code video/mp4}): {@code ftyp} {@code iso5}, an empty
-     * {@code moov} (no duration, empty sample tables, an {@code mvex} with the track's {@code trex}), then one
-     * fragment a second (a keyframe each): {@code moof} ({@code mfhd}, {@code traf} of {@code tfhd} with
-     * default-base-is-moof, {@code tfdt}, {@code trun} with a data offset and each sample's duration and size) and its
-     * {@code mdat}.
+     * writes it (and Safari's {@code MediaRecorder} records {@code video/mp4}): a keyframe and a fragment a second.
      */
     static byte[] fragmented(int seconds, int fps, int frameBytes) {
-        long delta = TIMESCALE / fps;
-        byte[] ftyp = box("ftyp", ascii("iso5"), u32(0x200), ascii("iso5iso6mp41"));
-        byte[] moov = box("moov", mvhd(0), box("trak", tkhd(0), mdia(0, box("stbl",
-                        box("stsd", u32(0), u32(1), avc1()), box("stts", u32(0), u32(0)), box("stsc", u32(0), u32(0)),
-                        box("stsz", u32(0), u32(0), u32(0)), box("stco", u32(0), u32(0))))),
-                box("mvex", box("trex", u32(0), u32(1), u32(1), u32(0), u32(0), u32(0))));
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        out.writeBytes(ftyp);
-        out.writeBytes(moov);
-        byte[] all = frames(seconds * fps, fps, frameBytes, seconds);
-        for (int at = 0; at < seconds; at++) {
-            int f = at;
-            Function<Long, byte[]> moofWith = offset -> {
-                ByteArrayOutputStream samples = new ByteArrayOutputStream();
-                for (int i = 0; i < fps; i++) {
-                    samples.writeBytes(u32(delta));
-                    samples.writeBytes(u32(frameBytes));
-                }
-                return box("moof", box("mfhd", u32(0), u32(f + 1)),
-                        box("traf", box("tfhd", u32(0x020000), u32(1)),
-                                box("tfdt", u32(0x01000000), u32(0), u32((long) f * fps * delta)),
-                                box("trun", u32(0x000301), u32(fps), u32(offset), samples.toByteArray())));
-            };
-            byte[] moof = moofWith.apply(0L);
-            out.writeBytes(moofWith.apply((long) moof.length + 8));
-            byte[] chunk = new byte[fps * frameBytes];
-            System.arraycopy(all, f * fps * frameBytes, chunk, 0, chunk.length);
-            out.writeBytes(box("mdat", chunk));
-        }
-        return register(out.toByteArray(), seconds);
+        return register(H264Files.fragmented(seconds, fps, fps, frameBytes, true), seconds);
     }
 
     static byte[] register(byte[] video, long seconds) {

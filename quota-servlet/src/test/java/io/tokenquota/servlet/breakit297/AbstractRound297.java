@@ -1,9 +1,5 @@
 package io.tokenquota.servlet.breakit297;
 
-import static io.tokenquota.servlet.testing.MediaBytes.ascii;
-import static io.tokenquota.servlet.testing.MediaBytes.box;
-import static io.tokenquota.servlet.testing.MediaBytes.cat;
-import static io.tokenquota.servlet.testing.MediaBytes.u32;
 import static org.junit.jupiter.api.Assertions.assertAll;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -16,26 +12,23 @@ import io.tokenquota.servlet.QuotaApiServlet;
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.SubjectResolver;
 import io.tokenquota.servlet.testing.Deployment;
+import io.tokenquota.servlet.testing.H264Files;
 import io.tokenquota.servlet.testing.QuotaApiRound;
 import io.tokenquota.servlet.testing.TestHttp;
 import jakarta.servlet.http.HttpServlet;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
-import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.util.Base64;
 import java.util.Map;
-import java.util.Random;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
-import java.util.function.Function;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -214,108 +207,18 @@ abstract class AbstractRound297 extends QuotaApiRound {
         }
     }
 
-    static final byte[] AVCC = box("avcC", new byte[] {1, 0x42, (byte) 0xc0, 0x1e, (byte) 0xff, (byte) 0xe1, 0, 9,
-            0x67, 0x42, (byte) 0xc0, 0x1e, (byte) 0xd9, 0x00, (byte) 0xa0, 0x2f, (byte) 0xf9, 1, 0, 4, 0x68, (byte) 0xcb,
-            (byte) 0x83, (byte) 0xcb});
-    static final byte[] MATRIX = cat(u32(0x00010000), u32(0), u32(0), u32(0), u32(0x00010000), u32(0), u32(0), u32(0),
-            u32(0x40000000));
-    static final long TIMESCALE = 15_360;
-
-    static byte[] avc1() {
-        return box("avc1", new byte[6], new byte[] {0, 1}, new byte[16], new byte[] {2, (byte) 0x80, 1, 0x68},
-                u32(0x00480000), u32(0x00480000), u32(0), new byte[] {0, 1}, new byte[32], new byte[] {0, 0x18,
-                        (byte) 0xff, (byte) 0xff}, AVCC);
-    }
-
-    /** H.264 frames of {@code bytes} each (a length-prefixed IDR slice every {@code gop} frames, else a P slice). */
-    static byte[] frames(int count, int gop, int bytes, long seed) {
-        byte[] frames = new byte[count * bytes];
-        new Random(seed).nextBytes(frames);
-        for (int i = 0; i < count; i++) {
-            ByteBuffer.wrap(frames, i * bytes, 5).putInt(bytes - 4).put((byte) (i % gop == 0 ? 0x65 : 0x41));
-        }
-        return frames;
-    }
-
-    static byte[] mvhd(long millis) {
-        return box("mvhd", u32(0), u32(0), u32(0), u32(1000), u32(millis), u32(0x00010000), new byte[] {1, 0},
-                new byte[10], MATRIX, new byte[24], u32(2));
-    }
-
-    static byte[] tkhd(long millis) {
-        return box("tkhd", u32(3), u32(0), u32(0), u32(1), u32(0), u32(millis), new byte[8], new byte[4], new byte[4],
-                MATRIX, u32(640L << 16), u32(360L << 16));
-    }
-
-    static byte[] mdia(long duration, byte[] stbl) {
-        return box("mdia", box("mdhd", u32(0), u32(0), u32(0), u32(TIMESCALE), u32(duration), new byte[] {0x55, (byte) 0xc4, 0, 0}),
-                box("hdlr", u32(0), u32(0), ascii("vide"), new byte[12], ascii("VideoHandler\0")),
-                box("minf", box("vmhd", u32(1), new byte[8]), box("dinf", box("dref", u32(0), u32(1), box("url ", u32(1)))),
-                        stbl));
-    }
-
-    /**
-     * A 640x360 H.264 video of {@code seconds} at {@code fps} (frames of {@code frameBytes}, a keyframe every
-     * {@code gop} frames) as FFmpeg's mov muxer writes it with {@code -movflags frag_keyframe} (no {@code empty_moov}):
-     * {@code ftyp}, then the first fragment as an ordinary {@code moov} (its sample tables filled for the first GOP, its
-     * durations those of that GOP, an {@code mvex} with the track's {@code trex}) and its {@code mdat}, then one
-     * {@code moof} + {@code mdat} for each further GOP ({@code tfhd}, {@code tfdt}, {@code trun} with a data offset and
-     * each sample's duration and size). A clip of one GOP is the {@code moov}+{@code mdat} pair alone.
-     */
     static byte[] fragKeyframe(int seconds, int fps, int gop, int frameBytes) {
-        return fragmented(seconds, fps, gop, frameBytes, false);
+        return played(H264Files.fragKeyframe(seconds, fps, gop, frameBytes), seconds);
     }
 
-    /** As {@link #fragKeyframe}, with {@code empty_moov} too: the {@code moov}'s tables empty, every GOP a fragment. */
     static byte[] fragmented(int seconds, int fps, int gop, int frameBytes, boolean emptyMoov) {
-        int count = seconds * fps;
-        int first = emptyMoov ? 0 : Math.min(count, gop);
-        long delta = TIMESCALE / fps;
-        long firstMillis = first * 1000L / fps;
-        byte[] all = frames(count, gop, frameBytes, seconds * 31L + gop);
-        byte[] ftyp = box("ftyp", ascii("isom"), u32(0x200), ascii("isomiso2avc1mp41"));
-        Function<Long, byte[]> moovWith = offset -> box("moov", mvhd(firstMillis),
-                box("trak", tkhd(firstMillis), mdia(first * delta, first == 0
-                        ? box("stbl", box("stsd", u32(0), u32(1), avc1()), box("stts", u32(0), u32(0)),
-                                box("stsc", u32(0), u32(0)), box("stsz", u32(0), u32(0), u32(0)), box("stco", u32(0), u32(0)))
-                        : box("stbl", box("stsd", u32(0), u32(1), avc1()), box("stts", u32(0), u32(1), u32(first), u32(delta)),
-                        box("stss", u32(0), u32(1), u32(1)), box("stsc", u32(0), u32(1), u32(1), u32(first), u32(1)),
-                        box("stsz", u32(0), u32(frameBytes), u32(first)), box("stco", u32(0), u32(1), u32(offset))))),
-                box("mvex", box("trex", u32(0), u32(1), u32(1), u32(0), u32(0), u32(0))));
-        long offset = ftyp.length + moovWith.apply(0L).length + 8;
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        out.writeBytes(ftyp);
-        out.writeBytes(moovWith.apply(offset));
-        if (first > 0) {
-            byte[] head = new byte[first * frameBytes];
-            System.arraycopy(all, 0, head, 0, head.length);
-            out.writeBytes(box("mdat", head));
-        }
-        int sequence = 1;
-        for (int at = first; at < count; at += gop) {
-            int n = Math.min(gop, count - at);
-            int from = at;
-            int seq = sequence++;
-            Function<Long, byte[]> moofWith = dataOffset -> {
-                ByteArrayOutputStream samples = new ByteArrayOutputStream();
-                for (int i = 0; i < n; i++) {
-                    samples.writeBytes(u32(delta));
-                    samples.writeBytes(u32(frameBytes));
-                }
-                return box("moof", box("mfhd", u32(0), u32(seq)),
-                        box("traf", box("tfhd", u32(0x020000), u32(1)),
-                                box("tfdt", u32(0x01000000), u32(0), u32((long) from * delta)),
-                                box("trun", u32(0x000301), u32(n), u32(dataOffset), samples.toByteArray())));
-            };
-            byte[] moof = moofWith.apply(0L);
-            out.writeBytes(moofWith.apply((long) moof.length + 8));
-            byte[] chunk = new byte[n * frameBytes];
-            System.arraycopy(all, from * frameBytes, chunk, 0, chunk.length);
-            out.writeBytes(box("mdat", chunk));
-        }
-        byte[] file = out.toByteArray();
-        PLAYS.put(Base64.getEncoder().encodeToString(file), (long) seconds);
-        return file;
+        return played(H264Files.fragmented(seconds, fps, gop, frameBytes, emptyMoov), seconds);
+    }
+
+    /** {@code video}, its length noted for the mock model. */
+    static byte[] played(byte[] video, long seconds) {
+        PLAYS.put(Base64.getEncoder().encodeToString(video), seconds);
+        return video;
     }
 
     static String describe(byte[] video) {
