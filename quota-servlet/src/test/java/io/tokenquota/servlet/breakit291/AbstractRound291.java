@@ -7,6 +7,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.Deployment;
+import io.tokenquota.servlet.testing.GeminiVideoModel;
 import io.tokenquota.servlet.testing.MediaBytes;
 import io.tokenquota.servlet.testing.ModelCallRound;
 import io.tokenquota.servlet.testing.TestHttp;
@@ -67,7 +68,7 @@ abstract class AbstractRound291 extends ModelCallRound {
     @Override
     protected Deployment deploy(QuotaFilter filter) {
         return filteredByServletName(filter)
-                .servlet("gemini", new Gemini(), "/ai/gemini/*")
+                .servlet("gemini", new GeminiVideoModel(calls, data -> MediaBytes.mp4Seconds(Base64.getDecoder().decode(data)), ANSWER, OUTPUT), "/ai/gemini/*")
                 .servlet("nova", new Nova(), "/ai/bedrock/*")
                 .servlet("describe", new Describe(), "/ai/app/*");
     }
@@ -78,31 +79,7 @@ abstract class AbstractRound291 extends ModelCallRound {
     // ------------------------------------------------------------------ the models
 
     static long textTokens(String text) {
-        return Math.max(1, text.length() / 4);
-    }
-
-    /** Gemini's {@code generateContent}: its promptTokenCount for the inline videos (263 a second) and texts. */
-    class Gemini extends HttpServlet {
-        @Override
-        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            JsonNode body = JSON.readTree(req.getInputStream());
-            long prompt = 0;
-            for (JsonNode content : body.path("contents")) {
-                for (JsonNode part : content.path("parts")) {
-                    if (part.has("inlineData")) {
-                        prompt += VIDEO_RATE * MediaBytes.mp4Seconds(Base64.getDecoder().decode(part.get("inlineData").get("data").asText()));
-                    } else {
-                        prompt += textTokens(part.path("text").asText());
-                    }
-                }
-            }
-            calls.count(req.getHeader("x-user-id"));
-            resp.setContentType("application/json; charset=UTF-8");
-            resp.getOutputStream().write(("{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"" + ANSWER
-                    + "\"}],\"role\":\"model\"},\"finishReason\":\"STOP\",\"index\":0}],\"usageMetadata\":{\"promptTokenCount\":"
-                    + prompt + ",\"candidatesTokenCount\":" + OUTPUT + ",\"totalTokenCount\":" + (prompt + OUTPUT)
-                    + "},\"modelVersion\":\"gemini-2.5-flash\"}").getBytes(StandardCharsets.UTF_8));
-        }
+        return GeminiVideoModel.textTokens(text);
     }
 
     /**

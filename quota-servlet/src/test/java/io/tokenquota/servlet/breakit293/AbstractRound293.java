@@ -7,6 +7,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.Deployment;
+import io.tokenquota.servlet.testing.GeminiVideoModel;
 import io.tokenquota.servlet.testing.H264Files;
 import io.tokenquota.servlet.testing.ModelCallRound;
 import io.tokenquota.servlet.testing.TestHttp;
@@ -83,41 +84,17 @@ abstract class AbstractRound293 extends ModelCallRound {
     @Override
     protected Deployment deploy(QuotaFilter filter) {
         return filteredByServletName(filter)
-                .servlet("gemini", new Gemini(), "/ai/gemini/*")
+                .servlet("gemini", new GeminiVideoModel(calls, PLAYS::get, ANSWER, OUTPUT), "/ai/gemini/*")
                 .servlet("describe", new Describe(), "/ai/app/*")
                 .servlet("mistral", new Mistral(), "/ai/mistral/*")
                 .servlet("openai", new OpenAi(), "/ai/openai/*");
     }
 
     static long textTokens(String text) {
-        return Math.max(1, text.length() / 4);
+        return GeminiVideoModel.textTokens(text);
     }
 
     // ------------------------------------------------------------------ the models
-
-    /** Gemini's {@code generateContent}: 263 a second of each inline video, its texts, and 300 written. */
-    class Gemini extends HttpServlet {
-        @Override
-        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            JsonNode body = JSON.readTree(req.getInputStream());
-            long prompt = 0;
-            for (JsonNode content : body.path("contents")) {
-                for (JsonNode part : content.path("parts")) {
-                    if (part.has("inlineData")) {
-                        prompt += VIDEO_RATE * PLAYS.get(part.get("inlineData").get("data").asText());
-                    } else {
-                        prompt += textTokens(part.path("text").asText());
-                    }
-                }
-            }
-            calls.count(req.getHeader("x-user-id"));
-            resp.setContentType("application/json; charset=UTF-8");
-            resp.getOutputStream().write(("{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"" + ANSWER
-                    + "\"}],\"role\":\"model\"},\"finishReason\":\"STOP\",\"index\":0}],\"usageMetadata\":{\"promptTokenCount\":"
-                    + prompt + ",\"candidatesTokenCount\":" + OUTPUT + ",\"totalTokenCount\":" + (prompt + OUTPUT)
-                    + "},\"modelVersion\":\"gemini-2.5-flash\"}").getBytes(StandardCharsets.UTF_8));
-        }
-    }
 
     /**
      * An application's endpoint taking a browser's recording as JSON, {@code {"video": <data: URL>, "question": …}}
