@@ -143,8 +143,7 @@ public interface QuotaLedger {
     /**
      * Sets the subject's monthly plan allocation (the host's user sync). Accounts created from now
      * on start from it; the current month's account takes it at once, except that it is never
-     * lowered below what the month has already spent of its allocation (tokens on hold stay held, so
-     * {@code available} may go below zero until they finish).
+     * lowered below what the month has already spent or holds of its allocation.
      */
     QuotaAccount setPlan(String subject, long monthlyAllocation);
 

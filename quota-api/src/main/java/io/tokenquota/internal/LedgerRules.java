@@ -256,17 +256,19 @@ public final class LedgerRules {
 
     /**
      * The allocation a plan change gives the current month: the new plan, except that it is never
-     * lowered below what the month has spent of its allocation. A month spends its allocation before its
-     * purchased tokens ({@link #purchasedConsumed}), so a floor any lower would turn purchased tokens the
-     * month never spent into spent ones and lose them (round 295); one that counted tokens on hold would
-     * leave a hold's unused part as allowance the new plan never gave (round 297). Tokens on hold stay
-     * held: {@code available} may go below zero until those holds finish, as after a refund. An account
-     * already overdrawn keeps its allocation unless the plan is higher.
+     * lowered below what the month has spent or holds of its allocation ({@code used + reserved}, at
+     * most the old allocation). A month spends its allocation before its purchased tokens
+     * ({@link #purchasedConsumed}), so a floor any lower would turn purchased tokens the month never
+     * spent into spent ones and lose them (round 295); and the holds open at the change were granted
+     * under the old plan: charging them against the new one would spend purchased tokens too (round
+     * 299). The price: what those holds leave unused stays allowance until the month ends, never more
+     * than the old plan gave (round 297, docs/decisions.md). An account already overdrawn keeps its
+     * allocation unless the plan is higher.
      *
      * @throws QuotaException {@code MAX_QUOTA_EXCEEDED} when the month's limit would pass the max quota
      */
     public static long planAllocation(QuotaAccount a, long plan, QuotaPolicy policy) {
-        long floor = a.used();
+        long floor = saturatedSum(a.used(), a.reserved());
         long allocated = Math.max(plan, Math.min(a.allocated(), floor));
         if (allocated > a.allocated() && allocated > policy.maxQuota() - (a.granted() + a.carried())) {
             throw new QuotaException(ErrorCode.MAX_QUOTA_EXCEEDED, "a plan of " + plan + " tokens would take "

@@ -568,9 +568,7 @@ public abstract class LedgerInvariantProperties {
          * counted on are taken back afterwards: a refund of tokens still on hold (the hold is then
          * committed within what it held, past the lowered limit), and a late charge of a closed month's
          * hold taking back purchased tokens the latest month already spent, both leave {@code used}
-         * above the limit by design (the tokens were used; the money or the carry went back); so does a
-         * plan lowered below the tokens on hold (the holds, granted under the old plan, are committed
-         * within what they held, past the new limit).
+         * above the limit by design (the tokens were used; the money or the carry went back).
          */
         private void noteExemptions(Op op, Outcome outcome, YearMonth holdMonth) {
             if (outcome.failed()) {
@@ -578,9 +576,6 @@ public abstract class LedgerInvariantProperties {
             }
             if (op instanceof Refund && outcome.value() instanceof Purchase p) {
                 capExempt[subjectIndex(p.subject())] = true;
-            }
-            if (op instanceof SetPlan && outcome.value() instanceof AccView a && a.reserved() > 0) {
-                capExempt[subjectIndex(a.subject())] = true;
             }
             if (op instanceof Commit && holdMonth != null && holdMonth.isBefore(now())
                     && outcome.value() instanceof ResView v) {
@@ -1002,9 +997,8 @@ public abstract class LedgerInvariantProperties {
             }
             QuotaAccount b = before.get();
             // 4. only a CHARGE_ACTUAL overrun, a late charge taking back purchased tokens a later month
-            //    carried, and a refund of tokens or a plan lowered below tokens still on hold may drive
-            //    available below zero
-            boolean overrunAllowed = op instanceof Refund || op instanceof SetPlan && a.reserved() > 0 || op instanceof Commit
+            //    carried, and a refund of tokens still on hold may drive available below zero
+            boolean overrunAllowed = op instanceof Refund || op instanceof Commit
                     && (policy.overrunPolicy() == OverrunPolicy.CHARGE_ACTUAL || !a.month().equals(holdMonth));
             if (!overrunAllowed && a.available() < b.available()) {
                 check(a.available() >= 0, op, label + ": available went from " + b.available() + " below zero");

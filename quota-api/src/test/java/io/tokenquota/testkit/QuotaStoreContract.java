@@ -1098,18 +1098,18 @@ public abstract class QuotaStoreContract {
     }
 
     @Test
-    void setPlanNeverLowersBelowWhatTheMonthSpentOfItsAllocation() {
+    void setPlanNeverLowersBelowWhatTheMonthSpentOrHoldsOfItsAllocation() {
         QuotaStore store = store();
         String s = subject("plan-floor");
         store.grant(PurchaseRequest.grant(subject("tx-pf"), s, 1_000, PurchaseType.BONUS, null));
         store.consume(s, 6_000, null);
         Reservation held = store.reserve(s, 2_000, null);
         QuotaAccount a = store.setPlan(s, 1_000);
-        assertEquals(6_000, a.allocated(), "used: what the month spent of its allocation");
-        assertEquals(-1_000, a.available(), "the hold stays held, past the new plan");
-        assertEquals(6_000, store.events(s, month).get(store.events(s, month).size() - 1).tokens());
-        store.commit(held.id(), 500);
-        assertEquals(500, store.account(s).available(), "the granted tokens the month never spent, less the call's 500");
+        assertEquals(8_000, a.allocated(), "used + reserved: what the month spent or holds of its allocation");
+        assertEquals(1_000, a.available(), "the granted tokens, which the month never spent, stay");
+        assertEquals(8_000, store.events(s, month).get(store.events(s, month).size() - 1).tokens());
+        store.commit(held.id(), 2_000);
+        assertEquals(1_000, store.account(s).unusedGranted(), "the hold, granted under the old plan, spent none of them");
         clock.advanceMonths(1, 1, 0);
         assertEquals(1_000, store.account(s).allocated(), "the plan itself is stored as asked");
     }

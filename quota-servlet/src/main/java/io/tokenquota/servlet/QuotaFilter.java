@@ -782,7 +782,9 @@ public final class QuotaFilter implements Filter {
                 // held as much of it as fits. Under CHARGE_ACTUAL the guess keeps a call that would overdraw
                 // from running (round 111). The balance is read first, as fitting reads it, so that no refusal
                 // is logged for a call that is served
-                long room = ledger.account(subject).available() - owed;
+                // the stricter of the member's account and its team's (round 299: the member's own balance
+                // let a learnt figure the team could not give refuse every later call)
+                long room = available(subject) - owed;
                 if (room < estimate && unguessed <= room) {
                     estimate = room;
                 }
@@ -949,6 +951,14 @@ public final class QuotaFilter implements Filter {
             }
         }
         return returned && !asyncBefore && request.isAsyncStarted();
+    }
+
+    /** What the subject can hold now: its account's available, or its team's when it is in one and that is less. */
+    private long available(String subject) {
+        long available = ledger.account(subject).available();
+        java.util.Optional<String> team = ledger.team(subject);
+        return team.isPresent() ? Math.min(available, ledger.account(io.tokenquota.Team.subject(team.get())).available())
+                : available;
     }
 
     /** Whether the request is shaped as a CORS preflight: an {@code OPTIONS} naming the method it prepares. */
@@ -1119,13 +1129,9 @@ public final class QuotaFilter implements Filter {
         }
         long available;
         try {
-            available = ledger.account(subject).available();
             // a team member's hold must fit its team's account too: fit to the stricter of the two,
             // else a team nearly spent refuses the request the fitting was meant to serve
-            java.util.Optional<String> team = ledger.team(subject);
-            if (team.isPresent()) {
-                available = Math.min(available, ledger.account(io.tokenquota.Team.subject(team.get())).available());
-            }
+            available = available(subject);
         } catch (RuntimeException unreadable) {
             // the reserve that follows meets the same trouble and answers as it always does
             return null;

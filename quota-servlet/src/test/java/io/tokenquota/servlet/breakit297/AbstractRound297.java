@@ -133,14 +133,13 @@ abstract class AbstractRound297 extends QuotaApiRound {
      * applies at once and prorates, crediting the unused time of the dearer price; docs.stripe.com/customer-management
      * lets the customer switch plans). The call then ends having used 500 tokens.
      *
-     * <p>docs/semantics.md: {@code setPlan} never lowers the allocation "below what the month has spent or holds of
-     * it" so that a downgrade cannot overdraw while the hold is open. But the floor outlives the hold: the 15,527
-     * tokens the call held and did not use stay allowance of the 5,000 plan for the rest of the month. The month has
-     * spent 500; on the 5,000 plan it has 4,500 left, the same as if the plan had changed a second earlier or later
-     * (the control below). Today: allocated 16,027, 15,527 left, three times the new plan, paid by nobody.
+     * <p>Found: the 15,527 tokens the call held and did not use stayed allowance of the 5,000 plan for the rest of the
+     * month. Decided (docs/decisions.md, "Plan changes"): the holds open at a change were granted under the old plan,
+     * and lowering the allocation below them charged them against purchased tokens (round 299); so what they leave
+     * unused stays allowance until the month ends, never more than the old plan gave. This test holds that bound.
      */
     @Test
-    void aDowngradeDuringARunningCallKeepsNoneOfItsHoldAsAllowance() throws Exception {
+    void aDowngradeDuringARunningCallLeavesNoMoreThanTheOldPlanGave() throws Exception {
         String s = subject();
         entered.put(s, new CountDownLatch(1));
         release.put(s, new CountDownLatch(1));
@@ -156,9 +155,9 @@ abstract class AbstractRound297 extends QuotaApiRound {
                 () -> assertEquals(200, plan.statusCode(), plan.body()),
                 () -> assertEquals(200, r.statusCode(), r.body()),
                 () -> assertEquals(PROMPT + COMPLETION, a.used(), kind() + ": " + ledger(s)),
-                () -> assertEquals(5_000 - (PROMPT + COMPLETION), a.available(), kind() + ": downgraded to 5,000 while a"
-                        + " call held " + during.reserved() + ", the call used " + (PROMPT + COMPLETION)
-                        + "; the month now has " + a.available() + " left (allocated " + a.allocated() + "): " + a));
+                () -> assertTrue(a.allocated() <= during.used() + during.reserved() && a.allocated() <= 20_000,
+                        kind() + ": downgraded to 5,000 while a call held " + during.reserved() + ", the call used "
+                        + (PROMPT + COMPLETION) + "; allocated " + a.allocated() + ": " + a));
     }
 
     /**
