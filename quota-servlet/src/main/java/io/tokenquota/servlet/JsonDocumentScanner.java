@@ -84,6 +84,8 @@ final class JsonDocumentScanner {
      * {@link UsageSniffer}.
      */
     static final Set<String> USAGE_PATHS = Set.of("usage", "usageMetadata", "usage_metadata", "message.usage",
+            // an AutoGen agent's message (BaseChatMessage.models_usage: RequestUsage's prompt and completion tokens)
+            "models_usage",
             "response.usage", "x_groq.usage", "metadata.usage", "metadata.tokenUsage", "tokenUsage", "metadata.token_usage", "token_usage",
             "delta.usage", "meta",
             "response.meta",

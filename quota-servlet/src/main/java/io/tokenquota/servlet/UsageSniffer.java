@@ -1683,6 +1683,9 @@ final class UsageSniffer {
         } else if (doc.usage("choices[].usage") != null) {
             // Moonshot (Kimi) reports a stream's counts in its last chunk's choices[0].usage, unasked
             reported = usageObject(doc.usage("choices[].usage"), false);
+        } else if (doc.usage("models_usage") != null) {
+            // an AutoGen agent's message: the model call that wrote it (round 302)
+            reported = usageObject(doc.usage("models_usage"), false);
         } else if (doc.usage("data.usage") != null) {
             // an application's envelope around the answer ({"code": 0, "data": {…}}, a Spring
             // ResponseBodyAdvice): its data may as well be a model's own JSON, so the usage there is
