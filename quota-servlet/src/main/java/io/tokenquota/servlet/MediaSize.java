@@ -207,8 +207,9 @@ final class MediaSize {
         AudioDuration.Played played = played(base64, start);
         // OpenAI's chat models hear a recording and see no video; Gemini sees its pictures too. Anthropic
         // reads neither: a recording in a source object is another provider's (Bedrock Nova's video
-        // source, round 291), priced as in a place no provider's rate is known for
-        return rate == Rate.OPENAI ? AudioDuration.perSecond(played.sound(), AUDIO_TOKENS_PER_SECOND)
+        // source, round 291), priced as in a place no provider's rate is known for; so is a video in an
+        // OpenAI-shaped part (Vertex AI's Chat Completions takes one in image_url, round 301)
+        return rate == Rate.OPENAI && played.video() == 0 ? AudioDuration.perSecond(played.sound(), AUDIO_TOKENS_PER_SECOND)
                 : playedTokens(played, GEMINI_AUDIO_TOKENS_PER_SECOND);
     }
 
