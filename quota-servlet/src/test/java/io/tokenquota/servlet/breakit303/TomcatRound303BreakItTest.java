@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit303;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class TomcatRound303BreakItTest extends AbstractRound303 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.TOMCAT;
+    }
+}
