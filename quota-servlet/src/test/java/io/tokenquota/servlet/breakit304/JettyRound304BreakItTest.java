@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit304;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound304BreakItTest extends AbstractRound304 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
