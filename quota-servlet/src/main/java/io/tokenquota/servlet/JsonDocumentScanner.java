@@ -387,10 +387,15 @@ final class JsonDocumentScanner {
      */
     private static final String ITERATIONS = "iterations";
     /**
-     * The prefix of the counters of the passes the top-level counts leave out (every pass but a
-     * {@code message}), added up: {@code iterations.input_tokens}...
+     * The prefix of the counters of the passes the top-level counts leave out ({@link #PASSES_BESIDE}),
+     * added up: {@code iterations.input_tokens}...
      */
     static final String ITERATION_COUNTERS = ITERATIONS + ".";
+    /**
+     * The passes of {@link #ITERATIONS} that Anthropic bills beside the top-level counts: a threshold
+     * compaction's summary, an advisor model's call (round 292).
+     */
+    private static final Set<String> PASSES_BESIDE = Set.of("compaction", "advisor_message");
     /** The counts and type of the pass of {@link #ITERATIONS} being read, or {@code null}. */
     private Map<String, Long> iteration;
     private String iterationType;
@@ -861,9 +866,10 @@ final class JsonDocumentScanner {
                     } else if (depth == collectDepth + 1) {
                         nested = null;
                     } else if (depth == collectDepth + 2 && iteration != null) {
-                        // a pass the top-level counts leave out (any but the answering model's own "message")
-                        // is counted beside them, under ITERATION_COUNTERS's names
-                        if (iterationType != null && !"message".equals(iterationType)) {
+                        // a pass the top-level counts leave out is counted beside them, under ITERATION_COUNTERS's
+                        // names; the hop that answered ("message", or a fallback model's "fallback_message") is in
+                        // the top level already (round 303)
+                        if (iterationType != null && PASSES_BESIDE.contains(iterationType)) {
                             for (Map.Entry<String, Long> e : iteration.entrySet()) {
                                 counters.merge(e.getKey(), e.getValue(), JsonDocumentScanner::saturatedSum);
                             }

@@ -207,8 +207,10 @@ final class Settlement implements AsyncListener {
      *       framework serves byte ranges of the resource the handler returned and found the client's
      *       {@code Range} outside it): the estimate is charged; but a 406 or a 412 is released when
      *       {@code noHandler} (Spring MVC's DispatcherServlet handled the request and matched no
-     *       handler: nothing ran; for a 406, its handler mapping refused the {@code Accept}); a 406 that
-     *       replaced a refusal the endpoint had set comes here as that refusal's 4xx;</li>
+     *       handler: nothing ran; for a 406, its handler mapping refused the {@code Accept}), and so is a
+     *       302, 303 or 307 when {@code noHandler} (a router's trailing-slash redirect to the request's own
+     *       path: {@link #slashRedirect}); a 406 that replaced a refusal the endpoint had set comes here as
+     *       that refusal's 4xx;</li>
      *   <li>any other 3xx, or a 4xx, without usage (400, 404, 405, 415, 422, an upstream 429...): the
      *       model was not called, the hold is released, also when the client has gone meanwhile; unless
      *       the endpoint was {@code answering} (rule 10) when the status came, whether it replaced that
@@ -264,6 +266,10 @@ final class Settlement implements AsyncListener {
         }
         if (status >= 500) {
             return failed(answering, releaseOnError, estimate, "server error");
+        }
+        if ((status == 302 || status == 303 || status == 307) && noHandler) {
+            // a router's trailing-slash redirect (Starlette's and gin's 307): no handler ran (round 304)
+            return Decision.release("redirected to the request's own path with its slash changed: no handler ran");
         }
         if (status == 302 || status == 303 || status == 307) {
             // post/redirect/get (sendRedirect, Spring's redirect:; JAX-RS's temporaryRedirect and a ResponseEntity's
@@ -896,7 +902,9 @@ final class Settlement implements AsyncListener {
                             appJobCharged, usage, provisional, explicit)
                     : decide(explicit, usage, provisional, effective, settledStatus(status), reconnect,
                     answering,
-                    (status == 406 || status == 412) && springMatchedNoHandler(request),
+                    (status == 406 || status == 412) && springMatchedNoHandler(request)
+                            || (status == 302 || status == 303 || status == 307)
+                            && slashRedirect(request, response.getHeader("Location")),
                     sniffer.tokenCount(), quietNow(answering),
                     calls != null && answers.usage(hold.subject(), AnswerUsages.Kind.CALLS, AnswerUsages.chargedCalls(hold.subject()), calls) != null,
                     releaseOnError, estimateOf(sniffer));
@@ -1150,6 +1158,30 @@ final class Settlement implements AsyncListener {
     private int settledStatus(int status) {
         int refusal = status == 406 ? response.refusalBehindError() : 0;
         return refusal != 0 ? refusal : status;
+    }
+
+    /**
+     * Whether {@code location} is the request's own path with one trailing slash added or removed and
+     * the same query: the redirect a router answers before any handler runs (Starlette's
+     * {@code redirect_slashes}, gin's {@code RedirectTrailingSlash}, both 307 for a POST), which a relay
+     * passes on. A redirect after a call points at its result, elsewhere (round 259).
+     */
+    static boolean slashRedirect(HttpServletRequest request, String location) {
+        if (location == null) {
+            return false;
+        }
+        java.net.URI target;
+        try {
+            target = new java.net.URI(location.strip());
+        } catch (java.net.URISyntaxException broken) {
+            return false;
+        }
+        String path = target.getRawPath();
+        String own = request.getRequestURI();
+        if (path == null || own == null || !java.util.Objects.equals(target.getRawQuery(), request.getQueryString())) {
+            return false;
+        }
+        return path.equals(own + "/") || own.equals(path + "/");
     }
 
     /**

@@ -21,8 +21,8 @@ import java.util.Map;
  *   <li>Anthropic Messages: the top-level {@code usage} of a message or a {@code message_delta} event,
  *       and {@code message.usage} of the {@code message_start} event, merged field by field:
  *       {@code input_tokens + output_tokens + cache_creation_input_tokens + cache_read_input_tokens}, and
- *       the same of each pass of {@code usage.iterations} but a {@code message} (a compaction, an advisor's
- *       call: billed beside the top level);</li>
+ *       the same of the passes of {@code usage.iterations} billed beside the top level (a compaction, an
+ *       advisor's call; not the hop that answered, a {@code message} or {@code fallback_message});</li>
  *   <li>Gemini: the top-level {@code usageMetadata} ({@code totalTokenCount}, else the sum of its parts),
  *       also spelt in snake_case;</li>
  *   <li>Bedrock Converse ({@code usage.totalTokens} or its parts), Cohere ({@code tokens} or
