@@ -1,0 +1,277 @@
+package io.tokenquota.servlet.breakit306;
+
+import static org.junit.jupiter.api.Assertions.assertAll;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.tokenquota.PurchaseRequest;
+import io.tokenquota.PurchaseType;
+import io.tokenquota.QuotaAccount;
+import io.tokenquota.Team;
+import io.tokenquota.servlet.AdminAuthorizer;
+import io.tokenquota.servlet.QuotaApiServlet;
+import io.tokenquota.servlet.QuotaFilter;
+import io.tokenquota.servlet.SubjectResolver;
+import io.tokenquota.servlet.testing.Deployment;
+import io.tokenquota.servlet.testing.Ledgers;
+import io.tokenquota.servlet.testing.QuotaApiRound;
+import io.tokenquota.servlet.testing.TestHttp;
+import jakarta.servlet.http.HttpServlet;
+import jakarta.servlet.http.HttpServletRequest;
+import jakarta.servlet.http.HttpServletResponse;
+import java.io.IOException;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.time.YearMonth;
+import java.time.ZoneOffset;
+import java.util.Map;
+import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Round 306 of issue 11 ("no model call goes unpaid, nothing that never reached a model is charged"): money
+ * changes through the quota API (plan changes of users and teams, membership, purchases) while calls are held.
+ *
+ * <p><b>A downgrade while a call without an output budget runs spends the bought tokens the call ran without.</b>
+ * Round 299's fix makes a plan change's floor {@code used + reserved} (at most the old allocation): the holds open
+ * at the change were granted under the old plan, so their charge must not come out of purchased tokens
+ * (docs/semantics.md, "Credits and refunds": "the holds open at the change, granted under the old plan, are not
+ * charged against purchased tokens either"). That floor is the hold, not the charge: round 299's call named
+ * {@code max_completion_tokens} 16,000, so its hold covered its 12,000. A call that names no budget (the default of
+ * every SDK and of the API reference's own examples) is held at its input plus the default output budget (about
+ * 1,000 here), and the same 12,000-token answer then takes 7,000 of the user's (or the team's) 10,000 bought tokens,
+ * where the same downgrade a second after the call takes none.
+ *
+ * <p>The store is H2 with a 20,000-token allowance ({@code CHARGE_ACTUAL}, the default), behind the filter on
+ * {@code /ai/*} and the quota API under {@link #API}.
+ */
+abstract class AbstractRound306 extends QuotaApiRound {
+    static final String CHAT = "/ai/openai/v1/chat/completions";
+    static final long PROMPT = 420;
+    /** A long answer: 11,580 completion tokens (o-series reasoning plus the text), as round 299's. */
+    static final long COMPLETION = 11_580;
+    static final long CALL = PROMPT + COMPLETION;
+
+    /** Subjects whose call waits in the model: entered when the call reached it, released by the test. */
+    final Map<String, CountDownLatch> entered = new ConcurrentHashMap<>();
+    final Map<String, CountDownLatch> release = new ConcurrentHashMap<>();
+
+    static String subject() {
+        return "u306-" + UUID.randomUUID().toString().substring(0, 12);
+    }
+
+    static String teamId() {
+        return "t306-" + UUID.randomUUID().toString().substring(0, 8);
+    }
+
+    @Override
+    protected Deployment deploy(QuotaFilter filter) {
+        return Deployment.create()
+                .filter("quota", filter, "/ai/*")
+                .servlet("chat", new HeldChat(), "/ai/openai/*")
+                .servlet("quota-api", QuotaApiServlet.builder(store)
+                        .subjectResolver(SubjectResolver.trustedHeader("x-user-id", "127.0.0.1", "::1"))
+                        .adminAuthorizer(AdminAuthorizer.bearerToken(ADMIN_TOKEN))
+                        .paymentSecret(PAYMENT_SECRET)
+                        .build(), API + "/*");
+    }
+
+    /**
+     * OpenAI's chat completions answered whole as a {@code chat.completion} with {@code usage}
+     * (platform.openai.com/docs/api-reference/chat/object; {@code completion_tokens_details.reasoning_tokens} as
+     * o-series models report it), {@value #PROMPT} + {@value #COMPLETION} tokens. For a subject the test holds, the
+     * call waits in the model until the test releases it (a long reasoning call). Round 299's answer.
+     */
+    class HeldChat extends HttpServlet {
+        @Override
+        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+            req.getInputStream().readAllBytes();
+            String s = req.getHeader("x-user-id");
+            CountDownLatch in = entered.get(s);
+            if (in != null) {
+                in.countDown();
+                try {
+                    release.get(s).await(15, TimeUnit.SECONDS);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+            resp.setContentType("application/json");
+            resp.getOutputStream().write(("{\"id\":\"chatcmpl-306\",\"object\":\"chat.completion\",\"created\":1764583200,"
+                    + "\"model\":\"o4-mini-2025-04-16\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
+                    + "\"content\":\"Here is the migration plan, step by step.\",\"refusal\":null,\"annotations\":[]},"
+                    + "\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":" + PROMPT
+                    + ",\"completion_tokens\":" + COMPLETION + ",\"total_tokens\":" + CALL
+                    + ",\"prompt_tokens_details\":{\"cached_tokens\":0,\"audio_tokens\":0},\"completion_tokens_details\":"
+                    + "{\"reasoning_tokens\":10240,\"audio_tokens\":0,\"accepted_prediction_tokens\":0,"
+                    + "\"rejected_prediction_tokens\":0}},\"service_tier\":\"default\",\"system_fingerprint\":null}")
+                    .getBytes(StandardCharsets.UTF_8));
+        }
+    }
+
+    /**
+     * A chat completion that names no output budget: {@code model} and {@code messages} only, as the API
+     * reference's "Create chat completion" example (platform.openai.com/docs/api-reference/chat/create, where
+     * {@code max_completion_tokens} is optional) and as the official SDKs send a
+     * {@code ChatCompletionCreateParams} built with {@code model} and {@code addUserMessage} alone
+     * (openai-java's README example).
+     */
+    static String callWithoutBudget() {
+        return "{\"model\":\"o4-mini\",\"messages\":[{\"role\":\"developer\",\"content\":\"You are a senior database engineer.\"},"
+                + "{\"role\":\"user\",\"content\":\"Plan the migration of our 40-table MySQL 5.7 schema to PostgreSQL 16,"
+                + " step by step, with the risks of each step.\"}]}";
+    }
+
+    HttpResponse<String> putPlan(String path, long allocation) {
+        return TestHttp.send(TestHttp.request(container.uri(API + path),
+                "Authorization", "Bearer " + ADMIN_TOKEN, "Content-Type", "application/json")
+                .PUT(HttpRequest.BodyPublishers.ofString("{\"monthly_allocation\":" + allocation + "}")).build());
+    }
+
+    HttpResponse<String> putTeam(String s, String team) {
+        return TestHttp.send(TestHttp.request(container.uri(API + "/users/" + s + "/team"),
+                "Authorization", "Bearer " + ADMIN_TOKEN, "Content-Type", "application/json")
+                .PUT(HttpRequest.BodyPublishers.ofString("{\"team_id\":" + (team == null ? "null" : q(team)) + "}")).build());
+    }
+
+    /** A Stripe-style purchase reported by the host's webhook handler (round 295's callback), completed. */
+    HttpResponse<String> bought(String s, long tokens) {
+        return callback("{\"transaction_id\":" + q("pi_" + UUID.randomUUID().toString().replace("-", "")) + ",\"user_id\":"
+                + q(s) + ",\"token_amount\":" + tokens + ",\"amount\":\"33.00\",\"currency\":\"USD\","
+                + "\"payment_method\":\"card\",\"status\":\"completed\"}");
+    }
+
+    /** The call {@code s} starts, waiting in the model once it reached it. */
+    CompletableFuture<HttpResponse<String>> start(String s) throws InterruptedException {
+        entered.put(s, new CountDownLatch(1));
+        release.put(s, new CountDownLatch(1));
+        CompletableFuture<HttpResponse<String>> call = TestHttp.client().sendAsync(
+                TestHttp.jsonPost(container.uri(CHAT), s, callWithoutBudget()), HttpResponse.BodyHandlers.ofString());
+        assertTrue(entered.get(s).await(10, TimeUnit.SECONDS), "the call reached the model");
+        return call;
+    }
+
+    HttpResponse<String> finish(String s, CompletableFuture<HttpResponse<String>> call) throws Exception {
+        release.get(s).countDown();
+        return call.get(15, TimeUnit.SECONDS);
+    }
+
+    String events(String subject) {
+        return Ledgers.events(store, subject, YearMonth.now(ZoneOffset.UTC)).toString();
+    }
+
+    // ------------------------------------------------------------------ a user's downgrade
+
+    /**
+     * A user on the 20,000-token plan who bought 10,000 tokens (a completed payment callback) starts one long call
+     * that names no output budget (held at its input and the default output budget, about 1,000). While it runs the
+     * billing system moves the user to the 5,000-token plan ({@code PUT /users/{id}/plan}, as a Stripe
+     * {@code customer.subscription.updated} handler does: docs.stripe.com/billing/subscriptions/change-price). The
+     * call ends having used 12,000 tokens, within the 20,000 allowance it was admitted and ran under.
+     *
+     * <p>Round 299's rule (docs/semantics.md): the holds open at a plan change are not charged against purchased
+     * tokens. The same downgrade a second after the call (the control) leaves all 10,000 bought tokens. During the
+     * call the floor is the hold (about 1,000), not the charge: the allocation drops to 5,000 and the 12,000 take
+     * 7,000 of the bought tokens: 3,000 left to carry into next month.
+     */
+    @Test
+    void aDowngradeDuringACallWithoutABudgetSpendsNoneOfTheBoughtTokens() throws Exception {
+        String s = subject();
+        assertEquals(200, bought(s, 10_000).statusCode());
+        CompletableFuture<HttpResponse<String>> call = start(s);
+        QuotaAccount during = store.account(s);
+        HttpResponse<String> plan = putPlan("/users/" + s + "/plan", 5_000);
+        HttpResponse<String> r = finish(s, call);
+        QuotaAccount a = settled(s);
+        assertAll(() -> assertEquals(200, plan.statusCode(), plan.body()),
+                () -> assertEquals(200, r.statusCode(), r.body()),
+                () -> assertEquals(CALL, a.used(), kind() + ": " + events(s)),
+                () -> assertEquals(10_000, a.unusedGranted(), kind() + ": bought 10,000, downgraded 20,000 -> 5,000 while"
+                        + " a call without a budget held " + during.reserved() + "; the call used " + CALL + " (within the"
+                        + " allowance it ran under); bought tokens left: " + a.unusedGranted() + " (" + a + ")"),
+                () -> assertEquals(10_000, a.available(), kind() + ": left this month " + a.available() + " (" + a + ")"));
+    }
+
+    /** Control: the same purchase, call and downgrade, the plan changed after the call: the 10,000 stay. */
+    @Test
+    void controlTheSameDowngradeAfterTheCallKeepsTheBoughtTokens() {
+        String s = subject();
+        assertEquals(200, bought(s, 10_000).statusCode());
+        HttpResponse<String> r = TestHttp.postJson(container.uri(CHAT), s, callWithoutBudget());
+        assertEquals(200, r.statusCode(), r.body());
+        settled(s);
+        HttpResponse<String> plan = putPlan("/users/" + s + "/plan", 5_000);
+        QuotaAccount a = settled(s);
+        assertAll(() -> assertEquals(200, plan.statusCode(), plan.body()),
+                () -> assertEquals(CALL, a.used(), events(s)),
+                () -> assertEquals(10_000, a.unusedGranted(), a.toString()),
+                () -> assertEquals(10_000, a.available(), a.toString()));
+    }
+
+    // ------------------------------------------------------------------ a team's downgrade
+
+    /**
+     * A team on a 30,000-token plan ({@code PUT /teams/{id}/plan}) that bought 10,000 tokens (the team's purchase,
+     * {@code grant} under {@code Team.subject(id)}: docs/semantics.md "Teams"), one member ({@code PUT
+     * /users/{id}/team}). The member starts a long call naming no budget; while it runs the team is moved to the
+     * 5,000-token plan ({@code PUT /teams/{id}/plan}). The call uses 12,000, within the team's 30,000 allowance it
+     * was admitted under: the team's 10,000 bought tokens should all be left. They are charged 7,000 of them.
+     */
+    @Test
+    void aTeamDowngradeDuringAMembersCallWithoutABudgetSpendsNoneOfTheTeamsBoughtTokens() throws Exception {
+        String s = subject();
+        String team = teamId();
+        String teamSubject = Team.subject(team);
+        assertEquals(200, putTeam(s, team).statusCode());
+        assertEquals(200, putPlan("/teams/" + team + "/plan", 30_000).statusCode());
+        store.grant(PurchaseRequest.grant("team-pi-" + UUID.randomUUID(), teamSubject, 10_000, PurchaseType.PURCHASE,
+                "team top-up"));
+        CompletableFuture<HttpResponse<String>> call = start(s);
+        QuotaAccount during = store.account(teamSubject);
+        HttpResponse<String> plan = putPlan("/teams/" + team + "/plan", 5_000);
+        HttpResponse<String> r = finish(s, call);
+        settled(s);
+        QuotaAccount t = Ledgers.settled(store, teamSubject);
+        assertAll(() -> assertEquals(200, plan.statusCode(), plan.body()),
+                () -> assertEquals(200, r.statusCode(), r.body()),
+                () -> assertEquals(CALL, t.used(), kind() + ": " + events(teamSubject)),
+                () -> assertEquals(10_000, t.unusedGranted(), kind() + ": the team bought 10,000, downgraded 30,000 ->"
+                        + " 5,000 while a member's call without a budget held " + during.reserved() + "; the call used "
+                        + CALL + " (within the team's allowance it ran under); bought tokens left: " + t.unusedGranted()
+                        + " (" + t + ")"));
+    }
+
+    // ------------------------------------------------------------------ a member leaving with a call held
+
+    /**
+     * Control: a member of a team on a 15,000-token plan leaves the team ({@code PUT /users/{id}/team} with
+     * {@code null}) while its call runs: the call is charged once to the member and once to the team it was held
+     * against (docs/semantics.md, "Leaving or changing team with holds open"), nothing stays held, and the member
+     * is no longer in the team.
+     */
+    @Test
+    void controlAMemberLeavingWithACallHeldIsChargedToTheTeamItWasHeldAgainst() throws Exception {
+        String s = subject();
+        String team = teamId();
+        String teamSubject = Team.subject(team);
+        assertEquals(200, putTeam(s, team).statusCode());
+        assertEquals(200, putPlan("/teams/" + team + "/plan", 15_000).statusCode());
+        CompletableFuture<HttpResponse<String>> call = start(s);
+        HttpResponse<String> left = putTeam(s, null);
+        HttpResponse<String> r = finish(s, call);
+        QuotaAccount member = settled(s);
+        QuotaAccount t = Ledgers.settled(store, teamSubject);
+        assertAll(() -> assertEquals(200, left.statusCode(), left.body()),
+                () -> assertEquals(200, r.statusCode(), r.body()),
+                () -> assertEquals(CALL, member.used(), events(s)),
+                () -> assertEquals(CALL, t.used(), events(teamSubject)),
+                () -> assertEquals(0, t.reserved(), t.toString()),
+                () -> assertEquals(15_000 - CALL, t.available(), t.toString()),
+                () -> assertTrue(store.team(s).isEmpty(), "left the team"));
+    }
+}
