@@ -1164,21 +1164,30 @@ final class Settlement implements AsyncListener {
      * Whether {@code location} is the request's own path with one trailing slash added or removed and
      * the same query: the redirect a router answers before any handler runs (Starlette's
      * {@code redirect_slashes}, gin's {@code RedirectTrailingSlash}, both 307 for a POST), which a relay
-     * passes on. A redirect after a call points at its result, elsewhere (round 259).
+     * passes on. A redirect after a call points at its result, elsewhere (round 259); one a Spring MVC
+     * handler answered is a call's, wherever it points.
      */
     static boolean slashRedirect(HttpServletRequest request, String location) {
-        if (location == null) {
+        if (location == null || request.getRequestURI() == null
+                || request.getAttribute(SPRING_DISPATCHER_CONTEXT) != null && request.getAttribute(SPRING_BEST_MATCHING_HANDLER) != null) {
+            // a Spring MVC handler ran: a post/redirect/get to its collection's URL (POST /notes, then 302 to
+            // /notes/) is a call's redirect, whatever its path (round 305)
             return false;
         }
-        java.net.URI target;
+        String path;
+        String own;
+        String query;
         try {
-            target = new java.net.URI(location.strip());
+            java.net.URI target = new java.net.URI(location.strip());
+            // compared decoded: a router builds its Location from the decoded path and quotes it its own way
+            // (Starlette leaves ':' unescaped, round 305)
+            path = target.getPath();
+            query = target.getRawQuery();
+            own = new java.net.URI(request.getRequestURI()).getPath();
         } catch (java.net.URISyntaxException broken) {
             return false;
         }
-        String path = target.getRawPath();
-        String own = request.getRequestURI();
-        if (path == null || own == null || !java.util.Objects.equals(target.getRawQuery(), request.getQueryString())) {
+        if (path == null || own == null || !java.util.Objects.equals(query, request.getQueryString())) {
             return false;
         }
         return path.equals(own + "/") || own.equals(path + "/");
