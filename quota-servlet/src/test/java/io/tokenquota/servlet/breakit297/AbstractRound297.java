@@ -12,6 +12,7 @@ import io.tokenquota.servlet.QuotaApiServlet;
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.SubjectResolver;
 import io.tokenquota.servlet.testing.Deployment;
+import io.tokenquota.servlet.testing.HeldChatModel;
 import io.tokenquota.servlet.testing.H264Files;
 import io.tokenquota.servlet.testing.QuotaApiRound;
 import io.tokenquota.servlet.testing.TestHttp;
@@ -21,13 +22,11 @@ import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
-import java.nio.charset.StandardCharsets;
 import java.util.Base64;
 import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 
@@ -64,7 +63,7 @@ abstract class AbstractRound297 extends QuotaApiRound {
     protected Deployment deploy(QuotaFilter filter) {
         return Deployment.create()
                 .filter("quota", filter, "/ai/*")
-                .servlet("chat", new HeldChat(), "/ai/openai/*")
+                .servlet("chat", model, "/ai/openai/*")
                 .servlet("describe", new Describe(), "/ai/app/*")
                 .servlet("quota-api", QuotaApiServlet.builder(store)
                         .subjectResolver(SubjectResolver.trustedHeader("x-user-id", "127.0.0.1", "::1"))
@@ -81,9 +80,8 @@ abstract class AbstractRound297 extends QuotaApiRound {
 
     // ------------------------------------------------------------------ a call held while the plan changes
 
-    /** Subjects whose call waits in the model: entered when the call reached it, released by the test. */
-    final Map<String, CountDownLatch> entered = new ConcurrentHashMap<>();
-    final Map<String, CountDownLatch> release = new ConcurrentHashMap<>();
+    /** The model, whose calls a test can hold open. */
+    final HeldChatModel model = new HeldChatModel(completion());
     static final long PROMPT = 420;
     static final long COMPLETION = 80;
 
@@ -92,31 +90,15 @@ abstract class AbstractRound297 extends QuotaApiRound {
      * {@code chat.completion} with {@code usage} (platform.openai.com/docs/api-reference/chat/object). For a subject
      * the test holds, the call waits in the model until the test releases it (a long reasoning call).
      */
-    class HeldChat extends HttpServlet {
-        @Override
-        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            req.getInputStream().readAllBytes();
-            String s = req.getHeader("x-user-id");
-            CountDownLatch in = entered.get(s);
-            if (in != null) {
-                in.countDown();
-                try {
-                    release.get(s).await(15, TimeUnit.SECONDS);
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                }
-            }
-            resp.setContentType("application/json");
-            resp.getOutputStream().write(("{\"id\":\"chatcmpl-297\",\"object\":\"chat.completion\",\"created\":1764583200,"
+    static String completion() {
+        return "{\"id\":\"chatcmpl-297\",\"object\":\"chat.completion\",\"created\":1764583200,"
                     + "\"model\":\"gpt-4o-mini-2024-07-18\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
                     + "\"content\":\"The plan's three risks are cost, schedule and staffing.\",\"refusal\":null},"
                     + "\"logprobs\":null,\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":" + PROMPT
                     + ",\"completion_tokens\":" + COMPLETION + ",\"total_tokens\":" + (PROMPT + COMPLETION)
                     + ",\"prompt_tokens_details\":{\"cached_tokens\":0,\"audio_tokens\":0},\"completion_tokens_details\":"
                     + "{\"reasoning_tokens\":0,\"audio_tokens\":0,\"accepted_prediction_tokens\":0,"
-                    + "\"rejected_prediction_tokens\":0}},\"service_tier\":\"default\",\"system_fingerprint\":\"fp_297\"}")
-                    .getBytes(StandardCharsets.UTF_8));
-        }
+                    + "\"rejected_prediction_tokens\":0}},\"service_tier\":\"default\",\"system_fingerprint\":\"fp_297\"}";
     }
 
     static String chat(long maxTokens) {
@@ -141,14 +123,13 @@ abstract class AbstractRound297 extends QuotaApiRound {
     @Test
     void aDowngradeDuringARunningCallLeavesNoMoreThanTheOldPlanGave() throws Exception {
         String s = subject();
-        entered.put(s, new CountDownLatch(1));
-        release.put(s, new CountDownLatch(1));
+        model.hold(s);
         CompletableFuture<HttpResponse<String>> call = TestHttp.client()
                 .sendAsync(TestHttp.jsonPost(container.uri(CHAT), s, chat(16_000)), HttpResponse.BodyHandlers.ofString());
-        assertTrue(entered.get(s).await(10, TimeUnit.SECONDS), "the call reached the model");
+        assertTrue(model.awaitArrival(s), "the call reached the model");
         QuotaAccount during = store.account(s);
         HttpResponse<String> plan = putPlan(s, 5_000);
-        release.get(s).countDown();
+        model.letGo(s);
         HttpResponse<String> r = call.get(15, TimeUnit.SECONDS);
         QuotaAccount a = settled(s);
         assertAll(() -> assertTrue(during.reserved() >= 16_000, "the call was held at its estimate: " + during),

@@ -16,6 +16,7 @@ import io.tokenquota.servlet.QuotaApiServlet;
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.SubjectResolver;
 import io.tokenquota.servlet.testing.Deployment;
+import io.tokenquota.servlet.testing.HeldChatModel;
 import io.tokenquota.servlet.testing.Ledgers;
 import io.tokenquota.servlet.testing.QuotaApiRound;
 import io.tokenquota.servlet.testing.TestHttp;
@@ -28,11 +29,8 @@ import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.time.YearMonth;
 import java.time.ZoneOffset;
-import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Disabled;
@@ -94,7 +92,7 @@ abstract class AbstractRound299 extends QuotaApiRound {
         return Deployment.create()
                 .filter("quota", filter, "/ai/*")
                 .filter("cap-quota", capFilter, "/cap/*")
-                .servlet("chat", new HeldChat(), "/ai/openai/*")
+                .servlet("chat", model, "/ai/openai/*")
                 .servlet("responses", new Responses(), "/cap/*")
                 .servlet("quota-api", QuotaApiServlet.builder(store)
                         .subjectResolver(SubjectResolver.trustedHeader("x-user-id", "127.0.0.1", "::1"))
@@ -128,9 +126,8 @@ abstract class AbstractRound299 extends QuotaApiRound {
 
     // ------------------------------------------------------------------ 1. a downgrade while a call runs
 
-    /** Subjects whose call waits in the model: entered when the call reached it, released by the test. */
-    final Map<String, CountDownLatch> entered = new ConcurrentHashMap<>();
-    final Map<String, CountDownLatch> release = new ConcurrentHashMap<>();
+    /** The model, whose calls a test can hold open. */
+    final HeldChatModel model = new HeldChatModel(completion());
     static final long PROMPT = 420;
     /** A long answer: a report of 11,580 completion tokens (o-series reasoning plus the text). */
     static final long COMPLETION = 11_580;
@@ -141,31 +138,15 @@ abstract class AbstractRound299 extends QuotaApiRound {
      * o-series models report it), {@value #PROMPT} + {@value #COMPLETION} tokens. For a subject the test holds, the
      * call waits in the model until the test releases it (a long reasoning call).
      */
-    class HeldChat extends HttpServlet {
-        @Override
-        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            req.getInputStream().readAllBytes();
-            String s = req.getHeader("x-user-id");
-            CountDownLatch in = entered.get(s);
-            if (in != null) {
-                in.countDown();
-                try {
-                    release.get(s).await(15, TimeUnit.SECONDS);
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                }
-            }
-            resp.setContentType("application/json");
-            resp.getOutputStream().write(("{\"id\":\"chatcmpl-299\",\"object\":\"chat.completion\",\"created\":1764583200,"
+    static String completion() {
+        return "{\"id\":\"chatcmpl-299\",\"object\":\"chat.completion\",\"created\":1764583200,"
                     + "\"model\":\"o4-mini-2025-04-16\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
                     + "\"content\":\"Here is the migration plan, step by step.\",\"refusal\":null,\"annotations\":[]},"
                     + "\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":" + PROMPT
                     + ",\"completion_tokens\":" + COMPLETION + ",\"total_tokens\":" + (PROMPT + COMPLETION)
                     + ",\"prompt_tokens_details\":{\"cached_tokens\":0,\"audio_tokens\":0},\"completion_tokens_details\":"
                     + "{\"reasoning_tokens\":10240,\"audio_tokens\":0,\"accepted_prediction_tokens\":0,"
-                    + "\"rejected_prediction_tokens\":0}},\"service_tier\":\"default\",\"system_fingerprint\":null}")
-                    .getBytes(StandardCharsets.UTF_8));
-        }
+                    + "\"rejected_prediction_tokens\":0}},\"service_tier\":\"default\",\"system_fingerprint\":null}";
     }
 
     /** A chat completion with {@code max_completion_tokens} 16,000 (o-series models take that name). */
@@ -194,14 +175,13 @@ abstract class AbstractRound299 extends QuotaApiRound {
     void aDowngradeDuringALongCallSpendsNoneOfTheBoughtTokens() throws Exception {
         String s = subject();
         assertEquals(200, bought(s, 10_000).statusCode());
-        entered.put(s, new CountDownLatch(1));
-        release.put(s, new CountDownLatch(1));
+        model.hold(s);
         CompletableFuture<HttpResponse<String>> call = TestHttp.client()
                 .sendAsync(TestHttp.jsonPost(container.uri(CHAT), s, longCall()), HttpResponse.BodyHandlers.ofString());
-        assertTrue(entered.get(s).await(10, TimeUnit.SECONDS), "the call reached the model");
+        assertTrue(model.awaitArrival(s), "the call reached the model");
         QuotaAccount during = store.account(s);
         HttpResponse<String> plan = putPlan(s, 5_000);
-        release.get(s).countDown();
+        model.letGo(s);
         HttpResponse<String> r = call.get(15, TimeUnit.SECONDS);
         QuotaAccount a = settled(s);
         assertAll(() -> assertTrue(during.reserved() >= 16_000, "the call was held at its estimate: " + during),

@@ -13,23 +13,16 @@ import io.tokenquota.servlet.QuotaApiServlet;
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.SubjectResolver;
 import io.tokenquota.servlet.testing.Deployment;
+import io.tokenquota.servlet.testing.HeldChatModel;
 import io.tokenquota.servlet.testing.Ledgers;
 import io.tokenquota.servlet.testing.QuotaApiRound;
 import io.tokenquota.servlet.testing.TestHttp;
-import jakarta.servlet.http.HttpServlet;
-import jakarta.servlet.http.HttpServletRequest;
-import jakarta.servlet.http.HttpServletResponse;
-import java.io.IOException;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
-import java.nio.charset.StandardCharsets;
 import java.time.YearMonth;
 import java.time.ZoneOffset;
-import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.Test;
@@ -61,9 +54,8 @@ abstract class AbstractRound306 extends QuotaApiRound {
     static final long COMPLETION = 11_580;
     static final long CALL = PROMPT + COMPLETION;
 
-    /** Subjects whose call waits in the model: entered when the call reached it, released by the test. */
-    final Map<String, CountDownLatch> entered = new ConcurrentHashMap<>();
-    final Map<String, CountDownLatch> release = new ConcurrentHashMap<>();
+    /** The model, whose calls a test can hold open. */
+    final HeldChatModel model = new HeldChatModel(completion());
 
     static String subject() {
         return "u306-" + UUID.randomUUID().toString().substring(0, 12);
@@ -77,7 +69,7 @@ abstract class AbstractRound306 extends QuotaApiRound {
     protected Deployment deploy(QuotaFilter filter) {
         return Deployment.create()
                 .filter("quota", filter, "/ai/*")
-                .servlet("chat", new HeldChat(), "/ai/openai/*")
+                .servlet("chat", model, "/ai/openai/*")
                 .servlet("quota-api", QuotaApiServlet.builder(store)
                         .subjectResolver(SubjectResolver.trustedHeader("x-user-id", "127.0.0.1", "::1"))
                         .adminAuthorizer(AdminAuthorizer.bearerToken(ADMIN_TOKEN))
@@ -91,31 +83,15 @@ abstract class AbstractRound306 extends QuotaApiRound {
      * o-series models report it), {@value #PROMPT} + {@value #COMPLETION} tokens. For a subject the test holds, the
      * call waits in the model until the test releases it (a long reasoning call). Round 299's answer.
      */
-    class HeldChat extends HttpServlet {
-        @Override
-        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            req.getInputStream().readAllBytes();
-            String s = req.getHeader("x-user-id");
-            CountDownLatch in = entered.get(s);
-            if (in != null) {
-                in.countDown();
-                try {
-                    release.get(s).await(15, TimeUnit.SECONDS);
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                }
-            }
-            resp.setContentType("application/json");
-            resp.getOutputStream().write(("{\"id\":\"chatcmpl-306\",\"object\":\"chat.completion\",\"created\":1764583200,"
+    static String completion() {
+        return "{\"id\":\"chatcmpl-306\",\"object\":\"chat.completion\",\"created\":1764583200,"
                     + "\"model\":\"o4-mini-2025-04-16\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
                     + "\"content\":\"Here is the migration plan, step by step.\",\"refusal\":null,\"annotations\":[]},"
                     + "\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":" + PROMPT
                     + ",\"completion_tokens\":" + COMPLETION + ",\"total_tokens\":" + CALL
                     + ",\"prompt_tokens_details\":{\"cached_tokens\":0,\"audio_tokens\":0},\"completion_tokens_details\":"
                     + "{\"reasoning_tokens\":10240,\"audio_tokens\":0,\"accepted_prediction_tokens\":0,"
-                    + "\"rejected_prediction_tokens\":0}},\"service_tier\":\"default\",\"system_fingerprint\":null}")
-                    .getBytes(StandardCharsets.UTF_8));
-        }
+                    + "\"rejected_prediction_tokens\":0}},\"service_tier\":\"default\",\"system_fingerprint\":null}";
     }
 
     /**
@@ -152,16 +128,15 @@ abstract class AbstractRound306 extends QuotaApiRound {
 
     /** The call {@code s} starts, waiting in the model once it reached it. */
     CompletableFuture<HttpResponse<String>> start(String s) throws InterruptedException {
-        entered.put(s, new CountDownLatch(1));
-        release.put(s, new CountDownLatch(1));
+        model.hold(s);
         CompletableFuture<HttpResponse<String>> call = TestHttp.client().sendAsync(
                 TestHttp.jsonPost(container.uri(CHAT), s, callWithoutBudget()), HttpResponse.BodyHandlers.ofString());
-        assertTrue(entered.get(s).await(10, TimeUnit.SECONDS), "the call reached the model");
+        assertTrue(model.awaitArrival(s), "the call reached the model");
         return call;
     }
 
     HttpResponse<String> finish(String s, CompletableFuture<HttpResponse<String>> call) throws Exception {
-        release.get(s).countDown();
+        model.letGo(s);
         return call.get(15, TimeUnit.SECONDS);
     }
 
