@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit307;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound307BreakItTest extends AbstractRound307 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
