@@ -208,9 +208,9 @@ final class Settlement implements AsyncListener {
      *       {@code Range} outside it): the estimate is charged; but a 406 or a 412 is released when
      *       {@code noHandler} (Spring MVC's DispatcherServlet handled the request and matched no
      *       handler: nothing ran; for a 406, its handler mapping refused the {@code Accept}), and so is a
-     *       302, 303 or 307 when {@code noHandler} (a router's trailing-slash redirect to the request's own
-     *       path: {@link #slashRedirect}); a 406 that replaced a refusal the endpoint had set comes here as
-     *       that refusal's 4xx;</li>
+     *       307 when {@code noHandler} (a router's trailing-slash redirect to the request's own path:
+     *       {@link #slashRedirect}); a 406 that replaced a refusal the endpoint had set comes here as that
+     *       refusal's 4xx;</li>
      *   <li>any other 3xx, or a 4xx, without usage (400, 404, 405, 415, 422, an upstream 429...): the
      *       model was not called, the hold is released, also when the client has gone meanwhile; unless
      *       the endpoint was {@code answering} (rule 10) when the status came, whether it replaced that
@@ -267,7 +267,7 @@ final class Settlement implements AsyncListener {
         if (status >= 500) {
             return failed(answering, releaseOnError, estimate, "server error");
         }
-        if ((status == 302 || status == 303 || status == 307) && noHandler) {
+        if (status == 307 && noHandler) {
             // a router's trailing-slash redirect (Starlette's and gin's 307): no handler ran (round 304)
             return Decision.release("redirected to the request's own path with its slash changed: no handler ran");
         }
@@ -903,8 +903,7 @@ final class Settlement implements AsyncListener {
                     : decide(explicit, usage, provisional, effective, settledStatus(status), reconnect,
                     answering,
                     (status == 406 || status == 412) && springMatchedNoHandler(request)
-                            || (status == 302 || status == 303 || status == 307)
-                            && slashRedirect(request, response.getHeader("Location")),
+                            || status == 307 && slashRedirect(request, response.getHeader("Location")),
                     sniffer.tokenCount(), quietNow(answering),
                     calls != null && answers.usage(hold.subject(), AnswerUsages.Kind.CALLS, AnswerUsages.chargedCalls(hold.subject()), calls) != null,
                     releaseOnError, estimateOf(sniffer));
@@ -1163,9 +1162,10 @@ final class Settlement implements AsyncListener {
     /**
      * Whether {@code location} is the request's own path with one trailing slash added or removed and
      * the same query: the redirect a router answers before any handler runs (Starlette's
-     * {@code redirect_slashes}, gin's {@code RedirectTrailingSlash}, both 307 for a POST), which a relay
-     * passes on. A redirect after a call points at its result, elsewhere (round 259); one a Spring MVC
-     * handler answered is a call's, wherever it points.
+     * {@code redirect_slashes}, gin's {@code RedirectTrailingSlash}, both 307 for a POST, so that the body
+     * is sent again), which a relay passes on. A redirect after a call points at its result, elsewhere
+     * (round 259), or is a post/redirect/get (302, 303) to its collection, which may be the same path with
+     * a slash (round 307); one a Spring MVC handler answered is a call's, wherever it points.
      */
     static boolean slashRedirect(HttpServletRequest request, String location) {
         if (location == null || request.getRequestURI() == null

@@ -1684,8 +1684,12 @@ final class UsageSniffer {
             // Moonshot (Kimi) reports a stream's counts in its last chunk's choices[0].usage, unasked
             reported = usageObject(doc.usage("choices[].usage"), false);
         } else if (doc.usage("models_usage") != null) {
-            // an AutoGen agent's message: the model call that wrote it (round 302)
-            reported = usageObject(doc.usage("models_usage"), false);
+            // an AutoGen agent's message: the model call that wrote it (round 302); a run's stream of them
+            // (run_stream) adds them up, each message its own call, as AutoGen's Console does (round 307)
+            Map<String, Long> u = doc.usage("models_usage");
+            long[] split = UsageKinds.inputOutput(u, "prompt_tokens", "completion_tokens");
+            reported = kinds(addUp(Format.OPENAI, sum(u.get("prompt_tokens"), u.get("completion_tokens")), split, false,
+                    doc.id(), false), split);
         } else if (doc.usage("data.usage") != null) {
             // an application's envelope around the answer ({"code": 0, "data": {…}}, a Spring
             // ResponseBodyAdvice): its data may as well be a model's own JSON, so the usage there is
@@ -2793,6 +2797,9 @@ final class UsageSniffer {
 
     private static final java.util.Set<String> ANTHROPIC_COUNTS = java.util.Set.of("input_tokens", "output_tokens",
             "cache_creation_input_tokens", "cache_read_input_tokens");
+    /** The counts of what the model read, in {@link #ANTHROPIC_COUNTS}. */
+    private static final java.util.Set<String> ANTHROPIC_INPUT_COUNTS = java.util.Set.of("input_tokens",
+            "cache_creation_input_tokens", "cache_read_input_tokens");
 
     /**
      * Records one usage report; {@code false} when it reports nothing or is of another format.
@@ -2814,7 +2821,15 @@ final class UsageSniffer {
             return false;
         }
         if (anthropicFields != null) {
-            anthropic.putAll(anthropicFields);
+            anthropicFields.forEach((name, value) -> {
+                // merged field by field, the last count winning; but a 0 for what the model read, after a count
+                // of it, is a count not taken (round 308: Ollama's /v1/messages writes the delta's input_tokens 0
+                // when its prompt came from cache), not the input shrinking: the stream's counts are cumulative
+                Long before = anthropic.get(name);
+                if (!(value == 0 && before != null && before > 0 && ANTHROPIC_INPUT_COUNTS.contains(name))) {
+                    anthropic.put(name, value);
+                }
+            });
         } else {
             latest = tokens;
         }
