@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit309;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class TomcatRound309BreakItTest extends AbstractRound309 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.TOMCAT;
+    }
+}
