@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit310;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound310BreakItTest extends AbstractRound310 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
