@@ -224,7 +224,8 @@ public final class QuotaFilter implements Filter {
      * reaches them with the caller's paths, and containers apply a filter's URL patterns to path-based
      * dispatches only. Set by {@link #init}: those without a view of their own ({@link #registerByServletName}).
      */
-    private volatile Map<String, String> protectedServlets = Map.of();
+    private final Map<jakarta.servlet.ServletContext, Map<String, String>> protectedServlets =
+            java.util.Collections.synchronizedMap(new java.util.WeakHashMap<>());
     /**
      * Whether the container puts a filter into a chain once however many of its mappings match (Tomcat's
      * {@code ApplicationFilterChain.addFilter}; Jetty runs it once per matching mapping). Set by {@link #init}.
@@ -235,7 +236,24 @@ public final class QuotaFilter implements Filter {
      * Servlets under a protected prefix given a filter of their own by {@link #registerByServletName}, by
      * name, each with its protected path: a dispatch by name to one of them is held under that path.
      */
-    private final Map<String, String> viewedServlets = new java.util.concurrent.ConcurrentHashMap<>();
+    private final Map<jakarta.servlet.ServletContext, Map<String, String>> viewedServlets =
+            java.util.Collections.synchronizedMap(new java.util.WeakHashMap<>());
+
+    /*
+     * Both by context: one filter instance may guard several contexts (added to each), whose servlets of the
+     * same name are others (round 310: the second context's registration, or a context without protected
+     * servlets initialised last, left a forward by name in the other one free).
+     */
+
+    /** The servlets of {@code context} given a view of their own ({@link #viewedServlets}). */
+    private Map<String, String> viewed(jakarta.servlet.ServletContext context) {
+        return viewedServlets.computeIfAbsent(context, c -> new java.util.concurrent.ConcurrentHashMap<>());
+    }
+
+    /** The protected servlets of {@code context} without a view ({@link #protectedServlets}); empty before its init. */
+    private Map<String, String> protectedIn(jakarta.servlet.ServletContext context) {
+        return protectedServlets.getOrDefault(context, Map.of());
+    }
 
     /**
      * Maps, for each servlet registered so far under a protected prefix, a filter that stands for this one
@@ -256,8 +274,9 @@ public final class QuotaFilter implements Filter {
      * @throws IllegalStateException if the context has started (the servlet API refuses new filters then)
      */
     public void registerByServletName(jakarta.servlet.ServletContext context) {
+        Map<String, String> viewed = viewed(context);
         protectedServletsOf(context).forEach((servlet, path) -> {
-            if (viewedServlets.containsKey(servlet)) {
+            if (viewed.containsKey(servlet)) {
                 return;
             }
             String name = QuotaFilter.class.getName() + "@" + Integer.toHexString(System.identityHashCode(this))
@@ -270,7 +289,7 @@ public final class QuotaFilter implements Filter {
             view.setAsyncSupported(true);
             view.addMappingForServletNames(java.util.EnumSet.of(DispatcherType.FORWARD, DispatcherType.INCLUDE,
                     DispatcherType.ERROR), true, servlet);
-            viewedServlets.put(servlet, path);
+            viewed.put(servlet, path);
         });
     }
 
@@ -335,10 +354,10 @@ public final class QuotaFilter implements Filter {
             return;
         }
         // those with a filter of their own (registerByServletName) are held under their own paths by it
-        names.keySet().removeAll(viewedServlets.keySet());
+        names.keySet().removeAll(viewed(context).keySet());
         // in the order the container lists them: the fallback of a dispatch by name whose target is not told
         // is the same each time
-        protectedServlets = java.util.Collections.unmodifiableMap(names);
+        protectedServlets.put(context, java.util.Collections.unmodifiableMap(names));
         if (names.isEmpty()) {
             return;
         }
@@ -1697,11 +1716,12 @@ public final class QuotaFilter implements Filter {
      * servlet an include reaches is taken to say one mapped by name.
      */
     private boolean mappedByName(HttpServletRequest request) {
+        Map<String, String> viewed = viewed(request.getServletContext());
         if (!(request.getAttribute(RequestDispatcher.INCLUDE_MAPPING) instanceof jakarta.servlet.http.HttpServletMapping mapping)) {
-            return !chainsOnce || !viewedServlets.isEmpty();
+            return !chainsOnce || !viewed.isEmpty();
         }
         String servlet = mapping.getServletName();
-        return viewedServlets.containsKey(servlet) || (!chainsOnce && protectedServlets.containsKey(servlet));
+        return viewed.containsKey(servlet) || (!chainsOnce && protectedIn(request.getServletContext()).containsKey(servlet));
     }
 
     /**
@@ -1754,14 +1774,15 @@ public final class QuotaFilter implements Filter {
      * added, for the protected servlets without a view ({@link #registerByServletName}).
      */
     private String namedTarget(HttpServletRequest request) {
-        if (!byName(request) || protectedServlets.isEmpty()) {
+        Map<String, String> named = protectedIn(request.getServletContext());
+        if (!byName(request) || named.isEmpty()) {
             return null;
         }
         String servlet = servletOf(request);
-        String target = servlet == null ? null : protectedServlets.get(servlet);
+        String target = servlet == null ? null : named.get(servlet);
         // the mapping a container reports in a dispatch by name may be the caller's: any protected
         // servlet's path then stands for the target, which only such a servlet can be
-        return target != null ? target : protectedServlets.values().iterator().next();
+        return target != null ? target : named.values().iterator().next();
     }
 
     /**
