@@ -144,11 +144,11 @@ final class Mp4Duration {
             int[] mdia = child(moov, headerEnd(moov, at, moov.length), next(moov, at, moov.length), "mdia");
             // every hdlr sets the track's type as FFmpeg reads it (mov_read_hdlr): the last one decides
             int[] hdlr = mdia == null ? null : lastChild(moov, mdia[0], mdia[1], "hdlr");
-            if (hdlr == null) {
+            if (mdia != null && isVideo(moov, mdia, hdlr)) {
+                video = Math.max(video, pictures(moov, mdia));
                 continue;
             }
-            if (AudioDuration.startsWith(moov, hdlr[0] + 8, "vide")) {
-                video = Math.max(video, pictures(moov, mdia));
+            if (hdlr == null) {
                 continue;
             }
             int[] minf = child(moov, mdia[0], mdia[1], "minf");
@@ -202,12 +202,47 @@ final class Mp4Duration {
 
     /**
      * A track's timescale, from its first {@code mdhd} (FFmpeg refuses a track with a second one,
-     * "Multiple mdhd?": the file fails to open, nothing is decoded); 0 when it has none.
+     * "Multiple mdhd?": the file fails to open, nothing is decoded); one that states none (0, or no
+     * {@code mdhd}) is timed at the movie's {@code mvhd} timescale, as FFmpeg's {@code mov_fix_timescale}
+     * does ("timescale not set", round 312); 0 when neither states one.
      */
     static long timescale(byte[] moov, int[] mdia) {
         int[] mdhd = child(moov, mdia[0], mdia[1], "mdhd");
         int scale = mdhd == null || mdhd[0] >= mdhd[1] ? -1 : mdhd[0] + (moov[mdhd[0]] == 1 ? 20 : 12);
-        return scale >= 0 && scale + 4 <= mdhd[1] ? AudioDuration.u32be(moov, scale) : 0;
+        long own = scale >= 0 && scale + 4 <= mdhd[1] ? AudioDuration.u32be(moov, scale) : 0;
+        if (own > 0) {
+            return own;
+        }
+        int[] mvhd = child(moov, 0, moov.length, "mvhd");
+        int movie = mvhd == null || mvhd[0] >= mvhd[1] ? -1 : mvhd[0] + (moov[mvhd[0]] == 1 ? 20 : 12);
+        return movie >= 0 && movie + 4 <= mvhd[1] ? AudioDuration.u32be(moov, movie) : 0;
+    }
+
+    /** The sample entries FFmpeg decodes as video (H.264, HEVC, AV1, VP8/9, MPEG-4, H.263, Motion JPEG, ProRes, Dolby Vision). */
+    private static final java.util.Set<String> VIDEO_ENTRIES = java.util.Set.of("avc1", "avc3", "hvc1", "hev1", "av01",
+            "vp08", "vp09", "mp4v", "s263", "h263", "mjpa", "mjpb", "jpeg", "apch", "apcn", "apcs", "apco", "ap4h",
+            "dvh1", "dvhe", "dva1", "dvav");
+
+    /**
+     * Whether a track is video as FFmpeg decodes it: a {@code vide} handler, or, with any handler but
+     * {@code soun} (or none), a video sample entry: {@code mov_read_hdlr} types only {@code vide},
+     * {@code soun} and subtitles, and a track of another type takes its codec's (round 312: an
+     * {@code auxv} handler or none hid a minute of video).
+     */
+    static boolean isVideo(byte[] moov, int[] mdia, int[] hdlr) {
+        if (hdlr != null && AudioDuration.startsWith(moov, hdlr[0] + 8, "vide")) {
+            return true;
+        }
+        if (hdlr != null && AudioDuration.startsWith(moov, hdlr[0] + 8, "soun")) {
+            return false;
+        }
+        int[] minf = child(moov, mdia[0], mdia[1], "minf");
+        int[] stbl = minf == null ? null : child(moov, minf[0], minf[1], "stbl");
+        int[] stsd = stbl == null ? null : child(moov, stbl[0], stbl[1], "stsd");
+        // version and flags, the entry count, then the first entry: its size and its type
+        int entry = stsd == null ? -1 : stsd[0] + 8;
+        return entry >= 0 && entry + 8 <= stsd[1]
+                && VIDEO_ENTRIES.contains(new String(moov, entry + 4, 4, java.nio.charset.StandardCharsets.ISO_8859_1));
     }
 
     /**

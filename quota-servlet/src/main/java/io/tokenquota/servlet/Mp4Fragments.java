@@ -103,9 +103,8 @@ final class Mp4Fragments {
         }
         Track t = tracks.computeIfAbsent(AudioDuration.u32be(moov, id), key -> new Track());
         t.timescale = Mp4Duration.timescale(moov, mdia);
-        // the last hdlr sets the track's type, as FFmpeg reads it
-        int[] hdlr = Mp4Duration.lastChild(moov, mdia[0], mdia[1], "hdlr");
-        t.video = hdlr != null && AudioDuration.startsWith(moov, hdlr[0] + 8, "vide");
+        // the last hdlr sets the track's type, as FFmpeg reads it; a video sample entry makes it video too
+        t.video = Mp4Duration.isVideo(moov, mdia, Mp4Duration.lastChild(moov, mdia[0], mdia[1], "hdlr"));
         // the samples the moov lists itself: FFmpeg's frag_keyframe without empty_moov writes the first
         // fragment as an ordinary moov and mdat (round 297: a clip of one GOP has no moof at all)
         int[] minf = Mp4Duration.child(moov, mdia[0], mdia[1], "minf");
