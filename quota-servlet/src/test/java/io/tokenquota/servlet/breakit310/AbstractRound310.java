@@ -4,19 +4,13 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import io.tokenquota.QuotaAccount;
 import io.tokenquota.servlet.QuotaFilter;
-import io.tokenquota.servlet.testing.ChatCompletions;
+import io.tokenquota.servlet.testing.ContextApp;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.EmbeddedContainer;
 import io.tokenquota.servlet.testing.H2FilterRound;
 import io.tokenquota.servlet.testing.ModelCalls;
 import io.tokenquota.servlet.testing.TestHttp;
-import jakarta.servlet.ServletException;
-import jakarta.servlet.http.HttpServlet;
-import jakarta.servlet.http.HttpServletRequest;
-import jakarta.servlet.http.HttpServletResponse;
-import java.io.IOException;
 import java.net.http.HttpResponse;
-import java.nio.charset.StandardCharsets;
 import java.util.UUID;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -73,8 +67,8 @@ abstract class AbstractRound310 extends H2FilterRound {
     Deployment app(QuotaFilter quota, boolean registerByName) {
         Deployment d = Deployment.create()
                 .filter("quota", quota, "/*")
-                .servlet("chat", new Model(), "/ai/chat/completions")
-                .servlet("legacy-chat", new NamedForward("chat"), "/legacy/chat");
+                .servlet("chat", new ContextApp.Model(calls, "chatcmpl-310", PROMPT, COMPLETION), "/ai/chat/completions")
+                .servlet("legacy-chat", new ContextApp.NamedForward("chat"), "/legacy/chat");
         return registerByName ? d.onStartup(quota::registerByServletName) : d;
     }
 
@@ -88,48 +82,13 @@ abstract class AbstractRound310 extends H2FilterRound {
         plainApp = kind().start(app(plain, false));
         plainStatus = kind().start(Deployment.create()
                 .filter("quota", plain, "/*")
-                .servlet("status", new Status(), "/status"));
+                .servlet("status", new ContextApp.Status(), "/status"));
     }
 
     @AfterAll
     void stopOtherContexts() {
         for (EmbeddedContainer c : new EmbeddedContainer[] {second, plainApp, plainStatus}) {
             if (c != null) c.close();
-        }
-    }
-
-    /** The chat model: an OpenAI chat completion with usage 1,200 + 300. */
-    class Model extends HttpServlet {
-        @Override
-        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            req.getInputStream().readAllBytes();
-            calls.count(req.getHeader("x-user-id"));
-            resp.setContentType("application/json");
-            resp.getOutputStream().write(ChatCompletions.completion("chatcmpl-310", "gpt-4o-2024-08-06",
-                    "Day one: Alfama. Day two: Belem.", PROMPT, COMPLETION).getBytes(StandardCharsets.UTF_8));
-        }
-    }
-
-    /** A legacy route kept as an alias of the model servlet by forwarding to it by name. */
-    static class NamedForward extends HttpServlet {
-        final String target;
-
-        NamedForward(String target) {
-            this.target = target;
-        }
-
-        @Override
-        protected void service(HttpServletRequest req, HttpServletResponse resp) throws IOException, ServletException {
-            req.getServletContext().getNamedDispatcher(target).forward(req, resp);
-        }
-    }
-
-    /** A status page: no model. */
-    static class Status extends HttpServlet {
-        @Override
-        protected void doGet(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            resp.setContentType("text/plain");
-            resp.getWriter().write("ok");
         }
     }
 

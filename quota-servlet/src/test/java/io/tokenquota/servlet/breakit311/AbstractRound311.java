@@ -4,8 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import io.tokenquota.QuotaAccount;
 import io.tokenquota.servlet.QuotaFilter;
-import io.tokenquota.servlet.testing.ChatCompletions;
 import io.tokenquota.servlet.testing.ContainerKind;
+import io.tokenquota.servlet.testing.ContextApp;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.H2FilterRound;
 import io.tokenquota.servlet.testing.ModelCalls;
@@ -14,15 +14,9 @@ import jakarta.servlet.DispatcherType;
 import jakarta.servlet.FilterRegistration;
 import jakarta.servlet.ServletContainerInitializer;
 import jakarta.servlet.ServletContext;
-import jakarta.servlet.ServletException;
 import jakarta.servlet.ServletRegistration;
-import jakarta.servlet.http.HttpServlet;
-import jakarta.servlet.http.HttpServletRequest;
-import jakarta.servlet.http.HttpServletResponse;
-import java.io.IOException;
 import java.net.URI;
 import java.net.http.HttpResponse;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.EnumSet;
@@ -71,7 +65,7 @@ abstract class AbstractRound311 extends H2FilterRound {
     @Override
     protected Deployment deploy(QuotaFilter ignored) {
         // the base's own container is not used by this round: a context of its own per test below
-        return Deployment.create().servlet("status", new Status(), "/status");
+        return Deployment.create().servlet("status", new ContextApp.Status(), "/status");
     }
 
     /** A server of {@link #kind()} with several contexts, each able to be restarted in place. */
@@ -101,12 +95,12 @@ abstract class AbstractRound311 extends H2FilterRound {
                     DispatcherType.INCLUDE, DispatcherType.ASYNC), true, "/*");
             // Jetty keeps the servlets added through the API across a restart (addServlet answers null then)
             if (context.getServletRegistration("chat") == null) {
-                ServletRegistration.Dynamic chat = context.addServlet("chat", new Model());
+                ServletRegistration.Dynamic chat = context.addServlet("chat", new ContextApp.Model(calls, "chatcmpl-311", PROMPT, COMPLETION));
                 chat.setAsyncSupported(true);
                 chat.addMapping("/ai/chat/completions");
             }
             if (context.getServletRegistration("legacy-chat") == null) {
-                ServletRegistration.Dynamic legacy = context.addServlet("legacy-chat", new NamedForward("chat"));
+                ServletRegistration.Dynamic legacy = context.addServlet("legacy-chat", new ContextApp.NamedForward("chat"));
                 legacy.setAsyncSupported(true);
                 legacy.addMapping("/legacy/chat");
             }
@@ -195,41 +189,6 @@ abstract class AbstractRound311 extends H2FilterRound {
                 tomcat.destroy();
             }
         };
-    }
-
-    /** The chat model: an OpenAI chat completion with usage 1,200 + 300. */
-    class Model extends HttpServlet {
-        @Override
-        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            req.getInputStream().readAllBytes();
-            calls.count(req.getHeader("x-user-id"));
-            resp.setContentType("application/json");
-            resp.getOutputStream().write(ChatCompletions.completion("chatcmpl-311", "gpt-4o-2024-08-06",
-                    "Day one: Alfama. Day two: Belem.", PROMPT, COMPLETION).getBytes(StandardCharsets.UTF_8));
-        }
-    }
-
-    /** A legacy route kept as an alias of the model servlet by forwarding to it by name. */
-    static class NamedForward extends HttpServlet {
-        final String target;
-
-        NamedForward(String target) {
-            this.target = target;
-        }
-
-        @Override
-        protected void service(HttpServletRequest req, HttpServletResponse resp) throws IOException, ServletException {
-            req.getServletContext().getNamedDispatcher(target).forward(req, resp);
-        }
-    }
-
-    /** A status page: no model. */
-    static class Status extends HttpServlet {
-        @Override
-        protected void doGet(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            resp.setContentType("text/plain");
-            resp.getWriter().write("ok");
-        }
     }
 
     /**
