@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.tokenquota.servlet.QuotaFilter;
+import io.tokenquota.servlet.testing.NotesAfterCall;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.ModelCallRound;
 import io.tokenquota.servlet.testing.TestHttp;
@@ -59,36 +60,8 @@ abstract class AbstractRound307 extends ModelCallRound {
     @Override
     protected Deployment deploy(QuotaFilter filter) {
         return filteredByServletName(filter)
-                .servlet("notes", new Notes(), "/ai/notes/*")
+                .servlet("notes", new NotesAfterCall(calls, req -> "303".equals(req.getHeader("x-redirect")) ? 303 : 302), "/ai/notes/*")
                 .servlet("agent", new AgentStream(), "/ai/agent/stream");
-    }
-
-    /**
-     * A plain servlet at {@code /ai/notes/*}: {@code GET /ai/notes/} lists; {@code POST /ai/notes} (path info
-     * {@code null}) and {@code POST /ai/notes/drafts} have the model summarise the note, then redirect to the list.
-     */
-    final class Notes extends HttpServlet {
-        @Override
-        protected void doGet(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            resp.setContentType("application/json");
-            resp.getWriter().write("[]");
-        }
-
-        @Override
-        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            req.getInputStream().readAllBytes();
-            String info = req.getPathInfo();
-            if (info != null && !"/drafts".equals(info)) {
-                resp.sendError(404);
-                return;
-            }
-            calls.count(req.getHeader("x-user-id")); // the model summarises the note
-            String list = req.getContextPath() + "/ai/notes/";
-            // 302: what HttpServletResponse.sendRedirect(list) answers (set by hand: the test classpath's servlet
-            // API and Tomcat's disagree on sendRedirect's overloads); 303: JAX-RS's Response.seeOther(list)
-            resp.setStatus("303".equals(req.getHeader("x-redirect")) ? 303 : 302);
-            resp.setHeader("Location", list);
-        }
     }
 
     /** An AgentChat message as pydantic's {@code model_dump_json} writes it (AutoGen 0.6+ field order). */

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.tokenquota.QuotaAccount;
 import io.tokenquota.servlet.QuotaFilter;
+import io.tokenquota.servlet.testing.NotesAfterCall;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.ModelCallRound;
 import io.tokenquota.servlet.testing.TestHttp;
@@ -63,33 +64,8 @@ abstract class AbstractRound309 extends ModelCallRound {
     @Override
     protected Deployment deploy(QuotaFilter filter) {
         return filteredByServletName(filter)
-                .servlet("notes", new Notes(), "/ai/notes/*")
+                .servlet("notes", new NotesAfterCall(calls, req -> 307), "/ai/notes/*")
                 .servlet("team", new TeamStream(), "/ai/team/stream");
-    }
-
-    /**
-     * {@code POST /ai/notes} (path info {@code null}) and {@code POST /ai/notes/drafts}: the model summarises the
-     * note, then {@code Response.temporaryRedirect(list)}: 307 to {@code /ai/notes/}.
-     */
-    final class Notes extends HttpServlet {
-        @Override
-        protected void doGet(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            resp.setContentType("application/json");
-            resp.getWriter().write("[]");
-        }
-
-        @Override
-        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            req.getInputStream().readAllBytes();
-            String info = req.getPathInfo();
-            if (info != null && !"/drafts".equals(info)) {
-                resp.sendError(404);
-                return;
-            }
-            calls.count(req.getHeader("x-user-id")); // the model summarises the note
-            resp.setStatus(307);
-            resp.setHeader("Location", req.getContextPath() + "/ai/notes/");
-        }
     }
 
     /** An AgentChat message as pydantic's {@code model_dump_json} writes it (AutoGen 0.6+ field order). */
