@@ -23,7 +23,11 @@ public enum EventKind {
     REJECTED,
     /** Granted tokens were credited (completed purchase, bonus, refund credit, top-up). */
     CREDITED,
-    /** A refunded purchase was debited; {@code overage} carries the part already spent. */
+    /**
+     * A refunded purchase was debited: {@code tokens} is what left the month's purchased tokens (the
+     * unspent ones, and in the current month those already spent, which become its allowance);
+     * {@code overage} carries the part already spent ({@code unrecovered}).
+     */
     DEBITED,
     /** A purchase was recorded as pending or failed (no balance change). */
     PURCHASE_RECORDED,

@@ -255,6 +255,23 @@ public final class LedgerRules {
     }
 
     /**
+     * How much of a refund's unrecovered part the current month turns from purchased tokens into
+     * allowance: the refunded purchase's tokens that month has spent ({@code used} beyond
+     * {@code allocated}), at most the unrecovered part. Left in {@code granted}, they would count as
+     * purchased tokens the money for which went back: a plan raise later in the month, which moves what
+     * the month used onto the larger allowance, would make them unspent again, available and carried
+     * (round 299: 10,000 left on a 30,000 plan with 25,000 used, where the raise before the refund
+     * leaves 5,000). As allowance, {@code available} is unchanged, no purchased token stands for them, and
+     * the refund and a raise end the same in either order.
+     *
+     * @param debit what the refund takes from the month's unspent purchased tokens ({@link #refundable})
+     */
+    public static long refundAbsorbed(QuotaAccount current, long debit, long unrecovered) {
+        long purchasedLeft = Math.max(0, current.granted() + current.carried() - debit);
+        return Math.min(unrecovered, clamp(current.used() - current.allocated(), purchasedLeft));
+    }
+
+    /**
      * The allocation a plan change gives the current month: the new plan, except that it is never
      * lowered below what the month has spent or holds of its allocation ({@code used + reserved}, at
      * most the old allocation). A month spends its allocation before its purchased tokens

@@ -439,10 +439,13 @@ public final class InMemoryQuotaStore implements QuotaStore {
                     }
                 }
             }
+            long absorbed = LedgerRules.refundAbsorbed(account.snapshot(), 0, rest);
+            account.granted -= absorbed;
+            account.allocated += absorbed;
             credit.status = PurchaseStatus.REFUNDED;
             credit.unrecovered = rest;
             credit.processedAt = tx.now;
-            tx.log(account, EventKind.DEBITED, debit, credit.unrecovered, null, transactionId, credit.request.reason());
+            tx.log(account, EventKind.DEBITED, debit + absorbed, credit.unrecovered, null, transactionId, credit.request.reason());
             takes.forEach((closed, take) -> {
                 QuotaAccount before = closed.snapshot();
                 // what the month did not consume already lives in a later month's carried: lower granted

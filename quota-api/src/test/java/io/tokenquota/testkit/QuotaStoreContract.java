@@ -1272,11 +1272,12 @@ public abstract class QuotaStoreContract {
         Purchase refunded = store.refund(tx);
         assertEquals(2_000, refunded.unrecovered(), "allowance first: 2,000 of the purchase were spent");
         QuotaAccount a = store.account(s);
-        assertBalances(a, 10_000, 2_000, 0, 12_000, 0);
+        // the spent 2,000 no longer stand as purchased tokens: the month's allowance took them
+        assertBalances(a, 12_000, 0, 0, 12_000, 0);
         assertEquals(0, a.available());
         List<LedgerEvent> events = store.events(s, month);
         LedgerEvent debited = events.get(events.size() - 1);
-        assertEquals(3_000, debited.tokens());
+        assertEquals(5_000, debited.tokens(), "all the month's granted: 3,000 unspent, 2,000 spent turned allowance");
         assertEquals(2_000, debited.overage());
     }
 
@@ -1289,7 +1290,36 @@ public abstract class QuotaStoreContract {
         store.commit(store.reserve(s, 11_000, null).id(), 14_000);
         Purchase refunded = store.refund(tx);
         assertEquals(1_000, refunded.unrecovered());
-        assertBalances(store.account(s), 10_000, 1_000, 0, 14_000, 0);
+        assertBalances(store.account(s), 11_000, 0, 0, 14_000, 0);
+    }
+
+    /**
+     * A refund's spent part and a later plan raise: the raise moves what the month used onto the larger
+     * allowance, and must not make the refunded tokens unspent again. The refund and the raise end the
+     * same in either order.
+     */
+    @Test
+    void aPlanRaiseAfterARefundEndsAsTheRaiseBeforeIt() {
+        QuotaStore store = store();
+        List<QuotaAccount> ends = new ArrayList<>();
+        for (boolean refundFirst : List.of(true, false)) {
+            String s = subject("refund-raise-" + refundFirst);
+            String tx = subject("pay-raise-" + refundFirst);
+            store.grant(purchase(tx, s, 5_000));
+            store.consume(s, 12_500, null);
+            if (refundFirst) {
+                assertEquals(2_500, store.refund(tx).unrecovered());
+                store.setPlan(s, 15_000);
+            } else {
+                store.setPlan(s, 15_000);
+                assertEquals(0, store.refund(tx).unrecovered());
+            }
+            QuotaAccount a = store.account(s);
+            assertEquals(0, a.unusedGranted(), "refunded first: " + refundFirst + ", " + a);
+            assertEquals(2_500, a.available(), "refunded first: " + refundFirst + ", " + a);
+            ends.add(a);
+        }
+        assertEquals(ends.get(0).limit(), ends.get(1).limit());
     }
 
     @Test
@@ -2052,7 +2082,7 @@ public abstract class QuotaStoreContract {
         assertEquals(List.of(EventKind.COMMITTED, 1_000L, 600L), List.of(committed.kind(), committed.tokens(),
                 committed.overage()));
         LedgerEvent debited = logged.get(logged.size() - 1);
-        assertEquals(List.of(EventKind.DEBITED, 500L, 1_500L, tx), List.of(debited.kind(), debited.tokens(),
+        assertEquals(List.of(EventKind.DEBITED, 2_000L, 1_500L, tx), List.of(debited.kind(), debited.tokens(),
                 debited.overage(), debited.transactionId()));
     }
 

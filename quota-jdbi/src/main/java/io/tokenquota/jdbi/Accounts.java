@@ -199,6 +199,12 @@ final class Accounts {
                 .bind("granted", granted).bind("used", used).bind("reserved", reserved).map(Rows.ACCOUNT).one();
     }
 
+    /** Sets a locked account's allowance and purchased tokens (a refund's debit). */
+    QuotaAccount setCredit(Handle h, QuotaAccount before, long allocated, long granted, Instant now) {
+        return accountQuery(h, sql.setAccountCredit, before.subject(), before.month(), now)
+                .bind("allocated", allocated).bind("granted", granted).map(Rows.ACCOUNT).one();
+    }
+
     boolean superseded(Handle h, String subject, YearMonth month) {
         return h.createQuery(sql.selectSuperseded).bind("subject", subject).bind("month", Rows.month(month))
                 .mapTo(Boolean.class).findOne().orElse(false);

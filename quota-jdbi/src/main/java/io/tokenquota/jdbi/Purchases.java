@@ -239,7 +239,9 @@ final class Purchases {
      * that its purchased tokens are only what its consumption minus the refund's take still needs, so
      * finishing those holds later gives nothing of the refund back ({@link LedgerRules#lateTransfer}).
      * One {@code DEBITED} event per month taken from; the current month's always, with the part already
-     * spent ({@code unrecovered}) as its overage. Empty when the purchase is no longer completed.
+     * spent ({@code unrecovered}) as its overage, and as its tokens all it took from the month's
+     * {@code granted}: the unspent tokens and those the month spent, which become its allowance
+     * ({@link LedgerRules#refundAbsorbed}). Empty when the purchase is no longer completed.
      */
     private Optional<Debits> debit(Handle h, Op op, Purchase purchase, YearMonth month) {
         String subject = purchase.subject();
@@ -273,17 +275,17 @@ final class Purchases {
             left -= take;
         }
         long unrecovered = left;
-        if (fromCurrent > 0) {
-            changes.add(new QuotaAccount[] {current,
-                accounts.setBalance(h, current, current.granted() - fromCurrent, current.used(), current.reserved(),
-                        op.now)});
+        long absorbed = LedgerRules.refundAbsorbed(current, fromCurrent, unrecovered);
+        if (fromCurrent > 0 || absorbed > 0) {
+            changes.add(new QuotaAccount[] {current, accounts.setCredit(h, current, current.allocated() + absorbed,
+                    current.granted() - fromCurrent - absorbed, op.now)});
         }
         update(h, sql.refundCompletedPurchase).bind("tx", purchase.transactionId()).bind("unrecovered", unrecovered)
                 .bind("now", Rows.timestamp(op.now)).execute();
         List<LedgerEvent> events = new ArrayList<>();
-        long currentEvent = accounts.insertEvent(h, subject, month, EventKind.DEBITED, fromCurrent, unrecovered, null,
-                purchase.transactionId(), purchase.reason(), false, op.now);
-        events.add(new LedgerEvent(currentEvent, subject, month, EventKind.DEBITED, fromCurrent, unrecovered, null,
+        long currentEvent = accounts.insertEvent(h, subject, month, EventKind.DEBITED, fromCurrent + absorbed,
+                unrecovered, null, purchase.transactionId(), purchase.reason(), false, op.now);
+        events.add(new LedgerEvent(currentEvent, subject, month, EventKind.DEBITED, fromCurrent + absorbed, unrecovered, null,
                 purchase.transactionId(), purchase.reason(), op.now));
         for (long[] take : closedTakes) {
             YearMonth closedMonth = locked.get((int) take[0]).month();

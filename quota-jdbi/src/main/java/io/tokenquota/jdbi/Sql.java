@@ -91,6 +91,8 @@ final class Sql {
             + " AND (plan_month = :month OR (plan_month < :month AND reserved > 0)) ORDER BY plan_month" + FOR_UPDATE;
     /** Writes a locked account's balance as computed by {@code LedgerRules}. */
     final String setAccountBalance;
+    /** Writes a locked account's allowance and purchased tokens as a refund computed them. */
+    final String setAccountCredit;
     /** Moves purchased tokens to or from a locked account's {@code carried}. */
     final String addCarried;
     final String selectHistory = "SELECT " + ACCOUNT_COLUMNS + " FROM tq_account"
@@ -354,6 +356,8 @@ final class Sql {
                 + " AND granted + carried = :credit");
         setAccountBalance = returning("UPDATE tq_account SET granted = :granted, used = :used, reserved = :reserved"
                 + touched + ACCOUNT_KEY);
+        setAccountCredit = returning("UPDATE tq_account SET allocated = :allocated, granted = :granted" + touched
+                + ACCOUNT_KEY);
         addCarried = returning("UPDATE tq_account SET carried = carried + :transfer" + touched + ACCOUNT_KEY);
         extendHeldHold = returning("UPDATE tq_reservation"
                 + " SET expires_at = GREATEST(expires_at, CAST(:expiresAt AS TIMESTAMP WITH TIME ZONE))"

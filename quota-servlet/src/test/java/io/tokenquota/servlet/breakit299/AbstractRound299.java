@@ -33,7 +33,6 @@ import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -65,11 +64,6 @@ import org.junit.jupiter.api.Test;
  * its own on {@code /cap/*} (round 277's setup).
  */
 abstract class AbstractRound299 extends QuotaApiRound {
-    static final String OPEN_RAISE_AFTER_REFUND = "issue 11, open: a refund's unrecovered tokens stay in the month's"
-            + " purchased tokens, and a later plan raise, which moves what the month used onto its allowance, makes them"
-            + " available and carried (docs/decisions.md, \"A plan raise after a refund (open)\")";
-
-
     static final String CHAT = "/ai/openai/v1/chat/completions";
     static final String RESPONSES = "/cap/v1/responses";
     static final long CAP_ALLOWANCE = 1_000_000;
@@ -231,7 +225,6 @@ abstract class AbstractRound299 extends QuotaApiRound {
      * recovers all 10,000.
      */
     @Test
-    @Disabled(OPEN_RAISE_AFTER_REFUND)
     void aPlanRaiseAfterARefundCreatesNoPurchasedTokens() {
         String s = subject();
         String tx = "pi_" + UUID.randomUUID().toString().replace("-", "");
