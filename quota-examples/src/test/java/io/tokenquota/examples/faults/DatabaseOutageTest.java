@@ -59,8 +59,12 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class DatabaseOutageTest {
     /** How long a request may wait for a connection while the database is down. */
     private static final long CONNECTION_TIMEOUT_MS = 1_000;
-    /** No request may take longer than this, outage or not (the mock model answers at once). */
-    private static final Duration REQUEST_BOUND = Duration.ofSeconds(6);
+    /**
+     * No request may take longer than this, outage or not (the mock model answers at once). A hung request
+     * waits without end; a refused one waits for connections (1 s each) and for two cores shared with the
+     * rest of the build, which took one past 6 s in CI: the bound tells a hang from a busy machine.
+     */
+    private static final Duration REQUEST_BOUND = Duration.ofSeconds(20);
     private static final String[] CLOSED_USERS = {"outage-a", "outage-b", "outage-c"};
     private static final String[] OPEN_USERS = {"outage-open-a", "outage-open-b"};
 
