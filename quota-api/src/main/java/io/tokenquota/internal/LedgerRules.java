@@ -272,6 +272,13 @@ public final class LedgerRules {
     }
 
     /**
+     * What a plan change gives the current month: its allocation, and how much of that is a refund's
+     * spent part ({@link #refundAbsorbed}) still standing.
+     */
+    public record PlanChange(long allocated, long refundAbsorbed) {
+    }
+
+    /**
      * The allocation a plan change gives the current month: the new plan, except that it is never
      * lowered below what the month has spent or holds of its allocation ({@code used + reserved}, at
      * most the old allocation). A month spends its allocation before its purchased tokens
@@ -282,16 +289,25 @@ public final class LedgerRules {
      * than the old plan gave (round 297, docs/decisions.md). An account already overdrawn keeps its
      * allocation unless the plan is higher.
      *
+     * <p>The refunds' spent part the allocation took ({@code refundAbsorbed}) is set apart first: the
+     * plan replaces only the rest, and of that part the month keeps what its use still needs beyond the
+     * new allocation. A raise that covers the use leaves none of it (the refund, made after the raise,
+     * would have found those tokens unspent and taken them back); one that does not keeps what it must,
+     * so a refund then a raise ends as the raise then the refund, also in an overdrawn month (round 313:
+     * a raise after the refund of an overdrawn month's purchase gave the user nothing).
+     *
      * @throws QuotaException {@code MAX_QUOTA_EXCEEDED} when the month's limit would pass the max quota
      */
-    public static long planAllocation(QuotaAccount a, long plan, QuotaPolicy policy) {
+    public static PlanChange planAllocation(QuotaAccount a, long refundAbsorbed, long plan, QuotaPolicy policy) {
         long floor = saturatedSum(a.used(), a.reserved());
-        long allocated = Math.max(plan, Math.min(a.allocated(), floor));
+        long base = Math.max(plan, Math.min(a.allocated() - refundAbsorbed, floor));
+        long absorbed = Math.min(refundAbsorbed, Math.max(0, a.used() - base));
+        long allocated = base + absorbed;
         if (allocated > a.allocated() && allocated > policy.maxQuota() - (a.granted() + a.carried())) {
             throw new QuotaException(ErrorCode.MAX_QUOTA_EXCEEDED, "a plan of " + plan + " tokens would take "
                     + a.subject() + "'s " + a.month() + " limit past the max quota " + policy.maxQuota());
         }
-        return allocated;
+        return new PlanChange(allocated, absorbed);
     }
 
     /**

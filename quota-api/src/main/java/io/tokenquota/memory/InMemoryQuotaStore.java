@@ -321,10 +321,12 @@ public final class InMemoryQuotaStore implements QuotaStore {
         }
         return write(tx -> {
             Account account = tx.currentAccount(subject);
-            long allocated = LedgerRules.planAllocation(account.snapshot(), monthlyAllocation, policy);
+            LedgerRules.PlanChange change = LedgerRules.planAllocation(account.snapshot(), account.refundAbsorbed,
+                    monthlyAllocation, policy);
             plans.put(subject, monthlyAllocation);
             tx.touch(account);
-            account.allocated = allocated;
+            account.allocated = change.allocated();
+            account.refundAbsorbed = change.refundAbsorbed();
             account.updatedAt = tx.now;
             tx.log(account, EventKind.PLAN_CHANGED, account.allocated, 0, null, null, null);
             return account.snapshot();
@@ -442,6 +444,7 @@ public final class InMemoryQuotaStore implements QuotaStore {
             long absorbed = LedgerRules.refundAbsorbed(account.snapshot(), 0, rest);
             account.granted -= absorbed;
             account.allocated += absorbed;
+            account.refundAbsorbed += absorbed;
             credit.status = PurchaseStatus.REFUNDED;
             credit.unrecovered = rest;
             credit.processedAt = tx.now;
@@ -946,6 +949,8 @@ public final class InMemoryQuotaStore implements QuotaStore {
         final YearMonth month;
         final Instant createdAt;
         long allocated;
+        /** Of {@code allocated}, refunds' spent part moved there ({@link LedgerRules#refundAbsorbed}). */
+        long refundAbsorbed;
         long granted;
         long carried;
         long used;

@@ -1295,31 +1295,42 @@ public abstract class QuotaStoreContract {
 
     /**
      * A refund's spent part and a later plan raise: the raise moves what the month used onto the larger
-     * allowance, and must not make the refunded tokens unspent again. The refund and the raise end the
-     * same in either order.
+     * allowance, and must not make the refunded tokens unspent again, nor (in a month a charge beyond
+     * its hold overdrew) be swallowed by them. The refund and the raise end the same in either order.
      */
     @Test
     void aPlanRaiseAfterARefundEndsAsTheRaiseBeforeIt() {
         QuotaStore store = store();
-        List<QuotaAccount> ends = new ArrayList<>();
-        for (boolean refundFirst : List.of(true, false)) {
-            String s = subject("refund-raise-" + refundFirst);
-            String tx = subject("pay-raise-" + refundFirst);
-            store.grant(purchase(tx, s, 5_000));
-            store.consume(s, 12_500, null);
-            if (refundFirst) {
-                assertEquals(2_500, store.refund(tx).unrecovered());
-                store.setPlan(s, 15_000);
-            } else {
-                store.setPlan(s, 15_000);
-                assertEquals(0, store.refund(tx).unrecovered());
+        for (boolean overdrawn : List.of(false, true)) {
+            List<QuotaAccount> ends = new ArrayList<>();
+            for (boolean refundFirst : List.of(true, false)) {
+                String s = subject("refund-raise-" + overdrawn + "-" + refundFirst);
+                String tx = subject("pay-raise-" + overdrawn + "-" + refundFirst);
+                store.grant(purchase(tx, s, 5_000));
+                store.consume(s, 12_500, null);
+                if (overdrawn) {
+                    // 5,000 beyond a 1,000 hold: 17,500 used on a 15,000 limit
+                    store.commit(store.reserve(s, 1_000, null).id(), 5_000);
+                }
+                if (refundFirst) {
+                    store.refund(tx);
+                    store.setPlan(s, 15_000);
+                } else {
+                    store.setPlan(s, 15_000);
+                    store.refund(tx);
+                }
+                QuotaAccount a = store.account(s);
+                String label = "overdrawn " + overdrawn + ", refunded first " + refundFirst + ": " + a;
+                assertEquals(0, a.unusedGranted(), label);
+                assertEquals(overdrawn ? 0 : 2_500, a.available(), label);
+                ends.add(a);
             }
-            QuotaAccount a = store.account(s);
-            assertEquals(0, a.unusedGranted(), "refunded first: " + refundFirst + ", " + a);
-            assertEquals(2_500, a.available(), "refunded first: " + refundFirst + ", " + a);
-            ends.add(a);
+            assertEquals(ends.get(0).limit(), ends.get(1).limit(), ends.toString());
+            // a later downgrade takes the unspent allowance and leaves what the month spent covered, refunded part
+            // included: nothing left, nothing owed
+            String s = ends.get(0).subject();
+            assertEquals(0, store.setPlan(s, 5_000).available(), "downgraded: " + store.account(s));
         }
-        assertEquals(ends.get(0).limit(), ends.get(1).limit());
     }
 
     @Test

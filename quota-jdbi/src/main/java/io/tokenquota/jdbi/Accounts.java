@@ -144,7 +144,11 @@ final class Accounts {
         QuotaAccount account = currentAccount(op, subject);
         for (int attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
             QuotaAccount before = account;
-            long allocated = LedgerRules.planAllocation(before, monthlyAllocation, policy);
+            long refundAbsorbed = op.with(h -> h.createQuery(sql.selectRefundAbsorbed).bind("subject", subject)
+                    .bind("month", Rows.month(before.month())).mapTo(Long.class).one());
+            LedgerRules.PlanChange change = LedgerRules.planAllocation(before, refundAbsorbed, monthlyAllocation,
+                    policy);
+            long allocated = change.allocated();
             Optional<Committed> done = optionalTransaction(op, h -> {
                 update(h, sql.upsertPlan).bind("subject", subject).bind("allocated", monthlyAllocation)
                         .bind("now", Rows.timestamp(op.now)).execute();
@@ -153,6 +157,7 @@ final class Accounts {
                 return accountQuery(h, sql.allocateIfUnchanged, subject, before.month(), op.now)
                         // compare-and-set on every value the allocation was computed from
                         .bind("allocated", allocated).bind("oldAllocated", before.allocated())
+                        .bind("absorbed", change.refundAbsorbed()).bind("oldAbsorbed", refundAbsorbed)
                         .bind("used", before.used()).bind("reserved", before.reserved())
                         .bind("credit", before.granted() + before.carried())
                         .map(Rows.ACCOUNT).findOne().map(after -> new Committed(eventId, after));
@@ -199,10 +204,10 @@ final class Accounts {
                 .bind("granted", granted).bind("used", used).bind("reserved", reserved).map(Rows.ACCOUNT).one();
     }
 
-    /** Sets a locked account's allowance and purchased tokens (a refund's debit). */
-    QuotaAccount setCredit(Handle h, QuotaAccount before, long allocated, long granted, Instant now) {
+    /** Sets a locked account's purchased tokens and adds a refund's spent part to its allowance. */
+    QuotaAccount setCredit(Handle h, QuotaAccount before, long granted, long absorbed, Instant now) {
         return accountQuery(h, sql.setAccountCredit, before.subject(), before.month(), now)
-                .bind("allocated", allocated).bind("granted", granted).map(Rows.ACCOUNT).one();
+                .bind("granted", granted).bind("absorbed", absorbed).map(Rows.ACCOUNT).one();
     }
 
     boolean superseded(Handle h, String subject, YearMonth month) {

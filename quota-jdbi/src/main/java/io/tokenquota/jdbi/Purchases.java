@@ -277,8 +277,8 @@ final class Purchases {
         long unrecovered = left;
         long absorbed = LedgerRules.refundAbsorbed(current, fromCurrent, unrecovered);
         if (fromCurrent > 0 || absorbed > 0) {
-            changes.add(new QuotaAccount[] {current, accounts.setCredit(h, current, current.allocated() + absorbed,
-                    current.granted() - fromCurrent - absorbed, op.now)});
+            changes.add(new QuotaAccount[] {current, accounts.setCredit(h, current,
+                    current.granted() - fromCurrent - absorbed, absorbed, op.now)});
         }
         update(h, sql.refundCompletedPurchase).bind("tx", purchase.transactionId()).bind("unrecovered", unrecovered)
                 .bind("now", Rows.timestamp(op.now)).execute();

@@ -87,11 +87,12 @@ final class Sql {
             + FOR_UPDATE;
     final String lockAccount = "SELECT " + ACCOUNT_COLUMNS + " FROM tq_account" + ACCOUNT_KEY + FOR_UPDATE;
     /** A refund's accounts, locked in month order: the current month and the closed months that still hold tokens. */
+    final String selectRefundAbsorbed = "SELECT refund_absorbed FROM tq_account" + ACCOUNT_KEY;
     final String lockRefundableAccounts = "SELECT " + ACCOUNT_COLUMNS + " FROM tq_account WHERE subject = :subject"
             + " AND (plan_month = :month OR (plan_month < :month AND reserved > 0)) ORDER BY plan_month" + FOR_UPDATE;
     /** Writes a locked account's balance as computed by {@code LedgerRules}. */
     final String setAccountBalance;
-    /** Writes a locked account's allowance and purchased tokens as a refund computed them. */
+    /** Writes a locked account's purchased tokens as a refund computed them, and what its allowance absorbed. */
     final String setAccountCredit;
     /** Moves purchased tokens to or from a locked account's {@code carried}. */
     final String addCarried;
@@ -351,13 +352,14 @@ final class Sql {
         returnHold = returning("UPDATE tq_account SET reserved = reserved - :held" + touched + ACCOUNT_KEY + CURRENT);
         creditIfUnderMaxQuota = returning("UPDATE tq_account SET granted = granted + :tokens" + touched
                 + ACCOUNT_KEY + CURRENT + " AND allocated + granted + carried + :tokens <= :maxQuota");
-        allocateIfUnchanged = returning("UPDATE tq_account SET allocated = :allocated" + touched + ACCOUNT_KEY + CURRENT
-                + " AND allocated = :oldAllocated AND used = :used AND reserved = :reserved"
-                + " AND granted + carried = :credit");
+        allocateIfUnchanged = returning("UPDATE tq_account SET allocated = :allocated, refund_absorbed = :absorbed"
+                + touched + ACCOUNT_KEY + CURRENT
+                + " AND allocated = :oldAllocated AND refund_absorbed = :oldAbsorbed AND used = :used"
+                + " AND reserved = :reserved AND granted + carried = :credit");
         setAccountBalance = returning("UPDATE tq_account SET granted = :granted, used = :used, reserved = :reserved"
                 + touched + ACCOUNT_KEY);
-        setAccountCredit = returning("UPDATE tq_account SET allocated = :allocated, granted = :granted" + touched
-                + ACCOUNT_KEY);
+        setAccountCredit = returning("UPDATE tq_account SET allocated = allocated + :absorbed,"
+                + " refund_absorbed = refund_absorbed + :absorbed, granted = :granted" + touched + ACCOUNT_KEY);
         addCarried = returning("UPDATE tq_account SET carried = carried + :transfer" + touched + ACCOUNT_KEY);
         extendHeldHold = returning("UPDATE tq_reservation"
                 + " SET expires_at = GREATEST(expires_at, CAST(:expiresAt AS TIMESTAMP WITH TIME ZONE))"
