@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit313;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound313BreakItTest extends AbstractRound313 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
