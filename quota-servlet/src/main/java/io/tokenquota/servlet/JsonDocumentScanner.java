@@ -157,6 +157,15 @@ final class JsonDocumentScanner {
     private static final String MESSAGE_CONTENT = "content";
     /** What {@link #collecting} is while a message's {@code usage_metadata} is read (no usage path). */
     private static final String COLLECTING_MESSAGE = "output…usage_metadata";
+    /**
+     * AutoGen Studio's team run ({@code autogenstudio serve}'s {@code GET /predict/{task}}): {@code {"message": …,
+     * "status": true, "data": {"task_result": {"messages": […], "stop_reason": …}, "usage": "", …}}}, each agent
+     * message ({@code BaseChatMessage}) with the {@code models_usage} of the model call that wrote it. Only an
+     * element of that list is read, and of it only its own {@code id} and {@code models_usage} (round 302): a
+     * {@code usage} in a message's {@code content} (a tool call's arguments, a model's JSON) is never looked into.
+     */
+    static final String TEAM_MESSAGES = "data.task_result.messages[]";
+    private static final String COLLECTING_TEAM = TEAM_MESSAGES + ".models_usage";
 
     /**
      * One root-level JSON object's findings.
@@ -234,6 +243,8 @@ final class JsonDocumentScanner {
      * @param interactionId the stored Gemini interaction a stream's event belongs to, or {@code null}
      * @param conversationId the conversation the answer extended or started (Mistral's
      *                   {@code conversation_id}), or {@code null}
+     * @param teamMessages the agent messages of an AutoGen Studio team run ({@link #TEAM_MESSAGES}), each with
+     *                   its {@code id} and its {@code models_usage}'s counters, in order
      */
     record Document(String type, Map<String, Map<String, Long>> usages, boolean ended, String model, String call,
                     boolean callIdentified, boolean error, String responseId, boolean choices, String event,
@@ -242,15 +253,16 @@ final class JsonDocumentScanner {
                     boolean foreground, int catalogueFields, long finishedChoices, long begunChoices,
                     boolean deltas, boolean geminiChunk, String reportId, long[] pictures,
                     java.util.List<InlineResult> inlined, java.util.List<InlineResult> listedRuns, String interactionId,
-                    String conversationId) {
+                    String conversationId, java.util.List<Message> teamMessages) {
         Document(String type, Map<String, Map<String, Long>> usages, boolean ended) {
             this(type, usages, ended, null, null, false, false, null, false, null, false, -1, null, null,
                     java.util.List.of(), 0, null, null, null, null, false, 0, 0L, 0L, false, false, null, null,
-                    java.util.List.of(), java.util.List.of(), null, null);
+                    java.util.List.of(), java.util.List.of(), null, null, java.util.List.of());
         }
 
         Document {
             messages = java.util.List.copyOf(messages);
+            teamMessages = java.util.List.copyOf(teamMessages);
         }
 
         Map<String, Long> usage(String path) {
@@ -434,6 +446,10 @@ final class JsonDocumentScanner {
     private String listedId;
     private String listedObject;
     private Map<String, Long> listedUsage;
+    /** The {@link #TEAM_MESSAGES} read ({@link Document#teamMessages}); the element being read: its id and usage. */
+    private java.util.List<Message> teamMessages = new java.util.ArrayList<>();
+    private String teamId;
+    private Map<String, Long> teamUsage;
     /** Messages are looked for anywhere in the documents, not only under {@link #LANGSERVE_OUTPUT}. */
     private boolean messagesAnywhere;
 
@@ -543,7 +559,7 @@ final class JsonDocumentScanner {
             feeder.endOfInput();
             drain();
         }
-        if (depth > 0 && (!usages.isEmpty() || !messages.isEmpty())) {
+        if (depth > 0 && (!usages.isEmpty() || !messages.isEmpty() || !teamMessages.isEmpty())) {
             sink.accept(document());
         }
         nextDocument();
@@ -569,6 +585,9 @@ final class JsonDocumentScanner {
         listedId = null;
         listedObject = null;
         listedUsage = null;
+        teamMessages = new java.util.ArrayList<>();
+        teamId = null;
+        teamUsage = null;
         if (text != null) {
             text.nextDocument();
         }
@@ -826,6 +845,11 @@ final class JsonDocumentScanner {
                     collectDepth = depth;
                     nested = null;
                     counters = new HashMap<>();
+                } else if (object && depth == 6 && teamMessage() && "models_usage".equals(fieldAt[5])) {
+                    collecting = COLLECTING_TEAM;
+                    collectDepth = depth;
+                    nested = null;
+                    counters = new HashMap<>();
                 } else if (object && depth == 3 && objectAt[1] && !objectAt[2] && PER_MODEL_USAGE.equals(fieldAt[1])) {
                     collecting = PER_MODEL_USAGE;
                     collectDepth = depth;
@@ -852,6 +876,9 @@ final class JsonDocumentScanner {
                         collecting = null;
                     } else if (depth == collectDepth && COLLECTING_INLINE.equals(collecting)) {
                         inlineUsage = counters;
+                        collecting = null;
+                    } else if (depth == collectDepth && COLLECTING_TEAM.equals(collecting)) {
+                        teamUsage = counters;
                         collecting = null;
                     } else if (depth == collectDepth && COLLECTING_LISTED.equals(collecting)) {
                         listedUsage = listedUsage == null ? counters : added(listedUsage, counters);
@@ -889,6 +916,13 @@ final class JsonDocumentScanner {
                     inlinePlace++;
                     inlineId = null;
                     inlineUsage = null;
+                }
+                if (depth == 5 && t == JsonToken.END_OBJECT && teamMessage()) {
+                    if (teamUsage != null) {
+                        teamMessages.add(new Message(teamId, teamUsage));
+                    }
+                    teamId = null;
+                    teamUsage = null;
                 }
                 if (depth == 3 && t == JsonToken.END_OBJECT && listed()) {
                     if (EVAL_RUN.equals(listedObject) && listedId != null && listedUsage != null) {
@@ -1031,6 +1065,8 @@ final class JsonDocumentScanner {
                     runId = parser.getText();
                 } else if (depth == 1 && "custom_id".equals(fieldAt[1])) {
                     customId = parser.getText();
+                } else if (depth == 5 && teamMessage() && "id".equals(fieldAt[5])) {
+                    teamId = parser.getText();
                 } else if (depth == 3 && listed() && "id".equals(fieldAt[3])) {
                     listedId = parser.getText();
                 } else if (depth == 3 && listed() && "object".equals(fieldAt[3])) {
@@ -1211,7 +1247,7 @@ final class JsonDocumentScanner {
                 streamCall(), status, foreground, catalogueFields, finishedChoices, begunChoices, deltas,
                 geminiResponse != null && geminiResponse.equals(streamCall()),
                 lineId != null ? lineId : metadataId != null ? metadataId : measured,
-                pictures, inlined, listedRuns, interactionId, conversationId);
+                pictures, inlined, listedRuns, interactionId, conversationId, teamMessages);
     }
 
     /**
@@ -1429,6 +1465,12 @@ final class JsonDocumentScanner {
     /** Whether the object at depth 3 is an element of the top-level {@code data} list. */
     private boolean listed() {
         return depth >= 3 && objectAt[1] && !objectAt[2] && objectAt[3] && "data".equals(fieldAt[1]);
+    }
+
+    /** Whether the object at depth 5 is an element of {@link #TEAM_MESSAGES}. */
+    private boolean teamMessage() {
+        return depth >= 5 && objectAt[1] && objectAt[2] && objectAt[3] && !objectAt[4] && objectAt[5]
+                && "data".equals(fieldAt[1]) && "task_result".equals(fieldAt[2]) && "messages".equals(fieldAt[3]);
     }
 
     /** {@code a} with {@code b}'s counters added, name by name. */

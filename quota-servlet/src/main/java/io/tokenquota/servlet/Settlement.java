@@ -390,8 +390,8 @@ final class Settlement implements AsyncListener {
             if (usage == null) {
                 own = quietNow(response.answering()) || carriedFigure() != null ? 0 : estimateOf(sniffer);
             } else {
-                own = weighing == null ? usage
-                        : weighing.weigh(usage, sniffer).charge();
+                own = withPlaceholders(weighing == null ? usage
+                        : weighing.weigh(usage, sniffer).charge(), sniffer);
                 if (sniffer.provisional()) {
                     own = Math.max(own, estimateOf(sniffer));
                 }
@@ -399,6 +399,26 @@ final class Settlement implements AsyncListener {
         }
         Long nested = nestedActual(Settlement::chargeable);
         return Math.min(Limits.MAX_TOKENS, own + (nested == null ? 0 : nested));
+    }
+
+    /**
+     * The usage read ({@code charge}, weighed when weighed) with the calls the answer reported only as
+     * placeholders added, each at the estimate: an AutoGen agent that streams without usage reports
+     * {@code models_usage} 0/0 ({@link UsageSniffer#placeholders}, each counted once by its message's id). Alone,
+     * such a report is charged at least the estimate (a provisional usage); beside another agent's real counts
+     * it would add nothing, and the call that wrote the story would be free (round 309). The estimate is what
+     * the filter charges a call it cannot measure, and what this call is charged alone, so a team never makes it
+     * cheaper; not its content's text: what it read (the conversation so far) is in no count the answer shows,
+     * and nothing answer-wide ({@link #estimateOf}'s streamed text), which would count the other agents' text
+     * again. The real counts are never lowered: only added to.
+     */
+    private long withPlaceholders(long charge, UsageSniffer sniffer) {
+        long placeholders = sniffer.placeholders();
+        if (placeholders == 0 || estimate <= 0) {
+            return charge;
+        }
+        long each = Math.min(estimate, Limits.MAX_TOKENS);
+        return UsageKinds.add(charge, placeholders > Long.MAX_VALUE / each ? Long.MAX_VALUE : placeholders * each);
     }
 
     /** The statuses of a stored Response or an Assistants run whose model has not finished. */
@@ -825,6 +845,9 @@ final class Settlement implements AsyncListener {
                 // the usage by kind at the answering model's rates: what the rules below charge
                 weighed = weighing.weigh(usage, sniffer);
                 usage = weighed.charge();
+            }
+            if (usage != null) {
+                usage = withPlaceholders(usage, sniffer);
             }
             Long answered = usage;
             if (usage == null && status == 304 && answerKey != null && etag != null) {

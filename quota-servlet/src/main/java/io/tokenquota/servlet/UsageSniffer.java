@@ -311,6 +311,8 @@ final class UsageSniffer {
         private long[] total;
         /** {@link #usage()} as last added into the messages' sum. */
         private long[] counted;
+        /** An AutoGen report of 0/0 came for this message ({@link #autoGen}). */
+        private boolean placeholder;
 
         long[] usage() {
             return larger(running ? last : deltas, total);
@@ -1684,17 +1686,24 @@ final class UsageSniffer {
             // Moonshot (Kimi) reports a stream's counts in its last chunk's choices[0].usage, unasked
             reported = usageObject(doc.usage("choices[].usage"), false);
         } else if (doc.usage("models_usage") != null) {
-            // an AutoGen agent's message: the model call that wrote it (round 302); a run's stream of them
-            // (run_stream) adds them up, each message its own call, as AutoGen's Console does (round 307)
-            Map<String, Long> u = doc.usage("models_usage");
-            long[] split = UsageKinds.inputOutput(u, "prompt_tokens", "completion_tokens");
-            reported = kinds(addUp(Format.OPENAI, sum(u.get("prompt_tokens"), u.get("completion_tokens")), split, false,
-                    doc.id(), false), split);
+            // an AutoGen agent's message: the model call that wrote it (round 302)
+            reported = autoGen(doc.usage("models_usage"), doc.id());
         } else if (doc.usage("data.usage") != null) {
             // an application's envelope around the answer ({"code": 0, "data": {…}}, a Spring
             // ResponseBodyAdvice): its data may as well be a model's own JSON, so the usage there is
             // provisional, charged at least the estimate
             reported = usageObject(doc.usage("data.usage"), true);
+        }
+        if (!doc.teamMessages().isEmpty()) {
+            // AutoGen Studio's team run: each agent message's models_usage (round 302). Its envelope's data may as
+            // well be a model's own JSON, so what it reports is provisional, as data.usage is: charged at least the
+            // estimate
+            boolean team = false;
+            for (JsonDocumentScanner.Message message : doc.teamMessages()) {
+                team |= autoGen(message.usage(), message.id());
+            }
+            unfinished |= team;
+            reported |= team;
         }
         if (event && "message_start".equals(type) && doc.usage("message.usage") != null) {
             // counted before the model wrote its answer: the output arrives with message_delta
@@ -2298,6 +2307,72 @@ final class UsageSniffer {
 
     /** The ids of the AI messages a LangGraph run's first {@code values} event held: the thread's history. */
     private java.util.Set<String> graphHistory;
+
+    /**
+     * An AutoGen agent message's {@code models_usage} ({@code RequestUsage}: {@code prompt_tokens},
+     * {@code completion_tokens}), named by the message's {@code id}; whether it reported usage. Each message is
+     * its own model call: a run's messages add up, as AutoGen's {@code Console} adds them (round 307). A 0/0 is
+     * AutoGen's placeholder for a call whose stream carried no usage (round 309), kept as such
+     * ({@link #placeholders}) unless its message reports real counts.
+     */
+    private boolean autoGen(Map<String, Long> usage, String id) {
+        long[] split = UsageKinds.inputOutput(usage, "prompt_tokens", "completion_tokens");
+        Long tokens = sum(usage.get("prompt_tokens"), usage.get("completion_tokens"));
+        boolean reported = kinds(addUp(Format.OPENAI, tokens, split, false, id, false), split);
+        if (reported && tokens == 0) {
+            MessageReports named = id == null ? null : message(id);
+            if (named != null) {
+                named.placeholder = true;
+            } else {
+                // no id (AgentChat before 0.6), or past MAX_MESSAGES: a call of its own each time
+                unnamedPlaceholders = UsageKinds.add(unnamedPlaceholders, 1);
+            }
+        }
+        return reported;
+    }
+
+    /** AutoGen's 0/0 reports ({@link #autoGen}) that name no message kept apart. */
+    private long unnamedPlaceholders;
+
+    /**
+     * The model calls the answer reported with placeholder counts (AutoGen's {@code models_usage} 0/0: an agent
+     * that streamed without usage), each once by its message's id, but a message that also reported real counts:
+     * their cost is in none of {@link #usage()}'s counts, and settlement charges each the estimate
+     * ({@code Settlement#withPlaceholders}). 0 when the answer's usage is another reading's (a server's usage
+     * headers, several calls a results file named).
+     */
+    synchronized long placeholders() {
+        long n = answerPlaceholders();
+        for (UsageSniffer e : earlier) {
+            n = UsageKinds.add(n, e.placeholders());
+        }
+        return n;
+    }
+
+    private long answerPlaceholders() {
+        UsageSniffer larger = larger();
+        if (larger != null) {
+            return larger.placeholders();
+        }
+        Long headers = headerUsage();
+        Long body = bodyUsage();
+        if (headers != null && (body == null || headers >= body) || callsTotal() != null) {
+            // the server's count of the whole answer, or the calls a results file named, stand for it
+            return 0;
+        }
+        if (decoded != null) {
+            return decoded.placeholders();
+        }
+        long n = unnamedPlaceholders;
+        if (messages != null) {
+            for (MessageReports m : messages.values()) {
+                if (m.placeholder && m.counted != null && m.counted[0] == 0) {
+                    n = UsageKinds.add(n, 1);
+                }
+            }
+        }
+        return n;
+    }
 
     /**
      * A LangChain {@code usage_metadata}; whether it reported usage. On a message chunk it is a delta

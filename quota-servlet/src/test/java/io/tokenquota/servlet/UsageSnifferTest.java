@@ -752,6 +752,48 @@ final class UsageSnifferTest {
         assertEquals(6_900L, sniff("application/json", oneCall, 4096), "one call's reports under its id");
     }
 
+    /**
+     * AutoGen Studio's team run ({@code GET /predict/{task}}): each agent message's {@code models_usage} in
+     * {@code data.task_result.messages[]} adds up, provisional as an envelope's {@code data} is (round 302); a
+     * {@code usage} or {@code models_usage} anywhere else (a tool call's arguments, a nested object) is never read.
+     * A 0/0 is a placeholder call, counted once by its message's id (round 309).
+     */
+    @Test
+    void autoGenStudioTeamMessagesAddUpAndPlaceholdersAreCountedOnce() {
+        String message = "{\"id\":\"%s\",\"source\":\"%s\",\"models_usage\":%s,\"metadata\":{},"
+                + "\"content\":%s,\"type\":\"TextMessage\"}";
+        String run = "{\"message\":\"Task successfully completed\",\"status\":true,\"data\":{\"task_result\":"
+                + "{\"messages\":[%s],\"stop_reason\":null},\"usage\":\"\",\"duration\":1.5}}";
+        String task = message.formatted("t", "user", "null", "\"Write a story\"");
+        String writer = message.formatted("w", "writer", "{\"prompt_tokens\":52,\"completion_tokens\":4415}", "\"x\"");
+        String critic = message.formatted("c", "critic", "{\"prompt_tokens\":4502,\"completion_tokens\":96}", "\"ok\"");
+        UsageSniffer team = sniffer("application/json", run.formatted(task + "," + writer + "," + critic), true);
+        assertEquals(9_065L, team.usage());
+        assertTrue(team.provisional(), "an envelope's data may be a model's own JSON");
+        assertEquals(0L, team.placeholders());
+        // usage the model could write: a tool call's arguments as an object, an object within a message
+        String tool = "{\"id\":\"r\",\"source\":\"writer\",\"models_usage\":null,\"content\":[{\"arguments\":"
+                + "{\"models_usage\":{\"prompt_tokens\":1,\"completion_tokens\":1},\"usage\":{\"total_tokens\":1}}}],"
+                + "\"extra\":{\"models_usage\":{\"prompt_tokens\":1,\"completion_tokens\":1}},\"type\":\"ToolCallRequestEvent\"}";
+        assertNull(sniffer("application/json", run.formatted(task + "," + tool), true).usage());
+        assertNull(sniffer("application/json", "{\"data\":{\"result\":{\"messages\":[" + writer + "]}}}", true).usage(),
+                "only Studio's task_result");
+        // a streaming agent's 0/0 beside another's counts: one placeholder, repeated or not
+        String placeholder = message.formatted("w", "writer", "{\"prompt_tokens\":0,\"completion_tokens\":0}", "\"x\"");
+        UsageSniffer streamed = sniffer("application/json", run.formatted(task + "," + placeholder + "," + critic + ","
+                + placeholder), true);
+        assertEquals(4_598L, streamed.usage());
+        assertEquals(1L, streamed.placeholders());
+        String events = "data: " + placeholder + "\n\ndata: " + critic + "\n\n";
+        assertEquals(1L, sniffer("text/event-stream", events, true).placeholders());
+        assertFalse(sniffer("text/event-stream", events, true).provisional());
+        assertEquals(0L, sniffer("text/event-stream", events + "data: " + writer + "\n\n", true).placeholders(),
+                "a message that reported its counts is no placeholder");
+        UsageSniffer alone = sniffer("text/event-stream", "data: " + placeholder + "\n\n", true);
+        assertEquals(1L, alone.placeholders());
+        assertTrue(alone.provisional());
+    }
+
     private static Long sniffSentBack(String request, String answer) {
         UsageSniffer s = new UsageSniffer();
         s.requestMessages(RequestMessageIds.sentBy(request.getBytes(StandardCharsets.UTF_8)));

@@ -16,7 +16,6 @@ import java.net.URLEncoder;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.util.UUID;
-import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -53,9 +52,6 @@ import org.junit.jupiter.api.Test;
  * {@code usage}), and the same answer as a LangServe {@code /invoke} of a LangChain chat model.
  */
 abstract class AbstractRound302 extends H2FilterRound {
-    static final String OPEN_AGENT_MESSAGES = "issue 11, open: the usage of each agent message in a team run's result"
-            + " (AutoGen Studio's data.task_result.messages[].models_usage) is not read: the run is charged its"
-            + " estimate (docs/decisions.md, \"Usage inside an application's envelope (open)\")";
     /** About 4,400 tokens by the default estimator. */
     static final String STORY = Prose.english(28_000);
     static final String CRITIQUE = "The pacing is good and the ending lands. APPROVE";
@@ -188,7 +184,6 @@ abstract class AbstractRound302 extends H2FilterRound {
      * of 9,065 tokens in all, each counted in its message's {@code models_usage}.
      */
     @Test
-    @Disabled(OPEN_AGENT_MESSAGES)
     void anAutoGenStudioTeamRunIsChargedItsMessagesUsage() {
         String s = subject();
         String task = URLEncoder.encode(TASK, StandardCharsets.UTF_8).replace("+", "%20");

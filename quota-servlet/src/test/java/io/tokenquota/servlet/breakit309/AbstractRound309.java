@@ -16,7 +16,6 @@ import java.io.IOException;
 import java.io.OutputStream;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
-import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -50,10 +49,6 @@ import org.junit.jupiter.api.Test;
  * same call redirected 307 from {@code /ai/notes/drafts} is charged its estimate.
  */
 abstract class AbstractRound309 extends ModelCallRound {
-    static final String OPEN_PLACEHOLDER_BESIDE_USAGE = "issue 11, open: an AutoGen agent that streams without usage"
-            + " reports models_usage 0/0; beside another agent's counts in one run it adds nothing, and its call is"
-            + " free (docs/decisions.md, \"Usage inside an application's envelope (open)\")";
-
     static final String NOTE_JSON = "{\"text\":\"Call with the supplier on the master services agreement: they want"
             + " to move renewal to a rolling twelve months, cap liability at fees paid in the prior year, and drop the"
             + " termination-for-convenience clause.\",\"max_tokens\":2000}";
@@ -154,7 +149,6 @@ abstract class AbstractRound309 extends ModelCallRound {
      * writer's call free.
      */
     @Test
-    @Disabled(OPEN_PLACEHOLDER_BESIDE_USAGE)
     void aTeamWithAStreamingAgentPaysForThatAgentsCall() {
         long alone = chargeOfTheWriterAlone();
         String s = subject();
