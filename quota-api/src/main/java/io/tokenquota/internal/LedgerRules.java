@@ -244,6 +244,23 @@ public final class LedgerRules {
     }
 
     /**
+     * A closed month's {@code granted} after a late change moved {@code transfer} ({@link #lateTransfer}).
+     * Unchanged, except when a late charge needed more purchased tokens than the latest month had: the
+     * closed month's unspent purchased tokens live in the latest month's {@code carried}, so the latest
+     * month having none left means a refund took them. The closed month then keeps as purchased only
+     * what it consumed, this take included. Left as they were, the tokens the take could not get would
+     * count as consumed, and a later release of another of its holds would hand them to the latest
+     * month again: a refunded purchase come back (round 313: 3,000 refunded tokens carried anew).
+     */
+    public static long closedGranted(QuotaAccount closedBefore, QuotaAccount closedAfter, long transfer) {
+        long consumedBefore = purchasedConsumed(closedBefore);
+        if (consumedBefore - purchasedConsumed(closedAfter) >= transfer) {
+            return closedBefore.granted();
+        }
+        return consumedBefore - transfer - closedBefore.carried();
+    }
+
+    /**
      * How much of a refunded purchase the latest account can take back: its purchased tokens not yet
      * spent, tokens on hold included (held tokens are not spent: once the hold is released the user
      * keeps none of them). What this leaves of the refund is taken from the purchased tokens closed

@@ -737,6 +737,9 @@ public final class InMemoryQuotaStore implements QuotaStore {
                 : LedgerRules.lateTransfer(before, scratch.snapshot(), latest.snapshot(), policy);
         tx.touch(account);
         change.accept(account);
+        if (latest != account) {
+            account.granted = LedgerRules.closedGranted(before, scratch.snapshot(), transfer);
+        }
         account.updatedAt = tx.now;
         if (transfer != 0) {
             tx.touch(latest);

@@ -1449,13 +1449,20 @@ final class Holds {
     private void settle(Handle h, Op op, Reservation hold, Finish finish, long tokens, long overage, TokenUsage usage,
                         QuotaAccount before, long used, long reserved, QuotaAccount latest, List<QuotaAccount[]> changes,
                         List<LedgerEvent> events) {
-        QuotaAccount after = accounts.setBalance(h, before, before.granted(), used, reserved, op.now);
+        long granted = before.granted();
+        long transfer = 0;
+        if (latest != null) {
+            QuotaAccount changed = new QuotaAccount(before.subject(), before.month(), before.allocated(), granted,
+                    before.carried(), used, reserved, before.createdAt(), op.now);
+            transfer = LedgerRules.lateTransfer(before, changed, latest, policy);
+            granted = LedgerRules.closedGranted(before, changed, transfer);
+        }
+        QuotaAccount after = accounts.setBalance(h, before, granted, used, reserved, op.now);
         long eventId = logFinish(h, hold, before.subject(), finish.kind, tokens, overage, usage, op.now);
         changes.add(new QuotaAccount[] {before, after});
         events.add(new LedgerEvent(eventId, before.subject(), hold.month(), finish.kind, tokens, overage, hold.id(),
                 null, hold.endpoint(), op.now, usage));
         if (latest != null) {
-            long transfer = LedgerRules.lateTransfer(before, after, latest, policy);
             if (transfer != 0) {
                 QuotaAccount latestAfter = accounts.accountQuery(h, sql.addCarried, before.subject(), latest.month(),
                         op.now).bind("transfer", transfer).map(Rows.ACCOUNT).one();
