@@ -13,7 +13,8 @@ import java.util.Locale;
  * How long an uploaded audio file plays, which is what a transcription model hears and bills: WAV
  * by its format and sample bytes, MP3 by its frames ({@link MpegDuration}), MP4/M4A by its sample
  * tables ({@link Mp4Duration}), FLAC and Ogg by their stream headers and pages ({@link FlacDuration},
- * {@link OggDuration}), AMR by its frames ({@link AmrFrames}), anything else by its size at a low
+ * {@link OggDuration}), WebM and Matroska by their blocks ({@link MatroskaDuration}), AMR by its
+ * frames ({@link AmrFrames}), anything else by its size at a low
  * speech bitrate. Read as the file streams
  * past, holding only bounded buffers, never the file. Stateless.
  */
@@ -30,8 +31,8 @@ final class AudioDuration {
      */
     static final long TRANSCRIPT_TOKENS_PER_SECOND = 4;
     /**
-     * Bits a second assumed for audio whose duration is not read (webm, Layer I/II, a compressed
-     * WAV, a fragmented MP4, an unreadable file): low for speech (Opus voice notes and AMR-WB run at
+     * Bits a second assumed for audio whose duration is not read (Layer I/II, a compressed WAV, an
+     * unreadable file): low for speech (Opus voice notes and AMR-WB run at
      * 12 to 24 kbit/s, and long meetings are squeezed that low to fit an upload limit), so a long
      * low-bitrate recording is not held as a short one. The price is an over-hold of better
      * encodings, until usage settles it (charged so when the answer reports none).
@@ -105,10 +106,14 @@ final class AudioDuration {
      */
     static boolean startsAsAudio(byte[] b) {
         return isWave(b) || MpegDuration.id3Size(b, 0) >= 0 || MpegDuration.firstFrame(b, 0) >= 0
-                || startsWith(b, 0, "fLaC") || startsWith(b, 0, "OggS") || startsWith(b, 0, "#!AMR")
-                || b.length >= 4 && (b[0] & 0xFF) == 0x1A && (b[1] & 0xFF) == 0x45 && (b[2] & 0xFF) == 0xDF
-                && (b[3] & 0xFF) == 0xA3
+                || startsWith(b, 0, "fLaC") || startsWith(b, 0, "OggS") || startsWith(b, 0, "#!AMR") || isEbml(b)
                 || isIsoMedia(b);
+    }
+
+    /** An EBML header's ID (RFC 8794 section 11.2.1): WebM and Matroska. */
+    private static boolean isEbml(byte[] b) {
+        return b.length >= 4 && (b[0] & 0xFF) == 0x1A && (b[1] & 0xFF) == 0x45 && (b[2] & 0xFF) == 0xDF
+                && (b[3] & 0xFF) == 0xA3;
     }
 
     private static boolean isIsoMedia(byte[] b) {
@@ -131,8 +136,8 @@ final class AudioDuration {
 
     /**
      * What a file plays, in milliseconds: its sound, as {@link #millis(byte[], InputStream, Sink)}
-     * reads it, and its pictures (an ISO file's video tracks, {@link Mp4Duration#tracks}; 0 for the
-     * other formats, which carry sound alone or whose video is not read).
+     * reads it, and its pictures (an ISO file's video tracks, {@link Mp4Duration#tracks}, a WebM or
+     * Matroska file's, {@link MatroskaDuration}; 0 for the other formats, which carry sound alone).
      */
     record Played(long sound, long video) {
     }
@@ -158,6 +163,10 @@ final class AudioDuration {
             read = wave(in);
         } else if (startsWith(head, 4, "ftyp")) {
             Mp4Duration.Tracks tracks = Mp4Duration.tracks(in);
+            read = tracks.sound();
+            video = tracks.video();
+        } else if (isEbml(head)) {
+            Mp4Duration.Tracks tracks = MatroskaDuration.tracks(in);
             read = tracks.sound();
             video = tracks.video();
         } else if (startsWith(head, 0, "fLaC")) {

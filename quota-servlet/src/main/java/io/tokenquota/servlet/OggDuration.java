@@ -167,14 +167,22 @@ final class OggDuration {
         for (int i = 0; i < segments && at < body.length; i++) {
             int length = lacing[i] & 0xFF;
             if (starts && length > 0 && !AudioDuration.startsWith(body, at, "OpusTags")) {
-                int toc = body[at] & 0xFF;
-                int code = toc & 3;
-                int frames = code == 0 ? 1 : code < 3 ? 2 : at + 1 < body.length ? body[at + 1] & 0x3F : 1;
-                samples += (long) OPUS_FRAME[toc >> 3] * frames;
+                samples += opusPacket(body[at] & 0xFF, at + 1 < body.length ? body[at + 1] & 0xFF : -1);
             }
             starts = length < 255;
             at += length;
         }
         return samples;
+    }
+
+    /**
+     * The samples at 48 kHz of an Opus packet whose TOC byte is {@code toc} and whose next byte is {@code second}
+     * (-1 when it has none): its frames (one, two, or code 3's count in the second byte) times the length its
+     * configuration codes (RFC 6716 section 3.1 and 3.2.5).
+     */
+    static long opusPacket(int toc, int second) {
+        int code = toc & 3;
+        int frames = code == 0 ? 1 : code < 3 ? 2 : second >= 0 ? second & 0x3F : 1;
+        return (long) OPUS_FRAME[toc >> 3] * frames;
     }
 }

@@ -12,19 +12,17 @@ import io.tokenquota.servlet.testing.GeminiVideoModel;
 import io.tokenquota.servlet.testing.H264Files;
 import io.tokenquota.servlet.testing.ModelCallRound;
 import io.tokenquota.servlet.testing.TestHttp;
+import io.tokenquota.servlet.testing.WebmFiles;
 import jakarta.servlet.http.HttpServlet;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.util.Base64;
 import java.util.Map;
-import java.util.Random;
 import java.util.concurrent.ConcurrentHashMap;
-import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -52,12 +50,10 @@ import org.junit.jupiter.api.Test;
  * price is its byte count, not its length: a low-rate screen recording is held and charged a fraction of what Gemini
  * bills, and a recording at Chrome's default 2.5 Mbit/s (muxinc/guestbook {@code constants/MediaRecorder.ts}:
  * "Double the default quality from 2.5Mbps to 5Mbps") is held at 19 times what Gemini bills and refused.
+ * Fixed: {@code MatroskaDuration} times a WebM's tracks by its blocks' timestamps (the recordings here come from
+ * {@code testing/WebmFiles}, shaped as Chrome writes them).
  */
 abstract class AbstractRound301 extends ModelCallRound {
-    static final String OPEN_WEBM_VIDEO = "issue 11, open: a WebM or Matroska file's video is not read; the file is"
-            + " timed by its size as sound, so a low-bitrate screen recording is held below its pictures and a"
-            + " camera clip at Chrome's default bitrate far above them (docs/decisions.md, \"WebM video (open)\")";
-
     static final ObjectMapper JSON = new ObjectMapper();
     /** Gemini's rate for video, tokens a second (ai.google.dev/gemini-api/docs/tokens, "Multimodal tokens"). */
     static final long VIDEO_RATE = GeminiVideoModel.VIDEO_RATE;
@@ -198,99 +194,6 @@ abstract class AbstractRound301 extends ModelCallRound {
         return "{\"video\":\"data:" + mimeType + ";base64," + b64(video) + "\",\"question\":\"" + QUESTION + "\"}";
     }
 
-    // ------------------------------------------------------------------ WebM as Chrome's MediaRecorder writes it
-
-    /** An EBML element: its ID (as written), an 8-byte size, its body. */
-    static byte[] ebml(long id, byte[]... body) {
-        ByteArrayOutputStream b = new ByteArrayOutputStream();
-        for (byte[] part : body) {
-            b.writeBytes(part);
-        }
-        return cat(id(id), size(b.size()), b.toByteArray());
-    }
-
-    static byte[] id(long id) {
-        int n = id > 0xFFFFFF ? 4 : id > 0xFFFF ? 3 : id > 0xFF ? 2 : 1;
-        byte[] out = new byte[n];
-        for (int i = 0; i < n; i++) {
-            out[i] = (byte) (id >>> (8 * (n - 1 - i)));
-        }
-        return out;
-    }
-
-    /** An 8-byte EBML size ({@code 01} and 7 bytes), as libwebm writes sizes it fills in later. */
-    static byte[] size(long size) {
-        byte[] out = new byte[8];
-        out[0] = 0x01;
-        for (int i = 1; i < 8; i++) {
-            out[i] = (byte) (size >>> (8 * (7 - i)));
-        }
-        return out;
-    }
-
-    static byte[] uint(long v, int bytes) {
-        byte[] out = new byte[bytes];
-        for (int i = 0; i < bytes; i++) {
-            out[i] = (byte) (v >>> (8 * (bytes - 1 - i)));
-        }
-        return out;
-    }
-
-    static byte[] ascii(String s) {
-        return s.getBytes(StandardCharsets.US_ASCII);
-    }
-
-    static byte[] cat(byte[]... parts) {
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        for (byte[] p : parts) {
-            out.writeBytes(p);
-        }
-        return out.toByteArray();
-    }
-
-    /**
-     * A video-only WebM as Chrome's {@code MediaRecorder} writes it (third_party/blink mediarecorder's
-     * {@code WebmMuxer} over libwebm in live mode): the EBML header (DocType {@code webm}), a Segment of unknown size
-     * holding Info (TimecodeScale 1 ms, MuxingApp and WritingApp {@code Chrome}, no Duration: a live recording's
-     * length is not known when its head is written), Tracks (one VP9 video track, 1280x720) and Clusters of unknown
-     * size, each opening on a keyframe with its Timecode and one SimpleBlock a frame. {@code seconds} at {@code fps},
-     * frames of {@code frameBytes}, a keyframe (and a new Cluster) every {@code gop} frames.
-     */
-    static byte[] chromeWebm(int seconds, int fps, int frameBytes, int gop) {
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        out.writeBytes(ebml(0x1A45DFA3, ebml(0x4286, uint(1, 1)), ebml(0x42F7, uint(1, 1)), ebml(0x42F2, uint(4, 1)),
-                ebml(0x42F3, uint(8, 1)), ebml(0x4282, ascii("webm")), ebml(0x4287, uint(4, 1)), ebml(0x4285, uint(2, 1))));
-        out.writeBytes(id(0x18538067));
-        out.writeBytes(new byte[] {0x01, (byte) 0xFF, (byte) 0xFF, (byte) 0xFF, (byte) 0xFF, (byte) 0xFF, (byte) 0xFF, (byte) 0xFF});
-        out.writeBytes(ebml(0x1549A966, ebml(0x2AD7B1, uint(1_000_000, 3)), ebml(0x4D80, ascii("Chrome")),
-                ebml(0x5741, ascii("Chrome"))));
-        out.writeBytes(ebml(0x1654AE6B, ebml(0xAE, ebml(0xD7, uint(1, 1)), ebml(0x73C5, uint(0x5A3C9E21L, 4)),
-                ebml(0x83, uint(1, 1)), ebml(0x86, ascii("V_VP9")), ebml(0xE0, ebml(0xB0, uint(1280, 2)), ebml(0xBA, uint(720, 2))))));
-        Random noise = new Random(seconds * 31L + fps);
-        int frames = seconds * fps;
-        for (int f = 0; f < frames; f++) {
-            long millis = f * 1000L / fps;
-            if (f % gop == 0) {
-                out.writeBytes(id(0x1F43B675));
-                out.writeBytes(new byte[] {0x01, (byte) 0xFF, (byte) 0xFF, (byte) 0xFF, (byte) 0xFF, (byte) 0xFF, (byte) 0xFF, (byte) 0xFF});
-                out.writeBytes(ebml(0xE7, uint(millis, 4)));
-            }
-            long clusterStart = (f / gop) * gop * 1000L / fps;
-            byte[] frame = new byte[frameBytes];
-            noise.nextBytes(frame);
-            // a VP9 frame header: frame marker and profile 0; a keyframe's sync code
-            frame[0] = (byte) (f % gop == 0 ? 0x82 : 0x86);
-            if (f % gop == 0) {
-                frame[1] = 0x49;
-                frame[2] = (byte) 0x83;
-                frame[3] = 0x42;
-            }
-            out.writeBytes(ebml(0xA3, new byte[] {(byte) 0x81}, uint(millis - clusterStart, 2),
-                    new byte[] {(byte) (f % gop == 0 ? 0x80 : 0x00)}, frame));
-        }
-        return out.toByteArray();
-    }
-
     // ------------------------------------------------------------------ 1. a video in image_url
 
     /**
@@ -344,10 +247,9 @@ abstract class AbstractRound301 extends ModelCallRound {
      * rate of sound, 32 a second.
      */
     @Test
-    @Disabled(OPEN_WEBM_VIDEO)
     void aChromeWebmScreenRecordingAnsweredWithoutUsageIsChargedItsPictures() {
         String s = subject();
-        byte[] video = played(chromeWebm(60, 1, 3_000, 10), 60);
+        byte[] video = played(WebmFiles.chrome(60, 1, 3_000, 10), 60);
         HttpResponse<String> r = TestHttp.postJson(container.uri(DESCRIBE), s, describe("video/webm", video));
         long used = settled(s).used();
         assertAll(() -> assertEquals(200, r.statusCode(), r.body()),
@@ -364,10 +266,9 @@ abstract class AbstractRound301 extends ModelCallRound {
      * filter holds the file by its size at 16 kbit/s (1,562 s) at 32 a second, about 50,000: refused 429.
      */
     @Test
-    @Disabled(OPEN_WEBM_VIDEO)
     void aChromeWebmAtTheDefaultBitrateIsServedAndChargedItsUsage() {
         String s = subject();
-        byte[] video = played(chromeWebm(10, 30, 10_416, 30), 10);
+        byte[] video = played(WebmFiles.chrome(10, 30, 10_416, 30), 10);
         HttpResponse<String> r = TestHttp.postJson(container.uri(GEMINI), s, gemini("video/webm", video));
         long usage = VIDEO_RATE * 10 + textTokens(QUESTION) + OUTPUT;
         long used = settled(s).used();
