@@ -102,6 +102,33 @@ final class Json {
     }
 
     /**
+     * Whether a JSON object body's top-level member {@code name} (the last one named, as a parser reads it) is
+     * {@code true}; {@code false} for anything else.
+     */
+    static boolean topLevelTrue(byte[] body, String name) {
+        if (body == null || body.length == 0) {
+            return false;
+        }
+        try (com.fasterxml.jackson.core.JsonParser p = REQUEST_SCAN.createParser(body)) {
+            if (p.nextToken() != com.fasterxml.jackson.core.JsonToken.START_OBJECT) {
+                return false;
+            }
+            boolean found = false;
+            while (p.nextToken() == com.fasterxml.jackson.core.JsonToken.FIELD_NAME) {
+                boolean named = name.equals(p.currentName());
+                com.fasterxml.jackson.core.JsonToken value = p.nextToken();
+                if (named) {
+                    found = value == com.fasterxml.jackson.core.JsonToken.VALUE_TRUE;
+                }
+                p.skipChildren();
+            }
+            return found;
+        } catch (java.io.IOException | RuntimeException e) {
+            return false;
+        }
+    }
+
+    /**
      * A request body the strict reading refused, read as lenient endpoints read one (Gson's default
      * {@code fromJson}, JSON5-style relays): comments, single quotes, unquoted names, trailing commas,
      * leading zeros and plus signs, control characters in strings, any escaped character. Only to

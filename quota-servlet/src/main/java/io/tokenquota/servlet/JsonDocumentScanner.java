@@ -62,6 +62,20 @@ final class JsonDocumentScanner {
     static final String LMDEPLOY_INPUT = "input_tokens";
     static final String LMDEPLOY_HISTORY = "history_tokens";
     /**
+     * LM Studio's native v1 chat ({@code POST /api/v1/chat}; lmstudio-ai/docs {@code 2_rest/chat.md} and
+     * {@code streaming-events.md}): its answer counts the call in {@code stats}, {@code input_tokens} (the
+     * thread's prior messages too) and {@code total_output_tokens} (reasoning inside), and its stream's last
+     * event, {@code chat.end}, carries that answer whole as {@code result}. {@code stats} is a name any
+     * application may use (latencies, counts of its own), so an object there is kept only with both
+     * counters, and {@code result.stats} only in a document whose top-level {@code type} is
+     * {@code chat.end} ({@link #lmStudioStats}): no other {@code stats} makes a document carry usage.
+     */
+    static final String LMSTUDIO_STATS = "stats";
+    static final String LMSTUDIO_END_STATS = "result.stats";
+    static final String LMSTUDIO_INPUT = "input_tokens";
+    static final String LMSTUDIO_OUTPUT = "total_output_tokens";
+    private static final String LMSTUDIO_END = "chat.end";
+    /**
      * Where providers put their usage object, as the field names from the root (objects only, no
      * arrays): OpenAI, Anthropic, Bedrock Converse and Cohere v2 {@code usage}; Gemini
      * {@code usageMetadata} (and its snake_case spelling, as Python clients serialise it); Anthropic's
@@ -77,7 +91,8 @@ final class JsonDocumentScanner {
      * ({@code {"code": 0, "data": {…}}}: {@code data.usage}); LangChain's {@code astream_events}
      * ({@code data.chunk.usage_metadata} of a chat model's stream event,
      * {@code data.output.usage_metadata} of its end event); Dify's {@code node_finished}
-     * {@code data.execution_metadata}; Tencent Hunyuan's {@code Usage} and {@code Response.Usage}
+     * {@code data.execution_metadata}; Tencent Hunyuan's {@code Usage} and {@code Response.Usage}; LM Studio's
+     * native chat's {@code stats} and its {@code chat.end} event's {@code result.stats} ({@link #LMSTUDIO_STATS})
      * (LangServe's {@code output} is read apart: {@link #LANGSERVE_OUTPUT}). Which of them counts for a
      * document (the {@code data.*} ones only under the top-level {@code event} that names them, since an
      * application's {@code data} may be a model's own JSON), and how far it is believed, is decided by
@@ -94,7 +109,9 @@ final class JsonDocumentScanner {
             "choices[].usage", "data.chunk.usage_metadata", "data.output.usage_metadata", "data.execution_metadata",
             "metaInfo", "chatResponse.metadata.tokenUsage", "response.usageMetadata",
             // a Gemini Interactions stream's last event carries its interaction whole (round 284)
-            "interaction.usage");
+            "interaction.usage",
+            // LM Studio's native chat, whole and in its chat.end event ({@link #LMSTUDIO_STATS})
+            LMSTUDIO_STATS, LMSTUDIO_END_STATS);
     /**
      * Dify's workflow run counts its tokens directly in its {@code data} ({@code workflow_finished}'s, or
      * a blocking run's answer): {@code data.total_tokens}, collected under the path {@code "data"}
@@ -245,6 +262,8 @@ final class JsonDocumentScanner {
      *                   {@code conversation_id}), or {@code null}
      * @param teamMessages the agent messages of an AutoGen Studio team run ({@link #TEAM_MESSAGES}), each with
      *                   its {@code id} and its {@code models_usage}'s counters, in order
+     * @param requestId  the document's top-level {@code request_id} string (what xAI answers a deferred chat
+     *                   completion's creation with, the id its result is polled by), or {@code null}
      */
     record Document(String type, Map<String, Map<String, Long>> usages, boolean ended, String model, String call,
                     boolean callIdentified, boolean error, String responseId, boolean choices, String event,
@@ -253,11 +272,11 @@ final class JsonDocumentScanner {
                     boolean foreground, int catalogueFields, long finishedChoices, long begunChoices,
                     boolean deltas, boolean geminiChunk, String reportId, long[] pictures,
                     java.util.List<InlineResult> inlined, java.util.List<InlineResult> listedRuns, String interactionId,
-                    String conversationId, java.util.List<Message> teamMessages) {
+                    String conversationId, java.util.List<Message> teamMessages, String requestId) {
         Document(String type, Map<String, Map<String, Long>> usages, boolean ended) {
             this(type, usages, ended, null, null, false, false, null, false, null, false, -1, null, null,
                     java.util.List.of(), 0, null, null, null, null, false, 0, 0L, 0L, false, false, null, null,
-                    java.util.List.of(), java.util.List.of(), null, null, java.util.List.of());
+                    java.util.List.of(), java.util.List.of(), null, null, java.util.List.of(), null);
         }
 
         Document {
@@ -559,6 +578,7 @@ final class JsonDocumentScanner {
             feeder.endOfInput();
             drain();
         }
+        lmStudioStats();
         if (depth > 0 && (!usages.isEmpty() || !messages.isEmpty() || !teamMessages.isEmpty())) {
             sink.accept(document());
         }
@@ -612,6 +632,7 @@ final class JsonDocumentScanner {
         wrappedId = null;
         interactionId = null;
         conversationId = null;
+        requestId = null;
         envelopeId = null;
         metadataId = null;
         measured = null;
@@ -1090,6 +1111,8 @@ final class JsonDocumentScanner {
                     interactionId = parser.getText();
                 } else if (depth == 1 && objectAt[1] && "conversation_id".equals(fieldAt[1])) {
                     conversationId = parser.getText();
+                } else if (depth == 1 && objectAt[1] && "request_id".equals(fieldAt[1])) {
+                    requestId = parser.getText();
                 } else if (depth == 2 && objectAt[1] && objectAt[2] && "response".equals(fieldAt[1]) && "id".equals(fieldAt[2])) {
                     wrappedId = parser.getText();
                 } else if (depth == 2 && objectAt[1] && objectAt[2] && "message".equals(fieldAt[1]) && "id".equals(fieldAt[2])) {
@@ -1239,6 +1262,7 @@ final class JsonDocumentScanner {
     }
 
     private Document document() {
+        lmStudioStats();
         return new Document(type, usages, ended, model, call(), customId != null ? callId() != null
                 : batchKey != null && batchResponseId != null, isError(),
                 responseId(), choiceSeen, event, workflowRun, inRootArray ? element : -1, lineId, runId, messages,
@@ -1247,7 +1271,22 @@ final class JsonDocumentScanner {
                 streamCall(), status, foreground, catalogueFields, finishedChoices, begunChoices, deltas,
                 geminiResponse != null && geminiResponse.equals(streamCall()),
                 lineId != null ? lineId : metadataId != null ? metadataId : measured,
-                pictures, inlined, listedRuns, interactionId, conversationId, teamMessages);
+                pictures, inlined, listedRuns, interactionId, conversationId, teamMessages, requestId);
+    }
+
+    /**
+     * Drops what was collected at LM Studio's places ({@link #LMSTUDIO_STATS}) unless it is LM Studio's: both
+     * counters, and for {@code result.stats} a {@code chat.end} document (its {@code type} may come last).
+     */
+    private void lmStudioStats() {
+        Map<String, Long> stats = usages.get(LMSTUDIO_STATS);
+        if (stats != null && !(stats.containsKey(LMSTUDIO_INPUT) && stats.containsKey(LMSTUDIO_OUTPUT))) {
+            usages.remove(LMSTUDIO_STATS);
+        }
+        Map<String, Long> end = usages.get(LMSTUDIO_END_STATS);
+        if (end != null && !(LMSTUDIO_END.equals(type) && end.containsKey(LMSTUDIO_INPUT) && end.containsKey(LMSTUDIO_OUTPUT))) {
+            usages.remove(LMSTUDIO_END_STATS);
+        }
     }
 
     /**
@@ -1312,6 +1351,8 @@ final class JsonDocumentScanner {
      * stream's {@code conversation.response.started}) extended or started.
      */
     private String conversationId;
+    /** The top-level {@code request_id} ({@link Document#requestId}). */
+    private String requestId;
 
     /** How OpenAI's stored Responses' ids start. */
     private static final String STORED_RESPONSE = "resp_";

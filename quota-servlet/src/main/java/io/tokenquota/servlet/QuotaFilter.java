@@ -927,6 +927,7 @@ public final class QuotaFilter implements Filter {
         // what the body names, for a request that starts an application's job again by its id
         settlement.bodyValues(() -> Json.topLevelValues(named, 64));
         settlement.bodyField(name -> Json.topLevelString(named, name));
+        settlement.bodyTrue(name -> Json.topLevelTrue(named, name));
         request.setAttribute(settling, settlement);
         held.settledBy(settlement);
         keeper.running(hold, settlement::chargeSoFar);

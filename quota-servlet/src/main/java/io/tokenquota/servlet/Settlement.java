@@ -169,6 +169,13 @@ final class Settlement implements AsyncListener {
         this.bodyValues = values;
     }
 
+    /** Whether a top-level field of the request's JSON body is {@code true} ({@link Json#topLevelTrue}). */
+    private java.util.function.Predicate<String> bodyTrue = name -> false;
+
+    void bodyTrue(java.util.function.Predicate<String> flag) {
+        this.bodyTrue = flag;
+    }
+
     /**
      * The settlement rules, in order; the first that applies decides.
      * <ol>
@@ -485,6 +492,57 @@ final class Settlement implements AsyncListener {
         // the path as the container routed it (decoded, dot segments resolved), not as the client wrote it
         String uri = QuotaFilter.pathOf(request);
         return uri.endsWith(named) || uri.endsWith(named + "/cancel") || uri.endsWith(named + "/submit_tool_outputs");
+    }
+
+    /**
+     * xAI's deferred chat completion (docs.x.ai, "Deferred Chat Completions"; round 315): asked with
+     * {@code "deferred": true}, a chat completion is answered only {@code {"request_id": …}}, the model runs
+     * afterwards at the provider, and {@code GET …/chat/deferred-completion/{request_id}} answers {@code 202}
+     * with an empty body until the result is ready, then the chat completion with its usage, once. A job the
+     * provider runs on its own, as a background Response is: the creation's charge is remembered by its
+     * {@code request_id} ({@link #key}), and a read of that id at that path is a read of the job
+     * ({@link #jobRead}: a pending poll released, the result charged what its usage passes the creation's
+     * charge; round 315 charged the poll 1,000 and the result's 9,700 on top of the creation's 1,011). An id
+     * no deferred creation of this subject was answered with, and a {@code 202} at any other path, are settled
+     * as any answer: an application's {@code 202}, body or not, may be a model call it queued.
+     */
+    private static final class DeferredCompletion {
+        /** Where a deferred completion is read, its {@code request_id} the last segment. */
+        private static final String READ_AT = "/chat/deferred-completion/";
+
+        private DeferredCompletion() {
+        }
+
+        /**
+         * What its charge is remembered by: apart from stored calls' ids, since its result is a chat completion
+         * that may carry the same id.
+         */
+        static String key(String requestId) {
+            return "deferred-completion:" + requestId;
+        }
+
+        /**
+         * The {@code request_id} a request created a deferred completion under: not a read, its body says
+         * {@code "deferred": true}, and answered (2xx) with one JSON document naming a top-level
+         * {@code request_id}; {@code null} otherwise.
+         */
+        static String created(HttpServletRequest request, java.util.function.Predicate<String> bodyTrue,
+                              JsonDocumentScanner.Document answer) {
+            return answer != null && answer.requestId() != null && !answer.requestId().isEmpty() && !reads(request)
+                    && bodyTrue.test("deferred") ? answer.requestId() : null;
+        }
+
+        /** The {@code request_id} a read ({@code GET}, {@code HEAD}) at {@code …/chat/deferred-completion/{id}} names, or {@code null}. */
+        static String read(HttpServletRequest request) {
+            if (!reads(request)) {
+                return null;
+            }
+            // the path as the container routed it (decoded, dot segments resolved)
+            String path = QuotaFilter.pathOf(request);
+            int at = path.lastIndexOf(READ_AT);
+            String id = at < 0 ? "" : path.substring(at + READ_AT.length());
+            return id.isEmpty() || id.indexOf('/') >= 0 ? null : id;
+        }
     }
 
     /**
@@ -873,9 +931,16 @@ final class Settlement implements AsyncListener {
             }
             boolean uploaded = upload != null && explicit == null && usage == null && status >= 200 && status < 300
                     && upload.answered(sniffer.onlyDocument(), response.getHeader(FileUpload.GEMINI_STATUS), providerState);
+            // an xAI deferred completion read by the request_id this subject's deferred creation was answered with:
+            // a read of that job whatever the answer (a pending 202 without a body, the result with its usage)
+            String deferred = status < 200 || status >= 300 || uploaded ? null : DeferredCompletion.read(request);
+            boolean readsDeferred = deferred != null
+                    && providerState.jobCharged(hold.subject(), DeferredCompletion.key(deferred)) != null;
             // the stored call the answer is: one JSON document, or the events of a stored Response (a background
             // stream resumed by a GET) or of an Assistants run (streamed, also after submit_tool_outputs)
             Stored job = status < 200 || status >= 300 || uploaded ? null
+                    : readsDeferred ? new Stored(DeferredCompletion.key(deferred), "deferred chat completion",
+                            status == 202 ? "pending" : "ready", false)
                     : sniffer.job() != null ? Stored.of(sniffer.job())
                     : sniffer.storedResponse() != null ? new Stored(sniffer.storedResponse(), "response", null, false)
                     // a streamed Gemini interaction, stored by default: read back (or a background one's stream
@@ -891,7 +956,7 @@ final class Settlement implements AsyncListener {
                 // this one restarted): the answer that ran it carried this usage and was charged it there
                 jobCharged = usage == null || provisional ? 0 : usage;
             }
-            boolean readsJob = job != null && actsOn(request, job)
+            boolean readsJob = readsDeferred || job != null && actsOn(request, job)
                     && (jobCharged != null || job.status() != null && PENDING.contains(job.status())
                     || usage == null && job.status() != null && ENDED_UNUSED.contains(job.status()));
             // an application's own job, read at the path that started it
@@ -932,6 +997,12 @@ final class Settlement implements AsyncListener {
                     releaseOnError, estimateOf(sniffer));
             Decision whole = withNested(own, nestedActual());
             Decision d = !readsJob && job != null ? madeJob(whole, job) : whole;
+            String deferredMade = status >= 200 && status < 300
+                    ? DeferredCompletion.created(request, bodyTrue, sniffer.lastDocument()) : null;
+            if (deferredMade != null) {
+                // its result's usage is charged what passes this; a creation under an id an earlier one had starts afresh
+                providerState.jobStarted(hold.subject(), DeferredCompletion.key(deferredMade), d.release() ? 0 : d.tokens());
+            }
             // (an application's job is no provider's: appJob is null beside a job)
             if (appJob != null && appJob.startedBy(request, status)) {
                 appJobStarted(appJob, response.getHeader("Location"), d.release() ? 0 : d.tokens());

@@ -27,7 +27,7 @@ import java.util.Map;
  *       also spelt in snake_case;</li>
  *   <li>Bedrock Converse ({@code usage.totalTokens} or its parts), Cohere ({@code tokens} or
  *       {@code billed_units} of its usage object), Groq's stream ({@code x_groq.usage}), Ollama and
- *       llama.cpp's native answers (counters at the top of the answer): see
+ *       llama.cpp's native answers (counters at the top of the answer), LM Studio's native chat ({@code stats}): see
  *       {@link JsonDocumentScanner#USAGE_PATHS} and {@link JsonDocumentScanner#ROOT_COUNTERS}.</li>
  * </ul>
  * The first usage seen fixes the format of the response; usage in another format later is ignored
@@ -56,7 +56,7 @@ final class UsageSniffer {
     private enum Mode { UNDECIDED, JSON, SSE, DECODED, OFF }
 
     private enum Format { OPENAI, ANTHROPIC, GEMINI, BEDROCK, COHERE, OLLAMA, LLAMA_CPP, WATSONX, REPLICATE, TGI, LMDEPLOY,
-        LANGCHAIN, LANGCHAIN4J, DIFY }
+        LMSTUDIO, LANGCHAIN, LANGCHAIN4J, DIFY }
 
     /** A reader for an answer to a request whose input is estimated at {@code inputEstimate} tokens. */
     UsageSniffer(long inputEstimate) {
@@ -323,7 +323,7 @@ final class UsageSniffer {
     private long[] invocationKinds;
     /**
      * The request's estimated input tokens: what a report that counts only the output (TGI's
-     * {@code generated_tokens}, Ollama without {@code prompt_eval_count}) leaves out.
+     * {@code generated_tokens} without {@code input_length}, Ollama without {@code prompt_eval_count}) leaves out.
      */
     private final long inputEstimate;
 
@@ -1731,6 +1731,16 @@ final class UsageSniffer {
                     replicate.get("output_token_count")), null, false),
                     UsageKinds.inputOutput(replicate, "input_token_count", "output_token_count"));
         }
+        Map<String, Long> lmStudio = doc.usage(JsonDocumentScanner.LMSTUDIO_STATS) != null
+                ? doc.usage(JsonDocumentScanner.LMSTUDIO_STATS) : doc.usage(JsonDocumentScanner.LMSTUDIO_END_STATS);
+        if (lmStudio != null) {
+            // LM Studio's native chat, whole or its stream's chat.end (round 315: charged the estimate, 1,010 for
+            // 9,700): input_tokens counts the thread it read again, total_output_tokens the reasoning with the
+            // message; the scanner keeps only stats with both
+            reported |= kinds(report(Format.LMSTUDIO, sum(lmStudio.get(JsonDocumentScanner.LMSTUDIO_INPUT),
+                    lmStudio.get(JsonDocumentScanner.LMSTUDIO_OUTPUT)), null, false),
+                    UsageKinds.inputOutput(lmStudio, JsonDocumentScanner.LMSTUDIO_INPUT, JsonDocumentScanner.LMSTUDIO_OUTPUT));
+        }
         if (doc.usage("x_groq.usage") != null) {
             reported |= kinds(report(Format.OPENAI, openAi(doc.usage("x_groq.usage")), null, false),
                     UsageKinds.openAi(doc.usage("x_groq.usage")));
@@ -1899,10 +1909,18 @@ final class UsageSniffer {
         }
         Map<String, Long> tgi = doc.usage("details");
         if (tgi != null && tgi.containsKey("generated_tokens")) {
-            // Hugging Face TGI counts what it generated, not the prompt: charged at least the estimate
             Long generated = tgi.get("generated_tokens");
-            reported |= kinds(report(Format.TGI, generated, null, true), new long[] {0, 0, generated, 0});
-            outputOnly = true;
+            Long input = tgi.get("input_length");
+            if (input != null) {
+                // generate_stream's last event (StreamDetails) counts the prompt too, the figure TGI's own
+                // /v1/completions stream reports as prompt_tokens: the call's whole usage (round 315: the
+                // estimate stood in for 9,000 tokens read)
+                reported |= kinds(report(Format.TGI, sum(input, generated), null, false), new long[] {input, 0, generated, 0});
+            } else {
+                // Hugging Face TGI's /generate counts what it generated, not the prompt: charged at least the estimate
+                reported |= kinds(report(Format.TGI, generated, null, true), new long[] {0, 0, generated, 0});
+                outputOnly = true;
+            }
         }
         return reported;
     }

@@ -794,6 +794,77 @@ final class UsageSnifferTest {
         assertTrue(alone.provisional());
     }
 
+    /**
+     * LM Studio's native chat ({@code POST /api/v1/chat}): {@code stats} of its answer, and {@code result.stats} of
+     * its stream's {@code chat.end} event, counted as input and output (round 315); a {@code stats} without both
+     * counters, or a {@code result.stats} outside a {@code chat.end}, is no usage.
+     */
+    @Property(tries = 30)
+    void lmStudioNativeStatsAreReadOnlyAtItsPlacesAndWithBothCounters(@ForAll @IntRange(min = 1, max = 97) int pieceSize) {
+        String stats = "{\"input_tokens\":9000,\"total_output_tokens\":700,\"reasoning_output_tokens\":24,"
+                + "\"tokens_per_second\":41.09,\"time_to_first_token_seconds\":1.367}";
+        String result = "{\"model_instance_id\":\"openai/gpt-oss-20b\",\"output\":[{\"type\":\"message\",\"content\":\"x\"}],"
+                + "\"stats\":" + stats + ",\"thread_id\":\"thread_1\"}";
+        assertEquals(9_700L, sniff("application/json", result, pieceSize));
+        String stream = "event: chat.start\ndata: {\"type\":\"chat.start\",\"model_instance_id\":\"m\"}\n\n"
+                + "event: message.delta\ndata: {\"type\":\"message.delta\",\"content\":\"x\"}\n\n"
+                + "event: chat.end\ndata: {\"type\":\"chat.end\",\"result\":" + result + "}\n\n";
+        assertEquals(9_700L, sniff("text/event-stream", stream, pieceSize));
+        // the type may come after the result
+        assertEquals(9_700L, sniff("text/event-stream", "data: {\"result\":" + result + ",\"type\":\"chat.end\"}\n\n", pieceSize));
+    }
+
+    @Test
+    void statsThatAreNotLmStudiosAreNoUsage() {
+        UsageSniffer whole = sniffer("application/json", "{\"stats\":{\"input_tokens\":9000,\"total_output_tokens\":700}}", true);
+        assertEquals(9_700L, whole.usage());
+        assertFalse(whole.provisional());
+        org.junit.jupiter.api.Assertions.assertArrayEquals(new long[] {9_000, 0, 700, 0}, whole.kinds(),
+                "input, and output with its reasoning inside");
+        // an application's own stats: one counter, or none of LM Studio's
+        assertNull(sniffWithHead("application/json", "{\"answer\":\"x\",\"stats\":{\"input_tokens\":9000}}"));
+        assertNull(sniffWithHead("application/json", "{\"answer\":\"x\",\"stats\":{\"total_output_tokens\":700}}"));
+        assertNull(sniffWithHead("application/json", "{\"answer\":\"x\",\"stats\":{\"latency_ms\":12,\"tokens\":3}}"));
+        // result.stats only in a chat.end event; stats deeper than LM Studio puts it never
+        String lmStats = "{\"input_tokens\":9000,\"total_output_tokens\":700}";
+        assertNull(sniffWithHead("application/json", "{\"result\":{\"stats\":" + lmStats + "}}"));
+        assertNull(sniffWithHead("text/event-stream", "data: {\"type\":\"message.delta\",\"result\":{\"stats\":" + lmStats + "}}\n\n"));
+        assertNull(sniffWithHead("application/json", "{\"data\":{\"stats\":" + lmStats + "}}"));
+        // LM Studio's OpenAI-compatible answer carries an empty stats beside its usage: the usage counts
+        assertEquals(9_700L, sniffWithHead("application/json", "{\"object\":\"chat.completion\",\"usage\":{\"prompt_tokens\":9000,"
+                + "\"completion_tokens\":700,\"total_tokens\":9700},\"stats\":{}}"));
+    }
+
+    /**
+     * TGI's {@code generate_stream}: its last event's {@code details} with {@code input_length} is the call's whole
+     * usage (round 315); without it ({@code /generate}'s details) the output alone, with the request's estimated
+     * input added, provisional.
+     */
+    @Test
+    void tgiDetailsCountTheInputWhenTheyNameItsLength() {
+        String stream = "data:{\"index\":1,\"token\":{\"id\":5165,\"text\":\"Clause\",\"special\":false},"
+                + "\"generated_text\":null,\"details\":null}\n\n"
+                + "data:{\"index\":2,\"token\":{\"id\":2,\"text\":\"</s>\",\"special\":true},\"generated_text\":\"Clause\","
+                + "\"details\":{\"finish_reason\":\"eos_token\",\"generated_tokens\":700,\"seed\":null,\"input_length\":9000}}\n\n";
+        UsageSniffer s = new UsageSniffer(1_000);
+        byte[] bytes = stream.getBytes(StandardCharsets.UTF_8);
+        s.begin("text/event-stream", null, bytes);
+        s.feed(bytes, 0, bytes.length);
+        s.finish();
+        assertEquals(9_700L, s.usage());
+        assertFalse(s.provisional());
+        org.junit.jupiter.api.Assertions.assertArrayEquals(new long[] {9_000, 0, 700, 0}, s.kinds());
+        UsageSniffer generate = new UsageSniffer(1_000);
+        byte[] whole = "{\"generated_text\":\"Clause\",\"details\":{\"finish_reason\":\"length\",\"generated_tokens\":700,\"seed\":null}}"
+                .getBytes(StandardCharsets.UTF_8);
+        generate.begin("application/json", null, whole);
+        generate.feed(whole, 0, whole.length);
+        generate.finish();
+        assertEquals(1_700L, generate.usage(), "the output and the estimated input");
+        assertTrue(generate.provisional());
+        org.junit.jupiter.api.Assertions.assertArrayEquals(new long[] {1_000, 0, 700, 0}, generate.kinds());
+    }
+
     private static Long sniffSentBack(String request, String answer) {
         UsageSniffer s = new UsageSniffer();
         s.requestMessages(RequestMessageIds.sentBy(request.getBytes(StandardCharsets.UTF_8)));
