@@ -12,9 +12,10 @@ import java.util.Set;
  * and Firefox's {@code MediaRecorder} write no {@code Duration} (a live recording's length is not known when its head
  * is written) and a Segment and Clusters of unknown size, so each track's length is the span of its blocks' timestamps
  * (a Cluster's {@code Timestamp} plus each block's relative one, at the Info's {@code TimestampScale}) and the last
- * block's own length (its {@code BlockDuration}, its Opus packets, the track's {@code DefaultDuration} or the shortest
- * step between its blocks). A stated {@code Duration} only lengthens it: a file can understate it. Video is timed by
- * its timestamps, which a model sampling frames a second goes by (as {@link Mp4Fragments}); a sound track is never
+ * block's own length (its {@code BlockDuration}, its Opus packets, or for each of its laces the track's
+ * {@code DefaultDuration} or the shortest step between its blocks), the ticks at the track's
+ * {@code TrackTimestampScale} when that lengthens them. A stated {@code Duration} only lengthens it: a file can
+ * understate it. Video is timed by its timestamps, which a model sampling frames a second goes by (as {@link Mp4Fragments}); a sound track is never
  * shorter than its Opus packets' own lengths (their TOC bytes, as {@link OggDuration} counts them) or, for another
  * codec, than its blocks' bytes at {@link AudioDuration#LOWEST_BITRATE}, since timestamps are the writer's word and a
  * decoder plays every packet.
@@ -32,11 +33,17 @@ final class MatroskaDuration {
     // Info's, TrackEntry's, Cluster's and BlockGroup's children read
     private static final long TIMESTAMP_SCALE = 0x2AD7B1, DURATION = 0x4489;
     private static final long TRACK_ENTRY = 0xAE, TRACK_NUMBER = 0xD7, TRACK_TYPE = 0x83, CODEC_ID = 0x86,
-            DEFAULT_DURATION = 0x23E383;
+            DEFAULT_DURATION = 0x23E383, TRACK_TIMESTAMP_SCALE = 0x23314F;
     private static final long TIMESTAMP = 0xE7, SIMPLE_BLOCK = 0xA3, BLOCK_GROUP = 0xA0, BLOCK = 0xA1,
             BLOCK_DURATION = 0x9B;
-    /** "A_OPUS", the Opus CodecID (RFC 9559 section 5.1.4.1.21; the codec mappings' A_OPUS). */
-    private static final long A_OPUS = 0x415F4F505553L;
+    /** Opus's CodecIDs (RFC 9559 section 5.1.4.1.21): A_OPUS, and mkvmerge's pre-final one, which FFmpeg maps to Opus. */
+    private static final Set<String> OPUS = Set.of("A_OPUS", "A_OPUS/EXPERIMENTAL");
+    /**
+     * The largest TrackTimestampScale taken (RFC 9559 section 5.1.4.1.13): real files write 1.0; FFmpeg's time base
+     * numerator (TimestampScale times it) is a 32-bit unsigned, so no larger one plays longer there, and every product
+     * with it stays finite.
+     */
+    private static final double MOST_TRACK_SCALE = 0x1p32;
     /** The Segment's children: where FFmpeg resynchronises, and what ends a Cluster of unknown size (RFC 8794 6.2). */
     private static final Set<Long> TOP = Set.of(0x114D9B74L, INFO, TRACKS, CLUSTER, 0x1C53BB6BL, 0x1941A469L,
             0x1043A770L, 0x1254C367L);
@@ -60,6 +67,10 @@ final class MatroskaDuration {
         boolean opus;
         long type;
         long defaultNanos;
+        /** Its TrackTimestampScale (RFC 9559 section 5.1.4.1.13), at least 1: never shortening the track. */
+        double trackScale = 1;
+        /** The most laces (RFC 9559 section 10.3) of any of its blocks. */
+        int laces = 1;
         long first = Long.MAX_VALUE;
         long last = Long.MIN_VALUE;
         long previous = Long.MIN_VALUE;
@@ -71,7 +82,8 @@ final class MatroskaDuration {
         long samples;
         long bytes;
 
-        void block(long at, long nanos) {
+        void block(long at, long nanos, int n) {
+            laces = Math.max(laces, n);
             first = Math.min(first, at);
             step = previous != Long.MIN_VALUE && at > previous ? Math.min(step, at - previous) : step;
             previous = at;
@@ -79,11 +91,17 @@ final class MatroskaDuration {
             last = Math.max(last, at);
         }
 
-        long millis(long scale) {
+        long millis(long segmentScale) {
             if (first == Long.MAX_VALUE) {
                 return 0;
             }
-            double tail = Math.max(Math.max(tailNanos, defaultNanos), step == Long.MAX_VALUE ? 0 : (double) step * scale);
+            // the track's ticks, and its DefaultDuration as FFmpeg counts it in them, at its TrackTimestampScale
+            double scale = segmentScale * trackScale;
+            double stepNanos = step == Long.MAX_VALUE ? 0 : step * scale;
+            // RFC 9559 section 10.3: a block of n laces lasts n DefaultDurations (FFmpeg), or n shortest steps; the most
+            // laces of any block taken as the last's, so a block before it is never cut short
+            double lace = defaultNanos > 0 ? defaultNanos * trackScale : stepNanos;
+            double tail = Math.max(Math.max(tailNanos, stepNanos), laces * lace);
             double nanos = Math.max((double) (last - first) * scale + tail,
                     statedEnd == Long.MIN_VALUE ? 0 : ((double) statedEnd - first) * scale);
             long played = nanos > 0 ? (long) Math.ceil(nanos / 1_000_000) : 0;
@@ -176,16 +194,19 @@ final class MatroskaDuration {
             long v = uint(size);
             infoScale = v > 0 ? v : DEFAULT_SCALE;
         } else if (info && id == DURATION && (size == 4 || size == 8)) {
-            long bits = uint(size);
-            infoDuration = size == 4 ? Float.intBitsToFloat((int) bits) : Double.longBitsToDouble(bits);
+            infoDuration = floating(size);
         } else if (entry != null && id == TRACK_NUMBER) {
             entryNumber = uint(size);
         } else if (entry != null && id == TRACK_TYPE) {
             entry.type = uint(size);
         } else if (entry != null && id == DEFAULT_DURATION) {
             entry.defaultNanos = Math.max(0, uint(size));
-        } else if (entry != null && id == CODEC_ID && size == 6) {
-            entry.opus = uint(size) == A_OPUS;
+        } else if (entry != null && id == TRACK_TIMESTAMP_SCALE && (size == 4 || size == 8)) {
+            // RFC 9559 section 5.1.4.1.13 (a float, RFC 8794 section 7.3): NaN, below 1 and infinite are bounded
+            double v = floating(size);
+            entry.trackScale = v > 1 ? Math.min(v, MOST_TRACK_SCALE) : 1;
+        } else if (entry != null && id == CODEC_ID) {
+            entry.opus = OPUS.contains(string(size, "A_OPUS/EXPERIMENTAL".length()));
         } else if (inCluster && id == TIMESTAMP) {
             long v = uint(size);
             cluster = v < 0 || v > MOST_TIMESTAMP ? MOST_TIMESTAMP : v;
@@ -212,6 +233,8 @@ final class MatroskaDuration {
         if (number < 0 || at > end) {
             return false;
         }
+        // RFC 9559 section 10.3: a laced block (Xiph, fixed-size or EBML) opens on its number of frames less one
+        int laces = lacing != 0 && at < end ? read() + 1 : 1;
         Track t = tracks.get(number);
         if (t == null && named < MOST_TRACKS) {
             named++;
@@ -220,7 +243,7 @@ final class MatroskaDuration {
         long when = cluster + relative;
         long samples = 0;
         if (t != null && t.opus) {
-            int frames = lacing == 0 ? 1 : read() + 1;
+            int frames = laces;
             long[] sizes = new long[frames];
             long listed = 0;
             for (int i = 0; i + 1 < frames && lacing != 2; i++) {
@@ -255,7 +278,7 @@ final class MatroskaDuration {
         }
         skip(end - at);
         if (t != null) {
-            t.block(when, samples * 62_500 / 3);
+            t.block(when, samples * 62_500 / 3, laces);
         }
         if (t != null && inGroup) {
             grouped = t;
@@ -274,6 +297,7 @@ final class MatroskaDuration {
                 t.type = entry.type;
                 t.opus = entry.opus;
                 t.defaultNanos = entry.defaultNanos;
+                t.trackScale = entry.trackScale;
                 tracks.put(entryNumber, t);
             }
         }
@@ -345,6 +369,26 @@ final class MatroskaDuration {
                 return window;
             }
         }
+    }
+
+    /** A float of 4 or 8 bytes (RFC 8794 section 7.3). */
+    private double floating(long size) throws IOException {
+        long bits = uint(size);
+        return size == 4 ? Float.intBitsToFloat((int) bits) : Double.longBitsToDouble(bits);
+    }
+
+    /**
+     * A String element's value (RFC 8794 section 7.4) up to {@code most} characters, more making it longer: it ends at
+     * its first zero byte, the rest ignored (section 13: the padding a writer leaves when it shortens a value).
+     */
+    private String string(long size, int most) throws IOException {
+        long end = at + size;
+        StringBuilder s = new StringBuilder();
+        for (int b; at < end && s.length() <= most && (b = read()) != 0; ) {
+            s.append((char) b);
+        }
+        skip(end - at);
+        return s.toString();
     }
 
     private long uint(long size) throws IOException {

@@ -123,6 +123,120 @@ class MatroskaDurationTest {
         assertEquals(new Mp4Duration.Tracks(60, 0), tracks(cat(head(WebmFiles.opusTrack(2)), cluster(0, ebmlLaced))));
     }
 
+    // ------------------------------------------------------------------ round 317: laces, track scales, CodecIDs
+
+    /**
+     * A SimpleBlock of track 1 at {@code relative} holding {@code n} frames of 100 bytes laced as {@code lacing} says
+     * (RFC 9559 section 10.3: 1 Xiph, 2 fixed-size, 3 EBML): the frame count less one, then the sizes.
+     */
+    static byte[] laced(long relative, int lacing, int n) {
+        ByteArrayOutputStream sizes = new ByteArrayOutputStream();
+        for (int i = 0; i + 1 < n && lacing != 2; i++) {
+            // Xiph: 100 in one byte; EBML: the first as a 1-byte vint (0xE4), then differences of 0 (0xBF)
+            sizes.write(lacing == 1 ? 100 : i == 0 ? 0xE4 : 0xBF);
+        }
+        return element(SIMPLE_BLOCK, size(1), uint(relative, 2), new byte[] {(byte) (lacing << 1), (byte) (n - 1)},
+                sizes.toByteArray(), new byte[100 * n]);
+    }
+
+    @Test
+    void lacedVideoFramesEachLastADefaultDuration() throws IOException {
+        // a frame at 0 and 59 laced in a block at 1 s, DefaultDuration 1 s: FFmpeg's frames at 0 ... 59 s
+        for (int lacing = 1; lacing <= 3; lacing++) {
+            byte[] webm = cat(head(WebmFiles.videoTrack(1, "V_VP9", 1_000_000_000L)), cluster(0, frame(1, 0), laced(1_000, lacing, 59)));
+            assertEquals(new Mp4Duration.Tracks(0, 60_000), tracks(webm), "lacing " + lacing);
+        }
+        // without a DefaultDuration, each lace lasts the shortest step (1 s): 2 s and 58 laces
+        byte[] stepped = cat(head(WebmFiles.videoTrack(1, "V_VP9", 0)), cluster(0, frame(1, 0), frame(1, 1_000), laced(2_000, 1, 58)));
+        assertEquals(new Mp4Duration.Tracks(0, 60_000), tracks(stepped));
+        // a laced block before the last is not cut short by it: 10 laces at 0, a frame at 1 s
+        byte[] early = cat(head(WebmFiles.videoTrack(1, "V_VP9", 1_000_000_000L)), cluster(0, laced(0, 1, 10), frame(1, 1_000)));
+        assertTrue(tracks(early).video() >= 10_000);
+        // the most laces a block holds (256) at 4 s a lace
+        byte[] most = cat(head(WebmFiles.videoTrack(1, "V_VP9", 4_000_000_000L)), cluster(0, laced(0, 2, 256)));
+        assertEquals(new Mp4Duration.Tracks(0, 256 * 4_000), tracks(most));
+        // a laced block cut before its frame count: one frame, no exception, the Cluster read on
+        byte[] cut = element(SIMPLE_BLOCK, size(1), uint(0, 2), new byte[] {0x02});
+        assertEquals(new Mp4Duration.Tracks(0, 2_000), tracks(cat(head(WebmFiles.videoTrack(1, "V_VP9", 1_000_000_000L)),
+                cluster(0, cut, frame(1, 1_000)))));
+    }
+
+    /** 60 VP9 frames {@code stepMillis} apart in a Cluster at 0, the track's TrackTimestampScale element {@code scale}. */
+    static byte[] scaled(long stepMillis, long defaultNanos, byte[] scale) {
+        byte[] track = element(0xAE, element(0xD7, uint(1, 1)), element(0x83, uint(1, 1)), element(0x86, ascii("V_VP9")),
+                defaultNanos > 0 ? element(0x23E383, uint(defaultNanos, 4)) : new byte[0], scale);
+        ByteArrayOutputStream blocks = new ByteArrayOutputStream();
+        for (int i = 0; i < 60; i++) {
+            blocks.writeBytes(frame(1, i * stepMillis));
+        }
+        return cat(head(track), cluster(0, blocks.toByteArray()));
+    }
+
+    static byte[] trackScale(double v) {
+        return element(0x23314F, float64(v));
+    }
+
+    @Test
+    void aTrackTimestampScaleLengthensItsTrack() throws IOException {
+        // 60 frames 10 ms apart at a track scale of 100 (RFC 9559 section 5.1.4.1.13): FFmpeg's 0 ... 59 s
+        assertEquals(new Mp4Duration.Tracks(0, 60_000), tracks(scaled(10, 0, trackScale(100))));
+        assertEquals(new Mp4Duration.Tracks(0, 60_000), tracks(scaled(10, 0,
+                element(0x23314F, uint(Float.floatToIntBits(100f), 4)))), "a 4-byte float");
+        // its DefaultDuration too, in FFmpeg's ticks: 59 s and a 10 ms frame at 100
+        assertEquals(new Mp4Duration.Tracks(0, 60_000), tracks(scaled(10, 10_000_000, trackScale(100))));
+        // never shortening: below 1, 0, negative, NaN, a negative infinity and a 3-byte float leave the 0.6 s
+        for (byte[] lower : new byte[][] {trackScale(0.5), trackScale(0), trackScale(-100), trackScale(Double.NaN),
+            trackScale(Double.NEGATIVE_INFINITY), element(0x23314F, uint(0x42C800, 3)), new byte[0]}) {
+            assertEquals(new Mp4Duration.Tracks(0, 600), tracks(scaled(10, 0, lower)));
+        }
+    }
+
+    @Test
+    void hugeTrackTimestampScalesStayBounded() throws IOException {
+        for (double huge : new double[] {Double.POSITIVE_INFINITY, Double.MAX_VALUE, 1e300, 0x1p33}) {
+            byte[] webm = scaled(10, 0, trackScale(huge));
+            // capped at 2^32 (FFmpeg's largest time base): 600 ticks of 1 ms, finite, never negative or wrapped
+            assertEquals(new Mp4Duration.Tracks(0, (long) Math.ceil(600 * 0x1p32)), tracks(webm), "scale " + huge);
+            assertEquals(1_000L * webm.length, played(webm).video());
+        }
+        // a single frame at a scale of infinity and no step or DefaultDuration: no NaN, its 0 length
+        byte[] one = cat(head(element(0xAE, element(0xD7, uint(1, 1)), element(0x83, uint(1, 1)), element(0x86, ascii("V_VP9")),
+                trackScale(Double.POSITIVE_INFINITY))), cluster(0, frame(1, 0)));
+        assertEquals(new Mp4Duration.Tracks(0, 0), tracks(one));
+        // the largest Cluster timestamp at the largest TimestampScale and track scale: saturated, not wrapped
+        byte[] far = cat(WebmFiles.ebmlHeader("webm"), unknownSize(SEGMENT), element(INFO, element(TIMESTAMP_SCALE,
+                uint(-1L >>> 1, 8))), element(TRACKS, element(0xAE, element(0xD7, uint(1, 1)), element(0x83, uint(1, 1)),
+                trackScale(1e300))), cluster(0, frame(1, 0)), unknownSize(CLUSTER), element(TIMESTAMP, uint(-1L >>> 1, 8)),
+                frame(1, 0));
+        assertEquals(Long.MAX_VALUE, tracks(far).video());
+    }
+
+    /** 1,000 Opus packets of 60 ms and 20 bytes stamped at 0 (60 s), track 2's CodecID bytes {@code codecId}. */
+    static byte[] voiceNote(byte[] codecId) {
+        byte[] track = element(0xAE, element(0xD7, uint(2, 1)), element(0x83, uint(2, 1)), element(0x86, codecId));
+        ByteArrayOutputStream blocks = new ByteArrayOutputStream();
+        for (int i = 0; i < 1_000; i++) {
+            blocks.writeBytes(WebmFiles.simpleBlock(2, 0, true, WebmFiles.opusPacket(20, NOISE)));
+        }
+        return cat(head(track), cluster(0, blocks.toByteArray()));
+    }
+
+    @Test
+    void opusIsKnownByEitherCodecIdItsValueEndingAtAZeroByte() throws IOException {
+        // A_OPUS, mkvmerge's pre-final A_OPUS/EXPERIMENTAL, either padded or ended by a zero byte (RFC 8794 section 13)
+        for (byte[] id : new byte[][] {ascii("A_OPUS"), ascii("A_OPUS/EXPERIMENTAL"), cat(ascii("A_OPUS"), new byte[3]),
+            cat(ascii("A_OPUS/EXPERIMENTAL"), new byte[1]), cat(ascii("A_OPUS"), new byte[1], ascii("/EXPERIMENTAL2")),
+            cat(ascii("A_OPUS"), new byte[100_000]), cat(ascii("A_OPUS/EXPERIMENTAL"), new byte[100_000], ascii("X"))}) {
+            assertEquals(new Mp4Duration.Tracks(60_000, 0), tracks(voiceNote(id)), new String(id, 0, Math.min(id.length, 30)));
+        }
+        // others are timed by their bytes at 16 kbit/s: 24 KB, 12 s
+        for (byte[] id : new byte[][] {ascii("A_OPUSX"), ascii("A_OPUS/EXPERIMENTAL2"), ascii("a_opus"), ascii("A_OPU"),
+            new byte[0], cat(ascii("A_OPUS"), new byte[] {' '}), cat(ascii("A_OPUSX"), new byte[100_000]),
+            cat(ascii("A_OPUS/EXPERIMENTALX"), new byte[1]), cat(new byte[100_000], ascii("A_OPUS"))}) {
+            assertEquals(new Mp4Duration.Tracks(12_000, 0), tracks(voiceNote(id)), new String(id, 0, Math.min(id.length, 30)));
+        }
+    }
+
     static byte[] packet20(int bytes) {
         byte[] p = new byte[bytes];
         p[0] = (byte) 0xF8;

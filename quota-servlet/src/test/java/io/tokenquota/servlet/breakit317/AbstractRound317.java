@@ -182,15 +182,29 @@ abstract class AbstractRound317 extends ModelCallRound {
         return element(SIMPLE_BLOCK, size(1), uint(relative, 2), new byte[] {0x02}, lace.toByteArray());
     }
 
+    /**
+     * {@code frames} {@code stepMillis} apart, each in its own SimpleBlock, in Clusters of unknown size: a new one
+     * where a block's Timestamp would pass its Cluster's by more than a signed 16-bit number holds (RFC 9559 section
+     * 10.1; 32,767 ticks), as Chrome's and FFmpeg's muxers start one. (A single Cluster wrapped the blocks from 33 s on
+     * to -32.5 ... -6.5 s, which FFmpeg drops and interpolates and the filter reads as 65.5 s.)
+     */
+    static byte[] clusters(List<byte[]> frames, long stepMillis) {
+        ByteArrayOutputStream blocks = new ByteArrayOutputStream();
+        long cluster = 0;
+        for (int i = 0; i < frames.size(); i++) {
+            long at = i * stepMillis;
+            if (i == 0 || at - cluster > Short.MAX_VALUE) {
+                cluster = at;
+                blocks.writeBytes(cat(unknownSize(CLUSTER), element(TIMESTAMP, uint(cluster, 4))));
+            }
+            blocks.writeBytes(WebmFiles.simpleBlock(1, at - cluster, i == 0, frames.get(i)));
+        }
+        return blocks.toByteArray();
+    }
+
     /** 60 frames at one a second, each in its own SimpleBlock (Chrome's and FFmpeg's layout). */
     static byte[] unlacedRecording() {
-        List<byte[]> frames = frames(SECONDS);
-        ByteArrayOutputStream blocks = new ByteArrayOutputStream();
-        for (int i = 0; i < frames.size(); i++) {
-            blocks.writeBytes(WebmFiles.simpleBlock(1, i * 1_000L, i == 0, frames.get(i)));
-        }
-        return cat(head(vp9Track(1_000_000_000L)), unknownSize(CLUSTER), element(TIMESTAMP, uint(0, 4)),
-                blocks.toByteArray());
+        return cat(head(vp9Track(1_000_000_000L)), clusters(frames(SECONDS), 1_000));
     }
 
     /** The same 60 frames: the first two in their own SimpleBlocks at 0 and 1 s, the other 58 laced in one at 2 s. */
@@ -203,13 +217,8 @@ abstract class AbstractRound317 extends ModelCallRound {
 
     /** The same 60 frames stamped {@code stepMillis} apart, the track's TrackTimestampScale {@code trackScale} (none at 0). */
     static byte[] scaledRecording(long stepMillis, double trackScale) {
-        List<byte[]> frames = frames(SECONDS);
-        ByteArrayOutputStream blocks = new ByteArrayOutputStream();
-        for (int i = 0; i < frames.size(); i++) {
-            blocks.writeBytes(WebmFiles.simpleBlock(1, i * stepMillis, i == 0, frames.get(i)));
-        }
         byte[] scale = trackScale > 0 ? element(0x23314F, float64(trackScale)) : new byte[0];
-        return cat(head(vp9Track(0, scale)), unknownSize(CLUSTER), element(TIMESTAMP, uint(0, 4)), blocks.toByteArray());
+        return cat(head(vp9Track(0, scale)), clusters(frames(SECONDS), stepMillis));
     }
 
     /**
