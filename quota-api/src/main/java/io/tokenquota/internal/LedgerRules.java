@@ -244,20 +244,43 @@ public final class LedgerRules {
     }
 
     /**
-     * A closed month's {@code granted} after a late change moved {@code transfer} ({@link #lateTransfer}).
-     * Unchanged, except when a late charge needed more purchased tokens than the latest month had: the
-     * closed month's unspent purchased tokens live in the latest month's {@code carried}, so the latest
-     * month having none left means a refund took them. The closed month then keeps as purchased only
-     * what it consumed, this take included. Left as they were, the tokens the take could not get would
-     * count as consumed, and a later release of another of its holds would hand them to the latest
-     * month again: a refunded purchase come back (round 313: 3,000 refunded tokens carried anew).
+     * What a late change of a closed month needed from the latest month and did not get: the part of a
+     * late charge's take beyond the latest month's {@code granted + carried} ({@link #lateTransfer}).
+     * Zero for a change that gives tokens back, and with rollover off.
      */
-    public static long closedGranted(QuotaAccount closedBefore, QuotaAccount closedAfter, long transfer) {
-        long consumedBefore = purchasedConsumed(closedBefore);
-        if (consumedBefore - purchasedConsumed(closedAfter) >= transfer) {
-            return closedBefore.granted();
-        }
-        return consumedBefore - transfer - closedBefore.carried();
+    public static long lateShortfall(QuotaAccount closedBefore, QuotaAccount closedAfter, long transfer,
+                                     QuotaPolicy policy) {
+        long delta = purchasedConsumed(closedBefore) - purchasedConsumed(closedAfter);
+        return !policy.rolloverPurchased() || delta >= 0 ? 0 : transfer - delta;
+    }
+
+    /**
+     * How much of a late charge's shortfall ({@link #lateShortfall}) a closed month between the
+     * charged month and the latest one gives: its purchased tokens on hold, at most the shortfall. The
+     * charged month's unspent purchased tokens were carried through those months: a later month's hold
+     * may hold them, and then they are not in the latest month (round 316: January's late charge found
+     * March empty while February held January's 10,000; February's release then carried them all to
+     * March, and January's 6,000 were paid by no one). The month between drops its {@code granted} by
+     * what it gives, as a refund's take does, so finishing its holds gives back only the rest.
+     */
+    public static long heldTake(QuotaAccount between, long shortfall) {
+        return Math.min(shortfall, purchasedHeld(between));
+    }
+
+    /**
+     * A closed month's {@code granted} after a late charge that needed {@code shortfall} purchased tokens
+     * no later month had ({@link #lateShortfall} less every {@link #heldTake}). Its unspent purchased
+     * tokens live in the later months, so none left there means a refund took them: the month keeps as
+     * purchased only what it consumed, this charge's takes included. Left as they were, the tokens the
+     * charge could not get would count as consumed, and a later release of another of its holds would
+     * hand them to the latest month again: a refunded purchase come back (round 313). Unchanged when
+     * nothing is short.
+     *
+     * @param closedAfter the closed month with the charge applied and its {@code granted} as it was
+     */
+    public static long closedGranted(QuotaAccount closedAfter, long shortfall) {
+        return shortfall <= 0 ? closedAfter.granted()
+                : purchasedConsumed(closedAfter) - shortfall - closedAfter.carried();
     }
 
     /**
@@ -308,7 +331,8 @@ public final class LedgerRules {
      *
      * <p>The refunds' spent part the allocation took ({@code refundAbsorbed}) is set apart first: the
      * plan replaces only the rest, and of that part the month keeps what its use still needs beyond the
-     * new allocation. A raise that covers the use leaves none of it (the refund, made after the raise,
+     * new allocation and the purchased tokens still standing (round 316: with a second purchase standing,
+     * a raise after the refund left its spent part as allowance beside that purchase). A raise that covers the use leaves none of it (the refund, made after the raise,
      * would have found those tokens unspent and taken them back); one that does not keeps what it must,
      * so a refund then a raise ends as the raise then the refund, also in an overdrawn month (round 313:
      * a raise after the refund of an overdrawn month's purchase gave the user nothing).
@@ -318,7 +342,7 @@ public final class LedgerRules {
     public static PlanChange planAllocation(QuotaAccount a, long refundAbsorbed, long plan, QuotaPolicy policy) {
         long floor = saturatedSum(a.used(), a.reserved());
         long base = Math.max(plan, Math.min(a.allocated() - refundAbsorbed, floor));
-        long absorbed = Math.min(refundAbsorbed, Math.max(0, a.used() - base));
+        long absorbed = Math.min(refundAbsorbed, Math.max(0, a.used() - base - Math.max(0, a.granted() + a.carried())));
         long allocated = base + absorbed;
         if (allocated > a.allocated() && allocated > policy.maxQuota() - (a.granted() + a.carried())) {
             throw new QuotaException(ErrorCode.MAX_QUOTA_EXCEEDED, "a plan of " + plan + " tokens would take "

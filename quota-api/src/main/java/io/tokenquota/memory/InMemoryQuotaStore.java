@@ -738,7 +738,19 @@ public final class InMemoryQuotaStore implements QuotaStore {
         tx.touch(account);
         change.accept(account);
         if (latest != account) {
-            account.granted = LedgerRules.closedGranted(before, scratch.snapshot(), transfer);
+            long shortfall = LedgerRules.lateShortfall(before, scratch.snapshot(), transfer, policy);
+            // the months between, newest first, give what their holds hold of the purchased tokens carried on
+            for (Account between : accounts.get(account.subject).subMap(account.month, false, latest.month, false)
+                    .descendingMap().values()) {
+                long take = LedgerRules.heldTake(between.snapshot(), shortfall);
+                if (take > 0) {
+                    tx.touch(between);
+                    between.granted -= take;
+                    between.updatedAt = tx.now;
+                    shortfall -= take;
+                }
+            }
+            account.granted = LedgerRules.closedGranted(scratch.snapshot(), shortfall);
         }
         account.updatedAt = tx.now;
         if (transfer != 0) {

@@ -13,6 +13,7 @@ import io.tokenquota.internal.LedgerRules;
 import io.tokenquota.jdbi.Operations.Op;
 import java.time.Instant;
 import java.time.YearMonth;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 import org.jdbi.v3.core.Handle;
@@ -180,22 +181,23 @@ final class Accounts {
     }
 
     /**
-     * The subject's latest account if it is later than {@code month}, locked; {@code null} when
-     * {@code month} is the latest. A first touch of a newer month may commit while this waits for the
-     * lock, so it looks again until nothing newer exists: a first touch locks the account it carries
-     * from before it creates the next, so once the newest is locked no newer one can appear.
+     * The subject's accounts later than {@code month}, locked in month order (as every path locks a
+     * subject's months); empty when {@code month} is the latest. A first touch of a newer month may
+     * commit while this waits for the locks, so it looks again until nothing newer exists: a first touch
+     * locks the account it carries from before it creates the next, so once the newest is locked no
+     * newer one can appear.
      */
-    QuotaAccount lockLatestAfter(Handle h, String subject, YearMonth month) {
-        QuotaAccount latest = null;
+    List<QuotaAccount> lockAfter(Handle h, String subject, YearMonth month) {
+        List<QuotaAccount> later = new ArrayList<>();
         YearMonth after = month;
         while (true) {
-            Optional<QuotaAccount> newer = h.createQuery(sql.lockLatestAccountAfter).bind("subject", subject)
-                    .bind("month", Rows.month(after)).map(Rows.ACCOUNT).findOne();
+            List<QuotaAccount> newer = h.createQuery(sql.lockAccountsAfter).bind("subject", subject)
+                    .bind("month", Rows.month(after)).map(Rows.ACCOUNT).list();
             if (newer.isEmpty()) {
-                return latest;
+                return later;
             }
-            latest = newer.get();
-            after = latest.month();
+            later.addAll(newer);
+            after = newer.get(newer.size() - 1).month();
         }
     }
 

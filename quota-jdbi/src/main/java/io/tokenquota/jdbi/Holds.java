@@ -1385,9 +1385,10 @@ final class Holds {
             // a team hold's accounts: the team's months first, then the member's (the order of every team path)
             String teamSubject = hold.teamId() == null ? null : Team.subject(hold.teamId());
             QuotaAccount teamBefore = teamSubject == null ? null : accounts.lockAccount(h, teamSubject, hold.month());
-            QuotaAccount teamLatest = teamSubject == null ? null : accounts.lockLatestAfter(h, teamSubject, hold.month());
+            List<QuotaAccount> teamLater = teamSubject == null ? List.of()
+                    : accounts.lockAfter(h, teamSubject, hold.month());
             QuotaAccount before = accounts.lockAccount(h, hold.subject(), hold.month());
-            QuotaAccount latest = accounts.lockLatestAfter(h, hold.subject(), hold.month());
+            List<QuotaAccount> later = accounts.lockAfter(h, hold.subject(), hold.month());
             long charged = 0;
             long overage = 0;
             if (finish == Finish.COMMIT || finish == Finish.LATE_COMMIT) {
@@ -1420,11 +1421,11 @@ final class Holds {
             List<QuotaAccount[]> changes = new ArrayList<>();
             List<LedgerEvent> events = new ArrayList<>();
             TokenUsage charge = finish.charges() ? usage : null;
-            settle(h, op, hold, finish, tokens, overage, charge, before, used, before.reserved() - returned, latest,
+            settle(h, op, hold, finish, tokens, overage, charge, before, used, before.reserved() - returned, later,
                     changes, events);
             if (teamBefore != null) {
                 settle(h, op, hold, finish, tokens, overage, charge, teamBefore, teamUsed,
-                        teamBefore.reserved() - returned, teamLatest, changes, events);
+                        teamBefore.reserved() - returned, teamLater, changes, events);
             }
             Reservation finished = new Reservation(hold.id(), hold.subject(), hold.month(), hold.held(), finish.to,
                     charged, finish.charges() ? Long.valueOf(actual) : null, overage, hold.idempotencyKey(),
@@ -1443,19 +1444,33 @@ final class Holds {
 
     /**
      * Writes one account a locked finish settles (the member's or its team's, of the hold's month), its
-     * event, and the move of purchased tokens to that owner's {@code latest} account when the hold's
-     * month is closed ({@link LedgerRules#lateTransfer}).
+     * event, and when the hold's month is closed the move of purchased tokens to that owner's latest
+     * account ({@link LedgerRules#lateTransfer}); a late charge the latest account cannot cover takes
+     * from the months between ({@link LedgerRules#heldTake}), newest first.
+     *
+     * @param later the owner's accounts after the hold's month, locked, oldest first
      */
     private void settle(Handle h, Op op, Reservation hold, Finish finish, long tokens, long overage, TokenUsage usage,
-                        QuotaAccount before, long used, long reserved, QuotaAccount latest, List<QuotaAccount[]> changes,
-                        List<LedgerEvent> events) {
+                        QuotaAccount before, long used, long reserved, List<QuotaAccount> later,
+                        List<QuotaAccount[]> changes, List<LedgerEvent> events) {
         long granted = before.granted();
         long transfer = 0;
+        QuotaAccount latest = later.isEmpty() ? null : later.get(later.size() - 1);
         if (latest != null) {
             QuotaAccount changed = new QuotaAccount(before.subject(), before.month(), before.allocated(), granted,
                     before.carried(), used, reserved, before.createdAt(), op.now);
             transfer = LedgerRules.lateTransfer(before, changed, latest, policy);
-            granted = LedgerRules.closedGranted(before, changed, transfer);
+            long shortfall = LedgerRules.lateShortfall(before, changed, transfer, policy);
+            for (int i = later.size() - 2; i >= 0 && shortfall > 0; i--) {
+                QuotaAccount between = later.get(i);
+                long take = LedgerRules.heldTake(between, shortfall);
+                if (take > 0) {
+                    changes.add(new QuotaAccount[] {between, accounts.setBalance(h, between, between.granted() - take,
+                            between.used(), between.reserved(), op.now)});
+                    shortfall -= take;
+                }
+            }
+            granted = LedgerRules.closedGranted(changed, shortfall);
         }
         QuotaAccount after = accounts.setBalance(h, before, granted, used, reserved, op.now);
         long eventId = logFinish(h, hold, before.subject(), finish.kind, tokens, overage, usage, op.now);

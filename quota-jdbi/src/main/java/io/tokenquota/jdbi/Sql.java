@@ -82,9 +82,8 @@ final class Sql {
             + " WHERE subject = :subject AND plan_month < :month ORDER BY plan_month DESC FETCH FIRST 1 ROWS ONLY"
             + FOR_UPDATE;
     /** The account a late finish of a hold of {@code :month} moves purchased tokens to, locked; none if it is the latest. */
-    final String lockLatestAccountAfter = "SELECT " + ACCOUNT_COLUMNS + " FROM tq_account"
-            + " WHERE subject = :subject AND plan_month > :month ORDER BY plan_month DESC FETCH FIRST 1 ROWS ONLY"
-            + FOR_UPDATE;
+    final String lockAccountsAfter = "SELECT " + ACCOUNT_COLUMNS + " FROM tq_account"
+            + " WHERE subject = :subject AND plan_month > :month ORDER BY plan_month" + FOR_UPDATE;
     final String lockAccount = "SELECT " + ACCOUNT_COLUMNS + " FROM tq_account" + ACCOUNT_KEY + FOR_UPDATE;
     /** A refund's accounts, locked in month order: the current month and the closed months that still hold tokens. */
     final String selectRefundAbsorbed = "SELECT refund_absorbed FROM tq_account" + ACCOUNT_KEY;
