@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit319;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound319BreakItTest extends AbstractRound319 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
