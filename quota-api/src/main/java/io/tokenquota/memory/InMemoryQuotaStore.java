@@ -150,9 +150,15 @@ public final class InMemoryQuotaStore implements QuotaStore {
                 if (answer != null) {
                     return answer;
                 }
-                // expired: the model did the work, so the usage is charged anyway (a late commit)
+                // expired: the model did the work, so the usage is charged anyway (a late commit), within
+                // what the account has once the other holds past their TTL are expired, as a read counts it
+                // (round 318: a stale hold nothing had swept yet capped the charge under CAP_AT_HOLD)
                 Account account = accountOf(hold);
                 Account team = teamAccountOf(hold);
+                expireSubject(tx, hold.subject);
+                if (team != null) {
+                    expireSubject(tx, team.subject);
+                }
                 LedgerRules.Charge charge = LedgerRules.lateCharge(policy.overrunPolicy(), hold.held, actualTokens,
                         LedgerRules.available(account.snapshot(), snapshot(team)));
                 finish(tx, hold, a -> a.setUsed(LedgerRules.add(a.used, charge.charged())));

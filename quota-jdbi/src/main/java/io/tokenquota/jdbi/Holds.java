@@ -1139,6 +1139,12 @@ final class Holds {
                     return answer;
                 }
                 finish = Finish.LATE_COMMIT;
+                // charged within what the account has once the other holds past their TTL are expired, as a
+                // read counts it (round 318: a stale hold nothing had swept yet capped it under CAP_AT_HOLD)
+                expireStaleOf(op, hold.subject());
+                if (hold.teamId() != null) {
+                    expireStaleOf(op, Team.subject(hold.teamId()));
+                }
             }
             Optional<Reservation> done = finishLocked(op, reservationId, finish, actualTokens, usage);
             if (done.isPresent()) {
