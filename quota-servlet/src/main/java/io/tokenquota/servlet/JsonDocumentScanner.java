@@ -264,6 +264,9 @@ final class JsonDocumentScanner {
      *                   its {@code id} and its {@code models_usage}'s counters, in order
      * @param requestId  the document's top-level {@code request_id} string (what xAI answers a deferred chat
      *                   completion's creation with, the id its result is polled by), or {@code null}
+     * @param taskStatus the document's top-level {@code task_status} string (Z.ai's asynchronous chat completion,
+     *                   its creation's answer and its reads: {@code PROCESSING}, {@code SUCCESS}, {@code FAIL}), or
+     *                   {@code null}
      */
     record Document(String type, Map<String, Map<String, Long>> usages, boolean ended, String model, String call,
                     boolean callIdentified, boolean error, String responseId, boolean choices, String event,
@@ -272,11 +275,12 @@ final class JsonDocumentScanner {
                     boolean foreground, int catalogueFields, long finishedChoices, long begunChoices,
                     boolean deltas, boolean geminiChunk, String reportId, long[] pictures,
                     java.util.List<InlineResult> inlined, java.util.List<InlineResult> listedRuns, String interactionId,
-                    String conversationId, java.util.List<Message> teamMessages, String requestId) {
+                    String conversationId, java.util.List<Message> teamMessages, String requestId,
+                    String taskStatus) {
         Document(String type, Map<String, Map<String, Long>> usages, boolean ended) {
             this(type, usages, ended, null, null, false, false, null, false, null, false, -1, null, null,
                     java.util.List.of(), 0, null, null, null, null, false, 0, 0L, 0L, false, false, null, null,
-                    java.util.List.of(), java.util.List.of(), null, null, java.util.List.of(), null);
+                    java.util.List.of(), java.util.List.of(), null, null, java.util.List.of(), null, null);
         }
 
         Document {
@@ -633,6 +637,7 @@ final class JsonDocumentScanner {
         interactionId = null;
         conversationId = null;
         requestId = null;
+        taskStatus = null;
         envelopeId = null;
         metadataId = null;
         measured = null;
@@ -1113,6 +1118,8 @@ final class JsonDocumentScanner {
                     conversationId = parser.getText();
                 } else if (depth == 1 && objectAt[1] && "request_id".equals(fieldAt[1])) {
                     requestId = parser.getText();
+                } else if (depth == 1 && objectAt[1] && "task_status".equals(fieldAt[1])) {
+                    taskStatus = parser.getText();
                 } else if (depth == 2 && objectAt[1] && objectAt[2] && "response".equals(fieldAt[1]) && "id".equals(fieldAt[2])) {
                     wrappedId = parser.getText();
                 } else if (depth == 2 && objectAt[1] && objectAt[2] && "message".equals(fieldAt[1]) && "id".equals(fieldAt[2])) {
@@ -1271,7 +1278,7 @@ final class JsonDocumentScanner {
                 streamCall(), status, foreground, catalogueFields, finishedChoices, begunChoices, deltas,
                 geminiResponse != null && geminiResponse.equals(streamCall()),
                 lineId != null ? lineId : metadataId != null ? metadataId : measured,
-                pictures, inlined, listedRuns, interactionId, conversationId, teamMessages, requestId);
+                pictures, inlined, listedRuns, interactionId, conversationId, teamMessages, requestId, taskStatus);
     }
 
     /**
@@ -1353,6 +1360,8 @@ final class JsonDocumentScanner {
     private String conversationId;
     /** The top-level {@code request_id} ({@link Document#requestId}). */
     private String requestId;
+    /** The top-level {@code task_status} ({@link Document#taskStatus}). */
+    private String taskStatus;
 
     /** How OpenAI's stored Responses' ids start. */
     private static final String STORED_RESPONSE = "resp_";

@@ -626,6 +626,35 @@ final class ProviderState {
     }
 
     /**
+     * Whether {@code subject}'s job {@code jobId} is open: created, and its result not read yet (a provider's
+     * job polled by the id its creation was answered with). An open job's figure is not started again by
+     * another creation answered with its id: that one's is the ordinary call's charge.
+     */
+    boolean jobOpen(String subject, String jobId) {
+        String key = ownKey("o:", subject + "\u0000" + jobId);
+        if (key == null) {
+            return false;
+        }
+        synchronized (jobs) {
+            return jobs.get(key) != null;
+        }
+    }
+
+    /** {@code subject}'s job {@code jobId} is open ({@link #jobOpen}), or no longer. */
+    void jobOpen(String subject, String jobId, boolean open) {
+        String key = ownKey("o:", subject + "\u0000" + jobId);
+        if (key != null) {
+            synchronized (jobs) {
+                if (open) {
+                    jobs.put(key, Boolean.TRUE);
+                } else {
+                    jobs.remove(key);
+                }
+            }
+        }
+    }
+
+    /**
      * The application jobs of {@code subject} answered with the id {@code jobId}, each named by the path
      * its reads take at the collection that started it ({@code /reports/1}, {@code /translations/1}: two
      * tables may number their jobs alike).
@@ -685,7 +714,8 @@ final class ProviderState {
     private static final int MAX_JOBS_NAMED = 8;
     /**
      * Application jobs: by id, the jobs answered with it ({@link #jobsNamed}); by read path, the job read
-     * there ({@link #jobAt}). Least recently used out. Guarded by itself.
+     * there ({@link #jobAt}); and the provider's jobs still open ({@link #jobOpen}). Least recently used out.
+     * Guarded by itself.
      */
     private final Map<String, Object> jobs = new LinkedHashMap<>(16, 0.75f, true) {
         private static final long serialVersionUID = 1L;

@@ -495,57 +495,6 @@ final class Settlement implements AsyncListener {
     }
 
     /**
-     * xAI's deferred chat completion (docs.x.ai, "Deferred Chat Completions"; round 315): asked with
-     * {@code "deferred": true}, a chat completion is answered only {@code {"request_id": …}}, the model runs
-     * afterwards at the provider, and {@code GET …/chat/deferred-completion/{request_id}} answers {@code 202}
-     * with an empty body until the result is ready, then the chat completion with its usage, once. A job the
-     * provider runs on its own, as a background Response is: the creation's charge is remembered by its
-     * {@code request_id} ({@link #key}), and a read of that id at that path is a read of the job
-     * ({@link #jobRead}: a pending poll released, the result charged what its usage passes the creation's
-     * charge; round 315 charged the poll 1,000 and the result's 9,700 on top of the creation's 1,011). An id
-     * no deferred creation of this subject was answered with, and a {@code 202} at any other path, are settled
-     * as any answer: an application's {@code 202}, body or not, may be a model call it queued.
-     */
-    private static final class DeferredCompletion {
-        /** Where a deferred completion is read, its {@code request_id} the last segment. */
-        private static final String READ_AT = "/chat/deferred-completion/";
-
-        private DeferredCompletion() {
-        }
-
-        /**
-         * What its charge is remembered by: apart from stored calls' ids, since its result is a chat completion
-         * that may carry the same id.
-         */
-        static String key(String requestId) {
-            return "deferred-completion:" + requestId;
-        }
-
-        /**
-         * The {@code request_id} a request created a deferred completion under: not a read, its body says
-         * {@code "deferred": true}, and answered (2xx) with one JSON document naming a top-level
-         * {@code request_id}; {@code null} otherwise.
-         */
-        static String created(HttpServletRequest request, java.util.function.Predicate<String> bodyTrue,
-                              JsonDocumentScanner.Document answer) {
-            return answer != null && answer.requestId() != null && !answer.requestId().isEmpty() && !reads(request)
-                    && bodyTrue.test("deferred") ? answer.requestId() : null;
-        }
-
-        /** The {@code request_id} a read ({@code GET}, {@code HEAD}) at {@code …/chat/deferred-completion/{id}} names, or {@code null}. */
-        static String read(HttpServletRequest request) {
-            if (!reads(request)) {
-                return null;
-            }
-            // the path as the container routed it (decoded, dot segments resolved)
-            String path = QuotaFilter.pathOf(request);
-            int at = path.lastIndexOf(READ_AT);
-            String id = at < 0 ? "" : path.substring(at + READ_AT.length());
-            return id.isEmpty() || id.indexOf('/') >= 0 ? null : id;
-        }
-    }
-
-    /**
      * An application's own job, as its API answers the request that starts it and the reads of it: one
      * JSON document with an {@code id} (a string, or a number its database gave it) and a {@code status},
      * and no provider's {@code object} ({@link UsageSniffer#appJob}).
@@ -931,16 +880,15 @@ final class Settlement implements AsyncListener {
             }
             boolean uploaded = upload != null && explicit == null && usage == null && status >= 200 && status < 300
                     && upload.answered(sniffer.onlyDocument(), response.getHeader(FileUpload.GEMINI_STATUS), providerState);
-            // an xAI deferred completion read by the request_id this subject's deferred creation was answered with:
-            // a read of that job whatever the answer (a pending 202 without a body, the result with its usage)
-            String deferred = status < 200 || status >= 300 || uploaded ? null : DeferredCompletion.read(request);
-            boolean readsDeferred = deferred != null
-                    && providerState.jobCharged(hold.subject(), DeferredCompletion.key(deferred)) != null;
+            // a polled completion (xAI's deferred, Z.ai's async) read by the id this subject's creation was answered
+            // with: a read of that job whatever the answer (a pending poll, the result with its usage)
+            PolledCompletion.Job polled = status < 200 || status >= 300 || uploaded ? null
+                    : PolledCompletion.read(request.getMethod(), QuotaFilter.pathOf(request));
+            boolean readsPolled = polled != null && providerState.jobCharged(hold.subject(), polled.key()) != null;
             // the stored call the answer is: one JSON document, or the events of a stored Response (a background
             // stream resumed by a GET) or of an Assistants run (streamed, also after submit_tool_outputs)
             Stored job = status < 200 || status >= 300 || uploaded ? null
-                    : readsDeferred ? new Stored(DeferredCompletion.key(deferred), "deferred chat completion",
-                            status == 202 ? "pending" : "ready", false)
+                    : readsPolled ? new Stored(polled.key(), polled.label(), polled.state(status, sniffer.lastDocument()), false)
                     : sniffer.job() != null ? Stored.of(sniffer.job())
                     : sniffer.storedResponse() != null ? new Stored(sniffer.storedResponse(), "response", null, false)
                     // a streamed Gemini interaction, stored by default: read back (or a background one's stream
@@ -956,7 +904,7 @@ final class Settlement implements AsyncListener {
                 // this one restarted): the answer that ran it carried this usage and was charged it there
                 jobCharged = usage == null || provisional ? 0 : usage;
             }
-            boolean readsJob = readsDeferred || job != null && actsOn(request, job)
+            boolean readsJob = readsPolled || job != null && actsOn(request, job)
                     && (jobCharged != null || job.status() != null && PENDING.contains(job.status())
                     || usage == null && job.status() != null && ENDED_UNUSED.contains(job.status()));
             // an application's own job, read at the path that started it
@@ -997,11 +945,16 @@ final class Settlement implements AsyncListener {
                     releaseOnError, estimateOf(sniffer));
             Decision whole = withNested(own, nestedActual());
             Decision d = !readsJob && job != null ? madeJob(whole, job) : whole;
-            String deferredMade = status >= 200 && status < 300
-                    ? DeferredCompletion.created(request, bodyTrue, sniffer.lastDocument()) : null;
-            if (deferredMade != null) {
-                // its result's usage is charged what passes this; a creation under an id an earlier one had starts afresh
-                providerState.jobStarted(hold.subject(), DeferredCompletion.key(deferredMade), d.release() ? 0 : d.tokens());
+            if (readsPolled && polled.ends(status, sniffer.lastDocument())) {
+                providerState.jobOpen(hold.subject(), polled.key(), false);
+            }
+            PolledCompletion.Job made = status >= 200 && status < 300
+                    ? PolledCompletion.created(request.getMethod(), QuotaFilter.pathOf(request), bodyTrue, sniffer.lastDocument()) : null;
+            if (made != null && !providerState.jobOpen(hold.subject(), made.key())) {
+                // its result's usage is charged what passes this; a creation under the id of a job whose result was
+                // read starts afresh, one under an open job's id is an ordinary call (the first job's figure kept)
+                providerState.jobStarted(hold.subject(), made.key(), d.release() ? 0 : d.tokens());
+                providerState.jobOpen(hold.subject(), made.key(), true);
             }
             // (an application's job is no provider's: appJob is null beside a job)
             if (appJob != null && appJob.startedBy(request, status)) {

@@ -98,4 +98,55 @@ class DeferredCompletionReadsTest extends H2FilterRound {
         create(s, id, ASK);
         assertTrue(poll(other, "/ai/xai/v1/chat/deferred-completion/" + id) > 0, ledger(other));
     }
+
+    private long result(String s, String id, long usage) {
+        String path = "/ai/xai/v1/chat/deferred-completion/" + id;
+        provider.answer(s, "GET", path, "{\"id\":\"" + id + "\",\"object\":\"chat.completion\",\"model\":\"grok-4\","
+                + "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"Done.\"},\"finish_reason\":\"stop\"}],"
+                + "\"usage\":{\"prompt_tokens\":" + (usage - 100) + ",\"completion_tokens\":100,\"total_tokens\":" + usage + "}}");
+        HttpResponse<String> r = TestHttp.get(container.uri(path), "x-user-id", s);
+        assertEquals(200, r.statusCode(), r.body());
+        return settled(s).used();
+    }
+
+    /**
+     * Round 319: a second creation answered with the id of a job still open is an ordinary call; the first
+     * job's figure stands, so its result is charged what passes the first creation's charge.
+     */
+    @Test
+    void aSecondCreationUnderAnOpenJobsIdKeepsTheFirstFigure() {
+        String s = subject();
+        String id = UUID.randomUUID().toString();
+        long first = create(s, id, ASK);
+        long second = create(s, id, ASK) - first;
+        assertTrue(second > 0, ledger(s));
+        assertEquals(second + 6_000, result(s, id, 6_000), ledger(s));
+    }
+
+    /** Once its result was read, a job's id may start a job again (xAI's ids are its own): a figure afresh. */
+    @Test
+    void aCreationUnderTheIdOfAJobWhoseResultWasReadStartsAfresh() {
+        String s = subject();
+        String id = UUID.randomUUID().toString();
+        create(s, id, ASK);
+        long firstDone = result(s, id, 6_000);
+        assertEquals(6_000, firstDone, ledger(s));
+        long again = create(s, id, ASK);
+        assertTrue(again > firstDone, ledger(s));
+        assertEquals(firstDone + 4_000, result(s, id, 4_000), ledger(s));
+    }
+
+    /** A chat completion answered whole, its {@code request_id} echoed (Z.ai's), is no deferred creation. */
+    @Test
+    void aWholeAnswerNamingARequestIdStartsNoJob() {
+        String s = subject();
+        String id = UUID.randomUUID().toString();
+        provider.answer(s, "POST", "/ai/zai/api/paas/v4/chat/completions", "{\"model\":\"glm-4-plus\",\"choices\":[{\"index\":0,"
+                + "\"finish_reason\":\"stop\",\"message\":{\"role\":\"assistant\",\"content\":\"x\"}}],\"request_id\":\"" + id
+                + "\",\"id\":\"2024\",\"usage\":{\"prompt_tokens\":2900,\"completion_tokens\":100,\"total_tokens\":3000}}");
+        HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/zai/api/paas/v4/chat/completions"), s, ASK);
+        assertEquals(200, r.statusCode(), r.body());
+        assertEquals(3_000, settled(s).used(), ledger(s));
+        assertTrue(poll(s, "/ai/xai/v1/chat/deferred-completion/" + id) > 3_000, "no job under that id: " + ledger(s));
+    }
 }

@@ -52,4 +52,12 @@ final class JsonDocumentScannerTest {
                 only("{\"request_id\":\"6c8f3d2a-1b2c-4d5e-8f90-a1b2c3d4e5f6\"}").requestId());
         assertNull(only("{\"id\":\"x\",\"meta\":{\"request_id\":\"r\"},\"usage\":{\"total_tokens\":1}}").requestId());
     }
+
+    /** Z.ai's asynchronous chat completion names its task's state in a top-level {@code task_status} (round 319). */
+    @Test
+    void aTopLevelTaskStatusIsHandedOver() {
+        assertEquals("PROCESSING", only("{\"id\":\"1016-1\",\"request_id\":\"r\",\"model\":\"glm-4-plus\","
+                + "\"task_status\":\"PROCESSING\"}").taskStatus());
+        assertNull(only("{\"id\":\"x\",\"data\":{\"task_status\":\"SUCCESS\"}}").taskStatus());
+    }
 }
