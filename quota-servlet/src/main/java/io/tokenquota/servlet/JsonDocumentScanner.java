@@ -422,6 +422,13 @@ final class JsonDocumentScanner {
      */
     private static final String ITERATIONS = "iterations";
     /**
+     * Hugging Face TGI's {@code /generate} with {@code best_of}: {@code details} describes the best sequence and
+     * {@code details.best_of_sequences[]} every other one the model generated (TGI's {@code BestOfSequence},
+     * router/src/lib.rs), each with its {@code generated_tokens}, added up under this name (round 320: the other
+     * sequences were free).
+     */
+    static final String BEST_OF_GENERATED = "best_of_sequences.generated_tokens";
+    /**
      * The prefix of the counters of the passes the top-level counts leave out ({@link #PASSES_BESIDE}),
      * added up: {@code iterations.input_tokens}...
      */
@@ -1493,6 +1500,8 @@ final class JsonDocumentScanner {
             if (iteration.size() < MAX_COUNTERS || iteration.containsKey(name)) {
                 iteration.put(name, value);
             }
+        } else if (BEST_OF_GENERATED.equals(name)) {
+            counters.merge(name, value, JsonDocumentScanner::saturatedSum);
         } else if (counters.size() < MAX_COUNTERS || counters.containsKey(name)) {
             counters.put(name, value);
         }
@@ -1563,6 +1572,11 @@ final class JsonDocumentScanner {
             }
             if (depth == collectDepth + 2 && iteration != null && objectAt[depth] && fieldAt[depth] != null) {
                 return ITERATION_COUNTERS + fieldAt[depth];
+            }
+            if (depth == collectDepth + 2 && "details".equals(collecting) && !objectAt[collectDepth + 1]
+                    && objectAt[depth] && "best_of_sequences".equals(fieldAt[collectDepth])
+                    && "generated_tokens".equals(fieldAt[depth])) {
+                return BEST_OF_GENERATED;
             }
             return null;
         }

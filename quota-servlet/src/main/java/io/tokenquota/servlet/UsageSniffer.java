@@ -1909,7 +1909,8 @@ final class UsageSniffer {
         }
         Map<String, Long> tgi = doc.usage("details");
         if (tgi != null && tgi.containsKey("generated_tokens")) {
-            Long generated = tgi.get("generated_tokens");
+            // with best_of, the sequences the answer did not choose were generated too
+            Long generated = sum(tgi.get("generated_tokens"), tgi.get(JsonDocumentScanner.BEST_OF_GENERATED));
             Long input = tgi.get("input_length");
             if (input != null) {
                 // generate_stream's last event (StreamDetails) counts the prompt too, the figure TGI's own
