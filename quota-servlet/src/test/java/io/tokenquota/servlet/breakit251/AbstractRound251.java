@@ -160,11 +160,6 @@ abstract class AbstractRound251 extends QuotaApiRound {
         assertAll(checks);
     }
 
-    HttpResponse<String> put(String path, String json) {
-        return TestHttp.send(TestHttp.request(container.uri(API + path), "Authorization", "Bearer " + ADMIN_TOKEN,
-                "Content-Type", "application/json").PUT(java.net.http.HttpRequest.BodyPublishers.ofString(json)).build());
-    }
-
     /** Odd ids and amounts on the plan, team and grant endpoints: each refused with its documented error, nothing changed. */
     @Test
     void oddIdsAndAmountsOnAdminEndpoints() {

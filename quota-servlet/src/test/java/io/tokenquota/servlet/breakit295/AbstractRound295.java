@@ -5,10 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import io.tokenquota.Purchase;
 import io.tokenquota.QuotaAccount;
-import io.tokenquota.servlet.AdminAuthorizer;
-import io.tokenquota.servlet.QuotaApiServlet;
 import io.tokenquota.servlet.QuotaFilter;
-import io.tokenquota.servlet.SubjectResolver;
 import io.tokenquota.servlet.testing.ClockedStore;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.QuotaApiRound;
@@ -42,11 +39,7 @@ abstract class AbstractRound295 extends QuotaApiRound {
     protected Deployment deploy(QuotaFilter filter) {
         clocked = new ClockedStore(clock, ALLOWANCE);
         return super.deploy(filter)
-                .servlet("clocked-api", QuotaApiServlet.builder(clocked.store())
-                        .subjectResolver(SubjectResolver.trustedHeader("x-user-id", "127.0.0.1", "::1"))
-                        .adminAuthorizer(AdminAuthorizer.bearerToken(ADMIN_TOKEN))
-                        .paymentSecret(PAYMENT_SECRET)
-                        .build(), CAPI + "/*");
+                .servlet("clocked-api", apiServlet(clocked.store()), CAPI + "/*");
     }
 
     @AfterAll

@@ -7,10 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.tokenquota.QuotaAccount;
-import io.tokenquota.servlet.AdminAuthorizer;
-import io.tokenquota.servlet.QuotaApiServlet;
 import io.tokenquota.servlet.QuotaFilter;
-import io.tokenquota.servlet.SubjectResolver;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.HeldChatModel;
 import io.tokenquota.servlet.testing.H264Files;
@@ -20,7 +17,6 @@ import jakarta.servlet.http.HttpServlet;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
-import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.util.Base64;
 import java.util.Map;
@@ -52,7 +48,6 @@ import org.junit.jupiter.api.Test;
 abstract class AbstractRound297 extends QuotaApiRound {
 
     static final ObjectMapper JSON = new ObjectMapper();
-    static final String CHAT = "/ai/openai/v1/chat/completions";
     static final String DESCRIBE = "/ai/app/video/describe";
 
     static String subject() {
@@ -65,17 +60,7 @@ abstract class AbstractRound297 extends QuotaApiRound {
                 .filter("quota", filter, "/ai/*")
                 .servlet("chat", model, "/ai/openai/*")
                 .servlet("describe", new Describe(), "/ai/app/*")
-                .servlet("quota-api", QuotaApiServlet.builder(store)
-                        .subjectResolver(SubjectResolver.trustedHeader("x-user-id", "127.0.0.1", "::1"))
-                        .adminAuthorizer(AdminAuthorizer.bearerToken(ADMIN_TOKEN))
-                        .paymentSecret(PAYMENT_SECRET)
-                        .build(), API + "/*");
-    }
-
-    HttpResponse<String> putPlan(String s, long allocation) {
-        return TestHttp.send(TestHttp.request(container.uri(API + "/users/" + s + "/plan"),
-                "Authorization", "Bearer " + ADMIN_TOKEN, "Content-Type", "application/json")
-                .PUT(HttpRequest.BodyPublishers.ofString("{\"monthly_allocation\":" + allocation + "}")).build());
+                .servlet("quota-api", apiServlet(), API + "/*");
     }
 
     // ------------------------------------------------------------------ a call held while the plan changes

@@ -1,5 +1,6 @@
 package io.tokenquota.servlet.breakit299;
 
+import static io.tokenquota.servlet.testing.LongReasoningCall.CALL;
 import static org.junit.jupiter.api.Assertions.assertAll;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -11,20 +12,18 @@ import io.tokenquota.Team;
 import io.tokenquota.jdbi.JdbiQuotaStore;
 import io.tokenquota.jdbi.testing.TestDatabase;
 import io.tokenquota.jdbi.testing.TestDatabases;
-import io.tokenquota.servlet.AdminAuthorizer;
-import io.tokenquota.servlet.QuotaApiServlet;
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.SubjectResolver;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.HeldChatModel;
 import io.tokenquota.servlet.testing.Ledgers;
+import io.tokenquota.servlet.testing.LongReasoningCall;
 import io.tokenquota.servlet.testing.QuotaApiRound;
 import io.tokenquota.servlet.testing.TestHttp;
 import jakarta.servlet.http.HttpServlet;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
-import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.time.YearMonth;
@@ -64,7 +63,6 @@ import org.junit.jupiter.api.Test;
  * its own on {@code /cap/*} (round 277's setup).
  */
 abstract class AbstractRound299 extends QuotaApiRound {
-    static final String CHAT = "/ai/openai/v1/chat/completions";
     static final String RESPONSES = "/cap/v1/responses";
     static final long CAP_ALLOWANCE = 1_000_000;
 
@@ -83,16 +81,9 @@ abstract class AbstractRound299 extends QuotaApiRound {
                 .installSchema(true).build();
         QuotaFilter capFilter = QuotaFilter.builder(cap).protect("/cap/")
                 .subjectResolver(SubjectResolver.trustedHeader("x-user-id", "127.0.0.1", "::1")).build();
-        return Deployment.create()
-                .filter("quota", filter, "/ai/*")
+        return withChatModel(filter, model)
                 .filter("cap-quota", capFilter, "/cap/*")
-                .servlet("chat", model, "/ai/openai/*")
-                .servlet("responses", new Responses(), "/cap/*")
-                .servlet("quota-api", QuotaApiServlet.builder(store)
-                        .subjectResolver(SubjectResolver.trustedHeader("x-user-id", "127.0.0.1", "::1"))
-                        .adminAuthorizer(AdminAuthorizer.bearerToken(ADMIN_TOKEN))
-                        .paymentSecret(PAYMENT_SECRET)
-                        .build(), API + "/*");
+                .servlet("responses", new Responses(), "/cap/*");
     }
 
     @AfterAll
@@ -101,54 +92,10 @@ abstract class AbstractRound299 extends QuotaApiRound {
         if (capDb != null) capDb.close();
     }
 
-    HttpResponse<String> putPlan(String s, long allocation) {
-        return TestHttp.send(TestHttp.request(container.uri(API + "/users/" + s + "/plan"),
-                "Authorization", "Bearer " + ADMIN_TOKEN, "Content-Type", "application/json")
-                .PUT(HttpRequest.BodyPublishers.ofString("{\"monthly_allocation\":" + allocation + "}")).build());
-    }
-
-    /** A Stripe-style purchase reported by the host's webhook handler, as round 295's callbacks. */
-    HttpResponse<String> bought(String s, long tokens) {
-        return payment("pi_" + UUID.randomUUID().toString().replace("-", ""), s, tokens, "completed");
-    }
-
-    /** A payment callback of {@code tx} with {@code status}, signed (round 295's event). */
-    HttpResponse<String> payment(String tx, String s, long tokens, String status) {
-        return callback("{\"transaction_id\":" + q(tx) + ",\"user_id\":" + q(s) + ",\"token_amount\":" + tokens
-                + ",\"amount\":\"33.00\",\"currency\":\"USD\",\"payment_method\":\"card\",\"status\":" + q(status) + "}");
-    }
-
     // ------------------------------------------------------------------ 1. a downgrade while a call runs
 
-    /** The model, whose calls a test can hold open. */
-    final HeldChatModel model = new HeldChatModel(completion());
-    static final long PROMPT = 420;
-    /** A long answer: a report of 11,580 completion tokens (o-series reasoning plus the text). */
-    static final long COMPLETION = 11_580;
-
-    /**
-     * OpenAI's chat completions answered whole as a {@code chat.completion} with {@code usage}
-     * (platform.openai.com/docs/api-reference/chat/object; {@code completion_tokens_details.reasoning_tokens} as
-     * o-series models report it), {@value #PROMPT} + {@value #COMPLETION} tokens. For a subject the test holds, the
-     * call waits in the model until the test releases it (a long reasoning call).
-     */
-    static String completion() {
-        return "{\"id\":\"chatcmpl-299\",\"object\":\"chat.completion\",\"created\":1764583200,"
-                    + "\"model\":\"o4-mini-2025-04-16\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
-                    + "\"content\":\"Here is the migration plan, step by step.\",\"refusal\":null,\"annotations\":[]},"
-                    + "\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":" + PROMPT
-                    + ",\"completion_tokens\":" + COMPLETION + ",\"total_tokens\":" + (PROMPT + COMPLETION)
-                    + ",\"prompt_tokens_details\":{\"cached_tokens\":0,\"audio_tokens\":0},\"completion_tokens_details\":"
-                    + "{\"reasoning_tokens\":10240,\"audio_tokens\":0,\"accepted_prediction_tokens\":0,"
-                    + "\"rejected_prediction_tokens\":0}},\"service_tier\":\"default\",\"system_fingerprint\":null}";
-    }
-
-    /** A chat completion with {@code max_completion_tokens} 16,000 (o-series models take that name). */
-    static String longCall() {
-        return "{\"model\":\"o4-mini\",\"messages\":[{\"role\":\"developer\",\"content\":\"You are a senior database engineer.\"},"
-                + "{\"role\":\"user\",\"content\":\"Plan the migration of our 40-table MySQL 5.7 schema to PostgreSQL 16,"
-                + " step by step, with the risks of each step.\"}],\"max_completion_tokens\":16000}";
-    }
+    /** The model, whose calls a test can hold open: the {@link LongReasoningCall}'s answer. */
+    final HeldChatModel model = new HeldChatModel(LongReasoningCall.completion("chatcmpl-299"));
 
     /**
      * A user on the 20,000-token plan who bought 10,000 tokens (a completed payment callback) starts one long call
@@ -171,7 +118,8 @@ abstract class AbstractRound299 extends QuotaApiRound {
         assertEquals(200, bought(s, 10_000).statusCode());
         model.hold(s);
         CompletableFuture<HttpResponse<String>> call = TestHttp.client()
-                .sendAsync(TestHttp.jsonPost(container.uri(CHAT), s, longCall()), HttpResponse.BodyHandlers.ofString());
+                .sendAsync(TestHttp.jsonPost(container.uri(CHAT), s, LongReasoningCall.callWithBudget(16_000)),
+                        HttpResponse.BodyHandlers.ofString());
         assertTrue(model.awaitArrival(s), "the call reached the model");
         QuotaAccount during = store.account(s);
         HttpResponse<String> plan = putPlan(s, 5_000);
@@ -181,9 +129,9 @@ abstract class AbstractRound299 extends QuotaApiRound {
         assertAll(() -> assertTrue(during.reserved() >= 16_000, "the call was held at its estimate: " + during),
                 () -> assertEquals(200, plan.statusCode(), plan.body()),
                 () -> assertEquals(200, r.statusCode(), r.body()),
-                () -> assertEquals(PROMPT + COMPLETION, a.used(), kind() + ": " + ledger(s)),
+                () -> assertEquals(CALL, a.used(), kind() + ": " + ledger(s)),
                 () -> assertEquals(10_000, a.unusedGranted(), kind() + ": bought 10,000, downgraded 20,000 -> 5,000 while"
-                        + " a call held " + during.reserved() + "; the call used " + (PROMPT + COMPLETION) + " (within the"
+                        + " a call held " + during.reserved() + "; the call used " + CALL + " (within the"
                         + " allowance it ran under); bought tokens left to carry over: " + a.unusedGranted() + " (" + a + ")"),
                 () -> assertTrue(a.available() >= 10_000, kind() + ": left this month " + a.available() + " (" + a + ")"));
     }
@@ -196,13 +144,13 @@ abstract class AbstractRound299 extends QuotaApiRound {
     void controlTheSameDowngradeAfterTheCallKeepsTheBoughtTokens() {
         String s = subject();
         assertEquals(200, bought(s, 10_000).statusCode());
-        HttpResponse<String> r = TestHttp.postJson(container.uri(CHAT), s, longCall());
+        HttpResponse<String> r = TestHttp.postJson(container.uri(CHAT), s, LongReasoningCall.callWithBudget(16_000));
         assertEquals(200, r.statusCode(), r.body());
         settled(s);
         HttpResponse<String> plan = putPlan(s, 5_000);
         QuotaAccount a = settled(s);
         assertAll(() -> assertEquals(200, plan.statusCode(), plan.body()),
-                () -> assertEquals(PROMPT + COMPLETION, a.used(), ledger(s)),
+                () -> assertEquals(CALL, a.used(), ledger(s)),
                 () -> assertEquals(10_000, a.unusedGranted(), a.toString()),
                 () -> assertEquals(10_000, a.available(), a.toString()));
     }
@@ -227,7 +175,7 @@ abstract class AbstractRound299 extends QuotaApiRound {
     @Test
     void aPlanRaiseAfterARefundCreatesNoPurchasedTokens() {
         String s = subject();
-        String tx = "pi_" + UUID.randomUUID().toString().replace("-", "");
+        String tx = paymentId();
         assertEquals(200, payment(tx, s, 10_000, "completed").statusCode());
         store.consume(s, 25_000, null);
         HttpResponse<String> refund = payment(tx, s, 10_000, "refunded");
@@ -246,7 +194,7 @@ abstract class AbstractRound299 extends QuotaApiRound {
     @Test
     void controlAPlanRaiseBeforeTheRefundLeavesThePlanLessWhatWasUsed() {
         String s = subject();
-        String tx = "pi_" + UUID.randomUUID().toString().replace("-", "");
+        String tx = paymentId();
         assertEquals(200, payment(tx, s, 10_000, "completed").statusCode());
         store.consume(s, 25_000, null);
         HttpResponse<String> plan = putPlan(s, 30_000);

@@ -1,5 +1,7 @@
 package io.tokenquota.servlet.breakit306;
 
+import static io.tokenquota.servlet.testing.LongReasoningCall.CALL;
+import static io.tokenquota.servlet.testing.LongReasoningCall.callWithoutBudget;
 import static org.junit.jupiter.api.Assertions.assertAll;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -8,19 +10,14 @@ import io.tokenquota.PurchaseRequest;
 import io.tokenquota.PurchaseType;
 import io.tokenquota.QuotaAccount;
 import io.tokenquota.Team;
-import io.tokenquota.servlet.AdminAuthorizer;
-import io.tokenquota.servlet.QuotaApiServlet;
 import io.tokenquota.servlet.QuotaFilter;
-import io.tokenquota.servlet.SubjectResolver;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.HeldChatModel;
 import io.tokenquota.servlet.testing.Ledgers;
+import io.tokenquota.servlet.testing.LongReasoningCall;
 import io.tokenquota.servlet.testing.QuotaApiRound;
 import io.tokenquota.servlet.testing.TestHttp;
-import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
-import java.time.YearMonth;
-import java.time.ZoneOffset;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
@@ -44,14 +41,8 @@ import org.junit.jupiter.api.Test;
  * {@code /ai/*} and the quota API under {@link #API}.
  */
 abstract class AbstractRound306 extends QuotaApiRound {
-    static final String CHAT = "/ai/openai/v1/chat/completions";
-    static final long PROMPT = 420;
-    /** A long answer: 11,580 completion tokens (o-series reasoning plus the text), as round 299's. */
-    static final long COMPLETION = 11_580;
-    static final long CALL = PROMPT + COMPLETION;
-
-    /** The model, whose calls a test can hold open. */
-    final HeldChatModel model = new HeldChatModel(completion());
+    /** The model, whose calls a test can hold open: the {@link LongReasoningCall}'s answer. */
+    final HeldChatModel model = new HeldChatModel(LongReasoningCall.completion("chatcmpl-306"));
 
     static String subject() {
         return "u306-" + UUID.randomUUID().toString().substring(0, 12);
@@ -63,63 +54,7 @@ abstract class AbstractRound306 extends QuotaApiRound {
 
     @Override
     protected Deployment deploy(QuotaFilter filter) {
-        return Deployment.create()
-                .filter("quota", filter, "/ai/*")
-                .servlet("chat", model, "/ai/openai/*")
-                .servlet("quota-api", QuotaApiServlet.builder(store)
-                        .subjectResolver(SubjectResolver.trustedHeader("x-user-id", "127.0.0.1", "::1"))
-                        .adminAuthorizer(AdminAuthorizer.bearerToken(ADMIN_TOKEN))
-                        .paymentSecret(PAYMENT_SECRET)
-                        .build(), API + "/*");
-    }
-
-    /**
-     * OpenAI's chat completions answered whole as a {@code chat.completion} with {@code usage}
-     * (platform.openai.com/docs/api-reference/chat/object; {@code completion_tokens_details.reasoning_tokens} as
-     * o-series models report it), {@value #PROMPT} + {@value #COMPLETION} tokens. For a subject the test holds, the
-     * call waits in the model until the test releases it (a long reasoning call). Round 299's answer.
-     */
-    static String completion() {
-        return "{\"id\":\"chatcmpl-306\",\"object\":\"chat.completion\",\"created\":1764583200,"
-                    + "\"model\":\"o4-mini-2025-04-16\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
-                    + "\"content\":\"Here is the migration plan, step by step.\",\"refusal\":null,\"annotations\":[]},"
-                    + "\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":" + PROMPT
-                    + ",\"completion_tokens\":" + COMPLETION + ",\"total_tokens\":" + CALL
-                    + ",\"prompt_tokens_details\":{\"cached_tokens\":0,\"audio_tokens\":0},\"completion_tokens_details\":"
-                    + "{\"reasoning_tokens\":10240,\"audio_tokens\":0,\"accepted_prediction_tokens\":0,"
-                    + "\"rejected_prediction_tokens\":0}},\"service_tier\":\"default\",\"system_fingerprint\":null}";
-    }
-
-    /**
-     * A chat completion that names no output budget: {@code model} and {@code messages} only, as the API
-     * reference's "Create chat completion" example (platform.openai.com/docs/api-reference/chat/create, where
-     * {@code max_completion_tokens} is optional) and as the official SDKs send a
-     * {@code ChatCompletionCreateParams} built with {@code model} and {@code addUserMessage} alone
-     * (openai-java's README example).
-     */
-    static String callWithoutBudget() {
-        return "{\"model\":\"o4-mini\",\"messages\":[{\"role\":\"developer\",\"content\":\"You are a senior database engineer.\"},"
-                + "{\"role\":\"user\",\"content\":\"Plan the migration of our 40-table MySQL 5.7 schema to PostgreSQL 16,"
-                + " step by step, with the risks of each step.\"}]}";
-    }
-
-    HttpResponse<String> putPlan(String path, long allocation) {
-        return TestHttp.send(TestHttp.request(container.uri(API + path),
-                "Authorization", "Bearer " + ADMIN_TOKEN, "Content-Type", "application/json")
-                .PUT(HttpRequest.BodyPublishers.ofString("{\"monthly_allocation\":" + allocation + "}")).build());
-    }
-
-    HttpResponse<String> putTeam(String s, String team) {
-        return TestHttp.send(TestHttp.request(container.uri(API + "/users/" + s + "/team"),
-                "Authorization", "Bearer " + ADMIN_TOKEN, "Content-Type", "application/json")
-                .PUT(HttpRequest.BodyPublishers.ofString("{\"team_id\":" + (team == null ? "null" : q(team)) + "}")).build());
-    }
-
-    /** A Stripe-style purchase reported by the host's webhook handler (round 295's callback), completed. */
-    HttpResponse<String> bought(String s, long tokens) {
-        return callback("{\"transaction_id\":" + q("pi_" + UUID.randomUUID().toString().replace("-", "")) + ",\"user_id\":"
-                + q(s) + ",\"token_amount\":" + tokens + ",\"amount\":\"33.00\",\"currency\":\"USD\","
-                + "\"payment_method\":\"card\",\"status\":\"completed\"}");
+        return withChatModel(filter, model);
     }
 
     /** The call {@code s} starts, waiting in the model once it reached it. */
@@ -134,10 +69,6 @@ abstract class AbstractRound306 extends QuotaApiRound {
     HttpResponse<String> finish(String s, CompletableFuture<HttpResponse<String>> call) throws Exception {
         model.letGo(s);
         return call.get(15, TimeUnit.SECONDS);
-    }
-
-    String events(String subject) {
-        return Ledgers.events(store, subject, YearMonth.now(ZoneOffset.UTC)).toString();
     }
 
     // ------------------------------------------------------------------ a user's downgrade
@@ -159,13 +90,13 @@ abstract class AbstractRound306 extends QuotaApiRound {
         assertEquals(200, bought(s, 10_000).statusCode());
         CompletableFuture<HttpResponse<String>> call = start(s);
         QuotaAccount during = store.account(s);
-        HttpResponse<String> plan = putPlan("/users/" + s + "/plan", 5_000);
+        HttpResponse<String> plan = putPlan(s, 5_000);
         HttpResponse<String> r = finish(s, call);
         QuotaAccount a = settled(s);
         assertAll(() -> assertEquals(200, plan.statusCode(), plan.body()),
                 () -> assertEquals(200, r.statusCode(), r.body()),
                 () -> assertTrue(during.reserved() > 0 && during.reserved() < 5_000, "held " + during.reserved()),
-                () -> assertEquals(CALL, a.used(), kind() + ": " + events(s)),
+                () -> assertEquals(CALL, a.used(), kind() + ": " + ledger(s)),
                 () -> assertEquals(5_000, a.allocated(), a.toString()),
                 () -> assertEquals(10_000 - (CALL - 5_000), a.unusedGranted(), kind() + ": " + a),
                 () -> assertEquals(10_000 - (CALL - 5_000), a.available(), kind() + ": " + a));
@@ -179,10 +110,10 @@ abstract class AbstractRound306 extends QuotaApiRound {
         HttpResponse<String> r = TestHttp.postJson(container.uri(CHAT), s, callWithoutBudget());
         assertEquals(200, r.statusCode(), r.body());
         settled(s);
-        HttpResponse<String> plan = putPlan("/users/" + s + "/plan", 5_000);
+        HttpResponse<String> plan = putPlan(s, 5_000);
         QuotaAccount a = settled(s);
         assertAll(() -> assertEquals(200, plan.statusCode(), plan.body()),
-                () -> assertEquals(CALL, a.used(), events(s)),
+                () -> assertEquals(CALL, a.used(), ledger(s)),
                 () -> assertEquals(10_000, a.unusedGranted(), a.toString()),
                 () -> assertEquals(10_000, a.available(), a.toString()));
     }
@@ -202,17 +133,17 @@ abstract class AbstractRound306 extends QuotaApiRound {
         String team = teamId();
         String teamSubject = Team.subject(team);
         assertEquals(200, putTeam(s, team).statusCode());
-        assertEquals(200, putPlan("/teams/" + team + "/plan", 30_000).statusCode());
+        assertEquals(200, putTeamPlan(team, 30_000).statusCode());
         store.grant(PurchaseRequest.grant("team-pi-" + UUID.randomUUID(), teamSubject, 10_000, PurchaseType.PURCHASE,
                 "team top-up"));
         CompletableFuture<HttpResponse<String>> call = start(s);
-        HttpResponse<String> plan = putPlan("/teams/" + team + "/plan", 5_000);
+        HttpResponse<String> plan = putTeamPlan(team, 5_000);
         HttpResponse<String> r = finish(s, call);
         settled(s);
         QuotaAccount t = Ledgers.settled(store, teamSubject);
         assertAll(() -> assertEquals(200, plan.statusCode(), plan.body()),
                 () -> assertEquals(200, r.statusCode(), r.body()),
-                () -> assertEquals(CALL, t.used(), kind() + ": " + events(teamSubject)),
+                () -> assertEquals(CALL, t.used(), kind() + ": " + ledger(teamSubject)),
                 () -> assertEquals(5_000, t.allocated(), t.toString()),
                 () -> assertEquals(10_000 - (CALL - 5_000), t.unusedGranted(), kind() + ": " + t));
     }
@@ -231,7 +162,7 @@ abstract class AbstractRound306 extends QuotaApiRound {
         String team = teamId();
         String teamSubject = Team.subject(team);
         assertEquals(200, putTeam(s, team).statusCode());
-        assertEquals(200, putPlan("/teams/" + team + "/plan", 15_000).statusCode());
+        assertEquals(200, putTeamPlan(team, 15_000).statusCode());
         CompletableFuture<HttpResponse<String>> call = start(s);
         HttpResponse<String> left = putTeam(s, null);
         HttpResponse<String> r = finish(s, call);
@@ -239,8 +170,8 @@ abstract class AbstractRound306 extends QuotaApiRound {
         QuotaAccount t = Ledgers.settled(store, teamSubject);
         assertAll(() -> assertEquals(200, left.statusCode(), left.body()),
                 () -> assertEquals(200, r.statusCode(), r.body()),
-                () -> assertEquals(CALL, member.used(), events(s)),
-                () -> assertEquals(CALL, t.used(), events(teamSubject)),
+                () -> assertEquals(CALL, member.used(), ledger(s)),
+                () -> assertEquals(CALL, t.used(), ledger(teamSubject)),
                 () -> assertEquals(0, t.reserved(), t.toString()),
                 () -> assertEquals(15_000 - CALL, t.available(), t.toString()),
                 () -> assertTrue(store.team(s).isEmpty(), "left the team"));

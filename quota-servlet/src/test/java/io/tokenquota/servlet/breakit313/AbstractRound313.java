@@ -1,5 +1,7 @@
 package io.tokenquota.servlet.breakit313;
 
+import static io.tokenquota.servlet.testing.LongReasoningCall.CALL;
+import static io.tokenquota.servlet.testing.LongReasoningCall.callWithoutBudget;
 import static org.junit.jupiter.api.Assertions.assertAll;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
@@ -8,22 +10,17 @@ import io.tokenquota.PurchaseType;
 import io.tokenquota.QuotaAccount;
 import io.tokenquota.Reservation;
 import io.tokenquota.jdbi.JdbiQuotaStore;
-import io.tokenquota.servlet.AdminAuthorizer;
-import io.tokenquota.servlet.QuotaApiServlet;
 import io.tokenquota.servlet.QuotaFilter;
-import io.tokenquota.servlet.SubjectResolver;
 import io.tokenquota.servlet.testing.ClockedStore;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.HeldChatModel;
-import io.tokenquota.servlet.testing.Ledgers;
+import io.tokenquota.servlet.testing.LongReasoningCall;
 import io.tokenquota.servlet.testing.QuotaApiRound;
 import io.tokenquota.servlet.testing.TestHttp;
 import io.tokenquota.testkit.MutableClock;
-import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.time.Duration;
 import java.time.YearMonth;
-import java.time.ZoneOffset;
 import java.util.UUID;
 import org.junit.jupiter.api.Test;
 
@@ -51,13 +48,8 @@ import org.junit.jupiter.api.Test;
  * {@link #API}; finding 2 runs on a {@link ClockedStore} (its own H2, a clock the test moves across the month end).
  */
 abstract class AbstractRound313 extends QuotaApiRound {
-    static final String CHAT = "/ai/openai/v1/chat/completions";
-    static final long PROMPT = 420;
-    /** A long answer: 11,580 completion tokens (o-series reasoning plus the text), as rounds 299 and 306. */
-    static final long COMPLETION = 11_580;
-    static final long CALL = PROMPT + COMPLETION;
-
-    final HeldChatModel model = new HeldChatModel(completion());
+    /** The model: the {@link LongReasoningCall}'s answer. */
+    final HeldChatModel model = new HeldChatModel(LongReasoningCall.completion("chatcmpl-313"));
 
     static String subject() {
         return "u313-" + UUID.randomUUID().toString().substring(0, 12);
@@ -65,61 +57,7 @@ abstract class AbstractRound313 extends QuotaApiRound {
 
     @Override
     protected Deployment deploy(QuotaFilter filter) {
-        return Deployment.create()
-                .filter("quota", filter, "/ai/*")
-                .servlet("chat", model, "/ai/openai/*")
-                .servlet("quota-api", QuotaApiServlet.builder(store)
-                        .subjectResolver(SubjectResolver.trustedHeader("x-user-id", "127.0.0.1", "::1"))
-                        .adminAuthorizer(AdminAuthorizer.bearerToken(ADMIN_TOKEN))
-                        .paymentSecret(PAYMENT_SECRET)
-                        .build(), API + "/*");
-    }
-
-    /**
-     * OpenAI's chat completions answered whole as a {@code chat.completion} with {@code usage}
-     * (platform.openai.com/docs/api-reference/chat/object; {@code completion_tokens_details.reasoning_tokens} as
-     * o-series models report it), {@value #PROMPT} + {@value #COMPLETION} tokens: rounds 299 and 306's answer.
-     */
-    static String completion() {
-        return "{\"id\":\"chatcmpl-313\",\"object\":\"chat.completion\",\"created\":1764583200,"
-                + "\"model\":\"o4-mini-2025-04-16\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
-                + "\"content\":\"Here is the migration plan, step by step.\",\"refusal\":null,\"annotations\":[]},"
-                + "\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":" + PROMPT
-                + ",\"completion_tokens\":" + COMPLETION + ",\"total_tokens\":" + CALL
-                + ",\"prompt_tokens_details\":{\"cached_tokens\":0,\"audio_tokens\":0},\"completion_tokens_details\":"
-                + "{\"reasoning_tokens\":10240,\"audio_tokens\":0,\"accepted_prediction_tokens\":0,"
-                + "\"rejected_prediction_tokens\":0}},\"service_tier\":\"default\",\"system_fingerprint\":null}";
-    }
-
-    /**
-     * A chat completion that names no output budget: {@code model} and {@code messages} only, as the API reference's
-     * "Create chat completion" example (platform.openai.com/docs/api-reference/chat/create; {@code max_completion_tokens}
-     * is optional) and as openai-java's README builds {@code ChatCompletionCreateParams} (round 306's call).
-     */
-    static String callWithoutBudget() {
-        return "{\"model\":\"o4-mini\",\"messages\":[{\"role\":\"developer\",\"content\":\"You are a senior database engineer.\"},"
-                + "{\"role\":\"user\",\"content\":\"Plan the migration of our 40-table MySQL 5.7 schema to PostgreSQL 16,"
-                + " step by step, with the risks of each step.\"}]}";
-    }
-
-    HttpResponse<String> putPlan(String s, long allocation) {
-        return TestHttp.send(TestHttp.request(container.uri(API + "/users/" + s + "/plan"),
-                "Authorization", "Bearer " + ADMIN_TOKEN, "Content-Type", "application/json")
-                .PUT(HttpRequest.BodyPublishers.ofString("{\"monthly_allocation\":" + allocation + "}")).build());
-    }
-
-    /**
-     * A payment callback of {@code tx} with {@code status}, signed: round 295's event, as a host's Stripe webhook
-     * handler maps {@code payment_intent.succeeded} ("completed") and {@code charge.refunded} ("refunded")
-     * (docs.stripe.com/api/events/types).
-     */
-    HttpResponse<String> payment(String tx, String s, long tokens, String status) {
-        return callback("{\"transaction_id\":" + q(tx) + ",\"user_id\":" + q(s) + ",\"token_amount\":" + tokens
-                + ",\"amount\":\"33.00\",\"currency\":\"USD\",\"payment_method\":\"card\",\"status\":" + q(status) + "}");
-    }
-
-    String events(String s) {
-        return Ledgers.events(store, s, YearMonth.now(ZoneOffset.UTC)).toString();
+        return withChatModel(filter, model);
     }
 
     // ------------------------------------------------------------------ 1. an overdrawn month: refund, then raise
@@ -134,13 +72,13 @@ abstract class AbstractRound313 extends QuotaApiRound {
      * beyond its limit. Returns the purchase's transaction id.
      */
     String overdrawnByACall(String s) {
-        String tx = "pi_" + UUID.randomUUID().toString().replace("-", "");
+        String tx = paymentId();
         assertEquals(200, payment(tx, s, 10_000, "completed").statusCode());
         store.consume(s, EARLIER, null);
         HttpResponse<String> r = TestHttp.postJson(container.uri(CHAT), s, callWithoutBudget());
         assertEquals(200, r.statusCode(), r.body());
         QuotaAccount a = settled(s);
-        assertEquals(EARLIER + CALL, a.used(), events(s));
+        assertEquals(EARLIER + CALL, a.used(), ledger(s));
         assertEquals(ALLOWANCE + 10_000 - EARLIER - CALL, a.available(), a.toString());
         return tx;
     }
@@ -166,7 +104,7 @@ abstract class AbstractRound313 extends QuotaApiRound {
         QuotaAccount a = store.account(s);
         assertAll(() -> assertEquals(200, refund.statusCode(), refund.body()),
                 () -> assertEquals(200, plan.statusCode(), plan.body()),
-                () -> assertEquals(EARLIER + CALL, a.used(), events(s)),
+                () -> assertEquals(EARLIER + CALL, a.used(), ledger(s)),
                 () -> assertEquals(0, a.unusedGranted(), a.toString()),
                 () -> assertEquals(0, a.available(), kind() + ": on the 30,000 plan with 37,000 used and the purchase"
                         + " refunded, raised after the refund (refund left " + refunded + "), " + a.available()
@@ -183,7 +121,7 @@ abstract class AbstractRound313 extends QuotaApiRound {
         QuotaAccount a = store.account(s);
         assertAll(() -> assertEquals(200, plan.statusCode(), plan.body()),
                 () -> assertEquals(200, refund.statusCode(), refund.body()),
-                () -> assertEquals(EARLIER + CALL, a.used(), events(s)),
+                () -> assertEquals(EARLIER + CALL, a.used(), ledger(s)),
                 () -> assertEquals(7_000, store.purchase(tx).orElseThrow().unrecovered()),
                 () -> assertEquals(0, a.unusedGranted(), a.toString()),
                 () -> assertEquals(0, a.available(), a.toString()));
@@ -202,7 +140,7 @@ abstract class AbstractRound313 extends QuotaApiRound {
      * {@code {purchase, first hold, second hold}}.
      */
     static String[] acrossTheMonthEnd(JdbiQuotaStore ledger, MutableClock clock, String s) {
-        String tx = "pi_" + UUID.randomUUID().toString().replace("-", "");
+        String tx = paymentId();
         ledger.grant(PurchaseRequest.grant(tx, s, BOUGHT, PurchaseType.PURCHASE, "top-up"));
         ledger.consume(s, 6_000, null);
         Reservation noBudget = ledger.reserve(s, 1_400, null);

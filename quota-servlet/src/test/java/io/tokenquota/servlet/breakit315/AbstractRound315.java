@@ -2,15 +2,10 @@ package io.tokenquota.servlet.breakit315;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
-import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.BackgroundResponses;
 import io.tokenquota.servlet.testing.CannedProvider;
-import io.tokenquota.servlet.testing.Deployment;
-import io.tokenquota.servlet.testing.H2FilterRound;
-import io.tokenquota.servlet.testing.ModelCalls;
+import io.tokenquota.servlet.testing.CannedProviderRound;
 import io.tokenquota.servlet.testing.ResponsesApi;
-import io.tokenquota.servlet.testing.TestHttp;
-import java.net.http.HttpResponse;
 import java.util.UUID;
 import org.junit.jupiter.api.Test;
 
@@ -38,38 +33,14 @@ import org.junit.jupiter.api.Test;
  * <p>Every relay here is the {@link CannedProvider}: the application passes the provider's bytes on as they
  * came (status, content type, body).
  */
-abstract class AbstractRound315 extends H2FilterRound {
-    static String subject() {
-        return "u315-" + UUID.randomUUID().toString().substring(0, 12);
-    }
-
+abstract class AbstractRound315 extends CannedProviderRound {
     static final long INPUT = 9_000;
     static final long OUTPUT = 700;
     static final long USAGE = INPUT + OUTPUT;
 
     /** Only the calls that reach a model count: chats, generations, Responses created (not polls). */
-    final ModelCalls calls = new ModelCalls();
-    final CannedProvider provider = new CannedProvider(calls, path -> !path.contains("/deferred-completion/")
-            && !path.matches(".*/responses/resp_[^/]+"));
-
-    @Override
-    protected Deployment deploy(QuotaFilter filter) {
-        return Deployment.create()
-                .filter("quota", filter, "/*")
-                .servlet("provider", provider, "/ai/*")
-                .onStartup(filter::registerByServletName);
-    }
-
-    private long post(String subject, String path, String body) {
-        HttpResponse<String> r = TestHttp.postJson(container.uri(path), subject, body);
-        assertEquals(200, r.statusCode(), r.body());
-        return settled(subject).used();
-    }
-
-    private long get(String subject, String path, int status) {
-        HttpResponse<String> r = TestHttp.get(container.uri(path), "x-user-id", subject);
-        assertEquals(status, r.statusCode(), r.body());
-        return settled(subject).used();
+    AbstractRound315() {
+        super(path -> !path.contains("/deferred-completion/") && !path.matches(".*/responses/resp_[^/]+"));
     }
 
     // ---------------------------------------------------------------------------------------------------

@@ -1,5 +1,7 @@
 package io.tokenquota.servlet.breakit316;
 
+import static io.tokenquota.servlet.testing.LongReasoningCall.CALL;
+import static io.tokenquota.servlet.testing.LongReasoningCall.callWithoutBudget;
 import static org.junit.jupiter.api.Assertions.assertAll;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
@@ -9,18 +11,14 @@ import io.tokenquota.PurchaseType;
 import io.tokenquota.QuotaAccount;
 import io.tokenquota.Reservation;
 import io.tokenquota.jdbi.JdbiQuotaStore;
-import io.tokenquota.servlet.AdminAuthorizer;
-import io.tokenquota.servlet.QuotaApiServlet;
 import io.tokenquota.servlet.QuotaFilter;
-import io.tokenquota.servlet.SubjectResolver;
 import io.tokenquota.servlet.testing.ClockedStore;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.HeldChatModel;
-import io.tokenquota.servlet.testing.Ledgers;
+import io.tokenquota.servlet.testing.LongReasoningCall;
 import io.tokenquota.servlet.testing.QuotaApiRound;
 import io.tokenquota.servlet.testing.TestHttp;
 import io.tokenquota.testkit.MutableClock;
-import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.time.Duration;
 import java.time.YearMonth;
@@ -54,13 +52,8 @@ import org.junit.jupiter.api.Test;
  * model call behind the filter; finding 2 on a {@link ClockedStore} (its own H2, a clock the test moves).
  */
 abstract class AbstractRound316 extends QuotaApiRound {
-    static final String CHAT = "/ai/openai/v1/chat/completions";
-    static final long PROMPT = 420;
-    static final long COMPLETION = 11_580;
-    /** The call's usage as the answer reports it: 12,000 tokens (rounds 299, 306 and 313's long answer). */
-    static final long CALL = PROMPT + COMPLETION;
-
-    final HeldChatModel model = new HeldChatModel(completion());
+    /** The model: the {@link LongReasoningCall}'s answer. */
+    final HeldChatModel model = new HeldChatModel(LongReasoningCall.completion("chatcmpl-316"));
 
     static String subject() {
         return "u316-" + UUID.randomUUID().toString().substring(0, 12);
@@ -68,60 +61,7 @@ abstract class AbstractRound316 extends QuotaApiRound {
 
     @Override
     protected Deployment deploy(QuotaFilter filter) {
-        return Deployment.create()
-                .filter("quota", filter, "/ai/*")
-                .servlet("chat", model, "/ai/openai/*")
-                .servlet("quota-api", QuotaApiServlet.builder(store)
-                        .subjectResolver(SubjectResolver.trustedHeader("x-user-id", "127.0.0.1", "::1"))
-                        .adminAuthorizer(AdminAuthorizer.bearerToken(ADMIN_TOKEN))
-                        .paymentSecret(PAYMENT_SECRET)
-                        .build(), API + "/*");
-    }
-
-    /**
-     * OpenAI's chat completions answered whole as a {@code chat.completion} with {@code usage}
-     * (platform.openai.com/docs/api-reference/chat/object; {@code completion_tokens_details.reasoning_tokens} as
-     * o-series models report it): {@value #PROMPT} + {@value #COMPLETION} tokens, round 313's answer.
-     */
-    static String completion() {
-        return "{\"id\":\"chatcmpl-316\",\"object\":\"chat.completion\",\"created\":1764583200,"
-                + "\"model\":\"o4-mini-2025-04-16\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
-                + "\"content\":\"Here is the migration plan, step by step.\",\"refusal\":null,\"annotations\":[]},"
-                + "\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":" + PROMPT
-                + ",\"completion_tokens\":" + COMPLETION + ",\"total_tokens\":" + CALL
-                + ",\"prompt_tokens_details\":{\"cached_tokens\":0,\"audio_tokens\":0},\"completion_tokens_details\":"
-                + "{\"reasoning_tokens\":10240,\"audio_tokens\":0,\"accepted_prediction_tokens\":0,"
-                + "\"rejected_prediction_tokens\":0}},\"service_tier\":\"default\",\"system_fingerprint\":null}";
-    }
-
-    /**
-     * A chat completion with {@code model} and {@code messages} only, as the API reference's "Create chat completion"
-     * example (platform.openai.com/docs/api-reference/chat/create); round 313's call.
-     */
-    static String call() {
-        return "{\"model\":\"o4-mini\",\"messages\":[{\"role\":\"developer\",\"content\":\"You are a senior database engineer.\"},"
-                + "{\"role\":\"user\",\"content\":\"Plan the migration of our 40-table MySQL 5.7 schema to PostgreSQL 16,"
-                + " step by step, with the risks of each step.\"}]}";
-    }
-
-    HttpResponse<String> putPlan(String s, long allocation) {
-        return TestHttp.send(TestHttp.request(container.uri(API + "/users/" + s + "/plan"),
-                "Authorization", "Bearer " + ADMIN_TOKEN, "Content-Type", "application/json")
-                .PUT(HttpRequest.BodyPublishers.ofString("{\"monthly_allocation\":" + allocation + "}")).build());
-    }
-
-    /**
-     * A signed payment callback of {@code tx} with {@code status}: round 295's event, as a host's Stripe webhook
-     * handler maps {@code payment_intent.succeeded} ("completed") and {@code charge.refunded} ("refunded")
-     * (docs.stripe.com/api/events/types).
-     */
-    HttpResponse<String> payment(String tx, String s, long tokens, String status) {
-        return callback("{\"transaction_id\":" + q(tx) + ",\"user_id\":" + q(s) + ",\"token_amount\":" + tokens
-                + ",\"amount\":\"33.00\",\"currency\":\"USD\",\"payment_method\":\"card\",\"status\":" + q(status) + "}");
-    }
-
-    String events(String s) {
-        return Ledgers.events(store, s, YearMonth.now(ZoneOffset.UTC)).toString();
+        return withChatModel(filter, model);
     }
 
     // ------------------------------------------------------------------ 1. refund and raise with a second pack
@@ -139,15 +79,15 @@ abstract class AbstractRound316 extends QuotaApiRound {
      * transaction id.
      */
     String twoPacksAndACall(String s) {
-        String first = "pi_" + UUID.randomUUID().toString().replace("-", "");
-        String second = "pi_" + UUID.randomUUID().toString().replace("-", "");
+        String first = paymentId();
+        String second = paymentId();
         assertEquals(200, payment(first, s, FIRST_PACK, "completed").statusCode());
         assertEquals(200, payment(second, s, SECOND_PACK, "completed").statusCode());
         store.consume(s, EARLIER, null);
-        HttpResponse<String> r = TestHttp.postJson(container.uri(CHAT), s, call());
+        HttpResponse<String> r = TestHttp.postJson(container.uri(CHAT), s, callWithoutBudget());
         assertEquals(200, r.statusCode(), r.body());
         QuotaAccount a = settled(s);
-        assertEquals(EARLIER + CALL, a.used(), events(s));
+        assertEquals(EARLIER + CALL, a.used(), ledger(s));
         assertEquals(ALLOWANCE + FIRST_PACK + SECOND_PACK - EARLIER - CALL, a.available(), a.toString());
         return first;
     }
@@ -173,7 +113,7 @@ abstract class AbstractRound316 extends QuotaApiRound {
         QuotaAccount a = store.account(s);
         assertAll(() -> assertEquals(200, refund.statusCode(), refund.body()),
                 () -> assertEquals(200, plan.statusCode(), plan.body()),
-                () -> assertEquals(EARLIER + CALL, a.used(), events(s)),
+                () -> assertEquals(EARLIER + CALL, a.used(), ledger(s)),
                 () -> assertEquals(2_000, a.available(), kind() + ": on the 30,000 plan with 33,000 used and only the"
                         + " 5,000 pack paid for, refund then raise left " + a.available() + " (refund left " + refunded
                         + "); the raise then the refund leaves 2,000: " + a),
@@ -190,7 +130,7 @@ abstract class AbstractRound316 extends QuotaApiRound {
         QuotaAccount a = store.account(s);
         assertAll(() -> assertEquals(200, plan.statusCode(), plan.body()),
                 () -> assertEquals(200, refund.statusCode(), refund.body()),
-                () -> assertEquals(EARLIER + CALL, a.used(), events(s)),
+                () -> assertEquals(EARLIER + CALL, a.used(), ledger(s)),
                 () -> assertEquals(0, store.purchase(tx).orElseThrow().unrecovered()),
                 () -> assertEquals(2_000, a.available(), a.toString()),
                 () -> assertEquals(2_000, a.unusedGranted(), a.toString()));
@@ -211,8 +151,7 @@ abstract class AbstractRound316 extends QuotaApiRound {
      * Returns {@code {january job, february call}}.
      */
     static String[] acrossTwoMonthEnds(JdbiQuotaStore ledger, MutableClock clock, String s) {
-        ledger.grant(PurchaseRequest.grant("pi_" + UUID.randomUUID().toString().replace("-", ""), s, BOUGHT,
-                PurchaseType.PURCHASE, "top-up"));
+        ledger.grant(PurchaseRequest.grant(paymentId(), s, BOUGHT, PurchaseType.PURCHASE, "top-up"));
         ledger.consume(s, 12_000, null);
         Reservation job = ledger.reserve(HoldRequest.of(s, 8_000).ttl(Duration.ofDays(31)).build()).reservation();
         clock.set(YearMonth.of(2027, 2).atEndOfMonth().atTime(23, 50).toInstant(ZoneOffset.UTC));

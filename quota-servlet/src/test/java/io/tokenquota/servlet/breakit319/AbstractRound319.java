@@ -2,13 +2,8 @@ package io.tokenquota.servlet.breakit319;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
-import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.CannedProvider;
-import io.tokenquota.servlet.testing.Deployment;
-import io.tokenquota.servlet.testing.H2FilterRound;
-import io.tokenquota.servlet.testing.ModelCalls;
-import io.tokenquota.servlet.testing.TestHttp;
-import java.net.http.HttpResponse;
+import io.tokenquota.servlet.testing.CannedProviderRound;
 import java.util.UUID;
 import org.junit.jupiter.api.Test;
 
@@ -29,34 +24,10 @@ import org.junit.jupiter.api.Test;
  * {@code {id, request_id, model, task_status, choices, usage}} is ready) and of docs.bigmodel.cn
  * ("对话补全异步", "查询异步结果": {@code task_status} {@code PROCESSING}, {@code SUCCESS}, {@code FAIL}).
  */
-abstract class AbstractRound319 extends H2FilterRound {
-    static String subject() {
-        return "u319-" + UUID.randomUUID().toString().substring(0, 12);
-    }
-
+abstract class AbstractRound319 extends CannedProviderRound {
     /** Only the calls that reach a model count: chat completions created (sync, deferred, async), not reads. */
-    final ModelCalls calls = new ModelCalls();
-    final CannedProvider provider = new CannedProvider(calls, path -> !path.contains("/deferred-completion/")
-            && !path.contains("/async-result/"));
-
-    @Override
-    protected Deployment deploy(QuotaFilter filter) {
-        return Deployment.create()
-                .filter("quota", filter, "/*")
-                .servlet("provider", provider, "/ai/*")
-                .onStartup(filter::registerByServletName);
-    }
-
-    private long post(String subject, String path, String body) {
-        HttpResponse<String> r = TestHttp.postJson(container.uri(path), subject, body);
-        assertEquals(200, r.statusCode(), r.body());
-        return settled(subject).used();
-    }
-
-    private long get(String subject, String path, int status) {
-        HttpResponse<String> r = TestHttp.get(container.uri(path), "x-user-id", subject);
-        assertEquals(status, r.statusCode(), r.body());
-        return settled(subject).used();
+    AbstractRound319() {
+        super(path -> !path.contains("/deferred-completion/") && !path.contains("/async-result/"));
     }
 
     // ---------------------------------------------------------------------------------------------------

@@ -3,18 +3,22 @@ package io.tokenquota.servlet.testing;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.tokenquota.QuotaStore;
 import io.tokenquota.servlet.AdminAuthorizer;
 import io.tokenquota.servlet.QuotaApiServlet;
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.SubjectResolver;
+import jakarta.servlet.Servlet;
 import jakarta.servlet.http.HttpServlet;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
+import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.function.IntFunction;
@@ -30,17 +34,43 @@ public abstract class QuotaApiRound extends H2FilterRound {
     /** Mixed case, so that a test can send it in another case and expect a refusal. */
     protected static final String ADMIN_TOKEN = "api-round-admin-Token-0123456789abcdef";
     protected static final String API = "/quota-api";
+    /** Where {@link #withChatModel} serves OpenAI's chat completions. */
+    protected static final String CHAT = "/ai/openai/v1/chat/completions";
 
     @Override
     protected Deployment deploy(QuotaFilter filter) {
         return Deployment.create()
                 .filter("quota", filter, "/ai/*")
                 .servlet("nothing", new Nothing(), "/ai/*")
-                .servlet("quota-api", QuotaApiServlet.builder(store)
-                        .subjectResolver(SubjectResolver.trustedHeader("x-user-id", "127.0.0.1", "::1"))
-                        .adminAuthorizer(AdminAuthorizer.bearerToken(ADMIN_TOKEN))
-                        .paymentSecret(PAYMENT_SECRET)
-                        .build(), API + "/*");
+                .servlet("quota-api", apiServlet(), API + "/*");
+    }
+
+    /**
+     * The quota API on this round's store: subjects from the trusted {@code x-user-id} header, admin calls with
+     * {@link #ADMIN_TOKEN}, payment callbacks signed with {@link #PAYMENT_SECRET}.
+     */
+    protected QuotaApiServlet apiServlet() {
+        return apiServlet(store);
+    }
+
+    /** As {@link #apiServlet()}, on {@code ledger} (a second store of the round's own). */
+    protected static QuotaApiServlet apiServlet(QuotaStore ledger) {
+        return QuotaApiServlet.builder(ledger)
+                .subjectResolver(SubjectResolver.trustedHeader("x-user-id", "127.0.0.1", "::1"))
+                .adminAuthorizer(AdminAuthorizer.bearerToken(ADMIN_TOKEN))
+                .paymentSecret(PAYMENT_SECRET)
+                .build();
+    }
+
+    /**
+     * {@code filter} on {@code /ai/*}, the chat {@code model} under {@code /ai/openai/*} (so at {@link #CHAT}) and
+     * the quota API under {@link #API}, for the round to add its own to.
+     */
+    protected Deployment withChatModel(QuotaFilter filter, Servlet model) {
+        return Deployment.create()
+                .filter("quota", filter, "/ai/*")
+                .servlet("chat", model, "/ai/openai/*")
+                .servlet("quota-api", apiServlet(), API + "/*");
     }
 
     /** No model here: the round needs only the quota API. */
@@ -62,6 +92,47 @@ public abstract class QuotaApiRound extends H2FilterRound {
     protected HttpResponse<String> admin(String path, String json) {
         return TestHttp.post(container.uri(API + path), json, "Content-Type", "application/json",
                 "Authorization", "Bearer " + ADMIN_TOKEN);
+    }
+
+    /** An admin PUT of {@code json} to {@code path} under the API. */
+    protected HttpResponse<String> put(String path, String json) {
+        return TestHttp.send(TestHttp.request(container.uri(API + path), "Authorization", "Bearer " + ADMIN_TOKEN,
+                "Content-Type", "application/json").PUT(HttpRequest.BodyPublishers.ofString(json)).build());
+    }
+
+    /** The user {@code s} moved to a plan of {@code allocation} tokens a month ({@code PUT /users/{id}/plan}). */
+    protected HttpResponse<String> putPlan(String s, long allocation) {
+        return put("/users/" + s + "/plan", "{\"monthly_allocation\":" + allocation + "}");
+    }
+
+    /** The team {@code team} moved to a plan of {@code allocation} tokens a month ({@code PUT /teams/{id}/plan}). */
+    protected HttpResponse<String> putTeamPlan(String team, long allocation) {
+        return put("/teams/" + team + "/plan", "{\"monthly_allocation\":" + allocation + "}");
+    }
+
+    /** The user {@code s} put in {@code team}, or out of any with {@code null} ({@code PUT /users/{id}/team}). */
+    protected HttpResponse<String> putTeam(String s, String team) {
+        return put("/users/" + s + "/team", "{\"team_id\":" + (team == null ? "null" : q(team)) + "}");
+    }
+
+    /** A new Stripe-style payment id ({@code pi_} and 32 hex digits). */
+    protected static String paymentId() {
+        return "pi_" + UUID.randomUUID().toString().replace("-", "");
+    }
+
+    /**
+     * A payment callback of {@code tx} with {@code status}, signed: round 295's event, as a host's Stripe webhook
+     * handler maps {@code payment_intent.succeeded} ("completed") and {@code charge.refunded} ("refunded")
+     * (docs.stripe.com/api/events/types).
+     */
+    protected HttpResponse<String> payment(String tx, String s, long tokens, String status) {
+        return callback("{\"transaction_id\":" + q(tx) + ",\"user_id\":" + q(s) + ",\"token_amount\":" + tokens
+                + ",\"amount\":\"33.00\",\"currency\":\"USD\",\"payment_method\":\"card\",\"status\":" + q(status) + "}");
+    }
+
+    /** A Stripe-style purchase of {@code tokens} by {@code s} reported by the host's webhook handler, completed. */
+    protected HttpResponse<String> bought(String s, long tokens) {
+        return payment(paymentId(), s, tokens, "completed");
     }
 
     /** {@code s} as a JSON string (no escaping: the tests' own values). */
