@@ -1,17 +1,15 @@
 package io.tokenquota.servlet.breakit320;
 
+import static io.tokenquota.servlet.testing.TgiGenerate.ASK_ONE;
+import static io.tokenquota.servlet.testing.TgiGenerate.ASK_TWO;
+import static io.tokenquota.servlet.testing.TgiGenerate.BEST;
+import static io.tokenquota.servlet.testing.TgiGenerate.OTHER;
+import static io.tokenquota.servlet.testing.TgiGenerate.generateResponse;
 import static org.junit.jupiter.api.Assertions.assertAll;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.tokenquota.servlet.QuotaFilter;
-import io.tokenquota.servlet.testing.CannedProvider;
-import io.tokenquota.servlet.testing.Deployment;
-import io.tokenquota.servlet.testing.H2FilterRound;
-import io.tokenquota.servlet.testing.ModelCalls;
-import io.tokenquota.servlet.testing.TestHttp;
-import java.net.http.HttpResponse;
-import java.util.UUID;
+import io.tokenquota.servlet.testing.CannedProviderRound;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -28,62 +26,9 @@ import org.junit.jupiter.api.Test;
  * without {@code max_new_tokens} a sequence may write up to {@code max_total_tokens - input_length}; the
  * launcher's {@code --max-best-of} defaults to 2).
  */
-abstract class AbstractRound320 extends H2FilterRound {
-    static String subject() {
-        return "u320-" + UUID.randomUUID().toString().substring(0, 12);
-    }
-
-    final ModelCalls calls = new ModelCalls();
-    final CannedProvider provider = new CannedProvider(calls, path -> path.endsWith("/generate"));
-
-    @Override
-    protected Deployment deploy(QuotaFilter filter) {
-        return Deployment.create()
-                .filter("quota", filter, "/*")
-                .servlet("provider", provider, "/ai/*")
-                .onStartup(filter::registerByServletName);
-    }
-
-    private long post(String subject, String path, String body) {
-        HttpResponse<String> r = TestHttp.postJson(container.uri(path), subject, body);
-        assertEquals(200, r.statusCode(), r.body());
-        return settled(subject).used();
-    }
-
-    /** Tokens each sequence writes: more than the filter's default output budget (1,000), as TGI allows. */
-    static final int BEST = 2_400;
-    static final int OTHER = 2_600;
-
-    /** A question with no {@code max_new_tokens}: TGI lets each sequence write to the context's end. */
-    static final String ASK_ONE = "{\"inputs\":\"Write the full notice clause for a commercial lease.\","
-            + "\"parameters\":{\"do_sample\":true,\"temperature\":0.8,\"details\":true}}";
-    static final String ASK_TWO = "{\"inputs\":\"Write the full notice clause for a commercial lease.\","
-            + "\"parameters\":{\"best_of\":2,\"do_sample\":true,\"temperature\":0.8,\"details\":true}}";
-
-    /** {@code n} tokens as TGI's {@code Token}s, and their text. */
-    private static String[] tokens(int n, int firstId) {
-        StringBuilder list = new StringBuilder("[");
-        StringBuilder text = new StringBuilder();
-        for (int i = 0; i < n; i++) {
-            String word = i % 2 == 0 ? " tenant" : " notice";
-            list.append(i == 0 ? "" : ",").append("{\"id\":").append(firstId + (i % 2)).append(",\"text\":\"")
-                    .append(word).append("\",\"logprob\":-0.42,\"special\":false}");
-            text.append(word);
-        }
-        return new String[] {list.append(']').toString(), text.toString()};
-    }
-
-    /** A {@code GenerateResponse} with {@code details}, and {@code best_of_sequences} when {@code other > 0}. */
-    static String generateResponse(int best, int other) {
-        String[] b = tokens(best, 26380);
-        String sequences = "";
-        if (other > 0) {
-            String[] o = tokens(other, 5650);
-            sequences = ",\"best_of_sequences\":[{\"generated_text\":\"" + o[1] + "\",\"finish_reason\":\"length\","
-                    + "\"generated_tokens\":" + other + ",\"seed\":4471208353129367381,\"prefill\":[],\"tokens\":" + o[0] + "}]";
-        }
-        return "{\"generated_text\":\"" + b[1] + "\",\"details\":{\"finish_reason\":\"length\",\"generated_tokens\":" + best
-                + ",\"seed\":16329582306418617245,\"prefill\":[],\"tokens\":" + b[0] + sequences + "}}";
+abstract class AbstractRound320 extends CannedProviderRound {
+    AbstractRound320() {
+        super(path -> path.endsWith("/generate"));
     }
 
     /**
