@@ -117,6 +117,51 @@ abstract class AbstractRound323 {
         assertEquals(400, store.account(Team.subject(acme), feb).orElseThrow().reserved());
     }
 
+    /**
+     * The same lag the other way: alice, acme's member since January, leaves acme right after the
+     * faster instance opened her February ("Holds granted before ... Membership applies to holds granted
+     * after it changed"); her next call through the lagging instance is hers alone, granted in February.
+     */
+    @Test
+    void memberWhoLeftAfterAFasterInstanceOpenedFebruaryIsHeldAloneThroughTheLaggingOne() {
+        QuotaStore store = store(b -> b);
+        String alice = prefix + "alice";
+        String acme = prefix + "acme";
+        store.setPlan(Team.subject(acme), 5_000);
+        store.setTeam(alice, acme);
+        store.consume(HoldRequest.of(alice, 100).build());            // a member's call in January
+        clock.set(febFirst(30));
+        store.account(alice);
+        store.setTeam(alice, null);
+        clock.set(febFirst(-90));
+        Reserved held = assertTimeoutPreemptively(Duration.ofSeconds(20),
+                () -> store.reserve(HoldRequest.of(alice, 400).build()),
+                "a former member's hold through the instance still in January never returned");
+        assertEquals(feb, held.reservation().month());
+        assertEquals(null, held.reservation().teamId());
+        clock.set(febFirst(60));
+        assertEquals(400, store.account(alice, feb).orElseThrow().reserved());
+    }
+
+    /** Control: the same history with every call on the instance past midnight. */
+    @Test
+    void memberWhoLeftInFebruaryIsHeldAloneInFebruary() {
+        QuotaStore store = store(b -> b);
+        String alice = prefix + "alice";
+        String acme = prefix + "acme";
+        store.setPlan(Team.subject(acme), 5_000);
+        store.setTeam(alice, acme);
+        store.consume(HoldRequest.of(alice, 100).build());
+        clock.set(febFirst(30));
+        store.account(alice);
+        store.setTeam(alice, null);
+        Reserved held = assertTimeoutPreemptively(Duration.ofSeconds(20),
+                () -> store.reserve(HoldRequest.of(alice, 400).build()));
+        assertEquals(feb, held.reservation().month());
+        assertEquals(null, held.reservation().teamId());
+        assertEquals(400, store.account(alice, feb).orElseThrow().reserved());
+    }
+
     // ---------------------------------------------------------------- a replay across the month turn
 
     /**
