@@ -362,6 +362,21 @@ public final class LedgerRules {
         }
     }
 
+    /**
+     * Refuses a credit larger than the max quota itself before any account is opened for it: no month's
+     * limit could take it, and a refused credit must leave nothing behind (round 324: a refused credit to a
+     * subject never seen opened its account of the month, which the dashboard then counted as a user). A
+     * credit that only the month's own allowance takes past the max quota is refused by
+     * {@link #checkCredit} after the month's first touch, which opens the account as any call naming the
+     * subject does.
+     */
+    public static void checkCreditSize(String subject, long tokens, QuotaPolicy policy) {
+        if (tokens > policy.maxQuota()) {
+            throw new QuotaException(ErrorCode.MAX_QUOTA_EXCEEDED, "crediting " + tokens + " tokens to " + subject
+                    + " would pass the max quota " + policy.maxQuota());
+        }
+    }
+
     // ---------------------------------------------------------------- statistics
 
     /**

@@ -388,6 +388,7 @@ public final class InMemoryQuotaStore implements QuotaStore {
                 default:
                     break;
             }
+            LedgerRules.checkCreditSize(credit.request.subject(), credit.request.tokens(), policy);
             credit(tx, tx.currentAccount(credit.request.subject()), credit);
             return credit.snapshot();
         });
@@ -472,11 +473,12 @@ public final class InMemoryQuotaStore implements QuotaStore {
     public Purchase grant(PurchaseRequest request) {
         requireRequest(request);
         return write(tx -> {
-            Account account = tx.currentAccount(request.subject());
             Credit existing = purchases.get(request.transactionId());
             if (existing != null) {
                 return replay(existing, request);
             }
+            LedgerRules.checkCreditSize(request.subject(), request.tokens(), policy);
+            Account account = tx.currentAccount(request.subject());
             LedgerRules.checkCredit(account.snapshot(), request.tokens(), policy);
             Credit credit = newCredit(tx, request, PurchaseStatus.PENDING);
             credit(tx, account, credit);

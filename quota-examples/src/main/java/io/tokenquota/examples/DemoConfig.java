@@ -154,9 +154,22 @@ public final class DemoConfig {
         try {
             setter.accept(value);
         } catch (IllegalArgumentException | DateTimeParseException e) {
-            String shown = name.contains("TOKEN") || name.contains("SECRET") ? "(hidden)" : value;
+            String shown = name.contains("TOKEN") || name.contains("SECRET") ? "(hidden)"
+                    : name.equals("QUOTA_JDBC_URL") ? withoutParameters(value) : value;
             throw new IllegalArgumentException(name + " has an unusable value " + shown + ": " + e.getMessage(), e);
         }
+    }
+
+    /** A JDBC URL up to its parameters, which may carry credentials: what may be printed of it. */
+    static String withoutParameters(String url) {
+        int cut = url.length();
+        for (char sep : new char[] {'?', ';'}) {
+            int i = url.indexOf(sep);
+            if (i >= 0) {
+                cut = Math.min(cut, i);
+            }
+        }
+        return url.substring(0, cut);
     }
 
     /** {@code true} or {@code false} (any case); anything else is a mistake, not a silent {@code false}. */
@@ -318,6 +331,14 @@ public final class DemoConfig {
             if (!Objects.requireNonNull(url, "url").regionMatches(true, 0, "jdbc:", 0, 5)) {
                 throw new IllegalArgumentException("not a JDBC URL (jdbc:h2:... or jdbc:postgresql://...)");
             }
+            // refused here, not by the pool at start: its error names no variable and prints the whole URL,
+            // credentials in its parameters included (round 324: JDBC:H2:...;PASSWORD=... echoed)
+            try {
+                java.sql.DriverManager.getDriver(url);
+            } catch (java.sql.SQLException e) {
+                throw new IllegalArgumentException("no JDBC driver of the demo takes it (jdbc:h2:... or"
+                        + " jdbc:postgresql://..., in lower case)");
+            }
             this.jdbcUrl = url;
             this.jdbcUser = user;
             this.jdbcPassword = password;
@@ -385,7 +406,13 @@ public final class DemoConfig {
 
         public Builder sweepInterval(Duration interval) {
             // the sweeper is scheduled in whole milliseconds
-            if (interval.toMillis() < 1) {
+            long millis;
+            try {
+                millis = interval.toMillis();
+            } catch (ArithmeticException e) {
+                throw new IllegalArgumentException("the sweep interval is too long to schedule: " + interval, e);
+            }
+            if (millis < 1) {
                 throw new IllegalArgumentException("the sweep interval must be at least a millisecond: " + interval);
             }
             this.sweepInterval = interval;

@@ -80,15 +80,7 @@ public final class DemoServer {
         if (c.dataSource() != null) {
             return "caller's DataSource";
         }
-        String url = c.jdbcUrl();
         // a URL may carry credentials in its parameters: print only up to them
-        int cut = url.length();
-        for (char sep : new char[] {'?', ';'}) {
-            int i = url.indexOf(sep);
-            if (i >= 0) {
-                cut = Math.min(cut, i);
-            }
-        }
-        return url.substring(0, cut);
+        return DemoConfig.withoutParameters(c.jdbcUrl());
     }
 }

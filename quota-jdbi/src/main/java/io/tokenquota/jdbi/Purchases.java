@@ -85,6 +85,7 @@ final class Purchases {
                 default:
                     break;
             }
+            LedgerRules.checkCreditSize(purchase.subject(), purchase.tokens(), policy);
             QuotaAccount account = accounts.currentAccount(op, purchase.subject());
             LedgerRules.checkCredit(account, purchase.tokens(), policy);
             Optional<Committed> done;
@@ -125,11 +126,12 @@ final class Purchases {
     }
 
     private Purchase grantOnce(Op op, PurchaseRequest request) {
-        QuotaAccount account = accounts.currentAccount(op, request.subject());
         Optional<Purchase> existing = purchaseById(op, request.transactionId());
         if (existing.isPresent()) {
             return replay(existing.get(), request);
         }
+        LedgerRules.checkCreditSize(request.subject(), request.tokens(), policy);
+        QuotaAccount account = accounts.currentAccount(op, request.subject());
         LedgerRules.checkCredit(account, request.tokens(), policy);
         Purchase pending = new Purchase(request.transactionId(), request.subject(), request.tokens(), request.type(),
                 PurchaseStatus.PENDING, request.paymentMethod(), request.amount(), request.currency(),
