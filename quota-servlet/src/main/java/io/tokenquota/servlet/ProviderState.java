@@ -222,6 +222,16 @@ final class ProviderState {
                         }
                         // Gemini's and Vertex AI's JSON name it so; their parsers take the proto name too
                         case "cachedContent", "cached_content" -> cached = value == JsonToken.VALUE_STRING ? p.getText() : null;
+                        // Google's OpenAI compatibility endpoint takes Gemini's own fields one level down,
+                        // {"extra_body": {"google": {"cached_content": …}}} (ai.google.dev/gemini-api/docs/openai;
+                        // round 322: a stream cut before its usage was held and charged without the cache)
+                        case "extra_body" -> {
+                            if (value == JsonToken.START_OBJECT) {
+                                String named = googleCache(p);
+                                cached = named != null ? named : cached;
+                                continue;
+                            }
+                        }
                         // an OpenAI batch's requests: the lines of a file uploaded before
                         case "input_file_id" -> inputFile = value == JsonToken.VALUE_STRING ? p.getText() : null;
                         // the provider stores unless told false (null or absent: its default, true)
@@ -413,6 +423,31 @@ final class ProviderState {
         }
 
         /** An object's {@code id} and {@code version} strings (null when absent); its other members skipped. */
+        /**
+         * The cached context an {@code extra_body} object names under {@code google} ({@code cached_content},
+         * or its JSON name), or {@code null}; reads the object to its end.
+         */
+        private static String googleCache(JsonParser p) throws IOException {
+            String cached = null;
+            while (p.nextToken() == JsonToken.FIELD_NAME) {
+                String name = p.currentName();
+                if (p.nextToken() == JsonToken.START_OBJECT && "google".equals(name)) {
+                    while (p.nextToken() == JsonToken.FIELD_NAME) {
+                        String field = p.currentName();
+                        JsonToken value = p.nextToken();
+                        if (("cached_content".equals(field) || "cachedContent".equals(field))
+                                && value == JsonToken.VALUE_STRING) {
+                            cached = p.getText();
+                        }
+                        p.skipChildren();
+                    }
+                } else {
+                    p.skipChildren();
+                }
+            }
+            return cached;
+        }
+
         private static String[] members(JsonParser p) throws IOException {
             String[] found = new String[2];
             while (p.nextToken() == JsonToken.FIELD_NAME) {
