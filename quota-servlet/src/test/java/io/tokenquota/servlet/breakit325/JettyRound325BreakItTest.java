@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit325;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound325BreakItTest extends AbstractRound325 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
