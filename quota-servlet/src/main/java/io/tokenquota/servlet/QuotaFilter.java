@@ -159,6 +159,14 @@ public final class QuotaFilter implements Filter {
     private final String handled = QuotaFilter.class.getName() + ".handled." + INSTANCES.incrementAndGet();
     /** The request attribute holding a handled request's {@link Settlement}, for its async dispatches. */
     private final String settling = handled + ".settlement";
+    /**
+     * The request attribute naming, by subject, the quota filter (its {@link #handled} mark) whose call holds
+     * that subject on this request. A forward or include from that call into another quota
+     * filter's protected path for the same subject (two filters over one store, a prefix and settings each)
+     * is the same model call: the other filter passes it through, so it is held and charged once (round 325:
+     * 3,000 for 1,500). A filter for another subject (a team's budget beside the user's) holds its own.
+     */
+    private static final String HOLDING = QuotaFilter.class.getName() + ".holding";
     private final AtomicLong failOpenCount = new AtomicLong();
     private final AtomicLong settleFailureCount = new AtomicLong();
     /** Usage of recent answers by ETag: a 304 an ETag filter makes of a computed answer is charged it. */
@@ -470,8 +478,22 @@ public final class QuotaFilter implements Filter {
                 // to the assistant) is a model call of its own
                 request.removeAttribute(handled);
                 request.removeAttribute(settling);
+                if (request.getAttribute(HOLDING) instanceof Map<?, ?> holders) {
+                    holders.values().removeIf(handled::equals);
+                }
             }
         }
+    }
+
+    /** The subjects quota filters hold on this request ({@link #HOLDING}), created empty on first use. */
+    @SuppressWarnings("unchecked")
+    private static Map<String, String> holding(HttpServletRequest request) {
+        if (request.getAttribute(HOLDING) instanceof Map<?, ?> holders) {
+            return (Map<String, String>) holders;
+        }
+        Map<String, String> holders = new java.util.concurrent.ConcurrentHashMap<>();
+        request.setAttribute(HOLDING, holders);
+        return holders;
     }
 
     /**
@@ -482,6 +504,11 @@ public final class QuotaFilter implements Filter {
                            String path, Settlement.Quiet quiet, boolean errorPage, boolean echoes)
             throws IOException, ServletException {
         String subject = subjects.resolve(request);
+        if (subject != null && !errorPage && (request.getDispatcherType() == DispatcherType.FORWARD
+                || request.getDispatcherType() == DispatcherType.INCLUDE) && holding(request).containsKey(subject)) {
+            chain.doFilter(request, response);
+            return false;
+        }
         if (subject == null) {
             if (quiet == Settlement.Quiet.OPTIONS_OR_TRACE && !carriesBody(request) && isPreflight(request)) {
                 // a browser's preflight carries no credentials: nobody to charge, and a 401 would fail its
@@ -910,6 +937,7 @@ public final class QuotaFilter implements Filter {
         // is no count and reports no usage (weighed at the output rate, as the hold's output is)
         long charged = beyondCap == 0 ? estimate : clamp(estimate, held(weighing, beyondCap, beyondCap));
         held.holds(handled, echoes ? dispatchOf(request) : null);
+        holding(request).putIfAbsent(subject, handled);
         // unweighed too: an answer that names a dearer model than the request did is charged at its rates
         Settlement settlement = new Settlement(ledger, hold, charged, clamp(inputEstimate, plus(output, beyondCap)),
                 plus(output, beyondCap), quiet, releaseOnError, request, held, wrapped, answers, answerKey, providerState, state, settleFailureCount, weighing, keeper);
