@@ -110,7 +110,16 @@ public final class InMemoryQuotaStore implements QuotaStore {
             Hold existing = idempotentHold(subject, idempotencyKey);
             if (existing != null) {
                 LedgerRules.checkReplay(existing.snapshot(), existing.consume, false, tokens, holdTtl, endpoint);
-                return new Reserved(existing.snapshot(), account.snapshot(), true, snapshot(teamAccountOf(existing)));
+                if (existing.team == null) {
+                    return new Reserved(existing.snapshot(), account.snapshot(), true, null);
+                }
+                // the team the hold was held against, of the member's current month, as the next hold would
+                // be decided (round 323: the team's was read from the hold's month, so a replay on the next
+                // month mixed February's member with January's team in available()); the team the member
+                // is in now was read above, another one (it moved since) is read here the same way
+                Account[] held = team != null && team.subject.equals(existing.team) ? both
+                        : tx.memberAccounts(subject, existing.team);
+                return new Reserved(existing.snapshot(), held[0].snapshot(), true, held[1].snapshot());
             }
             checkAvailable(tx, subject, account, team, tokens, endpoint);
             long reserved = LedgerRules.add(account.reserved, tokens);
@@ -916,7 +925,14 @@ public final class InMemoryQuotaStore implements QuotaStore {
          * (a team's abandoned holds must not refuse its other members).
          */
         Account[] memberAccounts(String subject) {
-            String teamSubject = teams.get(subject);
+            return memberAccounts(subject, teams.get(subject));
+        }
+
+        /**
+         * {@link #memberAccounts(String)} with {@code teamSubject} as the team ({@code null}: none), the
+         * later of the two current months for both.
+         */
+        Account[] memberAccounts(String subject, String teamSubject) {
             Account account = currentAccount(subject);
             Account team = null;
             if (teamSubject != null) {

@@ -220,19 +220,29 @@ final class Holds {
                     .map((rs, ctx) -> new Probe(Rows.nullableLong(rs, "available"), rs.getString("later_month"),
                             rs.getLong("stale"), rs.getString("team_subject"))).one());
             boolean canRetry = attempt < MAX_TAKE_ATTEMPTS;
+            // another instance, whose clock is ahead, may have opened the next month: write there, never behind it
+            YearMonth latest = probe.laterMonth == null ? month : YearMonth.parse(probe.laterMonth);
             if (probe.team != null) {
-                // a team member: the plain statements skip it; its holds are held against both accounts
+                // a team member (its latest account says so): the plain statements skip it; its holds are
+                // held against both accounts, from the month this one's writes land in (round 323: the team
+                // path started from the clock's month, whose account said no team, and answered "not a
+                // member"; this loop went round again without end, a query per pass, on H2 and PostgreSQL)
                 rememberMember(subject, probe.team);
-                Reserved held = takeForTeam(op, subject, tokens, key, endpoint, ttl, usage);
+                Reserved held = takeForTeam(op, subject, tokens, key, endpoint, ttl, usage, latest);
                 if (held != null) {
                     return held;
                 }
+                // it is not (any more): membership sync took it out meanwhile. Bounded as every pass here,
+                // so that no disagreement between the two paths can ever spin
                 members.remove(subject);
+                if (!canRetry) {
+                    throw contended(consume ? "consume" : "reserve", subject);
+                }
+                month = latest;
                 continue;
             }
             if (probe.laterMonth != null && canRetry) {
-                // another instance, whose clock is ahead, opened the next month: write there, never behind it
-                month = YearMonth.parse(probe.laterMonth);
+                month = latest;
                 continue;
             }
             if (probe.available == null && canRetry) {
@@ -330,17 +340,25 @@ final class Holds {
      * membership, locks the team's account, then the member's (of one month, in that order everywhere,
      * so members racing each other never deadlock), decides with {@link LedgerRules#refusal}, and writes
      * the hold (which remembers the team), both events and both balances. Anything else it finds (no
-     * account yet, a later month, a stale hold) rolls it back, is fixed, and it runs again. {@code null}
-     * when the subject is not in a team.
+     * account yet, a later month, a stale hold) rolls it back, is fixed, and it runs again, a bounded
+     * number of times. {@code null} when the subject is not in a team (its latest account says none).
+     *
+     * @param from the subject's latest month as the caller knows it: the take starts from the later of
+     *             it and the clock's month, where the subject's writes land (docs/semantics.md: "a write
+     *             lands in the later of the clock's month and the subject's latest account"), and moves
+     *             later still when either account turns out to be in a later month
      */
     private Reserved takeForTeam(Op op, String subject, long tokens, String key, String endpoint, Duration ttl,
-                                 TokenUsage usage) {
+                                 TokenUsage usage, YearMonth from) {
         boolean consume = ttl == null;
         EventKind kind = consume ? EventKind.COMMITTED : EventKind.RESERVED;
         // a consume keeps a row under an id of its own; a hold is numbered where it is granted
         String consumeId = consume ? holdId(true) : null;
         Instant expiresAt = consume ? op.now : op.now.plus(ttl);
-        YearMonth month = policy.monthOf(op.now);
+        YearMonth clockMonth = policy.monthOf(op.now);
+        // round 323: from the clock's month alone, an instance whose clock lags behind a month another
+        // instance opened read that month's membership, not the latest one
+        YearMonth month = from != null && from.isAfter(clockMonth) ? from : clockMonth;
         if (hot.teamTakeInOneStatement() != null) {
             Reserved held = teamTakeInOneStatement(op, subject, tokens, key, endpoint, consumeId, expiresAt, consume,
                     month, usage);
@@ -410,9 +428,9 @@ final class Holds {
                 continue;
             }
             // the month's first touch of either account, or a later month opened meanwhile: both write in
-            // the later of the two accounts' current months
-            YearMonth userMonth = accounts.currentAccount(op, subject).month();
-            YearMonth teamMonth = accounts.currentAccount(op, t.team()).month();
+            // the later of the two accounts' current months, never behind the month this take is at
+            YearMonth userMonth = accounts.openMonth(op, subject, month).month();
+            YearMonth teamMonth = accounts.openMonth(op, t.team(), month).month();
             month = userMonth.isAfter(teamMonth) ? userMonth : teamMonth;
             if (!userMonth.equals(teamMonth)) {
                 // the one behind opens the later month too
@@ -549,14 +567,21 @@ final class Holds {
     private TeamTake tryTakeForTeam(Handle h, Op op, String subject, YearMonth month, String id, long tokens, String key,
                                     String endpoint, Instant expiresAt, boolean consume, EventKind kind,
                                     TokenUsage usage) {
-        // the team the member's account says, read before any lock (the team's row is locked first); the
-        // membership itself when the member has no account of the month yet (its first touch copies it)
-        Optional<Optional<String>> ofAccount = h.createQuery(sql.selectTeamOfAccount).bind("subject", subject)
-                .bind("month", Rows.month(month)).map((rs, ctx) -> Optional.ofNullable(rs.getString(1))).findOne();
-        String team = ofAccount.isPresent() ? ofAccount.get().orElse(null)
+        // the team the member's latest account says, read before any lock (the team's row is locked first);
+        // the membership itself when the member has no account of the month yet (its first touch copies
+        // it). The latest account, not the month's: membership sync writes the latest, which an instance
+        // whose clock is ahead may have opened (round 323: January's row said no team, or the old one)
+        Optional<String[]> ofAccount = h.createQuery(sql.selectTeamOfLatestAccount).bind("subject", subject)
+                .bind("month", Rows.month(month))
+                .map((rs, ctx) -> new String[] {rs.getString("plan_month"), rs.getString("team_subject")}).findOne();
+        String team = ofAccount.isPresent() ? ofAccount.get()[1]
                 : h.createQuery(sql.selectTeamOf).bind("subject", subject).mapTo(String.class).findOne().orElse(null);
         if (team == null) {
             return TeamTake.of(TeamOutcome.NOT_MEMBER, null);
+        }
+        if (ofAccount.isPresent() && YearMonth.parse(ofAccount.get()[0]).isAfter(month)) {
+            // a member in a later month: the caller opens it for the team too and runs again there
+            return TeamTake.of(TeamOutcome.LATER_MONTH, team);
         }
         Optional<Locked> teamLocked = lockIfExists(h, team, month);
         Optional<Locked> userLocked = teamLocked.isEmpty() ? Optional.empty() : lockIfExists(h, subject, month);
@@ -626,13 +651,26 @@ final class Holds {
     }
 
     /**
-     * A replay's answer: the first hold as it is now, beside the subject's account and the account of
-     * the team the hold was held against (of the hold's month; {@code null} when it was the subject's
-     * alone), whatever team the subject is in now.
+     * A replay's answer: the first hold as it is now, beside the subject's current account and the
+     * account of the team the hold was held against ({@code null} when it was the subject's alone),
+     * whatever team the subject is in now, of the same month: the later of the two owners' current
+     * months, opened for the other if need be, as a member's hold would land (round 323: the team's was
+     * read from the hold's month, so a replay on the next month answered {@code available()} from
+     * February's member and January's team, a limit that refused nothing). The team's holds past their
+     * TTL are expired first, as every read of an account does.
      */
     private Reserved replayed(Op op, Reservation hold, QuotaAccount user) {
-        QuotaAccount team = hold.teamId() == null ? null
-                : accounts.storedAccount(op, Team.subject(hold.teamId()), hold.month()).orElse(null);
+        if (hold.teamId() == null) {
+            return new Reserved(hold, user, true, null);
+        }
+        String teamSubject = Team.subject(hold.teamId());
+        QuotaAccount team = accounts.openMonth(op, teamSubject, user.month());
+        if (team.month().isAfter(user.month())) {
+            user = accounts.openMonth(op, hold.subject(), team.month());
+        }
+        if (expireStaleOf(op, teamSubject) > 0) {
+            team = accounts.storedAccount(op, teamSubject, team.month()).orElseThrow();
+        }
         return new Reserved(hold, user, true, team);
     }
 
@@ -664,7 +702,7 @@ final class Holds {
         if (key == null && usage == null && hot.teamTakeTogetherInOneStatement() != null) {
             TeamGrant grant = teamTakes.submit(team, new MemberTake(subject, team, tokens, endpoint, ttl),
                     calls -> teamTakeTogether(op, calls),
-                    () -> new TeamGrant(takeForTeam(op, subject, tokens, null, endpoint, ttl, null), null));
+                    () -> new TeamGrant(takeForTeam(op, subject, tokens, null, endpoint, ttl, null, null), null));
             if (grant != null) {
                 if (grant.heard != null) {
                     grant.heard.tell(op);
@@ -672,7 +710,7 @@ final class Holds {
                 return grant.reserved;
             }
         }
-        return takeForTeam(op, subject, tokens, key, endpoint, ttl, usage);
+        return takeForTeam(op, subject, tokens, key, endpoint, ttl, usage, null);
     }
 
     /** A member's reserve ({@code ttl} set) or consume without an idempotency key, waiting to be combined. */
@@ -1130,7 +1168,7 @@ final class Holds {
             return live.get();
         }
         // not a held hold of the latest month: a hold of an earlier month, a finished one, or none
-        while (true) {
+        for (int attempt = 1; ; attempt++) {
             Reservation hold = stored(op, reservationId);
             Finish finish = Finish.COMMIT;
             if (hold.state() != ReservationState.HELD) {
@@ -1150,7 +1188,12 @@ final class Holds {
             if (done.isPresent()) {
                 return done.get();
             }
-            // another call finished the hold between our read and our lock: answer from its outcome
+            // another call finished the hold between our read and our lock: answer from its outcome. Each
+            // pass moves the hold on (HELD, EXPIRED, COMMITTED), so a few suffice; bounded, as every retry of
+            // the hold paths is since round 323, so that a read and a lock that disagree can never spin
+            if (attempt >= 2 * MAX_TAKE_ATTEMPTS) {
+                throw contended("commit", reservationId);
+            }
         }
     }
 
@@ -1160,7 +1203,7 @@ final class Holds {
         if (live.isPresent()) {
             return live.get();
         }
-        while (true) {
+        for (int attempt = 1; ; attempt++) {
             Reservation hold = stored(op, reservationId);
             if (hold.state() != ReservationState.HELD) {
                 return LedgerRules.releaseOfFinished(hold);
@@ -1168,6 +1211,10 @@ final class Holds {
             Optional<Reservation> done = finishLocked(op, reservationId, Finish.RELEASE, 0, null);
             if (done.isPresent()) {
                 return done.get();
+            }
+            // another call finished it first: the next pass answers from its outcome (bounded, see commit)
+            if (attempt >= 2 * MAX_TAKE_ATTEMPTS) {
+                throw contended("release", reservationId);
             }
         }
     }

@@ -164,10 +164,14 @@ final class Sql {
             + " WHERE finished_at IS NULL AND expires_at <= :dbNow";
     /**
      * Why a reserve/consume changed nothing, in one round trip: the account's available tokens
-     * (NULL when the month's account does not exist yet), and how many stale holds the subject has.
+     * (NULL when the month's account does not exist yet), a later month another instance opened, how
+     * many stale holds the subject has, and the team its latest account says (round 323: read from
+     * {@code :month}'s account, a membership changed on the later month a faster instance had opened
+     * was never seen, or a former one was seen, and the hold went round between the two paths).
      */
     final String probeSubject = "SELECT"
-            + " (SELECT team_subject FROM tq_account" + ACCOUNT_KEY + ") AS team_subject,"
+            + " (SELECT team_subject FROM tq_account WHERE subject = :subject AND plan_month >= :month"
+            + " ORDER BY plan_month DESC FETCH FIRST 1 ROWS ONLY) AS team_subject,"
             + " (SELECT allocated + granted + carried - used - reserved FROM tq_account" + ACCOUNT_KEY + ") AS available,"
             + " (SELECT MAX(plan_month) FROM tq_account WHERE subject = :subject AND plan_month > :month) AS later_month,"
             + " (SELECT COUNT(*) FROM tq_reservation"
@@ -224,8 +228,14 @@ final class Sql {
 
     // ---- teams: membership, and the team path of holds (Holds.takeForTeam), one short transaction
     final String selectTeamOf = "SELECT team_subject FROM tq_team_member WHERE subject = :subject";
-    /** The team a subject's account of the month says it is in (the team path reads it, the plain path checks it). */
-    final String selectTeamOfAccount = "SELECT team_subject FROM tq_account" + ACCOUNT_KEY;
+    /**
+     * The team the subject's latest account from {@code :month} on says it is in, and that account's
+     * month (the team path reads it before any lock; the plain path checks the column on the row it
+     * locks). The latest, not {@code :month}'s: membership sync writes the latest account, which an
+     * instance whose clock is ahead may have opened (round 323).
+     */
+    final String selectTeamOfLatestAccount = "SELECT plan_month, team_subject FROM tq_account"
+            + " WHERE subject = :subject AND plan_month >= :month ORDER BY plan_month DESC FETCH FIRST 1 ROWS ONLY";
     /** Membership sync locks the subject's account of its latest month before it changes the membership. */
     final String lockAccountForTeam = "SELECT superseded FROM tq_account" + ACCOUNT_KEY + FOR_UPDATE;
     final String setTeamOfAccount = "UPDATE tq_account SET team_subject = :team" + ACCOUNT_KEY;

@@ -28,7 +28,7 @@ import org.junit.jupiter.api.Test;
 /**
  * Round 323 (a ledger round): team budgets crossed with the month turn, membership changes, team
  * purchases and plan changes, through the public {@link QuotaStore} API, on every store (the in-memory
- * reference store and H2). The rules: docs/semantics.md ("Accounts and the month model", "Teams",
+ * reference store, H2 and PostgreSQL). The rules: docs/semantics.md ("Accounts and the month model", "Teams",
  * "Credits and refunds"), README "Team budgets".
  */
 abstract class AbstractRound323 {

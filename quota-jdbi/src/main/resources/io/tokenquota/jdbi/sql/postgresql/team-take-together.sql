@@ -13,6 +13,9 @@
 -- path that explains refusals). Both balances of each granted call move, and its hold (which remembers
 -- the team) is written, with one event per account for a consume. One row back per granted call (ord, 1-based) with the
 -- member's and the team's account as the statement left them and both events' ids.
+-- :month is the leader's clock's month: an account with a later month is not locked (NOT EXISTS on later
+-- months), so a call whose member or team has moved on is not granted here and runs alone on the store's
+-- transaction path, which starts from the member's latest month (round 323).
 WITH RECURSIVE calls AS (
     SELECT t.ord, t.subject, t.team, t.tokens, t.endpoint, t.id, t.consume,
            TIMESTAMPTZ 'epoch' + t.expiry * INTERVAL '1 microsecond' AS expires_at

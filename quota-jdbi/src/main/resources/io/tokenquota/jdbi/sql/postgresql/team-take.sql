@@ -9,6 +9,11 @@
 -- Anything else (no account yet, a later month, a stale hold, a refusal, no team) returns no row and
 -- changes nothing: the store then reads why, on its transaction path. A replayed :key fails the hold's
 -- insert, which undoes the whole statement.
+-- :month is where the store starts the member's take: the later of its clock's month and the member's
+-- latest month as far as it knows (Holds.takeForTeam). The team read below is :month's; when the member
+-- has a later account (an instance whose clock is ahead opened it, and membership sync wrote that one),
+-- the NOT EXISTS on later months refuses, whatever :month's row says, and the transaction path reads the
+-- latest account's team and moves to its month (round 323: it started from the clock's month and spun).
 WITH member AS (
     SELECT team_subject AS team
       FROM tq_account
