@@ -18,7 +18,6 @@ import java.util.List;
 import java.util.UUID;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.atomic.AtomicInteger;
-import javax.sql.DataSource;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
@@ -42,10 +41,12 @@ abstract class AbstractRound326 {
     /** One instance of the ledger under {@code policy}; the in-memory reference answers one store for all. */
     protected abstract QuotaStore instance(QuotaPolicy policy);
 
-    /** The database the SQL instances share ({@code null} for the in-memory reference). */
-    protected DataSource dataSource() {
-        return null;
-    }
+    /**
+     * An instance over a host pool of ONE connection (HikariCP {@code maximumPoolSize=1},
+     * {@code autoCommit=false}, {@code connectionTimeout=2000}) on the same database; the in-memory
+     * reference answers its one store.
+     */
+    protected abstract QuotaStore instanceOnPoolOfOne(QuotaPolicy policy);
 
     protected MutableClock real;
     protected YearMonth jan;
@@ -167,5 +168,64 @@ abstract class AbstractRound326 {
         QuotaException e = assertThrows(QuotaException.class, () -> lagging.reserve(longer));
         assertEquals(ErrorCode.IDEMPOTENCY_CONFLICT, e.code());
         assertEquals(List.of(10_000L, 0L, 0L, 0L, 400L), view(lagging.account(alice)));
+    }
+
+    // ---------------------------------------------------------------- a host pool of one connection
+
+    /**
+     * A host pool of one connection (HikariCP {@code maximumPoolSize=1}, {@code autoCommit=false}: the
+     * README's host-pool section says any host pool works unchanged) and six request threads whose
+     * holds the subject's exhausted month refuses. Each call's right answer is a refusal
+     * ({@code QuotaExceededException}, semantics.md "Reservations": "granted only if available >= tokens
+     * ... else QuotaExceededException"), whatever the pool's size. The rounds are released together by a
+     * latch so that the calls meet (no sleeping).
+     */
+    @Test
+    void refusedHoldsOnAPoolOfOneConnectionAreRefusedNotTimedOut() throws Exception {
+        assertEquals(List.of(), refusalsOnPoolOfOne(6), "outcomes other than a refusal (code: count)");
+    }
+
+    /** Control: the same refused holds from one thread at a time on the same pool are all refusals. */
+    @Test
+    void refusedHoldsOnAPoolOfOneConnectionFromOneThreadAreRefused() throws Exception {
+        assertEquals(List.of(), refusalsOnPoolOfOne(1), "outcomes other than a refusal (code: count)");
+    }
+
+    private List<String> refusalsOnPoolOfOne(int threads) throws Exception {
+        QuotaStore store = instanceOnPoolOfOne(policy(real));
+        String bob = prefix + "bob";
+        store.consume(HoldRequest.of(bob, 10_000).build());
+        java.util.Map<String, Integer> others = new java.util.concurrent.ConcurrentHashMap<>();
+        java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(threads);
+        try {
+            for (int round = 0; round < 2; round++) {
+                java.util.concurrent.CountDownLatch go = new java.util.concurrent.CountDownLatch(1);
+                List<java.util.concurrent.Future<?>> calls = new java.util.ArrayList<>();
+                for (int t = 0; t < threads; t++) {
+                    calls.add(pool.submit(() -> {
+                        go.await();
+                        for (int i = 0; i < 3; i++) {
+                            try {
+                                store.reserve(HoldRequest.of(bob, 100).build());
+                                others.merge("GRANTED", 1, Integer::sum);
+                            } catch (io.tokenquota.QuotaExceededException refused) {
+                                // the right answer
+                            } catch (QuotaException e) {
+                                others.merge(e.code().name(), 1, Integer::sum);
+                            }
+                        }
+                        return null;
+                    }));
+                }
+                go.countDown();
+                for (java.util.concurrent.Future<?> f : calls) {
+                    f.get(120, java.util.concurrent.TimeUnit.SECONDS);
+                }
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+        assertEquals(List.of(10_000L, 0L, 0L, 10_000L, 0L), view(store.account(bob)));
+        return others.entrySet().stream().map(e -> e.getKey() + ": " + e.getValue()).sorted().toList();
     }
 }

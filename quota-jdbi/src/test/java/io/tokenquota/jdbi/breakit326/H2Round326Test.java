@@ -4,7 +4,6 @@ import io.tokenquota.QuotaPolicy;
 import io.tokenquota.QuotaStore;
 import io.tokenquota.jdbi.JdbiQuotaStore;
 import io.tokenquota.jdbi.testing.H2Extension;
-import javax.sql.DataSource;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
 /** Round 326's ledger scenarios (several instances on one database) on H2. */
@@ -18,7 +17,25 @@ class H2Round326Test extends AbstractRound326 {
     }
 
     @Override
-    protected DataSource dataSource() {
-        return DB.dataSource();
+    protected QuotaStore instanceOnPoolOfOne(QuotaPolicy policy) {
+        com.zaxxer.hikari.HikariConfig config = new com.zaxxer.hikari.HikariConfig();
+        config.setJdbcUrl(DB.database().jdbcUrl());
+        config.setUsername(DB.database().user());
+        config.setPassword(DB.database().password());
+        config.setMaximumPoolSize(1);
+        config.setAutoCommit(false);
+        config.setConnectionTimeout(2_000);
+        config.setPoolName("r326-one-" + System.nanoTime());
+        com.zaxxer.hikari.HikariDataSource host = new com.zaxxer.hikari.HikariDataSource(config);
+        POOLS.add(host);
+        return JdbiQuotaStore.builder().dataSource(host).policy(policy).installSchema(true).build();
+    }
+
+    private static final java.util.List<com.zaxxer.hikari.HikariDataSource> POOLS =
+            new java.util.concurrent.CopyOnWriteArrayList<>();
+
+    @org.junit.jupiter.api.AfterAll
+    static void closePools() {
+        POOLS.forEach(com.zaxxer.hikari.HikariDataSource::close);
     }
 }

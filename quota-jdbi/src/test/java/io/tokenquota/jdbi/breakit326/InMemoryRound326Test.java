@@ -18,4 +18,9 @@ class InMemoryRound326Test extends AbstractRound326 {
         }
         return ledger;
     }
+
+    @Override
+    protected QuotaStore instanceOnPoolOfOne(QuotaPolicy policy) {
+        return instance(policy);
+    }
 }
