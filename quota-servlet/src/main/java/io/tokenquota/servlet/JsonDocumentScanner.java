@@ -267,6 +267,8 @@ final class JsonDocumentScanner {
      * @param taskStatus the document's top-level {@code task_status} string (Z.ai's asynchronous chat completion,
      *                   its creation's answer and its reads: {@code PROCESSING}, {@code SUCCESS}, {@code FAIL}), or
      *                   {@code null}
+     * @param rpc        what a JSON-RPC 2.0 document ({@code "jsonrpc": "2.0"} at its top) says of itself as a
+     *                   response ({@link JsonRpc.Reply}), or {@code null} for any other document
      */
     record Document(String type, Map<String, Map<String, Long>> usages, boolean ended, String model, String call,
                     boolean callIdentified, boolean error, String responseId, boolean choices, String event,
@@ -276,11 +278,11 @@ final class JsonDocumentScanner {
                     boolean deltas, boolean geminiChunk, String reportId, long[] pictures,
                     java.util.List<InlineResult> inlined, java.util.List<InlineResult> listedRuns, String interactionId,
                     String conversationId, java.util.List<Message> teamMessages, String requestId,
-                    String taskStatus) {
+                    String taskStatus, JsonRpc.Reply rpc) {
         Document(String type, Map<String, Map<String, Long>> usages, boolean ended) {
             this(type, usages, ended, null, null, false, false, null, false, null, false, -1, null, null,
                     java.util.List.of(), 0, null, null, null, null, false, 0, 0L, 0L, false, false, null, null,
-                    java.util.List.of(), java.util.List.of(), null, null, java.util.List.of(), null, null);
+                    java.util.List.of(), java.util.List.of(), null, null, java.util.List.of(), null, null, null);
         }
 
         Document {
@@ -645,6 +647,25 @@ final class JsonDocumentScanner {
         conversationId = null;
         requestId = null;
         taskStatus = null;
+        rpcVersion = false;
+        rpcId = null;
+        rpcExtra = false;
+        rpcResult = false;
+        rpcError = false;
+        rpcResultFields = null;
+        rpcResultOverflow = false;
+        rpcResultMember = null;
+        usageNamed = false;
+        a2aKind = null;
+        a2aId = null;
+        a2aTaskId = null;
+        a2aState = null;
+        a2aUsages = new java.util.ArrayList<>();
+        a2aPlace = null;
+        a2aElement = -1;
+        a2aArtifactIds = new HashMap<>();
+        a2aArtifactId = null;
+        a2aMessageId = null;
         envelopeId = null;
         metadataId = null;
         measured = null;
@@ -785,6 +806,23 @@ final class JsonDocumentScanner {
     }
 
     private void read(JsonToken t) throws IOException {
+        if (rpcResultMember != null && t != JsonToken.FIELD_NAME) {
+            // the value of a member of a JSON-RPC result: how it is written
+            if (rpcResultFields != null && (rpcResultFields.size() < JsonRpc.MOST_RESULT_FIELDS
+                    || rpcResultFields.containsKey(rpcResultMember))) {
+                rpcResultFields.put(rpcResultMember, switch (t) {
+                    case START_OBJECT -> 'o';
+                    case START_ARRAY -> 'a';
+                    case VALUE_STRING -> 's';
+                    case VALUE_NUMBER_INT, VALUE_NUMBER_FLOAT -> 'n';
+                    case VALUE_TRUE, VALUE_FALSE -> 'b';
+                    default -> 'z';
+                });
+            } else {
+                rpcResultOverflow = true;
+            }
+            rpcResultMember = null;
+        }
         if (inRootArray && depth == 0 && t != JsonToken.END_ARRAY) {
             // an element of the root array starts (an object, an array or a scalar)
             element++;
@@ -843,6 +881,18 @@ final class JsonDocumentScanner {
                     objectAt[depth] = object;
                     fieldAt[depth] = null;
                 }
+                if (depth == 2 && objectAt[1] && "result".equals(fieldAt[1])) {
+                    // a JSON-RPC result: its members are noted (an object), or it is none of a shape
+                    rpcResultFields = object ? new HashMap<>() : null;
+                }
+                if (depth == 3 && !object && objectAt[1] && objectAt[2] && "result".equals(fieldAt[1])
+                        && "artifacts".equals(fieldAt[2])) {
+                    a2aElement = -1;
+                } else if (depth == 4 && object && objectAt[1] && objectAt[2] && !objectAt[3] && "result".equals(fieldAt[1])
+                        && "artifacts".equals(fieldAt[2])) {
+                    // the next artifact of an A2A task
+                    a2aElement++;
+                }
                 if (object && messageCandidate()) {
                     messageOpen[depth] = true;
                     messageTyped[depth] = false;
@@ -888,6 +938,13 @@ final class JsonDocumentScanner {
                     collectDepth = depth;
                     nested = null;
                     counters = new HashMap<>();
+                } else if (object && depth >= 4 && depth <= 6 && objectAt[depth - 1]
+                        && "adk_usage_metadata".equals(fieldAt[depth - 1]) && A2A_USAGE.contains(objectPath())) {
+                    collecting = COLLECTING_A2A;
+                    a2aPlace = objectPath();
+                    collectDepth = depth;
+                    nested = null;
+                    counters = new HashMap<>();
                 } else if (object && depth > 1 && depth <= 4) {
                     String path = objectPath();
                     if (path != null && USAGE_PATHS.contains(path)) {
@@ -912,6 +969,9 @@ final class JsonDocumentScanner {
                         collecting = null;
                     } else if (depth == collectDepth && COLLECTING_TEAM.equals(collecting)) {
                         teamUsage = counters;
+                        collecting = null;
+                    } else if (depth == collectDepth && COLLECTING_A2A.equals(collecting)) {
+                        a2aUsages.add(new A2aUsage(a2aPlace, A2A_TASK_USAGE.equals(a2aPlace) ? a2aElement : -1, counters));
                         collecting = null;
                     } else if (depth == collectDepth && COLLECTING_LISTED.equals(collecting)) {
                         listedUsage = listedUsage == null ? counters : added(listedUsage, counters);
@@ -1007,6 +1067,21 @@ final class JsonDocumentScanner {
                 if (depth <= TRACKED_DEPTH) {
                     fieldAt[depth] = parser.currentName();
                 }
+                if (JsonRpc.USAGE_NAMES.contains(parser.currentName())) {
+                    usageNamed = true;
+                }
+                if (depth == 1 && objectAt[1]) {
+                    switch (parser.currentName()) {
+                        case "jsonrpc", "id" -> {
+                            // a response's
+                        }
+                        case "result" -> rpcResult = true;
+                        case "error" -> rpcError = true;
+                        default -> rpcExtra = true;
+                    }
+                } else if (depth == 2 && objectAt[1] && objectAt[2] && "result".equals(fieldAt[1])) {
+                    rpcResultMember = parser.currentName();
+                }
                 if (depth == 1 && objectAt[1]) {
                     catalogueFields |= ProviderObjects.catalogueField(null, parser.currentName());
                 } else if (depth == 2 && objectAt[1] && objectAt[2]) {
@@ -1059,6 +1134,7 @@ final class JsonDocumentScanner {
                     }
                 }
                 tokenField(TGI_TEXT);
+                rpcString(parser.getText());
                 if (depth == 2 && objectAt[1] && !objectAt[2] && LMDEPLOY_OUTPUT.equals(fieldAt[1])) {
                     // a tokenizer lists token ids (llama.cpp, or objects of id and piece); a list of words
                     // is an answer a model may have written ({"tokens": ["invoice", ...]})
@@ -1211,6 +1287,9 @@ final class JsonDocumentScanner {
                         text.outputIndex(parser.getLongValue());
                     }
                 }
+                if (depth == 1 && objectAt[1] && "id".equals(fieldAt[1])) {
+                    rpcId = JsonRpc.idOf(t, parser.getText());
+                }
                 if (depth == 1 && objectAt[1] && "index".equals(fieldAt[1])) {
                     index = parser.getText();
                 } else if (depth == 3 && inChoices() && "index".equals(fieldAt[3]) && t == JsonToken.VALUE_NUMBER_INT) {
@@ -1275,6 +1354,44 @@ final class JsonDocumentScanner {
         tokenFields |= bit & kinds;
     }
 
+    /**
+     * Notes a string of what a JSON-RPC answer says of itself: its {@code jsonrpc} and {@code id}, and A2A's task
+     * (its kind, id and state) and the ids of the artifacts and the status message that carry an ADK call's usage.
+     */
+    private void rpcString(String text) {
+        if (depth == 1 && objectAt[1]) {
+            if ("jsonrpc".equals(fieldAt[1])) {
+                rpcVersion = "2.0".equals(text);
+            } else if ("id".equals(fieldAt[1])) {
+                rpcId = JsonRpc.idOf(JsonToken.VALUE_STRING, text);
+            }
+            return;
+        }
+        if (depth < 2 || depth > 4 || !objectAt[1] || !objectAt[2] || !"result".equals(fieldAt[1]) || fieldAt[2] == null) {
+            return;
+        }
+        if (depth == 2) {
+            switch (fieldAt[2]) {
+                case "kind" -> a2aKind = text;
+                case "id" -> a2aId = text;
+                case "taskId" -> a2aTaskId = text;
+                default -> {
+                    // no other member of a result names the task
+                }
+            }
+        } else if (depth == 3 && objectAt[3] && "status".equals(fieldAt[2]) && "state".equals(fieldAt[3])) {
+            a2aState = text;
+        } else if (depth == 3 && objectAt[3] && "artifact".equals(fieldAt[2]) && "artifactId".equals(fieldAt[3])) {
+            a2aArtifactId = text;
+        } else if (depth == 4 && !objectAt[3] && objectAt[4] && "artifacts".equals(fieldAt[2])
+                && "artifactId".equals(fieldAt[4])) {
+            a2aArtifactIds.put(a2aElement, text);
+        } else if (depth == 4 && objectAt[3] && objectAt[4] && "status".equals(fieldAt[2]) && "message".equals(fieldAt[3])
+                && "messageId".equals(fieldAt[4])) {
+            a2aMessageId = text;
+        }
+    }
+
     private Document document() {
         lmStudioStats();
         return new Document(type, usages, ended, model, call(), customId != null ? callId() != null
@@ -1285,7 +1402,37 @@ final class JsonDocumentScanner {
                 streamCall(), status, foreground, catalogueFields, finishedChoices, begunChoices, deltas,
                 geminiResponse != null && geminiResponse.equals(streamCall()),
                 lineId != null ? lineId : metadataId != null ? metadataId : measured,
-                pictures, inlined, listedRuns, interactionId, conversationId, teamMessages, requestId, taskStatus);
+                pictures, a2aCalls(), listedRuns, interactionId, conversationId, teamMessages, requestId, taskStatus,
+                rpcVersion ? new JsonRpc.Reply(rpcId, !rpcExtra, rpcResult, rpcError, rpcResultOverflow ? null : rpcResultFields,
+                        a2aKind, "task".equals(a2aKind) ? a2aId : a2aTaskId, a2aState, usageNamed) : null);
+    }
+
+    /**
+     * The Gemini batch's inline results ({@link #inlined}) and, for an A2A answer (a JSON-RPC 2.0 document whose
+     * {@code result} is a task or a task's event), the model calls an ADK agent reported in it
+     * ({@link #A2A_USAGE}): each a call of its own, named by its task and the artifact (or the status message) that
+     * carried its usage, so that the same call repeated (a task read back after its events) counts once.
+     */
+    private java.util.List<InlineResult> a2aCalls() {
+        if (a2aUsages.isEmpty() || !rpcVersion) {
+            return inlined;
+        }
+        java.util.List<InlineResult> calls = new java.util.ArrayList<>(inlined);
+        String task = "a2a:" + ("task".equals(a2aKind) ? a2aId : a2aTaskId) + "/";
+        for (A2aUsage u : a2aUsages) {
+            String named = switch (u.place()) {
+                case A2A_EVENT_USAGE -> "status-update".equals(a2aKind) ? (a2aMessageId == null ? null : "message:" + a2aMessageId) : "";
+                case A2A_ARTIFACT_USAGE -> "artifact-update".equals(a2aKind) ? a2aArtifactId : "";
+                default -> "task".equals(a2aKind) ? a2aArtifactIds.get(u.element()) : "";
+            };
+            if ("".equals(named)) {
+                // the place of another kind's usage: no A2A event or task carries it there
+                continue;
+            }
+            calls.add(new InlineResult(task + (named != null ? named : "place:" + u.place() + "#" + u.element()),
+                    named != null, u.usage()));
+        }
+        return calls;
     }
 
     /**
@@ -1367,6 +1514,54 @@ final class JsonDocumentScanner {
     private String conversationId;
     /** The top-level {@code request_id} ({@link Document#requestId}). */
     private String requestId;
+
+    // A JSON-RPC 2.0 document's reading as a response (JsonRpc.Reply)
+    /** The top-level {@code jsonrpc} is {@code "2.0"}. */
+    private boolean rpcVersion;
+    /** The top-level {@code id} ({@link JsonRpc#idOf}), or {@code null}. */
+    private String rpcId;
+    /** A top-level member other than a response's ({@code jsonrpc}, {@code id}, {@code result}, {@code error}). */
+    private boolean rpcExtra;
+    private boolean rpcResult;
+    private boolean rpcError;
+    /** The members of a {@code result} object and how each is written; {@code null} when the result is no object. */
+    private Map<String, Character> rpcResultFields;
+    private boolean rpcResultOverflow;
+    /** A member of the {@code result} object whose value is the next token, or {@code null}. */
+    private String rpcResultMember;
+    /** A member named as usage is ({@link JsonRpc#USAGE_NAMES}) came anywhere in the document. */
+    private boolean usageNamed;
+    /** A2A's {@code result.kind}, {@code result.id}, {@code result.taskId}, {@code result.status.state}. */
+    private String a2aKind;
+    private String a2aId;
+    private String a2aTaskId;
+    private String a2aState;
+    /**
+     * Google ADK's usage in an A2A answer (round 300): ADK copies each model response's {@code usage_metadata}
+     * (Gemini's counts, camelCase: {@code model_dump(by_alias=True)}) into the A2A event it sends for it, under
+     * {@code adk_usage_metadata}: ADK 1.x's {@code event_converter.py} in a {@code TaskStatusUpdateEvent}'s
+     * {@code metadata} ({@code result.metadata}), the current {@code from_adk_event.py} in a
+     * {@code TaskArtifactUpdateEvent}'s {@code artifact.metadata}, which the a2a-sdk's task manager keeps in the
+     * {@code Task}'s {@code artifacts} a blocking {@code message/send} or a {@code tasks/get} answers. Read at
+     * these places only, each where its kind of result has it ({@link #a2aCalls}): a model's own data parts
+     * ({@code parts[].data}) never.
+     */
+    static final String A2A_EVENT_USAGE = "result.metadata.adk_usage_metadata";
+    static final String A2A_ARTIFACT_USAGE = "result.artifact.metadata.adk_usage_metadata";
+    static final String A2A_TASK_USAGE = "result.artifacts[].metadata.adk_usage_metadata";
+    private static final Set<String> A2A_USAGE = Set.of(A2A_EVENT_USAGE, A2A_ARTIFACT_USAGE, A2A_TASK_USAGE);
+    private static final String COLLECTING_A2A = "a2a…adk_usage_metadata";
+    /** One {@code adk_usage_metadata} read: its place, the artifact it is in ({@code result.artifacts} index, else -1), its counters. */
+    private record A2aUsage(String place, int element, Map<String, Long> usage) { }
+    private java.util.List<A2aUsage> a2aUsages = new java.util.ArrayList<>();
+    /** The place of the {@code adk_usage_metadata} being collected. */
+    private String a2aPlace;
+    /** The element of {@code result.artifacts} being read (-1 before the first), and each one's {@code artifactId}. */
+    private int a2aElement = -1;
+    private Map<Integer, String> a2aArtifactIds = new HashMap<>();
+    /** An artifact-update's {@code result.artifact.artifactId}; a status-update's {@code result.status.message.messageId}. */
+    private String a2aArtifactId;
+    private String a2aMessageId;
     /** The top-level {@code task_status} ({@link Document#taskStatus}). */
     private String taskStatus;
 

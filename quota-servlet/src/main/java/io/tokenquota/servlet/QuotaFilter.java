@@ -956,6 +956,20 @@ public final class QuotaFilter implements Filter {
         settlement.bodyValues(() -> Json.topLevelValues(named, 64));
         settlement.bodyField(name -> Json.topLevelString(named, name));
         settlement.bodyTrue(name -> Json.topLevelTrue(named, name));
+        // the body as one JSON-RPC message (MCP's and A2A's), read once, when the settlement asks
+        settlement.rpc(new java.util.function.Supplier<>() {
+            private JsonRpc.Message message;
+            private boolean read;
+
+            @Override
+            public synchronized JsonRpc.Message get() {
+                if (!read) {
+                    message = JsonRpc.of(named);
+                    read = true;
+                }
+                return message;
+            }
+        });
         request.setAttribute(settling, settlement);
         held.settledBy(settlement);
         keeper.running(hold, settlement::chargeSoFar);

@@ -196,6 +196,17 @@ final class QuotaResponse extends HttpServletResponseWrapper {
      */
     private final AnswerStart includedAnswer = new AnswerStart();
 
+    /** The endpoint wrote a byte of body, any dispatch's, under any status, kept or reset since. Guarded by this. */
+    private boolean wroteBody;
+
+    /**
+     * Whether the endpoint wrote any body at all (white space too, and bytes a reset discarded): an answer with
+     * none (MCP's {@code 202 Accepted} "with no body") is known by nothing else.
+     */
+    synchronized boolean wroteBody() {
+        return wroteBody;
+    }
+
     /** Whether the endpoint was answering: it wrote content, not a preamble (see {@link AnswerStart}). */
     synchronized boolean answering() {
         return answer.content() || includedAnswer.content();
@@ -667,6 +678,7 @@ final class QuotaResponse extends HttpServletResponseWrapper {
             return;
         }
         synchronized (this) {
+            wroteBody = true;
             // an include's bytes too, under its own status: they are the included call's answer
             int status = answerStatus();
             if (status >= 200 && status < 300) {

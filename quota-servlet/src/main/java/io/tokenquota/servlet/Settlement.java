@@ -176,6 +176,13 @@ final class Settlement implements AsyncListener {
         this.bodyTrue = flag;
     }
 
+    /** The request's body as one JSON-RPC 2.0 message ({@link JsonRpc#of}), read when needed; {@code null} when it is none. */
+    private java.util.function.Supplier<JsonRpc.Message> rpc = () -> null;
+
+    void rpc(java.util.function.Supplier<JsonRpc.Message> message) {
+        this.rpc = message;
+    }
+
     /**
      * The settlement rules, in order; the first that applies decides.
      * <ol>
@@ -633,9 +640,12 @@ final class Settlement implements AsyncListener {
      * A request that acts on a job the provider runs on its own (a background Response, an Assistants
      * run, a batch: a poll, a cancel, the final read): the request itself called no model, and the
      * job's usage, once an answer reports it, is charged beyond what the calls before already paid for
-     * it ({@code charged}; {@code null} when this filter saw none of them, then all of it).
+     * it ({@code charged}; {@code null} when this filter saw none of them, then all of it). A request that
+     * makes the job's model run again ({@code runs}: a message to an A2A task awaiting input) is charged at
+     * least its estimate when its answer shows nothing beyond that (a task answered while it runs), added to
+     * what the job was charged.
      */
-    private Decision jobRead(Stored job, Long charged, Long usage, boolean provisional, Long explicit) {
+    private Decision jobRead(Stored job, Long charged, Long usage, boolean provisional, Long explicit, boolean runs) {
         long before = charged == null ? 0 : charged;
         long beyond = 0;
         if (usage != null && !provisional) {
@@ -654,6 +664,13 @@ final class Settlement implements AsyncListener {
             long least = estimateOf(response.sniffer());
             providerState.jobCharged(hold.subject(), job.id(), StreamText.plus(before, least));
             return Decision.charge(least, "a write on " + job.object() + " streamed without the run's usage: the estimate");
+        }
+        if (runs && own + beyond == 0) {
+            // a message to the task (A2A 0.3, 6.4): the agent's model runs for it, and its answer (the task while it
+            // runs) shows no usage beyond what was charged for the task; its later read is charged only what passes both
+            long least = estimateOf(response.sniffer());
+            providerState.jobCharged(hold.subject(), job.id(), StreamText.plus(before, least));
+            return Decision.charge(least, "a message to " + job.object() + " " + job.status() + " without new usage: the estimate");
         }
         long carried = streamedCut ? streamedText(response.sniffer()) : 0;
         if (carried > before) {
@@ -880,11 +897,15 @@ final class Settlement implements AsyncListener {
             }
             boolean uploaded = upload != null && explicit == null && usage == null && status >= 200 && status < 300
                     && upload.answered(sniffer.onlyDocument(), response.getHeader(FileUpload.GEMINI_STATUS), providerState);
-            // a polled completion (xAI's deferred, Z.ai's async) read by the id this subject's creation was answered
-            // with: a read of that job whatever the answer (a pending poll, the result with its usage)
+            JsonRpc.Message asked = rpc.get();
+            // a polled job (xAI's deferred, Z.ai's async chat completion; an A2A task) read by the id this subject's
+            // creation was answered with: a read of that job when its answer is the job's (at xAI's and Z.ai's read
+            // paths whatever it is, a pending poll or the result with its usage; for an A2A task the JSON-RPC
+            // response to the request, the task of that id)
             PolledCompletion.Job polled = status < 200 || status >= 300 || uploaded ? null
-                    : PolledCompletion.read(request.getMethod(), QuotaFilter.pathOf(request));
-            boolean readsPolled = polled != null && providerState.jobCharged(hold.subject(), polled.key()) != null;
+                    : PolledCompletion.read(request.getMethod(), QuotaFilter.pathOf(request), asked);
+            boolean readsPolled = polled != null && providerState.jobCharged(hold.subject(), polled.key()) != null
+                    && polled.shownBy(asked, sniffer.lastDocument());
             // the stored call the answer is: one JSON document, or the events of a stored Response (a background
             // stream resumed by a GET) or of an Assistants run (streamed, also after submit_tool_outputs)
             Stored job = status < 200 || status >= 300 || uploaded ? null
@@ -924,18 +945,26 @@ final class Settlement implements AsyncListener {
                     || usage == null && ProviderObjects.serverBusiness(request.getMethod(), QuotaFilter.pathOf(request),
                     sniffer.finalDocument())
                     || reads(request) && answer != null && ProviderObjects.partOfACall(answer.object()));
+            // MCP (Streamable HTTP): a request of a method that runs no model answered with its result, proven by the
+            // answer (its id, its method's result shape, no usage anywhere: JsonRpc#answeredWithoutModel); or a
+            // notification or response acknowledged with 202 and no body at all, as the transport answers them
+            boolean protocolOnly = !uploaded && explicit == null && usage == null && status >= 200 && status < 300
+                    && (JsonRpc.answeredWithoutModel(asked, sniffer.rpcAnswer())
+                    || status == 202 && !response.wroteBody() && JsonRpc.acknowledgedOnly(asked));
             // eval runs read in the list of them: each completed run's usage, once
             boolean listsRuns = !uploaded && explicit == null && usage == null && status >= 200 && status < 300
                     && reads(request) && only != null && !only.listedRuns().isEmpty();
             Decision own = uploaded ? Decision.release("a file upload (" + upload.step() + "): no model was called")
+                    : protocolOnly ? Decision.release("a JSON-RPC " + (status == 202 ? "notification or response acknowledged"
+                            : asked.method() + " answered with its result") + ": no model was called")
                     : listsRuns ? listedRuns(only.listedRuns())
                     : noModel ? Decision.release("an answer that is a " + named(only != null ? only : answer)
                             + ": no model was called")
-                    : readsJob ? jobRead(job, jobCharged, usage, provisional, explicit)
+                    : readsJob ? jobRead(job, jobCharged, usage, provisional, explicit, readsPolled && polled.runs())
                     : usage == null && explicit == null && carriedFigure() != null
                             ? Decision.release("an answer after a reset without usage: the figure kept across it is the request's")
                     : readsAppJob ? jobRead(new Stored(AppJob.key(readJob), "job", appJob.status(), false),
-                            appJobCharged, usage, provisional, explicit)
+                            appJobCharged, usage, provisional, explicit, false)
                     : decide(explicit, usage, provisional, effective, settledStatus(status), reconnect,
                     answering,
                     (status == 406 || status == 412) && springMatchedNoHandler(request)
@@ -948,8 +977,10 @@ final class Settlement implements AsyncListener {
             if (readsPolled && polled.ends(status, sniffer.lastDocument())) {
                 providerState.jobOpen(hold.subject(), polled.key(), false);
             }
-            PolledCompletion.Job made = status >= 200 && status < 300
-                    ? PolledCompletion.created(request.getMethod(), QuotaFilter.pathOf(request), bodyTrue, sniffer.lastDocument()) : null;
+            // (a read of a known job is no creation of one: a message to an A2A task answers that task)
+            PolledCompletion.Job made = status >= 200 && status < 300 && !readsPolled
+                    ? PolledCompletion.created(request.getMethod(), QuotaFilter.pathOf(request), bodyTrue, asked,
+                    sniffer.lastDocument()) : null;
             if (made != null && !providerState.jobOpen(hold.subject(), made.key())) {
                 // its result's usage is charged what passes this; a creation under the id of a job whose result was
                 // read starts afresh, one under an open job's id is an ordinary call (the first job's figure kept)

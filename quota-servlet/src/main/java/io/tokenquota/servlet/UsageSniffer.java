@@ -825,9 +825,36 @@ final class UsageSniffer {
             markers.flush();
             json.feed(markers.bytes(), 0, markers.length());
             json.end();
+            jsonBroken = json.failed();
             json = null;
         }
         mode = Mode.OFF;
+    }
+
+    /** The answer's JSON broke off or went on as something else, found at its end. */
+    private boolean jsonBroken;
+    /** The JSON documents of the answer, bodies' and events' alike (at most {@link Integer#MAX_VALUE}), and the last. */
+    private int rpcDocuments;
+    private JsonDocumentScanner.Document rpcLast;
+    /** The events of the answer that carried data, JSON or not. */
+    private int dataEvents;
+
+    /**
+     * The answer when it is one JSON-RPC 2.0 message and nothing else, as MCP's Streamable HTTP transport answers
+     * a request (2025-06-18, "Sending Messages to the Server", 5: an {@code application/json} body, or a
+     * {@code text/event-stream} whose one event is the response): one document, the answer's only one (no
+     * second document, no array of them, no other event, no text), labelled as what it is (a JSON body under a
+     * JSON type, an event under {@code text/event-stream}), in a framing nothing but a server writes (one data
+     * line, no lone CR), no answer before it that a reset discarded or an include sent; {@code null} otherwise.
+     */
+    synchronized JsonDocumentScanner.Document rpcAnswer() {
+        if (decoded != null) {
+            return decoded.rpcAnswer();
+        }
+        JsonDocumentScanner.Document d = rpcLast;
+        return rpcDocuments == 1 && d != null && d.rpc() != null && d.element() < 0 && earlier.isEmpty() && discarded == null
+                && !mislabelled && !loneCr && !framingSuspect && !notJson && !jsonBroken
+                && (sawAnswerEvent ? dataEvents == 1 && documents == 0 : dataEvents == 0 && documents == 1) ? d : null;
     }
 
     /** Decoded bytes of the answer: gathered until its reader can choose a format, then read. */
@@ -1348,6 +1375,10 @@ final class UsageSniffer {
      * its framing was odd).
      */
     private boolean accept(JsonDocumentScanner.Document doc, boolean event, String eventName) {
+        if (rpcDocuments < Integer.MAX_VALUE) {
+            rpcDocuments++;
+        }
+        rpcLast = doc;
         if (doc.responseId() != null) {
             storedResponse = doc.responseId();
         }
@@ -1621,11 +1652,15 @@ final class UsageSniffer {
     /**
      * Records one result of a finished Gemini batch read with its results inline, a call of its own (round
      * 264: two results of 9,000 and 7,000 tokens were charged nothing; round 265: nor when read from the
-     * list of batches, or from the batch's {@code metadata.output}).
+     * list of batches, or from the batch's {@code metadata.output}), and one model call a Google ADK agent reported
+     * in an A2A event or task ({@code adk_usage_metadata}, round 300), named by its task and the artifact or status
+     * message that carried it, so that one answer repeating a call counts it once.
      */
     private boolean inlineResult(JsonDocumentScanner.InlineResult result) {
         Map<String, Long> u = result.usage();
-        if (!has(u, "promptTokenCount", "candidatesTokenCount", "totalTokenCount")) {
+        // Gemini's counts as its API writes them, or in snake_case (a Python relay's, ADK's without by_alias)
+        if (!has(u, "promptTokenCount", "candidatesTokenCount", "totalTokenCount", "prompt_token_count",
+                "candidates_token_count", "total_token_count")) {
             return false;
         }
         long[] split = UsageKinds.gemini(u);
@@ -3408,6 +3443,9 @@ final class UsageSniffer {
             if (eventHasData && !eventDocument) {
                 // data that is no JSON document (text, "[DONE]") is no provider's error either
                 sawAnswer = true;
+            }
+            if (eventHasData && dataEvents < Integer.MAX_VALUE) {
+                dataEvents++;
             }
             if (eventHasData && !quoted && (!eventDocument || rawStreaming || event != null && event.failed())) {
                 // text (a Flux<String>'s pieces, an answer that opened with a JSON example, a provider's chunk

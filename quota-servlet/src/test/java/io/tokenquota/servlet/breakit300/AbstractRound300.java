@@ -23,7 +23,6 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -61,12 +60,6 @@ import org.junit.jupiter.params.provider.ValueSource;
  * control ({@code POST /run}: a JSON list of ADK events with their top-level {@code usageMetadata}).
  */
 abstract class AbstractRound300 extends H2FilterRound {
-    static final String OPEN_MCP = "issue 11, open: MCP session messages that run no model (initialize, tools/list, ping,"
-            + " notifications and responses answered 202) are charged the estimate, as any answer without usage"
-            + " (docs/decisions.md, \"Protocols over HTTP: MCP and A2A (open)\")";
-    static final String OPEN_A2A = "issue 11, open: an A2A task polled with tasks/get (a POST) is charged each poll, and"
-            + " usage an agent framework puts in a task's or event's metadata (ADK's adk_usage_metadata) is not read"
-            + " (docs/decisions.md, \"Protocols over HTTP: MCP and A2A (open)\")";
     final ModelCalls calls = new ModelCalls();
     /** {@code tasks/get} reads per A2A task id. */
     final Map<String, AtomicInteger> reads = new ConcurrentHashMap<>();
@@ -193,7 +186,6 @@ abstract class AbstractRound300 extends H2FilterRound {
      */
     @ParameterizedTest
     @ValueSource(strings = {"initialize", "notifications/initialized", "tools/list", "ping", "notifications/cancelled"})
-    @Disabled(OPEN_MCP)
     void anMcpSessionMessageThatRunsNoModelCostsNothing(String name) {
         String s = subject();
         HttpResponse<String> r = mcp(s, mcpMessage(name));
@@ -211,7 +203,6 @@ abstract class AbstractRound300 extends H2FilterRound {
      * charge the response's text as a call. The shape is the spec's {@code CreateMessageResult}.
      */
     @Test
-    @Disabled(OPEN_MCP)
     void anMcpSamplingResultPostedBackCostsNothing() {
         String s = subject();
         String answer = Prose.english(4_000);
@@ -398,7 +389,6 @@ abstract class AbstractRound300 extends H2FilterRound {
      */
     @ParameterizedTest
     @ValueSource(strings = {"stream fx", "stream fx-1x", "send fx"})
-    @Disabled(OPEN_A2A)
     void anAdkAgentsUsageReportedOverA2aIsCharged(String how) {
         String s = subject();
         String[] h = how.split(" ");
@@ -422,7 +412,6 @@ abstract class AbstractRound300 extends H2FilterRound {
      * {@code working} reads the agent's task store and runs no model. Polling must cost nothing.
      */
     @Test
-    @Disabled(OPEN_A2A)
     void anA2aTaskPolledWhileWorkingIsNotChargedPerPoll() {
         String s = subject();
         HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/a2a/fx"), s,
