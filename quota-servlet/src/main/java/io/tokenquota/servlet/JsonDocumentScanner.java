@@ -1420,15 +1420,21 @@ final class JsonDocumentScanner {
         java.util.List<InlineResult> calls = new java.util.ArrayList<>(inlined);
         String task = "a2a:" + ("task".equals(a2aKind) ? a2aId : a2aTaskId) + "/";
         for (A2aUsage u : a2aUsages) {
-            String named = switch (u.place()) {
-                case A2A_EVENT_USAGE -> "status-update".equals(a2aKind) ? (a2aMessageId == null ? null : "message:" + a2aMessageId) : "";
-                case A2A_ARTIFACT_USAGE -> "artifact-update".equals(a2aKind) ? a2aArtifactId : "";
-                default -> "task".equals(a2aKind) ? a2aArtifactIds.get(u.element()) : "";
+            // each place is one kind's: a status-update's metadata, an artifact-update's artifact, a task's artifacts
+            String kind = switch (u.place()) {
+                case A2A_EVENT_USAGE -> "status-update";
+                case A2A_ARTIFACT_USAGE -> "artifact-update";
+                default -> "task";
             };
-            if ("".equals(named)) {
-                // the place of another kind's usage: no A2A event or task carries it there
+            if (!kind.equals(a2aKind)) {
                 continue;
             }
+            String named = switch (u.place()) {
+                case A2A_EVENT_USAGE -> a2aMessageId == null ? null : "message:" + a2aMessageId;
+                case A2A_ARTIFACT_USAGE -> a2aArtifactId == null ? null : "artifact:" + a2aArtifactId;
+                default -> a2aArtifactIds.get(u.element()) == null ? null : "artifact:" + a2aArtifactIds.get(u.element());
+            };
+            // named by no id, a call is known by its place (AnswerCalls: other counts there are another call)
             calls.add(new InlineResult(task + (named != null ? named : "place:" + u.place() + "#" + u.element()),
                     named != null, u.usage()));
         }

@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit300;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class TomcatRound300AttacksTest extends AbstractRound300Attacks {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.TOMCAT;
+    }
+}
