@@ -192,6 +192,16 @@ final class JsonRpc {
         }
     }
 
+    /**
+     * An event stream whose every event is a JSON-RPC response to one request, each about one A2A task (a
+     * {@code message/stream} or {@code tasks/resubscribe} answer, A2A 0.3 section 7.2: the task, its
+     * {@code status-update} and {@code artifact-update} events; {@link UsageSniffer#rpcStream}).
+     *
+     * @param id     the responses' {@code id} ({@link #idOf})
+     * @param taskId the task they are about
+     */
+    record Stream(String id, String taskId) { }
+
     /** The most {@code result} members {@link Reply#resultFields} keeps; a result with more is no shape read here. */
     static final int MOST_RESULT_FIELDS = 16;
 

@@ -247,6 +247,27 @@ enum PolledCompletion {
     }
 
     /**
+     * The A2A task a request's event stream is about ({@code stream}: every event the JSON-RPC response to
+     * {@code rpc}, each about that task): a {@code message/stream} (A2A 0.3, 7.2), which makes a task or, naming
+     * one in {@code params.message.taskId}, continues it, or a {@code tasks/resubscribe} (7.9) naming it. Such a
+     * stream's events are what its run did (each artifact once), not the task whole: what it is charged adds to
+     * what the task was charged, so that a read of the task afterwards is charged only what passes all of it.
+     * {@code null} for anything else.
+     */
+    static Job streamed(String method, JsonRpc.Message rpc, JsonRpc.Stream stream) {
+        if (!"POST".equals(method) || rpc == null || !rpc.request() || stream == null || !rpc.id().equals(stream.id())) {
+            return null;
+        }
+        String named = switch (rpc.method()) {
+            case "message/stream" -> rpc.taskId();
+            case "tasks/resubscribe" -> rpc.paramsId();
+            default -> "";
+        };
+        return "".equals(named) || named != null && !named.equals(stream.taskId()) || "tasks/resubscribe".equals(rpc.method())
+                && named == null ? null : new Job(A2A_TASK, stream.taskId(), false);
+    }
+
+    /**
      * The job a read ({@code GET}, {@code HEAD}) names at a kind's read path, the id its last segment; {@code null}
      * otherwise. {@code path} as the container routed it (decoded, dot segments resolved).
      */

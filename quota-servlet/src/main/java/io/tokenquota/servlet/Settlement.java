@@ -955,8 +955,8 @@ final class Settlement implements AsyncListener {
             boolean listsRuns = !uploaded && explicit == null && usage == null && status >= 200 && status < 300
                     && reads(request) && only != null && !only.listedRuns().isEmpty();
             Decision own = uploaded ? Decision.release("a file upload (" + upload.step() + "): no model was called")
-                    : protocolOnly ? Decision.release("a JSON-RPC " + (status == 202 ? "notification or response acknowledged"
-                            : asked.method() + " answered with its result") + ": no model was called")
+                    : protocolOnly ? Decision.release("a JSON-RPC " + (asked.request() ? asked.method() + " answered with its result"
+                            : "notification or response acknowledged with 202") + ": no model was called")
                     : listsRuns ? listedRuns(only.listedRuns())
                     : noModel ? Decision.release("an answer that is a " + named(only != null ? only : answer)
                             + ": no model was called")
@@ -981,6 +981,17 @@ final class Settlement implements AsyncListener {
             PolledCompletion.Job made = status >= 200 && status < 300 && !readsPolled
                     ? PolledCompletion.created(request.getMethod(), QuotaFilter.pathOf(request), bodyTrue, asked,
                     sniffer.lastDocument()) : null;
+            // an A2A task's events (a message/stream, a tasks/resubscribe): their charge adds to the task's figure
+            PolledCompletion.Job streamed = status >= 200 && status < 300 && !readsPolled && made == null
+                    ? PolledCompletion.streamed(request.getMethod(), asked, sniffer.rpcStream()) : null;
+            if (streamed != null) {
+                Long before = providerState.jobCharged(hold.subject(), streamed.key());
+                providerState.jobStarted(hold.subject(), streamed.key(),
+                        StreamText.plus(before == null ? 0 : before, d.release() ? 0 : d.tokens()));
+                if (before == null) {
+                    providerState.jobOpen(hold.subject(), streamed.key(), true);
+                }
+            }
             if (made != null && !providerState.jobOpen(hold.subject(), made.key())) {
                 // its result's usage is charged what passes this; a creation under the id of a job whose result was
                 // read starts afresh, one under an open job's id is an ordinary call (the first job's figure kept)

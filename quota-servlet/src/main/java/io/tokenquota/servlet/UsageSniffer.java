@@ -838,6 +838,24 @@ final class UsageSniffer {
     private JsonDocumentScanner.Document rpcLast;
     /** The events of the answer that carried data, JSON or not. */
     private int dataEvents;
+    /** The id and the A2A task of the JSON-RPC responses among the answer's events, the first's; whether one differed. */
+    private String streamId;
+    private String streamTask;
+    private boolean streamMixed;
+
+    /**
+     * The answer when it is an event stream whose every document is the JSON-RPC response to one request about one
+     * A2A task ({@link JsonRpc.Stream}), no event without a document, in a framing nothing but a server writes;
+     * {@code null} otherwise.
+     */
+    synchronized JsonRpc.Stream rpcStream() {
+        if (decoded != null) {
+            return decoded.rpcStream();
+        }
+        return sawAnswerEvent && documents == 0 && !streamMixed && streamId != null && streamTask != null
+                && dataEvents == rpcDocuments && earlier.isEmpty() && !mislabelled && !loneCr && !framingSuspect
+                ? new JsonRpc.Stream(streamId, streamTask) : null;
+    }
 
     /**
      * The answer when it is one JSON-RPC 2.0 message and nothing else, as MCP's Streamable HTTP transport answers
@@ -1379,6 +1397,17 @@ final class UsageSniffer {
             rpcDocuments++;
         }
         rpcLast = doc;
+        if (event) {
+            JsonRpc.Reply reply = doc.rpc();
+            String task = reply == null ? null : reply.taskId();
+            if (reply == null || reply.id() == null || task == null || streamId != null
+                    && (!streamId.equals(reply.id()) || !streamTask.equals(task))) {
+                streamMixed = true;
+            } else if (streamId == null) {
+                streamId = reply.id();
+                streamTask = task;
+            }
+        }
         if (doc.responseId() != null) {
             storedResponse = doc.responseId();
         }

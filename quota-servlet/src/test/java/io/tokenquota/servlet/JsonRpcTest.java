@@ -160,4 +160,23 @@ final class JsonRpcTest {
         // a new task's message names none: no read
         assertNull(PolledCompletion.read("POST", "/a2a", send));
     }
+
+    @Test
+    void aStreamAddsToTheTaskItsEventsAreAbout() {
+        JsonRpc.Message stream = message("{\"id\":\"r-1\",\"jsonrpc\":\"2.0\",\"method\":\"message/stream\",\"params\":{"
+                + "\"message\":{\"role\":\"user\"}}}");
+        assertEquals("a2a-task:t-1", PolledCompletion.streamed("POST", stream, new JsonRpc.Stream("s:r-1", "t-1")).key());
+        assertNull(PolledCompletion.streamed("POST", stream, new JsonRpc.Stream("s:r-2", "t-1")));
+        assertNull(PolledCompletion.streamed("POST", stream, null));
+        JsonRpc.Message more = message("{\"id\":\"r-1\",\"jsonrpc\":\"2.0\",\"method\":\"message/stream\",\"params\":{"
+                + "\"message\":{\"role\":\"user\",\"taskId\":\"t-1\"}}}");
+        assertEquals("a2a-task:t-1", PolledCompletion.streamed("POST", more, new JsonRpc.Stream("s:r-1", "t-1")).key());
+        // events about another task than the message names, or a stream of another method, add to none
+        assertNull(PolledCompletion.streamed("POST", more, new JsonRpc.Stream("s:r-1", "t-2")));
+        JsonRpc.Message send = message("{\"id\":\"r-1\",\"jsonrpc\":\"2.0\",\"method\":\"message/send\",\"params\":{}}");
+        assertNull(PolledCompletion.streamed("POST", send, new JsonRpc.Stream("s:r-1", "t-1")));
+        JsonRpc.Message resubscribe = message("{\"id\":\"r-1\",\"jsonrpc\":\"2.0\",\"method\":\"tasks/resubscribe\","
+                + "\"params\":{\"id\":\"t-1\"}}");
+        assertEquals("a2a-task:t-1", PolledCompletion.streamed("POST", resubscribe, new JsonRpc.Stream("s:r-1", "t-1")).key());
+    }
 }

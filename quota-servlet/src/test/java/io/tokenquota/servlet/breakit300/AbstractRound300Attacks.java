@@ -222,6 +222,34 @@ abstract class AbstractRound300Attacks extends H2FilterRound {
                     }
                     json(resp, 200, rpc(rpcId, task.json(id)));
                 }
+                case "message/stream" -> {
+                    // one model call a turn, streamed as the a2a-sdk does: the task (when new), the call's artifact, the
+                    // status it ends the turn in (waiting for the user's next message, or done)
+                    calls.count(subject);
+                    Map<String, Object> sent = (Map<String, Object>) params.get("message");
+                    String id = (String) sent.get("taskId");
+                    resp.setContentType("text/event-stream");
+                    var w = resp.getWriter();
+                    AgentTask task;
+                    if (id == null) {
+                        id = UUID.randomUUID().toString();
+                        task = new AgentTask("submitted");
+                        tasks.put(id, task);
+                        w.write("data: " + rpc(rpcId, task.json(id)) + "\r\n\r\n");
+                    } else {
+                        task = tasks.get(id);
+                    }
+                    task.call(id, 3_000, 300);
+                    String last;
+                    synchronized (task) {
+                        last = task.artifacts.get(task.artifacts.size() - 1);
+                    }
+                    w.write("data: " + rpc(rpcId, "{\"append\":false,\"artifact\":" + last + ",\"contextId\":\"" + CONTEXT
+                            + "\",\"kind\":\"artifact-update\",\"lastChunk\":true,\"taskId\":\"" + id + "\"}") + "\r\n\r\n");
+                    task.state = req.getHeader("x-ask") != null ? "input-required" : "completed";
+                    w.write("data: " + rpc(rpcId, "{\"contextId\":\"" + CONTEXT + "\",\"final\":true,\"kind\":\"status-update\","
+                            + "\"status\":{\"state\":\"" + task.state + "\"},\"taskId\":\"" + id + "\"}") + "\r\n\r\n");
+                }
                 case "tasks/get" -> {
                     String id = (String) params.get("id");
                     AgentTask task = tasks.get(id);
@@ -537,6 +565,28 @@ abstract class AbstractRound300Attacks extends H2FilterRound {
         before = used(s);
         a2a("/other-task", s, tasksGet(task));
         assertTrue(used(s) - before >= ESTIMATE_AT_LEAST, "answered with another task: " + ledger(s));
+    }
+
+    /**
+     * Control: a task whose two turns were streamed (the first ending {@code input-required}, the second naming the
+     * task) is charged each turn's call as it streams; read back whole afterwards, both calls shown, it is charged
+     * nothing more.
+     */
+    @Test
+    void aTaskWhoseTurnsWereStreamedIsReadBackForNothingMore() {
+        String s = subject();
+        HttpResponse<String> first = TestHttp.postJson(container.uri("/ai/agent/fx"), s, a2aMessage("message/stream", null),
+                "Accept", "text/event-stream", "x-ask", "1");
+        Matcher m = Pattern.compile("\"id\":\"([0-9a-f-]{36})\",\"kind\":\"task\"").matcher(first.body());
+        assertTrue(m.find(), first.body());
+        String task = m.group(1);
+        assertEquals(3_300, used(s), ledger(s));
+        TestHttp.postJson(container.uri("/ai/agent/fx"), s, messageTo(task).replace("message/send", "message/stream"),
+                "Accept", "text/event-stream");
+        assertEquals(6_600, used(s), ledger(s));
+        HttpResponse<String> read = a2a("/fx", s, tasksGet(task));
+        assertTrue(read.body().contains("\"state\":\"completed\""), read.body());
+        assertEquals(6_600, used(s), "the task read back after its streamed turns: " + ledger(s));
     }
 
     /**
