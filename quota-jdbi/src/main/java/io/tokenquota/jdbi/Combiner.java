@@ -17,7 +17,11 @@ import java.util.function.Supplier;
  * statement applies each call with the exact check it would make alone (a subject's takes in queue
  * order), so the outcome is the one of running them one after another; every combined statement
  * locks its accounts in subject order, so two never deadlock. A caller waits for at most the batch in
- * flight and its own, and holds no connection while it waits (its operation opens one lazily).
+ * flight and its own, and holds no connection while it waits: one it has (a leader whose statement
+ * left its own call undecided, a member take that fell back from the team path) goes back to the pool
+ * before it queues ({@link Operations.Op#releaseConnection}, round 326), and its operation opens one
+ * again when it runs a statement; the leader may be waiting for a connection itself, so a caller
+ * keeping one could hold up the whole lane on a small pool.
  *
  * <p>What a batch cannot decide (a refusal, a month's first touch, a stale hold, a hold that is not
  * held, a database failure) comes back as {@code null}: that caller then runs its call alone, on the
@@ -71,18 +75,25 @@ final class Combiner<C, R> {
      * for a call it could not decide; it must not throw (a failure is all {@code null}s). A leader with
      * no one queued behind it runs {@code alone}, still leading (callers that arrive meanwhile queue for
      * the next batch). Returns this call's result, or {@code null}: the caller then runs it alone.
+     * {@code op} is the caller's operation: a caller that queues gives its connection back first.
      */
     @SuppressWarnings("unchecked")
-    R submit(String subject, C call, Function<List<C>, List<R>> batch, Supplier<R> alone) {
+    R submit(String subject, C call, Operations.Op op, Function<List<C>, List<R>> batch, Supplier<R> alone) {
         Lane<C, R> lane = lanes[subject.hashCode() & (LANES - 1)];
         Waiter<C, R> self = new Waiter<>(call);
+        boolean queued;
         synchronized (lane) {
-            if (lane.running) {
+            queued = lane.running;
+            if (queued) {
                 lane.queued.add(self);
             } else {
                 lane.running = true;
                 self.outcome = LEAD;
             }
+        }
+        if (queued) {
+            // no thread waits for a combiner while it holds a connection (round 326, Op.releaseConnection)
+            op.releaseConnection();
         }
         Object outcome;
         while ((outcome = self.outcome) == null) {

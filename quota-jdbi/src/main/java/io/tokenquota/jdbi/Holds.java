@@ -143,7 +143,7 @@ final class Holds {
         }
         // a consume with a usage runs alone: the combined statement carries no usage (holds never do)
         if (key == null && usage == null && sql.takeTogetherInOneStatement != null) {
-            Combined combined = takes.submit(subject, new KeylessTake(subject, tokens, endpoint, ttl),
+            Combined combined = takes.submit(subject, new KeylessTake(subject, tokens, endpoint, ttl), op,
                     calls -> takeTogether(op, calls),
                     () -> new Combined(takeInTurn(op, subject, tokens, null, endpoint, ttl, null), null, null));
             if (combined != null) {
@@ -155,14 +155,30 @@ final class Holds {
                 return combined.reserved;
             }
         }
-        // taken before the operation's connection is, so no thread waits for it while holding one
         ReentrantLock stripe = subjectStripes[Math.floorMod(subject.hashCode(), SUBJECT_STRIPES)];
-        stripe.lock();
+        lockWithoutConnection(op, stripe);
         try {
             return takeInTurn(op, subject, tokens, key, endpoint, ttl, usage);
         } finally {
             stripe.unlock();
         }
+    }
+
+    /**
+     * Takes a subject stripe. No thread waits for a lock or a combiner while it holds a connection
+     * (round 326, {@link Op#releaseConnection}): the stripe's holder may be waiting for a connection
+     * itself, so a thread that already has one (a combiner's leader whose statement left its own call
+     * undecided, a member take that fell back from the team path) gives it back before it waits; one that
+     * gets the stripe at once keeps it. Round 326: on a host pool of one connection, the leader kept the
+     * pool's only connection while it waited here for the stripe, whose holder waited for that connection,
+     * until the pool's timeout failed them.
+     */
+    private static void lockWithoutConnection(Op op, ReentrantLock stripe) {
+        if (stripe.tryLock()) {
+            return;
+        }
+        op.releaseConnection();
+        stripe.lock();
     }
 
     private Reserved takeInTurn(Op op, String subject, long tokens, String key, String endpoint, Duration ttl,
@@ -700,7 +716,7 @@ final class Holds {
     private Reserved takeAsMember(Op op, String subject, String team, long tokens, String key, String endpoint,
                                   Duration ttl, TokenUsage usage) {
         if (key == null && usage == null && hot.teamTakeTogetherInOneStatement() != null) {
-            TeamGrant grant = teamTakes.submit(team, new MemberTake(subject, team, tokens, endpoint, ttl),
+            TeamGrant grant = teamTakes.submit(team, new MemberTake(subject, team, tokens, endpoint, ttl), op,
                     calls -> teamTakeTogether(op, calls),
                     () -> new TeamGrant(takeForTeam(op, subject, tokens, null, endpoint, ttl, null, null), null));
             if (grant != null) {
@@ -1230,7 +1246,7 @@ final class Holds {
             // members' when they arrive together, else the locked path
             if (hot.teamFinishTogetherInOneStatement() != null) {
                 TeamFinish finished = teamFinishes.submit(reservationId,
-                        new LiveCall(reservationId, actualTokens, usage), calls -> teamFinishTogether(op, calls),
+                        new LiveCall(reservationId, actualTokens, usage), op, calls -> teamFinishTogether(op, calls),
                         () -> new TeamFinish(finishTeamHold(op, reservationId, actualTokens, usage), null));
                 if (finished != null) {
                     if (finished.heard != null) {
@@ -1242,7 +1258,7 @@ final class Holds {
             return finishTeamHold(op, reservationId, actualTokens, usage);
         }
         if (hot.finishTogetherInOneStatement() != null) {
-            LiveFinish finished = finishes.submit(reservationId, new LiveCall(reservationId, actualTokens, usage),
+            LiveFinish finished = finishes.submit(reservationId, new LiveCall(reservationId, actualTokens, usage), op,
                     calls -> finishTogether(op, calls),
                     () -> new LiveFinish(finishLiveHoldOf(op, reservationId, actualTokens, usage), null, null, null));
             if (finished != null) {

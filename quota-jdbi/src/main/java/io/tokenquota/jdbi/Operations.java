@@ -162,6 +162,28 @@ final class Operations {
             return handle;
         }
 
+        /**
+         * Gives the operation's connection back to the pool, if it has one, before its thread waits for a
+         * lock or a combiner of this JVM; its next statement takes one again. The store's rule (round 326):
+         * <b>no thread waits for a lock or a combiner while it holds a connection</b>. Whoever holds such a
+         * lock or leads such a combiner may be waiting for a connection itself, and with a host pool of
+         * one connection (or a pool drained by as many waiting threads) nobody would move until the
+         * pool's {@code connectionTimeout} failed them {@code STORE_UNAVAILABLE} (round 326: 15 of 36
+         * refused holds on a pool of one, the combiner's leader keeping the connection its statement
+         * used while it waited for the subject's stripe, held by a thread waiting for that connection).
+         * Called by {@link Combiner#submit} before a caller queues and by {@code Holds} before it waits
+         * for a subject stripe; never inside a transaction, whose locks and writes are the connection's.
+         */
+        void releaseConnection() {
+            if (handle == null) {
+                return;
+            }
+            if (handle.isInTransaction()) {
+                throw new IllegalStateException("an operation waits for a lock inside a transaction");
+            }
+            close();
+        }
+
         <T> T with(HandleCallback<T, RuntimeException> body) {
             return body.withHandle(handle());
         }
