@@ -641,7 +641,7 @@ final class Holds {
                 .bind("held", tokens).bind("state", (consume ? ReservationState.COMMITTED : ReservationState.HELD).name())
                 .bind("charged", consume ? tokens : 0).bind("actual", consume ? Long.valueOf(tokens) : null)
                 .bind("key", key).bind("endpoint", endpoint).bind("consume", consume)
-                .bind("now", Rows.timestamp(op.now)).bind("expiresAt", Rows.timestamp(expiresAt.plus(dbOffset)))
+                .bind("dbNow", Rows.timestamp(op.dbNow)).bind("expiresAt", Rows.timestamp(expiresAt.plus(dbOffset)))
                 .bind("finishedAt", Rows.timestamp(consume ? op.now : null)).bind("team", team).execute();
         // a hold writes no event: its RESERVED events are listed under its numbers
         long userEventId = consume
@@ -1583,7 +1583,8 @@ final class Holds {
                 .bind("cachedTokens", charge == null ? null : charge.cachedInput())
                 .bind("outputTokens", charge == null ? null : charge.output())
                 .bind("reasoningTokens", charge == null ? null : charge.reasoning())
-                .bind("heldTokens", hold.held()).bind("heldAt", Rows.timestamp(hold.createdAt()))
+                // both of the reserve's instants in the database's clock, as the hold's row keeps them (round 326)
+                .bind("heldTokens", hold.held()).bind("heldAt", Rows.timestamp(hold.createdAt().plus(dbOffset)))
                 .bind("heldUntil", Rows.timestamp(hold.expiresAt().plus(dbOffset))).execute();
         return logged;
     }

@@ -39,9 +39,11 @@ final class Operations {
     private final int maxRetries;
     /**
      * How far the database's clock ({@code CURRENT_TIMESTAMP}) is ahead of the policy's, measured once
-     * when the store is built. Holds expire by the database's clock: {@code expires_at} is stored in it
-     * and compared with {@link Op#dbNow}, so instances whose clocks differ never expire each other's
-     * live holds early; a test clock that moves still moves the expiry with it.
+     * when the store is built (once per clock and database in a JVM, {@link #MEASURED}). Holds expire by
+     * the database's clock: {@code expires_at} is stored in it and compared with {@link Op#dbNow}, so
+     * instances whose clocks differ never expire each other's live holds early; a test clock that moves
+     * still moves the expiry with it. A hold's {@code created_at} is kept in it too, so that its life is
+     * measured in one clock (round 326).
      */
     private final Duration dbOffset;
     private final Listeners listeners = new Listeners();
@@ -53,14 +55,52 @@ final class Operations {
         this.dbOffset = measureDbOffset(jdbi, policy);
     }
 
+    /**
+     * The offsets measured in this JVM, per policy clock (by {@link java.time.Clock#equals}: the same
+     * clock object, or {@code Clock.systemUTC()} and an equal offset of one base) and database (its JDBC
+     * URL). A store built on a clock and database another store of this JVM already measured takes that
+     * offset rather than measuring again. Round 326: a hold's creation is kept in the database's clock and
+     * read back through the reader's offset, so two stores on one clock that measured it twice (a few
+     * microseconds to milliseconds apart: the round trip, or with a clock a test holds still, the time
+     * between their builds) reported the same hold's {@code createdAt}, and its RESERVED event, that far
+     * apart. One clock, one offset: the stores of a JVM on one clock agree on every instant, expiry
+     * included. Weak keys: a clock nothing uses any more is forgotten.
+     */
+    private static final Map<java.time.Clock, Map<String, Duration>> MEASURED = new java.util.WeakHashMap<>();
+
     private static Duration measureDbOffset(Jdbi jdbi, QuotaPolicy policy) {
+        java.time.Clock clock = policy.clock();
         return jdbi.withHandle(h -> {
+            String database = databaseOf(h);
+            synchronized (MEASURED) {
+                Duration known = database == null ? null : MEASURED.getOrDefault(clock, Map.of()).get(database);
+                if (known != null) {
+                    return known;
+                }
+            }
             Instant policyNow = policy.now();
             Instant dbNow = h.createQuery("SELECT CURRENT_TIMESTAMP")
                     .map((rs, ctx) -> rs.getObject(1, OffsetDateTime.class).toInstant()).one();
             // whole microseconds, the databases' precision, so converting an instant back and forth is exact
-            return Duration.between(policyNow, dbNow).truncatedTo(ChronoUnit.MICROS);
+            Duration measured = Duration.between(policyNow, dbNow).truncatedTo(ChronoUnit.MICROS);
+            if (database == null) {
+                return measured;
+            }
+            synchronized (MEASURED) {
+                // a store built at the same moment may have measured first: both take the first measurement
+                return MEASURED.computeIfAbsent(clock, c -> new java.util.HashMap<>()).merge(database, measured,
+                        (first, second) -> first);
+            }
         });
+    }
+
+    /** The database's JDBC URL, or {@code null} when the driver does not say (the offset is then not shared). */
+    private static String databaseOf(Handle h) {
+        try {
+            return h.getConnection().getMetaData().getURL();
+        } catch (java.sql.SQLException e) {
+            return null;
+        }
     }
 
     /** How far the database's clock is ahead of the policy's (see {@link #dbOffset}). */

@@ -55,8 +55,14 @@ final class Rows {
     }
 
     /**
-     * Reads reservations whose {@code expires_at} is stored in the database's clock, which is
-     * {@code dbOffset} ahead of the policy's; every instant the store hands out is in the policy's clock.
+     * Reads reservations whose {@code created_at} and {@code expires_at} are stored in the database's
+     * clock, which is {@code dbOffset} ahead of the policy's; every instant the store hands out is in the
+     * policy's clock, and a hold's life ({@code expiresAt - createdAt}, which an idempotent replay's TTL is
+     * measured against) is the same through every instance. Round 326: {@code created_at} was stored in
+     * the creating instance's clock and read as it was, {@code expires_at} through the reader's offset, so
+     * an instance whose clock lagged 90 s saw a 5-minute hold live 3.5 minutes (the same request's retry
+     * was IDEMPOTENCY_CONFLICT) and one 90 s ahead of the creator 6.5 (a longer hold was "replayed").
+     * {@code finished_at} stays in the finishing instance's clock: nothing measures against it.
      */
     static RowMapper<StoredReservation> reservations(Duration dbOffset) {
         return (rs, ctx) -> new StoredReservation(new Reservation(
@@ -70,7 +76,7 @@ final class Rows {
                 rs.getLong("overage"),
                 rs.getString("idempotency_key"),
                 rs.getString("endpoint"),
-                instant(rs, "created_at"),
+                instant(rs, "created_at").minus(dbOffset),
                 instant(rs, "expires_at").minus(dbOffset),
                 instant(rs, "finished_at"),
                 io.tokenquota.Team.id(rs.getString("team_subject"))),
@@ -117,10 +123,11 @@ final class Rows {
     /**
      * An event row of {@code Sql.selectEvents}, listed under its {@code listed_id}; for a hold's
      * finishing event that records its reserve (schema version 4), also the RESERVED event it records:
-     * listed under the row's own id (the hold's number), at the reserve's instant. Either way in the
-     * shape the event had when it was told to listeners.
+     * listed under the row's own id (the hold's number), at the reserve's instant ({@code held_at}, kept
+     * in the database's clock as the hold's {@code created_at} is, read back through {@code dbOffset}).
+     * Either way in the shape the event had when it was told to listeners.
      */
-    static List<LedgerEvent> events(ResultSet rs) throws SQLException {
+    static List<LedgerEvent> events(ResultSet rs, Duration dbOffset) throws SQLException {
         long id = rs.getLong("listed_id");
         EventKind kind = EventKind.valueOf(rs.getString("kind"));
         String reservationId = rs.getString("reservation_id");
@@ -138,7 +145,7 @@ final class Rows {
             return List.of(event);
         }
         return List.of(new LedgerEvent(rs.getLong("id"), subject, month, EventKind.RESERVED, held, 0, reservationId,
-                null, detail, instant(rs, "held_at")), event);
+                null, detail, instant(rs, "held_at").minus(dbOffset)), event);
     }
 
     /**
@@ -207,7 +214,9 @@ final class Rows {
      * a team member's, from the member's, with the team its team's event names,
      * {@code Sql.selectFinishedTeamHoldByEventIds}), as the hold's row would read: the charge's actual
      * tokens are what a commit was asked to charge (more than the hold under CHARGE_ACTUAL, the capped
-     * charge plus the overage otherwise).
+     * charge plus the overage otherwise). The reserve's instants ({@code held_at}, {@code held_until}) are
+     * both in the database's clock, as the hold's row kept them (round 326: {@code held_at} was the
+     * creating instance's clock), and read back through {@code dbOffset}.
      */
     static RowMapper<StoredReservation> finishedByEvent(Duration dbOffset) {
         return (rs, ctx) -> {
@@ -226,7 +235,7 @@ final class Rows {
             Long actual = !committed ? null : tokens > held ? tokens : tokens + overage;
             return new StoredReservation(new Reservation(rs.getString("reservation_id"), rs.getString("subject"),
                     month, held, state, committed ? tokens : 0, actual, committed ? overage : 0, null,
-                    rs.getString("detail"), instant(rs, "held_at"), instant(rs, "held_until").minus(dbOffset), at,
+                    rs.getString("detail"), instant(rs, "held_at").minus(dbOffset), instant(rs, "held_until").minus(dbOffset), at,
                     io.tokenquota.Team.id(rs.getString("team_subject"))), false);
         };
     }

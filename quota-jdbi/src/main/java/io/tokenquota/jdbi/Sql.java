@@ -113,10 +113,15 @@ final class Sql {
     final String upsertPlan;
 
     // ---- reservations
+    /**
+     * A hold's {@code created_at} and {@code expires_at} are both in the database's clock ({@code :dbNow},
+     * {@code :expiresAt}), so its life is their difference whichever instance reads it (round 326: created_at
+     * was the creating instance's clock; {@link Rows#reservations} reads both back through the reader's offset).
+     */
     final String insertReservation = "INSERT INTO tq_reservation (id, subject, plan_month, held, state, charged,"
             + " actual, overage, idempotency_key, endpoint, is_consume, created_at, expires_at, finished_at)"
             + " VALUES (:id, :subject, :month, :held, :state, :charged, :actual, 0, :key, :endpoint, :consume,"
-            + " :now, :expiresAt, :finishedAt)";
+            + " :dbNow, :expiresAt, :finishedAt)";
     final String selectReservation = "SELECT " + RESERVATION_COLUMNS + " FROM tq_reservation WHERE id = :id";
     /**
      * A consume without an idempotency key keeps no reservation row: its COMMITTED event is its
@@ -258,7 +263,7 @@ final class Sql {
     final String insertTeamReservation = "INSERT INTO tq_reservation (id, subject, plan_month, held, state, charged,"
             + " actual, overage, idempotency_key, endpoint, is_consume, created_at, expires_at, finished_at,"
             + " team_subject) VALUES (:id, :subject, :month, :held, :state, :charged, :actual, 0, :key, :endpoint,"
-            + " :consume, :now, :expiresAt, :finishedAt, :team)";
+            + " :consume, :dbNow, :expiresAt, :finishedAt, :team)";
     /** Reports over all users leave team accounts out ({@code :teams} is the team subjects' LIKE pattern). */
     private static final String USERS_ONLY = " AND subject NOT LIKE :teams";
     private static final String OF_SUBJECT = " AND subject = :subject";
@@ -303,16 +308,21 @@ final class Sql {
      * Events of the days asked for, and those of their months that happened on other days (late
      * commits): the rows, the RESERVED events that finishing events record (at the reserve's instant),
      * and those of open holds. {@code %s} is the filter on subjects of the event log, then of the holds.
+     * An event row's {@code occurred_at} is in the policy's clock, a reserve's instant ({@code held_at},
+     * a hold's {@code created_at}) in the database's (round 326): those are compared with the days' bounds
+     * in the database's clock ({@code :dbFrom}, {@code :dbTo}) and flagged {@code db_clock}, and the store
+     * reads them back through its offset.
      */
-    private static final String REQUEST_EVENTS = "SELECT kind, tokens, is_consume, occurred_at, plan_month FROM tq_event"
+    private static final String REQUEST_EVENTS = "SELECT kind, tokens, is_consume, occurred_at, plan_month,"
+            + " FALSE AS db_clock FROM tq_event"
             + " WHERE ((occurred_at >= :from AND occurred_at < :to) OR (plan_month >= :fromMonth AND plan_month <= :toMonth))"
             + " AND kind IN ('RESERVED', 'COMMITTED', 'LATE_COMMITTED', 'REJECTED')%1$s"
-            + " UNION ALL SELECT 'RESERVED', held_tokens, FALSE, held_at, plan_month FROM tq_event"
+            + " UNION ALL SELECT 'RESERVED', held_tokens, FALSE, held_at, plan_month, TRUE FROM tq_event"
             + " WHERE held_tokens IS NOT NULL"
-            + " AND ((held_at >= :from AND held_at < :to) OR (plan_month >= :fromMonth AND plan_month <= :toMonth))%1$s"
-            + " UNION ALL SELECT 'RESERVED', held, FALSE, created_at, plan_month FROM tq_reservation"
+            + " AND ((held_at >= :dbFrom AND held_at < :dbTo) OR (plan_month >= :fromMonth AND plan_month <= :toMonth))%1$s"
+            + " UNION ALL SELECT 'RESERVED', held, FALSE, created_at, plan_month, TRUE FROM tq_reservation"
             + " WHERE finished_at IS NULL AND id NOT LIKE '%%-%%'"
-            + " AND ((created_at >= :from AND created_at < :to) OR (plan_month >= :fromMonth AND plan_month <= :toMonth))%2$s";
+            + " AND ((created_at >= :dbFrom AND created_at < :dbTo) OR (plan_month >= :fromMonth AND plan_month <= :toMonth))%2$s";
     final String selectRequestEventsOfUsers = String.format(REQUEST_EVENTS, USERS_ONLY, USERS_ONLY);
     final String selectRequestEventsOfSubject = String.format(REQUEST_EVENTS, OF_SUBJECT, HELD_FOR_SUBJECT);
     /** Granted holds and consumes of a month, RESERVED rows, finishing events that record a reserve and open holds. */

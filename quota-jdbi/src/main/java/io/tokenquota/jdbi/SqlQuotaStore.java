@@ -87,7 +87,7 @@ final class SqlQuotaStore implements QuotaStore {
         this.accounts = new Accounts(sql, policy, partitions);
         this.holds = new Holds(sql, policy, accounts, operations.dbOffset());
         this.purchases = new Purchases(sql, policy, accounts);
-        this.statistics = new Statistics(sql, policy, holds);
+        this.statistics = new Statistics(sql, policy, holds, operations.dbOffset());
     }
 
     @Override

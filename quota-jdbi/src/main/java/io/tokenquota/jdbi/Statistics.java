@@ -14,6 +14,7 @@ import io.tokenquota.internal.DailyTally;
 import io.tokenquota.internal.LedgerRules;
 import io.tokenquota.jdbi.Operations.Op;
 import java.math.BigDecimal;
+import java.time.Instant;
 import java.time.LocalDate;
 import java.time.YearMonth;
 import java.util.ArrayList;
@@ -33,26 +34,39 @@ final class Statistics {
     private final Sql sql;
     private final QuotaPolicy policy;
     private final Holds holds;
+    /**
+     * How far the database's clock is ahead of the policy's: a reserve's instant ({@code held_at}, a
+     * hold's {@code created_at}) is kept in the database's clock, as its expiry is (round 326).
+     */
+    private final java.time.Duration dbOffset;
 
-    Statistics(Sql sql, QuotaPolicy policy, Holds holds) {
+    Statistics(Sql sql, QuotaPolicy policy, Holds holds, java.time.Duration dbOffset) {
         this.sql = sql;
         this.policy = policy;
         this.holds = holds;
+        this.dbOffset = dbOffset;
     }
 
     /** Adds the request events of the days {@code from} to {@code to} to {@code tally}. */
     void dailyUsage(Op op, DailyTally tally, String subject, LocalDate from, LocalDate to) {
+        Instant start = from.atStartOfDay(policy.zone()).toInstant();
+        Instant end = to.plusDays(1).atStartOfDay(policy.zone()).toInstant();
         op.with(h -> {
             Query query = h.createQuery(subject == null ? sql.selectRequestEventsOfUsers : sql.selectRequestEventsOfSubject)
-                    .bind("from", Rows.timestamp(from.atStartOfDay(policy.zone()).toInstant()))
-                    .bind("to", Rows.timestamp(to.plusDays(1).atStartOfDay(policy.zone()).toInstant()))
+                    .bind("from", Rows.timestamp(start)).bind("to", Rows.timestamp(end))
+                    // a reserve's instant is kept in the database's clock (Sql's REQUEST_EVENTS, round 326)
+                    .bind("dbFrom", Rows.timestamp(start.plus(dbOffset))).bind("dbTo", Rows.timestamp(end.plus(dbOffset)))
                     .bind("fromMonth", Rows.month(YearMonth.from(from))).bind("toMonth", Rows.month(YearMonth.from(to)));
             bindSubject(query, subject);
             // bucketed here rather than in SQL: a day is a calendar day in the policy's zone, which
             // the two databases would each need their own time zone arithmetic for
             query.map((rs, ctx) -> {
-                tally.add(LedgerRules.reportDay(YearMonth.parse(rs.getString("plan_month")),
-                                Rows.instant(rs, "occurred_at"), policy), EventKind.valueOf(rs.getString("kind")),
+                Instant at = Rows.instant(rs, "occurred_at");
+                if (rs.getBoolean("db_clock")) {
+                    at = at.minus(dbOffset);
+                }
+                tally.add(LedgerRules.reportDay(YearMonth.parse(rs.getString("plan_month")), at, policy),
+                        EventKind.valueOf(rs.getString("kind")),
                         rs.getLong("tokens"), rs.getBoolean("is_consume"));
                 return Boolean.TRUE;
             }).forEach(ignored -> { });
@@ -169,7 +183,7 @@ final class Statistics {
                     .map(r -> Rows.reservedEventOf(r.reservation(), subject)).list();
             List<LedgerEvent> events = new ArrayList<>();
             h.createQuery(sql.selectEvents).bind("subject", subject).bind("month", Rows.month(month))
-                    .map((rs, ctx) -> Rows.events(rs)).forEach(events::addAll);
+                    .map((rs, ctx) -> Rows.events(rs, dbOffset)).forEach(events::addAll);
             java.util.Set<Long> listed = new java.util.HashSet<>();
             events.forEach(e -> listed.add(e.id()));
             open.stream().filter(e -> !listed.contains(e.id())).forEach(events::add);

@@ -53,7 +53,8 @@ WITH kept AS (
               a.used AS account_used, a.reserved AS account_reserved, a.created_at AS account_created_at,
               a.updated_at AS account_updated_at
 ), event AS (
-    -- the hold's first finishing event records its reserve (held_tokens, held_at, held_until) under the
+    -- the hold's first finishing event records its reserve (held_tokens, held_at, held_until: both instants
+    -- in the database's clock, as the hold's row keeps them since round 326) under the
     -- hold's number as its id, and is itself listed under logged_id, drawn now, so that the log reads in
     -- the order things happened; a hold from before version 4 logs a plain event (its RESERVED row exists)
     INSERT INTO tq_event (id, logged_id, subject, plan_month, kind, tokens, overage, reservation_id, transaction_id,

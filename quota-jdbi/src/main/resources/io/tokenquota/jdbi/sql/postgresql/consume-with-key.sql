@@ -18,10 +18,11 @@ WITH account AS (
        AND team_subject IS NULL
     RETURNING subject, plan_month, allocated, granted, carried, used, reserved, created_at, updated_at
 ), hold AS (
+    -- created_at in the database's clock, as expires_at (see reserve.sql, round 326)
     INSERT INTO tq_reservation (id, subject, plan_month, held, state, charged, actual, overage, idempotency_key,
                                 endpoint, is_consume, created_at, expires_at, finished_at)
     SELECT :id, :subject, :month, :tokens, 'COMMITTED', :tokens, :tokens, 0, CAST(:key AS VARCHAR),
-           CAST(:endpoint AS VARCHAR), TRUE, :now, :expiresAt, :now
+           CAST(:endpoint AS VARCHAR), TRUE, :dbNow, :expiresAt, :now
       FROM account
 ), event AS (
     INSERT INTO tq_event (subject, plan_month, kind, tokens, overage, reservation_id, transaction_id, detail,

@@ -22,10 +22,13 @@ WITH account AS (
     -- one number per granted hold; a refusal draws none
     SELECT nextval('tq_event_id_seq') AS number FROM account
 ), hold AS (
+    -- created_at and expires_at are both in the database's clock (:dbNow, :expiresAt), so the hold's life is
+    -- their difference whichever instance reads it (round 326: created_at was the creating instance's
+    -- clock, and an instance whose clock lags 90 s saw a 5-minute hold live 3.5 minutes)
     INSERT INTO tq_reservation (id, subject, plan_month, held, state, charged, actual, overage, idempotency_key,
                                 endpoint, is_consume, created_at, expires_at, finished_at)
     SELECT CAST(numbered.number AS VARCHAR), :subject, :month, :tokens, 'HELD', 0, CAST(NULL AS BIGINT), 0,
-           CAST(:key AS VARCHAR), CAST(:endpoint AS VARCHAR), FALSE, :now, :expiresAt, CAST(NULL AS TIMESTAMPTZ)
+           CAST(:key AS VARCHAR), CAST(:endpoint AS VARCHAR), FALSE, :dbNow, :expiresAt, CAST(NULL AS TIMESTAMPTZ)
       FROM numbered
 )
 SELECT subject, plan_month, allocated, granted, carried, used, reserved, created_at, updated_at,

@@ -69,10 +69,11 @@ WITH RECURSIVE calls AS (
     RETURNING a.subject, a.plan_month, a.allocated, a.granted, a.carried, a.used, a.reserved, a.created_at,
               a.updated_at
 ), hold AS (
+    -- created_at in the database's clock, as expires_at (see reserve.sql, round 326)
     INSERT INTO tq_reservation (id, subject, plan_month, held, state, charged, actual, overage, idempotency_key,
                                 endpoint, is_consume, created_at, expires_at, finished_at)
     SELECT CAST(x.event_id AS VARCHAR), x.subject, :month, x.tokens, 'HELD', 0, CAST(NULL AS BIGINT), 0,
-           CAST(NULL AS VARCHAR), x.endpoint, FALSE, :now, x.expires_at, CAST(NULL AS TIMESTAMPTZ)
+           CAST(NULL AS VARCHAR), x.endpoint, FALSE, :dbNow, x.expires_at, CAST(NULL AS TIMESTAMPTZ)
       FROM accepted AS x JOIN account AS a ON a.subject = x.subject
      WHERE x.is_hold
 ), event AS (

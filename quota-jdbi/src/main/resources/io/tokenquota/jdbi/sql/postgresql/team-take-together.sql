@@ -117,11 +117,12 @@ WITH RECURSIVE calls AS (
     RETURNING a.subject, a.plan_month, a.allocated, a.granted, a.carried, a.used, a.reserved, a.created_at,
               a.updated_at
 ), hold AS (
+    -- created_at in the database's clock, as expires_at (see reserve.sql, round 326)
     INSERT INTO tq_reservation (id, subject, plan_month, held, state, charged, actual, overage, idempotency_key,
                                 endpoint, is_consume, created_at, expires_at, finished_at, team_subject)
     SELECT x.id, x.subject, :month, x.tokens, CASE WHEN x.consume THEN 'COMMITTED' ELSE 'HELD' END,
            CASE WHEN x.consume THEN x.tokens ELSE 0 END, CASE WHEN x.consume THEN x.tokens END, 0,
-           CAST(NULL AS VARCHAR), x.endpoint, x.consume, :now, x.expires_at,
+           CAST(NULL AS VARCHAR), x.endpoint, x.consume, :dbNow, x.expires_at,
            CASE WHEN x.consume THEN CAST(:now AS TIMESTAMPTZ) END, x.team
       FROM accepted AS x
 ), event AS (

@@ -62,6 +62,7 @@ WITH member AS (
            CASE WHEN :consume THEN NULL ELSE nextval('tq_event_id_seq') END AS team_number
       FROM decision AS d
 ), hold AS (
+    -- created_at in the database's clock, as expires_at (see reserve.sql, round 326)
     INSERT INTO tq_reservation (id, subject, plan_month, held, state, charged, actual, overage, idempotency_key,
                                 endpoint, is_consume, created_at, expires_at, finished_at, team_subject)
     -- a CASE without ELSE is typed by its THEN alone: cast, so the statement prepares without the driver's types
@@ -69,7 +70,7 @@ WITH member AS (
                 ELSE CAST(i.member_number AS VARCHAR) || 't' || CAST(i.team_number AS VARCHAR) END,
            :subject, :month, :tokens, CASE WHEN :consume THEN 'COMMITTED' ELSE 'HELD' END,
            CASE WHEN :consume THEN :tokens ELSE 0 END, CASE WHEN :consume THEN CAST(:tokens AS BIGINT) END, 0,
-           CAST(:key AS VARCHAR), CAST(:endpoint AS VARCHAR), :consume, :now, :expiresAt,
+           CAST(:key AS VARCHAR), CAST(:endpoint AS VARCHAR), :consume, :dbNow, :expiresAt,
            CASE WHEN :consume THEN CAST(:now AS TIMESTAMPTZ) END, i.team
       FROM ids AS i
     RETURNING id
