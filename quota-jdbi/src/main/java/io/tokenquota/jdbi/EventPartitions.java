@@ -124,6 +124,9 @@ final class EventPartitions {
         if (h.isInTransaction()) {
             throw new IllegalStateException("the partition of " + month + " must be created outside a transaction");
         }
+        // the one lock of the store a thread takes while it holds a connection (Op.releaseConnection, round
+        // 326): whoever holds it works on the connection it came with and waits for no other, so no pool
+        // size can leave the two waiting on each other
         synchronized (creating) {
             if (ready.contains(month)) {
                 return;
