@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import io.tokenquota.QuotaAccount;
 import io.tokenquota.servlet.QuotaFilter;
+import io.tokenquota.servlet.testing.BackgroundResponses;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.EmbeddedContainer;
 import io.tokenquota.servlet.testing.H2FilterRound;
@@ -67,6 +68,19 @@ abstract class AbstractRound329 extends H2FilterRound {
     /** The runs of each job, shared by both instances. */
     final Map<String, AtomicInteger> runs = new ConcurrentHashMap<>();
 
+    /**
+     * A vLLM server's Responses API in background mode behind both instances' relay (vLLM takes the request's
+     * {@code request_id} as the Response's id: docs/decisions.md, and round 181's shapes, {@code BackgroundResponses}):
+     * run {@code n} of a user reports 6,900 + 100 (n - 1) tokens.
+     */
+    final BackgroundResponses relay = new BackgroundResponses(
+            user -> "resp_" + UUID.randomUUID().toString().replace("-", ""),
+            (rid, n) -> BackgroundResponses.completed(rid, BackgroundResponses.usage(turnUsage(n) - 6_000)));
+
+    static long turnUsage(int n) {
+        return 6_900 + 100L * (n - 1);
+    }
+
     /** The second instance's filter, on the same store, and its container. */
     QuotaFilter secondFilter;
     EmbeddedContainer second;
@@ -78,6 +92,8 @@ abstract class AbstractRound329 extends H2FilterRound {
                 .servlet("summaries", new Summaries(), "/ai/summaries", "/ai/summaries/*")
                 .servlet("document-summaries", new DocumentSummaries(), "/ai/document-summaries",
                         "/ai/document-summaries/*")
+                // one provider behind both instances: the same relay instance, its stored Responses the provider's
+                .servlet("responses", relay, "/ai/v1/responses", "/ai/v1/responses/*")
                 .onStartup(filter::registerByServletName);
     }
 
@@ -288,5 +304,52 @@ abstract class AbstractRound329 extends H2FilterRound {
         QuotaAccount a = summarisedAgain(s, 'A');
         assertEquals(2, calls(s), "two model calls");
         assertEquals(2 * USAGE, a.used(), kind() + ": " + ledger(s));
+    }
+
+    // ------------------------------------------------------------------ 3. a background Response run again under its id elsewhere
+
+    /**
+     * One turn in background mode under {@code requestId} (vLLM's Response id), created at {@code createAt} and polled
+     * by id at A until completed ({@code client.responses.create(background=True, extra_body={"request_id": …})},
+     * then {@code client.responses.retrieve(id)}: platform.openai.com/docs/guides/background; vLLM's
+     * {@code ResponsesRequest.request_id}).
+     */
+    void polledTurn(char createAt, String s, String requestId, int n) {
+        HttpResponse<String> created = post(createAt, s, "/ai/v1/responses", "{\"model\":\"o3-pro\",\"background\":true,"
+                + "\"stream\":false,\"max_output_tokens\":2000,\"request_id\":\"" + requestId + "\",\"input\":\"Turn " + n
+                + ": review the attached termination clauses and list every notice period.\"}", 200);
+        assertEquals(true, created.body().contains("\"queued\""), created.body());
+        HttpResponse<String> read = get('A', s, "/ai/v1/responses/" + requestId);
+        assertEquals(true, read.body().contains("\"total_tokens\":" + turnUsage(n)), read.body());
+    }
+
+    /**
+     * Finding: turn 1 created and polled at A under the client's {@code request_id} (6,900, paid); turn 2 under the
+     * same id created through B (charged its estimate there: B starts the id's figure, A does not), polled at A:
+     * charged only what its 7,000 passes turn 1's 6,900 (100). Round 181 fixed this on one instance (the control).
+     */
+    @Test
+    void aBackgroundTurnCreatedThroughTheOtherInstanceUnderAKnownIdAndPolledHereIsChargedItsUsage() {
+        String s = subject();
+        String rid = "resp_chat_" + s.replace("-", "");
+        polledTurn('A', s, rid, 1);
+        assertEquals(turnUsage(1), settled(s).used(), kind() + ": turn 1: " + ledger(s));
+        polledTurn('B', s, rid, 2);
+        assertEquals(2, relay.calls.of(s), "two model runs");
+        long used = settled(s).used();
+        assertEquals(turnUsage(1) + turnUsage(2), used, kind() + ": two background turns of 6,900 and 7,000 tokens under"
+                + " one request_id, the second created through instance B, both polled at A: charged " + used + "; "
+                + ledger(s));
+    }
+
+    /** Control: both turns created and polled at A: 13,900. */
+    @Test
+    void controlBackgroundTurnsUnderOneIdAtOneInstanceAreChargedBothUsages() {
+        String s = subject();
+        String rid = "resp_chat_" + s.replace("-", "");
+        polledTurn('A', s, rid, 1);
+        polledTurn('A', s, rid, 2);
+        assertEquals(2, relay.calls.of(s), "two model runs");
+        assertEquals(turnUsage(1) + turnUsage(2), settled(s).used(), kind() + ": " + ledger(s));
     }
 }
