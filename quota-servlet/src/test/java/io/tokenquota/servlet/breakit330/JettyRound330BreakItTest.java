@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit330;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound330BreakItTest extends AbstractRound330 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
