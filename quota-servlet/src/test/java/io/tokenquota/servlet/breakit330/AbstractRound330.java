@@ -102,6 +102,16 @@ abstract class AbstractRound330 extends ModelCallRound {
                 + "\",\"timestamp\":\"2025-09-12T09:41:07.512309+00:00\"},\"taskId\":\"" + TASK + "\"}";
     }
 
+    /** ADK 1.x: a {@code TaskStatusUpdateEvent} for one ADK event, a new message id, its usage in the event's metadata. */
+    static String statusWithMessage(String text, String usage) {
+        return "{\"contextId\":\"" + CONTEXT + "\",\"final\":false,\"kind\":\"status-update\",\"metadata\":{\"adk_app_name\":"
+                + "\"fx_agent\",\"adk_user_id\":\"A2A_USER_c1\",\"adk_session_id\":\"0a6f3e21-9b4c-4d7e-8f12-5c3b2a1d0e9f\","
+                + "\"adk_invocation_id\":\"e-9c1d7a3f-2e4b-4f60-8b15-3d7e0a9c2f48\",\"adk_author\":\"fx_agent\",\"adk_event_id\":\""
+                + EVENT + "\",\"adk_usage_metadata\":" + usage + "},\"status\":{\"message\":{\"kind\":\"message\",\"messageId\":\""
+                + java.util.UUID.randomUUID() + "\",\"parts\":[{\"kind\":\"text\",\"text\":" + q(text) + "}],\"role\":\"agent\"},"
+                + "\"state\":\"working\",\"timestamp\":\"2025-09-12T09:41:05.104417+00:00\"},\"taskId\":\"" + TASK + "\"}";
+    }
+
     static String rpc(String id, String result) {
         return "{\"id\":" + id + ",\"jsonrpc\":\"2.0\",\"result\":" + result + "}";
     }
@@ -125,7 +135,8 @@ abstract class AbstractRound330 extends ModelCallRound {
             Map<String, Object> message = JsonTree.object(body);
             Object rawId = message.get("id");
             String id = rawId instanceof String t ? q(t) : String.valueOf(rawId);
-            boolean sse = req.getPathInfo().endsWith("-sse");
+            boolean sse = req.getPathInfo().contains("-sse");
+            boolean old = req.getPathInfo().endsWith("-1x");
             calls.count(req.getHeader("x-user-id"));
             resp.setContentType("text/event-stream; charset=utf-8");
             resp.setHeader("Cache-Control", "no-store");
@@ -134,7 +145,16 @@ abstract class AbstractRound330 extends ModelCallRound {
                     + "\",\"kind\":\"task\",\"status\":{\"state\":\"submitted\"}}"));
             event(w, rpc(id, status("working", false)));
             String whole = CHUNKS[0] + CHUNKS[1] + CHUNKS[2];
-            if (sse) {
+            if (old) {
+                // ADK 1.x (event_converter.py): one status-update per ADK event, each message a new uuid, the
+                // event's usage in the update's metadata (_get_context_metadata)
+                if (sse) {
+                    for (String chunk : CHUNKS) {
+                        event(w, rpc(id, statusWithMessage(chunk, promptOnly())));
+                    }
+                }
+                event(w, rpc(id, statusWithMessage(whole, finalUsage())));
+            } else if (sse) {
                 // partial events: the first opens the artifact (append false), the next append to it
                 event(w, rpc(id, artifactUpdate(false, false, CHUNKS[0], promptOnly())));
                 event(w, rpc(id, artifactUpdate(true, false, CHUNKS[1], promptOnly())));
@@ -179,5 +199,22 @@ abstract class AbstractRound330 extends ModelCallRound {
     @Test
     void controlTheSameCallWithoutStreamingModeIsChargedItsCounts() {
         assertChargedTheCall("/ai/a2a/fx", "ADK default mode, one artifact-update");
+    }
+
+    /**
+     * The same streaming agent on ADK 1.x's converter ({@code event_converter.py}, {@code convert_event_to_a2a_events}:
+     * a {@code TaskStatusUpdateEvent} per ADK event, {@code message_id=platform_uuid.new_uuid()}, the event's
+     * {@code usage_metadata} in the update's {@code metadata}): every partial event is a message of its own, so each
+     * prompt-only report counts as a call of its own beside the final one. One call of 8,750 must cost 8,750.
+     */
+    @Test
+    void anAdk1xAgentStreamingOverA2aIsChargedItsOneCallOnce() {
+        assertChargedTheCall("/ai/a2a/fx-sse-1x", "ADK 1.x streaming mode, a status-update per partial event");
+    }
+
+    /** Control: ADK 1.x without streaming mode (one status-update with the final counts): 8,750. */
+    @Test
+    void controlTheSameCallOnAdk1xWithoutStreamingModeIsChargedItsCounts() {
+        assertChargedTheCall("/ai/a2a/fx-1x", "ADK 1.x default mode, one status-update");
     }
 }
