@@ -324,7 +324,11 @@ final class JsonDocumentScanner {
      * it names (its {@code responseId}, the provider's, or its place: which batch, which result) and its
      * {@code usageMetadata}'s counters.
      */
-    record InlineResult(String call, boolean identified, Map<String, Long> usage) { }
+    record InlineResult(String call, boolean identified, Map<String, Long> usage, boolean ended) {
+        InlineResult(String call, boolean identified, Map<String, Long> usage) {
+            this(call, identified, usage, true);
+        }
+    }
 
     /**
      * Where a finished Gemini batch read back holds each result's {@code GenerateContentResponse}: under
@@ -666,6 +670,9 @@ final class JsonDocumentScanner {
         a2aArtifactIds = new HashMap<>();
         a2aArtifactId = null;
         a2aMessageId = null;
+        a2aEventId = null;
+        a2aEventIds = new HashMap<>();
+        a2aMoreChunks = false;
         envelopeId = null;
         metadataId = null;
         measured = null;
@@ -1251,6 +1258,9 @@ final class JsonDocumentScanner {
                     notDone = true;
                 } else if (depth == 1 && objectAt[1] && "background".equals(fieldAt[1])) {
                     foreground = true;
+                } else if (depth == 2 && objectAt[1] && objectAt[2] && "result".equals(fieldAt[1])
+                        && "lastChunk".equals(fieldAt[2])) {
+                    a2aMoreChunks = true;
                 }
                 // Ollama's chunks before its last say "done": false, llama.cpp's "stop": false
                 if (text != null && depth == 1 && objectAt[1] && ("done".equals(fieldAt[1]) || "stop".equals(fieldAt[1]))) {
@@ -1359,6 +1369,17 @@ final class JsonDocumentScanner {
      * (its kind, id and state) and the ids of the artifacts and the status message that carry an ADK call's usage.
      */
     private void rpcString(String text) {
+        if (depth >= 3 && depth <= 5 && "adk_event_id".equals(fieldAt[depth]) && "metadata".equals(fieldAt[depth - 1])
+                && objectAt[1] && "result".equals(fieldAt[1])) {
+            if (depth == 3) {
+                a2aEventId = text;
+            } else if (depth == 4 && "artifact".equals(fieldAt[2])) {
+                a2aEventId = text;
+            } else if (depth == 5 && "artifacts".equals(fieldAt[2]) && !objectAt[3]) {
+                a2aEventIds.put(a2aElement, text);
+            }
+            return;
+        }
         if (depth == 1 && objectAt[1]) {
             if ("jsonrpc".equals(fieldAt[1])) {
                 rpcVersion = "2.0".equals(text);
@@ -1429,16 +1450,30 @@ final class JsonDocumentScanner {
             if (!kind.equals(a2aKind)) {
                 continue;
             }
-            String named = switch (u.place()) {
+            // ADK's event id names the model call wherever it is reported (its partial events and its final one
+            // share it); without it, the artifact or the status message that carried the usage
+            String event = A2A_TASK_USAGE.equals(u.place()) ? a2aEventIds.get(u.element()) : a2aEventId;
+            String named = event != null ? "event:" + event : switch (u.place()) {
                 case A2A_EVENT_USAGE -> a2aMessageId == null ? null : "message:" + a2aMessageId;
                 case A2A_ARTIFACT_USAGE -> a2aArtifactId == null ? null : "artifact:" + a2aArtifactId;
                 default -> a2aArtifactIds.get(u.element()) == null ? null : "artifact:" + a2aArtifactIds.get(u.element());
             };
+            // a partial event's counts are its chunk's (round 330: the prompt alone, before any output): the call
+            // still runs, and a later report of it replaces them, unless the artifact says more chunks follow or
+            // Gemini's counts have no output yet (the rule of Gemini's own stream, UsageSniffer)
+            boolean ended = !(A2A_ARTIFACT_USAGE.equals(u.place()) && a2aMoreChunks) && countsOutput(u.usage());
             // named by no id, a call is known by its place (AnswerCalls: other counts there are another call)
             calls.add(new InlineResult(task + (named != null ? named : "place:" + u.place() + "#" + u.element()),
-                    named != null, u.usage()));
+                    named != null, u.usage(), ended));
         }
         return calls;
+    }
+
+    /** Whether Gemini's counts (as its API writes them, or in snake_case) count output. */
+    private static boolean countsOutput(Map<String, Long> usage) {
+        Long output = usage.containsKey("candidatesTokenCount") ? usage.get("candidatesTokenCount")
+                : usage.get("candidates_token_count");
+        return output != null && output > 0;
     }
 
     /**
@@ -1568,6 +1603,16 @@ final class JsonDocumentScanner {
     /** An artifact-update's {@code result.artifact.artifactId}; a status-update's {@code result.status.message.messageId}. */
     private String a2aArtifactId;
     private String a2aMessageId;
+    /**
+     * ADK's {@code adk_event_id} beside the usage ({@code result.metadata}, {@code result.artifact.metadata}), and
+     * each of a task's artifacts' ({@code result.artifacts[].metadata}) by element: one model call's id, shared by
+     * the partial events ADK's streaming mode sends for its chunks and by the final one (round 330: ADK 1.x gave
+     * each partial event's status message a new id, and a call of 8,750 tokens was charged 28,700).
+     */
+    private String a2aEventId;
+    private Map<Integer, String> a2aEventIds = new HashMap<>();
+    /** An artifact-update says {@code "lastChunk": false}: more of the artifact, and of its call, follows. */
+    private boolean a2aMoreChunks;
     /** The top-level {@code task_status} ({@link Document#taskStatus}). */
     private String taskStatus;
 

@@ -1696,8 +1696,8 @@ final class UsageSniffer {
         if (calls == null) {
             calls = new AnswerCalls();
         }
-        calls.report(result.call(), new long[] {UsageKinds.total(split), split[0], split[1], split[2], split[3]}, true,
-                result.identified(), null);
+        calls.report(result.call(), new long[] {UsageKinds.total(split), split[0], split[1], split[2], split[3]},
+                result.ended(), result.identified(), null);
         return true;
     }
 
