@@ -269,6 +269,8 @@ final class JsonDocumentScanner {
      *                   {@code null}
      * @param rpc        what a JSON-RPC 2.0 document ({@code "jsonrpc": "2.0"} at its top) says of itself as a
      *                   response ({@link JsonRpc.Reply}), or {@code null} for any other document
+     * @param name       the document's top-level {@code name} string (a Google resource's: a context cache
+     *                   created, {@code cachedContents/…}), or {@code null}
      */
     record Document(String type, Map<String, Map<String, Long>> usages, boolean ended, String model, String call,
                     boolean callIdentified, boolean error, String responseId, boolean choices, String event,
@@ -278,11 +280,11 @@ final class JsonDocumentScanner {
                     boolean deltas, boolean geminiChunk, String reportId, long[] pictures,
                     java.util.List<InlineResult> inlined, java.util.List<InlineResult> listedRuns, String interactionId,
                     String conversationId, java.util.List<Message> teamMessages, String requestId,
-                    String taskStatus, JsonRpc.Reply rpc) {
+                    String taskStatus, JsonRpc.Reply rpc, String name) {
         Document(String type, Map<String, Map<String, Long>> usages, boolean ended) {
             this(type, usages, ended, null, null, false, false, null, false, null, false, -1, null, null,
                     java.util.List.of(), 0, null, null, null, null, false, 0, 0L, 0L, false, false, null, null,
-                    java.util.List.of(), java.util.List.of(), null, null, java.util.List.of(), null, null, null);
+                    java.util.List.of(), java.util.List.of(), null, null, java.util.List.of(), null, null, null, null);
         }
 
         Document {
@@ -649,6 +651,7 @@ final class JsonDocumentScanner {
         wrappedId = null;
         interactionId = null;
         conversationId = null;
+        resourceName = null;
         requestId = null;
         taskStatus = null;
         rpcVersion = false;
@@ -1152,6 +1155,9 @@ final class JsonDocumentScanner {
                 }
                 if (depth == 1 && objectAt[1]) {
                     catalogueFields |= ProviderObjects.catalogueValue(null, fieldAt[1], parser.getText());
+                    if ("name".equals(fieldAt[1])) {
+                        resourceName = parser.getText();
+                    }
                 } else if (depth == 3 && objectAt[1] && !objectAt[2] && objectAt[3]) {
                     catalogueFields |= ProviderObjects.catalogueValue(fieldAt[1], fieldAt[3], parser.getText());
                 }
@@ -1425,7 +1431,8 @@ final class JsonDocumentScanner {
                 lineId != null ? lineId : metadataId != null ? metadataId : measured,
                 pictures, a2aCalls(), listedRuns, interactionId, conversationId, teamMessages, requestId, taskStatus,
                 rpcVersion ? new JsonRpc.Reply(rpcId, !rpcExtra, rpcResult, rpcError, rpcResultOverflow ? null : rpcResultFields,
-                        a2aKind, "task".equals(a2aKind) ? a2aId : a2aTaskId, a2aState, usageNamed) : null);
+                        a2aKind, "task".equals(a2aKind) ? a2aId : a2aTaskId, a2aState, usageNamed) : null,
+                resourceName);
     }
 
     /**
@@ -1553,6 +1560,8 @@ final class JsonDocumentScanner {
      * stream's {@code conversation.response.started}) extended or started.
      */
     private String conversationId;
+    /** The top-level {@code name} ({@link Document#name}). */
+    private String resourceName;
     /** The top-level {@code request_id} ({@link Document#requestId}). */
     private String requestId;
 

@@ -226,6 +226,59 @@ final class ProviderObjects {
     }
 
     /**
+     * The name of the Google context cache a request created, when its answer is the cache's resource
+     * ({@code POST …/cachedContents}, Gemini's and Vertex AI's {@code projects/…/locations/…/cachedContents}:
+     * the {@code CachedContent} whose {@code usageMetadata.totalTokenCount} is the cache's size,
+     * ai.google.dev/api/caching, cloud.google.com/vertex-ai/generative-ai/docs/reference/rest/v1/projects.locations.cachedContents);
+     * {@code null} for any other answer, or one to a request not to the caches' collection. The creation is
+     * charged as any call; a call naming the cache then reads that size (round 327: a stream naming it cut
+     * before its usage was charged without it).
+     */
+    static String cacheCreated(JsonDocumentScanner.Document answer, String method, String path) {
+        int fields = answer.catalogueFields();
+        return "POST".equals(method) && path.endsWith("/cachedContents") && (fields & CACHE) != 0 && resource(fields)
+                ? answer.name() : null;
+    }
+
+    /**
+     * The state a request that runs no model filled with items the model reads when a later call names it,
+     * as {@code {kind, id}} ({@link ProviderState#filled}): an OpenAI conversation created with its
+     * {@code items} ({@code POST …/conversations}, answered with the {@code conversation}: its {@code id}) or
+     * given items ({@code POST …/conversations/{id}/items}, answered with their {@code list}: the id in the path;
+     * platform.openai.com/docs/api-reference/conversations), and an Assistants thread created with its
+     * {@code messages} ({@code POST …/threads}, answered with the {@code thread}) or given one
+     * ({@code POST …/threads/{id}/messages}, answered with the {@code thread.message}, which names no run;
+     * platform.openai.com/docs/api-reference/threads, /messages); {@code null} for any other answer. Each is
+     * released ({@link #callNoModel}); round 327: a stream naming the state, cut before its usage, was charged
+     * without the items.
+     */
+    static String[] filled(JsonDocumentScanner.Document answer, String method, String path) {
+        if (!"POST".equals(method)) {
+            return null;
+        }
+        String object = answer.object();
+        if ("conversation".equals(object) && path.endsWith("/conversations") && answer.id() != null) {
+            return new String[] {ProviderState.CONVERSATION, answer.id()};
+        }
+        if ("thread".equals(object) && path.endsWith("/threads") && answer.id() != null) {
+            return new String[] {ProviderState.THREAD, answer.id()};
+        }
+        java.util.regex.Matcher items = FILLED_CONVERSATION.matcher(path);
+        if ("list".equals(object) && items.find()) {
+            return new String[] {ProviderState.CONVERSATION, items.group(1)};
+        }
+        java.util.regex.Matcher message = FILLED_THREAD.matcher(path);
+        if ("thread.message".equals(object) && answer.runId() == null && message.find()) {
+            return new String[] {ProviderState.THREAD, message.group(1)};
+        }
+        return null;
+    }
+
+    /** An OpenAI conversation given items, and an Assistants thread given a message: the id in the path. */
+    private static final java.util.regex.Pattern FILLED_CONVERSATION = java.util.regex.Pattern.compile("/conversations/([^/]+)/items$");
+    private static final java.util.regex.Pattern FILLED_THREAD = java.util.regex.Pattern.compile("/threads/([^/]+)/messages$");
+
+    /**
      * Whether a request ends or refuses a Realtime call ({@link #CALL_ENDED}), answered with no body (as
      * OpenAI answers it): it ran no model. With a body it is charged as any call: on a route that takes
      * any path, a client may name its path so and still have the model answer.

@@ -16,8 +16,10 @@ import java.util.function.ToLongFunction;
 /**
  * What state kept at the provider costs a call that names it, by the provider's id for it: an OpenAI
  * stored Response (continued with {@code previous_response_id}), a conversation ({@code conversation}:
- * the Conversations API), a stored prompt template ({@code prompt.id} and {@code version}) and Gemini's
- * cached context ({@code cachedContent}: {@code cachedContents/…}, created apart, outside the filter), an
+ * the Conversations API), a stored prompt template ({@code prompt.id} and {@code version}; a Mistral
+ * agent's, {@code agent_id}) and Gemini's
+ * cached context ({@code cachedContent}: {@code cachedContents/…}, its size learnt from its creation's answer
+ * when the filter saw it, else from a call's usage), an
  * Assistants thread a run reads ({@code /threads/{id}/runs}), an OpenAI batch's input file
  * ({@code input_file_id}: its requests, estimated when the filter saw it uploaded), a file the
  * conversation names by id ({@code file_id}: what the model reads of it, measured at its upload), and
@@ -27,7 +29,9 @@ import java.util.function.ToLongFunction;
  * effort; a request that names neither a budget nor an effort, at the model's default effort, once its
  * model is seen to reason), each learnt from the answers of earlier calls. The
  * request carries only the id, and the model reads that state as input: the filter adds what it saw it
- * cost to the estimate, so a stream cut before its usage is not charged without it.
+ * cost to the estimate, so a stream cut before its usage is not charged without it. Items put into a
+ * conversation or a thread by requests that run no model (released) are added to it as estimated
+ * ({@link #filled}), for their subject's calls alone, until a call's usage counts them.
  *
  * <p>State is keyed by its id alone: the provider's ids belong to the application's provider project,
  * not to one subject, and any subject that knows one continues it (an id is no secret worth guarding
@@ -48,6 +52,9 @@ final class ProviderState {
     static final int DEFAULT_ENTRIES = 65_536;
     /** Longer ids (and prompt versions) are not kept: an entry stays small whatever a body names. */
     static final int MAX_ID_LENGTH = 128;
+    /** The kinds of state {@link #filled} adds items to: a conversation, an Assistants thread (their figures' keys). */
+    static final String CONVERSATION = "c:";
+    static final String THREAD = "t:";
 
     private final Map<String, Long> figures;
 
@@ -129,6 +136,21 @@ final class ProviderState {
                     stores, instructions, tools, lookups, runs + ":" + DEFAULT_EFFORT, thread, subject, files, model, appends);
         }
 
+        /**
+         * What {@link #prompt} starts with when it names a Mistral agent ({@code agent_id}): no provider's id
+         * starts with a NUL character, so an agent's figure is apart from every OpenAI prompt's.
+         */
+        static final String AGENT = "\u0000agent ";
+
+        /**
+         * Whether the template is carried into the conversation the call starts: a Mistral agent stays with
+         * its conversation, whose appends name no agent and make the model read its instructions again
+         * (docs.mistral.ai/agents/agents_basics); OpenAI's stored prompt is not carried over.
+         */
+        boolean templateCarried() {
+            return prompt != null && prompt.startsWith(AGENT);
+        }
+
         /** Whether {@link #reasoning} is the model's default effort ({@link #unbounded}), not one the body named. */
         boolean atDefaultEffort() {
             return reasoning != null && reasoning.endsWith(":" + DEFAULT_EFFORT);
@@ -192,6 +214,8 @@ final class ProviderState {
             String previous = null;
             String conversation = null;
             String prompt = null;
+            String agent = null;
+            String agentVersion = null;
             String cached = null;
             String inputFile = null;
             String model = null;
@@ -220,6 +244,15 @@ final class ProviderState {
                             prompt = idAndVersion[0] == null ? null
                                     : idAndVersion[0] + (idAndVersion[1] == null ? "" : "@" + idAndVersion[1]);
                         }
+                        // a Mistral agent's instructions, tools and settings, stored at the provider and named by id:
+                        // read as input as a stored prompt's template is (round 327: never learnt, a stream naming
+                        // it cut before its usage was charged without them). Agents Completion
+                        // (POST /v1/agents/completions) and a conversation's start (POST /v1/conversations) take
+                        // agent_id, a conversation its agent_version too (docs.mistral.ai/api, "Agents",
+                        // "Conversations")
+                        case "agent_id" -> agent = value == JsonToken.VALUE_STRING ? p.getText() : null;
+                        case "agent_version" -> agentVersion = value == JsonToken.VALUE_STRING
+                                || value == JsonToken.VALUE_NUMBER_INT ? p.getText() : null;
                         // Gemini's and Vertex AI's JSON name it so; their parsers take the proto name too
                         case "cachedContent", "cached_content" -> cached = value == JsonToken.VALUE_STRING ? p.getText() : null;
                         // Google's OpenAI compatibility endpoint takes Gemini's own fields one level down,
@@ -274,6 +307,9 @@ final class ProviderState {
             } catch (IOException | RuntimeException e) {
                 // not JSON in this reading: the endpoint cannot read a reference in it either
                 return null;
+            }
+            if (prompt == null && agent != null) {
+                prompt = AGENT + agent + (agentVersion == null ? "" : "@" + agentVersion);
             }
             return new Refs(previous, conversation, prompt, cached, inputFile, stores, instructions, tools,
                     lookups.isEmpty() ? null : String.join(",", lookups),
@@ -470,22 +506,38 @@ final class ProviderState {
      * known), {@code historyKnown}
      * whether every history named was known, {@code prompt} the stored prompt's figure ({@code null}
      * when none is named or known), {@code measured} whether the request's own input was all measured
-     * (it sends no media item: an image by URL, a file by id, whose cost the estimate only bounds).
+     * (it sends no media item: an image by URL, a file by id, whose cost the estimate only bounds);
+     * {@code conversationFilled} and {@code threadFilled} what the subject's requests that ran no model put
+     * into the conversation and the thread named ({@link #filled}), in {@code history} too.
      */
     record Reading(Refs refs, long history, boolean historyKnown, Long prompt, boolean measured, Long lookups,
-                   Long reasoning) {
+                   Long reasoning, Filled conversationFilled, Filled threadFilled) {
         /** What the request makes the model read besides its own input, in tokens. */
         long held() {
             return saturated(saturated(history, prompt == null ? 0 : prompt), lookups == null ? 0 : lookups);
         }
     }
 
-    /** What this filter saw the state {@code refs} names cost, for a request whose own input is {@code measured}. */
+    /**
+     * What a subject's requests that ran no model put into a conversation or a thread ({@code added}, as
+     * estimated), and that state's figure learnt from usage when it was read ({@code base}, 0 when none).
+     */
+    record Filled(long base, long added) {
+        static final Filled NONE = new Filled(0, 0);
+    }
+
+    /**
+     * What this filter saw the state {@code refs} names cost, for a request whose own input is {@code measured}.
+     * A history is known when every part of it was learnt from a model's usage: items the subject put there by
+     * requests that ran no model are held, but as estimated, so no stored prompt is learnt beside them.
+     */
     Reading read(Refs refs, boolean measured) {
         Long previous = figure(key("r:", refs.previousResponse()));
-        Long conversation = figure(key("c:", refs.conversation()));
+        Long conversation = figure(key(CONVERSATION, refs.conversation()));
         Long cached = figure(key("g:", refs.cachedContent()));
-        Long thread = figure(key("t:", refs.thread()));
+        Long thread = figure(key(THREAD, refs.thread()));
+        Filled conversationFilled = filledOf(refs, CONVERSATION, refs.conversation(), conversation);
+        Filled threadFilled = filledOf(refs, THREAD, refs.thread(), thread);
         Long file = fileFigure(refs.inputFile());
         // the files the conversation names by id that the filter saw uploaded: what the model reads of them
         long named = 0;
@@ -497,11 +549,14 @@ final class ProviderState {
                 && (refs.conversation() == null || conversation != null)
                 && (refs.cachedContent() == null || cached != null)
                 && (refs.thread() == null || thread != null)
-                && (refs.inputFile() == null || file != null);
+                && (refs.inputFile() == null || file != null)
+                && conversationFilled.added() == 0 && threadFilled.added() == 0;
         long history = saturated(saturated(saturated(previous == null ? 0 : previous, conversation == null ? 0 : conversation),
                 saturated(cached == null ? 0 : cached, thread == null ? 0 : thread)), saturated(file == null ? 0 : file, named));
+        history = saturated(history, saturated(conversationFilled.added(), threadFilled.added()));
         return new Reading(refs, history, known, figure(key("p:", refs.prompt())), measured,
-                figure(ownKey("x:", refs.own(refs.lookups()))), figure(ownKey("o:", refs.own(refs.reasoning()))));
+                figure(ownKey("x:", refs.own(refs.lookups()))), figure(ownKey("o:", refs.own(refs.reasoning()))),
+                conversationFilled, threadFilled);
     }
 
     /**
@@ -540,7 +595,7 @@ final class ProviderState {
             remember(key("p:", refs.prompt()), prompt);
         }
         long notCarried = saturated(saturated(saturated(kinds == null ? 0 : kinds[3], refs.instructions()),
-                refs.tools()), prompt == null ? 0 : prompt);
+                refs.tools()), prompt == null || refs.templateCarried() ? 0 : prompt);
         long read = Math.max(0, total - notCarried);
         if (refs.stores()) {
             remember(key("r:", storedResponse), read);
@@ -550,6 +605,10 @@ final class ProviderState {
         remember(key("c:", conversation != null ? conversation : refs.conversation()), read);
         // a run reads its thread, which then holds the run's answer too: the next run reads at least all of it
         remember(key("t:", refs.thread()), total);
+        // the items the subject's requests that ran no model put there, held with this call as estimated: its
+        // usage counts them in the figure just learnt, as far as that figure grew past what was known
+        counted(refs, CONVERSATION, refs.conversation(), reading.conversationFilled(), read);
+        counted(refs, THREAD, refs.thread(), reading.threadFilled(), total);
         if (refs.lookups() != null && reading.historyKnown() && reading.measured() && !handlerFigure && kinds != null) {
             // what the tools read in: the input above the request's own, its history and its prompt
             long own = Math.max(0, inputEstimate - reading.held());
@@ -571,6 +630,118 @@ final class ProviderState {
             // the cached context is what the model read from the cache (Gemini's cachedContentTokenCount):
             // the model's report of it, not a handler's figure for the whole call
             remember(key("g:", refs.cachedContent()), kinds[1]);
+        }
+    }
+
+    /**
+     * A Google context cache was created, answered with its resource: {@code name} holds {@code tokens}
+     * ({@code usageMetadata.totalTokenCount}, the provider's count; the creation is charged it), what each
+     * call naming it reads from it (round 327: a stream naming a cache created through the filter, cut before
+     * its usage, was charged without it). A cache's contents never change: the largest figure seen stays.
+     */
+    void cacheCreated(String name, long tokens) {
+        remember(key("g:", name), tokens);
+    }
+
+    /**
+     * {@code subject}'s request that ran no model put items estimated at {@code tokens} into the conversation
+     * or the thread ({@link #CONVERSATION}, {@link #THREAD}) {@code id} (round 327: an OpenAI conversation
+     * created with items or given items, an Assistants thread created with messages or given one; each
+     * released, {@link ProviderObjects#filled}): the subject's calls naming it are held that much more, added
+     * to what is known, until a call's usage counts them ({@link #answered}). Kept per subject: such a
+     * request is free and names the state by an id the client chooses (the path's), so what it adds raises
+     * no other subject's hold; apart from the figures learnt from usage, so that free requests cannot push
+     * those out, and full it forgets the smallest, as {@link #files} does.
+     */
+    void filled(String subject, String kind, String id, long tokens) {
+        String key = filledKey(subject, kind, id);
+        if (key != null && tokens > 0) {
+            synchronized (filledItems) {
+                filledItems.add(key, tokens, entries);
+            }
+        }
+    }
+
+    private Filled filledOf(Refs refs, String kind, String id, Long figure) {
+        String key = filledKey(refs.subject(), kind, id);
+        if (key == null) {
+            return Filled.NONE;
+        }
+        long added;
+        synchronized (filledItems) {
+            added = filledItems.get(key);
+        }
+        return added == 0 ? Filled.NONE : new Filled(figure == null ? 0 : figure, added);
+    }
+
+    /**
+     * A call held with {@code filled} was answered, and its usage says the state it named holds
+     * {@code learnt}: the items it held as estimated are counted there as far as the figure grew past the one
+     * known when it was held (an answer that read less, an endpoint that does not read the state, leaves
+     * them held), and are no longer added.
+     */
+    private void counted(Refs refs, String kind, String id, Filled filled, long learnt) {
+        String key = filledKey(refs.subject(), kind, id);
+        if (key != null && filled.added() > 0) {
+            long grew = Math.max(0, learnt - filled.base());
+            synchronized (filledItems) {
+                filledItems.take(key, Math.min(filled.added(), grew));
+            }
+        }
+    }
+
+    private static String filledKey(String subject, String kind, String id) {
+        return subject == null || key(kind, id) == null ? null : ownKey("i:", subject + "\u0000" + kind + id);
+    }
+
+    /**
+     * What subjects' requests that ran no model put into conversations and threads ({@link #filled}), by
+     * subject and state; full, the smallest is forgotten. Guarded by itself.
+     */
+    private final SmallestOut filledItems = new SmallestOut();
+
+    /**
+     * Figures by key, at most a number of them, the smallest forgotten first: an entry needs as many tokens of
+     * items as those it pushes out. Ordered by figure, so that forgetting takes no scan of them all.
+     */
+    private static final class SmallestOut {
+        private final Map<String, Long> figures = new java.util.HashMap<>();
+        private final java.util.TreeSet<String> order = new java.util.TreeSet<>(
+                java.util.Comparator.comparingLong((String key) -> figures.get(key)).thenComparing(key -> key));
+
+        long get(String key) {
+            Long figure = figures.get(key);
+            return figure == null ? 0 : figure;
+        }
+
+        void add(String key, long tokens, int entries) {
+            Long before = figures.get(key);
+            if (before != null) {
+                order.remove(key);
+            }
+            figures.put(key, saturated(before == null ? 0 : before, tokens));
+            order.add(key);
+            while (figures.size() > entries) {
+                figures.remove(order.pollFirst());
+            }
+        }
+
+        void take(String key, long tokens) {
+            Long before = figures.get(key);
+            if (before == null || tokens <= 0) {
+                return;
+            }
+            order.remove(key);
+            if (before > tokens) {
+                figures.put(key, before - tokens);
+                order.add(key);
+            } else {
+                figures.remove(key);
+            }
+        }
+
+        int size() {
+            return figures.size();
         }
     }
 

@@ -972,6 +972,14 @@ final class Settlement implements AsyncListener {
                     sniffer.tokenCount(), quietNow(answering),
                     calls != null && answers.usage(hold.subject(), AnswerUsages.Kind.CALLS, AnswerUsages.chargedCalls(hold.subject()), calls) != null,
                     releaseOnError, estimateOf(sniffer));
+            if (noModel && !protocolOnly && !listsRuns && only != null) {
+                // a conversation or a thread given items by this request, which ran no model: a later call naming
+                // it reads them, so the subject's calls are held what the items were estimated at (round 327)
+                String[] filled = ProviderObjects.filled(only, request.getMethod(), QuotaFilter.pathOf(request));
+                if (filled != null) {
+                    providerState.filled(hold.subject(), filled[0], filled[1], Math.max(0, sniffer.inputEstimate() - state.held()));
+                }
+            }
             Decision whole = withNested(own, nestedActual());
             Decision d = !readsJob && job != null ? madeJob(whole, job) : whole;
             if (readsPolled && polled.ends(status, sniffer.lastDocument())) {
@@ -1016,6 +1024,13 @@ final class Settlement implements AsyncListener {
                 providerState.answered(state, sniffer.inputEstimate(), explicit != null,
                         sniffer.storedResponse() != null ? sniffer.storedResponse() : sniffer.storedInteraction(),
                         sniffer.conversation(), sniffer.kinds(), read);
+            }
+            // a context cache this request created, answered with its resource: the usage is the cache's size, what a
+            // call naming it reads (round 327; a count of a resource, with no candidate to finish, so never final)
+            String cache = status >= 200 && status < 300 && read != null && explicit == null && answer != null
+                    ? ProviderObjects.cacheCreated(answer, request.getMethod(), QuotaFilter.pathOf(request)) : null;
+            if (cache != null) {
+                providerState.cacheCreated(cache, read);
             }
             Weighing.Weighed charged = weighed;
             // until the charge lands, the subject's next reserve on this instance holds what it adds
