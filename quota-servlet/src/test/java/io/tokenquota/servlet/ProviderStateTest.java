@@ -312,4 +312,130 @@ final class ProviderStateTest {
         state.answered(state.read(refs(named), true), 4_010, true, "resp_4", null, kinds(15_000, 40), 15_040);
         assertEquals(4_000, state.read(refs(named), true).held(), "nor a handler's own figure");
     }
+
+    // ------------------------------------------------------------------ round 327: state put there by no model
+
+    /**
+     * A Gemini cache created through the filter is held at the size its creation's answer gave
+     * ({@code usageMetadata.totalTokenCount}); a later, smaller figure (another creation's answer, a call
+     * that read less of it) does not lower it.
+     */
+    @Test
+    void aCacheCreatedIsHeldAtItsSizeAndNeverLowered() {
+        ProviderState state = new ProviderState(16);
+        String ask = "{\"cachedContent\":\"cachedContents/c327\",\"contents\":[]}";
+        state.cacheCreated("cachedContents/c327", 6_000);
+        assertEquals(6_000, state.read(refs(ask), true).held());
+        assertTrue(state.read(refs(ask), true).historyKnown(), "the provider's count");
+        state.cacheCreated("cachedContents/c327", 10);
+        state.answered(state.read(refs(ask), true), 8, false, null, null, new long[] {108, 100, 60, 0}, 168);
+        assertEquals(6_000, state.read(refs(ask), true).held());
+        state.cacheCreated("cachedContents/" + "x".repeat(ProviderState.MAX_ID_LENGTH), 6_000);
+        assertEquals(0, state.read(refs("{\"cachedContent\":\"cachedContents/" + "x".repeat(ProviderState.MAX_ID_LENGTH)
+                + "\"}"), true).held(), "an oversized name");
+    }
+
+    /**
+     * Items a subject's requests that ran no model put into a conversation add to what is known of it, for
+     * that subject's calls alone, as estimated; a call's usage then counts them, as far as the figure it
+     * teaches grew past the one known when the call was held.
+     */
+    @Test
+    void itemsPutThereWithoutAModelAreHeldForTheirSubjectUntilAUsageCountsThem() {
+        ProviderState state = new ProviderState(16);
+        String named = "{\"conversation\":\"conv_1\",\"input\":\"q\"}";
+        state.answered(state.read(refs(named).calledBy("/v1/responses", "u1"), true), 5, false, "resp_1", null, kinds(8, 60), 68);
+        state.filled("u1", ProviderState.CONVERSATION, "conv_1", 4_000);
+        state.filled("u1", ProviderState.CONVERSATION, "conv_1", 2_000);
+        ProviderState.Reading mine = state.read(refs(named).calledBy("/v1/responses", "u1"), true);
+        assertEquals(6_068, mine.held(), "added to the known figure, not the larger of the two");
+        assertFalse(mine.historyKnown(), "an estimate is not the model's count");
+        assertEquals(68, state.read(refs(named).calledBy("/v1/responses", "u2"), true).held(), "another subject's hold");
+        // an answer that read less than the items (an endpoint that does not read the conversation) leaves them
+        state.answered(mine, 5, false, "resp_2", null, kinds(5, 5), 10);
+        assertEquals(6_068, state.read(refs(named).calledBy("/v1/responses", "u1"), true).held());
+        // one that read 1,000 of them counts those
+        state.answered(mine, 5, false, "resp_3", null, kinds(1_008, 60), 1_068);
+        assertEquals(1_068 + 5_000, state.read(refs(named).calledBy("/v1/responses", "u1"), true).held());
+        // the turn that read them all: its figure holds them, and they are no longer added
+        ProviderState.Reading next = state.read(refs(named).calledBy("/v1/responses", "u1"), true);
+        state.answered(next, 5, false, "resp_4", null, kinds(6_076, 60), 6_136);
+        ProviderState.Reading after = state.read(refs(named).calledBy("/v1/responses", "u1"), true);
+        assertEquals(6_136, after.held());
+        assertTrue(after.historyKnown());
+    }
+
+    /** An Assistants thread given messages by requests that ran no model: its run is held them. */
+    @Test
+    void messagesPutIntoAThreadAreHeldForItsSubjectsRun() {
+        ProviderState state = new ProviderState(16);
+        ProviderState.Refs run = refs("{\"assistant_id\":\"asst_1\"}").calledBy("/v1/threads/thread_1/runs", "u1");
+        state.filled("u1", ProviderState.THREAD, "thread_1", 6_000);
+        assertEquals(6_000, state.read(run, true).held());
+        assertEquals(0, state.read(refs("{}").calledBy("/v1/threads/thread_1/runs", "u2"), true).held());
+        state.answered(state.read(run, true), 10, false, null, null, new long[] {6_010, 0, 60, 0}, 6_070);
+        assertEquals(6_070, state.read(run, true).held(), "the run's usage counts them");
+    }
+
+    /**
+     * A stored prompt is not learnt beside items held as estimated: an estimate below OpenAI's count would make
+     * the difference, and so the shared template's figure, larger for every subject.
+     */
+    @Test
+    void aPromptIsNotLearntBesideItemsHeldAsEstimated() {
+        ProviderState state = new ProviderState(16);
+        state.filled("u1", ProviderState.CONVERSATION, "conv_1", 4_200);
+        String both = "{\"conversation\":\"conv_1\",\"prompt\":{\"id\":\"pmpt_1\"},\"input\":\"q\"}";
+        state.answered(state.read(refs(both).calledBy("/v1/responses", "u1"), true), 4_210, false, "resp_1", null,
+                kinds(14_008, 60), 14_068);
+        assertNull(state.read(refs("{\"prompt\":{\"id\":\"pmpt_1\"}}"), true).prompt());
+    }
+
+    /**
+     * What free requests put there is kept apart from the figures learnt from usage and bounded: full, the
+     * smallest goes, and no learnt figure is pushed out.
+     */
+    @Test
+    void whatFreeRequestsPutThereIsBoundedAndPushesOutNoLearntFigure() {
+        ProviderState state = new ProviderState(2);
+        state.answered(state.read(ProviderState.Refs.NONE, true), 1, false, "resp_1", null, kinds(500, 0), 500);
+        state.answered(state.read(ProviderState.Refs.NONE, true), 1, false, "resp_2", null, kinds(700, 0), 700);
+        state.filled("u1", ProviderState.CONVERSATION, "conv_big", 9_000);
+        for (int i = 0; i < 100; i++) {
+            state.filled("u2", ProviderState.CONVERSATION, "conv_" + i, 10 + i);
+        }
+        assertEquals(500, state.read(refs("{\"previous_response_id\":\"resp_1\"}"), true).held());
+        assertEquals(700, state.read(refs("{\"previous_response_id\":\"resp_2\"}"), true).held());
+        assertEquals(9_000, state.read(refs("{\"conversation\":\"conv_big\"}").calledBy("/v1/responses", "u1"), true).held(),
+                "smaller additions cannot push out a larger one");
+        assertEquals(109, state.read(refs("{\"conversation\":\"conv_99\"}").calledBy("/v1/responses", "u2"), true).held());
+        assertEquals(0, state.read(refs("{\"conversation\":\"conv_98\"}").calledBy("/v1/responses", "u2"), true).held(),
+                "the smallest went");
+        state.filled("u1", ProviderState.CONVERSATION, "conv_" + "x".repeat(ProviderState.MAX_ID_LENGTH), 99_000);
+        assertEquals(9_000, state.read(refs("{\"conversation\":\"conv_big\"}").calledBy("/v1/responses", "u1"), true).held(),
+                "an oversized id is not kept");
+    }
+
+    /**
+     * A Mistral agent ({@code agent_id}, with a conversation's {@code agent_version}) is a stored template named
+     * by id, learnt as a stored prompt is; a conversation an agent started keeps it (its appends name no agent).
+     */
+    @Test
+    void aMistralAgentIsAStoredTemplateNamedById() {
+        String agent = "{\"agent_id\":\"ag_1\",\"messages\":[{\"role\":\"user\",\"content\":\"q\"}]}";
+        assertEquals(ProviderState.Refs.AGENT + "ag_1", refs(agent).prompt());
+        assertEquals(ProviderState.Refs.AGENT + "ag_1@3", refs("{\"agent_id\":\"ag_1\",\"agent_version\":3}").prompt());
+        assertEquals("pmpt_1", refs("{\"agent_id\":\"ag_1\",\"prompt\":{\"id\":\"pmpt_1\"}}").prompt(), "OpenAI's prompt");
+        assertTrue(refs(agent).templateCarried());
+        assertFalse(refs("{\"prompt\":{\"id\":\"pmpt_1\"}}").templateCarried());
+        ProviderState state = new ProviderState(16);
+        state.answered(state.read(refs(agent), true), 8, false, null, null, kinds(8_008, 60), 8_068);
+        assertEquals(8_000, state.read(refs(agent), true).held());
+        assertNull(state.read(refs("{\"prompt\":{\"id\":\"ag_1\"}}"), true).prompt(), "apart from OpenAI's prompts");
+        // a conversation started with the agent: its appends read the agent's instructions again
+        ProviderState.Reading start = state.read(refs("{\"agent_id\":\"ag_1\",\"inputs\":\"q\"}")
+                .calledBy("/v1/conversations", "u1"), true);
+        state.answered(start, 8 + 8_000, false, null, "conv_m1", kinds(8_008, 60), 8_068);
+        assertEquals(8_068, state.read(refs("{\"inputs\":\"more\"}").calledBy("/v1/conversations/conv_m1", "u1"), true).held());
+    }
 }
