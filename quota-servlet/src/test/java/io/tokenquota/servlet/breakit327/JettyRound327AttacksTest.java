@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit327;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound327AttacksTest extends AbstractRound327Attacks {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
