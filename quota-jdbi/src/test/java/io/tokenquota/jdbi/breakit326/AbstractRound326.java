@@ -53,6 +53,32 @@ abstract class AbstractRound326 {
     protected YearMonth feb;
     protected String prefix;
 
+    private static final List<com.zaxxer.hikari.HikariDataSource> POOLS = new java.util.concurrent.CopyOnWriteArrayList<>();
+
+    /**
+     * A SQL instance over a host pool of one connection to {@code db} ({@link #instanceOnPoolOfOne}), closed after
+     * the class.
+     */
+    static QuotaStore onPoolOfOne(io.tokenquota.jdbi.testing.TestDatabase db, QuotaPolicy policy) {
+        com.zaxxer.hikari.HikariConfig config = new com.zaxxer.hikari.HikariConfig();
+        config.setJdbcUrl(db.jdbcUrl());
+        config.setUsername(db.user());
+        config.setPassword(db.password());
+        config.setMaximumPoolSize(1);
+        config.setAutoCommit(false);
+        config.setConnectionTimeout(2_000);
+        config.setPoolName("r326-one-" + System.nanoTime());
+        com.zaxxer.hikari.HikariDataSource host = new com.zaxxer.hikari.HikariDataSource(config);
+        POOLS.add(host);
+        return io.tokenquota.jdbi.JdbiQuotaStore.builder().dataSource(host).policy(policy).installSchema(true).build();
+    }
+
+    @org.junit.jupiter.api.AfterAll
+    static void closePools() {
+        POOLS.forEach(com.zaxxer.hikari.HikariDataSource::close);
+        POOLS.clear();
+    }
+
     @BeforeEach
     void startClock() {
         jan = YearMonth.of(9000, 1).plusMonths((long) SLOT.getAndIncrement() * 6);

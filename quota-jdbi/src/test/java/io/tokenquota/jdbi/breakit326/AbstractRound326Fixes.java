@@ -46,39 +46,24 @@ import org.junit.jupiter.api.Test;
  * {@link AbstractRound326}: {@code real}, and an instance that reads it {@link AbstractRound326#LAG}
  * late; calls meet by latches, nothing sleeps.
  */
-abstract class AbstractRound326Fixes {
+abstract class AbstractRound326Fixes extends AbstractRound326 {
     private static final AtomicInteger SLOT = new AtomicInteger(ThreadLocalRandom.current().nextInt(2000));
     private static final Duration TTL = Duration.ofMinutes(5);
     private static final int THREADS = 6;
 
-    /** One instance of the ledger under {@code policy}. */
-    protected abstract QuotaStore instance(QuotaPolicy policy);
-
-    /** An instance over a host pool of one connection on the same database (see AbstractRound326). */
-    protected abstract QuotaStore instanceOnPoolOfOne(QuotaPolicy policy);
-
-    protected MutableClock real;
-    protected YearMonth jan;
-    protected String prefix;
-
+    @Override
     @BeforeEach
     void startClock() {
         // months of their own, apart from AbstractRound326's (years 9000 to 9999)
         jan = YearMonth.of(5000, 1).plusMonths((long) SLOT.getAndIncrement() * 6);
+        feb = jan.plusMonths(1);
         real = MutableClock.at(jan, 10, 12);
         prefix = "r326f" + UUID.randomUUID().toString().substring(0, 12) + "-";
     }
 
+    @Override
     QuotaPolicy policy(Clock clock) {
         return QuotaPolicy.builder().clock(clock).defaultAllocation(10_000).holdTtl(TTL).build();
-    }
-
-    QuotaStore accurate() {
-        return instance(policy(real));
-    }
-
-    QuotaStore lagging() {
-        return instance(policy(Clock.offset(real, AbstractRound326.LAG.negated())));
     }
 
     static Duration life(Reservation r) {

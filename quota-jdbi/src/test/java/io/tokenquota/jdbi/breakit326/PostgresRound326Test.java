@@ -6,8 +6,8 @@ import io.tokenquota.jdbi.JdbiQuotaStore;
 import io.tokenquota.jdbi.testing.PostgresExtension;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
-/** Round 326's ledger scenarios (several instances on one database) on the shared embedded PostgreSQL. */
-class PostgresRound326Test extends AbstractRound326 {
+/** Round 326's ledger scenarios (several instances on one database) and its fixes' tests on the shared embedded PostgreSQL. */
+class PostgresRound326Test extends AbstractRound326Fixes {
     @RegisterExtension
     static final PostgresExtension DB = new PostgresExtension();
 
@@ -18,24 +18,6 @@ class PostgresRound326Test extends AbstractRound326 {
 
     @Override
     protected QuotaStore instanceOnPoolOfOne(QuotaPolicy policy) {
-        com.zaxxer.hikari.HikariConfig config = new com.zaxxer.hikari.HikariConfig();
-        config.setJdbcUrl(DB.database().jdbcUrl());
-        config.setUsername(DB.database().user());
-        config.setPassword(DB.database().password());
-        config.setMaximumPoolSize(1);
-        config.setAutoCommit(false);
-        config.setConnectionTimeout(2_000);
-        config.setPoolName("r326-one-" + System.nanoTime());
-        com.zaxxer.hikari.HikariDataSource host = new com.zaxxer.hikari.HikariDataSource(config);
-        POOLS.add(host);
-        return JdbiQuotaStore.builder().dataSource(host).policy(policy).installSchema(true).build();
-    }
-
-    private static final java.util.List<com.zaxxer.hikari.HikariDataSource> POOLS =
-            new java.util.concurrent.CopyOnWriteArrayList<>();
-
-    @org.junit.jupiter.api.AfterAll
-    static void closePools() {
-        POOLS.forEach(com.zaxxer.hikari.HikariDataSource::close);
+        return onPoolOfOne(DB.database(), policy);
     }
 }
