@@ -312,10 +312,231 @@ public final class LedgerRules {
     }
 
     /**
-     * What a plan change gives the current month: its allocation, and how much of that is a refund's
-     * spent part ({@link #refundAbsorbed}) still standing.
+     * How much a refund's take from a closed month's hold lowers that month's {@code granted}: its
+     * purchased tokens it did not consume (they already live in a later month's {@code carried}) and the
+     * take itself, so that its purchased tokens are what it consumed less the take, and finishing its holds
+     * later gives back nothing of the refund ({@link #lateTransfer}). The closed month records it
+     * ({@code refund_taken}) so that a plan change can give it back ({@link #planChange}, round 318).
+     *
+     * @param take what the refund takes from the month, at most {@link #purchasedHeld}
      */
-    public record PlanChange(long allocated, long refundAbsorbed) {
+    public static long refundTakeLowering(QuotaAccount closed, long take) {
+        return closed.granted() + closed.carried() - purchasedConsumed(closed) + take;
+    }
+
+    /**
+     * What of refunds' takes from a closed month still stands: what the month consumes (spends or holds)
+     * beyond its allowance and its purchased tokens, at most what the takes lowered its {@code granted} by
+     * ({@code taken}, its {@code refund_taken}). A hold released, expired or committed for less since the
+     * take has kept the refunded tokens out of the later months already (what it gave back was smaller by
+     * them): that part of the take is settled, and nothing of it is left to move (round 318).
+     */
+    public static long standingTake(QuotaAccount closed, long taken) {
+        return Math.min(Math.max(0, taken), purchasedOverdraft(closed));
+    }
+
+    /**
+     * Whether a refund that turns part of the current month's spent purchased tokens into allowance
+     * ({@link #refundAbsorbed}) does so behind an earlier refund's take from a closed month that still
+     * stands ({@link #standingTake}): that part is then the current month's {@code refund_absorbed_behind},
+     * and a plan raise frees tokens for the earlier take before it ({@link #planChange}, round 318).
+     */
+    public static boolean absorbsBehindTakes(java.util.List<ClosedMonth> closed) {
+        for (ClosedMonth m : closed) {
+            if (standingTake(m.account(), m.taken()) > 0) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /**
+     * A closed month a plan change may touch: one with refunds' takes on record ({@code taken}, its
+     * {@code refund_taken}: how much they lowered its {@code granted} and no plan change gave back yet),
+     * or one whose holds still hold purchased tokens (a refund's spent part a raise sets free may take
+     * them, as the refund would have after the raise).
+     */
+    public record ClosedMonth(QuotaAccount account, long taken) {
+    }
+
+    /**
+     * What a plan change does to one closed month ({@link #planChange}): its new {@code granted} and
+     * {@code refund_taken}, and how many purchased tokens it gets from the current month ({@code moved}, a
+     * take moved onto the tokens the change freed: its {@code CREDITED} event, paired with the current
+     * month's {@code DEBITED} one) or, when negative, gives it (a refund's spent part taking the month's
+     * held tokens instead of the current month's allowance: the month's {@code DEBITED} event, paired with
+     * the current month's {@code CREDITED} one).
+     */
+    public record TakeReturn(QuotaAccount account, long granted, long taken, long moved) {
+    }
+
+    /**
+     * What a plan change gives the current month: its allocation, how much of that is refunds' spent part
+     * ({@link #refundAbsorbed}, {@code refund_absorbed}) and how much of that part came behind takes of
+     * closed months ({@code refund_absorbed_behind}), its new {@code granted}, what the closed months get
+     * back or give (oldest first), and how many tokens of a spent part the current month gets back as
+     * purchased tokens because the tokens the change freed went to earlier takes ({@code creditedBack}: a
+     * {@code CREDITED} event).
+     */
+    public record PlanChange(long allocated, long refundAbsorbed, long absorbedBehind, long granted,
+                             java.util.List<TakeReturn> returns, long creditedBack) {
+        PlanChange(long allocated, long refundAbsorbed, long granted) {
+            this(allocated, refundAbsorbed, 0, granted, java.util.List.of(), 0);
+        }
+    }
+
+    /**
+     * A plan change of the current month ({@link #planAllocation}) and what it does to refunds' takes of
+     * closed months (round 318). A refund takes the current month's unspent purchased tokens first, then
+     * those closed months' holds still hold ({@link #refundable}, then {@link #purchasedHeld}, newest
+     * first), and turns what the current month spent of the rest into allowance ({@link #refundAbsorbed}).
+     * A plan raise can make purchased tokens the current month had spent unspent again (its allowance now
+     * covers that use); had the raise come first, the refund would have taken those instead. So the change
+     * gives the tokens it frees, in the order the refunds would have taken them:
+     * <ol>
+     *   <li>to the spent parts that became allowance with no earlier take standing ({@code refund_absorbed}
+     *   less the part behind), as before ({@link #planAllocation}: the allowance keeps of them only what the
+     *   use needs);</li>
+     *   <li>to the takes still standing ({@link #standingTake}), oldest month first (a refund takes newest
+     *   first, so the oldest takes are the ones the freed tokens would have spared): the current month's
+     *   {@code granted} drops by what it pays, the closed month's rises by as much;</li>
+     *   <li>to the spent parts that became allowance behind those takes ({@code refund_absorbed_behind}): a
+     *   refund made after an earlier one's take, which the raise would have reached only after that take.
+     *   They take what the freed tokens still leave, then held tokens of closed months (those a move just
+     *   gave back to a month whose hold is still open, as the refund would have taken them), newest first,
+     *   then the allowance the month's spent purchased tokens give ({@link #refundAbsorbed}); what is still
+     *   left stays unrecovered, and the current month gets it back as purchased tokens
+     *   ({@code creditedBack}).</li>
+     * </ol>
+     * Left as they were, refund then raise ended otherwise than raise then refund (round 318: January's job
+     * holding 1,000 bought tokens, February's all spent, a 1,000-token pack refunded, the plan raised from
+     * 20,000 to 25,000: 5,000 left in February where the raise first leaves 4,000, and January's job spent
+     * 1,000 refunded tokens nobody paid for).
+     *
+     * <p>A closed month whose consumption no longer passes its purchased tokens, after the move or before
+     * it, gets the rest of what the takes lowered its {@code granted} by back as well (the purchased tokens
+     * it did not consume, which live in later months): it reads as if the refund had never taken from it, as
+     * when the raise came first. That part moves no token: its consumed purchased tokens are what they were.
+     *
+     * <p>A lowering never makes spent purchased tokens of unspent ones (the allocation never drops below
+     * what the month spent or holds of it), so it moves nothing. With rollover off a closed month's purchased
+     * tokens lapsed with it and no refund takes from it.
+     *
+     * @param absorbedBehind of {@code refundAbsorbed}, the part behind takes ({@code refund_absorbed_behind})
+     * @param closed the closed months with takes on record or open holds, any order
+     * @throws QuotaException {@code MAX_QUOTA_EXCEEDED} when the month's limit would pass the max quota
+     */
+    public static PlanChange planChange(QuotaAccount current, long refundAbsorbed, long absorbedBehind, long plan,
+                                        java.util.List<ClosedMonth> closed, QuotaPolicy policy) {
+        long behind = Math.max(0, Math.min(absorbedBehind, refundAbsorbed));
+        if (!policy.rolloverPurchased()) {
+            behind = 0;
+        }
+        // 1. the behind part set apart (as purchased tokens the month spent), the rest as before
+        QuotaAccount apart = withCredit(current, current.allocated() - behind, current.granted() + behind);
+        PlanChange front = planAllocation(apart, refundAbsorbed - behind, plan);
+        QuotaAccount changed = withCredit(apart, front.allocated(), apart.granted());
+        long freed = Math.max(0, unspentPurchased(changed) - unspentPurchased(apart));
+        java.util.List<ClosedMonth> oldestFirst = new java.util.ArrayList<>(closed);
+        oldestFirst.sort(java.util.Comparator.comparing(m -> m.account().month()));
+        oldestFirst.removeIf(m -> !m.account().month().isBefore(current.month()));
+        int n = oldestFirst.size();
+        QuotaAccount[] after = new QuotaAccount[n];
+        long[] taken = new long[n];
+        long[] moved = new long[n];
+        boolean[] touched = new boolean[n];
+        long granted = apart.granted();
+        // 2. the takes still standing, oldest month first
+        for (int i = 0; i < n; i++) {
+            ClosedMonth m = oldestFirst.get(i);
+            QuotaAccount a = m.account();
+            after[i] = a;
+            taken[i] = Math.max(0, m.taken());
+            if (taken[i] == 0 || !policy.rolloverPurchased()) {
+                continue;
+            }
+            long overdraft = purchasedOverdraft(a);
+            long move = Math.min(freed, Math.min(taken[i], overdraft));
+            freed -= move;
+            granted -= move;
+            moved[i] = move;
+            if (overdraft - move <= 0) {
+                // nothing of the take stands any more: the month reads as before the refund took from it
+                after[i] = withCredit(a, a.allocated(), a.granted() + taken[i]);
+                taken[i] = 0;
+                touched[i] = true;
+            } else if (move > 0) {
+                after[i] = withCredit(a, a.allocated(), a.granted() + move);
+                taken[i] -= move;
+                touched[i] = true;
+            }
+        }
+        // 3. the spent parts behind them, as a refund made after the raise would split them
+        long rest = behind;
+        long debit = Math.min(rest, freed);
+        rest -= debit;
+        granted -= debit;
+        for (int i = n - 1; i >= 0 && rest > 0; i--) {
+            long take = Math.min(rest, purchasedHeld(after[i]));
+            if (take > 0) {
+                long lowering = refundTakeLowering(after[i], take);
+                after[i] = withCredit(after[i], after[i].allocated(), after[i].granted() - lowering);
+                taken[i] += lowering;
+                moved[i] -= take;
+                touched[i] = true;
+                rest -= take;
+            }
+        }
+        long absorbedBack = refundAbsorbed(withCredit(changed, changed.allocated(), granted), 0, rest);
+        granted -= absorbedBack;
+        long creditedBack = rest - absorbedBack;
+        long allocated = front.allocated() + absorbedBack;
+        long credit = granted + current.carried();
+        if (allocated > current.allocated() && allocated > policy.maxQuota() - credit) {
+            throw new QuotaException(ErrorCode.MAX_QUOTA_EXCEEDED, "a plan of " + plan + " tokens would take "
+                    + current.subject() + "'s " + current.month() + " limit past the max quota " + policy.maxQuota());
+        }
+        java.util.List<TakeReturn> returns = new java.util.ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            if (touched[i]) {
+                returns.add(new TakeReturn(oldestFirst.get(i).account(), after[i].granted(), taken[i], moved[i]));
+            }
+        }
+        return new PlanChange(allocated, front.refundAbsorbed() + absorbedBack, absorbedBack, granted,
+                java.util.List.copyOf(returns), creditedBack);
+    }
+
+    /** The detail of the current month's event of a take moved from or to {@code closed} ({@link #planChange}). */
+    public static String takeMovedFrom(java.time.YearMonth closed) {
+        return "refund take of " + closed + " moved by a plan change";
+    }
+
+    /** The detail of a closed month's event of its take moved to or from {@code current} ({@link #planChange}). */
+    public static String takeMovedTo(java.time.YearMonth current) {
+        return "refund take moved to " + current + " by a plan change";
+    }
+
+    /** The detail of the current month's {@code CREDITED} event of a spent part given back ({@link #planChange}). */
+    public static final String SPENT_PART_BACK = "refund's spent part given back by a plan change";
+
+    /** {@code a} with another {@code allocated} and {@code granted}. */
+    private static QuotaAccount withCredit(QuotaAccount a, long allocated, long granted) {
+        return new QuotaAccount(a.subject(), a.month(), allocated, granted, a.carried(), a.used(), a.reserved(),
+                a.createdAt(), a.updatedAt());
+    }
+
+    /** The month's purchased tokens not spent (held ones included): what a refund could take back of them. */
+    private static long unspentPurchased(QuotaAccount a) {
+        return Math.max(0, a.granted() + a.carried()) - purchasedSpent(a);
+    }
+
+    /**
+     * What a month consumes (spends or holds) beyond its allowance and its purchased tokens: in a closed
+     * month a refund took from, at least what the take left uncovered.
+     */
+    private static long purchasedOverdraft(QuotaAccount a) {
+        long consumed = saturatedSum(a.used(), a.reserved());
+        return Math.max(0, consumed - a.allocated() - Math.max(0, a.granted() + a.carried()));
     }
 
     /**
@@ -337,18 +558,12 @@ public final class LedgerRules {
      * so a refund then a raise ends as the raise then the refund, also in an overdrawn month (round 313:
      * a raise after the refund of an overdrawn month's purchase gave the user nothing).
      *
-     * @throws QuotaException {@code MAX_QUOTA_EXCEEDED} when the month's limit would pass the max quota
      */
-    public static PlanChange planAllocation(QuotaAccount a, long refundAbsorbed, long plan, QuotaPolicy policy) {
+    private static PlanChange planAllocation(QuotaAccount a, long refundAbsorbed, long plan) {
         long floor = saturatedSum(a.used(), a.reserved());
         long base = Math.max(plan, Math.min(a.allocated() - refundAbsorbed, floor));
         long absorbed = Math.min(refundAbsorbed, Math.max(0, a.used() - base - Math.max(0, a.granted() + a.carried())));
-        long allocated = base + absorbed;
-        if (allocated > a.allocated() && allocated > policy.maxQuota() - (a.granted() + a.carried())) {
-            throw new QuotaException(ErrorCode.MAX_QUOTA_EXCEEDED, "a plan of " + plan + " tokens would take "
-                    + a.subject() + "'s " + a.month() + " limit past the max quota " + policy.maxQuota());
-        }
-        return new PlanChange(allocated, absorbed);
+        return new PlanChange(base + absorbed, absorbed, a.granted());
     }
 
     /**

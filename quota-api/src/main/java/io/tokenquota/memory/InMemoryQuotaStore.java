@@ -336,14 +336,44 @@ public final class InMemoryQuotaStore implements QuotaStore {
         }
         return write(tx -> {
             Account account = tx.currentAccount(subject);
-            LedgerRules.PlanChange change = LedgerRules.planAllocation(account.snapshot(), account.refundAbsorbed,
-                    monthlyAllocation, policy);
+            // the closed months a refund took from, and those whose holds still hold purchased tokens: a plan
+            // change that frees purchased tokens moves refunds' takes onto them (round 318)
+            Map<YearMonth, Account> closed = new HashMap<>();
+            List<LedgerRules.ClosedMonth> months = new ArrayList<>();
+            for (Account a : accounts.get(subject).headMap(account.month, false).values()) {
+                if (a.refundTaken > 0 || a.reserved > 0) {
+                    closed.put(a.month, a);
+                    months.add(new LedgerRules.ClosedMonth(a.snapshot(), a.refundTaken));
+                }
+            }
+            LedgerRules.PlanChange change = LedgerRules.planChange(account.snapshot(), account.refundAbsorbed,
+                    account.refundAbsorbedBehind, monthlyAllocation, months, policy);
             plans.put(subject, monthlyAllocation);
             tx.touch(account);
             account.allocated = change.allocated();
             account.refundAbsorbed = change.refundAbsorbed();
+            account.refundAbsorbedBehind = change.absorbedBehind();
+            account.granted = change.granted();
             account.updatedAt = tx.now;
             tx.log(account, EventKind.PLAN_CHANGED, account.allocated, 0, null, null, null);
+            for (LedgerRules.TakeReturn back : change.returns()) {
+                Account month = closed.get(back.account().month());
+                tx.touch(month);
+                month.granted = back.granted();
+                month.refundTaken = back.taken();
+                month.updatedAt = tx.now;
+                // the pair of events of the purchased tokens moved between the two months
+                if (back.moved() > 0) {
+                    tx.log(account, EventKind.DEBITED, back.moved(), 0, null, null, LedgerRules.takeMovedFrom(month.month));
+                    tx.log(month, EventKind.CREDITED, back.moved(), 0, null, null, LedgerRules.takeMovedTo(account.month));
+                } else if (back.moved() < 0) {
+                    tx.log(account, EventKind.CREDITED, -back.moved(), 0, null, null, LedgerRules.takeMovedFrom(month.month));
+                    tx.log(month, EventKind.DEBITED, -back.moved(), 0, null, null, LedgerRules.takeMovedTo(account.month));
+                }
+            }
+            if (change.creditedBack() > 0) {
+                tx.log(account, EventKind.CREDITED, change.creditedBack(), 0, null, null, LedgerRules.SPENT_PART_BACK);
+            }
             return account.snapshot();
         });
     }
@@ -458,6 +488,11 @@ public final class InMemoryQuotaStore implements QuotaStore {
                 }
             }
             long absorbed = LedgerRules.refundAbsorbed(account.snapshot(), 0, rest);
+            if (absorbed > 0 && absorbsBehindTakes(account)) {
+                // an earlier refund's take from a closed month still stands: a raise frees tokens for it first
+                // (round 318)
+                account.refundAbsorbedBehind += absorbed;
+            }
             account.granted -= absorbed;
             account.allocated += absorbed;
             account.refundAbsorbed += absorbed;
@@ -470,7 +505,11 @@ public final class InMemoryQuotaStore implements QuotaStore {
                 // what the month did not consume already lives in a later month's carried: lower granted
                 // by that too, so finishing its holds gives back nothing of the refund
                 tx.touch(closed);
-                closed.granted -= before.granted() + before.carried() - LedgerRules.purchasedConsumed(before) + take;
+                long lowering = LedgerRules.refundTakeLowering(before, take);
+                closed.granted -= lowering;
+                // recorded, so that a plan change that frees current-month purchased tokens moves the take onto
+                // them (round 318)
+                closed.refundTaken += lowering;
                 closed.updatedAt = tx.now;
                 tx.log(closed, EventKind.DEBITED, take, 0, null, transactionId, credit.request.reason());
             });
@@ -778,6 +817,17 @@ public final class InMemoryQuotaStore implements QuotaStore {
         return account;
     }
 
+    /** Whether a closed month of the account's owner has a refund's take still standing ({@link LedgerRules#absorbsBehindTakes}). */
+    private boolean absorbsBehindTakes(Account current) {
+        List<LedgerRules.ClosedMonth> months = new ArrayList<>();
+        for (Account a : accounts.get(current.subject).headMap(current.month, false).values()) {
+            if (a.refundTaken > 0) {
+                months.add(new LedgerRules.ClosedMonth(a.snapshot(), a.refundTaken));
+            }
+        }
+        return LedgerRules.absorbsBehindTakes(months);
+    }
+
     private Hold findHold(String reservationId) {
         Hold hold = holds.get(reservationId);
         if (hold == null) {
@@ -990,6 +1040,16 @@ public final class InMemoryQuotaStore implements QuotaStore {
         long allocated;
         /** Of {@code allocated}, refunds' spent part moved there ({@link LedgerRules#refundAbsorbed}). */
         long refundAbsorbed;
+        /**
+         * A closed month's: how much refunds' takes from its holds lowered {@code granted}
+         * ({@link LedgerRules#refundTakeLowering}) that no plan change gave back ({@link LedgerRules#planChange}).
+         */
+        long refundTaken;
+        /**
+         * Of {@code refundAbsorbed}, the part absorbed while an earlier refund's take from a closed month stood
+         * ({@link LedgerRules#absorbsBehindTakes}).
+         */
+        long refundAbsorbedBehind;
         long granted;
         long carried;
         long used;

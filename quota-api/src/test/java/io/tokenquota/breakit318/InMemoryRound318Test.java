@@ -102,7 +102,6 @@ class InMemoryRound318Test {
     }
 
     @Test
-    @org.junit.jupiter.api.Disabled(io.tokenquota.testkit.OrderIndependenceProperties.OPEN_REFUND_TAKE_THEN_RAISE)
     void refundThenRaiseWithAClosedMonthsHoldOpen() {
         Held h = januaryJobOpen();
         h.store().refund("P");

@@ -57,12 +57,6 @@ import net.jqwik.api.lifecycle.PropertyLifecycleContext;
  * <p>Subclass it and implement {@link #newStore}; override {@link #tries()} on a slow backend.
  */
 public abstract class OrderIndependenceProperties {
-    /** Why round 318's refund-then-raise case is disabled: it is open. */
-    public static final String OPEN_REFUND_TAKE_THEN_RAISE = "issue 11, open: a refund that took a closed month's"
-            + " held purchased tokens because the current month had none unspent is not moved to the current month's tokens a later plan raise makes unspent"
-            + " (docs/decisions.md, \"A refund's take from a closed month's hold, then a raise (open)\")";
-
-
     protected abstract QuotaStore newStore(QuotaPolicy policy);
 
     protected int tries() {
@@ -337,7 +331,6 @@ public abstract class OrderIndependenceProperties {
      * when February (all its carried tokens spent) refunds that pack and raises its plan to 25,000.
      */
     @net.jqwik.api.Example
-    @net.jqwik.api.Disabled(OPEN_REFUND_TAKE_THEN_RAISE)
     void refundAndRaiseWithAClosedMonthsHoldOpen() {
         checkCommute(new History(OverrunPolicy.CHARGE_ACTUAL, List.of(new Buy(1_000), new Buy(3_000), new Buy(15_000),
                 new Use(5_000), new Hold(16_000, true), new NextMonth(), new Use(38_000))),

@@ -32,13 +32,12 @@ import org.jdbi.v3.core.statement.Update;
  * superseded; a team's first touch its members' holds held against it too), then the
  * latest earlier account it carries from, then inserts the new one; {@link #lockAccount} and
  * {@link #lockLatestAfter} lock a hold's month, then any later month, ascending, for the callers that
- * already hold a hold's or purchase's lock. A plan change locks only the account, by its conditional
- * update.
+ * already hold a hold's or purchase's lock. A plan change locks the current month and the closed months a
+ * refund took from or may take from, ascending ({@link Sql#lockMonthsOfRefunds}), as a refund does.
  */
 final class Accounts {
     /** A plan change's compare-and-set update re-reads and retries this often under contention. */
     private static final int MAX_CAS_ATTEMPTS = 200;
-
     private final Sql sql;
     private final QuotaPolicy policy;
     private final EventPartitions partitions;
@@ -141,39 +140,151 @@ final class Accounts {
                 .map(Rows.ACCOUNT).list());
     }
 
+    /**
+     * A plan change. {@link LedgerRules#planChange} computes the allocation and what it moves between the
+     * current month and closed months a refund took from (round 318).
+     *
+     * <p>When no closed month of the subject has open holds or refunds' takes on record (the common case),
+     * nothing can be moved, and none ever will be: a closed month never gets a hold again, and a refund
+     * takes only from a month's holds. The change is then an optimistic conditional {@code UPDATE} of the
+     * current month (applied only if every value it was computed from is unchanged), read again and retried
+     * on contention. Otherwise it runs in one transaction that locks the subject's accounts a refund took
+     * from or may take from ({@link Sql#lockMonthsOfRefunds}: months ascending, the current one last, as a
+     * refund locks them), so a refund racing it either committed first (its takes are read and moved) or
+     * waits and finds the new plan; each move is a DEBITED and CREDITED pair. Either way it runs again in
+     * the next month when that opened while it waited.
+     */
     QuotaAccount setPlan(Op op, String subject, long monthlyAllocation) {
-        QuotaAccount account = currentAccount(op, subject);
         for (int attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
-            QuotaAccount before = account;
-            long refundAbsorbed = op.with(h -> h.createQuery(sql.selectRefundAbsorbed).bind("subject", subject)
-                    .bind("month", Rows.month(before.month())).mapTo(Long.class).one());
-            LedgerRules.PlanChange change = LedgerRules.planAllocation(before, refundAbsorbed, monthlyAllocation,
-                    policy);
-            long allocated = change.allocated();
-            Optional<Committed> done = optionalTransaction(op, h -> {
-                update(h, sql.upsertPlan).bind("subject", subject).bind("allocated", monthlyAllocation)
-                        .bind("now", Rows.timestamp(op.now)).execute();
-                long eventId = insertEvent(h, subject, before.month(), EventKind.PLAN_CHANGED, allocated, 0, null,
-                        null, null, false, op.now);
-                return accountQuery(h, sql.allocateIfUnchanged, subject, before.month(), op.now)
-                        // compare-and-set on every value the allocation was computed from
-                        .bind("allocated", allocated).bind("oldAllocated", before.allocated())
-                        .bind("absorbed", change.refundAbsorbed()).bind("oldAbsorbed", refundAbsorbed)
-                        .bind("used", before.used()).bind("reserved", before.reserved())
-                        .bind("credit", before.granted() + before.carried())
-                        .map(Rows.ACCOUNT).findOne().map(after -> new Committed(eventId, after));
-            });
+            QuotaAccount account = currentAccount(op, subject);
+            YearMonth month = account.month();
+            PlanInputs inputs = op.with(h -> h.createQuery(sql.selectPlanInputs).bind("subject", subject)
+                    .bind("month", Rows.month(month))
+                    .map((rs, ctx) -> new PlanInputs(rs.getLong("refund_absorbed"), rs.getLong("refund_absorbed_behind"),
+                            rs.getLong("closed_to_touch") > 0))
+                    .one());
+            Optional<PlanDone> done = inputs.closedToTouch()
+                    ? optionalTransaction(op, h -> changePlanLocked(h, op, subject, month, monthlyAllocation))
+                    : changePlanIfUnchanged(op, subject, account, inputs, monthlyAllocation);
             if (done.isPresent()) {
-                op.logged(new LedgerEvent(done.get().eventId, subject, before.month(), EventKind.PLAN_CHANGED,
-                        allocated, 0, null, null, null, op.now));
-                op.changed(before, done.get().account);
-                return done.get().account;
+                done.get().events().forEach(op::logged);
+                done.get().changes().forEach(change -> op.changed(change[0], change[1]));
+                return done.get().account();
             }
             // changed since read, or superseded by the next month: read the latest account again
-            account = currentAccount(op, subject);
         }
         throw contended("setPlan", subject);
     }
+
+    /** The plan change of a month no closed month can give or take tokens to: one conditional update. */
+    private Optional<PlanDone> changePlanIfUnchanged(Op op, String subject, QuotaAccount before, PlanInputs inputs,
+                                                     long monthlyAllocation) {
+        LedgerRules.PlanChange change = LedgerRules.planChange(before, inputs.refundAbsorbed(),
+                inputs.absorbedBehind(), monthlyAllocation, List.of(), policy);
+        YearMonth month = before.month();
+        return optionalTransaction(op, h -> {
+            update(h, sql.upsertPlan).bind("subject", subject).bind("allocated", monthlyAllocation)
+                    .bind("now", Rows.timestamp(op.now)).execute();
+            List<LedgerEvent> events = new ArrayList<>();
+            events.add(event(h, subject, month, EventKind.PLAN_CHANGED, change.allocated(), null, op.now));
+            if (change.creditedBack() > 0) {
+                events.add(event(h, subject, month, EventKind.CREDITED, change.creditedBack(),
+                        LedgerRules.SPENT_PART_BACK, op.now));
+            }
+            return accountQuery(h, sql.allocateIfUnchanged, subject, month, op.now)
+                    // compare-and-set on every value the allocation was computed from
+                    .bind("allocated", change.allocated()).bind("oldAllocated", before.allocated())
+                    .bind("absorbed", change.refundAbsorbed()).bind("oldAbsorbed", inputs.refundAbsorbed())
+                    .bind("behind", change.absorbedBehind()).bind("oldBehind", inputs.absorbedBehind())
+                    .bind("grantedChange", change.granted() - before.granted())
+                    .bind("used", before.used()).bind("reserved", before.reserved())
+                    .bind("credit", before.granted() + before.carried())
+                    .map(Rows.ACCOUNT).findOne()
+                    .map(after -> new PlanDone(after, events, List.<QuotaAccount[]>of(new QuotaAccount[] {before, after})));
+        });
+    }
+
+    /**
+     * The plan change of a month some closed month may give or take tokens to, under the locks of those
+     * months and the current one; empty when the next month opened while it waited for them.
+     */
+    private Optional<PlanDone> changePlanLocked(Handle h, Op op, String subject, YearMonth month, long monthlyAllocation) {
+        List<MonthRow> rows = h.createQuery(sql.lockMonthsOfRefunds).bind("subject", subject)
+                .bind("month", Rows.month(month)).map(MONTH).list();
+        MonthRow current = rows.isEmpty() ? null : rows.get(rows.size() - 1);
+        if (current == null || !current.account().month().equals(month) || current.superseded()) {
+            return Optional.empty();
+        }
+        List<LedgerRules.ClosedMonth> closed = new ArrayList<>();
+        for (MonthRow row : rows.subList(0, rows.size() - 1)) {
+            closed.add(new LedgerRules.ClosedMonth(row.account(), row.refundTaken()));
+        }
+        QuotaAccount before = current.account();
+        LedgerRules.PlanChange change = LedgerRules.planChange(before, current.refundAbsorbed(),
+                current.absorbedBehind(), monthlyAllocation, closed, policy);
+        update(h, sql.upsertPlan).bind("subject", subject).bind("allocated", monthlyAllocation)
+                .bind("now", Rows.timestamp(op.now)).execute();
+        List<LedgerEvent> events = new ArrayList<>();
+        List<QuotaAccount[]> changes = new ArrayList<>();
+        events.add(event(h, subject, month, EventKind.PLAN_CHANGED, change.allocated(), null, op.now));
+        QuotaAccount after = accountQuery(h, sql.changePlanOfLocked, subject, month, op.now)
+                .bind("allocated", change.allocated()).bind("absorbed", change.refundAbsorbed())
+                .bind("behind", change.absorbedBehind()).bind("granted", change.granted())
+                .map(Rows.ACCOUNT).one();
+        changes.add(new QuotaAccount[] {before, after});
+        for (LedgerRules.TakeReturn back : change.returns()) {
+            QuotaAccount closedBefore = back.account();
+            QuotaAccount closedAfter = accountQuery(h, sql.setTakeOfLocked, subject, closedBefore.month(), op.now)
+                    .bind("granted", back.granted()).bind("taken", back.taken()).map(Rows.ACCOUNT).one();
+            changes.add(new QuotaAccount[] {closedBefore, closedAfter});
+            // the pair of events of the purchased tokens moved between the two months
+            if (back.moved() != 0) {
+                EventKind currentKind = back.moved() > 0 ? EventKind.DEBITED : EventKind.CREDITED;
+                EventKind closedKind = back.moved() > 0 ? EventKind.CREDITED : EventKind.DEBITED;
+                events.add(event(h, subject, month, currentKind, Math.abs(back.moved()),
+                        LedgerRules.takeMovedFrom(closedBefore.month()), op.now));
+                events.add(event(h, subject, closedBefore.month(), closedKind, Math.abs(back.moved()),
+                        LedgerRules.takeMovedTo(month), op.now));
+            }
+        }
+        if (change.creditedBack() > 0) {
+            events.add(event(h, subject, month, EventKind.CREDITED, change.creditedBack(),
+                    LedgerRules.SPENT_PART_BACK, op.now));
+        }
+        return Optional.of(new PlanDone(after, events, changes));
+    }
+
+    /**
+     * What a plan change reads of the current month besides its balances ({@code refund_absorbed},
+     * {@code refund_absorbed_behind}), and whether a closed month of the subject has open holds or refunds'
+     * takes on record.
+     */
+    private record PlanInputs(long refundAbsorbed, long absorbedBehind, boolean closedToTouch) {
+    }
+
+    /** Logs an event of no hold and no purchase (a plan change's) and returns it as listeners hear it. */
+    private LedgerEvent event(Handle h, String subject, YearMonth month, EventKind kind, long tokens, String detail,
+                              Instant now) {
+        long id = insertEvent(h, subject, month, kind, tokens, 0, null, null, detail, false, now);
+        return new LedgerEvent(id, subject, month, kind, tokens, 0, null, null, detail, now);
+    }
+
+    private record PlanDone(QuotaAccount account, List<LedgerEvent> events, List<QuotaAccount[]> changes) {
+    }
+
+    /**
+     * A month's account as {@link Sql#lockMonthsOfRefunds} reads it, with what refunds left on it: of its
+     * allowance, refunds' spent parts ({@code refund_absorbed}) and the part of those behind an earlier take
+     * ({@code refund_absorbed_behind}); and, for a closed month, how much refunds' takes lowered its
+     * {@code granted} ({@code refund_taken}).
+     */
+    record MonthRow(QuotaAccount account, long refundAbsorbed, long absorbedBehind, long refundTaken,
+                    boolean superseded) {
+    }
+
+    static final org.jdbi.v3.core.mapper.RowMapper<MonthRow> MONTH = (rs, ctx) -> new MonthRow(
+            Rows.ACCOUNT.map(rs, ctx), rs.getLong("refund_absorbed"), rs.getLong("refund_absorbed_behind"),
+            rs.getLong("refund_taken"), rs.getBoolean("superseded"));
 
     QuotaAccount lockAccount(Handle h, String subject, YearMonth month) {
         return h.createQuery(sql.lockAccount).bind("subject", subject).bind("month", Rows.month(month))
@@ -206,10 +317,19 @@ final class Accounts {
                 .bind("granted", granted).bind("used", used).bind("reserved", reserved).map(Rows.ACCOUNT).one();
     }
 
-    /** Sets a locked account's purchased tokens and adds a refund's spent part to its allowance. */
-    QuotaAccount setCredit(Handle h, QuotaAccount before, long granted, long absorbed, Instant now) {
+    /**
+     * Sets a locked account's purchased tokens and adds a refund's spent part to its allowance ({@code behind}
+     * of it behind an earlier refund's take, round 318).
+     */
+    QuotaAccount setCredit(Handle h, QuotaAccount before, long granted, long absorbed, long behind, Instant now) {
         return accountQuery(h, sql.setAccountCredit, before.subject(), before.month(), now)
-                .bind("granted", granted).bind("absorbed", absorbed).map(Rows.ACCOUNT).one();
+                .bind("granted", granted).bind("absorbed", absorbed).bind("behind", behind).map(Rows.ACCOUNT).one();
+    }
+
+    /** Lowers a locked closed month's {@code granted} for a refund's take and records the lowering. */
+    QuotaAccount takeForRefund(Handle h, QuotaAccount before, long lowering, Instant now) {
+        return accountQuery(h, sql.takeForRefund, before.subject(), before.month(), now)
+                .bind("lowering", lowering).map(Rows.ACCOUNT).one();
     }
 
     boolean superseded(Handle h, String subject, YearMonth month) {

@@ -251,11 +251,20 @@ final class Purchases {
                 .findOne().isEmpty()) {
             return Optional.empty();
         }
-        List<QuotaAccount> locked = h.createQuery(sql.lockRefundableAccounts).bind("subject", subject)
-                .bind("month", Rows.month(month)).map(Rows.ACCOUNT).list();
-        if (accounts.superseded(h, subject, month)) {
+        List<Accounts.MonthRow> rows = h.createQuery(sql.lockMonthsOfRefunds).bind("subject", subject)
+                .bind("month", Rows.month(month)).map(Accounts.MONTH).list();
+        if (rows.isEmpty() || !rows.get(rows.size() - 1).account().month().equals(month)
+                || rows.get(rows.size() - 1).superseded()) {
             // the next month opened while this refund waited for the locks: refund in that month
             return Optional.empty();
+        }
+        List<QuotaAccount> locked = new ArrayList<>();
+        List<LedgerRules.ClosedMonth> earlierTakes = new ArrayList<>();
+        for (Accounts.MonthRow row : rows) {
+            locked.add(row.account());
+            if (!row.account().month().equals(month) && row.refundTaken() > 0) {
+                earlierTakes.add(new LedgerRules.ClosedMonth(row.account(), row.refundTaken()));
+            }
         }
         QuotaAccount current = locked.get(locked.size() - 1);
         long tokens = purchase.tokens();
@@ -270,17 +279,20 @@ final class Purchases {
             if (take <= 0) {
                 continue;
             }
-            long lower = closed.granted() + closed.carried() - LedgerRules.purchasedConsumed(closed) + take;
-            changes.add(new QuotaAccount[] {closed,
-                accounts.setBalance(h, closed, closed.granted() - lower, closed.used(), closed.reserved(), op.now)});
+            // recorded, so that a plan change that frees current-month purchased tokens moves the take onto
+            // them (round 318)
+            long lowering = LedgerRules.refundTakeLowering(closed, take);
+            changes.add(new QuotaAccount[] {closed, accounts.takeForRefund(h, closed, lowering, op.now)});
             closedTakes.add(new long[] {i, take});
             left -= take;
         }
         long unrecovered = left;
         long absorbed = LedgerRules.refundAbsorbed(current, fromCurrent, unrecovered);
+        // behind an earlier refund's take that still stands, a raise frees tokens for that take first (round 318)
+        long behind = absorbed > 0 && LedgerRules.absorbsBehindTakes(earlierTakes) ? absorbed : 0;
         if (fromCurrent > 0 || absorbed > 0) {
             changes.add(new QuotaAccount[] {current, accounts.setCredit(h, current,
-                    current.granted() - fromCurrent - absorbed, absorbed, op.now)});
+                    current.granted() - fromCurrent - absorbed, absorbed, behind, op.now)});
         }
         update(h, sql.refundCompletedPurchase).bind("tx", purchase.transactionId()).bind("unrecovered", unrecovered)
                 .bind("now", Rows.timestamp(op.now)).execute();

@@ -85,13 +85,38 @@ final class Sql {
     final String lockAccountsAfter = "SELECT " + ACCOUNT_COLUMNS + " FROM tq_account"
             + " WHERE subject = :subject AND plan_month > :month ORDER BY plan_month" + FOR_UPDATE;
     final String lockAccount = "SELECT " + ACCOUNT_COLUMNS + " FROM tq_account" + ACCOUNT_KEY + FOR_UPDATE;
-    /** A refund's accounts, locked in month order: the current month and the closed months that still hold tokens. */
-    final String selectRefundAbsorbed = "SELECT refund_absorbed FROM tq_account" + ACCOUNT_KEY;
-    final String lockRefundableAccounts = "SELECT " + ACCOUNT_COLUMNS + " FROM tq_account WHERE subject = :subject"
-            + " AND (plan_month = :month OR (plan_month < :month AND reserved > 0)) ORDER BY plan_month" + FOR_UPDATE;
+    /**
+     * A refund's or a plan change's accounts, locked in month order, with what {@code Accounts.MONTH} reads
+     * of the refunds' takes: the current month, the closed months that still hold tokens (a refund may take
+     * them) and those with refunds' takes on record (a plan change may move them, round 318). A closed month
+     * never gets a hold again, and only a refund that locked it records a take, so every month either may
+     * write is in the set.
+     */
+    final String lockMonthsOfRefunds = "SELECT " + ACCOUNT_COLUMNS + ", refund_absorbed, refund_absorbed_behind,"
+            + " refund_taken, superseded FROM tq_account WHERE subject = :subject"
+            + " AND (plan_month = :month OR (plan_month < :month AND (reserved > 0 OR refund_taken > 0)))"
+            + " ORDER BY plan_month" + FOR_UPDATE;
+    /**
+     * What a plan change reads besides the balances: the month's refunds' spent parts, and how many closed
+     * months have open holds or refunds' takes on record (none: the change touches only this month).
+     */
+    final String selectPlanInputs = "SELECT refund_absorbed, refund_absorbed_behind, (SELECT COUNT(*) FROM tq_account"
+            + " AS closed WHERE closed.subject = :subject AND closed.plan_month < :month"
+            + " AND (closed.reserved > 0 OR closed.refund_taken > 0)) AS closed_to_touch FROM tq_account" + ACCOUNT_KEY;
+    /** Sets the month's allocation; compare-and-set on the values the new allocation was computed from. */
+    final String allocateIfUnchanged;
+    /** A refund's take from a locked closed month: its {@code granted} lowered, and the lowering recorded. */
+    final String takeForRefund;
+    /** A plan change of a locked current month, as {@code LedgerRules.planChange} computed it. */
+    final String changePlanOfLocked;
+    /** A locked closed month's purchased tokens and takes after a plan change moved them. */
+    final String setTakeOfLocked;
     /** Writes a locked account's balance as computed by {@code LedgerRules}. */
     final String setAccountBalance;
-    /** Writes a locked account's purchased tokens as a refund computed them, and what its allowance absorbed. */
+    /**
+     * Writes a locked account's purchased tokens as a refund computed them, what its allowance absorbed, and
+     * of that what came behind an earlier refund's take (round 318).
+     */
     final String setAccountCredit;
     /** Moves purchased tokens to or from a locked account's {@code carried}. */
     final String addCarried;
@@ -102,8 +127,6 @@ final class Sql {
     final String returnHold;
     /** Credits granted tokens unless the month's limit would pass the max quota. */
     final String creditIfUnderMaxQuota;
-    /** Sets the month's allocation; compare-and-set on the values the new allocation was computed from. */
-    final String allocateIfUnchanged;
     /** Users only ({@code :teams} excludes teams) or teams only ({@code :teams} selects them): {@code :like}. */
     final String selectTopConsumers;
     final String selectTopTeams;
@@ -371,14 +394,23 @@ final class Sql {
         returnHold = returning("UPDATE tq_account SET reserved = reserved - :held" + touched + ACCOUNT_KEY + CURRENT);
         creditIfUnderMaxQuota = returning("UPDATE tq_account SET granted = granted + :tokens" + touched
                 + ACCOUNT_KEY + CURRENT + " AND allocated + granted + carried + :tokens <= :maxQuota");
-        allocateIfUnchanged = returning("UPDATE tq_account SET allocated = :allocated, refund_absorbed = :absorbed"
-                + touched + ACCOUNT_KEY + CURRENT
-                + " AND allocated = :oldAllocated AND refund_absorbed = :oldAbsorbed AND used = :used"
-                + " AND reserved = :reserved AND granted + carried = :credit");
+        allocateIfUnchanged = returning("UPDATE tq_account SET allocated = :allocated, refund_absorbed = :absorbed,"
+                + " refund_absorbed_behind = :behind, granted = granted + :grantedChange" + touched + ACCOUNT_KEY
+                + CURRENT + " AND allocated = :oldAllocated AND refund_absorbed = :oldAbsorbed"
+                + " AND refund_absorbed_behind = :oldBehind AND used = :used AND reserved = :reserved"
+                + " AND granted + carried = :credit");
+        changePlanOfLocked = returning("UPDATE tq_account SET allocated = :allocated, refund_absorbed = :absorbed,"
+                + " refund_absorbed_behind = :behind, granted = :granted" + touched + ACCOUNT_KEY);
+        setTakeOfLocked = returning("UPDATE tq_account SET granted = :granted, refund_taken = :taken" + touched
+                + ACCOUNT_KEY);
+        takeForRefund = returning("UPDATE tq_account SET granted = granted - :lowering,"
+                + " refund_taken = refund_taken + :lowering" + touched + ACCOUNT_KEY);
         setAccountBalance = returning("UPDATE tq_account SET granted = :granted, used = :used, reserved = :reserved"
                 + touched + ACCOUNT_KEY);
         setAccountCredit = returning("UPDATE tq_account SET allocated = allocated + :absorbed,"
-                + " refund_absorbed = refund_absorbed + :absorbed, granted = :granted" + touched + ACCOUNT_KEY);
+                + " refund_absorbed = refund_absorbed + :absorbed,"
+                + " refund_absorbed_behind = refund_absorbed_behind + :behind, granted = :granted" + touched
+                + ACCOUNT_KEY);
         addCarried = returning("UPDATE tq_account SET carried = carried + :transfer" + touched + ACCOUNT_KEY);
         extendHeldHold = returning("UPDATE tq_reservation"
                 + " SET expires_at = GREATEST(expires_at, CAST(:expiresAt AS TIMESTAMP WITH TIME ZONE))"

@@ -103,8 +103,8 @@ class StatementShapeAndFailureTest {
             List<String> log = ds.log();
             List<List<String>> transactions = transactions(log);
             // a refund is rare and may take from several months, so it locks what it reads instead, and
-            // checks under those locks that its month is still the subject's latest
-            List<String> refund = List.of("SELECT tq_purchase", "SELECT tq_account", "SELECT tq_account",
+            // checks on the rows it locked that its month is still the subject's latest
+            List<String> refund = List.of("SELECT tq_purchase", "SELECT tq_account",
                     "UPDATE tq_account", "UPDATE tq_purchase", "INSERT tq_event");
             assertTrue(transactions.contains(refund), () -> "the refund locks, then writes: " + transactions);
             assertEquals(1, log.stream().filter(sql -> sql.toUpperCase(Locale.ROOT).contains("FOR UPDATE")
