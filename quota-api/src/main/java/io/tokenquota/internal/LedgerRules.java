@@ -386,7 +386,7 @@ public final class LedgerRules {
     }
 
     /**
-     * A plan change of the current month ({@link #planAllocation}) and what it does to refunds' takes of
+     * A plan change of the current month ({@code planAllocation}) and what it does to refunds' takes of
      * closed months (round 318). A refund takes the current month's unspent purchased tokens first, then
      * those closed months' holds still hold ({@link #refundable}, then {@link #purchasedHeld}, newest
      * first), and turns what the current month spent of the rest into allowance ({@link #refundAbsorbed}).
@@ -395,7 +395,7 @@ public final class LedgerRules {
      * gives the tokens it frees, in the order the refunds would have taken them:
      * <ol>
      *   <li>to the spent parts that became allowance with no earlier take standing ({@code refund_absorbed}
-     *   less the part behind), as before ({@link #planAllocation}: the allowance keeps of them only what the
+     *   less the part behind), as before ({@code planAllocation}: the allowance keeps of them only what the
      *   use needs);</li>
      *   <li>to the takes still standing ({@link #standingTake}), oldest month first (a refund takes newest
      *   first, so the oldest takes are the ones the freed tokens would have spared): the current month's
@@ -556,8 +556,8 @@ public final class LedgerRules {
      * a raise after the refund left its spent part as allowance beside that purchase). A raise that covers the use leaves none of it (the refund, made after the raise,
      * would have found those tokens unspent and taken them back); one that does not keeps what it must,
      * so a refund then a raise ends as the raise then the refund, also in an overdrawn month (round 313:
-     * a raise after the refund of an overdrawn month's purchase gave the user nothing).
-     *
+     * a raise after the refund of an overdrawn month's purchase gave the user nothing). {@link #planChange}
+     * calls it with the spent parts behind refunds' takes set apart, and checks the max quota on the result.
      */
     private static PlanChange planAllocation(QuotaAccount a, long refundAbsorbed, long plan) {
         long floor = saturatedSum(a.used(), a.reserved());

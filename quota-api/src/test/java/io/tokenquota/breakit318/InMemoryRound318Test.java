@@ -27,7 +27,9 @@ import org.junit.jupiter.api.Test;
  * gives the same accounts"): whether a read came first decides the charge.
  * 2: a refund then a plan raise, while a closed month's hold holds purchased tokens, ends otherwise than the raise
  * then the refund ("a refund and a raise end the same in either order"); once that hold is committed the
- * difference is permanent: 1,000 purchased tokens, whose money went back, were spent and paid by no one.
+ * difference is permanent: 1,000 purchased tokens, whose money went back, were spent and paid by no one. Fixed:
+ * a plan change moves a refund's take of a closed month onto the purchased tokens it frees
+ * ({@code LedgerRules.planChange}; more cases in {@code testkit.RefundTakeContract}).
  */
 class InMemoryRound318Test {
     static final long ALLOWANCE = 20_000;

@@ -48,7 +48,8 @@ import net.jqwik.api.lifecycle.PropertyLifecycleContext;
  * </ul>
  * Found in round 318: a late commit under CAP_AT_HOLD capped by a hold past its TTL that nothing swept yet
  * (the release first gives the full charge), and a refund then a raise with a closed month's hold holding the
- * only unspent purchased tokens (breakit318.InMemoryRound318Test).
+ * only unspent purchased tokens (breakit318.InMemoryRound318Test); both fixed, the second by a plan change that
+ * moves the refund's take onto the purchased tokens it frees ({@code LedgerRules.planChange}).
  *
  * <p>Each order runs on a fresh store of the implementation under test and on a fresh in-memory model; all four
  * must show the same accounts in every month (used, reserved, available, unused purchased tokens), and the
