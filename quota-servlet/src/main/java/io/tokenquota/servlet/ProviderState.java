@@ -587,6 +587,15 @@ final class ProviderState {
      */
     void answered(Reading reading, long inputEstimate, boolean handlerFigure, String storedResponse, String conversation,
                   long[] kinds, long total) {
+        answered(reading, inputEstimate, handlerFigure, storedResponse, conversation, kinds, total, null, null);
+    }
+
+    /**
+     * As above, for {@code subject}'s call to {@code endpoint} ({@link #inputAdded}; {@code null} each: none is
+     * learnt): also what the call read above its own input estimate, the input its application added.
+     */
+    void answered(Reading reading, long inputEstimate, boolean handlerFigure, String storedResponse, String conversation,
+                  long[] kinds, long total, String subject, String endpoint) {
         Refs refs = reading.refs();
         Long prompt = reading.prompt();
         if (refs.prompt() != null && reading.historyKnown() && reading.measured() && !handlerFigure && kinds != null) {
@@ -616,6 +625,12 @@ final class ProviderState {
             latest(ownKey("x:", refs.own(refs.lookups())), Math.max(0, input - saturated(saturated(own, reading.history()),
                     prompt == null ? 0 : prompt)));
         }
+        if (addsInput(refs) && reading.historyKnown() && reading.measured() && !handlerFigure && kinds != null) {
+            // what the application added to the request (its system prompt, retrieved documents): the input above
+            // the request's own and its history, as the tools' lookups figure is learnt, following the last call
+            long own = Math.max(0, inputEstimate - reading.held());
+            latest(addedKey(subject, endpoint), Math.max(0, saturated(kinds[0], kinds[1]) - saturated(own, reading.history())));
+        }
         if (refs.reasoning() != null && kinds != null && !handlerFigure) {
             String key = ownKey("o:", refs.own(refs.reasoning()));
             // at the model's default effort only an answer that reports reasoning shows a reasoning model:
@@ -631,6 +646,35 @@ final class ProviderState {
             // the model's report of it, not a handler's figure for the whole call
             remember(key("g:", refs.cachedContent()), kinds[1]);
         }
+    }
+
+    /**
+     * What {@code subject}'s last call to {@code endpoint} (its path and the model that answered) whose final usage
+     * was seen read above its own input estimate and its history: the input its application adds to what the
+     * client sends (a support chat's 6,000-token system prompt before a 20-token question), which no request
+     * shows. Added to the input part of the floor of a call there that ends without its final usage (round 328:
+     * an OpenAI stream the user stopped, whose events count nothing before the last, was charged the question
+     * and the text it carried, 1,021 where the model read 6,020), never to its hold, so no call is refused for
+     * it and one that reports its usage is charged that alone. It follows the last such call (what an
+     * application adds changes with a deploy, a retrieval's hits): a client can lower it only by a call
+     * charged in full. Not for a request that names a stored prompt or the provider's tools: their figures
+     * ({@code p:}, {@code x:}) are learnt from the same difference and already held. 0 when none is known.
+     */
+    long inputAdded(String subject, String endpoint, Reading reading) {
+        if (!addsInput(reading.refs())) {
+            return 0;
+        }
+        Long figure = figure(addedKey(subject, endpoint));
+        return figure == null ? 0 : figure;
+    }
+
+    /** Whether {@link #inputAdded} is learnt and added for a request naming {@code refs}: no stored prompt, no tools' lookups. */
+    private static boolean addsInput(Refs refs) {
+        return refs.prompt() == null && refs.lookups() == null;
+    }
+
+    private static String addedKey(String subject, String endpoint) {
+        return subject == null || endpoint == null ? null : ownKey("e:", subject + "\u0000" + endpoint);
     }
 
     /**

@@ -767,7 +767,7 @@ final class Settlement implements AsyncListener {
         long picture = UsageKinds.add(drawn == null ? 0 : ImageOutput.drawn(drawn[0], drawn[1], quality),
                 inJson == null ? 0 : ImageOutput.drawn(inJson, quality));
         if (picture > 0) {
-            long written = StreamText.plus(sniffer.inputEstimate(), picture);
+            long written = StreamText.plus(inputFloor(sniffer), picture);
             least = Math.max(least, Math.min(Limits.MAX_TOKENS,
                     weighing == null ? written : weighing.withAnswer(sniffer.models()).hold(written, picture)));
         }
@@ -779,6 +779,28 @@ final class Settlement implements AsyncListener {
         // a stream cut before its usage (the client read it all and hung up) wrote what its deltas carried,
         // whatever budget the request named (a relay may send its own), at the output rate when weighed
         return Math.max(Math.max(least, streamedText(sniffer)), reportedInputAndText(sniffer));
+    }
+
+    /**
+     * The input an answer that carried the model's text (or its picture) without its final usage is charged at
+     * least: the request's, and on a call (not a {@code GET} or {@code HEAD}, which may read stored text back)
+     * what the subject's last call to the endpoint read above its own ({@link ProviderState#inputAdded}: the
+     * system prompt an application adds, which an OpenAI stream counts only in its last event; round 328).
+     */
+    private long inputFloor(UsageSniffer sniffer) {
+        long input = sniffer.inputEstimate();
+        return reads(request) ? input : StreamText.plus(input, providerState.inputAdded(hold.subject(), endpoint(sniffer), state));
+    }
+
+    /**
+     * The endpoint a call's figures by endpoint are kept for ({@link ProviderState#inputAdded}): its path and the
+     * model that answered (the first the answer names; else the one the request names), so a model the client
+     * names and the application ignores keeps no figure apart.
+     */
+    private String endpoint(UsageSniffer sniffer) {
+        java.util.List<String> models = sniffer.models();
+        String model = !models.isEmpty() ? models.get(0) : state.refs().model();
+        return QuotaFilter.pathOf(request) + "\u0000" + (model == null ? "" : model);
     }
 
     /**
@@ -807,7 +829,7 @@ final class Settlement implements AsyncListener {
         if (text <= 0) {
             return 0;
         }
-        long written = StreamText.plus(sniffer.inputEstimate(), text);
+        long written = StreamText.plus(inputFloor(sniffer), text);
         return Math.min(Limits.MAX_TOKENS, weighing == null ? written : weighing.withAnswer(sniffer.models()).hold(written, text));
     }
 
@@ -1023,7 +1045,7 @@ final class Settlement implements AsyncListener {
                 // reads a stored Response back, whatever its body names)
                 providerState.answered(state, sniffer.inputEstimate(), explicit != null,
                         sniffer.storedResponse() != null ? sniffer.storedResponse() : sniffer.storedInteraction(),
-                        sniffer.conversation(), sniffer.kinds(), read);
+                        sniffer.conversation(), sniffer.kinds(), read, hold.subject(), endpoint(sniffer));
             }
             // a context cache this request created, answered with its resource: the usage is the cache's size, what a
             // call naming it reads (round 327; a count of a resource, with no candidate to finish, so never final)
