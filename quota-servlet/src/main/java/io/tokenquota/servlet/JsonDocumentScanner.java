@@ -271,6 +271,9 @@ final class JsonDocumentScanner {
      *                   response ({@link JsonRpc.Reply}), or {@code null} for any other document
      * @param name       the document's top-level {@code name} string (a Google resource's: a context cache
      *                   created, {@code cachedContents/…}), or {@code null}
+     * @param prose      a digest (64-bit FNV-1a) of the document's strings that hold whitespace, in order: the
+     *                   text a model wrote, not ids, statuses, timestamps or URLs (as far as kept of each);
+     *                   with the usage, what tells one finished result of a job from another run's (round 329)
      */
     record Document(String type, Map<String, Map<String, Long>> usages, boolean ended, String model, String call,
                     boolean callIdentified, boolean error, String responseId, boolean choices, String event,
@@ -280,11 +283,11 @@ final class JsonDocumentScanner {
                     boolean deltas, boolean geminiChunk, String reportId, long[] pictures,
                     java.util.List<InlineResult> inlined, java.util.List<InlineResult> listedRuns, String interactionId,
                     String conversationId, java.util.List<Message> teamMessages, String requestId,
-                    String taskStatus, JsonRpc.Reply rpc, String name) {
+                    String taskStatus, JsonRpc.Reply rpc, String name, long prose) {
         Document(String type, Map<String, Map<String, Long>> usages, boolean ended) {
             this(type, usages, ended, null, null, false, false, null, false, null, false, -1, null, null,
                     java.util.List.of(), 0, null, null, null, null, false, 0, 0L, 0L, false, false, null, null,
-                    java.util.List.of(), java.util.List.of(), null, null, java.util.List.of(), null, null, null, null);
+                    java.util.List.of(), java.util.List.of(), null, null, java.util.List.of(), null, null, null, null, 0L);
         }
 
         Document {
@@ -652,6 +655,7 @@ final class JsonDocumentScanner {
         interactionId = null;
         conversationId = null;
         resourceName = null;
+        prose = PROSE_START;
         requestId = null;
         taskStatus = null;
         rpcVersion = false;
@@ -1104,6 +1108,7 @@ final class JsonDocumentScanner {
                 }
             }
             case VALUE_STRING -> {
+                prose(parser.getText());
                 if (depth == 4 && objectAt[4] && "role".equals(fieldAt[4]) && "delta".equals(fieldAt[3]) && inChoices()) {
                     // the delta that begins a choice's message names its role
                     choiceBegins = true;
@@ -1432,7 +1437,7 @@ final class JsonDocumentScanner {
                 pictures, a2aCalls(), listedRuns, interactionId, conversationId, teamMessages, requestId, taskStatus,
                 rpcVersion ? new JsonRpc.Reply(rpcId, !rpcExtra, rpcResult, rpcError, rpcResultOverflow ? null : rpcResultFields,
                         a2aKind, "task".equals(a2aKind) ? a2aId : a2aTaskId, a2aState, usageNamed) : null,
-                resourceName);
+                resourceName, prose);
     }
 
     /**
@@ -1562,6 +1567,21 @@ final class JsonDocumentScanner {
     private String conversationId;
     /** The top-level {@code name} ({@link Document#name}). */
     private String resourceName;
+    /** The document's {@link Document#prose} so far. */
+    private long prose = PROSE_START;
+    private static final long PROSE_START = 0xcbf29ce484222325L;
+
+    /** Adds a string to {@link #prose} when it holds whitespace (prose), ended by a separator. */
+    private void prose(String value) {
+        if (value.indexOf(' ') < 0 && value.indexOf('\n') < 0 && value.indexOf('\t') < 0) {
+            return;
+        }
+        long h = prose;
+        for (int i = 0; i < value.length(); i++) {
+            h = (h ^ value.charAt(i)) * 0x100000001b3L;
+        }
+        prose = (h ^ 0xFFFF) * 0x100000001b3L;
+    }
     /** The top-level {@code request_id} ({@link Document#requestId}). */
     private String requestId;
 

@@ -873,6 +873,41 @@ final class ProviderState {
      */
     void jobStarted(String subject, String jobId, long tokens) {
         latest(ownKey("j:", subject + "\u0000" + jobId), tokens);
+        jobResult(subject, jobId, null);
+    }
+
+    /**
+     * What identifies the finished result {@code subject}'s job {@code jobId} was last charged for at this instance
+     * ({@link #jobResult(String, String, String)}), or {@code null}: none since its figure (re)started.
+     */
+    String jobResult(String subject, String jobId) {
+        String key = ownKey("d:", subject + "\u0000" + jobId);
+        if (key == null) {
+            return null;
+        }
+        synchronized (jobs) {
+            Object result = jobs.get(key);
+            return result instanceof String digest ? digest : null;
+        }
+    }
+
+    /**
+     * {@code subject}'s job {@code jobId} was charged for the finished result {@code result} identifies (its model
+     * text and usage: {@link Settlement}), or ({@code null}) for none yet. Beside the job's figure, per instance: a
+     * read there that reports another finished result reads a run this instance did not see start (round 329: run
+     * again through another instance behind the load balancer), which owes its whole usage.
+     */
+    void jobResult(String subject, String jobId, String result) {
+        String key = ownKey("d:", subject + "\u0000" + jobId);
+        if (key != null) {
+            synchronized (jobs) {
+                if (result == null) {
+                    jobs.remove(key);
+                } else {
+                    jobs.put(key, result);
+                }
+            }
+        }
     }
 
     /**

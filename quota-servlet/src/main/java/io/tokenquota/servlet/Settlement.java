@@ -648,9 +648,23 @@ final class Settlement implements AsyncListener {
     private Decision jobRead(Stored job, Long charged, Long usage, boolean provisional, Long explicit, boolean runs) {
         long before = charged == null ? 0 : charged;
         long beyond = 0;
+        String result = usage != null && !provisional ? finishedResult(job) : null;
+        String known = result == null || charged == null ? null : providerState.jobResult(hold.subject(), job.id());
+        boolean ranAgain = known != null && !known.equals(result);
+        if (ranAgain) {
+            // another finished result than the one this instance charged the job for: a run it did not see start
+            // (regenerated, summarised again, a Response made again under its request_id, through another instance:
+            // round 329, charged what its usage passed the old run's, often nothing). It owes its whole usage; the
+            // other instance charged its start's estimate, the over-charge the docs accept for jobs across instances
+            providerState.jobStarted(hold.subject(), job.id(), 0);
+            before = 0;
+        }
         if (usage != null && !provisional) {
             beyond = Math.max(0, usage - before);
             providerState.jobCharged(hold.subject(), job.id(), usage, true);
+            if (result != null) {
+                providerState.jobResult(hold.subject(), job.id(), result);
+            }
         } else if (charged == null) {
             providerState.jobCharged(hold.subject(), job.id(), 0);
         }
@@ -684,8 +698,30 @@ final class Settlement implements AsyncListener {
         if (own + beyond == 0) {
             return Decision.release("a read of " + job.object() + " " + job.status() + ": no model was called for it");
         }
-        return Decision.charge(Math.min(Limits.MAX_TOKENS, own + beyond), "what " + job.object() + " used beyond"
-                + " what was charged for it before" + (explicit == null ? "" : ", with the handler's figure"));
+        return Decision.charge(Math.min(Limits.MAX_TOKENS, own + beyond), ranAgain
+                ? "what " + job.object() + " used in a run this instance did not see start"
+                : "what " + job.object() + " used beyond what was charged for it before"
+                + (explicit == null ? "" : ", with the handler's figure"));
+    }
+
+    /** The statuses of a job whose result is finished (any case): its usage is final, its text written. */
+    private static final java.util.Set<String> FINISHED = java.util.Set.of("completed", "complete", "succeeded",
+            "success", "done", "finished");
+
+    /**
+     * What identifies the finished result a read of {@code job} answers ({@link ProviderState#jobResult}): the
+     * model's text (the answer's strings that hold whitespace: {@link JsonDocumentScanner.Document#prose}) and its
+     * usage, by kind, as read. Not the whole answer: its other fields (a timestamp of the read, a signed URL) may
+     * change between reads of one result, each of which would be charged again. {@code null} when the job's status
+     * says no finished result (a running job's usage and text grow between polls of one run).
+     */
+    private String finishedResult(Stored job) {
+        UsageSniffer sniffer = response.sniffer();
+        JsonDocumentScanner.Document last = sniffer.lastDocument();
+        if (last == null || job.status() == null || !FINISHED.contains(job.status().toLowerCase(java.util.Locale.ROOT))) {
+            return null;
+        }
+        return Long.toHexString(last.prose()) + " " + sniffer.usage() + " " + java.util.Arrays.toString(sniffer.kinds());
     }
 
     /**

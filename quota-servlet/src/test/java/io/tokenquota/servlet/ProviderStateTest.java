@@ -166,6 +166,20 @@ final class ProviderStateTest {
         assertEquals(2_000, state.inputAdded("u1", chat, question), "not learnt beside a stored prompt");
     }
 
+    /** Round 329: the finished result a job was charged for is kept beside its figure until a start begins it afresh. */
+    @Test
+    void aJobsChargedResultIsKeptPerSubjectUntilItsFigureStartsAfresh() {
+        ProviderState state = new ProviderState(16);
+        assertNull(state.jobResult("u1", "job:/summaries/1"));
+        state.jobCharged("u1", "job:/summaries/1", 5_000, true);
+        state.jobResult("u1", "job:/summaries/1", "draft 1");
+        assertEquals("draft 1", state.jobResult("u1", "job:/summaries/1"));
+        assertNull(state.jobResult("u2", "job:/summaries/1"), "another subject's");
+        state.jobStarted("u1", "job:/summaries/1", 1_001);
+        assertNull(state.jobResult("u1", "job:/summaries/1"), "a run this instance saw start");
+        assertEquals(1_001, state.jobCharged("u1", "job:/summaries/1"));
+    }
+
     /** A reasoning effort named without a budget writes what the model decides: what it wrote is kept. */
     @Test
     void whatAReasoningEffortWroteWithoutABudgetIsKeptByModelAndEffort() {
