@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit331;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class TomcatRound331BreakItTest extends AbstractRound331 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.TOMCAT;
+    }
+}
