@@ -627,9 +627,10 @@ final class ProviderState {
         }
         if (addsInput(refs) && reading.historyKnown() && reading.measured() && !handlerFigure && kinds != null) {
             // what the application added to the request (its system prompt, retrieved documents): the input above
-            // the request's own and its history, as the tools' lookups figure is learnt, following the last call
+            // the request's own and its history, the largest seen (round 331: following the last call, one call
+            // padded with a member the application ignores, charged in full, taught 0 for every later one)
             long own = Math.max(0, inputEstimate - reading.held());
-            latest(addedKey(subject, endpoint), Math.max(0, saturated(kinds[0], kinds[1]) - saturated(own, reading.history())));
+            remember(addedKey(subject, endpoint), Math.max(0, saturated(kinds[0], kinds[1]) - saturated(own, reading.history())));
         }
         if (refs.reasoning() != null && kinds != null && !handlerFigure) {
             String key = ownKey("o:", refs.own(refs.reasoning()));
@@ -655,20 +656,19 @@ final class ProviderState {
      * shows. Added to the input part of the floor of a call there that ends without its final usage (round 328:
      * an OpenAI stream the user stopped, whose events count nothing before the last, was charged the question
      * and the text it carried, 1,021 where the model read 6,020), never to its hold, so no call is refused for
-     * it and one that reports its usage is charged that alone. It follows the last such call (what an
-     * application adds changes with a deploy, a retrieval's hits): a client can lower it only by a call
-     * charged in full. Not for a request that names a stored prompt or the provider's tools: their figures
-     * ({@code p:}, {@code x:}) are learnt from the same difference and already held. 0 when none is known.
+     * it and one that reports its usage is charged that alone. The largest seen, which no client can lower
+     * (round 331: a complete call padded with a member the application ignores taught 0): a stopped call may pay
+     * the most the application added to one call, never less than it read. Learnt only from requests that name
+     * no stored prompt and none of the provider's tools (their figures, {@code p:} and {@code x:}, are learnt
+     * from the same difference), but added to every stopped call there: a client naming a prompt or a tool the
+     * application ignores must not drop it (round 331). 0 when none is known.
      */
-    long inputAdded(String subject, String endpoint, Reading reading) {
-        if (!addsInput(reading.refs())) {
-            return 0;
-        }
+    long inputAdded(String subject, String endpoint) {
         Long figure = figure(addedKey(subject, endpoint));
         return figure == null ? 0 : figure;
     }
 
-    /** Whether {@link #inputAdded} is learnt and added for a request naming {@code refs}: no stored prompt, no tools' lookups. */
+    /** Whether {@link #inputAdded} is learnt from a request naming {@code refs}: no stored prompt, no tools' lookups. */
     private static boolean addsInput(Refs refs) {
         return refs.prompt() == null && refs.lookups() == null;
     }

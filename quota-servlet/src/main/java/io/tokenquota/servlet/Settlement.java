@@ -825,18 +825,38 @@ final class Settlement implements AsyncListener {
      */
     private long inputFloor(UsageSniffer sniffer) {
         long input = sniffer.inputEstimate();
-        return reads(request) ? input : StreamText.plus(input, providerState.inputAdded(hold.subject(), endpoint(sniffer), state));
+        return reads(request) ? input : StreamText.plus(input, providerState.inputAdded(hold.subject(), endpoint(sniffer)));
     }
 
     /**
-     * The endpoint a call's figures by endpoint are kept for ({@link ProviderState#inputAdded}): its path and the
+     * The endpoint a call's figures by endpoint are kept for ({@link ProviderState#inputAdded}): its route and the
      * model that answered (the first the answer names; else the one the request names), so a model the client
-     * names and the application ignores keeps no figure apart.
+     * names and the application ignores keeps no figure apart. The route is Spring MVC's matched pattern when
+     * the handler ran there ({@code /conversations/{id}/messages}), else the path with each segment that holds a
+     * digit taken for an id: a path per conversation (or per anything) must not start a figure afresh with each
+     * new id (round 331: a stopped call in a new conversation paid nothing of the prompt the same handler adds).
      */
     private String endpoint(UsageSniffer sniffer) {
         java.util.List<String> models = sniffer.models();
         String model = !models.isEmpty() ? models.get(0) : state.refs().model();
-        return QuotaFilter.pathOf(request) + "\u0000" + (model == null ? "" : model);
+        Object pattern = request.getAttribute(SPRING_MATCHED_PATTERN);
+        String route = pattern instanceof String matched ? matched : idsCollapsed(QuotaFilter.pathOf(request));
+        return route + "\u0000" + (model == null ? "" : model);
+    }
+
+    /** Spring MVC's {@code HandlerMapping.BEST_MATCHING_PATTERN_ATTRIBUTE}: the route a handler was matched by. */
+    private static final String SPRING_MATCHED_PATTERN = "org.springframework.web.servlet.HandlerMapping.bestMatchingPattern";
+
+    /** {@code path} with each segment that holds a digit as {@code {id}}. */
+    static String idsCollapsed(String path) {
+        StringBuilder route = new StringBuilder(path.length());
+        for (String segment : path.split("/", -1)) {
+            if (route.length() > 0 || !segment.isEmpty()) {
+                route.append('/');
+            }
+            route.append(segment.chars().anyMatch(Character::isDigit) ? "{id}" : segment);
+        }
+        return route.toString();
     }
 
     /**

@@ -137,33 +137,34 @@ final class ProviderStateTest {
     }
 
     /**
-     * Round 328: what an endpoint's application adds to its client's request (a system prompt) is learnt from the
-     * last call whose final usage was seen, by subject and endpoint: it follows that call, lower too (never below
-     * 0), is learnt from no handler's figure and no unmeasured or unknown input, and is neither learnt nor added
-     * beside a stored prompt or the provider's tools, whose own figures hold the same difference.
+     * Rounds 328 and 331: what an endpoint's application adds to its client's request (a system prompt) is learnt
+     * from calls whose final usage was seen, by subject and endpoint, the largest seen (no call lowers it), from no
+     * handler's figure and no unmeasured or unknown input, and not from a request naming a stored prompt or the
+     * provider's tools (whose own figures hold the same difference); it is added beside those too.
      */
     @Test
-    void whatAnApplicationAddsToItsClientsInputFollowsTheEndpointsLastCall() {
+    void whatAnApplicationAddsToItsClientsInputIsTheLargestItWasSeenToAdd() {
         ProviderState state = new ProviderState(16);
         String chat = "/ai/support/chat\u0000gpt-4o-mini";
         ProviderState.Reading question = state.read(refs("{\"question\":\"how do I reset it?\"}").calledBy("/ai/support/chat", "u1"), true);
-        assertEquals(0, state.inputAdded("u1", chat, question), "nothing learnt yet");
+        assertEquals(0, state.inputAdded("u1", chat), "nothing learnt yet");
         state.answered(question, 20, false, null, null, kinds(6_020, 1_000), 7_020, "u1", chat);
-        assertEquals(6_000, state.inputAdded("u1", chat, question));
-        assertEquals(0, state.inputAdded("u2", chat, question), "another subject's");
-        assertEquals(0, state.inputAdded("u1", "/ai/other\u0000gpt-4o-mini", question), "another endpoint's");
+        assertEquals(6_000, state.inputAdded("u1", chat));
+        assertEquals(0, state.inputAdded("u2", chat), "another subject's");
+        assertEquals(0, state.inputAdded("u1", "/ai/other\u0000gpt-4o-mini"), "another endpoint's");
         state.answered(question, 20, true, null, null, kinds(20, 10), 30, "u1", chat);
         state.answered(question, 20, false, null, null, null, 30, "u1", chat);
         state.answered(state.read(question.refs(), false), 20, false, null, null, kinds(20, 10), 30, "u1", chat);
-        assertEquals(6_000, state.inputAdded("u1", chat, question), "a handler's figure, no kinds, an unmeasured input: kept");
+        assertEquals(6_000, state.inputAdded("u1", chat), "a handler's figure, no kinds, an unmeasured input: kept");
         state.answered(question, 900, false, null, null, kinds(520, 10), 530, "u1", chat);
-        assertEquals(0, state.inputAdded("u1", chat, question), "the last call read less than its estimate: 0, not less");
+        assertEquals(6_000, state.inputAdded("u1", chat), "a padded call that read less than its estimate lowers nothing");
         state.answered(question, 20, false, null, null, kinds(2_020, 10), 2_030, "u1", chat);
-        assertEquals(2_000, state.inputAdded("u1", chat, question), "follows the last call");
+        assertEquals(6_000, state.inputAdded("u1", chat), "nor a call that read less");
+        state.answered(question, 20, false, null, null, kinds(8_020, 10), 8_030, "u1", chat);
+        assertEquals(8_000, state.inputAdded("u1", chat), "one that read more raises it");
         ProviderState.Reading prompt = state.read(refs("{\"prompt\":{\"id\":\"pmpt_1\"}}").calledBy("/ai/support/chat", "u1"), true);
-        state.answered(prompt, 20, false, null, null, kinds(9_020, 10), 9_030, "u1", chat);
-        assertEquals(0, state.inputAdded("u1", chat, prompt), "a stored prompt's figure holds it");
-        assertEquals(2_000, state.inputAdded("u1", chat, question), "not learnt beside a stored prompt");
+        state.answered(prompt, 20, false, null, null, kinds(19_020, 10), 19_030, "u1", chat);
+        assertEquals(8_000, state.inputAdded("u1", chat), "not learnt beside a stored prompt, whose figure holds it");
     }
 
     /** Round 329: the finished result a job was charged for is kept beside its figure until a start begins it afresh. */
