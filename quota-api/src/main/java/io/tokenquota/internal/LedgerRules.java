@@ -471,6 +471,14 @@ public final class LedgerRules {
                 touched[i] = true;
             }
         }
+        // whether an earlier refund's take still stands once the freed tokens moved: only then is what step 3
+        // turns into allowance behind a take. Step 3's own takes are its refund's, as a refund's own takes never
+        // put its spent part behind (round 332: counted behind them, a later raise left 2,000 refunded tokens as
+        // allowance beside a purchase standing unspent, carried into the next month)
+        boolean earlierTakeStands = false;
+        for (long t : taken) {
+            earlierTakeStands |= t > 0;
+        }
         // 3. the spent parts behind them, as a refund made after the raise would split them
         long rest = behind;
         long debit = Math.min(rest, freed);
@@ -502,7 +510,7 @@ public final class LedgerRules {
                 returns.add(new TakeReturn(oldestFirst.get(i).account(), after[i].granted(), taken[i], moved[i]));
             }
         }
-        return new PlanChange(allocated, front.refundAbsorbed() + absorbedBack, absorbedBack, granted,
+        return new PlanChange(allocated, front.refundAbsorbed() + absorbedBack, earlierTakeStands ? absorbedBack : 0, granted,
                 java.util.List.copyOf(returns), creditedBack);
     }
 
