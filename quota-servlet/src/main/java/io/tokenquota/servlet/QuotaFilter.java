@@ -151,6 +151,8 @@ public final class QuotaFilter implements Filter {
     private final long fitMinimum;
     /** Per-model weights of holds and charges; {@code null}: plain token counts, as without the feature. */
     private final ModelWeights weights;
+    /** Per-model weights of the endpoints under a prefix, the longest prefix covering a path winning over {@link #weights}. */
+    private final Map<String, ModelWeights> weightsByPrefix;
     /**
      * The request attribute that marks a request this filter handles. Each filter has its own: a
      * second quota filter on the same request (a team's budget beside the user's) holds and charges
@@ -195,6 +197,7 @@ public final class QuotaFilter implements Filter {
         this.keeper = new HoldKeeper(ledger, b.holdTtl != null ? b.holdTtl : ledger.policy().holdTtl());
         this.fitMinimum = b.fitMinimum;
         this.weights = b.weights;
+        this.weightsByPrefix = Map.copyOf(b.weightsByPrefix);
         this.providerState = new ProviderState(b.providerStateEntries);
     }
 
@@ -556,6 +559,7 @@ public final class QuotaFilter implements Filter {
         // what the subject's last call at this reasoning effort wrote, held beyond the default budget: a guess
         long guessed = 0;
         // with weights: every model the request names, wherever an endpoint may read it
+        ModelWeights weights = weightsFor(path);
         Weighing.Candidates models = weights == null ? null : new Weighing.Candidates(weights);
         if (models != null) {
             models.fromPath(path);
@@ -2024,6 +2028,17 @@ public final class QuotaFilter implements Filter {
                 && (path.length() == prefix.length() || path.charAt(prefix.length()) == '/');
     }
 
+    /** The weights of {@code path}'s endpoints: its longest prefix's own table, else the filter's (or none). */
+    private ModelWeights weightsFor(String path) {
+        String best = null;
+        for (String p : weightsByPrefix.keySet()) {
+            if (covers(p, path) && (best == null || p.length() > best.length())) {
+                best = p;
+            }
+        }
+        return best == null ? weights : weightsByPrefix.get(best);
+    }
+
     private static long longestPrefix(Map<String, Long> byPrefix, String path, long otherwise) {
         String best = null;
         for (String p : byPrefix.keySet()) {
@@ -2133,6 +2148,7 @@ public final class QuotaFilter implements Filter {
         private Duration holdTtl;
         private long fitMinimum;
         private ModelWeights weights;
+        private final Map<String, ModelWeights> weightsByPrefix = new LinkedHashMap<>();
         private int providerStateEntries = ProviderState.DEFAULT_ENTRIES;
 
         private Builder(QuotaLedger ledger) {
@@ -2296,6 +2312,19 @@ public final class QuotaFilter implements Filter {
          */
         public Builder modelWeights(ModelWeights weights) {
             this.weights = weights;
+            return this;
+        }
+
+        /**
+         * Weights of the endpoints under {@code pathPrefix} alone (the longest prefix covering a path wins over
+         * {@link #modelWeights(ModelWeights)}): for an endpoint that serves one model whatever the request names,
+         * give it a table whose default is that model's rates. Such servers echo the requested name back
+         * (llama.cpp's server, llamafile: {@code "model"} is the client's), so the answer cannot say which model
+         * ran, and under the general table the client would choose its price (round 333: 1,350 charged for 9,000
+         * by naming a cheap model).
+         */
+        public Builder modelWeights(String pathPrefix, ModelWeights weights) {
+            weightsByPrefix.put(pathPrefix(pathPrefix), Objects.requireNonNull(weights, "weights"));
             return this;
         }
 

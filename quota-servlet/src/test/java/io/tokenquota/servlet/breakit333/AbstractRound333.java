@@ -35,7 +35,11 @@ import org.junit.jupiter.api.Test;
  *
  * <p>The deployment is the README's own table ({@code gpt-4o-mini*} at 0.15 / 0.075 / 0.6 / 0.6 for the OpenAI
  * relay; the default 1 / 1 / 4 / 4 for everything else, here the local model) and one filter protecting
- * {@code /ai/} with an OpenAI relay and a llama-server relay under it, as a gateway does.
+ * {@code /ai/} with an OpenAI relay and a llama-server relay under it, as a gateway does. Found: under that
+ * table alone, naming {@code gpt-4o-mini} was charged 1,350 for 9,000. The answer cannot say which model ran, so
+ * the fix is the operator's, as the README now says: the llama-server prefix gets a table of its own
+ * ({@code QuotaFilter.Builder.modelWeights(prefix, weights)}) whose default is the served model's rates; these
+ * tests run with it.
  */
 abstract class AbstractRound333 extends ModelCallRound {
     static final ObjectMapper JSON = new ObjectMapper();
@@ -46,6 +50,9 @@ abstract class AbstractRound333 extends ModelCallRound {
             .model("gpt-4o-mini*", ModelWeights.Rates.of("0.15", "0.075", "0.6", "0.6"))
             .defaults(ModelWeights.Rates.of("1", "1", "4", "4"))
             .build();
+
+    /** The llama-server prefix's own table: whatever the request names, the model it serves (README "Per-model weights"). */
+    static final ModelWeights SERVED = ModelWeights.builder().defaults(ModelWeights.Rates.of("1", "1", "4", "4")).build();
 
     /** What llama-server reports for each call: prompt and completion tokens. */
     static final long PROMPT = 1_000;
@@ -58,7 +65,7 @@ abstract class AbstractRound333 extends ModelCallRound {
 
     @Override
     protected Deployment deploy(QuotaFilter unused) {
-        QuotaFilter weighted = filterFor("/ai/").modelWeights(WEIGHTS).build();
+        QuotaFilter weighted = filterFor("/ai/").modelWeights(WEIGHTS).modelWeights("/ai/local/", SERVED).build();
         return Deployment.create()
                 .filter("weighted", weighted, "/*")
                 .servlet("llama-server", new LlamaServer(), "/ai/local/*");
