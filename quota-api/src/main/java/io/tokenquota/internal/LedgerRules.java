@@ -260,8 +260,12 @@ public final class LedgerRules {
      * charged month's unspent purchased tokens were carried through those months: a later month's hold
      * may hold them, and then they are not in the latest month (round 316: January's late charge found
      * March empty while February held January's 10,000; February's release then carried them all to
-     * March, and January's 6,000 were paid by no one). The month between drops its {@code granted} by
-     * what it gives, as a refund's take does, so finishing its holds gives back only the rest.
+     * March, and January's 6,000 were paid by no one). The month between lowers its {@code granted} as a
+     * refund's take does ({@link #refundTakeLowering}: its unspent purchased tokens, which live in a later
+     * month already, and the take), so finishing its holds gives back only the rest. Lowered by the take
+     * alone, its purchased tokens would still count the unspent ones, and a release of the hold after the
+     * charge gave back the take a second time (found by {@code OrderIndependenceProperties}: 1,000 more
+     * left than with the release before the charge).
      */
     public static long heldTake(QuotaAccount between, long shortfall) {
         return Math.min(shortfall, purchasedHeld(between));

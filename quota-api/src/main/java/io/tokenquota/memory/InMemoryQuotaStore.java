@@ -798,10 +798,11 @@ public final class InMemoryQuotaStore implements QuotaStore {
             // the months between, newest first, give what their holds hold of the purchased tokens carried on
             for (Account between : accounts.get(account.subject).subMap(account.month, false, latest.month, false)
                     .descendingMap().values()) {
-                long take = LedgerRules.heldTake(between.snapshot(), shortfall);
+                QuotaAccount held = between.snapshot();
+                long take = LedgerRules.heldTake(held, shortfall);
                 if (take > 0) {
                     tx.touch(between);
-                    between.granted -= take;
+                    between.granted -= LedgerRules.refundTakeLowering(held, take);
                     between.updatedAt = tx.now;
                     shortfall -= take;
                 }

@@ -10,7 +10,6 @@ import io.tokenquota.QuotaPolicy;
 import io.tokenquota.QuotaStore;
 import io.tokenquota.Reservation;
 import io.tokenquota.ReservationState;
-import io.tokenquota.internal.LedgerRules;
 import io.tokenquota.memory.InMemoryQuotaStore;
 import java.time.Duration;
 import java.time.Instant;
@@ -41,10 +40,10 @@ import net.jqwik.api.lifecycle.PropertyLifecycleContext;
  *   raise end the same in either order"; "a plan change keeps of that part only what the month's use needs
  *   beyond the new allocation and the purchased tokens still standing", rounds 299, 313, 316);</li>
  *   <li>{@link #lateCommitAndReleaseCommute}: a (late) commit of one hold of a closed month and the release of
- *   another hold, after a month turn ("every order gives the same accounts"). The one stated bound (a refund
- *   left the latest month with fewer purchased tokens than the late charge takes back, and the release gives
- *   tokens back to the latest month) is left out: histories where a late charge falls short are not
- *   compared (see {@link #shortfallBound}).</li>
+ *   another hold, after a month turn ("every order gives the same accounts"). Two stated rules are left out:
+ *   the bound of a late charge that a refund left the later months too few purchased tokens to cover (see
+ *   {@link #shortfallBound}), and {@code CAP_AT_HOLD}'s cap of a late charge at what its month has available
+ *   at that instant, which a release of another of that month's holds raises (see {@link #capBound}).</li>
  * </ul>
  * Found in round 318: a late commit under CAP_AT_HOLD capped by a hold past its TTL that nothing swept yet
  * (the release first gives the full charge), and a refund then a raise with a closed month's hold holding the
@@ -236,14 +235,20 @@ public abstract class OrderIndependenceProperties {
             throw new IllegalArgumentException(String.valueOf(step));
         }
 
-        /** The subject's accounts from the first month to the current one, as (month, used, reserved, available, unused purchased). */
+        /**
+         * The subject's accounts from the first month to the current one: a closed month as (month, used,
+         * reserved), the latest as (month, used, reserved, available, unused purchased). A closed month's
+         * {@code granted} records the takes a later charge made from its holds (docs/semantics.md), so its
+         * {@code available} depends on whether its hold was released before or after such a take; what that
+         * moves is in the latest month's figures and in {@link #probe}.
+         */
         List<List<Object>> accounts(YearMonth first) {
-            YearMonth now = YearMonth.from(clock.instant().atZone(ZoneOffset.UTC));
-            store.account(subject);
+            QuotaAccount latest = store.account(subject);
             List<List<Object>> result = new ArrayList<>();
-            for (YearMonth m = first; !m.isAfter(now); m = m.plusMonths(1)) {
-                store.account(subject, m).ifPresent(a -> result.add(view(a)));
+            for (YearMonth m = first; m.isBefore(latest.month()); m = m.plusMonths(1)) {
+                store.account(subject, m).ifPresent(a -> result.add(List.of(a.month(), "used", a.used(), "reserved", a.reserved())));
             }
+            result.add(view(latest));
             return result;
         }
 
@@ -341,6 +346,24 @@ public abstract class OrderIndependenceProperties {
     // ---------------------------------------------------------------- late commit and release
 
     /**
+     * Found by this property: February's hold still holds 4,000 of January's carried purchased tokens when a
+     * refund empties March and January's hold is charged 23,000 (3,000 purchased: 2,000 from March, 1,000 from
+     * February's hold). February's release after that charge gave back all 4,000 (March left 4,000 unspent
+     * purchased tokens); before it, 3,000 are left, which is what the 6,000 kept purchased less January's 3,000
+     * leaves.
+     */
+    @net.jqwik.api.Example
+    void lateChargeTakingFromALaterMonthsHoldThenItsRelease() {
+        List<Step> steps = new ArrayList<>();
+        for (int i = 0; i < 6; i++) {
+            steps.add(new Buy(1_000));
+        }
+        steps.addAll(List.of(new Hold(8_000, true, 0), new Buy(1_000), new NextMonth(), new Use(19_000),
+                new Hold(5_000, false, 1), new NextMonth(), new Refund(0), new NextMonth()));
+        checkCommute(new History(OverrunPolicy.CHARGE_ACTUAL, steps), List.of(), new Commit(-1, 3, 15_000), new Release(-2));
+    }
+
+    /**
      * Two holds placed in the history (tag 0 committed, tag 1 released, each 1,000 to 12,000 tokens, 31 days or
      * an hour), then a month turn, then the commit ({@code mode}: nothing, half, the hold, the hold plus
      * {@code extra}) and the release in either order.
@@ -365,6 +388,7 @@ public abstract class OrderIndependenceProperties {
         Commit commit = new Commit(-1, mode, extra * 1_000);
         Release release = new Release(-2);
         net.jqwik.api.Assume.that(!shortfallBound(placed, commit, release));
+        net.jqwik.api.Assume.that(!capBound(placed, commit, release));
         checkCommute(placed, List.of(new NextMonth()), commit, release);
     }
 
@@ -380,11 +404,15 @@ public abstract class OrderIndependenceProperties {
     }
 
     /**
-     * The documented bound ("Holds that outlive their month"): a late charge whose take the latest month's
-     * {@code granted + carried} and the purchased tokens the closed months between hold cannot cover (a refund
-     * emptied them). Detected on the model, in both orders, at the commit.
+     * The documented rule of {@code CAP_AT_HOLD} ("Late commit"): a late charge is at most what the hold's month
+     * has available at that instant, so a release of another hold of that month before it leaves it more room
+     * (the cap keeps {@code used} within the limit, which a charge that ignored the other hold's tokens would
+     * break when that hold commits). Histories where the cap binds in either order are not compared.
      */
-    private boolean shortfallBound(History history, Commit commit, Release release) {
+    private boolean capBound(History history, Commit commit, Release release) {
+        if (history.overrun() != OverrunPolicy.CAP_AT_HOLD) {
+            return false;
+        }
         for (boolean releaseFirst : List.of(false, true)) {
             Run run = start(history, true);
             run.apply(new NextMonth());
@@ -392,24 +420,50 @@ public abstract class OrderIndependenceProperties {
                 run.apply(release);
             }
             Reservation hold = run.store.reservation(run.tagged[0]).orElseThrow();
-            QuotaAccount latest = run.store.account(run.subject);
-            if (hold.month().equals(latest.month())) {
+            if (hold.state() != ReservationState.EXPIRED && hold.state() != ReservationState.HELD) {
                 continue;
             }
-            long cover = Math.max(0, latest.granted() + latest.carried());
-            for (YearMonth m = hold.month().plusMonths(1); m.isBefore(latest.month()); m = m.plusMonths(1)) {
-                cover += run.store.account(run.subject, m).map(LedgerRules::purchasedHeld).orElse(0L);
-            }
-            QuotaAccount before = run.store.account(run.subject, hold.month()).orElseThrow();
+            long actual = switch (commit.mode()) {
+                case 0 -> 0;
+                case 1 -> hold.held() / 2;
+                case 2 -> hold.held();
+                default -> hold.held() + commit.extra();
+            };
             run.apply(commit);
-            QuotaAccount after = run.store.account(run.subject, hold.month()).orElseThrow();
-            QuotaAccount unchanged = new QuotaAccount(after.subject(), after.month(), after.allocated(), before.granted(),
-                    after.carried(), after.used(), after.reserved(), null, null);
-            long need = LedgerRules.purchasedConsumed(unchanged) - LedgerRules.purchasedConsumed(before);
-            if (need > cover) {
+            if (run.store.reservation(run.tagged[0]).orElseThrow().charged() < Math.min(actual, hold.held())) {
                 return true;
             }
         }
         return false;
     }
+
+    /**
+     * The documented bound ("Holds that outlive their month"): a charge of a closed month's hold beyond what it
+     * held (late, or of a hold past its TTL that nothing swept) whose take of purchased tokens the later months
+     * cannot cover, because a refund emptied them; the closed month's {@code granted} then drops to what it
+     * consumed, and whether the release came first decides how much that was. Seen on the model as that drop,
+     * in either order (the months are read on separate runs, since a read expires holds past their TTL).
+     */
+    private boolean shortfallBound(History history, Commit commit, Release release) {
+        for (boolean releaseFirst : List.of(false, true)) {
+            long[] granted = new long[2];
+            for (int committed = 0; committed < 2; committed++) {
+                Run run = start(history, true);
+                run.apply(new NextMonth());
+                if (releaseFirst) {
+                    run.apply(release);
+                }
+                YearMonth month = run.store.reservation(run.tagged[0]).orElseThrow().month();
+                if (committed == 1) {
+                    run.apply(commit);
+                }
+                granted[committed] = run.store.account(run.subject, month).orElseThrow().granted();
+            }
+            if (granted[1] < granted[0]) {
+                return true;
+            }
+        }
+        return false;
+    }
+
 }

@@ -1534,7 +1534,8 @@ final class Holds {
                 QuotaAccount between = later.get(i);
                 long take = LedgerRules.heldTake(between, shortfall);
                 if (take > 0) {
-                    changes.add(new QuotaAccount[] {between, accounts.setBalance(h, between, between.granted() - take,
+                    changes.add(new QuotaAccount[] {between, accounts.setBalance(h, between,
+                            between.granted() - LedgerRules.refundTakeLowering(between, take),
                             between.used(), between.reserved(), op.now)});
                     shortfall -= take;
                 }
