@@ -31,6 +31,12 @@ import java.util.Set;
  *   <li>no conditional headers ({@code If-None-Match}, {@code If-Modified-Since}, {@code If-Match},
  *       {@code If-Unmodified-Since}): an ETag filter or Spring MVC checks them after the model answered,
  *       and a 304 or 412 then carries no usage, so a model call is always answered whole;</li>
+ *   <li>no response field mask and no response format but JSON and SSE for Google's APIs: no
+ *       {@code X-Goog-FieldMask} header, and no {@code $fields} or {@code $alt} query parameter (nor
+ *       {@code fields} or {@code alt} on a Google method path such as
+ *       {@code models/gemini-2.5-flash:generateContent}): a proxy passing the client's headers or query
+ *       string on to Gemini or Vertex AI would get an answer without its {@code usageMetadata}
+ *       ({@code X-Goog-FieldMask: candidates}), or in protobuf ({@code alt=proto}) ({@link #hiddenParameter});</li>
  *   <li>no {@code Upgrade}, and {@link #upgrade} refuses: a connection upgraded after the filter settled
  *       would carry model calls nobody holds or charges;</li>
  *   <li>{@code startAsync()} starts the async cycle with the filter's response: the servlet API
@@ -46,7 +52,7 @@ import java.util.Set;
  */
 final class EndpointRequest extends HttpServletRequestWrapper {
     private static final Set<String> HIDDEN = Set.of("accept-encoding", "range", "if-range", "upgrade",
-            "if-none-match", "if-modified-since", "if-match", "if-unmodified-since");
+            "if-none-match", "if-modified-since", "if-match", "if-unmodified-since", "x-goog-fieldmask");
 
     private ServletResponse response;
     /** The last figure set through this request as {@link QuotaFilter#ACTUAL_TOKENS_ATTRIBUTE}; null: none. */
@@ -293,6 +299,105 @@ final class EndpointRequest extends HttpServletRequestWrapper {
     private static final java.util.Set<String> UNREAD_FORMATS = java.util.Set.of("xml", "yaml", "x-yaml", "cbor",
             "x-jackson-smile", "smile", "protobuf", "x-protobuf", "vnd.google.protobuf", "proto", "msgpack",
             "x-msgpack", "avro", "avro-binary", "ion", "x-amzn-ion");
+
+    /**
+     * Whether the endpoint does not see query parameter {@code name} (with {@code values}): Google's
+     * system parameters that filter the response's fields or choose its format (Google Cloud's
+     * "System parameters": {@code $fields}, {@code $alt}; without the {@code $} only on a Google method
+     * path, where no application's own parameter of that name is likely). {@code alt=json} and
+     * {@code alt=sse} stay: the filter reads both.
+     */
+    boolean hiddenParameter(String name, String[] values) {
+        String bare = name.startsWith("$") ? name.substring(1) : name;
+        if (!name.startsWith("$") && !googleMethodPath()) {
+            return false;
+        }
+        if (bare.equals("fields")) {
+            return true;
+        }
+        if (bare.equals("alt")) {
+            for (String value : values) {
+                if (!value.equalsIgnoreCase("json") && !value.equalsIgnoreCase("sse")) {
+                    return true;
+                }
+            }
+        }
+        return false;
+    }
+
+    /** Whether the path's last segment names a method the Google way ({@code models/x:generateContent}). */
+    private boolean googleMethodPath() {
+        String uri = getRequestURI();
+        if (uri == null) {
+            return false;
+        }
+        String last = uri.substring(uri.lastIndexOf('/') + 1);
+        return last.indexOf(':') > 0 || last.toLowerCase(Locale.ROOT).contains("%3a");
+    }
+
+    @Override
+    public String getQueryString() {
+        String query = super.getQueryString();
+        if (query == null || query.isEmpty()) {
+            return query;
+        }
+        StringBuilder kept = new StringBuilder();
+        boolean dropped = false;
+        for (String pair : query.split("&", -1)) {
+            int eq = pair.indexOf('=');
+            String name = decoded(eq < 0 ? pair : pair.substring(0, eq));
+            String value = eq < 0 ? "" : decoded(pair.substring(eq + 1));
+            if (hiddenParameter(name, new String[] {value})) {
+                dropped = true;
+                continue;
+            }
+            if (kept.length() > 0) {
+                kept.append('&');
+            }
+            kept.append(pair);
+        }
+        return !dropped ? query : kept.length() == 0 ? null : kept.toString();
+    }
+
+    private static String decoded(String part) {
+        try {
+            return java.net.URLDecoder.decode(part, java.nio.charset.StandardCharsets.UTF_8);
+        } catch (IllegalArgumentException malformed) {
+            return part;
+        }
+    }
+
+    @Override
+    public String getParameter(String name) {
+        return name != null && hiddenParameter(name, valuesOf(name)) ? null : super.getParameter(name);
+    }
+
+    @Override
+    public String[] getParameterValues(String name) {
+        return name != null && hiddenParameter(name, valuesOf(name)) ? null : super.getParameterValues(name);
+    }
+
+    @Override
+    public java.util.Map<String, String[]> getParameterMap() {
+        java.util.Map<String, String[]> all = super.getParameterMap();
+        java.util.Map<String, String[]> kept = new java.util.LinkedHashMap<>();
+        all.forEach((name, values) -> {
+            if (!hiddenParameter(name, values == null ? new String[0] : values)) {
+                kept.put(name, values);
+            }
+        });
+        return kept.size() == all.size() ? all : Collections.unmodifiableMap(kept);
+    }
+
+    @Override
+    public Enumeration<String> getParameterNames() {
+        return Collections.enumeration(getParameterMap().keySet());
+    }
+
+    private String[] valuesOf(String name) {
+        String[] values = super.getParameterValues(name);
+        return values == null ? new String[0] : values;
+    }
 
     @Override
     public long getDateHeader(String name) {

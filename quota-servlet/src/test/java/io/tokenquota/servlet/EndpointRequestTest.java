@@ -1,6 +1,13 @@
 package io.tokenquota.servlet;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+
+import jakarta.servlet.http.HttpServletRequest;
+import java.lang.reflect.Proxy;
+import java.util.Collections;
+import java.util.List;
+import java.util.Map;
 
 import org.junit.jupiter.api.Test;
 
@@ -16,5 +23,41 @@ final class EndpointRequestTest {
         assertEquals("text/plain;charset=UTF-16, */*;q=0.1", EndpointRequest.encodable("text/plain;charset=UTF-16, */*;q=0.1"));
         assertEquals("utf-8, *;q=0.5", EndpointRequest.encodable("ISO-2022-CN;q=1, utf-8, *;q=0.5"));
         assertEquals("application/json;q=0.9", EndpointRequest.encodable("application/json;q=0.9"));
+    }
+
+    /** Google's response field mask and format parameters do not reach the endpoint; the rest does (round 334). */
+    @Test
+    void googleFieldMaskAndFormatParametersAreHidden() {
+        String gemini = "/ai/v1beta/models/gemini-2.5-flash:streamGenerateContent";
+        assertEquals("alt=sse&key=k", request(gemini, "alt=sse&fields=candidates&key=k").getQueryString());
+        assertEquals("key=k", request(gemini, "%24fields=candidates%2CmodelVersion&key=k&$alt=proto").getQueryString());
+        assertNull(request(gemini, "alt=proto").getQueryString());
+        assertEquals("alt=json", request(gemini, "alt=json").getQueryString());
+        assertEquals("candidates", request("/ai/v1/search", "fields=candidates").getParameter("fields"));
+        assertNull(request("/ai/v1/search", "$fields=candidates").getParameter("$fields"));
+        assertEquals("fields=candidates", request("/ai/v1/search", "fields=candidates").getQueryString());
+        EndpointRequest masked = request(gemini.replace(":", "%3A"), "fields=candidates&alt=sse");
+        assertEquals("alt=sse", masked.getQueryString());
+        assertEquals(List.of("alt"), Collections.list(masked.getParameterNames()));
+        assertNull(masked.getParameterValues("fields"));
+    }
+
+    private static EndpointRequest request(String uri, String query) {
+        Map<String, String[]> parameters = new java.util.LinkedHashMap<>();
+        for (String pair : query.split("&")) {
+            String[] nv = pair.split("=", 2);
+            parameters.put(java.net.URLDecoder.decode(nv[0], java.nio.charset.StandardCharsets.UTF_8),
+                    new String[] {java.net.URLDecoder.decode(nv[1], java.nio.charset.StandardCharsets.UTF_8)});
+        }
+        HttpServletRequest raw = (HttpServletRequest) Proxy.newProxyInstance(HttpServletRequest.class.getClassLoader(),
+                new Class<?>[] {HttpServletRequest.class}, (proxy, method, args) -> switch (method.getName()) {
+                    case "getRequestURI" -> uri;
+                    case "getQueryString" -> query;
+                    case "getParameterMap" -> parameters;
+                    case "getParameter" -> parameters.containsKey((String) args[0]) ? parameters.get((String) args[0])[0] : null;
+                    case "getParameterValues" -> parameters.get((String) args[0]);
+                    default -> null;
+                });
+        return new EndpointRequest(raw);
     }
 }
