@@ -1,5 +1,7 @@
 package io.tokenquota.jdbi;
 
+import io.tokenquota.ErrorCode;
+import io.tokenquota.QuotaException;
 import java.sql.SQLException;
 import java.time.YearMonth;
 import java.time.format.DateTimeParseException;
@@ -54,7 +56,6 @@ final class EventPartitions {
     private static final String OVERLAPPING_PARTITION = "42P17";
     /** The default partition already holds rows of the month the new partition would cover. */
     private static final String CHECK_VIOLATION = "23514";
-    private static final String LOCK_NOT_AVAILABLE = "55P03";
     private static final int H2_TABLE_EXISTS = 42101;
 
     /** How {@code tq_event} is laid out in the database the store talks to. */
@@ -176,7 +177,7 @@ final class EventPartitions {
                         + " them; the month's events stay in the default partition (reads and retention find"
                         + " them there)", Rows.month(month), table);
                 ready.add(month);
-            } else if (LOCK_NOT_AVAILABLE.equals(state)) {
+            } else if (Failures.LOCK_NOT_AVAILABLE.equals(state)) {
                 LOG.warn("token-quota: creating {} waited {} for the lock on tq_event (a long transaction reads it);"
                         + " trying again later", table, LOCK_TIMEOUT);
                 retryAt.put(month, System.nanoTime() + RETRY_AFTER_NANOS);
@@ -272,8 +273,13 @@ final class EventPartitions {
                     return attached;
                 });
             } catch (JdbiException e) {
-                if (!LOCK_NOT_AVAILABLE.equals(state(e)) || attempt >= RETENTION_ATTEMPTS) {
+                if (!Failures.LOCK_NOT_AVAILABLE.equals(state(e))) {
                     throw e;
+                }
+                if (attempt >= RETENTION_ATTEMPTS) {
+                    // given up here, not run again whole by the operation (which retries lock timeouts)
+                    throw new QuotaException(ErrorCode.STORE_UNAVAILABLE, "the event log stayed locked: " + table
+                            + " waited " + RETENTION_ATTEMPTS + " x " + LOCK_TIMEOUT + " behind a long reader", e);
                 }
             }
         }

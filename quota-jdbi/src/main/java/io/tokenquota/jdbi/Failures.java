@@ -13,6 +13,8 @@ import java.sql.SQLNonTransientConnectionException;
 final class Failures {
     private static final String UNIQUE_VIOLATION = "23505";
     private static final String NUMERIC_OUT_OF_RANGE = "22003";
+    /** lock_not_available: a lock wait past the session's {@code lock_timeout}. */
+    static final String LOCK_NOT_AVAILABLE = "55P03";
     /** PostgreSQL's check_violation is 23514, H2's CHECK_CONSTRAINT_VIOLATED_1 23513. */
     private static final String CHECK_VIOLATION_PREFIX = "2351";
     private static final String USED_RESERVED_FIT = "tq_account_used_reserved_fit";
@@ -64,11 +66,15 @@ final class Failures {
         return false;
     }
 
-    /** SQLSTATE class 40 (serialization failure, deadlock) and H2's lock timeouts: worth running again. */
+    /**
+     * SQLSTATE class 40 (serialization failure, deadlock), PostgreSQL's lock timeout (55P03, under a
+     * {@code lock_timeout} the host's pool or role sets: a call queued behind retention's moment of
+     * exclusive lock is run again, as on H2) and H2's lock timeouts: worth running again.
+     */
     static boolean isRetryable(Throwable failure) {
         for (SQLException e = sqlCause(failure); e != null; e = e.getNextException()) {
             String state = e.getSQLState();
-            if (state != null && state.startsWith("40")) {
+            if (state != null && (state.startsWith("40") || state.equals(LOCK_NOT_AVAILABLE))) {
                 return true;
             }
             if (e.getErrorCode() == H2_LOCK_TIMEOUT || e.getErrorCode() == H2_CONCURRENT_UPDATE) {

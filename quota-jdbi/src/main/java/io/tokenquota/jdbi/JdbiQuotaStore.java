@@ -42,8 +42,10 @@ import org.jdbi.v3.core.JdbiException;
  * <p>Every balance change is one conditional {@code UPDATE} of the account row at READ COMMITTED,
  * the last statement of a short transaction, so a row lock is held for one statement and never
  * across a round trip to the application. Serialization failures, deadlocks (SQLSTATE class 40) and
- * H2 lock timeouts are retried up to {@link Builder#maxRetries(int)} times; a database that cannot
- * be reached is {@link ErrorCode#STORE_UNAVAILABLE}.
+ * lock timeouts (H2's, PostgreSQL's under a host's {@code lock_timeout}) are retried up to
+ * {@link Builder#maxRetries(int)} times; a database that cannot be reached is
+ * {@link ErrorCode#STORE_UNAVAILABLE}. H2 tables that compare text without case (created under
+ * {@code IGNORECASE=TRUE}) are refused at build: subjects, keys and payment ids are compared exactly.
  *
  * <p>The store sets autocommit on and READ COMMITTED on every connection it takes and restores the
  * connection's own settings before giving it back, so a host pool configured with
@@ -412,6 +414,7 @@ public final class JdbiQuotaStore implements QuotaStore, AutoCloseable {
                 if (installSchema) {
                     SchemaInstaller.install(target, dialect);
                 }
+                SchemaInstaller.checkCaseSensitive(target, dialect);
                 return new JdbiQuotaStore(new SqlQuotaStore(target, dialect, policy, maxRetries), pool);
             } catch (JdbiException | com.zaxxer.hikari.pool.HikariPool.PoolInitializationException e) {
                 if (pool != null) {

@@ -70,6 +70,30 @@ final class SchemaInstaller {
         }
     }
 
+    /**
+     * Refuses tables that compare text without case: H2 makes every text column of a table created while
+     * {@code IGNORECASE} is on {@code VARCHAR_IGNORECASE} (its documented MySQL compatibility setup), and
+     * then {@code alice} and {@code Alice}, two idempotency keys or two payment ids differing in case
+     * would be one subject, one call or one payment. Subjects, keys and transaction ids are compared
+     * exactly, as the in-memory store and PostgreSQL compare them.
+     *
+     * @throws IllegalStateException naming the first such column
+     */
+    static void checkCaseSensitive(Jdbi jdbi, Dialect dialect) {
+        if (dialect != Dialect.H2) {
+            return;
+        }
+        jdbi.useHandle(h -> h.createQuery("SELECT LOWER(TABLE_NAME) || '.' || LOWER(COLUMN_NAME)"
+                        + " FROM INFORMATION_SCHEMA.COLUMNS WHERE LOWER(TABLE_NAME) LIKE 'tq\\_%' ESCAPE '\\'"
+                        + " AND TABLE_SCHEMA = SCHEMA() AND UPPER(DATA_TYPE) = 'VARCHAR_IGNORECASE'"
+                        + " ORDER BY TABLE_NAME, COLUMN_NAME")
+                .mapTo(String.class).findFirst().ifPresent(column -> {
+                    throw new IllegalStateException("token-quota needs text compared with case, but " + column
+                            + " is VARCHAR_IGNORECASE (H2's IGNORECASE=TRUE was on when the table was created):"
+                            + " create the tq_ tables with IGNORECASE off");
+                }));
+    }
+
     private static int installVersions(Handle h, Dialect dialect) {
         h.execute("CREATE TABLE IF NOT EXISTS tq_schema_version ("
                 + " version INTEGER NOT NULL PRIMARY KEY,"

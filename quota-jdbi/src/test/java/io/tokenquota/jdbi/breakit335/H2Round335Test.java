@@ -1,5 +1,8 @@
 package io.tokenquota.jdbi.breakit335;
 
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
 import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
 import io.tokenquota.QuotaPolicy;
@@ -9,7 +12,9 @@ import io.tokenquota.jdbi.testing.H2Extension;
 import java.sql.Connection;
 import java.sql.SQLException;
 import java.sql.Statement;
+
 import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
@@ -24,13 +29,21 @@ import org.junit.jupiter.api.extension.RegisterExtension;
  * It is what a host whose production database is MySQL or MariaDB runs its development and tests on,
  * and the README names H2 the store's development and test database. The store installs its schema
  * itself ({@code installSchema(true)}), on the host's pool.
+ *
+ * <p>Found: with {@code IGNORECASE=TRUE} H2 creates every text column as {@code VARCHAR_IGNORECASE}, and
+ * {@code …Alice} paid {@code …alice}'s call, a key differing in case replayed another call's hold, and a
+ * payment id differing in case was refused as a conflict. Fixed by refusing such tables at build
+ * ({@link #aCaseInsensitiveSchemaIsRefusedAtBuild}); the host configuration the scenarios run on is MySQL
+ * mode without it, where ids differing in case are different ids.
  */
 class H2Round335Test extends AbstractRound335 {
     @RegisterExtension
     static final H2Extension DB = new H2Extension();
 
     private static final String URL = "jdbc:h2:mem:r335_mysql_" + ProcessHandle.current().pid()
-            + ";DB_CLOSE_DELAY=-1;MODE=MySQL;DATABASE_TO_LOWER=TRUE;IGNORECASE=TRUE";
+            + ";DB_CLOSE_DELAY=-1;MODE=MySQL;DATABASE_TO_LOWER=TRUE";
+    private static final String IGNORECASE_URL = "jdbc:h2:mem:r335_ignorecase_" + ProcessHandle.current().pid()
+            + ";MODE=MySQL;DATABASE_TO_LOWER=TRUE;IGNORECASE=TRUE";
     private static HikariDataSource mysqlMode;
 
     private static synchronized HikariDataSource mysqlMode() {
@@ -69,5 +82,23 @@ class H2Round335Test extends AbstractRound335 {
     @Override
     protected QuotaStore storeOnHostConfiguration(QuotaPolicy policy) {
         return JdbiQuotaStore.builder().dataSource(mysqlMode()).policy(policy).installSchema(true).build();
+    }
+
+    @Test
+    void aCaseInsensitiveSchemaIsRefusedAtBuild() {
+        HikariConfig config = new HikariConfig();
+        config.setJdbcUrl(IGNORECASE_URL);
+        config.setUsername("sa");
+        config.setPassword("");
+        config.setMaximumPoolSize(2);
+        try (HikariDataSource ignoreCase = new HikariDataSource(config)) {
+            IllegalStateException refused = assertThrows(IllegalStateException.class, () -> JdbiQuotaStore.builder()
+                    .dataSource(ignoreCase).policy(policy()).installSchema(true).build());
+            assertTrue(refused.getMessage().contains("VARCHAR_IGNORECASE")
+                    && refused.getMessage().contains("IGNORECASE=TRUE"), refused.getMessage());
+            // the same tables handed over without installSchema are refused too
+            assertThrows(IllegalStateException.class, () -> JdbiQuotaStore.builder()
+                    .dataSource(ignoreCase).policy(policy()).build());
+        }
     }
 }
