@@ -18,6 +18,6 @@ class H2Round337Test extends AbstractRound337 {
 
     @Override
     protected int histories() {
-        return 400;
+        return 150;
     }
 }

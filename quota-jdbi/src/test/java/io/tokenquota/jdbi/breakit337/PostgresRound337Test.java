@@ -18,6 +18,6 @@ class PostgresRound337Test extends AbstractRound337 {
 
     @Override
     protected int histories() {
-        return 200;
+        return 80;
     }
 }
