@@ -1,0 +1,226 @@
+package io.tokenquota.servlet.breakit339;
+
+import static org.junit.jupiter.api.Assertions.assertAll;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.tokenquota.servlet.QuotaFilter;
+import io.tokenquota.servlet.testing.Deployment;
+import io.tokenquota.servlet.testing.EventStreams;
+import io.tokenquota.servlet.testing.ModelCallRound;
+import io.tokenquota.servlet.testing.TestHttp;
+import jakarta.servlet.http.HttpServlet;
+import jakarta.servlet.http.HttpServletRequest;
+import jakarta.servlet.http.HttpServletResponse;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.net.http.HttpResponse;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Round 339 of issue 11 ("no model call goes unpaid"): the floor of a stopped stream (rounds 328 and 331) for a
+ * subject that never lets a call finish.
+ *
+ * <p>The rule (docs/servlet.md, "The estimate"; ProviderState.inputAdded, Settlement.inputFloor): an OpenAI stream
+ * cut before its last event (which alone counts the usage) is charged at least its input plus the text it carried,
+ * and "the input of a call ... counts what the most the subject's calls to the same route and model whose final
+ * usage was seen read above their own estimate": the system prompt the application adds to its client's question.
+ * The figure is learnt per subject, and only from calls of that subject read to their end.
+ *
+ * <p>The application is round 328's support chat, as a new user writes it: its client posts {@code {"question": …}};
+ * the handler adds its 4,000-token system message, calls OpenAI's Chat Completions with {@code stream: true} and
+ * {@code stream_options.include_usage}, relays each chunk, and cancels its provider call when a write to its client
+ * fails. OpenAI reports (and bills) the prompt as 4,020 tokens for every call. The attack: a client that stops
+ * every one of its streams once the text has arrived (before the usage chunk, which OpenAI sends last) never has a
+ * call "whose final usage was seen", so nothing is ever learnt for it and every call skips the 4,000 tokens;
+ * and its first call skips them although the filter has learnt, from other subjects' calls to the same route and
+ * model, exactly what the application adds there.
+ *
+ * <p>Shapes: OpenAI API reference, "The chat completion chunk object" (first chunk {@code delta.role}, content
+ * deltas, a chunk with {@code finish_reason}, then with {@code stream_options.include_usage} a last chunk with
+ * {@code "choices": []} and {@code usage}, then {@code data: [DONE]}).
+ */
+abstract class AbstractRound339 extends ModelCallRound {
+    /** The application's system message: its instructions and the product manual, in tokens. */
+    static final long SYSTEM = 4_000;
+    /** What OpenAI reports (and bills) as the prompt: the system message and the client's question. */
+    static final long PROMPT = SYSTEM + 20;
+    /** The answer the client reads before it stops: 100 deltas of ten one-token words. */
+    static final int DELTAS = 100;
+    static final long READ = DELTAS * 10L;
+    static final String TEN_WORDS = " word word word word word word word word word word";
+    static final String MARK = "END-OF-TEXT";
+    static final String QUESTION = "{\"question\":\"How do I reset the router to its factory settings?\"}";
+    static final String CHAT = "/ai/support/chat";
+
+    /** Per subject: counted down once its client has hung up. */
+    final Map<String, CountDownLatch> hungUp = new ConcurrentHashMap<>();
+    /** Per subject: whether the relay's write failed (it noticed the hang-up) rather than reaching the usage. */
+    final Map<String, Boolean> writeFailed = new ConcurrentHashMap<>();
+
+    @Override
+    protected Deployment deploy(QuotaFilter filter) {
+        return filteredByServletName(filter).servlet("support", new SupportChat(), "/ai/support/*");
+    }
+
+    /**
+     * The support chat: binds the question alone, adds its system message, calls OpenAI with {@code stream: true}
+     * and {@code stream_options.include_usage}, and relays each chunk as it comes. When the client stops after the
+     * text, the model's last chunks (finish reason, usage) meet a closed connection.
+     */
+    class SupportChat extends HttpServlet {
+        @Override
+        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+            req.getInputStream().readAllBytes();
+            String s = req.getHeader("x-user-id");
+            calls.count(s);
+            resp.setContentType("text/event-stream");
+            OutputStream out = resp.getOutputStream();
+            EventStreams.write(out, first());
+            for (int i = 0; i < DELTAS; i++) {
+                EventStreams.write(out, delta());
+            }
+            CountDownLatch gone = hungUp.get(s);
+            long more = 0;
+            if (gone != null) {
+                EventStreams.write(out, ": " + MARK + "\n\n");
+                try {
+                    gone.await(10, TimeUnit.SECONDS);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+                more = 2_000;
+            }
+            try {
+                // past the hang-up the relay's next writes fail (the container's buffer fills, or its flush meets
+                // the closed connection): the provider's call is cancelled there
+                for (int i = 0; i < more; i++) {
+                    EventStreams.write(out, delta());
+                }
+                EventStreams.write(out, last(PROMPT, READ + more * 10));
+                writeFailed.put(s, false);
+            } catch (IOException e) {
+                writeFailed.put(s, true);
+            }
+        }
+    }
+
+    static final String HEAD = "{\"id\":\"chatcmpl-339\",\"object\":\"chat.completion.chunk\",\"created\":1750000000,"
+            + "\"model\":\"gpt-4o-mini-2024-07-18\",\"system_fingerprint\":\"fp_339\",";
+
+    static String first() {
+        return "data: " + HEAD + "\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\","
+                + "\"refusal\":null},\"logprobs\":null,\"finish_reason\":null}],\"usage\":null}\n\n";
+    }
+
+    static String delta() {
+        return "data: " + HEAD + "\"choices\":[{\"index\":0,\"delta\":{\"content\":\"" + TEN_WORDS + "\"},"
+                + "\"logprobs\":null,\"finish_reason\":null}],\"usage\":null}\n\n";
+    }
+
+    static String last(long prompt, long completion) {
+        return "data: " + HEAD + "\"choices\":[{\"index\":0,\"delta\":{},\"logprobs\":null,\"finish_reason\":\"stop\"}],"
+                + "\"usage\":null}\n\n"
+                + "data: " + HEAD + "\"choices\":[],\"usage\":{\"prompt_tokens\":" + prompt + ",\"completion_tokens\":"
+                + completion + ",\"total_tokens\":" + (prompt + completion) + ",\"prompt_tokens_details\":"
+                + "{\"cached_tokens\":0,\"audio_tokens\":0},\"completion_tokens_details\":{\"reasoning_tokens\":0,"
+                + "\"audio_tokens\":0,\"accepted_prediction_tokens\":0,\"rejected_prediction_tokens\":0}}}\n\n"
+                + "data: [DONE]\n\n";
+    }
+
+    /** {@code body} posted to {@code path} and read to its end: 200; what {@code s} was charged for it. */
+    long readToItsEnd(String s, String path, String body) {
+        long before = settled(s).used();
+        HttpResponse<String> r = TestHttp.postJson(container.uri(path), s, body);
+        assertEquals(200, r.statusCode(), r.body());
+        assertTrue(r.body().contains("[DONE]"), "read to its end");
+        return settled(s).used() - before;
+    }
+
+    /** {@code body} posted to {@code path}, its answer stopped after {@link #READ} tokens: what {@code s} was charged. */
+    long stopped(String s, String path, String body) throws IOException {
+        long before = settled(s).used();
+        CountDownLatch gone = new CountDownLatch(1);
+        hungUp.put(s, gone);
+        try {
+            String read = TestHttp.postAndHangUpAfter(container.port(), path, s, body, MARK);
+            assertTrue(read.startsWith("HTTP/1.1 200") && read.contains(MARK), read.lines().findFirst().orElse(""));
+        } finally {
+            gone.countDown();
+        }
+        long used = settled(s).used() - before;
+        hungUp.remove(s);
+        return used;
+    }
+
+    void assertStoppedCallsPayTheirPrompt(String s, int calls, long[] stopped, String what) {
+        assertAll(() -> assertEquals(calls, this.calls.of(s), "model calls"),
+                () -> assertEquals(Boolean.TRUE, writeFailed.get(s), "the relay noticed the hang-up"),
+                () -> {
+                    for (int i = 0; i < stopped.length; i++) {
+                        long cut = stopped[i];
+                        assertTrue(cut >= PROMPT + READ, kind() + ": " + what + ": stopped call " + (i + 1) + " of "
+                                + stopped.length + ": the model read the application's " + PROMPT + "-token prompt "
+                                + "(OpenAI bills it whether or not the client reads the usage chunk) and the client "
+                                + "read " + READ + " tokens of its answer before it stopped; it was charged " + cut
+                                + ": " + ledger(s));
+                    }
+                });
+    }
+
+    // ------------------------------------------------------------------ findings
+
+    /**
+     * Finding: a client that stops each of its streams after the text, before OpenAI's usage chunk, never has a call
+     * whose final usage was seen, so its subject never learns the application's 4,000-token system prompt: each of its
+     * three calls is charged the question and the text it carried, about 1,020 for the 5,020 OpenAI bills.
+     */
+    @Test
+    void aClientThatStopsEveryStreamBeforeItsUsageNeverPaysThePromptTheApplicationAdds() throws IOException {
+        String s = subject();
+        long[] cut = {stopped(s, CHAT, QUESTION), stopped(s, CHAT, QUESTION), stopped(s, CHAT, QUESTION)};
+        assertStoppedCallsPayTheirPrompt(s, 3, cut, "every call stopped before its usage");
+    }
+
+    /**
+     * Finding: the filter has learnt from other subjects' calls to the same route and model, each read to its end and
+     * charged 5,020, that this endpoint adds 4,000 tokens to its client's question; a new subject's first call,
+     * stopped the same way, is still charged about 1,020: the figure is kept per subject.
+     */
+    @Test
+    void aNewSubjectsFirstStoppedCallSkipsThePromptOtherSubjectsCallsShowTheEndpointAdds() throws IOException {
+        for (int i = 0; i < 3; i++) {
+            String other = subject();
+            assertEquals(PROMPT + READ, readToItsEnd(other, CHAT, QUESTION), "a call read to its end: " + ledger(other));
+        }
+        String s = subject();
+        long cut = stopped(s, CHAT, QUESTION);
+        assertStoppedCallsPayTheirPrompt(s, 1, new long[] {cut}, "a new subject's first call, stopped");
+    }
+
+    // ------------------------------------------------------------------ controls
+
+    /** Control: a subject that read one call to its end, then stops the next: it pays the prompt (round 328's fix). */
+    @Test
+    void controlAStoppedCallAfterTheSubjectsCompleteOnePaysThePrompt() throws IOException {
+        String s = subject();
+        assertEquals(PROMPT + READ, readToItsEnd(s, CHAT, QUESTION), "a call read to its end: " + ledger(s));
+        long cut = stopped(s, CHAT, QUESTION);
+        assertStoppedCallsPayTheirPrompt(s, 2, new long[] {cut}, "stopped after a complete call");
+    }
+
+    /** Control: the same calls read to their end are each charged exactly OpenAI's usage. */
+    @Test
+    void controlCallsReadToTheirEndAreChargedTheirUsage() {
+        String s = subject();
+        for (int i = 0; i < 3; i++) {
+            assertEquals(PROMPT + READ, readToItsEnd(s, CHAT, QUESTION), "a call read to its end: " + ledger(s));
+        }
+        assertEquals(3 * (PROMPT + READ), settled(s).used(), ledger(s));
+        assertEquals(3, calls.of(s), "model calls");
+    }
+}
