@@ -65,8 +65,24 @@ final class ProviderState {
     private final Map<String, java.util.ArrayDeque<long[]>> jobReads;
     private static final int READS_KEPT = 8;
 
+    /**
+     * Per endpoint ({@link #inputAdded}'s route and answering model), what each of its last
+     * {@link #ROUTE_SUBJECTS} subjects' complete calls showed the application adds (each subject's largest).
+     * Guarded by {@link #figures}.
+     */
+    private final Map<String, LinkedHashMap<String, Long>> addedByRoute;
+    private static final int ROUTE_SUBJECTS = 15;
+
     ProviderState(int entries) {
         this.entries = entries;
+        this.addedByRoute = new LinkedHashMap<>(16, 0.75f, true) {
+            private static final long serialVersionUID = 1L;
+
+            @Override
+            protected boolean removeEldestEntry(Map.Entry<String, LinkedHashMap<String, Long>> eldest) {
+                return size() > entries;
+            }
+        };
         this.jobReads = new LinkedHashMap<>(16, 0.75f, true) {
             private static final long serialVersionUID = 1L;
 
@@ -630,7 +646,9 @@ final class ProviderState {
             // the request's own and its history, the largest seen (round 331: following the last call, one call
             // padded with a member the application ignores, charged in full, taught 0 for every later one)
             long own = Math.max(0, inputEstimate - reading.held());
-            remember(addedKey(subject, endpoint), Math.max(0, saturated(kinds[0], kinds[1]) - saturated(own, reading.history())));
+            long added = Math.max(0, saturated(kinds[0], kinds[1]) - saturated(own, reading.history()));
+            remember(addedKey(subject, endpoint), added);
+            routeShowed(subject, endpoint, added);
         }
         if (refs.reasoning() != null && kinds != null && !handlerFigure) {
             String key = ownKey("o:", refs.own(refs.reasoning()));
@@ -665,7 +683,46 @@ final class ProviderState {
      */
     long inputAdded(String subject, String endpoint) {
         Long figure = figure(addedKey(subject, endpoint));
-        return figure == null ? 0 : figure;
+        return Math.max(figure == null ? 0 : figure, routeAdded(endpoint));
+    }
+
+    /**
+     * What the endpoint's application adds as its other subjects' complete calls show it: the median of the last
+     * {@link #ROUTE_SUBJECTS} subjects' figures (each its largest; the upper one of an even count), 0 when none
+     * is known. Round 339: a subject whose every stream is stopped before its usage never teaches a figure of
+     * its own, and a new subject's first stopped call paid no system prompt although other subjects' calls there
+     * showed 4,000 tokens of it. A median, not the largest, because what an application adds varies between
+     * users (retrieved documents, a user's own instructions): one subject's long context is not charged to
+     * every other's stopped call; and not the smallest, because one subject's padded call teaches 0 (round 331)
+     * and must not lower what other subjects' calls showed.
+     */
+    private long routeAdded(String endpoint) {
+        if (endpoint == null) {
+            return 0;
+        }
+        synchronized (figures) {
+            LinkedHashMap<String, Long> bySubject = addedByRoute.get(endpoint);
+            if (bySubject == null || bySubject.isEmpty()) {
+                return 0;
+            }
+            long[] values = bySubject.values().stream().mapToLong(Long::longValue).sorted().toArray();
+            return values[values.length / 2];
+        }
+    }
+
+    private void routeShowed(String subject, String endpoint, long added) {
+        if (subject == null || endpoint == null) {
+            return;
+        }
+        synchronized (figures) {
+            LinkedHashMap<String, Long> bySubject = addedByRoute.computeIfAbsent(endpoint, e -> new LinkedHashMap<>());
+            Long known = bySubject.remove(subject);
+            // re-inserted last: the subjects kept are the most recent to complete a call here
+            bySubject.put(subject, known == null ? added : Math.max(known, added));
+            if (bySubject.size() > ROUTE_SUBJECTS) {
+                bySubject.remove(bySubject.keySet().iterator().next());
+            }
+        }
     }
 
     /** Whether {@link #inputAdded} is learnt from a request naming {@code refs}: no stored prompt, no tools' lookups. */

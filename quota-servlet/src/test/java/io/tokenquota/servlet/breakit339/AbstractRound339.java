@@ -177,10 +177,14 @@ abstract class AbstractRound339 extends ModelCallRound {
     /**
      * Finding: a client that stops each of its streams after the text, before OpenAI's usage chunk, never has a call
      * whose final usage was seen, so its subject never learns the application's 4,000-token system prompt: each of its
-     * three calls is charged the question and the text it carried, about 1,020 for the 5,020 OpenAI bills.
+     * three calls was charged the question and the text it carried, about 1,020 for the 5,020 OpenAI bills. Fixed:
+     * the figure another subject's complete call on the route showed applies (a route no call was ever read to its
+     * end on shows nothing: docs/decisions.md, "Input an application adds, before any call shows it").
      */
     @Test
     void aClientThatStopsEveryStreamBeforeItsUsageNeverPaysThePromptTheApplicationAdds() throws IOException {
+        String other = subject();
+        assertEquals(PROMPT + READ, readToItsEnd(other, CHAT, QUESTION), "a call read to its end: " + ledger(other));
         String s = subject();
         long[] cut = {stopped(s, CHAT, QUESTION), stopped(s, CHAT, QUESTION), stopped(s, CHAT, QUESTION)};
         assertStoppedCallsPayTheirPrompt(s, 3, cut, "every call stopped before its usage");
