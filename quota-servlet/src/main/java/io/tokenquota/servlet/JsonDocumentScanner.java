@@ -550,6 +550,25 @@ final class JsonDocumentScanner {
         return text == null ? 0 : text.takeRoot();
     }
 
+    /**
+     * Whether the bytes fed so far end inside a root-level value (an object or an array open, or a string),
+     * by the brackets and quotes themselves, before the parser has read them: after a document's end, white
+     * space alone keeps this {@code false}.
+     */
+    boolean inValue() {
+        return structDepth > 0 || inString;
+    }
+
+    /**
+     * The tokens of the text in the document the input broke off inside, when it reported no usage
+     * ({@link #end}) and was JSON up to there; 0 otherwise, or unless text is counted.
+     */
+    long cutText() {
+        return cutText;
+    }
+
+    private long cutText;
+
     /** Whether the input turned out not to be JSON (nothing more will be found). */
     boolean failed() {
         return failed;
@@ -596,6 +615,8 @@ final class JsonDocumentScanner {
      * reports the usage objects that were complete before the break.
      */
     void end() {
+        // the end of input inside a document fails the parser: whether what came before was JSON is told first
+        boolean json = !failed;
         if (!failed) {
             feeder.endOfInput();
             drain();
@@ -603,6 +624,10 @@ final class JsonDocumentScanner {
         lmStudioStats();
         if (depth > 0 && (!usages.isEmpty() || !messages.isEmpty() || !teamMessages.isEmpty())) {
             sink.accept(document());
+        } else if (depth > 0 && text != null && json) {
+            // cut short before any usage (round 336): not a document to judge the answer by, but the model
+            // wrote the text it carried, as a whole answer's without usage counts
+            cutText = text.documentTokens(type != null ? type : eventType, event);
         }
         nextDocument();
         java.util.Arrays.fill(messageOpen, false);

@@ -14,6 +14,8 @@ import java.nio.charset.StandardCharsets;
  * server-sent events reach the client as they are written) and shows a copy to a
  * {@link UsageSniffer}; only the end of a synchronous answer waits for its settlement (the handler's
  * close, and the last byte of a declared Content-Length, {@link #finishForClient}). Captures the {@code X-Quota-Actual-Tokens} header instead of sending it.
+ * A write that fails because the client went away fails the endpoint's write too, but while the answer is
+ * one JSON document that is not a stream ({@link #drops}): then the bytes go on to the sniffer alone.
  * Writes may come from an async servlet's own thread; the sniffer synchronises.
  */
 final class QuotaResponse extends HttpServletResponseWrapper {
@@ -222,8 +224,61 @@ final class QuotaResponse extends HttpServletResponseWrapper {
     @Override
     public void flushBuffer() throws IOException {
         readBeforeSending();
-        super.flushBuffer();
+        if (dropping()) {
+            return;
+        }
+        try {
+            super.flushBuffer();
+        } catch (IOException e) {
+            if (drops(e)) {
+                return;
+            }
+            throw e;
+        }
         noteSent();
+    }
+
+    /**
+     * The failure of the container's write that made the answer go to the reader alone ({@link #drops}), or
+     * {@code null} while it goes to the client. Guarded by this.
+     */
+    private IOException dropped;
+
+    /**
+     * After the container's write failed with {@code failure}, the bytes (already shown to the reader) given:
+     * whether the endpoint's write is to succeed all the same, the answer's bytes to the client dropped from
+     * now on. So while the answer is one JSON document that is not a stream, its end not yet written
+     * ({@link UsageSniffer#oneDocument}): the model finished before such a document is written, and reading
+     * the rest of it (its usage comes last) costs no model work, while failing the write makes the
+     * endpoint (Jackson) stop before the usage, and the call is charged its hold (round 336: 1,014 for
+     * 10,000, the OpenAI SDK's own timeout having closed the connection). A stream's write fails as
+     * before, so that a relay notices and cancels its provider call. Records the client as gone either way.
+     */
+    private synchronized boolean drops(IOException failure) {
+        clientGone = true;
+        if (dropped == null) {
+            readPending();
+            if (!sniffer.oneDocument(true)) {
+                return false;
+            }
+            dropped = failure;
+        }
+        return true;
+    }
+
+    /**
+     * Whether the answer's bytes go to the reader alone ({@link #drops}); throws the failure that began that
+     * once the answer turns out to be more than one document (a second one after the first: JSON lines),
+     * which a stream's relay must see.
+     */
+    private synchronized boolean dropping() throws IOException {
+        if (dropped == null) {
+            return false;
+        }
+        if (!sniffer.oneDocument(false)) {
+            throw dropped;
+        }
+        return true;
     }
 
     @Override
@@ -726,36 +781,20 @@ final class QuotaResponse extends HttpServletResponseWrapper {
 
         @Override
         public void write(int b) throws IOException {
-            int earlier = takeKept();
-            if (earlier >= 0) {
-                out.write(earlier);
-            }
-            boolean keep = keepLast(1);
-            try {
-                if (keep) {
-                    synchronized (QuotaResponse.this) {
-                        keptLast = b & 0xFF;
-                    }
-                } else {
-                    out.write(b);
-                }
-            } catch (IOException e) {
-                clientGone = true;
-                // the model produced what the application writes, whether the client gets it or not
-                sniff(new byte[] {(byte) b}, 0, 1);
-                throw e;
-            }
-            sniff(new byte[] {(byte) b}, 0, 1);
+            write(new byte[] {(byte) b}, 0, 1);
         }
 
         @Override
         public void write(byte[] b, int off, int len) throws IOException {
             int earlier = takeKept();
-            if (earlier >= 0) {
-                out.write(earlier);
+            if (dropsAfter(b, off, len)) {
+                return;
             }
             boolean keep = keepLast(len);
             try {
+                if (earlier >= 0) {
+                    out.write(earlier);
+                }
                 if (keep) {
                     out.write(b, off, len - 1);
                     synchronized (QuotaResponse.this) {
@@ -765,22 +804,42 @@ final class QuotaResponse extends HttpServletResponseWrapper {
                     out.write(b, off, len);
                 }
             } catch (IOException e) {
-                clientGone = true;
                 // the model produced what the application writes, whether the client gets it or not
                 sniff(b, off, len);
+                if (drops(e)) {
+                    return;
+                }
                 throw e;
             }
             sniff(b, off, len);
             noteSent();
         }
 
+        /**
+         * Once the answer's bytes go to the reader alone ({@link #drops}): shows these to it, and whether the
+         * write is done (it fails instead once they begin a second document).
+         */
+        private boolean dropsAfter(byte[] b, int off, int len) throws IOException {
+            if (!dropping()) {
+                return false;
+            }
+            sniff(b, off, len);
+            dropping();
+            return true;
+        }
+
         @Override
         public void flush() throws IOException {
             readBeforeSending();
+            if (dropping()) {
+                return;
+            }
             try {
                 out.flush();
             } catch (IOException e) {
-                clientGone = true;
+                if (drops(e)) {
+                    return;
+                }
                 throw e;
             }
             noteSent();
@@ -795,14 +854,21 @@ final class QuotaResponse extends HttpServletResponseWrapper {
         public void print(String s) throws IOException {
             String text = String.valueOf(s);
             int earlier = takeKept();
-            if (earlier >= 0) {
-                out.write(earlier);
+            if (dropping()) {
+                sniffText(text);
+                dropping();
+                return;
             }
             try {
+                if (earlier >= 0) {
+                    out.write(earlier);
+                }
                 out.print(text);
             } catch (IOException e) {
-                clientGone = true;
                 sniffText(text);
+                if (drops(e)) {
+                    return;
+                }
                 throw e;
             }
             sniffText(text);
@@ -836,7 +902,15 @@ final class QuotaResponse extends HttpServletResponseWrapper {
         @Override
         public void close() throws IOException {
             if (!closeLater()) {
-                out.close();
+                try {
+                    out.close();
+                } catch (IOException e) {
+                    // the end of one document whose client went away (an async cycle's, an include's)
+                    if (dropping()) {
+                        return;
+                    }
+                    throw e;
+                }
             }
         }
 

@@ -474,6 +474,9 @@ final class UsageSniffer {
             json = scanner(doc -> accept(doc, false));
             mode = Mode.JSON;
             mislabelled = mislabelled || relabelled || !(jsonLabel || unlabelled);
+            // an array may be a stream of documents (Gemini's streamGenerateContent without alt=sse), a
+            // sequence's records are, and so are lines under a stream's label: see oneDocument
+            jsonObject = start.startsWith("{") && !jsonSeq && !streamLabel(type);
         } else if (eventBody) {
             mode = Mode.SSE;
             mislabelled = relabelled || !(sseLabel || unlabelled);
@@ -750,6 +753,38 @@ final class UsageSniffer {
         return mode != Mode.UNDECIDED;
     }
 
+    /** The answer is read as JSON from a first {@code {}, under no label of a stream ({@link #oneDocument}). */
+    private boolean jsonObject;
+
+    /** Whether a media type names a stream of documents: events, NDJSON, JSON lines, a JSON text sequence. */
+    private static boolean streamLabel(String type) {
+        return type.startsWith("text/event-stream") || type.contains("ndjson") || type.contains("jsonl")
+                || type.contains("json-seq") || type.contains("stream+json") || type.contains("json-stream");
+    }
+
+    /**
+     * Whether the answer, as far as it was read, is one JSON document and not a stream: read as JSON from a
+     * first {@code {} (not an array, which Gemini's {@code streamGenerateContent} without {@code alt=sse}
+     * streams element by element; not a JSON text sequence), under no label of a stream (events, NDJSON,
+     * JSON lines), no event, and nothing after the end of its first document but white space (a second
+     * document makes it NDJSON or JSON lines, whatever its label). {@code unfinished}: and the first
+     * document's end has not been read yet.
+     *
+     * <p>The rule behind it (round 336): a single non-streamed document starts to be written only once the
+     * model has finished, so reading the rest of it costs no model work, and its usage comes last (an
+     * OpenAI chat completion as Jackson writes it). A write of it that fails because the client went away
+     * is dropped rather than failing the endpoint's write ({@link QuotaResponse}), so that the endpoint
+     * writes on to its usage; a stream's writes still fail, so that a relay cancels its provider call.
+     */
+    synchronized boolean oneDocument(boolean unfinished) {
+        if (decoded != null) {
+            // an answer the endpoint compressed: its inflated reader tells
+            return decoded.oneDocument(unfinished);
+        }
+        return mode == Mode.JSON && jsonObject && json != null && !sawAnswerEvent
+                && (documents == 0 || !unfinished && documents == 1 && !json.inValue());
+    }
+
     /** Whether the answer had a body: any byte of it. */
     synchronized boolean answered() {
         return answered;
@@ -825,6 +860,8 @@ final class UsageSniffer {
             markers.flush();
             json.feed(markers.bytes(), 0, markers.length());
             json.end();
+            // a document cut short without usage is charged at least its text, as a whole one is (round 336)
+            textTokens = StreamText.plus(textTokens, json.cutText());
             jsonBroken = json.failed();
             json = null;
         }

@@ -17,9 +17,19 @@ final class QuotaResponseTest {
 
     /** A committed JSON response whose client has gone: every write fails. */
     private static HttpServletResponse hungUp() {
+        return hungUp("application/json");
+    }
+
+    /** A committed response labelled {@code contentType} whose client has gone: every write and flush fails. */
+    private static HttpServletResponse hungUp(String contentType) {
         ServletOutputStream broken = new ServletOutputStream() {
             @Override
             public void write(int b) throws IOException {
+                throw new IOException("Broken pipe");
+            }
+
+            @Override
+            public void flush() throws IOException {
                 throw new IOException("Broken pipe");
             }
 
@@ -36,7 +46,7 @@ final class QuotaResponseTest {
         return (HttpServletResponse) Proxy.newProxyInstance(QuotaResponseTest.class.getClassLoader(),
                 new Class<?>[] {HttpServletResponse.class}, (proxy, method, args) -> switch (method.getName()) {
                     case "getOutputStream" -> broken;
-                    case "getContentType" -> "application/json";
+                    case "getContentType" -> contentType;
                     case "isCommitted" -> true;
                     case "getStatus" -> 200;
                     default -> null;
@@ -55,5 +65,57 @@ final class QuotaResponseTest {
         sniffer.finish();
         assertTrue(response.clientGone());
         assertEquals(12_040L, sniffer.usage());
+    }
+
+    /** A chat completion written as Jackson writes one: its text first, its usage last. */
+    private static final byte[] COMPLETION = ("{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion\",\"choices\":[{\"index\":0,"
+            + "\"message\":{\"role\":\"assistant\",\"content\":\"" + "word ".repeat(2_000) + "\"},\"finish_reason\":\"stop\"}],"
+            + "\"usage\":{\"prompt_tokens\":1200,\"completion_tokens\":8800,\"total_tokens\":10000}}").getBytes(StandardCharsets.UTF_8);
+
+    /** Writes {@code answer} in pieces of 1,000 bytes, then flushes. */
+    private static void writeInPieces(ServletOutputStream out, byte[] answer) throws IOException {
+        for (int off = 0; off < answer.length; off += 1_000) {
+            out.write(answer, off, Math.min(1_000, answer.length - off));
+        }
+        out.flush();
+    }
+
+    @Test
+    void oneDocumentWhoseWriteFailsMidwayIsWrittenOnToItsUsage() throws IOException {
+        // round 336: the model finished before the document was written; failing the write stops Jackson before the usage
+        UsageSniffer sniffer = new UsageSniffer();
+        QuotaResponse response = new QuotaResponse(hungUp(), sniffer, () -> { }, false, () -> true);
+        ServletOutputStream out = response.getOutputStream();
+        writeInPieces(out, COMPLETION);
+        out.write('\n');
+        response.flushBuffer();
+        sniffer.finish();
+        assertTrue(response.clientGone());
+        assertEquals(10_000L, sniffer.usage());
+    }
+
+    @Test
+    void aSecondDocumentAfterADroppedOneFails() throws IOException {
+        // JSON lines under a JSON label: a stream after all, whose relay must see its write fail
+        QuotaResponse response = new QuotaResponse(hungUp(), new UsageSniffer(), () -> { }, false, () -> true);
+        ServletOutputStream out = response.getOutputStream();
+        writeInPieces(out, COMPLETION);
+        out.write('\n');
+        assertThrows(IOException.class, () -> out.write("{\"done\":true}".getBytes(StandardCharsets.UTF_8)));
+    }
+
+    @Test
+    void streamsStillFailAtTheFirstFailedWrite() throws IOException {
+        String event = "data: " + new String(COMPLETION, StandardCharsets.UTF_8) + "\n\n";
+        String array = "[" + new String(COMPLETION, StandardCharsets.UTF_8) + "]";
+        String[][] streams = {{"text/event-stream", event}, {"application/x-ndjson", new String(COMPLETION, StandardCharsets.UTF_8)},
+                {"application/json", array}, {"application/json-seq", "\u001E" + new String(COMPLETION, StandardCharsets.UTF_8)}};
+        for (String[] stream : streams) {
+            QuotaResponse response = new QuotaResponse(hungUp(stream[0]), new UsageSniffer(), () -> { }, false, () -> true);
+            ServletOutputStream out = response.getOutputStream();
+            byte[] bytes = stream[1].getBytes(StandardCharsets.UTF_8);
+            assertThrows(IOException.class, () -> out.write(bytes, 0, 1_000), stream[0] + " " + stream[1].charAt(0));
+            assertTrue(response.clientGone());
+        }
     }
 }

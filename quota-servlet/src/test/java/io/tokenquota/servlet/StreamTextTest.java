@@ -75,6 +75,18 @@ final class StreamTextTest {
     }
 
     @Test
+    void aWholeAnswerCutShortBeforeItsUsageCountsTheTextItCarried() {
+        // round 336: a chat completion cut after its message (the endpoint failed, or a stream's write did)
+        assertEquals(5, text("application/json", "{\"object\":\"chat.completion\",\"choices\":[{\"index\":0,"
+                + "\"message\":{\"role\":\"assistant\",\"content\":\"hello\"},\"finish_reason\":\"stop\"}],\"usa"));
+        // an application's own content list cut short is still not a model's
+        assertEquals(0, text("application/json", "{\"type\":\"page\",\"content\":[{\"text\":\"hello\"}],\"more"));
+        // cut with its usage: the usage counts, the text is the document's own as before
+        assertEquals(5, text("application/json", "{\"object\":\"chat.completion\",\"choices\":[{\"index\":0,"
+                + "\"message\":{\"content\":\"hello\"}}],\"usage\":{\"total_tokens\":9},\"x"));
+    }
+
+    @Test
     void assistantsMessageDeltasCountTheirText() {
         String body = "event: thread.message.delta\ndata: {\"id\":\"msg_1\",\"object\":\"thread.message.delta\",\"delta\":"
                 + "{\"content\":[{\"index\":0,\"type\":\"text\",\"text\":{\"value\":\"abcde\",\"annotations\":[]}}]}}\n\n"

@@ -3,6 +3,7 @@ package io.tokenquota.servlet.breakit336;
 import static org.junit.jupiter.api.Assertions.assertAll;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.openai.client.OpenAIClient;
 import com.openai.client.okhttp.OpenAIOkHttpClient;
@@ -12,6 +13,8 @@ import com.openai.models.chat.completions.ChatCompletionCreateParams;
 import io.tokenquota.QuotaAccount;
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.Deployment;
+import io.tokenquota.servlet.testing.EventStreams;
+import io.tokenquota.servlet.testing.HangUps;
 import io.tokenquota.servlet.testing.ModelCallRound;
 import io.tokenquota.servlet.testing.ModelCalls;
 import io.tokenquota.servlet.testing.Prose;
@@ -20,6 +23,7 @@ import jakarta.servlet.http.HttpServlet;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
+import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.Map;
@@ -91,6 +95,7 @@ abstract class AbstractRound336 extends ModelCallRound {
                 .filter("quota", quota, "/*")
                 .servlet("provider", new Provider(), "/upstream/*")
                 .servlet("spring", SpringMvc.dispatcher(Proxy.class), SpringMvc.MAPPING)
+                .servlet("relay", new StreamRelay(), "/ai/relay/*")
                 .onStartup(quota::registerByServletName);
     }
 
@@ -284,5 +289,114 @@ abstract class AbstractRound336 extends ModelCallRound {
         SHORT_ANSWER.put(s, true);
         cutBySdkTimeout(s);
         assertEachRunCharged(s, 1, SHORT_CALL, "the SDK's timeout cut a call whose short answer came after");
+    }
+
+    // ------------------------------------------------------------------ reverse controls: a stream's write still fails
+
+    /*
+     * The fix lets a write fail silently only while the answer is one JSON document (the model finished before it
+     * was written). A relay of a stream must still see its write fail once its client hung up, or it never cancels
+     * its provider call: an event stream's (rounds 231, 328 and 331 assert that on both containers), and the JSON
+     * streams below, which start like a document.
+     */
+
+    /** Per subject: whether the relay's write failed after its client hung up (it noticed, and cancels its provider call). */
+    static final Map<String, Boolean> WRITE_FAILED = new ConcurrentHashMap<>();
+    /** Per subject: counted down once the relay has returned. */
+    static final Map<String, CountDownLatch> RELAY_DONE = new ConcurrentHashMap<>();
+    static final HangUps HANG_UPS = new HangUps();
+    /** What the client reads before it hangs up. */
+    static final String MARK = "END-OF-TEXT";
+
+    /**
+     * A relay of a model's stream (the provider's call goes on while it writes): Ollama's {@code /api/chat} lines as
+     * NDJSON ({@code /ndjson}), the same lines under {@code application/json} ({@code /lines}: a relay's label, the
+     * first line, the story, written only after the hang-up), and Gemini's {@code streamGenerateContent} without
+     * {@code alt=sse}, one JSON array written element by element ({@code /array}). After its client hung up it
+     * writes on, flushing each piece, until a write fails; only if none did would it write the usage.
+     */
+    static class StreamRelay extends HttpServlet {
+        @Override
+        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+            req.getInputStream().readAllBytes();
+            String s = req.getHeader("x-user-id");
+            String kind = req.getPathInfo();
+            try {
+                boolean array = "/array".equals(kind);
+                boolean lines = "/lines".equals(kind);
+                resp.setContentType("/ndjson".equals(kind) ? "application/x-ndjson" : "application/json");
+                OutputStream out = resp.getOutputStream();
+                if (lines) {
+                    // the headers alone go out before the hang-up
+                    resp.flushBuffer();
+                } else {
+                    EventStreams.write(out, array ? "[" + gemini(MARK, false) : ollama(MARK, false) + "\n");
+                }
+                HANG_UPS.await(s);
+                try {
+                    if (lines) {
+                        EventStreams.write(out, ollama(STORY, false) + "\n");
+                    }
+                    for (int i = 0; i < 2_000; i++) {
+                        EventStreams.write(out, array ? "," + gemini(" word", false) : ollama(" word", false) + "\n");
+                    }
+                    EventStreams.write(out, array ? "," + gemini("", true) + "]" : ollama("", true) + "\n");
+                    WRITE_FAILED.put(s, false);
+                } catch (IOException e) {
+                    // the client is gone: the relay stops, cancelling the provider's call
+                    WRITE_FAILED.put(s, true);
+                }
+            } finally {
+                RELAY_DONE.get(s).countDown();
+            }
+        }
+
+        static String ollama(String text, boolean done) {
+            return "{\"model\":\"llama3.2\",\"created_at\":\"2025-06-15T10:00:00Z\",\"message\":{\"role\":\"assistant\","
+                    + "\"content\":\"" + text + "\"},\"done\":" + done
+                    + (done ? ",\"done_reason\":\"stop\",\"prompt_eval_count\":" + IN + ",\"eval_count\":" + OUT : "") + "}";
+        }
+
+        static String gemini(String text, boolean done) {
+            return "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"" + text + "\"}],\"role\":\"model\"}"
+                    + (done ? ",\"finishReason\":\"STOP\"" : "") + "}],\"usageMetadata\":{\"promptTokenCount\":" + IN
+                    + (done ? ",\"candidatesTokenCount\":" + OUT + ",\"totalTokenCount\":" + CALL : ",\"totalTokenCount\":" + IN)
+                    + "},\"modelVersion\":\"gemini-2.0-flash\"}";
+        }
+    }
+
+    /** The client of {@code s} reads the relay's {@code kind} until {@code until}, hangs up; the relay's write must fail. */
+    void assertRelayNoticesTheHangUp(String kind, String until) throws Exception {
+        String s = subject();
+        CountDownLatch done = new CountDownLatch(1);
+        RELAY_DONE.put(s, done);
+        String read = HANG_UPS.postAndHangUpAfter(container.port(), "/ai/relay/" + kind, s,
+                "{\"model\":\"llama3.2\",\"messages\":[{\"role\":\"user\",\"content\":\"Tell me a story.\"}]}", until);
+        assertTrue(read.contains(until), read);
+        assertTrue(done.await(30, TimeUnit.SECONDS), "the relay returned");
+        assertEquals(Boolean.TRUE, WRITE_FAILED.get(s), kind() + ": " + kind + ": the relay's write failed after its"
+                + " client hung up (it cancels its provider call), not its usage written to nobody");
+    }
+
+    /** Control: Ollama's NDJSON stream relayed, its client hung up: the relay's next writes fail. */
+    @Test
+    void controlAnNdjsonStreamWhoseClientHungUpStillFailsTheRelaysWrite() throws Exception {
+        assertRelayNoticesTheHangUp("ndjson", MARK);
+    }
+
+    /**
+     * Control: JSON lines under {@code application/json} whose first line (the story, longer than the container's
+     * buffer) is written after the hang-up: one document so far, its write dropped; the second line makes it a
+     * stream, and that write fails.
+     */
+    @Test
+    void controlJsonLinesUnderAJsonLabelFailTheRelaysWriteAtTheirSecondLine() throws Exception {
+        assertRelayNoticesTheHangUp("lines", " 200 ");
+    }
+
+    /** Control: Gemini's stream as one JSON array (no {@code alt=sse}), its client hung up: the relay's next writes fail. */
+    @Test
+    void controlAJsonArrayStreamWhoseClientHungUpStillFailsTheRelaysWrite() throws Exception {
+        assertRelayNoticesTheHangUp("array", MARK);
     }
 }
