@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit341;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound341BreakItTest extends AbstractRound341 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
