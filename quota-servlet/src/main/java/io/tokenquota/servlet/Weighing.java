@@ -53,7 +53,9 @@ final class Weighing {
         long hold = 1;
         for (String model : orDefault(requestModels)) {
             try {
-                hold = Math.max(hold, weights.hold(model, estimate - out, out));
+                for (String spelling : spellings(model)) {
+                    hold = Math.max(hold, weights.hold(spelling, estimate - out, out));
+                }
             } catch (QuotaException e) {
                 if (e.code() == ErrorCode.WEIGHTED_AMOUNT_OVERFLOW) {
                     return Limits.MAX_TOKENS;
@@ -191,7 +193,12 @@ final class Weighing {
         }
         TokenUsage usage = new TokenUsage(model, k[0], k[1], k[2], k[3]);
         try {
-            return new Weighed(weights.charge(usage), usage);
+            long charge = 0;
+            for (String spelling : spellings(model)) {
+                charge = Math.max(charge, weights.charge(new TokenUsage(spelling, k[0], k[1], k[2], k[3])));
+            }
+            // the event keeps the name as the answer wrote it
+            return new Weighed(charge, usage);
         } catch (QuotaException e) {
             if (e.code() == ErrorCode.WEIGHTED_AMOUNT_OVERFLOW) {
                 return new Weighed(Long.MAX_VALUE, usage);
@@ -246,10 +253,14 @@ final class Weighing {
             }
         }
 
-        /** A model's highest rate of any kind of token. */
+        /** A model's highest rate of any kind of token, at any of its {@link #spellings}. */
         private java.math.BigDecimal dearness(String model) {
-            ModelWeights.Rates r = weights.rates(model);
-            return r.input().max(r.cachedInput()).max(r.output()).max(r.reasoning());
+            java.math.BigDecimal dearest = java.math.BigDecimal.ZERO;
+            for (String spelling : spellings(model)) {
+                ModelWeights.Rates r = weights.rates(spelling);
+                dearest = dearest.max(r.input()).max(r.cachedInput()).max(r.output()).max(r.reasoning());
+            }
+            return dearest;
         }
 
         /** The model a path names ({@link RequestEstimator#pathModels}), if any. */
@@ -265,6 +276,37 @@ final class Weighing {
                 }
             });
         }
+    }
+
+    /** A Bedrock cross-region inference profile's geography before a provider's model id: {@code us.anthropic.claude-…}. */
+    private static final java.util.regex.Pattern PROFILE_GEOGRAPHY = java.util.regex.Pattern.compile("^[a-z]{2,6}(-[a-z]{2,4})?\\.(?=[a-z0-9-]+\\.)");
+
+    /**
+     * The names {@code model} is weighed by, the dearest rates applying: the name as written, and the names a
+     * server that resolves it runs it as: the part after its last {@code /} (Ollama reads
+     * {@code library/llama3.3:70b}, or with its registry host, as {@code llama3.3:70b} and echoes the name as
+     * written; OpenRouter's {@code vendor/model}), and without a Bedrock cross-region profile's geography
+     * ({@code us.anthropic.claude-…} for a row {@code anthropic.claude-…*}). Round 341: the namespaced name
+     * missed its row and a 70B model's call was charged the table's default, 9,000 for 18,000. The dearest,
+     * so that no spelling lowers a charge ({@code evil/llama3.2:3b} is another model than {@code llama3.2:3b},
+     * whatever it costs). A tag an alias resolves ({@code llama3.3} for {@code llama3.3:latest}, the 70B) needs
+     * a row of its own: the filter cannot know what a tag resolves to.
+     */
+    static List<String> spellings(String model) {
+        if (model == null) {
+            return java.util.Collections.singletonList(null);
+        }
+        Set<String> names = new LinkedHashSet<>();
+        names.add(model);
+        String bare = model.substring(model.lastIndexOf('/') + 1);
+        if (!bare.isEmpty()) {
+            names.add(bare);
+            java.util.regex.Matcher geography = PROFILE_GEOGRAPHY.matcher(bare.toLowerCase(java.util.Locale.ROOT));
+            if (geography.find()) {
+                names.add(bare.substring(geography.end()));
+            }
+        }
+        return List.copyOf(names);
     }
 
     /**
