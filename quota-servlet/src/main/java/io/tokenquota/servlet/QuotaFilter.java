@@ -1130,7 +1130,9 @@ public final class QuotaFilter implements Filter {
      * dispatch back to write their end): passed through, but when it throws and starts no new async
      * cycle, the cycle is over and the request is settled here. Jetty does not call the async
      * listeners' {@code onComplete} after an exception escapes an async dispatch, which left such a
-     * hold to expire uncharged.
+     * hold to expire uncharged. One that throws after starting a new cycle is recorded: the container
+     * reports its exception to the cycle's {@code onError}, which must not take it for the client gone
+     * ({@link Settlement#errorEnd}).
      */
     private void asyncDispatch(ServletRequest req, ServletResponse res, FilterChain chain) throws IOException, ServletException {
         boolean returned = false;
@@ -1138,8 +1140,12 @@ public final class QuotaFilter implements Filter {
             chain.doFilter(req, res);
             returned = true;
         } finally {
-            if (!returned && !req.isAsyncStarted() && req.getAttribute(settling) instanceof Settlement settlement) {
-                settlement.settle(Settlement.End.THREW);
+            if (req.getAttribute(settling) instanceof Settlement settlement) {
+                if (!returned && !req.isAsyncStarted()) {
+                    settlement.settle(Settlement.End.THREW);
+                } else {
+                    settlement.dispatchEnded(!returned);
+                }
             }
         }
     }

@@ -42,7 +42,7 @@ final class Settlement implements AsyncListener {
         THREW,
         /** The container's async timeout fired. */
         TIMED_OUT,
-        /** Writing to the client failed: it went away. */
+        /** Writing to the client failed, or the container reported it gone ({@link #errorEnd}): it went away. */
         CLIENT_GONE
     }
 
@@ -239,7 +239,9 @@ final class Settlement implements AsyncListener {
      *       stop it, and it carries no answer, so the hold is released; any other 204 (a {@code POST}
      *       run for a side effect, a {@code GET} whose model found an empty result) is charged by the
      *       rules below;</li>
-     *   <li>a client that went away before any usage was seen is charged the estimate: the model was
+     *   <li>a client that went away before any usage was seen (also as the container reports it to the
+     *       async cycle: an HTTP/2 stream the client reset while a worker called the model, round 338:
+     *       {@link #errorEnd}) is charged the estimate: the model was
      *       called, and hanging up must not make the call free;</li>
      *   <li>an exception (or an async timeout) before the endpoint was {@code answering}: the hold is
      *       released ({@code releaseOnError}, the default) or charged the estimate. The endpoint was
@@ -1540,10 +1542,11 @@ final class Settlement implements AsyncListener {
     }
 
     /**
-     * Settles when the async cycle has completed, never earlier: after a timeout or an error the
+     * Settles when the async cycle has completed, not earlier (but for the client gone, {@link #onError}): after a timeout or an error the
      * application's own listener may still dispatch and write the model's answer (Spring's
      * {@code DeferredResult} does), and that answer's usage must be charged. The container calls
-     * {@code onComplete} after every timeout and error.
+     * {@code onComplete} after every timeout and error but one: Jetty's after a client's reset of a committed
+     * answer, which {@link #onError} settles itself, as it does every client gone.
      */
     @Override
     public void onComplete(AsyncEvent event) {
@@ -1558,12 +1561,63 @@ final class Settlement implements AsyncListener {
         }
     }
 
+    /**
+     * Whether the last dispatch of this request that passed the filter ended by an exception
+     * ({@link #dispatchEnded}), until an {@link #onError} has read it: that exception is what the container
+     * reports next.
+     */
+    private final AtomicBoolean dispatchThrew = new AtomicBoolean();
+
+    /**
+     * A dispatch of this request through the filter (an async one: Spring's {@code DeferredResult} and emitters
+     * dispatch back to write their end) returned, or ({@code threw}) ended by an exception while the request
+     * stayed async, which the container reports to the cycle's {@link #onError} once the dispatch has unwound.
+     */
+    void dispatchEnded(boolean threw) {
+        dispatchThrew.set(threw);
+    }
+
+    /**
+     * How an error the container reports on the async cycle ended the call (round 338): the client gone
+     * ({@link End#CLIENT_GONE}: docs/servlet.md rule 5, the estimate) or the endpoint's failure
+     * ({@link End#THREW}: rule 6, released before answering).
+     *
+     * <p>An application's failure reaches {@code onError} one way only: an exception that escaped a dispatch
+     * (the request's, or an async one an endpoint made to write its result or its error, as a
+     * {@code DeferredResult} given an upstream's exception does), which the container reports after that
+     * dispatch unwound through the filter ({@code dispatchThrew}). A worker that fails off the dispatch
+     * threads reports nothing to the cycle: it answers, dispatches or completes it, or lets it time out.
+     * Any other {@code onError} is the container's own report of the connection: an I/O error while the
+     * endpoint was at work off its dispatch (an HTTP/2 stream the client reset with {@code RST_STREAM},
+     * Tomcat's "Client reset the stream", Jetty's {@code EofException}; a connection that broke under a
+     * write). Told by what ran, not by the exception's class or message: containers name and word these
+     * differently and an upstream's failure is an {@code IOException} too. A reported error that is no
+     * {@code IOException} (an idle timeout) stays the endpoint's failure, as before. An I/O error after the
+     * answer was committed is the client gone whatever raised it: the answer was on its way to it. A dispatch
+     * the filter does not meet (it is not mapped for ASYNC, against docs/servlet.md) counts as the container's
+     * report; Tomcat has set its 500 for that dispatch's exception before it reports it, which rule 3 (a
+     * 5xx) releases all the same.
+     */
+    static End errorEnd(Throwable failure, boolean committed, boolean dispatchThrew) {
+        return failure instanceof IOException && (committed || !dispatchThrew) ? End.CLIENT_GONE : End.THREW;
+    }
+
+    /**
+     * The end as {@link #errorEnd} tells it. The client gone settles here, not on completion (round 338): what
+     * the container does next is its own error handling, answered to nobody (Tomcat sets 500 and completes the
+     * cycle, Jetty renders its error page, and after a reset on a committed answer recycles the response and
+     * never calls {@code onComplete}, which left such a hold to expire uncharged); the endpoint's answer is
+     * what it wrote until the client went. A later {@code onComplete}, or the worker's failing write and
+     * {@code complete()}, find the call settled ({@link #settle} runs once). Any other error waits for the
+     * completion: the application's own listener may still dispatch and write the model's answer.
+     */
     @Override
     public void onError(AsyncEvent event) {
-        // containers report a client that went away mid-response as an I/O error on the async cycle; an
-        // I/O error before any answer was sent is the application's (an upstream it could not reach)
-        asyncEnd = event.getThrowable() instanceof IOException && response.isCommitted() ? End.CLIENT_GONE
-                : End.THREW;
+        End end = errorEnd(event.getThrowable(), response.isCommitted(), dispatchThrew.getAndSet(false));
+        asyncEnd = end;
+        if (end == End.CLIENT_GONE) {
+            settle(end);
+        }
     }
 
     @Override

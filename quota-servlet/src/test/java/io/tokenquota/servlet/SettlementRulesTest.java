@@ -306,4 +306,24 @@ final class SettlementRulesTest {
         assertEquals(900L, Settlement.decide(null, 900L, false, End.RETURNED, 200, false, true, false, false, false, false, true, ESTIMATE)
                 .tokens());
     }
+
+    /**
+     * Round 338: an error the container reports on the async cycle. An I/O error no dispatch threw is its own
+     * report of the connection (an HTTP/2 stream reset while a worker called the model): the client gone, the
+     * estimate; the exception a dispatch threw (an upstream's {@code IOException} a {@code DeferredResult}
+     * dispatched) is the endpoint's failure, released before answering.
+     */
+    @Test
+    void anAsyncErrorIsTheClientGoneUnlessADispatchThrewIt() {
+        java.io.IOException reset = new java.io.IOException("Client reset the stream before the request was fully read");
+        assertEquals(End.CLIENT_GONE, Settlement.errorEnd(reset, false, false), "a reset before any answer");
+        assertEquals(End.CLIENT_GONE, Settlement.errorEnd(reset, true, false), "a reset mid-answer");
+        assertEquals(End.THREW, Settlement.errorEnd(new java.net.ConnectException("Connection refused"), false, true),
+                "an upstream's failure a dispatch threw before answering");
+        assertEquals(End.CLIENT_GONE, Settlement.errorEnd(reset, true, true), "an I/O error after the answer was committed");
+        assertEquals(End.THREW, Settlement.errorEnd(new IllegalStateException("idle timeout"), false, false));
+        assertEquals(End.THREW, Settlement.errorEnd(null, false, false));
+        assertEquals(ESTIMATE, decide(null, null, End.CLIENT_GONE, 200, false).tokens(), "rule 5: hanging up is no free call");
+        assertTrue(decide(null, null, End.THREW, 200, false).release(), "rule 6: a failure before answering");
+    }
 }

@@ -119,7 +119,8 @@ abstract class AbstractRound338 extends ModelCallRound {
     @Override
     protected Deployment deploy(QuotaFilter filter) {
         return filteredAi(filter).servlet("chat", new AsyncChat(), "/ai/async/*")
-                .servlet("stream", new AsyncStream(), "/ai/stream/*");
+                .servlet("stream", new AsyncStream(), "/ai/stream/*")
+                .servlet("failing", new UpstreamFails(), "/ai/failing/*");
     }
 
     @BeforeAll
@@ -155,6 +156,10 @@ abstract class AbstractRound338 extends ModelCallRound {
         FilterMap map = new FilterMap();
         map.setFilterName("quota");
         map.addURLPattern("/ai/*");
+        // requests and async dispatches (docs/servlet.md registers it for every dispatcher type): the filter meets
+        // the async dispatch an endpoint makes to write its result or its error, as Spring's DeferredResult does
+        map.setDispatcher(jakarta.servlet.DispatcherType.REQUEST.name());
+        map.setDispatcher(jakarta.servlet.DispatcherType.ASYNC.name());
         context.addFilterMap(map);
         Wrapper chat = Tomcat.addServlet(context, "chat", new AsyncChat());
         chat.setAsyncSupported(true);
@@ -162,6 +167,9 @@ abstract class AbstractRound338 extends ModelCallRound {
         Wrapper stream = Tomcat.addServlet(context, "stream", new AsyncStream());
         stream.setAsyncSupported(true);
         context.addServletMappingDecoded("/ai/stream/*", "stream");
+        Wrapper failing = Tomcat.addServlet(context, "failing", new UpstreamFails());
+        failing.setAsyncSupported(true);
+        context.addServletMappingDecoded("/ai/failing/*", "failing");
         Tomcat.addServlet(context, "open", new Open());
         context.addServletMappingDecoded("/open/*", "open");
         tomcat.start();
@@ -188,13 +196,18 @@ abstract class AbstractRound338 extends ModelCallRound {
         org.eclipse.jetty.ee10.servlet.ServletContextHandler context = new org.eclipse.jetty.ee10.servlet.ServletContextHandler("/");
         org.eclipse.jetty.ee10.servlet.FilterHolder quota = new org.eclipse.jetty.ee10.servlet.FilterHolder(filterFor("/ai/").build());
         quota.setAsyncSupported(true);
-        context.addFilter(quota, "/ai/*", java.util.EnumSet.of(jakarta.servlet.DispatcherType.REQUEST));
+        // requests and async dispatches, as in the Tomcat server above
+        context.addFilter(quota, "/ai/*", java.util.EnumSet.of(jakarta.servlet.DispatcherType.REQUEST,
+                jakarta.servlet.DispatcherType.ASYNC));
         org.eclipse.jetty.ee10.servlet.ServletHolder chat = new org.eclipse.jetty.ee10.servlet.ServletHolder("chat", new AsyncChat());
         chat.setAsyncSupported(true);
         context.addServlet(chat, "/ai/async/*");
         org.eclipse.jetty.ee10.servlet.ServletHolder stream = new org.eclipse.jetty.ee10.servlet.ServletHolder("stream", new AsyncStream());
         stream.setAsyncSupported(true);
         context.addServlet(stream, "/ai/stream/*");
+        org.eclipse.jetty.ee10.servlet.ServletHolder failing = new org.eclipse.jetty.ee10.servlet.ServletHolder("failing", new UpstreamFails());
+        failing.setAsyncSupported(true);
+        context.addServlet(failing, "/ai/failing/*");
         context.addServlet(new org.eclipse.jetty.ee10.servlet.ServletHolder("open", new Open()), "/open/*");
         jetty.setHandler(context);
         jetty.start();
@@ -306,6 +319,36 @@ abstract class AbstractRound338 extends ModelCallRound {
                 } finally {
                     latch(done, s).countDown();
                 }
+            });
+        }
+    }
+
+    /** The request attribute the worker leaves its upstream's failure in for the async dispatch. */
+    static final String UPSTREAM_FAILURE = "round338.upstreamFailure";
+
+    /**
+     * An application's own failure before answering (the control of the fix): a {@code DeferredResult}-style
+     * endpoint whose worker cannot reach the provider (the connection refused: the model never ran) hands the
+     * exception to the async cycle and dispatches, as {@code DeferredResult.setErrorResult} does; the async
+     * dispatch throws it (Spring's handler adapter rethrows an error result) and the container answers 500.
+     * At {@code /ai/failing/again} the async dispatch starts a new cycle before it throws (a handler whose
+     * result is another deferred value), so the container reports the exception to that cycle's listeners.
+     */
+    class UpstreamFails extends HttpServlet {
+        @Override
+        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+            if (req.getDispatcherType() == jakarta.servlet.DispatcherType.ASYNC) {
+                if ("/again".equals(req.getPathInfo())) {
+                    req.startAsync(req, resp).setTimeout(30_000);
+                }
+                throw (IOException) req.getAttribute(UPSTREAM_FAILURE);
+            }
+            req.getInputStream().readAllBytes();
+            AsyncContext ac = req.startAsync(req, resp);
+            ac.setTimeout(30_000);
+            workers.submit(() -> {
+                req.setAttribute(UPSTREAM_FAILURE, new java.net.ConnectException("Connection refused: api.openai.com"));
+                ac.dispatch();
             });
         }
     }
@@ -443,5 +486,52 @@ abstract class AbstractRound338 extends ModelCallRound {
         latch(answer, s).countDown();
         assertTrue(latch(done, s).await(10, TimeUnit.SECONDS));
         assertChargedAfterTheCall(s, USAGE, "the client hung up its HTTP/1.1 stream after the first chunk");
+    }
+
+    /**
+     * Control of the fix (docs/servlet.md rule 6): over h2c, an async endpoint whose upstream call fails before
+     * any answer dispatches its {@code IOException}, which the async dispatch throws; the container reports it
+     * to the cycle ({@code onError}) and answers 500. That is the application's failure, not the client gone:
+     * the model was never reached, the hold is released.
+     */
+    @Test
+    void http2AsyncDispatchThrowingTheUpstreamsIOExceptionBeforeAnsweringIsReleased() throws Exception {
+        URI base = http2Base();
+        String s = subject();
+        HttpResponse<String> r = http2.send(chatRequest(base.resolve("/ai/failing/chat"), s, CHAT),
+                HttpResponse.BodyHandlers.ofString());
+        assertEquals(HttpClient.Version.HTTP_2, r.version());
+        assertReleasedAfterAFailure(s, r);
+    }
+
+    /**
+     * The same with a new async cycle started in the dispatch that throws: the filter cannot settle the
+     * dispatch's failure itself (the request is async again), and the container reports the exception to the
+     * cycle's {@code onError} (Jetty before it sets its 500), which must read it as the endpoint's failure.
+     */
+    @Test
+    void http2AsyncDispatchThrowingInANewCycleBeforeAnsweringIsReleased() throws Exception {
+        URI base = http2Base();
+        String s = subject();
+        HttpResponse<String> r = http2.send(chatRequest(base.resolve("/ai/failing/again"), s, CHAT),
+                HttpResponse.BodyHandlers.ofString());
+        assertEquals(HttpClient.Version.HTTP_2, r.version());
+        assertReleasedAfterAFailure(s, r);
+    }
+
+    /** The same over HTTP/1.1. */
+    @Test
+    void http11AsyncDispatchThrowingTheUpstreamsIOExceptionBeforeAnsweringIsReleased() throws Exception {
+        String s = subject();
+        assertReleasedAfterAFailure(s, TestHttp.postJson(container.uri("/ai/failing/chat"), s, CHAT));
+    }
+
+    private void assertReleasedAfterAFailure(String s, HttpResponse<String> r) throws InterruptedException {
+        QuotaAccount a = accountAfterTheCall(s);
+        String figures = kind() + ": an upstream refused before answering: status " + r.statusCode() + ", used "
+                + a.used() + ", reserved " + a.reserved() + "; ledger " + ledger(s);
+        assertAll(() -> assertEquals(500, r.statusCode(), figures),
+                () -> assertEquals(0, a.used(), figures),
+                () -> assertEquals(0, a.reserved(), figures));
     }
 }
