@@ -1,0 +1,148 @@
+package io.tokenquota.jdbi.breakit343;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import io.tokenquota.QuotaAccount;
+import io.tokenquota.QuotaPolicy;
+import io.tokenquota.QuotaStore;
+import io.tokenquota.Team;
+import io.tokenquota.testkit.MutableClock;
+import java.time.YearMonth;
+import java.time.ZoneOffset;
+import java.util.List;
+import java.util.UUID;
+import java.util.concurrent.Callable;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Round 343 (a ledger round): the group commit ({@code Combiner}: concurrent key-less takes of one lane
+ * folded into one statement) under a month turn, through the public {@link QuotaStore} API, on H2,
+ * PostgreSQL and the in-memory reference.
+ *
+ * <p>The rule (docs/semantics.md "Month turn", docs/decisions.md "A subject's months never go backwards":
+ * a write lands in the later of the policy clock's month and the subject's latest month; docs/storage.md
+ * "the outcome is the one of running them one after another"): a call made when the clock reads February
+ * is charged to February. Here two calls are made at 23:00 on 31 January and a third at 00:30 on
+ * 1 February, after the first two are under way but before any of them finished.
+ *
+ * <p>On the in-memory reference and on H2 (no group commit) the three run one after another. On
+ * PostgreSQL the first is held up on its account's row lock (a host transaction holding
+ * {@code SELECT ... FOR UPDATE}, as a report or an admin tool may), so that the second (January) and the
+ * third (February) queue in the combiner's lane behind it; when the first is done, the second leads and
+ * runs both in one statement. The control makes the February call once the January ones are done.
+ */
+abstract class AbstractRound343 {
+    protected abstract QuotaStore store(QuotaPolicy policy);
+
+    static final YearMonth JANUARY = YearMonth.of(2032, 1);
+    static final YearMonth FEBRUARY = JANUARY.plusMonths(1);
+
+    protected MutableClock clock;
+    protected String prefix;
+
+    @BeforeEach
+    void start() {
+        clock = MutableClock.at(JANUARY, 31, 23);
+        prefix = "r343" + UUID.randomUUID().toString().substring(0, 8) + "-";
+    }
+
+    QuotaPolicy policy() {
+        return QuotaPolicy.builder().clock(clock).defaultAllocation(10_000).build();
+    }
+
+    /** allocated, granted, carried, used, reserved. */
+    static List<Long> view(QuotaAccount a) {
+        return List.of(a.allocated(), a.granted(), a.carried(), a.used(), a.reserved());
+    }
+
+    /** The clock reads 00:30 on 1 February. */
+    void turnToFebruary() {
+        clock.set(FEBRUARY.atDay(1).atTime(0, 30).toInstant(ZoneOffset.UTC));
+    }
+
+    /**
+     * Runs {@code first} and {@code second} (the clock in January), turns the clock to February and runs
+     * {@code third}. {@code queued}: the third call is made while the first two are still under way (on a
+     * store with a group commit, all three in its lane, the first held up on {@code lockedSubject}'s January
+     * account); otherwise (and on stores without one) one after another. Every call must succeed.
+     */
+    protected void acrossTheTurn(QuotaStore store, boolean queued, String lockedSubject, Callable<?> first,
+                                 Callable<?> second, Callable<?> third) throws Exception {
+        first.call();
+        second.call();
+        turnToFebruary();
+        third.call();
+    }
+
+    // ------------------------------------------------------------ a user's consumes
+
+    private void userAcrossTheTurn(boolean queued) throws Exception {
+        QuotaStore store = store(policy());
+        String alice = prefix + "alice";
+        assertEquals(List.of(10_000L, 0L, 0L, 0L, 0L), view(store.account(alice)), "January opened");
+        acrossTheTurn(store, queued, alice,
+                () -> store.consume(alice, 1_000, null),
+                () -> store.consume(alice, 1_000, null),
+                () -> store.consume(alice, 8_000, null));
+        assertEquals(List.of(10_000L, 0L, 0L, 2_000L, 0L), view(store.account(alice, JANUARY).orElseThrow()),
+                "January pays the two calls made in January");
+        assertEquals(List.of(10_000L, 0L, 0L, 8_000L, 0L), view(store.account(alice)),
+                "February pays the call made at 00:30 on 1 February");
+    }
+
+    /**
+     * Finding (PostgreSQL): the February consume, queued behind a January call, is run in the second
+     * January caller's combined statement at that caller's instant, and lands in January: it spends
+     * January's leftover allowance and February's 10,000 stay untouched.
+     */
+    @Test
+    void aConsumeMadeInFebruaryIsChargedToFebruaryWhileJanuaryCallsAreUnderWay() throws Exception {
+        userAcrossTheTurn(true);
+    }
+
+    /** Control: the same February consume, made once the January calls are done. */
+    @Test
+    void aConsumeMadeInFebruaryIsChargedToFebruary() throws Exception {
+        userAcrossTheTurn(false);
+    }
+
+    // ------------------------------------------------------------ a team member's consumes
+
+    private void memberAcrossTheTurn(boolean queued) throws Exception {
+        QuotaStore store = store(policy());
+        String bob = prefix + "bob";
+        String team = prefix + "team";
+        store.setTeam(bob, team);
+        assertEquals(List.of(10_000L, 0L, 0L, 0L, 0L), view(store.account(Team.subject(team))), "the team's January opened");
+        assertEquals(List.of(10_000L, 0L, 0L, 0L, 0L), view(store.account(bob)), "bob's January opened");
+        acrossTheTurn(store, queued, Team.subject(team),
+                () -> store.consume(bob, 1_000, null),
+                () -> store.consume(bob, 1_000, null),
+                () -> store.consume(bob, 8_000, null));
+        assertEquals(List.of(10_000L, 0L, 0L, 2_000L, 0L), view(store.account(bob, JANUARY).orElseThrow()),
+                "bob's January pays the two calls made in January");
+        assertEquals(List.of(10_000L, 0L, 0L, 2_000L, 0L),
+                view(store.account(Team.subject(team), JANUARY).orElseThrow()),
+                "the team's January pays the two calls made in January");
+        assertEquals(List.of(10_000L, 0L, 0L, 8_000L, 0L), view(store.account(bob)),
+                "bob's February pays the call made at 00:30 on 1 February");
+        assertEquals(List.of(10_000L, 0L, 0L, 8_000L, 0L), view(store.account(Team.subject(team))),
+                "the team's February pays the call made at 00:30 on 1 February");
+    }
+
+    /**
+     * Finding (PostgreSQL): the same through the team members' combiner (team-take-together.sql, lanes by
+     * team): the February call lands in bob's and the team's January.
+     */
+    @Test
+    void aMembersConsumeMadeInFebruaryIsChargedToFebruaryWhileJanuaryCallsAreUnderWay() throws Exception {
+        memberAcrossTheTurn(true);
+    }
+
+    /** Control: the same February call of the member, made once the January calls are done. */
+    @Test
+    void aMembersConsumeMadeInFebruaryIsChargedToFebruary() throws Exception {
+        memberAcrossTheTurn(false);
+    }
+}
