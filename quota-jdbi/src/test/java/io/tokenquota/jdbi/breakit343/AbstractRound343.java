@@ -2,11 +2,16 @@ package io.tokenquota.jdbi.breakit343;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
+import io.tokenquota.HoldRequest;
+import io.tokenquota.OverrunPolicy;
 import io.tokenquota.QuotaAccount;
+import io.tokenquota.QuotaException;
 import io.tokenquota.QuotaPolicy;
 import io.tokenquota.QuotaStore;
 import io.tokenquota.Team;
 import io.tokenquota.testkit.MutableClock;
+import java.time.Duration;
+import java.time.Instant;
 import java.time.YearMonth;
 import java.time.ZoneOffset;
 import java.util.List;
@@ -62,16 +67,16 @@ abstract class AbstractRound343 {
     }
 
     /**
-     * Runs {@code first} and {@code second} (the clock in January), turns the clock to February and runs
-     * {@code third}. {@code queued}: the third call is made while the first two are still under way (on a
-     * store with a group commit, all three in its lane, the first held up on {@code lockedSubject}'s January
-     * account); otherwise (and on stores without one) one after another. Every call must succeed.
+     * Runs {@code first} and {@code second}, moves the clock ({@code move}) and runs {@code third}.
+     * {@code queued}: the third call is made while the first two are still under way (on a store with a
+     * group commit, all three in its lane, the first held up on {@code lockedSubject}'s January account);
+     * otherwise (and on stores without one) one after another. Every call must succeed.
      */
-    protected void acrossTheTurn(QuotaStore store, boolean queued, String lockedSubject, Callable<?> first,
-                                 Callable<?> second, Callable<?> third) throws Exception {
+    protected void whileUnderWay(QuotaStore store, boolean queued, String lockedSubject, Callable<?> first,
+                                 Callable<?> second, Runnable move, Callable<?> third) throws Exception {
         first.call();
         second.call();
-        turnToFebruary();
+        move.run();
         third.call();
     }
 
@@ -81,9 +86,10 @@ abstract class AbstractRound343 {
         QuotaStore store = store(policy());
         String alice = prefix + "alice";
         assertEquals(List.of(10_000L, 0L, 0L, 0L, 0L), view(store.account(alice)), "January opened");
-        acrossTheTurn(store, queued, alice,
+        whileUnderWay(store, queued, alice,
                 () -> store.consume(alice, 1_000, null),
                 () -> store.consume(alice, 1_000, null),
+                this::turnToFebruary,
                 () -> store.consume(alice, 8_000, null));
         assertEquals(List.of(10_000L, 0L, 0L, 2_000L, 0L), view(store.account(alice, JANUARY).orElseThrow()),
                 "January pays the two calls made in January");
@@ -116,9 +122,10 @@ abstract class AbstractRound343 {
         store.setTeam(bob, team);
         assertEquals(List.of(10_000L, 0L, 0L, 0L, 0L), view(store.account(Team.subject(team))), "the team's January opened");
         assertEquals(List.of(10_000L, 0L, 0L, 0L, 0L), view(store.account(bob)), "bob's January opened");
-        acrossTheTurn(store, queued, Team.subject(team),
+        whileUnderWay(store, queued, Team.subject(team),
                 () -> store.consume(bob, 1_000, null),
                 () -> store.consume(bob, 1_000, null),
+                this::turnToFebruary,
                 () -> store.consume(bob, 8_000, null));
         assertEquals(List.of(10_000L, 0L, 0L, 2_000L, 0L), view(store.account(bob, JANUARY).orElseThrow()),
                 "bob's January pays the two calls made in January");
@@ -144,5 +151,59 @@ abstract class AbstractRound343 {
     @Test
     void aMembersConsumeMadeInFebruaryIsChargedToFebruary() throws Exception {
         memberAcrossTheTurn(false);
+    }
+
+    // ------------------------------------------------------------ a hold's life under CAP_AT_HOLD
+
+    /**
+     * A hold lives its TTL from the call that took it (docs/semantics.md, holds; docs/decisions.md
+     * "Combined takes share the leader's instant": the combined callers "differ from it by at most that
+     * statement's duration"). On 10 January at 12:00 alice (10,000, {@code CAP_AT_HOLD}) consumes 1,000 and
+     * holds 1,000 for an hour; at 13:30 she holds 8,000 for an hour (until 14:30) for a model call, and
+     * meanwhile asks for 8,000 more in one step, which must be refused (1,000 left once the 12:00 hold is
+     * swept). The call then commits its 8,000.
+     */
+    private void holdAfterAWait(boolean queued) throws Exception {
+        clock.set(JANUARY.atDay(10).atTime(12, 0).toInstant(ZoneOffset.UTC));
+        QuotaStore store = store(QuotaPolicy.builder().clock(clock).defaultAllocation(10_000)
+                .overrunPolicy(OverrunPolicy.CAP_AT_HOLD).build());
+        String carol = prefix + "carol";
+        assertEquals(List.of(10_000L, 0L, 0L, 0L, 0L), view(store.account(carol)), "January opened");
+        String[] hold = new String[1];
+        whileUnderWay(store, queued, carol,
+                () -> store.consume(carol, 1_000, null),
+                () -> store.reserve(HoldRequest.of(carol, 1_000).ttl(Duration.ofHours(1)).build()),
+                () -> clock.advance(Duration.ofMinutes(90)),
+                () -> hold[0] = store.reserve(HoldRequest.of(carol, 8_000).ttl(Duration.ofHours(1)).build())
+                        .reservation().id());
+        Instant until = clock.instant().plus(Duration.ofHours(1));
+        String oneStep;
+        try {
+            oneStep = "charged " + store.consume(carol, 8_000, null).charged();
+        } catch (QuotaException e) {
+            oneStep = e.code().name();
+        }
+        long charged = store.commit(hold[0], 8_000).charged();
+        assertEquals(List.of(until.toString(), "QUOTA_EXCEEDED", 8_000L, List.of(10_000L, 0L, 0L, 9_000L, 0L)),
+                List.of(store.reservation(hold[0]).orElseThrow().expiresAt().toString(), oneStep, charged,
+                        view(store.account(carol))),
+                "the 13:30 hold lives until 14:30 (expiry), the one-step 8,000 is refused, the call pays its 8,000, "
+                        + "the account");
+    }
+
+    /**
+     * Finding (PostgreSQL): the 13:30 hold, queued behind the 12:00 calls, is taken in the 12:00 caller's
+     * statement and expires at 13:00, before it was asked for: the one-step 8,000 sweeps it and is served,
+     * and the call's commit, now late, is capped at the 1,000 left: 7,000 of its tokens are free.
+     */
+    @Test
+    void aHoldTakenBehindAWaitingCallLivesItsTtl() throws Exception {
+        holdAfterAWait(true);
+    }
+
+    /** Control: the same 13:30 hold, taken once the 12:00 calls are done. */
+    @Test
+    void aHoldLivesItsTtl() throws Exception {
+        holdAfterAWait(false);
     }
 }

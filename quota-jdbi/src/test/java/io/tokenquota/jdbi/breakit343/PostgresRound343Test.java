@@ -39,8 +39,8 @@ class PostgresRound343Test extends AbstractRound343 {
     }
 
     @Override
-    protected void acrossTheTurn(QuotaStore store, boolean queued, String lockedSubject, Callable<?> first,
-                                 Callable<?> second, Callable<?> third) throws Exception {
+    protected void whileUnderWay(QuotaStore store, boolean queued, String lockedSubject, Callable<?> first,
+                                 Callable<?> second, Runnable move, Callable<?> third) throws Exception {
         try (Connection blocker = DB.dataSource().getConnection(); Connection monitor = DB.dataSource().getConnection()) {
             blocker.setAutoCommit(false);
             try (PreparedStatement ps = blocker.prepareStatement(
@@ -55,7 +55,7 @@ class PostgresRound343Test extends AbstractRound343 {
             awaitRowLockWait(monitor);
             Call b = Call.start("second", second);
             b.awaitParkedInCombiner();
-            turnToFebruary();
+            move.run();
             Call c = null;
             if (queued) {
                 c = Call.start("third", third);
