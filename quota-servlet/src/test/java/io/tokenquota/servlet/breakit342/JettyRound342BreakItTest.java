@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit342;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound342BreakItTest extends AbstractRound342 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
