@@ -6,19 +6,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.Deployment;
-import io.tokenquota.servlet.testing.EventStreams;
-import io.tokenquota.servlet.testing.ModelCallRound;
-import io.tokenquota.servlet.testing.TestHttp;
-import jakarta.servlet.http.HttpServlet;
-import jakarta.servlet.http.HttpServletRequest;
-import jakarta.servlet.http.HttpServletResponse;
+import io.tokenquota.servlet.testing.SupportChatRound;
 import java.io.IOException;
-import java.io.OutputStream;
-import java.net.http.HttpResponse;
-import java.util.Map;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -47,28 +36,14 @@ import org.junit.jupiter.api.Test;
  * []} and {@code usage}), and "Streaming events" of the Responses API ({@code response.created} with {@code "usage":
  * null}, {@code response.output_text.delta}, {@code response.completed} with the usage).
  */
-abstract class AbstractRound328 extends ModelCallRound {
+abstract class AbstractRound328 extends SupportChatRound {
     /** The application's system message: its instructions and the product manual, in tokens. */
     static final long SYSTEM = 6_000;
     /** What OpenAI reports as the prompt: the system message and the client's question. */
     static final long PROMPT = SYSTEM + 20;
-    /** The answer the client reads before it stops: 100 deltas of ten one-token words. */
-    static final int DELTAS = 100;
-    static final long READ = DELTAS * 10L;
-    static final String TEN_WORDS = " word word word word word word word word word word";
-    static final String MARK = "END-OF-TEXT";
-    static final String QUESTION = "{\"question\":\"How do I reset the router to its factory settings?\"}";
 
-    /** Per subject: counted down once its client has hung up. */
-    final Map<String, CountDownLatch> hungUp = new ConcurrentHashMap<>();
-    /** Per subject: whether the relay's write failed (it noticed the hang-up) rather than reaching the usage. */
-    final Map<String, Boolean> writeFailed = new ConcurrentHashMap<>();
-
-    @Override
-    protected Deployment deploy(QuotaFilter filter) {
-        return filteredByServletName(filter)
-                .servlet("support", new SupportChat(false), "/ai/support/*")
-                .servlet("supportResponses", new SupportChat(true), "/ai/support-responses/*");
+    AbstractRound328() {
+        super("328", PROMPT, false);
     }
 
     /**
@@ -76,116 +51,22 @@ abstract class AbstractRound328 extends ModelCallRound {
      * {@code stream_options.include_usage} (Chat Completions), or the Responses API with {@code stream: true}, and
      * relays each event as it comes. When the client stops, the model writes on until the relay's next write fails.
      */
-    class SupportChat extends HttpServlet {
-        private final boolean responses;
-
-        SupportChat(boolean responses) {
-            this.responses = responses;
-        }
-
-        @Override
-        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            req.getInputStream().readAllBytes();
-            String s = req.getHeader("x-user-id");
-            calls.count(s);
-            resp.setContentType("text/event-stream");
-            OutputStream out = resp.getOutputStream();
-            EventStreams.write(out, responses ? created() : first());
-            for (int i = 0; i < DELTAS; i++) {
-                EventStreams.write(out, delta(i + 1));
-            }
-            CountDownLatch gone = hungUp.get(s);
-            long more = 0;
-            if (gone != null) {
-                EventStreams.write(out, ": " + MARK + "\n\n");
-                try {
-                    gone.await(10, TimeUnit.SECONDS);
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                }
-                more = 2_000;
-            }
-            try {
-                // the model writes on (more words, each relayed as it comes), then its last events
-                for (int i = 0; i < more; i++) {
-                    EventStreams.write(out, delta(DELTAS + i + 1));
-                }
-                EventStreams.write(out, responses ? completed(PROMPT, READ + more * 10) : last(PROMPT, READ + more * 10));
-                writeFailed.put(s, false);
-            } catch (IOException e) {
-                // the client is gone: the relay stops, cancelling the provider's call
-                writeFailed.put(s, true);
-            }
-        }
-
-        private String delta(int n) {
-            if (responses) {
-                return "event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\","
-                        + "\"sequence_number\":" + (n + 1) + ",\"item_id\":\"msg_328\",\"output_index\":0,"
-                        + "\"content_index\":0,\"delta\":\"" + TEN_WORDS + "\",\"logprobs\":[]}\n\n";
-            }
-            return "data: " + HEAD + "\"choices\":[{\"index\":0,\"delta\":{\"content\":\"" + TEN_WORDS + "\"},"
-                    + "\"logprobs\":null,\"finish_reason\":null}]}\n\n";
-        }
+    @Override
+    protected Deployment deploy(QuotaFilter filter) {
+        return filteredByServletName(filter)
+                .servlet("support", chat(), "/ai/support/*")
+                .servlet("supportResponses", responses(), "/ai/support-responses/*");
     }
 
-    static final String HEAD = "{\"id\":\"chatcmpl-328\",\"object\":\"chat.completion.chunk\",\"created\":1750000000,"
-            + "\"model\":\"gpt-4o-mini-2024-07-18\",\"system_fingerprint\":\"fp_328\",";
-
-    static String first() {
-        return "data: " + HEAD + "\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\","
-                + "\"refusal\":null},\"logprobs\":null,\"finish_reason\":null}],\"usage\":null}\n\n";
-    }
-
-    static String last(long prompt, long completion) {
-        return "data: " + HEAD + "\"choices\":[{\"index\":0,\"delta\":{},\"logprobs\":null,\"finish_reason\":\"stop\"}],"
-                + "\"usage\":null}\n\n"
-                + "data: " + HEAD + "\"choices\":[],\"usage\":{\"prompt_tokens\":" + prompt + ",\"completion_tokens\":"
-                + completion + ",\"total_tokens\":" + (prompt + completion) + ",\"prompt_tokens_details\":"
-                + "{\"cached_tokens\":0,\"audio_tokens\":0},\"completion_tokens_details\":{\"reasoning_tokens\":0,"
-                + "\"audio_tokens\":0,\"accepted_prediction_tokens\":0,\"rejected_prediction_tokens\":0}}}\n\n"
-                + "data: [DONE]\n\n";
-    }
-
-    static String response(String status, String usage) {
-        return "{\"id\":\"resp_328\",\"object\":\"response\",\"created_at\":1750000000,\"status\":\"" + status
-                + "\",\"model\":\"gpt-4.1-mini-2025-04-14\",\"output\":[],\"usage\":" + usage + "}";
-    }
-
-    static String created() {
-        return "event: response.created\ndata: {\"type\":\"response.created\",\"sequence_number\":0,\"response\":"
-                + response("in_progress", "null") + "}\n\n";
-    }
-
-    static String completed(long input, long output) {
-        return "event: response.completed\ndata: {\"type\":\"response.completed\",\"sequence_number\":99999,"
-                + "\"response\":" + response("completed", "{\"input_tokens\":" + input + ",\"input_tokens_details\":"
-                + "{\"cached_tokens\":0},\"output_tokens\":" + output + ",\"output_tokens_details\":"
-                + "{\"reasoning_tokens\":0},\"total_tokens\":" + (input + output) + "}") + "}\n\n";
-    }
-
-    /** A question read to its end: 200, one model call, charged its usage (prompt and answer). */
+    /** A question read to its end: 200, one model call, charged its usage (prompt and answer); what {@code s} has used in all. */
     long readToItsEnd(String s, String path) {
-        HttpResponse<String> r = TestHttp.postJson(container.uri(path), s, QUESTION);
-        assertEquals(200, r.statusCode(), r.body());
-        assertTrue(r.body().contains(path.contains("responses") ? "response.completed" : "[DONE]"), "read to its end");
+        readToItsEnd(s, path, QUESTION);
         return settled(s).used();
     }
 
     /** A question whose answer the client stops after {@link #READ} tokens: what it was charged for that call. */
     long stopped(String s, String path) throws IOException {
-        long before = settled(s).used();
-        CountDownLatch gone = new CountDownLatch(1);
-        hungUp.put(s, gone);
-        try {
-            String read = TestHttp.postAndHangUpAfter(container.port(), path, s, QUESTION, MARK);
-            assertTrue(read.startsWith("HTTP/1.1 200") && read.contains(MARK), read.lines().findFirst().orElse(""));
-        } finally {
-            gone.countDown();
-        }
-        long used = settled(s).used() - before;
-        hungUp.remove(s);
-        return used;
+        return stopped(s, path, QUESTION);
     }
 
     void assertStoppedCallPaysItsPrompt(String path, String what) throws IOException {

@@ -6,21 +6,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.Deployment;
-import io.tokenquota.servlet.testing.EventStreams;
-import io.tokenquota.servlet.testing.ModelCallRound;
 import io.tokenquota.servlet.testing.Prose;
-import io.tokenquota.servlet.testing.TestHttp;
-import jakarta.servlet.http.HttpServlet;
-import jakarta.servlet.http.HttpServletRequest;
-import jakarta.servlet.http.HttpServletResponse;
+import io.tokenquota.servlet.testing.SupportChatRound;
 import java.io.IOException;
-import java.io.OutputStream;
-import java.net.http.HttpResponse;
-import java.util.Map;
 import java.util.UUID;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -53,18 +42,12 @@ import org.junit.jupiter.api.Test;
  * tool {@code {"type": "web_search"}}, platform.openai.com/docs/guides/tools-web-search), the members a client
  * adds here (they mean nothing to this application, which reads neither).
  */
-abstract class AbstractRound331 extends ModelCallRound {
+abstract class AbstractRound331 extends SupportChatRound {
     /** The application's system message: its instructions and the product manual, in tokens. */
     static final long SYSTEM = 4_000;
     /** What OpenAI reports as the prompt: the system message and the client's question. */
     static final long PROMPT = SYSTEM + 20;
-    /** The answer the client reads before it stops: 100 deltas of ten one-token words. */
-    static final int DELTAS = 100;
-    static final long READ = DELTAS * 10L;
-    static final String TEN_WORDS = " word word word word word word word word word word";
-    static final String MARK = "END-OF-TEXT";
     static final String Q = "\"question\":\"How do I reset the router to its factory settings?\"";
-    static final String QUESTION = "{" + Q + "}";
     /** The question with an OpenAI stored prompt reference (Responses API's {@code prompt}) the application ignores. */
     static final String WITH_PROMPT = "{" + Q + ",\"prompt\":{\"id\":\"pmpt_68ab31c0d2e4819096b2f1a7c3e5d9f1\",\"version\":\"2\"}}";
     /** The question with OpenAI's web search tool (Responses API's {@code tools}) the application ignores. */
@@ -73,16 +56,8 @@ abstract class AbstractRound331 extends ModelCallRound {
     static final String WITH_NOTES = "{" + Q + ",\"notes\":\"" + Prose.english(27_000) + "\"}";
     static final String CHAT = "/ai/support/chat";
 
-    /** Per subject: counted down once its client has hung up. */
-    final Map<String, CountDownLatch> hungUp = new ConcurrentHashMap<>();
-    /** Per subject: whether the relay's write failed (it noticed the hang-up) rather than reaching the usage. */
-    final Map<String, Boolean> writeFailed = new ConcurrentHashMap<>();
-
-    @Override
-    protected Deployment deploy(QuotaFilter filter) {
-        // one servlet for the chat and for the per-conversation route (a Spring @PostMapping("/conversations/{id}/messages")
-        // beside @PostMapping("/chat"): both run the same handler code)
-        return filteredByServletName(filter).servlet("support", new SupportChat(), "/ai/support/*");
+    AbstractRound331() {
+        super("331", PROMPT, true);
     }
 
     /**
@@ -90,88 +65,11 @@ abstract class AbstractRound331 extends ModelCallRound {
      * and {@code stream_options.include_usage}, and relays each chunk as it comes. When the client stops, the model
      * writes on until the relay's next write fails.
      */
-    class SupportChat extends HttpServlet {
-        @Override
-        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            req.getInputStream().readAllBytes();
-            String s = req.getHeader("x-user-id");
-            calls.count(s);
-            resp.setContentType("text/event-stream");
-            OutputStream out = resp.getOutputStream();
-            EventStreams.write(out, first());
-            for (int i = 0; i < DELTAS; i++) {
-                EventStreams.write(out, delta());
-            }
-            CountDownLatch gone = hungUp.get(s);
-            long more = 0;
-            if (gone != null) {
-                EventStreams.write(out, ": " + MARK + "\n\n");
-                try {
-                    gone.await(10, TimeUnit.SECONDS);
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                }
-                more = 2_000;
-            }
-            try {
-                for (int i = 0; i < more; i++) {
-                    EventStreams.write(out, delta());
-                }
-                EventStreams.write(out, last(PROMPT, READ + more * 10));
-                writeFailed.put(s, false);
-            } catch (IOException e) {
-                // the client is gone: the relay stops, cancelling the provider's call
-                writeFailed.put(s, true);
-            }
-        }
-    }
-
-    static final String HEAD = "{\"id\":\"chatcmpl-331\",\"object\":\"chat.completion.chunk\",\"created\":1750000000,"
-            + "\"model\":\"gpt-4o-mini-2024-07-18\",\"system_fingerprint\":\"fp_331\",";
-
-    static String first() {
-        return "data: " + HEAD + "\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\","
-                + "\"refusal\":null},\"logprobs\":null,\"finish_reason\":null}],\"usage\":null}\n\n";
-    }
-
-    static String delta() {
-        return "data: " + HEAD + "\"choices\":[{\"index\":0,\"delta\":{\"content\":\"" + TEN_WORDS + "\"},"
-                + "\"logprobs\":null,\"finish_reason\":null}],\"usage\":null}\n\n";
-    }
-
-    static String last(long prompt, long completion) {
-        return "data: " + HEAD + "\"choices\":[{\"index\":0,\"delta\":{},\"logprobs\":null,\"finish_reason\":\"stop\"}],"
-                + "\"usage\":null}\n\n"
-                + "data: " + HEAD + "\"choices\":[],\"usage\":{\"prompt_tokens\":" + prompt + ",\"completion_tokens\":"
-                + completion + ",\"total_tokens\":" + (prompt + completion) + ",\"prompt_tokens_details\":"
-                + "{\"cached_tokens\":0,\"audio_tokens\":0},\"completion_tokens_details\":{\"reasoning_tokens\":0,"
-                + "\"audio_tokens\":0,\"accepted_prediction_tokens\":0,\"rejected_prediction_tokens\":0}}}\n\n"
-                + "data: [DONE]\n\n";
-    }
-
-    /** {@code body} posted to {@code path} and read to its end: 200; what {@code s} was charged for it. */
-    long readToItsEnd(String s, String path, String body) {
-        long before = settled(s).used();
-        HttpResponse<String> r = TestHttp.postJson(container.uri(path), s, body);
-        assertEquals(200, r.statusCode(), r.body());
-        assertTrue(r.body().contains("[DONE]"), "read to its end");
-        return settled(s).used() - before;
-    }
-
-    /** {@code body} posted to {@code path}, its answer stopped after {@link #READ} tokens: what {@code s} was charged for it. */
-    long stopped(String s, String path, String body) throws IOException {
-        long before = settled(s).used();
-        CountDownLatch gone = new CountDownLatch(1);
-        hungUp.put(s, gone);
-        try {
-            String read = TestHttp.postAndHangUpAfter(container.port(), path, s, body, MARK);
-            assertTrue(read.startsWith("HTTP/1.1 200") && read.contains(MARK), read.lines().findFirst().orElse(""));
-        } finally {
-            gone.countDown();
-        }
-        long used = settled(s).used() - before;
-        hungUp.remove(s);
-        return used;
+    @Override
+    protected Deployment deploy(QuotaFilter filter) {
+        // one servlet for the chat and for the per-conversation route (a Spring @PostMapping("/conversations/{id}/messages")
+        // beside @PostMapping("/chat"): both run the same handler code)
+        return filteredByServletName(filter).servlet("support", chat(), "/ai/support/*");
     }
 
     static String conversation() {
