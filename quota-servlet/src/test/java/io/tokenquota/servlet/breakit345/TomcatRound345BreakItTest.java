@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit345;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class TomcatRound345BreakItTest extends AbstractRound345 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.TOMCAT;
+    }
+}
