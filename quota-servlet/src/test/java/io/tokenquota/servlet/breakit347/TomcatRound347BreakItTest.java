@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit347;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class TomcatRound347BreakItTest extends AbstractRound347 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.TOMCAT;
+    }
+}
