@@ -342,6 +342,26 @@ public final class QuotaFilter implements Filter {
     }
 
     /**
+     * Warns of prefixes that begin with the context's own path: prefixes are matched inside the context (as
+     * {@code getServletPath() + getPathInfo()}), so under {@code server.servlet.context-path=/api} a prefix
+     * {@code /api/v1/ai/} copied from the URL a client calls covers {@code /api/api/v1/ai/...} and leaves
+     * {@code /api/v1/ai/chat} unprotected (round 347). A warning, not a refusal: such a path may be meant.
+     */
+    void warnOfContextPath(String contextPath) {
+        if (contextPath == null || contextPath.isEmpty() || contextPath.equals("/")) {
+            return;
+        }
+        String root = contextPath.endsWith("/") ? contextPath : contextPath + "/";
+        for (String p : prefixes) {
+            if (p.regionMatches(true, 0, root, 0, root.length()) || p.equalsIgnoreCase(contextPath)) {
+                LOG.warn("the protected prefix {} begins with this context's path {}: prefixes are matched inside"
+                        + " the context, so it protects {}{} and not the URLs under {}; drop the context path from"
+                        + " it", p, contextPath, contextPath, p, p);
+            }
+        }
+    }
+
+    /**
      * Maps this filter also by the names of the servlets under its protected prefixes that have no view of
      * their own ({@link #registerByServletName}), for forwards, includes and error dispatches, so that a
      * dispatch to one by name is held like a request to its path (with several, the first one's: the
@@ -357,6 +377,7 @@ public final class QuotaFilter implements Filter {
         keeper.open();
         jakarta.servlet.ServletContext context = config.getServletContext();
         chainsOnce = context.getClass().getName().startsWith("org.apache.catalina.");
+        warnOfContextPath(context.getContextPath());
         Map<String, String> names;
         try {
             names = protectedServletsOf(context);

@@ -56,8 +56,10 @@ public class QuotaWebAutoConfiguration {
         QuotaWebProperties.Filter filter = properties.getFilter();
         switch (filter.getIdentity()) {
             case HEADER:
-                return SubjectResolver.trustedHeader(filter.getIdentityHeader(),
-                        filter.getTrustedProxies().toArray(String[]::new));
+                return named("quota.filter.trusted-proxies (with quota.filter.identity=header; behind proxies that"
+                        + " forward, quota.filter.identity=principal is the recommended resolver)",
+                        () -> SubjectResolver.trustedHeader(filter.getIdentityHeader(),
+                                filter.getTrustedProxies().toArray(String[]::new)));
             case ATTRIBUTE:
                 return SubjectResolver.requestAttribute(filter.getIdentityAttribute());
             default:
@@ -71,7 +73,21 @@ public class QuotaWebAutoConfiguration {
     @ConditionalOnMissingBean
     public AdminAuthorizer quotaAdminAuthorizer(QuotaWebProperties properties) {
         String token = properties.getApi().getAdminToken();
-        return token == null || token.isEmpty() ? AdminAuthorizer.denyAll() : AdminAuthorizer.bearerToken(token);
+        return token == null || token.isEmpty() ? AdminAuthorizer.denyAll()
+                : named("quota.api.admin-token", () -> AdminAuthorizer.bearerToken(token));
+    }
+
+    /**
+     * What {@code build} builds, a refusal of a property's value named by that property (round 347: a short
+     * admin token or payment secret, or a host name among the trusted proxies, stopped startup with a message
+     * that named no property), as the other properties' checks name theirs.
+     */
+    private static <T> T named(String property, java.util.function.Supplier<T> build) {
+        try {
+            return build.get();
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(property + ": " + e.getMessage(), e);
+        }
     }
 
     @Bean
@@ -121,7 +137,7 @@ public class QuotaWebAutoConfiguration {
         QuotaApiServlet.Builder builder = QuotaApiServlet.builder(store).subjectResolver(subjects).adminAuthorizer(admins);
         String secret = properties.getApi().getPaymentSecret();
         if (secret != null && !secret.isEmpty()) {
-            builder.paymentSecret(secret.getBytes(StandardCharsets.UTF_8));
+            named("quota.api.payment-secret", () -> builder.paymentSecret(secret.getBytes(StandardCharsets.UTF_8)));
         }
         return builder.build();
     }
