@@ -15,9 +15,11 @@ import java.util.function.Supplier;
  * queued caller leads, takes every call queued by then (at most {@link #MAX_BATCH}) and runs them as
  * one statement and one commit: one round trip and, with fsync on, one WAL flush for all of them. The
  * statement applies each call with the exact check it would make alone (a subject's takes in queue
- * order), so the outcome is the one of running them one after another; every combined statement
- * locks its accounts in subject order, so two never deadlock. A caller waits for at most the batch in
- * flight and its own, and holds no connection while it waits: one it has (a leader whose statement
+ * order), so the outcome is the one of running them one after another, each call at its own caller's
+ * instant (round 343: not the leader's, which may be long before a caller queued; see
+ * {@code Holds.inTurn}); every combined statement locks its accounts in subject order, so two never
+ * deadlock. A caller waits for at most the batch in flight and its own (uninterruptibly: an interrupt
+ * is kept for its return), and holds no connection while it waits: one it has (a leader whose statement
  * left its own call undecided, a member take that fell back from the team path) goes back to the pool
  * before it queues ({@link Operations.Op#releaseConnection}, round 326), and its operation opens one
  * again when it runs a statement; the leader may be waiting for a connection itself, so a caller
@@ -96,12 +98,29 @@ final class Combiner<C, R> {
             op.releaseConnection();
         }
         Object outcome;
+        boolean interrupted = false;
         while ((outcome = self.outcome) == null) {
             LockSupport.park(this);
+            // an interrupted thread's park returns at once: without clearing the flag this loop would spin
+            // until the batch ahead is done (round 343). The wait cannot be abandoned (the caller is in the
+            // queue, and its call may already be in the leader's statement), so it is uninterruptible, as
+            // java.util.concurrent's uninterruptible waits are, and the interrupt is restored on return
+            interrupted |= Thread.interrupted();
         }
-        if (outcome != LEAD) {
-            return outcome == ALONE ? null : (R) outcome;
+        try {
+            if (outcome != LEAD) {
+                return outcome == ALONE ? null : (R) outcome;
+            }
+            return lead(lane, self, batch, alone);
+        } finally {
+            if (interrupted) {
+                Thread.currentThread().interrupt();
+            }
         }
+    }
+
+    /** Runs the batch this caller leads: its own call and every call queued by now, at most {@link #MAX_BATCH}. */
+    private R lead(Lane<C, R> lane, Waiter<C, R> self, Function<List<C>, List<R>> batch, Supplier<R> alone) {
         List<Waiter<C, R>> members = new ArrayList<>();
         members.add(self);
         synchronized (lane) {

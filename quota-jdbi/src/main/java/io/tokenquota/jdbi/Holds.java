@@ -31,7 +31,6 @@ import java.sql.SQLException;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.YearMonth;
-import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -143,7 +142,7 @@ final class Holds {
         }
         // a consume with a usage runs alone: the combined statement carries no usage (holds never do)
         if (key == null && usage == null && sql.takeTogetherInOneStatement != null) {
-            Combined combined = takes.submit(subject, new KeylessTake(subject, tokens, endpoint, ttl), op,
+            Combined combined = takes.submit(subject, new KeylessTake(subject, tokens, endpoint, ttl, op.now), op,
                     calls -> takeTogether(op, calls),
                     () -> new Combined(takeInTurn(op, subject, tokens, null, endpoint, ttl, null), null, null));
             if (combined != null) {
@@ -716,7 +715,7 @@ final class Holds {
     private Reserved takeAsMember(Op op, String subject, String team, long tokens, String key, String endpoint,
                                   Duration ttl, TokenUsage usage) {
         if (key == null && usage == null && hot.teamTakeTogetherInOneStatement() != null) {
-            TeamGrant grant = teamTakes.submit(team, new MemberTake(subject, team, tokens, endpoint, ttl), op,
+            TeamGrant grant = teamTakes.submit(team, new MemberTake(subject, team, tokens, endpoint, ttl, op.now), op,
                     calls -> teamTakeTogether(op, calls),
                     () -> new TeamGrant(takeForTeam(op, subject, tokens, null, endpoint, ttl, null, null), null));
             if (grant != null) {
@@ -729,8 +728,11 @@ final class Holds {
         return takeForTeam(op, subject, tokens, key, endpoint, ttl, usage, null);
     }
 
-    /** A member's reserve ({@code ttl} set) or consume without an idempotency key, waiting to be combined. */
-    private record MemberTake(String subject, String team, long tokens, String endpoint, Duration ttl) {
+    /**
+     * A member's reserve ({@code ttl} set) or consume without an idempotency key, waiting to be combined;
+     * {@code now} is its caller's instant ({@link Op#now}), see {@link #inTurn}.
+     */
+    private record MemberTake(String subject, String team, long tokens, String endpoint, Duration ttl, Instant now) {
     }
 
     /**
@@ -769,44 +771,119 @@ final class Holds {
                 Rows.instant(rs, "team_created_at"), Rows.instant(rs, "team_updated_at"));
     }
 
+    // ---------------------------------------------------------------- combined calls' instants
+
+    /**
+     * Each combined call's instant, in the statement's order (the leader's call first, then the lane's
+     * queue): the call's own clock reading, taken when its operation started ({@link Op#now}), or the
+     * instant of the call before it when that one is later, so that the instants never go backwards along
+     * the statement, which applies the calls one after another in that order. Each lies within its own
+     * call: no earlier than its start, and no later than the latest start among the batch's calls, all
+     * made before the leader ran the batch, while each caller was still waiting for its outcome. The
+     * call's month, its hold's creation and expiry, its event's time and its finish's are taken from it,
+     * and the database's clock is it plus the store's measured offset, as {@link Op#dbNow} is.
+     *
+     * <p>Round 343: a batch ran every call at its leader's instant, taken when the leader's operation
+     * started, before it queued or waited on a row lock, while the callers it picked up may have started
+     * any time after that: a consume made on 1 February, queued behind a January call held up on its
+     * account's row lock, was charged to January, and a one-hour hold asked for at 13:30 expired at 13:00.
+     * One instant for the whole batch, taken when its leader runs it, would be inside every call too, but
+     * it would move the leader's own January call, and every other call of the batch, to that later
+     * instant and month: each call keeps its own.
+     */
+    private static Instant[] inTurn(List<Instant> starts) {
+        Instant[] at = new Instant[starts.size()];
+        for (int i = 0; i < at.length; i++) {
+            Instant start = starts.get(i);
+            at[i] = i > 0 && at[i - 1].isAfter(start) ? at[i - 1] : start;
+        }
+        return at;
+    }
+
+    /**
+     * Microseconds since the epoch (the instants are whole microseconds, {@link Operations#operation}).
+     * Not {@code ChronoUnit.MICROS.between}, which counts in nanoseconds first and overflows past 2262, a
+     * year a policy clock may read (the database's own clock is then far behind, see {@link Op#dbNow}).
+     */
+    private static long micros(Instant instant) {
+        return Math.addExact(Math.multiplyExact(instant.getEpochSecond(), 1_000_000L), instant.getNano() / 1_000);
+    }
+
+    /** The earlier of two instants, either of which may be {@code null} (none). */
+    private static Instant earlier(Instant a, Instant b) {
+        return a == null ? b : b == null || a.isBefore(b) ? a : b;
+    }
+
     /**
      * Runs {@code calls} (two or more member takes, of one team or several) as one statement on the
-     * leading caller's connection ({@code team-take-together.sql}), at the leader's instant: one result
-     * per call, {@code null} for each call it did not grant (a refusal by either account, a member who
-     * left or changed teams, no account yet, a stale hold, a later month, a database error), which its
-     * caller then runs alone on {@link #takeForTeam}.
+     * leading caller's connection ({@code team-take-together.sql}), each at its own instant
+     * ({@link #inTurn}): one result per call, {@code null} for each call it did not grant (a refusal by
+     * either account, a member who left or changed teams, no account yet, a stale hold, a later month, a
+     * call made in a later month than the first, a call by whose instant a hold granted before it in the
+     * statement has expired, a database error), which its caller then runs alone on {@link #takeForTeam}.
      */
     private List<TeamGrant> teamTakeTogether(Op op, List<MemberTake> calls) {
         int n = calls.size();
         List<TeamGrant> results = new ArrayList<>(java.util.Collections.nCopies(n, null));
-        YearMonth month = policy.monthOf(op.now);
-        String[] subjects = new String[n];
-        String[] teams = new String[n];
-        Long[] tokens = new Long[n];
-        String[] endpoints = new String[n];
-        String[] ids = new String[n];
-        Boolean[] consumes = new Boolean[n];
-        Long[] expiries = new Long[n];
-        Instant[] expiresAt = new Instant[n];
-        java.util.Set<String> accountSet = new java.util.LinkedHashSet<>();
-        java.util.Set<String> teamSet = new java.util.LinkedHashSet<>();
+        Instant[] at = inTurn(calls.stream().map(MemberTake::now).toList());
+        YearMonth month = policy.monthOf(at[0]);
+        // the calls the statement can decide as if they ran one after another, each at its instant
+        List<Integer> sent = new ArrayList<>(n);
+        Map<String, Instant> heldUntil = new java.util.HashMap<>();
         for (int i = 0; i < n; i++) {
             MemberTake call = calls.get(i);
-            subjects[i] = call.subject();
-            teams[i] = call.team();
-            tokens[i] = call.tokens();
-            endpoints[i] = call.endpoint();
-            consumes[i] = call.ttl() == null;
+            if (!policy.monthOf(at[i]).equals(month)) {
+                // made in a later month, as is every call after it: alone, it lands in the later of that
+                // month and its member's and team's latest accounts
+                break;
+            }
+            Instant until = earlier(heldUntil.get(call.subject()), heldUntil.get(call.team()));
+            if (until != null && !at[i].isBefore(until)) {
+                // a hold granted before it here (its member's, or one held against its team) has expired by
+                // its instant: run one after another it would sweep that hold first, which the statement
+                // cannot (it sees no stale hold of its own); alone, the call does
+                continue;
+            }
+            sent.add(i);
+            if (call.ttl() != null) {
+                Instant expiry = at[i].plus(call.ttl());
+                heldUntil.merge(call.subject(), expiry, Holds::earlier);
+                heldUntil.merge(call.team(), expiry, Holds::earlier);
+            }
+        }
+        int m = sent.size();
+        String[] subjects = new String[m];
+        String[] teams = new String[m];
+        Long[] tokens = new Long[m];
+        String[] endpoints = new String[m];
+        String[] ids = new String[m];
+        Boolean[] consumes = new Boolean[m];
+        Long[] expiries = new Long[m];
+        Long[] nows = new Long[m];
+        Long[] dbNows = new Long[m];
+        Instant[] expiresAt = new Instant[m];
+        java.util.Set<String> accountSet = new java.util.LinkedHashSet<>();
+        java.util.Set<String> teamSet = new java.util.LinkedHashSet<>();
+        for (int k = 0; k < m; k++) {
+            MemberTake call = calls.get(sent.get(k));
+            Instant now = at[sent.get(k)];
+            subjects[k] = call.subject();
+            teams[k] = call.team();
+            tokens[k] = call.tokens();
+            endpoints[k] = call.endpoint();
+            consumes[k] = call.ttl() == null;
             // a consume keeps a row under an id of its own; a hold is numbered by the statement
-            ids[i] = consumes[i] ? holdId(true) : null;
+            ids[k] = consumes[k] ? holdId(true) : null;
             // a consume's row expires at its instant, as takeForTeam's does
-            expiresAt[i] = call.ttl() == null ? op.now : op.now.plus(call.ttl());
-            expiries[i] = ChronoUnit.MICROS.between(Instant.EPOCH, expiresAt[i].plus(dbOffset));
+            expiresAt[k] = call.ttl() == null ? now : now.plus(call.ttl());
+            expiries[k] = micros(expiresAt[k].plus(dbOffset));
+            nows[k] = micros(now);
+            dbNows[k] = micros(now.plus(dbOffset));
             teamSet.add(call.team());
             accountSet.add(call.subject());
         }
         accountSet.addAll(teamSet);
-        List<int[]> granted = new ArrayList<>();
+        List<Integer> granted = new ArrayList<>();
         List<long[]> eventIds = new ArrayList<>();
         Map<String, QuotaAccount> last = new java.util.HashMap<>();
         try {
@@ -817,45 +894,50 @@ final class Holds {
                     "endpointList", c.createArrayOf("varchar", endpoints), "idList", c.createArrayOf("varchar", ids),
                     "consumeList", c.createArrayOf("boolean", consumes),
                     "expiryList", c.createArrayOf("bigint", expiries),
+                    "nowList", c.createArrayOf("bigint", nows), "dbNowList", c.createArrayOf("bigint", dbNows),
                     "accountList", c.createArrayOf("varchar", accountSet.toArray()),
                     "teamsList", c.createArrayOf("varchar", teamSet.toArray()),
-                    "month", Rows.month(month), "now", op.now, "dbNow", op.dbNow);
+                    // stale holds as of the last call's instant: a hold stale by then keeps its accounts' calls
+                    // out of the statement, and each caller sweeps it (or not) at its own instant, alone
+                    "month", Rows.month(month), "dbNow", at[sent.get(m - 1)].plus(dbOffset));
                  ResultSet rs = ps.executeQuery()) {
                 while (rs.next()) {
                     QuotaAccount member = Rows.ACCOUNT.map(rs, null);
-                    int index = (int) rs.getLong("ord") - 1;
+                    int k = (int) rs.getLong("ord") - 1;
                     // every row of one account carries it as the statement left it: the first one read will do
                     last.putIfAbsent(member.subject(), member);
-                    last.putIfAbsent(teams[index], teamAccount(rs, teams[index], month));
-                    granted.add(new int[] {index});
+                    last.putIfAbsent(teams[k], teamAccount(rs, teams[k], month));
+                    granted.add(k);
                     eventIds.add(new long[] {rs.getLong("event_id"), rs.getLong("team_event_id")});
-                    ids[index] = rs.getString("hold_id");
+                    ids[k] = rs.getString("hold_id");
                 }
             }
         } catch (SQLException | JdbiException e) {
             // every call runs alone, on the path that retries and reports failures (see takeTogether)
-            LOG.debug("a combined statement of {} member takes failed; they run one by one", n, e);
+            LOG.debug("a combined statement of {} member takes failed; they run one by one", m, e);
             return results;
         }
         // walk back from each account as the statement left it to each grant's own after
         for (int g = granted.size() - 1; g >= 0; g--) {
-            int index = granted.get(g)[0];
+            int k = granted.get(g);
+            int index = sent.get(k);
+            Instant now = at[index];
             MemberTake call = calls.get(index);
-            boolean consume = consumes[index];
+            boolean consume = consumes[k];
             long t = call.tokens();
             QuotaAccount memberAfter = last.get(call.subject());
             QuotaAccount teamAfter = last.get(call.team());
             QuotaAccount memberBefore = consume ? adjust(memberAfter, -t, 0, 0) : adjust(memberAfter, 0, -t, 0);
             QuotaAccount teamBefore = consume ? adjust(teamAfter, -t, 0, 0) : adjust(teamAfter, 0, -t, 0);
             EventKind kind = consume ? EventKind.COMMITTED : EventKind.RESERVED;
-            Reservation hold = new Reservation(ids[index], call.subject(), month, t,
+            Reservation hold = new Reservation(ids[k], call.subject(), month, t,
                     consume ? ReservationState.COMMITTED : ReservationState.HELD, consume ? t : 0,
-                    consume ? Long.valueOf(t) : null, 0, null, call.endpoint(), op.now, expiresAt[index],
-                    consume ? op.now : null, Team.id(call.team()));
+                    consume ? Long.valueOf(t) : null, 0, null, call.endpoint(), now, expiresAt[k],
+                    consume ? now : null, Team.id(call.team()));
             LedgerEvent memberEvent = new LedgerEvent(eventIds.get(g)[0], call.subject(), month, kind, t, 0,
-                    ids[index], null, call.endpoint(), op.now);
-            LedgerEvent teamEvent = new LedgerEvent(eventIds.get(g)[1], call.team(), month, kind, t, 0, ids[index],
-                    null, call.endpoint(), op.now);
+                    ids[k], null, call.endpoint(), now);
+            LedgerEvent teamEvent = new LedgerEvent(eventIds.get(g)[1], call.team(), month, kind, t, 0, ids[k],
+                    null, call.endpoint(), now);
             results.set(index, new TeamGrant(new Reserved(hold, memberAfter, false, teamAfter),
                     new Heard(memberEvent, teamEvent, memberBefore, memberAfter, teamBefore, teamAfter)));
             last.put(call.subject(), memberBefore);
@@ -866,25 +948,34 @@ final class Holds {
 
     /**
      * The calls of a combined commit or release, each hold once (a second call for the same hold runs
-     * alone and finds it finished), as the parameter lists both finish statements take.
+     * alone and finds it finished), made in the month of the first call (the leader's; a call made in a
+     * later month, as is every call after it, runs alone, where the statement's month is its own: round
+     * 343), as the parameter lists both finish statements take, with each call's instant
+     * ({@link #inTurn}).
      *
      * @param sent which calls were sent, by their index among the calls, in the statement's order
+     * @param at each call's instant, by its index among the calls
+     * @param month the statement's month, the first call's
      */
-    private record FinishBatch(List<Integer> sent, String[] ids, Long[] actuals, String[] models, Long[][] counts) {
-        static FinishBatch of(List<LiveCall> calls) {
+    private record FinishBatch(List<Integer> sent, Instant[] at, YearMonth month, String[] ids, Long[] actuals,
+                               Long[] nows, String[] models, Long[][] counts) {
+        static FinishBatch of(List<LiveCall> calls, QuotaPolicy policy) {
+            Instant[] at = inTurn(calls.stream().map(LiveCall::now).toList());
+            YearMonth month = policy.monthOf(at[0]);
             List<Integer> sent = new ArrayList<>(calls.size());
             java.util.Set<String> seen = new java.util.HashSet<>();
-            for (int i = 0; i < calls.size(); i++) {
+            for (int i = 0; i < calls.size() && policy.monthOf(at[i]).equals(month); i++) {
                 if (seen.add(calls.get(i).id())) {
                     sent.add(i);
                 }
             }
-            FinishBatch b = new FinishBatch(sent, new String[sent.size()], new Long[sent.size()], new String[sent.size()],
-                    new Long[4][sent.size()]);
+            FinishBatch b = new FinishBatch(sent, at, month, new String[sent.size()], new Long[sent.size()],
+                    new Long[sent.size()], new String[sent.size()], new Long[4][sent.size()]);
             for (int k = 0; k < sent.size(); k++) {
                 LiveCall call = calls.get(sent.get(k));
                 b.ids[k] = call.id();
                 b.actuals[k] = call.actual();
+                b.nows[k] = micros(at[sent.get(k)]);
                 // a release carries no usage
                 TokenUsage u = call.actual() == null ? null : call.usage();
                 if (u != null) {
@@ -898,36 +989,35 @@ final class Holds {
             return b;
         }
 
-        PreparedStatement prepare(Positional statement, Connection c, int capAtHeld, String month, Object now)
-                throws SQLException {
+        PreparedStatement prepare(Positional statement, Connection c, int capAtHeld) throws SQLException {
             return statement.prepare(c, "idList", c.createArrayOf("varchar", ids), "actualList", c.createArrayOf("bigint", actuals),
+                    "nowList", c.createArrayOf("bigint", nows),
                     "modelList", c.createArrayOf("varchar", models), "inputList", c.createArrayOf("bigint", counts[0]),
                     "cachedList", c.createArrayOf("bigint", counts[1]), "outputList", c.createArrayOf("bigint", counts[2]),
                     "reasoningList", c.createArrayOf("bigint", counts[3]),
-                    "capAtHeld", capAtHeld, "month", month, "now", now);
+                    "capAtHeld", capAtHeld, "month", Rows.month(month));
         }
     }
 
     /**
      * Runs {@code calls} (two or more commits and releases of members' holds) as one statement on the
-     * leading caller's connection ({@code team-finish-together.sql}), at the leader's instant: one
-     * result per call, {@code null} for each call it did not finish (not a member's held hold of the
-     * latest month, a repeated id, a database failure), which its caller then runs alone.
+     * leading caller's connection ({@code team-finish-together.sql}), each at its own instant
+     * ({@link #inTurn}): one result per call, {@code null} for each call it did not finish (not a member's
+     * held hold of the latest month, a repeated id, a call made in a later month than the first, a
+     * database failure), which its caller then runs alone.
      */
     private List<TeamFinish> teamFinishTogether(Op op, List<LiveCall> calls) {
         int n = calls.size();
         List<TeamFinish> results = new ArrayList<>(java.util.Collections.nCopies(n, null));
-        FinishBatch batch = FinishBatch.of(calls);
+        FinishBatch batch = FinishBatch.of(calls, policy);
         List<Integer> sent = batch.sent();
-        YearMonth month = policy.monthOf(op.now);
         List<Rows.FinishedHold> finished = new ArrayList<>();
         List<Integer> order = new ArrayList<>();
         List<Long> teamEventIds = new ArrayList<>();
         Map<String, QuotaAccount> last = new java.util.HashMap<>();
         try {
             Connection c = op.handle().getConnection();
-            try (PreparedStatement ps = batch.prepare(hot.teamFinishTogetherInOneStatement(), c, capAtHeld(), Rows.month(month),
-                    op.now);
+            try (PreparedStatement ps = batch.prepare(hot.teamFinishTogetherInOneStatement(), c, capAtHeld());
                  ResultSet rs = ps.executeQuery()) {
                 while (rs.next()) {
                     Rows.FinishedHold f = finishedHolds.map(rs, null);
@@ -948,6 +1038,7 @@ final class Holds {
         for (int i = finished.size() - 1; i >= 0; i--) {
             Rows.FinishedHold f = finished.get(i);
             Reservation r = f.reservation();
+            Instant now = batch.at()[order.get(i)];
             String team = Team.subject(r.teamId());
             boolean committed = r.state() == ReservationState.COMMITTED;
             long tokens = committed ? r.charged() : r.held();
@@ -958,9 +1049,9 @@ final class Holds {
             QuotaAccount memberBefore = adjust(memberAfter, committed ? -tokens : 0, r.held(), 0);
             QuotaAccount teamBefore = adjust(teamAfter, committed ? -tokens : 0, r.held(), 0);
             LedgerEvent memberEvent = new LedgerEvent(f.eventId(), r.subject(), r.month(), kind, tokens, r.overage(),
-                    r.id(), null, r.endpoint(), op.now, usage);
+                    r.id(), null, r.endpoint(), now, usage);
             LedgerEvent teamEvent = new LedgerEvent(teamEventIds.get(i), team, r.month(), kind, tokens, r.overage(),
-                    r.id(), null, r.endpoint(), op.now, usage);
+                    r.id(), null, r.endpoint(), now, usage);
             results.set(order.get(i), new TeamFinish(Optional.of(r),
                     new Heard(memberEvent, teamEvent, memberBefore, memberAfter, teamBefore, teamAfter)));
             last.put(r.subject(), memberBefore);
@@ -969,8 +1060,11 @@ final class Holds {
         return results;
     }
 
-    /** A reserve ({@code ttl} set) or consume without an idempotency key, waiting to be combined. */
-    private record KeylessTake(String subject, long tokens, String endpoint, Duration ttl) {
+    /**
+     * A reserve ({@code ttl} set) or consume without an idempotency key, waiting to be combined; {@code now}
+     * is its caller's instant ({@link Op#now}), see {@link #inTurn}.
+     */
+    private record KeylessTake(String subject, long tokens, String endpoint, Duration ttl, Instant now) {
     }
 
     /**
@@ -983,26 +1077,57 @@ final class Holds {
 
     /**
      * Runs {@code calls} (two or more takes, of one subject or several) as one statement on the leading
-     * caller's connection, at the leader's instant: one result per call, {@code null} for each call the
-     * statement did not grant (a refusal, or anything that needs the single-call path: no account yet,
-     * a stale hold, a later month, a database error), which its caller then runs alone.
+     * caller's connection, each at its own instant ({@link #inTurn}): one result per call, {@code null}
+     * for each call the statement did not grant (a refusal, or anything that needs the single-call path:
+     * no account yet, a stale hold, a later month, a call made in a later month than the first, a call by
+     * whose instant a hold granted before it in the statement has expired, a database error), which its
+     * caller then runs alone.
      */
     private List<Combined> takeTogether(Op op, List<KeylessTake> calls) {
-        List<Combined> results = new ArrayList<>(java.util.Collections.nCopies(calls.size(), null));
-        YearMonth month = policy.monthOf(op.now);
         int n = calls.size();
-        String[] subjects = new String[n];
-        Long[] tokens = new Long[n];
-        String[] endpoints = new String[n];
-        Long[] expiries = new Long[n];
+        List<Combined> results = new ArrayList<>(java.util.Collections.nCopies(n, null));
+        Instant[] at = inTurn(calls.stream().map(KeylessTake::now).toList());
+        YearMonth month = policy.monthOf(at[0]);
+        // the calls the statement can decide as if they ran one after another, each at its instant
+        List<Integer> sent = new ArrayList<>(n);
+        Map<String, Instant> heldUntil = new java.util.HashMap<>();
         for (int i = 0; i < n; i++) {
             KeylessTake call = calls.get(i);
-            subjects[i] = call.subject();
-            tokens[i] = call.tokens();
-            endpoints[i] = call.endpoint();
-            if (call.ttl() != null) {
-                expiries[i] = ChronoUnit.MICROS.between(Instant.EPOCH, op.now.plus(call.ttl()).plus(dbOffset));
+            if (!policy.monthOf(at[i]).equals(month)) {
+                // made in a later month, as is every call after it: alone, it lands in the later of that
+                // month and its subject's latest account
+                break;
             }
+            Instant until = heldUntil.get(call.subject());
+            if (until != null && !at[i].isBefore(until)) {
+                // a hold granted before it here has expired by its instant: run one after another it would
+                // sweep that hold first, which the statement cannot (it sees no stale hold of its own);
+                // alone, the call does
+                continue;
+            }
+            sent.add(i);
+            if (call.ttl() != null) {
+                heldUntil.merge(call.subject(), at[i].plus(call.ttl()), Holds::earlier);
+            }
+        }
+        int m = sent.size();
+        String[] subjects = new String[m];
+        Long[] tokens = new Long[m];
+        String[] endpoints = new String[m];
+        Long[] expiries = new Long[m];
+        Long[] nows = new Long[m];
+        Long[] dbNows = new Long[m];
+        for (int k = 0; k < m; k++) {
+            KeylessTake call = calls.get(sent.get(k));
+            Instant now = at[sent.get(k)];
+            subjects[k] = call.subject();
+            tokens[k] = call.tokens();
+            endpoints[k] = call.endpoint();
+            if (call.ttl() != null) {
+                expiries[k] = micros(now.plus(call.ttl()).plus(dbOffset));
+            }
+            nows[k] = micros(now);
+            dbNows[k] = micros(now.plus(dbOffset));
         }
         List<long[]> accepted = new ArrayList<>();
         Map<String, QuotaAccount> last = new java.util.HashMap<>();
@@ -1012,24 +1137,28 @@ final class Holds {
                     "subjectList", c.createArrayOf("varchar", subjects), "tokenList", c.createArrayOf("bigint", tokens),
                     "endpointList", c.createArrayOf("varchar", endpoints),
                     "expiryList", c.createArrayOf("bigint", expiries),
-                    "month", Rows.month(month), "now", op.now, "dbNow", op.dbNow);
+                    "nowList", c.createArrayOf("bigint", nows), "dbNowList", c.createArrayOf("bigint", dbNows),
+                    // stale holds as of the last call's instant: a hold stale by then keeps its subject's calls
+                    // out of the statement, and each caller sweeps it (or not) at its own instant, alone
+                    "month", Rows.month(month), "dbNow", at[sent.get(m - 1)].plus(dbOffset));
                  ResultSet rs = ps.executeQuery()) {
                 while (rs.next()) {
                     QuotaAccount account = Rows.ACCOUNT.map(rs, null);
                     last.put(account.subject(), account);
-                    accepted.add(new long[] {rs.getLong("ord") - 1, rs.getLong("event_id")});
+                    accepted.add(new long[] {sent.get((int) rs.getLong("ord") - 1), rs.getLong("event_id")});
                 }
             }
         } catch (SQLException | JdbiException e) {
             // every call runs alone, on the path that retries and reports failures; said at debug level
             // because that path reports whatever is still wrong (a deadlock or lost connection is retried there)
-            LOG.debug("a combined statement of {} calls failed; they run one by one", calls.size(), e);
+            LOG.debug("a combined statement of {} calls failed; they run one by one", m, e);
             return results;
         }
         // the statement hands back each account after all its grants; walk back to each grant's own after
         for (int i = accepted.size() - 1; i >= 0; i--) {
             int index = (int) accepted.get(i)[0];
             long eventId = accepted.get(i)[1];
+            Instant now = at[index];
             KeylessTake call = calls.get(index);
             String subject = call.subject();
             QuotaAccount after = last.get(subject);
@@ -1039,12 +1168,12 @@ final class Holds {
             String id = consume ? Rows.keylessConsumeId(eventId) : Long.toString(eventId);
             Reservation granted = consume
                     ? new Reservation(id, subject, month, call.tokens(), ReservationState.COMMITTED, call.tokens(),
-                            call.tokens(), 0, null, call.endpoint(), op.now, op.now, op.now)
+                            call.tokens(), 0, null, call.endpoint(), now, now, now)
                     : new Reservation(id, subject, month, call.tokens(), ReservationState.HELD, 0, null, 0, null,
-                            call.endpoint(), op.now, op.now.plus(call.ttl()), null);
+                            call.endpoint(), now, now.plus(call.ttl()), null);
             LedgerEvent event = new LedgerEvent(eventId, subject, month,
                     consume ? EventKind.COMMITTED : EventKind.RESERVED, call.tokens(), 0, id, null, call.endpoint(),
-                    op.now);
+                    now);
             results.set(index, new Combined(new Reserved(granted, after, false), event, before));
             last.put(subject, before);
         }
@@ -1246,7 +1375,8 @@ final class Holds {
             // members' when they arrive together, else the locked path
             if (hot.teamFinishTogetherInOneStatement() != null) {
                 TeamFinish finished = teamFinishes.submit(reservationId,
-                        new LiveCall(reservationId, actualTokens, usage), op, calls -> teamFinishTogether(op, calls),
+                        new LiveCall(reservationId, actualTokens, usage, op.now), op,
+                        calls -> teamFinishTogether(op, calls),
                         () -> new TeamFinish(finishTeamHold(op, reservationId, actualTokens, usage), null));
                 if (finished != null) {
                     if (finished.heard != null) {
@@ -1258,7 +1388,8 @@ final class Holds {
             return finishTeamHold(op, reservationId, actualTokens, usage);
         }
         if (hot.finishTogetherInOneStatement() != null) {
-            LiveFinish finished = finishes.submit(reservationId, new LiveCall(reservationId, actualTokens, usage), op,
+            LiveFinish finished = finishes.submit(reservationId,
+                    new LiveCall(reservationId, actualTokens, usage, op.now), op,
                     calls -> finishTogether(op, calls),
                     () -> new LiveFinish(finishLiveHoldOf(op, reservationId, actualTokens, usage), null, null, null));
             if (finished != null) {
@@ -1283,8 +1414,11 @@ final class Holds {
         return policy.overrunPolicy() == OverrunPolicy.CHARGE_ACTUAL ? 0 : 1;
     }
 
-    /** A commit ({@code actual} set) or release waiting to be combined. */
-    private record LiveCall(String id, Long actual, TokenUsage usage) {
+    /**
+     * A commit ({@code actual} set) or release waiting to be combined; {@code now} is its caller's instant
+     * ({@link Op#now}), see {@link #inTurn}.
+     */
+    private record LiveCall(String id, Long actual, TokenUsage usage, Instant now) {
     }
 
     /**
@@ -1298,22 +1432,20 @@ final class Holds {
 
     /**
      * Runs {@code calls} (two or more commits and releases) as one statement on the leading caller's
-     * connection, at the leader's instant: one result per call, {@code null} for each call it did not
-     * finish (not a held hold of the latest month, a repeated id, a database failure), which its caller
-     * then runs alone.
+     * connection, each at its own instant ({@link #inTurn}): one result per call, {@code null} for each
+     * call it did not finish (not a held hold of the latest month, a repeated id, a call made in a later
+     * month than the first, a database failure), which its caller then runs alone.
      */
     private List<LiveFinish> finishTogether(Op op, List<LiveCall> calls) {
         int n = calls.size();
         List<LiveFinish> results = new ArrayList<>(java.util.Collections.nCopies(n, null));
-        FinishBatch batch = FinishBatch.of(calls);
+        FinishBatch batch = FinishBatch.of(calls, policy);
         List<Integer> sent = batch.sent();
-        YearMonth month = policy.monthOf(op.now);
         List<Rows.FinishedHold> finished = new ArrayList<>();
         List<Integer> order = new ArrayList<>();
         try {
             Connection c = op.handle().getConnection();
-            try (PreparedStatement ps = batch.prepare(hot.finishTogetherInOneStatement(), c, capAtHeld(), Rows.month(month),
-                    op.now);
+            try (PreparedStatement ps = batch.prepare(hot.finishTogetherInOneStatement(), c, capAtHeld());
                  ResultSet rs = ps.executeQuery()) {
                 while (rs.next()) {
                     finished.add(finishedHolds.map(rs, null));
@@ -1335,7 +1467,7 @@ final class Holds {
             QuotaAccount before = adjust(after, committed ? -tokens : 0, r.held(), 0);
             LedgerEvent event = new LedgerEvent(f.eventId(), r.subject(), r.month(),
                     committed ? EventKind.COMMITTED : EventKind.RELEASED, tokens, r.overage(), r.id(), null,
-                    r.endpoint(), op.now, committed ? calls.get(order.get(i)).usage() : null);
+                    r.endpoint(), batch.at()[order.get(i)], committed ? calls.get(order.get(i)).usage() : null);
             results.set(order.get(i), new LiveFinish(Optional.of(r), event, before, after));
             last.put(r.subject(), before);
         }

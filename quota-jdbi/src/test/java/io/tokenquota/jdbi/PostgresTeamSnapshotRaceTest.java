@@ -53,7 +53,10 @@ class PostgresTeamSnapshotRaceTest {
                             micros(now) + 3_600_000_000L}),
                     "accountList", c.createArrayOf("varchar", new String[] {"m1", "m2", "team"}),
                     "teamsList", c.createArrayOf("varchar", new String[] {"team"}),
-                    "month", MONTH, "now", now, "dbNow", now);
+                    // each call's own instant (round 343)
+                    "nowList", c.createArrayOf("bigint", new Long[] {micros(now), micros(now)}),
+                    "dbNowList", c.createArrayOf("bigint", new Long[] {micros(now), micros(now)}),
+                    "month", MONTH, "dbNow", now);
                  ResultSet rs = ps.executeQuery()) {
                 List<String> out = new ArrayList<>();
                 while (rs.next()) {
@@ -84,7 +87,9 @@ class PostgresTeamSnapshotRaceTest {
                     "endpointList", c.createArrayOf("varchar", new String[] {"e", "e"}),
                     "idList", c.createArrayOf("varchar", new String[] {"u-h1", null}),
                     "expiryList", c.createArrayOf("bigint", new Long[] {micros(now) + 3_600_000_000L, null}),
-                    "month", MONTH, "now", now, "dbNow", now);
+                    "nowList", c.createArrayOf("bigint", new Long[] {micros(now), micros(now)}),
+                    "dbNowList", c.createArrayOf("bigint", new Long[] {micros(now), micros(now)}),
+                    "month", MONTH, "dbNow", now);
                  ResultSet rs = ps.executeQuery()) {
                 List<String> out = new ArrayList<>();
                 while (rs.next()) {

@@ -206,4 +206,42 @@ abstract class AbstractRound343 {
     void aHoldLivesItsTtl() throws Exception {
         holdAfterAWait(false);
     }
+
+    // ------------------------------------------------------------ the fix's own: a hold expiring in the batch
+
+    /**
+     * A call made after a hold taken before it has expired finds that hold swept, also when both are
+     * combined: on 10 January at 12:00 frank (10,000) consumes 1,000 and holds 1,000 for half an hour; at
+     * 13:30 he holds 500 for an hour. Run one after another, the 13:30 hold sweeps the 12:00 one first
+     * (expired at 12:30): its account holds its own 500 alone. Combined in one statement at their own
+     * instants (round 343's fix), the statement cannot sweep a hold it grants itself, so the 13:30 call
+     * runs alone.
+     */
+    private void holdAfterAHoldExpired(boolean queued) throws Exception {
+        clock.set(JANUARY.atDay(10).atTime(12, 0).toInstant(ZoneOffset.UTC));
+        QuotaStore store = store(policy());
+        String frank = prefix + "frank";
+        assertEquals(List.of(10_000L, 0L, 0L, 0L, 0L), view(store.account(frank)), "January opened");
+        QuotaAccount[] after = new QuotaAccount[1];
+        whileUnderWay(store, queued, frank,
+                () -> store.consume(frank, 1_000, null),
+                () -> store.reserve(HoldRequest.of(frank, 1_000).ttl(Duration.ofMinutes(30)).build()),
+                () -> clock.advance(Duration.ofMinutes(90)),
+                () -> after[0] = store.reserve(HoldRequest.of(frank, 500).ttl(Duration.ofHours(1)).build())
+                        .account());
+        assertEquals(List.of(10_000L, 0L, 0L, 1_000L, 500L), view(after[0]),
+                "the 13:30 hold's account: the 12:00 hold swept before it");
+        assertEquals(List.of(10_000L, 0L, 0L, 1_000L, 500L), view(store.account(frank)), "the account");
+    }
+
+    @Test
+    void aHoldQueuedBehindAHoldThatExpiredMeanwhileFindsItSwept() throws Exception {
+        holdAfterAHoldExpired(true);
+    }
+
+    /** Control: the same 13:30 hold, taken once the 12:00 calls are done. */
+    @Test
+    void aHoldAfterAHoldExpiredFindsItSwept() throws Exception {
+        holdAfterAHoldExpired(false);
+    }
 }

@@ -8,12 +8,17 @@
 -- a row changed nothing, and its caller runs it alone. :capAtHeld is the overrun policy. A commit's usage
 -- (:modelList and the count lists, NULL for a release or a commit without one) goes on its event.
 -- A key-less hold is deleted, one with an idempotency key keeps its row (see commit.sql).
+-- Each call is made at its own instant (round 343): :nowList, in the policy's clock, microseconds since
+-- the epoch, is its hold's finished_at and its event's time; an account's updated_at is its last finished
+-- call's. :month is the calls' month (the store sends only calls made in one month).
 WITH calls AS (
-    SELECT t.id, t.actual, t.ord, t.model, t.input_tokens, t.cached_input_tokens, t.output_tokens, t.reasoning_tokens
+    SELECT t.id, t.actual, t.ord, t.model, t.input_tokens, t.cached_input_tokens, t.output_tokens, t.reasoning_tokens,
+           TIMESTAMPTZ 'epoch' + t.call_at * INTERVAL '1 microsecond' AS call_at
       FROM unnest(CAST(:idList AS VARCHAR[]), CAST(:actualList AS BIGINT[]), CAST(:modelList AS VARCHAR[]),
                   CAST(:inputList AS BIGINT[]), CAST(:cachedList AS BIGINT[]), CAST(:outputList AS BIGINT[]),
-                  CAST(:reasoningList AS BIGINT[]))
-           WITH ORDINALITY AS t(id, actual, model, input_tokens, cached_input_tokens, output_tokens, reasoning_tokens, ord)
+                  CAST(:reasoningList AS BIGINT[]), CAST(:nowList AS BIGINT[]))
+           WITH ORDINALITY AS t(id, actual, model, input_tokens, cached_input_tokens, output_tokens, reasoning_tokens,
+                                call_at, ord)
 ), kept AS (
     -- a hold with an idempotency key, or one reserved before schema version 4 (a UUID id), keeps its row
     -- (see commit.sql)
@@ -24,7 +29,7 @@ WITH calls AS (
            actual = CASE WHEN c.actual IS NULL THEN r.actual ELSE c.actual END,
            overage = CASE WHEN c.actual IS NULL THEN r.overage
                           WHEN c.actual > r.held THEN c.actual - r.held ELSE 0 END,
-           finished_at = :now
+           finished_at = c.call_at
       FROM calls AS c
      -- by its key: state = 'HELD' does not imply the open-holds index's predicate (finished_at IS NULL).
      -- The ids straight from the parameter as well, so the key's index finds the holds whatever the
@@ -60,12 +65,13 @@ WITH calls AS (
               CASE WHEN c.actual IS NULL THEN r.overage
                    WHEN c.actual > r.held THEN c.actual - r.held ELSE 0 END AS overage,
               r.idempotency_key, r.endpoint, r.is_consume, r.created_at, r.expires_at,
-              CAST(:now AS TIMESTAMPTZ) AS finished_at, r.team_subject, c.ord, c.model,
+              c.call_at AS finished_at, r.team_subject, c.ord, c.model,
               c.input_tokens, c.cached_input_tokens, c.output_tokens, c.reasoning_tokens
 ), hold AS (
     SELECT * FROM kept UNION ALL SELECT * FROM dropped
 ), sums AS (
-    SELECT subject, SUM(CASE WHEN state = 'COMMITTED' THEN charged ELSE 0 END) AS charged, SUM(held) AS held
+    SELECT subject, SUM(CASE WHEN state = 'COMMITTED' THEN charged ELSE 0 END) AS charged, SUM(held) AS held,
+           MAX(finished_at) AS last_at
       FROM hold
      GROUP BY subject
 ), locked AS (
@@ -75,7 +81,7 @@ WITH calls AS (
      ORDER BY a.subject
        FOR UPDATE OF a
 ), account AS (
-    UPDATE tq_account AS a SET used = a.used + s.charged, reserved = a.reserved - s.held, updated_at = :now
+    UPDATE tq_account AS a SET used = a.used + s.charged, reserved = a.reserved - s.held, updated_at = s.last_at
       FROM sums AS s JOIN locked AS l ON l.subject = s.subject
      WHERE a.subject = s.subject AND a.plan_month = :month
     RETURNING a.subject, a.allocated AS account_allocated, a.granted AS account_granted,
@@ -90,7 +96,7 @@ WITH calls AS (
     SELECT CASE WHEN strpos(h.id, '-') = 0 THEN CAST(h.id AS BIGINT) ELSE nextval('tq_event_id_seq') END,
            CASE WHEN strpos(h.id, '-') = 0 THEN nextval('tq_event_id_seq') END,
            h.subject, h.plan_month, h.state, CASE WHEN h.state = 'COMMITTED' THEN h.charged ELSE h.held END,
-           h.overage, h.id, NULL, h.endpoint, FALSE, :now, h.model, h.input_tokens, h.cached_input_tokens,
+           h.overage, h.id, NULL, h.endpoint, FALSE, h.finished_at, h.model, h.input_tokens, h.cached_input_tokens,
            h.output_tokens, h.reasoning_tokens,
            CASE WHEN strpos(h.id, '-') = 0 THEN h.held END,
            CASE WHEN strpos(h.id, '-') = 0 THEN h.created_at END,

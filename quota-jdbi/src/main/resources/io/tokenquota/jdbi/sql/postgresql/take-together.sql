@@ -8,13 +8,19 @@
 -- listed under: a hold writes no event, see reserve.sql). One row back per granted call (ord, 1-based,
 -- and that number as event_id) with its account as the statement left it; a call without a row changed
 -- nothing, and its caller runs it alone.
+-- Each call is made at its own instant (round 343): :nowList in the policy's clock (its event's time),
+-- :dbNowList the same in the database's clock (its hold's creation), microseconds since the epoch; an
+-- account's updated_at is its last granted call's. :month is the calls' month (the store sends only calls
+-- made in one month), :dbNow the last call's instant, at which no account may have a stale hold.
 WITH RECURSIVE calls AS (
     SELECT t.ord, t.subject, t.tokens, t.endpoint, t.expiry IS NOT NULL AS is_hold,
            TIMESTAMPTZ 'epoch' + t.expiry * INTERVAL '1 microsecond' AS expires_at,
+           TIMESTAMPTZ 'epoch' + t.call_at * INTERVAL '1 microsecond' AS call_at,
+           TIMESTAMPTZ 'epoch' + t.call_db_at * INTERVAL '1 microsecond' AS call_db_at,
            row_number() OVER (PARTITION BY t.subject ORDER BY t.ord) AS k
       FROM unnest(CAST(:subjectList AS VARCHAR[]), CAST(:tokenList AS BIGINT[]), CAST(:endpointList AS VARCHAR[]),
-                  CAST(:expiryList AS BIGINT[]))
-           WITH ORDINALITY AS t(subject, tokens, endpoint, expiry, ord)
+                  CAST(:expiryList AS BIGINT[]), CAST(:nowList AS BIGINT[]), CAST(:dbNowList AS BIGINT[]))
+           WITH ORDINALITY AS t(subject, tokens, endpoint, expiry, call_at, call_db_at, ord)
 ), locked AS (
     -- in subject order, so that two combined statements never deadlock; the same conditions as a
     -- single reserve or consume (no stale hold, the subject's latest month)
@@ -46,12 +52,13 @@ WITH RECURSIVE calls AS (
            w.available >= c.tokens
       FROM walk AS w JOIN calls AS c ON c.subject = w.subject AND c.k = w.k + 1
 ), accepted AS (
-    SELECT c.ord, c.subject, c.tokens, c.endpoint, c.is_hold, c.expires_at, nextval('tq_event_id_seq') AS event_id
+    SELECT c.ord, c.subject, c.tokens, c.endpoint, c.is_hold, c.expires_at, c.call_at, c.call_db_at,
+           nextval('tq_event_id_seq') AS event_id
       FROM walk AS w JOIN calls AS c ON c.subject = w.subject AND c.k = w.k
      WHERE w.fits
 ), sums AS (
     SELECT subject, SUM(CASE WHEN is_hold THEN 0 ELSE tokens END) AS consumed,
-           SUM(CASE WHEN is_hold THEN tokens ELSE 0 END) AS held, SUM(tokens) AS total
+           SUM(CASE WHEN is_hold THEN tokens ELSE 0 END) AS held, SUM(tokens) AS total, MAX(call_at) AS last_at
       FROM accepted
      GROUP BY subject
 ), account AS (
@@ -61,7 +68,7 @@ WITH RECURSIVE calls AS (
     -- snapshot's balance, older than the one the walk granted against, and drop the row (and with it
     -- the batch, whose holds and events join it) when another transaction freed room in meanwhile. The
     -- walk has checked each sum against its row as locked, and the lock keeps that row until commit.
-    UPDATE tq_account AS a SET used = a.used + s.consumed, reserved = a.reserved + s.held, updated_at = :now
+    UPDATE tq_account AS a SET used = a.used + s.consumed, reserved = a.reserved + s.held, updated_at = s.last_at
       FROM sums AS s
      WHERE a.subject = s.subject AND a.plan_month = :month
        -- a no-op filter (the walked subjects are calls' subjects) that lets the key's index find the rows
@@ -73,14 +80,14 @@ WITH RECURSIVE calls AS (
     INSERT INTO tq_reservation (id, subject, plan_month, held, state, charged, actual, overage, idempotency_key,
                                 endpoint, is_consume, created_at, expires_at, finished_at)
     SELECT CAST(x.event_id AS VARCHAR), x.subject, :month, x.tokens, 'HELD', 0, CAST(NULL AS BIGINT), 0,
-           CAST(NULL AS VARCHAR), x.endpoint, FALSE, :dbNow, x.expires_at, CAST(NULL AS TIMESTAMPTZ)
+           CAST(NULL AS VARCHAR), x.endpoint, FALSE, x.call_db_at, x.expires_at, CAST(NULL AS TIMESTAMPTZ)
       FROM accepted AS x JOIN account AS a ON a.subject = x.subject
      WHERE x.is_hold
 ), event AS (
     INSERT INTO tq_event (id, subject, plan_month, kind, tokens, overage, reservation_id, transaction_id, detail,
                           is_consume, occurred_at)
     SELECT x.event_id, x.subject, :month, 'COMMITTED', x.tokens, 0, CAST(NULL AS VARCHAR), NULL, x.endpoint, TRUE,
-           :now
+           x.call_at
       FROM accepted AS x JOIN account AS a ON a.subject = x.subject
      WHERE NOT x.is_hold
      ORDER BY x.ord

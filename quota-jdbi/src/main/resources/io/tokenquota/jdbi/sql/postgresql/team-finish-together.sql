@@ -10,12 +10,17 @@
 -- commit's usage (:modelList and the count lists, NULL for a release or a commit without one) goes on
 -- both of its events. A key-less hold is deleted, one with an idempotency key keeps its row (see
 -- team-finish.sql).
+-- Each call is made at its own instant (round 343): :nowList, in the policy's clock, microseconds since
+-- the epoch, is its hold's finished_at and its event's time; an account's updated_at is its last finished
+-- call's. :month is the calls' month (the store sends only calls made in one month).
 WITH calls AS (
-    SELECT t.id, t.actual, t.ord, t.model, t.input_tokens, t.cached_input_tokens, t.output_tokens, t.reasoning_tokens
+    SELECT t.id, t.actual, t.ord, t.model, t.input_tokens, t.cached_input_tokens, t.output_tokens, t.reasoning_tokens,
+           TIMESTAMPTZ 'epoch' + t.call_at * INTERVAL '1 microsecond' AS call_at
       FROM unnest(CAST(:idList AS VARCHAR[]), CAST(:actualList AS BIGINT[]), CAST(:modelList AS VARCHAR[]),
                   CAST(:inputList AS BIGINT[]), CAST(:cachedList AS BIGINT[]), CAST(:outputList AS BIGINT[]),
-                  CAST(:reasoningList AS BIGINT[]))
-           WITH ORDINALITY AS t(id, actual, model, input_tokens, cached_input_tokens, output_tokens, reasoning_tokens, ord)
+                  CAST(:reasoningList AS BIGINT[]), CAST(:nowList AS BIGINT[]))
+           WITH ORDINALITY AS t(id, actual, model, input_tokens, cached_input_tokens, output_tokens, reasoning_tokens,
+                                call_at, ord)
 ), kept AS (
     -- a hold with an idempotency key, or one reserved before schema version 4 (a UUID id), keeps its row
     -- (see team-finish.sql)
@@ -25,7 +30,7 @@ WITH calls AS (
                           WHEN :capAtHeld = 1 AND c.actual > r.held THEN r.held ELSE c.actual END,
            actual = c.actual,
            overage = CASE WHEN c.actual IS NOT NULL AND c.actual > r.held THEN c.actual - r.held ELSE 0 END,
-           finished_at = :now
+           finished_at = c.call_at
       FROM calls AS c
      -- by its key: state = 'HELD' does not imply the open-holds index's predicate (finished_at IS NULL).
      -- The ids straight from the parameter as well, so the key's index finds the holds whatever the
@@ -60,16 +65,17 @@ WITH calls AS (
               c.actual AS actual,
               CASE WHEN c.actual IS NOT NULL AND c.actual > r.held THEN c.actual - r.held ELSE 0 END AS overage,
               r.idempotency_key, r.endpoint, r.is_consume, r.created_at, r.expires_at,
-              CAST(:now AS TIMESTAMPTZ) AS finished_at, r.team_subject, c.ord, c.model,
+              c.call_at AS finished_at, r.team_subject, c.ord, c.model,
               c.input_tokens, c.cached_input_tokens, c.output_tokens, c.reasoning_tokens
 ), hold AS (
     SELECT * FROM kept UNION ALL SELECT * FROM dropped
 ), moves AS (
     -- each finished hold moves its member's account and its team's by the same charge
-    SELECT o.subject, o.is_team, h.charged, h.held
+    SELECT o.subject, o.is_team, h.charged, h.held, h.finished_at
       FROM hold AS h CROSS JOIN LATERAL (VALUES (h.subject, FALSE), (h.team_subject, TRUE)) AS o(subject, is_team)
 ), sums AS (
-    SELECT subject, BOOL_OR(is_team) AS is_team, SUM(charged) AS charged, SUM(held) AS held
+    SELECT subject, BOOL_OR(is_team) AS is_team, SUM(charged) AS charged, SUM(held) AS held,
+           MAX(finished_at) AS last_at
       FROM moves
      GROUP BY subject
 ), locked AS (
@@ -83,7 +89,7 @@ WITH calls AS (
     -- of a hold this statement sees existed at its snapshot, and the lock above keeps it until commit,
     -- so none is left unmoved; should one be missing, the statement fails (division by zero) and changes
     -- nothing, rather than commit finished holds whose accounts did not move (as team-finish.sql)
-    UPDATE tq_account AS a SET used = a.used + s.charged, reserved = a.reserved - s.held, updated_at = :now
+    UPDATE tq_account AS a SET used = a.used + s.charged, reserved = a.reserved - s.held, updated_at = s.last_at
       FROM sums AS s JOIN locked AS l ON l.subject = s.subject
      WHERE a.subject = s.subject AND a.plan_month = :month
        AND 1 / CASE WHEN (SELECT COUNT(*) FROM locked) = (SELECT COUNT(*) FROM sums) THEN 1 ELSE 0 END = 1
@@ -99,7 +105,7 @@ WITH calls AS (
                 ELSE CAST(split_part(h.id, 't', o.n + 1) AS BIGINT) END,
            CASE WHEN strpos(h.id, '-') = 0 THEN nextval('tq_event_id_seq') END,
            o.subject, h.plan_month, h.state, CASE WHEN h.state = 'COMMITTED' THEN h.charged ELSE h.held END,
-           h.overage, h.id, NULL, h.endpoint, FALSE, :now, h.model, h.input_tokens, h.cached_input_tokens,
+           h.overage, h.id, NULL, h.endpoint, FALSE, h.finished_at, h.model, h.input_tokens, h.cached_input_tokens,
            h.output_tokens, h.reasoning_tokens,
            CASE WHEN strpos(h.id, '-') = 0 THEN h.held END,
            CASE WHEN strpos(h.id, '-') = 0 THEN h.created_at END,

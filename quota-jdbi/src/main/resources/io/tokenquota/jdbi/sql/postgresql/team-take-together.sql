@@ -15,14 +15,20 @@
 -- member's and the team's account as the statement left them and both events' ids.
 -- :month is the leader's clock's month: an account with a later month is not locked (NOT EXISTS on later
 -- months), so a call whose member or team has moved on is not granted here and runs alone on the store's
--- transaction path, which starts from the member's latest month (round 323).
+-- transaction path, which starts from the member's latest month (round 323). The store sends only calls
+-- made in :month; each is made at its own instant (round 343): :nowList in the policy's clock (its
+-- events' time, a consume's finished_at), :dbNowList the same in the database's clock (its row's
+-- creation), microseconds since the epoch; an account's updated_at is its last granted call's. :dbNow is
+-- the last call's instant, at which no account may have a stale hold.
 WITH RECURSIVE calls AS (
     SELECT t.ord, t.subject, t.team, t.tokens, t.endpoint, t.id, t.consume,
-           TIMESTAMPTZ 'epoch' + t.expiry * INTERVAL '1 microsecond' AS expires_at
+           TIMESTAMPTZ 'epoch' + t.expiry * INTERVAL '1 microsecond' AS expires_at,
+           TIMESTAMPTZ 'epoch' + t.call_at * INTERVAL '1 microsecond' AS call_at,
+           TIMESTAMPTZ 'epoch' + t.call_db_at * INTERVAL '1 microsecond' AS call_db_at
       FROM unnest(CAST(:subjectList AS VARCHAR[]), CAST(:teamList AS VARCHAR[]), CAST(:tokenList AS BIGINT[]),
                   CAST(:endpointList AS VARCHAR[]), CAST(:idList AS VARCHAR[]), CAST(:consumeList AS BOOLEAN[]),
-                  CAST(:expiryList AS BIGINT[]))
-           WITH ORDINALITY AS t(subject, team, tokens, endpoint, id, consume, expiry, ord)
+                  CAST(:expiryList AS BIGINT[]), CAST(:nowList AS BIGINT[]), CAST(:dbNowList AS BIGINT[]))
+           WITH ORDINALITY AS t(subject, team, tokens, endpoint, id, consume, expiry, call_at, call_db_at, ord)
 ), locked AS MATERIALIZED (
     -- teams first, then members, each in subject order (see above); the same conditions as a single
     -- member's take on each row, so a row that fails them is not locked and grants none of its calls
@@ -85,9 +91,11 @@ WITH RECURSIVE calls AS (
     -- joined by 't': the ids its two RESERVED events are listed under (a hold writes no event, see
     -- team-take.sql); a consume keeps the id it was given and logs both events
     SELECT g.ord, g.subject, g.team, g.tokens, g.endpoint, g.expires_at, g.consume, g.member_number, g.team_number,
+           g.call_at, g.call_db_at,
            CASE WHEN g.consume THEN g.id
                 ELSE CAST(g.member_number AS VARCHAR) || 't' || CAST(g.team_number AS VARCHAR) END AS id
-      FROM (SELECT c.ord, c.subject, c.team, c.tokens, c.endpoint, c.id, c.expires_at, c.consume,
+      FROM (SELECT c.ord, c.subject, c.team, c.tokens, c.endpoint, c.id, c.expires_at, c.consume, c.call_at,
+                   c.call_db_at,
                    CASE WHEN c.consume THEN NULL ELSE nextval('tq_event_id_seq') END AS member_number,
                    CASE WHEN c.consume THEN NULL ELSE nextval('tq_event_id_seq') END AS team_number
               FROM (SELECT c.ord AS k FROM calls AS c WHERE (SELECT yes FROM everyone_fits)
@@ -99,7 +107,8 @@ WITH RECURSIVE calls AS (
 ), sums AS (
     -- each granted call moves its member's account and its team's by the same tokens
     SELECT o.subject, SUM(CASE WHEN x.consume THEN x.tokens ELSE 0 END) AS consumed,
-           SUM(CASE WHEN x.consume THEN 0 ELSE x.tokens END) AS held, SUM(x.tokens) AS total
+           SUM(CASE WHEN x.consume THEN 0 ELSE x.tokens END) AS held, SUM(x.tokens) AS total,
+           MAX(x.call_at) AS last_at
       FROM accepted AS x CROSS JOIN LATERAL (VALUES (x.subject), (x.team)) AS o(subject)
      GROUP BY o.subject
 ), account AS (
@@ -109,7 +118,7 @@ WITH RECURSIVE calls AS (
     -- snapshot's balance, older than the one the walk granted against, and could drop a row another
     -- transaction freed room in meanwhile (the team's, so the members' rows moved alone). The walk has
     -- checked every sum against its row as locked; the key and the lock keep that row until commit.
-    UPDATE tq_account AS a SET used = a.used + s.consumed, reserved = a.reserved + s.held, updated_at = :now
+    UPDATE tq_account AS a SET used = a.used + s.consumed, reserved = a.reserved + s.held, updated_at = s.last_at
       FROM sums AS s
      WHERE a.subject = s.subject AND a.plan_month = :month
        -- a no-op filter (the summed subjects are calls' accounts) that lets the key's index find the rows
@@ -122,13 +131,13 @@ WITH RECURSIVE calls AS (
                                 endpoint, is_consume, created_at, expires_at, finished_at, team_subject)
     SELECT x.id, x.subject, :month, x.tokens, CASE WHEN x.consume THEN 'COMMITTED' ELSE 'HELD' END,
            CASE WHEN x.consume THEN x.tokens ELSE 0 END, CASE WHEN x.consume THEN x.tokens END, 0,
-           CAST(NULL AS VARCHAR), x.endpoint, x.consume, :dbNow, x.expires_at,
-           CASE WHEN x.consume THEN CAST(:now AS TIMESTAMPTZ) END, x.team
+           CAST(NULL AS VARCHAR), x.endpoint, x.consume, x.call_db_at, x.expires_at,
+           CASE WHEN x.consume THEN x.call_at END, x.team
       FROM accepted AS x
 ), event AS (
     INSERT INTO tq_event (subject, plan_month, kind, tokens, overage, reservation_id, transaction_id, detail,
                           is_consume, occurred_at)
-    SELECT o.subject, :month, 'COMMITTED', x.tokens, 0, x.id, NULL, x.endpoint, TRUE, :now
+    SELECT o.subject, :month, 'COMMITTED', x.tokens, 0, x.id, NULL, x.endpoint, TRUE, x.call_at
       FROM accepted AS x CROSS JOIN LATERAL (VALUES (x.subject, 0), (x.team, 1)) AS o(subject, n)
      WHERE x.consume
      ORDER BY x.ord, o.n

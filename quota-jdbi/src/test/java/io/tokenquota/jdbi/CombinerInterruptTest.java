@@ -1,0 +1,151 @@
+package io.tokenquota.jdbi;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+import io.tokenquota.QuotaPolicy;
+import io.tokenquota.jdbi.testing.H2Extension;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.FutureTask;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.LockSupport;
+import org.jdbi.v3.core.Jdbi;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+
+/**
+ * Round 343: a caller whose thread is interrupted waits in the {@link Combiner} as any other (parked, not
+ * spinning: {@code LockSupport.park} returns at once while the interrupt is set), gets its outcome, and
+ * has its interrupt back when it returns, as {@code java.util.concurrent}'s uninterruptible waits do.
+ */
+class CombinerInterruptTest {
+    @RegisterExtension
+    static final H2Extension DB = new H2Extension();
+
+    @Test
+    void anInterruptedCallerWaitsParkedAndKeepsItsInterrupt() throws Exception {
+        Operations operations = new Operations(Jdbi.create(DB.dataSource()), QuotaPolicy.builder().build(), 0);
+        Combiner<String, String> combiner = new Combiner<>();
+        CountDownLatch leaderRuns = new CountDownLatch(1);
+        CountDownLatch leaderMayFinish = new CountDownLatch(1);
+        List<List<String>> batches = new java.util.concurrent.CopyOnWriteArrayList<>();
+        java.util.function.Function<List<String>, List<String>> batch = calls -> {
+            batches.add(calls);
+            List<String> results = new ArrayList<>();
+            calls.forEach(c -> results.add("done " + c));
+            return results;
+        };
+        // the leader runs alone and is held there, so that the next two callers queue behind it
+        Caller leader = Caller.start("leader", false, () -> combiner.submit("s", "a", operations.new Op(Instant.now()),
+                batch, () -> {
+                    leaderRuns.countDown();
+                    await(leaderMayFinish);
+                    return "alone a";
+                }));
+        assertTrue(leaderRuns.await(20, TimeUnit.SECONDS), "the leader ran");
+        Caller next = Caller.start("next", false, () -> combiner.submit("s", "b", operations.new Op(Instant.now()),
+                batch, () -> "alone b"));
+        next.awaitParked();
+        Caller interrupted = Caller.start("interrupted", true, () -> combiner.submit("s", "c",
+                operations.new Op(Instant.now()), batch, () -> "alone c"));
+        interrupted.awaitParked();
+        // parked it stays: a thread spinning on park would be seen running
+        for (int i = 0; i < 50; i++) {
+            assertEquals(Thread.State.WAITING, interrupted.thread.getState(), "the interrupted caller waits parked");
+            LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(1));
+        }
+        leaderMayFinish.countDown();
+        assertEquals(List.of("alone a", false), leader.get());
+        // the next caller leads the two queued calls in one batch; the interrupted one gets its outcome
+        assertEquals(List.of("done b", false), next.get());
+        assertEquals(List.of("done c", true), interrupted.get(), "its outcome, and its interrupt restored");
+        assertEquals(List.of(List.of("b", "c")), batches);
+    }
+
+    @Test
+    void anInterruptedCallerThatLeadsRunsItsBatchAndKeepsItsInterrupt() throws Exception {
+        Operations operations = new Operations(Jdbi.create(DB.dataSource()), QuotaPolicy.builder().build(), 0);
+        Combiner<String, String> combiner = new Combiner<>();
+        CountDownLatch leaderRuns = new CountDownLatch(1);
+        CountDownLatch leaderMayFinish = new CountDownLatch(1);
+        boolean[] interruptedInBatch = new boolean[1];
+        java.util.function.Function<List<String>, List<String>> batch = calls -> {
+            // the batch's statements run without the interrupt (a pool may refuse an interrupted thread)
+            interruptedInBatch[0] = Thread.currentThread().isInterrupted();
+            return calls.stream().map(c -> "done " + c).toList();
+        };
+        Caller leader = Caller.start("leader", false, () -> combiner.submit("s", "a", operations.new Op(Instant.now()),
+                batch, () -> {
+                    leaderRuns.countDown();
+                    await(leaderMayFinish);
+                    return "alone a";
+                }));
+        assertTrue(leaderRuns.await(20, TimeUnit.SECONDS), "the leader ran");
+        Caller interrupted = Caller.start("interrupted", true, () -> combiner.submit("s", "b",
+                operations.new Op(Instant.now()), batch, () -> "alone b"));
+        interrupted.awaitParked();
+        Caller last = Caller.start("last", false, () -> combiner.submit("s", "c", operations.new Op(Instant.now()),
+                batch, () -> "alone c"));
+        last.awaitParked();
+        leaderMayFinish.countDown();
+        assertEquals(List.of("alone a", false), leader.get());
+        assertEquals(List.of("done b", true), interrupted.get(), "it led the batch, and has its interrupt back");
+        assertEquals(List.of("done c", false), last.get());
+        assertEquals(false, interruptedInBatch[0]);
+    }
+
+    private static void await(CountDownLatch latch) {
+        try {
+            latch.await();
+        } catch (InterruptedException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /** One submit on a thread of its own; its outcome and whether the thread was interrupted afterwards. */
+    private static final class Caller {
+        final FutureTask<List<Object>> task;
+        final Thread thread;
+
+        private Caller(String name, boolean interrupt, java.util.function.Supplier<String> call) {
+            this.task = new FutureTask<>(() -> {
+                if (interrupt) {
+                    Thread.currentThread().interrupt();
+                }
+                String outcome = call.get();
+                return List.of(outcome, Thread.currentThread().isInterrupted());
+            });
+            this.thread = new Thread(task, "combiner-" + name);
+        }
+
+        static Caller start(String name, boolean interrupt, java.util.function.Supplier<String> call) {
+            Caller caller = new Caller(name, interrupt, call);
+            caller.thread.start();
+            return caller;
+        }
+
+        /** Waits until the thread is parked in the combiner (queued behind the lane's leader). */
+        void awaitParked() {
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+            while (System.nanoTime() < deadline) {
+                if (LockSupport.getBlocker(thread) instanceof Combiner<?, ?>
+                        && thread.getState() == Thread.State.WAITING) {
+                    return;
+                }
+                if (task.isDone()) {
+                    fail(thread.getName() + " finished instead of queueing");
+                }
+                LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(1));
+            }
+            fail(thread.getName() + " never waited parked in the combiner");
+        }
+
+        List<Object> get() throws Exception {
+            return task.get(30, TimeUnit.SECONDS);
+        }
+    }
+}
