@@ -1,0 +1,217 @@
+package io.tokenquota.jdbi.breakit349;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import io.tokenquota.HoldRequest;
+import io.tokenquota.PurchaseRequest;
+import io.tokenquota.PurchaseType;
+import io.tokenquota.QuotaException;
+import io.tokenquota.QuotaPolicy;
+import io.tokenquota.QuotaStatistics.ConsumerUsage;
+import io.tokenquota.QuotaStatistics.DailyUsage;
+import io.tokenquota.QuotaStatistics.PurchaseTotal;
+import io.tokenquota.QuotaStore;
+import io.tokenquota.Reservation;
+import io.tokenquota.testkit.MutableClock;
+import java.time.Duration;
+import java.time.LocalDate;
+import java.time.YearMonth;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.UUID;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Round 349 (a ledger round): bad input and 64-bit amounts at the public API, on H2, PostgreSQL and the
+ * in-memory reference.
+ *
+ * <p>The rules: "Bad input gets a specific, documented error and leaves the ledger unchanged. Amounts are
+ * 64-bit." (issue 11); docs/semantics.md "64-bit amounts"; {@code ModelUsageTally}'s stated rule for
+ * reports, "Sums saturate at Long.MAX_VALUE rather than wrap: a report over many accounts may pass 64 bits
+ * where no one account can", which {@code modelUsage} follows on every store; and every store answering as
+ * the in-memory reference does (docs/semantics.md: "What every QuotaStore ... promises").
+ */
+abstract class AbstractRound349 {
+    protected abstract QuotaStore store(QuotaPolicy policy);
+
+    static final long E15 = 1_000_000_000_000_000L;
+
+    protected String prefix;
+
+    @BeforeEach
+    void start() {
+        prefix = "r349" + UUID.randomUUID().toString().substring(0, 8) + "-";
+    }
+
+    // ------------------------------------------------------------ daily usage over all users past 2^63
+
+    /**
+     * {@code users} users each hold {@code holdsEach} 1-token holds (a day's TTL) and commit each at
+     * 10^15 (CHARGE_ACTUAL, the default: a call that used far more than its hold), all on one day; the
+     * day's total over all users is {@code users * holdsEach * 10^15}. Returns dailyUsage(null, day, day).
+     */
+    private DailyUsage dayOfHugeCharges(YearMonth month, int users, int holdsEach) {
+        MutableClock clock = MutableClock.at(month, 10, 12);
+        QuotaStore store = store(QuotaPolicy.builder().clock(clock).defaultAllocation(10_000).build());
+        List<Reservation> holds = new ArrayList<>();
+        for (int u = 0; u < users; u++) {
+            String subject = prefix + "u" + u;
+            for (int i = 0; i < holdsEach; i++) {
+                holds.add(store.reserve(HoldRequest.of(subject, 1).ttl(Duration.ofDays(1)).build()).reservation());
+            }
+        }
+        for (Reservation hold : holds) {
+            store.commit(hold, E15);
+        }
+        LocalDate day = month.atDay(10);
+        List<DailyUsage> days = store.dailyUsage(null, day, day);
+        assertEquals(1, days.size());
+        return days.get(0);
+    }
+
+    /**
+     * Finding: two users' 9,224 charges of 10^15 on one day come to 9.224 * 10^18, past 2^63 - 1; no
+     * account passes 64 bits (each used 4.612 * 10^18), but the all-users report's day wraps to a negative
+     * figure instead of saturating at Long.MAX_VALUE as {@code modelUsage} over the same charges does.
+     */
+    @Test
+    void dailyUsageOverAllUsersSaturatesPast64Bits() {
+        DailyUsage day = dayOfHugeCharges(YearMonth.of(2031, 5), 2, 4_612);
+        assertEquals(List.of(Long.MAX_VALUE, 9_224L, 0L), List.of(day.used(), day.requests(), day.rejected()),
+                "the day's charges over all users (saturated, as modelUsage's are), its granted holds, its refusals");
+    }
+
+    /** Control: the same day with 2 * 4,000 such charges, 8 * 10^18, within 64 bits: summed exactly. */
+    @Test
+    void dailyUsageOverAllUsersSumsExactlyWithin64Bits() {
+        DailyUsage day = dayOfHugeCharges(YearMonth.of(2031, 6), 2, 4_000);
+        assertEquals(List.of(8_000L * E15, 8_000L, 0L), List.of(day.used(), day.requests(), day.rejected()),
+                "the day's charges over all users, its granted holds, its refusals");
+    }
+
+    // ------------------------------------------------------------ purchase totals past 2^63
+
+    /**
+     * {@code users} users each get a 10^15-token bonus ({@code grant}, max quota 10^15, no allowance) in
+     * one month; returns that month's purchase totals.
+     */
+    private List<PurchaseTotal> monthOfHugeGrants(YearMonth month, int users) {
+        MutableClock clock = MutableClock.at(month, 10, 12);
+        QuotaStore store = store(QuotaPolicy.builder().clock(clock).defaultAllocation(0).maxQuota(E15).build());
+        for (int u = 0; u < users; u++) {
+            store.grant(PurchaseRequest.grant(prefix + "tx" + u, prefix + "u" + u, E15, PurchaseType.BONUS, null));
+        }
+        return store.purchaseTotals(month);
+    }
+
+    /**
+     * Finding: 9,224 users' 10^15-token bonuses, each within the max quota, come to 9.224 * 10^18 tokens in
+     * the month's purchase totals: past 2^63 - 1. The in-memory reference wraps to a negative total; H2 and
+     * PostgreSQL fail the read with AMOUNT_OVERFLOW, whose message says a change "would take the account's
+     * used + reserved tokens past 2^63 - 1" (no account changed: it is a read).
+     */
+    @Test
+    void purchaseTotalsSaturatePast64Bits() {
+        List<PurchaseTotal> totals = monthOfHugeGrants(YearMonth.of(2031, 7), 9_224);
+        assertEquals("BONUS KRW count=9224 tokens=" + Long.MAX_VALUE, String.join("; ", totals.stream()
+                .map(t -> t.type() + " " + t.currency() + " count=" + t.count() + " tokens=" + t.tokens()).toList()),
+                "the month's bonuses: 9,224 of them, their tokens saturated as modelUsage's sums are");
+    }
+
+    /** Control: 8,000 such bonuses, 8 * 10^18 tokens, within 64 bits: summed exactly. */
+    @Test
+    void purchaseTotalsSumExactlyWithin64Bits() {
+        List<PurchaseTotal> totals = monthOfHugeGrants(YearMonth.of(2031, 8), 8_000);
+        assertEquals("BONUS KRW count=8000 tokens=" + 8_000L * E15, String.join("; ", totals.stream()
+                .map(t -> t.type() + " " + t.currency() + " count=" + t.count() + " tokens=" + t.tokens()).toList()),
+                "the month's bonuses");
+    }
+
+    // ------------------------------------------------------------ top consumers' order of tied subjects
+
+    /**
+     * Two users consume 100 each in one month; top consumers lists both, highest first, ties in the order
+     * the in-memory reference gives ({@code String.compareTo}, UTF-16 code units).
+     */
+    private List<String> tiedTop(YearMonth month, String first, String second) {
+        MutableClock clock = MutableClock.at(month, 10, 12);
+        QuotaStore store = store(QuotaPolicy.builder().clock(clock).defaultAllocation(10_000).build());
+        store.consume(first, 100, null);
+        store.consume(second, 100, null);
+        List<String> one = store.topConsumers(month, 1).stream().map(ConsumerUsage::subject).toList();
+        List<String> both = store.topConsumers(month, 2).stream().map(ConsumerUsage::subject).toList();
+        List<String> all = new ArrayList<>(one);
+        all.add("|");
+        all.addAll(both);
+        return all;
+    }
+
+    /**
+     * Finding (PostgreSQL): a subject with an emoji (U+1F600, a surrogate pair in Java) and one with a
+     * full-width letter (U+FF21), both printable subjects of 1..128 code points, tie; the in-memory
+     * reference (and H2) order the emoji first, as String.compareTo does; PostgreSQL's
+     * {@code ORDER BY used DESC, subject COLLATE "C"} orders by code point, the full-width letter first, so
+     * topConsumers(month, 1) names another user.
+     */
+    @Test
+    void tiedTopConsumersAreOrderedAsTheReferenceOrdersThem() {
+        String emoji = "\uD83D\uDE00" + prefix;
+        String fullWidth = "\uFF21" + prefix;
+        assertEquals(List.of(emoji, "|", emoji, fullWidth), tiedTop(YearMonth.of(2031, 9), fullWidth, emoji),
+                "topConsumers(month, 1) | topConsumers(month, 2)");
+    }
+
+    /** Control: two ASCII subjects tied: the same order on every store. */
+    @Test
+    void tiedAsciiTopConsumersAreOrderedBySubject() {
+        String a = "a" + prefix;
+        String b = "b" + prefix;
+        assertEquals(List.of(a, "|", a, b), tiedTop(YearMonth.of(2031, 10), b, a),
+                "topConsumers(month, 1) | topConsumers(month, 2)");
+    }
+
+    // ------------------------------------------------------------ daily usage at the ends of LocalDate
+
+    /** A user consumes 100 on the 10th of {@code month} (its own month per test), then the day is read. */
+    private String dailyOutcome(YearMonth month, LocalDate day) {
+        QuotaStore store = store(QuotaPolicy.builder().clock(MutableClock.at(month, 10, 12)).build());
+        store.consume(prefix + "d", 100, null);
+        try {
+            return store.dailyUsage(null, day, day).toString();
+        } catch (QuotaException e) {
+            return e.code().name();
+        } catch (RuntimeException e) {
+            return e.getClass().getSimpleName() + ": " + e.getMessage();
+        }
+    }
+
+    /**
+     * Finding (JDBI): a one-day range on the last day a LocalDate can name is a valid range of
+     * {@code Validation.dayRange} (1 day, at most 366); the in-memory reference answers its one empty day,
+     * the JDBI store throws java.time.DateTimeException (no QuotaException, no ErrorCode) computing the
+     * day after it.
+     */
+    @Test
+    void dailyUsageOfTheLastDayALocalDateNamesAnswersAnEmptyDay() {
+        assertEquals(List.of(new DailyUsage(LocalDate.MAX, 0, 0, 0)).toString(), dailyOutcome(YearMonth.of(2031, 11), LocalDate.MAX));
+    }
+
+    /**
+     * Finding (PostgreSQL): a day in the year 300,000 (a valid LocalDate, a valid one-day range) is past
+     * PostgreSQL's timestamptz range (4713 BC..294276 AD): the in-memory reference and H2 answer its empty
+     * day, PostgreSQL fails STORE_UNAVAILABLE ("the store could not be reached") for bad input.
+     */
+    @Test
+    void dailyUsageOfAFarFutureDayAnswersAnEmptyDay() {
+        LocalDate day = LocalDate.of(300_000, 1, 1);
+        assertEquals(List.of(new DailyUsage(day, 0, 0, 0)).toString(), dailyOutcome(YearMonth.of(2031, 12), day));
+    }
+
+    /** Control: an ordinary day with the consume on it. */
+    @Test
+    void dailyUsageOfAnOrdinaryDay() {
+        LocalDate day = LocalDate.of(2032, 1, 10);
+        assertEquals(List.of(new DailyUsage(day, 100, 1, 0)).toString(), dailyOutcome(YearMonth.of(2032, 1), day));
+    }
+}
