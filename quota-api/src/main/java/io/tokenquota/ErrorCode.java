@@ -54,7 +54,7 @@ public enum ErrorCode {
     RESERVATION_EXPIRED(409),
     /** No purchase with that transaction id. */
     PURCHASE_NOT_FOUND(404),
-    /** The purchase's status does not allow the transition (refund of a non-completed purchase...). */
+    /** The purchase's status does not allow the transition (completing a refunded purchase, failing a completed one...). */
     PURCHASE_STATE_CONFLICT(409),
     /** The store could not be reached or gave up after bounded retries. */
     STORE_UNAVAILABLE(503),

@@ -26,7 +26,8 @@ public enum EventKind {
     /**
      * A refunded purchase was debited: {@code tokens} is what left the month's purchased tokens (the
      * unspent ones, and in the current month those already spent, which become its allowance);
-     * {@code overage} carries the part already spent ({@code unrecovered}).
+     * {@code overage} carries the part already spent ({@code unrecovered}). A purchase refunded before it
+     * was credited (pending or failed) logs one with 0 tokens and 0 overage (round 340).
      */
     DEBITED,
     /** A purchase was recorded as pending or failed (no balance change). */

@@ -6,9 +6,15 @@ import java.util.Optional;
 
 /**
  * Purchases, bonuses and refund credits from a payment system or an admin, idempotent on the
- * transaction id. Status moves {@code pending -> completed | failed} and {@code completed -> refunded};
- * completing credits the current month's {@code granted} in the same transaction that changes the
- * status. Thread-safe.
+ * transaction id. Status moves {@code pending -> completed | failed | refunded}, {@code failed -> completed |
+ * refunded} and {@code completed -> refunded}; {@code refunded} is final. Completing credits the current
+ * month's {@code granted} in the same transaction that changes the status.
+ *
+ * <p>Payment providers deliver events out of order, so a refund may arrive before the completion it
+ * reverses. A refund of a purchase never credited (pending or failed) marks it refunded with nothing
+ * debited, and its completion, whenever it comes, is refused (round 340). A refund of a purchase the
+ * ledger does not know is recorded first ({@link #recordPending}, the refund event names the user and the
+ * tokens), then refunded: the payment callback of the servlet layer does so. Thread-safe.
  */
 public interface PurchaseRecorder {
 
@@ -21,7 +27,8 @@ public interface PurchaseRecorder {
     /**
      * Completes a pending or failed purchase and credits its tokens: a payment declined once and then
      * paid under the same id (a Stripe PaymentIntent retried with another card) is credited. Completing
-     * an already completed purchase returns it unchanged (a replayed callback credits once).
+     * an already completed purchase returns it unchanged (a replayed callback credits once). A refunded
+     * purchase is never completed, also one refunded before it was ever credited (round 340).
      *
      * @throws QuotaException {@code PURCHASE_NOT_FOUND}, {@code PURCHASE_STATE_CONFLICT} (refunded),
      *                        {@code MAX_QUOTA_EXCEEDED}
@@ -32,11 +39,15 @@ public interface PurchaseRecorder {
     Purchase fail(String transactionId);
 
     /**
-     * Refunds a completed purchase: debits the tokens still unspent (burn-down order: allowance,
-     * carried, then granted) and records the already-spent rest as {@link Purchase#unrecovered()}.
-     * Repeated calls return it unchanged.
+     * Refunds a purchase. A completed one: debits the tokens still unspent (burn-down order: allowance,
+     * carried, then granted) and records the already-spent rest as {@link Purchase#unrecovered()}. A
+     * pending or failed one (its refund delivered before its completion): marks it refunded with nothing
+     * debited ({@code unrecovered} 0, no {@code month}), logs a {@code DEBITED} event of 0 tokens, and from
+     * then on {@link #complete} refuses it, so the completion credits nothing (round 340). Repeated calls
+     * return it unchanged.
      *
-     * @throws QuotaException {@code PURCHASE_STATE_CONFLICT} for a purchase that is not completed
+     * @throws QuotaException {@code PURCHASE_NOT_FOUND} for an unknown transaction id (record it with
+     *                        {@link #recordPending} first)
      */
     Purchase refund(String transactionId);
 

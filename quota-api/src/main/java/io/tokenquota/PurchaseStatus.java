@@ -2,7 +2,10 @@ package io.tokenquota;
 
 import java.util.Locale;
 
-/** {@code pending -> completed | failed}, {@code completed -> refunded}. */
+/**
+ * {@code pending -> completed | failed | refunded}, {@code failed -> completed | refunded},
+ * {@code completed -> refunded}; {@code refunded} is final (a refund before the completion: round 340).
+ */
 public enum PurchaseStatus {
     PENDING, COMPLETED, FAILED, REFUNDED;
 

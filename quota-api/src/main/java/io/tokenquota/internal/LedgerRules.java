@@ -2,6 +2,7 @@ package io.tokenquota.internal;
 
 import io.tokenquota.ErrorCode;
 import io.tokenquota.OverrunPolicy;
+import io.tokenquota.PurchaseStatus;
 import io.tokenquota.QuotaAccount;
 import io.tokenquota.QuotaException;
 import io.tokenquota.QuotaExceededException;
@@ -602,6 +603,41 @@ public final class LedgerRules {
             throw new QuotaException(ErrorCode.MAX_QUOTA_EXCEEDED, "crediting " + tokens + " tokens to " + subject
                     + " would pass the max quota " + policy.maxQuota());
         }
+    }
+
+    // ---------------------------------------------------------------- purchase states
+
+    /** What a refund does to a purchase, by the purchase's status ({@link #refundOf}). */
+    public enum RefundOf {
+        /** Already refunded: the replay answers the purchase as it is, changes nothing and logs nothing. */
+        REPLAY,
+        /**
+         * Never credited (pending or failed): marked refunded, nothing debited ({@code unrecovered} 0, no
+         * {@code month}), one {@code DEBITED} event of 0 tokens and 0 overage logged in the month of the
+         * refund's instant (as {@code fail} logs its event), no account opened or changed. A later
+         * {@code complete} is then {@code PURCHASE_STATE_CONFLICT} like that of any refunded purchase, so a
+         * completion delivered after its refund credits nothing (round 340).
+         */
+        UNCREDITED,
+        /** Completed: the unspent tokens are debited back ({@link LedgerRules#refundable} and what follows it). */
+        CREDITED
+    }
+
+    /**
+     * What a refund does to a purchase in {@code status}. Payment providers deliver events out of order
+     * (Stripe: "doesn't guarantee the delivery of events in the order that they're generated", and retries
+     * for days), so a refund may come before the completion it reverses. Refused, it left the completion to
+     * credit tokens whose money went back (round 340). A refund names money that was captured and returned,
+     * so it is final whatever came before: a pending purchase's, and a failed one's too (a payment declined
+     * once and then paid under the same id, refunded before that completion arrived; {@code complete}
+     * accepts a failed purchase, so the failed state must not let the completion through either).
+     */
+    public static RefundOf refundOf(PurchaseStatus status) {
+        return switch (status) {
+            case REFUNDED -> RefundOf.REPLAY;
+            case PENDING, FAILED -> RefundOf.UNCREDITED;
+            case COMPLETED -> RefundOf.CREDITED;
+        };
     }
 
     // ---------------------------------------------------------------- statistics

@@ -460,12 +460,17 @@ public final class InMemoryQuotaStore implements QuotaStore {
         Validation.key(transactionId, "transaction_id");
         return write(tx -> {
             Credit credit = findCredit(transactionId);
-            switch (credit.status) {
-                case REFUNDED:
+            switch (LedgerRules.refundOf(credit.status)) {
+                case REPLAY:
                     return credit.snapshot();
-                case PENDING:
-                case FAILED:
-                    throw purchaseConflict(credit, "refunded");
+                case UNCREDITED:
+                    // refunded before it was credited (events out of order): final, nothing to debit, and its
+                    // completion is refused from now on (round 340)
+                    credit.status = PurchaseStatus.REFUNDED;
+                    credit.processedAt = tx.now;
+                    tx.log(credit.request.subject(), policy.monthOf(tx.now), EventKind.DEBITED, 0, 0, null,
+                            transactionId, credit.request.reason());
+                    return credit.snapshot();
                 default:
                     break;
             }

@@ -1213,7 +1213,7 @@ public abstract class QuotaStoreContract {
         assertEquals(List.of(EventKind.PURCHASE_RECORDED, EventKind.PURCHASE_RECORDED), kinds(store.events(s, month)));
         clock.advance(Duration.ofSeconds(1));
         assertEquals(failed, store.fail(tx));
-        assertRefused(store, s, ErrorCode.PURCHASE_STATE_CONFLICT, () -> store.refund(tx));
+        // (a refund of a failed purchase marks it refunded since round 340: aRefundOfAFailedPurchase...)
         // declined, then paid with another card under the same id: credited once
         Purchase paid = store.complete(tx);
         assertEquals(PurchaseStatus.COMPLETED, paid.status());
@@ -1333,14 +1333,122 @@ public abstract class QuotaStoreContract {
         }
     }
 
+    // ---------------------------------------------------------------- refunds before their completion (round 340)
+
+    /**
+     * Round 340: payment providers deliver events out of order, so a refund may come before the completion it
+     * reverses. A pending purchase's refund marks it refunded with nothing debited (nothing was credited):
+     * {@code unrecovered} 0, no month, one {@code DEBITED} event of 0 tokens and 0 overage; the completion
+     * delivered after it is {@code PURCHASE_STATE_CONFLICT} and credits nothing; replays of the refund answer
+     * the refunded record and log nothing.
+     */
     @Test
-    void refundOfAPendingPurchaseConflicts() {
+    void pendingThenRefundThenCompleteCreditsNothing() {
         QuotaStore store = store();
         String s = subject("refund-pending");
         String tx = subject("pay-7");
         store.recordPending(purchase(tx, s, 1_000));
-        assertRefused(store, s, ErrorCode.PURCHASE_STATE_CONFLICT, () -> store.refund(tx));
-        assertEquals(PurchaseStatus.PENDING, store.purchase(tx).orElseThrow().status());
+        clock.advance(Duration.ofMinutes(1));
+        heard.clear();
+        Purchase refunded = store.refund(tx);
+        assertEquals(PurchaseStatus.REFUNDED, refunded.status());
+        assertEquals(0, refunded.unrecovered());
+        assertNull(refunded.month(), "never credited");
+        assertEquals(clock.instant(), refunded.processedAt());
+        assertEquals(Optional.of(refunded), store.purchase(tx));
+        List<LedgerEvent> events = store.events(s, month);
+        assertEquals(List.of(EventKind.PURCHASE_RECORDED, EventKind.DEBITED), kinds(events));
+        LedgerEvent debited = events.get(1);
+        assertEquals(List.of(0L, 0L, tx), List.of(debited.tokens(), debited.overage(), debited.transactionId()));
+        assertEquals(List.of(debited), heard);
+        assertBalances(store.account(s), 10_000, 0, 0, 0, 0);
+
+        clock.advance(Duration.ofMinutes(1));
+        assertRefused(store, s, ErrorCode.PURCHASE_STATE_CONFLICT, () -> store.complete(tx));
+        assertRefused(store, s, ErrorCode.PURCHASE_STATE_CONFLICT, () -> store.fail(tx));
+        // replays of the refund, and of the request that recorded it, answer the refunded record
+        assertEquals(refunded, store.refund(tx));
+        assertEquals(refunded, store.refund(tx));
+        assertEquals(refunded, store.recordPending(purchase(tx, s, 1_000)));
+        assertEquals(refunded, store.grant(purchase(tx, s, 1_000)), "a replayed grant credits nothing either");
+        assertEquals(events, store.events(s, month));
+        assertBalances(store.account(s), 10_000, 0, 0, 0, 0);
+        assertEquals(List.of(), store.purchaseTotals(month), "nothing was credited: no month counts it");
+        assertEquals(List.of(refunded), store.purchases(s, month));
+    }
+
+    /**
+     * Round 340: a refund of a purchase the ledger does not know is {@code PURCHASE_NOT_FOUND} and changes
+     * nothing (a transaction id alone names no user and no tokens); recorded from the refund event first, as
+     * the payment callback does ({@code recordPending}, then {@code refund}), it ends refunded with nothing
+     * credited or debited, and the completion delivered after it credits nothing.
+     */
+    @Test
+    void unknownThenRefundThenCompleteCreditsNothing() {
+        QuotaStore store = store();
+        String s = subject("refund-unknown");
+        String tx = subject("pay-7u");
+        assertRefused(store, s, ErrorCode.PURCHASE_NOT_FOUND, () -> store.refund(tx));
+        store.recordPending(purchase(tx, s, 5_000));
+        Purchase refunded = store.refund(tx);
+        assertEquals(PurchaseStatus.REFUNDED, refunded.status());
+        assertEquals(0, refunded.unrecovered());
+        clock.advance(Duration.ofMinutes(5));
+        assertRefused(store, s, ErrorCode.PURCHASE_STATE_CONFLICT, () -> store.complete(tx));
+        // the completion as the callback delivers it for a purchase it does not know: a grant, then a complete
+        assertEquals(refunded, store.grant(purchase(tx, s, 5_000)));
+        assertRefused(store, s, ErrorCode.PURCHASE_STATE_CONFLICT, () -> store.complete(tx));
+        assertEquals(refunded, store.refund(tx), "the refund's retry");
+        QuotaAccount a = store.account(s);
+        assertBalances(a, 10_000, 0, 0, 0, 0);
+        assertEquals(10_000, a.available());
+        assertEquals(List.of(EventKind.PURCHASE_RECORDED, EventKind.DEBITED), kinds(store.events(s, month)));
+        assertEquals(0, store.events(s, month).get(1).tokens());
+    }
+
+    /**
+     * Round 340: a failed purchase's refund marks it refunded with nothing debited too (a payment declined
+     * once and paid under the same id with another card, refunded before that completion came): the
+     * completion, which a failed purchase would otherwise take, credits nothing.
+     */
+    @Test
+    void failedThenRefundThenCompleteCreditsNothing() {
+        QuotaStore store = store();
+        String s = subject("refund-failed");
+        String tx = subject("pay-7f");
+        store.recordPending(purchase(tx, s, 2_000));
+        store.fail(tx);
+        Purchase refunded = store.refund(tx);
+        assertEquals(PurchaseStatus.REFUNDED, refunded.status());
+        assertEquals(0, refunded.unrecovered());
+        assertNull(refunded.month());
+        assertRefused(store, s, ErrorCode.PURCHASE_STATE_CONFLICT, () -> store.complete(tx));
+        assertRefused(store, s, ErrorCode.PURCHASE_STATE_CONFLICT, () -> store.fail(tx));
+        assertEquals(refunded, store.refund(tx));
+        assertBalances(store.account(s), 10_000, 0, 0, 0, 0);
+        assertEquals(List.of(EventKind.PURCHASE_RECORDED, EventKind.PURCHASE_RECORDED, EventKind.DEBITED),
+                kinds(store.events(s, month)));
+    }
+
+    /**
+     * Control (round 340): the refund of a purchase completed first still debits it, also when a refund of
+     * another purchase of the subject came before its own completion; only the uncredited one is free.
+     */
+    @Test
+    void anEarlyRefundLeavesOtherPurchasesToDebitAsBefore() {
+        QuotaStore store = store();
+        String s = subject("refund-early-other");
+        String early = subject("pay-7e");
+        String paid = subject("pay-7p");
+        store.recordPending(purchase(early, s, 3_000));
+        store.refund(early);
+        store.grant(purchase(paid, s, 4_000));
+        store.consume(s, 11_000, null);
+        assertBalances(store.account(s), 10_000, 4_000, 0, 11_000, 0);
+        Purchase refunded = store.refund(paid);
+        assertEquals(1_000, refunded.unrecovered(), "allowance first: 1,000 of the paid purchase were spent");
+        assertEquals(0, store.account(s).available());
+        assertRefused(store, s, ErrorCode.PURCHASE_STATE_CONFLICT, () -> store.complete(early));
     }
 
     @Test
@@ -2137,7 +2245,10 @@ public abstract class QuotaStoreContract {
                 () -> store.grant(PurchaseRequest.grant(tx, s, 1_001, PurchaseType.BONUS, "b")),
                 () -> store.grant(PurchaseRequest.grant(subject("lr-3"), s, 19_000, PurchaseType.BONUS, null)),
                 () -> store.complete(subject("lr-none")),
-                () -> store.refund(pending),
+                // (a pending purchase's refund refunds it since round 340: a completed one's fail is refused)
+                () -> store.fail(tx),
+                () -> store.refund(subject("lr-none")),
+                () -> store.recordPending(purchase(pending, s, 100)),
                 () -> store.setPlan(s, 20_001),
                 () -> store.reserve(HoldRequest.of(s, 10).idempotencyKey("k2").endpoint("/x\uD800")
                         .build()).reservation(),

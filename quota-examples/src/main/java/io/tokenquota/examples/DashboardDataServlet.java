@@ -200,7 +200,7 @@ final class DashboardDataServlet extends HttpServlet {
 
     /**
      * All users: the store's totals. One user: the same grouping over that user's completed and
-     * refunded purchases of the month.
+     * refunded purchases of the month (those credited: one refunded before its completion is left out).
      */
     private List<PurchaseTotal> purchaseTotals(String user, YearMonth month) {
         if (user == null) {
@@ -210,7 +210,9 @@ final class DashboardDataServlet extends HttpServlet {
                 java.util.Comparator.comparing((List<Object> k) -> (PurchaseType) k.get(0))
                         .thenComparing(k -> (Currency) k.get(1)));
         for (Purchase p : store.purchases(user, month)) {
-            if (p.status() != PurchaseStatus.COMPLETED && p.status() != PurchaseStatus.REFUNDED) {
+            if (p.status() != PurchaseStatus.COMPLETED && p.status() != PurchaseStatus.REFUNDED || p.month() == null) {
+                // a purchase refunded before it was ever credited (round 340) has no month: the store's totals
+                // leave it out too
                 continue;
             }
             BigDecimal amount = p.amount() == null ? BigDecimal.ZERO.setScale(2) : p.amount();

@@ -32,7 +32,8 @@ import org.jdbi.v3.core.JdbiException;
 /**
  * Purchases ({@code tq_purchase}) and the credits and debits they make: a pending purchase recorded,
  * then completed (credited to the subject's latest month) or failed; a purchase granted in one step;
- * a refund, which debits what the purchase credited; purchase look-ups, and replays of a transaction
+ * a refund, which debits what the purchase credited (of one never credited, pending or failed, it only marks
+ * it refunded: round 340); purchase look-ups, and replays of a transaction
  * id (the same request answers as the first call did, a different one is an idempotency conflict).
  *
  * <p>Lock order: a credit locks the purchase row by its conditional update, then the latest account by
@@ -214,12 +215,16 @@ final class Purchases {
     Purchase refund(Op op, String transactionId) {
         while (true) {
             Purchase purchase = findPurchase(op, transactionId);
-            switch (purchase.status()) {
-                case REFUNDED:
+            switch (LedgerRules.refundOf(purchase.status())) {
+                case REPLAY:
                     return purchase;
-                case PENDING:
-                case FAILED:
-                    throw purchaseConflict(purchase, "refunded");
+                case UNCREDITED:
+                    Optional<Purchase> refunded = refundUncredited(op, purchase);
+                    if (refunded.isPresent()) {
+                        return refunded.get();
+                    }
+                    // completed (or failed, or refunded) by another call between our read and our update
+                    continue;
                 default:
                     break;
             }
@@ -232,6 +237,30 @@ final class Purchases {
             }
             // another call refunded it between our read and our lock: answer as it is now
         }
+    }
+
+    /**
+     * A refund of a purchase never credited (pending or failed): marked refunded by a conditional update
+     * and logged as a {@code DEBITED} event of 0 tokens in the month of the refund's instant, nothing debited
+     * ({@link LedgerRules.RefundOf#UNCREDITED}, round 340). Empty when the purchase left that state first.
+     */
+    private Optional<Purchase> refundUncredited(Op op, Purchase purchase) {
+        String tx = purchase.transactionId();
+        YearMonth month = policy.monthOf(op.now);
+        Optional<Long> eventId = optionalTransaction(op, h -> {
+            if (update(h, sql.refundUncreditedPurchase).bind("tx", tx).bind("now", Rows.timestamp(op.now))
+                    .execute() == 0) {
+                return Optional.empty();
+            }
+            return Optional.of(accounts.insertEvent(h, purchase.subject(), month, EventKind.DEBITED, 0, 0, null, tx,
+                    purchase.reason(), false, op.now));
+        });
+        if (eventId.isEmpty()) {
+            return Optional.empty();
+        }
+        op.logged(new LedgerEvent(eventId.get(), purchase.subject(), month, EventKind.DEBITED, 0, 0, null, tx,
+                purchase.reason(), op.now));
+        return Optional.of(purchaseById(op, tx).orElseThrow());
     }
 
     /**

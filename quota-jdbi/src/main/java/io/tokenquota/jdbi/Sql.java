@@ -373,6 +373,8 @@ final class Sql {
             + " WHERE transaction_id = :tx AND status = 'pending'";
     final String lockCompletedPurchase = "SELECT transaction_id FROM tq_purchase"
             + " WHERE transaction_id = :tx AND status = 'completed'" + FOR_UPDATE;
+    final String refundUncreditedPurchase = "UPDATE tq_purchase SET status = 'refunded', processed_at = :now"
+            + " WHERE transaction_id = :tx AND status IN ('pending', 'failed')";
     final String refundCompletedPurchase = "UPDATE tq_purchase SET status = 'refunded', unrecovered = :unrecovered,"
             + " processed_at = :now WHERE transaction_id = :tx AND status = 'completed'";
     final String sumPurchasesOfMonth = "SELECT purchase_type, currency, COUNT(*) AS purchases,"

@@ -52,7 +52,9 @@ import org.slf4j.LoggerFactory;
  *   <tr><td>GET /admin/users/{user_id}/quota</td><td>admin: any subject's current month</td></tr>
  * </table>
  *
- * <p>Request bodies are read strictly (at most 64 KiB): malformed JSON, duplicate keys, wrong types
+ * <p>Request bodies (POST and PUT) must be labelled {@code application/json} or a {@code +json} type,
+ * else 415 unsupported-media-type (round 340: a cross-site {@code text/plain} form needs no CORS preflight).
+ * They are read strictly (at most 64 KiB): malformed JSON, duplicate keys, wrong types
  * and integers beyond 64 bits get 400 before the ledger is touched. Unknown fields are refused on the
  * admin endpoints and ignored on the payment callback (payment systems add fields; the signature
  * covers them). Immutable and thread-safe.
@@ -354,9 +356,10 @@ public final class QuotaApiServlet extends HttpServlet {
                 message = "Payment marked as failed";
             }
             case REFUNDED -> {
-                Purchase existing = store.purchase(tx).orElseThrow(() -> new QuotaException(
-                        ErrorCode.PURCHASE_NOT_FOUND, "no purchase with transaction_id " + clip(tx)));
-                matchesRecorded(existing, purchaseRequest);
+                // a refund may come before the completion it reverses (providers deliver events out of
+                // order): one never recorded is recorded from the event, then refunded like a pending one,
+                // with nothing credited or debited, and its completion is refused (round 340)
+                recordedOrNew(purchaseRequest);
                 purchase = store.refund(tx);
                 message = "Purchase refunded";
             }
@@ -403,10 +406,11 @@ public final class QuotaApiServlet extends HttpServlet {
     }
 
     /**
-     * Records a purchase its provider reports finished, unless it was recorded before (pending): then
-     * only the user and the tokens must match. Providers fill in or change the payment method, amount
-     * and description at capture; those are the pending record's and do not make the completion a
-     * different purchase (which would leave the paid tokens uncredited, every retry refused).
+     * Records a purchase its provider reports finished (failed, or refunded before its completion came),
+     * unless it was recorded before: then only the user and the tokens must match. Providers fill in or
+     * change the payment method, amount and description at capture; those are the pending record's and
+     * do not make the completion a different purchase (which would leave the paid tokens uncredited,
+     * every retry refused).
      */
     private void recordedOrNew(PurchaseRequest request) {
         java.util.Optional<Purchase> existing = store.purchase(request.transactionId());
@@ -548,7 +552,12 @@ public final class QuotaApiServlet extends HttpServlet {
         return value;
     }
 
+    /**
+     * A request body, read only when it is labelled JSON ({@link #requireJson}) and at most
+     * {@link #MAX_BODY_BYTES}; the caller has checked the method and the credentials first.
+     */
     private static byte[] readBody(HttpServletRequest request) throws IOException {
+        requireJson(request.getContentType());
         if (request.getContentLengthLong() > MAX_BODY_BYTES) {
             throw new ApiError(413, Problems.BODY_TOO_LARGE, "the request body is larger than " + MAX_BODY_BYTES + " bytes");
         }
@@ -564,6 +573,37 @@ public final class QuotaApiServlet extends HttpServlet {
             out.write(buffer, 0, n);
         }
         return out.toByteArray();
+    }
+
+    /**
+     * Refuses a body not labelled {@code application/json} or a {@code +json} type ({@code type/subtype+json})
+     * with 415 unsupported-media-type, before it is read and before the ledger is touched (round 340).
+     * Parameters ({@code charset=utf-8}) are allowed and do not matter: RFC 8259 defines none for JSON, and
+     * the parser detects the encoding JSON allows. A cross-site page can send a body without a CORS preflight
+     * only as {@code text/plain}, {@code application/x-www-form-urlencoded} or {@code multipart/form-data}
+     * (a {@code <form>}; the Fetch standard's CORS-safelisted {@code Content-Type}s): read whatever its type,
+     * a {@code <form enctype="text/plain">} posted JSON under an administrator's session cookie when the
+     * host's {@link AdminAuthorizer} checks a session.
+     */
+    private static void requireJson(String contentType) {
+        String essence = contentType == null ? ""
+                : contentType.split(";", 2)[0].trim().toLowerCase(java.util.Locale.ROOT);
+        int slash = essence.indexOf('/');
+        boolean wellFormed = slash > 0 && slash == essence.lastIndexOf('/')
+                && essence.chars().allMatch(QuotaApiServlet::tokenChar);
+        // a +json subtype needs a name before its suffix: application/+json is none
+        boolean json = wellFormed && (essence.equals("application/json")
+                || essence.endsWith("+json") && essence.length() - slash - 1 > "+json".length());
+        if (!json) {
+            throw new ApiError(415, Problems.UNSUPPORTED_MEDIA_TYPE, contentType == null
+                    ? "the request body must be JSON: send Content-Type: application/json"
+                    : "the request body must be JSON (application/json or a +json type), not " + clip(contentType));
+        }
+    }
+
+    /** A character of an RFC 9110 token, or the type/subtype separator. */
+    private static boolean tokenChar(int c) {
+        return c == '/' || c > 32 && c < 127 && "()<>@,;:\\\"[]?={}".indexOf(c) < 0;
     }
 
     /** The segment between {@code head} and {@code tail}, e.g. the id of {@code /users/42/plan}. */

@@ -814,12 +814,14 @@ abstract class AbstractServletSuite {
     void addTokensIsDeniedByDefault() {
         String subject = newSubject();
         String body = "{\"user_id\":\"" + subject + "\",\"token_amount\":5000,\"purchase_type\":\"bonus\"}";
-        HttpResponse<String> anonymous = post(uri(Fixture.DEFAULT_API + "/add-tokens"), body, "x-user-id", subject);
+        HttpResponse<String> anonymous = post(uri(Fixture.DEFAULT_API + "/add-tokens"), body,
+                "Content-Type", "application/json", "x-user-id", subject);
         assertProblem(anonymous, 401, "unauthenticated");
         HttpResponse<String> withToken = post(uri(Fixture.DEFAULT_API + "/add-tokens"), body,
-                "Authorization", "Bearer " + Fixture.ADMIN_TOKEN);
+                "Content-Type", "application/json", "Authorization", "Bearer " + Fixture.ADMIN_TOKEN);
         assertProblem(withToken, 403, "forbidden");
-        HttpResponse<String> wrongToken = post(uri(API + "/add-tokens"), body, "Authorization", "Bearer not-the-token");
+        HttpResponse<String> wrongToken = post(uri(API + "/add-tokens"), body, "Content-Type", "application/json",
+                "Authorization", "Bearer not-the-token");
         assertProblem(wrongToken, 403, "forbidden");
         assertEquals(0, fx.account(subject).granted());
     }
@@ -830,7 +832,8 @@ abstract class AbstractServletSuite {
         String body = "{\"user_id\":\"" + subject + "\",\"token_amount\":5000,\"purchase_type\":\"bonus\","
                 + "\"reason\":\"Customer service compensation\",\"idempotency_key\":\"cs-" + subject + "\"}";
         for (int i = 0; i < 3; i++) {
-            HttpResponse<String> r = post(uri(API + "/add-tokens"), body, "Authorization", "Bearer " + Fixture.ADMIN_TOKEN);
+            HttpResponse<String> r = post(uri(API + "/add-tokens"), body, "Content-Type", "application/json",
+                    "Authorization", "Bearer " + Fixture.ADMIN_TOKEN);
             assertEquals(200, r.statusCode(), r.body());
             Map<String, Object> j = json(r);
             assertEquals(true, j.get("success"));
@@ -872,7 +875,13 @@ abstract class AbstractServletSuite {
         String failedTx = "fail-" + subject;
         assertEquals(200, signedCallback(payment(failedTx, subject, 1_000, "failed")).statusCode());
         assertEquals(PurchaseStatus.FAILED, fx.store.purchase(failedTx).orElseThrow().status());
-        assertProblem(signedCallback(payment("nope-" + subject, subject, 1_000, "refunded")), 404, "purchase-not-found");
+        // round 340: a refund of a purchase never seen (delivered before its completion) records it refunded,
+        // nothing credited or debited, and its completion is refused
+        String earlyTx = "nope-" + subject;
+        HttpResponse<String> early = signedCallback(payment(earlyTx, subject, 1_000, "refunded"));
+        assertEquals(200, early.statusCode(), early.body());
+        assertEquals(PurchaseStatus.REFUNDED, fx.store.purchase(earlyTx).orElseThrow().status());
+        assertProblem(signedCallback(payment(earlyTx, subject, 1_000, "completed")), 409, "purchase-state-conflict");
         assertEquals(0, fx.account(subject).granted());
     }
 
@@ -880,12 +889,14 @@ abstract class AbstractServletSuite {
     void aPaymentCallbackWithABadOrMissingSignatureChangesNothing() {
         String subject = newSubject();
         byte[] body = payment("sig-" + subject, subject, 3_000, "completed");
-        assertProblem(post(uri(API + "/payment-callback"), body), 401, "bad-signature");
-        assertProblem(post(uri(API + "/payment-callback"), body, "X-Signature", "sha256=zz"), 401, "bad-signature");
+        assertProblem(post(uri(API + "/payment-callback"), body, "Content-Type", "application/json"), 401, "bad-signature");
+        assertProblem(post(uri(API + "/payment-callback"), body, "Content-Type", "application/json",
+                "X-Signature", "sha256=zz"), 401, "bad-signature");
         byte[] tampered = payment("sig-" + subject, subject, 300_000, "completed");
-        assertProblem(post(uri(API + "/payment-callback"), tampered, "X-Signature", TestHttp.signature(Fixture.PAYMENT_SECRET, body)),
+        assertProblem(post(uri(API + "/payment-callback"), tampered, "Content-Type", "application/json",
+                "X-Signature", TestHttp.signature(Fixture.PAYMENT_SECRET, body)),
                 401, "bad-signature");
-        assertProblem(post(uri(API + "/payment-callback"), body,
+        assertProblem(post(uri(API + "/payment-callback"), body, "Content-Type", "application/json",
                 "X-Signature", TestHttp.signature("another-secret-entirely".getBytes(StandardCharsets.UTF_8), body)), 401, "bad-signature");
         assertTrue(fx.store.purchase("sig-" + subject).isEmpty());
         assertEquals(List.of(), fx.events(subject));
@@ -897,14 +908,15 @@ abstract class AbstractServletSuite {
         String team = "crew-" + subject;
         String admin = "Bearer " + Fixture.ADMIN_TOKEN;
         HttpResponse<String> plan = put(uri(API + "/teams/" + team + "/plan"), "{\"monthly_allocation\":7000}",
-                "Authorization", admin);
+                "Content-Type", "application/json", "Authorization", admin);
         assertEquals(200, plan.statusCode(), plan.body());
         assertEquals(team, json(plan).get("team_id"));
         assertEquals(7_000L, json(plan).get("allocated_quota"));
-        assertProblem(put(uri(API + "/teams/" + team + "/plan"), "{\"monthly_allocation\":1}"), 401, "unauthenticated");
+        assertProblem(put(uri(API + "/teams/" + team + "/plan"), "{\"monthly_allocation\":1}",
+                "Content-Type", "application/json"), 401, "unauthenticated");
 
         HttpResponse<String> join = put(uri(API + "/users/" + subject + "/team"), "{\"team_id\":\"" + team + "\"}",
-                "Authorization", admin);
+                "Content-Type", "application/json", "Authorization", admin);
         assertEquals(200, join.statusCode(), join.body());
         assertEquals(team, json(join).get("team_id"));
         assertEquals(java.util.Optional.of(team), fx.store.team(subject));
@@ -923,25 +935,26 @@ abstract class AbstractServletSuite {
         assertProblem(get(uri(API + "/admin/teams/" + team + "/quota")), 401, "unauthenticated");
 
         HttpResponse<String> leave = put(uri(API + "/users/" + subject + "/team"), "{\"team_id\":null}",
-                "Authorization", admin);
+                "Content-Type", "application/json", "Authorization", admin);
         assertEquals(200, leave.statusCode(), leave.body());
         assertEquals(java.util.Optional.empty(), fx.store.team(subject));
         Map<String, Object> alone = json(get(uri(API + "/quota"), "x-user-id", subject));
         assertFalse(alone.containsKey("team_id"));
         assertFalse(alone.containsKey("team_remaining_tokens"));
-        assertProblem(put(uri(API + "/users/" + subject + "/team"), "{}", "Authorization", admin), 400,
-                "invalid-argument");
+        assertProblem(put(uri(API + "/users/" + subject + "/team"), "{}", "Content-Type", "application/json",
+                "Authorization", admin), 400, "invalid-argument");
     }
 
     @Test
     void thePlanEndpointSetsTheMonthlyAllocation() {
         String subject = newSubject();
         HttpResponse<String> r = put(uri(API + "/users/" + subject + "/plan"), "{\"monthly_allocation\":25000}",
-                "Authorization", "Bearer " + Fixture.ADMIN_TOKEN);
+                "Content-Type", "application/json", "Authorization", "Bearer " + Fixture.ADMIN_TOKEN);
         assertEquals(200, r.statusCode(), r.body());
         assertEquals(25_000L, json(r).get("allocated_quota"));
         assertEquals(25_000, fx.account(subject).allocated());
-        assertProblem(put(uri(API + "/users/" + subject + "/plan"), "{\"monthly_allocation\":1}"), 401, "unauthenticated");
+        assertProblem(put(uri(API + "/users/" + subject + "/plan"), "{\"monthly_allocation\":1}",
+                "Content-Type", "application/json"), 401, "unauthenticated");
         assertEquals(25_000, fx.account(subject).allocated());
     }
 
@@ -998,7 +1011,8 @@ abstract class AbstractServletSuite {
         addTokens.put("{\"user_id\":\"a'; DROP TABLE quota_account;--\\u0000\",\"token_amount\":5}", "invalid-subject");
         addTokens.put("{" + u + ",\"token_amount\":5,\"idempotency_key\":\"\"}", "invalid-key");
         addTokens.forEach((body, type) -> assertProblem(
-                post(uri(API + "/add-tokens"), body, "Authorization", admin), 400, type, body));
+                post(uri(API + "/add-tokens"), body, "Content-Type", "application/json",
+                        "Authorization", admin), 400, type, body));
 
         Map<String, String> plans = Map.of(
                 "{\"monthly_allocation\":\"100\"}", "invalid-amount",
@@ -1008,7 +1022,8 @@ abstract class AbstractServletSuite {
                 "{\"monthly_allocation\":100,\"email\":\"x@y\"}", "invalid-argument",
                 "not json", "malformed-json");
         plans.forEach((body, type) -> assertProblem(
-                put(uri(API + "/users/" + subject + "/plan"), body, "Authorization", admin), 400, type, body));
+                put(uri(API + "/users/" + subject + "/plan"), body, "Content-Type", "application/json",
+                        "Authorization", admin), 400, type, body));
 
         String tx = "\"transaction_id\":\"bad-" + subject + "\"";
         Map<String, String> callbacks = new java.util.LinkedHashMap<>();
@@ -1026,7 +1041,8 @@ abstract class AbstractServletSuite {
         callbacks.put("{" + tx + "," + u + ",\"token_amount\":100,\"status\":[\"completed\"]}", "invalid-status");
         callbacks.forEach((body, type) -> {
             byte[] raw = body.getBytes(StandardCharsets.UTF_8);
-            assertProblem(post(uri(API + "/payment-callback"), raw, "X-Signature", TestHttp.signature(Fixture.PAYMENT_SECRET, raw)),
+            assertProblem(post(uri(API + "/payment-callback"), raw, "Content-Type", "application/json",
+                    "X-Signature", TestHttp.signature(Fixture.PAYMENT_SECRET, raw)),
                     400, type, body);
         });
 
@@ -1038,7 +1054,47 @@ abstract class AbstractServletSuite {
     @Test
     void anOversizedApiBodyGets413() {
         String body = "{\"reason\":\"" + "r".repeat(QuotaApiServlet.MAX_BODY_BYTES) + "\"}";
-        assertProblem(post(uri(API + "/add-tokens"), body, "Authorization", "Bearer " + Fixture.ADMIN_TOKEN), 413, "body-too-large");
+        assertProblem(post(uri(API + "/add-tokens"), body, "Content-Type", "application/json",
+                "Authorization", "Bearer " + Fixture.ADMIN_TOKEN), 413, "body-too-large");
+    }
+
+    /**
+     * Round 340: every API body must be labelled JSON ({@code application/json} or a {@code +json} type, any
+     * charset); anything else, or no type, is 415 before the ledger is touched, credentials checked first. A
+     * cross-site {@code <form enctype="text/plain">} needs no CORS preflight and would carry an admin's session.
+     */
+    @Test
+    void apiBodiesNotLabelledJsonGet415AndChangeNothing() {
+        String subject = newSubject();
+        String admin = "Bearer " + Fixture.ADMIN_TOKEN;
+        String grant = "{\"user_id\":\"" + subject + "\",\"token_amount\":5000,\"idempotency_key\":\"ct-" + subject + "\"}";
+        List<String> refused = List.of("text/plain", "text/plain; charset=utf-8", "application/x-www-form-urlencoded",
+                "multipart/form-data; boundary=x", "application/jsonp", "application/json-seq", "text/json+",
+                "application/+json", "application", "json", "application/json/x", "*/*", "");
+        for (String type : refused) {
+            assertProblem(post(uri(API + "/add-tokens"), grant, "Content-Type", type, "Authorization", admin), 415,
+                    "unsupported-media-type");
+            assertProblem(put(uri(API + "/users/" + subject + "/plan"), "{\"monthly_allocation\":50000}",
+                    "Content-Type", type, "Authorization", admin), 415, "unsupported-media-type");
+            byte[] callback = payment("ct-pay-" + subject, subject, 3_000, "completed");
+            assertProblem(post(uri(API + "/payment-callback"), callback, "Content-Type", type,
+                    "X-Signature", TestHttp.signature(Fixture.PAYMENT_SECRET, callback)), 415, "unsupported-media-type");
+        }
+        assertProblem(post(uri(API + "/add-tokens"), grant, "Authorization", admin), 415, "unsupported-media-type");
+        assertProblem(put(uri(API + "/users/" + subject + "/team"), "{\"team_id\":\"t-" + subject + "\"}",
+                "Authorization", admin), 415, "unsupported-media-type");
+        // credentials come first: without them, 401 whatever the type
+        assertProblem(post(uri(API + "/add-tokens"), grant, "Content-Type", "text/plain"), 401, "unauthenticated");
+        assertEquals(List.of(), fx.events(subject));
+        assertTrue(fx.store.purchase("ct-" + subject).isEmpty());
+        assertTrue(fx.store.purchase("ct-pay-" + subject).isEmpty());
+        // a JSON type with any charset, in any case, and a +json type are read
+        for (String type : List.of("application/json; charset=utf-8", "Application/JSON;charset=\"UTF-8\"",
+                "application/vnd.api+json")) {
+            HttpResponse<String> r = post(uri(API + "/add-tokens"), grant, "Content-Type", type, "Authorization", admin);
+            assertEquals(200, r.statusCode(), type + ": " + r.body());
+        }
+        assertEquals(5_000, fx.account(subject).granted());
     }
 
     // ---------------------------------------------------------------- helpers
@@ -1050,7 +1106,8 @@ abstract class AbstractServletSuite {
     }
 
     HttpResponse<String> signedCallback(byte[] body) {
-        return post(uri(API + "/payment-callback"), body, "X-Signature", TestHttp.signature(Fixture.PAYMENT_SECRET, body));
+        return post(uri(API + "/payment-callback"), body, "Content-Type", "application/json",
+                "X-Signature", TestHttp.signature(Fixture.PAYMENT_SECRET, body));
     }
 
     static String header(HttpResponse<?> r, String name) {

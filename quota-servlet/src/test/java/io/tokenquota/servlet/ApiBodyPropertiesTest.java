@@ -128,11 +128,11 @@ final class ApiBodyPropertiesTest {
         byte[] raw = body.getBytes(StandardCharsets.UTF_8);
         HttpResponse<String> r = switch (c.endpoint()) {
             case "add-tokens" -> TestHttp.post(fx.container.uri(API + "/add-tokens"), raw,
-                    "Authorization", "Bearer " + Fixture.ADMIN_TOKEN);
+                    "Content-Type", "application/json", "Authorization", "Bearer " + Fixture.ADMIN_TOKEN);
             case "plan" -> TestHttp.put(fx.container.uri(API + "/users/" + subject + "/plan"), body,
-                    "Authorization", "Bearer " + Fixture.ADMIN_TOKEN);
+                    "Content-Type", "application/json", "Authorization", "Bearer " + Fixture.ADMIN_TOKEN);
             default -> TestHttp.post(fx.container.uri(API + "/payment-callback"), raw,
-                    "X-Signature", TestHttp.signature(Fixture.PAYMENT_SECRET, raw));
+                    "Content-Type", "application/json", "X-Signature", TestHttp.signature(Fixture.PAYMENT_SECRET, raw));
         };
         Statistics.label("answer").collect(c.endpoint(), r.statusCode());
         assertTrue(r.statusCode() == 200 || (r.statusCode() >= 400 && r.statusCode() < 500), r.statusCode() + " " + r.body());
