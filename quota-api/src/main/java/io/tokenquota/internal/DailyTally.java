@@ -9,7 +9,9 @@ import java.util.List;
 
 /**
  * Daily usage as both stores count it, one calendar day (in the policy's zone) per row: tokens
- * committed, holds granted (a reserve, or a one-step consume), holds refused. Not API: the
+ * committed (saturating at {@link Long#MAX_VALUE}, as {@link ModelUsageTally}'s sums do: a day over many
+ * accounts may pass 64 bits where no one account can, round 349), holds granted (a reserve, or a
+ * one-step consume), holds refused. Not API: the
  * {@code internal} package may change in any release. Not thread-safe: one per query.
  */
 public final class DailyTally {
@@ -31,7 +33,7 @@ public final class DailyTally {
         }
         long[] row = sums[(int) ChronoUnit.DAYS.between(from, day)];
         if (kind.charges()) {
-            row[0] += tokens;
+            row[0] = ModelUsageTally.saturatedAdd(row[0], tokens);
         }
         if (kind == EventKind.RESERVED || (kind == EventKind.COMMITTED && consume)) {
             row[1]++;

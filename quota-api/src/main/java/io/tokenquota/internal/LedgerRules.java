@@ -29,6 +29,29 @@ import java.time.Instant;
  * first touch or the late call came first.
  */
 public final class LedgerRules {
+    /**
+     * Subjects in code point order (the order of their UTF-8 bytes), the order ties are listed in by
+     * {@code topConsumers} and {@code topTeams} on every store: PostgreSQL's {@code COLLATE "C"}, H2's
+     * {@code STRINGTOUTF8}. Unlike {@link String#compareTo} (UTF-16 units), it puts U+E000..U+FFFF
+     * before supplementary characters (round 349).
+     */
+    public static final java.util.Comparator<String> CODE_POINT_ORDER = LedgerRules::compareCodePoints;
+
+    private static int compareCodePoints(String a, String b) {
+        int i = 0;
+        int j = 0;
+        while (i < a.length() && j < b.length()) {
+            int x = a.codePointAt(i);
+            int y = b.codePointAt(j);
+            if (x != y) {
+                return Integer.compare(x, y);
+            }
+            i += Character.charCount(x);
+            j += Character.charCount(y);
+        }
+        return Integer.compare(a.length() - i, b.length() - j);
+    }
+
     private static final long MILLIS_PER_DAY = 86_400_000L;
     /** The forecast's pace is measured over at least an hour, so a month's first call does not project wildly. */
     private static final long MIN_ELAPSED_MILLIS = 3_600_000L;

@@ -44,7 +44,12 @@ public final class ModelUsageTally {
     }
 
     private static long add(long a, long b) {
+        return saturatedAdd(a, b);
+    }
+
+    /** {@code a + b} for a report's sums of non-negative figures, {@link Long#MAX_VALUE} past it (round 349). */
+    public static long saturatedAdd(long a, long b) {
         long sum = a + b;
-        return sum < 0 ? Long.MAX_VALUE : sum;
+        return ((a ^ sum) & (b ^ sum)) < 0 ? Long.MAX_VALUE : sum;
     }
 }

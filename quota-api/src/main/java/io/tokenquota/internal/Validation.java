@@ -188,10 +188,22 @@ public final class Validation {
         return months;
     }
 
-    /** A day range for daily usage, both ends included; returns how many days it covers (1..{@link io.tokenquota.Limits#MAX_DAYS}). */
+    /** The first and last years of a daily usage range's days: those the ledger's months ('YYYY-MM') name. */
+    private static final int MIN_YEAR = 1;
+    private static final int MAX_YEAR = 9999;
+
+    /** A day range for daily usage, both ends included; returns how many days it covers (1..{@link io.tokenquota.Limits#MAX_DAYS}), its days in the years 1..9999. */
     public static int dayRange(LocalDate from, LocalDate to) {
         if (from == null || to == null) {
             throw new QuotaException(ErrorCode.INVALID_ARGUMENT, "from and to are required");
+        }
+        // the days of the years the ledger's months can name ('YYYY-MM'): past them a store could
+        // not compute the day after (LocalDate.MAX) or keep the instant (PostgreSQL's timestamptz) (round 349)
+        for (LocalDate day : new LocalDate[] {from, to}) {
+            if (day.getYear() < MIN_YEAR || day.getYear() > MAX_YEAR) {
+                throw new QuotaException(ErrorCode.INVALID_ARGUMENT, "a day must be in the years " + MIN_YEAR
+                        + ".." + MAX_YEAR + ", was " + day);
+            }
         }
         if (to.isBefore(from)) {
             throw new QuotaException(ErrorCode.INVALID_ARGUMENT, "to " + to + " is before from " + from);

@@ -24,6 +24,7 @@ import io.tokenquota.internal.Validation;
 import io.tokenquota.internal.DailyTally;
 import io.tokenquota.internal.LedgerRules;
 import io.tokenquota.internal.Listeners;
+import io.tokenquota.internal.ModelUsageTally;
 import java.math.BigDecimal;
 import java.time.Duration;
 import java.time.Instant;
@@ -595,7 +596,8 @@ public final class InMemoryQuotaStore implements QuotaStore {
             return accounts.values().stream()
                     .map(m -> m.get(month))
                     .filter(a -> a != null && Team.isTeam(a.subject) == ofTeams)
-                    .sorted(Comparator.comparingLong((Account a) -> a.used).reversed().thenComparing(a -> a.subject))
+                    .sorted(Comparator.comparingLong((Account a) -> a.used).reversed()
+                            .thenComparing(a -> a.subject, LedgerRules.CODE_POINT_ORDER))
                     .limit(limit)
                     .map(a -> new ConsumerUsage(ofTeams ? Team.id(a.subject) : a.subject, a.used, a.limit()))
                     .toList();
@@ -658,7 +660,8 @@ public final class InMemoryQuotaStore implements QuotaStore {
                 String currency = c.request.currency().name();
                 long[] n = counts.computeIfAbsent(type, k -> new TreeMap<>()).computeIfAbsent(currency, k -> new long[2]);
                 n[0]++;
-                n[1] += c.request.tokens();
+                // saturated, as modelUsage's sums are: many accounts' purchases may pass 64 bits (round 349)
+                n[1] = ModelUsageTally.saturatedAdd(n[1], c.request.tokens());
                 BigDecimal amount = c.request.amount() == null ? BigDecimal.ZERO : c.request.amount();
                 amounts.computeIfAbsent(type, k -> new TreeMap<>()).merge(currency, amount, BigDecimal::add);
             }

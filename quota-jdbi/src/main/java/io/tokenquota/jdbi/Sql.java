@@ -442,7 +442,7 @@ final class Sql {
                 insertEvent = insertEventRow + " RETURNING id";
                 selectNextEventId = "SELECT nextval('tq_event_id_seq')";
                 insertChargeEvent = insertChargeEventRow + " RETURNING id";
-                // byte order of UTF-8 is code point order, close to Java's String order whatever the database locale
+                // byte order of UTF-8 is code point order (LedgerRules.CODE_POINT_ORDER), whatever the database locale
                 selectTopConsumers = "SELECT subject, used, allocated + granted + carried AS month_limit FROM tq_account"
                         + " WHERE plan_month = :month" + USERS_ONLY + " ORDER BY used DESC, subject COLLATE \"C\" ASC"
                         + " FETCH FIRST :limit ROWS ONLY";
@@ -478,12 +478,14 @@ final class Sql {
                 insertEvent = "SELECT id FROM FINAL TABLE (" + insertEventRow + ")";
                 selectNextEventId = "SELECT NEXT VALUE FOR tq_event_id_seq";
                 insertChargeEvent = "SELECT id FROM FINAL TABLE (" + insertChargeEventRow + ")";
+                // ties in code point order (the unsigned order of UTF-8 bytes), as PostgreSQL's COLLATE "C"
+                // and the in-memory store's LedgerRules.CODE_POINT_ORDER give (round 349)
                 selectTopConsumers = "SELECT subject, used, allocated + granted + carried AS month_limit FROM tq_account"
                         + " WHERE plan_month = :month" + USERS_ONLY
-                        + " ORDER BY used DESC, subject ASC FETCH FIRST :limit ROWS ONLY";
+                        + " ORDER BY used DESC, STRINGTOUTF8(subject) ASC FETCH FIRST :limit ROWS ONLY";
                 selectTopTeams = "SELECT subject, used, allocated + granted + carried AS month_limit FROM tq_account"
                         + " WHERE plan_month = :month AND subject LIKE :teams"
-                        + " ORDER BY used DESC, subject ASC FETCH FIRST :limit ROWS ONLY";
+                        + " ORDER BY used DESC, STRINGTOUTF8(subject) ASC FETCH FIRST :limit ROWS ONLY";
                 upsertTeamMember = "MERGE INTO tq_team_member (subject, team_subject, updated_at) KEY (subject)"
                         + " VALUES (:subject, :team, :now)";
                 break;

@@ -127,7 +127,9 @@ final class Statistics {
                             BigDecimal amount = rs.getBigDecimal("amount");
                             return new PurchaseTotal(PurchaseType.parse(rs.getString("purchase_type")),
                                     Currency.parse(rs.getString("currency").trim()), rs.getLong("purchases"),
-                                    rs.getLong("tokens"), (amount == null ? BigDecimal.ZERO : amount).setScale(2));
+                                    // read as a decimal and saturated, as modelUsage's sums are: many
+                                    // accounts' purchases may pass 64 bits (round 349)
+                                    saturated(rs.getBigDecimal("tokens")), (amount == null ? BigDecimal.ZERO : amount).setScale(2));
                         }).list());
         // the order of wire names, whatever the database's collation
         List<PurchaseTotal> sorted = new ArrayList<>(totals);

@@ -132,7 +132,7 @@ abstract class AbstractRound349 {
 
     /**
      * Two users consume 100 each in one month; top consumers lists both, highest first, ties in the order
-     * the in-memory reference gives ({@code String.compareTo}, UTF-16 code units).
+     * every store gives (code points, round 349's decision).
      */
     private List<String> tiedTop(YearMonth month, String first, String second) {
         MutableClock clock = MutableClock.at(month, 10, 12);
@@ -153,12 +153,16 @@ abstract class AbstractRound349 {
      * reference (and H2) order the emoji first, as String.compareTo does; PostgreSQL's
      * {@code ORDER BY used DESC, subject COLLATE "C"} orders by code point, the full-width letter first, so
      * topConsumers(month, 1) names another user.
+     *
+     * <p>Round 349's decision: ties are listed in code point order on every store (the in-memory reference
+     * by {@code LedgerRules.CODE_POINT_ORDER}, H2 by {@code STRINGTOUTF8(subject)}, PostgreSQL by
+     * {@code COLLATE "C"}): the full-width letter (U+FF21) before the emoji (U+1F600).
      */
     @Test
     void tiedTopConsumersAreOrderedAsTheReferenceOrdersThem() {
         String emoji = "\uD83D\uDE00" + prefix;
         String fullWidth = "\uFF21" + prefix;
-        assertEquals(List.of(emoji, "|", emoji, fullWidth), tiedTop(YearMonth.of(2031, 9), fullWidth, emoji),
+        assertEquals(List.of(fullWidth, "|", fullWidth, emoji), tiedTop(YearMonth.of(2031, 9), emoji, fullWidth),
                 "topConsumers(month, 1) | topConsumers(month, 2)");
     }
 
@@ -191,21 +195,31 @@ abstract class AbstractRound349 {
      * {@code Validation.dayRange} (1 day, at most 366); the in-memory reference answers its one empty day,
      * the JDBI store throws java.time.DateTimeException (no QuotaException, no ErrorCode) computing the
      * day after it.
+     *
+     * <p>Round 349's decision: a day range's days must be in the years 1..9999 (those the ledger's
+     * 'YYYY-MM' months name); past them every store refuses the range with INVALID_ARGUMENT.
      */
     @Test
-    void dailyUsageOfTheLastDayALocalDateNamesAnswersAnEmptyDay() {
-        assertEquals(List.of(new DailyUsage(LocalDate.MAX, 0, 0, 0)).toString(), dailyOutcome(YearMonth.of(2031, 11), LocalDate.MAX));
+    void dailyUsageOfTheLastDayALocalDateNamesIsRefused() {
+        assertEquals("INVALID_ARGUMENT", dailyOutcome(YearMonth.of(2031, 11), LocalDate.MAX));
     }
 
     /**
      * Finding (PostgreSQL): a day in the year 300,000 (a valid LocalDate, a valid one-day range) is past
      * PostgreSQL's timestamptz range (4713 BC..294276 AD): the in-memory reference and H2 answer its empty
      * day, PostgreSQL fails STORE_UNAVAILABLE ("the store could not be reached") for bad input.
+     *
+     * <p>Round 349's decision: outside the years 1..9999 every store refuses the range with
+     * INVALID_ARGUMENT; the last day of the year 9999 is still answered.
      */
     @Test
-    void dailyUsageOfAFarFutureDayAnswersAnEmptyDay() {
+    void dailyUsageOfAFarFutureDayIsRefused() {
         LocalDate day = LocalDate.of(300_000, 1, 1);
-        assertEquals(List.of(new DailyUsage(day, 0, 0, 0)).toString(), dailyOutcome(YearMonth.of(2031, 12), day));
+        assertEquals("INVALID_ARGUMENT", dailyOutcome(YearMonth.of(2031, 12), day));
+        assertEquals("INVALID_ARGUMENT", dailyOutcome(YearMonth.of(2031, 12), LocalDate.of(10_000, 1, 1)));
+        assertEquals("INVALID_ARGUMENT", dailyOutcome(YearMonth.of(2031, 12), LocalDate.of(0, 12, 31)));
+        LocalDate last = LocalDate.of(9_999, 12, 31);
+        assertEquals(List.of(new DailyUsage(last, 0, 0, 0)).toString(), dailyOutcome(YearMonth.of(2031, 12), last));
     }
 
     /** Control: an ordinary day with the consume on it. */
