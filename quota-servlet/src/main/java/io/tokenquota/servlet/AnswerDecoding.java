@@ -5,6 +5,7 @@ import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.util.Base64;
 import java.util.Locale;
+import java.util.zip.CRC32;
 import java.util.zip.DataFormatException;
 import java.util.zip.Inflater;
 
@@ -12,7 +13,8 @@ import java.util.zip.Inflater;
  * Undoes what an endpoint did to its answer's bytes before the usage reader can read them: a
  * {@code Content-Encoding} of gzip or deflate it set itself (a relay that passes the upstream's
  * compressed bytes on), and AWS's binary event-stream framing ({@code application/vnd.amazon.eventstream},
- * Bedrock's {@code InvokeModelWithResponseStream} and {@code ConverseStream} relayed unchanged), whose
+ * Bedrock's {@code InvokeModelWithResponseStream} and {@code ConverseStream} relayed unchanged, under that
+ * label or any other: told by its prelude, {@link #startsAsEventStream}), whose
  * payloads are JSON documents (events of the provider's stream), or base64 of them under {@code bytes}. Bounded: it inflates into a
  * fixed buffer, and keeps at most one event-stream message of {@link #MAX_MESSAGE} bytes (a larger
  * one is skipped). Not thread-safe; the {@link UsageSniffer} that owns it is.
@@ -27,10 +29,11 @@ abstract class AnswerDecoding {
     }
 
     /**
-     * The decoding for an answer's {@code Content-Encoding} and {@code Content-Type}, or {@code null}
-     * when its bytes are read as they are (or cannot be read: brotli, a stacked encoding).
+     * The decoding for an answer's {@code Content-Encoding} (gzip, deflate), or {@code null} when its bytes
+     * are read as they are (or cannot be read: brotli, a stacked encoding). Whether the bytes are AWS's
+     * event stream is told by {@link UsageSniffer#begin} from the body ({@link #startsAsEventStream}).
      */
-    static AnswerDecoding of(String contentEncoding, String contentType, Sink sink) {
+    static AnswerDecoding of(String contentEncoding, Sink sink) {
         String encoding = contentEncoding == null ? "" : contentEncoding.trim().toLowerCase(Locale.ROOT);
         if (encoding.equals("gzip") || encoding.equals("x-gzip")) {
             return new Inflating(true, sink);
@@ -38,11 +41,78 @@ abstract class AnswerDecoding {
         if (encoding.equals("deflate")) {
             return new Inflating(false, sink);
         }
-        if ((encoding.isEmpty() || encoding.equals("identity")) && contentType != null
-                && contentType.toLowerCase(Locale.ROOT).startsWith("application/vnd.amazon.eventstream")) {
-            return new EventStream(sink);
-        }
         return null;
+    }
+
+    /** The decoding of AWS's binary event stream, whose payloads go to {@code sink} as server-sent events. */
+    static AnswerDecoding eventStream(Sink sink) {
+        return new EventStream(sink);
+    }
+
+    /** An event-stream message's prelude: total length, headers length, the CRC32 of those 8 bytes. */
+    static final int PRELUDE = 12;
+    /**
+     * The longest event-stream message AWS's own decoder takes (aws-c-event-stream, 16 MiB): a prelude's
+     * first byte is 0 or 1. Bedrock's messages are a few KB.
+     */
+    static final long MAX_FRAME = 16L * 1024 * 1024;
+
+    /**
+     * Whether {@code head} starts with a message of AWS's binary event stream, as AWS documents its framing
+     * ("Event stream encoding", S3 Select, Transcribe, Bedrock's {@code InvokeModelWithResponseStream} and
+     * {@code ConverseStream}): a total length of 16 bytes to 16 MiB, a headers length that leaves room for
+     * the prelude and the message CRC, and the prelude's own CRC32 over its first 8 bytes; when the whole
+     * first message is in {@code head}, the CRC32 of everything before its last 4 bytes too. A relay labels
+     * these bytes however its framework does ({@code application/octet-stream} from Spring's {@code byte[]}
+     * converter, round 344), so they are recognised by themselves. Text and JSON start with a byte no
+     * prelude has (its first is 0 or 1); a media file's header (an MP4 box, an icon) that does holds no
+     * lengths a message can have, and binary data whose bytes 9 to 12 happen to be the CRC32 of its first 8
+     * is a chance of one in 2^32.
+     */
+    static boolean startsAsEventStream(byte[] head) {
+        if (head == null || head.length < PRELUDE || !plausiblePrelude(head, head.length)) {
+            return false;
+        }
+        ByteBuffer b = ByteBuffer.wrap(head);
+        if (crc32(head, 0, 8) != b.getInt(8)) {
+            return false;
+        }
+        int total = b.getInt(0);
+        return total > head.length || crc32(head, 0, total - 4) == b.getInt(total - 4);
+    }
+
+    /**
+     * Whether {@code head}, fewer than {@link #PRELUDE} bytes (a relay that flushes as its upstream's bytes
+     * come), may be the start of an event-stream message: too few to tell, so the format is chosen once
+     * 12 bytes came.
+     */
+    static boolean mayStartEventStream(byte[] head) {
+        return head != null && head.length > 0 && head.length < PRELUDE && plausiblePrelude(head, head.length);
+    }
+
+    /** Whether the prelude's first {@code n} bytes (up to 8) hold lengths a message can have. */
+    private static boolean plausiblePrelude(byte[] head, int n) {
+        if ((head[0] & 0xFF) > 1) {
+            return false;
+        }
+        if (n < 4) {
+            return true;
+        }
+        long total = ByteBuffer.wrap(head, 0, 4).getInt() & 0xFFFFFFFFL;
+        if (total < 16 || total > MAX_FRAME) {
+            return false;
+        }
+        if (n < 8) {
+            return true;
+        }
+        long headers = ByteBuffer.wrap(head, 4, 4).getInt() & 0xFFFFFFFFL;
+        return headers <= total - 16;
+    }
+
+    private static int crc32(byte[] b, int off, int len) {
+        CRC32 crc = new CRC32();
+        crc.update(b, off, len);
+        return (int) crc.getValue();
     }
 
     /** More of the answer's bytes, as the endpoint wrote them. */

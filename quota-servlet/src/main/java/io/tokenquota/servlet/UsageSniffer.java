@@ -53,7 +53,7 @@ import java.util.Map;
  * <p>Thread-safe: an async servlet may write from another thread than the one that settles.
  */
 final class UsageSniffer {
-    private enum Mode { UNDECIDED, JSON, SSE, DECODED, OFF }
+    private enum Mode { UNDECIDED, PRELUDE, JSON, SSE, DECODED, OFF }
 
     private enum Format { OPENAI, ANTHROPIC, GEMINI, BEDROCK, COHERE, OLLAMA, LLAMA_CPP, WATSONX, REPLICATE, TGI, LMDEPLOY,
         LMSTUDIO, LANGCHAIN, LANGCHAIN4J, DIFY }
@@ -378,8 +378,11 @@ final class UsageSniffer {
      * the declared charset, else by byte order mark or UTF-16/32 detection, before they are looked at:
      * a body that starts like a JSON document ({@code {} or {@code [}) is read as JSON, one that starts
      * like an event stream ({@code data:}, {@code event:}, {@code id:}, {@code retry:}, a {@code :}
-     * comment) as server-sent events. Where the label agrees with the body (a JSON type on a JSON body,
-     * {@code text/event-stream} on events, or no label at all) the usage found is the server's; where
+     * comment) as server-sent events, one whose first 12 bytes are AWS's event-stream prelude
+     * ({@link AnswerDecoding#startsAsEventStream}, its CRC32 checked) unframed as that (its label
+     * {@code application/vnd.amazon.eventstream}; round 344). Where the label agrees with the body (a JSON
+     * type on a JSON body, {@code text/event-stream} on events, AWS's label on its framing, or no label at
+     * all) the usage found is the server's; where
      * it does not ({@code text/*}, xml, images, {@code application/octet-stream}, a JSON type on an
      * event stream), a model's text may have been written to look like an answer, so the usage is only
      * {@linkplain #provisional() provisional}: it can raise the charge above the estimate, never lower
@@ -397,10 +400,25 @@ final class UsageSniffer {
         String type = contentType == null ? "" : contentType.toLowerCase(Locale.ROOT);
         boolean encoded = contentEncoding != null && !contentEncoding.isBlank()
                 && !"identity".equalsIgnoreCase(contentEncoding.trim());
+        // AWS's binary event stream (Bedrock's ConverseStream, InvokeModelWithResponseStream) is told by its
+        // prelude's CRC, whatever the label: a byte[] relay's bytes go out under whatever type the client's
+        // Accept names (application/octet-stream for */*), and its usage was never read (round 344)
+        boolean awsLabel = type.startsWith("application/vnd.amazon.eventstream");
+        // (characters written through the writer are text, fed here as UTF-8 rather than as the bytes sent)
+        boolean awsBody = !writerText && AnswerDecoding.startsAsEventStream(head);
+        if (!awsBody && !awsLabel && !writerText && !preludeAwaited && AnswerDecoding.mayStartEventStream(head)) {
+            // fewer than 12 bytes that may be a prelude (a relay flushing as its upstream's bytes come,
+            // round 237's five at a time): the format is chosen once 12 came (feed), or at the end
+            preludeAwaited = true;
+            preludeType = contentType;
+            preludeEncoding = contentEncoding;
+            mode = Mode.PRELUDE;
+            return;
+        }
         // raw deflate has no magic number, and its first byte (a block header) may be one a JSON or event
         // stream starts with: an answer the header says is deflated and whose first bytes inflate to
         // one is compressed
-        boolean plain = !looksCompressed(head) && !(encoded && contentEncoding.toLowerCase(Locale.ROOT).contains("deflate")
+        boolean plain = awsBody || !looksCompressed(head) && !(encoded && contentEncoding.toLowerCase(Locale.ROOT).contains("deflate")
                 && inflatesToAnswer(head));
         boolean unlabelled = type.isBlank();
         boolean jsonLabel = type.contains("json");
@@ -451,8 +469,12 @@ final class UsageSniffer {
                 }
             }
         }
-        AnswerDecoding undo = encoded && !plain || type.startsWith("application/vnd.amazon.eventstream")
-                ? AnswerDecoding.of(contentEncoding, type, this::feedDecoded) : null;
+        // AWS's label decides only where the bytes are too few to tell, as a JSON or event-stream label does;
+        // a body that is something else under it (a JSON error, an InvokeModel answer whole) is read as that
+        boolean awsFraming = awsBody || awsLabel && (head == null || head.length < AnswerDecoding.PRELUDE)
+                && !jsonBody && !eventBody && !partsBody;
+        AnswerDecoding undo = encoded && !plain ? AnswerDecoding.of(contentEncoding, this::feedDecoded)
+                : awsFraming ? AnswerDecoding.eventStream(this::feedDecoded) : null;
         if (undo != null) {
             decoding = undo;
             decoded = new UsageSniffer(inputEstimate);
@@ -463,8 +485,12 @@ final class UsageSniffer {
             decoded.countRaw = countRaw;
             decoded.accepted = accepted;
             // an event stream's payloads are events (AnswerDecoding writes each as one); an inflated
-            // answer keeps its label
-            decodedType = encoded ? contentType : "text/event-stream";
+            // answer keeps its label (its reader tells an event stream inside from its own first bytes)
+            decodedType = encoded && !plain ? contentType : "text/event-stream";
+            // the body decides the format, the label only whether its usage is final: AWS's framing under
+            // another label (octet-stream, any type a client's Accept named) may be bytes a client had the
+            // model write, so what it reports is provisional (docs/decisions.md; round 344)
+            decoded.mislabelled = awsFraming && !(awsLabel || unlabelled);
             mode = Mode.DECODED;
             return;
         }
@@ -479,7 +505,8 @@ final class UsageSniffer {
             jsonObject = start.startsWith("{") && !jsonSeq && !streamLabel(type);
         } else if (eventBody) {
             mode = Mode.SSE;
-            mislabelled = relabelled || !(sseLabel || unlabelled);
+            // (already set on the reader of an AWS event stream's payloads under another label)
+            mislabelled = mislabelled || relabelled || !(sseLabel || unlabelled);
             // a comment is a server's keep-alive only in an answer it labelled as events; under another
             // label it is a model's line that opens with a colon (an emoji shortcode)
             sse.commentsAreText = !(sseLabel || unlabelled);
@@ -528,6 +555,24 @@ final class UsageSniffer {
             // read as the same label would be: what it finds is as provisional as this reading's
             utf8Reading.mislabelled = mislabelled;
         }
+    }
+
+    /**
+     * The first bytes fed while they were too few to tell AWS's event stream ({@link Mode#PRELUDE}); the
+     * answer's label and encoding they are then read under; whether the choice waited once already.
+     */
+    private final java.io.ByteArrayOutputStream prelude = new java.io.ByteArrayOutputStream();
+    private String preludeType;
+    private String preludeEncoding;
+    private boolean preludeAwaited;
+
+    /** Chooses the format from the bytes gathered while it waited for a prelude, and reads them. */
+    private void choosePrelude() {
+        byte[] head = prelude.toByteArray();
+        prelude.reset();
+        mode = Mode.UNDECIDED;
+        begin(preludeType, preludeEncoding, head);
+        feed(head, 0, head.length);
     }
 
     /** The audio the answer carries, when it is audio; {@code null} otherwise. */
@@ -797,6 +842,13 @@ final class UsageSniffer {
             return;
         }
         answered = true;
+        if (mode == Mode.PRELUDE) {
+            prelude.write(bytes, off, len);
+            if (prelude.size() >= AnswerDecoding.PRELUDE) {
+                choosePrelude();
+            }
+            return;
+        }
         if (utf8Reading != null) {
             utf8Reading.feed(bytes, off, len);
         }
@@ -847,6 +899,10 @@ final class UsageSniffer {
 
     /** End of the response: a document or an event not properly terminated still counts. */
     synchronized void finish() {
+        if (mode == Mode.PRELUDE) {
+            // fewer than 12 bytes in all: chosen from them as any answer is
+            choosePrelude();
+        }
         if (utf8Reading != null) {
             utf8Reading.finish();
         }
@@ -1366,8 +1422,10 @@ final class UsageSniffer {
             return decoded.provisional();
         }
         if (invocationTotal != null) {
-            // the service's final count, or a larger one in the body
-            return false;
+            // the service's final count, or a larger one in the body; but only the label vouches that the
+            // service wrote it: in AWS's framing under a label a client's Accept chose (round 344), or in
+            // a JSON body under text/plain, it may be the model's text, as any usage there may be
+            return mislabelled || loneCr || framingSuspect;
         }
         if (callsTotal() != null) {
             return calls.anyRunning() || mislabelled || loneCr || framingSuspect;
