@@ -44,12 +44,13 @@ import org.springframework.web.bind.annotation.RestController;
  * reference, "HTTP Message Conversion"): the label is whatever the client's {@code Accept} names, and
  * {@code application/octet-stream} for {@code Accept: *}{@code /*} (curl's default) or none.
  *
- * <p>The filter undoes AWS's framing only under the label {@code application/vnd.amazon.eventstream}
- * ({@code AnswerDecoding.of}); the body's own first bytes (a binary prelude) start like neither JSON nor events, and
+ * <p>Found: the filter undid AWS's framing only under the label {@code application/vnd.amazon.eventstream};
+ * the body's own first bytes (a binary prelude) start like neither JSON nor events, and
  * hold NUL bytes, so Bedrock's usage is never read. On the decided remedy for a {@code GET} route (answer the
  * provider's whole response) the call is charged the estimate of a body-less GET (1,014 for 7,625); on a POST the raw
  * bytes (frame headers, padding, JSON) are counted as the model's text instead, 16,971 for 7,625. Under the label the
- * AWS SDK asks for, both are charged Bedrock's count (the controls).
+ * AWS SDK asks for, both are charged Bedrock's count (the controls). Fixed: the framing is told by its prelude
+ * (lengths and CRC32, {@code AnswerDecoding.startsAsEventStream}) under any label.
  */
 abstract class AbstractRound344 extends ModelCallRound {
     static final ModelCalls CALLS = new ModelCalls();
