@@ -1,8 +1,6 @@
 package io.tokenquota.jdbi;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assertions.fail;
 
 import io.tokenquota.EventKind;
 import io.tokenquota.HoldRequest;
@@ -11,13 +9,9 @@ import io.tokenquota.QuotaAccount;
 import io.tokenquota.QuotaPolicy;
 import io.tokenquota.QuotaStore;
 import io.tokenquota.Team;
+import io.tokenquota.jdbi.testing.CombinerQueue;
 import io.tokenquota.jdbi.testing.PostgresExtension;
 import io.tokenquota.testkit.MutableClock;
-import java.sql.Connection;
-import java.sql.PreparedStatement;
-import java.sql.ResultSet;
-import java.sql.SQLException;
-import java.sql.Statement;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.YearMonth;
@@ -28,10 +22,6 @@ import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.Callable;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.ExecutionException;
-import java.util.concurrent.FutureTask;
-import java.util.concurrent.TimeUnit;
-import java.util.concurrent.locks.LockSupport;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
@@ -160,88 +150,8 @@ class PostgresRound343FinishInstantsTest {
                 .toList();
     }
 
-    /**
-     * Locks {@code lockedSubject}'s January account in a host transaction, starts {@code first} (it leads
-     * its lane and waits on that lock) and {@code second} (queued behind it), moves the clock, starts
-     * {@code third} (queued too), then lets them all run; every call must succeed.
-     */
     private void whileUnderWay(String lockedSubject, Callable<?> first, Callable<?> second, Runnable move,
                                Callable<?> third) throws Exception {
-        try (Connection blocker = DB.dataSource().getConnection(); Connection monitor = DB.dataSource().getConnection()) {
-            blocker.setAutoCommit(false);
-            try (PreparedStatement ps = blocker.prepareStatement(
-                    "SELECT used FROM tq_account WHERE subject = ? AND plan_month = ? FOR UPDATE")) {
-                ps.setString(1, lockedSubject);
-                ps.setString(2, JANUARY.toString());
-                try (ResultSet rs = ps.executeQuery()) {
-                    assertTrue(rs.next(), "January's account is there to lock");
-                }
-            }
-            Call a = Call.start("first", first);
-            awaitRowLockWait(monitor);
-            Call b = Call.start("second", second);
-            b.awaitParkedInCombiner();
-            move.run();
-            Call c = Call.start("third", third);
-            c.awaitParkedInCombiner();
-            blocker.commit();
-            a.get();
-            b.get();
-            c.get();
-        }
-    }
-
-    private static void awaitRowLockWait(Connection monitor) throws SQLException {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
-        while (System.nanoTime() < deadline) {
-            try (Statement s = monitor.createStatement(); ResultSet rs = s.executeQuery("SELECT COUNT(*) FROM pg_stat_activity"
-                    + " WHERE datname = current_database() AND wait_event_type = 'Lock'")) {
-                rs.next();
-                if (rs.getInt(1) > 0) {
-                    return;
-                }
-            }
-            LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(1));
-        }
-        fail("the first call never waited for the account's row lock");
-    }
-
-    /** One store call on a thread of its own. */
-    private static final class Call {
-        final FutureTask<Object> task;
-        final Thread thread;
-
-        private Call(String name, Callable<?> body) {
-            this.task = new FutureTask<>(body::call);
-            this.thread = new Thread(task, "r343f-" + name);
-        }
-
-        static Call start(String name, Callable<?> body) {
-            Call call = new Call(name, body);
-            call.thread.start();
-            return call;
-        }
-
-        void awaitParkedInCombiner() {
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
-            while (System.nanoTime() < deadline) {
-                if (LockSupport.getBlocker(thread) instanceof Combiner<?, ?>) {
-                    return;
-                }
-                if (task.isDone()) {
-                    fail(thread.getName() + " finished instead of queueing in the combiner");
-                }
-                LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(1));
-            }
-            fail(thread.getName() + " never queued in the combiner");
-        }
-
-        Object get() throws Exception {
-            try {
-                return task.get(30, TimeUnit.SECONDS);
-            } catch (ExecutionException e) {
-                throw e.getCause() instanceof Exception ex ? ex : e;
-            }
-        }
+        CombinerQueue.underWay(DB.dataSource(), JANUARY, true, lockedSubject, first, second, move, third);
     }
 }
