@@ -4,7 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.ChatCompletions;
-import io.tokenquota.servlet.testing.ContainerKind;
+import io.tokenquota.servlet.testing.H2cServer;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.ModelCallRound;
 import jakarta.servlet.http.HttpServlet;
@@ -17,18 +17,8 @@ import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.UUID;
-import org.apache.catalina.Context;
-import org.apache.catalina.LifecycleException;
-import org.apache.catalina.Wrapper;
-import org.apache.catalina.connector.Connector;
-import org.apache.catalina.startup.Tomcat;
-import org.apache.coyote.http2.Http2Protocol;
-import org.apache.tomcat.util.descriptor.web.FilterDef;
-import org.apache.tomcat.util.descriptor.web.FilterMap;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -71,81 +61,21 @@ abstract class AbstractRound290 extends ModelCallRound {
             + "\"Summarise the attached quarterly report in five bullet points.\"}],\"max_tokens\":1000}";
 
     /** The suite's second server speaking h2c (HTTP/2 upgrade), with a filter of its own on the same store. */
-    private AutoCloseable h2;
-    private int h2Port;
+    private H2cServer h2;
     private HttpClient http2;
 
     @Override
     protected Deployment deploy(QuotaFilter filter) {
-        return filteredAi(filter).servlet("relay", new Relay(), "/ai/relay/*").servlet("open", new Open(), "/open/*");
+        return filteredAi(filter).servlet("relay", new Relay(), "/ai/relay/*").servlet("open", new H2cServer.Open(), "/open/*");
     }
 
     @BeforeAll
     void startHttp2() throws Exception {
-        h2 = kind() == ContainerKind.TOMCAT ? tomcatH2c() : jettyH2c();
+        h2 = H2cServer.start(kind(), filterFor("/ai/").build(), java.util.Map.of("/ai/relay/*", new Relay()));
         http2 = HttpClient.newBuilder().version(HttpClient.Version.HTTP_2).connectTimeout(Duration.ofSeconds(5)).build();
     }
 
-    /** Tomcat's connector with its {@code Http2Protocol}, as Spring Boot sets it up for h2c. */
-    private AutoCloseable tomcatH2c() throws IOException, LifecycleException {
-        Path h2Base = Files.createTempDirectory("tq-tomcat-h2");
-        Tomcat tomcat = new Tomcat();
-        tomcat.setBaseDir(h2Base.toString());
-        Connector connector = new Connector();
-        connector.setPort(0);
-        connector.setProperty("address", "127.0.0.1");
-        connector.addUpgradeProtocol(new Http2Protocol());
-        tomcat.getService().addConnector(connector);
-        tomcat.setConnector(connector);
-        Context context = tomcat.addContext("", h2Base.toString());
-        FilterDef def = new FilterDef();
-        def.setFilterName("quota");
-        def.setFilter(filterFor("/ai/").build());
-        def.setAsyncSupported("true");
-        context.addFilterDef(def);
-        FilterMap map = new FilterMap();
-        map.setFilterName("quota");
-        map.addURLPattern("/ai/*");
-        context.addFilterMap(map);
-        Wrapper relay = Tomcat.addServlet(context, "relay", new Relay());
-        relay.setAsyncSupported(true);
-        context.addServletMappingDecoded("/ai/relay/*", "relay");
-        Tomcat.addServlet(context, "open", new Open());
-        context.addServletMappingDecoded("/open/*", "open");
-        tomcat.start();
-        h2Port = connector.getLocalPort();
-        return () -> {
-            tomcat.stop();
-            tomcat.destroy();
-            try (var files = Files.walk(h2Base)) {
-                files.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-            }
-        };
-    }
 
-    /** Jetty's connector with HTTP/1.1 and h2c ({@code HTTP2CServerConnectionFactory}), as Spring Boot sets it up. */
-    private AutoCloseable jettyH2c() throws Exception {
-        org.eclipse.jetty.server.Server jetty = new org.eclipse.jetty.server.Server();
-        org.eclipse.jetty.server.HttpConfiguration config = new org.eclipse.jetty.server.HttpConfiguration();
-        org.eclipse.jetty.server.ServerConnector connector = new org.eclipse.jetty.server.ServerConnector(jetty,
-                new org.eclipse.jetty.server.HttpConnectionFactory(config),
-                new org.eclipse.jetty.http2.server.HTTP2CServerConnectionFactory(config));
-        connector.setHost("127.0.0.1");
-        connector.setPort(0);
-        jetty.addConnector(connector);
-        org.eclipse.jetty.ee10.servlet.ServletContextHandler context = new org.eclipse.jetty.ee10.servlet.ServletContextHandler("/");
-        org.eclipse.jetty.ee10.servlet.FilterHolder quota = new org.eclipse.jetty.ee10.servlet.FilterHolder(filterFor("/ai/").build());
-        quota.setAsyncSupported(true);
-        context.addFilter(quota, "/ai/*", java.util.EnumSet.of(jakarta.servlet.DispatcherType.REQUEST));
-        org.eclipse.jetty.ee10.servlet.ServletHolder relay = new org.eclipse.jetty.ee10.servlet.ServletHolder("relay", new Relay());
-        relay.setAsyncSupported(true);
-        context.addServlet(relay, "/ai/relay/*");
-        context.addServlet(new org.eclipse.jetty.ee10.servlet.ServletHolder("open", new Open()), "/open/*");
-        jetty.setHandler(context);
-        jetty.start();
-        h2Port = connector.getLocalPort();
-        return jetty::stop;
-    }
 
     @AfterAll
     void stopHttp2() throws Exception {
@@ -173,18 +103,10 @@ abstract class AbstractRound290 extends ModelCallRound {
         }
     }
 
-    /** An unprotected page: the client's first request, which upgrades its connection to h2c. */
-    static final class Open extends HttpServlet {
-        @Override
-        protected void service(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            resp.setContentType("text/plain");
-            resp.getWriter().write("ok");
-        }
-    }
 
     /** The HTTP/2 connection of the suite's h2c server, upgraded. */
     private URI http2Base() throws IOException, InterruptedException {
-        URI base = URI.create("http://127.0.0.1:" + h2Port);
+        URI base = URI.create("http://127.0.0.1:" + h2.port());
         HttpResponse<String> up = http2.send(HttpRequest.newBuilder(base.resolve("/open/ping")).GET().build(),
                 HttpResponse.BodyHandlers.ofString());
         assertEquals(HttpClient.Version.HTTP_2, up.version(), "the connection did not upgrade to h2c");

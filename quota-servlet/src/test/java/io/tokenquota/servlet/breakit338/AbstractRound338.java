@@ -7,7 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.tokenquota.QuotaAccount;
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.ChatCompletions;
-import io.tokenquota.servlet.testing.ContainerKind;
+import io.tokenquota.servlet.testing.H2cServer;
 import io.tokenquota.servlet.testing.Daemons;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.ModelCallRound;
@@ -26,8 +26,6 @@ import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
@@ -38,13 +36,7 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
-import org.apache.catalina.Context;
-import org.apache.catalina.Wrapper;
-import org.apache.catalina.connector.Connector;
 import org.apache.catalina.startup.Tomcat;
-import org.apache.coyote.http2.Http2Protocol;
-import org.apache.tomcat.util.descriptor.web.FilterDef;
-import org.apache.tomcat.util.descriptor.web.FilterMap;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -108,8 +100,7 @@ abstract class AbstractRound338 extends ModelCallRound {
     /** What the endpoint saw, for failure messages. */
     private final Map<String, List<String>> seen = new ConcurrentHashMap<>();
 
-    private AutoCloseable h2;
-    private int h2Port;
+    private H2cServer h2;
     private HttpClient http2;
 
     private static CountDownLatch latch(Map<String, CountDownLatch> of, String s) {
@@ -125,7 +116,8 @@ abstract class AbstractRound338 extends ModelCallRound {
 
     @BeforeAll
     void startHttp2() throws Exception {
-        h2 = kind() == ContainerKind.TOMCAT ? tomcatH2c() : jettyH2c();
+        h2 = H2cServer.start(kind(), filterFor("/ai/").build(), java.util.Map.of("/ai/async/*", new AsyncChat(),
+                "/ai/stream/*", new AsyncStream(), "/ai/failing/*", new UpstreamFails()));
         http2 = HttpClient.newBuilder().version(HttpClient.Version.HTTP_2).connectTimeout(Duration.ofSeconds(5)).build();
     }
 
@@ -136,93 +128,8 @@ abstract class AbstractRound338 extends ModelCallRound {
         }
     }
 
-    /** Tomcat's connector with its {@code Http2Protocol} (h2c), as round 290 and Spring Boot set it up. */
-    private AutoCloseable tomcatH2c() throws Exception {
-        Path h2Base = Files.createTempDirectory("tq-tomcat-h2");
-        Tomcat tomcat = new Tomcat();
-        tomcat.setBaseDir(h2Base.toString());
-        Connector connector = new Connector();
-        connector.setPort(0);
-        connector.setProperty("address", "127.0.0.1");
-        connector.addUpgradeProtocol(new Http2Protocol());
-        tomcat.getService().addConnector(connector);
-        tomcat.setConnector(connector);
-        Context context = tomcat.addContext("", h2Base.toString());
-        FilterDef def = new FilterDef();
-        def.setFilterName("quota");
-        def.setFilter(filterFor("/ai/").build());
-        def.setAsyncSupported("true");
-        context.addFilterDef(def);
-        FilterMap map = new FilterMap();
-        map.setFilterName("quota");
-        map.addURLPattern("/ai/*");
-        // requests and async dispatches (docs/servlet.md registers it for every dispatcher type): the filter meets
-        // the async dispatch an endpoint makes to write its result or its error, as Spring's DeferredResult does
-        map.setDispatcher(jakarta.servlet.DispatcherType.REQUEST.name());
-        map.setDispatcher(jakarta.servlet.DispatcherType.ASYNC.name());
-        context.addFilterMap(map);
-        Wrapper chat = Tomcat.addServlet(context, "chat", new AsyncChat());
-        chat.setAsyncSupported(true);
-        context.addServletMappingDecoded("/ai/async/*", "chat");
-        Wrapper stream = Tomcat.addServlet(context, "stream", new AsyncStream());
-        stream.setAsyncSupported(true);
-        context.addServletMappingDecoded("/ai/stream/*", "stream");
-        Wrapper failing = Tomcat.addServlet(context, "failing", new UpstreamFails());
-        failing.setAsyncSupported(true);
-        context.addServletMappingDecoded("/ai/failing/*", "failing");
-        Tomcat.addServlet(context, "open", new Open());
-        context.addServletMappingDecoded("/open/*", "open");
-        tomcat.start();
-        h2Port = connector.getLocalPort();
-        return () -> {
-            tomcat.stop();
-            tomcat.destroy();
-            try (var files = Files.walk(h2Base)) {
-                files.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-            }
-        };
-    }
 
-    /** Jetty's connector with HTTP/1.1 and h2c ({@code HTTP2CServerConnectionFactory}), as round 290 sets it up. */
-    private AutoCloseable jettyH2c() throws Exception {
-        org.eclipse.jetty.server.Server jetty = new org.eclipse.jetty.server.Server();
-        org.eclipse.jetty.server.HttpConfiguration config = new org.eclipse.jetty.server.HttpConfiguration();
-        org.eclipse.jetty.server.ServerConnector connector = new org.eclipse.jetty.server.ServerConnector(jetty,
-                new org.eclipse.jetty.server.HttpConnectionFactory(config),
-                new org.eclipse.jetty.http2.server.HTTP2CServerConnectionFactory(config));
-        connector.setHost("127.0.0.1");
-        connector.setPort(0);
-        jetty.addConnector(connector);
-        org.eclipse.jetty.ee10.servlet.ServletContextHandler context = new org.eclipse.jetty.ee10.servlet.ServletContextHandler("/");
-        org.eclipse.jetty.ee10.servlet.FilterHolder quota = new org.eclipse.jetty.ee10.servlet.FilterHolder(filterFor("/ai/").build());
-        quota.setAsyncSupported(true);
-        // requests and async dispatches, as in the Tomcat server above
-        context.addFilter(quota, "/ai/*", java.util.EnumSet.of(jakarta.servlet.DispatcherType.REQUEST,
-                jakarta.servlet.DispatcherType.ASYNC));
-        org.eclipse.jetty.ee10.servlet.ServletHolder chat = new org.eclipse.jetty.ee10.servlet.ServletHolder("chat", new AsyncChat());
-        chat.setAsyncSupported(true);
-        context.addServlet(chat, "/ai/async/*");
-        org.eclipse.jetty.ee10.servlet.ServletHolder stream = new org.eclipse.jetty.ee10.servlet.ServletHolder("stream", new AsyncStream());
-        stream.setAsyncSupported(true);
-        context.addServlet(stream, "/ai/stream/*");
-        org.eclipse.jetty.ee10.servlet.ServletHolder failing = new org.eclipse.jetty.ee10.servlet.ServletHolder("failing", new UpstreamFails());
-        failing.setAsyncSupported(true);
-        context.addServlet(failing, "/ai/failing/*");
-        context.addServlet(new org.eclipse.jetty.ee10.servlet.ServletHolder("open", new Open()), "/open/*");
-        jetty.setHandler(context);
-        jetty.start();
-        h2Port = connector.getLocalPort();
-        return jetty::stop;
-    }
 
-    /** An unprotected page: the client's first request, which upgrades its connection to h2c. */
-    static final class Open extends HttpServlet {
-        @Override
-        protected void service(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            resp.setContentType("text/plain");
-            resp.getWriter().write("ok");
-        }
-    }
 
     /** Starts the async cycle of a counted model call with a listener that records what the container says. */
     private AsyncContext begin(HttpServletRequest req, HttpServletResponse resp, String s, AtomicBoolean over)
@@ -355,7 +262,7 @@ abstract class AbstractRound338 extends ModelCallRound {
 
     /** The h2c server's base, its connection upgraded by a first request to an unprotected page. */
     private URI http2Base() throws IOException, InterruptedException {
-        URI base = URI.create("http://127.0.0.1:" + h2Port);
+        URI base = URI.create("http://127.0.0.1:" + h2.port());
         HttpResponse<String> up = http2.send(HttpRequest.newBuilder(base.resolve("/open/ping")).GET().build(),
                 HttpResponse.BodyHandlers.ofString());
         assertEquals(HttpClient.Version.HTTP_2, up.version(), "the connection did not upgrade to h2c");
