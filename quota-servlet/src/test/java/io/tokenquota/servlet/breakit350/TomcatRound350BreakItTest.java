@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit350;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class TomcatRound350BreakItTest extends AbstractRound350 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.TOMCAT;
+    }
+}
