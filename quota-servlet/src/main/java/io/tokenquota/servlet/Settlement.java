@@ -832,8 +832,9 @@ final class Settlement implements AsyncListener {
 
     /**
      * The endpoint a call's figures by endpoint are kept for ({@link ProviderState#inputAdded}): its route and the
-     * model that answered (the first the answer names; else the one the request names), so a model the client
-     * names and the application ignores keeps no figure apart. The route is Spring MVC's matched pattern when
+     * model that answered (the first the answer names; else the one the request names) by its canonical name
+     * ({@link Weighing#canonical}), so a model the client names and the application ignores, or names in another
+     * spelling, keeps no figure apart. The route is Spring MVC's matched pattern when
      * the handler ran there ({@code /conversations/{id}/messages}), else the path with each segment that holds a
      * digit taken for an id: a path per conversation (or per anything) must not start a figure afresh with each
      * new id (round 331: a stopped call in a new conversation paid nothing of the prompt the same handler adds).
@@ -843,7 +844,7 @@ final class Settlement implements AsyncListener {
         String model = !models.isEmpty() ? models.get(0) : state.refs().model();
         Object pattern = request.getAttribute(SPRING_MATCHED_PATTERN);
         String route = pattern instanceof String matched ? matched : idsCollapsed(QuotaFilter.pathOf(request));
-        return route + "\u0000" + (model == null ? "" : model);
+        return route + "\u0000" + (model == null ? "" : Weighing.canonical(model));
     }
 
     /** Spring MVC's {@code HandlerMapping.BEST_MATCHING_PATTERN_ATTRIBUTE}: the route a handler was matched by. */

@@ -500,9 +500,10 @@ final class UsageSniffer {
             json = scanner(doc -> accept(doc, false));
             mode = Mode.JSON;
             mislabelled = mislabelled || relabelled || !(jsonLabel || unlabelled);
-            // an array may be a stream of documents (Gemini's streamGenerateContent without alt=sse), a
-            // sequence's records are, and so are lines under a stream's label: see oneDocument
-            jsonObject = start.startsWith("{") && !jsonSeq && !streamLabel(type);
+            // an array may be a stream of documents (Gemini's streamGenerateContent without alt=sse) and a
+            // sequence's records are; lines are told by a second document, not by a label, which a client's
+            // Accept may choose (round 351: a completion Spring wrote as application/stream+json): see oneDocument
+            jsonObject = start.startsWith("{") && !jsonSeq;
         } else if (eventBody) {
             mode = Mode.SSE;
             // (already set on the reader of an AWS event stream's payloads under another label)
@@ -798,22 +799,18 @@ final class UsageSniffer {
         return mode != Mode.UNDECIDED;
     }
 
-    /** The answer is read as JSON from a first {@code {}, under no label of a stream ({@link #oneDocument}). */
+    /** The answer is read as JSON from a first {@code {} ({@link #oneDocument}). */
     private boolean jsonObject;
-
-    /** Whether a media type names a stream of documents: events, NDJSON, JSON lines, a JSON text sequence. */
-    private static boolean streamLabel(String type) {
-        return type.startsWith("text/event-stream") || type.contains("ndjson") || type.contains("jsonl")
-                || type.contains("json-seq") || type.contains("stream+json") || type.contains("json-stream");
-    }
 
     /**
      * Whether the answer, as far as it was read, is one JSON document and not a stream: read as JSON from a
      * first {@code {} (not an array, which Gemini's {@code streamGenerateContent} without {@code alt=sse}
-     * streams element by element; not a JSON text sequence), under no label of a stream (events, NDJSON,
-     * JSON lines), no event, and nothing after the end of its first document but white space (a second
-     * document makes it NDJSON or JSON lines, whatever its label). {@code unfinished}: and the first
-     * document's end has not been read yet.
+     * streams element by element; not a JSON text sequence), no event, and nothing after the end of its first
+     * document but white space (a second document makes it NDJSON or JSON lines). The label does not decide:
+     * a client's {@code Accept} chooses it (round 351: a finished completion Spring wrote as
+     * {@code application/stream+json} to a client that hung up was charged its hold, 1,017 for 45,200), and a
+     * stream's relay has written its first short line before a hang-up fails its next. {@code unfinished}: and
+     * the first document's end has not been read yet.
      *
      * <p>The rule behind it (round 336): a single non-streamed document starts to be written only once the
      * model has finished, so reading the rest of it costs no model work, and its usage comes last (an

@@ -310,6 +310,19 @@ final class Weighing {
     }
 
     /**
+     * The one name a model's spellings ({@link #spellings}) share, lower-cased: what figures learnt per model are
+     * kept under, so that a client naming the model another way (Ollama runs {@code library/llama3.3:70b} and
+     * {@code LLAMA3.3:70B} as {@code llama3.3:70b} and echoes the name as written) finds the figures its other
+     * spellings taught. Round 350: a stopped stream naming the model anew skipped the application's 4,000-token
+     * prompt its complete calls had shown.
+     */
+    static String canonical(String model) {
+        List<String> names = spellings(model);
+        String last = names.get(names.size() - 1);
+        return last == null ? null : last.toLowerCase(java.util.Locale.ROOT);
+    }
+
+    /**
      * A model name as an event keeps it: stripped, at most {@link Limits#MAX_MODEL_LENGTH} characters;
      * {@code null} for a blank one or one with control characters (then the other model, or the
      * table's default, applies).
