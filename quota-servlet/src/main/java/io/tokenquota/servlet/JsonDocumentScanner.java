@@ -274,6 +274,8 @@ final class JsonDocumentScanner {
      * @param prose      a digest (64-bit FNV-1a) of the document's strings that hold whitespace, in order: the
      *                   text a model wrote, not ids, statuses, timestamps or URLs (as far as kept of each);
      *                   with the usage, what tells one finished result of a job from another run's (round 329)
+     * @param outputBlocked the document is an error whose {@code error.message} says the provider blocked output
+     *                   the model was writing (Anthropic's 400 {@link #OUTPUT_BLOCKED}): the model was called
      */
     record Document(String type, Map<String, Map<String, Long>> usages, boolean ended, String model, String call,
                     boolean callIdentified, boolean error, String responseId, boolean choices, String event,
@@ -283,11 +285,11 @@ final class JsonDocumentScanner {
                     boolean deltas, boolean geminiChunk, String reportId, long[] pictures,
                     java.util.List<InlineResult> inlined, java.util.List<InlineResult> listedRuns, String interactionId,
                     String conversationId, java.util.List<Message> teamMessages, String requestId,
-                    String taskStatus, JsonRpc.Reply rpc, String name, long prose) {
+                    String taskStatus, JsonRpc.Reply rpc, String name, long prose, boolean outputBlocked) {
         Document(String type, Map<String, Map<String, Long>> usages, boolean ended) {
             this(type, usages, ended, null, null, false, false, null, false, null, false, -1, null, null,
                     java.util.List.of(), 0, null, null, null, null, false, 0, 0L, 0L, false, false, null, null,
-                    java.util.List.of(), java.util.List.of(), null, null, java.util.List.of(), null, null, null, null, 0L);
+                    java.util.List.of(), java.util.List.of(), null, null, java.util.List.of(), null, null, null, null, 0L, false);
         }
 
         Document {
@@ -683,6 +685,7 @@ final class JsonDocumentScanner {
         prose = PROSE_START;
         requestId = null;
         taskStatus = null;
+        outputBlocked = false;
         rpcVersion = false;
         rpcId = null;
         rpcExtra = false;
@@ -1197,6 +1200,10 @@ final class JsonDocumentScanner {
                 } else if (depth < messageOpen.length && messageOpen[depth] && "id".equals(fieldAt[depth])) {
                     messageId[depth] = parser.getText();
                 }
+                if (depth == 2 && objectAt[1] && objectAt[2] && "error".equals(fieldAt[1]) && "message".equals(fieldAt[2])
+                        && parser.getText().startsWith(OUTPUT_BLOCKED)) {
+                    outputBlocked = true;
+                }
                 if (depth == 1 && "type".equals(fieldAt[1])) {
                     type = parser.getText();
                 } else if (depth == 1 && objectAt[1] && "event".equals(fieldAt[1])) {
@@ -1462,7 +1469,7 @@ final class JsonDocumentScanner {
                 pictures, a2aCalls(), listedRuns, interactionId, conversationId, teamMessages, requestId, taskStatus,
                 rpcVersion ? new JsonRpc.Reply(rpcId, !rpcExtra, rpcResult, rpcError, rpcResultOverflow ? null : rpcResultFields,
                         a2aKind, "task".equals(a2aKind) ? a2aId : a2aTaskId, a2aState, usageNamed) : null,
-                resourceName, prose);
+                resourceName, prose, outputBlocked);
     }
 
     /**
@@ -1669,6 +1676,15 @@ final class JsonDocumentScanner {
     private boolean a2aMoreChunks;
     /** The top-level {@code task_status} ({@link Document#taskStatus}). */
     private String taskStatus;
+
+    /** {@link Document#outputBlocked}. */
+    private boolean outputBlocked;
+
+    /**
+     * How Anthropic's error says its content filter stopped the model's output (a 400
+     * {@code invalid_request_error}, non-streamed, after the model had started to write: round 353).
+     */
+    static final String OUTPUT_BLOCKED = "Output blocked by content filtering policy";
 
     /** How OpenAI's stored Responses' ids start. */
     private static final String STORED_RESPONSE = "resp_";

@@ -285,6 +285,11 @@ final class QuotaResponse extends HttpServletResponseWrapper {
     public void setStatus(int sc) {
         synchronized (this) {
             includedStatus = sc;
+            if (sc == 406 && beforeError == 0) {
+                // Spring's exception handler answers the 406 as a ResponseEntity (a ProblemDetail under
+                // spring.mvc.problemdetails.enabled), by setStatus, not sendError (round 353)
+                beforeError = super.getStatus();
+            }
         }
         super.setStatus(sc);
     }
@@ -301,7 +306,10 @@ final class QuotaResponse extends HttpServletResponseWrapper {
         super.sendError(sc, msg);
     }
 
-    /** The status the endpoint had set when the first {@code sendError} replaced it; 0 before one. Guarded by this. */
+    /**
+     * The status the endpoint had set when the first {@code sendError}, or a 406 set over it, replaced it; 0 before
+     * one. Guarded by this.
+     */
     private int beforeError;
 
     private synchronized void replacedBy(int sc) {
@@ -315,7 +323,8 @@ final class QuotaResponse extends HttpServletResponseWrapper {
      * The refusal a framework's 406 replaced, or 0: a 4xx the endpoint set (Spring MVC sets a returned
      * {@code ResponseEntity}'s status first) before an error of the framework's own took its place, as
      * Spring's 406 does when no converter writes the refusal's body in the client's {@code Accept}
-     * (round 275: a handler's 400, or a relayed 429, to a client accepting {@code text/event-stream}).
+     * (round 275: a handler's 400, or a relayed 429, to a client accepting {@code text/event-stream}; round
+     * 353: the same 406 answered as a ProblemDetail by a {@code ResponseEntityExceptionHandler} advice).
      */
     synchronized int refusalBehindError() {
         return !included && beforeError >= 400 && beforeError < 500 && beforeError != 406 ? beforeError : 0;

@@ -206,7 +206,8 @@ final class Settlement implements AsyncListener {
      *       call's, whatever its status and end: a body-less {@code OPTIONS} or {@code TRACE} (a CORS
      *       preflight, an echo) or an error page asks for no model, and one that called a model reported
      *       its usage (rules 1 and 3);</li>
-     *   <li>a 5xx, or a 2xx whose answer held nothing but a provider's error (a stream's only event one
+     *   <li>a 5xx or a 408 (a timeout, also one a relay passes on from its gateway), or a 2xx whose answer
+     *       held nothing but a provider's error (a stream's only event one
      *       the server named {@code error}, Anthropic's and OpenAI Responses', or Responses'
      *       {@code response.failed}; not an unnamed event or a JSON body, which the model may have
      *       written): released ({@code releaseOnError}) or charged the estimate; but a 5xx after the
@@ -320,6 +321,11 @@ final class Settlement implements AsyncListener {
             // Spring MVC serves byte ranges of any Resource a handler returns (text to speech, a
             // rendered file): the model ran before the client's Range header was found unsatisfiable
             return Decision.charge(estimate, "range not satisfiable after the call");
+        }
+        if (status == 408) {
+            // a timeout, whoever reports it: a relay passing on its gateway's (LiteLLM's litellm.Timeout is a
+            // 408, round 353) after the provider's call was made is a failure, as its 504 is, not a refusal
+            return failed(answering, releaseOnError, estimate, "request timeout");
         }
         if (end == End.TIMED_OUT && status >= 300) {
             // the container's timeout fired while the endpoint was at work: whatever refusal its timeout
@@ -933,8 +939,9 @@ final class Settlement implements AsyncListener {
             // server) is that error; error-shaped data the model could have written is an answer
             boolean errorOnly = response.status() / 100 == 2 && sniffer.errorOnly();
             int status = errorOnly ? 502 : response.status();
-            // what such a 2xx wrote was the provider's error, not an answer
-            boolean answering = !errorOnly && response.answering();
+            // what such a 2xx wrote was the provider's error, not an answer; a 4xx that says the provider blocked
+            // output the model was writing is an answer cut by the provider (round 353)
+            boolean answering = !errorOnly && (response.answering() || status / 100 == 4 && sniffer.outputBlocked());
             String etag = response.getHeader("ETag");
             Long usage = sniffer.usage();
             long covered = response.coveredUsage();

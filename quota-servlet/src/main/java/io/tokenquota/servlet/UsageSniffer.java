@@ -1200,6 +1200,17 @@ final class UsageSniffer {
         return sawError && !sawAnswer && usage() == null && !mislabelled && !loneCr && !framingSuspect;
     }
 
+    /**
+     * Whether a document of the answer is a provider's error saying it blocked output the model was writing
+     * (Anthropic's 400 "Output blocked by content filtering policy", {@link JsonDocumentScanner#OUTPUT_BLOCKED}):
+     * the model was called, so that refusal is settled as an answer cut short, not as a call that never ran.
+     */
+    synchronized boolean outputBlocked() {
+        return decoded != null ? decoded.outputBlocked() : outputBlocked;
+    }
+
+    private boolean outputBlocked;
+
     /** The request went to {@code path}, a {@linkplain #countsTokens token-counting path}. */
     synchronized void countingPath(String path) {
         countingPath = countFields(path);
@@ -1489,6 +1500,7 @@ final class UsageSniffer {
             rpcDocuments++;
         }
         rpcLast = doc;
+        outputBlocked |= doc.error() && doc.outputBlocked();
         if (event) {
             JsonRpc.Reply reply = doc.rpc();
             String task = reply == null ? null : reply.taskId();
