@@ -49,6 +49,22 @@ public final class Ledgers {
         return a;
     }
 
+    /**
+     * The subject's account of {@code month} once it holds nothing and at least {@code used} is charged, or once
+     * 15 seconds have passed (empty if the month has no account): {@link #chargedAtLeast(QuotaStore, String, long)}
+     * for a month other than the store's current one, as a charge to a hold's month after the month turned.
+     */
+    public static java.util.Optional<QuotaAccount> chargedAtLeast(QuotaStore store, String subject, YearMonth month,
+            long used) throws InterruptedException {
+        long deadline = System.nanoTime() + Duration.ofSeconds(15).toNanos();
+        java.util.Optional<QuotaAccount> a = store.account(subject, month);
+        while ((a.isEmpty() || a.get().reserved() != 0 || a.get().used() < used) && System.nanoTime() < deadline) {
+            TimeUnit.MILLISECONDS.sleep(10);
+            a = store.account(subject, month);
+        }
+        return a;
+    }
+
     /** The subject's events of the month as {@code KIND:tokens}, for failure messages. */
     public static List<String> events(QuotaStore store, String subject, YearMonth month) {
         List<String> out = new ArrayList<>();
