@@ -141,7 +141,7 @@ abstract class AbstractRound141 extends H2FilterRound {
                     + "\"usage\":" + usage + "}"));
             hangUps.relayUntilGone(user, out, ": keep-alive\n\n",
                     EventStreams.event("thread.run.completed", "{" + run + ",\"status\":\"completed\",\"usage\":" + usage + "}")
-                            + "event: done\ndata: [DONE]\n\n");
+                            + "event: done\ndata: [DONE]\n\n", 5);
         }
     }
 

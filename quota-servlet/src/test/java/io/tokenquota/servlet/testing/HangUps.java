@@ -50,6 +50,32 @@ public final class HangUps {
         }
     }
 
+    /** Whether a hang-up of {@code subject}'s client was announced ({@link #expect}), whether or not it happened yet. */
+    public boolean expected(String subject) {
+        return pending.containsKey(subject);
+    }
+
+    /**
+     * {@link #relayUntilGone}, except that for a subject whose client announced no hang-up (it reads the answer
+     * whole) the provider's nothing-carrying {@code filler} goes on only {@code fillers} times, not for five
+     * seconds, before the {@code tail}: a client that stays reads the same kind of answer, ended sooner.
+     */
+    public void relayUntilGone(String subject, OutputStream out, String filler, String tail, int fillers) throws IOException {
+        if (expected(subject)) {
+            relayUntilGone(subject, out, filler, tail);
+            return;
+        }
+        try {
+            for (int i = 0; i < fillers; i++) {
+                EventStreams.write(out, filler);
+                Thread.sleep(10);
+            }
+        } catch (IOException | InterruptedException gone) {
+            return;
+        }
+        EventStreams.write(out, tail);
+    }
+
     /**
      * The relay, once it wrote what its client reads: after the client of {@code subject} was seen to hang
      * up, it goes on as a relay does, writing what its provider sends that carries nothing ({@code filler})
