@@ -18,6 +18,6 @@ class H2Round352Test extends AbstractRound352 {
 
     @Override
     protected int histories() {
-        return 150;
+        return 30;
     }
 }

@@ -13,6 +13,6 @@ class InMemoryRound352Test extends AbstractRound352 {
 
     @Override
     protected int histories() {
-        return 1_000;
+        return 200;
     }
 }

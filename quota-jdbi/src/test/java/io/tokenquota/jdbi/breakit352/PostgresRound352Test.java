@@ -18,6 +18,6 @@ class PostgresRound352Test extends AbstractRound352 {
 
     @Override
     protected int histories() {
-        return 60;
+        return 12;
     }
 }
