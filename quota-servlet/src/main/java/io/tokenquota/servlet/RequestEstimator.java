@@ -28,9 +28,13 @@ import java.util.Set;
  * own measures, not by the characters of their encoding). A string whose field is one of
  * {@link #TEXT_FIELDS} always counts. A number beneath such a field or beneath the top-level
  * {@link #CONVERSATION_FIELDS} counts a token (a pre-tokenised {@code prompt: [[9906, 1917]]} is one
- * token per id). Under the top-level {@link #SCHEMA_FIELDS} (tool and function definitions, response
- * schemas) and the Responses API's {@code text.format}, which the provider serialises into the prompt,
- * every field name and string counts; beneath an object that a text field or one of
+ * token per id). In a tool or schema definition ({@link #definition}: the request-level
+ * {@link #SCHEMA_FIELDS}, tool and function definitions and response schemas, Bedrock's {@code toolConfig};
+ * the Responses API's {@code text.format} and Anthropic's {@code output_config.format}; Gemini's
+ * {@code generationConfig.responseSchema} and {@code responseJsonSchema}), which the provider serialises into
+ * the prompt, every field name and string counts; elsewhere a JSON Schema (an object naming a {@code type}
+ * and its {@code properties}: Ollama's {@code format}) has its property names counted; beneath an object
+ * that a text field or one of
  * {@link #DATA_FIELDS} holds (a tool's input, a function's arguments or response), member names count
  * as its strings do. The
  * requested output budget is the largest {@link #OUTPUT_FIELDS} value at the top level or in one of
@@ -94,16 +98,34 @@ final class RequestEstimator {
      * the document's text: counted unless the value is base64.
      */
     static final Set<String> PAYLOAD_FIELDS = Set.of("data");
-    static final Set<String> SCHEMA_FIELDS = Set.of("tools", "functions", "response_format");
+    /**
+     * The request-level fields holding tool and function definitions and response schemas
+     * ({@link #definition}): OpenAI's and Anthropic's {@code tools}, {@code functions},
+     * {@code response_format}, Bedrock Converse's {@code toolConfig} (its
+     * {@code tools[].toolSpec.inputSchema.json}) and Anthropic's {@code output_format}.
+     */
+    static final Set<String> SCHEMA_FIELDS = Set.of("tools", "functions", "response_format", "toolConfig",
+            "output_format");
+    /**
+     * Response schemas in one of the {@link #CONFIG_OBJECTS}: Gemini's {@code generationConfig.responseSchema}
+     * and {@code responseJsonSchema} (snake_case as its REST API also reads them).
+     */
+    static final Set<String> RESPONSE_SCHEMAS = Set.of("responseSchema", "responseJsonSchema", "response_schema",
+            "response_json_schema");
     /**
      * Fields whose object value is data the provider serialises whole into the prompt, names and
      * values: a {@link #TEXT_FIELDS} object (Anthropic {@code tool_use.input}), Gemini
      * {@code functionCall.args} and {@code functionResponse.response}.
      */
     static final Set<String> DATA_FIELDS = Set.of("args", "response");
-    /** OpenAI Responses' structured output, {@code text.format}: its {@code response_format}. */
-    private static final String RESPONSES_TEXT = "text";
-    private static final String RESPONSES_FORMAT = "format";
+    /**
+     * The top-level objects whose {@code format} is a response schema: OpenAI Responses' {@code text}
+     * (its {@code response_format}) and Anthropic's {@code output_config}.
+     */
+    private static final Set<String> FORMAT_HOLDERS = Set.of("text", "output_config");
+    private static final String FORMAT = "format";
+    /** A JSON Schema's member holding its object's properties, each named by a member name. */
+    private static final String SCHEMA_PROPERTIES = "properties";
     /**
      * The names servers read an output budget under, the largest of those present counting: OpenAI
      * {@code max_tokens}, {@code max_completion_tokens}, {@code max_output_tokens} (also Anthropic,
@@ -620,7 +642,14 @@ final class RequestEstimator {
                         }
                         if (top.schema || top.data || words(top.field)) {
                             input = saturatingAdd(input, estimator.estimate(top.field));
+                        } else if (top.propertiesOf != null) {
+                            // a JSON Schema wherever it sits (Ollama's format, a schema under a key no list
+                            // names): its property names are most of its text, counted when the object
+                            // holding them names a type too (round 355)
+                            top.propertiesOf.propertyNames = saturatingAdd(top.propertiesOf.propertyNames,
+                                    estimator.estimate(top.field));
                         }
+                        top.typed |= "type".equals(top.field);
                         if (stack.size() == 1 && BATCH_LINE_ID.equals(fold(top.field))) {
                             lineId = true;
                         }
@@ -629,8 +658,8 @@ final class RequestEstimator {
                         if (t == JsonToken.START_ARRAY && batchedPrompt(stack.size(), top)) {
                             prompts++;
                         }
-                        boolean schema = top.schema || (stack.size() == 1 && SCHEMA_FIELDS.contains(top.field))
-                                || (stack.size() == 2 && RESPONSES_TEXT.equals(top.name) && RESPONSES_FORMAT.equals(top.field));
+                        boolean definition = definition(stack.size(), top);
+                        boolean schema = top.schema || definition;
                         boolean said = top.said || TEXT_FIELDS.contains(top.valueName())
                                 || (stack.size() == 1 && CONVERSATION_FIELDS.contains(top.field));
                         // an object a text field holds (not the array of a conversation's parts) is the
@@ -661,10 +690,7 @@ final class RequestEstimator {
                         frame.atRequestLevel = level && !top.array;
                         // what a model or a user wrote, or a definition, seen from the request's own level
                         // (the top, or a top-level input object): never the request's settings
-                        frame.written = !frame.requestInput && (top.written
-                                || (level && !top.array && SCHEMA_FIELDS.contains(top.field))
-                                || (stack.size() == 2 && RESPONSES_TEXT.equals(top.name)
-                                && RESPONSES_FORMAT.equals(top.field))
+                        frame.written = !frame.requestInput && (top.written || definition
                                 || TEXT_FIELDS.contains(top.valueName())
                                 || (level && !top.array && CONVERSATION_FIELDS.contains(top.field))
                                 || (t == JsonToken.START_OBJECT && !top.array
@@ -672,6 +698,9 @@ final class RequestEstimator {
                         frame.inRequest = top.inRequest;
                         frame.inConfig = top.inConfig || (level && !top.array && isConfig(top.field));
                         frame.inLabels = top.inLabels || (!top.array && LABELS.equals(top.field));
+                        if (!schema && t == JsonToken.START_OBJECT && !top.array && SCHEMA_PROPERTIES.equals(top.field)) {
+                            frame.propertiesOf = top;
+                        }
                         if (t == JsonToken.START_ARRAY && !top.array && settings(top)) {
                             if (TENSOR_DATA.equals(top.field)) {
                                 frame.table = top;
@@ -706,6 +735,10 @@ final class RequestEstimator {
                     }
                     case END_OBJECT, END_ARRAY -> {
                         Frame done = stack.pop();
+                        if (done.typed) {
+                            // a JSON Schema: an object naming its properties and a type (round 355)
+                            input = saturatingAdd(input, done.propertyNames);
+                        }
                         if (done.tool != null && IMAGE_TOOL.equals(done.tool[0])) {
                             // the image the tool may draw, as the Images API's request of it is estimated
                             drawn = Math.max(drawn, ImageOutput.tokens(null, true, done.tool[1], done.tool[2],
@@ -1248,6 +1281,20 @@ final class RequestEstimator {
     /** The bit of a table's column at a row position; columns past 64 are not told apart. */
     private static long column(int position) {
         return position < Long.SIZE ? 1L << position : 0;
+    }
+
+    /**
+     * Whether the value at hand is a tool or schema definition the provider serialises into the prompt,
+     * every name and string of it read by the model: one of the {@link #SCHEMA_FIELDS} at the request's
+     * own level ({@link #requestLevel}), the {@code format} of one of the {@link #FORMAT_HOLDERS}, or one of
+     * the {@link #RESPONSE_SCHEMAS} in a settings object (round 355: a 1,500-field schema of about 26,000
+     * tokens under Gemini's {@code generationConfig.responseSchema} or Bedrock's {@code toolConfig} was held
+     * at about 1,000 to 2,500, its field names uncounted, and served on a 20,000 allowance).
+     */
+    private static boolean definition(int depth, Frame top) {
+        return !top.array && ((requestLevel(depth, top) && SCHEMA_FIELDS.contains(top.field))
+                || (depth == 2 && FORMAT_HOLDERS.contains(top.name) && FORMAT.equals(top.field))
+                || (top.inConfig && RESPONSE_SCHEMAS.contains(top.field)));
     }
 
     /**
@@ -1931,6 +1978,12 @@ final class RequestEstimator {
         Frame columnsOf;
         /** Values seen so far in this array: the position of the next one. */
         int position;
+        /** The object this one is the {@link #SCHEMA_PROPERTIES} of, outside a definition, or {@code null}. */
+        Frame propertiesOf;
+        /** This object names a {@code type}: with properties, a JSON Schema. */
+        boolean typed;
+        /** What the member names of this object's properties cost, counted when it names a {@code type}. */
+        long propertyNames;
         /** A tool definition's {@link #TOOL_FIELDS} values, or {@code null} before the first. */
         String[] tool;
 

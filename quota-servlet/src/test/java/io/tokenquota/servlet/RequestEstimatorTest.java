@@ -249,13 +249,34 @@ final class RequestEstimatorTest {
     void everyStringOfTheBodyCountsWhateverItsFieldIsCalled() {
         assertEquals(5, estimate("{\"conversation_id\":\"c-1\",\"message\":\"hello\"}").inputTokens(),
                 "an application's own field counts, its id does not");
-        assertEquals(4, estimate("""
+        assertEquals("type".length() + "OBJECT".length() + "properties".length() + "r".length() + "type".length()
+                + "STRING".length() + "description".length() + "abcd".length(), estimate("""
                 {"generationConfig":{"responseSchema":{"type":"OBJECT",
                  "properties":{"r":{"type":"STRING","description":"abcd"}}}}}""").inputTokens(),
-                "a Gemini response schema's description counts, its type labels do not");
+                "a Gemini response schema is serialised into the prompt as response_format is: every name and "
+                + "string counts (round 355)");
         String png = EMPTY_PNG;
         assertEquals(2, estimate("{\"image\":{\"data\":\"%s\"},\"metadata\":{\"user_id\":\"u1\",\"note\":\"ab\"}}"
                 .formatted(png)).inputTokens(), "base64 payloads and ids stay uncounted anywhere");
+    }
+
+    @Test
+    void aJsonSchemaCountsItsPropertyNamesWhereverItSits() {
+        // round 355: Bedrock Converse's tool definitions, an Ollama format and a schema under any other key
+        assertEquals("tools".length() + "toolSpec".length() + "name".length() + "f".length() + "inputSchema".length()
+                + "json".length() + "type".length() + "object".length() + "properties".length() + "city".length() + "type".length()
+                + "string".length(), estimate("""
+                {"toolConfig":{"tools":[{"toolSpec":{"name":"f","inputSchema":{"json":{"type":"object",
+                 "properties":{"city":{"type":"string"}}}}}}]}}""").inputTokens());
+        // below the request's level its type labels count as an application's own data's do
+        assertEquals("object".length() + "city".length() + "string".length(), estimate("""
+                {"format":{"type":"object","properties":{"city":{"type":"string"}}}}""").inputTokens());
+        assertEquals("city".length() + "string".length() + "address".length() + "zip".length() + "object".length()
+                + "object".length(), estimate("""
+                {"extract":{"properties":{"city":{"type":"string"},"address":{"properties":{"zip":{}},
+                 "type":"object"}},"type":"object"}}""").inputTokens(), "its type may follow its properties");
+        assertEquals("Oslo".length(), estimate("{\"feature\":{\"properties\":{\"city\":\"Oslo\"}}}").inputTokens(),
+                "properties without a type are an application's own object: its member names do not count");
     }
 
     @Test
