@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit357;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound357BreakItTest extends AbstractRound357 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
