@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit358;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound358BreakItTest extends AbstractRound358 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
