@@ -13,7 +13,8 @@ import java.nio.charset.StandardCharsets;
  * Passes every byte and every flush straight to the real response (nothing is held back, so
  * server-sent events reach the client as they are written) and shows a copy to a
  * {@link UsageSniffer}; only the end of a synchronous answer waits for its settlement (the handler's
- * close, and the last byte of a declared Content-Length, {@link #finishForClient}). Captures the {@code X-Quota-Actual-Tokens} header instead of sending it.
+ * close, and the last byte of a declared Content-Length, {@link #finishForClient}). Captures the {@code X-Quota-Actual-Tokens} header instead of sending it,
+ * and the trailer field of that name ({@link #setTrailerFields}).
  * A write that fails because the client went away fails the endpoint's write too, but while the answer is
  * one JSON document that is not a stream ({@link #drops}): then the bytes go on to the sniffer alone.
  * Writes may come from an async servlet's own thread; the sniffer synchronises.
@@ -563,6 +564,93 @@ final class QuotaResponse extends HttpServletResponseWrapper {
             next = wrapper.getResponse();
         }
         return null;
+    }
+
+    /**
+     * The endpoint's trailer fields ({@code setTrailerFields}), read once ({@link Trailers}); {@code null}
+     * before it set any. Guarded by this.
+     */
+    private Trailers trailers;
+
+    /**
+     * Hands the container a {@link Trailers} over the endpoint's supplier: the fields are the answer's status
+     * for a gRPC call (grpc-servlet's {@code ForceTrailersServerInterceptor} puts {@code grpc-status} there) and
+     * may carry the request's figure, known only after the body (RFC 9110 section 6.5): round 356, a relay's
+     * {@code X-Quota-Actual-Tokens: 9000} trailer was ignored (1,007 charged) and went on to the client.
+     */
+    @Override
+    public void setTrailerFields(java.util.function.Supplier<java.util.Map<String, String>> supplier) {
+        Trailers fields = supplier == null ? null : new Trailers(supplier, outerFilters() != null);
+        super.setTrailerFields(fields);
+        synchronized (this) {
+            trailers = fields;
+        }
+    }
+
+    /**
+     * The value of the trailer field {@code name} (any case), or {@code null}: asked when settling, once the
+     * endpoint has returned or its async cycle completed, as the container asks when it writes them.
+     */
+    String trailer(String name) {
+        Trailers fields;
+        synchronized (this) {
+            fields = trailers;
+        }
+        return fields == null ? null : fields.field(name);
+    }
+
+    /**
+     * The endpoint's trailer supplier, called once, by the settlement or by the container, whichever asks first
+     * (the container may write the trailers after the settlement, or before it, on another thread): both see the
+     * same fields. The container is handed the endpoint's map itself, or, when it holds the request's figure, a
+     * copy without it (kept from the client as the header is); unless another quota filter wraps this one
+     * ({@link #outerFilters}), which reads the figure too and keeps it from the client itself. Its own lock: the
+     * container calls it inside its own.
+     */
+    private static final class Trailers implements java.util.function.Supplier<java.util.Map<String, String>> {
+        private final java.util.function.Supplier<java.util.Map<String, String>> endpoint;
+        private final boolean passFigure;
+        private boolean read;
+        /** What the endpoint's supplier gave, and what the container is given. Guarded by this. */
+        private java.util.Map<String, String> fields;
+        private java.util.Map<String, String> sent;
+
+        Trailers(java.util.function.Supplier<java.util.Map<String, String>> endpoint, boolean passFigure) {
+            this.endpoint = endpoint;
+            this.passFigure = passFigure;
+        }
+
+        private synchronized void read() {
+            if (read) {
+                return;
+            }
+            read = true;
+            fields = endpoint.get();
+            sent = fields;
+            if (!passFigure && fields != null
+                    && fields.keySet().stream().anyMatch(ACTUAL_TOKENS_HEADER::equalsIgnoreCase)) {
+                sent = new java.util.LinkedHashMap<>(fields);
+                sent.keySet().removeIf(ACTUAL_TOKENS_HEADER::equalsIgnoreCase);
+            }
+        }
+
+        @Override
+        public synchronized java.util.Map<String, String> get() {
+            read();
+            return sent;
+        }
+
+        synchronized String field(String name) {
+            read();
+            if (fields != null) {
+                for (java.util.Map.Entry<String, String> e : fields.entrySet()) {
+                    if (name.equalsIgnoreCase(e.getKey())) {
+                        return e.getValue();
+                    }
+                }
+            }
+            return null;
+        }
     }
 
     @Override

@@ -186,8 +186,8 @@ final class Settlement implements AsyncListener {
     /**
      * The settlement rules, in order; the first that applies decides.
      * <ol>
-     *   <li>the handler's own figure ({@link QuotaFilter#ACTUAL_TOKENS_ATTRIBUTE} or the
-     *       {@code X-Quota-Actual-Tokens} header) is charged;</li>
+     *   <li>the handler's own figure ({@link QuotaFilter#ACTUAL_TOKENS_ATTRIBUTE}, the
+     *       {@code X-Quota-Actual-Tokens} header, or a trailer field of that name) is charged;</li>
      *   <li>usage the response reports of calls whose same results this subject read before
      *       ({@code chargedBefore}: a batch's output file downloaded again) is released: they were charged
      *       then;</li>
@@ -938,7 +938,7 @@ final class Settlement implements AsyncListener {
             // a 2xx whose only content was a provider's error (a stream's only event named so by the
             // server) is that error; error-shaped data the model could have written is an answer
             boolean errorOnly = response.status() / 100 == 2 && sniffer.errorOnly();
-            int status = errorOnly ? 502 : response.status();
+            int status = errorOnly ? 502 : grpcStatus(response.status());
             // what such a 2xx wrote was the provider's error, not an answer; a 4xx that says the provider blocked
             // output the model was writing is an answer cut by the provider (round 353)
             boolean answering = !errorOnly && (response.answering() || status / 100 == 4 && sniffer.outputBlocked());
@@ -1342,6 +1342,51 @@ final class Settlement implements AsyncListener {
     }
 
     /**
+     * The status a gRPC call answered without a message is settled by: grpc-servlet answers every call 200
+     * {@code application/grpc}, its own status the {@code grpc-status} field (a header in a Trailers-Only
+     * answer, else a trailer field), so a call refused before any model call (a model not served:
+     * {@code NOT_FOUND}) was a 2xx without usage, charged its estimate (round 356: 1,000, in either form).
+     * When the answer is {@code application/grpc*}, wrote no byte (no message frame) and its status is not
+     * {@code OK}, the HTTP status that code maps to (google/rpc/code.proto's "HTTP Mapping") is settled by
+     * the rules of {@link #decide}: a refusal released, an {@code UNAVAILABLE}'s 503 by the 5xx rule; else
+     * {@code status}.
+     */
+    private int grpcStatus(int status) {
+        if (status / 100 != 2 || response.wroteBody() || !String.valueOf(response.getContentType())
+                .regionMatches(true, 0, "application/grpc", 0, "application/grpc".length())) {
+            return status;
+        }
+        String code = response.getHeader("grpc-status");
+        if (code == null) {
+            code = response.trailer("grpc-status");
+        }
+        return code == null || !code.trim().matches("[0-9]{1,9}") ? status
+                : grpcHttpStatus(Integer.parseInt(code.trim()), status);
+    }
+
+    /**
+     * The HTTP status of gRPC's status {@code code} (google/rpc/code.proto, each code's "HTTP Mapping"), or
+     * {@code status} for {@code OK} and for {@code CANCELLED}: its 499 ("Client Closed Request") is the caller's
+     * cancellation, not a refusal, and a call the client cancelled is charged as one it hung up on. A code
+     * outside the list is {@code UNKNOWN} (500), as gRPC reads it.
+     */
+    private static int grpcHttpStatus(int code, int status) {
+        return switch (code) {
+            case 0, 1 -> status;
+            case 3, 9, 11 -> 400; // INVALID_ARGUMENT, FAILED_PRECONDITION, OUT_OF_RANGE
+            case 16 -> 401; // UNAUTHENTICATED
+            case 7 -> 403; // PERMISSION_DENIED
+            case 5 -> 404; // NOT_FOUND
+            case 6, 10 -> 409; // ALREADY_EXISTS, ABORTED
+            case 8 -> 429; // RESOURCE_EXHAUSTED
+            case 12 -> 501; // UNIMPLEMENTED
+            case 14 -> 503; // UNAVAILABLE
+            case 4 -> 504; // DEADLINE_EXCEEDED
+            default -> 500; // UNKNOWN, INTERNAL, DATA_LOSS
+        };
+    }
+
+    /**
      * The status the call is settled by: the one sent, but for a 406 that replaced a refusal the
      * endpoint had set ({@link QuotaResponse#refusalBehindError}), that refusal: the framework found no
      * format for the refusal's body, no model was called for it.
@@ -1422,10 +1467,17 @@ final class Settlement implements AsyncListener {
      * The handler's own figure (rule 1 of {@link #decide}): the last one the endpoint set through the
      * request it was given, also when the attribute was removed since (Spring removes what an include
      * added before the filter settles), else the attribute as the request holds it (set around the
-     * endpoint's request), else the {@code X-Quota-Actual-Tokens} header.
+     * endpoint's request), else the {@code X-Quota-Actual-Tokens} header, else the trailer field of that name.
      */
     private Long explicitActual() {
-        return figure(reported());
+        Object reported = reported();
+        if (reported == null) {
+            // the header's figure sent as a trailer field, read as the header is (round 356: 9,000 reported, 1,007
+            // charged): only now, the endpoint done, not while it writes (chargeSoFar), which would read its
+            // supplier before the figure is in it
+            reported = response.trailer(QuotaResponse.ACTUAL_TOKENS_HEADER);
+        }
+        return figure(reported);
     }
 
     /** The handler's own figure as it reported it, unchecked ({@link #explicitActual}); {@code null}: none. */

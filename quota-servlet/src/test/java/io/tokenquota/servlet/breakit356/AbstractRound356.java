@@ -216,7 +216,7 @@ abstract class AbstractRound356 extends ModelCallRound {
     // ------------------------------------------------------------------ findings
 
     /**
-     * Finding: a gRPC call refused before any model call, in grpc-servlet's trailers-only form (HTTP 200,
+     * Found and fixed: a gRPC call refused before any model call, in grpc-servlet's trailers-only form (HTTP 200,
      * {@code application/grpc}, {@code grpc-status: 5} in the headers, no content), is charged its estimate.
      */
     @Test
@@ -228,7 +228,7 @@ abstract class AbstractRound356 extends ModelCallRound {
     }
 
     /**
-     * Finding: the same refusal with the status in trailer fields (grpc-servlet with
+     * Found and fixed: the same refusal with the status in trailer fields (grpc-servlet with
      * {@code ForceTrailersServerInterceptor}: empty headers, then {@code setTrailerFields}) is charged its estimate.
      */
     @Test
@@ -240,7 +240,7 @@ abstract class AbstractRound356 extends ModelCallRound {
     }
 
     /**
-     * Finding: a streaming relay that reports the call's figure in a trailer field named
+     * Found and fixed: a streaming relay that reports the call's figure in a trailer field named
      * {@code X-Quota-Actual-Tokens} (RFC 9110's place for a figure known after the content) is charged its estimate.
      */
     @Test
