@@ -76,6 +76,13 @@ final class JsonDocumentScanner {
     static final String LMSTUDIO_OUTPUT = "total_output_tokens";
     private static final String LMSTUDIO_END = "chat.end";
     /**
+     * Cloudflare Workers AI's REST API answers in Cloudflare's API envelope, {@code {"result": {"response": …,
+     * "usage": {…}}, "success": true, "errors": [], "messages": []}}: its {@code result.usage} is kept only in a
+     * document whose top-level {@code success} is a boolean (it comes after {@code result}), never in another
+     * document's {@code result} (round 354: a tool's fetched JSON a LangGraph state held there, {@link #ownPlaces}).
+     */
+    static final String CLOUDFLARE_USAGE = "result.usage";
+    /**
      * Where providers put their usage object, as the field names from the root (objects only, no
      * arrays): OpenAI, Anthropic, Bedrock Converse and Cohere v2 {@code usage}; Gemini
      * {@code usageMetadata} (and its snake_case spelling, as Python clients serialise it); Anthropic's
@@ -83,7 +90,7 @@ final class JsonDocumentScanner {
      * Groq's stream {@code x_groq.usage}; a relayed Bedrock ConverseStream's {@code metadata.usage};
      * LangChain4j's {@code ChatResponse} ({@code metadata.tokenUsage}) and {@code Response}
      * ({@code tokenUsage}), also in snake_case ({@code metadata.token_usage}, {@code token_usage}); Cohere v2's {@code message-end} {@code delta.usage}; Cohere v1's {@code meta} and its
-     * {@code stream-end} {@code response.meta}; Cloudflare Workers AI's {@code result.usage}; a
+     * {@code stream-end} {@code response.meta}; Cloudflare Workers AI's {@code result.usage} ({@link #CLOUDFLARE_USAGE}); a
      * Replicate prediction's {@code metrics}; Bedrock InvokeModel's stream
      * {@code amazon-bedrock-invocationMetrics}; Hugging Face TGI's {@code details}; a line of an OpenAI
      * batch output file ({@code response.body.usage}) or of Anthropic's batch results
@@ -104,7 +111,7 @@ final class JsonDocumentScanner {
             "response.usage", "x_groq.usage", "metadata.usage", "metadata.tokenUsage", "tokenUsage", "metadata.token_usage", "token_usage",
             "delta.usage", "meta",
             "response.meta",
-            "result.usage", "metrics", "amazon-bedrock-invocationMetrics", "details", "response.body.usage",
+            CLOUDFLARE_USAGE, "metrics", "amazon-bedrock-invocationMetrics", "details", "response.body.usage",
             "result.message.usage", "data.usage", "Usage", "Response.Usage",
             "choices[].usage", "data.chunk.usage_metadata", "data.output.usage_metadata", "data.execution_metadata",
             "metaInfo", "chatResponse.metadata.tokenUsage", "response.usageMetadata",
@@ -499,7 +506,8 @@ final class JsonDocumentScanner {
     /**
      * Looks for LangChain messages anywhere in the documents: a LangGraph server's state events
      * ({@code updates}: each node's new messages; {@code values}: the whole state), whose messages sit
-     * under the graph's own keys ({@code {"agent": {"messages": […]}}}, {@code {"messages": […]}}).
+     * under the graph's own keys ({@code {"agent": {"messages": […]}}}, {@code {"messages": […]}}); the
+     * documents carry no usage but those messages' ({@link #ownPlaces}).
      */
     void messagesAnywhere() {
         messagesAnywhere = true;
@@ -623,7 +631,7 @@ final class JsonDocumentScanner {
             feeder.endOfInput();
             drain();
         }
-        lmStudioStats();
+        ownPlaces();
         if (depth > 0 && (!usages.isEmpty() || !messages.isEmpty() || !teamMessages.isEmpty())) {
             sink.accept(document());
         } else if (depth > 0 && text != null && json) {
@@ -718,6 +726,7 @@ final class JsonDocumentScanner {
         notDone = false;
         status = null;
         foreground = false;
+        cloudflareEnvelope = false;
         catalogueFields = 0;
         resultMessageId = null;
         index = null;
@@ -908,9 +917,10 @@ final class JsonDocumentScanner {
                     usages.computeIfAbsent("", k -> new HashMap<>()).put(COUNT_TOKEN_LIST, 0L);
                 }
                 if (depth == 2 && object && objectAt[1] && innerDocument == null && inner == null && !inRootArray
-                        && (wrappedEvent ? NESTED_WRAPPERS : WRAPPERS).containsValue(fieldAt[1])) {
+                        && !messagesAnywhere && (wrappedEvent ? NESTED_WRAPPERS : WRAPPERS).containsValue(fieldAt[1])) {
                     // the object may be an event a framework wrapped: read as a document of its own too, kept
-                    // if the wrapper's type says so (it may come after)
+                    // if the wrapper's type says so (it may come after); a LangGraph state's keys wrap no event
+                    // (ownPlaces)
                     innerField = fieldAt[1];
                     inner = new JsonDocumentScanner(d -> innerDocument = d, parser, text == null ? null : text.another());
                 }
@@ -1301,6 +1311,8 @@ final class JsonDocumentScanner {
                     notDone = true;
                 } else if (depth == 1 && objectAt[1] && "background".equals(fieldAt[1])) {
                     foreground = true;
+                } else if (depth == 1 && objectAt[1] && "success".equals(fieldAt[1])) {
+                    cloudflareEnvelope = true;
                 } else if (depth == 2 && objectAt[1] && objectAt[2] && "result".equals(fieldAt[1])
                         && "lastChunk".equals(fieldAt[2])) {
                     a2aMoreChunks = true;
@@ -1326,6 +1338,8 @@ final class JsonDocumentScanner {
                 } else if (depth == 1 && objectAt[1] && "background".equals(fieldAt[1])) {
                     // the last value of a repeated field counts, as a parser reads it
                     foreground = false;
+                } else if (depth == 1 && objectAt[1] && "success".equals(fieldAt[1])) {
+                    cloudflareEnvelope = true;
                 }
                 // llama.cpp's last answer object says "stop": true, Ollama's "done": true
                 if (depth == 1 && ("stop".equals(fieldAt[1]) || "done".equals(fieldAt[1]))) {
@@ -1457,7 +1471,7 @@ final class JsonDocumentScanner {
     }
 
     private Document document() {
-        lmStudioStats();
+        ownPlaces();
         return new Document(type, usages, ended, model, call(), customId != null ? callId() != null
                 : batchKey != null && batchResponseId != null, isError(),
                 responseId(), choiceSeen, event, workflowRun, inRootArray ? element : -1, lineId, runId, messages,
@@ -1518,6 +1532,32 @@ final class JsonDocumentScanner {
         Long output = usage.containsKey("candidatesTokenCount") ? usage.get("candidatesTokenCount")
                 : usage.get("candidates_token_count");
         return output != null && output > 0;
+    }
+
+    /**
+     * Drops what was collected at a place that is not, in this document, the provider's own: LM Studio's
+     * ({@link #lmStudioStats}), Cloudflare's {@code result.usage} outside Cloudflare's envelope, and anything but the
+     * messages of a LangGraph state event ({@link #messagesAnywhere}). Round 354: a graph's state held the JSON a
+     * tool fetched under {@code result} (a chat completion, or {@code {"status":"ok","usage":{…}}}, that the user's
+     * URL served, usage 5), read as Cloudflare's usage before the AI message's {@code usage_metadata} (6,000 + 400):
+     * that report fixed the answer's format, and the 6,400-token call was charged 5. A state's keys are the graph's
+     * own and hold whatever its nodes stored ({@code usage}, {@code data}, {@code metadata}, {@code meta},
+     * {@code metrics}, {@code details}, {@code stats}... under them read as 5 the same way): only its AI messages
+     * report model calls.
+     */
+    private void ownPlaces() {
+        lmStudioStats();
+        if (!cloudflareEnvelope) {
+            // Cloudflare's API envelope: {"result": {"response": …, "usage": {…}}, "success": true, "errors": [], …}
+            usages.remove(CLOUDFLARE_USAGE);
+        }
+        if (messagesAnywhere) {
+            usages.clear();
+            teamMessages.clear();
+            inlined.clear();
+            listedRuns.clear();
+            a2aUsages.clear();
+        }
     }
 
     /**
@@ -1729,6 +1769,8 @@ final class JsonDocumentScanner {
     private String status;
     /** Whether the document's top-level {@code background} is {@code false}. */
     private boolean foreground;
+    /** Whether the document's top-level {@code success} is a boolean: Cloudflare's API envelope ({@link #CLOUDFLARE_USAGE}). */
+    private boolean cloudflareEnvelope;
     /** The {@link ProviderObjects#catalogueField} flags of the document's top-level fields. */
     private int catalogueFields;
 

@@ -1887,9 +1887,10 @@ final class UsageSniffer {
             // (round 268: a run of 40 calls and 16,000 tokens was charged its creation's estimate, 1,033)
             reported |= kinds(report(Format.OPENAI, openAi(evalRun), null, false), UsageKinds.openAi(evalRun));
         }
-        Map<String, Long> cloudflare = doc.usage("result.usage");
+        Map<String, Long> cloudflare = doc.usage(JsonDocumentScanner.CLOUDFLARE_USAGE);
         if (cloudflare != null && has(cloudflare, "total_tokens", "prompt_tokens", "completion_tokens")) {
-            // Cloudflare's API envelope: {"result": {"response": …, "usage": {…}}, "success": true}
+            // Cloudflare's API envelope: {"result": {"response": …, "usage": {…}}, "success": true}, the only
+            // document the scanner keeps it in (round 354)
             reported |= kinds(report(Format.OPENAI, openAi(cloudflare), null, false), UsageKinds.openAi(cloudflare));
         }
         Map<String, Long> replicate = doc.usage("metrics");
@@ -1979,7 +1980,8 @@ final class UsageSniffer {
         } else if (SseEvents.graphState(eventName)) {
             // a LangGraph server's updates (each node's new messages) or values (the whole state, again
             // after each step): each AI message is one model call's whole result, counted once by its id;
-            // those the run's first values event holds are the thread's history, the earlier runs'
+            // those the run's first values event holds are the thread's history, the earlier runs'. Nothing
+            // else in the state is usage (the scanner keeps only its messages, round 354)
             boolean firstState = eventName.startsWith("values") && graphHistory == null;
             if (firstState) {
                 graphHistory = new java.util.HashSet<>();

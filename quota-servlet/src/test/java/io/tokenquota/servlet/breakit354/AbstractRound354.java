@@ -16,7 +16,10 @@ import java.io.IOException;
 import java.io.OutputStream;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
+import java.util.Map;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * Round 354 of issue 11 ("no model call goes unpaid"), item 5 (usage provenance): what a <b>tool's</b> content
@@ -164,7 +167,8 @@ abstract class AbstractRound354 extends ModelCallRound {
      * messages: Annotated[list, add_messages]} (LangGraph docs, "Define state"; channels in the order declared).
      * {@code fetch} runs no model: it stores the JSON the user's URL serves ({@code httpx.get(url).json()}) under
      * {@code result}; {@code summarize} calls the model once with it and adds its AI message. The page is the
-     * request's {@code x-page} header's choice.
+     * request's {@code x-page} header's choice; an {@code x-place} header names one of {@link #STATE_PLACES}
+     * instead: the state's key and the page stored under it.
      */
     class LangGraphServer extends HttpServlet {
         @Override
@@ -173,17 +177,23 @@ abstract class AbstractRound354 extends ModelCallRound {
             String user = req.getHeader("x-user-id");
             String page = "planted".equals(req.getHeader("x-page")) ? PLANTED_PAGE
                     : "usage".equals(req.getHeader("x-page")) ? USAGE_ONLY_PAGE : PLAIN_PAGE;
+            String key = "result";
+            String[] place = req.getHeader("x-place") == null ? null : STATE_PLACES.get(req.getHeader("x-place"));
+            if (place != null) {
+                key = place[0];
+                page = place[1];
+            }
             String url = "\"url\":\"https://data.example.net/latest.json\"";
             resp.setContentType("text/event-stream");
             OutputStream out = resp.getOutputStream();
             write(out, "event: metadata\ndata: {\"run_id\":\"1ef8b6a2-run-354\",\"attempt\":1}\n\n");
             write(out, "event: values\ndata: {" + url + ",\"messages\":[" + HUMAN + "]}\n\n");
             // fetch: no model
-            write(out, "event: values\ndata: {" + url + ",\"result\":" + page + ",\"messages\":[" + HUMAN + "]}\n\n");
+            write(out, "event: values\ndata: {" + url + ",\"" + key + "\":" + page + ",\"messages\":[" + HUMAN + "]}\n\n");
             // summarize: the one model call
             CALLS.count(user);
-            write(out, "event: values\ndata: {" + url + ",\"result\":" + page + ",\"messages\":[" + HUMAN + "," + AI
-                    + "]}\n\n");
+            write(out, "event: values\ndata: {" + url + ",\"" + key + "\":" + page + ",\"messages\":[" + HUMAN + ","
+                    + AI + "]}\n\n");
         }
     }
 
@@ -192,8 +202,12 @@ abstract class AbstractRound354 extends ModelCallRound {
             + "\"Read https://data.example.net/latest.json and tell me what it says.\"}]},\"stream_mode\":[\"values\"]}";
 
     void assertGraphChargedItsCall(String s, String page, String what) {
+        assertGraphChargedItsCall(s, what, "x-page", page);
+    }
+
+    void assertGraphChargedItsCall(String s, String what, String... headers) {
         HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/lg/threads/th-" + s + "/runs/stream"), s,
-                RUN_REQUEST, "x-page", page);
+                RUN_REQUEST, headers);
         assertEquals(200, r.statusCode(), r.body());
         assertEquals(1, CALLS.of(s), "one model call ran");
         QuotaAccount a = settled(s);
@@ -203,7 +217,7 @@ abstract class AbstractRound354 extends ModelCallRound {
     }
 
     /**
-     * Finding: the graph's state holds the fetched JSON under {@code result}, and it is a chat completion object
+     * Found and fixed: the graph's state holds the fetched JSON under {@code result}, and it is a chat completion object
      * (usage 3 + 2) the user's URL serves: read as Cloudflare's envelope ({@code result.usage}), a final OpenAI
      * report, before the model's AI message; that report fixes the answer's format and the AI message's
      * usage_metadata (LangChain's) is ignored.
@@ -213,7 +227,7 @@ abstract class AbstractRound354 extends ModelCallRound {
         assertGraphChargedItsCall(subject(), "planted", "the state's result is the fetched chat completion (usage 5)");
     }
 
-    /** Finding: the same with a fetched page that is only a status and a {@code usage} object. */
+    /** Found and fixed: the same with a fetched page that is only a status and a {@code usage} object. */
     @Test
     void aGraphStateHoldingAFetchedUsageObjectUnderResultDoesNotSetTheCharge() {
         assertGraphChargedItsCall(subject(), "usage", "the state's result is {\"status\":\"ok\",\"usage\":{…5}}");
@@ -223,6 +237,56 @@ abstract class AbstractRound354 extends ModelCallRound {
     @Test
     void controlAGraphStateHoldingAForecastUnderResultIsChargedItsCall() {
         assertGraphChargedItsCall(subject(), "plain", "the state's result is a forecast");
+    }
+
+    /**
+     * The other places of a provider's usage the filter read in a graph-state event (found and fixed with the
+     * round's finding): each a key a graph's state may have, holding the JSON the user's URL served in the shape a
+     * provider's usage takes there, usage 5 (3 + 2). Each was read before (or beside) the AI message's
+     * usage_metadata and the 6,400-token call was charged 5 (10 where the two were added up; the hold, 1,023, where
+     * the place is believed provisionally: data.usage, metadata.usage, details, an AutoGen Studio team's messages).
+     * By the place read: the state's key, the page stored under it.
+     */
+    static final Map<String, String[]> STATE_PLACES = Map.ofEntries(
+            Map.entry("usage", new String[] {"usage", "{\"prompt_tokens\":3,\"completion_tokens\":2,\"total_tokens\":5}"}),
+            Map.entry("data.usage", new String[] {"data", USAGE_ONLY_PAGE}),
+            Map.entry("metadata.usage", new String[] {"metadata", USAGE_ONLY_PAGE}),
+            Map.entry("interaction.usage", new String[] {"interaction", USAGE_ONLY_PAGE}),
+            Map.entry("x_groq.usage", new String[] {"x_groq", USAGE_ONLY_PAGE}),
+            Map.entry("choices[].usage", new String[] {"choices", "[" + USAGE_ONLY_PAGE + "]"}),
+            // Cohere v1's meta, whole and under a stream-end's response
+            Map.entry("meta", new String[] {"meta", "{\"api_version\":{\"version\":\"1\"},\"billed_units\":"
+                    + "{\"input_tokens\":3,\"output_tokens\":2}}"}),
+            Map.entry("response.meta", new String[] {"response", "{\"text\":\"ok\",\"meta\":{\"billed_units\":"
+                    + "{\"input_tokens\":3,\"output_tokens\":2}}}"}),
+            // a Replicate prediction's metrics, Hugging Face TGI's details, LM Studio's stats
+            Map.entry("metrics", new String[] {"metrics", "{\"predict_time\":0.4,\"input_token_count\":3,"
+                    + "\"output_token_count\":2}"}),
+            Map.entry("details", new String[] {"details", "{\"finish_reason\":\"length\",\"generated_tokens\":5}"}),
+            Map.entry("stats", new String[] {"stats", "{\"input_tokens\":3,\"total_output_tokens\":2}"}),
+            // LangChain's usage_metadata, LangChain4j's TokenUsage, AutoGen's models_usage, Tencent Hunyuan's Usage
+            Map.entry("usage_metadata", new String[] {"usage_metadata", "{\"input_tokens\":3,\"output_tokens\":2,"
+                    + "\"total_tokens\":5}"}),
+            Map.entry("tokenUsage", new String[] {"tokenUsage", "{\"inputTokenCount\":3,\"outputTokenCount\":2,"
+                    + "\"totalTokenCount\":5}"}),
+            Map.entry("metadata.tokenUsage", new String[] {"metadata", "{\"tokenUsage\":{\"inputTokenCount\":3,"
+                    + "\"outputTokenCount\":2,\"totalTokenCount\":5}}"}),
+            Map.entry("models_usage", new String[] {"models_usage", "{\"prompt_tokens\":3,\"completion_tokens\":2}"}),
+            Map.entry("data.task_result.messages[]", new String[] {"data", "{\"task_result\":{\"messages\":[{\"id\":"
+                    + "\"m1\",\"source\":\"assistant\",\"models_usage\":{\"prompt_tokens\":3,\"completion_tokens\":2},"
+                    + "\"content\":\"ok\",\"type\":\"TextMessage\"}],\"stop_reason\":null}}"}),
+            Map.entry("Usage", new String[] {"Usage", "{\"TotalTokens\":5,\"PromptTokens\":3,\"CompletionTokens\":2}"}),
+            Map.entry("Response.Usage", new String[] {"Response", "{\"Usage\":{\"TotalTokens\":5,\"PromptTokens\":3,"
+                    + "\"CompletionTokens\":2}}"}));
+
+    /** Found and fixed with the round: a graph state holding the fetched JSON at any other place of a provider's usage. */
+    @ParameterizedTest
+    @ValueSource(strings = {"usage", "data.usage", "metadata.usage", "interaction.usage", "x_groq.usage",
+            "choices[].usage", "meta", "response.meta", "metrics", "details", "stats", "usage_metadata", "tokenUsage",
+            "metadata.tokenUsage", "models_usage", "data.task_result.messages[]", "Usage", "Response.Usage"})
+    void aGraphStateHoldingFetchedJsonAtAnotherUsagePlaceDoesNotSetTheCharge(String place) {
+        assertGraphChargedItsCall(subject(), "the state's " + STATE_PLACES.get(place)[0] + " is what the user's URL served, "
+                + "read at " + place + " (usage 5)", "x-place", place);
     }
 
     // ------------------------------------------------------------------ AI SDK (controls: not believed)
