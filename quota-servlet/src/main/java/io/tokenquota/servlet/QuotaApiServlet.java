@@ -66,6 +66,7 @@ public final class QuotaApiServlet extends HttpServlet {
     static final int MAX_BODY_BYTES = 64 * 1024;
     static final int MAX_HISTORY_MONTHS = 24;
     static final String SIGNATURE_HEADER = "X-Signature";
+    private static final java.util.regex.Pattern ASCII_DIGITS = java.util.regex.Pattern.compile("[0-9]+");
     private static final Set<String> ADD_TOKENS_FIELDS =
             Set.of("user_id", "token_amount", "purchase_type", "reason", "idempotency_key");
     private static final Set<String> PLAN_FIELDS = Set.of("monthly_allocation");
@@ -410,14 +411,25 @@ public final class QuotaApiServlet extends HttpServlet {
      * unless it was recorded before: then only the user and the tokens must match. Providers fill in or
      * change the payment method, amount and description at capture; those are the pending record's and
      * do not make the completion a different purchase (which would leave the paid tokens uncredited,
-     * every retry refused).
+     * every retry refused). A purchase another callback recorded between the look-up and {@code recordPending}
+     * (a completion racing the refund) is read the same way, from the conflict that insert meets (round 358:
+     * a refund racing its completion answered 409 idempotency-conflict and debited none of the 5,000 tokens
+     * the completion credited).
      */
     private void recordedOrNew(PurchaseRequest request) {
         java.util.Optional<Purchase> existing = store.purchase(request.transactionId());
         if (existing.isPresent()) {
             matchesRecorded(existing.get(), request);
-        } else {
+            return;
+        }
+        try {
             store.recordPending(request);
+        } catch (QuotaException e) {
+            if (e.code() != ErrorCode.IDEMPOTENCY_CONFLICT) {
+                throw e;
+            }
+            // recorded meanwhile by another callback of this purchase, with other details: read as recorded
+            matchesRecorded(store.purchase(request.transactionId()).orElseThrow(() -> e), request);
         }
     }
 
@@ -535,17 +547,20 @@ public final class QuotaApiServlet extends HttpServlet {
         }
     }
 
+    /**
+     * A query parameter's integer, in ASCII digits only ({@code [0-9]+}: no sign, no spaces). {@code
+     * Integer.parseInt} reads every script's decimal digits (round 358: {@code months=%D9%A3}, an Arabic-Indic
+     * three, was answered as 3 months, and {@code days} in fullwidth digits as 10 days).
+     */
     private static int intParameter(HttpServletRequest request, String name, int otherwise, int min, int max) {
         String text = request.getParameter(name);
         if (text == null) {
             return otherwise;
         }
-        int value;
-        try {
-            value = text.length() > 9 ? Integer.MAX_VALUE : Integer.parseInt(text.trim());
-        } catch (NumberFormatException e) {
+        if (!ASCII_DIGITS.matcher(text).matches()) {
             throw new QuotaException(ErrorCode.INVALID_ARGUMENT, name + " must be an integer between " + min + " and " + max);
         }
+        int value = text.length() > 9 ? Integer.MAX_VALUE : Integer.parseInt(text);
         if (value < min || value > max) {
             throw new QuotaException(ErrorCode.INVALID_ARGUMENT, name + " must be between " + min + " and " + max);
         }
@@ -666,14 +681,32 @@ public final class QuotaApiServlet extends HttpServlet {
 
         /**
          * The shared secret of payment callbacks (HMAC-SHA256, at least 16 bytes). Without one,
-         * {@code /payment-callback} answers 404.
+         * {@code /payment-callback} answers 404. Trimmed as {@link AdminAuthorizer#bearerToken} trims its
+         * token: bytes up to {@code 0x20} (white space and control characters) at either end are not part
+         * of it. A secret read from a secret file usually ends with a newline, which the provider's secret
+         * does not have, so kept as given no callback would verify (round 358: every genuine callback 401,
+         * 5,000 paid tokens never credited).
+         *
+         * @throws IllegalArgumentException for a secret that is blank, or shorter than 16 bytes, once trimmed
          */
         public Builder paymentSecret(byte[] secret) {
             Objects.requireNonNull(secret, "secret");
-            if (secret.length < 16) {
-                throw new IllegalArgumentException("the payment secret must have at least 16 bytes");
+            int from = 0;
+            int to = secret.length;
+            while (from < to && (secret[from] & 0xFF) <= ' ') {
+                from++;
             }
-            this.paymentSecret = secret.clone();
+            while (to > from && (secret[to - 1] & 0xFF) <= ' ') {
+                to--;
+            }
+            if (from == to) {
+                throw new IllegalArgumentException("payment secret is blank (only whitespace or control characters)");
+            }
+            if (to - from < 16) {
+                throw new IllegalArgumentException("payment secret must have at least 16 bytes"
+                        + " (leading and trailing whitespace not counted)");
+            }
+            this.paymentSecret = java.util.Arrays.copyOfRange(secret, from, to);
             return this;
         }
 

@@ -60,7 +60,8 @@ public interface SubjectResolver {
      * ({@link HttpServletRequest#getRemoteAddr()}) is one of the trusted proxies: IP literals
      * ({@code 10.0.0.7}, {@code ::1}) or CIDR blocks ({@code 10.0.0.0/8}). From any other address the
      * header is ignored, so a forged id from a client is never believed. Host names are refused
-     * (no DNS lookups at configuration or request time).
+     * (no DNS lookups at configuration or request time). The header's bytes are read as UTF-8, as
+     * proxies write a user id outside ASCII (round 358); a value that is not UTF-8 names no subject.
      *
      * @throws IllegalArgumentException for an empty list or an entry that is not an IP literal or CIDR block
      */

@@ -5,6 +5,11 @@ import jakarta.servlet.ServletRequestWrapper;
 import jakarta.servlet.http.HttpServletRequest;
 import java.net.InetAddress;
 import java.net.UnknownHostException;
+import java.nio.ByteBuffer;
+import java.nio.CharBuffer;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CodingErrorAction;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Enumeration;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -89,7 +94,12 @@ final class TrustedHeaderResolver implements SubjectResolver {
             LOG.warn("ignoring {} header from untrusted address {}", headerName, request.getRemoteAddr());
             return null;
         }
-        String subject = value.trim();
+        String decoded = utf8(value);
+        if (decoded == null) {
+            LOG.warn("ignoring {} header that is not UTF-8 from {}", headerName, request.getRemoteAddr());
+            return null;
+        }
+        String subject = decoded.trim();
         if (subject.indexOf(',') >= 0) {
             // a field's lines and its comma-separated values are one list (RFC 9110 section 5.3): a proxy
             // that appends its header to the client's (Apache's RequestHeader append, Envoy's append)
@@ -98,6 +108,25 @@ final class TrustedHeaderResolver implements SubjectResolver {
             return null;
         }
         return subject.isEmpty() ? null : subject;
+    }
+
+    /**
+     * A header value as its sender wrote it: servlet containers hand a header's bytes over one character
+     * each (ISO-8859-1), and proxies write a user id outside ASCII as its UTF-8 bytes (Go's net/http, which
+     * oauth2-proxy runs on, writes a value's bytes as they are), so the characters are taken back to bytes
+     * and read as UTF-8 (round 358: "jos\u00e9" reached the resolver as "jos\u00c3\u00a9", another account
+     * than the one its 5,000 bought tokens were credited to). {@code null} when they are not UTF-8 (a
+     * character beyond ISO-8859-1, a malformed sequence): no subject, rather than a third spelling of one.
+     */
+    private static String utf8(String value) {
+        try {
+            ByteBuffer bytes = StandardCharsets.ISO_8859_1.newEncoder()
+                    .onUnmappableCharacter(CodingErrorAction.REPORT).encode(CharBuffer.wrap(value));
+            return StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
+                    .onUnmappableCharacter(CodingErrorAction.REPORT).decode(bytes).toString();
+        } catch (CharacterCodingException e) {
+            return null;
+        }
     }
 
     private boolean isTrusted(InetAddress peer) {

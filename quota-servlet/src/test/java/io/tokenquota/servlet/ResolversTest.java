@@ -55,6 +55,19 @@ final class ResolversTest {
         assertNull(r.resolve(from("10.0.0.1", "   ")));
     }
 
+    /**
+     * Round 358: a proxy writes a user id outside ASCII as its UTF-8 bytes and the container hands them over one
+     * character each (ISO-8859-1); the resolver reads them as UTF-8, and refuses bytes that are not UTF-8.
+     */
+    @Test
+    void theHeaderIsReadAsUtf8() {
+        SubjectResolver r = SubjectResolver.trustedHeader("x-user-id", "127.0.0.1");
+        assertEquals("jos\u00e9", r.resolve(from("127.0.0.1", "jos\u00c3\u00a9")));
+        assertEquals("\u5c71\u7530", r.resolve(from("127.0.0.1", "\u00e5\u00b1\u00b1\u00e7\u0094\u00b0")));
+        assertNull(r.resolve(from("127.0.0.1", "jos\u00e9")));
+        assertNull(r.resolve(from("127.0.0.1", "jos\u0435")));
+    }
+
     @Test
     void anAddressTakenFromAnyHeaderIsNeverTrusted() {
         SubjectResolver r = SubjectResolver.trustedHeader("x-user-id", "127.0.0.1");
