@@ -11,7 +11,6 @@ import org.eclipse.jetty.ee10.servlet.FilterHolder;
 import org.eclipse.jetty.ee10.servlet.ServletContextHandler;
 import org.eclipse.jetty.ee10.servlet.ServletHolder;
 
-import java.nio.charset.StandardCharsets;
 import java.util.EnumSet;
 
 /** The library's part of the demo: the quota filter and the quota HTTP API, as a host service would mount them. */
@@ -56,7 +55,7 @@ final class QuotaWiring {
         QuotaApiServlet api = QuotaApiServlet.builder(store)
                 .subjectResolver(users)
                 .adminAuthorizer(admins(config))
-                .paymentSecret(config.paymentSecret().getBytes(StandardCharsets.UTF_8))
+                .paymentSecret(config.paymentSecret())
                 .build();
         context.addServlet(new ServletHolder("quota-api", api), DemoConfig.QUOTA_API_PREFIX + "/*");
     }

@@ -680,34 +680,41 @@ public final class QuotaApiServlet extends HttpServlet {
         }
 
         /**
-         * The shared secret of payment callbacks (HMAC-SHA256, at least 16 bytes). Without one,
-         * {@code /payment-callback} answers 404. Trimmed as {@link AdminAuthorizer#bearerToken} trims its
-         * token: bytes up to {@code 0x20} (white space and control characters) at either end are not part
-         * of it. A secret read from a secret file usually ends with a newline, which the provider's secret
-         * does not have, so kept as given no callback would verify (round 358: every genuine callback 401,
-         * 5,000 paid tokens never credited).
+         * The shared secret of payment callbacks (HMAC-SHA256, at least 16 bytes), exactly these bytes (a binary
+         * key may begin or end with any byte). Without one, {@code /payment-callback} answers 404. A secret
+         * issued as text goes to {@link #paymentSecret(String)}, which trims it.
          *
-         * @throws IllegalArgumentException for a secret that is blank, or shorter than 16 bytes, once trimmed
+         * @throws IllegalArgumentException for a secret shorter than 16 bytes
          */
         public Builder paymentSecret(byte[] secret) {
             Objects.requireNonNull(secret, "secret");
-            int from = 0;
-            int to = secret.length;
-            while (from < to && (secret[from] & 0xFF) <= ' ') {
-                from++;
+            if (secret.length < 16) {
+                throw new IllegalArgumentException("payment secret must have at least 16 bytes");
             }
-            while (to > from && (secret[to - 1] & 0xFF) <= ' ') {
-                to--;
-            }
-            if (from == to) {
-                throw new IllegalArgumentException("payment secret is blank (only whitespace or control characters)");
-            }
-            if (to - from < 16) {
-                throw new IllegalArgumentException("payment secret must have at least 16 bytes"
-                        + " (leading and trailing whitespace not counted)");
-            }
-            this.paymentSecret = java.util.Arrays.copyOfRange(secret, from, to);
+            this.paymentSecret = secret.clone();
             return this;
+        }
+
+        /**
+         * The shared secret of payment callbacks as text, as payment providers issue it, used as its UTF-8
+         * bytes: trimmed as {@link AdminAuthorizer#bearerToken} trims its token ({@link String#trim()}). A secret read from a secret
+         * file or an environment file usually ends with a newline, which the provider's secret does not have, so
+         * kept as given no callback would verify (round 358: every genuine callback 401, 5,000 paid tokens never
+         * credited).
+         *
+         * @throws IllegalArgumentException for a secret that is blank, or shorter than 16 bytes, once trimmed
+         */
+        public Builder paymentSecret(String secret) {
+            String trimmed = Objects.requireNonNull(secret, "secret").trim();
+            if (trimmed.isEmpty()) {
+                throw new IllegalArgumentException("payment secret is blank");
+            }
+            byte[] bytes = trimmed.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+            if (bytes.length < 16) {
+                throw new IllegalArgumentException("payment secret must have at least 16 bytes"
+                        + " (leading and trailing white space not counted)");
+            }
+            return paymentSecret(bytes);
         }
 
         /** @throws IllegalStateException without a subject resolver */

@@ -10,7 +10,6 @@ import io.tokenquota.servlet.QuotaApiServlet;
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.SubjectResolver;
 import io.tokenquota.servlet.metrics.QuotaMetrics;
-import java.nio.charset.StandardCharsets;
 import java.util.List;
 import org.springframework.beans.factory.ObjectProvider;
 import org.springframework.boot.autoconfigure.AutoConfiguration;
@@ -137,7 +136,7 @@ public class QuotaWebAutoConfiguration {
         QuotaApiServlet.Builder builder = QuotaApiServlet.builder(store).subjectResolver(subjects).adminAuthorizer(admins);
         String secret = properties.getApi().getPaymentSecret();
         if (secret != null && !secret.isEmpty()) {
-            named("quota.api.payment-secret", () -> builder.paymentSecret(secret.getBytes(StandardCharsets.UTF_8)));
+            named("quota.api.payment-secret", () -> builder.paymentSecret(secret));
         }
         return builder.build();
     }

@@ -156,6 +156,46 @@ public final class TestHttp {
     }
 
     /**
+     * One raw {@code GET} to the container on {@code port} with extra header lines written byte for byte (each
+     * char of a line one byte, ISO-8859-1: a line holding a UTF-8 text's bytes as chars sends those bytes, as a
+     * proxy that writes a header value's bytes as they are does; the JDK's client sends only ASCII); the answer's
+     * status and its body (de-chunked), UTF-8.
+     */
+    public static java.util.Map.Entry<Integer, String> rawGet(int port, String path, String... headerLines) throws IOException {
+        try (java.net.Socket socket = new java.net.Socket()) {
+            socket.connect(new java.net.InetSocketAddress("127.0.0.1", port), 5_000);
+            socket.setSoTimeout(10_000);
+            StringBuilder req = new StringBuilder("GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
+            for (String h : headerLines) {
+                req.append(h).append("\r\n");
+            }
+            socket.getOutputStream().write(req.append("\r\n").toString().getBytes(StandardCharsets.ISO_8859_1));
+            socket.getOutputStream().flush();
+            byte[] answer = socket.getInputStream().readAllBytes();
+            String whole = new String(answer, StandardCharsets.ISO_8859_1);
+            int headEnd = whole.indexOf("\r\n\r\n");
+            int status = Integer.parseInt(whole.substring(9, 12));
+            String head = whole.substring(0, headEnd).toLowerCase(java.util.Locale.ROOT);
+            byte[] body = java.util.Arrays.copyOfRange(answer, headEnd + 4, answer.length);
+            if (head.contains("transfer-encoding: chunked")) {
+                ByteArrayOutputStream out = new ByteArrayOutputStream();
+                int i = 0;
+                while (true) {
+                    int lineEnd = new String(body, StandardCharsets.ISO_8859_1).indexOf("\r\n", i);
+                    int size = Integer.parseInt(new String(body, i, lineEnd - i, StandardCharsets.ISO_8859_1).split(";")[0].trim(), 16);
+                    if (size == 0) {
+                        break;
+                    }
+                    out.write(body, lineEnd + 2, size);
+                    i = lineEnd + 2 + size + 2;
+                }
+                body = out.toByteArray();
+            }
+            return java.util.Map.entry(status, new String(body, StandardCharsets.UTF_8));
+        }
+    }
+
+    /**
      * Posts a JSON {@code body} as {@code subject} on a raw connection to {@code port}, reads the
      * streamed answer until {@code until} appears in it, then resets the connection (a client that
      * read the first words and hung up); what it read.
