@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit361;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound361BreakItTest extends AbstractRound361 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
