@@ -72,6 +72,8 @@ final class ProviderState {
      */
     private final Map<String, LinkedHashMap<String, Long>> addedByRoute;
     private static final int ROUTE_SUBJECTS = 15;
+    /** The fewest subjects whose figures make a route's ({@link #routeAdded}): a median of three is no one's alone. */
+    private static final int ROUTE_QUORUM = 3;
 
     ProviderState(int entries) {
         this.entries = entries;
@@ -688,8 +690,10 @@ final class ProviderState {
 
     /**
      * What the endpoint's application adds as its other subjects' complete calls show it: the median of the last
-     * {@link #ROUTE_SUBJECTS} subjects' figures (each its largest; the upper one of an even count), 0 when none
-     * is known. Round 339: a subject whose every stream is stopped before its usage never teaches a figure of
+     * {@link #ROUTE_SUBJECTS} subjects' figures (each its largest; the lower one of an even count), 0 while fewer
+     * than {@link #ROUTE_QUORUM} subjects are known: no one subject sets what others pay (round 361: with two
+     * subjects on record the upper median was the larger, and one user's 15,000 tokens of project documents were
+     * charged to another's stopped call, 16,430 for 1,430). Round 339: a subject whose every stream is stopped before its usage never teaches a figure of
      * its own, and a new subject's first stopped call paid no system prompt although other subjects' calls there
      * showed 4,000 tokens of it. A median, not the largest, because what an application adds varies between
      * users (retrieved documents, a user's own instructions): one subject's long context is not charged to
@@ -702,11 +706,11 @@ final class ProviderState {
         }
         synchronized (figures) {
             LinkedHashMap<String, Long> bySubject = addedByRoute.get(endpoint);
-            if (bySubject == null || bySubject.isEmpty()) {
+            if (bySubject == null || bySubject.size() < ROUTE_QUORUM) {
                 return 0;
             }
             long[] values = bySubject.values().stream().mapToLong(Long::longValue).sorted().toArray();
-            return values[values.length / 2];
+            return values[(values.length - 1) / 2];
         }
     }
 

@@ -138,8 +138,9 @@ final class ProviderStateTest {
 
     /**
      * Round 339: a subject's stopped call pays at least the median of what the route's last 15 subjects' complete
-     * calls showed the application adds (each subject's largest), so one subject's padded call (teaching 0) does
-     * not lower it and one subject's long context does not raise it for the others.
+     * calls showed the application adds (each subject's largest; the lower of an even count; none before three
+     * subjects, round 361), so one subject's padded call (teaching 0) does not lower it and one subject's long
+     * context does not raise it for the others.
      */
     @Test
     void whatTheRoutesSubjectsShowedIsTheirMedian() {
@@ -148,7 +149,8 @@ final class ProviderStateTest {
         ProviderState.Reading question = state.read(refs("{\"question\":\"how do I reset it?\"}").calledBy("/ai/support/chat", "u1"), true);
         state.answered(question, 20, false, null, null, kinds(4_020, 1_000), 5_020, "a", chat);
         state.answered(question, 900, false, null, null, kinds(520, 10), 530, "padded", chat);
-        assertEquals(4_000, state.inputAdded("new", chat), "the upper of two: the padded call's 0 does not lower it");
+        assertEquals(0, state.inputAdded("new", chat), "two subjects make no route figure (round 361): neither the padded"
+                + " call's 0 nor one long context sets what others pay");
         state.answered(question, 20, false, null, null, kinds(30_020, 1_000), 31_020, "long", chat);
         assertEquals(4_000, state.inputAdded("new", chat), "the median of three: one long context is not everyone's");
         assertEquals(30_000, state.inputAdded("long", chat), "a subject's own figure when more");
@@ -173,8 +175,9 @@ final class ProviderStateTest {
         assertEquals(0, state.inputAdded("u1", chat), "nothing learnt yet");
         state.answered(question, 20, false, null, null, kinds(6_020, 1_000), 7_020, "u1", chat);
         assertEquals(6_000, state.inputAdded("u1", chat));
-        // round 339: another subject's stopped call pays what the route's subjects showed (their median)
-        assertEquals(6_000, state.inputAdded("u2", chat), "another subject's, from the route's");
+        // round 339: another subject's stopped call pays what the route's subjects showed (their median), once three
+        // subjects showed it (round 361): one subject's figure is not the route's
+        assertEquals(0, state.inputAdded("u2", chat), "one subject's figure is not the route's");
         assertEquals(0, state.inputAdded("u1", "/ai/other\u0000gpt-4o-mini"), "another endpoint's");
         state.answered(question, 20, true, null, null, kinds(20, 10), 30, "u1", chat);
         state.answered(question, 20, false, null, null, null, 30, "u1", chat);

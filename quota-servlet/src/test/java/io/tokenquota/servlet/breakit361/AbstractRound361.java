@@ -196,7 +196,7 @@ abstract class AbstractRound361 extends ModelCallRound {
     // ------------------------------------------------------------------ findings
 
     /**
-     * Finding: a victim whose own complete call showed the application's 400-token system message stops a stream
+     * Found and fixed: a victim whose own complete call showed the application's 400-token system message stops a stream
      * (charged as much, before); then one other user, whose project knowledge is 15,000 tokens, completes a call on
      * the same route: the two figures on record are 400 and 15,400, their "median" is 15,400, and the victim's next
      * stopped call pays 15,000 tokens of the other user's documents.
@@ -215,20 +215,23 @@ abstract class AbstractRound361 extends ModelCallRound {
     }
 
     /**
-     * Finding: a new user (no complete call of its own) stops a stream on a route where one honest user's call
+     * Found and fixed: a new user (no complete call of its own) stops a stream on a route where honest users' calls
      * showed the 400-token system message: charged that (round 339's fix); a second new user stops the same stream
-     * once a user with a 15,000-token knowledge base has also completed a call there: of the two figures on record,
-     * the larger is taken, and the second new user pays the other user's 15,000 tokens.
+     * once a user with a 15,000-token knowledge base has also completed a call there: of two figures on record the
+     * larger was taken, and the second new user paid the other user's 15,000 tokens. A route's figure now needs
+     * three subjects (one subject's figure is no route's: it may be its own long context) and is their lower
+     * median, so the honest users here are three, and with the long context beside them still show 400.
      */
     @Test
     void aNewUsersStoppedCallDoesNotPayAnotherUsersLongContext() throws IOException {
         String path = route();
-        String honest = subject();
         String other = subject();
         knowledge.put(other, LONG_KNOWLEDGE);
         String first = subject();
         String second = subject();
-        readToItsEnd(honest, path);
+        for (int i = 0; i < 3; i++) {
+            readToItsEnd(subject(), path);
+        }
         long before = stopped(first, path);
         readToItsEnd(other, path);
         long after = stopped(second, path);
