@@ -814,9 +814,15 @@ public final class QuotaFilter implements Filter {
                 return false;
             }
         }
+        // a reserve expires the subject's holds past their TTL: those of its calls still running first
+        // move on; its settlements under way land first, or what they owe is counted below. Before the
+        // fitting, which fits to what is left once that is paid (round 359: a team-mate's stream that had
+        // reported 15,000 of the team's 20,000 on a 1,008 hold left 5,000, and a call asking 8,000 was
+        // fitted to the ledger's 18,992, held unfitted and refused 429 for the 13,992 owed, not sent 4,992)
+        long owed = keeper.beforeReserve(subject);
         Fitted fitted = spliceable == null || fitMinimum == 0 ? null
-                : fit(subject, spliceable, charset, estimate, asked.countedOutput(), asked.budget, weighing, path, query,
-                state.held());
+                : fit(subject, owed, spliceable, charset, estimate, asked.countedOutput(), asked.budget, weighing, path,
+                query, state.held());
         if (fitted == null) {
             fitted = cappedBody;
         }
@@ -841,11 +847,7 @@ public final class QuotaFilter implements Filter {
         // or the key would be replayed (409 in place of the page) or spent by the page
         String key = errorPage ? null : request.getHeader(IDEMPOTENCY_KEY_HEADER);
         Reserved reserved;
-        long owed;
         try {
-            // a reserve expires the subject's holds past their TTL: those of its calls still running first
-            // move on; its settlements under way land first, or what they owe is counted below
-            owed = keeper.beforeReserve(subject);
             if (unguessed >= 0) {
                 // under CAP_AT_HOLD a call is charged at most its hold, so a guess guards no allowance and is no
                 // reason to refuse (round 277: one long answer at an effort refused every later call at that
@@ -854,8 +856,8 @@ public final class QuotaFilter implements Filter {
                 // from running (round 111). The balance is read first, as fitting reads it, so that no refusal
                 // is logged for a call that is served
                 // the stricter of the member's account and its team's (round 299: the member's own balance
-                // let a learnt figure the team could not give refuse every later call)
-                long room = available(subject) - owed;
+                // let a learnt figure the team could not give refuse every later call), each less what it owes
+                long room = room(subject, owed);
                 if (room < estimate && unguessed <= room) {
                     estimate = room;
                 }
@@ -1040,12 +1042,17 @@ public final class QuotaFilter implements Filter {
         return returned && !asyncBefore && request.isAsyncStarted();
     }
 
-    /** What the subject can hold now: its account's available, or its team's when it is in one and that is less. */
-    private long available(String subject) {
-        long available = ledger.account(subject).available();
+    /**
+     * What the subject can still spend now: its account's available less {@code owed}, what its calls whose
+     * charges have not landed owe beyond their holds ({@link HoldKeeper#beforeReserve}), or, when it is in a
+     * team and that is less, its team's available less what the team's members' calls owe
+     * ({@link HoldKeeper#owedByTeam}): past either the call is refused after its hold (round 359).
+     */
+    private long room(String subject, long owed) {
+        long room = ledger.account(subject).available() - owed;
         java.util.Optional<String> team = ledger.team(subject);
-        return team.isPresent() ? Math.min(available, ledger.account(io.tokenquota.Team.subject(team.get())).available())
-                : available;
+        return team.isPresent() ? Math.min(room, ledger.account(io.tokenquota.Team.subject(team.get())).available()
+                - keeper.owedByTeam(team.get())) : room;
     }
 
     /** Whether the request is shaped as a CORS preflight: an {@code OPTIONS} naming the method it prepares. */
@@ -1185,7 +1192,8 @@ public final class QuotaFilter implements Filter {
 
     /**
      * The body with its output budget lowered so that its estimate fits what the subject has left
-     * (for a team member: the less of its own and its team's available tokens),
+     * ({@link #room}: for a team member the less of its own and its team's available tokens, each less
+     * what the calls that have not landed owe beyond their holds, {@code owed} the subject's own),
      * or {@code null} to go on as without fitting: the body fits as asked, is no single JSON request
      * with a budget field (no field, a batch, broken), its query string names a budget
      * ({@code queryBudget} at least 0), its input plus {@link Builder#fitOutputBudget}
@@ -1199,8 +1207,8 @@ public final class QuotaFilter implements Filter {
      * by the refusals metric) although the request is served. A spender racing in between makes the
      * hold of the fitted estimate fail like any other: 429, never a hold past the balance.
      */
-    private Fitted fit(String subject, byte[] body, Charset charset, long estimate, long countedOutput, long queryBudget,
-                       Weighing weighing, String path, String query, long stateHeld) {
+    private Fitted fit(String subject, long owed, byte[] body, Charset charset, long estimate, long countedOutput,
+                       long queryBudget, Weighing weighing, String path, String query, long stateHeld) {
         if (queryBudget >= 0) {
             // an endpoint may read the query string's budget (@RequestParam("max_tokens") beside the
             // @RequestBody), which the filter cannot rewrite: lowering the body's would not bound what
@@ -1223,8 +1231,9 @@ public final class QuotaFilter implements Filter {
         long available;
         try {
             // a team member's hold must fit its team's account too: fit to the stricter of the two,
-            // else a team nearly spent refuses the request the fitting was meant to serve
-            available = available(subject);
+            // else a team nearly spent refuses the request the fitting was meant to serve; less what is owed,
+            // else a running call's reported excess refuses it after its hold (round 359)
+            available = room(subject, owed);
         } catch (RuntimeException unreadable) {
             // the reserve that follows meets the same trouble and answers as it always does
             return null;
