@@ -2,16 +2,12 @@ package io.tokenquota.servlet.breakit275;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
-import io.tokenquota.QuotaAccount;
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.Deployment;
-import io.tokenquota.servlet.testing.ModelCallRound;
 import io.tokenquota.servlet.testing.ModelCalls;
+import io.tokenquota.servlet.testing.SpringChatRound;
 import io.tokenquota.servlet.testing.SpringMvc;
-import io.tokenquota.servlet.testing.TestHttp;
 import java.net.http.HttpResponse;
-import java.util.LinkedHashMap;
-import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -21,12 +17,9 @@ import org.springframework.http.ProblemDetail;
 import org.springframework.http.ResponseEntity;
 import org.springframework.web.bind.annotation.PostMapping;
 import org.springframework.web.bind.annotation.RequestBody;
-import org.springframework.web.bind.annotation.RequestHeader;
 import org.springframework.web.bind.annotation.RestController;
 import org.springframework.web.servlet.function.RouterFunction;
 import org.springframework.web.servlet.function.ServerResponse;
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 
 /**
  * Round 275 of issue 11, item 6: a 4xx must never be charged when the model was not called.
@@ -55,68 +48,18 @@ import com.fasterxml.jackson.databind.ObjectMapper;
  * released); the same refusal from a functional route ({@code ServerResponse.badRequest().body(Map)}),
  * not charged; the call the endpoint does make, charged exactly its streamed usage.
  */
-abstract class AbstractRound275 extends ModelCallRound {
+abstract class AbstractRound275 extends SpringChatRound {
     static final ModelCalls CALLS = new ModelCalls();
-    static final long USAGE = 3_700;
-    static final ObjectMapper JSON = new ObjectMapper();
 
     AbstractRound275() {
         super(CALLS);
     }
 
-    /** OpenAI's error for a budget above the model's (HTTP 400). */
-    static Map<String, Object> tooLarge(long asked) {
-        return error("max_tokens is too large: " + asked + ". This model supports at most 4096 completion tokens, whereas"
-                + " you provided " + asked + ".", "invalid_request_error", "max_tokens", "invalid_value");
-    }
-
-    /** OpenAI's rate-limit error (HTTP 429), as the relay's provider answered it. */
-    static Map<String, Object> rateLimited() {
-        return error("Rate limit reached for gpt-4o in organization org-275 on tokens per min (TPM): Limit 30000, Used"
-                + " 29000, Requested 8005. Please try again in 14s. Visit https://platform.openai.com/account/rate-limits"
-                + " to learn more.", "tokens", null, "rate_limit_exceeded");
-    }
-
-    static Map<String, Object> error(String message, String type, String param, String code) {
-        Map<String, Object> e = new LinkedHashMap<>();
-        e.put("message", message);
-        e.put("type", type);
-        e.put("param", param);
-        e.put("code", code);
-        return Map.of("error", e);
-    }
-
-    /** The model's answer, streamed as Chat Completions chunks with the usage chunk of {@code stream_options.include_usage}. */
-    static String stream() {
-        String chunk = "data: {\"id\":\"chatcmpl-275\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o\","
-                + "\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Clause fourteen limits liability. \"},\"finish_reason\":null}]}\n\n";
-        return chunk.repeat(20)
-                + "data: {\"id\":\"chatcmpl-275\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o\","
-                + "\"choices\":[],\"usage\":{\"prompt_tokens\":1200,\"completion_tokens\":2500,\"total_tokens\":" + USAGE + "}}\n\n"
-                + "data: [DONE]\n\n";
-    }
-
-    /**
-     * The application's chat endpoint: refuses before the model call (a budget above 4,096; the relay's
-     * provider rate-limited, {@code x-upstream: 429}), else calls the model and relays its stream.
-     */
+    /** The application's chat endpoint ({@link ChatEndpoint}), and a control beside it. */
     @RestController
-    public static class Chat {
-        @PostMapping({"/v1/chat/completions", "/ai/spring/v1/chat/completions"})
-        public ResponseEntity<?> chat(@RequestBody String body, @RequestHeader("x-user-id") String user,
-                                      @RequestHeader(name = "x-upstream", required = false) String upstream)
-                throws java.io.IOException {
-            JsonNode request = JSON.readTree(body);
-            long asked = request.path("max_tokens").asLong(0);
-            if (asked > 4_096) {
-                return ResponseEntity.badRequest().body(tooLarge(asked));
-            }
-            if ("429".equals(upstream)) {
-                // the provider refused the call: nothing ran, the relay passes its answer on
-                return ResponseEntity.status(HttpStatus.TOO_MANY_REQUESTS).header("Retry-After", "14").body(rateLimited());
-            }
-            CALLS.count(user);
-            return ResponseEntity.ok().contentType(MediaType.TEXT_EVENT_STREAM).body(stream());
+    public static class Chat extends ChatEndpoint {
+        public Chat() {
+            super(CALLS, "275");
         }
 
         /** Control: the same refusal as an RFC 9457 problem. */
@@ -139,7 +82,7 @@ abstract class AbstractRound275 extends ModelCallRound {
                     return ServerResponse.badRequest().body(tooLarge(asked));
                 }
                 CALLS.count(request.headers().firstHeader("x-user-id"));
-                return ServerResponse.ok().contentType(MediaType.TEXT_EVENT_STREAM).body(stream());
+                return ServerResponse.ok().contentType(MediaType.TEXT_EVENT_STREAM).body(stream("275"));
             });
         }
     }
@@ -147,22 +90,6 @@ abstract class AbstractRound275 extends ModelCallRound {
     @Override
     protected Deployment deploy(QuotaFilter filter) {
         return SpringMvc.behind(filter, Chat.class, Routes.class);
-    }
-
-    static final String ASK_TOO_MUCH = "{\"model\":\"gpt-4o\",\"stream\":true,\"stream_options\":{\"include_usage\":true},"
-            + "\"max_tokens\":8000,\"messages\":[{\"role\":\"user\",\"content\":\"Summarise the contract.\"}]}";
-    static final String ASK = ASK_TOO_MUCH.replace("8000", "4000");
-
-    HttpResponse<String> post(String path, String s, String body, String... headers) {
-        return TestHttp.postJson(container.uri("/ai/spring" + path), s, body, headers);
-    }
-
-    /** The call was refused before any model call: whatever status the client got, nothing is charged. */
-    void assertNothingCharged(String s, HttpResponse<String> r, String what) {
-        QuotaAccount a = settled(s);
-        assertEquals(0, calls.of(s), "the model was never called: " + figures(s, r, a));
-        assertEquals(0, a.used(), what + ": refused before any model call, answered " + r.statusCode()
-                + ", charged " + a.used() + ": " + figures(s, r, a));
     }
 
     /**

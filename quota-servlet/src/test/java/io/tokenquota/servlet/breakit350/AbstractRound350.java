@@ -9,18 +9,12 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.EventStreams;
-import io.tokenquota.servlet.testing.ModelCallRound;
-import io.tokenquota.servlet.testing.TestHttp;
+import io.tokenquota.servlet.testing.SupportChatRound;
 import jakarta.servlet.http.HttpServlet;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
 import java.io.OutputStream;
-import java.net.http.HttpResponse;
-import java.util.Map;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -59,22 +53,18 @@ import org.junit.jupiter.api.Test;
  * (route + answering model) is a new one, nothing was "learnt" for it, and the stopped call pays only the 20-token
  * question and the text: about 1,020 for the 5,020 Ollama counted before the stop.
  */
-abstract class AbstractRound350 extends ModelCallRound {
+abstract class AbstractRound350 extends SupportChatRound {
     static final ObjectMapper JSON = new ObjectMapper();
     static final String CHAT = "/ai/support/chat";
     /** The application's system message, in tokens; what Ollama counts as the prompt: it and the question. */
     static final long SYSTEM = 4_000;
     static final long PROMPT = SYSTEM + 20;
-    /** The client reads 100 deltas of ten one-token words before it stops. */
-    static final int DELTAS = 100;
-    static final long READ = DELTAS * 10L;
-    static final String TEN_WORDS = " word word word word word word word word word word";
-    static final String MARK = "END-OF-TEXT";
-    static final long MORE = 2_000;
+    /** The question, as the client's body carries it (the client reads {@link #READ} tokens before it stops). */
     static final String QUESTION = "How do I reset the router to its factory settings?";
 
-    private final Map<String, CountDownLatch> hungUp = new ConcurrentHashMap<>();
-    private final Map<String, Boolean> writeFailed = new ConcurrentHashMap<>();
+    AbstractRound350() {
+        super("350", PROMPT, false);
+    }
 
     @Override
     protected Deployment deploy(QuotaFilter filter) {
@@ -96,32 +86,12 @@ abstract class AbstractRound350 extends ModelCallRound {
             for (int i = 0; i < DELTAS; i++) {
                 EventStreams.write(out, delta(head, i == 0));
             }
-            CountDownLatch gone = hungUp.get(s);
-            long more = 0;
-            if (gone != null) {
-                EventStreams.write(out, ": " + MARK + "\n\n");
-                try {
-                    gone.await(10, TimeUnit.SECONDS);
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                }
-                more = MORE;
-            }
-            try {
-                for (int i = 0; i < more; i++) {
-                    EventStreams.write(out, delta(head, false));
-                }
-                long completion = READ + more * 10;
-                EventStreams.write(out, "data: " + head + "\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\","
-                        + "\"content\":\"\"},\"finish_reason\":\"stop\"}]}\n\n"
-                        + "data: " + head + "\"choices\":[],\"usage\":{\"prompt_tokens\":" + PROMPT
-                        + ",\"completion_tokens\":" + completion + ",\"total_tokens\":" + (PROMPT + completion) + "}}\n\n"
-                        + "data: [DONE]\n\n");
-                writeFailed.put(s, false);
-            } catch (IOException e) {
-                // the client is gone: the relay stops, cancelling its Ollama call
-                writeFailed.put(s, true);
-            }
+            // the last events as Ollama writes them; the relay stops, cancelling its Ollama call, at a failed write
+            relayTheRest(s, out, n -> delta(head, false), completion -> "data: " + head + "\"choices\":[{\"index\":0,"
+                    + "\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"finish_reason\":\"stop\"}]}\n\n"
+                    + "data: " + head + "\"choices\":[],\"usage\":{\"prompt_tokens\":" + PROMPT
+                    + ",\"completion_tokens\":" + completion + ",\"total_tokens\":" + (PROMPT + completion) + "}}\n\n"
+                    + "data: [DONE]\n\n");
         }
 
         private String delta(String head, boolean first) {
@@ -136,27 +106,12 @@ abstract class AbstractRound350 extends ModelCallRound {
 
     /** The question naming {@code model}, read to {@code [DONE]}: what {@code s} was charged for it. */
     long readToItsEnd(String s, String model) {
-        long before = settled(s).used();
-        HttpResponse<String> r = TestHttp.postJson(container.uri(CHAT), s, ask(model));
-        assertEquals(200, r.statusCode(), r.body());
-        assertTrue(r.body().contains("[DONE]"), "read to its end");
-        return settled(s).used() - before;
+        return readToItsEnd(s, CHAT, ask(model));
     }
 
     /** The question naming {@code model}, its answer stopped after {@link #READ} tokens: what {@code s} was charged for it. */
     long stopped(String s, String model) throws IOException {
-        long before = settled(s).used();
-        CountDownLatch gone = new CountDownLatch(1);
-        hungUp.put(s, gone);
-        try {
-            String read = TestHttp.postAndHangUpAfter(container.port(), CHAT, s, ask(model), MARK);
-            assertTrue(read.startsWith("HTTP/1.1 200") && read.contains(MARK), read.lines().findFirst().orElse(""));
-        } finally {
-            gone.countDown();
-        }
-        long used = settled(s).used() - before;
-        hungUp.remove(s);
-        return used;
+        return stopped(s, CHAT, ask(model));
     }
 
     void assertStoppedCallPaysItsPrompt(String s, int modelCalls, long cut, String what) {
@@ -165,6 +120,18 @@ abstract class AbstractRound350 extends ModelCallRound {
                 () -> assertTrue(cut >= PROMPT + READ, kind() + ": " + what + ": Ollama read the application's " + PROMPT
                         + "-token prompt and the client read " + READ + " tokens of its answer before it stopped (at least "
                         + (PROMPT + READ) + "); it was charged " + cut + ": " + ledger(s)));
+    }
+
+    /** {@code s}'s call naming {@code llama3.3:70b}, read to its end: charged Ollama's usage. */
+    private void completeCall(String s) {
+        assertEquals(PROMPT + READ, readToItsEnd(s, "llama3.3:70b"), "a call read to its end: " + ledger(s));
+    }
+
+    /** Three other subjects' calls on the route naming {@code llama3.3:70b}, each read to its end (the route's median). */
+    private void threeOthersCompleteCalls() {
+        for (int i = 0; i < 3; i++) {
+            completeCall(subject());
+        }
     }
 
     // ------------------------------------------------------------------ findings
@@ -177,7 +144,7 @@ abstract class AbstractRound350 extends ModelCallRound {
     @Test
     void aStoppedCallNamingTheModelByItsNamespacedNameSkipsThePromptItsOwnCompleteCallShowed() throws IOException {
         String s = subject();
-        assertEquals(PROMPT + READ, readToItsEnd(s, "llama3.3:70b"), "a call read to its end: " + ledger(s));
+        completeCall(s);
         long cut = stopped(s, "library/llama3.3:70b");
         assertStoppedCallPaysItsPrompt(s, 2, cut, "stopped, naming library/llama3.3:70b after a complete llama3.3:70b call");
     }
@@ -189,10 +156,7 @@ abstract class AbstractRound350 extends ModelCallRound {
      */
     @Test
     void aNewSubjectsStoppedCallNamingTheModelInCapitalsSkipsThePromptTheRoutesCallsShowed() throws IOException {
-        for (int i = 0; i < 3; i++) {
-            String other = subject();
-            assertEquals(PROMPT + READ, readToItsEnd(other, "llama3.3:70b"), "a call read to its end: " + ledger(other));
-        }
+        threeOthersCompleteCalls();
         String s = subject();
         long cut = stopped(s, "LLAMA3.3:70B");
         assertStoppedCallPaysItsPrompt(s, 1, cut, "a new subject's first call, stopped, naming LLAMA3.3:70B");
@@ -204,7 +168,7 @@ abstract class AbstractRound350 extends ModelCallRound {
     @Test
     void controlAStoppedCallNamingTheModelAsTheCompleteCallDidPaysThePrompt() throws IOException {
         String s = subject();
-        assertEquals(PROMPT + READ, readToItsEnd(s, "llama3.3:70b"), "a call read to its end: " + ledger(s));
+        completeCall(s);
         long cut = stopped(s, "llama3.3:70b");
         assertStoppedCallPaysItsPrompt(s, 2, cut, "stopped, naming llama3.3:70b after a complete llama3.3:70b call");
     }
@@ -212,10 +176,7 @@ abstract class AbstractRound350 extends ModelCallRound {
     /** Control: a new subject's stopped call naming the model as the route's complete calls did pays the prompt. */
     @Test
     void controlANewSubjectsStoppedCallNamingTheModelAsTheRoutesCallsDidPaysThePrompt() throws IOException {
-        for (int i = 0; i < 3; i++) {
-            String other = subject();
-            assertEquals(PROMPT + READ, readToItsEnd(other, "llama3.3:70b"), "a call read to its end: " + ledger(other));
-        }
+        threeOthersCompleteCalls();
         String s = subject();
         long cut = stopped(s, "llama3.3:70b");
         assertStoppedCallPaysItsPrompt(s, 1, cut, "a new subject's first call, stopped, naming llama3.3:70b");

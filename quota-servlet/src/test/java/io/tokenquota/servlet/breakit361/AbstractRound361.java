@@ -6,20 +6,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.Deployment;
-import io.tokenquota.servlet.testing.EventStreams;
-import io.tokenquota.servlet.testing.ModelCallRound;
-import io.tokenquota.servlet.testing.TestHttp;
-import jakarta.servlet.http.HttpServlet;
-import jakarta.servlet.http.HttpServletRequest;
-import jakarta.servlet.http.HttpServletResponse;
+import io.tokenquota.servlet.testing.SupportChatRound;
 import java.io.IOException;
-import java.io.OutputStream;
-import java.net.http.HttpResponse;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ThreadLocalRandom;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -53,35 +44,23 @@ import org.junit.jupiter.api.Test;
  * deltas, a chunk with {@code finish_reason}, then with {@code include_usage} a last chunk with {@code "choices": []}
  * and {@code usage}, then {@code data: [DONE]}), as the shared SupportChatRound writes them.
  */
-abstract class AbstractRound361 extends ModelCallRound {
+abstract class AbstractRound361 extends SupportChatRound {
     /** The application's own system message, in tokens: in every user's calls. */
     static final long SYSTEM = 400;
     /** The client's question, as OpenAI counts it. */
     static final long QUESTION_TOKENS = 20;
     /** The project knowledge of the user whose documents are long. */
     static final long LONG_KNOWLEDGE = 15_000;
-    static final String QUESTION = "{\"question\":\"How do I reset the router to its factory settings?\"}";
-    /** The answer a client reads: 100 deltas of ten one-token words. */
-    static final int DELTAS = 100;
-    static final long READ = DELTAS * 10L;
-    static final String TEN_WORDS = " word word word word word word word word word word";
-    /** The comment the relay writes once the client has read {@link #READ} tokens, for the client to hang up at. */
-    static final String MARK = "END-OF-TEXT";
-    /** The deltas the model writes on after the client stopped, until the relay's write fails. */
-    static final long MORE = 2_000;
-    static final String HEAD = "{\"id\":\"chatcmpl-361\",\"object\":\"chat.completion.chunk\",\"created\":1750000000,"
-            + "\"model\":\"gpt-4o-mini-2024-07-18\",\"system_fingerprint\":\"fp_361\",";
-
     /** Each user's project knowledge, in tokens (the application's store of it); none for a user not named. */
     final Map<String, Long> knowledge = new ConcurrentHashMap<>();
-    /** Per subject: counted down once its client has hung up. */
-    final Map<String, CountDownLatch> hungUp = new ConcurrentHashMap<>();
-    /** Per subject: whether the relay's write failed (it noticed the hang-up) rather than reaching the usage. */
-    final Map<String, Boolean> writeFailed = new ConcurrentHashMap<>();
+
+    AbstractRound361() {
+        super("361", SYSTEM + QUESTION_TOKENS, true);
+    }
 
     @Override
     protected Deployment deploy(QuotaFilter filter) {
-        return filteredByServletName(filter).servlet("projects", new ProjectChat(), "/ai/projects/*");
+        return filteredByServletName(filter).servlet("projects", chat(), "/ai/projects/*");
     }
 
     /**
@@ -97,85 +76,21 @@ abstract class AbstractRound361 extends ModelCallRound {
     }
 
     /** What OpenAI reports as the prompt of {@code s}'s call: the system message, its knowledge and the question. */
-    long prompt(String s) {
+    @Override
+    protected long prompt(String s) {
         return SYSTEM + knowledge.getOrDefault(s, 0L) + QUESTION_TOKENS;
-    }
-
-    /** The project chat: its system message and the user's knowledge before the question, streamed as OpenAI streams. */
-    final class ProjectChat extends HttpServlet {
-        @Override
-        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            req.getInputStream().readAllBytes();
-            String s = req.getHeader("x-user-id");
-            calls.count(s);
-            resp.setContentType("text/event-stream");
-            OutputStream out = resp.getOutputStream();
-            EventStreams.write(out, "data: " + HEAD + "\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\","
-                    + "\"content\":\"\",\"refusal\":null},\"logprobs\":null,\"finish_reason\":null}],\"usage\":null}\n\n");
-            for (int i = 0; i < DELTAS; i++) {
-                EventStreams.write(out, delta());
-            }
-            CountDownLatch gone = hungUp.get(s);
-            long more = 0;
-            if (gone != null) {
-                EventStreams.write(out, ": " + MARK + "\n\n");
-                try {
-                    gone.await(10, TimeUnit.SECONDS);
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                }
-                more = MORE;
-            }
-            try {
-                for (int i = 0; i < more; i++) {
-                    EventStreams.write(out, delta());
-                }
-                long p = prompt(s);
-                long c = READ + more * 10;
-                EventStreams.write(out, "data: " + HEAD + "\"choices\":[{\"index\":0,\"delta\":{},\"logprobs\":null,"
-                        + "\"finish_reason\":\"stop\"}],\"usage\":null}\n\n"
-                        + "data: " + HEAD + "\"choices\":[],\"usage\":{\"prompt_tokens\":" + p + ",\"completion_tokens\":"
-                        + c + ",\"total_tokens\":" + (p + c) + ",\"prompt_tokens_details\":{\"cached_tokens\":0,"
-                        + "\"audio_tokens\":0},\"completion_tokens_details\":{\"reasoning_tokens\":0,\"audio_tokens\":0,"
-                        + "\"accepted_prediction_tokens\":0,\"rejected_prediction_tokens\":0}}}\n\n"
-                        + "data: [DONE]\n\n");
-                writeFailed.put(s, false);
-            } catch (IOException e) {
-                // the client is gone: the relay stops, cancelling the provider's call
-                writeFailed.put(s, true);
-            }
-        }
-
-        private String delta() {
-            return "data: " + HEAD + "\"choices\":[{\"index\":0,\"delta\":{\"content\":\"" + TEN_WORDS + "\"},"
-                    + "\"logprobs\":null,\"finish_reason\":null}],\"usage\":null}\n\n";
-        }
     }
 
     /** {@code s}'s question posted to {@code path} and read to its end: what {@code s} was charged for it. */
     long readToItsEnd(String s, String path) {
-        long before = settled(s).used();
-        HttpResponse<String> r = TestHttp.postJson(container.uri(path), s, QUESTION);
-        assertEquals(200, r.statusCode(), r.body());
-        assertTrue(r.body().contains("[DONE]"), "read to its end");
-        long used = settled(s).used() - before;
+        long used = readToItsEnd(s, path, QUESTION);
         assertEquals(prompt(s) + READ, used, kind() + ": a call read to its end is charged its usage: " + ledger(s));
         return used;
     }
 
     /** {@code s}'s question posted to {@code path}, its answer stopped after {@link #READ} tokens: what {@code s} was charged. */
     long stopped(String s, String path) throws IOException {
-        long before = settled(s).used();
-        CountDownLatch gone = new CountDownLatch(1);
-        hungUp.put(s, gone);
-        try {
-            String read = TestHttp.postAndHangUpAfter(container.port(), path, s, QUESTION, MARK);
-            assertTrue(read.startsWith("HTTP/1.1 200") && read.contains(MARK), read.lines().findFirst().orElse(""));
-        } finally {
-            gone.countDown();
-        }
-        long used = settled(s).used() - before;
-        hungUp.remove(s);
+        long used = stopped(s, path, QUESTION);
         assertEquals(Boolean.TRUE, writeFailed.get(s), "the relay noticed the hang-up");
         return used;
     }

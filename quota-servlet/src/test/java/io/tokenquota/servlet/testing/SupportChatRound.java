@@ -13,6 +13,8 @@ import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import java.util.function.IntFunction;
+import java.util.function.LongFunction;
 
 /**
  * A round on a support chat, the most common shape of an AI endpoint (break-it rounds 328, 331, 339): its client
@@ -63,6 +65,11 @@ public abstract class SupportChatRound extends ModelCallRound {
                 + "\"model\":\"gpt-4o-mini-2024-07-18\",\"system_fingerprint\":\"fp_" + round + "\",";
     }
 
+    /** What OpenAI reports as the prompt of {@code s}'s calls: the round's {@code prompt}, unless a round says otherwise. */
+    protected long prompt(String s) {
+        return prompt;
+    }
+
     /** The support chat on OpenAI's Chat Completions stream. */
     protected HttpServlet chat() {
         return new SupportChat(false);
@@ -91,30 +98,8 @@ public abstract class SupportChatRound extends ModelCallRound {
             for (int i = 0; i < DELTAS; i++) {
                 EventStreams.write(out, delta(i + 1));
             }
-            CountDownLatch gone = hungUp.get(s);
-            long more = 0;
-            if (gone != null) {
-                EventStreams.write(out, ": " + MARK + "\n\n");
-                try {
-                    gone.await(10, TimeUnit.SECONDS);
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                }
-                more = MORE;
-            }
-            try {
-                // the model writes on (more words, each relayed as it comes), then its last events; past the
-                // hang-up the relay's next writes fail (the container's buffer fills, or its flush meets the
-                // closed connection)
-                for (int i = 0; i < more; i++) {
-                    EventStreams.write(out, delta(DELTAS + i + 1));
-                }
-                EventStreams.write(out, responses ? completed(prompt, READ + more * 10) : last(prompt, READ + more * 10));
-                writeFailed.put(s, false);
-            } catch (IOException e) {
-                // the client is gone: the relay stops, cancelling the provider's call
-                writeFailed.put(s, true);
-            }
+            relayTheRest(s, out, n -> delta(DELTAS + n + 1), completion -> responses ? completed(prompt(s), completion)
+                    : last(prompt(s), completion));
         }
 
         private String delta(int n) {
@@ -125,6 +110,40 @@ public abstract class SupportChatRound extends ModelCallRound {
             }
             return "data: " + head + "\"choices\":[{\"index\":0,\"delta\":{\"content\":\"" + TEN_WORDS + "\"},"
                     + "\"logprobs\":null,\"finish_reason\":null}]" + (nullUsageOnDeltas ? ",\"usage\":null" : "") + "}\n\n";
+        }
+    }
+
+    /**
+     * The rest of a relay that has written its client's first {@link #DELTAS} deltas to {@code out}: if {@code s}'s
+     * client is to stop ({@link #stopped}), the comment {@link #MARK}, the wait for its hang-up, then {@code MORE}
+     * more deltas ({@code delta} of 0, 1, …); then the last events ({@code last} of the completion tokens); records in
+     * {@link #writeFailed} whether a write failed.
+     */
+    protected final void relayTheRest(String s, OutputStream out, IntFunction<String> delta, LongFunction<String> last)
+            throws IOException {
+        CountDownLatch gone = hungUp.get(s);
+        long more = 0;
+        if (gone != null) {
+            EventStreams.write(out, ": " + MARK + "\n\n");
+            try {
+                gone.await(10, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            more = MORE;
+        }
+        try {
+            // the model writes on (more words, each relayed as it comes), then its last events; past the
+            // hang-up the relay's next writes fail (the container's buffer fills, or its flush meets the
+            // closed connection)
+            for (int i = 0; i < more; i++) {
+                EventStreams.write(out, delta.apply(i));
+            }
+            EventStreams.write(out, last.apply(READ + more * 10));
+            writeFailed.put(s, false);
+        } catch (IOException e) {
+            // the client is gone: the relay stops, cancelling the provider's call
+            writeFailed.put(s, true);
         }
     }
 
