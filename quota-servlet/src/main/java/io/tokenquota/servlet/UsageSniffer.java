@@ -1529,6 +1529,7 @@ final class UsageSniffer {
             }
         }
         sawAnswerEvent |= event;
+        long textBefore = textTokens;
         textTokens = StreamText.plus(textTokens, newText(doc, eventName));
         if (!event) {
             lastDocument = doc;
@@ -1600,13 +1601,35 @@ final class UsageSniffer {
             // (round 252)
             boolean finishOnly = doc.choiceFinished() && (doc.finishedChoices() & segmentFinishedChoices) == 0
                     && doc.begunChoices() == 0 && doc.textTokens() == 0 && doc.usages().isEmpty();
-            if (!again && (segmentFinal && (another || doc.choices() && !finishOnly)
+            // a call cut before its final report (its stream broke midway), then another call begun under a new
+            // id (a relay's mid-stream fallback: Mastra's, LiteLLM's MidStreamFallbackError): the cut call is
+            // done, at its running count or its text, as a cut stream alone is charged (round 360: 6,800
+            // charged for 12,875 and 12,870). Only when the cut call's id came on more than one chunk (or on
+            // its role chunk) and the new id's chunk begins a call: a fresh id on every chunk (a server that
+            // numbers its chunks) stays one call
+            boolean cut = another && !segmentFinal && !segmentChoiceEnded && segmentRepeated && beginsCall(doc)
+                    && !cutCalls.containsKey(call);
+            // a cut call's id again: calls relayed side by side, whose chunks came in runs; the call was not
+            // cut, and its final report counts it (round 163's merged Gemini streams)
+            long[] resumed = another ? cutCalls.remove(call) : null;
+            if (resumed != null) {
+                takeBack(resumed);
+            }
+            if (cut) {
+                int kept = callList == null ? 0 : callList.size();
+                foldCall(Math.max(0, textBefore - segmentText));
+                if (callList != null && callList.size() == kept + 1 && cutCalls.size() < MAX_NAMED_CALLS) {
+                    cutCalls.put(segmentCall, callList.get(kept).usage());
+                }
+            } else if (!again && (segmentFinal && (another || doc.choices() && !finishOnly)
                     || segmentChoiceEnded && another && otherCall || begunAgain)) {
                 foldCall();
             }
+            segmentRepeated = call.equals(segmentCall) || doc.begunChoices() != 0;
             if (another) {
                 segmentEnded = false;
                 segmentFinishedChoices = 0;
+                segmentText = textBefore;
             }
             segmentFinishedChoices |= doc.finishedChoices();
             segmentCall = call;
@@ -2150,6 +2173,12 @@ final class UsageSniffer {
     private boolean segmentEnded;
     /** The {@code object} of the current call's last document that named it. */
     private String segmentObject;
+    /** The current call's id came on more than one chunk, or on the chunk that named its choice's role. */
+    private boolean segmentRepeated;
+    /** {@link #textTokens} when the current call's id first came. */
+    private long segmentText;
+    /** The calls folded as cut ({@link #beginsCall}) by id: their usage as {@link #callList} keeps it. */
+    private final Map<String, long[]> cutCalls = new HashMap<>();
     /** The top-level {@code id} of the last document that reported usage ({@code null}: it named none). */
     private String lastReportId;
     /**
@@ -2169,6 +2198,14 @@ final class UsageSniffer {
      * are one call's running totals; the others (added up, per message, per batch line) keep theirs.
      */
     private void foldCall() {
+        foldCall(0);
+    }
+
+    /**
+     * {@link #foldCall()} for a call cut before its final report whose chunks carried {@code text} tokens of
+     * text: that is its output at least, as a cut stream alone is charged (round 360).
+     */
+    private void foldCall(long text) {
         if (calls != null || parts != null || whole != null || messages != null || decoded != null
                 || !ONE_CALL_REPORTS.contains(format)) {
             return;
@@ -2181,6 +2218,10 @@ final class UsageSniffer {
         long[] call = {usage, 0, 0, 0, 0};
         if (split != null) {
             System.arraycopy(split, 0, call, 1, Math.min(4, split.length));
+        }
+        if (split != null && split.length == 4 && text > call[3]) {
+            call[0] = StreamText.plus(call[0], text - call[3]);
+            call[3] = text;
         }
         addCall(modelsOf(segmentCall), call);
         callModels.remove(segmentCall);
@@ -2339,6 +2380,37 @@ final class UsageSniffer {
             System.arraycopy(split, 0, report, 1, Math.min(4, split.length));
         }
         return report;
+    }
+
+    /**
+     * A chunk that begins a model call, reporting nothing written yet: a chat chunk whose delta names its
+     * choice's role, or a Gemini chunk that counts no candidates (round 360).
+     */
+    private static boolean beginsCall(JsonDocumentScanner.Document doc) {
+        Map<String, Long> usage = doc.chatChunk() && doc.begunChoices() != 0 ? doc.usage("usage")
+                : doc.geminiChunk() ? geminiUsage(doc) : null;
+        if (usage == null) {
+            return doc.chatChunk() && doc.begunChoices() != 0;
+        }
+        for (String written : new String[] {"completion_tokens", "candidatesTokenCount", "candidates_token_count"}) {
+            if (usage.getOrDefault(written, 0L) != 0) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** Takes back a call {@link #foldCall} kept as cut ({@link #cutCalls}): its chunks went on. */
+    private void takeBack(long[] cut) {
+        if (!callList.removeIf(kept -> kept.usage() == cut)) {
+            return;
+        }
+        for (int i = 0; i < earlierCalls.length; i++) {
+            earlierCalls[i] -= cut[i];
+        }
+        if (callList.isEmpty()) {
+            earlierCalls = null;
+        }
     }
 
     /** Takes back the call {@link #foldCall} kept last: the current call is that call. */

@@ -874,4 +874,26 @@ final class UsageSnifferTest {
         s.finish();
         return s.usage();
     }
+
+    /** A Gemini chunk of {@code id}: the prompt counted, the candidates when {@code candidates} is not null. */
+    private static String geminiRun(String id, long prompt, Long candidates) {
+        return "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"hello there\"}],\"role\":\"model\"}"
+                + (candidates == null ? "" : ",\"finishReason\":\"STOP\"") + ",\"index\":0}],\"usageMetadata\":{\"promptTokenCount\":"
+                + prompt + (candidates == null ? "" : ",\"candidatesTokenCount\":" + candidates) + ",\"totalTokenCount\":"
+                + (prompt + (candidates == null ? 0 : candidates)) + "},\"responseId\":\"" + id + "\"}\n\n";
+    }
+
+    /**
+     * Round 360 beside round 163: two Gemini streams merged in runs of chunks. A call whose id comes again after
+     * another began was not cut: it is counted once, by its final report (1,000 + 500 and 2,000 + 200).
+     */
+    @Test
+    void geminiStreamsMergedInRunsAreCountedOnce() {
+        String a = geminiRun("A", 1_000, null);
+        String b = geminiRun("B", 2_000, null);
+        assertEquals(3_700L, sniff("text/event-stream", a + a + b + geminiRun("A", 1_000, 500L)
+                + geminiRun("B", 2_000, 200L), 64));
+        assertEquals(3_700L, sniff("text/event-stream", a + a + b + b + geminiRun("A", 1_000, 500L)
+                + geminiRun("B", 2_000, 200L), 64));
+    }
 }
