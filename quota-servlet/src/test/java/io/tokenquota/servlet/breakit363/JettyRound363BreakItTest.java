@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit363;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound363BreakItTest extends AbstractRound363 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
