@@ -528,8 +528,11 @@ public final class QuotaFilter implements Filter {
                            String path, Settlement.Quiet quiet, boolean errorPage, boolean echoes)
             throws IOException, ServletException {
         String subject = subjects.resolve(request);
-        if (subject != null && !errorPage && (request.getDispatcherType() == DispatcherType.FORWARD
-                || request.getDispatcherType() == DispatcherType.INCLUDE) && holding(request).containsKey(subject)) {
+        // another quota filter already holds this subject's call on this request: a forward or include into this
+        // filter's path (round 325), or the request itself under both filters' prefixes (round 363: "/ai/" and
+        // "/ai/agents/" nested, the call was charged twice, and a keyed one refused as a replay of itself). It is
+        // one model call, held and settled by the filter that met it first, with that filter's settings
+        if (subject != null && !errorPage && holding(request).containsKey(subject)) {
             chain.doFilter(request, response);
             return false;
         }
