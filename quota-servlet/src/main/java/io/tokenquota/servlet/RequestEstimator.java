@@ -28,15 +28,18 @@ import java.util.Set;
  * own measures, not by the characters of their encoding). A string whose field is one of
  * {@link #TEXT_FIELDS} always counts. A number beneath such a field or beneath the top-level
  * {@link #CONVERSATION_FIELDS} counts a token (a pre-tokenised {@code prompt: [[9906, 1917]]} is one
- * token per id). In a tool or schema definition ({@link #definition}: the request-level
- * {@link #SCHEMA_FIELDS}, tool and function definitions and response schemas, Bedrock's {@code toolConfig};
+ * token per id), but in data the provider serialises whole (a tool's input or result, below) a number,
+ * {@code true}, {@code false} or {@code null} counts its literal and a separator, as in an application's
+ * own data or a schema ({@link #dataValue}, {@link #literal}). In a tool or schema definition
+ * ({@link #definition}: the request-level {@link #SCHEMA_FIELDS}, tool and function definitions and
+ * response schemas, Bedrock's {@code toolConfig};
  * the Responses API's {@code text.format} and Anthropic's {@code output_config.format}; Gemini's
  * {@code generationConfig.responseSchema} and {@code responseJsonSchema}), which the provider serialises into
  * the prompt, every field name and string counts; elsewhere a JSON Schema (an object naming a {@code type}
  * and its {@code properties}: Ollama's {@code format}) has its property names counted; beneath an object
  * that a text field or one of
- * {@link #DATA_FIELDS} holds (a tool's input, a function's arguments or response), member names count
- * as its strings do. The
+ * {@link #DATA_FIELDS} holds (a tool's input, a function's arguments or response), or a Bedrock tool
+ * result's {@link #JSON_BLOCK}, member names count as its strings do. The
  * requested output budget is the largest {@link #OUTPUT_FIELDS} value at the top level or in one of
  * the {@link #CONFIG_OBJECTS} (Gemini's {@code generationConfig.maxOutputTokens}, Ollama's
  * {@code options.num_predict}...), a top-level {@code input} object counting as the top level
@@ -118,6 +121,11 @@ final class RequestEstimator {
      * {@code functionCall.args} and {@code functionResponse.response}.
      */
     static final Set<String> DATA_FIELDS = Set.of("args", "response");
+    /**
+     * A Bedrock Converse tool result's JSON block in the conversation ({@code toolResult.content[].json}, an
+     * object or a list): data the provider serialises whole, as a {@link #DATA_FIELDS} object is (round 357).
+     */
+    private static final String JSON_BLOCK = "json";
     /**
      * The top-level objects whose {@code format} is a response schema: OpenAI Responses' {@code text}
      * (its {@code response_format}) and Anthropic's {@code output_config}.
@@ -665,7 +673,8 @@ final class RequestEstimator {
                         // an object a text field holds (not the array of a conversation's parts) is the
                         // caller's own data: its member names reach the prompt as its strings do
                         boolean data = top.data || (t == JsonToken.START_OBJECT && !top.array
-                                && (TEXT_FIELDS.contains(top.field) || DATA_FIELDS.contains(top.field)));
+                                && (TEXT_FIELDS.contains(top.field) || DATA_FIELDS.contains(top.field)))
+                                || (top.said && !top.array && JSON_BLOCK.equals(top.field));
                         if (!schema && !top.array && MEDIA_FIELDS.contains(top.field)) {
                             // an image_url / inlineData / ... part: one item, whatever it holds
                             top.mediaHere = true;
@@ -920,13 +929,19 @@ final class RequestEstimator {
                         } else if (top.table != null) {
                             top.table.tabled(number(p, BUDGET), top.position, top.budgetColumn);
                         }
-                        if (top.saysText() || (t == JsonToken.VALUE_NUMBER_INT && (TEXT_FIELDS.contains(top.valueName())
-                                || stack.size() == 2 && top.array && CONTEXT_IDS.equals(top.name)))) {
+                        boolean tokenId = t == JsonToken.VALUE_NUMBER_INT && (TEXT_FIELDS.contains(top.valueName())
+                                || stack.size() == 2 && top.array && CONTEXT_IDS.equals(top.name));
+                        if (top.data && !(tokenId && top.array) && dataValue(stack.size(), top, asked)) {
+                            // a number of data the provider serialises whole (a tool's input or result in the
+                            // conversation) is read as its digits, and a separator beside it, every one of them,
+                            // a vector's too (round 357: 4,000 prices such as 18001.7502, about 24,000 tokens as
+                            // text, in a Gemini functionResponse.response were estimated at about 5,000, a token each)
+                            input = saturatingAdd(input, estimator.estimate(p.getText()) + 1);
+                        } else if (top.saysText() || tokenId) {
                             // a token id of a pre-tokenised prompt (or of Ollama's context, the earlier turns the
-                            // model reads before the prompt), or a number in a tool's input
+                            // model reads before the prompt)
                             input = saturatingAdd(input, 1);
-                        } else if (asked == NOT_ASKED && top.table == null && !top.biases()
-                                && !(!top.array && (requestLevel(stack.size(), top) || (top.atRequestLevel && isConfig(top.name))))) {
+                        } else if (dataValue(stack.size(), top, asked)) {
                             // a number of an application's own data (a series of readings) or of a schema reaches
                             // the prompt as its digits, and a separator beside it
                             long digits = estimator.estimate(p.getText()) + 1;
@@ -942,23 +957,24 @@ final class RequestEstimator {
                         }
                     }
                     case VALUE_NULL -> {
-                        // null carries no text. A budget named with a value and again as null (the endpoint
-                        // reads the last: its own default) or a null config object leaves the endpoint its
-                        // default; a null beside another budget name (a serialised record's unset
-                        // max_tokens beside its max_completion_tokens) does not
+                        // a null is text where it is data (literal). A budget named with a value and
+                        // again as null (the endpoint reads the last: its own default) or a null config object
+                        // leaves the endpoint its default; a null beside another budget name (a serialised
+                        // record's unset max_tokens beside its max_completion_tokens) does not
                         if (!top.schema && !top.array && "detail".equals(top.field)) {
                             // a null detail is the provider's default (auto: high for a large image)
                             top.lowDetail = false;
                         }
-                        if (asked(stack.size(), top) == BUDGET) {
+                        int asked = asked(stack.size(), top);
+                        if (asked == BUDGET) {
                             nullBudgets.add(budgetKey(stack.size(), top));
                         } else if (requestLevel(stack.size(), top) && isConfig(top.field)) {
                             orDefault = true;
                         }
+                        input = saturatingAdd(input, literal(stack.size(), top, asked, p.getText()));
                     }
-                    default -> {
-                        // booleans carry no text
-                    }
+                    case VALUE_TRUE, VALUE_FALSE -> input = saturatingAdd(input, literal(stack.size(), top,
+                            asked(stack.size(), top), p.getText()));
                 }
                 if (top.array && t != JsonToken.FIELD_NAME && t != JsonToken.END_OBJECT && t != JsonToken.END_ARRAY) {
                     top.position++;
@@ -1315,6 +1331,30 @@ final class RequestEstimator {
     private static boolean ownData(int depth, Frame top) {
         return !requestLevel(depth, top) && !top.said && !top.written && !top.inRequest && !top.inLabels
                 && !top.instance && !top.inConfig;
+    }
+
+    /**
+     * Whether a number, boolean or null at hand may be data the model reads serialised rather than a setting:
+     * not a budget or count, not a table of settings, not OpenAI's {@code logit_bias}, not a value of the
+     * request's own level or of a settings object it holds ({@code temperature}, {@code stream: true}).
+     */
+    private static boolean dataValue(int depth, Frame top, int asked) {
+        return asked == NOT_ASKED && top.table == null && !top.biases()
+                && !(!top.array && (requestLevel(depth, top) || (top.atRequestLevel && isConfig(top.name))));
+    }
+
+    /**
+     * What a {@code true}, {@code false} or {@code null} at hand costs: its literal's estimate and a separator
+     * where a number would count as data ({@link #dataValue}: data the provider serialises whole, an
+     * application's own data, a schema), nothing in the conversation's own fields or the request's settings,
+     * which include the objects its own level holds outside the conversation and the definitions
+     * ({@code "stream_options": {"include_usage": true}}, {@code thinking}, {@code tool_choice}) (round 357:
+     * 18,000 booleans, about 24,000 tokens as text, in a Gemini functionResponse.response were estimated at 5).
+     */
+    private long literal(int depth, Frame top, int asked, String literal) {
+        boolean settings = !top.array && top.atRequestLevel && !top.written;
+        return (top.data || !top.saysText()) && !settings && dataValue(depth, top, asked)
+                ? estimator.estimate(literal) + 1 : 0;
     }
 
     /**

@@ -311,8 +311,9 @@ final class RequestEstimatorTest {
 
     @Test
     void memberNamesOfDataTheProviderSerialisesCountButTheRequestsOwnKeysDoNot() {
-        // a tool input's names reach the prompt as its values do; "messages", "role", "content" do not
-        assertEquals("Look".length() + "the long question".length() + 2 * F, estimate("""
+        // a tool input's names reach the prompt as its values do, a boolean as its literal and a separator
+        // (round 357); "messages", "role", "content" do not
+        assertEquals("Look".length() + "the long question".length() + "true".length() + 1 + 2 * F, estimate("""
                 {"messages":[{"role":"assistant","content":[{"type":"tool_use","id":"t","name":"f",
                   "input":{"the long question":true}}]},{"role":"user","content":"Look"}]}""").inputTokens());
         // Responses text.format is its response_format: every name and string of it counts
@@ -321,6 +322,23 @@ final class RequestEstimatorTest {
                 estimate("""
                 {"input":"hi","text":{"format":{"type":"json_schema",
                   "schema":{"properties":{"a field":{"type":"string"}}}}}}""").inputTokens());
+    }
+
+    @Test
+    void numbersBooleansAndNullsOfToolDataCountAsTheModelReadsThemButTokenIdsAndSettingsDoNot() {
+        // round 357: a Bedrock tool result's json is serialised whole: its names, and each number, boolean and
+        // null as its literal and a separator (Bedrock's camelCase toolUseId is no *_id label: it counts)
+        assertEquals("Look".length() + "t".length() + "price".length() + "18001.7502".length() + 1 + "open".length() + "false".length() + 1
+                + "note".length() + "null".length() + 1 + F, estimate("""
+                {"messages":[{"role":"user","content":[{"text":"Look"},{"toolResult":{"toolUseId":"t",
+                  "content":[{"json":{"price":18001.7502,"open":false,"note":null}}]}}]}],
+                 "inferenceConfig":{"maxTokens":10},"stream":true,"stream_options":{"include_usage":true}}""").inputTokens());
+        // a Gemini function response's list of numbers; a token id list still costs one per id, a message's
+        // own numbers and booleans no more than before
+        assertEquals("r".length() + 2 * ("12.5".length() + 1) + "true".length() + 1 + 2 + 1 + F, estimate("""
+                {"contents":[{"role":"user","weight":3,"cached":true,"parts":[{"functionResponse":{"name":"f",
+                  "response":{"r":[12.5,12.5,true]}}}]}],"prompt":[9906,1917],
+                 "generationConfig":{"temperature":0.2,"responseLogprobs":true}}""").inputTokens());
     }
 
     @Test

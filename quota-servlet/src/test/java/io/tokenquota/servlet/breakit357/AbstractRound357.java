@@ -116,14 +116,14 @@ abstract class AbstractRound357 extends ModelCallRound {
 
     // ------------------------------------------------------------------ findings
 
-    /** Finding: a Gemini function response's numbers ({@code functionResponse.response}) cost a token each. */
+    /** Found and fixed: a Gemini function response's numbers ({@code functionResponse.response}) cost a token each. */
     @Test
     void aGeminiFunctionResponseOfPricesLargerThanTheAllowanceIsRefused() {
         assertRefused(GEMINI, geminiWithFunctionResponse("{\"ticker\":\"ACME\",\"prices\":[" + prices() + "]}"),
                 asText(prices()), "a Gemini functionResponse.response holding " + READINGS + " prices");
     }
 
-    /** Finding: the same history as a Bedrock Converse tool result in JSON ({@code toolResult.content[].json}). */
+    /** Found and fixed: the same history as a Bedrock Converse tool result in JSON ({@code toolResult.content[].json}). */
     @Test
     void aBedrockToolResultOfPricesLargerThanTheAllowanceIsRefused() {
         String body = "{\"messages\":[{\"role\":\"user\",\"content\":[{\"text\":\"" + ASK + "\"}]},"
@@ -135,7 +135,7 @@ abstract class AbstractRound357 extends ModelCallRound {
         assertRefused(BEDROCK, body, asText(prices()), "a Bedrock Converse toolResult json holding " + READINGS + " prices");
     }
 
-    /** Finding: the same history in an Anthropic {@code tool_use.input} the client sends back (the model charted it). */
+    /** Found and fixed: the same history in an Anthropic {@code tool_use.input} the client sends back (the model charted it). */
     @Test
     void anAnthropicToolUseInputOfPricesLargerThanTheAllowanceIsRefused() {
         String body = "{\"model\":\"claude-3-5-haiku-20241022\",\"max_tokens\":1024,\"messages\":["
@@ -147,7 +147,7 @@ abstract class AbstractRound357 extends ModelCallRound {
         assertRefused(ANTHROPIC, body, asText(prices()), "an Anthropic tool_use.input holding " + READINGS + " prices");
     }
 
-    /** Finding: a Gemini function response's booleans cost nothing at all. */
+    /** Found and fixed: a Gemini function response's booleans cost nothing at all. */
     @Test
     void aGeminiFunctionResponseOfFlagsLargerThanTheAllowanceIsRefused() {
         assertRefused(GEMINI, geminiWithFunctionResponse("{\"venue\":\"Hall A\",\"available\":[" + flags() + "]}"),
