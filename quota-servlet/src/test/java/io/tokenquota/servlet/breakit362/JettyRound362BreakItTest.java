@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit362;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound362BreakItTest extends AbstractRound362 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
