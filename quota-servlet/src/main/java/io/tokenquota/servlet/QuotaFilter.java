@@ -442,9 +442,12 @@ public final class QuotaFilter implements Filter {
         // it came (an async timeout's) is one too; a dispatch inside the open call's chain (the same
         // dispatch passing again, mapped by path and by servlet name; a forward) writes through its
         // response, and is part of it
+        // a forward is an error page's when it carries an error's status: Spring's exception resolvers expose the
+        // error attributes with status 200 on any view they render, so an @ExceptionHandler's "forward:" to a
+        // model endpoint is a call of its own (round 362: released, 0 charged for 3,809)
         boolean errorPage = req.getDispatcherType() == DispatcherType.ERROR
                 || (req.getDispatcherType() == DispatcherType.FORWARD
-                && req.getAttribute(RequestDispatcher.ERROR_STATUS_CODE) != null);
+                && req.getAttribute(RequestDispatcher.ERROR_STATUS_CODE) instanceof Integer code && code >= 400);
         if (!(req instanceof HttpServletRequest request) || !(res instanceof HttpServletResponse response)
                 || !QUOTED_DISPATCHES.contains(req.getDispatcherType())
                 || (req.getAttribute(handled) != null && (!errorPage || EndpointRequest.in(req, handled) != null))) {
