@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit365;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class TomcatRound365BreakItTest extends AbstractRound365 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.TOMCAT;
+    }
+}
