@@ -41,7 +41,8 @@ class UnlandedChargesTest {
         Reservation a = hold("2", "alice", null);
         charges.running(a.id(), a, () -> 5);
         charges.settlementStarts(a.id(), a, true);
-        assertEquals(0, charges.owedBySubject("alice"), "decided on nothing yet: the reading no longer counts");
+        // round 365: until it decides, a settlement owes what its answer's reading says, as the running call did
+        assertEquals(5, charges.owedBySubject("alice"), "decided on nothing yet: the answer's reading still counts, once");
         charges.owes(a.id(), a, () -> 700);
         assertEquals(700, charges.owedBySubject("alice"));
         charges.landed(a.id(), a);
