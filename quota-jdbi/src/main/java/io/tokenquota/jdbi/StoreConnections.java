@@ -25,7 +25,7 @@ import org.jdbi.v3.core.statement.Cleanable;
  * the pool takes the connection back, after the store reported success. The ledger's conditional
  * updates are written for READ COMMITTED (each statement sees the latest committed row), and at
  * REPEATABLE READ or SERIALIZABLE they would fail where they should wait. So the handle only ever sees
- * a connection in the state the store's statements assume. Not API. Thread-safe.
+ * a connection in the state the store's statements assume (autocommit, READ COMMITTED, writable). Not API. Thread-safe.
  */
 final class StoreConnections implements ConnectionFactory {
     private final Opener opener;
@@ -77,7 +77,15 @@ final class StoreConnections implements ConnectionFactory {
             if (isolation != Connection.TRANSACTION_READ_COMMITTED) {
                 c.setTransactionIsolation(Connection.TRANSACTION_READ_COMMITTED);
             }
-            originals.put(c, new Original(autoCommit, isolation, borrowed.hostHandle));
+            // a pool lending connections read-only (HikariCP's readOnly, Spring Boot's
+            // spring.datasource.hikari.read-only): PostgreSQL's driver begins every transaction READ ONLY, so the
+            // one-statement paths wrote and every locked one failed (round 366: a call held before midnight and
+            // committed after it was never charged). A local flag on the driver, no round trip
+            boolean readOnly = c.isReadOnly();
+            if (readOnly) {
+                c.setReadOnly(false);
+            }
+            originals.put(c, new Original(autoCommit, isolation, readOnly, borrowed.hostHandle));
             return c;
         } catch (SQLException | RuntimeException e) {
             giveBack(c, borrowed.hostHandle, e);
@@ -109,6 +117,9 @@ final class StoreConnections implements ConnectionFactory {
             // autocommit still on none is
             if (original.isolation != Connection.TRANSACTION_READ_COMMITTED) {
                 c.setTransactionIsolation(original.isolation);
+            }
+            if (original.readOnly) {
+                c.setReadOnly(true);
             }
             if (!original.autoCommit) {
                 c.setAutoCommit(false);
@@ -151,6 +162,6 @@ final class StoreConnections implements ConnectionFactory {
     private record Borrowed(Connection connection, Handle hostHandle) {
     }
 
-    private record Original(boolean autoCommit, int isolation, Handle hostHandle) {
+    private record Original(boolean autoCommit, int isolation, boolean readOnly, Handle hostHandle) {
     }
 }
