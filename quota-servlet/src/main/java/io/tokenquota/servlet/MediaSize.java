@@ -11,8 +11,8 @@ import java.util.zip.Inflater;
 
 /**
  * What a media item sent inline (base64) costs a model, read from the item itself: an image by its
- * width and height (PNG, JPEG, GIF and WebP headers) at its provider's published rate, a PDF by its
- * pages, audio and video by their durations ({@link AudioDuration}, decoded as they are read, never held
+ * width and height (PNG, JPEG, GIF and WebP headers) at its provider's published rate, or at its
+ * model's when the request names one that bills more ({@link ModelRates}), a PDF by its pages, audio and video by their durations ({@link AudioDuration}, decoded as they are read, never held
  * whole). Providers bill such items by their own measures, not by the characters of their encoding;
  * the filter holds at least this, and a stream that reports no usage is charged it. Stateless.
  */
@@ -23,7 +23,10 @@ final class MediaSize {
         OPENAI,
         /** Anthropic's {@code source}: width × height / 750, the image scaled to 1568 pixels on its long side. */
         ANTHROPIC,
-        /** Gemini's {@code inlineData}: 258 per 768-pixel tile, 258 for an image within 384 pixels. */
+        /**
+         * Gemini's {@code inlineData}: 258 per 768-pixel tile, 258 for an image within 384 pixels (Gemini
+         * 2.x; Gemini 3 bills by its media resolution, {@link ModelRates}).
+         */
         GEMINI,
         /** Not known: the largest of the three (for audio and video, Gemini's). */
         ANY
@@ -128,6 +131,67 @@ final class MediaSize {
     }
 
     /**
+     * What the models a request names bill its inline media, where that is more than its part's rate:
+     * the OpenAI models of {@link OpenAiImages}, and Gemini 3, which bills media by its
+     * {@code media_resolution} instead of Gemini 2.x's 258-token tiles and pages
+     * (ai.google.dev/gemini-api/docs/media-resolution, "Token counts"): by default an image at
+     * {@code media_resolution_high}, 1,120 whatever its size, and a PDF page at
+     * {@code media_resolution_medium}, 560; with {@code generationConfig.mediaResolution} set, both at
+     * that level's figure (low 280, medium 560, high 1,120, ultra high 2,240). Round 364: ten 300x300
+     * photos streamed without usage to {@code google/gemini-3-pro-preview} were charged 2,901 for
+     * 11,520, and 18 photos (20,480) and a 40-page PDF (22,715) were served on a 20,000 allowance, held
+     * 4,965 and 14,018. A model is a Gemini 3 one by its name's start, {@code gemini-3}, after any
+     * {@code provider/} prefix ({@link OpenAiImages#baseName}). Only a request naming one is held so:
+     * an item in a place no provider's rate is known for stays at the largest of the three size rules,
+     * since 1,120 for every small image would hold four times what the other models bill it.
+     *
+     * @param openAi the OpenAI families the request names
+     * @param image  the least one image costs: Gemini 3's figure, 0 when no Gemini 3 model is named
+     * @param page   what one PDF page costs: Gemini 3's figure, else {@link #PDF_PAGE_TOKENS}
+     */
+    record ModelRates(java.util.Set<OpenAiImages> openAi, long image, long page) {
+        /** A request naming no model whose media rates differ from the parts'. */
+        static final ModelRates NONE = new ModelRates(java.util.Set.of(), 0, PDF_PAGE_TOKENS);
+        /** Gemini 3's defaults: an image at {@code media_resolution_high}, a PDF page at {@code media_resolution_medium}. */
+        private static final long GEMINI3_IMAGE = 1_120;
+        private static final long GEMINI3_PAGE = 560;
+
+        /**
+         * The rates of the {@code models} a request names; when one is a Gemini 3 model, at the largest
+         * of the {@code levels} its generation settings name ({@code MEDIA_RESOLUTION_LOW}, any case,
+         * with or without the prefix), read only then; Gemini 3's defaults when they name none it knows.
+         */
+        static ModelRates of(java.util.List<String> models, java.util.function.Supplier<java.util.List<String>> levels) {
+            java.util.Set<OpenAiImages> openAi = OpenAiImages.of(models);
+            if (models.stream().noneMatch(model -> OpenAiImages.baseName(model).startsWith("gemini-3"))) {
+                return openAi.isEmpty() ? NONE : new ModelRates(openAi, 0, PDF_PAGE_TOKENS);
+            }
+            long level = 0;
+            for (String named : levels.get()) {
+                String name = RequestEstimator.fold(named.trim());
+                level = Math.max(level, switch (name.startsWith("media_resolution_") ? name.substring(17) : name) {
+                    case "low" -> 280;
+                    case "medium" -> 560;
+                    case "high" -> 1_120;
+                    case "ultra_high" -> 2_240;
+                    default -> 0;
+                });
+            }
+            return level == 0 ? new ModelRates(openAi, GEMINI3_IMAGE, GEMINI3_PAGE) : new ModelRates(openAi, level, level);
+        }
+
+        /** One image of this size at its part's {@code rate}, or at what a model named bills when that is more. */
+        long imageTokens(long width, long height, Rate rate) {
+            return Math.max(MediaSize.imageTokens(width, height, rate, openAi), image);
+        }
+
+        /** An image the filter cannot see, as {@link MediaSize#unseenImageTokens}, or a Gemini 3 image when that is more. */
+        long unseenImageTokens(boolean lowDetail) {
+            return Math.max(MediaSize.unseenImageTokens(lowDetail, openAi), image);
+        }
+    }
+
+    /**
      * What an image the filter cannot see (given by URL or file id) costs: the largest single image
      * among the providers whose rules are documented, Anthropic's largest resized image (about 1,600
      * tokens), above OpenAI's 1,445 for a high-detail one on gpt-4o-class models. A request naming a
@@ -151,7 +215,10 @@ final class MediaSize {
      */
     static final long VIDEO_TOKENS_PER_SECOND = 263;
     static final long GEMINI_AUDIO_TOKENS_PER_SECOND = 32;
-    /** Tokens a PDF page costs at least (Gemini's rate; others bill more, which usage then settles). */
+    /**
+     * Tokens a PDF page costs at least (Gemini 2.x's rate; Gemini 3 bills more, held when the request
+     * names it, {@link ModelRates}; others bill more, which usage then settles).
+     */
     static final long PDF_PAGE_TOKENS = 258;
     /** The most of a payload decoded to tell what it is and read an image's header (a JPEG's is followed further). */
     private static final int IMAGE_HEAD = 1 << 16;
@@ -167,11 +234,11 @@ final class MediaSize {
      * the other containers {@link AudioDuration#startsAsAudio} knows), not by a {@code format} field.
      */
     static long tokens(CharSequence base64, Rate rate) {
-        return tokens(base64, rate, java.util.Set.of());
+        return tokens(base64, rate, ModelRates.NONE);
     }
 
-    /** {@link #tokens(CharSequence, Rate)}, an image priced also at the rates of the models the request names. */
-    static long tokens(CharSequence base64, Rate rate, java.util.Set<OpenAiImages> models) {
+    /** {@link #tokens(CharSequence, Rate)}, an image and a PDF priced also at the rates of the models the request names. */
+    static long tokens(CharSequence base64, Rate rate, ModelRates models) {
         int start = 0;
         if (RequestEstimator.isDataUrl(base64)) {
             for (int i = 0; i < base64.length(); i++) {
@@ -187,19 +254,19 @@ final class MediaSize {
         }
         if (startsWith(head, "%PDF-")) {
             byte[] whole = decode(base64, start, Integer.MAX_VALUE);
-            return whole == null ? 0 : pdfPages(whole) * PDF_PAGE_TOKENS;
+            return whole == null ? 0 : pdfPages(whole) * models.page();
         }
         // a JPEG's frame header, a GIF's first frame and a PNG's IHDR may lie past the head: followed in the payload
         long[] size = isJpeg(head) ? jpegSize(payload(base64, start))
                 : isGif(head) ? gifSize(payload(base64, start))
                 : isPng(head) ? pngSize(payload(base64, start)) : imageSize(head);
         if (size != null) {
-            return imageTokens(size[0], size[1], rate, models);
+            return models.imageTokens(size[0], size[1], rate);
         }
         if (isImage(head) || (start > 0 && startsWith(base64, "data:image/"))) {
             // an image whose size cannot be read (a format or a header this class does not read) is an
             // image the filter cannot see: held at the most one image costs, as one by URL
-            return unseenImageTokens(false, models);
+            return models.unseenImageTokens(false);
         }
         if (!AudioDuration.startsAsAudio(head)) {
             return 0;

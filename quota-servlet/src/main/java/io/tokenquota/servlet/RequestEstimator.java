@@ -636,8 +636,9 @@ final class RequestEstimator {
             // read first: the body may name its model after the images its rate prices
             List<String> models = models(body, json);
             // the path's model too: an Azure deployment's body names none
-            Set<MediaSize.OpenAiImages> imageRates = MediaSize.OpenAiImages.of(named.isEmpty() ? models
-                    : java.util.stream.Stream.concat(models.stream(), named.stream()).toList());
+            MediaSize.ModelRates imageRates = MediaSize.ModelRates.of(named.isEmpty() ? models
+                    : java.util.stream.Stream.concat(models.stream(), named.stream()).toList(),
+                    () -> mediaResolutions(body, json));
             JsonToken t;
             while ((t = p.nextToken()) != null) {
                 Frame top = stack.peek();
@@ -1086,8 +1087,8 @@ final class RequestEstimator {
      * provider reads for one image, unless the request asks for OpenAI's low detail; more on a model
      * the request names that bills images above those ({@link MediaSize#unseenImageTokens}).
      */
-    private long unseenImage(boolean lowDetail, Set<MediaSize.OpenAiImages> models) {
-        return Math.max(0, MediaSize.unseenImageTokens(lowDetail, models) - mediaItemTokens);
+    private long unseenImage(boolean lowDetail, MediaSize.ModelRates models) {
+        return Math.max(0, models.unseenImageTokens(lowDetail) - mediaItemTokens);
     }
 
     /**
@@ -1112,6 +1113,42 @@ final class RequestEstimator {
             // broken or nested past the parser's limit: the models before it
         }
         return models;
+    }
+
+    /** Gemini's generation settings, in either spelling its API reads. */
+    private static final Set<String> GENERATION_CONFIG = Set.of("generationConfig", "generation_config");
+    private static final Set<String> MEDIA_RESOLUTION = Set.of("mediaResolution", "media_resolution");
+
+    /**
+     * The media resolutions the body's top-level {@code generationConfig.mediaResolution} names (each of
+     * a repeated key), read as {@link #models} reads the models: before the walk, since the settings
+     * may follow the media they price ({@link MediaSize.ModelRates}, round 364). A part's own
+     * {@code mediaResolution} is not read: it may follow the item it prices, and usage settles it.
+     */
+    private static List<String> mediaResolutions(byte[] body, com.fasterxml.jackson.core.JsonFactory json) {
+        List<String> levels = new ArrayList<>();
+        try (JsonParser p = json.createParser(body)) {
+            if (p.nextToken() != JsonToken.START_OBJECT) {
+                return levels;
+            }
+            while (p.nextToken() == JsonToken.FIELD_NAME) {
+                boolean config = GENERATION_CONFIG.contains(p.currentName());
+                if (p.nextToken() == JsonToken.START_OBJECT && config) {
+                    while (p.nextToken() == JsonToken.FIELD_NAME) {
+                        boolean level = MEDIA_RESOLUTION.contains(p.currentName());
+                        if (p.nextToken() == JsonToken.VALUE_STRING && level) {
+                            levels.add(p.getText());
+                        }
+                        p.skipChildren();
+                    }
+                } else {
+                    p.skipChildren();
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            // broken or nested past the parser's limit: the levels before it
+        }
+        return levels;
     }
 
     /** Whose rate a media payload is billed at, told by the object or field holding it. */

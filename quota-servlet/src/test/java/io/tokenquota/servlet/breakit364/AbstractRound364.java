@@ -209,7 +209,7 @@ abstract class AbstractRound364 extends ModelCallRound {
     // ------------------------------------------------------------------ findings
 
     /**
-     * Finding: ten 300 x 300 product photos sent to {@code google/gemini-3-pro-preview} through Vertex AI's Chat
+     * Found and fixed: ten 300 x 300 product photos sent to {@code google/gemini-3-pro-preview} through Vertex AI's Chat
      * Completions, streamed the SDKs' default way (no usage). Gemini 3 bills each image 1,120 at its default
      * resolution: 11,520 in all with the question and 300 out. The filter prices each at OpenAI's one tile (255,
      * raised to the 258 item floor) and charges its estimate: 2,901 for 11,520.
@@ -220,7 +220,7 @@ abstract class AbstractRound364 extends ModelCallRound {
     }
 
     /**
-     * Finding: 18 product photos (300 x 300) inline to {@code gemini-3-pro-preview}'s {@code generateContent} by a
+     * Found and fixed: 18 product photos (300 x 300) inline to {@code gemini-3-pro-preview}'s {@code generateContent} by a
      * subject with its whole 20,000 allowance. Gemini 3 bills 18 x 1,120 = 20,160 for the images alone, more than
      * the allowance: the hold must refuse it (429, no model call). The filter holds each at one 258-token tile
      * (held 4,965 in all), serves it, and its 20,480 lands on the 20,000 allowance.
@@ -239,7 +239,7 @@ abstract class AbstractRound364 extends ModelCallRound {
     }
 
     /**
-     * Finding: a 40-page audit report (PDF) inline to {@code gemini-3-pro-preview}: Gemini 3 bills a page 560 at its
+     * Found and fixed: a 40-page audit report (PDF) inline to {@code gemini-3-pro-preview}: Gemini 3 bills a page 560 at its
      * default resolution for PDFs, 22,400 for the report, more than the 20,000 allowance: 429 expected. The filter
      * holds a page at 258 (held 14,018 in all), serves it, and 22,715 lands on a 20,000 allowance.
      */
