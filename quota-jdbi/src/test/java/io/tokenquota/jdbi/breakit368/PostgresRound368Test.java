@@ -73,17 +73,37 @@ class PostgresRound368Test extends AbstractRound368 {
      */
     @Test
     void aCallQueuedBehindRetentionIsServedOnAPoolWithAStatementTimeout() throws Exception {
-        assertEquals("charged 400 [10000, 0, 0, 600, 0]", callQueuedBehindRetention("SET statement_timeout = '500ms'"),
+        assertEquals("charged 400 [10000, 0, 0, 600, 0]",
+                callQueuedBehindRetention("SET statement_timeout = '500ms'", false),
                 "a consume queued behind retention's lock on a pool with statement_timeout = 500ms");
     }
 
     /** Control: the same traffic on a pool whose sessions carry a lock_timeout of 500 ms (round 335's rule). */
     @Test
     void aCallQueuedBehindRetentionIsServedOnAPoolWithALockTimeout() throws Exception {
-        assertEquals("charged 400 [10000, 0, 0, 600, 0]", callQueuedBehindRetention("SET lock_timeout = '500ms'"));
+        assertEquals("charged 400 [10000, 0, 0, 600, 0]", callQueuedBehindRetention("SET lock_timeout = '500ms'", false));
     }
 
-    private String callQueuedBehindRetention(String initSql) throws Exception {
+    /**
+     * Found (the worse form): a call held (3,000) before the report began, answered by the model (2,500)
+     * while retention waits behind the report: its commit's statement (it writes the COMMITTED event) is
+     * cancelled by the statement_timeout, the commit fails STORE_UNAVAILABLE, and the hold stays open
+     * until it expires into a release: the model call is never charged.
+     */
+    @Test
+    void aCommitQueuedBehindRetentionIsChargedOnAPoolWithAStatementTimeout() throws Exception {
+        assertEquals("charged 2500 [10000, 0, 0, 2700, 0]",
+                callQueuedBehindRetention("SET statement_timeout = '500ms'", true),
+                "a commit queued behind retention's lock on a pool with statement_timeout = 500ms");
+    }
+
+    /** Control: the same commit on a pool whose sessions carry a lock_timeout of 500 ms. */
+    @Test
+    void aCommitQueuedBehindRetentionIsChargedOnAPoolWithALockTimeout() throws Exception {
+        assertEquals("charged 2500 [10000, 0, 0, 2700, 0]", callQueuedBehindRetention("SET lock_timeout = '500ms'", true));
+    }
+
+    private String callQueuedBehindRetention(String initSql, boolean heldCall) throws Exception {
         try (TestDatabase db = TestDatabases.postgres()) {
             HikariConfig config = new HikariConfig();
             config.setJdbcUrl(db.jdbcUrl());
@@ -106,6 +126,9 @@ class PostgresRound368Test extends AbstractRound368 {
                 clock.advanceMonths(6, 10, 12);
                 // July's first account: partitions 2031-07, 2031-08; the window keeps May, June, July
                 web.consume(alice, 200, null);
+                // the held call: held before the report began, answered while retention waits
+                String hold = heldCall ? web.reserve(io.tokenquota.HoldRequest.of(alice, 3_000)
+                        .ttl(java.time.Duration.ofMinutes(5)).build()).reservation().id() : null;
                 ExecutorService threads = Executors.newFixedThreadPool(2);
                 try (Connection report = db.dataSource().getConnection();
                      Connection monitor = db.dataSource().getConnection()) {
@@ -119,7 +142,8 @@ class PostgresRound368Test extends AbstractRound368 {
                     awaitExclusiveLockQueued(monitor);
                     Future<String> call = threads.submit(() -> {
                         try {
-                            return "charged " + web.consume(alice, 400, null).charged();
+                            return "charged " + (heldCall ? web.commit(hold, 2_500).charged()
+                                    : web.consume(alice, 400, null).charged());
                         } catch (QuotaException e) {
                             return e.code() + ": " + e.getMessage().substring(0, Math.min(160, e.getMessage().length()));
                         }
