@@ -177,9 +177,10 @@ final class EventPartitions {
                         + " them; the month's events stay in the default partition (reads and retention find"
                         + " them there)", Rows.month(month), table);
                 ready.add(month);
-            } else if (Failures.LOCK_NOT_AVAILABLE.equals(state)) {
-                LOG.warn("token-quota: creating {} waited {} for the lock on tq_event (a long transaction reads it);"
-                        + " trying again later", table, LOCK_TIMEOUT);
+            } else if (Failures.isWaitTimeout(state)) {
+                // the host's statement_timeout may end the wait before the lock_timeout set here (round 368)
+                LOG.warn("token-quota: creating {} waited for the lock on tq_event (a long transaction reads it);"
+                        + " trying again later", table);
                 retryAt.put(month, System.nanoTime() + RETRY_AFTER_NANOS);
             } else if (Failures.isUnavailable(e) || Failures.isRetryable(e)) {
                 // the operation's own handling: run again (a deadlock victim) or STORE_UNAVAILABLE
@@ -273,7 +274,7 @@ final class EventPartitions {
                     return attached;
                 });
             } catch (JdbiException e) {
-                if (!Failures.LOCK_NOT_AVAILABLE.equals(state(e))) {
+                if (!Failures.isWaitTimeout(state(e))) {
                     throw e;
                 }
                 if (attempt >= RETENTION_ATTEMPTS) {

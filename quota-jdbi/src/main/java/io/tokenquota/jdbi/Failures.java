@@ -14,7 +14,13 @@ final class Failures {
     private static final String UNIQUE_VIOLATION = "23505";
     private static final String NUMERIC_OUT_OF_RANGE = "22003";
     /** lock_not_available: a lock wait past the session's {@code lock_timeout}. */
-    static final String LOCK_NOT_AVAILABLE = "55P03";
+    private static final String LOCK_NOT_AVAILABLE = "55P03";
+    /**
+     * query_canceled: a statement past the session's {@code statement_timeout} (a host pool's
+     * {@code connectionInitSql}, a role's setting), which a wait for a lock ends in when it is shorter than the
+     * lock timeout. The store sets no statement timeout and cancels none of its statements itself.
+     */
+    private static final String QUERY_CANCELED = "57014";
     /** PostgreSQL's check_violation is 23514, H2's CHECK_CONSTRAINT_VIOLATED_1 23513. */
     private static final String CHECK_VIOLATION_PREFIX = "2351";
     private static final String USED_RESERVED_FIT = "tq_account_used_reserved_fit";
@@ -67,14 +73,24 @@ final class Failures {
     }
 
     /**
-     * SQLSTATE class 40 (serialization failure, deadlock), PostgreSQL's lock timeout (55P03, under a
-     * {@code lock_timeout} the host's pool or role sets: a call queued behind retention's moment of
-     * exclusive lock is run again, as on H2) and H2's lock timeouts: worth running again.
+     * Whether a PostgreSQL statement ended because a wait ran out: its {@code lock_timeout} (55P03) or its
+     * {@code statement_timeout} (57014). Nothing it did was written.
+     */
+    static boolean isWaitTimeout(String state) {
+        return LOCK_NOT_AVAILABLE.equals(state) || QUERY_CANCELED.equals(state);
+    }
+
+    /**
+     * SQLSTATE class 40 (serialization failure, deadlock), PostgreSQL's lock and statement timeouts
+     * ({@link #isWaitTimeout}, under a {@code lock_timeout} or {@code statement_timeout} the host's pool or role
+     * sets: a call queued behind retention's moment of exclusive lock is run again, as on H2; round 335 for the
+     * first, round 368 for the second, whose held call's commit failed and left the model call free) and H2's
+     * lock timeouts: worth running again.
      */
     static boolean isRetryable(Throwable failure) {
         for (SQLException e = sqlCause(failure); e != null; e = e.getNextException()) {
             String state = e.getSQLState();
-            if (state != null && (state.startsWith("40") || state.equals(LOCK_NOT_AVAILABLE))) {
+            if (state != null && (state.startsWith("40") || isWaitTimeout(state))) {
                 return true;
             }
             if (e.getErrorCode() == H2_LOCK_TIMEOUT || e.getErrorCode() == H2_CONCURRENT_UPDATE) {
