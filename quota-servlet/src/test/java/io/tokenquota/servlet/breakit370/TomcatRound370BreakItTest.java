@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit370;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class TomcatRound370BreakItTest extends AbstractRound370 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.TOMCAT;
+    }
+}
