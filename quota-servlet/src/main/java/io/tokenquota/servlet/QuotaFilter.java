@@ -162,11 +162,14 @@ public final class QuotaFilter implements Filter {
     /** The request attribute holding a handled request's {@link Settlement}, for its async dispatches. */
     private final String settling = handled + ".settlement";
     /**
-     * The request attribute naming, by subject, the quota filter (its {@link #handled} mark) whose call holds
-     * that subject on this request. A forward or include from that call into another quota
-     * filter's protected path for the same subject (two filters over one store, a prefix and settings each)
-     * is the same model call: the other filter passes it through, so it is held and charged once (round 325:
-     * 3,000 for 1,500). A filter for another subject (a team's budget beside the user's) holds its own.
+     * The request attribute naming, by store and subject ({@link Held}), the quota filter (its {@link #handled}
+     * mark) whose call holds that subject on this request. A forward or include from that call into another
+     * quota filter's protected path for the same subject on the same store (two filters over one store, a prefix
+     * and settings each), or the request itself under both filters' prefixes, is the same model call: the other
+     * filter passes it through, so it is held and charged once (round 325: 3,000 for 1,500; round 363). A filter
+     * for another subject (a team's budget beside the user's), or over another store (another ledger that meters
+     * the same users), holds its own (round 370: a filter over its own store passed such a call through and its
+     * 2,000 allowance stopped nothing).
      */
     private static final String HOLDING = QuotaFilter.class.getName() + ".holding";
     private final AtomicLong failOpenCount = new AtomicLong();
@@ -514,13 +517,17 @@ public final class QuotaFilter implements Filter {
 
     /** The subjects quota filters hold on this request ({@link #HOLDING}), created empty on first use. */
     @SuppressWarnings("unchecked")
-    private static Map<String, String> holding(HttpServletRequest request) {
+    private static Map<Held, String> holding(HttpServletRequest request) {
         if (request.getAttribute(HOLDING) instanceof Map<?, ?> holders) {
-            return (Map<String, String>) holders;
+            return (Map<Held, String>) holders;
         }
-        Map<String, String> holders = new java.util.concurrent.ConcurrentHashMap<>();
+        Map<Held, String> holders = new java.util.concurrent.ConcurrentHashMap<>();
         request.setAttribute(HOLDING, holders);
         return holders;
+    }
+
+    /** A subject held on a store: the store object itself, as the filters were built with it (its equality). */
+    private record Held(QuotaLedger ledger, String subject) {
     }
 
     /**
@@ -531,11 +538,11 @@ public final class QuotaFilter implements Filter {
                            String path, Settlement.Quiet quiet, boolean errorPage, boolean echoes)
             throws IOException, ServletException {
         String subject = subjects.resolve(request);
-        // another quota filter already holds this subject's call on this request: a forward or include into this
+        // another quota filter over this store already holds this subject's call on this request: a forward or include into this
         // filter's path (round 325), or the request itself under both filters' prefixes (round 363: "/ai/" and
         // "/ai/agents/" nested, the call was charged twice, and a keyed one refused as a replay of itself). It is
         // one model call, held and settled by the filter that met it first, with that filter's settings
-        if (subject != null && !errorPage && holding(request).containsKey(subject)) {
+        if (subject != null && !errorPage && holding(request).containsKey(new Held(ledger, subject))) {
             chain.doFilter(request, response);
             return false;
         }
@@ -970,7 +977,7 @@ public final class QuotaFilter implements Filter {
         // is no count and reports no usage (weighed at the output rate, as the hold's output is)
         long charged = beyondCap == 0 ? estimate : clamp(estimate, held(weighing, beyondCap, beyondCap));
         held.holds(handled, echoes ? dispatchOf(request) : null);
-        holding(request).putIfAbsent(subject, handled);
+        holding(request).putIfAbsent(new Held(ledger, subject), handled);
         // unweighed too: an answer that names a dearer model than the request did is charged at its rates
         Settlement settlement = new Settlement(ledger, hold, charged, clamp(inputEstimate, plus(output, beyondCap)),
                 plus(output, beyondCap), quiet, releaseOnError, request, held, wrapped, answers, answerKey, providerState, state, settleFailureCount, weighing, keeper);
