@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit372;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound372BreakItTest extends AbstractRound372 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
