@@ -286,7 +286,8 @@ abstract class AnswerDecoding {
     /**
      * AWS's event-stream messages: a 12-byte prelude (total length, headers length, CRC), headers, the
      * payload, a CRC. Each payload goes to the sink as one server-sent event whose data is the
-     * payload's document, or what its {@code bytes} field holds in base64 (an InvokeModel chunk).
+     * payload's document, or what its {@code bytes} field holds in base64 (an InvokeModel chunk); but a
+     * SageMaker {@code PayloadPart}'s bytes go as they are, pieces of the model server's own stream.
      */
     private static final class EventStream extends AnswerDecoding {
         private final Sink sink;
@@ -337,9 +338,17 @@ abstract class AnswerDecoding {
             int headers = ByteBuffer.wrap(m, 4, 4).getInt();
             int start = 12 + headers;
             int end = m.length - 4;
+            String type = eventType(m, 12, start);
+            if (PAYLOAD_PART.equals(type)) {
+                // SageMaker's InvokeEndpointWithResponseStream: each PayloadPart is a piece of the model server's
+                // own stream (TGI's server-sent events, JSON lines), cut anywhere, as AWS's own reader joins them:
+                // passed on as those bytes, read as the server's stream (round 372: wrapped as one event each,
+                // no usage was read and the stream's text was charged, 21,363 for 7,625)
+                sink.accept(m, start, end - start);
+                return;
+            }
             String json = new String(m, start, end - start, StandardCharsets.UTF_8);
             String inner = base64Bytes(json);
-            String type = eventType(m, 12, start);
             if (inner == null && type != null && CONVERSE_EVENTS.contains(type)) {
                 // ConverseStream names its event in the :event-type header, its payload is the event's body:
                 // wrapped as the event's JSON rendering is ({"contentBlockDelta": {...}}), as AWS's SDKs and
@@ -351,6 +360,9 @@ abstract class AnswerDecoding {
             byte[] event = ("data: " + (inner != null ? inner : json) + "\n\n").getBytes(StandardCharsets.UTF_8);
             sink.accept(event, 0, event.length);
         }
+
+        /** SageMaker's response stream event: a piece of the model server's own byte stream. */
+        private static final String PAYLOAD_PART = "PayloadPart";
 
         /** Bedrock ConverseStream's events, by the name its {@code :event-type} header gives. */
         private static final java.util.Set<String> CONVERSE_EVENTS = java.util.Set.of("messageStart", "contentBlockStart",
