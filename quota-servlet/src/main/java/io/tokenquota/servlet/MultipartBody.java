@@ -27,7 +27,7 @@ import java.util.function.ToLongFunction;
  * {@link MediaSize} reads of it at that rate, as an inline image does. Other files (images elsewhere,
  * archives) cost the fallback estimate. A part labelled JSON (Spring's {@code @RequestPart} of a
  * request object) is kept apart, to be estimated as a JSON body is: its strings, its budget and its
- * {@code n}. The text of a file is also handed out by its part's name, read for a budget as a field's
+ * {@code n}, in every charset its label names. The text of a file is also handed out by its part's name, read for a budget as a field's
  * value is: an endpoint may parse a file as its JSON request whatever its label ({@code curl -F
  * request=@chat.json} labels it {@code application/octet-stream}).
  *
@@ -42,7 +42,7 @@ import java.util.function.ToLongFunction;
  * @param fields       the values of the parts that are not files, by name (where a budget can be), each
  *                     in every charset a container may read it in
  * @param files        the text of the files that read as text, by name (where a JSON request can be)
- * @param json         the parts labelled JSON, as sent
+ * @param json         the parts labelled JSON, as sent, each with the charsets it may be read in
  * @param audioMillis  the milliseconds of its audio files, added up; -1 when no file is audio
  * @param videoMillis  the milliseconds of pictures those files play (their video tracks), added up
  * @param textTokens   the tokens of the audio files whose text costs more than their duration
@@ -55,7 +55,7 @@ import java.util.function.ToLongFunction;
  *                     with the pieces before and after it); {@code null} otherwise
  */
 record MultipartBody(CharSequence text, Map<String, List<String>> fields, Map<String, List<String>> files,
-                     List<byte[]> json, long audioMillis, long videoMillis, long textTokens, long mediaTokens, boolean tooLarge,
+                     List<JsonPart> json, long audioMillis, long videoMillis, long textTokens, long mediaTokens, boolean tooLarge,
                      boolean unreadable, byte[] pdfPiece) {
     /** The HTML form convention's field naming the charset of the form's fields (HTML, 4.10.22.4). */
     private static final String CHARSET_FIELD = "_charset_";
@@ -81,7 +81,7 @@ record MultipartBody(CharSequence text, Map<String, List<String>> fields, Map<St
         StringBuilder text = new StringBuilder();
         Map<String, List<String>> fields = new LinkedHashMap<>();
         Map<String, List<String>> files = new LinkedHashMap<>();
-        List<byte[]> json = new ArrayList<>();
+        List<JsonPart> json = new ArrayList<>();
         java.io.ByteArrayOutputStream pieces = new java.io.ByteArrayOutputStream();
         // the parts read as text, decoded once every _charset_ field is known (it may come last)
         List<TextPart> texts = new ArrayList<>();
@@ -106,16 +106,19 @@ record MultipartBody(CharSequence text, Map<String, List<String>> fields, Map<St
                         asJson = BinaryJson.read(in.readAllBytes(), part.getContentType());
                     }
                     if (asJson != null) {
-                        json.add(asJson.json());
+                        json.add(new JsonPart(asJson.json(), List.of()));
                         if (asJson.whole()) {
                             continue;
                         }
                     }
                 }
                 if (isJson(part.getContentType())) {
-                    // Spring binds such a part (file or field) as it binds a JSON body
+                    // Spring binds such a part (file or field) as it binds a JSON body, in the charset its label
+                    // names (RFC 7578 section 4.4) where that is not UTF-8/16/32: round 369, a part labelled
+                    // charset=IBM037 kept as bytes alone hid its max_tokens (charged 1,921 for 12,800)
                     try (InputStream in = part.getInputStream()) {
-                        json.add(in.readAllBytes());
+                        json.add(new JsonPart(in.readAllBytes(),
+                                BodyText.readings(charset, BodyText.labelled(part.getContentType()))));
                     }
                 } else if (part.getSubmittedFileName() == null || isText(part.getContentType())) {
                     byte[] value;
@@ -198,6 +201,13 @@ record MultipartBody(CharSequence text, Map<String, List<String>> fields, Map<St
         }
         return new MultipartBody(text, fields, files, json, audioMillis, videoMillis, textTokens, mediaTokens, false, false,
                 pdfPieces ? pieces.toByteArray() : null);
+    }
+
+    /**
+     * A part labelled JSON: its bytes, and the charsets it is read in besides its bytes' own (the request's,
+     * then those its label names, bounded by {@link BodyText#readings}), as a JSON body is read.
+     */
+    record JsonPart(byte[] bytes, List<Charset> charsets) {
     }
 
     /** A part read as text: a field, or a file labelled text; its bytes and the charsets its label names. */

@@ -645,14 +645,33 @@ public final class QuotaFilter implements Filter {
             // a JSON part counts as a JSON body would, and its budget and n as the request's own
             long jsonInput = 0;
             StringBuilder text = new StringBuilder(parts.text());
-            for (byte[] json : parts.json()) {
-                RequestEstimator.Estimate e = estimatorFor(path).estimate(json);
-                if (e == null) {
-                    // broken JSON: its text, as any other text part
-                    text.append(new String(json, charset)).append('\n');
+            for (MultipartBody.JsonPart part : parts.json()) {
+                // read as a body is (readings), in every charset its label names: round 369, a part labelled
+                // charset=IBM037 (Spring's Jackson converter decodes it so) read as bytes alone hid its max_tokens,
+                // charged 1,921 for 12,800 and served a 16,000 budget past the allowance. Every reading that is
+                // JSON counts, the largest kept (an endpoint binds the part as JSON); none: the costliest text
+                long partInput = -1;
+                String costliest = null;
+                long most = -1;
+                for (Reading reading : readings(part.bytes(), part.charsets())) {
+                    RequestEstimator.Estimate e = estimatorFor(path).estimate(reading.json());
+                    if (e != null) {
+                        partInput = Math.max(partInput, clamp(e.inputTokens(), media(e)));
+                        asked.include(e);
+                    } else {
+                        // broken JSON: its text, as any other text part
+                        String decoded = new String(part.bytes(), reading.charset());
+                        long cost = textTokens(decoded);
+                        if (cost > most) {
+                            most = cost;
+                            costliest = decoded;
+                        }
+                    }
+                }
+                if (partInput >= 0) {
+                    jsonInput = clamp(jsonInput, partInput);
                 } else {
-                    jsonInput = clamp(jsonInput, clamp(e.inputTokens(), media(e)));
-                    asked.include(e);
+                    text.append(costliest).append('\n');
                 }
             }
             if (upload != null && upload.step() == FileUpload.Step.FILE
@@ -1371,14 +1390,31 @@ public final class QuotaFilter implements Filter {
         // reading of the label; Spring parses the label itself, any case, the last of two) or ignore the
         // label and detect the encoding from the bytes (most JSON parsers): a label must not shrink the
         // hold, so the largest reading counts
-        long estimate = estimateAs(body, body, StandardCharsets.UTF_8, media, path, asked);
-        for (Charset charset : labels) {
-            if (!StandardCharsets.UTF_8.equals(charset)) {
-                byte[] declared = new String(body, charset).getBytes(StandardCharsets.UTF_8);
-                estimate = Math.max(estimate, estimateAs(declared, body, charset, media, path, asked));
-            }
+        long estimate = 0;
+        for (Reading reading : readings(body, labels)) {
+            estimate = Math.max(estimate, estimateAs(reading.json(), body, reading.charset(), media, path, asked));
         }
         return estimate;
+    }
+
+    /** A reading of a body: its text as JSON bytes, and the charset it is decoded in as text. */
+    private record Reading(byte[] json, Charset charset) {
+    }
+
+    /**
+     * The readings of a body (or a multipart JSON part): its bytes as sent (a JSON parser detects
+     * UTF-8/16/32 itself; as text, UTF-8), and its text in each other charset of {@code labels},
+     * re-encoded as UTF-8.
+     */
+    private static List<Reading> readings(byte[] body, List<Charset> labels) {
+        List<Reading> readings = new ArrayList<>(labels.size() + 1);
+        readings.add(new Reading(body, StandardCharsets.UTF_8));
+        for (Charset charset : labels) {
+            if (!StandardCharsets.UTF_8.equals(charset)) {
+                readings.add(new Reading(new String(body, charset).getBytes(StandardCharsets.UTF_8), charset));
+            }
+        }
+        return readings;
     }
 
     /** The estimate of {@code json} as a JSON object, else of {@code body} as text in {@code charset}. */
@@ -1478,7 +1514,7 @@ public final class QuotaFilter implements Filter {
     /** The files an upload's {@code parts} carry, each its bytes: its JSON parts and the files that read as text. */
     private static byte[] uploadedBytes(MultipartBody parts) {
         java.io.ByteArrayOutputStream files = new java.io.ByteArrayOutputStream();
-        parts.json().forEach(files::writeBytes);
+        parts.json().forEach(part -> files.writeBytes(part.bytes()));
         parts.files().values().forEach(readings -> {
             if (!readings.isEmpty()) {
                 files.writeBytes(readings.get(0).getBytes(StandardCharsets.UTF_8));
