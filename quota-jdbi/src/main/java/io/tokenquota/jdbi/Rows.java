@@ -194,9 +194,13 @@ final class Rows {
         return Long.toString(eventId);
     }
 
-    /** The event id behind {@link #keylessConsumeId}, or -1 when {@code id} cannot be one. */
+    /**
+     * The event id behind {@link #keylessConsumeId}, or -1 when {@code id} cannot be one: exactly as that
+     * writes it, so a copy with leading zeros ({@code "057"}) names nothing, as in memory (round 375: it read,
+     * replayed and extended consume {@code "57"}).
+     */
     static long eventIdOfKeylessConsume(String id) {
-        if (id.isEmpty() || id.length() > 18) {
+        if (id.isEmpty() || id.length() > 18 || id.length() > 1 && id.charAt(0) == '0') {
             return -1;
         }
         for (int i = 0; i < id.length(); i++) {
