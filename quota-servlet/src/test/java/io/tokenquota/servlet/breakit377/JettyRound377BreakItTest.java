@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit377;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound377BreakItTest extends AbstractRound377 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
