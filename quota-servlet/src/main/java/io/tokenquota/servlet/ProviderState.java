@@ -57,6 +57,14 @@ final class ProviderState {
     static final String THREAD = "t:";
 
     private final Map<String, Long> figures;
+    /**
+     * Multi-part uploads' markers and what their parts measured ({@link #uploadStarted}, {@link #pdfUploadStarted},
+     * {@link #uploadMeasured}), least recently used out past {@code entries}, apart from {@link #figures}: an upload's
+     * request is released, and written among the paid figures its markers pushed out another subject's job charge
+     * (round 377: eight free uploads, and a background Response read back was charged 10,019 for 8,000). Guarded by
+     * figures.
+     */
+    private final Map<String, Long> uploads;
 
     /**
      * The reads of each job, the last {@link #READS_KEPT}: when ({@link System#nanoTime}), what each paid and
@@ -94,6 +102,14 @@ final class ProviderState {
             }
         };
         this.figures = new LinkedHashMap<>(16, 0.75f, true) {
+            private static final long serialVersionUID = 1L;
+
+            @Override
+            protected boolean removeEldestEntry(Map.Entry<String, Long> eldest) {
+                return size() > entries;
+            }
+        };
+        this.uploads = new LinkedHashMap<>(16, 0.75f, true) {
             private static final long serialVersionUID = 1L;
 
             @Override
@@ -1077,14 +1093,14 @@ final class ProviderState {
         String key = key("u:", uploadId);
         if (key != null) {
             synchronized (figures) {
-                figures.putIfAbsent(key, 0L);
+                uploads.putIfAbsent(key, 0L);
             }
         }
     }
 
     /** Whether {@code uploadId} names a multi-part upload of a batch's input file this filter saw begin. */
     boolean batchUpload(String uploadId) {
-        return figure(key("u:", uploadId)) != null;
+        return upload(key("u:", uploadId)) != null;
     }
 
     /**
@@ -1100,7 +1116,7 @@ final class ProviderState {
             return;
         }
         synchronized (figures) {
-            if (!figures.containsKey(key)) {
+            if (!uploads.containsKey(key)) {
                 return;
             }
             byte[] before = cutLines.remove(key);
@@ -1120,7 +1136,7 @@ final class ProviderState {
                 cutLines.put(key, rest);
             }
             long counted = tokens;
-            figures.computeIfPresent(key, (k, sum) -> saturated(sum, counted));
+            uploads.computeIfPresent(key, (k, sum) -> saturated(sum, counted));
         }
     }
 
@@ -1129,14 +1145,14 @@ final class ProviderState {
         String key = key("p:", uploadId);
         if (key != null) {
             synchronized (figures) {
-                figures.putIfAbsent(key, 0L);
+                uploads.putIfAbsent(key, 0L);
             }
         }
     }
 
     /** Whether {@code uploadId} names a multi-part upload of a PDF this filter saw begin. */
     boolean pdfUpload(String uploadId) {
-        return figure(key("p:", uploadId)) != null;
+        return upload(key("p:", uploadId)) != null;
     }
 
     /**
@@ -1151,7 +1167,7 @@ final class ProviderState {
             return;
         }
         synchronized (figures) {
-            if (!figures.containsKey(key)) {
+            if (!uploads.containsKey(key)) {
                 return;
             }
             byte[] before = pdfCarry.remove(key);
@@ -1183,7 +1199,7 @@ final class ProviderState {
         String key = key("m:", uploadId);
         if (key != null) {
             synchronized (figures) {
-                figures.merge(key, tokens, ProviderState::saturated);
+                uploads.merge(key, tokens, ProviderState::saturated);
             }
         }
     }
@@ -1201,15 +1217,15 @@ final class ProviderState {
         synchronized (figures) {
             byte[] last = cutLines.remove(key);
             if (last != null) {
-                figures.computeIfPresent(key, (k, sum) -> saturated(sum, lines.applyAsLong(last)));
+                uploads.computeIfPresent(key, (k, sum) -> saturated(sum, lines.applyAsLong(last)));
             }
-            parts = figures.get(key);
+            parts = uploads.get(key);
             if (parts == null) {
                 byte[] unfinished = pdfCarry.remove(key("p:", uploadId));
                 if (unfinished != null) {
                     uploadMeasured(uploadId, MediaSize.pdfPageObjects(unfinished) * MediaSize.PDF_PAGE_TOKENS);
                 }
-                parts = figures.get(key("m:", uploadId));
+                parts = uploads.get(key("m:", uploadId));
             }
         }
         if (parts != null) {
@@ -1293,6 +1309,16 @@ final class ProviderState {
         }
         synchronized (figures) {
             return figures.get(key);
+        }
+    }
+
+    /** An upload's figure ({@link #uploads}), or {@code null}. */
+    private Long upload(String key) {
+        if (key == null) {
+            return null;
+        }
+        synchronized (figures) {
+            return uploads.get(key);
         }
     }
 
