@@ -3469,6 +3469,12 @@ final class UsageSniffer {
             if (lineIsText) {
                 rawLine(lineHead, 0, lineHeadLength);
             }
+            if (!field) {
+                // a line that is no field of the format is text no provider's error stream carries: the answer is
+                // no error-only stream (round 378: a model's story holding an "event: error" of its own, returned
+                // as a String under the client's text/event-stream label, was released as the provider's error)
+                sawAnswer = true;
+            }
         }
 
         /** Counts bytes of a {@link #decideLine text line} as the model's text. */
