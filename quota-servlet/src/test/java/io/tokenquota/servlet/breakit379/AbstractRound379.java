@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.BackgroundResponses;
+import io.tokenquota.servlet.testing.ChatCompletions;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.H2FilterRound;
 import io.tokenquota.servlet.testing.TestHttp;
@@ -88,13 +89,33 @@ abstract class AbstractRound379 extends H2FilterRound {
         }
     }
 
+    /**
+     * Stored chat completions of the provider project, read back by id: {@code GET /v1/chat/completions/{completion_id}}
+     * (OpenAI API reference, "Chat Completions: Get chat completion": "Only Chat Completions that have been created
+     * with the store parameter set to true will be returned"), answered with the ChatCompletion object, its usage
+     * included ({@link ChatCompletions#completion}). These are other users' calls, made and paid before.
+     */
+    static final class StoredCompletions extends HttpServlet {
+        @Override
+        protected void doGet(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+            String id = req.getPathInfo().substring(1);
+            if (!id.startsWith("chatcmpl-stored")) {
+                resp.sendError(404);
+                return;
+            }
+            Relay.write(resp, ChatCompletions.completion(id, "gpt-4o-2024-08-06",
+                    "The notice period under clause 4.2 is thirty days.", 1_200, 300));
+        }
+    }
+
     @Override
     protected Deployment deploy(QuotaFilter filter) {
         QuotaFilter small = filterFor("/small/").providerStateEntries(SMALL_MEMORY).build();
         return Deployment.create()
                 .filter("quota", filter, "/*")
                 .filter("quota-small", small, "/*")
-                .servlet("responses", relay, "/small/v1/responses", "/small/v1/responses/*");
+                .servlet("responses", relay, "/small/v1/responses", "/small/v1/responses/*")
+                .servlet("completions", new StoredCompletions(), "/small/v1/chat/completions/*");
     }
 
     /** A user's background Response: created (charged its estimate), answered queued. */
@@ -196,5 +217,30 @@ abstract class AbstractRound379 extends H2FilterRound {
         assertEquals(Math.max(estimate, RUN_USAGE), used, kind() + ": created (charged " + estimate + "), "
                 + SMALL_MEMORY + " free polls of queued jobs by another user, read back with usage " + RUN_USAGE
                 + " (one model run): " + ledger(victim));
+    }
+
+    /**
+     * Attack, the same through another route: between the victim's creation and its read, another user reads
+     * back {@value #SMALL_MEMORY} stored chat completions it did not make ({@code GET /v1/chat/completions/{id}},
+     * completed, with usage). Each is released (the call that ran it was charged where it ran), yet each writes
+     * the poller's figure for it ({@code Settlement.jobRead} → {@code ProviderState.jobCharged(subject, id,
+     * usage, true)}) into the memory that holds the victim's job charge, and pushes it out. Expected:
+     * max(E, 8,000) for the victim, 0 for the reader.
+     */
+    @Test
+    void anotherUsersFreeReadsOfStoredCompletionsDoNotMakeAJobChargedTwice() {
+        String victim = subject();
+        String hostile = subject();
+        long estimate = create(victim);
+        for (int i = 0; i < SMALL_MEMORY; i++) {
+            HttpResponse<String> read = TestHttp.get(container.uri("/small/v1/chat/completions/chatcmpl-stored" + i),
+                    "x-user-id", hostile);
+            assertEquals(200, read.statusCode(), read.body());
+        }
+        assertEquals(0, settled(hostile).used(), SMALL_MEMORY + " reads of stored completions ran no model " + ledger(hostile));
+        long used = readBack(victim);
+        assertEquals(Math.max(estimate, RUN_USAGE), used, kind() + ": created (charged " + estimate + "), "
+                + SMALL_MEMORY + " free reads of stored chat completions by another user, read back with usage "
+                + RUN_USAGE + " (one model run): " + ledger(victim));
     }
 }
