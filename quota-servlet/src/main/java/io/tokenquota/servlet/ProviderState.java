@@ -900,6 +900,12 @@ final class ProviderState {
         if (key != null) {
             synchronized (figures) {
                 Long known = figures.get(key);
+                if (known == null && tokens == 0) {
+                    // nothing paid and nothing shown for a job this filter holds no figure of (a poll of another's
+                    // queued job): kept, a free read would push a paid figure out (round 379: eight such polls, and
+                    // a background Response read back was charged again in full, 10,019 for 8,000)
+                    return;
+                }
                 if (known == null || tokens > known) {
                     figures.put(key, tokens);
                 }

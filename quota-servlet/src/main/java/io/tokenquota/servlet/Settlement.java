@@ -669,9 +669,14 @@ final class Settlement implements AsyncListener {
         }
         if (usage != null && !provisional) {
             beyond = Math.max(0, usage - before);
-            providerState.jobCharged(hold.subject(), job.id(), usage, true);
-            if (result != null) {
-                providerState.jobResult(hold.subject(), job.id(), result);
+            // a read that pays nothing for a job this filter holds no figure of (a stored call read back here, charged
+            // where it ran) writes none: kept, another subject's free reads would push paid figures out (round 379:
+            // eight such reads, and a background Response read back was charged again in full, 10,019 for 8,000)
+            if (beyond > 0 || providerState.jobCharged(hold.subject(), job.id()) != null) {
+                providerState.jobCharged(hold.subject(), job.id(), usage, true);
+                if (result != null) {
+                    providerState.jobResult(hold.subject(), job.id(), result);
+                }
             }
         } else if (charged == null) {
             providerState.jobCharged(hold.subject(), job.id(), 0);
