@@ -944,9 +944,12 @@ final class Settlement implements AsyncListener {
             // server) is that error; error-shaped data the model could have written is an answer
             boolean errorOnly = response.status() / 100 == 2 && sniffer.errorOnly();
             int status = errorOnly ? 502 : grpcStatus(response.status());
+            // a gRPC answer settled by its status wrote no message: at most gRPC-Web's trailer frame (round 380)
+            boolean grpcRefused = !errorOnly && status != response.status();
             // what such a 2xx wrote was the provider's error, not an answer; a 4xx that says the provider blocked
             // output the model was writing is an answer cut by the provider (round 353)
-            boolean answering = !errorOnly && (response.answering() || status / 100 == 4 && sniffer.outputBlocked());
+            boolean answering = !errorOnly && !grpcRefused
+                    && (response.answering() || status / 100 == 4 && sniffer.outputBlocked());
             String etag = response.getHeader("ETag");
             Long usage = sniffer.usage();
             long covered = response.coveredUsage();
@@ -1357,16 +1360,52 @@ final class Settlement implements AsyncListener {
      * {@code status}.
      */
     private int grpcStatus(int status) {
-        if (status / 100 != 2 || response.wroteBody() || !String.valueOf(response.getContentType())
-                .regionMatches(true, 0, "application/grpc", 0, "application/grpc".length())) {
+        String type = String.valueOf(response.getContentType()).toLowerCase(java.util.Locale.ROOT);
+        if (status / 100 != 2 || !type.startsWith("application/grpc")) {
             return status;
         }
-        String code = response.getHeader("grpc-status");
-        if (code == null) {
-            code = response.trailer("grpc-status");
+        String code;
+        if (!response.wroteBody()) {
+            code = response.getHeader("grpc-status");
+            if (code == null) {
+                code = response.trailer("grpc-status");
+            }
+        } else if (type.startsWith("application/grpc-web")) {
+            // gRPC-Web puts the trailers in the body, as its last frame (grpc/grpc doc/PROTOCOL-WEB.md; browsers
+            // cannot read HTTP trailers): an answer that is that frame alone wrote no message (round 380: a
+            // NOT_FOUND refusal before any model call, charged its 1,000 estimate)
+            code = grpcWebTrailerStatus(response.sniffer().wholeIfShort(), type.startsWith("application/grpc-web-text"));
+        } else {
+            return status;
         }
         return code == null || !code.trim().matches("[0-9]{1,9}") ? status
                 : grpcHttpStatus(Integer.parseInt(code.trim()), status);
+    }
+
+    /**
+     * The {@code grpc-status} of a gRPC-Web answer that is one trailer frame and nothing else (a flag byte with its
+     * high bit set, a 4-byte length, then {@code name:value} lines; base64 for {@code application/grpc-web-text}),
+     * or {@code null}.
+     */
+    static String grpcWebTrailerStatus(byte[] body, boolean text) {
+        if (body != null && text) {
+            try {
+                body = java.util.Base64.getDecoder().decode(new String(body, java.nio.charset.StandardCharsets.US_ASCII).trim());
+            } catch (IllegalArgumentException notBase64) {
+                return null;
+            }
+        }
+        if (body == null || body.length < 5 || (body[0] & 0x80) == 0
+                || java.nio.ByteBuffer.wrap(body, 1, 4).getInt() != body.length - 5) {
+            return null;
+        }
+        for (String line : new String(body, 5, body.length - 5, java.nio.charset.StandardCharsets.ISO_8859_1).split("\r\n")) {
+            int colon = line.indexOf(':');
+            if (colon > 0 && "grpc-status".equalsIgnoreCase(line.substring(0, colon).trim())) {
+                return line.substring(colon + 1).trim();
+            }
+        }
+        return null;
     }
 
     /**

@@ -827,6 +827,21 @@ final class UsageSniffer {
                 && (documents == 0 || !unfinished && documents == 1 && !json.inValue());
     }
 
+    /**
+     * The whole answer when it is at most {@link #FIRST_BYTES} bytes (a gRPC-Web answer whose only frame is its
+     * trailers), else {@code null}.
+     */
+    synchronized byte[] wholeIfShort() {
+        return fed == firstLength ? java.util.Arrays.copyOf(first, firstLength) : null;
+    }
+
+    /** The most of an answer's first bytes kept ({@link #wholeIfShort}). */
+    static final int FIRST_BYTES = 512;
+    private final byte[] first = new byte[FIRST_BYTES];
+    private int firstLength;
+    /** The answer's bytes fed so far. */
+    private long fed;
+
     /** Whether the answer had a body: any byte of it. */
     synchronized boolean answered() {
         return answered;
@@ -839,6 +854,12 @@ final class UsageSniffer {
             return;
         }
         answered = true;
+        int keep = Math.min(len, first.length - firstLength);
+        if (keep > 0) {
+            System.arraycopy(bytes, off, first, firstLength, keep);
+            firstLength += keep;
+        }
+        fed = fed + len < 0 ? Long.MAX_VALUE : fed + len;
         if (mode == Mode.PRELUDE) {
             prelude.write(bytes, off, len);
             if (prelude.size() >= AnswerDecoding.PRELUDE) {
