@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit381;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class TomcatRound381BreakItTest extends AbstractRound381 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.TOMCAT;
+    }
+}
