@@ -943,7 +943,7 @@ final class Settlement implements AsyncListener {
             // a 2xx whose only content was a provider's error (a stream's only event named so by the
             // server) is that error; error-shaped data the model could have written is an answer
             boolean errorOnly = response.status() / 100 == 2 && sniffer.errorOnly();
-            int status = errorOnly ? 502 : grpcStatus(response.status());
+            int status = errorOnly ? 502 : connectStatus(grpcStatus(response.status()));
             // a gRPC answer settled by its status wrote no message: at most gRPC-Web's trailer frame (round 380)
             boolean grpcRefused = !errorOnly && status != response.status();
             // what such a 2xx wrote was the provider's error, not an answer; a 4xx that says the provider blocked
@@ -1380,6 +1380,59 @@ final class Settlement implements AsyncListener {
         }
         return code == null || !code.trim().matches("[0-9]{1,9}") ? status
                 : grpcHttpStatus(Integer.parseInt(code.trim()), status);
+    }
+
+    /**
+     * The status a Connect stream's answer is settled by: a stream is answered 200 whatever its outcome, and an
+     * answer that is its end-of-stream frame alone (flag {@code 0x02}, connectrpc.com/docs/protocol, "Streaming
+     * RPCs") wrote no message; its {@code error.code} is mapped by Connect's "Error Codes" table (round 381: a
+     * {@code not_found} refusal before any model call was charged its 1,034 estimate). Else {@code status}.
+     */
+    private int connectStatus(int status) {
+        String type = String.valueOf(response.getContentType()).toLowerCase(java.util.Locale.ROOT);
+        if (status / 100 != 2 || !type.startsWith("application/connect+json") || !response.wroteBody()) {
+            return status;
+        }
+        byte[] body = response.sniffer().wholeIfShort();
+        if (body == null || body.length < 5 || body[0] != 0x02
+                || java.nio.ByteBuffer.wrap(body, 1, 4).getInt() != body.length - 5) {
+            return status;
+        }
+        String code = null;
+        try (com.fasterxml.jackson.core.JsonParser p = Json.RESPONSE_SCAN.createParser(body, 5, body.length - 5)) {
+            if (p.nextToken() == com.fasterxml.jackson.core.JsonToken.START_OBJECT) {
+                while (p.nextToken() == com.fasterxml.jackson.core.JsonToken.FIELD_NAME) {
+                    String name = p.currentName();
+                    if (p.nextToken() == com.fasterxml.jackson.core.JsonToken.START_OBJECT && "error".equals(name)) {
+                        while (p.nextToken() == com.fasterxml.jackson.core.JsonToken.FIELD_NAME) {
+                            String field = p.currentName();
+                            if (p.nextToken() == com.fasterxml.jackson.core.JsonToken.VALUE_STRING && "code".equals(field)) {
+                                code = p.getText();
+                            } else {
+                                p.skipChildren();
+                            }
+                        }
+                    } else {
+                        p.skipChildren();
+                    }
+                }
+            }
+        } catch (java.io.IOException notJson) {
+            return status;
+        }
+        return code == null ? status : switch (code) {
+            case "canceled" -> status;
+            case "invalid_argument", "failed_precondition", "out_of_range" -> 400;
+            case "unauthenticated" -> 401;
+            case "permission_denied" -> 403;
+            case "not_found" -> 404;
+            case "already_exists", "aborted" -> 409;
+            case "resource_exhausted" -> 429;
+            case "unimplemented" -> 501;
+            case "unavailable" -> 503;
+            case "deadline_exceeded" -> 504;
+            default -> 500;
+        };
     }
 
     /**
