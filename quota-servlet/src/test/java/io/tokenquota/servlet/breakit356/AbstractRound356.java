@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import io.tokenquota.QuotaAccount;
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.Deployment;
+import io.tokenquota.servlet.testing.GrpcFrames;
 import io.tokenquota.servlet.testing.ModelCallRound;
 import io.tokenquota.servlet.testing.Prose;
 import io.tokenquota.servlet.testing.TestHttp;
@@ -13,7 +14,6 @@ import jakarta.servlet.AsyncContext;
 import jakarta.servlet.http.HttpServlet;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
@@ -160,47 +160,11 @@ abstract class AbstractRound356 extends ModelCallRound {
 
     // ------------------------------------------------------------------ requests
 
-    /** A protobuf length-delimited field. */
-    static void field(ByteArrayOutputStream out, int number, byte[] value) {
-        varint(out, (number << 3) | 2);
-        varint(out, value.length);
-        out.writeBytes(value);
-    }
-
-    static void varint(ByteArrayOutputStream out, long v) {
-        while ((v & ~0x7FL) != 0) {
-            out.write((int) ((v & 0x7F) | 0x80));
-            v >>>= 7;
-        }
-        out.write((int) v);
-    }
-
-    /** {@code GenerateContentRequest{model, contents: [{role: "user", parts: [{text}]}]}}, as a gRPC frame. */
-    static byte[] grpcGenerateContent(String model, String text) {
-        ByteArrayOutputStream part = new ByteArrayOutputStream();
-        field(part, 2, text.getBytes(StandardCharsets.UTF_8));
-        ByteArrayOutputStream content = new ByteArrayOutputStream();
-        field(content, 1, part.toByteArray());
-        field(content, 2, "user".getBytes(StandardCharsets.UTF_8));
-        ByteArrayOutputStream message = new ByteArrayOutputStream();
-        field(message, 1, model.getBytes(StandardCharsets.UTF_8));
-        field(message, 2, content.toByteArray());
-        byte[] m = message.toByteArray();
-        ByteArrayOutputStream frame = new ByteArrayOutputStream();
-        frame.write(0);
-        frame.write(m.length >>> 24);
-        frame.write(m.length >>> 16);
-        frame.write(m.length >>> 8);
-        frame.write(m.length);
-        frame.writeBytes(m);
-        return frame.toByteArray();
-    }
-
     /** The gRPC call as grpc-java's client sends it: {@code application/grpc}, {@code te: trailers}. */
     HttpResponse<String> grpcCall(String s, String variant) {
         HttpRequest request = TestHttp.requestAs(container.uri(GRPC_METHOD), s, "content-type", "application/grpc",
                         "te", "trailers", "grpc-accept-encoding", "gzip", "x-variant", variant)
-                .POST(HttpRequest.BodyPublishers.ofByteArray(grpcGenerateContent(UNKNOWN_MODEL, DOCUMENT))).build();
+                .POST(HttpRequest.BodyPublishers.ofByteArray(GrpcFrames.generateContent(UNKNOWN_MODEL, DOCUMENT))).build();
         return TestHttp.send(request);
     }
 

@@ -5,6 +5,7 @@ import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.ModelCallRound;
 import io.tokenquota.servlet.testing.ModelCalls;
 import io.tokenquota.servlet.testing.Prose;
+import io.tokenquota.servlet.testing.RelayedAnswers;
 import io.tokenquota.servlet.testing.TestHttp;
 import jakarta.servlet.http.HttpServlet;
 import jakarta.servlet.http.HttpServletRequest;
@@ -13,10 +14,8 @@ import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
-import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
-import java.util.zip.CRC32;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -105,33 +104,10 @@ abstract class AbstractRound372 extends ModelCallRound {
     /**
      * One SageMaker {@code PayloadPart} message of AWS's event stream: headers {@code :event-type PayloadPart},
      * {@code :content-type application/octet-stream}, {@code :message-type event}, the raw bytes as payload, prelude
-     * and message CRC32s (the framing of {@code RelayedAnswers.awsEvent}, whose {@code :content-type} is JSON's).
+     * and message CRC32s ({@code RelayedAnswers.awsEvent}).
      */
     static byte[] payloadPart(byte[] payload) {
-        ByteArrayOutputStream headers = new ByteArrayOutputStream();
-        String[][] hs = {{":event-type", "PayloadPart"}, {":content-type", "application/octet-stream"}, {":message-type", "event"}};
-        for (String[] h : hs) {
-            byte[] name = h[0].getBytes(StandardCharsets.UTF_8);
-            byte[] value = h[1].getBytes(StandardCharsets.UTF_8);
-            headers.write(name.length);
-            headers.writeBytes(name);
-            headers.write(7);
-            headers.write(value.length >> 8);
-            headers.write(value.length & 0xFF);
-            headers.writeBytes(value);
-        }
-        byte[] hb = headers.toByteArray();
-        int total = 12 + hb.length + payload.length + 4;
-        ByteBuffer buf = ByteBuffer.allocate(total);
-        buf.putInt(total).putInt(hb.length);
-        CRC32 crc = new CRC32();
-        crc.update(buf.array(), 0, 8);
-        buf.putInt((int) crc.getValue());
-        buf.put(hb).put(payload);
-        crc = new CRC32();
-        crc.update(buf.array(), 0, total - 4);
-        buf.putInt((int) crc.getValue());
-        return buf.array();
+        return RelayedAnswers.awsEvent("PayloadPart", "application/octet-stream", payload);
     }
 
     /** Each SSE event of the container in a PayloadPart of its own. */

@@ -6,13 +6,13 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import io.tokenquota.QuotaAccount;
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.Deployment;
+import io.tokenquota.servlet.testing.GrpcFrames;
 import io.tokenquota.servlet.testing.ModelCallRound;
 import io.tokenquota.servlet.testing.Prose;
 import io.tokenquota.servlet.testing.TestHttp;
 import jakarta.servlet.http.HttpServlet;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
@@ -73,50 +73,8 @@ abstract class AbstractRound380 extends ModelCallRound {
                 return;
             }
             byte[] block = ("grpc-status:5\r\ngrpc-message:" + message + "\r\n").getBytes(StandardCharsets.US_ASCII);
-            ByteArrayOutputStream frame = new ByteArrayOutputStream();
-            frame.write(0x80);
-            frame.write(block.length >>> 24);
-            frame.write(block.length >>> 16);
-            frame.write(block.length >>> 8);
-            frame.write(block.length);
-            frame.writeBytes(block);
-            resp.getOutputStream().write(frame.toByteArray());
+            resp.getOutputStream().write(GrpcFrames.frame(GrpcFrames.WEB_TRAILERS, block));
         }
-    }
-
-    static void field(ByteArrayOutputStream out, int number, byte[] value) {
-        varint(out, (number << 3) | 2);
-        varint(out, value.length);
-        out.writeBytes(value);
-    }
-
-    static void varint(ByteArrayOutputStream out, long v) {
-        while ((v & ~0x7FL) != 0) {
-            out.write((int) ((v & 0x7F) | 0x80));
-            v >>>= 7;
-        }
-        out.write((int) v);
-    }
-
-    /** {@code GenerateContentRequest{model, contents: [{role: "user", parts: [{text}]}]}}, as a gRPC frame. */
-    static byte[] grpcGenerateContent(String model, String text) {
-        ByteArrayOutputStream part = new ByteArrayOutputStream();
-        field(part, 2, text.getBytes(StandardCharsets.UTF_8));
-        ByteArrayOutputStream content = new ByteArrayOutputStream();
-        field(content, 1, part.toByteArray());
-        field(content, 2, "user".getBytes(StandardCharsets.UTF_8));
-        ByteArrayOutputStream message = new ByteArrayOutputStream();
-        field(message, 1, model.getBytes(StandardCharsets.UTF_8));
-        field(message, 2, content.toByteArray());
-        byte[] m = message.toByteArray();
-        ByteArrayOutputStream frame = new ByteArrayOutputStream();
-        frame.write(0);
-        frame.write(m.length >>> 24);
-        frame.write(m.length >>> 16);
-        frame.write(m.length >>> 8);
-        frame.write(m.length);
-        frame.writeBytes(m);
-        return frame.toByteArray();
     }
 
     /** The call as grpc-web's client sends it: {@code application/grpc-web+proto}, {@code x-grpc-web: 1}. */
@@ -124,7 +82,7 @@ abstract class AbstractRound380 extends ModelCallRound {
         HttpRequest request = TestHttp.requestAs(container.uri(GRPC_METHOD), s, "content-type",
                         "application/grpc-web+proto", "x-grpc-web", "1", "accept", "application/grpc-web+proto",
                         "x-variant", variant)
-                .POST(HttpRequest.BodyPublishers.ofByteArray(grpcGenerateContent(UNKNOWN_MODEL, DOCUMENT))).build();
+                .POST(HttpRequest.BodyPublishers.ofByteArray(GrpcFrames.generateContent(UNKNOWN_MODEL, DOCUMENT))).build();
         return TestHttp.send(request);
     }
 

@@ -6,13 +6,13 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import io.tokenquota.QuotaAccount;
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.Deployment;
+import io.tokenquota.servlet.testing.GrpcFrames;
 import io.tokenquota.servlet.testing.ModelCallRound;
 import io.tokenquota.servlet.testing.Prose;
 import io.tokenquota.servlet.testing.TestHttp;
 import jakarta.servlet.http.HttpServlet;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
@@ -71,7 +71,7 @@ abstract class AbstractRound381 extends ModelCallRound {
                 resp.setStatus(200);
                 resp.setContentType("application/connect+json");
                 byte[] end = ("{\"error\":" + error + "}").getBytes(StandardCharsets.UTF_8);
-                resp.getOutputStream().write(envelope(0x02, end));
+                resp.getOutputStream().write(GrpcFrames.frame(GrpcFrames.CONNECT_END_STREAM, end));
                 return;
             }
             resp.setStatus(404);
@@ -80,16 +80,6 @@ abstract class AbstractRound381 extends ModelCallRound {
         }
     }
 
-    static byte[] envelope(int flags, byte[] m) {
-        ByteArrayOutputStream frame = new ByteArrayOutputStream();
-        frame.write(flags);
-        frame.write(m.length >>> 24);
-        frame.write(m.length >>> 16);
-        frame.write(m.length >>> 8);
-        frame.write(m.length);
-        frame.writeBytes(m);
-        return frame.toByteArray();
-    }
 
     /** GenerateContentRequest in proto3 JSON (protobuf's JSON mapping: lowerCamelCase field names). */
     static String generateContent() {
@@ -102,7 +92,7 @@ abstract class AbstractRound381 extends ModelCallRound {
         HttpRequest request = TestHttp.requestAs(container.uri(STREAM_METHOD), s, "content-type",
                         "application/connect+json", "connect-protocol-version", "1")
                 .POST(HttpRequest.BodyPublishers.ofByteArray(
-                        envelope(0, generateContent().getBytes(StandardCharsets.UTF_8)))).build();
+                        GrpcFrames.frame(0, generateContent().getBytes(StandardCharsets.UTF_8)))).build();
         return TestHttp.send(request);
     }
 

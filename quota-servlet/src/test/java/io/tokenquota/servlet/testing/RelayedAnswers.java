@@ -83,9 +83,16 @@ public final class RelayedAnswers {
      * event's own body ({@code {"contentBlockIndex":0,"delta":{…}}}).
      */
     public static byte[] awsEvent(String type, String json) {
-        byte[] payload = json.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        return awsEvent(type, "application/json", json.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+    }
+
+    /**
+     * The same with any payload and its {@code :content-type}: SageMaker's {@code PayloadPart} carries the model
+     * server's raw bytes as {@code application/octet-stream} (round 372).
+     */
+    public static byte[] awsEvent(String type, String contentType, byte[] payload) {
         java.io.ByteArrayOutputStream headers = new java.io.ByteArrayOutputStream();
-        String[][] hs = {{":event-type", type}, {":content-type", "application/json"}, {":message-type", "event"}};
+        String[][] hs = {{":event-type", type}, {":content-type", contentType}, {":message-type", "event"}};
         for (String[] h : hs) {
             byte[] name = h[0].getBytes(java.nio.charset.StandardCharsets.UTF_8);
             byte[] value = h[1].getBytes(java.nio.charset.StandardCharsets.UTF_8);
