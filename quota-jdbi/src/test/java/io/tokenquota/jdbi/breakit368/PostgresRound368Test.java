@@ -1,7 +1,6 @@
 package io.tokenquota.jdbi.breakit368;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.fail;
 
 import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
@@ -10,12 +9,12 @@ import io.tokenquota.QuotaException;
 import io.tokenquota.QuotaPolicy;
 import io.tokenquota.jdbi.JdbiQuotaStore;
 import io.tokenquota.jdbi.testing.PostgresExtension;
+import io.tokenquota.jdbi.testing.PostgresLocks;
 import io.tokenquota.jdbi.testing.TestDatabase;
 import io.tokenquota.jdbi.testing.TestDatabases;
 import io.tokenquota.testkit.MutableClock;
 import java.sql.Connection;
 import java.sql.ResultSet;
-import java.sql.SQLException;
 import java.sql.Statement;
 import java.time.YearMonth;
 import java.util.List;
@@ -23,7 +22,6 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.locks.LockSupport;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
@@ -139,7 +137,7 @@ class PostgresRound368Test extends AbstractRound368 {
                         assertEquals(1, rs.getInt(1));
                     }
                     Future<List<YearMonth>> retention = threads.submit(ops::dropEventsPastHistory);
-                    awaitExclusiveLockQueued(monitor);
+                    PostgresLocks.awaitEventLogLockQueued(monitor);
                     Future<String> call = threads.submit(() -> {
                         try {
                             return "charged " + (heldCall ? web.commit(hold, 2_500).charged()
@@ -162,21 +160,5 @@ class PostgresRound368Test extends AbstractRound368 {
                 }
             }
         }
-    }
-
-    /** Waits (handshake through pg_locks, no sleep) until a request for tq_event's exclusive lock is queued. */
-    private static void awaitExclusiveLockQueued(Connection monitor) throws SQLException {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
-        while (System.nanoTime() < deadline) {
-            try (Statement s = monitor.createStatement(); ResultSet rs = s.executeQuery("SELECT COUNT(*) FROM pg_locks"
-                    + " WHERE relation = to_regclass('tq_event') AND NOT granted AND mode = 'AccessExclusiveLock'")) {
-                rs.next();
-                if (rs.getInt(1) > 0) {
-                    return;
-                }
-            }
-            LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(1));
-        }
-        fail("retention never queued for the event log's lock");
     }
 }

@@ -17,7 +17,6 @@ import io.tokenquota.servlet.testing.ModelCallRound;
 import io.tokenquota.servlet.testing.SubjectGates;
 import io.tokenquota.servlet.testing.TestHttp;
 import java.io.IOException;
-import java.io.PrintWriter;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.util.UUID;
@@ -69,16 +68,7 @@ abstract class AbstractRound359 extends ModelCallRound {
             if (call.variant().equals("stream-running")) {
                 // vLLM's continuous usage stats: the chunk carries the running totals; the relay then waits
                 // (the model is still finishing) before the chunk with finish_reason and [DONE]
-                call.resp().setContentType("text/event-stream");
-                PrintWriter w = call.resp().getWriter();
-                String head = ChatCompletions.chunkHead("chatcmpl-359r");
-                w.write("data: " + head + "\"choices\":[{\"index\":0,\"delta\":{\"content\":\"word \"}}],"
-                        + ChatCompletions.usage(call.prompt(), call.completion()) + "}\n\n");
-                w.flush();
-                after.pass(call.subject());
-                w.write("data: " + head + "\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}],"
-                        + ChatCompletions.usage(call.prompt(), call.completion()) + "}\n\n" + ChatCompletions.DONE);
-                w.flush();
+                call.streamRunningTotals("chatcmpl-359r", after, call.completion());
                 return;
             }
             // "budget": the model writes the whole max_tokens it was sent (the fitted one, if fitted)

@@ -10,12 +10,10 @@ import static io.tokenquota.servlet.testing.TestHttp.readUntil;
 import io.tokenquota.QuotaAccount;
 import io.tokenquota.Team;
 import io.tokenquota.servlet.QuotaFilter;
-import io.tokenquota.servlet.testing.ChatCompletions;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.ModelCallRound;
 import io.tokenquota.servlet.testing.SubjectGates;
 import java.io.IOException;
-import java.io.PrintWriter;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.util.UUID;
@@ -58,16 +56,7 @@ abstract class AbstractRound89 extends ModelCallRound {
             if (call.variant().equals("stream-running")) {
                 // vLLM's continuous usage stats: every chunk carries the running totals; the model is
                 // still writing (its next chunk waits) after the chunk that counted 19,500
-                call.resp().setContentType("text/event-stream");
-                PrintWriter w = call.resp().getWriter();
-                String head = ChatCompletions.chunkHead("chatcmpl-89r");
-                w.write("data: " + head + "\"choices\":[{\"index\":0,\"delta\":{\"content\":\"word \"}}],"
-                        + ChatCompletions.usage(call.prompt(), call.completion()) + "}\n\n");
-                w.flush();
-                after.pass(call.subject());
-                w.write("data: " + head + "\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}],"
-                        + ChatCompletions.usage(call.prompt(), call.completion() + 1) + "}\n\n" + ChatCompletions.DONE);
-                w.flush();
+                call.streamRunningTotals("chatcmpl-89r", after, call.completion() + 1);
                 return;
             }
             call.answerWithLength("chatcmpl-89");

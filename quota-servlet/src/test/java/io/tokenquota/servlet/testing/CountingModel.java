@@ -116,6 +116,24 @@ public abstract class CountingModel extends HttpServlet {
             w.flush();
         }
 
+        /**
+         * vLLM's continuous usage stats (rounds 89, 359): a word with the running totals, then, once {@code gate}
+         * passes this call's subject (the model still finishing), the chunk with {@code finish_reason}, totals
+         * counting {@code lastCompletion} output tokens, and {@code [DONE]}.
+         */
+        public void streamRunningTotals(String id, SubjectGates gate, long lastCompletion) throws IOException {
+            resp.setContentType("text/event-stream");
+            java.io.PrintWriter w = resp.getWriter();
+            String head = ChatCompletions.chunkHead(id);
+            w.write("data: " + head + "\"choices\":[{\"index\":0,\"delta\":{\"content\":\"word \"}}],"
+                    + ChatCompletions.usage(prompt(), completion()) + "}\n\n");
+            w.flush();
+            gate.pass(subject());
+            w.write("data: " + head + "\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}],"
+                    + ChatCompletions.usage(prompt(), lastCompletion) + "}\n\n" + ChatCompletions.DONE);
+            w.flush();
+        }
+
         /** Answers {@link #completionJson} through the output stream, its length declared. */
         public void answerWithLength(String id) throws IOException {
             ChatCompletions.writeWithLength(resp, completionJson(id).getBytes(StandardCharsets.UTF_8));
