@@ -1677,16 +1677,21 @@ public final class QuotaFilter implements Filter {
      * The body as the endpoint will read it: inflated for {@code gzip}/{@code deflate}, as it came
      * without an encoding; {@link #TOO_LARGE} when the inflated body passes {@code limit} (a small
      * compressed body may inflate to gigabytes); {@code null} for an encoding the filter cannot read
-     * or a body that is not validly compressed.
+     * (several stacked among them) or a body that is not validly compressed. The field's codings are
+     * read as the answer's are ({@link AnswerDecoding#codings}: {@code identity} is none).
      */
     private static byte[] decoded(byte[] body, String encoding, long limit) throws IOException {
-        if (encoding == null || encoding.isBlank() || encoding.trim().equalsIgnoreCase("identity")) {
+        List<String> codings = AnswerDecoding.codings(encoding);
+        if (codings.isEmpty()) {
             return body;
         }
-        String name = encoding.trim().toLowerCase(java.util.Locale.ROOT);
+        if (codings.size() > 1) {
+            return null;
+        }
+        String name = codings.get(0);
         try {
             InputStream in;
-            if (name.equals("gzip") || name.equals("x-gzip")) {
+            if (name.equals("gzip")) {
                 in = new java.util.zip.GZIPInputStream(new java.io.ByteArrayInputStream(body));
             } else if (name.equals("deflate")) {
                 in = new java.util.zip.InflaterInputStream(new java.io.ByteArrayInputStream(body));

@@ -398,8 +398,9 @@ final class UsageSniffer {
             return;
         }
         String type = contentType == null ? "" : contentType.toLowerCase(Locale.ROOT);
-        boolean encoded = contentEncoding != null && !contentEncoding.isBlank()
-                && !"identity".equalsIgnoreCase(contentEncoding.trim());
+        // the field's lines joined (QuotaResponse), read as the list of codings it is (round 383)
+        List<String> codings = AnswerDecoding.codings(contentEncoding);
+        boolean encoded = !codings.isEmpty();
         // AWS's binary event stream (Bedrock's ConverseStream, InvokeModelWithResponseStream) is told by its
         // prelude's CRC, whatever the label: a byte[] relay's bytes go out under whatever type the client's
         // Accept names (application/octet-stream for */*), and its usage was never read (round 344)
@@ -418,7 +419,7 @@ final class UsageSniffer {
         // raw deflate has no magic number, and its first byte (a block header) may be one a JSON or event
         // stream starts with: an answer the header says is deflated and whose first bytes inflate to
         // one is compressed
-        boolean plain = awsBody || !looksCompressed(head) && !(encoded && contentEncoding.toLowerCase(Locale.ROOT).contains("deflate")
+        boolean plain = awsBody || !looksCompressed(head) && !(codings.contains("deflate")
                 && inflatesToAnswer(head));
         boolean unlabelled = type.isBlank();
         boolean jsonLabel = type.contains("json");
@@ -473,7 +474,7 @@ final class UsageSniffer {
         // a body that is something else under it (a JSON error, an InvokeModel answer whole) is read as that
         boolean awsFraming = awsBody || awsLabel && (head == null || head.length < AnswerDecoding.PRELUDE)
                 && !jsonBody && !eventBody && !partsBody;
-        AnswerDecoding undo = encoded && !plain ? AnswerDecoding.of(contentEncoding, this::feedDecoded)
+        AnswerDecoding undo = encoded && !plain ? AnswerDecoding.of(codings, this::feedDecoded)
                 : awsFraming ? AnswerDecoding.eventStream(this::feedDecoded) : null;
         if (undo != null) {
             decoding = undo;

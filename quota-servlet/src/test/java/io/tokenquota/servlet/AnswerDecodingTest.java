@@ -9,6 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.tokenquota.servlet.testing.RelayedAnswers;
 import java.io.ByteArrayOutputStream;
 import java.nio.charset.StandardCharsets;
+import java.util.List;
 import java.util.zip.GZIPOutputStream;
 import net.jqwik.api.ForAll;
 import net.jqwik.api.Property;
@@ -75,6 +76,43 @@ final class AnswerDecodingTest {
             throw new AssertionError(e);
         }
         return out.toByteArray();
+    }
+
+    private static byte[] deflate(byte[] bytes) {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        try (java.util.zip.DeflaterOutputStream z = new java.util.zip.DeflaterOutputStream(out)) {
+            z.write(bytes);
+        } catch (java.io.IOException e) {
+            throw new AssertionError(e);
+        }
+        return out.toByteArray();
+    }
+
+    /**
+     * Round 383: {@code Content-Encoding} lists the codings in the order they were applied (RFC 9110 section
+     * 8.4), its lines joined one list (section 5.3), {@code identity} none: gzip beside identity is gzip,
+     * stacked gzip and deflate are undone from the last applied, and a list with a coding the filter cannot
+     * decode ({@code br}), or longer than curl's five, is not read.
+     */
+    @Property(tries = 20)
+    void contentCodingsAreReadAsTheListTheyAre(@ForAll @IntRange(min = 1, max = 300) int pieceSize) {
+        byte[] json = "{\"usage\":{\"prompt_tokens\":10,\"completion_tokens\":5,\"total_tokens\":15}}"
+                .getBytes(StandardCharsets.UTF_8);
+        assertEquals(List.of("gzip", "gzip", "deflate"), AnswerDecoding.codings(" identity, GZIP,,x-gzip ,Deflate"));
+        assertEquals(15L, read("application/json", "gzip, identity", gzip(json), pieceSize).usage());
+        assertEquals(15L, read("application/json", "identity,GZIP", gzip(json), pieceSize).usage());
+        assertEquals(15L, read("application/json", "identity", json, pieceSize).usage());
+        assertEquals(15L, read("application/json", "gzip, gzip", gzip(gzip(json)), pieceSize).usage());
+        assertEquals(15L, read("application/json", "deflate, x-gzip", gzip(deflate(json)), pieceSize).usage());
+        assertEquals(15L, read("application/json", "gzip, deflate", deflate(gzip(json)), pieceSize).usage());
+        assertNull(read("application/json", "br, gzip", gzip(json), pieceSize).usage());
+        byte[] five = json;
+        for (int i = 0; i < AnswerDecoding.MAX_CODINGS; i++) {
+            five = gzip(five);
+        }
+        String fiveGzip = String.join(",", java.util.Collections.nCopies(AnswerDecoding.MAX_CODINGS, "gzip"));
+        assertEquals(15L, read("application/json", fiveGzip, five, pieceSize).usage());
+        assertNull(read("application/json", fiveGzip + ",gzip", gzip(five), pieceSize).usage());
     }
 
     /**

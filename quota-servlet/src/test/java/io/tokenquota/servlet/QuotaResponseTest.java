@@ -49,6 +49,7 @@ final class QuotaResponseTest {
                     case "getContentType" -> contentType;
                     case "isCommitted" -> true;
                     case "getStatus" -> 200;
+                    case "getHeaders" -> java.util.List.of();
                     default -> null;
                 });
     }

@@ -156,7 +156,7 @@ abstract class AbstractRound383 extends ModelCallRound {
     }
 
     /**
-     * Finding: {@code Content-Encoding: gzip, identity} is gzip (identity is no coding); httpx and curl
+     * Found and fixed: {@code Content-Encoding: gzip, identity} is gzip (identity is no coding); httpx and curl
      * decode it and read the answer. The filter reads the whole field value as one coding name, finds none
      * it knows, and charges the estimate (7,000 + input) for 15,800 the provider billed.
      */
@@ -167,7 +167,7 @@ abstract class AbstractRound383 extends ModelCallRound {
     }
 
     /**
-     * Finding: the field on two lines, {@code identity} then {@code gzip}: one list {@code identity, gzip}
+     * Found and fixed: the field on two lines, {@code identity} then {@code gzip}: one list {@code identity, gzip}
      * (RFC 9110 section 5.3), gzip. The filter reads only the first line ({@code getHeader}), takes the
      * answer for plain, cannot read it, and charges the estimate.
      */
