@@ -76,7 +76,15 @@ final class HoldKeeper implements AutoCloseable {
     /** The filter was destroyed: the keeper ends once nothing is left to keep. */
     private volatile boolean closed;
 
+    /** When the settlements the store could not take are tried again ({@link Settlement.Retries}). */
+    private final Settlement.Retries retries;
+
     HoldKeeper(QuotaLedger ledger, Duration ttl) {
+        this(ledger, ttl, Settlement.RETRIES);
+    }
+
+    HoldKeeper(QuotaLedger ledger, Duration ttl, Settlement.Retries retries) {
+        this.retries = retries;
         this.ledger = ledger;
         this.ttl = ttl;
         this.period = Duration.ofMillis(Math.max(100, ttl.toMillis() / 4));
@@ -155,6 +163,11 @@ final class HoldKeeper implements AutoCloseable {
     void unsettled(Reservation hold, java.util.function.BooleanSupplier attempt) {
         put(unsettled, hold, attempt);
         unlanded.retrying(call(hold));
+    }
+
+    /** The schedule of the retries of this keeper's settlements. */
+    Settlement.Retries retries() {
+        return retries;
     }
 
     /** Runs {@code task} on a worker after {@code delayMillis}. */

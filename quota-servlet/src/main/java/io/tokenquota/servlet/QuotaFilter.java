@@ -197,7 +197,7 @@ public final class QuotaFilter implements Filter {
         this.releaseOnError = b.releaseOnError;
         this.holdTtl = b.holdTtl;
         // without a TTL of its own, a hold lives the policy's
-        this.keeper = new HoldKeeper(ledger, b.holdTtl != null ? b.holdTtl : ledger.policy().holdTtl());
+        this.keeper = new HoldKeeper(ledger, b.holdTtl != null ? b.holdTtl : ledger.policy().holdTtl(), b.settlementRetries);
         this.fitMinimum = b.fitMinimum;
         this.weights = b.weights;
         this.weightsByPrefix = Map.copyOf(b.weightsByPrefix);
@@ -2240,6 +2240,7 @@ public final class QuotaFilter implements Filter {
         private ModelWeights weights;
         private final Map<String, ModelWeights> weightsByPrefix = new LinkedHashMap<>();
         private int providerStateEntries = ProviderState.DEFAULT_ENTRIES;
+        private Settlement.Retries settlementRetries = Settlement.RETRIES;
 
         private Builder(QuotaLedger ledger) {
             this.ledger = Objects.requireNonNull(ledger, "ledger");
@@ -2355,6 +2356,17 @@ public final class QuotaFilter implements Filter {
         /** Whether a 5xx or an exception releases the hold (default) or charges it. */
         public Builder releaseOnError(boolean releaseOnError) {
             this.releaseOnError = releaseOnError;
+            return this;
+        }
+
+        /**
+         * Internal, for the tests: when the settlements the store could not take are tried again, instead of
+         * {@link Settlement#RETRIES} (0.1, 1, 2, 5 s, and up to 5 s inline). A test that waits a refused
+         * settlement's retries out runs them in milliseconds; what is retried, and when it is counted or given up,
+         * stays the same.
+         */
+        Builder settlementRetries(long[] pausesMs, long inlineMaxPauseMs, Duration inline) {
+            this.settlementRetries = new Settlement.Retries(pausesMs, inlineMaxPauseMs, inline.toNanos());
             return this;
         }
 

@@ -1177,6 +1177,28 @@ final class Settlement implements AsyncListener {
      * at once, a failover or a database restart within seconds. The last pause repeats.
      */
     private static final long[] RETRY_PAUSES_MS = {100, 1_000, 2_000, 5_000};
+
+    /**
+     * When a settlement the store could not take is tried again: the pauses before the background retries
+     * ({@code pausesMs}, the last repeating), and, for a charge the store refuses at once, how long the end of the
+     * answer waits ({@code inlineNanos}) and the longest pause between its inline attempts ({@code inlineMaxPauseMs};
+     * they start at the first background pause and double). Internal: every filter runs {@link #RETRIES}; the tests
+     * give a filter a faster schedule (the package-private {@code QuotaFilter.Builder#settlementRetries}) so that
+     * waiting a refused settlement's retries out takes milliseconds rather than the thirteen seconds it takes here.
+     */
+    record Retries(long[] pausesMs, long inlineMaxPauseMs, long inlineNanos) {
+        Retries {
+            if (pausesMs.length == 0 || java.util.Arrays.stream(pausesMs).anyMatch(p -> p <= 0) || inlineMaxPauseMs <= 0
+                    || inlineNanos < 0) {
+                throw new IllegalArgumentException("retry pauses must be positive");
+            }
+            pausesMs = pausesMs.clone();
+        }
+
+        long pause(int retries) {
+            return pausesMs[Math.min(retries, pausesMs.length - 1)];
+        }
+    }
     /**
      * Failed retries after which a settlement still not landed is counted ({@link QuotaFilter#settleFailureCount()})
      * and logged, once, about eight seconds in: an outage that long is worth an alert, a blip is not. The
@@ -1203,13 +1225,13 @@ final class Settlement implements AsyncListener {
             if (!passing(e)) {
                 throw e;
             }
-            if (answerWaits && System.nanoTime() - started < QUICK_REFUSAL_NANOS && retriedInline(settlement, started)) {
+            if (answerWaits && System.nanoTime() - started < QUICK_REFUSAL_NANOS && retriedInline(settlement, started, keeper.retries())) {
                 return;
             }
             retrying = true;
             Retry retry = new Retry(settlement);
             keeper.unsettled(hold, retry::attempt);
-            keeper.later(retry::scheduled, RETRY_PAUSES_MS[0]);
+            keeper.later(retry::scheduled, keeper.retries().pause(0));
         }
     }
 
@@ -1234,16 +1256,19 @@ final class Settlement implements AsyncListener {
     /** How long the end of an answer waits for a charge the store refuses at once: a failover's usual length. */
     private static final long INLINE_RETRIES_NANOS = TimeUnit.SECONDS.toNanos(5);
 
+    /** The schedule of every filter: {@link #RETRY_PAUSES_MS}, and up to {@link #INLINE_RETRIES_NANOS} inline. */
+    static final Retries RETRIES = new Retries(RETRY_PAUSES_MS, 1_000, INLINE_RETRIES_NANOS);
+
     /**
-     * Tries again on the request thread, after 0.1, 0.2, 0.4, 0.8 s and then every second, for as long as
-     * each refusal comes at once and at most {@link #INLINE_RETRIES_NANOS} since {@code started}: the
+     * Tries again on the request thread, after 0.1, 0.2, 0.4, 0.8 s and then every second (by {@link #RETRIES}),
+     * for as long as each refusal comes at once and at most {@link #INLINE_RETRIES_NANOS} since {@code started}: the
      * client gets the end of the answer afterwards, so a blip or a failover does not leave its charge
      * unlanded when the client's next call comes, perhaps through another instance that knows nothing of
      * it. Whether it landed; if not, the background retries take over.
      */
-    private static boolean retriedInline(Runnable settlement, long started) {
-        long pause = RETRY_PAUSES_MS[0];
-        while (System.nanoTime() - started + TimeUnit.MILLISECONDS.toNanos(pause) <= INLINE_RETRIES_NANOS) {
+    private static boolean retriedInline(Runnable settlement, long started, Retries schedule) {
+        long pause = schedule.pause(0);
+        while (System.nanoTime() - started + TimeUnit.MILLISECONDS.toNanos(pause) <= schedule.inlineNanos()) {
             try {
                 TimeUnit.MILLISECONDS.sleep(pause);
             } catch (InterruptedException interrupted) {
@@ -1263,7 +1288,7 @@ final class Settlement implements AsyncListener {
                     return false;
                 }
             }
-            pause = Math.min(pause * 2, 1_000);
+            pause = Math.min(pause * 2, schedule.inlineMaxPauseMs());
         }
         return false;
     }
@@ -1302,7 +1327,7 @@ final class Settlement implements AsyncListener {
                 LOG.warn("could not settle reservation {} of {} in {} retries: the store is unreachable; still"
                         + " trying", hold.id(), hold.subject(), retries);
             }
-            keeper.later(this::scheduled, RETRY_PAUSES_MS[Math.min(retries, RETRY_PAUSES_MS.length - 1)]);
+            keeper.later(this::scheduled, keeper.retries().pause(retries));
         }
 
         /**

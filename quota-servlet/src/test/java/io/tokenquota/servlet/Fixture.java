@@ -85,8 +85,10 @@ final class Fixture implements AutoCloseable {
                 .estimator(QUARTER).fallbackEstimate(FALLBACK).build();
         QuotaFilter closed = QuotaFilter.builder(broken).protect("/closed/").subjectResolver(loopback).build();
         openFilter = QuotaFilter.builder(broken).protect("/open/").subjectResolver(loopback).failOpen(true).build();
-        failingSettlements = QuotaFilter.builder(unsettleable(store)).protect("/unsettled/").subjectResolver(loopback)
-                .estimator(QUARTER).build();
+        // the settlement retries in milliseconds: aSettlementTheLedgerRefusesIsCountedForMonitoring waits until the
+        // fourth failed retry counts it, about thirteen seconds on the production schedule
+        failingSettlements = FastSettlementRetries.fast(QuotaFilter.builder(unsettleable(store)).protect("/unsettled/")
+                .subjectResolver(loopback).estimator(QUARTER)).build();
         QuotaApiServlet api = QuotaApiServlet.builder(store).subjectResolver(loopback)
                 .adminAuthorizer(AdminAuthorizer.bearerToken(ADMIN_TOKEN)).paymentSecret(PAYMENT_SECRET).build();
         QuotaApiServlet defaults = QuotaApiServlet.builder(store).subjectResolver(loopback).build();
