@@ -175,7 +175,9 @@ public final class QuotaFilter implements Filter {
     private final AtomicLong failOpenCount = new AtomicLong();
     private final AtomicLong settleFailureCount = new AtomicLong();
     /** Usage of recent answers by ETag: a 304 an ETag filter makes of a computed answer is charged it. */
-    private final AnswerUsages answers = new AnswerUsages(65_536);
+    private final AnswerUsages answers;
+    /** Entries of {@link #answers} every filter keeps. */
+    static final int ANSWER_MEMORY = 65_536;
     /** What state kept at the provider cost, by its id: a call naming it is held and charged with it. */
     private final ProviderState providerState;
 
@@ -202,6 +204,7 @@ public final class QuotaFilter implements Filter {
         this.weights = b.weights;
         this.weightsByPrefix = Map.copyOf(b.weightsByPrefix);
         this.providerState = new ProviderState(b.providerStateEntries);
+        this.answers = new AnswerUsages(b.answerMemory);
     }
 
     /**
@@ -2241,6 +2244,7 @@ public final class QuotaFilter implements Filter {
         private final Map<String, ModelWeights> weightsByPrefix = new LinkedHashMap<>();
         private int providerStateEntries = ProviderState.DEFAULT_ENTRIES;
         private Settlement.Retries settlementRetries = Settlement.RETRIES;
+        private int answerMemory = ANSWER_MEMORY;
 
         private Builder(QuotaLedger ledger) {
             this.ledger = Objects.requireNonNull(ledger, "ledger");
@@ -2367,6 +2371,17 @@ public final class QuotaFilter implements Filter {
          */
         Builder settlementRetries(long[] pausesMs, long inlineMaxPauseMs, Duration inline) {
             this.settlementRetries = new Settlement.Retries(pausesMs, inlineMaxPauseMs, inline.toNanos());
+            return this;
+        }
+
+        /**
+         * Internal, for the tests: how many entries the memory of recent answers' usage ({@link AnswerUsages}: by
+         * ETag, results files' calls, streams sent) keeps, instead of {@link #ANSWER_MEMORY}. A test of what
+         * other users' traffic does to that memory fills a small one with hundreds of calls rather than tens of
+         * thousands; how it is kept and turned over stays the same.
+         */
+        Builder answerMemory(int entries) {
+            this.answerMemory = (int) nonNegative(entries, "answerMemory");
             return this;
         }
 

@@ -87,7 +87,7 @@ final class Fixture implements AutoCloseable {
         openFilter = QuotaFilter.builder(broken).protect("/open/").subjectResolver(loopback).failOpen(true).build();
         // the settlement retries in milliseconds: aSettlementTheLedgerRefusesIsCountedForMonitoring waits until the
         // fourth failed retry counts it, about thirteen seconds on the production schedule
-        failingSettlements = FastSettlementRetries.fast(QuotaFilter.builder(unsettleable(store)).protect("/unsettled/")
+        failingSettlements = FilterTestHooks.fastSettlementRetries(QuotaFilter.builder(unsettleable(store)).protect("/unsettled/")
                 .subjectResolver(loopback).estimator(QUARTER)).build();
         QuotaApiServlet api = QuotaApiServlet.builder(store).subjectResolver(loopback)
                 .adminAuthorizer(AdminAuthorizer.bearerToken(ADMIN_TOKEN)).paymentSecret(PAYMENT_SECRET).build();

@@ -10,7 +10,7 @@ import io.tokenquota.QuotaException;
 import io.tokenquota.QuotaLedger;
 import io.tokenquota.Reservation;
 import io.tokenquota.jdbi.JdbiQuotaStore;
-import io.tokenquota.servlet.FastSettlementRetries;
+import io.tokenquota.servlet.FilterTestHooks;
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.ChatCompletions;
 import io.tokenquota.servlet.testing.ClockedStore;
@@ -110,7 +110,7 @@ abstract class AbstractRound114 extends H2FilterRound {
                 .filter("quota-a", storeA.filter("/ta/"), "/ta/*")
                 .filter("quota-b", storeB.filter("/tb/"), "/tb/*")
                 // the refused commit's retries in milliseconds: the short call's answer waited 5 s of inline retries
-                .filter("quota-c", FastSettlementRetries.fast(filterFor(troubled, "/tc/")).build(), "/tc/*")
+                .filter("quota-c", FilterTestHooks.fastSettlementRetries(filterFor(troubled, "/tc/")).build(), "/tc/*")
                 .servlet("chat", new Model(), "/ai/*")
                 .servlet("model-a", new Model(), "/ta/*")
                 .servlet("model-b", new Model(), "/tb/*")

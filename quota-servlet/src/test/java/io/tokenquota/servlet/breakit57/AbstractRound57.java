@@ -34,11 +34,18 @@ abstract class AbstractRound57 extends H2FilterRound {
         return "u57-" + UUID.randomUUID().toString().substring(0, 12);
     }
 
+    /**
+     * Provider-state figures the {@code /small/} filter remembers (the operator's {@code providerStateEntries}).
+     * Section 5 sends an eighth as many stored Responses of other users.
+     */
+    static final int SMALL_MEMORY = 2_048;
+
     @Override
     protected Deployment deploy(QuotaFilter filter) {
         return Deployment.create()
                 .filter("quota", filter, "/ai/*")
-                .servlet("models", new Models(), "/ai/*");
+                .filter("small", filterFor("/small/").providerStateEntries(SMALL_MEMORY).build(), "/small/*")
+                .servlet("models", new Models(), "/ai/*", "/small/*");
     }
 
     /**
@@ -290,12 +297,18 @@ abstract class AbstractRound57 extends H2FilterRound {
      * four words again, as if the filter had never seen the conversation (a client that wants this
      * need not wait for others: the same 4,096 calls of its own cost less than one re-read of a long
      * agent conversation).
+     *
+     * <p>Run on the {@code /small/} filter's {@value #SMALL_MEMORY} figures, with an eighth as many calls of the 64
+     * other users (256, four each): the round's 4,096 calls were a sixteenth of the default memory's 65,536 figures
+     * and took 40 s a container. An eighth is the tighter bound (each call and each user leave figures of their
+     * own, so the memory is nearer full than the calls alone say; the same 256 calls push the conversation out of
+     * a memory of 512), and the same point: other users' traffic short of filling the memory does not.
      */
     @Test
     void aStoredResponseContinuedAfterOtherUsersTrafficIsChargedWithTheConversation() throws Exception {
         String owner = subject();
         String notes = "The quarterly ledger lists every invoice by customer and contract clause. ".repeat(440);
-        HttpResponse<String> first = TestHttp.postJson(container.uri("/ai/v1/responses"), owner, "{\"model\":\"gpt-4o\","
+        HttpResponse<String> first = TestHttp.postJson(container.uri("/small/v1/responses"), owner, "{\"model\":\"gpt-4o\","
                 + "\"input\":" + JSON.valueToTree(notes) + ",\"max_output_tokens\":64,\"store\":true}");
         assertTrue(first.statusCode() == 200, first.body());
         String previous = JSON.readTree(first.body()).path("id").asText();
@@ -306,8 +319,8 @@ abstract class AbstractRound57 extends H2FilterRound {
             java.util.List<java.util.concurrent.Future<Integer>> calls = new java.util.ArrayList<>();
             for (int u = 0; u < 64; u++) {
                 String user = subject();
-                for (int i = 0; i < 64; i++) {
-                    calls.add(pool.submit(() -> TestHttp.postJson(container.uri("/ai/v1/responses"), user,
+                for (int i = 0; i < SMALL_MEMORY / 8 / 64; i++) {
+                    calls.add(pool.submit(() -> TestHttp.postJson(container.uri("/small/v1/responses"), user,
                             "{\"model\":\"gpt-4o-mini\",\"input\":\"Hi.\",\"max_output_tokens\":16}").statusCode()));
                 }
             }
@@ -317,12 +330,12 @@ abstract class AbstractRound57 extends H2FilterRound {
         } finally {
             pool.shutdownNow();
         }
-        String seen = postAndHangUpAfter("/ai/v1/responses", owner, "{\"model\":\"gpt-4o\",\"previous_response_id\":\""
+        String seen = postAndHangUpAfter("/small/v1/responses", owner, "{\"model\":\"gpt-4o\",\"previous_response_id\":\""
                 + previous + "\",\"input\":\"And the totals?\",\"max_output_tokens\":64,\"stream\":true}", "output_text.delta");
         assertTrue(seen.contains("word"), seen);
         long second = settled(owner).used() - firstCharge;
         long context = Models.STORED.get(previous);
-        assertTrue(second >= context, "after 4,096 calls of other users the owner continued its stored " + context
+        assertTrue(second >= context, "after " + SMALL_MEMORY / 8 + " calls of other users the owner continued its stored " + context
                 + "-token Response, cut the stream after the first words, and was charged " + second + ": " + ledger(owner));
     }
 
