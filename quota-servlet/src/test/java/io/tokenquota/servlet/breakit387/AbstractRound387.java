@@ -59,7 +59,8 @@ abstract class AbstractRound387 extends ModelCallRound {
 
     @Override
     protected Deployment deploy(QuotaFilter filter) {
-        return filteredAi(filter).servlet("strands", new AgentCoreRelay(), "/ai/strands/*");
+        return filteredAi(filter).servlet("strands", new AgentCoreRelay(), "/ai/strands/*")
+                .servlet("pydantic-ai", new PydanticAiRun(), "/ai/pydantic/*");
     }
 
     // ------------------------------------------------------------------ the Bedrock ConverseStream chunks of both calls
@@ -140,5 +141,70 @@ abstract class AbstractRound387 extends ModelCallRound {
         String s = subject();
         HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/strands/bare"), s, REQUEST);
         assertCharged(s, r, 200, 1, RUN, "the same two Bedrock calls, relayed as bare ConverseStream events");
+    }
+
+    // ------------------------------------------------------------------ Pydantic AI's message history of a run
+
+    /**
+     * Pydantic AI's {@code ModelResponse} as {@code ModelMessagesTypeAdapter} writes it ({@code result.all_messages_json()};
+     * pydantic/pydantic-ai {@code pydantic_ai_slim/pydantic_ai/messages.py}: {@code parts}, {@code usage}
+     * ({@code RequestUsage}: {@code input_tokens}, {@code cache_write_tokens}, {@code cache_read_tokens},
+     * {@code output_tokens}, {@code input_audio_tokens}, {@code cache_audio_read_tokens}, {@code output_audio_tokens},
+     * {@code details}), {@code model_name}, {@code timestamp}, {@code kind: "response"}, {@code provider_name},
+     * {@code provider_details}, {@code provider_response_id}, {@code finish_reason}).
+     */
+    static String modelResponse(String parts, long in, long out, String responseId, String finish) {
+        return "{\"parts\":" + parts + ",\"usage\":{\"input_tokens\":" + in + ",\"cache_write_tokens\":0,"
+                + "\"cache_read_tokens\":0,\"output_tokens\":" + out + ",\"input_audio_tokens\":0,\"cache_audio_read_tokens\":0,"
+                + "\"output_audio_tokens\":0,\"details\":{\"accepted_prediction_tokens\":0,\"audio_tokens\":0,"
+                + "\"reasoning_tokens\":0,\"rejected_prediction_tokens\":0}},\"model_name\":\"gpt-4.1-2025-04-14\","
+                + "\"timestamp\":\"2025-10-06T09:12:44Z\",\"kind\":\"response\",\"provider_name\":\"openai\","
+                + "\"provider_details\":{\"finish_reason\":\"" + (finish.equals("tool_call") ? "tool_calls" : finish) + "\"},"
+                + "\"provider_response_id\":\"" + responseId + "\",\"finish_reason\":\"" + finish + "\"}";
+    }
+
+    static final String USER_REQUEST = "{\"parts\":[{\"content\":\"Summarise the termination clauses of our supplier"
+            + " contracts.\",\"timestamp\":\"2025-10-06T09:12:43Z\",\"part_kind\":\"user-prompt\"}],\"instructions\":"
+            + "\"You are a contracts analyst.\",\"kind\":\"request\"}";
+    static final String TOOL_CALL = "[{\"tool_name\":\"search_contracts\",\"args\":\"{\\\"query\\\":\\\"termination\\\"}\","
+            + "\"tool_call_id\":\"call_Yz3mRk1\",\"id\":null,\"provider_details\":null,\"part_kind\":\"tool-call\"}]";
+    static final String TOOL_RETURN = "{\"parts\":[{\"tool_name\":\"search_contracts\",\"content\":\"" + CONTRACT.repeat(250)
+            + "\",\"tool_call_id\":\"call_Yz3mRk1\",\"metadata\":null,\"timestamp\":\"2025-10-06T09:12:45Z\","
+            + "\"part_kind\":\"tool-return\"}],\"instructions\":\"You are a contracts analyst.\",\"kind\":\"request\"}";
+    static final String ANSWER = "[{\"content\":\"" + WORDS.repeat(60) + "\",\"id\":null,\"provider_details\":null,"
+            + "\"part_kind\":\"text\"}]";
+
+    /** A FastAPI route answering {@code Response(result.all_messages_json(), media_type="application/json")}. */
+    class PydanticAiRun extends HttpServlet {
+        @Override
+        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+            req.getInputStream().readAllBytes();
+            calls.count(req.getHeader("x-user-id"));
+            String body = "/one".equals(req.getPathInfo())
+                    ? "[" + USER_REQUEST + "," + modelResponse(ANSWER, SECOND_IN, SECOND_OUT, "chatcmpl-CNa2", "stop") + "]"
+                    : "[" + USER_REQUEST + "," + modelResponse(TOOL_CALL, FIRST_IN, FIRST_OUT, "chatcmpl-CNa1", "tool_call")
+                    + "," + TOOL_RETURN + "," + modelResponse(ANSWER, SECOND_IN, SECOND_OUT, "chatcmpl-CNa2", "stop") + "]";
+            resp.setContentType("application/json");
+            EventStreams.write(resp.getOutputStream(), body);
+        }
+    }
+
+    /**
+     * A Pydantic AI run's messages ({@code all_messages_json()}): two model calls, each {@code ModelResponse} with its
+     * own {@code usage} and {@code provider_response_id}. Right: both calls charged, 14,050.
+     */
+    @Test
+    void pydanticAiMessagesOfTwoCallsAreBothCharged() {
+        String s = subject();
+        HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/pydantic/run"), s, REQUEST);
+        assertCharged(s, r, 200, 1, RUN, "a Pydantic AI run's message history, two ModelResponses of 2,250 and 11,800");
+    }
+
+    /** Control: a run of one model call, its one ModelResponse: 11,800 charged. */
+    @Test
+    void controlPydanticAiMessagesOfOneCall() {
+        String s = subject();
+        HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/pydantic/one"), s, REQUEST);
+        assertCharged(s, r, 200, 1, SECOND_IN + SECOND_OUT, "a Pydantic AI run of one call");
     }
 }
