@@ -263,6 +263,7 @@ final class JsonDocumentScanner {
      *                   the chunk that finishes a candidate ({@code ended})
      * @param reportId   the id of the call its usage is reported for: the top-level {@code id}, else the
      *                   {@code metadata.id} of a Spring AI {@code ChatResponse} (the provider's id of its call),
+     *                   else a Pydantic AI {@code ModelResponse}'s {@code provider_response_id} ({@link #reportId}),
      *                   else what the call measured of itself ({@link #measured})
      * @param interactionId the stored Gemini interaction a stream's event belongs to, or {@code null}
      * @param conversationId the conversation the answer extended or started (Mistral's
@@ -378,6 +379,23 @@ final class JsonDocumentScanner {
             "raw_model_stream_event", "data");
     /** Inside a wrapper's event ({@link #wrappedEvent}) only: the JS SDK's raw provider event. */
     private static final Map<String, String> NESTED_WRAPPERS = Map.of("model", "event");
+    /**
+     * Strands Agents' {@code ModelStreamChunkEvent}, {@code {"event": <chunk>}}, as Bedrock AgentCore writes an
+     * agent's stream ({@code data: <json>}): a wrapper without a {@code type}, the field and the ConverseStream
+     * events it wraps. Read as the event it wraps only in that exact shape ({@link #wraps}): a root object whose only
+     * field is {@code event}, holding one of these keys alone; an application's own {@code event} may hold anything
+     * (round 387: a two-call run of 14,050 tokens relayed so was charged its hold, 1,011).
+     */
+    private static final String STRANDS_WRAPPER = "event";
+    private static final Set<String> CONVERSE_STREAM_EVENTS = Set.of("messageStart", "contentBlockStart",
+            "contentBlockDelta", "contentBlockStop", "messageStop", "metadata");
+    /**
+     * The fields of the current root object, counted; those of its {@link #STRANDS_WRAPPER} object, and whether the
+     * last of them is one of the {@link #CONVERSE_STREAM_EVENTS}.
+     */
+    private int rootFields;
+    private int wrappedFields;
+    private boolean converseEvent;
     /**
      * The fields a picture a model drew is answered in as base64: OpenAI's image API's {@code b64_json},
      * Spring AI's {@code Image} as Jackson writes it ({@code b64Json}).
@@ -650,6 +668,12 @@ final class JsonDocumentScanner {
         pictures = null;
         inner = null;
         innerDocument = null;
+        rootFields = 0;
+        wrappedFields = 0;
+        converseEvent = false;
+        modelResponseParts = false;
+        modelResponseKind = false;
+        providerResponseId = null;
         tokenFields = 0;
         usages = new HashMap<>();
         messages = new java.util.ArrayList<>();
@@ -917,10 +941,11 @@ final class JsonDocumentScanner {
                     usages.computeIfAbsent("", k -> new HashMap<>()).put(COUNT_TOKEN_LIST, 0L);
                 }
                 if (depth == 2 && object && objectAt[1] && innerDocument == null && inner == null && !inRootArray
-                        && !messagesAnywhere && (wrappedEvent ? NESTED_WRAPPERS : WRAPPERS).containsValue(fieldAt[1])) {
+                        && !messagesAnywhere && ((wrappedEvent ? NESTED_WRAPPERS : WRAPPERS).containsValue(fieldAt[1])
+                        || !wrappedEvent && rootFields == 1 && STRANDS_WRAPPER.equals(fieldAt[1]))) {
                     // the object may be an event a framework wrapped: read as a document of its own too, kept
-                    // if the wrapper's type says so (it may come after); a LangGraph state's keys wrap no event
-                    // (ownPlaces)
+                    // if the wrapper's type says so (it may come after) or it is Strands' in its exact shape
+                    // (wraps); a LangGraph state's keys wrap no event (ownPlaces)
                     innerField = fieldAt[1];
                     inner = new JsonDocumentScanner(d -> innerDocument = d, parser, text == null ? null : text.another());
                 }
@@ -1105,8 +1130,7 @@ final class JsonDocumentScanner {
                         if (inRootArray && tokenFields == TGI_TOKEN) {
                             usages.computeIfAbsent("", k -> new HashMap<>()).put(COUNT_TOKEN_ARRAY, 0L);
                         }
-                        sink.accept(innerDocument != null && type != null
-                                && innerField.equals((wrappedEvent ? NESTED_WRAPPERS : WRAPPERS).get(type)) ? innerDocument : document());
+                        sink.accept(innerDocument != null && wraps() ? innerDocument : document());
                     }
                     nextDocument();
                 }
@@ -1118,6 +1142,13 @@ final class JsonDocumentScanner {
                 }
                 if (depth <= TRACKED_DEPTH) {
                     fieldAt[depth] = parser.currentName();
+                }
+                if (depth == 1 && objectAt[1]) {
+                    rootFields++;
+                    modelResponseParts |= "parts".equals(parser.currentName());
+                } else if (depth == 2 && objectAt[1] && objectAt[2] && STRANDS_WRAPPER.equals(fieldAt[1])) {
+                    wrappedFields++;
+                    converseEvent = CONVERSE_STREAM_EVENTS.contains(parser.currentName());
                 }
                 if (JsonRpc.USAGE_NAMES.contains(parser.currentName())) {
                     usageNamed = true;
@@ -1263,6 +1294,10 @@ final class JsonDocumentScanner {
                     requestId = parser.getText();
                 } else if (depth == 1 && objectAt[1] && "task_status".equals(fieldAt[1])) {
                     taskStatus = parser.getText();
+                } else if (depth == 1 && objectAt[1] && "kind".equals(fieldAt[1])) {
+                    modelResponseKind = "response".equals(parser.getText());
+                } else if (depth == 1 && objectAt[1] && "provider_response_id".equals(fieldAt[1])) {
+                    providerResponseId = parser.getText();
                 } else if (depth == 2 && objectAt[1] && objectAt[2] && "response".equals(fieldAt[1]) && "id".equals(fieldAt[2])) {
                     wrappedId = parser.getText();
                 } else if (depth == 2 && objectAt[1] && objectAt[2] && "message".equals(fieldAt[1]) && "id".equals(fieldAt[2])) {
@@ -1380,6 +1415,17 @@ final class JsonDocumentScanner {
         }
     }
 
+    /**
+     * Whether the root object just read is a framework's wrapper of the event its {@link #innerField} held: its
+     * {@code type} names that field ({@link #WRAPPERS}), or it is Strands' {@link #STRANDS_WRAPPER} in its exact shape.
+     */
+    private boolean wraps() {
+        if (type != null) {
+            return innerField.equals((wrappedEvent ? NESTED_WRAPPERS : WRAPPERS).get(type));
+        }
+        return !wrappedEvent && STRANDS_WRAPPER.equals(innerField) && rootFields == 1 && wrappedFields == 1 && converseEvent;
+    }
+
     /** The document's top-level {@code choices} list holds an object. */
     private boolean choiceSeen;
     /** The choices of the document's top-level {@code choices} with a {@code finish_reason}, by {@link #choiceBit}. */
@@ -1479,7 +1525,7 @@ final class JsonDocumentScanner {
                 "file".equals(object) || "container.file".equals(object) || "file".equals(type) ? lineId : nestedFileId,
                 streamCall(), status, foreground, catalogueFields, finishedChoices, begunChoices, deltas,
                 geminiResponse != null && geminiResponse.equals(streamCall()),
-                lineId != null ? lineId : metadataId != null ? metadataId : measured,
+                reportId(),
                 pictures, a2aCalls(), listedRuns, interactionId, conversationId, teamMessages, requestId, taskStatus,
                 rpcVersion ? new JsonRpc.Reply(rpcId, !rpcExtra, rpcResult, rpcError, rpcResultOverflow ? null : rpcResultFields,
                         a2aKind, "task".equals(a2aKind) ? a2aId : a2aTaskId, a2aState, usageNamed) : null,
@@ -1788,6 +1834,30 @@ final class JsonDocumentScanner {
     private String geminiResponse;
     private boolean invocation;
     private boolean partial;
+    /**
+     * Pydantic AI's {@code ModelResponse} as its {@code ModelMessagesTypeAdapter} writes it: a top-level
+     * {@code parts} field, {@code "kind": "response"} (the last named counts), and its {@code provider_response_id}.
+     */
+    private boolean modelResponseParts;
+    private boolean modelResponseKind;
+    private String providerResponseId;
+
+    /** {@link Document#reportId}. */
+    private String reportId() {
+        if (lineId != null) {
+            return lineId;
+        }
+        if (metadataId != null) {
+            return metadataId;
+        }
+        // round 387: Pydantic AI's ModelResponse (kind "response", its parts and usage) names its call by its
+        // provider_response_id alone: a run's messages (all_messages_json()) of two calls, 2,250 and 11,800, were
+        // charged the last
+        if (providerResponseId != null && modelResponseKind && modelResponseParts && usages.containsKey("usage")) {
+            return providerResponseId;
+        }
+        return measured;
+    }
 
     private String call() {
         if (customId != null) {
