@@ -178,8 +178,11 @@ public final class InMemoryQuotaStore implements QuotaStore {
             }
             LedgerRules.Charge charge = LedgerRules.charge(policy.overrunPolicy(), hold.held, actualTokens);
             finish(tx, hold, a -> {
-                a.setUsed(LedgerRules.add(a.used, charge.charged()));
+                // the hold freed before its charge lands: each setter checks used + reserved, and only the end
+                // state must fit 64 bits, as the SQL stores check it (round 390: a commit ending at 9,223 x 10^15
+                // was refused AMOUNT_OVERFLOW because the charge was checked with its own hold still counted)
                 a.setReserved(a.reserved - hold.held);
+                a.setUsed(LedgerRules.add(a.used, charge.charged()));
             });
             hold.commit(actualTokens, charge, tx.now);
             logHold(tx, hold, EventKind.COMMITTED, charge.charged(), charge.overage(), usage);
