@@ -35,4 +35,9 @@ public final class FilterTestHooks {
     public static QuotaFilter.Builder answerMemory(QuotaFilter.Builder builder, int entries) {
         return builder.answerMemory(entries);
     }
+
+    /** The entries the memory of answers' usage keeps by default ({@link QuotaFilter#ANSWER_MEMORY}). */
+    public static int defaultAnswerMemory() {
+        return QuotaFilter.ANSWER_MEMORY;
+    }
 }

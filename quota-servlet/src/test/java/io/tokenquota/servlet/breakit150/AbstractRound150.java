@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.tokenquota.QuotaAccount;
+import io.tokenquota.servlet.FilterTestHooks;
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.ModelCallRound;
@@ -45,17 +46,41 @@ abstract class AbstractRound150 extends ModelCallRound {
     /** Calls in the batch, and what the provider billed each (300 input + 700 output). */
     static final int BATCH_CALLS = 5;
     static final long PER_CALL = 1_000;
-    /** Streams other users are sent between the honest user's two requests: past the memory's 4,096. */
-    static final int OTHERS = 70;
+    /**
+     * Entries the deployed filter's memory of answers keeps ({@code answerMemory}), instead of the default
+     * {@code QuotaFilter.ANSWER_MEMORY} (65,536). The round sent 4,200 other streams (70 users, 60 each) through
+     * the default memory: 6% of it, and 4,200 HTTP streams took about 5 s a test. Here {@link #OTHERS} users send
+     * {@link #STREAMS_EACH} each, 420 streams, 82% of this memory: the same point (other users' ordinary traffic
+     * short of filling the memory does not push out what one user's next request needs) on a much tighter
+     * margin. The memory is that bug's fixed part: with a memory of 400 (fewer entries than the other users'
+     * streams) both tests fail, as the round's did on the 4,096 entries it had then.
+     * {@link #productionMemoryHoldsTheRoundsTraffic} ties the figures to the default memory.
+     */
+    static final int SMALL_MEMORY = 512;
+    /** Streams other users are sent between the honest user's two requests: most of {@link #SMALL_MEMORY}. */
+    static final int OTHERS = 7;
     static final int STREAMS_EACH = 60;
+    /** Other users' streams in the round as first run, against the default memory. */
+    static final int ROUND_STREAMS = 4_200;
 
     @Override
-    protected Deployment deploy(QuotaFilter quota) {
+    protected Deployment deploy(QuotaFilter unused) {
+        QuotaFilter quota = FilterTestHooks.answerMemory(filterFor("/ai/"), SMALL_MEMORY).build();
         return Deployment.create()
                 .filter("quota", quota, "/*")
                 .servlet("files", new OutputFiles(), "/ai/v1/files/*")
                 .servlet("stream", new ChatStream(), "/ai/chat/stream")
                 .onStartup(quota::registerByServletName);
+    }
+
+    /**
+     * The default memory keeps the round's 4,200 other streams at least as easily as {@link #SMALL_MEMORY} keeps
+     * the 420 these tests send: the tests on the small memory stand for the default one.
+     */
+    @Test
+    void productionMemoryHoldsTheRoundsTraffic() {
+        assertTrue((long) FilterTestHooks.defaultAnswerMemory() * OTHERS * STREAMS_EACH >= (long) SMALL_MEMORY * ROUND_STREAMS,
+                "default memory " + FilterTestHooks.defaultAnswerMemory() + " for " + ROUND_STREAMS + " streams");
     }
 
     // ------------------------------------------------------------------ the application
@@ -164,7 +189,8 @@ abstract class AbstractRound150 extends ModelCallRound {
      * An honest user's batch of 5 calls ran at the provider (5,000 tokens billed). The user downloads its
      * output file through the protected relay and is charged 5,000, exactly its usage; a second download
      * right away is released, as "read again by the same subject" promises (the control). Later, after
-     * 4,200 streamed chat answers of 70 other users on the same instance, the user's job downloads the same
+     * 420 streamed chat answers of 7 other users on the same instance (the round's 4,200 of 70 users, scaled with
+     * the memory: {@link #SMALL_MEMORY}), the user's job downloads the same
      * file a third time (a retry, a re-run of its import): no model runs for it and the calls were paid,
      * so the user must still have paid 5,000. The filter has forgotten the calls under the other users'
      * streams and charges the whole batch again.
@@ -199,7 +225,8 @@ abstract class AbstractRound150 extends ModelCallRound {
     /**
      * A browser's {@code EventSource} gets its answer (one model call, 2,000 tokens, charged 2,000) and,
      * the stream having ended, reconnects with {@code Last-Event-ID}; the server stops it with 204 and no
-     * model call. Right away that 204 is released (the control). When 4,200 other users' streams were
+     * model call. Right away that 204 is released (the control). When 420 other users' streams (the round's
+     * 4,200, scaled with the memory: {@link #SMALL_MEMORY}) were
      * served on the instance meanwhile (a browser tab in the background, a server {@code retry:} of a few
      * seconds on a busy service), the same reconnect, the same 204 without a model call, is charged the
      * fallback estimate.
