@@ -107,16 +107,28 @@ public final class QuotaPolicy {
         return clock.instant();
     }
 
-    /** The period that contains {@code instant} in the policy's zone. */
+    /**
+     * The period that contains {@code instant} in the policy's zone: the month whose window
+     * {@code [startOf(month), resetOf(month))} holds it, so months never go backwards. Round 389: where the
+     * clock goes back across a month's first midnight (America/St_Johns, 2009-11-01T02:31Z, 00:01 -02:30
+     * back to 23:01 -03:30 of October 31st) the local date says October again from 02:31Z to 03:30Z, but
+     * November began at its first midnight (02:30Z) and stays begun: October is not reopened. An instant
+     * before {@code startOf} of its local month never occurs ({@code atStartOfDay} takes the earliest
+     * midnight, or a gap's end, and QuotaPolicyMonthsTest checks every tzdata transition).
+     */
     public YearMonth monthOf(Instant instant) {
-        return YearMonth.from(instant.atZone(zone));
+        YearMonth month = YearMonth.from(instant.atZone(zone));
+        return instant.isBefore(resetOf(month)) ? month : month.plusMonths(1);
     }
 
     public YearMonth currentMonth() {
         return monthOf(now());
     }
 
-    /** First instant of {@code month} in the policy's zone. */
+    /**
+     * First instant of {@code month} in the policy's zone: the first midnight of its first day, the
+     * earliest one where the clock goes back across it, the gap's end where midnight does not exist.
+     */
     public Instant startOf(YearMonth month) {
         return month.atDay(1).atStartOfDay(zone).toInstant();
     }

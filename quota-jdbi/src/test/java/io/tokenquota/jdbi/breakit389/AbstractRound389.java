@@ -2,7 +2,6 @@ package io.tokenquota.jdbi.breakit389;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.tokenquota.HoldRequest;
 import io.tokenquota.Purchase;
@@ -41,7 +40,9 @@ import org.junit.jupiter.api.Test;
  *       October 31st (tzdata northamerica, "Rule StJohns 2007 2011 - Nov Sun>=1 0:01 0 S": Newfoundland
  *       changed at 00:01 local from 2007 to 2011, and November 1st, 2009 was a Sunday). The local clock
  *       goes back across the month's first midnight: from 02:30Z to 02:31Z it is November 1st, from 02:31Z
- *       to 03:30Z October 31st again, from 03:30Z November for good. The same in America/Goose_Bay.</li>
+ *       to 03:30Z October 31st again, from 03:30Z November for good. The same in America/Goose_Bay. Found
+ *       and fixed: a month is the window between its first midnight and the next month's (the earliest of
+ *       each), so the repeated hour is November's ({@code QuotaPolicy.monthOf}).</li>
  *   <li>America/Asuncion, 2023-10-01T04:00:00Z: a gap from 00:00 -04 to 01:00 -03 (tzdata southamerica,
  *       "Rule Para 2010 2024 - Oct Sun>=1 0:00 1:00 -"): October 1st's first midnight does not exist.</li>
  *   <li>Pacific/Apia, 2011-12-30T10:00:00Z: from 24:00 -10 of December 29th to 00:00 +14 of December 31st
@@ -102,29 +103,31 @@ abstract class AbstractRound389 {
     // ------------------------------------------------------------------ St_Johns, November 1st, 2009
 
     /**
-     * FINDING. Bob's only account is October's. At 2009-11-01T02:45Z it is 23:16 of October 31st in St.
-     * John's (the hour repeated after the 00:01 fall-back): the policy's month is October, so the purchase he
-     * makes then is credited to October ({@code Purchase.month()}, October's {@code granted}) and was created
-     * in October. {@code purchases(bob, October)} must list it, and November's must not once November is
-     * readable. The SQL stores look purchases up by the instant window {@code [startOf(month),
-     * resetOf(month))}, and {@code startOf(November)} is the first 00:00 of November 1st (02:30Z, the earlier
-     * offset), so they file it under November: a purchase credited to October, listed in November.
+     * Found and fixed. Bob's only account is October's. At 2009-11-01T02:45Z it is 23:16 of October 31st on
+     * St. John's clocks (the hour repeated after the 00:01 fall-back), but November began at its first
+     * midnight (02:30Z) and a clock set back does not reopen October: the policy's month is November, so the
+     * purchase is credited to November and listed in November, never in October. Before the fix
+     * {@code monthOf} said October again from 02:31Z to 03:30Z while the SQL stores list purchases by the
+     * window {@code [startOf(month), resetOf(month))}, so the purchase was credited to October and listed
+     * under November.
      */
     @Test
-    void aPurchaseMadeInTheRepeatedHourOfOctober31stIsListedInOctoberTheMonthItWasCreditedTo() {
+    void aPurchaseMadeInTheRepeatedHourAfterNovemberBeganIsCreditedToAndListedInNovember() {
         transition(ST_JOHNS, "2009-11-01T02:31:00Z", "-02:30", "-03:30");
         QuotaStore s = store(ST_JOHNS, 10_000);
         String bob = p + "bob";
         s.account(bob);
         at("2009-11-01T02:45:00Z");
-        assertEquals(OCT_2009, s.policy().currentMonth(), "23:16 of October 31st in St. John's");
+        assertEquals(NOV_2009, s.policy().currentMonth(), "23:16 of October 31st on the clock, November since 02:30Z");
         String tx = buy(s, bob, "tx-repeated-hour", 1_000);
-        assertEquals(OCT_2009, s.purchase(tx).orElseThrow().month(), "credited to October");
-        assertEquals(v(10_000, 1_000, 0, 0, 0), view(s.account(bob, OCT_2009).orElseThrow()));
-        assertEquals(List.of(tx), ids(s.purchases(bob, OCT_2009)), "October's purchases, read in October");
+        assertEquals(NOV_2009, s.purchase(tx).orElseThrow().month(), "credited to November");
+        assertEquals(v(10_000, 0, 0, 0, 0), view(s.account(bob, OCT_2009).orElseThrow()));
+        assertEquals(v(10_000, 1_000, 0, 0, 0), view(s.account(bob, NOV_2009).orElseThrow()));
+        assertEquals(List.of(tx), ids(s.purchases(bob, NOV_2009)), "November's purchases, read at once");
+        assertEquals(List.of(), ids(s.purchases(bob, OCT_2009)), "October's purchases, read at once");
         at("2009-11-02T12:00:00Z");
-        assertEquals(List.of(tx), ids(s.purchases(bob, OCT_2009)), "October's purchases, read in November");
-        assertEquals(List.of(), ids(s.purchases(bob, NOV_2009)), "November's purchases");
+        assertEquals(List.of(tx), ids(s.purchases(bob, NOV_2009)), "November's purchases, read the next day");
+        assertEquals(List.of(), ids(s.purchases(bob, OCT_2009)), "October's purchases, read the next day");
     }
 
     /** Control: the same purchase a minute before the turn (23:59 -02:30 of October 31st). */
@@ -144,34 +147,23 @@ abstract class AbstractRound389 {
     }
 
     /**
-     * FINDING. Carol spent her 1,000-token October on the 20th. At 2009-11-01T02:45Z (23:16 of October 31st
-     * in St. John's, the repeated hour) a hold of 1 is refused in October, as the policy's zone says. The
-     * refusal tells her the month resets at 2009-11-01T02:30Z, a quarter of an hour before the refusal: a
-     * client that waits for the reset (Retry-After, {@code RateLimit} reset 0) retries at once and is refused
-     * again until 03:30Z, when November 1st begins in St. John's for good and the hold lands in November.
-     * The reset told must be the instant her next hold lands in the next month, never one already past.
+     * Found and fixed. Carol spent her 1,000-token October on the 20th. At 2009-11-01T02:45Z (23:16 of
+     * October 31st on St. John's clocks, the repeated hour) November has begun (at 02:30Z, the reset a
+     * refusal a minute earlier is told, see the control below), so a hold of 1 is granted in November. Before
+     * the fix {@code monthOf} said October again from 02:31Z to 03:30Z: the hold was refused in October and
+     * told the reset 02:30Z, already past, until 03:30Z.
      */
     @Test
-    void aRefusalInTheRepeatedHourOfOctober31stIsToldAResetThatIsNotAlreadyPast() {
+    void aHoldInTheRepeatedHourOfOctober31stLandsInNovemberWhichBeganAtItsFirstMidnight() {
         transition(ST_JOHNS, "2009-11-01T02:31:00Z", "-02:30", "-03:30");
         QuotaStore s = store(ST_JOHNS, 1_000);
         String carol = p + "carol";
         s.consume(carol, 1_000, null);
         at("2009-11-01T02:45:00Z");
-        QuotaExceededException refused = assertThrows(QuotaExceededException.class,
-                () -> s.reserve(HoldRequest.of(carol, 1).build()));
-        Instant refusedAt = clock.instant();
-        // the reset told: once it has passed, a hold lands in November
-        at("2009-11-01T03:00:00Z");
-        assertThrows(QuotaExceededException.class, () -> s.reserve(HoldRequest.of(carol, 1).build()),
-                "at 03:00Z (23:31 of October 31st) October still refuses");
-        at("2009-11-01T03:30:00Z");
         assertEquals(NOV_2009, s.reserve(HoldRequest.of(carol, 1).build()).reservation().month(),
-                "from 03:30Z (00:00 -03:30 of November 1st) the hold lands in November");
-        assertTrue(refused.resetAt().isAfter(refusedAt), "reset told " + refused.resetAt()
-                + " is not after the refusal at " + refusedAt);
-        assertEquals(Instant.parse("2009-11-01T03:30:00Z"), refused.resetAt(),
-                "the reset told is when the next month begins for her");
+                "granted in November, not refused in October");
+        assertEquals(v(1_000, 0, 0, 1_000, 0), view(s.account(carol, OCT_2009).orElseThrow()));
+        assertEquals(v(1_000, 0, 0, 0, 1), view(s.account(carol, NOV_2009).orElseThrow()));
     }
 
     /** Control: the same refusal a minute before the fall-back is told the reset 02:30Z, which is right then. */
