@@ -83,6 +83,40 @@ final class JsonDocumentScanner {
      */
     static final String CLOUDFLARE_USAGE = "result.usage";
     /**
+     * A Mastra agent's stream ({@code agent.stream()}'s {@code fullStream}, as Mastra's server writes it at
+     * {@code POST /api/agents/:agentId/stream}, {@code data: <chunk>}): each chunk {@code {type, runId, from,
+     * payload}} (and an optional {@code metadata}), {@code step-finish}'s {@code payload.output.usage} one model
+     * call's (AI SDK v5 {@code LanguageModelUsage}: {@code inputTokens}, {@code outputTokens}, {@code totalTokens}),
+     * {@code finish}'s the run's total. Kept only in a document of exactly those top-level fields, with a
+     * {@code runId} string, a {@code from} that is one of {@link #MASTRA_FROM} and one of those two {@code type}s
+     * ({@link #mastraChunk}): an application's {@code payload} may hold anything (round 388: a two-call run of
+     * 13,050 tokens relayed so was charged its hold, 1,016).
+     */
+    static final String MASTRA_USAGE = "payload.output.usage";
+    private static final Set<String> MASTRA_FIELDS = Set.of("type", "runId", "from", "payload", "metadata");
+    /** Mastra's {@code ChunkFrom}. */
+    private static final Set<String> MASTRA_FROM = Set.of("AGENT", "USER", "SYSTEM", "WORKFLOW", "NETWORK");
+    private static final Set<String> MASTRA_USAGE_TYPES = Set.of("step-finish", "finish");
+    /**
+     * LlamaIndex's {@code ChatResponse} returned whole (llama-index-core's {@code message}, {@code raw},
+     * {@code delta}, {@code logprobs}, {@code additional_kwargs}; a FastAPI route writes it as pydantic dumps it):
+     * {@code raw} is the provider's whole answer, and llama-index-llms-openai puts the call's
+     * {@code prompt_tokens}, {@code completion_tokens} and {@code total_tokens} in {@code additional_kwargs}. Kept
+     * only in a document of no other top-level fields, with objects at {@code message}, {@code raw} and
+     * {@code additional_kwargs} ({@link #chatResponse}): {@code raw.usage} when {@code raw} is a whole chat
+     * completion ({@code "object": "chat.completion"} with {@code choices}), else {@code additional_kwargs} with
+     * the three counters (round 388: a call of 10,800 tokens answered so was charged its hold, 1,016).
+     */
+    static final String LLAMAINDEX_RAW_USAGE = "raw.usage";
+    static final String LLAMAINDEX_COUNTS = "additional_kwargs";
+    private static final Set<String> CHAT_RESPONSE_FIELDS = Set.of("message", "raw", "delta", "logprobs",
+            LLAMAINDEX_COUNTS);
+    /** The top-level fields a {@code ChatResponse} holds objects at, each a bit of {@link #chatResponseObjects}. */
+    private static final java.util.List<String> CHAT_RESPONSE_OBJECTS = java.util.List.of("message", "raw",
+            LLAMAINDEX_COUNTS);
+    /** {@code _get_response_token_counts}' counters. */
+    private static final Set<String> LLAMAINDEX_COUNTERS = Set.of("prompt_tokens", "completion_tokens", "total_tokens");
+    /**
      * Where providers put their usage object, as the field names from the root (objects only, no
      * arrays): OpenAI, Anthropic, Bedrock Converse and Cohere v2 {@code usage}; Gemini
      * {@code usageMetadata} (and its snake_case spelling, as Python clients serialise it); Anthropic's
@@ -99,7 +133,9 @@ final class JsonDocumentScanner {
      * ({@code data.chunk.usage_metadata} of a chat model's stream event,
      * {@code data.output.usage_metadata} of its end event); Dify's {@code node_finished}
      * {@code data.execution_metadata}; Tencent Hunyuan's {@code Usage} and {@code Response.Usage}; LM Studio's
-     * native chat's {@code stats} and its {@code chat.end} event's {@code result.stats} ({@link #LMSTUDIO_STATS})
+     * native chat's {@code stats} and its {@code chat.end} event's {@code result.stats} ({@link #LMSTUDIO_STATS});
+     * a Mastra agent stream's {@code payload.output.usage} ({@link #MASTRA_USAGE}); LlamaIndex's {@code ChatResponse}'s
+     * {@code raw.usage} and {@code additional_kwargs} ({@link #LLAMAINDEX_RAW_USAGE})
      * (LangServe's {@code output} is read apart: {@link #LANGSERVE_OUTPUT}). Which of them counts for a
      * document (the {@code data.*} ones only under the top-level {@code event} that names them, since an
      * application's {@code data} may be a model's own JSON), and how far it is believed, is decided by
@@ -118,7 +154,9 @@ final class JsonDocumentScanner {
             // a Gemini Interactions stream's last event carries its interaction whole (round 284)
             "interaction.usage",
             // LM Studio's native chat, whole and in its chat.end event ({@link #LMSTUDIO_STATS})
-            LMSTUDIO_STATS, LMSTUDIO_END_STATS);
+            LMSTUDIO_STATS, LMSTUDIO_END_STATS,
+            // Mastra's agent stream and LlamaIndex's ChatResponse, each only in its exact shape (round 388)
+            MASTRA_USAGE, LLAMAINDEX_RAW_USAGE, LLAMAINDEX_COUNTS);
     /**
      * Dify's workflow run counts its tokens directly in its {@code data} ({@code workflow_finished}'s, or
      * a blocking run's answer): {@code data.total_tokens}, collected under the path {@code "data"}
@@ -655,7 +693,7 @@ final class JsonDocumentScanner {
         } else if (depth > 0 && text != null && json) {
             // cut short before any usage (round 336): not a document to judge the answer by, but the model
             // wrote the text it carried, as a whole answer's without usage counts
-            cutText = text.documentTokens(type != null ? type : eventType, event);
+            cutText = text.documentTokens(type != null ? type : eventType, event, mastraChunk());
         }
         nextDocument();
         java.util.Arrays.fill(messageOpen, false);
@@ -674,6 +712,13 @@ final class JsonDocumentScanner {
         modelResponseParts = false;
         modelResponseKind = false;
         providerResponseId = null;
+        mastraFields = true;
+        mastraRun = false;
+        mastraFrom = false;
+        chatResponseFields = true;
+        chatResponseObjects = 0;
+        rawCompletion = false;
+        rawChoices = false;
         tokenFields = 0;
         usages = new HashMap<>();
         messages = new java.util.ArrayList<>();
@@ -931,6 +976,12 @@ final class JsonDocumentScanner {
                 if (depth == 4 && object && "delta".equals(fieldAt[3]) && inChoices()) {
                     deltas = true;
                 }
+                if (depth == 2 && object && objectAt[1] && CHAT_RESPONSE_OBJECTS.contains(fieldAt[1])) {
+                    chatResponseObjects |= 1 << CHAT_RESPONSE_OBJECTS.indexOf(fieldAt[1]);
+                } else if (depth == 3 && !object && objectAt[1] && objectAt[2] && "raw".equals(fieldAt[1])
+                        && "choices".equals(fieldAt[2])) {
+                    rawChoices = true;
+                }
                 if (depth == 2 && object && objectAt[1] && "messageStart".equals(fieldAt[1])) {
                     callStart = true;
                 }
@@ -1146,6 +1197,8 @@ final class JsonDocumentScanner {
                 if (depth == 1 && objectAt[1]) {
                     rootFields++;
                     modelResponseParts |= "parts".equals(parser.currentName());
+                    mastraFields &= MASTRA_FIELDS.contains(parser.currentName());
+                    chatResponseFields &= CHAT_RESPONSE_FIELDS.contains(parser.currentName());
                 } else if (depth == 2 && objectAt[1] && objectAt[2] && STRANDS_WRAPPER.equals(fieldAt[1])) {
                     wrappedFields++;
                     converseEvent = CONVERSE_STREAM_EVENTS.contains(parser.currentName());
@@ -1298,6 +1351,14 @@ final class JsonDocumentScanner {
                     modelResponseKind = "response".equals(parser.getText());
                 } else if (depth == 1 && objectAt[1] && "provider_response_id".equals(fieldAt[1])) {
                     providerResponseId = parser.getText();
+                } else if (depth == 1 && objectAt[1] && "runId".equals(fieldAt[1])) {
+                    mastraRun = true;
+                } else if (depth == 1 && objectAt[1] && "from".equals(fieldAt[1])) {
+                    // the last one named counts, as a parser reads it
+                    mastraFrom = MASTRA_FROM.contains(parser.getText());
+                } else if (depth == 2 && objectAt[1] && objectAt[2] && "raw".equals(fieldAt[1])
+                        && "object".equals(fieldAt[2])) {
+                    rawCompletion = "chat.completion".equals(parser.getText());
                 } else if (depth == 2 && objectAt[1] && objectAt[2] && "response".equals(fieldAt[1]) && "id".equals(fieldAt[2])) {
                     wrappedId = parser.getText();
                 } else if (depth == 2 && objectAt[1] && objectAt[2] && "message".equals(fieldAt[1]) && "id".equals(fieldAt[2])) {
@@ -1521,7 +1582,7 @@ final class JsonDocumentScanner {
         return new Document(type, usages, ended, model, call(), customId != null ? callId() != null
                 : batchKey != null && batchResponseId != null, isError(),
                 responseId(), choiceSeen, event, workflowRun, inRootArray ? element : -1, lineId, runId, messages,
-                text == null ? 0 : text.documentTokens(type != null ? type : eventType, event), object,
+                text == null ? 0 : text.documentTokens(type != null ? type : eventType, event, mastraChunk()), object,
                 "file".equals(object) || "container.file".equals(object) || "file".equals(type) ? lineId : nestedFileId,
                 streamCall(), status, foreground, catalogueFields, finishedChoices, begunChoices, deltas,
                 geminiResponse != null && geminiResponse.equals(streamCall()),
@@ -1597,6 +1658,22 @@ final class JsonDocumentScanner {
             // Cloudflare's API envelope: {"result": {"response": …, "usage": {…}}, "success": true, "errors": [], …}
             usages.remove(CLOUDFLARE_USAGE);
         }
+        if (!mastraChunk() || !MASTRA_USAGE_TYPES.contains(type)) {
+            usages.remove(MASTRA_USAGE);
+        }
+        Map<String, Long> counts = usages.get(LLAMAINDEX_COUNTS);
+        if (!chatResponse()) {
+            usages.remove(LLAMAINDEX_RAW_USAGE);
+            usages.remove(LLAMAINDEX_COUNTS);
+        } else if (rawCompletion && rawChoices && usages.containsKey(LLAMAINDEX_RAW_USAGE)) {
+            // the provider's own usage: the counts LlamaIndex copied from it are the same call's
+            usages.remove(LLAMAINDEX_COUNTS);
+        } else {
+            usages.remove(LLAMAINDEX_RAW_USAGE);
+            if (counts != null && !counts.keySet().containsAll(LLAMAINDEX_COUNTERS)) {
+                usages.remove(LLAMAINDEX_COUNTS);
+            }
+        }
         if (messagesAnywhere) {
             usages.clear();
             teamMessages.clear();
@@ -1604,6 +1681,22 @@ final class JsonDocumentScanner {
             listedRuns.clear();
             a2aUsages.clear();
         }
+    }
+
+    /**
+     * The document is a Mastra stream's chunk ({@link #MASTRA_USAGE}): its top-level fields, its {@code runId} and
+     * {@code from}.
+     */
+    private boolean mastraChunk() {
+        return mastraFields && mastraRun && mastraFrom && type != null;
+    }
+
+    /**
+     * The document is a LlamaIndex {@code ChatResponse} ({@link #LLAMAINDEX_RAW_USAGE}): no other top-level fields,
+     * its {@code message}, its {@code raw} and its {@code additional_kwargs} objects.
+     */
+    private boolean chatResponse() {
+        return chatResponseFields && chatResponseObjects == (1 << CHAT_RESPONSE_OBJECTS.size()) - 1;
     }
 
     /**
@@ -1841,6 +1934,22 @@ final class JsonDocumentScanner {
     private boolean modelResponseParts;
     private boolean modelResponseKind;
     private String providerResponseId;
+    /**
+     * A Mastra chunk's reading ({@link #mastraChunk}): no top-level field but {@link #MASTRA_FIELDS}, a
+     * {@code runId} string, a {@code from} of {@link #MASTRA_FROM}.
+     */
+    private boolean mastraFields = true;
+    private boolean mastraRun;
+    private boolean mastraFrom;
+    /**
+     * A LlamaIndex {@code ChatResponse}'s reading ({@link #chatResponse}): no top-level field but
+     * {@link #CHAT_RESPONSE_FIELDS}, the {@link #CHAT_RESPONSE_OBJECTS} seen; whether {@code raw.object} is
+     * {@code chat.completion}, and {@code raw.choices} a list.
+     */
+    private boolean chatResponseFields = true;
+    private int chatResponseObjects;
+    private boolean rawCompletion;
+    private boolean rawChoices;
 
     /** {@link Document#reportId}. */
     private String reportId() {

@@ -33,6 +33,8 @@ import java.util.Set;
  *       {@link #root}) and tool call deltas ({@code argsTextDelta}), a UI message stream's
  *       {@code text-delta} and {@code reasoning-delta} {@code delta} and {@code tool-input-delta}
  *       {@code inputTextDelta};</li>
+ *   <li>a Mastra agent's stream ({@link JsonDocumentScanner#MASTRA_USAGE}): {@code text-delta}'s and
+ *       {@code reasoning-delta}'s {@code payload.text};</li>
  *   <li>an Assistants run's {@code thread.message.delta} {@code delta.content[].text.value};</li>
  *   <li>Mistral's Conversations stream: {@code message.output.delta} {@code content} (a string, a text
  *       chunk or a ThinkChunk's texts), {@code function.call.delta} and {@code tool.execution.delta}
@@ -203,6 +205,11 @@ final class StreamText {
     private static final String DIFY_ANSWER = "answer";
     private static final String DIFY_TEXT = "data.text";
     private static final String LANGCHAIN_CHUNK = "data.chunk.content";
+    /**
+     * A Mastra stream chunk's text ({@code TextDeltaPayload}, {@code ReasoningDeltaPayload}), counted in a
+     * {@code text-delta} or {@code reasoning-delta} chunk of Mastra's exact shape (round 388).
+     */
+    private static final String MASTRA_TEXT = "payload.text";
 
     private final TokenEstimator estimator;
     /** Strings the scanner passed to the parser and the parser read, counted alike. */
@@ -214,7 +221,7 @@ final class StreamText {
     /** When a document's candidates count: always, or by what its top-level fields say. */
     private enum Rule { ANY, ANTHROPIC, COHERE, ROOT_TEXT, TYPED, TOOL_INPUT, SPEECH, OLLAMA, GENERATE_RESPONSE,
         ROOT_CONTENT, CHUNK, DIFY_ANSWER, DIFY_TEXT, VERCEL_TOOL, LANGCHAIN, CHAT_WHOLE, ANTHROPIC_WHOLE, GENERATED,
-        OTHER_WHOLE, UNTYPED_OUTPUT, ITEM_DONE, INTERACTION, ROOT_ARGUMENTS }
+        OTHER_WHOLE, UNTYPED_OUTPUT, ITEM_DONE, INTERACTION, ROOT_ARGUMENTS, MASTRA }
 
     /** The current document's candidates, by {@link Rule}. */
     private final long[] candidates = new long[Rule.values().length];
@@ -332,6 +339,7 @@ final class StreamText {
                 : DIFY_ANSWER.equals(path) ? Rule.DIFY_ANSWER
                 : DIFY_TEXT.equals(path) ? Rule.DIFY_TEXT
                 : LANGCHAIN_CHUNK.equals(path) ? Rule.LANGCHAIN
+                : MASTRA_TEXT.equals(path) ? Rule.MASTRA
                 : CHAT_WHOLE.contains(path) ? Rule.CHAT_WHOLE
                 : ANTHROPIC_WHOLE.contains(path) ? Rule.ANTHROPIC_WHOLE
                 : GENERATED.equals(path) ? Rule.GENERATED
@@ -408,9 +416,9 @@ final class StreamText {
 
     /**
      * The tokens of the current document's deltas, by its top-level {@code type} (or Cohere v1's
-     * {@code event_type}) and {@code event}.
+     * {@code event_type}) and {@code event}; {@code mastra}: the document is a Mastra stream's chunk.
      */
-    long documentTokens(String type, String event) {
+    long documentTokens(String type, String event, boolean mastra) {
         long sum = candidates[Rule.ANY.ordinal()];
         if ("content_block_delta".equals(type)) {
             sum = plus(sum, candidates[Rule.ANTHROPIC.ordinal()]);
@@ -431,6 +439,9 @@ final class StreamText {
         }
         if ("tool-input-delta".equals(type)) {
             sum = plus(sum, candidates[Rule.TOOL_INPUT.ordinal()]);
+        }
+        if (mastra && ("text-delta".equals(type) || "reasoning-delta".equals(type))) {
+            sum = plus(sum, candidates[Rule.MASTRA.ordinal()]);
         }
         // a stream's last chunk (done or stop true) has no new text, or repeats it: a whole answer's is all of it
         boolean alone = whole && !streamed;

@@ -1906,6 +1906,23 @@ final class UsageSniffer {
             // ResponseBodyAdvice): its data may as well be a model's own JSON, so the usage there is
             // provisional, charged at least the estimate
             reported = usageObject(doc.usage("data.usage"), true);
+        } else if (doc.usage(JsonDocumentScanner.LLAMAINDEX_RAW_USAGE) != null
+                || doc.usage(JsonDocumentScanner.LLAMAINDEX_COUNTS) != null) {
+            // round 388: a LlamaIndex ChatResponse returned whole (a call of 10,800 tokens was charged its hold,
+            // 1,016): its raw chat completion's usage, else the counts LlamaIndex copied from it (the scanner keeps
+            // either only in that exact shape); provisional as data.usage is, since a model's own JSON may be so shaped
+            Map<String, Long> raw = doc.usage(JsonDocumentScanner.LLAMAINDEX_RAW_USAGE);
+            reported = usageObject(raw != null ? raw : doc.usage(JsonDocumentScanner.LLAMAINDEX_COUNTS), true);
+        }
+        Map<String, Long> mastra = doc.usage(JsonDocumentScanner.MASTRA_USAGE);
+        if (mastra != null && has(mastra, "inputTokens", "outputTokens", "totalTokens")) {
+            // round 388: a Mastra agent's stream (a two-call run of 13,050 tokens was charged its hold, 1,016): each
+            // step-finish is one model call's usage and they add up, finish is the run's total and the larger
+            // counts, as the Vercel AI SDK's step and message finish parts (the scanner keeps them only in Mastra's
+            // exact chunk, step-finish and finish alone)
+            Long own = larger(mastra.get("totalTokens"), sum(mastra.get("inputTokens"), mastra.get("outputTokens")));
+            long[] split = UsageKinds.withTotal(UsageKinds.inputOutput(mastra, "inputTokens", "outputTokens"), own);
+            reported |= kinds(addUp(Format.OPENAI, own, split, "finish".equals(type), null, false), split);
         }
         if (!doc.teamMessages().isEmpty()) {
             // AutoGen Studio's team run: each agent message's models_usage (round 302). Its envelope's data may as

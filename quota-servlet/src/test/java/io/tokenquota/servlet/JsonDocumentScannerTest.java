@@ -45,6 +45,43 @@ final class JsonDocumentScannerTest {
         assertTrue(only("{\"result\":{\"stats\":" + stats + "}}").usages().isEmpty());
     }
 
+    /**
+     * Round 388: Mastra's {@code payload.output.usage} is kept only in a {@code step-finish} or {@code finish} chunk of
+     * Mastra's exact shape, and LlamaIndex's {@code raw.usage} and {@code additional_kwargs} only in a
+     * {@code ChatResponse}'s (the raw usage when {@code raw} is a whole chat completion, else the three counters).
+     */
+    @Test
+    void mastraAndLlamaIndexUsageIsKeptOnlyInTheirExactShapes() {
+        String usage = "{\"inputTokens\":2100,\"outputTokens\":150,\"totalTokens\":2250}";
+        String chunk = "\"runId\":\"r1\",\"from\":\"AGENT\",\"payload\":{\"output\":{\"usage\":" + usage + "}}";
+        assertEquals(2_250L, only("{\"type\":\"step-finish\"," + chunk + "}").usage(JsonDocumentScanner.MASTRA_USAGE)
+                .get("totalTokens"));
+        assertEquals(2_250L, only("{" + chunk + ",\"metadata\":{},\"type\":\"finish\"}").usage(JsonDocumentScanner.MASTRA_USAGE)
+                .get("totalTokens"));
+        assertTrue(only("{\"type\":\"tool-result\"," + chunk + "}").usages().isEmpty());
+        assertTrue(only("{\"type\":\"finish\",\"runId\":\"r1\",\"from\":\"MODEL\",\"payload\":{\"output\":{\"usage\":"
+                + usage + "}}}").usages().isEmpty());
+        assertTrue(only("{\"type\":\"finish\",\"id\":\"x\"," + chunk + "}").usages().isEmpty());
+        assertTrue(only("{\"type\":\"finish\",\"from\":\"AGENT\",\"payload\":{\"output\":{\"usage\":" + usage + "}}}")
+                .usages().isEmpty());
+
+        String counts = "\"additional_kwargs\":{\"prompt_tokens\":9600,\"completion_tokens\":1200,\"total_tokens\":10800}";
+        String completion = "{\"id\":\"c\",\"object\":\"chat.completion\",\"choices\":[],\"usage\":{\"prompt_tokens\":9600,"
+                + "\"completion_tokens\":1200,\"total_tokens\":10800}}";
+        JsonDocumentScanner.Document raw = only("{\"message\":{\"role\":\"assistant\"},\"raw\":" + completion
+                + ",\"delta\":null,\"logprobs\":null," + counts + "}");
+        assertEquals(10_800L, raw.usage(JsonDocumentScanner.LLAMAINDEX_RAW_USAGE).get("total_tokens"));
+        assertNull(raw.usage(JsonDocumentScanner.LLAMAINDEX_COUNTS));
+        // raw another provider's answer: LlamaIndex's counts
+        JsonDocumentScanner.Document other = only("{\"message\":{},\"raw\":{\"usage\":{\"input_tokens\":5}}," + counts + "}");
+        assertNull(other.usage(JsonDocumentScanner.LLAMAINDEX_RAW_USAGE));
+        assertEquals(10_800L, other.usage(JsonDocumentScanner.LLAMAINDEX_COUNTS).get("total_tokens"));
+        // another field, no message, or counts short of the three: no ChatResponse
+        assertTrue(only("{\"message\":{},\"raw\":" + completion + ",\"answer\":\"x\"," + counts + "}").usages().isEmpty());
+        assertTrue(only("{\"raw\":" + completion + "," + counts + "}").usages().isEmpty());
+        assertTrue(only("{\"message\":{},\"raw\":{},\"additional_kwargs\":{\"total_tokens\":5}}").usages().isEmpty());
+    }
+
     /** xAI's deferred creation answers its {@code request_id} at the top level; nowhere else counts. */
     @Test
     void aTopLevelRequestIdIsHandedOver() {

@@ -262,6 +262,19 @@ final class StreamTextTest {
         }
     }
 
+    /** Round 388: a Mastra agent's stream counts its text and reasoning deltas' payload.text, in its exact chunk only. */
+    @Test
+    void aMastraStreamsDeltasCountInItsExactChunk() {
+        String base = "\"runId\":\"r1\",\"from\":\"AGENT\"";
+        String body = "data: {\"type\":\"text-delta\"," + base + ",\"payload\":{\"id\":\"t\",\"text\":\"abcd\"}}\n\n"
+                + "data: {\"type\":\"reasoning-delta\"," + base + ",\"payload\":{\"id\":\"r\",\"text\":\"ef\"}}\n\n"
+                // a tool's result and a chunk of another shape (no runId, a field Mastra's chunk has not) are no output
+                + "data: {\"type\":\"tool-result\"," + base + ",\"payload\":{\"text\":\"ghijk\"}}\n\n"
+                + "data: {\"type\":\"text-delta\",\"from\":\"AGENT\",\"payload\":{\"text\":\"lmn\"}}\n\n"
+                + "data: {\"type\":\"text-delta\"," + base + ",\"user\":\"u\",\"payload\":{\"text\":\"opq\"}}\n\n";
+        assertEquals(6, text("text/event-stream", body));
+    }
+
     @Test
     void textIsNotCountedUnlessAsked() {
         UsageSniffer s = new UsageSniffer(0);
