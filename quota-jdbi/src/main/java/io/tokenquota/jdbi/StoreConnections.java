@@ -69,11 +69,17 @@ final class StoreConnections implements ConnectionFactory {
         Connection c = borrowed.connection;
         try {
             boolean autoCommit = c.getAutoCommit();
-            int isolation = isolationOf(c);
             if (!autoCommit) {
-                // a connection just taken from a pool has no work of the store's pending, so nothing is committed here
+                // a connection just taken from a pool has no work of the store's pending; what this commits is the
+                // pool's own set-up, HikariCP's connectionInitSql, which it runs after turning autocommit off
                 c.setAutoCommit(true);
             }
+            // read after that commit: an init SQL that sets the session's isolation (SET SESSION CHARACTERISTICS AS
+            // TRANSACTION ISOLATION LEVEL SERIALIZABLE) counts only once committed, and PostgreSQL's driver reads the
+            // isolation of the transaction open before it, READ COMMITTED; cached so, every later statement of the
+            // store on that connection ran SERIALIZABLE (round 392: 16 threads, commits gave up after 6
+            // serialization failures, their holds released, the calls free)
+            int isolation = isolationOf(c);
             if (isolation != Connection.TRANSACTION_READ_COMMITTED) {
                 c.setTransactionIsolation(Connection.TRANSACTION_READ_COMMITTED);
             }
