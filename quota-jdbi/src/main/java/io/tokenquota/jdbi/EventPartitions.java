@@ -3,6 +3,7 @@ package io.tokenquota.jdbi;
 import io.tokenquota.ErrorCode;
 import io.tokenquota.QuotaException;
 import java.sql.SQLException;
+import java.time.Duration;
 import java.time.YearMonth;
 import java.time.format.DateTimeParseException;
 import java.util.ArrayList;
@@ -14,6 +15,7 @@ import java.util.Set;
 import java.util.SortedSet;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.LockSupport;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.jdbi.v3.core.Handle;
@@ -39,11 +41,27 @@ import org.slf4j.LoggerFactory;
 final class EventPartitions {
     private static final Logger LOG = LoggerFactory.getLogger(SqlQuotaStore.class);
     private static final Pattern MONTH_TABLE = Pattern.compile("tq_event_(\\d{4})_(\\d{2})");
-    private static final String LOCK_TIMEOUT = "2s";
+    private static final Duration LOCK_TIMEOUT = Duration.ofSeconds(2);
     /** A partition whose lock timed out is not tried again for this long (other first touches go ahead). */
     private static final long RETRY_AFTER_NANOS = TimeUnit.SECONDS.toNanos(30);
     /** How often retention tries a partition whose lock timed out before it gives up (the call fails). */
     private static final int RETENTION_ATTEMPTS = 3;
+    /**
+     * How long retention pauses between its tries of a partition, its place in the lock queue given up: the
+     * calls that timed out behind it and are about to run again (a back-off of at most 32 ms) get through
+     * before it queues again (round 395).
+     */
+    private static final Duration RETENTION_PAUSE = Duration.ofMillis(100);
+    /**
+     * How long the store's own DDL can keep the event log's lock queue blocked in a row: retention's tries of
+     * a partition with their pauses (3 x (2 s + 100 ms)), plus one more lock wait as a margin (a month's
+     * partition creation queued right after it): 8.3 s. {@link Operations#operation} runs a call whose
+     * statement ended in a wait timeout again for this long, however short the host's {@code lock_timeout} or
+     * {@code statement_timeout} (round 395: on a pool with 250 ms, the 6 attempts {@code maxRetries} allowed
+     * gave up after 1.5 s behind retention's 2 s wait, and a held call's commit failed, the model call free).
+     */
+    static final Duration LOCK_QUEUE_BUDGET =
+            LOCK_TIMEOUT.plus(RETENTION_PAUSE).multipliedBy(RETENTION_ATTEMPTS).plus(LOCK_TIMEOUT);
     /**
      * Retention runs of all instances take turns on this advisory lock ("tr" in ASCII) while they
      * drop or detach a partition, so two never remove the same month: each checks it is still attached
@@ -159,7 +177,7 @@ final class EventPartitions {
         }
         try {
             h.useTransaction(tx -> {
-                tx.execute("SET LOCAL lock_timeout = '" + LOCK_TIMEOUT + "'");
+                tx.execute("SET LOCAL lock_timeout = '" + LOCK_TIMEOUT.toMillis() + "ms'");
                 tx.execute("CREATE TABLE IF NOT EXISTS " + table + " PARTITION OF tq_event FOR VALUES FROM ('"
                         + Rows.month(month) + "') TO ('" + upperBound(month) + "')");
             });
@@ -263,7 +281,7 @@ final class EventPartitions {
                 return h.inTransaction(tx -> {
                     tx.createQuery("SELECT pg_advisory_xact_lock(:key)").bind("key", RETENTION_LOCK_KEY)
                             .map((rs, ctx) -> Boolean.TRUE).one();
-                    tx.execute("SET LOCAL lock_timeout = '" + LOCK_TIMEOUT + "'");
+                    tx.execute("SET LOCAL lock_timeout = '" + LOCK_TIMEOUT.toMillis() + "ms'");
                     // another instance's run may have removed it while this one waited for its turn
                     boolean attached = tx.createQuery("SELECT COUNT(*) FROM pg_inherits"
                                     + " WHERE inhrelid = to_regclass(:table) AND inhparent = to_regclass('tq_event')")
@@ -280,8 +298,10 @@ final class EventPartitions {
                 if (attempt >= RETENTION_ATTEMPTS) {
                     // given up here, not run again whole by the operation (which retries lock timeouts)
                     throw new QuotaException(ErrorCode.STORE_UNAVAILABLE, "the event log stayed locked: " + table
-                            + " waited " + RETENTION_ATTEMPTS + " x " + LOCK_TIMEOUT + " behind a long reader", e);
+                            + " waited " + RETENTION_ATTEMPTS + " x " + LOCK_TIMEOUT.toMillis() + " ms behind a long"
+                            + " reader", e);
                 }
+                LockSupport.parkNanos(RETENTION_PAUSE.toNanos());
             }
         }
     }

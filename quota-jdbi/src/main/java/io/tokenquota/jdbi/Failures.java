@@ -80,12 +80,23 @@ final class Failures {
         return LOCK_NOT_AVAILABLE.equals(state) || QUERY_CANCELED.equals(state);
     }
 
+    /** Whether a failure is a PostgreSQL wait timeout ({@link #isWaitTimeout(String)}) anywhere in its chain. */
+    static boolean isWaitTimeout(Throwable failure) {
+        for (SQLException e = sqlCause(failure); e != null; e = e.getNextException()) {
+            if (isWaitTimeout(e.getSQLState())) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     /**
      * SQLSTATE class 40 (serialization failure, deadlock), PostgreSQL's lock and statement timeouts
      * ({@link #isWaitTimeout}, under a {@code lock_timeout} or {@code statement_timeout} the host's pool or role
      * sets: a call queued behind retention's moment of exclusive lock is run again, as on H2; round 335 for the
-     * first, round 368 for the second, whose held call's commit failed and left the model call free) and H2's
-     * lock timeouts: worth running again.
+     * first, round 368 for the second, whose held call's commit failed and left the model call free; round 395:
+     * run again for a time, not a count, {@link Operations#operation}) and H2's lock timeouts: worth running
+     * again.
      */
     static boolean isRetryable(Throwable failure) {
         for (SQLException e = sqlCause(failure); e != null; e = e.getNextException()) {

@@ -43,7 +43,8 @@ import org.jdbi.v3.core.JdbiException;
  * the last statement of a short transaction, so a row lock is held for one statement and never
  * across a round trip to the application. Serialization failures, deadlocks (SQLSTATE class 40) and
  * lock timeouts (H2's, PostgreSQL's under a host's {@code lock_timeout}) are retried up to
- * {@link Builder#maxRetries(int)} times; a database that cannot be reached is
+ * {@link Builder#maxRetries(int)} times, and PostgreSQL's lock and statement timeouts also for up to 8.3 s,
+ * the longest the store's own DDL keeps the event log locked (round 395); a database that cannot be reached is
  * {@link ErrorCode#STORE_UNAVAILABLE}. H2 tables that compare text without case (created under
  * {@code IGNORECASE=TRUE}) are refused at build: subjects, keys and payment ids are compared exactly.
  *
@@ -368,7 +369,11 @@ public final class JdbiQuotaStore implements QuotaStore, AutoCloseable {
             return this;
         }
 
-        /** How often a transaction that lost a serialization conflict, deadlock or lock timeout is run again (default 5). */
+        /**
+         * How often a transaction that lost a serialization conflict, deadlock or lock timeout is run again (default
+         * 5); one whose PostgreSQL statement ran out of the host's {@code lock_timeout} or {@code statement_timeout}
+         * is also run again until 8.3 s have passed, the longest the store's own DDL keeps the event log locked.
+         */
         public Builder maxRetries(int maxRetries) {
             if (maxRetries < 0 || maxRetries > 100) {
                 throw new IllegalArgumentException("maxRetries must be between 0 and 100, was " + maxRetries);

@@ -34,6 +34,8 @@ import org.jdbi.v3.core.JdbiException;
  * no mutable state besides the listener list).
  */
 final class Operations {
+    /** {@link EventPartitions#LOCK_QUEUE_BUDGET}: how long a wait timeout is run again (see {@link #operation}). */
+    private static final long LOCK_QUEUE_BUDGET_NANOS = EventPartitions.LOCK_QUEUE_BUDGET.toNanos();
     private final Jdbi jdbi;
     private final QuotaPolicy policy;
     private final int maxRetries;
@@ -116,13 +118,18 @@ final class Operations {
      * Runs one public operation on one handle of its own (never one the host has open on this
      * thread, so the store's transactions are always its own): retries it when the database reports
      * a serialization failure, a deadlock or a lock timeout (each attempt is whole: earlier attempts
-     * rolled back), at most {@code maxRetries} times, with the earlier failures attached as
-     * suppressed exceptions; turns any other database failure into {@code STORE_UNAVAILABLE}; and
-     * fires the listeners for what committed, even when the operation ends in a domain error (a
-     * rejection is logged, then thrown).
+     * rolled back), at most {@code maxRetries} times, and a PostgreSQL wait timeout
+     * ({@link Failures#isWaitTimeout}) also for as long as the operation has spent less than
+     * {@link EventPartitions#LOCK_QUEUE_BUDGET} (8.3 s), the longest the store's own DDL keeps the event
+     * log's lock queue blocked (round 395: behind retention's 2 s wait on a pool with a 250 ms
+     * {@code lock_timeout}, six attempts gave up after 1.5 s and a held call's commit failed, the model call
+     * free), with the earlier failures attached as suppressed exceptions; turns any other database failure
+     * into {@code STORE_UNAVAILABLE}; and fires the listeners for what committed, even when the operation
+     * ends in a domain error (a rejection is logged, then thrown).
      */
     <T> T operation(String name, java.util.function.Function<Op, T> body) {
         List<Throwable> earlier = new ArrayList<>();
+        long started = System.nanoTime();
         for (int attempt = 0; ; attempt++) {
             // the database keeps microseconds (PostgreSQL's precision), so the store reasons in them too
             Op op = new Op(policy.now().truncatedTo(ChronoUnit.MICROS));
@@ -135,7 +142,8 @@ final class Operations {
                     // the statement failed, and with it its transaction: nothing was written
                     throw LedgerRules.overflow();
                 }
-                boolean retry = (e instanceof Conflict || Failures.isRetryable(e)) && attempt < maxRetries;
+                boolean retry = (e instanceof Conflict || Failures.isRetryable(e)) && (attempt < maxRetries
+                        || Failures.isWaitTimeout(e) && System.nanoTime() - started < LOCK_QUEUE_BUDGET_NANOS);
                 if (retry) {
                     earlier.add(e);
                     backOff(attempt);

@@ -65,7 +65,8 @@ class PostgresRound395Test extends AbstractRound395 {
     // ------------------------------------------------------------ retention behind a report, a short host timeout
 
     /**
-     * Found: one store on a host pool with {@code lock_timeout = 250ms} serves traffic and runs
+     * Found and fixed (round 395: wait timeouts run again for 8.3 s): one store on a host pool with
+     * {@code lock_timeout = 250ms} serves traffic and runs
      * retention (its scheduler). A report reads July's events in an open transaction; retention's DROP
      * of an old partition queues for the event log's exclusive lock behind it, with the 2 s lock_timeout
      * it sets itself ({@code SET LOCAL}, overriding the session's 250 ms); a call held (3,000) before the
@@ -87,7 +88,8 @@ class PostgresRound395Test extends AbstractRound395 {
     }
 
     /**
-     * Found (the same with a statement_timeout, retention run by an operations instance on a plain pool,
+     * Found and fixed (the same with a statement_timeout, retention run by an operations instance on a plain
+     * pool,
      * as in round 368): the commit's statement is cancelled (57014) six times in 1.5 s and the call fails.
      */
     @Test
@@ -148,7 +150,8 @@ class PostgresRound395Test extends AbstractRound395 {
     // ------------------------------------------------------------ a month's partition creation behind a report
 
     /**
-     * Found (no retention at all): the month turn. A store built in January made December to February's
+     * Found and fixed (no retention at all): the month turn. A store built in January made December to
+     * February's
      * partitions. Alice's hold (3,000) was made on 31 January; a report reads the event log in an open
      * transaction; Bob's first call of February creates March's partition (docs/storage.md: "when a month's
      * first account is created ... that month and the next") and its {@code CREATE TABLE ... PARTITION OF}
