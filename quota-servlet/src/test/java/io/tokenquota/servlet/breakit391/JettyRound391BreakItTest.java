@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit391;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound391BreakItTest extends AbstractRound391 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
