@@ -123,7 +123,8 @@ final class JsonDocumentScanner {
      * {@code message_start} {@code message.usage}; OpenAI Responses events' {@code response.usage};
      * Groq's stream {@code x_groq.usage}; a relayed Bedrock ConverseStream's {@code metadata.usage};
      * LangChain4j's {@code ChatResponse} ({@code metadata.tokenUsage}) and {@code Response}
-     * ({@code tokenUsage}), also in snake_case ({@code metadata.token_usage}, {@code token_usage}); Cohere v2's {@code message-end} {@code delta.usage}; Cohere v1's {@code meta} and its
+     * ({@code tokenUsage}), also in snake_case ({@code metadata.token_usage}, {@code token_usage}, which is also
+     * CrewAI's {@code CrewOutput}'s); Cohere v2's {@code message-end} {@code delta.usage}; Cohere v1's {@code meta} and its
      * {@code stream-end} {@code response.meta}; Cloudflare Workers AI's {@code result.usage} ({@link #CLOUDFLARE_USAGE}); a
      * Replicate prediction's {@code metrics}; Bedrock InvokeModel's stream
      * {@code amazon-bedrock-invocationMetrics}; Hugging Face TGI's {@code details}; a line of an OpenAI

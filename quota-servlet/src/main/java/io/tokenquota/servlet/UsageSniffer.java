@@ -1618,6 +1618,11 @@ final class UsageSniffer {
             // its running usage on each
             boolean begunAgain = !another && segmentChoiceEnded && doc.usages().isEmpty()
                     && (doc.begunChoices() & segmentFinishedChoices) != 0;
+            // so does a Response's response.created after the call's final report under the same id: the OpenAI
+            // Agents SDK on a Chat Completions model names every call's events "__fake_id__" (round 391: a run
+            // of 2,250 and 11,800 was charged 11,800); the same call replayed from its start reports the very
+            // counts again (restarted, below)
+            boolean createdAgain = !another && segmentFinal && "response.created".equals(doc.type());
             // a chunk that only finishes a choice the call had not finished (an empty delta beside the finish
             // reason) after the usage chunk begins nothing: some servers send the usage just before the finish
             // (round 252)
@@ -1646,6 +1651,10 @@ final class UsageSniffer {
             } else if (!again && (segmentFinal && (another || doc.choices() && !finishOnly)
                     || segmentChoiceEnded && another && otherCall || begunAgain)) {
                 foldCall();
+            } else if (createdAgain) {
+                int kept = callList == null ? 0 : callList.size();
+                foldCall();
+                restarted = callList != null && callList.size() == kept + 1 ? callList.get(kept).usage() : null;
             }
             segmentRepeated = call.equals(segmentCall) || doc.begunChoices() != 0;
             if (another) {
@@ -1718,6 +1727,15 @@ final class UsageSniffer {
             // response after its stream, Spring AI's stop sent twice, a relay repeating the last line), not
             // another call; two calls with every count alike one after the other are one too
             unfold();
+        }
+        if (reported && restarted != null) {
+            // the first report after a Response created again under its id: the very counts of the call
+            // folded then are that call replayed (a relay resuming a stream from its start), not another
+            if (!callList.isEmpty() && callList.get(callList.size() - 1).usage() == restarted
+                    && java.util.Arrays.equals(restarted, currentReport())) {
+                unfold();
+            }
+            restarted = null;
         }
         if (reported) {
             lastReportId = doc.reportId();
@@ -2007,6 +2025,15 @@ final class UsageSniffer {
                         sum(u.get(lc4j[1]), u.get(lc4j[2]), read, written)), null, false), kinds);
             }
         }
+        Map<String, Long> crew = doc.usage("token_usage");
+        if (crew != null && crew.keySet().containsAll(CREWAI_COUNTS)) {
+            // CrewAI's CrewOutput returned whole: token_usage is its UsageMetrics, the crew's calls summed, one
+            // report of the run; cached_prompt_tokens is within prompt_tokens (round 391: a two-call crew of 14,050
+            // tokens was charged its hold, 1,011)
+            reported |= kinds(report(Format.OPENAI, openAi(crew), null, false),
+                    UsageKinds.withTotal(UsageKinds.inputOutput(crew, "prompt_tokens", "completion_tokens"),
+                            crew.get("total_tokens")));
+        }
         for (String hunyuan : new String[] {"Usage", "Response.Usage"}) {
             Map<String, Long> u = doc.usage(hunyuan);
             if (u != null && has(u, "TotalTokens", "PromptTokens", "CompletionTokens")) {
@@ -2216,6 +2243,11 @@ final class UsageSniffer {
     private boolean segmentRepeated;
     /** {@link #textTokens} when the current call's id first came. */
     private long segmentText;
+    /**
+     * The call folded when a Response was created again under its id ({@link #accept}), as {@link #callList}
+     * keeps it, until the next report: {@code null} otherwise.
+     */
+    private long[] restarted;
     /** The calls folded as cut ({@link #beginsCall}) by id: their usage as {@link #callList} keeps it. */
     private final Map<String, long[]> cutCalls = new HashMap<>();
     /** The top-level {@code id} of the last document that reported usage ({@code null}: it named none). */
@@ -2900,6 +2932,10 @@ final class UsageSniffer {
             // JetBrains Koog's ResponseMetaInfo as kotlinx.serialization writes it: a streamed call's End frame, an
             // assistant message (round 257); it names no cache counts
             new String[] {KOOG_META_INFO, "inputTokensCount", "outputTokensCount", "totalTokensCount", null, null, null});
+
+    /** CrewAI's {@code UsageMetrics} ({@code types/usage_metrics.py}) at a {@code CrewOutput}'s {@code token_usage}. */
+    private static final java.util.Set<String> CREWAI_COUNTS = java.util.Set.of("prompt_tokens", "completion_tokens", "total_tokens",
+            "successful_requests");
 
     /**
      * The names of Spring AI's {@code Usage} in {@code usage} (prompt, completion, total, native usage), or

@@ -208,6 +208,28 @@ final class UsageSnifferTest {
         assertEquals(5L, sniff("application/json", "{\"usage\":{\"total_tokens\":5}, oops", 4));
     }
 
+    /**
+     * Round 391: CrewAI's {@code token_usage} (all four of its counters) is the run's usage, its cached prompt within
+     * the prompt; a Response created again under its id after its final report is another call, unless it reports
+     * the very counts again (a replay).
+     */
+    @Test
+    void crewAiTokenUsageAndResponsesCreatedAgainUnderOneId() {
+        String crew = "{\"raw\":\"x\",\"token_usage\":{\"total_tokens\":14050,\"prompt_tokens\":12700,"
+                + "\"cached_prompt_tokens\":9000,\"completion_tokens\":1350,\"successful_requests\":2}}";
+        assertEquals(14_050L, sniff("application/json", crew, 7));
+        assertNull(sniff("application/json", crew.replace(",\"successful_requests\":2", ""), 7),
+                "without successful_requests it is not CrewAI's");
+        java.util.function.BiFunction<Long, Long, String> call = (in, out) ->
+                "data: {\"type\":\"response.created\",\"response\":{\"id\":\"__fake_id__\",\"object\":\"response\","
+                + "\"usage\":null}}\n\ndata: {\"type\":\"response.completed\",\"response\":{\"id\":\"__fake_id__\","
+                + "\"object\":\"response\",\"usage\":{\"input_tokens\":" + in + ",\"output_tokens\":" + out
+                + ",\"total_tokens\":" + (in + out) + "}}}\n\n";
+        assertEquals(14_050L, sniff("text/event-stream", call.apply(2_100L, 150L) + call.apply(10_600L, 1_200L), 9));
+        assertEquals(2_250L, sniff("text/event-stream", call.apply(2_100L, 150L) + call.apply(2_100L, 150L), 9),
+                "the same Response replayed from its start");
+    }
+
     @Test
     void usageAfterAHugeStringIsFoundInAnEventAndInABody() {
         String big = "x".repeat(3 << 20) + "\\u00e9\u00e9";

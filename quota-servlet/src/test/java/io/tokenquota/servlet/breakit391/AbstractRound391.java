@@ -140,6 +140,11 @@ abstract class AbstractRound391 extends ModelCallRound {
             boolean chatModel = "/chat-completions-model".equals(req.getPathInfo());
             List<String> events = new ArrayList<>(toolCall(chatModel ? "__fake_id__" : "resp_68e3a1f0c1d48193"));
             events.addAll(answer(chatModel ? "__fake_id__" : "resp_68e3a1f3a7e08193"));
+            if ("/resumed-from-start".equals(req.getPathInfo())) {
+                // the relay's upstream connection dropped after the answer's call; it read that Response's stream
+                // again from its start (GET /v1/responses/{id}?stream=true) and relayed it all once more
+                events.addAll(answer("resp_68e3a1f3a7e08193"));
+            }
             resp.setContentType("text/event-stream");
             OutputStream out = resp.getOutputStream();
             for (String e : events) {
@@ -166,6 +171,18 @@ abstract class AbstractRound391 extends ModelCallRound {
         String s = subject();
         HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/agents/responses-model"), s, REQUEST);
         assertCharged(s, r, 200, 1, RUN, "the same two calls under their own response ids");
+    }
+
+    /**
+     * Control (added with the fix for A): a Response replayed from its {@code response.created} under its own id,
+     * reporting the very counts again, is that call once, though a {@code response.created} after a call's final
+     * report under the same id begins another call: 14,050 charged.
+     */
+    @Test
+    void controlAResponseReplayedFromItsStartIsOneCall() {
+        String s = subject();
+        HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/agents/resumed-from-start"), s, REQUEST);
+        assertCharged(s, r, 200, 1, RUN, "the same two calls, the answer's Response replayed whole under its id");
     }
 
     // ------------------------------------------------------------------ B: CrewAI's CrewOutput
