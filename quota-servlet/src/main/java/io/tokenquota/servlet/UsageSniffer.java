@@ -1018,6 +1018,12 @@ final class UsageSniffer {
     /** Hugging Face TGI's counts, the only ones its {@code /generate} answers with unless asked for details. */
     static final String TGI_INPUT_HEADER = "x-prompt-tokens";
     static final String TGI_OUTPUT_HEADER = "x-generated-tokens";
+    /**
+     * Hugging Face TEI's count of the tokens it computed ({@code /rerank}, {@code /embed}...: bare lists, no usage
+     * in the body), all input: it generates none, and a rerank counts the query beside each text (round 393: a
+     * rerank was charged its estimate, 4,167 for 17,840, an embed 7,360 for 8,960).
+     */
+    static final String TEI_COMPUTE_HEADER = "x-compute-tokens";
     /** Prompt-cache reads and writes, which Bedrock leaves out of the input count (Anthropic models). */
     static final String BEDROCK_CACHE_READ_HEADER = "X-Amzn-Bedrock-Cache-Read-Input-Token-Count";
     static final String BEDROCK_CACHE_WRITE_HEADER = "X-Amzn-Bedrock-Cache-Write-Input-Token-Count";
@@ -1290,6 +1296,7 @@ final class UsageSniffer {
     static boolean readsHeader(String name) {
         return BEDROCK_INPUT_HEADER.equalsIgnoreCase(name) || BEDROCK_OUTPUT_HEADER.equalsIgnoreCase(name)
                 || TGI_INPUT_HEADER.equalsIgnoreCase(name) || TGI_OUTPUT_HEADER.equalsIgnoreCase(name)
+                || TEI_COMPUTE_HEADER.equalsIgnoreCase(name)
                 || BEDROCK_CACHE_READ_HEADER.equalsIgnoreCase(name) || BEDROCK_CACHE_WRITE_HEADER.equalsIgnoreCase(name)
                 || DATA_STREAM_HEADER.equalsIgnoreCase(name);
     }
@@ -1309,7 +1316,8 @@ final class UsageSniffer {
         if (count < 0) {
             return;
         }
-        if (BEDROCK_INPUT_HEADER.equalsIgnoreCase(name) || TGI_INPUT_HEADER.equalsIgnoreCase(name)) {
+        if (BEDROCK_INPUT_HEADER.equalsIgnoreCase(name) || TGI_INPUT_HEADER.equalsIgnoreCase(name)
+                || TEI_COMPUTE_HEADER.equalsIgnoreCase(name)) {
             headerInput = count;
         } else if (BEDROCK_OUTPUT_HEADER.equalsIgnoreCase(name) || TGI_OUTPUT_HEADER.equalsIgnoreCase(name)) {
             headerOutput = count;

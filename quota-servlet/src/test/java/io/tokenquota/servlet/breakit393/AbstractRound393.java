@@ -150,9 +150,9 @@ abstract class AbstractRound393 extends CannedProviderRound {
     // ------------------------------------------------------------------ findings
 
     /**
-     * Finding: a TEI rerank of 16 texts against an 889-token query. TEI ran the model on 16 (query, text) pairs and
-     * says so in {@code x-compute-tokens: 17840}; the filter does not read that header and charges the request's
-     * estimate, which counts the query once.
+     * Found and fixed: a TEI rerank of 16 texts against an 889-token query. TEI ran the model on 16 (query, text)
+     * pairs and says so in {@code x-compute-tokens: 17840}; the filter did not read that header and charged the
+     * request's estimate, which counts the query once.
      */
     @Test
     void aTeiRerankIsChargedTheTokensItsServerCountedInXComputeTokens() {
@@ -163,7 +163,10 @@ abstract class AbstractRound393 extends CannedProviderRound {
                 + " tokens (x-compute-tokens: the query read beside each of the " + TEXTS + " texts)");
     }
 
-    /** Finding, the same cause: a TEI {@code /embed} of 40 texts, {@code x-compute-tokens: 8960}, charged its estimate. */
+    /**
+     * Found and fixed, the same cause: a TEI {@code /embed} of 40 texts, {@code x-compute-tokens: 8960}, was charged
+     * its estimate.
+     */
     @Test
     void aTeiEmbedIsChargedTheTokensItsServerCountedInXComputeTokens() {
         String s = subject();
