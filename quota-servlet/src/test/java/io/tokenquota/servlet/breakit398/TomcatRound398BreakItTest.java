@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit398;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class TomcatRound398BreakItTest extends AbstractRound398 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.TOMCAT;
+    }
+}
