@@ -180,6 +180,11 @@ public final class QuotaFilter implements Filter {
     static final int ANSWER_MEMORY = 65_536;
     /** What state kept at the provider cost, by its id: a call naming it is held and charged with it. */
     private final ProviderState providerState;
+    /**
+     * The ledger whose accounts this filter changes ({@link QuotaLedger#underlying}: a timed view and its store are
+     * one), which tells another quota filter on the same store that a request's call is already held (round 398).
+     */
+    private final QuotaLedger heldOn;
 
     private QuotaFilter(Builder b) {
         this.ledger = b.ledger;
@@ -205,6 +210,7 @@ public final class QuotaFilter implements Filter {
         this.weightsByPrefix = Map.copyOf(b.weightsByPrefix);
         this.providerState = new ProviderState(b.providerStateEntries);
         this.answers = new AnswerUsages(b.answerMemory);
+        this.heldOn = ledger.underlying();
     }
 
     /**
@@ -529,7 +535,7 @@ public final class QuotaFilter implements Filter {
         return holders;
     }
 
-    /** A subject held on a store: the store object itself, as the filters were built with it (its equality). */
+    /** A subject held on a store: {@link #heldOn}, by its equality. */
     private record Held(QuotaLedger ledger, String subject) {
     }
 
@@ -545,7 +551,7 @@ public final class QuotaFilter implements Filter {
         // filter's path (round 325), or the request itself under both filters' prefixes (round 363: "/ai/" and
         // "/ai/agents/" nested, the call was charged twice, and a keyed one refused as a replay of itself). It is
         // one model call, held and settled by the filter that met it first, with that filter's settings
-        if (subject != null && !errorPage && holding(request).containsKey(new Held(ledger, subject))) {
+        if (subject != null && !errorPage && holding(request).containsKey(new Held(heldOn, subject))) {
             chain.doFilter(request, response);
             return false;
         }
@@ -999,7 +1005,7 @@ public final class QuotaFilter implements Filter {
         // is no count and reports no usage (weighed at the output rate, as the hold's output is)
         long charged = beyondCap == 0 ? estimate : clamp(estimate, held(weighing, beyondCap, beyondCap));
         held.holds(handled, echoes ? dispatchOf(request) : null);
-        holding(request).putIfAbsent(new Held(ledger, subject), handled);
+        holding(request).putIfAbsent(new Held(heldOn, subject), handled);
         // unweighed too: an answer that names a dearer model than the request did is charged at its rates
         Settlement settlement = new Settlement(ledger, hold, charged, clamp(inputEstimate, plus(output, beyondCap)),
                 plus(output, beyondCap), quiet, releaseOnError, request, held, wrapped, answers, answerKey, providerState, state, settleFailureCount, weighing, keeper);

@@ -21,6 +21,12 @@ final class TimedLedger implements QuotaLedger {
         this.metrics = metrics;
     }
 
+    /** The timed ledger's: a timed view changes the accounts of the ledger it times (round 398). */
+    @Override
+    public QuotaLedger underlying() {
+        return ledger.underlying();
+    }
+
     @Override
     public Reserved reserve(HoldRequest request) {
         return metrics.time("reserve", () -> ledger.reserve(request));
