@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit394;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound394BreakItTest extends AbstractRound394 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
