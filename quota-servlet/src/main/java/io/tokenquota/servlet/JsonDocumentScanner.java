@@ -98,6 +98,20 @@ final class JsonDocumentScanner {
     private static final Set<String> MASTRA_FROM = Set.of("AGENT", "USER", "SYSTEM", "WORKFLOW", "NETWORK");
     private static final Set<String> MASTRA_USAGE_TYPES = Set.of("step-finish", "finish");
     /**
+     * Mastra's tool and workflow-step streaming (mastra-ai/mastra {@code packages/core/src/tools/stream.ts},
+     * {@code ToolStream._write}): what a tool's or a step's {@code writer} is given arrives in the run's stream as
+     * {@code {type: "tool-output" | "workflow-step-output", runId, from: "USER", payload: {output: <it>, …}}}, and an
+     * agent's {@code fullStream} piped into it ({@code stream.fullStream.pipeTo(writer)}) arrives so chunk by chunk.
+     * Such a chunk whose {@code payload.output} is itself a Mastra chunk ({@link #mastraChunk}) is read as that chunk
+     * ({@link #wraps}), under its own {@code runId}: the inner agent's usage and text count as its run's, beside the
+     * outer run's, whose {@code finish} totals its own steps only (round 394: an agent piped through a tool was
+     * charged the outer run's 4,680 of 12,180). Anything else a writer is given (a tool's
+     * {@code writer.write({usage: …})}) stays unread.
+     */
+    private static final Set<String> MASTRA_WRAPPERS = Set.of("tool-output", "workflow-step-output");
+    /** {@link #innerField} of a Mastra chunk's {@code payload.output} ({@link #MASTRA_WRAPPERS}). */
+    private static final String MASTRA_WRAPPED = "payload.output";
+    /**
      * LlamaIndex's {@code ChatResponse} returned whole (llama-index-core's {@code message}, {@code raw},
      * {@code delta}, {@code logprobs}, {@code additional_kwargs}; a FastAPI route writes it as pydantic dumps it):
      * {@code raw} is the provider's whole answer, and llama-index-llms-openai puts the call's
@@ -323,6 +337,8 @@ final class JsonDocumentScanner {
      *                   with the usage, what tells one finished result of a job from another run's (round 329)
      * @param outputBlocked the document is an error whose {@code error.message} says the provider blocked output
      *                   the model was writing (Anthropic's 400 {@link #OUTPUT_BLOCKED}): the model was called
+     * @param mastraRun  the {@code runId} of a Mastra stream's chunk ({@link #mastraChunk}), {@code null} for any other
+     *                   document: the run its usage is reported for
      */
     record Document(String type, Map<String, Map<String, Long>> usages, boolean ended, String model, String call,
                     boolean callIdentified, boolean error, String responseId, boolean choices, String event,
@@ -332,11 +348,13 @@ final class JsonDocumentScanner {
                     boolean deltas, boolean geminiChunk, String reportId, long[] pictures,
                     java.util.List<InlineResult> inlined, java.util.List<InlineResult> listedRuns, String interactionId,
                     String conversationId, java.util.List<Message> teamMessages, String requestId,
-                    String taskStatus, JsonRpc.Reply rpc, String name, long prose, boolean outputBlocked) {
+                    String taskStatus, JsonRpc.Reply rpc, String name, long prose, boolean outputBlocked,
+                    String mastraRun) {
         Document(String type, Map<String, Map<String, Long>> usages, boolean ended) {
             this(type, usages, ended, null, null, false, false, null, false, null, false, -1, null, null,
                     java.util.List.of(), 0, null, null, null, null, false, 0, 0L, 0L, false, false, null, null,
-                    java.util.List.of(), java.util.List.of(), null, null, java.util.List.of(), null, null, null, null, 0L, false);
+                    java.util.List.of(), java.util.List.of(), null, null, java.util.List.of(), null, null, null, null, 0L, false,
+                    null);
         }
 
         Document {
@@ -714,7 +732,7 @@ final class JsonDocumentScanner {
         modelResponseKind = false;
         providerResponseId = null;
         mastraFields = true;
-        mastraRun = false;
+        mastraRun = null;
         mastraFrom = false;
         chatResponseFields = true;
         chatResponseObjects = 0;
@@ -992,13 +1010,17 @@ final class JsonDocumentScanner {
                 if (depth == 2 && !object && objectAt[1] && LMDEPLOY_OUTPUT.equals(fieldAt[1])) {
                     usages.computeIfAbsent("", k -> new HashMap<>()).put(COUNT_TOKEN_LIST, 0L);
                 }
-                if (depth == 2 && object && objectAt[1] && innerDocument == null && inner == null && !inRootArray
-                        && !messagesAnywhere && ((wrappedEvent ? NESTED_WRAPPERS : WRAPPERS).containsValue(fieldAt[1])
-                        || !wrappedEvent && rootFields == 1 && STRANDS_WRAPPER.equals(fieldAt[1]))) {
+                String wrapped = !object || innerDocument != null || inner != null || inRootArray || messagesAnywhere
+                        ? null
+                        : depth == 2 && objectAt[1] && ((wrappedEvent ? NESTED_WRAPPERS : WRAPPERS).containsValue(fieldAt[1])
+                        || !wrappedEvent && rootFields == 1 && STRANDS_WRAPPER.equals(fieldAt[1])) ? fieldAt[1]
+                        : depth == 3 && mastraFields && objectAt[1] && objectAt[2] && "payload".equals(fieldAt[1])
+                        && "output".equals(fieldAt[2]) ? MASTRA_WRAPPED : null;
+                if (wrapped != null) {
                     // the object may be an event a framework wrapped: read as a document of its own too, kept
-                    // if the wrapper's type says so (it may come after) or it is Strands' in its exact shape
-                    // (wraps); a LangGraph state's keys wrap no event (ownPlaces)
-                    innerField = fieldAt[1];
+                    // if the wrapper's type says so (it may come after) or it is Strands' or Mastra's in its exact
+                    // shape (wraps); a LangGraph state's keys wrap no event (ownPlaces)
+                    innerField = wrapped;
                     inner = new JsonDocumentScanner(d -> innerDocument = d, parser, text == null ? null : text.another());
                 }
                 if (!object && depth >= 2 && depth <= TRACKED_DEPTH && objectAt[depth - 1]
@@ -1353,7 +1375,7 @@ final class JsonDocumentScanner {
                 } else if (depth == 1 && objectAt[1] && "provider_response_id".equals(fieldAt[1])) {
                     providerResponseId = parser.getText();
                 } else if (depth == 1 && objectAt[1] && "runId".equals(fieldAt[1])) {
-                    mastraRun = true;
+                    mastraRun = parser.getText();
                 } else if (depth == 1 && objectAt[1] && "from".equals(fieldAt[1])) {
                     // the last one named counts, as a parser reads it
                     mastraFrom = MASTRA_FROM.contains(parser.getText());
@@ -1479,9 +1501,13 @@ final class JsonDocumentScanner {
 
     /**
      * Whether the root object just read is a framework's wrapper of the event its {@link #innerField} held: its
-     * {@code type} names that field ({@link #WRAPPERS}), or it is Strands' {@link #STRANDS_WRAPPER} in its exact shape.
+     * {@code type} names that field ({@link #WRAPPERS}), or it is Strands' {@link #STRANDS_WRAPPER} in its exact shape,
+     * or a Mastra chunk of {@link #MASTRA_WRAPPERS} wrapping a Mastra chunk.
      */
     private boolean wraps() {
+        if (MASTRA_WRAPPED.equals(innerField)) {
+            return mastraChunk() && MASTRA_WRAPPERS.contains(type) && innerDocument.mastraRun() != null;
+        }
         if (type != null) {
             return innerField.equals((wrappedEvent ? NESTED_WRAPPERS : WRAPPERS).get(type));
         }
@@ -1591,7 +1617,7 @@ final class JsonDocumentScanner {
                 pictures, a2aCalls(), listedRuns, interactionId, conversationId, teamMessages, requestId, taskStatus,
                 rpcVersion ? new JsonRpc.Reply(rpcId, !rpcExtra, rpcResult, rpcError, rpcResultOverflow ? null : rpcResultFields,
                         a2aKind, "task".equals(a2aKind) ? a2aId : a2aTaskId, a2aState, usageNamed) : null,
-                resourceName, prose, outputBlocked);
+                resourceName, prose, outputBlocked, mastraChunk() ? mastraRun : null);
     }
 
     /**
@@ -1644,8 +1670,9 @@ final class JsonDocumentScanner {
 
     /**
      * Drops what was collected at a place that is not, in this document, the provider's own: LM Studio's
-     * ({@link #lmStudioStats}), Cloudflare's {@code result.usage} outside Cloudflare's envelope, and anything but the
-     * messages of a LangGraph state event ({@link #messagesAnywhere}). Round 354: a graph's state held the JSON a
+     * ({@link #lmStudioStats}), Cloudflare's {@code result.usage} outside Cloudflare's envelope, a Pydantic AI
+     * {@code ModelResponse}'s usage the request sent back ({@link RequestMessageIds#modelResponse}), and anything but
+     * the messages of a LangGraph state event ({@link #messagesAnywhere}). Round 354: a graph's state held the JSON a
      * tool fetched under {@code result} (a chat completion, or {@code {"status":"ok","usage":{…}}}, that the user's
      * URL served, usage 5), read as Cloudflare's usage before the AI message's {@code usage_metadata} (6,000 + 400):
      * that report fixed the answer's format, and the 6,400-token call was charged 5. A state's keys are the graph's
@@ -1675,6 +1702,11 @@ final class JsonDocumentScanner {
                 usages.remove(LLAMAINDEX_COUNTS);
             }
         }
+        if (modelResponse() && sentBack.test(RequestMessageIds.modelResponse(providerResponseId, usages.get("usage")))) {
+            // round 394: a Pydantic AI ModelResponse the request sent back, its id and its counts the same, is the
+            // client's history that all_messages_json() repeats (turn 2 committed 7,000 for its call of 4,300)
+            usages.remove("usage");
+        }
         if (messagesAnywhere) {
             usages.clear();
             teamMessages.clear();
@@ -1689,7 +1721,7 @@ final class JsonDocumentScanner {
      * {@code from}.
      */
     private boolean mastraChunk() {
-        return mastraFields && mastraRun && mastraFrom && type != null;
+        return mastraFields && mastraRun != null && mastraFrom && type != null;
     }
 
     /**
@@ -1940,7 +1972,7 @@ final class JsonDocumentScanner {
      * {@code runId} string, a {@code from} of {@link #MASTRA_FROM}.
      */
     private boolean mastraFields = true;
-    private boolean mastraRun;
+    private String mastraRun;
     private boolean mastraFrom;
     /**
      * A LlamaIndex {@code ChatResponse}'s reading ({@link #chatResponse}): no top-level field but
@@ -1963,10 +1995,15 @@ final class JsonDocumentScanner {
         // round 387: Pydantic AI's ModelResponse (kind "response", its parts and usage) names its call by its
         // provider_response_id alone: a run's messages (all_messages_json()) of two calls, 2,250 and 11,800, were
         // charged the last
-        if (providerResponseId != null && modelResponseKind && modelResponseParts && usages.containsKey("usage")) {
+        if (modelResponse()) {
             return providerResponseId;
         }
         return measured;
+    }
+
+    /** The document is a Pydantic AI {@code ModelResponse} with its usage and its {@code provider_response_id}. */
+    private boolean modelResponse() {
+        return providerResponseId != null && modelResponseKind && modelResponseParts && usages.containsKey("usage");
     }
 
     private String call() {
@@ -2049,7 +2086,7 @@ final class JsonDocumentScanner {
      * Counters kept per usage object: every provider's fit many times over; an answer naming millions
      * of fields in its usage must not hold them all.
      */
-    private static final int MAX_COUNTERS = 64;
+    static final int MAX_COUNTERS = 64;
 
     /**
      * The dotted field names from the root to the object just opened, an array on the way written

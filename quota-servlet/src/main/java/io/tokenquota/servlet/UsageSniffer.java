@@ -1945,10 +1945,11 @@ final class UsageSniffer {
             // round 388: a Mastra agent's stream (a two-call run of 13,050 tokens was charged its hold, 1,016): each
             // step-finish is one model call's usage and they add up, finish is the run's total and the larger
             // counts, as the Vercel AI SDK's step and message finish parts (the scanner keeps them only in Mastra's
-            // exact chunk, step-finish and finish alone)
+            // exact chunk, step-finish and finish alone). Round 394: per run, by its runId; an agent piped through a
+            // tool's writer is a run of its own, which the outer run's finish does not total (4,680 charged of 12,180)
             Long own = larger(mastra.get("totalTokens"), sum(mastra.get("inputTokens"), mastra.get("outputTokens")));
             long[] split = UsageKinds.withTotal(UsageKinds.inputOutput(mastra, "inputTokens", "outputTokens"), own);
-            reported |= kinds(addUp(Format.OPENAI, own, split, "finish".equals(type), null, false), split);
+            reported |= kinds(addUp(Format.OPENAI, own, split, "finish".equals(type), doc.mastraRun(), false), split);
         }
         if (!doc.teamMessages().isEmpty()) {
             // AutoGen Studio's team run: each agent message's models_usage (round 302). Its envelope's data may as

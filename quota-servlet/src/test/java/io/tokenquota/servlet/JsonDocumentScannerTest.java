@@ -82,6 +82,32 @@ final class JsonDocumentScannerTest {
         assertTrue(only("{\"message\":{},\"raw\":{},\"additional_kwargs\":{\"total_tokens\":5}}").usages().isEmpty());
     }
 
+    /**
+     * Round 394: a Mastra {@code tool-output} or {@code workflow-step-output} chunk whose {@code payload.output} is a
+     * Mastra chunk (an agent's stream piped into a tool's writer) is read as that chunk, under its own {@code runId};
+     * anything else a writer was given stays unread.
+     */
+    @Test
+    void aMastraChunkAToolsWriterWrappedIsReadAsThatChunk() {
+        String usage = "{\"inputTokens\":6000,\"outputTokens\":1500,\"totalTokens\":7500}";
+        String inner = "{\"type\":\"step-finish\",\"runId\":\"inner\",\"from\":\"AGENT\",\"payload\":{\"output\":"
+                + "{\"usage\":" + usage + "}}}";
+        for (String wrapper : List.of("tool-output", "workflow-step-output")) {
+            JsonDocumentScanner.Document d = only("{\"type\":\"" + wrapper + "\",\"runId\":\"outer\",\"from\":\"USER\","
+                    + "\"payload\":{\"output\":" + inner + ",\"toolCallId\":\"c\",\"toolName\":\"t\"}}");
+            assertEquals(7_500L, d.usage(JsonDocumentScanner.MASTRA_USAGE).get("totalTokens"));
+            assertEquals("inner", d.mastraRun());
+        }
+        // a tool's own writer.write({usage}), or another chunk type, or no Mastra chunk around it: nothing
+        assertTrue(only("{\"type\":\"tool-output\",\"runId\":\"outer\",\"from\":\"USER\",\"payload\":{\"output\":"
+                + "{\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":5,\"total_tokens\":10}}}}").usages().isEmpty());
+        assertTrue(only("{\"type\":\"tool-result\",\"runId\":\"outer\",\"from\":\"AGENT\",\"payload\":{\"output\":"
+                + inner + "}}").usages().isEmpty());
+        assertTrue(only("{\"type\":\"tool-output\",\"id\":\"x\",\"payload\":{\"output\":" + inner + "}}").usages()
+                .isEmpty());
+        assertEquals("r1", only("{\"type\":\"finish\",\"runId\":\"r1\",\"from\":\"AGENT\",\"payload\":{}}").mastraRun());
+    }
+
     /** xAI's deferred creation answers its {@code request_id} at the top level; nowhere else counts. */
     @Test
     void aTopLevelRequestIdIsHandedOver() {

@@ -32,6 +32,27 @@ class RequestMessageIdsTest {
         assertEquals(Set.of("kept"), ids);
     }
 
+    /**
+     * Round 394: a Pydantic AI {@code ModelResponse} sent back as {@code message_history} is named by its
+     * {@code provider_response_id} and its usage's integer counters together; a request object without its
+     * {@code kind}, its {@code parts} or its usage names none.
+     */
+    @Test
+    void aModelResponseSentBackIsNamedByItsIdAndItsCounts() {
+        String usage = "{\"input_tokens\":2100,\"output_tokens\":600,\"details\":{\"reasoning_tokens\":0}}";
+        String response = "{\"parts\":[{\"content\":\"x\",\"part_kind\":\"text\"}],\"usage\":" + usage
+                + ",\"kind\":\"response\",\"provider_response_id\":\"chatcmpl-1\"}";
+        Set<String> ids = ids("{\"history\":[{\"parts\":[{\"content\":\"q\",\"part_kind\":\"user-prompt\"}],"
+                + "\"kind\":\"request\"}," + response + "]}");
+        assertEquals(Set.of(RequestMessageIds.modelResponse("chatcmpl-1",
+                java.util.Map.of("output_tokens", 600L, "input_tokens", 2100L, "details.reasoning_tokens", 0L))), ids);
+        assertFalse(ids.contains(RequestMessageIds.modelResponse("chatcmpl-1",
+                java.util.Map.of("input_tokens", 2100L, "output_tokens", 601L))), "other counts");
+        assertTrue(ids("{\"history\":[" + response.replace("\"kind\":\"response\"", "\"kind\":\"request\"") + ","
+                + response.replace("\"parts\"", "\"blocks\"") + "," + response.replace("\"usage\":" + usage + ",", "")
+                + "]}").isEmpty());
+    }
+
     @Test
     void notJsonOrNoBodySendsNothing() {
         assertTrue(ids("not json").isEmpty());

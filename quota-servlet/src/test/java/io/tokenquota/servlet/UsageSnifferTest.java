@@ -887,6 +887,24 @@ final class UsageSnifferTest {
         org.junit.jupiter.api.Assertions.assertArrayEquals(new long[] {1_000, 0, 700, 0}, generate.kinds());
     }
 
+    /**
+     * Round 394: Pydantic AI's {@code all_messages_json()} repeats the {@code ModelResponse}s the client sent back as
+     * its history; one whose id and counts the request carried is not charged again, one under that id with other
+     * counts (a client naming this run's call, its id guessed) is.
+     */
+    @Test
+    void aPydanticAiModelResponseSentBackIsChargedOnlyWhenItsCountsDiffer() {
+        String turn1 = "{\"parts\":[{\"content\":\"a\",\"part_kind\":\"text\"}],\"usage\":{\"input_tokens\":2100,"
+                + "\"output_tokens\":600},\"kind\":\"response\",\"provider_response_id\":\"chatcmpl-1\"}";
+        String turn2 = turn1.replace("2100", "3400").replace("600", "900").replace("chatcmpl-1", "chatcmpl-2");
+        String answer = "[" + turn1 + "," + turn2 + "]";
+        assertEquals(4_300L, sniffSentBack("{\"history\":[" + turn1 + "]}", answer));
+        assertEquals(7_000L, sniffSentBack("{\"history\":[" + turn1.replace("600", "601") + "]}", answer),
+                "other counts under turn 1's id");
+        assertEquals(4_300L, sniffSentBack("{\"history\":[" + turn1 + "," + turn2.replace("900", "1") + "]}", answer),
+                "turn 2's id, guessed, with other counts: turn 2's call is still charged");
+    }
+
     private static Long sniffSentBack(String request, String answer) {
         UsageSniffer s = new UsageSniffer();
         s.requestMessages(RequestMessageIds.sentBy(request.getBytes(StandardCharsets.UTF_8)));

@@ -148,6 +148,25 @@ abstract class AbstractRound394 extends ModelCallRound {
         twoTurns("/ai/pydantic/new", "turn 2's new messages only");
     }
 
+    /**
+     * Control (found and fixed: a ModelResponse sent back is history only as the client holds it): a client sends,
+     * besides turn 1's messages, a {@code ModelResponse} under the id turn 2's call will get (an id some backends
+     * let one guess, Ollama's {@code chatcmpl-<n>}) with other counts. Turn 2's call is still charged its 4,300: 7,000
+     * after both turns.
+     */
+    @Test
+    void controlAFakeHistoryUnderTheNewCallsIdDoesNotFreeIt() {
+        String s = subject();
+        HttpResponse<String> r1 = TestHttp.postJson(container.uri("/ai/pydantic/all"), s,
+                "{\"prompt\":\"" + Q1 + "\",\"history\":[]}");
+        assertCharged(s, r1, 200, 1, T1_IN + T1_OUT, "turn 1, one call of 2,700");
+        String fake = modelResponse("Nothing.", 1, 1, "chatcmpl-CNa9Qw4tz2", "2025-10-06T09:13:00Z");
+        HttpResponse<String> r2 = TestHttp.postJson(container.uri("/ai/pydantic/all"), s,
+                "{\"prompt\":\"" + Q2 + "\",\"history\":[" + TURN1_REQUEST + "," + TURN1_RESPONSE + "," + fake + "]}");
+        assertCharged(s, r2, 200, 2, T1_IN + T1_OUT + T2_IN + T2_OUT, "turn 2's call of 4,300 under the id the client"
+                + " sent with counts of 2");
+    }
+
     // =============================================================================== Mastra, an agent inside a tool
 
     static final long OUTER1_IN = 1_200;
