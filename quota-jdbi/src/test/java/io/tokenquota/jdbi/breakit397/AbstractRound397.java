@@ -177,13 +177,20 @@ abstract class AbstractRound397 {
         }
         runPhase(one, two, log, open, acme, globex, false);
         clock.set(Instant.parse("2032-02-02T10:00:00Z"));
+        QuotaStore first = one;
         QuotaStore second = two;
         if (lagging) {
+            // instances built after the step, so both measure their offset to the database's clock and agree on
+            // it (a clock stepped after a store was built is not followed: docs/semantics.md, "One clock for
+            // expiry"; with one stepped and one not, each saw the other's fresh one-hour holds as stale)
+            // (a clock object of its own: stores on one clock share their first measurement)
+            first = store(QuotaPolicy.builder().clock(new MutableClock(Instant.parse("2032-02-02T10:00:00Z")))
+                    .defaultAllocation(100_000).overrunPolicy(overrun).build());
             MutableClock behind = new MutableClock(Instant.parse("2032-01-31T23:00:00Z"));
             second = store(QuotaPolicy.builder().clock(behind).defaultAllocation(100_000).overrunPolicy(overrun)
                     .build());
         }
-        runPhase(one, second, log, open, acme, globex, true);
+        runPhase(first, second, log, open, acme, globex, true);
         assertEquals(List.of(), log.violations);
 
         Map<String, Long> expected = new TreeMap<>();
@@ -250,7 +257,7 @@ abstract class AbstractRound397 {
                 Random rnd = new Random(3970);
                 go.await(2, TimeUnit.MINUTES);
                 int k = 0;
-                while (racing.get() && k < 400) {
+                while (racing.get() && k < 40) {
                     int m = 1 + 4 * rnd.nextInt(4);
                     int to = rnd.nextInt(3);
                     (k++ % 2 == 0 ? one : two).setTeam(member(m), to == 0 ? acme : to == 1 ? globex : null);
