@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit396;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound396BreakItTest extends AbstractRound396 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
