@@ -242,10 +242,11 @@ public final class QuotaFilter implements Filter {
     }
 
     /**
-     * Servlets mapped under a protected prefix, by name, each with its first such mapping's path: a
-     * forward or include by name ({@code getNamedDispatcher}, Spring's {@code ServletForwardingController})
-     * reaches them with the caller's paths, and containers apply a filter's URL patterns to path-based
-     * dispatches only. Set by {@link #init}: those without a view of their own ({@link #registerByServletName}).
+     * Servlets mapped under a protected prefix or over one ({@link #protectedServletsOf}), by name, each with
+     * its mapping's path: a forward or include by name ({@code getNamedDispatcher}, Spring's
+     * {@code ServletForwardingController}) reaches them with the caller's paths, and containers apply a
+     * filter's URL patterns to path-based dispatches only. Set by {@link #init}: those without a view of
+     * their own ({@link #registerByServletName}).
      */
     private final Map<jakarta.servlet.ServletContext, Map<String, String>> protectedServlets =
             java.util.Collections.synchronizedMap(new java.util.WeakHashMap<>());
@@ -256,8 +257,8 @@ public final class QuotaFilter implements Filter {
     private volatile boolean chainsOnce;
 
     /**
-     * Servlets under a protected prefix given a filter of their own by {@link #registerByServletName}, by
-     * name, each with its protected path: a dispatch by name to one of them is held under that path.
+     * Protected servlets given a filter of their own by {@link #registerByServletName}, by name, each with
+     * its mapping's path: a dispatch by name to one of them is held under the path {@link #targetOf} makes of it.
      */
     private final Map<jakarta.servlet.ServletContext, Map<String, String>> viewedServlets =
             java.util.Collections.synchronizedMap(new java.util.WeakHashMap<>());
@@ -279,20 +280,22 @@ public final class QuotaFilter implements Filter {
     }
 
     /**
-     * Maps, for each servlet registered so far under a protected prefix, a filter that stands for this one
-     * by that servlet's name, for forwards, includes and error dispatches. A forward or include by name
-     * ({@code getNamedDispatcher}, Spring's {@code ServletForwardingController}) keeps the caller's paths
+     * Maps, for each servlet registered so far under a protected prefix or over one (a router at {@code /}:
+     * {@link #protectedServletsOf}), a filter that stands for this one by that servlet's name, for forwards,
+     * includes and error dispatches. A forward or include by name ({@code getNamedDispatcher}, Spring's
+     * {@code ServletForwardingController}) keeps the caller's paths
      * and, in Jetty and Tomcat, the caller's servlet mapping: only a filter mapped by the one servlet's
-     * name knows that the dispatch ends there, and so under which prefix's settings (an output budget, the
-     * image estimate) it is held. It also holds a forward by name that an error page makes, which Tomcat
+     * name knows that the dispatch ends there, and so whether it is held (a router's, only when it routes
+     * it under a prefix: {@link #routedTarget}) and under which prefix's settings (an output budget, the
+     * image estimate). It also holds a forward by name that an error page makes, which Tomcat
      * keeps an error dispatch with the page's own paths.
      *
      * <p>Call it while the context starts, where filters may still be added (a
      * {@code ServletContainerInitializer}, a {@code ServletContextListener} declared by the application, Spring
      * Boot's {@code ServletContextInitializer}), after the servlets are registered and whether this filter is
      * registered there or elsewhere. Without it, {@link #init} maps this filter itself by those names, and a
-     * dispatch by name is held under the path of the first protected servlet the container lists (exact with
-     * one protected servlet). Servlets registered after the call are mapped that way.
+     * dispatch by name is held under the path of the first protected servlet the container lists that would
+     * hold it (exact with one protected servlet). Servlets registered after the call are mapped that way.
      *
      * @throws IllegalStateException if the context has started (the servlet API refuses new filters then)
      */
@@ -336,18 +339,32 @@ public final class QuotaFilter implements Filter {
     }
 
     /**
-     * The servlets under a protected prefix, by name, each with its first such mapping's path, in the
+     * The servlets under a protected prefix, by name, each with its first such mapping's path, and those
+     * whose mappings cover a protected prefix (the default {@code /}, {@code /*}, or {@code /x/*} above a
+     * prefix), each with that mapping's path less {@code /*} ({@code ""} for {@code /}), under no prefix:
+     * a router there (a Spring Boot {@code DispatcherServlet} at {@code /}) may route a dispatch by name
+     * to a protected handler ({@link #routedTarget}; round 396: a forward by name from {@code /legacy/*}
+     * to Spring's dispatcher at {@code /} reached {@code /ai/chat} unfiltered, 0 charged for 3,000). In the
      * order the container lists them; empty for a context that cannot list its servlets.
      */
     private Map<String, String> protectedServletsOf(jakarta.servlet.ServletContext context) {
         Map<String, String> names = new LinkedHashMap<>();
         for (jakarta.servlet.ServletRegistration servlet : context.getServletRegistrations().values()) {
+            String covering = null;
             for (String mapping : servlet.getMappings()) {
                 String path = mapping.endsWith("/*") ? mapping.substring(0, mapping.length() - 2) : mapping;
                 if (path.startsWith("/") && match(path) != null) {
                     names.putIfAbsent(servlet.getName(), path);
+                    covering = null;
                     break;
                 }
+                String base = mapping.equals("/") ? "" : mapping.endsWith("/*") ? path : null;
+                if (covering == null && base != null && prefixes.stream().anyMatch(p -> covers(base, p))) {
+                    covering = base;
+                }
+            }
+            if (covering != null) {
+                names.putIfAbsent(servlet.getName(), covering);
             }
         }
         return names;
@@ -374,10 +391,11 @@ public final class QuotaFilter implements Filter {
     }
 
     /**
-     * Maps this filter also by the names of the servlets under its protected prefixes that have no view of
-     * their own ({@link #registerByServletName}), for forwards, includes and error dispatches, so that a
-     * dispatch to one by name is held like a request to its path (with several, the first one's: the
-     * container does not tell which one a dispatch by name reaches). A
+     * Maps this filter also by the names of the servlets under or over its protected prefixes
+     * ({@link #protectedServletsOf}) that have no view of their own ({@link #registerByServletName}), for
+     * forwards, includes and error dispatches, so that a dispatch to one by name is held like a request to
+     * its path (with several, the first one's that would hold it: the container does not tell which one a
+     * dispatch by name reaches). A
      * container that does not let a filter add mappings from {@code init} (the servlet API allows refusing
      * it once the context is initialised) gets a warning naming the servlets: map the filter by their
      * names yourself ({@code <servlet-name>} in a {@code <filter-mapping>}, or {@code FilterRegistration
@@ -406,9 +424,9 @@ public final class QuotaFilter implements Filter {
             return;
         }
         if (names.size() > 1) {
-            LOG.info("a forward or include by name to one of the protected servlets {} is held under the path {}"
-                    + " (the container does not tell which one it reaches): call registerByServletName while the"
-                    + " context starts to hold each under its own path", names.keySet(), names.values().iterator().next());
+            LOG.info("a forward or include by name to one of the protected servlets {} is held under the path of"
+                    + " the first that would hold it (the container does not tell which one it reaches): call"
+                    + " registerByServletName while the context starts to hold each under its own path", names.keySet());
         }
         jakarta.servlet.FilterRegistration own = context.getFilterRegistration(config.getFilterName());
         try {
@@ -1895,13 +1913,58 @@ public final class QuotaFilter implements Filter {
      */
     private String viewTarget(HttpServletRequest request, ServletView view) {
         if (byName(request)) {
-            return view.path;
+            return targetOf(request, view.path);
         }
         if (request.getDispatcherType() != DispatcherType.ERROR || match(pathOf(request)) != null) {
             return null;
         }
         String servlet = servletOf(request);
-        return view.servlet.equals(servlet) ? null : view.path;
+        return view.servlet.equals(servlet) ? null : targetOf(request, view.path);
+    }
+
+    /**
+     * The protected path a dispatch by name to a servlet listed with {@code path} ({@link #protectedServletsOf})
+     * is held under: that path for a servlet under a protected prefix; for one whose mappings cover a
+     * prefix, the path it routes the dispatch on ({@link #routedTarget}), or {@code null} when that lies
+     * under no prefix.
+     */
+    private String targetOf(HttpServletRequest request, String path) {
+        return match(path) != null ? path : routedTarget(request, path);
+    }
+
+    /**
+     * Where a router mapped at {@code base} ({@code ""} for {@code /} and {@code /*}) sends a dispatch by
+     * name, when that lies under a protected prefix; else {@code null}. A dispatch by name keeps the
+     * caller's paths and, in Jetty and Tomcat, the caller's servlet mapping, and Spring routes on the
+     * request URI less the context path and less the servlet path of a {@code PATH} match
+     * ({@code ServletRequestPathUtils}): round 396, {@code /legacy/ai/chat} forwarded by name from a
+     * servlet at {@code /legacy/*} to Spring Boot's {@code DispatcherServlet} at {@code /} ran the
+     * {@code /ai/chat} handler (3,000 served, 0 charged). The container's normalised form and the raw one
+     * (dot segments kept, for a router on the request URI: {@link #rawPath}) are matched as a request's are.
+     */
+    private String routedTarget(HttpServletRequest request, String base) {
+        String servletPath = request.getServletPath() == null ? "" : request.getServletPath();
+        String pathInfo = request.getPathInfo() == null ? "" : request.getPathInfo();
+        String stripped = pathMatched(request) ? servletPath : "";
+        String routed = servletPath.substring(stripped.length()) + pathInfo;
+        String raw = rawPath(request.getRequestURI(), request.getContextPath() + stripped);
+        for (String candidate : List.of(routed, raw)) {
+            String path = base + (candidate.isEmpty() ? "/" : candidate);
+            if (match(path) != null) {
+                return path;
+            }
+        }
+        return null;
+    }
+
+    /** Whether the request's mapping is a {@code PATH} match ({@code /x/*}), whose servlet path a router strips. */
+    private static boolean pathMatched(HttpServletRequest request) {
+        try {
+            jakarta.servlet.http.HttpServletMapping mapping = request.getHttpServletMapping();
+            return mapping != null && mapping.getMappingMatch() == jakarta.servlet.http.MappingMatch.PATH;
+        } catch (RuntimeException unsupported) {
+            return false;
+        }
     }
 
     /** The name of the servlet the request's mapping names, or {@code null} when the container does not say. */
@@ -1915,9 +1978,9 @@ public final class QuotaFilter implements Filter {
     }
 
     /**
-     * For a forward or include by name to a servlet under a protected prefix, that servlet's protected
-     * path; else {@code null}. This filter runs in one only through the servlet-name mappings {@link #init}
-     * added, for the protected servlets without a view ({@link #registerByServletName}).
+     * For a forward or include by name to a protected servlet ({@link #protectedServletsOf}), the path it is
+     * held under ({@link #targetOf}); else {@code null}. This filter runs in one only through the servlet-name
+     * mappings {@link #init} added, for the protected servlets without a view ({@link #registerByServletName}).
      */
     private String namedTarget(HttpServletRequest request) {
         Map<String, String> named = protectedIn(request.getServletContext());
@@ -1925,10 +1988,21 @@ public final class QuotaFilter implements Filter {
             return null;
         }
         String servlet = servletOf(request);
-        String target = servlet == null ? null : named.get(servlet);
-        // the mapping a container reports in a dispatch by name may be the caller's: any protected
-        // servlet's path then stands for the target, which only such a servlet can be
-        return target != null ? target : named.values().iterator().next();
+        String own = servlet == null ? null : named.get(servlet);
+        String target = own == null ? null : targetOf(request, own);
+        if (target != null) {
+            return target;
+        }
+        // the mapping a container reports in a dispatch by name may be the caller's (a router at / that
+        // forwards by name, Spring's ServletForwardingController): the target is one of the protected
+        // servlets, and the first in the container's order that would hold it stands for it
+        for (String path : named.values()) {
+            target = targetOf(request, path);
+            if (target != null) {
+                return target;
+            }
+        }
+        return null;
     }
 
     /**

@@ -12,6 +12,8 @@ import io.tokenquota.servlet.testing.ModelCallRound;
 import io.tokenquota.servlet.testing.ModelCalls;
 import io.tokenquota.servlet.testing.SpringMvc;
 import io.tokenquota.servlet.testing.TestHttp;
+import jakarta.servlet.http.HttpServletResponse;
+import java.io.IOException;
 import java.net.http.HttpResponse;
 import org.junit.jupiter.api.Test;
 import org.springframework.http.MediaType;
@@ -68,12 +70,36 @@ abstract class AbstractRound396 extends ModelCallRound {
                 .servlet("chat", new ContextApp.Model(CALLS, "chatcmpl-396", PROMPT, COMPLETION), "/ai/plain/*")
                 .servlet("legacy", new ContextApp.NamedForward("dispatcherServlet"), "/legacy/*")
                 .servlet("legacy-plain", new ContextApp.NamedForward("chat"), "/legacy-plain/*")
+                // a legacy servlet under the protected prefix, handing its requests to the dispatcher by name
+                .servlet("legacy-ai", new ContextApp.NamedForward("dispatcherServlet"), "/ai/legacy/*")
                 .onStartup(filter::registerByServletName);
     }
 
-    /** The application's chat endpoint: calls the model (counted under x-user-id) and answers its completion. */
+    /**
+     * The application's chat endpoint: calls the model (counted under x-user-id) and answers its completion; and
+     * an unprotected status endpoint beside it.
+     */
     @RestController
     public static class Chat {
+        /**
+         * The same answer written through the servlet response, without a Content-Length: with one, Tomcat cuts
+         * the last byte of a held request that a servlet forwards (by name or by path) to Spring's dispatcher
+         * (274 of 275 bytes; a finding of its own, apart from this round's).
+         */
+        @PostMapping(path = "/ai/chat-written")
+        public void written(@RequestBody String body, @RequestHeader("x-user-id") String user,
+                            HttpServletResponse response) throws IOException {
+            CALLS.count(user);
+            response.setContentType(MediaType.APPLICATION_JSON_VALUE);
+            response.getWriter().write(ChatCompletions.completion("chatcmpl-396", "gpt-4o-2024-08-06",
+                    "Day one: Alfama. Day two: Belem.", PROMPT, COMPLETION));
+        }
+
+        @PostMapping(path = "/health", produces = MediaType.APPLICATION_JSON_VALUE)
+        public ResponseEntity<String> health() {
+            return ResponseEntity.ok("{\"status\":\"UP\"}");
+        }
+
         @PostMapping(path = "/ai/chat", produces = MediaType.APPLICATION_JSON_VALUE)
         public ResponseEntity<String> chat(@RequestBody String body, @RequestHeader("x-user-id") String user) {
             CALLS.count(user);
@@ -94,11 +120,11 @@ abstract class AbstractRound396 extends ModelCallRound {
                         + " tokens; " + figures(s, r, a)));
     }
 
-    // ------------------------------------------------------------------ finding
+    // ------------------------------------------------------------------ found and fixed
 
     /**
-     * Finding: {@code POST /legacy/ai/chat}, which the legacy servlet forwards by name to Spring's dispatcher, runs
-     * the protected {@code /ai/chat} handler (Spring strips the caller's servlet path) and is served uncharged.
+     * Found and fixed: {@code POST /legacy/ai/chat}, which the legacy servlet forwards by name to Spring's dispatcher,
+     * runs the protected {@code /ai/chat} handler (Spring strips the caller's servlet path) and was served uncharged.
      */
     @Test
     void aForwardByNameToTheDispatcherServletReachingAProtectedHandlerIsCharged() {
@@ -122,5 +148,31 @@ abstract class AbstractRound396 extends ModelCallRound {
     void aForwardByNameToAProtectedPlainServletIsCharged() {
         String s = subject();
         assertChargedItsUsage(s, post("/legacy-plain/x", s), "POST /legacy-plain/x forwarded by name to the /ai/plain servlet");
+    }
+
+    /**
+     * Control: a forward by name to the dispatcher that Spring routes outside the protected prefix (its
+     * {@code /health} handler) is not held: nothing charged.
+     */
+    @Test
+    void aForwardByNameToTheDispatcherServletReachingAnUnprotectedHandlerIsNotCharged() {
+        String s = subject();
+        HttpResponse<String> r = post("/legacy/health", s);
+        QuotaAccount a = settled(s);
+        assertAll(() -> assertEquals(200, r.statusCode(), figures(s, r, a)),
+                () -> assertEquals("{\"status\":\"UP\"}", r.body(), figures(s, r, a)),
+                () -> assertEquals(0, a.used(), kind() + ": POST /legacy/health, forwarded by name to"
+                        + " dispatcherServlet and routed to the unprotected /health handler; " + figures(s, r, a)));
+    }
+
+    /**
+     * Control: a request held on its own path ({@code /ai/legacy/ai/chat-written}, under the prefix) whose servlet
+     * forwards it by name to the dispatcher is one call: charged its usage once, not held again on the forward.
+     */
+    @Test
+    void aHeldRequestForwardedByNameToTheDispatcherServletIsChargedOnce() {
+        String s = subject();
+        assertChargedItsUsage(s, post("/ai/legacy/ai/chat-written", s), "POST /ai/legacy/ai/chat-written, held,"
+                + " forwarded by name to dispatcherServlet and routed by Spring to /ai/chat-written");
     }
 }
