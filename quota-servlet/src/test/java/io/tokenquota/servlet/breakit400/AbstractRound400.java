@@ -222,7 +222,7 @@ abstract class AbstractRound400 extends ModelCallRound {
     // ------------------------------------------------------------------ findings
 
     /**
-     * Finding: a relay that writes the model's finished answer (one JSON document, usage last) through a
+     * Found and fixed: a relay that writes the model's finished answer (one JSON document, usage last) through a
      * {@code WriteListener} to a client that stopped reading, then hung up (the OpenAI SDK's timeout), is charged
      * the text it carried, not its usage. Round 336 decided the blocking form of this very case (docs/decisions.md,
      * "One JSON document is written to its end after the client hung up"; docs/servlet.md): while the answer is one
@@ -246,7 +246,7 @@ abstract class AbstractRound400 extends ModelCallRound {
     }
 
     /**
-     * Finding: the same with a chat completion asking for log probabilities ({@code top_logprobs: 5}), some 3 MB, its
+     * Found and fixed: the same with a chat completion asking for log probabilities ({@code top_logprobs: 5}), some 3 MB, its
      * usage last: more than any socket buffer takes, so the relay waits on Jetty too. The client stopped reading, then
      * its timeout closed the connection: charged its hold, not the 10,000 tokens billed.
      */
