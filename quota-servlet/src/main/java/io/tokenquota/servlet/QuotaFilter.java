@@ -1005,12 +1005,18 @@ public final class QuotaFilter implements Filter {
         // every Accept line: a list header may be split over several, and a framework reads them all
         sniffer.accepted(UsageSniffer.acceptedTypes(String.join(",", java.util.Collections.list(request.getHeaders("Accept")))));
         java.util.concurrent.atomic.AtomicBoolean inChain = new java.util.concurrent.atomic.AtomicBoolean(true);
-        QuotaResponse wrapped = new QuotaResponse(response, sniffer, headers,
-                request.getDispatcherType() == DispatcherType.INCLUDE,
-                // the end of what the endpoint writes on this dispatch's own thread, the filter's to send
-                () -> inChain.get() && !request.isAsyncStarted());
-        held.answeredThrough(wrapped);
         DispatcherType dispatch = request.getDispatcherType();
+        EndpointRequest endpoint = held;
+        QuotaResponse wrapped = new QuotaResponse(response, sniffer, headers,
+                dispatch == DispatcherType.INCLUDE,
+                // the end of what the endpoint writes on this dispatch's own thread, the filter's to send;
+                // not inside a forward the endpoint makes (round 401): Tomcat, which puts its forward's request
+                // under the endpoint's view (which then reports FORWARD), ends the response itself when the
+                // forward returns, past every wrapper (it suspends it: a byte sent later is dropped), so a byte
+                // kept back there never went out (274 of 275 bytes, and the client waited 60 s for the last)
+                () -> inChain.get() && !request.isAsyncStarted()
+                        && (endpoint.getDispatcherType() != DispatcherType.FORWARD || dispatch == DispatcherType.FORWARD));
+        held.answeredThrough(wrapped);
         if (dispatch == DispatcherType.INCLUDE || dispatch == DispatcherType.FORWARD) {
             // the figure an earlier include of the same request reported (a poll's 0) is not this call's
             request.removeAttribute(ACTUAL_TOKENS_ATTRIBUTE);

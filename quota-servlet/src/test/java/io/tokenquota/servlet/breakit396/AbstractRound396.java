@@ -12,8 +12,6 @@ import io.tokenquota.servlet.testing.ModelCallRound;
 import io.tokenquota.servlet.testing.ModelCalls;
 import io.tokenquota.servlet.testing.SpringMvc;
 import io.tokenquota.servlet.testing.TestHttp;
-import jakarta.servlet.http.HttpServletResponse;
-import java.io.IOException;
 import java.net.http.HttpResponse;
 import org.junit.jupiter.api.Test;
 import org.springframework.http.MediaType;
@@ -81,20 +79,6 @@ abstract class AbstractRound396 extends ModelCallRound {
      */
     @RestController
     public static class Chat {
-        /**
-         * The same answer written through the servlet response, without a Content-Length: with one, Tomcat cuts
-         * the last byte of a held request that a servlet forwards (by name or by path) to Spring's dispatcher
-         * (274 of 275 bytes; a finding of its own, apart from this round's).
-         */
-        @PostMapping(path = "/ai/chat-written")
-        public void written(@RequestBody String body, @RequestHeader("x-user-id") String user,
-                            HttpServletResponse response) throws IOException {
-            CALLS.count(user);
-            response.setContentType(MediaType.APPLICATION_JSON_VALUE);
-            response.getWriter().write(ChatCompletions.completion("chatcmpl-396", "gpt-4o-2024-08-06",
-                    "Day one: Alfama. Day two: Belem.", PROMPT, COMPLETION));
-        }
-
         @PostMapping(path = "/health", produces = MediaType.APPLICATION_JSON_VALUE)
         public ResponseEntity<String> health() {
             return ResponseEntity.ok("{\"status\":\"UP\"}");
@@ -166,13 +150,13 @@ abstract class AbstractRound396 extends ModelCallRound {
     }
 
     /**
-     * Control: a request held on its own path ({@code /ai/legacy/ai/chat-written}, under the prefix) whose servlet
+     * Control: a request held on its own path ({@code /ai/legacy/ai/chat}, under the prefix) whose servlet
      * forwards it by name to the dispatcher is one call: charged its usage once, not held again on the forward.
      */
     @Test
     void aHeldRequestForwardedByNameToTheDispatcherServletIsChargedOnce() {
         String s = subject();
-        assertChargedItsUsage(s, post("/ai/legacy/ai/chat-written", s), "POST /ai/legacy/ai/chat-written, held,"
-                + " forwarded by name to dispatcherServlet and routed by Spring to /ai/chat-written");
+        assertChargedItsUsage(s, post("/ai/legacy/ai/chat", s), "POST /ai/legacy/ai/chat, held,"
+                + " forwarded by name to dispatcherServlet and routed by Spring to /ai/chat");
     }
 }

@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit401;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class TomcatRound401BreakItTest extends AbstractRound401 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.TOMCAT;
+    }
+}
