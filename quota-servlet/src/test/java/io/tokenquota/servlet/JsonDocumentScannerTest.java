@@ -123,4 +123,40 @@ final class JsonDocumentScannerTest {
                 + "\"task_status\":\"PROCESSING\"}").taskStatus());
         assertNull(only("{\"id\":\"x\",\"data\":{\"task_status\":\"SUCCESS\"}}").taskStatus());
     }
+
+    /** The text a chat completion cut after {@code cutAt} characters carried, one token a character. */
+    private static long cutText(String json, int cutAt) {
+        JsonDocumentScanner scanner = new JsonDocumentScanner(d -> { });
+        scanner.countText(CharSequence::length, true, new StreamText.Seen());
+        byte[] bytes = json.substring(0, cutAt).getBytes(StandardCharsets.UTF_8);
+        for (int i = 0; i < bytes.length; i += 4_096) {
+            scanner.feed(bytes, i, Math.min(4_096, bytes.length - i));
+        }
+        scanner.end();
+        return scanner.cutText();
+    }
+
+    /**
+     * Round 402: a document cut inside the string of its answer's text (a chat completion whose one long
+     * {@code content} a client's hang-up cut at 12,288 bytes was counted no text) is charged the part of that
+     * string that was read, kept or not; a string the text rules do not count (an {@code id}, a field name)
+     * adds nothing.
+     */
+    @Test
+    void aDocumentCutInsideItsAnswersTextCountsTheTextReadSoFar() {
+        String head = "{\"id\":\"chatcmpl-402\",\"object\":\"chat.completion\",\"choices\":[{\"index\":0,"
+                + "\"message\":{\"role\":\"assistant\",\"content\":\"";
+        String text = "a".repeat(120_000);
+        String json = head + text + "\"}}]}";
+        // past the string's kept part, within it, and just after it
+        assertEquals(12_288 - head.length(), cutText(json, 12_288));
+        assertEquals(100, cutText(json, head.length() + 100));
+        assertEquals(120_000, cutText(json, head.length() + 120_001));
+        // cut after an escape's backslash, inside a \\u escape
+        assertEquals(6, cutText(head + "abcde\\n\"}}]}", head.length() + 6));
+        assertEquals(6, cutText(head + "abcde\\u00e9\"}}]}", head.length() + 8));
+        // an id, a field name, cut: no text
+        assertEquals(0, cutText(json, "{\"id\":\"chatcmpl".length()));
+        assertEquals(0, cutText(json, head.length() - 5));
+    }
 }

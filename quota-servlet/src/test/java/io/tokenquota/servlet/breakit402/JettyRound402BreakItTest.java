@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit402;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound402BreakItTest extends AbstractRound402 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
