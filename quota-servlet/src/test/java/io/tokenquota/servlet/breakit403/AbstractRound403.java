@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.tokenquota.QuotaAccount;
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.ChatCompletions;
+import io.tokenquota.servlet.testing.ContainerKind;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.ModelCallRound;
 import io.tokenquota.servlet.testing.Prose;
@@ -32,7 +33,6 @@ import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -301,20 +301,21 @@ abstract class AbstractRound403 extends ModelCallRound {
 
     // ------------------------------------------------------------------ findings
 
+    static final String OPEN_UPSTREAM_AFTER_HANG_UP = "issue 11, open: on Tomcat a non-blocking relay whose upstream is"
+            + " still delivering a JSON answer when the client leaves is settled when Tomcat reports the hang-up, on"
+            + " the text it carried, before its usage arrives (docs/decisions.md, \"A listener relay still receiving"
+            + " its answer when the client leaves, on Tomcat (open)\")";
+
     /**
      * A relay whose upstream's last pieces (with the usage) arrive after the client hung up: round 400 promises the
      * endpoint writes its one JSON document on to its usage "as far as a blocking write would" (docs/decisions.md,
      * "One JSON document is written to its end after the client hung up"); a blocking relay would wait for its
      * upstream and write on. The usage the upstream billed must be charged.
      */
-    static final String OPEN_UPSTREAM_AFTER_HANG_UP = "issue 11, open: on Tomcat a non-blocking relay whose upstream is"
-            + " still delivering a JSON answer when the client leaves is settled when Tomcat reports the hang-up, on"
-            + " the text it carried, before its usage arrives (docs/decisions.md, \"A listener relay still receiving"
-            + " its answer when the client leaves, on Tomcat (open)\")";
-
-    @Disabled(OPEN_UPSTREAM_AFTER_HANG_UP)
     @Test
     void aRelayWhoseUpstreamIsStillDeliveringWhenTheClientLeavesIsChargedItsUsage() throws Exception {
+        // Jetty reports nothing more on the cycle and charges the usage: the test runs there; on Tomcat it is open
+        org.junit.jupiter.api.Assumptions.assumeTrue(kind() == ContainerKind.JETTY, OPEN_UPSTREAM_AFTER_HANG_UP);
         String s = subject();
         postStopReadingAndHangUp(s);
         QuotaAccount a = settled(s);
