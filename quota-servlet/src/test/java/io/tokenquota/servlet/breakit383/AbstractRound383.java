@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.tokenquota.QuotaAccount;
 import io.tokenquota.servlet.QuotaFilter;
+import io.tokenquota.servlet.testing.ChatCompletions;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.ModelCallRound;
 import io.tokenquota.servlet.testing.RelayedAnswers;
@@ -59,16 +60,7 @@ abstract class AbstractRound383 extends ModelCallRound {
     }
 
     static byte[] answer() {
-        return ("{\"id\":\"chatcmpl-B9MHDbslfkBeAs8l4bebGdFOJ6PeG\",\"object\":\"chat.completion\","
-                + "\"created\":1741570283,\"model\":\"gpt-4o-2024-08-06\",\"choices\":[{\"index\":0,\"message\":{"
-                + "\"role\":\"assistant\",\"content\":\"" + "The clause allows thirty days' notice. ".repeat(600)
-                + "\",\"refusal\":null,\"annotations\":[]},\"logprobs\":null,\"finish_reason\":\"stop\"}],"
-                + "\"usage\":{\"prompt_tokens\":" + PROMPT + ",\"completion_tokens\":" + COMPLETION
-                + ",\"total_tokens\":" + (PROMPT + COMPLETION) + ",\"prompt_tokens_details\":{\"cached_tokens\":0,"
-                + "\"audio_tokens\":0},\"completion_tokens_details\":{\"reasoning_tokens\":0,\"audio_tokens\":0,"
-                + "\"accepted_prediction_tokens\":0,\"rejected_prediction_tokens\":0}},"
-                + "\"service_tier\":\"default\",\"system_fingerprint\":\"fp_fc9f1d7035\"}")
-                .getBytes(StandardCharsets.UTF_8);
+        return ChatCompletions.contractNotice(PROMPT, COMPLETION);
     }
 
     static byte[] gzip(byte[] body) throws IOException {

@@ -92,47 +92,7 @@ abstract class AbstractRound400 extends ModelCallRound {
     /** The request asking for log probabilities: "Create chat completion", {@code logprobs} and {@code top_logprobs}. */
     static final String ASK_LOGPROBS = "{\"model\":\"gpt-4.1\",\"logprobs\":true,\"top_logprobs\":5,\"messages\":[{\"role\":"
             + "\"user\",\"content\":\"Write me a long story about a lighthouse keeper.\"}]}";
-    static final byte[] LOGPROBS_ANSWER = logprobsAnswer();
-
-    /**
-     * The chat completion object of a call with {@code logprobs: true, top_logprobs: 5} (OpenAI API reference, "The
-     * chat completion object": {@code choices[].logprobs.content[]} of {@code token}, {@code logprob}, {@code bytes}
-     * and {@code top_logprobs[]}, then {@code refusal}), one entry per completion token, {@code usage} last: some
-     * 3 MB for 8,800 tokens.
-     */
-    static byte[] logprobsAnswer() {
-        String[] words = Prose.english(60_000).split(" ");
-        StringBuilder text = new StringBuilder();
-        StringBuilder content = new StringBuilder();
-        for (int i = 0; i < LP_OUT; i++) {
-            String t = (i == 0 ? "" : " ") + words[i % words.length].replaceAll("[^A-Za-z]", "");
-            text.append(t);
-            if (i > 0) {
-                content.append(',');
-            }
-            String own = entry(t, -0.0123);
-            // the entry without its closing brace, then its alternatives
-            content.append(own, 0, own.length() - 1).append(",\"top_logprobs\":[");
-            for (int k = 0; k < 5; k++) {
-                content.append(k == 0 ? "" : ",").append(entry(k == 0 ? t : t + "s", -0.0123 - k * 1.5));
-            }
-            content.append("]}");
-        }
-        String doc = "{\"id\":\"chatcmpl-400logprobs\",\"object\":\"chat.completion\",\"created\":1750000000,"
-                + "\"model\":\"gpt-4.1-2025-04-14\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
-                + "\"content\":\"" + text + "\",\"refusal\":null,\"annotations\":[]},\"logprobs\":{\"content\":["
-                + content + "],\"refusal\":null},\"finish_reason\":\"stop\"}]," + ChatCompletions.usage(LP_IN, LP_OUT)
-                + ",\"service_tier\":\"default\",\"system_fingerprint\":\"fp_400\"}";
-        return doc.getBytes(StandardCharsets.UTF_8);
-    }
-
-    private static String entry(String token, double logprob) {
-        StringBuilder bytes = new StringBuilder();
-        for (byte b : token.getBytes(StandardCharsets.UTF_8)) {
-            bytes.append(bytes.length() == 0 ? "" : ",").append(b & 0xFF);
-        }
-        return "{\"token\":\"" + token + "\",\"logprob\":" + logprob + ",\"bytes\":[" + bytes + "]}";
-    }
+    static final byte[] LOGPROBS_ANSWER = ChatCompletions.withLogprobs("chatcmpl-400logprobs", LP_IN, LP_OUT);
 
     /** The relay: the upstream's answer (its model call made) written chunk by chunk through a {@code WriteListener}. */
     final class NonBlockingRelay extends HttpServlet {

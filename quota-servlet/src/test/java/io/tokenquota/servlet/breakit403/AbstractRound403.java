@@ -10,7 +10,6 @@ import io.tokenquota.servlet.testing.ChatCompletions;
 import io.tokenquota.servlet.testing.ContainerKind;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.ModelCallRound;
-import io.tokenquota.servlet.testing.Prose;
 import io.tokenquota.servlet.testing.TestHttp;
 import jakarta.servlet.AsyncContext;
 import jakarta.servlet.AsyncEvent;
@@ -63,7 +62,7 @@ abstract class AbstractRound403 extends ModelCallRound {
     static final String PATH = "/ai/relay/v1/chat/completions";
     static final String ASK = "{\"model\":\"gpt-4.1\",\"logprobs\":true,\"top_logprobs\":5,\"messages\":[{\"role\":"
             + "\"user\",\"content\":\"Write me a long story about a lighthouse keeper.\"}]}";
-    static final byte[] ANSWER = logprobsAnswer();
+    static final byte[] ANSWER = ChatCompletions.withLogprobs("chatcmpl-403logprobs", LP_IN, LP_OUT);
     /** The upstream's last bytes (its {@code usage} among them), which arrive after a while. */
     static final int TAIL = 64 * 1024;
     static final int CHUNK = 4_096;
@@ -81,39 +80,6 @@ abstract class AbstractRound403 extends ModelCallRound {
     @Override
     protected Deployment deploy(QuotaFilter filter) {
         return filteredAi(filter).servlet("relay", new StreamingUpstreamRelay(), "/ai/relay/*");
-    }
-
-    static byte[] logprobsAnswer() {
-        String[] words = Prose.english(60_000).split(" ");
-        StringBuilder text = new StringBuilder();
-        StringBuilder content = new StringBuilder();
-        for (int i = 0; i < LP_OUT; i++) {
-            String t = (i == 0 ? "" : " ") + words[i % words.length].replaceAll("[^A-Za-z]", "");
-            text.append(t);
-            if (i > 0) {
-                content.append(',');
-            }
-            String own = entry(t, -0.0123);
-            content.append(own, 0, own.length() - 1).append(",\"top_logprobs\":[");
-            for (int k = 0; k < 5; k++) {
-                content.append(k == 0 ? "" : ",").append(entry(k == 0 ? t : t + "s", -0.0123 - k * 1.5));
-            }
-            content.append("]}");
-        }
-        String doc = "{\"id\":\"chatcmpl-403logprobs\",\"object\":\"chat.completion\",\"created\":1750000000,"
-                + "\"model\":\"gpt-4.1-2025-04-14\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
-                + "\"content\":\"" + text + "\",\"refusal\":null,\"annotations\":[]},\"logprobs\":{\"content\":["
-                + content + "],\"refusal\":null},\"finish_reason\":\"stop\"}]," + ChatCompletions.usage(LP_IN, LP_OUT)
-                + ",\"service_tier\":\"default\",\"system_fingerprint\":\"fp_403\"}";
-        return doc.getBytes(StandardCharsets.UTF_8);
-    }
-
-    private static String entry(String token, double logprob) {
-        StringBuilder bytes = new StringBuilder();
-        for (byte b : token.getBytes(StandardCharsets.UTF_8)) {
-            bytes.append(bytes.length() == 0 ? "" : ",").append(b & 0xFF);
-        }
-        return "{\"token\":\"" + token + "\",\"logprob\":" + logprob + ",\"bytes\":[" + bytes + "]}";
     }
 
     static void chunk(Deque<byte[]> into, byte[] doc, int from, int to) {

@@ -90,4 +90,62 @@ public final class ChatCompletions {
             Thread.currentThread().interrupt();
         }
     }
+
+    /**
+     * The chat completion object of a call with {@code logprobs: true, top_logprobs: 5} (OpenAI API reference, "The
+     * chat completion object": {@code choices[].logprobs.content[]} of {@code token}, {@code logprob}, {@code bytes}
+     * and {@code top_logprobs[]}, then {@code refusal}), one entry per completion token, {@code usage} last: some
+     * 350 bytes a completion token (rounds 400, 403: some 3 MB for 8,800).
+     */
+    public static byte[] withLogprobs(String id, long prompt, long completion) {
+        String[] words = Prose.english(60_000).split(" ");
+        StringBuilder text = new StringBuilder();
+        StringBuilder content = new StringBuilder();
+        for (int i = 0; i < completion; i++) {
+            String t = (i == 0 ? "" : " ") + words[i % words.length].replaceAll("[^A-Za-z]", "");
+            text.append(t);
+            if (i > 0) {
+                content.append(',');
+            }
+            String own = entry(t, -0.0123);
+            // the entry without its closing brace, then its alternatives
+            content.append(own, 0, own.length() - 1).append(",\"top_logprobs\":[");
+            for (int k = 0; k < 5; k++) {
+                content.append(k == 0 ? "" : ",").append(entry(k == 0 ? t : t + "s", -0.0123 - k * 1.5));
+            }
+            content.append("]}");
+        }
+        String doc = "{\"id\":\"" + id + "\",\"object\":\"chat.completion\",\"created\":1750000000,"
+                + "\"model\":\"gpt-4.1-2025-04-14\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
+                + "\"content\":\"" + text + "\",\"refusal\":null,\"annotations\":[]},\"logprobs\":{\"content\":["
+                + content + "],\"refusal\":null},\"finish_reason\":\"stop\"}]," + usage(prompt, completion)
+                + ",\"service_tier\":\"default\",\"system_fingerprint\":\"fp_logprobs\"}";
+        return doc.getBytes(StandardCharsets.UTF_8);
+    }
+
+    private static String entry(String token, double logprob) {
+        StringBuilder bytes = new StringBuilder();
+        for (byte b : token.getBytes(StandardCharsets.UTF_8)) {
+            bytes.append(bytes.length() == 0 ? "" : ",").append(b & 0xFF);
+        }
+        return "{\"token\":\"" + token + "\",\"logprob\":" + logprob + ",\"bytes\":[" + bytes + "]}";
+    }
+
+    /**
+     * A finished chat completion as OpenAI answers it (API reference, "The chat completion object": its usage with
+     * both detail objects, then {@code service_tier} and {@code system_fingerprint}) whose answer is a notice clause
+     * repeated (about 24 KB), reporting {@code prompt} and {@code completion} tokens (rounds 382, 383).
+     */
+    public static byte[] contractNotice(long prompt, long completion) {
+        return ("{\"id\":\"chatcmpl-B9MHDbslfkBeAs8l4bebGdFOJ6PeG\",\"object\":\"chat.completion\","
+                + "\"created\":1741570283,\"model\":\"gpt-4o-2024-08-06\",\"choices\":[{\"index\":0,\"message\":{"
+                + "\"role\":\"assistant\",\"content\":\"" + "The clause allows thirty days' notice. ".repeat(600)
+                + "\",\"refusal\":null,\"annotations\":[]},\"logprobs\":null,\"finish_reason\":\"stop\"}],"
+                + "\"usage\":{\"prompt_tokens\":" + prompt + ",\"completion_tokens\":" + completion
+                + ",\"total_tokens\":" + (prompt + completion) + ",\"prompt_tokens_details\":{\"cached_tokens\":0,"
+                + "\"audio_tokens\":0},\"completion_tokens_details\":{\"reasoning_tokens\":0,\"audio_tokens\":0,"
+                + "\"accepted_prediction_tokens\":0,\"rejected_prediction_tokens\":0}},"
+                + "\"service_tier\":\"default\",\"system_fingerprint\":\"fp_fc9f1d7035\"}")
+                .getBytes(StandardCharsets.UTF_8);
+    }
 }
