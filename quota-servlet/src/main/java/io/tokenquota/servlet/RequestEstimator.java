@@ -316,11 +316,23 @@ final class RequestEstimator {
      * {@code invoke}, {@code invoke-with-response-stream}), and an Azure OpenAI deployment
      * {@code /openai/deployments/gpt-4o-mini/chat/completions}, whose body names no model (a deployment
      * is named after its model unless its owner chose otherwise; an unknown name prices nothing lower).
+     * Round 410: three more APIs name the model in the path only, and their answers name none, so the
+     * call was weighed at the table's default (charged 100 for 800, 1,010 for 8,080): Cloudflare Workers
+     * AI's {@code /accounts/{account_id}/ai/run/@cf/meta/llama-3.1-70b-instruct} (every id starts {@code @cf/}
+     * or {@code @hf/} and holds {@code /}), Replicate's {@code /v1/models/{owner}/{name}/predictions} and
+     * {@code /v1/deployments/{owner}/{name}/predictions} (a deployment's name, like Azure's), and Databricks'
+     * {@code /serving-endpoints/{name}/invocations} (an endpoint's name). Each pattern is anchored on its
+     * API's fixed segments and its end: the dearest candidate is charged, so a false one (an application's
+     * {@code /api/models/list}) could only raise a charge, wrongly. A bare {@code /models/{id}} (Hugging
+     * Face's serverless inference) cannot be told from an application's own route, so it is not read.
      */
     private static final java.util.regex.Pattern[] MODEL_PATHS = {
         java.util.regex.Pattern.compile("/models/([^/:]+):[A-Za-z]+$"),
         java.util.regex.Pattern.compile("/model/([^/]+)/(?:converse|converse-stream|invoke|invoke-with-response-stream)$"),
         java.util.regex.Pattern.compile("/openai/deployments/([^/]+)(?:/|$)"),
+        java.util.regex.Pattern.compile("/accounts/[^/]+/ai/run/(@[^/]+/.+)$"),
+        java.util.regex.Pattern.compile("/(?:models|deployments)/([^/]+/[^/]+)/predictions$"),
+        java.util.regex.Pattern.compile("/serving-endpoints/([^/]+)/invocations$"),
     };
 
     /**

@@ -779,4 +779,23 @@ final class RequestEstimatorTest {
         assertEquals(-1, RequestEstimator.structuredTextBudget("Why does max_tokens: 16000 cut my answer short?"));
         assertEquals(-1, RequestEstimator.structuredTextBudget("<max_tokens>16000</max_length>"));
     }
+
+    @Test
+    void aPathNamesItsModelOnlyInTheFormOfAnApiThatPutsItThere() {
+        // round 410: Workers AI, Replicate (a model or a deployment) and Databricks name the model in the path only
+        assertEquals(List.of("@cf/meta/llama-3.1-70b-instruct"),
+                RequestEstimator.pathModels("/client/v4/accounts/a1/ai/run/@cf/meta/llama-3.1-70b-instruct"));
+        assertEquals(List.of("meta/meta-llama-3-70b-instruct"),
+                RequestEstimator.pathModels("/v1/models/meta/meta-llama-3-70b-instruct/predictions"));
+        assertEquals(List.of("acme/llama-70b"), RequestEstimator.pathModels("/v1/deployments/acme/llama-70b/predictions/"));
+        assertEquals(List.of("databricks-meta-llama-3-3-70b-instruct"),
+                RequestEstimator.pathModels("/serving-endpoints/databricks-meta-llama-3-3-70b-instruct/invocations"));
+        // an application's own routes that merely hold /models/, /run/ or /predictions name none: the dearest
+        // candidate is charged, so a false one could only raise the charge
+        for (String route : List.of("/api/models/list", "/api/models/meta/llama", "/v1/models/llama/predictions",
+                "/api/models/meta/llama/predictions/42", "/jobs/run/nightly", "/accounts/a1/ai/run/nightly",
+                "/v1/models", "/serving-endpoints/chat/completions", "/serving-endpoints/x/invocations/y")) {
+            assertEquals(List.of(), RequestEstimator.pathModels(route), route);
+        }
+    }
 }

@@ -143,7 +143,7 @@ abstract class AbstractRound410 extends ModelCallRound {
     // ------------------------------------------------------------------ Workers AI: the model in /ai/run/{model}
 
     /**
-     * Finding: {@code POST .../ai/run/@cf/meta/llama-3.1-70b-instruct} ({@code max_tokens} 1,000); Workers AI
+     * Found and fixed: {@code POST .../ai/run/@cf/meta/llama-3.1-70b-instruct} ({@code max_tokens} 1,000); Workers AI
      * reports 40 prompt + 60 completion tokens and names no model. The only model the request names is the path's
      * 70B, whose row weighs 8 a token: 100 x 8 = 800 units. The filter does not read the path and charges the
      * table's default, 100.
@@ -170,7 +170,7 @@ abstract class AbstractRound410 extends ModelCallRound {
     static final String STORY = "{\"stream\":true,\"input\":{\"prompt\":\"Write a very long story.\",\"max_tokens\":1000}}";
 
     /**
-     * Finding: a streamed Replicate prediction of {@code meta/meta-llama-3-70b-instruct} (the path's model) has no
+     * Found and fixed: a streamed Replicate prediction of {@code meta/meta-llama-3-70b-instruct} (the path's model) has no
      * usage and names no model, so it is charged its hold (1,010 tokens: 10 input, the 1,000 asked; its text is less). At the 70B row's 8 a token of
      * every kind that is 8 times what the same call costs one unit a token (measured on {@code /ai/plain/}); the
      * filter charges the default's 1 a token instead.
