@@ -240,9 +240,17 @@ final class JsonDocumentScanner {
      * message ({@code BaseChatMessage}) with the {@code models_usage} of the model call that wrote it. Only an
      * element of that list is read, and of it only its own {@code id} and {@code models_usage} (round 302): a
      * {@code usage} in a message's {@code content} (a tool call's arguments, a model's JSON) is never looked into.
+     * So is AgentChat's {@code TaskResult} itself ({@code agent.run()}'s, {@code team.run()}'s) returned whole by a
+     * route, {@code {"messages": […], "stop_reason": …}}, but only in a root document of exactly those two fields,
+     * {@code stop_reason} a string or null, and of its messages only those with {@code source}, {@code models_usage}
+     * and {@code type} ({@link #TASK_MESSAGE_FIELDS}); which fields a document has is known at its end (round 406:
+     * a two-call run of 1,214 + 38 and 1,322 + 611 returned so was charged its hold, 1,014; LangGraph's
+     * {@code /runs/wait} state, {@code {"messages": […]}}, is the thread's history and stays unread).
      */
     static final String TEAM_MESSAGES = "data.task_result.messages[]";
     private static final String COLLECTING_TEAM = TEAM_MESSAGES + ".models_usage";
+    /** The fields an AgentChat message has (each a bit of {@link #taskMessageFields}), its usage among them. */
+    private static final java.util.List<String> TASK_MESSAGE_FIELDS = java.util.List.of("source", "models_usage", "type");
 
     /**
      * One root-level JSON object's findings.
@@ -321,8 +329,9 @@ final class JsonDocumentScanner {
      * @param interactionId the stored Gemini interaction a stream's event belongs to, or {@code null}
      * @param conversationId the conversation the answer extended or started (Mistral's
      *                   {@code conversation_id}), or {@code null}
-     * @param teamMessages the agent messages of an AutoGen Studio team run ({@link #TEAM_MESSAGES}), each with
-     *                   its {@code id} and its {@code models_usage}'s counters, in order
+     * @param teamMessages the agent messages of an AutoGen Studio team run ({@link #TEAM_MESSAGES}) or of an
+     *                   AgentChat {@code TaskResult} returned whole, each with its {@code id} and its
+     *                   {@code models_usage}'s counters, in order
      * @param requestId  the document's top-level {@code request_id} string (what xAI answers a deferred chat
      *                   completion's creation with, the id its result is polled by), or {@code null}
      * @param taskStatus the document's top-level {@code task_status} string (Z.ai's asynchronous chat completion,
@@ -575,6 +584,14 @@ final class JsonDocumentScanner {
     private java.util.List<Message> teamMessages = new java.util.ArrayList<>();
     private String teamId;
     private Map<String, Long> teamUsage;
+    /**
+     * The messages of a root {@code messages} list read so far, kept until the document is known to be a
+     * {@code TaskResult} ({@link #ownPlaces}); the {@link #TASK_MESSAGE_FIELDS} the element being read has; whether
+     * the root {@code stop_reason} is a string or null.
+     */
+    private final java.util.List<Message> taskMessages = new java.util.ArrayList<>();
+    private int taskMessageFields;
+    private boolean stopReason;
     /** Messages are looked for anywhere in the documents, not only under {@link #LANGSERVE_OUTPUT}. */
     private boolean messagesAnywhere;
 
@@ -772,6 +789,9 @@ final class JsonDocumentScanner {
         teamMessages = new java.util.ArrayList<>();
         teamId = null;
         teamUsage = null;
+        taskMessages.clear();
+        taskMessageFields = 0;
+        stopReason = false;
         if (text != null) {
             text.nextDocument();
         }
@@ -981,6 +1001,11 @@ final class JsonDocumentScanner {
             }
             rpcResultMember = null;
         }
+        if ((t == JsonToken.VALUE_STRING || t == JsonToken.VALUE_NULL) && depth == 1 && objectAt[1]
+                && "stop_reason".equals(fieldAt[1])) {
+            // a TaskResult's: why the run stopped, or null (TEAM_MESSAGES)
+            stopReason = true;
+        }
         if (inRootArray && depth == 0 && t != JsonToken.END_ARRAY) {
             // an element of the root array starts (an object, an array or a scalar)
             element++;
@@ -1098,7 +1123,7 @@ final class JsonDocumentScanner {
                     collectDepth = depth;
                     nested = null;
                     counters = new HashMap<>();
-                } else if (object && depth == 6 && teamMessage() && "models_usage".equals(fieldAt[5])) {
+                } else if (object && depth > 1 && depth == teamDepth() + 1 && "models_usage".equals(fieldAt[depth - 1])) {
                     collecting = COLLECTING_TEAM;
                     collectDepth = depth;
                     nested = null;
@@ -1180,12 +1205,15 @@ final class JsonDocumentScanner {
                     inlineId = null;
                     inlineUsage = null;
                 }
-                if (depth == 5 && t == JsonToken.END_OBJECT && teamMessage()) {
-                    if (teamUsage != null) {
+                if (t == JsonToken.END_OBJECT && depth == teamDepth()) {
+                    if (teamUsage != null && depth == 5) {
                         teamMessages.add(new Message(teamId, teamUsage));
+                    } else if (teamUsage != null && taskMessageFields == (1 << TASK_MESSAGE_FIELDS.size()) - 1) {
+                        taskMessages.add(new Message(teamId, teamUsage));
                     }
                     teamId = null;
                     teamUsage = null;
+                    taskMessageFields = 0;
                 }
                 if (depth == 3 && t == JsonToken.END_OBJECT && listed()) {
                     if (EVAL_RUN.equals(listedObject) && listedId != null && listedUsage != null) {
@@ -1235,6 +1263,9 @@ final class JsonDocumentScanner {
                 }
                 if (depth <= TRACKED_DEPTH) {
                     fieldAt[depth] = parser.currentName();
+                }
+                if (depth == teamDepth() && TASK_MESSAGE_FIELDS.contains(parser.currentName())) {
+                    taskMessageFields |= 1 << TASK_MESSAGE_FIELDS.indexOf(parser.currentName());
                 }
                 if (depth == 1 && objectAt[1]) {
                     rootFields++;
@@ -1360,7 +1391,7 @@ final class JsonDocumentScanner {
                     runId = parser.getText();
                 } else if (depth == 1 && "custom_id".equals(fieldAt[1])) {
                     customId = parser.getText();
-                } else if (depth == 5 && teamMessage() && "id".equals(fieldAt[5])) {
+                } else if (depth == teamDepth() && "id".equals(fieldAt[depth])) {
                     teamId = parser.getText();
                 } else if (depth == 3 && listed() && "id".equals(fieldAt[3])) {
                     listedId = parser.getText();
@@ -1726,6 +1757,12 @@ final class JsonDocumentScanner {
             // client's history that all_messages_json() repeats (turn 2 committed 7,000 for its call of 4,300)
             usages.remove("usage");
         }
+        if (rootFields == 2 && stopReason) {
+            // round 406: an AgentChat TaskResult, {"messages": […], "stop_reason": …} and no other field (the
+            // messages were read from the root's messages list alone)
+            teamMessages.addAll(taskMessages);
+        }
+        taskMessages.clear();
         if (messagesAnywhere) {
             usages.clear();
             teamMessages.clear();
@@ -2120,10 +2157,18 @@ final class JsonDocumentScanner {
         return depth >= 3 && objectAt[1] && !objectAt[2] && objectAt[3] && "data".equals(fieldAt[1]);
     }
 
-    /** Whether the object at depth 5 is an element of {@link #TEAM_MESSAGES}. */
-    private boolean teamMessage() {
-        return depth >= 5 && objectAt[1] && objectAt[2] && objectAt[3] && !objectAt[4] && objectAt[5]
-                && "data".equals(fieldAt[1]) && "task_result".equals(fieldAt[2]) && "messages".equals(fieldAt[3]);
+    /**
+     * The depth of the agent message being read ({@link #TEAM_MESSAGES}): 5 in an element of AutoGen Studio's
+     * {@code data.task_result.messages}, 3 in one of a root {@code messages} list (a {@code TaskResult}'s if the
+     * document turns out one, {@link #ownPlaces}); 0 outside one.
+     */
+    private int teamDepth() {
+        if (depth >= 5 && objectAt[1] && objectAt[2] && objectAt[3] && !objectAt[4] && objectAt[5]
+                && "data".equals(fieldAt[1]) && "task_result".equals(fieldAt[2]) && "messages".equals(fieldAt[3])) {
+            return 5;
+        }
+        return depth >= 3 && !wrappedEvent && objectAt[1] && !objectAt[2] && objectAt[3] && "messages".equals(fieldAt[1])
+                ? 3 : 0;
     }
 
     /** {@code a} with {@code b}'s counters added, name by name. */

@@ -1952,14 +1952,17 @@ final class UsageSniffer {
             reported |= kinds(addUp(Format.OPENAI, own, split, "finish".equals(type), doc.mastraRun(), false), split);
         }
         if (!doc.teamMessages().isEmpty()) {
-            // AutoGen Studio's team run: each agent message's models_usage (round 302). Its envelope's data may as
-            // well be a model's own JSON, so what it reports is provisional, as data.usage is: charged at least the
-            // estimate
+            // AutoGen Studio's team run: each agent message's models_usage (round 302), and an AgentChat TaskResult
+            // returned whole (round 406: 1,014 charged for 3,185). Its envelope's data, or an application's exact
+            // shape, may as well be a model's own JSON, so what it reports is provisional, as data.usage is: charged
+            // at least the estimate. The TaskResult that ends run_stream repeats the messages streamed, by their ids:
+            // it adds nothing, and leaves the answer as final as they made it
+            long[] before = addedUp();
             boolean team = false;
             for (JsonDocumentScanner.Message message : doc.teamMessages()) {
                 team |= autoGen(message.usage(), message.id());
             }
-            unfinished |= team;
+            unfinished |= team && !java.util.Arrays.equals(before, addedUp());
             reported |= team;
         }
         if (event && "message_start".equals(type) && doc.usage("message.usage") != null) {
@@ -2652,14 +2655,17 @@ final class UsageSniffer {
     /**
      * An AutoGen agent message's {@code models_usage} ({@code RequestUsage}: {@code prompt_tokens},
      * {@code completion_tokens}), named by the message's {@code id}; whether it reported usage. Each message is
-     * its own model call: a run's messages add up, as AutoGen's {@code Console} adds them (round 307). A 0/0 is
-     * AutoGen's placeholder for a call whose stream carried no usage (round 309), kept as such
+     * its own model call: a run's messages add up, as AutoGen's {@code Console} adds them (round 307). A message
+     * named again is the same call's whole usage again, counted once: {@code run_stream} yields each message, then
+     * the TaskResult holding them all (round 406: read, it would have charged the run twice, 6,370 for 3,185). A
+     * 0/0 is AutoGen's placeholder for a call whose stream carried no usage (round 309), kept as such
      * ({@link #placeholders}) unless its message reports real counts.
      */
     private boolean autoGen(Map<String, Long> usage, String id) {
         long[] split = UsageKinds.inputOutput(usage, "prompt_tokens", "completion_tokens");
         Long tokens = sum(usage.get("prompt_tokens"), usage.get("completion_tokens"));
-        boolean reported = kinds(addUp(Format.OPENAI, tokens, split, false, id, false), split);
+        // a named message's report is its total; messages without an id (AgentChat before 0.6) are parts that add up
+        boolean reported = kinds(addUp(Format.OPENAI, tokens, split, id != null, id, false), split);
         if (reported && tokens == 0) {
             MessageReports named = id == null ? null : message(id);
             if (named != null) {

@@ -817,6 +817,37 @@ final class UsageSnifferTest {
     }
 
     /**
+     * AgentChat's {@code TaskResult} returned whole ({@code {"messages": […], "stop_reason": …}}): its messages'
+     * {@code models_usage} add up, provisional, in either field order, but only in exactly that shape and only of
+     * messages with {@code source}, {@code models_usage} and {@code type}; after {@code run_stream}'s messages, the
+     * TaskResult repeating them adds nothing (round 406).
+     */
+    @Test
+    void autoGenTaskResultIsReadInItsExactShapeAndRepeatsNothing() {
+        String message = "{\"id\":\"%s\",\"source\":\"assistant\",\"models_usage\":%s,\"metadata\":{},"
+                + "\"content\":\"x\",\"type\":\"TextMessage\"}";
+        String first = message.formatted("a", "{\"prompt_tokens\":1214,\"completion_tokens\":38}");
+        String second = message.formatted("b", "{\"prompt_tokens\":1322,\"completion_tokens\":611}");
+        String messages = "\"messages\":[" + first + "," + second + "]";
+        UsageSniffer whole = sniffer("application/json", "{" + messages + ",\"stop_reason\":null}", true);
+        assertEquals(3_185L, whole.usage());
+        assertTrue(whole.provisional(), "an application's exact shape may be a model's own JSON");
+        assertEquals(3_185L, sniffer("application/json", "{\"stop_reason\":\"done\"," + messages + "}", true).usage());
+        assertNull(sniffer("application/json", "{" + messages + ",\"stop_reason\":null,\"thread_id\":\"t\"}", true)
+                .usage(), "another field: not a TaskResult");
+        assertNull(sniffer("application/json", "{" + messages + "}", true).usage(), "LangGraph's state: not a TaskResult");
+        assertNull(sniffer("application/json", "{" + messages + ",\"stop_reason\":1}", true).usage());
+        assertEquals(1_252L, sniffer("application/json", "{\"messages\":[" + first + ","
+                + second.replace("\"source\":\"assistant\",", "") + "],\"stop_reason\":null}", true).usage(),
+                "a message without its source is no AgentChat message");
+        String events = "data: " + first + "\n\ndata: " + second + "\n\n";
+        UsageSniffer streamed = sniffer("text/event-stream", events + "data: {" + messages + ",\"stop_reason\":null}\n\n",
+                true);
+        assertEquals(3_185L, streamed.usage());
+        assertFalse(streamed.provisional(), "the TaskResult repeats the messages streamed: it adds nothing");
+    }
+
+    /**
      * LM Studio's native chat ({@code POST /api/v1/chat}): {@code stats} of its answer, and {@code result.stats} of
      * its stream's {@code chat.end} event, counted as input and output (round 315); a {@code stats} without both
      * counters, or a {@code result.stats} outside a {@code chat.end}, is no usage.

@@ -8,7 +8,7 @@ import org.junit.jupiter.api.Test;
 /**
  * Round 406 of issue 11 ("no model call goes unpaid"): usage shapes of agent frameworks served as they are.
  *
- * <p><b>Finding: AutoGen AgentChat's {@code TaskResult} returned whole.</b> {@code agent.run(task=...)} and
+ * <p><b>Found and fixed: AutoGen AgentChat's {@code TaskResult} returned whole.</b> {@code agent.run(task=...)} and
  * {@code team.run(task=...)} return {@code TaskResult} (microsoft/autogen,
  * {@code python/packages/autogen-agentchat/src/autogen_agentchat/base/_task.py}: fields {@code messages}, "Messages
  * produced by the task", and {@code stop_reason}); a FastAPI route that returns it writes
@@ -19,7 +19,8 @@ import org.junit.jupiter.api.Test;
  * two model calls: the {@code ToolCallRequestEvent} carries the first's usage, the final {@code TextMessage} the
  * second's. The filter reads {@code models_usage} at a document's top (one message, round 302), in AutoGen
  * Studio's {@code data.task_result.messages[]} (round 302) and in {@code run_stream}'s messages one by one (round
- * 307), but not in the {@code TaskResult} itself: the run is charged its hold.
+ * 307), but not in the {@code TaskResult} itself: the run was charged its hold (now read there, in its exact
+ * shape only).
  *
  * <p>Controls: the same run streamed ({@code run_stream}, round 307's framing: each message as an SSE
  * {@code data:} line, then the same TaskResult), and Google ADK's {@code POST /run} (google/adk-python
@@ -85,16 +86,24 @@ abstract class AbstractRound406 extends RelayedCalls {
                 "TextMessage");
         String result = "{\"messages\":[" + task + "," + req + "," + exe + "," + ans + "],\"stop_reason\":null}";
         answer("autogen-taskresult", "application/json", List.of(result), 2);
+        String messages = "\"messages\":[" + task + "," + req + "," + exe + "," + ans + "]";
+        answer("autogen-taskresult-stop-first", "application/json",
+                List.of("{\"stop_reason\":\"Maximum number of turns 4 reached.\"," + messages + "}"), 2);
+        answer("autogen-taskresult-extra-field", "application/json",
+                List.of("{" + messages + ",\"stop_reason\":null,\"thread_id\":\"t-406\"}"), 2);
+        answer("messages-alone", "application/json", List.of("{" + messages + "}"), 2);
         sse("autogen-run-stream", 2, List.of(data(task), data(req), data(exe), data(ans), data(result)));
     }
 
     static final long RUN = 1_214 + 38 + 1_322 + 611;
+    /** What an answer whose usage is not read is charged here: its hold. */
+    static final long HOLD = 1_014;
 
-    // ------------------------------------------------------------------ finding
+    // ------------------------------------------------------------------ found and fixed
 
     /**
      * A FastAPI route returning {@code await agent.run(task=...)}: the TaskResult whole, two model calls
-     * (1,214 + 38 for the tool call, 1,322 + 611 for the answer). Expected 3,185; today the hold, 1,014.
+     * (1,214 + 38 for the tool call, 1,322 + 611 for the answer). Expected 3,185; it was charged the hold, 1,014.
      */
     @Test
     void anAutoGenTaskResultReturnedWholeIsChargedItsCallsUsage() {
@@ -108,6 +117,33 @@ abstract class AbstractRound406 extends RelayedCalls {
     @Test
     void controlTheSameRunStreamedIsChargedItsCallsUsage() {
         charged("autogen-run-stream", RUN, "AutoGen run_stream: the same messages one by one, then the TaskResult");
+    }
+
+    /**
+     * Control (found and fixed): the same TaskResult, its {@code stop_reason} a string written before its
+     * {@code messages}: 3,185.
+     */
+    @Test
+    void controlATaskResultStopReasonFirstIsChargedItsCallsUsage() {
+        charged("autogen-taskresult-stop-first", RUN, "AutoGen TaskResult {stop_reason, messages}");
+    }
+
+    /**
+     * Control: the same messages and {@code stop_reason} beside another field ({@code thread_id}) are an application's
+     * own document, not a TaskResult: charged its hold, as before round 406.
+     */
+    @Test
+    void controlATaskResultWithAnotherFieldIsNotReadAsOne() {
+        charged("autogen-taskresult-extra-field", HOLD, "{messages, stop_reason, thread_id}: not a TaskResult");
+    }
+
+    /**
+     * Control: a root {@code messages} list alone is LangGraph's {@code /runs/wait} state (the thread's history,
+     * decided not counted), whatever its messages: charged its hold, AgentChat messages and all.
+     */
+    @Test
+    void controlARootMessagesListAloneIsNotReadAsATaskResult() {
+        charged("messages-alone", HOLD, "{messages} alone (LangGraph's /runs/wait state): not a TaskResult");
     }
 
     /** Control: Google ADK's {@code /run}, a JSON array of events, two model calls (3,000 + 40, 3,200 + 400): 6,640. */
