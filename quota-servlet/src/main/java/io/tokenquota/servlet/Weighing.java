@@ -194,7 +194,7 @@ final class Weighing {
         TokenUsage usage = new TokenUsage(model, k[0], k[1], k[2], k[3]);
         try {
             long charge = 0;
-            for (String spelling : spellings(model)) {
+            for (String spelling : names(model)) {
                 charge = Math.max(charge, weights.charge(new TokenUsage(spelling, k[0], k[1], k[2], k[3])));
             }
             // the event keeps the name as the answer wrote it
@@ -205,6 +205,25 @@ final class Weighing {
             }
             throw e;
         }
+    }
+
+    /**
+     * The names a model is charged by: its {@link #spellings}, and those of each request candidate that names the
+     * same model in another spelling (the same {@link #canonical} name), the dearest applying. Round 411: Bedrock's
+     * InvokeModel answers Claude in Anthropic's id, {@code claude-3-opus-20240229}, for the path's
+     * {@code anthropic.claude-3-opus-20240229-v1:0}: under a table in Bedrock's ids (Opus 2 per input token, 4 per
+     * output) the answer's name matched no row and a call of 1,200 in and 3,000 out was charged the default, 4,200
+     * for 14,400. An answer naming another model than every candidate is still charged at that model's rows alone.
+     */
+    private Set<String> names(String model) {
+        Set<String> names = new LinkedHashSet<>(spellings(model));
+        String name = canonical(model);
+        for (String candidate : requestModels) {
+            if (name != null && name.equals(canonical(candidate))) {
+                names.addAll(spellings(candidate));
+            }
+        }
+        return names;
     }
 
     /**
@@ -282,11 +301,23 @@ final class Weighing {
     private static final java.util.regex.Pattern PROFILE_GEOGRAPHY = java.util.regex.Pattern.compile("^[a-z]{2,6}(-[a-z]{2,4})?\\.(?=[a-z0-9-]+\\.)");
 
     /**
+     * A Bedrock model id: one of Bedrock's model providers, the provider's own name of the model, and Bedrock's
+     * version of it ({@code anthropic.claude-3-opus-20240229-v1:0}, {@code amazon.titan-text-express-v1},
+     * {@code openai.gpt-oss-120b-1:0}, a provisioned context {@code …-v1:0:200k}).
+     */
+    private static final java.util.regex.Pattern BEDROCK_ID = java.util.regex.Pattern.compile(
+            "(?:ai21|amazon|anthropic|cohere|deepseek|google|luma|meta|minimax|mistral|moonshot|nvidia|openai|qwen"
+                    + "|stability|twelvelabs|writer)\\.(.+?)(?:-v?\\d+(?::[0-9a-z]+)+|-v\\d+)?",
+            java.util.regex.Pattern.CASE_INSENSITIVE);
+
+    /**
      * The names {@code model} is weighed by, the dearest rates applying: the name as written, and the names a
      * server that resolves it runs it as: the part after its last {@code /} (Ollama reads
      * {@code library/llama3.3:70b}, or with its registry host, as {@code llama3.3:70b} and echoes the name as
-     * written; OpenRouter's {@code vendor/model}), and without a Bedrock cross-region profile's geography
-     * ({@code us.anthropic.claude-…} for a row {@code anthropic.claude-…*}). Round 341: the namespaced name
+     * written; OpenRouter's {@code vendor/model}), without a Bedrock cross-region profile's geography
+     * ({@code us.anthropic.claude-…} for a row {@code anthropic.claude-…*}), and a Bedrock model id as its
+     * provider's name ({@code anthropic.claude-3-opus-20240229-v1:0} for a row {@code claude-3-opus*}; round 411:
+     * the answer names it so, {@link #names}). Round 341: the namespaced name
      * missed its row and a 70B model's call was charged the table's default, 9,000 for 18,000. The dearest,
      * so that no spelling lowers a charge ({@code evil/llama3.2:3b} is another model than {@code llama3.2:3b},
      * whatever it costs). A tag an alias resolves ({@code llama3.3} for {@code llama3.3:latest}, the 70B) needs
@@ -302,8 +333,11 @@ final class Weighing {
         if (!bare.isEmpty()) {
             names.add(bare);
             java.util.regex.Matcher geography = PROFILE_GEOGRAPHY.matcher(bare.toLowerCase(java.util.Locale.ROOT));
-            if (geography.find()) {
-                names.add(bare.substring(geography.end()));
+            String id = geography.find() ? bare.substring(geography.end()) : bare;
+            names.add(id);
+            java.util.regex.Matcher bedrock = BEDROCK_ID.matcher(id);
+            if (bedrock.matches()) {
+                names.add(bedrock.group(1));
             }
         }
         return List.copyOf(names);
@@ -312,8 +346,8 @@ final class Weighing {
     /**
      * The one name a model's spellings ({@link #spellings}) share, lower-cased: what figures learnt per model are
      * kept under, so that a client naming the model another way (Ollama runs {@code library/llama3.3:70b} and
-     * {@code LLAMA3.3:70B} as {@code llama3.3:70b} and echoes the name as written) finds the figures its other
-     * spellings taught. Round 350: a stopped stream naming the model anew skipped the application's 4,000-token
+     * {@code LLAMA3.3:70B} as {@code llama3.3:70b} and echoes the name as written; a Bedrock id is its provider's
+     * name) finds the figures its other spellings taught. Round 350: a stopped stream naming the model anew skipped the application's 4,000-token
      * prompt its complete calls had shown.
      */
     static String canonical(String model) {

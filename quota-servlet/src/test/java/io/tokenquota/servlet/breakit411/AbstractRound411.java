@@ -158,7 +158,7 @@ abstract class AbstractRound411 extends H2FilterRound {
     }
 
     /**
-     * The finding: Claude 3 Opus by InvokeModel, the same relay, the same usage. The answer names
+     * Found and fixed: Claude 3 Opus by InvokeModel, the same relay, the same usage. The answer names
      * {@code claude-3-opus-20240229} (Anthropic's id for the model the path names), which no row matches.
      */
     @Test
@@ -168,7 +168,7 @@ abstract class AbstractRound411 extends H2FilterRound {
         assertEquals(AT_PATH_MODEL, used, "an Opus call (1,200 in, 3,000 out) at the Opus row's rates: " + ledger(s));
     }
 
-    /** The finding, streamed: message_start names the model as Anthropic does. */
+    /** Found and fixed, streamed: message_start names the model as Anthropic does. */
     @Test
     void aClaudeInvokeStreamIsChargedAtThePathsModel() throws Exception {
         String s = subject();
