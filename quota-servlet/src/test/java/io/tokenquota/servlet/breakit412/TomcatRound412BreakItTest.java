@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit412;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class TomcatRound412BreakItTest extends AbstractRound412 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.TOMCAT;
+    }
+}
