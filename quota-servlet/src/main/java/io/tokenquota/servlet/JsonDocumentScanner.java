@@ -131,6 +131,43 @@ final class JsonDocumentScanner {
     /** {@code _get_response_token_counts}' counters. */
     private static final Set<String> LLAMAINDEX_COUNTERS = Set.of("prompt_tokens", "completion_tokens", "total_tokens");
     /**
+     * A Letta agent's stream ({@code POST /v1/agents/{agent_id}/messages/stream}) ends with
+     * {@code BaseAgent.get_finish_chunks_for_stream} ({@code letta/agents/base_agent.py}): the stop reason, then the
+     * run's {@code LettaUsageStatistics} ({@code letta/schemas/usage.py}) as a root-level document,
+     * {@code {"message_type": "usage_statistics", "completion_tokens", "prompt_tokens", "total_tokens", "step_count",
+     * …}}, the steps' calls summed (a whole {@code LettaResponse} has it at {@code usage}). Its root counters are kept,
+     * under this name, only in a document whose top-level {@code message_type} is {@code usage_statistics} (it may
+     * come after them) with all three of {@link #LETTA_COUNTERS} ({@link #ownPlaces}): no other document's root
+     * {@code prompt_tokens} is read (round 412: a turn of 9,950 tokens streamed so was charged its hold, 1,017).
+     */
+    static final String LETTA_USAGE = "message_type:usage_statistics";
+    private static final Set<String> LETTA_COUNTERS = Set.of("prompt_tokens", "completion_tokens", "total_tokens");
+    private static final String LETTA_USAGE_TYPE = "usage_statistics";
+    /**
+     * An Agno run ({@code agno-agi/agno}): AgentOS answers {@code POST /agents/{agent_id}/runs} with
+     * {@code stream=false} with {@code RunOutput.to_dict()} ({@code libs/agno/agno/run/agent.py}), and streamed ends
+     * with its {@code RunCompletedEvent} ({@code event: RunCompleted}); both carry the run's {@code RunMetrics}
+     * ({@code libs/agno/agno/metrics.py}) at the top-level {@code metrics}, every model call of the run summed
+     * ({@code accumulate_model_metrics}); its {@code messages}' own {@code metrics} repeat those calls and are never
+     * read. That {@code metrics} is kept, under this name, only in a document shaped as one of the two
+     * ({@link #agnoRun}): a top-level {@code run_id} string and {@code content_type}, and a {@code status} of
+     * {@link #AGNO_RUN_STATUSES} ({@code RunStatus}, {@code libs/agno/agno/run/base.py}) or the {@code event}
+     * {@code RunCompleted}; under {@link #AGNO_METRICS_CACHE_APART} when its {@code model_provider} is one of
+     * {@link #AGNO_CACHE_APART} (round 412: a run of 12,350 tokens answered whole was charged its hold, 1,040).
+     */
+    static final String AGNO_METRICS = "RunOutput.metrics";
+    /**
+     * {@link #AGNO_METRICS} of a run on a model whose Agno adapter counts the prompt cache beside
+     * {@code input_tokens}: Anthropic's ({@code models/anthropic/claude.py} {@code _get_metrics}, which Claude on
+     * Bedrock, Azure Foundry and Vertex AI inherit) and Bedrock Converse's ({@code models/aws/bedrock.py}). Every
+     * other adapter copies the provider's prompt count, its cache reads within.
+     */
+    static final String AGNO_METRICS_CACHE_APART = "RunOutput.metrics+cache";
+    private static final Set<String> AGNO_CACHE_APART = Set.of("Anthropic", "AwsBedrock", "AzureFoundry", "VertexAI");
+    private static final Set<String> AGNO_RUN_STATUSES = Set.of("PENDING", "RUNNING", "COMPLETED", "PAUSED",
+            "CANCELLED", "ERROR", "REGENERATED");
+    private static final String AGNO_RUN_COMPLETED = "RunCompleted";
+    /**
      * Where providers put their usage object, as the field names from the root (objects only, no
      * arrays): OpenAI, Anthropic, Bedrock Converse and Cohere v2 {@code usage}; Gemini
      * {@code usageMetadata} (and its snake_case spelling, as Python clients serialise it); Anthropic's
@@ -140,7 +177,7 @@ final class JsonDocumentScanner {
      * ({@code tokenUsage}), also in snake_case ({@code metadata.token_usage}, {@code token_usage}, which is also
      * CrewAI's {@code CrewOutput}'s); Cohere v2's {@code message-end} {@code delta.usage}; Cohere v1's {@code meta} and its
      * {@code stream-end} {@code response.meta}; Cloudflare Workers AI's {@code result.usage} ({@link #CLOUDFLARE_USAGE}); a
-     * Replicate prediction's {@code metrics}; Bedrock InvokeModel's stream
+     * Replicate prediction's {@code metrics} (an Agno run's, {@link #AGNO_METRICS}); Bedrock InvokeModel's stream
      * {@code amazon-bedrock-invocationMetrics}; Hugging Face TGI's {@code details}; a line of an OpenAI
      * batch output file ({@code response.body.usage}) or of Anthropic's batch results
      * ({@code result.message.usage}); an application's own envelope around a relayed answer
@@ -774,6 +811,10 @@ final class JsonDocumentScanner {
         chatResponseObjects = 0;
         rawCompletion = false;
         rawChoices = false;
+        messageType = null;
+        lettaCounts = new HashMap<>();
+        agnoContentType = false;
+        agnoProvider = null;
         tokenFields = 0;
         usages = new HashMap<>();
         messages = new java.util.ArrayList<>();
@@ -1424,6 +1465,12 @@ final class JsonDocumentScanner {
                     modelResponseKind = "response".equals(parser.getText());
                 } else if (depth == 1 && objectAt[1] && "provider_response_id".equals(fieldAt[1])) {
                     providerResponseId = parser.getText();
+                } else if (depth == 1 && objectAt[1] && "message_type".equals(fieldAt[1])) {
+                    messageType = parser.getText();
+                } else if (depth == 1 && objectAt[1] && "content_type".equals(fieldAt[1])) {
+                    agnoContentType = true;
+                } else if (depth == 1 && objectAt[1] && "model_provider".equals(fieldAt[1])) {
+                    agnoProvider = parser.getText();
                 } else if (depth == 1 && objectAt[1] && "runId".equals(fieldAt[1])) {
                     mastraRun = parser.getText();
                 } else if (depth == 1 && objectAt[1] && "from".equals(fieldAt[1])) {
@@ -1728,7 +1775,8 @@ final class JsonDocumentScanner {
      * that report fixed the answer's format, and the 6,400-token call was charged 5. A state's keys are the graph's
      * own and hold whatever its nodes stored ({@code usage}, {@code data}, {@code metadata}, {@code meta},
      * {@code metrics}, {@code details}, {@code stats}... under them read as 5 the same way): only its AI messages
-     * report model calls.
+     * report model calls. Keeps a Letta {@code usage_statistics} document's root counters ({@link #LETTA_USAGE}) and
+     * moves an Agno run's {@code metrics} to {@link #AGNO_METRICS}, each once the document's shape is known.
      */
     private void ownPlaces() {
         lmStudioStats();
@@ -1763,6 +1811,15 @@ final class JsonDocumentScanner {
             teamMessages.addAll(taskMessages);
         }
         taskMessages.clear();
+        if (LETTA_USAGE_TYPE.equals(messageType) && lettaCounts.keySet().containsAll(LETTA_COUNTERS)) {
+            usages.put(LETTA_USAGE, lettaCounts);
+        }
+        Map<String, Long> metrics = agnoRun() ? usages.remove("metrics") : null;
+        if (metrics != null) {
+            // round 412: the run's metrics, never the Replicate prediction's that "metrics" otherwise is
+            usages.put(agnoProvider != null && AGNO_CACHE_APART.contains(agnoProvider) ? AGNO_METRICS_CACHE_APART
+                    : AGNO_METRICS, metrics);
+        }
         if (messagesAnywhere) {
             usages.clear();
             teamMessages.clear();
@@ -1778,6 +1835,16 @@ final class JsonDocumentScanner {
      */
     private boolean mastraChunk() {
         return mastraFields && mastraRun != null && mastraFrom && type != null;
+    }
+
+    /**
+     * The document is an Agno {@code RunOutput} or its {@code RunCompletedEvent} ({@link #AGNO_METRICS}): its
+     * top-level {@code run_id} string and {@code content_type}, and a run's {@code status} or {@code RunCompleted}
+     * {@code event}.
+     */
+    private boolean agnoRun() {
+        return runId != null && agnoContentType && (status != null && AGNO_RUN_STATUSES.contains(status)
+                || AGNO_RUN_COMPLETED.equals(event));
     }
 
     /**
@@ -2039,6 +2106,12 @@ final class JsonDocumentScanner {
     private int chatResponseObjects;
     private boolean rawCompletion;
     private boolean rawChoices;
+    /** The top-level {@code message_type} string, and the root counters of {@link #LETTA_COUNTERS} read. */
+    private String messageType;
+    private Map<String, Long> lettaCounts = new HashMap<>();
+    /** An Agno run's reading ({@link #agnoRun}): a top-level {@code content_type} came, and its {@code model_provider}. */
+    private boolean agnoContentType;
+    private String agnoProvider;
 
     /** {@link Document#reportId}. */
     private String reportId() {
@@ -2122,6 +2195,8 @@ final class JsonDocumentScanner {
         String name = counterName();
         if (name.isEmpty()) {
             usages.computeIfAbsent("", k -> new HashMap<>()).put(ROOT_ALIASES.getOrDefault(fieldAt[1], fieldAt[1]), value);
+        } else if (LETTA_USAGE.equals(name) && collecting == null) {
+            lettaCounts.put(fieldAt[1], value);
         } else if (RUN_COUNTER.equals(name) && collecting == null) {
             usages.computeIfAbsent(RUN_DATA, k -> new HashMap<>()).put(RUN_TOTAL, value);
         } else if (RESULTS_COUNTERS.containsValue(name) && collecting == null) {
@@ -2221,6 +2296,9 @@ final class JsonDocumentScanner {
         }
         if (depth == 1 && objectAt[1] && ROOT_COUNTERS.contains(fieldAt[1])) {
             return "";
+        }
+        if (depth == 1 && objectAt[1] && LETTA_COUNTERS.contains(fieldAt[1])) {
+            return LETTA_USAGE;
         }
         if (depth == 2 && objectAt[1] && objectAt[2] && RUN_DATA.equals(fieldAt[1]) && RUN_TOTAL.equals(fieldAt[2])) {
             return RUN_COUNTER;

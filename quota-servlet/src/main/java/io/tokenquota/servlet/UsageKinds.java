@@ -74,6 +74,24 @@ final class UsageKinds {
             get(u, "cacheReadInputTokens"), get(u, "outputTokens"), 0}, u.get("totalTokens"));
     }
 
+    /**
+     * Agno's {@code RunMetrics} (a run's {@code metrics}): each adapter copies its provider's counts. Anthropic's and
+     * Bedrock's ({@code models/anthropic/claude.py}, {@code models/aws/bedrock.py} {@code _get_metrics}) count the
+     * cache beside {@code input_tokens} and leave it out of {@code total_tokens}: read and written are added, when
+     * the run's {@code model_provider} names them ({@code cacheApart}), or the counts show it (only those adapters
+     * count cache writes, and cache reads within {@code input_tokens} never exceed it, round 412). Every other
+     * adapter's {@code cache_read_tokens} are within {@code input_tokens} (OpenAI's, Gemini's, LiteLLM's...).
+     */
+    static long[] agno(Map<String, Long> u, boolean cacheApart) {
+        long input = get(u, "input_tokens");
+        long read = get(u, "cache_read_tokens");
+        long written = get(u, "cache_write_tokens");
+        long[] kinds = cacheApart || written > 0 || read > input
+                ? new long[] {add(input, written), read, get(u, "output_tokens"), 0}
+                : new long[] {input - read, read, get(u, "output_tokens"), 0};
+        return withTotal(kinds, u.get("total_tokens"));
+    }
+
     /** Cohere: the tokens read and written, or the billed ones when those are more (as the sniffer charges). */
     static long[] cohere(Map<String, Long> u) {
         long tokens = add(get(u, "tokens.input_tokens"), get(u, "tokens.output_tokens"));

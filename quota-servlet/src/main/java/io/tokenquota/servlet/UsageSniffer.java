@@ -1940,6 +1940,13 @@ final class UsageSniffer {
             Map<String, Long> raw = doc.usage(JsonDocumentScanner.LLAMAINDEX_RAW_USAGE);
             reported = usageObject(raw != null ? raw : doc.usage(JsonDocumentScanner.LLAMAINDEX_COUNTS), true);
         }
+        Map<String, Long> letta = doc.usage(JsonDocumentScanner.LETTA_USAGE);
+        if (letta != null) {
+            // round 412: a Letta agent's stream ends with the run's LettaUsageStatistics as a document of its own (a
+            // turn of 9,950 tokens was charged its hold, 1,017): the steps' calls summed, one report of the run, read
+            // as a whole LettaResponse's usage is (Letta's prompt_tokens count the cache reads and writes)
+            reported |= usageObject(letta, false);
+        }
         Map<String, Long> mastra = doc.usage(JsonDocumentScanner.MASTRA_USAGE);
         if (mastra != null && has(mastra, "inputTokens", "outputTokens", "totalTokens")) {
             // round 388: a Mastra agent's stream (a two-call run of 13,050 tokens was charged its hold, 1,016): each
@@ -1991,6 +1998,15 @@ final class UsageSniffer {
             reported |= kinds(report(Format.REPLICATE, sum(replicate.get("input_token_count"),
                     replicate.get("output_token_count")), null, false),
                     UsageKinds.inputOutput(replicate, "input_token_count", "output_token_count"));
+        }
+        for (String place : new String[] {JsonDocumentScanner.AGNO_METRICS, JsonDocumentScanner.AGNO_METRICS_CACHE_APART}) {
+            Map<String, Long> agno = doc.usage(place);
+            if (agno != null && agno.keySet().containsAll(AGNO_COUNTS)) {
+                // round 412: an Agno RunOutput answered whole or its stream's RunCompleted event (a run of 12,350
+                // tokens was charged its hold, 1,040): metrics are the run's calls summed, one report of the run
+                long[] kinds = UsageKinds.agno(agno, JsonDocumentScanner.AGNO_METRICS_CACHE_APART.equals(place));
+                reported |= kinds(report(Format.OPENAI, UsageKinds.total(kinds), null, false), kinds);
+            }
         }
         Map<String, Long> lmStudio = doc.usage(JsonDocumentScanner.LMSTUDIO_STATS) != null
                 ? doc.usage(JsonDocumentScanner.LMSTUDIO_STATS) : doc.usage(JsonDocumentScanner.LMSTUDIO_END_STATS);
@@ -2947,6 +2963,9 @@ final class UsageSniffer {
             // JetBrains Koog's ResponseMetaInfo as kotlinx.serialization writes it: a streamed call's End frame, an
             // assistant message (round 257); it names no cache counts
             new String[] {KOOG_META_INFO, "inputTokensCount", "outputTokensCount", "totalTokensCount", null, null, null});
+
+    /** Agno's {@code RunMetrics} counters ({@code libs/agno/agno/metrics.py}) at a run's {@code metrics}. */
+    private static final java.util.Set<String> AGNO_COUNTS = java.util.Set.of("input_tokens", "output_tokens", "total_tokens");
 
     /** CrewAI's {@code UsageMetrics} ({@code types/usage_metrics.py}) at a {@code CrewOutput}'s {@code token_usage}. */
     private static final java.util.Set<String> CREWAI_COUNTS = java.util.Set.of("prompt_tokens", "completion_tokens", "total_tokens",

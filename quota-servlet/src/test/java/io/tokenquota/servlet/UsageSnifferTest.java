@@ -230,6 +230,37 @@ final class UsageSnifferTest {
                 "the same Response replayed from its start");
     }
 
+    /**
+     * Round 412: Letta's streamed {@code usage_statistics} document (its type may come after its counts) is the run's
+     * usage, no other document's root counters are; an Agno run's {@code metrics} count in a {@code RunOutput} or a
+     * {@code RunCompleted} event only, the cache beside {@code input_tokens} for Anthropic's and Bedrock's adapters
+     * (named, or shown by cache writes or reads above the input), within it otherwise.
+     */
+    @Test
+    void lettaUsageStatisticsAndAgnoRunMetrics() {
+        String letta = "{\"completion_tokens\":310,\"prompt_tokens\":9640,\"total_tokens\":9950,\"step_count\":1,"
+                + "\"message_type\":\"usage_statistics\"}";
+        assertEquals(9_950L, sniff("text/event-stream", "data: " + letta + "\n\ndata: [DONE]\n\n", 7));
+        assertNull(sniff("application/json", letta.replace("usage_statistics", "assistant_message"), 7),
+                "root counters of another message_type");
+        assertNull(sniff("application/json", letta.replace(",\"total_tokens\":9950", ""), 7), "without total_tokens");
+        String run = "{\"run_id\":\"r1\",\"content\":\"x\",\"content_type\":\"str\",\"model_provider\":\"OpenAI\","
+                + "\"status\":\"COMPLETED\",\"metrics\":{\"input_tokens\":11400,\"output_tokens\":950,"
+                + "\"total_tokens\":12350,\"cache_read_tokens\":9000,\"duration\":9.4}}";
+        assertEquals(12_350L, sniff("application/json", run, 7), "OpenAI's cache reads are within input_tokens");
+        assertEquals(21_350L, sniff("application/json", run.replace("OpenAI", "Anthropic"), 7),
+                "Anthropic's beside them");
+        assertEquals(12_350L + 6_000L, sniff("application/json", run.replace("\"cache_read_tokens\":9000",
+                "\"cache_write_tokens\":6000"), 7), "only Anthropic's and Bedrock's adapters count cache writes");
+        assertNull(sniff("application/json", run.replace("COMPLETED", "done"), 7), "no RunStatus: not a RunOutput");
+        assertNull(sniff("application/json", run.replace("\"content_type\":\"str\",", ""), 7), "no content_type");
+        String completed = "{\"created_at\":1759741964,\"event\":\"RunCompleted\",\"agent_id\":\"a\",\"run_id\":\"r1\","
+                + "\"content\":\"x\",\"content_type\":\"str\",\"metrics\":{\"input_tokens\":2000,\"output_tokens\":950,"
+                + "\"total_tokens\":2950,\"cache_read_tokens\":9400}}";
+        assertEquals(12_350L, sniff("text/event-stream", "event: RunCompleted\ndata: " + completed + "\n\n", 7),
+                "a RunCompleted event names no provider: cache reads above the input are beside it");
+    }
+
     @Test
     void usageAfterAHugeStringIsFoundInAnEventAndInABody() {
         String big = "x".repeat(3 << 20) + "\\u00e9\u00e9";

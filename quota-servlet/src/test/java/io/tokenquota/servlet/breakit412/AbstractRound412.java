@@ -165,14 +165,45 @@ abstract class AbstractRound412 extends ModelCallRound {
                 + AGNO_OUTPUT + ",\"total_tokens\":" + AGNO_RUN + "}}";
     }
 
-    /** A service relaying AgentOS's run endpoint with {@code stream=false}: {@code RunOutput.to_dict()}. */
+    /**
+     * The same run streamed ({@code stream=true}), as AgentOS writes it ({@code libs/agno/agno/os/utils.py}
+     * {@code format_sse_event}: {@code event: <event>}, {@code data: <event.to_json()>}): {@code RunStarted}, the
+     * answer's {@code RunContent} deltas, the call's {@code ModelRequestCompleted} ({@code run/agent.py}
+     * {@code ModelRequestCompletedEvent}: its counts at the top level), then {@code RunCompleted}
+     * ({@code RunCompletedEvent}, {@code BaseRunOutputEvent.to_dict} in {@code run/base.py}: the run's {@code metrics}
+     * last; no {@code status}, no {@code model_provider}).
+     */
+    static String runStream() {
+        String head = "\"agent_id\":\"contracts-agent\",\"agent_name\":\"Contracts agent\","
+                + "\"run_id\":\"8d2c7e5a-3b1f-4f0e-9a61-0c4e2b7d9f13\",\"session_id\":\"5b0e9c1d-62f4-4a8e-b3d7-1f9a2c4e6d80\","
+                + "\"nested_depth\":0";
+        StringBuilder sse = new StringBuilder("event: RunStarted\ndata: {\"created_at\":1759741955,\"event\":\"RunStarted\","
+                + head + ",\"model\":\"gpt-4.1\",\"model_provider\":\"OpenAI\"}\n\n");
+        for (int i = 0; i < 12; i++) {
+            sse.append("event: RunContent\ndata: {\"created_at\":1759741957,\"event\":\"RunContent\",").append(head)
+                    .append(",\"content\":\"").append(WORDS).append("\",\"workflow_agent\":false,\"content_type\":\"str\"}\n\n");
+        }
+        sse.append("event: ModelRequestCompleted\ndata: {\"created_at\":1759741964,\"event\":\"ModelRequestCompleted\",")
+                .append(head).append(",\"model\":\"gpt-4.1\",\"model_provider\":\"OpenAI\",\"input_tokens\":").append(AGNO_INPUT)
+                .append(",\"output_tokens\":").append(AGNO_OUTPUT).append(",\"total_tokens\":").append(AGNO_RUN)
+                .append(",\"time_to_first_token\":0.8132}\n\n");
+        sse.append("event: RunCompleted\ndata: {\"created_at\":1759741964,\"event\":\"RunCompleted\",").append(head)
+                .append(",\"content\":\"").append(ANSWER).append("\",\"content_type\":\"str\",\"metrics\":{\"input_tokens\":")
+                .append(AGNO_INPUT).append(",\"output_tokens\":").append(AGNO_OUTPUT).append(",\"total_tokens\":").append(AGNO_RUN)
+                .append(",\"time_to_first_token\":0.8132,\"duration\":9.4211}}\n\n");
+        return sse.toString();
+    }
+
+    /** A service relaying AgentOS's run endpoint: {@code RunOutput.to_dict()}, or with {@code stream=true} its events. */
     class AgentOs extends HttpServlet {
         @Override
         protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            req.getInputStream().readAllBytes();
+            boolean stream = new String(req.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8)
+                    .contains("stream=true");
             calls.count(req.getHeader("x-user-id"));
-            resp.setContentType("application/json");
-            EventStreams.write(resp.getOutputStream(), req.getPathInfo().endsWith("/completion") ? completionShaped() : runOutput());
+            resp.setContentType(stream ? "text/event-stream" : "application/json");
+            EventStreams.write(resp.getOutputStream(), stream ? runStream()
+                    : req.getPathInfo().endsWith("/completion") ? completionShaped() : runOutput());
         }
     }
 
@@ -191,6 +222,20 @@ abstract class AbstractRound412 extends ModelCallRound {
                 "x-user-id", s, "Content-Type", "application/x-www-form-urlencoded");
         assertCharged(s, r, 200, 1, AGNO_RUN, "an Agno RunOutput, metrics {input_tokens: 11400, output_tokens: 950,"
                 + " total_tokens: 12350}");
+    }
+
+    /**
+     * The same run streamed ({@code stream=true}), its {@code RunCompleted} event's
+     * {@code metrics} the run's; the call's {@code ModelRequestCompleted} counts are not added again. Right: 12,350.
+     */
+    @Test
+    void agnoStreamedRunIsChargedItsRunCompletedMetrics() {
+        String s = subject();
+        HttpResponse<String> r = TestHttp.post(container.uri("/ai/agno/agents/contracts-agent/runs"),
+                AGNO_FORM.replace("stream=false", "stream=true"), "x-user-id", s,
+                "Content-Type", "application/x-www-form-urlencoded");
+        assertCharged(s, r, 200, 1, AGNO_RUN, "an Agno run streamed, ending in RunCompleted with metrics"
+                + " {input_tokens: 11400, output_tokens: 950, total_tokens: 12350}");
     }
 
     /** Control: the same figures in a chat completion's {@code usage}: 12,350 charged. */
