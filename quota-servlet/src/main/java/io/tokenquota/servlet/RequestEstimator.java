@@ -287,27 +287,36 @@ final class RequestEstimator {
     private final boolean drawing;
     /** The models the request names outside its body ({@link #pathModels}): their image rates apply too. */
     private final List<String> named;
+    /** The request goes to Replicate's {@code /predictions}, whose body may name its model in {@code version}. */
+    private final boolean predictions;
 
     RequestEstimator(TokenEstimator estimator, long mediaItemTokens) {
-        this(estimator, mediaItemTokens, false, List.of());
+        this(estimator, mediaItemTokens, false, List.of(), false);
     }
 
-    private RequestEstimator(TokenEstimator estimator, long mediaItemTokens, boolean drawing, List<String> named) {
+    private RequestEstimator(TokenEstimator estimator, long mediaItemTokens, boolean drawing, List<String> named,
+                             boolean predictions) {
         this.estimator = estimator;
         this.mediaItemTokens = mediaItemTokens;
         this.drawing = drawing;
         this.named = named;
+        this.predictions = predictions;
     }
 
     /** This estimator for the requests of an image endpoint ({@link ImageOutput#drawsAt}). */
     RequestEstimator drawing() {
-        return new RequestEstimator(estimator, mediaItemTokens, true, named);
+        return new RequestEstimator(estimator, mediaItemTokens, true, named, predictions);
     }
 
-    /** This estimator for a request to {@code path}, which may name the model beside the body's ({@link #pathModels}). */
+    /**
+     * This estimator for a request to {@code path}, which may name the model beside the body's ({@link #pathModels}),
+     * or let the body name it in {@code version} (a route ending {@code /predictions}, {@link #REPLICATE_VERSION}).
+     */
     RequestEstimator at(String path) {
         List<String> models = pathModels(path);
-        return models.isEmpty() ? this : new RequestEstimator(estimator, mediaItemTokens, drawing, models);
+        boolean versioned = path != null && route(path).endsWith("/predictions");
+        return models.isEmpty() && !versioned ? this
+                : new RequestEstimator(estimator, mediaItemTokens, drawing, models, versioned);
     }
 
     /**
@@ -319,7 +328,9 @@ final class RequestEstimator {
      * Round 410: three more APIs name the model in the path only, and their answers name none, so the
      * call was weighed at the table's default (charged 100 for 800, 1,010 for 8,080): Cloudflare Workers
      * AI's {@code /accounts/{account_id}/ai/run/@cf/meta/llama-3.1-70b-instruct} (every id starts {@code @cf/}
-     * or {@code @hf/} and holds {@code /}), Replicate's {@code /v1/models/{owner}/{name}/predictions} and
+     * or {@code @hf/} and holds {@code /}; round 413: also through Cloudflare AI Gateway,
+     * {@code /v1/{account_id}/{gateway_id}/workers-ai/@cf/…}, charged 100 for 800), Replicate's
+     * {@code /v1/models/{owner}/{name}/predictions} and
      * {@code /v1/deployments/{owner}/{name}/predictions} (a deployment's name, like Azure's), and Databricks'
      * {@code /serving-endpoints/{name}/invocations} (an endpoint's name). Each pattern is anchored on its
      * API's fixed segments and its end: the dearest candidate is charged, so a false one (an application's
@@ -331,6 +342,7 @@ final class RequestEstimator {
         java.util.regex.Pattern.compile("/model/([^/]+)/(?:converse|converse-stream|invoke|invoke-with-response-stream)$"),
         java.util.regex.Pattern.compile("/openai/deployments/([^/]+)(?:/|$)"),
         java.util.regex.Pattern.compile("/accounts/[^/]+/ai/run/(@[^/]+/.+)$"),
+        java.util.regex.Pattern.compile("/workers-ai/(@[^/]+/.+)$"),
         java.util.regex.Pattern.compile("/(?:models|deployments)/([^/]+/[^/]+)/predictions$"),
         java.util.regex.Pattern.compile("/serving-endpoints/([^/]+)/invocations$"),
     };
@@ -344,10 +356,7 @@ final class RequestEstimator {
         if (path == null) {
             return List.of();
         }
-        String route = path;
-        while (route.endsWith("/")) {
-            route = route.substring(0, route.length() - 1);
-        }
+        String route = route(path);
         List<String> models = new ArrayList<>(1);
         for (java.util.regex.Pattern pattern : MODEL_PATHS) {
             java.util.regex.Matcher m = pattern.matcher(route);
@@ -357,6 +366,25 @@ final class RequestEstimator {
         }
         return models;
     }
+
+    /** {@code path} without its trailing {@code /}s ({@link #pathModels}). */
+    private static String route(String path) {
+        String route = path;
+        while (route.endsWith("/")) {
+            route = route.substring(0, route.length() - 1);
+        }
+        return route;
+    }
+
+    /**
+     * Replicate's {@code POST /v1/predictions} names an official model in its body's top-level {@code version}:
+     * {@code {owner}/{name}} or {@code {owner}/{name}:{version_id}} (or a bare version id, which names no model).
+     * Round 413: a streamed call of {@code meta/meta-llama-3-70b-instruct}, whose answer names no model, was weighed
+     * at the table's default, 1,020 for 8,160. Read only on a route ending {@code /predictions} and only in that
+     * form, its {@code owner/name} the candidate: an application's {@code "version": "2"} is no model.
+     */
+    private static final java.util.regex.Pattern REPLICATE_VERSION =
+            java.util.regex.Pattern.compile("([A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*)(?::[0-9a-f]{64})?");
 
     /** The filter's default least cost of a media item (Gemini's image rate). */
     static final long DEFAULT_MEDIA_ITEM_TOKENS = 258;
@@ -424,7 +452,8 @@ final class RequestEstimator {
      *                     {@code image_generation} tool may draw ({@link #IMAGE_TOOL}); -1 when none
      * @param models       every string the body's own top-level {@link #MODEL_FIELDS} keys hold, in order
      *                     (each of a repeated key, any case: an endpoint keeps the first or the last, a Go
-     *                     relay matches {@code Model} too); a batch's requests name theirs in {@code requests}
+     *                     relay matches {@code Model} too), and a Replicate {@code version}'s model
+     *                     ({@link #REPLICATE_VERSION}); a batch's requests name theirs in {@code requests}
      */
     record Estimate(long inputTokens, long outputBudget, long completions, long mediaItems, List<Estimate> requests,
                     boolean orDefault, long thinkingBudget, List<String> models) {
@@ -646,7 +675,7 @@ final class RequestEstimator {
             long nestedMax = -1;
             long nestedRows = 0;
             // read first: the body may name its model after the images its rate prices
-            List<String> models = models(body, json);
+            List<String> models = models(body, json, predictions);
             // the path's model too: an Azure deployment's body names none
             MediaSize.ModelRates imageRates = MediaSize.ModelRates.of(named.isEmpty() ? models
                     : java.util.stream.Stream.concat(models.stream(), named.stream()).toList(),
@@ -1105,19 +1134,28 @@ final class RequestEstimator {
 
     /**
      * Every string the body's own top-level {@link #MODEL_FIELDS} keys hold, in order (each of a
-     * repeated key, any case, as {@link Estimate#models} says), read by {@code json} as the body's
-     * walk reads it. What was read before a break stands: the walk decides whether the body is JSON.
+     * repeated key, any case, as {@link Estimate#models} says), and on Replicate's {@code /predictions}
+     * ({@code predictions}) the model of a top-level {@code version} ({@link #REPLICATE_VERSION}), read by
+     * {@code json} as the body's walk reads it. What was read before a break stands: the walk decides
+     * whether the body is JSON.
      */
-    private static List<String> models(byte[] body, com.fasterxml.jackson.core.JsonFactory json) {
+    private static List<String> models(byte[] body, com.fasterxml.jackson.core.JsonFactory json, boolean predictions) {
         List<String> models = new ArrayList<>();
         try (JsonParser p = json.createParser(body)) {
             if (p.nextToken() != JsonToken.START_OBJECT) {
                 return models;
             }
             while (p.nextToken() == JsonToken.FIELD_NAME) {
-                boolean model = MODEL_FIELDS.contains(fold(p.currentName()));
+                String name = fold(p.currentName());
+                boolean model = MODEL_FIELDS.contains(name);
+                boolean version = predictions && "version".equals(name);
                 if (p.nextToken() == JsonToken.VALUE_STRING && model) {
                     models.add(p.getText());
+                } else if (p.currentToken() == JsonToken.VALUE_STRING && version) {
+                    java.util.regex.Matcher m = REPLICATE_VERSION.matcher(p.getText());
+                    if (m.matches()) {
+                        models.add(m.group(1));
+                    }
                 }
                 p.skipChildren();
             }

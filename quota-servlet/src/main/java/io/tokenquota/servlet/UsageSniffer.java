@@ -307,7 +307,7 @@ final class UsageSniffer {
         private boolean lastChunk;
         /** A chunk without usage came since the last part ({@link #withoutUsage}). */
         private boolean gap;
-        /** The last report that is already the message's total. */
+        /** The largest report that is already the message's total. */
         private long[] total;
         /** {@link #usage()} as last added into the messages' sum. */
         private long[] counted;
@@ -1963,11 +1963,20 @@ final class UsageSniffer {
             // returned whole (round 406: 1,014 charged for 3,185). Its envelope's data, or an application's exact
             // shape, may as well be a model's own JSON, so what it reports is provisional, as data.usage is: charged
             // at least the estimate. The TaskResult that ends run_stream repeats the messages streamed, by their ids:
-            // it adds nothing, and leaves the answer as final as they made it
+            // it adds nothing, and leaves the answer as final as they made it. Messages without an id (AgentChat
+            // 0.6.1 and before) are one report of the whole run (autoGenRun)
             long[] before = addedUp();
             boolean team = false;
+            java.util.List<Map<String, Long>> unnamed = new java.util.ArrayList<>();
             for (JsonDocumentScanner.Message message : doc.teamMessages()) {
-                team |= autoGen(message.usage(), message.id());
+                if (message.id() == null) {
+                    unnamed.add(message.usage());
+                } else {
+                    team |= autoGen(message.usage(), message.id());
+                }
+            }
+            if (!unnamed.isEmpty()) {
+                team |= autoGenRun(unnamed);
             }
             unfinished |= team && !java.util.Arrays.equals(before, addedUp());
             reported |= team;
@@ -2698,6 +2707,39 @@ final class UsageSniffer {
     private long unnamedPlaceholders;
 
     /**
+     * The messages without an {@code id} of a run's {@code TaskResult} (or AutoGen Studio's {@code task_result}):
+     * their {@code models_usage} summed, one report of the whole run; whether it reported usage. AgentChat 0.6.1 and
+     * before name no message ({@code id} came in 0.6.2), and {@code run_stream} yields each message, then the
+     * {@code TaskResult} holding them all: the streamed ones add up as parts, and the TaskResult, the whole run,
+     * stands beside them, the larger counting (round 413: counted as parts again, a two-call run of 1,214 + 38 and
+     * 1,322 + 611 was charged 6,370 for 3,185). Its 0/0 placeholders likewise: the larger of those streamed and its
+     * own ({@link #runPlaceholders}).
+     */
+    private boolean autoGenRun(java.util.List<Map<String, Long>> messages) {
+        Map<String, Long> run = new HashMap<>();
+        long zeros = 0;
+        for (Map<String, Long> usage : messages) {
+            Long tokens = sum(usage.get("prompt_tokens"), usage.get("completion_tokens"));
+            if (tokens != null) {
+                for (String counter : new String[] {"prompt_tokens", "completion_tokens"}) {
+                    run.merge(counter, usage.getOrDefault(counter, 0L), UsageKinds::add);
+                }
+                zeros += tokens == 0 ? 1 : 0;
+            }
+        }
+        long[] split = UsageKinds.inputOutput(run, "prompt_tokens", "completion_tokens");
+        Long tokens = sum(run.get("prompt_tokens"), run.get("completion_tokens"));
+        boolean reported = kinds(addUp(Format.OPENAI, tokens, split, true, null, false), split);
+        if (reported) {
+            runPlaceholders = zeros;
+        }
+        return reported;
+    }
+
+    /** The 0/0 messages without an id in the last run's report ({@link #autoGenRun}). */
+    private long runPlaceholders;
+
+    /**
      * The model calls the answer reported with placeholder counts (AutoGen's {@code models_usage} 0/0: an agent
      * that streamed without usage), each once by its message's id, but a message that also reported real counts:
      * their cost is in none of {@link #usage()}'s counts, and settlement charges each the estimate
@@ -2726,7 +2768,7 @@ final class UsageSniffer {
         if (decoded != null) {
             return decoded.placeholders();
         }
-        long n = unnamedPlaceholders;
+        long n = Math.max(unnamedPlaceholders, runPlaceholders);
         if (messages != null) {
             for (MessageReports m : messages.values()) {
                 if (m.placeholder && m.counted != null && m.counted[0] == 0) {
@@ -2787,7 +2829,7 @@ final class UsageSniffer {
     /**
      * Records a report of a format whose reports add up: LangChain's streamed deltas, Dify's nodes;
      * {@code whole}: a report that is already their total. The reports of one named message
-     * ({@code message}) are its own: its usage is the larger of its parts' sum and its last total, and
+     * ({@code message}) are its own: its usage is the larger of its parts' sum and its largest total, and
      * the messages (distinct model calls: a LangGraph agent's, an {@code astream_events} run's) add
      * up. A message chunk ({@code chunk}: LangChain's {@code AIMessageChunk}) whose two parts in a row
      * count the same non-zero input and no fewer tokens of any kind is sent as running totals (a relay writing the message accumulated so far, {@code full =
@@ -2811,7 +2853,9 @@ final class UsageSniffer {
         MessageReports named = message == null ? null : message(message);
         if (named != null) {
             if (whole) {
-                named.total = report;
+                // a message's total again is a repeat of it (AutoGen's run_stream, then its TaskResult): the larger
+                // stands, so a smaller repeat lowers nothing (round 413)
+                named.total = larger(named.total, report);
             } else {
                 if (chunk && named.lastChunk && !named.running && !named.gap && runningTotals(named.last, report)) {
                     named.running = true;

@@ -788,14 +788,37 @@ final class RequestEstimatorTest {
         assertEquals(List.of("meta/meta-llama-3-70b-instruct"),
                 RequestEstimator.pathModels("/v1/models/meta/meta-llama-3-70b-instruct/predictions"));
         assertEquals(List.of("acme/llama-70b"), RequestEstimator.pathModels("/v1/deployments/acme/llama-70b/predictions/"));
+        // round 413: Workers AI through Cloudflare AI Gateway
+        assertEquals(List.of("@cf/meta/llama-3.1-70b-instruct"),
+                RequestEstimator.pathModels("/v1/a1/my-gateway/workers-ai/@cf/meta/llama-3.1-70b-instruct"));
         assertEquals(List.of("databricks-meta-llama-3-3-70b-instruct"),
                 RequestEstimator.pathModels("/serving-endpoints/databricks-meta-llama-3-3-70b-instruct/invocations"));
         // an application's own routes that merely hold /models/, /run/ or /predictions name none: the dearest
         // candidate is charged, so a false one could only raise the charge
         for (String route : List.of("/api/models/list", "/api/models/meta/llama", "/v1/models/llama/predictions",
                 "/api/models/meta/llama/predictions/42", "/jobs/run/nightly", "/accounts/a1/ai/run/nightly",
-                "/v1/models", "/serving-endpoints/chat/completions", "/serving-endpoints/x/invocations/y")) {
+                "/v1/models", "/serving-endpoints/chat/completions", "/serving-endpoints/x/invocations/y",
+                "/v1/a1/gw/workers-ai/v1/chat/completions")) {
             assertEquals(List.of(), RequestEstimator.pathModels(route), route);
         }
+    }
+
+    @Test
+    void replicatePredictionsNameTheirModelInVersionOnlyAsOwnerAndName() {
+        // round 413: POST /v1/predictions names an official model as owner/name, with or without a version id
+        String hex = "a".repeat(64);
+        RequestEstimator predictions = estimator.at("/v1/predictions/");
+        for (String version : List.of("meta/meta-llama-3-70b-instruct", "meta/meta-llama-3-70b-instruct:" + hex)) {
+            assertEquals(List.of("meta/meta-llama-3-70b-instruct"), predictions.estimate(
+                    ("{\"version\":\"" + version + "\",\"input\":{\"prompt\":\"x\"}}").getBytes(StandardCharsets.UTF_8))
+                    .models(), version);
+        }
+        // a bare version id, an application's version, or version on another route names none
+        for (String version : List.of(hex, "2", "v1.2", "meta/llama:latest")) {
+            assertEquals(List.of(), predictions.estimate(("{\"version\":\"" + version + "\"}")
+                    .getBytes(StandardCharsets.UTF_8)).models(), version);
+        }
+        assertEquals(List.of(), estimator.at("/api/chat").estimate("{\"version\":\"meta/meta-llama-3-70b-instruct\"}"
+                .getBytes(StandardCharsets.UTF_8)).models());
     }
 }

@@ -876,6 +876,34 @@ final class UsageSnifferTest {
                 true);
         assertEquals(3_185L, streamed.usage());
         assertFalse(streamed.provisional(), "the TaskResult repeats the messages streamed: it adds nothing");
+        // a message repeated with smaller counts lowers nothing (round 413)
+        assertEquals(3_185L, sniffer("text/event-stream", events + "data: " + second.replace("611", "6") + "\n\n", true)
+                .usage());
+    }
+
+    /**
+     * AgentChat 0.6.1 and before: messages without an {@code id}. Streamed they add up; the TaskResult ending
+     * run_stream is the whole run, the larger counting, and so are its 0/0 placeholders (round 413).
+     */
+    @Test
+    void autoGenTaskResultWithoutMessageIdsIsTheWholeRun() {
+        String message = "{\"source\":\"assistant\",\"models_usage\":%s,\"metadata\":{},\"content\":\"x\","
+                + "\"type\":\"TextMessage\"}";
+        String first = message.formatted("{\"prompt_tokens\":1214,\"completion_tokens\":38}");
+        String second = message.formatted("{\"prompt_tokens\":1322,\"completion_tokens\":611}");
+        String taskResult = "{\"messages\":[" + first + "," + second + "],\"stop_reason\":null}";
+        assertEquals(3_185L, sniffer("application/json", taskResult, true).usage(), "returned whole");
+        String events = "data: " + first + "\n\ndata: " + second + "\n\n";
+        UsageSniffer streamed = sniffer("text/event-stream", events + "data: " + taskResult + "\n\n", true);
+        assertEquals(3_185L, streamed.usage(), "run_stream: the TaskResult repeats the messages streamed");
+        assertFalse(streamed.provisional());
+        assertEquals(3_185L, sniffer("text/event-stream", events, true).usage(), "cut before the TaskResult");
+        String placeholder = message.formatted("{\"prompt_tokens\":0,\"completion_tokens\":0}");
+        String withPlaceholder = "{\"messages\":[" + placeholder + "," + second + "],\"stop_reason\":null}";
+        UsageSniffer placeholders = sniffer("text/event-stream", "data: " + placeholder + "\n\ndata: " + second
+                + "\n\ndata: " + withPlaceholder + "\n\n", true);
+        assertEquals(1_933L, placeholders.usage());
+        assertEquals(1L, placeholders.placeholders(), "the streamed 0/0 and the TaskResult's are one call");
     }
 
     /**

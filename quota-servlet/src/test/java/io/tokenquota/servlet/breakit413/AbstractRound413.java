@@ -163,7 +163,7 @@ abstract class AbstractRound413 extends ModelCallRound {
     }
 
     /**
-     * Finding: AgentChat 0.6.1's {@code run_stream} (messages without {@code id}) served as SSE, then the TaskResult
+     * Found and fixed: AgentChat 0.6.1's {@code run_stream} (messages without {@code id}) served as SSE, then the TaskResult
      * it ends with: two model calls, 1,214 + 38 and 1,322 + 611 = 3,185. The TaskResult repeats the streamed
      * messages; without ids they are counted again.
      */
@@ -217,7 +217,7 @@ abstract class AbstractRound413 extends ModelCallRound {
     }
 
     /**
-     * Finding: the Workers AI call of round 410 through Cloudflare AI Gateway,
+     * Found and fixed: the Workers AI call of round 410 through Cloudflare AI Gateway,
      * {@code /v1/{account_id}/{gateway_id}/workers-ai/@cf/meta/llama-3.1-70b-instruct}: 40 + 60 tokens of the 70B
      * model (row at 8), 800 units; the path is not read and the default weighs it, 100.
      */
@@ -267,7 +267,7 @@ abstract class AbstractRound413 extends ModelCallRound {
     }
 
     /**
-     * Finding: {@code POST /v1/predictions} with {@code "version": "meta/meta-llama-3-70b-instruct"} (Replicate's
+     * Found and fixed: {@code POST /v1/predictions} with {@code "version": "meta/meta-llama-3-70b-instruct"} (Replicate's
      * official-model form), streamed: 8 times its one-unit cost (row meta-llama-3-70b* at 8); charged the default's 1.
      */
     @Test
