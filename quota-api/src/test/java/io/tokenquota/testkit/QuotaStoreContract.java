@@ -1873,6 +1873,38 @@ public abstract class QuotaStoreContract {
         assertBalances(store.account(s), 10_000, 0, 0, 0, 0);
     }
 
+    /**
+     * Round 392b (H2Round392Test's sixteen threads once left February at [20000, 0, 60, 20320, 0], used 260
+     * beyond its limit): a hold open at the month turn and past its TTL is expired by the new month's first
+     * call (its sweep), which gives the hold's purchased tokens to the new month; the new month spends them;
+     * the commit that comes after is a late commit, charged in full to the closed month, and it takes the
+     * purchased tokens back from the new month's {@code carried}, which ends below what the month spent: the
+     * documented overdraft of a late charge (docs/semantics.md, "Late commit"). Committed before the sweep, the
+     * same call would have freed only the 20 it did not use, and the consume been refused; the months carry
+     * the same tokens in both orders.
+     */
+    @Test
+    void aHoldSweptAtTheMonthTurnAndCommittedLateTakesBackThePurchasedTokensTheNewMonthSpent() {
+        QuotaStore store = store();
+        String s = subject("late-swept");
+        Reservation r = purchasedOnHoldAtMonthEnd(store, s, 300, Duration.ofMinutes(5));
+        nextMonthAt(0, 10);
+        // the sweep before the consume expires the hold: all 5,000 bought tokens are the new month's
+        store.consume(s, 15_000, null);
+        assertBalances(store.account(s), 10_000, 0, 5_000, 15_000, 0);
+        Reservation late = store.commit(r.id(), 280);
+        assertEquals(ReservationState.COMMITTED, late.state());
+        assertEquals(280, late.charged());
+        List<LedgerEvent> events = store.events(s, month);
+        assertEquals(EventKind.LATE_COMMITTED, events.get(events.size() - 1).kind());
+        assertBalances(store.account(s, month).orElseThrow(), 10_000, 5_000, 0, 10_280, 0);
+        // 4,720 carried, as a commit before the sweep leaves them, and 15,000 spent of them: 280 overdrawn
+        assertBalances(store.account(s), 10_000, 0, 4_720, 15_000, 0);
+        assertEquals(-280, store.account(s).available());
+        clock.advanceMonths(1, 1, 0);
+        assertBalances(store.account(s), 10_000, 0, 0, 0, 0);
+    }
+
     @Test
     void aCreditCompletedAfterTheMonthTurnGoesToTheNewMonth() {
         QuotaStore store = store();

@@ -149,6 +149,18 @@ abstract class AbstractRound392 {
             pool.shutdownNow();
         }
         List<String> found = new ArrayList<>(problems);
+        // round 392b: the clock moves 61 minutes (23:00 to 00:01) and the holds live 30, so at 00:01 the January
+        // holds still open are past their TTL, and whichever of the threads' February calls runs first sweeps
+        // them (the subject's lazy sweep before a reserve or consume). A hold swept before its thread commits it
+        // gives its 300 purchased tokens to February's carried, February may spend them, and the commit is then a
+        // late commit (LATE_COMMITTED) of 280 charged in full to January, which takes its purchased tokens back
+        // from February's carried: February's used may end above its limit by at most what late commits took
+        // (docs/semantics.md, "Late commit" and "Holds that outlive their month": a late charge takes back what
+        // the latest month "had already carried and spent"). Seen once on H2 under load, [20000, 0, 60, 20320, 0],
+        // and in memory in most runs; with holds that outlive the turn no hold expires and none was overspent.
+        // What the late commits charged is read from January's log; every other month is held to its limit
+        long takenBack = plain.events(user, JANUARY).stream()
+                .filter(e -> e.kind() == io.tokenquota.EventKind.LATE_COMMITTED).mapToLong(e -> e.tokens()).sum();
         for (YearMonth month : List.of(JANUARY, FEBRUARY)) {
             QuotaAccount a = plain.account(user, month).orElseThrow();
             long expected = charged.getOrDefault(month, new AtomicLong()).get();
@@ -156,9 +168,17 @@ abstract class AbstractRound392 {
                 found.add(month + ": used " + a.used() + " reserved " + a.reserved() + ", charged " + expected
                         + " " + view(a));
             }
-            if (a.used() > a.allocated() + a.granted() + a.carried()) {
-                found.add(month + ": overspent " + view(a));
+            long lateTakes = month.equals(FEBRUARY) ? takenBack : 0;
+            if (a.used() > a.allocated() + a.granted() + a.carried() + lateTakes) {
+                found.add(month + ": overspent " + view(a) + (lateTakes > 0 ? " beyond late takes of " + lateTakes : ""));
             }
+        }
+        // and the race loses no purchased token and counts none twice: February carries exactly what January left
+        QuotaAccount january = plain.account(user, JANUARY).orElseThrow();
+        QuotaAccount february = plain.account(user, FEBRUARY).orElseThrow();
+        if (february.carried() != january.unusedGranted()) {
+            found.add("February carried " + february.carried() + ", January left " + january.unusedGranted() + " "
+                    + view(january) + " " + view(february));
         }
         return found;
     }
