@@ -1,5 +1,6 @@
 package io.tokenquota;
 
+import java.math.BigDecimal;
 import java.time.YearMonth;
 import java.util.List;
 import java.util.Optional;
@@ -33,7 +34,23 @@ public interface PurchaseRecorder {
      * @throws QuotaException {@code PURCHASE_NOT_FOUND}, {@code PURCHASE_STATE_CONFLICT} (refunded),
      *                        {@code MAX_QUOTA_EXCEEDED}
      */
-    Purchase complete(String transactionId);
+    default Purchase complete(String transactionId) {
+        return complete(transactionId, null, null);
+    }
+
+    /**
+     * {@link #complete(String)}, recording the money its payment provider captured: {@code amount} and {@code
+     * currency}, each when not {@code null}, replace the pending (or failed) record's. The completion is the
+     * capture, so its money is the purchase's, also where the pending record took {@link PurchaseRequest}'s
+     * default currency (round 414: a pending event without a currency, then its completion naming
+     * {@code "33.00" USD}, was stored as 33.00 KRW, a currency no event named). A completed purchase is returned
+     * unchanged, its money too.
+     *
+     * @param amount   0..{@link Limits#MAX_MONEY}, 2 decimal places; {@code null} keeps the record's
+     * @param currency {@code null} keeps the record's
+     * @throws QuotaException as {@link #complete(String)}, and {@code INVALID_MONEY}
+     */
+    Purchase complete(String transactionId, BigDecimal amount, Currency currency);
 
     /** Marks a pending purchase failed; repeated calls return it unchanged. */
     Purchase fail(String transactionId);

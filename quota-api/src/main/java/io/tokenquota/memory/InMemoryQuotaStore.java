@@ -419,8 +419,9 @@ public final class InMemoryQuotaStore implements QuotaStore {
     }
 
     @Override
-    public Purchase complete(String transactionId) {
+    public Purchase complete(String transactionId, BigDecimal amount, Currency currency) {
         Validation.key(transactionId, "transaction_id");
+        BigDecimal captured = Validation.money(amount);
         return write(tx -> {
             Credit credit = findCredit(transactionId);
             switch (credit.status) {
@@ -433,6 +434,9 @@ public final class InMemoryQuotaStore implements QuotaStore {
             }
             LedgerRules.checkCreditSize(credit.request.subject(), credit.request.tokens(), policy);
             credit(tx, tx.currentAccount(credit.request.subject()), credit);
+            PurchaseRequest r = credit.request;
+            credit.request = new PurchaseRequest(r.transactionId(), r.subject(), r.tokens(), r.type(), r.paymentMethod(),
+                    captured == null ? r.amount() : captured, currency == null ? r.currency() : currency, r.reason());
             return credit.snapshot();
         });
     }
@@ -1155,7 +1159,8 @@ public final class InMemoryQuotaStore implements QuotaStore {
     }
 
     private static final class Credit {
-        final PurchaseRequest request;
+        /** Its money becomes the captured money at completion (round 414). */
+        PurchaseRequest request;
         final Instant createdAt;
         final long sequence;
         PurchaseStatus status;

@@ -1,5 +1,6 @@
 package io.tokenquota.testkit;
 
+import io.tokenquota.Currency;
 import io.tokenquota.ErrorCode;
 import io.tokenquota.EventKind;
 import io.tokenquota.HoldRequest;
@@ -15,6 +16,7 @@ import io.tokenquota.QuotaStore;
 import io.tokenquota.Reservation;
 import io.tokenquota.ReservationState;
 import io.tokenquota.Reserved;
+import java.math.BigDecimal;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.LocalDate;
@@ -213,7 +215,7 @@ public final class NaiveCheckThenUpdateStore implements QuotaStore {
     }
 
     @Override
-    public Purchase complete(String transactionId) {
+    public Purchase complete(String transactionId, BigDecimal amount, Currency currency) {
         throw new UnsupportedOperationException("not needed by the over-spend check");
     }
 

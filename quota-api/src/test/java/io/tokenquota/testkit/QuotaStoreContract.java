@@ -1199,6 +1199,39 @@ public abstract class QuotaStoreContract {
         assertRefused(store, s, ErrorCode.PURCHASE_STATE_CONFLICT, () -> store.fail(tx));
     }
 
+    /**
+     * Round 414: a pending record without money (PurchaseRequest's default currency, KRW), completed with the money
+     * its provider captured, 33.00 USD: recorded and totalled as 33.00 USD; money left out keeps the record's, a
+     * completed purchase keeps its money, and money out of range is refused before anything changes.
+     */
+    @Test
+    void completeRecordsTheCapturedMoney() {
+        QuotaStore store = store();
+        String s = subject("captured");
+        String tx = subject("pay-414");
+        store.recordPending(new PurchaseRequest(tx, s, 5_000, PurchaseType.PURCHASE, null, null, null, null));
+        assertRefused(store, s, ErrorCode.INVALID_MONEY, () -> store.complete(tx, new BigDecimal("33.005"), Currency.USD));
+        assertEquals(PurchaseStatus.PENDING, store.purchase(tx).orElseThrow().status());
+        Purchase done = store.complete(tx, new BigDecimal("33"), Currency.USD);
+        assertEquals(PurchaseStatus.COMPLETED, done.status());
+        assertEquals(new BigDecimal("33.00"), done.amount());
+        assertEquals(Currency.USD, done.currency());
+        assertEquals(Optional.of(done), store.purchase(tx));
+        assertEquals(done, store.complete(tx, new BigDecimal("1.00"), Currency.EUR), "a replay changes nothing");
+        assertBalances(store.account(s), 10_000, 5_000, 0, 0, 0);
+        List<PurchaseTotal> totals = store.purchaseTotals(month);
+        assertEquals(1, totals.size());
+        assertEquals(Currency.USD, totals.get(0).currency());
+        assertEquals(0, new BigDecimal("33.00").compareTo(totals.get(0).amount()));
+
+        String kept = subject("pay-414-kept");
+        store.recordPending(purchase(kept, s, 1_000));
+        store.fail(kept);
+        Purchase paid = store.complete(kept, null, null);
+        assertEquals(new BigDecimal("12.50"), paid.amount());
+        assertEquals(Currency.USD, paid.currency());
+    }
+
     @Test
     void failMarksAPendingPurchaseAndALaterPaymentCompletesIt() {
         QuotaStore store = store();

@@ -2,6 +2,7 @@ package io.tokenquota.jdbi;
 
 import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
+import io.tokenquota.Currency;
 import io.tokenquota.ErrorCode;
 import io.tokenquota.HoldRequest;
 import io.tokenquota.LedgerEvent;
@@ -14,6 +15,7 @@ import io.tokenquota.QuotaPolicy;
 import io.tokenquota.QuotaStore;
 import io.tokenquota.Reservation;
 import io.tokenquota.Reserved;
+import java.math.BigDecimal;
 import java.time.Duration;
 import java.time.LocalDate;
 import java.time.YearMonth;
@@ -163,8 +165,8 @@ public final class JdbiQuotaStore implements QuotaStore, AutoCloseable {
     }
 
     @Override
-    public Purchase complete(String transactionId) {
-        return store.complete(transactionId);
+    public Purchase complete(String transactionId, BigDecimal amount, Currency currency) {
+        return store.complete(transactionId, amount, currency);
     }
 
     @Override

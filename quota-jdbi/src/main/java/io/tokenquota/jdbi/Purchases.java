@@ -6,6 +6,7 @@ import static io.tokenquota.jdbi.Operations.contended;
 import static io.tokenquota.jdbi.Operations.optionalTransaction;
 import static io.tokenquota.jdbi.Operations.transaction;
 
+import io.tokenquota.Currency;
 import io.tokenquota.ErrorCode;
 import io.tokenquota.EventKind;
 import io.tokenquota.LedgerEvent;
@@ -21,6 +22,7 @@ import io.tokenquota.jdbi.Operations.Conflict;
 import io.tokenquota.jdbi.Operations.Op;
 import io.tokenquota.jdbi.Operations.OverMaxQuota;
 import io.tokenquota.jdbi.Operations.Superseded;
+import java.math.BigDecimal;
 import java.time.Instant;
 import java.time.YearMonth;
 import java.util.ArrayList;
@@ -75,7 +77,11 @@ final class Purchases {
         return purchaseById(op, request.transactionId()).orElseThrow();
     }
 
-    Purchase complete(Op op, String transactionId) {
+    /**
+     * Completes a pending or failed purchase with the money its provider captured: {@code amount} and {@code
+     * currency}, each when not null, replace the record's in the update that completes it (round 414).
+     */
+    Purchase complete(Op op, String transactionId, BigDecimal amount, Currency currency) {
         while (true) {
             Purchase purchase = findPurchase(op, transactionId);
             switch (purchase.status()) {
@@ -92,8 +98,11 @@ final class Purchases {
             Optional<Committed> done;
             try {
                 done = optionalTransaction(op, h -> {
+                    // a row's money changes only here, with its status: the one read above is the row's
                     int changed = update(h, sql.completeOpenPurchase).bind("tx", transactionId)
-                            .bind("month", Rows.month(account.month())).bind("now", Rows.timestamp(op.now)).execute();
+                            .bind("month", Rows.month(account.month())).bind("now", Rows.timestamp(op.now))
+                            .bind("amount", amount == null ? purchase.amount() : amount)
+                            .bind("currency", (currency == null ? purchase.currency() : currency).name()).execute();
                     if (changed == 0) {
                         return Optional.empty();
                     }

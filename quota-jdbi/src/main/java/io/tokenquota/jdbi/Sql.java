@@ -368,7 +368,8 @@ final class Sql {
     final String selectPurchasesCreatedBetween = "SELECT " + PURCHASE_COLUMNS + " FROM tq_purchase"
             + " WHERE subject = :subject AND created_at >= :from AND created_at < :to ORDER BY created_at DESC, seq DESC";
     final String completeOpenPurchase = "UPDATE tq_purchase SET status = 'completed', plan_month = :month,"
-            + " processed_at = :now WHERE transaction_id = :tx AND status IN ('pending', 'failed')";
+            + " processed_at = :now, amount = :amount, currency = :currency"
+            + " WHERE transaction_id = :tx AND status IN ('pending', 'failed')";
     final String failPendingPurchase = "UPDATE tq_purchase SET status = 'failed', processed_at = :now"
             + " WHERE transaction_id = :tx AND status = 'pending'";
     final String lockCompletedPurchase = "SELECT transaction_id FROM tq_purchase"

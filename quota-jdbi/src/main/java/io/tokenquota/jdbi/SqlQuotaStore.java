@@ -1,5 +1,6 @@
 package io.tokenquota.jdbi;
 
+import io.tokenquota.Currency;
 import io.tokenquota.ErrorCode;
 import io.tokenquota.HoldRequest;
 import io.tokenquota.LedgerEvent;
@@ -18,6 +19,7 @@ import io.tokenquota.internal.DailyTally;
 import io.tokenquota.internal.LedgerRules;
 import io.tokenquota.internal.Validation;
 import io.tokenquota.jdbi.Rows.StoredReservation;
+import java.math.BigDecimal;
 import java.time.Duration;
 import java.time.LocalDate;
 import java.time.YearMonth;
@@ -217,9 +219,10 @@ final class SqlQuotaStore implements QuotaStore {
     }
 
     @Override
-    public Purchase complete(String transactionId) {
+    public Purchase complete(String transactionId, BigDecimal amount, Currency currency) {
         Validation.key(transactionId, "transaction_id");
-        return operations.operation("complete", op -> purchases.complete(op, transactionId));
+        BigDecimal captured = Validation.money(amount);
+        return operations.operation("complete", op -> purchases.complete(op, transactionId, captured, currency));
     }
 
     @Override

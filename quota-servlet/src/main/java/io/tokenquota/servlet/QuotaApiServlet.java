@@ -337,7 +337,7 @@ public final class QuotaApiServlet extends HttpServlet {
                 typeName == null ? PurchaseType.PURCHASE : PurchaseType.parse(typeName),
                 body.optionalString("payment_method", ErrorCode.INVALID_ARGUMENT),
                 body.optionalDecimal("amount", ErrorCode.INVALID_MONEY),
-                currency == null ? null : Currency.parse(currency),
+                currency == null ? null : currency(currency),
                 body.optionalString("reason", ErrorCode.INVALID_ARGUMENT));
         String tx = purchaseRequest.transactionId();
         Purchase purchase;
@@ -348,7 +348,7 @@ public final class QuotaApiServlet extends HttpServlet {
                 message = "Payment recorded as pending";
             }
             case COMPLETED -> {
-                purchase = completed(purchaseRequest);
+                purchase = completed(purchaseRequest, currency == null ? null : purchaseRequest.currency());
                 message = "Tokens credited";
             }
             case FAILED -> {
@@ -380,13 +380,30 @@ public final class QuotaApiServlet extends HttpServlet {
     }
 
     /**
+     * An ISO 4217 code in any ASCII letter case, as providers send it (round 414: Stripe's {@code "usd"} was
+     * {@code 400 invalid-currency}); only ASCII letters are folded, so {@code "uſd"} (long s) stays refused.
+     */
+    private static Currency currency(String code) {
+        char[] letters = code.toCharArray();
+        for (int i = 0; i < letters.length; i++) {
+            if (letters[i] >= 'a' && letters[i] <= 'z') {
+                letters[i] = (char) (letters[i] - ('a' - 'A'));
+            }
+        }
+        return Currency.parse(new String(letters));
+    }
+
+    /**
      * Completes a purchase its provider reports captured. One it never saw is recorded and credited in
      * one step ({@code grant}, one transaction in every store), so a credit the ledger refuses
      * ({@code MAX_QUOTA_EXCEEDED}) leaves no purchase behind: recording it pending first would, and the
      * refused callback would have changed the ledger. One recorded before (pending) is completed, as
-     * {@link #recordedOrNew} accepts it: the user and the tokens must match.
+     * {@link #recordedOrNew} accepts it: the user and the tokens must match; the money the completion
+     * names ({@code currency} as the event gave it, {@code null} when left out) is recorded, the captured
+     * money (round 414: a pending event without a currency, then {@code "33.00" USD} at completion, was stored
+     * as 33.00 KRW, the default the pending record took).
      */
-    private Purchase completed(PurchaseRequest request) {
+    private Purchase completed(PurchaseRequest request, Currency currency) {
         String tx = request.transactionId();
         if (store.purchase(tx).isEmpty()) {
             try {
@@ -403,18 +420,18 @@ public final class QuotaApiServlet extends HttpServlet {
             }
         }
         recordedOrNew(request);
-        return store.complete(tx);
+        return store.complete(tx, request.amount(), currency);
     }
 
     /**
      * Records a purchase its provider reports finished (failed, or refunded before its completion came),
      * unless it was recorded before: then only the user and the tokens must match. Providers fill in or
-     * change the payment method, amount and description at capture; those are the pending record's and
-     * do not make the completion a different purchase (which would leave the paid tokens uncredited,
-     * every retry refused). A purchase another callback recorded between the look-up and {@code recordPending}
-     * (a completion racing the refund) is read the same way, from the conflict that insert meets (round 358:
-     * a refund racing its completion answered 409 idempotency-conflict and debited none of the 5,000 tokens
-     * the completion credited).
+     * change the payment method, money and description at capture; those do not make the completion a
+     * different purchase (which would leave the paid tokens uncredited, every retry refused); a completion's
+     * money is recorded ({@link #completed}), the rest stays the pending record's. A purchase another
+     * callback recorded between the look-up and {@code recordPending} (a completion racing the refund) is
+     * read the same way, from the conflict that insert meets (round 358: a refund racing its completion
+     * answered 409 idempotency-conflict and debited none of the 5,000 tokens the completion credited).
      */
     private void recordedOrNew(PurchaseRequest request) {
         java.util.Optional<Purchase> existing = store.purchase(request.transactionId());

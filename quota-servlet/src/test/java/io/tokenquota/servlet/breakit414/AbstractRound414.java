@@ -51,6 +51,7 @@ abstract class AbstractRound414 extends QuotaApiRound {
      * differ from the pending record's without changing it; it says nothing of the currency, and a default the
      * pending record took is no figure a provider sent. Right: the completion's currency is recorded (USD), or the
      * event refused 409 idempotency-conflict; never a currency no event named. Tokens credited once either way.
+     * Found and fixed: a completion records the money it names (PurchaseRecorder.complete(tx, amount, currency)).
      */
     @Test
     void completionNamingTheCurrencyIsNotRecordedInTheDefaultOne() {
@@ -82,6 +83,34 @@ abstract class AbstractRound414 extends QuotaApiRound {
                 () -> assertEquals(200, completed.statusCode(), completed.body()),
                 () -> assertEquals(PurchaseStatus.COMPLETED, p.status(), p.toString()),
                 () -> assertEquals(0, new BigDecimal("33.00").compareTo(p.amount()), p.toString()),
+                () -> assertEquals(Currency.USD, p.currency(), "stored: " + p),
+                () -> assertEquals("USD", recorded(completed, "currency"), completed.body()),
+                () -> assertEquals(PACK, a.granted(), a.toString()));
+    }
+
+    /**
+     * Round 414's observation, fixed: Stripe sends ISO 4217 codes in lower case ({@code "usd"},
+     * docs.stripe.com/api/payment_intents/object); any ASCII letter case is the code, stored upper case. Other
+     * spellings stay 400 invalid-currency and change nothing: a long s ({@code "uſd"}, which Unicode upper-cases
+     * to {@code "USD"}), full-width letters, a blank, two letters, another currency.
+     */
+    @Test
+    void lowerCaseIsoCodeIsTheCurrency() {
+        String s = subject();
+        for (String bad : new String[] {"u\u017fd", "\uff55\uff53\uff44", "usd ", "us", "gbp"}) {
+            String refusedTx = paymentId();
+            HttpResponse<String> r = event(refusedTx, s, bad, "completed");
+            assertAll(problem(r, 400, "invalid-currency", bad));
+            assertEquals(true, store.purchase(refusedTx).isEmpty(), bad + " recorded " + store.purchase(refusedTx));
+        }
+        String tx = paymentId();
+        HttpResponse<String> pending = event(tx, s, "usd", "pending");
+        HttpResponse<String> completed = event(tx, s, "Usd", "completed");
+        Purchase p = store.purchase(tx).orElseThrow();
+        QuotaAccount a = settled(s);
+        assertAll(() -> assertEquals(200, pending.statusCode(), pending.body()),
+                () -> assertEquals(200, completed.statusCode(), completed.body()),
+                () -> assertEquals(PurchaseStatus.COMPLETED, p.status(), p.toString()),
                 () -> assertEquals(Currency.USD, p.currency(), "stored: " + p),
                 () -> assertEquals("USD", recorded(completed, "currency"), completed.body()),
                 () -> assertEquals(PACK, a.granted(), a.toString()));
