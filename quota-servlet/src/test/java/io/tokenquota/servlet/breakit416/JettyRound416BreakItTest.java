@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit416;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound416BreakItTest extends AbstractRound416 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
