@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit417;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound417BreakItTest extends AbstractRound417 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
