@@ -21,7 +21,9 @@ public interface PurchaseRecorder {
 
     /**
      * Records a pending purchase. Repeating it with an equal request returns the first record; a
-     * different request under the same transaction id is {@code IDEMPOTENCY_CONFLICT}.
+     * different request under the same transaction id is {@code IDEMPOTENCY_CONFLICT}. Once the purchase
+     * was credited, its amount and currency are those its completion captured and are not compared
+     * (round 417: the request repeated after a completion naming other money was a conflict).
      */
     Purchase recordPending(PurchaseRequest request);
 

@@ -2,6 +2,8 @@ package io.tokenquota.internal;
 
 import io.tokenquota.ErrorCode;
 import io.tokenquota.OverrunPolicy;
+import io.tokenquota.Purchase;
+import io.tokenquota.PurchaseRequest;
 import io.tokenquota.PurchaseStatus;
 import io.tokenquota.QuotaAccount;
 import io.tokenquota.QuotaException;
@@ -629,6 +631,29 @@ public final class LedgerRules {
     }
 
     // ---------------------------------------------------------------- purchase states
+
+    /**
+     * The answer to {@code recordPending} or {@code grant} repeated under a recorded transaction id: the record,
+     * if the request is the one it was recorded with, else {@code IDEMPOTENCY_CONFLICT}. Once the purchase was
+     * credited (its {@code month} set: completed, or refunded after that) its amount and currency are the money
+     * its completion captured (round 414), which the request that recorded it may not name, so they are not
+     * compared: the rest (subject, tokens, type, payment method, reason) no completion changes (round 417: a
+     * pending 33.00 without a currency, taken as KRW, completed as 33.00 USD or captured in part as 30.00 USD,
+     * then the pending request repeated exactly, a provider's redelivery, was {@code IDEMPOTENCY_CONFLICT}).
+     * Money still tells a purchase never credited (pending, failed, refunded before its completion) from
+     * another request.
+     */
+    public static Purchase replayPurchase(Purchase existing, PurchaseRequest request) {
+        boolean captured = existing.month() != null;
+        PurchaseRequest recorded = new PurchaseRequest(existing.transactionId(), existing.subject(), existing.tokens(),
+                existing.type(), existing.paymentMethod(), captured ? request.amount() : existing.amount(),
+                captured ? request.currency() : existing.currency(), existing.reason());
+        if (!recorded.equals(request)) {
+            throw new QuotaException(ErrorCode.IDEMPOTENCY_CONFLICT,
+                    "transaction " + request.transactionId() + " was already recorded with different parameters");
+        }
+        return existing;
+    }
 
     /** What a refund does to a purchase, by the purchase's status ({@link #refundOf}). */
     public enum RefundOf {

@@ -409,7 +409,7 @@ public final class InMemoryQuotaStore implements QuotaStore {
         return write(tx -> {
             Credit existing = purchases.get(request.transactionId());
             if (existing != null) {
-                return replay(existing, request);
+                return LedgerRules.replayPurchase(existing.snapshot(), request);
             }
             Credit credit = newCredit(tx, request, PurchaseStatus.PENDING);
             tx.log(request.subject(), policy.monthOf(tx.now), EventKind.PURCHASE_RECORDED, request.tokens(), 0,
@@ -536,7 +536,7 @@ public final class InMemoryQuotaStore implements QuotaStore {
         return write(tx -> {
             Credit existing = purchases.get(request.transactionId());
             if (existing != null) {
-                return replay(existing, request);
+                return LedgerRules.replayPurchase(existing.snapshot(), request);
             }
             LedgerRules.checkCreditSize(request.subject(), request.tokens(), policy);
             Account account = tx.currentAccount(request.subject());
@@ -909,14 +909,6 @@ public final class InMemoryQuotaStore implements QuotaStore {
         if (request == null) {
             throw new QuotaException(ErrorCode.INVALID_ARGUMENT, "purchase request is required");
         }
-    }
-
-    private static Purchase replay(Credit existing, PurchaseRequest request) {
-        if (existing.request.equals(request)) {
-            return existing.snapshot();
-        }
-        throw new QuotaException(ErrorCode.IDEMPOTENCY_CONFLICT,
-                "transaction " + request.transactionId() + " was already recorded with different parameters");
     }
 
     private Credit findCredit(String transactionId) {

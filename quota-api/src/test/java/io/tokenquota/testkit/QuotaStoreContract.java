@@ -1233,6 +1233,45 @@ public abstract class QuotaStoreContract {
     }
 
     @Test
+    void aRequestRepeatedAfterItsCompletionCapturedOtherMoneyIsAReplay() {
+        QuotaStore store = store();
+        String s = subject("captured-replay");
+        String tx = subject("pay-417");
+        PurchaseRequest noCurrency = new PurchaseRequest(tx, s, 5_000, PurchaseType.PURCHASE, "card",
+                new BigDecimal("33.00"), null, null);
+        store.recordPending(noCurrency);
+        Purchase done = store.complete(tx, new BigDecimal("33.00"), Currency.USD);
+        assertEquals(done, store.recordPending(noCurrency), "the pending request repeated (round 417)");
+        assertEquals(done, store.grant(noCurrency));
+        assertRefused(store, s, ErrorCode.IDEMPOTENCY_CONFLICT, () -> store.recordPending(new PurchaseRequest(tx, s,
+                5_000, PurchaseType.PURCHASE, "card", new BigDecimal("33.00"), null, "other reason")));
+        assertRefused(store, s, ErrorCode.IDEMPOTENCY_CONFLICT, () -> store.recordPending(new PurchaseRequest(tx, s,
+                5_001, PurchaseType.PURCHASE, "card", new BigDecimal("33.00"), null, null)));
+
+        String partial = subject("pay-417-partial");
+        store.recordPending(purchase(partial, s, 1_000));
+        Purchase captured = store.complete(partial, new BigDecimal("10.00"), Currency.USD);
+        store.refund(partial);
+        Purchase refunded = store.purchase(partial).orElseThrow();
+        assertEquals(new BigDecimal("10.00"), refunded.amount());
+        assertEquals(refunded, store.recordPending(purchase(partial, s, 1_000)), "completed 10.00 of 12.50, refunded");
+        assertEquals(captured.amount(), store.purchase(partial).orElseThrow().amount());
+        assertBalances(store.account(s), 10_000, 5_000, 0, 0, 0);
+
+        // never credited: the money is the request's, and other money is another request
+        String failed = subject("pay-417-failed");
+        store.recordPending(purchase(failed, s, 1_000));
+        store.fail(failed);
+        assertRefused(store, s, ErrorCode.IDEMPOTENCY_CONFLICT, () -> store.recordPending(new PurchaseRequest(failed,
+                s, 1_000, PurchaseType.PURCHASE, "card", new BigDecimal("10.00"), Currency.USD, "top-up")));
+        String uncredited = subject("pay-417-refunded");
+        store.recordPending(purchase(uncredited, s, 1_000));
+        store.refund(uncredited);
+        assertRefused(store, s, ErrorCode.IDEMPOTENCY_CONFLICT, () -> store.recordPending(new PurchaseRequest(
+                uncredited, s, 1_000, PurchaseType.PURCHASE, "card", new BigDecimal("12.50"), Currency.EUR, "top-up")));
+    }
+
+    @Test
     void failMarksAPendingPurchaseAndALaterPaymentCompletesIt() {
         QuotaStore store = store();
         String s = subject("fail");

@@ -36,7 +36,8 @@ import org.jdbi.v3.core.JdbiException;
  * then completed (credited to the subject's latest month) or failed; a purchase granted in one step;
  * a refund, which debits what the purchase credited (of one never credited, pending or failed, it only marks
  * it refunded: round 340); purchase look-ups, and replays of a transaction
- * id (the same request answers as the first call did, a different one is an idempotency conflict).
+ * id (the same request answers as the first call did, a different one is an idempotency conflict; a credited
+ * purchase's money is the captured money, not compared: {@link LedgerRules#replayPurchase}).
  *
  * <p>Lock order: a credit locks the purchase row by its conditional update, then the latest account by
  * {@code Sql.creditIfUnderMaxQuota}, last in its transaction; a refund ({@link #debit}) locks the
@@ -56,7 +57,7 @@ final class Purchases {
     Purchase recordPending(Op op, PurchaseRequest request) {
         Optional<Purchase> existing = purchaseById(op, request.transactionId());
         if (existing.isPresent()) {
-            return replay(existing.get(), request);
+            return LedgerRules.replayPurchase(existing.get(), request);
         }
         YearMonth month = policy.monthOf(op.now);
         long eventId;
@@ -68,7 +69,8 @@ final class Purchases {
             });
         } catch (JdbiException e) {
             if (Failures.isUniqueViolation(e)) {
-                return replay(purchaseById(op, request.transactionId()).orElseThrow(() -> new Conflict(e)), request);
+                return LedgerRules.replayPurchase(
+                        purchaseById(op, request.transactionId()).orElseThrow(() -> new Conflict(e)), request);
             }
             throw e;
         }
@@ -138,7 +140,7 @@ final class Purchases {
     private Purchase grantOnce(Op op, PurchaseRequest request) {
         Optional<Purchase> existing = purchaseById(op, request.transactionId());
         if (existing.isPresent()) {
-            return replay(existing.get(), request);
+            return LedgerRules.replayPurchase(existing.get(), request);
         }
         LedgerRules.checkCreditSize(request.subject(), request.tokens(), policy);
         QuotaAccount account = accounts.currentAccount(op, request.subject());
@@ -156,7 +158,8 @@ final class Purchases {
             throw maxQuotaExceeded(request.subject(), account.month(), request.tokens());
         } catch (JdbiException e) {
             if (Failures.isUniqueViolation(e)) {
-                return replay(purchaseById(op, request.transactionId()).orElseThrow(() -> new Conflict(e)), request);
+                return LedgerRules.replayPurchase(
+                        purchaseById(op, request.transactionId()).orElseThrow(() -> new Conflict(e)), request);
             }
             throw e;
         }
@@ -364,16 +367,6 @@ final class Purchases {
     private Purchase findPurchase(Op op, String transactionId) {
         return purchaseById(op, transactionId).orElseThrow(() ->
                 new QuotaException(ErrorCode.PURCHASE_NOT_FOUND, "no purchase " + transactionId));
-    }
-
-    private static Purchase replay(Purchase existing, PurchaseRequest request) {
-        PurchaseRequest stored = new PurchaseRequest(existing.transactionId(), existing.subject(), existing.tokens(),
-                existing.type(), existing.paymentMethod(), existing.amount(), existing.currency(), existing.reason());
-        if (stored.equals(request)) {
-            return existing;
-        }
-        throw new QuotaException(ErrorCode.IDEMPOTENCY_CONFLICT,
-                "transaction " + request.transactionId() + " was already recorded with different parameters");
     }
 
     private static QuotaException purchaseConflict(Purchase purchase, String target) {
