@@ -50,7 +50,8 @@ abstract class AbstractRound419 extends ModelCallRound {
 
     @Override
     protected Deployment deploy(QuotaFilter filter) {
-        return filteredAi(filter).servlet("fastapi-relay", new FastApiRelay(), "/ai/py/*");
+        return filteredAi(filter).servlet("fastapi-relay", new FastApiRelay(), "/ai/py/*")
+                .servlet("gzip-relay", new GzipAnswerRelay(), "/ai/gz/*");
     }
 
     /** The FastAPI service behind the relay: gzip request bodies inflated as its documentation shows. */
@@ -139,9 +140,30 @@ abstract class AbstractRound419 extends ModelCallRound {
 
     /** {@code json} as two gzip members, its first {@code split} bytes in the first, four NUL bytes between them. */
     static byte[] paddedMembers(String json, int split) {
+        return paddedMembers(json, split, null);
+    }
+
+    /**
+     * As {@link #paddedMembers(String, int)}, the second member's header with FHCRC set (RFC 1952 section 2.3.1:
+     * the low two bytes of the CRC-32 of the header before them) and its CRC {@code right} or not; {@code null}:
+     * no header CRC, as {@code GZIPOutputStream} writes.
+     */
+    static byte[] paddedMembers(String json, int split, Boolean right) {
         byte[] bytes = json.getBytes(StandardCharsets.UTF_8);
         byte[] first = gzip(Arrays.copyOfRange(bytes, 0, split));
         byte[] second = gzip(Arrays.copyOfRange(bytes, split, bytes.length));
+        if (right != null) {
+            byte[] withCrc = new byte[second.length + 2];
+            System.arraycopy(second, 0, withCrc, 0, 10);
+            withCrc[3] = 2;
+            java.util.zip.CRC32 crc = new java.util.zip.CRC32();
+            crc.update(withCrc, 0, 10);
+            int crc16 = (int) crc.getValue() & 0xFFFF ^ (right ? 0 : 0x5A5A);
+            withCrc[10] = (byte) crc16;
+            withCrc[11] = (byte) (crc16 >> 8);
+            System.arraycopy(second, 10, withCrc, 12, second.length - 10);
+            second = withCrc;
+        }
         byte[] all = new byte[first.length + 4 + second.length];
         System.arraycopy(first, 0, all, 0, first.length);
         System.arraycopy(second, 0, all, first.length + 4, second.length);
@@ -187,7 +209,7 @@ abstract class AbstractRound419 extends ModelCallRound {
     }
 
     /**
-     * The attack: the same 1.5 MB, its first 40 bytes in one gzip member and the rest in a second after four NUL
+     * Found and fixed: the same 1.5 MB, its first 40 bytes in one gzip member and the rest in a second after four NUL
      * bytes. The filter inflates 40 bytes (broken JSON: the fallback hold), the service inflates it all and calls
      * the model with the 1.5 MB prompt.
      */
@@ -212,7 +234,7 @@ abstract class AbstractRound419 extends ModelCallRound {
     }
 
     /**
-     * The attack: the same prompt in two padded members. The filter holds the fallback for 40 bytes of broken
+     * Found and fixed: the same prompt in two padded members. The filter holds the fallback for 40 bytes of broken
      * JSON; the service reads the whole 66,000-token prompt, and the stream carries no usage, so the call is
      * charged the hold and the text of the answer.
      */
@@ -221,5 +243,85 @@ abstract class AbstractRound419 extends ModelCallRound {
         String s = subject();
         HttpResponse<String> r = send(s, paddedMembers(chat(300_000), 40));
         assertRefusedUncharged(s, r, 429, "300,000-character prompt, gzip, two members with NUL padding between");
+    }
+
+    // ---------------------------------------------------------------- 3. a header CRC in the second member (round 419's suspicion)
+
+    /**
+     * Found and fixed: the same prompt in two padded members, the second's header naming a CRC (FHCRC) that is
+     * wrong. The JDK's reader stops there (the body's end), CPython's skips the header CRC unchecked and reads the
+     * member: the filter reads it neither way but refuses it, 415, no call, nothing held.
+     */
+    @Test
+    void aPaddedSecondMemberWithAWrongHeaderCrcIsRefused415() {
+        String s = subject();
+        HttpResponse<String> r = send(s, paddedMembers(chat(300_000), 40, false));
+        assertRefusedUncharged(s, r, 415, "300,000-character prompt, gzip, padded second member with a wrong header CRC");
+    }
+
+    /** Control: its header CRC right, the second member is read as any other: the prompt does not fit, 429. */
+    @Test
+    void aPaddedSecondMemberWithItsHeaderCrcRightIsEstimated429() {
+        String s = subject();
+        HttpResponse<String> r = send(s, paddedMembers(chat(300_000), 40, true));
+        assertRefusedUncharged(s, r, 429, "300,000-character prompt, gzip, padded second member with its header CRC");
+    }
+
+    // ---------------------------------------------------------------- 4. the answer side: the same padding rule
+
+    /**
+     * A relay that passes its upstream's gzip answer on with its {@code Content-Encoding}: an OpenAI chat completion
+     * of 9,000 tokens ({@code usage}), as one member, or in two with NUL padding between and the usage in the second
+     * ({@code x-form}: {@code padded}, or {@code padded-wrong-hcrc} with a wrong header CRC on the second member,
+     * which CPython's {@code gzip}, the one common reader that reads on past the padding, does not check).
+     */
+    class GzipAnswerRelay extends HttpServlet {
+        @Override
+        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+            req.getInputStream().readAllBytes();
+            calls.count(req.getHeader("x-user-id"));
+            String answer = "{\"id\":\"chatcmpl-B9MHDbslfkBeAs8l4bebGdFOJ6PeG\",\"object\":\"chat.completion\","
+                    + "\"created\":1741569952,\"model\":\"gpt-4o-2024-08-06\",\"choices\":[{\"index\":0,\"message\":"
+                    + "{\"role\":\"assistant\",\"content\":\"The minutes record that revenue grew.\"},\"finish_reason\":\"stop\"}],"
+                    + "\"usage\":{\"prompt_tokens\":15,\"completion_tokens\":8985,\"total_tokens\":9000}}";
+            int split = answer.indexOf("\"usage\"");
+            String form = req.getHeader("x-form");
+            byte[] bytes = "padded".equals(form) ? paddedMembers(answer, split)
+                    : "padded-wrong-hcrc".equals(form) ? paddedMembers(answer, split, false) : oneMember(answer);
+            resp.setContentType("application/json");
+            resp.setHeader("Content-Encoding", "gzip");
+            resp.getOutputStream().write(bytes);
+        }
+    }
+
+    HttpResponse<String> answered(String s, String form) {
+        return TestHttp.post(container.uri("/ai/gz/v1/chat/completions"),
+                "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"Summarise the minutes.\"}]}"
+                        .getBytes(StandardCharsets.UTF_8), "x-user-id", s, "Content-Type", "application/json", "x-form", form);
+    }
+
+    /** Control: the answer in one gzip member is charged its usage, 9,000. */
+    @Test
+    void aGzipAnswerIsChargedItsUsage() {
+        String s = subject();
+        assertCharged(s, answered(s, "one"), 200, 1, 9_000, "gzip answer, one member");
+    }
+
+    /** The answer in two members with NUL padding between, the usage in the second: charged its usage, 9,000. */
+    @Test
+    void aPaddedGzipAnswerIsChargedTheUsageInItsSecondMember() {
+        String s = subject();
+        assertCharged(s, answered(s, "padded"), 200, 1, 9_000, "gzip answer, usage in a padded second member");
+    }
+
+    /**
+     * The same, the second member's header CRC wrong: read as the client that reads past the padding (CPython's
+     * {@code gzip}) reads it, its usage charged, 9,000.
+     */
+    @Test
+    void aPaddedGzipAnswerWithAWrongHeaderCrcIsChargedItsUsage() {
+        String s = subject();
+        assertCharged(s, answered(s, "padded-wrong-hcrc"), 200, 1, 9_000,
+                "gzip answer, usage in a padded second member with a wrong header CRC");
     }
 }
