@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit418;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound418BreakItTest extends AbstractRound418 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
