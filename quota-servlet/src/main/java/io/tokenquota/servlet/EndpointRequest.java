@@ -190,11 +190,11 @@ final class EndpointRequest extends HttpServletRequestWrapper {
     }
 
     /** The filter's settlement of this request, the first listener of its async cycle; null: none. */
-    private AsyncListener settlement;
+    private Settlement settlement;
     private boolean listening;
 
     /** The settlement to add as the first listener of an async cycle the endpoint starts. */
-    void settledBy(AsyncListener settlement) {
+    void settledBy(Settlement settlement) {
         this.settlement = settlement;
     }
 
@@ -213,7 +213,133 @@ final class EndpointRequest extends HttpServletRequestWrapper {
             context.addListener(settlement);
             listening = true;
         }
-        return context;
+        if (settlement == null) {
+            return context;
+        }
+        ending = new Ending(context, settlement);
+        return ending;
+    }
+
+    /** The async context last handed to the endpoint ({@link #listened}); null: none. */
+    private volatile Ending ending;
+
+    /** The context the endpoint was handed, when it asks for the cycle it started again. */
+    @Override
+    public AsyncContext getAsyncContext() {
+        AsyncContext context = super.getAsyncContext();
+        Ending handed = ending;
+        return handed != null && handed.context == context ? handed : context;
+    }
+
+    /**
+     * The container's async context as the endpoint is handed it, but for an end the container refuses
+     * because it has let go of the request (round 418): Tomcat's stop of a busy service queues a timeout for an
+     * open async request, then drops it with its executor, and recycles the request without calling the
+     * cycle's listeners (no {@code onTimeout}, {@code onComplete} or {@code onError}); a stream whose usage the
+     * client had read (1,500 + 7,500) was never settled, its hold left to expire (used 0, reserved 1,012). The
+     * endpoint's {@code complete()} or {@code dispatch()} then throws, and the context no longer reaches its
+     * request: the endpoint is done, nobody else will settle the call, so it is settled now, with what was read
+     * ({@link Settlement#endRefused}). A refusal while the context still reaches its request (a second
+     * {@code complete()}, one raced by the container's own timeout) is the container's to report: only thrown.
+     */
+    private static final class Ending implements AsyncContext {
+        final AsyncContext context;
+        private final Settlement settlement;
+
+        Ending(AsyncContext context, Settlement settlement) {
+            this.context = context;
+            this.settlement = settlement;
+        }
+
+        private IllegalStateException refused(IllegalStateException refusal) {
+            try {
+                context.getRequest();
+            } catch (IllegalStateException letGo) {
+                settlement.endRefused();
+            }
+            return refusal;
+        }
+
+        @Override
+        public void complete() {
+            try {
+                context.complete();
+            } catch (IllegalStateException e) {
+                throw refused(e);
+            }
+        }
+
+        @Override
+        public void dispatch() {
+            try {
+                context.dispatch();
+            } catch (IllegalStateException e) {
+                throw refused(e);
+            }
+        }
+
+        @Override
+        public void dispatch(String path) {
+            try {
+                context.dispatch(path);
+            } catch (IllegalStateException e) {
+                throw refused(e);
+            }
+        }
+
+        @Override
+        public void dispatch(jakarta.servlet.ServletContext servletContext, String path) {
+            try {
+                context.dispatch(servletContext, path);
+            } catch (IllegalStateException e) {
+                throw refused(e);
+            }
+        }
+
+        @Override
+        public jakarta.servlet.ServletRequest getRequest() {
+            return context.getRequest();
+        }
+
+        @Override
+        public ServletResponse getResponse() {
+            return context.getResponse();
+        }
+
+        @Override
+        public boolean hasOriginalRequestAndResponse() {
+            return context.hasOriginalRequestAndResponse();
+        }
+
+        @Override
+        public void start(Runnable run) {
+            context.start(run);
+        }
+
+        @Override
+        public void addListener(AsyncListener listener) {
+            context.addListener(listener);
+        }
+
+        @Override
+        public void addListener(AsyncListener listener, jakarta.servlet.ServletRequest request, ServletResponse response) {
+            context.addListener(listener, request, response);
+        }
+
+        @Override
+        public <T extends AsyncListener> T createListener(Class<T> clazz) throws jakarta.servlet.ServletException {
+            return context.createListener(clazz);
+        }
+
+        @Override
+        public void setTimeout(long timeout) {
+            context.setTimeout(timeout);
+        }
+
+        @Override
+        public long getTimeout() {
+            return context.getTimeout();
+        }
     }
 
     private static boolean hidden(String name) {

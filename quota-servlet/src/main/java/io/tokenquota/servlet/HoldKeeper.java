@@ -247,8 +247,26 @@ final class HoldKeeper implements AutoCloseable {
      */
     @Override
     public void close() {
-        closed = true;
-        stopIfDone();
+        ExecutorService[] threads;
+        synchronized (this) {
+            closed = true;
+            threads = new ExecutorService[] {timer, workers};
+            if (!stopIfDone()) {
+                return;
+            }
+        }
+        // their end waited for, briefly and outside the lock (a tick waits for it): a container checks the threads a
+        // stopped application started, and Tomcat logged it "failed to stop [token-quota-hold-keeper]" (round 418)
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(1);
+        try {
+            for (ExecutorService stopped : threads) {
+                if (stopped != null) {
+                    stopped.awaitTermination(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+                }
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
     }
 
     private synchronized ScheduledExecutorService start() {

@@ -89,7 +89,47 @@ final class QuotaResponse extends HttpServletResponseWrapper {
         if (included || nesting > 0) {
             return includedStatus != 0 ? includedStatus : 200;
         }
-        return super.getStatus();
+        return getStatus();
+    }
+
+    /*
+     * The container's response as the filter reads it, also once the container has let go of it under an endpoint
+     * still at work (round 418: Tomcat's stop of a busy service recycles an open async request, whose facade then
+     * throws on every call, and the settlement of a stream whose usage the client had read failed): what the
+     * answer was committed with, else what the endpoint set; no other header.
+     */
+
+    @Override
+    public int getStatus() {
+        try {
+            return super.getStatus();
+        } catch (RuntimeException letGo) {
+            synchronized (this) {
+                return sentStatus != 0 ? sentStatus : includedStatus != 0 ? includedStatus : 200;
+            }
+        }
+    }
+
+    @Override
+    public String getContentType() {
+        try {
+            return super.getContentType();
+        } catch (RuntimeException letGo) {
+            synchronized (this) {
+                return sentType;
+            }
+        }
+    }
+
+    @Override
+    public boolean isCommitted() {
+        try {
+            return super.isCommitted();
+        } catch (RuntimeException letGo) {
+            synchronized (this) {
+                return sentStatus != 0;
+            }
+        }
     }
 
     /** How many includes nested in the held dispatch are running now (one inside another). Guarded by this. */
@@ -185,6 +225,8 @@ final class QuotaResponse extends HttpServletResponseWrapper {
 
     /** The status of the response when it was first seen committed; 0 before. Guarded by this. */
     private int sentStatus;
+    /** The Content-Type it was committed with ({@link #getContentType}). Guarded by this. */
+    private String sentType;
     /**
      * What the endpoint wrote under a 2xx: whether it was answering when an
      * exception, a timeout or a 5xx ended the call. A buffering wrapper of a filter in front of this one
@@ -220,6 +262,7 @@ final class QuotaResponse extends HttpServletResponseWrapper {
     private synchronized void noteSent() {
         if (sentStatus == 0 && !included && isCommitted()) {
             sentStatus = super.getStatus();
+            sentType = super.getContentType();
         }
     }
 
@@ -231,7 +274,7 @@ final class QuotaResponse extends HttpServletResponseWrapper {
         }
         try {
             super.flushBuffer();
-        } catch (IOException e) {
+        } catch (IOException | RuntimeException e) {
             if (drops(e)) {
                 return;
             }
@@ -244,7 +287,7 @@ final class QuotaResponse extends HttpServletResponseWrapper {
      * The failure of the container's write that made the answer go to the reader alone ({@link #drops}), or
      * {@code null} while it goes to the client. Guarded by this.
      */
-    private IOException dropped;
+    private Exception dropped;
 
     /**
      * After the container's write failed with {@code failure}, the bytes (already shown to the reader) given:
@@ -255,8 +298,10 @@ final class QuotaResponse extends HttpServletResponseWrapper {
      * endpoint (Jackson) stop before the usage, and the call is charged its hold (round 336: 1,014 for
      * 10,000, the OpenAI SDK's own timeout having closed the connection). A stream's write fails as
      * before, so that a relay notices and cancels its provider call. Records the client as gone either way.
+     * Any failure of the container's write is one ({@code IOException} or unchecked): a response the container
+     * recycled under the endpoint throws {@code NullPointerException} (Tomcat's "this.ob" is null, round 418).
      */
-    private synchronized boolean drops(IOException failure) {
+    private synchronized boolean drops(Exception failure) {
         clientGone = true;
         if (dropped == null) {
             readPending();
@@ -283,7 +328,10 @@ final class QuotaResponse extends HttpServletResponseWrapper {
             return false;
         }
         if (!sniffer.oneDocument(false)) {
-            throw dropped;
+            if (dropped instanceof RuntimeException unchecked) {
+                throw unchecked;
+            }
+            throw (IOException) dropped;
         }
         return true;
     }
@@ -671,7 +719,15 @@ final class QuotaResponse extends HttpServletResponseWrapper {
 
     @Override
     public String getHeader(String name) {
-        return ACTUAL_TOKENS_HEADER.equalsIgnoreCase(name) ? actualTokens : super.getHeader(name);
+        if (ACTUAL_TOKENS_HEADER.equalsIgnoreCase(name)) {
+            return actualTokens;
+        }
+        try {
+            return super.getHeader(name);
+        } catch (RuntimeException letGo) {
+            // the container let go of the response (see getStatus)
+            return null;
+        }
     }
 
     @Override
@@ -916,7 +972,7 @@ final class QuotaResponse extends HttpServletResponseWrapper {
                 } else {
                     out.write(b, off, len);
                 }
-            } catch (IOException e) {
+            } catch (IOException | RuntimeException e) {
                 // the model produced what the application writes, whether the client gets it or not
                 sniff(b, off, len);
                 if (drops(e)) {
@@ -949,7 +1005,7 @@ final class QuotaResponse extends HttpServletResponseWrapper {
             }
             try {
                 out.flush();
-            } catch (IOException e) {
+            } catch (IOException | RuntimeException e) {
                 if (drops(e)) {
                     return;
                 }
@@ -977,7 +1033,7 @@ final class QuotaResponse extends HttpServletResponseWrapper {
                     out.write(earlier);
                 }
                 out.print(text);
-            } catch (IOException e) {
+            } catch (IOException | RuntimeException e) {
                 sniffText(text);
                 if (drops(e)) {
                     return;

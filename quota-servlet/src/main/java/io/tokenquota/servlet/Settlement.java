@@ -139,7 +139,7 @@ final class Settlement implements AsyncListener {
         this.rawOutput = rawOutput;
         this.quiet = quiet;
         this.releaseOnError = releaseOnError;
-        this.request = request;
+        this.request = new Kept(request);
         this.endpoint = endpoint;
         this.response = response;
     }
@@ -1734,6 +1734,103 @@ final class Settlement implements AsyncListener {
     public void onComplete(AsyncEvent event) {
         End end = asyncEnd;
         settle(end == null ? End.RETURNED : end);
+    }
+
+    /**
+     * The container refused the endpoint's end of its async cycle, having let go of the request without calling
+     * the cycle's listeners (round 418, {@code EndpointRequest.Ending}): settled now, as the completion would
+     * have settled it, the client gone (what was read is the answer it got: usage seen is charged, else the
+     * estimate).
+     */
+    void endRefused() {
+        End end = asyncEnd;
+        settle(end == null ? End.CLIENT_GONE : end);
+    }
+
+    /**
+     * The request as the settlement reads it, also once the container has let go of it ({@link #endRefused}):
+     * Tomcat's recycled facade throws on every call (round 418: the settlement failed, and the hold was left to
+     * expire). Then its method, URI, query and paths are the ones it was held with, and it has no attributes or
+     * headers left to read (the endpoint's figure is kept by {@link EndpointRequest#reportedActual}).
+     */
+    private static final class Kept extends jakarta.servlet.http.HttpServletRequestWrapper {
+        private final String method;
+        private final String uri;
+        private final String query;
+        private final String contextPath;
+        private final String servletPath;
+        private final String pathInfo;
+        private final jakarta.servlet.DispatcherType type;
+
+        Kept(HttpServletRequest request) {
+            super(request);
+            method = request.getMethod();
+            uri = request.getRequestURI();
+            query = request.getQueryString();
+            contextPath = request.getContextPath();
+            servletPath = request.getServletPath();
+            pathInfo = request.getPathInfo();
+            type = request.getDispatcherType();
+        }
+
+        /** The container's answer, or {@code kept} once it has let go of the request. */
+        private static <T> T read(java.util.function.Supplier<T> container, T kept) {
+            try {
+                return container.get();
+            } catch (RuntimeException letGo) {
+                return kept;
+            }
+        }
+
+        @Override
+        public String getMethod() {
+            return read(super::getMethod, method);
+        }
+
+        @Override
+        public String getRequestURI() {
+            return read(super::getRequestURI, uri);
+        }
+
+        @Override
+        public String getQueryString() {
+            return read(super::getQueryString, query);
+        }
+
+        @Override
+        public String getContextPath() {
+            return read(super::getContextPath, contextPath);
+        }
+
+        @Override
+        public String getServletPath() {
+            return read(super::getServletPath, servletPath);
+        }
+
+        @Override
+        public String getPathInfo() {
+            return read(super::getPathInfo, pathInfo);
+        }
+
+        @Override
+        public jakarta.servlet.DispatcherType getDispatcherType() {
+            return read(super::getDispatcherType, type);
+        }
+
+        @Override
+        public Object getAttribute(String name) {
+            return read(() -> super.getAttribute(name), null);
+        }
+
+        @Override
+        public String getHeader(String name) {
+            return read(() -> super.getHeader(name), null);
+        }
+
+        @Override
+        public java.util.Enumeration<String> getHeaders(String name) {
+            return read(() -> super.getHeaders(name), java.util.Collections.emptyEnumeration());
+        }
     }
 
     @Override
