@@ -135,38 +135,47 @@ final class JsonDocumentScanner {
      * {@code BaseAgent.get_finish_chunks_for_stream} ({@code letta/agents/base_agent.py}): the stop reason, then the
      * run's {@code LettaUsageStatistics} ({@code letta/schemas/usage.py}) as a root-level document,
      * {@code {"message_type": "usage_statistics", "completion_tokens", "prompt_tokens", "total_tokens", "step_count",
-     * …}}, the steps' calls summed (a whole {@code LettaResponse} has it at {@code usage}). Its root counters are kept,
-     * under this name, only in a document whose top-level {@code message_type} is {@code usage_statistics} (it may
-     * come after them) with all three of {@link #LETTA_COUNTERS} ({@link #ownPlaces}): no other document's root
-     * {@code prompt_tokens} is read (round 412: a turn of 9,950 tokens streamed so was charged its hold, 1,017).
+     * …}}, the steps' calls summed (a whole {@code LettaResponse} has it at {@code usage}). Its root counters
+     * ({@link #LETTA_FIELDS}) are kept, under this name, only in a document whose top-level {@code message_type} is
+     * {@code usage_statistics} (it may come after them) with all three of {@link #LETTA_COUNTERS} ({@link #ownPlaces}):
+     * no other document's root {@code prompt_tokens} is read (round 412: a turn of 9,950 tokens streamed so was
+     * charged its hold, 1,017).
      */
     static final String LETTA_USAGE = "message_type:usage_statistics";
     private static final Set<String> LETTA_COUNTERS = Set.of("prompt_tokens", "completion_tokens", "total_tokens");
+    /** {@link #LETTA_COUNTERS} and its {@code reasoning_tokens}, which the sniffer weighs against the completion. */
+    private static final Set<String> LETTA_FIELDS = Set.of("prompt_tokens", "completion_tokens", "total_tokens",
+            "reasoning_tokens");
     private static final String LETTA_USAGE_TYPE = "usage_statistics";
     /**
-     * An Agno run ({@code agno-agi/agno}): AgentOS answers {@code POST /agents/{agent_id}/runs} with
-     * {@code stream=false} with {@code RunOutput.to_dict()} ({@code libs/agno/agno/run/agent.py}), and streamed ends
-     * with its {@code RunCompletedEvent} ({@code event: RunCompleted}); both carry the run's {@code RunMetrics}
-     * ({@code libs/agno/agno/metrics.py}) at the top-level {@code metrics}, every model call of the run summed
-     * ({@code accumulate_model_metrics}); its {@code messages}' own {@code metrics} repeat those calls and are never
-     * read. That {@code metrics} is kept, under this name, only in a document shaped as one of the two
-     * ({@link #agnoRun}): a top-level {@code run_id} string and {@code content_type}, and a {@code status} of
-     * {@link #AGNO_RUN_STATUSES} ({@code RunStatus}, {@code libs/agno/agno/run/base.py}) or the {@code event}
-     * {@code RunCompleted}; under {@link #AGNO_METRICS_CACHE_APART} when its {@code model_provider} is one of
-     * {@link #AGNO_CACHE_APART} (round 412: a run of 12,350 tokens answered whole was charged its hold, 1,040).
+     * An Agno run ({@code agno-agi/agno}) found in a document ({@link Document#agnoRuns}): its {@code run_id}, the
+     * providers it names (its {@code model_provider}, and each {@code provider} of its {@code metrics.details}
+     * entries, {@code ModelMetrics}) and its {@code RunMetrics} ({@code libs/agno/agno/metrics.py}), every model call
+     * of the run summed ({@code accumulate_model_metrics}). AgentOS answers {@code POST /agents/{agent_id}/runs}
+     * with {@code stream=false} with {@code RunOutput.to_dict()} ({@code libs/agno/agno/run/agent.py}), and streamed
+     * ends with its {@code RunCompletedEvent} ({@code event: RunCompleted}); both carry the run's metrics at the
+     * top-level {@code metrics}; its {@code messages}' own {@code metrics} repeat those calls and are never read.
+     * That {@code metrics} is kept only in a document shaped as one of the two ({@link #agnoRun}): a top-level
+     * {@code run_id} string and {@code content_type}, and a {@code status} of {@link #AGNO_RUN_STATUSES}
+     * ({@code RunStatus}, {@code libs/agno/agno/run/base.py}) or an {@code event} of {@link #AGNO_RUN_COMPLETED}
+     * (round 412: a run of 12,350 tokens answered whole was charged its hold, 1,040). A team's run
+     * ({@code POST /teams/{team_id}/runs}: {@code TeamRunOutput.to_dict()}, {@code run/team.py}, or streamed its
+     * {@code TeamRunCompleted} event, {@code utils/events.py} {@code create_team_run_completed_event}; a top-level
+     * {@code team_id}) counts only the leader's own calls at its {@code metrics}: each member's run is in its
+     * {@code member_responses}, a nested team's members in that member's ({@code team/_session.py}
+     * {@code _accumulate_member_metrics}), each kept too, under its own {@code run_id} ({@link #agnoMember}; round
+     * 415: a team run of 13,230 tokens was charged its leader's 2,280).
      */
-    static final String AGNO_METRICS = "RunOutput.metrics";
-    /**
-     * {@link #AGNO_METRICS} of a run on a model whose Agno adapter counts the prompt cache beside
-     * {@code input_tokens}: Anthropic's ({@code models/anthropic/claude.py} {@code _get_metrics}, which Claude on
-     * Bedrock, Azure Foundry and Vertex AI inherit) and Bedrock Converse's ({@code models/aws/bedrock.py}). Every
-     * other adapter copies the provider's prompt count, its cache reads within.
-     */
-    static final String AGNO_METRICS_CACHE_APART = "RunOutput.metrics+cache";
-    private static final Set<String> AGNO_CACHE_APART = Set.of("Anthropic", "AwsBedrock", "AzureFoundry", "VertexAI");
+    record AgnoRun(String runId, Set<String> providers, Map<String, Long> metrics) { }
     private static final Set<String> AGNO_RUN_STATUSES = Set.of("PENDING", "RUNNING", "COMPLETED", "PAUSED",
             "CANCELLED", "ERROR", "REGENERATED");
-    private static final String AGNO_RUN_COMPLETED = "RunCompleted";
+    /** An agent's run's last event, and a team's ({@code TeamRunEvent.run_completed}). */
+    private static final Set<String> AGNO_RUN_COMPLETED = Set.of("RunCompleted", "TeamRunCompleted");
+    /** A team run's list of its members' runs ({@link #agnoMember}), and what collects one's {@code metrics}. */
+    private static final String AGNO_MEMBERS = "member_responses";
+    private static final String AGNO_MEMBER_METRICS = "member_responses[].metrics";
+    /** The providers kept per run ({@link AgnoRun#providers}): a run names one or a few models. */
+    private static final int MAX_AGNO_PROVIDERS = 16;
     /**
      * Where providers put their usage object, as the field names from the root (objects only, no
      * arrays): OpenAI, Anthropic, Bedrock Converse and Cohere v2 {@code usage}; Gemini
@@ -177,7 +186,7 @@ final class JsonDocumentScanner {
      * ({@code tokenUsage}), also in snake_case ({@code metadata.token_usage}, {@code token_usage}, which is also
      * CrewAI's {@code CrewOutput}'s); Cohere v2's {@code message-end} {@code delta.usage}; Cohere v1's {@code meta} and its
      * {@code stream-end} {@code response.meta}; Cloudflare Workers AI's {@code result.usage} ({@link #CLOUDFLARE_USAGE}); a
-     * Replicate prediction's {@code metrics} (an Agno run's, {@link #AGNO_METRICS}); Bedrock InvokeModel's stream
+     * Replicate prediction's {@code metrics} (an Agno run's, {@link AgnoRun}); Bedrock InvokeModel's stream
      * {@code amazon-bedrock-invocationMetrics}; Hugging Face TGI's {@code details}; a line of an OpenAI
      * batch output file ({@code response.body.usage}) or of Anthropic's batch results
      * ({@code result.message.usage}); an application's own envelope around a relayed answer
@@ -385,6 +394,8 @@ final class JsonDocumentScanner {
      *                   the model was writing (Anthropic's 400 {@link #OUTPUT_BLOCKED}): the model was called
      * @param mastraRun  the {@code runId} of a Mastra stream's chunk ({@link #mastraChunk}), {@code null} for any other
      *                   document: the run its usage is reported for
+     * @param agnoRuns   the Agno runs the document reports ({@link AgnoRun}): a run's, and a team's leader's and its
+     *                   members' runs
      */
     record Document(String type, Map<String, Map<String, Long>> usages, boolean ended, String model, String call,
                     boolean callIdentified, boolean error, String responseId, boolean choices, String event,
@@ -395,17 +406,18 @@ final class JsonDocumentScanner {
                     java.util.List<InlineResult> inlined, java.util.List<InlineResult> listedRuns, String interactionId,
                     String conversationId, java.util.List<Message> teamMessages, String requestId,
                     String taskStatus, JsonRpc.Reply rpc, String name, long prose, boolean outputBlocked,
-                    String mastraRun) {
+                    String mastraRun, java.util.List<AgnoRun> agnoRuns) {
         Document(String type, Map<String, Map<String, Long>> usages, boolean ended) {
             this(type, usages, ended, null, null, false, false, null, false, null, false, -1, null, null,
                     java.util.List.of(), 0, null, null, null, null, false, 0, 0L, 0L, false, false, null, null,
                     java.util.List.of(), java.util.List.of(), null, null, java.util.List.of(), null, null, null, null, 0L, false,
-                    null);
+                    null, java.util.List.of());
         }
 
         Document {
             messages = java.util.List.copyOf(messages);
             teamMessages = java.util.List.copyOf(teamMessages);
+            agnoRuns = java.util.List.copyOf(agnoRuns);
         }
 
         Map<String, Long> usage(String path) {
@@ -814,7 +826,9 @@ final class JsonDocumentScanner {
         messageType = null;
         lettaCounts = new HashMap<>();
         agnoContentType = false;
-        agnoProvider = null;
+        agnoTeam = false;
+        agnoMembers = new java.util.ArrayList<>();
+        agnoRuns = new java.util.ArrayList<>();
         tokenFields = 0;
         usages = new HashMap<>();
         messages = new java.util.ArrayList<>();
@@ -1129,6 +1143,12 @@ final class JsonDocumentScanner {
                     // the next artifact of an A2A task
                     a2aElement++;
                 }
+                if (object && depth <= TRACKED_DEPTH && (depth == 1 || agnoMember(depth))) {
+                    // an object that may be an Agno run (AgnoRun)
+                    agnoRunIds[depth] = null;
+                    agnoProviders[depth] = null;
+                    agnoMetrics[depth] = null;
+                }
                 if (object && messageCandidate()) {
                     messageOpen[depth] = true;
                     messageTyped[depth] = false;
@@ -1181,6 +1201,13 @@ final class JsonDocumentScanner {
                     collectDepth = depth;
                     nested = null;
                     counters = new HashMap<>();
+                } else if (object && depth <= TRACKED_DEPTH && objectAt[depth - 1] && "metrics".equals(fieldAt[depth - 1])
+                        && agnoMember(depth - 1)) {
+                    // an Agno team's member's run's metrics (AgnoRun)
+                    collecting = AGNO_MEMBER_METRICS;
+                    collectDepth = depth;
+                    nested = null;
+                    counters = new HashMap<>();
                 } else if (object && depth > 1 && depth <= 4) {
                     String path = objectPath();
                     if (path != null && USAGE_PATHS.contains(path)) {
@@ -1216,6 +1243,9 @@ final class JsonDocumentScanner {
                         // each model's counts, added up
                         usages.merge(PER_MODEL_USAGE, counters, JsonDocumentScanner::added);
                         collecting = null;
+                    } else if (depth == collectDepth && AGNO_MEMBER_METRICS.equals(collecting)) {
+                        agnoMetrics[depth - 1] = counters;
+                        collecting = null;
                     } else if (depth == collectDepth) {
                         usages.put(collecting, counters);
                         collecting = null;
@@ -1245,6 +1275,10 @@ final class JsonDocumentScanner {
                     inlinePlace++;
                     inlineId = null;
                     inlineUsage = null;
+                }
+                if (t == JsonToken.END_OBJECT && depth > 1 && agnoMember(depth) && agnoRunIds[depth] != null
+                        && agnoMetrics[depth] != null) {
+                    agnoMembers.add(agnoRun(depth, agnoMetrics[depth]));
                 }
                 if (t == JsonToken.END_OBJECT && depth == teamDepth()) {
                     if (teamUsage != null && depth == 5) {
@@ -1402,6 +1436,7 @@ final class JsonDocumentScanner {
                 } else if (depth == 3 && objectAt[1] && !objectAt[2] && objectAt[3]) {
                     catalogueFields |= ProviderObjects.catalogueValue(fieldAt[1], fieldAt[3], parser.getText());
                 }
+                agnoString(parser.getText());
                 if (depth < messageOpen.length && messageOpen[depth] && "type".equals(fieldAt[depth])) {
                     // the last type named counts, as a parser reads it
                     messageTyped[depth] = MESSAGE_TYPES.contains(parser.getText());
@@ -1469,8 +1504,8 @@ final class JsonDocumentScanner {
                     messageType = parser.getText();
                 } else if (depth == 1 && objectAt[1] && "content_type".equals(fieldAt[1])) {
                     agnoContentType = true;
-                } else if (depth == 1 && objectAt[1] && "model_provider".equals(fieldAt[1])) {
-                    agnoProvider = parser.getText();
+                } else if (depth == 1 && objectAt[1] && "team_id".equals(fieldAt[1])) {
+                    agnoTeam = true;
                 } else if (depth == 1 && objectAt[1] && "runId".equals(fieldAt[1])) {
                     mastraRun = parser.getText();
                 } else if (depth == 1 && objectAt[1] && "from".equals(fieldAt[1])) {
@@ -1714,7 +1749,7 @@ final class JsonDocumentScanner {
                 pictures, a2aCalls(), listedRuns, interactionId, conversationId, teamMessages, requestId, taskStatus,
                 rpcVersion ? new JsonRpc.Reply(rpcId, !rpcExtra, rpcResult, rpcError, rpcResultOverflow ? null : rpcResultFields,
                         a2aKind, "task".equals(a2aKind) ? a2aId : a2aTaskId, a2aState, usageNamed) : null,
-                resourceName, prose, outputBlocked, mastraChunk() ? mastraRun : null);
+                resourceName, prose, outputBlocked, mastraChunk() ? mastraRun : null, agnoRuns);
     }
 
     /**
@@ -1776,7 +1811,8 @@ final class JsonDocumentScanner {
      * own and hold whatever its nodes stored ({@code usage}, {@code data}, {@code metadata}, {@code meta},
      * {@code metrics}, {@code details}, {@code stats}... under them read as 5 the same way): only its AI messages
      * report model calls. Keeps a Letta {@code usage_statistics} document's root counters ({@link #LETTA_USAGE}) and
-     * moves an Agno run's {@code metrics} to {@link #AGNO_METRICS}, each once the document's shape is known.
+     * moves an Agno run's {@code metrics}, and a team's members' runs, to {@link #agnoRuns} ({@link AgnoRun}), each
+     * once the document's shape is known.
      */
     private void ownPlaces() {
         lmStudioStats();
@@ -1817,11 +1853,15 @@ final class JsonDocumentScanner {
         Map<String, Long> metrics = agnoRun() ? usages.remove("metrics") : null;
         if (metrics != null) {
             // round 412: the run's metrics, never the Replicate prediction's that "metrics" otherwise is
-            usages.put(agnoProvider != null && AGNO_CACHE_APART.contains(agnoProvider) ? AGNO_METRICS_CACHE_APART
-                    : AGNO_METRICS, metrics);
+            agnoRuns.add(agnoRun(1, metrics));
+        }
+        if (agnoRun() && agnoTeam) {
+            // round 415: a team's leader counts its own calls, each member's run (a nested team's too) is apart
+            agnoRuns.addAll(agnoMembers);
         }
         if (messagesAnywhere) {
             usages.clear();
+            agnoRuns.clear();
             teamMessages.clear();
             inlined.clear();
             listedRuns.clear();
@@ -1838,13 +1878,63 @@ final class JsonDocumentScanner {
     }
 
     /**
-     * The document is an Agno {@code RunOutput} or its {@code RunCompletedEvent} ({@link #AGNO_METRICS}): its
-     * top-level {@code run_id} string and {@code content_type}, and a run's {@code status} or {@code RunCompleted}
-     * {@code event}.
+     * The document is an Agno {@code RunOutput} or {@code TeamRunOutput}, or its last event ({@link AgnoRun}): its
+     * top-level {@code run_id} string and {@code content_type}, and a run's {@code status} or a
+     * {@link #AGNO_RUN_COMPLETED} {@code event}.
      */
     private boolean agnoRun() {
         return runId != null && agnoContentType && (status != null && AGNO_RUN_STATUSES.contains(status)
-                || AGNO_RUN_COMPLETED.equals(event));
+                || event != null && AGNO_RUN_COMPLETED.contains(event));
+    }
+
+    /** The Agno run whose object is at {@code at} ({@link #agnoRunIds}), with its {@code metrics}. */
+    private AgnoRun agnoRun(int at, Map<String, Long> metrics) {
+        return new AgnoRun(agnoRunIds[at], agnoProviders[at] == null ? Set.of() : Set.copyOf(agnoProviders[at]), metrics);
+    }
+
+    /**
+     * Whether the object at {@code at} is a member's run in an Agno team run ({@link AgnoRun}): an element of the
+     * root's {@code member_responses} list, or of a member's own (a nested team's), as deep as field names are
+     * tracked.
+     */
+    private boolean agnoMember(int at) {
+        if (at < 3 || at > TRACKED_DEPTH || at % 2 == 0 || !objectAt[at]) {
+            return false;
+        }
+        for (int d = 1; d < at; d += 2) {
+            if (!objectAt[d] || objectAt[d + 1] || !AGNO_MEMBERS.equals(fieldAt[d])) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /**
+     * Notes a string of an Agno run's object ({@link AgnoRun}): its {@code run_id} and {@code model_provider}, and the
+     * {@code provider} of an entry of its {@code metrics.details} (as {@code {"model": [{…, "provider": "Google"}]}}).
+     */
+    private void agnoString(String value) {
+        if (depth <= TRACKED_DEPTH && objectAt[depth] && (depth == 1 || agnoMember(depth))) {
+            if ("run_id".equals(fieldAt[depth])) {
+                agnoRunIds[depth] = value;
+            } else if ("model_provider".equals(fieldAt[depth])) {
+                agnoProvider(depth, value);
+            }
+        } else if (collecting != null && depth == collectDepth + 3 && depth <= TRACKED_DEPTH
+                && (collectDepth == 2 && "metrics".equals(collecting) || AGNO_MEMBER_METRICS.equals(collecting))
+                && "details".equals(fieldAt[collectDepth]) && objectAt[collectDepth + 1] && !objectAt[collectDepth + 2]
+                && objectAt[depth] && "provider".equals(fieldAt[depth])) {
+            agnoProvider(collectDepth - 1, value);
+        }
+    }
+
+    private void agnoProvider(int at, String name) {
+        if (agnoProviders[at] == null) {
+            agnoProviders[at] = new java.util.HashSet<>();
+        }
+        if (agnoProviders[at].size() < MAX_AGNO_PROVIDERS) {
+            agnoProviders[at].add(name);
+        }
     }
 
     /**
@@ -2106,12 +2196,23 @@ final class JsonDocumentScanner {
     private int chatResponseObjects;
     private boolean rawCompletion;
     private boolean rawChoices;
-    /** The top-level {@code message_type} string, and the root counters of {@link #LETTA_COUNTERS} read. */
+    /** The top-level {@code message_type} string, and the root counters of {@link #LETTA_FIELDS} read. */
     private String messageType;
     private Map<String, Long> lettaCounts = new HashMap<>();
-    /** An Agno run's reading ({@link #agnoRun}): a top-level {@code content_type} came, and its {@code model_provider}. */
+    /** An Agno run's reading ({@link #agnoRun}): a top-level {@code content_type} came, and a {@code team_id}. */
     private boolean agnoContentType;
-    private String agnoProvider;
+    private boolean agnoTeam;
+    /**
+     * Per depth of an Agno run's object (the root's, 1, or a member's, {@link #agnoMember}): its {@code run_id}, the
+     * providers it names and its member's {@code metrics} ({@link AgnoRun}); the members read, and the runs found.
+     */
+    private final String[] agnoRunIds = new String[TRACKED_DEPTH + 1];
+    @SuppressWarnings("unchecked")
+    private final Set<String>[] agnoProviders = new Set[TRACKED_DEPTH + 1];
+    @SuppressWarnings("unchecked")
+    private final Map<String, Long>[] agnoMetrics = new Map[TRACKED_DEPTH + 1];
+    private java.util.List<AgnoRun> agnoMembers = new java.util.ArrayList<>();
+    private java.util.List<AgnoRun> agnoRuns = new java.util.ArrayList<>();
 
     /** {@link Document#reportId}. */
     private String reportId() {
@@ -2297,7 +2398,7 @@ final class JsonDocumentScanner {
         if (depth == 1 && objectAt[1] && ROOT_COUNTERS.contains(fieldAt[1])) {
             return "";
         }
-        if (depth == 1 && objectAt[1] && LETTA_COUNTERS.contains(fieldAt[1])) {
+        if (depth == 1 && objectAt[1] && LETTA_FIELDS.contains(fieldAt[1])) {
             return LETTA_USAGE;
         }
         if (depth == 2 && objectAt[1] && objectAt[2] && RUN_DATA.equals(fieldAt[1]) && RUN_TOTAL.equals(fieldAt[2])) {

@@ -75,22 +75,38 @@ final class UsageKinds {
     }
 
     /**
-     * Agno's {@code RunMetrics} (a run's {@code metrics}): each adapter copies its provider's counts. Anthropic's and
-     * Bedrock's ({@code models/anthropic/claude.py}, {@code models/aws/bedrock.py} {@code _get_metrics}) count the
-     * cache beside {@code input_tokens} and leave it out of {@code total_tokens}: read and written are added, when
-     * the run's {@code model_provider} names them ({@code cacheApart}), or the counts show it (only those adapters
-     * count cache writes, and cache reads within {@code input_tokens} never exceed it, round 412). Every other
-     * adapter's {@code cache_read_tokens} are within {@code input_tokens} (OpenAI's, Gemini's, LiteLLM's...).
+     * Agno's {@code RunMetrics} (a run's {@code metrics}): each adapter copies its provider's counts; {@code providers}
+     * are those the run names ({@link JsonDocumentScanner.AgnoRun#providers}). Anthropic's
+     * ({@code models/anthropic/claude.py} {@code _get_metrics}, which Claude on Bedrock, Azure Foundry and Vertex AI
+     * inherit) and Bedrock Converse's ({@code models/aws/bedrock.py}) count the cache beside {@code input_tokens}
+     * and leave it out of {@code total_tokens}: read and written are added, when the run names one of
+     * {@link #AGNO_CACHE_APART}, or the counts show it (only those adapters count cache writes, and cache reads within
+     * {@code input_tokens} never exceed it, round 412). Every other adapter's {@code cache_read_tokens} are within
+     * {@code input_tokens} (OpenAI's, Gemini's, LiteLLM's...). Gemini's ({@code models/google/gemini.py}, since 2.5.4) counts
+     * {@code output_tokens = candidates_token_count}, the thoughts only at {@code reasoning_tokens} and
+     * {@code total_tokens} without them, which Google bills as output: added as reasoning when the run names
+     * {@link #AGNO_THOUGHTS_APART}, or when they are more than {@code output_tokens}, which then cannot hold them
+     * (round 415: 3,200 input, 850 output and 7,400 reasoning tokens were charged 4,050 for 11,450). OpenAI's adapter
+     * ({@code models/openai/chat.py}) and the others count the reasoning within {@code output_tokens}.
      */
-    static long[] agno(Map<String, Long> u, boolean cacheApart) {
+    static long[] agno(Map<String, Long> u, java.util.Set<String> providers) {
         long input = get(u, "input_tokens");
         long read = get(u, "cache_read_tokens");
         long written = get(u, "cache_write_tokens");
-        long[] kinds = cacheApart || written > 0 || read > input
-                ? new long[] {add(input, written), read, get(u, "output_tokens"), 0}
-                : new long[] {input - read, read, get(u, "output_tokens"), 0};
+        long output = get(u, "output_tokens");
+        long reasoning = get(u, "reasoning_tokens");
+        long thoughts = providers.contains(AGNO_THOUGHTS_APART) || reasoning > output ? reasoning : 0;
+        long[] kinds = providers.stream().anyMatch(AGNO_CACHE_APART::contains) || written > 0 || read > input
+                ? new long[] {add(input, written), read, output, thoughts}
+                : new long[] {input - read, read, output, thoughts};
         return withTotal(kinds, u.get("total_tokens"));
     }
+
+    /** The Agno providers whose adapters count the prompt cache beside {@code input_tokens} ({@link #agno}). */
+    private static final java.util.Set<String> AGNO_CACHE_APART = java.util.Set.of("Anthropic", "AwsBedrock",
+            "AzureFoundry", "VertexAI");
+    /** The Agno provider whose adapters count the thoughts beside {@code output_tokens} ({@link #agno}). */
+    private static final String AGNO_THOUGHTS_APART = "Google";
 
     /** Cohere: the tokens read and written, or the billed ones when those are more (as the sniffer charges). */
     static long[] cohere(Map<String, Long> u) {

@@ -1945,7 +1945,7 @@ final class UsageSniffer {
             // round 412: a Letta agent's stream ends with the run's LettaUsageStatistics as a document of its own (a
             // turn of 9,950 tokens was charged its hold, 1,017): the steps' calls summed, one report of the run, read
             // as a whole LettaResponse's usage is (Letta's prompt_tokens count the cache reads and writes)
-            reported |= usageObject(letta, false);
+            reported |= usageObject(lettaReasoning(letta), false);
         }
         Map<String, Long> mastra = doc.usage(JsonDocumentScanner.MASTRA_USAGE);
         if (mastra != null && has(mastra, "inputTokens", "outputTokens", "totalTokens")) {
@@ -2008,13 +2008,15 @@ final class UsageSniffer {
                     replicate.get("output_token_count")), null, false),
                     UsageKinds.inputOutput(replicate, "input_token_count", "output_token_count"));
         }
-        for (String place : new String[] {JsonDocumentScanner.AGNO_METRICS, JsonDocumentScanner.AGNO_METRICS_CACHE_APART}) {
-            Map<String, Long> agno = doc.usage(place);
-            if (agno != null && agno.keySet().containsAll(AGNO_COUNTS)) {
+        for (JsonDocumentScanner.AgnoRun run : doc.agnoRuns()) {
+            if (run.metrics().keySet().containsAll(AGNO_COUNTS)) {
                 // round 412: an Agno RunOutput answered whole or its stream's RunCompleted event (a run of 12,350
-                // tokens was charged its hold, 1,040): metrics are the run's calls summed, one report of the run
-                long[] kinds = UsageKinds.agno(agno, JsonDocumentScanner.AGNO_METRICS_CACHE_APART.equals(place));
-                reported |= kinds(report(Format.OPENAI, UsageKinds.total(kinds), null, false), kinds);
+                // tokens was charged its hold, 1,040): metrics are the run's calls summed, one report of the run.
+                // Round 415: a team's leader and each member's run are runs of their own (13,230 charged 2,280), one
+                // report per run_id: a member's RunCompleted streamed before its team's TeamRunCompleted, which
+                // holds that run again, counts once (the larger report)
+                long[] kinds = UsageKinds.agno(run.metrics(), run.providers());
+                reported |= kinds(addUp(Format.OPENAI, UsageKinds.total(kinds), kinds, true, run.runId(), false), kinds);
             }
         }
         Map<String, Long> lmStudio = doc.usage(JsonDocumentScanner.LMSTUDIO_STATS) != null
@@ -3008,6 +3010,28 @@ final class UsageSniffer {
             // assistant message (round 257); it names no cache counts
             new String[] {KOOG_META_INFO, "inputTokensCount", "outputTokensCount", "totalTokensCount", null, null, null});
 
+    /**
+     * A Letta stream's {@code usage_statistics} with its {@code reasoning_tokens} beside {@code completion_tokens} when
+     * they are more: Letta's Gemini stream ({@code letta/interfaces/gemini_streaming_interface.py}
+     * {@code get_usage_statistics}) counts {@code completion_tokens = candidates_token_count} and {@code total_tokens}
+     * as prompt plus completion, the thoughts only at {@code reasoning_tokens}, which Google bills as output (round
+     * 415: 3,200 prompt, 850 completion and 7,400 reasoning tokens were charged 4,050 for 11,450); its OpenAI stream's
+     * {@code completion_tokens} hold the reasoning, never more than they. Read as OpenAI's shape counts reasoning,
+     * within {@code completion_tokens}. As many reasoning tokens as completion tokens, or fewer, tell neither apart
+     * and are read within (docs/decisions.md).
+     */
+    private static Map<String, Long> lettaReasoning(Map<String, Long> letta) {
+        Long reasoning = letta.get("reasoning_tokens");
+        Long completion = letta.get("completion_tokens");
+        if (reasoning == null || completion == null || reasoning <= completion) {
+            return letta;
+        }
+        Map<String, Long> beside = new HashMap<>(letta);
+        beside.put("completion_tokens", UsageKinds.add(completion, reasoning));
+        beside.put("completion_tokens_details.reasoning_tokens", reasoning);
+        return beside;
+    }
+
     /** Agno's {@code RunMetrics} counters ({@code libs/agno/agno/metrics.py}) at a run's {@code metrics}. */
     private static final java.util.Set<String> AGNO_COUNTS = java.util.Set.of("input_tokens", "output_tokens", "total_tokens");
 
@@ -3745,7 +3769,7 @@ final class UsageSniffer {
          * that writes a model's text raw into an event's data lets the model write such lines.
          */
         private void eventDocument(JsonDocumentScanner.Document doc) {
-            eventProvides |= !doc.usages().isEmpty() || doc.textTokens() > 0;
+            eventProvides |= !doc.usages().isEmpty() || !doc.agnoRuns().isEmpty() || doc.textTokens() > 0;
             if (doc.element() > 0 && !multiLine && tuple(eventName())) {
                 // LangGraph's messages-tuple: the event's data is [message chunk, metadata]; the chunk
                 // (the array's first element, nothing deeper) is the event's document, and what follows

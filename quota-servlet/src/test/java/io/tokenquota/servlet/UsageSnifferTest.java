@@ -261,6 +261,60 @@ final class UsageSnifferTest {
                 "a RunCompleted event names no provider: cache reads above the input are beside it");
     }
 
+    /**
+     * Round 415: an Agno team run counts its leader's calls at its {@code metrics} and each member's run apart, at
+     * {@code member_responses[].metrics} (a nested team's members in that member's); streamed, AgentOS yields each
+     * member's events ({@code team/_default_tools.py}), its {@code RunCompleted} among them, then the team's
+     * {@code TeamRunCompleted} ({@code run/team.py} {@code RunCompletedEvent}, {@code utils/events.py}
+     * {@code create_team_run_completed_event}: {@code team_id}, {@code run_id}, {@code content_type},
+     * {@code member_responses}, {@code metrics}, no {@code status}, no {@code model_provider}), which holds that run
+     * again: one report per {@code run_id}. Gemini's thoughts ({@code reasoning_tokens}) are beside
+     * {@code output_tokens} for a run naming Google (its {@code model_provider} or its {@code metrics.details}), or
+     * when more than them; Letta's stream's beside {@code completion_tokens} only when more than them.
+     */
+    @Test
+    void agnoTeamRunsAndThinkingTokens() {
+        java.util.function.BiFunction<String, String, String> member = (id, counts) -> "{\"run_id\":\"" + id
+                + "\",\"agent_id\":\"a\",\"parent_run_id\":\"t1\",\"content\":\"x\",\"content_type\":\"str\","
+                + "\"model_provider\":\"OpenAI\",\"metrics\":{" + counts + "},\"status\":\"COMPLETED\"}";
+        String m1 = member.apply("m1", "\"input_tokens\":9800,\"output_tokens\":1150,\"total_tokens\":10950");
+        String leader = "\"metrics\":{\"input_tokens\":2100,\"output_tokens\":180,\"total_tokens\":2280}";
+        String completed = "{\"created_at\":1759741966,\"event\":\"TeamRunCompleted\",\"team_id\":\"legal\","
+                + "\"run_id\":\"t1\",\"content\":\"x\",\"content_type\":\"str\",\"member_responses\":[" + m1 + "],"
+                + leader + "}";
+        String memberEvent = "{\"created_at\":1759741964,\"event\":\"RunCompleted\",\"agent_id\":\"a\",\"run_id\":\"m1\","
+                + "\"parent_run_id\":\"t1\",\"content\":\"x\",\"content_type\":\"str\",\"metrics\":{\"input_tokens\":9800,"
+                + "\"output_tokens\":1150,\"total_tokens\":10950}}";
+        assertEquals(13_230L, sniff("text/event-stream", "event: RunCompleted\ndata: " + memberEvent
+                + "\n\nevent: TeamRunCompleted\ndata: " + completed + "\n\n", 9), "the member's run once");
+        assertEquals(13_230L, sniff("application/json", completed.replace("\"event\":\"TeamRunCompleted\",", "")
+                .replace(leader, leader + ",\"status\":\"COMPLETED\""), 7), "a TeamRunOutput");
+        assertEquals(2_280L, sniff("application/json", completed.replace("\"team_id\":\"legal\",", ""), 7),
+                "no team_id: no team's members");
+        String nested = "{\"run_id\":\"t2\",\"team_id\":\"research\",\"content\":\"x\",\"content_type\":\"str\","
+                + "\"member_responses\":[" + member.apply("m2", "\"input_tokens\":3000,\"output_tokens\":400,"
+                + "\"total_tokens\":3400") + "],\"metrics\":{\"input_tokens\":500,\"output_tokens\":50,\"total_tokens\":550},"
+                + "\"status\":\"COMPLETED\"}";
+        assertEquals(13_230L + 550 + 3_400, sniff("text/event-stream", "data: " + completed.replace("[" + m1 + "]",
+                "[" + m1 + "," + nested + "]") + "\n\n", 11), "a nested team's leader and member");
+        String gemini = "{\"created_at\":1759741964,\"event\":\"RunCompleted\",\"agent_id\":\"a\",\"run_id\":\"g1\","
+                + "\"content\":\"x\",\"content_type\":\"str\",\"metrics\":{\"input_tokens\":3200,\"output_tokens\":850,"
+                + "\"total_tokens\":4050,\"reasoning_tokens\":500,\"details\":{\"model\":[{\"input_tokens\":3200,"
+                + "\"output_tokens\":850,\"total_tokens\":4050,\"reasoning_tokens\":500,\"id\":\"gemini-2.5-pro\","
+                + "\"provider\":\"Google\"}]}}}";
+        assertEquals(4_550L, sniff("text/event-stream", "data: " + gemini + "\n\n", 7), "details name Google");
+        assertEquals(4_050L, sniff("text/event-stream", "data: " + gemini.replace("Google", "OpenAI") + "\n\n", 7),
+                "OpenAI's reasoning is within output_tokens");
+        assertEquals(11_450L, sniff("text/event-stream", "data: " + gemini.replace("Google", "OpenAI")
+                .replace("\"reasoning_tokens\":500", "\"reasoning_tokens\":7400") + "\n\n", 7),
+                "more reasoning than output tokens cannot be within them");
+        String letta = "{\"message_type\":\"usage_statistics\",\"completion_tokens\":850,\"prompt_tokens\":3200,"
+                + "\"total_tokens\":4050,\"step_count\":1,\"reasoning_tokens\":7400}";
+        assertEquals(11_450L, sniff("text/event-stream", "data: " + letta + "\n\n", 7), "Letta's Gemini stream");
+        assertEquals(4_050L, sniff("text/event-stream", "data: " + letta.replace("7400", "500") + "\n\n", 7),
+                "as many reasoning tokens as completion tokens or fewer: within (docs/decisions.md)");
+    }
+
     @Test
     void usageAfterAHugeStringIsFoundInAnEventAndInABody() {
         String big = "x".repeat(3 << 20) + "\\u00e9\u00e9";
