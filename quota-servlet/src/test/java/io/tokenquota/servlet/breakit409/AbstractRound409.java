@@ -403,26 +403,7 @@ abstract class AbstractRound409 extends H2FilterRound {
         String head = "POST " + PATH + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nx-user-id: " + s
                 + "\r\nx-bill: 6000\r\nIdempotency-Key: " + key + "\r\nContent-Type: application/json\r\nContent-Length: "
                 + bytes.length + "\r\n\r\n";
-        try (java.net.Socket socket = new java.net.Socket()) {
-            socket.connect(new java.net.InetSocketAddress("127.0.0.1", port), 5_000);
-            socket.setSoTimeout(10_000);
-            java.io.OutputStream out = socket.getOutputStream();
-            out.write(head.getBytes(StandardCharsets.ISO_8859_1));
-            out.write(bytes);
-            out.flush();
-            java.io.InputStream in = socket.getInputStream();
-            java.io.ByteArrayOutputStream seen = new java.io.ByteArrayOutputStream();
-            byte[] buf = new byte[4096];
-            int n;
-            while ((n = in.read(buf)) != -1) {
-                seen.write(buf, 0, n);
-                if (seen.toString(StandardCharsets.UTF_8).contains(until)) {
-                    break;
-                }
-            }
-            socket.setSoLinger(true, 0);
-            return seen.toString(StandardCharsets.UTF_8);
-        }
+        return TestHttp.hangUpAfter(port, head, bytes, until);
     }
 
     // ------------------------------------------------------------------ item 2: late commits racing the other's sweep

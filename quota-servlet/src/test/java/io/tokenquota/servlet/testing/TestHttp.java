@@ -219,7 +219,11 @@ public final class TestHttp {
                 + "Accept: text/event-stream\r\nx-user-id: " + subject + "\r\n\r\n", new byte[0], until);
     }
 
-    private static String hangUpAfter(int port, String head, byte[] body, String until) throws IOException {
+    /**
+     * Sends a raw request ({@code head}, its blank line included, then {@code body}), reads the answer until
+     * {@code until} appears, then resets the connection; returns what was read.
+     */
+    public static String hangUpAfter(int port, String head, byte[] body, String until) throws IOException {
         try (java.net.Socket socket = new java.net.Socket()) {
             socket.connect(new java.net.InetSocketAddress("127.0.0.1", port), 5_000);
             socket.setSoTimeout(10_000);
