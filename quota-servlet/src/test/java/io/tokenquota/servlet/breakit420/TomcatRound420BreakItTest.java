@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit420;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class TomcatRound420BreakItTest extends AbstractRound420 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.TOMCAT;
+    }
+}
