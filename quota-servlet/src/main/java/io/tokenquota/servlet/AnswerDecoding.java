@@ -204,15 +204,25 @@ abstract class AnswerDecoding {
         private final CRC32 crc;
         private long size;
         private boolean failed;
+        /**
+         * For {@link #checked} deflate whose first two bytes are a zlib header: the other reading of the same
+         * bytes (raw where the filter reads zlib, zlib where it reads raw), followed alongside, its output
+         * counted and dropped; {@code null} once it failed, or ended with bytes after it.
+         */
+        private Inflater other;
+        private long otherSize;
+        /** For {@link #checked}: the inflated size past which the other reading is not followed. */
+        private final long limit;
 
         Inflating(boolean gzip, Sink sink) {
-            this(gzip, sink, false);
+            this(gzip, sink, false, 0);
         }
 
-        private Inflating(boolean gzip, Sink sink, boolean checked) {
+        private Inflating(boolean gzip, Sink sink, boolean checked, long limit) {
             this.sink = sink;
             this.gzip = gzip;
             this.crc = checked ? new CRC32() : null;
+            this.limit = limit;
         }
 
         /**
@@ -220,10 +230,13 @@ abstract class AnswerDecoding {
          * one) and trailer checked as the JDK and zlib check them, so a body the endpoint's reader may take
          * otherwise than the filter is not {@link #complete}. An answer's are not checked: its usage is read
          * from every member a client may read, and CPython's {@code gzip}, which reads on past the padding,
-         * skips the header CRC unchecked.
+         * skips the header CRC unchecked. Deflate (round 420) is one stream with nothing after it, zlib only
+         * under the header every reader takes as zlib, and not complete when it also reads whole the other
+         * way; that other reading is followed up to {@code limit} inflated bytes, and a body whose other
+         * reading passes it is not complete either.
          */
-        static Inflating checked(boolean gzip, Sink sink) {
-            return new Inflating(gzip, sink, true);
+        static Inflating checked(boolean gzip, long limit, Sink sink) {
+            return new Inflating(gzip, sink, true, limit);
         }
 
         /**
@@ -236,6 +249,9 @@ abstract class AnswerDecoding {
 
         @Override
         void feed(byte[] bytes, int off, int len) {
+            if (other != null && !failed) {
+                other(bytes, off, len);
+            }
             int end = off + len;
             while (off < end && !failed) {
                 if (trailerLeft > 0) {
@@ -247,7 +263,10 @@ abstract class AnswerDecoding {
                 } else if (members == 0) {
                     off = deflateStart(bytes, off, end);
                 } else {
-                    // one zlib stream: nothing after it is read
+                    // one deflate stream: nothing after it is read, and a request that goes on is refused (round
+                    // 420: Netty's HttpContentDecompressor read the bytes after a 63,222-byte zlib stream as more
+                    // raw blocks, a 1.5 MB or 66,000-token request the filter had read as that stream)
+                    failed = crc != null;
                     return;
                 }
             }
@@ -362,11 +381,52 @@ abstract class AnswerDecoding {
             System.arraycopy(b, off, head, headLength, n);
             headLength += n;
             if (headLength == 2) {
-                // a deflate answer is raw unless it starts with a zlib header
-                inflater = new Inflater(!zlibHeader(head));
+                // a deflate answer is raw unless it starts with a zlib header; a request's is zlib only under
+                // 0x78 (CINFO 7), the one header every reader takes as zlib (round 420: Netty's JdkZlibDecoder
+                // reads any other raw, so a body under CMF 0x58 read zlib by the filter, 63,222 bytes, was a
+                // 1.5 MB or 66,000-token request to Netty), and the other reading is followed beside it
+                boolean zlib = zlibHeader(head) && (crc == null || (head[0] & 0xFF) == 0x78);
+                inflater = new Inflater(!zlib);
+                if (crc != null && zlibHeader(head)) {
+                    other = new Inflater(zlib);
+                    other(head, 0, 2);
+                    if (other != null) {
+                        other(b, off + n, end - off - n);
+                    }
+                }
                 inflate(head, 0, 2);
             }
             return off + n;
+        }
+
+        /**
+         * Follows the other reading of a request's deflate body over {@code b[off, off + len)}: dropped where
+         * it fails or these bytes come after its end; past {@link #limit} the body is refused, as a reader
+         * may take that reading.
+         */
+        private void other(byte[] b, int off, int len) {
+            if (len == 0) {
+                return;
+            }
+            if (!other.finished()) {
+                other.setInput(b, off, len);
+                try {
+                    while (!other.needsInput() && !other.finished() && !other.needsDictionary()) {
+                        otherSize += other.inflate(out);
+                        if (otherSize > limit) {
+                            failed = true;
+                            break;
+                        }
+                    }
+                    if (!failed && !other.needsDictionary() && (!other.finished() || other.getRemaining() == 0)) {
+                        return;
+                    }
+                } catch (DataFormatException e) {
+                    // not a reading of these bytes: the filter's alone stands
+                }
+            }
+            other.end();
+            other = null;
         }
 
         /** Inflates what it can of the input; how many bytes it took (fewer when the stream or member ended). */
@@ -399,6 +459,13 @@ abstract class AnswerDecoding {
             inflater = null;
             headLength = 0;
             members++;
+            if (other != null) {
+                // nothing after a request's deflate stream is taken, so the body ends here, and the other reading
+                // has seen every byte of it: if it read them whole too, the reader decides which request it is
+                failed |= other.finished();
+                other.end();
+                other = null;
+            }
             if (gzip) {
                 // the next member, if any, follows its predecessor's trailer
                 trailerLeft = 8;

@@ -1714,7 +1714,9 @@ public final class QuotaFilter implements Filter {
      * The field's codings are read as the answer's are ({@link AnswerDecoding#codings}: {@code identity} is
      * none), and inflated by the answer's rule ({@link AnswerDecoding.Inflating#checked}): round 419, the
      * JDK's {@code GZIPInputStream} ended a body at the zero bytes after its first member, which CPython's
-     * {@code gzip.decompress} skips to read the next, so a 1.5 MB body passed the 1 MiB limit as 40 bytes.
+     * {@code gzip.decompress} skips to read the next, so a 1.5 MB body passed the 1 MiB limit as 40 bytes;
+     * round 420, deflate that Netty's reader took as raw blocks and the filter as a zlib stream (a 1.5 MB or
+     * 66,000-token request read as 63,222 bytes) is read as Netty reads it, or refused where readers part.
      */
     private static byte[] decoded(byte[] body, String encoding, long limit) {
         List<String> codings = AnswerDecoding.codings(encoding);
@@ -1725,7 +1727,7 @@ public final class QuotaFilter implements Filter {
             return null;
         }
         ExposedBuffer inflated = new ExposedBuffer(8192);
-        AnswerDecoding.Inflating inflating = AnswerDecoding.Inflating.checked(codings.get(0).equals("gzip"),
+        AnswerDecoding.Inflating inflating = AnswerDecoding.Inflating.checked(codings.get(0).equals("gzip"), limit,
                 (bytes, off, len) -> {
                     if (inflated.size() <= limit) {
                         inflated.write(bytes, off, len);

@@ -309,7 +309,7 @@ abstract class AbstractRound420 extends ModelCallRound {
     }
 
     /**
-     * Found: the same request as the two-reading body. The filter estimates the zlib reading (no messages,
+     * Found and fixed: the same request as the two-reading body. The filter estimates the zlib reading (no messages,
      * {@code max_tokens} 200) and serves it; the Vert.x service inflates it raw, as Netty does for a zlib header
      * with a window under 32 KB, and calls the model with the 66,000-token prompt on a 20,000 allowance.
      */
@@ -330,7 +330,7 @@ abstract class AbstractRound420 extends ModelCallRound {
         assertRefusedUncharged(s, r, 413, "1.5 MB chat JSON, raw deflate");
     }
 
-    /** Found: the same 1.5 MB as the two-reading body: the filter inflates 63,222 bytes, Netty 1.5 MB. */
+    /** Found and fixed: the same 1.5 MB as the two-reading body: the filter inflates 63,222 bytes, Netty 1.5 MB. */
     @Test
     void aDeflateBodyPastTheLimitOnlyForNettyIsRefused413() {
         String s = subject();
