@@ -381,11 +381,17 @@ abstract class AnswerDecoding {
             System.arraycopy(b, off, head, headLength, n);
             headLength += n;
             if (headLength == 2) {
-                // a deflate answer is raw unless it starts with a zlib header; a request's is zlib only under
-                // 0x78 (CINFO 7), the one header every reader takes as zlib (round 420: Netty's JdkZlibDecoder
-                // reads any other raw, so a body under CMF 0x58 read zlib by the filter, 63,222 bytes, was a
-                // 1.5 MB or 66,000-token request to Netty), and the other reading is followed beside it
-                boolean zlib = zlibHeader(head) && (crc == null || (head[0] & 0xFF) == 0x78);
+                // a deflate answer is raw unless it starts with a zlib header. A request's is zlib under 0x78
+                // (CINFO 7), the one header every reader takes as zlib, and raw under no zlib header; any other
+                // zlib header is refused, because readers part on it (round 420: Netty's JdkZlibDecoder reads it
+                // raw, CPython's and Node's zlib read it as zlib, so a body under CMF 0x58, a 63,222-byte request
+                // to the filter's zlib reading, was a 1.5 MB or 66,000-token request to Netty). The other reading
+                // is followed beside the filter's, for readers that take every deflate body raw (or zlib)
+                if (crc != null && zlibHeader(head) && (head[0] & 0xFF) != 0x78) {
+                    failed = true;
+                    return end;
+                }
+                boolean zlib = zlibHeader(head);
                 inflater = new Inflater(!zlib);
                 if (crc != null && zlibHeader(head)) {
                     other = new Inflater(zlib);

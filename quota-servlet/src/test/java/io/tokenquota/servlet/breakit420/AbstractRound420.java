@@ -309,15 +309,16 @@ abstract class AbstractRound420 extends ModelCallRound {
     }
 
     /**
-     * Found and fixed: the same request as the two-reading body. The filter estimates the zlib reading (no messages,
-     * {@code max_tokens} 200) and serves it; the Vert.x service inflates it raw, as Netty does for a zlib header
-     * with a window under 32 KB, and calls the model with the 66,000-token prompt on a 20,000 allowance.
+     * Found and fixed: the same request as the two-reading body. The filter estimated the zlib reading (no messages,
+     * {@code max_tokens} 200) and served it (200, charged 712); the Vert.x service inflates it raw, as Netty does for
+     * a zlib header with a window under 32 KB, and called the model with the 66,000-token prompt on a 20,000
+     * allowance. Now refused before the model as a body readers take differently (415), nothing held.
      */
     @Test
-    void aDeflateBodyThatIsZlibToTheFilterAndRawToNettyIsRefused429() {
+    void aDeflateBodyThatIsZlibToTheFilterAndRawToNettyIsRefused415() {
         String s = subject();
         HttpResponse<String> r = send(s, polyglot(300_000));
-        assertRefusedUncharged(s, r, 429, "300,000-character prompt, deflate read zlib by the filter and raw by Netty");
+        assertRefusedUncharged(s, r, 415, "300,000-character prompt, deflate read zlib by the filter and raw by Netty");
     }
 
     // ---------------------------------------------------------------- 2. the size limit (413)
@@ -330,11 +331,14 @@ abstract class AbstractRound420 extends ModelCallRound {
         assertRefusedUncharged(s, r, 413, "1.5 MB chat JSON, raw deflate");
     }
 
-    /** Found and fixed: the same 1.5 MB as the two-reading body: the filter inflates 63,222 bytes, Netty 1.5 MB. */
+    /**
+     * Found and fixed: the same 1.5 MB as the two-reading body: the filter inflated 63,222 bytes (served, 200), Netty
+     * 1.5 MB past the 1 MiB limit. Now refused as a body readers take differently (415).
+     */
     @Test
-    void aDeflateBodyPastTheLimitOnlyForNettyIsRefused413() {
+    void aDeflateBodyPastTheLimitOnlyForNettyIsRefused415() {
         String s = subject();
         HttpResponse<String> r = send(s, polyglot(1_500_000));
-        assertRefusedUncharged(s, r, 413, "1.5 MB chat JSON, deflate read zlib by the filter and raw by Netty");
+        assertRefusedUncharged(s, r, 415, "1.5 MB chat JSON, deflate read zlib by the filter and raw by Netty");
     }
 }
