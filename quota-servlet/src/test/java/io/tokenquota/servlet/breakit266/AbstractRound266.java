@@ -52,12 +52,21 @@ abstract class AbstractRound266 extends H2FilterRound {
     /** Counted down by the application's own onTimeout listener, per subject. */
     final Map<String, CountDownLatch> timedOut = new ConcurrentHashMap<>();
     /** The slow stream's client has read its first bytes and asks the servlet to go on, per subject. */
+    final Map<String, CountDownLatch> goOn = new ConcurrentHashMap<>();
     final MutableClock clock = new MutableClock(Instant.parse("2031-01-31T23:59:59Z"));
     ClockedStore clocked;
 
     static final long PROMPT = 900;
     static final long COMPLETION = 6_000;
     static final long USAGE = PROMPT + COMPLETION;
+    /**
+     * The slow stream's deltas written before it waits for its client (20 KB, more than the 8 KB the client
+     * reads first): their text (some 200 tokens) is far below the stream's hold of 1,008, so a call of the same
+     * user meanwhile owes nothing for it.
+     */
+    static final int HEAD = 150;
+    /** The slow stream's hold TTL, as its filter is built. */
+    static final Duration SHORT_TTL = Duration.ofSeconds(1);
     static final String CHAT = "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":\"Write the report.\"}]}";
 
     static String subject() {
@@ -67,7 +76,7 @@ abstract class AbstractRound266 extends H2FilterRound {
     @Override
     protected Deployment deploy(QuotaFilter filter) {
         clocked = new ClockedStore(clock, ALLOWANCE);
-        QuotaFilter shortTtl = filterFor("/short/").holdTtl(Duration.ofSeconds(1)).build();
+        QuotaFilter shortTtl = filterFor("/short/").holdTtl(SHORT_TTL).build();
         return Deployment.create()
                 .filter("quota", filter, "/ai/*")
                 .filter("short-quota", shortTtl, "/short/*")
@@ -169,7 +178,13 @@ abstract class AbstractRound266 extends H2FilterRound {
         }
     }
 
-    /** A long stream (about 3 MB of deltas) that ends with its usage (900 + 15,000), written as the client reads it. */
+    /**
+     * A long stream (4 MB of deltas) that ends with its usage (900 + 15,000). Its first {@link #HEAD}
+     * deltas are written and flushed at once; the rest only once the client asks it to go on ({@link #goOn}),
+     * as a stream whose client stops reading waits on its next write. Not the socket's back-pressure itself:
+     * the kernel's loopback buffers take most of the 4 MB, so how far the servlet got before it blocked (and
+     * whether its usage was already written) would depend on the machine's load.
+     */
     class SlowStream extends HttpServlet {
         @Override
         protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
@@ -183,7 +198,19 @@ abstract class AbstractRound266 extends H2FilterRound {
             resp.setContentType("text/event-stream");
             OutputStream out = resp.getOutputStream();
             byte[] word = ChatCompletions.wordEvent("chatcmpl-l").getBytes(StandardCharsets.UTF_8);
-            for (int i = 0; i < 30_000; i++) {
+            for (int i = 0; i < HEAD; i++) {
+                out.write(word);
+            }
+            out.flush();
+            try {
+                if (!goOn.computeIfAbsent(req.getHeader("x-user-id"), k -> new CountDownLatch(1)).await(60, TimeUnit.SECONDS)) {
+                    throw new IOException("the client never asked the stream to go on");
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IOException(e);
+            }
+            for (int i = HEAD; i < 30_000; i++) {
                 out.write(word);
                 if (i % 100 == 0) {
                     out.flush();
@@ -277,14 +304,22 @@ abstract class AbstractRound266 extends H2FilterRound {
     }
 
     /**
-     * A stream whose client reads its first bytes and then stops reading for 2.5 s (the hold's TTL is 1 s),
-     * while the same user makes two short calls, one during the pause and one after it; then the client
-     * reads the rest. Each call is charged its usage; the long one 15,900.
+     * A stream whose client reads its first bytes and then stops reading for 2.5 TTLs of its hold (1 s), while
+     * the same user makes two short calls, one during the pause and one after it, while the stream still runs
+     * past its TTL; then the client reads the rest. Each call is charged its usage; the long one 15,900.
+     *
+     * <p>The stream waits for its client's go-on after its first deltas ({@link SlowStream}), so both short calls
+     * meet it at the same point whatever the load: running, its hold past its first TTL at the second, its text so
+     * far within its hold. (It used to write on into the socket's buffers meanwhile: a short call that met it
+     * with most of its 30,000 deltas written and no usage yet owed their text, some 2 tokens a delta, against
+     * the 20,000 allowance and was refused 429, as the filter must; after the stream settled, 15,900, it passed.)
+     * The pause is the hold's own age, awaited (bounded) rather than slept.
      */
     @Test
     void aStreamReadSlowlyPastItsHoldTtlIsChargedItsUsage() throws Exception {
         String s = subject();
         byte[] body = CHAT.getBytes(StandardCharsets.UTF_8);
+        CountDownLatch go = goOn.computeIfAbsent(s, k -> new CountDownLatch(1));
         try (Socket socket = new Socket("127.0.0.1", container.port())) {
             socket.setSoTimeout(20_000);
             OutputStream out = socket.getOutputStream();
@@ -296,17 +331,30 @@ abstract class AbstractRound266 extends H2FilterRound {
             InputStream in = socket.getInputStream();
             byte[] first = in.readNBytes(8192);
             assertTrue(new String(first, StandardCharsets.ISO_8859_1).startsWith("HTTP/1.1 200"));
+            // the stream's hold, the subject's only one yet
+            String holdId = store.events(s, YearMonth.now(java.time.ZoneOffset.UTC)).stream()
+                    .filter(e -> e.kind() == io.tokenquota.EventKind.RESERVED).findFirst().orElseThrow().reservationId();
+            Instant taken = store.reservation(holdId).orElseThrow().createdAt();
             HttpResponse<String> during = TestHttp.postJson(container.uri("/short/plain"), s, CHAT);
             assertEquals(200, during.statusCode(), during.body());
-            // the client does not read for 2.5 TTLs
-            new CountDownLatch(1).await(2_500, TimeUnit.MILLISECONDS);
+            // the client does not read until the hold is 2.5 TTLs old (the stream waits for it meanwhile)
+            Instant pastTtl = taken.plus(SHORT_TTL.multipliedBy(5).dividedBy(2));
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+            while (Instant.now().isBefore(pastTtl) && System.nanoTime() < deadline) {
+                TimeUnit.MILLISECONDS.sleep(20);
+            }
+            assertTrue(!Instant.now().isBefore(pastTtl), "the hold taken at " + taken + " never got 2.5 TTLs old");
             HttpResponse<String> after = TestHttp.postJson(container.uri("/short/plain"), s, CHAT);
+            String stream = "the stream's hold " + store.reservation(holdId).orElse(null);
+            go.countDown();
             ByteArrayOutputStream rest = new ByteArrayOutputStream();
             in.transferTo(rest);
             assertTrue(rest.toString(StandardCharsets.UTF_8).contains("[DONE]"));
-            QuotaAccount a = chargedAtLeast(s, 15_900 + 1_000);
-            assertEquals(200, after.statusCode(), after.body());
+            QuotaAccount a = chargedAtLeast(s, 15_900 + 2 * (PROMPT + 100));
+            assertEquals(200, after.statusCode(), after.body() + "; " + stream);
             assertTrue(a.used() >= 15_900 + 2 * (PROMPT + 100), kind() + ": charged " + a.used() + ": " + ledger(s));
+        } finally {
+            go.countDown();
         }
     }
 

@@ -137,6 +137,8 @@ abstract class AbstractRound338 extends ModelCallRound {
         req.getInputStream().readAllBytes();
         calls.count(s);
         List<String> log = seen.computeIfAbsent(s, k -> new CopyOnWriteArrayList<>());
+        // each pass of the servlet, for failure messages (a container that runs the request again shows twice)
+        log.add("begin " + req.getDispatcherType() + " " + req.getProtocol() + " on " + Thread.currentThread().getName());
         AsyncContext ac = req.startAsync(req, resp);
         ac.setTimeout(30_000);
         ac.addListener(new AsyncListener() {
@@ -373,6 +375,9 @@ abstract class AbstractRound338 extends ModelCallRound {
                 HttpResponse.BodyHandlers.ofLines());
         assertEquals(HttpClient.Version.HTTP_2, r.version());
         TestHttp.readUntil(r, line -> line.contains("word"), "the stream's first chunk never came");
+        // the relay's flush of that chunk has returned and it waits for the model: a reset that overtook the
+        // flush would fail the relay's write (the container reports it there, not to the async cycle)
+        assertTrue(latch(atModel, s).await(10, TimeUnit.SECONDS), "the relay never reached the model");
         r.body().close();
         assertTrue(latch(errored, s).await(10, TimeUnit.SECONDS), kind() + ": the container reported no reset: " + seen.get(s));
         latch(answer, s).countDown();

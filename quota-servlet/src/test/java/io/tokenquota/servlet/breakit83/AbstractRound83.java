@@ -475,12 +475,29 @@ abstract class AbstractRound83 extends H2FilterRound {
     @Test
     void aGzipAnswerWithALongFileNameKeepsBoundedMemory() throws Exception {
         int size = NAME_BYTES;
-        long padded = retainedFor("pad=" + size);
-        long named = retainedFor("name=" + size);
+        long padded = Long.MAX_VALUE;
+        long named = Long.MAX_VALUE;
+        List<String> pairs = new ArrayList<>();
+        for (int pair = 0; pair < MEASURES && (pair == 0 || named - padded >= NAME_BOUND); pair++) {
+            padded = Math.min(padded, retainedFor("pad=" + size));
+            named = Math.min(named, retainedFor("name=" + size));
+            pairs.add((padded >> 10) + "/" + (named >> 10));
+        }
         assertTrue(named - padded < NAME_BOUND, kind() + ": the filter held " + ((named - padded) >> 10)
                 + " KB more for a " + (size >> 20) + " MB gzip answer whose member header names a long file than for "
-                + (size >> 20) + " MB of stored content (" + (padded >> 10) + " KB)");
+                + (size >> 20) + " MB of stored content (" + (padded >> 10) + " KB; least so far, padded/named KB, after"
+                + " each pair: " + pairs + ")");
     }
+
+    /**
+     * The pairs of answers {@link #aGzipAnswerWithALongFileNameKeepsBoundedMemory} measures at most, the least
+     * figure of each kind counting. A heap figure is the whole JVM's: what other threads hold at that instant (the
+     * in-process client's buffers of the 16 MB still on their way, the containers' and the forked JVM's other
+     * threads, a thread-local allocation buffer taken since the collection) only ever adds to it, and more so on a
+     * loaded machine. A reader that gathers the name holds its 16 MB in every measure, six times the bound, so the
+     * least of a few measures tells it as well as one; a further pair is measured only while the bound is passed.
+     */
+    static final int MEASURES = 4;
 
     /**
      * The file name's length: a third of the round's 48 MB (two 48 MB answers took 2.5-7 s a container), against
