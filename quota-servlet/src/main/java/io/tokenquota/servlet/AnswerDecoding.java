@@ -407,29 +407,34 @@ abstract class AnswerDecoding {
 
         /**
          * Follows the other reading of a request's deflate body over {@code b[off, off + len)}: dropped where
-         * it fails or these bytes come after its end; past {@link #limit} the body is refused, as a reader
-         * may take that reading.
+         * it fails; the body is refused once that reading ends (wherever it ends: a reader that takes it may
+         * ignore what follows) or inflates past {@link #limit}.
          */
         private void other(byte[] b, int off, int len) {
             if (len == 0) {
                 return;
             }
-            if (!other.finished()) {
-                other.setInput(b, off, len);
-                try {
-                    while (!other.needsInput() && !other.finished() && !other.needsDictionary()) {
-                        otherSize += other.inflate(out);
-                        if (otherSize > limit) {
-                            failed = true;
-                            break;
-                        }
+            other.setInput(b, off, len);
+            try {
+                while (!other.needsInput() && !other.finished() && !other.needsDictionary()) {
+                    otherSize += other.inflate(out);
+                    if (otherSize > limit) {
+                        failed = true;
+                        break;
                     }
-                    if (!failed && !other.needsDictionary() && (!other.finished() || other.getRemaining() == 0)) {
-                        return;
-                    }
-                } catch (DataFormatException e) {
-                    // not a reading of these bytes: the filter's alone stands
                 }
+                if (other.finished()) {
+                    // round 420b: a raw reading that ends before the body does (bytes after it) is still a
+                    // request to a raw reader that ignores what follows its end (Go's flate.NewReader, a raw
+                    // java.util.zip.Inflater): under 78 01, a stored block of one byte, then a raw stream hidden
+                    // in the zlib reading's stored data, a 66,000-token prompt behind a body the filter read as
+                    // 65,534 bytes of no request. An honest zlib stream read raw fails at its first block's lengths
+                    failed = true;
+                } else if (!failed && !other.needsDictionary()) {
+                    return;
+                }
+            } catch (DataFormatException e) {
+                // not a reading of these bytes: the filter's alone stands
             }
             other.end();
             other = null;

@@ -341,4 +341,54 @@ abstract class AbstractRound420 extends ModelCallRound {
         HttpResponse<String> r = send(s, polyglot(1_500_000));
         assertRefusedUncharged(s, r, 415, "1.5 MB chat JSON, deflate read zlib by the filter and raw by Netty");
     }
+
+    // ---------------------------------------------------------------- 3. a raw reading that ends inside the body
+
+    /**
+     * A zlib body (under {@code 78 01}, the header every reader takes as zlib) whose raw reading ends before the body
+     * does (round 420b, found in review). As zlib: a stored block of 65,534 bytes that are no request, then the end.
+     * As raw deflate: byte 0 ({@code 0x78}) opens a stored block of LEN 1 (bytes 1-2, {@code 01 00}) and NLEN
+     * {@code 0xFFFE} (bytes 3-4, the zlib block's LEN), holding byte 5; byte 6 opens another stored block whose LEN
+     * and NLEN are the zlib data's first four bytes ({@code 00 00 FF FF}, empty); from byte 11 the zlib data holds a
+     * whole raw stream of the 300,000-character chat request, and after it zeros. A raw reader that ignores what
+     * follows its stream's end (Go's {@code flate.NewReader}, a raw {@code java.util.zip.Inflater}) reads the chat
+     * request behind one byte (the zlib FLG byte, {@code 0x01}, which a JSON parser refuses: no free call was shown);
+     * the filter read the zlib stored bytes, held its 1,000 fallback and passed the body on (this round's service
+     * reads zlib, as Netty does, and answered 400). Readers part on such a body, so it is refused before any.
+     */
+    static byte[] rawStreamInsideZlib() {
+        byte[] raw = deflate(wholeChat(300_000).getBytes(StandardCharsets.UTF_8), true);
+        byte[] data = new byte[0xFFFE];
+        data[2] = (byte) 0xFF;
+        data[3] = (byte) 0xFF;
+        assertTrue(raw.length <= data.length - 4, "raw stream of " + raw.length + " bytes");
+        System.arraycopy(raw, 0, data, 4, raw.length);
+        Adler32 adler = new Adler32();
+        adler.update(data);
+        long a = adler.getValue();
+        ByteArrayOutputStream body = new ByteArrayOutputStream();
+        body.writeBytes(new byte[] {0x78, 0x01, 0x00, (byte) 0xFE, (byte) 0xFF, 0x01, 0x00});
+        body.writeBytes(data);
+        // a final empty stored block, then the Adler-32 of the data, big-endian
+        body.writeBytes(new byte[] {0x01, 0x00, 0x00, (byte) 0xFF, (byte) 0xFF,
+                (byte) (a >>> 24), (byte) (a >>> 16), (byte) (a >>> 8), (byte) a});
+        return body.toByteArray();
+    }
+
+    /** Self-check: the zlib reading is the 65,534 stored bytes; a raw reader gets one byte, then the chat request. */
+    @Test
+    void theRawReadingOfTheZlibBodyIsTheChatRequest() {
+        byte[] body = rawStreamInsideZlib();
+        assertEquals(0xFFFE, inflate(body, false).length);
+        byte[] raw = inflate(body, true);
+        assertEquals(wholeChat(300_000), new String(raw, 1, raw.length - 1, StandardCharsets.UTF_8));
+    }
+
+    /** Round 420b: the body is refused before the model (415; it was held and passed on), nothing held. */
+    @Test
+    void aZlibBodyWhoseRawReadingEndsInsideItIsRefused415() {
+        String s = subject();
+        HttpResponse<String> r = send(s, rawStreamInsideZlib());
+        assertRefusedUncharged(s, r, 415, "zlib body whose raw reading (a 300,000-character prompt) ends inside it");
+    }
 }
