@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.tokenquota.QuotaAccount;
 import io.tokenquota.servlet.QuotaFilter;
+import io.tokenquota.servlet.testing.ChatCompletions;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.ModelCallRound;
 import io.tokenquota.servlet.testing.Prose;
@@ -15,7 +16,6 @@ import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.io.OutputStream;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
@@ -73,18 +73,7 @@ abstract class AbstractRound419 extends ModelCallRound {
             }
             calls.count(req.getHeader("x-user-id"));
             resp.setContentType("text/event-stream");
-            OutputStream out = resp.getOutputStream();
-            String id = "chatcmpl-B9MHDbslfkBeAs8l4bebGdFOJ6PeG";
-            for (String word : "The minutes record that revenue grew in the northern regions .".split(" ")) {
-                out.write(("data: {\"id\":\"" + id + "\",\"object\":\"chat.completion.chunk\",\"created\":1741569952,"
-                        + "\"model\":\"gpt-4o-2024-08-06\",\"system_fingerprint\":\"fp_fc9f1d7035\",\"choices\":[{\"index\":0,"
-                        + "\"delta\":{\"content\":" + JSON.writeValueAsString(word + " ") + "},\"logprobs\":null,"
-                        + "\"finish_reason\":null}]}\n\n").getBytes(StandardCharsets.UTF_8));
-            }
-            out.write(("data: {\"id\":\"" + id + "\",\"object\":\"chat.completion.chunk\",\"created\":1741569952,"
-                    + "\"model\":\"gpt-4o-2024-08-06\",\"system_fingerprint\":\"fp_fc9f1d7035\",\"choices\":[{\"index\":0,"
-                    + "\"delta\":{},\"logprobs\":null,\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n")
-                    .getBytes(StandardCharsets.UTF_8));
+            ChatCompletions.streamWithoutUsage(resp.getOutputStream());
         }
     }
 

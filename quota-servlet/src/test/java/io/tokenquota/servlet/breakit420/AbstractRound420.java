@@ -8,6 +8,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.tokenquota.QuotaAccount;
 import io.tokenquota.servlet.QuotaFilter;
+import io.tokenquota.servlet.testing.ChatCompletions;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.ModelCallRound;
 import io.tokenquota.servlet.testing.Prose;
@@ -17,7 +18,6 @@ import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.io.OutputStream;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
@@ -36,8 +36,8 @@ import org.junit.jupiter.api.Test;
  * {@code complete()} is true: no 415, unlike a gzip member followed by anything but padding).
  *
  * <p>The endpoint's reader tells them apart otherwise. Netty's {@code HttpContentDecompressor} (codec-http,
- * {@code newContentDecoder}: {@code deflate} is {@code ZlibWrapper.ZLIB_OR_NONE} unless strict, "some servers were
- * not implemented correctly") hands the body to {@code JdkZlibDecoder}, which decides from the first two bytes with
+ * {@code newContentDecoder}: {@code deflate} is {@code ZlibWrapper.ZLIB_OR_NONE} unless strict, since some servers
+ * send raw deflate under that name) hands the body to {@code JdkZlibDecoder}, which decides from the first two bytes with
  * {@code looksLikeZlib(short cmf_flg)}: {@code (cmf_flg & 0x7800) == 0x7800 && cmf_flg % 31 == 0}, i.e. zlib only
  * when CINFO is 7 (a 32 KB window, what zlib writes by default); anything else is inflated raw
  * ({@code new Inflater(nowrap)}), and "data received after finished" is skipped. Vert.x puts that decompressor in
@@ -88,18 +88,7 @@ abstract class AbstractRound420 extends ModelCallRound {
             }
             calls.count(req.getHeader("x-user-id"));
             resp.setContentType("text/event-stream");
-            OutputStream out = resp.getOutputStream();
-            String id = "chatcmpl-B9MHDbslfkBeAs8l4bebGdFOJ6PeG";
-            for (String word : "The minutes record that revenue grew in the northern regions .".split(" ")) {
-                out.write(("data: {\"id\":\"" + id + "\",\"object\":\"chat.completion.chunk\",\"created\":1741569952,"
-                        + "\"model\":\"gpt-4o-2024-08-06\",\"system_fingerprint\":\"fp_fc9f1d7035\",\"choices\":[{\"index\":0,"
-                        + "\"delta\":{\"content\":" + JSON.writeValueAsString(word + " ") + "},\"logprobs\":null,"
-                        + "\"finish_reason\":null}]}\n\n").getBytes(StandardCharsets.UTF_8));
-            }
-            out.write(("data: {\"id\":\"" + id + "\",\"object\":\"chat.completion.chunk\",\"created\":1741569952,"
-                    + "\"model\":\"gpt-4o-2024-08-06\",\"system_fingerprint\":\"fp_fc9f1d7035\",\"choices\":[{\"index\":0,"
-                    + "\"delta\":{},\"logprobs\":null,\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n")
-                    .getBytes(StandardCharsets.UTF_8));
+            ChatCompletions.streamWithoutUsage(resp.getOutputStream());
         }
     }
 

@@ -92,6 +92,23 @@ public final class ChatCompletions {
     }
 
     /**
+     * A Chat Completions stream without a usage chunk (the request asked for none: no
+     * {@code stream_options.include_usage}), as the OpenAI API streams it: one chunk per word of a fixed sentence,
+     * then the {@code finish_reason} chunk and {@code [DONE]}.
+     */
+    public static void streamWithoutUsage(OutputStream out) throws IOException {
+        String id = "chatcmpl-B9MHDbslfkBeAs8l4bebGdFOJ6PeG";
+        String head = "data: {\"id\":\"" + id + "\",\"object\":\"chat.completion.chunk\",\"created\":1741569952,"
+                + "\"model\":\"gpt-4o-2024-08-06\",\"system_fingerprint\":\"fp_fc9f1d7035\",\"choices\":[{\"index\":0,";
+        for (String word : "The minutes record that revenue grew in the northern regions .".split(" ")) {
+            out.write((head + "\"delta\":{\"content\":\"" + word + " \"},\"logprobs\":null,\"finish_reason\":null}]}\n\n")
+                    .getBytes(StandardCharsets.UTF_8));
+        }
+        out.write((head + "\"delta\":{},\"logprobs\":null,\"finish_reason\":\"stop\"}]}\n\n" + DONE)
+                .getBytes(StandardCharsets.UTF_8));
+    }
+
+    /**
      * The chat completion object of a call with {@code logprobs: true, top_logprobs: 5} (OpenAI API reference, "The
      * chat completion object": {@code choices[].logprobs.content[]} of {@code token}, {@code logprob}, {@code bytes}
      * and {@code top_logprobs[]}, then {@code refusal}), one entry per completion token, {@code usage} last: some
