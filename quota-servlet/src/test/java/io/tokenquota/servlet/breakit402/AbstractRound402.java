@@ -8,16 +8,13 @@ import io.tokenquota.QuotaAccount;
 import io.tokenquota.estimator.DefaultTokenEstimator;
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.ChatCompletions;
+import io.tokenquota.servlet.testing.CutJsonRelay;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.HangUps;
 import io.tokenquota.servlet.testing.ModelCallRound;
 import io.tokenquota.servlet.testing.Prose;
 import io.tokenquota.servlet.testing.TestHttp;
-import jakarta.servlet.http.HttpServlet;
-import jakarta.servlet.http.HttpServletRequest;
-import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
-import java.io.OutputStream;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import org.junit.jupiter.api.Test;
@@ -54,27 +51,7 @@ abstract class AbstractRound402 extends ModelCallRound {
 
     @Override
     protected Deployment deploy(QuotaFilter filter) {
-        return filteredAi(filter).servlet("relay", new Relay(), "/ai/relay/*");
-    }
-
-    /** The relay: {@code /cut/<n>}: the upstream's first {@code n} bytes, then its client is gone; else the whole answer. */
-    final class Relay extends HttpServlet {
-        @Override
-        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            req.getInputStream().readAllBytes();
-            String s = req.getHeader("x-user-id");
-            calls.count(s);
-            String path = req.getPathInfo();
-            int end = path.startsWith("/cut/") ? Integer.parseInt(path.substring(5)) : ANSWER.length;
-            resp.setContentType("application/json");
-            OutputStream out = resp.getOutputStream();
-            for (int i = 0; i < end; i += PIECE) {
-                out.write(ANSWER, i, Math.min(PIECE, end - i));
-            }
-            out.flush();
-            // the client left: the relay cancels its upstream exchange, and writes no more
-            HANG_UPS.await(s);
-        }
+        return filteredAi(filter).servlet("relay", new CutJsonRelay(ANSWER, PIECE, calls, HANG_UPS), "/ai/relay/*");
     }
 
     /** The client of {@code s} reads the answer's first {@code cut} bytes, hangs up; the charge is at least the text sent. */
