@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit421;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound421BreakItTest extends AbstractRound421 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
