@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit423;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound423BreakItTest extends AbstractRound423 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
