@@ -161,6 +161,8 @@ public final class QuotaFilter implements Filter {
     private final String handled = QuotaFilter.class.getName() + ".handled." + INSTANCES.incrementAndGet();
     /** The request attribute holding a handled request's {@link Settlement}, for its async dispatches. */
     private final String settling = handled + ".settlement";
+    /** The request attribute present while a dispatch this filter holds is under way (on its thread). */
+    private final String passing = handled + ".passing";
     /**
      * The request attribute naming, by store and subject ({@link Held}), the quota filter (its {@link #handled}
      * mark) whose call holds that subject on this request. A forward or include from that call into another
@@ -455,6 +457,15 @@ public final class QuotaFilter implements Filter {
      */
     private void dispatch(ServletRequest req, ServletResponse res, FilterChain chain, ServletView view)
             throws IOException, ServletException {
+        if (req.getDispatcherType() == DispatcherType.REQUEST && req.getAttribute(handled) != null
+                && req.getAttribute(passing) == null) {
+            // the container runs the request again once the dispatch that held it has returned: Tomcat, when an
+            // HTTP/2 stream the client reset fails the async cycle and the endpoint's own complete() is refused,
+            // passes the request through its pipeline once more as a REQUEST dispatch, and the endpoint calls its
+            // model again (round 338 under load: two model calls, one charged). That pass is a call of its own;
+            // a REQUEST dispatch meeting this filter inside its own (mapped by path and by servlet name) is not
+            unmark(req);
+        }
         if (req.getAttribute(handled) != null && req.getDispatcherType() == DispatcherType.ASYNC) {
             asyncDispatch(req, res, chain);
             return;
@@ -516,6 +527,8 @@ public final class QuotaFilter implements Filter {
         Object outer = request.getAttribute(settling);
         Object outerMark = request.getAttribute(handled);
         request.setAttribute(handled, Boolean.TRUE);
+        Object outerPassing = request.getAttribute(passing);
+        request.setAttribute(passing, Boolean.TRUE);
         boolean settlesLater = false;
         try {
             // a path include to a servlet this filter is also mapped to by name meets it twice in a row
@@ -523,6 +536,7 @@ public final class QuotaFilter implements Filter {
                     && mappedByName(request);
             settlesLater = filter(request, response, chain, path, quiet, errorPage, echoes);
         } finally {
+            request.setAttribute(passing, outerPassing);
             // an async cycle this dispatch started belongs to its hold: its async dispatches find the mark,
             // and a dispatch into a protected path meanwhile is part of the call
             if (!settlesLater && outerMark != null) {
@@ -533,12 +547,17 @@ public final class QuotaFilter implements Filter {
                 // settled: a later dispatch into a protected path (the page that made this include includes
                 // the model again, once per item; the error page that follows a released 404 forwards
                 // to the assistant) is a model call of its own
-                request.removeAttribute(handled);
-                request.removeAttribute(settling);
-                if (request.getAttribute(HOLDING) instanceof Map<?, ?> holders) {
-                    holders.values().removeIf(handled::equals);
-                }
+                unmark(request);
             }
+        }
+    }
+
+    /** Forgets this filter's call on the request: a later dispatch into a protected path is a call of its own. */
+    private void unmark(ServletRequest request) {
+        request.removeAttribute(handled);
+        request.removeAttribute(settling);
+        if (request.getAttribute(HOLDING) instanceof Map<?, ?> holders) {
+            holders.values().removeIf(handled::equals);
         }
     }
 
