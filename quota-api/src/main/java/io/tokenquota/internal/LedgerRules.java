@@ -325,6 +325,38 @@ public final class LedgerRules {
     }
 
     /**
+     * Whether the refund of a purchase credited in {@code purchaseMonth} finds none of its tokens in the
+     * {@code current} month: with rollover off a closed month's purchased tokens lapsed with it, so the current
+     * month's purchased tokens are other purchases', paid for and not refunded. Such a refund takes nothing from
+     * the current month ({@link #refundable} and {@link #refundAbsorbed} are not asked), nothing from closed
+     * months, and records as {@code unrecovered} what the purchase's own month spent of it
+     * ({@link #lapsedSpent}); the current month logs its {@code DEBITED} event of 0 tokens with that overage
+     * (round 422: January's unused 5,000-token pack lapsed, February's pack bought, January's refunded in
+     * February took February's 5,000 and left the user none of the pack paid for).
+     */
+    public static boolean refundLapsed(java.time.YearMonth purchaseMonth, java.time.YearMonth current,
+                                       QuotaPolicy policy) {
+        return !policy.rolloverPurchased() && purchaseMonth != null && purchaseMonth.isBefore(current);
+    }
+
+    /**
+     * What of a lapsed purchase ({@link #refundLapsed}) its own month spent, the refund's {@code unrecovered}:
+     * the purchase's tokens beyond that month's purchased tokens not spent (held ones included, as
+     * {@link #refundable} counts them), as a refund in that month would have split them. The rest lapsed
+     * unspent: neither taken nor unrecovered. That month's unspent purchased tokens are less what earlier
+     * lapsed refunds of its purchases found unspent ({@code lapsedBefore}), as a refund in the month lowers
+     * them, so two refunded packs do not both count the same unspent tokens (round 422).
+     *
+     * @param purchaseMonth the account of the month the purchase was credited in, {@code null} if none is kept
+     * @param lapsedBefore of that month's purchases refunded after it closed, their tokens less their
+     *                     {@code unrecovered}
+     */
+    public static long lapsedSpent(QuotaAccount purchaseMonth, long lapsedBefore, long tokens) {
+        long unspent = purchaseMonth == null ? 0 : unspentPurchased(purchaseMonth) - Math.max(0, lapsedBefore);
+        return tokens - Math.min(tokens, Math.max(0, unspent));
+    }
+
+    /**
      * How much of a refund's unrecovered part the current month turns from purchased tokens into
      * allowance: the refunded purchase's tokens that month has spent ({@code used} beyond
      * {@code allocated}), at most the unrecovered part. Left in {@code granted}, they would count as
@@ -641,13 +673,18 @@ public final class LedgerRules {
      * pending 33.00 without a currency, taken as KRW, completed as 33.00 USD or captured in part as 30.00 USD,
      * then the pending request repeated exactly, a provider's redelivery, was {@code IDEMPOTENCY_CONFLICT}).
      * Money still tells a purchase never credited (pending, failed, refunded before its completion) from
-     * another request.
+     * another request. A request repeated after the credit that leaves out the payment method or the reason is
+     * compared on the fields it carries: a pending event redelivered after its completion, which the payment
+     * callback recorded and credited in one step with the completion's payment method and reason (round 422:
+     * without them it was {@code IDEMPOTENCY_CONFLICT}, where docs/servlet.md's table says "unchanged"); one that
+     * names other ones is still a conflict.
      */
     public static Purchase replayPurchase(Purchase existing, PurchaseRequest request) {
         boolean captured = existing.month() != null;
         PurchaseRequest recorded = new PurchaseRequest(existing.transactionId(), existing.subject(), existing.tokens(),
-                existing.type(), existing.paymentMethod(), captured ? request.amount() : existing.amount(),
-                captured ? request.currency() : existing.currency(), existing.reason());
+                existing.type(), captured && request.paymentMethod() == null ? null : existing.paymentMethod(),
+                captured ? request.amount() : existing.amount(), captured ? request.currency() : existing.currency(),
+                captured && request.reason() == null ? null : existing.reason());
         if (!recorded.equals(request)) {
             throw new QuotaException(ErrorCode.IDEMPOTENCY_CONFLICT,
                     "transaction " + request.transactionId() + " was already recorded with different parameters");

@@ -484,11 +484,15 @@ public final class InMemoryQuotaStore implements QuotaStore {
             }
             Account account = tx.currentAccount(credit.request.subject());
             long tokens = credit.request.tokens();
-            long debit = LedgerRules.refundable(account.snapshot(), tokens);
+            // with rollover off a purchase of a closed month lapsed with it: the current month's purchased tokens
+            // are other purchases', and what is unrecovered is what its own month spent of it (round 422)
+            boolean lapsed = LedgerRules.refundLapsed(credit.month, account.month, policy);
+            long debit = lapsed ? 0 : LedgerRules.refundable(account.snapshot(), tokens);
             tx.touch(account);
             account.granted -= debit;
             account.updatedAt = tx.now;
-            long rest = tokens - debit;
+            long rest = lapsed ? LedgerRules.lapsedSpent(snapshotOf(account.subject, credit.month), lapsedBefore(credit),
+                    tokens) : tokens - debit;
             Map<Account, Long> takes = new LinkedHashMap<>();
             if (policy.rolloverPurchased()) {
                 // purchased tokens that holds of closed months still hold are not spent either
@@ -500,7 +504,7 @@ public final class InMemoryQuotaStore implements QuotaStore {
                     }
                 }
             }
-            long absorbed = LedgerRules.refundAbsorbed(account.snapshot(), 0, rest);
+            long absorbed = lapsed ? 0 : LedgerRules.refundAbsorbed(account.snapshot(), 0, rest);
             if (absorbed > 0 && absorbsBehindTakes(account)) {
                 // an earlier refund's take from a closed month still stands: a raise frees tokens for it first
                 // (round 318)
@@ -528,6 +532,27 @@ public final class InMemoryQuotaStore implements QuotaStore {
             });
             return credit.snapshot();
         });
+    }
+
+    /**
+     * Of the purchases credited in {@code credit}'s month and refunded once that month closed, their tokens less
+     * their {@code unrecovered}: what those lapsed refunds found unspent there ({@link LedgerRules#lapsedSpent}).
+     */
+    private long lapsedBefore(Credit credit) {
+        Instant closed = policy.resetOf(credit.month);
+        long lapsed = 0;
+        for (Credit c : purchases.values()) {
+            if (c.status == PurchaseStatus.REFUNDED && credit.month.equals(c.month)
+                    && c.request.subject().equals(credit.request.subject()) && !c.processedAt.isBefore(closed)) {
+                lapsed += c.request.tokens() - c.unrecovered;
+            }
+        }
+        return lapsed;
+    }
+
+    private QuotaAccount snapshotOf(String subject, YearMonth month) {
+        Account a = accounts.get(subject).get(month);
+        return a == null ? null : a.snapshot();
     }
 
     @Override

@@ -1539,6 +1539,70 @@ public abstract class QuotaStoreContract {
         assertEquals(0, a.unusedGranted());
     }
 
+    /**
+     * Round 422: with rollover off a purchase of a closed month lapsed with it, so its refund in a later month takes
+     * none of that month's purchased tokens (another pack's, paid for) and turns none into allowance; its
+     * {@code unrecovered} is what its own month spent of it, and two packs of that month refunded one after the
+     * other do not both find the same unspent tokens.
+     */
+    @Test
+    void aLapsedPurchasesRefundTakesNothingFromTheCurrentMonth() {
+        QuotaStore store = store(b -> b.rolloverPurchased(false));
+        String s = subject("refund-lapsed");
+        String a = subject("pay-422-a");
+        String c = subject("pay-422-c");
+        store.grant(purchase(a, s, 5_000));
+        store.grant(purchase(c, s, 5_000));
+        store.consume(s, 13_000, null);
+        clock.advanceMonths(1, 1, 0);
+        YearMonth next = month.plusMonths(1);
+        store.grant(purchase(subject("pay-422-b"), s, 5_000));
+        store.consume(s, 12_000, null);
+        Purchase first = store.refund(a);
+        Purchase second = store.refund(c);
+        assertEquals(0, first.unrecovered(), "January left 7,000 of its 10,000 bought tokens unspent");
+        assertEquals(3_000, second.unrecovered(), "of the 2,000 January left unspent, A's refund found them");
+        assertEquals(month, second.month());
+        assertBalances(store.account(s), 10_000, 5_000, 0, 12_000, 0);
+        assertBalances(store.account(s, month).orElseThrow(), 10_000, 10_000, 0, 13_000, 0);
+        List<LedgerEvent> events = store.events(s, next);
+        List<List<Long>> debits = new ArrayList<>();
+        for (LedgerEvent e : events.subList(events.size() - 2, events.size())) {
+            assertEquals(EventKind.DEBITED, e.kind());
+            debits.add(List.of(e.tokens(), e.overage()));
+        }
+        assertEquals(List.of(List.of(0L, 0L), List.of(0L, 3_000L)), debits);
+    }
+
+    /**
+     * Round 422: a pending request repeated after a completion recorded in one step ({@code grant}, as the payment
+     * callback records a completion it never saw) may leave out the payment method and the reason the completion
+     * carried: a replay. One that names others is still another request.
+     */
+    @Test
+    void aPendingRequestAfterItsOneStepCompletionMayLeaveOutWhatTheCompletionCarried() {
+        QuotaStore store = store();
+        String s = subject("late-pending");
+        String tx = subject("pay-422-late");
+        Purchase done = store.grant(new PurchaseRequest(tx, s, 5_000, PurchaseType.PURCHASE, "card",
+                new BigDecimal("33.00"), Currency.USD, "pack"));
+        assertEquals(done, store.recordPending(new PurchaseRequest(tx, s, 5_000, PurchaseType.PURCHASE, null,
+                new BigDecimal("33.00"), null, null)));
+        assertEquals(done, store.recordPending(new PurchaseRequest(tx, s, 5_000, PurchaseType.PURCHASE, "card",
+                null, null, "pack")));
+        assertRefused(store, s, ErrorCode.IDEMPOTENCY_CONFLICT, () -> store.recordPending(new PurchaseRequest(tx, s,
+                5_000, PurchaseType.PURCHASE, "paypal", null, null, null)));
+        assertRefused(store, s, ErrorCode.IDEMPOTENCY_CONFLICT, () -> store.recordPending(new PurchaseRequest(tx, s,
+                5_000, PurchaseType.PURCHASE, null, null, null, "other reason")));
+        assertBalances(store.account(s), 10_000, 5_000, 0, 0, 0);
+
+        // never credited: a request leaving them out is still another request
+        String pending = subject("pay-422-pending");
+        store.recordPending(new PurchaseRequest(pending, s, 1_000, PurchaseType.PURCHASE, "card", null, null, "pack"));
+        assertRefused(store, s, ErrorCode.IDEMPOTENCY_CONFLICT, () -> store.recordPending(new PurchaseRequest(pending,
+                s, 1_000, PurchaseType.PURCHASE, null, null, null, null)));
+    }
+
     @Test
     void grantCreditsAtOnceAndIsIdempotent() {
         QuotaStore store = store();

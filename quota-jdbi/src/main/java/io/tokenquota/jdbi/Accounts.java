@@ -210,7 +210,7 @@ final class Accounts {
      */
     private Optional<PlanDone> changePlanLocked(Handle h, Op op, String subject, YearMonth month, long monthlyAllocation) {
         List<MonthRow> rows = h.createQuery(sql.lockMonthsOfRefunds).bind("subject", subject)
-                .bind("month", Rows.month(month)).map(MONTH).list();
+                .bind("month", Rows.month(month)).bind("purchaseMonth", Rows.month(month)).map(MONTH).list();
         MonthRow current = rows.isEmpty() ? null : rows.get(rows.size() - 1);
         if (current == null || !current.account().month().equals(month) || current.superseded()) {
             return Optional.empty();

@@ -284,7 +284,9 @@ final class Purchases {
      * One {@code DEBITED} event per month taken from; the current month's always, with the part already
      * spent ({@code unrecovered}) as its overage, and as its tokens all it took from the month's
      * {@code granted}: the unspent tokens and those the month spent, which become its allowance
-     * ({@link LedgerRules#refundAbsorbed}). Empty when the purchase is no longer completed.
+     * ({@link LedgerRules#refundAbsorbed}). With rollover off a purchase of an earlier month takes nothing and its
+     * {@code unrecovered} is what its own month spent of it ({@link LedgerRules#refundLapsed}, round 422). Empty
+     * when the purchase is no longer completed.
      */
     private Optional<Debits> debit(Handle h, Op op, Purchase purchase, YearMonth month) {
         String subject = purchase.subject();
@@ -292,8 +294,12 @@ final class Purchases {
                 .findOne().isEmpty()) {
             return Optional.empty();
         }
+        // with rollover off a purchase of a closed month lapsed with it: the current month's purchased tokens are
+        // other purchases', and what is unrecovered is what its own month (locked too) spent of it (round 422)
+        boolean lapsed = LedgerRules.refundLapsed(purchase.month(), month, policy);
         List<Accounts.MonthRow> rows = h.createQuery(sql.lockMonthsOfRefunds).bind("subject", subject)
-                .bind("month", Rows.month(month)).map(Accounts.MONTH).list();
+                .bind("month", Rows.month(month)).bind("purchaseMonth", Rows.month(lapsed ? purchase.month() : month))
+                .map(Accounts.MONTH).list();
         if (rows.isEmpty() || !rows.get(rows.size() - 1).account().month().equals(month)
                 || rows.get(rows.size() - 1).superseded()) {
             // the next month opened while this refund waited for the locks: refund in that month
@@ -309,7 +315,7 @@ final class Purchases {
         }
         QuotaAccount current = locked.get(locked.size() - 1);
         long tokens = purchase.tokens();
-        long fromCurrent = LedgerRules.refundable(current, tokens);
+        long fromCurrent = lapsed ? 0 : LedgerRules.refundable(current, tokens);
         long left = tokens - fromCurrent;
         List<QuotaAccount[]> changes = new ArrayList<>();
         List<long[]> closedTakes = new ArrayList<>();
@@ -327,8 +333,9 @@ final class Purchases {
             closedTakes.add(new long[] {i, take});
             left -= take;
         }
-        long unrecovered = left;
-        long absorbed = LedgerRules.refundAbsorbed(current, fromCurrent, unrecovered);
+        long unrecovered = lapsed ? LedgerRules.lapsedSpent(monthOf(locked, purchase.month()),
+                lapsedBefore(h, purchase), tokens) : left;
+        long absorbed = lapsed ? 0 : LedgerRules.refundAbsorbed(current, fromCurrent, unrecovered);
         // behind an earlier refund's take that still stands, a raise frees tokens for that take first (round 318)
         long behind = absorbed > 0 && LedgerRules.absorbsBehindTakes(earlierTakes) ? absorbed : 0;
         if (fromCurrent > 0 || absorbed > 0) {
@@ -350,6 +357,20 @@ final class Purchases {
                     purchase.transactionId(), purchase.reason(), op.now));
         }
         return Optional.of(new Debits(events, changes));
+    }
+
+    private static QuotaAccount monthOf(List<QuotaAccount> accounts, YearMonth month) {
+        return accounts.stream().filter(a -> a.month().equals(month)).findFirst().orElse(null);
+    }
+
+    /**
+     * Of the subject's purchases credited in {@code purchase}'s month and refunded once it closed, their tokens less
+     * their {@code unrecovered} ({@link LedgerRules#lapsedSpent}); that month's row is locked, so they are all in.
+     */
+    private long lapsedBefore(Handle h, Purchase purchase) {
+        return h.createQuery(sql.sumLapsedRefunds).bind("subject", purchase.subject())
+                .bind("month", Rows.month(purchase.month()))
+                .bind("closed", Rows.timestamp(policy.resetOf(purchase.month()))).mapTo(Long.class).one();
     }
 
     private record Debits(List<LedgerEvent> events, List<QuotaAccount[]> changes) {

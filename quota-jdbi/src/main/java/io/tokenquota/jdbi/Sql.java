@@ -90,11 +90,13 @@ final class Sql {
      * of the refunds' takes: the current month, the closed months that still hold tokens (a refund may take
      * them) and those with refunds' takes on record (a plan change may move them, round 318). A closed month
      * never gets a hold again, and only a refund that locked it records a take, so every month either may
-     * write is in the set.
+     * write is in the set. {@code :purchaseMonth} adds a lapsed purchase's own month, which a refund reads
+     * ({@code LedgerRules.lapsedSpent}, round 422; others bind {@code :month}).
      */
     final String lockMonthsOfRefunds = "SELECT " + ACCOUNT_COLUMNS + ", refund_absorbed, refund_absorbed_behind,"
             + " refund_taken, superseded FROM tq_account WHERE subject = :subject"
-            + " AND (plan_month = :month OR (plan_month < :month AND (reserved > 0 OR refund_taken > 0)))"
+            + " AND (plan_month = :month OR plan_month = :purchaseMonth"
+            + " OR (plan_month < :month AND (reserved > 0 OR refund_taken > 0)))"
             + " ORDER BY plan_month" + FOR_UPDATE;
     /**
      * What a plan change reads besides the balances: the month's refunds' spent parts, and how many closed
@@ -378,6 +380,12 @@ final class Sql {
             + " WHERE transaction_id = :tx AND status IN ('pending', 'failed')";
     final String refundCompletedPurchase = "UPDATE tq_purchase SET status = 'refunded', unrecovered = :unrecovered,"
             + " processed_at = :now WHERE transaction_id = :tx AND status = 'completed'";
+    /**
+     * Of the subject's purchases credited in {@code :month} and refunded once it closed, their tokens less their
+     * {@code unrecovered}: what those lapsed refunds found unspent there ({@code LedgerRules.lapsedSpent}).
+     */
+    final String sumLapsedRefunds = "SELECT COALESCE(SUM(tokens - unrecovered), 0) FROM tq_purchase"
+            + " WHERE subject = :subject AND plan_month = :month AND status = 'refunded' AND processed_at >= :closed";
     final String sumPurchasesOfMonth = "SELECT purchase_type, currency, COUNT(*) AS purchases,"
             + " SUM(tokens) AS tokens, SUM(COALESCE(amount, 0)) AS amount FROM tq_purchase"
             + " WHERE plan_month = :month AND status IN ('completed', 'refunded') GROUP BY purchase_type, currency";

@@ -85,8 +85,8 @@ abstract class AbstractRound422 {
      * to take back"). January: pack A (5,000) bought and never used; it lapses. February: pack B (5,000) bought. Then
      * A's charge is refunded (a customer's dispute of January's payment, charge.refunded). A's tokens are not in
      * February: nothing of A is left to take back. Right: February keeps B's 5,000 (allocated 10,000, granted 5,000),
-     * the tokens paid for and not refunded. Today: the refund takes B's 5,000 (February's {@code granted} 0), the
-     * user has paid for B and can spend none of it.
+     * the tokens paid for and not refunded. Found and fixed: the refund took B's 5,000 (February's {@code granted} 0),
+     * the user had paid for B and could spend none of it.
      */
     @Test
     void refundOfALapsedPackTakesTheNextMonthsPaidPack() {

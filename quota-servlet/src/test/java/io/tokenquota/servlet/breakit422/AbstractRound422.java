@@ -54,8 +54,8 @@ abstract class AbstractRound422 extends QuotaApiRound {
      * January: pack A bought (completed), never used; it lapses at the month's end. February: pack B bought. Then
      * A's charge is refunded. Nothing of A is in February (its tokens lapsed; Purchases.debit itself says "with
      * rollover off a closed month's purchased tokens lapsed with it: nothing there to take back"). Right: February
-     * keeps B's 5,000 (allocated 20,000, granted 5,000). Today: the refund takes B's 5,000; the user paid for B and
-     * can spend none of it.
+     * keeps B's 5,000 (allocated 20,000, granted 5,000). Found and fixed: the refund took B's 5,000; the user paid for B
+     * and could spend none of it.
      */
     @Test
     void refundOfALapsedPackTakesTheNextMonthsPaidPack() {
