@@ -6,9 +6,9 @@ import java.sql.SQLNonTransientConnectionException;
 
 /**
  * Sorts database failures into the three ways the store reacts: retry the transaction (a
- * serialization failure, a deadlock victim, a lock wait that timed out), report the store as
- * unavailable (no connection), or treat as a duplicate key (an idempotency key or transaction id
- * seen before). Not API. Thread-safe (stateless).
+ * serialization failure, a deadlock victim, a lock wait that timed out, a session ended for idleness),
+ * report the store as unavailable (no connection), or treat as a duplicate key (an idempotency key or
+ * transaction id seen before). Not API. Thread-safe (stateless).
  */
 final class Failures {
     private static final String UNIQUE_VIOLATION = "23505";
@@ -21,6 +21,12 @@ final class Failures {
      * lock timeout. The store sets no statement timeout and cancels none of its statements itself.
      */
     private static final String QUERY_CANCELED = "57014";
+    /**
+     * The server ended the session for idleness: {@code idle_in_transaction_session_timeout} (25P03) inside a
+     * transaction, {@code idle_session_timeout} (57P05, PostgreSQL 14+) outside one (see {@link #isRetryable}).
+     */
+    private static final String IDLE_IN_TRANSACTION_TIMEOUT = "25P03";
+    private static final String IDLE_SESSION_TIMEOUT = "57P05";
     /** PostgreSQL's check_violation is 23514, H2's CHECK_CONSTRAINT_VIOLATED_1 23513. */
     private static final String CHECK_VIOLATION_PREFIX = "2351";
     private static final String USED_RESERVED_FIT = "tq_account_used_reserved_fit";
@@ -95,13 +101,23 @@ final class Failures {
      * ({@link #isWaitTimeout}, under a {@code lock_timeout} or {@code statement_timeout} the host's pool or role
      * sets: a call queued behind retention's moment of exclusive lock is run again, as on H2; round 335 for the
      * first, round 368 for the second, whose held call's commit failed and left the model call free; round 395:
-     * run again for a time, not a count, {@link Operations#operation}) and H2's lock timeouts: worth running
-     * again.
+     * run again for a time, not a count, {@link Operations#operation}), a PostgreSQL session ended for idleness
+     * (25P03, 57P05) and H2's lock timeouts: worth running again.
+     *
+     * <p>A session ended for idleness is a whole attempt lost, like a serialization failure: the server ends it
+     * while it waits for the client's next command, before reading it, so the transaction rolled back with the
+     * session and nothing sent after (not even a COMMIT) ran. Round 256's host with
+     * {@code idle_in_transaction_session_timeout = 100ms}, once in CI on two busy cores: a transaction idle
+     * between two statements past it failed its call {@code STORE_UNAVAILABLE}. pgjdbc (42.7.14) reports the
+     * FATAL error's 25P03 first and the closed socket's 08006 as its next exception, for which HikariCP (7.1.0)
+     * evicts the connection, so the attempt run again takes another one. An 08 alone stays unavailable: a COMMIT
+     * whose answer was lost may have committed.
      */
     static boolean isRetryable(Throwable failure) {
         for (SQLException e = sqlCause(failure); e != null; e = e.getNextException()) {
             String state = e.getSQLState();
-            if (state != null && (state.startsWith("40") || isWaitTimeout(state))) {
+            if (state != null && (state.startsWith("40") || isWaitTimeout(state)
+                    || IDLE_IN_TRANSACTION_TIMEOUT.equals(state) || IDLE_SESSION_TIMEOUT.equals(state))) {
                 return true;
             }
             if (e.getErrorCode() == H2_LOCK_TIMEOUT || e.getErrorCode() == H2_CONCURRENT_UPDATE) {

@@ -43,8 +43,10 @@ import org.jdbi.v3.core.JdbiException;
  *
  * <p>Every balance change is one conditional {@code UPDATE} of the account row at READ COMMITTED,
  * the last statement of a short transaction, so a row lock is held for one statement and never
- * across a round trip to the application. Serialization failures, deadlocks (SQLSTATE class 40) and
- * lock timeouts (H2's, PostgreSQL's under a host's {@code lock_timeout}) are retried up to
+ * across a round trip to the application. Serialization failures, deadlocks (SQLSTATE class 40),
+ * lock timeouts (H2's, PostgreSQL's under a host's {@code lock_timeout}) and PostgreSQL sessions ended for
+ * idleness (25P03, 57P05: the host's {@code idle_in_transaction_session_timeout} or
+ * {@code idle_session_timeout}, round 256) are retried up to
  * {@link Builder#maxRetries(int)} times, and PostgreSQL's lock and statement timeouts also for up to 8.3 s,
  * the longest the store's own DDL keeps the event log locked (round 395); a database that cannot be reached is
  * {@link ErrorCode#STORE_UNAVAILABLE}. H2 tables that compare text without case (created under
@@ -372,9 +374,10 @@ public final class JdbiQuotaStore implements QuotaStore, AutoCloseable {
         }
 
         /**
-         * How often a transaction that lost a serialization conflict, deadlock or lock timeout is run again (default
-         * 5); one whose PostgreSQL statement ran out of the host's {@code lock_timeout} or {@code statement_timeout}
-         * is also run again until 8.3 s have passed, the longest the store's own DDL keeps the event log locked.
+         * How often a transaction that lost a serialization conflict, deadlock, lock timeout or its session to an
+         * idle timeout is run again (default 5); one whose PostgreSQL statement ran out of the host's
+         * {@code lock_timeout} or {@code statement_timeout} is also run again until 8.3 s have passed, the longest
+         * the store's own DDL keeps the event log locked.
          */
         public Builder maxRetries(int maxRetries) {
             if (maxRetries < 0 || maxRetries > 100) {

@@ -27,11 +27,11 @@ import org.jdbi.v3.core.JdbiException;
 
 /**
  * How every public operation of the store runs: on one handle of its own, opened lazily, retried
- * whole on serialization failures, deadlocks and lock timeouts, with its database failures turned into
- * {@code STORE_UNAVAILABLE}, and the listeners told afterwards what committed. The statement families
- * ({@link Accounts}, {@link Holds}, {@link Purchases}, {@link Statistics}) work inside one attempt, an
- * {@link Op}, and signal "undo" or "run again" with the control-flow exceptions here. Thread-safe (holds
- * no mutable state besides the listener list).
+ * whole on serialization failures, deadlocks, lock timeouts and sessions ended for idleness, with its
+ * database failures turned into {@code STORE_UNAVAILABLE}, and the listeners told afterwards what
+ * committed. The statement families ({@link Accounts}, {@link Holds}, {@link Purchases},
+ * {@link Statistics}) work inside one attempt, an {@link Op}, and signal "undo" or "run again" with the
+ * control-flow exceptions here. Thread-safe (holds no mutable state besides the listener list).
  */
 final class Operations {
     /** {@link EventPartitions#LOCK_QUEUE_BUDGET}: how long a wait timeout is run again (see {@link #operation}). */
@@ -117,8 +117,9 @@ final class Operations {
     /**
      * Runs one public operation on one handle of its own (never one the host has open on this
      * thread, so the store's transactions are always its own): retries it when the database reports
-     * a serialization failure, a deadlock or a lock timeout (each attempt is whole: earlier attempts
-     * rolled back), at most {@code maxRetries} times, and a PostgreSQL wait timeout
+     * a serialization failure, a deadlock, a lock timeout or a session it ended for idleness
+     * ({@link Failures#isRetryable}; each attempt is whole: earlier attempts rolled back), at most
+     * {@code maxRetries} times, and a PostgreSQL wait timeout
      * ({@link Failures#isWaitTimeout}) also for as long as the operation has spent less than
      * {@link EventPartitions#LOCK_QUEUE_BUDGET} (8.3 s), the longest the store's own DDL keeps the event
      * log's lock queue blocked (round 395: behind retention's 2 s wait on a pool with a 250 ms

@@ -18,8 +18,8 @@ import javax.sql.DataSource;
 /**
  * Wraps a real data source and records, per connection, the statements prepared and the
  * transaction boundaries ({@code BEGIN} when autocommit is switched off, {@code COMMIT},
- * {@code ROLLBACK}); can inject failures into chosen statements. For asserting the statement shape
- * of the store's transactions and its retry loop against a real database. Thread-safe.
+ * {@code ROLLBACK}); can inject failures into chosen statements and pause before one. For asserting the
+ * statement shape of the store's transactions and its retry loop against a real database. Thread-safe.
  */
 final class RecordingDataSource implements DataSource {
     private final DataSource target;
@@ -29,6 +29,8 @@ final class RecordingDataSource implements DataSource {
     private String failState;
     private int failCode;
     private boolean down;
+    private Predicate<String> pauseWhen = sql -> false;
+    private Pause pause;
 
     RecordingDataSource(DataSource target) {
         this.target = target;
@@ -42,7 +44,10 @@ final class RecordingDataSource implements DataSource {
         log.clear();
     }
 
-    /** The next {@code times} statements matching {@code sql} fail with {@code sqlState} when executed. */
+    /**
+     * The next {@code times} statements matching {@code sql} fail with {@code sqlState} when executed; a commit
+     * is matched as {@code "COMMIT"} and fails without reaching the database, its transaction still open.
+     */
     synchronized void failNext(int times, String sqlState, Predicate<String> sql) {
         failNextWithCode(times, sqlState, 0, sql);
     }
@@ -55,6 +60,21 @@ final class RecordingDataSource implements DataSource {
         this.failWhen = sql;
     }
 
+    /** Something to wait for on a connection before one of its statements (see {@link #pauseBefore}). */
+    @FunctionalInterface
+    interface Pause {
+        void await(Connection connection) throws Exception;
+    }
+
+    /**
+     * The next statement or commit (matched as {@code "COMMIT"}) matching {@code sql} first runs {@code pause}
+     * with the pool's connection it is about to use; once.
+     */
+    synchronized void pauseBefore(Predicate<String> sql, Pause pause) {
+        this.pauseWhen = sql;
+        this.pause = pause;
+    }
+
     /** While down, every new connection is refused the way a pool refuses one after its timeout. */
     synchronized void down(boolean down) {
         this.down = down;
@@ -62,6 +82,14 @@ final class RecordingDataSource implements DataSource {
 
     private synchronized void record(String entry) {
         log.add(entry);
+    }
+
+    private synchronized Pause takePause(String sql) {
+        Pause taken = pause != null && pauseWhen.test(sql) ? pause : null;
+        if (taken != null) {
+            pause = null;
+        }
+        return taken;
     }
 
     private synchronized SQLException injectedFailure(String sql) {
@@ -92,19 +120,26 @@ final class RecordingDataSource implements DataSource {
             @Override
             public Object invoke(Object proxy, Method method, Object[] args) throws Throwable {
                 String name = method.getName();
+                String entry = null;
                 if (name.equals("prepareStatement") && args != null && args.length > 0) {
-                    String sql = (String) args[0];
-                    record(sql);
-                    SQLException failure = injectedFailure(sql);
-                    if (failure != null) {
-                        throw failure;
-                    }
+                    entry = (String) args[0];
                 } else if (name.equals("setAutoCommit") && Boolean.FALSE.equals(args[0])) {
                     record("BEGIN");
                 } else if (name.equals("commit")) {
-                    record("COMMIT");
+                    entry = "COMMIT";
                 } else if (name.equals("rollback") && (args == null || args.length == 0)) {
                     record("ROLLBACK");
+                }
+                if (entry != null) {
+                    record(entry);
+                    Pause paused = takePause(entry);
+                    if (paused != null) {
+                        paused.await(connection);
+                    }
+                    SQLException failure = injectedFailure(entry);
+                    if (failure != null) {
+                        throw failure;
+                    }
                 }
                 try {
                     return method.invoke(connection, args);
