@@ -111,7 +111,7 @@ abstract class AbstractRound338 extends ModelCallRound {
 
     @Override
     protected Deployment deploy(QuotaFilter filter) {
-        return Deployment.create().filter("again", new RunsAgain(), "/ai/again/*").filter("quota", filter, "/ai/*")
+        return Deployment.create().filter("again", new io.tokenquota.servlet.testing.RunsAgain(), "/ai/again/*").filter("quota", filter, "/ai/*")
                 .servlet("chat", new AsyncChat(), "/ai/async/*")
                 .servlet("stream", new AsyncStream(), "/ai/stream/*")
                 .servlet("failing", new UpstreamFails(), "/ai/failing/*")
@@ -236,20 +236,6 @@ abstract class AbstractRound338 extends ModelCallRound {
                     latch(done, s).countDown();
                 }
             });
-        }
-    }
-
-    /**
-     * Runs the request through the rest of its chain twice, as Tomcat's pipeline runs a request again (a second
-     * REQUEST pass on the same request object) after an HTTP/2 stream reset failed its async cycle: the shape of
-     * that race, made deterministic.
-     */
-    static final class RunsAgain implements jakarta.servlet.Filter {
-        @Override
-        public void doFilter(jakarta.servlet.ServletRequest req, jakarta.servlet.ServletResponse res,
-                             jakarta.servlet.FilterChain chain) throws IOException, jakarta.servlet.ServletException {
-            chain.doFilter(req, res);
-            chain.doFilter(req, res);
         }
     }
 

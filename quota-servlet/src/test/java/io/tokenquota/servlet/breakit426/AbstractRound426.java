@@ -14,10 +14,6 @@ import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.ModelCallRound;
 import io.tokenquota.servlet.testing.TestHttp;
 import jakarta.servlet.AsyncContext;
-import jakarta.servlet.FilterChain;
-import jakarta.servlet.ServletException;
-import jakarta.servlet.ServletRequest;
-import jakarta.servlet.ServletResponse;
 import jakarta.servlet.http.HttpServlet;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
@@ -76,7 +72,7 @@ abstract class AbstractRound426 extends ModelCallRound {
 
     @Override
     protected Deployment deploy(QuotaFilter filter) {
-        return Deployment.create().filter("again", new RunsAgain(), "/ai/again/*").filter("quota", filter, "/ai/*")
+        return Deployment.create().filter("again", new io.tokenquota.servlet.testing.RunsAgain(), "/ai/again/*").filter("quota", filter, "/ai/*")
                 .servlet("never", new NeverEnds(false), "/ai/never/*")
                 .servlet("ends", new NeverEnds(true), "/ai/ends/*")
                 .servlet("neverStream", new NeverEndsStream(false), "/ai/never-stream/*")
@@ -223,21 +219,6 @@ abstract class AbstractRound426 extends ModelCallRound {
     // The request run again while its first pass's async cycle is live (round 338's deterministic shape)
     // ---------------------------------------------------------------------------------------------------------
 
-    /**
-     * Runs the rest of the chain twice on the same request (round 338's {@code RunsAgain}: the shape of Tomcat's
-     * pipeline running a request again as a REQUEST dispatch, made deterministic on Jetty).
-     */
-    static final class RunsAgain implements jakarta.servlet.Filter {
-        @Override
-        public void doFilter(ServletRequest req, ServletResponse res, FilterChain chain) throws IOException, ServletException {
-            chain.doFilter(req, res);
-            if (req.getDispatcherType() == jakarta.servlet.DispatcherType.REQUEST) {
-                // the container's pipeline runs a request again, never its async dispatch
-                chain.doFilter(req, res);
-            }
-        }
-    }
-
     static final String FIRST_PASS = "round426.firstPass";
     static final String RESULT = "round426.result";
 
@@ -298,12 +279,13 @@ abstract class AbstractRound426 extends ModelCallRound {
      * started) and that pass calls no model; the first pass's cycle goes on and its ASYNC dispatch writes the one
      * model answer, 5,000. One model call: 5,000, nothing more.
      *
-     * <p>Finding (Jetty; Tomcat's chain cannot be run twice by a filter): charged 6,000. The pass run again is
+     * <p>Found and fixed (Jetty; Tomcat's chain cannot be run twice by a filter): charged 6,000. The pass run again is
      * held anew (the round-338 rule: mark met on a REQUEST dispatch without the passing attribute), returns with
      * the first pass's cycle still started, and is taken for a pass that started it ({@code asyncBefore} is only
      * computed for non-REQUEST dispatches in {@code QuotaFilter.filter}): its settlement joins the cycle and, having
      * seen nothing through its own wrapper under a 200, is charged its estimate (1,000) at the cycle's end, on top
-     * of the first call's usage.
+     * of the first call's usage. Now such a pass finds the cycle the earlier call's, settles when it returns, and
+     * one that wrote nothing is that call's, released (docs/servlet.md, rule 2b).
      */
     @Test
     void aPassRunAgainThatCallsNoModelWhileTheCycleLivesIsNotChargedOnTop() throws Exception {
