@@ -328,11 +328,11 @@ public final class LedgerRules {
      * Whether the refund of a purchase credited in {@code purchaseMonth} finds none of its tokens in the
      * {@code current} month: with rollover off a closed month's purchased tokens lapsed with it, so the current
      * month's purchased tokens are other purchases', paid for and not refunded. Such a refund takes nothing from
-     * the current month ({@link #refundable} and {@link #refundAbsorbed} are not asked), nothing from closed
-     * months, and records as {@code unrecovered} what the purchase's own month spent of it
-     * ({@link #lapsedSpent}); the current month logs its {@code DEBITED} event of 0 tokens with that overage
-     * (round 422: January's unused 5,000-token pack lapsed, February's pack bought, January's refunded in
-     * February took February's 5,000 and left the user none of the pack paid for).
+     * the current month ({@link #refundable} and {@link #refundAbsorbed} are not asked) and is split on the month
+     * its tokens lapsed in ({@link #lapsedMonth}, {@link #lapsedRefund}); the current month logs its
+     * {@code DEBITED} event of 0 tokens with the {@code unrecovered} part as overage (round 422: January's unused
+     * 5,000-token pack lapsed, February's pack bought, January's refunded in February took February's 5,000 and
+     * left the user none of the pack paid for).
      */
     public static boolean refundLapsed(java.time.YearMonth purchaseMonth, java.time.YearMonth current,
                                        QuotaPolicy policy) {
@@ -340,20 +340,60 @@ public final class LedgerRules {
     }
 
     /**
-     * What of a lapsed purchase ({@link #refundLapsed}) its own month spent, the refund's {@code unrecovered}:
-     * the purchase's tokens beyond that month's purchased tokens not spent (held ones included, as
-     * {@link #refundable} counts them), as a refund in that month would have split them. The rest lapsed
-     * unspent: neither taken nor unrecovered. That month's unspent purchased tokens are less what earlier
-     * lapsed refunds of its purchases found unspent ({@code lapsedBefore}), as a refund in the month lowers
-     * them, so two refunded packs do not both count the same unspent tokens (round 422).
+     * The month a lapsed purchase's tokens lapsed in ({@link #refundLapsed}): of the subject's closed months from
+     * the one the purchase was credited in, in month order, that one, or the last of those after it that each
+     * carried purchased tokens from the one before. With rollover off throughout no month carries, and it is the
+     * purchase's own; tokens carried while rollover was on lapsed where the carrying stopped (round 425: A bought
+     * in January, carried into February with rollover on and spent there, refunded in March after rollover was
+     * turned off, was split on January, where A was unspent: 0 unrecovered for 5,000 spent).
      *
-     * @param purchaseMonth the account of the month the purchase was credited in, {@code null} if none is kept
-     * @param lapsedBefore of that month's purchases refunded after it closed, their tokens less their
-     *                     {@code unrecovered}
+     * @param fromPurchaseMonth the subject's accounts from the purchase's month to the current one, excluded
+     * @return the index of that month in {@code fromPurchaseMonth}, or -1 when it is empty
      */
-    public static long lapsedSpent(QuotaAccount purchaseMonth, long lapsedBefore, long tokens) {
-        long unspent = purchaseMonth == null ? 0 : unspentPurchased(purchaseMonth) - Math.max(0, lapsedBefore);
-        return tokens - Math.min(tokens, Math.max(0, unspent));
+    public static int lapsedMonth(java.util.List<QuotaAccount> fromPurchaseMonth) {
+        int i = fromPurchaseMonth.isEmpty() ? -1 : 0;
+        while (i >= 0 && i + 1 < fromPurchaseMonth.size() && fromPurchaseMonth.get(i + 1).carried() > 0) {
+            i++;
+        }
+        return i;
+    }
+
+    /**
+     * What a lapsed refund does to the month its purchase's tokens lapsed in ({@link #lapsedRefund}): that
+     * month's new {@code granted} and {@code refund_lapsed}, the tokens it takes from that month's holds (its
+     * {@code DEBITED} event there) and the refund's {@code unrecovered}.
+     */
+    public record LapsedRefund(long granted, long lapsed, long taken, long unrecovered) {
+    }
+
+    /**
+     * A lapsed refund ({@link #refundLapsed}), split on the month its tokens lapsed in ({@link #lapsedMonth}) as a
+     * refund in that month would split it ({@link #refundable}): what that month spent of the purchase is
+     * {@code unrecovered}; what it left unspent is found there. Of that, first the purchased tokens no hold
+     * consumes: they lapsed with the month and stay in its {@code granted}, counted in its {@code refund_lapsed} so
+     * that the next refund there does not find them again (round 422; round 425: picked out of the refunded
+     * purchases by their instant, A's refund through a clock 2 s behind, landed in February, was left out, and B's
+     * refund found January's 8,000 unspent tokens again: 0 unrecovered for 2,000 spent). Then those its holds
+     * still hold, which a late commit can spend: the refund takes them, and the month's purchased tokens drop to
+     * what it consumes (spends or holds) less the take, its lapsed ones gone with them ({@code refund_lapsed} back
+     * to 0), as {@link #refundTakeLowering} lowers a closed month with rollover on: a late commit overdraws the
+     * month by what it spends of the take, and a release gives nothing back (round 425: January's agent call held
+     * A's 5,000 at the turn, A was refunded in February with 0 unrecovered, and the call's late commit spent them
+     * inside January's untouched limit).
+     *
+     * @param month        the account of the month the purchase's tokens lapsed in, {@code null} if none is kept
+     * @param lapsedBefore that month's {@code refund_lapsed}
+     */
+    public static LapsedRefund lapsedRefund(QuotaAccount month, long lapsedBefore, long tokens) {
+        if (month == null) {
+            return new LapsedRefund(0, 0, 0, tokens);
+        }
+        long before = Math.max(0, lapsedBefore);
+        QuotaAccount left = withCredit(month, month.allocated(), month.granted() - before);
+        long found = refundable(left, tokens);
+        long taken = Math.max(0, found - (unspentPurchased(left) - purchasedHeld(left)));
+        return taken == 0 ? new LapsedRefund(month.granted(), before + found, 0, tokens - found)
+                : new LapsedRefund(left.granted() - found, 0, taken, tokens - found);
     }
 
     /**

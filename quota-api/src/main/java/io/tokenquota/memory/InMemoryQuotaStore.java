@@ -485,14 +485,16 @@ public final class InMemoryQuotaStore implements QuotaStore {
             Account account = tx.currentAccount(credit.request.subject());
             long tokens = credit.request.tokens();
             // with rollover off a purchase of a closed month lapsed with it: the current month's purchased tokens
-            // are other purchases', and what is unrecovered is what its own month spent of it (round 422)
+            // are other purchases', and the refund is split on the month its tokens lapsed in (rounds 422, 425)
             boolean lapsed = LedgerRules.refundLapsed(credit.month, account.month, policy);
+            Account own = lapsed ? lapsedMonth(account.subject, credit.month, account.month) : null;
+            LedgerRules.LapsedRefund lapse = lapsed ? LedgerRules.lapsedRefund(own == null ? null : own.snapshot(),
+                    own == null ? 0 : own.refundLapsed, tokens) : null;
             long debit = lapsed ? 0 : LedgerRules.refundable(account.snapshot(), tokens);
             tx.touch(account);
             account.granted -= debit;
             account.updatedAt = tx.now;
-            long rest = lapsed ? LedgerRules.lapsedSpent(snapshotOf(account.subject, credit.month), lapsedBefore(credit),
-                    tokens) : tokens - debit;
+            long rest = lapsed ? lapse.unrecovered() : tokens - debit;
             Map<Account, Long> takes = new LinkedHashMap<>();
             if (policy.rolloverPurchased()) {
                 // purchased tokens that holds of closed months still hold are not spent either
@@ -530,29 +532,28 @@ public final class InMemoryQuotaStore implements QuotaStore {
                 closed.updatedAt = tx.now;
                 tx.log(closed, EventKind.DEBITED, take, 0, null, transactionId, credit.request.reason());
             });
+            if (own != null && (lapse.granted() != own.granted || lapse.lapsed() != own.refundLapsed)) {
+                tx.touch(own);
+                own.granted = lapse.granted();
+                own.refundLapsed = lapse.lapsed();
+                own.updatedAt = tx.now;
+                if (lapse.taken() > 0) {
+                    tx.log(own, EventKind.DEBITED, lapse.taken(), 0, null, transactionId, credit.request.reason());
+                }
+            }
             return credit.snapshot();
         });
     }
 
     /**
-     * Of the purchases credited in {@code credit}'s month and refunded once that month closed, their tokens less
-     * their {@code unrecovered}: what those lapsed refunds found unspent there ({@link LedgerRules#lapsedSpent}).
+     * The account of the month the tokens of a purchase credited in {@code purchaseMonth} lapsed in
+     * ({@link LedgerRules#lapsedMonth}), {@code null} if none is kept.
      */
-    private long lapsedBefore(Credit credit) {
-        Instant closed = policy.resetOf(credit.month);
-        long lapsed = 0;
-        for (Credit c : purchases.values()) {
-            if (c.status == PurchaseStatus.REFUNDED && credit.month.equals(c.month)
-                    && c.request.subject().equals(credit.request.subject()) && !c.processedAt.isBefore(closed)) {
-                lapsed += c.request.tokens() - c.unrecovered;
-            }
-        }
-        return lapsed;
-    }
-
-    private QuotaAccount snapshotOf(String subject, YearMonth month) {
-        Account a = accounts.get(subject).get(month);
-        return a == null ? null : a.snapshot();
+    private Account lapsedMonth(String subject, YearMonth purchaseMonth, YearMonth current) {
+        List<Account> months = new ArrayList<>(accounts.get(subject).subMap(purchaseMonth, true, current, false)
+                .values());
+        int i = LedgerRules.lapsedMonth(months.stream().map(Account::snapshot).toList());
+        return i < 0 ? null : months.get(i);
     }
 
     @Override
@@ -1083,6 +1084,11 @@ public final class InMemoryQuotaStore implements QuotaStore {
          * ({@link LedgerRules#absorbsBehindTakes}).
          */
         long refundAbsorbedBehind;
+        /**
+         * A closed month's, with rollover off: its purchased tokens that refunds of its purchases found unspent once
+         * it closed and left in {@code granted} (they lapsed with it) ({@link LedgerRules#lapsedRefund}).
+         */
+        long refundLapsed;
         long granted;
         long carried;
         long used;

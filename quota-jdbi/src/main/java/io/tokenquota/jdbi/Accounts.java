@@ -276,15 +276,16 @@ final class Accounts {
      * A month's account as {@link Sql#lockMonthsOfRefunds} reads it, with what refunds left on it: of its
      * allowance, refunds' spent parts ({@code refund_absorbed}) and the part of those behind an earlier take
      * ({@code refund_absorbed_behind}); and, for a closed month, how much refunds' takes lowered its
-     * {@code granted} ({@code refund_taken}).
+     * {@code granted} ({@code refund_taken}) and, with rollover off, the purchased tokens lapsed refunds found
+     * unspent there ({@code refund_lapsed}).
      */
     record MonthRow(QuotaAccount account, long refundAbsorbed, long absorbedBehind, long refundTaken,
-                    boolean superseded) {
+                    long refundLapsed, boolean superseded) {
     }
 
     static final org.jdbi.v3.core.mapper.RowMapper<MonthRow> MONTH = (rs, ctx) -> new MonthRow(
             Rows.ACCOUNT.map(rs, ctx), rs.getLong("refund_absorbed"), rs.getLong("refund_absorbed_behind"),
-            rs.getLong("refund_taken"), rs.getBoolean("superseded"));
+            rs.getLong("refund_taken"), rs.getLong("refund_lapsed"), rs.getBoolean("superseded"));
 
     QuotaAccount lockAccount(Handle h, String subject, YearMonth month) {
         return h.createQuery(sql.lockAccount).bind("subject", subject).bind("month", Rows.month(month))
@@ -330,6 +331,12 @@ final class Accounts {
     QuotaAccount takeForRefund(Handle h, QuotaAccount before, long lowering, Instant now) {
         return accountQuery(h, sql.takeForRefund, before.subject(), before.month(), now)
                 .bind("lowering", lowering).map(Rows.ACCOUNT).one();
+    }
+
+    /** Sets a locked closed month's {@code granted} and {@code refund_lapsed} as a lapsed refund split on it. */
+    QuotaAccount setLapsed(Handle h, QuotaAccount before, long granted, long lapsed, Instant now) {
+        return accountQuery(h, sql.setLapsedOfLocked, before.subject(), before.month(), now)
+                .bind("granted", granted).bind("lapsed", lapsed).map(Rows.ACCOUNT).one();
     }
 
     boolean superseded(Handle h, String subject, YearMonth month) {

@@ -284,8 +284,8 @@ final class Purchases {
      * One {@code DEBITED} event per month taken from; the current month's always, with the part already
      * spent ({@code unrecovered}) as its overage, and as its tokens all it took from the month's
      * {@code granted}: the unspent tokens and those the month spent, which become its allowance
-     * ({@link LedgerRules#refundAbsorbed}). With rollover off a purchase of an earlier month takes nothing and its
-     * {@code unrecovered} is what its own month spent of it ({@link LedgerRules#refundLapsed}, round 422). Empty
+     * ({@link LedgerRules#refundAbsorbed}). With rollover off a purchase of an earlier month takes nothing from the
+     * current month and is split on its own month ({@link LedgerRules#lapsedRefund}, rounds 422 and 425). Empty
      * when the purchase is no longer completed.
      */
     private Optional<Debits> debit(Handle h, Op op, Purchase purchase, YearMonth month) {
@@ -295,7 +295,8 @@ final class Purchases {
             return Optional.empty();
         }
         // with rollover off a purchase of a closed month lapsed with it: the current month's purchased tokens are
-        // other purchases', and what is unrecovered is what its own month (locked too) spent of it (round 422)
+        // other purchases', and the refund is split on the month its tokens lapsed in: the months from its own on
+        // are locked too (rounds 422, 425)
         boolean lapsed = LedgerRules.refundLapsed(purchase.month(), month, policy);
         List<Accounts.MonthRow> rows = h.createQuery(sql.lockMonthsOfRefunds).bind("subject", subject)
                 .bind("month", Rows.month(month)).bind("purchaseMonth", Rows.month(lapsed ? purchase.month() : month))
@@ -333,8 +334,25 @@ final class Purchases {
             closedTakes.add(new long[] {i, take});
             left -= take;
         }
-        long unrecovered = lapsed ? LedgerRules.lapsedSpent(monthOf(locked, purchase.month()),
-                lapsedBefore(h, purchase), tokens) : left;
+        long unrecovered = left;
+        if (lapsed) {
+            int first = 0;
+            while (locked.get(first).month().isBefore(purchase.month())) {
+                first++;
+            }
+            int at = LedgerRules.lapsedMonth(locked.subList(first, locked.size() - 1));
+            Accounts.MonthRow own = at < 0 ? null : rows.get(first + at);
+            LedgerRules.LapsedRefund lapse = LedgerRules.lapsedRefund(own == null ? null : own.account(),
+                    own == null ? 0 : own.refundLapsed(), tokens);
+            unrecovered = lapse.unrecovered();
+            if (own != null && (lapse.granted() != own.account().granted() || lapse.lapsed() != own.refundLapsed())) {
+                changes.add(new QuotaAccount[] {own.account(), accounts.setLapsed(h, own.account(), lapse.granted(),
+                        lapse.lapsed(), op.now)});
+            }
+            if (lapse.taken() > 0) {
+                closedTakes.add(new long[] {first + at, lapse.taken()});
+            }
+        }
         long absorbed = lapsed ? 0 : LedgerRules.refundAbsorbed(current, fromCurrent, unrecovered);
         // behind an earlier refund's take that still stands, a raise frees tokens for that take first (round 318)
         long behind = absorbed > 0 && LedgerRules.absorbsBehindTakes(earlierTakes) ? absorbed : 0;
@@ -357,20 +375,6 @@ final class Purchases {
                     purchase.transactionId(), purchase.reason(), op.now));
         }
         return Optional.of(new Debits(events, changes));
-    }
-
-    private static QuotaAccount monthOf(List<QuotaAccount> accounts, YearMonth month) {
-        return accounts.stream().filter(a -> a.month().equals(month)).findFirst().orElse(null);
-    }
-
-    /**
-     * Of the subject's purchases credited in {@code purchase}'s month and refunded once it closed, their tokens less
-     * their {@code unrecovered} ({@link LedgerRules#lapsedSpent}); that month's row is locked, so they are all in.
-     */
-    private long lapsedBefore(Handle h, Purchase purchase) {
-        return h.createQuery(sql.sumLapsedRefunds).bind("subject", purchase.subject())
-                .bind("month", Rows.month(purchase.month()))
-                .bind("closed", Rows.timestamp(policy.resetOf(purchase.month()))).mapTo(Long.class).one();
     }
 
     private record Debits(List<LedgerEvent> events, List<QuotaAccount[]> changes) {

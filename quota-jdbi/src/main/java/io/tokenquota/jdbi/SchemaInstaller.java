@@ -26,7 +26,7 @@ final class SchemaInstaller {
      */
     private static final List<String> VERSIONS = List.of("V1__token_quota.sql", "V2__event_usage.sql",
             "V3__teams.sql", "V4__hold_on_finish.sql", "V5__keys_nulls_distinct.sql",
-            "V6__refund_absorbed.sql", "V7__refund_taken.sql");
+            "V6__refund_absorbed.sql", "V7__refund_taken.sql", "V8__refund_lapsed.sql");
     /** The advisory lock installers of one PostgreSQL database take turns on (any fixed number; "tq" in ASCII). */
     private static final long INSTALL_LOCK_KEY = 0x7471L;
     private static final Object H2_INSTALL_LOCK = new Object();

@@ -90,12 +90,12 @@ final class Sql {
      * of the refunds' takes: the current month, the closed months that still hold tokens (a refund may take
      * them) and those with refunds' takes on record (a plan change may move them, round 318). A closed month
      * never gets a hold again, and only a refund that locked it records a take, so every month either may
-     * write is in the set. {@code :purchaseMonth} adds a lapsed purchase's own month, which a refund reads
-     * ({@code LedgerRules.lapsedSpent}, round 422; others bind {@code :month}).
+     * write is in the set. {@code :purchaseMonth} adds a lapsed purchase's own month and those after it, one of
+     * which a refund is split on ({@code LedgerRules.lapsedMonth}, rounds 422 and 425; others bind {@code :month}).
      */
     final String lockMonthsOfRefunds = "SELECT " + ACCOUNT_COLUMNS + ", refund_absorbed, refund_absorbed_behind,"
-            + " refund_taken, superseded FROM tq_account WHERE subject = :subject"
-            + " AND (plan_month = :month OR plan_month = :purchaseMonth"
+            + " refund_taken, refund_lapsed, superseded FROM tq_account WHERE subject = :subject"
+            + " AND (plan_month = :month OR (plan_month >= :purchaseMonth AND plan_month < :month)"
             + " OR (plan_month < :month AND (reserved > 0 OR refund_taken > 0)))"
             + " ORDER BY plan_month" + FOR_UPDATE;
     /**
@@ -113,6 +113,8 @@ final class Sql {
     final String changePlanOfLocked;
     /** A locked closed month's purchased tokens and takes after a plan change moved them. */
     final String setTakeOfLocked;
+    /** A locked closed month's purchased tokens and {@code refund_lapsed} after a lapsed refund split on it. */
+    final String setLapsedOfLocked;
     /** Writes a locked account's balance as computed by {@code LedgerRules}. */
     final String setAccountBalance;
     /**
@@ -380,12 +382,6 @@ final class Sql {
             + " WHERE transaction_id = :tx AND status IN ('pending', 'failed')";
     final String refundCompletedPurchase = "UPDATE tq_purchase SET status = 'refunded', unrecovered = :unrecovered,"
             + " processed_at = :now WHERE transaction_id = :tx AND status = 'completed'";
-    /**
-     * Of the subject's purchases credited in {@code :month} and refunded once it closed, their tokens less their
-     * {@code unrecovered}: what those lapsed refunds found unspent there ({@code LedgerRules.lapsedSpent}).
-     */
-    final String sumLapsedRefunds = "SELECT COALESCE(SUM(tokens - unrecovered), 0) FROM tq_purchase"
-            + " WHERE subject = :subject AND plan_month = :month AND status = 'refunded' AND processed_at >= :closed";
     final String sumPurchasesOfMonth = "SELECT purchase_type, currency, COUNT(*) AS purchases,"
             + " SUM(tokens) AS tokens, SUM(COALESCE(amount, 0)) AS amount FROM tq_purchase"
             + " WHERE plan_month = :month AND status IN ('completed', 'refunded') GROUP BY purchase_type, currency";
@@ -413,6 +409,8 @@ final class Sql {
         changePlanOfLocked = returning("UPDATE tq_account SET allocated = :allocated, refund_absorbed = :absorbed,"
                 + " refund_absorbed_behind = :behind, granted = :granted" + touched + ACCOUNT_KEY);
         setTakeOfLocked = returning("UPDATE tq_account SET granted = :granted, refund_taken = :taken" + touched
+                + ACCOUNT_KEY);
+        setLapsedOfLocked = returning("UPDATE tq_account SET granted = :granted, refund_lapsed = :lapsed" + touched
                 + ACCOUNT_KEY);
         takeForRefund = returning("UPDATE tq_account SET granted = granted - :lowering,"
                 + " refund_taken = refund_taken + :lowering" + touched + ACCOUNT_KEY);

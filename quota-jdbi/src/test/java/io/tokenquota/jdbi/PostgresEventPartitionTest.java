@@ -276,12 +276,12 @@ class PostgresEventPartitionTest {
         }
     }
 
-    /** The dialect's migration files, V1 to V7 in order, as one script. */
+    /** The dialect's migration files, V1 to V8 in order, as one script. */
     private String migrationFiles() throws IOException {
         StringBuilder all = new StringBuilder();
         for (String file : new String[] {"V1__token_quota.sql", "V2__event_usage.sql", "V3__teams.sql",
                 "V4__hold_on_finish.sql", "V5__keys_nulls_distinct.sql", "V6__refund_absorbed.sql",
-                "V7__refund_taken.sql"}) {
+                "V7__refund_taken.sql", "V8__refund_lapsed.sql"}) {
             try (InputStream in = getClass().getResourceAsStream(Dialect.POSTGRESQL.schemaResource(file))) {
                 all.append(new String(in.readAllBytes(), StandardCharsets.UTF_8)).append('\n');
             }

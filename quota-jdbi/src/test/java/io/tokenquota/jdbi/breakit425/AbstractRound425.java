@@ -18,8 +18,14 @@ import java.time.Duration;
 import java.time.Instant;
 import java.time.YearMonth;
 import java.time.ZoneOffset;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.UUID;
+import java.util.concurrent.CyclicBarrier;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
@@ -100,7 +106,7 @@ abstract class AbstractRound425 {
      * (used 15,000 = 10,000 allowance + A's 5,000). Right: those 5,000 spent tokens of a refunded pack are recorded,
      * as {@code unrecovered} or as January's overdraft (a refund in January with the hold open takes the held tokens
      * and the late commit overdraws January by 5,000; the same calls with the commit before the refund record
-     * 5,000 unrecovered: the control below). Found: the refund counted January's held tokens as "not spent"
+     * 5,000 unrecovered: the control below). Found and fixed: the refund counted January's held tokens as "not spent"
      * ({@code lapsedSpent}: unrecovered 0) and took nothing; the late commit then spent them inside January's
      * untouched limit (granted still 5,000): 5,000 tokens of a refunded pack, neither unrecovered nor overdrawn.
      */
@@ -143,6 +149,30 @@ abstract class AbstractRound425 {
                 () -> assertEquals(PACK, now.unrecovered(), now.toString()));
     }
 
+    /**
+     * Two packs and a hold of part of them: January's A and B (10,000), the allowance spent, an agent call holding
+     * 6,000 at the turn (4,000 bought tokens unconsumed). A's refund in February finds 4,000 lapsed and takes 1,000
+     * of the hold; the late commit overdraws January by those 1,000, and B's refund then finds nothing unspent: the
+     * 6,000 bought tokens January spent are recorded once (A 0, B 5,000, January's overdraft 1,000).
+     */
+    @Test
+    void lapsedRefundTakesOnlyWhatTheHoldsNeedBeyondTheLapsedTokens() {
+        QuotaStore store = store(policy(false));
+        String s = p + "buyer";
+        buy(store, p + "pi-a", s);
+        buy(store, p + "pi-b", s);
+        spend(store, s, 10_000, "call-1");
+        Reservation agent = store.reserve(s, 6_000, p + "agent");
+        clock.set(Instant.parse("2031-02-10T12:00:00Z"));
+        Purchase a = store.refund(p + "pi-a");
+        store.commit(agent.id(), 6_000);
+        Purchase b = store.refund(p + "pi-b");
+        QuotaAccount jan = store.account(s, JAN).orElseThrow();
+        assertAll(() -> assertEquals(List.of(10_000L, PACK, 0L, 16_000L, 0L), view(jan), jan.toString()),
+                () -> assertEquals(List.of(0L, PACK, 1_000L), List.of(a.unrecovered(), b.unrecovered(),
+                        overdraft(jan)), a + " " + b));
+    }
+
     /** Control: the refund inside January with the hold open, then the commit: January overdraws by 5,000. */
     @Test
     void controlRefundInItsOwnMonthThenTheCommit() {
@@ -161,6 +191,55 @@ abstract class AbstractRound425 {
                 () -> assertEquals(PACK, now.unrecovered() + overdraft(jan), view(jan) + " " + now));
     }
 
+    /**
+     * The refund racing the late commit, through two instances (the in-memory reference: one store, two threads),
+     * for eight buyers with F1's January. Whichever lands first, the accounts end as that order does one call after
+     * the other: the commit first, 5,000 unrecovered and January untouched; the refund first, 0 unrecovered and
+     * January's purchased tokens taken (granted 0), the commit overdrawing it by 5,000. Either way A's 5,000 spent
+     * tokens are recorded once.
+     */
+    @Test
+    void refundRacingTheLateCommitEndsAsOneOrderOrTheOther() throws Exception {
+        QuotaStore one = store(policy(false));
+        QuotaStore two = secondInstance(one, policy(false));
+        int buyers = 8;
+        List<Reservation> agents = new ArrayList<>();
+        for (int i = 0; i < buyers; i++) {
+            buy(one, p + "pi-" + i, p + "buyer-" + i);
+            spend(one, p + "buyer-" + i, 10_000, "call-" + i);
+            agents.add(one.reserve(p + "buyer-" + i, PACK, p + "agent-" + i));
+        }
+        clock.set(Instant.parse("2031-02-10T12:00:00Z"));
+        ExecutorService pool = Executors.newFixedThreadPool(2);
+        try {
+            for (int i = 0; i < buyers; i++) {
+                String tx = p + "pi-" + i;
+                String agent = agents.get(i).id();
+                CyclicBarrier start = new CyclicBarrier(2);
+                Future<Purchase> refund = pool.submit(() -> {
+                    start.await();
+                    return one.refund(tx);
+                });
+                Future<?> commit = pool.submit(() -> {
+                    start.await();
+                    return two.commit(agent, PACK);
+                });
+                refund.get(30, TimeUnit.SECONDS);
+                commit.get(30, TimeUnit.SECONDS);
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+        for (int i = 0; i < buyers; i++) {
+            QuotaAccount jan = one.account(p + "buyer-" + i, JAN).orElseThrow();
+            Purchase a = one.purchase(p + "pi-" + i).orElseThrow();
+            List<Long> end = a.unrecovered() == PACK ? List.of(10_000L, PACK, 0L, 15_000L, 0L)
+                    : List.of(10_000L, 0L, 0L, 15_000L, 0L);
+            assertEquals(end, view(jan), "buyer " + i + ": " + a);
+            assertEquals(PACK, a.unrecovered() + overdraft(jan), "buyer " + i + ": " + a);
+        }
+    }
+
     // ------------------------------------------------------------------ a refund through a lagging clock
 
     /**
@@ -170,7 +249,7 @@ abstract class AbstractRound425 {
      * through a lagging clock lands in the subject's latest month, February), so A's refund is lapsed: unrecovered
      * 0 (8,000 unspent). On February 10 B is refunded. Right: B's unrecovered is 2,000 (January's 8,000 unspent,
      * less A's 5,000 that A's refund found there: 3,000 for B's 5,000), the 2,000 spent of the two packs recorded
-     * once. Found: {@code lapsedBefore} ({@code Sql.sumLapsedRefunds}: {@code processed_at >= closed}; the in-memory
+     * once. Found and fixed: {@code lapsedBefore} ({@code Sql.sumLapsedRefunds}: {@code processed_at >= closed}; the in-memory
      * {@code !processedAt.isBefore(closed)}) picks the lapsed refunds by their instant, not by their month: A's,
      * stamped 23:59:58, is left out, B's refund counts January's 8,000 unspent tokens again, unrecovered 0, and the
      * 2,000 spent tokens of two refunded packs are recorded nowhere.
@@ -223,7 +302,7 @@ abstract class AbstractRound425 {
      * {@code rolloverPurchased(false)}; the in-memory reference keeps one policy, its "second instance" is itself).
      * January: pack A (5,000), none of it spent; February carries A's 5,000 and spends all of it (15,000 used on a
      * 10,000 allowance). March: A refunded. Right: unrecovered 5,000 (every token of A was spent, in February).
-     * Found on the SQL stores: the refund is "lapsed" (rollover off now, A credited in January) and
+     * Found and fixed on the SQL stores: the refund is "lapsed" (rollover off now, A credited in January) and
      * {@code lapsedSpent} reads only January, where A is unspent: unrecovered 0, February's 5,000 spent tokens of
      * the refunded pack recorded nowhere.
      */
