@@ -1,0 +1,181 @@
+package io.tokenquota.jdbi.breakit427;
+
+import static org.junit.jupiter.api.Assertions.assertAll;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import io.tokenquota.Currency;
+import io.tokenquota.Purchase;
+import io.tokenquota.PurchaseRequest;
+import io.tokenquota.PurchaseType;
+import io.tokenquota.QuotaAccount;
+import io.tokenquota.QuotaPolicy;
+import io.tokenquota.QuotaStore;
+import io.tokenquota.Reservation;
+import io.tokenquota.testkit.MutableClock;
+import java.math.BigDecimal;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.YearMonth;
+import java.time.ZoneOffset;
+import java.util.List;
+import java.util.UUID;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Round 427 (a ledger round): the lapsed refund of rounds 422 and 425 ({@code rolloverPurchased(false)}, a purchase
+ * credited in an earlier month: {@code LedgerRules.refundLapsed}, {@code lapsedMonth}, {@code lapsedRefund};
+ * {@code InMemoryQuotaStore.refund}; quota-jdbi {@code Purchases.debit}) on the in-memory reference, H2 and
+ * PostgreSQL. The events are those a host's Stripe handler maps: {@code payment_intent.processing} (recordPending),
+ * {@code payment_intent.succeeded} (complete, with {@code amount_received} and {@code currency}),
+ * {@code charge.refunded} (refund) (docs.stripe.com/api/events/types). The model calls are holds (reserve) and their
+ * commits, as the filter makes them (README, "Settlement").
+ *
+ * <p>The rule under test (docs/semantics.md, "Credits and refunds"; README, "a refund debits purchased tokens that
+ * are not spent"): with rollover off, a refund of an earlier month's purchase is split "on the month its tokens
+ * lapsed in". A pack whose tokens the current month still carries has not lapsed: every token of a refunded pack
+ * the user spent must be either taken back or recorded ({@code unrecovered}, or an overdraft), and no token of it
+ * stays available.
+ *
+ * <p>Rollover is a per-instance policy ({@code QuotaPolicy.rolloverPurchased}); a host turning it off does so by
+ * deploying instances with the new policy, which happens on some day of a month, not at its first instant: the month
+ * under way was opened (and carried its purchased tokens) while rollover was on. The in-memory reference keeps one
+ * policy: its "second instance" is itself, rollover stays on, and its runs are controls.
+ */
+abstract class AbstractRound427 {
+    protected abstract QuotaStore store(QuotaPolicy policy);
+
+    /** Another instance over the same database (the in-memory reference: the same store). */
+    protected abstract QuotaStore secondInstance(QuotaStore first, QuotaPolicy policy);
+
+    protected abstract List<YearMonth> dropEventsPastHistory(QuotaStore store);
+
+    static final long PACK = 5_000;
+    static final YearMonth JAN = YearMonth.of(2031, 1);
+    static final YearMonth FEB = YearMonth.of(2031, 2);
+
+    protected String p;
+    protected MutableClock clock;
+
+    @BeforeEach
+    void start() {
+        p = "r427" + UUID.randomUUID().toString().substring(0, 8) + "-";
+        clock = new MutableClock(Instant.parse("2031-01-10T12:00:00Z"));
+    }
+
+    QuotaPolicy policy(boolean rollover) {
+        return QuotaPolicy.builder().clock(clock).zone(ZoneOffset.UTC).defaultAllocation(10_000)
+                .rolloverPurchased(rollover).holdTtl(Duration.ofMinutes(10)).historyMonths(24).build();
+    }
+
+    static List<Long> view(QuotaAccount a) {
+        return List.of(a.allocated(), a.granted(), a.carried(), a.used(), a.reserved());
+    }
+
+    /** payment_intent.processing as recorded: 33.00 USD by card. */
+    static PurchaseRequest pending(String tx, String s) {
+        return new PurchaseRequest(tx, s, PACK, PurchaseType.PURCHASE, "card", new BigDecimal("33.00"),
+                Currency.USD, null);
+    }
+
+    void buy(QuotaStore store, String tx, String s) {
+        store.recordPending(pending(tx, s));
+        store.complete(tx, new BigDecimal("33.00"), Currency.USD);
+    }
+
+    /** One model call that used {@code tokens}: held, then committed at once. */
+    void spend(QuotaStore store, String s, long tokens, String key) {
+        Reservation r = store.reserve(s, tokens, p + key);
+        store.commit(r.id(), tokens);
+    }
+
+    /** What a month overdrew (used beyond its limit). */
+    static long overdraft(QuotaAccount a) {
+        return Math.max(0, a.used() - a.limit());
+    }
+
+    // ------------------------------------------------------------------ rollover turned off during a month
+
+    /**
+     * January (rollover on): pack A (5,000) bought, none of it spent. February 1st: the month opens on an instance
+     * with rollover on and carries A's 5,000. On February 10 the host deploys instances with
+     * {@code rolloverPurchased(false)}; the user had spent A's carried tokens in February (15,000 used on the 10,000
+     * allowance) before that. February 20: A is refunded through a new instance. Right: unrecovered 5,000 (every
+     * token of A was spent, in February), as for the same refund made by a rollover-on instance (control below),
+     * and as round 425's refund in March records it. Today: the refund is "lapsed" (rollover off, A credited in
+     * January), {@code lapsedMonth} looks only at the closed months and splits it on January, where A is unspent:
+     * unrecovered 0, and the 5,000 tokens of a refunded pack February spent are recorded nowhere.
+     */
+    @Test
+    void refundAfterRolloverTurnedOffMidMonthCountsWhatTheCurrentMonthSpent() {
+        QuotaStore first = store(policy(true));
+        String s = p + "buyer";
+        String a = p + "pi-jan";
+        buy(first, a, s);
+        clock.set(Instant.parse("2031-02-05T12:00:00Z"));
+        spend(first, s, 15_000, "call-feb");
+        clock.set(Instant.parse("2031-02-20T12:00:00Z"));
+        QuotaStore later = secondInstance(first, policy(false));
+        Purchase r = later.refund(a);
+        QuotaAccount feb = later.account(s, FEB).orElseThrow();
+        assertAll(() -> assertEquals(15_000L, feb.used(), feb.toString()),
+                () -> assertEquals(PACK, r.unrecovered() + overdraft(feb), "A, carried into February and spent"
+                        + " there, refunded in February after rollover was turned off: " + r + "; February "
+                        + view(feb)));
+    }
+
+    /** Control: the same calls, the refund made by an instance with rollover still on: 5,000 unrecovered. */
+    @Test
+    void controlRefundMidMonthWithRolloverOn() {
+        QuotaStore first = store(policy(true));
+        String s = p + "buyer";
+        String a = p + "pi-jan";
+        buy(first, a, s);
+        clock.set(Instant.parse("2031-02-05T12:00:00Z"));
+        spend(first, s, 15_000, "call-feb");
+        clock.set(Instant.parse("2031-02-20T12:00:00Z"));
+        Purchase r = secondInstance(first, policy(true)).refund(a);
+        assertEquals(PACK, r.unrecovered(), r.toString());
+    }
+
+    /**
+     * The same turn of policy with A's carried tokens not spent yet: February opened on a rollover-on instance
+     * (carried 5,000), rollover turned off on February 10, A refunded on February 20. Right: the refund takes A's
+     * 5,000 back from February (they did not lapse: February still has them), leaving the 10,000 allowance. Today it
+     * is split on January (A unspent there: 0 unrecovered, "lapsed") and February keeps A's 5,000: the user goes on
+     * spending 15,000 tokens in February, 5,000 of them a refunded pack's, free.
+     */
+    @Test
+    void refundAfterRolloverTurnedOffMidMonthTakesTheCarriedTokens() {
+        QuotaStore first = store(policy(true));
+        String s = p + "buyer";
+        String a = p + "pi-jan";
+        buy(first, a, s);
+        clock.set(Instant.parse("2031-02-05T12:00:00Z"));
+        QuotaAccount opened = first.account(s);
+        clock.set(Instant.parse("2031-02-20T12:00:00Z"));
+        QuotaStore later = secondInstance(first, policy(false));
+        Purchase r = later.refund(a);
+        QuotaAccount feb = later.account(s);
+        assertAll(() -> assertEquals(List.of(10_000L, 0L, PACK, 0L, 0L), view(opened), opened.toString()),
+                () -> assertEquals(0L, r.unrecovered(), r.toString()),
+                () -> assertEquals(10_000L, feb.available(), "A refunded after rollover was turned off, its 5,000"
+                        + " carried tokens still in February: " + view(feb) + ", refund " + r));
+    }
+
+    /** Control: the same refund by an instance with rollover on: February keeps its 10,000 allowance only. */
+    @Test
+    void controlRefundOfCarriedTokensWithRolloverOn() {
+        QuotaStore first = store(policy(true));
+        String s = p + "buyer";
+        String a = p + "pi-jan";
+        buy(first, a, s);
+        clock.set(Instant.parse("2031-02-05T12:00:00Z"));
+        first.account(s);
+        clock.set(Instant.parse("2031-02-20T12:00:00Z"));
+        Purchase r = secondInstance(first, policy(true)).refund(a);
+        QuotaAccount feb = first.account(s);
+        assertAll(() -> assertEquals(0L, r.unrecovered(), r.toString()),
+                () -> assertEquals(10_000L, feb.available(), view(feb).toString()));
+    }
+}
