@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertAll;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import io.tokenquota.Currency;
+import io.tokenquota.HoldRequest;
 import io.tokenquota.Purchase;
 import io.tokenquota.PurchaseRequest;
 import io.tokenquota.PurchaseType;
@@ -177,5 +178,73 @@ abstract class AbstractRound427 {
         QuotaAccount feb = first.account(s);
         assertAll(() -> assertEquals(0L, r.unrecovered(), r.toString()),
                 () -> assertEquals(10_000L, feb.available(), view(feb).toString()));
+    }
+
+    // ------------------------------------------------------------------ tokens that lapsed in two months
+
+    /**
+     * Rollover on in January and February, off from March (March opened by a new instance). January: packs A and B
+     * (10,000), the allowance spent, and an agent call holding 5,000 of the bought tokens at the turn (a 31-day job,
+     * {@code Limits.MAX_TTL}; round 318's "31-day job"); February carries the other 5,000 and spends them (15,000
+     * used). March 2: the agent call fails and is released (the filter releases a call the model did not answer:
+     * README, "Settlement"); with rollover off its 5,000 go back to January, where they lapse. March 10: A and B
+     * refunded. What the user really spent of the two packs: February's 5,000 (January spent only its allowance).
+     * Right: unrecovered (plus any overdraft) 5,000 in all, as when the call is released before February opens
+     * (control below). Today {@code lapsedMonth} splits both refunds on February (it carried purchased tokens), where
+     * all 5,000 carried were spent: 5,000 + 5,000 unrecovered, 5,000 more than was spent: January's lapsed tokens,
+     * never looked at, are recorded as spent, a call that never reached a model charged to the buyer.
+     */
+    @Test
+    void lapsedRefundsCountTokensThatLapsedInThePurchaseMonthAfterARelease() {
+        QuotaStore first = store(policy(true));
+        String s = p + "buyer";
+        buy(first, p + "pi-a", s);
+        buy(first, p + "pi-b", s);
+        spend(first, s, 10_000, "call-jan");
+        clock.set(Instant.parse("2031-01-31T12:00:00Z"));
+        Reservation agent = first.reserve(HoldRequest.of(s, PACK).idempotencyKey(p + "agent")
+                .ttl(Duration.ofDays(31)).build()).reservation();
+        clock.set(Instant.parse("2031-02-10T12:00:00Z"));
+        spend(first, s, 15_000, "call-feb");
+        QuotaAccount feb = first.account(s, FEB).orElseThrow();
+        clock.set(Instant.parse("2031-03-01T00:00:10Z"));
+        QuotaStore later = secondInstance(first, policy(false));
+        later.account(s);
+        clock.set(Instant.parse("2031-03-02T12:00:00Z"));
+        later.release(agent.id());
+        clock.set(Instant.parse("2031-03-10T12:00:00Z"));
+        Purchase a = later.refund(p + "pi-a");
+        Purchase b = later.refund(p + "pi-b");
+        QuotaAccount jan = later.account(s, JAN).orElseThrow();
+        QuotaAccount febAfter = later.account(s, FEB).orElseThrow();
+        assertAll(() -> assertEquals(List.of(10_000L, 0L, PACK, 15_000L, 0L), view(feb), feb.toString()),
+                () -> assertEquals(10_000L, jan.used(), jan.toString()),
+                () -> assertEquals(PACK, a.unrecovered() + b.unrecovered() + overdraft(jan) + overdraft(febAfter),
+                        "A and B, 5,000 of them spent (in February), 5,000 lapsed in January after the release: A "
+                                + a.unrecovered() + " + B " + b.unrecovered() + " unrecovered; January " + view(jan)
+                                + ", February " + view(febAfter)));
+    }
+
+    /** Control: the agent call released in February before anything else (carried 10,000): 5,000 unrecovered. */
+    @Test
+    void controlReleaseBeforeFebruarySpends() {
+        QuotaStore first = store(policy(true));
+        String s = p + "buyer";
+        buy(first, p + "pi-a", s);
+        buy(first, p + "pi-b", s);
+        spend(first, s, 10_000, "call-jan");
+        clock.set(Instant.parse("2031-01-31T12:00:00Z"));
+        Reservation agent = first.reserve(HoldRequest.of(s, PACK).idempotencyKey(p + "agent")
+                .ttl(Duration.ofDays(31)).build()).reservation();
+        clock.set(Instant.parse("2031-02-10T12:00:00Z"));
+        first.release(agent.id());
+        spend(first, s, 15_000, "call-feb");
+        clock.set(Instant.parse("2031-03-01T00:00:10Z"));
+        QuotaStore later = secondInstance(first, policy(false));
+        later.account(s);
+        clock.set(Instant.parse("2031-03-10T12:00:00Z"));
+        Purchase a = later.refund(p + "pi-a");
+        Purchase b = later.refund(p + "pi-b");
+        assertEquals(PACK, a.unrecovered() + b.unrecovered(), a + " " + b);
     }
 }
