@@ -325,14 +325,15 @@ public final class LedgerRules {
     }
 
     /**
-     * Whether the refund of a purchase credited in {@code purchaseMonth} finds none of its tokens in the
+     * Whether the refund of a purchase credited in {@code purchaseMonth} may find none of its tokens in the
      * {@code current} month: with rollover off a closed month's purchased tokens lapsed with it, so the current
      * month's purchased tokens are other purchases', paid for and not refunded. Such a refund takes nothing from
      * the current month ({@link #refundable} and {@link #refundAbsorbed} are not asked) and is split on the month
-     * its tokens lapsed in ({@link #lapsedMonth}, {@link #lapsedRefund}); the current month logs its
-     * {@code DEBITED} event of 0 tokens with the {@code unrecovered} part as overage (round 422: January's unused
-     * 5,000-token pack lapsed, February's pack bought, January's refunded in February took February's 5,000 and
-     * left the user none of the pack paid for).
+     * its tokens lapsed in ({@link #lapsedMonth}, {@link #lapsedRefund}), unless the months after the purchase's
+     * carried its tokens on to the current one, which opened while rollover was on (round 427); the current month
+     * logs its {@code DEBITED} event of 0 tokens with the {@code unrecovered} part as overage (round 422: January's
+     * unused 5,000-token pack lapsed, February's pack bought, January's refunded in February took February's 5,000
+     * and left the user none of the pack paid for).
      */
     public static boolean refundLapsed(java.time.YearMonth purchaseMonth, java.time.YearMonth current,
                                        QuotaPolicy policy) {
@@ -340,22 +341,27 @@ public final class LedgerRules {
     }
 
     /**
-     * The month a lapsed purchase's tokens lapsed in ({@link #refundLapsed}): of the subject's closed months from
-     * the one the purchase was credited in, in month order, that one, or the last of those after it that each
-     * carried purchased tokens from the one before. With rollover off throughout no month carries, and it is the
+     * The month a lapsed purchase's tokens lapsed in ({@link #refundLapsed}): of the subject's months from the one
+     * the purchase was credited in to the current one, in month order, that one, or the last of those after it that
+     * each carried purchased tokens from the one before. With rollover off throughout no month carries, and it is the
      * purchase's own; tokens carried while rollover was on lapsed where the carrying stopped (round 425: A bought
      * in January, carried into February with rollover on and spent there, refunded in March after rollover was
-     * turned off, was split on January, where A was unspent: 0 unrecovered for 5,000 spent).
+     * turned off, was split on January, where A was unspent: 0 unrecovered for 5,000 spent). None when the carrying
+     * reaches the current month: it still carries the tokens, which did not lapse, and the refund is an ordinary one
+     * ({@link #refundable}, then {@link #refundAbsorbed}), as with rollover on (round 427: February opened by an
+     * instance with rollover on, carrying January's unused pack A; A refunded on February 20 by an instance with
+     * rollover off was split on January: 0 unrecovered for the 5,000 February spent of it, or, unspent, its 5,000
+     * left usable in February).
      *
-     * @param fromPurchaseMonth the subject's accounts from the purchase's month to the current one, excluded
-     * @return the index of that month in {@code fromPurchaseMonth}, or -1 when it is empty
+     * @param fromPurchaseMonth the subject's accounts from the purchase's month to the current one, the last
+     * @return the index of that month in {@code fromPurchaseMonth}, or -1 when the carrying reaches the last
      */
     public static int lapsedMonth(java.util.List<QuotaAccount> fromPurchaseMonth) {
-        int i = fromPurchaseMonth.isEmpty() ? -1 : 0;
-        while (i >= 0 && i + 1 < fromPurchaseMonth.size() && fromPurchaseMonth.get(i + 1).carried() > 0) {
+        int i = 0;
+        while (i + 1 < fromPurchaseMonth.size() && fromPurchaseMonth.get(i + 1).carried() > 0) {
             i++;
         }
-        return i;
+        return i + 1 < fromPurchaseMonth.size() ? i : -1;
     }
 
     /**
@@ -381,13 +387,10 @@ public final class LedgerRules {
      * A's 5,000 at the turn, A was refunded in February with 0 unrecovered, and the call's late commit spent them
      * inside January's untouched limit).
      *
-     * @param month        the account of the month the purchase's tokens lapsed in, {@code null} if none is kept
+     * @param month        the account of the month the purchase's tokens lapsed in
      * @param lapsedBefore that month's {@code refund_lapsed}
      */
     public static LapsedRefund lapsedRefund(QuotaAccount month, long lapsedBefore, long tokens) {
-        if (month == null) {
-            return new LapsedRefund(0, 0, 0, tokens);
-        }
         long before = Math.max(0, lapsedBefore);
         QuotaAccount left = withCredit(month, month.allocated(), month.granted() - before);
         long found = refundable(left, tokens);

@@ -485,11 +485,14 @@ public final class InMemoryQuotaStore implements QuotaStore {
             Account account = tx.currentAccount(credit.request.subject());
             long tokens = credit.request.tokens();
             // with rollover off a purchase of a closed month lapsed with it: the current month's purchased tokens
-            // are other purchases', and the refund is split on the month its tokens lapsed in (rounds 422, 425)
-            boolean lapsed = LedgerRules.refundLapsed(credit.month, account.month, policy);
-            Account own = lapsed ? lapsedMonth(account.subject, credit.month, account.month) : null;
-            LedgerRules.LapsedRefund lapse = lapsed ? LedgerRules.lapsedRefund(own == null ? null : own.snapshot(),
-                    own == null ? 0 : own.refundLapsed, tokens) : null;
+            // are other purchases', and the refund is split on the month its tokens lapsed in (rounds 422, 425);
+            // not when the months after it carried them on to the current one, opened while rollover was on
+            // (round 427: January's pack carried into February, refunded there after rollover was turned off)
+            Account own = LedgerRules.refundLapsed(credit.month, account.month, policy)
+                    ? lapsedMonth(account.subject, credit.month, account.month) : null;
+            boolean lapsed = own != null;
+            LedgerRules.LapsedRefund lapse = lapsed ? LedgerRules.lapsedRefund(own.snapshot(), own.refundLapsed,
+                    tokens) : null;
             long debit = lapsed ? 0 : LedgerRules.refundable(account.snapshot(), tokens);
             tx.touch(account);
             account.granted -= debit;
@@ -532,7 +535,7 @@ public final class InMemoryQuotaStore implements QuotaStore {
                 closed.updatedAt = tx.now;
                 tx.log(closed, EventKind.DEBITED, take, 0, null, transactionId, credit.request.reason());
             });
-            if (own != null && (lapse.granted() != own.granted || lapse.lapsed() != own.refundLapsed)) {
+            if (lapsed && (lapse.granted() != own.granted || lapse.lapsed() != own.refundLapsed)) {
                 tx.touch(own);
                 own.granted = lapse.granted();
                 own.refundLapsed = lapse.lapsed();
@@ -547,10 +550,10 @@ public final class InMemoryQuotaStore implements QuotaStore {
 
     /**
      * The account of the month the tokens of a purchase credited in {@code purchaseMonth} lapsed in
-     * ({@link LedgerRules#lapsedMonth}), {@code null} if none is kept.
+     * ({@link LedgerRules#lapsedMonth}), {@code null} if the months after it carried them on to the current one.
      */
     private Account lapsedMonth(String subject, YearMonth purchaseMonth, YearMonth current) {
-        List<Account> months = new ArrayList<>(accounts.get(subject).subMap(purchaseMonth, true, current, false)
+        List<Account> months = new ArrayList<>(accounts.get(subject).subMap(purchaseMonth, true, current, true)
                 .values());
         int i = LedgerRules.lapsedMonth(months.stream().map(Account::snapshot).toList());
         return i < 0 ? null : months.get(i);

