@@ -457,20 +457,23 @@ public final class QuotaFilter implements Filter {
      */
     private void dispatch(ServletRequest req, ServletResponse res, FilterChain chain, ServletView view)
             throws IOException, ServletException {
-        boolean runAgain = false;
-        Object earlier = null;
-        List<Held> earlierHolds = List.of();
         if (req.getDispatcherType() == DispatcherType.REQUEST && req.getAttribute(handled) != null
                 && req.getAttribute(passing) == null) {
-            // the container runs the request again once the dispatch that held it has returned: Tomcat, when an
-            // HTTP/2 stream the client reset fails the async cycle and the endpoint's own complete() is refused,
-            // passes the request through its pipeline once more as a REQUEST dispatch, and the endpoint calls its
-            // model again (round 338 under load: two model calls, one charged). That pass is a call of its own;
-            // a REQUEST dispatch meeting this filter inside its own (mapped by path and by servlet name) is not
-            earlier = req.getAttribute(settling);
-            earlierHolds = ownHolds(req);
+            // the container runs the request again once the dispatch that held it has returned (a REQUEST
+            // dispatch meeting this filter inside its own, mapped by path and by servlet name, is not): Tomcat,
+            // when an HTTP/2 stream the client reset fails the async cycle and the endpoint's own complete() is
+            // refused, passes the request through its pipeline once more, and the endpoint calls its model again
+            // (round 338 under load: two model calls, one charged). While the call that held the request is
+            // still under way (its cycle started, not settled) the pass is part of it, as its async dispatches
+            // are: it runs through that call's own wrappers, so what it writes or reports is that call's, charged
+            // once (rounds 426 and 428: a pass that wrote nothing was charged its estimate on top, one that
+            // reported the call's figure or wrote its answer charged it twice); once that call is over, the pass
+            // is a call of its own
+            if (req.isAsyncStarted() && req.getAttribute(settling) instanceof Settlement call && !call.settled()) {
+                asyncDispatch(call.endpointRequest(), call.answer(), chain);
+                return;
+            }
             unmark(req);
-            runAgain = true;
         }
         if (req.getAttribute(handled) != null && req.getDispatcherType() == DispatcherType.ASYNC) {
             asyncDispatch(req, res, chain);
@@ -527,8 +530,7 @@ public final class QuotaFilter implements Filter {
         // "did you mean" page may call one for them: they are held as their request is (a body-less one as
         // a GET would be), and charged the usage they report, or (OPTIONS and TRACE) the estimate for
         // content under a 2xx but a TRACE's echo: Settlement#quietNow
-        Settlement.Quiet quiet = runAgain && request.isAsyncStarted() ? Settlement.Quiet.RUN_AGAIN
-                : errorPage ? Settlement.Quiet.ERROR_PAGE
+        Settlement.Quiet quiet = errorPage ? Settlement.Quiet.ERROR_PAGE
                 : "OPTIONS".equals(request.getMethod()) || "TRACE".equals(request.getMethod())
                 ? Settlement.Quiet.OPTIONS_OR_TRACE : Settlement.Quiet.NO;
         Object outer = request.getAttribute(settling);
@@ -556,27 +558,7 @@ public final class QuotaFilter implements Filter {
                 // to the assistant) is a model call of its own
                 unmark(request);
             }
-            if (quiet == Settlement.Quiet.RUN_AGAIN && !settlesLater) {
-                // the earlier call's cycle goes on: its async dispatches find its mark and settlement again
-                // (round 426: its ASYNC dispatch, unmarked, was held as a call of its own and charged twice)
-                request.setAttribute(handled, Boolean.TRUE);
-                request.setAttribute(settling, earlier);
-                earlierHolds.forEach(h -> holding(request).putIfAbsent(h, handled));
-            }
         }
-    }
-
-    /** The subjects this filter holds on the request ({@link #HOLDING}). */
-    private List<Held> ownHolds(ServletRequest request) {
-        List<Held> own = new ArrayList<>();
-        if (request.getAttribute(HOLDING) instanceof Map<?, ?> holders) {
-            holders.forEach((held, mark) -> {
-                if (handled.equals(mark)) {
-                    own.add((Held) held);
-                }
-            });
-        }
-        return own;
     }
 
     /** Forgets this filter's call on the request: a later dispatch into a protected path is a call of its own. */
@@ -1113,10 +1095,7 @@ public final class QuotaFilter implements Filter {
         keeper.running(hold, settlement::chargeSoFar);
         // an include or forward made after the page started its async cycle ends when it returns: the
         // cycle is the page's, and the page may include the model again
-        // a REQUEST dispatch finds a cycle started before it only when the container runs the request again: the
-        // cycle is the earlier call's, as it is an include's made after the page started it
-        boolean asyncBefore = (request.getDispatcherType() != DispatcherType.REQUEST || quiet == Settlement.Quiet.RUN_AGAIN)
-                && request.isAsyncStarted();
+        boolean asyncBefore = request.getDispatcherType() != DispatcherType.REQUEST && request.isAsyncStarted();
         boolean returned = false;
         try {
             chain.doFilter(held, wrapped);

@@ -74,14 +74,7 @@ final class Settlement implements AsyncListener {
          * page (a framework's error body, a site's 404 page), not a model's answer; one that calls a
          * model reports it (its usage, or its own figure).
          */
-        ERROR_PAGE,
-        /**
-         * A pass the container runs again (a REQUEST dispatch) while the async cycle of the call that held the
-         * request is still under way: content under a 2xx is an answer, judged as any call's; none is that
-         * call's, which the cycle answers (round 426: a {@code DeferredResult} handler run again finds itself
-         * processing and returns; its estimate was charged on top of the one model call).
-         */
-        RUN_AGAIN
+        ERROR_PAGE
     }
 
     private final QuotaLedger ledger;
@@ -920,10 +913,24 @@ final class Settlement implements AsyncListener {
         return switch (quiet) {
             case NO -> false;
             case ERROR_PAGE -> true;
-            case RUN_AGAIN -> !answering;
             case OPTIONS_OR_TRACE -> !answering || String.valueOf(response.getContentType())
                     .regionMatches(true, 0, "message/http", 0, "message/http".length());
         };
+    }
+
+    /** Whether the call has settled (or begun to): its hold is charged or released. */
+    boolean settled() {
+        return done.get();
+    }
+
+    /** The request as the call's endpoint got it, for a pass of the request that is part of the call. */
+    EndpointRequest endpointRequest() {
+        return endpoint;
+    }
+
+    /** The answer as the call's endpoint writes it (the wrapper this settlement reads). */
+    QuotaResponse answer() {
+        return response;
     }
 
     /** Settles once; later calls (a second async event) do nothing. */

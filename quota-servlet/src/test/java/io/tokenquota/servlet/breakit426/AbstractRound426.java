@@ -284,8 +284,8 @@ abstract class AbstractRound426 extends ModelCallRound {
      * the first pass's cycle still started, and is taken for a pass that started it ({@code asyncBefore} is only
      * computed for non-REQUEST dispatches in {@code QuotaFilter.filter}): its settlement joins the cycle and, having
      * seen nothing through its own wrapper under a 200, is charged its estimate (1,000) at the cycle's end, on top
-     * of the first call's usage. Now such a pass finds the cycle the earlier call's, settles when it returns, and
-     * one that wrote nothing is that call's, released (docs/servlet.md, rule 2b).
+     * of the first call's usage. Now a pass run again while the call is under way is part of it (round 428's
+     * fix): it runs through the call's wrappers, and the call is charged once.
      */
     @Test
     void aPassRunAgainThatCallsNoModelWhileTheCycleLivesIsNotChargedOnTop() throws Exception {

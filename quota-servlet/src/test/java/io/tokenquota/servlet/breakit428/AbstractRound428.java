@@ -169,7 +169,7 @@ abstract class AbstractRound428 extends ModelCallRound {
     }
 
     /**
-     * Finding (Jetty). The one model call reports its 5,000 tokens through the request attribute
+     * Found and fixed (Jetty). The one model call reports its 5,000 tokens through the request attribute
      * ({@link QuotaFilter#ACTUAL_TOKENS_ATTRIBUTE}, set by the worker on the request the handler was given) before
      * the container's pass run again returns; that pass calls no model and writes nothing (rule 2b: released). Its
      * settlement reads the figure off the shared request all the same (Settlement.reportedAttribute falls back to
@@ -192,7 +192,7 @@ abstract class AbstractRound428 extends ModelCallRound {
     }
 
     /**
-     * Finding (Jetty). The pass run again finds the worker's result and writes it (as Spring's handler adapter
+     * Found and fixed (Jetty). The pass run again finds the worker's result and writes it (as Spring's handler adapter
      * writes a concurrent result on the pass that finds it), the chat.completion with its usage: that pass is
      * charged 5,000. The earlier call's ASYNC dispatch then finds nothing left and writes nothing; its cycle ends
      * 200 with nothing seen through its wrapper and is charged its estimate (1,015) on top: 6,015 for one call.
