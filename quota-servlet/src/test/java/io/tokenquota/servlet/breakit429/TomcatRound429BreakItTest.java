@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit429;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class TomcatRound429BreakItTest extends AbstractRound429 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.TOMCAT;
+    }
+}
