@@ -21,6 +21,7 @@ import jakarta.servlet.ServletException;
 import jakarta.servlet.ServletRequest;
 import jakarta.servlet.ServletResponse;
 import jakarta.servlet.http.HttpServletRequest;
+import jakarta.servlet.http.HttpServletRequestWrapper;
 import jakarta.servlet.http.HttpServletResponse;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -467,10 +468,17 @@ public final class QuotaFilter implements Filter {
             // still under way (its cycle started, not settled) the pass is part of it, as its async dispatches
             // are: it runs through that call's own wrappers, so what it writes or reports is that call's, charged
             // once (rounds 426 and 428: a pass that wrote nothing was charged its estimate on top, one that
-            // reported the call's figure or wrote its answer charged it twice); once that call is over, the pass
-            // is a call of its own
+            // reported the call's figure or wrote its answer charged it twice), and a figure it reports is added
+            // to the call's as an include's is (PassAgain); once that call is over, the pass is a call of its own
             if (req.isAsyncStarted() && req.getAttribute(settling) instanceof Settlement call && !call.settled()) {
-                asyncDispatch(call.endpointRequest(), call.answer(), chain);
+                PassAgain pass = new PassAgain(call.endpointRequest());
+                try {
+                    asyncDispatch(pass, call.answer(), chain);
+                } finally {
+                    if (pass.reported != null) {
+                        call.endpointRequest().nestedReported(pass.reported);
+                    }
+                }
                 return;
             }
             unmark(req);
@@ -557,6 +565,45 @@ public final class QuotaFilter implements Filter {
                 // the model again, once per item; the error page that follows a released 404 forwards
                 // to the assistant) is a model call of its own
                 unmark(request);
+            }
+        }
+    }
+
+    /**
+     * A pass the container runs again while the call that held the request is under way, as that call's
+     * endpoint sees it ({@link #dispatch}): the figure it reports ({@link #ACTUAL_TOKENS_ATTRIBUTE}) is kept here
+     * and added to the call's charge, as an include's is ({@link EndpointRequest#nestedReported}), never taking
+     * the place of the call's own figure nor mixed with what the call's worker reports meanwhile (round 429: the
+     * pass's report of 0 for itself made the call's 5,000 free, and its own call's 3,000 replaced the worker's
+     * 5,000).
+     */
+    private static final class PassAgain extends HttpServletRequestWrapper {
+        private Object reported;
+
+        PassAgain(HttpServletRequest request) {
+            super(request);
+        }
+
+        @Override
+        public void setAttribute(String name, Object value) {
+            if (ACTUAL_TOKENS_ATTRIBUTE.equals(name)) {
+                reported = value;
+            } else {
+                super.setAttribute(name, value);
+            }
+        }
+
+        @Override
+        public Object getAttribute(String name) {
+            return ACTUAL_TOKENS_ATTRIBUTE.equals(name) ? reported : super.getAttribute(name);
+        }
+
+        @Override
+        public void removeAttribute(String name) {
+            if (ACTUAL_TOKENS_ATTRIBUTE.equals(name)) {
+                reported = null;
+            } else {
+                super.removeAttribute(name);
             }
         }
     }

@@ -180,7 +180,7 @@ abstract class AbstractRound429 extends ModelCallRound {
     }
 
     /**
-     * Finding (Jetty). The earlier call's worker calls the model once; its ASYNC dispatch writes the
+     * Found and fixed (Jetty). The earlier call's worker calls the model once; its ASYNC dispatch writes the
      * chat.completion with its usage, 5,000. The pass the container ran again meanwhile found the request
      * processing, called no model and reported 0 for itself, as an endpoint that calls no model does. Since round
      * 428 that pass runs through the call's own request wrapper, so its 0 is the call's figure, and rule 1 (the
@@ -204,7 +204,7 @@ abstract class AbstractRound429 extends ModelCallRound {
     }
 
     /**
-     * Finding (Jetty). Round 338's pass run again that calls the model at once, beside the earlier call's worker:
+     * Found and fixed (Jetty). Round 338's pass run again that calls the model at once, beside the earlier call's worker:
      * two model calls, 5,000 (the worker's figure) and 3,000 (the pass's own figure), both answers written to the
      * client. The pass reports through the call's request wrapper and its figure replaces the worker's: 3,000 is
      * charged, less than the first call alone. Every model call is paid: 8,000.
