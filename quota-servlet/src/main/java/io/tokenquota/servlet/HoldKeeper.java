@@ -205,11 +205,12 @@ final class HoldKeeper implements AutoCloseable {
      * connection timeout in turn on the request thread, and the reserve will find the store away by
      * itself.
      *
-     * @return what the subject's calls whose charges have not landed owe beyond their holds: the new
-     *     call is admitted only if its account has room for that too, so that a charge that has not
-     *     landed cannot let it past the allowance
+     * @return what the subject's calls whose charges have not landed owe beyond their holds, by their
+     *     holds' months: the new call is admitted only if its account has room for what of that reaches
+     *     its month too ({@link UnlandedCharges.Owed#against}), so that a charge that has not landed
+     *     cannot let it past the allowance
      */
-    long beforeReserve(String subject) {
+    UnlandedCharges.Owed beforeReserve(String subject) {
         Map<String, java.util.function.BooleanSupplier> attempts = unsettled.get(subject);
         if (attempts != null) {
             for (java.util.function.BooleanSupplier attempt : attempts.values()) {
@@ -231,8 +232,8 @@ final class HoldKeeper implements AutoCloseable {
         return unlanded.owedBySubject(subject);
     }
 
-    /** What the team's members' calls whose charges have not landed owe beyond their holds. */
-    long owedByTeam(String teamId) {
+    /** What the team's members' calls whose charges have not landed owe beyond their holds, by their holds' months. */
+    UnlandedCharges.Owed owedByTeam(String teamId) {
         return unlanded.owedByTeam(teamId);
     }
 

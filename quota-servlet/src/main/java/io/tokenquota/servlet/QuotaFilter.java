@@ -953,7 +953,7 @@ public final class QuotaFilter implements Filter {
         // fitting, which fits to what is left once that is paid (round 359: a team-mate's stream that had
         // reported 15,000 of the team's 20,000 on a 1,008 hold left 5,000, and a call asking 8,000 was
         // fitted to the ledger's 18,992, held unfitted and refused 429 for the 13,992 owed, not sent 4,992)
-        long owed = keeper.beforeReserve(subject);
+        UnlandedCharges.Owed owed = keeper.beforeReserve(subject);
         Fitted fitted = spliceable == null || fitMinimum == 0 ? null
                 : fit(subject, owed, spliceable, charset, estimate, asked.countedOutput(), asked.budget, weighing, path,
                 query, state.held());
@@ -996,12 +996,13 @@ public final class QuotaFilter implements Filter {
                     estimate = room;
                 }
             }
-            if (owed > 0) {
+            if (owed.any()) {
                 // refused before it holds anything, so that an Idempotency-Key is not spent on a refusal
                 QuotaAccount now = ledger.account(subject);
-                if (now.available() < estimate + owed) {
-                    throw new QuotaExceededException(subject, Math.min(Limits.MAX_TOKENS, estimate + owed),
-                            now.limit(), Math.max(0, now.available() - owed), ledger.policy().resetOf(now.month()));
+                long owes = owed.against(now, ledger.policy());
+                if (now.available() < estimate + owes) {
+                    throw new QuotaExceededException(subject, Math.min(Limits.MAX_TOKENS, estimate + owes),
+                            now.limit(), Math.max(0, now.available() - owes), ledger.policy().resetOf(now.month()));
                 }
             }
             reserved = ledger.reserve(HoldRequest.of(subject, estimate)
@@ -1039,12 +1040,13 @@ public final class QuotaFilter implements Filter {
         // the subject's (and its team-mates') calls in this JVM owe that much beyond their holds, and their
         // charges have not landed: past it the call would be served beyond the allowance. Counted, not
         // held, so nothing is counted twice once those charges land
-        if (reserved.account().available() < owed) {
-            refuseForOwed(hold, reserved.account(), false, estimate, owed, response);
+        long owes = owed.against(reserved.account(), ledger.policy());
+        if (reserved.account().available() < owes) {
+            refuseForOwed(hold, reserved.account(), false, estimate, owes, response);
             return false;
         }
         if (reserved.team() != null && hold.teamId() != null) {
-            long owedByTeam = keeper.owedByTeam(hold.teamId());
+            long owedByTeam = keeper.owedByTeam(hold.teamId()).against(reserved.team(), ledger.policy());
             if (reserved.team().available() < owedByTeam) {
                 refuseForOwed(hold, reserved.team(), true, estimate, owedByTeam, response);
                 return false;
@@ -1183,16 +1185,21 @@ public final class QuotaFilter implements Filter {
     }
 
     /**
-     * What the subject can still spend now: its account's available less {@code owed}, what its calls whose
-     * charges have not landed owe beyond their holds ({@link HoldKeeper#beforeReserve}), or, when it is in a
-     * team and that is less, its team's available less what the team's members' calls owe
-     * ({@link HoldKeeper#owedByTeam}): past either the call is refused after its hold (round 359).
+     * What the subject can still spend now: its account's available less what of {@code owed}, what its calls
+     * whose charges have not landed owe beyond their holds ({@link HoldKeeper#beforeReserve}), reaches its month
+     * ({@link UnlandedCharges.Owed#against}), or, when it is in a team and that is less, its team's available
+     * less what of the team's members' calls' debts reaches the team's month ({@link HoldKeeper#owedByTeam}):
+     * past either the call is refused after its hold (round 359).
      */
-    private long room(String subject, long owed) {
-        long room = ledger.account(subject).available() - owed;
+    private long room(String subject, UnlandedCharges.Owed owed) {
+        QuotaAccount own = ledger.account(subject);
+        long room = own.available() - owed.against(own, ledger.policy());
         java.util.Optional<String> team = ledger.team(subject);
-        return team.isPresent() ? Math.min(room, ledger.account(io.tokenquota.Team.subject(team.get())).available()
-                - keeper.owedByTeam(team.get())) : room;
+        if (team.isEmpty()) {
+            return room;
+        }
+        QuotaAccount teams = ledger.account(io.tokenquota.Team.subject(team.get()));
+        return Math.min(room, teams.available() - keeper.owedByTeam(team.get()).against(teams, ledger.policy()));
     }
 
     /** Whether the request is shaped as a CORS preflight: an {@code OPTIONS} naming the method it prepares. */
@@ -1333,7 +1340,7 @@ public final class QuotaFilter implements Filter {
     /**
      * The body with its output budget lowered so that its estimate fits what the subject has left
      * ({@link #room}: for a team member the less of its own and its team's available tokens, each less
-     * what the calls that have not landed owe beyond their holds, {@code owed} the subject's own),
+     * what of the debts of the calls that have not landed reaches its month, {@code owed} the subject's own),
      * or {@code null} to go on as without fitting: the body fits as asked, is no single JSON request
      * with a budget field (no field, a batch, broken), its query string names a budget
      * ({@code queryBudget} at least 0), its input plus {@link Builder#fitOutputBudget}
@@ -1347,8 +1354,9 @@ public final class QuotaFilter implements Filter {
      * by the refusals metric) although the request is served. A spender racing in between makes the
      * hold of the fitted estimate fail like any other: 429, never a hold past the balance.
      */
-    private Fitted fit(String subject, long owed, byte[] body, Charset charset, long estimate, long countedOutput,
-                       long queryBudget, Weighing weighing, String path, String query, long stateHeld) {
+    private Fitted fit(String subject, UnlandedCharges.Owed owed, byte[] body, Charset charset, long estimate,
+                       long countedOutput, long queryBudget, Weighing weighing, String path, String query,
+                       long stateHeld) {
         if (queryBudget >= 0) {
             // an endpoint may read the query string's budget (@RequestParam("max_tokens") beside the
             // @RequestBody), which the filter cannot rewrite: lowering the body's would not bound what

@@ -1,8 +1,13 @@
 package io.tokenquota.servlet;
 
 import io.tokenquota.Limits;
+import io.tokenquota.QuotaAccount;
+import io.tokenquota.QuotaPolicy;
 import io.tokenquota.Reservation;
+import io.tokenquota.internal.LedgerRules;
 import java.time.Duration;
+import java.time.YearMonth;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.Map;
 import java.util.Set;
@@ -19,7 +24,8 @@ import java.util.function.LongSupplier;
  * its account has room for what these owe as well ({@link QuotaFilter}). One registry for every
  * {@link QuotaFilter} in the JVM, so that a second filter of the same service (another prefix, another
  * store wrapper) sees the first's calls; filed under the subject and under the team the hold was also
- * held against, so that a team-mate's call sees them against the team's account. Thread-safe.
+ * held against, so that a team-mate's call sees them against the team's account, and with the month of
+ * their hold, which is the month they are charged to ({@link Owed#against}). Thread-safe.
  */
 final class UnlandedCharges {
     /** The one registry of this JVM. */
@@ -37,9 +43,9 @@ final class UnlandedCharges {
      * (round 225: a charge retried past its hold's TTL counted by what it added to the hold, and the next
      * call was served 3,000 past the allowance).
      */
-    private final Map<String, Map<String, LongSupplier>> settling = new ConcurrentHashMap<>();
+    private final Map<String, Map<String, Filed>> settling = new ConcurrentHashMap<>();
     /** Running calls, by owner, then call: what their answers so far charge beyond their holds. */
-    private final Map<String, Map<String, LongSupplier>> running = new ConcurrentHashMap<>();
+    private final Map<String, Map<String, Filed>> running = new ConcurrentHashMap<>();
     /** Settlements under way whose answers may be with the client: only those are waited for. */
     private final Set<String> answersOut = ConcurrentHashMap.newKeySet();
     /** Settlements waiting for their next retry: not waited for (the reserve tries them first). */
@@ -48,6 +54,52 @@ final class UnlandedCharges {
     private final Object landed = new Object();
     /** Reserves waiting: settlements notify only when one is. */
     private final AtomicInteger waiting = new AtomicInteger();
+
+    /** What a call charges beyond its hold, filed with the hold's month. */
+    private record Filed(YearMonth month, LongSupplier beyond) {
+    }
+
+    /**
+     * What an owner's calls whose charges have not landed owe beyond their holds, by the months of their holds
+     * (only those that owe something), read at once and weighed against an account by {@link #against}.
+     */
+    record Owed(Map<YearMonth, Long> byMonth) {
+        /** Whether any call owes anything, to any month. */
+        boolean any() {
+            return !byMonth.isEmpty();
+        }
+
+        /**
+         * What of it {@code account} must have room for: calls held in its month (or a later one) count
+         * whole; calls held in an earlier month charge that closed month, and reach this one only by taking
+         * back purchased tokens it carried, as the ledger takes them when the late charge lands
+         * ({@link LedgerRules#lateTransfer}: at most its {@code granted + carried}, none with rollover off).
+         * Weighed whole, a January stream's overrun refused February's first call (round 430: 15,000
+         * reported on a 1,010 hold at 23:58, and a call asking 8,000 at 00:01 refused 429 with 6,010 of
+         * February's untouched 20,000 left, where the overrun costs February nothing).
+         */
+        long against(QuotaAccount account, QuotaPolicy policy) {
+            long own = 0;
+            long earlier = 0;
+            for (Map.Entry<YearMonth, Long> owed : byMonth.entrySet()) {
+                if (owed.getKey().isBefore(account.month())) {
+                    earlier = Math.min(Limits.MAX_TOKENS, earlier + owed.getValue());
+                } else {
+                    own = Math.min(Limits.MAX_TOKENS, own + owed.getValue());
+                }
+            }
+            if (earlier == 0) {
+                return own;
+            }
+            // the ledger's take of a late charge of that much from a closed month that had that much purchased
+            // left: the closed month's own purchased tokens may be fewer, so this counts at most what it takes
+            QuotaAccount before = new QuotaAccount(account.subject(), account.month().minusMonths(1), 0, earlier, 0,
+                    0, 0, null, null);
+            QuotaAccount after = new QuotaAccount(account.subject(), before.month(), 0, earlier, 0, earlier, 0, null,
+                    null);
+            return Math.min(Limits.MAX_TOKENS, own - LedgerRules.lateTransfer(before, after, account, policy));
+        }
+    }
 
     private static String user(String subject) {
         return "u:" + subject;
@@ -64,7 +116,7 @@ final class UnlandedCharges {
      */
     void running(String call, Reservation hold, LongSupplier owedSoFar) {
         for (String owner : owners(hold)) {
-            put(running, owner, call, owedSoFar);
+            put(running, owner, call, new Filed(hold.month(), owedSoFar));
         }
     }
 
@@ -83,9 +135,9 @@ final class UnlandedCharges {
             // wrappers of filters in front), and a reserve waiting past SETTLEMENT_WAIT counted it as owing
             // nothing (round 365: a stream whose usage said 15,000 on a 1,008 hold, and the next call was served
             // 8,008 past the allowance)
-            Map<String, LongSupplier> calls = running.get(owner);
-            LongSupplier soFar = calls == null ? null : calls.get(call);
-            put(settling, owner, call, soFar == null ? () -> 0L : soFar);
+            Map<String, Filed> calls = running.get(owner);
+            Filed soFar = calls == null ? null : calls.get(call);
+            put(settling, owner, call, soFar == null ? new Filed(hold.month(), () -> 0L) : soFar);
         }
     }
 
@@ -93,7 +145,7 @@ final class UnlandedCharges {
     void owes(String call, Reservation hold, LongSupplier beyond) {
         for (String owner : owners(hold)) {
             settling.computeIfPresent(owner, (o, byId) -> {
-                byId.replace(call, beyond);
+                byId.replace(call, new Filed(hold.month(), beyond));
                 return byId;
             });
         }
@@ -145,13 +197,13 @@ final class UnlandedCharges {
         }
     }
 
-    /** What the subject's calls whose charges have not landed owe beyond their holds. */
-    long owedBySubject(String subject) {
+    /** What the subject's calls whose charges have not landed owe beyond their holds, by their holds' months. */
+    Owed owedBySubject(String subject) {
         return owed(user(subject));
     }
 
-    /** What the team's members' calls whose charges have not landed owe beyond their holds. */
-    long owedByTeam(String teamId) {
+    /** What the team's members' calls whose charges have not landed owe beyond their holds, by their holds' months. */
+    Owed owedByTeam(String teamId) {
         return owed(team(teamId));
     }
 
@@ -160,7 +212,7 @@ final class UnlandedCharges {
      * only those among {@code among}, when given.
      */
     private Set<String> underWay(String owner, Set<String> among) {
-        Map<String, LongSupplier> now = settling.get(owner);
+        Map<String, Filed> now = settling.get(owner);
         if (now == null) {
             return Set.of();
         }
@@ -174,23 +226,30 @@ final class UnlandedCharges {
     }
 
     /** Those settling by their decision, those still running by the usage their answers reported so far. */
-    private long owed(String owner) {
-        Map<String, LongSupplier> now = settling.get(owner);
-        long sum = 0;
+    private Owed owed(String owner) {
+        Map<String, Filed> now = settling.get(owner);
+        Map<YearMonth, Long> byMonth = new HashMap<>();
         if (now != null) {
-            for (LongSupplier beyond : now.values()) {
-                sum = Math.min(Limits.MAX_TOKENS, sum + read(beyond));
+            for (Filed beyond : now.values()) {
+                add(byMonth, beyond);
             }
         }
-        Map<String, LongSupplier> calls = running.get(owner);
+        Map<String, Filed> calls = running.get(owner);
         if (calls != null) {
-            for (Map.Entry<String, LongSupplier> call : calls.entrySet()) {
+            for (Map.Entry<String, Filed> call : calls.entrySet()) {
                 if (now == null || !now.containsKey(call.getKey())) {
-                    sum = Math.min(Limits.MAX_TOKENS, sum + read(call.getValue()));
+                    add(byMonth, call.getValue());
                 }
             }
         }
-        return sum;
+        return new Owed(byMonth);
+    }
+
+    private static void add(Map<YearMonth, Long> byMonth, Filed call) {
+        long beyond = read(call.beyond());
+        if (beyond > 0) {
+            byMonth.merge(call.month(), beyond, (a, b) -> Math.min(Limits.MAX_TOKENS, a + b));
+        }
     }
 
     /** What a call owes beyond its hold; one that cannot be read now counts for nothing: its settlement decides. */

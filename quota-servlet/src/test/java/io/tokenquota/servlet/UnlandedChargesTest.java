@@ -3,6 +3,8 @@ package io.tokenquota.servlet;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.tokenquota.QuotaAccount;
+import io.tokenquota.QuotaPolicy;
 import io.tokenquota.Reservation;
 import io.tokenquota.ReservationState;
 import java.time.Instant;
@@ -16,9 +18,23 @@ class UnlandedChargesTest {
     private final UnlandedCharges charges = new UnlandedCharges();
 
     private static Reservation hold(String id, String subject, String team) {
-        Instant now = Instant.parse("2031-03-01T00:00:00Z");
-        return new Reservation(id, subject, YearMonth.of(2031, 3), 1_000, ReservationState.HELD, 0, null, 0, null,
+        return hold(id, subject, team, YearMonth.of(2031, 3));
+    }
+
+    private static Reservation hold(String id, String subject, String team, YearMonth month) {
+        Instant now = month.atDay(1).atStartOfDay(java.time.ZoneOffset.UTC).toInstant();
+        return new Reservation(id, subject, month, 1_000, ReservationState.HELD, 0, null, 0, null,
                 null, now, now.plusSeconds(300), null, team);
+    }
+
+    /** A March account with 20,000 allowance, {@code carried} purchased tokens carried in, nothing used. */
+    private static QuotaAccount march(long carried) {
+        return new QuotaAccount("alice", YearMonth.of(2031, 3), 20_000, 0, carried, 0, 0, null, null);
+    }
+
+    /** What is owed, weighed against a fresh March account without purchased tokens. */
+    private static long owed(UnlandedCharges.Owed owed) {
+        return owed.against(march(0), QuotaPolicy.defaults());
     }
 
     @Test
@@ -26,14 +42,33 @@ class UnlandedChargesTest {
         AtomicLong beyond = new AtomicLong();
         Reservation a = hold("1", "alice", "acme");
         charges.running(a.id(), a, beyond::get);
-        assertEquals(0, charges.owedBySubject("alice"));
+        assertEquals(0, owed(charges.owedBySubject("alice")));
         beyond.set(18_500);
-        assertEquals(18_500, charges.owedBySubject("alice"));
-        assertEquals(18_500, charges.owedByTeam("acme"));
-        assertEquals(0, charges.owedBySubject("bob"));
+        assertEquals(18_500, owed(charges.owedBySubject("alice")));
+        assertEquals(18_500, owed(charges.owedByTeam("acme")));
+        assertEquals(0, owed(charges.owedBySubject("bob")));
         charges.landed(a.id(), a);
-        assertEquals(0, charges.owedBySubject("alice"));
-        assertEquals(0, charges.owedByTeam("acme"));
+        assertEquals(0, owed(charges.owedBySubject("alice")));
+        assertEquals(0, owed(charges.owedByTeam("acme")));
+    }
+
+    @Test
+    void anEarlierMonthsHoldOwesALaterMonthAtMostThePurchasedTokensItCarried() {
+        Reservation feb = hold("6", "alice", "acme", YearMonth.of(2031, 2));
+        Reservation mar = hold("7", "alice", "acme");
+        charges.running(feb.id(), feb, () -> 13_990);
+        // round 430: a February hold's overrun is charged to February; March pays only with purchased tokens it carried
+        assertEquals(0, owed(charges.owedBySubject("alice")), "nothing purchased in March: nothing of it is March's");
+        assertEquals(5_000, charges.owedBySubject("alice").against(march(5_000), QuotaPolicy.defaults()));
+        assertEquals(13_990, charges.owedBySubject("alice").against(march(30_000), QuotaPolicy.defaults()));
+        assertEquals(0, charges.owedByTeam("acme").against(march(5_000),
+                QuotaPolicy.builder().rolloverPurchased(false).build()), "rollover off: the purchased tokens lapsed");
+        charges.running(mar.id(), mar, () -> 700);
+        assertEquals(700, owed(charges.owedBySubject("alice")), "March's own hold counts whole");
+        assertEquals(5_700, charges.owedByTeam("acme").against(march(5_000), QuotaPolicy.defaults()));
+        charges.landed(feb.id(), feb);
+        charges.landed(mar.id(), mar);
+        org.junit.jupiter.api.Assertions.assertFalse(charges.owedBySubject("alice").any());
     }
 
     @Test
@@ -42,11 +77,12 @@ class UnlandedChargesTest {
         charges.running(a.id(), a, () -> 5);
         charges.settlementStarts(a.id(), a, true);
         // round 365: until it decides, a settlement owes what its answer's reading says, as the running call did
-        assertEquals(5, charges.owedBySubject("alice"), "decided on nothing yet: the answer's reading still counts, once");
+        assertEquals(5, owed(charges.owedBySubject("alice")),
+                "decided on nothing yet: the answer's reading still counts, once");
         charges.owes(a.id(), a, () -> 700);
-        assertEquals(700, charges.owedBySubject("alice"));
+        assertEquals(700, owed(charges.owedBySubject("alice")));
         charges.landed(a.id(), a);
-        assertEquals(0, charges.owedBySubject("alice"));
+        assertEquals(0, owed(charges.owedBySubject("alice")));
     }
 
     @Test

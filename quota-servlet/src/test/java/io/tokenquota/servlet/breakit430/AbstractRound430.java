@@ -204,9 +204,9 @@ abstract class AbstractRound430 extends H2FilterRound {
      * is a fresh month: 20,000 allowance, nothing used, nothing held (the January call's charge, hold and overrun
      * alike, is January's: docs/semantics.md "Holds that outlive their month"; no purchased tokens exist for a late
      * charge to take back). Right: the February call is served (200) and charged 8,000 to February; the stream
-     * charged 15,000 to January. Found: the filter counts the January call's overrun (15,000 less its hold) against
-     * February's allowance ({@code HoldKeeper.beforeReserve} / {@code UnlandedCharges.owed} ignore the hold's month)
-     * and refuses the call 429.
+     * charged 15,000 to January. Found and fixed: the filter counted the January call's overrun (15,000 less its hold)
+     * against February's allowance ({@code HoldKeeper.beforeReserve} / {@code UnlandedCharges.owed} ignored the hold's
+     * month) and refused the call 429.
      */
     @Test
     void aJanuaryStreamsOverrunDoesNotRefuseAFebruaryCall() throws Exception {
