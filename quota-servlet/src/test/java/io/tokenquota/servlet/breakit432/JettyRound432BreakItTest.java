@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit432;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound432BreakItTest extends AbstractRound432 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
