@@ -1,0 +1,222 @@
+package io.tokenquota.jdbi.breakit431;
+
+import static org.junit.jupiter.api.Assertions.assertAll;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import io.tokenquota.Currency;
+import io.tokenquota.HoldRequest;
+import io.tokenquota.Purchase;
+import io.tokenquota.PurchaseRequest;
+import io.tokenquota.PurchaseType;
+import io.tokenquota.QuotaAccount;
+import io.tokenquota.QuotaPolicy;
+import io.tokenquota.QuotaStore;
+import io.tokenquota.Reservation;
+import io.tokenquota.testkit.MutableClock;
+import java.math.BigDecimal;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.YearMonth;
+import java.time.ZoneOffset;
+import java.util.List;
+import java.util.UUID;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Round 431 (a ledger round): refunds and late finishes, each store with one rollover setting for its whole life
+ * (docs/decisions.md, "One rollover setting per ledger"). The events are those a host's Stripe handler maps:
+ * {@code payment_intent.processing} (recordPending), {@code payment_intent.succeeded} (complete, with
+ * {@code amount_received} and {@code currency}), {@code charge.refunded} (refund)
+ * (docs.stripe.com/api/events/types). The model calls are holds (reserve) and their commits, as the filter makes
+ * them (README, "Settlement": usage seen is charged, also after expiry or a month turn).
+ *
+ * <p>Rules under test (docs/semantics.md, "Credits and refunds", "Holds that outlive their month"): every token of
+ * a refunded pack the user spent is taken back, counted {@code unrecovered}, or an overdraft; "a refund and a late
+ * commit of that month end as their order, one after the other, does".
+ */
+abstract class AbstractRound431 {
+    protected abstract QuotaStore store(QuotaPolicy policy);
+
+    /** Another instance over the same database (the in-memory reference: the same store). */
+    protected abstract QuotaStore secondInstance(QuotaStore first, QuotaPolicy policy);
+
+    protected abstract List<YearMonth> dropEventsPastHistory(QuotaStore store);
+
+    static final long PACK = 5_000;
+    static final YearMonth JAN = YearMonth.of(2031, 1);
+    static final YearMonth FEB = YearMonth.of(2031, 2);
+
+    protected String p;
+    protected MutableClock clock;
+
+    @BeforeEach
+    void start() {
+        p = "r431" + UUID.randomUUID().toString().substring(0, 8) + "-";
+        clock = new MutableClock(Instant.parse("2031-01-10T12:00:00Z"));
+    }
+
+    QuotaPolicy policy(boolean rollover) {
+        return QuotaPolicy.builder().clock(clock).zone(ZoneOffset.UTC).defaultAllocation(10_000)
+                .rolloverPurchased(rollover).holdTtl(Duration.ofMinutes(10)).historyMonths(24).build();
+    }
+
+    static List<Long> view(QuotaAccount a) {
+        return List.of(a.allocated(), a.granted(), a.carried(), a.used(), a.reserved());
+    }
+
+    static PurchaseRequest pending(String tx, String s) {
+        return new PurchaseRequest(tx, s, PACK, PurchaseType.PURCHASE, "card", new BigDecimal("33.00"),
+                Currency.USD, null);
+    }
+
+    void buy(QuotaStore store, String tx, String s) {
+        store.recordPending(pending(tx, s));
+        store.complete(tx, new BigDecimal("33.00"), Currency.USD);
+    }
+
+    void spend(QuotaStore store, String s, long tokens, String key) {
+        Reservation r = store.reserve(s, tokens, p + key);
+        store.commit(r.id(), tokens);
+    }
+
+    static long overdraft(QuotaAccount a) {
+        return Math.max(0, a.used() - a.limit());
+    }
+
+    /**
+     * January: pack A (5,000) bought, 5,000 of the 10,000 allowance spent, and on January 31 an agent call held for
+     * 5,000 (a 31-day job, {@code Limits.MAX_TTL}): the hold takes the rest of the allowance, A stays unspent and
+     * unheld. Returns the agent's hold.
+     */
+    Reservation januaryWithAgentOnAllowance(QuotaStore store, String s) {
+        buy(store, p + "pi-a", s);
+        spend(store, s, 5_000, "call-jan");
+        clock.set(Instant.parse("2031-01-31T12:00:00Z"));
+        return store.reserve(HoldRequest.of(s, 5_000).idempotencyKey(p + "agent").ttl(Duration.ofDays(31)).build())
+                .reservation();
+    }
+
+    /**
+     * The agent call answers on February 6 with 8,000 tokens of usage (an agent loop reports more than its
+     * estimate); the filter charges the usage (README, "Settlement"; CHARGE_ACTUAL, the default). January then spent
+     * 3,000 of A. Ordered: A refunded on February 5 (charge.refunded), before the answer.
+     */
+    void refundThenLateCommit(boolean rollover) {
+        QuotaStore store = store(policy(rollover));
+        String s = p + "buyer";
+        Reservation agent = januaryWithAgentOnAllowance(store, s);
+        clock.set(Instant.parse("2031-02-05T12:00:00Z"));
+        Purchase a = store.refund(p + "pi-a");
+        clock.set(Instant.parse("2031-02-06T12:00:00Z"));
+        store.commit(agent.id(), 8_000);
+        QuotaAccount jan = store.account(s, JAN).orElseThrow();
+        QuotaAccount feb = store.account(s);
+        Purchase after = store.purchase(p + "pi-a").orElseThrow();
+        assertAll(() -> assertEquals(13_000L, jan.used(), jan.toString()),
+                () -> assertEquals(10_000L, feb.available(), "none of A's tokens usable in February: " + view(feb)),
+                () -> assertEquals(3_000L, after.unrecovered() + overdraft(jan),
+                        "A refunded on Feb 5 (unrecovered " + a.unrecovered() + "), then January's agent call"
+                                + " committed 8,000 on its 5,000 hold, 3,000 of them A's: January " + view(jan)
+                                + " limit " + jan.limit() + ", refund " + after));
+    }
+
+    /** The same, the answer first (Feb 5), the refund after (Feb 6). */
+    void lateCommitThenRefund(boolean rollover) {
+        QuotaStore store = store(policy(rollover));
+        String s = p + "buyer";
+        Reservation agent = januaryWithAgentOnAllowance(store, s);
+        clock.set(Instant.parse("2031-02-05T12:00:00Z"));
+        store.commit(agent.id(), 8_000);
+        clock.set(Instant.parse("2031-02-06T12:00:00Z"));
+        Purchase a = store.refund(p + "pi-a");
+        QuotaAccount jan = store.account(s, JAN).orElseThrow();
+        QuotaAccount feb = store.account(s);
+        assertAll(() -> assertEquals(13_000L, jan.used(), jan.toString()),
+                () -> assertEquals(10_000L, feb.available(), view(feb).toString()),
+                () -> assertEquals(3_000L, a.unrecovered() + overdraft(jan), "January " + view(jan) + ", " + a));
+    }
+
+    // ------------------------------------------------------------------ rollover off for the ledger's life
+
+    /**
+     * Rollover off. A's refund on February 5 is split on January (round 422): A unspent and unheld there, so it
+     * "lapsed": unrecovered 0, January keeps A's 5,000 in {@code granted} counted in {@code refund_lapsed}. The
+     * agent's hold held only allowance, so the refund took nothing from it. Then the agent call commits 8,000 on its
+     * 5,000 hold: January's used 13,000 on a limit of 15,000 (allowance plus the refunded A still in granted), no
+     * overdraft, and the refund's unrecovered stays 0: 3,000 tokens of a refunded pack spent, recorded nowhere. In
+     * the other order (control below) the same accounts record 3,000 unrecovered.
+     */
+    @Test
+    void rolloverOffRefundThenLateCommitAboveAnAllowanceHoldRecordsTheSpentPack() {
+        refundThenLateCommit(false);
+    }
+
+    /** Control, rollover off: the answer first, the refund after: 3,000 unrecovered. */
+    @Test
+    void controlRolloverOffLateCommitThenRefund() {
+        lateCommitThenRefund(false);
+    }
+
+    /** Control, rollover on: refund first (takes February's carried 5,000), then the commit: 3,000 overdraft. */
+    @Test
+    void controlRolloverOnRefundThenLateCommit() {
+        refundThenLateCommit(true);
+    }
+
+    /** Control, rollover on: the answer first, the refund after. */
+    @Test
+    void controlRolloverOnLateCommitThenRefund() {
+        lateCommitThenRefund(true);
+    }
+
+    /**
+     * Rollover off, two packs. January: A and B (5,000 each), the 10,000 allowance spent, and the agent call holding
+     * 5,000 of the bought tokens at the turn (31-day TTL). February 5: A refunded: January's unheld 5,000 lapse with
+     * it (unrecovered 0). February 6: the agent commits 8,000 on its 5,000 hold (January spent 8,000 bought tokens).
+     * February 7: B refunded. The user spent 8,000 of the 10,000 refunded tokens; recorded must be 8,000, as in the
+     * orders "both refunds, then the commit" (8,000 overdraft) and "commit, then both refunds" (8,000 unrecovered).
+     */
+    @Test
+    void rolloverOffRefundLateCommitRefundRecordsEverySpentToken() {
+        QuotaStore store = store(policy(false));
+        String s = p + "buyer";
+        buy(store, p + "pi-a", s);
+        buy(store, p + "pi-b", s);
+        spend(store, s, 10_000, "call-jan");
+        clock.set(Instant.parse("2031-01-31T12:00:00Z"));
+        Reservation agent = store.reserve(HoldRequest.of(s, PACK).idempotencyKey(p + "agent")
+                .ttl(Duration.ofDays(31)).build()).reservation();
+        clock.set(Instant.parse("2031-02-05T12:00:00Z"));
+        Purchase a = store.refund(p + "pi-a");
+        clock.set(Instant.parse("2031-02-06T12:00:00Z"));
+        store.commit(agent.id(), 8_000);
+        clock.set(Instant.parse("2031-02-07T12:00:00Z"));
+        Purchase b = store.refund(p + "pi-b");
+        QuotaAccount jan = store.account(s, JAN).orElseThrow();
+        assertAll(() -> assertEquals(18_000L, jan.used(), jan.toString()),
+                () -> assertEquals(8_000L, a.unrecovered() + b.unrecovered() + overdraft(jan),
+                        "A refunded (" + a.unrecovered() + " unrecovered), agent committed 8,000 on 5,000, B refunded ("
+                                + b.unrecovered() + " unrecovered): January " + view(jan) + " limit " + jan.limit()));
+    }
+
+    /** Control, rollover off: the commit first, then both refunds: 8,000 unrecovered. */
+    @Test
+    void controlRolloverOffLateCommitThenBothRefunds() {
+        QuotaStore store = store(policy(false));
+        String s = p + "buyer";
+        buy(store, p + "pi-a", s);
+        buy(store, p + "pi-b", s);
+        spend(store, s, 10_000, "call-jan");
+        clock.set(Instant.parse("2031-01-31T12:00:00Z"));
+        Reservation agent = store.reserve(HoldRequest.of(s, PACK).idempotencyKey(p + "agent")
+                .ttl(Duration.ofDays(31)).build()).reservation();
+        clock.set(Instant.parse("2031-02-06T12:00:00Z"));
+        store.commit(agent.id(), 8_000);
+        clock.set(Instant.parse("2031-02-07T12:00:00Z"));
+        Purchase a = store.refund(p + "pi-a");
+        Purchase b = store.refund(p + "pi-b");
+        QuotaAccount jan = store.account(s, JAN).orElseThrow();
+        assertEquals(8_000L, a.unrecovered() + b.unrecovered() + overdraft(jan), view(jan) + " " + a + " " + b);
+    }
+}

@@ -1,0 +1,30 @@
+package io.tokenquota.jdbi.breakit431;
+
+import io.tokenquota.QuotaPolicy;
+import io.tokenquota.QuotaStore;
+import io.tokenquota.jdbi.JdbiQuotaStore;
+import io.tokenquota.jdbi.testing.H2Extension;
+import java.time.YearMonth;
+import java.util.List;
+import org.junit.jupiter.api.extension.RegisterExtension;
+
+/** Round 431's scenarios on H2: two store instances over one database. */
+class H2Round431Test extends AbstractRound431 {
+    @RegisterExtension
+    static final H2Extension DB = new H2Extension();
+
+    @Override
+    protected QuotaStore store(QuotaPolicy policy) {
+        return JdbiQuotaStore.builder().dataSource(DB.dataSource()).policy(policy).installSchema(true).build();
+    }
+
+    @Override
+    protected QuotaStore secondInstance(QuotaStore first, QuotaPolicy policy) {
+        return store(policy);
+    }
+
+    @Override
+    protected List<YearMonth> dropEventsPastHistory(QuotaStore store) {
+        return ((JdbiQuotaStore) store).dropEventsPastHistory();
+    }
+}
