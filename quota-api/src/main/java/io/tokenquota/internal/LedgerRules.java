@@ -281,6 +281,28 @@ public final class LedgerRules {
     }
 
     /**
+     * How many of a closed month's lapsed tokens ({@code refund_lapsed}: purchased tokens of refunded purchases that
+     * lapsed refunds found neither spent nor held there and left in its {@code granted}, {@link #lapsedRefund}) a
+     * late change of the month drops from its {@code granted}, with rollover off: all of them once the month
+     * consumes (spends or holds) more purchased tokens than it has besides them, none before. A late charge that
+     * reaches into them spends refunded tokens: with them gone from the limit it shows as the month's overdraft, and
+     * the next lapsed refund there finds nothing of them, as when the refund's take lowers the month
+     * ({@link #lapsedRefund}). Round 431: January's agent call held the last 5,000 of the allowance, pack A lapsed
+     * unheld on its February refund (0 unrecovered), and the call's 8,000 committed on February 6 spent 3,000 of A
+     * inside January's limit of 15,000, recorded nowhere; now January's limit drops to 10,000, 3,000 overdrawn,
+     * as the commit before the refund records 3,000 unrecovered. The same for a hold that expired before the refund
+     * and is committed late after it. Zero with rollover on: a late charge takes from the latest month
+     * ({@link #lateTransfer}).
+     *
+     * @param closedAfter the closed month with the change applied
+     * @param lapsed      that month's {@code refund_lapsed}
+     */
+    public static long lateLapsed(QuotaAccount closedAfter, long lapsed, QuotaPolicy policy) {
+        long besides = closedAfter.granted() + closedAfter.carried() - lapsed;
+        return policy.rolloverPurchased() || lapsed <= 0 || purchasedConsumed(closedAfter) <= besides ? 0 : lapsed;
+    }
+
+    /**
      * How much of a late charge's shortfall ({@link #lateShortfall}) a closed month between the
      * charged month and the latest one gives: its purchased tokens on hold, at most the shortfall. The
      * charged month's unspent purchased tokens were carried through those months: a later month's hold

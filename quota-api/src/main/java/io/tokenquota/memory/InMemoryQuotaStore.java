@@ -852,6 +852,11 @@ public final class InMemoryQuotaStore implements QuotaStore {
                 }
             }
             account.granted = LedgerRules.closedGranted(scratch.snapshot(), shortfall);
+            // with rollover off, a charge reaching into tokens lapsed refunds left in granted drops them: the
+            // refunded tokens it spends show as overdraft (round 431: 3,000 of a lapsed pack spent unrecorded)
+            long dropped = LedgerRules.lateLapsed(account.snapshot(), account.refundLapsed, policy);
+            account.granted -= dropped;
+            account.refundLapsed -= dropped;
         }
         account.updatedAt = tx.now;
         if (transfer != 0) {

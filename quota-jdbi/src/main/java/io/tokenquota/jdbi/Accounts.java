@@ -339,6 +339,12 @@ final class Accounts {
                 .bind("granted", granted).bind("lapsed", lapsed).map(Rows.ACCOUNT).one();
     }
 
+    /** A locked closed month's {@code refund_lapsed} ({@code LedgerRules.lateLapsed}). */
+    long refundLapsed(Handle h, QuotaAccount month) {
+        return h.createQuery(sql.selectRefundLapsed).bind("subject", month.subject())
+                .bind("month", Rows.month(month.month())).mapTo(Long.class).one();
+    }
+
     boolean superseded(Handle h, String subject, YearMonth month) {
         return h.createQuery(sql.selectSuperseded).bind("subject", subject).bind("month", Rows.month(month))
                 .mapTo(Boolean.class).findOne().orElse(false);

@@ -1647,7 +1647,9 @@ final class Holds {
      * Writes one account a locked finish settles (the member's or its team's, of the hold's month), its
      * event, and when the hold's month is closed the move of purchased tokens to that owner's latest
      * account ({@link LedgerRules#lateTransfer}); a late charge the latest account cannot cover takes
-     * from the months between ({@link LedgerRules#heldTake}), newest first.
+     * from the months between ({@link LedgerRules#heldTake}), newest first. With rollover off a charge reaching
+     * into the tokens lapsed refunds left in the closed month's {@code granted} drops them
+     * ({@link LedgerRules#lateLapsed}, round 431).
      *
      * @param later the owner's accounts after the hold's month, locked, oldest first
      */
@@ -1656,6 +1658,8 @@ final class Holds {
                         List<QuotaAccount[]> changes, List<LedgerEvent> events) {
         long granted = before.granted();
         long transfer = 0;
+        long lapsed = 0;
+        long dropped = 0;
         QuotaAccount latest = later.isEmpty() ? null : later.get(later.size() - 1);
         if (latest != null) {
             QuotaAccount changed = new QuotaAccount(before.subject(), before.month(), before.allocated(), granted,
@@ -1673,8 +1677,18 @@ final class Holds {
                 }
             }
             granted = LedgerRules.closedGranted(changed, shortfall);
+            if (!policy.rolloverPurchased()) {
+                // a charge reaching into tokens lapsed refunds left in granted drops them: the refunded tokens it
+                // spends show as overdraft (round 431: 3,000 of a lapsed pack spent unrecorded)
+                lapsed = accounts.refundLapsed(h, before);
+                dropped = LedgerRules.lateLapsed(changed, lapsed, policy);
+                granted -= dropped;
+            }
         }
         QuotaAccount after = accounts.setBalance(h, before, granted, used, reserved, op.now);
+        if (dropped > 0) {
+            after = accounts.setLapsed(h, before, granted, lapsed - dropped, op.now);
+        }
         long eventId = logFinish(h, hold, before.subject(), finish.kind, tokens, overage, usage, op.now);
         changes.add(new QuotaAccount[] {before, after});
         events.add(new LedgerEvent(eventId, before.subject(), hold.month(), finish.kind, tokens, overage, hold.id(),

@@ -57,6 +57,8 @@ final class Sql {
     // ---- accounts
     final String selectAccount = "SELECT " + ACCOUNT_COLUMNS + " FROM tq_account" + ACCOUNT_KEY;
     final String selectSuperseded = "SELECT superseded FROM tq_account" + ACCOUNT_KEY;
+    /** A closed month's tokens lapsed refunds left in its {@code granted}, which a late charge may reach (round 431). */
+    final String selectRefundLapsed = "SELECT refund_lapsed FROM tq_account" + ACCOUNT_KEY;
     /**
      * A month's first touch marks the subject's open holds of earlier months first (holds before
      * accounts): their ids, ascending, then each one by {@link #supersedeHold} in that order.

@@ -200,6 +200,46 @@ abstract class AbstractRound431 {
                                 + b.unrecovered() + " unrecovered): January " + view(jan) + " limit " + jan.limit()));
     }
 
+    /**
+     * Rollover off, the agent call's hold expired before the refund (docs/semantics.md once named this case "not
+     * covered"). January: A bought, 5,000 of the allowance spent, on January 31 a call held 5,000 for 10 minutes;
+     * February 1 the sweep expires it. February 5 A is refunded: unspent and unheld, it lapses (0 unrecovered).
+     * February 6 the call's usage arrives, 8,000, a late commit: January spent 3,000 of A, recorded as January's
+     * overdraft; the commit first records them as unrecovered.
+     */
+    @Test
+    void rolloverOffExpiredHoldCommittedLateAfterTheRefundRecordsTheSpentPack() {
+        for (boolean refundFirst : new boolean[] {true, false}) {
+            p = "r431" + UUID.randomUUID().toString().substring(0, 8) + "-";
+            clock.set(Instant.parse("2031-01-10T12:00:00Z"));
+            QuotaStore store = store(policy(false));
+            String s = p + "buyer";
+            buy(store, p + "pi-a", s);
+            spend(store, s, 5_000, "call-jan");
+            clock.set(Instant.parse("2031-01-31T12:00:00Z"));
+            Reservation call = store.reserve(s, 5_000, p + "call-late");
+            clock.set(Instant.parse("2031-02-01T12:00:00Z"));
+            store.expireStale();
+            clock.set(Instant.parse("2031-02-05T12:00:00Z"));
+            if (refundFirst) {
+                store.refund(p + "pi-a");
+            }
+            clock.set(Instant.parse("2031-02-06T12:00:00Z"));
+            store.commit(call.id(), 8_000);
+            if (!refundFirst) {
+                store.refund(p + "pi-a");
+            }
+            QuotaAccount jan = store.account(s, JAN).orElseThrow();
+            QuotaAccount feb = store.account(s);
+            Purchase after = store.purchase(p + "pi-a").orElseThrow();
+            String order = refundFirst ? "refund, then late commit: " : "late commit, then refund: ";
+            assertAll(() -> assertEquals(13_000L, jan.used(), order + jan),
+                    () -> assertEquals(10_000L, feb.available(), order + view(feb)),
+                    () -> assertEquals(3_000L, after.unrecovered() + overdraft(jan),
+                            order + "January " + view(jan) + " limit " + jan.limit() + ", refund " + after));
+        }
+    }
+
     /** Control, rollover off: the commit first, then both refunds: 8,000 unrecovered. */
     @Test
     void controlRolloverOffLateCommitThenBothRefunds() {
