@@ -10,24 +10,19 @@ import io.tokenquota.PurchaseStatus;
 import io.tokenquota.PurchaseType;
 import io.tokenquota.QuotaAccount;
 import io.tokenquota.QuotaException;
-import io.tokenquota.QuotaPolicy;
 import io.tokenquota.QuotaStatistics.PurchaseTotal;
 import io.tokenquota.QuotaStore;
-import io.tokenquota.testkit.MutableClock;
+import io.tokenquota.jdbi.testing.PurchaseRefundRound;
 import java.math.BigDecimal;
-import java.time.Duration;
 import java.time.Instant;
 import java.time.YearMonth;
-import java.time.ZoneOffset;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.UUID;
 import java.util.concurrent.CyclicBarrier;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -38,43 +33,16 @@ import org.junit.jupiter.api.Test;
  * {@code charge.refunded} (refund) (docs.stripe.com/api/events/types); "Stripe doesn't guarantee the delivery of
  * events in the order that they're generated" (docs.stripe.com/webhooks, "Event ordering").
  */
-abstract class AbstractRound422 {
-    protected abstract QuotaStore store(QuotaPolicy policy);
-
-    /** Another instance over the same database (the in-memory reference: the same store). */
-    protected abstract QuotaStore secondInstance(QuotaStore first, QuotaPolicy policy);
-
-    protected abstract List<YearMonth> dropEventsPastHistory(QuotaStore store);
-
-    static final long PACK = 5_000;
-    static final YearMonth FEB = YearMonth.of(2031, 2);
+abstract class AbstractRound422 extends PurchaseRefundRound {
     // purchase totals are over all users, and the SQL stores' database is the test class's: each scenario that reads
     // them has a month of its own
     static final YearMonth APR = YearMonth.of(2031, 4);
     static final YearMonth MAY = YearMonth.of(2031, 5);
     static final YearMonth JUN = YearMonth.of(2031, 6);
 
-    protected String p;
-    protected MutableClock clock;
-
-    @BeforeEach
-    void start() {
-        p = "r422" + UUID.randomUUID().toString().substring(0, 8) + "-";
-        clock = new MutableClock(Instant.parse("2031-01-10T12:00:00Z"));
-    }
-
-    QuotaPolicy policy(boolean rollover) {
-        return QuotaPolicy.builder().clock(clock).zone(ZoneOffset.UTC).defaultAllocation(10_000)
-                .rolloverPurchased(rollover).holdTtl(Duration.ofMinutes(10)).historyMonths(24).build();
-    }
-
-    static List<Long> view(QuotaAccount a) {
-        return List.of(a.allocated(), a.granted(), a.carried(), a.used(), a.reserved());
-    }
-
     /** payment_intent.processing as recorded: 33.00, no currency (PurchaseRequest's default, KRW). */
     static PurchaseRequest pending(String tx, String s) {
-        return new PurchaseRequest(tx, s, PACK, PurchaseType.PURCHASE, "card", new BigDecimal("33.00"), null, null);
+        return pending(tx, s, null);
     }
 
     // ------------------------------------------------------------------ a refund of a lapsed purchase

@@ -3,24 +3,15 @@ package io.tokenquota.jdbi.breakit427;
 import static org.junit.jupiter.api.Assertions.assertAll;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
-import io.tokenquota.Currency;
 import io.tokenquota.HoldRequest;
 import io.tokenquota.Purchase;
-import io.tokenquota.PurchaseRequest;
-import io.tokenquota.PurchaseType;
 import io.tokenquota.QuotaAccount;
-import io.tokenquota.QuotaPolicy;
 import io.tokenquota.QuotaStore;
 import io.tokenquota.Reservation;
-import io.tokenquota.testkit.MutableClock;
-import java.math.BigDecimal;
+import io.tokenquota.jdbi.testing.PurchaseRefundRound;
 import java.time.Duration;
 import java.time.Instant;
-import java.time.YearMonth;
-import java.time.ZoneOffset;
 import java.util.List;
-import java.util.UUID;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -43,58 +34,7 @@ import org.junit.jupiter.api.Test;
  * under way was opened (and carried its purchased tokens) while rollover was on. The in-memory reference keeps one
  * policy: its "second instance" is itself, rollover stays on, and its runs are controls.
  */
-abstract class AbstractRound427 {
-    protected abstract QuotaStore store(QuotaPolicy policy);
-
-    /** Another instance over the same database (the in-memory reference: the same store). */
-    protected abstract QuotaStore secondInstance(QuotaStore first, QuotaPolicy policy);
-
-    protected abstract List<YearMonth> dropEventsPastHistory(QuotaStore store);
-
-    static final long PACK = 5_000;
-    static final YearMonth JAN = YearMonth.of(2031, 1);
-    static final YearMonth FEB = YearMonth.of(2031, 2);
-
-    protected String p;
-    protected MutableClock clock;
-
-    @BeforeEach
-    void start() {
-        p = "r427" + UUID.randomUUID().toString().substring(0, 8) + "-";
-        clock = new MutableClock(Instant.parse("2031-01-10T12:00:00Z"));
-    }
-
-    QuotaPolicy policy(boolean rollover) {
-        return QuotaPolicy.builder().clock(clock).zone(ZoneOffset.UTC).defaultAllocation(10_000)
-                .rolloverPurchased(rollover).holdTtl(Duration.ofMinutes(10)).historyMonths(24).build();
-    }
-
-    static List<Long> view(QuotaAccount a) {
-        return List.of(a.allocated(), a.granted(), a.carried(), a.used(), a.reserved());
-    }
-
-    /** payment_intent.processing as recorded: 33.00 USD by card. */
-    static PurchaseRequest pending(String tx, String s) {
-        return new PurchaseRequest(tx, s, PACK, PurchaseType.PURCHASE, "card", new BigDecimal("33.00"),
-                Currency.USD, null);
-    }
-
-    void buy(QuotaStore store, String tx, String s) {
-        store.recordPending(pending(tx, s));
-        store.complete(tx, new BigDecimal("33.00"), Currency.USD);
-    }
-
-    /** One model call that used {@code tokens}: held, then committed at once. */
-    void spend(QuotaStore store, String s, long tokens, String key) {
-        Reservation r = store.reserve(s, tokens, p + key);
-        store.commit(r.id(), tokens);
-    }
-
-    /** What a month overdrew (used beyond its limit). */
-    static long overdraft(QuotaAccount a) {
-        return Math.max(0, a.used() - a.limit());
-    }
-
+abstract class AbstractRound427 extends PurchaseRefundRound {
     // ------------------------------------------------------------------ rollover turned off during a month
 
     /**

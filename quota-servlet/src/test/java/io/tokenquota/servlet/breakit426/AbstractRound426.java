@@ -8,12 +8,11 @@ import io.tokenquota.QuotaAccount;
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.AsyncTimeouts;
 import io.tokenquota.servlet.testing.ChatCompletions;
-import io.tokenquota.servlet.testing.ContainerKind;
-import io.tokenquota.servlet.testing.Daemons;
+import io.tokenquota.servlet.testing.DeferredResultRound;
 import io.tokenquota.servlet.testing.Deployment;
-import io.tokenquota.servlet.testing.ModelCallRound;
 import io.tokenquota.servlet.testing.TestHttp;
 import jakarta.servlet.AsyncContext;
+import jakarta.servlet.DispatcherType;
 import jakarta.servlet.http.HttpServlet;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
@@ -21,14 +20,7 @@ import java.io.IOException;
 import java.io.OutputStream;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
-import java.util.List;
-import java.util.Map;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.ExecutorService;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -45,38 +37,19 @@ import org.junit.jupiter.api.Test;
  * AsyncContext.complete() or any of the AsyncContext.dispatch methods, then perform an error dispatch with a
  * status code equal to HttpServletResponse.SC_INTERNAL_SERVER_ERROR").
  */
-abstract class AbstractRound426 extends ModelCallRound {
-    /** An OpenAI chat body: 1,000-token budget. */
-    static final String CHAT = "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":"
-            + "\"Summarise the attached quarterly report in five bullet points.\"}],\"max_tokens\":1000}";
+abstract class AbstractRound426 extends DeferredResultRound {
+    /** {@link #CHAT} streamed, asking for the usage chunk. */
     static final String STREAMED_CHAT = "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":"
             + "\"Summarise the attached quarterly report in five bullet points.\"}],\"max_tokens\":1000,"
             + "\"stream\":true,\"stream_options\":{\"include_usage\":true}}";
-    /** 4,000 in, 1,000 out. */
-    static final String COMPLETION = ChatCompletions.completion("c426", "gpt-4o", "Here is the summary.", 4000, 1000);
-    static final long USAGE = 5_000;
-    /** The hold of CHAT (round 338's figure for the same body). */
-    static final long ESTIMATE = 1_015;
-
-    private final ExecutorService workers = Daemons.pool("round426-model");
-    private final Map<String, CountDownLatch> done = new ConcurrentHashMap<>();
-    private final Map<String, List<String>> seen = new ConcurrentHashMap<>();
-
-    private CountDownLatch latch(Map<String, CountDownLatch> of, String s) {
-        return of.computeIfAbsent(s, k -> new CountDownLatch(1));
-    }
-
-    private List<String> noted(String s) {
-        return seen.computeIfAbsent(s, k -> new CopyOnWriteArrayList<>());
-    }
 
     @Override
     protected Deployment deploy(QuotaFilter filter) {
-        return Deployment.create().filter("again", new io.tokenquota.servlet.testing.RunsAgain(), "/ai/again/*").filter("quota", filter, "/ai/*")
-                .servlet("never", new NeverEnds(false), "/ai/never/*")
-                .servlet("ends", new NeverEnds(true), "/ai/ends/*")
-                .servlet("neverStream", new NeverEndsStream(false), "/ai/never-stream/*")
-                .servlet("endsStream", new NeverEndsStream(true), "/ai/ends-stream/*")
+        return withRunsAgain(filter)
+                .servlet("never", new NeverEnds(false, false), "/ai/never/*")
+                .servlet("ends", new NeverEnds(true, false), "/ai/ends/*")
+                .servlet("neverStream", new NeverEnds(false, true), "/ai/never-stream/*")
+                .servlet("endsStream", new NeverEnds(true, true), "/ai/ends-stream/*")
                 .servlet("deferred", new DeferredAgain(), "/ai/again/*")
                 .servlet("deferredOnce", new DeferredAgain(), "/ai/once/*");
     }
@@ -89,13 +62,16 @@ abstract class AbstractRound426 extends ModelCallRound {
      * A worker that calls the model, writes its whole chat.completion (5,000 tokens) with its length, flushes it,
      * and never calls {@code complete()} (a forgotten {@code complete()} in a hand-written async servlet; an
      * {@code SseEmitter} whose {@code complete()} is never called). {@code ends}: the control, whose listener
-     * completes the cycle on timeout ({@link AsyncTimeouts#completeOnTimeout}).
+     * completes the cycle on timeout ({@link AsyncTimeouts#completeOnTimeout}). {@code stream}: the same as a
+     * stream, a word chunk, the usage chunk and [DONE] written and flushed, then no {@code complete()}.
      */
     class NeverEnds extends HttpServlet {
         private final boolean ends;
+        private final boolean stream;
 
-        NeverEnds(boolean ends) {
+        NeverEnds(boolean ends, boolean stream) {
             this.ends = ends;
+            this.stream = stream;
         }
 
         @Override
@@ -111,56 +87,29 @@ abstract class AbstractRound426 extends ModelCallRound {
             workers.submit(() -> {
                 try {
                     calls.count(s);
-                    ChatCompletions.writeWithLength(resp, COMPLETION.getBytes(StandardCharsets.UTF_8));
-                    resp.getOutputStream().flush();
-                    noted(s).add("answer written and flushed; no complete()");
+                    if (stream) {
+                        resp.setContentType("text/event-stream");
+                        OutputStream out = resp.getOutputStream();
+                        out.write((ChatCompletions.wordEvent("s426") + ChatCompletions.usageEvent("s426", 4000, 1000)
+                                + ChatCompletions.DONE).getBytes(StandardCharsets.UTF_8));
+                        out.flush();
+                        noted(s).add("stream written and flushed; no complete()");
+                    } else {
+                        ChatCompletions.writeWithLength(resp, COMPLETION.getBytes(StandardCharsets.UTF_8));
+                        resp.getOutputStream().flush();
+                        noted(s).add("answer written and flushed; no complete()");
+                    }
                 } catch (Exception e) {
                     noted(s).add("worker failed " + e);
                 } finally {
-                    latch(done, s).countDown();
-                }
-            });
-        }
-    }
-
-    /** The same as a stream: a word chunk, the usage chunk and [DONE] written and flushed, then no complete(). */
-    class NeverEndsStream extends HttpServlet {
-        private final boolean ends;
-
-        NeverEndsStream(boolean ends) {
-            this.ends = ends;
-        }
-
-        @Override
-        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            req.getInputStream().readAllBytes();
-            String s = req.getHeader("x-user-id");
-            AsyncContext ac = req.startAsync(req, resp);
-            if (ends) {
-                AsyncTimeouts.completeOnTimeout(ac, 500);
-            } else {
-                ac.setTimeout(500);
-            }
-            workers.submit(() -> {
-                try {
-                    calls.count(s);
-                    resp.setContentType("text/event-stream");
-                    OutputStream out = resp.getOutputStream();
-                    out.write((ChatCompletions.wordEvent("s426") + ChatCompletions.usageEvent("s426", 4000, 1000)
-                            + ChatCompletions.DONE).getBytes(StandardCharsets.UTF_8));
-                    out.flush();
-                    noted(s).add("stream written and flushed; no complete()");
-                } catch (Exception e) {
-                    noted(s).add("worker failed " + e);
-                } finally {
-                    latch(done, s).countDown();
+                    done(s).countDown();
                 }
             });
         }
     }
 
     private QuotaAccount settledAfter(String s) throws InterruptedException {
-        assertTrue(latch(done, s).await(10, TimeUnit.SECONDS), "the worker never finished: " + seen.get(s));
+        assertTrue(done(s).await(10, TimeUnit.SECONDS), "the worker never finished: " + noted(s));
         return chargedAtLeast(s, 1);
     }
 
@@ -177,7 +126,7 @@ abstract class AbstractRound426 extends ModelCallRound {
         QuotaAccount a = settledAfter(s);
         String figures = kind() + ": " + what + ": answer " + answer.replace("\r", "").replace("\n", "\\n")
                 + "; model calls " + calls.of(s) + ", used " + a.used() + ", reserved " + a.reserved() + "; ledger "
-                + ledger(s) + "; endpoint " + seen.get(s);
+                + ledger(s) + "; endpoint " + noted(s);
         assertAll(() -> assertEquals(1, calls.of(s), figures),
                 () -> assertEquals(USAGE, a.used(), figures),
                 () -> assertEquals(0, a.reserved(), figures));
@@ -219,9 +168,6 @@ abstract class AbstractRound426 extends ModelCallRound {
     // The request run again while its first pass's async cycle is live (round 338's deterministic shape)
     // ---------------------------------------------------------------------------------------------------------
 
-    static final String FIRST_PASS = "round426.firstPass";
-    static final String RESULT = "round426.result";
-
     /**
      * A {@code DeferredResult}-style endpoint (Spring MVC's {@code WebAsyncManager}: the request thread starts the
      * cycle, a worker calls the model and {@code dispatch()}es; the ASYNC dispatch writes the result). Its pass run
@@ -233,45 +179,18 @@ abstract class AbstractRound426 extends ModelCallRound {
         @Override
         protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
             String s = req.getHeader("x-user-id");
-            if (req.getDispatcherType() == jakarta.servlet.DispatcherType.ASYNC) {
+            if (req.getDispatcherType() == DispatcherType.ASYNC) {
                 noted(s).add("ASYNC dispatch writes the result");
                 ChatCompletions.writeWithLength(resp, ((String) req.getAttribute(RESULT)).getBytes(StandardCharsets.UTF_8));
-                latch(done, s).countDown();
+                done(s).countDown();
                 return;
             }
-            if (req.getAttribute(FIRST_PASS) != null) {
+            if (!firstPass(req)) {
                 noted(s).add("pass run again: already processing, no model call");
                 return;
             }
-            req.setAttribute(FIRST_PASS, Boolean.TRUE);
-            req.getInputStream().readAllBytes();
-            AsyncContext ac = req.startAsync(req, resp);
-            ac.setTimeout(30_000);
-            noted(s).add("first pass: async started");
-            workers.submit(() -> {
-                // the model is called once the request thread has left (the container's second pass included)
-                calls.count(s);
-                req.setAttribute(RESULT, COMPLETION);
-                ac.dispatch();
-            });
+            startCall(req, resp, s, false);
         }
-    }
-
-    private void assertOneCallCharged(String s, HttpResponse<String> r, String what) throws InterruptedException {
-        assertTrue(latch(done, s).await(10, TimeUnit.SECONDS), "the async dispatch never ran: " + seen.get(s));
-        QuotaAccount a;
-        try {
-            a = chargedAtLeast(s, USAGE);
-        } catch (AssertionError unsettled) {
-            a = store.account(s);
-        }
-        QuotaAccount b = a;
-        String figures = kind() + ": " + what + ": answer " + r.statusCode() + "; model calls " + calls.of(s) + ", used "
-                + a.used() + ", reserved " + a.reserved() + "; ledger " + ledger(s) + "; endpoint " + seen.get(s);
-        assertAll(() -> assertEquals(200, r.statusCode(), figures),
-                () -> assertEquals(1, calls.of(s), figures),
-                () -> assertEquals(USAGE, b.used(), figures),
-                () -> assertEquals(0, b.reserved(), figures));
     }
 
     /**
@@ -289,17 +208,14 @@ abstract class AbstractRound426 extends ModelCallRound {
      */
     @Test
     void aPassRunAgainThatCallsNoModelWhileTheCycleLivesIsNotChargedOnTop() throws Exception {
-        Assumptions.assumeTrue(kind() == ContainerKind.JETTY, "Tomcat's filter chain runs each filter once per chain");
-        String s = subject();
-        HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/again/chat"), s, CHAT);
-        assertOneCallCharged(s, r, "a pass run again that called no model, the first pass's DeferredResult answering");
+        assumeRunsAgain();
+        assertChatCharged("/ai/again/chat", 1, USAGE,
+                "a pass run again that called no model, the first pass's DeferredResult answering");
     }
 
     /** Control: the same endpoint, the request run once. */
     @Test
     void theDeferredResultRunOnceIsChargedItsUsage() throws Exception {
-        String s = subject();
-        HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/once/chat"), s, CHAT);
-        assertOneCallCharged(s, r, "a DeferredResult run once");
+        assertChatCharged("/ai/once/chat", 1, USAGE, "a DeferredResult run once");
     }
 }

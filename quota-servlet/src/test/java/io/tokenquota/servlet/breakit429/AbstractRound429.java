@@ -1,35 +1,16 @@
 package io.tokenquota.servlet.breakit429;
 
-import static org.junit.jupiter.api.Assertions.assertAll;
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
-
-import io.tokenquota.QuotaAccount;
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.ChatCompletions;
-import io.tokenquota.servlet.testing.ContainerKind;
-import io.tokenquota.servlet.testing.Daemons;
+import io.tokenquota.servlet.testing.DeferredResultRound;
 import io.tokenquota.servlet.testing.Deployment;
-import io.tokenquota.servlet.testing.Ledgers;
-import io.tokenquota.servlet.testing.ModelCallRound;
 import io.tokenquota.servlet.testing.RunsAgain;
-import io.tokenquota.servlet.testing.TestHttp;
-import jakarta.servlet.AsyncContext;
 import jakarta.servlet.DispatcherType;
 import jakarta.servlet.http.HttpServlet;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
-import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
-import java.util.List;
-import java.util.Map;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -48,21 +29,11 @@ import org.junit.jupiter.api.Test;
  * round 426's (it finds the request processing and calls none). The container's run again is {@link RunsAgain}
  * (Jetty only: Tomcat's filter chain runs each filter once per chain).
  */
-abstract class AbstractRound429 extends ModelCallRound {
-    /** An OpenAI chat body: 1,000-token budget, held at 1,015 (round 338's figure). */
-    static final String CHAT = "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":"
-            + "\"Summarise the attached quarterly report in five bullet points.\"}],\"max_tokens\":1000}";
-    /** The earlier call's answer: 4,000 in, 1,000 out. */
-    static final String COMPLETION = ChatCompletions.completion("c429", "gpt-4o", "Here is the summary.", 4000, 1000);
-    static final long USAGE = 5_000;
+abstract class AbstractRound429 extends DeferredResultRound {
     /** The model call the pass run again makes itself (round 338's {@code CalledTwice}), by its own figure. */
     static final long AGAIN = 3_000;
-    /** The model's text as a {@code DeferredResult<String>} writes it (text/plain, Spring's StringHttpMessageConverter). */
-    static final String TEXT = "Here is the summary: revenue grew, costs fell, margins widened, cash rose, outlook holds.";
+    /** The text of the pass run again's own model call. */
     static final String TEXT_AGAIN = "Summary: revenue up, costs down, margins wider, cash higher, outlook steady.";
-
-    static final String FIRST_PASS = "round429.firstPass";
-    static final String RESULT = "round429.result";
 
     /** What the pass run again does. */
     enum Again {
@@ -72,22 +43,9 @@ abstract class AbstractRound429 extends ModelCallRound {
         CALLS_AGAIN
     }
 
-    private final ExecutorService workers = Daemons.pool("round429-model");
-    private final Map<String, CountDownLatch> done = new ConcurrentHashMap<>();
-    private final Map<String, CountDownLatch> ready = new ConcurrentHashMap<>();
-    private final Map<String, List<String>> seen = new ConcurrentHashMap<>();
-
-    private static CountDownLatch latch(Map<String, CountDownLatch> of, String s) {
-        return of.computeIfAbsent(s, k -> new CountDownLatch(1));
-    }
-
-    private List<String> noted(String s) {
-        return seen.computeIfAbsent(s, k -> new CopyOnWriteArrayList<>());
-    }
-
     @Override
     protected Deployment deploy(QuotaFilter filter) {
-        return Deployment.create().filter("again", new RunsAgain(), "/ai/again/*").filter("quota", filter, "/ai/*")
+        return withRunsAgain(filter)
                 .servlet("againZero", new Deferred(Again.REPORTS_ZERO), "/ai/again/zero/*")
                 .servlet("onceZero", new Deferred(Again.REPORTS_ZERO), "/ai/once/zero/*")
                 .servlet("againCalls", new Deferred(Again.CALLS_AGAIN), "/ai/again/calls/*")
@@ -121,34 +79,15 @@ abstract class AbstractRound429 extends ModelCallRound {
                     resp.setContentType("text/plain;charset=UTF-8");
                     resp.getOutputStream().write(result.getBytes(StandardCharsets.UTF_8));
                 }
-                latch(done, s).countDown();
+                done(s).countDown();
                 return;
             }
-            if (req.getAttribute(FIRST_PASS) == null) {
-                req.setAttribute(FIRST_PASS, Boolean.TRUE);
-                req.getInputStream().readAllBytes();
-                AsyncContext ac = req.startAsync(req, resp);
-                ac.setTimeout(30_000);
-                noted(s).add("first pass: async started");
-                workers.submit(() -> {
-                    calls.count(s);
-                    if (again == Again.CALLS_AGAIN) {
-                        req.setAttribute(QuotaFilter.ACTUAL_TOKENS_ATTRIBUTE, USAGE);
-                        req.setAttribute(RESULT, TEXT);
-                    } else {
-                        req.setAttribute(RESULT, COMPLETION);
-                    }
-                    noted(s).add("worker: model answered " + USAGE + ", result set, dispatching");
-                    latch(ready, s).countDown();
-                    ac.dispatch();
-                });
+            if (firstPass(req)) {
+                startCall(req, resp, s, again == Again.CALLS_AGAIN);
                 return;
             }
             // the container's pass run again
-            try {
-                assertTrue(latch(ready, s).await(10, TimeUnit.SECONDS), "the worker never answered");
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
+            if (!awaitWorkerAnswered(s)) {
                 return;
             }
             if (again == Again.REPORTS_ZERO) {
@@ -166,19 +105,6 @@ abstract class AbstractRound429 extends ModelCallRound {
         }
     }
 
-    private void assertCharged(String s, HttpResponse<String> r, int modelCalls, long used, String what)
-            throws InterruptedException {
-        assertTrue(latch(done, s).await(10, TimeUnit.SECONDS), "the async dispatch never ran: " + seen.get(s));
-        QuotaAccount a = Ledgers.settled(store, s);
-        String figures = kind() + ": " + what + ": answer " + r.statusCode() + " " + r.body() + "; model calls "
-                + calls.of(s) + ", used " + a.used() + ", reserved " + a.reserved() + "; ledger " + ledger(s)
-                + "; endpoint " + seen.get(s);
-        assertAll(() -> assertEquals(200, r.statusCode(), figures),
-                () -> assertEquals(modelCalls, calls.of(s), figures),
-                () -> assertEquals(used, a.used(), figures),
-                () -> assertEquals(0, a.reserved(), figures));
-    }
-
     /**
      * Found and fixed (Jetty). The earlier call's worker calls the model once; its ASYNC dispatch writes the
      * chat.completion with its usage, 5,000. The pass the container ran again meanwhile found the request
@@ -189,18 +115,15 @@ abstract class AbstractRound429 extends ModelCallRound {
      */
     @Test
     void aPassRunAgainReportingZeroForItselfDoesNotMakeTheCallFree() throws Exception {
-        Assumptions.assumeTrue(kind() == ContainerKind.JETTY, "Tomcat's filter chain runs each filter once per chain");
-        String s = subject();
-        HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/again/zero/chat"), s, CHAT);
-        assertCharged(s, r, 1, USAGE, "the earlier call's completion (5,000), a pass run again reporting 0 for itself");
+        assumeRunsAgain();
+        assertChatCharged("/ai/again/zero/chat", 1, USAGE,
+                "the earlier call's completion (5,000), a pass run again reporting 0 for itself");
     }
 
     /** Control: the same handler run once, its ASYNC dispatch writing the completion: 5,000. */
     @Test
     void theCompletionOfTheDeferredResultRunOnceIsCharged() throws Exception {
-        String s = subject();
-        HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/once/zero/chat"), s, CHAT);
-        assertCharged(s, r, 1, USAGE, "a DeferredResult run once");
+        assertChatCharged("/ai/once/zero/chat", 1, USAGE, "a DeferredResult run once");
     }
 
     /**
@@ -211,17 +134,14 @@ abstract class AbstractRound429 extends ModelCallRound {
      */
     @Test
     void aPassRunAgainThatCallsTheModelAgainIsChargedBesideTheEarlierCall() throws Exception {
-        Assumptions.assumeTrue(kind() == ContainerKind.JETTY, "Tomcat's filter chain runs each filter once per chain");
-        String s = subject();
-        HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/again/calls/chat"), s, CHAT);
-        assertCharged(s, r, 2, USAGE + AGAIN, "the earlier call's figure 5,000 and the pass run again's own model call, 3,000");
+        assumeRunsAgain();
+        assertChatCharged("/ai/again/calls/chat", 2, USAGE + AGAIN,
+                "the earlier call's figure 5,000 and the pass run again's own model call, 3,000");
     }
 
     /** Control: the same handler run once, reporting its worker's figure: 5,000. */
     @Test
     void theFigureOfTheDeferredResultRunOnceIsCharged() throws Exception {
-        String s = subject();
-        HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/once/calls/chat"), s, CHAT);
-        assertCharged(s, r, 1, USAGE, "a DeferredResult reporting its figure, run once");
+        assertChatCharged("/ai/once/calls/chat", 1, USAGE, "a DeferredResult reporting its figure, run once");
     }
 }

@@ -1,0 +1,144 @@
+package io.tokenquota.servlet.testing;
+
+import static org.junit.jupiter.api.Assertions.assertAll;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.tokenquota.QuotaAccount;
+import io.tokenquota.servlet.QuotaFilter;
+import jakarta.servlet.AsyncContext;
+import jakarta.servlet.http.HttpServletRequest;
+import jakarta.servlet.http.HttpServletResponse;
+import java.io.IOException;
+import java.net.http.HttpResponse;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Assumptions;
+
+/**
+ * A round on {@code DeferredResult}-style endpoints the container may run again while their call is under way
+ * (Spring MVC reference, "Asynchronous Requests", "DeferredResult": the request thread starts the async cycle,
+ * another thread sets the result, and the request is dispatched back to write it; servlet API 6.0,
+ * {@code AsyncContext.dispatch}), and what such a call is charged. The container's run again is {@link RunsAgain} on
+ * {@code /ai/again/*} (Jetty only: Tomcat's filter chain runs each filter once per chain). Rounds 426, 428 and 429
+ * each wrote this rig and its check again; one copy keeps their endpoints and figures the same.
+ */
+public abstract class DeferredResultRound extends ModelCallRound {
+    /** An OpenAI chat body: 1,000-token budget, held at 1,015 (round 338's figure). */
+    protected static final String CHAT = "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":"
+            + "\"Summarise the attached quarterly report in five bullet points.\"}],\"max_tokens\":1000}";
+    /** The model's answer with its usage: 4,000 in, 1,000 out. */
+    protected static final String COMPLETION = ChatCompletions.completion("c-deferred", "gpt-4o",
+            "Here is the summary.", 4000, 1000);
+    protected static final long USAGE = 5_000;
+    /** The model's text as a {@code DeferredResult<String>} writes it (text/plain, Spring's StringHttpMessageConverter). */
+    protected static final String TEXT =
+            "Here is the summary: revenue grew, costs fell, margins widened, cash rose, outlook holds.";
+    /** The attribute the worker leaves the model's result in for the pass that writes it. */
+    protected static final String RESULT = "deferredResult.result";
+
+    /** The attribute a handler's first pass leaves on the request (as Spring's {@code WebAsyncManager} its state). */
+    private static final String FIRST_PASS = "deferredResult.firstPass";
+
+    protected final ExecutorService workers = Daemons.pool(getClass().getSimpleName() + "-model");
+    private final Map<String, CountDownLatch> done = new ConcurrentHashMap<>();
+    private final Map<String, CountDownLatch> ready = new ConcurrentHashMap<>();
+    private final Map<String, List<String>> seen = new ConcurrentHashMap<>();
+
+    /** Counted down by the endpoint when the call of {@code s} is over (its ASYNC dispatch wrote, its worker ended). */
+    protected CountDownLatch done(String s) {
+        return done.computeIfAbsent(s, k -> new CountDownLatch(1));
+    }
+
+    /** What the endpoint saw of the call of {@code s}, for failure messages. */
+    protected List<String> noted(String s) {
+        return seen.computeIfAbsent(s, k -> new CopyOnWriteArrayList<>());
+    }
+
+    /** The deployment the round adds its endpoints to: {@link RunsAgain} on {@code /ai/again/*}, the filter on {@code /ai/*}. */
+    protected static Deployment withRunsAgain(QuotaFilter filter) {
+        return Deployment.create().filter("again", new RunsAgain(), "/ai/again/*").filter("quota", filter, "/ai/*");
+    }
+
+    /** Whether this is the handler's first pass on {@code req}; marks the request so the passes after it know. */
+    protected static boolean firstPass(HttpServletRequest req) {
+        if (req.getAttribute(FIRST_PASS) != null) {
+            return false;
+        }
+        req.setAttribute(FIRST_PASS, Boolean.TRUE);
+        return true;
+    }
+
+    /**
+     * The first pass of the handler: starts the cycle; a worker calls the model once and keeps its result for the
+     * request ({@code figure}: {@link #TEXT}, its 5,000 tokens reported through
+     * {@link QuotaFilter#ACTUAL_TOKENS_ATTRIBUTE} on the request the handler was given; else {@link #COMPLETION}
+     * with its usage), says it has it ({@link #awaitWorkerAnswered}) and dispatches.
+     */
+    protected void startCall(HttpServletRequest req, HttpServletResponse resp, String s, boolean figure)
+            throws IOException {
+        req.getInputStream().readAllBytes();
+        AsyncContext ac = req.startAsync(req, resp);
+        ac.setTimeout(30_000);
+        noted(s).add("first pass: async started");
+        workers.submit(() -> {
+            calls.count(s);
+            if (figure) {
+                req.setAttribute(QuotaFilter.ACTUAL_TOKENS_ATTRIBUTE, USAGE);
+                req.setAttribute(RESULT, TEXT);
+            } else {
+                req.setAttribute(RESULT, COMPLETION);
+            }
+            noted(s).add("worker: model answered " + USAGE + ", result set, dispatching");
+            readyLatch(s).countDown();
+            ac.dispatch();
+        });
+    }
+
+    /**
+     * For the container's pass run again: waits (10 s) until the worker has the model's result, as it may have it by
+     * then (a fast model, a cached answer); the handshake only makes that order certain. False if interrupted.
+     */
+    protected boolean awaitWorkerAnswered(String s) {
+        try {
+            assertTrue(readyLatch(s).await(10, TimeUnit.SECONDS), "the worker never answered");
+            return true;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
+        }
+    }
+
+    private CountDownLatch readyLatch(String s) {
+        return ready.computeIfAbsent(s, k -> new CountDownLatch(1));
+    }
+
+    /** A test of the pass run again runs on Jetty only ({@link RunsAgain}). */
+    protected void assumeRunsAgain() {
+        Assumptions.assumeTrue(kind() == ContainerKind.JETTY, "Tomcat's filter chain runs each filter once per chain");
+    }
+
+    /**
+     * {@link #CHAT} posted to {@code path} by a new subject: once its call is {@link #done} and settled, it was
+     * answered 200 after {@code modelCalls} model calls and charged {@code used}, nothing left held. A failure
+     * names {@code what}, the answer, the calls, the ledger and what the endpoint saw.
+     */
+    protected void assertChatCharged(String path, int modelCalls, long used, String what) throws InterruptedException {
+        String s = subject();
+        HttpResponse<String> r = TestHttp.postJson(container.uri(path), s, CHAT);
+        assertTrue(done(s).await(10, TimeUnit.SECONDS), "the async dispatch never ran: " + noted(s));
+        QuotaAccount a = settled(s);
+        String figures = kind() + ": " + what + ": answer " + r.statusCode() + " " + r.body() + "; model calls "
+                + calls.of(s) + ", used " + a.used() + ", reserved " + a.reserved() + "; ledger " + ledger(s)
+                + "; endpoint " + noted(s);
+        assertAll(() -> assertEquals(200, r.statusCode(), figures),
+                () -> assertEquals(modelCalls, calls.of(s), figures),
+                () -> assertEquals(used, a.used(), figures),
+                () -> assertEquals(0, a.reserved(), figures));
+    }
+}
