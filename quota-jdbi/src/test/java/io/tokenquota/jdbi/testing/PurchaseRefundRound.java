@@ -38,8 +38,6 @@ public abstract class PurchaseRefundRound {
     /** Another instance over the same database (the in-memory reference: the same store). */
     protected abstract QuotaStore secondInstance(QuotaStore first, QuotaPolicy policy);
 
-    protected abstract List<YearMonth> dropEventsPastHistory(QuotaStore store);
-
     @BeforeEach
     protected void start() {
         // the round's number from its package (breakitNNN), so that a subject in a failure names its round
