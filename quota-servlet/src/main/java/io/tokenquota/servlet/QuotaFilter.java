@@ -999,7 +999,7 @@ public final class QuotaFilter implements Filter {
             if (owed.any()) {
                 // refused before it holds anything, so that an Idempotency-Key is not spent on a refusal
                 QuotaAccount now = ledger.account(subject);
-                long owes = owed.against(now, ledger.policy());
+                long owes = owes(owed, now);
                 if (now.available() < estimate + owes) {
                     throw new QuotaExceededException(subject, Math.min(Limits.MAX_TOKENS, estimate + owes),
                             now.limit(), Math.max(0, now.available() - owes), ledger.policy().resetOf(now.month()));
@@ -1040,13 +1040,13 @@ public final class QuotaFilter implements Filter {
         // the subject's (and its team-mates') calls in this JVM owe that much beyond their holds, and their
         // charges have not landed: past it the call would be served beyond the allowance. Counted, not
         // held, so nothing is counted twice once those charges land
-        long owes = owed.against(reserved.account(), ledger.policy());
+        long owes = owes(owed, reserved.account());
         if (reserved.account().available() < owes) {
             refuseForOwed(hold, reserved.account(), false, estimate, owes, response);
             return false;
         }
         if (reserved.team() != null && hold.teamId() != null) {
-            long owedByTeam = keeper.owedByTeam(hold.teamId()).against(reserved.team(), ledger.policy());
+            long owedByTeam = owes(keeper.owedByTeam(hold.teamId()), reserved.team());
             if (reserved.team().available() < owedByTeam) {
                 refuseForOwed(hold, reserved.team(), true, estimate, owedByTeam, response);
                 return false;
@@ -1193,13 +1193,28 @@ public final class QuotaFilter implements Filter {
      */
     private long room(String subject, UnlandedCharges.Owed owed) {
         QuotaAccount own = ledger.account(subject);
-        long room = own.available() - owed.against(own, ledger.policy());
+        long room = own.available() - owes(owed, own);
         java.util.Optional<String> team = ledger.team(subject);
         if (team.isEmpty()) {
             return room;
         }
         QuotaAccount teams = ledger.account(io.tokenquota.Team.subject(team.get()));
-        return Math.min(room, teams.available() - keeper.owedByTeam(team.get()).against(teams, ledger.policy()));
+        return Math.min(room, teams.available() - owes(keeper.owedByTeam(team.get()), teams));
+    }
+
+    /**
+     * What of {@code owed} {@code account} must have room for ({@link UnlandedCharges.Owed#against}), a debt of an
+     * earlier month priced on that month's stored account, the subject's or the team's (round 433). A month that
+     * cannot be read (past the history window, a store error) counts at most what the late charge could take.
+     */
+    private long owes(UnlandedCharges.Owed owed, QuotaAccount account) {
+        return owed.against(account, ledger.policy(), month -> {
+            try {
+                return ledger.account(account.subject(), month);
+            } catch (RuntimeException unreadable) {
+                return java.util.Optional.empty();
+            }
+        });
     }
 
     /** Whether the request is shaped as a CORS preflight: an {@code OPTIONS} naming the method it prepares. */

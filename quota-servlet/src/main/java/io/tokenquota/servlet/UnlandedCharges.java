@@ -10,10 +10,12 @@ import java.time.YearMonth;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Function;
 import java.util.function.LongSupplier;
 
 /**
@@ -73,31 +75,43 @@ final class UnlandedCharges {
          * What of it {@code account} must have room for: calls held in its month (or a later one) count
          * whole; calls held in an earlier month charge that closed month, and reach this one only by taking
          * back purchased tokens it carried, as the ledger takes them when the late charge lands
-         * ({@link LedgerRules#lateTransfer}: at most its {@code granted + carried}, none with rollover off).
-         * Weighed whole, a January stream's overrun refused February's first call (round 430: 15,000
-         * reported on a 1,010 hold at 23:58, and a call asking 8,000 at 00:01 refused 429 with 6,010 of
-         * February's untouched 20,000 left, where the overrun costs February nothing).
+         * ({@link LedgerRules#lateTransfer} on the closed month as {@code closedMonth} reads it, charged what
+         * they owe: at most {@code granted + carried} of this one, none with rollover off). Weighed whole, a
+         * January stream's overrun refused February's first call (round 430: 15,000 reported on a 1,010 hold
+         * at 23:58, and a call asking 8,000 at 00:01 refused 429 with 6,010 of February's untouched 20,000
+         * left, where the overrun costs February nothing). Weighed on a closed month made up of purchased
+         * tokens alone, an overrun that January's own allowance pays still counted February's carried tokens
+         * (round 433: 10,000 bought on January 31st, January's 20,000 untouched, the stream's 13,990 overrun
+         * counted as 10,000 owed, and a call asking 16,008 refused 429 with 22,000 of February left).
+         *
+         * @param closedMonth the account's own stored account of an earlier month; empty when it cannot be
+         *                    read, and then what a month's calls owe counts whole, up to what this one carries
          */
-        long against(QuotaAccount account, QuotaPolicy policy) {
+        long against(QuotaAccount account, QuotaPolicy policy, Function<YearMonth, Optional<QuotaAccount>> closedMonth) {
             long own = 0;
-            long earlier = 0;
+            long taken = 0;
             for (Map.Entry<YearMonth, Long> owed : byMonth.entrySet()) {
-                if (owed.getKey().isBefore(account.month())) {
-                    earlier = Math.min(Limits.MAX_TOKENS, earlier + owed.getValue());
-                } else {
-                    own = Math.min(Limits.MAX_TOKENS, own + owed.getValue());
+                long beyond = owed.getValue();
+                if (!owed.getKey().isBefore(account.month())) {
+                    own = Math.min(Limits.MAX_TOKENS, own + beyond);
+                    continue;
                 }
+                long take = closedMonth.apply(owed.getKey())
+                        .map(before -> -LedgerRules.lateTransfer(before, charged(before, beyond), account, policy))
+                        .orElse(beyond);
+                taken = Math.min(Limits.MAX_TOKENS, taken + take);
             }
-            if (earlier == 0) {
-                return own;
-            }
-            // the ledger's take of a late charge of that much from a closed month that had that much purchased
-            // left: the closed month's own purchased tokens may be fewer, so this counts at most what it takes
-            QuotaAccount before = new QuotaAccount(account.subject(), account.month().minusMonths(1), 0, earlier, 0,
-                    0, 0, null, null);
-            QuotaAccount after = new QuotaAccount(account.subject(), before.month(), 0, earlier, 0, earlier, 0, null,
-                    null);
-            return Math.min(Limits.MAX_TOKENS, own - LedgerRules.lateTransfer(before, after, account, policy));
+            // several closed months' charges (and one whose month was not read) take together no more than the
+            // purchased tokens this month has, each of them taking at most that much (LedgerRules#lateTransfer)
+            long purchased = policy.rolloverPurchased() ? Math.max(0, account.granted() + account.carried()) : 0;
+            return Math.min(Limits.MAX_TOKENS, own + Math.min(taken, purchased));
+        }
+
+        /** {@code closed} once its calls' charges land, which add {@code beyond} to its used and held tokens. */
+        private static QuotaAccount charged(QuotaAccount closed, long beyond) {
+            long used = closed.used() > Long.MAX_VALUE - beyond ? Long.MAX_VALUE : closed.used() + beyond;
+            return new QuotaAccount(closed.subject(), closed.month(), closed.allocated(), closed.granted(),
+                    closed.carried(), used, closed.reserved(), closed.createdAt(), closed.updatedAt());
         }
     }
 

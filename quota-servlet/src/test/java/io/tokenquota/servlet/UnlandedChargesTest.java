@@ -9,9 +9,11 @@ import io.tokenquota.Reservation;
 import io.tokenquota.ReservationState;
 import java.time.Instant;
 import java.time.YearMonth;
+import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Function;
 import org.junit.jupiter.api.Test;
 
 class UnlandedChargesTest {
@@ -32,9 +34,12 @@ class UnlandedChargesTest {
         return new QuotaAccount("alice", YearMonth.of(2031, 3), 20_000, 0, carried, 0, 0, null, null);
     }
 
+    /** No earlier month can be read: what is owed to it counts up to what the later month carries. */
+    private static final Function<YearMonth, Optional<QuotaAccount>> UNREAD = month -> Optional.empty();
+
     /** What is owed, weighed against a fresh March account without purchased tokens. */
     private static long owed(UnlandedCharges.Owed owed) {
-        return owed.against(march(0), QuotaPolicy.defaults());
+        return owed.against(march(0), QuotaPolicy.defaults(), UNREAD);
     }
 
     @Test
@@ -59,13 +64,20 @@ class UnlandedChargesTest {
         charges.running(feb.id(), feb, () -> 13_990);
         // round 430: a February hold's overrun is charged to February; March pays only with purchased tokens it carried
         assertEquals(0, owed(charges.owedBySubject("alice")), "nothing purchased in March: nothing of it is March's");
-        assertEquals(5_000, charges.owedBySubject("alice").against(march(5_000), QuotaPolicy.defaults()));
-        assertEquals(13_990, charges.owedBySubject("alice").against(march(30_000), QuotaPolicy.defaults()));
+        assertEquals(5_000, charges.owedBySubject("alice").against(march(5_000), QuotaPolicy.defaults(), UNREAD));
+        assertEquals(13_990, charges.owedBySubject("alice").against(march(30_000), QuotaPolicy.defaults(), UNREAD));
         assertEquals(0, charges.owedByTeam("acme").against(march(5_000),
-                QuotaPolicy.builder().rolloverPurchased(false).build()), "rollover off: the purchased tokens lapsed");
+                QuotaPolicy.builder().rolloverPurchased(false).build(), UNREAD), "rollover off: the purchased tokens lapsed");
+        // round 433: priced on February as stored, the overrun takes what February's own allowance does not pay
+        QuotaAccount untouched = new QuotaAccount("alice", feb.month(), 20_000, 5_000, 0, 0, 1_000, null, null);
+        assertEquals(0, charges.owedBySubject("alice").against(march(5_000), QuotaPolicy.defaults(),
+                month -> Optional.of(untouched)), "February's allowance pays all 14,990: March carries 5,000 intact");
+        QuotaAccount spent = new QuotaAccount("alice", feb.month(), 20_000, 5_000, 0, 20_000, 1_000, null, null);
+        assertEquals(4_000, charges.owedBySubject("alice").against(march(4_000), QuotaPolicy.defaults(),
+                month -> Optional.of(spent)), "February's allowance spent: its overrun takes the 4,000 March carries");
         charges.running(mar.id(), mar, () -> 700);
         assertEquals(700, owed(charges.owedBySubject("alice")), "March's own hold counts whole");
-        assertEquals(5_700, charges.owedByTeam("acme").against(march(5_000), QuotaPolicy.defaults()));
+        assertEquals(5_700, charges.owedByTeam("acme").against(march(5_000), QuotaPolicy.defaults(), UNREAD));
         charges.landed(feb.id(), feb);
         charges.landed(mar.id(), mar);
         org.junit.jupiter.api.Assertions.assertFalse(charges.owedBySubject("alice").any());

@@ -204,8 +204,8 @@ abstract class AbstractRound433 extends H2FilterRound {
      * late charge takes nothing from February ({@code LedgerRules.lateTransfer}: delta 0). February opens with 20,000 +
      * 10,000 carried. At 00:01, the stream still open, a first call (8,000) is served, leaving 22,000; a second call
      * asks max_tokens 16,000 (estimate about 16,010): February has 22,000 and the late charge will take none of it.
-     * Right: served (200), February used 20,000, carried 10,000 intact; January used 15,000. Today: 429, since
-     * {@code Owed.against} counts min(13,990, 10,000) = 10,000 of February's carried tokens as owed, leaving 12,000.
+     * Right: served (200), February used 20,000, carried 10,000 intact; January used 15,000. Found and fixed: it was 429, since
+     * {@code Owed.against} counted min(13,990, 10,000) = 10,000 of February's carried tokens as owed, leaving 12,000.
      */
     @Test
     void aJanuaryOverrunInsideJanuarysAllowanceDoesNotRefuseFebruary() throws Exception {
@@ -232,8 +232,8 @@ abstract class AbstractRound433 extends H2FilterRound {
     /**
      * The same with {@code fitOutputBudget(256)} (/fit/): the second call's max_tokens 16,000 fits February's 22,000
      * as asked, so it reaches the model unchanged and carries no {@code X-Quota-Output-Capped} (README "Fitting the
-     * output budget": "If the request fits as asked it is held as asked"). Today it is cut to what is left once 10,000
-     * of carried tokens the late charge will not take are counted as owed.
+     * output budget": "If the request fits as asked it is held as asked"). Found and fixed: it was cut to what is left once 10,000
+     * of carried tokens the late charge will not take were counted as owed.
      */
     @Test
     void aJanuaryOverrunInsideJanuarysAllowanceDoesNotCutFebruarysBudget() throws Exception {
