@@ -19,6 +19,7 @@ import jakarta.servlet.FilterChain;
 import jakarta.servlet.RequestDispatcher;
 import jakarta.servlet.ServletException;
 import jakarta.servlet.ServletRequest;
+import jakarta.servlet.ServletRequestWrapper;
 import jakarta.servlet.ServletResponse;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletRequestWrapper;
@@ -471,14 +472,7 @@ public final class QuotaFilter implements Filter {
             // reported the call's figure or wrote its answer charged it twice), and a figure it reports is added
             // to the call's as an include's is (PassAgain); once that call is over, the pass is a call of its own
             if (req.isAsyncStarted() && req.getAttribute(settling) instanceof Settlement call && !call.settled()) {
-                PassAgain pass = new PassAgain(call.endpointRequest());
-                try {
-                    asyncDispatch(pass, call.answer(), chain);
-                } finally {
-                    if (pass.reported != null) {
-                        call.endpointRequest().nestedReported(pass.reported);
-                    }
-                }
+                asyncDispatch(new PassAgain(call.endpointRequest(), req), call.answer(), chain);
                 return;
             }
             unmark(req);
@@ -578,10 +572,34 @@ public final class QuotaFilter implements Filter {
      * 5,000).
      */
     private static final class PassAgain extends HttpServletRequestWrapper {
+        private final EndpointRequest call;
+        /** The request the pass came in on: another quota filter's pass when this filter runs inside one. */
+        private final ServletRequest received;
         private Object reported;
 
-        PassAgain(HttpServletRequest request) {
-            super(request);
+        PassAgain(EndpointRequest call, ServletRequest received) {
+            super(call);
+            this.call = call;
+            this.received = received;
+        }
+
+        /**
+         * Adds what the pass reported to the call's charge, before the pass's end settles anything (a pass
+         * that throws settles the call at once); with two quota filters (a user's and a team's) the outer
+         * filter's pass, which this one runs inside, is told too, as an endpoint's figure reaches both.
+         */
+        void handOver() {
+            if (reported == null) {
+                return;
+            }
+            call.nestedReported(reported);
+            for (ServletRequest r = received; r instanceof ServletRequestWrapper w; r = w.getRequest()) {
+                if (r instanceof PassAgain) {
+                    received.setAttribute(ACTUAL_TOKENS_ATTRIBUTE, reported);
+                    break;
+                }
+            }
+            reported = null;
         }
 
         @Override
@@ -997,10 +1015,12 @@ public final class QuotaFilter implements Filter {
                 }
             }
             if (owed.any()) {
-                // refused before it holds anything, so that an Idempotency-Key is not spent on a refusal
+                // refused before it holds anything, so that an Idempotency-Key is not spent on a refusal; what
+                // this month is not owed (round 433: an earlier month's overrun it pays itself) refuses nothing
+                // here: the reserve refuses what it must, as the ledger does (its scope and event)
                 QuotaAccount now = ledger.account(subject);
                 long owes = owes(owed, now);
-                if (now.available() < estimate + owes) {
+                if (owes > 0 && now.available() < estimate + owes) {
                     throw new QuotaExceededException(subject, Math.min(Limits.MAX_TOKENS, estimate + owes),
                             now.limit(), Math.max(0, now.available() - owes), ledger.policy().resetOf(now.month()));
                 }
@@ -1330,6 +1350,9 @@ public final class QuotaFilter implements Filter {
             chain.doFilter(req, res);
             returned = true;
         } finally {
+            if (req instanceof PassAgain pass) {
+                pass.handOver();
+            }
             if (req.getAttribute(settling) instanceof Settlement settlement) {
                 if (!returned && !req.isAsyncStarted()) {
                     settlement.settle(Settlement.End.THREW);

@@ -85,7 +85,8 @@ final class UnlandedCharges {
          * counted as 10,000 owed, and a call asking 16,008 refused 429 with 22,000 of February left).
          *
          * @param closedMonth the account's own stored account of an earlier month; empty when it cannot be
-         *                    read, and then what a month's calls owe counts whole, up to what this one carries
+         *                    read, and then what a month's calls owe counts whole, up to this one's purchased tokens
+         *                    ({@code granted + carried}; none with rollover off)
          */
         long against(QuotaAccount account, QuotaPolicy policy, Function<YearMonth, Optional<QuotaAccount>> closedMonth) {
             long own = 0;

@@ -21,8 +21,8 @@ import org.junit.jupiter.api.Test;
 
 /**
  * Round 425 (a ledger round): round 422's refund of a lapsed purchase ({@code rolloverPurchased(false)}, a purchase
- * credited in an earlier month: {@code LedgerRules.refundLapsed}, {@code lapsedSpent}; quota-jdbi
- * {@code Purchases.debit}, {@code Sql.sumLapsedRefunds}) on the in-memory reference, H2 and PostgreSQL. The events are
+ * credited in an earlier month: {@code LedgerRules.refundLapsed}, then {@code lapsedSpent}, now {@code lapsedMonth} and {@code lapsedRefund}; quota-jdbi
+ * {@code Purchases.debit}, then {@code Sql.sumLapsedRefunds}, now {@code tq_account.refund_lapsed}) on the in-memory reference, H2 and PostgreSQL. The events are
  * those a host's Stripe handler maps: {@code payment_intent.processing} (recordPending),
  * {@code payment_intent.succeeded} (complete, with {@code amount_received} and {@code currency}),
  * {@code charge.refunded} (refund) (docs.stripe.com/api/events/types). A refund may come months after the payment

@@ -96,12 +96,12 @@ abstract class AbstractRound434Properties {
         });
     }
 
-    @Property(tries = 400)
+    @Property(tries = 150)
     void rolloverOffChargeActual(@ForAll("ops") List<Op> ops) {
         run(OverrunPolicy.CHARGE_ACTUAL, ops);
     }
 
-    @Property(tries = 400)
+    @Property(tries = 150)
     void rolloverOffCapAtHold(@ForAll("ops") List<Op> ops) {
         run(OverrunPolicy.CAP_AT_HOLD, ops);
     }
