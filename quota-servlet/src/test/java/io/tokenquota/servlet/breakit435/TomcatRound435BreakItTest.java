@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit435;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class TomcatRound435BreakItTest extends AbstractRound435 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.TOMCAT;
+    }
+}
