@@ -1,0 +1,369 @@
+package io.tokenquota.servlet.breakit436;
+
+import static org.junit.jupiter.api.Assertions.assertAll;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.tokenquota.QuotaAccount;
+import io.tokenquota.servlet.QuotaFilter;
+import io.tokenquota.servlet.SubjectResolver;
+import io.tokenquota.servlet.testing.ChatCompletions;
+import io.tokenquota.servlet.testing.DeferredResultRound;
+import io.tokenquota.servlet.testing.Deployment;
+import io.tokenquota.servlet.testing.RunsAgain;
+import io.tokenquota.servlet.testing.TestHttp;
+import jakarta.servlet.AsyncContext;
+import jakarta.servlet.DispatcherType;
+import jakarta.servlet.ServletException;
+import jakarta.servlet.http.HttpServlet;
+import jakarta.servlet.http.HttpServletRequest;
+import jakarta.servlet.http.HttpServletResponse;
+import java.io.IOException;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Round 436 of issue 11: a pass the container runs again while the call that held the request is under way
+ * ({@code QuotaFilter.dispatch}, {@code QuotaFilter.PassAgain}), in the shapes rounds 426, 428 and 429 left untested:
+ * a pass that reports through the {@code X-Quota-Actual-Tokens} response header ({@link QuotaFilter#ACTUAL_TOKENS_HEADER},
+ * which README / docs/servlet.md settlement rule 1 names as an equivalent way to report the handler's figure), two
+ * quota filters on one request (a user's and a team's, each its own subject: docs/decisions.md "Several quota filters
+ * on one request"; round 33's and round 325's team filter, subject from the trusted {@code x-team-id} header), a pass
+ * that reports a figure and then throws, and a pass that ends the earlier cycle with {@code AsyncContext.complete()}.
+ *
+ * <p>Shapes: OpenAI Chat Completions (platform.openai.com/docs/api-reference/chat/create, "The chat completion
+ * object" with its {@code usage}), written by {@link ChatCompletions}. The endpoints are {@code DeferredResult}
+ * style, as rounds 426, 428 and 429's (Spring MVC reference, "Asynchronous Requests", "DeferredResult": the request
+ * thread starts the async cycle, another thread sets the result, the request is dispatched back to write it; servlet
+ * API 6.0 {@code AsyncContext.dispatch}, {@code AsyncContext.complete}). The pass the container runs again is round
+ * 426's (finds the request processing, calls no model, reports 0 for itself: docs/decisions.md) or round 338's
+ * {@code CalledTwice} (calls the model again at once, writes its text, reports its figure). The container's run again
+ * is {@link RunsAgain} (Jetty only: Tomcat's filter chain runs each filter once per chain).
+ */
+abstract class AbstractRound436 extends DeferredResultRound {
+    /** The model call the pass run again makes itself (round 338's {@code CalledTwice}), by its own figure. */
+    static final long AGAIN = 3_000;
+    /** The text of the pass run again's own model call. */
+    static final String TEXT_AGAIN = "Summary: revenue up, costs down, margins wider, cash higher, outlook steady.";
+    static final String TEAM_HEADER = "x-team-id";
+
+    /** How the pass run again reports, and what it does. */
+    enum Again {
+        /** Round 426's pass, reporting 0 for itself through the response header: no model call. */
+        HEADER_ZERO,
+        /** Round 338's pass, reporting its own 3,000 through the response header. */
+        HEADER_CALLS,
+        /** Round 338's pass, reporting its own 3,000 through the request attribute (round 429's fixed shape). */
+        ATTRIBUTE_CALLS,
+        /** Round 338's pass reporting 3,000 through the attribute, then failing (its second startAsync refused). */
+        ATTRIBUTE_CALLS_THEN_THROWS,
+        /** Round 338's pass reporting 3,000 through the attribute, then ending the earlier cycle with complete(). */
+        ATTRIBUTE_CALLS_THEN_COMPLETES
+    }
+
+    /** Counted down once the pass run again is over, for a worker that dispatches only after it (COMPLETES). */
+    private final Map<String, CountDownLatch> passOver = new ConcurrentHashMap<>();
+
+    private CountDownLatch passOver(String s) {
+        return passOver.computeIfAbsent(s, k -> new CountDownLatch(1));
+    }
+
+    @Override
+    protected Deployment deploy(QuotaFilter filter) {
+        // the team's budget beside the user's: a second quota filter on the team paths, its subject the trusted
+        // x-team-id header (round 33, round 325)
+        QuotaFilter team = filterFor("/ai/again/team/").protect("/ai/once/team/")
+                .subjectResolver(SubjectResolver.trustedHeader(TEAM_HEADER, "127.0.0.1", "::1")).build();
+        Deployment d = withRunsAgain(filter).filter("quota-team", team, "/ai/again/team/*", "/ai/once/team/*");
+        for (Again a : Again.values()) {
+            String name = a.name().toLowerCase(java.util.Locale.ROOT).replace('_', '-');
+            d.servlet("again-" + name, new Deferred(a), "/ai/again/" + name + "/*", "/ai/again/team/" + name + "/*");
+            d.servlet("once-" + name, new Deferred(a), "/ai/once/" + name + "/*", "/ai/once/team/" + name + "/*");
+        }
+        return d;
+    }
+
+    /**
+     * A {@code DeferredResult} handler. First pass: starts the cycle; a worker calls the model once and keeps its
+     * result: for {@code HEADER_ZERO} the provider's chat.completion with its usage (5,000), which the ASYNC dispatch
+     * writes; otherwise the text, its 5,000 tokens reported through {@link QuotaFilter#ACTUAL_TOKENS_ATTRIBUTE} on
+     * the request the handler was given. The pass the container runs again comes once the worker has its result.
+     */
+    class Deferred extends HttpServlet {
+        private final Again again;
+
+        Deferred(Again again) {
+            this.again = again;
+        }
+
+        @Override
+        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException, ServletException {
+            String s = req.getHeader("x-user-id");
+            if (req.getDispatcherType() == DispatcherType.ASYNC) {
+                String result = (String) req.getAttribute(RESULT);
+                noted(s).add("ASYNC dispatch writes the result");
+                if (again == Again.HEADER_ZERO) {
+                    ChatCompletions.writeWithLength(resp, result.getBytes(StandardCharsets.UTF_8));
+                } else {
+                    resp.setContentType("text/plain;charset=UTF-8");
+                    resp.getOutputStream().write(result.getBytes(StandardCharsets.UTF_8));
+                }
+                done(s).countDown();
+                return;
+            }
+            if (firstPass(req)) {
+                if (again == Again.ATTRIBUTE_CALLS_THEN_COMPLETES) {
+                    startCallDispatchingAfterThePass(req, resp, s);
+                } else {
+                    startCall(req, resp, s, again != Again.HEADER_ZERO);
+                }
+                return;
+            }
+            // the container's pass run again
+            if (!(again == Again.ATTRIBUTE_CALLS_THEN_COMPLETES ? awaitReady436(s) : awaitWorkerAnswered(s))) {
+                return;
+            }
+            if (again == Again.HEADER_ZERO) {
+                // already processing: no model call; 0 for itself, by the header (rule 1's other form)
+                resp.setHeader(QuotaFilter.ACTUAL_TOKENS_HEADER, "0");
+                noted(s).add("REQUEST pass run again: already processing, no model call, header 0 for itself");
+                return;
+            }
+            // round 338's CalledTwice: the pass run again calls the model at once and answers
+            calls.count(s);
+            if (again == Again.HEADER_CALLS) {
+                resp.setHeader(QuotaFilter.ACTUAL_TOKENS_HEADER, Long.toString(AGAIN));
+            } else {
+                req.setAttribute(QuotaFilter.ACTUAL_TOKENS_ATTRIBUTE, AGAIN);
+            }
+            resp.setContentType("text/plain;charset=UTF-8");
+            resp.getOutputStream().write(TEXT_AGAIN.getBytes(StandardCharsets.UTF_8));
+            noted(s).add("REQUEST pass run again: model called again, " + AGAIN + " reported (" + again + "), text written");
+            if (again == Again.ATTRIBUTE_CALLS_THEN_THROWS) {
+                // as CalledTwice's own startAsync finds the cycle of the first pass started: refused by the
+                // container (servlet API 6.0 ServletRequest.startAsync: IllegalStateException when "called again
+                // without any asynchronous dispatch"), or thrown here when a container lets it through
+                try {
+                    req.startAsync(req, resp);
+                    noted(s).add("second startAsync allowed by the container; throwing as it would");
+                } catch (IllegalStateException refused) {
+                    noted(s).add("second startAsync refused: " + refused);
+                    throw new ServletException("the pass run again could not start its cycle", refused);
+                }
+                throw new ServletException("the pass run again could not start its cycle");
+            }
+            if (again == Again.ATTRIBUTE_CALLS_THEN_COMPLETES) {
+                // the pass ends the earlier cycle itself (its text is the answer): AsyncContext.complete()
+                req.getAsyncContext().complete();
+                noted(s).add("REQUEST pass run again completed the earlier cycle");
+                passOver(s).countDown();
+            }
+        }
+    }
+
+    /**
+     * As {@link #startCall} with a figure, but the worker dispatches only once the pass run again is over (which
+     * ended the cycle: its dispatch is then refused, as round 338's endpoint's own end was), and the call is done
+     * when it has tried.
+     */
+    private void startCallDispatchingAfterThePass(HttpServletRequest req, HttpServletResponse resp, String s)
+            throws IOException {
+        req.getInputStream().readAllBytes();
+        AsyncContext ac = req.startAsync(req, resp);
+        ac.setTimeout(30_000);
+        noted(s).add("first pass: async started");
+        workers.submit(() -> {
+            calls.count(s);
+            req.setAttribute(QuotaFilter.ACTUAL_TOKENS_ATTRIBUTE, USAGE);
+            req.setAttribute(RESULT, TEXT);
+            noted(s).add("worker: model answered " + USAGE + ", result set");
+            readyOf(s).countDown();
+            try {
+                if (passOver(s).await(10, TimeUnit.SECONDS)) {
+                    ac.dispatch();
+                    noted(s).add("worker: dispatched");
+                }
+            } catch (IllegalStateException | InterruptedException refused) {
+                noted(s).add("worker: dispatch refused: " + refused);
+            } finally {
+                done(s).countDown();
+            }
+        });
+    }
+
+    /** The worker of {@link #startCallDispatchingAfterThePass} has its result. */
+    private final Map<String, CountDownLatch> ready436 = new ConcurrentHashMap<>();
+
+    private CountDownLatch readyOf(String s) {
+        return ready436.computeIfAbsent(s, k -> new CountDownLatch(1));
+    }
+
+    /** For the pass run again of the COMPLETES handler: waits (10 s) until its worker has the model's result. */
+    private boolean awaitReady436(String s) {
+        try {
+            assertTrue(readyOf(s).await(10, TimeUnit.SECONDS), "the worker never answered");
+            return true;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
+        }
+    }
+
+    /**
+     * {@link #CHAT} posted to {@code path} by a new user of a new team: once its call is {@link #done} and settled,
+     * answered 200 after {@code modelCalls} model calls, the user and the team each charged {@code used}, nothing
+     * left held.
+     */
+    void assertUserAndTeamCharged(String path, int modelCalls, long used, String what) throws InterruptedException {
+        String s = subject();
+        String team = "team-" + s;
+        HttpResponse<String> r = TestHttp.postJson(container.uri(path), s, CHAT, TEAM_HEADER, team);
+        assertTrue(done(s).await(10, TimeUnit.SECONDS), "the async dispatch never ran: " + noted(s));
+        QuotaAccount a = settled(s);
+        QuotaAccount t = settled(team);
+        String figures = kind() + ": " + what + ": answer " + r.statusCode() + " " + r.body() + "; model calls "
+                + calls.of(s) + ", user used " + a.used() + " reserved " + a.reserved() + ", team used " + t.used()
+                + " reserved " + t.reserved() + "; user " + ledger(s) + "; team " + ledger(team) + "; endpoint " + noted(s);
+        assertAll(() -> assertEquals(200, r.statusCode(), figures),
+                () -> assertEquals(modelCalls, calls.of(s), figures),
+                () -> assertEquals(used, a.used(), "user: " + figures),
+                () -> assertEquals(used, t.used(), "team: " + figures),
+                () -> assertEquals(0, a.reserved(), figures),
+                () -> assertEquals(0, t.reserved(), figures));
+    }
+
+    // ------------------------------------------------------------------ A. the pass reports through the header
+
+    /**
+     * The earlier call's worker calls the model once; its ASYNC dispatch writes the chat.completion with its usage,
+     * 5,000. The pass the container ran meanwhile found the request processing, called no model and reported 0 for
+     * itself through {@code X-Quota-Actual-Tokens} (rule 1's header form). Round 429 fixed this for the attribute
+     * (PassAgain keeps it apart); the header goes straight onto the call's own response wrapper and becomes the
+     * call's figure: the one model call is free. Expected 5,000.
+     */
+    @Test
+    void aPassRunAgainReportingZeroByTheHeaderDoesNotMakeTheCallFree() throws Exception {
+        assumeRunsAgain();
+        assertChatCharged("/ai/again/header-zero/chat", 1, USAGE,
+                "the earlier call's completion (5,000), a pass run again reporting 0 for itself by the header");
+    }
+
+    /** Control: the same handler run once, its ASYNC dispatch writing the completion: 5,000. */
+    @Test
+    void controlTheCompletionRunOnceIsCharged() throws Exception {
+        assertChatCharged("/ai/once/header-zero/chat", 1, USAGE, "the header-zero handler run once");
+    }
+
+    /**
+     * The worker reports its 5,000 through the attribute; the pass run again calls the model again and reports its
+     * own 3,000 through the header. Two model calls, both answers written: 8,000. The attribute outranks the header
+     * as the call's one figure, so the pass's model call is dropped.
+     */
+    @Test
+    void aPassRunAgainReportingItsCallByTheHeaderIsChargedBesideTheEarlierCall() throws Exception {
+        assumeRunsAgain();
+        assertChatCharged("/ai/again/header-calls/chat", 2, USAGE + AGAIN,
+                "the worker's 5,000 (attribute) and the pass run again's own call, 3,000 (header)");
+    }
+
+    /** Control: the same handler run once: the worker's 5,000. */
+    @Test
+    void controlTheHeaderCallsHandlerRunOnceIsCharged() throws Exception {
+        assertChatCharged("/ai/once/header-calls/chat", 1, USAGE, "the header-calls handler run once");
+    }
+
+    // ------------------------------------------------------------------ B. two quota filters: a user's and a team's
+
+    /** Two filters, the pass reporting its 3,000 through the attribute: user and team each charged 8,000. */
+    @Test
+    void underTwoFiltersAPassRunAgainsFigureIsChargedToUserAndTeam() throws Exception {
+        assumeRunsAgain();
+        assertUserAndTeamCharged("/ai/again/team/attribute-calls/chat", 2, USAGE + AGAIN,
+                "two filters, the worker's 5,000 and the pass run again's 3,000 (attribute)");
+    }
+
+    /** Two filters, the pass reporting 0 for itself by the header: user and team each charged the completion's 5,000. */
+    @Test
+    void underTwoFiltersAPassRunAgainsHeaderZeroFreesNeitherUserNorTeam() throws Exception {
+        assumeRunsAgain();
+        assertUserAndTeamCharged("/ai/again/team/header-zero/chat", 1, USAGE,
+                "two filters, the completion's 5,000, a pass run again reporting 0 by the header");
+    }
+
+    /** Control: two filters, the handler run once: user and team each charged 5,000. */
+    @Test
+    void controlUnderTwoFiltersTheCallRunOnceIsChargedToUserAndTeam() throws Exception {
+        assertUserAndTeamCharged("/ai/once/team/attribute-calls/chat", 1, USAGE, "two filters, run once");
+    }
+
+    /** Control: two filters, the completion run once: user and team each charged 5,000. */
+    @Test
+    void controlUnderTwoFiltersTheCompletionRunOnceIsChargedToUserAndTeam() throws Exception {
+        assertUserAndTeamCharged("/ai/once/team/header-zero/chat", 1, USAGE, "two filters, completion run once");
+    }
+
+    // ------------------------------------------------------------------ C. a pass that reports, then throws / completes
+
+    /**
+     * The pass run again calls the model (3,000, attribute), writes its text, then fails (its own startAsync
+     * refused); the worker's 5,000 was reported too. Two model calls: 8,000. Checked on the ledger only (the
+     * answer's status is the container's error handling).
+     */
+    @Test
+    void aPassRunAgainThatReportsThenThrowsIsCharged() throws Exception {
+        assumeRunsAgain();
+        String s = subject();
+        HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/again/attribute-calls-then-throws/chat"), s, CHAT);
+        done(s).await(10, TimeUnit.SECONDS);
+        QuotaAccount a = chargedAtLeast(s, 0);
+        String figures = kind() + ": a pass run again reporting 3,000 then throwing, the worker's 5,000: answer "
+                + r.statusCode() + " " + r.body() + "; model calls " + calls.of(s) + ", used " + a.used()
+                + ", reserved " + a.reserved() + "; ledger " + ledger(s) + "; endpoint " + noted(s);
+        assertAll(() -> assertEquals(2, calls.of(s), figures),
+                () -> assertEquals(USAGE + AGAIN, a.used(), figures),
+                () -> assertEquals(0, a.reserved(), figures));
+    }
+
+    /** The same under two filters: user and team each charged 8,000. */
+    @Test
+    void underTwoFiltersAPassRunAgainThatReportsThenThrowsIsChargedToUserAndTeam() throws Exception {
+        assumeRunsAgain();
+        String s = subject();
+        String team = "team-" + s;
+        HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/again/team/attribute-calls-then-throws/chat"), s,
+                CHAT, TEAM_HEADER, team);
+        done(s).await(10, TimeUnit.SECONDS);
+        QuotaAccount a = settled(s);
+        QuotaAccount t = settled(team);
+        String figures = kind() + ": two filters, a pass run again reporting 3,000 then throwing: answer "
+                + r.statusCode() + "; model calls " + calls.of(s) + ", user used " + a.used() + ", team used "
+                + t.used() + "; user " + ledger(s) + "; team " + ledger(team) + "; endpoint " + noted(s);
+        assertAll(() -> assertEquals(2, calls.of(s), figures),
+                () -> assertEquals(USAGE + AGAIN, a.used(), "user: " + figures),
+                () -> assertEquals(USAGE + AGAIN, t.used(), "team: " + figures));
+    }
+
+    /**
+     * The pass run again calls the model (3,000, attribute), writes its text and ends the earlier cycle with
+     * {@code complete()}; the worker had reported its 5,000 and its own dispatch afterwards is refused. 8,000.
+     */
+    @Test
+    void aPassRunAgainThatCompletesTheEarlierCycleIsChargedBesideIt() throws Exception {
+        assumeRunsAgain();
+        assertChatCharged("/ai/again/attribute-calls-then-completes/chat", 2, USAGE + AGAIN,
+                "the worker's 5,000 and the pass run again's 3,000, the pass completing the cycle");
+    }
+
+    /** The same under two filters: user and team each charged 8,000. */
+    @Test
+    void underTwoFiltersAPassRunAgainThatCompletesTheEarlierCycleIsChargedToUserAndTeam() throws Exception {
+        assumeRunsAgain();
+        assertUserAndTeamCharged("/ai/again/team/attribute-calls-then-completes/chat", 2, USAGE + AGAIN,
+                "two filters, the pass completing the cycle");
+    }
+}
