@@ -472,7 +472,8 @@ public final class QuotaFilter implements Filter {
             // reported the call's figure or wrote its answer charged it twice), and a figure it reports is added
             // to the call's as an include's is (PassAgain); once that call is over, the pass is a call of its own
             if (req.isAsyncStarted() && req.getAttribute(settling) instanceof Settlement call && !call.settled()) {
-                asyncDispatch(new PassAgain(call.endpointRequest(), req), call.answer(), chain);
+                PassAgain pass = new PassAgain(call.endpointRequest(), call.answer(), req);
+                asyncDispatch(pass, pass.answer, chain);
                 return;
             }
             unmark(req);
@@ -565,7 +566,8 @@ public final class QuotaFilter implements Filter {
 
     /**
      * A pass the container runs again while the call that held the request is under way, as that call's
-     * endpoint sees it ({@link #dispatch}): the figure it reports ({@link #ACTUAL_TOKENS_ATTRIBUTE}) is kept here
+     * endpoint sees it ({@link #dispatch}): the figure it reports ({@link #ACTUAL_TOKENS_ATTRIBUTE}, or the
+     * {@link #ACTUAL_TOKENS_HEADER} it sets on its answer: {@link Answer}) is kept here
      * and added to the call's charge, as an include's is ({@link EndpointRequest#nestedReported}), never taking
      * the place of the call's own figure nor mixed with what the call's worker reports meanwhile (round 429: the
      * pass's report of 0 for itself made the call's 5,000 free, and its own call's 3,000 replaced the worker's
@@ -575,31 +577,47 @@ public final class QuotaFilter implements Filter {
         private final EndpointRequest call;
         /** The request the pass came in on: another quota filter's pass when this filter runs inside one. */
         private final ServletRequest received;
+        /** The answer as the pass writes it: the call's, but for the figure header. */
+        final Answer answer;
+        /** The figure the pass set as the attribute (the last); null: none. */
         private Object reported;
+        /** The figures passes of quota filters this one's pass runs through handed over. */
+        private final List<Object> handed = new ArrayList<>();
 
-        PassAgain(EndpointRequest call, ServletRequest received) {
+        PassAgain(EndpointRequest call, QuotaResponse answer, ServletRequest received) {
             super(call);
             this.call = call;
+            this.answer = new Answer(answer);
             this.received = received;
         }
 
         /**
-         * Adds what the pass reported to the call's charge, before the pass's end settles anything (a pass
-         * that throws settles the call at once); with two quota filters (a user's and a team's) the outer
-         * filter's pass, which this one runs inside, is told too, as an endpoint's figure reaches both.
+         * Adds what the pass reported (the attribute, the header) to the call's charge, before the pass's end
+         * settles anything (a pass that throws settles the call at once); with two quota filters (a user's and a
+         * team's) the outer filter's pass, which this one runs inside, gets it too, as an endpoint's figure
+         * reaches both (round 436: a pass's header of 0 made the call free, under both filters).
          */
         void handOver() {
-            if (reported == null) {
-                return;
+            List<Object> figures = new ArrayList<>(handed);
+            if (reported != null) {
+                figures.add(reported);
             }
-            call.nestedReported(reported);
-            for (ServletRequest r = received; r instanceof ServletRequestWrapper w; r = w.getRequest()) {
-                if (r instanceof PassAgain) {
-                    received.setAttribute(ACTUAL_TOKENS_ATTRIBUTE, reported);
-                    break;
+            if (answer.reported != null) {
+                figures.add(answer.reported);
+            }
+            handed.clear();
+            reported = null;
+            answer.reported = null;
+            PassAgain outer = null;
+            for (ServletRequest r = received; outer == null && r instanceof ServletRequestWrapper w; r = w.getRequest()) {
+                outer = r instanceof PassAgain pass ? pass : null;
+            }
+            for (Object figure : figures) {
+                call.nestedReported(figure);
+                if (outer != null) {
+                    outer.handed.add(figure);
                 }
             }
-            reported = null;
         }
 
         @Override
@@ -622,6 +640,69 @@ public final class QuotaFilter implements Filter {
                 reported = null;
             } else {
                 super.removeAttribute(name);
+            }
+        }
+
+        /**
+         * The call's answer as the pass writes it: the figure header ({@link #ACTUAL_TOKENS_HEADER}) the pass sets
+         * or adds is kept here, the pass's own, and handed over with its attribute; the rest is the call's.
+         */
+        static final class Answer extends jakarta.servlet.http.HttpServletResponseWrapper {
+            /** The header's value as the pass set it (added values joined by ", ", as HTTP lists them). */
+            private String reported;
+
+            Answer(QuotaResponse answer) {
+                super(answer);
+            }
+
+            private boolean figure(String name) {
+                return ACTUAL_TOKENS_HEADER.equalsIgnoreCase(name);
+            }
+
+            @Override
+            public void setHeader(String name, String value) {
+                if (figure(name)) {
+                    reported = value;
+                } else {
+                    super.setHeader(name, value);
+                }
+            }
+
+            @Override
+            public void addHeader(String name, String value) {
+                if (figure(name)) {
+                    reported = reported == null || value == null ? value : reported + ", " + value;
+                } else {
+                    super.addHeader(name, value);
+                }
+            }
+
+            @Override
+            public void setIntHeader(String name, int value) {
+                if (figure(name)) {
+                    setHeader(name, Integer.toString(value));
+                } else {
+                    super.setIntHeader(name, value);
+                }
+            }
+
+            @Override
+            public void addIntHeader(String name, int value) {
+                if (figure(name)) {
+                    addHeader(name, Integer.toString(value));
+                } else {
+                    super.addIntHeader(name, value);
+                }
+            }
+
+            @Override
+            public boolean containsHeader(String name) {
+                return figure(name) ? reported != null : super.containsHeader(name);
+            }
+
+            @Override
+            public String getHeader(String name) {
+                return figure(name) ? reported : super.getHeader(name);
             }
         }
     }

@@ -317,7 +317,8 @@ final class Weighing {
      * written; OpenRouter's {@code vendor/model}), without a Bedrock cross-region profile's geography
      * ({@code us.anthropic.claude-…} for a row {@code anthropic.claude-…*}), and a Bedrock model id as its
      * provider's name ({@code anthropic.claude-3-opus-20240229-v1:0} for a row {@code claude-3-opus*}; round 411:
-     * the answer names it so, {@link #names}). Round 341: the namespaced name
+     * the answer names it so, {@link #names}), and without a snapshot's date or {@code -latest}
+     * ({@code o3-2025-04-16} for a row {@code o3}; round 435). Round 341: the namespaced name
      * missed its row and a 70B model's call was charged the table's default, 9,000 for 18,000. The dearest,
      * so that no spelling lowers a charge ({@code evil/llama3.2:3b} is another model than {@code llama3.2:3b},
      * whatever it costs). A tag an alias resolves ({@code llama3.3} for {@code llama3.3:latest}, the 70B) needs
@@ -337,11 +338,26 @@ final class Weighing {
             names.add(id);
             java.util.regex.Matcher bedrock = BEDROCK_ID.matcher(id);
             if (bedrock.matches()) {
-                names.add(bedrock.group(1));
+                id = bedrock.group(1);
+                names.add(id);
+            }
+            java.util.regex.Matcher snapshot = SNAPSHOT.matcher(id);
+            if (snapshot.matches()) {
+                names.add(snapshot.group(1));
             }
         }
         return List.copyOf(names);
     }
+
+    /**
+     * A model's name with a snapshot's date or {@code -latest} after it: OpenAI answers a request for the alias
+     * {@code o3} as {@code o3-2025-04-16} (its API reference shows {@code gpt-4.1} answered as
+     * {@code gpt-4.1-2025-04-14}), Anthropic names {@code claude-sonnet-4-20250514} and the alias
+     * {@code claude-3-5-sonnet-latest}. Round 435: under a row {@code o3}, a call held at o3's rates was charged the
+     * table's default for the answer's snapshot name, 2,000 for 10,000.
+     */
+    private static final java.util.regex.Pattern SNAPSHOT = java.util.regex.Pattern.compile(
+            "(.+?)-(?:\\d{4}-\\d{2}-\\d{2}|\\d{8}|latest)", java.util.regex.Pattern.CASE_INSENSITIVE);
 
     /**
      * The one name a model's spellings ({@link #spellings}) share, lower-cased: what figures learnt per model are

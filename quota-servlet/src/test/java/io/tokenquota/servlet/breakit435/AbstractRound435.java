@@ -118,7 +118,7 @@ abstract class AbstractRound435 extends ModelCallRound {
     }
 
     /**
-     * Finding: the same o3 call, answered as OpenAI answers it ({@code "model": "o3-2025-04-16"}), under the
+     * Found and fixed: the same o3 call, answered as OpenAI answers it ({@code "model": "o3-2025-04-16"}), under the
      * README's exact row {@code o3}: held at o3's rates, charged at the default (2,000 for 10,000).
      */
     @Test

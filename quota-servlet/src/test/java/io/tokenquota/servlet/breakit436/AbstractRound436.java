@@ -243,8 +243,9 @@ abstract class AbstractRound436 extends DeferredResultRound {
      * The earlier call's worker calls the model once; its ASYNC dispatch writes the chat.completion with its usage,
      * 5,000. The pass the container ran meanwhile found the request processing, called no model and reported 0 for
      * itself through {@code X-Quota-Actual-Tokens} (rule 1's header form). Round 429 fixed this for the attribute
-     * (PassAgain keeps it apart); the header goes straight onto the call's own response wrapper and becomes the
-     * call's figure: the one model call is free. Expected 5,000.
+     * (PassAgain keeps it apart); found and fixed: the header went straight onto the call's own response wrapper
+     * and became the call's figure, the one model call free (now the pass's answer keeps it: PassAgain.Answer).
+     * Expected 5,000.
      */
     @Test
     void aPassRunAgainReportingZeroByTheHeaderDoesNotMakeTheCallFree() throws Exception {
