@@ -168,6 +168,11 @@ public final class ModelWeights {
         return lookup(model).rates();
     }
 
+    /** Whether a row of the table other than the default applies to {@code model}. */
+    public boolean hasRow(String model) {
+        return lookup(model) != defaults;
+    }
+
     /**
      * The table as given, by pattern (lower-cased, in the order added), with the default under
      * {@code *}: for display and audits.

@@ -213,7 +213,14 @@ final class Weighing {
      * InvokeModel answers Claude in Anthropic's id, {@code claude-3-opus-20240229}, for the path's
      * {@code anthropic.claude-3-opus-20240229-v1:0}: under a table in Bedrock's ids (Opus 2 per input token, 4 per
      * output) the answer's name matched no row and a call of 1,200 in and 3,000 out was charged the default, 4,200
-     * for 14,400. An answer naming another model than every candidate is still charged at that model's rows alone.
+     * for 14,400. An answer whose name no row covers, naming a version of a model the request named (the request's
+     * name, or its {@code -latest} alias's, then {@code -} and more: OpenAI answers {@code o3} as
+     * {@code o3-2025-04-16}, Gemini answers {@code gemini-1.5-pro} and {@code gemini-1.5-pro-latest} with the
+     * {@code modelVersion} {@code gemini-1.5-pro-002}), is charged at that model's rows too: round 435, under a row
+     * {@code o3}, 2,000 for 10,000; round 437, under a row {@code gemini-1.5-pro}, 1,200 for 4,500. Only then: a
+     * version with a row of its own is charged at that row, the most specific (round 437: {@code gpt-4o-2024-08-06}
+     * at its own 2.5 / 10, not the alias {@code gpt-4o}'s 5 / 15). An answer naming another model than every
+     * candidate is still charged at that model's rows alone.
      */
     private Set<String> names(String model) {
         Set<String> names = new LinkedHashSet<>(spellings(model));
@@ -223,7 +230,34 @@ final class Weighing {
                 names.addAll(spellings(candidate));
             }
         }
+        if (model != null && names.stream().noneMatch(weights::hasRow)) {
+            Set<String> versioned = new LinkedHashSet<>();
+            for (String candidate : requestModels) {
+                for (String spelling : spellings(candidate)) {
+                    if (spelling != null) {
+                        // an alias "-latest" names the model its versions extend
+                        String base = spelling.regionMatches(true, Math.max(0, spelling.length() - 7), "-latest", 0, 7)
+                                ? spelling.substring(0, spelling.length() - 7) : spelling;
+                        if (!base.isEmpty() && versionOf(names, base)) {
+                            versioned.add(base);
+                        }
+                    }
+                }
+            }
+            names.addAll(versioned);
+        }
         return names;
+    }
+
+    /** Whether one of {@code names} is a version of {@code model}: its name, then {@code -} and more. */
+    private static boolean versionOf(Set<String> names, String model) {
+        for (String n : names) {
+            if (n != null && n.length() > model.length() + 1 && n.regionMatches(true, 0, model, 0, model.length())
+                    && n.charAt(model.length()) == '-') {
+                return true;
+            }
+        }
+        return false;
     }
 
     /**
@@ -317,8 +351,7 @@ final class Weighing {
      * written; OpenRouter's {@code vendor/model}), without a Bedrock cross-region profile's geography
      * ({@code us.anthropic.claude-…} for a row {@code anthropic.claude-…*}), and a Bedrock model id as its
      * provider's name ({@code anthropic.claude-3-opus-20240229-v1:0} for a row {@code claude-3-opus*}; round 411:
-     * the answer names it so, {@link #names}), and without a snapshot's date or {@code -latest}
-     * ({@code o3-2025-04-16} for a row {@code o3}; round 435). Round 341: the namespaced name
+     * the answer names it so, {@link #names}). Round 341: the namespaced name
      * missed its row and a 70B model's call was charged the table's default, 9,000 for 18,000. The dearest,
      * so that no spelling lowers a charge ({@code evil/llama3.2:3b} is another model than {@code llama3.2:3b},
      * whatever it costs). A tag an alias resolves ({@code llama3.3} for {@code llama3.3:latest}, the 70B) needs
@@ -338,26 +371,11 @@ final class Weighing {
             names.add(id);
             java.util.regex.Matcher bedrock = BEDROCK_ID.matcher(id);
             if (bedrock.matches()) {
-                id = bedrock.group(1);
-                names.add(id);
-            }
-            java.util.regex.Matcher snapshot = SNAPSHOT.matcher(id);
-            if (snapshot.matches()) {
-                names.add(snapshot.group(1));
+                names.add(bedrock.group(1));
             }
         }
         return List.copyOf(names);
     }
-
-    /**
-     * A model's name with a snapshot's date or {@code -latest} after it: OpenAI answers a request for the alias
-     * {@code o3} as {@code o3-2025-04-16} (its API reference shows {@code gpt-4.1} answered as
-     * {@code gpt-4.1-2025-04-14}), Anthropic names {@code claude-sonnet-4-20250514} and the alias
-     * {@code claude-3-5-sonnet-latest}. Round 435: under a row {@code o3}, a call held at o3's rates was charged the
-     * table's default for the answer's snapshot name, 2,000 for 10,000.
-     */
-    private static final java.util.regex.Pattern SNAPSHOT = java.util.regex.Pattern.compile(
-            "(.+?)-(?:\\d{4}-\\d{2}-\\d{2}|\\d{8}|latest)", java.util.regex.Pattern.CASE_INSENSITIVE);
 
     /**
      * The one name a model's spellings ({@link #spellings}) share, lower-cased: what figures learnt per model are

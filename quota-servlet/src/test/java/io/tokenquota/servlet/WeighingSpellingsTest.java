@@ -10,7 +10,7 @@ import org.junit.jupiter.api.Test;
 
 /**
  * The names a model is weighed by (round 341): as written, after its namespace, without a Bedrock profile's geography,
- * a Bedrock id as its provider's name (round 411), a snapshot's name without its date or -latest (round 435).
+ * a Bedrock id as its provider's name (round 411).
  */
 final class WeighingSpellingsTest {
 
@@ -20,20 +20,16 @@ final class WeighingSpellingsTest {
         assertEquals(List.of("registry.ollama.ai/library/llama3.3:70b", "llama3.3:70b"),
                 Weighing.spellings("registry.ollama.ai/library/llama3.3:70b"));
         assertEquals(List.of("us.anthropic.claude-sonnet-4-20250514-v1:0", "anthropic.claude-sonnet-4-20250514-v1:0",
-                "claude-sonnet-4-20250514", "claude-sonnet-4"), Weighing.spellings("us.anthropic.claude-sonnet-4-20250514-v1:0"));
-        assertEquals(List.of("anthropic.claude-sonnet-4-20250514-v1:0", "claude-sonnet-4-20250514", "claude-sonnet-4"),
+                "claude-sonnet-4-20250514"), Weighing.spellings("us.anthropic.claude-sonnet-4-20250514-v1:0"));
+        assertEquals(List.of("anthropic.claude-sonnet-4-20250514-v1:0", "claude-sonnet-4-20250514"),
                 Weighing.spellings("anthropic.claude-sonnet-4-20250514-v1:0"));
         assertEquals(List.of("amazon.nova-pro-v1:0", "nova-pro"), Weighing.spellings("amazon.nova-pro-v1:0"));
         assertEquals(List.of("amazon.titan-text-express-v1", "titan-text-express"),
                 Weighing.spellings("amazon.titan-text-express-v1"));
         assertEquals(List.of("openai.gpt-oss-120b-1:0", "gpt-oss-120b"), Weighing.spellings("openai.gpt-oss-120b-1:0"));
-        assertEquals(List.of("anthropic.claude-3-sonnet-20240229-v1:0:200k", "claude-3-sonnet-20240229", "claude-3-sonnet"),
+        assertEquals(List.of("anthropic.claude-3-sonnet-20240229-v1:0:200k", "claude-3-sonnet-20240229"),
                 Weighing.spellings("anthropic.claude-3-sonnet-20240229-v1:0:200k"));
-        assertEquals(List.of("claude-3-opus-20240229", "claude-3-opus"), Weighing.spellings("claude-3-opus-20240229"));
-        // a snapshot's name without its date or -latest (round 435: OpenAI answers o3 as o3-2025-04-16)
-        assertEquals(List.of("o3-2025-04-16", "o3"), Weighing.spellings("o3-2025-04-16"));
-        assertEquals(List.of("claude-3-5-sonnet-latest", "claude-3-5-sonnet"), Weighing.spellings("claude-3-5-sonnet-latest"));
-        assertEquals(Weighing.canonical("o3"), Weighing.canonical("o3-2025-04-16"));
+        assertEquals(List.of("claude-3-opus-20240229"), Weighing.spellings("claude-3-opus-20240229"));
         assertEquals(Weighing.canonical("claude-3-opus-20240229"), Weighing.canonical("us.anthropic.claude-3-opus-20240229-v1:0"));
         assertEquals(List.of("gpt-4.1"), Weighing.spellings("gpt-4.1"));
         assertEquals(Arrays.asList((String) null), Weighing.spellings(null));

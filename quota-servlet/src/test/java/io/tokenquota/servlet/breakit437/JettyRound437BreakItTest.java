@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit437;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound437BreakItTest extends AbstractRound437 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
