@@ -3,13 +3,11 @@ package io.tokenquota.jdbi.breakit427;
 import static org.junit.jupiter.api.Assertions.assertAll;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
-import io.tokenquota.HoldRequest;
 import io.tokenquota.Purchase;
 import io.tokenquota.QuotaAccount;
 import io.tokenquota.QuotaStore;
 import io.tokenquota.Reservation;
 import io.tokenquota.jdbi.testing.PurchaseRefundRound;
-import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
 import org.junit.jupiter.api.Test;
@@ -139,12 +137,7 @@ abstract class AbstractRound427 extends PurchaseRefundRound {
     void documentedLapsedRefundsCountTokensAReleaseLetLapseInAnEarlierMonthAsSpent() {
         QuotaStore first = store(policy(true));
         String s = p + "buyer";
-        buy(first, p + "pi-a", s);
-        buy(first, p + "pi-b", s);
-        spend(first, s, 10_000, "call-jan");
-        clock.set(Instant.parse("2031-01-31T12:00:00Z"));
-        Reservation agent = first.reserve(HoldRequest.of(s, PACK).idempotencyKey(p + "agent")
-                .ttl(Duration.ofDays(31)).build()).reservation();
+        Reservation agent = twoPacksSpentAndAnAgentHold(first, s);
         clock.set(Instant.parse("2031-02-10T12:00:00Z"));
         spend(first, s, 15_000, "call-feb");
         QuotaAccount feb = first.account(s, FEB).orElseThrow();
@@ -176,12 +169,7 @@ abstract class AbstractRound427 extends PurchaseRefundRound {
     void controlReleaseBeforeFebruarySpends() {
         QuotaStore first = store(policy(true));
         String s = p + "buyer";
-        buy(first, p + "pi-a", s);
-        buy(first, p + "pi-b", s);
-        spend(first, s, 10_000, "call-jan");
-        clock.set(Instant.parse("2031-01-31T12:00:00Z"));
-        Reservation agent = first.reserve(HoldRequest.of(s, PACK).idempotencyKey(p + "agent")
-                .ttl(Duration.ofDays(31)).build()).reservation();
+        Reservation agent = twoPacksSpentAndAnAgentHold(first, s);
         clock.set(Instant.parse("2031-02-10T12:00:00Z"));
         first.release(agent.id());
         spend(first, s, 15_000, "call-feb");

@@ -3,24 +3,12 @@ package io.tokenquota.jdbi.breakit431;
 import static org.junit.jupiter.api.Assertions.assertAll;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
-import io.tokenquota.Currency;
-import io.tokenquota.HoldRequest;
 import io.tokenquota.Purchase;
-import io.tokenquota.PurchaseRequest;
-import io.tokenquota.PurchaseType;
 import io.tokenquota.QuotaAccount;
-import io.tokenquota.QuotaPolicy;
 import io.tokenquota.QuotaStore;
 import io.tokenquota.Reservation;
-import io.tokenquota.testkit.MutableClock;
-import java.math.BigDecimal;
-import java.time.Duration;
+import io.tokenquota.jdbi.testing.PurchaseRefundRound;
 import java.time.Instant;
-import java.time.YearMonth;
-import java.time.ZoneOffset;
-import java.util.List;
-import java.util.UUID;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -33,57 +21,10 @@ import org.junit.jupiter.api.Test;
  *
  * <p>Rules under test (docs/semantics.md, "Credits and refunds", "Holds that outlive their month"): every token of
  * a refunded pack the user spent is taken back, counted {@code unrecovered}, or an overdraft; "a refund and a late
- * commit of that month end as their order, one after the other, does".
+ * commit of that month end as their order, one after the other, does". The stores, clock, policy, packs and the agent
+ * hold at the turn are {@link PurchaseRefundRound}'s, as for rounds 422, 425 and 427.
  */
-abstract class AbstractRound431 {
-    protected abstract QuotaStore store(QuotaPolicy policy);
-
-    /** Another instance over the same database (the in-memory reference: the same store). */
-    protected abstract QuotaStore secondInstance(QuotaStore first, QuotaPolicy policy);
-
-    protected abstract List<YearMonth> dropEventsPastHistory(QuotaStore store);
-
-    static final long PACK = 5_000;
-    static final YearMonth JAN = YearMonth.of(2031, 1);
-    static final YearMonth FEB = YearMonth.of(2031, 2);
-
-    protected String p;
-    protected MutableClock clock;
-
-    @BeforeEach
-    void start() {
-        p = "r431" + UUID.randomUUID().toString().substring(0, 8) + "-";
-        clock = new MutableClock(Instant.parse("2031-01-10T12:00:00Z"));
-    }
-
-    QuotaPolicy policy(boolean rollover) {
-        return QuotaPolicy.builder().clock(clock).zone(ZoneOffset.UTC).defaultAllocation(10_000)
-                .rolloverPurchased(rollover).holdTtl(Duration.ofMinutes(10)).historyMonths(24).build();
-    }
-
-    static List<Long> view(QuotaAccount a) {
-        return List.of(a.allocated(), a.granted(), a.carried(), a.used(), a.reserved());
-    }
-
-    static PurchaseRequest pending(String tx, String s) {
-        return new PurchaseRequest(tx, s, PACK, PurchaseType.PURCHASE, "card", new BigDecimal("33.00"),
-                Currency.USD, null);
-    }
-
-    void buy(QuotaStore store, String tx, String s) {
-        store.recordPending(pending(tx, s));
-        store.complete(tx, new BigDecimal("33.00"), Currency.USD);
-    }
-
-    void spend(QuotaStore store, String s, long tokens, String key) {
-        Reservation r = store.reserve(s, tokens, p + key);
-        store.commit(r.id(), tokens);
-    }
-
-    static long overdraft(QuotaAccount a) {
-        return Math.max(0, a.used() - a.limit());
-    }
-
+abstract class AbstractRound431 extends PurchaseRefundRound {
     /**
      * January: pack A (5,000) bought, 5,000 of the 10,000 allowance spent, and on January 31 an agent call held for
      * 5,000 (a 31-day job, {@code Limits.MAX_TTL}): the hold takes the rest of the allowance, A stays unspent and
@@ -92,9 +33,7 @@ abstract class AbstractRound431 {
     Reservation januaryWithAgentOnAllowance(QuotaStore store, String s) {
         buy(store, p + "pi-a", s);
         spend(store, s, 5_000, "call-jan");
-        clock.set(Instant.parse("2031-01-31T12:00:00Z"));
-        return store.reserve(HoldRequest.of(s, 5_000).idempotencyKey(p + "agent").ttl(Duration.ofDays(31)).build())
-                .reservation();
+        return agentHoldOnJanuary31(store, s, 5_000);
     }
 
     /**
@@ -181,12 +120,7 @@ abstract class AbstractRound431 {
     void rolloverOffRefundLateCommitRefundRecordsEverySpentToken() {
         QuotaStore store = store(policy(false));
         String s = p + "buyer";
-        buy(store, p + "pi-a", s);
-        buy(store, p + "pi-b", s);
-        spend(store, s, 10_000, "call-jan");
-        clock.set(Instant.parse("2031-01-31T12:00:00Z"));
-        Reservation agent = store.reserve(HoldRequest.of(s, PACK).idempotencyKey(p + "agent")
-                .ttl(Duration.ofDays(31)).build()).reservation();
+        Reservation agent = twoPacksSpentAndAnAgentHold(store, s);
         clock.set(Instant.parse("2031-02-05T12:00:00Z"));
         Purchase a = store.refund(p + "pi-a");
         clock.set(Instant.parse("2031-02-06T12:00:00Z"));
@@ -210,8 +144,8 @@ abstract class AbstractRound431 {
     @Test
     void rolloverOffExpiredHoldCommittedLateAfterTheRefundRecordsTheSpentPack() {
         for (boolean refundFirst : new boolean[] {true, false}) {
-            p = "r431" + UUID.randomUUID().toString().substring(0, 8) + "-";
-            clock.set(Instant.parse("2031-01-10T12:00:00Z"));
+            // each order on subjects of its own and a clock back on January 10, as before each test
+            start();
             QuotaStore store = store(policy(false));
             String s = p + "buyer";
             buy(store, p + "pi-a", s);
@@ -245,12 +179,7 @@ abstract class AbstractRound431 {
     void controlRolloverOffLateCommitThenBothRefunds() {
         QuotaStore store = store(policy(false));
         String s = p + "buyer";
-        buy(store, p + "pi-a", s);
-        buy(store, p + "pi-b", s);
-        spend(store, s, 10_000, "call-jan");
-        clock.set(Instant.parse("2031-01-31T12:00:00Z"));
-        Reservation agent = store.reserve(HoldRequest.of(s, PACK).idempotencyKey(p + "agent")
-                .ttl(Duration.ofDays(31)).build()).reservation();
+        Reservation agent = twoPacksSpentAndAnAgentHold(store, s);
         clock.set(Instant.parse("2031-02-06T12:00:00Z"));
         store.commit(agent.id(), 8_000);
         clock.set(Instant.parse("2031-02-07T12:00:00Z"));

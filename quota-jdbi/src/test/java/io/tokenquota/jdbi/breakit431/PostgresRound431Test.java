@@ -4,8 +4,6 @@ import io.tokenquota.QuotaPolicy;
 import io.tokenquota.QuotaStore;
 import io.tokenquota.jdbi.JdbiQuotaStore;
 import io.tokenquota.jdbi.testing.PostgresExtension;
-import java.time.YearMonth;
-import java.util.List;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
 /** Round 431's scenarios on Postgres: two store instances over one database. */
@@ -21,10 +19,5 @@ class PostgresRound431Test extends AbstractRound431 {
     @Override
     protected QuotaStore secondInstance(QuotaStore first, QuotaPolicy policy) {
         return store(policy);
-    }
-
-    @Override
-    protected List<YearMonth> dropEventsPastHistory(QuotaStore store) {
-        return ((JdbiQuotaStore) store).dropEventsPastHistory();
     }
 }

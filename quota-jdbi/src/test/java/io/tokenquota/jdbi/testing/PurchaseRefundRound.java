@@ -1,6 +1,7 @@
 package io.tokenquota.jdbi.testing;
 
 import io.tokenquota.Currency;
+import io.tokenquota.HoldRequest;
 import io.tokenquota.PurchaseRequest;
 import io.tokenquota.PurchaseType;
 import io.tokenquota.QuotaAccount;
@@ -18,11 +19,11 @@ import java.util.UUID;
 import org.junit.jupiter.api.BeforeEach;
 
 /**
- * The set-up the ledger rounds on purchases and their refunds (422, 425 and 427) run their scenarios on: the
+ * The set-up the ledger rounds on purchases and their refunds (422, 425, 427 and 431) run their scenarios on: the
  * store (the in-memory reference, H2 or PostgreSQL, from the round's subclass), a second instance over the same
  * database, a clock standing on January 10, 2031 that the scenarios move, a policy with rollover on or off, packs of
- * 5,000 tokens bought for 33.00 and model calls that spend them. One copy, so that the three rounds' scenarios stand
- * on the same figures.
+ * 5,000 tokens bought for 33.00, model calls that spend them and an agent call held across the month turn (rounds
+ * 427 and 431). One copy, so that the rounds' scenarios stand on the same figures.
  */
 public abstract class PurchaseRefundRound {
     protected static final long PACK = 5_000;
@@ -75,6 +76,28 @@ public abstract class PurchaseRefundRound {
     protected void spend(QuotaStore store, String s, long tokens, String key) {
         Reservation r = store.reserve(s, tokens, p + key);
         store.commit(r.id(), tokens);
+    }
+
+    /**
+     * On January 31 an agent call holds {@code tokens} for 31 days (a 31-day job, {@code Limits.MAX_TTL}), its
+     * idempotency key {@code p + "agent"}: its hold, which outlives January (rounds 427 and 431).
+     */
+    protected Reservation agentHoldOnJanuary31(QuotaStore store, String s, long tokens) {
+        clock.set(Instant.parse("2031-01-31T12:00:00Z"));
+        return store.reserve(HoldRequest.of(s, tokens).idempotencyKey(p + "agent").ttl(Duration.ofDays(31)).build())
+                .reservation();
+    }
+
+    /**
+     * January: packs A and B bought ({@code p + "pi-a"}, {@code p + "pi-b"}: 10,000), the 10,000 allowance spent, and
+     * the agent call of {@link #agentHoldOnJanuary31} holding a pack's 5,000 of the bought tokens at the turn (rounds
+     * 427 and 431). The agent's hold.
+     */
+    protected Reservation twoPacksSpentAndAnAgentHold(QuotaStore store, String s) {
+        buy(store, p + "pi-a", s);
+        buy(store, p + "pi-b", s);
+        spend(store, s, 10_000, "call-jan");
+        return agentHoldOnJanuary31(store, s, PACK);
     }
 
     /** What a month overdrew (used beyond its limit): a refunded pack's tokens spent after the refund took them. */

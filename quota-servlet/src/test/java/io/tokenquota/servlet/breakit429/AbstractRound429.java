@@ -10,7 +10,6 @@ import jakarta.servlet.http.HttpServlet;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -30,11 +29,6 @@ import org.junit.jupiter.api.Test;
  * (Jetty only: Tomcat's filter chain runs each filter once per chain).
  */
 abstract class AbstractRound429 extends DeferredResultRound {
-    /** The model call the pass run again makes itself (round 338's {@code CalledTwice}), by its own figure. */
-    static final long AGAIN = 3_000;
-    /** The text of the pass run again's own model call. */
-    static final String TEXT_AGAIN = "Summary: revenue up, costs down, margins wider, cash higher, outlook steady.";
-
     /** What the pass run again does. */
     enum Again {
         /** Round 426's: finds the request processing, calls no model, writes nothing, reports 0 for itself. */
@@ -71,15 +65,7 @@ abstract class AbstractRound429 extends DeferredResultRound {
         protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
             String s = req.getHeader("x-user-id");
             if (req.getDispatcherType() == DispatcherType.ASYNC) {
-                String result = (String) req.getAttribute(RESULT);
-                noted(s).add("ASYNC dispatch writes the result");
-                if (again == Again.REPORTS_ZERO) {
-                    ChatCompletions.writeWithLength(resp, result.getBytes(StandardCharsets.UTF_8));
-                } else {
-                    resp.setContentType("text/plain;charset=UTF-8");
-                    resp.getOutputStream().write(result.getBytes(StandardCharsets.UTF_8));
-                }
-                done(s).countDown();
+                writeResult(req, resp, s, again == Again.REPORTS_ZERO);
                 return;
             }
             if (firstPass(req)) {
@@ -96,11 +82,7 @@ abstract class AbstractRound429 extends DeferredResultRound {
                 noted(s).add("REQUEST pass run again: already processing, no model call, reports 0 for itself");
             } else {
                 // round 338's CalledTwice: the pass run again calls the model at once and answers
-                calls.count(s);
-                req.setAttribute(QuotaFilter.ACTUAL_TOKENS_ATTRIBUTE, AGAIN);
-                resp.setContentType("text/plain;charset=UTF-8");
-                resp.getOutputStream().write(TEXT_AGAIN.getBytes(StandardCharsets.UTF_8));
-                noted(s).add("REQUEST pass run again: model called again, " + AGAIN + " reported, its text written");
+                callModelAgain(req, resp, s, false);
             }
         }
     }

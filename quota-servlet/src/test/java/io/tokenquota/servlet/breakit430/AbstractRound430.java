@@ -10,40 +10,26 @@ import io.tokenquota.QuotaLedger;
 import io.tokenquota.Reservation;
 import io.tokenquota.jdbi.JdbiQuotaStore;
 import io.tokenquota.servlet.QuotaFilter;
-import io.tokenquota.servlet.SubjectResolver;
 import io.tokenquota.servlet.testing.ChatCompletions;
 import io.tokenquota.servlet.testing.ClockedStore;
-import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.FailingLedger;
-import io.tokenquota.servlet.testing.H2FilterRound;
-import io.tokenquota.servlet.testing.Ledgers;
-import io.tokenquota.servlet.testing.ModelCalls;
+import io.tokenquota.servlet.testing.MonthTurnRound;
 import io.tokenquota.servlet.testing.TestHttp;
 import io.tokenquota.testkit.MutableClock;
-import jakarta.servlet.http.HttpServlet;
-import jakarta.servlet.http.HttpServletRequest;
-import jakarta.servlet.http.HttpServletResponse;
-import java.io.IOException;
-import java.io.OutputStream;
 import java.net.http.HttpResponse;
-import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.YearMonth;
 import java.util.List;
-import java.util.Map;
 import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.TimeUnit;
-import java.util.stream.Stream;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Test;
 
 /**
  * Round 430 of issue 11: the month turn and long calls over real HTTP, on the SQL store (a {@link ClockedStore}: H2
- * with a {@link MutableClock} the test moves). An agent's streamed chat completion (OpenAI's streaming format with
+ * with a {@link MutableClock} the test moves; the rig is {@link MonthTurnRound}, which round 433
+ * shares). An agent's streamed chat completion (OpenAI's streaming format with
  * {@code stream_options.include_usage}: platform.openai.com/docs/api-reference/chat/create and
  * .../chat-streaming, the usage chunk with {@code "choices": []}, as {@link ChatCompletions} writes it) is held in
  * January, shows its usage (15,000 tokens on a ~1,000-token hold), and ends in February. docs/semantics.md, "Holds that
@@ -54,21 +40,14 @@ import org.junit.jupiter.api.Test;
  * {@code extend} fails for the subjects in {@link #down} (the hold keeper cannot reach the store for a while), with a
  * one-minute hold TTL.
  */
-abstract class AbstractRound430 extends H2FilterRound {
+abstract class AbstractRound430 extends MonthTurnRound {
     static final YearMonth JAN = YearMonth.of(2031, 1);
     static final YearMonth FEB = YearMonth.of(2031, 2);
-    /** The January stream's usage: 15,000 on a hold of about 1,000 (max_tokens 1,000). */
-    static final long STREAM_PROMPT = 1_000;
-    static final long STREAM_COMPLETION = 14_000;
-    static final long STREAM = STREAM_PROMPT + STREAM_COMPLETION;
     /** A plain (not streamed) call's usage. */
     static final long CALL_PROMPT = 200;
     static final long CALL_COMPLETION = 7_800;
     static final long CALL = CALL_PROMPT + CALL_COMPLETION;
 
-    /** An agent's long streamed call (OpenAI chat completions request: stream, include_usage, max_tokens). */
-    static final String STREAM_BODY = "{\"model\":\"gpt-4o-mini\",\"stream\":true,\"stream_options\":{\"include_usage\":true},"
-            + "\"max_tokens\":1000,\"messages\":[{\"role\":\"user\",\"content\":\"Plan the quarterly supplier audit.\"}]}";
     /** A plain chat completion asking for up to 8,000 output tokens. */
     static final String CALL_BODY = "{\"model\":\"gpt-4o-mini\",\"max_tokens\":8000,"
             + "\"messages\":[{\"role\":\"user\",\"content\":\"Write the audit report.\"}]}";
@@ -77,21 +56,15 @@ abstract class AbstractRound430 extends H2FilterRound {
             + "\"messages\":[{\"role\":\"user\",\"content\":\"Say hello.\"}]}";
     static final long SMALL = 400;
 
-    protected final MutableClock clock = new MutableClock(Instant.parse("2031-01-31T23:58:00Z"));
-    protected ClockedStore clocked;
-    protected final ModelCalls calls = new ModelCalls();
     /** Subjects whose hold extensions through /tc/ fail (STORE_UNAVAILABLE). */
     protected final Set<String> down = ConcurrentHashMap.newKeySet();
-    /** Per subject: the stream waits here after its usage chunk, before [DONE]. */
-    private final Map<String, CountDownLatch> finish = new ConcurrentHashMap<>();
 
-    static String subject() {
-        return "u430-" + UUID.randomUUID().toString().substring(0, 12);
+    AbstractRound430() {
+        super(JAN, "tc");
     }
 
     @Override
-    protected Deployment deploy(QuotaFilter unused) {
-        clocked = new ClockedStore(clock, ALLOWANCE);
+    protected QuotaFilter secondFilter(ClockedStore clocked) {
         JdbiQuotaStore c = clocked.store();
         QuotaLedger troubled = new FailingLedger(c) {
             @Override
@@ -102,98 +75,14 @@ abstract class AbstractRound430 extends H2FilterRound {
                 }
             }
         };
-        QuotaFilter ai = QuotaFilter.builder(c).protect("/ai/")
-                .subjectResolver(SubjectResolver.trustedHeader("x-user-id", "127.0.0.1", "::1")).build();
-        QuotaFilter tc = QuotaFilter.builder(troubled).protect("/tc/").holdTtl(Duration.ofMinutes(1))
-                .subjectResolver(SubjectResolver.trustedHeader("x-user-id", "127.0.0.1", "::1")).build();
-        return Deployment.create()
-                .filter("quota-ai", ai, "/ai/*")
-                .filter("quota-tc", tc, "/tc/*")
-                .servlet("ai", new Model(), "/ai/*")
-                .servlet("tc", new Model(), "/tc/*");
+        return filterFor(troubled, "/tc/").holdTtl(Duration.ofMinutes(1)).build();
     }
 
-    @AfterAll
-    void stopClocked() {
-        if (clocked != null) clocked.close();
-    }
-
-    /**
-     * A streamed request: word chunks, the usage chunk, flushed; then (for a subject the test holds) it waits until
-     * the test lets it end, then [DONE]. A plain request: a chat.completion with usage 200 + 7,800, or 100 + 300 when
-     * it asks for at most 500 tokens.
-     */
-    private final class Model extends HttpServlet {
-        @Override
-        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            String body = new String(req.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-            String s = req.getHeader("x-user-id");
-            calls.count(s);
-            if (body.contains("\"stream\":true")) {
-                resp.setContentType("text/event-stream");
-                OutputStream out = resp.getOutputStream();
-                String id = "chatcmpl-430-" + s;
-                for (int i = 0; i < 5; i++) {
-                    out.write(ChatCompletions.wordEvent(id).getBytes(StandardCharsets.UTF_8));
-                }
-                out.write(ChatCompletions.usageEvent(id, STREAM_PROMPT, STREAM_COMPLETION).getBytes(StandardCharsets.UTF_8));
-                out.flush();
-                CountDownLatch l = finish.get(s);
-                if (l != null) {
-                    try {
-                        l.await(20, TimeUnit.SECONDS);
-                    } catch (InterruptedException e) {
-                        Thread.currentThread().interrupt();
-                    }
-                }
-                out.write(ChatCompletions.DONE.getBytes(StandardCharsets.UTF_8));
-                return;
-            }
-            boolean small = body.contains("\"max_tokens\":500");
-            resp.setContentType("application/json");
-            resp.getOutputStream().write(ChatCompletions.completion("chatcmpl-430", "gpt-4o-mini", "Done.",
-                    small ? 100 : CALL_PROMPT, small ? 300 : CALL_COMPLETION).getBytes(StandardCharsets.UTF_8));
-        }
-    }
-
-    /** An open stream and where its client has read to. */
-    record Open(HttpResponse<Stream<String>> response, java.util.Iterator<String> lines) {
-    }
-
-    /** Starts the subject's stream on {@code prefix} and returns once the client has read its usage chunk. */
-    Open streamShowingUsage(String prefix, String s) throws Exception {
-        finish.put(s, new CountDownLatch(1));
-        HttpResponse<Stream<String>> r = TestHttp.client().send(
-                TestHttp.jsonPost(container.uri(prefix + "v1/chat/completions"), s, STREAM_BODY),
-                HttpResponse.BodyHandlers.ofLines());
-        assertEquals(200, r.statusCode());
-        java.util.Iterator<String> lines = r.body().iterator();
-        boolean seen = false;
-        while (!seen && lines.hasNext()) {
-            seen = lines.next().contains("\"total_tokens\":" + STREAM);
-        }
-        org.junit.jupiter.api.Assertions.assertTrue(seen, "the usage chunk");
-        return new Open(r, lines);
-    }
-
-    /** Lets the subject's stream end and reads it to its end. */
-    void endStream(String s, Open stream) {
-        finish.get(s).countDown();
-        while (stream.lines().hasNext()) {
-            stream.lines().next();
-        }
-    }
-
-    QuotaAccount month(String s, YearMonth m, long used) throws InterruptedException {
-        return Ledgers.chargedAtLeast(clocked.store(), s, m, used).orElseThrow();
-    }
-
-    String events(String s) {
-        return "January " + Ledgers.events(clocked.store(), s, JAN) + ", February " + Ledgers.events(clocked.store(), s, FEB);
-    }
-
-    static List<Long> view(QuotaAccount a) {
-        return List.of(a.allocated(), a.granted(), a.carried(), a.used(), a.reserved());
+    /** A plain request: 200 + 7,800, or 100 + 300 when it asks for at most 500 tokens. */
+    @Override
+    protected Usage plainUsage(String s, String body) {
+        boolean small = body.contains("\"max_tokens\":500");
+        return new Usage(small ? 100 : CALL_PROMPT, small ? 300 : CALL_COMPLETION);
     }
 
     // ------------------------------------------------------------------ 1. a January overrun and February's room

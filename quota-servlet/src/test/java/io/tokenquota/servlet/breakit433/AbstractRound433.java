@@ -2,42 +2,25 @@ package io.tokenquota.servlet.breakit433;
 
 import static org.junit.jupiter.api.Assertions.assertAll;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.tokenquota.PurchaseRequest;
 import io.tokenquota.PurchaseType;
 import io.tokenquota.QuotaAccount;
-import io.tokenquota.jdbi.JdbiQuotaStore;
 import io.tokenquota.servlet.QuotaFilter;
-import io.tokenquota.servlet.SubjectResolver;
 import io.tokenquota.servlet.testing.ChatCompletions;
 import io.tokenquota.servlet.testing.ClockedStore;
-import io.tokenquota.servlet.testing.Deployment;
-import io.tokenquota.servlet.testing.H2FilterRound;
-import io.tokenquota.servlet.testing.Ledgers;
-import io.tokenquota.servlet.testing.ModelCalls;
+import io.tokenquota.servlet.testing.MonthTurnRound;
 import io.tokenquota.servlet.testing.TestHttp;
 import io.tokenquota.testkit.MutableClock;
-import jakarta.servlet.http.HttpServlet;
-import jakarta.servlet.http.HttpServletRequest;
-import jakarta.servlet.http.HttpServletResponse;
-import java.io.IOException;
-import java.io.OutputStream;
 import java.net.http.HttpResponse;
-import java.nio.charset.StandardCharsets;
 import java.time.Instant;
 import java.time.YearMonth;
 import java.util.List;
 import java.util.Map;
-import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-import java.util.stream.Stream;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -55,145 +38,55 @@ import org.junit.jupiter.api.Test;
  * <p>Shapes: OpenAI chat completions (platform.openai.com/docs/api-reference/chat/create; the streamed usage chunk with
  * {@code "choices": []} under {@code stream_options.include_usage}, .../chat-streaming), written by
  * {@link ChatCompletions}. Store: a {@link ClockedStore} (H2, {@link MutableClock}, rollover of purchased tokens on by
- * default, 20,000 a month). {@code /ai/}: a plain filter; {@code /fit/}: a second filter on the same store with
- * {@code fitOutputBudget(256)}.
+ * default, 20,000 a month) and round 430's January stream, both from {@link MonthTurnRound}. {@code /ai/}: a plain
+ * filter; {@code /fit/}: a second filter on the same store with {@code fitOutputBudget(256)}.
  */
-abstract class AbstractRound433 extends H2FilterRound {
+abstract class AbstractRound433 extends MonthTurnRound {
     static final YearMonth JAN = YearMonth.of(2032, 1);
     static final YearMonth FEB = YearMonth.of(2032, 2);
     /** Bought in January: carried to February (rollover on). */
     static final long PURCHASED = 10_000;
-    /** The January stream's usage: 15,000 on a hold of about 1,010 (max_tokens 1,000). */
-    static final long STREAM = 15_000;
     /** February's first call (max_tokens 8,000): 200 + 7,800. */
     static final long FIRST = 8_000;
     /** February's second call (max_tokens 16,000, under the default output cap 16,384): 300 + 11,700. */
     static final long SECOND = 12_000;
 
-    static final String STREAM_BODY = "{\"model\":\"gpt-4o-mini\",\"stream\":true,\"stream_options\":{\"include_usage\":true},"
-            + "\"max_tokens\":1000,\"messages\":[{\"role\":\"user\",\"content\":\"Plan the quarterly supplier audit.\"}]}";
     static final String FIRST_BODY = "{\"model\":\"gpt-4o-mini\",\"max_tokens\":8000,"
             + "\"messages\":[{\"role\":\"user\",\"content\":\"Write the audit report.\"}]}";
     static final String SECOND_BODY = "{\"model\":\"gpt-4o-mini\",\"max_tokens\":16000,"
             + "\"messages\":[{\"role\":\"user\",\"content\":\"Write the appendix.\"}]}";
 
-    protected final MutableClock clock = new MutableClock(Instant.parse("2032-01-31T23:58:00Z"));
-    protected ClockedStore clocked;
-    protected final ModelCalls calls = new ModelCalls();
     /** Per subject: the max_tokens each plain request reached the model with. */
     private final Map<String, List<Long>> budgets = new ConcurrentHashMap<>();
-    /** Per subject: the stream waits here after its usage chunk, before [DONE]. */
-    private final Map<String, CountDownLatch> finish = new ConcurrentHashMap<>();
 
     private static final Pattern MAX_TOKENS = Pattern.compile("\"max_tokens\"\\s*:\\s*(\\d+)");
 
-    static String subject() {
-        return "u433-" + UUID.randomUUID().toString().substring(0, 12);
+    AbstractRound433() {
+        super(JAN, "fit");
     }
 
     @Override
-    protected Deployment deploy(QuotaFilter unused) {
-        clocked = new ClockedStore(clock, ALLOWANCE);
-        JdbiQuotaStore c = clocked.store();
-        QuotaFilter ai = QuotaFilter.builder(c).protect("/ai/")
-                .subjectResolver(SubjectResolver.trustedHeader("x-user-id", "127.0.0.1", "::1")).build();
-        QuotaFilter fit = QuotaFilter.builder(c).protect("/fit/").fitOutputBudget(256)
-                .subjectResolver(SubjectResolver.trustedHeader("x-user-id", "127.0.0.1", "::1")).build();
-        return Deployment.create()
-                .filter("quota-ai", ai, "/ai/*")
-                .filter("quota-fit", fit, "/fit/*")
-                .servlet("ai", new Model(), "/ai/*")
-                .servlet("fit", new Model(), "/fit/*");
-    }
-
-    @AfterAll
-    void stopClocked() {
-        if (clocked != null) clocked.close();
+    protected QuotaFilter secondFilter(ClockedStore clocked) {
+        return filterFor(clocked.store(), "/fit/").fitOutputBudget(256).build();
     }
 
     /**
-     * A streamed request: word chunks, the usage chunk (1,000 + 14,000), flushed; then it waits until the test lets
-     * it end, then [DONE]. A plain request: a chat.completion with usage 200 + 7,800 when it asks at most 8,000
-     * tokens, else 300 + 11,700.
+     * A plain request (its max_tokens noted in {@link #budgets}): 200 + 7,800 when it asks at most 8,000 tokens, else
+     * 300 + 11,700 (the stream, {@link MonthTurnRound}'s: 1,000 + 14,000).
      */
-    private final class Model extends HttpServlet {
-        @Override
-        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            String body = new String(req.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-            String s = req.getHeader("x-user-id");
-            calls.count(s);
-            if (body.contains("\"stream\":true")) {
-                resp.setContentType("text/event-stream");
-                OutputStream out = resp.getOutputStream();
-                String id = "chatcmpl-433-" + s;
-                for (int i = 0; i < 5; i++) {
-                    out.write(ChatCompletions.wordEvent(id).getBytes(StandardCharsets.UTF_8));
-                }
-                out.write(ChatCompletions.usageEvent(id, 1_000, 14_000).getBytes(StandardCharsets.UTF_8));
-                out.flush();
-                CountDownLatch l = finish.get(s);
-                if (l != null) {
-                    try {
-                        l.await(20, TimeUnit.SECONDS);
-                    } catch (InterruptedException e) {
-                        Thread.currentThread().interrupt();
-                    }
-                }
-                out.write(ChatCompletions.DONE.getBytes(StandardCharsets.UTF_8));
-                return;
-            }
-            Matcher m = MAX_TOKENS.matcher(body);
-            long budget = m.find() ? Long.parseLong(m.group(1)) : -1;
-            budgets.computeIfAbsent(s, k -> new CopyOnWriteArrayList<>()).add(budget);
-            boolean first = budget <= 8_000;
-            resp.setContentType("application/json");
-            resp.getOutputStream().write(ChatCompletions.completion("chatcmpl-433", "gpt-4o-mini", "Done.",
-                    first ? 200 : 300, first ? 7_800 : 11_700).getBytes(StandardCharsets.UTF_8));
-        }
-    }
-
-    record Open(HttpResponse<Stream<String>> response, java.util.Iterator<String> lines) {
-    }
-
-    /** Starts the subject's January stream and returns once the client has read its usage chunk. */
-    Open streamShowingUsage(String s) throws Exception {
-        finish.put(s, new CountDownLatch(1));
-        HttpResponse<Stream<String>> r = TestHttp.client().send(
-                TestHttp.jsonPost(container.uri("/ai/v1/chat/completions"), s, STREAM_BODY),
-                HttpResponse.BodyHandlers.ofLines());
-        assertEquals(200, r.statusCode());
-        java.util.Iterator<String> lines = r.body().iterator();
-        boolean seen = false;
-        while (!seen && lines.hasNext()) {
-            seen = lines.next().contains("\"total_tokens\":" + STREAM);
-        }
-        assertTrue(seen, "the usage chunk");
-        return new Open(r, lines);
-    }
-
-    void endStream(String s, Open stream) {
-        finish.get(s).countDown();
-        while (stream.lines().hasNext()) {
-            stream.lines().next();
-        }
+    @Override
+    protected Usage plainUsage(String s, String body) {
+        Matcher m = MAX_TOKENS.matcher(body);
+        long budget = m.find() ? Long.parseLong(m.group(1)) : -1;
+        budgets.computeIfAbsent(s, k -> new CopyOnWriteArrayList<>()).add(budget);
+        boolean first = budget <= 8_000;
+        return new Usage(first ? 200 : 300, first ? 7_800 : 11_700);
     }
 
     /** January 31st, 23:57: the user buys 10,000 tokens (a purchase, carried to February with rollover on). */
     void buyInJanuary(String s) {
         clock.set(Instant.parse("2032-01-31T23:57:00Z"));
         clocked.store().grant(PurchaseRequest.grant("tx-" + s, s, PURCHASED, PurchaseType.PURCHASE, "pack"));
-    }
-
-    QuotaAccount month(String s, YearMonth m, long used) throws InterruptedException {
-        return Ledgers.chargedAtLeast(clocked.store(), s, m, used).orElseThrow();
-    }
-
-    String events(String s) {
-        return "January " + Ledgers.events(clocked.store(), s, JAN) + ", February " + Ledgers.events(clocked.store(), s, FEB);
-    }
-
-    static List<Long> view(QuotaAccount a) {
-        return List.of(a.allocated(), a.granted(), a.carried(), a.used(), a.reserved());
     }
 
     // ------------------------------------------------------------------ 1. an overrun inside January's allowance
@@ -212,7 +105,7 @@ abstract class AbstractRound433 extends H2FilterRound {
         String s = subject();
         buyInJanuary(s);
         clock.set(Instant.parse("2032-01-31T23:58:00Z"));
-        var stream = streamShowingUsage(s);
+        var stream = streamShowingUsage("/ai/", s);
         clock.set(Instant.parse("2032-02-01T00:01:00Z"));
         HttpResponse<String> first = TestHttp.postJson(container.uri("/ai/v1/chat/completions"), s, FIRST_BODY);
         month(s, FEB, first.statusCode() == 200 ? FIRST : 0);
@@ -240,7 +133,7 @@ abstract class AbstractRound433 extends H2FilterRound {
         String s = subject();
         buyInJanuary(s);
         clock.set(Instant.parse("2032-01-31T23:58:00Z"));
-        var stream = streamShowingUsage(s);
+        var stream = streamShowingUsage("/ai/", s);
         clock.set(Instant.parse("2032-02-01T00:01:00Z"));
         HttpResponse<String> first = TestHttp.postJson(container.uri("/fit/v1/chat/completions"), s, FIRST_BODY);
         month(s, FEB, first.statusCode() == 200 ? FIRST : 0);
@@ -262,7 +155,7 @@ abstract class AbstractRound433 extends H2FilterRound {
         String s = subject();
         buyInJanuary(s);
         clock.set(Instant.parse("2032-01-31T23:58:00Z"));
-        var stream = streamShowingUsage(s);
+        var stream = streamShowingUsage("/ai/", s);
         clock.set(Instant.parse("2032-02-01T00:01:00Z"));
         endStream(s, stream);
         QuotaAccount jan = month(s, JAN, STREAM);
@@ -292,7 +185,7 @@ abstract class AbstractRound433 extends H2FilterRound {
         buyInJanuary(s);
         clocked.store().consume(s, ALLOWANCE, null);
         clock.set(Instant.parse("2032-01-31T23:58:00Z"));
-        var stream = streamShowingUsage(s);
+        var stream = streamShowingUsage("/ai/", s);
         clock.set(Instant.parse("2032-02-01T00:01:00Z"));
         HttpResponse<String> first = TestHttp.postJson(container.uri("/ai/v1/chat/completions"), s, FIRST_BODY);
         month(s, FEB, FIRST);

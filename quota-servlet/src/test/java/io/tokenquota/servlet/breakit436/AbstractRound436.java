@@ -12,7 +12,6 @@ import io.tokenquota.servlet.testing.DeferredResultRound;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.RunsAgain;
 import io.tokenquota.servlet.testing.TestHttp;
-import jakarta.servlet.AsyncContext;
 import jakarta.servlet.DispatcherType;
 import jakarta.servlet.ServletException;
 import jakarta.servlet.http.HttpServlet;
@@ -20,7 +19,6 @@ import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
 import java.net.http.HttpResponse;
-import java.nio.charset.StandardCharsets;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
@@ -46,10 +44,6 @@ import org.junit.jupiter.api.Test;
  * is {@link RunsAgain} (Jetty only: Tomcat's filter chain runs each filter once per chain).
  */
 abstract class AbstractRound436 extends DeferredResultRound {
-    /** The model call the pass run again makes itself (round 338's {@code CalledTwice}), by its own figure. */
-    static final long AGAIN = 3_000;
-    /** The text of the pass run again's own model call. */
-    static final String TEXT_AGAIN = "Summary: revenue up, costs down, margins wider, cash higher, outlook steady.";
     static final String TEAM_HEADER = "x-team-id";
 
     /** How the pass run again reports, and what it does. */
@@ -105,27 +99,19 @@ abstract class AbstractRound436 extends DeferredResultRound {
         protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException, ServletException {
             String s = req.getHeader("x-user-id");
             if (req.getDispatcherType() == DispatcherType.ASYNC) {
-                String result = (String) req.getAttribute(RESULT);
-                noted(s).add("ASYNC dispatch writes the result");
-                if (again == Again.HEADER_ZERO) {
-                    ChatCompletions.writeWithLength(resp, result.getBytes(StandardCharsets.UTF_8));
-                } else {
-                    resp.setContentType("text/plain;charset=UTF-8");
-                    resp.getOutputStream().write(result.getBytes(StandardCharsets.UTF_8));
-                }
-                done(s).countDown();
+                writeResult(req, resp, s, again == Again.HEADER_ZERO);
                 return;
             }
             if (firstPass(req)) {
                 if (again == Again.ATTRIBUTE_CALLS_THEN_COMPLETES) {
-                    startCallDispatchingAfterThePass(req, resp, s);
+                    startCallDispatchingAfter(req, resp, s, passOver(s));
                 } else {
                     startCall(req, resp, s, again != Again.HEADER_ZERO);
                 }
                 return;
             }
             // the container's pass run again
-            if (!(again == Again.ATTRIBUTE_CALLS_THEN_COMPLETES ? awaitReady436(s) : awaitWorkerAnswered(s))) {
+            if (!awaitWorkerAnswered(s)) {
                 return;
             }
             if (again == Again.HEADER_ZERO) {
@@ -135,15 +121,7 @@ abstract class AbstractRound436 extends DeferredResultRound {
                 return;
             }
             // round 338's CalledTwice: the pass run again calls the model at once and answers
-            calls.count(s);
-            if (again == Again.HEADER_CALLS) {
-                resp.setHeader(QuotaFilter.ACTUAL_TOKENS_HEADER, Long.toString(AGAIN));
-            } else {
-                req.setAttribute(QuotaFilter.ACTUAL_TOKENS_ATTRIBUTE, AGAIN);
-            }
-            resp.setContentType("text/plain;charset=UTF-8");
-            resp.getOutputStream().write(TEXT_AGAIN.getBytes(StandardCharsets.UTF_8));
-            noted(s).add("REQUEST pass run again: model called again, " + AGAIN + " reported (" + again + "), text written");
+            callModelAgain(req, resp, s, again == Again.HEADER_CALLS);
             if (again == Again.ATTRIBUTE_CALLS_THEN_THROWS) {
                 // as CalledTwice's own startAsync finds the cycle of the first pass started: refused by the
                 // container (servlet API 6.0 ServletRequest.startAsync: IllegalStateException when "called again
@@ -163,54 +141,6 @@ abstract class AbstractRound436 extends DeferredResultRound {
                 noted(s).add("REQUEST pass run again completed the earlier cycle");
                 passOver(s).countDown();
             }
-        }
-    }
-
-    /**
-     * As {@link #startCall} with a figure, but the worker dispatches only once the pass run again is over (which
-     * ended the cycle: its dispatch is then refused, as round 338's endpoint's own end was), and the call is done
-     * when it has tried.
-     */
-    private void startCallDispatchingAfterThePass(HttpServletRequest req, HttpServletResponse resp, String s)
-            throws IOException {
-        req.getInputStream().readAllBytes();
-        AsyncContext ac = req.startAsync(req, resp);
-        ac.setTimeout(30_000);
-        noted(s).add("first pass: async started");
-        workers.submit(() -> {
-            calls.count(s);
-            req.setAttribute(QuotaFilter.ACTUAL_TOKENS_ATTRIBUTE, USAGE);
-            req.setAttribute(RESULT, TEXT);
-            noted(s).add("worker: model answered " + USAGE + ", result set");
-            readyOf(s).countDown();
-            try {
-                if (passOver(s).await(10, TimeUnit.SECONDS)) {
-                    ac.dispatch();
-                    noted(s).add("worker: dispatched");
-                }
-            } catch (IllegalStateException | InterruptedException refused) {
-                noted(s).add("worker: dispatch refused: " + refused);
-            } finally {
-                done(s).countDown();
-            }
-        });
-    }
-
-    /** The worker of {@link #startCallDispatchingAfterThePass} has its result. */
-    private final Map<String, CountDownLatch> ready436 = new ConcurrentHashMap<>();
-
-    private CountDownLatch readyOf(String s) {
-        return ready436.computeIfAbsent(s, k -> new CountDownLatch(1));
-    }
-
-    /** For the pass run again of the COMPLETES handler: waits (10 s) until its worker has the model's result. */
-    private boolean awaitReady436(String s) {
-        try {
-            assertTrue(readyOf(s).await(10, TimeUnit.SECONDS), "the worker never answered");
-            return true;
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            return false;
         }
     }
 

@@ -11,6 +11,7 @@ import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
 import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
@@ -25,8 +26,10 @@ import org.junit.jupiter.api.Assumptions;
  * (Spring MVC reference, "Asynchronous Requests", "DeferredResult": the request thread starts the async cycle,
  * another thread sets the result, and the request is dispatched back to write it; servlet API 6.0,
  * {@code AsyncContext.dispatch}), and what such a call is charged. The container's run again is {@link RunsAgain} on
- * {@code /ai/again/*} (Jetty only: Tomcat's filter chain runs each filter once per chain). Rounds 426, 428 and 429
- * each wrote this rig and its check again; one copy keeps their endpoints and figures the same.
+ * {@code /ai/again/*} (Jetty only: Tomcat's filter chain runs each filter once per chain). Rounds 426, 428, 429 and
+ * 436 each wrote this rig and its check again; one copy keeps their endpoints and figures the same. Rounds 429 and 436
+ * also share round 338's {@code CalledTwice} pass ({@link #callModelAgain}) and the ASYNC dispatch that writes the
+ * worker's result ({@link #writeResult}).
  */
 public abstract class DeferredResultRound extends ModelCallRound {
     /** An OpenAI chat body: 1,000-token budget, held at 1,015 (round 338's figure). */
@@ -41,6 +44,11 @@ public abstract class DeferredResultRound extends ModelCallRound {
             "Here is the summary: revenue grew, costs fell, margins widened, cash rose, outlook holds.";
     /** The attribute the worker leaves the model's result in for the pass that writes it. */
     protected static final String RESULT = "deferredResult.result";
+    /** The model call a pass run again makes itself (round 338's {@code CalledTwice}), by its own figure. */
+    protected static final long AGAIN = 3_000;
+    /** The text of the pass run again's own model call. */
+    protected static final String TEXT_AGAIN =
+            "Summary: revenue up, costs down, margins wider, cash higher, outlook steady.";
 
     /** The attribute a handler's first pass leaves on the request (as Spring's {@code WebAsyncManager} its state). */
     private static final String FIRST_PASS = "deferredResult.firstPass";
@@ -82,22 +90,93 @@ public abstract class DeferredResultRound extends ModelCallRound {
      */
     protected void startCall(HttpServletRequest req, HttpServletResponse resp, String s, boolean figure)
             throws IOException {
+        AsyncContext ac = startCycle(req, resp, s);
+        workers.submit(() -> {
+            answer(req, s, figure, ", dispatching");
+            ac.dispatch();
+        });
+    }
+
+    /**
+     * As {@link #startCall} with a figure, but the worker dispatches only once {@code passOver} is counted down
+     * (10 s): round 436's pass run again ends the cycle itself with {@code complete()}, so the worker's dispatch is
+     * then refused, as round 338's endpoint's own end was. The call is {@link #done} when the worker has tried.
+     */
+    protected void startCallDispatchingAfter(HttpServletRequest req, HttpServletResponse resp, String s,
+                                             CountDownLatch passOver) throws IOException {
+        AsyncContext ac = startCycle(req, resp, s);
+        workers.submit(() -> {
+            answer(req, s, true, "");
+            try {
+                if (passOver.await(10, TimeUnit.SECONDS)) {
+                    ac.dispatch();
+                    noted(s).add("worker: dispatched");
+                }
+            } catch (IllegalStateException | InterruptedException refused) {
+                noted(s).add("worker: dispatch refused: " + refused);
+            } finally {
+                done(s).countDown();
+            }
+        });
+    }
+
+    /** The first pass's start of the cycle (its body read, a 30 s timeout), for the worker to end. */
+    private AsyncContext startCycle(HttpServletRequest req, HttpServletResponse resp, String s) throws IOException {
         req.getInputStream().readAllBytes();
         AsyncContext ac = req.startAsync(req, resp);
         ac.setTimeout(30_000);
         noted(s).add("first pass: async started");
-        workers.submit(() -> {
-            calls.count(s);
-            if (figure) {
-                req.setAttribute(QuotaFilter.ACTUAL_TOKENS_ATTRIBUTE, USAGE);
-                req.setAttribute(RESULT, TEXT);
-            } else {
-                req.setAttribute(RESULT, COMPLETION);
-            }
-            noted(s).add("worker: model answered " + USAGE + ", result set, dispatching");
-            readyLatch(s).countDown();
-            ac.dispatch();
-        });
+        return ac;
+    }
+
+    /** The worker's model call: counted, its result (and with {@code figure} its figure) left on the request. */
+    private void answer(HttpServletRequest req, String s, boolean figure, String then) {
+        calls.count(s);
+        if (figure) {
+            req.setAttribute(QuotaFilter.ACTUAL_TOKENS_ATTRIBUTE, USAGE);
+            req.setAttribute(RESULT, TEXT);
+        } else {
+            req.setAttribute(RESULT, COMPLETION);
+        }
+        noted(s).add("worker: model answered " + USAGE + ", result set" + then);
+        readyLatch(s).countDown();
+    }
+
+    /**
+     * The call's ASYNC dispatch: writes the worker's result ({@code completion}: the provider's chat.completion with
+     * its length; else the text as text/plain) and the call is {@link #done}. Rounds 429 and 436.
+     */
+    protected void writeResult(HttpServletRequest req, HttpServletResponse resp, String s, boolean completion)
+            throws IOException {
+        String result = (String) req.getAttribute(RESULT);
+        noted(s).add("ASYNC dispatch writes the result");
+        if (completion) {
+            ChatCompletions.writeWithLength(resp, result.getBytes(StandardCharsets.UTF_8));
+        } else {
+            resp.setContentType("text/plain;charset=UTF-8");
+            resp.getOutputStream().write(result.getBytes(StandardCharsets.UTF_8));
+        }
+        done(s).countDown();
+    }
+
+    /**
+     * Round 338's {@code CalledTwice} as the container's pass run again: calls the model again at once, reports its
+     * own {@link #AGAIN} ({@code byHeader}: through {@link QuotaFilter#ACTUAL_TOKENS_HEADER} on the response, round
+     * 436; else through {@link QuotaFilter#ACTUAL_TOKENS_ATTRIBUTE}, rounds 429 and 436) and writes
+     * {@link #TEXT_AGAIN}.
+     */
+    protected void callModelAgain(HttpServletRequest req, HttpServletResponse resp, String s, boolean byHeader)
+            throws IOException {
+        calls.count(s);
+        if (byHeader) {
+            resp.setHeader(QuotaFilter.ACTUAL_TOKENS_HEADER, Long.toString(AGAIN));
+        } else {
+            req.setAttribute(QuotaFilter.ACTUAL_TOKENS_ATTRIBUTE, AGAIN);
+        }
+        resp.setContentType("text/plain;charset=UTF-8");
+        resp.getOutputStream().write(TEXT_AGAIN.getBytes(StandardCharsets.UTF_8));
+        noted(s).add("REQUEST pass run again: model called again, " + AGAIN + " reported by the "
+                + (byHeader ? "header" : "attribute") + ", its text written");
     }
 
     /**
