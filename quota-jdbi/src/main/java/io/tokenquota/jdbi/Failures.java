@@ -106,7 +106,13 @@ final class Failures {
      *
      * <p>A session ended for idleness is a whole attempt lost, like a serialization failure: the server ends it
      * while it waits for the client's next command, before reading it, so the transaction rolled back with the
-     * session and nothing sent after (not even a COMMIT) ran. Round 256's host with
+     * session and nothing sent after (not even a COMMIT) ran. What the attempt kept before that transaction (a
+     * statement in autocommit, an earlier transaction) stays, and the store keeps something there only where the
+     * attempt run again finds it done (a month's first touch of an account, a sweep of stale holds) or as the
+     * attempt's last statements (a refusal's REJECTED events; round 438: logged before the account's read, a
+     * refused call ended idle between the two was logged twice). A combined statement that failed gives its
+     * leader's connection back before the leader's own call runs (round 438: run on the ended session, it failed
+     * "Connection is closed", no SQLSTATE, and was not run again). Round 256's host with
      * {@code idle_in_transaction_session_timeout = 100ms}, once in CI on two busy cores: a transaction idle
      * between two statements past it failed its call {@code STORE_UNAVAILABLE}. pgjdbc (42.7.14) reports the
      * FATAL error's 25P03 first and the closed socket's 08006 as its next exception, for which HikariCP (7.1.0)

@@ -38,6 +38,7 @@ import java.util.Optional;
 import java.util.UUID;
 import java.util.concurrent.locks.ReentrantLock;
 import org.jdbi.v3.core.Handle;
+import org.jdbi.v3.core.HandleCallback;
 import org.jdbi.v3.core.JdbiException;
 import org.jdbi.v3.core.mapper.RowMapper;
 import org.jdbi.v3.core.statement.UnableToExecuteStatementException;
@@ -689,17 +690,23 @@ final class Holds {
         return new Reserved(hold, user, true, team);
     }
 
-    /** Logs a member's refusal (on the team's account too when the team refused) and builds its exception. */
+    /**
+     * Logs a member's refusal (on the team's account too when the team refused) and builds its exception. The
+     * events are the attempt's last statements, and two are written in one transaction: the first kept alone
+     * would be logged again by the operation run again after a session ended between them (round 438, see
+     * {@link #reject}).
+     */
     private QuotaExceededException rejectForTeam(Op op, String subject, long tokens, String endpoint, QuotaAccount user,
                                                  QuotaAccount team) {
         QuotaExceededException.Scope scope = LedgerRules.refusal(user, team, tokens);
         List<String> owners = scope == QuotaExceededException.Scope.TEAM ? List.of(subject, team.subject())
                 : List.of(subject);
-        for (String owner : owners) {
-            long eventId = op.with(h -> accounts.insertEvent(h, owner, user.month(), EventKind.REJECTED, tokens, 0, null,
-                    null, endpoint, false, op.now));
-            op.logged(new LedgerEvent(eventId, owner, user.month(), EventKind.REJECTED, tokens, 0, null, null, endpoint,
-                    op.now));
+        HandleCallback<List<Long>, RuntimeException> insert = h -> owners.stream().map(owner -> accounts.insertEvent(h,
+                owner, user.month(), EventKind.REJECTED, tokens, 0, null, null, endpoint, false, op.now)).toList();
+        List<Long> eventIds = owners.size() == 1 ? op.with(insert) : transaction(op, insert);
+        for (int i = 0; i < owners.size(); i++) {
+            op.logged(new LedgerEvent(eventIds.get(i), owners.get(i), user.month(), EventKind.REJECTED, tokens, 0, null,
+                    null, endpoint, op.now));
         }
         return LedgerRules.refused(subject, tokens, user, team, scope, policy);
     }
@@ -915,7 +922,7 @@ final class Holds {
         } catch (SQLException | JdbiException e) {
             // every call runs alone, on the path that retries and reports failures (see takeTogether)
             LOG.debug("a combined statement of {} member takes failed; they run one by one", m, e);
-            return results;
+            return eachAlone(op, results);
         }
         // walk back from each account as the statement left it to each grant's own after
         for (int g = granted.size() - 1; g >= 0; g--) {
@@ -1032,7 +1039,7 @@ final class Holds {
             }
         } catch (SQLException | JdbiException e) {
             LOG.debug("a combined statement of {} member commits and releases failed; they run one by one", n, e);
-            return results;
+            return eachAlone(op, results);
         }
         // walk back from each account as the statement left it to each finish's own after
         for (int i = finished.size() - 1; i >= 0; i--) {
@@ -1152,7 +1159,7 @@ final class Holds {
             // every call runs alone, on the path that retries and reports failures; said at debug level
             // because that path reports whatever is still wrong (a deadlock or lost connection is retried there)
             LOG.debug("a combined statement of {} calls failed; they run one by one", m, e);
-            return results;
+            return eachAlone(op, results);
         }
         // the statement hands back each account after all its grants; walk back to each grant's own after
         for (int i = accepted.size() - 1; i >= 0; i--) {
@@ -1177,6 +1184,24 @@ final class Holds {
             results.set(index, new Combined(new Reserved(granted, after, false), event, before));
             last.put(subject, before);
         }
+        return results;
+    }
+
+    /**
+     * A combined statement failed ({@code results} all {@code null}): each of its calls runs alone, the
+     * leader's on its own operation, which first gives back the connection the statement ran on, so that
+     * its call takes another. The failure may have ended that connection, and not every such failure says
+     * so: round 438, the server ended the leader's session for idleness (57P05) just before a combined
+     * commit of two holds; the queued commit, alone on a connection of its own, was charged its 2,000
+     * tokens, while the leader's, run on the same handle, failed "Connection is closed" (HikariCP's, no
+     * SQLSTATE, so not run again): {@code STORE_UNAVAILABLE}, the model call's 2,500 tokens never charged
+     * and its hold left open until it expired (a combined key-less reserve the same: refused). A
+     * connection still sound goes back to the pool; it is the leader's alone, in autocommit, outside any
+     * transaction, and a failed statement is rare. Whatever fails on the new connection fails on the
+     * call's own path, which runs its operation again when worth it ({@link Failures#isRetryable}).
+     */
+    private static <R> List<R> eachAlone(Op op, List<R> results) {
+        op.close();
         return results;
     }
 
@@ -1298,11 +1323,18 @@ final class Holds {
         return existing.reservation();
     }
 
+    /**
+     * Logs a refusal and builds its exception. The REJECTED event, kept in autocommit, is the attempt's last
+     * statement: an operation is run again whole when the server ends its session for idleness
+     * ({@link Failures#isRetryable}), so nothing it keeps may come before a statement that can still fail.
+     * Round 438: the event was inserted before the account's read; the session ended between the two, and
+     * the reserve run again logged a second REJECTED event for the one refused call.
+     */
     private QuotaExceededException reject(Op op, String subject, YearMonth month, long tokens, String endpoint) {
+        QuotaAccount account = accounts.storedAccount(op, subject, month).orElseThrow();
         long eventId = op.with(h -> accounts.insertEvent(h, subject, month, EventKind.REJECTED, tokens, 0, null, null,
                 endpoint, false, op.now));
         op.logged(new LedgerEvent(eventId, subject, month, EventKind.REJECTED, tokens, 0, null, null, endpoint, op.now));
-        QuotaAccount account = accounts.storedAccount(op, subject, month).orElseThrow();
         return new QuotaExceededException(subject, tokens, account.limit(), account.available(), policy.resetOf(month));
     }
 
@@ -1454,7 +1486,7 @@ final class Holds {
             }
         } catch (SQLException | JdbiException e) {
             LOG.debug("a combined statement of {} commits and releases failed; they run one by one", n, e);
-            return results;
+            return eachAlone(op, results);
         }
         // each account comes back as the statement left it; walk back to each finish's own after
         Map<String, QuotaAccount> last = new java.util.HashMap<>();

@@ -118,7 +118,8 @@ final class Operations {
      * Runs one public operation on one handle of its own (never one the host has open on this
      * thread, so the store's transactions are always its own): retries it when the database reports
      * a serialization failure, a deadlock, a lock timeout or a session it ended for idleness
-     * ({@link Failures#isRetryable}; each attempt is whole: earlier attempts rolled back), at most
+     * ({@link Failures#isRetryable}; each attempt is whole: an earlier attempt's failed transaction rolled
+     * back, and what it kept before that the next attempt finds done, round 438), at most
      * {@code maxRetries} times, and a PostgreSQL wait timeout
      * ({@link Failures#isWaitTimeout}) also for as long as the operation has spent less than
      * {@link EventPartitions#LOCK_QUEUE_BUDGET} (8.3 s), the longest the store's own DDL keeps the event

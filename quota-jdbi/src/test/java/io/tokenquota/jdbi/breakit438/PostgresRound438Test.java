@@ -189,7 +189,7 @@ class PostgresRound438Test {
     }
 
     /**
-     * Finding: two commits combined in one statement (finish-together.sql) on the leader's connection; the server
+     * Found and fixed: two commits combined in one statement (finish-together.sql) on the leader's connection; the server
      * ends that session for idleness (57P05) just before the statement. {@code finishTogether} swallows the
      * failure and both run alone: the queued one on a connection of its own, the leader on the same, dead one:
      * its commit fails {@code STORE_UNAVAILABLE} (an I/O error, not retried), the hold stays open until it expires
@@ -263,7 +263,7 @@ class PostgresRound438Test {
     }
 
     /**
-     * Finding: the same for key-less reserves combined in take-together.sql: the leader's reserve fails
+     * Found and fixed: the same for key-less reserves combined in take-together.sql: the leader's reserve fails
      * {@code STORE_UNAVAILABLE} on its dead connection instead of being run again.
      */
     @Test
@@ -306,7 +306,7 @@ class PostgresRound438Test {
     }
 
     /**
-     * Finding (log, not money): a refused reserve logs its REJECTED event in autocommit, then reads the account
+     * Found and fixed (log, not money): a refused reserve logs its REJECTED event in autocommit, then reads the account
      * for the refusal; the server ends the session for idleness between the two, and the whole reserve runs again
      * ({@code Operations.operation}), logging a second REJECTED event for the one refused call (blockStats and the
      * events read two refusals).
