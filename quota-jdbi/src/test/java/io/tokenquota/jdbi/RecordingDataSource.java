@@ -21,7 +21,7 @@ import javax.sql.DataSource;
  * {@code ROLLBACK}); can inject failures into chosen statements and pause before one. For asserting the
  * statement shape of the store's transactions and its retry loop against a real database. Thread-safe.
  */
-final class RecordingDataSource implements DataSource {
+public final class RecordingDataSource implements DataSource {
     private final DataSource target;
     private final List<String> log = new ArrayList<>();
     private Predicate<String> failWhen = sql -> false;
@@ -32,11 +32,11 @@ final class RecordingDataSource implements DataSource {
     private Predicate<String> pauseWhen = sql -> false;
     private Pause pause;
 
-    RecordingDataSource(DataSource target) {
+    public RecordingDataSource(DataSource target) {
         this.target = target;
     }
 
-    synchronized List<String> log() {
+    public synchronized List<String> log() {
         return List.copyOf(log);
     }
 
@@ -62,7 +62,7 @@ final class RecordingDataSource implements DataSource {
 
     /** Something to wait for on a connection before one of its statements (see {@link #pauseBefore}). */
     @FunctionalInterface
-    interface Pause {
+    public interface Pause {
         void await(Connection connection) throws Exception;
     }
 
@@ -70,7 +70,7 @@ final class RecordingDataSource implements DataSource {
      * The next statement or commit (matched as {@code "COMMIT"}) matching {@code sql} first runs {@code pause}
      * with the pool's connection it is about to use; once.
      */
-    synchronized void pauseBefore(Predicate<String> sql, Pause pause) {
+    public synchronized void pauseBefore(Predicate<String> sql, Pause pause) {
         this.pauseWhen = sql;
         this.pause = pause;
     }

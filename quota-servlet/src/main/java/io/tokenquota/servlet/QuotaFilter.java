@@ -599,15 +599,14 @@ public final class QuotaFilter implements Filter {
          */
         void handOver() {
             List<Object> figures = new ArrayList<>(handed);
-            if (reported != null) {
-                figures.add(reported);
-            }
-            if (answer.reported != null) {
-                figures.add(answer.reported);
+            // the pass's figure as a call's is read: the attribute, else the header, else its trailer field
+            Object own = reported != null ? reported : answer.reported();
+            if (own != null) {
+                figures.add(own);
             }
             handed.clear();
             reported = null;
-            answer.reported = null;
+            answer.forget();
             PassAgain outer = null;
             for (ServletRequest r = received; outer == null && r instanceof ServletRequestWrapper w; r = w.getRequest()) {
                 outer = r instanceof PassAgain pass ? pass : null;
@@ -629,30 +628,52 @@ public final class QuotaFilter implements Filter {
             }
         }
 
+        // a figure outlives the attribute's removal, as EndpointRequest keeps it: a framework removes the
+        // attributes an include added (Spring's DispatcherServlet), and an include inside the pass reports so
         @Override
         public Object getAttribute(String name) {
             return ACTUAL_TOKENS_ATTRIBUTE.equals(name) ? reported : super.getAttribute(name);
         }
 
-        @Override
-        public void removeAttribute(String name) {
-            if (ACTUAL_TOKENS_ATTRIBUTE.equals(name)) {
-                reported = null;
-            } else {
-                super.removeAttribute(name);
-            }
-        }
-
         /**
          * The call's answer as the pass writes it: the figure header ({@link #ACTUAL_TOKENS_HEADER}) the pass sets
-         * or adds is kept here, the pass's own, and handed over with its attribute; the rest is the call's.
+         * or adds, and the trailer fields it sets, are kept here, the pass's own, its figure handed over as a call's
+         * is read (round 436: a pass's header of 0 became the call's figure); the rest is the call's.
          */
         static final class Answer extends jakarta.servlet.http.HttpServletResponseWrapper {
             /** The header's value as the pass set it (added values joined by ", ", as HTTP lists them). */
             private String reported;
+            /** The trailer fields the pass set: its own, not the call's (they would replace the call's). */
+            private java.util.function.Supplier<Map<String, String>> trailers;
 
             Answer(QuotaResponse answer) {
                 super(answer);
+            }
+
+            /** The pass's figure: its header, else the figure among its trailer fields. */
+            synchronized String reported() {
+                if (reported != null || trailers == null) {
+                    return reported;
+                }
+                Map<String, String> fields = trailers.get();
+                if (fields != null) {
+                    for (Map.Entry<String, String> f : fields.entrySet()) {
+                        if (figure(f.getKey())) {
+                            return f.getValue();
+                        }
+                    }
+                }
+                return null;
+            }
+
+            synchronized void forget() {
+                reported = null;
+                trailers = null;
+            }
+
+            @Override
+            public synchronized void setTrailerFields(java.util.function.Supplier<Map<String, String>> supplier) {
+                trailers = supplier;
             }
 
             private boolean figure(String name) {
@@ -660,7 +681,7 @@ public final class QuotaFilter implements Filter {
             }
 
             @Override
-            public void setHeader(String name, String value) {
+            public synchronized void setHeader(String name, String value) {
                 if (figure(name)) {
                     reported = value;
                 } else {
@@ -669,9 +690,12 @@ public final class QuotaFilter implements Filter {
             }
 
             @Override
-            public void addHeader(String name, String value) {
+            public synchronized void addHeader(String name, String value) {
                 if (figure(name)) {
-                    reported = reported == null || value == null ? value : reported + ", " + value;
+                    // a null added is ignored, as containers ignore it
+                    if (value != null) {
+                        reported = reported == null ? value : reported + ", " + value;
+                    }
                 } else {
                     super.addHeader(name, value);
                 }
@@ -696,12 +720,12 @@ public final class QuotaFilter implements Filter {
             }
 
             @Override
-            public boolean containsHeader(String name) {
+            public synchronized boolean containsHeader(String name) {
                 return figure(name) ? reported != null : super.containsHeader(name);
             }
 
             @Override
-            public String getHeader(String name) {
+            public synchronized String getHeader(String name) {
                 return figure(name) ? reported : super.getHeader(name);
             }
         }

@@ -80,4 +80,26 @@ final class WeighingSpellingsTest {
         assertEquals(1_200 + 3_000,
                 new Weighing(bedrockIds, List.of()).weigh(4_200, answer("claude-3-opus-20240229")).charge());
     }
+
+    /**
+     * Rounds 435 and 437: an answer naming a snapshot of the request's model that no row covers is charged at that
+     * model's row alone (also where the default is dearer), and only a snapshot: a date or a 3-4 digit number.
+     */
+    @Test
+    void anAnswersSnapshotWithoutARowIsChargedAtItsModelsRowAlone() {
+        ModelWeights weights = ModelWeights.builder()
+                .model("claude-3-5-haiku", ModelWeights.Rates.parse("0.5,0.5,1,1"))
+                .model("claude-3-5-sonnet", ModelWeights.Rates.parse("3,3,15,15"))
+                .defaults(ModelWeights.Rates.parse("5,5,20,20"))
+                .build();
+        // the default (5 / 20) is dearer than the row: the row alone applies
+        assertEquals(1_200 / 2 + 3_000,
+                new Weighing(weights, List.of("claude-3-5-haiku")).weigh(4_200, answer("claude-3-5-haiku-20241022")).charge());
+        // a -latest alias names the model its snapshots extend
+        assertEquals(1_200 * 3 + 3_000 * 15,
+                new Weighing(weights, List.of("claude-3-5-sonnet-latest")).weigh(4_200, answer("claude-3-5-sonnet-20241022")).charge());
+        // another model whose name extends the request's is no snapshot of it: its own rows (the default)
+        assertEquals(1_200 * 5 + 3_000 * 20,
+                new Weighing(weights, List.of("claude-3-5-sonnet")).weigh(4_200, answer("claude-3-5-sonnet-v2-20241022")).charge());
+    }
 }

@@ -12,6 +12,7 @@ import io.tokenquota.QuotaExceededException;
 import io.tokenquota.QuotaPolicy;
 import io.tokenquota.Reservation;
 import io.tokenquota.jdbi.JdbiQuotaStore;
+import io.tokenquota.jdbi.RecordingDataSource;
 import io.tokenquota.jdbi.testing.CombinerQueue;
 import io.tokenquota.jdbi.testing.PostgresExtension;
 import io.tokenquota.testkit.MutableClock;
@@ -159,7 +160,7 @@ class PostgresRound438Test {
         Reservation b = holdInLane(ops, tag + "-b", lane);
         Reservation c = holdInLane(ops, tag + "-c", lane);
         try (HikariDataSource host = pool(tag)) {
-            PausingDataSource ds = new PausingDataSource(host);
+            RecordingDataSource ds = new RecordingDataSource(host);
             JdbiQuotaStore web = JdbiQuotaStore.builder().dataSource(ds).policy(policy).installSchema(false).build();
             ds.pauseBefore(combinedFinish(), endLeaderSession ? PostgresRound438Test::endForIdleness : conn -> { });
             AtomicReference<Object> first = new AtomicReference<>();
@@ -217,7 +218,7 @@ class PostgresRound438Test {
                 .installSchema(true).build();
         Reservation hold = ops.reserve("r438-lone", 3_000, null);
         try (HikariDataSource host = pool("r438-lone")) {
-            PausingDataSource ds = new PausingDataSource(host);
+            RecordingDataSource ds = new RecordingDataSource(host);
             JdbiQuotaStore web = JdbiQuotaStore.builder().dataSource(ds).policy(policy).installSchema(false).build();
             ds.pauseBefore(sql -> sql.stripLeading().startsWith("WITH kept AS"), PostgresRound438Test::endForIdleness);
             assertEquals(2_500, web.commit(hold.id(), 2_500).charged());
@@ -240,7 +241,7 @@ class PostgresRound438Test {
         ops.account(b);
         ops.account(c);
         try (HikariDataSource host = pool(tag)) {
-            PausingDataSource ds = new PausingDataSource(host);
+            RecordingDataSource ds = new RecordingDataSource(host);
             JdbiQuotaStore web = JdbiQuotaStore.builder().dataSource(ds).policy(policy).installSchema(false).build();
             ds.pauseBefore(combinedTake(), endLeaderSession ? PostgresRound438Test::endForIdleness : conn -> { });
             AtomicReference<Object> first = new AtomicReference<>();
@@ -285,7 +286,7 @@ class PostgresRound438Test {
                 .installSchema(true).build();
         ops.account(subject);
         try (HikariDataSource host = pool(subject)) {
-            PausingDataSource ds = new PausingDataSource(host);
+            RecordingDataSource ds = new RecordingDataSource(host);
             JdbiQuotaStore web = JdbiQuotaStore.builder().dataSource(ds).policy(policy).installSchema(false).build();
             // the statement after the REJECTED event's insert (Holds.reject: the event, then the account's read);
             // the insert ran in autocommit and is kept
