@@ -24,7 +24,15 @@ import java.util.Objects;
  * <p>Patterns: an exact name ({@code gpt-4o-mini}) or a prefix ending in one {@code *}
  * ({@code gpt-4o*}); {@code *} alone is the default. Names are compared case-insensitively (a client
  * writing {@code GPT-4O} gets the rates of {@code gpt-4o}). The most specific pattern wins: an exact
- * name, else the longest matching prefix, else the default (all multipliers 1 unless set).
+ * name, else the longest matching prefix, else the default (all multipliers 1 unless set). An exact
+ * name also covers its model's snapshots, the name then {@code -} and a date or a 3-4 digit number
+ * ({@code o3} covers {@code o3-2025-04-16}, {@code gemini-1.5-pro} covers {@code gemini-1.5-pro-002}), as a
+ * prefix of its length would: OpenAI and Gemini answer an alias with the snapshot that ran, and a client may
+ * name the snapshot (round 435: under a row {@code o3} the snapshot was charged the default, 2,000 for 10,000;
+ * round 439: under the rows {@code o3*} and {@code o3-pro}, {@code o3-pro-2025-06-10} was charged at
+ * {@code o3*}, 1,000 for 10,000). A snapshot's own row, or a longer prefix, is more specific still
+ * ({@code gpt-4o-2024-08-06} at its own row, not {@code gpt-4o}'s; round 437), and a name that is another
+ * model is no snapshot ({@code o3-mini-2025-01-31} is not {@code o3}'s).
  *
  * <p>Multipliers are decimals from 0 to {@link #MAX_MULTIPLIER} with at most
  * {@link #MAX_DECIMALS} decimal places. A table that breaks a rule (a negative, non-numeric or too
@@ -168,11 +176,6 @@ public final class ModelWeights {
         return lookup(model).rates();
     }
 
-    /** Whether a row of the table other than the default applies to {@code model}. */
-    public boolean hasRow(String model) {
-        return lookup(model) != defaults;
-    }
-
     /**
      * The table as given, by pattern (lower-cased, in the order added), with the default under
      * {@code *}: for display and audits.
@@ -243,13 +246,21 @@ public final class ModelWeights {
         if (s != null) {
             return s;
         }
+        // the exact row of the model whose snapshot this is, as a prefix of that row's length
+        java.util.regex.Matcher snapshot = SNAPSHOT.matcher(name);
+        Scaled ofModel = snapshot.matches() ? exact.get(snapshot.group(1)) : null;
+        int modelLength = ofModel == null ? -1 : snapshot.group(1).length();
         for (int i = 0; i < prefixes.length; i++) {
             if (name.startsWith(prefixes[i])) {
-                return prefixRates[i];
+                return prefixes[i].length() > modelLength ? prefixRates[i] : ofModel;
             }
         }
-        return defaults;
+        return ofModel != null ? ofModel : defaults;
     }
+
+    /** A snapshot's name: its model's, then {@code -} and a date ({@code 2025-04-16}, {@code 20250514}) or a 3-4 digit number. */
+    private static final java.util.regex.Pattern SNAPSHOT = java.util.regex.Pattern.compile(
+            "(.+)-(?:\\d{4}-\\d{2}-\\d{2}|\\d{8}|\\d{3,4})");
 
     /**
      * Sum of count x scaled rate / 10^9, rounded up: in 64-bit integers while the scaled sum fits (every

@@ -176,4 +176,34 @@ class ModelWeightsTest {
         assertEquals(ErrorCode.INVALID_ARGUMENT, assertThrows(QuotaException.class,
                 () -> new TokenUsage("m".repeat(Limits.MAX_MODEL_LENGTH + 1), 0, 0, 0, 0)).code());
     }
+
+    /**
+     * An exact row covers its model's snapshots as a prefix of its length (rounds 435, 437, 439): OpenAI answers
+     * {@code o3} as {@code o3-2025-04-16}, Gemini {@code gemini-1.5-pro} as {@code gemini-1.5-pro-002}.
+     */
+    @Test
+    void anExactRowCoversItsModelsSnapshotsAsAPrefixOfItsLength() {
+        ModelWeights.Rates o3 = ModelWeights.Rates.parse("2,0.5,8,8");
+        ModelWeights.Rates o3Pro = ModelWeights.Rates.parse("20,20,80,80");
+        ModelWeights.Rates gpt4o = ModelWeights.Rates.parse("5,5,15,15");
+        ModelWeights.Rates gpt4oAugust = ModelWeights.Rates.parse("2.5,1.25,10,10");
+        ModelWeights.Rates latePro = ModelWeights.Rates.parse("30,30,90,90");
+        ModelWeights w = ModelWeights.builder()
+                .model("o3*", o3)
+                .model("o3-pro", o3Pro)
+                .model("o3-pro-2026*", latePro)
+                .model("gpt-4o", gpt4o)
+                .model("gpt-4o-2024-08-06", gpt4oAugust)
+                .model("gemini-1.5-pro", ModelWeights.Rates.parse("1.25,0.3125,5,5"))
+                .build();
+        assertEquals(o3Pro, w.rates("o3-pro-2025-06-10"), "the exact row o3-pro beats the shorter prefix o3*");
+        assertEquals(o3Pro, w.rates("O3-PRO-20250610"), "a compact date, any case");
+        assertEquals(latePro, w.rates("o3-pro-2026-01-15"), "a longer prefix beats the snapshot's model");
+        assertEquals(gpt4o, w.rates("gpt-4o-2024-05-13"), "a snapshot without a row: its model's");
+        assertEquals(gpt4oAugust, w.rates("gpt-4o-2024-08-06"), "a snapshot's own row");
+        assertEquals(ModelWeights.Rates.parse("1.25,0.3125,5,5"), w.rates("gemini-1.5-pro-002"), "a version number");
+        assertEquals(o3, w.rates("o3-mini-2025-01-31"), "another model: its own patterns (o3*), no snapshot of o3");
+        assertEquals(ModelWeights.Rates.ONE, w.rates("gemini-1.5-pro-exp-0827"), "a name after the model is another model");
+        assertEquals(ModelWeights.Rates.ONE, w.rates("gemini-1.5-pro-latest"), "an alias needs a row of its own");
+    }
 }

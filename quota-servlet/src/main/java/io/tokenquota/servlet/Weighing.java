@@ -213,14 +213,9 @@ final class Weighing {
      * InvokeModel answers Claude in Anthropic's id, {@code claude-3-opus-20240229}, for the path's
      * {@code anthropic.claude-3-opus-20240229-v1:0}: under a table in Bedrock's ids (Opus 2 per input token, 4 per
      * output) the answer's name matched no row and a call of 1,200 in and 3,000 out was charged the default, 4,200
-     * for 14,400. An answer whose names no row covers, naming a snapshot of a model the request named that a row
-     * covers (the request's name, or its {@code -latest} alias's without it, then {@code -} and a date or number:
-     * OpenAI answers {@code o3} as {@code o3-2025-04-16}, Gemini answers {@code gemini-1.5-pro} and
-     * {@code gemini-1.5-pro-latest} with the {@code modelVersion} {@code gemini-1.5-pro-002}), is charged at that
-     * model's row alone, the longest such name: round 435, under a row {@code o3}, 2,000 for 10,000; round 437,
-     * under a row {@code gemini-1.5-pro}, 1,200 for 4,500. A snapshot with a row of its own is charged at it (round
-     * 437: {@code gpt-4o-2024-08-06} at its own 2.5 / 10, not the alias {@code gpt-4o}'s 5 / 15), and an answer
-     * naming another model than every candidate at that model's rows alone.
+     * for 14,400. An answer naming a snapshot of a model ({@code o3-2025-04-16}) is weighed at that model's exact
+     * row by the table itself ({@link ModelWeights}: rounds 435, 437 and 439). An answer naming another model than
+     * every candidate is still charged at that model's rows alone.
      */
     private Set<String> names(String answer) {
         Set<String> names = new LinkedHashSet<>(spellings(answer));
@@ -230,48 +225,8 @@ final class Weighing {
                 names.addAll(spellings(candidate));
             }
         }
-        if (answer != null && names.stream().noneMatch(weights::hasRow)) {
-            // no row covers the answer's name: a version of a model the request named (its snapshot) is charged
-            // at that model's row alone, the longest such name (o3-mini-2025-01-31 is no version of o3)
-            String model = null;
-            for (String candidate : requestModels) {
-                for (String spelling : spellings(candidate)) {
-                    // an alias "-latest" names the model its versions extend
-                    String base = spelling.regionMatches(true, Math.max(0, spelling.length() - 7), "-latest", 0, 7)
-                            ? spelling.substring(0, spelling.length() - 7) : spelling;
-                    if (weights.hasRow(base) && versionOf(names, base) && (model == null || base.length() > model.length())) {
-                        model = base;
-                    }
-                }
-            }
-            if (model != null) {
-                return Set.of(model);
-            }
-        }
         return names;
     }
-
-    /**
-     * Whether one of {@code names} is a version of {@code model}: its name, then {@code -} and a snapshot's
-     * date or number ({@link #VERSION}).
-     */
-    private static boolean versionOf(Set<String> names, String model) {
-        for (String n : names) {
-            if (n.length() > model.length() + 1 && n.regionMatches(true, 0, model, 0, model.length())
-                    && n.charAt(model.length()) == '-' && VERSION.matcher(n).region(model.length() + 1, n.length()).matches()) {
-                return true;
-            }
-        }
-        return false;
-    }
-
-    /**
-     * What follows a model's name in its snapshot's: a date ({@code o3-2025-04-16}, Anthropic's
-     * {@code claude-sonnet-4-20250514}), a number ({@code gemini-1.5-pro-002}, Mistral's {@code mistral-large-2407},
-     * OpenAI's {@code gpt-3.5-turbo-0125}).
-     */
-    private static final java.util.regex.Pattern VERSION = java.util.regex.Pattern.compile(
-            "\\d{4}-\\d{2}-\\d{2}|\\d{8}|\\d{3,4}");
 
     /**
      * The models a request names, gathered from wherever it names them, distinct, at most

@@ -82,8 +82,9 @@ final class WeighingSpellingsTest {
     }
 
     /**
-     * Rounds 435 and 437: an answer naming a snapshot of the request's model that no row covers is charged at that
-     * model's row alone (also where the default is dearer), and only a snapshot: a date or a 3-4 digit number.
+     * Rounds 435 and 437: an answer naming a snapshot of the request's model is charged at that model's exact row
+     * (the table covers a model's snapshots: {@code ModelWeights}), also where the default is dearer, and only a
+     * snapshot: a date or a 3-4 digit number after the model's name.
      */
     @Test
     void anAnswersSnapshotWithoutARowIsChargedAtItsModelsRowAlone() {

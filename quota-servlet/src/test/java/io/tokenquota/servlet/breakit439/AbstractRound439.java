@@ -136,7 +136,7 @@ abstract class AbstractRound439 extends ModelCallRound {
     }
 
     /**
-     * Finding: the same o3-pro call answered as OpenAI answers it, {@code "model": "o3-pro-2025-06-10"}, under the demo's
+     * Found and fixed: the same o3-pro call answered as OpenAI answers it, {@code "model": "o3-pro-2025-06-10"}, under the demo's
      * {@code o3*} row plus an exact {@code o3-pro} row: held at o3-pro's rates, charged at o3's (1,000 for 10,000).
      */
     @Test
@@ -155,7 +155,7 @@ abstract class AbstractRound439 extends ModelCallRound {
     }
 
     /**
-     * Finding: a client naming the snapshot o3-2025-04-16 itself (OpenAI's models page lists it as o3's snapshot; the
+     * Found and fixed: a client naming the snapshot o3-2025-04-16 itself (OpenAI's models page lists it as o3's snapshot; the
      * answer names it as the control's does) is charged the default, 200 for 1,000: the request chooses its price.
      */
     @Test
