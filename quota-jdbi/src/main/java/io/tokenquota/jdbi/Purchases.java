@@ -113,7 +113,10 @@ final class Purchases {
             } catch (OverMaxQuota overQuota) {
                 throw maxQuotaExceeded(purchase.subject(), account.month(), purchase.tokens());
             } catch (Superseded superseded) {
-                // the next month opened while this credit waited for the row: credit that month
+                // the next month opened while this credit waited for the row: credit that month, on another
+                // connection (round 440: Superseded suppresses nothing, so a ROLLBACK whose session the server
+                // had ended for idleness is lost and the handle may be dead; the next op.handle() takes another)
+                op.close();
                 continue;
             }
             if (done.isPresent()) {
@@ -132,7 +135,9 @@ final class Purchases {
                 if (attempt >= Holds.MAX_TAKE_ATTEMPTS) {
                     throw contended("grant", request.transactionId());
                 }
-                // the next month opened while this credit waited for the row: credit that month
+                // the next month opened while this credit waited for the row: credit that month, on another
+                // connection (round 440, as in complete: the failed ROLLBACK's 25P03 is dropped with the handle)
+                op.close();
             }
         }
     }

@@ -31,6 +31,8 @@ final class SchemaInstaller {
     private static final long INSTALL_LOCK_KEY = 0x7471L;
     private static final Object H2_INSTALL_LOCK = new Object();
     private static final int H2_INSTALL_ATTEMPTS = 3;
+    /** How often a PostgreSQL install is run when its attempts fail retryably (round 440). */
+    private static final int POSTGRES_INSTALL_ATTEMPTS = 3;
 
     private SchemaInstaller() {
     }
@@ -45,17 +47,29 @@ final class SchemaInstaller {
      * whole install is one transaction that first takes an advisory lock, because
      * {@code CREATE ... IF NOT EXISTS} is not safe against a concurrent identical {@code CREATE}
      * (several instances starting at once): installers take turns, and the later ones find every
-     * version recorded. H2 commits each DDL statement itself and has no such lock: installers in one
+     * version recorded; an install that fails retryably ({@link Failures#isRetryable}: a session the server
+     * ended for idleness, round 440) runs again, up to {@value #POSTGRES_INSTALL_ATTEMPTS} attempts. H2 commits each DDL statement itself and has no such lock: installers in one
      * JVM take turns on a lock of this class, and one that still loses a race to another process
      * (the object it creates appeared meanwhile) runs again, finding more already there.
      */
     public static int install(Jdbi jdbi, Dialect dialect) {
         if (dialect == Dialect.POSTGRESQL) {
-            return jdbi.inTransaction(h -> {
-                h.createQuery("SELECT pg_advisory_xact_lock(:key)").bind("key", INSTALL_LOCK_KEY)
-                        .map((rs, ctx) -> Boolean.TRUE).one();
-                return installVersions(h, dialect);
-            });
+            for (int attempt = 1; ; attempt++) {
+                try {
+                    return jdbi.inTransaction(h -> {
+                        h.createQuery("SELECT pg_advisory_xact_lock(:key)").bind("key", INSTALL_LOCK_KEY)
+                                .map((rs, ctx) -> Boolean.TRUE).one();
+                        return installVersions(h, dialect);
+                    });
+                } catch (JdbiException e) {
+                    // round 440: a session the server ended for idleness (25P03, 57P05), a deadlock or a
+                    // serialization failure rolled the install back whole; it is idempotent, so run it again
+                    // (the pool evicted the dead connection) as every operation is, rather than fail the build
+                    if (attempt >= POSTGRES_INSTALL_ATTEMPTS || !Failures.isRetryable(e)) {
+                        throw e;
+                    }
+                }
+            }
         }
         synchronized (H2_INSTALL_LOCK) {
             for (int attempt = 1; ; attempt++) {
