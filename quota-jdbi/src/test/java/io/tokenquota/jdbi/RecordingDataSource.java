@@ -129,6 +129,11 @@ public final class RecordingDataSource implements DataSource {
                     entry = "COMMIT";
                 } else if (name.equals("rollback") && (args == null || args.length == 0)) {
                     record("ROLLBACK");
+                    // a pause before the rollback finds the transaction still open on the server (round 440)
+                    Pause paused = takePause("ROLLBACK");
+                    if (paused != null) {
+                        paused.await(connection);
+                    }
                 }
                 if (entry != null) {
                     record(entry);
