@@ -318,6 +318,14 @@ final class Accounts {
                 .bind("granted", granted).bind("used", used).bind("reserved", reserved).map(Rows.ACCOUNT).one();
     }
 
+    /** {@link #setBalance} that also sets a locked closed month's {@code refund_lapsed}, in the same statement. */
+    QuotaAccount setBalance(Handle h, QuotaAccount before, long granted, long used, long reserved, long lapsed,
+                            Instant now) {
+        return accountQuery(h, sql.setAccountBalanceAndLapsed, before.subject(), before.month(), now)
+                .bind("granted", granted).bind("used", used).bind("reserved", reserved).bind("lapsed", lapsed)
+                .map(Rows.ACCOUNT).one();
+    }
+
     /**
      * Sets a locked account's purchased tokens and adds a refund's spent part to its allowance ({@code behind}
      * of it behind an earlier refund's take, round 318).

@@ -1717,10 +1717,10 @@ final class Holds {
                 granted -= dropped;
             }
         }
-        QuotaAccount after = accounts.setBalance(h, before, granted, used, reserved, op.now);
-        if (dropped > 0) {
-            after = accounts.setLapsed(h, before, granted, lapsed - dropped, op.now);
-        }
+        // one write of the month's row either way (docs/storage.md, Locking 1)
+        QuotaAccount after = dropped > 0
+                ? accounts.setBalance(h, before, granted, used, reserved, lapsed - dropped, op.now)
+                : accounts.setBalance(h, before, granted, used, reserved, op.now);
         long eventId = logFinish(h, hold, before.subject(), finish.kind, tokens, overage, usage, op.now);
         changes.add(new QuotaAccount[] {before, after});
         events.add(new LedgerEvent(eventId, before.subject(), hold.month(), finish.kind, tokens, overage, hold.id(),

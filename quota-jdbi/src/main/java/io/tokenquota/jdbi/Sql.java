@@ -120,6 +120,8 @@ final class Sql {
     final String setLapsedOfLocked;
     /** Writes a locked account's balance as computed by {@code LedgerRules}. */
     final String setAccountBalance;
+    /** {@link #setAccountBalance} with the closed month's {@code refund_lapsed} too (a late finish, round 431). */
+    final String setAccountBalanceAndLapsed;
     /**
      * Writes a locked account's purchased tokens as a refund computed them, what its allowance absorbed, and
      * of that what came behind an earlier refund's take (round 318).
@@ -419,6 +421,8 @@ final class Sql {
                 + " refund_taken = refund_taken + :lowering" + touched + ACCOUNT_KEY);
         setAccountBalance = returning("UPDATE tq_account SET granted = :granted, used = :used, reserved = :reserved"
                 + touched + ACCOUNT_KEY);
+        setAccountBalanceAndLapsed = returning("UPDATE tq_account SET granted = :granted, used = :used,"
+                + " reserved = :reserved, refund_lapsed = :lapsed" + touched + ACCOUNT_KEY);
         setAccountCredit = returning("UPDATE tq_account SET allocated = allocated + :absorbed,"
                 + " refund_absorbed = refund_absorbed + :absorbed,"
                 + " refund_absorbed_behind = refund_absorbed_behind + :behind, granted = :granted" + touched
