@@ -91,19 +91,46 @@ final class EndpointRequest extends HttpServletRequestWrapper {
 
     /**
      * The figures that includes nested in the held dispatch reported, one per include that reported
-     * one, in order; settlement adds them up with the holding call's own. Written on the request's
-     * thread, read by the settlement's (an async cycle's end).
+     * one, in order, and those of passes run again while the call is under way, each read when asked
+     * ({@link #nestedReporting}); settlement adds them up with the holding call's own. Written on the
+     * request's thread, read by the settlement's (an async cycle's end).
      */
-    private final List<Object> nestedActuals = new java.util.concurrent.CopyOnWriteArrayList<>();
+    private final List<java.util.function.Supplier<?>> nestedActuals = new java.util.concurrent.CopyOnWriteArrayList<>();
 
     /** Records the figure an include nested in the held dispatch reported. */
     void nestedReported(Object figure) {
-        nestedActuals.add(figure);
+        nestedActuals.add(() -> figure);
     }
 
-    /** The figures nested includes reported ({@link #nestedReported}). */
+    /**
+     * Records {@code figure}, read each time the call's charge is (its settlement), with the call whose endpoint
+     * request {@code request} is, and with each other quota filter's call that request wraps (a team's under a
+     * user's), once per filter: a pass the container runs again while the call is under way reports when it
+     * likes, from its own worker after its dispatch returned too, and a trailer field is known only once its body
+     * is complete (round 441: a figure read when the pass returned missed them); the pass reports to one filter's
+     * wrappers only, and every filter it ran under counts it (round 441: a run again between a team's filter and
+     * a user's reached the user's alone).
+     */
+    static void nestedReporting(jakarta.servlet.ServletRequest request, java.util.function.Supplier<?> figure) {
+        Set<String> owners = new java.util.HashSet<>();
+        for (jakarta.servlet.ServletRequest r = request; r != null; ) {
+            if (r instanceof EndpointRequest endpoint && owners.add(String.valueOf(endpoint.owner))) {
+                endpoint.nestedActuals.add(figure);
+            }
+            r = r instanceof jakarta.servlet.ServletRequestWrapper w ? w.getRequest() : null;
+        }
+    }
+
+    /** The figures nested includes and passes run again reported ({@link #nestedReported}, {@link #nestedReporting}) so far. */
     List<Object> nestedActuals() {
-        return nestedActuals;
+        List<Object> figures = new ArrayList<>();
+        for (java.util.function.Supplier<?> f : nestedActuals) {
+            Object figure = f.get();
+            if (figure != null) {
+                figures.add(figure);
+            }
+        }
+        return figures;
     }
 
     /**

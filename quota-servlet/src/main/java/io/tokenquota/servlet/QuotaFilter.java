@@ -19,7 +19,6 @@ import jakarta.servlet.FilterChain;
 import jakarta.servlet.RequestDispatcher;
 import jakarta.servlet.ServletException;
 import jakarta.servlet.ServletRequest;
-import jakarta.servlet.ServletRequestWrapper;
 import jakarta.servlet.ServletResponse;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletRequestWrapper;
@@ -472,7 +471,7 @@ public final class QuotaFilter implements Filter {
             // reported the call's figure or wrote its answer charged it twice), and a figure it reports is added
             // to the call's as an include's is (PassAgain); once that call is over, the pass is a call of its own
             if (req.isAsyncStarted() && req.getAttribute(settling) instanceof Settlement call && !call.settled()) {
-                PassAgain pass = new PassAgain(call.endpointRequest(), call.answer(), req);
+                PassAgain pass = new PassAgain(call.endpointRequest(), call.answer());
                 asyncDispatch(pass, pass.answer, chain);
                 return;
             }
@@ -567,56 +566,30 @@ public final class QuotaFilter implements Filter {
     /**
      * A pass the container runs again while the call that held the request is under way, as that call's
      * endpoint sees it ({@link #dispatch}): the figure it reports ({@link #ACTUAL_TOKENS_ATTRIBUTE}, or the
-     * {@link #ACTUAL_TOKENS_HEADER} it sets on its answer: {@link Answer}) is kept here
-     * and added to the call's charge, as an include's is ({@link EndpointRequest#nestedReported}), never taking
-     * the place of the call's own figure nor mixed with what the call's worker reports meanwhile (round 429: the
-     * pass's report of 0 for itself made the call's 5,000 free, and its own call's 3,000 replaced the worker's
-     * 5,000).
+     * {@link #ACTUAL_TOKENS_HEADER} it sets on its answer or as a trailer field: {@link Answer}) is kept here
+     * and added to the call's charge, as an include's is, never taking the place of the call's own figure nor
+     * mixed with what the call's worker reports meanwhile (round 429: the pass's report of 0 for itself made the
+     * call's 5,000 free, and its own call's 3,000 replaced the worker's 5,000). It is read when the call's charge
+     * is, not when the pass returns ({@link EndpointRequest#nestedReporting}), by this filter's call and by every
+     * other quota filter's the call's request wraps (round 436: a team's as well as a user's).
      */
     private static final class PassAgain extends HttpServletRequestWrapper {
-        private final EndpointRequest call;
-        /** The request the pass came in on: another quota filter's pass when this filter runs inside one. */
-        private final ServletRequest received;
-        /** The answer as the pass writes it: the call's, but for the figure header. */
+        /** The answer as the pass writes it: the call's, but for the figure header and trailer fields. */
         final Answer answer;
-        /** The figure the pass set as the attribute (the last); null: none. */
-        private Object reported;
-        /** The figures passes of quota filters this one's pass runs through handed over. */
-        private final List<Object> handed = new ArrayList<>();
+        /** The figure the pass set as the attribute (the last); null: none. Set by its workers, read by the settlement's thread. */
+        private volatile Object reported;
 
-        PassAgain(EndpointRequest call, QuotaResponse answer, ServletRequest received) {
+        PassAgain(EndpointRequest call, QuotaResponse answer) {
             super(call);
-            this.call = call;
             this.answer = new Answer(answer);
-            this.received = received;
+            // registered before the pass runs: a pass that throws settles the call at once, with its figure
+            EndpointRequest.nestedReporting(call, this::figure);
         }
 
-        /**
-         * Adds what the pass reported (the attribute, the header) to the call's charge, before the pass's end
-         * settles anything (a pass that throws settles the call at once); with two quota filters (a user's and a
-         * team's) the outer filter's pass, which this one runs inside, gets it too, as an endpoint's figure
-         * reaches both (round 436: a pass's header of 0 made the call free, under both filters).
-         */
-        void handOver() {
-            List<Object> figures = new ArrayList<>(handed);
-            // the pass's figure as a call's is read: the attribute, else the header, else its trailer field
-            Object own = reported != null ? reported : answer.reported();
-            if (own != null) {
-                figures.add(own);
-            }
-            handed.clear();
-            reported = null;
-            answer.forget();
-            PassAgain outer = null;
-            for (ServletRequest r = received; outer == null && r instanceof ServletRequestWrapper w; r = w.getRequest()) {
-                outer = r instanceof PassAgain pass ? pass : null;
-            }
-            for (Object figure : figures) {
-                call.nestedReported(figure);
-                if (outer != null) {
-                    outer.handed.add(figure);
-                }
-            }
+        /** The pass's figure as a call's is read: the attribute, else the header, else its trailer field. */
+        private Object figure() {
+            Object own = reported;
+            return own != null ? own : answer.reported();
         }
 
         @Override
@@ -637,8 +610,8 @@ public final class QuotaFilter implements Filter {
 
         /**
          * The call's answer as the pass writes it: the figure header ({@link #ACTUAL_TOKENS_HEADER}) the pass sets
-         * or adds, and the trailer fields it sets, are kept here, the pass's own, its figure handed over as a call's
-         * is read (round 436: a pass's header of 0 became the call's figure); the rest is the call's.
+         * or adds, and the trailer fields it sets, are kept here, the pass's own, its figure read as a call's is when
+         * the call's charge is (round 436: a pass's header of 0 became the call's figure); the rest is the call's.
          */
         static final class Answer extends jakarta.servlet.http.HttpServletResponseWrapper {
             /** The header's value as the pass set it (added values joined by ", ", as HTTP lists them). */
@@ -650,25 +623,35 @@ public final class QuotaFilter implements Filter {
                 super(answer);
             }
 
-            /** The pass's figure: its header, else the figure among its trailer fields. */
-            synchronized String reported() {
-                if (reported != null || trailers == null) {
-                    return reported;
+            /**
+             * The pass's figure: its header, else the figure among its trailer fields. The supplier is asked now
+             * (the call settling), not under this answer's lock: it is the application's, and may wait for the
+             * worker that fills it in.
+             */
+            String reported() {
+                java.util.function.Supplier<Map<String, String>> fields;
+                synchronized (this) {
+                    if (reported != null || trailers == null) {
+                        return reported;
+                    }
+                    fields = trailers;
                 }
-                Map<String, String> fields = trailers.get();
-                if (fields != null) {
-                    for (Map.Entry<String, String> f : fields.entrySet()) {
+                Map<String, String> trailer;
+                try {
+                    trailer = fields.get();
+                } catch (RuntimeException failed) {
+                    // the call settles all the same: its own figure, the usage or the estimate decides
+                    LOG.warn("the trailer fields of a pass run again could not be read: {}", failed.toString());
+                    return null;
+                }
+                if (trailer != null) {
+                    for (Map.Entry<String, String> f : trailer.entrySet()) {
                         if (figure(f.getKey())) {
                             return f.getValue();
                         }
                     }
                 }
                 return null;
-            }
-
-            synchronized void forget() {
-                reported = null;
-                trailers = null;
             }
 
             @Override
@@ -1455,9 +1438,6 @@ public final class QuotaFilter implements Filter {
             chain.doFilter(req, res);
             returned = true;
         } finally {
-            if (req instanceof PassAgain pass) {
-                pass.handOver();
-            }
             if (req.getAttribute(settling) instanceof Settlement settlement) {
                 if (!returned && !req.isAsyncStarted()) {
                     settlement.settle(Settlement.End.THREW);
