@@ -1,5 +1,6 @@
 package io.tokenquota.jdbi;
 
+import io.tokenquota.QuotaException;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
@@ -26,8 +27,10 @@ import java.util.function.Supplier;
  * keeping one could hold up the whole lane on a small pool.
  *
  * <p>What a batch cannot decide (a refusal, a month's first touch, a stale hold, a hold that is not
- * held, a database failure) comes back as {@code null}: that caller then runs its call alone, on the
- * path that explains refusals and retries. Not API. Thread-safe.
+ * held, a database failure that shows the statement did not commit) comes back as {@code null}: that caller
+ * then runs its call alone, on the path that explains refusals and retries. A batch whose statement may have
+ * committed although it failed (its connection lost after the server took it, round 442) fails every call
+ * instead: run again alone, a key-less consume would be charged twice. Not API. Thread-safe.
  *
  * @param <C> one call
  * @param <R> what one call gets back
@@ -51,7 +54,7 @@ final class Combiner<C, R> {
     private static final class Waiter<C, R> {
         final C call;
         final Thread thread = Thread.currentThread();
-        /** Set once: {@code LEAD}, or the call's result (which may be {@link #ALONE}). */
+        /** Set once: {@code LEAD}, or the call's result (which may be {@link #ALONE} or a {@link Failed}). */
         volatile Object outcome;
 
         Waiter(C call) {
@@ -61,6 +64,14 @@ final class Combiner<C, R> {
 
     private static final Object LEAD = new Object();
     private static final Object ALONE = new Object();
+
+    /** The outcome of every call of a batch that threw a {@link QuotaException}: each caller fails with it. */
+    private record Failed(QuotaException failure) {
+        /** A copy for this caller's thread (same code and message), the leader's failure as its cause. */
+        QuotaException rethrown() {
+            return new QuotaException(failure.code(), failure.getMessage(), failure);
+        }
+    }
 
     @SuppressWarnings("unchecked")
     private final Lane<C, R>[] lanes = new Lane[LANES];
@@ -74,7 +85,9 @@ final class Combiner<C, R> {
     /**
      * Runs {@code call} with whatever calls of the same lane queue meanwhile. {@code batch} gets two or
      * more calls in queue order (the caller's own first) and returns one result per call, {@code null}
-     * for a call it could not decide; it must not throw (a failure is all {@code null}s). A leader with
+     * for a call it could not decide (a failure that ran nothing is all {@code null}s); it must not throw,
+     * except a {@link QuotaException} when its calls must not run again (its statement may have committed):
+     * the leader then throws it, and every other caller of the batch a copy of it. A leader with
      * no one queued behind it runs {@code alone}, still leading (callers that arrive meanwhile queue for
      * the next batch). Returns this call's result, or {@code null}: the caller then runs it alone.
      * {@code op} is the caller's operation: a caller that queues gives its connection back first.
@@ -109,6 +122,9 @@ final class Combiner<C, R> {
         }
         try {
             if (outcome != LEAD) {
+                if (outcome instanceof Failed failed) {
+                    throw failed.rethrown();
+                }
                 return outcome == ALONE ? null : (R) outcome;
             }
             return lead(lane, self, batch, alone);
@@ -138,14 +154,18 @@ final class Combiner<C, R> {
         List<C> calls = new ArrayList<>(members.size());
         members.forEach(m -> calls.add(m.call));
         List<R> results = null;
+        Failed failed = null;
         try {
             results = batch.apply(calls);
+        } catch (QuotaException e) {
+            failed = new Failed(e);
+            throw e;
         } finally {
             handOver(lane);
             for (int i = 1; i < members.size(); i++) {
                 Waiter<C, R> member = members.get(i);
                 R result = results == null ? null : results.get(i);
-                member.outcome = result == null ? ALONE : result;
+                member.outcome = failed != null ? failed : result == null ? ALONE : result;
                 LockSupport.unpark(member.thread);
             }
         }

@@ -133,6 +133,26 @@ final class Failures {
         return false;
     }
 
+    /**
+     * Whether a statement that commits itself (autocommit: the store's combined statements) and was sent may
+     * have committed although it failed. Not when the failure is retryable ({@link #isRetryable}: the
+     * transaction rolled back, or the session ended before the statement was read), nor when the server
+     * answered it with an error of its own (an SQLSTATE outside class 08 and 57P, such as an overflow's
+     * 22003 or 23514: the statement failed, and its transaction with it). It may for a lost connection (08,
+     * {@link #isUnavailable}): the server commits such a statement at the protocol's Sync and only then writes
+     * the answer, which a connection lost meanwhile never brings back (round 442); for a server shutting down
+     * (57P01-57P03), which may end the session between the commit and the answer; and for a failure with no
+     * SQLSTATE, which says nothing of what the server did. The rule is the lone path's: an 08 on a COMMIT is
+     * not run again.
+     */
+    static boolean mayHaveCommitted(Throwable failure) {
+        if (isRetryable(failure)) {
+            return false;
+        }
+        SQLException e = sqlCause(failure);
+        return e == null || e.getSQLState() == null || isUnavailable(failure);
+    }
+
     /** Connection-level failures: SQLSTATE class 08, 57P (server shutting down), pool timeouts. */
     static boolean isUnavailable(Throwable failure) {
         for (Throwable t = failure; t != null && t.getCause() != t; t = t.getCause()) {

@@ -827,7 +827,9 @@ final class Holds {
      * ({@link #inTurn}): one result per call, {@code null} for each call it did not grant (a refusal by
      * either account, a member who left or changed teams, no account yet, a stale hold, a later month, a
      * call made in a later month than the first, a call by whose instant a hold granted before it in the
-     * statement has expired, a database error), which its caller then runs alone on {@link #takeForTeam}.
+     * statement has expired, a database error that shows it did not commit), which its caller then runs
+     * alone on {@link #takeForTeam}; a failure after which it may have committed fails every call
+     * ({@link #afterCombinedFailure}).
      */
     private List<TeamGrant> teamTakeTogether(Op op, List<MemberTake> calls) {
         int n = calls.size();
@@ -893,6 +895,8 @@ final class Holds {
         List<Integer> granted = new ArrayList<>();
         List<long[]> eventIds = new ArrayList<>();
         Map<String, QuotaAccount> last = new java.util.HashMap<>();
+        boolean wasSent = false;
+        boolean answered = false;
         try {
             Connection c = op.handle().getConnection();
             try (PreparedStatement ps = hot.teamTakeTogetherInOneStatement().prepare(c,
@@ -906,23 +910,24 @@ final class Holds {
                     "teamsList", c.createArrayOf("varchar", teamSet.toArray()),
                     // stale holds as of the last call's instant: a hold stale by then keeps its accounts' calls
                     // out of the statement, and each caller sweeps it (or not) at its own instant, alone
-                    "month", Rows.month(month), "dbNow", at[sent.get(m - 1)].plus(dbOffset));
-                 ResultSet rs = ps.executeQuery()) {
-                while (rs.next()) {
-                    QuotaAccount member = Rows.ACCOUNT.map(rs, null);
-                    int k = (int) rs.getLong("ord") - 1;
-                    // every row of one account carries it as the statement left it: the first one read will do
-                    last.putIfAbsent(member.subject(), member);
-                    last.putIfAbsent(teams[k], teamAccount(rs, teams[k], month));
-                    granted.add(k);
-                    eventIds.add(new long[] {rs.getLong("event_id"), rs.getLong("team_event_id")});
-                    ids[k] = rs.getString("hold_id");
+                    "month", Rows.month(month), "dbNow", at[sent.get(m - 1)].plus(dbOffset))) {
+                wasSent = true;
+                try (ResultSet rs = ps.executeQuery()) {
+                    answered = true;
+                    while (rs.next()) {
+                        QuotaAccount member = Rows.ACCOUNT.map(rs, null);
+                        int k = (int) rs.getLong("ord") - 1;
+                        // every row of one account carries it as the statement left it: the first one read will do
+                        last.putIfAbsent(member.subject(), member);
+                        last.putIfAbsent(teams[k], teamAccount(rs, teams[k], month));
+                        granted.add(k);
+                        eventIds.add(new long[] {rs.getLong("event_id"), rs.getLong("team_event_id")});
+                        ids[k] = rs.getString("hold_id");
+                    }
                 }
             }
         } catch (SQLException | JdbiException e) {
-            // every call runs alone, on the path that retries and reports failures (see takeTogether)
-            LOG.debug("a combined statement of {} member takes failed; they run one by one", m, e);
-            return eachAlone(op, results);
+            return afterCombinedFailure(op, results, e, wasSent, answered, m + " member takes");
         }
         // walk back from each account as the statement left it to each grant's own after
         for (int g = granted.size() - 1; g >= 0; g--) {
@@ -1011,7 +1016,8 @@ final class Holds {
      * leading caller's connection ({@code team-finish-together.sql}), each at its own instant
      * ({@link #inTurn}): one result per call, {@code null} for each call it did not finish (not a member's
      * held hold of the latest month, a repeated id, a call made in a later month than the first, a
-     * database failure), which its caller then runs alone.
+     * database failure that shows it did not commit), which its caller then runs alone; a failure after
+     * which it may have committed fails every call ({@link #afterCombinedFailure}).
      */
     private List<TeamFinish> teamFinishTogether(Op op, List<LiveCall> calls) {
         int n = calls.size();
@@ -1022,24 +1028,28 @@ final class Holds {
         List<Integer> order = new ArrayList<>();
         List<Long> teamEventIds = new ArrayList<>();
         Map<String, QuotaAccount> last = new java.util.HashMap<>();
+        boolean wasSent = false;
+        boolean answered = false;
         try {
             Connection c = op.handle().getConnection();
-            try (PreparedStatement ps = batch.prepare(hot.teamFinishTogetherInOneStatement(), c, capAtHeld());
-                 ResultSet rs = ps.executeQuery()) {
-                while (rs.next()) {
-                    Rows.FinishedHold f = finishedHolds.map(rs, null);
-                    String team = rs.getString("team_subject");
-                    // every row of one account carries it as the statement left it: the first one read will do
-                    last.putIfAbsent(f.reservation().subject(), f.account());
-                    last.putIfAbsent(team, teamAccount(rs, team, f.reservation().month()));
-                    finished.add(f);
-                    order.add(sent.get((int) rs.getLong("ord") - 1));
-                    teamEventIds.add(rs.getLong("team_event_id"));
+            try (PreparedStatement ps = batch.prepare(hot.teamFinishTogetherInOneStatement(), c, capAtHeld())) {
+                wasSent = true;
+                try (ResultSet rs = ps.executeQuery()) {
+                    answered = true;
+                    while (rs.next()) {
+                        Rows.FinishedHold f = finishedHolds.map(rs, null);
+                        String team = rs.getString("team_subject");
+                        // every row of one account carries it as the statement left it: the first one read will do
+                        last.putIfAbsent(f.reservation().subject(), f.account());
+                        last.putIfAbsent(team, teamAccount(rs, team, f.reservation().month()));
+                        finished.add(f);
+                        order.add(sent.get((int) rs.getLong("ord") - 1));
+                        teamEventIds.add(rs.getLong("team_event_id"));
+                    }
                 }
             }
         } catch (SQLException | JdbiException e) {
-            LOG.debug("a combined statement of {} member commits and releases failed; they run one by one", n, e);
-            return eachAlone(op, results);
+            return afterCombinedFailure(op, results, e, wasSent, answered, n + " member commits and releases");
         }
         // walk back from each account as the statement left it to each finish's own after
         for (int i = finished.size() - 1; i >= 0; i--) {
@@ -1087,8 +1097,9 @@ final class Holds {
      * caller's connection, each at its own instant ({@link #inTurn}): one result per call, {@code null}
      * for each call the statement did not grant (a refusal, or anything that needs the single-call path:
      * no account yet, a stale hold, a later month, a call made in a later month than the first, a call by
-     * whose instant a hold granted before it in the statement has expired, a database error), which its
-     * caller then runs alone.
+     * whose instant a hold granted before it in the statement has expired, a database error that shows it
+     * did not commit), which its caller then runs alone; a failure after which it may have committed fails
+     * every call ({@link #afterCombinedFailure}).
      */
     private List<Combined> takeTogether(Op op, List<KeylessTake> calls) {
         int n = calls.size();
@@ -1138,6 +1149,8 @@ final class Holds {
         }
         List<long[]> accepted = new ArrayList<>();
         Map<String, QuotaAccount> last = new java.util.HashMap<>();
+        boolean wasSent = false;
+        boolean answered = false;
         try {
             Connection c = op.handle().getConnection();
             try (PreparedStatement ps = hot.takeTogetherInOneStatement().prepare(c,
@@ -1147,19 +1160,19 @@ final class Holds {
                     "nowList", c.createArrayOf("bigint", nows), "dbNowList", c.createArrayOf("bigint", dbNows),
                     // stale holds as of the last call's instant: a hold stale by then keeps its subject's calls
                     // out of the statement, and each caller sweeps it (or not) at its own instant, alone
-                    "month", Rows.month(month), "dbNow", at[sent.get(m - 1)].plus(dbOffset));
-                 ResultSet rs = ps.executeQuery()) {
-                while (rs.next()) {
-                    QuotaAccount account = Rows.ACCOUNT.map(rs, null);
-                    last.put(account.subject(), account);
-                    accepted.add(new long[] {sent.get((int) rs.getLong("ord") - 1), rs.getLong("event_id")});
+                    "month", Rows.month(month), "dbNow", at[sent.get(m - 1)].plus(dbOffset))) {
+                wasSent = true;
+                try (ResultSet rs = ps.executeQuery()) {
+                    answered = true;
+                    while (rs.next()) {
+                        QuotaAccount account = Rows.ACCOUNT.map(rs, null);
+                        last.put(account.subject(), account);
+                        accepted.add(new long[] {sent.get((int) rs.getLong("ord") - 1), rs.getLong("event_id")});
+                    }
                 }
             }
         } catch (SQLException | JdbiException e) {
-            // every call runs alone, on the path that retries and reports failures; said at debug level
-            // because that path reports whatever is still wrong (a deadlock or lost connection is retried there)
-            LOG.debug("a combined statement of {} calls failed; they run one by one", m, e);
-            return eachAlone(op, results);
+            return afterCombinedFailure(op, results, e, wasSent, answered, m + " takes");
         }
         // the statement hands back each account after all its grants; walk back to each grant's own after
         for (int i = accepted.size() - 1; i >= 0; i--) {
@@ -1188,7 +1201,38 @@ final class Holds {
     }
 
     /**
-     * A combined statement failed ({@code results} all {@code null}): each of its calls runs alone, the
+     * The one rule for a combined statement that failed (all four: {@link #takeTogether},
+     * {@link #teamTakeTogether}, {@link #finishTogether}, {@link #teamFinishTogether}): its calls run again
+     * each alone ({@link #eachAlone}) only when the failure shows it did not commit: it came before the
+     * statement was sent ({@code sent} false: no connection, a type lookup), or the statement failed on the
+     * server ({@link Failures#mayHaveCommitted} false: retryable, or the server's own error such as an
+     * overflow, which the call that caused it then reports alone). Otherwise every call of the batch fails as
+     * a lone call whose answer was lost does, {@code STORE_UNAVAILABLE}, and none runs again (the leader's
+     * caller with this failure, each other caller with a copy, {@link Combiner}): a combined statement runs
+     * in autocommit, so the server commits it at the protocol's Sync and only then writes the answer, and a
+     * connection lost between the two (08006) leaves a statement that committed. Round 442: the batch's
+     * key-less consumes, each run again alone, were charged twice (member and team alike), since nothing
+     * identifies a key-less consume on its second run; a lone consume cut the same way was reported
+     * {@code STORE_UNAVAILABLE} and charged once. A failure raised while reading the answer ({@code answered})
+     * comes after the commit. A finish run again would have been harmless (it finds its hold finished and
+     * answers from it: {@code LedgerRules.commitOfFinished}, {@code releaseOfFinished}), but it keeps the
+     * rule too, so that a call hears the same of the same failure whether it ran alone or combined.
+     */
+    private static <R> List<R> afterCombinedFailure(Op op, List<R> results, Exception failure, boolean sent,
+                                                    boolean answered, String calls) {
+        if (!sent || !answered && !Failures.mayHaveCommitted(failure)) {
+            // said at debug level: each call's own path reports whatever is still wrong, and runs it again
+            // when worth it (a deadlock, a session ended for idleness)
+            LOG.debug("a combined statement of {} failed; they run one by one", calls, failure);
+            return eachAlone(op, results);
+        }
+        throw new QuotaException(ErrorCode.STORE_UNAVAILABLE, "a combined statement of " + calls
+                + " failed and may have committed, so none runs again: " + failure.getMessage(), failure);
+    }
+
+    /**
+     * A combined statement failed and did not commit ({@link #afterCombinedFailure}; {@code results} all
+     * {@code null}): each of its calls runs alone, the
      * leader's on its own operation, which first gives back the connection the statement ran on, so that
      * its call takes another. The failure may have ended that connection, and not every such failure says
      * so: round 438, the server ended the leader's session for idleness (57P05) just before a combined
@@ -1466,7 +1510,8 @@ final class Holds {
      * Runs {@code calls} (two or more commits and releases) as one statement on the leading caller's
      * connection, each at its own instant ({@link #inTurn}): one result per call, {@code null} for each
      * call it did not finish (not a held hold of the latest month, a repeated id, a call made in a later
-     * month than the first, a database failure), which its caller then runs alone.
+     * month than the first, a database failure that shows it did not commit), which its caller then runs
+     * alone; a failure after which it may have committed fails every call ({@link #afterCombinedFailure}).
      */
     private List<LiveFinish> finishTogether(Op op, List<LiveCall> calls) {
         int n = calls.size();
@@ -1475,18 +1520,22 @@ final class Holds {
         List<Integer> sent = batch.sent();
         List<Rows.FinishedHold> finished = new ArrayList<>();
         List<Integer> order = new ArrayList<>();
+        boolean wasSent = false;
+        boolean answered = false;
         try {
             Connection c = op.handle().getConnection();
-            try (PreparedStatement ps = batch.prepare(hot.finishTogetherInOneStatement(), c, capAtHeld());
-                 ResultSet rs = ps.executeQuery()) {
-                while (rs.next()) {
-                    finished.add(finishedHolds.map(rs, null));
-                    order.add(sent.get((int) rs.getLong("ord") - 1));
+            try (PreparedStatement ps = batch.prepare(hot.finishTogetherInOneStatement(), c, capAtHeld())) {
+                wasSent = true;
+                try (ResultSet rs = ps.executeQuery()) {
+                    answered = true;
+                    while (rs.next()) {
+                        finished.add(finishedHolds.map(rs, null));
+                        order.add(sent.get((int) rs.getLong("ord") - 1));
+                    }
                 }
             }
         } catch (SQLException | JdbiException e) {
-            LOG.debug("a combined statement of {} commits and releases failed; they run one by one", n, e);
-            return eachAlone(op, results);
+            return afterCombinedFailure(op, results, e, wasSent, answered, n + " commits and releases");
         }
         // each account comes back as the statement left it; walk back to each finish's own after
         Map<String, QuotaAccount> last = new java.util.HashMap<>();
