@@ -1,5 +1,6 @@
 package io.tokenquota.jdbi;
 
+import io.tokenquota.ErrorCode;
 import io.tokenquota.QuotaException;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
@@ -87,7 +88,9 @@ final class Combiner<C, R> {
      * more calls in queue order (the caller's own first) and returns one result per call, {@code null}
      * for a call it could not decide (a failure that ran nothing is all {@code null}s); it must not throw,
      * except a {@link QuotaException} when its calls must not run again (its statement may have committed):
-     * the leader then throws it, and every other caller of the batch a copy of it. A leader with
+     * the leader then throws it, and every other caller of the batch a copy of it. Should it throw anything
+     * else, the leader throws that and every other caller fails {@code STORE_UNAVAILABLE}, as its statement may have
+     * committed. A leader with
      * no one queued behind it runs {@code alone}, still leading (callers that arrive meanwhile queue for
      * the next batch). Returns this call's result, or {@code null}: the caller then runs it alone.
      * {@code op} is the caller's operation: a caller that queues gives its connection back first.
@@ -159,6 +162,12 @@ final class Combiner<C, R> {
             results = batch.apply(calls);
         } catch (QuotaException e) {
             failed = new Failed(e);
+            throw e;
+        } catch (RuntimeException | Error e) {
+            // the batch must not throw anything else; should it (an OutOfMemoryError, a bug), its statement may
+            // have committed, and a key-less consume run again alone would be charged twice (round 444)
+            failed = new Failed(new QuotaException(ErrorCode.STORE_UNAVAILABLE,
+                    "a combined statement failed unexpectedly; its calls are not run again", e));
             throw e;
         } finally {
             handOver(lane);

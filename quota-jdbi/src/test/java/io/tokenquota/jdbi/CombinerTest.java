@@ -1,15 +1,20 @@
 package io.tokenquota.jdbi;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
+import io.tokenquota.ErrorCode;
+import io.tokenquota.QuotaException;
 import io.tokenquota.QuotaPolicy;
 import io.tokenquota.jdbi.testing.H2Extension;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.FutureTask;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
@@ -18,11 +23,12 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
- * Round 343: a caller whose thread is interrupted waits in the {@link Combiner} as any other (parked, not
- * spinning: {@code LockSupport.park} returns at once while the interrupt is set), gets its outcome, and
- * has its interrupt back when it returns, as {@code java.util.concurrent}'s uninterruptible waits do.
+ * The {@link Combiner} on its own. Round 343: a caller whose thread is interrupted waits as any other (parked,
+ * not spinning: {@code LockSupport.park} returns at once while the interrupt is set), gets its outcome, and has
+ * its interrupt back when it returns, as {@code java.util.concurrent}'s uninterruptible waits do. Round 444: a
+ * batch that fails unexpectedly runs none of its calls again.
  */
-class CombinerInterruptTest {
+class CombinerTest {
     @RegisterExtension
     static final H2Extension DB = new H2Extension();
 
@@ -96,6 +102,44 @@ class CombinerInterruptTest {
         assertEquals(List.of("done b", true), interrupted.get(), "it led the batch, and has its interrupt back");
         assertEquals(List.of("done c", false), last.get());
         assertEquals(false, interruptedInBatch[0]);
+    }
+
+    /**
+     * A batch that throws what it must not (an {@code Error}, a bug) may have committed its statement: its other
+     * callers fail {@code STORE_UNAVAILABLE} and none runs its call alone (a key-less consume run again would be
+     * charged twice, round 444); the leader gets the failure itself.
+     */
+    @Test
+    void aBatchThatFailsUnexpectedlyRunsNoneOfItsCallsAgain() throws Exception {
+        Operations operations = new Operations(Jdbi.create(DB.dataSource()), QuotaPolicy.builder().build(), 0);
+        Combiner<String, String> combiner = new Combiner<>();
+        CountDownLatch leaderRuns = new CountDownLatch(1);
+        CountDownLatch leaderMayFinish = new CountDownLatch(1);
+        List<String> ranAlone = new java.util.concurrent.CopyOnWriteArrayList<>();
+        java.util.function.Function<List<String>, List<String>> batch = calls -> {
+            throw new StackOverflowError("a bug in the batch, after its statement committed");
+        };
+        Caller first = Caller.start("first", false, () -> combiner.submit("s", "a", operations.new Op(Instant.now()),
+                batch, () -> {
+                    leaderRuns.countDown();
+                    await(leaderMayFinish);
+                    return "alone a";
+                }));
+        assertTrue(leaderRuns.await(20, TimeUnit.SECONDS), "the first caller ran");
+        Caller leader = Caller.start("leader", false, () -> combiner.submit("s", "b",
+                operations.new Op(Instant.now()), batch, () -> ranAlone.add("b") ? "alone b" : null));
+        leader.awaitParked();
+        Caller queued = Caller.start("queued", false, () -> combiner.submit("s", "c",
+                operations.new Op(Instant.now()), batch, () -> ranAlone.add("c") ? "alone c" : null));
+        queued.awaitParked();
+        leaderMayFinish.countDown();
+        assertEquals(List.of("alone a", false), first.get());
+        ExecutionException led = assertThrows(ExecutionException.class, leader::get);
+        assertInstanceOf(StackOverflowError.class, led.getCause(), "the leader gets the failure itself");
+        ExecutionException other = assertThrows(ExecutionException.class, queued::get);
+        QuotaException told = assertInstanceOf(QuotaException.class, other.getCause());
+        assertEquals(ErrorCode.STORE_UNAVAILABLE, told.code());
+        assertEquals(List.of(), ranAlone, "no call of the failed batch ran again alone");
     }
 
     private static void await(CountDownLatch latch) {
