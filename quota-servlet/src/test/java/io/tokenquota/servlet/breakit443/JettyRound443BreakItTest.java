@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit443;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound443BreakItTest extends AbstractRound443 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
