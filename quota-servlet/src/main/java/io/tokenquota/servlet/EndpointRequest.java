@@ -55,7 +55,7 @@ import java.util.Set;
  * </ul>
  * Not thread-safe, like any request.
  */
-final class EndpointRequest extends HttpServletRequestWrapper {
+final class EndpointRequest extends HttpServletRequestWrapper implements FigureHolder {
     private static final Set<String> HIDDEN = Set.of("accept-encoding", "range", "if-range", "upgrade",
             "if-none-match", "if-modified-since", "if-match", "if-unmodified-since", "x-goog-fieldmask");
 
@@ -80,12 +80,13 @@ final class EndpointRequest extends HttpServletRequestWrapper {
      * request (or a wrapper of it, or its async context), whatever removed the attribute since; null
      * when it set none.
      */
-    Object reportedActual() {
+    @Override
+    public Object reportedActual() {
         return reportedActual;
     }
 
-    /** Puts back what {@link #reportedActual} was before a nested dispatch that takes no hold of its own. */
-    void restoreReportedActual(Object before) {
+    @Override
+    public void restoreReportedActual(Object before) {
         reportedActual = before;
     }
 
@@ -93,13 +94,26 @@ final class EndpointRequest extends HttpServletRequestWrapper {
      * The figures that includes nested in the held dispatch reported, one per include that reported
      * one, in order, and those of passes run again while the call is under way, each read when asked
      * ({@link #nestedReporting}); settlement adds them up with the holding call's own. Written on the
-     * request's thread, read by the settlement's (an async cycle's end).
+     * request's thread, read by the settlement's (an async cycle's end) and by other calls of the subject
+     * (a running figure).
      */
-    private final List<java.util.function.Supplier<?>> nestedActuals = new java.util.concurrent.CopyOnWriteArrayList<>();
+    private final List<NestedFigure> nestedActuals = new java.util.concurrent.CopyOnWriteArrayList<>();
+
+    /**
+     * A figure reported beside the call's own, read each time the call's charge is. {@code settling} false: a
+     * running figure ({@code Settlement#chargeSoFar}), read on another call's thread while the call runs, which
+     * asks no supplier of the application's (a trailer field's may wait for the worker that fills it in, and would
+     * hold up the subject's next request), as the call's own trailer field is read only when it settles.
+     */
+    @FunctionalInterface
+    interface NestedFigure {
+        Object read(boolean settling);
+    }
 
     /** Records the figure an include nested in the held dispatch reported. */
-    void nestedReported(Object figure) {
-        nestedActuals.add(() -> figure);
+    @Override
+    public void nestedReported(Object figure) {
+        nestedActuals.add(settling -> figure);
     }
 
     /**
@@ -109,9 +123,10 @@ final class EndpointRequest extends HttpServletRequestWrapper {
      * likes, from its own worker after its dispatch returned too, and a trailer field is known only once its body
      * is complete (round 441: a figure read when the pass returned missed them); the pass reports to one filter's
      * wrappers only, and every filter it ran under counts it (round 441: a run again between a team's filter and
-     * a user's reached the user's alone).
+     * a user's reached the user's alone). An include made inside such a pass reports its figure to the same calls
+     * ({@link FigureHolder#nestedReported}).
      */
-    static void nestedReporting(jakarta.servlet.ServletRequest request, java.util.function.Supplier<?> figure) {
+    static void nestedReporting(jakarta.servlet.ServletRequest request, NestedFigure figure) {
         Set<String> owners = new java.util.HashSet<>();
         for (jakarta.servlet.ServletRequest r = request; r != null; ) {
             if (r instanceof EndpointRequest endpoint && owners.add(String.valueOf(endpoint.owner))) {
@@ -121,11 +136,14 @@ final class EndpointRequest extends HttpServletRequestWrapper {
         }
     }
 
-    /** The figures nested includes and passes run again reported ({@link #nestedReported}, {@link #nestedReporting}) so far. */
-    List<Object> nestedActuals() {
+    /**
+     * The figures nested includes and passes run again reported ({@link #nestedReported}, {@link #nestedReporting})
+     * so far; {@code settling} as {@link NestedFigure#read} takes it.
+     */
+    List<Object> nestedActuals(boolean settling) {
         List<Object> figures = new ArrayList<>();
-        for (java.util.function.Supplier<?> f : nestedActuals) {
-            Object figure = f.get();
+        for (NestedFigure f : nestedActuals) {
+            Object figure = f.read(settling);
             if (figure != null) {
                 figures.add(figure);
             }

@@ -571,9 +571,11 @@ public final class QuotaFilter implements Filter {
      * mixed with what the call's worker reports meanwhile (round 429: the pass's report of 0 for itself made the
      * call's 5,000 free, and its own call's 3,000 replaced the worker's 5,000). It is read when the call's charge
      * is, not when the pass returns ({@link EndpointRequest#nestedReporting}), by this filter's call and by every
-     * other quota filter's the call's request wraps (round 436: a team's as well as a user's).
+     * other quota filter's the call's request wraps (round 436: a team's as well as a user's). It is the
+     * {@link FigureHolder} of an include made inside it: the include's figure is recorded apart and registered with
+     * the same calls, never taking the pass's single slot (round 443: a fragment's 2,000 lost to the pass's 3,000).
      */
-    private static final class PassAgain extends HttpServletRequestWrapper {
+    private static final class PassAgain extends HttpServletRequestWrapper implements FigureHolder {
         /** The answer as the pass writes it: the call's, but for the figure header and trailer fields. */
         final Answer answer;
         /** The figure the pass set as the attribute (the last); null: none. Set by its workers, read by the settlement's thread. */
@@ -586,23 +588,50 @@ public final class QuotaFilter implements Filter {
             EndpointRequest.nestedReporting(call, this::figure);
         }
 
-        /** The pass's figure as a call's is read: the attribute, else the header, else its trailer field. */
-        private Object figure() {
+        /**
+         * The pass's figure as a call's is read: the attribute, else the header, else its trailer field, which is
+         * asked only when the call settles ({@link EndpointRequest.NestedFigure#read}).
+         */
+        private Object figure(boolean settling) {
             Object own = reported;
-            return own != null ? own : answer.reported();
+            return own != null ? own : answer.reported(settling);
+        }
+
+        @Override
+        public Object reportedActual() {
+            return reported;
+        }
+
+        @Override
+        public void restoreReportedActual(Object before) {
+            reported = before;
+        }
+
+        /** An include's figure counts with every call the pass's does. */
+        @Override
+        public void nestedReported(Object figure) {
+            EndpointRequest.nestedReporting(getRequest(), settling -> figure);
         }
 
         @Override
         public void setAttribute(String name, Object value) {
-            if (ACTUAL_TOKENS_ATTRIBUTE.equals(name)) {
-                reported = value;
-            } else {
+            if (!ACTUAL_TOKENS_ATTRIBUTE.equals(name)) {
                 super.setAttribute(name, value);
+            } else if (value != null) {
+                reported = value;
             }
         }
 
         // a figure outlives the attribute's removal, as EndpointRequest keeps it: a framework removes the
-        // attributes an include added (Spring's DispatcherServlet), and an include inside the pass reports so
+        // attributes an include added (Spring's DispatcherServlet), and an include inside the pass reports so;
+        // the call's own attribute beneath (its worker's) is not the pass's to remove
+        @Override
+        public void removeAttribute(String name) {
+            if (!ACTUAL_TOKENS_ATTRIBUTE.equals(name)) {
+                super.removeAttribute(name);
+            }
+        }
+
         @Override
         public Object getAttribute(String name) {
             return ACTUAL_TOKENS_ATTRIBUTE.equals(name) ? reported : super.getAttribute(name);
@@ -624,14 +653,14 @@ public final class QuotaFilter implements Filter {
             }
 
             /**
-             * The pass's figure: its header, else the figure among its trailer fields. The supplier is asked now
-             * (the call settling), not under this answer's lock: it is the application's, and may wait for the
-             * worker that fills it in.
+             * The pass's figure: its header, else (the call settling) the figure among its trailer fields. The
+             * supplier is asked only then, and not under this answer's lock: it is the application's, and may wait
+             * for the worker that fills it in (a running figure must not hold up the subject's next request).
              */
-            String reported() {
+            String reported(boolean settling) {
                 java.util.function.Supplier<Map<String, String>> fields;
                 synchronized (this) {
-                    if (reported != null || trailers == null) {
+                    if (reported != null || trailers == null || !settling) {
                         return reported;
                     }
                     fields = trailers;
@@ -1368,7 +1397,8 @@ public final class QuotaFilter implements Filter {
     /**
      * An include made inside a dispatch this filter holds takes no hold of its own. A figure it reports
      * through {@link #ACTUAL_TOKENS_ATTRIBUTE} counts its own model call, not the holding call's: the
-     * attribute, and what the holding dispatch's request kept of it, are put back as they were before
+     * attribute, and what the page's {@link FigureHolder} kept of it (the holding dispatch's request, or a
+     * pass run again the include was made in: {@link #figureHolder}), are put back as they were before
      * it (so it does not replace the page's own figure), and the include's figure is recorded apart, to
      * be added up with the holding call's at settlement (a page's summary fragments each report theirs;
      * a status fragment's 0 adds nothing). What it writes is judged as an include's answer
@@ -1386,31 +1416,48 @@ public final class QuotaFilter implements Filter {
             chain.doFilter(req, res);
             return;
         }
-        Object kept = endpoint.reportedActual();
+        FigureHolder holder = figureHolder(req, endpoint);
+        Object kept = holder.reportedActual();
         // what the include sets is told from what was there before it
-        endpoint.restoreReportedActual(null);
+        holder.restoreReportedActual(null);
         try {
             if (endpoint.answeredThrough() instanceof QuotaResponse page) {
                 // what it writes is its own answer, under its own status, not the page's
                 // what it wrote while reporting a figure the ledger can charge is that figure's (not read as
                 // usage again); a figure that is ignored leaves its usage to count
                 page.nestedInclude(() -> chain.doFilter(req, res),
-                        () -> Settlement.chargeable(endpoint.reportedActual()) != null);
+                        () -> Settlement.chargeable(holder.reportedActual()) != null);
             } else {
                 chain.doFilter(req, res);
             }
         } finally {
-            Object reported = endpoint.reportedActual();
+            Object reported = holder.reportedActual();
             if (before == null) {
                 req.removeAttribute(ACTUAL_TOKENS_ATTRIBUTE);
             } else {
                 req.setAttribute(ACTUAL_TOKENS_ATTRIBUTE, before);
             }
-            endpoint.restoreReportedActual(kept);
+            holder.restoreReportedActual(kept);
             if (reported != null) {
-                endpoint.nestedReported(reported);
+                holder.nestedReported(reported);
             }
         }
+    }
+
+    /**
+     * What keeps the figure an include made through {@code req} reports, for this filter's {@code endpoint}: the
+     * innermost pass run again {@code req} wraps above that endpoint, which keeps what is set through it (its own
+     * figure, not the call's), else the endpoint itself. Another filter's endpoint request on the way passes the
+     * figure on to this one's, and is that filter's to save and restore.
+     */
+    private static FigureHolder figureHolder(ServletRequest req, EndpointRequest endpoint) {
+        for (ServletRequest r = req; r != null && r != endpoint; ) {
+            if (r instanceof PassAgain pass) {
+                return pass;
+            }
+            r = r instanceof jakarta.servlet.ServletRequestWrapper w ? w.getRequest() : null;
+        }
+        return endpoint;
     }
 
     /**

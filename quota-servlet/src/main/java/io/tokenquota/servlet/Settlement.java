@@ -419,7 +419,8 @@ final class Settlement implements AsyncListener {
                 }
             }
         }
-        Long nested = nestedActual(Settlement::chargeable);
+        // a pass run again's trailer supplier is not asked here either (explicitActual): only its settlement asks
+        Long nested = nestedActual(Settlement::chargeable, false);
         return Math.min(Limits.MAX_TOKENS, own + (nested == null ? 0 : nested));
     }
 
@@ -1648,15 +1649,16 @@ final class Settlement implements AsyncListener {
      * call's own charge by {@link #withNested}.
      */
     private Long nestedActual() {
-        return nestedActual(this::figure);
+        return nestedActual(this::figure, true);
     }
 
     /**
      * {@link #nestedActual()}, each figure read by {@code read}; with the figure a {@code reset()} kept that
      * the endpoint has not reported over since ({@link QuotaResponse#carriedFigure}): calls that ran before
-     * the answer that follows.
+     * the answer that follows. {@code settling} false: a running figure ({@link #chargeSoFar}), which asks no
+     * supplier of the application's ({@link EndpointRequest.NestedFigure#read}).
      */
-    private Long nestedActual(java.util.function.Function<Object, Long> read) {
+    private Long nestedActual(java.util.function.Function<Object, Long> read, boolean settling) {
         Long sum = null;
         java.util.List<Object> figures = new java.util.ArrayList<>();
         Long carried = carriedFigure();
@@ -1664,7 +1666,7 @@ final class Settlement implements AsyncListener {
             figures.add(carried);
         }
         if (endpoint != null) {
-            figures.addAll(endpoint.nestedActuals());
+            figures.addAll(endpoint.nestedActuals(settling));
         }
         for (Object reported : figures) {
             Long one = read.apply(reported);

@@ -1,21 +1,31 @@
 package io.tokenquota.servlet.breakit443;
 
+import static org.junit.jupiter.api.Assertions.assertAll;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.tokenquota.QuotaAccount;
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.ChatCompletions;
 import io.tokenquota.servlet.testing.DeferredResultRound;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.RunsAgain;
+import io.tokenquota.servlet.testing.TestHttp;
 import jakarta.servlet.DispatcherType;
 import jakarta.servlet.ServletException;
 import jakarta.servlet.http.HttpServlet;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
+import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -49,10 +59,34 @@ abstract class AbstractRound443 extends DeferredResultRound {
         /** Control: includes the fragment (2,000) and reports nothing of its own. */
         INCLUDE_ONLY,
         /** Control: the same page, synchronous, run once: includes the fragment, reports its own 3,000. */
-        ONCE_PAGE
+        ONCE_PAGE,
+        /**
+         * Reports its own 3,000 only as a trailer field, whose supplier (the application's) waits until the
+         * subject's next request was served; the pass itself waits as long, so that the call is under way meanwhile.
+         */
+        WAITING_TRAILER
     }
 
+    /** The subject's next call, made while the first is under way: its own figure. */
+    static final long NEXT = 1_000;
+
     private final Map<String, CountDownLatch> passCalled = new ConcurrentHashMap<>();
+    /** WAITING_TRAILER: the pass run again has written and waits; its trailer supplier was asked; the next was served. */
+    private final Map<String, CountDownLatch> passWaiting = new ConcurrentHashMap<>();
+    private final Map<String, CountDownLatch> trailerAsked = new ConcurrentHashMap<>();
+    private final Map<String, CountDownLatch> nextServed = new ConcurrentHashMap<>();
+
+    private static CountDownLatch latch(Map<String, CountDownLatch> latches, String s) {
+        return latches.computeIfAbsent(s, k -> new CountDownLatch(1));
+    }
+
+    private static void await(CountDownLatch latch) {
+        try {
+            latch.await(10, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
 
     private CountDownLatch passCalled(String s) {
         return passCalled.computeIfAbsent(s, k -> new CountDownLatch(1));
@@ -67,7 +101,19 @@ abstract class AbstractRound443 extends DeferredResultRound {
             String name = p.name().toLowerCase(Locale.ROOT).replace('_', '-');
             d.servlet("p-" + name, new PageServlet(p), "/ai/again/" + name + "/*", "/ai/once/" + name + "/*");
         }
-        return d;
+        return d.servlet("next", new Next(), "/ai/next/*");
+    }
+
+    /** The subject's next call: counted, reports its 1,000 by the attribute. */
+    class Next extends HttpServlet {
+        @Override
+        protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+            req.getInputStream().readAllBytes();
+            calls.count(req.getHeader("x-user-id"));
+            req.setAttribute(QuotaFilter.ACTUAL_TOKENS_ATTRIBUTE, NEXT);
+            resp.setContentType("text/plain;charset=UTF-8");
+            resp.getOutputStream().write("next".getBytes(StandardCharsets.UTF_8));
+        }
     }
 
     /** A page fragment that calls the model itself: counted, reports its 2,000 by the attribute, writes its text. */
@@ -127,6 +173,19 @@ abstract class AbstractRound443 extends DeferredResultRound {
                         own(req, resp, s);
                         include(req, resp);
                     }
+                    case WAITING_TRAILER -> {
+                        // servlet API 6.0 setTrailerFields, before the body; the supplier is the application's
+                        resp.setTrailerFields(() -> {
+                            latch(trailerAsked, s).countDown();
+                            await(latch(nextServed, s));
+                            return Map.of(QuotaFilter.ACTUAL_TOKENS_HEADER, Long.toString(AGAIN));
+                        });
+                        calls.count(s);
+                        resp.getOutputStream().write(TEXT_AGAIN.getBytes(StandardCharsets.UTF_8));
+                        noted(s).add("REQUEST page: model called, " + AGAIN + " as a trailer field, waiting");
+                        latch(passWaiting, s).countDown();
+                        await(latch(nextServed, s));
+                    }
                     default -> include(req, resp);
                 }
             } finally {
@@ -173,6 +232,36 @@ abstract class AbstractRound443 extends DeferredResultRound {
         assumeRunsAgain();
         assertChatCharged("/ai/again/include-only/chat", 2, USAGE + FRAGMENT,
                 "the worker's 5,000, the pass run again's included fragment 2,000");
+    }
+
+    /**
+     * A running call's figure (what the subject's next request is admitted against) does not ask a pass run again's
+     * trailer supplier, as it does not ask the call's own: it is the application's and may wait (here until that
+     * next request was served). Only the settlement asks it: 5,000 + 3,000 for the call, 1,000 for the next.
+     */
+    @Test
+    void theSubjectsNextRequestDoesNotWaitForAPassRunAgainsTrailerSupplier() throws Exception {
+        assumeRunsAgain();
+        String s = subject();
+        Future<HttpResponse<String>> first = workers.submit(
+                () -> TestHttp.postJson(container.uri("/ai/again/waiting-trailer/chat"), s, CHAT));
+        assertTrue(latch(passWaiting, s).await(10, TimeUnit.SECONDS), "the pass run again never ran: " + noted(s));
+        HttpResponse<String> next = TestHttp.postJson(container.uri("/ai/next/chat"), s, CHAT);
+        boolean askedMeanwhile = latch(trailerAsked, s).getCount() == 0;
+        latch(nextServed, s).countDown();
+        assertFalse(askedMeanwhile, kind() + ": the pass run again's trailer supplier was asked for the subject's next"
+                + " request (answered " + next.statusCode() + " " + next.body() + "); endpoint " + noted(s));
+        HttpResponse<String> r = first.get(20, TimeUnit.SECONDS);
+        assertTrue(done(s).await(10, TimeUnit.SECONDS), "the async dispatch never ran: " + noted(s));
+        QuotaAccount a = settled(s);
+        String figures = kind() + ": answer " + r.statusCode() + " " + r.body() + ", next " + next.statusCode() + " "
+                + next.body() + "; model calls " + calls.of(s) + ", used " + a.used() + ", reserved " + a.reserved()
+                + "; ledger " + ledger(s) + "; endpoint " + noted(s);
+        assertAll(() -> assertEquals(200, next.statusCode(), figures),
+                () -> assertEquals(200, r.statusCode(), figures),
+                () -> assertEquals(3, calls.of(s), figures),
+                () -> assertEquals(USAGE + AGAIN + NEXT, a.used(), figures),
+                () -> assertEquals(0, a.reserved(), figures));
     }
 
     /** Control: the same page run once, synchronously: the fragment's 2,000 plus its own 3,000. */
