@@ -35,7 +35,9 @@ WITH calls AS (
      -- The ids straight from the parameter as well, so the key's index finds the holds whatever the
      -- statistics say: joined to calls alone, an id without statistics matches 1 row in 200, and a
      -- scan of the whole table, each row against every call, was planned instead
-     WHERE r.id = ANY(CAST(:idList AS VARCHAR[])) AND r.id = c.id AND r.state = 'HELD'
+     -- the list read through a scalar subquery, so that the planner does not plan anew for each batch's length
+     -- (docs/storage.md, "One plan per statement")
+     WHERE r.id = ANY(CAST((SELECT CAST(:idList AS VARCHAR[])) AS VARCHAR[])) AND r.id = c.id AND r.state = 'HELD'
        AND NOT (r.idempotency_key IS NULL AND strpos(r.id, '-') = 0)
        AND r.plan_month = :month AND NOT r.superseded
        -- a team hold settles its team's account too, on the store's locked path
@@ -50,7 +52,7 @@ WITH calls AS (
     -- a key-less hold is deleted: its finishing event, under the hold's number, is its record
     DELETE FROM tq_reservation AS r
      USING calls AS c
-     WHERE r.id = ANY(CAST(:idList AS VARCHAR[])) AND r.id = c.id AND r.state = 'HELD'
+     WHERE r.id = ANY(CAST((SELECT CAST(:idList AS VARCHAR[])) AS VARCHAR[])) AND r.id = c.id AND r.state = 'HELD'
        AND r.idempotency_key IS NULL AND strpos(r.id, '-') = 0
        AND r.plan_month = :month AND NOT r.superseded
        AND r.team_subject IS NULL

@@ -28,7 +28,9 @@ WITH RECURSIVE calls AS (
       FROM tq_account AS a
      -- the calls' subjects straight from the parameter, so the key's index finds them whatever the
      -- statistics say (a join to calls can be planned as a scan of the month's accounts)
-     WHERE a.subject = ANY(CAST(:subjectList AS VARCHAR[])) AND a.plan_month = :month
+     -- the list read through a scalar subquery, so that the planner does not plan anew for each batch's length
+     -- (docs/storage.md, "One plan per statement")
+     WHERE a.subject = ANY(CAST((SELECT CAST(:subjectList AS VARCHAR[])) AS VARCHAR[])) AND a.plan_month = :month
        AND NOT a.superseded
        -- OFFSET 0 keeps each NOT EXISTS a probe per account, by the open-holds index (subject, expiry)
        -- and by the account key: pulled up into an anti-join, it can be planned as a merge or hash
@@ -72,7 +74,7 @@ WITH RECURSIVE calls AS (
       FROM sums AS s
      WHERE a.subject = s.subject AND a.plan_month = :month
        -- a no-op filter (the walked subjects are calls' subjects) that lets the key's index find the rows
-       AND a.subject = ANY(CAST(:subjectList AS VARCHAR[]))
+       AND a.subject = ANY(CAST((SELECT CAST(:subjectList AS VARCHAR[])) AS VARCHAR[]))
     RETURNING a.subject, a.plan_month, a.allocated, a.granted, a.carried, a.used, a.reserved, a.created_at,
               a.updated_at
 ), hold AS (

@@ -35,7 +35,9 @@ WITH calls AS (
      -- by its key: state = 'HELD' does not imply the open-holds index's predicate (finished_at IS NULL).
      -- The ids straight from the parameter as well, so the key's index finds the holds whatever the
      -- statistics say (see finish-together.sql)
-     WHERE r.id = ANY(CAST(:idList AS VARCHAR[])) AND r.id = c.id AND r.state = 'HELD'
+     -- the list read through a scalar subquery, so that the planner does not plan anew for each batch's length
+     -- (docs/storage.md, "One plan per statement")
+     WHERE r.id = ANY(CAST((SELECT CAST(:idList AS VARCHAR[])) AS VARCHAR[])) AND r.id = c.id AND r.state = 'HELD'
        AND NOT (r.idempotency_key IS NULL AND strpos(r.id, '-') = 0)
        AND r.plan_month = :month AND NOT r.superseded
        AND r.team_subject IS NOT NULL
@@ -50,7 +52,7 @@ WITH calls AS (
     -- a key-less hold is deleted: its finishing events, under the hold's numbers, are its record
     DELETE FROM tq_reservation AS r
      USING calls AS c
-     WHERE r.id = ANY(CAST(:idList AS VARCHAR[])) AND r.id = c.id AND r.state = 'HELD'
+     WHERE r.id = ANY(CAST((SELECT CAST(:idList AS VARCHAR[])) AS VARCHAR[])) AND r.id = c.id AND r.state = 'HELD'
        AND r.idempotency_key IS NULL AND strpos(r.id, '-') = 0
        AND r.plan_month = :month AND NOT r.superseded
        AND r.team_subject IS NOT NULL

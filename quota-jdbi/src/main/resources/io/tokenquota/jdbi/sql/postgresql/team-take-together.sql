@@ -35,7 +35,9 @@ WITH RECURSIVE calls AS (
     SELECT a.subject, a.team_subject, a.allocated + a.granted + a.carried - a.used - a.reserved AS available
       FROM tq_account AS a
      -- the subjects straight from the parameter, so the key's index finds them whatever the statistics say
-     WHERE a.subject = ANY(CAST(:accountList AS VARCHAR[])) AND a.plan_month = :month
+     -- the list read through a scalar subquery, so that the planner does not plan anew for each batch's length
+     -- (docs/storage.md, "One plan per statement")
+     WHERE a.subject = ANY(CAST((SELECT CAST(:accountList AS VARCHAR[])) AS VARCHAR[])) AND a.plan_month = :month
        AND NOT a.superseded
        -- OFFSET 0 keeps each NOT EXISTS a probe per account (the account key; the open-holds indexes of a
        -- member and of a team), never an anti-join against a scan of every account or open hold
@@ -122,7 +124,7 @@ WITH RECURSIVE calls AS (
       FROM sums AS s
      WHERE a.subject = s.subject AND a.plan_month = :month
        -- a no-op filter (the summed subjects are calls' accounts) that lets the key's index find the rows
-       AND a.subject = ANY(CAST(:accountList AS VARCHAR[]))
+       AND a.subject = ANY(CAST((SELECT CAST(:accountList AS VARCHAR[])) AS VARCHAR[]))
     RETURNING a.subject, a.plan_month, a.allocated, a.granted, a.carried, a.used, a.reserved, a.created_at,
               a.updated_at
 ), hold AS (
