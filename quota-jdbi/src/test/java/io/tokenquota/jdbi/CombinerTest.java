@@ -34,9 +34,8 @@ class CombinerTest {
 
     @Test
     void anInterruptedCallerWaitsParkedAndKeepsItsInterrupt() throws Exception {
-        Operations operations = new Operations(Jdbi.create(DB.dataSource()), QuotaPolicy.builder().build(), 0);
+        Operations operations = operations();
         Combiner<String, String> combiner = new Combiner<>();
-        CountDownLatch leaderRuns = new CountDownLatch(1);
         CountDownLatch leaderMayFinish = new CountDownLatch(1);
         List<List<String>> batches = new java.util.concurrent.CopyOnWriteArrayList<>();
         java.util.function.Function<List<String>, List<String>> batch = calls -> {
@@ -46,13 +45,7 @@ class CombinerTest {
             return results;
         };
         // the leader runs alone and is held there, so that the next two callers queue behind it
-        Caller leader = Caller.start("leader", false, () -> combiner.submit("s", "a", operations.new Op(Instant.now()),
-                batch, () -> {
-                    leaderRuns.countDown();
-                    await(leaderMayFinish);
-                    return "alone a";
-                }));
-        assertTrue(leaderRuns.await(20, TimeUnit.SECONDS), "the leader ran");
+        Caller leader = heldLeader("leader", combiner, operations, batch, leaderMayFinish);
         Caller next = Caller.start("next", false, () -> combiner.submit("s", "b", operations.new Op(Instant.now()),
                 batch, () -> "alone b"));
         next.awaitParked();
@@ -74,9 +67,8 @@ class CombinerTest {
 
     @Test
     void anInterruptedCallerThatLeadsRunsItsBatchAndKeepsItsInterrupt() throws Exception {
-        Operations operations = new Operations(Jdbi.create(DB.dataSource()), QuotaPolicy.builder().build(), 0);
+        Operations operations = operations();
         Combiner<String, String> combiner = new Combiner<>();
-        CountDownLatch leaderRuns = new CountDownLatch(1);
         CountDownLatch leaderMayFinish = new CountDownLatch(1);
         boolean[] interruptedInBatch = new boolean[1];
         java.util.function.Function<List<String>, List<String>> batch = calls -> {
@@ -84,13 +76,7 @@ class CombinerTest {
             interruptedInBatch[0] = Thread.currentThread().isInterrupted();
             return calls.stream().map(c -> "done " + c).toList();
         };
-        Caller leader = Caller.start("leader", false, () -> combiner.submit("s", "a", operations.new Op(Instant.now()),
-                batch, () -> {
-                    leaderRuns.countDown();
-                    await(leaderMayFinish);
-                    return "alone a";
-                }));
-        assertTrue(leaderRuns.await(20, TimeUnit.SECONDS), "the leader ran");
+        Caller leader = heldLeader("leader", combiner, operations, batch, leaderMayFinish);
         Caller interrupted = Caller.start("interrupted", true, () -> combiner.submit("s", "b",
                 operations.new Op(Instant.now()), batch, () -> "alone b"));
         interrupted.awaitParked();
@@ -111,21 +97,14 @@ class CombinerTest {
      */
     @Test
     void aBatchThatFailsUnexpectedlyRunsNoneOfItsCallsAgain() throws Exception {
-        Operations operations = new Operations(Jdbi.create(DB.dataSource()), QuotaPolicy.builder().build(), 0);
+        Operations operations = operations();
         Combiner<String, String> combiner = new Combiner<>();
-        CountDownLatch leaderRuns = new CountDownLatch(1);
         CountDownLatch leaderMayFinish = new CountDownLatch(1);
         List<String> ranAlone = new java.util.concurrent.CopyOnWriteArrayList<>();
         java.util.function.Function<List<String>, List<String>> batch = calls -> {
             throw new StackOverflowError("a bug in the batch, after its statement committed");
         };
-        Caller first = Caller.start("first", false, () -> combiner.submit("s", "a", operations.new Op(Instant.now()),
-                batch, () -> {
-                    leaderRuns.countDown();
-                    await(leaderMayFinish);
-                    return "alone a";
-                }));
-        assertTrue(leaderRuns.await(20, TimeUnit.SECONDS), "the first caller ran");
+        Caller first = heldLeader("first", combiner, operations, batch, leaderMayFinish);
         Caller leader = Caller.start("leader", false, () -> combiner.submit("s", "b",
                 operations.new Op(Instant.now()), batch, () -> ranAlone.add("b") ? "alone b" : null));
         leader.awaitParked();
@@ -140,6 +119,28 @@ class CombinerTest {
         QuotaException told = assertInstanceOf(QuotaException.class, other.getCause());
         assertEquals(ErrorCode.STORE_UNAVAILABLE, told.code());
         assertEquals(List.of(), ranAlone, "no call of the failed batch ran again alone");
+    }
+
+    private static Operations operations() {
+        return new Operations(Jdbi.create(DB.dataSource()), QuotaPolicy.builder().build(), 0);
+    }
+
+    /**
+     * Starts a caller that leads key {@code "s"}'s lane with call {@code "a"} and runs it alone, held inside it until
+     * {@code mayFinish} is counted down; returns once it runs, so that the callers started next queue behind it.
+     */
+    private static Caller heldLeader(String name, Combiner<String, String> combiner, Operations operations,
+                                     java.util.function.Function<List<String>, List<String>> batch,
+                                     CountDownLatch mayFinish) throws InterruptedException {
+        CountDownLatch runs = new CountDownLatch(1);
+        Caller leader = Caller.start(name, false, () -> combiner.submit("s", "a", operations.new Op(Instant.now()),
+                batch, () -> {
+                    runs.countDown();
+                    await(mayFinish);
+                    return "alone a";
+                }));
+        assertTrue(runs.await(20, TimeUnit.SECONDS), () -> name + " ran");
+        return leader;
     }
 
     private static void await(CountDownLatch latch) {

@@ -10,6 +10,7 @@ import io.tokenquota.EventKind;
 import io.tokenquota.QuotaException;
 import io.tokenquota.QuotaPolicy;
 import io.tokenquota.Reservation;
+import io.tokenquota.jdbi.testing.HostPool;
 import io.tokenquota.jdbi.testing.PostgresExtension;
 import io.tokenquota.testkit.MutableClock;
 import java.sql.Connection;
@@ -41,13 +42,8 @@ class PostgresIdleSessionTest {
 
     /** The host's pool: every session ends after 50 ms idle inside a transaction. */
     private static HikariDataSource hostPool() {
-        HikariConfig config = new HikariConfig();
-        config.setJdbcUrl(DB.database().jdbcUrl());
-        config.setUsername(DB.database().user());
-        config.setPassword(DB.database().password());
-        config.setPoolName("idle-tx-" + System.nanoTime());
+        HikariConfig config = HostPool.config(DB.database(), "idle-tx");
         config.setMaximumPoolSize(4);
-        config.setConnectionTimeout(10_000);
         config.setConnectionInitSql("SET idle_in_transaction_session_timeout = '50ms'");
         return new HikariDataSource(config);
     }

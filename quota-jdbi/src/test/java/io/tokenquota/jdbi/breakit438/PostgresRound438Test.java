@@ -4,7 +4,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
 import io.tokenquota.EventKind;
 import io.tokenquota.QuotaAccount;
@@ -14,22 +13,16 @@ import io.tokenquota.Reservation;
 import io.tokenquota.jdbi.JdbiQuotaStore;
 import io.tokenquota.jdbi.RecordingDataSource;
 import io.tokenquota.jdbi.testing.CombinerQueue;
+import io.tokenquota.jdbi.testing.HostPool;
+import io.tokenquota.jdbi.testing.PostgresBackends;
 import io.tokenquota.jdbi.testing.PostgresExtension;
 import io.tokenquota.testkit.MutableClock;
-import java.sql.Connection;
-import java.sql.PreparedStatement;
-import java.sql.ResultSet;
-import java.sql.Statement;
-import java.time.Duration;
 import java.time.YearMonth;
 import java.util.concurrent.Callable;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
-import java.util.concurrent.locks.LockSupport;
 import java.util.function.Predicate;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
-import org.postgresql.PGConnection;
 
 /**
  * Round 438: the PostgreSQL store runs an operation again when the server ended its session for idleness
@@ -50,52 +43,13 @@ import org.postgresql.PGConnection;
  */
 class PostgresRound438Test {
     private static final YearMonth MONTH = YearMonth.of(2033, 3);
-    /** {@code Combiner.LANES}: calls of one lane are combined (its key's hash, masked). */
-    private static final int LANES = Integer.highestOneBit(Math.max(1, Runtime.getRuntime().availableProcessors() / 2));
 
     @RegisterExtension
     static final PostgresExtension DB = new PostgresExtension();
 
-    private static int lane(String key) {
-        return key.hashCode() & (LANES - 1);
-    }
-
-    private static HikariDataSource pool(String name) {
-        HikariConfig config = new HikariConfig();
-        config.setJdbcUrl(DB.database().jdbcUrl());
-        config.setUsername(DB.database().user());
-        config.setPassword(DB.database().password());
-        config.setPoolName(name + "-" + System.nanoTime());
-        config.setMaximumPoolSize(6);
-        config.setConnectionTimeout(10_000);
-        return new HikariDataSource(config);
-    }
-
-    /**
-     * The server ends {@code connection}'s session for idleness: {@code idle_session_timeout} set on it (outside a
-     * transaction, as the store's one-statement paths run), then waited for until its backend is gone.
-     */
-    private static void endForIdleness(Connection connection) throws Exception {
-        int pid = connection.unwrap(PGConnection.class).getBackendPID();
-        try (Statement s = connection.createStatement()) {
-            s.execute("SET idle_session_timeout = '20ms'");
-        }
-        try (Connection monitor = DB.dataSource().getConnection();
-             PreparedStatement ps = monitor.prepareStatement("SELECT 1 FROM pg_stat_activity WHERE pid = ?")) {
-            ps.setInt(1, pid);
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-            while (true) {
-                try (ResultSet rs = ps.executeQuery()) {
-                    if (!rs.next()) {
-                        return;
-                    }
-                }
-                if (System.nanoTime() > deadline) {
-                    throw new AssertionError("backend " + pid + " still there after 10 s");
-                }
-                LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(1));
-            }
-        }
+    /** The server ends the store's session for idleness (57P05) just before the matched statement. */
+    private static RecordingDataSource.Pause endedIdle() {
+        return PostgresBackends.endedIdle("idle_session_timeout", DB.dataSource());
     }
 
     private static <T> Callable<T> capturing(AtomicReference<Object> outcome, Callable<T> call) {
@@ -129,21 +83,12 @@ class PostgresRound438Test {
     private static Reservation holdInLane(JdbiQuotaStore store, String subject, int lane) {
         for (int i = 0; ; i++) {
             Reservation hold = store.reserve(subject, 3_000, null);
-            if (lane(hold.id()) == lane) {
+            if (CombinerQueue.lane(hold.id()) == lane) {
                 return hold;
             }
             store.release(hold.id());
             if (i > 64) {
                 throw new AssertionError("no hold in lane " + lane);
-            }
-        }
-    }
-
-    private static String subjectInLane(String prefix, int lane) {
-        for (int i = 0; ; i++) {
-            String subject = prefix + "-" + i;
-            if (lane(subject) == lane) {
-                return subject;
             }
         }
     }
@@ -156,13 +101,13 @@ class PostgresRound438Test {
                 .installSchema(true).build();
         String locked = tag + "-lock";
         Reservation a = ops.reserve(locked, 3_000, null);
-        int lane = lane(a.id());
+        int lane = CombinerQueue.lane(a.id());
         Reservation b = holdInLane(ops, tag + "-b", lane);
         Reservation c = holdInLane(ops, tag + "-c", lane);
-        try (HikariDataSource host = pool(tag)) {
+        try (HikariDataSource host = HostPool.open(DB.database(), tag)) {
             RecordingDataSource ds = new RecordingDataSource(host);
             JdbiQuotaStore web = JdbiQuotaStore.builder().dataSource(ds).policy(policy).installSchema(false).build();
-            ds.pauseBefore(combinedFinish(), endLeaderSession ? PostgresRound438Test::endForIdleness : conn -> { });
+            ds.pauseBefore(combinedFinish(), endLeaderSession ? endedIdle() : conn -> { });
             AtomicReference<Object> first = new AtomicReference<>();
             AtomicReference<Object> second = new AtomicReference<>();
             AtomicReference<Object> third = new AtomicReference<>();
@@ -217,10 +162,10 @@ class PostgresRound438Test {
         JdbiQuotaStore ops = JdbiQuotaStore.builder().dataSource(DB.dataSource()).policy(policy)
                 .installSchema(true).build();
         Reservation hold = ops.reserve("r438-lone", 3_000, null);
-        try (HikariDataSource host = pool("r438-lone")) {
+        try (HikariDataSource host = HostPool.open(DB.database(), "r438-lone")) {
             RecordingDataSource ds = new RecordingDataSource(host);
             JdbiQuotaStore web = JdbiQuotaStore.builder().dataSource(ds).policy(policy).installSchema(false).build();
-            ds.pauseBefore(sql -> sql.stripLeading().startsWith("WITH kept AS"), PostgresRound438Test::endForIdleness);
+            ds.pauseBefore(sql -> sql.stripLeading().startsWith("WITH kept AS"), endedIdle());
             assertEquals(2_500, web.commit(hold.id(), 2_500).charged());
         }
         assertEquals(2_500, ops.account("r438-lone").used());
@@ -234,16 +179,16 @@ class PostgresRound438Test {
         JdbiQuotaStore ops = JdbiQuotaStore.builder().dataSource(DB.dataSource()).policy(policy)
                 .installSchema(true).build();
         String locked = tag + "-lock";
-        int lane = lane(locked);
-        String b = subjectInLane(tag + "-b", lane);
-        String c = subjectInLane(tag + "-c", lane);
+        int lane = CombinerQueue.lane(locked);
+        String b = CombinerQueue.subjectInLane(tag + "-b", lane);
+        String c = CombinerQueue.subjectInLane(tag + "-c", lane);
         ops.account(locked);
         ops.account(b);
         ops.account(c);
-        try (HikariDataSource host = pool(tag)) {
+        try (HikariDataSource host = HostPool.open(DB.database(), tag)) {
             RecordingDataSource ds = new RecordingDataSource(host);
             JdbiQuotaStore web = JdbiQuotaStore.builder().dataSource(ds).policy(policy).installSchema(false).build();
-            ds.pauseBefore(combinedTake(), endLeaderSession ? PostgresRound438Test::endForIdleness : conn -> { });
+            ds.pauseBefore(combinedTake(), endLeaderSession ? endedIdle() : conn -> { });
             AtomicReference<Object> first = new AtomicReference<>();
             AtomicReference<Object> second = new AtomicReference<>();
             AtomicReference<Object> third = new AtomicReference<>();
@@ -285,7 +230,7 @@ class PostgresRound438Test {
         JdbiQuotaStore ops = JdbiQuotaStore.builder().dataSource(DB.dataSource()).policy(policy)
                 .installSchema(true).build();
         ops.account(subject);
-        try (HikariDataSource host = pool(subject)) {
+        try (HikariDataSource host = HostPool.open(DB.database(), subject)) {
             RecordingDataSource ds = new RecordingDataSource(host);
             JdbiQuotaStore web = JdbiQuotaStore.builder().dataSource(ds).policy(policy).installSchema(false).build();
             // the statement after the REJECTED event's insert (Holds.reject: the event, then the account's read);
@@ -297,7 +242,7 @@ class PostgresRound438Test {
                 }
                 inserted[0] = sql.stripLeading().startsWith("INSERT INTO tq_event");
                 return false;
-            }, endAfterRejectedEvent ? PostgresRound438Test::endForIdleness : conn -> { });
+            }, endAfterRejectedEvent ? endedIdle() : conn -> { });
             assertThrows(QuotaExceededException.class, () -> web.reserve(subject, 20_000, null));
             assertTrue(inserted[0], () -> "the REJECTED event was inserted: " + ds.log());
         }

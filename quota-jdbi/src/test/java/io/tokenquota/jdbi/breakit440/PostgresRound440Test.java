@@ -3,7 +3,6 @@ package io.tokenquota.jdbi.breakit440;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
 import io.tokenquota.Currency;
 import io.tokenquota.EventKind;
@@ -15,19 +14,14 @@ import io.tokenquota.QuotaAccount;
 import io.tokenquota.QuotaPolicy;
 import io.tokenquota.jdbi.JdbiQuotaStore;
 import io.tokenquota.jdbi.RecordingDataSource;
+import io.tokenquota.jdbi.testing.HostPool;
+import io.tokenquota.jdbi.testing.PostgresBackends;
 import io.tokenquota.jdbi.testing.PostgresExtension;
 import io.tokenquota.testkit.MutableClock;
 import java.math.BigDecimal;
-import java.sql.Connection;
-import java.sql.PreparedStatement;
-import java.sql.ResultSet;
-import java.sql.Statement;
 import java.time.YearMonth;
-import java.util.concurrent.TimeUnit;
-import java.util.concurrent.locks.LockSupport;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
-import org.postgresql.PGConnection;
 
 /**
  * Round 440: the PostgreSQL store's writes other than holds, under a session the server ends for idleness
@@ -49,44 +43,10 @@ class PostgresRound440Test {
     @RegisterExtension
     static final PostgresExtension DB = new PostgresExtension();
 
-    private static HikariDataSource pool(String name) {
-        HikariConfig config = new HikariConfig();
-        config.setJdbcUrl(DB.database().jdbcUrl());
-        config.setUsername(DB.database().user());
-        config.setPassword(DB.database().password());
-        config.setPoolName(name + "-" + System.nanoTime());
-        config.setMaximumPoolSize(6);
-        config.setConnectionTimeout(10_000);
-        return new HikariDataSource(config);
+    /** The server ends the store's session, idle inside its open transaction (25P03), before the matched one. */
+    private static RecordingDataSource.Pause endedIdleInTransaction() {
+        return PostgresBackends.endedIdle("idle_in_transaction_session_timeout", DB.dataSource());
     }
-
-    /**
-     * The server ends {@code connection}'s session, idle inside its open transaction: a short
-     * {@code idle_in_transaction_session_timeout} set on it, then waited for until its backend is gone.
-     */
-    private static void endIdleInTransaction(Connection connection) throws Exception {
-        int pid = connection.unwrap(PGConnection.class).getBackendPID();
-        try (Statement s = connection.createStatement()) {
-            s.execute("SET idle_in_transaction_session_timeout = '20ms'");
-        }
-        try (Connection monitor = DB.dataSource().getConnection();
-             PreparedStatement ps = monitor.prepareStatement("SELECT 1 FROM pg_stat_activity WHERE pid = ?")) {
-            ps.setInt(1, pid);
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-            while (true) {
-                try (ResultSet rs = ps.executeQuery()) {
-                    if (!rs.next()) {
-                        return;
-                    }
-                }
-                if (System.nanoTime() > deadline) {
-                    throw new AssertionError("backend " + pid + " still there after 10 s");
-                }
-                LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(1));
-            }
-        }
-    }
-
 
     /**
      * Stripe's payment_intent.succeeded for a token pack (https://docs.stripe.com/api/payment_intents/object:
@@ -126,14 +86,14 @@ class PostgresRound440Test {
         if (!grant) {
             ops.recordPending(pack(tx, subject));
         }
-        try (HikariDataSource host = pool(tag)) {
+        try (HikariDataSource host = HostPool.open(DB.database(), tag)) {
             RecordingDataSource ds = new RecordingDataSource(host);
             JdbiQuotaStore web = JdbiQuotaStore.builder().dataSource(ds).policy(policy).installSchema(false).build();
             String first = grant ? "INSERT INTO tq_purchase" : "UPDATE tq_purchase SET status = 'completed'";
             ds.pauseBefore(sql -> sql.stripLeading().startsWith(first), conn -> {
                 // the other instance's first touch of the next month, between the credit's read and its transaction
                 ahead.account(subject);
-                ds.pauseBefore("ROLLBACK"::equals, endAtRollback ? PostgresRound440Test::endIdleInTransaction : c -> { });
+                ds.pauseBefore("ROLLBACK"::equals, endAtRollback ? endedIdleInTransaction() : c -> { });
             });
             Purchase done = grant ? web.grant(pack(tx, subject)) : web.complete(tx, new BigDecimal("33.00"), Currency.USD);
             assertTrue(ds.log().contains("ROLLBACK"), () -> "the superseded credit was rolled back: " + ds.log());
@@ -185,12 +145,12 @@ class PostgresRound440Test {
         QuotaPolicy policy = QuotaPolicy.builder().clock(MutableClock.at(MONTH, 10, 12)).defaultAllocation(10_000)
                 .build();
         JdbiQuotaStore.builder().dataSource(DB.dataSource()).policy(policy).installSchema(true).build();
-        try (HikariDataSource host = pool(tag)) {
+        try (HikariDataSource host = HostPool.open(DB.database(), tag)) {
             RecordingDataSource ds = new RecordingDataSource(host);
             // SchemaInstaller.install: one transaction (advisory lock, CREATE TABLE IF NOT EXISTS tq_schema_version,
             // then a look at each version); the session ends idle in it before the first look
             ds.pauseBefore(sql -> sql.contains("FROM tq_schema_version WHERE version"),
-                    endInTransaction ? PostgresRound440Test::endIdleInTransaction : conn -> { });
+                    endInTransaction ? endedIdleInTransaction() : conn -> { });
             JdbiQuotaStore web = JdbiQuotaStore.builder().dataSource(ds).policy(policy).installSchema(true).build();
             assertTrue(ds.log().stream().anyMatch(sql -> sql.contains("FROM tq_schema_version WHERE version")));
             assertEquals(10_000, web.account(tag + "-user").allocated());

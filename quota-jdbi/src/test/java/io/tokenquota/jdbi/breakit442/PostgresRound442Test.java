@@ -2,9 +2,7 @@ package io.tokenquota.jdbi.breakit442;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assertions.fail;
 
-import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
 import io.tokenquota.EventKind;
 import io.tokenquota.QuotaPolicy;
@@ -12,24 +10,20 @@ import io.tokenquota.Reservation;
 import io.tokenquota.Team;
 import io.tokenquota.jdbi.JdbiQuotaStore;
 import io.tokenquota.jdbi.RecordingDataSource;
+import io.tokenquota.jdbi.testing.CombinerQueue;
+import io.tokenquota.jdbi.testing.CombinerQueue.Cut;
+import io.tokenquota.jdbi.testing.HostPool;
+import io.tokenquota.jdbi.testing.PostgresBackends;
 import io.tokenquota.jdbi.testing.PostgresExtension;
 import io.tokenquota.testkit.MutableClock;
 import java.sql.Connection;
-import java.sql.PreparedStatement;
-import java.sql.ResultSet;
 import java.time.YearMonth;
-import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.ExecutionException;
-import java.util.concurrent.FutureTask;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
-import java.util.concurrent.locks.LockSupport;
 import java.util.function.Predicate;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
-import org.postgresql.PGConnection;
-import org.postgresql.jdbc.PgConnection;
 
 /**
  * Round 442: the PostgreSQL store's group commit ({@code Combiner}: take-together.sql, team-take-together.sql) when
@@ -67,121 +61,12 @@ import org.postgresql.jdbc.PgConnection;
  */
 class PostgresRound442Test {
     private static final YearMonth MONTH = YearMonth.of(2035, 2);
-    /** {@code Combiner.LANES}. */
-    private static final int LANES = Integer.highestOneBit(Math.max(1, Runtime.getRuntime().availableProcessors() / 2));
 
     @RegisterExtension
     static final PostgresExtension DB = new PostgresExtension();
 
-    private static int lane(String key) {
-        return key.hashCode() & (LANES - 1);
-    }
-
-    private static String subjectInLane(String prefix, int lane) {
-        for (int i = 0; ; i++) {
-            String subject = prefix + "-" + i;
-            if (lane(subject) == lane) {
-                return subject;
-            }
-        }
-    }
-
-    private static HikariDataSource pool(String name) {
-        HikariConfig config = new HikariConfig();
-        config.setJdbcUrl(DB.database().jdbcUrl());
-        config.setUsername(DB.database().user());
-        config.setPassword(DB.database().password());
-        config.setPoolName(name + "-" + System.nanoTime());
-        config.setMaximumPoolSize(6);
-        config.setConnectionTimeout(10_000);
-        return new HikariDataSource(config);
-    }
-
     private static QuotaPolicy policy() {
         return QuotaPolicy.builder().clock(MutableClock.at(MONTH, 10, 12)).defaultAllocation(100_000).build();
-    }
-
-    /** Locks {@code subject}'s account of the month in a transaction of {@code blocker}'s, kept open. */
-    private static void lockAccount(Connection blocker, String subject) throws Exception {
-        blocker.setAutoCommit(false);
-        try (PreparedStatement ps = blocker.prepareStatement(
-                "SELECT used FROM tq_account WHERE subject = ? AND plan_month = ? FOR UPDATE")) {
-            ps.setString(1, subject);
-            ps.setString(2, MONTH.toString());
-            try (ResultSet rs = ps.executeQuery()) {
-                assertTrue(rs.next(), "the account is there to lock");
-            }
-        }
-    }
-
-    /** Waits until some backend of this database ({@code pid}, or any with 0) waits for a lock. */
-    private static void awaitLockWait(Connection monitor, int pid) throws Exception {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
-        String sql = "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database()"
-                + " AND wait_event_type = 'Lock'" + (pid == 0 ? "" : " AND pid = " + pid);
-        while (System.nanoTime() < deadline) {
-            try (PreparedStatement ps = monitor.prepareStatement(sql); ResultSet rs = ps.executeQuery()) {
-                rs.next();
-                if (rs.getInt(1) > 0) {
-                    return;
-                }
-            }
-            LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(1));
-        }
-        fail("no backend " + (pid == 0 ? "" : pid + " ") + "ever waited for the row lock");
-    }
-
-    /** Waits until backend {@code pid} is gone (it finished its statement and found its client gone). */
-    private static void awaitGone(Connection monitor, int pid) throws Exception {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
-        while (System.nanoTime() < deadline) {
-            try (PreparedStatement ps = monitor.prepareStatement("SELECT 1 FROM pg_stat_activity WHERE pid = ?")) {
-                ps.setInt(1, pid);
-                try (ResultSet rs = ps.executeQuery()) {
-                    if (!rs.next()) {
-                        return;
-                    }
-                }
-            }
-            LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(1));
-        }
-        fail("backend " + pid + " still there after 20 s");
-    }
-
-    /** One store call on a thread of its own. */
-    private static final class Call {
-        final FutureTask<Object> task;
-        final Thread thread;
-
-        Call(String name, Callable<?> body) {
-            this.task = new FutureTask<>(body::call);
-            this.thread = new Thread(task, "r442-" + name);
-            this.thread.start();
-        }
-
-        /** Waits until the thread is parked by the store's combiner (queued behind the lane's leader). */
-        void awaitParkedInCombiner() {
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
-            while (System.nanoTime() < deadline) {
-                Object blocker = LockSupport.getBlocker(thread);
-                if (blocker != null && blocker.getClass().getSimpleName().equals("Combiner")) {
-                    return;
-                }
-                if (task.isDone()) {
-                    fail(thread.getName() + " finished instead of queueing in the combiner");
-                }
-                LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(1));
-            }
-            fail(thread.getName() + " never queued in the combiner");
-        }
-
-        Object get() throws Exception {
-            try {
-                return task.get(30, TimeUnit.SECONDS);
-            } catch (ExecutionException e) {
-                return e.getCause();
-            }
-        }
     }
 
     private static String describe(Object outcome) {
@@ -221,9 +106,9 @@ class PostgresRound442Test {
             ops.account(teamSubject);
         } else {
             a = tag + "-a";
-            int lane = lane(a);
-            b = subjectInLane(tag + "-b", lane);
-            c = subjectInLane(tag + "-c", lane);
+            int lane = CombinerQueue.lane(a);
+            b = CombinerQueue.subjectInLane(tag + "-b", lane);
+            c = CombinerQueue.subjectInLane(tag + "-c", lane);
         }
         for (String s : new String[] {a, b, c}) {
             ops.account(s);
@@ -235,52 +120,17 @@ class PostgresRound442Test {
                 ? sql -> sql.stripLeading().startsWith("WITH RECURSIVE calls AS") && sql.contains("team_event_id")
                 : sql -> sql.stripLeading().startsWith("WITH RECURSIVE calls AS") && !sql.contains("team_event_id");
         String told;
-        try (HikariDataSource host = pool(tag);
-             Connection blocker = DB.dataSource().getConnection();
-             Connection blocker2 = DB.dataSource().getConnection();
-             Connection monitor = DB.dataSource().getConnection()) {
+        try (HikariDataSource host = HostPool.open(DB.database(), tag)) {
             RecordingDataSource ds = new RecordingDataSource(host);
             JdbiQuotaStore web = JdbiQuotaStore.builder().dataSource(ds).policy(policy).installSchema(false).build();
             if (team) {
-                // this instance learns they are members (Holds.members), so their takes go to the team lane
-                for (String m : new String[] {a, b, c}) {
-                    web.release(web.reserve(m, 1, null).id());
-                }
+                CombinerQueue.learnMembers(web, a, b, c);
             }
-            AtomicReference<Connection> leader = new AtomicReference<>();
-            CountDownLatch sending = new CountDownLatch(1);
-            ds.pauseBefore(combined, conn -> {
-                lockAccount(blocker2, secondLock);
-                leader.set(conn);
-                sending.countDown();
-            });
-
-            lockAccount(blocker, firstLock);
-            Call first = new Call("first", () -> web.consume(a, 1_000, null));
-            awaitLockWait(monitor, 0);
-            Call second = new Call("second", () -> web.consume(b, 2_500, null));
-            second.awaitParkedInCombiner();
-            Call third = new Call("third", () -> web.consume(c, 2_000, null));
-            third.awaitParkedInCombiner();
-            blocker.commit();
-
-            assertTrue(sending.await(20, TimeUnit.SECONDS), () -> "no combined statement: " + ds.log());
-            int pid = leader.get().unwrap(PGConnection.class).getBackendPID();
-            awaitLockWait(monitor, pid);
-            if (lose) {
-                // the connection is lost while the server still has the statement: it goes on and commits
-                leader.get().unwrap(PgConnection.class).abort(Runnable::run);
-            }
-            blocker2.commit();
-            Object r1 = first.get();
-            Object r2 = second.get();
-            Object r3 = third.get();
-            if (lose) {
-                awaitGone(monitor, pid);
-            }
-            assertTrue(r1 instanceof Reservation, () -> "first: " + r1);
-            told = "second " + describe(r2) + ", third " + describe(r3);
-            assertTrue(ds.log().stream().anyMatch(combined), () -> "a combined statement was sent: " + ds.log());
+            // lose: the connection is lost while the server still has the statement, so it goes on and commits
+            Object[] outcomes = CombinerQueue.cutWhileWaiting(DB.dataSource(), MONTH, ds, combined, firstLock,
+                    secondLock, lose ? Cut.ABORT : Cut.NONE, () -> web.consume(a, 1_000, null),
+                    () -> web.consume(b, 2_500, null), () -> web.consume(c, 2_000, null));
+            told = "second " + describe(outcomes[0]) + ", third " + describe(outcomes[1]);
         }
         // every figure in one line, so that a failure shows them all: used and COMMITTED events per account
         String expected = "a used=1000 events=1, b used=2500 events=1, c used=2000 events=1"
@@ -333,7 +183,7 @@ class PostgresRound442Test {
         String a = "r442-lone";
         ops.account(a);
         Object outcome;
-        try (HikariDataSource host = pool(a);
+        try (HikariDataSource host = HostPool.open(DB.database(), a);
              Connection blocker = DB.dataSource().getConnection();
              Connection monitor = DB.dataSource().getConnection()) {
             RecordingDataSource ds = new RecordingDataSource(host);
@@ -344,15 +194,15 @@ class PostgresRound442Test {
                 lone.set(conn);
                 sending.countDown();
             });
-            lockAccount(blocker, a);
-            Call call = new Call("lone", () -> web.consume(a, 1_000, null));
+            PostgresBackends.lockAccount(blocker, a, MONTH);
+            CombinerQueue.Call call = CombinerQueue.Call.start("lone", () -> web.consume(a, 1_000, null));
             assertTrue(sending.await(20, TimeUnit.SECONDS));
-            int pid = lone.get().unwrap(PGConnection.class).getBackendPID();
-            awaitLockWait(monitor, pid);
-            lone.get().unwrap(PgConnection.class).abort(Runnable::run);
+            int pid = PostgresBackends.pid(lone.get());
+            PostgresBackends.awaitLockWait(monitor, pid);
+            PostgresBackends.abort(lone.get());
             blocker.commit();
-            outcome = call.get();
-            awaitGone(monitor, pid);
+            outcome = call.outcome();
+            PostgresBackends.awaitGone(monitor, pid);
         }
         assertTrue(outcome instanceof io.tokenquota.QuotaException q && q.code() == io.tokenquota.ErrorCode.STORE_UNAVAILABLE,
                 () -> "told: " + outcome);
