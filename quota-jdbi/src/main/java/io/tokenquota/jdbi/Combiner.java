@@ -89,8 +89,8 @@ final class Combiner<C, R> {
      * for a call it could not decide (a failure that ran nothing is all {@code null}s); it must not throw,
      * except a {@link QuotaException} when its calls must not run again (its statement may have committed):
      * the leader then throws it, and every other caller of the batch a copy of it. Should it throw anything
-     * else, the leader throws that and every other caller fails {@code STORE_UNAVAILABLE}, as its statement may have
-     * committed. A leader with
+     * else, every caller fails {@code STORE_UNAVAILABLE} (the leader with the failure itself when it is an
+     * {@code Error}), as its statement may have committed. A leader with
      * no one queued behind it runs {@code alone}, still leading (callers that arrive meanwhile queue for
      * the next batch). Returns this call's result, or {@code null}: the caller then runs it alone.
      * {@code op} is the caller's operation: a caller that queues gives its connection back first.
@@ -165,10 +165,15 @@ final class Combiner<C, R> {
             throw e;
         } catch (RuntimeException | Error e) {
             // the batch must not throw anything else; should it (an OutOfMemoryError, a bug), its statement may
-            // have committed, and a key-less consume run again alone would be charged twice (round 444)
+            // have committed, and a key-less consume run again alone would be charged twice (round 444): every
+            // caller fails STORE_UNAVAILABLE, the leader too unless it is an Error (which the caller's operation does
+            // not retry, where a retryable RuntimeException would run the leader's call again)
             failed = new Failed(new QuotaException(ErrorCode.STORE_UNAVAILABLE,
                     "a combined statement failed unexpectedly; its calls are not run again", e));
-            throw e;
+            if (e instanceof Error) {
+                throw e;
+            }
+            throw failed.failure();
         } finally {
             handOver(lane);
             for (int i = 1; i < members.size(); i++) {

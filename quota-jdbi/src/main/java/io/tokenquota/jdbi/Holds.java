@@ -895,7 +895,7 @@ final class Holds {
         List<Integer> granted = new ArrayList<>();
         List<long[]> eventIds = new ArrayList<>();
         Map<String, QuotaAccount> last = new java.util.HashMap<>();
-        boolean wasSent = false;
+        boolean prepared = false;
         boolean answered = false;
         try {
             Connection c = op.handle().getConnection();
@@ -911,7 +911,7 @@ final class Holds {
                     // stale holds as of the last call's instant: a hold stale by then keeps its accounts' calls
                     // out of the statement, and each caller sweeps it (or not) at its own instant, alone
                     "month", Rows.month(month), "dbNow", at[sent.get(m - 1)].plus(dbOffset))) {
-                wasSent = true;
+                prepared = true;
                 try (ResultSet rs = ps.executeQuery()) {
                     answered = true;
                     while (rs.next()) {
@@ -927,7 +927,7 @@ final class Holds {
                 }
             }
         } catch (SQLException | JdbiException e) {
-            return afterCombinedFailure(op, results, e, wasSent, answered, m + " member takes");
+            return afterCombinedFailure(op, results, e, prepared, answered, m + " member takes");
         }
         // walk back from each account as the statement left it to each grant's own after
         for (int g = granted.size() - 1; g >= 0; g--) {
@@ -1028,12 +1028,12 @@ final class Holds {
         List<Integer> order = new ArrayList<>();
         List<Long> teamEventIds = new ArrayList<>();
         Map<String, QuotaAccount> last = new java.util.HashMap<>();
-        boolean wasSent = false;
+        boolean prepared = false;
         boolean answered = false;
         try {
             Connection c = op.handle().getConnection();
             try (PreparedStatement ps = batch.prepare(hot.teamFinishTogetherInOneStatement(), c, capAtHeld())) {
-                wasSent = true;
+                prepared = true;
                 try (ResultSet rs = ps.executeQuery()) {
                     answered = true;
                     while (rs.next()) {
@@ -1049,7 +1049,7 @@ final class Holds {
                 }
             }
         } catch (SQLException | JdbiException e) {
-            return afterCombinedFailure(op, results, e, wasSent, answered, n + " member commits and releases");
+            return afterCombinedFailure(op, results, e, prepared, answered, n + " member commits and releases");
         }
         // walk back from each account as the statement left it to each finish's own after
         for (int i = finished.size() - 1; i >= 0; i--) {
@@ -1149,7 +1149,7 @@ final class Holds {
         }
         List<long[]> accepted = new ArrayList<>();
         Map<String, QuotaAccount> last = new java.util.HashMap<>();
-        boolean wasSent = false;
+        boolean prepared = false;
         boolean answered = false;
         try {
             Connection c = op.handle().getConnection();
@@ -1161,7 +1161,7 @@ final class Holds {
                     // stale holds as of the last call's instant: a hold stale by then keeps its subject's calls
                     // out of the statement, and each caller sweeps it (or not) at its own instant, alone
                     "month", Rows.month(month), "dbNow", at[sent.get(m - 1)].plus(dbOffset))) {
-                wasSent = true;
+                prepared = true;
                 try (ResultSet rs = ps.executeQuery()) {
                     answered = true;
                     while (rs.next()) {
@@ -1172,7 +1172,7 @@ final class Holds {
                 }
             }
         } catch (SQLException | JdbiException e) {
-            return afterCombinedFailure(op, results, e, wasSent, answered, m + " takes");
+            return afterCombinedFailure(op, results, e, prepared, answered, m + " takes");
         }
         // the statement hands back each account after all its grants; walk back to each grant's own after
         for (int i = accepted.size() - 1; i >= 0; i--) {
@@ -1204,9 +1204,9 @@ final class Holds {
      * The one rule for a combined statement that failed (all four: {@link #takeTogether},
      * {@link #teamTakeTogether}, {@link #finishTogether}, {@link #teamFinishTogether}): its calls run again
      * each alone ({@link #eachAlone}) only when the failure shows it did not commit: it came before the
-     * statement was sent ({@code sent} false: no connection, a type lookup), or the statement failed on the
-     * server ({@link Failures#mayHaveCommitted} false: retryable, or the server's own error such as an
-     * overflow, which the call that caused it then reports alone). Otherwise every call of the batch fails as
+     * statement was prepared ({@code prepared} false: no connection, a type lookup; nothing sent), or the
+     * statement failed on the server ({@link Failures#mayHaveCommitted} false: retryable, or the server's own
+     * error such as an overflow, which the call that caused it then reports alone). Otherwise every call of the batch fails as
      * a lone call whose answer was lost does, {@code STORE_UNAVAILABLE}, and none runs again (the leader's
      * caller with this failure, each other caller with a copy, {@link Combiner}): a combined statement runs
      * in autocommit, so the server commits it at the protocol's Sync and only then writes the answer, and a
@@ -1218,9 +1218,9 @@ final class Holds {
      * answers from it: {@code LedgerRules.commitOfFinished}, {@code releaseOfFinished}), but it keeps the
      * rule too, so that a call hears the same of the same failure whether it ran alone or combined.
      */
-    private static <R> List<R> afterCombinedFailure(Op op, List<R> results, Exception failure, boolean sent,
+    private static <R> List<R> afterCombinedFailure(Op op, List<R> results, Exception failure, boolean prepared,
                                                     boolean answered, String calls) {
-        if (!sent || !answered && !Failures.mayHaveCommitted(failure)) {
+        if (!prepared || (!answered && !Failures.mayHaveCommitted(failure))) {
             // said at debug level: each call's own path reports whatever is still wrong, and runs it again
             // when worth it (a deadlock, a session ended for idleness)
             LOG.debug("a combined statement of {} failed; they run one by one", calls, failure);
@@ -1520,12 +1520,12 @@ final class Holds {
         List<Integer> sent = batch.sent();
         List<Rows.FinishedHold> finished = new ArrayList<>();
         List<Integer> order = new ArrayList<>();
-        boolean wasSent = false;
+        boolean prepared = false;
         boolean answered = false;
         try {
             Connection c = op.handle().getConnection();
             try (PreparedStatement ps = batch.prepare(hot.finishTogetherInOneStatement(), c, capAtHeld())) {
-                wasSent = true;
+                prepared = true;
                 try (ResultSet rs = ps.executeQuery()) {
                     answered = true;
                     while (rs.next()) {
@@ -1535,7 +1535,7 @@ final class Holds {
                 }
             }
         } catch (SQLException | JdbiException e) {
-            return afterCombinedFailure(op, results, e, wasSent, answered, n + " commits and releases");
+            return afterCombinedFailure(op, results, e, prepared, answered, n + " commits and releases");
         }
         // each account comes back as the statement left it; walk back to each finish's own after
         Map<String, QuotaAccount> last = new java.util.HashMap<>();

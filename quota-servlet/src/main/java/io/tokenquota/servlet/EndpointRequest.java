@@ -132,7 +132,7 @@ final class EndpointRequest extends HttpServletRequestWrapper implements FigureH
             if (r instanceof EndpointRequest endpoint && owners.add(String.valueOf(endpoint.owner))) {
                 endpoint.nestedActuals.add(figure);
             }
-            r = r instanceof jakarta.servlet.ServletRequestWrapper w ? w.getRequest() : null;
+            r = wrapped(r);
         }
     }
 
@@ -190,13 +190,18 @@ final class EndpointRequest extends HttpServletRequestWrapper implements FigureH
         }
     }
 
+    /** The request {@code request} wraps, one level down; null when it wraps none (the container's). */
+    static jakarta.servlet.ServletRequest wrapped(jakarta.servlet.ServletRequest request) {
+        return request instanceof jakarta.servlet.ServletRequestWrapper w ? w.getRequest() : null;
+    }
+
     /** The endpoint request of the filter {@code owner} that {@code request} is or wraps; null when none. */
     static EndpointRequest in(jakarta.servlet.ServletRequest request, String owner) {
         for (jakarta.servlet.ServletRequest r = request; r != null; ) {
             if (r instanceof EndpointRequest endpoint && owner.equals(endpoint.owner)) {
                 return endpoint;
             }
-            r = r instanceof jakarta.servlet.ServletRequestWrapper w ? w.getRequest() : null;
+            r = wrapped(r);
         }
         return null;
     }

@@ -1455,7 +1455,7 @@ public final class QuotaFilter implements Filter {
             if (r instanceof PassAgain pass) {
                 return pass;
             }
-            r = r instanceof jakarta.servlet.ServletRequestWrapper w ? w.getRequest() : null;
+            r = EndpointRequest.wrapped(r);
         }
         return endpoint;
     }

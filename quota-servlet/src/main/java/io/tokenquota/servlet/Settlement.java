@@ -251,8 +251,8 @@ final class Settlement implements AsyncListener {
      *       container's for an exception or a timeout, an exception handler's after a reset);</li>
      *   <li>a 2xx without usage: the estimate is charged.</li>
      * </ol>
-     * These judge the holding call's own answer; what includes nested in it reported is added by
-     * {@link #withNested}.
+     * These judge the holding call's own answer; what includes nested in it and passes run again reported is
+     * added by {@link #withNested}.
      */
     static Decision decide(Long explicit, Long usage, boolean provisional, End end, int status, boolean reconnect,
                            boolean answering, boolean noHandler, boolean tokenCount, boolean quiet, boolean chargedBefore,
@@ -397,7 +397,7 @@ final class Settlement implements AsyncListener {
      * {@link #withNested} would charge it for a 2xx: the handler's own figure once it reported one, else
      * the usage read from the answer (weighed, when weighed; at least the estimate while provisional),
      * else the estimate (which passes the hold for a budget above the cap); plus what includes nested in
-     * it reported. The answer may be with the client before the call settles (an endpoint that works on
+     * it and passes run again while it runs reported. The answer may be with the client before the call settles (an endpoint that works on
      * after its last event), and the subject's next call must count this too. Read from other threads:
      * quiet about figures it cannot charge, which its settlement logs.
      */
@@ -1643,9 +1643,9 @@ final class Settlement implements AsyncListener {
     }
 
     /**
-     * What the includes nested in the held dispatch reported through
-     * {@link QuotaFilter#ACTUAL_TOKENS_ATTRIBUTE} (each its own model call: a page's summary fragments),
-     * added up; {@code null} when none reported a figure the ledger can charge. Added to the holding
+     * What the includes nested in the held dispatch and the passes run again while it runs reported through
+     * {@link QuotaFilter#ACTUAL_TOKENS_ATTRIBUTE} (or a pass's header or trailer field; each its own model call:
+     * a page's summary fragments, a pass's own call), added up; {@code null} when none reported a figure the ledger can charge. Added to the holding
      * call's own charge by {@link #withNested}.
      */
     private Long nestedActual() {

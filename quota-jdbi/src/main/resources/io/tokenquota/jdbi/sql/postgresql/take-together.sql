@@ -28,7 +28,8 @@ WITH RECURSIVE calls AS (
       FROM tq_account AS a
      -- the calls' subjects straight from the parameter, so the key's index finds them whatever the
      -- statistics say (a join to calls can be planned as a scan of the month's accounts)
-     -- the list read through a scalar subquery, so that the planner does not plan anew for each batch's length
+     -- the list read through a scalar subquery (cast again: ANY over a bare subquery would compare with its rows),
+     -- so that the planner does not plan anew for each batch's length
      -- (docs/storage.md, "One plan per statement")
      WHERE a.subject = ANY(CAST((SELECT CAST(:subjectList AS VARCHAR[])) AS VARCHAR[])) AND a.plan_month = :month
        AND NOT a.superseded

@@ -35,7 +35,8 @@ WITH calls AS (
      -- by its key: state = 'HELD' does not imply the open-holds index's predicate (finished_at IS NULL).
      -- The ids straight from the parameter as well, so the key's index finds the holds whatever the
      -- statistics say (see finish-together.sql)
-     -- the list read through a scalar subquery, so that the planner does not plan anew for each batch's length
+     -- the list read through a scalar subquery (cast again: ANY over a bare subquery would compare with its rows),
+     -- so that the planner does not plan anew for each batch's length
      -- (docs/storage.md, "One plan per statement")
      WHERE r.id = ANY(CAST((SELECT CAST(:idList AS VARCHAR[])) AS VARCHAR[])) AND r.id = c.id AND r.state = 'HELD'
        AND NOT (r.idempotency_key IS NULL AND strpos(r.id, '-') = 0)

@@ -35,7 +35,8 @@ WITH RECURSIVE calls AS (
     SELECT a.subject, a.team_subject, a.allocated + a.granted + a.carried - a.used - a.reserved AS available
       FROM tq_account AS a
      -- the subjects straight from the parameter, so the key's index finds them whatever the statistics say
-     -- the list read through a scalar subquery, so that the planner does not plan anew for each batch's length
+     -- the list read through a scalar subquery (cast again: ANY over a bare subquery would compare with its rows),
+     -- so that the planner does not plan anew for each batch's length
      -- (docs/storage.md, "One plan per statement")
      WHERE a.subject = ANY(CAST((SELECT CAST(:accountList AS VARCHAR[])) AS VARCHAR[])) AND a.plan_month = :month
        AND NOT a.superseded
