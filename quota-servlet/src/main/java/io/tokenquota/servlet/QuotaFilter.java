@@ -1139,7 +1139,7 @@ public final class QuotaFilter implements Filter {
                 long owes = owes(owed, now);
                 if (owes > 0 && now.available() < estimate + owes) {
                     throw new QuotaExceededException(subject, Math.min(Limits.MAX_TOKENS, estimate + owes),
-                            now.limit(), Math.max(0, now.available() - owes), ledger.policy().resetOf(now.month()));
+                            now.limit(), spendable(now.available(), owes), ledger.policy().resetOf(now.month()));
                 }
             }
             reserved = ledger.reserve(HoldRequest.of(subject, estimate)
@@ -1182,18 +1182,27 @@ public final class QuotaFilter implements Filter {
             refuseForOwed(hold, reserved.account(), false, estimate, owes, response);
             return false;
         }
+        long owedByTeam = 0;
         if (reserved.team() != null && hold.teamId() != null) {
-            long owedByTeam = owes(keeper.owedByTeam(hold.teamId()), reserved.team());
+            owedByTeam = owes(keeper.owedByTeam(hold.teamId()), reserved.team());
             if (reserved.team().available() < owedByTeam) {
                 refuseForOwed(hold, reserved.team(), true, estimate, owedByTeam, response);
                 return false;
             }
         }
+        // the headers tell what the refusal above would: what is left once this hold and what the unlanded
+        // calls owe are counted (round 448: beside a December stream whose late charge takes back every
+        // token January carried, a January call's headers offered those tokens, and a client pacing itself
+        // on RateLimit sent a call of that size and got 429), the stricter of the member's and its team's
+        long userLeft = spendable(reserved.account().available(), owes);
+        long teamLeft = reserved.team() == null ? Long.MAX_VALUE : spendable(reserved.team().available(), owedByTeam);
+        QuotaAccount shown = teamLeft < userLeft ? reserved.team() : reserved.account();
+        long remaining = Math.min(userLeft, teamLeft);
 
         // the account as the hold left it, from the reserve itself: no second read on the request path
         String capped = fitted == null ? null : Long.toString(fitted.budget());
         Runnable headers = () -> {
-            QuotaHeaders.set(response, account, ledger.policy());
+            QuotaHeaders.set(response, shown, remaining, ledger.policy());
             if (capped != null) {
                 response.setHeader(OUTPUT_CAPPED_HEADER, capped);
             }
@@ -1354,6 +1363,16 @@ public final class QuotaFilter implements Filter {
         });
     }
 
+    /**
+     * What the filter tells a subject (or its team) it can still spend: an account's available less what of the
+     * unlanded calls' debts reaches its month ({@link #owes}), never below 0. One rule for the {@code available}
+     * of a 429 for what is owed and for {@code X-Quota-Remaining} and {@code RateLimit r} on a served call, so
+     * that the headers never offer what the next call would be refused for (round 448).
+     */
+    private static long spendable(long available, long owes) {
+        return Math.max(0, available - owes);
+    }
+
     /** Whether the request is shaped as a CORS preflight: an {@code OPTIONS} naming the method it prepares. */
     private static boolean isPreflight(HttpServletRequest request) {
         return "OPTIONS".equals(request.getMethod()) && request.getHeader("Origin") != null
@@ -1387,7 +1406,7 @@ public final class QuotaFilter implements Filter {
             LOG.warn("could not release the hold {} of a call refused for what earlier calls owe: {}", hold.id(),
                     e.toString());
         }
-        long available = Math.max(0, account.available() + hold.held() - owed);
+        long available = spendable(account.available() + hold.held(), owed);
         Problems.exceeded(response, new QuotaExceededException(hold.subject(), Math.min(Limits.MAX_TOKENS,
                 estimate + owed), account.limit(), available, ledger.policy().resetOf(account.month()),
                 team ? QuotaExceededException.Scope.TEAM : QuotaExceededException.Scope.USER, hold.teamId()),

@@ -29,6 +29,14 @@ final class QuotaHeaders {
 
     /** Sets the headers from an account snapshot; the warning once {@code used + reserved} passes the threshold. */
     static void set(HttpServletResponse response, QuotaAccount account, QuotaPolicy policy) {
+        set(response, account, Math.max(0, account.available()), policy);
+    }
+
+    /**
+     * Sets the headers from an account snapshot with {@code remaining} for what it has left: a served call's
+     * remaining counts what the subject's unlanded calls owe beyond their holds, which the account does not.
+     */
+    static void set(HttpServletResponse response, QuotaAccount account, long remaining, QuotaPolicy policy) {
         String warning = null;
         long limit = account.limit();
         double fraction = limit <= 0 ? 1.0 : (double) (account.used() + account.reserved()) / limit;
@@ -36,7 +44,7 @@ final class QuotaHeaders {
             warning = String.format(Locale.ROOT, "%.1f%% of the monthly token quota is used or held",
                     Math.min(fraction, 9.99) * 100);
         }
-        set(response, limit, Math.max(0, account.available()), account.month(), policy, warning);
+        set(response, limit, remaining, account.month(), policy, warning);
     }
 
     static void set(HttpServletResponse response, long limit, long remaining, YearMonth month, QuotaPolicy policy,
