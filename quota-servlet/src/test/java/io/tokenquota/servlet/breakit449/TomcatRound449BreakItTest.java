@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit449;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class TomcatRound449BreakItTest extends AbstractRound449 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.TOMCAT;
+    }
+}
