@@ -31,7 +31,7 @@ import java.util.function.Supplier;
  * held, a database failure that shows the statement did not commit) comes back as {@code null}: that caller
  * then runs its call alone, on the path that explains refusals and retries. A batch whose statement may have
  * committed although it failed (its connection lost after the server took it, round 442) fails every call
- * instead: run again alone, a key-less consume would be charged twice. Not API. Thread-safe.
+ * it carried instead: run again alone, a key-less consume would be charged twice. Not API. Thread-safe.
  *
  * @param <C> one call
  * @param <R> what one call gets back
@@ -66,6 +66,23 @@ final class Combiner<C, R> {
     private static final Object LEAD = new Object();
     private static final Object ALONE = new Object();
 
+    /**
+     * Thrown by a batch whose statement failed and may have committed ({@code Holds.afterCombinedFailure}):
+     * the calls it carried ({@code carried}, positions in the batch) fail with {@code failure}, and none runs
+     * again; the batch's other calls (left out of the statement: a later month's, one behind an expired hold)
+     * were never sent, and run alone as usual.
+     */
+    static final class CarriedFailed extends RuntimeException {
+        final QuotaException failure;
+        final java.util.Set<Integer> carried;
+
+        CarriedFailed(QuotaException failure, java.util.Collection<Integer> carried) {
+            super(failure.getMessage(), failure, false, false);
+            this.failure = failure;
+            this.carried = java.util.Set.copyOf(carried);
+        }
+    }
+
     /** The outcome of every call of a batch that threw a {@link QuotaException}: each caller fails with it. */
     private record Failed(QuotaException failure) {
         /** A copy for this caller's thread (same code and message), the leader's failure as its cause. */
@@ -88,7 +105,8 @@ final class Combiner<C, R> {
      * more calls in queue order (the caller's own first) and returns one result per call, {@code null}
      * for a call it could not decide (a failure that ran nothing is all {@code null}s); it must not throw,
      * except a {@link QuotaException} when its calls must not run again (its statement may have committed):
-     * the leader then throws it, and every other caller of the batch a copy of it. Should it throw anything
+     * the leader then throws it, and every other caller of the batch a copy of it; or a {@link CarriedFailed},
+     * which fails only the calls the statement carried, the others running alone. Should it throw anything
      * else, every caller fails {@code STORE_UNAVAILABLE} (the leader with the failure itself when it is an
      * {@code Error}), as its statement may have committed. A leader with
      * no one queued behind it runs {@code alone}, still leading (callers that arrive meanwhile queue for
@@ -158,8 +176,18 @@ final class Combiner<C, R> {
         members.forEach(m -> calls.add(m.call));
         List<R> results = null;
         Failed failed = null;
+        // the positions that fail with failed; null: every one
+        java.util.Set<Integer> failing = null;
         try {
             results = batch.apply(calls);
+        } catch (CarriedFailed e) {
+            failed = new Failed(e.failure);
+            failing = e.carried;
+            if (failing.contains(0)) {
+                throw e.failure;
+            }
+            // the leader's own call was not in the statement: it runs alone
+            return null;
         } catch (QuotaException e) {
             failed = new Failed(e);
             throw e;
@@ -179,7 +207,8 @@ final class Combiner<C, R> {
             for (int i = 1; i < members.size(); i++) {
                 Waiter<C, R> member = members.get(i);
                 R result = results == null ? null : results.get(i);
-                member.outcome = failed != null ? failed : result == null ? ALONE : result;
+                member.outcome = failed != null && (failing == null || failing.contains(i)) ? failed
+                        : result == null ? ALONE : result;
                 LockSupport.unpark(member.thread);
             }
         }

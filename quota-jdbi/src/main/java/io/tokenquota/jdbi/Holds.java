@@ -828,7 +828,7 @@ final class Holds {
      * either account, a member who left or changed teams, no account yet, a stale hold, a later month, a
      * call made in a later month than the first, a call by whose instant a hold granted before it in the
      * statement has expired, a database error that shows it did not commit), which its caller then runs
-     * alone on {@link #takeForTeam}; a failure after which it may have committed fails every call
+     * alone on {@link #takeForTeam}; a failure after which it may have committed fails every call it carried
      * ({@link #afterCombinedFailure}).
      */
     private List<TeamGrant> teamTakeTogether(Op op, List<MemberTake> calls) {
@@ -927,7 +927,7 @@ final class Holds {
                 }
             }
         } catch (SQLException | JdbiException e) {
-            return afterCombinedFailure(op, results, e, prepared, answered, m + " member takes");
+            return afterCombinedFailure(op, results, sent, e, prepared, answered, m + " member takes");
         }
         // walk back from each account as the statement left it to each grant's own after
         for (int g = granted.size() - 1; g >= 0; g--) {
@@ -1017,7 +1017,7 @@ final class Holds {
      * ({@link #inTurn}): one result per call, {@code null} for each call it did not finish (not a member's
      * held hold of the latest month, a repeated id, a call made in a later month than the first, a
      * database failure that shows it did not commit), which its caller then runs alone; a failure after
-     * which it may have committed fails every call ({@link #afterCombinedFailure}).
+     * which it may have committed fails every call it carried ({@link #afterCombinedFailure}).
      */
     private List<TeamFinish> teamFinishTogether(Op op, List<LiveCall> calls) {
         int n = calls.size();
@@ -1049,7 +1049,7 @@ final class Holds {
                 }
             }
         } catch (SQLException | JdbiException e) {
-            return afterCombinedFailure(op, results, e, prepared, answered, n + " member commits and releases");
+            return afterCombinedFailure(op, results, sent, e, prepared, answered, sent.size() + " member commits and releases");
         }
         // walk back from each account as the statement left it to each finish's own after
         for (int i = finished.size() - 1; i >= 0; i--) {
@@ -1172,7 +1172,7 @@ final class Holds {
                 }
             }
         } catch (SQLException | JdbiException e) {
-            return afterCombinedFailure(op, results, e, prepared, answered, m + " takes");
+            return afterCombinedFailure(op, results, sent, e, prepared, answered, m + " takes");
         }
         // the statement hands back each account after all its grants; walk back to each grant's own after
         for (int i = accepted.size() - 1; i >= 0; i--) {
@@ -1206,9 +1206,10 @@ final class Holds {
      * each alone ({@link #eachAlone}) only when the failure shows it did not commit: it came before the
      * statement was prepared ({@code prepared} false: no connection, a type lookup; nothing sent), or the
      * statement failed on the server ({@link Failures#mayHaveCommitted} false: retryable, or the server's own
-     * error such as an overflow, which the call that caused it then reports alone). Otherwise every call of the batch fails as
-     * a lone call whose answer was lost does, {@code STORE_UNAVAILABLE}, and none runs again (the leader's
-     * caller with this failure, each other caller with a copy, {@link Combiner}): a combined statement runs
+     * error such as an overflow, which the call that caused it then reports alone). Otherwise every call the
+     * statement carried ({@code sent}) fails as a lone call whose answer was lost does, {@code STORE_UNAVAILABLE},
+     * and none runs again (each caller with a copy, {@link Combiner.CarriedFailed}; the batch's calls left out of
+     * the statement were never sent and run alone): a combined statement runs
      * in autocommit, so the server commits it at the protocol's Sync and only then writes the answer, and a
      * connection lost between the two (08006) leaves a statement that committed. Round 442: the batch's
      * key-less consumes, each run again alone, were charged twice (member and team alike), since nothing
@@ -1218,16 +1219,18 @@ final class Holds {
      * answers from it: {@code LedgerRules.commitOfFinished}, {@code releaseOfFinished}), but it keeps the
      * rule too, so that a call hears the same of the same failure whether it ran alone or combined.
      */
-    private static <R> List<R> afterCombinedFailure(Op op, List<R> results, Exception failure, boolean prepared,
-                                                    boolean answered, String calls) {
+    private static <R> List<R> afterCombinedFailure(Op op, List<R> results, List<Integer> sent, Exception failure,
+                                                    boolean prepared, boolean answered, String calls) {
         if (!prepared || (!answered && !Failures.mayHaveCommitted(failure))) {
             // said at debug level: each call's own path reports whatever is still wrong, and runs it again
             // when worth it (a deadlock, a session ended for idleness)
             LOG.debug("a combined statement of {} failed; they run one by one", calls, failure);
             return eachAlone(op, results);
         }
-        throw new QuotaException(ErrorCode.STORE_UNAVAILABLE, "a combined statement of " + calls
-                + " failed and may have committed, so none runs again: " + failure.getMessage(), failure);
+        // only the calls the statement carried: the batch's others (a later month's, one behind an expired hold)
+        // were never sent, and run alone
+        throw new Combiner.CarriedFailed(new QuotaException(ErrorCode.STORE_UNAVAILABLE, "a combined statement of "
+                + calls + " failed and may have committed, so none runs again: " + failure.getMessage(), failure), sent);
     }
 
     /**
@@ -1511,7 +1514,7 @@ final class Holds {
      * connection, each at its own instant ({@link #inTurn}): one result per call, {@code null} for each
      * call it did not finish (not a held hold of the latest month, a repeated id, a call made in a later
      * month than the first, a database failure that shows it did not commit), which its caller then runs
-     * alone; a failure after which it may have committed fails every call ({@link #afterCombinedFailure}).
+     * alone; a failure after which it may have committed fails every call it carried ({@link #afterCombinedFailure}).
      */
     private List<LiveFinish> finishTogether(Op op, List<LiveCall> calls) {
         int n = calls.size();
@@ -1535,7 +1538,7 @@ final class Holds {
                 }
             }
         } catch (SQLException | JdbiException e) {
-            return afterCombinedFailure(op, results, e, prepared, answered, n + " commits and releases");
+            return afterCombinedFailure(op, results, sent, e, prepared, answered, sent.size() + " commits and releases");
         }
         // each account comes back as the statement left it; walk back to each finish's own after
         Map<String, QuotaAccount> last = new java.util.HashMap<>();

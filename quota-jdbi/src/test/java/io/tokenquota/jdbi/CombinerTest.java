@@ -121,6 +121,39 @@ class CombinerTest {
         assertEquals(List.of(), ranAlone, "no call of the failed batch ran again alone");
     }
 
+    /**
+     * A batch whose statement may have committed fails only the calls the statement carried; the calls it left out
+     * (a later month's, one behind an expired hold) were never sent and run alone, the leader's too (review of
+     * round 442's rule).
+     */
+    @Test
+    void aStatementThatMayHaveCommittedFailsOnlyTheCallsItCarried() throws Exception {
+        Operations operations = operations();
+        Combiner<String, String> combiner = new Combiner<>();
+        CountDownLatch leaderMayFinish = new CountDownLatch(1);
+        // the batch b, c, d sends c alone in its statement, which is cut after the server took it
+        java.util.function.Function<List<String>, List<String>> batch = calls -> {
+            assertEquals(List.of("b", "c", "d"), calls);
+            throw new Combiner.CarriedFailed(new QuotaException(ErrorCode.STORE_UNAVAILABLE, "cut"), List.of(1));
+        };
+        Caller first = heldLeader("first", combiner, operations, batch, leaderMayFinish);
+        List<Caller> queued = new ArrayList<>();
+        for (String call : List.of("b", "c", "d")) {
+            Caller caller = Caller.start(call, false, () -> {
+                String outcome = combiner.submit("s", call, operations.new Op(Instant.now()), batch, () -> "alone " + call);
+                return outcome == null ? "runs alone" : outcome;
+            });
+            caller.awaitParked();
+            queued.add(caller);
+        }
+        leaderMayFinish.countDown();
+        assertEquals(List.of("alone a", false), first.get());
+        assertEquals(List.of("runs alone", false), queued.get(0).get(), "the leader's call was not sent");
+        ExecutionException cut = assertThrows(ExecutionException.class, () -> queued.get(1).get());
+        assertEquals(ErrorCode.STORE_UNAVAILABLE, assertInstanceOf(QuotaException.class, cut.getCause()).code());
+        assertEquals(List.of("runs alone", false), queued.get(2).get(), "a call left out of the statement");
+    }
+
     private static Operations operations() {
         return new Operations(Jdbi.create(DB.dataSource()), QuotaPolicy.builder().build(), 0);
     }
