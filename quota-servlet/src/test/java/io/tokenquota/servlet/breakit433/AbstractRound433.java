@@ -19,8 +19,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -46,20 +44,8 @@ abstract class AbstractRound433 extends MonthTurnRound {
     static final YearMonth FEB = YearMonth.of(2032, 2);
     /** Bought in January: carried to February (rollover on). */
     static final long PURCHASED = 10_000;
-    /** February's first call (max_tokens 8,000): 200 + 7,800. */
-    static final long FIRST = 8_000;
-    /** February's second call (max_tokens 16,000, under the default output cap 16,384): 300 + 11,700. */
-    static final long SECOND = 12_000;
-
-    static final String FIRST_BODY = "{\"model\":\"gpt-4o-mini\",\"max_tokens\":8000,"
-            + "\"messages\":[{\"role\":\"user\",\"content\":\"Write the audit report.\"}]}";
-    static final String SECOND_BODY = "{\"model\":\"gpt-4o-mini\",\"max_tokens\":16000,"
-            + "\"messages\":[{\"role\":\"user\",\"content\":\"Write the appendix.\"}]}";
-
     /** Per subject: the max_tokens each plain request reached the model with. */
     private final Map<String, List<Long>> budgets = new ConcurrentHashMap<>();
-
-    private static final Pattern MAX_TOKENS = Pattern.compile("\"max_tokens\"\\s*:\\s*(\\d+)");
 
     AbstractRound433() {
         super(JAN, "fit");
@@ -71,16 +57,15 @@ abstract class AbstractRound433 extends MonthTurnRound {
     }
 
     /**
-     * A plain request (its max_tokens noted in {@link #budgets}): 200 + 7,800 when it asks at most 8,000 tokens, else
-     * 300 + 11,700 (the stream, {@link MonthTurnRound}'s: 1,000 + 14,000).
+     * A plain request (its max_tokens noted in {@link #budgets}): February's first call (max_tokens 8,000) uses
+     * 200 + 7,800, its second (16,000) 300 + 11,700 ({@link #firstOrSecond}; the stream, {@link MonthTurnRound}'s:
+     * 1,000 + 14,000).
      */
     @Override
     protected Usage plainUsage(String s, String body) {
-        Matcher m = MAX_TOKENS.matcher(body);
-        long budget = m.find() ? Long.parseLong(m.group(1)) : -1;
+        long budget = maxTokens(body);
         budgets.computeIfAbsent(s, k -> new CopyOnWriteArrayList<>()).add(budget);
-        boolean first = budget <= 8_000;
-        return new Usage(first ? 200 : 300, first ? 7_800 : 11_700);
+        return firstOrSecond(budget);
     }
 
     /** January 31st, 23:57: the user buys 10,000 tokens (a purchase, carried to February with rollover on). */

@@ -2,11 +2,9 @@ package io.tokenquota.servlet.breakit436;
 
 import static org.junit.jupiter.api.Assertions.assertAll;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.tokenquota.QuotaAccount;
 import io.tokenquota.servlet.QuotaFilter;
-import io.tokenquota.servlet.SubjectResolver;
 import io.tokenquota.servlet.testing.ChatCompletions;
 import io.tokenquota.servlet.testing.DeferredResultRound;
 import io.tokenquota.servlet.testing.Deployment;
@@ -44,8 +42,6 @@ import org.junit.jupiter.api.Test;
  * is {@link RunsAgain} (Jetty only: Tomcat's filter chain runs each filter once per chain).
  */
 abstract class AbstractRound436 extends DeferredResultRound {
-    static final String TEAM_HEADER = "x-team-id";
-
     /** How the pass run again reports, and what it does. */
     enum Again {
         /** Round 426's pass, reporting 0 for itself through the response header: no model call. */
@@ -71,8 +67,7 @@ abstract class AbstractRound436 extends DeferredResultRound {
     protected Deployment deploy(QuotaFilter filter) {
         // the team's budget beside the user's: a second quota filter on the team paths, its subject the trusted
         // x-team-id header (round 33, round 325)
-        QuotaFilter team = filterFor("/ai/again/team/").protect("/ai/once/team/")
-                .subjectResolver(SubjectResolver.trustedHeader(TEAM_HEADER, "127.0.0.1", "::1")).build();
+        QuotaFilter team = teamFilter("/ai/again/team/", "/ai/once/team/");
         Deployment d = withRunsAgain(filter).filter("quota-team", team, "/ai/again/team/*", "/ai/once/team/*");
         for (Again a : Again.values()) {
             String name = a.name().toLowerCase(java.util.Locale.ROOT).replace('_', '-');
@@ -142,29 +137,6 @@ abstract class AbstractRound436 extends DeferredResultRound {
                 passOver(s).countDown();
             }
         }
-    }
-
-    /**
-     * {@link #CHAT} posted to {@code path} by a new user of a new team: once its call is {@link #done} and settled,
-     * answered 200 after {@code modelCalls} model calls, the user and the team each charged {@code used}, nothing
-     * left held.
-     */
-    void assertUserAndTeamCharged(String path, int modelCalls, long used, String what) throws InterruptedException {
-        String s = subject();
-        String team = "team-" + s;
-        HttpResponse<String> r = TestHttp.postJson(container.uri(path), s, CHAT, TEAM_HEADER, team);
-        assertTrue(done(s).await(10, TimeUnit.SECONDS), "the async dispatch never ran: " + noted(s));
-        QuotaAccount a = settled(s);
-        QuotaAccount t = settled(team);
-        String figures = kind() + ": " + what + ": answer " + r.statusCode() + " " + r.body() + "; model calls "
-                + calls.of(s) + ", user used " + a.used() + " reserved " + a.reserved() + ", team used " + t.used()
-                + " reserved " + t.reserved() + "; user " + ledger(s) + "; team " + ledger(team) + "; endpoint " + noted(s);
-        assertAll(() -> assertEquals(200, r.statusCode(), figures),
-                () -> assertEquals(modelCalls, calls.of(s), figures),
-                () -> assertEquals(used, a.used(), "user: " + figures),
-                () -> assertEquals(used, t.used(), "team: " + figures),
-                () -> assertEquals(0, a.reserved(), figures),
-                () -> assertEquals(0, t.reserved(), figures));
     }
 
     // ------------------------------------------------------------------ A. the pass reports through the header

@@ -1,24 +1,16 @@
 package io.tokenquota.servlet.breakit441;
 
-import static org.junit.jupiter.api.Assertions.assertAll;
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
-
-import io.tokenquota.QuotaAccount;
 import io.tokenquota.servlet.QuotaFilter;
-import io.tokenquota.servlet.SubjectResolver;
 import io.tokenquota.servlet.testing.ChatCompletions;
 import io.tokenquota.servlet.testing.DeferredResultRound;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.RunsAgain;
-import io.tokenquota.servlet.testing.TestHttp;
 import jakarta.servlet.DispatcherType;
 import jakarta.servlet.ServletException;
 import jakarta.servlet.http.HttpServlet;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
-import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.util.Locale;
 import java.util.Map;
@@ -50,8 +42,6 @@ import org.junit.jupiter.api.Test;
  * (Jetty only: Tomcat's filter chain runs each filter once per chain); those tests are skipped on Tomcat.
  */
 abstract class AbstractRound441 extends DeferredResultRound {
-    static final String TEAM_HEADER = "x-team-id";
-
     /** What the pass run again does. */
     enum Again {
         /** Round 429's: calls the model at once, reports its 3,000 by the attribute, writes its text. */
@@ -79,8 +69,7 @@ abstract class AbstractRound441 extends DeferredResultRound {
     protected Deployment deploy(QuotaFilter filter) {
         // the team's budget beside the user's (round 33, 325, 436: the trusted x-team-id header): the team's filter
         // outermost, the container's run again between it and the user's filter on /ai/between/*
-        QuotaFilter team = filterFor("/ai/between/").protect("/ai/once/team/")
-                .subjectResolver(SubjectResolver.trustedHeader(TEAM_HEADER, "127.0.0.1", "::1")).build();
+        QuotaFilter team = teamFilter("/ai/between/", "/ai/once/team/");
         Deployment d = Deployment.create()
                 .filter("quota-team", team, "/ai/between/*", "/ai/once/team/*")
                 .filter("again", new RunsAgain(), "/ai/again/*", "/ai/between/*")
@@ -183,25 +172,6 @@ abstract class AbstractRound441 extends DeferredResultRound {
                 passCalled(s).countDown();
             }
         }
-    }
-
-    /** As round 436's: user and team each charged {@code used} after {@code modelCalls} model calls, nothing held. */
-    void assertUserAndTeamCharged(String path, int modelCalls, long used, String what) throws InterruptedException {
-        String s = subject();
-        String team = "team-" + s;
-        HttpResponse<String> r = TestHttp.postJson(container.uri(path), s, CHAT, TEAM_HEADER, team);
-        assertTrue(done(s).await(10, TimeUnit.SECONDS), "the async dispatch never ran: " + noted(s));
-        QuotaAccount a = settled(s);
-        QuotaAccount t = settled(team);
-        String figures = kind() + ": " + what + ": answer " + r.statusCode() + " " + r.body() + "; model calls "
-                + calls.of(s) + ", user used " + a.used() + " reserved " + a.reserved() + ", team used " + t.used()
-                + " reserved " + t.reserved() + "; user " + ledger(s) + "; team " + ledger(team) + "; endpoint " + noted(s);
-        assertAll(() -> assertEquals(200, r.statusCode(), figures),
-                () -> assertEquals(modelCalls, calls.of(s), figures),
-                () -> assertEquals(used, a.used(), "user: " + figures),
-                () -> assertEquals(used, t.used(), "team: " + figures),
-                () -> assertEquals(0, a.reserved(), figures),
-                () -> assertEquals(0, t.reserved(), figures));
     }
 
     // ------------------------------------------------------------------ A. the pass's figure as a trailer field

@@ -18,8 +18,6 @@ import java.time.Duration;
 import java.time.Instant;
 import java.time.YearMonth;
 import java.util.List;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -39,15 +37,6 @@ abstract class AbstractRound448 extends MonthTurnRound {
     static final YearMonth JAN = YearMonth.of(2034, 1);
     static final YearMonth FEB = YearMonth.of(2034, 2);
     static final long PURCHASED = 10_000;
-    /** A call asking max_tokens 8,000: 200 + 7,800. */
-    static final long FIRST = 8_000;
-    /** A call asking max_tokens 16,000: 300 + 11,700. */
-    static final long SECOND = 12_000;
-    static final String FIRST_BODY = "{\"model\":\"gpt-4o-mini\",\"max_tokens\":8000,"
-            + "\"messages\":[{\"role\":\"user\",\"content\":\"Write the audit report.\"}]}";
-    static final String SECOND_BODY = "{\"model\":\"gpt-4o-mini\",\"max_tokens\":16000,"
-            + "\"messages\":[{\"role\":\"user\",\"content\":\"Write the appendix.\"}]}";
-    private static final Pattern MAX_TOKENS = Pattern.compile("\"max_tokens\"\\s*:\\s*(\\d+)");
 
     AbstractRound448() {
         super(DEC, "fit");
@@ -58,11 +47,10 @@ abstract class AbstractRound448 extends MonthTurnRound {
         return filterFor(clocked.store(), "/fit/").fitOutputBudget(256).build();
     }
 
+    /** {@link #FIRST_BODY}: 200 + 7,800; {@link #SECOND_BODY}: 300 + 11,700 ({@link #firstOrSecond}). */
     @Override
     protected Usage plainUsage(String s, String body) {
-        Matcher m = MAX_TOKENS.matcher(body);
-        long budget = m.find() ? Long.parseLong(m.group(1)) : -1;
-        return budget <= 8_000 ? new Usage(200, 7_800) : new Usage(300, 11_700);
+        return firstOrSecond(maxTokens(body));
     }
 
     private HttpResponse<String> post(String s, String body) throws Exception {
@@ -128,6 +116,22 @@ abstract class AbstractRound448 extends MonthTurnRound {
     // ------------------------------------------------------------------ 2. the quota headers at the turn
 
     /**
+     * December 31st, 23:57: 10,000 bought, December's allowance spent; 23:58: the agent's stream held (about 1,010 of
+     * the purchased tokens) and showing 15,000, so January carries the other ~8,990, all owed to its late charge. The
+     * clock is left at January 1st, 00:01, the stream open.
+     */
+    private Open decemberStreamOwingCarried(String s) throws Exception {
+        var store = clocked.store();
+        clock.set(Instant.parse("2033-12-31T23:57:00Z"));
+        store.grant(PurchaseRequest.grant("tx-" + s, s, PURCHASED, PurchaseType.PURCHASE, "pack"));
+        store.consume(s, ALLOWANCE, null);
+        clock.set(Instant.parse("2033-12-31T23:58:00Z"));
+        var stream = streamShowingUsage("/ai/", s);
+        clock.set(Instant.parse("2034-01-01T00:01:00Z"));
+        return stream;
+    }
+
+    /**
      * December 31st: 10,000 bought, the allowance spent, the agent's stream held (about 1,010 of the
      * purchased tokens) and showing 15,000; January opens carrying the other ~8,990, all of which the stream's late
      * charge takes back (round 433's control). At 00:01 on January 1st a call asking 8,000 is served: its {@code X-Quota-Remaining}
@@ -141,13 +145,7 @@ abstract class AbstractRound448 extends MonthTurnRound {
     void theHeadersOfAJanuaryCallDoNotOfferWhatTheDecemberStreamOwes() throws Exception {
         String s = subject();
         String fresh = subject();
-        var store = clocked.store();
-        clock.set(Instant.parse("2033-12-31T23:57:00Z"));
-        store.grant(PurchaseRequest.grant("tx-" + s, s, PURCHASED, PurchaseType.PURCHASE, "pack"));
-        store.consume(s, ALLOWANCE, null);
-        clock.set(Instant.parse("2033-12-31T23:58:00Z"));
-        var stream = streamShowingUsage("/ai/", s);
-        clock.set(Instant.parse("2034-01-01T00:01:00Z"));
+        var stream = decemberStreamOwingCarried(s);
         HttpResponse<String> first = post(s, FIRST_BODY);
         HttpResponse<String> control = post(fresh, FIRST_BODY);
         endStream(s, stream);
@@ -168,13 +166,7 @@ abstract class AbstractRound448 extends MonthTurnRound {
     void controlTheHeadersAfterTheDecemberStreamEnded() throws Exception {
         String s = subject();
         String fresh = subject();
-        var store = clocked.store();
-        clock.set(Instant.parse("2033-12-31T23:57:00Z"));
-        store.grant(PurchaseRequest.grant("tx-" + s, s, PURCHASED, PurchaseType.PURCHASE, "pack"));
-        store.consume(s, ALLOWANCE, null);
-        clock.set(Instant.parse("2033-12-31T23:58:00Z"));
-        var stream = streamShowingUsage("/ai/", s);
-        clock.set(Instant.parse("2034-01-01T00:01:00Z"));
+        var stream = decemberStreamOwingCarried(s);
         endStream(s, stream);
         month(s, DEC, ALLOWANCE + STREAM);
         HttpResponse<String> first = post(s, FIRST_BODY);

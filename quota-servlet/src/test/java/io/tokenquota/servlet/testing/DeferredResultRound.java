@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.tokenquota.QuotaAccount;
 import io.tokenquota.servlet.QuotaFilter;
+import io.tokenquota.servlet.SubjectResolver;
 import jakarta.servlet.AsyncContext;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
@@ -29,7 +30,8 @@ import org.junit.jupiter.api.Assumptions;
  * {@code /ai/again/*} (Jetty only: Tomcat's filter chain runs each filter once per chain). Rounds 426, 428, 429 and
  * 436 each wrote this rig and its check again; one copy keeps their endpoints and figures the same. Rounds 429 and 436
  * also share round 338's {@code CalledTwice} pass ({@link #callModelAgain}) and the ASYNC dispatch that writes the
- * worker's result ({@link #writeResult}).
+ * worker's result ({@link #writeResult}); rounds 436 and 441 the team's filter beside the user's ({@link #teamFilter})
+ * and its check ({@link #assertUserAndTeamCharged}).
  */
 public abstract class DeferredResultRound extends ModelCallRound {
     /** An OpenAI chat body: 1,000-token budget, held at 1,015 (round 338's figure). */
@@ -49,6 +51,8 @@ public abstract class DeferredResultRound extends ModelCallRound {
     /** The text of the pass run again's own model call. */
     protected static final String TEXT_AGAIN =
             "Summary: revenue up, costs down, margins wider, cash higher, outlook steady.";
+    /** The team a call is charged to under {@link #teamFilter} (round 33's and 325's trusted header). */
+    protected static final String TEAM_HEADER = "x-team-id";
 
     /** The attribute a handler's first pass leaves on the request (as Spring's {@code WebAsyncManager} its state). */
     private static final String FIRST_PASS = "deferredResult.firstPass";
@@ -71,6 +75,15 @@ public abstract class DeferredResultRound extends ModelCallRound {
     /** The deployment the round adds its endpoints to: {@link RunsAgain} on {@code /ai/again/*}, the filter on {@code /ai/*}. */
     protected static Deployment withRunsAgain(QuotaFilter filter) {
         return Deployment.create().filter("again", new RunsAgain(), "/ai/again/*").filter("quota", filter, "/ai/*");
+    }
+
+    /**
+     * A second quota filter on this round's store, the team's beside the user's (rounds 33, 325, 436, 441): it
+     * protects {@code prefix} and {@code more}, its subject the trusted {@link #TEAM_HEADER} from loopback.
+     */
+    protected QuotaFilter teamFilter(String prefix, String... more) {
+        return filterFor(prefix).protect(more)
+                .subjectResolver(SubjectResolver.trustedHeader(TEAM_HEADER, "127.0.0.1", "::1")).build();
     }
 
     /** Whether this is the handler's first pass on {@code req}; marks the request so the passes after it know. */
@@ -219,5 +232,29 @@ public abstract class DeferredResultRound extends ModelCallRound {
                 () -> assertEquals(modelCalls, calls.of(s), figures),
                 () -> assertEquals(used, a.used(), figures),
                 () -> assertEquals(0, a.reserved(), figures));
+    }
+
+    /**
+     * {@link #CHAT} posted to {@code path} by a new user of a new team ({@link #TEAM_HEADER}): once its call is
+     * {@link #done} and settled, answered 200 after {@code modelCalls} model calls, the user and the team each charged
+     * {@code used}, nothing left held. Rounds 436 and 441, under {@link #teamFilter}.
+     */
+    protected void assertUserAndTeamCharged(String path, int modelCalls, long used, String what)
+            throws InterruptedException {
+        String s = subject();
+        String team = "team-" + s;
+        HttpResponse<String> r = TestHttp.postJson(container.uri(path), s, CHAT, TEAM_HEADER, team);
+        assertTrue(done(s).await(10, TimeUnit.SECONDS), "the async dispatch never ran: " + noted(s));
+        QuotaAccount a = settled(s);
+        QuotaAccount t = settled(team);
+        String figures = kind() + ": " + what + ": answer " + r.statusCode() + " " + r.body() + "; model calls "
+                + calls.of(s) + ", user used " + a.used() + " reserved " + a.reserved() + ", team used " + t.used()
+                + " reserved " + t.reserved() + "; user " + ledger(s) + "; team " + ledger(team) + "; endpoint " + noted(s);
+        assertAll(() -> assertEquals(200, r.statusCode(), figures),
+                () -> assertEquals(modelCalls, calls.of(s), figures),
+                () -> assertEquals(used, a.used(), "user: " + figures),
+                () -> assertEquals(used, t.used(), "team: " + figures),
+                () -> assertEquals(0, a.reserved(), figures),
+                () -> assertEquals(0, t.reserved(), figures));
     }
 }

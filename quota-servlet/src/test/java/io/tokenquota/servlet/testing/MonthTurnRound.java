@@ -22,6 +22,8 @@ import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
 
@@ -34,6 +36,8 @@ import org.junit.jupiter.api.AfterAll;
  * says what its plain calls use ({@link #plainUsage}). {@code /ai/} is a plain filter on the store, {@code /<second>/}
  * the round's own ({@link #secondFilter}), each before the model. Rounds 430 and 433 each wrote this rig (the store,
  * the deployment, the model, the stream, the month's account and events); one copy keeps their figures the same.
+ * Rounds 433 and 448 also share their two plain calls ({@link #FIRST_BODY}, {@link #SECOND_BODY}) and what the model
+ * charges them ({@link #firstOrSecond}).
  */
 public abstract class MonthTurnRound extends ModelCallRound {
     /** The January stream's usage: 15,000 on a hold of about 1,010 (max_tokens 1,000). */
@@ -44,6 +48,15 @@ public abstract class MonthTurnRound extends ModelCallRound {
     protected static final String STREAM_BODY = "{\"model\":\"gpt-4o-mini\",\"stream\":true,"
             + "\"stream_options\":{\"include_usage\":true},\"max_tokens\":1000,"
             + "\"messages\":[{\"role\":\"user\",\"content\":\"Plan the quarterly supplier audit.\"}]}";
+    /** A plain call asking max_tokens 8,000, charged 200 + 7,800 (rounds 433 and 448). */
+    protected static final long FIRST = 8_000;
+    /** A plain call asking max_tokens 16,000 (under the default output cap 16,384), charged 300 + 11,700. */
+    protected static final long SECOND = 12_000;
+    protected static final String FIRST_BODY = "{\"model\":\"gpt-4o-mini\",\"max_tokens\":8000,"
+            + "\"messages\":[{\"role\":\"user\",\"content\":\"Write the audit report.\"}]}";
+    protected static final String SECOND_BODY = "{\"model\":\"gpt-4o-mini\",\"max_tokens\":16000,"
+            + "\"messages\":[{\"role\":\"user\",\"content\":\"Write the appendix.\"}]}";
+    private static final Pattern MAX_TOKENS = Pattern.compile("\"max_tokens\"\\s*:\\s*(\\d+)");
 
     protected final MutableClock clock;
     /** The store the round's filters are on (opened by {@link #deploy}, closed after the round). */
@@ -88,6 +101,20 @@ public abstract class MonthTurnRound extends ModelCallRound {
 
     /** What the plain (not streamed) request {@code body} of {@code s} uses (it is counted already). */
     protected abstract Usage plainUsage(String s, String body);
+
+    /** The max_tokens the plain request {@code body} asks, -1 if it asks none. */
+    protected static long maxTokens(String body) {
+        Matcher m = MAX_TOKENS.matcher(body);
+        return m.find() ? Long.parseLong(m.group(1)) : -1;
+    }
+
+    /**
+     * What the model uses for a plain call asking {@code maxTokens}: {@link #FIRST}'s 200 + 7,800 up to 8,000, else
+     * {@link #SECOND}'s 300 + 11,700 (rounds 433 and 448).
+     */
+    protected static Usage firstOrSecond(long maxTokens) {
+        return maxTokens <= 8_000 ? new Usage(200, 7_800) : new Usage(300, 11_700);
+    }
 
     /** The round's number, from its subjects' prefix ("u430-"): the model's answers carry it in their ids. */
     private String round() {
