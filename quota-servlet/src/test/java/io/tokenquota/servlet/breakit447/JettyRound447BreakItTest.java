@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit447;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound447BreakItTest extends AbstractRound447 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
