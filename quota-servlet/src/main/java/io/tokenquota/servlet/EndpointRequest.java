@@ -291,6 +291,9 @@ final class EndpointRequest extends HttpServletRequestWrapper implements FigureH
      * request: the endpoint is done, nobody else will settle the call, so it is settled now, with what was read
      * ({@link Settlement#endRefused}). A refusal while the context still reaches its request (a second
      * {@code complete()}, one raced by the container's own timeout) is the container's to report: only thrown.
+     * The endpoint's listeners are added as the settlement hands them ({@link Settlement#endpointListener}), and
+     * its end settles a call whose one JSON document it wrote on after the container reported its client gone
+     * ({@link Settlement#endpointEnds}, round 447): the container's cycle is over then, its refusal expected.
      */
     private static final class Ending implements AsyncContext {
         final AsyncContext context;
@@ -312,37 +315,49 @@ final class EndpointRequest extends HttpServletRequestWrapper implements FigureH
 
         @Override
         public void complete() {
+            boolean wroteOn = settlement.endpointEnds();
             try {
                 context.complete();
             } catch (IllegalStateException e) {
-                throw refused(e);
+                if (!wroteOn) {
+                    throw refused(e);
+                }
             }
         }
 
         @Override
         public void dispatch() {
+            boolean wroteOn = settlement.endpointEnds();
             try {
                 context.dispatch();
             } catch (IllegalStateException e) {
-                throw refused(e);
+                if (!wroteOn) {
+                    throw refused(e);
+                }
             }
         }
 
         @Override
         public void dispatch(String path) {
+            boolean wroteOn = settlement.endpointEnds();
             try {
                 context.dispatch(path);
             } catch (IllegalStateException e) {
-                throw refused(e);
+                if (!wroteOn) {
+                    throw refused(e);
+                }
             }
         }
 
         @Override
         public void dispatch(jakarta.servlet.ServletContext servletContext, String path) {
+            boolean wroteOn = settlement.endpointEnds();
             try {
                 context.dispatch(servletContext, path);
             } catch (IllegalStateException e) {
-                throw refused(e);
+                if (!wroteOn) {
+                    throw refused(e);
+                }
             }
         }
 
@@ -368,12 +383,12 @@ final class EndpointRequest extends HttpServletRequestWrapper implements FigureH
 
         @Override
         public void addListener(AsyncListener listener) {
-            context.addListener(listener);
+            context.addListener(settlement.endpointListener(listener));
         }
 
         @Override
         public void addListener(AsyncListener listener, jakarta.servlet.ServletRequest request, ServletResponse response) {
-            context.addListener(listener, request, response);
+            context.addListener(settlement.endpointListener(listener), request, response);
         }
 
         @Override

@@ -313,6 +313,16 @@ final class QuotaResponse extends HttpServletResponseWrapper {
         return true;
     }
 
+    /**
+     * The container reported {@code failure} to the async cycle ({@link Settlement#onError}, round 447), which may
+     * come before the endpoint's own write has failed: taken as a failing write is ({@link #drops}). Whether the
+     * endpoint is to write on its one JSON document to the reader alone: the document's end not read yet (also
+     * when an earlier failure began the drop, and a relay wrote on to its end before this report).
+     */
+    synchronized boolean dropsUnfinished(IOException failure) {
+        return drops(failure) && sniffer.oneDocument(true);
+    }
+
     /** Whether a failure made the answer's bytes go to the reader alone at some point ({@link #drops}). */
     private synchronized boolean droppedAny() {
         return dropped != null;

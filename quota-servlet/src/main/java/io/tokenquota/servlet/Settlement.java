@@ -1749,6 +1749,11 @@ final class Settlement implements AsyncListener {
      */
     @Override
     public void onComplete(AsyncEvent event) {
+        if (writingOn.get()) {
+            // the container ended its cycle after the client went, the endpoint still writing its document
+            // ({@link #onError}): the endpoint's end settles, with the usage its document ends with
+            return;
+        }
         End end = asyncEnd;
         settle(end == null ? End.RETURNED : end);
     }
@@ -1904,16 +1909,114 @@ final class Settlement implements AsyncListener {
      * cycle, Jetty renders its error page, and after a reset on a committed answer recycles the response and
      * never calls {@code onComplete}, which left such a hold to expire uncharged); the endpoint's answer is
      * what it wrote until the client went. A later {@code onComplete}, or the worker's failing write and
-     * {@code complete()}, find the call settled ({@link #settle} runs once). Any other error waits for the
+     * {@code complete()}, find the call settled ({@link #settle} runs once). But for one JSON document not read
+     * to its end (round 447, {@link QuotaResponse#dropsUnfinished}): the endpoint writes it on to the reader
+     * alone and the call is settled when the endpoint ends ({@link #endpointEnds}). Any other error waits for the
      * completion: the application's own listener may still dispatch and write the model's answer.
      */
     @Override
     public void onError(AsyncEvent event) {
         End end = errorEnd(event.getThrowable(), response.isCommitted(), dispatchThrew.getAndSet(false));
         asyncEnd = end;
-        if (end == End.CLIENT_GONE) {
-            settle(end);
+        if (end != End.CLIENT_GONE) {
+            return;
         }
+        if (event.getThrowable() instanceof IOException failure && response.dropsUnfinished(failure)
+                && writingOn.compareAndSet(false, true)) {
+            // round 447: the answer so far is one JSON document not read to its end, written by the endpoint off
+            // the container's threads (Spring's StreamingResponseBody on its executor), and the container
+            // reported the client gone while that write went on (Tomcat, from the write that failed). Round
+            // 336's rule for the failing write holds for the report too: the rest of the document goes to the
+            // reader alone, and the call is settled when the endpoint ends, with the usage the document ends
+            // with; at the latest after WRITE_ON_MILLIS, with what was read by then
+            keeper.later(this::endpointEnds, WRITE_ON_MILLIS);
+            return;
+        }
+        settle(end);
+    }
+
+    /**
+     * The longest an endpoint is waited for that writes on the rest of its one JSON document after the container
+     * reported its client gone ({@link #onError}): the model had finished before such a document was written, so
+     * writing the rest of it takes moments; an endpoint that neither ends nor writes to its end meanwhile is
+     * settled with what was read.
+     */
+    static final long WRITE_ON_MILLIS = 30_000;
+
+    /**
+     * While the endpoint writes on its one JSON document after the container reported its client gone
+     * ({@link #onError}), until it ends ({@link #endpointEnds}).
+     */
+    private final AtomicBoolean writingOn = new AtomicBoolean();
+
+    /** The completions of the endpoint's own listeners held back while it writes on ({@link #endpointListener}). */
+    private final java.util.List<Runnable> heldCompletions = new java.util.ArrayList<>();
+
+    /**
+     * The endpoint ended its async cycle ({@code complete()} or {@code dispatch()} through the context it was
+     * handed), or the wait for it ran out: when it was writing on after its client went ({@link #onError}), the
+     * call is settled now, the client gone, and the endpoint's listeners are given the completions held back
+     * from them. Whether it was writing on: then the container's cycle is over already, and a refusal of the
+     * endpoint's end is expected (Tomcat's, after it completed the cycle for the error).
+     */
+    boolean endpointEnds() {
+        if (!writingOn.compareAndSet(true, false)) {
+            return false;
+        }
+        settle(End.CLIENT_GONE);
+        java.util.List<Runnable> held;
+        synchronized (heldCompletions) {
+            held = new java.util.ArrayList<>(heldCompletions);
+            heldCompletions.clear();
+        }
+        held.forEach(Runnable::run);
+        return true;
+    }
+
+    /**
+     * A listener the endpoint adds to its async cycle, as the container is to call it: while the endpoint writes
+     * on its one JSON document after the container reported its client gone ({@link #onError}), that error is
+     * not passed on, as the failing write is not (round 336), and a completion the container reports meanwhile
+     * is held back until the endpoint ends ({@link #endpointEnds}): Spring MVC's async request refuses every
+     * write after either one ({@code AsyncRequestNotUsableException}), which stopped Jackson before the usage
+     * (round 447: charged 1,136 for 14,200).
+     */
+    AsyncListener endpointListener(AsyncListener listener) {
+        return new AsyncListener() {
+            @Override
+            public void onComplete(AsyncEvent event) throws IOException {
+                synchronized (heldCompletions) {
+                    if (writingOn.get()) {
+                        heldCompletions.add(() -> {
+                            try {
+                                listener.onComplete(event);
+                            } catch (IOException | RuntimeException e) {
+                                LOG.debug("an endpoint's listener failed its held completion", e);
+                            }
+                        });
+                        return;
+                    }
+                }
+                listener.onComplete(event);
+            }
+
+            @Override
+            public void onError(AsyncEvent event) throws IOException {
+                if (!writingOn.get()) {
+                    listener.onError(event);
+                }
+            }
+
+            @Override
+            public void onTimeout(AsyncEvent event) throws IOException {
+                listener.onTimeout(event);
+            }
+
+            @Override
+            public void onStartAsync(AsyncEvent event) throws IOException {
+                listener.onStartAsync(event);
+            }
+        };
     }
 
     @Override
