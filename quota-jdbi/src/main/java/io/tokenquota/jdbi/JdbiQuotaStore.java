@@ -346,7 +346,10 @@ public final class JdbiQuotaStore implements QuotaStore, AutoCloseable {
             return this;
         }
 
-        /** The host's (pooled) data source; the store never closes it. */
+        /**
+         * The host's (pooled) data source; the store never closes it. Its connections must be the pool's, not a
+         * host transaction's; a Spring {@code TransactionAwareDataSourceProxy} is unwrapped to its pool.
+         */
         public Builder dataSource(DataSource dataSource) {
             this.dataSource = Objects.requireNonNull(dataSource, "dataSource");
             return this;
@@ -354,7 +357,9 @@ public final class JdbiQuotaStore implements QuotaStore, AutoCloseable {
 
         /**
          * The host's Jdbi; the store opens one of its handles per operation and runs its own transactions
-         * on the handle's connection; it never closes the Jdbi or changes its configuration.
+         * on the handle's connection; it never closes the Jdbi or changes its configuration. The Jdbi must take
+         * its connections from the pool itself, not a host transaction's (not jdbi3-spring's, nor one on a Spring
+         * {@code TransactionAwareDataSourceProxy}): the store's switch to autocommit would commit that transaction.
          */
         public Builder jdbi(Jdbi jdbi) {
             this.jdbi = Objects.requireNonNull(jdbi, "jdbi");

@@ -44,10 +44,48 @@ final class StoreConnections implements ConnectionFactory {
         this.opener = opener;
     }
 
+    /** Spring's transaction-aware proxy (spring-jdbc), named so that Spring stays optional. */
+    private static final String SPRING_TRANSACTION_AWARE_PROXY =
+            "org.springframework.jdbc.datasource.TransactionAwareDataSourceProxy";
+
     /** Connections from a data source (a host's pool, or the pool the store built). */
     public static Jdbi over(DataSource dataSource) {
-        Objects.requireNonNull(dataSource, "dataSource");
-        return Jdbi.create(new StoreConnections(() -> new Borrowed(dataSource.getConnection(), null)));
+        DataSource pool = ownConnections(Objects.requireNonNull(dataSource, "dataSource"));
+        return Jdbi.create(new StoreConnections(() -> new Borrowed(pool.getConnection(), null)));
+    }
+
+    /**
+     * The pool behind Spring's {@code TransactionAwareDataSourceProxy} (and its subclasses, however deeply nested):
+     * inside a host's Spring-managed transaction that proxy hands out the transaction's own connection, with the
+     * host's uncommitted writes on it, and {@link #openConnection}'s switch to autocommit would commit them half-way
+     * (JDBC: changing autocommit during a transaction commits it), so a later rollback of the host's would no longer
+     * undo them (round 451). The store's charges are its own and outlive the host's transaction either way, so it
+     * takes connections of its own from the pool. Outside a transaction the proxy only delegates to that pool.
+     */
+    static DataSource ownConnections(DataSource dataSource) {
+        DataSource current = dataSource;
+        while (isTransactionAwareProxy(current.getClass())) {
+            Object target;
+            try {
+                target = current.getClass().getMethod("getTargetDataSource").invoke(current);
+            } catch (ReflectiveOperationException e) {
+                throw new IllegalStateException("cannot read the target of " + current.getClass().getName(), e);
+            }
+            if (!(target instanceof DataSource next)) {
+                throw new IllegalStateException(current.getClass().getName() + " has no target DataSource");
+            }
+            current = next;
+        }
+        return current;
+    }
+
+    private static boolean isTransactionAwareProxy(Class<?> type) {
+        for (Class<?> t = type; t != null; t = t.getSuperclass()) {
+            if (t.getName().equals(SPRING_TRANSACTION_AWARE_PROXY)) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /**

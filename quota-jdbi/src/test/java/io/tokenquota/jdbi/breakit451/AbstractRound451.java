@@ -10,12 +10,6 @@ import io.tokenquota.QuotaStore;
 import io.tokenquota.Reservation;
 import io.tokenquota.jdbi.spring.QuotaStoreAutoConfiguration;
 import io.tokenquota.jdbi.testing.TestDatabase;
-import java.lang.reflect.InvocationTargetException;
-import java.lang.reflect.Method;
-import java.net.URL;
-import java.net.URLClassLoader;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.ResultSet;
 import java.sql.Statement;
@@ -28,6 +22,11 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.springframework.boot.autoconfigure.AutoConfigurations;
 import org.springframework.boot.test.context.runner.ApplicationContextRunner;
+import org.springframework.dao.DuplicateKeyException;
+import org.springframework.jdbc.core.JdbcTemplate;
+import org.springframework.jdbc.datasource.TransactionAwareDataSourceProxy;
+import org.springframework.jdbc.support.JdbcTransactionManager;
+import org.springframework.transaction.support.TransactionTemplate;
 
 /**
  * Round 451 (a ledger round): the store as {@link QuotaStoreAutoConfiguration} builds it on a Spring application's
@@ -48,11 +47,8 @@ import org.springframework.boot.test.context.runner.ApplicationContextRunner;
  * {@code DataSource}, as the guide advises) hands the auto-configuration that proxy: it is the single candidate
  * ({@code @ConditionalOnSingleCandidate(DataSource.class)}).
  *
- * <p>{@code spring-jdbc} and {@code spring-tx} are not on quota-jdbi's test classpath and the poms are not to be
- * edited; the jars are the ones the parent pom's {@code spring-boot-starter-jdbc} resolves (quota-examples), at the
- * version of the {@code spring-core} on this classpath, loaded by a child class loader and called by reflection. The
- * transaction is driven as {@code TransactionTemplate.execute} drives it ({@code getTransaction}, the callback,
- * {@code commit}, or {@code rollback} when the callback throws), on the test's own thread (Spring binds the
+ * <p>The host's transaction is a {@code TransactionTemplate} over that manager (what {@code @Transactional} runs):
+ * begin, the callback, commit, or rollback when the callback throws, on the test's own thread (Spring binds the
  * transaction's connection to the thread: {@code TransactionSynchronizationManager}).
  *
  * <p>The rules (docs/storage.md, Concurrency item 7, "Host pools"; docs/semantics.md "Host connection pools"): the
@@ -66,7 +62,6 @@ abstract class AbstractRound451 {
     private HikariDataSource pool;
     private String order;
     private String user;
-    private ClassLoader spring;
 
     @BeforeEach
     void start() throws Exception {
@@ -84,7 +79,6 @@ abstract class AbstractRound451 {
         String p = "r451" + UUID.randomUUID().toString().substring(0, 8) + "-";
         order = p + "log-1";
         user = p + "alice";
-        spring = springJdbc();
     }
 
     @AfterEach
@@ -92,32 +86,9 @@ abstract class AbstractRound451 {
         pool.close();
     }
 
-    /** spring-jdbc and spring-tx of the same version as the spring-core on the classpath, from the local repository. */
-    private static ClassLoader springJdbc() throws Exception {
-        Path core = Path.of(org.springframework.core.SpringVersion.class.getProtectionDomain().getCodeSource()
-                .getLocation().toURI());
-        String version = core.getParent().getFileName().toString();
-        Path springDir = core.getParent().getParent().getParent();
-        Path jdbc = springDir.resolve("spring-jdbc").resolve(version).resolve("spring-jdbc-" + version + ".jar");
-        Path tx = springDir.resolve("spring-tx").resolve(version).resolve("spring-tx-" + version + ".jar");
-        if (!Files.isRegularFile(jdbc) || !Files.isRegularFile(tx)) {
-            throw new IllegalStateException("spring-jdbc / spring-tx " + version + " not in the local repository: " + jdbc);
-        }
-        return new URLClassLoader(new URL[] {jdbc.toUri().toURL(), tx.toUri().toURL()},
-                AbstractRound451.class.getClassLoader());
-    }
-
-    private Object newSpring(String className, Class<?>[] types, Object... args) throws Exception {
-        return Class.forName(className, true, spring).getConstructor(types).newInstance(args);
-    }
-
     /** The DataSource bean the host exposes: its pool, or its pool behind Spring's TransactionAwareDataSourceProxy. */
-    DataSource bean(boolean transactionAware) throws Exception {
-        if (!transactionAware) {
-            return pool;
-        }
-        return (DataSource) newSpring("org.springframework.jdbc.datasource.TransactionAwareDataSourceProxy",
-                new Class<?>[] {DataSource.class}, pool);
+    DataSource bean(boolean transactionAware) {
+        return transactionAware ? new TransactionAwareDataSourceProxy(pool) : pool;
     }
 
     /** The store the auto-configuration builds on that bean (schema installed, the sweep off: no background work). */
@@ -137,21 +108,20 @@ abstract class AbstractRound451 {
     /** What the host does inside its transaction. */
     @FunctionalInterface
     interface Work {
-        void run(HostTx tx) throws Exception;
+        void run(HostTx tx);
     }
 
     /** The host's side of the transaction: its JdbcTemplate over the same bean. */
     final class HostTx {
-        private final Object jdbcTemplate;
+        private final JdbcTemplate jdbcTemplate;
 
-        HostTx(DataSource bean) throws Exception {
-            jdbcTemplate = newSpring("org.springframework.jdbc.core.JdbcTemplate", new Class<?>[] {DataSource.class}, bean);
+        HostTx(DataSource bean) {
+            jdbcTemplate = new JdbcTemplate(bean);
         }
 
         /** The host's own write in the transaction (a chat log row, an order, an audit entry). */
-        void logChat() throws Exception {
-            jdbcTemplate.getClass().getMethod("update", String.class)
-                    .invoke(jdbcTemplate, "INSERT INTO r451_chat_log (id) VALUES ('" + order + "')");
+        void logChat() {
+            jdbcTemplate.update("INSERT INTO r451_chat_log (id) VALUES ('" + order + "')");
         }
     }
 
@@ -159,28 +129,15 @@ abstract class AbstractRound451 {
      * {@code TransactionTemplate.execute} with a {@code JdbcTransactionManager} on the pool: begin, the work, commit,
      * or rollback when the work throws (Spring's default rollback rule: runtime exceptions). Returns whether it committed.
      */
-    boolean inHostTransaction(DataSource bean, boolean readOnly, Work work) throws Exception {
-        Object manager = newSpring("org.springframework.jdbc.support.JdbcTransactionManager",
-                new Class<?>[] {DataSource.class}, pool);
-        Object definition = newSpring("org.springframework.transaction.support.DefaultTransactionDefinition",
-                new Class<?>[0]);
-        definition.getClass().getMethod("setReadOnly", boolean.class).invoke(definition, readOnly);
-        Class<?> definitionType = Class.forName("org.springframework.transaction.TransactionDefinition", true, spring);
-        Class<?> statusType = Class.forName("org.springframework.transaction.TransactionStatus", true, spring);
-        Method get = manager.getClass().getMethod("getTransaction", definitionType);
-        Method commit = manager.getClass().getMethod("commit", statusType);
-        Method rollback = manager.getClass().getMethod("rollback", statusType);
-        Object status = get.invoke(manager, definition);
+    boolean inHostTransaction(DataSource bean, boolean readOnly, Work work) {
+        TransactionTemplate template = new TransactionTemplate(new JdbcTransactionManager(pool));
+        template.setReadOnly(readOnly);
+        HostTx tx = new HostTx(bean);
         try {
-            work.run(new HostTx(bean));
+            template.executeWithoutResult(status -> work.run(tx));
         } catch (HostFailure e) {
-            rollback.invoke(manager, status);
             return false;
-        } catch (InvocationTargetException e) {
-            rollback.invoke(manager, status);
-            throw e;
         }
-        commit.invoke(manager, status);
         return true;
     }
 
@@ -366,8 +323,8 @@ abstract class AbstractRound451 {
                         Reservation hold = store.reserve(user, 3_000, null);
                         try {
                             tx.logChat();
-                        } catch (InvocationTargetException duplicate) {
-                            // DuplicateKeyException: already logged
+                        } catch (DuplicateKeyException duplicate) {
+                            // already logged
                         }
                         try {
                             store.commit(hold, 700);
@@ -386,7 +343,7 @@ abstract class AbstractRound451 {
         return out.toString();
     }
 
-    /** Control: the commit after a caught failure of the host's own write, on the transaction-aware bean (charged: the store's switch to autocommit ends the aborted transaction; pgjdbc does not raise on its silent rollback). */
+    /** Control: the commit after a caught failure of the host's own write, on the transaction-aware bean (charged: the store works on a connection of its own, not on the host's aborted transaction). */
     @Test
     void aCallCommittedAfterAFailedHostWriteIsChargedOnATransactionAwareDataSource() throws Exception {
         assertEquals("ledger [10000, 0, 0, 700, 0]", holdThenFailedHostWriteThenCommit(true));
