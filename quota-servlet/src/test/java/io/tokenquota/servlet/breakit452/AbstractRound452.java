@@ -1,0 +1,186 @@
+package io.tokenquota.servlet.breakit452;
+
+import static org.junit.jupiter.api.Assertions.assertAll;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.tokenquota.QuotaAccount;
+import io.tokenquota.servlet.QuotaFilter;
+import io.tokenquota.servlet.testing.ChatCompletions;
+import io.tokenquota.servlet.testing.Deployment;
+import io.tokenquota.servlet.testing.ModelCallRound;
+import io.tokenquota.servlet.testing.ModelCalls;
+import io.tokenquota.servlet.testing.Prose;
+import io.tokenquota.servlet.testing.SpringMvc;
+import java.io.OutputStream;
+import java.net.InetSocketAddress;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.springframework.http.MediaType;
+import org.springframework.http.ResponseEntity;
+import org.springframework.web.bind.annotation.PostMapping;
+import org.springframework.web.bind.annotation.RequestHeader;
+import org.springframework.web.bind.annotation.RestController;
+import org.springframework.web.servlet.mvc.method.annotation.StreamingResponseBody;
+
+/**
+ * Round 452 of issue 11: round 447's fix (the container's report of the client gone while an endpoint writes one
+ * JSON document off its threads: the call settled when the endpoint ends, at the latest {@code WRITE_ON_MILLIS},
+ * 30 s, after the report).
+ *
+ * <p>The endpoint is a relay as Spring MVC's reference writes one ("Asynchronous Requests", {@code
+ * ResponseEntity<StreamingResponseBody>}): it copies the provider's non-streamed answer to its client as the bytes
+ * come from the provider ({@code InputStream.transferTo}-style, flushed per read), so the document is on its way
+ * before its end (the usage) has arrived. Shape: OpenAI API reference, "The chat completion object" ({@code usage}
+ * last): {@link ChatCompletions#completion}. 1,200 prompt + 13,000 completion tokens billed = 14,200. The client
+ * is a raw HTTP/1.1 connection that resets (an SDK's timeout: OkHttp cancels the call and closes its socket) once
+ * the first part of the answer reached it.
+ */
+abstract class AbstractRound452 extends ModelCallRound {
+    static final ModelCalls CALLS = new ModelCalls();
+    static final long IN = 1_200;
+    static final long OUT = 13_000;
+    static final long CALL = IN + OUT;
+    static final String DOC = ChatCompletions.completion("chatcmpl-452", "gpt-4o-2024-08-06", Prose.english(60_000), IN, OUT);
+    static final String ASK = "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\","
+            + "\"content\":\"Write me a long story about a lighthouse keeper.\"}]}";
+
+    /** Per subject: the relay's three reads of the provider's answer; {@code [0]} is there at once. */
+    static final Map<String, CountDownLatch[]> PARTS = new ConcurrentHashMap<>();
+    /** Per subject: counted down as the relay has written (and flushed) each part. */
+    static final Map<String, CountDownLatch[]> WROTE = new ConcurrentHashMap<>();
+    static final Map<String, String> WRITE_END = new ConcurrentHashMap<>();
+
+    AbstractRound452() {
+        super(CALLS);
+    }
+
+    @Override
+    protected Deployment deploy(QuotaFilter filter) {
+        return SpringMvc.behindAi(filter, Relay.class);
+    }
+
+    static String part(int i) {
+        int a = DOC.length() / 3;
+        return i == 0 ? DOC.substring(0, a) : i == 1 ? DOC.substring(a, 2 * a) : DOC.substring(2 * a);
+    }
+
+    @RestController
+    public static class Relay {
+        /** The provider's answer copied as it arrives, each read flushed to the client. */
+        @PostMapping(path = "/ai/relay")
+        public ResponseEntity<StreamingResponseBody> relay(@RequestHeader("x-user-id") String user) {
+            CALLS.count(user);
+            StreamingResponseBody body = out -> {
+                CountDownLatch[] parts = PARTS.get(user);
+                CountDownLatch[] wrote = WROTE.get(user);
+                try {
+                    for (int i = 0; i < 3; i++) {
+                        if (!parts[i].await(60, TimeUnit.SECONDS)) {
+                            throw new IllegalStateException("the provider's part " + i + " never came");
+                        }
+                        out.write(part(i).getBytes(StandardCharsets.UTF_8));
+                        out.flush();
+                        wrote[i].countDown();
+                    }
+                    WRITE_END.put(user, "written to its end");
+                } catch (Exception e) {
+                    WRITE_END.put(user, "stopped by " + e);
+                    for (CountDownLatch w : wrote) {
+                        w.countDown();
+                    }
+                    if (e instanceof java.io.IOException io) {
+                        throw io;
+                    }
+                    throw new IllegalStateException(e);
+                }
+            };
+            return ResponseEntity.ok().contentType(MediaType.APPLICATION_JSON).body(body);
+        }
+    }
+
+    static String path() {
+        return SpringMvc.MAPPING.replace("/*", "") + "/ai/relay";
+    }
+
+    /** Until the subject's hold is gone or {@code seconds} passed (a bounded poll of the ledger, no fixed sleep). */
+    boolean settledWithin(String s, int seconds) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
+        while (store.account(s).reserved() != 0) {
+            if (System.nanoTime() > deadline) {
+                return false;
+            }
+            TimeUnit.MILLISECONDS.sleep(20);
+        }
+        return true;
+    }
+
+    /**
+     * The client reads the first part and resets; the relay writes the second part (the write that fails, which
+     * the container reports); the third part (with the usage) comes from the provider {@code late}: after the
+     * filter's wait for the endpoint ran out (the hold settled), or at once.
+     */
+    void resetWhileRelayed(String s, boolean late) throws Exception {
+        CountDownLatch[] parts = {new CountDownLatch(0), new CountDownLatch(1), new CountDownLatch(1)};
+        CountDownLatch[] wrote = {new CountDownLatch(1), new CountDownLatch(1), new CountDownLatch(1)};
+        PARTS.put(s, parts);
+        WROTE.put(s, wrote);
+        byte[] body = ASK.getBytes(StandardCharsets.UTF_8);
+        try (Socket socket = new Socket()) {
+            socket.connect(new InetSocketAddress("127.0.0.1", container.port()), 5_000);
+            OutputStream out = socket.getOutputStream();
+            out.write(("POST " + path() + " HTTP/1.1\r\nHost: 127.0.0.1\r\nx-user-id: " + s
+                    + "\r\nContent-Type: application/json\r\nAccept: application/json\r\nContent-Length: " + body.length
+                    + "\r\n\r\n").getBytes(StandardCharsets.ISO_8859_1));
+            out.write(body);
+            out.flush();
+            assertTrue(wrote[0].await(10, TimeUnit.SECONDS), "the relay wrote the first part");
+            // the client has the first part (headers and a third of the document) and its timeout resets it
+            socket.getInputStream().read(new byte[256]);
+            socket.setSoLinger(true, 0);
+        }
+        parts[1].countDown();
+        assertTrue(wrote[1].await(10, TimeUnit.SECONDS), "the relay wrote the second part");
+        if (late) {
+            // the provider's last bytes come after the filter stopped waiting (30 s after the report) or after 40 s
+            settledWithin(s, 40);
+        }
+        parts[2].countDown();
+        assertTrue(wrote[2].await(10, TimeUnit.SECONDS), "the relay wrote the third part");
+    }
+
+    void assertChargedItsUsage(String s, String what) throws InterruptedException {
+        QuotaAccount a = chargedAtLeast(s, CALL);
+        assertAll(() -> assertEquals(1, CALLS.of(s), kind() + ": " + what + ": model calls"),
+                () -> assertEquals(CALL, a.used(), kind() + ": " + what + ": the provider billed " + IN + " + " + OUT
+                        + " = " + CALL + " (the usage the one JSON document the relay wrote ends with), charged "
+                        + a.used() + " of " + a.limit() + "; the relay's write " + WRITE_END.get(s) + ": " + ledger(s)),
+                () -> assertEquals(0, a.reserved(), ledger(s)));
+    }
+
+    /**
+     * Finding (expected on Tomcat): the relay is still copying the document when the filter's 30-second wait runs
+     * out; the call is settled with what was read then (no usage), and the usage the relay writes after is lost
+     * although it reaches the filter's reader (the relay's writes are still dropped, it never learns its client
+     * went, and the provider's call went on to its end).
+     */
+    @Test
+    void aRelayedCompletionWhoseEndArrivesAfterTheWriteOnWaitIsChargedItsUsage() throws Exception {
+        String s = subject();
+        resetWhileRelayed(s, true);
+        assertChargedItsUsage(s, "relayed completion, its usage arriving after the filter's 30 s wait");
+    }
+
+    /** Control: the same relay whose provider sends the rest at once after the reset. */
+    @Test
+    void controlARelayedCompletionWhoseEndArrivesAtOnceIsChargedItsUsage() throws Exception {
+        String s = subject();
+        resetWhileRelayed(s, false);
+        assertChargedItsUsage(s, "relayed completion, its usage arriving at once");
+    }
+}

@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit452;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class TomcatRound452BreakItTest extends AbstractRound452 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.TOMCAT;
+    }
+}
