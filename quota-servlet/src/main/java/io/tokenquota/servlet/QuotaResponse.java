@@ -7,6 +7,7 @@ import jakarta.servlet.http.HttpServletResponseWrapper;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.Writer;
+import java.util.concurrent.TimeUnit;
 import java.nio.charset.StandardCharsets;
 
 /**
@@ -310,7 +311,19 @@ final class QuotaResponse extends HttpServletResponseWrapper {
             }
             dropped = failure;
         }
+        droppedAt = System.nanoTime();
         return true;
+    }
+
+    /** When the answer's bytes last went to the reader alone ({@link #drops}, {@link #dropping}). Guarded by this. */
+    private long droppedAt;
+
+    /**
+     * How long ago the endpoint last wrote to the reader alone (or the client's going was last taken as a failing
+     * write): how long it has been quiet while the call waits for it to write on (round 452, {@link Settlement}).
+     */
+    synchronized long millisSinceDropped() {
+        return TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - droppedAt);
     }
 
     /**
@@ -343,6 +356,7 @@ final class QuotaResponse extends HttpServletResponseWrapper {
             }
             throw (IOException) dropped;
         }
+        droppedAt = System.nanoTime();
         return true;
     }
 

@@ -5,6 +5,7 @@ import io.tokenquota.Limits;
 import io.tokenquota.QuotaException;
 import io.tokenquota.QuotaLedger;
 import io.tokenquota.Reservation;
+import jakarta.servlet.AsyncContext;
 import jakarta.servlet.AsyncEvent;
 import jakarta.servlet.AsyncListener;
 import jakarta.servlet.http.HttpServletRequest;
@@ -1911,8 +1912,10 @@ final class Settlement implements AsyncListener {
      * what it wrote until the client went. A later {@code onComplete}, or the worker's failing write and
      * {@code complete()}, find the call settled ({@link #settle} runs once). But for one JSON document not read
      * to its end (round 447, {@link QuotaResponse#dropsUnfinished}): the endpoint writes it on to the reader
-     * alone and the call is settled when the endpoint ends ({@link #endpointEnds}). Any other error waits for the
-     * completion: the application's own listener may still dispatch and write the model's answer.
+     * alone and the call is settled when the endpoint ends ({@link #endpointEnds}), or once it went quiet
+     * ({@link #writeOnWaits}); further reports of the client gone meanwhile change nothing (round 452). Any
+     * other error waits for the completion: the application's own listener may still dispatch and write the
+     * model's answer.
      */
     @Override
     public void onError(AsyncEvent event) {
@@ -1921,27 +1924,81 @@ final class Settlement implements AsyncListener {
         if (end != End.CLIENT_GONE) {
             return;
         }
-        if (event.getThrowable() instanceof IOException failure && response.dropsUnfinished(failure)
-                && writingOn.compareAndSet(false, true)) {
+        if (writingOn.get()) {
+            // round 452: the client's going was reported already and the endpoint writes on; a further report of
+            // it (the container's, or the endpoint's own writes failing under it) is the same news, and settling
+            // on it would cut the document the wait is for
+            return;
+        }
+        if (event.getThrowable() instanceof IOException failure && response.dropsUnfinished(failure)) {
             // round 447: the answer so far is one JSON document not read to its end, written by the endpoint off
             // the container's threads (Spring's StreamingResponseBody on its executor), and the container
             // reported the client gone while that write went on (Tomcat, from the write that failed). Round
             // 336's rule for the failing write holds for the report too: the rest of the document goes to the
             // reader alone, and the call is settled when the endpoint ends, with the usage the document ends
-            // with; at the latest after WRITE_ON_MILLIS, with what was read by then
-            keeper.later(this::endpointEnds, WRITE_ON_MILLIS);
+            // with; or once the endpoint went quiet for the cycle's timeout, with what was read by then
+            if (writingOn.compareAndSet(false, true)) {
+                writeOnQuietMillis = cycleTimeout(event);
+                writeOnWaits();
+            }
             return;
         }
         settle(end);
     }
 
     /**
-     * The longest an endpoint is waited for that writes on the rest of its one JSON document after the container
-     * reported its client gone ({@link #onError}): the model had finished before such a document was written, so
-     * writing the rest of it takes moments; an endpoint that neither ends nor writes to its end meanwhile is
-     * settled with what was read.
+     * How long an endpoint that writes on its one JSON document after the container reported its client gone
+     * ({@link #onError}) may go without writing before the call is settled with what was read, where its async
+     * cycle's timeout cannot be read ({@link #cycleTimeout}); also how often the wait for it looks whether the
+     * hold's lifetime is over ({@link #writeOnWaits}). 30 seconds: Tomcat's and Jetty's default async timeout.
      */
     static final long WRITE_ON_MILLIS = 30_000;
+
+    /**
+     * How long the endpoint writing on may go quiet ({@link #writeOnWaits}): its async cycle's timeout when the
+     * client's going was reported; none when that is 0 or less.
+     */
+    private volatile long writeOnQuietMillis;
+
+    /**
+     * The timeout of the async cycle the container reported the client gone to: the application's own bound on
+     * the endpoint's work (Spring MVC's async request timeout, {@code AsyncSupportConfigurer.setDefaultTimeout},
+     * or the container's default, 30 seconds on Tomcat and Jetty when the application sets none), which Tomcat
+     * no longer runs once it has completed the cycle for the error; {@link #WRITE_ON_MILLIS} where it cannot be
+     * read.
+     */
+    private static long cycleTimeout(AsyncEvent event) {
+        try {
+            AsyncContext context = event.getAsyncContext();
+            return context == null ? WRITE_ON_MILLIS : context.getTimeout();
+        } catch (IllegalStateException e) {
+            return WRITE_ON_MILLIS;
+        }
+    }
+
+    /**
+     * The wait for an endpoint writing on after its client went ({@link #onError}), run on the keeper's threads:
+     * the call is settled with what was read ({@link #endpointEnds}) once the endpoint has gone quiet for its
+     * cycle's timeout ({@link #writeOnQuietMillis}) since the later of the report and its last write (every
+     * write it makes, dropped on the way to the reader alone, restarts the wait: a relay copying a provider's
+     * answer as it arrives is at work while it writes, round 452, charged 6,425 of 14,200 when the last of the
+     * answer came more than 30 s after the report), and at the latest once the keeper stops keeping the call's hold
+     * ({@link HoldKeeper#keptTooLong}): the bound every running call has, so an endpoint whose cycle has no
+     * timeout, or that never stops writing, still settles. Otherwise it looks again when the endpoint may have
+     * been quiet long enough, and at least every {@link #WRITE_ON_MILLIS}.
+     */
+    private void writeOnWaits() {
+        if (!writingOn.get()) {
+            return;
+        }
+        long quiet = writeOnQuietMillis;
+        long left = quiet > 0 ? quiet - response.millisSinceDropped() : Long.MAX_VALUE;
+        if (left <= 0 || keeper.keptTooLong(hold)) {
+            endpointEnds();
+            return;
+        }
+        keeper.later(this::writeOnWaits, Math.min(left, WRITE_ON_MILLIS));
+    }
 
     /**
      * While the endpoint writes on its one JSON document after the container reported its client gone

@@ -60,9 +60,19 @@ abstract class AbstractRound452 extends ModelCallRound {
         super(CALLS);
     }
 
+    /**
+     * The relay's application lets its async requests run two minutes: Spring MVC bounds an async request by its
+     * async request timeout ({@code AsyncSupportConfigurer.setDefaultTimeout}, Spring's reference "Asynchronous
+     * Requests", "Configuration"), or without one by the container's default (30 seconds on Tomcat and Jetty), at
+     * which it ends the request and cancels the relay's worker (on Jetty it stopped the relay with an
+     * {@code InterruptedException} before the last part). Set above the test's 40 seconds, so that it is the
+     * filter's wait that is tried on both containers, not the application's own timeout.
+     */
+    static final long ASYNC_TIMEOUT_MILLIS = 120_000;
+
     @Override
     protected Deployment deploy(QuotaFilter filter) {
-        return SpringMvc.behindAi(filter, Relay.class);
+        return SpringMvc.behindAiWithAsyncTimeout(filter, ASYNC_TIMEOUT_MILLIS, Relay.class);
     }
 
     static String part(int i) {

@@ -7,7 +7,9 @@ import org.springframework.context.annotation.Configuration;
 import org.springframework.http.MediaType;
 import org.springframework.web.context.support.AnnotationConfigWebApplicationContext;
 import org.springframework.web.servlet.DispatcherServlet;
+import org.springframework.web.servlet.config.annotation.AsyncSupportConfigurer;
 import org.springframework.web.servlet.config.annotation.EnableWebMvc;
+import org.springframework.web.servlet.config.annotation.WebMvcConfigurer;
 import org.springframework.web.servlet.function.HandlerFunction;
 import org.springframework.web.servlet.function.RequestPredicates;
 import org.springframework.web.servlet.function.RouterFunction;
@@ -79,6 +81,31 @@ public final class SpringMvc {
         return Deployment.create()
                 .filter("quota", filter, "/ai/*")
                 .servlet("spring", dispatcher(controllers), MAPPING);
+    }
+
+    /**
+     * As {@link #behindAi}, with Spring MVC's async request timeout set to {@code millis}: the bound Spring puts on
+     * an async request's cycle (a {@code StreamingResponseBody}, a {@code Callable}), passed to the container's
+     * {@code AsyncContext.setTimeout}, as Spring's reference configures it ("Asynchronous Requests", "Configuration":
+     * {@code WebMvcConfigurer.configureAsyncSupport}, {@code AsyncSupportConfigurer.setDefaultTimeout}; Spring
+     * Boot's {@code spring.mvc.async.request-timeout}). Without it the container's default applies, 30 seconds on
+     * Tomcat and Jetty, at which Spring ends the request and cancels its worker.
+     */
+    public static Deployment behindAiWithAsyncTimeout(QuotaFilter filter, long millis, Class<?>... controllers) {
+        DispatcherServlet dispatcher = dispatcher(controllers);
+        AnnotationConfigWebApplicationContext context =
+                (AnnotationConfigWebApplicationContext) dispatcher.getWebApplicationContext();
+        WebMvcConfigurer asyncTimeout = new WebMvcConfigurer() {
+            @Override
+            public void configureAsyncSupport(AsyncSupportConfigurer configurer) {
+                configurer.setDefaultTimeout(millis);
+            }
+        };
+        // found by @EnableWebMvc's configuration among the context's WebMvcConfigurer beans when it refreshes
+        context.addBeanFactoryPostProcessor(beans -> beans.registerSingleton("asyncTimeout", asyncTimeout));
+        return Deployment.create()
+                .filter("quota", filter, "/ai/*")
+                .servlet("spring", dispatcher, MAPPING);
     }
 
     /** The quota filter on every path, then the controllers at {@link #MAPPING}, multipart enabled. */
