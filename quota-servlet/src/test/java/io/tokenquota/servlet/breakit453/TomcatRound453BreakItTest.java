@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit453;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class TomcatRound453BreakItTest extends AbstractRound453 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.TOMCAT;
+    }
+}
