@@ -315,8 +315,23 @@ final class QuotaResponse extends HttpServletResponseWrapper {
         return true;
     }
 
-    /** When the answer's bytes last went to the reader alone ({@link #drops}, {@link #dropping}). Guarded by this. */
+    /**
+     * When the answer's bytes last went to the reader alone ({@link #drops}, {@link #dropping}, {@link #wroteOn}).
+     * Guarded by this.
+     */
     private long droppedAt;
+
+    /**
+     * The endpoint wrote text through its writer while the answer goes to the reader alone: it is at work, as a
+     * dropped byte write says (round 453: a relay writing its completion through {@code getWriter()} after its client
+     * went never restarted the wait, and was settled with 5,788 of 14,200). A writer never throws, so the check
+     * for a second document ({@link #dropping}) has nothing to tell it.
+     */
+    private synchronized void wroteOn() {
+        if (dropped != null) {
+            droppedAt = System.nanoTime();
+        }
+    }
 
     /**
      * How long ago the endpoint last wrote to the reader alone (or the client's going was last taken as a failing
@@ -1186,6 +1201,7 @@ final class QuotaResponse extends HttpServletResponseWrapper {
             byte[] bytes = new String(cbuf, off, len).getBytes(StandardCharsets.UTF_8);
             sniff(bytes, 0, bytes.length);
             noteSent();
+            wroteOn();
         }
 
         @Override
@@ -1194,6 +1210,7 @@ final class QuotaResponse extends HttpServletResponseWrapper {
             byte[] bytes = s.substring(off, off + len).getBytes(StandardCharsets.UTF_8);
             sniff(bytes, 0, bytes.length);
             noteSent();
+            wroteOn();
         }
 
         @Override
@@ -1201,6 +1218,7 @@ final class QuotaResponse extends HttpServletResponseWrapper {
             readBeforeSending();
             out.flush();
             noteSent();
+            wroteOn();
         }
 
         @Override
