@@ -348,7 +348,10 @@ public final class JdbiQuotaStore implements QuotaStore, AutoCloseable {
 
         /**
          * The host's (pooled) data source; the store never closes it. Its connections must be the pool's, not a
-         * host transaction's; a Spring {@code TransactionAwareDataSourceProxy} is unwrapped to its pool.
+         * host transaction's; a Spring {@code TransactionAwareDataSourceProxy} is unwrapped to its pool, also inside
+         * wrappers that pass JDBC's {@code isWrapperFor}/{@code unwrap} on to it ({@code DelegatingDataSource}
+         * subclasses, Spring AOP proxies, {@code AbstractRoutingDataSource}, {@code LazyConnectionDataSourceProxy});
+         * any other data source lending a host transaction's connection is not supported.
          */
         public Builder dataSource(DataSource dataSource) {
             this.dataSource = Objects.requireNonNull(dataSource, "dataSource");

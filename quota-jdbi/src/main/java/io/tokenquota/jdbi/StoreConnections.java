@@ -55,37 +55,75 @@ final class StoreConnections implements ConnectionFactory {
     }
 
     /**
-     * The pool behind Spring's {@code TransactionAwareDataSourceProxy} (and its subclasses, however deeply nested):
+     * The pool behind Spring's {@code TransactionAwareDataSourceProxy}, wherever it sits in what the host hands over:
      * inside a host's Spring-managed transaction that proxy hands out the transaction's own connection, with the
      * host's uncommitted writes on it, and {@link #openConnection}'s switch to autocommit would commit them half-way
      * (JDBC: changing autocommit during a transaction commits it), so a later rollback of the host's would no longer
      * undo them (round 451). The store's charges are its own and outlive the host's transaction either way, so it
      * takes connections of its own from the pool. Outside a transaction the proxy only delegates to that pool.
+     *
+     * <p>Found through JDBC's {@code Wrapper} calls, not the outermost class: a Spring Boot bean is often wrapped once
+     * more (a {@code DelegatingDataSource} subclass, a Spring AOP JDK proxy, an {@code AbstractRoutingDataSource}
+     * whose current route it is, a {@code LazyConnectionDataSourceProxy} outside it), and each of those answers
+     * {@code isWrapperFor}/{@code unwrap} from its target, while its own class hides the proxy (round 454: the host's
+     * rollback again left the row it wrote before the ledger call). Whatever wraps the proxy is skipped with it: the
+     * store's connections come from the pool itself. Any other data source that lends a host transaction's
+     * connection is not recognised (docs/storage.md, item 7).
      */
     static DataSource ownConnections(DataSource dataSource) {
+        Class<? extends DataSource> proxyType = transactionAwareProxyType(dataSource);
+        if (proxyType == null) {
+            return dataSource; // spring-jdbc is not there: nothing can be that proxy
+        }
         DataSource current = dataSource;
-        while (isTransactionAwareProxy(current.getClass())) {
+        while (wraps(current, proxyType)) {
             Object target;
             try {
-                target = current.getClass().getMethod("getTargetDataSource").invoke(current);
-            } catch (ReflectiveOperationException e) {
-                throw new IllegalStateException("cannot read the target of " + current.getClass().getName(), e);
+                DataSource proxy = current.unwrap(proxyType);
+                target = proxyType.getMethod("getTargetDataSource").invoke(proxy);
+            } catch (SQLException | ReflectiveOperationException e) {
+                throw new IllegalStateException("cannot read the target of the TransactionAwareDataSourceProxy in "
+                        + current.getClass().getName(), e);
             }
             if (!(target instanceof DataSource next)) {
-                throw new IllegalStateException(current.getClass().getName() + " has no target DataSource");
+                throw new IllegalStateException("the TransactionAwareDataSourceProxy in "
+                        + current.getClass().getName() + " has no target DataSource");
             }
-            current = next;
+            current = next; // the proxy's target may be another such proxy, or wrap one
         }
         return current;
     }
 
-    private static boolean isTransactionAwareProxy(Class<?> type) {
-        for (Class<?> t = type; t != null; t = t.getSuperclass()) {
-            if (t.getName().equals(SPRING_TRANSACTION_AWARE_PROXY)) {
-                return true;
+    /** Whether {@code ds} is or wraps the proxy; a data source that cannot answer wraps nothing the store knows. */
+    private static boolean wraps(DataSource ds, Class<?> proxyType) {
+        try {
+            return ds.isWrapperFor(proxyType);
+        } catch (SQLException | RuntimeException | AbstractMethodError e) {
+            return false; // a driver's data source predating JDBC 4's Wrapper, or one refusing the call
+        }
+    }
+
+    /**
+     * Spring's proxy class, loaded by name so that Spring stays optional: from the host's data source's class loader
+     * (which sees spring-jdbc when any of its wrappers is Spring's), else the store's own.
+     */
+    @SuppressWarnings("unchecked")
+    private static Class<? extends DataSource> transactionAwareProxyType(DataSource dataSource) {
+        for (ClassLoader loader : new ClassLoader[] {dataSource.getClass().getClassLoader(),
+                Thread.currentThread().getContextClassLoader(), StoreConnections.class.getClassLoader()}) {
+            if (loader == null) {
+                continue;
+            }
+            try {
+                Class<?> type = Class.forName(SPRING_TRANSACTION_AWARE_PROXY, false, loader);
+                if (DataSource.class.isAssignableFrom(type)) {
+                    return (Class<? extends DataSource>) type;
+                }
+            } catch (ClassNotFoundException | LinkageError e) {
+                // not visible from this loader
             }
         }
-        return false;
+        return null;
     }
 
     /**
