@@ -1099,7 +1099,7 @@ final class Holds {
      * no account yet, a stale hold, a later month, a call made in a later month than the first, a call by
      * whose instant a hold granted before it in the statement has expired, a database error that shows it
      * did not commit), which its caller then runs alone; a failure after which it may have committed fails
-     * every call ({@link #afterCombinedFailure}).
+     * every call it carried ({@link #afterCombinedFailure}).
      */
     private List<Combined> takeTogether(Op op, List<KeylessTake> calls) {
         int n = calls.size();
@@ -1228,7 +1228,11 @@ final class Holds {
             return eachAlone(op, results);
         }
         // only the calls the statement carried: the batch's others (a later month's, one behind an expired hold)
-        // were never sent, and run alone
+        // were never sent, and run alone; the leader's own among them on another connection (round 438: the
+        // failure may have closed this one)
+        if (!sent.contains(0)) {
+            op.close();
+        }
         throw new Combiner.CarriedFailed(new QuotaException(ErrorCode.STORE_UNAVAILABLE, "a combined statement of "
                 + calls + " failed and may have committed, so none runs again: " + failure.getMessage(), failure), sent);
     }

@@ -8,6 +8,8 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.WeakHashMap;
 import javax.sql.DataSource;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 import org.jdbi.v3.core.ConnectionFactory;
 import org.jdbi.v3.core.Handle;
 import org.jdbi.v3.core.Jdbi;
@@ -28,6 +30,8 @@ import org.jdbi.v3.core.statement.Cleanable;
  * a connection in the state the store's statements assume (autocommit, READ COMMITTED, writable). Not API. Thread-safe.
  */
 final class StoreConnections implements ConnectionFactory {
+    private static final Logger LOG = LoggerFactory.getLogger(SqlQuotaStore.class);
+
     private final Opener opener;
     /** What each open connection came with, until it is given back; keyed by identity (pools proxy connections). */
     private final Map<Connection, Original> originals = Collections.synchronizedMap(new IdentityHashMap<>());
@@ -90,6 +94,13 @@ final class StoreConnections implements ConnectionFactory {
                         + current.getClass().getName() + " has no target DataSource");
             }
             current = next; // the proxy's target may be another such proxy, or wrap one
+        }
+        if (current != dataSource) {
+            // said when the store is built: whatever the host wrapped around the proxy (a decorator setting a tenant or a
+            // search_path, a router's other routes) does not see the store's connections
+            LOG.info("the store takes its connections from {}, the pool behind the TransactionAwareDataSourceProxy in"
+                    + " the given {}, not through it (docs/storage.md, item 7)", current.getClass().getName(),
+                    dataSource.getClass().getName());
         }
         return current;
     }

@@ -2048,7 +2048,7 @@ final class Settlement implements AsyncListener {
                             try {
                                 listener.onComplete(event);
                             } catch (IOException | RuntimeException e) {
-                                LOG.debug("an endpoint's listener failed its held completion", e);
+                                LOG.warn("an endpoint's listener failed its held completion", e);
                             }
                         });
                         return;
