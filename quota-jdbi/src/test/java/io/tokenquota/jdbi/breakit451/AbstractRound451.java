@@ -1,27 +1,20 @@
 package io.tokenquota.jdbi.breakit451;
 
+import static io.tokenquota.jdbi.testing.SpringHostTransactions.view;
 import static org.junit.jupiter.api.Assertions.assertAll;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
-import com.zaxxer.hikari.HikariConfig;
-import com.zaxxer.hikari.HikariDataSource;
 import io.tokenquota.QuotaAccount;
 import io.tokenquota.QuotaStore;
 import io.tokenquota.Reservation;
 import io.tokenquota.jdbi.spring.QuotaStoreAutoConfiguration;
+import io.tokenquota.jdbi.testing.SpringHostTransactions;
+import io.tokenquota.jdbi.testing.SpringHostTransactions.HostFailure;
 import io.tokenquota.jdbi.testing.TestDatabase;
-import java.sql.Connection;
-import java.sql.ResultSet;
-import java.sql.Statement;
 import java.util.List;
-import java.util.UUID;
-import java.util.function.Consumer;
 import javax.sql.DataSource;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.springframework.boot.autoconfigure.AutoConfigurations;
-import org.springframework.boot.test.context.runner.ApplicationContextRunner;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.springframework.dao.DuplicateKeyException;
 import org.springframework.jdbc.core.JdbcTemplate;
 import org.springframework.jdbc.datasource.TransactionAwareDataSourceProxy;
@@ -59,50 +52,13 @@ import org.springframework.transaction.support.TransactionTemplate;
 abstract class AbstractRound451 {
     protected abstract TestDatabase database();
 
-    private HikariDataSource pool;
-    private String order;
-    private String user;
-
-    @BeforeEach
-    void start() throws Exception {
-        TestDatabase db = database();
-        // Spring Boot's default pool: HikariCP with its defaults (autoCommit true)
-        HikariConfig config = new HikariConfig();
-        config.setJdbcUrl(db.jdbcUrl());
-        config.setUsername(db.user());
-        config.setPassword(db.password());
-        config.setPoolName("r451-" + System.nanoTime());
-        config.setMaximumPoolSize(4);
-        config.setConnectionTimeout(10_000);
-        pool = new HikariDataSource(config);
-        db.execute("CREATE TABLE IF NOT EXISTS r451_chat_log (id VARCHAR(80) PRIMARY KEY)");
-        String p = "r451" + UUID.randomUUID().toString().substring(0, 8) + "-";
-        order = p + "log-1";
-        user = p + "alice";
-    }
-
-    @AfterEach
-    void stop() {
-        pool.close();
-    }
+    /** The host's pool, chat log and user, fresh for each test, and the store on its bean. */
+    @RegisterExtension
+    final SpringHostTransactions host = SpringHostTransactions.perTest(this::database, "r451");
 
     /** The DataSource bean the host exposes: its pool, or its pool behind Spring's TransactionAwareDataSourceProxy. */
     DataSource bean(boolean transactionAware) {
-        return transactionAware ? new TransactionAwareDataSourceProxy(pool) : pool;
-    }
-
-    /** The store the auto-configuration builds on that bean (schema installed, the sweep off: no background work). */
-    void withStore(DataSource bean, Consumer<QuotaStore> body) {
-        new ApplicationContextRunner()
-                .withConfiguration(AutoConfigurations.of(QuotaStoreAutoConfiguration.class))
-                .withBean(DataSource.class, () -> bean)
-                .withPropertyValues("quota.default-allocation=10000", "quota.expire-stale.enabled=false")
-                .run(context -> {
-                    if (context.getStartupFailure() != null) {
-                        throw new AssertionError("context failed", context.getStartupFailure());
-                    }
-                    body.accept(context.getBean(QuotaStore.class));
-                });
+        return transactionAware ? new TransactionAwareDataSourceProxy(host.pool()) : host.pool();
     }
 
     /** What the host does inside its transaction. */
@@ -121,7 +77,7 @@ abstract class AbstractRound451 {
 
         /** The host's own write in the transaction (a chat log row, an order, an audit entry). */
         void logChat() {
-            jdbcTemplate.update("INSERT INTO r451_chat_log (id) VALUES ('" + order + "')");
+            jdbcTemplate.update(host.insertChatLog());
         }
     }
 
@@ -130,7 +86,7 @@ abstract class AbstractRound451 {
      * or rollback when the work throws (Spring's default rollback rule: runtime exceptions). Returns whether it committed.
      */
     boolean inHostTransaction(DataSource bean, boolean readOnly, Work work) {
-        TransactionTemplate template = new TransactionTemplate(new JdbcTransactionManager(pool));
+        TransactionTemplate template = new TransactionTemplate(new JdbcTransactionManager(host.pool()));
         template.setReadOnly(readOnly);
         HostTx tx = new HostTx(bean);
         try {
@@ -139,25 +95,6 @@ abstract class AbstractRound451 {
             return false;
         }
         return true;
-    }
-
-    /** A runtime exception the host's method throws after its work (a later step failed): Spring rolls back. */
-    static final class HostFailure extends RuntimeException {
-        HostFailure(String message) {
-            super(message);
-        }
-    }
-
-    long chatLogRows() throws Exception {
-        try (Connection c = database().dataSource().getConnection(); Statement s = c.createStatement();
-             ResultSet r = s.executeQuery("SELECT COUNT(*) FROM r451_chat_log WHERE id = '" + order + "'")) {
-            r.next();
-            return r.getLong(1);
-        }
-    }
-
-    static List<Long> view(QuotaAccount a) {
-        return List.of(a.allocated(), a.granted(), a.carried(), a.used(), a.reserved());
     }
 
     /** The model call as the host's service makes it: hold 3,000, the model reports 700, commit 700. */
@@ -173,15 +110,14 @@ abstract class AbstractRound451 {
     String logThenCallThenFail(boolean transactionAware) throws Exception {
         DataSource bean = bean(transactionAware);
         StringBuilder out = new StringBuilder();
-        withStore(bean, store -> {
+        host.withStore(bean, store -> {
             try {
                 boolean committed = inHostTransaction(bean, false, tx -> {
                     tx.logChat();
-                    modelCall(store, user);
+                    modelCall(store, host.user());
                     throw new HostFailure("the step after the model call failed");
                 });
-                out.append(committed ? "committed" : "rolled back").append(", chat log rows ").append(chatLogRows())
-                        .append(", ledger ").append(view(store.account(user)));
+                out.append(host.outcome(committed, store));
             } catch (Exception e) {
                 throw new AssertionError(e);
             }
@@ -218,17 +154,16 @@ abstract class AbstractRound451 {
     String callThenLogThenFail(boolean transactionAware, boolean readOnly) throws Exception {
         DataSource bean = bean(transactionAware);
         StringBuilder out = new StringBuilder();
-        withStore(bean, store -> {
+        host.withStore(bean, store -> {
             try {
                 boolean committed = inHostTransaction(bean, readOnly, tx -> {
-                    modelCall(store, user);
+                    modelCall(store, host.user());
                     if (!readOnly) {
                         tx.logChat();
                     }
                     throw new HostFailure("the step after the model call failed");
                 });
-                out.append(committed ? "committed" : "rolled back").append(", chat log rows ").append(chatLogRows())
-                        .append(", ledger ").append(view(store.account(user)));
+                out.append(host.outcome(committed, store));
             } catch (Exception e) {
                 throw new AssertionError(e);
             }
@@ -265,10 +200,10 @@ abstract class AbstractRound451 {
     @Test
     void aHoldReleasedAfterAFailedCallInsideARolledBackHostTransactionIsGone() throws Exception {
         DataSource bean = bean(true);
-        withStore(bean, store -> {
+        host.withStore(bean, store -> {
             try {
                 boolean committed = inHostTransaction(bean, false, tx -> {
-                    Reservation hold = store.reserve(user, 3_000, null);
+                    Reservation hold = store.reserve(host.user(), 3_000, null);
                     try {
                         throw new HostFailure("the model answered 503");
                     } catch (HostFailure e) {
@@ -276,7 +211,7 @@ abstract class AbstractRound451 {
                         throw e;
                     }
                 });
-                QuotaAccount a = store.account(user);
+                QuotaAccount a = store.account(host.user());
                 assertAll(() -> assertEquals(false, committed),
                         () -> assertEquals(List.of(10_000L, 0L, 0L, 0L, 0L), view(a)));
             } catch (Exception e) {
@@ -289,15 +224,14 @@ abstract class AbstractRound451 {
     @Test
     void aCommittedHostTransactionKeepsItsRowAndTheCharge() throws Exception {
         DataSource bean = bean(true);
-        withStore(bean, store -> {
+        host.withStore(bean, store -> {
             try {
                 boolean committed = inHostTransaction(bean, false, tx -> {
                     tx.logChat();
-                    modelCall(store, user);
+                    modelCall(store, host.user());
                 });
                 assertEquals("committed, chat log rows 1, ledger [10000, 0, 0, 700, 0]",
-                        (committed ? "committed" : "rolled back") + ", chat log rows " + chatLogRows() + ", ledger "
-                                + view(store.account(user)));
+                        host.outcome(committed, store));
             } catch (Exception e) {
                 throw new AssertionError(e);
             }
@@ -313,14 +247,14 @@ abstract class AbstractRound451 {
      * charge must land all the same. Returns the ledger view, or the failure of the commit.
      */
     String holdThenFailedHostWriteThenCommit(boolean transactionAware) throws Exception {
-        database().execute("INSERT INTO r451_chat_log (id) VALUES ('" + order + "')");
+        database().execute(host.insertChatLog());
         DataSource bean = bean(transactionAware);
         StringBuilder out = new StringBuilder();
-        withStore(bean, store -> {
+        host.withStore(bean, store -> {
             try {
                 try {
                     inHostTransaction(bean, false, tx -> {
-                        Reservation hold = store.reserve(user, 3_000, null);
+                        Reservation hold = store.reserve(host.user(), 3_000, null);
                         try {
                             tx.logChat();
                         } catch (DuplicateKeyException duplicate) {
@@ -335,7 +269,7 @@ abstract class AbstractRound451 {
                 } catch (Exception e) {
                     out.append("host transaction failed: ").append(e.getCause() != null ? e.getCause() : e).append("; ");
                 }
-                out.append("ledger ").append(view(store.account(user)));
+                out.append("ledger ").append(view(store.account(host.user())));
             } catch (Exception e) {
                 throw new AssertionError(e);
             }

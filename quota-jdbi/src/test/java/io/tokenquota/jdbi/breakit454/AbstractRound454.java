@@ -2,31 +2,20 @@ package io.tokenquota.jdbi.breakit454;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
-import com.zaxxer.hikari.HikariConfig;
-import com.zaxxer.hikari.HikariDataSource;
-import io.tokenquota.QuotaAccount;
-import io.tokenquota.QuotaStore;
 import io.tokenquota.Reservation;
-import io.tokenquota.jdbi.spring.QuotaStoreAutoConfiguration;
+import io.tokenquota.jdbi.testing.SpringHostTransactions;
+import io.tokenquota.jdbi.testing.SpringHostTransactions.HostFailure;
 import io.tokenquota.jdbi.testing.TestDatabase;
 import java.sql.Connection;
-import java.sql.ResultSet;
 import java.sql.SQLException;
-import java.sql.Statement;
-import java.util.List;
 import java.util.Map;
-import java.util.UUID;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.function.Consumer;
 import javax.sql.DataSource;
 import org.aopalliance.intercept.MethodInterceptor;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.springframework.aop.framework.ProxyFactory;
 import org.springframework.aop.support.AopUtils;
-import org.springframework.boot.autoconfigure.AutoConfigurations;
-import org.springframework.boot.test.context.runner.ApplicationContextRunner;
 import org.springframework.jdbc.core.JdbcTemplate;
 import org.springframework.jdbc.datasource.DelegatingDataSource;
 import org.springframework.jdbc.datasource.LazyConnectionDataSourceProxy;
@@ -71,32 +60,9 @@ import org.springframework.transaction.support.TransactionTemplate;
 abstract class AbstractRound454 {
     protected abstract TestDatabase database();
 
-    private HikariDataSource pool;
-    private String order;
-    private String user;
-
-    @BeforeEach
-    void start() throws Exception {
-        TestDatabase db = database();
-        // Spring Boot's default pool: HikariCP with its defaults (autoCommit true)
-        HikariConfig config = new HikariConfig();
-        config.setJdbcUrl(db.jdbcUrl());
-        config.setUsername(db.user());
-        config.setPassword(db.password());
-        config.setPoolName("r454-" + System.nanoTime());
-        config.setMaximumPoolSize(4);
-        config.setConnectionTimeout(10_000);
-        pool = new HikariDataSource(config);
-        db.execute("CREATE TABLE IF NOT EXISTS r454_chat_log (id VARCHAR(80) PRIMARY KEY)");
-        String p = "r454" + UUID.randomUUID().toString().substring(0, 8) + "-";
-        order = p + "log-1";
-        user = p + "alice";
-    }
-
-    @AfterEach
-    void stop() {
-        pool.close();
-    }
+    /** The host's pool, chat log and user, fresh for each test, and the store on its bean. */
+    @RegisterExtension
+    final SpringHostTransactions host = SpringHostTransactions.perTest(this::database, "r454");
 
     /** A host's metering decorator: a DelegatingDataSource subclass overriding getConnection(), as its javadoc says. */
     static final class MeteredDataSource extends DelegatingDataSource {
@@ -144,40 +110,7 @@ abstract class AbstractRound454 {
     }
 
     TransactionAwareDataSourceProxy transactionAware() {
-        return new TransactionAwareDataSourceProxy(pool);
-    }
-
-    /** The store the auto-configuration builds on that bean (schema installed, the sweep off: no background work). */
-    void withStore(DataSource bean, Consumer<QuotaStore> body) {
-        new ApplicationContextRunner()
-                .withConfiguration(AutoConfigurations.of(QuotaStoreAutoConfiguration.class))
-                .withBean(DataSource.class, () -> bean)
-                .withPropertyValues("quota.default-allocation=10000", "quota.expire-stale.enabled=false")
-                .run(context -> {
-                    if (context.getStartupFailure() != null) {
-                        throw new AssertionError("context failed", context.getStartupFailure());
-                    }
-                    body.accept(context.getBean(QuotaStore.class));
-                });
-    }
-
-    /** A runtime exception the host's method throws after its work (a later step failed): Spring rolls back. */
-    static final class HostFailure extends RuntimeException {
-        HostFailure(String message) {
-            super(message);
-        }
-    }
-
-    long chatLogRows() throws Exception {
-        try (Connection c = database().dataSource().getConnection(); Statement s = c.createStatement();
-             ResultSet r = s.executeQuery("SELECT COUNT(*) FROM r454_chat_log WHERE id = '" + order + "'")) {
-            r.next();
-            return r.getLong(1);
-        }
-    }
-
-    static List<Long> view(QuotaAccount a) {
-        return List.of(a.allocated(), a.granted(), a.carried(), a.used(), a.reserved());
+        return new TransactionAwareDataSourceProxy(host.pool());
     }
 
     /**
@@ -187,15 +120,15 @@ abstract class AbstractRound454 {
      */
     String logThenCallThenFail(DataSource bean, DataSource managed) throws Exception {
         StringBuilder out = new StringBuilder();
-        withStore(bean, store -> {
+        host.withStore(bean, store -> {
             try {
                 TransactionTemplate template = new TransactionTemplate(new JdbcTransactionManager(managed));
                 JdbcTemplate jdbc = new JdbcTemplate(bean);
                 boolean committed;
                 try {
                     template.executeWithoutResult(status -> {
-                        jdbc.update("INSERT INTO r454_chat_log (id) VALUES ('" + order + "')");
-                        Reservation hold = store.reserve(user, 3_000, null);
+                        jdbc.update(host.insertChatLog());
+                        Reservation hold = store.reserve(host.user(), 3_000, null);
                         store.commit(hold, 700);
                         throw new HostFailure("the step after the model call failed");
                     });
@@ -203,8 +136,7 @@ abstract class AbstractRound454 {
                 } catch (HostFailure e) {
                     committed = false;
                 }
-                out.append(committed ? "committed" : "rolled back").append(", chat log rows ").append(chatLogRows())
-                        .append(", ledger ").append(view(store.account(user)));
+                out.append(host.outcome(committed, store));
             } catch (Exception e) {
                 throw new AssertionError(e);
             }
@@ -231,19 +163,20 @@ abstract class AbstractRound454 {
      */
     @Test
     void aDelegatingDataSourceAroundTheTransactionAwareProxyLeavesTheHostsRowAfterItsRollback() throws Exception {
-        assertEquals(ROLLED_BACK_CHARGED, logThenCallThenFail(new MeteredDataSource(transactionAware()), pool), WHAT);
+        assertEquals(ROLLED_BACK_CHARGED,
+                logThenCallThenFail(new MeteredDataSource(transactionAware()), host.pool()), WHAT);
     }
 
     /** Found: a Spring AOP (JDK dynamic) proxy of the transaction-aware bean, as an aspect advising it produces. */
     @Test
     void anAopProxyOfTheTransactionAwareProxyLeavesTheHostsRowAfterItsRollback() throws Exception {
-        assertEquals(ROLLED_BACK_CHARGED, logThenCallThenFail(advised(transactionAware(), false), pool), WHAT);
+        assertEquals(ROLLED_BACK_CHARGED, logThenCallThenFail(advised(transactionAware(), false), host.pool()), WHAT);
     }
 
     /** Found: a routing data source whose (write) route is the transaction-aware bean. */
     @Test
     void aRoutingDataSourceOverTheTransactionAwareProxyLeavesTheHostsRowAfterItsRollback() throws Exception {
-        assertEquals(ROLLED_BACK_CHARGED, logThenCallThenFail(routing(transactionAware()), pool), WHAT);
+        assertEquals(ROLLED_BACK_CHARGED, logThenCallThenFail(routing(transactionAware()), host.pool()), WHAT);
     }
 
     /**
@@ -256,7 +189,7 @@ abstract class AbstractRound454 {
     @Test
     void aLazyProxyAroundTheTransactionAwareProxyLeavesTheHostsRowAfterItsRollback() throws Exception {
         assertEquals(ROLLED_BACK_CHARGED,
-                logThenCallThenFail(new LazyConnectionDataSourceProxy(transactionAware()), pool), WHAT);
+                logThenCallThenFail(new LazyConnectionDataSourceProxy(transactionAware()), host.pool()), WHAT);
     }
 
     // ---- controls ----
@@ -264,13 +197,13 @@ abstract class AbstractRound454 {
     /** Control: the bare transaction-aware proxy, the manager on the pool (round 451's fix). */
     @Test
     void theBareTransactionAwareProxyKeepsTheRollbackWhole() throws Exception {
-        assertEquals(ROLLED_BACK_CHARGED, logThenCallThenFail(transactionAware(), pool));
+        assertEquals(ROLLED_BACK_CHARGED, logThenCallThenFail(transactionAware(), host.pool()));
     }
 
     /** Control: a CGLIB (proxyTargetClass) proxy of the transaction-aware bean is a subclass of it, so it is unwrapped. */
     @Test
     void aCglibProxyOfTheTransactionAwareProxyKeepsTheRollbackWhole() throws Exception {
-        assertEquals(ROLLED_BACK_CHARGED, logThenCallThenFail(advised(transactionAware(), true), pool));
+        assertEquals(ROLLED_BACK_CHARGED, logThenCallThenFail(advised(transactionAware(), true), host.pool()));
     }
 
     /**
@@ -301,19 +234,19 @@ abstract class AbstractRound454 {
     /** Controls: the same wrappers on the plain pool, the manager on the bean. */
     @Test
     void aDelegatingDataSourceAroundThePoolKeepsTheRollbackWhole() throws Exception {
-        DataSource bean = new MeteredDataSource(pool);
+        DataSource bean = new MeteredDataSource(host.pool());
         assertEquals(ROLLED_BACK_CHARGED, logThenCallThenFail(bean, bean));
     }
 
     @Test
     void anAopProxyOfThePoolKeepsTheRollbackWhole() throws Exception {
-        DataSource bean = advised(pool, false);
+        DataSource bean = advised(host.pool(), false);
         assertEquals(ROLLED_BACK_CHARGED, logThenCallThenFail(bean, bean));
     }
 
     @Test
     void aRoutingDataSourceOverThePoolKeepsTheRollbackWhole() throws Exception {
-        DataSource bean = routing(pool);
+        DataSource bean = routing(host.pool());
         assertEquals(ROLLED_BACK_CHARGED, logThenCallThenFail(bean, bean));
     }
 
@@ -323,14 +256,14 @@ abstract class AbstractRound454 {
      */
     @Test
     void theTransactionAwareProxyOverALazyProxyKeepsTheRollbackWhole() throws Exception {
-        LazyConnectionDataSourceProxy lazy = new LazyConnectionDataSourceProxy(pool);
+        LazyConnectionDataSourceProxy lazy = new LazyConnectionDataSourceProxy(host.pool());
         assertEquals(ROLLED_BACK_CHARGED, logThenCallThenFail(new TransactionAwareDataSourceProxy(lazy), lazy));
     }
 
     /** Control: a lazy proxy alone, the manager on it. */
     @Test
     void aLazyProxyAloneKeepsTheRollbackWhole() throws Exception {
-        LazyConnectionDataSourceProxy lazy = new LazyConnectionDataSourceProxy(pool);
+        LazyConnectionDataSourceProxy lazy = new LazyConnectionDataSourceProxy(host.pool());
         assertEquals(ROLLED_BACK_CHARGED, logThenCallThenFail(lazy, lazy));
     }
 }

@@ -1,10 +1,7 @@
 package io.tokenquota.servlet.breakit452;
 
-import static org.junit.jupiter.api.Assertions.assertAll;
-import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.tokenquota.QuotaAccount;
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.ChatCompletions;
 import io.tokenquota.servlet.testing.Deployment;
@@ -12,9 +9,7 @@ import io.tokenquota.servlet.testing.ModelCallRound;
 import io.tokenquota.servlet.testing.ModelCalls;
 import io.tokenquota.servlet.testing.Prose;
 import io.tokenquota.servlet.testing.SpringMvc;
-import java.io.OutputStream;
-import java.net.InetSocketAddress;
-import java.net.Socket;
+import io.tokenquota.servlet.testing.TestHttp;
 import java.nio.charset.StandardCharsets;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
@@ -118,18 +113,6 @@ abstract class AbstractRound452 extends ModelCallRound {
         return SpringMvc.MAPPING.replace("/*", "") + "/ai/relay";
     }
 
-    /** Until the subject's hold is gone or {@code seconds} passed (a bounded poll of the ledger, no fixed sleep). */
-    boolean settledWithin(String s, int seconds) throws InterruptedException {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
-        while (store.account(s).reserved() != 0) {
-            if (System.nanoTime() > deadline) {
-                return false;
-            }
-            TimeUnit.MILLISECONDS.sleep(20);
-        }
-        return true;
-    }
-
     /**
      * The client reads the first part and resets; the relay writes the second part (the write that fails, which
      * the container reports); the third part (with the usage) comes from the provider {@code late}: after the
@@ -140,20 +123,9 @@ abstract class AbstractRound452 extends ModelCallRound {
         CountDownLatch[] wrote = {new CountDownLatch(1), new CountDownLatch(1), new CountDownLatch(1)};
         PARTS.put(s, parts);
         WROTE.put(s, wrote);
-        byte[] body = ASK.getBytes(StandardCharsets.UTF_8);
-        try (Socket socket = new Socket()) {
-            socket.connect(new InetSocketAddress("127.0.0.1", container.port()), 5_000);
-            OutputStream out = socket.getOutputStream();
-            out.write(("POST " + path() + " HTTP/1.1\r\nHost: 127.0.0.1\r\nx-user-id: " + s
-                    + "\r\nContent-Type: application/json\r\nAccept: application/json\r\nContent-Length: " + body.length
-                    + "\r\n\r\n").getBytes(StandardCharsets.ISO_8859_1));
-            out.write(body);
-            out.flush();
-            assertTrue(wrote[0].await(10, TimeUnit.SECONDS), "the relay wrote the first part");
-            // the client has the first part (headers and a third of the document) and its timeout resets it
-            socket.getInputStream().read(new byte[256]);
-            socket.setSoLinger(true, 0);
-        }
+        // the client has the first part (headers and a third of the document) and its timeout resets it
+        assertTrue(TestHttp.postJsonAndResetOnceWritten(container.port(), path(), s, ASK, wrote[0]),
+                "the relay wrote the first part");
         parts[1].countDown();
         assertTrue(wrote[1].await(10, TimeUnit.SECONDS), "the relay wrote the second part");
         if (late) {
@@ -162,15 +134,6 @@ abstract class AbstractRound452 extends ModelCallRound {
         }
         parts[2].countDown();
         assertTrue(wrote[2].await(10, TimeUnit.SECONDS), "the relay wrote the third part");
-    }
-
-    void assertChargedItsUsage(String s, String what) throws InterruptedException {
-        QuotaAccount a = chargedAtLeast(s, CALL);
-        assertAll(() -> assertEquals(1, CALLS.of(s), kind() + ": " + what + ": model calls"),
-                () -> assertEquals(CALL, a.used(), kind() + ": " + what + ": the provider billed " + IN + " + " + OUT
-                        + " = " + CALL + " (the usage the one JSON document the relay wrote ends with), charged "
-                        + a.used() + " of " + a.limit() + "; the relay's write " + WRITE_END.get(s) + ": " + ledger(s)),
-                () -> assertEquals(0, a.reserved(), ledger(s)));
     }
 
     /**
@@ -183,7 +146,8 @@ abstract class AbstractRound452 extends ModelCallRound {
     void aRelayedCompletionWhoseEndArrivesAfterTheWriteOnWaitIsChargedItsUsage() throws Exception {
         String s = subject();
         resetWhileRelayed(s, true);
-        assertChargedItsUsage(s, "relayed completion, its usage arriving after the filter's 30 s wait");
+        assertRelayChargedItsUsage(s, IN, OUT, WRITE_END,
+                "relayed completion, its usage arriving after the filter's 30 s wait");
     }
 
     /** Control: the same relay whose provider sends the rest at once after the reset. */
@@ -191,6 +155,7 @@ abstract class AbstractRound452 extends ModelCallRound {
     void controlARelayedCompletionWhoseEndArrivesAtOnceIsChargedItsUsage() throws Exception {
         String s = subject();
         resetWhileRelayed(s, false);
-        assertChargedItsUsage(s, "relayed completion, its usage arriving at once");
+        assertRelayChargedItsUsage(s, IN, OUT, WRITE_END,
+                "relayed completion, its usage arriving at once");
     }
 }

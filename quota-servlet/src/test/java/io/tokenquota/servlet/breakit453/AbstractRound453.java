@@ -1,24 +1,20 @@
 package io.tokenquota.servlet.breakit453;
 
-import static org.junit.jupiter.api.Assertions.assertAll;
-import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.tokenquota.QuotaAccount;
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.ChatCompletions;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.ModelCallRound;
 import io.tokenquota.servlet.testing.ModelCalls;
 import io.tokenquota.servlet.testing.Prose;
+import io.tokenquota.servlet.testing.TestHttp;
 import jakarta.servlet.AsyncContext;
 import jakarta.servlet.http.HttpServlet;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
 import java.io.OutputStream;
 import java.io.PrintWriter;
-import java.net.InetSocketAddress;
-import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
@@ -139,18 +135,6 @@ abstract class AbstractRound453 extends ModelCallRound {
         }
     }
 
-    /** Until the subject's hold is gone or {@code seconds} passed (a bounded poll of the ledger, no fixed sleep). */
-    boolean settledWithin(String s, int seconds) throws InterruptedException {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
-        while (store.account(s).reserved() != 0) {
-            if (System.nanoTime() > deadline) {
-                return false;
-            }
-            TimeUnit.MILLISECONDS.sleep(20);
-        }
-        return true;
-    }
-
     /**
      * The client reads the first piece and resets; the relay writes the second (the write that fails, which
      * the container reports), then each later piece as the provider sends it, {@link #GAP_SECONDS} apart.
@@ -164,20 +148,10 @@ abstract class AbstractRound453 extends ModelCallRound {
         }
         PIECE.put(s, pieces);
         WROTE.put(s, wrote);
-        byte[] body = ASK.getBytes(StandardCharsets.UTF_8);
-        try (Socket socket = new Socket()) {
-            socket.connect(new InetSocketAddress("127.0.0.1", container.port()), 5_000);
-            OutputStream out = socket.getOutputStream();
-            out.write(("POST /ai/relay?as=" + as + "&timeout=" + cycleTimeoutMillis() + " HTTP/1.1\r\nHost: 127.0.0.1\r\nx-user-id: " + s
-                    + "\r\nContent-Type: application/json\r\nAccept: application/json\r\nContent-Length: " + body.length
-                    + "\r\n\r\n").getBytes(StandardCharsets.ISO_8859_1));
-            out.write(body);
-            out.flush();
-            assertTrue(wrote[0].await(10, TimeUnit.SECONDS), "the relay wrote the first piece");
-            // the client has the first piece (headers and part of the document) and its timeout resets it
-            socket.getInputStream().read(new byte[256]);
-            socket.setSoLinger(true, 0);
-        }
+        // the client has the first piece (headers and part of the document) and its timeout resets it
+        String path = "/ai/relay?as=" + as + "&timeout=" + cycleTimeoutMillis();
+        assertTrue(TestHttp.postJsonAndResetOnceWritten(container.port(), path, s, ASK, wrote[0]),
+                "the relay wrote the first piece");
         pieces[1].countDown();
         assertTrue(wrote[1].await(10, TimeUnit.SECONDS), "the relay wrote the second piece");
         for (int i = 2; i < PIECES; i++) {
@@ -186,15 +160,6 @@ abstract class AbstractRound453 extends ModelCallRound {
             pieces[i].countDown();
             assertTrue(wrote[i].await(10, TimeUnit.SECONDS), "the relay wrote piece " + i);
         }
-    }
-
-    void assertChargedItsUsage(String s, String what) throws InterruptedException {
-        QuotaAccount a = chargedAtLeast(s, CALL);
-        assertAll(() -> assertEquals(1, CALLS.of(s), kind() + ": " + what + ": model calls"),
-                () -> assertEquals(CALL, a.used(), kind() + ": " + what + ": the provider billed " + IN + " + " + OUT
-                        + " = " + CALL + " (the usage the one JSON document the relay wrote ends with), charged "
-                        + a.used() + " of " + a.limit() + "; the relay's write " + WRITE_END.get(s) + ": " + ledger(s)),
-                () -> assertEquals(0, a.reserved(), ledger(s)));
     }
 
     /**
@@ -207,7 +172,8 @@ abstract class AbstractRound453 extends ModelCallRound {
     void aRelayWritingItsCompletionAsTextAfterTheClientWentIsChargedItsUsage() throws Exception {
         String s = subject();
         resetWhileRelayed(s, "writer");
-        assertChargedItsUsage(s, "relay writing through getWriter(), a piece every " + GAP_SECONDS
+        assertRelayChargedItsUsage(s, IN, OUT, WRITE_END,
+                "relay writing through getWriter(), a piece every " + GAP_SECONDS
                 + " s on a " + cycleTimeoutMillis() + " ms cycle timeout");
     }
 
@@ -216,7 +182,8 @@ abstract class AbstractRound453 extends ModelCallRound {
     void controlARelayWritingItsCompletionAsBytesAfterTheClientWentIsChargedItsUsage() throws Exception {
         String s = subject();
         resetWhileRelayed(s, "stream");
-        assertChargedItsUsage(s, "relay writing through getOutputStream(), a piece every " + GAP_SECONDS
+        assertRelayChargedItsUsage(s, IN, OUT, WRITE_END,
+                "relay writing through getOutputStream(), a piece every " + GAP_SECONDS
                 + " s on a " + cycleTimeoutMillis() + " ms cycle timeout");
     }
 }

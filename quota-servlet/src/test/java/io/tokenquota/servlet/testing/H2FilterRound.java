@@ -74,6 +74,11 @@ public abstract class H2FilterRound {
         return Ledgers.chargedAtLeast(store, subject, used);
     }
 
+    /** Until the subject holds nothing or {@code seconds} passed: {@link Ledgers#settledWithin}. */
+    protected boolean settledWithin(String subject, int seconds) throws InterruptedException {
+        return Ledgers.settledWithin(store, subject, seconds);
+    }
+
     /** The subject's events of this month, for failure messages. */
     protected String ledger(String subject) {
         return Ledgers.events(store, subject, YearMonth.now(ZoneOffset.UTC)).toString();

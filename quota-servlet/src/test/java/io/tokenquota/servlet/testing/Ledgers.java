@@ -50,6 +50,21 @@ public final class Ledgers {
     }
 
     /**
+     * Until the subject holds nothing or {@code seconds} passed (a bounded poll of the ledger, no fixed sleep): whether
+     * it holds nothing. For a test that lets a provider's next bytes come once the call was settled, or after a gap.
+     */
+    public static boolean settledWithin(QuotaStore store, String subject, int seconds) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
+        while (store.account(subject).reserved() != 0) {
+            if (System.nanoTime() > deadline) {
+                return false;
+            }
+            TimeUnit.MILLISECONDS.sleep(20);
+        }
+        return true;
+    }
+
+    /**
      * The subject's account of {@code month} once it holds nothing and at least {@code used} is charged, or once
      * 15 seconds have passed (empty if the month has no account): {@link #chargedAtLeast(QuotaStore, String, long)}
      * for a month other than the store's current one, as a charge to a hold's month after the month turned.

@@ -139,6 +139,26 @@ public abstract class ModelCallRound extends H2FilterRound {
                 + " the usage, and was charged " + a.used() + " of " + a.limit() + ": " + ledger(s));
     }
 
+    /**
+     * A relay copied one JSON chat completion to {@code s}'s client, which went before its end: the one model call is
+     * charged the usage that document ends with, {@code prompt} + {@code completion} tokens, and nothing is held. A
+     * failure names {@code what}, the relay's own account of its writing ({@code writeEnds} of {@code s}) and the
+     * ledger.
+     */
+    protected void assertRelayChargedItsUsage(String s, long prompt, long completion,
+                                              java.util.Map<String, String> writeEnds, String what)
+            throws InterruptedException {
+        long call = prompt + completion;
+        QuotaAccount a = chargedAtLeast(s, call);
+        org.junit.jupiter.api.Assertions.assertAll(
+                () -> assertEquals(1, calls.of(s), kind() + ": " + what + ": model calls"),
+                () -> assertEquals(call, a.used(), kind() + ": " + what + ": the provider billed " + prompt + " + "
+                        + completion + " = " + call + " (the usage the one JSON document the relay wrote ends with), "
+                        + "charged " + a.used() + " of " + a.limit() + "; the relay's write " + writeEnds.get(s) + ": "
+                        + ledger(s)),
+                () -> assertEquals(0, a.reserved(), ledger(s)));
+    }
+
     /** {@code body} posted as JSON by {@code s} to {@code path} {@code times} times, one after the other: the statuses. */
     protected java.util.List<Integer> postTimes(int times, String path, String s, String body) {
         java.util.List<Integer> statuses = new java.util.ArrayList<>();

@@ -213,6 +213,33 @@ public final class TestHttp {
                 + subject + "\r\nContent-Type: " + contentType + "\r\nContent-Length: " + bytes.length + "\r\n\r\n", bytes, until);
     }
 
+    /**
+     * A client whose own timeout resets its connection once the answer began (an SDK's: OkHttp cancels the call and
+     * closes its socket): posts the JSON {@code body} as {@code subject} to {@code pathAndQuery} on a raw connection to
+     * {@code port}, waits (at most 10 s) until the endpoint signals {@code written} (it wrote and flushed its first
+     * part), reads what came (up to 256 bytes) and resets the connection. Whether {@code written} came in time; if not,
+     * the connection is closed without the reset.
+     */
+    public static boolean postJsonAndResetOnceWritten(int port, String pathAndQuery, String subject, String body,
+            java.util.concurrent.CountDownLatch written) throws IOException, InterruptedException {
+        byte[] bytes = body.getBytes(StandardCharsets.UTF_8);
+        try (java.net.Socket socket = new java.net.Socket()) {
+            socket.connect(new java.net.InetSocketAddress("127.0.0.1", port), 5_000);
+            java.io.OutputStream out = socket.getOutputStream();
+            out.write(("POST " + pathAndQuery + " HTTP/1.1\r\nHost: 127.0.0.1\r\nx-user-id: " + subject
+                    + "\r\nContent-Type: application/json\r\nAccept: application/json\r\nContent-Length: "
+                    + bytes.length + "\r\n\r\n").getBytes(StandardCharsets.ISO_8859_1));
+            out.write(bytes);
+            out.flush();
+            if (!written.await(10, java.util.concurrent.TimeUnit.SECONDS)) {
+                return false;
+            }
+            socket.getInputStream().read(new byte[256]);
+            socket.setSoLinger(true, 0);
+            return true;
+        }
+    }
+
     /** A raw {@code GET} of an event stream as {@code subject}, read until {@code until} appears, then the connection reset. */
     public static String getAndHangUpAfter(int port, String pathAndQuery, String subject, String until) throws IOException {
         return hangUpAfter(port, "GET " + pathAndQuery + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
