@@ -1242,7 +1242,9 @@ final class QuotaResponse extends HttpServletResponseWrapper {
         @Override
         public void flush() {
             readBeforeSending();
-            out.flush();
+            if (failedToWrite(out::flush, new byte[0])) {
+                return;
+            }
             noteSent();
             wroteOn();
         }
