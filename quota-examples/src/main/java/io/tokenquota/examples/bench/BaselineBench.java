@@ -110,7 +110,10 @@ final class BaselineBench {
         HikariDataSource ds = backend.newDatabase(Math.max(4, settings.maxBaselineThreads()));
         install(ds);
         QuotaLedger ledger = factory.open(ds, policy);
-        List<Candidate> candidates = candidates(ds, backend, ledger);
+        List<Candidate> candidates = new ArrayList<>(candidates(ds, backend, ledger));
+        // --baseline-designs: the ceiling (first, every ratio's denominator) and the designs it names
+        candidates.removeIf(c -> !c.name().equals(CEILING) && !settings.designs().isEmpty()
+                && settings.designs().stream().noneMatch(w -> c.name().toLowerCase(java.util.Locale.ROOT).contains(w)));
         // the ceiling's table and the ledger's serve two designs each: filled once, here
         Baselines.createCeilingRows(ds, backend.dialect(), "u", n, HUGE);
         Schema.createAccounts(ds, backend.dialect(), "u", n, HUGE, month);

@@ -20,18 +20,21 @@ import java.util.Set;
  * @param baselineSubjects subjects the baseline comparison spreads over (Zipf or uniform)
  * @param storageCalls     calls per design whose growth on disk the storage part divides
  * @param distributions    subject distributions of the baseline comparison: hot, zipf, uniform
+ * @param designs          words naming the baseline comparison's designs to run beside the ceiling (which always
+ *                         runs: every ratio is to it): a design runs when its name holds one of them; empty: all
  */
 record Settings(Duration warmup, Duration measure, List<Integer> threads, int subjects, double zipfExponent,
                 Set<String> sections, Set<String> backends, String pgUrl, String pgUser, String pgPassword,
                 Path corpus, Path out, int drainSubjects, long drainAllowance, int filterRequestsKb,
                 boolean jmh, int memoryHolds, int rounds, List<Integer> baselineThreads, int baselineSubjects,
-                int storageCalls, Set<String> distributions) {
+                int storageCalls, Set<String> distributions, Set<String> designs) {
 
     static final String USAGE = """
             usage: java -jar quota-examples/target/quota-bench.jar [--quick | --full | --smoke]
                 [--sections=baselines,teams,storage,ledger,designs,filter,estimator,memory,weights]
                 [--backends=h2,pg,pg-durable] [--pg-url=jdbc:postgresql://host/db --pg-user=u --pg-password=p]
                 [--baseline-threads=1,16,64] [--baseline-subjects=10000] [--distributions=hot,zipf,uniform]
+                [--baseline-designs=consume,reserve,audit,bucket4j,naive]
                 [--storage-calls=N]
                 [--threads=1,4,16,64] [--subjects=100000] [--warmup-ms=N] [--measure-ms=N] [--rounds=N]
                 [--corpus=quota-api/src/test/resources/corpus] [--out=quota-examples/target/bench-results.md] [--no-jmh]
@@ -49,6 +52,7 @@ record Settings(Duration warmup, Duration measure, List<Integer> threads, int su
         int baselineSubjects = 10_000;
         int storageCalls = 10_000;
         Set<String> distributions = new LinkedHashSet<>(List.of("hot", "zipf", "uniform"));
+        Set<String> designs = Set.of();
         Set<String> backends = new LinkedHashSet<>(List.of("h2", "pg", "pg-durable"));
         String pgUrl = System.getenv("TQ_BENCH_PG_URL");
         String pgUser = env("TQ_BENCH_PG_USER", "postgres");
@@ -101,6 +105,7 @@ record Settings(Duration warmup, Duration measure, List<Integer> threads, int su
                 case "--baseline-subjects" -> baselineSubjects = Integer.parseInt(value);
                 case "--storage-calls" -> storageCalls = Integer.parseInt(value);
                 case "--distributions" -> distributions = new LinkedHashSet<>(Arrays.asList(value.split(",")));
+                case "--baseline-designs" -> designs = new LinkedHashSet<>(Arrays.asList(value.toLowerCase(java.util.Locale.ROOT).split(",")));
                 case "--warmup-ms" -> warmup = Duration.ofMillis(Long.parseLong(value));
                 case "--measure-ms" -> measure = Duration.ofMillis(Long.parseLong(value));
                 case "--corpus" -> corpus = Path.of(value);
@@ -118,7 +123,7 @@ record Settings(Duration warmup, Duration measure, List<Integer> threads, int su
         }
         return new Settings(warmup, measure, threads, subjects, 0.99, sections, backends, pgUrl, pgUser,
                 pgPassword, corpus, out, drainSubjects, 10_000, filterKb, jmh, memoryHolds, rounds, baselineThreads,
-                baselineSubjects, storageCalls, distributions);
+                baselineSubjects, storageCalls, distributions, designs);
     }
 
     private static List<Integer> ints(String csv) {
