@@ -137,6 +137,11 @@ final class BaselineBench {
         // statistics as autovacuum keeps them once tables have grown: a plan made while a table was empty
         // (every hold table here starts so) is a fresh install's first minute, not the steady state
         Schema.analyzeAll(ds);
+        // CPU per call beside calls/s: a closed loop's calls/s also measure how well a design keeps both of the
+        // machine's cores busy, its CPU per call what it costs once they are (the load threads: the library and
+        // the driver; the embedded server's processes of the pool)
+        CpuClock cpu = backend.cpuClock(ds);
+        Map<String, long[][]> cpuSums = new LinkedHashMap<>();
         Map<String, double[]> best = new LinkedHashMap<>();
         List<String> columns = new ArrayList<>();
         for (Subjects subjects : distributions) {
@@ -144,12 +149,14 @@ final class BaselineBench {
                 String column = shortLabel(subjects) + " x" + threads;
                 columns.add(column);
                 double[] opsPerSecond = new double[candidates.size()];
+                // per design: load threads' CPU, server processes' CPU, calls (every round's window)
+                long[][] cpuSum = new long[candidates.size()][3];
                 for (int round = 0; round < settings.rounds(); round++) {
                     for (int i = 0; i < candidates.size(); i++) {
                         // the machine is shared and noisy: designs alternate order round by round, each keeps its best
                         int d = round % 2 == 0 ? i : candidates.size() - 1 - i;
                         Candidate c = candidates.get(d);
-                        LoadRun.Result r = LoadRun.run(threads, settings.warmup(), settings.measure(), false,
+                        LoadRun.Result r = LoadRun.run(threads, settings.warmup(), settings.measure(), false, cpu,
                                 c.op(subjects));
                         LedgerBench.failOnErrors(c.name(), r);
                         if (r.refused() > 0) {
@@ -157,9 +164,14 @@ final class BaselineBench {
                                     + " calls: an allowance ran out and the ratios would compare refusals");
                         }
                         opsPerSecond[d] = Math.max(opsPerSecond[d], r.opsPerSecond());
+                        long server = Math.max(0, r.serverCpuNanos());
+                        cpuSum[d][0] += r.cpuNanos() - server;
+                        cpuSum[d][1] += server;
+                        cpuSum[d][2] += r.ops();
                     }
                 }
                 best.put(column, opsPerSecond);
+                cpuSums.put(column, cpuSum);
                 StringBuilder line = new StringBuilder("  " + backend.name() + " " + column + ":");
                 for (int d = 0; d < candidates.size(); d++) {
                     String key = "baselines." + backend.name() + "." + column + "." + candidates.get(d).name();
@@ -200,6 +212,28 @@ final class BaselineBench {
         report.table(header, ratios);
         report.line("\nCalls per second behind those ratios (only as good as this machine):");
         report.table(header, absolute);
+        report.line("\nCPU per call, every round's window: µs of the load threads (the library and the JDBC driver)"
+                + (cpu.includesDatabase() ? " + µs of the server's processes of the pool" : " (the server's CPU is not seen)")
+                + ", and the ceiling's CPU per call over the design's (the ratio a design would reach if the machine's"
+                + " cores were all busy with it; steadier than calls/s on a shared machine):");
+        List<List<String>> cpuRows = new ArrayList<>();
+        for (int d = 0; d < candidates.size(); d++) {
+            List<String> row = new ArrayList<>();
+            row.add(candidates.get(d).name());
+            for (String column : columns) {
+                long[][] sums = cpuSums.get(column);
+                double calls = Math.max(1, sums[d][2]);
+                double perCall = (sums[d][0] + sums[d][1]) / 1_000.0 / calls;
+                double ceilingPerCall = (sums[0][0] + sums[0][1]) / 1_000.0 / Math.max(1, sums[0][2]);
+                row.add(Report.num(sums[d][0] / 1_000.0 / calls)
+                        + (cpu.includesDatabase() ? " + " + Report.num(sums[d][1] / 1_000.0 / calls) : "")
+                        + " (" + Report.ratio(ceilingPerCall / perCall) + ")");
+                report.record("baselines." + backend.name() + "." + column + "." + candidates.get(d).name()
+                        + ".cpuRatio", ceilingPerCall / perCall);
+            }
+            cpuRows.add(row);
+        }
+        report.table(header, cpuRows);
         exactness(backend, ds, candidates);
         if (ledger instanceof AutoCloseable closeable) {
             closeable.close();

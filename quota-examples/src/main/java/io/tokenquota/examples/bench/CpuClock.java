@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.lang.management.ManagementFactory;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -87,6 +88,11 @@ final class CpuClock {
             out[i] = threads.getThreadCpuTime(workers[i].getId());
         }
         return out;
+    }
+
+    /** The part of {@link #between} spent by the server processes (the samples' entries but the last). */
+    static long serverBetween(long[] before, long[] after) {
+        return between(Arrays.copyOf(before, before.length - 1), Arrays.copyOf(after, after.length - 1));
     }
 
     /** CPU spent between two samples, counting only the processes present in both. */

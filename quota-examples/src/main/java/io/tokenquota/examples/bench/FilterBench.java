@@ -321,7 +321,8 @@ final class FilterBench implements AutoCloseable {
         return new LoadRun.Result(a.threads(), a.ops() + b.ops(), a.refused() + b.refused(), a.errors() + b.errors(),
                 a.seconds() + b.seconds(), all, a.firstError() != null ? a.firstError() : b.firstError(),
                 a.completedInAll() + b.completedInAll(),
-                a.cpuNanos() < 0 || b.cpuNanos() < 0 ? -1 : a.cpuNanos() + b.cpuNanos());
+                a.cpuNanos() < 0 || b.cpuNanos() < 0 ? -1 : a.cpuNanos() + b.cpuNanos(),
+                a.serverCpuNanos() < 0 || b.serverCpuNanos() < 0 ? -1 : a.serverCpuNanos() + b.serverCpuNanos());
     }
 
     /** The process's CPU per measured request, in microseconds; NaN when not measured. */

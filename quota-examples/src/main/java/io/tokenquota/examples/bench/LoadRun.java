@@ -29,9 +29,10 @@ final class LoadRun {
      * @param cpuNanos       CPU time the window cost, by the run's {@link CpuClock}; -1 when not measured
      *                       (sampled when the window opens and once it has closed, so the window's last
      *                       operations, finished after it, are included: a slight overcount)
+     * @param serverCpuNanos the part of {@code cpuNanos} the database's server processes spent; -1 when not measured
      */
     record Result(int threads, long ops, long refused, long errors, double seconds, long[] latenciesNanos,
-                  Throwable firstError, long completedInAll, long cpuNanos) {
+                  Throwable firstError, long completedInAll, long cpuNanos, long serverCpuNanos) {
 
         double opsPerSecond() {
             return (ops + refused) / seconds;
@@ -146,7 +147,9 @@ final class LoadRun {
         phase = PHASE_STOP;
         double seconds = (System.nanoTime() - begin) / 1e9;
         done.await();
-        long cpuNanos = cpu == null ? -1 : CpuClock.between(cpuBegin, cpu.sample(cpuAtStop));
+        long[] cpuEnd = cpu == null ? null : cpu.sample(cpuAtStop);
+        long cpuNanos = cpu == null ? -1 : CpuClock.between(cpuBegin, cpuEnd);
+        long serverCpuNanos = cpu == null || !cpu.includesDatabase() ? -1 : CpuClock.serverBetween(cpuBegin, cpuEnd);
         long ops = 0;
         long refused = 0;
         long errors = 0;
@@ -168,7 +171,8 @@ final class LoadRun {
             }
             Arrays.sort(all);
         }
-        return new Result(threads, ops, refused, errors, seconds, all, firstError.get(), completed, cpuNanos);
+        return new Result(threads, ops, refused, errors, seconds, all, firstError.get(), completed, cpuNanos,
+                serverCpuNanos);
     }
 
     // The driver thread only waits for the window to pass; nothing is synchronised on this sleep.
