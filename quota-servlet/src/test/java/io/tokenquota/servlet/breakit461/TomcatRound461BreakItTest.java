@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit461;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class TomcatRound461BreakItTest extends AbstractRound461 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.TOMCAT;
+    }
+}
