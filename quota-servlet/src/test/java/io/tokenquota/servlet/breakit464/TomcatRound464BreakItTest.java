@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit464;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class TomcatRound464BreakItTest extends AbstractRound464 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.TOMCAT;
+    }
+}
