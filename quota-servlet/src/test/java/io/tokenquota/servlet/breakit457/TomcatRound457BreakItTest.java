@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit457;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class TomcatRound457BreakItTest extends AbstractRound457 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.TOMCAT;
+    }
+}
