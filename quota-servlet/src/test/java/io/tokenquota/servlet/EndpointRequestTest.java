@@ -42,6 +42,27 @@ final class EndpointRequestTest {
         assertNull(masked.getParameterValues("fields"));
     }
 
+    /**
+     * Google's JSONP callback does not reach the endpoint either: {@code $callback} anywhere, {@code callback} on a
+     * Google method path (round 457); an application's own {@code callback} elsewhere and the system parameters
+     * that leave the answer's JSON as it is ({@code prettyPrint}, {@code quotaUser}, {@code key}) stay.
+     */
+    @Test
+    void googleJsonpCallbackParameterIsHidden() {
+        String gemini = "/ai/v1beta/models/gemini-2.5-flash:generateContent";
+        assertNull(request(gemini, "callback=cb").getQueryString());
+        assertEquals("key=k", request(gemini, "%24callback=cb&key=k").getQueryString());
+        assertEquals("prettyPrint=false&quotaUser=u&key=k",
+                request(gemini, "prettyPrint=false&callback=cb&quotaUser=u&key=k").getQueryString());
+        EndpointRequest wrapped = request(gemini.replace(":", "%3A"), "$callback=cb&alt=json");
+        assertEquals("alt=json", wrapped.getQueryString());
+        assertEquals(List.of("alt"), Collections.list(wrapped.getParameterNames()));
+        assertNull(wrapped.getParameter("$callback"));
+        assertNull(request("/ai/v1/search", "$callback=cb").getParameter("$callback"));
+        assertEquals("cb", request("/ai/v1/search", "callback=cb").getParameter("callback"));
+        assertEquals("callback=cb", request("/ai/v1/search", "callback=cb").getQueryString());
+    }
+
     private static EndpointRequest request(String uri, String query) {
         Map<String, String[]> parameters = new java.util.LinkedHashMap<>();
         for (String pair : query.split("&")) {
