@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit459;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound459BreakItTest extends AbstractRound459 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
