@@ -1418,7 +1418,8 @@ public final class QuotaFilter implements Filter {
      * through {@link #ACTUAL_TOKENS_ATTRIBUTE} counts its own model call, not the holding call's: the
      * attribute, and what the page's {@link FigureHolder} kept of it (the holding dispatch's request, or a
      * pass run again the include was made in: {@link #figureHolder}), are put back as they were before
-     * it (so it does not replace the page's own figure), and the include's figure is recorded apart, to
+     * it (so it does not replace the page's own figure; putting the attribute back reports nothing to another
+     * quota filter's holder beneath: {@link #putBack}), and the include's figure is recorded apart, to
      * be added up with the holding call's at settlement (a page's summary fragments each report theirs;
      * a status fragment's 0 adds nothing). What it writes is judged as an include's answer
      * ({@link QuotaResponse#nestedInclude}); when it reported a figure, the usage read from what it wrote
@@ -1451,15 +1452,42 @@ public final class QuotaFilter implements Filter {
             }
         } finally {
             Object reported = holder.reportedActual();
-            if (before == null) {
-                req.removeAttribute(ACTUAL_TOKENS_ATTRIBUTE);
-            } else {
-                req.setAttribute(ACTUAL_TOKENS_ATTRIBUTE, before);
-            }
+            putBack(req, before);
             holder.restoreReportedActual(kept);
             if (reported != null) {
                 holder.nestedReported(reported);
             }
+        }
+    }
+
+    /**
+     * Puts {@link #ACTUAL_TOKENS_ATTRIBUTE} back on {@code req} as it was before an include ({@code before}; null:
+     * removed), as no figure: every {@link FigureHolder} the write passes through keeps what it held before it. The
+     * write goes down through every wrapper of the request, and with a second quota filter those include the other
+     * filter's endpoint request, whose {@code setAttribute} takes whatever is set as the figure just reported: the
+     * page's own figure put back there replaced what the include reported, so that filter counted the page's figure
+     * once per include and the fragments' never (round 459: a digest reporting 0 before its three fragments of 4,000
+     * charged the user 0, the team 12,000). That is the outer filter's (a user's under a team's), and the inner's too
+     * where a filter meets the include again by servlet name after both met it by path (Jetty's order: the user's
+     * second pass wrote through the team's request, which charged the page's 1,000 once more). Each filter saves and
+     * restores its own holder around the include ({@link #nested}); the put-back is no one's report.
+     */
+    private static void putBack(ServletRequest req, Object before) {
+        List<FigureHolder> holders = new ArrayList<>();
+        List<Object> held = new ArrayList<>();
+        for (ServletRequest r = req; r != null; r = EndpointRequest.wrapped(r)) {
+            if (r instanceof FigureHolder h) {
+                holders.add(h);
+                held.add(h.reportedActual());
+            }
+        }
+        if (before == null) {
+            req.removeAttribute(ACTUAL_TOKENS_ATTRIBUTE);
+        } else {
+            req.setAttribute(ACTUAL_TOKENS_ATTRIBUTE, before);
+        }
+        for (int i = 0; i < holders.size(); i++) {
+            holders.get(i).restoreReportedActual(held.get(i));
         }
     }
 

@@ -8,8 +8,12 @@ import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.SubjectResolver;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.H2FilterRound;
+import io.tokenquota.servlet.testing.ContainerKind;
 import io.tokenquota.servlet.testing.ModelCalls;
+import io.tokenquota.servlet.testing.RunsAgain;
 import io.tokenquota.servlet.testing.TestHttp;
+import jakarta.servlet.AsyncContext;
+import jakarta.servlet.DispatcherType;
 import jakarta.servlet.ServletException;
 import jakarta.servlet.http.HttpServlet;
 import jakarta.servlet.http.HttpServletRequest;
@@ -18,6 +22,9 @@ import java.io.IOException;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.util.UUID;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -37,8 +44,14 @@ import org.junit.jupiter.api.Test;
  * set: the outer filter's {@code nested} then reads the page's own figure where the fragment's should be, and
  * records it as the fragment's. The page's own figure is counted once per include, the fragments' never.
  *
+ * <p>On Jetty the include meets both filters by path, then both again by the servlet names they map themselves by:
+ * the user's second meeting runs inside the team's first, and its put-back passed through the team's endpoint
+ * request too, which counted the page's own figure once more (the team's extra 1,000).
+ *
  * <p>The includes are servlet API 6.0 {@code RequestDispatcher.include} by path (a JSP's {@code <jsp:include>});
- * the figures are reported by the attribute (settlement rule 1). Both containers.
+ * the figures are reported by the attribute (settlement rule 1). Both containers. Added with the fix: the same
+ * page before a status fragment's 0 (charged the page's figure twice before), rendered in an async dispatch, as a
+ * protected 404's error page, and (a control, Jetty) as a pass the container runs again between the two filters.
  */
 abstract class AbstractRound459 extends H2FilterRound {
     final ModelCalls calls = new ModelCalls();
@@ -62,8 +75,20 @@ abstract class AbstractRound459 extends H2FilterRound {
         return Deployment.create()
                 // as the README registers it: every path; the user's filter outside, the team's inside
                 .filter("quota", filter, "/*")
+                // the container's run again (Jetty) between the two filters, on its own paths only
+                .filter("again", new RunsAgain(), "/ai/team/again/*")
                 .filter("quota-team", team, "/ai/team/*")
+                .errorPage(404, "/ai/team/error-own-first")
                 .servlet("team-summary", new Summary(), "/ai/team/summary")
+                .servlet("team-status", new Status(), "/ai/team/status")
+                .servlet("team-own-then-status", new Page("/ai/team/status", 1, HEADLINE, true),
+                        "/ai/team/own-then-status")
+                .servlet("team-async-own-first", new AsyncPage(1, HEADLINE), "/ai/team/async-own-first")
+                .servlet("team-async-zero-first", new AsyncPage(3, 0), "/ai/team/async-zero-first")
+                .servlet("team-missing", new Missing(), "/ai/team/missing")
+                .servlet("team-error-own-first", new Page("/ai/team/summary", 1, HEADLINE, true),
+                        "/ai/team/error-own-first")
+                .servlet("team-again-own-first", new AgainPage(), "/ai/team/again/own-first")
                 .servlet("solo-summary", new Summary(), "/ai/solo/summary")
                 .servlet("team-own-first", new Page("/ai/team/summary", 1, HEADLINE, true), "/ai/team/own-first")
                 .servlet("team-own-last", new Page("/ai/team/summary", 1, HEADLINE, false), "/ai/team/own-last")
@@ -79,6 +104,88 @@ abstract class AbstractRound459 extends H2FilterRound {
             calls.count(req.getHeader("x-user-id"));
             req.setAttribute(QuotaFilter.ACTUAL_TOKENS_ATTRIBUTE, FRAGMENT);
             resp.getOutputStream().write("<p>Three meetings, two decisions.</p>".getBytes(StandardCharsets.UTF_8));
+        }
+    }
+
+    /** A protected status fragment: calls no model, says so by reporting 0. */
+    static class Status extends HttpServlet {
+        @Override
+        protected void service(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+            req.setAttribute(QuotaFilter.ACTUAL_TOKENS_ATTRIBUTE, 0L);
+            resp.getOutputStream().write("<p>All systems normal.</p>".getBytes(StandardCharsets.UTF_8));
+        }
+    }
+
+    /** A protected endpoint that finds nothing: answers 404 through the container's error page, no model call. */
+    static class Missing extends HttpServlet {
+        @Override
+        protected void service(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+            req.getInputStream().readAllBytes();
+            resp.sendError(404);
+        }
+    }
+
+    /**
+     * The digest page of {@link Page}, rendered in an async dispatch: the REQUEST dispatch starts the cycle and
+     * dispatches at once; the ASYNC dispatch reports the page's own figure first, then includes the summary.
+     */
+    class AsyncPage extends HttpServlet {
+        private final Page page;
+
+        AsyncPage(int includes, long own) {
+            this.page = new Page("/ai/team/summary", includes, own, true);
+        }
+
+        @Override
+        protected void service(HttpServletRequest req, HttpServletResponse resp) throws IOException, ServletException {
+            if (req.getDispatcherType() == DispatcherType.ASYNC) {
+                page.service(req, resp);
+                return;
+            }
+            req.getInputStream().readAllBytes();
+            req.startAsync().dispatch();
+        }
+    }
+
+    /**
+     * A page the container runs again (Jetty, {@link RunsAgain}) while its call is under way. First pass: its own
+     * model call (5,000, by the attribute), then the async cycle, completed by a worker once the second pass is
+     * over. The second pass: the page's 1,000 reported first, then the summary (4,000) included.
+     */
+    class AgainPage extends HttpServlet {
+        static final long FIRST = 5_000;
+        private static final String FIRST_PASS = AgainPage.class.getName() + ".first";
+
+        @Override
+        protected void service(HttpServletRequest req, HttpServletResponse resp) throws IOException, ServletException {
+            String s = req.getHeader("x-user-id");
+            if (req.getAttribute(FIRST_PASS) instanceof CountDownLatch secondDone) {
+                try {
+                    calls.count(s);
+                    req.setAttribute(QuotaFilter.ACTUAL_TOKENS_ATTRIBUTE, HEADLINE);
+                    req.getRequestDispatcher("/ai/team/summary").include(req, resp);
+                } finally {
+                    secondDone.countDown();
+                }
+                return;
+            }
+            req.getInputStream().readAllBytes();
+            resp.setContentType("text/html");
+            calls.count(s);
+            req.setAttribute(QuotaFilter.ACTUAL_TOKENS_ATTRIBUTE, FIRST);
+            CountDownLatch secondDone = new CountDownLatch(1);
+            req.setAttribute(FIRST_PASS, secondDone);
+            AsyncContext cycle = req.startAsync();
+            Thread worker = new Thread(() -> {
+                try {
+                    secondDone.await(10, TimeUnit.SECONDS);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+                cycle.complete();
+            }, "round459-worker");
+            worker.setDaemon(true);
+            worker.start();
         }
     }
 
@@ -122,6 +229,11 @@ abstract class AbstractRound459 extends H2FilterRound {
 
     /** Posts to {@code path} as a new user of a new team: both must be charged {@code used} for {@code modelCalls}. */
     void assertUserAndTeamCharged(String path, int modelCalls, long used, String what) {
+        assertUserAndTeamCharged(path, 200, modelCalls, used, what);
+    }
+
+    /** As above, the answer's status {@code status}. */
+    void assertUserAndTeamCharged(String path, int status, int modelCalls, long used, String what) {
         String s = subject();
         String team = "team-" + s;
         HttpResponse<String> r = TestHttp.postJson(container.uri(path), s, CHAT, TEAM_HEADER, team);
@@ -130,7 +242,7 @@ abstract class AbstractRound459 extends H2FilterRound {
         String figures = kind() + ": " + what + ": answer " + r.statusCode() + "; model calls " + calls.of(s)
                 + "; user used " + u.used() + " reserved " + u.reserved() + ", team used " + t.used() + " reserved "
                 + t.reserved() + "; user " + ledger(s) + "; team " + ledger(team);
-        assertAll(() -> assertEquals(200, r.statusCode(), figures),
+        assertAll(() -> assertEquals(status, r.statusCode(), figures),
                 () -> assertEquals(modelCalls, calls.of(s), figures),
                 () -> assertEquals(used, u.used(), "user (outer filter): " + figures),
                 () -> assertEquals(used, t.used(), "team (inner filter): " + figures),
@@ -185,5 +297,55 @@ abstract class AbstractRound459 extends H2FilterRound {
                 () -> assertEquals(3, calls.of(s), figures),
                 () -> assertEquals(3 * FRAGMENT, u.used(), figures),
                 () -> assertEquals(0, u.reserved(), figures));
+    }
+
+    // ------------------------------------------------------------------ the fix's neighbours and controls
+
+    /**
+     * The other way: the page reports its 1,000 first, then includes a status fragment that says by 0 it called no
+     * model. 1,000 for both, never more: the put-back of the page's figure is no figure of its own (it was: the user
+     * 2,000 on Tomcat, 3,000 on Jetty, the team 2,000 on Jetty), and the fragment's 0 does not make the page free.
+     */
+    @Test
+    void aPageReportingItsOwnFigureBeforeAZeroFragmentIsChargedItsOwnOnce() {
+        assertUserAndTeamCharged("/ai/team/own-then-status", 1, HEADLINE,
+                "the page's own 1,000 reported first, then a status fragment's 0");
+    }
+
+    /** The page rendered in an async dispatch, its 1,000 reported first, then its fragment's 4,000: 5,000 for both. */
+    @Test
+    void anAsyncDispatchReportingItsOwnFigureBeforeItsIncludeIsChargedBoth() {
+        assertUserAndTeamCharged("/ai/team/async-own-first", 2, HEADLINE + FRAGMENT,
+                "async dispatch: the page's own 1,000 reported first, then its fragment's 4,000");
+    }
+
+    /** The digest rendered in an async dispatch, its 0 reported first, then three fragments: 12,000 for both. */
+    @Test
+    void anAsyncDispatchReportingZeroBeforeItsFragmentsIsChargedThem() {
+        assertUserAndTeamCharged("/ai/team/async-zero-first", 3, 3 * FRAGMENT,
+                "async dispatch: the page's 0 reported first, then three fragments of 4,000");
+    }
+
+    /**
+     * A protected 404 whose error page (a call of its own) reports its 1,000 first, then includes the summary
+     * (4,000): the 404 is released, the error page charged 5,000 to both.
+     */
+    @Test
+    void anErrorPageReportingItsOwnFigureBeforeItsIncludeIsChargedBoth() {
+        assertUserAndTeamCharged("/ai/team/missing", 404, 2, HEADLINE + FRAGMENT,
+                "error page: its own 1,000 reported first, then its fragment's 4,000");
+    }
+
+    /**
+     * Control: the container runs the page again between the two filters (Jetty) while its call is under way: the
+     * first pass's 5,000, then the pass run again's 1,000 reported first and its fragment's 4,000: 10,000 for both.
+     * The pass keeps its own figure ({@code QuotaFilter.PassAgain}) and is both filters' holder of the include's,
+     * so no put-back reached another filter's request here; it passes with and without round 459's fix.
+     */
+    @Test
+    void controlAPassRunAgainBetweenTheFiltersReportingItsOwnFigureBeforeItsIncludeIsChargedBoth() {
+        Assumptions.assumeTrue(kind() == ContainerKind.JETTY, "Tomcat's filter chain runs each filter once per chain");
+        assertUserAndTeamCharged("/ai/team/again/own-first", 3, AgainPage.FIRST + HEADLINE + FRAGMENT,
+                "run again between the filters: 5,000, then the pass's own 1,000 reported first and its fragment's 4,000");
     }
 }
