@@ -252,8 +252,8 @@ abstract class AbstractRound459 extends H2FilterRound {
 
     /**
      * The page reports its headline's 1,000 first, then includes the summary (4,000): 5,000 of model calls, for
-     * the user as for the team. Today the user is charged 2,000: its own 1,000, and the same 1,000 again where the
-     * fragment's 4,000 belongs.
+     * the user as for the team. Before round 459's fix the user was charged 2,000: its own 1,000, and the same 1,000
+     * again where the fragment's 4,000 belongs.
      */
     @Test
     void aPageReportingItsOwnFigureBeforeItsIncludeIsChargedBothUnderTwoFilters() {
@@ -270,7 +270,7 @@ abstract class AbstractRound459 extends H2FilterRound {
 
     /**
      * The docs' own example: a digest page that calls no model reports 0 for itself, then includes three summaries
-     * of 4,000 each: 12,000. Today the user is charged 0: three model calls free on the user's account.
+     * of 4,000 each: 12,000. Before round 459's fix the user was charged 0: three model calls free on the user's account.
      */
     @Test
     void aDigestReportingZeroBeforeItsFragmentsIsChargedThemUnderTwoFilters() {
