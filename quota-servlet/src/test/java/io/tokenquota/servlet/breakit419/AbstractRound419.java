@@ -7,6 +7,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import io.tokenquota.QuotaAccount;
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.ChatCompletions;
+import io.tokenquota.servlet.testing.Compression;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.ModelCallRound;
 import io.tokenquota.servlet.testing.Prose;
@@ -20,7 +21,6 @@ import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
 import java.util.zip.DataFormatException;
-import java.util.zip.GZIPOutputStream;
 import java.util.zip.Inflater;
 import org.junit.jupiter.api.Test;
 
@@ -112,19 +112,9 @@ abstract class AbstractRound419 extends ModelCallRound {
         return members.toByteArray();
     }
 
-    static byte[] gzip(byte[] bytes) {
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        try (GZIPOutputStream g = new GZIPOutputStream(out)) {
-            g.write(bytes);
-        } catch (IOException e) {
-            throw new IllegalStateException(e);
-        }
-        return out.toByteArray();
-    }
-
     /** {@code json} as one gzip member (what {@code curl --compressed}-style clients and SDKs send). */
     static byte[] oneMember(String json) {
-        return gzip(json.getBytes(StandardCharsets.UTF_8));
+        return Compression.gzip(json.getBytes(StandardCharsets.UTF_8));
     }
 
     /** {@code json} as two gzip members, its first {@code split} bytes in the first, four NUL bytes between them. */
@@ -139,8 +129,8 @@ abstract class AbstractRound419 extends ModelCallRound {
      */
     static byte[] paddedMembers(String json, int split, Boolean right) {
         byte[] bytes = json.getBytes(StandardCharsets.UTF_8);
-        byte[] first = gzip(Arrays.copyOfRange(bytes, 0, split));
-        byte[] second = gzip(Arrays.copyOfRange(bytes, split, bytes.length));
+        byte[] first = Compression.gzip(Arrays.copyOfRange(bytes, 0, split));
+        byte[] second = Compression.gzip(Arrays.copyOfRange(bytes, split, bytes.length));
         if (right != null) {
             byte[] withCrc = new byte[second.length + 2];
             System.arraycopy(second, 0, withCrc, 0, 10);

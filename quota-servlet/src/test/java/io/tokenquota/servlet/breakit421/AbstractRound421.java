@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.tokenquota.QuotaAccount;
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.ChatCompletions;
+import io.tokenquota.servlet.testing.Compression;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.ModelCallRound;
 import io.tokenquota.servlet.testing.Prose;
@@ -24,7 +25,6 @@ import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
-import java.util.zip.GZIPOutputStream;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -185,16 +185,6 @@ abstract class AbstractRound421 extends ModelCallRound {
         }
     }
 
-    static byte[] gzip(byte[] bytes) {
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        try (GZIPOutputStream g = new GZIPOutputStream(out)) {
-            g.write(bytes);
-        } catch (IOException e) {
-            throw new IllegalStateException(e);
-        }
-        return out.toByteArray();
-    }
-
     static String chat(int chars) {
         return "{\"model\":\"gpt-4o\",\"stream\":true,\"max_tokens\":200,\"messages\":[{\"role\":\"user\",\"content\":"
                 + "\"Summarise these minutes. " + Prose.english(chars) + "\"}]}";
@@ -204,8 +194,8 @@ abstract class AbstractRound421 extends ModelCallRound {
     static byte[] twoMembers(String json, int split) {
         byte[] b = json.getBytes(StandardCharsets.UTF_8);
         ByteArrayOutputStream out = new ByteArrayOutputStream();
-        out.writeBytes(gzip(java.util.Arrays.copyOfRange(b, 0, split)));
-        out.writeBytes(gzip(java.util.Arrays.copyOfRange(b, split, b.length)));
+        out.writeBytes(Compression.gzip(java.util.Arrays.copyOfRange(b, 0, split)));
+        out.writeBytes(Compression.gzip(java.util.Arrays.copyOfRange(b, split, b.length)));
         return out.toByteArray();
     }
 

@@ -5,18 +5,14 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.ChatCompletions;
 import io.tokenquota.servlet.testing.Deployment;
+import io.tokenquota.servlet.testing.FlushedParts;
 import io.tokenquota.servlet.testing.ModelCallRound;
 import io.tokenquota.servlet.testing.ModelCalls;
 import io.tokenquota.servlet.testing.Prose;
 import io.tokenquota.servlet.testing.SpringMvc;
 import io.tokenquota.servlet.testing.TestHttp;
 import java.nio.charset.StandardCharsets;
-import java.util.Map;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
-import org.springframework.http.MediaType;
 import org.springframework.http.ResponseEntity;
 import org.springframework.web.bind.annotation.PostMapping;
 import org.springframework.web.bind.annotation.RequestHeader;
@@ -42,14 +38,12 @@ abstract class AbstractRound452 extends ModelCallRound {
     static final long OUT = 13_000;
     static final long CALL = IN + OUT;
     static final String DOC = ChatCompletions.completion("chatcmpl-452", "gpt-4o-2024-08-06", Prose.english(60_000), IN, OUT);
+    static final byte[] PLAIN = DOC.getBytes(StandardCharsets.UTF_8);
     static final String ASK = "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\","
             + "\"content\":\"Write me a long story about a lighthouse keeper.\"}]}";
 
-    /** Per subject: the relay's three reads of the provider's answer; {@code [0]} is there at once. */
-    static final Map<String, CountDownLatch[]> PARTS = new ConcurrentHashMap<>();
-    /** Per subject: counted down as the relay has written (and flushed) each part. */
-    static final Map<String, CountDownLatch[]> WROTE = new ConcurrentHashMap<>();
-    static final Map<String, String> WRITE_END = new ConcurrentHashMap<>();
+    /** Per subject: the relay's three reads of the provider's answer, and its writes of them. */
+    static final FlushedParts PARTS = new FlushedParts(60);
 
     AbstractRound452() {
         super(CALLS);
@@ -70,42 +64,13 @@ abstract class AbstractRound452 extends ModelCallRound {
         return SpringMvc.behindAiWithAsyncTimeout(filter, ASYNC_TIMEOUT_MILLIS, Relay.class);
     }
 
-    static String part(int i) {
-        int a = DOC.length() / 3;
-        return i == 0 ? DOC.substring(0, a) : i == 1 ? DOC.substring(a, 2 * a) : DOC.substring(2 * a);
-    }
-
     @RestController
     public static class Relay {
         /** The provider's answer copied as it arrives, each read flushed to the client. */
         @PostMapping(path = "/ai/relay")
         public ResponseEntity<StreamingResponseBody> relay(@RequestHeader("x-user-id") String user) {
             CALLS.count(user);
-            StreamingResponseBody body = out -> {
-                CountDownLatch[] parts = PARTS.get(user);
-                CountDownLatch[] wrote = WROTE.get(user);
-                try {
-                    for (int i = 0; i < 3; i++) {
-                        if (!parts[i].await(60, TimeUnit.SECONDS)) {
-                            throw new IllegalStateException("the provider's part " + i + " never came");
-                        }
-                        out.write(part(i).getBytes(StandardCharsets.UTF_8));
-                        out.flush();
-                        wrote[i].countDown();
-                    }
-                    WRITE_END.put(user, "written to its end");
-                } catch (Exception e) {
-                    WRITE_END.put(user, "stopped by " + e);
-                    for (CountDownLatch w : wrote) {
-                        w.countDown();
-                    }
-                    if (e instanceof java.io.IOException io) {
-                        throw io;
-                    }
-                    throw new IllegalStateException(e);
-                }
-            };
-            return ResponseEntity.ok().contentType(MediaType.APPLICATION_JSON).body(body);
+            return PARTS.springRelay(user, PLAIN, "identity");
         }
     }
 
@@ -119,21 +84,18 @@ abstract class AbstractRound452 extends ModelCallRound {
      * filter's wait for the endpoint ran out (the hold settled), or at once.
      */
     void resetWhileRelayed(String s, boolean late) throws Exception {
-        CountDownLatch[] parts = {new CountDownLatch(0), new CountDownLatch(1), new CountDownLatch(1)};
-        CountDownLatch[] wrote = {new CountDownLatch(1), new CountDownLatch(1), new CountDownLatch(1)};
-        PARTS.put(s, parts);
-        WROTE.put(s, wrote);
+        PARTS.expect(s);
         // the client has the first part (headers and a third of the document) and its timeout resets it
-        assertTrue(TestHttp.postJsonAndResetOnceWritten(container.port(), path(), s, ASK, wrote[0]),
+        assertTrue(TestHttp.postJsonAndResetOnceWritten(container.port(), path(), s, ASK, PARTS.written(s, 0)),
                 "the relay wrote the first part");
-        parts[1].countDown();
-        assertTrue(wrote[1].await(10, TimeUnit.SECONDS), "the relay wrote the second part");
+        PARTS.send(s, 1);
+        assertTrue(PARTS.awaitWritten(s, 1, 10), "the relay wrote the second part");
         if (late) {
             // the provider's last bytes come after the filter stopped waiting (30 s after the report) or after 40 s
             settledWithin(s, 40);
         }
-        parts[2].countDown();
-        assertTrue(wrote[2].await(10, TimeUnit.SECONDS), "the relay wrote the third part");
+        PARTS.send(s, 2);
+        assertTrue(PARTS.awaitWritten(s, 2, 10), "the relay wrote the third part");
     }
 
     /**
@@ -146,7 +108,7 @@ abstract class AbstractRound452 extends ModelCallRound {
     void aRelayedCompletionWhoseEndArrivesAfterTheWriteOnWaitIsChargedItsUsage() throws Exception {
         String s = subject();
         resetWhileRelayed(s, true);
-        assertRelayChargedItsUsage(s, IN, OUT, WRITE_END,
+        assertRelayChargedItsUsage(s, IN, OUT, PARTS.writeEnds,
                 "relayed completion, its usage arriving after the filter's 30 s wait");
     }
 
@@ -155,7 +117,7 @@ abstract class AbstractRound452 extends ModelCallRound {
     void controlARelayedCompletionWhoseEndArrivesAtOnceIsChargedItsUsage() throws Exception {
         String s = subject();
         resetWhileRelayed(s, false);
-        assertRelayChargedItsUsage(s, IN, OUT, WRITE_END,
+        assertRelayChargedItsUsage(s, IN, OUT, PARTS.writeEnds,
                 "relayed completion, its usage arriving at once");
     }
 }

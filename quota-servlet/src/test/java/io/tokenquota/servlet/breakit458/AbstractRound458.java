@@ -4,22 +4,15 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.ChatCompletions;
+import io.tokenquota.servlet.testing.Compression;
 import io.tokenquota.servlet.testing.Deployment;
+import io.tokenquota.servlet.testing.FlushedParts;
 import io.tokenquota.servlet.testing.ModelCallRound;
 import io.tokenquota.servlet.testing.ModelCalls;
 import io.tokenquota.servlet.testing.SpringMvc;
 import io.tokenquota.servlet.testing.TestHttp;
-import java.io.ByteArrayOutputStream;
-import java.io.IOException;
 import java.nio.charset.StandardCharsets;
-import java.util.Arrays;
-import java.util.Map;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.TimeUnit;
-import java.util.zip.GZIPOutputStream;
 import org.junit.jupiter.api.Test;
-import org.springframework.http.MediaType;
 import org.springframework.http.ResponseEntity;
 import org.springframework.web.bind.annotation.PostMapping;
 import org.springframework.web.bind.annotation.RequestHeader;
@@ -47,13 +40,11 @@ abstract class AbstractRound458 extends ModelCallRound {
     static final long OUT = 13_000;
     static final String DOC = ChatCompletions.completion("chatcmpl-458", "gpt-4o-2024-08-06", lettersText(120_000), IN, OUT);
     static final byte[] PLAIN = DOC.getBytes(StandardCharsets.UTF_8);
-    static final byte[] GZIPPED = gzip(PLAIN);
+    static final byte[] GZIPPED = Compression.gzip(PLAIN);
     static final String ASK = "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\","
             + "\"content\":\"Write me a long story about a lighthouse keeper.\"}]}";
 
-    static final Map<String, CountDownLatch[]> PARTS = new ConcurrentHashMap<>();
-    static final Map<String, CountDownLatch[]> WROTE = new ConcurrentHashMap<>();
-    static final Map<String, String> WRITE_END = new ConcurrentHashMap<>();
+    static final FlushedParts PARTS = new FlushedParts(60);
 
     /** Spring MVC's async request timeout: two minutes, above anything the test waits, so that it decides nothing. */
     static final long ASYNC_TIMEOUT_MILLIS = 120_000;
@@ -85,22 +76,6 @@ abstract class AbstractRound458 extends ModelCallRound {
         return b.toString();
     }
 
-    static byte[] gzip(byte[] bytes) {
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        try (GZIPOutputStream g = new GZIPOutputStream(out)) {
-            g.write(bytes);
-        } catch (IOException e) {
-            throw new IllegalStateException(e);
-        }
-        return out.toByteArray();
-    }
-
-    static byte[] part(byte[] whole, int i) {
-        int a = whole.length / 3;
-        return i == 0 ? Arrays.copyOfRange(whole, 0, a)
-                : i == 1 ? Arrays.copyOfRange(whole, a, 2 * a) : Arrays.copyOfRange(whole, 2 * a, whole.length);
-    }
-
     @RestController
     public static class Relay {
         /** The provider's answer copied as it arrives (each read flushed), encoded as the provider sent it. */
@@ -108,37 +83,8 @@ abstract class AbstractRound458 extends ModelCallRound {
         public ResponseEntity<StreamingResponseBody> relay(@RequestHeader("x-user-id") String user,
                                                            @RequestParam("enc") String enc) {
             CALLS.count(user);
-            boolean gz = "gzip".equals(enc);
-            byte[] whole = gz ? GZIPPED : PLAIN;
-            StreamingResponseBody body = out -> {
-                CountDownLatch[] parts = PARTS.get(user);
-                CountDownLatch[] wrote = WROTE.get(user);
-                try {
-                    for (int i = 0; i < 3; i++) {
-                        if (!parts[i].await(60, TimeUnit.SECONDS)) {
-                            throw new IllegalStateException("the provider's part " + i + " never came");
-                        }
-                        out.write(part(whole, i));
-                        out.flush();
-                        wrote[i].countDown();
-                    }
-                    WRITE_END.put(user, "written to its end");
-                } catch (Exception e) {
-                    WRITE_END.put(user, "stopped by " + e);
-                    for (CountDownLatch w : wrote) {
-                        w.countDown();
-                    }
-                    if (e instanceof IOException io) {
-                        throw io;
-                    }
-                    throw new IllegalStateException(e);
-                }
-            };
-            ResponseEntity.BodyBuilder ok = ResponseEntity.ok().contentType(MediaType.APPLICATION_JSON);
-            if (gz) {
-                ok = ok.header("Content-Encoding", "gzip");
-            }
-            return ok.body(body);
+            // the rounds ask for "gzip" or "identity" only
+            return PARTS.springRelay(user, "gzip".equals(enc) ? GZIPPED : PLAIN, enc);
         }
     }
 
@@ -148,16 +94,13 @@ abstract class AbstractRound458 extends ModelCallRound {
 
     /** The client reads the first part and resets; the relay then copies the second and third parts at once. */
     void resetWhileRelayed(String s, String enc) throws Exception {
-        CountDownLatch[] parts = {new CountDownLatch(0), new CountDownLatch(1), new CountDownLatch(1)};
-        CountDownLatch[] wrote = {new CountDownLatch(1), new CountDownLatch(1), new CountDownLatch(1)};
-        PARTS.put(s, parts);
-        WROTE.put(s, wrote);
-        assertTrue(TestHttp.postJsonAndResetOnceWritten(container.port(), path(enc), s, ASK, wrote[0]),
+        PARTS.expect(s);
+        assertTrue(TestHttp.postJsonAndResetOnceWritten(container.port(), path(enc), s, ASK, PARTS.written(s, 0)),
                 "the relay wrote the first part");
-        parts[1].countDown();
-        assertTrue(wrote[1].await(10, TimeUnit.SECONDS), "the relay wrote the second part");
-        parts[2].countDown();
-        assertTrue(wrote[2].await(10, TimeUnit.SECONDS), "the relay wrote the third part");
+        PARTS.send(s, 1);
+        assertTrue(PARTS.awaitWritten(s, 1, 10), "the relay wrote the second part");
+        PARTS.send(s, 2);
+        assertTrue(PARTS.awaitWritten(s, 2, 10), "the relay wrote the third part");
     }
 
     /** The gzip-encoded completion, its client reset after the first third: charged its usage, 14,200. */
@@ -165,7 +108,7 @@ abstract class AbstractRound458 extends ModelCallRound {
     void aGzipRelayedCompletionWhoseClientResetIsChargedItsUsage() throws Exception {
         String s = subject();
         resetWhileRelayed(s, "gzip");
-        assertRelayChargedItsUsage(s, IN, OUT, WRITE_END, "gzip-encoded relayed completion ("
+        assertRelayChargedItsUsage(s, IN, OUT, PARTS.writeEnds, "gzip-encoded relayed completion ("
                 + GZIPPED.length + " bytes for " + PLAIN.length + "), client reset after the first third");
     }
 
@@ -174,7 +117,7 @@ abstract class AbstractRound458 extends ModelCallRound {
     void controlAnIdentityRelayedCompletionWhoseClientResetIsChargedItsUsage() throws Exception {
         String s = subject();
         resetWhileRelayed(s, "identity");
-        assertRelayChargedItsUsage(s, IN, OUT, WRITE_END,
+        assertRelayChargedItsUsage(s, IN, OUT, PARTS.writeEnds,
                 "identity relayed completion, client reset after the first third");
     }
 }

@@ -4,22 +4,15 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.ChatCompletions;
+import io.tokenquota.servlet.testing.Compression;
 import io.tokenquota.servlet.testing.Deployment;
+import io.tokenquota.servlet.testing.FlushedParts;
 import io.tokenquota.servlet.testing.ModelCallRound;
 import io.tokenquota.servlet.testing.ModelCalls;
 import io.tokenquota.servlet.testing.SpringMvc;
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
-import java.util.Arrays;
-import java.util.Map;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.TimeUnit;
-import java.util.zip.DeflaterOutputStream;
-import java.util.zip.GZIPOutputStream;
 import org.junit.jupiter.api.Test;
-import org.springframework.http.MediaType;
 import org.springframework.http.ResponseEntity;
 import org.springframework.web.bind.annotation.PostMapping;
 import org.springframework.web.bind.annotation.RequestHeader;
@@ -48,14 +41,12 @@ abstract class AbstractRound460 extends ModelCallRound {
     static final String DOC = ChatCompletions.completion("chatcmpl-460", "gpt-4o-2024-08-06",
             "The lighthouse keeper climbed the stairs again. ".repeat(5_000), IN, OUT);
     static final byte[] PLAIN = DOC.getBytes(StandardCharsets.UTF_8);
-    static final byte[] GZIPPED = gzip(PLAIN, true);
-    static final byte[] DEFLATED = gzip(PLAIN, false);
+    static final byte[] GZIPPED = Compression.gzip(PLAIN);
+    static final byte[] DEFLATED = Compression.deflate(PLAIN);
     static final String ASK = "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\","
             + "\"content\":\"Write me a long story about a lighthouse keeper.\"}]}";
 
-    static final Map<String, CountDownLatch[]> PARTS = new ConcurrentHashMap<>();
-    static final Map<String, CountDownLatch[]> WROTE = new ConcurrentHashMap<>();
-    static final Map<String, String> WRITE_END = new ConcurrentHashMap<>();
+    static final FlushedParts PARTS = new FlushedParts(30);
 
     AbstractRound460() {
         super(CALLS);
@@ -69,20 +60,8 @@ abstract class AbstractRound460 extends ModelCallRound {
                 .withControl("raw", RawRelay::new, "raw");
     }
 
-    static byte[] gzip(byte[] bytes, boolean gzip) {
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        try (java.io.OutputStream g = gzip ? new GZIPOutputStream(out) : new DeflaterOutputStream(out)) {
-            g.write(bytes);
-        } catch (IOException e) {
-            throw new IllegalStateException(e);
-        }
-        return out.toByteArray();
-    }
-
-    static byte[] part(byte[] whole, int i) {
-        int a = whole.length / 3;
-        return i == 0 ? Arrays.copyOfRange(whole, 0, a)
-                : i == 1 ? Arrays.copyOfRange(whole, a, 2 * a) : Arrays.copyOfRange(whole, 2 * a, whole.length);
+    static byte[] encoded(String enc) {
+        return "gzip".equals(enc) ? GZIPPED : "deflate".equals(enc) ? DEFLATED : PLAIN;
     }
 
     @RestController
@@ -91,36 +70,7 @@ abstract class AbstractRound460 extends ModelCallRound {
         public ResponseEntity<StreamingResponseBody> relay(@RequestHeader("x-user-id") String user,
                                                            @RequestParam("enc") String enc) {
             CALLS.count(user);
-            byte[] whole = "gzip".equals(enc) ? GZIPPED : "deflate".equals(enc) ? DEFLATED : PLAIN;
-            StreamingResponseBody body = out -> {
-                CountDownLatch[] parts = PARTS.get(user);
-                CountDownLatch[] wrote = WROTE.get(user);
-                try {
-                    for (int i = 0; i < 3; i++) {
-                        if (!parts[i].await(30, TimeUnit.SECONDS)) {
-                            throw new IllegalStateException("the provider's part " + i + " never came");
-                        }
-                        out.write(part(whole, i));
-                        out.flush();
-                        wrote[i].countDown();
-                    }
-                    WRITE_END.put(user, "written to its end");
-                } catch (Exception e) {
-                    WRITE_END.put(user, "stopped by " + e);
-                    for (CountDownLatch w : wrote) {
-                        w.countDown();
-                    }
-                    if (e instanceof IOException io) {
-                        throw io;
-                    }
-                    throw new IllegalStateException(e);
-                }
-            };
-            ResponseEntity.BodyBuilder ok = ResponseEntity.ok().contentType(MediaType.APPLICATION_JSON);
-            if (!"identity".equals(enc)) {
-                ok = ok.header("Content-Encoding", enc);
-            }
-            return ok.body(body);
+            return PARTS.springRelay(user, encoded(enc), enc);
         }
     }
 
@@ -138,84 +88,11 @@ abstract class AbstractRound460 extends ModelCallRound {
             String enc = req.getParameter("enc");
             req.getInputStream().readAllBytes();
             CALLS.count(user);
-            byte[] whole = "gzip".equals(enc) ? GZIPPED : "deflate".equals(enc) ? DEFLATED : PLAIN;
             resp.setContentType("application/json");
             if (!"identity".equals(enc)) {
                 resp.setHeader("Content-Encoding", enc);
             }
-            CountDownLatch[] parts = PARTS.get(user);
-            CountDownLatch[] wrote = WROTE.get(user);
-            jakarta.servlet.ServletOutputStream out = resp.getOutputStream();
-            try {
-                for (int i = 0; i < 3; i++) {
-                    if (!parts[i].await(30, TimeUnit.SECONDS)) {
-                        throw new IllegalStateException("the provider's part " + i + " never came");
-                    }
-                    out.write(part(whole, i));
-                    out.flush();
-                    wrote[i].countDown();
-                }
-                WRITE_END.put(user, "written to its end");
-            } catch (Exception e) {
-                WRITE_END.put(user, "stopped by " + e);
-                for (CountDownLatch w : wrote) {
-                    w.countDown();
-                }
-                if (e instanceof IOException io) {
-                    throw io;
-                }
-                throw new IllegalStateException(e);
-            }
-        }
-    }
-
-    /**
-     * Posts the question to {@code prefix}'s relay, waits for the relay to flush its first part, then reads for up
-     * to five seconds: what the client got of the answer (status line, header, body bytes) by then. Then lets the
-     * relay write the rest and reads it all.
-     */
-    String firstPartSeen(String prefix, String s, String enc, StringBuilder all) throws Exception {
-        CountDownLatch[] parts = {new CountDownLatch(0), new CountDownLatch(1), new CountDownLatch(1)};
-        CountDownLatch[] wrote = {new CountDownLatch(1), new CountDownLatch(1), new CountDownLatch(1)};
-        PARTS.put(s, parts);
-        WROTE.put(s, wrote);
-        byte[] bytes = ASK.getBytes(StandardCharsets.UTF_8);
-        try (java.net.Socket socket = new java.net.Socket()) {
-            socket.connect(new java.net.InetSocketAddress("127.0.0.1", container.port()), 5_000);
-            java.io.OutputStream out = socket.getOutputStream();
-            out.write(("POST " + prefix + "?enc=" + enc + " HTTP/1.1\r\nHost: 127.0.0.1\r\nx-user-id: "
-                    + s + "\r\nContent-Type: application/json\r\nAccept: application/json\r\nAccept-Encoding: gzip, deflate"
-                    + "\r\nConnection: close\r\nContent-Length: " + bytes.length + "\r\n\r\n")
-                    .getBytes(StandardCharsets.ISO_8859_1));
-            out.write(bytes);
-            out.flush();
-            assertTrue(wrote[0].await(10, TimeUnit.SECONDS), "the relay wrote its first part");
-            socket.setSoTimeout(5_000);
-            ByteArrayOutputStream seen = new ByteArrayOutputStream();
-            java.io.InputStream in = socket.getInputStream();
-            byte[] buf = new byte[8192];
-            try {
-                int n;
-                while ((n = in.read(buf)) != -1) {
-                    seen.write(buf, 0, n);
-                }
-            } catch (java.net.SocketTimeoutException quiet) {
-                // nothing more within five seconds
-            }
-            String first = seen.toString(StandardCharsets.ISO_8859_1);
-            parts[1].countDown();
-            parts[2].countDown();
-            socket.setSoTimeout(10_000);
-            try {
-                int n;
-                while ((n = in.read(buf)) != -1) {
-                    seen.write(buf, 0, n);
-                }
-            } catch (java.net.SocketTimeoutException quiet) {
-                // the rest
-            }
-            all.append(seen.toString(StandardCharsets.ISO_8859_1));
-            return first;
+            PARTS.relay(user, resp.getOutputStream(), encoded(enc));
         }
     }
 
@@ -226,21 +103,22 @@ abstract class AbstractRound460 extends ModelCallRound {
 
     void probe(String where, String enc) throws Exception {
         String s = subject();
-        StringBuilder all = new StringBuilder();
-        String filtered = firstPartSeen("/ai" + where, s, enc, all);
+        String[] behind = PARTS.firstPartSeen(container.port(), "/ai" + where + "?enc=" + enc, s, ASK);
+        String filtered = behind[0];
+        String all = behind[1];
         String o = subject();
-        StringBuilder allOpen = new StringBuilder();
-        String open = firstPartSeen("/open" + where, o, enc, allOpen);
-        String report = kind() + " " + enc + " (" + part(enc.equals("gzip") ? GZIPPED : enc.equals("deflate") ? DEFLATED
-                : PLAIN, 0).length + " bytes in the first part): behind the filter the client saw " + filtered.length()
-                + " bytes (body " + bodyBytes(filtered) + ") after the first flush, " + all.length() + " in all; "
+        String[] outside = PARTS.firstPartSeen(container.port(), "/open" + where + "?enc=" + enc, o, ASK);
+        String open = outside[0];
+        String allOpen = outside[1];
+        String report = kind() + " " + enc + " (" + FlushedParts.part(encoded(enc), 0).length
+                + " bytes in the first part): behind the filter the client saw " + filtered.length() + " bytes (body " + bodyBytes(filtered) + ") after the first flush, " + all.length() + " in all; "
                 + "outside it " + open.length() + " (body " + bodyBytes(open) + "), " + allOpen.length() + " in all.\n"
                 + "FILTERED FIRST:\n" + filtered.substring(0, Math.min(400, filtered.length()))
                 + "\nOPEN FIRST:\n" + open.substring(0, Math.min(400, open.length())) + "\nledger " + ledger(s);
         assertTrue(bodyBytes(filtered) >= bodyBytes(open), report);
         if (where.equals("/raw")) {
             assertTrue(bodyBytes(filtered) > 0, report);
-            assertRelayChargedItsUsage(s, IN, OUT, WRITE_END, where + " " + enc);
+            assertRelayChargedItsUsage(s, IN, OUT, PARTS.writeEnds, where + " " + enc);
         }
     }
 

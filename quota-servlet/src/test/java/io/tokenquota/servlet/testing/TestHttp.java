@@ -222,21 +222,41 @@ public final class TestHttp {
      */
     public static boolean postJsonAndResetOnceWritten(int port, String pathAndQuery, String subject, String body,
             java.util.concurrent.CountDownLatch written) throws IOException, InterruptedException {
-        byte[] bytes = body.getBytes(StandardCharsets.UTF_8);
-        try (java.net.Socket socket = new java.net.Socket()) {
-            socket.connect(new java.net.InetSocketAddress("127.0.0.1", port), 5_000);
-            java.io.OutputStream out = socket.getOutputStream();
-            out.write(("POST " + pathAndQuery + " HTTP/1.1\r\nHost: 127.0.0.1\r\nx-user-id: " + subject
-                    + "\r\nContent-Type: application/json\r\nAccept: application/json\r\nContent-Length: "
-                    + bytes.length + "\r\n\r\n").getBytes(StandardCharsets.ISO_8859_1));
-            out.write(bytes);
-            out.flush();
+        try (java.net.Socket socket = openJsonPost(port, pathAndQuery, subject, body)) {
             if (!written.await(10, java.util.concurrent.TimeUnit.SECONDS)) {
                 return false;
             }
             socket.getInputStream().read(new byte[256]);
             socket.setSoLinger(true, 0);
             return true;
+        }
+    }
+
+    /**
+     * A raw connection to the container on {@code port} on which the JSON {@code body} was posted as {@code subject}
+     * to {@code pathAndQuery} ({@code Accept: application/json}, then {@code headerLines}), for the caller to read
+     * the answer from and close.
+     */
+    public static java.net.Socket openJsonPost(int port, String pathAndQuery, String subject, String body,
+            String... headerLines) throws IOException {
+        byte[] bytes = body.getBytes(StandardCharsets.UTF_8);
+        java.net.Socket socket = new java.net.Socket();
+        try {
+            socket.connect(new java.net.InetSocketAddress("127.0.0.1", port), 5_000);
+            StringBuilder head = new StringBuilder("POST " + pathAndQuery + " HTTP/1.1\r\nHost: 127.0.0.1\r\nx-user-id: "
+                    + subject + "\r\nContent-Type: application/json\r\nAccept: application/json\r\n");
+            for (String line : headerLines) {
+                head.append(line).append("\r\n");
+            }
+            head.append("Content-Length: ").append(bytes.length).append("\r\n\r\n");
+            java.io.OutputStream out = socket.getOutputStream();
+            out.write(head.toString().getBytes(StandardCharsets.ISO_8859_1));
+            out.write(bytes);
+            out.flush();
+            return socket;
+        } catch (IOException e) {
+            socket.close();
+            throw e;
         }
     }
 
