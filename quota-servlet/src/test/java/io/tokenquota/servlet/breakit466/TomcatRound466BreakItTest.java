@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit466;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class TomcatRound466BreakItTest extends AbstractRound466 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.TOMCAT;
+    }
+}
