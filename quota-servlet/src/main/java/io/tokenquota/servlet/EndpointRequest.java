@@ -33,8 +33,9 @@ import java.util.Set;
  *       and a 304 or 412 then carries no usage, so a model call is always answered whole;</li>
  *   <li>no response field mask and no response format but JSON and SSE for Google's APIs: no
  *       {@code X-Goog-FieldMask} header, and no {@code $fields}, {@code $alt} or {@code $callback} query
- *       parameter (nor {@code fields}, {@code alt} or {@code callback} on a Google method path such as
- *       {@code models/gemini-2.5-flash:generateContent}): a proxy passing the client's headers or query
+ *       parameter (nor {@code fields}, {@code alt} or {@code callback} on a Google API path
+ *       ({@link #googleApiPath}) such as {@code models/gemini-2.5-flash:generateContent} or
+ *       {@code v1beta/interactions}): a proxy passing the client's headers or query
  *       string on to Gemini or Vertex AI would get an answer without its {@code usageMetadata}
  *       ({@code X-Goog-FieldMask: candidates}), in protobuf ({@code alt=proto}), or wrapped as a JSONP
  *       script ({@code callback=cb}) ({@link #hiddenParameter});</li>
@@ -501,40 +502,85 @@ final class EndpointRequest extends HttpServletRequestWrapper implements FigureH
      * Whether the endpoint does not see query parameter {@code name} (with {@code values}): Google's
      * system parameters that filter the response's fields or choose its format (Google Cloud's
      * "System parameters": {@code $fields}, {@code $alt}, {@code $callback}; without the {@code $} only on
-     * a Google method path, where no application's own parameter of that name is likely). {@code alt=json}
-     * and {@code alt=sse} stay: the filter reads both. A JSONP callback ({@code $callback} or {@code callback})
-     * makes Google answer {@code // API callback}, then {@code name(<document>);} as {@code text/javascript}:
-     * no JSON document, so no usage read (round 457: 1,030 charged for 8,024); hidden, the proxy's client
-     * gets the plain JSON document. The table's other parameters stay: {@code prettyPrint} only changes the
-     * JSON's whitespace, {@code $.xgafv} only an error's shape, {@code key} and {@code quotaUser} nothing in
-     * the answer.
+     * a Google API path ({@link #googleApiPath}), where no application's own parameter of that name is likely:
+     * Google's front end honours the plain spellings on every path it serves, a method's or a collection's).
+     * {@code alt=json} and {@code alt=sse} stay: the filter reads both. A JSONP callback ({@code $callback} or
+     * {@code callback}) makes Google answer {@code // API callback}, then {@code name(<document>);} as
+     * {@code text/javascript}: no JSON document, so no usage read (round 457: 1,030 charged for 8,024); hidden,
+     * the proxy's client gets the plain JSON document. The table's other parameters stay: {@code prettyPrint}
+     * only changes the JSON's whitespace, {@code $.xgafv} only an error's shape, {@code key} and
+     * {@code quotaUser} nothing in the answer.
      */
     boolean hiddenParameter(String name, String[] values) {
         String bare = name.startsWith("$") ? name.substring(1) : name;
-        if (!name.startsWith("$") && !googleMethodPath()) {
-            return false;
-        }
-        if (bare.equals("fields") || bare.equals("callback")) {
-            return true;
-        }
+        boolean unread = bare.equals("fields") || bare.equals("callback");
         if (bare.equals("alt")) {
             for (String value : values) {
-                if (!value.equalsIgnoreCase("json") && !value.equalsIgnoreCase("sse")) {
-                    return true;
-                }
+                unread |= !value.equalsIgnoreCase("json") && !value.equalsIgnoreCase("sse");
+            }
+        }
+        // the path is looked at last: only for a parameter that would be hidden on it
+        return unread && (name.startsWith("$") || googleApiPath());
+    }
+
+    /** A Google API version segment: Gemini's {@code v1}, {@code v1beta}, {@code v1alpha}; Vertex AI's {@code v1beta1}. */
+    private static final java.util.regex.Pattern GOOGLE_VERSION =
+            java.util.regex.Pattern.compile("v[0-9]+(?:(?:alpha|beta)[0-9]*)?");
+    /**
+     * The Gemini API's collections, right after its version, that run or read back model calls without naming
+     * a method with a colon: the Interactions API ({@code POST v1beta/interactions}, {@code interactions/{id}}),
+     * context caches ({@code POST v1beta/cachedContents}, charged as a call), batches read back with their
+     * results' usage ({@code batches/{id}}) and the OpenAI compatibility layer ({@code v1beta/openai/chat/completions}).
+     */
+    private static final Set<String> GEMINI_COLLECTIONS = Set.of("interactions", "cachedContents", "batches", "openai");
+
+    /**
+     * Whether the request's path is one of Google's AI APIs, whose front end applies its system parameters
+     * (the plain {@code fields}, {@code alt}, {@code callback} too) to whatever the path answers: a method named
+     * the Google way in the last segment ({@code models/x:generateContent}, round 334), or, after a version
+     * segment ({@link #GOOGLE_VERSION}), one of the Gemini API's collections answered without a colon method
+     * ({@link #GEMINI_COLLECTIONS}; round 466: {@code ?fields=id,status,outputs} on {@code v1beta/interactions}
+     * dropped the Interaction's {@code usage}, 1,028 charged for 8,024), or anything under a Google Cloud
+     * location ({@code v1/projects/{p}/locations/{l}/…}: Vertex AI's OpenAI-compatible
+     * {@code endpoints/openapi/chat/completions}, its dedicated endpoints, its caches). Both the path as the client
+     * sent it and as the container routed it count: a proxy may pass either on. An application's own path
+     * ({@code /ai/v1/search}, {@code /ai/app/interactions}) is none of these, and keeps its parameters.
+     */
+    private boolean googleApiPath() {
+        return googleApiPath(getRequestURI()) || googleApiPath(QuotaFilter.pathOf(this));
+    }
+
+    private static boolean googleApiPath(String path) {
+        if (path == null || path.isEmpty()) {
+            return false;
+        }
+        String[] segments = path.split("/", -1);
+        for (int i = 0; i < segments.length; i++) {
+            segments[i] = segment(segments[i]);
+        }
+        if (segments[segments.length - 1].indexOf(':') > 0) {
+            return true;
+        }
+        for (int i = 0; i + 1 < segments.length; i++) {
+            if (!GOOGLE_VERSION.matcher(segments[i]).matches()) {
+                continue;
+            }
+            if (GEMINI_COLLECTIONS.contains(segments[i + 1])) {
+                return true;
+            }
+            if (i + 5 < segments.length && segments[i + 1].equals("projects") && segments[i + 3].equals("locations")
+                    && !segments[i + 2].isEmpty() && !segments[i + 4].isEmpty()) {
+                return true;
             }
         }
         return false;
     }
 
-    /** Whether the path's last segment names a method the Google way ({@code models/x:generateContent}). */
-    private boolean googleMethodPath() {
-        String uri = getRequestURI();
-        if (uri == null) {
-            return false;
-        }
-        String last = uri.substring(uri.lastIndexOf('/') + 1);
-        return last.indexOf(':') > 0 || last.toLowerCase(Locale.ROOT).contains("%3a");
+    /** A path segment as a name: without its path parameters ({@code ;jsessionid=…}), percent-decoded. */
+    private static String segment(String raw) {
+        int parameters = raw.indexOf(';');
+        String name = parameters < 0 ? raw : raw.substring(0, parameters);
+        return name.indexOf('%') < 0 ? name : decoded(name.replace("+", "%2B"));
     }
 
     @Override

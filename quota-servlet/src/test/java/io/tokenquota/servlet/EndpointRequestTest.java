@@ -63,6 +63,36 @@ final class EndpointRequestTest {
         assertEquals("callback=cb", request("/ai/v1/search", "callback=cb").getQueryString());
     }
 
+    /**
+     * The plain spellings are hidden on Google's AI paths that name no colon method too (round 466): Gemini's
+     * Interactions API, its caches, batches and OpenAI compatibility, anything under a Vertex AI location;
+     * {@code alt=json} and {@code alt=sse} stay. An application's own paths, with or without a version segment, keep
+     * their {@code fields}, {@code callback} and {@code alt}.
+     */
+    @Test
+    void googleSystemParametersAreHiddenOnGoogleCollectionPaths() {
+        for (String google : List.of("/ai/gemini/v1beta/interactions", "/ai/gemini/v1alpha/interactions/v1_abc",
+                "/ai/v1/interactions", "/ai/gemini/v1beta/cachedContents", "/ai/gemini/v1beta/batches/b1",
+                "/ai/gemini/v1beta/openai/chat/completions", "/ai/gemini/v1beta/interactions;jsessionid=x",
+                "/ai/vertex/v1/projects/p/locations/us-central1/endpoints/openapi/chat/completions",
+                "/ai/vertex/v1beta1/projects/p/locations/global/endpoints/123/chat/completions",
+                "/ai/gemini/v1beta/models/gemini-2.5-flash%3AgenerateContent")) {
+            assertEquals("key=k", request(google, "fields=id,status&callback=cb&alt=proto&key=k").getQueryString(), google);
+            assertNull(request(google, "fields=id").getParameter("fields"), google);
+            assertEquals("alt=sse", request(google, "alt=sse&callback=cb").getQueryString(), google);
+            assertEquals("json", request(google, "alt=json").getParameter("alt"), google);
+        }
+        for (String own : List.of("/ai/v1/search", "/ai/app/interactions", "/ai/v1/chat/completions",
+                "/ai/v1/notes/interactions", "/ai/v1/projects/p", "/ai/gemini/interactions")) {
+            String query = "fields=id,status&callback=cb&alt=proto";
+            assertEquals(query, request(own, query).getQueryString(), own);
+            assertEquals("id,status", request(own, query).getParameter("fields"), own);
+            assertEquals("cb", request(own, query).getParameter("callback"), own);
+            assertEquals("proto", request(own, query).getParameter("alt"), own);
+            assertNull(request(own, "$fields=id").getParameter("$fields"), own);
+        }
+    }
+
     private static EndpointRequest request(String uri, String query) {
         Map<String, String[]> parameters = new java.util.LinkedHashMap<>();
         for (String pair : query.split("&")) {

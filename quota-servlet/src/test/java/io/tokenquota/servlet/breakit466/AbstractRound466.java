@@ -1,7 +1,6 @@
 package io.tokenquota.servlet.breakit466;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.tokenquota.QuotaAccount;
@@ -78,13 +77,15 @@ abstract class AbstractRound466 extends ModelCallRound {
      * The completed Interaction, as Google answers it; with a field mask that does not name {@code usage}
      * (a response field filter: only the listed top-level fields) the usage is left out.
      */
+    static final String ID = "v1_ChdrR0hNYWJ1T0xvYTRuc0VQd3NLWTRRWRIX";
+
     static String interaction(String fields) {
         String outputs = "[{\"type\":\"text\",\"text\":\"" + TEXT + "\"}]";
         String usage = GeminiInteractions.usage(INPUT, OUTPUT, THOUGHTS);
         if (fields != null && !fields.contains("usage")) {
             usage = null;
         }
-        return GeminiInteractions.interaction("v1_ChdrR0hNYWJ1T0xvYTRuc0VQd3NLWTRRWRIX", GeminiInteractions.FLASH,
+        return GeminiInteractions.interaction(ID, GeminiInteractions.FLASH,
                 "completed", outputs, usage);
     }
 
@@ -110,6 +111,17 @@ abstract class AbstractRound466 extends ModelCallRound {
             }
             resp.getOutputStream().write(out);
         }
+
+        /** A read of the stored interaction by its id ({@code GET interactions/{id}}): no model call. */
+        @Override
+        protected void doGet(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+            if (!req.getRequestURI().endsWith("/interactions/" + ID)) {
+                resp.sendError(404);
+                return;
+            }
+            resp.setContentType("application/json; charset=UTF-8");
+            resp.getOutputStream().write(interaction(parameter(req.getQueryString(), "fields")).getBytes(StandardCharsets.UTF_8));
+        }
     }
 
     HttpResponse<String> ask(String s, String path) {
@@ -122,23 +134,30 @@ abstract class AbstractRound466 extends ModelCallRound {
                 + " of " + a.limit() + ": " + ledger(s));
     }
 
-    /** Finding: {@code fields} without {@code usage} on the Interactions path reaches Google; no usage comes back. */
+    /**
+     * Finding: {@code fields} without {@code usage} on the Interactions path reached Google; no usage came back
+     * (1,028 charged). Now hidden from the endpoint.
+     */
     @Test
     void aFieldMaskOnTheInteractionsPathDoesNotMakeTheCallCheap() {
         String s = subject();
         HttpResponse<String> r = ask(s, INTERACTIONS + "?fields=id,status,outputs");
         QuotaAccount a = assertAnswered(s, r, 200, 1);
-        assertFalse(r.body().contains("\"total_tokens\""), "the proxy passed the mask on: " + r.body());
+        // hidden from the endpoint, the mask never reaches Google, and the client gets the whole Interaction (as
+        // with $fields below); the finding asserted the mask went through, which holds only while the bug does
+        assertTrue(r.body().contains("\"total_tokens\":" + TOTAL), "the mask was hidden from the proxy: " + r.body());
         assertChargedTheUsage(s, a, "interactions?fields=id,status,outputs");
     }
 
-    /** Finding: {@code callback=cb} on the Interactions path; the answer is JSONP. */
+    /** Finding: {@code callback=cb} on the Interactions path; the answer was JSONP (1,026 charged). Now hidden. */
     @Test
     void aJsonpCallbackOnTheInteractionsPathDoesNotMakeTheCallCheap() {
         String s = subject();
         HttpResponse<String> r = ask(s, INTERACTIONS + "?callback=cb");
         QuotaAccount a = assertAnswered(s, r, 200, 1);
-        assertTrue(r.body().startsWith("// API callback\ncb({"), r.body());
+        // hidden from the endpoint, the callback never reaches Google, and the client gets the plain JSON (round
+        // 457's rule); the finding asserted the JSONP script, which Google writes only while the bug lets it through
+        assertTrue(r.body().startsWith("{") && r.body().contains("\"total_tokens\":" + TOTAL), r.body());
         assertChargedTheUsage(s, a, "interactions?callback=cb");
     }
 
@@ -150,6 +169,22 @@ abstract class AbstractRound466 extends ModelCallRound {
         QuotaAccount a = assertAnswered(s, r, 200, 1);
         assertTrue(r.body().contains("\"total_tokens\":" + TOTAL), r.body());
         assertChargedTheUsage(s, a, "interactions?$fields=id,status,outputs");
+    }
+
+    /**
+     * Control (the fix hides {@code fields} on {@code interactions/{id}} too): the interaction read back by its id
+     * with a field mask now carries its {@code usage} to the filter, and is no second call; the subject is charged
+     * the interaction once.
+     */
+    @Test
+    void controlTheInteractionReadBackWithAFieldMaskIsNotChargedAgain() {
+        String s = subject();
+        HttpResponse<String> r = ask(s, INTERACTIONS);
+        assertChargedTheUsage(s, assertAnswered(s, r, 200, 1), "interactions");
+        r = TestHttp.send(TestHttp.requestAs(container.uri(INTERACTIONS + "/" + ID + "?fields=id,status"), s).GET().build());
+        QuotaAccount a = assertAnswered(s, r, 200, 1);
+        assertTrue(r.body().contains("\"total_tokens\":" + TOTAL), "the mask was hidden from the proxy: " + r.body());
+        assertChargedTheUsage(s, a, "interactions, then interactions/{id}?fields=id,status");
     }
 
     /** Control: the same interaction without system parameters is charged its usage. */
