@@ -458,6 +458,13 @@ public final class QuotaFilter implements Filter {
      */
     private void dispatch(ServletRequest req, ServletResponse res, FilterChain chain, ServletView view)
             throws IOException, ServletException {
+        // an async dispatch of the call that holds the request is part of it, whatever type the container
+        // reports for it (Jetty: REQUEST, into another context; crossContextAsync)
+        if (req.getAttribute(handled) != null && (req.getDispatcherType() == DispatcherType.ASYNC
+                || crossContextAsync(req))) {
+            asyncDispatch(req, res, chain);
+            return;
+        }
         if (req.getDispatcherType() == DispatcherType.REQUEST && req.getAttribute(handled) != null
                 && req.getAttribute(passing) == null) {
             // the container runs the request again once the dispatch that held it has returned (a REQUEST
@@ -476,10 +483,6 @@ public final class QuotaFilter implements Filter {
                 return;
             }
             unmark(req);
-        }
-        if (req.getAttribute(handled) != null && req.getDispatcherType() == DispatcherType.ASYNC) {
-            asyncDispatch(req, res, chain);
-            return;
         }
         // an include inside a held dispatch is a fragment of its page; a forward hands the request over
         // and passes through below, its endpoint's figure the holding call's
@@ -561,6 +564,42 @@ public final class QuotaFilter implements Filter {
                 unmark(request);
             }
         }
+    }
+
+    /**
+     * Whether {@code req}, a REQUEST dispatch carrying this filter's mark, is an async dispatch of the call that
+     * holds it into another context. Tomcat reports such a dispatch as ASYNC, as the servlet API names it, but
+     * Jetty 12 runs {@code AsyncContext.dispatch(ServletContext, String)} to another context as a new request of
+     * that context, of type REQUEST, over the call's own request (its attributes, so this filter's mark and
+     * settlement, and its answer) and with no async cycle of its own. One filter instance registered in both
+     * contexts met it there as a pass run again after its call was over, held it as a call of its own and charged
+     * the one model call twice (round 465: 3,000 for 1,500). A request of another context, not the call's own
+     * request, can carry the call's open settlement only as a dispatch the container made of the call's request,
+     * so it is part of the call, as its async dispatches are. A pass the container runs again is the call's own
+     * request ({@link #dispatch}, round 338), also when the call was held in another context it was forwarded to,
+     * and stays what it was.
+     */
+    private boolean crossContextAsync(ServletRequest req) {
+        if (req.getDispatcherType() != DispatcherType.REQUEST
+                || !(req.getAttribute(settling) instanceof Settlement call) || call.settled()) {
+            return false;
+        }
+        try {
+            EndpointRequest own = call.endpointRequest();
+            return req.getServletContext() != own.getServletContext() && innermost(req) != innermost(own);
+        } catch (RuntimeException letGo) {
+            // the call's request let go of by the container (Tomcat's recycled facade): no dispatch of it
+            return false;
+        }
+    }
+
+    /** The container's request beneath every wrapper of {@code request}. */
+    private static ServletRequest innermost(ServletRequest request) {
+        ServletRequest r = request;
+        for (ServletRequest inner = EndpointRequest.wrapped(r); inner != null; inner = EndpointRequest.wrapped(r)) {
+            r = inner;
+        }
+        return r;
     }
 
     /**

@@ -331,7 +331,8 @@ abstract class AbstractRound465 extends H2FilterRound {
      * again with no async cycle of its own, takes it for a call of its own, holds it and reads the same answer
      * the relay's call reads. Tomcat (an ASYNC dispatch on the same request) charges 1,500; so does Jetty with
      * two filter instances on the store (the second finds the subject held on its store), and the forward and
-     * include beside it.
+     * include beside it. Fixed: a REQUEST of another context that carries the filter's open call is taken for
+     * that call's async dispatch, as Tomcat's ASYNC one is, and passes as part of the call.
      */
     @Test
     void oneInstanceAsyncDispatchIsChargedOnce() throws Exception {
@@ -374,6 +375,67 @@ abstract class AbstractRound465 extends H2FilterRound {
         QuotaFilter one = filterFor("/ai/").build();
         try (Host host = twoContexts(one, hop("/ai/relay", "/ai/chat/completions", Hand.INCLUDE), one)) {
             assertChargedItsUsage(host, "/a/ai/relay", "one instance, a cross-context include from a held page");
+        }
+    }
+
+    // ---- controls beside the fix: the cross-context async dispatch is part of the relay's call, and still counts ----
+
+    /**
+     * Control (the fix must not charge less): one instance in both, /a's held relay async-dispatches to /b's
+     * unprotected model. The dispatch is part of the relay's call, which reads the model's answer: 1,500, not
+     * the estimate.
+     */
+    @Test
+    void oneInstanceAsyncDispatchToAnUnprotectedModelIsChargedItsUsage() throws Exception {
+        QuotaFilter one = filterFor("/ai/").build();
+        try (Host host = twoContexts(one, hop("/ai/relay", "/model", Hand.ASYNC), one)) {
+            assertChargedItsUsage(host, "/a/ai/relay", "one instance, a cross-context async dispatch to an unprotected model");
+        }
+    }
+
+    /**
+     * Control (the fix must not charge less): one instance in both, /a's held relay async-dispatches to a page of
+     * /b that includes /b's protected model. The include inside the relay's call is a fragment of it, as it is
+     * inside any async dispatch of a held call: its usage is charged, once (before the fix, Jetty held the page's
+     * pass as a call of its own too: 3,000).
+     */
+    @Test
+    void oneInstanceAsyncDispatchToAPageIncludingTheModelIsChargedOnce() throws Exception {
+        QuotaFilter one = filterFor("/ai/").build();
+        Map<String, HttpServlet> b = modelContext();
+        b.put("/page", new HttpServlet() {
+            @Override
+            protected void service(HttpServletRequest req, HttpServletResponse resp) throws ServletException, IOException {
+                resp.setContentType("application/json");
+                req.getRequestDispatcher("/ai/chat/completions").include(req, resp);
+            }
+        });
+        Map<String, ServletContainerInitializer> m = new LinkedHashMap<>();
+        m.put("/a", application(one, hop("/ai/relay", "/page", Hand.ASYNC)));
+        m.put("/b", application(one, b));
+        try (Host host = host(m)) {
+            assertChargedItsUsage(host, "/a/ai/relay", "one instance, a cross-context async dispatch to a page including the model");
+        }
+    }
+
+    /**
+     * Control (the fix must not charge less): one instance in both, the same subject's two calls through the
+     * relay in a row are two model calls, each charged: nothing of the first call's dispatch is left to pass the
+     * second through as already held.
+     */
+    @Test
+    void oneInstanceTwoAsyncDispatchesInARowAreEachCharged() throws Exception {
+        QuotaFilter one = filterFor("/ai/").build();
+        try (Host host = twoContexts(one, hop("/ai/relay", "/ai/chat/completions", Hand.ASYNC), one)) {
+            String s = subject();
+            for (int i = 0; i < 2; i++) {
+                HttpResponse<String> r = TestHttp.postJson(host.uri("/a/ai/relay"), s, ASK);
+                assertEquals(200, r.statusCode(), r.body());
+            }
+            assertEquals(2, calls.of(s), "the model ran twice");
+            QuotaAccount a = settled(s);
+            assertEquals(2 * USAGE, a.used(), kind() + ": two cross-context async calls in a row: charged " + a.used()
+                    + ", should be " + 2 * USAGE + ": " + ledger(s));
         }
     }
 }
