@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit463;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class TomcatRound463BreakItTest extends AbstractRound463 {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.TOMCAT;
+    }
+}
