@@ -41,13 +41,13 @@ final class JsonDocumentScanner {
     static final String COUNT_TOKENS = "count";
     /**
      * Vertex AI's {@code :computeTokens} answer: its tokens listed, no number. A top-level array of
-     * this name is recorded among the root counters (as 0: its presence, not a figure), so the
-     * answer is known to carry a count.
+     * this name is recorded among the root counters, as the number of token ids its elements list
+     * ({@code tokenIds}: {@link #listedToken}), so the answer is known to carry a count and of what size.
      */
     static final String COUNT_LISTED = "tokensInfo";
     /**
      * llama.cpp server's {@code /tokenize} answer: a top-level {@code tokens} array (ids, or with
-     * {@code with_pieces} objects of {@code id} and {@code piece}), recorded as {@link #COUNT_LISTED} is.
+     * {@code with_pieces} objects of {@code id} and {@code piece}), recorded as the number of its elements.
      * Kept apart from LMDeploy's {@code tokens} (a number, its output).
      */
     static final String COUNT_TOKEN_LIST = "tokens[]";
@@ -396,6 +396,8 @@ final class JsonDocumentScanner {
      *                   document: the run its usage is reported for
      * @param agnoRuns   the Agno runs the document reports ({@link AgnoRun}): a run's, and a team's leader's and its
      *                   members' runs
+     * @param rootNames  the names of the root object's fields when the scanner {@linkplain #noteRootNames notes them}
+     *                   (at most {@link #MOST_ROOT_NAMES}, then {@link #MORE_ROOT_NAMES} too), {@code null} when it does not
      */
     record Document(String type, Map<String, Map<String, Long>> usages, boolean ended, String model, String call,
                     boolean callIdentified, boolean error, String responseId, boolean choices, String event,
@@ -406,12 +408,12 @@ final class JsonDocumentScanner {
                     java.util.List<InlineResult> inlined, java.util.List<InlineResult> listedRuns, String interactionId,
                     String conversationId, java.util.List<Message> teamMessages, String requestId,
                     String taskStatus, JsonRpc.Reply rpc, String name, long prose, boolean outputBlocked,
-                    String mastraRun, java.util.List<AgnoRun> agnoRuns) {
+                    String mastraRun, java.util.List<AgnoRun> agnoRuns, Set<String> rootNames) {
         Document(String type, Map<String, Map<String, Long>> usages, boolean ended) {
             this(type, usages, ended, null, null, false, false, null, false, null, false, -1, null, null,
                     java.util.List.of(), 0, null, null, null, null, false, 0, 0L, 0L, false, false, null, null,
                     java.util.List.of(), java.util.List.of(), null, null, java.util.List.of(), null, null, null, null, 0L, false,
-                    null, java.util.List.of());
+                    null, java.util.List.of(), null);
         }
 
         Document {
@@ -511,6 +513,16 @@ final class JsonDocumentScanner {
     private int rootFields;
     private int wrappedFields;
     private boolean converseEvent;
+    /**
+     * Whether the root object's field names are noted ({@link #noteRootNames}), and those of the current document:
+     * what a token count's answer is told by (UsageSniffer#countShape), which holds its endpoint's fields and no
+     * other. Bounded, whatever the answer: a few names kept, and a mark that there were more.
+     */
+    private boolean notingRootNames;
+    private Set<String> rootNames;
+    static final int MOST_ROOT_NAMES = 8;
+    /** Stands for the root names past {@link #MOST_ROOT_NAMES}: no answer's field is named so. */
+    static final String MORE_ROOT_NAMES = "\u2026more";
     /**
      * The fields a picture a model drew is answered in as base64: OpenAI's image API's {@code b64_json},
      * Spring AI's {@code Image} as Jackson writes it ({@code b64Json}).
@@ -652,6 +664,25 @@ final class JsonDocumentScanner {
      */
     void messagesAnywhere() {
         messagesAnywhere = true;
+    }
+
+    /**
+     * Notes the names of each document's root fields ({@link Document#rootNames}): the request went to a token-counting
+     * path, whose answer is a count only when it holds that endpoint's fields and no other.
+     */
+    void noteRootNames() {
+        notingRootNames = true;
+    }
+
+    private void rootName(String name) {
+        if (rootNames == null) {
+            rootNames = new java.util.HashSet<>();
+        }
+        if (rootNames.size() < MOST_ROOT_NAMES || rootNames.contains(name)) {
+            rootNames.add(name);
+        } else {
+            rootNames.add(MORE_ROOT_NAMES);
+        }
     }
 
     JsonDocumentScanner(Consumer<Document> sink) {
@@ -811,6 +842,7 @@ final class JsonDocumentScanner {
         inner = null;
         innerDocument = null;
         rootFields = 0;
+        rootNames = null;
         wrappedFields = 0;
         converseEvent = false;
         modelResponseParts = false;
@@ -1064,6 +1096,9 @@ final class JsonDocumentScanner {
         if (inRootArray && depth == 0 && t != JsonToken.END_ARRAY) {
             // an element of the root array starts (an object, an array or a scalar)
             element++;
+        }
+        if (t.isScalarValue() || t.isStructStart()) {
+            listedToken();
         }
         switch (t) {
             case START_OBJECT, START_ARRAY -> {
@@ -1344,6 +1379,9 @@ final class JsonDocumentScanner {
                 }
                 if (depth == 1 && objectAt[1]) {
                     rootFields++;
+                    if (notingRootNames) {
+                        rootName(parser.currentName());
+                    }
                     modelResponseParts |= "parts".equals(parser.currentName());
                     mastraFields &= MASTRA_FIELDS.contains(parser.currentName());
                     chatResponseFields &= CHAT_RESPONSE_FIELDS.contains(parser.currentName());
@@ -1664,6 +1702,23 @@ final class JsonDocumentScanner {
         return objectAt[1] && !objectAt[2] && objectAt[3] && "choices".equals(fieldAt[1]);
     }
 
+    /**
+     * A value starts (before its container, if it is one, is entered): one of a tokenizer's tokens listed, if it is an
+     * element of the root {@code tokens} list ({@link #COUNT_TOKEN_LIST}) or of a {@code tokenIds} list of Vertex's
+     * {@code tokensInfo} ({@link #COUNT_LISTED}). Those counters hold the tokens' number, so that a list is a count
+     * of the request only as a number is: at least a quarter of its estimate (UsageSniffer#countsTheRequest).
+     */
+    private void listedToken() {
+        String counter = depth == 2 && objectAt[1] && !objectAt[2] && LMDEPLOY_OUTPUT.equals(fieldAt[1]) ? COUNT_TOKEN_LIST
+                : depth == 4 && objectAt[1] && !objectAt[2] && objectAt[3] && !objectAt[4] && COUNT_LISTED.equals(fieldAt[1])
+                && "tokenIds".equals(fieldAt[3]) ? COUNT_LISTED : null;
+        Map<String, Long> root = counter == null ? null : usages.get("");
+        if (root != null) {
+            // present only while the list is one of tokens (a list of words took it off)
+            root.computeIfPresent(counter, (k, n) -> n + 1);
+        }
+    }
+
     /** The fields of {@link #COUNT_TOKEN_ARRAY}'s shape the current root array element has, as bits. */
     private int tokenFields;
     private static final int TGI_ID = 1;
@@ -1749,7 +1804,8 @@ final class JsonDocumentScanner {
                 pictures, a2aCalls(), listedRuns, interactionId, conversationId, teamMessages, requestId, taskStatus,
                 rpcVersion ? new JsonRpc.Reply(rpcId, !rpcExtra, rpcResult, rpcError, rpcResultOverflow ? null : rpcResultFields,
                         a2aKind, "task".equals(a2aKind) ? a2aId : a2aTaskId, a2aState, usageNamed) : null,
-                resourceName, prose, outputBlocked, mastraChunk() ? mastraRun : null, agnoRuns);
+                resourceName, prose, outputBlocked, mastraChunk() ? mastraRun : null, agnoRuns,
+                notingRootNames ? (rootNames == null ? Set.of() : java.util.Collections.unmodifiableSet(rootNames)) : null);
     }
 
     /**

@@ -212,6 +212,10 @@ final class UsageSniffer {
     /** A reader of JSON documents for this answer, counting their text when asked to. */
     private JsonDocumentScanner scanner(java.util.function.Consumer<JsonDocumentScanner.Document> sink) {
         JsonDocumentScanner scanner = new JsonDocumentScanner(sink, sentBack);
+        if (countingPath != null) {
+            // a count is told by its root fields (CountShape#fits)
+            scanner.noteRootNames();
+        }
         if (textEstimator != null) {
             // a whole answer's text counts where raw text does: not in the answer to a read (stored text)
             scanner.countText(textEstimator, countRaw, seen);
@@ -1033,46 +1037,116 @@ final class UsageSniffer {
     private Long headerCacheWrite;
 
     /**
-     * Whether the request's path is a provider's token-counting endpoint: Gemini's
+     * Whether the request's path is a provider's token-counting endpoint ({@link #countShape}): Gemini's
      * {@code models/{model}:countTokens} and Vertex's {@code :computeTokens}, Anthropic's
-     * {@code /v1/messages/count_tokens} (on Vertex {@code count-tokens:rawPredict}), Bedrock's
-     * {@code /model/{id}/count-tokens}, OpenAI's {@code /v1/responses/input_tokens}, vLLM's and
-     * llama.cpp's {@code /tokenize} and {@code /detokenize}. They sit under the paths a gateway
-     * protects (Gemini's on the model's own path), run a tokenizer and call no model.
+     * {@code /v1/messages/count_tokens} (on Vertex {@code models/count-tokens:rawPredict}), Bedrock's
+     * {@code /model/{id}/count-tokens}, OpenAI's {@code /v1/responses/input_tokens}, vLLM's, llama.cpp's and
+     * TGI's {@code /tokenize} and {@code /detokenize}. They sit under the paths a gateway protects (Gemini's on
+     * the model's own path), run a tokenizer and call no model.
      */
     static boolean countsTokens(String path) {
-        return countFields(path) != null;
+        return countShape(path) != null;
     }
 
     /**
-     * The top-level fields a count answers with at {@code path}, each endpoint its own: Gemini's
-     * {@code totalTokens}, Vertex's {@code tokensInfo}, Anthropic's and OpenAI's {@code input_tokens},
-     * Bedrock's {@code inputTokens}, a tokenizer's {@code count} or tokens listed ({@code /tokenize});
-     * none for {@code /detokenize} (its answer is text); {@code null} for a path that counts no tokens.
-     * A count shaped as another endpoint's (a model's {@code {"count": 1600}} at an application's
-     * {@code /tasks/count_tokens}) is no count.
+     * A token-counting endpoint's answer, as its provider documents it: the fields its root object may hold
+     * ({@code fields}; any other makes it no count), those of each token of an answer that is a root array of them
+     * ({@code tokenFields}, TGI's), the counters among them ({@code counters}, as the scanner names them), and the
+     * {@code object} it names itself by, if it writes one.
      */
-    static java.util.Set<String> countFields(String path) {
-        if (path.endsWith(":countTokens")) {
-            return java.util.Set.of(JsonDocumentScanner.COUNT_TOTAL);
-        } else if (path.endsWith(":computeTokens")) {
-            return java.util.Set.of(JsonDocumentScanner.COUNT_LISTED);
-        } else if (path.endsWith("/messages/count_tokens") || path.endsWith("count-tokens:rawPredict")
-                || path.endsWith("/responses/input_tokens")) {
-            return java.util.Set.of(JsonDocumentScanner.LMDEPLOY_INPUT);
-        } else if (path.endsWith("/count-tokens")) {
-            return java.util.Set.of(JsonDocumentScanner.COUNT_INPUT);
-        } else if (path.endsWith("/tokenize")) {
-            return java.util.Set.of(JsonDocumentScanner.COUNT_TOKENS, JsonDocumentScanner.COUNT_TOKEN_LIST,
-                    JsonDocumentScanner.COUNT_TOKEN_ARRAY);
-        } else if (path.endsWith("/detokenize")) {
-            return java.util.Set.of();
+    record CountShape(java.util.Set<String> fields, java.util.Set<String> tokenFields, java.util.Set<String> counters,
+                      String object) {
+        /** An endpoint whose answer is a root object of {@code fields} only, counted by {@code counters}. */
+        CountShape(java.util.Set<String> fields, java.util.Set<String> counters) {
+            this(fields, java.util.Set.of(), counters, null);
+        }
+
+        /**
+         * Whether {@code doc}, a root document of the answer, is shaped as this endpoint's: every root field one of
+         * its own (a model's structured answer beside a count's field, {@code {"totalTokens": n, "essay": …}}, is no
+         * count), the object it names, if any, this endpoint's.
+         */
+        boolean fits(JsonDocumentScanner.Document doc) {
+            java.util.Set<String> names = doc.rootNames();
+            if (names == null || !(doc.element() >= 0 ? tokenFields : fields).containsAll(names)) {
+                return false;
+            }
+            return !names.contains("object") || object != null && object.equals(doc.object());
+        }
+    }
+
+    private static final CountShape GEMINI_COUNT = new CountShape(java.util.Set.of(JsonDocumentScanner.COUNT_TOTAL,
+            // Gemini's CountTokensResponse; Vertex's also counts the characters it bills
+            "cachedContentTokenCount", "promptTokensDetails", "cacheTokensDetails", "totalBillableCharacters"),
+            java.util.Set.of(JsonDocumentScanner.COUNT_TOTAL));
+    private static final CountShape VERTEX_COMPUTE = new CountShape(java.util.Set.of(JsonDocumentScanner.COUNT_LISTED),
+            java.util.Set.of(JsonDocumentScanner.COUNT_LISTED));
+    /** Anthropic's (and Claude's on Vertex): the count, and what context management left out of it (beta). */
+    private static final CountShape ANTHROPIC_COUNT = new CountShape(java.util.Set.of(JsonDocumentScanner.LMDEPLOY_INPUT,
+            "context_management"), java.util.Set.of(JsonDocumentScanner.LMDEPLOY_INPUT));
+    private static final CountShape OPENAI_COUNT = new CountShape(java.util.Set.of("object", JsonDocumentScanner.LMDEPLOY_INPUT),
+            java.util.Set.of(), java.util.Set.of(JsonDocumentScanner.LMDEPLOY_INPUT), "response.input_tokens");
+    private static final CountShape BEDROCK_COUNT = new CountShape(java.util.Set.of(JsonDocumentScanner.COUNT_INPUT),
+            java.util.Set.of(JsonDocumentScanner.COUNT_INPUT));
+    /**
+     * {@code /tokenize}: vLLM's {@code count}, {@code max_model_len}, {@code tokens} and {@code token_strs}, llama.cpp's
+     * {@code tokens} (ids, or objects of id and piece), TGI's root array of tokens of {@code id}, {@code text},
+     * {@code start} and {@code stop}.
+     */
+    private static final CountShape TOKENIZE = new CountShape(java.util.Set.of(JsonDocumentScanner.COUNT_TOKENS,
+            "max_model_len", JsonDocumentScanner.LMDEPLOY_OUTPUT, "token_strs"), java.util.Set.of("id", "text", "start", "stop"),
+            java.util.Set.of(JsonDocumentScanner.COUNT_TOKENS, JsonDocumentScanner.COUNT_TOKEN_LIST,
+                    JsonDocumentScanner.COUNT_TOKEN_ARRAY), null);
+    /** {@code /detokenize}: its answer is text, never a count. */
+    private static final CountShape DETOKENIZE = new CountShape(java.util.Set.of(), java.util.Set.of());
+
+    /**
+     * The answer a token-counting endpoint at {@code path} gives, {@code null} for a path that counts no tokens. The
+     * path is the provider's whole shape, not its last segment, which an application's route may take from the client
+     * (a conversation or schema id: {@code /ai/{id}} reached as {@code /ai/x:countTokens}): Gemini's and Vertex's
+     * {@code …/models/{model}:countTokens} and {@code :computeTokens} (Vertex's under {@code publishers/google/}),
+     * Anthropic's {@code …/messages/count_tokens}, Claude's on Vertex {@code …/models/count-tokens:rawPredict}, OpenAI's
+     * {@code …/responses/input_tokens}, Bedrock's {@code …/model/{id}/count-tokens}, at any prefix (a gateway's). A
+     * tokenizer's {@code /tokenize} has no fixed prefix: there its answer's shape and size alone tell a count.
+     */
+    static CountShape countShape(String path) {
+        String segment = segment(path, 0);
+        String before = segment(path, 1);
+        int colon = segment.lastIndexOf(':');
+        String method = colon > 0 && "models".equals(before) ? segment.substring(colon) : "";
+        if (":countTokens".equals(method)) {
+            return GEMINI_COUNT;
+        } else if (":computeTokens".equals(method)) {
+            return VERTEX_COMPUTE;
+        } else if ("count-tokens:rawPredict".equals(segment) && "models".equals(before)
+                || "count_tokens".equals(segment) && "messages".equals(before)) {
+            return ANTHROPIC_COUNT;
+        } else if ("input_tokens".equals(segment) && "responses".equals(before)) {
+            return OPENAI_COUNT;
+        } else if ("count-tokens".equals(segment) && !before.isEmpty() && "model".equals(segment(path, 2))) {
+            return BEDROCK_COUNT;
+        } else if ("tokenize".equals(segment)) {
+            return TOKENIZE;
+        } else if ("detokenize".equals(segment)) {
+            return DETOKENIZE;
         }
         return null;
     }
 
-    /** The fields a count answers with at the request's {@linkplain #countsTokens token-counting path}, or {@code null}. */
-    private java.util.Set<String> countingPath;
+    /** The segment of {@code path} {@code back} places before its last (0: the last), {@code ""} past its start. */
+    private static String segment(String path, int back) {
+        int end = path.length();
+        for (int i = 0; i < back; i++) {
+            end = path.lastIndexOf('/', end - 1);
+            if (end <= 0) {
+                return "";
+            }
+        }
+        return path.substring(path.lastIndexOf('/', end - 1) + 1, end);
+    }
+
+    /** The answer a count gives at the request's {@linkplain #countsTokens token-counting path}, or {@code null}. */
+    private CountShape countingPath;
 
     /**
      * Whether a message id is one the request sent (a client resending its thread): a LangServe answer's
@@ -1241,15 +1315,17 @@ final class UsageSniffer {
 
     /** The request went to {@code path}, a {@linkplain #countsTokens token-counting path}. */
     synchronized void countingPath(String path) {
-        countingPath = countFields(path);
+        countingPath = countShape(path);
     }
 
     /**
      * Whether the answer is a token count from a {@linkplain #countsTokens token-counting path}: one JSON
-     * document, no usage, and a count's top-level field, the path's own ({@link #countFields}), with no other counter.
-     * The path is the client's to choose (an application's conversation id, a wildcard route to the
-     * model), so it alone never makes an answer a count: an answer that carries no count (an
-     * application's own JSON, a completion, a detokenized prompt) is charged by the other rules.
+     * document, no usage, shaped exactly as that endpoint's answer ({@link CountShape#fits}: its own fields and no
+     * other), its count by the endpoint's own counter, and one of the request ({@link #countsTheRequest}).
+     * The path alone never makes an answer a count, nor a count's field alone: what a model was prompted to write
+     * (its structured answer, returned as it is by an application's route) may hold one beside the text it wrote;
+     * an answer that is no count (an application's own JSON, a completion, a detokenized prompt) is charged by the
+     * other rules.
      */
     synchronized boolean tokenCount() {
         if (decoded != null) {
@@ -1257,30 +1333,29 @@ final class UsageSniffer {
             return decoded.tokenCount();
         }
         // one document, or a root array whose every element is a token (TGI's list)
-        return countingPath != null && format == null && usage() == null && (documents == 1 || documents == tokenElements)
-                && !sawAnswerEvent && !rootCounters.isEmpty() && countingPath.containsAll(rootCounters.keySet())
-                && countsTheRequest();
+        return countingPath != null && countShaped && format == null && usage() == null
+                && (documents == 1 || documents == tokenElements) && !sawAnswerEvent && !rootCounters.isEmpty()
+                && countingPath.counters().containsAll(rootCounters.keySet()) && countsTheRequest();
     }
 
     /**
      * Whether the count is one of the request's own input: a counting endpoint counts what it was sent,
      * which the estimate holds within a few percent; at least a quarter of it, so that a model's
      * structured answer shaped as a count ({@code {"count": 7}}) on a path a client named (an
-     * application's {@code /tasks/{task}} reached as {@code /tasks/count_tokens}) is not taken for one.
+     * application's {@code /tasks/{task}} reached as {@code /tasks/tokenize}) is not taken for one. Tokens
+     * listed count as a number does: their number (Vertex's {@code tokensInfo} ids, llama.cpp's and vLLM's
+     * {@code tokens}, TGI's array), so that a list of three ids is not the count of a long request.
      */
     private boolean countsTheRequest() {
-        if (rootCounters.containsKey(JsonDocumentScanner.COUNT_LISTED) || rootCounters.containsKey(JsonDocumentScanner.COUNT_TOKEN_LIST)
-                || rootCounters.containsKey(JsonDocumentScanner.COUNT_TOKEN_ARRAY)) {
-            // the tokens listed (Vertex's tokensInfo, llama.cpp's and TGI's lists): their number is not kept
-            return true;
-        }
-        long count = 0;
+        long count = rootCounters.containsKey(JsonDocumentScanner.COUNT_TOKEN_ARRAY) ? tokenElements : 0;
         for (Long value : rootCounters.values()) {
             count = Math.max(count, value == null ? 0 : value);
         }
         return count >= (inputEstimate + 3) / 4;
     }
 
+    /** Every document of the answer was shaped as the counting path's answer ({@link CountShape#fits}). */
+    private boolean countShaped = true;
     /** Documents that were elements of a root array shaped as a token ({@link JsonDocumentScanner#COUNT_TOKEN_ARRAY}). */
     private int tokenElements;
     /** An event of a stream was read: a count is one JSON document, never a stream. */
@@ -1568,6 +1643,9 @@ final class UsageSniffer {
             sawError = true;
         } else if (!lifecycle(doc, eventName)) {
             sawAnswer = true;
+        }
+        if (!event && countingPath != null && !countingPath.fits(doc)) {
+            countShaped = false;
         }
         if (!event && documents < Integer.MAX_VALUE) {
             documents++;

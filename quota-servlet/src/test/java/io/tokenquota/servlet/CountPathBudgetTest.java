@@ -60,16 +60,35 @@ class CountPathBudgetTest extends H2FilterRound {
         assertTrue(used >= 16_384, "no count: charged the hold, " + used + " " + ledger(s));
     }
 
+    /** A Gemini count's request whose budget is nested (the filter cannot lower it): 19,000 output tokens. */
+    private static final String NESTED_BUDGET = "{\"generateContentRequest\":{\"contents\":[{\"role\":\"user\","
+            + "\"parts\":[{\"text\":\"Write a long story.\"}]}],\"generationConfig\":{\"maxOutputTokens\":19000}}}";
+
+    /**
+     * A count path is Gemini's whole shape ({@code …/models/{model}:countTokens}), here reaching the application.
+     * (Round 463: a last segment alone, {@code /ai/chat/c-1:countTokens}, a conversation id the client chose, is no
+     * count path; this test used one before.)
+     */
     @Test
     void aBudgetTheFilterCannotLowerIsChargedWholeWhenTheAnswerIsNoCount() {
         String s = subject();
-        HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/chat/c-1:countTokens"), s,
-                "{\"generateContentRequest\":{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"Write a long story.\"}]}],"
-                        + "\"generationConfig\":{\"maxOutputTokens\":19000}}}");
+        HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/chat/v1beta/models/c-1:countTokens"), s, NESTED_BUDGET);
         assertEquals(200, r.statusCode(), "a count path is not refused for its budget: " + r.body());
         assertTrue(r.body().contains("19000"), "sent as it came: " + r.body());
         long used = settled(s).used();
         assertTrue(used >= 19_000, "the endpoint was asked for 19,000 tokens and answered no count; charged " + used
                 + " " + ledger(s));
+    }
+
+    /**
+     * Round 463: a client-chosen id ending {@code :countTokens} makes no count path, so the cap applies there as
+     * on any path: a budget the filter cannot lower is refused before the call.
+     */
+    @Test
+    void aLastSegmentEndingLikeACountIsNoCountPathForTheCap() {
+        String s = subject();
+        HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/chat/c-1:countTokens"), s, NESTED_BUDGET);
+        assertEquals(422, r.statusCode(), r.body());
+        assertEquals(0, settled(s).used(), ledger(s));
     }
 }

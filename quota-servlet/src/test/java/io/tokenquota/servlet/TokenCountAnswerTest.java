@@ -10,7 +10,12 @@ import org.junit.jupiter.api.Test;
 final class TokenCountAnswerTest {
 
     private static boolean count(String path, String body) {
-        UsageSniffer s = new UsageSniffer();
+        return count(path, body, 0);
+    }
+
+    /** Whether {@code body} answered at {@code path} is a count, for a request estimated at {@code estimate} tokens. */
+    private static boolean count(String path, String body, long estimate) {
+        UsageSniffer s = new UsageSniffer(estimate);
         if (UsageSniffer.countsTokens(path)) {
             s.countingPath(path);
         }
@@ -61,5 +66,91 @@ final class TokenCountAnswerTest {
         // a count's field beside another counter, or a count's answer on any other path
         assertFalse(count("/tokenize", "{\"count\":3,\"eval_count\":400}"));
         assertFalse(count("/v1/chat/completions", "{\"input_tokens\":14}"));
+    }
+
+    /**
+     * Round 463: the provider's whole path shape, at any prefix (a gateway's), makes a count path; a last segment
+     * an application's route took from the client ({@code /ai/{id}}) does not.
+     */
+    @Test
+    void aCountPathIsTheProvidersWholeShape() {
+        for (String path : new String[] {"/gw/v1beta/models/gemini-2.5-flash:countTokens",
+                "/gw/v1/projects/p/locations/l/publishers/google/models/gemini-2.5-flash:countTokens",
+                "/gw/v1/projects/p/locations/l/publishers/google/models/gemini-2.5-flash:computeTokens",
+                "/gw/v1/messages/count_tokens", "/gw/v1/projects/p/locations/l/publishers/anthropic/models/count-tokens:rawPredict",
+                "/gw/v1/responses/input_tokens", "/gw/model/anthropic.claude-sonnet-4-5-20250929-v1:0/count-tokens",
+                "/gw/tokenize", "/gw/detokenize"}) {
+            assertTrue(UsageSniffer.countsTokens(path), path);
+        }
+        for (String path : new String[] {"/ai/gemini-invoice:countTokens", "/ai/x:computeTokens", "/ai/count-tokens:rawPredict",
+                "/ai/count_tokens", "/ai/input_tokens", "/ai/x/count-tokens", "/model/count-tokens", "/ai/x/count_tokens",
+                "/ai/x/input_tokens", "/ai/models/x:generateContent", "/ai/gemini-invoice:countTokens/"}) {
+            assertFalse(UsageSniffer.countsTokens(path), path);
+        }
+    }
+
+    /** Round 463: each provider's count in its whole documented shape, optional fields included, at a gateway prefix. */
+    @Test
+    void eachProvidersWholeCountIsACount() {
+        assertTrue(count("/gw/v1beta/models/gemini-2.5-flash:countTokens", "{\"totalTokens\":310,\"cachedContentTokenCount\":200,"
+                + "\"promptTokensDetails\":[{\"modality\":\"TEXT\",\"tokenCount\":110}],"
+                + "\"cacheTokensDetails\":[{\"modality\":\"TEXT\",\"tokenCount\":200}]}", 300));
+        assertTrue(count("/gw/v1/projects/p/locations/l/publishers/google/models/gemini-2.5-flash:countTokens",
+                "{\"totalTokens\":310,\"totalBillableCharacters\":1200,\"promptTokensDetails\":[{\"modality\":\"TEXT\","
+                        + "\"tokenCount\":310}]}", 300));
+        assertTrue(count("/gw/v1/messages/count_tokens", "{\"input_tokens\":310,\"context_management\":"
+                + "{\"original_input_tokens\":500}}", 300));
+        assertTrue(count("/gw/v1/projects/p/locations/l/publishers/anthropic/models/count-tokens:rawPredict",
+                "{\"input_tokens\":310}", 300));
+        assertTrue(count("/gw/v1/responses/input_tokens", "{\"object\":\"response.input_tokens\",\"input_tokens\":310}", 300));
+        assertTrue(count("/gw/model/anthropic.claude-sonnet-4-5-20250929-v1:0/count-tokens", "{\"inputTokens\":310}", 300));
+        assertTrue(count("/gw/tokenize", "{\"count\":4,\"max_model_len\":32768,\"tokens\":[1,2,3,4],"
+                + "\"token_strs\":[\"a\",\"b\",\"c\",\"d\"]}", 16));
+        assertTrue(count("/gw/v1/projects/p/locations/l/publishers/google/models/gemini-2.5-flash:computeTokens",
+                "{\"tokensInfo\":[{\"tokens\":[\"VGhl\",\"IGZveA==\"],\"tokenIds\":[\"651\",\"25341\"],\"role\":\"user\"},"
+                        + "{\"tokens\":[\"SGk=\",\"IQ==\"],\"tokenIds\":[\"2151\",\"235341\"],\"role\":\"user\"}]}", 16));
+    }
+
+    /** Round 463: a count's field beside any other root field (the essay a model was prompted to write) is no count. */
+    @Test
+    void aCountBesideAnyOtherRootFieldIsNoCount() {
+        assertFalse(count("/gw/v1beta/models/m:countTokens", "{\"totalTokens\":250000,\"essay\":\"A river...\"}"));
+        assertFalse(count("/gw/v1beta/models/m:countTokens", "{\"essay\":\"A river...\",\"totalTokens\":250000}"));
+        assertFalse(count("/gw/tokenize", "{\"tokens\":[791,4062,14198],\"essay\":\"A river...\"}"));
+        assertFalse(count("/gw/v1/messages/count_tokens", "{\"input_tokens\":14,\"object\":\"response.input_tokens\"}"));
+        assertFalse(count("/gw/v1/responses/input_tokens", "{\"object\":\"chat.completion\",\"input_tokens\":14}"));
+        assertFalse(count("/gw/model/m/count-tokens", "{\"inputTokens\":14,\"outputTokens\":900}"));
+        assertFalse(count("/gw/v1/projects/p/models/m:computeTokens", "{\"tokensInfo\":[],\"answer\":\"x\"}"));
+        // a TGI token with a field of its own beside its id, text, start and stop
+        assertFalse(count("/gw/tokenize", "[{\"id\":5159,\"text\":\"My\",\"start\":0,\"stop\":2,\"essay\":\"x\"}]"));
+        // another endpoint's count at this path
+        assertFalse(count("/gw/v1beta/models/m:countTokens", "{\"inputTokens\":14}"));
+        // more names than a count has: bounded, still no count
+        StringBuilder many = new StringBuilder("{\"totalTokens\":3");
+        for (int i = 0; i < 40; i++) {
+            many.append(",\"f").append(i).append("\":1");
+        }
+        assertFalse(count("/gw/v1beta/models/m:countTokens", many.append('}').toString()));
+    }
+
+    /** Round 463: tokens listed meet the quarter-of-the-estimate floor a number does. */
+    @Test
+    void tokensListedCountAsTheirNumber() {
+        String ids = "{\"tokens\":[791,4062,14198]}";
+        assertTrue(count("/gw/tokenize", ids, 12));
+        assertFalse(count("/gw/tokenize", ids, 13));
+        String pieces = "{\"tokens\":[{\"id\":9906,\"piece\":\"Hello\"},{\"id\":1917,\"piece\":\" world\"}]}";
+        assertTrue(count("/gw/tokenize", pieces, 8));
+        assertFalse(count("/gw/tokenize", pieces, 9));
+        String tgi = "[{\"id\":5159,\"text\":\"My\",\"start\":0,\"stop\":2},{\"id\":836,\"text\":\" name\",\"start\":2,\"stop\":7}]";
+        assertTrue(count("/gw/tokenize", tgi, 8));
+        assertFalse(count("/gw/tokenize", tgi, 9));
+        String vertex = "{\"tokensInfo\":[{\"tokens\":[\"VGhl\"],\"tokenIds\":[\"651\"],\"role\":\"user\"},"
+                + "{\"tokens\":[\"SGk=\"],\"tokenIds\":[\"2151\"],\"role\":\"model\"}]}";
+        assertTrue(count("/gw/v1/projects/p/models/m:computeTokens", vertex, 8));
+        assertFalse(count("/gw/v1/projects/p/models/m:computeTokens", vertex, 9));
+        // a number is held to the same floor
+        assertTrue(count("/gw/v1beta/models/m:countTokens", "{\"totalTokens\":2}", 8));
+        assertFalse(count("/gw/v1beta/models/m:countTokens", "{\"totalTokens\":2}", 9));
     }
 }
