@@ -1104,7 +1104,8 @@ final class UsageSniffer {
      * The answer a token-counting endpoint at {@code path} gives, {@code null} for a path that counts no tokens. The
      * path is the provider's whole shape, not its last segment, which an application's route may take from the client
      * (a conversation or schema id: {@code /ai/{id}} reached as {@code /ai/x:countTokens}): Gemini's and Vertex's
-     * {@code …/models/{model}:countTokens} and {@code :computeTokens} (Vertex's under {@code publishers/google/}),
+     * {@code …/models/{model}:countTokens} and {@code :computeTokens} (Vertex's under {@code publishers/google/}, and
+     * its deployed endpoints' {@code …/endpoints/{endpoint}:countTokens} and {@code :computeTokens}),
      * Anthropic's {@code …/messages/count_tokens}, Claude's on Vertex {@code …/models/count-tokens:rawPredict}, OpenAI's
      * {@code …/responses/input_tokens}, Bedrock's {@code …/model/{id}/count-tokens}, at any prefix (a gateway's). A
      * tokenizer's {@code /tokenize} has no fixed prefix: there its answer's shape and size alone tell a count.
@@ -1113,7 +1114,8 @@ final class UsageSniffer {
         String segment = segment(path, 0);
         String before = segment(path, 1);
         int colon = segment.lastIndexOf(':');
-        String method = colon > 0 && "models".equals(before) ? segment.substring(colon) : "";
+        // Vertex's deployed endpoints count too (a tuned model's: …/endpoints/{endpoint}:countTokens)
+        String method = colon > 0 && ("models".equals(before) || "endpoints".equals(before)) ? segment.substring(colon) : "";
         if (":countTokens".equals(method)) {
             return GEMINI_COUNT;
         } else if (":computeTokens".equals(method)) {

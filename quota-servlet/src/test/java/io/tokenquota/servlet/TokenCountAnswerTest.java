@@ -77,6 +77,8 @@ final class TokenCountAnswerTest {
         for (String path : new String[] {"/gw/v1beta/models/gemini-2.5-flash:countTokens",
                 "/gw/v1/projects/p/locations/l/publishers/google/models/gemini-2.5-flash:countTokens",
                 "/gw/v1/projects/p/locations/l/publishers/google/models/gemini-2.5-flash:computeTokens",
+                "/gw/v1/projects/p/locations/l/endpoints/1234567890:countTokens",
+                "/gw/v1/projects/p/locations/l/endpoints/1234567890:computeTokens",
                 "/gw/v1/messages/count_tokens", "/gw/v1/projects/p/locations/l/publishers/anthropic/models/count-tokens:rawPredict",
                 "/gw/v1/responses/input_tokens", "/gw/model/anthropic.claude-sonnet-4-5-20250929-v1:0/count-tokens",
                 "/gw/tokenize", "/gw/detokenize"}) {
@@ -84,7 +86,8 @@ final class TokenCountAnswerTest {
         }
         for (String path : new String[] {"/ai/gemini-invoice:countTokens", "/ai/x:computeTokens", "/ai/count-tokens:rawPredict",
                 "/ai/count_tokens", "/ai/input_tokens", "/ai/x/count-tokens", "/model/count-tokens", "/ai/x/count_tokens",
-                "/ai/x/input_tokens", "/ai/models/x:generateContent", "/ai/gemini-invoice:countTokens/"}) {
+                "/ai/x/input_tokens", "/ai/models/x:generateContent", "/ai/gemini-invoice:countTokens/",
+                "/ai/endpoints/x:generateContent"}) {
             assertFalse(UsageSniffer.countsTokens(path), path);
         }
     }
