@@ -1458,11 +1458,13 @@ public final class QuotaFilter implements Filter {
      * attribute, and what the page's {@link FigureHolder} kept of it (the holding dispatch's request, or a
      * pass run again the include was made in: {@link #figureHolder}), are put back as they were before
      * it (so it does not replace the page's own figure; putting the attribute back reports nothing to another
-     * quota filter's holder beneath: {@link #putBack}), and the include's figure is recorded apart, to
+     * quota filter's holder beneath: {@link #setUnreported}), and the include's figure is recorded apart, to
      * be added up with the holding call's at settlement (a page's summary fragments each report theirs;
      * a status fragment's 0 adds nothing). What it writes is judged as an include's answer
      * ({@link QuotaResponse#nestedInclude}); when it reported a figure, the usage read from what it wrote
-     * is that figure's call and is not charged again as the page's usage.
+     * is that figure's call and is not charged again as the page's usage. The include starts without the
+     * attribute (taken off as no report, put back after it): what the include's own code finds there at its end is
+     * its figure or nothing, never the page's written back by a framework restoring its attributes (round 467).
      */
     private void nested(ServletRequest req, ServletResponse res, FilterChain chain) throws IOException, ServletException {
         Object before = req.getAttribute(ACTUAL_TOKENS_ATTRIBUTE);
@@ -1479,6 +1481,12 @@ public final class QuotaFilter implements Filter {
         Object kept = holder.reportedActual();
         // what the include sets is told from what was there before it
         holder.restoreReportedActual(null);
+        if (before != null) {
+            // the include starts without the page's figure: a framework that puts back, inside the include, the
+            // attributes it changed (Spring's DispatcherServlet, after every include) would otherwise write the
+            // page's figure over the include's, and that write is a report to every holder it passes (round 467)
+            setUnreported(req, null);
+        }
         try {
             if (endpoint.answeredThrough() instanceof QuotaResponse page) {
                 // what it writes is its own answer, under its own status, not the page's
@@ -1491,7 +1499,7 @@ public final class QuotaFilter implements Filter {
             }
         } finally {
             Object reported = holder.reportedActual();
-            putBack(req, before);
+            setUnreported(req, before);
             holder.restoreReportedActual(kept);
             if (reported != null) {
                 holder.nestedReported(reported);
@@ -1500,18 +1508,27 @@ public final class QuotaFilter implements Filter {
     }
 
     /**
-     * Puts {@link #ACTUAL_TOKENS_ATTRIBUTE} back on {@code req} as it was before an include ({@code before}; null:
-     * removed), as no figure: every {@link FigureHolder} the write passes through keeps what it held before it. The
-     * write goes down through every wrapper of the request, and with a second quota filter those include the other
-     * filter's endpoint request, whose {@code setAttribute} takes whatever is set as the figure just reported: the
-     * page's own figure put back there replaced what the include reported, so that filter counted the page's figure
-     * once per include and the fragments' never (round 459: a digest reporting 0 before its three fragments of 4,000
-     * charged the user 0, the team 12,000). That is the outer filter's (a user's under a team's), and the inner's too
-     * where a filter meets the include again by servlet name after both met it by path (Jetty's order: the user's
-     * second pass wrote through the team's request, which charged the page's 1,000 once more). Each filter saves and
-     * restores its own holder around the include ({@link #nested}); the put-back is no one's report.
+     * Sets {@link #ACTUAL_TOKENS_ATTRIBUTE} on {@code req} to {@code value} (null: removed) as no figure: every
+     * {@link FigureHolder} the write passes through keeps what it held before it. {@link #nested} takes the attribute
+     * off before an include and puts the page's back after it this way; neither is anyone's report. The write goes
+     * down through every wrapper of the request, and with a second quota filter those include the other filter's
+     * endpoint request, whose {@code setAttribute} takes whatever is set as the figure just reported: the page's own
+     * figure put back there replaced what the include reported, so that filter counted the page's figure once per
+     * include and the fragments' never (round 459: a digest reporting 0 before its three fragments of 4,000 charged
+     * the user 0, the team 12,000). That is the outer filter's (a user's under a team's), and the inner's too where a
+     * filter meets the include again by servlet name after both met it by path (Jetty's order: the user's second
+     * pass wrote through the team's request, which charged the page's 1,000 once more). Each filter saves and
+     * restores its own holder around the include ({@link #nested}).
+     *
+     * <p>Taking the attribute off before the include matters as much: a framework that snapshots the request's
+     * attributes when it serves an include and puts back, inside it, every one the include changed (Spring's
+     * {@code DispatcherServlet.restoreAttributesAfterInclude}) wrote the page's figure over the fragment's with a
+     * plain {@code setAttribute}, before the filter read the include's report, and every holder took it for one
+     * (round 467: a page's 1,000 before a 4,000 Spring fragment charged 2,000; a digest's 0 before three charged 0).
+     * With no attribute in its snapshot, such a framework removes what the include added instead, and the figure the
+     * include reported outlives the removal in its holder.
      */
-    private static void putBack(ServletRequest req, Object before) {
+    private static void setUnreported(ServletRequest req, Object value) {
         List<FigureHolder> holders = new ArrayList<>();
         List<Object> held = new ArrayList<>();
         for (ServletRequest r = req; r != null; r = EndpointRequest.wrapped(r)) {
@@ -1520,10 +1537,10 @@ public final class QuotaFilter implements Filter {
                 held.add(h.reportedActual());
             }
         }
-        if (before == null) {
+        if (value == null) {
             req.removeAttribute(ACTUAL_TOKENS_ATTRIBUTE);
         } else {
-            req.setAttribute(ACTUAL_TOKENS_ATTRIBUTE, before);
+            req.setAttribute(ACTUAL_TOKENS_ATTRIBUTE, value);
         }
         for (int i = 0; i < holders.size(); i++) {
             holders.get(i).restoreReportedActual(held.get(i));

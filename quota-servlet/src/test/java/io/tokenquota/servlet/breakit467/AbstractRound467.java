@@ -2,6 +2,7 @@ package io.tokenquota.servlet.breakit467;
 
 import static org.junit.jupiter.api.Assertions.assertAll;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.tokenquota.QuotaAccount;
 import io.tokenquota.servlet.QuotaFilter;
@@ -41,7 +42,11 @@ import org.springframework.web.bind.annotation.RestController;
  * the include's report: the page's own figure is counted once per include, the fragments' never. When the page set
  * no figure first, Spring removes the attribute instead, and the kept figure survives (the controls).
  *
- * <p>One quota filter (the README's: every path, protecting {@code /ai/}); both containers.
+ * <p>One quota filter (the README's: every path, protecting {@code /ai/}); both containers. Added with the fix (the
+ * filter now takes the attribute off, as no report, before an include, and puts the page's back after it): the page's
+ * 1,000 first, then a Spring fragment that reports nothing, or reports 4,000 and removes the attribute itself; and
+ * the page finding its own figure on the request after its Spring include. Two filters and a pass run again:
+ * {@link AbstractRound467TwoFilters}.
  */
 abstract class AbstractRound467 extends H2FilterRound {
     static final ModelCalls CALLS = new ModelCalls();
@@ -67,6 +72,11 @@ abstract class AbstractRound467 extends H2FilterRound {
                 .servlet("spring-zero-last", new Page("/ai/spring/summary", 3, 0, false), "/ai/pages/spring-zero-last")
                 .servlet("spring-own-then-status", new Page("/ai/spring/status", 1, HEADLINE, true),
                         "/ai/pages/spring-own-then-status")
+                .servlet("spring-own-then-silent", new Page("/ai/spring/silent", 1, HEADLINE, true),
+                        "/ai/pages/spring-own-then-silent")
+                .servlet("spring-own-then-removing", new Page("/ai/spring/removing", 1, HEADLINE, true),
+                        "/ai/pages/spring-own-then-removing")
+                .servlet("spring-own-first-reads", new ReadingPage(), "/ai/pages/spring-own-first-reads")
                 .servlet("plain-own-first", new Page("/ai/v1/summary", 1, HEADLINE, true), "/ai/pages/plain-own-first")
                 .servlet("plain-zero-first", new Page("/ai/v1/summary", 3, 0, true), "/ai/pages/plain-zero-first");
     }
@@ -89,6 +99,24 @@ abstract class AbstractRound467 extends H2FilterRound {
         public String status(HttpServletRequest req) {
             req.setAttribute(QuotaFilter.ACTUAL_TOKENS_ATTRIBUTE, 0L);
             return "<p>All systems normal.</p>";
+        }
+
+        /** A fragment that calls no model and reports nothing (added with the fix). */
+        @PostMapping(value = "/silent", produces = "text/html")
+        public String silent(HttpServletRequest req) {
+            return "<p>No news.</p>";
+        }
+
+        /**
+         * The summary, which removes the attribute once it has reported its 4,000 (as a framework's own clean-up
+         * would): the figure set counts (added with the fix).
+         */
+        @PostMapping(value = "/removing", produces = "text/html")
+        public String removing(HttpServletRequest req) {
+            CALLS.count(req.getHeader("x-user-id"));
+            req.setAttribute(QuotaFilter.ACTUAL_TOKENS_ATTRIBUTE, FRAGMENT);
+            req.removeAttribute(QuotaFilter.ACTUAL_TOKENS_ATTRIBUTE);
+            return "<p>Three meetings, two decisions.</p>";
         }
     }
 
@@ -138,6 +166,25 @@ abstract class AbstractRound467 extends H2FilterRound {
             if (!ownFirst) {
                 req.setAttribute(QuotaFilter.ACTUAL_TOKENS_ATTRIBUTE, own);
             }
+        }
+    }
+
+    /**
+     * The page's 1,000 first, then the Spring summary; it writes what it finds as the attribute afterwards into its
+     * answer (added with the fix: the attribute is taken off for the include and put back after it).
+     */
+    static class ReadingPage extends HttpServlet {
+        @Override
+        protected void service(HttpServletRequest req, HttpServletResponse resp) throws IOException, ServletException {
+            req.getInputStream().readAllBytes();
+            resp.setContentType("text/html;charset=utf-8");
+            CALLS.count(req.getHeader("x-user-id"));
+            req.setAttribute(QuotaFilter.ACTUAL_TOKENS_ATTRIBUTE, HEADLINE);
+            resp.getOutputStream().write("<html><body>".getBytes(StandardCharsets.UTF_8));
+            req.getRequestDispatcher("/ai/spring/summary").include(req, resp);
+            Object after = req.getAttribute(QuotaFilter.ACTUAL_TOKENS_ATTRIBUTE);
+            resp.getOutputStream().write(("<p>figure after: " + after + "</p></body></html>")
+                    .getBytes(StandardCharsets.UTF_8));
         }
     }
 
@@ -211,5 +258,39 @@ abstract class AbstractRound467 extends H2FilterRound {
     void controlADigestReportingZeroBeforePlainFragmentsIsChargedThem() {
         assertCharged("/ai/pages/plain-zero-first", 3, 3 * FRAGMENT,
                 "the page's 0 reported first, then three plain servlet fragments of 4,000");
+    }
+
+    // ------------------------------------------------------------------ added with the fix: neighbours and controls
+
+    /**
+     * Control the other way: the page's 1,000 first, then a Spring fragment that calls no model and reports nothing:
+     * 1,000. Taking the attribute off for the include neither loses the page's figure (charged less) nor lets it
+     * count as the fragment's (charged 2,000).
+     */
+    @Test
+    void aPageReportingItsOwnFigureBeforeASilentSpringFragmentIsChargedItsOwnOnce() {
+        assertCharged("/ai/pages/spring-own-then-silent", 1, HEADLINE,
+                "the page's own 1,000 reported first, then a Spring fragment that reports nothing");
+    }
+
+    /** The page's 1,000 first, then a Spring fragment that reports 4,000 and removes the attribute: 5,000. */
+    @Test
+    void aPageReportingItsOwnFigureBeforeASpringFragmentRemovingItsReportIsChargedBoth() {
+        assertCharged("/ai/pages/spring-own-then-removing", 2, HEADLINE + FRAGMENT,
+                "the page's own 1,000 reported first, then a Spring fragment's 4,000, removed by the fragment");
+    }
+
+    /** The page finds its own 1,000 on the request after its Spring include, and is charged 5,000. */
+    @Test
+    void aPageFindsItsOwnFigureAfterItsSpringInclude() {
+        String s = subject();
+        HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/pages/spring-own-first-reads"), s, CHAT);
+        QuotaAccount u = settled(s);
+        String figures = kind() + ": answer " + r.statusCode() + "; used " + u.used() + "; " + ledger(s) + "; body "
+                + r.body();
+        assertAll(() -> assertEquals(200, r.statusCode(), figures),
+                () -> assertTrue(r.body().contains("figure after: " + HEADLINE + "<"), figures),
+                () -> assertEquals(HEADLINE + FRAGMENT, u.used(), figures),
+                () -> assertEquals(0, u.reserved(), figures));
     }
 }

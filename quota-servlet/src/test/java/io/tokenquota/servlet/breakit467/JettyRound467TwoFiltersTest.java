@@ -1,0 +1,10 @@
+package io.tokenquota.servlet.breakit467;
+
+import io.tokenquota.servlet.testing.ContainerKind;
+
+class JettyRound467TwoFiltersTest extends AbstractRound467TwoFilters {
+    @Override
+    protected ContainerKind kind() {
+        return ContainerKind.JETTY;
+    }
+}
