@@ -26,7 +26,8 @@ import java.util.function.Consumer;
 final class JsonDocumentScanner {
     static final int KEPT_STRING_BYTES = 256;
     /**
-     * Usage sits at most three levels deep, but for a Gemini batch's results listed inline (nine, in a
+     * Usage sits at most three levels deep, but for a Bedrock agent's trace event (five:
+     * {@link #AGENT_TRACE_USAGE}) and a Gemini batch's results listed inline (nine, in a
      * list of batches: {@link #INLINE_RESULT}); what a model nests deeper (tool arguments) is dropped
      * before the parser, down to an empty {@code {}} or {@code []}, so no nesting a model can produce
      * makes the parse fail before the usage that follows it.
@@ -147,6 +148,34 @@ final class JsonDocumentScanner {
     private static final Set<String> LETTA_FIELDS = Set.of("prompt_tokens", "completion_tokens", "total_tokens",
             "reasoning_tokens");
     private static final String LETTA_USAGE_TYPE = "usage_statistics";
+    /**
+     * Amazon Bedrock Agents' {@code InvokeAgent} answer with its trace on ({@code enableTrace}): AWS's event stream of
+     * {@code chunk} events (the agent's answer text) and {@code trace} events, each a {@code TracePart}
+     * ({@link #TRACE_PART_FIELDS}) whose {@code trace} is one step of the agent's turn. Every model call the agent
+     * makes is reported once, by the {@code modelInvocationOutput} of its step's trace (pre-processing,
+     * orchestration, post-processing, a supervisor's routing classifier: {@link #AGENT_TRACE_PLACES}), whose
+     * {@code metadata.usage} counts that call's {@code inputTokens} and {@code outputTokens} (API reference
+     * "Trace", "Metadata": its usage is the model invocation's). Collected under this name at exactly those places,
+     * and kept only in a document shaped as a {@code TracePart} ({@link #agentTracePart}): the trace's
+     * {@code rationale} and {@code observation} (an action group's or a knowledge base's output, the final response)
+     * hold what the model wrote or the client's own code returned, and a {@code usage} there is never read; a
+     * custom orchestration's trace, a guardrail's and a failure's report no model call's usage. Round 470: a turn of
+     * two model calls, 7,460 tokens by its trace, relayed so was charged its hold, 1,016.
+     */
+    static final String AGENT_TRACE_USAGE = "trace.modelInvocationOutput.metadata.usage";
+    private static final Set<String> AGENT_TRACE_PLACES = Set.of(
+            "trace.preProcessingTrace.modelInvocationOutput.metadata.usage",
+            "trace.orchestrationTrace.modelInvocationOutput.metadata.usage",
+            "trace.postProcessingTrace.modelInvocationOutput.metadata.usage",
+            "trace.routingClassifierTrace.modelInvocationOutput.metadata.usage");
+    /** The depth of the objects at {@link #AGENT_TRACE_PLACES}. */
+    private static final int AGENT_TRACE_DEPTH = 6;
+    /**
+     * A {@code TracePart}'s members (API reference "TracePart"), and the {@code p} AWS pads an event's payload with;
+     * a supervisor's collaborators' steps come as trace events of their own, named by {@code collaboratorName}.
+     */
+    private static final Set<String> TRACE_PART_FIELDS = Set.of("agentAliasId", "agentId", "agentVersion",
+            "callerChain", "collaboratorName", "eventTime", "sessionId", "trace", "p");
     /**
      * An Agno run ({@code agno-agi/agno}) found in a document ({@link Document#agnoRuns}): its {@code run_id}, the
      * providers it names (its {@code model_provider}, and each {@code provider} of its {@code metrics.details}
@@ -851,6 +880,8 @@ final class JsonDocumentScanner {
         mastraFields = true;
         mastraRun = null;
         mastraFrom = false;
+        tracePartFields = true;
+        traceAgent = false;
         chatResponseFields = true;
         chatResponseObjects = 0;
         rawCompletion = false;
@@ -1243,6 +1274,12 @@ final class JsonDocumentScanner {
                     collectDepth = depth;
                     nested = null;
                     counters = new HashMap<>();
+                } else if (object && depth == AGENT_TRACE_DEPTH && AGENT_TRACE_PLACES.contains(objectPath())) {
+                    // one model call of a Bedrock agent's turn, kept if the document is a TracePart (ownPlaces)
+                    collecting = AGENT_TRACE_USAGE;
+                    collectDepth = depth;
+                    nested = null;
+                    counters = new HashMap<>();
                 } else if (object && depth > 1 && depth <= 4) {
                     String path = objectPath();
                     if (path != null && USAGE_PATHS.contains(path)) {
@@ -1384,6 +1421,7 @@ final class JsonDocumentScanner {
                     }
                     modelResponseParts |= "parts".equals(parser.currentName());
                     mastraFields &= MASTRA_FIELDS.contains(parser.currentName());
+                    tracePartFields &= TRACE_PART_FIELDS.contains(parser.currentName());
                     chatResponseFields &= CHAT_RESPONSE_FIELDS.contains(parser.currentName());
                 } else if (depth == 2 && objectAt[1] && objectAt[2] && STRANDS_WRAPPER.equals(fieldAt[1])) {
                     wrappedFields++;
@@ -1546,6 +1584,8 @@ final class JsonDocumentScanner {
                     agnoTeam = true;
                 } else if (depth == 1 && objectAt[1] && "runId".equals(fieldAt[1])) {
                     mastraRun = parser.getText();
+                } else if (depth == 1 && objectAt[1] && "agentId".equals(fieldAt[1])) {
+                    traceAgent = true;
                 } else if (depth == 1 && objectAt[1] && "from".equals(fieldAt[1])) {
                     // the last one named counts, as a parser reads it
                     mastraFrom = MASTRA_FROM.contains(parser.getText());
@@ -1879,6 +1919,9 @@ final class JsonDocumentScanner {
         if (!mastraChunk() || !MASTRA_USAGE_TYPES.contains(type)) {
             usages.remove(MASTRA_USAGE);
         }
+        if (!agentTracePart()) {
+            usages.remove(AGENT_TRACE_USAGE);
+        }
         Map<String, Long> counts = usages.get(LLAMAINDEX_COUNTS);
         if (!chatResponse()) {
             usages.remove(LLAMAINDEX_RAW_USAGE);
@@ -1931,6 +1974,14 @@ final class JsonDocumentScanner {
      */
     private boolean mastraChunk() {
         return mastraFields && mastraRun != null && mastraFrom && type != null;
+    }
+
+    /**
+     * The document is a Bedrock agent's {@code TracePart} ({@link #AGENT_TRACE_USAGE}): no top-level field but
+     * {@link #TRACE_PART_FIELDS}, an {@code agentId} string among them.
+     */
+    private boolean agentTracePart() {
+        return tracePartFields && traceAgent;
     }
 
     /**
@@ -2243,6 +2294,9 @@ final class JsonDocumentScanner {
     private boolean mastraFields = true;
     private String mastraRun;
     private boolean mastraFrom;
+    /** A {@code TracePart}'s reading ({@link #agentTracePart}): no top-level field but its own, an {@code agentId} string. */
+    private boolean tracePartFields = true;
+    private boolean traceAgent;
     /**
      * A LlamaIndex {@code ChatResponse}'s reading ({@link #chatResponse}): no top-level field but
      * {@link #CHAT_RESPONSE_FIELDS}, the {@link #CHAT_RESPONSE_OBJECTS} seen; whether {@code raw.object} is

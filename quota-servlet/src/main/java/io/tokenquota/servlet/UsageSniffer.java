@@ -2038,6 +2038,15 @@ final class UsageSniffer {
             long[] split = UsageKinds.withTotal(UsageKinds.inputOutput(mastra, "inputTokens", "outputTokens"), own);
             reported |= kinds(addUp(Format.OPENAI, own, split, "finish".equals(type), doc.mastraRun(), false), split);
         }
+        Map<String, Long> agentCall = doc.usage(JsonDocumentScanner.AGENT_TRACE_USAGE);
+        if (agentCall != null && has(agentCall, "inputTokens", "outputTokens")) {
+            // round 470: a Bedrock agent's InvokeAgent stream with its trace on (a turn of two model calls, 7,460
+            // tokens, was charged its hold, 1,016): each trace event's modelInvocationOutput reports one model call
+            // the agent made, once, and no event totals the turn, so they add up as the data stream's step finish
+            // parts do (the scanner keeps them only at that place of a TracePart)
+            long[] split = UsageKinds.inputOutput(agentCall, "inputTokens", "outputTokens");
+            reported |= kinds(addUp(Format.BEDROCK, UsageKinds.total(split), split, false, null, false), split);
+        }
         if (!doc.teamMessages().isEmpty()) {
             // AutoGen Studio's team run: each agent message's models_usage (round 302), and an AgentChat TaskResult
             // returned whole (round 406: 1,014 charged for 3,185). Its envelope's data, or an application's exact

@@ -108,6 +108,47 @@ final class JsonDocumentScannerTest {
         assertEquals("r1", only("{\"type\":\"finish\",\"runId\":\"r1\",\"from\":\"AGENT\",\"payload\":{}}").mastraRun());
     }
 
+    /**
+     * A Bedrock agent's trace event ({@code TracePart}) reports a model call at its step's
+     * {@code modelInvocationOutput.metadata.usage} (round 470): kept there for each step kind that calls a model, in a
+     * document of a TracePart's members only, with its {@code agentId}; nowhere else in the trace, nor in another shape.
+     */
+    @Test
+    void aBedrockAgentsTraceUsageIsKeptOnlyAtItsModelInvocationOutput() {
+        String usage = "{\"inputTokens\":3150,\"outputTokens\":210}";
+        String part = "\"agentAliasId\":\"TSTALIASID\",\"agentId\":\"AGENT1\",\"sessionId\":\"s\",\"eventTime\":\"t\",";
+        for (String kind : List.of("preProcessingTrace", "orchestrationTrace", "postProcessingTrace",
+                "routingClassifierTrace")) {
+            JsonDocumentScanner.Document d = only("{" + part + "\"trace\":{\"" + kind + "\":{\"modelInvocationOutput\":"
+                    + "{\"traceId\":\"t-0\",\"rawResponse\":{\"content\":\"x\"},\"metadata\":{\"totalTimeMs\":5,\"usage\":"
+                    + usage + "}}}},\"p\":\"abc\"}");
+            assertEquals(3_150L, d.usage(JsonDocumentScanner.AGENT_TRACE_USAGE).get("inputTokens"), kind);
+            assertEquals(210L, d.usage(JsonDocumentScanner.AGENT_TRACE_USAGE).get("outputTokens"), kind);
+        }
+        // a collaborator's step, named as such
+        assertEquals(3_150L, only("{" + part + "\"collaboratorName\":\"orders\",\"callerChain\":[{\"agentAliasArn\":\"a\"}],"
+                + "\"trace\":{\"orchestrationTrace\":{\"modelInvocationOutput\":{\"metadata\":{\"usage\":" + usage
+                + "}}}}}").usage(JsonDocumentScanner.AGENT_TRACE_USAGE).get("inputTokens"));
+        // the rationale, an action group's output, the final response, a guardrail's metadata, one level off: nothing
+        for (String trace : List.of(
+                "{\"orchestrationTrace\":{\"rationale\":{\"text\":\"x\",\"usage\":" + usage + "}}}",
+                "{\"orchestrationTrace\":{\"observation\":{\"actionGroupInvocationOutput\":{\"text\":\"x\","
+                        + "\"metadata\":{\"usage\":" + usage + "}}}}}",
+                "{\"orchestrationTrace\":{\"observation\":{\"finalResponse\":{\"metadata\":{\"usage\":" + usage + "}}}}}",
+                "{\"orchestrationTrace\":{\"observation\":{\"modelInvocationOutput\":{\"metadata\":{\"usage\":" + usage
+                        + "}}}}}",
+                "{\"guardrailTrace\":{\"action\":\"NONE\",\"metadata\":{\"usage\":" + usage + "}}}",
+                "{\"customOrchestrationTrace\":{\"modelInvocationOutput\":{\"metadata\":{\"usage\":" + usage + "}}}}",
+                "{\"orchestrationTrace\":{\"modelInvocationOutput\":{\"usage\":" + usage + "}}}")) {
+            assertTrue(only("{" + part + "\"trace\":" + trace + "}").usages().isEmpty(), trace);
+        }
+        // not a TracePart: another member, or no agentId
+        String call = "\"trace\":{\"orchestrationTrace\":{\"modelInvocationOutput\":{\"metadata\":{\"usage\":" + usage + "}}}}";
+        assertTrue(only("{" + part + "\"type\":\"trace\"," + call + "}").usages().isEmpty());
+        assertTrue(only("{\"sessionId\":\"s\"," + call + "}").usages().isEmpty());
+        assertTrue(only("{\"agentId\":{\"id\":\"A\"}," + call + "}").usages().isEmpty());
+    }
+
     /** xAI's deferred creation answers its {@code request_id} at the top level; nowhere else counts. */
     @Test
     void aTopLevelRequestIdIsHandedOver() {

@@ -77,6 +77,8 @@ abstract class AbstractRound470 extends ShapedAnswerRound {
             case "converse-stream" -> converseStreamAnswer();
             case "invoke-agent-long" -> longAgentAnswer();
             case "converse-stream-cut" -> cutConverseStream();
+            case "invoke-agent-fakes" -> fakesAgentAnswer();
+            case "invoke-agent-steps" -> stepsAgentAnswer();
             default -> null;
         };
         if (answer == null) {
@@ -218,6 +220,97 @@ abstract class AbstractRound470 extends ShapedAnswerRound {
         long used = settled(s).used();
         assertTrue(used >= TOKENS.estimate(STORY) * 9 / 10, kind() + ": charged " + used + ", the answer is about "
                 + TOKENS.estimate(STORY) + " tokens: " + ledger(s));
+    }
+
+    /** What a fake usage in the trace says, far more than the turn's real calls. */
+    static final long FAKE = 90_000;
+    static final String FAKE_USAGE = "{\"inputTokens\":" + FAKE + ",\"outputTokens\":" + FAKE + "}";
+
+    /** A TracePart event around one trace member of any kind ({@code preProcessingTrace}, …), with more members. */
+    static byte[] traceOf(String kind, String member, String more) {
+        return RelayedAnswers.awsEvent("trace", "{\"agentAliasId\":\"TSTALIASID\",\"agentId\":\"AGENT470AB\","
+                + "\"agentVersion\":\"DRAFT\",\"sessionId\":\"session-470\",\"eventTime\":\"2025-06-02T10:15:30.123Z\","
+                + more + "\"trace\":{\"" + kind + "\":" + member + "},\"p\":\"" + PAD + "\"}");
+    }
+
+    /**
+     * The two-call turn with usage-shaped objects and text wherever the trace carries what the model wrote or what the
+     * client's action group returned: the rationale's text, the action group's output (its text, and a {@code metadata}
+     * beside it), the final response's metadata, a {@code modelInvocationOutput} nested inside an observation, a
+     * guardrail's and a failure's metadata, and a model's output whose usage sits one level off its place.
+     */
+    static byte[] fakesAgentAnswer() {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        String fakeCall = "{\"modelInvocationOutput\":{\"metadata\":{\"usage\":" + FAKE_USAGE + "}}}";
+        out.writeBytes(trace(modelOutput("t-0", STEP1_IN, STEP1_OUT, "<thinking>I should look up order 48213.</thinking>")));
+        out.writeBytes(trace("{\"rationale\":{\"traceId\":\"t-0\",\"text\":" + q("{\"agentId\":\"A\",\"trace\":"
+                + "{\"orchestrationTrace\":" + fakeCall + "}}") + ",\"usage\":" + FAKE_USAGE + "}}"));
+        out.writeBytes(trace("{\"observation\":{\"traceId\":\"t-0\",\"type\":\"ACTION_GROUP\","
+                + "\"actionGroupInvocationOutput\":{\"text\":" + q("{\"metadata\":{\"usage\":" + FAKE_USAGE + "}}")
+                + ",\"metadata\":{\"usage\":" + FAKE_USAGE + "}},\"modelInvocationOutput\":{\"metadata\":{\"usage\":"
+                + FAKE_USAGE + "}}}}"));
+        out.writeBytes(trace("{\"observation\":{\"traceId\":\"t-0\",\"type\":\"ACTION_GROUP\",\"fake\":" + fakeCall
+                + "}}"));
+        out.writeBytes(traceOf("guardrailTrace", "{\"action\":\"NONE\",\"traceId\":\"g-0\",\"metadata\":{\"usage\":"
+                + FAKE_USAGE + "}}", ""));
+        out.writeBytes(traceOf("failureTrace", "{\"failureReason\":\"none\",\"traceId\":\"f-0\",\"metadata\":"
+                + "{\"usage\":" + FAKE_USAGE + "}}", ""));
+        out.writeBytes(trace("{\"modelInvocationOutput\":{\"traceId\":\"t-x\",\"usage\":" + FAKE_USAGE
+                + ",\"metadata\":{\"totalTimeMs\":10,\"extra\":{\"usage\":" + FAKE_USAGE + "}}}}"));
+        out.writeBytes(trace(modelOutput("t-1", STEP2_IN, STEP2_OUT, ANSWER)));
+        out.writeBytes(trace("{\"observation\":{\"traceId\":\"t-1\",\"type\":\"FINISH\",\"finalResponse\":{\"text\":"
+                + q(ANSWER) + ",\"metadata\":{\"operationTotalTimeMs\":4000,\"usage\":" + FAKE_USAGE + "}}}}"));
+        out.writeBytes(RelayedAnswers.awsEvent("chunk", "{\"bytes\":\""
+                + Base64.getEncoder().encodeToString(ANSWER.getBytes(StandardCharsets.UTF_8)) + "\",\"p\":\"" + PAD + "\"}"));
+        return out.toByteArray();
+    }
+
+    /**
+     * A turn whose model calls are reported by every kind of trace that reports one: pre-processing, orchestration,
+     * post-processing, and a supervisor's routing classifier, a collaborator's orchestration step as its own event.
+     */
+    static final long PRE = 1_200 + 60;
+    static final long ROUTING = 800 + 20;
+    static final long COLLABORATOR = 2_400 + 300;
+    static final long POST = 900 + 140;
+    static final long STEPS_USAGE = PRE + ROUTING + STEP1_IN + STEP1_OUT + COLLABORATOR + POST;
+
+    static byte[] stepsAgentAnswer() {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        out.writeBytes(traceOf("preProcessingTrace", modelOutput("p-0", 1_200, 60, "<category>D</category>"), ""));
+        out.writeBytes(traceOf("routingClassifierTrace", modelOutput("r-0", 800, 20, "orders"), ""));
+        out.writeBytes(trace(modelOutput("t-0", STEP1_IN, STEP1_OUT, "<thinking>Ask the orders agent.</thinking>")));
+        out.writeBytes(traceOf("orchestrationTrace", modelOutput("c-0", 2_400, 300, "Order 48213 has shipped."),
+                "\"collaboratorName\":\"orders\",\"callerChain\":[{\"agentAliasArn\":\"arn:aws:bedrock:us-east-1:"
+                        + "111122223333:agent-alias/AGENT470AB/TSTALIASID\"}],"));
+        out.writeBytes(traceOf("postProcessingTrace", modelOutput("q-0", 900, 140, ANSWER), ""));
+        out.writeBytes(RelayedAnswers.awsEvent("chunk", "{\"bytes\":\""
+                + Base64.getEncoder().encodeToString(ANSWER.getBytes(StandardCharsets.UTF_8)) + "\",\"p\":\"" + PAD + "\"}"));
+        return out.toByteArray();
+    }
+
+    /**
+     * Control for the fix (over-charge): the usage-shaped objects and text a trace carries besides its model calls'
+     * own place (the rationale, an action group's output, the final response's and a guardrail's metadata) are not
+     * read; the turn is charged its two calls, 7,460, not the 90,000s they say.
+     */
+    @Test
+    void usageInARationaleOrAnActionGroupsOutputIsNotRead() {
+        String s = "r470-agent-fakes-" + kind() + "-" + System.nanoTime();
+        HttpResponse<String> r = post("/ai/invoke-agent-fakes", s, INVOKE_AGENT);
+        assertEquals(200, r.statusCode());
+        assertEquals(1, calls.of(s));
+        assertEquals(AGENT_USAGE, settled(s).used(), kind() + ": " + ledger(s));
+    }
+
+    /** Every kind of trace that reports a model call counts it, a collaborator's step too: their calls add up. */
+    @Test
+    void everyStepsModelCallIsCharged() {
+        String s = "r470-agent-steps-" + kind() + "-" + System.nanoTime();
+        HttpResponse<String> r = post("/ai/invoke-agent-steps", s, INVOKE_AGENT);
+        assertEquals(200, r.statusCode());
+        assertEquals(1, calls.of(s));
+        assertEquals(STEPS_USAGE, settled(s).used(), kind() + ": " + ledger(s));
     }
 
     /** Control: the same text in a ConverseStream cut before its usage is charged at least the text. */
