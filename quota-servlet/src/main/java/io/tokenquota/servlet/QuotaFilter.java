@@ -459,7 +459,7 @@ public final class QuotaFilter implements Filter {
     private void dispatch(ServletRequest req, ServletResponse res, FilterChain chain, ServletView view)
             throws IOException, ServletException {
         // an async dispatch of the call that holds the request is part of it, whatever type the container
-        // reports for it (Jetty: REQUEST, into another context; crossContextAsync)
+        // reports for it (Jetty: REQUEST, a new request of each context it crosses into; crossContextAsync)
         if (req.getAttribute(handled) != null && (req.getDispatcherType() == DispatcherType.ASYNC
                 || crossContextAsync(req))) {
             asyncDispatch(req, res, chain);
@@ -567,30 +567,28 @@ public final class QuotaFilter implements Filter {
     }
 
     /**
-     * Whether {@code req}, a REQUEST dispatch carrying this filter's mark, is an async dispatch of the call that
-     * holds it into another context. Tomcat reports such a dispatch as ASYNC, as the servlet API names it, but
-     * Jetty 12 runs {@code AsyncContext.dispatch(ServletContext, String)} to another context as a new request of
-     * that context, of type REQUEST, over the call's own request (its attributes, so this filter's mark and
+     * Whether {@code req}, a REQUEST dispatch carrying this filter's mark, is an async dispatch the container made
+     * of the call that holds it across contexts. Tomcat reports such a dispatch as ASYNC, as the servlet API names
+     * it, but Jetty 12 runs {@code AsyncContext.dispatch(ServletContext, String)} to another context as a new request
+     * of that context, of type REQUEST, over the call's own request (its attributes, so this filter's mark and
      * settlement, and its answer) and with no async cycle of its own. One filter instance registered in both
      * contexts met it there as a pass run again after its call was over, held it as a call of its own and charged
-     * the one model call twice (round 465: 3,000 for 1,500). A request of another context, not the call's own
-     * request, can carry the call's open settlement only as a dispatch the container made of the call's request,
-     * so it is part of the call, as its async dispatches are. A pass the container runs again is the call's own
-     * request ({@link #dispatch}, round 338), also when the call was held in another context it was forwarded to,
-     * and stays what it was.
+     * the one model call twice (round 465: 3,000 for 1,500). Each further cross-context hop is again such a new
+     * request, so one that bounces back lands in the call's own context (/a, async to /b, async back to /a's model;
+     * round 471: 3,000 for 1,500, with one filter instance or two): the context it lands in tells nothing. What
+     * tells is the request: a request other than the call's own (under every wrapper) can carry the call's open
+     * settlement only as a dispatch the container made of the call's request, so it is part of the call, as its
+     * async dispatches are, whatever its context. A pass the container runs again is the call's own request (the
+     * same container request beneath the wrappers of any forward the call was held behind, a cross-context one
+     * included: {@link #dispatch}, round 338), and stays what it was.
      */
     private boolean crossContextAsync(ServletRequest req) {
         if (req.getDispatcherType() != DispatcherType.REQUEST
                 || !(req.getAttribute(settling) instanceof Settlement call) || call.settled()) {
             return false;
         }
-        try {
-            EndpointRequest own = call.endpointRequest();
-            return req.getServletContext() != own.getServletContext() && innermost(req) != innermost(own);
-        } catch (RuntimeException letGo) {
-            // the call's request let go of by the container (Tomcat's recycled facade): no dispatch of it
-            return false;
-        }
+        // identity only: nothing is asked of the call's request, which the container may have let go of
+        return innermost(req) != innermost(call.endpointRequest());
     }
 
     /** The container's request beneath every wrapper of {@code request}. */

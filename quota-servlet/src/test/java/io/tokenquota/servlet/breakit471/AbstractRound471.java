@@ -348,6 +348,42 @@ abstract class AbstractRound471 extends H2FilterRound {
         }
     }
 
+    /**
+     * Control (the fix's other side): the bounce starting from /a's unprotected relay, which holds nothing. The hop
+     * back into /a carries no open call, so it is held at /a's protected model as a call of its own: 1,500, not 0.
+     */
+    @Test
+    void unheldRelayBouncedBackToTheProtectedModelIsCharged() throws Exception {
+        QuotaFilter one = filterFor("/ai/").build();
+        try (Host host = two(one,
+                servlets("/relay", new CrossHop("/b", "/route", Hand.ASYNC), "/ai/chat/completions", model()),
+                one, servlets("/route", new CrossHop("/a", "/ai/chat/completions", Hand.ASYNC)))) {
+            assertChargedItsUsage(host, "/a/relay", "an unheld relay bounced /a -> /b -> /a's protected model");
+        }
+    }
+
+    /**
+     * Control (the fix's other side): two bounced calls of one subject, one after the other, are two model calls:
+     * the second request meets no open call of the first (settled), so it is held and charged in its own right.
+     */
+    @Test
+    void twoBouncedCallsInARowAreEachCharged() throws Exception {
+        QuotaFilter one = filterFor("/ai/").build();
+        try (Host host = two(one,
+                servlets("/ai/relay", new CrossHop("/b", "/route", Hand.ASYNC), "/ai/chat/completions", model()),
+                one, servlets("/route", new CrossHop("/a", "/ai/chat/completions", Hand.ASYNC)))) {
+            String s = subject();
+            for (int i = 1; i <= 2; i++) {
+                HttpResponse<String> r = TestHttp.postJson(host.uri("/a/ai/relay"), s, ASK);
+                assertEquals(200, r.statusCode(), r.body());
+                assertEquals(i, calls.of(s), "the model ran once per request: " + r.body());
+                QuotaAccount a = settled(s);
+                assertEquals(i * USAGE, a.used(), kind() + ": bounced call " + i + ": charged " + a.used()
+                        + ", should be " + i * USAGE + ": " + ledger(s));
+            }
+        }
+    }
+
     // ---- the target in /b streams, or throws ----
 
     /** /a's held relay async-dispatches to /b's model, which streams its answer from an async cycle of its own. */
