@@ -112,10 +112,10 @@ final class EndpointRequest extends HttpServletRequestWrapper implements FigureH
         Object read(boolean settling);
     }
 
-    /** Records the figure an include nested in the held dispatch reported. */
+    /** Records the figure an include nested in the held dispatch reported, read each time the call's charge is. */
     @Override
-    public void nestedReported(Object figure) {
-        nestedActuals.add(settling -> figure);
+    public void nestedReported(NestedFigure figure) {
+        nestedActuals.add(figure);
     }
 
     /**
@@ -233,12 +233,152 @@ final class EndpointRequest extends HttpServletRequestWrapper implements FigureH
 
     @Override
     public AsyncContext startAsync() {
-        return listened(response == null ? super.startAsync() : super.startAsync(this, response));
+        return listened(response == null ? super.startAsync() : super.startAsync(cycleRequest(this), response));
     }
 
     @Override
     public AsyncContext startAsync(jakarta.servlet.ServletRequest request, ServletResponse response) {
-        return listened(super.startAsync(request, response));
+        return listened(super.startAsync(cycleRequest(request), response));
+    }
+
+    /**
+     * How many includes nested in the held dispatch are under way ({@code QuotaFilter#nested}): an async cycle
+     * started meanwhile is the innermost one's ({@link IncludeCycle}).
+     */
+    private volatile int includesUnderWay;
+    /** The request of the async cycle the include under way started ({@link #cycleRequest}); null: none. */
+    private volatile IncludeCycle includeCycle;
+
+    /**
+     * An include nested in the held dispatch starts ({@code QuotaFilter#nested}); returns what {@link #includeEnds}
+     * is given back when it returns.
+     */
+    IncludeCycle includeStarts() {
+        includesUnderWay++;
+        return includeCycle;
+    }
+
+    /**
+     * The include {@link #includeStarts} answered {@code before} for has returned: the request of the async cycle it
+     * started, if it started one (an include nested in it has claimed its own), else null.
+     */
+    IncludeCycle includeEnds(IncludeCycle before) {
+        includesUnderWay--;
+        IncludeCycle started = includeCycle;
+        includeCycle = before;
+        return started == before ? null : started;
+    }
+
+    /**
+     * The request an async cycle started through this request is given: inside an include nested in the held
+     * dispatch, the include's ({@link IncludeCycle}); else {@code request} as it is. With a second quota filter
+     * the app-facing filter's endpoint request makes it and the other's receives it here, each recording it for
+     * its own include.
+     */
+    private jakarta.servlet.ServletRequest cycleRequest(jakarta.servlet.ServletRequest request) {
+        if (includesUnderWay <= 0 || !(request instanceof HttpServletRequest http)) {
+            return request;
+        }
+        IncludeCycle cycle = request instanceof IncludeCycle made ? made : new IncludeCycle(http);
+        includeCycle = cycle;
+        return cycle;
+    }
+
+    /**
+     * The request of an async cycle an include nested in a held dispatch started (a fragment whose model call runs
+     * on a worker, answering after the page's rendering went on). The servlet API hands the worker the page's own
+     * request there, which the page reports its own figure through too, so a figure the worker set after the
+     * include returned replaced the page's (round 473: page 1,000 + fragment 4,000 charged 4,000; a status
+     * fragment's 0 made the page's call free). A figure set through this request belongs to the include: while the
+     * include is under way it passes down as any the include sets, and {@code QuotaFilter#nested} reads it when
+     * the include returns; from then on it is kept here, never reaching the page's holders, and counted as the
+     * include's figure (the last it set, in place of what it reported before) when the call's charge is read,
+     * until the cycle is dispatched: an async dispatch runs the page's path again, and what it reports is the
+     * call's own, as any async dispatch's is.
+     */
+    static final class IncludeCycle extends HttpServletRequestWrapper {
+        /** The include returned and the cycle was not dispatched since: figures set through it are kept here. */
+        private boolean owned;
+        private boolean dispatched;
+        /** What the include reported when it returned, through its holder ({@link #includeReturned}). */
+        private Object inside;
+        /** The figure last set through this request since the include returned; null: none. */
+        private volatile Object late;
+
+        IncludeCycle(HttpServletRequest request) {
+            super(request);
+        }
+
+        /**
+         * The include has returned: from now on, figures set through this request are its own, kept here. Returns
+         * what {@code holder} kept of the include's report, read under the same lock, so that no write through
+         * this request reaches the holder after it is read.
+         */
+        synchronized Object includeReturned(FigureHolder holder) {
+            Object reported = holder.reportedActual();
+            if (!owned && !dispatched) {
+                owned = true;
+                inside = reported;
+            }
+            return reported;
+        }
+
+        /** The cycle is dispatched: what its dispatch and worker set from now on is the call's, as it passes down. */
+        synchronized void dispatched() {
+            dispatched = true;
+            owned = false;
+        }
+
+        /** The include's figure: the last set through this request after it returned, else {@code reported}. */
+        Object figure(Object reported) {
+            Object set = late;
+            return set != null ? set : reported;
+        }
+
+        @Override
+        public void setAttribute(String name, Object value) {
+            if (!QuotaFilter.ACTUAL_TOKENS_ATTRIBUTE.equals(name)) {
+                super.setAttribute(name, value);
+                return;
+            }
+            synchronized (this) {
+                if (!owned) {
+                    // under the lock: the include's scope reads its holders once it has closed them to this request
+                    super.setAttribute(name, value);
+                } else if (value != null) {
+                    late = value;
+                }
+            }
+        }
+
+        // the include's figure outlives the attribute's removal, as a held call's does (EndpointRequest); the
+        // page's attribute beneath is not the include's to remove
+        @Override
+        public void removeAttribute(String name) {
+            if (QuotaFilter.ACTUAL_TOKENS_ATTRIBUTE.equals(name)) {
+                synchronized (this) {
+                    if (owned) {
+                        return;
+                    }
+                    super.removeAttribute(name);
+                }
+                return;
+            }
+            super.removeAttribute(name);
+        }
+
+        @Override
+        public Object getAttribute(String name) {
+            if (QuotaFilter.ACTUAL_TOKENS_ATTRIBUTE.equals(name)) {
+                synchronized (this) {
+                    if (owned) {
+                        Object set = late;
+                        return set != null ? set : inside;
+                    }
+                }
+            }
+            return super.getAttribute(name);
+        }
     }
 
     /** The filter's settlement of this request, the first listener of its async cycle; null: none. */
@@ -306,6 +446,20 @@ final class EndpointRequest extends HttpServletRequestWrapper implements FigureH
             this.settlement = settlement;
         }
 
+        /**
+         * The cycle is dispatched: an include that started it no longer owns what is set through its request
+         * ({@link IncludeCycle#dispatched}).
+         */
+        private void handedBack() {
+            try {
+                if (context.getRequest() instanceof IncludeCycle cycle) {
+                    cycle.dispatched();
+                }
+            } catch (IllegalStateException letGo) {
+                // the container let go of the request: the dispatch is refused below
+            }
+        }
+
         private IllegalStateException refused(IllegalStateException refusal) {
             try {
                 context.getRequest();
@@ -329,6 +483,7 @@ final class EndpointRequest extends HttpServletRequestWrapper implements FigureH
 
         @Override
         public void dispatch() {
+            handedBack();
             boolean wroteOn = settlement.endpointEnds();
             try {
                 context.dispatch();
@@ -341,6 +496,7 @@ final class EndpointRequest extends HttpServletRequestWrapper implements FigureH
 
         @Override
         public void dispatch(String path) {
+            handedBack();
             boolean wroteOn = settlement.endpointEnds();
             try {
                 context.dispatch(path);
@@ -353,6 +509,7 @@ final class EndpointRequest extends HttpServletRequestWrapper implements FigureH
 
         @Override
         public void dispatch(jakarta.servlet.ServletContext servletContext, String path) {
+            handedBack();
             boolean wroteOn = settlement.endpointEnds();
             try {
                 context.dispatch(servletContext, path);

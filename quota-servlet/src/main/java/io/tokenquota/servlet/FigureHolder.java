@@ -18,7 +18,8 @@ interface FigureHolder {
 
     /**
      * Records the figure an include made inside this holder reported, to be added up with the call's own when it
-     * is charged.
+     * is charged; read each time the charge is, as an include's async work may report it after the include returned
+     * ({@link EndpointRequest.IncludeCycle}).
      */
-    void nestedReported(Object figure);
+    void nestedReported(EndpointRequest.NestedFigure figure);
 }

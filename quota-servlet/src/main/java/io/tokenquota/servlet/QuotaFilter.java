@@ -646,8 +646,8 @@ public final class QuotaFilter implements Filter {
 
         /** An include's figure counts with every call the pass's does. */
         @Override
-        public void nestedReported(Object figure) {
-            EndpointRequest.nestedReporting(getRequest(), settling -> figure);
+        public void nestedReported(EndpointRequest.NestedFigure figure) {
+            EndpointRequest.nestedReporting(getRequest(), figure);
         }
 
         @Override
@@ -1463,6 +1463,9 @@ public final class QuotaFilter implements Filter {
      * is that figure's call and is not charged again as the page's usage. The include starts without the
      * attribute (taken off as no report, put back after it): what the include's own code finds there at its end is
      * its figure or nothing, never the page's written back by a framework restoring its attributes (round 467).
+     * An async cycle the include starts is the include's ({@link EndpointRequest.IncludeCycle}): a figure its worker
+     * sets through the cycle's request after the include returned is the include's, read when the call's charge is
+     * and taking the place of what the include reported before, never the page's own figure (round 473).
      */
     private void nested(ServletRequest req, ServletResponse res, FilterChain chain) throws IOException, ServletException {
         Object before = req.getAttribute(ACTUAL_TOKENS_ATTRIBUTE);
@@ -1485,6 +1488,9 @@ public final class QuotaFilter implements Filter {
             // page's figure over the include's, and that write is a report to every holder it passes (round 467)
             setUnreported(req, null);
         }
+        // an async cycle the include starts is its own: what its worker reports after the include returned is the
+        // include's figure, not the page's (round 473)
+        EndpointRequest.IncludeCycle cycleBefore = endpoint.includeStarts();
         try {
             if (endpoint.answeredThrough() instanceof QuotaResponse page) {
                 // what it writes is its own answer, under its own status, not the page's
@@ -1496,11 +1502,16 @@ public final class QuotaFilter implements Filter {
                 chain.doFilter(req, res);
             }
         } finally {
-            Object reported = holder.reportedActual();
+            EndpointRequest.IncludeCycle cycle = endpoint.includeEnds(cycleBefore);
+            // closed to the cycle's request first: a worker's write from now on is kept in the cycle, never the holder's
+            Object reported = cycle == null ? holder.reportedActual() : cycle.includeReturned(holder);
             setUnreported(req, before);
             holder.restoreReportedActual(kept);
-            if (reported != null) {
-                holder.nestedReported(reported);
+            if (cycle != null) {
+                // read when the call's charge is: the worker's figure, set after this, replaces the include's earlier one
+                holder.nestedReported(settling -> cycle.figure(reported));
+            } else if (reported != null) {
+                holder.nestedReported(settling -> reported);
             }
         }
     }

@@ -62,6 +62,10 @@ abstract class AbstractRound473 extends H2FilterRound {
                 .servlet("v1-async-early", new AsyncSummary(false), "/ai/v1/async-early")
                 .servlet("v1-async-status", new AsyncSummary(true, 0L), "/ai/v1/async-status")
                 .servlet("v1-middle", new Middle("/ai/spring/summary"), "/ai/v1/middle")
+                .servlet("v1-async-revised", new RevisedSummary(), "/ai/v1/async-revised")
+                .servlet("v1-async-middle", new Middle("/ai/v1/async-late"), "/ai/v1/async-middle")
+                .servlet("async-revised", new Page("/ai/v1/async-revised", HEADLINE, false), "/ai/pages/async-revised")
+                .servlet("async-middle", new Page("/ai/v1/async-middle", HEADLINE, false), "/ai/pages/async-middle")
                 .servlet("async-late", new Page("/ai/v1/async-late", HEADLINE, false), "/ai/pages/async-late")
                 .servlet("async-status", new Page("/ai/v1/async-status", HEADLINE, false), "/ai/pages/async-status")
                 .servlet("async-early", new Page("/ai/v1/async-early", HEADLINE, false), "/ai/pages/async-early")
@@ -178,6 +182,36 @@ abstract class AbstractRound473 extends H2FilterRound {
     }
 
     /**
+     * Added with the fix: an async summary fragment that reports a preliminary 3,000 for its one model call
+     * through the cycle's request before its include returns, and the call's final 4,000 from its worker after:
+     * one call, its last figure.
+     */
+    static class RevisedSummary extends HttpServlet {
+        static final long PRELIMINARY = 3_000;
+
+        @Override
+        protected void service(HttpServletRequest req, HttpServletResponse resp) {
+            String s = req.getHeader("x-user-id");
+            CountDownLatch returned = INCLUDE_RETURNED.computeIfAbsent(s, k -> new CountDownLatch(1));
+            AsyncContext cycle = req.startAsync();
+            CALLS.count(s);
+            cycle.getRequest().setAttribute(QuotaFilter.ACTUAL_TOKENS_ATTRIBUTE, PRELIMINARY);
+            Thread worker = new Thread(() -> {
+                try {
+                    returned.await(10, TimeUnit.SECONDS);
+                    cycle.getRequest().setAttribute(QuotaFilter.ACTUAL_TOKENS_ATTRIBUTE, FRAGMENT);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                } finally {
+                    cycle.complete();
+                }
+            }, "round473-revising-worker");
+            worker.setDaemon(true);
+            worker.start();
+        }
+    }
+
+    /**
      * A protected page: reports its own figure ({@code own}, a Long or the String a template engine hands over)
      * first, then includes {@code fragment} once; {@code catches}: a failed fragment is rendered as a notice and
      * the page goes on.
@@ -254,6 +288,27 @@ abstract class AbstractRound473 extends H2FilterRound {
     void controlAnAsyncFragmentReportingBeforeTheIncludeReturnedIsChargedBesideThePage() {
         assertCharged("/ai/pages/async-early", 2, HEADLINE + FRAGMENT,
                 "the page's own 1,000, then an async fragment reporting 4,000 before the include returned");
+    }
+
+    /**
+     * Control the other way (added with the fix): an async fragment's worker that reports the final 4,000 of the
+     * call it reported a preliminary 3,000 for before its include returned is one call, its last figure: 5,000, not
+     * 8,000.
+     */
+    @Test
+    void controlAnAsyncFragmentRevisingItsFigureAfterTheIncludeReturnedIsOneCall() {
+        assertCharged("/ai/pages/async-revised", 2, HEADLINE + FRAGMENT,
+                "the page's own 1,000, then an async fragment reporting 3,000 before the include returned, 4,000 after");
+    }
+
+    /**
+     * Added with the fix: the async fragment three deep, under a plain middle reporting its own 2,000: the cycle is
+     * the innermost include's, so its late 4,000 neither replaces the middle's figure nor counts twice: 7,000.
+     */
+    @Test
+    void anAsyncFragmentThreeDeepReportingAfterTheIncludesReturnedIsChargedEachLevel() {
+        assertCharged("/ai/pages/async-middle", 3, HEADLINE + MIDDLE + FRAGMENT,
+                "page 1,000, plain middle 2,000, async fragment whose worker reports 4,000 after the includes returned");
     }
 
     /** Three deep, plain in the middle, Spring innermost: 1,000 + 2,000 + 4,000. */
