@@ -688,8 +688,11 @@ final class EndpointRequest extends HttpServletRequestWrapper implements FigureH
      * a method with a colon: the Interactions API ({@code POST v1beta/interactions}, {@code interactions/{id}}),
      * context caches ({@code POST v1beta/cachedContents}, charged as a call), batches read back with their
      * results' usage ({@code batches/{id}}) and the OpenAI compatibility layer ({@code v1beta/openai/chat/completions}).
+     * The last two only after a preview version ({@code v1beta}, {@code v1alpha}: {@link #GEMINI_PREVIEW_ONLY}), where
+     * Gemini serves them: OpenAI's own API and gateways in front of it name {@code /v1/batches} and {@code /v1/openai/…}.
      */
     private static final Set<String> GEMINI_COLLECTIONS = Set.of("interactions", "cachedContents", "batches", "openai");
+    private static final Set<String> GEMINI_PREVIEW_ONLY = Set.of("batches", "openai");
 
     /**
      * Whether the request's path is one of Google's AI APIs, whose front end applies its system parameters
@@ -722,7 +725,8 @@ final class EndpointRequest extends HttpServletRequestWrapper implements FigureH
             if (!GOOGLE_VERSION.matcher(segments[i]).matches()) {
                 continue;
             }
-            if (GEMINI_COLLECTIONS.contains(segments[i + 1])) {
+            if (GEMINI_COLLECTIONS.contains(segments[i + 1])
+                    && (!GEMINI_PREVIEW_ONLY.contains(segments[i + 1]) || !segments[i].matches("v[0-9]+"))) {
                 return true;
             }
             if (i + 5 < segments.length && segments[i + 1].equals("projects") && segments[i + 3].equals("locations")

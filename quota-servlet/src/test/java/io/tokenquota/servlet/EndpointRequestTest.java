@@ -83,7 +83,9 @@ final class EndpointRequestTest {
             assertEquals("json", request(google, "alt=json").getParameter("alt"), google);
         }
         for (String own : List.of("/ai/v1/search", "/ai/app/interactions", "/ai/v1/chat/completions",
-                "/ai/v1/notes/interactions", "/ai/v1/projects/p", "/ai/gemini/interactions")) {
+                "/ai/v1/notes/interactions", "/ai/v1/projects/p", "/ai/gemini/interactions",
+                // OpenAI's own batches and a gateway's OpenAI route: Gemini serves these two only under v1beta / v1alpha
+                "/ai/v1/batches/batch_abc", "/ai/v1/openai/chat/completions")) {
             String query = "fields=id,status&callback=cb&alt=proto";
             assertEquals(query, request(own, query).getQueryString(), own);
             assertEquals("id,status", request(own, query).getParameter("fields"), own);
