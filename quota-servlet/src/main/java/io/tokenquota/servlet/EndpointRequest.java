@@ -243,7 +243,9 @@ final class EndpointRequest extends HttpServletRequestWrapper implements FigureH
 
     /**
      * How many includes nested in the held dispatch are under way ({@code QuotaFilter#nested}): an async cycle
-     * started meanwhile is the innermost one's ({@link IncludeCycle}).
+     * started meanwhile is the innermost one's ({@link IncludeCycle}). Only the thread running the includes changes
+     * it (the servlet API gives a request to one thread at a time, and an include runs on the thread that makes it);
+     * volatile so that a cycle started on another thread reads it.
      */
     private volatile int includesUnderWay;
     /** The request of the async cycle the include under way started ({@link #cycleRequest}); null: none. */
