@@ -6,33 +6,18 @@ import io.tokenquota.QuotaAccount;
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.ChatCompletions;
 import io.tokenquota.servlet.testing.ContainerKind;
-import io.tokenquota.servlet.testing.ContextApp;
-import io.tokenquota.servlet.testing.Deployment;
-import io.tokenquota.servlet.testing.H2FilterRound;
-import io.tokenquota.servlet.testing.ModelCalls;
+import io.tokenquota.servlet.testing.CrossContextRound;
 import io.tokenquota.servlet.testing.TestHttp;
 import jakarta.servlet.AsyncContext;
-import jakarta.servlet.DispatcherType;
 import jakarta.servlet.Filter;
-import jakarta.servlet.FilterRegistration;
 import jakarta.servlet.ServletContainerInitializer;
-import jakarta.servlet.ServletContext;
-import jakarta.servlet.ServletException;
 import jakarta.servlet.ServletOutputStream;
-import jakarta.servlet.ServletRegistration;
 import jakarta.servlet.http.HttpServlet;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
-import java.net.URI;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.util.EnumSet;
-import java.util.LinkedHashMap;
-import java.util.Map;
-import java.util.UUID;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 
@@ -47,50 +32,9 @@ import org.junit.jupiter.api.Test;
  * {@code usage}, then {@code [DONE]}) with 1,200 prompt and 300 completion tokens: each call that reaches one owes
  * 1,500.
  */
-abstract class AbstractRound471 extends H2FilterRound {
-    static final long PROMPT = 1_200;
-    static final long COMPLETION = 300;
-    static final long USAGE = PROMPT + COMPLETION;
-    static final String ASK = "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"Plan a weekend in Lisbon\"}]}";
-
-    final ModelCalls calls = new ModelCalls();
-
-    static String subject() {
-        return "u471-" + UUID.randomUUID().toString().substring(0, 12);
-    }
-
-    @Override
-    protected Deployment deploy(QuotaFilter ignored) {
-        // the base's own container is not used: a two-context server of its own per test
-        return Deployment.create().servlet("status", new ContextApp.Status(), "/status");
-    }
-
-    enum Hand { FORWARD, ASYNC, NAMED_FORWARD }
-
-    /** Hands every request to {@code path} (a servlet name for NAMED_FORWARD) of the context at {@code other}. */
-    static final class CrossHop extends HttpServlet {
-        private final String other;
-        private final String path;
-        private final Hand hand;
-
-        CrossHop(String other, String path, Hand hand) {
-            this.other = other;
-            this.path = path;
-            this.hand = hand;
-        }
-
-        @Override
-        protected void service(HttpServletRequest req, HttpServletResponse resp) throws ServletException, IOException {
-            ServletContext target = req.getServletContext().getContext(other);
-            if (target == null) {
-                throw new ServletException("no cross-context access to " + other);
-            }
-            switch (hand) {
-                case FORWARD -> target.getRequestDispatcher(path).forward(req, resp);
-                case NAMED_FORWARD -> target.getNamedDispatcher(path).forward(req, resp);
-                case ASYNC -> req.startAsync().dispatch(target, path);
-            }
-        }
+abstract class AbstractRound471 extends CrossContextRound {
+    AbstractRound471() {
+        super("471");
     }
 
     /** A streamed chat completion written off the dispatch thread in an async cycle of its own. */
@@ -136,132 +80,6 @@ abstract class AbstractRound471 extends H2FilterRound {
         }
     }
 
-    static ServletContainerInitializer application(Filter quota, Map<String, HttpServlet> servlets) {
-        return (classes, context) -> {
-            if (quota != null) {
-                FilterRegistration.Dynamic f = context.addFilter("quota", quota);
-                f.setAsyncSupported(true);
-                f.addMappingForUrlPatterns(EnumSet.of(DispatcherType.REQUEST, DispatcherType.FORWARD,
-                        DispatcherType.INCLUDE, DispatcherType.ASYNC), true, "/*");
-            }
-            for (Map.Entry<String, HttpServlet> s : servlets.entrySet()) {
-                // the servlet's name is its path without the slashes ("/ai/chat/completions": "ai-chat-completions")
-                ServletRegistration.Dynamic r = context.addServlet(name(s.getKey()), s.getValue());
-                r.setAsyncSupported(true);
-                r.addMapping(s.getKey());
-            }
-            if (quota instanceof QuotaFilter q) {
-                q.registerByServletName(context);
-            }
-        };
-    }
-
-    static String name(String path) {
-        return path.substring(1).replace('/', '-');
-    }
-
-    HttpServlet model() {
-        return new ContextApp.Model(calls, "chatcmpl-471", PROMPT, COMPLETION);
-    }
-
-    interface Host extends AutoCloseable {
-        int port();
-
-        default URI uri(String path) {
-            return URI.create("http://127.0.0.1:" + port() + path);
-        }
-
-        @Override
-        void close() throws Exception;
-    }
-
-    Host host(Map<String, ServletContainerInitializer> contexts) throws Exception {
-        return kind() == ContainerKind.JETTY ? jetty(contexts) : tomcat(contexts);
-    }
-
-    static Host jetty(Map<String, ServletContainerInitializer> contexts) throws Exception {
-        org.eclipse.jetty.server.Server server = new org.eclipse.jetty.server.Server();
-        org.eclipse.jetty.server.ServerConnector connector = new org.eclipse.jetty.server.ServerConnector(server);
-        connector.setHost("127.0.0.1");
-        connector.setPort(0);
-        server.addConnector(connector);
-        org.eclipse.jetty.server.handler.ContextHandlerCollection all =
-                new org.eclipse.jetty.server.handler.ContextHandlerCollection();
-        contexts.forEach((path, starter) -> {
-            org.eclipse.jetty.ee10.servlet.ServletContextHandler h =
-                    new org.eclipse.jetty.ee10.servlet.ServletContextHandler(path);
-            h.setCrossContextDispatchSupported(true);
-            h.addServletContainerInitializer(starter);
-            all.addHandler(h);
-        });
-        server.setHandler(all);
-        server.start();
-        int port = connector.getLocalPort();
-        return new Host() {
-            @Override
-            public int port() {
-                return port;
-            }
-
-            @Override
-            public void close() throws Exception {
-                server.stop();
-            }
-        };
-    }
-
-    static Host tomcat(Map<String, ServletContainerInitializer> contexts) throws Exception {
-        Path base = Files.createTempDirectory("tq-tomcat471");
-        org.apache.catalina.startup.Tomcat tomcat = new org.apache.catalina.startup.Tomcat();
-        tomcat.setBaseDir(base.toString());
-        tomcat.setPort(0);
-        tomcat.getConnector().setProperty("address", "127.0.0.1");
-        contexts.forEach((path, starter) -> {
-            org.apache.catalina.Context c = tomcat.addContext(path, base.toString());
-            c.setCrossContext(true);
-            c.addServletContainerInitializer(starter, null);
-        });
-        tomcat.start();
-        int port = tomcat.getConnector().getLocalPort();
-        return new Host() {
-            @Override
-            public int port() {
-                return port;
-            }
-
-            @Override
-            public void close() throws Exception {
-                tomcat.stop();
-                tomcat.destroy();
-            }
-        };
-    }
-
-    Host two(Filter aFilter, Map<String, HttpServlet> a, Filter bFilter, Map<String, HttpServlet> b) throws Exception {
-        Map<String, ServletContainerInitializer> m = new LinkedHashMap<>();
-        m.put("/a", application(aFilter, a));
-        m.put("/b", application(bFilter, b));
-        return host(m);
-    }
-
-    static Map<String, HttpServlet> servlets(Object... pathAndServlet) {
-        Map<String, HttpServlet> m = new LinkedHashMap<>();
-        for (int i = 0; i < pathAndServlet.length; i += 2) {
-            m.put((String) pathAndServlet[i], (HttpServlet) pathAndServlet[i + 1]);
-        }
-        return m;
-    }
-
-    void assertChargedItsUsage(Host host, String path, String story) {
-        String s = subject();
-        HttpResponse<String> r = TestHttp.postJson(host.uri(path), s, ASK);
-        assertEquals(200, r.statusCode(), r.body());
-        assertEquals(1, calls.of(s), "the model ran once: " + r.body());
-        QuotaAccount a = settled(s);
-        assertEquals(USAGE, a.used(), kind() + ": " + story + ": charged " + a.used() + ", should be " + USAGE
-                + " (model calls " + calls.of(s) + ", answer " + r.body() + "): " + ledger(s));
-    }
-
     /**
      * As {@link #assertChargedItsUsage} for an endpoint that throws after its committed answer: the container then
      * aborts the exchange (or appends its error page), so the client's outcome is not asserted, only the ledger.
@@ -279,6 +97,15 @@ abstract class AbstractRound471 extends H2FilterRound {
                 + ": " + ledger(s));
     }
 
+    /**
+     * /a's {@code relay} (beside /a's model at {@code model}) async-dispatches to /b's router at {@code /route}, which
+     * hands the request back to /a's {@code model} by {@code back}.
+     */
+    Host bounce(Filter aFilter, String relay, String model, Filter bFilter, Hand back) throws Exception {
+        return two(aFilter, servlets(relay, new CrossHop("/b", "/route", Hand.ASYNC), model, model()),
+                bFilter, servlets("/route", new CrossHop("/a", model, back)));
+    }
+
     // ---- a call's async dispatch bounced through another context back into the call's own ----
 
     /**
@@ -294,9 +121,7 @@ abstract class AbstractRound471 extends H2FilterRound {
     @Test
     void oneInstanceAsyncBouncedBackIntoTheCallersContextIsChargedOnce() throws Exception {
         QuotaFilter one = filterFor("/ai/").build();
-        try (Host host = two(one,
-                servlets("/ai/relay", new CrossHop("/b", "/route", Hand.ASYNC), "/ai/chat/completions", model()),
-                one, servlets("/route", new CrossHop("/a", "/ai/chat/completions", Hand.ASYNC)))) {
+        try (Host host = bounce(one, "/ai/relay", "/ai/chat/completions", one, Hand.ASYNC)) {
             assertChargedItsUsage(host, "/a/ai/relay", "an async dispatch bounced /a -> /b -> /a's protected model");
         }
     }
@@ -305,9 +130,7 @@ abstract class AbstractRound471 extends H2FilterRound {
     @Test
     void oneInstanceAsyncBouncedBackToAnUnprotectedModelIsChargedItsUsage() throws Exception {
         QuotaFilter one = filterFor("/ai/").build();
-        try (Host host = two(one,
-                servlets("/ai/relay", new CrossHop("/b", "/route", Hand.ASYNC), "/model", model()),
-                one, servlets("/route", new CrossHop("/a", "/model", Hand.ASYNC)))) {
+        try (Host host = bounce(one, "/ai/relay", "/model", one, Hand.ASYNC)) {
             assertChargedItsUsage(host, "/a/ai/relay", "an async dispatch bounced /a -> /b -> /a's unprotected model");
         }
     }
@@ -327,9 +150,7 @@ abstract class AbstractRound471 extends H2FilterRound {
     @Test
     void oneInstanceAsyncThenForwardBackIsChargedOnce() throws Exception {
         QuotaFilter one = filterFor("/ai/").build();
-        try (Host host = two(one,
-                servlets("/ai/relay", new CrossHop("/b", "/route", Hand.ASYNC), "/ai/chat/completions", model()),
-                one, servlets("/route", new CrossHop("/a", "/ai/chat/completions", Hand.FORWARD)))) {
+        try (Host host = bounce(one, "/ai/relay", "/ai/chat/completions", one, Hand.FORWARD)) {
             assertChargedItsUsage(host, "/a/ai/relay", "an async dispatch /a -> /b, forwarded back to /a's model");
         }
     }
@@ -341,9 +162,8 @@ abstract class AbstractRound471 extends H2FilterRound {
      */
     @Test
     void twoInstancesAsyncBouncedBackIsChargedOnce() throws Exception {
-        try (Host host = two(filterFor("/ai/").build(),
-                servlets("/ai/relay", new CrossHop("/b", "/route", Hand.ASYNC), "/ai/chat/completions", model()),
-                filterFor("/ai/").build(), servlets("/route", new CrossHop("/a", "/ai/chat/completions", Hand.ASYNC)))) {
+        try (Host host = bounce(filterFor("/ai/").build(), "/ai/relay", "/ai/chat/completions",
+                filterFor("/ai/").build(), Hand.ASYNC)) {
             assertChargedItsUsage(host, "/a/ai/relay", "two instances, an async dispatch bounced /a -> /b -> /a");
         }
     }
@@ -355,9 +175,7 @@ abstract class AbstractRound471 extends H2FilterRound {
     @Test
     void unheldRelayBouncedBackToTheProtectedModelIsCharged() throws Exception {
         QuotaFilter one = filterFor("/ai/").build();
-        try (Host host = two(one,
-                servlets("/relay", new CrossHop("/b", "/route", Hand.ASYNC), "/ai/chat/completions", model()),
-                one, servlets("/route", new CrossHop("/a", "/ai/chat/completions", Hand.ASYNC)))) {
+        try (Host host = bounce(one, "/relay", "/ai/chat/completions", one, Hand.ASYNC)) {
             assertChargedItsUsage(host, "/a/relay", "an unheld relay bounced /a -> /b -> /a's protected model");
         }
     }
@@ -369,9 +187,7 @@ abstract class AbstractRound471 extends H2FilterRound {
     @Test
     void twoBouncedCallsInARowAreEachCharged() throws Exception {
         QuotaFilter one = filterFor("/ai/").build();
-        try (Host host = two(one,
-                servlets("/ai/relay", new CrossHop("/b", "/route", Hand.ASYNC), "/ai/chat/completions", model()),
-                one, servlets("/route", new CrossHop("/a", "/ai/chat/completions", Hand.ASYNC)))) {
+        try (Host host = bounce(one, "/ai/relay", "/ai/chat/completions", one, Hand.ASYNC)) {
             String s = subject();
             for (int i = 1; i <= 2; i++) {
                 HttpResponse<String> r = TestHttp.postJson(host.uri("/a/ai/relay"), s, ASK);
