@@ -1,29 +1,23 @@
 package io.tokenquota.servlet.breakit459;
 
-import static org.junit.jupiter.api.Assertions.assertAll;
-import static org.junit.jupiter.api.Assertions.assertEquals;
-
-import io.tokenquota.QuotaAccount;
 import io.tokenquota.servlet.QuotaFilter;
-import io.tokenquota.servlet.SubjectResolver;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.H2FilterRound;
+import io.tokenquota.servlet.testing.IncludeFigures;
+import io.tokenquota.servlet.testing.IncludeFigures.AgainPage;
+import io.tokenquota.servlet.testing.IncludeFigures.Page;
+import io.tokenquota.servlet.testing.IncludeFigures.Summary;
 import io.tokenquota.servlet.testing.ContainerKind;
 import io.tokenquota.servlet.testing.ModelCalls;
 import io.tokenquota.servlet.testing.RunsAgain;
-import io.tokenquota.servlet.testing.TestHttp;
-import jakarta.servlet.AsyncContext;
 import jakarta.servlet.DispatcherType;
 import jakarta.servlet.ServletException;
 import jakarta.servlet.http.HttpServlet;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
-import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.util.UUID;
-import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 
@@ -56,13 +50,9 @@ import org.junit.jupiter.api.Test;
 abstract class AbstractRound459 extends H2FilterRound {
     final ModelCalls calls = new ModelCalls();
 
-    static final String TEAM_HEADER = "x-team-id";
-    static final String CHAT = "{\"model\":\"gpt-4o\",\"max_tokens\":100,"
-            + "\"messages\":[{\"role\":\"user\",\"content\":\"Summarise my week\"}]}";
-    /** A fragment's own model call, by its own figure. */
-    static final long FRAGMENT = 4_000;
-    /** The page's own headline call, by its own figure. */
-    static final long HEADLINE = 1_000;
+    static final String CHAT = IncludeFigures.CHAT;
+    static final long FRAGMENT = IncludeFigures.FRAGMENT;
+    static final long HEADLINE = IncludeFigures.HEADLINE;
 
     static String subject() {
         return "u459-" + UUID.randomUUID().toString().substring(0, 12);
@@ -70,8 +60,7 @@ abstract class AbstractRound459 extends H2FilterRound {
 
     @Override
     protected Deployment deploy(QuotaFilter filter) {
-        QuotaFilter team = filterFor("/ai/team/")
-                .subjectResolver(SubjectResolver.trustedHeader(TEAM_HEADER, "127.0.0.1", "::1")).build();
+        QuotaFilter team = IncludeFigures.teamFilter(this);
         return Deployment.create()
                 // as the README registers it: every path; the user's filter outside, the team's inside
                 .filter("quota", filter, "/*")
@@ -79,32 +68,28 @@ abstract class AbstractRound459 extends H2FilterRound {
                 .filter("again", new RunsAgain(), "/ai/team/again/*")
                 .filter("quota-team", team, "/ai/team/*")
                 .errorPage(404, "/ai/team/error-own-first")
-                .servlet("team-summary", new Summary(), "/ai/team/summary")
+                .servlet("team-summary", new Summary(calls), "/ai/team/summary")
                 .servlet("team-status", new Status(), "/ai/team/status")
-                .servlet("team-own-then-status", new Page("/ai/team/status", 1, HEADLINE, true),
+                .servlet("team-own-then-status", page("/ai/team/status", 1, HEADLINE, true),
                         "/ai/team/own-then-status")
                 .servlet("team-async-own-first", new AsyncPage(1, HEADLINE), "/ai/team/async-own-first")
                 .servlet("team-async-zero-first", new AsyncPage(3, 0), "/ai/team/async-zero-first")
                 .servlet("team-missing", new Missing(), "/ai/team/missing")
-                .servlet("team-error-own-first", new Page("/ai/team/summary", 1, HEADLINE, true),
+                .servlet("team-error-own-first", page("/ai/team/summary", 1, HEADLINE, true),
                         "/ai/team/error-own-first")
-                .servlet("team-again-own-first", new AgainPage(), "/ai/team/again/own-first")
-                .servlet("solo-summary", new Summary(), "/ai/solo/summary")
-                .servlet("team-own-first", new Page("/ai/team/summary", 1, HEADLINE, true), "/ai/team/own-first")
-                .servlet("team-own-last", new Page("/ai/team/summary", 1, HEADLINE, false), "/ai/team/own-last")
-                .servlet("team-zero-first", new Page("/ai/team/summary", 3, 0, true), "/ai/team/zero-first")
-                .servlet("team-zero-last", new Page("/ai/team/summary", 3, 0, false), "/ai/team/zero-last")
-                .servlet("solo-zero-first", new Page("/ai/solo/summary", 3, 0, true), "/ai/solo/zero-first");
+                .servlet("team-again-own-first", new AgainPage(calls, "/ai/team/summary", "round459-worker"),
+                        "/ai/team/again/own-first")
+                .servlet("solo-summary", new Summary(calls), "/ai/solo/summary")
+                .servlet("team-own-first", page("/ai/team/summary", 1, HEADLINE, true), "/ai/team/own-first")
+                .servlet("team-own-last", page("/ai/team/summary", 1, HEADLINE, false), "/ai/team/own-last")
+                .servlet("team-zero-first", page("/ai/team/summary", 3, 0, true), "/ai/team/zero-first")
+                .servlet("team-zero-last", page("/ai/team/summary", 3, 0, false), "/ai/team/zero-last")
+                .servlet("solo-zero-first", page("/ai/solo/summary", 3, 0, true), "/ai/solo/zero-first");
     }
 
-    /** A protected summary fragment: one model call, its 4,000 reported through the attribute. */
-    class Summary extends HttpServlet {
-        @Override
-        protected void service(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            calls.count(req.getHeader("x-user-id"));
-            req.setAttribute(QuotaFilter.ACTUAL_TOKENS_ATTRIBUTE, FRAGMENT);
-            resp.getOutputStream().write("<p>Three meetings, two decisions.</p>".getBytes(StandardCharsets.UTF_8));
-        }
+    /** A protected digest page of round 459 ({@link Page}), its answer text/html. */
+    Page page(String fragment, int includes, long own, boolean ownFirst) {
+        return new Page(calls, "text/html", fragment, includes, own, ownFirst);
     }
 
     /** A protected status fragment: calls no model, says so by reporting 0. */
@@ -133,7 +118,7 @@ abstract class AbstractRound459 extends H2FilterRound {
         private final Page page;
 
         AsyncPage(int includes, long own) {
-            this.page = new Page("/ai/team/summary", includes, own, true);
+            this.page = page("/ai/team/summary", includes, own, true);
         }
 
         @Override
@@ -147,86 +132,6 @@ abstract class AbstractRound459 extends H2FilterRound {
         }
     }
 
-    /**
-     * A page the container runs again (Jetty, {@link RunsAgain}) while its call is under way. First pass: its own
-     * model call (5,000, by the attribute), then the async cycle, completed by a worker once the second pass is
-     * over. The second pass: the page's 1,000 reported first, then the summary (4,000) included.
-     */
-    class AgainPage extends HttpServlet {
-        static final long FIRST = 5_000;
-        private static final String FIRST_PASS = AgainPage.class.getName() + ".first";
-
-        @Override
-        protected void service(HttpServletRequest req, HttpServletResponse resp) throws IOException, ServletException {
-            String s = req.getHeader("x-user-id");
-            if (req.getAttribute(FIRST_PASS) instanceof CountDownLatch secondDone) {
-                try {
-                    calls.count(s);
-                    req.setAttribute(QuotaFilter.ACTUAL_TOKENS_ATTRIBUTE, HEADLINE);
-                    req.getRequestDispatcher("/ai/team/summary").include(req, resp);
-                } finally {
-                    secondDone.countDown();
-                }
-                return;
-            }
-            req.getInputStream().readAllBytes();
-            resp.setContentType("text/html");
-            calls.count(s);
-            req.setAttribute(QuotaFilter.ACTUAL_TOKENS_ATTRIBUTE, FIRST);
-            CountDownLatch secondDone = new CountDownLatch(1);
-            req.setAttribute(FIRST_PASS, secondDone);
-            AsyncContext cycle = req.startAsync();
-            Thread worker = new Thread(() -> {
-                try {
-                    secondDone.await(10, TimeUnit.SECONDS);
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                }
-                cycle.complete();
-            }, "round459-worker");
-            worker.setDaemon(true);
-            worker.start();
-        }
-    }
-
-    /**
-     * A protected digest page: reports its own figure ({@code own}: a headline call's 1,000, or 0 for a page that
-     * calls no model itself) before or after it includes the fragment {@code includes} times.
-     */
-    class Page extends HttpServlet {
-        private final String fragment;
-        private final int includes;
-        private final long own;
-        private final boolean ownFirst;
-
-        Page(String fragment, int includes, long own, boolean ownFirst) {
-            this.fragment = fragment;
-            this.includes = includes;
-            this.own = own;
-            this.ownFirst = ownFirst;
-        }
-
-        @Override
-        protected void service(HttpServletRequest req, HttpServletResponse resp) throws IOException, ServletException {
-            req.getInputStream().readAllBytes();
-            resp.setContentType("text/html");
-            if (own > 0) {
-                calls.count(req.getHeader("x-user-id"));
-            }
-            if (ownFirst) {
-                req.setAttribute(QuotaFilter.ACTUAL_TOKENS_ATTRIBUTE, own);
-            }
-            resp.getOutputStream().write("<html><body><h1>Your week</h1>".getBytes(StandardCharsets.UTF_8));
-            for (int i = 0; i < includes; i++) {
-                req.getRequestDispatcher(fragment).include(req, resp);
-            }
-            resp.getOutputStream().write("</body></html>".getBytes(StandardCharsets.UTF_8));
-            if (!ownFirst) {
-                req.setAttribute(QuotaFilter.ACTUAL_TOKENS_ATTRIBUTE, own);
-            }
-        }
-    }
-
     /** Posts to {@code path} as a new user of a new team: both must be charged {@code used} for {@code modelCalls}. */
     void assertUserAndTeamCharged(String path, int modelCalls, long used, String what) {
         assertUserAndTeamCharged(path, 200, modelCalls, used, what);
@@ -234,20 +139,7 @@ abstract class AbstractRound459 extends H2FilterRound {
 
     /** As above, the answer's status {@code status}. */
     void assertUserAndTeamCharged(String path, int status, int modelCalls, long used, String what) {
-        String s = subject();
-        String team = "team-" + s;
-        HttpResponse<String> r = TestHttp.postJson(container.uri(path), s, CHAT, TEAM_HEADER, team);
-        QuotaAccount u = settled(s);
-        QuotaAccount t = settled(team);
-        String figures = kind() + ": " + what + ": answer " + r.statusCode() + "; model calls " + calls.of(s)
-                + "; user used " + u.used() + " reserved " + u.reserved() + ", team used " + t.used() + " reserved "
-                + t.reserved() + "; user " + ledger(s) + "; team " + ledger(team);
-        assertAll(() -> assertEquals(status, r.statusCode(), figures),
-                () -> assertEquals(modelCalls, calls.of(s), figures),
-                () -> assertEquals(used, u.used(), "user (outer filter): " + figures),
-                () -> assertEquals(used, t.used(), "team (inner filter): " + figures),
-                () -> assertEquals(0, u.reserved(), figures),
-                () -> assertEquals(0, t.reserved(), figures));
+        IncludeFigures.assertUserAndTeamCharged(this, calls, subject(), path, status, modelCalls, used, what);
     }
 
     /**
@@ -288,15 +180,8 @@ abstract class AbstractRound459 extends H2FilterRound {
     /** Control: the digest reporting 0 first under one filter (the user's alone): 12,000. */
     @Test
     void controlADigestReportingZeroFirstUnderOneFilterIsChargedItsFragments() {
-        String s = subject();
-        HttpResponse<String> r = TestHttp.postJson(container.uri("/ai/solo/zero-first"), s, CHAT);
-        QuotaAccount u = settled(s);
-        String figures = kind() + ": answer " + r.statusCode() + "; model calls " + calls.of(s) + "; used " + u.used()
-                + " reserved " + u.reserved() + "; " + ledger(s);
-        assertAll(() -> assertEquals(200, r.statusCode(), figures),
-                () -> assertEquals(3, calls.of(s), figures),
-                () -> assertEquals(3 * FRAGMENT, u.used(), figures),
-                () -> assertEquals(0, u.reserved(), figures));
+        IncludeFigures.assertCharged(this, calls, subject(), "/ai/solo/zero-first", 3, 3 * FRAGMENT,
+                "the page's 0 reported first, then three fragments of 4,000, under the user's filter alone");
     }
 
     // ------------------------------------------------------------------ the fix's neighbours and controls

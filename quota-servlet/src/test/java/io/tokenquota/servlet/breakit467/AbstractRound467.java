@@ -8,6 +8,7 @@ import io.tokenquota.QuotaAccount;
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.H2FilterRound;
+import io.tokenquota.servlet.testing.IncludeFigures;
 import io.tokenquota.servlet.testing.ModelCalls;
 import io.tokenquota.servlet.testing.SpringMvc;
 import io.tokenquota.servlet.testing.TestHttp;
@@ -51,12 +52,9 @@ import org.springframework.web.bind.annotation.RestController;
 abstract class AbstractRound467 extends H2FilterRound {
     static final ModelCalls CALLS = new ModelCalls();
 
-    static final String CHAT = "{\"model\":\"gpt-4o\",\"max_tokens\":100,"
-            + "\"messages\":[{\"role\":\"user\",\"content\":\"Summarise my week\"}]}";
-    /** A fragment's own model call, by its own figure. */
-    static final long FRAGMENT = 4_000;
-    /** The page's own headline call, by its own figure. */
-    static final long HEADLINE = 1_000;
+    static final String CHAT = IncludeFigures.CHAT;
+    static final long FRAGMENT = IncludeFigures.FRAGMENT;
+    static final long HEADLINE = IncludeFigures.HEADLINE;
 
     static String subject() {
         return "u467-" + UUID.randomUUID().toString().substring(0, 12);
@@ -65,20 +63,20 @@ abstract class AbstractRound467 extends H2FilterRound {
     @Override
     protected Deployment deploy(QuotaFilter filter) {
         return SpringMvc.behind(filter, Fragments.class)
-                .servlet("v1-summary", new Summary(), "/ai/v1/summary")
-                .servlet("spring-own-first", new Page("/ai/spring/summary", 1, HEADLINE, true), "/ai/pages/spring-own-first")
-                .servlet("spring-own-last", new Page("/ai/spring/summary", 1, HEADLINE, false), "/ai/pages/spring-own-last")
-                .servlet("spring-zero-first", new Page("/ai/spring/summary", 3, 0, true), "/ai/pages/spring-zero-first")
-                .servlet("spring-zero-last", new Page("/ai/spring/summary", 3, 0, false), "/ai/pages/spring-zero-last")
-                .servlet("spring-own-then-status", new Page("/ai/spring/status", 1, HEADLINE, true),
+                .servlet("v1-summary", new IncludeFigures.Summary(CALLS), "/ai/v1/summary")
+                .servlet("spring-own-first", page("/ai/spring/summary", 1, HEADLINE, true), "/ai/pages/spring-own-first")
+                .servlet("spring-own-last", page("/ai/spring/summary", 1, HEADLINE, false), "/ai/pages/spring-own-last")
+                .servlet("spring-zero-first", page("/ai/spring/summary", 3, 0, true), "/ai/pages/spring-zero-first")
+                .servlet("spring-zero-last", page("/ai/spring/summary", 3, 0, false), "/ai/pages/spring-zero-last")
+                .servlet("spring-own-then-status", page("/ai/spring/status", 1, HEADLINE, true),
                         "/ai/pages/spring-own-then-status")
-                .servlet("spring-own-then-silent", new Page("/ai/spring/silent", 1, HEADLINE, true),
+                .servlet("spring-own-then-silent", page("/ai/spring/silent", 1, HEADLINE, true),
                         "/ai/pages/spring-own-then-silent")
-                .servlet("spring-own-then-removing", new Page("/ai/spring/removing", 1, HEADLINE, true),
+                .servlet("spring-own-then-removing", page("/ai/spring/removing", 1, HEADLINE, true),
                         "/ai/pages/spring-own-then-removing")
                 .servlet("spring-own-first-reads", new ReadingPage(), "/ai/pages/spring-own-first-reads")
-                .servlet("plain-own-first", new Page("/ai/v1/summary", 1, HEADLINE, true), "/ai/pages/plain-own-first")
-                .servlet("plain-zero-first", new Page("/ai/v1/summary", 3, 0, true), "/ai/pages/plain-zero-first");
+                .servlet("plain-own-first", page("/ai/v1/summary", 1, HEADLINE, true), "/ai/pages/plain-own-first")
+                .servlet("plain-zero-first", page("/ai/v1/summary", 3, 0, true), "/ai/pages/plain-zero-first");
     }
 
     /**
@@ -120,53 +118,12 @@ abstract class AbstractRound467 extends H2FilterRound {
         }
     }
 
-    /** The same summary fragment as a plain servlet: round 459's, the controls' reference. */
-    static class Summary extends HttpServlet {
-        @Override
-        protected void service(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            CALLS.count(req.getHeader("x-user-id"));
-            req.setAttribute(QuotaFilter.ACTUAL_TOKENS_ATTRIBUTE, FRAGMENT);
-            resp.getOutputStream().write("<p>Three meetings, two decisions.</p>".getBytes(StandardCharsets.UTF_8));
-        }
-    }
-
     /**
-     * A protected digest page: reports its own figure ({@code own}: a headline call's 1,000, or 0 for a page that
-     * calls no model itself) before or after it includes the fragment {@code includes} times.
+     * A protected digest page ({@link IncludeFigures.Page}): reports its own figure ({@code own}: a headline call's
+     * 1,000, or 0 for a page that calls no model itself) before or after it includes the fragment {@code includes} times.
      */
-    static class Page extends HttpServlet {
-        private final String fragment;
-        private final int includes;
-        private final long own;
-        private final boolean ownFirst;
-
-        Page(String fragment, int includes, long own, boolean ownFirst) {
-            this.fragment = fragment;
-            this.includes = includes;
-            this.own = own;
-            this.ownFirst = ownFirst;
-        }
-
-        @Override
-        protected void service(HttpServletRequest req, HttpServletResponse resp) throws IOException, ServletException {
-            req.getInputStream().readAllBytes();
-            resp.setContentType("text/html;charset=utf-8");
-            if (own > 0) {
-                CALLS.count(req.getHeader("x-user-id"));
-            }
-            if (ownFirst) {
-                req.setAttribute(QuotaFilter.ACTUAL_TOKENS_ATTRIBUTE, own);
-            }
-            // bytes, as Spring's converters write the included answer (Tomcat refuses a writer and a stream)
-            resp.getOutputStream().write("<html><body><h1>Your week</h1>".getBytes(StandardCharsets.UTF_8));
-            for (int i = 0; i < includes; i++) {
-                req.getRequestDispatcher(fragment).include(req, resp);
-            }
-            resp.getOutputStream().write("</body></html>".getBytes(StandardCharsets.UTF_8));
-            if (!ownFirst) {
-                req.setAttribute(QuotaFilter.ACTUAL_TOKENS_ATTRIBUTE, own);
-            }
-        }
+    static IncludeFigures.Page page(String fragment, int includes, long own, boolean ownFirst) {
+        return new IncludeFigures.Page(CALLS, "text/html;charset=utf-8", fragment, includes, own, ownFirst);
     }
 
     /**
@@ -189,15 +146,7 @@ abstract class AbstractRound467 extends H2FilterRound {
     }
 
     void assertCharged(String path, int modelCalls, long used, String what) {
-        String s = subject();
-        HttpResponse<String> r = TestHttp.postJson(container.uri(path), s, CHAT);
-        QuotaAccount u = settled(s);
-        String figures = kind() + ": " + what + ": answer " + r.statusCode() + "; model calls " + CALLS.of(s)
-                + "; used " + u.used() + " reserved " + u.reserved() + "; " + ledger(s) + "; body " + r.body();
-        assertAll(() -> assertEquals(200, r.statusCode(), figures),
-                () -> assertEquals(modelCalls, CALLS.of(s), figures),
-                () -> assertEquals(used, u.used(), figures),
-                () -> assertEquals(0, u.reserved(), figures));
+        IncludeFigures.assertCharged(this, CALLS, subject(), path, modelCalls, used, what);
     }
 
     /**

@@ -1,22 +1,17 @@
 package io.tokenquota.servlet.breakit473;
 
-import static org.junit.jupiter.api.Assertions.assertAll;
-import static org.junit.jupiter.api.Assertions.assertEquals;
-
-import io.tokenquota.QuotaAccount;
 import io.tokenquota.servlet.QuotaFilter;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.H2FilterRound;
+import io.tokenquota.servlet.testing.IncludeFigures;
 import io.tokenquota.servlet.testing.ModelCalls;
 import io.tokenquota.servlet.testing.SpringMvc;
-import io.tokenquota.servlet.testing.TestHttp;
 import jakarta.servlet.AsyncContext;
 import jakarta.servlet.ServletException;
 import jakarta.servlet.http.HttpServlet;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
-import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.util.Map;
 import java.util.UUID;
@@ -41,8 +36,7 @@ import org.springframework.web.bind.annotation.RestController;
 abstract class AbstractRound473 extends H2FilterRound {
     static final ModelCalls CALLS = new ModelCalls();
 
-    static final String CHAT = "{\"model\":\"gpt-4o\",\"max_tokens\":100,"
-            + "\"messages\":[{\"role\":\"user\",\"content\":\"Summarise my week\"}]}";
+    static final String CHAT = IncludeFigures.CHAT;
     static final long FRAGMENT = 4_000;
     static final long MIDDLE = 2_000;
     static final long HEADLINE = 1_000;
@@ -57,7 +51,7 @@ abstract class AbstractRound473 extends H2FilterRound {
     @Override
     protected Deployment deploy(QuotaFilter filter) {
         return SpringMvc.behind(filter, Fragments.class)
-                .servlet("v1-summary", new Summary(), "/ai/v1/summary")
+                .servlet("v1-summary", new IncludeFigures.Summary(CALLS), "/ai/v1/summary")
                 .servlet("v1-async-late", new AsyncSummary(true), "/ai/v1/async-late")
                 .servlet("v1-async-early", new AsyncSummary(false), "/ai/v1/async-early")
                 .servlet("v1-async-status", new AsyncSummary(true, 0L), "/ai/v1/async-status")
@@ -100,16 +94,6 @@ abstract class AbstractRound473 extends H2FilterRound {
             CALLS.count(req.getHeader("x-user-id"));
             req.setAttribute(QuotaFilter.ACTUAL_TOKENS_ATTRIBUTE, FRAGMENT);
             throw new IllegalStateException("template failed after the model answered");
-        }
-    }
-
-    /** Round 459's plain summary fragment: 4,000 by the attribute. */
-    static class Summary extends HttpServlet {
-        @Override
-        protected void service(HttpServletRequest req, HttpServletResponse resp) throws IOException {
-            CALLS.count(req.getHeader("x-user-id"));
-            req.setAttribute(QuotaFilter.ACTUAL_TOKENS_ATTRIBUTE, FRAGMENT);
-            resp.getOutputStream().write("<p>Three meetings, two decisions.</p>".getBytes(StandardCharsets.UTF_8));
         }
     }
 
@@ -250,15 +234,7 @@ abstract class AbstractRound473 extends H2FilterRound {
     }
 
     void assertCharged(String path, int modelCalls, long used, String what) {
-        String s = subject();
-        HttpResponse<String> r = TestHttp.postJson(container.uri(path), s, CHAT);
-        QuotaAccount u = settled(s);
-        String figures = kind() + ": " + what + ": answer " + r.statusCode() + "; model calls " + CALLS.of(s)
-                + "; used " + u.used() + " reserved " + u.reserved() + "; " + ledger(s) + "; body " + r.body();
-        assertAll(() -> assertEquals(200, r.statusCode(), figures),
-                () -> assertEquals(modelCalls, CALLS.of(s), figures),
-                () -> assertEquals(used, u.used(), figures),
-                () -> assertEquals(0, u.reserved(), figures));
+        IncludeFigures.assertCharged(this, CALLS, subject(), path, modelCalls, used, what);
     }
 
     /**

@@ -1,15 +1,9 @@
 package io.tokenquota.servlet.breakit473;
 
-import static org.junit.jupiter.api.Assertions.assertAll;
-import static org.junit.jupiter.api.Assertions.assertEquals;
-
-import io.tokenquota.QuotaAccount;
 import io.tokenquota.servlet.QuotaFilter;
-import io.tokenquota.servlet.SubjectResolver;
 import io.tokenquota.servlet.testing.Deployment;
 import io.tokenquota.servlet.testing.H2FilterRound;
-import io.tokenquota.servlet.testing.TestHttp;
-import java.net.http.HttpResponse;
+import io.tokenquota.servlet.testing.IncludeFigures;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -19,12 +13,9 @@ import org.junit.jupiter.api.Test;
  * counts what the worker reports as the include's: both subjects are charged the same.
  */
 abstract class AbstractRound473TwoFilters extends H2FilterRound {
-    static final String TEAM_HEADER = "x-team-id";
-
     @Override
     protected Deployment deploy(QuotaFilter filter) {
-        QuotaFilter team = filterFor("/ai/team/")
-                .subjectResolver(SubjectResolver.trustedHeader(TEAM_HEADER, "127.0.0.1", "::1")).build();
+        QuotaFilter team = IncludeFigures.teamFilter(this);
         return Deployment.create()
                 .filter("quota", filter, "/*")
                 .filter("quota-team", team, "/ai/*")
@@ -41,21 +32,8 @@ abstract class AbstractRound473TwoFilters extends H2FilterRound {
 
     /** Posts to {@code path} as a new user of a new team: both must be charged {@code used} for {@code modelCalls}. */
     void assertUserAndTeamCharged(String path, int modelCalls, long used, String what) {
-        String s = AbstractRound473.subject();
-        String team = "team-" + s;
-        HttpResponse<String> r = TestHttp.postJson(container.uri(path), s, AbstractRound473.CHAT, TEAM_HEADER, team);
-        QuotaAccount u = settled(s);
-        QuotaAccount t = settled(team);
-        String figures = kind() + ": " + what + ": answer " + r.statusCode() + "; model calls "
-                + AbstractRound473.CALLS.of(s) + "; user used " + u.used() + " reserved " + u.reserved()
-                + ", team used " + t.used() + " reserved " + t.reserved() + "; user " + ledger(s) + "; team "
-                + ledger(team) + "; body " + r.body();
-        assertAll(() -> assertEquals(200, r.statusCode(), figures),
-                () -> assertEquals(modelCalls, AbstractRound473.CALLS.of(s), figures),
-                () -> assertEquals(used, u.used(), "user (outer filter): " + figures),
-                () -> assertEquals(used, t.used(), "team (inner filter): " + figures),
-                () -> assertEquals(0, u.reserved(), figures),
-                () -> assertEquals(0, t.reserved(), figures));
+        IncludeFigures.assertUserAndTeamCharged(this, AbstractRound473.CALLS, AbstractRound473.subject(), path, 200,
+                modelCalls, used, what);
     }
 
     @Test
