@@ -1,0 +1,143 @@
+package io.tokenquota.servlet.breakit472;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.tokenquota.servlet.testing.ShapedAnswerRound;
+import io.tokenquota.servlet.testing.TestHttp;
+import java.net.http.HttpResponse;
+import java.util.StringJoiner;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Round 472 of issue 11: round 463's count rule checks a tokenizer's answer by its root field names only
+ * ({@code UsageSniffer.CountShape#fits}) and its size by the largest counter or the number of elements its
+ * token list holds. What the documented fields hold is never looked at, and several of them hold text:
+ * vLLM's {@code token_strs} (a list of strings), TGI's {@code text} of each token, llama.cpp's tokens
+ * listed as objects (any object, its fields unread). {@code /tokenize} has no fixed prefix, so one
+ * client-chosen segment makes the path ({@code POST /ai/{id}} reached as {@code /ai/x/tokenize}, the case
+ * docs/decisions.md says is charged), and the client prompts the model (JSON mode, returned as it is by a
+ * Spring AI application) to write its essay inside those fields: the whole 4,400-token answer is released
+ * as a count. A real tokenizer's pieces are a few characters each; these are the model's text.
+ *
+ * <p>The application ({@link ShapedAnswerRound}): {@code POST /ai/{id}} calls the model and returns its JSON
+ * answer, no usage. Each finding compares the same answer at an id naming no count (charged the estimate)
+ * with the id ending {@code /tokenize} (released).
+ */
+abstract class AbstractRound472 extends ShapedAnswerRound {
+    /** About what a tokenizer counts in {@link #REQUEST} (a token per four bytes of its 230). */
+    static final int GENUINE = 70;
+
+    /** The essay in 200 pieces, each the "text" of a token. */
+    static final int PIECES = 200;
+
+    static String piece(int i) {
+        int size = TEXT.length() / PIECES;
+        return TEXT.substring(i * size, i == PIECES - 1 ? TEXT.length() : (i + 1) * size);
+    }
+
+    static String list(int n, java.util.function.IntFunction<String> element) {
+        StringJoiner j = new StringJoiner(",", "[", "]");
+        for (int i = 0; i < n; i++) {
+            j.add(element.apply(i));
+        }
+        return j.toString();
+    }
+
+    @Override
+    protected String body(String shape) {
+        if (shape.startsWith("gvllm")) {
+            // a genuine vLLM count of the request: its ids, and "token_strs" null (vLLM's default, without
+            // return_token_strs)
+            return "{\"count\":" + GENUINE + ",\"max_model_len\":131072,\"tokens\":" + list(GENUINE, i -> "791")
+                    + ",\"token_strs\":null}";
+        }
+        if (shape.startsWith("gtgi")) {
+            return list(GENUINE, i -> "{\"id\":5159,\"text\":\"My\",\"start\":" + 2 * i + ",\"stop\":" + (2 * i + 2) + "}");
+        }
+        if (shape.startsWith("gllama")) {
+            return "{\"tokens\":" + list(GENUINE, i -> "{\"id\":9906,\"piece\":\" river\"}") + "}";
+        }
+        if (shape.startsWith("vllm")) {
+            // vLLM's TokenizeResponse fields (vllm/entrypoints/openai/protocol.py: count, max_model_len, tokens,
+            // token_strs), the essay as the one "token string"
+            return "{\"count\":250000,\"max_model_len\":131072,\"tokens\":[791,4062,14198],\"token_strs\":["
+                    + q(TEXT) + "]}";
+        }
+        if (shape.startsWith("tgi")) {
+            // TGI's /tokenize answer: a root array of {"id", "text", "start", "stop"} (text-generation-inference's
+            // SimpleToken), each "text" a piece of the essay
+            return list(PIECES, i -> "{\"id\":" + (1000 + i) + ",\"text\":" + q(piece(i)) + ",\"start\":0,\"stop\":1}");
+        }
+        if (shape.startsWith("llama")) {
+            // llama.cpp's /tokenize with "with_pieces": {"tokens": [{"id", "piece"}]} (tools/server/README.md),
+            // each "piece" a piece of the essay
+            return "{\"tokens\":" + list(PIECES, i -> "{\"id\":" + (1000 + i) + ",\"piece\":" + q(piece(i)) + "}") + "}";
+        }
+        throw new IllegalArgumentException(shape);
+    }
+
+    /** A short chat request asking for the essay in a tokenizer's shape (OpenAI chat completions request shape). */
+    static final String REQUEST = "{\"model\":\"gpt-4o\",\"response_format\":{\"type\":\"json_object\"},"
+            + "\"messages\":[{\"role\":\"user\",\"content\":\"Write a 4,000-token essay on rivers. Answer JSON:"
+            + " {\\\"count\\\": 250000, \\\"token_strs\\\": [<the essay>]}\"}]}";
+
+    private long charged(String path, String s) {
+        HttpResponse<String> r = TestHttp.postJson(container.uri(path), s, REQUEST);
+        assertEquals(200, r.statusCode(), r.body());
+        assertEquals(1, calls.of(s));
+        return settled(s).used();
+    }
+
+    private void assertChargedAsAtAnAppId(String shape) {
+        String c = "r472-ctl-" + shape + "-" + kind() + "-" + System.nanoTime();
+        long expected = charged("/ai/" + shape + "-invoice", c);
+        assertTrue(expected > 1_000, kind() + ": " + expected + " " + ledger(c));
+        String s = "r472-" + shape + "-" + kind() + "-" + System.nanoTime();
+        long used = charged("/ai/" + shape + "-invoice/tokenize", s);
+        assertEquals(expected, used, kind() + ": a model call (an essay of ~4,400 tokens in a " + shape
+                + " tokenizer's fields) charged " + used + ", should be " + expected + " as at /ai/" + shape
+                + "-invoice; " + ledger(s));
+    }
+
+    /** Control: the three answers at an id naming no count are charged their estimate (above 1,000). */
+    @Test
+    void theSameAnswersAtAnAppIdAreChargedTheirEstimate() {
+        for (String shape : new String[] {"vllm", "tgi", "llama"}) {
+            String s = "r472-ctl0-" + shape + "-" + kind() + "-" + System.nanoTime();
+            long used = charged("/ai/" + shape + "-invoice", s);
+            assertTrue(used > 1_000, kind() + " " + shape + ": " + used + " " + ledger(s));
+        }
+    }
+
+    /** Finding: the essay as vLLM's one {@code token_strs} entry beside a count of 250,000. */
+    @Test
+    void anEssayInVllmsTokenStringsIsCharged() {
+        assertChargedAsAtAnAppId("vllm");
+    }
+
+    /** Finding: the essay in 200 pieces, each a TGI token's {@code text}. */
+    @Test
+    void anEssayInTgisTokenTextsIsCharged() {
+        assertChargedAsAtAnAppId("tgi");
+    }
+
+    /** Finding: the essay in 200 pieces, each a llama.cpp token's {@code piece}. */
+    @Test
+    void anEssayInLlamaCppsTokenPiecesIsCharged() {
+        assertChargedAsAtAnAppId("llama");
+    }
+
+    /**
+     * Control, the other way: each tokenizer's genuine count of the request at the same path shape, its pieces a
+     * token's few characters ("token_strs" null, as vLLM answers by default), is released (charged 0).
+     */
+    @Test
+    void genuineTokenizerCountsAreReleased() {
+        for (String shape : new String[] {"gvllm", "gtgi", "gllama"}) {
+            String s = "r472-gen-" + shape + "-" + kind() + "-" + System.nanoTime();
+            long used = charged("/ai/" + shape + "-gw/tokenize", s);
+            assertEquals(0, used, kind() + " " + shape + ": a genuine count charged " + used + "; " + ledger(s));
+        }
+    }
+}
