@@ -427,6 +427,8 @@ final class JsonDocumentScanner {
      *                   members' runs
      * @param rootNames  the names of the root object's fields when the scanner {@linkplain #noteRootNames notes them}
      *                   (at most {@link #MOST_ROOT_NAMES}, then {@link #MORE_ROOT_NAMES} too), {@code null} when it does not
+     * @param counted    what the document carries as a token count's answer ({@link CountContent}) when the scanner
+     *                   {@linkplain #noteRootNames notes its root names}, {@code null} when it does not
      */
     record Document(String type, Map<String, Map<String, Long>> usages, boolean ended, String model, String call,
                     boolean callIdentified, boolean error, String responseId, boolean choices, String event,
@@ -437,12 +439,12 @@ final class JsonDocumentScanner {
                     java.util.List<InlineResult> inlined, java.util.List<InlineResult> listedRuns, String interactionId,
                     String conversationId, java.util.List<Message> teamMessages, String requestId,
                     String taskStatus, JsonRpc.Reply rpc, String name, long prose, boolean outputBlocked,
-                    String mastraRun, java.util.List<AgnoRun> agnoRuns, Set<String> rootNames) {
+                    String mastraRun, java.util.List<AgnoRun> agnoRuns, Set<String> rootNames, CountContent counted) {
         Document(String type, Map<String, Map<String, Long>> usages, boolean ended) {
             this(type, usages, ended, null, null, false, false, null, false, null, false, -1, null, null,
                     java.util.List.of(), 0, null, null, null, null, false, 0, 0L, 0L, false, false, null, null,
                     java.util.List.of(), java.util.List.of(), null, null, java.util.List.of(), null, null, null, null, 0L, false,
-                    null, java.util.List.of(), null);
+                    null, java.util.List.of(), null, null);
         }
 
         Document {
@@ -549,9 +551,44 @@ final class JsonDocumentScanner {
      */
     private boolean notingRootNames;
     private Set<String> rootNames;
+    /**
+     * What a token count's answer carries beside its count, while root names are noted (a counting path's answer;
+     * {@link CountContent}): running sums over the current document, nothing kept. The characters of its text
+     * ({@link #countValue}, {@link #countName}); the strings of vLLM's {@code token_strs}, -1 while it lists none;
+     * whether something stands where a tokenizer lists its tokens that is not one.
+     */
+    private long countText;
+    private long tokenStrings = -1;
+    private boolean countOdd;
+    /** The bytes of llama.cpp's piece being read as a list of bytes (a piece that is no UTF-8 text on its own). */
+    private int pieceBytes;
+    /**
+     * Bytes of the answer never reached the parser (a string past {@link #KEPT_STRING_BYTES}, a value nested past
+     * {@link #KEPT_DEPTH}) while root names are noted: no count's answer holds such, its strings being a token's few
+     * characters, its values a few levels deep. Kept for every later document: the bytes are filtered ahead of the
+     * documents the parser ends, so the one that held them is that one or a later one.
+     */
+    private boolean countCut;
     static final int MOST_ROOT_NAMES = 8;
     /** Stands for the root names past {@link #MOST_ROOT_NAMES}: no answer's field is named so. */
     static final String MORE_ROOT_NAMES = "\u2026more";
+    /**
+     * The longest text a token listed may carry, in characters: a token is a piece of a vocabulary, a few characters
+     * (a word, part of one, a byte), the longest being runs of one character (indentation, a rule of {@code -} or
+     * {@code =}) of some dozens; a model's prose cut into pieces is text no token carries (round 472).
+     */
+    static final int MOST_PIECE_CHARS = 128;
+    /** vLLM's {@code /tokenize} answer: each token's string, when asked for ({@code return_token_strs}). */
+    static final String TOKEN_STRINGS = "token_strs";
+    /**
+     * The names a token count's answer documents below its root (its root names are its endpoint's, CountShape's):
+     * Gemini's {@code promptTokensDetails} and {@code cacheTokensDetails} ({@code modality}, {@code tokenCount}),
+     * Anthropic's {@code context_management} ({@code original_input_tokens}), Vertex's {@code tokensInfo}
+     * ({@code tokens}, {@code tokenIds}, {@code role}), llama.cpp's tokens ({@code id}, {@code piece}). Any other
+     * name below the root is text the answer carries.
+     */
+    private static final Set<String> COUNT_NAMES = Set.of("modality", "tokenCount", "original_input_tokens",
+            LMDEPLOY_OUTPUT, "tokenIds", "role", "id", "piece");
     /**
      * The fields a picture a model drew is answered in as base64: OpenAI's image API's {@code b64_json},
      * Spring AI's {@code Image} as Jackson writes it ({@code b64Json}).
@@ -872,6 +909,10 @@ final class JsonDocumentScanner {
         innerDocument = null;
         rootFields = 0;
         rootNames = null;
+        countText = 0;
+        tokenStrings = -1;
+        countOdd = false;
+        pieceBytes = 0;
         wrappedFields = 0;
         converseEvent = false;
         modelResponseParts = false;
@@ -982,6 +1023,16 @@ final class JsonDocumentScanner {
      * the contents of values nested deeper than {@link #KEPT_DEPTH}.
      */
     private boolean keep(byte b) {
+        boolean keep = keepMeasured(b);
+        if (!keep && notingRootNames) {
+            // a count's answer never needs a byte dropped (countCut)
+            countCut = true;
+        }
+        return keep;
+    }
+
+    /** {@link #keep}, the answer's text told what a container nested past {@link #KEPT_DEPTH} drops. */
+    private boolean keepMeasured(byte b) {
         if (text == null) {
             return keepByte(b);
         }
@@ -1130,6 +1181,9 @@ final class JsonDocumentScanner {
         }
         if (t.isScalarValue() || t.isStructStart()) {
             listedToken();
+            if (notingRootNames) {
+                countValue(t);
+            }
         }
         switch (t) {
             case START_OBJECT, START_ARRAY -> {
@@ -1413,6 +1467,9 @@ final class JsonDocumentScanner {
                 }
                 if (depth == teamDepth() && TASK_MESSAGE_FIELDS.contains(parser.currentName())) {
                     taskMessageFields |= 1 << TASK_MESSAGE_FIELDS.indexOf(parser.currentName());
+                }
+                if (notingRootNames) {
+                    countName(parser.currentName());
                 }
                 if (depth == 1 && objectAt[1]) {
                     rootFields++;
@@ -1759,6 +1816,113 @@ final class JsonDocumentScanner {
         }
     }
 
+    /**
+     * What a document of a token count's answer carries beside its count (round 472): a tokenizer counts what it was
+     * sent, so its answer holds no more text than the request did (UsageSniffer#countsTheRequest bounds it).
+     *
+     * @param text          the characters of its text: every string value, and every name below the root that is
+     *                      none of {@link #COUNT_NAMES}; a token's piece as the text it stands for (a byte written
+     *                      {@code <0xE4>}, or a list of bytes, is one; Vertex's base64 its bytes), a token's id none
+     * @param tokenStrings  the strings vLLM's {@code token_strs} lists, -1 where it lists none ({@code null}, absent)
+     * @param odd           something stands where a tokenizer lists its tokens that is no token (an id is a number,
+     *                      Vertex's its digits too; a token object holds its tokenizer's fields only, its text at most
+     *                      {@link #MOST_PIECE_CHARS}), or a value too long or too deep for a count was dropped unread
+     */
+    record CountContent(long text, long tokenStrings, boolean odd) { }
+
+    /**
+     * A value of a token count's answer starts (root names noted: a counting path's): its text is added to
+     * {@link #countText}, and what stands where a tokenizer lists its tokens is checked to be one ({@link #countOdd}):
+     * an element of the root {@code tokens} list (vLLM's, llama.cpp's) is an id or an object of llama.cpp's {@code id}
+     * and {@code piece} (its text, or its bytes where they are no UTF-8 text of their own); an element of vLLM's
+     * {@code token_strs} a token's string; a field of TGI's token its {@code text} or a number ({@code id},
+     * {@code start}, {@code stop}); Vertex's {@code tokenIds} ids, its {@code tokens} a token's bytes in base64.
+     */
+    private void countValue(JsonToken t) throws IOException {
+        boolean id = t == JsonToken.VALUE_NUMBER_INT;
+        String string = t == JsonToken.VALUE_STRING ? parser.getText() : null;
+        long chars = string == null ? 0 : string.length();
+        boolean tokensList = objectAt[1] && !objectAt[2] && LMDEPLOY_OUTPUT.equals(fieldAt[1]);
+        boolean vertexList = objectAt[1] && !objectAt[2] && COUNT_LISTED.equals(fieldAt[1]);
+        if (depth == 2 && tokensList) {
+            countOdd |= !id && t != JsonToken.START_OBJECT;
+        } else if (depth == 3 && tokensList && objectAt[3]) {
+            if ("piece".equals(fieldAt[3]) && t == JsonToken.START_ARRAY) {
+                pieceBytes = 0;
+            } else if ("piece".equals(fieldAt[3]) && string != null) {
+                chars = piece(string);
+            } else {
+                countOdd |= !("id".equals(fieldAt[3]) && id);
+            }
+        } else if (depth == 4 && tokensList && objectAt[3] && !objectAt[4] && "piece".equals(fieldAt[3])) {
+            // a byte of a piece listed as bytes
+            countOdd |= !id || ++pieceBytes > MOST_PIECE_CHARS;
+            chars = 1;
+        } else if (depth == 2 && objectAt[1] && !objectAt[2] && TOKEN_STRINGS.equals(fieldAt[1])) {
+            countOdd |= string == null;
+            chars = string == null ? 0 : piece(string);
+            tokenStrings++;
+        } else if (inRootArray && depth == 1 && objectAt[1]) {
+            if ("text".equals(fieldAt[1]) && string != null) {
+                chars = piece(string);
+            } else {
+                countOdd |= !id;
+            }
+        } else if (depth == 4 && vertexList && objectAt[3] && !objectAt[4] && "tokenIds".equals(fieldAt[3])) {
+            // an id, a number or (an int64 in proto3's JSON) its digits: no text
+            countOdd |= !id && (string == null || digits(string) < 0);
+            chars = 0;
+        } else if (depth == 4 && vertexList && objectAt[3] && !objectAt[4] && LMDEPLOY_OUTPUT.equals(fieldAt[3])) {
+            countOdd |= string == null;
+            chars = string == null ? 0 : piece(base64Bytes(string));
+        }
+        if (depth == 1 && objectAt[1] && t == JsonToken.START_ARRAY && TOKEN_STRINGS.equals(fieldAt[1])) {
+            tokenStrings = 0;
+        }
+        countText = saturatedSum(countText, chars);
+    }
+
+    /**
+     * A field of a token count's answer is named: a name below the root that the answer does not document is text it
+     * carries ({@link #COUNT_NAMES}), and a token listed as an object holds llama.cpp's {@code id} and {@code piece}
+     * only. Root names are the endpoint's (UsageSniffer.CountShape#fits).
+     */
+    private void countName(String name) {
+        if (depth >= 2 && !COUNT_NAMES.contains(name)) {
+            countText = saturatedSum(countText, name.length());
+        }
+        if (depth == 3 && objectAt[1] && !objectAt[2] && objectAt[3] && LMDEPLOY_OUTPUT.equals(fieldAt[1])) {
+            countOdd |= !"id".equals(name) && !"piece".equals(name);
+        }
+    }
+
+    /** The characters of a token's text {@code piece}, a byte written as SentencePiece writes one ({@code <0xE4>}) one. */
+    private long piece(String piece) {
+        long chars = piece.length() == 6 && piece.startsWith("<0x") && piece.endsWith(">") ? 1 : piece.length();
+        return piece(chars);
+    }
+
+    /** {@code chars}, a token's text, marking it no token past {@link #MOST_PIECE_CHARS}. */
+    private long piece(long chars) {
+        countOdd |= chars > MOST_PIECE_CHARS;
+        return chars;
+    }
+
+    /** The bytes a base64 string stands for; its length where it is not base64 (text, then). */
+    static long base64Bytes(String s) {
+        int padding = 0;
+        for (int i = 0; i < s.length(); i++) {
+            char c = s.charAt(i);
+            if (c == '=') {
+                padding++;
+            } else if (padding > 0 || !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9'
+                    || c == '+' || c == '/' || c == '-' || c == '_')) {
+                return s.length();
+            }
+        }
+        return (long) (s.length() - padding) * 3 / 4;
+    }
+
     /** The fields of {@link #COUNT_TOKEN_ARRAY}'s shape the current root array element has, as bits. */
     private int tokenFields;
     private static final int TGI_ID = 1;
@@ -1845,7 +2009,8 @@ final class JsonDocumentScanner {
                 rpcVersion ? new JsonRpc.Reply(rpcId, !rpcExtra, rpcResult, rpcError, rpcResultOverflow ? null : rpcResultFields,
                         a2aKind, "task".equals(a2aKind) ? a2aId : a2aTaskId, a2aState, usageNamed) : null,
                 resourceName, prose, outputBlocked, mastraChunk() ? mastraRun : null, agnoRuns,
-                notingRootNames ? (rootNames == null ? Set.of() : java.util.Collections.unmodifiableSet(rootNames)) : null);
+                notingRootNames ? (rootNames == null ? Set.of() : java.util.Collections.unmodifiableSet(rootNames)) : null,
+                notingRootNames ? new CountContent(countText, tokenStrings, countOdd || countCut) : null);
     }
 
     /**

@@ -53,10 +53,11 @@ import java.util.function.ToLongFunction;
  *                     endpoint, or over its own limits)
  * @param pdfPiece     read with {@code pdfPieces}: its files' bytes, joined (a piece of one PDF, counted
  *                     with the pieces before and after it); {@code null} otherwise
+ * @param size         the bytes of the parts read, added up (what a token count's answer is held to)
  */
 record MultipartBody(CharSequence text, Map<String, List<String>> fields, Map<String, List<String>> files,
                      List<JsonPart> json, long audioMillis, long videoMillis, long textTokens, long mediaTokens, boolean tooLarge,
-                     boolean unreadable, byte[] pdfPiece) {
+                     boolean unreadable, byte[] pdfPiece, long size) {
     /** The HTML form convention's field naming the charset of the form's fields (HTML, 4.10.22.4). */
     private static final String CHARSET_FIELD = "_charset_";
 
@@ -95,7 +96,7 @@ record MultipartBody(CharSequence text, Map<String, List<String>> fields, Map<St
             for (Part part : request.getParts()) {
                 size += Math.max(0, part.getSize());
                 if (size > limit) {
-                    return new MultipartBody(null, null, null, null, -1, 0, 0, 0, true, false, null);
+                    return new MultipartBody(null, null, null, null, -1, 0, 0, 0, true, false, null, size);
                 }
                 if (BinaryJson.names(part.getContentType())) {
                     // a CBOR or Smile part, which Spring's @RequestPart binds as JSON (BinaryJson): a document that
@@ -170,7 +171,7 @@ record MultipartBody(CharSequence text, Map<String, List<String>> fields, Map<St
                 }
             }
         } catch (ServletException | IllegalStateException e) {
-            return new MultipartBody(null, null, null, null, -1, 0, 0, 0, false, true, null);
+            return new MultipartBody(null, null, null, null, -1, 0, 0, 0, false, true, null, size);
         }
         for (TextPart part : texts) {
             // the request's charset (Tomcat's), the part's own and, for a field, the form's (Jetty's): each
@@ -200,7 +201,7 @@ record MultipartBody(CharSequence text, Map<String, List<String>> fields, Map<St
             (part.field() ? fields : files).computeIfAbsent(part.name(), k -> new ArrayList<>()).addAll(readings);
         }
         return new MultipartBody(text, fields, files, json, audioMillis, videoMillis, textTokens, mediaTokens, false, false,
-                pdfPieces ? pieces.toByteArray() : null);
+                pdfPieces ? pieces.toByteArray() : null, size);
     }
 
     /**

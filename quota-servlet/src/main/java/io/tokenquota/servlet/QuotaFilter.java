@@ -861,6 +861,9 @@ public final class QuotaFilter implements Filter {
         byte[] readBody = null;
         // whether the request sends a body (a multipart one's is read by parts): what a call sends
         boolean sendsBody = false;
+        // the body's bytes, the most of any reading (as sent, inflated, the JSON a binary body stands for): what a
+        // token count's answer cannot carry more than (UsageSniffer#countsTheRequest)
+        long sentBytes = 0;
         // the state kept at the provider that the request names (a stored Response, a conversation, a
         // stored prompt), and what the filter saw it cost
         ProviderState.Reading state = providerState.read(ProviderState.Refs.NONE, false);
@@ -899,6 +902,7 @@ public final class QuotaFilter implements Filter {
                     drawing || uploadsFile ? MediaSize.Rate.OPENAI : null,
                     uploadsFile && upload.step() == FileUpload.Step.PART && providerState.pdfUpload(upload.uploadId()));
             sendsBody = true;
+            sentBytes = parts.size();
             if (parts.tooLarge()) {
                 Problems.bodyTooLarge(request, response, limit);
                 return false;
@@ -1025,9 +1029,11 @@ public final class QuotaFilter implements Filter {
             }
             readBody = readable;
             sendsBody = readable.length > 0;
+            sentBytes = Math.max(body.length, readable.length);
             // a KServe v2 request with binary tensors is estimated as the JSON it stands for
             String binaryTensors = request.getHeader(KserveBinary.HEADER);
             byte[] tensorsAsJson = binaryTensors == null ? null : KserveBinary.asJson(readable, binaryTensors);
+            sentBytes = Math.max(sentBytes, tensorsAsJson == null ? 0 : tensorsAsJson.length);
             estimate = estimateOf(tensorsAsJson != null ? tensorsAsJson : readable, labels,
                     BodyText.isMedia(request.getContentType()), path, asked);
             // a CBOR or Smile body (Spring binds both as JSON) is estimated as the JSON it stands for, and as it
@@ -1035,6 +1041,7 @@ public final class QuotaFilter implements Filter {
             BinaryJson.Reading binaryAsJson = BinaryJson.read(readable, request.getContentType());
             if (binaryAsJson != null) {
                 estimate = Math.max(estimate, estimateOf(binaryAsJson.json(), List.of(), false, path, asked));
+                sentBytes = Math.max(sentBytes, binaryAsJson.json().length);
             }
             if (isForm(request)) {
                 Map<String, List<String>> fields = new LinkedHashMap<>();
@@ -1247,7 +1254,8 @@ public final class QuotaFilter implements Filter {
         headers.run();
         UsageSniffer sniffer = new UsageSniffer(inputEstimate);
         if (UsageSniffer.countsTokens(path)) {
-            sniffer.countingPath(path);
+            // a count's answer holds no more than the request sent, its query string too
+            sniffer.countingPath(path, plus(sentBytes, query == null ? 0 : query.length()));
         }
         if (asked.completionsAsked() > 1) {
             sniffer.manyCompletions();

@@ -68,6 +68,7 @@ final class UsageSniffer {
         UsageSniffer other = new UsageSniffer(inputEstimate);
         other.writerText = writerText;
         other.countingPath = countingPath;
+        other.requestBytes = requestBytes;
         other.manyCompletions = manyCompletions;
         other.sentBack = sentBack;
         other.textEstimator = textEstimator;
@@ -484,6 +485,7 @@ final class UsageSniffer {
             decoding = undo;
             decoded = new UsageSniffer(inputEstimate);
             decoded.countingPath = countingPath;
+            decoded.requestBytes = requestBytes;
             decoded.manyCompletions = manyCompletions;
             decoded.sentBack = sentBack;
             decoded.textEstimator = textEstimator;
@@ -1051,14 +1053,16 @@ final class UsageSniffer {
     /**
      * A token-counting endpoint's answer, as its provider documents it: the fields its root object may hold
      * ({@code fields}; any other makes it no count), those of each token of an answer that is a root array of them
-     * ({@code tokenFields}, TGI's), the counters among them ({@code counters}, as the scanner names them), and the
-     * {@code object} it names itself by, if it writes one.
+     * ({@code tokenFields}, TGI's), the counters among them ({@code counters}, as the scanner names them), the
+     * {@code object} it names itself by, if it writes one, and whether it counts the request's body alone
+     * ({@code bodyOnly}: a tokenizer's, given text; a provider's count also counts the files and media a request
+     * names by id or URL, which are not in its body).
      */
     record CountShape(java.util.Set<String> fields, java.util.Set<String> tokenFields, java.util.Set<String> counters,
-                      String object) {
+                      String object, boolean bodyOnly) {
         /** An endpoint whose answer is a root object of {@code fields} only, counted by {@code counters}. */
         CountShape(java.util.Set<String> fields, java.util.Set<String> counters) {
-            this(fields, java.util.Set.of(), counters, null);
+            this(fields, java.util.Set.of(), counters, null, false);
         }
 
         /**
@@ -1085,7 +1089,7 @@ final class UsageSniffer {
     private static final CountShape ANTHROPIC_COUNT = new CountShape(java.util.Set.of(JsonDocumentScanner.LMDEPLOY_INPUT,
             "context_management"), java.util.Set.of(JsonDocumentScanner.LMDEPLOY_INPUT));
     private static final CountShape OPENAI_COUNT = new CountShape(java.util.Set.of("object", JsonDocumentScanner.LMDEPLOY_INPUT),
-            java.util.Set.of(), java.util.Set.of(JsonDocumentScanner.LMDEPLOY_INPUT), "response.input_tokens");
+            java.util.Set.of(), java.util.Set.of(JsonDocumentScanner.LMDEPLOY_INPUT), "response.input_tokens", false);
     private static final CountShape BEDROCK_COUNT = new CountShape(java.util.Set.of(JsonDocumentScanner.COUNT_INPUT),
             java.util.Set.of(JsonDocumentScanner.COUNT_INPUT));
     /**
@@ -1094,9 +1098,10 @@ final class UsageSniffer {
      * {@code start} and {@code stop}.
      */
     private static final CountShape TOKENIZE = new CountShape(java.util.Set.of(JsonDocumentScanner.COUNT_TOKENS,
-            "max_model_len", JsonDocumentScanner.LMDEPLOY_OUTPUT, "token_strs"), java.util.Set.of("id", "text", "start", "stop"),
+            "max_model_len", JsonDocumentScanner.LMDEPLOY_OUTPUT, JsonDocumentScanner.TOKEN_STRINGS),
+            java.util.Set.of("id", "text", "start", "stop"),
             java.util.Set.of(JsonDocumentScanner.COUNT_TOKENS, JsonDocumentScanner.COUNT_TOKEN_LIST,
-                    JsonDocumentScanner.COUNT_TOKEN_ARRAY), null);
+                    JsonDocumentScanner.COUNT_TOKEN_ARRAY), null, true);
     /** {@code /detokenize}: its answer is text, never a count. */
     private static final CountShape DETOKENIZE = new CountShape(java.util.Set.of(), java.util.Set.of());
 
@@ -1315,9 +1320,19 @@ final class UsageSniffer {
 
     private boolean outputBlocked;
 
-    /** The request went to {@code path}, a {@linkplain #countsTokens token-counting path}. */
+    /** The request went to {@code path}, a {@linkplain #countsTokens token-counting path}, with no body. */
     synchronized void countingPath(String path) {
+        countingPath(path, 0);
+    }
+
+    /**
+     * The request went to {@code path}, a {@linkplain #countsTokens token-counting path}, and sent
+     * {@code requestBytes} (its body as read and as the endpoint reads it, the larger, and its query string): what a
+     * count's answer cannot carry more than ({@link #countsTheRequest}).
+     */
+    synchronized void countingPath(String path, long requestBytes) {
         countingPath = countShape(path);
+        this.requestBytes = Math.max(0, requestBytes);
     }
 
     /**
@@ -1347,14 +1362,54 @@ final class UsageSniffer {
      * application's {@code /tasks/{task}} reached as {@code /tasks/tokenize}) is not taken for one. Tokens
      * listed count as a number does: their number (Vertex's {@code tokensInfo} ids, llama.cpp's and vLLM's
      * {@code tokens}, TGI's array), so that a list of three ids is not the count of a long request.
+     *
+     * <p>Nor can a count's answer say more than the request held (round 472: a model prompted to write its essay in
+     * a tokenizer's fields, vLLM's {@code token_strs} beside {@code "count": 250000}, TGI's tokens' {@code text},
+     * llama.cpp's pieces, at an application's {@code /ai/{id}} reached as {@code /ai/x/tokenize}, was released):
+     * <ul>
+     * <li>its figures agree: a number and a list of the same count (vLLM's {@code count}, {@code tokens} and
+     * {@code token_strs}) are one number;</li>
+     * <li>the text it carries ({@link JsonDocumentScanner.CountContent}: token strings and pieces, any string) is at
+     * most what the request sent ({@link #requestBytes}) and {@link #TEMPLATE_SLACK}, at every count path;</li>
+     * <li>a tokenizer's count ({@link CountShape#bodyOnly}) is at most as many: a token is at least a byte of the
+     * text it was sent but for the special tokens a template adds. A provider's count is not so bounded: it counts
+     * the files and media a request names by id or URL too, which are not in its body;</li>
+     * <li>and what it lists as tokens is tokens ({@link JsonDocumentScanner.CountContent#odd}).</li>
+     * </ul>
+     * All of it is summed while the answer is read, nothing kept.
      */
     private boolean countsTheRequest() {
-        long count = rootCounters.containsKey(JsonDocumentScanner.COUNT_TOKEN_ARRAY) ? tokenElements : 0;
-        for (Long value : rootCounters.values()) {
-            count = Math.max(count, value == null ? 0 : value);
+        long count = -1;
+        for (Map.Entry<String, Long> counter : rootCounters.entrySet()) {
+            long figure = JsonDocumentScanner.COUNT_TOKEN_ARRAY.equals(counter.getKey()) ? tokenElements
+                    : counter.getValue() == null ? 0 : counter.getValue();
+            if (count >= 0 && figure != count) {
+                return false;
+            }
+            count = figure;
         }
-        return count >= (inputEstimate + 3) / 4;
+        if (countStrings >= 0 && countStrings != count || countOdd) {
+            return false;
+        }
+        long sent = requestBytes > Long.MAX_VALUE - TEMPLATE_SLACK ? Long.MAX_VALUE : requestBytes + TEMPLATE_SLACK;
+        return count >= (inputEstimate + 3) / 4 && countText <= sent && (!countingPath.bodyOnly() || count <= sent);
     }
+
+    /**
+     * What a count's answer may carry past the request's bytes, in characters of text and in tokens: what a chat
+     * template adds to the messages a tokenizer is sent (vLLM's {@code /tokenize} takes them): its special tokens,
+     * whose strings are long ({@code <|start_header_id|>}), and a preamble of its own (Llama 3.1's knowledge and
+     * today's dates, a default system prompt), about 150 characters and 30 tokens, each message's header some 50
+     * characters against the 30 bytes a message takes in JSON. A kibibyte leaves room for a template's preamble and
+     * some 40 messages; a model's answer no longer than the request and this is the residual (docs/decisions.md).
+     */
+    static final long TEMPLATE_SLACK = 1024;
+    /** What the request sent ({@link #countingPath(String, long)}), in bytes. */
+    private long requestBytes;
+    /** What the answer's documents carry as a count's ({@link JsonDocumentScanner.CountContent}), added up. */
+    private long countText;
+    private long countStrings = -1;
+    private boolean countOdd;
 
     /** Every document of the answer was shaped as the counting path's answer ({@link CountShape#fits}). */
     private boolean countShaped = true;
@@ -1648,6 +1703,17 @@ final class UsageSniffer {
         }
         if (!event && countingPath != null && !countingPath.fits(doc)) {
             countShaped = false;
+        }
+        if (!event && countingPath != null) {
+            JsonDocumentScanner.CountContent counted = doc.counted();
+            if (counted == null || counted.odd()) {
+                countOdd = true;
+            } else {
+                countText = StreamText.plus(countText, counted.text());
+                if (counted.tokenStrings() >= 0) {
+                    countStrings = StreamText.plus(Math.max(0, countStrings), counted.tokenStrings());
+                }
+            }
         }
         if (!event && documents < Integer.MAX_VALUE) {
             documents++;

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.charset.StandardCharsets;
+import java.util.StringJoiner;
 import org.junit.jupiter.api.Test;
 
 /** Which answers of a token-counting path are a count: those that carry one, never the path alone. */
@@ -15,9 +16,14 @@ final class TokenCountAnswerTest {
 
     /** Whether {@code body} answered at {@code path} is a count, for a request estimated at {@code estimate} tokens. */
     private static boolean count(String path, String body, long estimate) {
+        return count(path, body, estimate, 0);
+    }
+
+    /** As {@link #count(String, String, long)}, the request having sent {@code sent} bytes. */
+    private static boolean count(String path, String body, long estimate, long sent) {
         UsageSniffer s = new UsageSniffer(estimate);
         if (UsageSniffer.countsTokens(path)) {
-            s.countingPath(path);
+            s.countingPath(path, sent);
         }
         s.begin("application/json", null, null);
         byte[] bytes = body.getBytes(StandardCharsets.UTF_8);
@@ -155,5 +161,120 @@ final class TokenCountAnswerTest {
         // a number is held to the same floor
         assertTrue(count("/gw/v1beta/models/m:countTokens", "{\"totalTokens\":2}", 8));
         assertFalse(count("/gw/v1beta/models/m:countTokens", "{\"totalTokens\":2}", 9));
+    }
+
+    private static String list(int n, String element) {
+        StringJoiner j = new StringJoiner(",", "[", "]");
+        for (int i = 0; i < n; i++) {
+            j.add(element);
+        }
+        return j.toString();
+    }
+
+    private static final long SLACK = UsageSniffer.TEMPLATE_SLACK;
+
+    /** Round 472: where an answer gives its count as a number and as a list, they agree. */
+    @Test
+    void aCountsNumberAndListsAgree() {
+        assertFalse(count("/gw/tokenize", "{\"count\":250000,\"max_model_len\":131072,\"tokens\":[791,4062,14198]}"));
+        assertFalse(count("/gw/tokenize", "{\"count\":3,\"tokens\":[791,4062,14198],\"token_strs\":[\"The\",\"\u0120river\"]}"));
+        assertFalse(count("/gw/tokenize", "{\"count\":2,\"tokens\":[791,4062,14198]}"));
+        assertTrue(count("/gw/tokenize", "{\"count\":3,\"tokens\":[791,4062,14198],"
+                + "\"token_strs\":[\"The\",\"\u0120river\",\"\u0120runs\"]}"));
+        assertTrue(count("/gw/tokenize", "{\"count\":3,\"max_model_len\":131072,\"tokens\":[791,4062,14198],\"token_strs\":null}"));
+    }
+
+    /**
+     * Round 472: the text a count's answer carries (token strings and pieces, any string, a name it does not document)
+     * is at most what the request sent and the template's slack, at every count path.
+     */
+    @Test
+    void aCountsTextIsAtMostWhatTheRequestSent() {
+        // 600 token strings of 4 characters: 2,400 (a byte-level BPE writes a space as one character, U+0120)
+        String vllm = "{\"count\":600,\"max_model_len\":131072,\"tokens\":" + list(600, "791") + ",\"token_strs\":"
+                + list(600, "\"\u0120riv\"") + "}";
+        assertTrue(count("/gw/tokenize", vllm, 0, 2_400 - SLACK));
+        assertFalse(count("/gw/tokenize", vllm, 0, 2_400 - SLACK - 1));
+        String tgi = list(300, "{\"id\":5159,\"text\":\" word\",\"start\":0,\"stop\":5}");
+        assertTrue(count("/gw/tokenize", tgi, 0, 1_500 - SLACK));
+        assertFalse(count("/gw/tokenize", tgi, 0, 1_500 - SLACK - 1));
+        String llama = "{\"tokens\":" + list(300, "{\"id\":9906,\"piece\":\" word\"}") + "}";
+        assertTrue(count("/gw/tokenize", llama, 0, 1_500 - SLACK));
+        assertFalse(count("/gw/tokenize", llama, 0, 1_500 - SLACK - 1));
+        // Vertex's tokens are the token's bytes in base64: 300 of "IHdvcmQ=" are 1,500 bytes of text; its ids none
+        String vertex = "{\"tokensInfo\":[{\"tokens\":" + list(300, "\"IHdvcmQ=\"") + ",\"tokenIds\":"
+                + list(300, "\"1917\"") + ",\"role\":\"user\"}]}";
+        assertTrue(count("/gw/v1/projects/p/models/m:computeTokens", vertex, 0, 1_504 - SLACK));
+        assertFalse(count("/gw/v1/projects/p/models/m:computeTokens", vertex, 0, 1_504 - SLACK - 1));
+        // a provider's count carries text only in its few strings: an essay in them, or in names of its own, is held
+        String details = "{\"totalTokens\":310,\"promptTokensDetails\":" + list(30, "{\"modality\":\""
+                + "x".repeat(60) + "\",\"tokenCount\":1}") + "}";
+        assertTrue(count("/gw/v1beta/models/m:countTokens", details, 0, 1_800 - SLACK));
+        assertFalse(count("/gw/v1beta/models/m:countTokens", details, 0, 1_800 - SLACK - 1));
+        StringBuilder names = new StringBuilder("{\"input_tokens\":310,\"context_management\":{");
+        for (int i = 0; i < 20; i++) {
+            names.append(i == 0 ? "" : ",").append("\"").append(String.valueOf((char) ('a' + i)).repeat(100)).append("\":1");
+        }
+        String named = names.append("}}").toString();
+        assertTrue(count("/gw/v1/messages/count_tokens", named, 0, 2_000 - SLACK));
+        assertFalse(count("/gw/v1/messages/count_tokens", named, 0, 2_000 - SLACK - 1));
+    }
+
+    /**
+     * Round 472: a tokenizer's count is at most what the request sent and the template's slack (a token is a byte of
+     * it at least); a provider's is not so held, since it counts the files a request names by id, not in its body.
+     */
+    @Test
+    void aTokenizersCountIsAtMostWhatTheRequestSent() {
+        String ids = "{\"tokens\":" + list(3_000, "791") + "}";
+        assertTrue(count("/gw/tokenize", ids, 0, 3_000 - SLACK));
+        assertFalse(count("/gw/tokenize", ids, 0, 3_000 - SLACK - 1));
+        String tgi = list(3_000, "{\"id\":5159,\"text\":\"\",\"start\":0,\"stop\":0}");
+        assertFalse(count("/gw/tokenize", tgi, 0, 3_000 - SLACK - 1));
+        // a file named by id: its 50,000 tokens are counted, its bytes are not in the request
+        assertTrue(count("/gw/v1beta/models/m:countTokens", "{\"totalTokens\":50000,\"promptTokensDetails\":"
+                + "[{\"modality\":\"TEXT\",\"tokenCount\":20},{\"modality\":\"DOCUMENT\",\"tokenCount\":49980}]}", 0, 200));
+        assertTrue(count("/gw/v1/messages/count_tokens", "{\"input_tokens\":50000}", 0, 200));
+        assertTrue(count("/gw/v1/responses/input_tokens", "{\"object\":\"response.input_tokens\",\"input_tokens\":50000}",
+                0, 200));
+        assertTrue(count("/gw/model/m/count-tokens", "{\"inputTokens\":50000}", 0, 200));
+    }
+
+    /** Round 472: what stands where a tokenizer lists its tokens is tokens: ids, and its token objects, their text short. */
+    @Test
+    void aListedTokenIsAnIdOrItsTokenizersShortPiece() {
+        String most = "x".repeat(JsonDocumentScanner.MOST_PIECE_CHARS);
+        long sent = 100_000;
+        assertTrue(count("/gw/tokenize", "{\"tokens\":[{\"id\":1,\"piece\":\"" + most + "\"}]}", 0, sent));
+        assertFalse(count("/gw/tokenize", "{\"tokens\":[{\"id\":1,\"piece\":\"" + most + "x\"}]}", 0, sent));
+        assertTrue(count("/gw/tokenize", "[{\"id\":1,\"text\":\"" + most + "\",\"start\":0,\"stop\":1}]", 0, sent));
+        assertFalse(count("/gw/tokenize", "[{\"id\":1,\"text\":\"" + most + "x\",\"start\":0,\"stop\":1}]", 0, sent));
+        assertFalse(count("/gw/tokenize", "{\"count\":1,\"tokens\":[1],\"token_strs\":[\"" + most + "x\"]}", 0, sent));
+        // llama.cpp's piece that is no UTF-8 text of its own, listed as its bytes
+        assertTrue(count("/gw/tokenize", "{\"tokens\":[{\"id\":55,\"piece\":[232,173]},{\"id\":56,\"piece\":[173]}]}"));
+        assertFalse(count("/gw/tokenize", "{\"tokens\":[{\"id\":55,\"piece\":" + list(129, "65") + "}]}", 0, sent));
+        // an object of other fields, an id that is no number, a value that is no token
+        assertFalse(count("/gw/tokenize", "{\"tokens\":[{\"id\":1,\"piece\":\"a\",\"essay\":\"b\"}]}", 0, sent));
+        assertFalse(count("/gw/tokenize", "{\"tokens\":[{\"id\":\"a river\",\"piece\":\"a\"}]}", 0, sent));
+        assertFalse(count("/gw/tokenize", "{\"tokens\":[{\"id\":1,\"piece\":{\"text\":\"a\"}}]}", 0, sent));
+        assertFalse(count("/gw/tokenize", "{\"tokens\":[1,true,3]}", 0, sent));
+        assertFalse(count("/gw/tokenize", "{\"count\":2,\"tokens\":[1,2],\"token_strs\":[\"a\",7]}", 0, sent));
+        assertFalse(count("/gw/tokenize", "[{\"id\":1,\"text\":\"a\",\"start\":\"the\",\"stop\":1}]", 0, sent));
+        assertFalse(count("/gw/v1/projects/p/models/m:computeTokens", "{\"tokensInfo\":[{\"tokens\":[\"VGhl\"],"
+                + "\"tokenIds\":[\"a river\"],\"role\":\"user\"}]}", 0, sent));
+        assertTrue(count("/gw/v1/projects/p/models/m:computeTokens", "{\"tokensInfo\":[{\"tokens\":[\"VGhl\"],"
+                + "\"tokenIds\":[651],\"role\":\"user\"}]}", 0, sent));
+        // a byte SentencePiece writes <0xE4> is one character of text: 1,000 of them fit the slack
+        assertTrue(count("/gw/tokenize", "{\"count\":1000,\"tokens\":" + list(1_000, "228") + ",\"token_strs\":"
+                + list(1_000, "\"<0xE4>\"") + "}"));
+    }
+
+    /** Round 472: a string longer than a count ever holds, or a value nested deeper, is read no further: no count. */
+    @Test
+    void whatACountNeverHoldsIsNoCount() {
+        assertFalse(count("/gw/v1beta/models/m:countTokens", "{\"totalTokens\":310,\"promptTokensDetails\":"
+                + "[{\"modality\":\"" + "x".repeat(300) + "\",\"tokenCount\":310}]}", 0, 100_000));
+        assertFalse(count("/gw/v1/messages/count_tokens", "{\"input_tokens\":3,\"context_management\":"
+                + "{\"original_input_tokens\":[[[[[[[[[[[\"x\"]]]]]]]]]]]}}", 0, 100_000));
     }
 }

@@ -58,6 +58,20 @@ abstract class AbstractRound472 extends ShapedAnswerRound {
         if (shape.startsWith("gllama")) {
             return "{\"tokens\":" + list(GENUINE, i -> "{\"id\":9906,\"piece\":\" river\"}") + "}";
         }
+        if (shape.startsWith("gtemplate")) {
+            // vLLM's count of a chat (Llama 3.1's template) with its token strings: the template's special tokens and
+            // preamble make them longer than the request (241 characters for {@link #CHAT}'s 119 bytes)
+            return "{\"count\":" + TEMPLATE.length + ",\"max_model_len\":131072,\"tokens\":"
+                    + list(TEMPLATE.length, i -> "128000") + ",\"token_strs\":" + list(TEMPLATE.length, i -> q(TEMPLATE[i])) + "}";
+        }
+        if (shape.startsWith("gfile") && shape.endsWith(":countTokens")) {
+            // Gemini's count of a request naming a 200-page PDF by its URI: its tokens are not in the body
+            return "{\"totalTokens\":51620,\"promptTokensDetails\":[{\"modality\":\"TEXT\",\"tokenCount\":20},"
+                    + "{\"modality\":\"DOCUMENT\",\"tokenCount\":51600}]}";
+        }
+        if (shape.startsWith("gfile")) {
+            return "{\"input_tokens\":51620}";
+        }
         if (shape.startsWith("vllm")) {
             // vLLM's TokenizeResponse fields (vllm/entrypoints/openai/protocol.py: count, max_model_len, tokens,
             // token_strs), the essay as the one "token string"
@@ -82,8 +96,31 @@ abstract class AbstractRound472 extends ShapedAnswerRound {
             + "\"messages\":[{\"role\":\"user\",\"content\":\"Write a 4,000-token essay on rivers. Answer JSON:"
             + " {\\\"count\\\": 250000, \\\"token_strs\\\": [<the essay>]}\"}]}";
 
+    /** A short chat, its token strings asked for. */
+    static final String CHAT = "{\"model\":\"meta-llama/Llama-3.1-8B-Instruct\",\"messages\":[{\"role\":\"user\","
+            + "\"content\":\"Hi there\"}],\"return_token_strs\":true}";
+
+    /** What Llama 3.1's chat template makes of {@link #CHAT}: its tokens' strings. */
+    static final String[] TEMPLATE = {"<|begin_of_text|>", "<|start_header_id|>", "system", "<|end_header_id|>",
+        "\u010a\u010a", "Cut", "ting", "\u0120Knowledge", "\u0120Date", ":", "\u0120December", "\u0120", "202", "3",
+        "\u010a", "Today", "\u0120Date", ":", "\u0120", "26", "\u0120Jul", "\u0120", "202", "4", "\u010a\u010a",
+        "<|eot_id|>", "<|start_header_id|>", "user", "<|end_header_id|>", "\u010a\u010a", "Hi", "\u0120there",
+        "<|eot_id|>", "<|start_header_id|>", "assistant", "<|end_header_id|>", "\u010a\u010a"};
+
+    /** A Gemini request naming a PDF by its URI, and Anthropic's naming one by its file id. */
+    static final String GEMINI_FILE = "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"fileData\":{\"mimeType\":"
+            + "\"application/pdf\",\"fileUri\":\"https://generativelanguage.googleapis.com/v1beta/files/abc123\"}},"
+            + "{\"text\":\"Summarise this report.\"}]}]}";
+    static final String ANTHROPIC_FILE = "{\"model\":\"claude-sonnet-4-5\",\"messages\":[{\"role\":\"user\",\"content\":"
+            + "[{\"type\":\"document\",\"source\":{\"type\":\"file\",\"file_id\":\"file_011CNha8iCJcU1wXNR6q4V8w\"}},"
+            + "{\"type\":\"text\",\"text\":\"Summarise this report.\"}]}]}";
+
     private long charged(String path, String s) {
-        HttpResponse<String> r = TestHttp.postJson(container.uri(path), s, REQUEST);
+        return charged(path, s, REQUEST);
+    }
+
+    private long charged(String path, String s, String request) {
+        HttpResponse<String> r = TestHttp.postJson(container.uri(path), s, request);
         assertEquals(200, r.statusCode(), r.body());
         assertEquals(1, calls.of(s));
         return settled(s).used();
@@ -138,6 +175,24 @@ abstract class AbstractRound472 extends ShapedAnswerRound {
             String s = "r472-gen-" + shape + "-" + kind() + "-" + System.nanoTime();
             long used = charged("/ai/" + shape + "-gw/tokenize", s);
             assertEquals(0, used, kind() + " " + shape + ": a genuine count charged " + used + "; " + ledger(s));
+        }
+    }
+
+    /**
+     * Control, the other way: a genuine count carrying more than its request's bytes where the count rule allows it
+     * is released. vLLM's token strings of a chat, longer than the request by the template's special tokens and
+     * preamble (within the slack); Gemini's and Anthropic's counts of a file named by id, 51,620 tokens for a request
+     * of some 250 bytes (a provider's count is not held to the body: the file is not in it).
+     */
+    @Test
+    void countsLargerThanTheirRequestWhereTheRuleAllowsAreReleased() {
+        String[][] cases = {{"/ai/gtemplate-gw/tokenize", CHAT},
+            {"/ai/gfile-gw/v1beta/models/gemini-2.5-flash:countTokens", GEMINI_FILE},
+            {"/ai/gfile-gw/v1/messages/count_tokens", ANTHROPIC_FILE}};
+        for (String[] c : cases) {
+            String s = "r472-big-" + kind() + "-" + System.nanoTime();
+            long used = charged(c[0], s, c[1]);
+            assertEquals(0, used, kind() + " " + c[0] + ": a genuine count charged " + used + "; " + ledger(s));
         }
     }
 }
