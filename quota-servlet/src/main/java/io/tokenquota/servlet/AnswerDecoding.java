@@ -17,7 +17,8 @@ import java.util.zip.Inflater;
  * compressed bytes on), and AWS's binary event-stream framing ({@code application/vnd.amazon.eventstream},
  * Bedrock's {@code InvokeModelWithResponseStream} and {@code ConverseStream} relayed unchanged, under that
  * label or any other: told by its prelude, {@link #startsAsEventStream}), whose
- * payloads are JSON documents (events of the provider's stream), or base64 of them under {@code bytes}. Bounded: it inflates into a
+ * payloads are JSON documents (events of the provider's stream), or base64 of them under {@code bytes} (a Bedrock
+ * agent's answer text there: {@link EventStream#chunk}). Bounded: it inflates into a
  * fixed buffer, and keeps at most one event-stream message of {@link #MAX_MESSAGE} bytes (a larger
  * one is skipped). Not thread-safe; the {@link UsageSniffer} that owns it is.
  */
@@ -82,9 +83,32 @@ abstract class AnswerDecoding {
         return outer;
     }
 
-    /** The decoding of AWS's binary event stream, whose payloads go to {@code sink} as server-sent events. */
-    static AnswerDecoding eventStream(Sink sink) {
-        return new EventStream(sink);
+    /**
+     * The decoding of AWS's binary event stream, whose payloads go to {@code sink} as server-sent events;
+     * {@code agent}: the answer came with the headers only a Bedrock agent's answer has ({@link #agentAnswer}).
+     */
+    static AnswerDecoding eventStream(Sink sink, boolean agent) {
+        EventStream decoding = new EventStream(sink);
+        if (agent) {
+            decoding.agentAnswer();
+        }
+        return decoding;
+    }
+
+    /**
+     * The answer is a Bedrock agent's ({@code InvokeAgent}, {@code InvokeInlineAgent}: told by the response headers
+     * only they send), whose chunks' bytes are its answer's text; nothing for an encoding.
+     */
+    void agentAnswer() {
+    }
+
+    /**
+     * Whether a chunk's decoded bytes were handed on as a provider's JSON document (an
+     * {@code InvokeModelWithResponseStream} event) while nothing told the stream from a Bedrock agent's: a usage
+     * read from them may be the agent's answer text ({@link EventStream#chunk}); {@code false} for an encoding.
+     */
+    boolean chunkDocuments() {
+        return false;
     }
 
     /** An event-stream message's prelude: total length, headers length, the CRC32 of those 8 bytes. */
@@ -494,9 +518,10 @@ abstract class AnswerDecoding {
 
     /**
      * AWS's event-stream messages: a 12-byte prelude (total length, headers length, CRC), headers, the
-     * payload, a CRC. Each payload goes to the sink as one server-sent event whose data is the
-     * payload's document, or what its {@code bytes} field holds in base64 (an InvokeModel chunk); but a
-     * SageMaker {@code PayloadPart}'s bytes go as they are, pieces of the model server's own stream.
+     * payload, a CRC. Each payload goes to the sink as one server-sent event (on one line) whose data is the
+     * payload's document, or for a chunk what its {@code bytes} field holds in base64 ({@link #chunk}: an
+     * InvokeModel chunk's provider event, a Bedrock agent's answer text); but a SageMaker {@code PayloadPart}'s
+     * bytes go as they are, pieces of the model server's own stream.
      */
     private static final class EventStream extends AnswerDecoding {
         private final Sink sink;
@@ -504,6 +529,10 @@ abstract class AnswerDecoding {
         /** Bytes of an oversized message still to pass over. */
         private long skipping;
         private boolean failed;
+        /** The stream is a Bedrock agent's: its chunks' bytes are text ({@link #chunk}). */
+        private boolean agent;
+        /** A chunk's bytes went on as a document before the stream was known to be an agent's. */
+        private boolean chunkDocuments;
 
         EventStream(Sink sink) {
             this.sink = sink;
@@ -556,18 +585,88 @@ abstract class AnswerDecoding {
                 sink.accept(m, start, end - start);
                 return;
             }
+            if (type != null && AGENT_EVENTS.contains(type)) {
+                agent = true;
+            }
             String json = new String(m, start, end - start, StandardCharsets.UTF_8);
-            String inner = base64Bytes(json);
-            if (inner == null && type != null && CONVERSE_EVENTS.contains(type)) {
+            String data = chunk(json);
+            if (data == null && type != null && CONVERSE_EVENTS.contains(type)) {
                 // ConverseStream names its event in the :event-type header, its payload is the event's body:
                 // wrapped as the event's JSON rendering is ({"contentBlockDelta": {...}}), as AWS's SDKs and
                 // the Vercel AI SDK's decoder read it, so its deltas' text counts (round 276)
                 json = "{\"" + type + "\":" + json + "}";
             }
             // each payload is one event of the provider's stream (Anthropic's message_start counts the
-            // prompt only as an event): written as a server-sent event for the usage reader
-            byte[] event = ("data: " + (inner != null ? inner : json) + "\n\n").getBytes(StandardCharsets.UTF_8);
+            // prompt only as an event): written as a server-sent event for the usage reader, on one line (a line
+            // break in a JSON document is white space) so that nothing in it ends the event or opens another
+            byte[] event = ("data: " + (data != null ? data : oneLine(json)) + "\n\n").getBytes(StandardCharsets.UTF_8);
             sink.accept(event, 0, event.length);
+        }
+
+        @Override
+        void agentAnswer() {
+            agent = true;
+        }
+
+        @Override
+        boolean chunkDocuments() {
+            return chunkDocuments;
+        }
+
+        /**
+         * The events only a Bedrock agent's stream has (API reference "InvokeAgent", "InvokeInlineAgent":
+         * {@code ResponseStream}): its {@code trace}, {@code returnControl} and {@code files}, which AWS names in the
+         * {@code :event-type} header, and no model's text can.
+         */
+        private static final java.util.Set<String> AGENT_EVENTS = java.util.Set.of("trace", "returnControl", "files");
+
+        /**
+         * A chunk's data as an event ({@code {"bytes": "<base64>", …}}), or {@code null} when the payload is no
+         * chunk. Round 474: {@code InvokeModelWithResponseStream}'s chunk and a Bedrock agent's
+         * ({@code InvokeAgent}'s {@code PayloadPart}) share the name and the shape, but the first's bytes are the
+         * provider's JSON event (with the call's usage), the second's the agent's answer text, which the client can
+         * have the agent's model write as any JSON it likes: read as a document, a last chunk
+         * {@code {"usage":{"inputTokens":1,"outputTokens":1}}} charged an answer of 5,300 tokens 2, and text with
+         * blank lines opened events of its own. So a chunk is the provider's document only while nothing AWS sets
+         * says the stream is an agent's: the agent's headers ({@link #agentAnswer}), an event of a kind only an
+         * agent's stream has ({@link #AGENT_EVENTS}), a chunk's {@code attribution} (an agent's citations), or a
+         * chunk whose bytes are not one JSON object (an InvokeModel chunk's always are: the answer is text). From
+         * then on each chunk's bytes go on as the JSON string of its text, counted as text and never read as a
+         * document. A chunk read as a document before any of these came may still be an agent's (a relay that drops
+         * AWS's headers, the trace off, the fake its first chunk): the usage read from it is charged at least the
+         * text the stream carried ({@link #chunkDocuments}, {@code Settlement}).
+         */
+        private String chunk(String json) {
+            Chunk chunk = base64Bytes(json);
+            if (chunk == null) {
+                return null;
+            }
+            String decoded = chunk.bytes();
+            agent |= chunk.attribution();
+            if (!agent && oneObject(decoded)) {
+                chunkDocuments = true;
+                return oneLine(decoded);
+            }
+            agent = true;
+            return "\"" + new String(com.fasterxml.jackson.core.io.JsonStringEncoder.getInstance().quoteAsString(decoded)) + "\"";
+        }
+
+        /** {@code json} with its line breaks (white space between a document's tokens) made spaces. */
+        private static String oneLine(String json) {
+            return json.indexOf('\n') < 0 && json.indexOf('\r') < 0 ? json : json.replace('\n', ' ').replace('\r', ' ');
+        }
+
+        /** Whether {@code text} is one JSON object and nothing but white space after it, as a provider's event is. */
+        private static boolean oneObject(String text) {
+            try (com.fasterxml.jackson.core.JsonParser p = Json.REQUEST_SCAN.createParser(text)) {
+                if (p.nextToken() != com.fasterxml.jackson.core.JsonToken.START_OBJECT) {
+                    return false;
+                }
+                p.skipChildren();
+                return p.nextToken() == null;
+            } catch (java.io.IOException e) {
+                return false;
+            }
         }
 
         /** SageMaker's response stream event: a piece of the model server's own byte stream. */
@@ -623,8 +722,17 @@ abstract class AnswerDecoding {
             return null;
         }
 
-        /** The document under a chunk's {@code {"bytes": "<base64>", …}}, or {@code null} when the payload is not one. */
-        private static String base64Bytes(String json) {
+        /** A chunk's payload: its {@code bytes} decoded, and whether it carries an agent's {@code attribution}. */
+        private record Chunk(String bytes, boolean attribution) {
+        }
+
+        /**
+         * What a chunk's {@code {"bytes": "<base64>", …}} holds, or {@code null} when the payload is not one. A payload
+         * that breaks after its {@code bytes} is still that chunk.
+         */
+        private static Chunk base64Bytes(String json) {
+            String bytes = null;
+            boolean attribution = false;
             try (com.fasterxml.jackson.core.JsonParser p = Json.REQUEST_SCAN.createParser(json)) {
                 if (p.nextToken() != com.fasterxml.jackson.core.JsonToken.START_OBJECT) {
                     return null;
@@ -633,15 +741,19 @@ abstract class AnswerDecoding {
                 while ((t = p.nextToken()) == com.fasterxml.jackson.core.JsonToken.FIELD_NAME) {
                     String name = p.currentName();
                     t = p.nextToken();
-                    if ("bytes".equals(name) && t == com.fasterxml.jackson.core.JsonToken.VALUE_STRING) {
-                        return new String(Base64.getDecoder().decode(p.getText()), StandardCharsets.UTF_8);
+                    if ("bytes".equals(name) && t == com.fasterxml.jackson.core.JsonToken.VALUE_STRING && bytes == null) {
+                        bytes = new String(Base64.getDecoder().decode(p.getText()), StandardCharsets.UTF_8);
+                    } else if ("attribution".equals(name) && t == com.fasterxml.jackson.core.JsonToken.START_OBJECT) {
+                        attribution = true;
                     }
                     p.skipChildren();
                 }
+            } catch (IllegalArgumentException e) {
                 return null;
-            } catch (java.io.IOException | IllegalArgumentException e) {
-                return null;
+            } catch (java.io.IOException e) {
+                // what came before the break stands
             }
+            return bytes == null ? null : new Chunk(bytes, attribution);
         }
     }
 }

@@ -413,8 +413,8 @@ final class Settlement implements AsyncListener {
             if (usage == null) {
                 own = quietNow(response.answering()) || carriedFigure() != null ? 0 : estimateOf(sniffer);
             } else {
-                own = withPlaceholders(weighing == null ? usage
-                        : weighing.weigh(usage, sniffer).charge(), sniffer);
+                own = withChunkText(withPlaceholders(weighing == null ? usage
+                        : weighing.weigh(usage, sniffer).charge(), sniffer), sniffer);
                 if (sniffer.provisional()) {
                     own = Math.max(own, estimateOf(sniffer));
                 }
@@ -443,6 +443,31 @@ final class Settlement implements AsyncListener {
         }
         long each = Math.min(estimate, Limits.MAX_TOKENS);
         return UsageKinds.add(charge, placeholders > Long.MAX_VALUE / each ? Long.MAX_VALUE : placeholders * each);
+    }
+
+    /**
+     * The usage read ({@code charge}, weighed when weighed), or the text the answer carried (at the output rate when
+     * weighed) when that is more and the usage came from an AWS event stream's chunk bytes read as a provider's
+     * documents ({@link UsageSniffer#usageInChunkBytes}). Round 474: a Bedrock agent's chunks carry its answer's
+     * text, which the client can have its model write as a usage; the decoder reads them as text once anything AWS
+     * sets says the stream is an agent's, but before that (a relay that drops InvokeAgent's headers, the trace off,
+     * the fake the answer's first chunk or the whole answer written as an InvokeModel document) a chunk is read as
+     * InvokeModelWithResponseStream's, whose bytes are the provider's event, and a usage of 2 charged 5,300 tokens
+     * of text 2. A genuine InvokeModel stream relayed with its own header is not floored at all; one relayed
+     * without it rarely is: its text is inside those very chunks, and the report counts it as its output beside the
+     * input, so the text's estimate passes the report only where the estimator counts it above the provider's
+     * whole count, input included (docs/decisions.md, "Bedrock chunks as text").
+     */
+    private long withChunkText(long charge, UsageSniffer sniffer) {
+        if (!sniffer.usageInChunkBytes()) {
+            return charge;
+        }
+        long text = sniffer.writtenTextTokens();
+        if (text <= 0) {
+            return charge;
+        }
+        long least = Math.min(Limits.MAX_TOKENS, weighing == null ? text : weighing.withAnswer(sniffer.models()).hold(text, text));
+        return Math.max(charge, least);
     }
 
     /** The statuses of a stored Response or an Assistants run whose model has not finished. */
@@ -984,7 +1009,7 @@ final class Settlement implements AsyncListener {
                 usage = weighed.charge();
             }
             if (usage != null) {
-                usage = withPlaceholders(usage, sniffer);
+                usage = withChunkText(withPlaceholders(usage, sniffer), sniffer);
             }
             Long answered = usage;
             if (usage == null && status == 304 && answerKey != null && etag != null) {

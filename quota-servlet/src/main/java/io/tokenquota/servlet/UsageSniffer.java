@@ -480,10 +480,11 @@ final class UsageSniffer {
         boolean awsFraming = awsBody || awsLabel && (head == null || head.length < AnswerDecoding.PRELUDE)
                 && !jsonBody && !eventBody && !partsBody;
         AnswerDecoding undo = encoded && !plain ? AnswerDecoding.of(codings, this::feedDecoded)
-                : awsFraming ? AnswerDecoding.eventStream(this::feedDecoded) : null;
+                : awsFraming ? AnswerDecoding.eventStream(this::feedDecoded, agentHeaders) : null;
         if (undo != null) {
             decoding = undo;
             decoded = new UsageSniffer(inputEstimate);
+            decoded.agentHeaders = agentHeaders;
             decoded.countingPath = countingPath;
             decoded.requestBytes = requestBytes;
             decoded.manyCompletions = manyCompletions;
@@ -1424,19 +1425,49 @@ final class UsageSniffer {
     static final String DATA_STREAM_HEADER = "x-vercel-ai-data-stream";
     private boolean dataStreamHeader;
 
+    /**
+     * The response headers a Bedrock agent's answer ({@code InvokeAgent}, {@code InvokeInlineAgent}) comes with and
+     * no other Bedrock answer has (API reference "InvokeAgent", "Response Syntax": {@code contentType},
+     * {@code sessionId}, {@code memoryId}): a relay that passes them on says its AWS event stream's chunks are the
+     * agent's answer text ({@link AnswerDecoding#agentAnswer}).
+     */
+    private static final java.util.Set<String> AGENT_HEADERS = java.util.Set.of("x-amzn-bedrock-agent-content-type",
+            "x-amz-bedrock-agent-session-id", "x-amz-bedrock-agent-memory-id");
+    /** The answer came with {@link #AGENT_HEADERS}. */
+    private boolean agentHeaders;
+    /**
+     * The header {@code InvokeModel} and {@code InvokeModelWithResponseStream} answer with (API reference, "Response
+     * Syntax": the inference result's MIME type) and a Bedrock agent's answer never has: a relay that passes it on
+     * says its AWS event stream's chunks are the provider's documents, so the usage read from them is the call's
+     * ({@link #usageInChunkBytes}).
+     */
+    static final String INVOKE_MODEL_HEADER = "X-Amzn-Bedrock-Content-Type";
+    private boolean invokeModelHeader;
+
     /** Whether {@code name} is a response header the reader takes in ({@link #header}): usage, or framing. */
     static boolean readsHeader(String name) {
         return BEDROCK_INPUT_HEADER.equalsIgnoreCase(name) || BEDROCK_OUTPUT_HEADER.equalsIgnoreCase(name)
                 || TGI_INPUT_HEADER.equalsIgnoreCase(name) || TGI_OUTPUT_HEADER.equalsIgnoreCase(name)
                 || TEI_COMPUTE_HEADER.equalsIgnoreCase(name)
                 || BEDROCK_CACHE_READ_HEADER.equalsIgnoreCase(name) || BEDROCK_CACHE_WRITE_HEADER.equalsIgnoreCase(name)
-                || DATA_STREAM_HEADER.equalsIgnoreCase(name);
+                || DATA_STREAM_HEADER.equalsIgnoreCase(name) || INVOKE_MODEL_HEADER.equalsIgnoreCase(name)
+                || name != null && AGENT_HEADERS.contains(name.toLowerCase(Locale.ROOT));
     }
 
     /** A response header the application set that {@link #readsHeader} names; a count that is not one is ignored. */
     synchronized void header(String name, String value) {
         if (DATA_STREAM_HEADER.equalsIgnoreCase(name)) {
             dataStreamHeader = value != null && !value.isBlank();
+            return;
+        }
+        if (AGENT_HEADERS.contains(name.toLowerCase(Locale.ROOT))) {
+            if (value != null && !value.isBlank()) {
+                agentAnswer();
+            }
+            return;
+        }
+        if (INVOKE_MODEL_HEADER.equalsIgnoreCase(name)) {
+            invokeModelHeader = value != null && !value.isBlank();
             return;
         }
         if (value == null) {
@@ -1458,6 +1489,41 @@ final class UsageSniffer {
         } else if (BEDROCK_CACHE_WRITE_HEADER.equalsIgnoreCase(name)) {
             headerCacheWrite = count;
         }
+    }
+
+    /** The answer is a Bedrock agent's, by its headers: so is what reads its bytes decoded (round 474). */
+    private void agentAnswer() {
+        agentHeaders = true;
+        if (decoding != null) {
+            decoding.agentAnswer();
+            decoded.agentAnswer();
+        }
+    }
+
+    /**
+     * Whether the usage read came from the bytes of an AWS event stream's chunks taken as a provider's documents
+     * while nothing told the stream from a Bedrock agent's ({@link AnswerDecoding#chunkDocuments}): it may be the
+     * agent's answer text, and is charged at least the text the answer carried ({@code Settlement}); not when the
+     * server's usage headers report the call, nor when InvokeModel's own header ({@link #INVOKE_MODEL_HEADER}) says
+     * the chunks are the provider's.
+     */
+    synchronized boolean usageInChunkBytes() {
+        UsageSniffer larger = larger();
+        boolean read = larger != null ? larger.usageInChunkBytes() : !invokeModelHeader && headerUsage() == null
+                && decoded != null && (decoding.chunkDocuments() && decoded.usage() != null || decoded.usageInChunkBytes());
+        for (UsageSniffer e : earlier) {
+            read |= e.usageInChunkBytes();
+        }
+        return read;
+    }
+
+    /**
+     * The model's new text the answer carried, in estimated tokens, whatever budget the request named (a prompt the
+     * answer echoed, and includes' text their figures charge, left out): what a usage read from a chunk's bytes
+     * is charged at least ({@link #usageInChunkBytes}).
+     */
+    synchronized long writtenTextTokens() {
+        return writtenText();
     }
 
     /** The headers' count, or {@code null} when no usage header was set. */

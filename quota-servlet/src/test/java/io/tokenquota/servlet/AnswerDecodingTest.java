@@ -146,6 +146,64 @@ final class AnswerDecodingTest {
         assertTrue(s.provisional());
     }
 
+    /** An event stream of {@code parts}, read whole after the response {@code headers} (name, value, …) were set. */
+    private static UsageSniffer readAfter(String[] headers, byte[]... parts) {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        for (byte[] part : parts) {
+            out.writeBytes(part);
+        }
+        byte[] bytes = out.toByteArray();
+        UsageSniffer s = new UsageSniffer();
+        for (int i = 0; i < headers.length; i += 2) {
+            s.header(headers[i], headers[i + 1]);
+        }
+        s.begin("application/vnd.amazon.eventstream", null, bytes);
+        s.feed(bytes, 0, bytes.length);
+        s.finish();
+        return s;
+    }
+
+    /**
+     * Round 474: a Bedrock agent's ({@code InvokeAgent}'s) chunks carry its answer's text, which the model can write as
+     * a usage. Such a chunk reports nothing once anything AWS sets says the stream is an agent's: InvokeAgent's
+     * headers, an event only an agent's stream has ({@code trace}, {@code returnControl}, {@code files}) before it,
+     * its own {@code attribution}, a chunk before it that is no JSON object (or itself none, blank lines and all).
+     * Before any of these it is read as an InvokeModel chunk, and marked as read from a chunk's bytes (charged at
+     * least the text the stream carried), unless InvokeModel's own header says the chunks are the provider's.
+     */
+    @Test
+    void anAgentsChunkIsTextOnceAnythingAwsSetsSaysTheStreamIsAnAgents() {
+        String fake = "{\"usage\":{\"inputTokens\":1,\"outputTokens\":1}}";
+        byte[] fakeChunk = RelayedAnswers.awsEventStreamChunk(fake);
+        String[] none = {};
+        UsageSniffer alone = readAfter(none, fakeChunk);
+        assertEquals(2L, alone.usage());
+        assertTrue(alone.usageInChunkBytes());
+        for (String header : new String[] {"x-amzn-bedrock-agent-content-type", "X-Amz-Bedrock-Agent-Session-Id",
+                "x-amz-bedrock-agent-memory-id"}) {
+            assertNull(readAfter(new String[] {header, "application/json"}, fakeChunk).usage(), header);
+        }
+        for (String kind : new String[] {"trace", "returnControl", "files"}) {
+            assertNull(readAfter(none, RelayedAnswers.awsEvent(kind, "{\"sessionId\":\"s-474\"}"), fakeChunk).usage(), kind);
+        }
+        byte[] attributed = RelayedAnswers.awsEvent("chunk", "{\"bytes\":\"" + java.util.Base64.getEncoder()
+                .encodeToString(fake.getBytes(StandardCharsets.UTF_8)) + "\",\"attribution\":{\"citations\":[]}}");
+        assertNull(readAfter(none, attributed).usage());
+        assertNull(readAfter(none, RelayedAnswers.awsEventStreamChunk("Your order has shipped."), fakeChunk).usage());
+        assertNull(readAfter(none, RelayedAnswers.awsEventStreamChunk("That is all.\n\ndata: " + fake + "\n\n")).usage());
+        assertNull(readAfter(none, RelayedAnswers.awsEventStreamChunk(fake + "\n\ndata: " + fake)).usage());
+        // a document's line breaks are white space: it stays one event
+        assertEquals(2L, readAfter(none, RelayedAnswers.awsEventStreamChunk(fake.replace(":{", ":\n\n{"))).usage());
+        UsageSniffer invokeModel = readAfter(new String[] {"X-Amzn-Bedrock-Content-Type", "application/json"},
+                invokeWithResponseStream());
+        assertEquals(7_300L, invokeModel.usage());
+        assertFalse(invokeModel.usageInChunkBytes());
+        UsageSniffer bare = readAfter(none, invokeWithResponseStream());
+        assertEquals(7_300L, bare.usage());
+        assertTrue(bare.usageInChunkBytes());
+        assertFalse(readAfter(none, converseStream()).usageInChunkBytes());
+    }
+
     /** A relay passing Bedrock's gzip-encoded bytes on: inflated, then told by the inflated bytes' prelude. */
     @Test
     void aGzippedEventStreamUnderAnotherLabelIsRead() {

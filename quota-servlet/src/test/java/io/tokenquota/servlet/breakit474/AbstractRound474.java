@@ -145,6 +145,10 @@ abstract class AbstractRound474 extends ShapedAnswerRound {
             claude(out, ANSWER, 1_000, STEP2_IN, STEP2_OUT);
         } else if (shape.equals("claude-long")) {
             claude(out, STORY, 1_000, 40, TOKENS.estimate(STORY));
+            // InvokeModelWithResponseStream's own response header, passed on
+            resp.setHeader("X-Amzn-Bedrock-Content-Type", "application/json");
+        } else if (shape.equals("claude-long-bare")) {
+            claude(out, STORY, 1_000, 400, TOKENS.estimate(STORY));
         } else if (shape.equals("llama")) {
             llama(out);
         } else {
@@ -266,15 +270,27 @@ abstract class AbstractRound474 extends ShapedAnswerRound {
                 + "\"messages\":[{\"role\":\"user\",\"content\":\"Tell me about order 48213.\"}]}"), kind() + ": " + last);
     }
 
+    static final String LONG_STORY = "{\"anthropic_version\":\"bedrock-2023-05-31\",\"max_tokens\":8192,"
+            + "\"messages\":[{\"role\":\"user\",\"content\":\"Tell me a long story.\"}]}";
+
     /**
-     * Control (over-charge): a long Anthropic answer whose output the provider counts as the estimator does, after a
-     * 40-token prompt, is charged exactly its usage, not more by its text.
+     * Control (over-charge): a long Anthropic answer whose output the provider counts exactly as the estimator counts
+     * the whole text, after a 40-token prompt, relayed with InvokeModel's own {@code X-Amzn-Bedrock-Content-Type}, is
+     * charged exactly its usage: the 34 deltas' text, estimated piece by piece, comes to some 100 tokens more, and
+     * nothing raises the usage to it.
      */
     @Test
-    void aLongAnthropicInvokeModelStreamIsChargedItsUsage() {
-        assertEquals(40 + TOKENS.estimate(STORY), call("claude-long", "{\"anthropic_version\":\"bedrock-2023-05-31\","
-                + "\"max_tokens\":8192,\"messages\":[{\"role\":\"user\",\"content\":\"Tell me a long story.\"}]}"),
-                kind() + ": " + last);
+    void aLongAnthropicInvokeModelStreamWithItsHeaderIsChargedItsUsage() {
+        assertEquals(40 + TOKENS.estimate(STORY), call("claude-long", LONG_STORY), kind() + ": " + last);
+    }
+
+    /**
+     * Control (over-charge): the same through a relay that drops AWS's headers, after a 400-token prompt (a system
+     * prompt the application adds): the usage covers the text, and is charged exactly.
+     */
+    @Test
+    void aLongAnthropicInvokeModelStreamWithoutHeadersIsChargedItsUsage() {
+        assertEquals(400 + TOKENS.estimate(STORY), call("claude-long-bare", LONG_STORY), kind() + ": " + last);
     }
 
     /** Control (over-charge): Meta Llama on InvokeModelWithResponseStream is charged exactly its invocation metrics. */
