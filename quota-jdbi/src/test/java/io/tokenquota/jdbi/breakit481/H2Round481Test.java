@@ -1,0 +1,23 @@
+package io.tokenquota.jdbi.breakit481;
+
+import io.tokenquota.QuotaPolicy;
+import io.tokenquota.QuotaStore;
+import io.tokenquota.jdbi.JdbiQuotaStore;
+import io.tokenquota.jdbi.testing.H2Extension;
+import org.junit.jupiter.api.extension.RegisterExtension;
+
+/** Round 481's scenarios on H2: two store instances over one database. */
+class H2Round481Test extends AbstractRound481 {
+    @RegisterExtension
+    static final H2Extension DB = new H2Extension();
+
+    @Override
+    protected QuotaStore store(QuotaPolicy policy) {
+        return JdbiQuotaStore.builder().dataSource(DB.dataSource()).policy(policy).installSchema(true).build();
+    }
+
+    @Override
+    protected QuotaStore secondInstance(QuotaStore first, QuotaPolicy policy) {
+        return store(policy);
+    }
+}
